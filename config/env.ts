@@ -1,0 +1,93 @@
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+const list = z.string().transform((value) =>
+  value
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean),
+);
+const int = (min = 0) => z.coerce.number().int().min(min);
+const json = z.string().transform((value, ctx) => {
+  try {
+    return JSON.parse(value) as unknown;
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'must be valid JSON' });
+    return z.NEVER;
+  }
+});
+
+/**
+ * Every environment variable Switchboard reads, with its default. Empty strings count as unset so
+ * that an `.env` line like `REDIS_URL=` means "use the embedded default".
+ */
+export const envSchema = z.object({
+  /** `development` | `test` | `production`. Production requires JWT_SECRET. */
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  /** Roles this process runs: any of api, worker, scheduler. */
+  SWITCHBOARD_ROLES: list.pipe(z.array(z.enum(['api', 'worker', 'scheduler'])).min(1)).default(['api', 'worker', 'scheduler']),
+  /** Queues a worker process consumes (default: all). */
+  WORKER_QUEUES: list.optional(),
+  /** HTTP bind address and port. */
+  HOST: z.string().default('127.0.0.1'),
+  PORT: int().max(65_535).default(3000),
+  /** Embedded data (PGlite files, generated JWT secret). */
+  DATA_DIR: z.string().default('./.data'),
+  /** PostgreSQL server; unset = embedded PGlite under DATA_DIR. `memory://` = in-memory PGlite. */
+  DATABASE_URL: z.string().optional(),
+  /** Redis server; unset = a redis-server child process on a free port. */
+  REDIS_URL: z.string().optional(),
+  /** Prefix of every Redis key (BullMQ queues, rate limits, event logs): isolates deployments and tests. */
+  REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/).default('sb'),
+  /** OpenAI-compatible endpoint. Unset (both) = the in-process offline demo model. */
+  OPENAI_API_KEY: z.string().optional(),
+  OPENAI_BASE_URL: z.url().optional(),
+  /** Model for generation and chat, and models tried in order when it fails. */
+  LLM_MODEL: z.string().default('gpt-4o-mini'),
+  LLM_FALLBACK_MODELS: list.default([]),
+  /** Provider label recorded with token usage (openai, ollama, vllm, ...). */
+  LLM_PROVIDER: z.string().default('openai'),
+  /** Embedding model. */
+  EMBEDDING_MODEL: z.string().default('text-embedding-3-small'),
+  /** Pause per demo token or tool call, to watch streaming and inject faults mid-job. */
+  DEMO_LLM_DELAY_MS: int().default(0),
+  /** JSON price table override: {"model": {"inputPerMillion": n, "outputPerMillion": n}}. */
+  LLM_PRICING: json.optional(),
+  /** HMAC secret for access tokens. Required in production; generated under DATA_DIR otherwise. */
+  JWT_SECRET: z.string().min(32).optional(),
+  ACCESS_TOKEN_TTL_SECONDS: int(60).default(900),
+  REFRESH_TOKEN_TTL_DAYS: int(1).default(30),
+  /** base64 of 32 bytes: encrypts OAuth tokens at rest. */
+  OAUTH_ENCRYPTION_KEY: z
+    .string()
+    .refine((value) => Buffer.from(value, 'base64').length === 32, 'must be base64 of 32 bytes')
+    .optional(),
+  /** HTTP Basic credentials for the queue dashboard. */
+  ADMIN_USER: z.string().optional(),
+  ADMIN_PASSWORD: z.string().optional(),
+  /** Users whose email is listed may open the dashboard with their Bearer token. */
+  ADMIN_EMAILS: list.default([]),
+  /** Blocks per broadcast chunk and pause between chunks. */
+  BROADCAST_CHUNK_SIZE: int(1).default(10),
+  BROADCAST_CHUNK_DELAY_MS: int().default(50),
+  /** Prompt guard: block (422), warn (log only) or off. */
+  PROMPT_GUARD: z.enum(['block', 'warn', 'off']).default('block'),
+  /** How long generation events stay replayable. */
+  GENERATION_EVENTS_TTL_SECONDS: int(3600).default(6 * 3600),
+  /** Jobs one worker process runs at once, per queue. */
+  GENERATION_CONCURRENCY: int(1).default(4),
+  BROADCAST_CONCURRENCY: int(1).default(8),
+  /** JSON override of the tier table: {"free": {"generationsPerMinute": 10}}. */
+  TIER_LIMITS: json.optional(),
+  /** Device tool call timeout and approval timeout. */
+  DEVICE_RPC_TIMEOUT_MS: int(1).default(30_000),
+  HITL_TIMEOUT_MS: int(1).default(300_000),
+  /** Deadline for a graceful shutdown. */
+  SHUTDOWN_TIMEOUT_MS: int(100).default(10_000),
+  /** pino level. */
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Env = z.infer<typeof envSchema>;

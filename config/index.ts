@@ -1,0 +1,105 @@
+import { z } from 'zod';
+import { envSchema } from './env';
+import { DEFAULT_PRICING, type ModelPrice } from './pricing';
+import { mergeTierLimits, TIERS, type Tier, type TierLimits } from './tiers';
+
+export { TIERS, type Tier, type TierLimits } from './tiers';
+export { costUsd, type ModelPrice } from './pricing';
+
+export const QUEUE_NAMES = ['generation', 'broadcast', 'assistant', 'embeddings', 'connectors', 'agent-runs'] as const;
+export type QueueName = (typeof QUEUE_NAMES)[number];
+export type Role = 'api' | 'worker' | 'scheduler';
+
+/** Fixed id of the AI service user (created by the first migration); authors every AI block. */
+export const AI_AGENT_USER_ID = '00000000-0000-4000-8000-0000000000a1';
+
+const tierOverrideSchema = z.partialRecord(
+  z.enum(TIERS),
+  z.object({
+    generationsPerMinute: z.number().int().positive(),
+    generationsPerHour: z.number().int().positive(),
+    concurrentGenerations: z.number().int().positive(),
+    maxBlocksPerGeneration: z.number().int().positive(),
+    maxEnabledAgents: z.number().int().nonnegative(),
+  }).partial(),
+);
+const pricingSchema = z.record(z.string(), z.object({ inputPerMillion: z.number().min(0), outputPerMillion: z.number().min(0) }));
+
+/** Thrown by loadConfig with every problem listed, so a misconfigured deployment fails at start. */
+export class ConfigError extends Error {
+  constructor(readonly issues: string[]) {
+    super(`Invalid configuration:\n  ${issues.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Parses the environment into grouped settings. Pure: reads only its argument, so tests pass
+ * their own env and nothing is parsed at import time.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env) {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
+  }
+  const e = parsed.data;
+  const issues: string[] = [];
+  if (e.NODE_ENV === 'production' && !e.JWT_SECRET) issues.push('JWT_SECRET: required when NODE_ENV=production');
+  const tiers = tierOverrideSchema.safeParse(e.TIER_LIMITS ?? {});
+  if (!tiers.success) issues.push(`TIER_LIMITS: ${tiers.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`);
+  const pricing = pricingSchema.safeParse(e.LLM_PRICING ?? {});
+  if (!pricing.success) issues.push(`LLM_PRICING: ${pricing.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`);
+  const workerQueues = e.WORKER_QUEUES ?? [...QUEUE_NAMES];
+  const unknownQueues = workerQueues.filter((name) => !(QUEUE_NAMES as readonly string[]).includes(name));
+  if (unknownQueues.length) issues.push(`WORKER_QUEUES: unknown queue(s) ${unknownQueues.join(', ')}`);
+  if (issues.length) throw new ConfigError(issues);
+
+  const llmConfigured = Boolean(e.OPENAI_BASE_URL || e.OPENAI_API_KEY);
+  return {
+    env: e.NODE_ENV,
+    roles: [...new Set(e.SWITCHBOARD_ROLES)] as Role[],
+    http: { host: e.HOST, port: e.PORT, bodyLimit: '1mb' },
+    data: { dir: e.DATA_DIR },
+    database: { url: e.DATABASE_URL },
+    redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX },
+    llm: {
+      /** false = start the offline demo model in-process. */
+      configured: llmConfigured,
+      apiKey: e.OPENAI_API_KEY,
+      baseURL: e.OPENAI_BASE_URL,
+      model: llmConfigured ? e.LLM_MODEL : 'demo',
+      fallbackModels: e.LLM_FALLBACK_MODELS,
+      provider: llmConfigured ? e.LLM_PROVIDER : 'demo',
+      embeddingModel: llmConfigured ? e.EMBEDDING_MODEL : 'demo',
+      demoDelayMs: e.DEMO_LLM_DELAY_MS,
+      pricing: { ...DEFAULT_PRICING, ...(pricing.data as Record<string, ModelPrice>) },
+    },
+    auth: {
+      jwtSecret: e.JWT_SECRET,
+      issuer: 'switchboard',
+      audience: 'switchboard-api',
+      accessTokenTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS,
+      refreshTokenTtlDays: e.REFRESH_TOKEN_TTL_DAYS,
+      aiAgentUserId: AI_AGENT_USER_ID,
+    },
+    oauth: { encryptionKey: e.OAUTH_ENCRYPTION_KEY },
+    admin: { user: e.ADMIN_USER, password: e.ADMIN_PASSWORD, emails: e.ADMIN_EMAILS.map((email) => email.toLowerCase()) },
+    /** `explicit`: WORKER_QUEUES was set, so every listed queue must have a processor. */
+    queues: { names: workerQueues as QueueName[], explicit: e.WORKER_QUEUES !== undefined },
+    broadcast: { chunkSize: e.BROADCAST_CHUNK_SIZE, chunkDelayMs: e.BROADCAST_CHUNK_DELAY_MS, concurrency: e.BROADCAST_CONCURRENCY },
+    generation: {
+      promptGuard: e.PROMPT_GUARD,
+      maxPromptChars: 8_000,
+      eventsTtlSeconds: e.GENERATION_EVENTS_TTL_SECONDS,
+      concurrency: e.GENERATION_CONCURRENCY,
+    },
+    tiers: mergeTierLimits(tiers.data as Partial<Record<Tier, Partial<TierLimits>>>),
+    device: { rpcTimeoutMs: e.DEVICE_RPC_TIMEOUT_MS },
+    hitl: { timeoutMs: e.HITL_TIMEOUT_MS },
+    shutdown: { timeoutMs: e.SHUTDOWN_TIMEOUT_MS },
+    log: { level: e.LOG_LEVEL },
+  };
+}
+
+export type Config = ReturnType<typeof loadConfig>;

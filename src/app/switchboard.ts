@@ -1,0 +1,163 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Worker } from 'bullmq';
+import type { Config } from '../../config';
+import { startDemoLLM } from '../ai/demo-llm';
+import type { LlmEndpoint } from '../ai/llm';
+import { AuthService } from '../auth/auth-service';
+import { resolveJwtSecret } from '../auth/jwt-secret';
+import type { TokenSettings } from '../auth/tokens';
+import { GenerationEventLog } from '../generation/event-log';
+import { GenerationLimiter } from '../generation/generation-limiter';
+import { GenerationRunner } from '../generation/generation-runner';
+import { GenerationService } from '../generation/generation-service';
+import { createHttpApp } from '../http/app';
+import type { ApiContext } from '../http/context';
+import { createLogger, type Logger } from '../lib/logger';
+import { createRedis, redisReady } from '../lib/redis';
+import { createRepositories } from '../models';
+import { openDatabase } from '../models/database';
+import { QueueRegistry } from '../producers/queue-registry';
+import { CanvasEmitter } from '../realtime/canvas-emitter';
+import { registerCanvasNamespace } from '../realtime/canvas-namespace';
+import { createSocketServer } from '../realtime/socket-server';
+import { createBroadcastProcessor } from '../workers/broadcast';
+import { createGenerationProcessor } from '../workers/generation';
+import { startWorkers, type QueueProcessor } from '../workers/worker-pool';
+import { startEmbeddedRedis } from './embedded-redis';
+import { closeAll } from './shutdown';
+
+export interface RunningSwitchboard {
+  config: Config;
+  /** Base URL of the HTTP server (api role only). */
+  url?: string;
+  /** What runs where, for the start banner. */
+  summary: { roles: string[]; database: string; redis: string; llm: string };
+  logger: Logger;
+  /** Graceful stop: refuse new work, drain, close everything; bounded by SHUTDOWN_TIMEOUT_MS. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Builds the shared resources `{config, db, redis, logger}` once and starts the roles this process
+ * runs. No DI container: each part gets exactly what it uses.
+ */
+export async function startSwitchboard(config: Config, options: { logger?: Logger; endpoint?: LlmEndpoint } = {}): Promise<RunningSwitchboard> {
+  const logger = options.logger ?? createLogger({ level: config.log.level });
+  const closers: Array<[string, () => Promise<unknown> | unknown]> = [];
+  const roles = new Set(config.roles);
+  try {
+    const embeddedRedis = config.redis.url ? undefined : await startEmbeddedRedis(config.data.dir);
+    const redisUrl = config.redis.url ?? embeddedRedis!.url;
+    if (embeddedRedis) closers.unshift(['embedded redis', () => embeddedRedis.stop()]);
+    const redis = createRedis(redisUrl, 'command');
+    const blockingRedis = createRedis(redisUrl, 'blocking');
+    closers.unshift(['redis', () => Promise.allSettled([redis.quit(), blockingRedis.quit()])]);
+    await redisReady(redis);
+
+    const database = await openDatabase({ url: config.database.url, dataDir: config.data.dir });
+    closers.unshift(['database', () => database.close()]);
+    const repos = createRepositories(database.db);
+
+    const queues = new QueueRegistry(redis, config.redis.keyPrefix);
+    closers.unshift(['queues', () => queues.close()]);
+    const events = new GenerationEventLog(redis, config.redis.keyPrefix, config.generation.eventsTtlSeconds);
+    const limiter = new GenerationLimiter(redis, config.redis.keyPrefix);
+
+    const httpServer = roles.has('api') ? http.createServer() : undefined;
+    const io = createSocketServer({ redis: blockingRedis, keyPrefix: config.redis.keyPrefix, httpServer });
+    closers.unshift(['sockets', () => new Promise<void>((resolve) => void io.close(() => resolve()))]);
+    const canvasEvents = new CanvasEmitter(io);
+
+    let llmSummary = 'not used by these roles';
+    const workers: Worker[] = [];
+    if (roles.has('worker')) {
+      let endpoint = options.endpoint;
+      if (!endpoint && config.llm.configured) {
+        endpoint = {
+          baseURL: config.llm.baseURL ?? 'https://api.openai.com/v1',
+          apiKey: config.llm.apiKey ?? 'not-set',
+          provider: config.llm.provider,
+          models: [config.llm.model, ...config.llm.fallbackModels],
+        };
+      }
+      if (!endpoint) {
+        const demo = await startDemoLLM({ delayMs: config.llm.demoDelayMs });
+        closers.unshift(['demo llm', () => demo.close()]);
+        endpoint = { baseURL: demo.baseURL, apiKey: 'demo', provider: 'demo', models: ['demo'] };
+      }
+      llmSummary =
+        endpoint.provider === 'demo'
+          ? `DEMO model at ${endpoint.baseURL} (offline and deterministic: NOT a real language model; set OPENAI_BASE_URL / OPENAI_API_KEY for one)`
+          : `${endpoint.provider} ${endpoint.models.join(' → ')} at ${endpoint.baseURL}`;
+      const runner = new GenerationRunner({ config, repos, events, limiter, queues, canvasEvents, endpoint, logger });
+      const processors: Partial<Record<string, QueueProcessor>> = {
+        generation: { processor: createGenerationProcessor(runner), concurrency: config.generation.concurrency },
+        broadcast: { processor: createBroadcastProcessor({ config, repos, canvasEvents }), concurrency: config.broadcast.concurrency },
+      };
+      const queueNames = config.queues.explicit ? config.queues.names : config.queues.names.filter((name) => processors[name]);
+      workers.push(...startWorkers({ queues: queueNames, processors, connection: blockingRedis, keyPrefix: config.redis.keyPrefix, logger }));
+      closers.unshift(['workers', () => Promise.allSettled(workers.map((worker) => worker.close()))]);
+    }
+
+    const shuttingDown = { value: false };
+    let url: string | undefined;
+    if (httpServer) {
+      const tokens: TokenSettings = {
+        secret: resolveJwtSecret(config.auth.jwtSecret, config.data.dir),
+        issuer: config.auth.issuer,
+        audience: config.auth.audience,
+        accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds,
+      };
+      const ctx: ApiContext = {
+        config,
+        logger,
+        redis,
+        repos,
+        tokens,
+        auth: new AuthService(repos.users, tokens, config.auth.refreshTokenTtlDays),
+        generations: new GenerationService({ config, redis, repos, queues, events, limiter, logger }),
+        events,
+        canvasEvents,
+        readiness: { redis: async () => void (await redis.ping()), database: () => database.ping() },
+        shuttingDown,
+      };
+      httpServer.on('request', createHttpApp(ctx));
+      registerCanvasNamespace(io, { tokens, canvases: repos.canvases, logger });
+      await new Promise<void>((resolve, reject) => {
+        httpServer.once('error', reject);
+        httpServer.listen(config.http.port, config.http.host, () => resolve());
+      });
+      const address = httpServer.address() as AddressInfo;
+      url = `http://${config.http.host}:${address.port}`;
+      closers.unshift(['http', () => closeHttp(httpServer)]);
+    }
+    closers.unshift(['readiness', () => void (shuttingDown.value = true)]);
+
+    return {
+      config,
+      url,
+      logger,
+      summary: {
+        roles: [...roles],
+        database: database.description,
+        redis: embeddedRedis ? `embedded redis-server at ${redisUrl}` : redactUrl(redisUrl),
+        llm: llmSummary,
+      },
+      stop: () => closeAll(closers, config.shutdown.timeoutMs, logger),
+    };
+  } catch (error) {
+    await closeAll(closers, config.shutdown.timeoutMs, logger);
+    throw error;
+  }
+}
+
+/** Stops accepting connections and waits for in-flight requests; idle keep-alive sockets close at once. */
+function closeHttp(server: http.Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
+}
+
+const redactUrl = (url: string) => url.replace(/\/\/[^@/]*@/, '//***@');

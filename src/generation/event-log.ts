@@ -1,0 +1,130 @@
+import type { Redis } from 'ioredis';
+import type { GenerationEvent, SequencedEvent } from './events';
+import { isTerminal } from './events';
+
+/**
+ * Generation events in one Redis stream per generation, so an SSE client can replay from the
+ * start or after `Last-Event-ID` and then follow live, on any API node. Entry ids are `<seq>-0`,
+ * which makes `Last-Event-ID` a stream position.
+ */
+export class GenerationEventLog {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keyPrefix: string,
+    private readonly ttlSeconds: number,
+  ) {}
+
+  key(generationId: string): string {
+    return `${this.keyPrefix}:gen:${generationId}:events`;
+  }
+
+  /** Appends one event now (used by the API for `queued`). */
+  async append(generationId: string, seq: number, event: GenerationEvent): Promise<void> {
+    const key = this.key(generationId);
+    await this.redis.multi().xadd(key, `${seq}-0`, 'e', JSON.stringify(event)).expire(key, this.ttlSeconds).exec();
+  }
+
+  /** The last sequence number written (0 when none). */
+  async lastSeq(generationId: string): Promise<number> {
+    const last = await this.redis.xrevrange(this.key(generationId), '+', '-', 'COUNT', 1);
+    return last.length ? Number.parseInt(last[0][0], 10) : 0;
+  }
+
+  /** A writer that batches appends: events queued in one tick go out in one pipeline. */
+  async writer(generationId: string): Promise<EventWriter> {
+    return new EventWriter(this.redis, this.key(generationId), this.ttlSeconds, await this.lastSeq(generationId));
+  }
+
+  /** Events with seq > afterSeq already stored. */
+  async readAfter(generationId: string, afterSeq: number): Promise<SequencedEvent[]> {
+    const entries = await this.redis.xrange(this.key(generationId), `(${afterSeq}-0`, '+');
+    return entries.map(parseEntry);
+  }
+
+  /**
+   * Replays events after `afterSeq`, then follows live until a terminal event or `signal` aborts.
+   * Live reads block on a connection of their own (XREAD BLOCK), duplicated per follower.
+   */
+  async *follow(generationId: string, afterSeq: number, signal: AbortSignal): AsyncGenerator<SequencedEvent> {
+    let last = afterSeq;
+    for (const item of await this.readAfter(generationId, afterSeq)) {
+      last = item.seq;
+      yield item;
+      if (isTerminal(item.event)) return;
+    }
+    const blocking = this.redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null });
+    const abort = () => blocking.disconnect();
+    signal.addEventListener('abort', abort, { once: true });
+    try {
+      while (!signal.aborted) {
+        const result = (await blocking.xread('BLOCK', 10_000, 'STREAMS', this.key(generationId), `${last}-0`).catch((error) => {
+          if (signal.aborted) return null;
+          throw error;
+        })) as Array<[string, Array<[string, string[]]>]> | null;
+        if (!result) continue;
+        for (const entry of result[0][1]) {
+          const item = parseEntry(entry);
+          last = item.seq;
+          yield item;
+          if (isTerminal(item.event)) return;
+        }
+      }
+    } finally {
+      signal.removeEventListener('abort', abort);
+      blocking.disconnect();
+    }
+  }
+}
+
+function parseEntry([id, fields]: [string, string[]]): SequencedEvent {
+  return { seq: Number.parseInt(id, 10), event: JSON.parse(fields[1]) as GenerationEvent };
+}
+
+/**
+ * Batches appends for one generation. `emit` assigns the sequence number synchronously and
+ * schedules one pipelined flush per tick, so 200 tool outputs cost a handful of round trips.
+ */
+export class EventWriter {
+  private pending: Array<[number, string]> = [];
+  private flushing: Promise<void> = Promise.resolve();
+  private scheduled = false;
+  private failure: unknown;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly key: string,
+    private readonly ttlSeconds: number,
+    private seq: number,
+  ) {}
+
+  emit(event: GenerationEvent): number {
+    this.seq += 1;
+    this.pending.push([this.seq, JSON.stringify(event)]);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => void this.flush().catch(() => undefined));
+    }
+    return this.seq;
+  }
+
+  /** Writes everything emitted so far; rejects if any earlier write failed. */
+  flush(): Promise<void> {
+    this.scheduled = false;
+    const batch = this.pending;
+    this.pending = [];
+    this.flushing = this.flushing.then(async () => {
+      if (!batch.length) return;
+      const pipeline = this.redis.pipeline();
+      for (const [seq, json] of batch) pipeline.xadd(this.key, `${seq}-0`, 'e', json);
+      pipeline.expire(this.key, this.ttlSeconds);
+      const results = (await pipeline.exec()) ?? [];
+      const error = results.find(([err]) => err)?.[0];
+      if (error) throw error;
+    }).catch((error) => {
+      this.failure ??= error;
+    });
+    return this.flushing.then(() => {
+      if (this.failure) throw this.failure;
+    });
+  }
+}

@@ -1,0 +1,155 @@
+import { UnrecoverableError, type Job } from 'bullmq';
+import { costUsd, type Config } from '../../config';
+import { ModelUnavailableError, runCanvasAgent } from '../ai/canvas-agent';
+import type { LlmEndpoint } from '../ai/llm';
+import type { Logger } from '../lib/logger';
+import type { Repositories } from '../models';
+import type { GenerationRow } from '../models/schema';
+import { enqueueBroadcast } from '../producers/broadcast';
+import { generationJobSchema, type GenerationJob } from '../producers/generation';
+import type { QueueRegistry } from '../producers/queue-registry';
+import type { CanvasEmitter } from '../realtime/canvas-emitter';
+import type { GenerationStage } from '../realtime/events';
+import type { Block } from '../schemas/blocks';
+import type { EventWriter, GenerationEventLog } from './event-log';
+import type { GenerationLimiter } from './generation-limiter';
+
+export interface GenerationRunnerDeps {
+  config: Config;
+  repos: Repositories;
+  events: GenerationEventLog;
+  limiter: GenerationLimiter;
+  queues: QueueRegistry;
+  canvasEvents: CanvasEmitter;
+  endpoint: LlmEndpoint;
+  logger: Logger;
+}
+
+/**
+ * The worker side of a generation: run the agent, persist every block in one transaction, hand the
+ * fan-out to the `broadcast` queue. Idempotent: the generation row is the key, so a retry after
+ * the commit re-announces the stored blocks instead of inserting new ones.
+ */
+export class GenerationRunner {
+  constructor(private readonly deps: GenerationRunnerDeps) {}
+
+  async process(job: Job): Promise<{ blockCount: number; truncated: boolean }> {
+    const parsed = generationJobSchema.safeParse(job.data);
+    if (!parsed.success) throw new UnrecoverableError(`Invalid generation payload: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+    const data = parsed.data;
+    const log = this.deps.logger.child({ component: 'generation', jobId: job.id, generationId: data.generationId });
+    const generation = await this.deps.repos.generations.find(data.generationId);
+    if (!generation) throw new UnrecoverableError(`Generation ${data.generationId} does not exist`);
+    if (generation.status === 'undone') return { blockCount: 0, truncated: false };
+    const writer = await this.deps.events.writer(data.generationId);
+
+    try {
+      if (generation.status === 'completed') {
+        log.info('generation already persisted; re-announcing');
+        const blocks = await this.deps.repos.blocks.listByGeneration(generation.id);
+        await this.finish(data, writer, blocks, generation.truncated);
+        return { blockCount: blocks.length, truncated: generation.truncated };
+      }
+      await this.deps.repos.generations.markRunning(generation.id);
+      const { blocks, truncated } = await this.generate(data, generation, writer, job);
+      await this.finish(data, writer, blocks, truncated);
+      log.info({ blockCount: blocks.length, truncated }, 'generation completed');
+      return { blockCount: blocks.length, truncated };
+    } catch (error) {
+      const final = error instanceof UnrecoverableError || error instanceof ModelUnavailableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      log.warn({ err: error, attempt: job.attemptsMade + 1, final }, 'generation attempt failed');
+      if (final) await this.fail(data, writer, error);
+      if (error instanceof ModelUnavailableError) throw new UnrecoverableError(error.message);
+      throw error;
+    }
+  }
+
+  private async generate(data: GenerationJob, generation: GenerationRow, writer: EventWriter, job: Job) {
+    const { config, repos } = this.deps;
+    const stage = (value: GenerationStage) => this.stage(data, writer, value);
+    stage('thinking');
+    const result = await runCanvasAgent(generation.prompt, {
+      endpoint: this.deps.endpoint,
+      maxBlocks: config.tiers[data.tier].maxBlocksPerGeneration,
+      hooks: {
+        onThinking: () => undefined,
+        onToolStage: () => stage('tool'),
+        onBlock: (block, index) => writer.emit({ type: 'tool_output', generationId: data.generationId, index, block }),
+      },
+    });
+    await job.updateProgress({ stage: 'persisting', blocks: result.blocks.length });
+    stage('persisting');
+    const cost = costUsd(config.llm.pricing, result.usage.model, result.usage.inputTokens, result.usage.outputTokens);
+    const blocks = await repos.db.transaction(async (tx) => {
+      const locked = await repos.generations.lock(data.generationId, tx);
+      if (locked?.status === 'completed') return repos.blocks.listByGeneration(data.generationId, tx);
+      const inserted = result.blocks.length
+        ? await repos.blocks.insertMany(tx, {
+            canvasId: data.canvasId,
+            createdBy: config.auth.aiAgentUserId,
+            inputs: result.blocks,
+            placement: { afterId: generation.afterId },
+            generationSessionId: data.generationId,
+            strict: false,
+          })
+        : [];
+      await repos.generations.update(
+        data.generationId,
+        {
+          status: 'completed',
+          blockCount: inserted.length,
+          truncated: result.truncated,
+          provider: result.usage.provider,
+          model: result.usage.model,
+          inputTokens: result.usage.inputTokens,
+          outputTokens: result.usage.outputTokens,
+          costUsd: cost,
+          errorCode: null,
+          errorMessage: null,
+          completedAt: new Date(),
+        },
+        tx,
+      );
+      await repos.audit.write(
+        {
+          actorId: config.auth.aiAgentUserId,
+          onBehalfOf: data.userId,
+          action: 'ai.generation.persisted',
+          canvasId: data.canvasId,
+          targetType: 'generation',
+          targetId: data.generationId,
+          details: { blockCount: inserted.length, truncated: result.truncated, model: result.usage.model, invalidToolCalls: result.invalidToolCalls },
+        },
+        tx,
+      );
+      await repos.usage.record({ userId: data.userId, generationId: data.generationId, purpose: 'generation', ...result.usage, costUsd: cost }, tx);
+      return inserted;
+    });
+    return { blocks, truncated: result.truncated };
+  }
+
+  /** Frees the user's slot, queues the fan-out, and completes the SSE stream. */
+  private async finish(data: GenerationJob, writer: EventWriter, blocks: Block[], truncated: boolean) {
+    await this.deps.limiter.release(data.userId, data.generationId);
+    this.stage(data, writer, 'broadcasting');
+    await enqueueBroadcast(this.deps.queues, { generationId: data.generationId, canvasId: data.canvasId });
+    writer.emit({ type: 'complete', generationId: data.generationId, blocks, truncated });
+    await writer.flush();
+  }
+
+  private async fail(data: GenerationJob, writer: EventWriter, error: unknown) {
+    const code = error instanceof ModelUnavailableError ? 'llm_unavailable' : 'generation_failed';
+    const message = error instanceof Error ? error.message : 'Generation failed';
+    await this.deps.repos.generations
+      .update(data.generationId, { status: 'failed', errorCode: code, errorMessage: message.slice(0, 1_000), completedAt: new Date() })
+      .catch(() => undefined);
+    await this.deps.limiter.release(data.userId, data.generationId).catch(() => undefined);
+    writer.emit({ type: 'error', generationId: data.generationId, code, message });
+    await writer.flush().catch(() => undefined);
+  }
+
+  private stage(data: GenerationJob, writer: EventWriter, stage: GenerationStage) {
+    writer.emit({ type: 'status', generationId: data.generationId, stage });
+    this.deps.canvasEvents.emit(data.canvasId, 'generation_status', { canvasId: data.canvasId, generationId: data.generationId, stage });
+  }
+}

@@ -1,0 +1,86 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Config, Tier } from '../../config';
+import { checkPrompt } from '../ai/prompt-guard';
+import { AppError, forbidden, notFound } from '../lib/errors';
+import type { Logger } from '../lib/logger';
+import type { Repositories } from '../models';
+import { enqueueGeneration } from '../producers/generation';
+import type { QueueRegistry } from '../producers/queue-registry';
+import type { GenerationEventLog } from './event-log';
+import type { GenerationLimiter } from './generation-limiter';
+
+const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
+
+export interface StartGenerationInput {
+  user: { id: string; tier: Tier };
+  canvasId: string;
+  prompt: string;
+  afterId?: string;
+  idempotencyKey?: string;
+}
+
+/**
+ * The API side of a generation: authorise, guard, limit, then record and enqueue. Everything that
+ * can refuse the request runs before anything is written.
+ */
+export class GenerationService {
+  constructor(
+    private readonly deps: {
+      config: Config;
+      redis: Redis;
+      repos: Repositories;
+      queues: QueueRegistry;
+      events: GenerationEventLog;
+      limiter: GenerationLimiter;
+      logger: Logger;
+    },
+  ) {}
+
+  /** Returns the generation to stream: a new one, or the earlier one for a repeated Idempotency-Key. */
+  async start(input: StartGenerationInput): Promise<{ generationId: string; replayed: boolean }> {
+    const { repos, config, redis, limiter } = this.deps;
+    const role = await repos.canvases.roleOf(input.canvasId, input.user.id);
+    if (!role) throw notFound('Canvas');
+    if (role === 'viewer') throw forbidden('Viewers cannot generate on this canvas');
+    if (input.afterId && !(await repos.blocks.find(input.canvasId, input.afterId))) {
+      throw new AppError(400, 'validation_failed', 'afterId is not a block of this canvas', [{ path: 'afterId', message: 'unknown block' }]);
+    }
+    const guard = checkPrompt(input.prompt, config.generation.promptGuard, config.generation.maxPromptChars);
+    if (!guard.allowed) throw new AppError(422, 'prompt_rejected', 'The prompt was rejected by the prompt guard', { reasons: guard.reasons });
+    if (guard.flagged) this.deps.logger.warn({ userId: input.user.id, reasons: guard.reasons }, 'prompt flagged by guard');
+
+    const idemKey = input.idempotencyKey ? `${config.redis.keyPrefix}:idem:gen:${input.user.id}:${input.idempotencyKey}` : null;
+    if (idemKey) {
+      const existing = await redis.get(idemKey);
+      if (existing) return this.replay(existing, input.canvasId);
+    }
+
+    const generationId = randomUUID();
+    await limiter.take(input.user.id, generationId, config.tiers[input.user.tier]);
+    if (idemKey && (await redis.set(idemKey, generationId, 'EX', IDEMPOTENCY_TTL_SECONDS, 'NX')) !== 'OK') {
+      // A concurrent request with the same key won the race: give its slot back and stream theirs.
+      await limiter.release(input.user.id, generationId);
+      const winner = await redis.get(idemKey);
+      if (winner) return this.replay(winner, input.canvasId);
+    }
+
+    await repos.generations.create({ id: generationId, canvasId: input.canvasId, userId: input.user.id, prompt: input.prompt, afterId: input.afterId ?? null });
+    try {
+      await this.deps.events.append(generationId, 1, { type: 'status', generationId, stage: 'queued' });
+      await enqueueGeneration(this.deps.queues, { generationId, canvasId: input.canvasId, userId: input.user.id, tier: input.user.tier });
+    } catch (error) {
+      await repos.generations.update(generationId, { status: 'failed', errorCode: 'queue_unavailable', errorMessage: 'Could not enqueue the generation' });
+      await limiter.release(input.user.id, generationId).catch(() => undefined);
+      if (idemKey) await redis.del(idemKey).catch(() => undefined);
+      throw error;
+    }
+    return { generationId, replayed: false };
+  }
+
+  private async replay(generationId: string, canvasId: string) {
+    const existing = await this.deps.repos.generations.findOnCanvas(canvasId, generationId);
+    if (!existing) throw new AppError(409, 'idempotency_key_reused', 'This Idempotency-Key was used for another canvas');
+    return { generationId, replayed: true };
+  }
+}

@@ -1,0 +1,71 @@
+import { randomUUID } from 'node:crypto';
+import express, { type Express } from 'express';
+import helmet from 'helmet';
+import { pinoHttp } from 'pino-http';
+import type { ApiContext } from './context';
+import { authenticate } from './middleware/authenticate';
+import { errorHandler, notFoundHandler } from './middleware/error-handler';
+import { authRoutes } from './routes/auth-routes';
+import { blockRoutes } from './routes/block-routes';
+import { canvasRoutes } from './routes/canvas-routes';
+import { generationRoutes } from './routes/generation-routes';
+
+/** The express app: health, the `/api/v1` JSON API, and uniform errors. */
+export function createHttpApp(ctx: ApiContext): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(helmet());
+  app.use(
+    pinoHttp({
+      logger: ctx.logger.child({ component: 'http' }),
+      genReqId: (req, res) => {
+        const id = (req.headers['x-request-id'] as string | undefined)?.slice(0, 100) ?? randomUUID();
+        res.setHeader('X-Request-Id', id);
+        return id;
+      },
+      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
+    }),
+  );
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    if (ctx.shuttingDown.value) return void res.status(503).json({ status: 'shutting_down' });
+    const checks = await Promise.all(
+      Object.entries(ctx.readiness).map(async ([name, check]) => {
+        try {
+          await withTimeout(check(), 1_500);
+          return [name, 'ok'] as const;
+        } catch {
+          return [name, 'unavailable'] as const;
+        }
+      }),
+    );
+    const ready = checks.every(([, state]) => state === 'ok');
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', checks: Object.fromEntries(checks) });
+  });
+
+  const api = express.Router();
+  api.use(express.json({ limit: ctx.config.http.bodyLimit, strict: true, type: ['application/json', 'application/*+json'] }));
+  api.use(authRoutes(ctx));
+  api.use(authenticate(ctx.tokens));
+  api.use(canvasRoutes(ctx));
+  api.use(blockRoutes(ctx));
+  api.use(generationRoutes(ctx));
+  app.use('/api/v1', api);
+
+  app.use(notFoundHandler);
+  app.use(errorHandler(ctx.logger));
+  return app;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('timeout')), ms);
+    promise.then(
+      (value) => (clearTimeout(timer), resolve(value)),
+      (error) => (clearTimeout(timer), reject(error)),
+    );
+  });
+}

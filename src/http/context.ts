@@ -1,0 +1,26 @@
+import type { Redis } from 'ioredis';
+import type { Config } from '../../config';
+import type { AuthService } from '../auth/auth-service';
+import type { TokenSettings } from '../auth/tokens';
+import type { GenerationEventLog } from '../generation/event-log';
+import type { GenerationService } from '../generation/generation-service';
+import type { Logger } from '../lib/logger';
+import type { Repositories } from '../models';
+import type { CanvasEmitter } from '../realtime/canvas-emitter';
+
+/** What the HTTP layer needs, built once by the api role and passed to each router. */
+export interface ApiContext {
+  config: Config;
+  logger: Logger;
+  redis: Redis;
+  repos: Repositories;
+  tokens: TokenSettings;
+  auth: AuthService;
+  generations: GenerationService;
+  events: GenerationEventLog;
+  canvasEvents: CanvasEmitter;
+  /** Dependency checks for /readyz; each throws when its dependency is unreachable. */
+  readiness: { redis(): Promise<void>; database(): Promise<void> };
+  /** Set when shutdown begins: readiness answers 503 and new streams are refused. */
+  shuttingDown: { value: boolean };
+}

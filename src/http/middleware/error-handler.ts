@@ -1,0 +1,54 @@
+import type { NextFunction, Request, Response } from 'express';
+import { AppError } from '../../lib/errors';
+import type { Logger } from '../../lib/logger';
+
+/** Errors the body parser raises, by its `type`. */
+const BODY_ERRORS: Record<string, [number, string, string]> = {
+  'entity.parse.failed': [400, 'invalid_json', 'Request body is not valid JSON'],
+  'entity.too.large': [413, 'payload_too_large', 'Request body is larger than 1 MB'],
+  'encoding.unsupported': [415, 'unsupported_encoding', 'Unsupported content encoding'],
+  'charset.unsupported': [415, 'unsupported_charset', 'Unsupported charset'],
+  'request.aborted': [400, 'request_aborted', 'Request aborted'],
+};
+
+/** True for connection failures of Redis or PostgreSQL: the request may succeed later (503). */
+function isUnavailable(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : '';
+  const code = (error as { code?: string })?.code;
+  return (
+    /Stream isn't writeable|Connection is closed|enableOfflineQueue|ECONNREFUSED|Connection terminated|connect ETIMEDOUT|timeout exceeded when trying to connect/i.test(message) ||
+    code === 'ECONNREFUSED' || code === '57P01' || code === '57P03'
+  );
+}
+
+/** Renders every error as `{"error":{"code","message","details?"}}`; unknown errors are logged and hidden. */
+export function errorHandler(logger: Logger) {
+  return (error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    let status = 500;
+    let body: { code: string; message: string; details?: unknown } = { code: 'internal_error', message: 'Internal server error' };
+    const bodyError = BODY_ERRORS[(error as { type?: string })?.type ?? ''];
+    if (error instanceof AppError) {
+      status = error.status;
+      body = { code: error.code, message: error.message, ...(error.details !== undefined ? { details: error.details } : {}) };
+      for (const [name, value] of Object.entries(error.headers ?? {})) res.setHeader(name, value);
+    } else if (bodyError) {
+      [status, body.code, body.message] = bodyError;
+    } else if (isUnavailable(error)) {
+      status = 503;
+      body = { code: 'service_unavailable', message: 'A backing service is unavailable; retry shortly' };
+      res.setHeader('Retry-After', '2');
+      logger.warn({ err: error, reqId: req.id }, 'dependency unavailable');
+    } else {
+      logger.error({ err: error, reqId: req.id }, 'unhandled error');
+    }
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    res.status(status).json({ error: body });
+  };
+}
+
+export function notFoundHandler(req: Request, res: Response) {
+  res.status(404).json({ error: { code: 'not_found', message: `No route for ${req.method} ${req.path}` } });
+}

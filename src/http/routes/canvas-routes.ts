@@ -1,0 +1,64 @@
+import { Router } from 'express';
+import { AppError, notFound, parseOr400 } from '../../lib/errors';
+import { addMemberSchema, createCanvasSchema, updateCanvasSchema } from '../../schemas/api';
+import type { ApiContext } from '../context';
+import { currentUser } from '../middleware/authenticate';
+import { requireCanvasRole } from '../middleware/canvas-access';
+
+/** Canvases, members and the audit trail. */
+export function canvasRoutes(ctx: ApiContext): Router {
+  const router = Router();
+  const { canvases, users, audit } = ctx.repos;
+
+  router.post('/canvases', async (req, res) => {
+    const body = parseOr400(createCanvasSchema, req.body);
+    res.status(201).json({ canvas: await canvases.create(currentUser(req).id, body.title) });
+  });
+
+  router.get('/canvases', async (req, res) => {
+    res.json({ canvases: await canvases.listForMember(currentUser(req).id) });
+  });
+
+  router.get('/canvases/:id', async (req, res) => {
+    const { canvasId, user } = await requireCanvasRole(req, canvases, 'viewer');
+    const canvas = await canvases.findForMember(canvasId, user.id);
+    if (!canvas) throw notFound('Canvas');
+    res.json({ canvas, members: await canvases.listMembers(canvasId) });
+  });
+
+  router.patch('/canvases/:id', async (req, res) => {
+    const { canvasId, user } = await requireCanvasRole(req, canvases, 'editor');
+    const body = parseOr400(updateCanvasSchema, req.body);
+    await canvases.rename(canvasId, body.title);
+    res.json({ canvas: await canvases.findForMember(canvasId, user.id) });
+  });
+
+  router.delete('/canvases/:id', async (req, res) => {
+    const { canvasId } = await requireCanvasRole(req, canvases, 'owner');
+    await canvases.delete(canvasId);
+    res.status(204).end();
+  });
+
+  router.post('/canvases/:id/members', async (req, res) => {
+    const { canvasId, user } = await requireCanvasRole(req, canvases, 'owner');
+    const body = parseOr400(addMemberSchema, req.body);
+    const member = await users.findByEmail(body.email);
+    if (!member || member.role === 'service') throw new AppError(404, 'user_not_found', 'No user with this email; they must sign up first');
+    if (member.id === user.id) throw new AppError(400, 'validation_failed', 'You cannot change your own role');
+    await canvases.upsertMember(canvasId, member.id, body.role);
+    await audit.write({ actorId: user.id, action: 'canvas.member.set', canvasId, targetType: 'user', targetId: member.id, details: { role: body.role } });
+    res.status(201).json({ member: { userId: member.id, name: member.name, email: member.email, role: body.role } });
+  });
+
+  router.get('/canvases/:id/members', async (req, res) => {
+    const { canvasId } = await requireCanvasRole(req, canvases, 'viewer');
+    res.json({ members: await canvases.listMembers(canvasId) });
+  });
+
+  router.get('/canvases/:id/audit', async (req, res) => {
+    const { canvasId } = await requireCanvasRole(req, canvases, 'owner');
+    res.json({ audit: await audit.listForCanvas(canvasId) });
+  });
+
+  return router;
+}

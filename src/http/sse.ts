@@ -1,0 +1,31 @@
+import type { Response } from 'express';
+
+/** Opens a `text/event-stream` response and disables buffering on the way (proxies, Nagle). */
+export function openSse(res: Response): void {
+  res.status(200);
+  res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
+  res.setHeader('Cache-Control', 'no-cache, no-transform');
+  res.setHeader('Connection', 'keep-alive');
+  res.setHeader('X-Accel-Buffering', 'no');
+  res.socket?.setNoDelay(true);
+  res.flushHeaders();
+}
+
+/**
+ * One SSE message. Multi-line data becomes several `data:` lines (the client joins them with
+ * newlines), so a payload can never end the message early or inject a field.
+ */
+export function formatSse(message: { id?: string | number; event?: string; data: string; retry?: number }): string {
+  let out = '';
+  if (message.retry !== undefined) out += `retry: ${message.retry}\n`;
+  if (message.id !== undefined) out += `id: ${String(message.id).replace(/[\r\n]/g, '')}\n`;
+  if (message.event) out += `event: ${message.event.replace(/[\r\n]/g, '')}\n`;
+  for (const line of message.data.split(/\r\n|\r|\n/)) out += `data: ${line}\n`;
+  return `${out}\n`;
+}
+
+/** Parses `Last-Event-ID` (a sequence number); anything else means "from the start". */
+export function lastEventSeq(header: string | undefined): number {
+  if (!header || !/^\d{1,12}$/.test(header.trim())) return 0;
+  return Number.parseInt(header.trim(), 10);
+}

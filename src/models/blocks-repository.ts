@@ -1,0 +1,166 @@
+import { and, asc, desc, eq, gt, lt, sql } from 'drizzle-orm';
+import type { Block, BlockInput, BlockType } from '../schemas/blocks';
+import type { Db, DbOrTx, Tx } from './database';
+import { evenRanks, needsRebalance, rankBetween } from './lexorank';
+import { blocks, canvases, type BlockRow } from './schema';
+
+/** A block row as the API shows it. */
+export function toBlock(row: BlockRow): Block {
+  return {
+    id: row.id,
+    canvasId: row.canvasId,
+    type: row.type as BlockType,
+    content: row.content as Record<string, unknown>,
+    rank: row.rank,
+    generationSessionId: row.generationSessionId,
+    createdBy: row.createdBy,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+  };
+}
+
+/** Where to put new blocks: after one block, before one, between two, or (neither) at the end. */
+export interface Placement {
+  afterId?: string | null;
+  beforeId?: string | null;
+}
+
+export class PlacementError extends Error {}
+
+/**
+ * Blocks of a canvas. Writes lock the canvas row first, so concurrent inserts into one canvas
+ * serialise and never compute the same rank.
+ */
+export class BlocksRepository {
+  constructor(private readonly db: Db) {}
+
+  async list(canvasId: string): Promise<Block[]> {
+    const rows = await this.db.select().from(blocks).where(eq(blocks.canvasId, canvasId)).orderBy(asc(blocks.rank));
+    return rows.map(toBlock);
+  }
+
+  async find(canvasId: string, blockId: string, db: DbOrTx = this.db): Promise<Block | null> {
+    const rows = await db.select().from(blocks).where(and(eq(blocks.canvasId, canvasId), eq(blocks.id, blockId))).limit(1);
+    return rows[0] ? toBlock(rows[0]) : null;
+  }
+
+  async listByGeneration(generationId: string, db: DbOrTx = this.db): Promise<Block[]> {
+    const rows = await db.select().from(blocks).where(eq(blocks.generationSessionId, generationId)).orderBy(asc(blocks.rank));
+    return rows.map(toBlock);
+  }
+
+  /** One block, placed as asked. */
+  async create(canvasId: string, createdBy: string, input: BlockInput, placement: Placement): Promise<Block> {
+    return this.db.transaction(async (tx) => {
+      const [created] = await this.insertMany(tx, { canvasId, createdBy, inputs: [input], placement, generationSessionId: null });
+      return created;
+    });
+  }
+
+  /**
+   * Inserts `inputs` in order, with all ranks computed in one batch and ONE multi-row insert.
+   * Call inside a transaction. A missing anchor under `strict: false` falls back to the end.
+   */
+  async insertMany(
+    tx: Tx,
+    args: { canvasId: string; createdBy: string; inputs: BlockInput[]; placement: Placement; generationSessionId: string | null; strict?: boolean },
+  ): Promise<Block[]> {
+    await lockCanvas(tx, args.canvasId);
+    let [prev, next] = await this.neighbours(tx, args.canvasId, args.placement, args.strict ?? true);
+    if (prev !== null && next !== null && prev >= next) throw new PlacementError('afterId must come before beforeId');
+    let ranks = rankBetween(prev, next, args.inputs.length);
+    if (ranks.some(needsRebalance)) {
+      await this.rebalance(tx, args.canvasId);
+      [prev, next] = await this.neighbours(tx, args.canvasId, args.placement, false);
+      ranks = rankBetween(prev, next, args.inputs.length);
+    }
+    const now = new Date();
+    const rows = await tx
+      .insert(blocks)
+      .values(
+        args.inputs.map((input, index) => ({
+          canvasId: args.canvasId,
+          type: input.type,
+          content: input.content,
+          rank: ranks[index],
+          generationSessionId: args.generationSessionId,
+          createdBy: args.createdBy,
+          createdAt: now,
+          updatedAt: now,
+        })),
+      )
+      .returning();
+    return rows.sort((a, b) => (a.rank < b.rank ? -1 : 1)).map(toBlock);
+  }
+
+  /** New content and/or a new position for one block. */
+  async update(canvasId: string, blockId: string, change: { content?: Record<string, unknown>; placement?: Placement }): Promise<Block | null> {
+    return this.db.transaction(async (tx) => {
+      await lockCanvas(tx, canvasId);
+      const set: Partial<typeof blocks.$inferInsert> = { updatedAt: new Date() };
+      if (change.content) set.content = change.content;
+      if (change.placement) {
+        const [prev, next] = await this.neighbours(tx, canvasId, change.placement, true, blockId);
+        if (prev !== null && next !== null && prev >= next) throw new PlacementError('afterId must come before beforeId');
+        set.rank = rankBetween(prev, next, 1)[0];
+      }
+      const rows = await tx.update(blocks).set(set).where(and(eq(blocks.canvasId, canvasId), eq(blocks.id, blockId))).returning();
+      return rows[0] ? toBlock(rows[0]) : null;
+    });
+  }
+
+  async delete(canvasId: string, blockId: string): Promise<boolean> {
+    const rows = await this.db.delete(blocks).where(and(eq(blocks.canvasId, canvasId), eq(blocks.id, blockId))).returning({ id: blocks.id });
+    return rows.length > 0;
+  }
+
+  /** Deletes every block of a generation; returns their ids in rank order. */
+  async deleteByGeneration(tx: Tx, canvasId: string, generationId: string): Promise<string[]> {
+    const rows = await tx
+      .delete(blocks)
+      .where(and(eq(blocks.canvasId, canvasId), eq(blocks.generationSessionId, generationId)))
+      .returning({ id: blocks.id, rank: blocks.rank });
+    return rows.sort((a, b) => (a.rank < b.rank ? -1 : 1)).map((row) => row.id);
+  }
+
+  /** Rewrites every rank of a canvas to short, evenly spaced ones, keeping the order. */
+  async rebalance(tx: Tx, canvasId: string): Promise<void> {
+    const rows = await tx.select({ id: blocks.id }).from(blocks).where(eq(blocks.canvasId, canvasId)).orderBy(asc(blocks.rank));
+    if (!rows.length) return;
+    const ranks = evenRanks(rows.length);
+    await tx.execute(sql`set constraints blocks_canvas_rank_unique deferred`);
+    const values = sql.join(
+      rows.map((row, index) => sql`(${row.id}::uuid, ${ranks[index]}::text)`),
+      sql`, `,
+    );
+    await tx.execute(sql`update blocks set rank = v.rank from (values ${values}) as v(id, rank) where blocks.id = v.id`);
+  }
+
+  /** The ranks around the insertion point. `excludeId` ignores the block being moved. */
+  private async neighbours(tx: Tx, canvasId: string, placement: Placement, strict: boolean, excludeId?: string): Promise<[string | null, string | null]> {
+    const rankOf = async (id: string) => {
+      const rows = await tx.select({ rank: blocks.rank }).from(blocks).where(and(eq(blocks.canvasId, canvasId), eq(blocks.id, id))).limit(1);
+      if (!rows[0] && strict) throw new PlacementError(`block ${id} is not on this canvas`);
+      return rows[0]?.rank ?? null;
+    };
+    const others = excludeId ? sql`${blocks.id} <> ${excludeId}` : sql`true`;
+    const after = placement.afterId ? await rankOf(placement.afterId) : null;
+    const before = placement.beforeId ? await rankOf(placement.beforeId) : null;
+    if (after !== null && before !== null) return [after, before];
+    if (after !== null) {
+      const rows = await tx.select({ rank: blocks.rank }).from(blocks).where(and(eq(blocks.canvasId, canvasId), gt(blocks.rank, after), others)).orderBy(asc(blocks.rank)).limit(1);
+      return [after, rows[0]?.rank ?? null];
+    }
+    if (before !== null) {
+      const rows = await tx.select({ rank: blocks.rank }).from(blocks).where(and(eq(blocks.canvasId, canvasId), lt(blocks.rank, before), others)).orderBy(desc(blocks.rank)).limit(1);
+      return [rows[0]?.rank ?? null, before];
+    }
+    const last = await tx.select({ rank: blocks.rank }).from(blocks).where(and(eq(blocks.canvasId, canvasId), others)).orderBy(desc(blocks.rank)).limit(1);
+    return [last[0]?.rank ?? null, null];
+  }
+}
+
+/** Serialises block writes per canvas (rank computation reads then writes). */
+async function lockCanvas(tx: Tx, canvasId: string): Promise<void> {
+  await tx.select({ id: canvases.id }).from(canvases).where(eq(canvases.id, canvasId)).for('update');
+}

@@ -1,0 +1,62 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { sql } from 'drizzle-orm';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
+import { Pool } from 'pg';
+import * as schema from './schema';
+import { migrate } from './migrate';
+
+export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
+/** A transaction handle; repositories accept either a Db or a Tx. */
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+export type DbOrTx = Db | Tx;
+
+/** The database plus how to check and close it. */
+export interface Database {
+  db: Db;
+  /** `pglite (path)`, `pglite (memory)` or `postgres (host/db)` — for the start banner. */
+  description: string;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens PostgreSQL: a server when `url` is a postgres:// URL, else embedded PGlite (files under
+ * `dataDir`, or in memory for `memory://`). Applies migrations before returning.
+ */
+export async function openDatabase(options: { url?: string; dataDir: string; poolSize?: number }): Promise<Database> {
+  const database = options.url?.startsWith('postgres') ? openServer(options.url, options.poolSize ?? 10) : openEmbedded(options);
+  await migrate(database.db);
+  return database;
+}
+
+function openServer(url: string, poolSize: number): Database {
+  const pool = new Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5_000 });
+  // An idle client that loses its server emits 'error' on the pool; without a listener it would crash the process.
+  pool.on('error', () => undefined);
+  const db = drizzlePg(pool, { schema }) as unknown as Db;
+  const where = new URL(url);
+  return {
+    db,
+    description: `postgres (${where.hostname}:${where.port || 5432}${where.pathname})`,
+    ping: async () => void (await db.execute(sql`select 1`)),
+    close: () => pool.end(),
+  };
+}
+
+function openEmbedded(options: { url?: string; dataDir: string }): Database {
+  const inMemory = options.url === 'memory://';
+  const dir = path.resolve(options.dataDir, 'pglite');
+  if (!inMemory) mkdirSync(dir, { recursive: true });
+  const client = inMemory ? new PGlite() : new PGlite(dir);
+  const db = drizzlePglite(client, { schema }) as unknown as Db;
+  return {
+    db,
+    description: inMemory ? 'pglite (in memory)' : `pglite (${dir})`,
+    ping: async () => void (await client.query('select 1')),
+    close: () => client.close(),
+  };
+}

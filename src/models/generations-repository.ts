@@ -1,0 +1,67 @@
+import { and, eq, inArray, sql } from 'drizzle-orm';
+import type { Db, DbOrTx } from './database';
+import { generations, type GenerationRow } from './schema';
+
+/** The public view of a generation (`GET .../ai/generations/:id`). */
+export function toGenerationView(row: GenerationRow) {
+  return {
+    id: row.id,
+    canvasId: row.canvasId,
+    userId: row.userId,
+    status: row.status,
+    blockCount: row.blockCount,
+    truncated: row.truncated,
+    usage: { provider: row.provider, model: row.model, inputTokens: row.inputTokens, outputTokens: row.outputTokens, costUsd: row.costUsd },
+    error: row.errorCode ? { code: row.errorCode, message: row.errorMessage } : null,
+    attempts: row.attempts,
+    createdAt: row.createdAt.toISOString(),
+    startedAt: row.startedAt?.toISOString() ?? null,
+    completedAt: row.completedAt?.toISOString() ?? null,
+    undoneAt: row.undoneAt?.toISOString() ?? null,
+  };
+}
+
+export class GenerationsRepository {
+  constructor(private readonly db: Db) {}
+
+  async create(input: { id: string; canvasId: string; userId: string; prompt: string; afterId: string | null }): Promise<void> {
+    await this.db.insert(generations).values(input).onConflictDoNothing({ target: generations.id });
+  }
+
+  async find(id: string, db: DbOrTx = this.db): Promise<GenerationRow | null> {
+    const rows = await db.select().from(generations).where(eq(generations.id, id)).limit(1);
+    return rows[0] ?? null;
+  }
+
+  /** Row lock inside a transaction: the generation id keys the persist step. */
+  async lock(id: string, db: DbOrTx): Promise<GenerationRow | null> {
+    const rows = await db.select().from(generations).where(eq(generations.id, id)).for('update').limit(1);
+    return rows[0] ?? null;
+  }
+
+  async findOnCanvas(canvasId: string, id: string): Promise<GenerationRow | null> {
+    const rows = await this.db.select().from(generations).where(and(eq(generations.id, id), eq(generations.canvasId, canvasId))).limit(1);
+    return rows[0] ?? null;
+  }
+
+  /** Marks the attempt started (status running unless already finished). */
+  async markRunning(id: string): Promise<void> {
+    await this.db
+      .update(generations)
+      .set({ status: 'running', startedAt: sql`coalesce(${generations.startedAt}, now())`, attempts: sql`${generations.attempts} + 1` })
+      .where(and(eq(generations.id, id), inArray(generations.status, ['queued', 'running', 'failed'])));
+  }
+
+  async update(id: string, change: Partial<typeof generations.$inferInsert>, db: DbOrTx = this.db): Promise<void> {
+    await db.update(generations).set(change).where(eq(generations.id, id));
+  }
+
+  /** Generations of a user still queued or running (for the concurrency limit's self-healing). */
+  async countActive(userId: string): Promise<number> {
+    const rows = await this.db
+      .select({ count: sql<number>`count(*)::int` })
+      .from(generations)
+      .where(and(eq(generations.userId, userId), inArray(generations.status, ['queued', 'running'])));
+    return rows[0]?.count ?? 0;
+  }
+}

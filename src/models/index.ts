@@ -1,0 +1,21 @@
+import type { Db } from './database';
+import { AuditRepository } from './audit-repository';
+import { BlocksRepository } from './blocks-repository';
+import { CanvasesRepository } from './canvases-repository';
+import { GenerationsRepository } from './generations-repository';
+import { UsageRepository } from './usage-repository';
+import { UsersRepository } from './users-repository';
+
+/** Every repository over one database. */
+export function createRepositories(db: Db) {
+  return {
+    db,
+    users: new UsersRepository(db),
+    canvases: new CanvasesRepository(db),
+    blocks: new BlocksRepository(db),
+    generations: new GenerationsRepository(db),
+    audit: new AuditRepository(db),
+    usage: new UsageRepository(db),
+  };
+}
+export type Repositories = ReturnType<typeof createRepositories>;

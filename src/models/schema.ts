@@ -1,0 +1,119 @@
+import { sql } from 'drizzle-orm';
+import { boolean, doublePrecision, integer, jsonb, pgTable, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+
+/**
+ * drizzle mirror of migrations/*.sql (the SQL files are the source of truth for DDL; this file
+ * gives queries their types). Keep both in step.
+ */
+const timestamps = {
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+};
+
+export const users = pgTable('users', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  email: text('email').notNull().unique(),
+  name: text('name').notNull(),
+  passwordHash: text('password_hash'),
+  tier: text('tier', { enum: ['free', 'pro', 'enterprise'] }).notNull().default('free'),
+  role: text('role', { enum: ['user', 'admin', 'service'] }).notNull().default('user'),
+  ...timestamps,
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+export const refreshTokens = pgTable('refresh_tokens', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  userId: uuid('user_id').notNull(),
+  familyId: uuid('family_id').notNull(),
+  tokenHash: text('token_hash').notNull().unique(),
+  expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+  usedAt: timestamp('used_at', { withTimezone: true }),
+  revokedAt: timestamp('revoked_at', { withTimezone: true }),
+  ...timestamps,
+});
+
+export const canvases = pgTable('canvases', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  title: text('title').notNull(),
+  ownerId: uuid('owner_id').notNull(),
+  ...timestamps,
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+export const canvasMembers = pgTable(
+  'canvas_members',
+  {
+    canvasId: uuid('canvas_id').notNull(),
+    userId: uuid('user_id').notNull(),
+    role: text('role', { enum: ['owner', 'editor', 'viewer'] }).notNull(),
+    ...timestamps,
+  },
+  (table) => [primaryKey({ columns: [table.canvasId, table.userId] })],
+);
+
+export const blocks = pgTable('blocks', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  canvasId: uuid('canvas_id').notNull(),
+  type: text('type').notNull(),
+  content: jsonb('content').notNull(),
+  rank: text('rank').notNull(),
+  generationSessionId: uuid('generation_session_id'),
+  createdBy: uuid('created_by').notNull(),
+  ...timestamps,
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+export const generations = pgTable('generations', {
+  id: uuid('id').primaryKey(),
+  canvasId: uuid('canvas_id').notNull(),
+  userId: uuid('user_id').notNull(),
+  prompt: text('prompt').notNull(),
+  afterId: uuid('after_id'),
+  status: text('status', { enum: ['queued', 'running', 'completed', 'failed', 'undone'] }).notNull().default('queued'),
+  blockCount: integer('block_count').notNull().default(0),
+  truncated: boolean('truncated').notNull().default(false),
+  provider: text('provider'),
+  model: text('model'),
+  inputTokens: integer('input_tokens').notNull().default(0),
+  outputTokens: integer('output_tokens').notNull().default(0),
+  costUsd: doublePrecision('cost_usd').notNull().default(0),
+  errorCode: text('error_code'),
+  errorMessage: text('error_message'),
+  attempts: integer('attempts').notNull().default(0),
+  ...timestamps,
+  startedAt: timestamp('started_at', { withTimezone: true }),
+  completedAt: timestamp('completed_at', { withTimezone: true }),
+  undoneAt: timestamp('undone_at', { withTimezone: true }),
+});
+
+export const systemAudit = pgTable('system_audit', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  actorId: uuid('actor_id').notNull(),
+  onBehalfOf: uuid('on_behalf_of'),
+  action: text('action').notNull(),
+  canvasId: uuid('canvas_id'),
+  targetType: text('target_type'),
+  targetId: uuid('target_id'),
+  details: jsonb('details').notNull().default(sql`'{}'::jsonb`),
+  ...timestamps,
+});
+
+export const llmUsage = pgTable('llm_usage', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  userId: uuid('user_id'),
+  generationId: uuid('generation_id'),
+  sessionId: uuid('session_id'),
+  purpose: text('purpose').notNull(),
+  provider: text('provider').notNull(),
+  model: text('model').notNull(),
+  inputTokens: integer('input_tokens').notNull(),
+  outputTokens: integer('output_tokens').notNull(),
+  costUsd: doublePrecision('cost_usd').notNull(),
+  ...timestamps,
+});
+
+export type UserRow = typeof users.$inferSelect;
+export type CanvasRow = typeof canvases.$inferSelect;
+export type BlockRow = typeof blocks.$inferSelect;
+export type GenerationRow = typeof generations.$inferSelect;
+export type AuditRow = typeof systemAudit.$inferSelect;
+export type MemberRole = (typeof canvasMembers.$inferSelect)['role'];

@@ -1,0 +1,58 @@
+import { and, eq, gt, isNull } from 'drizzle-orm';
+import type { Db, DbOrTx } from './database';
+import { refreshTokens, users, type UserRow } from './schema';
+
+/** Users and their refresh-token families. */
+export class UsersRepository {
+  constructor(private readonly db: Db) {}
+
+  /** Inserts a user; returns null when the email is taken. */
+  async create(input: { email: string; name: string; passwordHash: string }): Promise<UserRow | null> {
+    const rows = await this.db
+      .insert(users)
+      .values({ email: input.email.toLowerCase(), name: input.name, passwordHash: input.passwordHash })
+      .onConflictDoNothing({ target: users.email })
+      .returning();
+    return rows[0] ?? null;
+  }
+
+  async findByEmail(email: string): Promise<UserRow | null> {
+    const rows = await this.db.select().from(users).where(eq(users.email, email.toLowerCase())).limit(1);
+    return rows[0] ?? null;
+  }
+
+  async findById(id: string): Promise<UserRow | null> {
+    const rows = await this.db.select().from(users).where(eq(users.id, id)).limit(1);
+    return rows[0] ?? null;
+  }
+
+  async setTier(id: string, tier: UserRow['tier'], db: DbOrTx = this.db): Promise<void> {
+    await db.update(users).set({ tier, updatedAt: new Date() }).where(eq(users.id, id));
+  }
+
+  async insertRefreshToken(input: { userId: string; familyId: string; tokenHash: string; expiresAt: Date }, db: DbOrTx = this.db) {
+    await db.insert(refreshTokens).values(input);
+  }
+
+  /**
+   * Marks the token used and returns it — atomically, so two concurrent refreshes with the same
+   * token cannot both succeed. Returns `reused` when it had been used already (a stolen token).
+   */
+  async consumeRefreshToken(tokenHash: string, db: DbOrTx = this.db) {
+    const now = new Date();
+    const consumed = await db
+      .update(refreshTokens)
+      .set({ usedAt: now })
+      .where(and(eq(refreshTokens.tokenHash, tokenHash), isNull(refreshTokens.usedAt), isNull(refreshTokens.revokedAt), gt(refreshTokens.expiresAt, now)))
+      .returning();
+    if (consumed[0]) return { status: 'ok' as const, token: consumed[0] };
+    const existing = await db.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, tokenHash)).limit(1);
+    if (existing[0]?.usedAt) return { status: 'reused' as const, token: existing[0] };
+    return { status: 'invalid' as const };
+  }
+
+  /** Revokes every token of a family (after reuse of a rotated token). */
+  async revokeFamily(familyId: string, db: DbOrTx = this.db) {
+    await db.update(refreshTokens).set({ revokedAt: new Date() }).where(and(eq(refreshTokens.familyId, familyId), isNull(refreshTokens.revokedAt)));
+  }
+}

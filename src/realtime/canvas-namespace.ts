@@ -1,0 +1,92 @@
+import type { Server, Socket } from 'socket.io';
+import { z } from 'zod';
+import { verifyAccessToken, type TokenSettings } from '../auth/tokens';
+import type { Logger } from '../lib/logger';
+import type { CanvasesRepository } from '../models/canvases-repository';
+import type { CanvasNamespace } from './canvas-emitter';
+import { CANVAS_NAMESPACE, rooms, type CanvasClientEvents, type CanvasServerEvents, type CanvasSocketData, type PresenceUser } from './events';
+
+type CanvasSocket = Socket<CanvasClientEvents, CanvasServerEvents, Record<string, never>, CanvasSocketData>;
+
+const canvasIdSchema = z.uuid();
+const cursorSchema = z.object({ canvasId: z.uuid(), x: z.number().finite(), y: z.number().finite() });
+
+/**
+ * `/canvas`: authenticated in `io.use`; members join `canvas:<id>` rooms, see who else is there,
+ * and relay cursors. Every handler validates its input and answers bad input with an error ack
+ * (or ignores it when there is no ack), never with an exception.
+ */
+export function registerCanvasNamespace(io: Server, deps: { tokens: TokenSettings; canvases: CanvasesRepository; logger: Logger }): CanvasNamespace {
+  const nsp = io.of(CANVAS_NAMESPACE) as CanvasNamespace;
+  const log = deps.logger.child({ component: 'canvas-namespace' });
+
+  nsp.use(async (socket, next) => {
+    const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
+    const claims = typeof token === 'string' ? await verifyAccessToken(deps.tokens, token) : null;
+    if (!claims) return next(new Error('unauthorized'));
+    socket.data.user = { id: claims.sub, name: claims.name, email: claims.email };
+    next();
+  });
+
+  const presenceOf = async (canvasId: string): Promise<PresenceUser[]> => {
+    const sockets = await nsp.in(rooms.canvas(canvasId)).fetchSockets();
+    const users = new Map<string, PresenceUser>();
+    for (const socket of sockets) {
+      const user = socket.data.user;
+      if (user) users.set(user.id, { userId: user.id, name: user.name });
+    }
+    return [...users.values()];
+  };
+
+  const announcePresence = async (canvasId: string) => {
+    try {
+      nsp.to(rooms.canvas(canvasId)).emit('presence', { canvasId, users: await presenceOf(canvasId) });
+    } catch (error) {
+      log.warn({ err: error, canvasId }, 'presence update failed');
+    }
+  };
+
+  nsp.on('connection', (socket: CanvasSocket) => {
+    socket.on('canvas:join', async (canvasId, ack) => {
+      const reply = typeof ack === 'function' ? ack : () => undefined;
+      const parsed = canvasIdSchema.safeParse(canvasId);
+      if (!parsed.success) return reply({ ok: false, error: { code: 'validation_failed', message: 'canvasId must be a UUID' } });
+      try {
+        const role = await deps.canvases.roleOf(parsed.data, socket.data.user.id);
+        // Not a member and no such canvas look the same: nothing to learn by probing ids.
+        if (!role) return reply({ ok: false, error: { code: 'not_found', message: 'Canvas not found' } });
+        await socket.join(rooms.canvas(parsed.data));
+        reply({ ok: true, presence: await presenceOf(parsed.data) });
+        socket.to(rooms.canvas(parsed.data)).emit('presence', { canvasId: parsed.data, users: await presenceOf(parsed.data) });
+      } catch (error) {
+        log.error({ err: error }, 'canvas:join failed');
+        reply({ ok: false, error: { code: 'internal_error', message: 'Could not join the canvas' } });
+      }
+    });
+
+    socket.on('canvas:leave', async (canvasId, ack) => {
+      const reply = typeof ack === 'function' ? ack : () => undefined;
+      const parsed = canvasIdSchema.safeParse(canvasId);
+      if (!parsed.success || !socket.rooms.has(rooms.canvas(parsed.data))) return reply({ ok: false });
+      await socket.leave(rooms.canvas(parsed.data));
+      reply({ ok: true });
+      await announcePresence(parsed.data);
+    });
+
+    socket.on('canvas:cursor', (payload) => {
+      const parsed = cursorSchema.safeParse(payload);
+      if (!parsed.success) return;
+      const room = rooms.canvas(parsed.data.canvasId);
+      if (!socket.rooms.has(room)) return;
+      socket.volatile.to(room).emit('cursor', { userId: socket.data.user.id, x: parsed.data.x, y: parsed.data.y });
+    });
+
+    socket.on('disconnecting', () => {
+      const canvasIds = [...socket.rooms].filter((room) => room.startsWith('canvas:')).map((room) => room.slice('canvas:'.length));
+      // After the socket has left its rooms, tell the others who remains.
+      setImmediate(() => canvasIds.forEach((canvasId) => void announcePresence(canvasId)));
+    });
+  });
+
+  return nsp;
+}

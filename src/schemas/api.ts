@@ -1,0 +1,23 @@
+import { z } from 'zod';
+
+/** Request bodies of the HTTP API (one schema per payload). */
+export const registerSchema = z.strictObject({
+  email: z.email().max(254),
+  password: z.string().min(8).max(200),
+  name: z.string().trim().min(1).max(100),
+});
+export const loginSchema = z.strictObject({ email: z.string().max(254), password: z.string().max(200) });
+export const refreshSchema = z.strictObject({ refreshToken: z.string().min(1).max(500) });
+
+export const createCanvasSchema = z.strictObject({ title: z.string().trim().min(1).max(200) });
+export const updateCanvasSchema = z.strictObject({ title: z.string().trim().min(1).max(200) });
+export const addMemberSchema = z.strictObject({ email: z.email().max(254), role: z.enum(['owner', 'editor', 'viewer']) });
+
+export const MAX_PROMPT_CHARS = 8_000;
+export const generateSchema = z.strictObject({
+  prompt: z.string().trim().min(1).max(MAX_PROMPT_CHARS),
+  afterId: z.uuid().optional(),
+});
+export const idempotencyKeySchema = z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
+
+export const uuidParam = z.uuid();

@@ -1,0 +1,41 @@
+import { Worker, type Job, type Processor } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { QueueName } from '../../config';
+import type { Logger } from '../lib/logger';
+import { bullPrefix } from '../producers/queue-registry';
+
+export interface QueueProcessor {
+  processor: Processor;
+  concurrency: number;
+}
+
+/**
+ * Starts one BullMQ Worker per requested queue. Refuses to start when a requested queue has no
+ * processor, so a typo in WORKER_QUEUES fails loudly instead of leaving jobs waiting forever.
+ */
+export function startWorkers(options: {
+  queues: QueueName[];
+  processors: Partial<Record<QueueName, QueueProcessor>>;
+  connection: Redis;
+  keyPrefix: string;
+  logger: Logger;
+}): Worker[] {
+  const missing = options.queues.filter((name) => !options.processors[name]);
+  if (missing.length) throw new Error(`No processor for queue(s): ${missing.join(', ')}`);
+  return options.queues.map((name) => {
+    const { processor, concurrency } = options.processors[name]!;
+    const log = options.logger.child({ component: 'worker', queue: name });
+    const worker = new Worker(name, processor, {
+      connection: options.connection,
+      prefix: bullPrefix(options.keyPrefix),
+      concurrency,
+      // A crashed worker's job goes back to waiting after this long without a lock renewal.
+      lockDuration: 15_000,
+      stalledInterval: 15_000,
+      maxStalledCount: 2,
+    });
+    worker.on('failed', (job: Job | undefined, error) => log.warn({ jobId: job?.id, attempts: job?.attemptsMade, err: error.message }, 'job failed'));
+    worker.on('error', (error) => log.error({ err: error }, 'worker error'));
+    return worker;
+  });
+}

@@ -1,0 +1,40 @@
+import {
+  startOpenAICompatibleServer,
+  type ChatRequest,
+  type ChatResponder,
+  type ChatTurn,
+  type OpenAICompatibleServer,
+  type OpenAICompatibleServerOptions,
+} from '../../src/ai/openai-compatible/server';
+import { demoEmbedder } from '../../src/ai/demo-llm/embeddings';
+
+/** A test LLM server that plays scripted turns. */
+export interface ScriptedLLM extends OpenAICompatibleServer {
+  /** Appends turns to play after the ones already queued. */
+  push(...turns: ChatTurn[]): void;
+  /** Chat requests received so far (embeddings requests left out). */
+  chatRequests(): ChatRequest[];
+}
+
+/**
+ * Starts an OpenAI-compatible server for tests. Queued turns are played in order, one per chat
+ * request; once they run out it asks `script` when that is a responder, else answers `{text:'done'}`.
+ * Embeddings use the demo embedder unless `options.embedder` says otherwise.
+ */
+export async function startScriptedLLM(
+  script: ChatTurn[] | ChatResponder = [],
+  options: Partial<Omit<OpenAICompatibleServerOptions, 'responder'>> = {},
+): Promise<ScriptedLLM> {
+  const queue: ChatTurn[] = Array.isArray(script) ? [...script] : [];
+  const fallback: ChatResponder = typeof script === 'function' ? script : () => ({ text: 'done' });
+  const server = await startOpenAICompatibleServer({
+    embedder: demoEmbedder,
+    ...options,
+    responder: (request) => queue.shift() ?? fallback(request),
+  });
+  return {
+    ...server,
+    push: (...turns) => { queue.push(...turns); },
+    chatRequests: () => server.requests.flatMap((r) => (r.kind === 'chat' ? [r.body] : [])),
+  };
+}

@@ -1,0 +1,154 @@
+import type { ChatMessage, ChatRequest, ChatTool } from '../../src/ai/openai-compatible/server';
+import { canvasTurn, deriveSubject, extractListItems, planCanvas } from '../../src/ai/demo-llm/canvas';
+import { chatToolsTurn, pickToolCall } from '../../src/ai/demo-llm/chat-tools';
+import { extractItems, extractionTurn, isExtractionRequest } from '../../src/ai/demo-llm/extraction';
+import { TICKET_NOTE_SECTIONS, isTicketNotesRequest, writeTicketNotes } from '../../src/ai/demo-llm/ticket-notes';
+import { cosineSimilarity, embedText } from '../../src/ai/demo-llm/embeddings';
+import { demoResponder } from '../../src/ai/demo-llm/responder';
+
+const tool = (name: string, properties: Record<string, unknown> = {}): ChatTool => ({
+  type: 'function',
+  function: { name, parameters: { type: 'object', properties } },
+});
+const request = (messages: ChatMessage[], tools?: ChatTool[], extra: Partial<ChatRequest> = {}): ChatRequest => ({ model: 'demo', messages, tools, ...extra });
+const user = (content: string): ChatMessage => ({ role: 'user', content });
+
+const CANVAS_TOOLS = ['create_heading', 'create_todo', 'create_bullet_list', 'create_text'].map((n) => tool(n));
+const TASK_TOOLS = [
+  tool('list_tasks', { status: { type: 'string', enum: ['todo', 'in_progress', 'done'] } }),
+  tool('create_task', { title: { type: 'string' }, status: { type: 'string' } }),
+  tool('delete_task', { id: { type: 'string' } }),
+  tool('update_task', { taskId: { type: 'string' }, status: { type: 'string', enum: ['todo', 'in_progress', 'done'] } }),
+  tool('list_notes', {}),
+];
+const UUID = '3f2b8c1e-9d4a-4b6e-8f00-1234567890ab';
+
+describe('canvas generation', () => {
+  const prompt = 'Plan the launch: a heading, three todos (book venue, invite press, ship beta) and a short paragraph';
+
+  test('the spec example gives exactly a heading, three todos and one text', () => {
+    const calls = planCanvas(prompt);
+    expect(calls.map((c) => c.name)).toEqual(['create_heading', 'create_todo', 'create_todo', 'create_todo', 'create_text']);
+    expect(calls[0].args).toEqual({ text: 'Plan the launch', level: 1 });
+    expect(calls.slice(1, 4).map((c) => c.args)).toEqual([
+      { text: 'book venue', checked: false },
+      { text: 'invite press', checked: false },
+      { text: 'ship beta', checked: false },
+    ]);
+    expect(typeof calls[4].args.text).toBe('string');
+  });
+
+  test('the list after the first colon is used when there are no parentheses', () => {
+    expect(extractListItems('Weekend chores: wash car, mow lawn and fix sink')).toEqual(['wash car', 'mow lawn', 'fix sink']);
+    expect(planCanvas('Weekend tasks: wash car, mow lawn, and fix sink').filter((c) => c.name === 'create_todo')).toHaveLength(3);
+  });
+
+  test('without a todo/task word the items become one bullet list', () => {
+    const calls = planCanvas('Shopping list: milk, eggs, bread');
+    expect(calls.map((c) => c.name)).toEqual(['create_heading', 'create_bullet_list', 'create_text']);
+    expect(calls[1].args).toEqual({ items: ['milk', 'eggs', 'bread'] });
+  });
+
+  test('a prompt with no list gives a heading and a text', () => {
+    expect(planCanvas('write an intro about our onboarding flow for new hires').map((c) => c.name)).toEqual(['create_heading', 'create_text']);
+    expect(deriveSubject('write an intro about our onboarding flow for new hires')).toBe('Write an intro about our onboarding');
+    expect(planCanvas('Roadmap: a heading and a paragraph').map((c) => c.name)).toEqual(['create_heading', 'create_text']);
+  });
+
+  test('after tool results it reports and stops; an error result ends the loop too', () => {
+    const first = canvasTurn(request([user(prompt)], CANVAS_TOOLS));
+    expect(first.toolCalls).toHaveLength(5);
+    const calls = first.toolCalls!.map((c, i) => ({ id: `c${i}`, type: 'function' as const, function: { name: c.name, arguments: JSON.stringify(c.args) } }));
+    const results = calls.map((c): ChatMessage => ({ role: 'tool', tool_call_id: c.id, content: 'ok' }));
+    const done = canvasTurn(request([user(prompt), { role: 'assistant', content: null, tool_calls: calls }, ...results], CANVAS_TOOLS));
+    expect(done).toEqual({ text: 'Created 5 blocks (demo model).' });
+    const failed = canvasTurn(request([user(prompt), { role: 'assistant', content: null, tool_calls: calls }, { role: 'tool', tool_call_id: 'c0', content: 'Error: canvas is locked' }], CANVAS_TOOLS));
+    expect(failed.toolCalls).toBeUndefined();
+    expect(failed.text).toMatch(/canvas is locked/);
+  });
+});
+
+describe('tools in chat', () => {
+  test('picks the best matching tool and fills only declared args', () => {
+    expect(pickToolCall('how many todo tasks do I have?', TASK_TOOLS)).toEqual({ name: 'list_tasks', args: { status: 'todo' } });
+    expect(pickToolCall('create a task called "Write launch brief"', TASK_TOOLS)).toEqual({ name: 'create_task', args: { title: 'Write launch brief' } });
+    expect(pickToolCall(`delete task ${UUID}`, TASK_TOOLS)).toEqual({ name: 'delete_task', args: { id: UUID } });
+    expect(pickToolCall(`mark task ${UUID} as done`, TASK_TOOLS)).toEqual({ name: 'update_task', args: { taskId: UUID, status: 'done' } });
+    expect(pickToolCall('show my notes', TASK_TOOLS)).toEqual({ name: 'list_notes', args: {} });
+    expect(pickToolCall('create a task named Buy milk', TASK_TOOLS)).toEqual({ name: 'create_task', args: { title: 'Buy milk' } });
+  });
+
+  test('answers in text when no tool matches', () => {
+    expect(pickToolCall('what is the weather like?', TASK_TOOLS)).toBeUndefined();
+    expect(chatToolsTurn(request([user('what is the weather like?')], TASK_TOOLS)).text).toMatch(/demo model/);
+  });
+
+  test('after a tool result it answers from what the tool returned', () => {
+    const call = { id: 'call_1', type: 'function' as const, function: { name: 'list_tasks', arguments: '{"status":"todo"}' } };
+    const tasks = JSON.stringify([{ title: 'Write launch brief' }, { title: 'Book venue' }, { title: 'Ship beta' }]);
+    const turn = chatToolsTurn(request([
+      user('how many todo tasks?'),
+      { role: 'assistant', content: null, tool_calls: [call] },
+      { role: 'tool', tool_call_id: 'call_1', content: tasks },
+    ], TASK_TOOLS));
+    expect(turn).toEqual({ text: 'You have 3 todo task(s): Write launch brief, Book venue, Ship beta.' });
+  });
+});
+
+describe('extraction', () => {
+  const text = 'Meeting notes\nTODO: send the deck\nAction: book the room\n- [ ] update roadmap\n- [x] already done\nTodo list is long';
+
+  test('marker lines become task items', () => {
+    expect(extractItems(text)).toEqual([
+      { title: 'send the deck', type: 'task' },
+      { title: 'book the room', type: 'task' },
+      { title: 'update roadmap', type: 'task' },
+    ]);
+  });
+
+  test('answers JSON text, or the forced tool when one is required', () => {
+    const req = request([{ role: 'system', content: 'Extract action items.' }, user(text)]);
+    expect(isExtractionRequest(req)).toBe(true);
+    expect(JSON.parse(demoResponder(req).text!)).toEqual({ items: extractItems(text) });
+    const forced = extractionTurn({ ...req, tools: [tool('extract_items')], tool_choice: { type: 'function', function: { name: 'extract_items' } } });
+    expect(forced.toolCalls).toEqual([{ name: 'extract_items', args: { items: extractItems(text) } }]);
+  });
+});
+
+describe('ticket notes', () => {
+  test('four sections in order, filled from the conversation', () => {
+    const messages: ChatMessage[] = [
+      { role: 'system', content: 'Write support ticket notes with sections.' },
+      user('Customer: My printer will not print since the update.'),
+      { role: 'assistant', content: 'Agent: Restarted the print spooler.' },
+      user('Customer: Reinstalled the driver and it works now.'),
+      { role: 'assistant', content: 'Agent: I will follow up tomorrow to confirm.' },
+    ];
+    expect(isTicketNotesRequest(request(messages))).toBe(true);
+    const notes = demoResponder(request(messages)).text!;
+    expect(notes.match(/^## .+$/gm)).toEqual(TICKET_NOTE_SECTIONS.map((s) => `## ${s}`));
+    expect(notes).toContain('My printer will not print since the update.');
+    expect(notes).toContain('- Restarted the print spooler.');
+    expect(notes).toMatch(/## Resolution\nReinstalled the driver and it works now\./);
+    expect(notes).toMatch(/## Next Steps\n- I will follow up tomorrow/);
+    expect(writeTicketNotes([])).toContain('## Next Steps');
+  });
+});
+
+describe('embeddings', () => {
+  test('deterministic, unit length, and word overlap raises similarity', () => {
+    const a = embedText('reset my account password');
+    expect(a).toHaveLength(256);
+    expect(embedText('reset my account password')).toEqual(a);
+    expect(Math.hypot(...a)).toBeCloseTo(1, 10);
+    const near = cosineSimilarity(a, embedText('how do I reset a password'));
+    const far = cosineSimilarity(a, embedText('quarterly revenue grew in europe'));
+    expect(near).toBeGreaterThan(far);
+    expect(embedText('x', 64)).toHaveLength(64);
+    expect(Math.hypot(...embedText(''))).toBeCloseTo(1, 10);
+  });
+});
+
+test('plain requests get a text that says it is the demo model', () => {
+  expect(demoResponder(request([user('Tell me a joke')])).text).toMatch(/demo model/);
+});
