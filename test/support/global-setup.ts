@@ -1,1 +1,12 @@
-export default async function globalSetup(): Promise<void> {}
+import { startEmbeddedRedis } from '../../src/app/embedded-redis';
+
+/**
+ * One private redis-server for the whole run (unless TEST_REDIS_URL points at one), so tests never
+ * touch a developer's data on 6379. Each test still isolates itself with its own key prefix.
+ */
+export default async function globalSetup(): Promise<void> {
+  if (process.env.TEST_REDIS_URL) return;
+  const redis = await startEmbeddedRedis(`${process.cwd()}/.data/test`);
+  process.env.TEST_REDIS_URL = redis.url;
+  (globalThis as { __sbRedis?: { stop(): Promise<void> } }).__sbRedis = redis;
+}

@@ -1,0 +1,56 @@
+import { randomUUID } from 'node:crypto';
+import { loadConfig } from '../../config';
+import { startSwitchboard, type RunningSwitchboard } from '../../src/app/switchboard';
+import { createLogger } from '../../src/lib/logger';
+import { createTestDatabase } from './database';
+import { testRedisUrl } from './database';
+import { startScriptedLLM, type ScriptedLLM } from './scripted-llm';
+import type { ChatTurn } from '../../src/ai/openai-compatible/server';
+
+export interface TestApp {
+  app: RunningSwitchboard;
+  url: string;
+  api: string;
+  llm: ScriptedLLM;
+  keyPrefix: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Switchboard with every role in this process, on the run's private Redis (own key prefix, so
+ * own queues), its own database, and a scripted OpenAI-compatible model.
+ */
+export async function startTestApp(options: { env?: Record<string, string>; script?: ChatTurn[] } = {}): Promise<TestApp> {
+  const database = await createTestDatabase();
+  const llm = await startScriptedLLM(options.script ?? []);
+  const keyPrefix = `t-${randomUUID().slice(0, 8)}`;
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    PORT: '0',
+    REDIS_URL: testRedisUrl(),
+    REDIS_KEY_PREFIX: keyPrefix,
+    DATABASE_URL: database.url,
+    DATA_DIR: `${process.cwd()}/.data/test`,
+    JWT_SECRET: 'test-secret-test-secret-test-secret-0123456789',
+    BROADCAST_CHUNK_DELAY_MS: '5',
+    SHUTDOWN_TIMEOUT_MS: '5000',
+    LOG_LEVEL: 'silent',
+    ...options.env,
+  });
+  const app = await startSwitchboard(config, {
+    logger: createLogger({ level: config.log.level }),
+    endpoint: { baseURL: llm.baseURL, apiKey: 'test', provider: 'scripted', models: [config.llm.configured ? config.llm.model : 'scripted-model', ...config.llm.fallbackModels] },
+  });
+  return {
+    app,
+    url: app.url!,
+    api: `${app.url}/api/v1`,
+    llm,
+    keyPrefix,
+    stop: async () => {
+      await app.stop();
+      await llm.close();
+      await database.drop();
+    },
+  };
+}
