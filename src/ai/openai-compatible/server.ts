@@ -125,7 +125,11 @@ export async function startOpenAICompatibleServer(options: OpenAICompatibleServe
     const request = validateChat(body);
     requests.push({ kind: 'chat', body: request, receivedAt: Date.now() });
     const turn = await options.responder(request);
-    if (turn.error) throw new HttpError(turn.error.status, turn.error.message);
+    if (turn.error) {
+      const { status, message } = turn.error;
+      // An out-of-range status would make writeHead throw instead of answering.
+      throw new HttpError(Number.isInteger(status) && status >= 400 && status <= 599 ? status : 500, message);
+    }
     const base = { id: `chatcmpl-${++ids.completion}`, created: Math.floor(Date.now() / 1000), model: modelName(request.model) };
     const text = turn.text ?? '';
     const calls = (turn.toolCalls ?? []).map((call) => ({
