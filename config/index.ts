@@ -15,7 +15,7 @@ export const AI_AGENT_USER_ID = '00000000-0000-4000-8000-0000000000a1';
 
 const tierOverrideSchema = z.partialRecord(
   z.enum(TIERS),
-  z.object({
+  z.strictObject({
     generationsPerMinute: z.number().int().positive(),
     generationsPerHour: z.number().int().positive(),
     concurrentGenerations: z.number().int().positive(),

@@ -5,7 +5,7 @@ import { createLogger } from '../../src/lib/logger';
 import { createTestDatabase } from './database';
 import { testRedisUrl } from './database';
 import { startScriptedLLM, type ScriptedLLM } from './scripted-llm';
-import type { ChatTurn } from '../../src/ai/openai-compatible/server';
+import type { ChatResponder, ChatTurn } from '../../src/ai/openai-compatible/server';
 
 export interface TestApp {
   app: RunningSwitchboard;
@@ -20,9 +20,18 @@ export interface TestApp {
  * Switchboard with every role in this process, on the run's private Redis (own key prefix, so
  * own queues), its own database, and a scripted OpenAI-compatible model.
  */
-export async function startTestApp(options: { env?: Record<string, string>; script?: ChatTurn[] } = {}): Promise<TestApp> {
+export async function startTestApp(
+  options: {
+    env?: Record<string, string>;
+    /** Turns played in order, one per model request. */
+    script?: ChatTurn[];
+    /** Answers every request once the scripted turns are used up (e.g. to hold a turn open). */
+    responder?: ChatResponder;
+  } = {},
+): Promise<TestApp> {
   const database = await createTestDatabase();
-  const llm = await startScriptedLLM(options.script ?? []);
+  const llm = await startScriptedLLM(options.responder ?? []);
+  if (options.script) llm.push(...options.script);
   const keyPrefix = `t-${randomUUID().slice(0, 8)}`;
   const config = loadConfig({
     NODE_ENV: 'test',

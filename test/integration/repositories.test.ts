@@ -1,0 +1,457 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { readdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { eq, sql } from 'drizzle-orm';
+import { AI_AGENT_USER_ID } from '../../config';
+import type { BlockInput } from '../../src/schemas/blocks';
+import { openDatabase, type Database } from '../../src/models/database';
+import { createRepositories, type Repositories } from '../../src/models';
+import { PlacementError } from '../../src/models/blocks-repository';
+import { migrate, rowsOf } from '../../src/models/migrate';
+import { blocks as blocksTable } from '../../src/models/schema';
+import { createTestDatabase, type TestDatabase } from '../support/database';
+
+/**
+ * The same suite runs on every backend we can reach: in-memory PGlite always, and the PostgreSQL
+ * server too when DATABASE_URL is set (each run on a fresh database of its own).
+ */
+interface Backend {
+  name: string;
+  server: boolean;
+  create(): Promise<TestDatabase>;
+}
+
+const backends: Backend[] = [{ name: 'PGlite (in memory)', server: false, create: async () => ({ url: 'memory://', drop: async () => undefined }) }];
+if (process.env.DATABASE_URL) backends.push({ name: 'PostgreSQL server', server: true, create: createTestDatabase });
+
+const UNUSED_DATA_DIR = path.join(os.tmpdir(), 'switchboard-repositories-test');
+const MIGRATION_FILES = readdirSync(path.join(__dirname, '../../src/models/migrations')).filter((file) => file.endsWith('.sql'));
+
+const text = (value: string): BlockInput => ({ type: 'text', content: { text: value } });
+const texts = (prefix: string, count: number) => Array.from({ length: count }, (_, index) => text(`${prefix} ${index}`));
+const labels = (prefix: string, count: number) => Array.from({ length: count }, (_, index) => `${prefix} ${index}`);
+const hash = (token: string) => createHash('sha256').update(token).digest('hex');
+const textsOf = (list: { content: Record<string, unknown> }[]) => list.map((block) => block.content.text);
+
+function expectStrictlyIncreasing(ranks: string[]): void {
+  for (let index = 1; index < ranks.length; index++) expect(ranks[index - 1] < ranks[index]).toBe(true);
+}
+
+describe.each(backends)('repositories on $name', (backend) => {
+  let testDb: TestDatabase;
+  let database: Database;
+  let repos: Repositories;
+
+  beforeAll(async () => {
+    testDb = await backend.create();
+    database = await openDatabase({ url: testDb.url, dataDir: UNUSED_DATA_DIR });
+    repos = createRepositories(database.db);
+  });
+
+  afterAll(async () => {
+    await database?.close();
+    await testDb?.drop();
+  });
+
+  const newUser = async (name = 'User') => {
+    const user = await repos.users.create({ email: `${name.toLowerCase()}-${randomUUID()}@example.com`, name, passwordHash: 'argon2-hash' });
+    if (!user) throw new Error('user was not created');
+    return user;
+  };
+
+  const newCanvas = async () => {
+    const owner = await newUser('Owner');
+    const canvas = await repos.canvases.create(owner.id, 'Launch plan');
+    return { owner, canvas };
+  };
+
+  /** Inserts `inputs` in a transaction of their own, as the generation persist step does. */
+  const insertMany = (canvasId: string, inputs: BlockInput[], options: { afterId?: string; beforeId?: string; generationId?: string | null } = {}) =>
+    repos.db.transaction((tx) =>
+      repos.blocks.insertMany(tx, {
+        canvasId,
+        createdBy: AI_AGENT_USER_ID,
+        inputs,
+        placement: { afterId: options.afterId, beforeId: options.beforeId },
+        generationSessionId: options.generationId ?? null,
+      }),
+    );
+
+  describe('migrations', () => {
+    test('given a migrated database, the AI service user exists with its fixed id and no password', async () => {
+      const ai = await repos.users.findById(AI_AGENT_USER_ID);
+
+      expect(ai).toMatchObject({ id: AI_AGENT_USER_ID, role: 'service', passwordHash: null });
+    });
+
+    test('given a migrated database, running migrate again applies nothing', async () => {
+      await expect(migrate(database.db)).resolves.toEqual([]);
+
+      const applied = rowsOf<{ name: string }>(await database.db.execute(sql`select name from schema_migrations order by name`));
+      expect(applied.map((row) => row.name)).toEqual([...MIGRATION_FILES].sort());
+    });
+
+    if (backend.server) {
+      test('given a fresh server database, two processes opening it at once both succeed and migrate it once', async () => {
+        const fresh = await createTestDatabase();
+        const opened: Database[] = [];
+        try {
+          const results = await Promise.allSettled([
+            openDatabase({ url: fresh.url, dataDir: UNUSED_DATA_DIR, poolSize: 2 }),
+            openDatabase({ url: fresh.url, dataDir: UNUSED_DATA_DIR, poolSize: 2 }),
+          ]);
+          for (const result of results) if (result.status === 'fulfilled') opened.push(result.value);
+
+          expect(results.map((result) => result.status)).toEqual(['fulfilled', 'fulfilled']);
+          const counts = rowsOf<{ migrations: number; ai: number }>(
+            await opened[0].db.execute(
+              sql`select (select count(*)::int from schema_migrations) as migrations, (select count(*)::int from users where id = ${AI_AGENT_USER_ID}) as ai`,
+            ),
+          );
+          expect(counts[0]).toEqual({ migrations: MIGRATION_FILES.length, ai: 1 });
+        } finally {
+          await Promise.all(opened.map((db) => db.close()));
+          await fresh.drop();
+        }
+      });
+    }
+  });
+
+  describe('users', () => {
+    test('given a new email, create stores it lower-cased; the same email in other case returns null', async () => {
+      const email = `Ada.${randomUUID()}@Example.COM`;
+
+      const created = await repos.users.create({ email, name: 'Ada', passwordHash: 'h' });
+      const duplicate = await repos.users.create({ email: email.toUpperCase(), name: 'Impostor', passwordHash: 'h2' });
+
+      expect(created).toMatchObject({ email: email.toLowerCase(), name: 'Ada', tier: 'free', role: 'user' });
+      expect(duplicate).toBeNull();
+    });
+
+    test('given a stored user, findByEmail finds it whatever the case; an unknown email finds nothing', async () => {
+      const user = await newUser('Grace');
+
+      await expect(repos.users.findByEmail(user.email.toUpperCase())).resolves.toMatchObject({ id: user.id });
+      await expect(repos.users.findByEmail(`nobody-${randomUUID()}@example.com`)).resolves.toBeNull();
+    });
+
+    test('given setTier, the user has the new tier', async () => {
+      const user = await newUser();
+
+      await repos.users.setTier(user.id, 'pro');
+
+      await expect(repos.users.findById(user.id)).resolves.toMatchObject({ tier: 'pro' });
+    });
+  });
+
+  describe('refresh tokens', () => {
+    const issue = async (userId: string, familyId: string, expiresAt = new Date(Date.now() + 60_000)) => {
+      const token = randomUUID();
+      await repos.users.insertRefreshToken({ userId, familyId, tokenHash: hash(token), expiresAt });
+      return hash(token);
+    };
+
+    test('given a token, the first consume is ok, the second is reuse, and revoking the family kills its other tokens', async () => {
+      const user = await newUser();
+      const familyId = randomUUID();
+      const first = await issue(user.id, familyId);
+      const rotated = await issue(user.id, familyId);
+
+      const consumed = await repos.users.consumeRefreshToken(first);
+      const replayed = await repos.users.consumeRefreshToken(first);
+      await repos.users.revokeFamily(familyId);
+      const afterRevoke = await repos.users.consumeRefreshToken(rotated);
+
+      expect(consumed).toMatchObject({ status: 'ok', token: { userId: user.id, familyId } });
+      expect(replayed).toMatchObject({ status: 'reused', token: { familyId } });
+      expect(afterRevoke).toEqual({ status: 'invalid' });
+    });
+
+    test('given two refreshes racing with one token, exactly one succeeds', async () => {
+      const user = await newUser();
+      const token = await issue(user.id, randomUUID());
+
+      const results = await Promise.all([repos.users.consumeRefreshToken(token), repos.users.consumeRefreshToken(token)]);
+
+      expect(results.map((result) => result.status).sort()).toEqual(['ok', 'reused']);
+    });
+
+    test('given an expired or unknown token, consume says invalid', async () => {
+      const user = await newUser();
+      const expired = await issue(user.id, randomUUID(), new Date(Date.now() - 1_000));
+
+      await expect(repos.users.consumeRefreshToken(expired)).resolves.toEqual({ status: 'invalid' });
+      await expect(repos.users.consumeRefreshToken(hash('never issued'))).resolves.toEqual({ status: 'invalid' });
+    });
+
+    test('given a revoked family, tokens of other families still work', async () => {
+      const user = await newUser();
+      const revokedFamily = randomUUID();
+      await issue(user.id, revokedFamily);
+      const otherToken = await issue(user.id, randomUUID());
+
+      await repos.users.revokeFamily(revokedFamily);
+
+      await expect(repos.users.consumeRefreshToken(otherToken)).resolves.toMatchObject({ status: 'ok' });
+    });
+  });
+
+  describe('canvases', () => {
+    test('given a new canvas, its creator is its owner member', async () => {
+      const { owner, canvas } = await newCanvas();
+
+      expect(canvas).toMatchObject({ title: 'Launch plan', ownerId: owner.id, role: 'owner' });
+      await expect(repos.canvases.roleOf(canvas.id, owner.id)).resolves.toBe('owner');
+      await expect(repos.canvases.listMembers(canvas.id)).resolves.toEqual([{ userId: owner.id, name: 'Owner', email: owner.email, role: 'owner' }]);
+    });
+
+    test('given a member added then promoted, roleOf follows; strangers and unknown canvases get null', async () => {
+      const { canvas } = await newCanvas();
+      const member = await newUser('Member');
+      const stranger = await newUser('Stranger');
+
+      await repos.canvases.upsertMember(canvas.id, member.id, 'viewer');
+      const asViewer = await repos.canvases.roleOf(canvas.id, member.id);
+      await repos.canvases.upsertMember(canvas.id, member.id, 'editor');
+
+      expect(asViewer).toBe('viewer');
+      await expect(repos.canvases.roleOf(canvas.id, member.id)).resolves.toBe('editor');
+      await expect(repos.canvases.roleOf(canvas.id, stranger.id)).resolves.toBeNull();
+      await expect(repos.canvases.roleOf(randomUUID(), member.id)).resolves.toBeNull();
+    });
+
+    test('given canvases of several owners, each user lists only the canvases they belong to, with their role', async () => {
+      const alice = await newUser('Alice');
+      const bob = await newUser('Bob');
+      const loner = await newUser('Loner');
+      const aliceCanvas = await repos.canvases.create(alice.id, 'Alice private');
+      const shared = await repos.canvases.create(bob.id, 'Shared');
+      await repos.canvases.upsertMember(shared.id, alice.id, 'editor');
+
+      const forAlice = await repos.canvases.listForMember(alice.id);
+      const forBob = await repos.canvases.listForMember(bob.id);
+
+      expect(forAlice.map((canvas) => [canvas.id, canvas.role])).toEqual([
+        [aliceCanvas.id, 'owner'],
+        [shared.id, 'editor'],
+      ]);
+      expect(forBob.map((canvas) => [canvas.id, canvas.role])).toEqual([[shared.id, 'owner']]);
+      await expect(repos.canvases.listForMember(loner.id)).resolves.toEqual([]);
+      await expect(repos.canvases.findForMember(aliceCanvas.id, bob.id)).resolves.toBeNull();
+    });
+  });
+
+  describe('blocks', () => {
+    test('given two blocks, insertMany puts 200 blocks between them in one batch of strictly increasing ranks', async () => {
+      const { owner, canvas } = await newCanvas();
+      const first = await repos.blocks.create(canvas.id, owner.id, text('first'), {});
+      const last = await repos.blocks.create(canvas.id, owner.id, text('last'), {});
+      const generationId = randomUUID();
+
+      const inserted = await insertMany(canvas.id, texts('generated', 200), { afterId: first.id, generationId });
+
+      const ranks = inserted.map((block) => block.rank);
+      expect(inserted).toHaveLength(200);
+      expect(new Set(ranks).size).toBe(200);
+      expectStrictlyIncreasing([first.rank, ...ranks, last.rank]);
+      expect(inserted.every((block) => block.generationSessionId === generationId && block.createdBy === AI_AGENT_USER_ID)).toBe(true);
+      const listed = await repos.blocks.list(canvas.id);
+      expect(textsOf(listed)).toEqual(['first', ...labels('generated', 200), 'last']);
+      expectStrictlyIncreasing(listed.map((block) => block.rank));
+    });
+
+    test('given no placement, new blocks go to the end; beforeId puts them before that block', async () => {
+      const { owner, canvas } = await newCanvas();
+      const tail = await repos.blocks.create(canvas.id, owner.id, text('b'), {});
+      await repos.blocks.create(canvas.id, owner.id, text('c'), {});
+
+      await repos.blocks.create(canvas.id, owner.id, text('a'), { beforeId: tail.id });
+      await insertMany(canvas.id, texts('end', 2));
+
+      expect(textsOf(await repos.blocks.list(canvas.id))).toEqual(['a', 'b', 'c', 'end 0', 'end 1']);
+    });
+
+    test('given an anchor of another canvas or anchors out of order, the insert is refused', async () => {
+      const { owner, canvas } = await newCanvas();
+      const other = await newCanvas();
+      const foreign = await repos.blocks.create(other.canvas.id, other.owner.id, text('elsewhere'), {});
+      const a = await repos.blocks.create(canvas.id, owner.id, text('a'), {});
+      const b = await repos.blocks.create(canvas.id, owner.id, text('b'), {});
+
+      await expect(insertMany(canvas.id, texts('x', 1), { afterId: foreign.id })).rejects.toBeInstanceOf(PlacementError);
+      await expect(insertMany(canvas.id, texts('x', 1), { afterId: b.id, beforeId: a.id })).rejects.toBeInstanceOf(PlacementError);
+      expect(textsOf(await repos.blocks.list(canvas.id))).toEqual(['a', 'b']);
+    });
+
+    test('given insertMany inside a transaction that then fails, no block is kept', async () => {
+      const { owner, canvas } = await newCanvas();
+      await repos.blocks.create(canvas.id, owner.id, text('kept'), {});
+      const generationId = randomUUID();
+
+      const persist = repos.db.transaction(async (tx) => {
+        await repos.blocks.insertMany(tx, { canvasId: canvas.id, createdBy: AI_AGENT_USER_ID, inputs: texts('lost', 50), placement: {}, generationSessionId: generationId });
+        await repos.audit.write({ actorId: AI_AGENT_USER_ID, action: 'generation.persisted', canvasId: canvas.id }, tx);
+        throw new Error('crash after insert');
+      });
+
+      await expect(persist).rejects.toThrow('crash after insert');
+      expect(textsOf(await repos.blocks.list(canvas.id))).toEqual(['kept']);
+      await expect(repos.blocks.listByGeneration(generationId)).resolves.toEqual([]);
+      await expect(repos.audit.listForCanvas(canvas.id)).resolves.toEqual([]);
+    });
+
+    test('given blocks of two generations and a manual one, deleteByGeneration removes only that generation', async () => {
+      const { owner, canvas } = await newCanvas();
+      const manual = await repos.blocks.create(canvas.id, owner.id, text('manual'), {});
+      const undone = randomUUID();
+      const kept = randomUUID();
+      const undoneBlocks = await insertMany(canvas.id, texts('undone', 3), { generationId: undone });
+      await insertMany(canvas.id, texts('kept', 2), { afterId: manual.id, generationId: kept });
+
+      const deleted = await repos.db.transaction((tx) => repos.blocks.deleteByGeneration(tx, canvas.id, undone));
+
+      expect(deleted).toEqual(undoneBlocks.map((block) => block.id));
+      expect(textsOf(await repos.blocks.list(canvas.id))).toEqual(['manual', 'kept 0', 'kept 1']);
+    });
+
+    test('given a generation id with the wrong canvas, deleteByGeneration deletes nothing', async () => {
+      const { canvas } = await newCanvas();
+      const other = await newCanvas();
+      const generationId = randomUUID();
+      await insertMany(canvas.id, texts('mine', 2), { generationId });
+
+      const deleted = await repos.db.transaction((tx) => repos.blocks.deleteByGeneration(tx, other.canvas.id, generationId));
+
+      expect(deleted).toEqual([]);
+      await expect(repos.blocks.listByGeneration(generationId)).resolves.toHaveLength(2);
+    });
+
+    test('given long ranks from repeated inserts into one gap, rebalance keeps the order and shortens every rank', async () => {
+      const { owner, canvas } = await newCanvas();
+      const first = await repos.blocks.create(canvas.id, owner.id, text('first'), {});
+      await repos.blocks.create(canvas.id, owner.id, text('last'), {});
+      let anchor = first.id;
+      for (let index = 0; index < 30; index++) anchor = (await repos.blocks.create(canvas.id, owner.id, text(`deep ${index}`), { afterId: anchor })).id;
+      const before = await repos.blocks.list(canvas.id);
+
+      await repos.db.transaction((tx) => repos.blocks.rebalance(tx, canvas.id));
+
+      const after = await repos.blocks.list(canvas.id);
+      expect(after.map((block) => block.id)).toEqual(before.map((block) => block.id));
+      expectStrictlyIncreasing(after.map((block) => block.rank));
+      const longest = (list: { rank: string }[]) => Math.max(...list.map((block) => block.rank.length));
+      expect(longest(before)).toBeGreaterThan(2);
+      expect(longest(after)).toBeLessThanOrEqual(1);
+    });
+
+    test('given neighbours whose ranks are near the length limit, an insert between them rebalances the canvas first', async () => {
+      const { owner, canvas } = await newCanvas();
+      const prefix = 'V'.repeat(47);
+      await repos.db.insert(blocksTable).values([
+        { canvasId: canvas.id, type: 'text', content: { text: 'left' }, rank: `${prefix}1`, createdBy: owner.id },
+        { canvasId: canvas.id, type: 'text', content: { text: 'right' }, rank: `${prefix}2`, createdBy: owner.id },
+      ]);
+      const [left] = await repos.db.select().from(blocksTable).where(eq(blocksTable.rank, `${prefix}1`));
+
+      await insertMany(canvas.id, texts('middle', 3), { afterId: left.id });
+
+      const listed = await repos.blocks.list(canvas.id);
+      expect(textsOf(listed)).toEqual(['left', 'middle 0', 'middle 1', 'middle 2', 'right']);
+      expectStrictlyIncreasing(listed.map((block) => block.rank));
+      expect(listed.every((block) => block.rank.length <= 2)).toBe(true);
+    });
+
+    test('given 20 concurrent creates at the same position, all succeed with distinct ranks', async () => {
+      const { owner, canvas } = await newCanvas();
+      const anchor = await repos.blocks.create(canvas.id, owner.id, text('anchor'), {});
+      await repos.blocks.create(canvas.id, owner.id, text('tail'), {});
+
+      const created = await Promise.all(
+        Array.from({ length: 20 }, (_, index) => repos.blocks.create(canvas.id, owner.id, text(`racer ${index}`), { afterId: anchor.id })),
+      );
+
+      expect(new Set(created.map((block) => block.rank)).size).toBe(20);
+      const listed = await repos.blocks.list(canvas.id);
+      expect(listed).toHaveLength(22);
+      expect(new Set(listed.map((block) => block.rank)).size).toBe(22);
+      expect(listed[0].id).toBe(anchor.id);
+      expect(listed[21].content.text).toBe('tail');
+    });
+
+    test('given an update with new content and a move, the block changes and moves', async () => {
+      const { owner, canvas } = await newCanvas();
+      const a = await repos.blocks.create(canvas.id, owner.id, text('a'), {});
+      const b = await repos.blocks.create(canvas.id, owner.id, text('b'), {});
+
+      const updated = await repos.blocks.update(canvas.id, b.id, { content: { text: 'b!' }, placement: { beforeId: a.id } });
+
+      expect(updated).toMatchObject({ id: b.id, content: { text: 'b!' } });
+      expect(textsOf(await repos.blocks.list(canvas.id))).toEqual(['b!', 'a']);
+      await expect(repos.blocks.update(canvas.id, randomUUID(), { content: { text: 'ghost' } })).resolves.toBeNull();
+    });
+  });
+
+  describe('generations', () => {
+    test('given a new generation, it is queued; creating it again with the same id changes nothing', async () => {
+      const { owner, canvas } = await newCanvas();
+      const id = randomUUID();
+
+      await repos.generations.create({ id, canvasId: canvas.id, userId: owner.id, prompt: 'Plan the launch', afterId: null });
+      await repos.generations.create({ id, canvasId: canvas.id, userId: owner.id, prompt: 'A different prompt', afterId: null });
+
+      await expect(repos.generations.find(id)).resolves.toMatchObject({ status: 'queued', prompt: 'Plan the launch', attempts: 0, blockCount: 0 });
+      await expect(repos.generations.countActive(owner.id)).resolves.toBe(1);
+      await expect(repos.generations.findOnCanvas(randomUUID(), id)).resolves.toBeNull();
+    });
+
+    test('given a lock inside a transaction, the row can be read and updated there and the change is committed', async () => {
+      const { owner, canvas } = await newCanvas();
+      const id = randomUUID();
+      await repos.generations.create({ id, canvasId: canvas.id, userId: owner.id, prompt: 'p', afterId: null });
+      await repos.generations.markRunning(id);
+
+      const locked = await repos.db.transaction(async (tx) => {
+        const row = await repos.generations.lock(id, tx);
+        await repos.generations.update(id, { status: 'completed', blockCount: 3, inputTokens: 120, outputTokens: 45, completedAt: new Date() }, tx);
+        return row;
+      });
+
+      expect(locked).toMatchObject({ id, status: 'running', attempts: 1 });
+      await expect(repos.generations.find(id)).resolves.toMatchObject({ status: 'completed', blockCount: 3, inputTokens: 120, outputTokens: 45 });
+      await expect(repos.generations.countActive(owner.id)).resolves.toBe(0);
+      await expect(repos.db.transaction((tx) => repos.generations.lock(randomUUID(), tx))).resolves.toBeNull();
+    });
+
+    test('given a finished generation, markRunning leaves it finished', async () => {
+      const { owner, canvas } = await newCanvas();
+      const id = randomUUID();
+      await repos.generations.create({ id, canvasId: canvas.id, userId: owner.id, prompt: 'p', afterId: null });
+      await repos.generations.update(id, { status: 'undone', undoneAt: new Date() });
+
+      await repos.generations.markRunning(id);
+
+      await expect(repos.generations.find(id)).resolves.toMatchObject({ status: 'undone', attempts: 0 });
+    });
+  });
+
+  describe('audit', () => {
+    test('given entries on two canvases, listForCanvas returns that canvas\'s entries in order, with details', async () => {
+      const { owner, canvas } = await newCanvas();
+      const other = await newCanvas();
+      const generationId = randomUUID();
+
+      await repos.audit.write({ actorId: AI_AGENT_USER_ID, onBehalfOf: owner.id, action: 'generation.persisted', canvasId: canvas.id, targetType: 'generation', targetId: generationId, details: { blockCount: 3 } });
+      await repos.db.transaction((tx) => repos.audit.write({ actorId: owner.id, action: 'generation.undone', canvasId: canvas.id, targetType: 'generation', targetId: generationId }, tx));
+      await repos.audit.write({ actorId: other.owner.id, action: 'canvas.renamed', canvasId: other.canvas.id });
+
+      const rows = await repos.audit.listForCanvas(canvas.id);
+
+      expect(rows).toEqual([
+        expect.objectContaining({ actorId: AI_AGENT_USER_ID, onBehalfOf: owner.id, action: 'generation.persisted', targetId: generationId, details: { blockCount: 3 } }),
+        expect.objectContaining({ actorId: owner.id, onBehalfOf: null, action: 'generation.undone', details: {} }),
+      ]);
+      expect(typeof rows[0].createdAt).toBe('string');
+    });
+  });
+});

@@ -1,0 +1,237 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ConfigError, costUsd, loadConfig, QUEUE_NAMES } from '../../config';
+import { envSchema } from '../../config/env';
+import { DEFAULT_PRICING } from '../../config/pricing';
+import { DEFAULT_TIER_LIMITS, mergeTierLimits } from '../../config/tiers';
+
+/** The ConfigError loadConfig throws for `env`, or a failure when it does not throw one. */
+function configError(env: Record<string, string | undefined>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error(`expected loadConfig to reject ${JSON.stringify(env)}`);
+}
+
+/** `NAME=value` lines of a dotenv file (comments and blank lines skipped). */
+function readDotenv(file: string): Record<string, string> {
+  const entries = readFileSync(file, 'utf8')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith('#'))
+    .map((line) => {
+      const equals = line.indexOf('=');
+      return [line.slice(0, equals), line.slice(equals + 1)] as const;
+    });
+  return Object.fromEntries(entries);
+}
+
+describe('loadConfig defaults', () => {
+  test('given an empty env, every section has its documented default', () => {
+    const config = loadConfig({});
+
+    expect(config.env).toBe('development');
+    expect(config.roles).toEqual(['api', 'worker', 'scheduler']);
+    expect(config.http).toEqual({ host: '127.0.0.1', port: 3000, bodyLimit: '1mb' });
+    expect(config.data.dir).toBe('./.data');
+    expect(config.database.url).toBeUndefined();
+    expect(config.redis).toEqual({ url: undefined, keyPrefix: 'sb' });
+    expect(config.llm).toMatchObject({ configured: false, model: 'demo', provider: 'demo', embeddingModel: 'demo', fallbackModels: [], demoDelayMs: 0 });
+    expect(config.broadcast).toEqual({ chunkSize: 10, chunkDelayMs: 50, concurrency: 8 });
+    expect(config.generation).toMatchObject({ promptGuard: 'block', maxPromptChars: 8_000, concurrency: 4 });
+    expect(config.queues).toEqual({ names: [...QUEUE_NAMES], explicit: false });
+    expect(config.auth).toMatchObject({ jwtSecret: undefined, accessTokenTtlSeconds: 900, refreshTokenTtlDays: 30 });
+    expect(config.admin).toEqual({ user: undefined, password: undefined, emails: [] });
+  });
+
+  test('given an empty env, the tier table is the one of SPEC §4', () => {
+    const { tiers } = loadConfig({});
+
+    expect(tiers).toEqual({
+      free: { generationsPerMinute: 5, generationsPerHour: 50, concurrentGenerations: 1, maxBlocksPerGeneration: 200, maxEnabledAgents: 2 },
+      pro: { generationsPerMinute: 30, generationsPerHour: 1_000, concurrentGenerations: 4, maxBlocksPerGeneration: 200, maxEnabledAgents: 10 },
+      enterprise: { generationsPerMinute: 120, generationsPerHour: 10_000, concurrentGenerations: 16, maxBlocksPerGeneration: 200, maxEnabledAgents: Infinity },
+    });
+  });
+
+  test('given variables set to empty strings, they count as unset', () => {
+    const config = loadConfig({ PORT: '', HOST: '', REDIS_URL: '', DATABASE_URL: '', SWITCHBOARD_ROLES: '', OPENAI_BASE_URL: '', OPENAI_API_KEY: '', TIER_LIMITS: '', NODE_ENV: '' });
+
+    expect(config).toEqual(loadConfig({}));
+  });
+
+  test('given settings in process.env, loadConfig(env) reads only its argument', () => {
+    const saved = process.env.PORT;
+    process.env.PORT = '4321';
+    try {
+      expect(loadConfig({}).http.port).toBe(3000);
+      expect(loadConfig({ PORT: '8080' }).http.port).toBe(8080);
+    } finally {
+      if (saved === undefined) delete process.env.PORT;
+      else process.env.PORT = saved;
+    }
+  });
+});
+
+describe('loadConfig roles and queues', () => {
+  test.each([
+    ['api', ['api']],
+    [' worker , api ', ['worker', 'api']],
+    ['scheduler,scheduler', ['scheduler']],
+    ['api,worker,scheduler', ['api', 'worker', 'scheduler']],
+  ])('given SWITCHBOARD_ROLES=%j, roles are %j', (value, roles) => {
+    expect(loadConfig({ SWITCHBOARD_ROLES: value }).roles).toEqual(roles);
+  });
+
+  test.each(['web', 'api,web', ','])('given SWITCHBOARD_ROLES=%j, loadConfig names the variable', (value) => {
+    expect(configError({ SWITCHBOARD_ROLES: value }).message).toContain('SWITCHBOARD_ROLES');
+  });
+
+  test('given WORKER_QUEUES with known queues, only those are consumed and the list is explicit', () => {
+    expect(loadConfig({ WORKER_QUEUES: 'generation, broadcast' }).queues).toEqual({ names: ['generation', 'broadcast'], explicit: true });
+  });
+
+  test('given WORKER_QUEUES with unknown queues, the error lists each of them', () => {
+    const error = configError({ WORKER_QUEUES: 'generation,emails,video' });
+
+    expect(error.issues).toEqual(['WORKER_QUEUES: unknown queue(s) emails, video']);
+    expect(error.message).toContain('WORKER_QUEUES');
+  });
+});
+
+describe('loadConfig validation', () => {
+  test('given production without JWT_SECRET, loadConfig refuses to start', () => {
+    expect(configError({ NODE_ENV: 'production' }).issues).toEqual(['JWT_SECRET: required when NODE_ENV=production']);
+  });
+
+  test('given production with a 32-character JWT_SECRET, loadConfig accepts it', () => {
+    const secret = 'x'.repeat(32);
+
+    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret }).auth.jwtSecret).toBe(secret);
+  });
+
+  test.each([
+    ['PORT', 'abc'],
+    ['PORT', '70000'],
+    ['PORT', '-1'],
+    ['OAUTH_ENCRYPTION_KEY', randomBytes(16).toString('base64')],
+    ['OAUTH_ENCRYPTION_KEY', 'not base64 at all'],
+    ['TIER_LIMITS', '{free: 1}'],
+    ['TIER_LIMITS', '[1, 2]'],
+    ['TIER_LIMITS', '{"gold": {"generationsPerMinute": 1}}'],
+    ['TIER_LIMITS', '{"free": {"generationsPerMinute": 0}}'],
+    ['TIER_LIMITS', '{"free": {"generationPerMinute": 10}}'],
+    ['LLM_PRICING', 'nope'],
+    ['LLM_PRICING', '{"m": {"inputPerMillion": -1, "outputPerMillion": 1}}'],
+    ['JWT_SECRET', 'too-short'],
+    ['PROMPT_GUARD', 'maybe'],
+    ['REDIS_KEY_PREFIX', 'has space'],
+    ['OPENAI_BASE_URL', 'not a url'],
+  ])('given %s=%j, the ConfigError names the variable', (name, value) => {
+    const error = configError({ [name]: value });
+
+    expect(error.issues).toHaveLength(1);
+    expect(error.issues[0].startsWith(`${name}`)).toBe(true);
+  });
+
+  test('given a 32-byte base64 OAUTH_ENCRYPTION_KEY, it is accepted', () => {
+    const key = randomBytes(32).toString('base64');
+
+    expect(loadConfig({ OAUTH_ENCRYPTION_KEY: key }).oauth.encryptionKey).toBe(key);
+  });
+
+  test('given several bad variables, every one is listed in one error', () => {
+    const error = configError({ WORKER_QUEUES: 'nope', TIER_LIMITS: '{"free": {"generationsPerHour": -5}}', NODE_ENV: 'production' });
+
+    expect(error.issues.map((issue) => issue.split(':')[0]).sort()).toEqual(['JWT_SECRET', 'TIER_LIMITS', 'WORKER_QUEUES']);
+  });
+});
+
+describe('tiers', () => {
+  test('given a partial TIER_LIMITS override, it merges over the defaults per tier and limit', () => {
+    const { tiers } = loadConfig({ TIER_LIMITS: JSON.stringify({ free: { generationsPerMinute: 10 }, enterprise: { maxEnabledAgents: 50 } }) });
+
+    expect(tiers.free).toEqual({ ...DEFAULT_TIER_LIMITS.free, generationsPerMinute: 10 });
+    expect(tiers.pro).toEqual(DEFAULT_TIER_LIMITS.pro);
+    expect(tiers.enterprise).toEqual({ ...DEFAULT_TIER_LIMITS.enterprise, maxEnabledAgents: 50 });
+  });
+
+  test('given an override, mergeTierLimits leaves the default table untouched', () => {
+    const before = structuredClone(DEFAULT_TIER_LIMITS);
+
+    mergeTierLimits({ pro: { concurrentGenerations: 99 } });
+
+    expect(DEFAULT_TIER_LIMITS).toEqual(before);
+  });
+});
+
+describe('pricing', () => {
+  test('given no override, costUsd uses the list price per million tokens', () => {
+    const { pricing } = loadConfig({}).llm;
+
+    expect(costUsd(pricing, 'gpt-4o-mini', 1_000_000, 1_000_000)).toBeCloseTo(0.75, 10);
+    expect(costUsd(pricing, 'demo', 5_000, 5_000)).toBe(0);
+  });
+
+  test('given a model with no price, the call costs 0', () => {
+    expect(costUsd(DEFAULT_PRICING, 'llama3:8b', 10_000, 10_000)).toBe(0);
+  });
+
+  test('given LLM_PRICING, it adds and replaces models while keeping the rest', () => {
+    const override = { 'my-model': { inputPerMillion: 1, outputPerMillion: 2 }, 'gpt-4o': { inputPerMillion: 0, outputPerMillion: 0 } };
+
+    const { pricing } = loadConfig({ LLM_PRICING: JSON.stringify(override) }).llm;
+
+    expect(costUsd(pricing, 'my-model', 1_000_000, 500_000)).toBeCloseTo(2, 10);
+    expect(costUsd(pricing, 'gpt-4o', 1_000_000, 1_000_000)).toBe(0);
+    expect(pricing['gpt-4.1']).toEqual(DEFAULT_PRICING['gpt-4.1']);
+  });
+});
+
+describe('LLM endpoint', () => {
+  test('given OPENAI_BASE_URL, the LLM is configured with LLM_MODEL and the fallback list', () => {
+    const { llm } = loadConfig({
+      OPENAI_BASE_URL: 'http://127.0.0.1:11434/v1',
+      LLM_MODEL: 'llama3.1:8b',
+      LLM_FALLBACK_MODELS: 'qwen2.5:7b, mistral ,',
+      LLM_PROVIDER: 'ollama',
+    });
+
+    expect(llm).toMatchObject({
+      configured: true,
+      baseURL: 'http://127.0.0.1:11434/v1',
+      model: 'llama3.1:8b',
+      fallbackModels: ['qwen2.5:7b', 'mistral'],
+      provider: 'ollama',
+      embeddingModel: 'text-embedding-3-small',
+    });
+  });
+
+  test('given only OPENAI_API_KEY, the LLM is configured with the default model', () => {
+    expect(loadConfig({ OPENAI_API_KEY: 'sk-test' }).llm).toMatchObject({ configured: true, apiKey: 'sk-test', model: 'gpt-4o-mini', provider: 'openai' });
+  });
+});
+
+describe('.env.example', () => {
+  const example = readDotenv(path.join(__dirname, '../../.env.example'));
+
+  test('documents every variable of the env schema', () => {
+    const missing = Object.keys(envSchema.shape).filter((name) => !(name in example));
+
+    expect(missing).toEqual([]);
+  });
+
+  test('documents no variable the schema does not know', () => {
+    const unknown = Object.keys(example).filter((name) => !(name in envSchema.shape));
+
+    expect(unknown).toEqual([]);
+  });
+
+  test('shows the real defaults: loading it gives the same config as an empty env', () => {
+    expect(loadConfig(example)).toEqual(loadConfig({}));
+  });
+});
