@@ -3,6 +3,7 @@ import { startTestApp, type TestApp } from '../support/app';
 import { addMember, createCanvas, registerUser, request, type TestUser } from '../support/http';
 import { connectCanvas, join, record, waitFor, type CanvasClient } from '../support/sockets';
 import { readSse } from '../support/sse';
+import { waitUntil } from '../support/wait';
 
 const PROMPT = 'Plan the launch: a heading, three todos (book venue, invite press, ship beta) and a short paragraph';
 const launchTurn = {
@@ -185,11 +186,3 @@ describe('canvas AI generation, end to end', () => {
     }
   });
 });
-
-async function waitUntil(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}

@@ -5,6 +5,7 @@ import { testRedisUrl } from '../support/database';
 import { createCanvas, registerUser, request, type TestUser } from '../support/http';
 import { connectCanvas, join, record, type CanvasClient } from '../support/sockets';
 import { readSse } from '../support/sse';
+import { waitUntil } from '../support/wait';
 
 const fiveTexts = { toolCalls: ['a', 'b', 'c', 'd', 'e'].map((text) => ({ name: 'create_text', args: { text } })) };
 
@@ -123,11 +124,3 @@ describe('retries and model failures', () => {
     expect((await generate('after the failure')).messages.at(-1)!.event).toBe('complete');
   }, 30_000);
 });
-
-async function waitUntil(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}

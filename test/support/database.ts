@@ -7,8 +7,11 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-export async function createTestDatabase(): Promise<TestDatabase> {
-  const server = process.env.DATABASE_URL;
+/** The machine's PostgreSQL server, for tests that need one database shared by several processes. */
+export const LOCAL_POSTGRES = 'postgres://postgres@127.0.0.1:5432/test';
+
+export async function createTestDatabase(options: { server?: string } = {}): Promise<TestDatabase> {
+  const server = options.server ?? process.env.DATABASE_URL;
   if (!server) return { url: 'memory://', drop: async () => undefined };
   const name = `sb_test_${randomUUID().replace(/-/g, '')}`;
   await withAdmin(server, (client) => client.query(`create database ${name}`));

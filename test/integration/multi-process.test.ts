@@ -1,0 +1,71 @@
+import { randomUUID } from 'node:crypto';
+import { createTestDatabase, LOCAL_POSTGRES, testRedisUrl, type TestDatabase } from '../support/database';
+import { createCanvas, registerUser } from '../support/http';
+import { spawnSwitchboard, type SwitchboardProcess } from '../support/processes';
+import { connectCanvas, join, record } from '../support/sockets';
+import { readSse } from '../support/sse';
+import { waitUntil } from '../support/wait';
+
+/**
+ * The API and a worker as two real `npm start` processes (chosen by SWITCHBOARD_ROLES) sharing one
+ * Redis and one PostgreSQL database: the worker, which serves no HTTP, emits into the API's rooms.
+ * PGlite lives inside one process, so this test uses the PostgreSQL server.
+ */
+describe('api and worker in separate processes', () => {
+  let database: TestDatabase;
+  const processes: SwitchboardProcess[] = [];
+
+  beforeAll(async () => {
+    database = await createTestDatabase({ server: process.env.DATABASE_URL ?? LOCAL_POSTGRES });
+  });
+
+  afterAll(async () => {
+    await Promise.all(processes.map((p) => p.stop('SIGKILL')));
+    await database.drop();
+  });
+
+  test('a generation requested on the api process is run by the worker process and reaches a socket client', async () => {
+    const shared = {
+      REDIS_URL: testRedisUrl(),
+      REDIS_KEY_PREFIX: `mp-${randomUUID().slice(0, 8)}`,
+      DATABASE_URL: database.url,
+      JWT_SECRET: 'multi-process-secret-multi-process-secret',
+      BROADCAST_CHUNK_SIZE: '2',
+    };
+    const [api, worker] = await Promise.all([
+      spawnSwitchboard({ ...shared, SWITCHBOARD_ROLES: 'api', PORT: '0' }),
+      spawnSwitchboard({ ...shared, SWITCHBOARD_ROLES: 'worker' }),
+    ]);
+    processes.push(api, worker);
+    expect(api.url).toBeDefined();
+    expect(worker.output()).toMatch(/roles\s+worker/);
+    expect(worker.output()).toMatch(/DEMO model/);
+
+    const apiBase = `${api.url}/api/v1`;
+    const user = await registerUser(apiBase, 'Multi');
+    const canvasId = await createCanvas(apiBase, user);
+    const socket = await connectCanvas(api.url!, user.accessToken);
+    try {
+      expect((await join(socket, canvasId)).ok).toBe(true);
+      const chunks = record(socket, 'blocks_bulk_added_chunk');
+      const statuses = record(socket, 'generation_status');
+
+      const sse = await readSse(`${apiBase}/canvases/${canvasId}/ai/generate-stream`, {
+        method: 'POST',
+        token: user.accessToken,
+        body: { prompt: 'Plan the launch: a heading, three todos (book venue, invite press, ship beta) and a short paragraph' },
+        until: (m) => m.event === 'complete' || m.event === 'error',
+      });
+
+      const complete = sse.messages.at(-1)!;
+      expect(complete.event).toBe('complete');
+      expect(complete.data.blocks.map((b: { type: string }) => b.type)).toEqual(['heading', 'todo', 'todo', 'todo', 'text']);
+      await waitUntil(() => chunks.flatMap((c) => c.blocks).length === 5);
+      expect(chunks.map((c) => c.chunkIndex)).toEqual([0, 1, 2]);
+      expect(chunks.flatMap((c) => c.blocks.map((b) => b.id))).toEqual(complete.data.blocks.map((b: { id: string }) => b.id));
+      expect(statuses.map((s) => s.stage)).toEqual(expect.arrayContaining(['thinking', 'persisting', 'broadcasting']));
+    } finally {
+      socket.close();
+    }
+  }, 60_000);
+});

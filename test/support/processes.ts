@@ -1,0 +1,54 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+
+const ROOT = path.resolve(__dirname, '../..');
+const TSX = path.join(ROOT, 'node_modules/.bin/tsx');
+
+/** A Switchboard started as its own OS process, exactly as `npm start` runs it. */
+export interface SwitchboardProcess {
+  child: ChildProcess;
+  /** The URL printed in the start banner (api role). */
+  url?: string;
+  output(): string;
+  /** Sends a signal and waits for the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+/** Spawns `tsx src/main.ts` with `env` and resolves once its start banner is printed. */
+export function spawnSwitchboard(env: Record<string, string>, timeoutMs = 30_000): Promise<SwitchboardProcess> {
+  const child = spawn(TSX, ['src/main.ts'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', NODE_ENV: 'test', LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`switchboard did not start in ${timeoutMs} ms:\n${output}`));
+    }, timeoutMs);
+    const onData = (data: Buffer) => {
+      output += data.toString();
+      if (!output.includes('Switchboard is running')) return;
+      clearTimeout(timer);
+      resolve({
+        child,
+        url: /running at (http:\/\/\S+)/.exec(output)?.[1],
+        output: () => output,
+        exited,
+        stop: (signal = 'SIGTERM') => {
+          if (child.exitCode === null) child.kill(signal);
+          return exited;
+        },
+      });
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (data: Buffer) => (output += data.toString()));
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`switchboard exited with ${code} before starting:\n${output}`));
+    });
+  });
+}
