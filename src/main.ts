@@ -28,6 +28,7 @@ async function main() {
     `  database  ${summary.database}`,
     `  redis     ${summary.redis}`,
     `  llm       ${summary.llm}`,
+    ...(summary.dashboard ? [`  queues    ${summary.dashboard}`] : []),
     '',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);

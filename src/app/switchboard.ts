@@ -1,7 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Worker } from 'bullmq';
-import type { Config } from '../../config';
+import type { Namespace, Server } from 'socket.io';
+import { QUEUE_NAMES, type Config } from '../../config';
 import { startDemoLLM } from '../ai/demo-llm';
 import type { LlmEndpoint } from '../ai/llm';
 import { AuthService } from '../auth/auth-service';
@@ -17,6 +19,7 @@ import { createLogger, type Logger } from '../lib/logger';
 import { createRedis, redisReady } from '../lib/redis';
 import { createRepositories } from '../models';
 import { openDatabase } from '../models/database';
+import { Metrics } from '../observability/metrics';
 import { QueueRegistry } from '../producers/queue-registry';
 import { CanvasEmitter } from '../realtime/canvas-emitter';
 import { registerCanvasNamespace } from '../realtime/canvas-namespace';
@@ -32,7 +35,7 @@ export interface RunningSwitchboard {
   /** Base URL of the HTTP server (api role only). */
   url?: string;
   /** What runs where, for the start banner. */
-  summary: { roles: string[]; database: string; redis: string; llm: string };
+  summary: { roles: string[]; database: string; redis: string; llm: string; dashboard?: string };
   logger: Logger;
   /** Graceful stop: refuse new work, drain, close everything; bounded by SHUTDOWN_TIMEOUT_MS. */
   stop(): Promise<void>;
@@ -42,8 +45,12 @@ export interface RunningSwitchboard {
  * Builds the shared resources `{config, db, redis, logger}` once and starts the roles this process
  * runs. No DI container: each part gets exactly what it uses.
  */
-export async function startSwitchboard(config: Config, options: { logger?: Logger; endpoint?: LlmEndpoint } = {}): Promise<RunningSwitchboard> {
+export async function startSwitchboard(
+  config: Config,
+  options: { logger?: Logger; endpoint?: LlmEndpoint; metrics?: Metrics } = {},
+): Promise<RunningSwitchboard> {
   const logger = options.logger ?? createLogger({ level: config.log.level });
+  const metrics = options.metrics ?? new Metrics();
   const closers: Array<[string, () => Promise<unknown> | unknown]> = [];
   const roles = new Set(config.roles);
   try {
@@ -64,9 +71,12 @@ export async function startSwitchboard(config: Config, options: { logger?: Logge
     const events = new GenerationEventLog(redis, config.redis.keyPrefix, config.generation.eventsTtlSeconds);
     const limiter = new GenerationLimiter(redis, config.redis.keyPrefix);
 
-    const httpServer = roles.has('api') ? http.createServer() : undefined;
+    // The express app is plugged in later (it needs the socket server), but its request listener
+    // must exist BEFORE Socket.IO attaches: Socket.IO then routes /socket.io/ to itself only.
+    let handleRequest: http.RequestListener = (_req, res) => void res.writeHead(503).end();
+    const httpServer = roles.has('api') ? http.createServer((req, res) => handleRequest(req, res)) : undefined;
     const io = createSocketServer({ redis: blockingRedis, keyPrefix: config.redis.keyPrefix, httpServer });
-    closers.unshift(['sockets', () => new Promise<void>((resolve) => void io.close(() => resolve()))]);
+    closers.unshift(['sockets', () => closeSocketServer(io)]);
     const canvasEvents = new CanvasEmitter(io);
 
     let llmSummary = 'not used by these roles';
@@ -90,18 +100,20 @@ export async function startSwitchboard(config: Config, options: { logger?: Logge
         endpoint.provider === 'demo'
           ? `DEMO model at ${endpoint.baseURL} (offline and deterministic: NOT a real language model; set OPENAI_BASE_URL / OPENAI_API_KEY for one)`
           : `${endpoint.provider} ${endpoint.models.join(' → ')} at ${endpoint.baseURL}`;
-      const runner = new GenerationRunner({ config, repos, events, limiter, queues, canvasEvents, endpoint, logger });
+      const runner = new GenerationRunner({ config, repos, events, limiter, queues, canvasEvents, endpoint, logger, metrics });
       const processors: Partial<Record<string, QueueProcessor>> = {
         generation: { processor: createGenerationProcessor(runner), concurrency: config.generation.concurrency },
-        broadcast: { processor: createBroadcastProcessor({ config, repos, canvasEvents }), concurrency: config.broadcast.concurrency },
+        broadcast: { processor: createBroadcastProcessor({ config, repos, canvasEvents, metrics }), concurrency: config.broadcast.concurrency },
       };
       const queueNames = config.queues.explicit ? config.queues.names : config.queues.names.filter((name) => processors[name]);
-      workers.push(...startWorkers({ queues: queueNames, processors, connection: blockingRedis, keyPrefix: config.redis.keyPrefix, logger }));
+      workers.push(...startWorkers({ queues: queueNames, processors, connection: blockingRedis, keyPrefix: config.redis.keyPrefix, logger, metrics }));
       closers.unshift(['workers', () => Promise.allSettled(workers.map((worker) => worker.close()))]);
     }
 
     const shuttingDown = { value: false };
+    const openStreams = new Set<(retryMs: number) => void>();
     let url: string | undefined;
+    let dashboard: string | undefined;
     if (httpServer) {
       const tokens: TokenSettings = {
         secret: resolveJwtSecret(config.auth.jwtSecret, config.data.dir),
@@ -121,16 +133,28 @@ export async function startSwitchboard(config: Config, options: { logger?: Logge
         canvasEvents,
         readiness: { redis: async () => void (await redis.ping()), database: () => database.ping() },
         shuttingDown,
+        queues,
+        metrics,
+        admin: dashboardAccess(config),
+        openStreams,
       };
-      httpServer.on('request', createHttpApp(ctx));
-      registerCanvasNamespace(io, { tokens, canvases: repos.canvases, logger });
+      metrics.trackQueues([...QUEUE_NAMES], (name) => queues.get(name).getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed'));
+      handleRequest = createHttpApp(ctx);
+      registerCanvasNamespace(io, { tokens, canvases: repos.canvases, logger, metrics });
       await new Promise<void>((resolve, reject) => {
         httpServer.once('error', reject);
         httpServer.listen(config.http.port, config.http.host, () => resolve());
       });
       const address = httpServer.address() as AddressInfo;
       url = `http://${config.http.host}:${address.port}`;
-      closers.unshift(['http', () => closeHttp(httpServer)]);
+      dashboard = `${url}/admin/queues${ctx.admin.generatedPassword ? ` (user ${ctx.admin.user}, password ${ctx.admin.generatedPassword})` : ''}`;
+      closers.unshift([
+        'http',
+        () => {
+          for (const end of openStreams) end(1_000);
+          return closeHttp(httpServer);
+        },
+      ]);
     }
     closers.unshift(['readiness', () => void (shuttingDown.value = true)]);
 
@@ -143,6 +167,7 @@ export async function startSwitchboard(config: Config, options: { logger?: Logge
         database: database.description,
         redis: embeddedRedis ? `embedded redis-server at ${redisUrl}` : redactUrl(redisUrl),
         llm: llmSummary,
+        dashboard,
       },
       stop: () => closeAll(closers, config.shutdown.timeoutMs, logger),
     };
@@ -152,12 +177,40 @@ export async function startSwitchboard(config: Config, options: { logger?: Logge
   }
 }
 
+/**
+ * Closes a Socket.IO server. `io.close()` assumes an attached engine, which a worker's emit-only
+ * server does not have; there, disconnecting sockets and closing the adapters is the whole job.
+ */
+function closeSocketServer(io: Server): Promise<void> {
+  if (io.engine) return new Promise((resolve) => void io.close(() => resolve()));
+  for (const nsp of (io as unknown as { _nsps: Map<string, Namespace> })._nsps.values()) {
+    nsp.disconnectSockets(true);
+    void nsp.adapter.close();
+  }
+  return Promise.resolve();
+}
+
 /** Stops accepting connections and waits for in-flight requests; idle keep-alive sockets close at once. */
 function closeHttp(server: http.Server): Promise<void> {
   return new Promise((resolve) => {
     server.close(() => resolve());
     server.closeIdleConnections();
   });
+}
+
+/**
+ * Dashboard credentials. In embedded (non-production) mode with none configured, a random password
+ * is generated for user `admin` and shown once in the start banner.
+ */
+function dashboardAccess(config: Config) {
+  const generate = !config.admin.password && config.env !== 'production';
+  const password = config.admin.password ?? (generate ? randomBytes(12).toString('base64url') : undefined);
+  return {
+    user: config.admin.user ?? (password ? 'admin' : undefined),
+    password,
+    emails: config.admin.emails,
+    generatedPassword: generate ? password : undefined,
+  };
 }
 
 const redactUrl = (url: string) => url.replace(/\/\/[^@/]*@/, '//***@');

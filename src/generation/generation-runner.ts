@@ -4,6 +4,7 @@ import { ModelUnavailableError, runCanvasAgent } from '../ai/canvas-agent';
 import type { LlmEndpoint } from '../ai/llm';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
+import type { Metrics } from '../observability/metrics';
 import type { GenerationRow } from '../models/schema';
 import { enqueueBroadcast } from '../producers/broadcast';
 import { generationJobSchema, type GenerationJob } from '../producers/generation';
@@ -23,6 +24,7 @@ export interface GenerationRunnerDeps {
   canvasEvents: CanvasEmitter;
   endpoint: LlmEndpoint;
   logger: Logger;
+  metrics?: Metrics;
 }
 
 /**
@@ -125,6 +127,10 @@ export class GenerationRunner {
       await repos.usage.record({ userId: data.userId, generationId: data.generationId, purpose: 'generation', ...result.usage, costUsd: cost }, tx);
       return inserted;
     });
+    const labels = { provider: result.usage.provider, model: result.usage.model, tier: data.tier };
+    this.deps.metrics?.llmTokens.inc({ ...labels, direction: 'input' }, result.usage.inputTokens);
+    this.deps.metrics?.llmTokens.inc({ ...labels, direction: 'output' }, result.usage.outputTokens);
+    this.deps.metrics?.llmCost.inc(labels, cost);
     return { blocks, truncated: result.truncated };
   }
 

@@ -2,19 +2,23 @@ import { randomUUID } from 'node:crypto';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
+import { DASHBOARD_PATH, dashboardRouter } from './admin';
 import type { ApiContext } from './context';
 import { authenticate } from './middleware/authenticate';
 import { errorHandler, notFoundHandler } from './middleware/error-handler';
+import { httpMetrics } from './middleware/http-metrics';
 import { authRoutes } from './routes/auth-routes';
 import { blockRoutes } from './routes/block-routes';
 import { canvasRoutes } from './routes/canvas-routes';
 import { generationRoutes } from './routes/generation-routes';
+import { metricsRoutes } from './routes/metrics-routes';
 
 /** The express app: health, the `/api/v1` JSON API, and uniform errors. */
 export function createHttpApp(ctx: ApiContext): Express {
   const app = express();
   app.disable('x-powered-by');
   app.use(helmet());
+  app.use(httpMetrics(ctx.metrics));
   app.use(
     pinoHttp({
       logger: ctx.logger.child({ component: 'http' }),
@@ -23,7 +27,12 @@ export function createHttpApp(ctx: ApiContext): Express {
         res.setHeader('X-Request-Id', id);
         return id;
       },
-      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
+      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' || req.url === '/metrics' },
+      // Method, path and status only: headers carry tokens and cookies, queries may carry ids.
+      serializers: {
+        req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, path: req.url.split('?')[0] }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
     }),
   );
 
@@ -46,6 +55,12 @@ export function createHttpApp(ctx: ApiContext): Express {
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', checks: Object.fromEntries(checks) });
   });
 
+  app.get('/metrics', async (_req, res) => {
+    res.setHeader('Content-Type', ctx.metrics.registry.contentType);
+    res.send(await ctx.metrics.registry.metrics());
+  });
+  app.use(DASHBOARD_PATH, dashboardRouter(ctx.queues, ctx.admin, ctx.tokens));
+
   const api = express.Router();
   api.use(express.json({ limit: ctx.config.http.bodyLimit, strict: true, type: ['application/json', 'application/*+json'] }));
   api.use(authRoutes(ctx));
@@ -53,6 +68,7 @@ export function createHttpApp(ctx: ApiContext): Express {
   api.use(canvasRoutes(ctx));
   api.use(blockRoutes(ctx));
   api.use(generationRoutes(ctx));
+  api.use(metricsRoutes(ctx));
   app.use('/api/v1', api);
 
   app.use(notFoundHandler);

@@ -6,7 +6,10 @@ import type { GenerationEventLog } from '../generation/event-log';
 import type { GenerationService } from '../generation/generation-service';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
+import type { Metrics } from '../observability/metrics';
+import type { QueueRegistry } from '../producers/queue-registry';
 import type { CanvasEmitter } from '../realtime/canvas-emitter';
+import type { AdminAccess } from './admin';
 
 /** What the HTTP layer needs, built once by the api role and passed to each router. */
 export interface ApiContext {
@@ -19,6 +22,11 @@ export interface ApiContext {
   generations: GenerationService;
   events: GenerationEventLog;
   canvasEvents: CanvasEmitter;
+  queues: QueueRegistry;
+  metrics: Metrics;
+  admin: AdminAccess;
+  /** Open SSE streams; shutdown ends each with a `retry:` hint so clients reconnect elsewhere. */
+  openStreams: Set<(retryMs: number) => void>;
   /** Dependency checks for /readyz; each throws when its dependency is unreachable. */
   readiness: { redis(): Promise<void>; database(): Promise<void> };
   /** Set when shutdown begins: readiness answers 503 and new streams are refused. */

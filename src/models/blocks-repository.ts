@@ -100,9 +100,18 @@ export class BlocksRepository {
       const set: Partial<typeof blocks.$inferInsert> = { updatedAt: new Date() };
       if (change.content) set.content = change.content;
       if (change.placement) {
-        const [prev, next] = await this.neighbours(tx, canvasId, change.placement, true, blockId);
-        if (prev !== null && next !== null && prev >= next) throw new PlacementError('afterId must come before beforeId');
-        set.rank = rankBetween(prev, next, 1)[0];
+        const placement = change.placement;
+        const rankFor = async () => {
+          const [prev, next] = await this.neighbours(tx, canvasId, placement, true, blockId);
+          if (prev !== null && next !== null && prev >= next) throw new PlacementError('afterId must come before beforeId');
+          return rankBetween(prev, next, 1)[0];
+        };
+        set.rank = await rankFor();
+        // Repeated moves into one gap lengthen ranks like repeated inserts do: rebalance the same way.
+        if (needsRebalance(set.rank)) {
+          await this.rebalance(tx, canvasId);
+          set.rank = await rankFor();
+        }
       }
       const rows = await tx.update(blocks).set(set).where(and(eq(blocks.canvasId, canvasId), eq(blocks.id, blockId))).returning();
       return rows[0] ? toBlock(rows[0]) : null;

@@ -2,6 +2,7 @@ import type { Server, Socket } from 'socket.io';
 import { z } from 'zod';
 import { verifyAccessToken, type TokenSettings } from '../auth/tokens';
 import type { Logger } from '../lib/logger';
+import type { Metrics } from '../observability/metrics';
 import type { CanvasesRepository } from '../models/canvases-repository';
 import type { CanvasNamespace } from './canvas-emitter';
 import { CANVAS_NAMESPACE, rooms, type CanvasClientEvents, type CanvasServerEvents, type CanvasSocketData, type PresenceUser } from './events';
@@ -16,7 +17,7 @@ const cursorSchema = z.object({ canvasId: z.uuid(), x: z.number().finite(), y: z
  * and relay cursors. Every handler validates its input and answers bad input with an error ack
  * (or ignores it when there is no ack), never with an exception.
  */
-export function registerCanvasNamespace(io: Server, deps: { tokens: TokenSettings; canvases: CanvasesRepository; logger: Logger }): CanvasNamespace {
+export function registerCanvasNamespace(io: Server, deps: { tokens: TokenSettings; canvases: CanvasesRepository; logger: Logger; metrics?: Metrics }): CanvasNamespace {
   const nsp = io.of(CANVAS_NAMESPACE) as CanvasNamespace;
   const log = deps.logger.child({ component: 'canvas-namespace' });
 
@@ -47,6 +48,8 @@ export function registerCanvasNamespace(io: Server, deps: { tokens: TokenSetting
   };
 
   nsp.on('connection', (socket: CanvasSocket) => {
+    deps.metrics?.sockets.inc({ namespace: CANVAS_NAMESPACE });
+    socket.once('disconnect', () => deps.metrics?.sockets.dec({ namespace: CANVAS_NAMESPACE }));
     socket.on('canvas:join', async (canvasId, ack) => {
       const reply = typeof ack === 'function' ? ack : () => undefined;
       const parsed = canvasIdSchema.safeParse(canvasId);

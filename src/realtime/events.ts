@@ -1,3 +1,4 @@
+import type { DeviceHello, DeviceHelloAck, ToolCall } from '../devices/protocol';
 import type { Block } from '../schemas/blocks';
 
 /**
@@ -43,6 +44,42 @@ export const rooms = {
   canvas: (canvasId: string) => `canvas:${canvasId}`,
   device: (deviceId: string) => `device:${deviceId}`,
   user: (userId: string) => `user:${userId}`,
+  /**
+   * One user's device. Device ids are chosen by clients, so the room is scoped by the user of the
+   * token; its own prefix keeps it apart from any `device:<id>` name a client could make up.
+   */
+  userDevice: (userId: string, deviceId: string) => `user-device:${userId}:${deviceId}`,
 };
 
 export const CANVAS_NAMESPACE = '/canvas';
+
+/** `/device`: device → server. */
+export interface DeviceClientEvents {
+  device_hello: (payload: DeviceHello, ack: Ack<DeviceHelloAck>) => void;
+}
+
+/** `/device`: server → device. The device answers a `tool_call` through the ack (see src/devices/protocol.ts). */
+export interface DeviceServerEvents {
+  tool_call: (call: ToolCall, ack: (reply: unknown) => void) => void;
+}
+
+/** Presence of a device, as nodes tell each other (`serverSideEmit`). */
+export interface DevicePresenceSignal {
+  userId: string;
+  deviceId: string;
+  socketId: string;
+}
+
+/** `/device`: node → node, through the adapter. */
+export interface DeviceServerSideEvents {
+  'device:online': (signal: DevicePresenceSignal & { agentIds: string[] }) => void;
+  'device:gone': (signal: DevicePresenceSignal & { reason: string }) => void;
+}
+
+/** What a `/device` socket carries after authentication: it is bound to the user of its token. */
+export interface DeviceSocketData {
+  user: { id: string; name: string; email: string };
+  deviceId: string;
+}
+
+export const DEVICE_NAMESPACE = '/device';

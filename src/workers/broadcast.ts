@@ -2,6 +2,7 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import type { Config } from '../../config';
 import { sleep } from '../lib/sleep';
 import type { Repositories } from '../models';
+import type { Metrics } from '../observability/metrics';
 import { broadcastJobSchema } from '../producers/broadcast';
 import type { CanvasEmitter } from '../realtime/canvas-emitter';
 
@@ -11,7 +12,7 @@ import type { CanvasEmitter } from '../realtime/canvas-emitter';
  * frame is huge. The blocks are read once, in rank order: a retry resends the same chunks with the
  * same indexes.
  */
-export function createBroadcastProcessor(deps: { config: Config; repos: Repositories; canvasEvents: CanvasEmitter }) {
+export function createBroadcastProcessor(deps: { config: Config; repos: Repositories; canvasEvents: CanvasEmitter; metrics?: Metrics }) {
   return async (job: Job) => {
     const parsed = broadcastJobSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError('Invalid broadcast payload');
@@ -25,6 +26,7 @@ export function createBroadcastProcessor(deps: { config: Config; repos: Reposito
       if (chunkIndex > 0) await sleep(chunkDelayMs);
       const chunk = blocks.slice(chunkIndex * chunkSize, (chunkIndex + 1) * chunkSize);
       deps.canvasEvents.emit(canvasId, 'blocks_bulk_added_chunk', { canvasId, generationId, chunkIndex, chunkCount, blocks: chunk });
+      deps.metrics?.broadcastChunks.inc();
     }
     await job.updateProgress({ chunksSent: chunkCount, chunkCount });
     return { chunks: chunkCount, blocks: blocks.length };

@@ -2,6 +2,7 @@ import { Worker, type Job, type Processor } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { QueueName } from '../../config';
 import type { Logger } from '../lib/logger';
+import type { Metrics } from '../observability/metrics';
 import { bullPrefix } from '../producers/queue-registry';
 
 export interface QueueProcessor {
@@ -19,13 +20,25 @@ export function startWorkers(options: {
   connection: Redis;
   keyPrefix: string;
   logger: Logger;
+  metrics?: Metrics;
 }): Worker[] {
   const missing = options.queues.filter((name) => !options.processors[name]);
   if (missing.length) throw new Error(`No processor for queue(s): ${missing.join(', ')}`);
   return options.queues.map((name) => {
     const { processor, concurrency } = options.processors[name]!;
     const log = options.logger.child({ component: 'worker', queue: name });
-    const worker = new Worker(name, processor, {
+    const timed: Processor = async (job, token, signal) => {
+      const end = options.metrics?.jobDuration.startTimer({ queue: name });
+      try {
+        const result = await processor(job, token, signal);
+        end?.({ outcome: 'completed' });
+        return result;
+      } catch (error) {
+        end?.({ outcome: 'failed' });
+        throw error;
+      }
+    };
+    const worker = new Worker(name, timed, {
       connection: options.connection,
       prefix: bullPrefix(options.keyPrefix),
       concurrency,

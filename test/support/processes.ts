@@ -2,7 +2,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 
 const ROOT = path.resolve(__dirname, '../..');
-const TSX = path.join(ROOT, 'node_modules/.bin/tsx');
 
 /** A Switchboard started as its own OS process, exactly as `npm start` runs it. */
 export interface SwitchboardProcess {
@@ -15,9 +14,11 @@ export interface SwitchboardProcess {
   exited: Promise<number | null>;
 }
 
-/** Spawns `tsx src/main.ts` with `env` and resolves once its start banner is printed. */
+/** Spawns `node --import tsx src/main.ts` with `env` and resolves once its start banner is printed. */
 export function spawnSwitchboard(env: Record<string, string>, timeoutMs = 30_000): Promise<SwitchboardProcess> {
-  const child = spawn(TSX, ['src/main.ts'], {
+  // `node --import tsx` rather than the tsx binary: the pid is Switchboard itself, so a signal
+  // (SIGTERM to drain, SIGKILL to crash) reaches it directly and nothing is left orphaned.
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', NODE_ENV: 'test', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

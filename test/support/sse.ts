@@ -29,8 +29,9 @@ export async function readSse(
   if (options.token) headers.authorization = `Bearer ${options.token}`;
   if (options.body !== undefined) headers['content-type'] = 'application/json';
   const messages: SseMessage[] = [];
+  let response: Response | undefined;
   try {
-    const response = await fetch(url, {
+    response = await fetch(url, {
       method: options.method ?? 'GET',
       headers,
       body: options.body === undefined ? undefined : JSON.stringify(options.body),
@@ -65,7 +66,7 @@ export async function readSse(
     return { status: response.status, headers: response.headers, messages };
   } catch (error) {
     if (controller.signal.aborted && messages.length && options.until && messages.some(options.until)) {
-      return { status: 200, headers: new Headers(), messages };
+      return { status: response?.status ?? 200, headers: response?.headers ?? new Headers(), messages };
     }
     throw Object.assign(error instanceof Error ? error : new Error(String(error)), { messages });
   } finally {

@@ -75,6 +75,12 @@ async function streamEvents(ctx: ApiContext, req: Request, res: Response, genera
   const controller = new AbortController();
   res.on('close', () => controller.abort());
   openSse(res);
+  // On shutdown: tell the client to reconnect (with Last-Event-ID) after `retryMs`, then close.
+  const endForShutdown = (retryMs: number) => {
+    res.write(`retry: ${retryMs}\n: node shutting down, reconnect with Last-Event-ID\n\n`);
+    controller.abort();
+  };
+  ctx.openStreams.add(endForShutdown);
   const heartbeat = setInterval(() => res.write(': ping\n\n'), HEARTBEAT_MS);
   try {
     for await (const { seq, event } of ctx.events.follow(generationId, afterSeq, controller.signal)) {
@@ -86,6 +92,7 @@ async function streamEvents(ctx: ApiContext, req: Request, res: Response, genera
       res.write(formatSse({ event: 'error', data: JSON.stringify({ type: 'error', generationId, code: 'stream_interrupted', message: 'Event stream interrupted; reconnect with Last-Event-ID' }), retry: 1000 }));
     }
   } finally {
+    ctx.openStreams.delete(endForShutdown);
     clearInterval(heartbeat);
     res.end();
   }

@@ -1,0 +1,135 @@
+import { io, type Socket } from 'socket.io-client';
+import type { DeviceClientEvents, DeviceServerEvents } from '../realtime/events';
+import { MemoryStore, type StoreSeed } from './memory-store';
+import { describeIssues, toolCallSchema, type DeviceHelloAck, type ToolCall } from './protocol';
+
+export type DeviceClient = Socket<DeviceServerEvents, DeviceClientEvents>;
+
+/**
+ * Produces the ack for a call. Returning `undefined` sends no ack at all (a device that hangs);
+ * anything else is sent as-is, so tests can answer with a wrong id or shape.
+ */
+export type Responder = (call: ToolCall, store: MemoryStore) => unknown | Promise<unknown>;
+
+/** Answers from the store, like the desktop app. */
+export const answerFromStore: Responder = (call, store) => store.execute(call);
+
+export interface DeviceSimulatorOptions {
+  /** Switchboard base URL, e.g. http://127.0.0.1:3000. */
+  url: string;
+  accessToken: string;
+  deviceId: string;
+  agentIds?: string[];
+  /** A store to answer from (default: a new one with `seed`). */
+  store?: MemoryStore;
+  seed?: StoreSeed;
+  /** Reconnect after a dropped connection (default true; tests turn it off). */
+  reconnection?: boolean;
+  connectTimeoutMs?: number;
+  /** Told of every call and the ack sent (`undefined` = none). */
+  onCall?: (call: ToolCall, reply: unknown) => void;
+}
+
+/**
+ * A device in software: connects to `/device` with a token and a device id, says `device_hello`
+ * on every (re)connection, and answers `tool_call`s from an in-memory copy of the desktop app's
+ * tables. Used by tests, by `examples/device-simulator.ts`, and usable in a browser.
+ */
+export class DeviceSimulator {
+  /** Every valid call received, in order. */
+  readonly calls: ToolCall[] = [];
+  /** Payloads that failed validation (answered with `{id, error}`). */
+  readonly invalidCalls: unknown[] = [];
+  /** How calls are answered; replace it to hang or to send malformed acks. */
+  responder: Responder = answerFromStore;
+  readonly store: MemoryStore;
+  private readonly callWaiters = new Set<() => void>();
+  private lastHello?: Promise<DeviceHelloAck>;
+
+  private constructor(
+    readonly socket: DeviceClient,
+    private readonly options: DeviceSimulatorOptions,
+  ) {
+    this.store = options.store ?? new MemoryStore(options.seed);
+    socket.on('tool_call', (payload, ack) => void this.answer(payload, ack));
+    socket.on('connect', () => void this.hello().catch(() => undefined));
+  }
+
+  /** Connects and waits for the server to acknowledge `device_hello`. Rejects with the server's `connect_error` message. */
+  static async connect(options: DeviceSimulatorOptions): Promise<DeviceSimulator> {
+    const socket: DeviceClient = io(`${options.url.replace(/\/$/, '')}/device`, {
+      auth: { token: options.accessToken, deviceId: options.deviceId },
+      transports: ['websocket'],
+      reconnection: options.reconnection ?? true,
+      forceNew: true,
+      autoConnect: false,
+    });
+    const simulator = new DeviceSimulator(socket, options);
+    const timeoutMs = options.connectTimeoutMs ?? 10_000;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => fail(new Error(`device did not connect within ${timeoutMs} ms`)), timeoutMs);
+      const fail = (error: Error) => (clearTimeout(timer), socket.off('connect', ok), socket.close(), reject(error));
+      const ok = () => (clearTimeout(timer), socket.off('connect_error', fail), resolve());
+      socket.once('connect', ok);
+      socket.once('connect_error', fail);
+      socket.connect();
+    });
+    const ack = await simulator.lastHello!;
+    if (!ack.ok) {
+      socket.close();
+      throw new Error(`device_hello refused: ${ack.error.code}`);
+    }
+    return simulator;
+  }
+
+  get deviceId(): string {
+    return this.options.deviceId;
+  }
+
+  /** Says `device_hello` (done on every connect already) and returns the server's ack. */
+  hello(timeoutMs = 10_000): Promise<DeviceHelloAck> {
+    this.lastHello = this.socket.timeout(timeoutMs).emitWithAck('device_hello', { deviceId: this.options.deviceId, agentIds: this.options.agentIds ?? [] });
+    return this.lastHello;
+  }
+
+  /** Resolves with the first received call (past or future) that satisfies `predicate`. */
+  waitForCall(predicate: (call: ToolCall) => boolean = () => true, timeoutMs = 10_000): Promise<ToolCall> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const found = this.calls.find(predicate);
+        if (!found) return false;
+        clearTimeout(timer);
+        this.callWaiters.delete(check);
+        resolve(found);
+        return true;
+      };
+      const timer = setTimeout(() => (this.callWaiters.delete(check), reject(new Error(`no matching tool_call within ${timeoutMs} ms`))), timeoutMs);
+      if (!check()) this.callWaiters.add(check);
+    });
+  }
+
+  /** Closes the connection (the server sees a disconnect at once). */
+  close(): void {
+    this.socket.close();
+  }
+
+  private async answer(payload: unknown, ack: (reply: unknown) => void): Promise<void> {
+    const parsed = toolCallSchema.safeParse(payload);
+    if (!parsed.success) {
+      this.invalidCalls.push(payload);
+      const id = (payload as { id?: unknown } | null)?.id;
+      return ack({ id: typeof id === 'string' ? id : '', error: `invalid tool_call: ${describeIssues(parsed.error)}` });
+    }
+    const call = parsed.data;
+    this.calls.push(call);
+    this.callWaiters.forEach((check) => check());
+    let reply: unknown;
+    try {
+      reply = await this.responder(call, this.store);
+    } catch (error) {
+      reply = { id: call.id, error: error instanceof Error ? error.message : String(error) };
+    }
+    this.options.onCall?.(call, reply);
+    if (reply !== undefined) ack(reply);
+  }
+}

@@ -1,0 +1,19 @@
+import type { NextFunction, Request, Response } from 'express';
+import type { Metrics } from '../../observability/metrics';
+
+/**
+ * Records duration and count per route TEMPLATE (`/api/v1/canvases/:id`), never the raw path, so
+ * ids do not explode label cardinality. Unmatched paths count as `unmatched`.
+ */
+export function httpMetrics(metrics: Metrics) {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const start = process.hrtime.bigint();
+    res.once('finish', () => {
+      const route = req.route?.path ? `${req.baseUrl}${req.route.path}` : 'unmatched';
+      const labels = { method: req.method, route, status: String(res.statusCode) };
+      metrics.httpDuration.observe(labels, Number(process.hrtime.bigint() - start) / 1e9);
+      metrics.httpRequests.inc(labels);
+    });
+    next();
+  };
+}

@@ -1,0 +1,47 @@
+import { Router } from 'express';
+import { and, eq, gte, sql } from 'drizzle-orm';
+import { QUEUE_NAMES } from '../../../config';
+import { llmUsage } from '../../models/schema';
+import type { ApiContext } from '../context';
+import { currentUser } from '../middleware/authenticate';
+
+/**
+ * `GET /metrics/summary`: queue counts, tokens and cost by model, and the last 24 h of cost. A user
+ * sees their own usage; an admin sees everyone's.
+ */
+export function metricsRoutes(ctx: ApiContext): Router {
+  const router = Router();
+
+  router.get('/metrics/summary', async (req, res) => {
+    const user = currentUser(req);
+    const admin = user.role === 'admin' || ctx.config.admin.emails.includes(user.email.toLowerCase());
+    const scope = admin ? sql`true` : eq(llmUsage.userId, user.id);
+    const since = new Date(Date.now() - 24 * 3600 * 1000);
+    const [byModel, last24h, queues] = await Promise.all([
+      ctx.repos.db
+        .select({
+          provider: llmUsage.provider,
+          model: llmUsage.model,
+          calls: sql<number>`count(*)::int`,
+          inputTokens: sql<number>`coalesce(sum(${llmUsage.inputTokens}), 0)::int`,
+          outputTokens: sql<number>`coalesce(sum(${llmUsage.outputTokens}), 0)::int`,
+          costUsd: sql<number>`coalesce(sum(${llmUsage.costUsd}), 0)::float8`,
+        })
+        .from(llmUsage)
+        .where(scope)
+        .groupBy(llmUsage.provider, llmUsage.model),
+      ctx.repos.db
+        .select({ costUsd: sql<number>`coalesce(sum(${llmUsage.costUsd}), 0)::float8`, calls: sql<number>`count(*)::int` })
+        .from(llmUsage)
+        .where(and(scope, gte(llmUsage.createdAt, since))),
+      Promise.all(QUEUE_NAMES.map(async (name) => [name, await ctx.queues.get(name).getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed')] as const)),
+    ]);
+    res.json({
+      scope: admin ? 'all' : 'user',
+      queues: Object.fromEntries(queues),
+      usage: { byModel, last24h: last24h[0] ?? { costUsd: 0, calls: 0 } },
+    });
+  });
+
+  return router;
+}

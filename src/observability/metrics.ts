@@ -1,0 +1,113 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { QueueName } from '../../config';
+
+/** Seconds buckets for things that take from a millisecond to a minute (HTTP, jobs, model calls). */
+const LATENCY_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+const JOB_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed'] as const;
+
+/**
+ * Every Prometheus metric of a process, on one registry, prefixed `switchboard_`, with variants as
+ * labels. Built once per process and passed to whoever records.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly httpDuration = new Histogram({
+    name: 'switchboard_http_request_duration_seconds',
+    help: 'HTTP request duration by route template and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly httpRequests = new Counter({
+    name: 'switchboard_http_requests_total',
+    help: 'HTTP requests by route template and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly jobDuration = new Histogram({
+    name: 'switchboard_job_duration_seconds',
+    help: 'Job processing time by queue and outcome',
+    labelNames: ['queue', 'outcome'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly llmTokens = new Counter({
+    name: 'switchboard_llm_tokens_total',
+    help: 'LLM tokens by provider, model, tier and direction (input|output)',
+    labelNames: ['provider', 'model', 'tier', 'direction'] as const,
+    registers: [this.registry],
+  });
+
+  readonly llmCost = new Counter({
+    name: 'switchboard_llm_cost_usd_total',
+    help: 'LLM cost in USD by provider, model and tier (from the pricing table)',
+    labelNames: ['provider', 'model', 'tier'] as const,
+    registers: [this.registry],
+  });
+
+  readonly sockets = new Gauge({
+    name: 'switchboard_socket_connections',
+    help: 'Open Socket.IO connections on this node by namespace',
+    labelNames: ['namespace'] as const,
+    registers: [this.registry],
+  });
+
+  readonly broadcastChunks = new Counter({
+    name: 'switchboard_broadcast_chunks_total',
+    help: 'blocks_bulk_added_chunk messages sent',
+    registers: [this.registry],
+  });
+
+  readonly deviceRpcDuration = new Histogram({
+    name: 'switchboard_device_rpc_duration_seconds',
+    help: 'Device tool call round trip by action and outcome',
+    labelNames: ['action', 'outcome'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly deviceRpcTimeouts = new Counter({
+    name: 'switchboard_device_rpc_timeouts_total',
+    help: 'Device tool calls that got no answer in time',
+    labelNames: ['action'] as const,
+    registers: [this.registry],
+  });
+
+  readonly approvals = new Counter({
+    name: 'switchboard_approvals_total',
+    help: 'Human approvals of dangerous tool calls by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly queueJobs = new Gauge({
+    name: 'switchboard_queue_jobs',
+    help: 'Jobs per queue and state, read from Redis at scrape time',
+    labelNames: ['queue', 'state'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'switchboard_' });
+  }
+
+  /** Reads per-queue counts at scrape time (only the process serving /metrics needs this). */
+  trackQueues(queues: QueueName[], counts: (queue: QueueName) => Promise<Record<string, number>>): void {
+    this.queueJobs.reset();
+    const gauge = this.queueJobs;
+    // prom-client calls `collect` on every scrape; rebinding keeps the gauge a plain class field.
+    (gauge as unknown as { collect: () => Promise<void> }).collect = async () => {
+      await Promise.all(
+        queues.map(async (queue) => {
+          const byState = await counts(queue).catch(() => null);
+          if (!byState) return;
+          for (const state of JOB_STATES) gauge.set({ queue, state }, byState[state] ?? 0);
+        }),
+      );
+    };
+  }
+}

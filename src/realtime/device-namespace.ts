@@ -1,0 +1,104 @@
+import type { Server, Socket } from 'socket.io';
+import { verifyAccessToken, type TokenSettings } from '../auth/tokens';
+import type { DeviceRegistry } from '../devices/device-registry';
+import { deviceNamespace, deviceSignals, type DeviceNamespace, type DeviceSignals } from '../devices/device-signals';
+import { describeIssues, deviceHelloSchema, deviceIdSchema, type DeviceHelloAck } from '../devices/protocol';
+import type { Logger } from '../lib/logger';
+import { rooms, type DeviceClientEvents, type DeviceServerEvents, type DeviceServerSideEvents, type DeviceSocketData } from './events';
+
+type DeviceSocket = Socket<DeviceClientEvents, DeviceServerEvents, DeviceServerSideEvents, DeviceSocketData>;
+
+export interface DeviceNamespaceDeps {
+  tokens: TokenSettings;
+  registry: DeviceRegistry;
+  logger: Logger;
+  /**
+   * Called on this node after a device's `device_hello` is acknowledged. Other nodes hear the same
+   * through `signals.on('online')`. Errors are logged, never sent to the device.
+   */
+  onDeviceHello?: (userId: string, deviceId: string, agentIds: string[]) => void | Promise<void>;
+}
+
+export interface DeviceNamespaceHandle {
+  nsp: DeviceNamespace;
+  registry: DeviceRegistry;
+  /** Presence changes from every node (`online`, `gone`). */
+  signals: DeviceSignals;
+  /** Stops the registry heartbeat (this node's devices then count as offline at once). */
+  close(): Promise<void>;
+}
+
+/**
+ * `/device`: desktop apps that hold the user's local data. Authenticated in `io.use` with
+ * `auth: {token, deviceId}`; a socket is bound to the user of its token and joins only that user's
+ * rooms, so a call for user A's device can never reach user B's device of the same name.
+ *
+ * One socket per device and user: a new connection replaces the old one (as the seed's connection
+ * manager did), so a tool call is never run twice by two copies of the app.
+ */
+export function registerDeviceNamespace(io: Server, deps: DeviceNamespaceDeps): DeviceNamespaceHandle {
+  const nsp = deviceNamespace(io);
+  const signals = deviceSignals(io);
+  const log = deps.logger.child({ component: 'device-namespace' });
+  const { registry } = deps;
+  registry.startHeartbeat();
+
+  nsp.use(async (socket, next) => {
+    const auth = (socket.handshake.auth ?? {}) as { token?: unknown; deviceId?: unknown };
+    const claims = typeof auth.token === 'string' ? await verifyAccessToken(deps.tokens, auth.token) : null;
+    if (!claims) return next(new Error('unauthorized'));
+    const deviceId = deviceIdSchema.safeParse(auth.deviceId);
+    if (!deviceId.success) return next(new Error('invalid_device'));
+    socket.data.user = { id: claims.sub, name: claims.name, email: claims.email };
+    socket.data.deviceId = deviceId.data;
+    next();
+  });
+
+  nsp.on('connection', (socket: DeviceSocket) => {
+    const { user, deviceId } = socket.data;
+    const context = { userId: user.id, deviceId, socketId: socket.id };
+    const room = rooms.userDevice(user.id, deviceId);
+    const connectedAt = new Date().toISOString();
+
+    nsp.in(room).except(socket.id).disconnectSockets(true);
+    void socket.join([room, rooms.user(user.id)]);
+    const registered = registry.register(user.id, { deviceId, socketId: socket.id, connectedAt, agentIds: [] }).catch((error: unknown) => {
+      log.warn({ err: error, ...context }, 'device registration failed');
+    });
+    log.info({ ...context, recovered: socket.recovered }, 'device connected');
+
+    socket.on('device_hello', async (payload, ack) => {
+      const reply = typeof ack === 'function' ? ack : (_: DeviceHelloAck) => undefined;
+      const parsed = deviceHelloSchema.safeParse(payload);
+      if (!parsed.success) return reply({ ok: false, error: { code: 'validation_failed', message: describeIssues(parsed.error) } });
+      if (parsed.data.deviceId !== deviceId) {
+        return reply({ ok: false, error: { code: 'invalid_device', message: 'deviceId differs from the one given in the handshake' } });
+      }
+      const { agentIds } = parsed.data;
+      await registered;
+      try {
+        await registry.setAgentIds(user.id, { deviceId, socketId: socket.id, connectedAt, agentIds });
+      } catch (error) {
+        log.warn({ err: error, ...context }, 'device registry update failed');
+      }
+      reply({ ok: true });
+      signals.publishOnline({ ...context, agentIds });
+      try {
+        await deps.onDeviceHello?.(user.id, deviceId, agentIds);
+      } catch (error) {
+        log.error({ err: error, ...context }, 'onDeviceHello hook failed');
+      }
+    });
+
+    socket.on('disconnect', (reason) => {
+      // Published before the registry write so that calls waiting on this device end at once.
+      signals.publishGone({ ...context, reason });
+      void registered
+        .then(() => registry.unregister(user.id, deviceId, socket.id))
+        .catch((error: unknown) => log.warn({ err: error, ...context }, 'device unregistration failed'));
+      log.info({ ...context, reason }, 'device disconnected');
+    });
+  });
+
+  return { nsp, registry, signals, close: () => registry.stop() };
+}

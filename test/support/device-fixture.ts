@@ -1,0 +1,151 @@
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Redis } from 'ioredis';
+import type { Server } from 'socket.io';
+import { signAccessToken, type TokenSettings } from '../../src/auth/tokens';
+import { DeviceRegistry } from '../../src/devices/device-registry';
+import { DeviceRpc, type DeviceRpcMetrics } from '../../src/devices/device-rpc';
+import { deviceNamespace } from '../../src/devices/device-signals';
+import { DeviceSimulator, type DeviceSimulatorOptions } from '../../src/devices/device-simulator';
+import { createLogger } from '../../src/lib/logger';
+import { createRedis, redisReady } from '../../src/lib/redis';
+import { registerDeviceNamespace, type DeviceNamespaceHandle } from '../../src/realtime/device-namespace';
+import { createSocketServer } from '../../src/realtime/socket-server';
+import { testRedisUrl } from './database';
+
+export const DEVICE_TEST_TOKENS: TokenSettings = {
+  secret: new TextEncoder().encode('device-fixture-secret-device-fixture-secret'),
+  issuer: 'switchboard',
+  audience: 'switchboard-api',
+  accessTokenTtlSeconds: 900,
+};
+
+/** One Switchboard node as far as devices go: a Socket.IO server on the shared adapter, an RPC, and (api) the `/device` namespace. */
+export interface DeviceNode {
+  io: Server;
+  rpc: DeviceRpc;
+  registry: DeviceRegistry;
+  /** api nodes only. */
+  url?: string;
+  devices?: DeviceNamespaceHandle;
+  hellos: Array<{ userId: string; deviceId: string; agentIds: string[] }>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Builds a node like `startSwitchboard` does: with `http`, an HTTP server with `/device` (the api
+ * role); without, a Socket.IO server with no HTTP that only emits (the worker role).
+ */
+export async function startDeviceNode(options: {
+  redisUrl: string;
+  keyPrefix: string;
+  http: boolean;
+  rpcTimeoutMs?: number;
+  metrics?: DeviceRpcMetrics;
+}): Promise<DeviceNode> {
+  const logger = createLogger({ level: process.env.DEVICE_TEST_LOG_LEVEL ?? 'silent' });
+  const redis = createRedis(options.redisUrl, 'command');
+  const blocking = createRedis(options.redisUrl, 'blocking');
+  await redisReady(redis);
+  const httpServer = options.http ? http.createServer() : undefined;
+  const io = createSocketServer({ redis: blocking, keyPrefix: options.keyPrefix, httpServer });
+  const registry = new DeviceRegistry(redis, options.keyPrefix, { logger });
+  const hellos: DeviceNode['hellos'] = [];
+  const devices = options.http
+    ? registerDeviceNamespace(io, {
+        tokens: DEVICE_TEST_TOKENS,
+        registry,
+        logger,
+        onDeviceHello: (userId, deviceId, agentIds) => void hellos.push({ userId, deviceId, agentIds }),
+      })
+    : undefined;
+  const rpc = new DeviceRpc(io, { timeoutMs: options.rpcTimeoutMs ?? 30_000, logger, metrics: options.metrics });
+  let url: string | undefined;
+  if (httpServer) {
+    await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', () => resolve()));
+    url = `http://127.0.0.1:${(httpServer.address() as AddressInfo).port}`;
+  }
+  return {
+    io,
+    rpc,
+    registry,
+    url,
+    devices,
+    hellos,
+    stop: async () => {
+      rpc.close();
+      await devices?.close();
+      // io.close() throws after closing the adapters when no HTTP server is attached (no engine).
+      await io.close().catch(() => undefined);
+      await Promise.allSettled([redis.quit(), blocking.quit()]);
+    },
+  };
+}
+
+/** Resolves once every node's `/device` adapter knows all `nodes` and answers a request through Redis. */
+export async function waitForCluster(nodes: Server[]): Promise<void> {
+  const counts = async () => Promise.all(nodes.map((io) => deviceNamespace(io).adapter.serverCount()));
+  const deadline = Date.now() + 10_000;
+  while ((await counts()).some((count) => count < nodes.length)) {
+    if (Date.now() > deadline) throw new Error('socket.io nodes did not see each other within 10 s');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  await Promise.all(nodes.map((io) => deviceNamespace(io).fetchSockets()));
+}
+
+export interface DeviceFixture {
+  /** Where devices connect (the api node). */
+  url: string;
+  api: DeviceNode;
+  /** Same Redis, no HTTP: calls from here cross nodes. */
+  worker: DeviceNode;
+  keyPrefix: string;
+  /** A user of its own with a signed access token. */
+  newUser(name?: string): Promise<{ id: string; token: string }>;
+  /** Connects a simulator to the api node; closed by `stop()`. */
+  connect(user: { token: string }, deviceId: string, options?: Partial<DeviceSimulatorOptions>): Promise<DeviceSimulator>;
+  stop(): Promise<void>;
+}
+
+/** An api node and a worker node on the test Redis under a key prefix of their own. */
+export async function startDeviceFixture(options: { rpcTimeoutMs?: number; metrics?: DeviceRpcMetrics } = {}): Promise<DeviceFixture> {
+  const keyPrefix = `dev-${randomUUID().slice(0, 8)}`;
+  const shared = { redisUrl: testRedisUrl(), keyPrefix, rpcTimeoutMs: options.rpcTimeoutMs, metrics: options.metrics };
+  const api = await startDeviceNode({ ...shared, http: true });
+  const worker = await startDeviceNode({ ...shared, http: false });
+  await waitForCluster([api.io, worker.io]);
+  const simulators: DeviceSimulator[] = [];
+  return {
+    url: api.url!,
+    api,
+    worker,
+    keyPrefix,
+    newUser: async (name = 'Device User') => {
+      const id = randomUUID();
+      const token = await signAccessToken(DEVICE_TEST_TOKENS, { sub: id, email: `${id}@example.test`, name, tier: 'free', role: 'user' });
+      return { id, token };
+    },
+    connect: async (user, deviceId, extra = {}) => {
+      const simulator = await DeviceSimulator.connect({ url: api.url!, accessToken: user.token, deviceId, reconnection: false, ...extra });
+      simulators.push(simulator);
+      return simulator;
+    },
+    stop: async () => {
+      simulators.forEach((simulator) => simulator.close());
+      await Promise.all([api.stop(), worker.stop()]);
+      await deleteKeys(testRedisUrl(), keyPrefix);
+    },
+  };
+}
+
+async function deleteKeys(redisUrl: string, keyPrefix: string): Promise<void> {
+  const redis: Redis = createRedis(redisUrl, 'command');
+  try {
+    await redisReady(redis);
+    const keys = await redis.keys(`${keyPrefix}:*`);
+    if (keys.length) await redis.del(...keys);
+  } finally {
+    redis.disconnect();
+  }
+}
