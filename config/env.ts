@@ -86,6 +86,8 @@ export const envSchema = z.object({
   HITL_TIMEOUT_MS: int(1).default(300_000),
   /** Deadline for a graceful shutdown. */
   SHUTDOWN_TIMEOUT_MS: int(100).default(10_000),
+  /** Worker/scheduler-only processes serve /metrics and /healthz on this port (api processes use PORT). */
+  METRICS_PORT: int().max(65_535).optional(),
   /** pino level. */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });

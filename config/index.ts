@@ -59,7 +59,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return {
     env: e.NODE_ENV,
     roles: [...new Set(e.SWITCHBOARD_ROLES)] as Role[],
-    http: { host: e.HOST, port: e.PORT, bodyLimit: '1mb' },
+    http: { host: e.HOST, port: e.PORT, bodyLimit: '1mb', metricsPort: e.METRICS_PORT },
     data: { dir: e.DATA_DIR },
     database: { url: e.DATABASE_URL },
     redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX },

@@ -128,7 +128,7 @@ export async function startSwitchboard(
         repos,
         tokens,
         auth: new AuthService(repos.users, tokens, config.auth.refreshTokenTtlDays),
-        generations: new GenerationService({ config, redis, repos, queues, events, limiter, logger }),
+        generations: new GenerationService({ config, redis, repos, queues, events, limiter, canvasEvents, logger }),
         events,
         canvasEvents,
         readiness: { redis: async () => void (await redis.ping()), database: () => database.ping() },
@@ -155,6 +155,10 @@ export async function startSwitchboard(
           return closeHttp(httpServer);
         },
       ]);
+    }
+    if (!httpServer && config.http.metricsPort !== undefined) {
+      const metricsServer = await serveMetrics(metrics, config.http.host, config.http.metricsPort);
+      closers.unshift(['metrics http', () => closeHttp(metricsServer)]);
     }
     closers.unshift(['readiness', () => void (shuttingDown.value = true)]);
 
@@ -188,6 +192,23 @@ function closeSocketServer(io: Server): Promise<void> {
     void nsp.adapter.close();
   }
   return Promise.resolve();
+}
+
+/** /metrics and /healthz for processes without the api role, so worker metrics can be scraped. */
+async function serveMetrics(metrics: Metrics, host: string, port: number): Promise<http.Server> {
+  const server = http.createServer(async (req, res) => {
+    if (req.url === '/metrics') {
+      res.setHeader('Content-Type', metrics.registry.contentType);
+      return void res.end(await metrics.registry.metrics());
+    }
+    if (req.url === '/healthz') return void res.setHeader('Content-Type', 'application/json').end('{"status":"ok"}');
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return server;
 }
 
 /** Stops accepting connections and waits for in-flight requests; idle keep-alive sockets close at once. */

@@ -7,6 +7,7 @@ import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import { enqueueGeneration } from '../producers/generation';
 import type { QueueRegistry } from '../producers/queue-registry';
+import type { CanvasEmitter } from '../realtime/canvas-emitter';
 import type { GenerationEventLog } from './event-log';
 import type { GenerationLimiter } from './generation-limiter';
 
@@ -33,6 +34,7 @@ export class GenerationService {
       queues: QueueRegistry;
       events: GenerationEventLog;
       limiter: GenerationLimiter;
+      canvasEvents: CanvasEmitter;
       logger: Logger;
     },
   ) {}
@@ -75,6 +77,7 @@ export class GenerationService {
       if (idemKey) await redis.del(idemKey).catch(() => undefined);
       throw error;
     }
+    this.deps.canvasEvents.emit(input.canvasId, 'generation_status', { canvasId: input.canvasId, generationId, stage: 'queued' });
     return { generationId, replayed: false };
   }
 

@@ -35,7 +35,7 @@ export type BlockType = keyof typeof blockContentSchemas;
 export const BLOCK_TYPES = Object.keys(blockContentSchemas) as BlockType[];
 
 const withinSize = (content: unknown) => JSON.stringify(content).length <= MAX_BLOCK_CONTENT_CHARS;
-const sizeMessage = { message: `content must be at most ${MAX_BLOCK_CONTENT_CHARS} characters` };
+const sizeMessage = { message: `content must be at most ${MAX_BLOCK_CONTENT_CHARS} characters`, path: ['content'] };
 
 /** `{type, content}` with content checked against its type. */
 export const blockInputSchema = z
@@ -52,10 +52,24 @@ export const blockInputSchema = z
   .refine((block) => withinSize(block.content), sizeMessage);
 export type BlockInput = z.infer<typeof blockInputSchema>;
 
-/** `POST /canvases/:id/blocks`. */
+const placement = { afterId: z.uuid().optional(), beforeId: z.uuid().optional() };
+
+/**
+ * `POST /canvases/:id/blocks`: a block and where to put it. Strict like every other request body:
+ * an unknown key is a 400 rather than silently dropped.
+ */
 export const createBlockSchema = z
-  .object({ afterId: z.uuid().optional(), beforeId: z.uuid().optional() })
-  .and(blockInputSchema);
+  .discriminatedUnion('type', [
+    z.strictObject({ type: z.literal('text'), content: blockContentSchemas.text, ...placement }),
+    z.strictObject({ type: z.literal('heading'), content: blockContentSchemas.heading, ...placement }),
+    z.strictObject({ type: z.literal('todo'), content: blockContentSchemas.todo, ...placement }),
+    z.strictObject({ type: z.literal('bullet_list'), content: blockContentSchemas.bullet_list, ...placement }),
+    z.strictObject({ type: z.literal('code'), content: blockContentSchemas.code, ...placement }),
+    z.strictObject({ type: z.literal('quote'), content: blockContentSchemas.quote, ...placement }),
+    z.strictObject({ type: z.literal('divider'), content: blockContentSchemas.divider, ...placement }),
+    z.strictObject({ type: z.literal('image'), content: blockContentSchemas.image, ...placement }),
+  ])
+  .refine((block) => withinSize(block.content), sizeMessage);
 
 /** `PATCH /canvases/:id/blocks/:blockId`: new content (same type), and/or a move. */
 export const updateBlockSchema = z
