@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Worker } from 'bullmq';
-import type { Namespace, Server } from 'socket.io';
 import { QUEUE_NAMES, type Config } from '../../config';
 import { startDemoLLM } from '../ai/demo-llm';
 import type { LlmEndpoint } from '../ai/llm';
@@ -23,7 +22,7 @@ import { Metrics } from '../observability/metrics';
 import { QueueRegistry } from '../producers/queue-registry';
 import { CanvasEmitter } from '../realtime/canvas-emitter';
 import { registerCanvasNamespace } from '../realtime/canvas-namespace';
-import { createSocketServer } from '../realtime/socket-server';
+import { closeSocketServer, createSocketServer } from '../realtime/socket-server';
 import { createBroadcastProcessor } from '../workers/broadcast';
 import { createGenerationProcessor } from '../workers/generation';
 import { startWorkers, type QueueProcessor } from '../workers/worker-pool';
@@ -179,19 +178,6 @@ export async function startSwitchboard(
     await closeAll(closers, config.shutdown.timeoutMs, logger);
     throw error;
   }
-}
-
-/**
- * Closes a Socket.IO server. `io.close()` assumes an attached engine, which a worker's emit-only
- * server does not have; there, disconnecting sockets and closing the adapters is the whole job.
- */
-function closeSocketServer(io: Server): Promise<void> {
-  if (io.engine) return new Promise((resolve) => void io.close(() => resolve()));
-  for (const nsp of (io as unknown as { _nsps: Map<string, Namespace> })._nsps.values()) {
-    nsp.disconnectSockets(true);
-    void nsp.adapter.close();
-  }
-  return Promise.resolve();
 }
 
 /** /metrics and /healthz for processes without the api role, so worker metrics can be scraped. */

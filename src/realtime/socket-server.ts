@@ -1,7 +1,10 @@
 import type { Server as HttpServer } from 'node:http';
 import { createAdapter } from '@socket.io/redis-streams-adapter';
 import type { Redis } from 'ioredis';
-import { Server } from 'socket.io';
+import { Server, type Namespace } from 'socket.io';
+
+/** The Redis connections the adapter duplicated for its blocking reads, per server, closed with it. */
+const adapterConnections = new WeakMap<Server, Redis[]>();
 
 /** How long a dropped client may be away and still receive what it missed on reconnect. */
 export const RECOVERY_WINDOW_MS = 2 * 60_000;
@@ -14,7 +17,16 @@ export const RECOVERY_WINDOW_MS = 2 * 60_000;
  * `redis` must be a connection that queues while reconnecting (the adapter polls with XREAD).
  */
 export function createSocketServer(options: { redis: Redis; keyPrefix: string; httpServer?: HttpServer }): Server {
-  const adapter = createAdapter(options.redis, {
+  // The adapter duplicates its client for XREAD polling and never closes those copies itself
+  // (they would reconnect forever after Redis goes away); record them so closeSocketServer can.
+  const copies: Redis[] = [];
+  const client = Object.create(options.redis) as Redis;
+  client.duplicate = (...args: Parameters<Redis['duplicate']>) => {
+    const copy = options.redis.duplicate(...args);
+    copies.push(copy);
+    return copy;
+  };
+  const adapter = createAdapter(client, {
     streamName: `${options.keyPrefix}:socket.io`,
     channelPrefix: `${options.keyPrefix}:socket.io`,
     sessionKeyPrefix: `${options.keyPrefix}:sio:session:`,
@@ -29,5 +41,24 @@ export function createSocketServer(options: { redis: Redis; keyPrefix: string; h
     pingTimeout: 20_000,
     connectionStateRecovery: { maxDisconnectionDuration: RECOVERY_WINDOW_MS, skipMiddlewares: true },
   };
-  return options.httpServer ? new Server(options.httpServer, serverOptions) : new Server(serverOptions);
+  const io = options.httpServer ? new Server(options.httpServer, serverOptions) : new Server(serverOptions);
+  adapterConnections.set(io, copies);
+  return io;
+}
+
+/**
+ * Closes a Socket.IO server and the adapter's connections. `io.close()` assumes an attached engine,
+ * which a worker's emit-only server does not have; there, disconnecting sockets and closing the
+ * adapters is the whole job.
+ */
+export async function closeSocketServer(io: Server): Promise<void> {
+  if (io.engine) {
+    await new Promise<void>((resolve) => void io.close(() => resolve()));
+  } else {
+    for (const nsp of (io as unknown as { _nsps: Map<string, Namespace> })._nsps.values()) {
+      nsp.disconnectSockets(true);
+      await nsp.adapter.close();
+    }
+  }
+  for (const copy of adapterConnections.get(io) ?? []) copy.disconnect();
 }
