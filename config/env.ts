@@ -79,6 +79,8 @@ export const envSchema = z.object({
   /** Jobs one worker process runs at once, per queue. */
   GENERATION_CONCURRENCY: int(1).default(4),
   BROADCAST_CONCURRENCY: int(1).default(8),
+  /** A job whose worker stops renewing its lock (crash, kill -9) goes back to waiting after this long. */
+  WORKER_LOCK_MS: int(500).default(30_000),
   /** JSON override of the tier table: {"free": {"generationsPerMinute": 10}}. */
   TIER_LIMITS: json.optional(),
   /** Device tool call timeout and approval timeout. */

@@ -86,7 +86,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     oauth: { encryptionKey: e.OAUTH_ENCRYPTION_KEY },
     admin: { user: e.ADMIN_USER, password: e.ADMIN_PASSWORD, emails: e.ADMIN_EMAILS.map((email) => email.toLowerCase()) },
     /** `explicit`: WORKER_QUEUES was set, so every listed queue must have a processor. */
-    queues: { names: workerQueues as QueueName[], explicit: e.WORKER_QUEUES !== undefined },
+    queues: { names: workerQueues as QueueName[], explicit: e.WORKER_QUEUES !== undefined, lockMs: e.WORKER_LOCK_MS },
     broadcast: { chunkSize: e.BROADCAST_CHUNK_SIZE, chunkDelayMs: e.BROADCAST_CHUNK_DELAY_MS, concurrency: e.BROADCAST_CONCURRENCY },
     generation: {
       promptGuard: e.PROMPT_GUARD,

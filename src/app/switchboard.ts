@@ -105,7 +105,7 @@ export async function startSwitchboard(
         broadcast: { processor: createBroadcastProcessor({ config, repos, canvasEvents, metrics }), concurrency: config.broadcast.concurrency },
       };
       const queueNames = config.queues.explicit ? config.queues.names : config.queues.names.filter((name) => processors[name]);
-      workers.push(...startWorkers({ queues: queueNames, processors, connection: blockingRedis, keyPrefix: config.redis.keyPrefix, logger, metrics }));
+      workers.push(...startWorkers({ queues: queueNames, processors, connection: blockingRedis, keyPrefix: config.redis.keyPrefix, logger, metrics, lockMs: config.queues.lockMs }));
       closers.unshift(['workers', () => Promise.allSettled(workers.map((worker) => worker.close()))]);
     }
 

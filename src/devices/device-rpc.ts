@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'socket.io';
 import type { Logger } from '../lib/logger';
+import type { Metrics } from '../observability/metrics';
 import { rooms } from '../realtime/events';
 import { deviceNamespace, deviceSignals, type DeviceGone, type DeviceNamespace, type DeviceSignals } from './device-signals';
 import {
@@ -53,6 +54,16 @@ export class DeviceRpcError extends Error {
 /** Where latency and timeouts go; the Prometheus registry implements it. */
 export interface DeviceRpcMetrics {
   onRpc(sample: { action: DeviceAction; outcome: DeviceRpcOutcome; seconds: number }): void;
+}
+
+/** Records calls in the process's Prometheus metrics: duration by action and outcome, and timeouts. */
+export function prometheusDeviceRpcMetrics(metrics: Metrics): DeviceRpcMetrics {
+  return {
+    onRpc: ({ action, outcome, seconds }) => {
+      metrics.deviceRpcDuration.observe({ action, outcome }, seconds);
+      if (outcome === 'timeout') metrics.deviceRpcTimeouts.inc({ action });
+    },
+  };
 }
 
 export interface DeviceCallOptions {

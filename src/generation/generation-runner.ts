@@ -53,6 +53,7 @@ export class GenerationRunner {
         return { blockCount: blocks.length, truncated: generation.truncated };
       }
       await this.deps.repos.generations.markRunning(generation.id);
+      log.info({ attempt: job.attemptsMade + 1 }, 'generation started');
       const { blocks, truncated } = await this.generate(data, generation, writer, job);
       await this.finish(data, writer, blocks, truncated);
       log.info({ blockCount: blocks.length, truncated }, 'generation completed');

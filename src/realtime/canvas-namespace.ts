@@ -9,8 +9,10 @@ import { CANVAS_NAMESPACE, rooms, type CanvasClientEvents, type CanvasServerEven
 
 type CanvasSocket = Socket<CanvasClientEvents, CanvasServerEvents, Record<string, never>, CanvasSocketData>;
 
-const canvasIdSchema = z.uuid();
-const cursorSchema = z.object({ canvasId: z.uuid(), x: z.number().finite(), y: z.number().finite() });
+// Lower-cased: room names are compared as strings and events go to rooms named with the canonical
+// (lower-case) ids the API returns, so an upper-case id would join a room nobody emits to.
+const canvasIdSchema = z.uuid().transform((id) => id.toLowerCase());
+const cursorSchema = z.object({ canvasId: canvasIdSchema, x: z.number().finite(), y: z.number().finite() });
 
 /**
  * `/canvas`: authenticated in `io.use`; members join `canvas:<id>` rooms, see who else is there,

@@ -4,7 +4,8 @@ import type { DeviceRegistry } from '../devices/device-registry';
 import { deviceNamespace, deviceSignals, type DeviceNamespace, type DeviceSignals } from '../devices/device-signals';
 import { describeIssues, deviceHelloSchema, deviceIdSchema, type DeviceHelloAck } from '../devices/protocol';
 import type { Logger } from '../lib/logger';
-import { rooms, type DeviceClientEvents, type DeviceServerEvents, type DeviceServerSideEvents, type DeviceSocketData } from './events';
+import type { Metrics } from '../observability/metrics';
+import { DEVICE_NAMESPACE, rooms, type DeviceClientEvents, type DeviceServerEvents, type DeviceServerSideEvents, type DeviceSocketData } from './events';
 
 type DeviceSocket = Socket<DeviceClientEvents, DeviceServerEvents, DeviceServerSideEvents, DeviceSocketData>;
 
@@ -12,6 +13,8 @@ export interface DeviceNamespaceDeps {
   tokens: TokenSettings;
   registry: DeviceRegistry;
   logger: Logger;
+  /** Counts open sockets (`switchboard_socket_connections{namespace="/device"}`). */
+  metrics?: Metrics;
   /**
    * Called on this node after a device's `device_hello` is acknowledged. Other nodes hear the same
    * through `signals.on('online')`. Errors are logged, never sent to the device.
@@ -66,6 +69,7 @@ export function registerDeviceNamespace(io: Server, deps: DeviceNamespaceDeps): 
       log.warn({ err: error, ...context }, 'device registration failed');
     });
     log.info({ ...context, recovered: socket.recovered }, 'device connected');
+    deps.metrics?.sockets.inc({ namespace: DEVICE_NAMESPACE });
 
     socket.on('device_hello', async (payload, ack) => {
       const reply = typeof ack === 'function' ? ack : (_: DeviceHelloAck) => undefined;
@@ -91,6 +95,7 @@ export function registerDeviceNamespace(io: Server, deps: DeviceNamespaceDeps): 
     });
 
     socket.on('disconnect', (reason) => {
+      deps.metrics?.sockets.dec({ namespace: DEVICE_NAMESPACE });
       // Published before the registry write so that calls waiting on this device end at once.
       signals.publishGone({ ...context, reason });
       void registered

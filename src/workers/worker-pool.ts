@@ -21,6 +21,8 @@ export function startWorkers(options: {
   keyPrefix: string;
   logger: Logger;
   metrics?: Metrics;
+  /** Lock duration; a crashed worker's job is retried by another after about this long. */
+  lockMs?: number;
 }): Worker[] {
   const missing = options.queues.filter((name) => !options.processors[name]);
   if (missing.length) throw new Error(`No processor for queue(s): ${missing.join(', ')}`);
@@ -42,9 +44,9 @@ export function startWorkers(options: {
       connection: options.connection,
       prefix: bullPrefix(options.keyPrefix),
       concurrency,
-      // A crashed worker's job goes back to waiting after this long without a lock renewal.
-      lockDuration: 15_000,
-      stalledInterval: 15_000,
+      // A crashed worker's job goes back to waiting once its lock lapses and the stall check runs.
+      lockDuration: options.lockMs ?? 30_000,
+      stalledInterval: options.lockMs ?? 30_000,
       maxStalledCount: 2,
     });
     worker.on('failed', (job: Job | undefined, error) => log.warn({ jobId: job?.id, attempts: job?.attemptsMade, err: error.message }, 'job failed'));

@@ -6,7 +6,7 @@ import { deviceSignals, type DeviceOnline } from '../../src/devices/device-signa
 import { DeviceSimulator } from '../../src/devices/device-simulator';
 import { createRedis, redisReady } from '../../src/lib/redis';
 import { testRedisUrl } from '../support/database';
-import { DEVICE_TEST_TOKENS, startDeviceFixture, type DeviceFixture } from '../support/device-fixture';
+import { DEVICE_TEST_TOKENS, startDeviceFixture, startDeviceNode, waitForCluster, type DeviceFixture } from '../support/device-fixture';
 
 const tasksSeed = [
   { title: 'Write launch brief', status: 'todo', priority: 'high', projectId: 'p-launch' },
@@ -40,7 +40,7 @@ describe('/device namespace and device RPC', () => {
   const samples: Parameters<DeviceRpcMetrics['onRpc']>[0][] = [];
 
   beforeAll(async () => {
-    t = await startDeviceFixture({ rpcTimeoutMs: 5_000, metrics: { onRpc: (sample) => void samples.push(sample) } });
+    t = await startDeviceFixture({ rpcTimeoutMs: 2_000, metrics: { onRpc: (sample) => void samples.push(sample) } });
   });
 
   afterAll(async () => {
@@ -105,6 +105,21 @@ describe('/device namespace and device RPC', () => {
       expect(second.calls).toHaveLength(1);
       expect(first.calls).toHaveLength(0);
       expect((await t.worker.registry.onlineDevices(user.id)).map((entry) => entry.socketId)).toEqual([second.socket.id]);
+    });
+
+    test('given another node that shuts down, devices connected to the api node stay connected', async () => {
+      const user = await t.newUser();
+      const device = await t.connect(user, 'laptop');
+      const extraWorker = await startDeviceNode({ redisUrl: testRedisUrl(), keyPrefix: t.keyPrefix, http: false });
+      await waitForCluster([t.api.io, t.worker.io, extraWorker.io]);
+      const disconnects: string[] = [];
+      device.socket.on('disconnect', (reason) => void disconnects.push(reason));
+
+      await extraWorker.stop();
+
+      const reply = await t.worker.rpc.callDevice(user.id, 'laptop', { action: 'select', table: 'tasks' });
+      expect(reply.rows).toEqual([]);
+      expect(disconnects).toEqual([]);
     });
   });
 
@@ -234,7 +249,7 @@ describe('/device namespace and device RPC', () => {
     test('given no device online, the call fails at once as offline', async () => {
       const user = await t.newUser();
 
-      const { error, ms } = await failure(t.worker.rpc.callDevice(user.id, 'laptop', { action: 'select', table: 'tasks' }, { timeoutMs: 5_000 }));
+      const { error, ms } = await failure(t.worker.rpc.callDevice(user.id, 'laptop', { action: 'select', table: 'tasks' }, { timeoutMs: 3_000 }));
 
       expect(error).toMatchObject({ code: 'offline', message: 'Device laptop is not connected' });
       expect(ms).toBeLessThan(1_000);
@@ -261,13 +276,13 @@ describe('/device namespace and device RPC', () => {
       const device = await t.connect(user, 'laptop');
       device.responder = () => undefined;
 
-      const call = failure(t[node].rpc.callDevice(user.id, 'laptop', { action: 'select', table: 'tasks' }, { timeoutMs: 10_000 }));
+      const call = failure(t[node].rpc.callDevice(user.id, 'laptop', { action: 'select', table: 'tasks' }, { timeoutMs: 3_000 }));
       await device.waitForCall();
       device.close();
       const { error, ms } = await call;
 
       expect(error).toMatchObject({ code: 'disconnected', message: 'Device laptop disconnected before answering' });
-      expect(ms).toBeLessThan(2_000);
+      expect(ms).toBeLessThan(1_000);
     });
 
     test('given malformed acks (wrong id, wrong shape, missing row) or a device error, the call fails with a clear error', async () => {

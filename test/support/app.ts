@@ -43,7 +43,7 @@ export async function startTestApp(
     JWT_SECRET: 'test-secret-test-secret-test-secret-0123456789',
     BROADCAST_CHUNK_DELAY_MS: '5',
     SHUTDOWN_TIMEOUT_MS: '5000',
-    LOG_LEVEL: 'silent',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...options.env,
   });
   const app = await startSwitchboard(config, {

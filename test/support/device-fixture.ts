@@ -11,7 +11,7 @@ import { DeviceSimulator, type DeviceSimulatorOptions } from '../../src/devices/
 import { createLogger } from '../../src/lib/logger';
 import { createRedis, redisReady } from '../../src/lib/redis';
 import { registerDeviceNamespace, type DeviceNamespaceHandle } from '../../src/realtime/device-namespace';
-import { createSocketServer } from '../../src/realtime/socket-server';
+import { closeSocketServer, createSocketServer } from '../../src/realtime/socket-server';
 import { testRedisUrl } from './database';
 
 export const DEVICE_TEST_TOKENS: TokenSettings = {
@@ -76,8 +76,7 @@ export async function startDeviceNode(options: {
     stop: async () => {
       rpc.close();
       await devices?.close();
-      // io.close() throws after closing the adapters when no HTTP server is attached (no engine).
-      await io.close().catch(() => undefined);
+      await closeSocketServer(io);
       await Promise.allSettled([redis.quit(), blocking.quit()]);
     },
   };
@@ -139,7 +138,8 @@ export async function startDeviceFixture(options: { rpcTimeoutMs?: number; metri
   };
 }
 
-async function deleteKeys(redisUrl: string, keyPrefix: string): Promise<void> {
+/** Removes what the nodes left under the fixture's key prefix. */
+export async function deleteKeys(redisUrl: string, keyPrefix: string): Promise<void> {
   const redis: Redis = createRedis(redisUrl, 'command');
   try {
     await redisReady(redis);

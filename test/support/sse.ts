@@ -12,6 +12,8 @@ export interface SseResult {
   /** JSON error body when the server answered without streaming. */
   body?: any;
   messages: SseMessage[];
+  /** `retry:` hints the server sent (ms). */
+  retries: number[];
 }
 
 /**
@@ -20,7 +22,16 @@ export interface SseResult {
  */
 export async function readSse(
   url: string,
-  options: { method?: string; token?: string; body?: unknown; headers?: Record<string, string>; until?: (message: SseMessage) => boolean; timeoutMs?: number } = {},
+  options: {
+    method?: string;
+    token?: string;
+    body?: unknown;
+    headers?: Record<string, string>;
+    until?: (message: SseMessage) => boolean;
+    /** Called for each message as it arrives (to act mid-stream). */
+    onMessage?: (message: SseMessage) => void;
+    timeoutMs?: number;
+  } = {},
 ): Promise<SseResult> {
   const controller = new AbortController();
   const timeoutMs = options.timeoutMs ?? 15_000;
@@ -29,6 +40,7 @@ export async function readSse(
   if (options.token) headers.authorization = `Bearer ${options.token}`;
   if (options.body !== undefined) headers['content-type'] = 'application/json';
   const messages: SseMessage[] = [];
+  const retries: number[] = [];
   let response: Response | undefined;
   try {
     response = await fetch(url, {
@@ -39,7 +51,7 @@ export async function readSse(
     });
     if (!response.headers.get('content-type')?.startsWith('text/event-stream')) {
       const text = await response.text();
-      return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : undefined, messages };
+      return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : undefined, messages, retries };
     }
     let stop = false;
     const parser = createParser({
@@ -52,8 +64,10 @@ export async function readSse(
         }
         const message = { id: event.id, event: event.event, data };
         messages.push(message);
+        options.onMessage?.(message);
         if (options.until?.(message)) stop = true;
       },
+      onRetry: (ms: number) => retries.push(ms),
     });
     const decoder = new TextDecoder();
     for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
@@ -63,12 +77,12 @@ export async function readSse(
         break;
       }
     }
-    return { status: response.status, headers: response.headers, messages };
+    return { status: response.status, headers: response.headers, messages, retries };
   } catch (error) {
     if (controller.signal.aborted && messages.length && options.until && messages.some(options.until)) {
-      return { status: response?.status ?? 200, headers: response?.headers ?? new Headers(), messages };
+      return { status: response?.status ?? 200, headers: response?.headers ?? new Headers(), messages, retries };
     }
-    throw Object.assign(error instanceof Error ? error : new Error(String(error)), { messages });
+    throw Object.assign(error instanceof Error ? error : new Error(String(error)), { messages, retries });
   } finally {
     clearTimeout(timer);
   }

@@ -1,0 +1,16 @@
+import type { ClientFleet } from './client-fleet';
+
+/** What every scenario gets from the runner: the shared Redis, a scratch directory and the client fleet. */
+export interface BenchContext {
+  /** The benchmark's own redis-server (each scenario uses a key prefix of its own). */
+  redisUrl: string;
+  /** Scratch directory, removed at the end. */
+  dataDir: string;
+  fleet: ClientFleet;
+  /** PostgreSQL server for the multi-process scenario: DATABASE_URL, else the local server. */
+  postgresUrl: string;
+  /** Progress lines (stderr), so stdout stays the report. */
+  log(line: string): void;
+  /** `--quick`: fewer runs, for trying the benchmark out; results are not comparable. */
+  quick: boolean;
+}

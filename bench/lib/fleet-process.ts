@@ -1,0 +1,150 @@
+/**
+ * The client fleet: a child process holding many socket.io-client sockets, so the clients' parsing
+ * does not run on the server's event loop (browsers are elsewhere too). Driven over IPC by
+ * {@link ClientFleet}; stamps every chunk it receives with the shared monotonic clock.
+ */
+import { io, type Socket } from 'socket.io-client';
+import { now, toWire, type Stamp } from './timing';
+import type { FleetReply, FleetRequest } from './client-fleet';
+
+interface Track {
+  counts: Uint32Array;
+  done: number;
+  firstAt?: Stamp;
+  lastAt?: Stamp;
+  /** Payloads received by client 0, in arrival order (to replay the same bytes elsewhere). */
+  sample: unknown[];
+  waiters: Array<() => void>;
+}
+
+interface Group {
+  sockets: Socket[];
+  tracks: Map<string, Track>;
+}
+
+const groups = new Map<string, Group>();
+
+function track(group: Group, key: string): Track {
+  let entry = group.tracks.get(key);
+  if (!entry) {
+    entry = { counts: new Uint32Array(group.sockets.length), done: 0, sample: [], waiters: [] };
+    group.tracks.set(key, entry);
+  }
+  return entry;
+}
+
+/** Counts one chunk for one client; a key is complete once every client has `chunkCount` chunks. */
+function onChunk(group: Group, index: number, payload: { generationId?: string; chunkCount?: number }) {
+  const at = now();
+  const key = payload?.generationId;
+  if (typeof key !== 'string') return;
+  const entry = track(group, key);
+  entry.firstAt ??= at;
+  if (index === 0) entry.sample.push(payload);
+  entry.counts[index] += 1;
+  if (entry.counts[index] === payload.chunkCount) {
+    entry.done += 1;
+    if (entry.done === group.sockets.length) {
+      entry.lastAt = at;
+      for (const wake of entry.waiters.splice(0)) wake();
+    }
+  }
+}
+
+function connectOne(url: string, auth: Record<string, unknown>, join: { event: string; arg: unknown } | undefined): Promise<Socket> {
+  const socket = io(url, { auth, transports: ['websocket'], reconnection: false, forceNew: true, timeout: 20_000 });
+  return new Promise((resolve, reject) => {
+    socket.once('connect_error', (error) => (socket.close(), reject(error)));
+    socket.once('connect', async () => {
+      if (!join) return resolve(socket);
+      try {
+        const ack = (await socket.timeout(20_000).emitWithAck(join.event, join.arg)) as { ok?: boolean; error?: unknown };
+        if (ack?.ok === false) throw new Error(`join refused: ${JSON.stringify(ack.error)}`);
+        resolve(socket);
+      } catch (error) {
+        socket.close();
+        reject(error);
+      }
+    });
+  });
+}
+
+async function connect(request: Extract<FleetRequest, { cmd: 'connect' }>) {
+  let group = groups.get(request.group);
+  if (!group) {
+    group = { sockets: [], tracks: new Map() };
+    groups.set(request.group, group);
+  }
+  if (group.tracks.size) throw new Error(`group ${request.group} is tracking chunks; connect before measuring`);
+  const target = group;
+  const created: Socket[] = [];
+  let next = 0;
+  const lane = async () => {
+    while (next < request.count) {
+      next += 1;
+      created.push(await connectOne(request.url, request.auth, request.join));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(request.concurrency ?? 25, request.count) }, lane));
+  for (const socket of created) {
+    const index = target.sockets.length;
+    target.sockets.push(socket);
+    socket.on(request.event ?? 'blocks_bulk_added_chunk', (payload: { generationId?: string; chunkCount?: number }) => onChunk(target, index, payload));
+  }
+  return { connected: target.sockets.length };
+}
+
+function completion(request: Extract<FleetRequest, { cmd: 'completion' }>) {
+  const group = groups.get(request.group);
+  if (!group) throw new Error(`no group ${request.group}`);
+  const entry = track(group, request.key);
+  const reply = () => {
+    group.tracks.delete(request.key);
+    return { firstAt: toWire(entry.firstAt!), lastAt: toWire(entry.lastAt!), sample: request.withSample ? entry.sample : undefined };
+  };
+  if (entry.lastAt !== undefined) return reply();
+  return new Promise((resolve) => entry.waiters.push(() => resolve(reply())));
+}
+
+function progress(request: Extract<FleetRequest, { cmd: 'progress' }>) {
+  const group = groups.get(request.group);
+  const entry = group?.tracks.get(request.key);
+  return { clients: group?.sockets.length ?? 0, done: entry?.done ?? 0, chunks: entry ? entry.counts.reduce((a, b) => a + b, 0) : 0 };
+}
+
+function close(name: string) {
+  const group = groups.get(name);
+  if (!group) return { closed: 0 };
+  for (const socket of group.sockets) socket.close();
+  groups.delete(name);
+  return { closed: group.sockets.length };
+}
+
+async function handle(request: FleetRequest): Promise<unknown> {
+  switch (request.cmd) {
+    case 'connect':
+      return connect(request);
+    case 'completion':
+      return completion(request);
+    case 'progress':
+      return progress(request);
+    case 'close':
+      return close(request.group);
+    case 'shutdown':
+      for (const name of [...groups.keys()]) close(name);
+      setImmediate(() => process.disconnect?.());
+      return { ok: true };
+  }
+}
+
+process.on('message', (request: FleetRequest) => {
+  handle(request).then(
+    (result) => process.send?.({ id: request.id, ok: true, result } satisfies FleetReply),
+    (error: unknown) => process.send?.({ id: request.id, ok: false, error: error instanceof Error ? error.message : String(error) } satisfies FleetReply),
+  );
+});
+// The parent going away ends the fleet, whatever state it is in.
+process.on('disconnect', () => {
+  for (const name of [...groups.keys()]) close(name);
+});
+process.send?.({ id: 0, ok: true, result: 'ready' } satisfies FleetReply);

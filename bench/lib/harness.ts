@@ -1,0 +1,56 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { loadConfig } from '../../config';
+import type { LlmEndpoint } from '../../src/ai/llm';
+import { startSwitchboard, type RunningSwitchboard } from '../../src/app/switchboard';
+import { createLogger } from '../../src/lib/logger';
+
+/** Secret shared by every Switchboard the benchmark starts (in-process and spawned). */
+export const BENCH_JWT_SECRET = 'bench-secret-bench-secret-bench-secret-0123456789';
+
+/** Limits high enough that no benchmark run is ever rate limited or truncated. */
+export const BENCH_TIER_LIMITS = JSON.stringify({
+  free: { generationsPerMinute: 100_000, generationsPerHour: 1_000_000, concurrentGenerations: 1_000, maxBlocksPerGeneration: 1_000 },
+});
+
+export const uniquePrefix = (scenario: string) => `bench-${scenario}-${randomUUID().slice(0, 8)}`;
+
+/**
+ * Settings every benchmarked Switchboard shares: production mode, no logs, no rate limits. The
+ * chunk delay is 0 so the fan-out is measured, not the pacing (the default 50 ms would add ~1 s).
+ */
+export function benchEnv(options: { redisUrl: string; keyPrefix: string; dataDir: string }): Record<string, string> {
+  return {
+    NODE_ENV: 'production',
+    JWT_SECRET: BENCH_JWT_SECRET,
+    LOG_LEVEL: 'silent',
+    PORT: '0',
+    REDIS_URL: options.redisUrl,
+    REDIS_KEY_PREFIX: options.keyPrefix,
+    DATA_DIR: options.dataDir,
+    BROADCAST_CHUNK_DELAY_MS: '0',
+    TIER_LIMITS: BENCH_TIER_LIMITS,
+    SHUTDOWN_TIMEOUT_MS: '5000',
+  };
+}
+
+/** Every role of Switchboard in this process (in-memory PGlite unless `env` says otherwise). */
+export async function startInProcessSwitchboard(options: {
+  redisUrl: string;
+  keyPrefix: string;
+  dataDir: string;
+  endpoint: LlmEndpoint;
+  env?: Record<string, string>;
+}): Promise<RunningSwitchboard & { url: string; api: string }> {
+  const config = loadConfig({ ...benchEnv(options), DATABASE_URL: 'memory://', ...options.env });
+  const app = await startSwitchboard(config, { logger: createLogger({ level: config.log.level }), endpoint: options.endpoint });
+  return Object.assign(app, { url: app.url!, api: `${app.url}/api/v1` });
+}
+
+/** Resident set size of a process from /proc (Linux), in bytes. */
+export function rssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+  if (!match) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(match[1]) * 1024;
+}

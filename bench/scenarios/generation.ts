@@ -1,0 +1,145 @@
+import { randomUUID } from 'node:crypto';
+import { createCanvas, registerUser } from '../../test/support/http';
+import type { BenchContext } from '../lib/context';
+import { FloorDb, FloorQueue } from '../lib/floor';
+import { uniquePrefix, startInProcessSwitchboard } from '../lib/harness';
+import { startBulkModel } from '../lib/models';
+import { startRawSocketServer } from '../lib/raw-socket-server';
+import { generateStream, type GenerationStream } from '../lib/sse-client';
+import { median, round, summarize } from '../lib/stats';
+import { msBetween, now, type Stamp } from '../lib/timing';
+
+const CHUNK_EVENT = 'blocks_bulk_added_chunk';
+
+export interface GenerationOptions {
+  runs: number;
+  warmups: number;
+  clients: number;
+  blocks: number;
+}
+
+/**
+ * One generation of `blocks` blocks from a zero-latency model, end to end: POST generate-stream →
+ * the last `blocks_bulk_added_chunk` at the last of `clients` sockets in the canvas room. Each run
+ * is followed by a floor run on the same machine: BullMQ add → no-op worker done, one 200-row
+ * insert, and a bare Socket.IO emit of the same 20 chunk payloads to as many clients.
+ */
+export async function generationScenario(ctx: BenchContext, options: GenerationOptions) {
+  const { fleet } = ctx;
+  const keyPrefix = uniquePrefix('gen');
+  const model = await startBulkModel(options.blocks);
+  const app = await startInProcessSwitchboard({ redisUrl: ctx.redisUrl, keyPrefix, dataDir: ctx.dataDir, endpoint: model.endpoint });
+  const raw = await startRawSocketServer();
+  const floorQueue = await FloorQueue.start(ctx.redisUrl, `${keyPrefix}-floor:bull`);
+  const floorDb = await FloorDb.start();
+  const groups = { ours: `${keyPrefix}-ours`, floor: `${keyPrefix}-floor` };
+  try {
+    const owner = await registerUser(app.api, 'Bench');
+    const canvasId = await createCanvas(app.api, owner, 'Benchmark canvas');
+    ctx.log(`generation: connecting ${options.clients} clients to the canvas room and ${options.clients} to a bare Socket.IO server`);
+    await fleet.connect({ group: groups.ours, url: `${app.url}/canvas`, auth: { token: owner.accessToken }, count: options.clients, join: { event: 'canvas:join', arg: canvasId } });
+    await fleet.connect({ group: groups.floor, url: raw.url, auth: {}, count: options.clients });
+
+    const ours: number[] = [];
+    const floor: number[] = [];
+    const parts = { queue: [] as number[], insert: [] as number[], emit: [] as number[] };
+    const stages: Array<Record<string, number>> = [];
+    let payloads: Array<Record<string, unknown>> | undefined;
+    let rows: Array<{ type: string; content: unknown }> = [];
+    const total = options.warmups + options.runs;
+    for (let run = 0; run < total; run += 1) {
+      // Ours: the whole product path.
+      const stream = await generateStream(app.api, owner.accessToken, canvasId, `Write ${options.blocks} paragraphs about the quarterly plan [run:${run}]`);
+      const done = await fleet.completion(groups.ours, stream.generationId, { withSample: payloads === undefined, timeoutMs: 60_000 });
+      if (!payloads) {
+        payloads = done.sample as Array<Record<string, unknown>>;
+        rows = payloads.flatMap((payload) => payload.blocks as Array<{ type: string; content: unknown }>);
+        if (rows.length !== options.blocks) throw new Error(`expected ${options.blocks} blocks in the chunks, got ${rows.length}`);
+      }
+      // Floor: the same work with nothing in between.
+      const queueMs = await floorQueue.roundTrip();
+      const insertMs = await floorDb.insert(rows);
+      const key = randomUUID();
+      const keyed = payloads.map((payload) => ({ ...payload, generationId: key }));
+      const emitted = now();
+      raw.emitAll(CHUNK_EVENT, keyed);
+      const floorDone = await fleet.completion(groups.floor, key);
+      const emitMs = msBetween(emitted, floorDone.lastAt);
+      if (run < options.warmups) continue;
+      ours.push(msBetween(stream.startedAt, done.lastAt));
+      floor.push(queueMs + insertMs + emitMs);
+      parts.queue.push(queueMs);
+      parts.insert.push(insertMs);
+      parts.emit.push(emitMs);
+      stages.push(stageTimes(stream, model.requestTimes, done.firstAt, done.lastAt));
+    }
+
+    const p = summarize(ours);
+    const f = summarize(floor);
+    const stageNames = Object.keys(stages[0] ?? {});
+    return {
+      config: {
+        runs: options.runs,
+        warmups: options.warmups,
+        clients: options.clients,
+        blocks: options.blocks,
+        chunkSize: app.config.broadcast.chunkSize,
+        chunkDelayMs: app.config.broadcast.chunkDelayMs,
+        database: 'PGlite in memory (app and floor)',
+        model: 'zero-latency scripted model (stock OpenAI-compatible server), 200 create_text calls then a text',
+        process: 'every role in the benchmark process; clients in a separate fleet process',
+      },
+      p50Ms: p.p50,
+      p90Ms: p.p90,
+      p99Ms: p.p99,
+      minMs: p.min,
+      maxMs: p.max,
+      floorP50Ms: f.p50,
+      floorP99Ms: f.p99,
+      floorPartsP50Ms: { queue: round(median(parts.queue)), insert: round(median(parts.insert)), emit: round(median(parts.emit)) },
+      ratioP50: round(p.p50 / f.p50),
+      stagesP50Ms: Object.fromEntries(stageNames.map((name) => [name, round(median(stages.map((s) => s[name])))])),
+      samplesMs: ours.map((value) => round(value)),
+      floorSamplesMs: floor.map((value) => round(value)),
+    };
+  } finally {
+    await fleet.close(groups.ours).catch(() => undefined);
+    await fleet.close(groups.floor).catch(() => undefined);
+    await app.stop();
+    await raw.close();
+    await floorQueue.close();
+    await floorDb.close();
+    await model.close();
+  }
+}
+
+/**
+ * Where one run's time went, from the SSE events (stamped when their bytes arrived), the model's
+ * request times and the fleet's chunk times. Consecutive stages add up to the end-to-end time.
+ */
+function stageTimes(stream: GenerationStream, modelRequests: Stamp[], firstChunk: Stamp, lastChunk: Stamp): Record<string, number> {
+  const at = (predicate: (e: GenerationStream['events'][number]) => boolean, last = false) => {
+    const matches = stream.events.filter(predicate);
+    const event = last ? matches.at(-1) : matches[0];
+    if (!event) throw new Error('missing SSE event');
+    return event.at;
+  };
+  const status = (stage: string) => at((e) => e.event === 'status' && e.data.stage === stage);
+  const requests = modelRequests.filter((stamp) => stamp > stream.startedAt);
+  const [turn1, turn2] = requests;
+  const lastOutput = at((e) => e.event === 'tool_output', true);
+  const persisting = status('persisting');
+  const broadcasting = status('broadcasting');
+  const complete = at((e) => e.event === 'complete');
+  return {
+    'api: POST → queued on SSE': msBetween(stream.startedAt, status('queued')),
+    'queue: queued → model request 1': msBetween(status('queued'), turn1),
+    'agent: model request 1 → last tool_output on SSE': msBetween(turn1, lastOutput),
+    'agent: last tool_output → model request 2': msBetween(lastOutput, turn2),
+    'agent: model request 2 → persisting on SSE': msBetween(turn2, persisting),
+    'persist: persisting → broadcasting on SSE': msBetween(persisting, broadcasting),
+    'finish: broadcasting → complete on SSE': msBetween(broadcasting, complete),
+    'broadcast: complete → first chunk at a client': msBetween(complete, firstChunk),
+    'fan-out: first chunk → last chunk at last client': msBetween(firstChunk, lastChunk),
+  };
+}

@@ -1,0 +1,75 @@
+/**
+ * A pretend desktop app: connects to the `/device` namespace as one of your devices, holds a few
+ * tasks, projects and notes in memory, and answers the assistant's tool calls from them.
+ *
+ *   npx tsx examples/device-simulator.ts <baseUrl> <accessToken> [deviceId]
+ *   npx tsx examples/device-simulator.ts http://127.0.0.1:3000 eyJhbGciOi... laptop-1
+ *
+ * Every call and the answer it got is printed until Ctrl-C. The connection comes back by itself
+ * after a server restart (the access token must still be valid).
+ */
+import { DeviceSimulator } from '../src/devices/device-simulator';
+
+const [baseUrl, accessToken, deviceId = 'simulated-laptop'] = process.argv.slice(2);
+if (!baseUrl || !accessToken) {
+  process.stderr.write('usage: npx tsx examples/device-simulator.ts <baseUrl> <accessToken> [deviceId]\n');
+  process.exit(2);
+}
+
+const day = 24 * 60 * 60 * 1000;
+const now = Date.now();
+const seed = {
+  projects: [
+    { id: 'p-launch', name: 'Product launch', status: 'active' },
+    { id: 'p-admin', name: 'Admin', status: 'active' },
+  ],
+  tasks: [
+    { title: 'Write launch brief', status: 'todo', priority: 'high', projectId: 'p-launch', dueDate: now + day },
+    { title: 'Book the venue', status: 'in_progress', priority: 'medium', projectId: 'p-launch', dueDate: now + 7 * day },
+    { title: 'Send March invoices', status: 'todo', priority: 'low', projectId: 'p-admin', dueDate: now },
+    { title: 'Renew domain', status: 'done', priority: 'medium', projectId: 'p-admin' },
+  ],
+  checkpoints: [{ projectId: 'p-launch', title: 'Beta ships', date: now + 14 * day }],
+  notes: [{ projectId: 'p-launch', title: 'Launch messaging', content: '# Messaging\n\nFaster handoffs between teams.' }],
+};
+
+const time = () => new Date().toISOString().slice(11, 23);
+const print = (line: string) => process.stdout.write(`${time()} ${line}\n`);
+
+function summarize(reply: unknown): string {
+  const r = (reply ?? {}) as Record<string, unknown>;
+  if (reply === undefined) return 'no answer';
+  if (typeof r.error === 'string') return `error: ${r.error}`;
+  if (Array.isArray(r.rows)) return `${r.rows.length} row(s)`;
+  if (Array.isArray(r.results)) return `${r.results.length} result(s)`;
+  if ('row' in r) return r.row ? `row ${(r.row as { id: string }).id}` : 'not found';
+  if ('deleted' in r) return `deleted: ${r.deleted}`;
+  return JSON.stringify(r);
+}
+
+async function main() {
+  const device = await DeviceSimulator.connect({
+    url: baseUrl,
+    accessToken,
+    deviceId,
+    seed,
+    onCall: (call, reply) => {
+      const target = 'table' in call && call.table ? ` ${call.table}` : '';
+      const detail = 'filters' in call && call.filters ? ` ${JSON.stringify(call.filters)}` : 'data' in call ? ` ${JSON.stringify(call.data)}` : '';
+      print(`tool_call ${call.action}${target}${detail} → ${summarize(reply)}`);
+    },
+  });
+  device.socket.on('disconnect', (reason) => print(`disconnected (${reason})`));
+  device.socket.io.on('reconnect', () => print('reconnected'));
+  print(`connected to ${baseUrl} as device "${deviceId}" with ${device.store.rows('tasks').length} tasks; waiting for tool calls (Ctrl-C to stop)`);
+
+  process.on('SIGINT', () => {
+    device.close();
+    process.exit(0);
+  });
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`could not connect: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

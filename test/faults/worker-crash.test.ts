@@ -1,0 +1,89 @@
+import { randomUUID } from 'node:crypto';
+import { createTestDatabase, LOCAL_POSTGRES, testRedisUrl, type TestDatabase } from '../support/database';
+import { createCanvas, registerUser, request } from '../support/http';
+import { spawnSwitchboard, type SwitchboardProcess } from '../support/processes';
+import { connectCanvas, join, record, type CanvasClient } from '../support/sockets';
+import { readSse } from '../support/sse';
+import { waitUntil } from '../support/wait';
+
+const PROMPT = 'Plan the launch: a heading, three todos (book venue, invite press, ship beta) and a short paragraph';
+
+/**
+ * kill -9 of the worker running a generation: its job lock lapses, another worker runs the job
+ * again, and the retry neither duplicates blocks nor loses any for the clients.
+ */
+describe('a worker killed in the middle of a generation', () => {
+  let database: TestDatabase;
+  const processes: SwitchboardProcess[] = [];
+  const sockets: CanvasClient[] = [];
+
+  beforeAll(async () => {
+    database = await createTestDatabase({ server: process.env.DATABASE_URL ?? LOCAL_POSTGRES });
+  });
+
+  afterAll(async () => {
+    sockets.forEach((socket) => socket.close());
+    await Promise.all(processes.map((p) => p.stop('SIGKILL')));
+    await database.drop();
+  });
+
+  test('another worker completes it, exactly one set of blocks exists, and every client receives every block', async () => {
+    const shared = {
+      REDIS_URL: testRedisUrl(),
+      REDIS_KEY_PREFIX: `crash-${randomUUID().slice(0, 8)}`,
+      DATABASE_URL: database.url,
+      JWT_SECRET: 'worker-crash-secret-worker-crash-secret',
+      WORKER_LOCK_MS: '1000',
+      DEMO_LLM_DELAY_MS: '150',
+      LOG_LEVEL: 'info',
+    };
+    const [api, workerA, workerB] = await Promise.all([
+      spawnSwitchboard({ ...shared, SWITCHBOARD_ROLES: 'api', PORT: '0' }),
+      spawnSwitchboard({ ...shared, SWITCHBOARD_ROLES: 'worker' }),
+      spawnSwitchboard({ ...shared, SWITCHBOARD_ROLES: 'worker' }),
+    ]);
+    processes.push(api, workerA, workerB);
+    const base = `${api.url}/api/v1`;
+    const user = await registerUser(base, 'Crash');
+    const canvasId = await createCanvas(base, user);
+    const clients = await Promise.all([connectCanvas(api.url!, user.accessToken), connectCanvas(api.url!, user.accessToken)]);
+    sockets.push(...clients);
+    await Promise.all(clients.map((client) => join(client, canvasId)));
+    const received = clients.map((client) => record(client, 'blocks_bulk_added_chunk'));
+
+    let killed: SwitchboardProcess | undefined;
+    const sse = await readSse(`${base}/canvases/${canvasId}/ai/generate-stream`, {
+      method: 'POST',
+      token: user.accessToken,
+      body: { prompt: PROMPT },
+      timeoutMs: 60_000,
+      until: (m) => m.event === 'complete' || m.event === 'error',
+      onMessage: (message) => {
+        if (killed || message.event !== 'tool_output') return;
+        // The worker that logged the start of this generation is the one to crash.
+        const generationId = message.data.generationId;
+        killed = [workerA, workerB].find((w) => w.output().includes('generation started') && w.output().includes(generationId));
+        killed?.child.kill('SIGKILL');
+      },
+    });
+
+    expect(killed).toBeDefined();
+    const survivor = killed === workerA ? workerB : workerA;
+    const complete = sse.messages.at(-1)!;
+    expect(complete.event).toBe('complete');
+    expect(survivor.output()).toContain(`"generationId":"${complete.data.generationId}"`);
+    expect(complete.data.blocks.map((b: { type: string }) => b.type)).toEqual(['heading', 'todo', 'todo', 'todo', 'text']);
+
+    const stored = await request('GET', `${base}/canvases/${canvasId}/blocks`, { token: user.accessToken });
+    expect(stored.body.blocks).toHaveLength(5);
+    const ids = complete.data.blocks.map((b: { id: string }) => b.id);
+    expect(stored.body.blocks.map((b: { id: string }) => b.id)).toEqual(ids);
+    for (const chunks of received) {
+      await waitUntil(() => chunks.flatMap((c) => c.blocks).length >= 5, 15_000);
+      expect(chunks.flatMap((c) => c.blocks.map((b) => b.id))).toEqual(ids);
+    }
+    const generation = await request('GET', `${base}/canvases/${canvasId}/ai/generations/${complete.data.generationId}`, { token: user.accessToken });
+    expect(generation.body.generation).toMatchObject({ status: 'completed', blockCount: 5 });
+    expect(generation.body.generation.attempts).toBeGreaterThanOrEqual(2);
+  }, 90_000);
+});
