@@ -43,6 +43,8 @@ export async function startDeviceNode(options: {
   http: boolean;
   rpcTimeoutMs?: number;
   metrics?: DeviceRpcMetrics;
+  /** How long this node's devices stay listed after it stops heartbeating (crash). */
+  heartbeatTtlMs?: number;
 }): Promise<DeviceNode> {
   const logger = createLogger({ level: process.env.DEVICE_TEST_LOG_LEVEL ?? 'silent' });
   const redis = createRedis(options.redisUrl, 'command');
@@ -50,7 +52,7 @@ export async function startDeviceNode(options: {
   await redisReady(redis);
   const httpServer = options.http ? http.createServer() : undefined;
   const io = createSocketServer({ redis: blocking, keyPrefix: options.keyPrefix, httpServer });
-  const registry = new DeviceRegistry(redis, options.keyPrefix, { logger });
+  const registry = new DeviceRegistry(redis, options.keyPrefix, { logger, heartbeatTtlMs: options.heartbeatTtlMs });
   const hellos: DeviceNode['hellos'] = [];
   const devices = options.http
     ? registerDeviceNamespace(io, {

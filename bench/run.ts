@@ -1,0 +1,178 @@
+/**
+ * `npm run bench`: Switchboard's benchmark (issue 5 item 9). Runs every scenario on embedded
+ * defaults (its own redis-server, PGlite in memory; a PostgreSQL server for the multi-process
+ * scenario), prints a table with PASS/MISS per target, and writes bench/results/latest.json plus a
+ * dated copy. A benchmark, not a test: it never fails on a missed target, only on a broken run.
+ *
+ * Flags: --only=generation,fanout,sseOverhead,throughput,memory   --quick (fewer runs, for trying)
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
+import { startEmbeddedRedis } from '../src/app/embedded-redis';
+import { LOCAL_POSTGRES } from '../test/support/database';
+import { ClientFleet } from './lib/client-fleet';
+import type { BenchContext } from './lib/context';
+import { judge, table, type Target } from './lib/report';
+import { fanoutScenario } from './scenarios/fanout';
+import { generationScenario } from './scenarios/generation';
+import { memoryScenario } from './scenarios/memory';
+import { sseOverheadScenario } from './scenarios/sse-overhead';
+import { throughputScenario } from './scenarios/throughput';
+
+const SCENARIOS = ['generation', 'fanout', 'sseOverhead', 'throughput', 'memory'] as const;
+type ScenarioName = (typeof SCENARIOS)[number];
+
+const RESULTS_DIR = path.resolve(__dirname, 'results');
+
+function parseArgs(argv: string[]) {
+  const only = argv.find((arg) => arg.startsWith('--only='))?.slice('--only='.length).split(',').filter(Boolean);
+  const unknown = only?.filter((name) => !(SCENARIOS as readonly string[]).includes(name)) ?? [];
+  if (unknown.length) throw new Error(`unknown scenario(s) ${unknown.join(', ')}; choose from ${SCENARIOS.join(', ')}`);
+  return { only: (only ?? [...SCENARIOS]) as ScenarioName[], quick: argv.includes('--quick') };
+}
+
+function machine() {
+  const cpus = os.cpus();
+  const redis = spawnSync(process.env.REDIS_SERVER_BIN ?? 'redis-server', ['--version'], { encoding: 'utf8' }).stdout?.trim();
+  return {
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model,
+    totalMemBytes: os.totalmem(),
+    node: process.version,
+    v8: process.versions.v8,
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    redis: /v=(\S+)/.exec(redis ?? '')?.[1],
+    loadAvgAtStart: os.loadavg().map((value) => Math.round(value * 100) / 100),
+  };
+}
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  const started = new Date();
+  const log = (line: string) => process.stderr.write(`[bench ${((Date.now() - started.getTime()) / 1000).toFixed(1).padStart(5)} s] ${line}\n`);
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'switchboard-bench-'));
+  const results: Record<string, unknown> = { startedAt: started.toISOString(), machine: machine(), quick: args.quick };
+  const redis = await startEmbeddedRedis(dataDir);
+  let fleet: ClientFleet | undefined;
+  try {
+    fleet = await ClientFleet.start();
+    const ctx: BenchContext = {
+      redisUrl: redis.url,
+      dataDir,
+      fleet,
+      postgresUrl: process.env.DATABASE_URL?.startsWith('postgres') ? process.env.DATABASE_URL : LOCAL_POSTGRES,
+      log,
+      quick: args.quick,
+    };
+    const q = args.quick;
+    const plans: Record<ScenarioName, () => Promise<unknown>> = {
+      generation: () => generationScenario(ctx, { runs: q ? 5 : 20, warmups: q ? 1 : 3, clients: 100, blocks: 200 }),
+      fanout: () => fanoutScenario(ctx, { clientCounts: [100, 500], reps: q ? 2 : 5, warmups: 1 }),
+      sseOverhead: () => sseOverheadScenario(ctx, { generations: q ? 2 : 5, warmups: 1, calls: 60, gapMs: 10 }),
+      throughput: () => throughputScenario(ctx, { workerCounts: [1, 2], generations: q ? 20 : 50, users: 10, blocks: 20 }),
+      memory: () => memoryScenario(ctx, { steps: [250, 500, 750, 1000] }),
+    };
+    for (const name of args.only) {
+      log(`${name}: starting`);
+      const t0 = Date.now();
+      try {
+        results[name] = await plans[name]();
+        log(`${name}: done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      } catch (error) {
+        results[name] = { error: error instanceof Error ? error.message : String(error) };
+        log(`${name}: FAILED: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+        process.exitCode = 1;
+      }
+    }
+  } finally {
+    await fleet?.stop();
+    await redis.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+
+  const finished = new Date();
+  Object.assign(results, { finishedAt: finished.toISOString(), durationS: Math.round((finished.getTime() - started.getTime()) / 100) / 10 });
+  const verdicts = judge(targets(results));
+  results.targets = verdicts.map(({ name, metric, value, limit, direction, unit, verdict }) => ({ name, metric, value, limit, direction, unit, verdict }));
+  process.stdout.write(`\n${render(results)}\n\n${table(['target', 'value', 'limit', 'verdict'], verdicts.map((v) => [v.name, v.value === undefined ? undefined : `${fmt(v.value)} ${v.unit}`, `${v.direction === 'max' ? '≤' : '≥'} ${fmt(v.limit)} ${v.unit}`, v.verdict]))}\n`);
+
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const json = `${JSON.stringify(results, null, 2)}\n`;
+  const dated = path.join(RESULTS_DIR, `${started.toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z')}.json`);
+  writeFileSync(path.join(RESULTS_DIR, 'latest.json'), json);
+  writeFileSync(dated, json);
+  process.stdout.write(`\nresults: ${path.relative(process.cwd(), path.join(RESULTS_DIR, 'latest.json'))}, ${path.relative(process.cwd(), dated)} (${results.durationS} s)\n`);
+
+  // Everything is closed by now, so the process exits on its own. If something still holds the
+  // event loop, say what instead of hanging silently (the timer itself never keeps it alive).
+  setTimeout(() => {
+    process.stderr.write(`bench: still running 10 s after finishing; open handles: ${process.getActiveResourcesInfo().join(', ')}\n`);
+    process.exit(process.exitCode ?? 1);
+  }, 10_000).unref();
+}
+
+const fmt = (value: number) => (Math.abs(value) >= 1000 ? Math.round(value).toLocaleString('en-US') : String(Math.round(value * 100) / 100));
+
+type AnyResult = Record<string, any> | undefined;
+
+function targets(results: Record<string, unknown>): Target[] {
+  const generation = results.generation as AnyResult;
+  const fanout = results.fanout as AnyResult;
+  const sse = results.sseOverhead as AnyResult;
+  const memory = results.memory as AnyResult;
+  const list: Target[] = [{ name: 'generation ratioP50', metric: 'generation.ratioP50', value: generation?.ratioP50, limit: 1.5, direction: 'max', unit: '×' }];
+  for (const row of (fanout?.byClients as Array<{ clients: number; shareOfRaw: number }> | undefined) ?? [{ clients: 0, shareOfRaw: undefined as unknown as number }]) {
+    list.push({ name: `fanout shareOfRaw (${row.clients || '?'} clients)`, metric: `fanout.byClients[clients=${row.clients}].shareOfRaw`, value: row.shareOfRaw, limit: 0.8, direction: 'min', unit: '×' });
+  }
+  list.push({ name: 'sseOverhead p50', metric: 'sseOverhead.p50Ms', value: sse?.p50Ms, limit: 3, direction: 'max', unit: 'ms' });
+  list.push({ name: 'memory per socket', metric: 'memory.bytesPerSocket', value: memory?.bytesPerSocket, limit: 20 * 1024, direction: 'max', unit: 'B' });
+  return list;
+}
+
+function render(results: Record<string, unknown>): string {
+  const out: string[] = [];
+  const m = results.machine as Record<string, unknown>;
+  out.push(`Switchboard benchmark — ${m.cpus} × ${m.cpuModel}, node ${m.node}, redis ${m.redis}${results.quick ? ' (QUICK: not comparable)' : ''}`);
+  const rows: Array<Array<string | number | undefined>> = [];
+  const g = results.generation as AnyResult;
+  if (g?.error) rows.push(['generation', 'error', g.error]);
+  else if (g) {
+    rows.push(['generation', `end to end, ${g.config.blocks} blocks → ${g.config.clients} clients: p50 / p99`, `${fmt(g.p50Ms)} / ${fmt(g.p99Ms)} ms`]);
+    rows.push(['', 'floor (queue + insert + emit): p50', `${fmt(g.floorP50Ms)} ms (${fmt(g.floorPartsP50Ms.queue)} + ${fmt(g.floorPartsP50Ms.insert)} + ${fmt(g.floorPartsP50Ms.emit)})`]);
+    rows.push(['', 'ratioP50', `${fmt(g.ratioP50)} ×`]);
+  }
+  const f = results.fanout as AnyResult;
+  if (f?.error) rows.push(['fanout', 'error', f.error]);
+  else if (f) {
+    for (const row of f.byClients) {
+      rows.push(['fanout', `${row.clients} clients: ours / raw deliveries/s (p50 ms)`, `${fmt(row.oursDeliveriesPerS)} / ${fmt(row.rawDeliveriesPerS)} (${fmt(row.oursP50Ms)} / ${fmt(row.rawP50Ms)} ms)`]);
+      rows.push(['', `${row.clients} clients: shareOfRaw`, `${fmt(row.shareOfRaw)} ×`]);
+    }
+  }
+  const s = results.sseOverhead as AnyResult;
+  if (s?.error) rows.push(['sseOverhead', 'error', s.error]);
+  else if (s) {
+    rows.push(['sseOverhead', 'model wrote call → tool_output on SSE: p50 / p99', `${fmt(s.p50Ms)} / ${fmt(s.p99Ms)} ms`]);
+    rows.push(['', 'call known complete → tool_output on SSE: p50 / p99', `${fmt(s.fromCallClosedP50Ms)} / ${fmt(s.fromCallClosedP99Ms)} ms`]);
+  }
+  const t = results.throughput as AnyResult;
+  if (t?.error) rows.push(['throughput', 'error', t.error]);
+  else if (t) {
+    for (const row of t.byWorkers) rows.push(['throughput', `${row.workers} worker process(es): generations/s (latency p50)`, `${fmt(row.generationsPerS)} /s (${fmt(row.latencyP50Ms)} ms)`]);
+  }
+  const mem = results.memory as AnyResult;
+  if (mem?.error) rows.push(['memory', 'error', mem.error]);
+  else if (mem) {
+    rows.push(['memory', `API RSS idle → ${mem.sockets} /canvas sockets`, `${fmt(mem.idleRssBytes / 2 ** 20)} → ${fmt(mem.rssWithSocketsBytes / 2 ** 20)} MiB`]);
+    rows.push(['', 'bytes per socket (delta / slope)', `${fmt(mem.bytesPerSocket)} / ${fmt(mem.slopeBytesPerSocket)} B`]);
+  }
+  out.push('', table(['scenario', 'measure', 'value'], rows));
+  return out.join('\n');
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exitCode = 1;
+});
