@@ -23,7 +23,14 @@ export interface GenerationStream {
  * `POST /canvases/:id/ai/generate-stream` and reads the SSE stream until `complete` or `error`.
  * Each event is stamped when the network chunk carrying it arrived (before parsing).
  */
-export async function generateStream(api: string, token: string, canvasId: string, prompt: string, timeoutMs = 60_000): Promise<GenerationStream> {
+export async function generateStream(
+  api: string,
+  token: string,
+  canvasId: string,
+  prompt: string,
+  options: { timeoutMs?: number; onHeaders?: (generationId: string) => void } = {},
+): Promise<GenerationStream> {
+  const timeoutMs = options.timeoutMs ?? 60_000;
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new Error(`generate-stream timed out after ${timeoutMs} ms`)), timeoutMs);
   const startedAt = now();
@@ -38,6 +45,7 @@ export async function generateStream(api: string, token: string, canvasId: strin
     if (!response.headers.get('content-type')?.startsWith('text/event-stream')) {
       throw new Error(`generate-stream answered ${response.status}: ${await response.text()}`);
     }
+    options.onHeaders?.(response.headers.get('x-generation-id') ?? '');
     const events: StampedEvent[] = [];
     let at = headersAt;
     let done = false;

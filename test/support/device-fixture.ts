@@ -84,11 +84,14 @@ export async function startDeviceNode(options: {
   };
 }
 
-/** Resolves once every node's `/device` adapter knows all `nodes` and answers a request through Redis. */
-export async function waitForCluster(nodes: Server[]): Promise<void> {
+/**
+ * Resolves once every node's `/device` adapter counts `expected` nodes (default: these) and answers
+ * a request through Redis. Calls made before that could miss a node that has not been heard yet.
+ */
+export async function waitForCluster(nodes: Server[], expected = nodes.length): Promise<void> {
   const counts = async () => Promise.all(nodes.map((io) => deviceNamespace(io).adapter.serverCount()));
   const deadline = Date.now() + 10_000;
-  while ((await counts()).some((count) => count < nodes.length)) {
+  while ((await counts()).some((count) => count < expected)) {
     if (Date.now() > deadline) throw new Error('socket.io nodes did not see each other within 10 s');
     await new Promise((resolve) => setTimeout(resolve, 10));
   }

@@ -1,0 +1,126 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { signAccessToken } from '../../src/auth/tokens';
+import { DeviceRpcError } from '../../src/devices/device-rpc';
+import { DeviceSimulator } from '../../src/devices/device-simulator';
+import { testRedisUrl } from '../support/database';
+import { DEVICE_TEST_TOKENS, deleteKeys, startDeviceNode, waitForCluster, type DeviceNode } from '../support/device-fixture';
+
+const ROOT = path.resolve(__dirname, '../..');
+
+interface ApiProcess {
+  child: ChildProcess;
+  url: string;
+  nodeId: string;
+  exited: Promise<number | null>;
+}
+
+/** Starts test/support/device-node-process.ts and resolves with the URL it prints. */
+function spawnApiNode(env: Record<string, string>): Promise<ApiProcess> {
+  const child = spawn(path.join(ROOT, 'node_modules/.bin/tsx'), ['test/support/device-node-process.ts'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let output = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => (child.kill('SIGKILL'), reject(new Error(`device node did not start:\n${output}`))), 30_000);
+    child.stderr!.on('data', (data: Buffer) => (output += data.toString()));
+    child.stdout!.on('data', (data: Buffer) => {
+      output += data.toString();
+      const line = output.split('\n').find((candidate) => candidate.startsWith('{'));
+      if (!line) return;
+      clearTimeout(timer);
+      resolve({ child, exited, ...(JSON.parse(line) as { url: string; nodeId: string }) });
+    });
+    void exited.then((code) => (clearTimeout(timer), reject(new Error(`device node exited with ${code}:\n${output}`))));
+  });
+}
+
+/**
+ * The device's socket is held by an api node running as its own OS process; the calls come from
+ * this process's worker-style node (Socket.IO without HTTP) over the shared Redis.
+ */
+describe('device RPC across processes', () => {
+  const keyPrefix = `devmp-${randomUUID().slice(0, 8)}`;
+  const children: ChildProcess[] = [];
+  const simulators: DeviceSimulator[] = [];
+  let worker: DeviceNode;
+
+  beforeAll(async () => {
+    worker = await startDeviceNode({ redisUrl: testRedisUrl(), keyPrefix, http: false, rpcTimeoutMs: 5_000 });
+  });
+
+  afterAll(async () => {
+    simulators.forEach((simulator) => simulator.close());
+    children.forEach((child) => child.exitCode === null && child.kill('SIGKILL'));
+    await worker.stop();
+    await deleteKeys(testRedisUrl(), keyPrefix);
+  });
+
+  const start = async (heartbeatTtlMs: number) => {
+    const api = await spawnApiNode({ DEVICE_NODE_REDIS_URL: testRedisUrl(), DEVICE_NODE_KEY_PREFIX: keyPrefix, DEVICE_NODE_HEARTBEAT_TTL_MS: String(heartbeatTtlMs) });
+    children.push(api.child);
+    return api;
+  };
+
+  const device = async (api: ApiProcess, deviceId: string) => {
+    const userId = randomUUID();
+    const token = await signAccessToken(DEVICE_TEST_TOKENS, { sub: userId, email: `${userId}@example.test`, name: 'Remote', tier: 'free', role: 'user' });
+    const simulator = await DeviceSimulator.connect({
+      url: api.url,
+      accessToken: token,
+      deviceId,
+      reconnection: false,
+      seed: { tasks: [{ title: 'Write launch brief', priority: 'high' }] },
+    });
+    simulators.push(simulator);
+    return { userId, simulator };
+  };
+
+  test('a call from this process reaches a device on the api process; stopping that process gracefully ends a pending call at once', async () => {
+    const api = await start(30_000);
+    const { userId, simulator } = await device(api, 'laptop');
+    await waitForCluster([worker.io], 2);
+
+    const reply = await worker.rpc.callDevice(userId, 'laptop', { action: 'select', table: 'tasks' });
+
+    expect(reply.rows.map((row) => row.title)).toEqual(['Write launch brief']);
+    expect(await worker.registry.onlineDevices(userId)).toEqual([expect.objectContaining({ deviceId: 'laptop', nodeId: api.nodeId })]);
+
+    simulator.responder = () => undefined;
+    const started = Date.now();
+    const pending = worker.rpc.callDevice(userId, 'laptop', { action: 'select', table: 'tasks' }, { timeoutMs: 5_000 }).catch((error: unknown) => error);
+    await simulator.waitForCall((call) => call.id !== reply.id);
+    api.child.kill('SIGTERM');
+
+    const error = (await pending) as DeviceRpcError;
+    expect(error).toBeInstanceOf(DeviceRpcError);
+    expect(error.code).toBe('disconnected');
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(await api.exited).toBe(0);
+    expect(await worker.registry.onlineDevices(userId)).toEqual([]);
+  }, 60_000);
+
+  test('when the api process crashes, its devices count as offline once its heartbeat expires, and pending calls time out', async () => {
+    const api = await start(600);
+    const { userId, simulator } = await device(api, 'desktop');
+    await waitForCluster([worker.io], 2);
+    expect(await worker.registry.isOnline(userId, 'desktop')).toMatchObject({ nodeId: api.nodeId });
+
+    simulator.responder = () => undefined;
+    const pending = worker.rpc.callDevice(userId, 'desktop', { action: 'select', table: 'tasks' }, { timeoutMs: 1_000 }).catch((error: unknown) => error);
+    await simulator.waitForCall();
+    api.child.kill('SIGKILL');
+    await api.exited;
+
+    expect(((await pending) as DeviceRpcError).code).toBe('timeout');
+    const deadline = Date.now() + 5_000;
+    while ((await worker.registry.isOnline(userId, 'desktop')) !== null) {
+      if (Date.now() > deadline) throw new Error('the crashed node still lists the device');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }, 60_000);
+});

@@ -1,0 +1,58 @@
+import { io, type Socket } from 'socket.io-client';
+import type { CanvasClientEvents, CanvasServerEvents } from '../../src/realtime/events';
+import { startTestApp, type TestApp } from '../support/app';
+import { createCanvas, registerUser, request, type TestUser } from '../support/http';
+import { readSse } from '../support/sse';
+import { waitUntil } from '../support/wait';
+
+/**
+ * Connection state recovery: a client that drops for less than two minutes gets, on reconnect,
+ * the room events it missed — those emitted by the API (block_added) and by a worker (chunks).
+ */
+describe('a canvas client that briefly loses its connection', () => {
+  let t: TestApp;
+  let user: TestUser;
+  let canvasId: string;
+  let socket: Socket<CanvasServerEvents, CanvasClientEvents>;
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    user = await registerUser(t.api, 'Flaky');
+    canvasId = await createCanvas(t.api, user);
+  });
+
+  afterAll(async () => {
+    socket?.close();
+    await t.stop();
+  });
+
+  test('receives what it missed on reconnect, with its room membership restored', async () => {
+    socket = io(`${t.url}/canvas`, { auth: { token: user.accessToken }, transports: ['websocket'], reconnectionDelay: 1_500, reconnectionDelayMax: 1_500, randomizationFactor: 0 });
+    const added: string[] = [];
+    const chunks: string[] = [];
+    socket.on('block_added', ({ block }) => added.push(block.content.text as string));
+    socket.on('blocks_bulk_added_chunk', ({ blocks }) => chunks.push(...blocks.map((b) => b.content.text as string)));
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    expect((await socket.timeout(5_000).emitWithAck('canvas:join', canvasId)).ok).toBe(true);
+    await request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: user.accessToken, body: { type: 'text', content: { text: 'seen live' } } });
+    await waitUntil(() => added.includes('seen live'));
+
+    // Drop the transport; the client reconnects on its own after 1.5 s, after these events.
+    const reconnected = new Promise<void>((resolve) => socket.io.once('reconnect', () => resolve()));
+    socket.io.engine.close();
+    await request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: user.accessToken, body: { type: 'text', content: { text: 'missed while away' } } });
+    t.llm.push({ toolCalls: [{ name: 'create_text', args: { text: 'generated while away' } }] });
+    const sse = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, { method: 'POST', token: user.accessToken, body: { prompt: 'one' }, until: (m) => m.event === 'complete' });
+    expect(sse.messages.at(-1)!.event).toBe('complete');
+    expect(socket.connected).toBe(false);
+    expect(added).toEqual(['seen live']);
+    await reconnected;
+
+    await waitUntil(() => added.includes('missed while away') && chunks.includes('generated while away'));
+    expect(socket.recovered).toBe(true);
+    expect(added).toEqual(['seen live', 'missed while away']);
+    // Still in the room: a new event arrives without joining again.
+    await request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: user.accessToken, body: { type: 'text', content: { text: 'after recovery' } } });
+    await waitUntil(() => added.includes('after recovery'));
+  });
+});
