@@ -26,6 +26,7 @@ export type FleetRequest = { id: number } & (
 export type FleetReply = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: string };
 
 type Command<C extends FleetRequest['cmd']> = Omit<Extract<FleetRequest, { cmd: C }>, 'id' | 'cmd'>;
+type Unsent = FleetRequest extends infer R ? (R extends FleetRequest ? Omit<R, 'id'> : never) : never;
 
 /** When every client of a group had every chunk of one generation. */
 export interface Completion {
@@ -110,7 +111,7 @@ export class ClientFleet {
     await withTimeout(exited, 10_000, 'fleet exit').catch(() => this.child.kill('SIGKILL'));
   }
 
-  private call(request: Omit<FleetRequest, 'id'>, timeoutMs: number): Promise<unknown> {
+  private call(request: Unsent, timeoutMs: number): Promise<unknown> {
     const id = this.nextId++;
     const reply = new Promise<unknown>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });

@@ -1,16 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Worker } from 'bullmq';
 import { QUEUE_NAMES, type Config } from '../../config';
-import { startDemoLLM } from '../ai/demo-llm';
 import type { LlmEndpoint } from '../ai/llm';
 import { AuthService } from '../auth/auth-service';
 import { resolveJwtSecret } from '../auth/jwt-secret';
 import type { TokenSettings } from '../auth/tokens';
 import { GenerationEventLog } from '../generation/event-log';
 import { GenerationLimiter } from '../generation/generation-limiter';
-import { GenerationRunner } from '../generation/generation-runner';
 import { GenerationService } from '../generation/generation-service';
 import { createHttpApp } from '../http/app';
 import type { ApiContext } from '../http/context';
@@ -23,9 +20,6 @@ import { QueueRegistry } from '../producers/queue-registry';
 import { CanvasEmitter } from '../realtime/canvas-emitter';
 import { registerCanvasNamespace } from '../realtime/canvas-namespace';
 import { closeSocketServer, createSocketServer } from '../realtime/socket-server';
-import { createBroadcastProcessor } from '../workers/broadcast';
-import { createGenerationProcessor } from '../workers/generation';
-import { startWorkers, type QueueProcessor } from '../workers/worker-pool';
 import { startEmbeddedRedis } from './embedded-redis';
 import { closeAll } from './shutdown';
 
@@ -79,34 +73,13 @@ export async function startSwitchboard(
     const canvasEvents = new CanvasEmitter(io);
 
     let llmSummary = 'not used by these roles';
-    const workers: Worker[] = [];
     if (roles.has('worker')) {
-      let endpoint = options.endpoint;
-      if (!endpoint && config.llm.configured) {
-        endpoint = {
-          baseURL: config.llm.baseURL ?? 'https://api.openai.com/v1',
-          apiKey: config.llm.apiKey ?? 'not-set',
-          provider: config.llm.provider,
-          models: [config.llm.model, ...config.llm.fallbackModels],
-        };
-      }
-      if (!endpoint) {
-        const demo = await startDemoLLM({ delayMs: config.llm.demoDelayMs });
-        closers.unshift(['demo llm', () => demo.close()]);
-        endpoint = { baseURL: demo.baseURL, apiKey: 'demo', provider: 'demo', models: ['demo'] };
-      }
-      llmSummary =
-        endpoint.provider === 'demo'
-          ? `DEMO model at ${endpoint.baseURL} (offline and deterministic: NOT a real language model; set OPENAI_BASE_URL / OPENAI_API_KEY for one)`
-          : `${endpoint.provider} ${endpoint.models.join(' → ')} at ${endpoint.baseURL}`;
-      const runner = new GenerationRunner({ config, repos, events, limiter, queues, canvasEvents, endpoint, logger, metrics });
-      const processors: Partial<Record<string, QueueProcessor>> = {
-        generation: { processor: createGenerationProcessor(runner), concurrency: config.generation.concurrency },
-        broadcast: { processor: createBroadcastProcessor({ config, repos, canvasEvents, metrics }), concurrency: config.broadcast.concurrency },
-      };
-      const queueNames = config.queues.explicit ? config.queues.names : config.queues.names.filter((name) => processors[name]);
-      workers.push(...startWorkers({ queues: queueNames, processors, connection: blockingRedis, keyPrefix: config.redis.keyPrefix, logger, metrics, lockMs: config.queues.lockMs }));
-      closers.unshift(['workers', () => Promise.allSettled(workers.map((worker) => worker.close()))]);
+      const { startWorkerRole } = await import('./worker-role');
+      const worker = await startWorkerRole({
+        config, repos, events, limiter, queues, canvasEvents, connection: blockingRedis, logger, metrics, endpoint: options.endpoint,
+      });
+      llmSummary = worker.summary;
+      for (const closer of [...worker.closers].reverse()) closers.unshift(closer);
     }
 
     const shuttingDown = { value: false };

@@ -118,7 +118,7 @@ describe('outages of Redis and PostgreSQL', () => {
       release();
       await eventually(async () => ((await queue.getJob(generationId))?.attemptsMade ?? 0) >= 1);
       const failedAttempt = await queue.getJob(generationId);
-      expect(failedAttempt!.stacktrace.join('\n') + (failedAttempt!.failedReason ?? '')).toMatch(/ECONNREFUSED|terminat|connect|Connection/i);
+      expect((failedAttempt!.stacktrace ?? []).join('\n') + (failedAttempt!.failedReason ?? '')).toMatch(/ECONNREFUSED|terminat|connect|Connection/i);
       expect((await readiness()).body.checks.database).toBe('unavailable');
       await pgProxy.restore();
 

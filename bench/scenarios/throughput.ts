@@ -1,0 +1,108 @@
+import { Client } from 'pg';
+import { createTestDatabase } from '../../test/support/database';
+import { createCanvas, registerUser, type TestUser } from '../../test/support/http';
+import { spawnSwitchboard, type SwitchboardProcess } from '../../test/support/processes';
+import type { BenchContext } from '../lib/context';
+import { benchEnv, uniquePrefix } from '../lib/harness';
+import { startBulkModel } from '../lib/models';
+import { generateStream } from '../lib/sse-client';
+import { round, summarize } from '../lib/stats';
+import { msBetween, now } from '../lib/timing';
+
+export interface ThroughputOptions {
+  workerCounts: number[];
+  generations: number;
+  users: number;
+  blocks: number;
+}
+
+/**
+ * Completed generations per second with 1, then 2, worker processes (SWITCHBOARD_ROLES=worker)
+ * behind one API process, all on one PostgreSQL database and the benchmark's Redis; the model is
+ * the zero-latency scripted one, served from this process. All generations start at once.
+ */
+export async function throughputScenario(ctx: BenchContext, options: ThroughputOptions) {
+  const database = await createTestDatabase({ server: ctx.postgresUrl });
+  const model = await startBulkModel(options.blocks);
+  const processes: SwitchboardProcess[] = [];
+  try {
+    const shared = {
+      ...benchEnv({ redisUrl: ctx.redisUrl, keyPrefix: uniquePrefix('tput'), dataDir: ctx.dataDir }),
+      DATABASE_URL: database.url,
+      OPENAI_BASE_URL: model.baseURL,
+      OPENAI_API_KEY: 'bench',
+      LLM_MODEL: 'scripted',
+      LLM_PROVIDER: 'scripted',
+    };
+    ctx.log('throughput: starting the API process');
+    const apiProcess = await spawnSwitchboard({ ...shared, SWITCHBOARD_ROLES: 'api' }, 60_000);
+    processes.push(apiProcess);
+    const api = `${apiProcess.url}/api/v1`;
+    const users: Array<{ user: TestUser; canvasId: string }> = [];
+    for (let i = 0; i < options.users; i += 1) {
+      const user = await registerUser(api, `Load${i}`);
+      users.push({ user, canvasId: await createCanvas(api, user, `Load ${i}`) });
+    }
+    const burst = async (count: number, tag: string) => {
+      const started = now();
+      const streams = await Promise.all(
+        Array.from({ length: count }, (_, i) => {
+          const { user, canvasId } = users[i % users.length];
+          return generateStream(api, user.accessToken, canvasId, `Write ${options.blocks} paragraphs [run:${tag}-${i}]`, { timeoutMs: 120_000 });
+        }),
+      );
+      const seconds = msBetween(started) / 1000;
+      return { seconds, latencies: streams.map((stream) => msBetween(stream.startedAt, stream.events.at(-1)!.at)) };
+    };
+
+    const byWorkers = [];
+    for (const workers of options.workerCounts) {
+      while (processes.length - 1 < workers) {
+        ctx.log(`throughput: starting worker process ${processes.length}`);
+        processes.push(await spawnSwitchboard({ ...shared, SWITCHBOARD_ROLES: 'worker' }, 60_000));
+      }
+      await burst(options.users, `warm-${workers}`);
+      ctx.log(`throughput: ${options.generations} generations with ${workers} worker process(es)`);
+      const { seconds, latencies } = await burst(options.generations, `w${workers}`);
+      const latency = summarize(latencies);
+      byWorkers.push({
+        workers,
+        generations: options.generations,
+        seconds: round(seconds, 3),
+        generationsPerS: round(options.generations / seconds),
+        latencyP50Ms: latency.p50,
+        latencyP99Ms: latency.p99,
+      });
+    }
+    return {
+      config: {
+        generations: options.generations,
+        users: options.users,
+        blocksPerGeneration: options.blocks,
+        generationConcurrencyPerWorker: 4,
+        database: `PostgreSQL ${await serverVersion(database.url)} (fresh database, dropped afterwards)`,
+        model: 'zero-latency scripted model in the benchmark process',
+        processes: 'one API process (SWITCHBOARD_ROLES=api) + N worker processes (SWITCHBOARD_ROLES=worker, generation and broadcast queues)',
+        measure: 'all generations POSTed at once; wall time from the first POST to the last `complete` on SSE',
+      },
+      byWorkers,
+      scaling2vs1: byWorkers.length === 2 ? round(byWorkers[1].generationsPerS / byWorkers[0].generationsPerS) : undefined,
+    };
+  } finally {
+    // SIGTERM first (a graceful drain is part of the product); the harness SIGKILLs what hangs.
+    await Promise.all(processes.map((p) => Promise.race([p.stop('SIGTERM'), new Promise((resolve) => setTimeout(resolve, 8_000).unref())])));
+    await Promise.all(processes.map((p) => p.stop('SIGKILL')));
+    await model.close();
+    await database.drop();
+  }
+}
+
+async function serverVersion(url: string): Promise<string> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    return ((await client.query('show server_version')).rows[0] as { server_version: string }).server_version;
+  } finally {
+    await client.end();
+  }
+}

@@ -1,0 +1,77 @@
+import type { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Config } from '../../config';
+import { startDemoLLM } from '../ai/demo-llm';
+import type { LlmEndpoint } from '../ai/llm';
+import type { GenerationEventLog } from '../generation/event-log';
+import type { GenerationLimiter } from '../generation/generation-limiter';
+import { GenerationRunner } from '../generation/generation-runner';
+import type { Logger } from '../lib/logger';
+import type { Repositories } from '../models';
+import type { Metrics } from '../observability/metrics';
+import type { QueueRegistry } from '../producers/queue-registry';
+import type { CanvasEmitter } from '../realtime/canvas-emitter';
+import { createBroadcastProcessor } from '../workers/broadcast';
+import { createGenerationProcessor } from '../workers/generation';
+import { startWorkers, type QueueProcessor } from '../workers/worker-pool';
+
+export interface WorkerRoleDeps {
+  config: Config;
+  repos: Repositories;
+  events: GenerationEventLog;
+  limiter: GenerationLimiter;
+  queues: QueueRegistry;
+  canvasEvents: CanvasEmitter;
+  connection: Redis;
+  logger: Logger;
+  metrics: Metrics;
+  /** Overrides the configured model endpoint (tests point it at a scripted server). */
+  endpoint?: LlmEndpoint;
+}
+
+/**
+ * The worker role: the model endpoint (the in-process demo model when none is configured) and one
+ * BullMQ Worker per queue. Loaded with a dynamic import, so API-only processes never load
+ * LangChain or the model client.
+ */
+export async function startWorkerRole(deps: WorkerRoleDeps) {
+  const { config } = deps;
+  const closers: Array<[string, () => Promise<unknown>]> = [];
+  let endpoint = deps.endpoint;
+  if (!endpoint && config.llm.configured) {
+    endpoint = {
+      baseURL: config.llm.baseURL ?? 'https://api.openai.com/v1',
+      apiKey: config.llm.apiKey ?? 'not-set',
+      provider: config.llm.provider,
+      models: [config.llm.model, ...config.llm.fallbackModels],
+    };
+  }
+  if (!endpoint) {
+    const demo = await startDemoLLM({ delayMs: config.llm.demoDelayMs });
+    closers.push(['demo llm', () => demo.close()]);
+    endpoint = { baseURL: demo.baseURL, apiKey: 'demo', provider: 'demo', models: ['demo'] };
+  }
+  const summary =
+    endpoint.provider === 'demo'
+      ? `DEMO model at ${endpoint.baseURL} (offline and deterministic: NOT a real language model; set OPENAI_BASE_URL / OPENAI_API_KEY for one)`
+      : `${endpoint.provider} ${endpoint.models.join(' → ')} at ${endpoint.baseURL}`;
+
+  const runner = new GenerationRunner({ ...deps, endpoint });
+  const processors: Partial<Record<string, QueueProcessor>> = {
+    generation: { processor: createGenerationProcessor(runner), concurrency: config.generation.concurrency },
+    broadcast: { processor: createBroadcastProcessor(deps), concurrency: config.broadcast.concurrency },
+  };
+  const queueNames = config.queues.explicit ? config.queues.names : config.queues.names.filter((name) => processors[name]);
+  const workers: Worker[] = startWorkers({
+    queues: queueNames,
+    processors,
+    connection: deps.connection,
+    keyPrefix: config.redis.keyPrefix,
+    logger: deps.logger,
+    metrics: deps.metrics,
+    lockMs: config.queues.lockMs,
+  });
+  // Workers first (they finish their active jobs), then the model they were calling.
+  closers.unshift(['workers', () => Promise.allSettled(workers.map((worker) => worker.close()))]);
+  return { summary, closers };
+}
