@@ -59,7 +59,11 @@ async function main() {
       print(`tool_call ${call.action}${target}${detail} → ${summarize(reply)}`);
     },
   });
-  device.socket.on('disconnect', (reason) => print(`disconnected (${reason})`));
+  device.socket.on('disconnect', (reason) => {
+    print(`disconnected (${reason})`);
+    // The server ended the session (e.g. the same device connected again elsewhere): no reconnect.
+    if (reason === 'io server disconnect') process.exit(1);
+  });
   device.socket.io.on('reconnect', () => print('reconnected'));
   print(`connected to ${baseUrl} as device "${deviceId}" with ${device.store.rows('tasks').length} tasks; waiting for tool calls (Ctrl-C to stop)`);
 

@@ -16,6 +16,8 @@ export type FleetRequest = { id: number } & (
       /** Event whose payloads are counted per `generationId` (default `blocks_bulk_added_chunk`). */
       event?: string;
       concurrency?: number;
+      /** `socket.io-client` (default) or `lean`: raw websocket clients that do not parse chunks (see lean-client.ts). */
+      client?: 'socket.io-client' | 'lean';
     }
   | { cmd: 'completion'; group: string; key: string; withSample?: boolean }
   | { cmd: 'progress'; group: string; key: string }
@@ -55,6 +57,8 @@ export class ClientFleet {
       if (reply.ok) waiter.resolve(reply.result);
       else waiter.reject(new Error(`fleet: ${reply.error}`));
     });
+    // A send to a fleet that died surfaces as that call's rejection, not as an unhandled 'error'.
+    child.on('error', () => undefined);
     child.once('exit', (code) => {
       for (const waiter of this.pending.values()) waiter.reject(new Error(`fleet exited with ${code}`));
       this.pending.clear();
@@ -114,6 +118,7 @@ export class ClientFleet {
   private call(request: Unsent, timeoutMs: number): Promise<unknown> {
     const id = this.nextId++;
     const reply = new Promise<unknown>((resolve, reject) => {
+      if (!this.child.connected) return reject(new Error(`fleet ${request.cmd}: the fleet process is gone`));
       this.pending.set(id, { resolve, reject });
       this.child.send({ ...request, id } as FleetRequest);
     });

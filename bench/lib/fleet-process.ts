@@ -4,6 +4,7 @@
  * {@link ClientFleet}; stamps every chunk it receives with the shared monotonic clock.
  */
 import { io, type Socket } from 'socket.io-client';
+import { chunkHead, connectLean, eventFramePrefix, type LeanSocket } from './lean-client';
 import { now, toWire, type Stamp } from './timing';
 import type { FleetReply, FleetRequest } from './client-fleet';
 
@@ -18,7 +19,7 @@ interface Track {
 }
 
 interface Group {
-  sockets: Socket[];
+  sockets: Array<Socket | LeanSocket>;
   tracks: Map<string, Track>;
 }
 
@@ -34,15 +35,12 @@ function track(group: Group, key: string): Track {
 }
 
 /** Counts one chunk for one client; a key is complete once every client has `chunkCount` chunks. */
-function onChunk(group: Group, index: number, payload: { generationId?: string; chunkCount?: number }) {
-  const at = now();
-  const key = payload?.generationId;
-  if (typeof key !== 'string') return;
+function onChunk(group: Group, index: number, at: Stamp, key: string, chunkCount: number, payload: () => unknown) {
   const entry = track(group, key);
   entry.firstAt ??= at;
-  if (index === 0) entry.sample.push(payload);
+  if (index === 0) entry.sample.push(payload());
   entry.counts[index] += 1;
-  if (entry.counts[index] === payload.chunkCount) {
+  if (entry.counts[index] === chunkCount) {
     entry.done += 1;
     if (entry.done === group.sockets.length) {
       entry.lastAt = at;
@@ -77,20 +75,40 @@ async function connect(request: Extract<FleetRequest, { cmd: 'connect' }>) {
   }
   if (group.tracks.size) throw new Error(`group ${request.group} is tracking chunks; connect before measuring`);
   const target = group;
-  const created: Socket[] = [];
-  let next = 0;
+  const event = request.event ?? 'blocks_bulk_added_chunk';
+  const base = target.sockets.length;
+  const connectNext = async (index: number) => {
+    if (request.client === 'lean') {
+      // Frames are matched on their first bytes; only client 0 parses one, to keep a sample.
+      const nsp = new URL(request.url).pathname;
+      const prefix = eventFramePrefix(nsp, event);
+      const bodyStart = prefix.length - `["${event}",`.length;
+      return connectLean(request.url, request.auth, request.join, (frame) => {
+        const at = now();
+        if (frame.length <= prefix.length || !frame.subarray(0, prefix.length).equals(prefix)) return;
+        const head = chunkHead(frame, prefix.length);
+        if (head) onChunk(target, index, at, head.generationId, head.chunkCount, () => (JSON.parse(frame.toString('utf8', bodyStart)) as unknown[])[1]);
+      });
+    }
+    const socket = await connectOne(request.url, request.auth, request.join);
+    socket.on(event, (payload: { generationId?: string; chunkCount?: number }) => {
+      const at = now();
+      if (typeof payload?.generationId === 'string') onChunk(target, index, at, payload.generationId, payload.chunkCount ?? 0, () => payload);
+    });
+    return socket;
+  };
+  // Indexes are fixed before connecting, so sockets are stored in index order.
+  const created: Array<Socket | LeanSocket> = new Array(request.count);
+  let started = 0;
   const lane = async () => {
-    while (next < request.count) {
-      next += 1;
-      created.push(await connectOne(request.url, request.auth, request.join));
+    while (started < request.count) {
+      const slot = started;
+      started += 1;
+      created[slot] = await connectNext(base + slot);
     }
   };
   await Promise.all(Array.from({ length: Math.min(request.concurrency ?? 25, request.count) }, lane));
-  for (const socket of created) {
-    const index = target.sockets.length;
-    target.sockets.push(socket);
-    socket.on(request.event ?? 'blocks_bulk_added_chunk', (payload: { generationId?: string; chunkCount?: number }) => onChunk(target, index, payload));
-  }
+  target.sockets.push(...created);
   return { connected: target.sockets.length };
 }
 

@@ -54,3 +54,36 @@ export function rssBytes(pid: number): number {
   if (!match) throw new Error(`no VmRSS for pid ${pid}`);
   return Number(match[1]) * 1024;
 }
+
+/** CPU time (user + system) a process has used so far, in milliseconds, from /proc (10 ms resolution). */
+export function cpuMsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  // utime and stime are fields 14 and 15 of stat, 12 and 13 after the command; USER_HZ is 100 on Linux.
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** CPU time of this process so far, in milliseconds (microsecond resolution). */
+export function ownCpuMs(): number {
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1000;
+}
+
+/** Busy and total CPU time of the whole machine so far (all cores), in milliseconds, from /proc/stat. */
+export function machineCpuMs(): { busy: number; total: number } {
+  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
+  const values = fields.map(Number);
+  const idle = values[3] + (values[4] ?? 0);
+  const total = values.slice(0, 8).reduce((sum, value) => sum + value, 0);
+  return { busy: (total - idle) * 10, total: total * 10 };
+}
+
+/**
+ * Cores the rest of the machine keeps busy, averaged over `ms` before the benchmark starts (it
+ * has started nothing heavy yet). On a shared machine this says how far the numbers can be trusted.
+ */
+export async function settleMachine(ms = 2_000): Promise<number> {
+  const before = machineCpuMs();
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  const after = machineCpuMs();
+  return Math.round(((after.busy - before.busy) / ms) * 100) / 100;
+}

@@ -4,7 +4,7 @@ import { BROADCAST_JOB, BROADCAST_QUEUE, broadcastJobId } from '../../src/produc
 import { bullPrefix } from '../../src/producers/queue-registry';
 import { createCanvas, registerUser } from '../../test/support/http';
 import type { BenchContext } from '../lib/context';
-import { startInProcessSwitchboard, uniquePrefix } from '../lib/harness';
+import { cpuMsOf, ownCpuMs, startInProcessSwitchboard, uniquePrefix } from '../lib/harness';
 import { startBulkModel } from '../lib/models';
 import { startRawSocketServer } from '../lib/raw-socket-server';
 import { generateStream } from '../lib/sse-client';
@@ -15,7 +15,11 @@ const CHUNK_EVENT = 'blocks_bulk_added_chunk';
 
 export interface FanoutOptions {
   clientCounts: number[];
+  /** `lean` first: the headline. socket.io-client parses every chunk, which makes the client the bottleneck. */
+  clientKinds: Array<'lean' | 'socket.io-client'>;
   reps: number;
+  /** Reps with socket.io-client clients (reported, not the target). */
+  clientLibraryReps: number;
   warmups: number;
 }
 
@@ -40,70 +44,80 @@ export async function fanoutScenario(ctx: BenchContext, options: FanoutOptions) 
     const owner = await registerUser(app.api, 'Fanout');
     const canvasId = await createCanvas(app.api, owner, 'Fan-out canvas');
 
-    // Persisted generations to re-broadcast, made before anyone is in the room; their own
-    // broadcasts must be over before clients join, or clients would count their chunks too.
-    const perCount = options.warmups + options.reps;
-    ctx.log(`fanout: persisting ${perCount * options.clientCounts.length} generations of 200 blocks`);
-    const generationIds: string[] = [];
-    for (let i = 0; i < perCount * options.clientCounts.length; i += 1) {
-      generationIds.push((await generateStream(app.api, owner.accessToken, canvasId, `Write 200 paragraphs [run:fanout-${i}]`)).generationId);
-    }
-    for (const id of generationIds) await (await queue.getJob(broadcastJobId(id)))?.waitUntilFinished(queueEvents, 30_000);
+    // One persisted generation, broadcast again and again: every run reads it and its blocks anew.
+    // Its own broadcast must be over before clients join, or they would count those chunks too.
+    const generationId = (await generateStream(app.api, owner.accessToken, canvasId, 'Write 200 paragraphs [run:fanout]')).generationId;
+    await (await queue.getJob(broadcastJobId(generationId)))?.waitUntilFinished(queueEvents, 30_000);
 
     let payloads: Array<Record<string, unknown>> | undefined;
     const byClients = [];
-    for (const clients of options.clientCounts) {
-      const groups = { ours: `${keyPrefix}-ours-${clients}`, raw: `${keyPrefix}-raw-${clients}` };
-      open.push(groups.ours, groups.raw);
-      ctx.log(`fanout: connecting ${clients} clients to the canvas room and ${clients} to a bare Socket.IO server`);
-      await fleet.connect({ group: groups.ours, url: `${app.url}/canvas`, auth: { token: owner.accessToken }, count: clients, join: { event: 'canvas:join', arg: canvasId } });
-      await fleet.connect({ group: groups.raw, url: raw.url, auth: {}, count: clients });
-      const ours = { total: [] as number[], toFirst: [] as number[] };
-      const bare = { total: [] as number[], toFirst: [] as number[] };
-      let chunkCount = 0;
-      for (let rep = 0; rep < perCount; rep += 1) {
-        const generationId = generationIds.shift()!;
-        const enqueued = now();
-        await queue.add(BROADCAST_JOB, { generationId, canvasId }, { jobId: `bench-${randomUUID()}`, removeOnComplete: true });
-        const done = await fleet.completion(groups.ours, generationId, { withSample: payloads === undefined, timeoutMs: 60_000 });
-        payloads ??= done.sample as Array<Record<string, unknown>>;
-        chunkCount = payloads.length;
+    for (const client of options.clientKinds) {
+      for (const clients of options.clientCounts) {
+        const groups = { ours: `${keyPrefix}-ours-${client}-${clients}`, raw: `${keyPrefix}-raw-${client}-${clients}` };
+        open.push(groups.ours, groups.raw);
+        ctx.log(`fanout: ${clients} ${client} clients in the canvas room and ${clients} on a bare Socket.IO server`);
+        await fleet.connect({ group: groups.ours, url: `${app.url}/canvas`, auth: { token: owner.accessToken }, count: clients, client, join: { event: 'canvas:join', arg: canvasId } });
+        await fleet.connect({ group: groups.raw, url: raw.url, auth: {}, count: clients, client });
+        const ours = { total: [] as number[], toFirst: [] as number[], cpu: 0, fleetCpu: 0 };
+        const bare = { total: [] as number[], toFirst: [] as number[], cpu: 0, fleetCpu: 0 };
+        const fleetPid = fleet.pid!;
+        const reps = client === 'lean' ? options.reps : options.clientLibraryReps;
+        for (let rep = 0; rep < options.warmups + reps; rep += 1) {
+          const measured = rep >= options.warmups;
+          let [cpu, fleetCpu] = [ownCpuMs(), cpuMsOf(fleetPid)];
+          const enqueued = now();
+          await queue.add(BROADCAST_JOB, { generationId, canvasId }, { jobId: `bench-${randomUUID()}`, removeOnComplete: true });
+          const done = await fleet.completion(groups.ours, generationId, { withSample: payloads === undefined, timeoutMs: 60_000 });
+          payloads ??= done.sample as Array<Record<string, unknown>>;
+          if (measured) [ours.cpu, ours.fleetCpu] = [ours.cpu + ownCpuMs() - cpu, ours.fleetCpu + cpuMsOf(fleetPid) - fleetCpu];
 
-        const key = randomUUID();
-        const keyed = payloads.map((payload) => ({ ...payload, generationId: key }));
-        const emitted = now();
-        raw.emitAll(CHUNK_EVENT, keyed);
-        const rawDone = await fleet.completion(groups.raw, key, { timeoutMs: 60_000 });
-        if (rep < options.warmups) continue;
-        ours.total.push(msBetween(enqueued, done.lastAt));
-        ours.toFirst.push(msBetween(enqueued, done.firstAt));
-        bare.total.push(msBetween(emitted, rawDone.lastAt));
-        bare.toFirst.push(msBetween(emitted, rawDone.firstAt));
+          const key = randomUUID();
+          const keyed = payloads.map((payload) => ({ ...payload, generationId: key }));
+          [cpu, fleetCpu] = [ownCpuMs(), cpuMsOf(fleetPid)];
+          const emitted = now();
+          raw.emitAll(CHUNK_EVENT, keyed);
+          const rawDone = await fleet.completion(groups.raw, key, { timeoutMs: 60_000 });
+          if (!measured) continue;
+          [bare.cpu, bare.fleetCpu] = [bare.cpu + ownCpuMs() - cpu, bare.fleetCpu + cpuMsOf(fleetPid) - fleetCpu];
+          ours.total.push(msBetween(enqueued, done.lastAt));
+          ours.toFirst.push(msBetween(enqueued, done.firstAt));
+          bare.total.push(msBetween(emitted, rawDone.lastAt));
+          bare.toFirst.push(msBetween(emitted, rawDone.firstAt));
+        }
+        await fleet.close(groups.ours);
+        await fleet.close(groups.raw);
+        const deliveries = clients * payloads!.length;
+        const oursP50 = median(ours.total);
+        const rawP50 = median(bare.total);
+        byClients.push({
+          clients,
+          client,
+          chunks: payloads!.length,
+          deliveries,
+          oursP50Ms: round(oursP50),
+          rawP50Ms: round(rawP50),
+          oursDeliveriesPerS: Math.round(deliveries / (oursP50 / 1000)),
+          rawDeliveriesPerS: Math.round(deliveries / (rawP50 / 1000)),
+          shareOfRaw: round(rawP50 / oursP50, 3),
+          oursToFirstChunkP50Ms: round(median(ours.toFirst)),
+          rawToFirstChunkP50Ms: round(median(bare.toFirst)),
+          // Mean CPU per broadcast: the benchmark process (app + worker + bare server) and the fleet.
+          oursServerCpuMs: round(ours.cpu / reps, 1),
+          rawServerCpuMs: round(bare.cpu / reps, 1),
+          oursFleetCpuMs: round(ours.fleetCpu / reps, 1),
+          rawFleetCpuMs: round(bare.fleetCpu / reps, 1),
+          oursSamplesMs: ours.total.map((value) => round(value)),
+          rawSamplesMs: bare.total.map((value) => round(value)),
+        });
       }
-      await fleet.close(groups.ours);
-      await fleet.close(groups.raw);
-      const deliveries = clients * chunkCount;
-      const oursP50 = median(ours.total);
-      const rawP50 = median(bare.total);
-      byClients.push({
-        clients,
-        chunks: chunkCount,
-        deliveries,
-        oursP50Ms: round(oursP50),
-        rawP50Ms: round(rawP50),
-        oursDeliveriesPerS: Math.round(deliveries / (oursP50 / 1000)),
-        rawDeliveriesPerS: Math.round(deliveries / (rawP50 / 1000)),
-        shareOfRaw: round(rawP50 / oursP50, 3),
-        oursToFirstChunkP50Ms: round(median(ours.toFirst)),
-        rawToFirstChunkP50Ms: round(median(bare.toFirst)),
-        oursSamplesMs: ours.total.map((value) => round(value)),
-        rawSamplesMs: bare.total.map((value) => round(value)),
-      });
     }
     return {
       config: {
         reps: options.reps,
+        clientLibraryReps: options.clientLibraryReps,
         warmups: options.warmups,
+        clients:
+          'lean: raw websocket clients speaking the Socket.IO protocol that match chunk frames by their first bytes (the target); socket.io-client: the library, which JSON-parses every chunk',
         chunkSize: app.config.broadcast.chunkSize,
         chunkDelayMs: app.config.broadcast.chunkDelayMs,
         ours: 'broadcast job enqueued (BullMQ) → processor reads the generation and its blocks → 20 emits through the Redis Streams adapter → fleet',

@@ -3,7 +3,7 @@ import { createTestDatabase } from '../../test/support/database';
 import { createCanvas, registerUser, type TestUser } from '../../test/support/http';
 import { spawnSwitchboard, type SwitchboardProcess } from '../../test/support/processes';
 import type { BenchContext } from '../lib/context';
-import { benchEnv, uniquePrefix } from '../lib/harness';
+import { benchEnv, cpuMsOf, machineCpuMs, ownCpuMs, uniquePrefix } from '../lib/harness';
 import { startBulkModel } from '../lib/models';
 import { generateStream } from '../lib/sse-client';
 import { round, summarize } from '../lib/stats';
@@ -44,6 +44,7 @@ export async function throughputScenario(ctx: BenchContext, options: ThroughputO
       users.push({ user, canvasId: await createCanvas(api, user, `Load ${i}`) });
     }
     const burst = async (count: number, tag: string) => {
+      const cpu0 = { machine: machineCpuMs(), own: ownCpuMs(), procs: processes.map((p) => cpuMsOf(p.child.pid!)) };
       const started = now();
       const streams = await Promise.all(
         Array.from({ length: count }, (_, i) => {
@@ -52,7 +53,16 @@ export async function throughputScenario(ctx: BenchContext, options: ThroughputO
         }),
       );
       const seconds = msBetween(started) / 1000;
-      return { seconds, latencies: streams.map((stream) => msBetween(stream.startedAt, stream.events.at(-1)!.at)) };
+      const machine = machineCpuMs();
+      const share = (ms: number) => round(ms / (seconds * 1000), 2);
+      const cpu = {
+        // Cores busy on average during the burst (2.0 = both cores of a 2-core machine, all the time).
+        machineCoresBusy: share(machine.busy - cpu0.machine.busy),
+        benchProcessCores: share(ownCpuMs() - cpu0.own),
+        apiProcessCores: share(cpuMsOf(processes[0].child.pid!) - cpu0.procs[0]),
+        workerProcessCores: processes.slice(1).map((p, i) => share(cpuMsOf(p.child.pid!) - cpu0.procs[i + 1])),
+      };
+      return { seconds, cpu, latencies: streams.map((stream) => msBetween(stream.startedAt, stream.events.at(-1)!.at)) };
     };
 
     const byWorkers = [];
@@ -63,7 +73,7 @@ export async function throughputScenario(ctx: BenchContext, options: ThroughputO
       }
       await burst(options.users, `warm-${workers}`);
       ctx.log(`throughput: ${options.generations} generations with ${workers} worker process(es)`);
-      const { seconds, latencies } = await burst(options.generations, `w${workers}`);
+      const { seconds, latencies, cpu } = await burst(options.generations, `w${workers}`);
       const latency = summarize(latencies);
       byWorkers.push({
         workers,
@@ -72,6 +82,7 @@ export async function throughputScenario(ctx: BenchContext, options: ThroughputO
         generationsPerS: round(options.generations / seconds),
         latencyP50Ms: latency.p50,
         latencyP99Ms: latency.p99,
+        cpu,
       });
     }
     return {
@@ -84,6 +95,7 @@ export async function throughputScenario(ctx: BenchContext, options: ThroughputO
         model: 'zero-latency scripted model in the benchmark process',
         processes: 'one API process (SWITCHBOARD_ROLES=api) + N worker processes (SWITCHBOARD_ROLES=worker, generation and broadcast queues)',
         measure: 'all generations POSTed at once; wall time from the first POST to the last `complete` on SSE',
+        cpu: 'average cores busy during the burst: whole machine (/proc/stat), benchmark process (model + SSE clients), API and worker processes',
       },
       byWorkers,
       scaling2vs1: byWorkers.length === 2 ? round(byWorkers[1].generationsPerS / byWorkers[0].generationsPerS) : undefined,

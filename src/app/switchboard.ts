@@ -17,8 +17,11 @@ import { createRepositories } from '../models';
 import { openDatabase } from '../models/database';
 import { Metrics } from '../observability/metrics';
 import { QueueRegistry } from '../producers/queue-registry';
+import { DeviceRegistry } from '../devices/device-registry';
+import { DeviceRpc, prometheusDeviceRpcMetrics } from '../devices/device-rpc';
 import { CanvasEmitter } from '../realtime/canvas-emitter';
 import { registerCanvasNamespace } from '../realtime/canvas-namespace';
+import { registerDeviceNamespace } from '../realtime/device-namespace';
 import { closeSocketServer, createSocketServer } from '../realtime/socket-server';
 import { startEmbeddedRedis } from './embedded-redis';
 import { closeAll } from './shutdown';
@@ -59,7 +62,7 @@ export async function startSwitchboard(
     closers.unshift(['database', () => database.close()]);
     const repos = createRepositories(database.db);
 
-    const queues = new QueueRegistry(redis, config.redis.keyPrefix);
+    const queues = new QueueRegistry(redis, config.redis.keyPrefix, blockingRedis);
     closers.unshift(['queues', () => queues.close()]);
     const events = new GenerationEventLog(redis, config.redis.keyPrefix, config.generation.eventsTtlSeconds);
     const limiter = new GenerationLimiter(redis, config.redis.keyPrefix);
@@ -71,6 +74,9 @@ export async function startSwitchboard(
     const io = createSocketServer({ redis: blockingRedis, keyPrefix: config.redis.keyPrefix, httpServer });
     closers.unshift(['sockets', () => closeSocketServer(io)]);
     const canvasEvents = new CanvasEmitter(io);
+    // Any process can call a device: the adapter carries the call to the node holding its socket.
+    const deviceRpc = new DeviceRpc(io, { timeoutMs: config.device.rpcTimeoutMs, logger, metrics: prometheusDeviceRpcMetrics(metrics) });
+    const deviceRegistry = new DeviceRegistry(redis, config.redis.keyPrefix, { logger });
 
     let llmSummary = 'not used by these roles';
     if (roles.has('worker')) {
@@ -113,6 +119,8 @@ export async function startSwitchboard(
       metrics.trackQueues([...QUEUE_NAMES], (name) => queues.get(name).getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed'));
       handleRequest = createHttpApp(ctx);
       registerCanvasNamespace(io, { tokens, canvases: repos.canvases, logger, metrics });
+      const devices = registerDeviceNamespace(io, { tokens, registry: deviceRegistry, logger, metrics });
+      closers.unshift(['device presence', () => devices.close()]);
       await new Promise<void>((resolve, reject) => {
         httpServer.once('error', reject);
         httpServer.listen(config.http.port, config.http.host, () => resolve());

@@ -125,6 +125,7 @@ export class DeviceRpc {
       throw new DeviceRpcError('invalid_call', `Invalid ${String(action)} call for device ${deviceId}: ${reason}`, deviceId, String(action));
     }
 
+    if (options.signal?.aborted) throw new DeviceRpcError('aborted', `The call to device ${deviceId} was cancelled`, deviceId, action);
     const payload = { id: randomUUID(), ...parsed.data } as ToolCall;
     const timeoutMs = options.timeoutMs ?? this.deps.timeoutMs;
     const started = performance.now();
@@ -142,7 +143,6 @@ export class DeviceRpc {
         stopWaiting.push(() => (set.delete(onGone), set.size || this.waiting.delete(key)));
         if (options.signal) {
           const onAbort = () => reject(new DeviceRpcError('aborted', `The call to device ${deviceId} was cancelled`, deviceId, action));
-          if (options.signal.aborted) onAbort();
           options.signal.addEventListener('abort', onAbort, { once: true });
           stopWaiting.push(() => options.signal!.removeEventListener('abort', onAbort));
         }

@@ -91,7 +91,7 @@ export const tableSchemas = Object.fromEntries(
  * (`field` or `-field`), `includeArchived`. A `null` value means "no filter" and is dropped.
  */
 export const filtersSchema = z
-  .record(z.string().regex(/^[a-z][A-Za-z0-9]{0,63}$/, 'filter names are camelCase'), z.union([z.string().max(1_000), z.number().finite(), z.boolean(), z.null()]))
+  .record(z.string().regex(/^[a-z][A-Za-z0-9]{0,63}$/), z.union([z.string().max(1_000), z.number().finite(), z.boolean(), z.null()]))
   .refine((filters) => Object.keys(filters).length <= 20, 'at most 20 filters')
   .transform((filters) => Object.fromEntries(Object.entries(filters).filter(([, value]) => value !== null)) as Record<string, string | number | boolean>);
 

@@ -1,6 +1,7 @@
 import type { Db } from './database';
 import { AuditRepository } from './audit-repository';
 import { BlocksRepository } from './blocks-repository';
+import { ChatRepository } from './chat-repository';
 import { CanvasesRepository } from './canvases-repository';
 import { GenerationsRepository } from './generations-repository';
 import { UsageRepository } from './usage-repository';
@@ -16,6 +17,7 @@ export function createRepositories(db: Db) {
     generations: new GenerationsRepository(db),
     audit: new AuditRepository(db),
     usage: new UsageRepository(db),
+    chat: new ChatRepository(db),
   };
 }
 export type Repositories = ReturnType<typeof createRepositories>;

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { boolean, doublePrecision, integer, jsonb, pgTable, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { bigserial, boolean, doublePrecision, integer, jsonb, pgTable, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 
 /**
  * drizzle mirror of migrations/*.sql (the SQL files are the source of truth for DDL; this file
@@ -111,9 +111,37 @@ export const llmUsage = pgTable('llm_usage', {
   ...timestamps,
 });
 
+export const chatSessions = pgTable('chat_sessions', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  userId: uuid('user_id').notNull(),
+  deviceId: text('device_id'),
+  status: text('status', { enum: ['active', 'resolved', 'escalated', 'paused'] }).notNull().default('active'),
+  title: text('title'),
+  ...timestamps,
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+export const chatMessages = pgTable('chat_messages', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  seq: bigserial('seq', { mode: 'number' }).notNull(),
+  sessionId: uuid('session_id').notNull(),
+  role: text('role', { enum: ['user', 'assistant', 'tool'] }).notNull(),
+  content: text('content').notNull(),
+  replyTo: uuid('reply_to'),
+  toolName: text('tool_name'),
+  provider: text('provider'),
+  model: text('model'),
+  inputTokens: integer('input_tokens').notNull().default(0),
+  outputTokens: integer('output_tokens').notNull().default(0),
+  costUsd: doublePrecision('cost_usd').notNull().default(0),
+  ...timestamps,
+});
+
 export type UserRow = typeof users.$inferSelect;
 export type CanvasRow = typeof canvases.$inferSelect;
 export type BlockRow = typeof blocks.$inferSelect;
 export type GenerationRow = typeof generations.$inferSelect;
 export type AuditRow = typeof systemAudit.$inferSelect;
 export type MemberRole = (typeof canvasMembers.$inferSelect)['role'];
+export type ChatSessionRow = typeof chatSessions.$inferSelect;
+export type ChatMessageRow = typeof chatMessages.$inferSelect;

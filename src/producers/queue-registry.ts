@@ -1,4 +1,4 @@
-import { Queue, type JobsOptions } from 'bullmq';
+import { Queue, QueueEvents, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { QueueName } from '../../config';
 
@@ -7,14 +7,18 @@ export const bullPrefix = (keyPrefix: string) => `${keyPrefix}:bull`;
 
 /**
  * One BullMQ `Queue` per queue name, created on first use over a shared fail-fast connection, so
- * an enqueue while Redis is down rejects at once instead of waiting for a reconnect.
+ * an enqueue while Redis is down rejects at once instead of waiting for a reconnect. Also one
+ * `QueueEvents` per queue for callers that wait on a job's result (`job.waitUntilFinished`).
  */
 export class QueueRegistry {
   private readonly queues = new Map<QueueName, Queue>();
+  private readonly queueEvents = new Map<QueueName, QueueEvents>();
 
   constructor(
     private readonly connection: Redis,
     private readonly keyPrefix: string,
+    /** A connection that retries forever (`maxRetriesPerRequest: null`); QueueEvents duplicates it for its blocking reads. */
+    private readonly eventsConnection?: Redis,
   ) {}
 
   get(name: QueueName): Queue {
@@ -28,11 +32,28 @@ export class QueueRegistry {
     return queue;
   }
 
+  /**
+   * The queue's event stream reader, shared by the whole process and created on first use (each
+   * holds one blocking Redis connection). Create it before enqueueing jobs you will wait on.
+   */
+  events(name: QueueName): QueueEvents {
+    let events = this.queueEvents.get(name);
+    if (!events) {
+      if (!this.eventsConnection) throw new Error('QueueRegistry was built without an events connection');
+      events = new QueueEvents(name, { connection: this.eventsConnection, prefix: bullPrefix(this.keyPrefix) });
+      // Reconnects on its own; a waiter times out instead of crashing the process.
+      events.on('error', () => undefined);
+      this.queueEvents.set(name, events);
+    }
+    return events;
+  }
+
   all(): Queue[] {
     return [...this.queues.values()];
   }
 
   async close(): Promise<void> {
+    await Promise.allSettled([...this.queueEvents.values()].map((events) => events.close()));
     await Promise.allSettled(this.all().map((queue) => queue.close()));
   }
 }

@@ -37,8 +37,9 @@ export function createSocketServer(options: { redis: Redis; keyPrefix: string; h
     adapter,
     serveClient: false,
     maxHttpBufferSize: 1e6,
-    pingInterval: 25_000,
-    pingTimeout: 20_000,
+    // Devices are desktop apps on flaky networks: ping every 30 s, give up after 10 s of silence.
+    pingInterval: 30_000,
+    pingTimeout: 10_000,
     connectionStateRecovery: { maxDisconnectionDuration: RECOVERY_WINDOW_MS, skipMiddlewares: true },
   };
   const io = options.httpServer ? new Server(options.httpServer, serverOptions) : new Server(serverOptions);
@@ -56,7 +57,9 @@ export async function closeSocketServer(io: Server): Promise<void> {
     await new Promise<void>((resolve) => void io.close(() => resolve()));
   } else {
     for (const nsp of (io as unknown as { _nsps: Map<string, Namespace> })._nsps.values()) {
-      nsp.disconnectSockets(true);
+      // local: only this node's sockets (a worker has none); a plain disconnectSockets would go
+      // through the adapter and drop every client on every API node.
+      nsp.local.disconnectSockets(true);
       await nsp.adapter.close();
     }
   }

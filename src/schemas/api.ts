@@ -21,3 +21,6 @@ export const generateSchema = z.strictObject({
 export const idempotencyKeySchema = z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
 
 export const uuidParam = z.uuid();
+
+export const MAX_EMBED_TEXT_CHARS = 8_000;
+export const embedSchema = z.strictObject({ text: z.string().min(1).max(MAX_EMBED_TEXT_CHARS) });

@@ -13,7 +13,7 @@ import { spawnSwitchboard, type SwitchboardProcess } from '../support/processes'
 const ROOT = path.resolve(__dirname, '../..');
 const read = (file: string) => readFileSync(path.join(ROOT, file), 'utf8');
 
-/** Queues with a processor today (src/app/switchboard.ts; README "Roles and processes"). */
+/** Queues with a processor today (src/app/worker-role.ts; README "Roles and processes"). */
 const PROCESSED_QUEUES = ['generation', 'broadcast'];
 /** Variables read outside the config schema, documented in the README. */
 const NON_CONFIG_VARS = ['REDIS_SERVER_BIN', 'TEST_REDIS_URL'];

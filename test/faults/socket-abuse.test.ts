@@ -101,7 +101,7 @@ describe('/canvas under abuse', () => {
   });
 
   describe('a flood of joins for canvases the client may not see', () => {
-    test('given 300 joins for foreign and nonexistent ids, every ack is not_found, nothing is joined, and the room is served during the flood', async () => {
+    test('given 300+ joins for foreign and nonexistent ids, every ack is not_found, nothing is joined, and the room is served during the flood', async () => {
       const room = await givenWatchedCanvas();
       const intruder = await registerUser(t.api, 'Intruder');
       const foreign = await Promise.all([1, 2, 3].map(() => createCanvas(t.api, room.owner, 'Foreign')));
@@ -109,28 +109,47 @@ describe('/canvas under abuse', () => {
       expect(await join(foreignWatcher, foreign[0])).toMatchObject({ ok: true });
       const flooder = await connect(intruder);
       const overheard = [record(flooder, 'block_added'), record(flooder, 'presence'), record(flooder, 'cursor')];
-      const ids = Array.from({ length: 300 }, (_, i) => (i % 3 === 0 ? foreign[i % foreign.length] : randomUUID()));
+      const idFor = (i: number) => (i % 3 === 0 ? foreign[i % foreign.length] : randomUUID());
 
-      const flood = Promise.all(ids.map((id) => flooder.timeout(20_000).emitWithAck('canvas:join', id)));
-      const startedAt = Date.now();
-      const served = expectRoomServed(room);
-      const ready = request('GET', `${t.url}/readyz`);
-      await served;
-      const latencyMs = Date.now() - startedAt;
-      const acks = await flood;
+      // When: the intruder keeps 50 joins in flight at all times, for at least 300 joins and until
+      // the room has been served, so the room's event really competes with the flood
+      const acks: unknown[] = [];
+      let roomServed = false;
+      const flood = (async () => {
+        for (let sent = 0; sent < 300 || !roomServed; sent += 50) {
+          const batch = Array.from({ length: 50 }, (_, i) => flooder.timeout(20_000).emitWithAck('canvas:join', idFor(sent + i)));
+          acks.push(...(await Promise.all(batch)));
+        }
+      })();
+      let latencyMs: number, answeredWhenServed: number, ready: { status: number };
+      try {
+        const startedAt = Date.now();
+        const marker = `during the flood ${randomUUID()}`;
+        const arrived = waitFor(room.watcher, 'block_added', (p) => p.block.content.text === marker, 10_000);
+        await addBlock(room.owner, room.canvasId, marker);
+        await arrived;
+        latencyMs = Date.now() - startedAt;
+        answeredWhenServed = acks.length;
+        ready = await request('GET', `${t.url}/readyz`);
+      } finally {
+        roomServed = true; // ends the flood even when the room was not served
+      }
+      await flood;
 
-      expect(latencyMs).toBeLessThan(3_000);
-      expect((await ready).status).toBe(200);
-      expect(acks).toHaveLength(300);
+      // Then: the member got the event promptly, while joins were still being answered
+      expect(latencyMs).toBeLessThan(5_000);
+      expect(answeredWhenServed).toBeLessThan(acks.length);
+      expect(ready.status).toBe(200);
+      expect(acks.length).toBeGreaterThanOrEqual(300);
       for (const ack of acks) expect(ack).toEqual({ ok: false, error: expect.objectContaining({ code: 'not_found' }) });
-      // Nothing joined: events in the foreign rooms do not reach the flooder.
+      // and nothing was joined: events in the foreign rooms do not reach the intruder
       const delivered = waitFor(foreignWatcher, 'block_added', (p) => p.canvasId === foreign[0]);
       await addBlock(room.owner, foreign[0], 'private');
       await delivered;
       await roundTrip(flooder);
       expect(overheard).toEqual([[], [], []]);
       expect(flooder.connected).toBe(true);
-      expect((await request('GET', `${t.url}/readyz`)).status).toBe(200);
+      await expectRoomServed(room);
     }, 45_000);
   });
 
@@ -232,7 +251,7 @@ describe('/canvas under abuse', () => {
   /** A block posted now reaches the watcher, and the node says it is ready. */
   async function expectRoomServed(room: { owner: TestUser; canvasId: string; watcher: CanvasClient }) {
     const marker = `still served ${randomUUID()}`;
-    const arrived = waitFor(room.watcher, 'block_added', (p) => p.block.content.text === marker, 5_000);
+    const arrived = waitFor(room.watcher, 'block_added', (p) => p.block.content.text === marker);
     await addBlock(room.owner, room.canvasId, marker);
     expect((await arrived).canvasId).toBe(room.canvasId);
     expect(room.watcher.connected).toBe(true);
@@ -255,7 +274,7 @@ describe('/canvas under abuse', () => {
   function handshake(auth: Record<string, unknown>): Promise<void> {
     const socket = io(`${t.url}/canvas`, { auth, transports: ['websocket'], reconnection: false, forceNew: true });
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => (socket.close(), reject(new Error('handshake timed out'))), 5_000);
+      const timer = setTimeout(() => (socket.close(), reject(new Error('handshake timed out'))), 10_000);
       socket.once('connect', () => (clearTimeout(timer), socket.close(), resolve()));
       socket.once('connect_error', (error) => (clearTimeout(timer), socket.close(), reject(error)));
     });
@@ -263,7 +282,7 @@ describe('/canvas under abuse', () => {
 });
 
 /** Resolves with the disconnect reason; rejects if the client is still connected after the timeout. */
-function disconnection(socket: CanvasClient, timeoutMs = 5_000): Promise<string> {
+function disconnection(socket: CanvasClient, timeoutMs = 10_000): Promise<string> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('the client was not disconnected')), timeoutMs);
     socket.once('disconnect', (reason) => (clearTimeout(timer), resolve(reason)));

@@ -18,7 +18,8 @@ interface ApiProcess {
 
 /** Starts test/support/device-node-process.ts and resolves with the URL it prints. */
 function spawnApiNode(env: Record<string, string>): Promise<ApiProcess> {
-  const child = spawn(path.join(ROOT, 'node_modules/.bin/tsx'), ['test/support/device-node-process.ts'], {
+  // node --import tsx, not the tsx CLI: the CLI runs the script in a grandchild that SIGKILL would miss.
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/device-node-process.ts'], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -48,6 +49,7 @@ describe('device RPC across processes', () => {
   const children: ChildProcess[] = [];
   const simulators: DeviceSimulator[] = [];
   let worker: DeviceNode;
+  const nodes: DeviceNode[] = [];
 
   beforeAll(async () => {
     worker = await startDeviceNode({ redisUrl: testRedisUrl(), keyPrefix, http: false, rpcTimeoutMs: 5_000 });
@@ -56,7 +58,7 @@ describe('device RPC across processes', () => {
   afterAll(async () => {
     simulators.forEach((simulator) => simulator.close());
     children.forEach((child) => child.exitCode === null && child.kill('SIGKILL'));
-    await worker.stop();
+    await Promise.all([worker, ...nodes].map((node) => node.stop()));
     await deleteKeys(testRedisUrl(), keyPrefix);
   });
 
@@ -66,11 +68,11 @@ describe('device RPC across processes', () => {
     return api;
   };
 
-  const device = async (api: ApiProcess, deviceId: string) => {
+  const device = async (url: string, deviceId: string) => {
     const userId = randomUUID();
     const token = await signAccessToken(DEVICE_TEST_TOKENS, { sub: userId, email: `${userId}@example.test`, name: 'Remote', tier: 'free', role: 'user' });
     const simulator = await DeviceSimulator.connect({
-      url: api.url,
+      url,
       accessToken: token,
       deviceId,
       reconnection: false,
@@ -82,7 +84,7 @@ describe('device RPC across processes', () => {
 
   test('a call from this process reaches a device on the api process; stopping that process gracefully ends a pending call at once', async () => {
     const api = await start(30_000);
-    const { userId, simulator } = await device(api, 'laptop');
+    const { userId, simulator } = await device(api.url, 'laptop');
     await waitForCluster([worker.io], 2);
 
     const reply = await worker.rpc.callDevice(userId, 'laptop', { action: 'select', table: 'tasks' });
@@ -104,10 +106,13 @@ describe('device RPC across processes', () => {
     expect(await worker.registry.onlineDevices(userId)).toEqual([]);
   }, 60_000);
 
-  test('when the api process crashes, its devices count as offline once its heartbeat expires, and pending calls time out', async () => {
+  test('when an api process crashes, its devices count as offline once its heartbeat expires, its pending calls time out, and calls to devices on other nodes still work at once', async () => {
+    const survivor = await startDeviceNode({ redisUrl: testRedisUrl(), keyPrefix, http: true });
+    nodes.push(survivor);
     const api = await start(600);
-    const { userId, simulator } = await device(api, 'desktop');
-    await waitForCluster([worker.io], 2);
+    const { userId, simulator } = await device(api.url, 'desktop');
+    const other = await device(survivor.url!, 'tablet');
+    await waitForCluster([worker.io, survivor.io], 3);
     expect(await worker.registry.isOnline(userId, 'desktop')).toMatchObject({ nodeId: api.nodeId });
 
     simulator.responder = () => undefined;
@@ -117,6 +122,12 @@ describe('device RPC across processes', () => {
     await api.exited;
 
     expect(((await pending) as DeviceRpcError).code).toBe('timeout');
+    // The streams adapter counts nodes by their Redis subscriptions, which die with the process, so
+    // calls to devices elsewhere do not wait for an answer from the dead node.
+    const started = Date.now();
+    const reply = await worker.rpc.callDevice(other.userId, 'tablet', { action: 'select', table: 'tasks' }, { timeoutMs: 3_000 });
+    expect(reply.rows).toHaveLength(1);
+    expect(Date.now() - started).toBeLessThan(1_000);
     const deadline = Date.now() + 5_000;
     while ((await worker.registry.isOnline(userId, 'desktop')) !== null) {
       if (Date.now() > deadline) throw new Error('the crashed node still lists the device');

@@ -43,7 +43,7 @@ describe('loadConfig defaults', () => {
     expect(config.llm).toMatchObject({ configured: false, model: 'demo', provider: 'demo', embeddingModel: 'demo', fallbackModels: [], demoDelayMs: 0 });
     expect(config.broadcast).toEqual({ chunkSize: 10, chunkDelayMs: 50, concurrency: 8 });
     expect(config.generation).toMatchObject({ promptGuard: 'block', maxPromptChars: 8_000, concurrency: 4 });
-    expect(config.queues).toEqual({ names: [...QUEUE_NAMES], explicit: false });
+    expect(config.queues).toEqual({ names: [...QUEUE_NAMES], explicit: false, lockMs: 30_000 });
     expect(config.auth).toMatchObject({ jwtSecret: undefined, accessTokenTtlSeconds: 900, refreshTokenTtlDays: 30 });
     expect(config.admin).toEqual({ user: undefined, password: undefined, emails: [] });
   });
@@ -92,7 +92,7 @@ describe('loadConfig roles and queues', () => {
   });
 
   test('given WORKER_QUEUES with known queues, only those are consumed and the list is explicit', () => {
-    expect(loadConfig({ WORKER_QUEUES: 'generation, broadcast' }).queues).toEqual({ names: ['generation', 'broadcast'], explicit: true });
+    expect(loadConfig({ WORKER_QUEUES: 'generation, broadcast' }).queues).toEqual({ names: ['generation', 'broadcast'], explicit: true, lockMs: 30_000 });
   });
 
   test('given WORKER_QUEUES with unknown queues, the error lists each of them', () => {

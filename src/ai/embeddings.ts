@@ -1,0 +1,75 @@
+import { OpenAIEmbeddings } from '@langchain/openai';
+import type { LlmEndpoint } from './llm';
+
+/** About four characters per token for English text: the usual rule of thumb when a count is missing. */
+const estimateTokens = (text: string) => Math.ceil(text.length / 4);
+
+/** One model call's vectors, in input order, and the input tokens each text accounts for. */
+export interface EmbeddedBatch {
+  vectors: number[][];
+  /** Per text; the endpoint's total split by text length, or estimated when it reports none. */
+  inputTokens: number[];
+}
+
+/** Embeds a batch of texts in one model call. */
+export interface TextEmbedder {
+  readonly provider: string;
+  readonly model: string;
+  embed(texts: string[]): Promise<EmbeddedBatch>;
+}
+
+/**
+ * `OpenAIEmbeddings` that also returns the endpoint's token usage: `embedDocuments` drops it, so
+ * this makes the same single retried request (`embeddingWithRetry`) and keeps `usage`. Batches here
+ * never exceed LangChain's `batchSize` (512), so one request is what `embedDocuments` would send.
+ */
+class UsageReportingEmbeddings extends OpenAIEmbeddings {
+  async embedWithUsage(texts: string[]): Promise<{ vectors: number[][]; promptTokens?: number }> {
+    const input = this.stripNewLines ? texts.map((text) => text.replace(/\n/g, ' ')) : texts;
+    const response = await this.embeddingWithRetry({
+      model: this.model,
+      input,
+      ...(this.dimensions ? { dimensions: this.dimensions } : {}),
+      ...(this.encodingFormat ? { encoding_format: this.encodingFormat } : {}),
+    });
+    const vectors = [...response.data].sort((a, b) => a.index - b.index).map((item) => item.embedding as number[]);
+    if (vectors.length !== texts.length) throw new Error(`Embedding endpoint returned ${vectors.length} vector(s) for ${texts.length} text(s)`);
+    return { vectors, promptTokens: response.usage?.prompt_tokens };
+  }
+}
+
+/** Splits `total` tokens over texts in proportion to their estimated tokens; the parts add up to `total`. */
+export function splitTokens(texts: string[], total: number | undefined): number[] {
+  const estimates = texts.map(estimateTokens);
+  if (total === undefined || !Number.isFinite(total) || total < 0) return estimates;
+  const sum = estimates.reduce((a, b) => a + b, 0);
+  if (sum === 0) return texts.map((_, i) => (i === 0 ? Math.round(total) : 0));
+  let given = 0;
+  return estimates.map((estimate, i) => {
+    const share = i === estimates.length - 1 ? Math.round(total) - given : Math.floor((total * estimate) / sum);
+    given += share;
+    return share;
+  });
+}
+
+/**
+ * The embedding model at `endpoint`. A failed call is retried once here; the queue's job retries
+ * (with backoff, each job alone) handle longer outages.
+ */
+export function createTextEmbedder(endpoint: LlmEndpoint, model: string): TextEmbedder {
+  const client = new UsageReportingEmbeddings({
+    model,
+    apiKey: endpoint.apiKey,
+    configuration: { baseURL: endpoint.baseURL },
+    maxRetries: 1,
+    timeout: 20_000,
+  });
+  return {
+    provider: endpoint.provider,
+    model,
+    embed: async (texts) => {
+      const { vectors, promptTokens } = await client.embedWithUsage(texts);
+      return { vectors, inputTokens: splitTokens(texts, promptTokens) };
+    },
+  };
+}

@@ -1,0 +1,224 @@
+import { tool, type StructuredToolInterface } from '@langchain/core/tools';
+import { z } from 'zod';
+import type { DeviceAction, DeviceReply, ToolCallInput } from '../devices/protocol';
+import {
+  changes,
+  defined,
+  describeCheckpoint,
+  describeComment,
+  describeNote,
+  describeProject,
+  describeTask,
+  flag,
+  listText,
+  toEpochMs,
+  todayRange,
+} from './tool-format';
+
+/** The agents the orchestrator routes to (SPEC §6, seed 001 Step B.2). */
+export const AGENTS = ['task', 'project', 'checkpoint', 'note'] as const;
+export type AgentName = (typeof AGENTS)[number];
+
+/** Runs one operation on the device of the turn (DeviceRpc bound to user and device). */
+export type DeviceCall = <A extends DeviceAction>(call: ToolCallInput & { action: A }) => Promise<DeviceReply<A>>;
+
+/** One assistant tool: what the model sees (name, description, zod schema) and what it does. */
+export interface AssistantTool {
+  name: string;
+  agent: AgentName;
+  description: string;
+  schema: z.ZodObject;
+  /** Returns readable text built from the device's reply; throws DeviceRpcError / ToolInputError. */
+  run(args: any, device: DeviceCall): Promise<string>;
+}
+
+const id = (what: string) => z.string().min(1).max(128).describe(`The ${what}'s id`);
+const optionalId = (what: string) => z.string().min(1).max(128).optional().describe(`The ${what}'s id`);
+const title = z.string().trim().min(1).max(500);
+const date = (what: string) => z.union([z.string().max(40), z.number()]).nullable().optional().describe(`${what}: a date like 2026-03-01, or null to clear it`);
+const taskStatus = z.enum(['todo', 'in_progress', 'done']);
+const priority = z.enum(['high', 'medium', 'low']);
+const assignees = z.array(z.string().min(1).max(200)).max(50).optional().describe('Names of the people assigned');
+
+const define = <S extends z.ZodObject>(t: { name: string; agent: AgentName; description: string; schema: S; run(args: z.infer<S>, device: DeviceCall): Promise<string> }): AssistantTool => t;
+
+/** The 23 tools. Field names sent to the device are camelCase; the device adds ids and timestamps. */
+export const ASSISTANT_TOOLS: AssistantTool[] = [
+  // Tasks (8)
+  define({
+    name: 'list_tasks', agent: 'task', description: 'List the user\'s tasks, optionally filtered by project, status or a text search, and ordered by a field (prefix - for descending).',
+    schema: z.object({ project_id: optionalId('project'), status: taskStatus.optional(), search: z.string().max(200).optional(), order_by: z.string().max(64).optional() }),
+    run: async (a, device) => {
+      const { rows } = await device({ action: 'select', table: 'tasks', filters: defined({ projectId: a.project_id, status: a.status, search: a.search, orderBy: a.order_by }) as Record<string, string> });
+      return listText(rows, 'task', describeTask);
+    },
+  }),
+  define({
+    name: 'create_task', agent: 'task', description: 'Create a task.',
+    schema: z.object({
+      title, description: z.string().max(20_000).optional(), status: taskStatus.default('todo'), priority: priority.default('medium'), assignees,
+      due_date: date('Due date'), project_id: optionalId('project'), is_ai_suggested: z.boolean().optional(), is_approved: z.boolean().optional(),
+    }),
+    run: async (a, device) => {
+      const data = defined({
+        title: a.title, description: a.description, status: a.status, priority: a.priority, assignee: a.assignees ? JSON.stringify(a.assignees) : undefined,
+        dueDate: toEpochMs(a.due_date, 'due_date'), projectId: a.project_id, isAiSuggested: flag(a.is_ai_suggested), isApproved: flag(a.is_approved),
+      });
+      const { row } = await device({ action: 'insert', table: 'tasks', data });
+      return `Task created: '${String(row.title)}' (id: ${row.id}, status: ${String(row.status)}, priority: ${String(row.priority)})`;
+    },
+  }),
+  define({
+    name: 'update_task', agent: 'task', description: 'Change fields of a task (title, description, status, priority, assignees, due date, project).',
+    schema: z.object({ task_id: id('task'), title: title.optional(), description: z.string().max(20_000).optional(), status: taskStatus.optional(), priority: priority.optional(), assignees, due_date: date('Due date'), project_id: optionalId('project') }),
+    run: async (a, device) => {
+      const updates = changes({ title: a.title, description: a.description, status: a.status, priority: a.priority, assignee: a.assignees ? JSON.stringify(a.assignees) : undefined, dueDate: toEpochMs(a.due_date, 'due_date'), projectId: a.project_id }, 'task');
+      const { row } = await device({ action: 'update', table: 'tasks', data: { id: a.task_id, updates } });
+      return `Task updated: ${describeTask(row)}`;
+    },
+  }),
+  define({
+    name: 'delete_task', agent: 'task', description: 'Delete a task by id.', schema: z.object({ task_id: id('task') }),
+    run: async (a, device) => ((await device({ action: 'delete', table: 'tasks', data: { id: a.task_id } })).deleted ? `Task ${a.task_id} deleted.` : `No task with id ${a.task_id} was found; nothing deleted.`),
+  }),
+  define({
+    name: 'list_tasks_due_today', agent: 'task', description: 'List the tasks due today.', schema: z.object({}),
+    run: async (_a, device) => {
+      const { from, to } = todayRange();
+      const { rows } = await device({ action: 'select', table: 'tasks', filters: { dueDateFrom: from, dueDateTo: to } });
+      return listText(rows, 'task', describeTask, 'No tasks are due today.');
+    },
+  }),
+  define({
+    name: 'list_task_comments', agent: 'task', description: 'List the comments on a task.', schema: z.object({ task_id: id('task') }),
+    run: async (a, device) => listText((await device({ action: 'select', table: 'taskComments', filters: { taskId: a.task_id } })).rows, 'comment', describeComment, `Task ${a.task_id} has no comments.`),
+  }),
+  define({
+    name: 'add_task_comment', agent: 'task', description: 'Add a comment to a task.',
+    schema: z.object({ task_id: id('task'), content: z.string().trim().min(1).max(20_000), author: z.string().max(200).optional() }),
+    run: async (a, device) => {
+      const { row } = await device({ action: 'insert', table: 'taskComments', data: defined({ taskId: a.task_id, content: a.content, author: a.author }) });
+      return `Comment added to task ${a.task_id} (id: ${row.id}).`;
+    },
+  }),
+  define({
+    name: 'delete_task_comment', agent: 'task', description: 'Delete a task comment by id.', schema: z.object({ comment_id: id('comment') }),
+    run: async (a, device) => ((await device({ action: 'delete', table: 'taskComments', data: { id: a.comment_id } })).deleted ? `Comment ${a.comment_id} deleted.` : `No comment with id ${a.comment_id} was found; nothing deleted.`),
+  }),
+
+  // Projects (6)
+  define({
+    name: 'list_projects', agent: 'project', description: 'List projects, optionally of one client; archived ones only when include_archived is true.',
+    schema: z.object({ client_id: optionalId('client'), include_archived: z.boolean().default(false) }),
+    run: async (a, device) => listText((await device({ action: 'select', table: 'projects', filters: defined({ clientId: a.client_id, includeArchived: a.include_archived }) as Record<string, string | boolean> })).rows, 'project', describeProject),
+  }),
+  define({
+    name: 'list_all_projects', agent: 'project', description: 'List every project, archived ones included.', schema: z.object({}),
+    run: async (_a, device) => listText((await device({ action: 'select', table: 'projects' })).rows, 'project', describeProject, 'There are no projects.'),
+  }),
+  define({
+    name: 'get_project', agent: 'project', description: 'Get one project with its details.', schema: z.object({ project_id: id('project') }),
+    run: async (a, device) => {
+      const { row } = await device({ action: 'get', table: 'projects', data: { id: a.project_id } });
+      return row ? `Project ${describeProject(row)}${row.aiSummary ? `\nSummary: ${String(row.aiSummary)}` : ''}` : `Project ${a.project_id} not found.`;
+    },
+  }),
+  define({
+    name: 'create_project', agent: 'project', description: 'Create a project.', schema: z.object({ name: title, client_id: optionalId('client') }),
+    run: async (a, device) => {
+      const { row } = await device({ action: 'insert', table: 'projects', data: defined({ name: a.name, clientId: a.client_id }) });
+      return `Project created: '${String(row.name)}' (id: ${row.id}, status: ${String(row.status ?? 'active')})`;
+    },
+  }),
+  define({
+    name: 'update_project', agent: 'project', description: 'Change a project (name, status active/archived, summary, client).',
+    schema: z.object({ project_id: id('project'), name: title.optional(), status: z.enum(['active', 'archived']).optional(), ai_summary: z.string().max(20_000).optional(), client_id: optionalId('client') }),
+    run: async (a, device) => {
+      const updates = changes({ name: a.name, status: a.status, aiSummary: a.ai_summary, clientId: a.client_id }, 'project');
+      return `Project updated: ${describeProject((await device({ action: 'update', table: 'projects', data: { id: a.project_id, updates } })).row)}`;
+    },
+  }),
+  define({
+    name: 'delete_project', agent: 'project', description: 'Delete a project by id.', schema: z.object({ project_id: id('project') }),
+    run: async (a, device) => ((await device({ action: 'delete', table: 'projects', data: { id: a.project_id } })).deleted ? `Project ${a.project_id} deleted.` : `No project with id ${a.project_id} was found; nothing deleted.`),
+  }),
+
+  // Checkpoints (4)
+  define({
+    name: 'list_checkpoints', agent: 'checkpoint', description: 'List checkpoints (milestones), optionally of one project.', schema: z.object({ project_id: optionalId('project') }),
+    run: async (a, device) => listText((await device({ action: 'select', table: 'checkpoints', filters: defined({ projectId: a.project_id, orderBy: 'date' }) as Record<string, string> })).rows, 'checkpoint', describeCheckpoint),
+  }),
+  define({
+    name: 'create_checkpoint', agent: 'checkpoint', description: 'Create a checkpoint (milestone) in a project.',
+    schema: z.object({ project_id: id('project'), title, date: date('Date'), is_ai_suggested: z.boolean().optional(), is_approved: z.boolean().optional() }),
+    run: async (a, device) => {
+      const data = defined({ projectId: a.project_id, title: a.title, date: toEpochMs(a.date, 'date'), isAiSuggested: flag(a.is_ai_suggested), isApproved: flag(a.is_approved) });
+      const { row } = await device({ action: 'insert', table: 'checkpoints', data });
+      return `Checkpoint created: ${describeCheckpoint(row)}`;
+    },
+  }),
+  define({
+    name: 'update_checkpoint', agent: 'checkpoint', description: 'Change a checkpoint (title, date, approval).',
+    schema: z.object({ checkpoint_id: id('checkpoint'), title: title.optional(), date: date('Date'), is_approved: z.boolean().optional() }),
+    run: async (a, device) => {
+      const updates = changes({ title: a.title, date: toEpochMs(a.date, 'date'), isApproved: flag(a.is_approved) }, 'checkpoint');
+      return `Checkpoint updated: ${describeCheckpoint((await device({ action: 'update', table: 'checkpoints', data: { id: a.checkpoint_id, updates } })).row)}`;
+    },
+  }),
+  define({
+    name: 'delete_checkpoint', agent: 'checkpoint', description: 'Delete a checkpoint by id.', schema: z.object({ checkpoint_id: id('checkpoint') }),
+    run: async (a, device) => ((await device({ action: 'delete', table: 'checkpoints', data: { id: a.checkpoint_id } })).deleted ? `Checkpoint ${a.checkpoint_id} deleted.` : `No checkpoint with id ${a.checkpoint_id} was found; nothing deleted.`),
+  }),
+
+  // Notes (5). Embedding and vector_upsert of note content belong to the embeddings work (SPEC §6); they plug in after insert/update here.
+  define({
+    name: 'list_notes', agent: 'note', description: 'List notes, optionally of one project.', schema: z.object({ project_id: optionalId('project') }),
+    run: async (a, device) => listText((await device({ action: 'select', table: 'notes', filters: defined({ projectId: a.project_id }) as Record<string, string> })).rows, 'note', describeNote),
+  }),
+  define({
+    name: 'get_note', agent: 'note', description: 'Get one note with its full markdown content.', schema: z.object({ note_id: id('note') }),
+    run: async (a, device) => {
+      const { row } = await device({ action: 'get', table: 'notes', data: { id: a.note_id } });
+      return row ? `Note ${describeNote(row)}\n\n${String(row.content ?? '')}` : `Note ${a.note_id} not found.`;
+    },
+  }),
+  define({
+    name: 'create_note', agent: 'note', description: 'Create a note (markdown content).',
+    schema: z.object({ title, content: z.string().max(100_000).default(''), project_id: optionalId('project') }),
+    run: async (a, device) => {
+      const { row } = await device({ action: 'insert', table: 'notes', data: defined({ title: a.title, content: a.content, projectId: a.project_id }) });
+      return `Note created: '${String(row.title)}' (id: ${row.id})`;
+    },
+  }),
+  define({
+    name: 'update_note', agent: 'note', description: 'Change a note\'s title or content.',
+    schema: z.object({ note_id: id('note'), title: title.optional(), content: z.string().max(100_000).optional() }),
+    run: async (a, device) => {
+      const updates = changes({ title: a.title, content: a.content }, 'note');
+      return `Note updated: ${describeNote((await device({ action: 'update', table: 'notes', data: { id: a.note_id, updates } })).row)}`;
+    },
+  }),
+  define({
+    name: 'delete_note', agent: 'note', description: 'Delete a note by id.', schema: z.object({ note_id: id('note') }),
+    run: async (a, device) => ((await device({ action: 'delete', table: 'notes', data: { id: a.note_id } })).deleted ? `Note ${a.note_id} deleted.` : `No note with id ${a.note_id} was found; nothing deleted.`),
+  }),
+];
+
+export const TOOLS_BY_NAME = new Map(ASSISTANT_TOOLS.map((t) => [t.name, t]));
+
+const bindable = new Map<string, StructuredToolInterface>();
+/**
+ * The LangChain tools to bind for `tools` (name, description, JSON schema from zod). Their bodies
+ * are never run: the agent loop executes calls itself, so it can validate, apply the ToolPolicy
+ * and turn device errors into text.
+ */
+export function langchainTools(tools: AssistantTool[]): StructuredToolInterface[] {
+  return tools.map((t) => {
+    let bound = bindable.get(t.name);
+    if (!bound) {
+      bound = tool(async () => '', { name: t.name, description: t.description, schema: t.schema }) as unknown as StructuredToolInterface;
+      bindable.set(t.name, bound);
+    }
+    return bound;
+  });
+}

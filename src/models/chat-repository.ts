@@ -1,0 +1,110 @@
+import { and, desc, eq, lt, sql } from 'drizzle-orm';
+import type { Db } from './database';
+import { chatMessages, chatSessions, type ChatMessageRow, type ChatSessionRow } from './schema';
+
+export type ChatRole = ChatMessageRow['role'];
+
+/** What a stored message may carry besides its text. */
+export interface NewChatMessage {
+  sessionId: string;
+  role: ChatRole;
+  content: string;
+  replyTo?: string | null;
+  toolName?: string | null;
+  provider?: string | null;
+  model?: string | null;
+  inputTokens?: number;
+  outputTokens?: number;
+  costUsd?: number;
+}
+
+/** The public view of a message (`GET /chat/sessions/:id/history`). */
+export function toChatMessageView(row: ChatMessageRow) {
+  return {
+    id: row.id,
+    role: row.role,
+    content: row.content,
+    toolName: row.toolName,
+    replyTo: row.replyTo,
+    usage: row.model ? { provider: row.provider, model: row.model, inputTokens: row.inputTokens, outputTokens: row.outputTokens, costUsd: row.costUsd } : null,
+    createdAt: row.createdAt.toISOString(),
+  };
+}
+
+/** The public view of a session. */
+export function toChatSessionView(row: ChatSessionRow) {
+  return {
+    id: row.id,
+    deviceId: row.deviceId,
+    status: row.status,
+    title: row.title,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+  };
+}
+
+/** Assistant sessions and their messages. Every read by id is scoped to the owner. */
+export class ChatRepository {
+  constructor(private readonly db: Db) {}
+
+  async createSession(input: { userId: string; deviceId: string; title: string }): Promise<ChatSessionRow> {
+    const [row] = await this.db.insert(chatSessions).values(input).returning();
+    return row;
+  }
+
+  /** The session if `userId` owns it; null otherwise (callers answer 404 either way). */
+  async findOwned(userId: string, sessionId: string): Promise<ChatSessionRow | null> {
+    const rows = await this.db.select().from(chatSessions).where(and(eq(chatSessions.id, sessionId), eq(chatSessions.userId, userId))).limit(1);
+    return rows[0] ?? null;
+  }
+
+  /** Binds the session to the device of its latest turn. */
+  async touch(sessionId: string, deviceId: string): Promise<void> {
+    await this.db.update(chatSessions).set({ deviceId, updatedAt: sql`now()` }).where(eq(chatSessions.id, sessionId));
+  }
+
+  /** Deletes the session and (cascade) its messages; false when the user owns no such session. */
+  async deleteOwned(userId: string, sessionId: string): Promise<boolean> {
+    const rows = await this.db.delete(chatSessions).where(and(eq(chatSessions.id, sessionId), eq(chatSessions.userId, userId))).returning({ id: chatSessions.id });
+    return rows.length > 0;
+  }
+
+  async addMessage(message: NewChatMessage): Promise<ChatMessageRow> {
+    const [row] = await this.db.insert(chatMessages).values(message).returning();
+    return row;
+  }
+
+  async findMessage(sessionId: string, messageId: string): Promise<ChatMessageRow | null> {
+    const rows = await this.db.select().from(chatMessages).where(and(eq(chatMessages.id, messageId), eq(chatMessages.sessionId, sessionId))).limit(1);
+    return rows[0] ?? null;
+  }
+
+  /** The assistant's answer to a user message, if one was stored (a retried turn must not answer twice). */
+  async findReply(sessionId: string, messageId: string): Promise<ChatMessageRow | null> {
+    const rows = await this.db
+      .select()
+      .from(chatMessages)
+      .where(and(eq(chatMessages.sessionId, sessionId), eq(chatMessages.replyTo, messageId), eq(chatMessages.role, 'assistant')))
+      .limit(1);
+    return rows[0] ?? null;
+  }
+
+  /** Every message of a session, oldest first. */
+  async history(sessionId: string): Promise<ChatMessageRow[]> {
+    return this.db.select().from(chatMessages).where(eq(chatMessages.sessionId, sessionId)).orderBy(chatMessages.seq);
+  }
+
+  /**
+   * The last `limit` user and assistant messages before message `beforeSeq`, oldest first: the
+   * context of a turn. Tool results are left out: they belong to the turn that made them.
+   */
+  async context(sessionId: string, beforeSeq: number, limit: number): Promise<ChatMessageRow[]> {
+    const rows = await this.db
+      .select()
+      .from(chatMessages)
+      .where(and(eq(chatMessages.sessionId, sessionId), lt(chatMessages.seq, beforeSeq), sql`${chatMessages.role} in ('user', 'assistant')`))
+      .orderBy(desc(chatMessages.seq))
+      .limit(limit);
+    return rows.reverse();
+  }
+}

@@ -1,0 +1,30 @@
+import { z } from 'zod';
+import { deviceIdSchema } from '../devices/protocol';
+import { baseJobOptions, type QueueRegistry } from './queue-registry';
+
+/**
+ * `assistant` queue: one assistant chat turn. The payload carries ids only — the message text
+ * lives in the `chat_messages` row, so user text never sits in Redis or in the dashboard.
+ */
+export const ASSISTANT_QUEUE = 'assistant' as const;
+export const ASSISTANT_JOB = 'chat-turn';
+
+export const assistantJobSchema = z.object({
+  userId: z.uuid(),
+  sessionId: z.uuid(),
+  /** The user message this turn answers; also the turn's event-log key. */
+  messageId: z.uuid(),
+  /** The device whose local data the tools read and write. */
+  deviceId: deviceIdSchema,
+});
+export type AssistantJob = z.infer<typeof assistantJobSchema>;
+
+/**
+ * The job id is the message id: a message is answered once. One attempt only: a turn's tool calls
+ * write on the user's device, so a blind retry could create the same task twice. A failed turn
+ * reports an `error` event and the user asks again.
+ */
+export async function enqueueAssistantTurn(queues: QueueRegistry, data: AssistantJob) {
+  const payload = assistantJobSchema.parse(data);
+  return queues.get(ASSISTANT_QUEUE).add(ASSISTANT_JOB, payload, { ...baseJobOptions, attempts: 1, jobId: payload.messageId });
+}
