@@ -20,7 +20,8 @@ export const generateSchema = z.strictObject({
 });
 export const idempotencyKeySchema = z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
 
-export const uuidParam = z.uuid();
+/** A UUID path parameter, lower-cased so it names the same room and row however the client spelled it. */
+export const uuidParam = z.uuid().transform((id) => id.toLowerCase());
 
 export const MAX_EMBED_TEXT_CHARS = 8_000;
 export const embedSchema = z.strictObject({ text: z.string().min(1).max(MAX_EMBED_TEXT_CHARS) });

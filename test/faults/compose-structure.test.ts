@@ -196,10 +196,10 @@ describe('deployment: docker-compose.yml, Dockerfile, nginx.conf, .env.example',
     }, 60_000);
 
     test('a worker naming a queue without a processor refuses to start, so the check above has teeth', async () => {
-      const start = spawnSwitchboard({ SWITCHBOARD_ROLES: 'worker', WORKER_QUEUES: 'assistant', DATABASE_URL: database.url, REDIS_URL: testRedisUrl(), REDIS_KEY_PREFIX: `compose-${randomUUID().slice(0, 8)}` });
+      const start = spawnSwitchboard({ SWITCHBOARD_ROLES: 'worker', WORKER_QUEUES: 'connectors', DATABASE_URL: database.url, REDIS_URL: testRedisUrl(), REDIS_KEY_PREFIX: `compose-${randomUUID().slice(0, 8)}` });
       start.then((node) => processes.push(node), () => undefined);
 
-      await expect(start).rejects.toThrow(/No processor for queue\(s\): assistant/);
+      await expect(start).rejects.toThrow(/No processor for queue\(s\): connectors/);
     });
   });
 });

@@ -185,7 +185,11 @@ describe('/canvas under abuse', () => {
     test('given cursors with NaN, Infinity, strings or missing fields, none is relayed; a valid one is', async () => {
       const room = await givenWatchedCanvas();
       const mover = await connect(room.owner);
+      // Cursors are volatile: one relayed while the watcher's transport is still busy sending the
+      // presence update for this join may be dropped, so let that update arrive first.
+      const settled = waitFor(room.watcher, 'presence', (p) => p.users.length === 2);
       await join(mover, room.canvasId);
+      await settled;
       const seen = record(room.watcher, 'cursor');
       const { canvasId } = room;
 
