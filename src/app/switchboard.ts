@@ -3,6 +3,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { QUEUE_NAMES, type Config } from '../../config';
 import type { LlmEndpoint } from '../ai/llm';
+import { ChatEventLog } from '../assistant/chat-events';
+import { ChatService, deviceChatHandler } from '../assistant/chat-service';
 import { AuthService } from '../auth/auth-service';
 import { resolveJwtSecret } from '../auth/jwt-secret';
 import type { TokenSettings } from '../auth/tokens';
@@ -66,6 +68,7 @@ export async function startSwitchboard(
     closers.unshift(['queues', () => queues.close()]);
     const events = new GenerationEventLog(redis, config.redis.keyPrefix, config.generation.eventsTtlSeconds);
     const limiter = new GenerationLimiter(redis, config.redis.keyPrefix);
+    const chatEvents = new ChatEventLog(redis, config.redis.keyPrefix);
 
     // The express app is plugged in later (it needs the socket server), but its request listener
     // must exist BEFORE Socket.IO attaches: Socket.IO then routes /socket.io/ to itself only.
@@ -82,7 +85,7 @@ export async function startSwitchboard(
     if (roles.has('worker')) {
       const { startWorkerRole } = await import('./worker-role');
       const worker = await startWorkerRole({
-        config, repos, events, limiter, queues, canvasEvents, connection: blockingRedis, logger, metrics, endpoint: options.endpoint,
+        config, repos, events, limiter, queues, canvasEvents, connection: blockingRedis, logger, metrics, endpoint: options.endpoint, io, deviceRpc, chatEvents,
       });
       llmSummary = worker.summary;
       for (const closer of [...worker.closers].reverse()) closers.unshift(closer);
@@ -99,6 +102,7 @@ export async function startSwitchboard(
         audience: config.auth.audience,
         accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds,
       };
+      const chat = new ChatService({ repos, queues, registry: deviceRegistry, logger });
       const ctx: ApiContext = {
         config,
         logger,
@@ -108,6 +112,8 @@ export async function startSwitchboard(
         auth: new AuthService(repos.users, tokens, config.auth.refreshTokenTtlDays),
         generations: new GenerationService({ config, redis, repos, queues, events, limiter, canvasEvents, logger }),
         events,
+        chat,
+        chatEvents,
         canvasEvents,
         readiness: { redis: async () => void (await redis.ping()), database: () => database.ping() },
         shuttingDown,
@@ -119,7 +125,7 @@ export async function startSwitchboard(
       metrics.trackQueues([...QUEUE_NAMES], (name) => queues.get(name).getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed'));
       handleRequest = createHttpApp(ctx);
       registerCanvasNamespace(io, { tokens, canvases: repos.canvases, logger, metrics });
-      const devices = registerDeviceNamespace(io, { tokens, registry: deviceRegistry, logger, metrics });
+      const devices = registerDeviceNamespace(io, { tokens, registry: deviceRegistry, logger, metrics, onChatRequest: deviceChatHandler(chat) });
       closers.unshift(['device presence', () => devices.close()]);
       await new Promise<void>((resolve, reject) => {
         httpServer.once('error', reject);

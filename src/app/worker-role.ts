@@ -1,8 +1,13 @@
 import type { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { Server } from 'socket.io';
 import type { Config } from '../../config';
 import { startDemoLLM } from '../ai/demo-llm';
+import { createTextEmbedder } from '../ai/embeddings';
 import type { LlmEndpoint } from '../ai/llm';
+import { AssistantRunner } from '../assistant/assistant-runner';
+import type { ChatEventLog } from '../assistant/chat-events';
+import type { DeviceRpc } from '../devices/device-rpc';
 import type { GenerationEventLog } from '../generation/event-log';
 import type { GenerationLimiter } from '../generation/generation-limiter';
 import { GenerationRunner } from '../generation/generation-runner';
@@ -11,9 +16,14 @@ import type { Repositories } from '../models';
 import type { Metrics } from '../observability/metrics';
 import type { QueueRegistry } from '../producers/queue-registry';
 import type { CanvasEmitter } from '../realtime/canvas-emitter';
+import { createAssistantProcessor } from '../workers/assistant';
 import { createBroadcastProcessor } from '../workers/broadcast';
+import { createEmbeddingsProcessor, EMBEDDINGS_CONCURRENCY } from '../workers/embeddings';
 import { createGenerationProcessor } from '../workers/generation';
 import { startWorkers, type QueueProcessor } from '../workers/worker-pool';
+
+/** Assistant turns per worker process: they mostly wait on the model and on devices, not on CPU. */
+const ASSISTANT_CONCURRENCY = 10;
 
 export interface WorkerRoleDeps {
   config: Config;
@@ -25,6 +35,11 @@ export interface WorkerRoleDeps {
   connection: Redis;
   logger: Logger;
   metrics: Metrics;
+  /** The process's Socket.IO server: device tool calls and chat text reach devices through its adapter. */
+  io: Server;
+  /** Runs the assistant's tool calls on the user's device, wherever its socket is. */
+  deviceRpc: DeviceRpc;
+  chatEvents: ChatEventLog;
   /** Overrides the configured model endpoint (tests point it at a scripted server). */
   endpoint?: LlmEndpoint;
 }
@@ -57,9 +72,15 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       : `${endpoint.provider} ${endpoint.models.join(' → ')} at ${endpoint.baseURL}`;
 
   const runner = new GenerationRunner({ ...deps, endpoint });
+  const assistant = new AssistantRunner({ ...deps, endpoint, rpc: deps.deviceRpc });
   const processors: Partial<Record<string, QueueProcessor>> = {
     generation: { processor: createGenerationProcessor(runner), concurrency: config.generation.concurrency },
     broadcast: { processor: createBroadcastProcessor(deps), concurrency: config.broadcast.concurrency },
+    assistant: { processor: createAssistantProcessor(assistant), concurrency: ASSISTANT_CONCURRENCY },
+    embeddings: {
+      processor: createEmbeddingsProcessor({ ...deps, embedder: createTextEmbedder(endpoint, config.llm.embeddingModel) }),
+      concurrency: EMBEDDINGS_CONCURRENCY,
+    },
   };
   const queueNames = config.queues.explicit ? config.queues.names : config.queues.names.filter((name) => processors[name]);
   const workers: Worker[] = startWorkers({

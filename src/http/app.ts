@@ -10,6 +10,8 @@ import { httpMetrics } from './middleware/http-metrics';
 import { authRoutes } from './routes/auth-routes';
 import { blockRoutes } from './routes/block-routes';
 import { canvasRoutes } from './routes/canvas-routes';
+import { chatRoutes } from './routes/chat-routes';
+import { embeddingRoutes } from './routes/embedding-routes';
 import { generationRoutes } from './routes/generation-routes';
 import { metricsRoutes } from './routes/metrics-routes';
 
@@ -68,7 +70,9 @@ export function createHttpApp(ctx: ApiContext): Express {
   api.use(canvasRoutes(ctx));
   api.use(blockRoutes(ctx));
   api.use(generationRoutes(ctx));
+  api.use(chatRoutes(ctx));
   api.use(metricsRoutes(ctx));
+  api.use(embeddingRoutes(ctx));
   app.use('/api/v1', api);
 
   app.use(notFoundHandler);

@@ -1,5 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Config } from '../../config';
+import type { ChatEventLog } from '../assistant/chat-events';
+import type { ChatService } from '../assistant/chat-service';
 import type { AuthService } from '../auth/auth-service';
 import type { TokenSettings } from '../auth/tokens';
 import type { GenerationEventLog } from '../generation/event-log';
@@ -21,6 +23,9 @@ export interface ApiContext {
   auth: AuthService;
   generations: GenerationService;
   events: GenerationEventLog;
+  /** Assistant turns: start one (checks, stores, enqueues) and follow its events. */
+  chat: ChatService;
+  chatEvents: ChatEventLog;
   canvasEvents: CanvasEmitter;
   queues: QueueRegistry;
   metrics: Metrics;

@@ -2,6 +2,7 @@ import type { Job, JobsOptions } from 'bullmq';
 import { z } from 'zod';
 import { TIERS } from '../../config';
 import { AppError } from '../lib/errors';
+import { MAX_EMBED_TEXT_CHARS } from '../schemas/api';
 import { baseJobOptions, type QueueRegistry } from './queue-registry';
 
 /**
@@ -12,10 +13,9 @@ import { baseJobOptions, type QueueRegistry } from './queue-registry';
  */
 export const EMBEDDINGS_QUEUE = 'embeddings' as const;
 export const EMBEDDINGS_JOB = 'embed';
-export const MAX_EMBEDDING_TEXT_CHARS = 8_000;
 
 export const embeddingJobSchema = z.object({
-  text: z.string().min(1).max(MAX_EMBEDDING_TEXT_CHARS),
+  text: z.string().min(1).max(MAX_EMBED_TEXT_CHARS),
   userId: z.uuid(),
   /** Labels the token metrics like generations do. */
   tier: z.enum(TIERS),

@@ -43,6 +43,8 @@ export class QueueRegistry {
       events = new QueueEvents(name, { connection: this.eventsConnection, prefix: bullPrefix(this.keyPrefix) });
       // Reconnects on its own; a waiter times out instead of crashing the process.
       events.on('error', () => undefined);
+      // Every `job.waitUntilFinished` also listens for this queue closing: many waiters are normal.
+      this.get(name).setMaxListeners(0);
       this.queueEvents.set(name, events);
     }
     return events;

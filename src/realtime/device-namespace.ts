@@ -5,7 +5,7 @@ import { deviceNamespace, deviceSignals, type DeviceNamespace, type DeviceSignal
 import { describeIssues, deviceHelloSchema, deviceIdSchema, type DeviceHelloAck } from '../devices/protocol';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../observability/metrics';
-import { DEVICE_NAMESPACE, rooms, type DeviceClientEvents, type DeviceServerEvents, type DeviceServerSideEvents, type DeviceSocketData } from './events';
+import { DEVICE_NAMESPACE, rooms, type ChatRequestAck, type DeviceClientEvents, type DeviceServerEvents, type DeviceServerSideEvents, type DeviceSocketData } from './events';
 
 type DeviceSocket = Socket<DeviceClientEvents, DeviceServerEvents, DeviceServerSideEvents, DeviceSocketData>;
 
@@ -20,6 +20,11 @@ export interface DeviceNamespaceDeps {
    * through `signals.on('online')`. Errors are logged, never sent to the device.
    */
   onDeviceHello?: (userId: string, deviceId: string, agentIds: string[]) => void | Promise<void>;
+  /**
+   * Handles `chat_request` (the assistant). The payload is unvalidated; the returned value is the
+   * ack. Without a handler the device is told the assistant is unavailable.
+   */
+  onChatRequest?: (user: DeviceSocketData['user'], deviceId: string, payload: unknown) => Promise<ChatRequestAck>;
 }
 
 export interface DeviceNamespaceHandle {
@@ -91,6 +96,17 @@ export function registerDeviceNamespace(io: Server, deps: DeviceNamespaceDeps): 
         await deps.onDeviceHello?.(user.id, deviceId, agentIds);
       } catch (error) {
         log.error({ err: error, ...context }, 'onDeviceHello hook failed');
+      }
+    });
+
+    socket.on('chat_request', async (payload, ack) => {
+      const reply = typeof ack === 'function' ? ack : (_: ChatRequestAck) => undefined;
+      if (!deps.onChatRequest) return reply({ error: { code: 'unavailable', message: 'The assistant is not available on this server' } });
+      try {
+        reply(await deps.onChatRequest(user, deviceId, payload));
+      } catch (error) {
+        log.error({ err: error, ...context }, 'chat_request failed');
+        reply({ error: { code: 'internal', message: 'The request could not be handled' } });
       }
     });
 

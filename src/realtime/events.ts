@@ -56,11 +56,26 @@ export const CANVAS_NAMESPACE = '/canvas';
 /** `/device`: device → server. */
 export interface DeviceClientEvents {
   device_hello: (payload: DeviceHello, ack: Ack<DeviceHelloAck>) => void;
+  /** Asks the assistant; the turn is bound to this device (its tools run here). */
+  chat_request: (payload: ChatRequestPayload, ack: Ack<ChatRequestAck>) => void;
 }
+
+/** `chat_request` from a device (SPEC §5). `context` is accepted and not used yet. */
+export interface ChatRequestPayload {
+  message: string;
+  context?: Record<string, unknown>;
+  sessionId?: string;
+}
+export type ChatRequestAck = { sessionId: string; messageId: string } | { error: { code: string; message?: string } };
 
 /** `/device`: server → device. The device answers a `tool_call` through the ack (see src/devices/protocol.ts). */
 export interface DeviceServerEvents {
   tool_call: (call: ToolCall, ack: (reply: unknown) => void) => void;
+  /** A piece of the assistant's answer; the pieces of a turn concatenate to its `final` response. */
+  text_chunk: (payload: { sessionId: string; text: string }) => void;
+  final: (payload: { sessionId: string; response: string }) => void;
+  /** The turn failed (model unreachable, ...); no `final` follows. */
+  chat_error: (payload: { sessionId: string; code: string; message: string }) => void;
 }
 
 /** Presence of a device, as nodes tell each other (`serverSideEmit`). */

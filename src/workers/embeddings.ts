@@ -6,8 +6,11 @@ import type { Repositories } from '../models';
 import type { Metrics } from '../observability/metrics';
 import { embeddingJobSchema, type EmbeddingResult } from '../producers/embeddings';
 
-/** Jobs one worker runs at once: every one of them can wait in the same batch. */
-export const EMBEDDINGS_CONCURRENCY = 64;
+/**
+ * Jobs one worker runs at once: two full batches, so the next batch fills while one is at the
+ * model (with exactly one batch's worth, slots free up one job at a time and batches shrink).
+ */
+export const EMBEDDINGS_CONCURRENCY = 128;
 /** Texts per model call, and how long the first text of a batch waits for company. */
 export const EMBEDDING_BATCH = { maxSize: 64, maxDelayMs: 10 } as const;
 

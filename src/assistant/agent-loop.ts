@@ -1,0 +1,124 @@
+import { AIMessage, AIMessageChunk, SystemMessage, ToolMessage, type BaseMessage } from '@langchain/core/messages';
+import { ModelUnavailableError } from '../ai/canvas-agent';
+import { chatModel, type LlmEndpoint } from '../ai/llm';
+import { langchainTools, type AssistantTool } from './tools';
+
+/** Tool rounds before the model must answer (SPEC §6). */
+export const MAX_TOOL_ITERATIONS = 5;
+
+const WRAP_UP = 'You have used every tool step this turn allows. Answer the user now from the tool results above, without calling tools; say what is left undone.';
+const NO_ANSWER = 'I could not finish this within the allowed number of steps. Please ask again, more specifically.';
+
+/** Tokens of one model call. */
+export interface ModelCallUsage {
+  provider: string;
+  model: string;
+  inputTokens: number;
+  outputTokens: number;
+}
+
+export interface AgentLoopOptions {
+  endpoint: LlmEndpoint;
+  /** System prompt, history and the user's message. */
+  messages: BaseMessage[];
+  tools: AssistantTool[];
+  /** Runs a call and returns its text result; never throws (failures are "Error: …" text). */
+  executeTool(name: string, args: unknown): Promise<string>;
+  /** Streamed answer text, in order; the pieces concatenate to the result's `response`. */
+  onText(text: string): void;
+  /** After each model call (usage is recorded per call). */
+  onModelCall?(usage: ModelCallUsage): Promise<void> | void;
+  /** After each tool call. */
+  onToolResult?(name: string, args: unknown, result: string): Promise<void> | void;
+  maxToolIterations?: number;
+  signal?: AbortSignal;
+}
+
+export interface AgentLoopResult {
+  response: string;
+  toolIterations: number;
+  toolCalls: number;
+}
+
+/**
+ * The assistant's loop on LangChain primitives (as the canvas agent, 0012): stream the model with
+ * the agent's tools bound, run its tool calls on the device, feed the results back, repeat. After
+ * `maxToolIterations` rounds the model is called once more WITHOUT tools, so it has to answer.
+ */
+export async function runAgentLoop(options: AgentLoopOptions): Promise<AgentLoopResult> {
+  const max = options.maxToolIterations ?? MAX_TOOL_ITERATIONS;
+  const messages = [...options.messages];
+  let response = '';
+  let toolCalls = 0;
+  // Text of an earlier round ("Let me check…") and the next round's text are kept apart, in the
+  // stream too, so the chunks still concatenate to exactly the response.
+  let separate = false;
+  const emit = (text: string) => {
+    const piece = separate ? `\n\n${text}` : text;
+    separate = false;
+    response += piece;
+    options.onText(piece);
+  };
+
+  for (let iteration = 0; iteration <= max; iteration += 1) {
+    const withTools = iteration < max;
+    if (!withTools) messages.push(new SystemMessage(WRAP_UP));
+    separate = response.length > 0 && !/\s$/.test(response);
+    const message = await callModel(options, messages, withTools ? options.tools : [], emit);
+    const calls = withTools ? [...(message.tool_calls ?? []), ...(message.invalid_tool_calls ?? [])] : [];
+    if (!calls.length) {
+      if (!response.trim()) emit(NO_ANSWER);
+      return { response, toolIterations: iteration, toolCalls };
+    }
+    messages.push(new AIMessage({ content: message.content, tool_calls: message.tool_calls, invalid_tool_calls: message.invalid_tool_calls }));
+    // Sequential on purpose: calls of one round may depend on each other's writes on the device.
+    for (const [position, call] of calls.entries()) {
+      const args = 'error' in call && call.error !== undefined ? undefined : call.args;
+      const result = args === undefined ? `Error: the arguments of ${call.name ?? 'the tool'} were not valid JSON.` : await options.executeTool(call.name ?? '', args);
+      toolCalls += 1;
+      messages.push(new ToolMessage({ content: result, tool_call_id: call.id ?? `call_${iteration}_${position}`, status: result.startsWith('Error:') ? 'error' : 'success' }));
+      await options.onToolResult?.(call.name ?? '', args, result);
+    }
+  }
+  // Not reached: the last round offers no tools, so it always returns above.
+  return { response, toolIterations: max, toolCalls };
+}
+
+/**
+ * One streamed model call, on the first model that works: a model that fails before producing
+ * text is replaced by the next of `endpoint.models`; once text went out, the failure is final
+ * (the user has already seen part of that answer).
+ */
+async function callModel(options: AgentLoopOptions, messages: BaseMessage[], tools: AssistantTool[], emit: (text: string) => void): Promise<AIMessageChunk> {
+  const { endpoint } = options;
+  let lastError: unknown;
+  for (const model of endpoint.models) {
+    let emitted = false;
+    try {
+      const chat = chatModel(endpoint, model);
+      // Never .invoke() these streaming clients: it would fetch tokenizer data from the internet.
+      const runnable = tools.length ? chat.bindTools(langchainTools(tools)) : chat;
+      let aggregate: AIMessageChunk | undefined;
+      for await (const chunk of await runnable.stream(messages, { signal: options.signal })) {
+        aggregate = aggregate ? aggregate.concat(chunk) : chunk;
+        const text = typeof chunk.content === 'string' ? chunk.content : '';
+        if (text) {
+          emitted = true;
+          emit(text);
+        }
+      }
+      const message = aggregate ?? new AIMessageChunk({ content: '' });
+      await options.onModelCall?.({
+        provider: endpoint.provider,
+        model,
+        inputTokens: message.usage_metadata?.input_tokens ?? 0,
+        outputTokens: message.usage_metadata?.output_tokens ?? 0,
+      });
+      return message;
+    } catch (error) {
+      if (options.signal?.aborted || emitted) throw error;
+      lastError = error;
+    }
+  }
+  throw new ModelUnavailableError(lastError, endpoint.models);
+}

@@ -1,0 +1,162 @@
+import { AIMessage, HumanMessage, SystemMessage, type BaseMessage } from '@langchain/core/messages';
+import { UnrecoverableError, type Job } from 'bullmq';
+import type { Server } from 'socket.io';
+import { costUsd, type Config } from '../../config';
+import { ModelUnavailableError } from '../ai/canvas-agent';
+import type { LlmEndpoint } from '../ai/llm';
+import { DeviceRpcError, type DeviceRpc } from '../devices/device-rpc';
+import { deviceNamespace } from '../devices/device-signals';
+import { describeIssues } from '../devices/protocol';
+import type { Logger } from '../lib/logger';
+import type { Repositories } from '../models';
+import type { Metrics } from '../observability/metrics';
+import { assistantJobSchema, type AssistantJob } from '../producers/assistant';
+import { rooms } from '../realtime/events';
+import { runAgentLoop } from './agent-loop';
+import type { ChatEvent, ChatEventLog, TurnUsage } from './chat-events';
+import { classifyIntent, systemPrompt, toolsFor } from './orchestrator';
+import { ToolInputError } from './tool-format';
+import { allowAllPolicy, type ToolPolicy } from './tool-policy';
+import { TOOLS_BY_NAME, type DeviceCall } from './tools';
+
+/** Earlier user and assistant messages fed back as context. */
+export const HISTORY_LIMIT = 20;
+
+export interface AssistantRunnerDeps {
+  config: Config;
+  repos: Repositories;
+  endpoint: LlmEndpoint;
+  rpc: DeviceRpc;
+  /** To reach the user's device sockets from a worker (through the adapter). */
+  io: Server;
+  chatEvents: ChatEventLog;
+  logger: Logger;
+  metrics?: Metrics;
+  /** Approvals plug in here; defaults to allowing everything. */
+  policy?: ToolPolicy;
+}
+
+/**
+ * The worker side of an assistant turn: route the message to an agent, run the agent loop with
+ * its tools executing on the user's device, stream the answer to the device and to the turn's
+ * event log, and keep the messages and the usage in PostgreSQL.
+ */
+export class AssistantRunner {
+  private readonly policy: ToolPolicy;
+
+  constructor(private readonly deps: AssistantRunnerDeps) {
+    this.policy = deps.policy ?? allowAllPolicy;
+  }
+
+  async process(job: Job): Promise<{ toolCalls: number; toolIterations: number }> {
+    const parsed = assistantJobSchema.safeParse(job.data);
+    if (!parsed.success) throw new UnrecoverableError(`Invalid assistant payload: ${describeIssues(parsed.error)}`);
+    const data = parsed.data;
+    const log = this.deps.logger.child({ component: 'assistant', jobId: job.id, sessionId: data.sessionId, messageId: data.messageId });
+    const { chat } = this.deps.repos;
+    const session = await chat.findOwned(data.userId, data.sessionId);
+    const message = session ? await chat.findMessage(data.sessionId, data.messageId) : null;
+    if (!session || !message) {
+      await this.publish(data, { type: 'error', sessionId: data.sessionId, code: 'session_not_found', message: 'The chat session no longer exists' });
+      throw new UnrecoverableError(`Chat message ${data.messageId} of session ${data.sessionId} does not exist`);
+    }
+    const answered = await chat.findReply(data.sessionId, data.messageId);
+    if (answered) {
+      await this.publish(data, { type: 'final', sessionId: data.sessionId, response: answered.content, usage: usageOf(answered) });
+      return { toolCalls: 0, toolIterations: 0 };
+    }
+
+    const history = await chat.context(data.sessionId, message.seq, HISTORY_LIMIT);
+    const intent = classifyIntent(message.content);
+    const tools = toolsFor(intent.agents);
+    const offered = new Set(tools.map((t) => t.name));
+    const tier = (await this.deps.repos.users.findById(data.userId))?.tier ?? 'free';
+    const usage: TurnUsage = { provider: this.deps.endpoint.provider, model: this.deps.endpoint.models[0], inputTokens: 0, outputTokens: 0, costUsd: 0 };
+    const pending: Array<Promise<void>> = [];
+    log.info({ agents: intent.agents, historyLength: history.length }, 'assistant turn started');
+
+    try {
+      const result = await runAgentLoop({
+        endpoint: this.deps.endpoint,
+        messages: [
+          new SystemMessage(systemPrompt(intent.agents)),
+          ...history.map((m): BaseMessage => (m.role === 'user' ? new HumanMessage(m.content) : new AIMessage(m.content))),
+          new HumanMessage(message.content),
+        ],
+        tools,
+        executeTool: (name, args) => this.executeTool(data, offered, name, args, log),
+        onText: (text) => void pending.push(this.publish(data, { type: 'text_chunk', sessionId: data.sessionId, text })),
+        onModelCall: async (call) => {
+          const cost = costUsd(this.deps.config.llm.pricing, call.model, call.inputTokens, call.outputTokens);
+          Object.assign(usage, { provider: call.provider, model: call.model, inputTokens: usage.inputTokens + call.inputTokens, outputTokens: usage.outputTokens + call.outputTokens, costUsd: usage.costUsd + cost });
+          await this.deps.repos.usage.record({ userId: data.userId, sessionId: data.sessionId, purpose: 'chat', ...call, costUsd: cost });
+          const labels = { provider: call.provider, model: call.model, tier };
+          this.deps.metrics?.llmTokens.inc({ ...labels, direction: 'input' }, call.inputTokens);
+          this.deps.metrics?.llmTokens.inc({ ...labels, direction: 'output' }, call.outputTokens);
+          this.deps.metrics?.llmCost.inc(labels, cost);
+        },
+        onToolResult: async (name, _args, content) => {
+          await chat.addMessage({ sessionId: data.sessionId, role: 'tool', toolName: name, content, replyTo: data.messageId });
+        },
+      });
+      await chat.addMessage({ sessionId: data.sessionId, role: 'assistant', content: result.response, replyTo: data.messageId, ...usage });
+      await chat.touch(data.sessionId, data.deviceId);
+      await Promise.allSettled(pending);
+      await this.publish(data, { type: 'final', sessionId: data.sessionId, response: result.response, usage });
+      log.info({ toolCalls: result.toolCalls, toolIterations: result.toolIterations, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens }, 'assistant turn completed');
+      return { toolCalls: result.toolCalls, toolIterations: result.toolIterations };
+    } catch (error) {
+      await Promise.allSettled(pending);
+      const unavailable = error instanceof ModelUnavailableError;
+      log.warn({ err: error }, 'assistant turn failed');
+      await this.publish(data, {
+        type: 'error',
+        sessionId: data.sessionId,
+        code: unavailable ? 'llm_unavailable' : 'assistant_failed',
+        message: unavailable ? 'The language model could not be reached; please try again later' : 'The assistant could not answer; please try again',
+      }).catch(() => undefined);
+      throw new UnrecoverableError(error instanceof Error ? error.message : String(error));
+    }
+  }
+
+  /**
+   * Runs one tool call on the turn's device. Every failure (bad arguments, policy refusal, device
+   * offline, timeout, device error) becomes "Error: …" text for the model: the turn goes on.
+   */
+  private async executeTool(data: AssistantJob, offered: Set<string>, name: string, rawArgs: unknown, log: Logger): Promise<string> {
+    const tool = TOOLS_BY_NAME.get(name);
+    // Only the routed agent's tools: a model cannot reach a tool it was not offered this turn.
+    if (!tool || !offered.has(name)) return `Error: there is no tool called "${name}" here; use one of: ${[...offered].join(', ')}.`;
+    const args = tool.schema.safeParse(rawArgs ?? {});
+    if (!args.success) return `Error: invalid arguments for ${name}: ${describeIssues(args.error)}. Fix them and call the tool again.`;
+    if (this.policy.isDangerous(name)) {
+      const decision = await this.policy.check({ userId: data.userId, sessionId: data.sessionId, deviceId: data.deviceId, toolName: name, args: args.data });
+      if (!decision.allowed) return `Error: ${name} was not allowed: ${decision.reason}`;
+    }
+    const device = ((call) => this.deps.rpc.callDevice(data.userId, data.deviceId, call as never)) as DeviceCall;
+    try {
+      return await tool.run(args.data, device);
+    } catch (error) {
+      if (error instanceof DeviceRpcError || error instanceof ToolInputError) return `Error: ${error.message}`;
+      log.warn({ err: error, tool: name }, 'assistant tool failed');
+      return `Error: ${name} failed unexpectedly.`;
+    }
+  }
+
+  /** To the requesting device's sockets (any node) and to the turn's event log (HTTP listeners). */
+  private async publish(data: AssistantJob, event: ChatEvent): Promise<void> {
+    const room = deviceNamespace(this.deps.io).to(rooms.userDevice(data.userId, data.deviceId));
+    if (event.type === 'text_chunk') room.emit('text_chunk', { sessionId: event.sessionId, text: event.text });
+    else if (event.type === 'final') room.emit('final', { sessionId: event.sessionId, response: event.response });
+    else room.emit('chat_error', { sessionId: event.sessionId, code: event.code, message: event.message });
+    await this.deps.chatEvents.append(data.messageId, event);
+  }
+}
+
+const usageOf = (row: { provider: string | null; model: string | null; inputTokens: number; outputTokens: number; costUsd: number }): TurnUsage => ({
+  provider: row.provider ?? 'unknown',
+  model: row.model ?? 'unknown',
+  inputTokens: row.inputTokens,
+  outputTokens: row.outputTokens,
+  costUsd: row.costUsd,
+});

@@ -1,0 +1,99 @@
+import { z } from 'zod';
+import type { DeviceRegistry } from '../devices/device-registry';
+import { describeIssues, deviceIdSchema } from '../devices/protocol';
+import { AppError, notFound } from '../lib/errors';
+import type { Logger } from '../lib/logger';
+import type { Repositories } from '../models';
+import { enqueueAssistantTurn } from '../producers/assistant';
+import type { QueueRegistry } from '../producers/queue-registry';
+import type { ChatRequestAck } from '../realtime/events';
+
+/** Longest message the assistant takes (SPEC §9: prompts are bounded at 8,000 characters). */
+export const MAX_CHAT_MESSAGE_CHARS = 8_000;
+
+const message = z.string().trim().min(1).max(MAX_CHAT_MESSAGE_CHARS);
+
+/** `POST /chat` and `POST /chat/stream`. */
+export const chatBodySchema = z.strictObject({ message, sessionId: z.uuid().optional(), deviceId: deviceIdSchema.optional() });
+
+/** Socket `chat_request` (its `context` is accepted, bounded, and not used yet). */
+export const chatRequestSchema = z.strictObject({
+  message,
+  sessionId: z.uuid().optional(),
+  context: z.record(z.string(), z.unknown()).optional().refine((value) => value === undefined || JSON.stringify(value).length <= 20_000, 'context is too large'),
+});
+
+export interface StartTurn {
+  userId: string;
+  message: string;
+  sessionId?: string;
+  /** The device to run tools on. From a socket it is that socket's device; over HTTP it is optional. */
+  deviceId?: string;
+  /** The request came from this device's socket, so it is online: skip the registry check. */
+  fromDevice?: boolean;
+}
+
+/**
+ * The API side of an assistant turn: check the session's owner and the device, store the user's
+ * message, enqueue the turn. Nothing is written or enqueued when the device is offline.
+ */
+export class ChatService {
+  private readonly log: Logger;
+
+  constructor(private readonly deps: { repos: Repositories; queues: QueueRegistry; registry: DeviceRegistry; logger: Logger }) {
+    this.log = deps.logger.child({ component: 'chat' });
+  }
+
+  async start(input: StartTurn): Promise<{ sessionId: string; messageId: string; deviceId: string }> {
+    const { chat } = this.deps.repos;
+    const session = input.sessionId ? await chat.findOwned(input.userId, input.sessionId) : null;
+    if (input.sessionId && !session) throw notFound('Chat session');
+    const deviceId = input.fromDevice && input.deviceId ? input.deviceId : await this.onlineDevice(input.userId, input.deviceId, session?.deviceId ?? undefined);
+
+    const sessionId = session?.id ?? (await chat.createSession({ userId: input.userId, deviceId, title: titleOf(input.message) })).id;
+    const stored = await chat.addMessage({ sessionId, role: 'user', content: input.message });
+    await enqueueAssistantTurn(this.deps.queues, { userId: input.userId, sessionId, messageId: stored.id, deviceId });
+    this.log.info({ userId: input.userId, sessionId, messageId: stored.id, deviceId }, 'assistant turn queued');
+    return { sessionId, messageId: stored.id, deviceId };
+  }
+
+  /**
+   * The device a turn runs on: the one asked for, which must be online; else the session's device
+   * when it is online; else any online device of the user. 409 `device_offline` when there is none.
+   */
+  private async onlineDevice(userId: string, requested?: string, sessionDevice?: string): Promise<string> {
+    const { registry } = this.deps;
+    if (requested) {
+      if (await registry.isOnline(userId, requested)) return requested;
+      throw new AppError(409, 'device_offline', `Device ${requested} is not connected; open the desktop app and try again`);
+    }
+    if (sessionDevice && (await registry.isOnline(userId, sessionDevice))) return sessionDevice;
+    const [first] = await registry.onlineDevices(userId);
+    if (!first) throw new AppError(409, 'device_offline', 'None of your devices is connected; open the desktop app and try again');
+    return first.deviceId;
+  }
+}
+
+/** A session's title: the start of its first message, on one line. */
+const titleOf = (text: string) => {
+  const line = text.replace(/\s+/g, ' ').trim();
+  return line.length > 80 ? `${line.slice(0, 79)}…` : line;
+};
+
+/**
+ * The `/device` namespace's `chat_request` handler: the turn is bound to the asking device. The
+ * ack is `{sessionId, messageId}`, or `{error: {code, message}}` (validation_failed, not_found).
+ */
+export function deviceChatHandler(service: ChatService) {
+  return async (user: { id: string }, deviceId: string, payload: unknown): Promise<ChatRequestAck> => {
+    const parsed = chatRequestSchema.safeParse(payload);
+    if (!parsed.success) return { error: { code: 'validation_failed', message: describeIssues(parsed.error) } };
+    try {
+      const { sessionId, messageId } = await service.start({ userId: user.id, deviceId, fromDevice: true, message: parsed.data.message, sessionId: parsed.data.sessionId });
+      return { sessionId, messageId };
+    } catch (error) {
+      if (error instanceof AppError && error.status < 500) return { error: { code: error.code, message: error.message } };
+      throw error;
+    }
+  };
+}
