@@ -5,6 +5,7 @@
  * dated copy. A benchmark, not a test: it never fails on a missed target, only on a broken run.
  *
  * Flags: --only=generation,fanout,sseOverhead,throughput,memory   --quick (fewer runs, for trying)
+ *        --profile=<dir> (CPU profiles of the in-process scenarios' measured runs)
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
@@ -31,7 +32,8 @@ function parseArgs(argv: string[]) {
   const only = argv.find((arg) => arg.startsWith('--only='))?.slice('--only='.length).split(',').filter(Boolean);
   const unknown = only?.filter((name) => !(SCENARIOS as readonly string[]).includes(name)) ?? [];
   if (unknown.length) throw new Error(`unknown scenario(s) ${unknown.join(', ')}; choose from ${SCENARIOS.join(', ')}`);
-  return { only: (only ?? [...SCENARIOS]) as ScenarioName[], quick: argv.includes('--quick') };
+  const profile = argv.find((arg) => arg.startsWith('--profile='))?.slice('--profile='.length);
+  return { only: (only ?? [...SCENARIOS]) as ScenarioName[], quick: argv.includes('--quick'), profileDir: profile ? path.resolve(profile) : undefined };
 }
 
 function machine() {
@@ -46,7 +48,17 @@ function machine() {
     platform: `${os.platform()} ${os.release()} ${os.arch()}`,
     redis: /v=(\S+)/.exec(redis ?? '')?.[1],
     loadAvgAtStart: os.loadavg().map((value) => Math.round(value * 100) / 100),
+    source: source(),
   };
+}
+
+/** The commit measured, and whether src/ or config/ differ from it (BENCH_SOURCE_COMMIT names a snapshot without .git). */
+function source() {
+  const git = (...args: string[]) => spawnSync('git', args, { cwd: path.resolve(__dirname, '..'), encoding: 'utf8' });
+  const head = git('rev-parse', 'HEAD');
+  if (head.status !== 0) return { commit: process.env.BENCH_SOURCE_COMMIT, modifiedSourceFiles: undefined };
+  const dirty = git('status', '--porcelain', '--', 'src', 'config').stdout.split('\n').filter(Boolean).length;
+  return { commit: head.stdout.trim(), modifiedSourceFiles: dirty };
 }
 
 async function main() {
@@ -66,13 +78,15 @@ async function main() {
       postgresUrl: process.env.DATABASE_URL?.startsWith('postgres') ? process.env.DATABASE_URL : LOCAL_POSTGRES,
       log,
       quick: args.quick,
+      profileDir: args.profileDir,
     };
+    if (args.profileDir) mkdirSync(args.profileDir, { recursive: true });
     const q = args.quick;
     const plans: Record<ScenarioName, () => Promise<unknown>> = {
-      generation: () => generationScenario(ctx, { runs: q ? 5 : 20, warmups: q ? 1 : 3, clients: 100, blocks: 200 }),
-      fanout: () => fanoutScenario(ctx, { clientCounts: [100, 500], clientKinds: ['lean', 'socket.io-client'], reps: q ? 2 : 7, clientLibraryReps: q ? 1 : 3, warmups: q ? 1 : 3 }),
-      sseOverhead: () => sseOverheadScenario(ctx, { generations: q ? 2 : 5, warmups: 1, calls: 60, gapMs: 10 }),
-      throughput: () => throughputScenario(ctx, { workerCounts: [1, 2], generations: q ? 20 : 50, users: 10, blocks: 20 }),
+      generation: () => generationScenario(ctx, { runs: q ? 5 : 30, warmups: q ? 1 : 3, clients: 100, blocks: 200 }),
+      fanout: () => fanoutScenario(ctx, { clientCounts: [100, 500], clientKinds: ['lean', 'socket.io-client'], reps: q ? 2 : 11, clientLibraryReps: q ? 1 : 5, warmups: q ? 1 : 3 }),
+      sseOverhead: () => sseOverheadScenario(ctx, { generations: q ? 2 : 8, warmups: 1, calls: 60, gapMs: 10 }),
+      throughput: () => throughputScenario(ctx, { workerCounts: [1, 2], generations: q ? 20 : 50, bursts: q ? 1 : 3, users: 10, blocks: 20 }),
       memory: () => memoryScenario(ctx, { steps: [250, 500, 750, 1000] }),
     };
     const quiet = await settleMachine();
@@ -157,14 +171,14 @@ function render(results: Record<string, unknown>): string {
   else if (g) {
     rows.push(['generation', `end to end, ${g.config.blocks} blocks → ${g.config.clients} clients: p50 / p99`, `${fmt(g.p50Ms)} / ${fmt(g.p99Ms)} ms`]);
     rows.push(['', 'floor (queue + insert + emit): p50', `${fmt(g.floorP50Ms)} ms (${fmt(g.floorPartsP50Ms.queue)} + ${fmt(g.floorPartsP50Ms.insert)} + ${fmt(g.floorPartsP50Ms.emit)})`]);
-    rows.push(['', 'ratioP50', `${fmt(g.ratioP50)} ×`]);
+    rows.push(['', 'ratioP50 (median of paired run ratios)', `${fmt(g.ratioP50)} × (${fmt(g.ratioPairedMedian)} ×)`]);
   }
   const f = results.fanout as AnyResult;
   if (f?.error) rows.push(['fanout', 'error', f.error]);
   else if (f) {
     for (const row of f.byClients) {
       rows.push(['fanout', `${row.clients} ${row.client} clients: ours / raw deliveries/s (p50 ms)`, `${fmt(row.oursDeliveriesPerS)} / ${fmt(row.rawDeliveriesPerS)} (${fmt(row.oursP50Ms)} / ${fmt(row.rawP50Ms)} ms)`]);
-      rows.push(['', `${row.clients} ${row.client} clients: shareOfRaw`, `${fmt(row.shareOfRaw)} ×`]);
+      rows.push(['', `${row.clients} ${row.client} clients: shareOfRaw (paired median); server CPU ours / raw`, `${fmt(row.shareOfRaw)} × (${fmt(row.shareOfRawPairedMedian)} ×); ${fmt(row.oursServerCpuMs)} / ${fmt(row.rawServerCpuMs)} ms`]);
     }
   }
   const s = results.sseOverhead as AnyResult;
@@ -176,7 +190,11 @@ function render(results: Record<string, unknown>): string {
   const t = results.throughput as AnyResult;
   if (t?.error) rows.push(['throughput', 'error', t.error]);
   else if (t) {
-    for (const row of t.byWorkers) rows.push(['throughput', `${row.workers} worker process(es): generations/s (latency p50)`, `${fmt(row.generationsPerS)} /s (${fmt(row.latencyP50Ms)} ms)`]);
+    for (const row of t.byWorkers) {
+      const cores = row.cpuOfMedianBurst;
+      rows.push([row.workers === 1 ? 'throughput' : '', `${row.workers} worker process(es): generations/s (latency p50)`, `${fmt(row.generationsPerS)} /s (${fmt(row.latencyP50Ms)} ms)`]);
+      rows.push(['', `  cores busy: machine / workers`, `${fmt(cores.machineCoresBusy)} / ${cores.workerProcessCores.map(fmt).join(' + ')}`]);
+    }
   }
   const mem = results.memory as AnyResult;
   if (mem?.error) rows.push(['memory', 'error', mem.error]);

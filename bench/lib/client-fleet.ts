@@ -22,6 +22,8 @@ export type FleetRequest = { id: number } & (
   | { cmd: 'completion'; group: string; key: string; withSample?: boolean }
   | { cmd: 'progress'; group: string; key: string }
   | { cmd: 'close'; group: string }
+  | { cmd: 'follow'; redisUrl: string; key: string }
+  | { cmd: 'followed'; key: string }
   | { cmd: 'shutdown' }
 );
 
@@ -101,6 +103,17 @@ export class ClientFleet {
 
   progress(group: string, key: string): Promise<{ clients: number; done: number; chunks: number }> {
     return this.call({ cmd: 'progress', group, key }, 10_000) as Promise<{ clients: number; done: number; chunks: number }>;
+  }
+
+  /** Starts following a Redis stream of generation events in the fleet process (see fleet-process.ts). */
+  follow(redisUrl: string, key: string): Promise<unknown> {
+    return this.call({ cmd: 'follow', redisUrl, key }, 10_000);
+  }
+
+  /** The followed stream's events, each with the time it became readable, once it ended. */
+  async followed(key: string): Promise<Array<{ seq: number; type: string; stage?: string; at: Stamp }>> {
+    const entries = (await this.call({ cmd: 'followed', key }, 60_000)) as Array<{ seq: number; type: string; stage?: string; at: string }>;
+    return entries.map((entry) => ({ ...entry, at: fromWire(entry.at) }));
   }
 
   close(group: string): Promise<unknown> {

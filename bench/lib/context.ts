@@ -13,4 +13,6 @@ export interface BenchContext {
   log(line: string): void;
   /** `--quick`: fewer runs, for trying the benchmark out; results are not comparable. */
   quick: boolean;
+  /** `--profile=<dir>`: in-process scenarios write a CPU profile of their measured runs there. */
+  profileDir?: string;
 }

@@ -3,6 +3,7 @@
  * does not run on the server's event loop (browsers are elsewhere too). Driven over IPC by
  * {@link ClientFleet}; stamps every chunk it receives with the shared monotonic clock.
  */
+import { Redis } from 'ioredis';
 import { io, type Socket } from 'socket.io-client';
 import { chunkHead, connectLean, eventFramePrefix, type LeanSocket } from './lean-client';
 import { now, toWire, type Stamp } from './timing';
@@ -24,6 +25,52 @@ interface Group {
 }
 
 const groups = new Map<string, Group>();
+
+/** Generation event streams being followed: each entry stamped when XREAD returned it. */
+interface Follow {
+  entries: Array<{ seq: number; type: string; stage?: string; at: string }>;
+  done: Promise<void>;
+  redis: Redis;
+}
+const follows = new Map<string, Follow>();
+
+/**
+ * Follows one generation's Redis event stream from its start until `complete` or `error`, from
+ * this process, whose event loop is not the one running Switchboard: the stamps say when each event
+ * became readable in Redis, free of the benchmark process's own scheduling delays.
+ */
+function follow(redisUrl: string, key: string) {
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  const entries: Follow['entries'] = [];
+  const done = (async () => {
+    let last = '0-0';
+    for (;;) {
+      const result = (await redis.xread('BLOCK', 30_000, 'STREAMS', key, last)) as Array<[string, Array<[string, string[]]>]> | null;
+      if (!result) throw new Error(`no events on ${key} for 30 s`);
+      const at = toWire(now());
+      for (const [id, fields] of result[0][1]) {
+        last = id;
+        const event = JSON.parse(fields[1]) as { type: string; stage?: string };
+        entries.push({ seq: Number.parseInt(id, 10), type: event.type, stage: event.stage, at });
+        if (event.type === 'complete' || event.type === 'error') return;
+      }
+    }
+  })();
+  follows.set(key, { entries, done, redis });
+  return { following: key };
+}
+
+async function followed(key: string) {
+  const entry = follows.get(key);
+  if (!entry) throw new Error(`not following ${key}`);
+  try {
+    await entry.done;
+    return entry.entries;
+  } finally {
+    entry.redis.disconnect();
+    follows.delete(key);
+  }
+}
 
 function track(group: Group, key: string): Track {
   let entry = group.tracks.get(key);
@@ -148,8 +195,13 @@ async function handle(request: FleetRequest): Promise<unknown> {
       return progress(request);
     case 'close':
       return close(request.group);
+    case 'follow':
+      return follow(request.redisUrl, request.key);
+    case 'followed':
+      return followed(request.key);
     case 'shutdown':
       for (const name of [...groups.keys()]) close(name);
+      for (const entry of follows.values()) entry.redis.disconnect();
       setImmediate(() => process.disconnect?.());
       return { ok: true };
   }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { loadConfig } from '../../config';
 import type { LlmEndpoint } from '../../src/ai/llm';
 import { startSwitchboard, type RunningSwitchboard } from '../../src/app/switchboard';
@@ -86,4 +86,23 @@ export async function settleMachine(ms = 2_000): Promise<number> {
   await new Promise((resolve) => setTimeout(resolve, ms));
   const after = machineCpuMs();
   return Math.round(((after.busy - before.busy) / ms) * 100) / 100;
+}
+
+/**
+ * CPU milliseconds used so far by every process whose command name is `comm` (e.g. `postgres`,
+ * `redis-server`) and whose command line contains `match`; processes that exited are not counted.
+ */
+export function cpuMsOfCommand(comm: string, match = ''): number {
+  let total = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== comm) continue;
+      if (match && !readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(match)) continue;
+      total += cpuMsOf(Number(entry));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return total;
 }

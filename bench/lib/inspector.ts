@@ -47,6 +47,14 @@ export class Inspector {
     return usage.usedSize;
   }
 
+  /** Starts the sampling profiler; the returned function stops it and returns the .cpuprofile JSON. */
+  async startProfile(intervalUs = 200): Promise<() => Promise<unknown>> {
+    await this.send('Profiler.enable');
+    await this.send('Profiler.setSamplingInterval', { interval: intervalUs });
+    await this.send('Profiler.start');
+    return async () => ((await this.send('Profiler.stop')) as { profile: unknown }).profile;
+  }
+
   close(): void {
     this.ws.close();
   }

@@ -26,7 +26,14 @@ export interface TimedModel {
  * timestamped just before it leaves; a turn that carries tool results answers a short text. The
  * stock scripted server buffers or paces inside itself, so it cannot say when each call left.
  */
-export async function startTimedModel(options: { calls: number; gapMs: number; textChars?: number }): Promise<TimedModel> {
+export async function startTimedModel(options: {
+  calls: number;
+  /** Pause between tool calls; 0 writes the whole turn at once (like the stock server without a delay). */
+  gapMs: number;
+  textChars?: number;
+  /** Argument deltas per call: 4 like the stock server, or ~1 per 4 characters like a real model's tokens. */
+  pieces?: number;
+}): Promise<TimedModel> {
   const turns = new Map<string, TimedTurn>();
   let completions = 0;
   const server = http.createServer({ noDelay: true }, (req, res) => {
@@ -51,25 +58,31 @@ export async function startTimedModel(options: { calls: number; gapMs: number; t
       res.write(delta({ role: 'assistant', content: '' }));
       const filler = 'x'.repeat(Math.max(0, (options.textChars ?? 120) - 20));
       let index = 0;
-      const writeCall = () => {
-        if (res.destroyed) return;
+      const writeCall = (): string => {
+        if (res.destroyed) return '';
         const args = JSON.stringify({ text: `Paragraph ${index + 1}. ${filler}` });
-        const size = Math.ceil(args.length / 4);
+        const size = Math.ceil(args.length / (options.pieces ?? 4));
         let out = delta({ tool_calls: [{ index, id: `call_${completions}_${index}`, type: 'function', function: { name: 'create_text', arguments: '' } }] });
         for (let i = 0; i < args.length; i += size) out += delta({ tool_calls: [{ index, function: { arguments: args.slice(i, i + size) } }] });
         const at = now();
         if (index > 0) turn.closedAt.push(at);
         turn.emittedAt.push(at);
-        res.write(out);
         index += 1;
+        if (options.gapMs === 0) return out;
+        res.write(out);
         if (index < options.calls) setTimeout(writeCall, options.gapMs);
         else setTimeout(finish, options.gapMs);
+        return '';
       };
       const finish = () => {
         turn.closedAt.push(now());
         res.end(delta({}, 'tool_calls') + frame([], { usage }) + 'data: [DONE]\n\n');
       };
-      writeCall();
+      if (options.gapMs > 0) return void writeCall();
+      let all = '';
+      while (index < options.calls) all += writeCall();
+      turn.closedAt.push(now());
+      res.end(all + delta({}, 'tool_calls') + frame([], { usage }) + 'data: [DONE]\n\n');
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));

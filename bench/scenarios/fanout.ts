@@ -6,6 +6,7 @@ import { createCanvas, registerUser } from '../../test/support/http';
 import type { BenchContext } from '../lib/context';
 import { cpuMsOf, ownCpuMs, startInProcessSwitchboard, uniquePrefix } from '../lib/harness';
 import { startBulkModel } from '../lib/models';
+import { startCpuProfile } from '../lib/profiler';
 import { startRawSocketServer } from '../lib/raw-socket-server';
 import { generateStream } from '../lib/sse-client';
 import { median, round } from '../lib/stats';
@@ -62,8 +63,10 @@ export async function fanoutScenario(ctx: BenchContext, options: FanoutOptions) 
         const bare = { total: [] as number[], toFirst: [] as number[], cpu: 0, fleetCpu: 0 };
         const fleetPid = fleet.pid!;
         const reps = client === 'lean' ? options.reps : options.clientLibraryReps;
+        let stopProfile: (() => Promise<string | undefined>) | undefined;
         for (let rep = 0; rep < options.warmups + reps; rep += 1) {
           const measured = rep >= options.warmups;
+          if (rep === options.warmups) stopProfile = await startCpuProfile(ctx.profileDir, `fanout-${client}-${clients}`);
           let [cpu, fleetCpu] = [ownCpuMs(), cpuMsOf(fleetPid)];
           const enqueued = now();
           await queue.add(BROADCAST_JOB, { generationId, canvasId }, { jobId: `bench-${randomUUID()}`, removeOnComplete: true });
@@ -84,6 +87,8 @@ export async function fanoutScenario(ctx: BenchContext, options: FanoutOptions) 
           bare.total.push(msBetween(emitted, rawDone.lastAt));
           bare.toFirst.push(msBetween(emitted, rawDone.firstAt));
         }
+        const profile = await stopProfile?.();
+        if (profile) ctx.log(`fanout: CPU profile of the measured runs in ${profile}`);
         await fleet.close(groups.ours);
         await fleet.close(groups.raw);
         const deliveries = clients * payloads!.length;
@@ -99,6 +104,8 @@ export async function fanoutScenario(ctx: BenchContext, options: FanoutOptions) 
           oursDeliveriesPerS: Math.round(deliveries / (oursP50 / 1000)),
           rawDeliveriesPerS: Math.round(deliveries / (rawP50 / 1000)),
           shareOfRaw: round(rawP50 / oursP50, 3),
+          // Median of each rep's own share (ours and raw back to back): steadier on a shared machine.
+          shareOfRawPairedMedian: round(median(ours.total.map((value, i) => bare.total[i] / value)), 3),
           oursToFirstChunkP50Ms: round(median(ours.toFirst)),
           rawToFirstChunkP50Ms: round(median(bare.toFirst)),
           // Mean CPU per broadcast: the benchmark process (app + worker + bare server) and the fleet.

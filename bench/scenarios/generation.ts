@@ -4,6 +4,7 @@ import type { BenchContext } from '../lib/context';
 import { FloorDb, FloorQueue } from '../lib/floor';
 import { uniquePrefix, startInProcessSwitchboard } from '../lib/harness';
 import { startBulkModel } from '../lib/models';
+import { startCpuProfile } from '../lib/profiler';
 import { startRawSocketServer } from '../lib/raw-socket-server';
 import { generateStream, type GenerationStream } from '../lib/sse-client';
 import { median, round, summarize } from '../lib/stats';
@@ -47,10 +48,17 @@ export async function generationScenario(ctx: BenchContext, options: GenerationO
     let payloads: Array<Record<string, unknown>> | undefined;
     let rows: Array<{ type: string; content: unknown }> = [];
     const total = options.warmups + options.runs;
+    let stopProfile: (() => Promise<string | undefined>) | undefined;
     for (let run = 0; run < total; run += 1) {
+      if (run === options.warmups) stopProfile = await startCpuProfile(ctx.profileDir, 'generation');
       // Ours: the whole product path.
-      const stream = await generateStream(app.api, owner.accessToken, canvasId, `Write ${options.blocks} paragraphs about the quarterly plan [run:${run}]`);
+      let following: Promise<unknown> | undefined;
+      const stream = await generateStream(app.api, owner.accessToken, canvasId, `Write ${options.blocks} paragraphs about the quarterly plan [run:${run}]`, {
+        onHeaders: (generationId) => (following = fleet.follow(ctx.redisUrl, `${keyPrefix}:gen:${generationId}:events`)),
+      });
       const done = await fleet.completion(groups.ours, stream.generationId, { withSample: payloads === undefined, timeoutMs: 60_000 });
+      await following;
+      const events = await fleet.followed(`${keyPrefix}:gen:${stream.generationId}:events`);
       if (!payloads) {
         payloads = done.sample as Array<Record<string, unknown>>;
         rows = payloads.flatMap((payload) => payload.blocks as Array<{ type: string; content: unknown }>);
@@ -71,8 +79,10 @@ export async function generationScenario(ctx: BenchContext, options: GenerationO
       parts.queue.push(queueMs);
       parts.insert.push(insertMs);
       parts.emit.push(emitMs);
-      stages.push(stageTimes(stream, model.requestTimes, done.firstAt, done.lastAt));
+      stages.push(stageTimes(stream, events, model.requestTimes, done.firstAt, done.lastAt));
     }
+    const profile = await stopProfile?.();
+    if (profile) ctx.log(`generation: CPU profile of the measured runs in ${profile}`);
 
     const p = summarize(ours);
     const f = summarize(floor);
@@ -98,6 +108,8 @@ export async function generationScenario(ctx: BenchContext, options: GenerationO
       floorP99Ms: f.p99,
       floorPartsP50Ms: { queue: round(median(parts.queue)), insert: round(median(parts.insert)), emit: round(median(parts.emit)) },
       ratioP50: round(p.p50 / f.p50),
+      // Median of each run's own ratio (ours and its floor run back to back): steadier on a shared machine.
+      ratioPairedMedian: round(median(ours.map((value, i) => value / floor[i]))),
       stagesP50Ms: Object.fromEntries(stageNames.map((name) => [name, round(median(stages.map((s) => s[name])))])),
       samplesMs: ours.map((value) => round(value)),
       floorSamplesMs: floor.map((value) => round(value)),
@@ -114,32 +126,39 @@ export async function generationScenario(ctx: BenchContext, options: GenerationO
 }
 
 /**
- * Where one run's time went, from the SSE events (stamped when their bytes arrived), the model's
- * request times and the fleet's chunk times. Consecutive stages add up to the end-to-end time.
+ * Where one run's time went. Event times are when each generation event became readable in Redis,
+ * seen from the fleet process (the benchmark process runs Switchboard, so its own stamps lag when
+ * Switchboard blocks its event loop); model request times are stamped by the scripted model.
+ * Consecutive stages add up to the end-to-end time.
  */
-function stageTimes(stream: GenerationStream, modelRequests: Stamp[], firstChunk: Stamp, lastChunk: Stamp): Record<string, number> {
-  const at = (predicate: (e: GenerationStream['events'][number]) => boolean, last = false) => {
-    const matches = stream.events.filter(predicate);
+function stageTimes(
+  stream: GenerationStream,
+  events: Array<{ type: string; stage?: string; at: Stamp }>,
+  modelRequests: Stamp[],
+  firstChunk: Stamp,
+  lastChunk: Stamp,
+): Record<string, number> {
+  const find = (predicate: (event: { type: string; stage?: string }) => boolean, last = false) => {
+    const matches = events.filter(predicate);
     const event = last ? matches.at(-1) : matches[0];
-    if (!event) throw new Error('missing SSE event');
+    if (!event) throw new Error('missing generation event');
     return event.at;
   };
-  const status = (stage: string) => at((e) => e.event === 'status' && e.data.stage === stage);
-  const requests = modelRequests.filter((stamp) => stamp > stream.startedAt);
-  const [turn1, turn2] = requests;
-  const lastOutput = at((e) => e.event === 'tool_output', true);
-  const persisting = status('persisting');
-  const broadcasting = status('broadcasting');
-  const complete = at((e) => e.event === 'complete');
+  const status = (stage: string) => find((e) => e.type === 'status' && e.stage === stage);
+  const [turn1, turn2] = modelRequests.filter((stamp) => stamp > stream.startedAt);
+  const lastOutput = find((e) => e.type === 'tool_output', true);
+  const complete = find((e) => e.type === 'complete');
+  const sseComplete = stream.events.find((e) => e.event === 'complete')!.at;
   return {
-    'api: POST → queued on SSE': msBetween(stream.startedAt, status('queued')),
-    'queue: queued → model request 1': msBetween(status('queued'), turn1),
-    'agent: model request 1 → last tool_output on SSE': msBetween(turn1, lastOutput),
+    'api: POST → SSE response headers': msBetween(stream.startedAt, stream.headersAt),
+    'queue: headers → model request 1': msBetween(stream.headersAt, turn1),
+    'agent: model request 1 → last tool_output in Redis': msBetween(turn1, lastOutput),
     'agent: last tool_output → model request 2': msBetween(lastOutput, turn2),
-    'agent: model request 2 → persisting on SSE': msBetween(turn2, persisting),
-    'persist: persisting → broadcasting on SSE': msBetween(persisting, broadcasting),
-    'finish: broadcasting → complete on SSE': msBetween(broadcasting, complete),
-    'broadcast: complete → first chunk at a client': msBetween(complete, firstChunk),
-    'fan-out: first chunk → last chunk at last client': msBetween(firstChunk, lastChunk),
+    'agent: model request 2 → persisting in Redis': msBetween(turn2, status('persisting')),
+    'persist: persisting → broadcasting in Redis': msBetween(status('persisting'), status('broadcasting')),
+    'finish: broadcasting → complete in Redis': msBetween(status('broadcasting'), complete),
+    'broadcast: complete in Redis → first chunk at a client': msBetween(complete, firstChunk),
+    'fan-out: first chunk → last chunk at the last client': msBetween(firstChunk, lastChunk),
+    '(aside) complete in Redis → complete at the SSE client': msBetween(complete, sseComplete),
   };
 }

@@ -4,6 +4,7 @@ import type { BenchContext } from '../lib/context';
 import { startInProcessSwitchboard, uniquePrefix } from '../lib/harness';
 import { generateStream } from '../lib/sse-client';
 import { median, round, summarize } from '../lib/stats';
+import { startCpuProfile } from '../lib/profiler';
 import { startTimedModel } from '../lib/timed-model';
 import { msBetween, now, type Stamp } from '../lib/timing';
 
@@ -40,7 +41,9 @@ export async function sseOverheadScenario(ctx: BenchContext, options: SseOverhea
     const redisToSse: number[] = [];
     let separateMessages = 0;
     let outputs = 0;
+    let stopProfile: (() => Promise<string | undefined>) | undefined;
     for (let g = 0; g < options.warmups + options.generations; g += 1) {
+      if (g === options.warmups) stopProfile = await startCpuProfile(ctx.profileDir, 'sse-overhead');
       const tag = `sse-${g}`;
       let follower: Promise<Map<number, Stamp>> | undefined;
       const stream = await generateStream(app.api, owner.accessToken, canvasId, `Write ${options.calls} paragraphs, one at a time [run:${tag}]`, {
@@ -65,6 +68,8 @@ export async function sseOverheadScenario(ctx: BenchContext, options: SseOverhea
         }
       }
     }
+    const profile = await stopProfile?.();
+    if (profile) ctx.log(`sseOverhead: CPU profile of the measured runs in ${profile}`);
     const emit = summarize(fromEmit);
     const closed = summarize(fromClosed);
     return {

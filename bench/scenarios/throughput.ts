@@ -1,17 +1,22 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { Client } from 'pg';
 import { createTestDatabase } from '../../test/support/database';
 import { createCanvas, registerUser, type TestUser } from '../../test/support/http';
 import { spawnSwitchboard, type SwitchboardProcess } from '../../test/support/processes';
 import type { BenchContext } from '../lib/context';
-import { benchEnv, cpuMsOf, machineCpuMs, ownCpuMs, uniquePrefix } from '../lib/harness';
+import { benchEnv, cpuMsOf, cpuMsOfCommand, machineCpuMs, ownCpuMs, uniquePrefix } from '../lib/harness';
 import { startBulkModel } from '../lib/models';
+import { Inspector } from '../lib/inspector';
 import { generateStream } from '../lib/sse-client';
-import { round, summarize } from '../lib/stats';
+import { median, round, summarize } from '../lib/stats';
 import { msBetween, now } from '../lib/timing';
 
 export interface ThroughputOptions {
   workerCounts: number[];
+  /** Generations per burst; each configuration runs `bursts` bursts and reports the median rate. */
   generations: number;
+  bursts: number;
   users: number;
   blocks: number;
 }
@@ -44,7 +49,9 @@ export async function throughputScenario(ctx: BenchContext, options: ThroughputO
       users.push({ user, canvasId: await createCanvas(api, user, `Load ${i}`) });
     }
     const burst = async (count: number, tag: string) => {
-      const cpu0 = { machine: machineCpuMs(), own: ownCpuMs(), procs: processes.map((p) => cpuMsOf(p.child.pid!)) };
+      const redisPort = new URL(ctx.redisUrl).port;
+      const servers = () => ({ postgres: cpuMsOfCommand('postgres'), redis: cpuMsOfCommand('redis-server', redisPort) });
+      const cpu0 = { machine: machineCpuMs(), own: ownCpuMs(), procs: processes.map((p) => cpuMsOf(p.child.pid!)), servers: servers() };
       const started = now();
       const streams = await Promise.all(
         Array.from({ length: count }, (_, i) => {
@@ -61,6 +68,9 @@ export async function throughputScenario(ctx: BenchContext, options: ThroughputO
         benchProcessCores: share(ownCpuMs() - cpu0.own),
         apiProcessCores: share(cpuMsOf(processes[0].child.pid!) - cpu0.procs[0]),
         workerProcessCores: processes.slice(1).map((p, i) => share(cpuMsOf(p.child.pid!) - cpu0.procs[i + 1])),
+        // Every postgres process on the machine (other databases' backends included) and our redis-server.
+        postgresCores: share(servers().postgres - cpu0.servers.postgres),
+        redisCores: share(servers().redis - cpu0.servers.redis),
       };
       return { seconds, cpu, latencies: streams.map((stream) => msBetween(stream.startedAt, stream.events.at(-1)!.at)) };
     };
@@ -69,20 +79,30 @@ export async function throughputScenario(ctx: BenchContext, options: ThroughputO
     for (const workers of options.workerCounts) {
       while (processes.length - 1 < workers) {
         ctx.log(`throughput: starting worker process ${processes.length}`);
-        processes.push(await spawnSwitchboard({ ...shared, SWITCHBOARD_ROLES: 'worker' }, 60_000));
+        // With --profile the first worker runs with the inspector on loopback, to profile one burst.
+        const inspect: Record<string, string> = ctx.profileDir && processes.length === 1 ? { NODE_OPTIONS: '--inspect=127.0.0.1:0' } : {};
+        processes.push(await spawnSwitchboard({ ...shared, SWITCHBOARD_ROLES: 'worker', ...inspect }, 60_000));
       }
-      await burst(options.users, `warm-${workers}`);
-      ctx.log(`throughput: ${options.generations} generations with ${workers} worker process(es)`);
-      const { seconds, latencies, cpu } = await burst(options.generations, `w${workers}`);
-      const latency = summarize(latencies);
+      await burst(options.users * 2, `warm-${workers}`);
+      ctx.log(`throughput: ${options.bursts} × ${options.generations} generations with ${workers} worker process(es)`);
+      const runs = [];
+      for (let b = 0; b < options.bursts; b += 1) {
+        const profiling = ctx.profileDir && workers === 1 && b === 0 ? await profileWorker(processes[1].output()) : undefined;
+        runs.push(await burst(options.generations, `w${workers}-${b}`));
+        if (profiling) ctx.log(`throughput: CPU profile of worker 1 during one burst in ${await profiling(path.join(ctx.profileDir!, 'throughput-worker.cpuprofile'))}`);
+      }
+      const perSecond = runs.map((run) => options.generations / run.seconds);
+      const best = runs[perSecond.indexOf(median(perSecond))] ?? runs[0];
+      const latency = summarize(runs.flatMap((run) => run.latencies));
       byWorkers.push({
         workers,
         generations: options.generations,
-        seconds: round(seconds, 3),
-        generationsPerS: round(options.generations / seconds),
+        bursts: options.bursts,
+        generationsPerS: round(median(perSecond)),
+        generationsPerSByBurst: perSecond.map((value) => round(value)),
         latencyP50Ms: latency.p50,
         latencyP99Ms: latency.p99,
-        cpu,
+        cpuOfMedianBurst: best.cpu,
       });
     }
     return {
@@ -94,7 +114,7 @@ export async function throughputScenario(ctx: BenchContext, options: ThroughputO
         database: `PostgreSQL ${await serverVersion(database.url)} (fresh database, dropped afterwards)`,
         model: 'zero-latency scripted model in the benchmark process',
         processes: 'one API process (SWITCHBOARD_ROLES=api) + N worker processes (SWITCHBOARD_ROLES=worker, generation and broadcast queues)',
-        measure: 'all generations POSTed at once; wall time from the first POST to the last `complete` on SSE',
+        measure: 'a burst POSTs all its generations at once; rate = generations / wall time from the first POST to the last `complete` on SSE; median of the bursts',
         cpu: 'average cores busy during the burst: whole machine (/proc/stat), benchmark process (model + SSE clients), API and worker processes',
       },
       byWorkers,
@@ -107,6 +127,19 @@ export async function throughputScenario(ctx: BenchContext, options: ThroughputO
     await model.close();
     await database.drop();
   }
+}
+
+/** Starts profiling a process spawned with --inspect; the returned function writes the profile to `file`. */
+async function profileWorker(output: string): Promise<(file: string) => Promise<string>> {
+  const url = Inspector.urlIn(output);
+  if (!url) throw new Error('the worker printed no inspector URL');
+  const inspector = await Inspector.connect(url);
+  const stop = await inspector.startProfile();
+  return async (file) => {
+    writeFileSync(file, JSON.stringify(await stop()));
+    inspector.close();
+    return file;
+  };
 }
 
 async function serverVersion(url: string): Promise<string> {
