@@ -1,6 +1,6 @@
-import { AIMessage, AIMessageChunk, HumanMessage, SystemMessage, ToolMessage, type BaseMessage } from '@langchain/core/messages';
+import { AIMessage, HumanMessage, SystemMessage, ToolMessage, type AIMessageChunk, type BaseMessage } from '@langchain/core/messages';
 import type { BlockInput } from '../schemas/blocks';
-import { blockTools, checkToolCall } from './block-tools';
+import { blockTools, checkToolCall, type ToolCallCheck } from './block-tools';
 import { chatModel, type LlmEndpoint } from './llm';
 
 const SYSTEM_PROMPT = [
@@ -59,11 +59,10 @@ export async function runCanvasAgent(
   for (let turn = 0; turn < MAX_TURNS && !truncated; turn += 1) {
     hooks.onThinking?.();
     const turnStart = blocks.length;
-    let message: AIMessageChunk;
-    let checks: Map<number, ReturnType<typeof checkToolCall>>;
+    let turnResult: Awaited<ReturnType<typeof streamTurn>>;
     for (;;) {
       try {
-        ({ message, checks } = await streamTurn(endpoint, endpoint.models[modelIndex], messages, blocks, maxBlocks, hooks, options.signal));
+        turnResult = await streamTurn(endpoint, endpoint.models[modelIndex], messages, blocks, maxBlocks, hooks, options.signal);
         usage.model = endpoint.models[modelIndex];
         break;
       } catch (error) {
@@ -74,17 +73,22 @@ export async function runCanvasAgent(
         if (modelIndex >= endpoint.models.length) throw new ModelUnavailableError(error, endpoint.models);
       }
     }
-    usage.inputTokens += message.usage_metadata?.input_tokens ?? 0;
-    usage.outputTokens += message.usage_metadata?.output_tokens ?? 0;
+    usage.inputTokens += turnResult.usage?.input_tokens ?? 0;
+    usage.outputTokens += turnResult.usage?.output_tokens ?? 0;
 
-    const calls = [...(message.tool_calls ?? []), ...(message.invalid_tool_calls ?? [])];
+    const { calls } = turnResult;
     if (!calls.length) break;
-    messages.push(new AIMessage({ content: message.content, tool_calls: message.tool_calls, invalid_tool_calls: message.invalid_tool_calls }));
+    const ids = calls.map((call, position) => call.id ?? `call_${turn}_${position}`);
+    messages.push(
+      new AIMessage({
+        content: turnResult.content,
+        tool_calls: calls.map((call, position) => ({ id: ids[position], name: call.name ?? 'unknown', args: argsObject(call.args), type: 'tool_call' as const })),
+      }),
+    );
     calls.forEach((call, position) => {
-      const check = checks.get(position) ?? checkToolCall(call.name, call.args);
-      if (!check.ok) invalidToolCalls += 1;
-      const reply = check.ok ? 'ok' : `Error: ${check.error}`;
-      messages.push(new ToolMessage({ content: reply, tool_call_id: call.id ?? `call_${position}`, status: check.ok ? 'success' : 'error' }));
+      if (!call.check.ok) invalidToolCalls += 1;
+      const reply = call.check.ok ? 'ok' : `Error: ${call.check.error}`;
+      messages.push(new ToolMessage({ content: reply, tool_call_id: ids[position], status: call.check.ok ? 'success' : 'error' }));
     });
     // The cap was reached while the model was still creating blocks: stop the agent here.
     if (blocks.length >= maxBlocks) truncated = true;
@@ -92,10 +96,21 @@ export async function runCanvasAgent(
   return { blocks, truncated, usage, invalidToolCalls };
 }
 
+/** One tool call of a turn, assembled from its streamed pieces, with its verdict once complete. */
+interface StreamedCall {
+  id?: string;
+  name?: string;
+  args: string;
+  check?: ToolCallCheck;
+}
+
 /**
  * One streamed model turn. Tool-call chunks arrive by index with their JSON arguments split across
- * deltas; a call is complete when the next index starts or the stream ends, and is validated then,
- * so blocks reach the client while the model is still writing the rest.
+ * deltas. A call is complete as soon as its arguments parse as a JSON object (a complete object
+ * cannot be extended), else when the next call starts or the stream ends; it is validated then,
+ * so each block reaches the client while the model is still writing the rest. Pieces are
+ * accumulated per call rather than by concatenating message chunks, which is quadratic in the
+ * number of chunks.
  */
 async function streamTurn(
   endpoint: LlmEndpoint,
@@ -107,44 +122,60 @@ async function streamTurn(
   signal?: AbortSignal,
 ) {
   const bound = chatModel(endpoint, model).bindTools(blockTools);
-  const checks = new Map<number, ReturnType<typeof checkToolCall>>();
-  const open = new Map<number, { name?: string; args: string }>();
-  let aggregate: AIMessageChunk | undefined;
-  let position = 0;
-  let current: number | undefined;
+  const calls: StreamedCall[] = [];
+  const byIndex = new Map<number, StreamedCall>();
+  let content = '';
+  let usage: AIMessageChunk['usage_metadata'];
+  let current: StreamedCall | undefined;
 
-  const complete = (index: number) => {
-    const call = open.get(index);
-    if (!call) return;
-    open.delete(index);
-    const check = checkToolCall(call.name, call.args);
-    checks.set(position, check);
-    position += 1;
-    if (!check.ok) return;
+  const complete = (call: StreamedCall) => {
+    if (call.check) return;
+    call.check = checkToolCall(call.name, call.args);
+    if (!call.check.ok) return;
     if (blocks.length < maxBlocks) {
-      blocks.push(check.block);
-      hooks.onBlock(check.block, blocks.length - 1);
+      blocks.push(call.check.block);
+      hooks.onBlock(call.check.block, blocks.length - 1);
     } else {
-      checks.set(position - 1, { ok: false, error: 'Block limit reached; stop calling tools.' });
+      call.check = { ok: false, error: 'Block limit reached; stop calling tools.' };
     }
   };
 
   const stream = await bound.stream(messages, { signal });
   for await (const chunk of stream) {
-    aggregate = aggregate ? aggregate.concat(chunk) : chunk;
+    if (typeof chunk.content === 'string') content += chunk.content;
+    if (chunk.usage_metadata) usage = chunk.usage_metadata;
     for (const part of chunk.tool_call_chunks ?? []) {
       const index = part.index ?? 0;
-      if (current !== undefined && index !== current) complete(current);
-      if (!open.has(index)) {
-        if (open.size === 0 && checks.size === 0) hooks.onToolStage?.();
-        open.set(index, { name: part.name, args: '' });
+      let call = byIndex.get(index);
+      if (!call) {
+        if (current) complete(current);
+        if (calls.length === 0) hooks.onToolStage?.();
+        call = { id: part.id, name: part.name, args: '' };
+        byIndex.set(index, call);
+        calls.push(call);
       }
-      const call = open.get(index)!;
-      if (part.name && !call.name) call.name = part.name;
+      call.id ??= part.id;
+      call.name ??= part.name;
+      if (call.check) continue;
       call.args += part.args ?? '';
-      current = index;
+      current = call;
+      if (call.args.trimEnd().endsWith('}') && parsesAsObject(call.args)) complete(call);
     }
   }
-  for (const index of [...open.keys()]) complete(index);
-  return { message: aggregate ?? new AIMessageChunk({ content: '' }), checks };
+  for (const call of calls) complete(call);
+  return { content, usage, calls: calls as Array<StreamedCall & { check: ToolCallCheck }> };
+}
+
+function parsesAsObject(text: string): boolean {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+  } catch {
+    return false;
+  }
+}
+
+/** Arguments as the model sent them, for the conversation history (unparseable ones as `{}`). */
+function argsObject(text: string): Record<string, unknown> {
+  return parsesAsObject(text) ? (JSON.parse(text) as Record<string, unknown>) : {};
 }
