@@ -1,4 +1,5 @@
 import { DEVICE_TABLES, type DeviceRow, type DeviceTable, type ToolCall, type ToolReply } from './protocol';
+import { cosineSimilarity } from '../lib/vectors';
 
 /** Rows to start with, per table; `id` and timestamps are added where missing. */
 export type StoreSeed = Partial<Record<DeviceTable, Array<Record<string, unknown>>>>;
@@ -118,24 +119,10 @@ export class MemoryStore {
   private search(vector: number[], filters: Record<string, string | number | boolean>, limit: number, table?: DeviceTable) {
     return [...this.vectors.values()]
       .filter((entry) => (!table || entry.metadata.table === undefined || entry.metadata.table === table) && Object.entries(filters).every(([key, value]) => sameValue(entry.metadata[key], value)))
-      .map((entry) => ({ id: entry.id, content: entry.content, score: cosine(vector, entry.vector), ...pick(entry.metadata, ['projectId', 'title']) }))
+      .map((entry) => ({ id: entry.id, content: entry.content, score: cosineSimilarity(vector, entry.vector), ...pick(entry.metadata, ['projectId', 'title']) }))
       .sort((a, b) => b.score - a.score)
       .slice(0, limit);
   }
-}
-
-/** Cosine similarity; 0 when either vector is all zeros or the lengths differ. */
-export function cosine(a: number[], b: number[]): number {
-  if (a.length !== b.length) return 0;
-  let dot = 0;
-  let normA = 0;
-  let normB = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i] * b[i];
-    normA += a[i] * a[i];
-    normB += b[i] * b[i];
-  }
-  return normA && normB ? dot / Math.sqrt(normA * normB) : 0;
 }
 
 const newId = () => globalThis.crypto.randomUUID();

@@ -1,7 +1,5 @@
-import { randomUUID } from 'node:crypto';
-import { createTestDatabase, LOCAL_POSTGRES, testRedisUrl, type TestDatabase } from '../support/database';
 import { createCanvas, registerUser } from '../support/http';
-import { spawnSwitchboard, type SwitchboardProcess } from '../support/processes';
+import { useCluster } from '../support/cluster';
 import { readSse, type SseMessage } from '../support/sse';
 
 /**
@@ -9,33 +7,14 @@ import { readSse, type SseMessage } from '../support/sse';
  * drain and exit 0; the stream's client resumes on the other API node from Last-Event-ID.
  */
 describe('SIGTERM drains api and worker nodes', () => {
-  let database: TestDatabase;
-  const processes: SwitchboardProcess[] = [];
-
-  beforeAll(async () => {
-    database = await createTestDatabase({ server: process.env.DATABASE_URL ?? LOCAL_POSTGRES });
-  });
-
-  afterAll(async () => {
-    await Promise.all(processes.map((p) => p.stop('SIGKILL')));
-    await database.drop();
-  });
+  const cluster = useCluster('drain', { DEMO_LLM_DELAY_MS: '100', SHUTDOWN_TIMEOUT_MS: '20000' });
 
   test('both exit 0, the active job completes, and the client resumes on the other node without a gap', async () => {
-    const shared = {
-      REDIS_URL: testRedisUrl(),
-      REDIS_KEY_PREFIX: `drain-${randomUUID().slice(0, 8)}`,
-      DATABASE_URL: database.url,
-      JWT_SECRET: 'drain-test-secret-drain-test-secret-0000',
-      DEMO_LLM_DELAY_MS: '100',
-      SHUTDOWN_TIMEOUT_MS: '20000',
-    };
     const [apiA, apiB, worker] = await Promise.all([
-      spawnSwitchboard({ ...shared, SWITCHBOARD_ROLES: 'api', PORT: '0' }),
-      spawnSwitchboard({ ...shared, SWITCHBOARD_ROLES: 'api', PORT: '0' }),
-      spawnSwitchboard({ ...shared, SWITCHBOARD_ROLES: 'worker' }),
+      cluster.spawn({ SWITCHBOARD_ROLES: 'api', PORT: '0' }),
+      cluster.spawn({ SWITCHBOARD_ROLES: 'api', PORT: '0' }),
+      cluster.spawn({ SWITCHBOARD_ROLES: 'worker' }),
     ]);
-    processes.push(apiA, apiB, worker);
     const user = await registerUser(`${apiA.url}/api/v1`, 'Drain');
     const canvasId = await createCanvas(`${apiA.url}/api/v1`, user);
 

@@ -1,7 +1,6 @@
-import { randomUUID } from 'node:crypto';
-import { createTestDatabase, LOCAL_POSTGRES, testRedisUrl, type TestDatabase } from '../support/database';
 import { createCanvas, registerUser, request } from '../support/http';
-import { spawnSwitchboard, type SwitchboardProcess } from '../support/processes';
+import { useCluster } from '../support/cluster';
+import type { SwitchboardProcess } from '../support/processes';
 import { connectCanvas, join, record, type CanvasClient } from '../support/sockets';
 import { readSse } from '../support/sse';
 import { waitUntil } from '../support/wait';
@@ -13,36 +12,17 @@ const PROMPT = 'Plan the launch: a heading, three todos (book venue, invite pres
  * again, and the retry neither duplicates blocks nor loses any for the clients.
  */
 describe('a worker killed in the middle of a generation', () => {
-  let database: TestDatabase;
-  const processes: SwitchboardProcess[] = [];
+  const cluster = useCluster('crash', { WORKER_LOCK_MS: '1000', DEMO_LLM_DELAY_MS: '150', LOG_LEVEL: 'info' });
   const sockets: CanvasClient[] = [];
 
-  beforeAll(async () => {
-    database = await createTestDatabase({ server: process.env.DATABASE_URL ?? LOCAL_POSTGRES });
-  });
-
-  afterAll(async () => {
-    sockets.forEach((socket) => socket.close());
-    await Promise.all(processes.map((p) => p.stop('SIGKILL')));
-    await database.drop();
-  });
+  afterAll(() => sockets.forEach((socket) => socket.close()));
 
   test('another worker completes it, exactly one set of blocks exists, and every client receives every block', async () => {
-    const shared = {
-      REDIS_URL: testRedisUrl(),
-      REDIS_KEY_PREFIX: `crash-${randomUUID().slice(0, 8)}`,
-      DATABASE_URL: database.url,
-      JWT_SECRET: 'worker-crash-secret-worker-crash-secret',
-      WORKER_LOCK_MS: '1000',
-      DEMO_LLM_DELAY_MS: '150',
-      LOG_LEVEL: 'info',
-    };
     const [api, workerA, workerB] = await Promise.all([
-      spawnSwitchboard({ ...shared, SWITCHBOARD_ROLES: 'api', PORT: '0' }),
-      spawnSwitchboard({ ...shared, SWITCHBOARD_ROLES: 'worker' }),
-      spawnSwitchboard({ ...shared, SWITCHBOARD_ROLES: 'worker' }),
+      cluster.spawn({ SWITCHBOARD_ROLES: 'api', PORT: '0' }),
+      cluster.spawn({ SWITCHBOARD_ROLES: 'worker' }),
+      cluster.spawn({ SWITCHBOARD_ROLES: 'worker' }),
     ]);
-    processes.push(api, workerA, workerB);
     const base = `${api.url}/api/v1`;
     const user = await registerUser(base, 'Crash');
     const canvasId = await createCanvas(base, user);

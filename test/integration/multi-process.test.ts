@@ -1,7 +1,5 @@
-import { randomUUID } from 'node:crypto';
-import { createTestDatabase, LOCAL_POSTGRES, testRedisUrl, type TestDatabase } from '../support/database';
 import { createCanvas, registerUser } from '../support/http';
-import { spawnSwitchboard, type SwitchboardProcess } from '../support/processes';
+import { useCluster } from '../support/cluster';
 import { connectCanvas, join, record } from '../support/sockets';
 import { readSse } from '../support/sse';
 import { waitUntil } from '../support/wait';
@@ -12,31 +10,13 @@ import { waitUntil } from '../support/wait';
  * PGlite lives inside one process, so this test uses the PostgreSQL server.
  */
 describe('api and worker in separate processes', () => {
-  let database: TestDatabase;
-  const processes: SwitchboardProcess[] = [];
-
-  beforeAll(async () => {
-    database = await createTestDatabase({ server: process.env.DATABASE_URL ?? LOCAL_POSTGRES });
-  });
-
-  afterAll(async () => {
-    await Promise.all(processes.map((p) => p.stop('SIGKILL')));
-    await database.drop();
-  });
+  const cluster = useCluster('mp', { BROADCAST_CHUNK_SIZE: '2' });
 
   test('a generation requested on the api process is run by the worker process and reaches a socket client', async () => {
-    const shared = {
-      REDIS_URL: testRedisUrl(),
-      REDIS_KEY_PREFIX: `mp-${randomUUID().slice(0, 8)}`,
-      DATABASE_URL: database.url,
-      JWT_SECRET: 'multi-process-secret-multi-process-secret',
-      BROADCAST_CHUNK_SIZE: '2',
-    };
     const [api, worker] = await Promise.all([
-      spawnSwitchboard({ ...shared, SWITCHBOARD_ROLES: 'api', PORT: '0' }),
-      spawnSwitchboard({ ...shared, SWITCHBOARD_ROLES: 'worker' }),
+      cluster.spawn({ SWITCHBOARD_ROLES: 'api', PORT: '0' }),
+      cluster.spawn({ SWITCHBOARD_ROLES: 'worker' }),
     ]);
-    processes.push(api, worker);
     expect(api.url).toBeDefined();
     expect(worker.output()).toMatch(/roles\s+worker/);
     expect(worker.output()).toMatch(/DEMO model/);

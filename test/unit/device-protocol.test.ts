@@ -1,4 +1,5 @@
-import { MemoryStore, cosine } from '../../src/devices/memory-store';
+import { MemoryStore } from '../../src/devices/memory-store';
+import { cosineSimilarity as cosine } from '../../src/lib/vectors';
 import { describeIssues, deviceIdSchema, replySchemas, toolCallInputSchema, toolCallSchema, type ToolCall } from '../../src/devices/protocol';
 
 const problems = (input: unknown) => {

@@ -40,19 +40,8 @@ export function embedText(text: string, dimensions: number = DEMO_EMBEDDING_DIME
   return vector.map((v) => v / (norm || 1));
 }
 
-/** Cosine similarity of two vectors of the same length. */
-export function cosineSimilarity(a: number[], b: number[]): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i] * b[i];
-    na += a[i] * a[i];
-    nb += b[i] * b[i];
-  }
-  return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb);
-}
-
 /** The demo model's embedder for the OpenAI-compatible server (honours `dimensions`). */
 export const demoEmbedder: Embedder = (texts, _model, options) =>
   texts.map((text) => embedText(text, options?.dimensions ?? DEMO_EMBEDDING_DIMENSIONS));
+
+export { cosineSimilarity } from '../../lib/vectors';

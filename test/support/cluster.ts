@@ -1,0 +1,39 @@
+import { randomUUID } from 'node:crypto';
+import { createTestDatabase, LOCAL_POSTGRES, testRedisUrl, type TestDatabase } from './database';
+import { spawnSwitchboard, type SwitchboardProcess } from './processes';
+
+/**
+ * Several Switchboard processes sharing one fresh PostgreSQL database (PGlite lives inside one
+ * process, so clusters use the server) and one Redis key prefix. Call inside a `describe`: it
+ * registers the hooks that create the database and, whatever happens, kill every process and drop it.
+ */
+export function useCluster(name: string, env: Record<string, string> = {}) {
+  let database: TestDatabase | undefined;
+  const processes: SwitchboardProcess[] = [];
+  const prefix = `${name}-${randomUUID().slice(0, 8)}`;
+
+  beforeAll(async () => {
+    database = await createTestDatabase({ server: process.env.DATABASE_URL ?? LOCAL_POSTGRES });
+  });
+
+  afterAll(async () => {
+    await Promise.all(processes.map((p) => p.stop('SIGKILL')));
+    await database?.drop();
+  });
+
+  return {
+    /** Starts one process with the cluster's shared settings plus `extra`; resolves on its banner. */
+    async spawn(extra: Record<string, string>): Promise<SwitchboardProcess> {
+      const started = await spawnSwitchboard({
+        REDIS_URL: testRedisUrl(),
+        REDIS_KEY_PREFIX: prefix,
+        DATABASE_URL: database!.url,
+        JWT_SECRET: `${name}-cluster-secret-0123456789-0123456789`,
+        ...env,
+        ...extra,
+      });
+      processes.push(started);
+      return started;
+    },
+  };
+}
