@@ -86,6 +86,8 @@ export const envSchema = z.object({
   /** Device tool call timeout and approval timeout. */
   DEVICE_RPC_TIMEOUT_MS: int(1).default(30_000),
   HITL_TIMEOUT_MS: int(1).default(300_000),
+  /** Tools that need a human's approval besides every delete_* (comma list of tool names). */
+  HITL_DANGEROUS_TOOLS: list.default([]),
   /** Deadline for a graceful shutdown. */
   SHUTDOWN_TIMEOUT_MS: int(100).default(10_000),
   /** Worker/scheduler-only processes serve /metrics and /healthz on this port (api processes use PORT). */

@@ -96,7 +96,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     tiers: mergeTierLimits(tiers.data as Partial<Record<Tier, Partial<TierLimits>>>),
     device: { rpcTimeoutMs: e.DEVICE_RPC_TIMEOUT_MS },
-    hitl: { timeoutMs: e.HITL_TIMEOUT_MS },
+    hitl: { timeoutMs: e.HITL_TIMEOUT_MS, dangerousTools: e.HITL_DANGEROUS_TOOLS },
     shutdown: { timeoutMs: e.SHUTDOWN_TIMEOUT_MS },
     log: { level: e.LOG_LEVEL },
   };

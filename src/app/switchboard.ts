@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { QUEUE_NAMES, type Config } from '../../config';
 import type { LlmEndpoint } from '../ai/llm';
+import { ApprovalService, toolApprovalHandler } from '../assistant/approvals';
 import { ChatEventLog } from '../assistant/chat-events';
 import { ChatService, deviceChatHandler } from '../assistant/chat-service';
 import { AuthService } from '../auth/auth-service';
@@ -103,6 +104,7 @@ export async function startSwitchboard(
         accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds,
       };
       const chat = new ChatService({ repos, queues, registry: deviceRegistry, logger });
+      const approvals = new ApprovalService({ config, repos, queues, logger, metrics });
       const ctx: ApiContext = {
         config,
         logger,
@@ -114,6 +116,7 @@ export async function startSwitchboard(
         events,
         chat,
         chatEvents,
+        approvals,
         canvasEvents,
         readiness: { redis: async () => void (await redis.ping()), database: () => database.ping() },
         shuttingDown,
@@ -125,7 +128,7 @@ export async function startSwitchboard(
       metrics.trackQueues([...QUEUE_NAMES], (name) => queues.get(name).getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed'));
       handleRequest = createHttpApp(ctx);
       registerCanvasNamespace(io, { tokens, canvases: repos.canvases, logger, metrics });
-      const devices = registerDeviceNamespace(io, { tokens, registry: deviceRegistry, logger, metrics, onChatRequest: deviceChatHandler(chat) });
+      const devices = registerDeviceNamespace(io, { tokens, registry: deviceRegistry, logger, metrics, onChatRequest: deviceChatHandler(chat), onToolApproval: toolApprovalHandler(approvals) });
       closers.unshift(['device presence', () => devices.close()]);
       await new Promise<void>((resolve, reject) => {
         httpServer.once('error', reject);

@@ -5,8 +5,11 @@ import type { Config } from '../../config';
 import { startDemoLLM } from '../ai/demo-llm';
 import { createTextEmbedder } from '../ai/embeddings';
 import type { LlmEndpoint } from '../ai/llm';
+import { ApprovalService, dangerousToolPolicy } from '../assistant/approvals';
 import { AssistantRunner } from '../assistant/assistant-runner';
 import type { ChatEventLog } from '../assistant/chat-events';
+import { NotesEventLog } from '../assistant/notes-events';
+import { SessionNotesRunner } from '../assistant/session-notes-runner';
 import type { DeviceRpc } from '../devices/device-rpc';
 import type { GenerationEventLog } from '../generation/event-log';
 import type { GenerationLimiter } from '../generation/generation-limiter';
@@ -72,11 +75,14 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       : `${endpoint.provider} ${endpoint.models.join(' → ')} at ${endpoint.baseURL}`;
 
   const runner = new GenerationRunner({ ...deps, endpoint });
-  const assistant = new AssistantRunner({ ...deps, endpoint, rpc: deps.deviceRpc });
+  // Dangerous tool calls park the turn until the user decides (0021).
+  const approvals = new ApprovalService({ config, repos: deps.repos, queues: deps.queues, logger: deps.logger, metrics: deps.metrics, io: deps.io });
+  const assistant = new AssistantRunner({ ...deps, endpoint, rpc: deps.deviceRpc, approvals, policy: dangerousToolPolicy(config.hitl.dangerousTools) });
+  const notes = new SessionNotesRunner({ ...deps, endpoint, notesEvents: new NotesEventLog(deps.connection, config.redis.keyPrefix) });
   const processors: Partial<Record<string, QueueProcessor>> = {
     generation: { processor: createGenerationProcessor(runner), concurrency: config.generation.concurrency },
     broadcast: { processor: createBroadcastProcessor(deps), concurrency: config.broadcast.concurrency },
-    assistant: { processor: createAssistantProcessor(assistant), concurrency: ASSISTANT_CONCURRENCY },
+    assistant: { processor: createAssistantProcessor(assistant, notes), concurrency: ASSISTANT_CONCURRENCY },
     embeddings: {
       processor: createEmbeddingsProcessor({ ...deps, embedder: createTextEmbedder(endpoint, config.llm.embeddingModel) }),
       concurrency: EMBEDDINGS_CONCURRENCY,

@@ -32,12 +32,40 @@ export interface AgentLoopOptions {
   onToolResult?(name: string, args: unknown, result: string): Promise<void> | void;
   maxToolIterations?: number;
   signal?: AbortSignal;
+  /**
+   * Whether a call must wait for a human (approvals, 0021). The loop then stops BEFORE running it
+   * and returns `parked`: the state to resume from once the call is decided.
+   */
+  mustPark?(name: string, args: unknown): boolean;
+  /** Continues a parked turn: `result` is the parked call's outcome (its tool's result, or a refusal). */
+  resume?: { state: ParkedLoop; result: string };
+}
+
+/** One tool call of a model round. */
+export interface LoopCall {
+  id: string;
+  name: string;
+  /** undefined when the model sent arguments that were not valid JSON. */
+  args: unknown;
+}
+
+/** Where a parked turn stopped: everything needed to continue it on any worker. */
+export interface ParkedLoop {
+  /** The conversation so far, ending with the round's AI message and the results of its earlier calls. */
+  messages: BaseMessage[];
+  /** The round's calls not run yet; the first is the one waiting for a decision. */
+  calls: LoopCall[];
+  iteration: number;
+  response: string;
+  toolCalls: number;
 }
 
 export interface AgentLoopResult {
   response: string;
   toolIterations: number;
   toolCalls: number;
+  /** Set when the turn stopped for an approval; `response` is then the text streamed so far. */
+  parked?: ParkedLoop;
 }
 
 /**
@@ -47,9 +75,10 @@ export interface AgentLoopResult {
  */
 export async function runAgentLoop(options: AgentLoopOptions): Promise<AgentLoopResult> {
   const max = options.maxToolIterations ?? MAX_TOOL_ITERATIONS;
-  const messages = [...options.messages];
-  let response = '';
-  let toolCalls = 0;
+  const resumed = options.resume?.state;
+  const messages = [...(resumed?.messages ?? options.messages)];
+  let response = resumed?.response ?? '';
+  let toolCalls = resumed?.toolCalls ?? 0;
   // Text of an earlier round ("Let me check…") and the next round's text are kept apart, in the
   // stream too, so the chunks still concatenate to exactly the response.
   let separate = false;
@@ -60,25 +89,46 @@ export async function runAgentLoop(options: AgentLoopOptions): Promise<AgentLoop
     options.onText(piece);
   };
 
-  for (let iteration = 0; iteration <= max; iteration += 1) {
+  /** Runs a round's calls in order; returns the calls left when one has to wait for a decision. */
+  const runCalls = async (calls: LoopCall[], firstResult?: string): Promise<LoopCall[] | null> => {
+    // Sequential on purpose: calls of one round may depend on each other's writes on the device.
+    for (const [position, call] of calls.entries()) {
+      let result: string;
+      if (position === 0 && firstResult !== undefined) result = firstResult;
+      else if (call.args === undefined) result = `Error: the arguments of ${call.name || 'the tool'} were not valid JSON.`;
+      else if (options.mustPark?.(call.name, call.args)) return calls.slice(position);
+      else result = await options.executeTool(call.name, call.args);
+      toolCalls += 1;
+      messages.push(new ToolMessage({ content: result, tool_call_id: call.id, status: result.startsWith('Error:') ? 'error' : 'success' }));
+      await options.onToolResult?.(call.name, call.args, result);
+    }
+    return null;
+  };
+
+  let start = 0;
+  if (resumed) {
+    const left = await runCalls(resumed.calls, options.resume!.result);
+    if (left) return { response, toolIterations: resumed.iteration, toolCalls, parked: { messages, calls: left, iteration: resumed.iteration, response, toolCalls } };
+    start = resumed.iteration + 1;
+  }
+  for (let iteration = start; iteration <= max; iteration += 1) {
     const withTools = iteration < max;
     if (!withTools) messages.push(new SystemMessage(WRAP_UP));
     separate = response.length > 0 && !/\s$/.test(response);
     const message = await callModel(options, messages, withTools ? options.tools : [], emit);
-    const calls = withTools ? [...(message.tool_calls ?? []), ...(message.invalid_tool_calls ?? [])] : [];
-    if (!calls.length) {
+    const raw = withTools ? [...(message.tool_calls ?? []), ...(message.invalid_tool_calls ?? [])] : [];
+    if (!raw.length) {
       if (!response.trim()) emit(NO_ANSWER);
       return { response, toolIterations: iteration, toolCalls };
     }
     messages.push(new AIMessage({ content: message.content, tool_calls: message.tool_calls, invalid_tool_calls: message.invalid_tool_calls }));
-    // Sequential on purpose: calls of one round may depend on each other's writes on the device.
-    for (const [position, call] of calls.entries()) {
-      const args = 'error' in call && call.error !== undefined ? undefined : call.args;
-      const result = args === undefined ? `Error: the arguments of ${call.name ?? 'the tool'} were not valid JSON.` : await options.executeTool(call.name ?? '', args);
-      toolCalls += 1;
-      messages.push(new ToolMessage({ content: result, tool_call_id: call.id ?? `call_${iteration}_${position}`, status: result.startsWith('Error:') ? 'error' : 'success' }));
-      await options.onToolResult?.(call.name ?? '', args, result);
-    }
+    const calls: LoopCall[] = raw.map((call, position) => ({
+      id: call.id ?? `call_${iteration}_${position}`,
+      name: call.name ?? '',
+      args: 'error' in call && call.error !== undefined ? undefined : call.args,
+    }));
+    const left = await runCalls(calls);
+    if (left) return { response, toolIterations: iteration, toolCalls, parked: { messages, calls: left, iteration, response, toolCalls } };
   }
   // Not reached: the last round offers no tools, so it always returns above.
   return { response, toolIterations: max, toolCalls };

@@ -10,17 +10,24 @@ import { describeIssues } from '../devices/protocol';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import type { Metrics } from '../observability/metrics';
-import { assistantJobSchema, type AssistantJob } from '../producers/assistant';
+import { assistantJobSchema, HITL_RESUME_JOB, HITL_TIMEOUT_JOB, hitlJobSchema, type AssistantJob } from '../producers/assistant';
 import { rooms } from '../realtime/events';
-import { runAgentLoop } from './agent-loop';
+import { runAgentLoop, type AgentLoopResult, type ParkedLoop } from './agent-loop';
+import { loadContinuation, storeContinuation, type ApprovalService, type StoredContinuation } from './approvals';
 import type { ChatEvent, ChatEventLog, TurnUsage } from './chat-events';
 import { classifyIntent, systemPrompt, toolsFor } from './orchestrator';
+import type { AgentName } from './tools';
 import { ToolInputError } from './tool-format';
 import { allowAllPolicy, type ToolPolicy } from './tool-policy';
-import { TOOLS_BY_NAME, type DeviceCall } from './tools';
+import { TOOLS_BY_NAME, type DeviceCall, type ToolContext } from './tools';
+import { requestEmbedding } from '../producers/embeddings';
+import type { QueueRegistry } from '../producers/queue-registry';
+import { MAX_EMBED_TEXT_CHARS } from '../schemas/api';
 
 /** Earlier user and assistant messages fed back as context. */
 export const HISTORY_LIMIT = 20;
+/** How long a note tool waits for its embedding (the device call has its own deadline). */
+const EMBED_WAIT_MS = 15_000;
 
 export interface AssistantRunnerDeps {
   config: Config;
@@ -32,8 +39,12 @@ export interface AssistantRunnerDeps {
   chatEvents: ChatEventLog;
   logger: Logger;
   metrics?: Metrics;
-  /** Approvals plug in here; defaults to allowing everything. */
+  /** Which tools are dangerous; defaults to every delete_*, allowed. */
   policy?: ToolPolicy;
+  /** Embeds note content for the note tools (the `embeddings` queue); without it notes are not indexed. */
+  queues?: QueueRegistry;
+  /** With it, a dangerous call parks the turn until the user decides (0021) instead of asking `policy.check`. */
+  approvals?: ApprovalService;
 }
 
 /**
@@ -48,7 +59,9 @@ export class AssistantRunner {
     this.policy = deps.policy ?? allowAllPolicy;
   }
 
-  async process(job: Job): Promise<{ toolCalls: number; toolIterations: number }> {
+  async process(job: Job): Promise<{ toolCalls: number; toolIterations: number; parked?: string } | { approvalId: string; status: string }> {
+    if (job.name === HITL_TIMEOUT_JOB) return this.expire(job);
+    if (job.name === HITL_RESUME_JOB) return this.resume(job);
     const parsed = assistantJobSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError(`Invalid assistant payload: ${describeIssues(parsed.error)}`);
     const data = parsed.data;
@@ -68,23 +81,80 @@ export class AssistantRunner {
 
     const history = await chat.context(data.sessionId, message.seq, HISTORY_LIMIT);
     const intent = classifyIntent(message.content);
-    const tools = toolsFor(intent.agents);
+    log.info({ agents: intent.agents, historyLength: history.length }, 'assistant turn started');
+    return this.runTurn(data, log, intent.agents, newUsage(this.deps.endpoint), {
+      messages: [
+        new SystemMessage(systemPrompt(intent.agents)),
+        ...history.map((m): BaseMessage => (m.role === 'user' ? new HumanMessage(m.content) : new AIMessage(m.content))),
+        new HumanMessage(message.content),
+      ],
+    });
+  }
+
+  /** `hitl-timeout`: the request was not decided in time; its resume job tells the model. */
+  private async expire(job: Job): Promise<{ approvalId: string; status: string }> {
+    const parsed = hitlJobSchema.safeParse(job.data);
+    if (!parsed.success) throw new UnrecoverableError(`Invalid approval payload: ${describeIssues(parsed.error)}`);
+    if (!this.deps.approvals) throw new UnrecoverableError('Approvals are not enabled on this worker');
+    const row = await this.deps.approvals.expire(parsed.data.approvalId);
+    return { approvalId: parsed.data.approvalId, status: row ? 'timeout' : 'already_decided' };
+  }
+
+  /**
+   * `hitl-resume`: continues a parked turn from its stored continuation, on any worker: the parked
+   * call runs (approved) or the model is told it did not (rejected, timeout); then the turn goes
+   * on as usual and ends with `final`.
+   */
+  private async resume(job: Job): Promise<{ toolCalls: number; toolIterations: number; parked?: string }> {
+    const parsed = hitlJobSchema.safeParse(job.data);
+    if (!parsed.success) throw new UnrecoverableError(`Invalid approval payload: ${describeIssues(parsed.error)}`);
+    const row = await this.deps.repos.hitl.find(parsed.data.approvalId);
+    if (!row) throw new UnrecoverableError(`Approval request ${parsed.data.approvalId} does not exist`);
+    if (row.status === 'pending') throw new UnrecoverableError(`Approval request ${row.id} is not decided yet`);
+    const data: AssistantJob = { userId: row.userId, sessionId: row.sessionId, messageId: row.messageId, deviceId: row.deviceId };
+    const log = this.deps.logger.child({ component: 'assistant', jobId: job.id, sessionId: data.sessionId, messageId: data.messageId, approvalId: row.id });
+    const answered = await this.deps.repos.chat.findReply(data.sessionId, data.messageId);
+    if (answered) {
+      await this.publish(data, { type: 'final', sessionId: data.sessionId, response: answered.content, usage: usageOf(answered) });
+      return { toolCalls: 0, toolIterations: 0 };
+    }
+    const { parked, agents, usage } = loadContinuation(row.continuation as StoredContinuation);
+    const offered = new Set(toolsFor(agents as AgentName[]).map((t) => t.name));
+    const [call] = parked.calls;
+    let result: string;
+    if (row.status === 'approved') result = await this.executeTool(data, offered, call.name, call.args, log, { approved: true });
+    else if (row.status === 'rejected') result = `Error: the user rejected ${call.name}; it was NOT run. Do not try it again; tell the user it was not done.`;
+    else result = `Error: ${call.name} was NOT run: the user did not approve it in time. Tell the user it was not done and that they can ask again.`;
+    log.info({ status: row.status, tool: call.name }, 'assistant turn resumed');
+    return this.runTurn(data, log, agents as AgentName[], usage, { resume: { state: parked, result } });
+  }
+
+  /** Runs (or resumes) the agent loop of a turn and finishes it: stored answer and `final`, or parked. */
+  private async runTurn(
+    data: AssistantJob,
+    log: Logger,
+    agents: AgentName[],
+    usage: TurnUsage,
+    start: { messages: BaseMessage[] } | { resume: { state: ParkedLoop; result: string } },
+  ): Promise<{ toolCalls: number; toolIterations: number; parked?: string }> {
+    const { chat } = this.deps.repos;
+    const tools = toolsFor(agents);
     const offered = new Set(tools.map((t) => t.name));
     const tier = (await this.deps.repos.users.findById(data.userId))?.tier ?? 'free';
-    const usage: TurnUsage = { provider: this.deps.endpoint.provider, model: this.deps.endpoint.models[0], inputTokens: 0, outputTokens: 0, costUsd: 0 };
     const pending: Array<Promise<void>> = [];
-    log.info({ agents: intent.agents, historyLength: history.length }, 'assistant turn started');
+    const approvals = this.deps.approvals;
 
     try {
-      const result = await runAgentLoop({
+      const result: AgentLoopResult = await runAgentLoop({
         endpoint: this.deps.endpoint,
-        messages: [
-          new SystemMessage(systemPrompt(intent.agents)),
-          ...history.map((m): BaseMessage => (m.role === 'user' ? new HumanMessage(m.content) : new AIMessage(m.content))),
-          new HumanMessage(message.content),
-        ],
+        messages: 'messages' in start ? start.messages : [],
+        resume: 'resume' in start ? start.resume : undefined,
         tools,
         executeTool: (name, args) => this.executeTool(data, offered, name, args, log),
+        // Only a call that would really run parks: an unknown tool or bad arguments is an error at once.
+        mustPark: approvals
+          ? (name, args) => offered.has(name) && this.policy.isDangerous(name) && TOOLS_BY_NAME.get(name)!.schema.safeParse(args ?? {}).success
+          : undefined,
         onText: (text) => void pending.push(this.publish(data, { type: 'text_chunk', sessionId: data.sessionId, text })),
         onModelCall: async (call) => {
           const cost = costUsd(this.deps.config.llm.pricing, call.model, call.inputTokens, call.outputTokens);
@@ -99,6 +169,23 @@ export class AssistantRunner {
           await chat.addMessage({ sessionId: data.sessionId, role: 'tool', toolName: name, content, replyTo: data.messageId });
         },
       });
+      if (result.parked && approvals) {
+        // Parked: the state goes to PostgreSQL and the job ends, so no worker slot waits on a human.
+        const [call] = result.parked.calls;
+        const parameters = TOOLS_BY_NAME.get(call.name)!.schema.parse(call.args ?? {}) as Record<string, unknown>;
+        await Promise.allSettled(pending);
+        const request = await approvals.request({
+          userId: data.userId,
+          sessionId: data.sessionId,
+          messageId: data.messageId,
+          deviceId: data.deviceId,
+          toolName: call.name,
+          parameters,
+          continuation: storeContinuation(result.parked, agents, usage),
+        });
+        log.info({ approvalId: request.id, tool: call.name }, 'assistant turn parked for approval');
+        return { toolCalls: result.toolCalls, toolIterations: result.toolIterations, parked: request.id };
+      }
       await chat.addMessage({ sessionId: data.sessionId, role: 'assistant', content: result.response, replyTo: data.messageId, ...usage });
       await chat.touch(data.sessionId, data.deviceId);
       await Promise.allSettled(pending);
@@ -123,24 +210,37 @@ export class AssistantRunner {
    * Runs one tool call on the turn's device. Every failure (bad arguments, policy refusal, device
    * offline, timeout, device error) becomes "Error: …" text for the model: the turn goes on.
    */
-  private async executeTool(data: AssistantJob, offered: Set<string>, name: string, rawArgs: unknown, log: Logger): Promise<string> {
+  private async executeTool(data: AssistantJob, offered: Set<string>, name: string, rawArgs: unknown, log: Logger, options: { approved?: boolean } = {}): Promise<string> {
     const tool = TOOLS_BY_NAME.get(name);
     // Only the routed agent's tools: a model cannot reach a tool it was not offered this turn.
     if (!tool || !offered.has(name)) return `Error: there is no tool called "${name}" here; use one of: ${[...offered].join(', ')}.`;
     const args = tool.schema.safeParse(rawArgs ?? {});
     if (!args.success) return `Error: invalid arguments for ${name}: ${describeIssues(args.error)}. Fix them and call the tool again.`;
-    if (this.policy.isDangerous(name)) {
+    if (!options.approved && this.policy.isDangerous(name)) {
       const decision = await this.policy.check({ userId: data.userId, sessionId: data.sessionId, deviceId: data.deviceId, toolName: name, args: args.data });
       if (!decision.allowed) return `Error: ${name} was not allowed: ${decision.reason}`;
     }
     const device = ((call) => this.deps.rpc.callDevice(data.userId, data.deviceId, call as never)) as DeviceCall;
     try {
-      return await tool.run(args.data, device);
+      return await tool.run(args.data, device, this.toolContext(data));
     } catch (error) {
       if (error instanceof DeviceRpcError || error instanceof ToolInputError) return `Error: ${error.message}`;
       log.warn({ err: error, tool: name }, 'assistant tool failed');
       return `Error: ${name} failed unexpectedly.`;
     }
+  }
+
+  /** Note tools embed through the `embeddings` queue (micro-batched, usage recorded, 0020). */
+  private toolContext(data: AssistantJob): ToolContext {
+    const { queues } = this.deps;
+    if (!queues) return {};
+    return {
+      embed: async (text) => {
+        const tier = (await this.deps.repos.users.findById(data.userId))?.tier ?? 'free';
+        const { vector } = await requestEmbedding(queues, { text: text.slice(0, MAX_EMBED_TEXT_CHARS), userId: data.userId, tier }, EMBED_WAIT_MS);
+        return vector;
+      },
+    };
   }
 
   /** To the requesting device's sockets (any node) and to the turn's event log (HTTP listeners). */
@@ -152,6 +252,8 @@ export class AssistantRunner {
     await this.deps.chatEvents.append(data.messageId, event);
   }
 }
+
+const newUsage = (endpoint: LlmEndpoint): TurnUsage => ({ provider: endpoint.provider, model: endpoint.models[0], inputTokens: 0, outputTokens: 0, costUsd: 0 });
 
 const usageOf = (row: { provider: string | null; model: string | null; inputTokens: number; outputTokens: number; costUsd: number }): TurnUsage => ({
   provider: row.provider ?? 'unknown',

@@ -22,6 +22,12 @@ export type AgentName = (typeof AGENTS)[number];
 /** Runs one operation on the device of the turn (DeviceRpc bound to user and device). */
 export type DeviceCall = <A extends DeviceAction>(call: ToolCallInput & { action: A }) => Promise<DeviceReply<A>>;
 
+/** What a tool may use besides the device: the text embedder (through the `embeddings` queue). */
+export interface ToolContext {
+  /** The vector of `text` (the model's embedding); throws when the embedding model fails. */
+  embed?(text: string): Promise<number[]>;
+}
+
 /** One assistant tool: what the model sees (name, description, zod schema) and what it does. */
 export interface AssistantTool {
   name: string;
@@ -29,7 +35,7 @@ export interface AssistantTool {
   description: string;
   schema: z.ZodObject;
   /** Returns readable text built from the device's reply; throws DeviceRpcError / ToolInputError. */
-  run(args: any, device: DeviceCall): Promise<string>;
+  run(args: any, device: DeviceCall, context?: ToolContext): Promise<string>;
 }
 
 const id = (what: string) => z.string().min(1).max(128).describe(`The ${what}'s id`);
@@ -40,7 +46,24 @@ const taskStatus = z.enum(['todo', 'in_progress', 'done']);
 const priority = z.enum(['high', 'medium', 'low']);
 const assignees = z.array(z.string().min(1).max(200)).max(50).optional().describe('Names of the people assigned');
 
-const define = <S extends z.ZodObject>(t: { name: string; agent: AgentName; description: string; schema: S; run(args: z.infer<S>, device: DeviceCall): Promise<string> }): AssistantTool => t;
+const define = <S extends z.ZodObject>(t: { name: string; agent: AgentName; description: string; schema: S; run(args: z.infer<S>, device: DeviceCall, context?: ToolContext): Promise<string> }): AssistantTool => t;
+
+/**
+ * Embeds a note (title and content) and stores the vector on the device (`vector_upsert`), so
+ * `list_notes {query}` finds it. A failure leaves the note saved and says so; it never fails the call.
+ */
+async function indexNote(row: Record<string, unknown>, device: DeviceCall, context?: ToolContext): Promise<string> {
+  if (!context?.embed) return '';
+  const content = String(row.content ?? '');
+  const title = String(row.title ?? '');
+  try {
+    const vector = await context.embed(`${title}\n\n${content}`.trim());
+    await device({ action: 'vector_upsert', table: 'notes', data: defined({ id: String(row.id), content, title, projectId: typeof row.projectId === 'string' ? row.projectId : undefined }) as never, vector });
+    return '';
+  } catch (error) {
+    return ` (saved, but not indexed for search: ${error instanceof Error ? error.message : String(error)})`;
+  }
+}
 
 /** The 23 tools. Field names sent to the device are camelCase; the device adds ids and timestamps. */
 export const ASSISTANT_TOOLS: AssistantTool[] = [
@@ -170,10 +193,18 @@ export const ASSISTANT_TOOLS: AssistantTool[] = [
     run: async (a, device) => ((await device({ action: 'delete', table: 'checkpoints', data: { id: a.checkpoint_id } })).deleted ? `Checkpoint ${a.checkpoint_id} deleted.` : `No checkpoint with id ${a.checkpoint_id} was found; nothing deleted.`),
   }),
 
-  // Notes (5). Embedding and vector_upsert of note content belong to the embeddings work (SPEC §6); they plug in after insert/update here.
+  // Notes (5). Created and updated notes are embedded and vector_upserted on the device (SPEC §6).
   define({
-    name: 'list_notes', agent: 'note', description: 'List notes, optionally of one project.', schema: z.object({ project_id: optionalId('project') }),
-    run: async (a, device) => listText((await device({ action: 'select', table: 'notes', filters: defined({ projectId: a.project_id }) as Record<string, string> })).rows, 'note', describeNote),
+    name: 'list_notes', agent: 'note', description: 'List notes, optionally of one project; with query, find the notes about that topic (semantic search, best first).',
+    schema: z.object({ project_id: optionalId('project'), query: z.string().trim().min(1).max(500).optional().describe('Find notes about this topic') }),
+    run: async (a, device, context) => {
+      const filters = defined({ projectId: a.project_id }) as Record<string, string>;
+      if (!a.query || !context?.embed) return listText((await device({ action: 'select', table: 'notes', filters })).rows, 'note', describeNote);
+      const vector = await context.embed(a.query);
+      const { results } = await device({ action: 'vector_search', table: 'notes', vector, filters, limit: 10 });
+      if (!results.length) return `No notes found about "${a.query}".`;
+      return `Found ${results.length} note(s) about "${a.query}", best match first:\n${results.map((r) => `- ${describeNote(r as never)} (score: ${r.score.toFixed(2)})`).join('\n')}`;
+    },
   }),
   define({
     name: 'get_note', agent: 'note', description: 'Get one note with its full markdown content.', schema: z.object({ note_id: id('note') }),
@@ -185,17 +216,18 @@ export const ASSISTANT_TOOLS: AssistantTool[] = [
   define({
     name: 'create_note', agent: 'note', description: 'Create a note (markdown content).',
     schema: z.object({ title, content: z.string().max(100_000).default(''), project_id: optionalId('project') }),
-    run: async (a, device) => {
+    run: async (a, device, context) => {
       const { row } = await device({ action: 'insert', table: 'notes', data: defined({ title: a.title, content: a.content, projectId: a.project_id }) });
-      return `Note created: '${String(row.title)}' (id: ${row.id})`;
+      return `Note created: '${String(row.title)}' (id: ${row.id})${await indexNote(row, device, context)}`;
     },
   }),
   define({
     name: 'update_note', agent: 'note', description: 'Change a note\'s title or content.',
     schema: z.object({ note_id: id('note'), title: title.optional(), content: z.string().max(100_000).optional() }),
-    run: async (a, device) => {
+    run: async (a, device, context) => {
       const updates = changes({ title: a.title, content: a.content }, 'note');
-      return `Note updated: ${describeNote((await device({ action: 'update', table: 'notes', data: { id: a.note_id, updates } })).row)}`;
+      const { row } = await device({ action: 'update', table: 'notes', data: { id: a.note_id, updates } });
+      return `Note updated: ${describeNote(row)}${await indexNote(row, device, context)}`;
     },
   }),
   define({

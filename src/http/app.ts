@@ -13,7 +13,9 @@ import { canvasRoutes } from './routes/canvas-routes';
 import { chatRoutes } from './routes/chat-routes';
 import { embeddingRoutes } from './routes/embedding-routes';
 import { generationRoutes } from './routes/generation-routes';
+import { hitlRoutes } from './routes/hitl-routes';
 import { metricsRoutes } from './routes/metrics-routes';
+import { sessionNotesRoutes } from './routes/session-notes-routes';
 
 /** The express app: health, the `/api/v1` JSON API, and uniform errors. */
 export function createHttpApp(ctx: ApiContext): Express {
@@ -71,6 +73,8 @@ export function createHttpApp(ctx: ApiContext): Express {
   api.use(blockRoutes(ctx));
   api.use(generationRoutes(ctx));
   api.use(chatRoutes(ctx));
+  api.use(sessionNotesRoutes(ctx));
+  api.use(hitlRoutes(ctx));
   api.use(metricsRoutes(ctx));
   api.use(embeddingRoutes(ctx));
   app.use('/api/v1', api);

@@ -1,3 +1,4 @@
+import type { ApprovalService } from '../assistant/approvals';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../config';
 import type { ChatEventLog } from '../assistant/chat-events';
@@ -26,6 +27,8 @@ export interface ApiContext {
   /** Assistant turns: start one (checks, stores, enqueues) and follow its events. */
   chat: ChatService;
   chatEvents: ChatEventLog;
+  /** Approval requests of dangerous assistant tool calls (0021). */
+  approvals: ApprovalService;
   canvasEvents: CanvasEmitter;
   queues: QueueRegistry;
   metrics: Metrics;

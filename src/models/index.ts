@@ -4,6 +4,8 @@ import { BlocksRepository } from './blocks-repository';
 import { ChatRepository } from './chat-repository';
 import { CanvasesRepository } from './canvases-repository';
 import { GenerationsRepository } from './generations-repository';
+import { HitlRepository } from './hitl-repository';
+import { SessionNotesRepository } from './session-notes-repository';
 import { UsageRepository } from './usage-repository';
 import { UsersRepository } from './users-repository';
 
@@ -18,6 +20,8 @@ export function createRepositories(db: Db) {
     audit: new AuditRepository(db),
     usage: new UsageRepository(db),
     chat: new ChatRepository(db),
+    hitl: new HitlRepository(db),
+    notes: new SessionNotesRepository(db),
   };
 }
 export type Repositories = ReturnType<typeof createRepositories>;

@@ -117,6 +117,10 @@ export const chatSessions = pgTable('chat_sessions', {
   deviceId: text('device_id'),
   status: text('status', { enum: ['active', 'resolved', 'escalated', 'paused'] }).notNull().default('active'),
   title: text('title'),
+  /** Ticket notes (0004_session_notes.sql, decision 0022). */
+  resolutionSummary: text('resolution_summary'),
+  documentation: text('documentation'),
+  documentationStatus: text('documentation_status', { enum: ['pending', 'generating', 'ready', 'failed'] }),
   ...timestamps,
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 });
@@ -137,6 +141,24 @@ export const chatMessages = pgTable('chat_messages', {
   ...timestamps,
 });
 
+/** Approvals of dangerous assistant tool calls (0003_approvals.sql, decision 0021). */
+export const hitlRequests = pgTable('hitl_requests', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  userId: uuid('user_id').notNull(),
+  sessionId: uuid('session_id').notNull(),
+  messageId: uuid('message_id').notNull(),
+  deviceId: text('device_id').notNull(),
+  toolName: text('tool_name').notNull(),
+  parameters: jsonb('parameters').$type<Record<string, unknown>>().notNull(),
+  reason: text('reason').notNull(),
+  status: text('status', { enum: ['pending', 'approved', 'rejected', 'timeout'] }).notNull().default('pending'),
+  continuation: jsonb('continuation').$type<unknown>().notNull(),
+  expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+  decidedAt: timestamp('decided_at', { withTimezone: true }),
+  decidedBy: uuid('decided_by'),
+  ...timestamps,
+});
+
 export type UserRow = typeof users.$inferSelect;
 export type CanvasRow = typeof canvases.$inferSelect;
 export type BlockRow = typeof blocks.$inferSelect;
@@ -145,3 +167,5 @@ export type AuditRow = typeof systemAudit.$inferSelect;
 export type MemberRole = (typeof canvasMembers.$inferSelect)['role'];
 export type ChatSessionRow = typeof chatSessions.$inferSelect;
 export type ChatMessageRow = typeof chatMessages.$inferSelect;
+export type HitlRequestRow = typeof hitlRequests.$inferSelect;
+export type HitlStatus = HitlRequestRow['status'];

@@ -28,3 +28,20 @@ export async function enqueueAssistantTurn(queues: QueueRegistry, data: Assistan
   const payload = assistantJobSchema.parse(data);
   return queues.get(ASSISTANT_QUEUE).add(ASSISTANT_JOB, payload, { ...baseJobOptions, attempts: 1, jobId: payload.messageId });
 }
+
+/** Continues a turn parked for an approval once it is decided (0021). Ids only, as every payload. */
+export const HITL_RESUME_JOB = 'hitl-resume';
+/** Times an approval out: delayed by HITL_TIMEOUT_MS, a no-op when the request was decided before. */
+export const HITL_TIMEOUT_JOB = 'hitl-timeout';
+
+export const hitlJobSchema = z.object({ approvalId: z.uuid() });
+export type HitlJob = z.infer<typeof hitlJobSchema>;
+
+/** One resume per request (job id), one attempt: the approved tool writes on the device. */
+export async function enqueueHitlResume(queues: QueueRegistry, approvalId: string) {
+  return queues.get(ASSISTANT_QUEUE).add(HITL_RESUME_JOB, { approvalId }, { ...baseJobOptions, attempts: 1, jobId: `hitl-resume-${approvalId}` });
+}
+
+export async function enqueueHitlTimeout(queues: QueueRegistry, approvalId: string, delayMs: number) {
+  return queues.get(ASSISTANT_QUEUE).add(HITL_TIMEOUT_JOB, { approvalId }, { ...baseJobOptions, delay: delayMs, jobId: `hitl-timeout-${approvalId}` });
+}

@@ -5,7 +5,7 @@ import { deviceNamespace, deviceSignals, type DeviceNamespace, type DeviceSignal
 import { describeIssues, deviceHelloSchema, deviceIdSchema, type DeviceHelloAck } from '../devices/protocol';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../observability/metrics';
-import { DEVICE_NAMESPACE, rooms, type ChatRequestAck, type DeviceClientEvents, type DeviceServerEvents, type DeviceServerSideEvents, type DeviceSocketData } from './events';
+import { DEVICE_NAMESPACE, rooms, type ChatRequestAck, type ToolApprovalAck, type DeviceClientEvents, type DeviceServerEvents, type DeviceServerSideEvents, type DeviceSocketData } from './events';
 
 type DeviceSocket = Socket<DeviceClientEvents, DeviceServerEvents, DeviceServerSideEvents, DeviceSocketData>;
 
@@ -25,6 +25,8 @@ export interface DeviceNamespaceDeps {
    * ack. Without a handler the device is told the assistant is unavailable.
    */
   onChatRequest?: (user: DeviceSocketData['user'], deviceId: string, payload: unknown) => Promise<ChatRequestAck>;
+  /** Handles `tool_approval` (the user's decision on an approval request, 0021); unvalidated payload. */
+  onToolApproval?: (user: DeviceSocketData['user'], deviceId: string, payload: unknown) => Promise<ToolApprovalAck>;
 }
 
 export interface DeviceNamespaceHandle {
@@ -107,6 +109,17 @@ export function registerDeviceNamespace(io: Server, deps: DeviceNamespaceDeps): 
       } catch (error) {
         log.error({ err: error, ...context }, 'chat_request failed');
         reply({ error: { code: 'internal', message: 'The request could not be handled' } });
+      }
+    });
+
+    socket.on('tool_approval', async (payload, ack) => {
+      const reply = typeof ack === 'function' ? ack : (_: ToolApprovalAck) => undefined;
+      if (!deps.onToolApproval) return reply({ error: { code: 'unavailable', message: 'Approvals are not available on this server' } });
+      try {
+        reply(await deps.onToolApproval(user, deviceId, payload));
+      } catch (error) {
+        log.error({ err: error, ...context }, 'tool_approval failed');
+        reply({ error: { code: 'internal', message: 'The decision could not be handled' } });
       }
     });
 

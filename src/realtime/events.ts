@@ -58,6 +58,20 @@ export interface DeviceClientEvents {
   device_hello: (payload: DeviceHello, ack: Ack<DeviceHelloAck>) => void;
   /** Asks the assistant; the turn is bound to this device (its tools run here). */
   chat_request: (payload: ChatRequestPayload, ack: Ack<ChatRequestAck>) => void;
+  /** The user's decision on an `approval_requested` (0021); the optional ack is `{ok}` or `{error}`. */
+  tool_approval: (payload: { approvalId: string; approved: boolean }, ack?: Ack<ToolApprovalAck>) => void;
+}
+
+export type ToolApprovalAck = { ok: true; status: string } | { error: { code: string; message?: string } };
+
+/** `approval_requested` (SPEC §5): a dangerous tool call waits for the user's decision. */
+export interface ApprovalRequested {
+  approvalId: string;
+  sessionId: string;
+  toolName: string;
+  parameters: Record<string, unknown>;
+  reason: string;
+  expiresAt: string;
 }
 
 /** `chat_request` from a device (SPEC §5). `context` is accepted and not used yet. */
@@ -73,6 +87,7 @@ export interface DeviceServerEvents {
   tool_call: (call: ToolCall, ack: (reply: unknown) => void) => void;
   /** A piece of the assistant's answer; the pieces of a turn concatenate to its `final` response. */
   text_chunk: (payload: { sessionId: string; text: string }) => void;
+  approval_requested: (payload: ApprovalRequested) => void;
   final: (payload: { sessionId: string; response: string }) => void;
   /** The turn failed (model unreachable, ...); no `final` follows. */
   chat_error: (payload: { sessionId: string; code: string; message: string }) => void;

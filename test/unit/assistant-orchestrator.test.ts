@@ -1,5 +1,7 @@
 import { classifyIntent, toolsFor } from '../../src/assistant/orchestrator';
+import { dangerousToolPolicy } from '../../src/assistant/approvals';
 import { allowAllPolicy } from '../../src/assistant/tool-policy';
+import { loadConfig } from '../../config';
 import { ASSISTANT_TOOLS } from '../../src/assistant/tools';
 import { listText, describeTask, toEpochMs, ToolInputError } from '../../src/assistant/tool-format';
 
@@ -34,6 +36,14 @@ describe('assistant orchestrator and tools', () => {
     const dangerous = ASSISTANT_TOOLS.map((t) => t.name).filter(allowAllPolicy.isDangerous);
     expect(dangerous.sort()).toEqual(['delete_checkpoint', 'delete_note', 'delete_project', 'delete_task', 'delete_task_comment']);
     await expect(allowAllPolicy.check({ userId: 'u', sessionId: 's', deviceId: 'd', toolName: 'delete_task', args: {} })).resolves.toEqual({ allowed: true });
+  });
+
+  test('the approvals policy marks every delete_* tool plus the ones HITL_DANGEROUS_TOOLS lists', () => {
+    const byDefault = dangerousToolPolicy(loadConfig({}).hitl.dangerousTools);
+    expect(ASSISTANT_TOOLS.map((t) => t.name).filter(byDefault.isDangerous).sort()).toEqual(['delete_checkpoint', 'delete_note', 'delete_project', 'delete_task', 'delete_task_comment']);
+    const configured = dangerousToolPolicy(loadConfig({ HITL_DANGEROUS_TOOLS: 'update_project, create_task' }).hitl.dangerousTools);
+    expect(ASSISTANT_TOOLS.map((t) => t.name).filter(configured.isDangerous)).toEqual(expect.arrayContaining(['update_project', 'create_task', 'delete_task']));
+    expect(configured.isDangerous('list_tasks')).toBe(false);
   });
 
   test('rows become readable lines with the fields a question needs and the id a follow-up needs', () => {

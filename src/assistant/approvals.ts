@@ -1,0 +1,164 @@
+import { mapChatMessagesToStoredMessages, mapStoredMessagesToChatMessages, type StoredMessage } from '@langchain/core/messages';
+import type { Server } from 'socket.io';
+import { z } from 'zod';
+import { describeIssues } from '../devices/protocol';
+import { deviceNamespace } from '../devices/device-signals';
+import { AppError, conflict, notFound } from '../lib/errors';
+import type { Logger } from '../lib/logger';
+import type { Repositories } from '../models';
+import type { HitlRequestRow, HitlStatus } from '../models/schema';
+import type { Metrics } from '../observability/metrics';
+import { ASSISTANT_QUEUE, enqueueHitlResume, enqueueHitlTimeout } from '../producers/assistant';
+import type { QueueRegistry } from '../producers/queue-registry';
+import { rooms, type ApprovalRequested, type ToolApprovalAck } from '../realtime/events';
+import type { LoopCall, ParkedLoop } from './agent-loop';
+import type { TurnUsage } from './chat-events';
+import type { ToolPolicy } from './tool-policy';
+
+/**
+ * The approvals policy (SPEC §6, 0021): every `delete_*` tool and the tools HITL_DANGEROUS_TOOLS
+ * lists wait for the user's decision. `check` allows: with approvals wired, the runner parks the
+ * turn instead of asking `check` (it is what runs when no approval service is given).
+ */
+export function dangerousToolPolicy(extra: readonly string[] = []): ToolPolicy {
+  const listed = new Set(extra);
+  return {
+    isDangerous: (toolName) => toolName.startsWith('delete_') || listed.has(toolName),
+    check: async () => ({ allowed: true }),
+  };
+}
+
+/** The reason shown with an approval request. */
+export const approvalReason = (toolName: string) =>
+  toolName.startsWith('delete_') ? `${toolName} permanently deletes data on your device` : `${toolName} is marked as needing your approval (HITL_DANGEROUS_TOOLS)`;
+
+/** What a parked turn keeps in `hitl_requests.continuation` (JSON). */
+export interface StoredContinuation {
+  version: 1;
+  messages: StoredMessage[];
+  calls: LoopCall[];
+  iteration: number;
+  response: string;
+  toolCalls: number;
+  /** The agents the turn was routed to (the same tools are offered after the resume). */
+  agents: string[];
+  usage: TurnUsage;
+}
+
+export const storeContinuation = (parked: ParkedLoop, agents: string[], usage: TurnUsage): StoredContinuation => ({
+  version: 1,
+  messages: mapChatMessagesToStoredMessages(parked.messages),
+  calls: parked.calls,
+  iteration: parked.iteration,
+  response: parked.response,
+  toolCalls: parked.toolCalls,
+  agents,
+  usage,
+});
+
+export const loadContinuation = (stored: StoredContinuation): { parked: ParkedLoop; agents: string[]; usage: TurnUsage } => ({
+  parked: { messages: mapStoredMessagesToChatMessages(stored.messages), calls: stored.calls, iteration: stored.iteration, response: stored.response, toolCalls: stored.toolCalls },
+  agents: stored.agents,
+  usage: stored.usage,
+});
+
+export type Decision = Exclude<HitlStatus, 'pending'>;
+
+export interface ApprovalServiceDeps {
+  config: { hitl: { timeoutMs: number } };
+  repos: Repositories;
+  queues: QueueRegistry;
+  logger: Logger;
+  metrics?: Metrics;
+  /** To reach the user's devices (worker side). */
+  io?: Server;
+}
+
+/**
+ * Approval requests: created by the worker when a turn parks, decided by the user (HTTP or the
+ * device's `tool_approval`) or by the delayed timeout job. Every decision is one conditional
+ * UPDATE (the first wins, later ones get 409), audited in the same transaction, counted, and
+ * followed by a resume job on the `assistant` queue.
+ */
+export class ApprovalService {
+  private readonly log: Logger;
+
+  constructor(private readonly deps: ApprovalServiceDeps) {
+    this.log = deps.logger.child({ component: 'approvals' });
+  }
+
+  /** Persists the request, tells the user's devices, and schedules the timeout. */
+  async request(input: { userId: string; sessionId: string; messageId: string; deviceId: string; toolName: string; parameters: Record<string, unknown>; continuation: StoredContinuation }): Promise<HitlRequestRow> {
+    const { repos } = this.deps;
+    const reason = approvalReason(input.toolName);
+    const row = await repos.hitl.create({ ...input, reason, expiresAt: new Date(Date.now() + this.deps.config.hitl.timeoutMs) });
+    await repos.audit.write({ actorId: input.userId, action: 'hitl.requested', targetType: 'hitl_request', targetId: row.id, details: { toolName: row.toolName, sessionId: row.sessionId } });
+    this.deps.metrics?.approvals.inc({ outcome: 'requested' });
+    await enqueueHitlTimeout(this.deps.queues, row.id, this.deps.config.hitl.timeoutMs);
+    const payload: ApprovalRequested = { approvalId: row.id, sessionId: row.sessionId, toolName: row.toolName, parameters: row.parameters, reason: row.reason, expiresAt: row.expiresAt.toISOString() };
+    if (this.deps.io) deviceNamespace(this.deps.io).to(rooms.user(input.userId)).emit('approval_requested', payload);
+    this.log.info({ approvalId: row.id, userId: row.userId, sessionId: row.sessionId, toolName: row.toolName }, 'approval requested');
+    return row;
+  }
+
+  /** The request, for its requester only (anyone else: 404, 0014). */
+  async get(userId: string, id: string): Promise<HitlRequestRow> {
+    const row = await this.deps.repos.hitl.findOwned(userId, id);
+    if (!row) throw notFound('Approval request');
+    return row;
+  }
+
+  /** The requester's decision: 404 for anyone else, 409 once decided; then the turn resumes. */
+  async decide(userId: string, id: string, approved: boolean, via: 'http' | 'device'): Promise<HitlRequestRow> {
+    const current = await this.get(userId, id);
+    const decided = await this.settle(current.id, approved ? 'approved' : 'rejected', userId, { via });
+    if (!decided) {
+      const now = await this.deps.repos.hitl.find(id);
+      throw conflict('already_decided', `This approval request is already ${now?.status ?? 'decided'}`);
+    }
+    return decided;
+  }
+
+  /** The timeout job: times the request out unless it was decided first. */
+  async expire(id: string): Promise<HitlRequestRow | null> {
+    return this.settle(id, 'timeout', null, { via: 'timeout' });
+  }
+
+  private async settle(id: string, status: Decision, decidedBy: string | null, details: Record<string, unknown>): Promise<HitlRequestRow | null> {
+    const { repos } = this.deps;
+    const decided = await repos.db.transaction(async (tx) => {
+      const row = await repos.hitl.decide(id, status, decidedBy, tx);
+      if (row) await repos.audit.write({ actorId: decidedBy ?? row.userId, action: `hitl.${status}`, targetType: 'hitl_request', targetId: row.id, details: { ...details, toolName: row.toolName, sessionId: row.sessionId } }, tx);
+      return row;
+    });
+    if (!decided) return null;
+    this.deps.metrics?.approvals.inc({ outcome: status });
+    await enqueueHitlResume(this.deps.queues, id);
+    if (status !== 'timeout') {
+      await this.deps.queues.get(ASSISTANT_QUEUE).remove(`hitl-timeout-${id}`).catch(() => 0);
+    }
+    this.log.info({ approvalId: id, status, ...details }, 'approval decided');
+    return decided;
+  }
+}
+
+const toolApprovalSchema = z.strictObject({ approvalId: z.uuid(), approved: z.boolean() });
+
+/**
+ * The `/device` namespace's `tool_approval` handler: the same decision as the HTTP routes, by the
+ * socket's user. The ack is `{ok: true, status}` or `{error: {code, message}}` (validation_failed,
+ * not_found, already_decided).
+ */
+export function toolApprovalHandler(service: ApprovalService) {
+  return async (user: { id: string }, _deviceId: string, payload: unknown): Promise<ToolApprovalAck> => {
+    const parsed = toolApprovalSchema.safeParse(payload);
+    if (!parsed.success) return { error: { code: 'validation_failed', message: describeIssues(parsed.error) } };
+    try {
+      const row = await service.decide(user.id, parsed.data.approvalId, parsed.data.approved, 'device');
+      return { ok: true, status: row.status };
+    } catch (error) {
+      if (error instanceof AppError && error.status < 500) return { error: { code: error.code, message: error.message } };
+      throw error;
+    }
+  };
+}

@@ -1,0 +1,125 @@
+import { AIMessageChunk, HumanMessage, SystemMessage } from '@langchain/core/messages';
+import { UnrecoverableError, type Job } from 'bullmq';
+import { costUsd, type Config } from '../../config';
+import { ModelUnavailableError } from '../ai/canvas-agent';
+import { chatModel, type LlmEndpoint } from '../ai/llm';
+import { describeIssues } from '../devices/protocol';
+import type { Logger } from '../lib/logger';
+import type { Repositories } from '../models';
+import type { Metrics } from '../observability/metrics';
+import { ticketNotesJobSchema, type TicketNotesJob } from '../producers/session-notes';
+import type { NotesEventLog } from './notes-events';
+import { NOTE_SECTIONS, NotesGate, templateSections, type NotesMessage } from './ticket-notes';
+
+/** Messages of the session fed to the model (the latest ones when a session is long). */
+export const NOTES_HISTORY_LIMIT = 60;
+
+const SYSTEM = [
+  'You write support ticket notes for a finished assistant session.',
+  `Answer in markdown with exactly four sections, in this order, each starting with a "## " heading: ${NOTE_SECTIONS.map((s) => `"## ${s}"`).join(', ')}.`,
+  'No other "## " headings and no text before the first heading. Be factual and brief; use bullet lists for steps.',
+].join(' ');
+
+export interface SessionNotesRunnerDeps {
+  config: Config;
+  repos: Repositories;
+  endpoint: LlmEndpoint;
+  notesEvents: NotesEventLog;
+  logger: Logger;
+  metrics?: Metrics;
+}
+
+/**
+ * The worker side of ticket notes: stream the model's notes into the session's event log as they
+ * come (kept to the four sections by {@link NotesGate}, completed from a template when the model
+ * strays), then store them on the session and record the token usage (purpose `notes`).
+ */
+export class SessionNotesRunner {
+  constructor(private readonly deps: SessionNotesRunnerDeps) {}
+
+  async process(job: Job): Promise<{ completedFromTemplate: boolean; chars: number }> {
+    const parsed = ticketNotesJobSchema.safeParse(job.data);
+    if (!parsed.success) throw new UnrecoverableError(`Invalid ticket-notes payload: ${describeIssues(parsed.error)}`);
+    const data = parsed.data;
+    const log = this.deps.logger.child({ component: 'session-notes', jobId: job.id, sessionId: data.sessionId });
+    const { chat, notes } = this.deps.repos;
+    const events = this.deps.notesEvents;
+    const session = await chat.findOwned(data.userId, data.sessionId);
+    if (!session) {
+      await events.append(data.sessionId, { type: 'error', message: 'The chat session no longer exists' });
+      throw new UnrecoverableError(`Chat session ${data.sessionId} does not exist`);
+    }
+    if (session.documentationStatus === 'ready' && session.documentation !== null) {
+      return { completedFromTemplate: false, chars: session.documentation.length };
+    }
+    await notes.setDocumentationStatus(data.sessionId, 'generating');
+    const all = await chat.history(data.sessionId);
+    const messages: NotesMessage[] = all.filter((m) => m.role !== 'tool').slice(-NOTES_HISTORY_LIMIT);
+    const gate = new NotesGate();
+    const pending: Array<Promise<void>> = [];
+    const emit = (text: string) => {
+      if (text) pending.push(events.append(data.sessionId, { type: 'chunk', text }));
+    };
+
+    try {
+      await this.stream(data, this.prompt(messages, session.resolutionSummary), (text) => emit(gate.push(text)));
+      const { tail, notes: documentation, completed } = gate.end(templateSections(messages, session.resolutionSummary));
+      emit(tail);
+      await Promise.all(pending);
+      await notes.storeDocumentation(data.sessionId, documentation);
+      await events.append(data.sessionId, { type: 'done', documentation });
+      log.info({ chars: documentation.length, completedFromTemplate: completed }, 'ticket notes stored');
+      return { completedFromTemplate: completed, chars: documentation.length };
+    } catch (error) {
+      await Promise.allSettled(pending);
+      log.warn({ err: error }, 'ticket notes failed');
+      const message = error instanceof ModelUnavailableError ? 'The language model could not be reached; resolve the session again to retry' : 'The notes could not be written; resolve the session again to retry';
+      await notes.setDocumentationStatus(data.sessionId, 'failed').catch(() => undefined);
+      await events.append(data.sessionId, { type: 'error', message }).catch(() => undefined);
+      throw new UnrecoverableError(error instanceof Error ? error.message : String(error));
+    }
+  }
+
+  private prompt(messages: NotesMessage[], resolutionSummary: string | null) {
+    const transcript = messages.map((m) => `${m.role === 'user' ? 'Customer' : 'Assistant'}: ${m.content}`).join('\n');
+    const summary = resolutionSummary?.trim() ? `\n\nResolution summary: ${resolutionSummary.trim()}` : '';
+    return [new SystemMessage(SYSTEM), new HumanMessage(`Write the ticket notes for this support session.\n\nConversation:\n${transcript || '(no messages)'}${summary}`)];
+  }
+
+  /**
+   * Streams the notes from the first model that works (never `.invoke()`: it would fetch tokenizer
+   * data). A model that fails before any text is replaced by the next; after text, failure is final.
+   */
+  private async stream(data: TicketNotesJob, messages: Array<SystemMessage | HumanMessage>, onText: (text: string) => void): Promise<void> {
+    const { endpoint, config, repos, metrics } = this.deps;
+    let lastError: unknown;
+    for (const model of endpoint.models) {
+      let emitted = false;
+      try {
+        let aggregate: AIMessageChunk | undefined;
+        for await (const chunk of await chatModel(endpoint, model).stream(messages)) {
+          aggregate = aggregate ? aggregate.concat(chunk) : chunk;
+          const text = typeof chunk.content === 'string' ? chunk.content : '';
+          if (text) {
+            emitted = true;
+            onText(text);
+          }
+        }
+        const inputTokens = aggregate?.usage_metadata?.input_tokens ?? 0;
+        const outputTokens = aggregate?.usage_metadata?.output_tokens ?? 0;
+        const cost = costUsd(config.llm.pricing, model, inputTokens, outputTokens);
+        await repos.usage.record({ userId: data.userId, sessionId: data.sessionId, purpose: 'notes', provider: endpoint.provider, model, inputTokens, outputTokens, costUsd: cost });
+        const tier = (await repos.users.findById(data.userId))?.tier ?? 'free';
+        const labels = { provider: endpoint.provider, model, tier };
+        metrics?.llmTokens.inc({ ...labels, direction: 'input' }, inputTokens);
+        metrics?.llmTokens.inc({ ...labels, direction: 'output' }, outputTokens);
+        metrics?.llmCost.inc(labels, cost);
+        return;
+      } catch (error) {
+        if (emitted) throw error;
+        lastError = error;
+      }
+    }
+    throw new ModelUnavailableError(lastError, endpoint.models);
+  }
+}

@@ -1,0 +1,123 @@
+import type { Request } from 'express';
+import { Router } from 'express';
+import { z } from 'zod';
+import { NotesEventLog } from '../../assistant/notes-events';
+import { notFound, parseOr400 } from '../../lib/errors';
+import { RateLimiter } from '../../lib/rate-limiter';
+import { ASSISTANT_QUEUE } from '../../producers/assistant';
+import { enqueueTicketNotes, ticketNotesJobId } from '../../producers/session-notes';
+import { uuidParam } from '../../schemas/api';
+import type { ApiContext } from '../context';
+import { currentUser } from '../middleware/authenticate';
+import { formatSse, openSse } from '../sse';
+
+/** Per user and minute (issue item 6). */
+export const RESOLVES_PER_MINUTE = 15;
+export const DOCUMENTATION_STREAMS_PER_MINUTE = 20;
+const HEARTBEAT_MS = 15_000;
+
+const resolveBodySchema = z.strictObject({ resolutionSummary: z.string().trim().min(1).max(4_000).optional() });
+const emptyBodySchema = z.strictObject({});
+
+/**
+ * A session's lifecycle and its ticket notes (SPEC §6 "Sessions", decision 0022): resolve answers
+ * at once and queues the notes; the notes stream as SSE `data:` chunks and are kept on the session.
+ */
+export function sessionNotesRoutes(ctx: ApiContext): Router {
+  const router = Router();
+  const { chat, notes } = ctx.repos;
+  const limiter = new RateLimiter(ctx.redis, ctx.config.redis.keyPrefix);
+  const notesEvents = new NotesEventLog(ctx.redis, ctx.config.redis.keyPrefix);
+  const log = ctx.logger.child({ component: 'session-notes' });
+
+  const sessionId = (req: Request) => {
+    const id = uuidParam.safeParse(req.params.id);
+    // A malformed id answers like a missing session (0014).
+    if (!id.success) throw notFound('Chat session');
+    return id.data;
+  };
+
+  router.post('/chat/sessions/:id/resolve', async (req, res) => {
+    const user = currentUser(req);
+    const id = sessionId(req);
+    const body = parseOr400(resolveBodySchema, req.body ?? {});
+    await limiter.take('resolve', user.id, RESOLVES_PER_MINUTE);
+    const resolved = await notes.resolve(user.id, id, body.resolutionSummary);
+    if (!resolved) throw notFound('Chat session');
+    if (resolved.queue) {
+      if (resolved.retry) {
+        // The failed job keeps its id (and its log its [ERROR]) until removed: clear both first.
+        await ctx.queues.get(ASSISTANT_QUEUE).remove(ticketNotesJobId(id));
+        await notesEvents.reset(id);
+      }
+      await enqueueTicketNotes(ctx.queues, { userId: user.id, sessionId: id }).catch(async (error) => {
+        // Not queued (Redis down): mark the claim failed so the next resolve can queue it again.
+        await notes.setDocumentationStatus(id, 'failed').catch(() => undefined);
+        throw error;
+      });
+      log.info({ userId: user.id, sessionId: id, retry: resolved.retry }, 'ticket notes queued');
+    }
+    res.json({ sessionId: id, status: 'resolved', documentation: null });
+  });
+
+  for (const [action, status] of [['escalate', 'escalated'], ['pause', 'paused']] as const) {
+    router.post(`/chat/sessions/:id/${action}`, async (req, res) => {
+      const user = currentUser(req);
+      const id = sessionId(req);
+      parseOr400(emptyBodySchema, req.body ?? {});
+      const session = await notes.setStatus(user.id, id, status);
+      if (!session) throw notFound('Chat session');
+      res.json({ sessionId: id, status });
+    });
+  }
+
+  /** The user's session once notes were asked for; 404 otherwise. */
+  const documented = async (req: Request) => {
+    const session = await chat.findOwned(currentUser(req).id, sessionId(req));
+    if (!session?.documentationStatus) throw notFound('Session documentation');
+    return session;
+  };
+
+  router.get('/chat/sessions/:id/documentation', async (req, res) => {
+    const session = await documented(req);
+    res.json({ sessionId: session.id, status: session.status, documentationStatus: session.documentationStatus, documentation: session.documentation });
+  });
+
+  router.get('/chat/sessions/:id/documentation/stream', async (req, res) => {
+    const user = currentUser(req);
+    const session = await documented(req);
+    await limiter.take('documentation-stream', user.id, DOCUMENTATION_STREAMS_PER_MINUTE);
+    openSse(res);
+    if (session.documentationStatus === 'ready' && session.documentation !== null) {
+      res.end(formatSse({ data: session.documentation }) + formatSse({ data: '[DONE]' }));
+      return;
+    }
+    if (session.documentationStatus === 'failed') {
+      res.end(formatSse({ data: '[ERROR] The notes could not be written; resolve the session again to retry' }));
+      return;
+    }
+    const controller = new AbortController();
+    res.on('close', () => controller.abort());
+    const endForShutdown = () => controller.abort();
+    ctx.openStreams.add(endForShutdown);
+    const heartbeat = setInterval(() => res.write(': ping\n\n'), HEARTBEAT_MS);
+    try {
+      for await (const event of notesEvents.follow(session.id, controller.signal)) {
+        if (event.type === 'chunk') res.write(formatSse({ data: event.text }));
+        else if (event.type === 'done') res.write(formatSse({ data: '[DONE]' }));
+        else res.write(formatSse({ data: `[ERROR] ${event.message}` }));
+      }
+    } catch (error) {
+      if (!controller.signal.aborted) {
+        log.warn({ err: error, sessionId: session.id, reqId: req.id }, 'notes stream failed');
+        res.write(formatSse({ data: '[ERROR] The notes stream was interrupted; open it again' }));
+      }
+    } finally {
+      ctx.openStreams.delete(endForShutdown);
+      clearInterval(heartbeat);
+      res.end();
+    }
+  });
+
+  return router;
+}

@@ -1,0 +1,65 @@
+import { and, eq, sql } from 'drizzle-orm';
+import type { Db, DbOrTx } from './database';
+import { hitlRequests, type HitlRequestRow, type HitlStatus } from './schema';
+
+export interface NewHitlRequest {
+  userId: string;
+  sessionId: string;
+  messageId: string;
+  deviceId: string;
+  toolName: string;
+  parameters: Record<string, unknown>;
+  reason: string;
+  continuation: unknown;
+  expiresAt: Date;
+}
+
+/** The public view of an approval request (`GET /hitl/requests/:id`); the continuation stays inside. */
+export function toHitlView(row: HitlRequestRow) {
+  return {
+    id: row.id,
+    sessionId: row.sessionId,
+    toolName: row.toolName,
+    parameters: row.parameters,
+    reason: row.reason,
+    status: row.status,
+    expiresAt: row.expiresAt.toISOString(),
+    decidedAt: row.decidedAt?.toISOString() ?? null,
+    decidedBy: row.decidedBy,
+    createdAt: row.createdAt.toISOString(),
+  };
+}
+
+/** `hitl_requests`: approvals of dangerous tool calls. Reads by id are scoped to the requester. */
+export class HitlRepository {
+  constructor(private readonly db: Db) {}
+
+  async create(input: NewHitlRequest): Promise<HitlRequestRow> {
+    const [row] = await this.db.insert(hitlRequests).values(input).returning();
+    return row;
+  }
+
+  async find(id: string): Promise<HitlRequestRow | null> {
+    const rows = await this.db.select().from(hitlRequests).where(eq(hitlRequests.id, id)).limit(1);
+    return rows[0] ?? null;
+  }
+
+  /** The request if `userId` made it; null otherwise (callers answer 404 either way, 0014). */
+  async findOwned(userId: string, id: string): Promise<HitlRequestRow | null> {
+    const rows = await this.db.select().from(hitlRequests).where(and(eq(hitlRequests.id, id), eq(hitlRequests.userId, userId))).limit(1);
+    return rows[0] ?? null;
+  }
+
+  /**
+   * Moves a pending request to `status`; null when it was already decided (the conditional UPDATE
+   * makes the first decision win when an approval, a rejection and the timeout race).
+   */
+  async decide(id: string, status: Exclude<HitlStatus, 'pending'>, decidedBy: string | null, db: DbOrTx = this.db): Promise<HitlRequestRow | null> {
+    const rows = await db
+      .update(hitlRequests)
+      .set({ status, decidedBy, decidedAt: sql`now()` })
+      .where(and(eq(hitlRequests.id, id), eq(hitlRequests.status, 'pending')))
+      .returning();
+    return rows[0] ?? null;
+  }
+}

@@ -1,0 +1,216 @@
+import { randomUUID } from 'node:crypto';
+import { Queue } from 'bullmq';
+import { createParser } from 'eventsource-parser';
+import type { Redis } from 'ioredis';
+import { demoResponder } from '../../src/ai/demo-llm';
+import type { ChatRequest, ChatTurn } from '../../src/ai/openai-compatible/server';
+import { NOTE_SECTIONS, hasNoteSections } from '../../src/assistant/ticket-notes';
+import { DeviceSimulator } from '../../src/devices/device-simulator';
+import { createRedis, redisReady } from '../../src/lib/redis';
+import { bullPrefix } from '../../src/producers/queue-registry';
+import { startTestApp, type TestApp } from '../support/app';
+import { testRedisUrl } from '../support/database';
+import { registerUser, request, type TestUser } from '../support/http';
+
+/** The notes job's model request (the chat turns' requests have another system prompt). */
+const isNotesRequest = (req: ChatRequest) => req.messages.some((m) => m.role === 'system' && String(m.content).includes('support ticket notes'));
+
+/** A promise the test releases by hand: holds the model mid-request. */
+function gate() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { open, opened };
+}
+
+/** Reads an SSE response to its end, keeping each message's data as the exact text sent. */
+async function readDataStream(url: string, token: string, onOpen?: () => void, timeoutMs = 15_000): Promise<{ status: number; headers: Headers; data: string[]; body?: any }> {
+  const response = await fetch(url, { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' }, signal: AbortSignal.timeout(timeoutMs) });
+  onOpen?.();
+  if (!response.headers.get('content-type')?.startsWith('text/event-stream')) {
+    const text = await response.text();
+    return { status: response.status, headers: response.headers, data: [], body: text ? JSON.parse(text) : undefined };
+  }
+  const data: string[] = [];
+  const parser = createParser({ onEvent: (event) => data.push(event.data) });
+  const decoder = new TextDecoder();
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) parser.feed(decoder.decode(chunk, { stream: true }));
+  return { status: response.status, headers: response.headers, data };
+}
+
+describe('session ticket notes', () => {
+  let t: TestApp;
+  let redis: Redis;
+  let queue: Queue;
+  const devices: DeviceSimulator[] = [];
+  /** How the model answers the notes request; chat turns always get a fixed reply. */
+  let notesTurn: (req: ChatRequest) => ChatTurn | Promise<ChatTurn> = demoResponder;
+
+  beforeAll(async () => {
+    t = await startTestApp({ responder: (req) => (isNotesRequest(req) ? notesTurn(req) : { text: 'Restart the router, then check that the cable is plugged in.' }) });
+    redis = createRedis(testRedisUrl(), 'command');
+    await redisReady(redis);
+    queue = new Queue('assistant', { connection: redis, prefix: bullPrefix(t.keyPrefix) });
+  });
+
+  afterEach(() => {
+    notesTurn = demoResponder;
+  });
+
+  afterAll(async () => {
+    devices.forEach((device) => device.close());
+    await queue.close();
+    redis.disconnect();
+    await t.stop();
+  });
+
+  /** A user with a connected device and a session of two chat turns. */
+  async function userWithSession(): Promise<{ user: TestUser; sessionId: string }> {
+    const user = await registerUser(t.api, 'Notes');
+    const device = await DeviceSimulator.connect({ url: t.url, accessToken: user.accessToken, deviceId: `laptop-${randomUUID().slice(0, 6)}`, seed: {}, reconnection: false });
+    devices.push(device);
+    const first = await request('POST', `${t.api}/chat`, { token: user.accessToken, body: { message: 'My wifi keeps dropping every few minutes.', deviceId: device.deviceId } });
+    expect(first.status).toBe(200);
+    const second = await request('POST', `${t.api}/chat`, { token: user.accessToken, body: { message: 'I restarted the router and it works now.', sessionId: first.body.sessionId } });
+    expect(second.status).toBe(200);
+    return { user, sessionId: first.body.sessionId };
+  }
+
+  const resolve = (user: TestUser, sessionId: string, body: unknown = {}) => request('POST', `${t.api}/chat/sessions/${sessionId}/resolve`, { token: user.accessToken, body });
+  const documentation = (user: TestUser, sessionId: string) => request('GET', `${t.api}/chat/sessions/${sessionId}/documentation`, { token: user.accessToken });
+  const stream = (user: TestUser, sessionId: string, onOpen?: () => void) => readDataStream(`${t.api}/chat/sessions/${sessionId}/documentation/stream`, user.accessToken, onOpen);
+  const notesJobs = async (sessionId: string) => (await queue.getJobs(['waiting', 'active', 'completed', 'failed', 'delayed'])).filter((job) => job.name === 'ticket-notes' && job.data.sessionId === sessionId);
+  const usageCalls = async (user: TestUser) => (await request('GET', `${t.api}/metrics/summary`, { token: user.accessToken })).body.usage.last24h.calls as number;
+
+  test('given a held model, resolve answers before the notes exist; the stream then yields the four sections and [DONE], and the stored copy equals it', async () => {
+    const { user, sessionId } = await userWithSession();
+    const held = gate();
+    notesTurn = async (req) => {
+      await held.opened;
+      return demoResponder(req);
+    };
+    const callsBefore = await usageCalls(user);
+
+    const res = await resolve(user, sessionId, { resolutionSummary: 'Fixed by restarting the router.' });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ sessionId, status: 'resolved', documentation: null });
+    const early = await documentation(user, sessionId);
+    expect(early.status).toBe(200);
+    expect(early.body).toMatchObject({ sessionId, status: 'resolved', documentation: null });
+    expect(['pending', 'generating']).toContain(early.body.documentationStatus);
+
+    // The model is released once the stream is open, so the stream follows the notes live.
+    const { status, data } = await stream(user, sessionId, held.open);
+
+    expect(status).toBe(200);
+    expect(data.at(-1)).toBe('[DONE]');
+    const chunks = data.slice(0, -1);
+    expect(chunks.length).toBeGreaterThan(4);
+    // Chunks that carried newlines arrived as several data: lines and were joined back exactly.
+    expect(chunks.some((chunk) => chunk.includes('\n'))).toBe(true);
+    const text = chunks.join('');
+    expect(hasNoteSections(text)).toBe(true);
+    const positions = NOTE_SECTIONS.map((section) => text.indexOf(`## ${section}`));
+    expect(positions[0]).toBe(0);
+    expect([...positions].sort((a, b) => a - b)).toEqual(positions);
+    expect(text).toContain('wifi keeps dropping');
+
+    const stored = await documentation(user, sessionId);
+    expect(stored.body).toEqual({ sessionId, status: 'resolved', documentationStatus: 'ready', documentation: text });
+    // Once stored, the stream replays the stored text, then [DONE].
+    const replay = await stream(user, sessionId);
+    expect(replay.data).toEqual([text, '[DONE]']);
+    // The notes' model call is recorded as usage.
+    expect(await usageCalls(user)).toBe(callsBefore + 1);
+  });
+
+  test('a double resolve queues one notes job and calls the model once', async () => {
+    const { user, sessionId } = await userWithSession();
+    const before = t.llm.chatRequests().filter(isNotesRequest).length;
+
+    const [a, b] = await Promise.all([resolve(user, sessionId), resolve(user, sessionId)]);
+    expect([a.status, b.status]).toEqual([200, 200]);
+    const { data } = await stream(user, sessionId);
+    expect(data.at(-1)).toBe('[DONE]');
+    expect((await resolve(user, sessionId)).status).toBe(200);
+
+    expect(await notesJobs(sessionId)).toHaveLength(1);
+    expect(t.llm.chatRequests().filter(isNotesRequest).length - before).toBe(1);
+  });
+
+  test('when the model ignores the sections, the notes are completed from the template and stored as streamed', async () => {
+    const { user, sessionId } = await userWithSession();
+    notesTurn = () => ({ text: 'Sure! The customer had wifi trouble and it is fine now.' });
+
+    await resolve(user, sessionId, { resolutionSummary: 'Router restarted.' });
+    const { data } = await stream(user, sessionId);
+
+    expect(data.at(-1)).toBe('[DONE]');
+    const text = data.slice(0, -1).join('');
+    expect(hasNoteSections(text)).toBe(true);
+    expect(text).toContain('Router restarted.');
+    expect((await documentation(user, sessionId)).body.documentation).toBe(text);
+  });
+
+  test('a model failure ends the stream with [ERROR]; resolving again writes the notes', async () => {
+    const { user, sessionId } = await userWithSession();
+    notesTurn = () => ({ error: { status: 400, message: 'model refused' } });
+
+    await resolve(user, sessionId);
+    const failed = await stream(user, sessionId);
+
+    expect(failed.data).toHaveLength(1);
+    expect(failed.data[0]).toMatch(/^\[ERROR\] /);
+    expect((await documentation(user, sessionId)).body).toMatchObject({ documentationStatus: 'failed', documentation: null });
+
+    notesTurn = demoResponder;
+    expect((await resolve(user, sessionId)).status).toBe(200);
+    const retried = await stream(user, sessionId);
+    expect(retried.data.at(-1)).toBe('[DONE]');
+    expect(hasNoteSections(retried.data.slice(0, -1).join(''))).toBe(true);
+  });
+
+  test('escalate and pause set the status and answer at once', async () => {
+    const { user, sessionId } = await userWithSession();
+    const history = async () => (await request('GET', `${t.api}/chat/sessions/${sessionId}/history`, { token: user.accessToken })).body.session.status;
+
+    const escalated = await request('POST', `${t.api}/chat/sessions/${sessionId}/escalate`, { token: user.accessToken, body: {} });
+    expect(escalated.body).toEqual({ sessionId, status: 'escalated' });
+    expect(await history()).toBe('escalated');
+    const paused = await request('POST', `${t.api}/chat/sessions/${sessionId}/pause`, { token: user.accessToken });
+    expect(paused.body).toEqual({ sessionId, status: 'paused' });
+    expect(await history()).toBe('paused');
+    // No notes were asked for.
+    expect((await documentation(user, sessionId)).status).toBe(404);
+  });
+
+  test("someone else's session answers 404 everywhere, and an invalid body 400", async () => {
+    const { user, sessionId } = await userWithSession();
+    const other = await registerUser(t.api, 'Other');
+
+    expect((await documentation(user, sessionId)).status).toBe(404); // not resolved yet
+    expect((await resolve(other, sessionId)).status).toBe(404);
+    expect((await request('POST', `${t.api}/chat/sessions/${sessionId}/escalate`, { token: other.accessToken, body: {} })).status).toBe(404);
+    expect((await resolve(user, sessionId, { resolutionSummary: 42 })).status).toBe(400);
+    expect((await resolve(user, sessionId, { unexpected: true })).status).toBe(400);
+    expect((await resolve(user, sessionId)).status).toBe(200);
+    expect((await documentation(other, sessionId)).status).toBe(404);
+    expect((await stream(other, sessionId)).status).toBe(404);
+    expect((await stream(user, sessionId)).data.at(-1)).toBe('[DONE]');
+  });
+
+  test('resolves are limited to 15 and documentation streams to 20 per minute per user, with Retry-After', async () => {
+    const { user, sessionId } = await userWithSession();
+    expect((await resolve(user, sessionId)).status).toBe(200);
+    expect((await stream(user, sessionId)).data.at(-1)).toBe('[DONE]');
+
+    for (let i = 1; i < 15; i += 1) expect((await resolve(user, randomUUID())).status).toBe(404);
+    const limited = await resolve(user, sessionId);
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+
+    for (let i = 1; i < 20; i += 1) expect((await stream(user, sessionId)).status).toBe(200);
+    const streamLimited = await stream(user, sessionId);
+    expect(streamLimited.status).toBe(429);
+    expect(Number(streamLimited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+  });
+});
