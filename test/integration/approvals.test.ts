@@ -79,7 +79,6 @@ describe('approvals of dangerous tool calls', () => {
     const pending = await request('GET', `${t.api}/hitl/requests/${turn.approval.approvalId}`, { token: user.accessToken });
     expect(pending.status).toBe(200);
     expect(pending.body).toMatchObject({ id: turn.approval.approvalId, status: 'pending', toolName: 'delete_task', decidedAt: null });
-    await new Promise((resolve) => setTimeout(resolve, 300));
     expect(deleteCalls(device)).toEqual([]);
     expect(device.store.rows('tasks').map((row) => row.id)).toContain(TASK_ID);
 
