@@ -65,6 +65,12 @@ async function main() {
     if (reason === 'io server disconnect') process.exit(1);
   });
   device.socket.io.on('reconnect', () => print('reconnected'));
+  device.socket.on('final', ({ response }) => print(`assistant: ${response}`));
+  // A dangerous tool (every delete_*) waits for the user: approve it over HTTP, or answer with
+  // `tool_approval {approvalId, approved}` from the device.
+  device.socket.on('approval_requested', ({ approvalId, toolName, parameters }) =>
+    print(`approval requested ${approvalId}: ${toolName} ${JSON.stringify(parameters)} — PUT /api/v1/hitl/requests/${approvalId}/approve`),
+  );
   print(`connected to ${baseUrl} as device "${deviceId}" with ${device.store.rows('tasks').length} tasks; waiting for tool calls (Ctrl-C to stop)`);
 
   process.on('SIGINT', () => {
