@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { GenerationEvent, SequencedEvent } from './events';
 import { isTerminal } from './events';
+import { followStream } from '../lib/redis-streams';
 
 /**
  * Generation events in one Redis stream per generation, so an SSE client can replay from the
@@ -43,7 +44,6 @@ export class GenerationEventLog {
 
   /**
    * Replays events after `afterSeq`, then follows live until a terminal event or `signal` aborts.
-   * Live reads block on a connection of their own (XREAD BLOCK), duplicated per follower.
    */
   async *follow(generationId: string, afterSeq: number, signal: AbortSignal): AsyncGenerator<SequencedEvent> {
     let last = afterSeq;
@@ -52,26 +52,10 @@ export class GenerationEventLog {
       yield item;
       if (isTerminal(item.event)) return;
     }
-    const blocking = this.redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null });
-    const abort = () => blocking.disconnect();
-    signal.addEventListener('abort', abort, { once: true });
-    try {
-      while (!signal.aborted) {
-        const result = (await blocking.xread('BLOCK', 10_000, 'STREAMS', this.key(generationId), `${last}-0`).catch((error) => {
-          if (signal.aborted) return null;
-          throw error;
-        })) as Array<[string, Array<[string, string[]]>]> | null;
-        if (!result) continue;
-        for (const entry of result[0][1]) {
-          const item = parseEntry(entry);
-          last = item.seq;
-          yield item;
-          if (isTerminal(item.event)) return;
-        }
-      }
-    } finally {
-      signal.removeEventListener('abort', abort);
-      blocking.disconnect();
+    for await (const [id, json] of followStream(this.redis, this.key(generationId), `${last}-0`, signal)) {
+      const item = parseEntry([id, ['e', json]]);
+      yield item;
+      if (isTerminal(item.event)) return;
     }
   }
 }
