@@ -1,7 +1,6 @@
 import type { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Server } from 'socket.io';
-import type { Config } from '../../config';
 import { startDemoLLM } from '../ai/demo-llm';
 import { createTextEmbedder } from '../ai/embeddings';
 import type { LlmEndpoint } from '../ai/llm';
@@ -11,14 +10,8 @@ import type { ChatEventLog } from '../assistant/chat-events';
 import { NotesEventLog } from '../assistant/notes-events';
 import { SessionNotesRunner } from '../assistant/session-notes-runner';
 import type { DeviceRpc } from '../devices/device-rpc';
-import type { GenerationEventLog } from '../generation/event-log';
-import type { GenerationLimiter } from '../generation/generation-limiter';
-import { GenerationRunner } from '../generation/generation-runner';
-import type { Logger } from '../lib/logger';
-import type { Repositories } from '../models';
+import { GenerationRunner, type GenerationRunnerDeps } from '../generation/generation-runner';
 import type { Metrics } from '../observability/metrics';
-import type { QueueRegistry } from '../producers/queue-registry';
-import type { CanvasEmitter } from '../realtime/canvas-emitter';
 import { createAssistantProcessor } from '../workers/assistant';
 import { createBroadcastProcessor } from '../workers/broadcast';
 import { createEmbeddingsProcessor, EMBEDDINGS_CONCURRENCY } from '../workers/embeddings';
@@ -28,15 +21,9 @@ import { startWorkers, type QueueProcessor } from '../workers/worker-pool';
 /** Assistant turns per worker process: they mostly wait on the model and on devices, not on CPU. */
 const ASSISTANT_CONCURRENCY = 10;
 
-export interface WorkerRoleDeps {
-  config: Config;
-  repos: Repositories;
-  events: GenerationEventLog;
-  limiter: GenerationLimiter;
-  queues: QueueRegistry;
-  canvasEvents: CanvasEmitter;
+/** What the generation runner needs (its endpoint is resolved here), plus what the other queues use. */
+export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'endpoint' | 'metrics'> {
   connection: Redis;
-  logger: Logger;
   metrics: Metrics;
   /** The process's Socket.IO server: device tool calls and chat text reach devices through its adapter. */
   io: Server;

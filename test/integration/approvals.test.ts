@@ -1,13 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { loadConfig } from '../../config';
 import { demoResponder } from '../../src/ai/demo-llm';
 import type { ChatRequest } from '../../src/ai/openai-compatible/server';
 import { startSwitchboard, type RunningSwitchboard } from '../../src/app/switchboard';
 import { DeviceSimulator } from '../../src/devices/device-simulator';
 import { createLogger } from '../../src/lib/logger';
 import type { ApprovalRequested } from '../../src/realtime/events';
-import { startTestApp, type TestApp } from '../support/app';
-import { createTestDatabase, LOCAL_POSTGRES, testRedisUrl } from '../support/database';
+import { startTestApp, testConfig, type TestApp } from '../support/app';
+import { createTestDatabase, LOCAL_POSTGRES } from '../support/database';
 import { registerUser, request, type TestUser } from '../support/http';
 import { startScriptedLLM } from '../support/scripted-llm';
 
@@ -175,17 +174,7 @@ describe('approvals across a restart', () => {
     const llm = await startScriptedLLM();
     const keyPrefix = `t-${randomUUID().slice(0, 8)}`;
     const start = (): Promise<RunningSwitchboard> => {
-      const config = loadConfig({
-        NODE_ENV: 'test',
-        PORT: '0',
-        REDIS_URL: testRedisUrl(),
-        REDIS_KEY_PREFIX: keyPrefix,
-        DATABASE_URL: database.url,
-        DATA_DIR: `${process.cwd()}/.data/test`,
-        JWT_SECRET: 'test-secret-test-secret-test-secret-0123456789',
-        SHUTDOWN_TIMEOUT_MS: '5000',
-        LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
-      });
+      const config = testConfig({ keyPrefix, databaseUrl: database.url });
       return startSwitchboard(config, { logger: createLogger({ level: config.log.level }), endpoint: { baseURL: llm.baseURL, apiKey: 'test', provider: 'scripted', models: ['scripted-model'] } });
     };
     let app = await start();

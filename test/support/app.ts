@@ -33,19 +33,7 @@ export async function startTestApp(
   const llm = await startScriptedLLM(options.responder ?? []);
   if (options.script) llm.push(...options.script);
   const keyPrefix = `t-${randomUUID().slice(0, 8)}`;
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    PORT: '0',
-    REDIS_URL: testRedisUrl(),
-    REDIS_KEY_PREFIX: keyPrefix,
-    DATABASE_URL: database.url,
-    DATA_DIR: `${process.cwd()}/.data/test`,
-    JWT_SECRET: 'test-secret-test-secret-test-secret-0123456789',
-    BROADCAST_CHUNK_DELAY_MS: '5',
-    SHUTDOWN_TIMEOUT_MS: '5000',
-    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
-    ...options.env,
-  });
+  const config = testConfig({ keyPrefix, databaseUrl: database.url, env: { BROADCAST_CHUNK_DELAY_MS: '5', ...options.env } });
   const app = await startSwitchboard(config, {
     logger: createLogger({ level: config.log.level }),
     endpoint: { baseURL: llm.baseURL, apiKey: 'test', provider: 'scripted', models: [config.llm.configured ? config.llm.model : 'scripted-model', ...config.llm.fallbackModels] },
@@ -62,4 +50,20 @@ export async function startTestApp(
       await database.drop();
     },
   };
+}
+
+/** The configuration every in-process test app uses: the run's Redis, a given database and key prefix. */
+export function testConfig(options: { keyPrefix: string; databaseUrl: string; env?: Record<string, string> }) {
+  return loadConfig({
+    NODE_ENV: 'test',
+    PORT: '0',
+    REDIS_URL: testRedisUrl(),
+    REDIS_KEY_PREFIX: options.keyPrefix,
+    DATABASE_URL: options.databaseUrl,
+    DATA_DIR: `${process.cwd()}/.data/test`,
+    JWT_SECRET: 'test-secret-test-secret-test-secret-0123456789',
+    SHUTDOWN_TIMEOUT_MS: '5000',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    ...options.env,
+  });
 }
