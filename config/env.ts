@@ -64,6 +64,33 @@ export const envSchema = z.object({
     .string()
     .refine((value) => Buffer.from(value, 'base64').length === 32, 'must be base64 of 32 bytes')
     .optional(),
+  /** Earlier OAUTH_ENCRYPTION_KEY values (comma list): their ciphertexts still decrypt and are re-encrypted on use. */
+  OAUTH_ENCRYPTION_OLD_KEYS: list
+    .pipe(z.array(z.string().refine((value) => Buffer.from(value, 'base64').length === 32, 'each old key must be base64 of 32 bytes')))
+    .default([]),
+  /** Public base URL of this API, used in OAuth redirect URIs (default http://HOST:PORT). */
+  PUBLIC_URL: z.url().optional(),
+  /** Google OAuth client (Gmail agents) and the endpoints the SDK talks to (tests point them at local fakes). */
+  GOOGLE_CLIENT_ID: z.string().optional(),
+  GOOGLE_CLIENT_SECRET: z.string().optional(),
+  GOOGLE_API_BASE_URL: z.url().default('https://gmail.googleapis.com/'),
+  GOOGLE_OAUTH_BASE_URL: z.url().default('https://oauth2.googleapis.com'),
+  GOOGLE_AUTHORIZE_URL: z.url().default('https://accounts.google.com/o/oauth2/v2/auth'),
+  /** Microsoft identity platform client (Outlook and Teams agents), tenant, and endpoints. */
+  MS_CLIENT_ID: z.string().optional(),
+  MS_CLIENT_SECRET: z.string().optional(),
+  MS_TENANT: z.string().regex(/^[A-Za-z0-9.-]+$/).default('common'),
+  MS_GRAPH_BASE_URL: z.url().default('https://graph.microsoft.com'),
+  MS_LOGIN_BASE_URL: z.url().default('https://login.microsoftonline.com'),
+  /** Bounds of one local agent run: files, total bytes, bytes per file, and how long the device may take. */
+  AGENT_RUN_MAX_FILES: int(1).default(200),
+  AGENT_RUN_MAX_BYTES: int(1).default(5 * 1024 * 1024),
+  AGENT_RUN_MAX_FILE_BYTES: int(1).default(512 * 1024),
+  AGENT_RUN_TIMEOUT_MS: int(100).default(120_000),
+  /** Scheduler tick (node-cron expression; default every minute). */
+  SCHEDULER_TICK_CRON: z.string().default('* * * * *'),
+  /** How long an unfinished agent setup journey is kept. */
+  JOURNEY_TTL_SECONDS: int(60).default(3600),
   /** HTTP Basic credentials for the queue dashboard. */
   ADMIN_USER: z.string().optional(),
   ADMIN_PASSWORD: z.string().optional(),

@@ -83,7 +83,34 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       refreshTokenTtlDays: e.REFRESH_TOKEN_TTL_DAYS,
       aiAgentUserId: AI_AGENT_USER_ID,
     },
-    oauth: { encryptionKey: e.OAUTH_ENCRYPTION_KEY },
+    oauth: {
+      /** Unset in embedded mode = a key generated once under DATA_DIR (see src/connectors/secret-box.ts). */
+      encryptionKey: e.OAUTH_ENCRYPTION_KEY,
+      oldKeys: e.OAUTH_ENCRYPTION_OLD_KEYS,
+      publicUrl: (e.PUBLIC_URL ?? `http://${e.HOST}:${e.PORT}`).replace(/\/+$/, ''),
+      google: {
+        clientId: e.GOOGLE_CLIENT_ID,
+        clientSecret: e.GOOGLE_CLIENT_SECRET,
+        apiBaseUrl: e.GOOGLE_API_BASE_URL,
+        oauthBaseUrl: e.GOOGLE_OAUTH_BASE_URL.replace(/\/+$/, ''),
+        authorizeUrl: e.GOOGLE_AUTHORIZE_URL,
+      },
+      microsoft: {
+        clientId: e.MS_CLIENT_ID,
+        clientSecret: e.MS_CLIENT_SECRET,
+        tenant: e.MS_TENANT,
+        graphBaseUrl: e.MS_GRAPH_BASE_URL.replace(/\/+$/, ''),
+        loginBaseUrl: e.MS_LOGIN_BASE_URL.replace(/\/+$/, ''),
+      },
+    },
+    agents: {
+      maxFiles: e.AGENT_RUN_MAX_FILES,
+      maxBytes: e.AGENT_RUN_MAX_BYTES,
+      maxFileBytes: e.AGENT_RUN_MAX_FILE_BYTES,
+      runTimeoutMs: e.AGENT_RUN_TIMEOUT_MS,
+      schedulerTick: e.SCHEDULER_TICK_CRON,
+      journeyTtlSeconds: e.JOURNEY_TTL_SECONDS,
+    },
     admin: { user: e.ADMIN_USER, password: e.ADMIN_PASSWORD, emails: e.ADMIN_EMAILS.map((email) => email.toLowerCase()) },
     /** `explicit`: WORKER_QUEUES was set, so every listed queue must have a processor. */
     queues: { names: workerQueues as QueueName[], explicit: e.WORKER_QUEUES !== undefined, lockMs: e.WORKER_LOCK_MS },
