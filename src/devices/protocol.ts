@@ -199,3 +199,52 @@ export type DeviceHelloAck = { ok: true } | { ok: false; error: { code: string; 
 export function describeIssues(error: z.ZodError): string {
   return error.issues.map((issue) => (issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message)).join('; ');
 }
+
+/* ---- Background agent runs (SPEC §7, seed 001 Phase 3) ------------------------------------- */
+
+export const AGENT_DATA_TYPES = ['tasks', 'notes', 'checkpoints', 'projects'] as const;
+export type AgentDataType = (typeof AGENT_DATA_TYPES)[number];
+
+/** `agent_run` (server → device): read the agent's folders and send the files back. */
+export const agentRunSchema = z.strictObject({
+  runId: z.string().min(1).max(128),
+  agentId: z.string().min(1).max(128),
+  config: z.strictObject({
+    paths: z.array(z.string().min(1).max(1_024)).min(1).max(50),
+    fileExtensions: z.array(z.string().max(16)).max(50),
+    promptTemplate: z.string().max(8_000),
+    dataTypes: z.array(z.enum(AGENT_DATA_TYPES)).min(1),
+    /** Bounds the server enforces; a well-behaved device stays within them. */
+    maxFiles: z.number().int().positive(),
+    maxBytes: z.number().int().positive(),
+    maxFileBytes: z.number().int().positive(),
+  }),
+});
+export type AgentRunRequest = z.output<typeof agentRunSchema>;
+
+/** One file read by the device. `content` is text (the device extracts text from PDFs etc.). */
+export const agentFileSchema = z.strictObject({
+  path: z.string().min(1).max(1_024),
+  name: z.string().min(1).max(255),
+  content: z.string(),
+  metadata: z.record(z.string(), z.unknown()).optional(),
+});
+export type AgentFile = z.output<typeof agentFileSchema>;
+
+/** `agent_data` (device → server): some of the files of a run; a run may send many frames. */
+export const agentDataSchema = z.strictObject({
+  runId: z.string().min(1).max(128),
+  files: z.array(agentFileSchema).max(1_000),
+});
+export type AgentData = z.output<typeof agentDataSchema>;
+
+/** `agent_complete` (device → server): the device has sent every file of the run. */
+export const agentCompleteSchema = z.strictObject({
+  runId: z.string().min(1).max(128),
+  filesRead: z.number().int().nonnegative(),
+  errors: z.array(z.string().max(2_000)).max(1_000).default([]),
+});
+export type AgentComplete = z.input<typeof agentCompleteSchema>;
+
+/** The ack of `agent_data` / `agent_complete`. */
+export type AgentFrameAck = { ok: true } | { ok: false; error: { code: string; message?: string } };

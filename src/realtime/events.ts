@@ -1,4 +1,4 @@
-import type { DeviceHello, DeviceHelloAck, ToolCall } from '../devices/protocol';
+import type { AgentComplete, AgentData, AgentFrameAck, AgentRunRequest, DeviceHello, DeviceHelloAck, ToolCall } from '../devices/protocol';
 import type { Block } from '../schemas/blocks';
 
 /**
@@ -60,6 +60,10 @@ export interface DeviceClientEvents {
   chat_request: (payload: ChatRequestPayload, ack: Ack<ChatRequestAck>) => void;
   /** The user's decision on an `approval_requested` (0021); the optional ack is `{ok}` or `{error}`. */
   tool_approval: (payload: { approvalId: string; approved: boolean }, ack?: Ack<ToolApprovalAck>) => void;
+  /** Files read for an `agent_run` (any number of frames per run); the optional ack is `{ok}`. */
+  agent_data: (payload: AgentData, ack?: Ack<AgentFrameAck>) => void;
+  /** The device has sent every file of the run. */
+  agent_complete: (payload: AgentComplete, ack?: Ack<AgentFrameAck>) => void;
 }
 
 export type ToolApprovalAck = { ok: true; status: string } | { error: { code: string; message?: string } };
@@ -91,6 +95,8 @@ export interface DeviceServerEvents {
   final: (payload: { sessionId: string; response: string }) => void;
   /** The turn failed (model unreachable, ...); no `final` follows. */
   chat_error: (payload: { sessionId: string; code: string; message: string }) => void;
+  /** A local agent run: read these folders and answer with `agent_data` frames, then `agent_complete`. */
+  agent_run: (payload: AgentRunRequest) => void;
 }
 
 /** Presence of a device, as nodes tell each other (`serverSideEmit`). */
