@@ -15,6 +15,7 @@ RUN npm install --omit=dev --no-audit --no-fund && npm cache clean --force
 
 COPY config ./config
 COPY src ./src
+COPY web ./web
 COPY tsconfig.json ./
 
 # DATA_DIR is only written in embedded mode (no DATABASE_URL / no JWT_SECRET); make it ours anyway.

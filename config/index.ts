@@ -46,6 +46,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const e = parsed.data;
   const issues: string[] = [];
   if (e.NODE_ENV === 'production' && !e.JWT_SECRET) issues.push('JWT_SECRET: required when NODE_ENV=production');
+  if (e.NODE_ENV === 'production' && !e.OAUTH_ENCRYPTION_KEY) issues.push('OAUTH_ENCRYPTION_KEY: required when NODE_ENV=production');
   const tiers = tierOverrideSchema.safeParse(e.TIER_LIMITS ?? {});
   if (!tiers.success) issues.push(`TIER_LIMITS: ${tiers.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`);
   const pricing = pricingSchema.safeParse(e.LLM_PRICING ?? {});

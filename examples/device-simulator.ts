@@ -1,6 +1,8 @@
 /**
  * A pretend desktop app: connects to the `/device` namespace as one of your devices, holds a few
- * tasks, projects and notes in memory, and answers the assistant's tool calls from them.
+ * tasks, projects and notes in memory, and answers the assistant's tool calls from them. It also
+ * runs local agents: on `agent_run` it reads the agent's folders from this machine's disk (text
+ * files with the agent's extensions) and sends them back; the suggested tasks arrive as inserts.
  *
  *   npx tsx examples/device-simulator.ts <baseUrl> <accessToken> [deviceId]
  *   npx tsx examples/device-simulator.ts http://127.0.0.1:3000 eyJhbGciOi... laptop-1
@@ -8,7 +10,9 @@
  * Every call and the answer it got is printed until Ctrl-C. The connection comes back by itself
  * after a server restart (the access token must still be valid).
  */
+import { readFolderFiles } from '../src/client/node-files';
 import { DeviceSimulator } from '../src/devices/device-simulator';
+import type { AgentFile } from '../src/devices/protocol';
 
 const [baseUrl, accessToken, deviceId = 'simulated-laptop'] = process.argv.slice(2);
 if (!baseUrl || !accessToken) {
@@ -53,6 +57,16 @@ async function main() {
     accessToken,
     deviceId,
     seed,
+    readAgentFiles: async (request) => {
+      const files: AgentFile[] = [];
+      const errors: string[] = [];
+      for await (const item of readFolderFiles(request.config)) {
+        if ('error' in item) errors.push(`${item.path}: ${item.error}`);
+        else files.push(item);
+      }
+      print(`agent_run ${request.runId}: read ${files.length} file(s) from ${request.config.paths.join(', ')}${errors.length ? `, ${errors.length} error(s)` : ''}`);
+      return { files, errors };
+    },
     onCall: (call, reply) => {
       const target = 'table' in call && call.table ? ` ${call.table}` : '';
       const detail = 'filters' in call && call.filters ? ` ${JSON.stringify(call.filters)}` : 'data' in call ? ` ${JSON.stringify(call.data)}` : '';

@@ -6,6 +6,13 @@ import type { LlmEndpoint } from '../ai/llm';
 import { ApprovalService, toolApprovalHandler } from '../assistant/approvals';
 import { ChatEventLog } from '../assistant/chat-events';
 import { ChatService, deviceChatHandler } from '../assistant/chat-service';
+import { AgentService } from '../agents/agent-service';
+import { CredentialVault } from '../agents/credentials';
+import { JourneyService } from '../agents/journey';
+import { OAuthService } from '../agents/oauth-service';
+import { AgentRunChannel } from '../agents/run-channel';
+import { AgentScheduler } from '../agents/scheduler';
+import { resolveOAuthEncryptionKey, SecretBox } from '../connectors/secret-box';
 import { AuthService } from '../auth/auth-service';
 import { resolveJwtSecret } from '../auth/jwt-secret';
 import type { TokenSettings } from '../auth/tokens';
@@ -16,7 +23,7 @@ import { createHttpApp } from '../http/app';
 import type { ApiContext } from '../http/context';
 import { createLogger, type Logger } from '../lib/logger';
 import { createRedis, redisReady } from '../lib/redis';
-import { createRepositories } from '../models';
+import { createRepositories, type Repositories } from '../models';
 import { openDatabase } from '../models/database';
 import { Metrics } from '../observability/metrics';
 import { QueueRegistry } from '../producers/queue-registry';
@@ -36,6 +43,8 @@ export interface RunningSwitchboard {
   /** What runs where, for the start banner. */
   summary: { roles: string[]; database: string; redis: string; llm: string; dashboard?: string };
   logger: Logger;
+  /** The repositories over this process's database (tests and embedders read state through them). */
+  repos: Repositories;
   /** Graceful stop: refuse new work, drain, close everything; bounded by SHUTDOWN_TIMEOUT_MS. */
   stop(): Promise<void>;
 }
@@ -70,6 +79,9 @@ export async function startSwitchboard(
     const events = new GenerationEventLog(redis, config.redis.keyPrefix, config.generation.eventsTtlSeconds);
     const limiter = new GenerationLimiter(redis, config.redis.keyPrefix);
     const chatEvents = new ChatEventLog(redis, config.redis.keyPrefix);
+    // OAuth tokens are sealed with OAUTH_ENCRYPTION_KEY (generated under DATA_DIR when unset outside production).
+    const vault = new CredentialVault(new SecretBox(resolveOAuthEncryptionKey(config.oauth.encryptionKey, config.data.dir), config.oauth.oldKeys), repos);
+    const agentRunChannel = new AgentRunChannel(redis, config.redis.keyPrefix);
 
     // The express app is plugged in later (it needs the socket server), but its request listener
     // must exist BEFORE Socket.IO attaches: Socket.IO then routes /socket.io/ to itself only.
@@ -87,9 +99,16 @@ export async function startSwitchboard(
       const { startWorkerRole } = await import('./worker-role');
       const worker = await startWorkerRole({
         config, repos, events, limiter, queues, canvasEvents, connection: blockingRedis, logger, metrics, endpoint: options.endpoint, io, deviceRpc, chatEvents,
+        deviceRegistry, agentRunChannel, vault,
       });
       llmSummary = worker.summary;
       for (const closer of [...worker.closers].reverse()) closers.unshift(closer);
+    }
+
+    if (roles.has('scheduler')) {
+      const scheduler = new AgentScheduler({ repos, queues, logger, tick: config.agents.schedulerTick });
+      scheduler.start();
+      closers.unshift(['scheduler', () => scheduler.stop()]);
     }
 
     const shuttingDown = { value: false };
@@ -105,6 +124,7 @@ export async function startSwitchboard(
       };
       const chat = new ChatService({ repos, queues, registry: deviceRegistry, logger });
       const approvals = new ApprovalService({ config, repos, queues, logger, metrics });
+      const agents = new AgentService({ config, repos, queues, logger });
       const ctx: ApiContext = {
         config,
         logger,
@@ -117,6 +137,9 @@ export async function startSwitchboard(
         chat,
         chatEvents,
         approvals,
+        journeys: new JourneyService({ config, redis, queues, logger }),
+        agents,
+        oauth: new OAuthService({ config, repos, redis, vault, secret: tokens.secret, logger }),
         canvasEvents,
         readiness: { redis: async () => void (await redis.ping()), database: () => database.ping() },
         shuttingDown,
@@ -128,7 +151,10 @@ export async function startSwitchboard(
       metrics.trackQueues([...QUEUE_NAMES], (name) => queues.get(name).getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed'));
       handleRequest = createHttpApp(ctx);
       registerCanvasNamespace(io, { tokens, canvases: repos.canvases, logger, metrics });
-      const devices = registerDeviceNamespace(io, { tokens, registry: deviceRegistry, logger, metrics, onChatRequest: deviceChatHandler(chat), onToolApproval: toolApprovalHandler(approvals) });
+      const devices = registerDeviceNamespace(io, { tokens, registry: deviceRegistry, logger, metrics, onChatRequest: deviceChatHandler(chat), onToolApproval: toolApprovalHandler(approvals),
+        onDeviceHello: (userId, deviceId) => void agents.resumeWaitingRuns(userId, deviceId),
+        onAgentFrame: (user, deviceId, type, payload) => agentRunChannel.accept(user.id, deviceId, type, payload),
+      });
       closers.unshift(['device presence', () => devices.close()]);
       await new Promise<void>((resolve, reject) => {
         httpServer.once('error', reject);
@@ -155,6 +181,7 @@ export async function startSwitchboard(
       config,
       url,
       logger,
+      repos,
       summary: {
         roles: [...roles],
         database: database.description,

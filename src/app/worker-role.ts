@@ -9,9 +9,15 @@ import { AssistantRunner } from '../assistant/assistant-runner';
 import type { ChatEventLog } from '../assistant/chat-events';
 import { NotesEventLog } from '../assistant/notes-events';
 import { SessionNotesRunner } from '../assistant/session-notes-runner';
+import { JourneyRunner } from '../agents/journey-runner';
+import { AgentRunner } from '../agents/agent-runner';
+import type { CredentialVault } from '../agents/credentials';
+import type { AgentRunChannel } from '../agents/run-channel';
+import type { DeviceRegistry } from '../devices/device-registry';
 import type { DeviceRpc } from '../devices/device-rpc';
 import { GenerationRunner, type GenerationRunnerDeps } from '../generation/generation-runner';
 import type { Metrics } from '../observability/metrics';
+import { createAgentRunsProcessor, createConnectorsProcessor } from '../workers/agent-runs';
 import { createAssistantProcessor } from '../workers/assistant';
 import { createBroadcastProcessor } from '../workers/broadcast';
 import { createEmbeddingsProcessor, EMBEDDINGS_CONCURRENCY } from '../workers/embeddings';
@@ -20,6 +26,8 @@ import { startWorkers, type QueueProcessor } from '../workers/worker-pool';
 
 /** Assistant turns per worker process: they mostly wait on the model and on devices, not on CPU. */
 const ASSISTANT_CONCURRENCY = 10;
+/** Agent runs and connector fetches per worker process: they wait on devices, providers and the model. */
+const AGENT_RUN_CONCURRENCY = 4;
 
 /** What the generation runner needs (its endpoint is resolved here), plus what the other queues use. */
 export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'endpoint' | 'metrics'> {
@@ -30,6 +38,10 @@ export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'endpoint' | 
   /** Runs the assistant's tool calls on the user's device, wherever its socket is. */
   deviceRpc: DeviceRpc;
   chatEvents: ChatEventLog;
+  /** Agent runs: who is online, the frames of local runs, and sealed OAuth tokens. */
+  deviceRegistry: DeviceRegistry;
+  agentRunChannel: AgentRunChannel;
+  vault: CredentialVault;
   /** Overrides the configured model endpoint (tests point it at a scripted server). */
   endpoint?: LlmEndpoint;
 }
@@ -66,14 +78,18 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
   const approvals = new ApprovalService({ config, repos: deps.repos, queues: deps.queues, logger: deps.logger, metrics: deps.metrics, io: deps.io });
   const assistant = new AssistantRunner({ ...deps, endpoint, rpc: deps.deviceRpc, approvals, policy: dangerousToolPolicy(config.hitl.dangerousTools) });
   const notes = new SessionNotesRunner({ ...deps, endpoint, notesEvents: new NotesEventLog(deps.connection, config.redis.keyPrefix) });
+  const journey = new JourneyRunner({ ...deps, endpoint, redis: deps.connection });
+  const agentRuns = new AgentRunner({ ...deps, endpoint, registry: deps.deviceRegistry, channel: deps.agentRunChannel });
   const processors: Partial<Record<string, QueueProcessor>> = {
     generation: { processor: createGenerationProcessor(runner), concurrency: config.generation.concurrency },
     broadcast: { processor: createBroadcastProcessor(deps), concurrency: config.broadcast.concurrency },
-    assistant: { processor: createAssistantProcessor(assistant, notes), concurrency: ASSISTANT_CONCURRENCY },
+    assistant: { processor: createAssistantProcessor(assistant, notes, journey), concurrency: ASSISTANT_CONCURRENCY },
     embeddings: {
       processor: createEmbeddingsProcessor({ ...deps, embedder: createTextEmbedder(endpoint, config.llm.embeddingModel) }),
       concurrency: EMBEDDINGS_CONCURRENCY,
     },
+    'agent-runs': { processor: createAgentRunsProcessor(agentRuns), concurrency: AGENT_RUN_CONCURRENCY },
+    connectors: { processor: createConnectorsProcessor(agentRuns), concurrency: AGENT_RUN_CONCURRENCY },
   };
   const queueNames = config.queues.explicit ? config.queues.names : config.queues.names.filter((name) => processors[name]);
   const workers: Worker[] = startWorkers({

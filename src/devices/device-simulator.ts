@@ -1,7 +1,7 @@
 import { io, type Socket } from 'socket.io-client';
 import type { DeviceClientEvents, DeviceServerEvents } from '../realtime/events';
 import { MemoryStore, type StoreSeed } from './memory-store';
-import { describeIssues, toolCallSchema, type DeviceHelloAck, type ToolCall } from './protocol';
+import { agentRunSchema, describeIssues, toolCallSchema, type AgentFile, type AgentFrameAck, type AgentRunRequest, type DeviceHelloAck, type ToolCall } from './protocol';
 
 export type DeviceClient = Socket<DeviceServerEvents, DeviceClientEvents>;
 
@@ -28,6 +28,13 @@ export interface DeviceSimulatorOptions {
   connectTimeoutMs?: number;
   /** Told of every call and the ack sent (`undefined` = none). */
   onCall?: (call: ToolCall, reply: unknown) => void;
+  /**
+   * Answers `agent_run`: the files of the agent's folders (errors are reported in
+   * `agent_complete`). Without it the device ignores agent runs, like an app without agents.
+   */
+  readAgentFiles?: (request: AgentRunRequest) => Promise<{ files: AgentFile[]; errors?: string[] }>;
+  /** Files per `agent_data` frame (default 20). */
+  agentFilesPerFrame?: number;
 }
 
 /**
@@ -40,6 +47,8 @@ export class DeviceSimulator {
   readonly calls: ToolCall[] = [];
   /** Payloads that failed validation (answered with `{id, error}`). */
   readonly invalidCalls: unknown[] = [];
+  /** Every valid `agent_run` received, in order. */
+  readonly agentRuns: AgentRunRequest[] = [];
   /** How calls are answered; replace it to hang or to send malformed acks. */
   responder: Responder = answerFromStore;
   readonly store: MemoryStore;
@@ -52,6 +61,7 @@ export class DeviceSimulator {
   ) {
     this.store = options.store ?? new MemoryStore(options.seed);
     socket.on('tool_call', (payload, ack) => void this.answer(payload, ack));
+    socket.on('agent_run', (payload) => void this.runAgent(payload).catch(() => undefined));
     socket.on('connect', () => void this.hello().catch(() => undefined));
   }
 
@@ -111,6 +121,26 @@ export class DeviceSimulator {
   /** Closes the connection (the server sees a disconnect at once). */
   close(): void {
     this.socket.close();
+  }
+
+  /** Reads the files of an `agent_run` and sends them in `agent_data` frames, then `agent_complete`. */
+  private async runAgent(payload: unknown): Promise<void> {
+    const parsed = agentRunSchema.safeParse(payload);
+    if (!parsed.success || !this.options.readAgentFiles) return;
+    const request = parsed.data;
+    this.agentRuns.push(request);
+    let result: { files: AgentFile[]; errors?: string[] };
+    try {
+      result = await this.options.readAgentFiles(request);
+    } catch (error) {
+      result = { files: [], errors: [error instanceof Error ? error.message : String(error)] };
+    }
+    const perFrame = this.options.agentFilesPerFrame ?? 20;
+    for (let i = 0; i < result.files.length; i += perFrame) {
+      const ack: AgentFrameAck = await this.socket.timeout(10_000).emitWithAck('agent_data', { runId: request.runId, files: result.files.slice(i, i + perFrame) });
+      if (!ack.ok) return;
+    }
+    await this.socket.timeout(10_000).emitWithAck('agent_complete', { runId: request.runId, filesRead: result.files.length, errors: result.errors ?? [] });
   }
 
   private async answer(payload: unknown, ack: (reply: unknown) => void): Promise<void> {

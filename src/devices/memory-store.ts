@@ -1,5 +1,6 @@
 import { DEVICE_TABLES, type DeviceRow, type DeviceTable, type ToolCall, type ToolReply } from './protocol';
 import { cosineSimilarity } from '../lib/vectors';
+import type { TableStore } from '../client/device';
 
 /** Rows to start with, per table; `id` and timestamps are added where missing. */
 export type StoreSeed = Partial<Record<DeviceTable, Array<Record<string, unknown>>>>;
@@ -26,7 +27,7 @@ const TEXT_FIELDS = ['title', 'name', 'content', 'description'];
  * `tool_call`s the way the desktop app does (the device owns ids and timestamps). Used by the
  * device simulator; runs in Node and in browsers (no Node-only imports).
  */
-export class MemoryStore {
+export class MemoryStore implements TableStore {
   private readonly tables = new Map<DeviceTable, Map<string, DeviceRow>>(DEVICE_TABLES.map((table) => [table, new Map()]));
   private readonly vectors = new Map<string, VectorEntry>();
 

@@ -7,6 +7,8 @@ import type { ApiContext } from './context';
 import { authenticate } from './middleware/authenticate';
 import { errorHandler, notFoundHandler } from './middleware/error-handler';
 import { httpMetrics } from './middleware/http-metrics';
+import { rejectNulCharacters } from './middleware/reject-nul';
+import { openApiRoutes } from './openapi/routes';
 import { authRoutes } from './routes/auth-routes';
 import { blockRoutes } from './routes/block-routes';
 import { canvasRoutes } from './routes/canvas-routes';
@@ -14,8 +16,12 @@ import { chatRoutes } from './routes/chat-routes';
 import { embeddingRoutes } from './routes/embedding-routes';
 import { generationRoutes } from './routes/generation-routes';
 import { hitlRoutes } from './routes/hitl-routes';
+import { journeyRoutes } from './routes/journey-routes';
+import { agentRoutes } from './routes/agent-routes';
 import { metricsRoutes } from './routes/metrics-routes';
+import { oauthCallbackRoutes, oauthRoutes } from './routes/oauth-routes';
 import { sessionNotesRoutes } from './routes/session-notes-routes';
+import { webConsoleRouter } from './web-console';
 
 /** The express app: health, the `/api/v1` JSON API, and uniform errors. */
 export function createHttpApp(ctx: ApiContext): Express {
@@ -64,11 +70,18 @@ export function createHttpApp(ctx: ApiContext): Express {
     res.send(await ctx.metrics.registry.metrics());
   });
   app.use(DASHBOARD_PATH, dashboardRouter(ctx.queues, ctx.admin, ctx.tokens));
+  // Public: GET /api/v1/openapi.json and the /docs reference, before the API's authentication.
+  app.use(openApiRoutes());
 
   const api = express.Router();
   api.use(express.json({ limit: ctx.config.http.bodyLimit, strict: true, type: ['application/json', 'application/*+json'] }));
+  api.use(rejectNulCharacters);
   api.use(authRoutes(ctx));
+  // The provider redirects the browser here without a Bearer token; the signed state names the user.
+  api.use(oauthCallbackRoutes(ctx));
   api.use(authenticate(ctx.tokens));
+  // Before every other /agents/... router: /agents/journey/* must never be read as an agent id.
+  api.use(journeyRoutes(ctx));
   api.use(canvasRoutes(ctx));
   api.use(blockRoutes(ctx));
   api.use(generationRoutes(ctx));
@@ -77,7 +90,11 @@ export function createHttpApp(ctx: ApiContext): Express {
   api.use(hitlRoutes(ctx));
   api.use(metricsRoutes(ctx));
   api.use(embeddingRoutes(ctx));
+  api.use(agentRoutes(ctx));
+  api.use(oauthRoutes(ctx));
   app.use('/api/v1', api);
+
+  app.use(webConsoleRouter());
 
   app.use(notFoundHandler);
   app.use(errorHandler(ctx.logger));

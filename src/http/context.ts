@@ -3,6 +3,9 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../../config';
 import type { ChatEventLog } from '../assistant/chat-events';
 import type { ChatService } from '../assistant/chat-service';
+import type { AgentService } from '../agents/agent-service';
+import type { JourneyService } from '../agents/journey';
+import type { OAuthService } from '../agents/oauth-service';
 import type { AuthService } from '../auth/auth-service';
 import type { TokenSettings } from '../auth/tokens';
 import type { GenerationEventLog } from '../generation/event-log';
@@ -29,6 +32,12 @@ export interface ApiContext {
   chatEvents: ChatEventLog;
   /** Approval requests of dangerous assistant tool calls (0021). */
   approvals: ApprovalService;
+  /** Agent setup journeys: guided conversations that end with a prompt template (0027). */
+  journeys: JourneyService;
+  /** Background agent configs, manual runs, runs waiting for devices (SPEC §7). */
+  agents: AgentService;
+  /** OAuth connections of cloud agents (authorize, callback, refresh). */
+  oauth: OAuthService;
   canvasEvents: CanvasEmitter;
   queues: QueueRegistry;
   metrics: Metrics;

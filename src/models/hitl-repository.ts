@@ -1,4 +1,4 @@
-import { and, eq, sql } from 'drizzle-orm';
+import { and, desc, eq, sql } from 'drizzle-orm';
 import type { Db, DbOrTx } from './database';
 import { hitlRequests, type HitlRequestRow, type HitlStatus } from './schema';
 
@@ -48,6 +48,12 @@ export class HitlRepository {
   async findOwned(userId: string, id: string): Promise<HitlRequestRow | null> {
     const rows = await this.db.select().from(hitlRequests).where(and(eq(hitlRequests.id, id), eq(hitlRequests.userId, userId))).limit(1);
     return rows[0] ?? null;
+  }
+
+  /** `userId`'s requests, newest first, optionally only those in `status` (the console's approvals list). */
+  async listForUser(userId: string, options: { status?: HitlStatus; limit: number }): Promise<HitlRequestRow[]> {
+    const where = options.status ? and(eq(hitlRequests.userId, userId), eq(hitlRequests.status, options.status)) : eq(hitlRequests.userId, userId);
+    return this.db.select().from(hitlRequests).where(where).orderBy(desc(hitlRequests.createdAt)).limit(options.limit);
   }
 
   /**

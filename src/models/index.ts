@@ -1,4 +1,5 @@
 import type { Db } from './database';
+import { AgentsRepository } from './agents-repository';
 import { AuditRepository } from './audit-repository';
 import { BlocksRepository } from './blocks-repository';
 import { ChatRepository } from './chat-repository';
@@ -22,6 +23,7 @@ export function createRepositories(db: Db) {
     chat: new ChatRepository(db),
     hitl: new HitlRepository(db),
     notes: new SessionNotesRepository(db),
+    agents: new AgentsRepository(db),
   };
 }
 export type Repositories = ReturnType<typeof createRepositories>;

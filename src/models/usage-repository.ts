@@ -5,7 +5,7 @@ export interface UsageRecord {
   userId: string | null;
   generationId?: string | null;
   sessionId?: string | null;
-  purpose: 'generation' | 'chat' | 'embedding' | 'extraction' | 'notes';
+  purpose: 'generation' | 'chat' | 'embedding' | 'extraction' | 'notes' | 'journey';
   provider: string;
   model: string;
   inputTokens: number;

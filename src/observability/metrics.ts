@@ -84,6 +84,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly agentRuns = new Counter({
+    name: 'switchboard_agent_runs_total',
+    help: 'Finished background agent runs by agent type and status',
+    labelNames: ['type', 'status'] as const,
+    registers: [this.registry],
+  });
+
   readonly queueJobs = new Gauge({
     name: 'switchboard_queue_jobs',
     help: 'Jobs per queue and state, read from Redis at scrape time',

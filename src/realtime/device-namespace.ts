@@ -2,7 +2,7 @@ import type { Server, Socket } from 'socket.io';
 import { verifyAccessToken, type TokenSettings } from '../auth/tokens';
 import type { DeviceRegistry } from '../devices/device-registry';
 import { deviceNamespace, deviceSignals, type DeviceNamespace, type DeviceSignals } from '../devices/device-signals';
-import { describeIssues, deviceHelloSchema, deviceIdSchema, type DeviceHelloAck } from '../devices/protocol';
+import { describeIssues, deviceHelloSchema, deviceIdSchema, type AgentFrameAck, type DeviceHelloAck } from '../devices/protocol';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../observability/metrics';
 import { DEVICE_NAMESPACE, rooms, type ChatRequestAck, type ToolApprovalAck, type DeviceClientEvents, type DeviceServerEvents, type DeviceServerSideEvents, type DeviceSocketData } from './events';
@@ -27,6 +27,8 @@ export interface DeviceNamespaceDeps {
   onChatRequest?: (user: DeviceSocketData['user'], deviceId: string, payload: unknown) => Promise<ChatRequestAck>;
   /** Handles `tool_approval` (the user's decision on an approval request, 0021); unvalidated payload. */
   onToolApproval?: (user: DeviceSocketData['user'], deviceId: string, payload: unknown) => Promise<ToolApprovalAck>;
+  /** Handles `agent_data` / `agent_complete` of a local agent run (unvalidated payload); the result is the ack. */
+  onAgentFrame?: (user: DeviceSocketData['user'], deviceId: string, type: 'agent_data' | 'agent_complete', payload: unknown) => Promise<AgentFrameAck>;
 }
 
 export interface DeviceNamespaceHandle {
@@ -122,6 +124,19 @@ export function registerDeviceNamespace(io: Server, deps: DeviceNamespaceDeps): 
         reply({ error: { code: 'internal', message: 'The decision could not be handled' } });
       }
     });
+
+    for (const type of ['agent_data', 'agent_complete'] as const) {
+      socket.on(type, async (payload: unknown, ack?: (reply: AgentFrameAck) => void) => {
+        const reply = typeof ack === 'function' ? ack : (_: AgentFrameAck) => undefined;
+        if (!deps.onAgentFrame) return reply({ ok: false, error: { code: 'unavailable', message: 'Agent runs are not available on this server' } });
+        try {
+          reply(await deps.onAgentFrame(user, deviceId, type, payload));
+        } catch (error) {
+          log.error({ err: error, ...context }, `${type} failed`);
+          reply({ ok: false, error: { code: 'internal', message: 'The frame could not be handled' } });
+        }
+      });
+    }
 
     socket.on('disconnect', (reason) => {
       deps.metrics?.sockets.dec({ namespace: DEVICE_NAMESPACE });

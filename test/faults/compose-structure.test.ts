@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -13,8 +13,6 @@ import { spawnSwitchboard, type SwitchboardProcess } from '../support/processes'
 const ROOT = path.resolve(__dirname, '../..');
 const read = (file: string) => readFileSync(path.join(ROOT, file), 'utf8');
 
-/** Queues with a processor today (src/app/worker-role.ts; README "Roles and processes"). */
-const PROCESSED_QUEUES = ['generation', 'broadcast'];
 /** Variables read outside the config schema, documented in the README. */
 const NON_CONFIG_VARS = ['REDIS_SERVER_BIN', 'TEST_REDIS_URL'];
 
@@ -79,7 +77,7 @@ describe('deployment: docker-compose.yml, Dockerfile, nginx.conf, .env.example',
     expect(conf).toMatch(/proxy_buffering\s+off;/);
   });
 
-  test('worker services name only known queues that have a processor, and together consume every one of them', () => {
+  test('worker services name only known queues, and together consume every one of them', () => {
     const workers = switchboardServices.filter(([, service]) => rolesOf(service).includes('worker'));
     expect(workers.length).toBeGreaterThan(0);
     const consumed = new Set<string>();
@@ -88,11 +86,10 @@ describe('deployment: docker-compose.yml, Dockerfile, nginx.conf, .env.example',
       expect({ name, hasQueues: queues.length > 0 }).toEqual({ name, hasQueues: true });
       for (const queue of queues) {
         expect(QUEUE_NAMES).toContain(queue);
-        expect(PROCESSED_QUEUES).toContain(queue);
         consumed.add(queue);
       }
     }
-    expect([...consumed].sort()).toEqual([...PROCESSED_QUEUES].sort());
+    expect([...consumed].sort()).toEqual([...QUEUE_NAMES].sort());
   });
 
   test('exactly one scheduler runs', () => {
@@ -116,7 +113,7 @@ describe('deployment: docker-compose.yml, Dockerfile, nginx.conf, .env.example',
   });
 
   test('every service that builds uses the Dockerfile, whose COPY sources exist and whose CMD runs src/main.ts with tsx', () => {
-    expect(switchboardServices.map(([name]) => name).sort()).toEqual(['api', 'scheduler', 'worker-fanout', 'worker-llm']);
+    expect(switchboardServices.map(([name]) => name).sort()).toEqual(['api', 'scheduler', 'worker-agents', 'worker-fanout', 'worker-llm']);
     for (const [, service] of switchboardServices) {
       const build = typeof service.build === 'string' ? { context: service.build } : service.build!;
       expect(path.resolve(ROOT, build.context ?? '.', build.dockerfile ?? 'Dockerfile')).toBe(path.join(ROOT, 'Dockerfile'));
@@ -156,7 +153,7 @@ describe('deployment: docker-compose.yml, Dockerfile, nginx.conf, .env.example',
       // JWT_SECRET the README says to add), then the service's environment — with the servers and
       // ports that exist here.
       const image = Object.fromEntries(dockerfile().filter((i) => i.keyword === 'ENV').flatMap((i) => i.args.split(/\s+/).map((pair) => pair.split('=', 2))));
-      const dotEnv = { ...parseEnvFile(read('.env.example')), JWT_SECRET: `compose-${randomUUID()}-${randomUUID()}` };
+      const dotEnv = { ...parseEnvFile(read('.env.example')), JWT_SECRET: `compose-${randomUUID()}-${randomUUID()}`, OAUTH_ENCRYPTION_KEY: randomBytes(32).toString('base64') };
       const keyPrefix = `compose-${randomUUID().slice(0, 8)}`;
       const plans = await Promise.all(
         switchboardServices.map(async ([name, service]) => {
@@ -195,11 +192,11 @@ describe('deployment: docker-compose.yml, Dockerfile, nginx.conf, .env.example',
       expect(await Promise.all(nodes.map((node) => node.stop('SIGTERM')))).toEqual(nodes.map(() => 0));
     }, 60_000);
 
-    test('a worker naming a queue without a processor refuses to start, so the check above has teeth', async () => {
-      const start = spawnSwitchboard({ SWITCHBOARD_ROLES: 'worker', WORKER_QUEUES: 'connectors', DATABASE_URL: database.url, REDIS_URL: testRedisUrl(), REDIS_KEY_PREFIX: `compose-${randomUUID().slice(0, 8)}` });
+    test('a worker naming a queue that does not exist refuses to start, so the check above has teeth', async () => {
+      const start = spawnSwitchboard({ SWITCHBOARD_ROLES: 'worker', WORKER_QUEUES: 'generation,mailbox', DATABASE_URL: database.url, REDIS_URL: testRedisUrl(), REDIS_KEY_PREFIX: `compose-${randomUUID().slice(0, 8)}` });
       start.then((node) => processes.push(node), () => undefined);
 
-      await expect(start).rejects.toThrow(/No processor for queue\(s\): connectors/);
+      await expect(start).rejects.toThrow(/WORKER_QUEUES: unknown queue\(s\) mailbox/);
     });
   });
 });

@@ -95,6 +95,16 @@ describe('bad input is refused with a clear 4xx and writes nothing (SPEC §9)', 
       expect((await request('GET', `${t.api}/canvases`, { token: user.accessToken })).body.canvases).toEqual([]);
     });
 
+    test('given a NUL character anywhere in a body (PostgreSQL cannot store it), it is 400 and nothing is written', async () => {
+      const user = await registerUser(t.api, 'Nul');
+      expectError(await request('POST', `${t.api}/canvases`, { token: user.accessToken, body: { title: 'a\u0000b' } }), 400, 'validation_failed');
+      const canvasId = await createCanvas(t.api, user);
+      const block = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: user.accessToken, body: { type: 'paragraph', content: { text: 'x\u0000y' } } });
+      expectError(block, 400, 'validation_failed');
+      expect((await request('GET', `${t.api}/canvases`, { token: user.accessToken })).body.canvases).toHaveLength(1);
+      expect((await request('GET', `${t.api}/canvases/${canvasId}/blocks`, { token: user.accessToken })).body.blocks).toEqual([]);
+    });
+
     test('given a register body with an unknown field or a bad email, it is 400 and the account is not created', async () => {
       const email = `strict-${Date.now()}@example.test`;
 

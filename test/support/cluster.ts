@@ -22,6 +22,10 @@ export function useCluster(name: string, env: Record<string, string> = {}) {
   });
 
   return {
+    /** The shared database's URL (for tests that read or set rows directly). */
+    databaseUrl: () => database!.url,
+    /** The shared Redis key prefix. */
+    keyPrefix: prefix,
     /** Starts one process with the cluster's shared settings plus `extra`; resolves on its banner. */
     async spawn(extra: Record<string, string>): Promise<SwitchboardProcess> {
       const started = await spawnSwitchboard({

@@ -104,14 +104,17 @@ describe('loadConfig roles and queues', () => {
 });
 
 describe('loadConfig validation', () => {
-  test('given production without JWT_SECRET, loadConfig refuses to start', () => {
-    expect(configError({ NODE_ENV: 'production' }).issues).toEqual(['JWT_SECRET: required when NODE_ENV=production']);
+  test('given production without JWT_SECRET and OAUTH_ENCRYPTION_KEY, loadConfig refuses to start', () => {
+    expect(configError({ NODE_ENV: 'production' }).issues).toEqual([
+      'JWT_SECRET: required when NODE_ENV=production',
+      'OAUTH_ENCRYPTION_KEY: required when NODE_ENV=production',
+    ]);
   });
 
-  test('given production with a 32-character JWT_SECRET, loadConfig accepts it', () => {
+  test('given production with a 32-character JWT_SECRET and an encryption key, loadConfig accepts them', () => {
     const secret = 'x'.repeat(32);
 
-    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret }).auth.jwtSecret).toBe(secret);
+    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret, OAUTH_ENCRYPTION_KEY: randomBytes(32).toString('base64') }).auth.jwtSecret).toBe(secret);
   });
 
   test.each([
@@ -147,7 +150,7 @@ describe('loadConfig validation', () => {
   test('given several bad variables, every one is listed in one error', () => {
     const error = configError({ WORKER_QUEUES: 'nope', TIER_LIMITS: '{"free": {"generationsPerHour": -5}}', NODE_ENV: 'production' });
 
-    expect(error.issues.map((issue) => issue.split(':')[0]).sort()).toEqual(['JWT_SECRET', 'TIER_LIMITS', 'WORKER_QUEUES']);
+    expect(error.issues.map((issue) => issue.split(':')[0]).sort()).toEqual(['JWT_SECRET', 'OAUTH_ENCRYPTION_KEY', 'TIER_LIMITS', 'WORKER_QUEUES']);
   });
 });
 

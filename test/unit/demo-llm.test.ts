@@ -2,6 +2,8 @@ import type { ChatMessage, ChatRequest, ChatTool } from '../../src/ai/openai-com
 import { canvasTurn, deriveSubject, extractListItems, planCanvas } from '../../src/ai/demo-llm/canvas';
 import { chatToolsTurn, pickToolCall } from '../../src/ai/demo-llm/chat-tools';
 import { extractItems, extractionTurn, isExtractionRequest } from '../../src/ai/demo-llm/extraction';
+import { isJourneyRequest, planJourney } from '../../src/ai/demo-llm/journey';
+import { JOURNEY_SYSTEM_PROMPT, journeySystemPrompt } from '../../src/agents/journey-script';
 import { TICKET_NOTE_SECTIONS, isTicketNotesRequest, writeTicketNotes } from '../../src/ai/demo-llm/ticket-notes';
 import { cosineSimilarity, embedText } from '../../src/ai/demo-llm/embeddings';
 import { demoResponder } from '../../src/ai/demo-llm/responder';
@@ -112,6 +114,56 @@ describe('extraction', () => {
     expect(JSON.parse(demoResponder(req).text!)).toEqual({ items: extractItems(text) });
     const forced = extractionTurn({ ...req, tools: [tool('extract_items')], tool_choice: { type: 'function', function: { name: 'extract_items' } } });
     expect(forced.toolCalls).toEqual([{ name: 'extract_items', args: { items: extractItems(text) } }]);
+  });
+});
+
+describe('agent setup journey', () => {
+  const system = (): ChatMessage => ({ role: 'system', content: journeySystemPrompt('local', ['tasks', 'notes']) });
+  const assistant = (content: string): ChatMessage => ({ role: 'assistant', content });
+  const finish = tool('finish_configuration', { promptTemplate: { type: 'string' }, message: { type: 'string' } });
+  /** A journey request: the server's first question, then each answer and the demo's reply to it. */
+  const conversation = (answers: string[]): ChatMessage[] => {
+    const messages: ChatMessage[] = [system(), assistant('What kind of files are in the directories you want to monitor?')];
+    answers.forEach((answer, i) => {
+      messages.push(user(answer));
+      if (i < answers.length - 1) messages.push(assistant(demoResponder(request([...messages])).text ?? ''));
+    });
+    return messages;
+  };
+
+  test('is recognised by the seed system prompt, before the extraction behaviour its wording also matches', () => {
+    expect(JOURNEY_SYSTEM_PROMPT).toMatch(/extraction/);
+    const req = request(conversation(['Markdown meeting notes']), [finish], { tool_choice: { type: 'function', function: { name: 'finish_configuration' } } });
+    expect(isJourneyRequest(req)).toBe(true);
+    expect(isExtractionRequest(req)).toBe(true);
+    expect(demoResponder(req).toolCalls?.[0].name).toBe('finish_configuration');
+    expect(isJourneyRequest(request([user('Extract the TODO lines'), { role: 'system', content: 'Extract action items.' }]))).toBe(false);
+  });
+
+  test('asks in order: what to extract, naming, priority, mapping; a topic the user already covered is skipped', () => {
+    expect(demoResponder(request(conversation(['Markdown meeting notes']))).text).toMatch(/^Which tasks and notes should I pull out of those files/);
+    expect(demoResponder(request(conversation(['Markdown files', 'Lines starting with TODO are tasks']))).text).toMatch(/naming conventions/);
+    expect(demoResponder(request(conversation(['Markdown files', 'TODO lines are tasks', 'Titles start with the client code']), [finish])).text).toMatch(/priority/);
+    // "urgent" in the third answer covers priority: the fourth question is the mapping one.
+    expect(planJourney(['Markdown files', 'TODO lines', 'Client code first; urgent means high']).next).toBe('mapping');
+  });
+
+  test('never finishes without the tool; with it, finishes once nothing is left to ask, or when the user says that is all', () => {
+    const thorough = ['Markdown meeting notes', 'TODO lines are tasks, decisions are notes', "Titles start with the client code; urgent or ASAP is high priority; the acme folder maps to the Acme project"];
+    expect(demoResponder(request(conversation(thorough))).toolCalls).toBeUndefined();
+    const done = demoResponder(request(conversation(thorough), [finish]));
+    expect(done.toolCalls).toHaveLength(1);
+    const args = done.toolCalls![0].args as { promptTemplate: string; message: string };
+    expect(args.message).toMatch(/demo model/);
+    expect(args.promptTemplate).toMatch(/^Extract tasks and notes for a freelancer from each file in the monitored directories\./);
+    expect(args.promptTemplate).toContain('Source material: Markdown meeting notes.');
+    expect(args.promptTemplate).toContain('What to extract: TODO lines are tasks, decisions are notes.');
+    expect(args.promptTemplate).toContain("If the text says 'urgent' or 'ASAP', set priority to high");
+    expect(args.promptTemplate).toMatch(/Extract notes from each file/);
+    expect(args.promptTemplate).not.toMatch(/checkpoints/);
+    expect(demoResponder(request(conversation(['PDF invoices', 'Only tasks', "No, that's all"]), [finish])).toolCalls?.[0].name).toBe('finish_configuration');
+    // Deterministic: the same conversation gives the same template.
+    expect(demoResponder(request(conversation(thorough), [finish]))).toEqual(done);
   });
 });
 

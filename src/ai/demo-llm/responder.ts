@@ -3,6 +3,7 @@ import { canvasTurn, isCanvasRequest } from './canvas';
 import { chatToolsTurn } from './chat-tools';
 import { lastUserText } from './conversation';
 import { extractionTurn, isExtractionRequest } from './extraction';
+import { isJourneyRequest, journeyTurn } from './journey';
 import { isTicketNotesRequest, ticketNotesTurn } from './ticket-notes';
 
 /** The plain-text answer when no behaviour applies; it says what it is rather than imitate a model. */
@@ -16,10 +17,12 @@ export function fallbackText(request: ChatRequest): string {
 
 /**
  * Routes a chat request to the demo behaviour it looks like, most specific first: canvas tools,
- * extraction, ticket notes, then any other offered tools, else a plain text reply. Deterministic.
+ * the agent setup journey (its prompt says "extraction" too), extraction, ticket notes, then any
+ * other offered tools, else a plain text reply. Deterministic.
  */
 export function demoResponder(request: ChatRequest): ChatTurn {
   if (isCanvasRequest(request)) return canvasTurn(request);
+  if (isJourneyRequest(request)) return journeyTurn(request);
   if (isExtractionRequest(request)) return extractionTurn(request);
   if (isTicketNotesRequest(request)) return ticketNotesTurn(request);
   if ((request.tools?.length ?? 0) > 0 && request.tool_choice !== 'none') return chatToolsTurn(request);

@@ -1,10 +1,17 @@
 import type { Request } from 'express';
 import { Router } from 'express';
-import { notFound } from '../../lib/errors';
+import { z } from 'zod';
+import { notFound, parseOr400 } from '../../lib/errors';
 import { toHitlView } from '../../models/hitl-repository';
 import { uuidParam } from '../../schemas/api';
 import type { ApiContext } from '../context';
 import { currentUser } from '../middleware/authenticate';
+
+/** `GET /hitl/requests`: the caller's own approval requests, optionally by status. */
+export const hitlListQuerySchema = z.strictObject({
+  status: z.enum(['pending', 'approved', 'rejected', 'timeout']).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(50),
+});
 
 /**
  * Approvals (SPEC §6, 0021): read a request, approve or reject it. Only its requester sees or
@@ -18,6 +25,13 @@ export function hitlRoutes(ctx: ApiContext): Router {
     if (!id.success) throw notFound('Approval request');
     return id.data;
   };
+
+  // The caller's own requests (newest first), e.g. `?status=pending` for a console's approvals list.
+  router.get('/hitl/requests', async (req, res) => {
+    const query = parseOr400(hitlListQuerySchema, req.query, 'query');
+    const rows = await ctx.repos.hitl.listForUser(currentUser(req).id, { status: query.status, limit: query.limit });
+    res.json({ requests: rows.map(toHitlView) });
+  });
 
   router.get('/hitl/requests/:id', async (req, res) => {
     res.json(toHitlView(await ctx.approvals.get(currentUser(req).id, requestId(req))));

@@ -16,8 +16,8 @@ export const RESOLVES_PER_MINUTE = 15;
 export const DOCUMENTATION_STREAMS_PER_MINUTE = 20;
 const HEARTBEAT_MS = 15_000;
 
-const resolveBodySchema = z.strictObject({ resolutionSummary: z.string().trim().min(1).max(4_000).optional() });
-const emptyBodySchema = z.strictObject({});
+export const resolveBodySchema = z.strictObject({ resolutionSummary: z.string().trim().min(1).max(4_000).optional() });
+export const emptyBodySchema = z.strictObject({});
 
 /**
  * A session's lifecycle and its ticket notes (SPEC §6 "Sessions", decision 0022): resolve answers

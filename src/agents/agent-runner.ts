@@ -1,0 +1,321 @@
+import { RateLimitError, UnrecoverableError } from 'bullmq';
+import type { Server } from 'socket.io';
+import type { Config } from '../../config';
+import type { LlmEndpoint } from '../ai/llm';
+import { fetchItems } from '../connectors';
+import { ProviderRateLimitedError, ReauthRequiredError, type ConnectorItem } from '../connectors/types';
+import type { DeviceRegistry } from '../devices/device-registry';
+import { DeviceRpcError, type DeviceRpc } from '../devices/device-rpc';
+import { deviceNamespace, deviceSignals, type DeviceGone } from '../devices/device-signals';
+import type { AgentFile } from '../devices/protocol';
+import type { Logger } from '../lib/logger';
+import type { Repositories } from '../models';
+import type { AgentRef } from '../models/agents-repository';
+import type { AgentRunRow, AgentRunStatus, CloudAgentRow, LocalAgentRow } from '../models/schema';
+import type { Metrics } from '../observability/metrics';
+import { enqueueAgentRun, type AgentRunJob } from '../producers/agent-runs';
+import type { QueueRegistry } from '../producers/queue-registry';
+import { rooms } from '../realtime/events';
+import type { CredentialVault } from './credentials';
+import { deviceInsertFor, extractItems, type ExtractionDocument } from './extraction';
+import type { AgentRunChannel } from './run-channel';
+
+export interface AgentRunnerDeps {
+  config: Config;
+  repos: Repositories;
+  queues: QueueRegistry;
+  io: Server;
+  deviceRpc: DeviceRpc;
+  registry: DeviceRegistry;
+  channel: AgentRunChannel;
+  vault: CredentialVault;
+  endpoint: LlmEndpoint;
+  logger: Logger;
+  metrics?: Metrics;
+}
+
+/** What a job ended with (the job's return value, visible in the dashboard). */
+export type RunOutcome =
+  | { runId: string; status: AgentRunStatus; itemsProcessed: number; itemsCreated: number; errors: number }
+  | { runId: string; skipped: string };
+
+/** The device went away during the run. */
+class DeviceGoneError extends Error {
+  constructor(deviceId: string) {
+    super(`device disconnected (${deviceId})`);
+  }
+}
+
+/** A fetched mail or chat message, as kept on the run until a device takes its suggestions. */
+type FetchedDocument = Pick<ConnectorItem, 'id' | 'kind' | 'subject' | 'sender' | 'date' | 'text'>;
+
+/**
+ * Runs background agents (SPEC §7, seed 001 Step 3.4).
+ *
+ * Cloud: {@link fetch} (on `connectors`) reads the provider since the agent's last run, one item at
+ * a time, keeps the items on the run row, then queues {@link run}. Local: {@link run} sends
+ * `agent_run` to the agent's device and collects its `agent_data` frames. Either way each document
+ * goes to the extraction model with the agent's prompt template, and each item is inserted on the
+ * device as a suggestion (`isAiSuggested: 1, isApproved: 0`) through the device RPC. With no
+ * suitable device online the run waits (`waiting_device`) until that device says `device_hello`.
+ */
+export class AgentRunner {
+  private readonly log: Logger;
+
+  constructor(private readonly deps: AgentRunnerDeps) {
+    this.log = deps.logger.child({ component: 'agent-runner' });
+  }
+
+  /* ---- connectors: fetch a cloud agent's items --------------------------------------------- */
+
+  async fetch(job: AgentRunJob): Promise<RunOutcome> {
+    const { repos, config } = this.deps;
+    const ref = await repos.agents.findById('cloud', job.agentId);
+    if (!ref || ref.kind !== 'cloud') return { runId: job.runId, skipped: 'the agent was deleted' };
+    const agent = ref.agent;
+    const run = await this.startRun(job, null);
+    if (!run) return { runId: job.runId, skipped: 'this slot already ran' };
+    if (!agent.credentialId || agent.status === 'reauth_required') {
+      return this.finish(run, ref, { status: 'error', errors: [`the ${agent.provider} account is not connected (or must be reconnected)`] });
+    }
+    const stored = await this.deps.vault.load(agent.credentialId);
+    if (!stored) return this.finish(run, ref, { status: 'error', errors: [`the ${agent.provider} account is not connected`] });
+
+    const fetchStarted = new Date();
+    const documents: FetchedDocument[] = [];
+    const errors: string[] = [];
+    try {
+      for await (const result of fetchItems({
+        provider: agent.provider,
+        settings: config.oauth,
+        tokens: stored.tokens,
+        onTokens: (tokens) => this.deps.vault.save(agent.credentialId!, tokens),
+        filter: agent.filterConfig,
+        since: agent.lastRunAt ?? undefined,
+        maxItems: config.agents.maxFiles,
+      })) {
+        if ('item' in result) {
+          const { id, kind, subject, sender, date, text } = result.item;
+          documents.push({ id, kind, subject, sender, date, text });
+        } else errors.push(`${agent.provider} item ${result.error.id}: ${result.error.message}`);
+      }
+    } catch (error) {
+      if (error instanceof ProviderRateLimitedError) {
+        // Not a failure: the whole connectors queue pauses for Retry-After and the job runs again.
+        this.log.warn({ agentId: agent.id, runId: run.id, retryAfterMs: error.retryAfterMs }, 'provider rate limit: pausing the connectors queue');
+        await this.deps.queues.get('connectors').rateLimit(error.retryAfterMs);
+        throw new RateLimitError();
+      }
+      if (error instanceof ReauthRequiredError) {
+        await repos.agents.setCloudStatus(agent.id, 'reauth_required');
+        await this.finish(run, ref, { status: 'error', errors: [...errors, `reauth_required: ${error.message}`] });
+        throw new UnrecoverableError(`reauth_required: the ${agent.provider} account must be reconnected`);
+      }
+      throw error;
+    }
+    await repos.agents.updateRun(run.id, { fetched: documents, errors, itemsProcessed: 0 });
+    // The next run reads from here on; the fetched items are safe on the run row.
+    await repos.agents.setLastRunAt('cloud', agent.id, fetchStarted);
+    await enqueueAgentRun(this.deps.queues, { ...job }, 'run');
+    return { runId: run.id, status: 'running', itemsProcessed: documents.length, itemsCreated: 0, errors: errors.length };
+  }
+
+  /* ---- agent-runs: read files / extract / deliver ------------------------------------------ */
+
+  async run(job: AgentRunJob): Promise<RunOutcome> {
+    const { repos, registry } = this.deps;
+    const ref = await repos.agents.findById(job.agentType, job.agentId);
+    if (!ref) return { runId: job.runId, skipped: 'the agent was deleted' };
+
+    let run: AgentRunRow | null;
+    let deviceId: string | undefined;
+    if (job.deviceId) {
+      // A resume: exactly one worker claims the waiting run.
+      if (!(await repos.agents.claimWaitingRun(job.runId, job.deviceId))) return { runId: job.runId, skipped: 'no longer waiting' };
+      run = await repos.agents.getRun(job.runId);
+      deviceId = job.deviceId;
+    } else {
+      run = ref.kind === 'cloud' ? await repos.agents.getRun(job.runId) : await this.startRun(job, ref.agent.deviceId);
+      if (!run) return { runId: job.runId, skipped: 'this slot already ran' };
+      if (run.status !== 'running') return { runId: run.id, skipped: `the run is ${run.status}` };
+      deviceId = ref.kind === 'local' ? ref.agent.deviceId : (await registry.onlineDevices(job.userId))[0]?.deviceId;
+      const online = deviceId && (ref.kind === 'cloud' || (await registry.isOnline(job.userId, deviceId)));
+      if (!online) return this.waitForDevice(run, ref);
+    }
+    if (!run || !deviceId) return { runId: job.runId, skipped: 'the run is gone' };
+    await repos.agents.updateRun(run.id, { deviceId });
+
+    const errors = [...run.errors];
+    const gone = new AbortController();
+    const onGone = (signal: DeviceGone) => {
+      if (signal.userId === job.userId && signal.deviceId === deviceId) gone.abort(new DeviceGoneError(deviceId));
+    };
+    const signals = deviceSignals(this.deps.io);
+    signals.on('gone', onGone);
+    try {
+      const documents = ref.kind === 'local' ? await this.readFiles(run, ref.agent, deviceId, errors, gone.signal) : cloudDocuments(run, ref.agent);
+      const { processed, created } = await this.extractAndDeliver(run, ref, deviceId, documents, errors, gone.signal);
+      const status: AgentRunStatus = errors.length === 0 ? 'success' : processed > 0 || created > 0 ? 'partial' : 'error';
+      if (ref.kind === 'local') await repos.agents.setLastRunAt('local', ref.agent.id, run.startedAt);
+      return await this.finish(run, ref, { status, errors, itemsProcessed: processed, itemsCreated: created });
+    } catch (error) {
+      const reason = gone.signal.aborted ? (gone.signal.reason as Error).message : error instanceof Error ? error.message : String(error);
+      this.log.warn({ runId: run.id, agentId: ref.agent.id, deviceId, reason }, 'agent run failed');
+      return this.finish(run, ref, { status: 'error', errors: [...errors, reason] });
+    } finally {
+      signals.off('gone', onGone);
+    }
+  }
+
+  /** Inserts the run row (idempotent per run id and per scheduled slot); null when the slot ran already. */
+  private async startRun(job: AgentRunJob, deviceId: string | null): Promise<AgentRunRow | null> {
+    const inserted = await this.deps.repos.agents.insertRun({
+      id: job.runId,
+      agentId: job.agentId,
+      agentType: job.agentType,
+      userId: job.userId,
+      trigger: job.trigger,
+      slot: job.slot ? new Date(job.slot) : null,
+      deviceId,
+      status: 'running',
+    });
+    if (inserted) return inserted;
+    // Same run id: a retried job picks its own row up again.
+    const existing = await this.deps.repos.agents.getRun(job.runId);
+    return existing && existing.status === 'running' ? existing : null;
+  }
+
+  /**
+   * No device to deliver to: the run waits. An agent keeps one waiting run — a later one (say,
+   * the next scheduled slot while the laptop is still closed) is folded into it, so a device that
+   * comes back after days runs the agent once, not once per missed slot.
+   */
+  private async waitForDevice(run: AgentRunRow, ref: AgentRef): Promise<RunOutcome> {
+    try {
+      await this.deps.repos.agents.updateRun(run.id, { status: 'waiting_device' });
+      this.log.info({ runId: run.id, agentId: ref.agent.id }, 'agent run waits for its device');
+      return { runId: run.id, status: 'waiting_device', itemsProcessed: 0, itemsCreated: 0, errors: 0 };
+    } catch (error) {
+      if (!isUniqueViolation(error)) throw error;
+      await this.deps.repos.agents.deleteRun(run.id);
+      return { runId: run.id, skipped: 'folded into the run already waiting for the device' };
+    }
+  }
+
+  /** Asks the device for the agent's files and collects them within the run's bounds. */
+  private async readFiles(run: AgentRunRow, agent: LocalAgentRow, deviceId: string, errors: string[], gone: AbortSignal): Promise<ExtractionDocument[]> {
+    const { channel, config } = this.deps;
+    const { maxFiles, maxBytes, maxFileBytes, runTimeoutMs } = config.agents;
+    await channel.open(run.id, run.userId, deviceId, runTimeoutMs + 60_000);
+    const stop = AbortSignal.any([gone, AbortSignal.timeout(runTimeoutMs)]);
+    const documents: ExtractionDocument[] = [];
+    let bytes = 0;
+    let completed = false;
+    try {
+      deviceNamespace(this.deps.io)
+        .to(rooms.userDevice(run.userId, deviceId))
+        .emit('agent_run', {
+          runId: run.id,
+          agentId: agent.id,
+          config: { paths: agent.directoryPaths, fileExtensions: agent.fileExtensions, promptTemplate: agent.promptTemplate, dataTypes: agent.dataTypes, maxFiles, maxBytes, maxFileBytes },
+        });
+      for await (const frame of channel.frames(run.id, stop)) {
+        if (frame.type === 'complete') {
+          completed = true;
+          errors.push(...frame.errors.slice(0, 100).map((message) => `device: ${message}`));
+          break;
+        }
+        for (const file of frame.files) {
+          const size = Buffer.byteLength(file.content, 'utf8');
+          if (size > maxFileBytes) errors.push(`${file.path}: skipped, ${size} bytes is over the ${maxFileBytes}-byte file limit`);
+          else if (documents.length >= maxFiles) errors.push(`${file.path}: skipped, the run's ${maxFiles}-file limit was reached`);
+          else if (bytes + size > maxBytes) errors.push(`${file.path}: skipped, the run's ${maxBytes}-byte limit was reached`);
+          else {
+            bytes += size;
+            documents.push(fileDocument(file));
+          }
+        }
+      }
+    } finally {
+      await channel.close(run.id).catch(() => undefined);
+    }
+    if (gone.aborted) throw gone.reason as Error;
+    if (!completed) throw new Error(`the device sent no agent_complete within ${runTimeoutMs} ms`);
+    return documents;
+  }
+
+  private async extractAndDeliver(
+    run: AgentRunRow,
+    ref: AgentRef,
+    deviceId: string,
+    documents: ExtractionDocument[],
+    errors: string[],
+    gone: AbortSignal,
+  ): Promise<{ processed: number; created: number }> {
+    const { repos, deviceRpc } = this.deps;
+    const tier = (await repos.users.findById(run.userId))?.tier ?? 'free';
+    let processed = 0;
+    let created = 0;
+    for (const document of documents) {
+      if (gone.aborted) throw gone.reason as Error;
+      let items;
+      try {
+        ({ items } = await extractItems(this.deps, { userId: run.userId, tier, promptTemplate: ref.agent.promptTemplate, dataTypes: ref.agent.dataTypes, document }));
+      } catch (error) {
+        errors.push(`${document.source}: extraction failed (${(error as Error).message})`);
+        continue;
+      }
+      processed++;
+      for (const item of items) {
+        const insert = deviceInsertFor(item);
+        if ('error' in insert) {
+          errors.push(insert.error);
+          continue;
+        }
+        try {
+          await deviceRpc.callDevice(run.userId, deviceId, { action: 'insert', table: insert.table, data: insert.data }, { signal: gone });
+          created++;
+        } catch (error) {
+          if (gone.aborted || (error instanceof DeviceRpcError && (error.code === 'disconnected' || error.code === 'offline'))) throw new DeviceGoneError(deviceId);
+          errors.push(`${document.source}: "${item.title}" was not inserted (${(error as Error).message})`);
+        }
+      }
+      await repos.agents.updateRun(run.id, { itemsProcessed: processed, itemsCreated: created });
+    }
+    return { processed, created };
+  }
+
+  private async finish(
+    run: AgentRunRow,
+    ref: AgentRef,
+    result: { status: AgentRunStatus; errors: string[]; itemsProcessed?: number; itemsCreated?: number },
+  ): Promise<RunOutcome> {
+    const errors = result.errors.slice(0, 200).map((message) => message.slice(0, 1_000));
+    await this.deps.repos.agents.updateRun(run.id, {
+      status: result.status,
+      errors,
+      ...(result.itemsProcessed !== undefined ? { itemsProcessed: result.itemsProcessed } : {}),
+      ...(result.itemsCreated !== undefined ? { itemsCreated: result.itemsCreated } : {}),
+      fetched: null,
+      completedAt: new Date(),
+    });
+    this.deps.metrics?.agentRuns.inc({ type: ref.kind, status: result.status });
+    this.log.info({ runId: run.id, agentId: ref.agent.id, status: result.status, created: result.itemsCreated ?? 0, errors: errors.length }, 'agent run finished');
+    return { runId: run.id, status: result.status, itemsProcessed: result.itemsProcessed ?? 0, itemsCreated: result.itemsCreated ?? 0, errors: errors.length };
+  }
+}
+
+function fileDocument(file: AgentFile): ExtractionDocument {
+  return { source: `file ${file.path}`, title: file.name, text: file.content };
+}
+
+function cloudDocuments(run: AgentRunRow, agent: CloudAgentRow): ExtractionDocument[] {
+  return ((run.fetched ?? []) as FetchedDocument[]).map((item) => ({
+    source: `${agent.provider} ${item.kind === 'email' ? 'message' : 'chat message'} ${item.id}`,
+    title: item.subject,
+    text: [item.sender ? `From: ${item.sender}` : '', item.date ? `Date: ${item.date}` : '', item.text].filter(Boolean).join('\n'),
+  }));
+}
+
+const isUniqueViolation = (error: unknown) =>
+  (error as { code?: string })?.code === '23505' || (error as { cause?: { code?: string } })?.cause?.code === '23505';

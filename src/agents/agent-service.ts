@@ -1,0 +1,107 @@
+import { randomUUID } from 'node:crypto';
+import type { Config } from '../../config';
+import { AppError, notFound } from '../lib/errors';
+import type { Logger } from '../lib/logger';
+import type { Repositories } from '../models';
+import { AgentLimitError, type AgentKind, type AgentRef } from '../models/agents-repository';
+import type { CloudAgentRow, LocalAgentRow } from '../models/schema';
+import { enqueueAgentRun } from '../producers/agent-runs';
+import type { QueueRegistry } from '../producers/queue-registry';
+import { cronSlots, type CreateCloudAgent, type CreateLocalAgent, type UpdateCloudAgent, type UpdateLocalAgent } from '../schemas/agents';
+
+/** 403 `tier_limit`: the plan's enabled-agent limit (local + cloud together) is reached. */
+export const tierLimit = (error: AgentLimitError) => new AppError(403, 'tier_limit', error.message, { limit: error.limit });
+
+/** The next due time of a schedule, or null for an agent without one or disabled. */
+export function nextRunAt(schedule: { scheduleCron?: string | null; timezone?: string; enabled?: boolean }, now = new Date()): Date | null {
+  if (!schedule.scheduleCron || schedule.enabled === false) return null;
+  return cronSlots(schedule.scheduleCron, schedule.timezone ?? 'UTC', now).next;
+}
+
+/**
+ * Agent configs and manual runs for the HTTP API, and the resumption of runs waiting for a device.
+ * Ownership is checked on every call (404 for another user's agent, as for canvases).
+ */
+export class AgentService {
+  constructor(private readonly deps: { config: Config; repos: Repositories; queues: QueueRegistry; logger: Logger }) {}
+
+  private async maxEnabled(userId: string): Promise<number> {
+    const tier = (await this.deps.repos.users.findById(userId))?.tier ?? 'free';
+    return this.deps.config.tiers[tier].maxEnabledAgents;
+  }
+
+  async createLocal(userId: string, body: CreateLocalAgent): Promise<LocalAgentRow> {
+    return this.limited(async () =>
+      this.deps.repos.agents.createLocal(userId, { ...body, scheduleCron: body.scheduleCron ?? null, nextRunAt: nextRunAt(body) }, await this.maxEnabled(userId)),
+    );
+  }
+
+  async createCloud(userId: string, body: CreateCloudAgent): Promise<CloudAgentRow> {
+    return this.limited(async () =>
+      this.deps.repos.agents.createCloud(userId, { ...body, scheduleCron: body.scheduleCron ?? null, nextRunAt: nextRunAt(body) }, await this.maxEnabled(userId)),
+    );
+  }
+
+  /** Applies changes; the schedule's next due time follows a changed cron, time zone or enabled flag. */
+  async update(kind: AgentKind, userId: string, id: string, changes: UpdateLocalAgent | UpdateCloudAgent): Promise<AgentRef> {
+    const current = kind === 'local' ? await this.deps.repos.agents.get('local', userId, id) : await this.deps.repos.agents.get('cloud', userId, id);
+    if (!current) throw notFound('Agent');
+    const merged = { scheduleCron: current.scheduleCron, timezone: current.timezone, enabled: current.enabled, ...changes };
+    const scheduleChanged = 'scheduleCron' in changes || 'timezone' in changes || 'enabled' in changes;
+    const values = { ...changes, ...(scheduleChanged ? { nextRunAt: nextRunAt(merged) } : {}) };
+    // The limit counts the user's OTHER enabled agents, so re-enabling an enabled agent is fine.
+    const row = await this.limited(async () => this.deps.repos.agents.update(kind, userId, id, values, await this.maxEnabled(userId)));
+    if (!row) throw notFound('Agent');
+    return { kind, agent: row } as AgentRef;
+  }
+
+  async remove(kind: AgentKind, userId: string, id: string): Promise<void> {
+    if (!(await this.deps.repos.agents.delete(kind, userId, id))) throw notFound('Agent');
+  }
+
+  /** `POST /agents/:id/run`: queues a manual run of the user's agent. */
+  async runNow(userId: string, agentId: string): Promise<{ runId: string; agentId: string; agentType: AgentKind; status: 'queued' }> {
+    const ref = await this.deps.repos.agents.find(userId, agentId);
+    if (!ref) throw notFound('Agent');
+    if (ref.kind === 'cloud' && !ref.agent.credentialId) {
+      throw new AppError(409, 'not_connected', `Connect ${ref.agent.provider} first: GET /api/v1/oauth/${ref.agent.provider}/authorize?agentId=${ref.agent.id}`);
+    }
+    if (ref.kind === 'cloud' && ref.agent.status === 'reauth_required') {
+      throw new AppError(409, 'reauth_required', `The ${ref.agent.provider} connection was revoked; reconnect through /api/v1/oauth/${ref.agent.provider}/authorize`);
+    }
+    const runId = randomUUID();
+    await enqueueAgentRun(this.deps.queues, { runId, agentId, agentType: ref.kind, userId, trigger: 'manual' });
+    return { runId, agentId, agentType: ref.kind, status: 'queued' };
+  }
+
+  /**
+   * A device said `device_hello`: queue the runs that wait for it (its own local agents' runs, and
+   * the user's cloud runs). Each resume has one job id per run, so hellos from two devices, or two
+   * hellos, resume a run once; the worker then claims it atomically.
+   */
+  async resumeWaitingRuns(userId: string, deviceId: string): Promise<number> {
+    const waiting = await this.deps.repos.agents.waitingRunsFor(userId, deviceId);
+    for (const run of waiting) {
+      await enqueueAgentRun(this.deps.queues, {
+        runId: run.id,
+        agentId: run.agentId,
+        agentType: run.agentType,
+        userId,
+        trigger: run.trigger,
+        slot: run.slot?.toISOString(),
+        deviceId,
+      });
+    }
+    if (waiting.length) this.deps.logger.info({ userId, deviceId, runs: waiting.length }, 'resuming agent runs waiting for this device');
+    return waiting.length;
+  }
+
+  private async limited<T>(write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } catch (error) {
+      if (error instanceof AgentLimitError) throw tierLimit(error);
+      throw error;
+    }
+  }
+}

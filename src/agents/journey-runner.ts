@@ -1,0 +1,189 @@
+import { AIMessage, AIMessageChunk, HumanMessage, SystemMessage, type BaseMessage } from '@langchain/core/messages';
+import { tool, type StructuredToolInterface } from '@langchain/core/tools';
+import { UnrecoverableError, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { costUsd, type Config } from '../../config';
+import { ModelUnavailableError } from '../ai/canvas-agent';
+import { chatModel, type LlmEndpoint } from '../ai/llm';
+import { describeIssues } from '../devices/protocol';
+import type { Logger } from '../lib/logger';
+import type { Repositories } from '../models';
+import type { Metrics } from '../observability/metrics';
+import { journeyFailure, journeyTurnJobSchema, type JourneyTurnJob, type JourneyTurnResult } from '../producers/journey';
+import {
+  composeTemplate,
+  DONE_MESSAGE,
+  FALLBACK_QUESTIONS,
+  FINISH_NOW,
+  FINISH_TOOL,
+  finishArgsSchema,
+  journeySystemPrompt,
+  MAX_ANSWERS,
+  MAX_REPLY_CHARS,
+  MIN_ANSWERS,
+  promptTemplateSchema,
+  tooEarly,
+} from './journey-script';
+import { JourneyStore, type JourneySession } from './journey-store';
+
+export interface JourneyRunnerDeps {
+  config: Config;
+  repos: Repositories;
+  endpoint: LlmEndpoint;
+  /** Where the journey sessions are (the worker's connection). */
+  redis: Redis;
+  logger: Logger;
+  metrics?: Metrics;
+}
+
+/** What one model call said: its text, and whether (and with what) it called {@link FINISH_TOOL}. */
+interface ModelSaid {
+  text: string;
+  finish?: { args: unknown };
+}
+
+/** What a turn ends with. */
+interface TurnOutcome {
+  message: string;
+  done: boolean;
+  promptTemplate?: string;
+  templateSource?: 'model' | 'server';
+}
+
+/** Built once, bound on every call that offers it. */
+const finishTool: StructuredToolInterface = tool(async () => '', {
+  name: FINISH_TOOL,
+  description: 'Finish the setup: hand over the prompt template for the extraction agent and a short message for the user.',
+  schema: finishArgsSchema,
+}) as unknown as StructuredToolInterface;
+
+/**
+ * The worker side of a journey turn (decision 0027). The server keeps the rules, whatever the
+ * model does: before the third answer the finish tool is not offered and a finish is ignored (the
+ * model is asked for a question instead); from the third it may finish; at the fifth it must, and
+ * a missing or unusable template is replaced by one composed from the user's answers.
+ */
+export class JourneyRunner {
+  private readonly store: JourneyStore;
+
+  constructor(private readonly deps: JourneyRunnerDeps) {
+    this.store = new JourneyStore(deps.redis, deps.config.redis.keyPrefix, deps.config.agents.journeyTtlSeconds);
+  }
+
+  async process(job: Job): Promise<JourneyTurnResult> {
+    const parsed = journeyTurnJobSchema.safeParse(job.data);
+    if (!parsed.success) throw new UnrecoverableError(`Invalid journey-turn payload: ${describeIssues(parsed.error)}`);
+    const data = parsed.data;
+    const log = this.deps.logger.child({ component: 'journey', jobId: job.id, sessionId: data.sessionId, turn: data.turn });
+    const session = await this.store.get(data.sessionId);
+    if (!session || session.userId !== data.userId) throw journeyFailure('session_not_found', 'The setup journey has expired; start a new one');
+    // Already answered (a stalled job run again): the stored reply stands.
+    if (session.turn >= data.turn) return { turn: data.turn, done: session.done && session.turn === data.turn };
+    if (session.done || session.turn !== data.turn - 1) throw journeyFailure('journey_failed', `Turn ${data.turn} does not follow turn ${session.turn}`);
+    const answer = await this.store.getAnswer(session.id, data.turn);
+    if (answer === null) throw journeyFailure('journey_failed', 'The answer for this turn is gone; send it again');
+
+    let outcome: TurnOutcome;
+    try {
+      outcome = await this.decide(data, session, answer, log);
+    } catch (error) {
+      log.warn({ err: error }, 'journey turn failed');
+      if (error instanceof ModelUnavailableError) throw journeyFailure('llm_unavailable', 'The language model could not be reached; please try again later');
+      throw journeyFailure('journey_failed', error instanceof Error ? error.message : String(error));
+    }
+    session.messages.push({ role: 'user', content: answer }, { role: 'assistant', content: outcome.message });
+    session.turn = data.turn;
+    session.done = outcome.done;
+    if (outcome.done) Object.assign(session, { promptTemplate: outcome.promptTemplate, templateSource: outcome.templateSource });
+    await this.store.save(session);
+    await this.store.dropAnswer(session.id, data.turn);
+    log.info({ done: outcome.done, templateSource: outcome.templateSource }, 'journey turn completed');
+    return { turn: data.turn, done: outcome.done };
+  }
+
+  private async decide(data: JourneyTurnJob, session: JourneySession, answer: string, log: Logger): Promise<TurnOutcome> {
+    const turn = data.turn;
+    const history: BaseMessage[] = [
+      new SystemMessage(journeySystemPrompt(session.agentType, session.dataTypes)),
+      ...session.messages.map((m) => (m.role === 'user' ? new HumanMessage(m.content) : new AIMessage(m.content))),
+      new HumanMessage(answer),
+    ];
+    if (turn >= MAX_ANSWERS) {
+      const said = await this.call(data, [...history, new SystemMessage(FINISH_NOW)], { offer: true, force: true });
+      return this.finish(session, answer, said.finish?.args);
+    }
+    const said = await this.call(data, history, { offer: turn >= MIN_ANSWERS });
+    if (said.finish && turn >= MIN_ANSWERS) return this.finish(session, answer, said.finish.args);
+    if (said.finish) {
+      // Too early: the finish is dropped and the model asked once more, for a question.
+      log.info({ answers: turn }, 'journey model tried to finish early');
+      const again = await this.call(data, [...history, new SystemMessage(tooEarly(turn))], { offer: false });
+      return { done: false, message: questionOf(again.text) ?? FALLBACK_QUESTIONS[turn - 1] };
+    }
+    return { done: false, message: questionOf(said.text) ?? FALLBACK_QUESTIONS[turn - 1] };
+  }
+
+  /** The model's template when it is usable, else one composed from the answers. */
+  private finish(session: JourneySession, answer: string, args: unknown): TurnOutcome {
+    const fields = (typeof args === 'object' && args !== null ? args : {}) as Record<string, unknown>;
+    const template = promptTemplateSchema.safeParse(fields.promptTemplate ?? fields.prompt_template);
+    if (template.success) {
+      return { done: true, message: questionOf(fields.message) ?? DONE_MESSAGE, promptTemplate: template.data, templateSource: 'model' };
+    }
+    const answers = [...session.messages, { role: 'user' as const, content: answer }];
+    const exchanges = [];
+    for (let i = 0; i + 1 < answers.length; i += 2) exchanges.push({ question: answers[i].content, answer: answers[i + 1].content });
+    const promptTemplate = composeTemplate({ agentType: session.agentType, dataTypes: session.dataTypes, exchanges });
+    return { done: true, message: DONE_MESSAGE, promptTemplate, templateSource: 'server' };
+  }
+
+  /**
+   * One model call on the first model that works, streamed and concatenated (never `.invoke()`:
+   * it would fetch tokenizer data). Nothing reaches the user until the turn ends, so any failure
+   * may move on to the next model. Usage is recorded per call (purpose `journey`).
+   */
+  private async call(data: JourneyTurnJob, messages: BaseMessage[], options: { offer: boolean; force?: boolean }): Promise<ModelSaid> {
+    const { endpoint } = this.deps;
+    let lastError: unknown;
+    for (const model of endpoint.models) {
+      try {
+        const chat = chatModel(endpoint, model);
+        const runnable = options.offer ? chat.bindTools([finishTool], options.force ? { tool_choice: FINISH_TOOL } : {}) : chat;
+        let aggregate: AIMessageChunk | undefined;
+        for await (const chunk of await runnable.stream(messages)) aggregate = aggregate ? aggregate.concat(chunk) : chunk;
+        await this.record(data, model, aggregate);
+        const content = aggregate?.content ?? '';
+        const text = typeof content === 'string' ? content : content.map((part) => ('text' in part && typeof part.text === 'string' ? part.text : '')).join('');
+        const valid = (aggregate?.tool_calls ?? []).find((call) => call.name === FINISH_TOOL);
+        // Arguments that were not JSON still mean "finish": the template then comes from the answers.
+        const invalid = (aggregate?.invalid_tool_calls ?? []).find((call) => call.name === FINISH_TOOL);
+        return { text, finish: valid ? { args: valid.args } : invalid ? { args: undefined } : undefined };
+      } catch (error) {
+        lastError = error;
+      }
+    }
+    throw new ModelUnavailableError(lastError, endpoint.models);
+  }
+
+  private async record(data: JourneyTurnJob, model: string, message: AIMessageChunk | undefined): Promise<void> {
+    const { config, repos, metrics, endpoint } = this.deps;
+    const inputTokens = message?.usage_metadata?.input_tokens ?? 0;
+    const outputTokens = message?.usage_metadata?.output_tokens ?? 0;
+    const cost = costUsd(config.llm.pricing, model, inputTokens, outputTokens);
+    await repos.usage.record({ userId: data.userId, sessionId: data.sessionId, purpose: 'journey', provider: endpoint.provider, model, inputTokens, outputTokens, costUsd: cost });
+    if (!metrics) return;
+    const tier = (await repos.users.findById(data.userId))?.tier ?? 'free';
+    const labels = { provider: endpoint.provider, model, tier };
+    metrics.llmTokens.inc({ ...labels, direction: 'input' }, inputTokens);
+    metrics.llmTokens.inc({ ...labels, direction: 'output' }, outputTokens);
+    metrics.llmCost.inc(labels, cost);
+  }
+}
+
+/** A reply worth sending: trimmed, not empty, bounded. */
+function questionOf(text: unknown): string | undefined {
+  if (typeof text !== 'string') return undefined;
+  const trimmed = text.trim();
+  if (!trimmed) return undefined;
+  return trimmed.length > MAX_REPLY_CHARS ? `${trimmed.slice(0, MAX_REPLY_CHARS - 1)}…` : trimmed;
+}

@@ -1,0 +1,81 @@
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { JOURNEY_AGENT_TYPES, JOURNEY_DATA_TYPES } from './journey-script';
+
+export const journeyEntrySchema = z.object({ role: z.enum(['assistant', 'user']), content: z.string() });
+export type JourneyEntry = z.infer<typeof journeyEntrySchema>;
+
+/**
+ * One setup journey, as kept in Redis. `messages` alternate: the server's first question, then
+ * each answer followed by its reply, so the reply to answer `n` is `messages[2n]`.
+ */
+export const journeySessionSchema = z.object({
+  id: z.uuid(),
+  userId: z.uuid(),
+  agentType: z.enum(JOURNEY_AGENT_TYPES),
+  dataTypes: z.array(z.enum(JOURNEY_DATA_TYPES)).min(1),
+  /** Answers processed so far. */
+  turn: z.number().int().min(0),
+  done: z.boolean(),
+  messages: z.array(journeyEntrySchema),
+  promptTemplate: z.string().optional(),
+  /** Whether the template is the model's or composed by the server from the answers. */
+  templateSource: z.enum(['model', 'server']).optional(),
+  createdAt: z.string(),
+});
+export type JourneySession = z.infer<typeof journeySessionSchema>;
+
+/**
+ * Journey sessions in Redis under `<prefix>:journey:<id>`, each expiring `ttlSeconds` after its
+ * last change, plus the answer a queued turn is about to process (`…:answer:<turn>`), which keeps
+ * user text out of the job payload.
+ */
+export class JourneyStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keyPrefix: string,
+    private readonly ttlSeconds: number,
+  ) {}
+
+  private key(id: string) {
+    return `${this.keyPrefix}:journey:${id}`;
+  }
+
+  private answerKey(id: string, turn: number) {
+    return `${this.keyPrefix}:journey:${id}:answer:${turn}`;
+  }
+
+  /** The session, or null when it is unknown, expired or unreadable. */
+  async get(id: string): Promise<JourneySession | null> {
+    const raw = await this.redis.get(this.key(id));
+    if (!raw) return null;
+    const parsed = journeySessionSchema.safeParse(JSON.parse(raw));
+    return parsed.success ? parsed.data : null;
+  }
+
+  /** Writes the session and restarts its expiry. */
+  async save(session: JourneySession): Promise<void> {
+    await this.redis.set(this.key(session.id), JSON.stringify(journeySessionSchema.parse(session)), 'EX', this.ttlSeconds);
+  }
+
+  /** Seconds until the session expires (0 when it is gone). */
+  async ttl(id: string): Promise<number> {
+    return Math.max(0, await this.redis.ttl(this.key(id)));
+  }
+
+  /**
+   * Keeps the answer for turn `turn` unless one is already waiting (a double submit keeps the
+   * first). Returns whether this call stored it.
+   */
+  async putAnswer(id: string, turn: number, answer: string): Promise<boolean> {
+    return (await this.redis.set(this.answerKey(id, turn), answer, 'EX', this.ttlSeconds, 'NX')) === 'OK';
+  }
+
+  async getAnswer(id: string, turn: number): Promise<string | null> {
+    return this.redis.get(this.answerKey(id, turn));
+  }
+
+  async dropAnswer(id: string, turn: number): Promise<void> {
+    await this.redis.del(this.answerKey(id, turn));
+  }
+}

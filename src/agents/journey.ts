@@ -1,0 +1,159 @@
+import { randomUUID } from 'node:crypto';
+import type { Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Config } from '../../config';
+import { AppError, conflict, notFound } from '../lib/errors';
+import type { Logger } from '../lib/logger';
+import { ASSISTANT_QUEUE } from '../producers/assistant';
+import { enqueueJourneyTurn, journeyTurnJobId, journeyTurnResultSchema, parseJourneyFailure } from '../producers/journey';
+import type { QueueRegistry } from '../producers/queue-registry';
+import { FIRST_QUESTIONS, JOURNEY_DATA_TYPES, type JourneyAgentType, type JourneyDataType } from './journey-script';
+import { JourneyStore, type JourneyEntry, type JourneySession } from './journey-store';
+
+/** How long a request waits for its turn's reply (the model call retries and falls back inside). */
+export const JOURNEY_WAIT_MS = 90_000;
+
+/** What `start` and `message` answer. */
+export interface JourneyReply {
+  sessionId: string;
+  message: string;
+  done: boolean;
+  /** Answers processed so far: 0 after start. */
+  turn: number;
+  /** Only once `done`. */
+  promptTemplate?: string;
+}
+
+/** `GET /agents/journey/:sessionId`: the whole conversation, e.g. to resume after a reload or a 504. */
+export interface JourneyView extends Omit<JourneyReply, 'message'> {
+  agentType: JourneyAgentType;
+  dataTypes: JourneyDataType[];
+  messages: JourneyEntry[];
+  expiresInSeconds: number;
+}
+
+export interface JourneyServiceDeps {
+  config: Config;
+  redis: Redis;
+  queues: QueueRegistry;
+  logger: Logger;
+  /** Overrides {@link JOURNEY_WAIT_MS}. */
+  waitMs?: number;
+}
+
+/**
+ * The API side of the agent setup journey (decision 0027): sessions live in Redis, bound to their
+ * user; each answer is a `journey-turn` job on the `assistant` queue whose reply the request waits
+ * for. The server, not the model, decides when the journey may and must end (see the runner).
+ */
+export class JourneyService {
+  private readonly store: JourneyStore;
+  private readonly log: Logger;
+
+  constructor(private readonly deps: JourneyServiceDeps) {
+    this.store = new JourneyStore(deps.redis, deps.config.redis.keyPrefix, deps.config.agents.journeyTtlSeconds);
+    this.log = deps.logger.child({ component: 'journey' });
+  }
+
+  /** A new session and its first, contextual question (no model call). */
+  async start(userId: string, input: { agentType: JourneyAgentType; dataTypes: JourneyDataType[] }): Promise<JourneyReply> {
+    // Canonical order, no repeats: the prompt and the template read the same whatever the client sent.
+    const dataTypes = JOURNEY_DATA_TYPES.filter((type) => input.dataTypes.includes(type));
+    const question = FIRST_QUESTIONS[input.agentType];
+    const session: JourneySession = {
+      id: randomUUID(),
+      userId,
+      agentType: input.agentType,
+      dataTypes,
+      turn: 0,
+      done: false,
+      messages: [{ role: 'assistant', content: question }],
+      createdAt: new Date().toISOString(),
+    };
+    await this.store.save(session);
+    this.log.info({ userId, sessionId: session.id, agentType: session.agentType, dataTypes }, 'journey started');
+    return { sessionId: session.id, message: question, done: false, turn: 0 };
+  }
+
+  /**
+   * Runs one answer through the worker and returns its reply. 404 for a session that is unknown,
+   * expired or someone else's; 409 once it is done; 504 when the reply takes too long (it still
+   * arrives: {@link view} shows it); 503 when the model is unreachable; 502 for other failures.
+   */
+  async message(userId: string, input: { sessionId: string; message: string }): Promise<JourneyReply> {
+    const session = await this.owned(userId, input.sessionId);
+    if (session.done) throw conflict('journey_done', 'This setup journey is finished; start a new one to change the configuration');
+    const turn = session.turn + 1;
+    const { queues } = this.deps;
+    // Listening before enqueueing, so the completion cannot slip past.
+    const events = queues.events(ASSISTANT_QUEUE);
+    const earlier = await queues.get(ASSISTANT_QUEUE).getJob(journeyTurnJobId(session.id, turn));
+    if (earlier && (await earlier.isFailed())) {
+      // The user answers again after a failed turn: that job gives way to a fresh one with this answer.
+      await earlier.remove().catch(() => undefined);
+      await this.store.dropAnswer(session.id, turn);
+    }
+    // A double submit finds the first answer waiting and the same job id: it waits for the same reply.
+    await this.store.putAnswer(session.id, turn, input.message);
+    const job = await enqueueJourneyTurn(queues, { userId, sessionId: session.id, turn });
+    this.log.info({ userId, sessionId: session.id, turn, jobId: job.id }, 'journey turn queued');
+    await this.waitFor(job, events);
+
+    const after = await this.store.get(session.id);
+    const reply = after?.messages[2 * turn];
+    if (!after || after.userId !== userId || !reply) throw notFound('Journey session');
+    return {
+      sessionId: after.id,
+      message: reply.content,
+      done: after.done && after.turn === turn,
+      turn,
+      ...(after.done && after.turn === turn && after.promptTemplate ? { promptTemplate: after.promptTemplate } : {}),
+    };
+  }
+
+  async view(userId: string, sessionId: string): Promise<JourneyView> {
+    const session = await this.owned(userId, sessionId);
+    return {
+      sessionId: session.id,
+      agentType: session.agentType,
+      dataTypes: session.dataTypes,
+      turn: session.turn,
+      done: session.done,
+      messages: session.messages,
+      ...(session.done && session.promptTemplate ? { promptTemplate: session.promptTemplate } : {}),
+      expiresInSeconds: await this.store.ttl(session.id),
+    };
+  }
+
+  /** Someone else's session answers exactly like a missing one (0014). */
+  private async owned(userId: string, sessionId: string): Promise<JourneySession> {
+    const session = await this.store.get(sessionId);
+    if (!session || session.userId !== userId) throw notFound('Journey session');
+    return session;
+  }
+
+  private async waitFor(job: Job, events: ReturnType<QueueRegistry['events']>): Promise<void> {
+    const waitMs = this.deps.waitMs ?? JOURNEY_WAIT_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new AppError(504, 'journey_timeout', `No reply arrived within ${Math.round(waitMs / 1000)} s; GET /api/v1/agents/journey/${job.data.sessionId} shows it once it does`)),
+        waitMs,
+      );
+    });
+    // BullMQ's own deadline (a little later) only releases its listeners; ours decides the answer.
+    const finished = job.waitUntilFinished(events, waitMs + 1_000);
+    finished.catch(() => undefined);
+    try {
+      journeyTurnResultSchema.parse(await Promise.race([finished, timeout]));
+    } catch (error) {
+      if (error instanceof AppError) throw error;
+      const { code, message } = parseJourneyFailure(error instanceof Error ? error.message : String(error));
+      if (code === 'session_not_found') throw notFound('Journey session');
+      if (code === 'llm_unavailable') throw new AppError(503, code, message, undefined, { 'Retry-After': '5' });
+      throw new AppError(502, code, 'The setup assistant could not answer; send your answer again');
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

@@ -1,0 +1,122 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { SignJWT, jwtVerify } from 'jose';
+import type { Config } from '../../config';
+import { authorizeUrl, exchangeCode, refreshTokens } from '../connectors/oauth-clients';
+import { ProviderNotConfiguredError, ReauthRequiredError, type Provider } from '../connectors/types';
+import { AppError, badRequest, notFound } from '../lib/errors';
+import type { Logger } from '../lib/logger';
+import type { Repositories } from '../models';
+import type { CredentialVault } from './credentials';
+
+const STATE_AUDIENCE = 'switchboard-oauth-state';
+const STATE_TTL_SECONDS = 600;
+
+export const notConfigured = (error: ProviderNotConfiguredError) => new AppError(503, 'provider_not_configured', error.message);
+export const reauthRequired = (provider: string) =>
+  new AppError(409, 'reauth_required', `The ${provider} connection was revoked or expired; reconnect through /api/v1/oauth/${provider}/authorize`);
+
+/**
+ * The OAuth authorization-code flow (SPEC §7, seed 001 Step 3.8). `authorize` hands out the
+ * provider's consent URL with a `state` that is a signed, expiring JWT bound to the user, the
+ * provider and (optionally) the cloud agent to connect; the `callback` accepts each state once
+ * (a Redis SET NX on its nonce), trades the code for tokens, stores them sealed, and attaches the
+ * credential to the agent. The browser never sees a token: the callback answers with ids only.
+ */
+export class OAuthService {
+  constructor(
+    private readonly deps: { config: Config; repos: Repositories; redis: Redis; vault: CredentialVault; secret: Uint8Array; logger: Logger },
+  ) {}
+
+  private redirectUri(provider: Provider): string {
+    return `${this.deps.config.oauth.publicUrl}/api/v1/oauth/${provider}/callback`;
+  }
+
+  async authorize(userId: string, provider: Provider, agentId?: string): Promise<{ url: string; state: string; expiresAt: string }> {
+    if (agentId) {
+      const agent = await this.deps.repos.agents.get('cloud', userId, agentId);
+      if (!agent) throw notFound('Agent');
+      if (agent.provider !== provider) throw badRequest(`Agent ${agentId} is a ${agent.provider} agent, not ${provider}`);
+    }
+    const expiresAt = new Date(Date.now() + STATE_TTL_SECONDS * 1_000);
+    const state = await new SignJWT({ provider, ...(agentId ? { agentId } : {}) })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(userId)
+      .setAudience(STATE_AUDIENCE)
+      .setJti(randomUUID())
+      .setIssuedAt()
+      .setExpirationTime(Math.floor(expiresAt.getTime() / 1_000))
+      .sign(this.deps.secret);
+    try {
+      return { url: authorizeUrl(provider, { settings: this.deps.config.oauth, state, redirectUri: this.redirectUri(provider) }), state, expiresAt: expiresAt.toISOString() };
+    } catch (error) {
+      if (error instanceof ProviderNotConfiguredError) throw notConfigured(error);
+      throw error;
+    }
+  }
+
+  async callback(provider: Provider, query: { code?: string; state?: string; error?: string }): Promise<{ credentialId: string; provider: Provider; agentId: string | null }> {
+    if (query.error) throw new AppError(400, 'oauth_denied', `The provider returned "${query.error.slice(0, 100)}": the account was not connected`);
+    if (!query.code || !query.state) throw badRequest('The callback needs code and state');
+    const claims = await this.verifyState(query.state, provider);
+    // One use per state: a replayed callback URL connects nothing.
+    const fresh = await this.deps.redis.set(`${this.deps.config.redis.keyPrefix}:oauth-state:${claims.jti}`, '1', 'EX', STATE_TTL_SECONDS, 'NX');
+    if (fresh !== 'OK') throw new AppError(400, 'invalid_state', 'This authorization was already used; start again');
+    let tokens;
+    try {
+      tokens = await exchangeCode(provider, { settings: this.deps.config.oauth, code: query.code, redirectUri: this.redirectUri(provider) });
+    } catch (error) {
+      if (error instanceof ProviderNotConfiguredError) throw notConfigured(error);
+      if (error instanceof ReauthRequiredError) throw new AppError(400, 'invalid_grant', 'The authorization code was refused by the provider; start again');
+      throw new AppError(502, 'provider_unavailable', `${provider} did not complete the sign-in: ${(error as Error).message}`);
+    }
+    const credentialId = await this.deps.vault.store(claims.sub, provider, tokens);
+    let agentId: string | null = null;
+    if (claims.agentId && (await this.deps.repos.agents.attachCredential(claims.sub, claims.agentId, credentialId, provider))) agentId = claims.agentId;
+    this.deps.logger.info({ userId: claims.sub, provider, credentialId, agentId }, 'oauth account connected');
+    return { credentialId, provider, agentId };
+  }
+
+  /**
+   * Refreshes a credential's access token now (the workers also refresh on their own when a token
+   * expires). `invalid_grant` marks the agents using it `reauth_required` and answers 409.
+   */
+  async refresh(userId: string, provider: Provider, target: { credentialId?: string; agentId?: string }): Promise<{ credentialId: string; expiresAt: string | null }> {
+    let credentialId = target.credentialId;
+    if (target.agentId) {
+      const agent = await this.deps.repos.agents.get('cloud', userId, target.agentId);
+      if (!agent || agent.provider !== provider) throw notFound('Agent');
+      credentialId = agent.credentialId ?? undefined;
+      if (!credentialId) throw new AppError(409, 'not_connected', `Agent ${agent.id} has no ${provider} account connected`);
+    }
+    if (!credentialId) {
+      credentialId = (await this.deps.repos.agents.latestCredential(userId, provider))?.id;
+      if (!credentialId) throw notFound('Credential');
+    }
+    const stored = await this.deps.vault.load(credentialId, userId);
+    if (!stored || stored.provider !== provider) throw notFound('Credential');
+    if (!stored.tokens.refreshToken) throw reauthRequired(provider);
+    try {
+      const tokens = await refreshTokens(provider, { settings: this.deps.config.oauth, refreshToken: stored.tokens.refreshToken });
+      await this.deps.vault.save(credentialId, tokens);
+      return { credentialId, expiresAt: tokens.expiresAt ? new Date(tokens.expiresAt).toISOString() : null };
+    } catch (error) {
+      if (error instanceof ProviderNotConfiguredError) throw notConfigured(error);
+      if (error instanceof ReauthRequiredError) {
+        await this.deps.repos.agents.markCredentialRevoked(credentialId);
+        throw reauthRequired(provider);
+      }
+      throw new AppError(502, 'provider_unavailable', `${provider} did not refresh the token: ${(error as Error).message}`);
+    }
+  }
+
+  private async verifyState(state: string, provider: Provider): Promise<{ sub: string; jti: string; agentId?: string }> {
+    try {
+      const { payload } = await jwtVerify(state, this.deps.secret, { algorithms: ['HS256'], audience: STATE_AUDIENCE });
+      if (payload.provider !== provider || typeof payload.sub !== 'string' || typeof payload.jti !== 'string') throw new Error('mismatch');
+      return { sub: payload.sub, jti: payload.jti, agentId: typeof payload.agentId === 'string' ? payload.agentId : undefined };
+    } catch {
+      throw new AppError(400, 'invalid_state', 'The authorization state is invalid or expired; start again');
+    }
+  }
+}

@@ -1,0 +1,58 @@
+import type { Redis } from 'ioredis';
+import type { z } from 'zod';
+import { followStream } from '../lib/redis-streams';
+import { agentCompleteSchema, agentDataSchema, describeIssues, type AgentFile, type AgentFrameAck } from '../devices/protocol';
+
+/** A frame of a local run as the worker reads it. */
+export type RunFrame = { type: 'data'; files: AgentFile[] } | { type: 'complete'; filesRead: number; errors: string[] };
+
+/**
+ * Carries a local run's `agent_data` / `agent_complete` frames from the API node holding the
+ * device's socket to the worker running the run, through one Redis stream per run. The worker
+ * opens the channel (naming the user and device allowed to write to it) before it sends
+ * `agent_run`; the API node appends only frames from that device, so a device cannot feed files
+ * into another user's run, or into a run that is not waiting for files.
+ */
+export class AgentRunChannel {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keyPrefix: string,
+  ) {}
+
+  private framesKey = (runId: string) => `${this.keyPrefix}:agent-run:${runId}:frames`;
+  private ownerKey = (runId: string) => `${this.keyPrefix}:agent-run:${runId}:owner`;
+
+  async open(runId: string, userId: string, deviceId: string, ttlMs: number): Promise<void> {
+    await this.redis.multi().del(this.framesKey(runId)).set(this.ownerKey(runId), `${userId}\n${deviceId}`, 'PX', ttlMs).exec();
+  }
+
+  async close(runId: string): Promise<void> {
+    await this.redis.del(this.framesKey(runId), this.ownerKey(runId));
+  }
+
+  /** Validates a frame from a device and appends it to its run; the result is the frame's ack. */
+  async accept(userId: string, deviceId: string, type: 'agent_data' | 'agent_complete', payload: unknown): Promise<AgentFrameAck> {
+    const schema: z.ZodType<{ runId: string }> = type === 'agent_data' ? agentDataSchema : agentCompleteSchema;
+    const parsed = schema.safeParse(payload);
+    if (!parsed.success) return { ok: false, error: { code: 'validation_failed', message: describeIssues(parsed.error) } };
+    const { runId } = parsed.data;
+    const owner = await this.redis.get(this.ownerKey(runId));
+    if (owner !== `${userId}\n${deviceId}`) return { ok: false, error: { code: 'unknown_run', message: `No run ${runId} is waiting for files from this device` } };
+    const frame: RunFrame =
+      type === 'agent_data'
+        ? { type: 'data', files: (parsed.data as z.output<typeof agentDataSchema>).files }
+        : { type: 'complete', filesRead: (parsed.data as z.output<typeof agentCompleteSchema>).filesRead, errors: (parsed.data as z.output<typeof agentCompleteSchema>).errors };
+    const key = this.framesKey(runId);
+    await this.redis.multi().xadd(key, '*', 'f', JSON.stringify(frame)).pexpire(key, 3_600_000).exec();
+    return { ok: true };
+  }
+
+  /** The run's frames, live, until `complete` or `signal` aborts. */
+  async *frames(runId: string, signal: AbortSignal): AsyncGenerator<RunFrame> {
+    for await (const [, json] of followStream(this.redis, this.framesKey(runId), '0', signal)) {
+      const frame = JSON.parse(json) as RunFrame;
+      yield frame;
+      if (frame.type === 'complete') return;
+    }
+  }
+}

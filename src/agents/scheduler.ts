@@ -1,0 +1,74 @@
+import { randomUUID } from 'node:crypto';
+import cron, { type ScheduledTask } from 'node-cron';
+import type { Logger } from '../lib/logger';
+import type { Repositories } from '../models';
+import { enqueueAgentRun } from '../producers/agent-runs';
+import type { QueueRegistry } from '../producers/queue-registry';
+import { cronSlots } from '../schemas/agents';
+
+/**
+ * The scheduler role (SPEC §7): a node-cron tick (every minute by default) reads the enabled
+ * agents whose `next_run_at` has passed and enqueues one run per agent for its latest due slot.
+ *
+ * Exactly once per slot, however many schedulers tick: the job id is derived from (agent, slot),
+ * so concurrent enqueues collapse into one job, and the run row is unique per (agent, slot), so
+ * even a job enqueued again later (after the first was removed) does not run twice. The enqueue
+ * happens BEFORE `next_run_at` moves (only while it is still due), so a crash between the two leaves the slot
+ * due and the next tick enqueues the same job id again: the two can never diverge into a lost run.
+ *
+ * Catch-up: after downtime only the latest missed slot is due (one run, not a burst), and the
+ * schedule moves on to the next future slot.
+ */
+export class AgentScheduler {
+  private task?: ScheduledTask;
+  private ticking?: Promise<number>;
+  private readonly log: Logger;
+
+  constructor(private readonly deps: { repos: Repositories; queues: QueueRegistry; logger: Logger; tick: string }) {
+    this.log = deps.logger.child({ component: 'scheduler' });
+  }
+
+  start(): void {
+    this.task = cron.schedule(this.deps.tick, () => void this.tick().catch((error: unknown) => this.log.error({ err: error }, 'scheduler tick failed')), {
+      noOverlap: true,
+      name: 'agent-scheduler',
+    });
+    // Catch up at once on start instead of waiting for the first tick.
+    void this.tick().catch((error: unknown) => this.log.error({ err: error }, 'scheduler tick failed'));
+  }
+
+  /** Enqueues the runs due at `now`; returns how many agents it scheduled. One tick at a time per process. */
+  tick(now = new Date()): Promise<number> {
+    this.ticking ??= this.schedule(now).finally(() => (this.ticking = undefined));
+    return this.ticking;
+  }
+
+  private async schedule(now: Date): Promise<number> {
+    const due = await this.deps.repos.agents.due(now);
+    let scheduled = 0;
+    for (const { kind, agent } of due) {
+      if (!agent.scheduleCron || !agent.nextRunAt) continue;
+      try {
+        const { previous: slot, next } = cronSlots(agent.scheduleCron, agent.timezone, now);
+        await enqueueAgentRun(this.deps.queues, {
+          runId: randomUUID(),
+          agentId: agent.id,
+          agentType: kind,
+          userId: agent.userId,
+          trigger: 'schedule',
+          slot: slot.toISOString(),
+        });
+        if (await this.deps.repos.agents.advanceSchedule(kind, agent.id, now, slot, next)) scheduled++;
+      } catch (error) {
+        this.log.error({ err: error, agentId: agent.id }, 'could not schedule agent run');
+      }
+    }
+    if (scheduled) this.log.info({ scheduled }, 'agent runs scheduled');
+    return scheduled;
+  }
+
+  async stop(): Promise<void> {
+    await this.task?.destroy();
+    await this.ticking?.catch(() => undefined);
+  }
+}

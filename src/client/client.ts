@@ -1,0 +1,228 @@
+import { SwitchboardApiError } from './errors';
+import { EventStream, type EventSource, type EventStreamOptions, type SseMessage } from './sse';
+import { seg, Transport, type ClientTokens, type TransportOptions } from './transport';
+import type * as T from './types';
+
+export interface SwitchboardClientOptions extends TransportOptions {}
+
+export interface GenerateOptions extends EventStreamOptions {
+  /** Sent as `Idempotency-Key`; generated when absent, so a retried POST never starts a second generation. */
+  idempotencyKey?: string;
+  /** Told once the server has accepted the generation (before any event). */
+  onStart?: (info: { generationId: string; replayed: boolean }) => void;
+}
+
+/** A generation's event stream; `generationId` is known once the first response arrived. */
+export interface GenerationStream extends EventStream<T.SequencedEvent> {
+  generationId?: string;
+}
+
+/**
+ * A typed client of the Switchboard HTTP API. Browsers and Node 20 (global fetch, no Node APIs).
+ *
+ * ```ts
+ * const sb = createSwitchboardClient({ baseUrl: 'http://127.0.0.1:3000' });
+ * await sb.auth.login({ email, password });
+ * const { canvas } = await sb.canvases.create({ title: 'Launch' });
+ * for await (const { event } of sb.generations.generate(canvas.id, { prompt: 'Plan the launch' })) console.log(event.type);
+ * ```
+ */
+export function createSwitchboardClient(options: SwitchboardClientOptions) {
+  const http = new Transport(options);
+  const get = <R>(path: string, signal?: AbortSignal) => http.json<R>('GET', path, { signal });
+  const post = <R>(path: string, body?: unknown, headers?: Record<string, string>) => http.json<R>('POST', path, { body, headers });
+  const patch = <R>(path: string, body: unknown) => http.json<R>('PATCH', path, { body });
+  const put = <R>(path: string) => http.json<R>('PUT', path);
+  const del = (path: string) => http.json<void>('DELETE', path);
+  const keep = (auth: T.AuthResponse | T.TokenPair) => (http.setTokens({ accessToken: auth.accessToken, refreshToken: auth.refreshToken }), auth);
+  const canvas = (canvasId: string) => `/canvases/${seg(canvasId)}`;
+  const generation = (canvasId: string, generationId: string) => `${canvas(canvasId)}/ai/generations/${seg(generationId)}`;
+
+  return {
+    /** The API base URL (`…/api/v1`). */
+    apiBase: http.apiBase,
+    /** The server root, where the Socket.IO namespaces live. */
+    serverUrl: http.serverUrl,
+    /** Current tokens (after login or a refresh). */
+    tokens: (): ClientTokens => http.getTokens(),
+    setTokens: (tokens: ClientTokens) => http.setTokens(tokens),
+
+    auth: {
+      /** 201; keeps the returned tokens. */
+      register: async (body: T.RegisterRequest) => keep(await post<T.AuthResponse>('/auth/register', body)) as T.AuthResponse,
+      login: async (body: T.LoginRequest) => keep(await post<T.AuthResponse>('/auth/login', body)) as T.AuthResponse,
+      /** Rotates the refresh token (the old one is consumed). Done by itself on a 401 too. */
+      refresh: async (refreshToken = http.getTokens().refreshToken ?? '') => keep(await http.json<T.TokenPair>('POST', '/auth/refresh', { body: { refreshToken }, auth: false })) as T.TokenPair,
+      me: () => get<T.MeResponse>('/me'),
+    },
+
+    canvases: {
+      create: (body: T.CreateCanvasRequest) => post<{ canvas: T.Canvas }>('/canvases', body),
+      list: () => get<{ canvases: T.Canvas[] }>('/canvases'),
+      get: (canvasId: string) => get<T.CanvasWithMembers>(canvas(canvasId)),
+      update: (canvasId: string, body: T.UpdateCanvasRequest) => patch<{ canvas: T.Canvas }>(canvas(canvasId), body),
+      delete: (canvasId: string) => del(canvas(canvasId)),
+      /** Owner only. */
+      audit: (canvasId: string) => get<{ audit: T.AuditRow[] }>(`${canvas(canvasId)}/audit`),
+    },
+
+    members: {
+      list: (canvasId: string) => get<{ members: T.CanvasMember[] }>(`${canvas(canvasId)}/members`),
+      /** Adds or changes a member (owner only). */
+      set: (canvasId: string, body: T.AddMemberRequest) => post<{ member: T.AddedMember }>(`${canvas(canvasId)}/members`, body),
+    },
+
+    blocks: {
+      list: (canvasId: string) => get<{ blocks: T.Block[] }>(`${canvas(canvasId)}/blocks`),
+      create: (canvasId: string, body: T.CreateBlockRequest) => post<{ block: T.Block }>(`${canvas(canvasId)}/blocks`, body),
+      update: (canvasId: string, blockId: string, body: T.UpdateBlockRequest) => patch<{ block: T.Block }>(`${canvas(canvasId)}/blocks/${seg(blockId)}`, body),
+      delete: (canvasId: string, blockId: string) => del(`${canvas(canvasId)}/blocks/${seg(blockId)}`),
+    },
+
+    generations: {
+      /**
+       * Starts a generation and streams its events (`POST …/ai/generate-stream`); a dropped
+       * connection resumes from the last event through `…/events`.
+       */
+      generate(canvasId: string, body: T.GenerateRequest, opts: GenerateOptions = {}): GenerationStream {
+        const idempotencyKey = opts.idempotencyKey ?? globalThis.crypto.randomUUID();
+        let stream: GenerationStream;
+        const open = async (lastEventId: string | undefined, signal: AbortSignal) => {
+          if (stream.generationId) return openEvents(canvasId, stream.generationId, lastEventId, signal);
+          const response = await http.send('POST', `${canvas(canvasId)}/ai/generate-stream`, { body, signal, headers: { accept: 'text/event-stream', 'idempotency-key': idempotencyKey } });
+          stream.generationId = response.headers.get('x-generation-id') ?? undefined;
+          if (stream.generationId) opts.onStart?.({ generationId: stream.generationId, replayed: response.headers.get('idempotent-replayed') === 'true' });
+          return response;
+        };
+        stream = new EventStream(generationSource(open), opts);
+        return stream;
+      },
+      /** Replays a generation's events from the start (or after `lastEventId`), then follows it live to the end. */
+      events(canvasId: string, generationId: string, opts: EventStreamOptions = {}): GenerationStream {
+        const stream: GenerationStream = new EventStream(generationSource((lastEventId, signal) => openEvents(canvasId, generationId, lastEventId, signal)), opts);
+        stream.generationId = generationId;
+        return stream;
+      },
+      get: (canvasId: string, generationId: string) => get<{ generation: T.Generation }>(generation(canvasId, generationId)),
+      /** Deletes the generation's blocks; a second undo is 409 `already_undone`. */
+      undo: (canvasId: string, generationId: string) => post<T.UndoResult>(`${generation(canvasId, generationId)}/undo`),
+      /** Alias of `canvases.audit`. */
+      audit: (canvasId: string) => get<{ audit: T.AuditRow[] }>(`${canvas(canvasId)}/audit`),
+    },
+
+    chat: {
+      /** One assistant turn, answered when done. */
+      send: (body: T.ChatRequest) => post<T.ChatResponse>('/chat', body),
+      /** One assistant turn as `text_chunk`s then `final` (or `error`). Not resumable: the turn is not replayed. */
+      stream(body: T.ChatRequest, opts: Pick<EventStreamOptions, 'signal'> & { onStart?: (info: { sessionId: string }) => void } = {}): EventStream<T.ChatEvent> {
+        return new EventStream<T.ChatEvent>(
+          {
+            resumable: false,
+            retryable: () => false,
+            open: async (_lastEventId, signal) => {
+              const response = await http.send('POST', '/chat/stream', { body, signal, headers: { accept: 'text/event-stream' } });
+              const sessionId = response.headers.get('x-chat-session-id');
+              if (sessionId) opts.onStart?.({ sessionId });
+              return response;
+            },
+            decode: (message) => {
+              const event = JSON.parse(message.data) as T.ChatEvent;
+              return { kind: 'event', value: event, terminal: event.type !== 'text_chunk' };
+            },
+          },
+          opts,
+        );
+      },
+      history: (sessionId: string) => get<T.ChatHistory>(`/chat/sessions/${seg(sessionId)}/history`),
+      deleteSession: (sessionId: string) => del(`/chat/sessions/${seg(sessionId)}`),
+      resolve: (sessionId: string, body: { resolutionSummary?: string } = {}) => post<T.ResolveResponse>(`/chat/sessions/${seg(sessionId)}/resolve`, body),
+      escalate: (sessionId: string) => post<{ sessionId: string; status: 'escalated' }>(`/chat/sessions/${seg(sessionId)}/escalate`, {}),
+      pause: (sessionId: string) => post<{ sessionId: string; status: 'paused' }>(`/chat/sessions/${seg(sessionId)}/pause`, {}),
+      documentation: (sessionId: string) => get<T.SessionDocumentation>(`/chat/sessions/${seg(sessionId)}/documentation`),
+      /** The ticket notes as they are written: `chunk`s, then `done` or `error`. Reopening replays from the first chunk. */
+      documentationStream(sessionId: string, opts: Pick<EventStreamOptions, 'signal'> = {}): EventStream<T.NotesStreamEvent> {
+        return new EventStream<T.NotesStreamEvent>(
+          {
+            resumable: false,
+            retryable: () => false,
+            open: (_lastEventId, signal) => http.send('GET', `/chat/sessions/${seg(sessionId)}/documentation/stream`, { signal, headers: { accept: 'text/event-stream' } }),
+            decode: ({ data }) => {
+              if (data === '[DONE]') return { kind: 'event', value: { type: 'done' }, terminal: true };
+              if (data.startsWith('[ERROR]')) return { kind: 'event', value: { type: 'error', message: data.slice(7).trim() }, terminal: true };
+              return { kind: 'event', value: { type: 'chunk', text: data }, terminal: false };
+            },
+          },
+          opts,
+        );
+      },
+    },
+
+    approvals: {
+      get: (approvalId: string) => get<T.Approval>(`/hitl/requests/${seg(approvalId)}`),
+      approve: (approvalId: string) => put<T.Approval>(`/hitl/requests/${seg(approvalId)}/approve`),
+      reject: (approvalId: string) => put<T.Approval>(`/hitl/requests/${seg(approvalId)}/reject`),
+    },
+
+    embeddings: {
+      /** `{vector, model, dimensions}` through the `embeddings` queue. */
+      embed: (body: T.EmbedRequest) => post<T.Embedding>('/storage/vectors/embed', body),
+    },
+
+    agents: {
+      /** Agent types with the JSON schema of their config. */
+      catalog: () => get<{ agents: unknown[] }>('/agents/catalog'),
+      runs: (query: T.ListRunsQuery = {}) => get<T.AgentRunPage>(`/agents/runs${queryString(query)}`),
+      /** Starts a run now (202); a local agent's run waits for its device. */
+      run: (agentId: string) => post<T.StartedRun>(`/agents/${seg(agentId)}/run`),
+      local: {
+        list: () => get<{ agents: T.Agent[] }>('/agents/local'),
+        create: (body: T.CreateLocalAgentRequest) => post<T.Agent>('/agents/local', body),
+        get: (agentId: string) => get<T.Agent>(`/agents/local/${seg(agentId)}`),
+        update: (agentId: string, body: T.UpdateLocalAgentRequest) => http.json<T.Agent>('PUT', `/agents/local/${seg(agentId)}`, { body }),
+        delete: (agentId: string) => del(`/agents/local/${seg(agentId)}`),
+      },
+      cloud: {
+        list: () => get<{ agents: T.Agent[] }>('/agents/cloud'),
+        create: (body: T.CreateCloudAgentRequest) => post<T.Agent>('/agents/cloud', body),
+        get: (agentId: string) => get<T.Agent>(`/agents/cloud/${seg(agentId)}`),
+        update: (agentId: string, body: T.UpdateCloudAgentRequest) => http.json<T.Agent>('PUT', `/agents/cloud/${seg(agentId)}`, { body }),
+        delete: (agentId: string) => del(`/agents/cloud/${seg(agentId)}`),
+      },
+    },
+
+    metrics: {
+      summary: () => get<T.MetricsSummary>('/metrics/summary'),
+    },
+  };
+
+  function openEvents(canvasId: string, generationId: string, lastEventId: string | undefined, signal: AbortSignal) {
+    const headers: Record<string, string> = { accept: 'text/event-stream' };
+    if (lastEventId) headers['last-event-id'] = lastEventId;
+    return http.send('GET', `${generation(canvasId, generationId)}/events`, { signal, headers });
+  }
+}
+
+export type SwitchboardClient = ReturnType<typeof createSwitchboardClient>;
+
+/** `?a=1&b=2` from the defined values, or nothing. */
+function queryString(query: Record<string, string | number | undefined>): string {
+  const pairs = Object.entries(query).filter((entry): entry is [string, string | number] => entry[1] !== undefined);
+  return pairs.length ? `?${new URLSearchParams(pairs.map(([key, value]) => [key, String(value)])).toString()}` : '';
+}
+
+/**
+ * A generation's SSE messages as `{seq, event}`. `complete` and `error` with an id end the stream;
+ * an `error` without one (`stream_interrupted`) only ends the connection, so the stream resumes.
+ */
+function generationSource(open: (lastEventId: string | undefined, signal: AbortSignal) => Promise<Response>): EventSource<T.SequencedEvent> {
+  return {
+    resumable: true,
+    open,
+    retryable: (error: unknown) => !(error instanceof SwitchboardApiError) || error.status === 0 || error.status >= 500,
+    decode: (message: SseMessage) => {
+      const event = JSON.parse(message.data) as T.GenerationEvent;
+      if (message.id === undefined) return event.type === 'error' ? { kind: 'reconnect' } : { kind: 'skip' };
+      return { kind: 'event', value: { seq: Number(message.id), event }, terminal: event.type === 'complete' || event.type === 'error' };
+    },
+  };
+}

@@ -1,0 +1,253 @@
+import type { AgentFile, AgentFrameAck, AgentRunRequest, DeviceHelloAck, ToolCall, ToolReply } from '../devices/protocol';
+import type { ChatRequestAck, ChatRequestPayload, ToolApprovalAck } from '../realtime/events';
+import { connected, createSocket, type DeviceSocket, type SocketConnectOptions } from './sockets';
+
+/**
+ * The device's local tables as the `tool_call` protocol sees them: one validated call in, one
+ * ack out (`{id, rows|row|deleted|ok|results}` or `{id, error}`). `MemoryStore` implements it;
+ * `tableStore()` builds one from per-action functions over a real database.
+ */
+export interface TableStore {
+  execute(call: ToolCall): ToolReply | Promise<ToolReply>;
+}
+
+type Awaitable<T> = T | Promise<T>;
+type Call<A extends ToolCall['action']> = Extract<ToolCall, { action: A }>;
+
+/** Per-action handlers for `tableStore()`; a thrown error becomes `{id, error: message}`. */
+export interface TableHandlers {
+  select(table: Call<'select'>['table'], filters: Record<string, string | number | boolean>, limit?: number): Awaitable<Array<Record<string, unknown>>>;
+  get(table: Call<'get'>['table'], id: string): Awaitable<(Record<string, unknown> & { id: string }) | null>;
+  insert(table: Call<'insert'>['table'], data: Record<string, unknown>): Awaitable<Record<string, unknown> & { id: string }>;
+  /** `null` when there is no such row. */
+  update(table: Call<'update'>['table'], id: string, updates: Record<string, unknown>): Awaitable<(Record<string, unknown> & { id: string }) | null>;
+  delete(table: Call<'delete'>['table'], id: string): Awaitable<boolean>;
+  vectorUpsert?(call: Omit<Call<'vector_upsert'>, 'id' | 'action'>): Awaitable<void>;
+  vectorSearch?(call: Omit<Call<'vector_search'>, 'id' | 'action'>): Awaitable<Array<{ id: string; score: number; content?: string }>>;
+}
+
+/** A `TableStore` from per-action functions. */
+export function tableStore(handlers: TableHandlers): TableStore {
+  return {
+    async execute(call) {
+      try {
+        switch (call.action) {
+          case 'select':
+            return { id: call.id, rows: await handlers.select(call.table, call.filters ?? {}, call.limit) };
+          case 'get':
+            return { id: call.id, row: await handlers.get(call.table, call.data.id) };
+          case 'insert':
+            return { id: call.id, row: await handlers.insert(call.table, call.data) };
+          case 'update': {
+            const row = await handlers.update(call.table, call.data.id, call.data.updates);
+            return row ? { id: call.id, row } : { id: call.id, error: `${call.table} ${call.data.id} not found` };
+          }
+          case 'delete':
+            return { id: call.id, deleted: await handlers.delete(call.table, call.data.id) };
+          case 'vector_upsert': {
+            if (!handlers.vectorUpsert) return { id: call.id, error: 'this device has no vector index' };
+            const { id: _id, action: _action, ...rest } = call;
+            await handlers.vectorUpsert(rest);
+            return { id: call.id, ok: true };
+          }
+          case 'vector_search': {
+            if (!handlers.vectorSearch) return { id: call.id, error: 'this device has no vector index' };
+            const { id: _id, action: _action, ...rest } = call;
+            return { id: call.id, results: await handlers.vectorSearch(rest) };
+          }
+        }
+      } catch (error) {
+        return { id: call.id, error: errorMessage(error) };
+      }
+    },
+  };
+}
+
+/** A file read for an agent run, or a problem with one (reported in `agent_complete.errors`). */
+export type AgentReadItem = AgentFile | { path?: string; error: string };
+export type AgentRunConfig = AgentRunRequest['config'];
+/** Reads the files of an agent run. Node: `readFolderFiles` from `./node-files`. */
+export type ReadAgentFiles = (
+  config: AgentRunConfig,
+  context: { runId: string; agentId: string; signal: AbortSignal },
+) => AsyncIterable<AgentReadItem> | Iterable<AgentReadItem> | Promise<AgentReadItem[]>;
+
+/** How an agent run ended on this device. */
+export interface AgentRunOutcome {
+  runId: string;
+  agentId: string;
+  filesRead: number;
+  /** What went wrong with single files, or with the run (as sent in `agent_complete`). */
+  errors: string[];
+  frames: number;
+  /** Set when the run stopped without `agent_complete` (disconnected). */
+  aborted: boolean;
+}
+
+export interface DeviceConnectOptions extends SocketConnectOptions {
+  /** 1-128 of `[A-Za-z0-9._:-]`, stable for this installation. */
+  deviceId: string;
+  store: TableStore;
+  /** Local agents this device runs (sent in `device_hello`). */
+  agentIds?: string[];
+  /** Reads the files of an `agent_run`; without it runs complete at once with an error. */
+  readAgentFiles?: ReadAgentFiles;
+  /** Told of every valid call and the ack sent. */
+  onCall?: (call: ToolCall, reply: ToolReply) => void;
+  /** Told of every `agent_run` once it has ended. */
+  onAgentRun?: (outcome: AgentRunOutcome) => void;
+  /** Files per `agent_data` frame (default 50) and content bytes per frame (default 256 KiB; one larger file goes alone). */
+  frameFiles?: number;
+  frameBytes?: number;
+  /** How long to wait for acks of `device_hello`, `agent_data`, `agent_complete` (default 30 s). */
+  ackTimeoutMs?: number;
+}
+
+/** A connected device. */
+export interface DeviceConnection {
+  socket: DeviceSocket;
+  deviceId: string;
+  /** Says `device_hello` again (done on every connection already). */
+  hello(): Promise<DeviceHelloAck>;
+  /** Asks the assistant; its tools run on this device. Answers stream back as `text_chunk` / `final`. */
+  chat(payload: ChatRequestPayload): Promise<ChatRequestAck>;
+  /** Decides an `approval_requested`. */
+  decide(approvalId: string, approved: boolean): Promise<ToolApprovalAck>;
+  close(): void;
+}
+
+/**
+ * Connects a device to `/device` (`auth: {token, deviceId}`), says `device_hello` on every
+ * connection, answers `tool_call`s from `store` after validating them with the protocol schemas,
+ * and serves `agent_run`s with `readAgentFiles`. Resolves once the first hello is acknowledged.
+ */
+export async function connectDevice(options: DeviceConnectOptions): Promise<DeviceConnection> {
+  // The protocol schemas (and zod) load with the first device, not with the HTTP client.
+  const { agentFileSchema, agentRunSchema, describeIssues, errorReplySchema, replySchemas, toolCallSchema } = await import('../devices/protocol');
+  const socket = await createSocket<DeviceSocket>(options, '/device', { deviceId: options.deviceId });
+  const ackTimeoutMs = options.ackTimeoutMs ?? 30_000;
+  const runs = new Map<string, AbortController>();
+  let firstHello: Promise<DeviceHelloAck> | undefined;
+
+  const hello = () => socket.timeout(ackTimeoutMs).emitWithAck('device_hello', { deviceId: options.deviceId, agentIds: options.agentIds ?? [] });
+  socket.on('connect', () => {
+    const pending = hello();
+    firstHello ??= pending;
+    pending.catch(() => undefined);
+  });
+  socket.on('disconnect', () => {
+    for (const controller of runs.values()) controller.abort(new Error('disconnected'));
+  });
+  socket.on('tool_call', (payload, ack) => void answer(payload).then((reply) => typeof ack === 'function' && ack(reply)));
+  socket.on('agent_run', (payload) => void runAgent(payload));
+
+  async function answer(payload: unknown): Promise<ToolReply> {
+    const parsed = toolCallSchema.safeParse(payload);
+    if (!parsed.success) {
+      const id = (payload as { id?: unknown } | null)?.id;
+      return { id: typeof id === 'string' ? id : '', error: `invalid tool_call: ${describeIssues(parsed.error)}` };
+    }
+    const call = parsed.data;
+    let reply: ToolReply;
+    try {
+      reply = await options.store.execute(call);
+      const schema = 'error' in (reply ?? {}) ? errorReplySchema : replySchemas[call.action];
+      const checked = schema.safeParse(reply);
+      if (!checked.success) reply = { id: call.id, error: `the device store answered in the wrong shape: ${describeIssues(checked.error)}` };
+    } catch (error) {
+      reply = { id: call.id, error: errorMessage(error) };
+    }
+    options.onCall?.(call, reply);
+    return reply;
+  }
+
+  async function runAgent(payload: unknown): Promise<void> {
+    const parsed = agentRunSchema.safeParse(payload);
+    const runId = parsed.success ? parsed.data.runId : (payload as { runId?: unknown } | null)?.runId;
+    if (typeof runId !== 'string' || !runId) return;
+    const controller = new AbortController();
+    runs.get(runId)?.abort(new Error('replaced by a new agent_run'));
+    runs.set(runId, controller);
+    const outcome: AgentRunOutcome = { runId, agentId: parsed.success ? parsed.data.agentId : '', filesRead: 0, errors: [], frames: 0, aborted: false };
+    try {
+      if (!parsed.success) outcome.errors.push(`invalid agent_run: ${describeIssues(parsed.error)}`);
+      else if (!options.readAgentFiles) outcome.errors.push('this device cannot read files (no readAgentFiles)');
+      else await sendFiles(parsed.data, options.readAgentFiles, controller.signal, outcome);
+    } catch (error) {
+      outcome.errors.push(errorMessage(error));
+    }
+    if (controller.signal.aborted) outcome.aborted = true;
+    else {
+      const ack = await socket
+        .timeout(ackTimeoutMs)
+        .emitWithAck('agent_complete', { runId, filesRead: outcome.filesRead, errors: outcome.errors.slice(0, 1_000).map((e) => e.slice(0, 2_000)) })
+        .catch((error: unknown) => ({ ok: false, error: { code: 'no_ack', message: errorMessage(error) } }) as AgentFrameAck);
+      if (!ack.ok) outcome.errors.push(`agent_complete refused: ${ack.error.code}`);
+    }
+    if (runs.get(runId) === controller) runs.delete(runId);
+    options.onAgentRun?.(outcome);
+  }
+
+  /** Streams the files in frames within the run's bounds; the ack of each frame paces the next. */
+  async function sendFiles(run: AgentRunRequest, read: ReadAgentFiles, signal: AbortSignal, outcome: AgentRunOutcome): Promise<void> {
+    const { maxFiles, maxBytes, maxFileBytes } = run.config;
+    const frameFiles = Math.max(1, Math.min(options.frameFiles ?? 50, 1_000));
+    const frameBytes = options.frameBytes ?? 256 * 1024;
+    let batch: AgentFile[] = [];
+    let batchBytes = 0;
+    let totalBytes = 0;
+    const flush = async () => {
+      if (!batch.length) return;
+      const files = batch;
+      batch = [];
+      batchBytes = 0;
+      const ack = await socket.timeout(ackTimeoutMs).emitWithAck('agent_data', { runId: run.runId, files });
+      outcome.frames += 1;
+      if (!ack.ok) throw new Error(`agent_data refused: ${ack.error.code}${ack.error.message ? ` (${ack.error.message})` : ''}`);
+    };
+    for await (const item of await read(run.config, { runId: run.runId, agentId: run.agentId, signal })) {
+      if (signal.aborted) return;
+      if ('error' in item) {
+        outcome.errors.push(item.path ? `${item.path}: ${item.error}` : item.error);
+        continue;
+      }
+      const file = agentFileSchema.safeParse(item);
+      if (!file.success) {
+        outcome.errors.push(`${(item as { path?: string }).path ?? 'a file'}: ${describeIssues(file.error)}`);
+        continue;
+      }
+      const size = new TextEncoder().encode(file.data.content).length;
+      if (size > maxFileBytes) {
+        outcome.errors.push(`${file.data.path}: ${size} bytes is over the limit of ${maxFileBytes} per file`);
+        continue;
+      }
+      if (outcome.filesRead >= maxFiles || totalBytes + size > maxBytes) {
+        outcome.errors.push(`stopped at the run's limit (${maxFiles} files, ${maxBytes} bytes)`);
+        break;
+      }
+      if (batch.length >= frameFiles || (batch.length && batchBytes + size > frameBytes)) await flush();
+      batch.push(file.data);
+      batchBytes += size;
+      totalBytes += size;
+      outcome.filesRead += 1;
+    }
+    if (!signal.aborted) await flush();
+  }
+
+  await connected(socket, options.timeoutMs ?? 10_000);
+  const ack = await firstHello!;
+  if (!ack.ok) {
+    socket.close();
+    throw new Error(`device_hello refused: ${ack.error.code}${ack.error.message ? ` (${ack.error.message})` : ''}`);
+  }
+  return {
+    socket,
+    deviceId: options.deviceId,
+    hello,
+    chat: (payload) => socket.timeout(ackTimeoutMs).emitWithAck('chat_request', payload),
+    decide: (approvalId, approved) => socket.timeout(ackTimeoutMs).emitWithAck('tool_approval', { approvalId, approved }),
+    close: () => socket.close(),
+  };
+}
+
+const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error));

@@ -1,0 +1,25 @@
+/**
+ * The Switchboard TypeScript client: HTTP API, SSE streams, and the `/canvas` and `/device`
+ * Socket.IO namespaces, typed from the server's own schemas and event maps. Runs in browsers and
+ * Node 20. Node-only helpers live in `./node-files` (not re-exported here).
+ */
+export { createSwitchboardClient, type GenerateOptions, type GenerationStream, type SwitchboardClient, type SwitchboardClientOptions } from './client';
+export { isApiError, SwitchboardApiError } from './errors';
+export { EventStream, readSseMessages, SseParser, type EventStreamOptions, type ReconnectInfo, type SseMessage } from './sse';
+export { connectCanvas, type CanvasConnection, type CanvasSocket, type DeviceSocket, type SocketConnectOptions, type TokenSource } from './sockets';
+export {
+  connectDevice,
+  tableStore,
+  type AgentReadItem,
+  type AgentRunConfig,
+  type AgentRunOutcome,
+  type DeviceConnection,
+  type DeviceConnectOptions,
+  type ReadAgentFiles,
+  type TableHandlers,
+  type TableStore,
+} from './device';
+export type { ClientTokens } from './transport';
+export type * from './types';
+export type { CanvasClientEvents, CanvasServerEvents, DeviceClientEvents, DeviceServerEvents, GenerationStage, JoinAck, PresenceUser } from '../realtime/events';
+export type { AgentFile, AgentRunRequest, DeviceHelloAck, DeviceReply, ToolCall, ToolReply } from '../devices/protocol';

@@ -1,0 +1,126 @@
+import type { ManagerOptions, Socket, SocketOptions } from 'socket.io-client';
+import type { CanvasClientEvents, CanvasServerEvents, DeviceClientEvents, DeviceServerEvents, JoinAck } from '../realtime/events';
+
+/** A token, or a function giving the current one (read again on every reconnection). */
+export type TokenSource = string | (() => string | undefined | Promise<string | undefined>);
+
+export interface SocketConnectOptions {
+  /** Server root, e.g. `http://127.0.0.1:3000`. */
+  url: string;
+  token: TokenSource;
+  /** Reconnect after a dropped connection (default true). */
+  reconnection?: boolean;
+  /** How long to wait for the first connection (default 10 s). */
+  timeoutMs?: number;
+  /** Passed through to socket.io-client (e.g. `transports`). WebSocket only by default: no sticky sessions needed. */
+  socketOptions?: Partial<ManagerOptions & SocketOptions>;
+}
+
+/** The typed `/canvas` socket. */
+export type CanvasSocket = Socket<CanvasServerEvents, CanvasClientEvents>;
+/** The typed `/device` socket. */
+export type DeviceSocket = Socket<DeviceServerEvents, DeviceClientEvents>;
+
+type Payload<Map, E extends keyof Map> = Map[E] extends (payload: infer P, ...rest: never[]) => void ? P : never;
+
+/** The `/canvas` socket with helpers; rooms joined through `join` are joined again after a reconnection that lost them. */
+export interface CanvasConnection extends CanvasSocket {
+  /** `canvas:join`; resolves with the ack (`{ok:true, presence}` or `{ok:false, error}`). */
+  join(canvasId: string, timeoutMs?: number): Promise<JoinAck>;
+  /** `canvas:leave`. */
+  leave(canvasId: string, timeoutMs?: number): Promise<{ ok: boolean }>;
+  /** `canvas:cursor` (volatile: dropped rather than queued when the connection is busy). */
+  cursor(canvasId: string, x: number, y: number): void;
+  /** Resolves with the next `event` payload that satisfies `predicate`; rejects after `timeoutMs` (default 10 s). */
+  waitFor<E extends keyof CanvasServerEvents>(event: E, predicate?: (payload: Payload<CanvasServerEvents, E>) => boolean, timeoutMs?: number): Promise<Payload<CanvasServerEvents, E>>;
+}
+
+/**
+ * Connects to `/canvas` (`auth: {token}`) and resolves once connected; rejects with the server's
+ * `connect_error` (message `unauthorized` for a bad token).
+ */
+export async function connectCanvas(options: SocketConnectOptions): Promise<CanvasConnection> {
+  const socket = await createSocket<CanvasSocket>(options, '/canvas', {});
+  const joined = new Set<string>();
+  const connection = Object.assign(socket, {
+    async join(canvasId: string, timeoutMs = 10_000) {
+      const ack = await socket.timeout(timeoutMs).emitWithAck('canvas:join', canvasId);
+      if (ack.ok) joined.add(canvasId);
+      return ack;
+    },
+    async leave(canvasId: string, timeoutMs = 10_000) {
+      joined.delete(canvasId);
+      return socket.timeout(timeoutMs).emitWithAck('canvas:leave', canvasId);
+    },
+    cursor(canvasId: string, x: number, y: number) {
+      socket.volatile.emit('canvas:cursor', { canvasId, x, y });
+    },
+    waitFor<E extends keyof CanvasServerEvents>(event: E, predicate: (payload: Payload<CanvasServerEvents, E>) => boolean = () => true, timeoutMs = 10_000) {
+      return waitForEvent(socket, event, predicate, timeoutMs);
+    },
+  }) as CanvasConnection;
+  // Connection state recovery keeps rooms for short drops; after a longer one the server forgot them.
+  socket.on('connect', () => {
+    if (socket.recovered) return;
+    for (const canvasId of joined) socket.emit('canvas:join', canvasId, (ack) => void (ack.ok || joined.delete(canvasId)));
+  });
+  await connected(socket, options.timeoutMs ?? 10_000);
+  return connection;
+}
+
+/**
+ * Builds a socket for `namespace` with `auth` read on every (re)connection. Not connected yet.
+ * socket.io-client is imported on first use, so an app that only uses the HTTP client never bundles it.
+ */
+export async function createSocket<S extends Socket>(options: SocketConnectOptions, namespace: string, extraAuth: Record<string, unknown>): Promise<S> {
+  const { io } = await import('socket.io-client');
+  const auth = (callback: (data: object) => void) => {
+    Promise.resolve(typeof options.token === 'function' ? options.token() : options.token).then(
+      (token) => callback({ ...extraAuth, token }),
+      () => callback({ ...extraAuth }),
+    );
+  };
+  return io(`${options.url.replace(/\/+$/, '')}${namespace}`, {
+    transports: ['websocket'],
+    forceNew: true,
+    reconnection: options.reconnection ?? true,
+    ...options.socketOptions,
+    autoConnect: false,
+    auth,
+  }) as unknown as S;
+}
+
+/** Connects `socket` and resolves on `connect`; rejects on `connect_error` or after `timeoutMs` (and closes it). */
+export function connected(socket: Socket, timeoutMs: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => fail(new Error(`could not connect within ${timeoutMs} ms`)), timeoutMs);
+    const fail = (error: Error) => {
+      clearTimeout(timer);
+      socket.off('connect', ok);
+      socket.close();
+      reject(error);
+    };
+    const ok = () => {
+      clearTimeout(timer);
+      socket.off('connect_error', fail);
+      resolve();
+    };
+    socket.once('connect', ok);
+    socket.once('connect_error', fail);
+    socket.connect();
+  });
+}
+
+/** The next payload of `event` that satisfies `predicate`, or a rejection after `timeoutMs`. */
+export function waitForEvent<P>(socket: Socket, event: string, predicate: (payload: P) => boolean, timeoutMs: number): Promise<P> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => (socket.off(event, handler), reject(new Error(`timed out after ${timeoutMs} ms waiting for ${event}`))), timeoutMs);
+    const handler = (payload: P) => {
+      if (!predicate(payload)) return;
+      clearTimeout(timer);
+      socket.off(event, handler);
+      resolve(payload);
+    };
+    socket.on(event, handler);
+  });
+}

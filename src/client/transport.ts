@@ -1,0 +1,118 @@
+import { SwitchboardApiError } from './errors';
+
+/** The tokens a client holds; `onTokens` hears every change (login, refresh). */
+export interface ClientTokens {
+  accessToken?: string;
+  refreshToken?: string;
+}
+
+export interface TransportOptions extends ClientTokens {
+  /** Server root (`http://127.0.0.1:3000`) or the API base (`…/api/v1`). */
+  baseUrl: string;
+  /** A fetch to use instead of the global one (tests, proxies, polyfills). */
+  fetch?: typeof fetch;
+  /** Called whenever the tokens change, e.g. to persist the rotated refresh token. */
+  onTokens?: (tokens: ClientTokens) => void;
+}
+
+export interface RequestOptions {
+  body?: unknown;
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+  /** Send the access token and refresh it once on 401 (default true). */
+  auth?: boolean;
+}
+
+/**
+ * HTTP over fetch with the API's conventions: JSON bodies, Bearer tokens, the error shape, and one
+ * refresh-and-retry when the access token has expired. Shared by the JSON methods and SSE streams.
+ */
+export class Transport {
+  readonly apiBase: string;
+  private tokens: ClientTokens;
+  private refreshing?: Promise<boolean>;
+
+  constructor(private readonly options: TransportOptions) {
+    const base = options.baseUrl.replace(/\/+$/, '');
+    this.apiBase = /\/api\/v\d+$/.test(base) ? base : `${base}/api/v1`;
+    this.tokens = { accessToken: options.accessToken, refreshToken: options.refreshToken };
+  }
+
+  /** Server root, for Socket.IO (`/canvas`, `/device` live beside `/api/v1`). */
+  get serverUrl(): string {
+    return this.apiBase.replace(/\/api\/v\d+$/, '');
+  }
+
+  getTokens(): ClientTokens {
+    return { ...this.tokens };
+  }
+
+  setTokens(tokens: ClientTokens): void {
+    this.tokens = { ...this.tokens, ...tokens };
+    this.options.onTokens?.(this.getTokens());
+  }
+
+  /** A JSON request; resolves with the parsed body (undefined for 204), throws `SwitchboardApiError`. */
+  async json<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+    const response = await this.send(method, path, { ...options, headers: { accept: 'application/json', ...options.headers } });
+    const text = await response.text();
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+
+  /** A request whose successful response is returned unread (SSE). Non-2xx answers throw. */
+  async send(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
+    const useAuth = options.auth !== false;
+    const sentToken = useAuth ? this.tokens.accessToken : undefined;
+    let response = await this.fetchOnce(method, path, options, sentToken);
+    if (response.status === 401 && sentToken && (await this.refreshAfter(sentToken))) {
+      await response.body?.cancel().catch(() => undefined);
+      response = await this.fetchOnce(method, path, options, this.tokens.accessToken);
+    }
+    if (!response.ok) throw SwitchboardApiError.fromResponse(response.status, await response.text(), response.headers);
+    return response;
+  }
+
+  /**
+   * Exchanges the refresh token for a new pair, once even when several requests failed together.
+   * Resolves false when there is nothing to refresh with or the server refused it.
+   */
+  private refreshAfter(staleToken: string): Promise<boolean> {
+    // Another request refreshed since this one was sent: just retry with the new token.
+    if (this.tokens.accessToken && this.tokens.accessToken !== staleToken) return Promise.resolve(true);
+    const refreshToken = this.tokens.refreshToken;
+    if (!refreshToken) return Promise.resolve(false);
+    this.refreshing ??= (async () => {
+      try {
+        const pair = await this.json<{ accessToken: string; refreshToken: string }>('POST', '/auth/refresh', { body: { refreshToken }, auth: false });
+        this.setTokens({ accessToken: pair.accessToken, refreshToken: pair.refreshToken });
+        return true;
+      } catch {
+        return false;
+      } finally {
+        this.refreshing = undefined;
+      }
+    })();
+    return this.refreshing;
+  }
+
+  private async fetchOnce(method: string, path: string, options: RequestOptions, token: string | undefined): Promise<Response> {
+    const headers: Record<string, string> = { ...options.headers };
+    if (token) headers.authorization = `Bearer ${token}`;
+    if (options.body !== undefined) headers['content-type'] = 'application/json';
+    const doFetch = this.options.fetch ?? globalThis.fetch;
+    try {
+      return await doFetch(`${this.apiBase}${path}`, {
+        method,
+        headers,
+        body: options.body === undefined ? undefined : JSON.stringify(options.body),
+        signal: options.signal,
+      });
+    } catch (error) {
+      if (options.signal?.aborted) throw error;
+      throw new SwitchboardApiError(0, 'network_error', error instanceof Error ? error.message : String(error));
+    }
+  }
+}
+
+/** `encodeURIComponent` for path segments. */
+export const seg = (value: string) => encodeURIComponent(value);

@@ -1,0 +1,64 @@
+import { addMemberSchema, createCanvasSchema, updateCanvasSchema } from '../../../schemas/api';
+import type { ApiOperation } from '../registry';
+import { canvasListResponse, canvasResponse, canvasWithMembersResponse, memberResponse, membersResponse } from '../response-schemas';
+import { canvasIdParam } from './params';
+
+/** `canvas-routes.ts`. */
+export const canvasOperations: ApiOperation[] = [
+  {
+    method: 'post', path: '/canvases', operationId: 'createCanvas', tags: ['canvases'], auth: 'bearer',
+    summary: 'Create a canvas (the caller becomes its owner)',
+    body: createCanvasSchema,
+    responses: { 201: { description: 'The canvas', schema: canvasResponse } },
+  },
+  {
+    method: 'get', path: '/canvases', operationId: 'listCanvases', tags: ['canvases'], auth: 'bearer',
+    summary: 'Canvases the caller is a member of',
+    responses: { 200: { description: 'The canvases', schema: canvasListResponse } },
+  },
+  {
+    method: 'get', path: '/canvases/:id', operationId: 'getCanvas', tags: ['canvases'], auth: 'bearer',
+    summary: 'A canvas and its members (viewer)',
+    params: canvasIdParam,
+    responses: { 200: { description: 'The canvas and its members', schema: canvasWithMembersResponse } },
+    errors: [404],
+  },
+  {
+    method: 'patch', path: '/canvases/:id', operationId: 'updateCanvas', tags: ['canvases'], auth: 'bearer',
+    summary: 'Rename a canvas (editor)',
+    params: canvasIdParam,
+    body: updateCanvasSchema,
+    responses: { 200: { description: 'The canvas', schema: canvasResponse } },
+    errors: [403, 404],
+  },
+  {
+    method: 'delete', path: '/canvases/:id', operationId: 'deleteCanvas', tags: ['canvases'], auth: 'bearer',
+    summary: 'Delete a canvas and its blocks (owner)',
+    params: canvasIdParam,
+    responses: { 204: 'Deleted' },
+    errors: [403, 404],
+  },
+  {
+    method: 'post', path: '/canvases/:id/members', operationId: 'setCanvasMember', tags: ['canvases'], auth: 'bearer',
+    summary: 'Add a member or change their role (owner)',
+    description: 'The user must already have an account (else 404 `user_not_found`). Owners cannot change their own role.',
+    params: canvasIdParam,
+    body: addMemberSchema,
+    responses: { 201: { description: 'The member', schema: memberResponse } },
+    errors: [403, 404],
+  },
+  {
+    method: 'get', path: '/canvases/:id/members', operationId: 'listCanvasMembers', tags: ['canvases'], auth: 'bearer',
+    summary: "A canvas's members (viewer)",
+    params: canvasIdParam,
+    responses: { 200: { description: 'The members', schema: membersResponse } },
+    errors: [404],
+  },
+  {
+    method: 'get', path: '/canvases/:id/audit', operationId: 'listCanvasAudit', tags: ['canvases'], auth: 'bearer',
+    summary: "A canvas's audit rows (owner)",
+    params: canvasIdParam,
+    responses: { 200: '`{audit: [{action, actorId, targetType, targetId, details, createdAt, …}]}`, newest first' },
+    errors: [403, 404],
+  },
+];

@@ -1,0 +1,85 @@
+import type { z } from 'zod';
+
+/** The HTTP methods an operation can use (lower case, as express and OpenAPI spell them). */
+export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
+
+/**
+ * Error statuses with a shared component response in the document (`#/components/responses/…`),
+ * all in the SPEC error shape `{"error":{"code","message","details?"}}`.
+ */
+export const ERROR_RESPONSES = {
+  400: { name: 'BadRequest', description: 'Invalid input: `code` is `validation_failed` (with `details: [{path, message}]`), `invalid_json` or a route-specific code' },
+  401: { name: 'Unauthorized', description: 'Missing, invalid or expired access token (`unauthorized`)' },
+  403: { name: 'Forbidden', description: 'Authenticated, but the caller\'s role does not allow this (`forbidden`)' },
+  404: { name: 'NotFound', description: 'No such resource, or one the caller may not see (`not_found`; see decision 0014)' },
+  409: { name: 'Conflict', description: 'The resource is in a state that does not allow this (route-specific `code`)' },
+  413: { name: 'PayloadTooLarge', description: 'Request body larger than the limit (`payload_too_large`)' },
+  422: { name: 'Unprocessable', description: 'Well-formed but refused, e.g. `prompt_rejected` by the prompt guard' },
+  429: { name: 'TooManyRequests', description: 'Over a rate or concurrency limit; retry after `Retry-After` seconds' },
+  503: { name: 'Unavailable', description: 'A backing service is unavailable or this node is shutting down; retry shortly' },
+} as const;
+export type ErrorStatus = keyof typeof ERROR_RESPONSES;
+
+/** A success response: a description only, or a description with a body schema (JSON unless `contentType` says otherwise). */
+export type ApiResponse =
+  | string
+  | {
+      description: string;
+      /** Body schema, a zod schema documented in its `output` form. */
+      schema?: z.ZodType;
+      /** Default `application/json`; e.g. `text/event-stream` for SSE. */
+      contentType?: string;
+      /** Response headers worth knowing (name → description). */
+      headers?: Record<string, string>;
+    };
+
+/** A request header the route reads. */
+export interface ApiHeader {
+  description: string;
+  /** The exact zod schema the handler parses the header with, when it parses one. */
+  schema?: z.ZodType;
+  required?: boolean;
+}
+
+/**
+ * One documented route. The zod schemas here MUST be the very objects the handler validates with
+ * (import them from the route module or `src/schemas/`), never copies: the document is generated
+ * from them and `test/integration/openapi.test.ts` probes the live app with requests built from the
+ * generated JSON Schema, so a copy that drifts fails the test.
+ */
+export interface ApiOperation {
+  method: HttpMethod;
+  /** Express-style path relative to `/api/v1`, exactly as the router registers it: `/canvases/:id/blocks`. */
+  path: string;
+  /** Unique, camelCase; what generated clients name the call. */
+  operationId: string;
+  summary: string;
+  description?: string;
+  tags: string[];
+  /** `bearer`: needs `Authorization: Bearer <access token>` (a 401 is documented for it); `public`: no auth. */
+  auth: 'bearer' | 'public';
+  /** Path parameters by name; every `:name` in `path` must be listed. */
+  params?: Record<string, { schema: z.ZodType; description?: string }>;
+  /** The query schema (a zod object) the handler parses `req.query` with. */
+  query?: z.ZodObject;
+  headers?: Record<string, ApiHeader>;
+  /** The JSON body schema the handler parses `req.body` with. A 400 is documented for it. */
+  body?: z.ZodType;
+  /** The handler accepts a missing body (it parses `req.body ?? {}`). */
+  bodyOptional?: boolean;
+  /**
+   * A body valid for the handler, for constraints JSON Schema cannot state (refinements): shown in
+   * the document and sent by the drift test instead of one generated from the schema.
+   */
+  bodyExample?: unknown;
+  /** Success responses by status. */
+  responses: Partial<Record<number, ApiResponse>>;
+  /** Error statuses beyond the automatic ones (400 with a body/query/header schema, 401 with bearer auth). */
+  errors?: ErrorStatus[];
+}
+
+/** `/canvases/:id` → `/canvases/{id}`. */
+export const toOpenApiPath = (path: string) => path.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+
+/** The `:name` parameters of an express path, in order. */
+export const pathParamNames = (path: string) => [...path.matchAll(/:([A-Za-z0-9_]+)/g)].map((match) => match[1]);

@@ -1,0 +1,311 @@
+import { z } from 'zod';
+import type { ChatEvent } from '../assistant/chat-events';
+import { chatRequestSchema } from '../assistant/chat-service';
+import type { NotesEvent } from '../assistant/notes-events';
+import { agentCompleteSchema, agentDataSchema, agentRunSchema, deviceHelloSchema, errorReplySchema, replySchemas, toolCallSchema } from '../devices/protocol';
+import type { GenerationEvent } from '../generation/events';
+import { blockInputSchema, type Block } from '../schemas/blocks';
+import type { CanvasClientEvents, CanvasServerEvents, DeviceClientEvents, DeviceServerEvents, DeviceServerSideEvents } from './events';
+
+/**
+ * The documentation of every Socket.IO event and SSE message, keyed by the event maps and event
+ * unions themselves: an event added to a map without an entry here (or an example that no longer
+ * fits its type) fails the type check. `scripts/protocol-doc.ts` renders docs/protocol.md from it,
+ * and test/unit/protocol-doc.test.ts checks the file is current and the examples parse.
+ */
+
+type Args<F> = F extends (...args: infer A) => void ? A : never;
+/** The first argument of an event handler: its payload. */
+export type PayloadOf<F> = Args<F>[0];
+/** What the handler's ack callback is called with (`never` when the event has no ack). */
+export type AckOf<F> = F extends (payload: never, ack: infer A) => void ? (NonNullable<A> extends (reply: infer R) => void ? R : never) : never;
+
+export interface AckDoc<R> {
+  description: string;
+  /** One example per outcome (success, refusal, ...). */
+  examples: R[];
+  /** Each example must parse with one of these (where a schema exists). */
+  schemas?: z.ZodType[];
+}
+
+/** One socket event. `ack` is required exactly when the event map gives the handler an ack. */
+export type EventDoc<F> = {
+  summary: string;
+  /** Field → meaning. */
+  fields: Record<string, string>;
+  example: PayloadOf<F>;
+  /** The zod schema the receiving side validates the payload with, when there is one. */
+  schema?: z.ZodType;
+  notes?: string;
+} & ([AckOf<F>] extends [never] ? { ack?: never } : { ack: AckDoc<AckOf<F>> });
+
+/** The catalog of one event map: every key, nothing else. */
+export type EventCatalog<Map> = { [K in keyof Map]-?: EventDoc<Map[K]> };
+
+/** One kind of SSE message: `data` is the JSON (or text) of `example`. */
+export interface SseDoc<E> {
+  summary: string;
+  fields: Record<string, string>;
+  example: E;
+  /** Example `id:` (sequenced streams only). */
+  id?: number;
+  schema?: z.ZodType;
+}
+export type SseCatalog<U extends { type: string }> = { [K in U['type']]: SseDoc<Extract<U, { type: K }>> };
+
+const CANVAS = '0b6f3c1e-2f4a-4c1b-9a7e-5d2c8e1f4a30';
+const GEN = '15e047a5-c3b0-46ce-93b3-e0723d73277d';
+const USER = '7d1e2a40-95c3-4b8e-a1f0-3c6d2b9e8f11';
+const SESSION = '5a0c7e52-18d4-4f3b-b6a9-2e7f1c0d9b44';
+const APPROVAL = '9e3b5d17-6c2a-4f80-b4d1-8a7c0e2f6b55';
+const block: Block = {
+  id: '1722160a-db38-4b7f-b025-cfa7f21ced79',
+  canvasId: CANVAS,
+  type: 'heading',
+  content: { text: 'Plan the launch', level: 1 },
+  rank: 'A',
+  generationSessionId: GEN,
+  createdBy: '00000000-0000-4000-8000-0000000000a1',
+  createdAt: '2026-11-22T10:35:42.779Z',
+  updatedAt: '2026-11-22T10:35:42.779Z',
+};
+/** A block's `{type, content}` is checked with the block schemas; the stored fields ride along. */
+const withBlock = z.looseObject({ canvasId: z.uuid(), block: blockInputSchema });
+const canvasId = 'the canvas (UUID)';
+
+export const canvasClientCatalog = {
+  'canvas:join': {
+    summary: 'Join the room of a canvas you are a member of; presence is broadcast to the room.',
+    fields: { canvasId: 'the canvas to join (first argument, a UUID string)' },
+    example: CANVAS,
+    schema: z.uuid(),
+    ack: {
+      description: '`{ok:true, presence}` with the users in the room, or `{ok:false, error:{code}}` (`not_found` for a canvas you cannot see, `validation_failed`).',
+      examples: [{ ok: true, presence: [{ userId: USER, name: 'Ada' }] }, { ok: false, error: { code: 'not_found' } }],
+    },
+  },
+  'canvas:leave': {
+    summary: 'Leave a canvas room.',
+    fields: { canvasId: 'the canvas to leave (first argument)' },
+    example: CANVAS,
+    schema: z.uuid(),
+    ack: { description: 'Optional; `{ok}`.', examples: [{ ok: true }] },
+  },
+  'canvas:cursor': {
+    summary: 'Your pointer position; relayed (volatile, may be dropped) to the others in the room as `cursor`.',
+    fields: { canvasId, x: 'finite number', y: 'finite number' },
+    example: { canvasId: CANVAS, x: 120.5, y: 48 },
+    schema: z.object({ canvasId: z.uuid(), x: z.number().finite(), y: z.number().finite() }),
+  },
+} satisfies EventCatalog<CanvasClientEvents>;
+
+export const canvasServerCatalog = {
+  block_added: {
+    summary: 'A block was created by hand (`POST /canvases/:id/blocks`).',
+    fields: { canvasId, block: 'the stored block (`id, canvasId, type, content, rank, generationSessionId, createdBy, createdAt, updatedAt`)' },
+    example: { canvasId: CANVAS, block: { ...block, generationSessionId: null, createdBy: USER } },
+    schema: withBlock,
+  },
+  block_updated: {
+    summary: 'A block was edited or moved.',
+    fields: { canvasId, block: 'the block after the change' },
+    example: { canvasId: CANVAS, block: { ...block, content: { text: 'Plan the launch!', level: 1 } } },
+    schema: withBlock,
+  },
+  block_deleted: {
+    summary: 'A block was deleted.',
+    fields: { canvasId, blockId: 'the deleted block' },
+    example: { canvasId: CANVAS, blockId: block.id },
+    schema: z.object({ canvasId: z.uuid(), blockId: z.uuid() }),
+  },
+  blocks_bulk_added_chunk: {
+    summary: 'Part of the blocks a generation persisted, sent by the `broadcast` queue in chunks of `BROADCAST_CHUNK_SIZE`.',
+    fields: { canvasId, generationId: 'the generation', chunkIndex: '0-based', chunkCount: 'chunks in all', blocks: 'the blocks of this chunk, in rank order' },
+    example: { canvasId: CANVAS, generationId: GEN, chunkIndex: 0, chunkCount: 1, blocks: [block] },
+    schema: z.object({ canvasId: z.uuid(), generationId: z.uuid(), chunkIndex: z.number().int().min(0), chunkCount: z.number().int().min(1), blocks: z.array(blockInputSchema) }),
+  },
+  generation_status: {
+    summary: 'A generation on this canvas moved to another stage (from the worker, through the Redis adapter).',
+    fields: { canvasId, generationId: 'the generation', stage: '`queued`, `thinking`, `tool`, `persisting` or `broadcasting`' },
+    example: { canvasId: CANVAS, generationId: GEN, stage: 'thinking' },
+  },
+  generation_undone: {
+    summary: 'A generation was undone: these blocks are gone.',
+    fields: { canvasId, generationId: 'the generation', blockIds: 'the deleted blocks' },
+    example: { canvasId: CANVAS, generationId: GEN, blockIds: [block.id] },
+  },
+  presence: {
+    summary: 'Who is in the room, after anyone joins or leaves.',
+    fields: { canvasId, users: '`[{userId, name}]`' },
+    example: { canvasId: CANVAS, users: [{ userId: USER, name: 'Ada' }] },
+  },
+  cursor: {
+    summary: "Another member's pointer (relayed `canvas:cursor`; volatile).",
+    fields: { userId: 'whose pointer', x: 'number', y: 'number' },
+    example: { userId: USER, x: 120.5, y: 48 },
+  },
+} satisfies EventCatalog<CanvasServerEvents>;
+
+export const deviceClientCatalog = {
+  device_hello: {
+    summary: 'Sent on every connection (and reconnection): which of your local agents this device runs. Devices only count as online for runs after it.',
+    fields: { deviceId: 'the same id as in the handshake', agentIds: 'local agent ids (default `[]`)' },
+    example: { deviceId: 'laptop-1', agentIds: ['agent-a'] },
+    schema: deviceHelloSchema,
+    ack: { description: '`{ok:true}` or `{ok:false, error:{code}}` (`validation_failed`, `invalid_device`).', examples: [{ ok: true }, { ok: false, error: { code: 'invalid_device', message: 'deviceId differs from the one given in the handshake' } }] },
+  },
+  chat_request: {
+    summary: 'Ask the assistant; tools run on this device; the answer streams back as `text_chunk` then `final` (or `chat_error`).',
+    fields: { message: '1-8,000 characters', sessionId: 'continue a session (optional)', context: 'accepted, not used yet (optional)' },
+    example: { message: 'How many todo tasks do I have?' },
+    schema: chatRequestSchema,
+    ack: { description: '`{sessionId, messageId}` once the turn is queued, or `{error:{code}}`.', examples: [{ sessionId: SESSION, messageId: 'c3f1a2b4-5d6e-4f70-8a9b-0c1d2e3f4a5b' }, { error: { code: 'validation_failed', message: 'message: Too small' } }] },
+  },
+  tool_approval: {
+    summary: 'Your decision on an `approval_requested`.',
+    fields: { approvalId: 'from `approval_requested`', approved: 'boolean' },
+    example: { approvalId: APPROVAL, approved: true },
+    schema: z.strictObject({ approvalId: z.uuid(), approved: z.boolean() }),
+    ack: { description: 'Optional; `{ok:true, status}` or `{error:{code}}` (`not_found`, `already_decided`).', examples: [{ ok: true, status: 'approved' }, { error: { code: 'not_found' } }] },
+  },
+  agent_data: {
+    summary: 'Some of the files read for an `agent_run`; a run may send any number of frames (keep each well under 1 MB).',
+    fields: { runId: 'from `agent_run`', files: '`[{path, name, content, metadata?}]`, text content' },
+    example: { runId: 'run-1', files: [{ path: '/home/ada/notes/launch.md', name: 'launch.md', content: 'TODO book venue\n', metadata: { size: 16 } }] },
+    schema: agentDataSchema,
+    ack: { description: 'Optional; `{ok:true}` or `{ok:false, error:{code}}`. The SDK waits for it before sending the next frame.', examples: [{ ok: true }] },
+  },
+  agent_complete: {
+    summary: 'Every file of the run was sent.',
+    fields: { runId: 'from `agent_run`', filesRead: 'files sent in `agent_data`', errors: 'files or folders that could not be read, and why' },
+    example: { runId: 'run-1', filesRead: 1, errors: ['/home/ada/notes/huge.pdf: 9000000 bytes is over the limit of 1000000 per file'] },
+    schema: agentCompleteSchema,
+    ack: { description: 'Optional; `{ok:true}` or `{ok:false, error:{code}}`.', examples: [{ ok: true }] },
+  },
+} satisfies EventCatalog<DeviceClientEvents>;
+
+export const deviceServerCatalog = {
+  tool_call: {
+    summary: "Run one operation on the device's local tables; answer through the ack within `DEVICE_RPC_TIMEOUT_MS` (30 s).",
+    fields: {
+      id: 'correlation id, echoed in the reply',
+      action: '`select get insert update delete vector_upsert vector_search`',
+      table: '`tasks projects checkpoints notes taskComments clients`',
+      data: 'row data (`insert`), `{id}` (`get`, `delete`), `{id, updates}` (`update`), `{id, content, ...}` (`vector_upsert`)',
+      'filters / vector / limit': 'for `select`, `vector_search`',
+    },
+    example: { id: 'rpc-1', action: 'select', table: 'tasks', filters: { status: 'todo' }, limit: 50 },
+    schema: toolCallSchema,
+    ack: {
+      description: '`{id, rows}` (select), `{id, row}` (get/insert/update), `{id, deleted}`, `{id, ok}` (vector_upsert), `{id, results}` (vector_search), or `{id, error}`. The device adds ids and timestamps.',
+      examples: [{ id: 'rpc-1', rows: [{ id: 't-1', title: 'Book venue', status: 'todo', createdAt: 1763807742779, updatedAt: 1763807742779 }] }, { id: 'rpc-1', error: 'tasks t-9 not found' }],
+      schemas: [replySchemas.select, errorReplySchema],
+    },
+  },
+  text_chunk: {
+    summary: "A piece of the assistant's answer; the pieces of a turn concatenate to its `final` response.",
+    fields: { sessionId: 'the chat session', text: 'the piece' },
+    example: { sessionId: SESSION, text: 'You have 2 ' },
+  },
+  approval_requested: {
+    summary: 'A dangerous tool call waits for your decision (`tool_approval` or `PUT /hitl/requests/:id/approve|reject`) until `expiresAt`.',
+    fields: { approvalId: 'the request', sessionId: 'the chat session', toolName: 'e.g. `delete_task`', parameters: 'the arguments', reason: 'why it needs approval', expiresAt: 'ISO time' },
+    example: { approvalId: APPROVAL, sessionId: SESSION, toolName: 'delete_task', parameters: { task_id: 't-1' }, reason: 'delete_* tools need approval', expiresAt: '2026-11-22T10:40:42.779Z' },
+  },
+  final: {
+    summary: "The assistant's whole answer; the turn is over.",
+    fields: { sessionId: 'the chat session', response: 'the answer' },
+    example: { sessionId: SESSION, response: 'You have 2 todo tasks.' },
+  },
+  chat_error: {
+    summary: 'The turn failed (model unreachable, ...); no `final` follows.',
+    fields: { sessionId: 'the chat session', code: 'e.g. `llm_unavailable`', message: 'readable' },
+    example: { sessionId: SESSION, code: 'llm_unavailable', message: 'The model did not answer' },
+  },
+  agent_run: {
+    summary: 'Run a local agent: read its folders within the bounds, answer with `agent_data` frames, then `agent_complete`.',
+    fields: { runId: 'the run', agentId: 'the local agent', 'config.paths': 'folders or files', 'config.fileExtensions': 'extensions to read (empty: all)', 'config.promptTemplate / dataTypes': 'how the server extracts items (informational)', 'config.maxFiles / maxBytes / maxFileBytes': 'bounds the server enforces' },
+    example: { runId: 'run-1', agentId: 'agent-a', config: { paths: ['/home/ada/notes'], fileExtensions: ['.md', '.txt'], promptTemplate: 'Extract my tasks', dataTypes: ['tasks'], maxFiles: 200, maxBytes: 5_000_000, maxFileBytes: 1_000_000 } },
+    schema: agentRunSchema,
+  },
+} satisfies EventCatalog<DeviceServerEvents>;
+
+/** Node ↔ node through the adapter (`serverSideEmit`); clients never see these. */
+export const deviceNodeCatalog = {
+  'device:online': {
+    summary: 'A device said `device_hello` on some node.',
+    fields: { userId: 'owner', deviceId: 'device', socketId: 'its socket', agentIds: 'from the hello' },
+    example: { userId: USER, deviceId: 'laptop-1', socketId: 'k3Jd9xQ2', agentIds: ['agent-a'] },
+  },
+  'device:gone': {
+    summary: 'A device disconnected from some node (calls waiting on it end at once).',
+    fields: { userId: 'owner', deviceId: 'device', socketId: 'its socket', reason: 'Socket.IO disconnect reason' },
+    example: { userId: USER, deviceId: 'laptop-1', socketId: 'k3Jd9xQ2', reason: 'transport close' },
+  },
+} satisfies EventCatalog<DeviceServerSideEvents>;
+
+export const generationSseCatalog = {
+  status: {
+    summary: 'The generation moved to a stage: `queued`, `thinking`, `tool`, `persisting`, `broadcasting`.',
+    fields: { generationId: 'the generation', stage: 'the new stage' },
+    id: 1,
+    example: { type: 'status', generationId: GEN, stage: 'queued' },
+  },
+  tool_output: {
+    summary: 'The model produced a valid block (not stored yet).',
+    fields: { generationId: 'the generation', index: '0-based, in order', block: '`{type, content}`' },
+    id: 4,
+    example: { type: 'tool_output', generationId: GEN, index: 0, block: { type: 'heading', content: { text: 'Plan the launch', level: 1 } } },
+    schema: z.looseObject({ type: z.literal('tool_output'), generationId: z.uuid(), index: z.number().int().min(0), block: blockInputSchema }),
+  },
+  complete: {
+    summary: 'Last message: the stored blocks. `truncated` when the tier’s block limit cut the generation short.',
+    fields: { generationId: 'the generation', blocks: 'stored blocks in rank order', truncated: 'boolean', usage: 'token usage (optional)' },
+    id: 11,
+    example: { type: 'complete', generationId: GEN, blocks: [block], truncated: false },
+    schema: z.looseObject({ type: z.literal('complete'), blocks: z.array(blockInputSchema), truncated: z.boolean() }),
+  },
+  error: {
+    summary: 'Last message: the generation failed. Without an `id:` (code `stream_interrupted`, with `retry:`) it means only this connection failed: reconnect with `Last-Event-ID`.',
+    fields: { generationId: 'the generation', code: 'e.g. `llm_unavailable`, `stream_interrupted`', message: 'readable' },
+    id: 5,
+    example: { type: 'error', generationId: GEN, code: 'llm_unavailable', message: 'The model did not answer after 3 attempts' },
+  },
+} satisfies SseCatalog<GenerationEvent>;
+
+export const chatSseCatalog = {
+  text_chunk: {
+    summary: "A piece of the assistant's answer.",
+    fields: { sessionId: 'the session', text: 'the piece' },
+    example: { type: 'text_chunk', sessionId: SESSION, text: 'You have 2 ' },
+  },
+  final: {
+    summary: 'Last message: the whole answer and the token usage of the turn.',
+    fields: { sessionId: 'the session', response: 'the answer', usage: '`{provider, model, inputTokens, outputTokens, costUsd}`' },
+    example: { type: 'final', sessionId: SESSION, response: 'You have 2 todo tasks.', usage: { provider: 'openai', model: 'gpt-4o-mini', inputTokens: 412, outputTokens: 9, costUsd: 0.0000672 } },
+  },
+  error: {
+    summary: 'Last message: the turn failed (`stream_interrupted` when only the connection did).',
+    fields: { sessionId: 'the session', code: 'e.g. `llm_unavailable`', message: 'readable' },
+    example: { type: 'error', sessionId: SESSION, code: 'llm_unavailable', message: 'The model did not answer' },
+  },
+} satisfies SseCatalog<ChatEvent>;
+
+/** Ticket notes are plain `data:` lines, not JSON: the catalog is keyed by the notes log's event types. */
+export const notesSseCatalog = {
+  chunk: { summary: 'A piece of the markdown notes (a stored note arrives as one chunk).', fields: { data: 'markdown text; multi-line pieces use several `data:` lines' }, example: '## Problem Summary\nThe user could not find their tasks.' },
+  done: { summary: 'Last message: the notes are complete.', fields: { data: '`[DONE]`' }, example: '[DONE]' },
+  error: { summary: 'Last message: writing the notes failed; resolve the session again to retry.', fields: { data: '`[ERROR] <message>`' }, example: '[ERROR] The notes could not be written; resolve the session again to retry' },
+} satisfies { [K in NotesEvent['type']]: SseDoc<string> };
+
+/** Every catalog with where it applies, in document order. */
+export const protocolCatalog = {
+  sockets: [
+    { namespace: '/canvas', direction: 'client → server', events: canvasClientCatalog },
+    { namespace: '/canvas', direction: 'server → client', events: canvasServerCatalog },
+    { namespace: '/device', direction: 'device → server', events: deviceClientCatalog },
+    { namespace: '/device', direction: 'server → device', events: deviceServerCatalog },
+  ],
+  nodes: [{ namespace: '/device', direction: 'node → node (adapter)', events: deviceNodeCatalog }],
+  sse: { generation: generationSseCatalog, chat: chatSseCatalog, notes: notesSseCatalog },
+} as const;

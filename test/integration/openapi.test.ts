@@ -1,0 +1,466 @@
+import { randomUUID } from 'node:crypto';
+import { z as zod, type z } from 'zod';
+import { createHttpApp } from '../../src/http/app';
+import type { ApiContext } from '../../src/http/context';
+import type { OpenApiDocument } from '../../src/http/openapi/document';
+import { apiOperations } from '../../src/http/openapi/operations';
+import { toOpenApiPath, type ApiOperation } from '../../src/http/openapi/registry';
+import { listRoutes } from '../../src/http/openapi/route-table';
+import { createLogger } from '../../src/lib/logger';
+import { createRedis } from '../../src/lib/redis';
+import { QueueRegistry } from '../../src/producers/queue-registry';
+import type { Redis } from 'ioredis';
+import { testRedisUrl } from '../support/database';
+import { Metrics } from '../../src/observability/metrics';
+import { startTestApp, testConfig, type TestApp } from '../support/app';
+import { createCanvas, registerUser, request, type TestUser } from '../support/http';
+
+type Schema = Record<string, any>;
+type DocOperation = Schema & { method: string; path: string };
+
+/**
+ * The OpenAPI document (issue 6, decision 0024) against the running app: every route documented,
+ * the document's JSON Schemas accepted and refused exactly as the validators do, a valid 3.1
+ * document, and a /docs page whose assets are served locally.
+ */
+describe('OpenAPI document and /docs', () => {
+  let t: TestApp;
+  let user: TestUser;
+  let doc: OpenApiDocument;
+  let canvasId: string;
+  let blockId: string;
+  let localAgentId: string;
+  let cloudAgentId: string;
+  let redis: Redis | undefined;
+  let blockingRedis: Redis | undefined;
+  let queues: QueueRegistry | undefined;
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    user = await registerUser(t.api, 'Documenter');
+    canvasId = await createCanvas(t.api, user, 'Docs');
+    const block = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: user.accessToken, body: { type: 'text', content: { text: 'Fixture' } } });
+    blockId = block.body.block.id;
+    // Disabled, so the POST probes' enabled agents stay within the free tier's limit.
+    const local = await request('POST', `${t.api}/agents/local`, {
+      token: user.accessToken,
+      body: { name: 'Fixture', deviceId: 'device-1', directoryPaths: ['/fixture'], dataTypes: ['notes'], promptTemplate: 'Fixture', enabled: false },
+    });
+    expect(local.status).toBe(201);
+    localAgentId = local.body.id;
+    const cloud = await request('POST', `${t.api}/agents/cloud`, {
+      token: user.accessToken,
+      body: { provider: 'outlook', name: 'Fixture', dataTypes: ['tasks'], promptTemplate: 'Fixture', enabled: false },
+    });
+    expect(cloud.status).toBe(201);
+    cloudAgentId = cloud.body.id;
+    const res = await request('GET', `${t.api}/openapi.json`); // no token: public
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    doc = res.body;
+    // Real queues (on the run's Redis, own key prefix) for the app built to read its route table.
+    redis = createRedis(testRedisUrl(), 'command');
+    blockingRedis = createRedis(testRedisUrl(), 'blocking');
+    queues = new QueueRegistry(redis, `routes-${randomUUID().slice(0, 8)}`, blockingRedis);
+  });
+
+  afterAll(async () => {
+    await queues?.close();
+    await Promise.allSettled([redis?.quit(), blockingRedis?.quit()]);
+    await t?.stop();
+  });
+
+  /** Every operation of the served document, flattened. */
+  const operations = (): DocOperation[] =>
+    Object.entries(doc.paths).flatMap(([path, item]) => Object.entries(item).map(([method, op]) => ({ ...(op as Schema), method, path })));
+
+  /** The registered ApiOperation behind a served operation (for its zod response schemas). */
+  const registered = (operationId: string) => apiOperations.find((op) => op.operationId === operationId) as ApiOperation;
+
+  /**
+   * `/canvases/{id}/blocks/{blockId}` with real fixtures where a handler checks existence before
+   * validating, or where a valid probe should reach a 2xx whose body is checked (agent updates);
+   * `{provider}` is an enum, not an id: a random value is a 404 before any validator.
+   */
+  const fill = (path: string, fixtures = true) =>
+    path.replace(/\{([^}]+)\}/g, (_, name: string) => {
+      if (!fixtures) return randomUUID();
+      if (path.startsWith('/canvases/{id}') && name === 'id') return canvasId;
+      if (name === 'blockId') return blockId;
+      if (path.startsWith('/agents/local/{id}')) return localAgentId;
+      if (path.startsWith('/agents/cloud/{id}')) return cloudAgentId;
+      if (name === 'provider') return 'outlook';
+      return randomUUID();
+    });
+
+  describe('coverage', () => {
+    test('the /api/v1 routes the app mounts are exactly the documented operations', () => {
+      // The real createHttpApp, built only to read its route table (it serves nothing here): real
+      // config, logger and metrics; every other dependency is an inert stand-in never called.
+      const app = createHttpApp(routeTableContext(queues!));
+      const mounted = new Set(listRoutes(app).filter((r) => r.path.startsWith('/api/v1/')).map((r) => `${r.method.toUpperCase()} ${r.path}`));
+      const documented = new Set(operations().map((op) => `${op.method.toUpperCase()} /api/v1${op.path.replace(/\{([^}]+)\}/g, ':$1')}`));
+
+      const undocumented = [...mounted].filter((route) => !documented.has(route)).sort();
+      const notMounted = [...documented].filter((route) => !mounted.has(route)).sort();
+      // Named in the failure so they can be added: see src/http/openapi/operations.ts.
+      expect({ undocumented, notMounted }).toEqual({ undocumented: [], notMounted: [] });
+      expect(mounted.size).toBeGreaterThan(20);
+    });
+
+    test('every documented operation answers on the live app (no "No route for" 404)', async () => {
+      for (const op of operations()) {
+        const body = op.requestBody ? [] : undefined; // refused by every body schema: no side effects
+        const res = await request(op.method.toUpperCase(), `${t.api}${fill(op.path, false)}`, { token: user.accessToken, body });
+        expect({ op: op.operationId, routed: !(res.status === 404 && /^No route for/.test(res.body?.error?.message ?? '')) }).toEqual({ op: op.operationId, routed: true });
+        expect(res.status).toBeLessThan(500);
+      }
+    });
+  });
+
+  describe('drift: requests built from the document meet the same validators', () => {
+    test('a body, header or query that violates the documented schema is a 400 in the SPEC error shape', async () => {
+      let probes = 0;
+      for (const op of operations()) {
+        const bodySchema = op.requestBody?.content?.['application/json']?.schema as Schema | undefined;
+        const base = op.requestBody?.content?.['application/json']?.example ?? (bodySchema ? sample(bodySchema) : undefined);
+        const validHeaders = headerSamples(op);
+        const send = (body: unknown, headers = validHeaders, query = '') =>
+          probe(op.method, `${t.api}${fill(op.path)}${query}`, { token: user.accessToken, body, headers });
+
+        const cases: Array<{ what: string; run: () => Promise<Probe> }> = [];
+        if (bodySchema) {
+          for (const v of violations(bodySchema, base)) cases.push({ what: `body: ${v.what}`, run: () => send(v.value) });
+        }
+        for (const param of (op.parameters ?? []) as Schema[]) {
+          if (param.in === 'header' && param.schema?.pattern) {
+            const bad = ['has space', '', 'x'.repeat((param.schema.maxLength ?? 200) + 1)].find((value) => value && !fits(param.schema, value));
+            if (bad) cases.push({ what: `header ${param.name}: ${JSON.stringify(bad.slice(0, 20))}`, run: () => send(base, { ...validHeaders, [param.name]: bad }) });
+          }
+          if (param.in === 'query') {
+            for (const bad of queryViolations(param)) cases.push({ what: `query ${param.name}=${bad.length > 40 ? `${bad.slice(0, 8)}… (${bad.length} chars)` : bad}`, run: () => send(base, validHeaders, `?${queryString(op, { [param.name]: bad })}`) });
+            if (param.required) cases.push({ what: `query without ${param.name}`, run: () => send(base, validHeaders, `?${queryString(op, {}, param.name)}`) });
+          }
+        }
+        for (const c of cases) {
+          const res = await c.run();
+          probes++;
+          expect({ op: op.operationId, case: c.what, status: res.status, code: res.body?.error?.code }).toEqual({ op: op.operationId, case: c.what, status: 400, code: 'validation_failed' });
+          expect(typeof res.body.error.message).toBe('string');
+        }
+      }
+      expect(probes).toBeGreaterThan(40);
+    });
+
+    test('a body valid per the documented schema passes validation (and 2xx bodies match the documented response)', async () => {
+      let checkedResponses = 0;
+      for (const op of operations()) {
+        const media = op.requestBody?.content?.['application/json'];
+        if (!media) continue;
+        // Required fields only, every field, and (unless a refinement JSON Schema cannot state caps it)
+        // every string at its documented maxLength, so a documented limit looser than the validator's fails.
+        const bodies = media.example !== undefined
+          ? [media.example]
+          : [sample(media.schema), sample(media.schema, { full: true }), ...(op.operationId in REFINED_LENGTHS ? [] : [sample(media.schema, { full: true, longest: true })])];
+        for (const body of bodies) {
+          const res = await probe(op.method, `${t.api}${fill(op.path)}`, { token: user.accessToken, body, headers: headerSamples(op) });
+          // Refused by a schema = parseOr400's "Invalid request body"; a 400 from a later check (an
+          // afterId that names no block, say) means the body passed validation.
+          const refused = res.status === 400 && (res.body?.error?.code === 'invalid_json' || /^Invalid request body/.test(res.body?.error?.message ?? ''));
+          expect({ op: op.operationId, body, refused, status: res.status < 500 }).toEqual({ op: op.operationId, body, refused: false, status: true });
+          if (res.status >= 400) expect(res.body).toEqual({ error: expect.objectContaining({ code: expect.any(String), message: expect.any(String) }) });
+          const documented = registered(op.operationId).responses[res.status];
+          if (documented && typeof documented === 'object' && documented.schema && res.json) {
+            expect({ op: op.operationId, issues: (documented.schema as z.ZodType).safeParse(res.body).error?.issues ?? [] }).toEqual({ op: op.operationId, issues: [] });
+            checkedResponses++;
+          }
+        }
+      }
+      expect(checkedResponses).toBeGreaterThan(3);
+    });
+  });
+
+  describe('structure', () => {
+    test('the document is OpenAPI 3.1 with unique operationIds, declared path params and resolvable $refs', () => {
+      expect(doc.openapi).toMatch(/^3\.1\.\d+$/);
+      expect(doc.info).toEqual(expect.objectContaining({ title: expect.any(String), version: expect.any(String) }));
+      const ids = operations().map((op) => op.operationId);
+      expect(ids.filter((id, i) => ids.indexOf(id) !== i)).toEqual([]);
+
+      for (const op of operations()) {
+        const inTemplate = [...op.path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]).sort();
+        const declared = (op.parameters ?? []).filter((p: Schema) => p.in === 'path');
+        expect({ op: op.operationId, params: declared.map((p: Schema) => p.name).sort() }).toEqual({ op: op.operationId, params: inTemplate });
+        for (const p of declared) expect(p.required).toBe(true);
+        expect(Object.keys(op.responses).length).toBeGreaterThan(0);
+        for (const requirement of op.security ?? doc.security) for (const scheme of Object.keys(requirement)) expect(doc.components.securitySchemes[scheme]).toBeDefined();
+        if (op.security?.length !== 0) expect(op.responses['401']).toEqual({ $ref: '#/components/responses/Unauthorized' });
+      }
+
+      const refs: string[] = [];
+      const walk = (node: unknown) => {
+        if (Array.isArray(node)) return node.forEach(walk);
+        if (!node || typeof node !== 'object') return;
+        for (const [key, value] of Object.entries(node)) (key === '$ref' && typeof value === 'string' ? refs.push(value) : walk(value));
+      };
+      walk(doc);
+      expect(refs.length).toBeGreaterThan(10);
+      for (const ref of new Set(refs)) expect({ ref, resolves: resolvePointer(doc, ref) !== undefined }).toEqual({ ref, resolves: true });
+    });
+
+    test('the SPEC error shape is one shared component, used for 400/401/403/404/409/422/429', () => {
+      expect(doc.components.schemas.Error).toEqual(expect.objectContaining({ type: 'object', required: ['error'] }));
+      expect((doc.components.schemas.Error as Schema).properties.error.required).toEqual(['code', 'message']);
+      const used = new Set(operations().flatMap((op) => Object.entries(op.responses).filter(([, r]) => (r as Schema).$ref).map(([status]) => status)));
+      for (const status of ['400', '401', '403', '404', '409', '422', '429']) expect(used).toContain(status);
+      expect((doc.components.responses.TooManyRequests as Schema).headers['Retry-After']).toBeDefined();
+    });
+
+    test('the served request schemas are what zod generates from the registered objects (no stale copy)', () => {
+      const bodies = apiOperations.filter((o) => o.body);
+      expect(bodies.length).toBeGreaterThan(10);
+      for (const op of bodies) {
+        const served = (doc.paths[toOpenApiPath(op.path)] as Schema)[op.method].requestBody.content['application/json'].schema;
+        const { $schema: _, ...generated } = zod.toJSONSchema(op.body!, { target: 'draft-2020-12', io: 'input' }) as Schema;
+        expect({ op: op.operationId, schema: served }).toEqual({ op: op.operationId, schema: generated });
+      }
+    });
+  });
+
+  describe('/docs', () => {
+    test('serves an HTML page with no inline script whose scripts and styles load from this server', async () => {
+      const page = await fetch(`${t.url}/docs`);
+      expect(page.status).toBe(200);
+      expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+      expect(page.headers.get('content-security-policy')).toMatch(/script-src 'self'/);
+      const html = await page.text();
+      const scripts = [...html.matchAll(/<script\b([^>]*)>([\s\S]*?)<\/script>/g)];
+      expect(scripts.length).toBeGreaterThanOrEqual(3);
+      for (const [, attrs, inline] of scripts) {
+        expect(attrs).toMatch(/src="\/docs\//);
+        expect(inline.trim()).toBe('');
+      }
+      const assets = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]);
+      expect(assets.every((a) => a.startsWith('/docs/'))).toBe(true);
+      for (const asset of assets) {
+        const res = await fetch(`${t.url}${asset}`);
+        const type = res.headers.get('content-type') ?? '';
+        expect({ asset, status: res.status, typeOk: /\.js$/.test(asset) ? /javascript/.test(type) : /\.css$/.test(asset) ? /text\/css/.test(type) : true }).toEqual({ asset, status: 200, typeOk: true });
+        expect((await res.arrayBuffer()).byteLength).toBeGreaterThan(100);
+      }
+      const init = await (await fetch(`${t.url}/docs/switchboard-init.js`)).text();
+      expect(init).toContain("'/api/v1/openapi.json'");
+    });
+
+    test('files of swagger-ui-dist that /docs does not use are not served', async () => {
+      for (const path of ['/docs/swagger-initializer.js', '/docs/index.html', '/docs/package.json', '/docs/../package.json']) {
+        const res = await request('GET', `${t.url}${path}`);
+        expect({ path, status: res.status }).toEqual({ path, status: 404 });
+      }
+    });
+  });
+});
+
+/** Bodies whose string limits a refinement tightens (stated in the operation's description). */
+const REFINED_LENGTHS: Record<string, string> = {
+  createBlock: 'content is at most 20,000 characters as JSON, so content.text cannot reach its own 20,000',
+};
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+
+interface Probe {
+  status: number;
+  body: any;
+  json: boolean;
+}
+
+/** One request; an event stream is closed once its status and headers arrived (no need to follow it). */
+async function probe(method: string, url: string, options: { token: string; body: unknown; headers?: Record<string, string> }): Promise<Probe> {
+  const headers: Record<string, string> = { authorization: `Bearer ${options.token}`, ...options.headers };
+  if (options.body !== undefined) headers['content-type'] = 'application/json';
+  const controller = new AbortController();
+  const res = await fetch(url, { method: method.toUpperCase(), headers, body: options.body === undefined ? undefined : JSON.stringify(options.body), signal: controller.signal });
+  const type = res.headers.get('content-type') ?? '';
+  if (type.startsWith('text/event-stream')) {
+    controller.abort();
+    return { status: res.status, body: undefined, json: false };
+  }
+  const text = await res.text();
+  const json = type.includes('json') && text.length > 0;
+  return { status: res.status, body: json ? JSON.parse(text) : text, json };
+}
+
+function headerSamples(op: DocOperation): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const p of (op.parameters ?? []) as Schema[]) if (p.in === 'header' && p.required) headers[p.name] = String(sample(p.schema));
+  return headers;
+}
+
+function queryString(op: DocOperation, override: Record<string, string>, without?: string): string {
+  const params = new URLSearchParams();
+  for (const p of (op.parameters ?? []) as Schema[]) {
+    if (p.in !== 'query' || p.name === without || !(p.required || p.name in override)) continue;
+    params.set(p.name, override[p.name] ?? String(sample(p.schema)));
+  }
+  return params.toString();
+}
+
+function queryViolations(param: Schema): string[] {
+  const s = param.schema ?? {};
+  const bad: string[] = [];
+  if (s.enum) bad.push('not-one-of-the-values');
+  if (s.type === 'integer' || s.type === 'number') bad.push('not-a-number');
+  if (s.format === 'uuid') bad.push('not-a-uuid');
+  if (typeof s.maximum === 'number') bad.push(String(s.maximum + 1));
+  if (s.type === 'string' && typeof s.maxLength === 'number' && s.maxLength < 8_000) bad.push('a'.repeat(s.maxLength + 1));
+  return bad;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Values from JSON Schema (the subset zod emits): samples that satisfy it, and violations
+
+/** The object branch a body uses (the first of a oneOf/anyOf). */
+const branch = (schema: Schema): Schema => schema.oneOf?.[0] ?? schema.anyOf?.find((s: Schema) => s.type !== 'null') ?? schema;
+
+/** A value satisfying `schema`: required properties only, or every property with `full`. */
+function sample(schema: Schema, options: { full?: boolean; longest?: boolean } = {}): unknown {
+  const s = branch(schema);
+  if ('const' in s) return s.const;
+  if (s.enum) return s.enum[0];
+  switch (s.type) {
+    case 'object': {
+      const out: Record<string, unknown> = {};
+      const required = new Set<string>(s.required ?? []);
+      for (const [name, prop] of Object.entries((s.properties ?? {}) as Record<string, Schema>)) {
+        if (required.has(name) || options.full) out[name] = sample(prop, options);
+      }
+      return out;
+    }
+    case 'array':
+      return Array.from({ length: s.minItems ?? 0 }, () => sample(s.items ?? {}, options));
+    case 'integer':
+    case 'number':
+      return s.minimum ?? (s.exclusiveMinimum !== undefined ? s.exclusiveMinimum + 1 : 0);
+    case 'boolean':
+      return false;
+    case 'null':
+      return null;
+    case 'string':
+      return options.longest && s.maxLength !== undefined && s.maxLength <= 100_000 && !s.pattern && !s.format ? 'a'.repeat(s.maxLength) : sampleString(s);
+    default:
+      return null;
+  }
+}
+
+function sampleString(s: Schema): string {
+  const candidates: string[] = [];
+  if (s.format === 'email') candidates.push(`probe-${randomUUID().slice(0, 8)}@example.com`);
+  if (s.format === 'uuid') candidates.push(randomUUID());
+  if (s.format === 'date-time') candidates.push(new Date().toISOString());
+  if (s.format === 'uri') candidates.push('https://example.com/a.png');
+  const min = Math.max(s.minLength ?? 0, 1);
+  candidates.push('a'.repeat(min), 'device-1', `x${'a'.repeat(min)}`, 'https://example.com/a.png');
+  const value = candidates.find((c) => fits(s, c));
+  if (value === undefined) throw new Error(`no sample string for ${JSON.stringify(s)}`);
+  return value;
+}
+
+function fits(s: Schema, value: string): boolean {
+  return (s.minLength === undefined || value.length >= s.minLength) && (s.maxLength === undefined || value.length <= s.maxLength) && (s.pattern === undefined || new RegExp(s.pattern, 'u').test(value));
+}
+
+/** JSON types a schema admits. */
+function typesOf(s: Schema): Set<string> {
+  const types = new Set<string>();
+  for (const part of [s, ...(s.anyOf ?? []), ...(s.oneOf ?? [])]) {
+    if (Array.isArray(part.type)) part.type.forEach((x: string) => types.add(x));
+    else if (part.type) types.add(part.type);
+    if ('const' in part) types.add(part.const === null ? 'null' : typeof part.const);
+  }
+  if (types.has('integer')) types.add('number');
+  return types;
+}
+
+const typeOfValue = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
+
+/**
+ * Bodies that break `schema` in one place each, starting from the valid `base`: the wrong type at
+ * the top, a required property missing, an undeclared property, a property of the wrong type,
+ * a string past its length bounds, a value outside its enum or format (recursing into objects).
+ */
+function violations(schema: Schema, base: unknown, path: string[] = []): Array<{ what: string; value: unknown }> {
+  const out: Array<{ what: string; value: unknown }> = [];
+  const at = (value: unknown) => setAt(base, path, value);
+  const label = path.join('.') || '(body)';
+  const s = branch(schema);
+  const here = path.reduce<any>((v, k) => v?.[k], base);
+  const types = typesOf(schema);
+  if (types.size) {
+    // At the top only arrays and objects: express.json is strict, so a bare 12345 is `invalid_json` before any validator.
+    const candidates = path.length === 0 ? [[] as unknown[], { unexpected: 1 }] : [12345, 'not-the-type', true, [] as unknown[], { unexpected: 1 }];
+    const wrong = candidates.find((v) => !types.has(typeOfValue(v)) && !(types.has('object') && typeOfValue(v) === 'object'));
+    if (wrong !== undefined) out.push({ what: `${label} as ${typeOfValue(wrong)}`, value: at(wrong) });
+  }
+  if ('const' in s && typeof s.const === 'string') out.push({ what: `${label} not ${s.const}`, value: at(`not-${s.const}`) });
+  if (s.enum) out.push({ what: `${label} outside enum`, value: at('not-one-of-the-values') });
+  if (s.type === 'string' && !types.has('null')) {
+    if (s.maxLength !== undefined && s.maxLength < 100_000) out.push({ what: `${label} longer than ${s.maxLength}`, value: at('a'.repeat(s.maxLength + 1)) });
+    if ((s.minLength ?? 0) > 0) out.push({ what: `${label} empty`, value: at('') });
+    if (s.format === 'uuid' || s.format === 'email') out.push({ what: `${label} not ${s.format}`, value: at('not valid') });
+  }
+  if ((s.type === 'integer' || s.type === 'number') && s.maximum !== undefined) out.push({ what: `${label} above ${s.maximum}`, value: at(s.maximum + 1) });
+  if (s.type === 'object' && here && typeof here === 'object') {
+    for (const name of s.required ?? []) out.push({ what: `${label} without ${name}`, value: at(omit(here, name)) });
+    if (s.additionalProperties === false) out.push({ what: `${label} with an undeclared property`, value: at({ ...here, undeclaredProperty: 1 }) });
+    for (const [name, prop] of Object.entries((s.properties ?? {}) as Record<string, Schema>)) {
+      if (name in here) out.push(...violations(prop, base, [...path, name]));
+    }
+  }
+  return out;
+}
+
+function omit(value: Record<string, unknown>, name: string) {
+  const { [name]: _, ...rest } = value;
+  return rest;
+}
+
+function setAt(base: unknown, path: string[], value: unknown): unknown {
+  if (path.length === 0) return value;
+  const [head, ...rest] = path;
+  return { ...(base as Record<string, unknown>), [head]: setAt((base as Record<string, unknown>)[head], rest, value) };
+}
+
+function resolvePointer(root: unknown, ref: string): unknown {
+  if (!ref.startsWith('#/')) return undefined;
+  return ref
+    .slice(2)
+    .split('/')
+    .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .reduce<any>((node, key) => (node && typeof node === 'object' ? node[key] : undefined), root);
+}
+
+/**
+ * A context for building the real express app only to read its route table: real config, logger,
+ * metrics, token settings and queues; the remaining services are inert stand-ins (any property,
+ * callable, constructible, never a promise) because no request is ever served from this app.
+ */
+function routeTableContext(queues: QueueRegistry): ApiContext {
+  const inert = (): any =>
+    new Proxy(function () {}, {
+      get: (_target, key) => (key === 'then' ? undefined : key === Symbol.toPrimitive ? () => 'stand-in' : key === Symbol.iterator ? [][Symbol.iterator] : inert()),
+      apply: () => inert(),
+      construct: () => inert(),
+    });
+  const real: Partial<ApiContext> = {
+    config: testConfig({ keyPrefix: 'routes-only', databaseUrl: 'memory://' }),
+    logger: createLogger({ level: 'silent' }),
+    metrics: new Metrics(),
+    tokens: { secret: new TextEncoder().encode('x'.repeat(32)), issuer: 'i', audience: 'a', accessTokenTtlSeconds: 60 },
+    queues,
+    admin: { emails: [] },
+    openStreams: new Set(),
+    shuttingDown: { value: false },
+  };
+  return new Proxy(real as ApiContext, { get: (target, key) => (key in target ? (target as any)[key] : inert()) });
+}

@@ -1,0 +1,227 @@
+// One open canvas: its blocks (REST first, then live from the `/canvas` room), presence,
+// cursors and members. Generation lives in generate-panel.js.
+import { blockBody, byRank, el } from './blocks.js';
+
+const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
+const CURSOR_INTERVAL_MS = 50;
+const CURSOR_IDLE_MS = 10_000;
+
+export class CanvasView {
+  constructor({ api, socket, notify }) {
+    this.api = api;
+    this.socket = socket;
+    this.notify = notify;
+    this.canvasId = null;
+    this.blocks = new Map();
+    this.names = new Map();
+    this.cursors = new Map();
+    this.lastCursorAt = 0;
+    this.cursorTimer = 0;
+    this.pendingCursor = null;
+    this.board = $('canvas-board');
+    this.bindSocket();
+    this.board.addEventListener('mousemove', (event) => this.sendCursor(event));
+    $('invite-form').addEventListener('submit', (event) => this.invite(event));
+  }
+
+  /** Shows canvas `canvasId`: loads it over REST, then joins its room. */
+  async open(canvasId) {
+    this.close();
+    this.canvasId = canvasId;
+    const [{ canvas, members }, { blocks }] = await Promise.all([
+      this.api.get(`/canvases/${canvasId}`),
+      this.api.get(`/canvases/${canvasId}/blocks`),
+    ]);
+    if (this.canvasId !== canvasId) return;
+    $('canvas-title').textContent = canvas.title;
+    $('canvas-role').textContent = canvas.role ?? '';
+    this.role = canvas.role;
+    $('invite-form').hidden = canvas.role !== 'owner';
+    $('invite-result').textContent = '';
+    this.renderMembers(members);
+    for (const block of blocks) this.blocks.set(block.id, block);
+    this.renderBlocks();
+    await this.join();
+  }
+
+  close() {
+    if (this.canvasId && this.socket.connected) this.socket.emit('canvas:leave', this.canvasId);
+    this.canvasId = null;
+    this.blocks.clear();
+    this.names.clear();
+    for (const cursor of this.cursors.values()) cursor.node.remove();
+    this.cursors.clear();
+    $('block-list').replaceChildren();
+    $('draft-list').replaceChildren();
+    $('presence-list').replaceChildren();
+    $('member-list').replaceChildren();
+  }
+
+  async join() {
+    const canvasId = this.canvasId;
+    if (!canvasId || !this.socket.connected) return;
+    const reply = await this.socket.timeout(10_000).emitWithAck('canvas:join', canvasId).catch(() => null);
+    if (this.canvasId !== canvasId) return;
+    if (!reply?.ok) return this.notify(`Could not join the canvas room (${reply?.error?.code ?? 'timeout'})`, true);
+    this.renderPresence(reply.presence);
+    // Blocks written while the socket was away: the REST list is the truth.
+    const { blocks } = await this.api.get(`/canvases/${canvasId}/blocks`);
+    if (this.canvasId !== canvasId) return;
+    this.blocks = new Map(blocks.map((block) => [block.id, block]));
+    this.renderBlocks();
+  }
+
+  bindSocket() {
+    const mine = (payload) => payload && payload.canvasId === this.canvasId;
+    this.socket.on('connect', () => void this.join());
+    this.socket.on('block_added', (p) => mine(p) && this.upsert([p.block]));
+    this.socket.on('block_updated', (p) => mine(p) && this.upsert([p.block]));
+    this.socket.on('blocks_bulk_added_chunk', (p) => mine(p) && this.upsert(p.blocks));
+    this.socket.on('block_deleted', (p) => mine(p) && this.remove([p.blockId]));
+    this.socket.on('generation_undone', (p) => mine(p) && this.remove(p.blockIds));
+    this.socket.on('presence', (p) => mine(p) && this.renderPresence(p.users));
+    this.socket.on('cursor', (p) => this.canvasId && this.showCursor(p));
+  }
+
+  /** Adds or replaces blocks (idempotent: the same block from SSE and from the room is one block). */
+  upsert(blocks) {
+    for (const block of blocks) if (block.canvasId === this.canvasId) this.blocks.set(block.id, block);
+    this.renderBlocks();
+  }
+
+  remove(ids) {
+    for (const id of ids) this.blocks.delete(id);
+    this.renderBlocks();
+  }
+
+  /** Re-renders in rank order, keeping the elements of unchanged blocks (and their focus). */
+  renderBlocks() {
+    const list = $('block-list');
+    const existing = new Map([...list.children].map((node) => [node.dataset.blockId, node]));
+    const ordered = [...this.blocks.values()].sort(byRank);
+    const nodes = ordered.map((block) => {
+      const node = existing.get(block.id);
+      if (node && node.dataset.updatedAt === block.updatedAt) return node;
+      const onToggle = this.role === 'viewer' || block.type !== 'todo' ? undefined : (checked) => this.toggleTodo(block, checked);
+      return el('li', { class: 'block', dataset: { testid: 'block', blockId: block.id, blockType: block.type, rank: block.rank, updatedAt: block.updatedAt } }, blockBody(block, { onToggle }));
+    });
+    const focusedId = document.activeElement?.closest?.('[data-testid="block"]')?.dataset.blockId;
+    // Move only what is out of place: a node that stays put keeps its focus.
+    let at = list.firstChild;
+    for (const node of nodes) {
+      if (node === at) at = at.nextSibling;
+      else list.insertBefore(node, at);
+    }
+    while (at) {
+      const next = at.nextSibling;
+      at.remove();
+      at = next;
+    }
+    // A re-rendered block (an edited todo) gets the focus its old element had.
+    if (focusedId && !list.contains(document.activeElement)) list.querySelector(`[data-block-id="${focusedId}"] input, [data-block-id="${focusedId}"]`)?.focus?.();
+    $('board-empty').hidden = nodes.length > 0 || $('draft-list').children.length > 0;
+  }
+
+  async toggleTodo(block, checked) {
+    try {
+      const { block: updated } = await this.api.request('PATCH', `/canvases/${this.canvasId}/blocks/${block.id}`, { content: { ...block.content, checked } });
+      this.upsert([updated]);
+    } catch (error) {
+      this.notify(`Could not update the todo: ${error.message}`, true);
+      // Redraw from the stored block: the checkbox shows the state the server kept.
+      document.querySelector(`[data-block-id="${block.id}"]`)?.removeAttribute('data-updated-at');
+      this.renderBlocks();
+    }
+  }
+
+  /**
+   * A block the requester's generation has streamed but not saved yet, shown greyed below the
+   * board's blocks; `complete` replaces the drafts with the saved blocks.
+   */
+  showDraft(index, block) {
+    $('draft-list').append(el('li', { class: 'block draft', dataset: { testid: 'draft-block', index: String(index), blockType: block.type } }, blockBody(block)));
+    $('board-empty').hidden = true;
+  }
+
+  clearDrafts() {
+    $('draft-list').replaceChildren();
+    $('board-empty').hidden = this.blocks.size > 0;
+  }
+
+  renderPresence(users) {
+    this.names = new Map(users.map((user) => [user.userId, user.name]));
+    const me = this.api.user?.id;
+    $('presence-list').replaceChildren(
+      ...users.map((user) => el('li', { dataset: { testid: 'presence-user', userId: user.userId } }, user.name, user.userId === me ? ' (you)' : '')),
+    );
+    for (const [userId, cursor] of this.cursors) {
+      if (!this.names.has(userId)) {
+        cursor.node.remove();
+        this.cursors.delete(userId);
+      }
+    }
+  }
+
+  renderMembers(members) {
+    $('member-list').replaceChildren(
+      ...members.map((member) => el('li', { dataset: { testid: 'member', userId: member.userId ?? member.id } }, `${member.name} `, el('span', { class: 'small' }, `${member.email ?? ''} · ${member.role}`))),
+    );
+  }
+
+  async invite(event) {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const data = new FormData(form);
+    const result = $('invite-result');
+    try {
+      const { member } = await this.api.post(`/canvases/${this.canvasId}/members`, { email: String(data.get('email')).trim(), role: data.get('role') });
+      result.textContent = `${member.name} is now ${/^[aeiou]/.test(member.role) ? 'an' : 'a'} ${member.role}.`;
+      form.reset();
+      const { members } = await this.api.get(`/canvases/${this.canvasId}/members`);
+      this.renderMembers(members);
+    } catch (error) {
+      result.textContent = `Invite failed: ${error.message}`;
+    }
+  }
+
+  /**
+   * Board coordinates (CSS px from the board's top-left, scroll included), at most one every
+   * CURSOR_INTERVAL_MS; the last position of a burst is sent when the interval ends, so others
+   * see where the pointer stopped.
+   */
+  sendCursor(event) {
+    if (!this.canvasId) return;
+    const box = this.board.getBoundingClientRect();
+    this.pendingCursor = {
+      canvasId: this.canvasId,
+      x: Math.round(event.clientX - box.left + this.board.scrollLeft),
+      y: Math.round(event.clientY - box.top + this.board.scrollTop),
+    };
+    if (this.cursorTimer) return;
+    const wait = Math.max(0, this.lastCursorAt + CURSOR_INTERVAL_MS - performance.now());
+    this.cursorTimer = setTimeout(() => {
+      this.cursorTimer = 0;
+      this.lastCursorAt = performance.now();
+      if (this.socket.connected && this.pendingCursor?.canvasId === this.canvasId) this.socket.volatile.emit('canvas:cursor', this.pendingCursor);
+      this.pendingCursor = null;
+    }, wait);
+  }
+
+  showCursor({ userId, x, y }) {
+    if (userId === this.api.user?.id) return;
+    let cursor = this.cursors.get(userId);
+    if (!cursor) {
+      const node = el('div', { class: 'cursor', dataset: { testid: 'cursor', userId }, 'aria-hidden': 'true' }, el('span', { class: 'label' }));
+      this.board.append(node);
+      cursor = { node, timer: 0 };
+      this.cursors.set(userId, cursor);
+    }
+    cursor.node.querySelector('.label').textContent = this.names.get(userId) ?? 'someone';
+    // Positioned through CSS custom properties (the CSP forbids inline style attributes, not CSSOM).
+    cursor.node.style.setProperty('--x', `${x}px`);
+    cursor.node.style.setProperty('--y', `${y}px`);
+    cursor.node.hidden = false;
+    clearTimeout(cursor.timer);
+    cursor.timer = setTimeout(() => (cursor.node.hidden = true), CURSOR_IDLE_MS);
+  }
+}

@@ -1,0 +1,132 @@
+// The prompt box: POST generate-stream, show its SSE progress as it arrives, and undo.
+import { blockSummary, el } from './blocks.js';
+
+const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
+
+const STAGE_TEXT = {
+  queued: 'Queued…',
+  thinking: 'Thinking…',
+  tool: 'Writing blocks…',
+  persisting: 'Saving…',
+  broadcasting: 'Sending to everyone…',
+};
+
+export class GeneratePanel {
+  constructor({ api, view, notify }) {
+    this.api = api;
+    this.view = view;
+    this.notify = notify;
+    this.generationId = null;
+    this.controller = null;
+    $('generate-form').addEventListener('submit', (event) => {
+      event.preventDefault();
+      void this.generate();
+    });
+    // Ctrl/Cmd+Enter in the prompt submits, as in most chat boxes.
+    $('prompt-input').addEventListener('keydown', (event) => {
+      if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) $('generate-form').requestSubmit();
+    });
+    $('undo-button').addEventListener('click', () => void this.undo());
+  }
+
+  /** Forgets the last generation (another canvas was opened). */
+  reset() {
+    this.controller?.abort();
+    this.generationId = null;
+    this.view.clearDrafts();
+    $('undo-button').disabled = true;
+    $('generation-state').textContent = '';
+    $('generation-log').replaceChildren();
+  }
+
+  log(event, text, extra) {
+    const item = el('li', { dataset: { testid: 'generation-event', event } }, el('span', { class: `tag tag-${event}` }, event.replace('_', ' ')), ' ', text, extra ?? null);
+    $('generation-log').append(item);
+    item.scrollIntoView({ block: 'nearest' });
+  }
+
+  async generate() {
+    const canvasId = this.view.canvasId;
+    const prompt = $('prompt-input').value.trim();
+    if (!canvasId || !prompt) return;
+    this.reset();
+    const button = $('generate-button');
+    button.disabled = true;
+    const state = $('generation-state');
+    state.textContent = 'Starting…';
+    this.controller = new AbortController();
+    let finished = false;
+    try {
+      const response = await this.api.stream(
+        `/canvases/${canvasId}/ai/generate-stream`,
+        { prompt },
+        (message) => {
+          finished = this.onMessage(message) || finished;
+        },
+        this.controller.signal,
+      );
+      this.generationId ??= response.headers.get('X-Generation-Id');
+      if (!finished) {
+        this.view.clearDrafts();
+        state.textContent = 'The stream ended early; the result will still reach the canvas.';
+        this.log('error', 'stream ended before completion');
+      }
+    } catch (error) {
+      if (error.name === 'AbortError') return;
+      this.view.clearDrafts();
+      const wait = error.status === 429 ? ' (rate limited: try again shortly)' : '';
+      state.textContent = `Failed: ${error.message}${wait}`;
+      this.log('error', `${error.code ?? 'error'}: ${error.message}`);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  /** Applies one SSE message; true when it ended the generation. */
+  onMessage({ event, data }) {
+    const state = $('generation-state');
+    if (data?.generationId) this.generationId = data.generationId;
+    switch (event) {
+      case 'status':
+        state.textContent = STAGE_TEXT[data.stage] ?? data.stage;
+        this.log('status', data.stage);
+        return false;
+      case 'tool_output':
+        this.view.showDraft(data.index, data.block);
+        this.log('tool_output', `#${data.index + 1} ${data.block.type}: `, el('span', { class: 'summary' }, blockSummary(data.block)));
+        return false;
+      case 'complete':
+        state.textContent = `Done: ${data.blocks.length} block(s)${data.truncated ? ' (truncated at the limit)' : ''}.`;
+        this.log('complete', `${data.blocks.length} block(s) saved`);
+        this.view.clearDrafts();
+        // The room broadcast brings the same blocks; applying them now shows them without waiting.
+        if (this.view.canvasId === data.blocks[0]?.canvasId) this.view.upsert(data.blocks);
+        $('undo-button').disabled = data.blocks.length === 0;
+        return true;
+      case 'error':
+        this.view.clearDrafts();
+        state.textContent = `Failed: ${data.message}`;
+        this.log('error', `${data.code}: ${data.message}`);
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  async undo() {
+    const canvasId = this.view.canvasId;
+    if (!canvasId || !this.generationId) return;
+    const button = $('undo-button');
+    button.disabled = true;
+    try {
+      const { blockIds } = await this.api.post(`/canvases/${canvasId}/ai/generations/${this.generationId}/undo`);
+      this.view.remove(blockIds);
+      $('generation-state').textContent = `Undone: ${blockIds.length} block(s) removed.`;
+      this.log('undone', `${blockIds.length} block(s) removed`);
+      this.generationId = null;
+    } catch (error) {
+      $('generation-state').textContent = `Undo failed: ${error.message}`;
+      button.disabled = error.status === 409;
+    }
+  }
+}
