@@ -30,6 +30,13 @@ export class AgentService {
     return this.deps.config.tiers[tier].maxEnabledAgents;
   }
 
+  /** Creates an agent of either kind (the body is the kind's create schema's output). */
+  async create(kind: AgentKind, userId: string, body: CreateLocalAgent | CreateCloudAgent): Promise<AgentRef> {
+    return kind === 'local'
+      ? { kind, agent: await this.createLocal(userId, body as CreateLocalAgent) }
+      : { kind, agent: await this.createCloud(userId, body as CreateCloudAgent) };
+  }
+
   async createLocal(userId: string, body: CreateLocalAgent): Promise<LocalAgentRow> {
     return this.limited(async () =>
       this.deps.repos.agents.createLocal(userId, { ...body, scheduleCron: body.scheduleCron ?? null, nextRunAt: nextRunAt(body) }, await this.maxEnabled(userId)),

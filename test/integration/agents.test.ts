@@ -10,6 +10,7 @@ import { bullPrefix, QueueRegistry } from '../../src/producers/queue-registry';
 import { startTestApp, type TestApp } from '../support/app';
 import { testRedisUrl } from '../support/database';
 import { registerUser, request, type TestUser } from '../support/http';
+import { eventually } from '../support/wait';
 
 /**
  * Background agents end to end (SPEC §7, seed 001 Phase 3 verification rows 1, 2, 3, 5, 7, 8):
@@ -33,16 +34,6 @@ const FILES: AgentFile[] = [
   { path: '/Users/ana/Notes/bob.md', name: 'bob.md', content: '# Bob\nAction: Ask Bob for the brand assets\n' },
   { path: '/Users/ana/Notes/diary.txt', name: 'diary.txt', content: 'A quiet day. Nothing to do.\n' },
 ];
-
-async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`not reached within ${timeoutMs} ms; last value: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 describe('background agents', () => {
   let t: TestApp;

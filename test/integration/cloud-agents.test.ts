@@ -7,6 +7,8 @@ import { startTestApp, type TestApp } from '../support/app';
 import { seedInbox, startFakeGoogle, TODO_LINES, type FakeGoogle } from '../support/fake-google';
 import { seedChats, startFakeMicrosoft, type FakeMicrosoft } from '../support/fake-microsoft';
 import { registerUser, request, type TestUser } from '../support/http';
+import { providerEnv } from '../support/provider-env';
+import { eventually } from '../support/wait';
 
 /**
  * Cloud agents end to end (SPEC §7, seed 001 Phase 3 rows 4 and 9): the OAuth flow against local
@@ -16,16 +18,6 @@ import { registerUser, request, type TestUser } from '../support/http';
  */
 
 const KEY = randomBytes(32).toString('base64');
-
-async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`not reached within ${timeoutMs} ms; last value: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 describe('cloud agents', () => {
   let t: TestApp;
@@ -40,15 +32,7 @@ describe('cloud agents', () => {
       env: {
         SWITCHBOARD_ROLES: 'api,worker',
         OAUTH_ENCRYPTION_KEY: KEY,
-        GOOGLE_CLIENT_ID: google.clientId,
-        GOOGLE_CLIENT_SECRET: google.clientSecret,
-        GOOGLE_API_BASE_URL: `${google.url}/`,
-        GOOGLE_OAUTH_BASE_URL: google.url,
-        GOOGLE_AUTHORIZE_URL: `${google.url}/o/oauth2/v2/auth`,
-        MS_CLIENT_ID: microsoft.clientId,
-        MS_CLIENT_SECRET: microsoft.clientSecret,
-        MS_GRAPH_BASE_URL: microsoft.url,
-        MS_LOGIN_BASE_URL: microsoft.url,
+        ...providerEnv(google, microsoft),
       },
     });
   });

@@ -16,6 +16,7 @@ import {
 import { gmailQuery } from '../../src/connectors/gmail';
 import { startFakeGoogle, seedInbox, TODO_LINES, type FakeGoogle, type FakeMail, type FakeRequest } from '../support/fake-google';
 import { seedChats, startFakeMicrosoft, type FakeMicrosoft } from '../support/fake-microsoft';
+import { providerEnv } from '../support/provider-env';
 
 let google: FakeGoogle;
 let microsoft: FakeMicrosoft;
@@ -24,17 +25,7 @@ let settings: OAuthSettings;
 beforeEach(async () => {
   [google, microsoft] = await Promise.all([startFakeGoogle(), startFakeMicrosoft()]);
   // The real config path: the same env variables a deployment sets.
-  settings = loadConfig({
-    GOOGLE_CLIENT_ID: google.clientId,
-    GOOGLE_CLIENT_SECRET: google.clientSecret,
-    GOOGLE_API_BASE_URL: `${google.url}/`,
-    GOOGLE_OAUTH_BASE_URL: google.url,
-    GOOGLE_AUTHORIZE_URL: `${google.url}/o/oauth2/v2/auth`,
-    MS_CLIENT_ID: microsoft.clientId,
-    MS_CLIENT_SECRET: microsoft.clientSecret,
-    MS_GRAPH_BASE_URL: microsoft.url,
-    MS_LOGIN_BASE_URL: microsoft.url,
-  }).oauth;
+  settings = loadConfig(providerEnv(google, microsoft)).oauth;
 });
 
 afterEach(async () => {

@@ -9,3 +9,17 @@ export async function waitUntil(condition: () => boolean, timeoutMs = 10_000): P
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+/**
+ * Reads state that other processes write (rows, queue jobs) until `done` accepts it, with a
+ * deadline; resolves with the accepted value, or fails showing the last one read.
+ */
+export async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (done(value)) return value;
+    if (Date.now() > deadline) throw new Error(`not reached within ${timeoutMs} ms; last value: ${JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}

@@ -1,7 +1,7 @@
 import type { Request } from 'express';
 import { Router } from 'express';
 import { notFound, parseOr400 } from '../../lib/errors';
-import { toAgentView, toRunView } from '../../models/agents-repository';
+import { toAgentView, toRunView, type AgentRef } from '../../models/agents-repository';
 import { uuidParam } from '../../schemas/api';
 import {
   agentCatalog,
@@ -37,61 +37,39 @@ export function agentRoutes(ctx: ApiContext): Router {
     res.json({ runs: runs.map(toRunView), page: query.page, limit: query.limit, total });
   });
 
-  router.get('/agents/local', async (req, res) => {
-    const rows = await ctx.repos.agents.list('local', currentUser(req).id);
-    res.json({ agents: rows.map((agent) => toAgentView({ kind: 'local', agent })) });
-  });
+  // The same five routes for each kind; only the body schemas differ.
+  const kinds = [
+    { kind: 'local', create: createLocalAgentSchema, update: updateLocalAgentSchema },
+    { kind: 'cloud', create: createCloudAgentSchema, update: updateCloudAgentSchema },
+  ] as const;
+  for (const { kind, create, update } of kinds) {
+    router.get(`/agents/${kind}`, async (req, res) => {
+      const rows = await ctx.repos.agents.list(kind as 'local', currentUser(req).id);
+      res.json({ agents: rows.map((agent) => toAgentView({ kind, agent } as AgentRef)) });
+    });
 
-  router.post('/agents/local', async (req, res) => {
-    const body = parseOr400(createLocalAgentSchema, req.body);
-    const agent = await ctx.agents.createLocal(currentUser(req).id, body);
-    res.status(201).json(toAgentView({ kind: 'local', agent }));
-  });
+    router.post(`/agents/${kind}`, async (req, res) => {
+      const body = parseOr400(create, req.body);
+      res.status(201).json(toAgentView(await ctx.agents.create(kind, currentUser(req).id, body)));
+    });
 
-  router.get('/agents/local/:id', async (req, res) => {
-    const agent = await ctx.repos.agents.get('local', currentUser(req).id, agentId(req));
-    if (!agent) throw notFound('Agent');
-    res.json(toAgentView({ kind: 'local', agent }));
-  });
+    router.get(`/agents/${kind}/:id`, async (req, res) => {
+      const agent = await ctx.repos.agents.get(kind as 'local', currentUser(req).id, agentId(req));
+      if (!agent) throw notFound('Agent');
+      res.json(toAgentView({ kind, agent } as AgentRef));
+    });
 
-  router.put('/agents/local/:id', async (req, res) => {
-    const id = agentId(req);
-    const body = parseOr400(updateLocalAgentSchema, req.body);
-    res.json(toAgentView(await ctx.agents.update('local', currentUser(req).id, id, body)));
-  });
+    router.put(`/agents/${kind}/:id`, async (req, res) => {
+      const id = agentId(req);
+      const body = parseOr400(update, req.body);
+      res.json(toAgentView(await ctx.agents.update(kind, currentUser(req).id, id, body)));
+    });
 
-  router.delete('/agents/local/:id', async (req, res) => {
-    await ctx.agents.remove('local', currentUser(req).id, agentId(req));
-    res.status(204).end();
-  });
-
-  router.get('/agents/cloud', async (req, res) => {
-    const rows = await ctx.repos.agents.list('cloud', currentUser(req).id);
-    res.json({ agents: rows.map((agent) => toAgentView({ kind: 'cloud', agent })) });
-  });
-
-  router.post('/agents/cloud', async (req, res) => {
-    const body = parseOr400(createCloudAgentSchema, req.body);
-    const agent = await ctx.agents.createCloud(currentUser(req).id, body);
-    res.status(201).json(toAgentView({ kind: 'cloud', agent }));
-  });
-
-  router.get('/agents/cloud/:id', async (req, res) => {
-    const agent = await ctx.repos.agents.get('cloud', currentUser(req).id, agentId(req));
-    if (!agent) throw notFound('Agent');
-    res.json(toAgentView({ kind: 'cloud', agent }));
-  });
-
-  router.put('/agents/cloud/:id', async (req, res) => {
-    const id = agentId(req);
-    const body = parseOr400(updateCloudAgentSchema, req.body);
-    res.json(toAgentView(await ctx.agents.update('cloud', currentUser(req).id, id, body)));
-  });
-
-  router.delete('/agents/cloud/:id', async (req, res) => {
-    await ctx.agents.remove('cloud', currentUser(req).id, agentId(req));
-    res.status(204).end();
-  });
+    router.delete(`/agents/${kind}/:id`, async (req, res) => {
+      await ctx.agents.remove(kind, currentUser(req).id, agentId(req));
+      res.status(204).end();
+    });
+  }
 
   router.post('/agents/:id/run', async (req, res) => {
     res.status(202).json(await ctx.agents.runNow(currentUser(req).id, agentId(req)));
