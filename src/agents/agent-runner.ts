@@ -3,7 +3,7 @@ import type { Server } from 'socket.io';
 import type { Config } from '../../config';
 import type { LlmEndpoint } from '../ai/llm';
 import { fetchItems } from '../connectors';
-import { ProviderRateLimitedError, ReauthRequiredError, type ConnectorItem } from '../connectors/types';
+import { ConnectorError, ProviderRateLimitedError, ReauthRequiredError, type ConnectorItem } from '../connectors/types';
 import type { DeviceRegistry } from '../devices/device-registry';
 import { DeviceRpcError, type DeviceRpc } from '../devices/device-rpc';
 import { deviceNamespace, deviceSignals, type DeviceGone } from '../devices/device-signals';
@@ -68,13 +68,18 @@ export class AgentRunner {
 
   /* ---- connectors: fetch a cloud agent's items --------------------------------------------- */
 
-  async fetch(job: AgentRunJob): Promise<RunOutcome> {
+  async fetch(job: AgentRunJob, attempt: { last: boolean } = { last: true }): Promise<RunOutcome> {
     const { repos, config } = this.deps;
     const ref = await repos.agents.findById('cloud', job.agentId);
     if (!ref || ref.kind !== 'cloud') return { runId: job.runId, skipped: 'the agent was deleted' };
     const agent = ref.agent;
     const run = await this.startRun(job, null);
     if (!run) return { runId: job.runId, skipped: 'this slot already ran' };
+    if (run.fetched) {
+      // A retry after the items were stored (and last_run_at moved): hand them on, do not fetch again.
+      await enqueueAgentRun(this.deps.queues, { ...job }, 'run');
+      return { runId: run.id, status: 'running', itemsProcessed: (run.fetched as unknown[]).length, itemsCreated: 0, errors: run.errors.length };
+    }
     if (!agent.credentialId || agent.status === 'reauth_required') {
       return this.finish(run, ref, { status: 'error', errors: [`the ${agent.provider} account is not connected (or must be reconnected)`] });
     }
@@ -107,9 +112,17 @@ export class AgentRunner {
         throw new RateLimitError();
       }
       if (error instanceof ReauthRequiredError) {
-        await repos.agents.setCloudStatus(agent.id, 'reauth_required');
+        // Every agent using this credential needs the reconnect, not only this one.
+        await repos.agents.markCredentialRevoked(agent.credentialId);
         await this.finish(run, ref, { status: 'error', errors: [...errors, `reauth_required: ${error.message}`] });
         throw new UnrecoverableError(`reauth_required: the ${agent.provider} account must be reconnected`);
+      }
+      const retryable = error instanceof ConnectorError ? error.retryable : true;
+      if (!retryable || attempt.last) {
+        // No further attempt: the run ends here instead of staying `running` forever.
+        const message = error instanceof Error ? error.message : String(error);
+        await this.finish(run, ref, { status: 'error', errors: [...errors, `${agent.provider} fetch failed: ${message}`] });
+        throw new UnrecoverableError(message);
       }
       throw error;
     }
@@ -197,6 +210,11 @@ export class AgentRunner {
       return { runId: run.id, status: 'waiting_device', itemsProcessed: 0, itemsCreated: 0, errors: 0 };
     } catch (error) {
       if (!isUniqueViolation(error)) throw error;
+      // A cloud run's items were fetched past `last_run_at`: they go along into the waiting run.
+      if (ref.kind === 'cloud' && !(await this.deps.repos.agents.foldIntoWaitingRun(ref.agent.id, run.fetched ?? [], run.errors))) {
+        // The waiting run was claimed meanwhile: this one waits in its place.
+        return this.waitForDevice(run, ref);
+      }
       await this.deps.repos.agents.deleteRun(run.id);
       return { runId: run.id, skipped: 'folded into the run already waiting for the device' };
     }

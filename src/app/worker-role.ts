@@ -89,7 +89,8 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       concurrency: EMBEDDINGS_CONCURRENCY,
     },
     'agent-runs': { processor: createAgentRunsProcessor(agentRuns), concurrency: AGENT_RUN_CONCURRENCY },
-    connectors: { processor: createConnectorsProcessor(agentRuns), concurrency: AGENT_RUN_CONCURRENCY },
+    // A limiter far above real use: it is there so a provider 429's queue.rateLimit pauses every worker.
+    connectors: { processor: createConnectorsProcessor(agentRuns), concurrency: AGENT_RUN_CONCURRENCY, limiter: { max: 1_000, duration: 1_000 } },
   };
   const queueNames = config.queues.explicit ? config.queues.names : config.queues.names.filter((name) => processors[name]);
   const workers: Worker[] = startWorkers({

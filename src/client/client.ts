@@ -188,6 +188,18 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
         update: (agentId: string, body: T.UpdateCloudAgentRequest) => http.json<T.Agent>('PUT', `/agents/cloud/${seg(agentId)}`, { body }),
         delete: (agentId: string) => del(`/agents/cloud/${seg(agentId)}`),
       },
+      /** The setup conversation: 3-5 answers, then `done: true` with a `promptTemplate`. */
+      journey: {
+        start: (body: T.JourneyStartRequest) => post<T.JourneyReply>('/agents/journey/start', body),
+        message: (body: T.JourneyMessageRequest) => post<T.JourneyReply>('/agents/journey/message', body),
+        get: (sessionId: string) => get<T.JourneyView>(`/agents/journey/${seg(sessionId)}`),
+      },
+    },
+
+    oauth: {
+      /** The provider's consent URL (open it in a browser); with `agentId` the account is attached to that cloud agent. */
+      authorize: (provider: T.OAuthProvider, agentId?: string) => get<T.OAuthAuthorization>(`/oauth/${seg(provider)}/authorize${queryString({ agentId })}`),
+      refresh: (provider: T.OAuthProvider, body: T.OAuthRefreshRequest = {}) => post<T.OAuthRefreshed>(`/oauth/${seg(provider)}/refresh`, body),
     },
 
     metrics: {

@@ -18,6 +18,10 @@ import type { toGenerationView } from '../models/generations-repository';
 import type { toHitlView } from '../models/hitl-repository';
 import type { ChatSessionRow } from '../models/schema';
 import type { AgentService } from '../agents/agent-service';
+import type { JourneyService } from '../agents/journey';
+import type { OAuthService } from '../agents/oauth-service';
+import type { journeyMessageSchema, journeyStartSchema } from '../http/routes/journey-routes';
+import type { oauthRefreshSchema } from '../http/routes/oauth-routes';
 import type { toAgentView, toRunView } from '../models/agents-repository';
 import type { embeddingResultSchema } from '../producers/embeddings';
 import type { createCloudAgentSchema, createLocalAgentSchema, listRunsQuerySchema, updateCloudAgentSchema, updateLocalAgentSchema } from '../schemas/agents';
@@ -110,6 +114,17 @@ export interface AgentRunPage {
   total: number;
 }
 export type StartedRun = Awaited<ReturnType<AgentService['runNow']>>;
+
+export type JourneyStartRequest = z.input<typeof journeyStartSchema>;
+export type JourneyMessageRequest = z.input<typeof journeyMessageSchema>;
+/** A journey reply: the next question, or `done: true` with the `promptTemplate`. */
+export type JourneyReply = Awaited<ReturnType<JourneyService['message']>>;
+export type JourneyView = Awaited<ReturnType<JourneyService['view']>>;
+
+export type OAuthProvider = 'gmail' | 'outlook' | 'teams';
+export type OAuthAuthorization = Awaited<ReturnType<OAuthService['authorize']>>;
+export type OAuthRefreshRequest = z.input<typeof oauthRefreshSchema>;
+export type OAuthRefreshed = Awaited<ReturnType<OAuthService['refresh']>>;
 
 /** `GET /metrics/summary` (the route builds it inline; kept in step by the SDK test). */
 export interface MetricsSummary {

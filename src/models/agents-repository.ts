@@ -259,6 +259,22 @@ export class AgentsRepository {
     await this.db.delete(agentRuns).where(eq(agentRuns.id, id));
   }
 
+  /**
+   * Appends a cloud run's fetched items and errors to the agent's run that already waits for a
+   * device (the fetched items exist nowhere else once `last_run_at` moved); false when none waits.
+   */
+  async foldIntoWaitingRun(agentId: string, fetched: unknown[], errors: string[]): Promise<boolean> {
+    const rows = await this.db
+      .update(agentRuns)
+      .set({
+        fetched: sql`coalesce(${agentRuns.fetched}, '[]'::jsonb) || ${JSON.stringify(fetched)}::jsonb`,
+        errors: sql`${agentRuns.errors} || ${JSON.stringify(errors)}::jsonb`,
+      })
+      .where(and(eq(agentRuns.agentId, agentId), eq(agentRuns.status, 'waiting_device')))
+      .returning({ id: agentRuns.id });
+    return rows.length > 0;
+  }
+
   /** Takes a waiting run for a device: true for exactly one caller. */
   async claimWaitingRun(id: string, deviceId: string): Promise<boolean> {
     const rows = await this.db

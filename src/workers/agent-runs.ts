@@ -18,6 +18,6 @@ export function createConnectorsProcessor(runner: AgentRunner) {
   return async (job: Job): Promise<RunOutcome> => {
     const parsed = agentRunJobSchema.safeParse(job.data);
     if (!parsed.success) throw invalid();
-    return runner.fetch(parsed.data);
+    return runner.fetch(parsed.data, { last: job.attemptsMade + 1 >= (job.opts.attempts ?? 1) });
   };
 }

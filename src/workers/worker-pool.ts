@@ -8,6 +8,11 @@ import { bullPrefix } from '../producers/queue-registry';
 export interface QueueProcessor {
   processor: Processor;
   concurrency: number;
+  /**
+   * BullMQ only honours `queue.rateLimit(ms)` (manual rate limiting) in workers that have a limiter;
+   * without one, the other worker processes would pick a rate-limited job up again at once.
+   */
+  limiter?: { max: number; duration: number };
 }
 
 /**
@@ -27,7 +32,7 @@ export function startWorkers(options: {
   const missing = options.queues.filter((name) => !options.processors[name]);
   if (missing.length) throw new Error(`No processor for queue(s): ${missing.join(', ')}`);
   return options.queues.map((name) => {
-    const { processor, concurrency } = options.processors[name]!;
+    const { processor, concurrency, limiter } = options.processors[name]!;
     const log = options.logger.child({ component: 'worker', queue: name });
     const timed: Processor = async (job, token, signal) => {
       const end = options.metrics?.jobDuration.startTimer({ queue: name });
@@ -48,6 +53,7 @@ export function startWorkers(options: {
       lockDuration: options.lockMs ?? 30_000,
       stalledInterval: options.lockMs ?? 30_000,
       maxStalledCount: 2,
+      ...(limiter ? { limiter } : {}),
     });
     worker.on('failed', (job: Job | undefined, error) => log.warn({ jobId: job?.id, attempts: job?.attemptsMade, err: error.message }, 'job failed'));
     worker.on('error', (error) => log.error({ err: error }, 'worker error'));

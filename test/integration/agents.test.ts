@@ -1,6 +1,12 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Queue } from 'bullmq';
 import { sql } from 'drizzle-orm';
 import { AgentScheduler } from '../../src/agents/scheduler';
+import { connectDevice } from '../../src/client';
+import { readFolderFiles } from '../../src/client/node-files';
+import { MemoryStore } from '../../src/devices/memory-store';
 import { demoResponder } from '../../src/ai/demo-llm/responder';
 import { DeviceSimulator } from '../../src/devices/device-simulator';
 import type { AgentFile, AgentRunRequest } from '../../src/devices/protocol';
@@ -285,6 +291,29 @@ describe('background agents', () => {
       const tasks = device.store.rows('tasks');
       expect(tasks.find((task) => task.title === 'Existing task')).toBeDefined();
       for (const task of tasks.filter((task) => task.title !== 'Existing task')) expect(task).toMatchObject({ isAiSuggested: 1, isApproved: 0 });
+    });
+
+    test('the client SDK device helper reads a real folder for the run (readFolderFiles)', async () => {
+      const folder = await mkdtemp(path.join(tmpdir(), 'sb-agent-'));
+      try {
+        await writeFile(path.join(folder, 'call.txt'), 'Call notes\nTODO: Email the signed contract\n');
+        await writeFile(path.join(folder, 'list.md'), '- [ ] Order new business cards\n');
+        await writeFile(path.join(folder, 'photo.png'), 'TODO: not a text file of this agent');
+        const user = await registerUser(t.api, 'Sdk');
+        const agent = await createLocal(user, localAgent('desktop', { directoryPaths: [folder] }));
+        const store = new MemoryStore();
+        const device = await connectDevice({ url: t.url, token: user.accessToken, deviceId: 'desktop', store, readAgentFiles: readFolderFiles });
+        try {
+          await request('POST', `${t.api}/agents/${agent.id}/run`, { token: user.accessToken });
+          const [run] = await eventually(() => runs(user, agent.id), finished);
+          expect(run).toMatchObject({ status: 'success', itemsProcessed: 2, itemsCreated: 2 });
+          expect(store.rows('tasks').map((task) => task.title).sort()).toEqual(['Email the signed contract', 'Order new business cards']);
+        } finally {
+          device.close();
+        }
+      } finally {
+        await rm(folder, { recursive: true, force: true });
+      }
     });
 
     test('frames from a device that was not asked are refused', async () => {

@@ -153,6 +153,18 @@ describe('TypeScript client SDK against a live server', () => {
     });
   });
 
+  describe('journey and OAuth', () => {
+    test('a journey starts and is read back through the typed methods; OAuth without a configured client is a typed 503', async () => {
+      const started = await sb.agents.journey.start({ agentType: 'local', dataTypes: ['tasks'] });
+      expect(started).toMatchObject({ sessionId: expect.any(String), done: false, turn: 0, message: expect.stringMatching(/files/) });
+      expect(await sb.agents.journey.get(started.sessionId)).toMatchObject({ sessionId: started.sessionId, agentType: 'local', turn: 0, done: false });
+      await expect(sb.agents.journey.message({ sessionId: randomUUID(), message: 'hello' })).rejects.toMatchObject({ status: 404, code: 'not_found' });
+
+      await expect(sb.oauth.authorize('gmail')).rejects.toMatchObject({ status: 503, code: 'provider_not_configured' });
+      await expect(sb.oauth.refresh('outlook')).rejects.toMatchObject({ status: 404 });
+    });
+  });
+
   describe('generation streams', () => {
     test('generate streams every event in order to complete, the canvas socket receives the blocks, and undo is typed', async () => {
       const room = await connectCanvas({ url: sb.serverUrl, token: () => sb.tokens().accessToken, reconnection: false });
