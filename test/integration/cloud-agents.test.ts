@@ -163,6 +163,24 @@ describe('cloud agents', () => {
     expect(device.store.rows('tasks')).toHaveLength(2);
   });
 
+  test('a second cloud run while no device is online folds its fetched mails into the waiting run: none are lost', async () => {
+    google.mailbox = seedInbox({ count: 6, todos: 2 });
+    const user = await registerUser(t.api, 'Fold');
+    const { agent } = await connectedAgent(user, 'gmail', google);
+    expect((await request('POST', `${t.api}/agents/${agent.id}/run`, { token: user.accessToken })).status).toBe(202);
+    const [waiting] = await eventually(() => runs(user, agent.id), (list) => list[0]?.status === 'waiting_device');
+    // New mail after the first fetch (last_run_at has moved past the first six).
+    google.mailbox = [...seedInbox({ count: 3, todos: 1, idPrefix: 'n', start: new Date(Date.now() + 60_000) }), ...google.mailbox];
+    expect((await request('POST', `${t.api}/agents/${agent.id}/run`, { token: user.accessToken })).status).toBe(202);
+    await eventually(async () => google.requests.some((r) => r.path.endsWith('/messages/n002')), Boolean);
+    await eventually(() => runs(user, agent.id), (list) => list.length === 1);
+
+    const device = await connectDevice(user);
+    const [done] = await eventually(() => runs(user, agent.id), finished(1));
+    expect(done).toMatchObject({ id: waiting.id, status: 'success', itemsProcessed: 9, itemsCreated: 3 });
+    expect(device.store.rows('tasks')).toHaveLength(3);
+  });
+
   test('Outlook: pages are followed, a Graph 429 pauses the queue for Retry-After and the run still succeeds', async () => {
     // 60 mails: two pages of 50 (the connector's page size), and three action items.
     microsoft.mailbox = seedInbox({ count: 60, todos: 3, idPrefix: 'o' });
