@@ -135,10 +135,18 @@ export class AgentRunner {
 
   /* ---- agent-runs: read files / extract / deliver ------------------------------------------ */
 
-  async run(job: AgentRunJob): Promise<RunOutcome> {
+  async run(job: AgentRunJob, attempt: { restarted?: boolean } = {}): Promise<RunOutcome> {
     const { repos, registry } = this.deps;
     const ref = await repos.agents.findById(job.agentType, job.agentId);
     if (!ref) return { runId: job.runId, skipped: 'the agent was deleted' };
+    if (attempt.restarted) {
+      // The worker running this job died (BullMQ handed the stalled job on). Some suggestions may
+      // be on the device already: end the run instead of delivering them twice.
+      const interrupted = await repos.agents.getRun(job.runId);
+      if (interrupted?.status === 'running') {
+        return this.finish(interrupted, ref, { status: 'error', errors: [...interrupted.errors, 'interrupted: the worker running this run stopped; run the agent again'] });
+      }
+    }
 
     let run: AgentRunRow | null;
     let deviceId: string | undefined;
@@ -169,7 +177,8 @@ export class AgentRunner {
       const documents = ref.kind === 'local' ? await this.readFiles(run, ref.agent, deviceId, errors, gone.signal) : cloudDocuments(run, ref.agent);
       const { processed, created } = await this.extractAndDeliver(run, ref, deviceId, documents, errors, gone.signal);
       const status: AgentRunStatus = errors.length === 0 ? 'success' : processed > 0 || created > 0 ? 'partial' : 'error';
-      if (ref.kind === 'local') await repos.agents.setLastRunAt('local', ref.agent.id, run.startedAt);
+      // A run that read and delivered nothing does not count as the agent's last run.
+      if (ref.kind === 'local' && status !== 'error') await repos.agents.setLastRunAt('local', ref.agent.id, run.startedAt);
       return await this.finish(run, ref, { status, errors, itemsProcessed: processed, itemsCreated: created });
     } catch (error) {
       const reason = gone.signal.aborted ? (gone.signal.reason as Error).message : error instanceof Error ? error.message : String(error);

@@ -17,17 +17,20 @@ export class AgentRunChannel {
   constructor(
     private readonly redis: Redis,
     private readonly keyPrefix: string,
+    /** Content bytes a run's frames may carry in all; the worker keeps fewer, this caps what Redis holds. */
+    private readonly maxStreamBytes = Number.POSITIVE_INFINITY,
   ) {}
 
   private framesKey = (runId: string) => `${this.keyPrefix}:agent-run:${runId}:frames`;
   private ownerKey = (runId: string) => `${this.keyPrefix}:agent-run:${runId}:owner`;
+  private bytesKey = (runId: string) => `${this.keyPrefix}:agent-run:${runId}:bytes`;
 
   async open(runId: string, userId: string, deviceId: string, ttlMs: number): Promise<void> {
-    await this.redis.multi().del(this.framesKey(runId)).set(this.ownerKey(runId), `${userId}\n${deviceId}`, 'PX', ttlMs).exec();
+    await this.redis.multi().del(this.framesKey(runId), this.bytesKey(runId)).set(this.ownerKey(runId), `${userId}\n${deviceId}`, 'PX', ttlMs).exec();
   }
 
   async close(runId: string): Promise<void> {
-    await this.redis.del(this.framesKey(runId), this.ownerKey(runId));
+    await this.redis.del(this.framesKey(runId), this.ownerKey(runId), this.bytesKey(runId));
   }
 
   /** Validates a frame from a device and appends it to its run; the result is the frame's ack. */
@@ -42,6 +45,13 @@ export class AgentRunChannel {
       type === 'agent_data'
         ? { type: 'data', files: (parsed.data as z.output<typeof agentDataSchema>).files }
         : { type: 'complete', filesRead: (parsed.data as z.output<typeof agentCompleteSchema>).filesRead, errors: (parsed.data as z.output<typeof agentCompleteSchema>).errors };
+    if (frame.type === 'data') {
+      const bytes = frame.files.reduce((sum, file) => sum + Buffer.byteLength(file.content, 'utf8'), 0);
+      const total = await this.redis.multi().incrby(this.bytesKey(runId), bytes).pexpire(this.bytesKey(runId), 3_600_000).exec();
+      if (Number(total?.[0]?.[1]) > this.maxStreamBytes) {
+        return { ok: false, error: { code: 'too_large', message: `The run's files passed ${this.maxStreamBytes} bytes; send agent_complete` } };
+      }
+    }
     const key = this.framesKey(runId);
     await this.redis.multi().xadd(key, '*', 'f', JSON.stringify(frame)).pexpire(key, 3_600_000).exec();
     return { ok: true };

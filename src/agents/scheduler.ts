@@ -58,7 +58,7 @@ export class AgentScheduler {
           trigger: 'schedule',
           slot: slot.toISOString(),
         });
-        if (await this.deps.repos.agents.advanceSchedule(kind, agent.id, now, slot, next)) scheduled++;
+        if (await this.deps.repos.agents.advanceSchedule(kind, agent.id, now, slot, next, { scheduleCron: agent.scheduleCron, timezone: agent.timezone })) scheduled++;
       } catch (error) {
         this.log.error({ err: error, agentId: agent.id }, 'could not schedule agent run');
       }

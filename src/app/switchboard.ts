@@ -81,7 +81,8 @@ export async function startSwitchboard(
     const chatEvents = new ChatEventLog(redis, config.redis.keyPrefix);
     // OAuth tokens are sealed with OAUTH_ENCRYPTION_KEY (generated under DATA_DIR when unset outside production).
     const vault = new CredentialVault(new SecretBox(resolveOAuthEncryptionKey(config.oauth.encryptionKey, config.data.dir), config.oauth.oldKeys), repos);
-    const agentRunChannel = new AgentRunChannel(redis, config.redis.keyPrefix);
+    // Frames past twice the run's byte limit are refused (the worker keeps at most maxBytes of them).
+    const agentRunChannel = new AgentRunChannel(redis, config.redis.keyPrefix, 2 * config.agents.maxBytes);
 
     // The express app is plugged in later (it needs the socket server), but its request listener
     // must exist BEFORE Socket.IO attaches: Socket.IO then routes /socket.io/ to itself only.

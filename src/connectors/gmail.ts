@@ -1,5 +1,5 @@
 import { auth as googleAuth, gmail as gmailApi, type gmail_v1 } from 'googleapis/build/src/apis/gmail';
-import { cleanList, endsFetch, timeWindow } from './filter';
+import { cleanList, endsFetch, inWindow, timeWindow } from './filter';
 import type { FetchContext } from './index';
 import { headerOf, mimeText } from './text';
 import { TokenKeeper } from './token-keeper';
@@ -145,6 +145,8 @@ export async function* fetchGmail(ctx: FetchContext): AsyncGenerator<FetchResult
   };
 
   const q = gmailQuery(ctx.filter, ctx.since);
+  // `after:` has whole seconds: a mail from the second before the window would come again.
+  const window = timeWindow(ctx.filter, ctx.since);
   let remaining = ctx.maxItems ?? Number.POSITIVE_INFINITY;
   let pageToken: string | undefined;
   do {
@@ -156,6 +158,7 @@ export async function* fetchGmail(ctx: FetchContext): AsyncGenerator<FetchResult
       const batch = ids.slice(start, start + Math.min(GET_CONCURRENCY, remaining));
       for (const result of await Promise.all(batch.map(fetchOne))) {
         ctx.signal?.throwIfAborted();
+        if ('item' in result && !inWindow(new Date(result.item.date), window)) continue;
         yield result;
         remaining -= 1;
       }

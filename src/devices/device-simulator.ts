@@ -136,11 +136,18 @@ export class DeviceSimulator {
       result = { files: [], errors: [error instanceof Error ? error.message : String(error)] };
     }
     const perFrame = this.options.agentFilesPerFrame ?? 20;
+    const errors = [...(result.errors ?? [])];
+    let sent = 0;
     for (let i = 0; i < result.files.length; i += perFrame) {
       const ack: AgentFrameAck = await this.socket.timeout(10_000).emitWithAck('agent_data', { runId: request.runId, files: result.files.slice(i, i + perFrame) });
-      if (!ack.ok) return;
+      if (!ack.ok) {
+        // The server refused the frame (e.g. too_large): stop sending and say so.
+        errors.push(`agent_data refused (${ack.error.code}): ${result.files.length - sent} file(s) not sent`);
+        break;
+      }
+      sent += Math.min(perFrame, result.files.length - i);
     }
-    await this.socket.timeout(10_000).emitWithAck('agent_complete', { runId: request.runId, filesRead: result.files.length, errors: result.errors ?? [] });
+    await this.socket.timeout(10_000).emitWithAck('agent_complete', { runId: request.runId, filesRead: sent, errors });
   }
 
   private async answer(payload: unknown, ack: (reply: unknown) => void): Promise<void> {

@@ -171,14 +171,16 @@ export class AgentsRepository {
 
   /**
    * Moves an agent's schedule past `slot`, only if it is still due at `now` (no other scheduler
-   * moved it first). Returns whether this caller moved it.
+   * moved it first) and still has the schedule the slot was computed from. Returns whether this
+   * caller moved it.
    */
-  async advanceSchedule(kind: AgentKind, id: string, now: Date, slot: Date, next: Date): Promise<boolean> {
+  async advanceSchedule(kind: AgentKind, id: string, now: Date, slot: Date, next: Date, schedule: { scheduleCron: string; timezone: string }): Promise<boolean> {
     const table = tables[kind] as typeof localAgents;
     const moved = await this.db
       .update(table)
       .set({ nextRunAt: next, lastScheduledAt: slot })
-      .where(and(eq(table.id, id), lte(table.nextRunAt, now)))
+      // Also unchanged since it was read: a schedule edited meanwhile keeps the next run it computed.
+      .where(and(eq(table.id, id), lte(table.nextRunAt, now), eq(table.scheduleCron, schedule.scheduleCron), eq(table.timezone, schedule.timezone)))
       .returning({ id: table.id });
     return moved.length > 0;
   }

@@ -9,7 +9,8 @@ export function createAgentRunsProcessor(runner: AgentRunner) {
   return async (job: Job): Promise<RunOutcome> => {
     const parsed = agentRunJobSchema.safeParse(job.data);
     if (!parsed.success) throw invalid();
-    return runner.run(parsed.data);
+    // attemptsStarted > 1: a stalled job (its worker died) started again.
+    return runner.run(parsed.data, { restarted: job.attemptsStarted > 1 });
   };
 }
 

@@ -46,7 +46,7 @@ describe('background agents', () => {
   const devices: DeviceSimulator[] = [];
 
   beforeAll(async () => {
-    t = await startTestApp({ responder: demoResponder, env: { AGENT_RUN_MAX_FILE_BYTES: '2000', AGENT_RUN_TIMEOUT_MS: '8000', SWITCHBOARD_ROLES: 'api,worker' } });
+    t = await startTestApp({ responder: demoResponder, env: { AGENT_RUN_MAX_FILE_BYTES: '2000', AGENT_RUN_MAX_BYTES: '6000', AGENT_RUN_MAX_FILES: '5', AGENT_RUN_TIMEOUT_MS: '8000', SWITCHBOARD_ROLES: 'api,worker' } });
     // No scheduler role here: the test's own schedulers are the only ones ticking.
   });
   afterEach(() => {
@@ -235,6 +235,35 @@ describe('background agents', () => {
       expect(run).toMatchObject({ status: 'partial', itemsProcessed: 1, itemsCreated: 2 });
       expect(run.errors).toEqual([expect.stringMatching(/huge\.txt: skipped, \d+ bytes is over the 2000-byte file limit/)]);
       expect(device.store.rows('tasks').map((task) => task.title)).not.toContain('never seen');
+    });
+
+    test('a run keeps at most AGENT_RUN_MAX_FILES files and AGENT_RUN_MAX_BYTES bytes; Redis refuses frames past twice the byte limit', async () => {
+      const user = await registerUser(t.api, 'Bounds');
+      const agent = await createLocal(user, localAgent('laptop'));
+      const file = (i: number, size: number): AgentFile => ({ path: `/Users/ana/Notes/f${i}.txt`, name: `f${i}.txt`, content: `TODO: Item ${i}\n`.padEnd(size, '.') });
+      // Seven small files: five kept, two past the file limit.
+      const small = await connect(user, 'laptop', Array.from({ length: 7 }, (_, i) => file(i, 100)));
+      await request('POST', `${t.api}/agents/${agent.id}/run`, { token: user.accessToken });
+      const [byCount] = await eventually(() => runs(user, agent.id), finished);
+      expect(byCount).toMatchObject({ status: 'partial', itemsProcessed: 5, itemsCreated: 5 });
+      expect(byCount.errors).toEqual([expect.stringMatching(/f5\.txt: skipped, the run's 5-file limit/), expect.stringMatching(/f6\.txt: skipped, the run's 5-file limit/)]);
+      small.close();
+
+      // Eight files of 1,900 bytes sent one per frame: three fit the 6,000-byte limit, frames past
+      // 12,000 bytes are refused, and the device reports it.
+      const agent2 = await createLocal(user, localAgent('desktop', { enabled: false }));
+      await request('PUT', `${t.api}/agents/local/${agent.id}`, { token: user.accessToken, body: { enabled: false } });
+      await request('PUT', `${t.api}/agents/local/${agent2.id}`, { token: user.accessToken, body: { enabled: true } });
+      const big = await DeviceSimulator.connect({
+        url: t.url, accessToken: user.accessToken, deviceId: 'desktop', reconnection: false, agentFilesPerFrame: 1,
+        readAgentFiles: async () => ({ files: Array.from({ length: 8 }, (_, i) => file(i, 1_900)) }),
+      });
+      devices.push(big);
+      await request('POST', `${t.api}/agents/${agent2.id}/run`, { token: user.accessToken });
+      const [byBytes] = await eventually(() => runs(user, agent2.id), finished);
+      expect(byBytes).toMatchObject({ status: 'partial', itemsProcessed: 3, itemsCreated: 3 });
+      expect(byBytes.errors.filter((e: string) => /byte limit was reached/.test(e))).toHaveLength(3);
+      expect(byBytes.errors).toContainEqual(expect.stringMatching(/device: agent_data refused \(too_large\): 2 file\(s\) not sent/));
     });
 
     test('with its device offline a run waits, device B does not take it, device A does on device_hello', async () => {
