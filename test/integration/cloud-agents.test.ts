@@ -193,6 +193,8 @@ describe('cloud agents', () => {
     const pages = microsoft.requests.filter((r) => r.path === '/v1.0/me/messages');
     // The throttled first request, the same first page again after Retry-After, then the nextLink page.
     expect(pages.map((r) => r.query.$skip ?? '0')).toEqual(['0', '0', '50']);
+    // The retry waited for Retry-After (1 s): the queue was paused, the job was not failed.
+    expect(pages[1].at - pages[0].at).toBeGreaterThanOrEqual(950);
     expect(device.store.rows('tasks')).toHaveLength(3);
   });
 

@@ -17,6 +17,8 @@ export interface FakeRequest {
   query: Record<string, string>;
   auth?: string;
   form?: Record<string, string>;
+  /** When it arrived (epoch ms). */
+  at: number;
 }
 
 /** A mail in a fake mailbox; both fakes take this shape. */
@@ -173,7 +175,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 /** The request as FakeRequest (form fields parsed for urlencoded bodies). */
 export function record(req: IncomingMessage, url: URL, body: string): FakeRequest {
   const form = req.headers['content-type']?.includes('application/x-www-form-urlencoded') ? Object.fromEntries(new URLSearchParams(body)) : undefined;
-  return { method: req.method ?? 'GET', path: url.pathname, query: Object.fromEntries(url.searchParams), auth: req.headers.authorization, form };
+  return { method: req.method ?? 'GET', path: url.pathname, query: Object.fromEntries(url.searchParams), auth: req.headers.authorization, form, at: Date.now() };
 }
 
 /** The client id / secret of a token request: form fields, or HTTP Basic. */
