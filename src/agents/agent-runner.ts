@@ -6,17 +6,16 @@ import { fetchItems } from '../connectors';
 import { ConnectorError, ProviderRateLimitedError, ReauthRequiredError, type ConnectorItem } from '../connectors/types';
 import type { DeviceRegistry } from '../devices/device-registry';
 import { DeviceRpcError, type DeviceRpc } from '../devices/device-rpc';
-import { deviceNamespace, deviceSignals, type DeviceGone } from '../devices/device-signals';
-import type { AgentFile } from '../devices/protocol';
+import { deviceSignals, type DeviceGone } from '../devices/device-signals';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import type { AgentRef } from '../models/agents-repository';
-import type { AgentRunRow, AgentRunStatus, CloudAgentRow, LocalAgentRow } from '../models/schema';
+import type { AgentRunRow, AgentRunStatus, CloudAgentRow } from '../models/schema';
 import type { Metrics } from '../observability/metrics';
 import { enqueueAgentRun, type AgentRunJob } from '../producers/agent-runs';
 import type { QueueRegistry } from '../producers/queue-registry';
-import { rooms } from '../realtime/events';
 import type { CredentialVault } from './credentials';
+import { readDeviceFiles } from './device-files';
 import { deviceInsertFor, extractItems, type ExtractionDocument } from './extraction';
 import type { AgentRunChannel } from './run-channel';
 
@@ -174,7 +173,10 @@ export class AgentRunner {
     const signals = deviceSignals(this.deps.io);
     signals.on('gone', onGone);
     try {
-      const documents = ref.kind === 'local' ? await this.readFiles(run, ref.agent, deviceId, errors, gone.signal) : cloudDocuments(run, ref.agent);
+      const documents =
+        ref.kind === 'local'
+          ? await readDeviceFiles({ io: this.deps.io, channel: this.deps.channel, limits: this.deps.config.agents }, { run, agent: ref.agent, deviceId, errors, gone: gone.signal })
+          : cloudDocuments(run, ref.agent);
       const { processed, created } = await this.extractAndDeliver(run, ref, deviceId, documents, errors, gone.signal);
       const status: AgentRunStatus = errors.length === 0 ? 'success' : processed > 0 || created > 0 ? 'partial' : 'error';
       // A run that read and delivered nothing does not count as the agent's last run.
@@ -227,48 +229,6 @@ export class AgentRunner {
       await this.deps.repos.agents.deleteRun(run.id);
       return { runId: run.id, skipped: 'folded into the run already waiting for the device' };
     }
-  }
-
-  /** Asks the device for the agent's files and collects them within the run's bounds. */
-  private async readFiles(run: AgentRunRow, agent: LocalAgentRow, deviceId: string, errors: string[], gone: AbortSignal): Promise<ExtractionDocument[]> {
-    const { channel, config } = this.deps;
-    const { maxFiles, maxBytes, maxFileBytes, runTimeoutMs } = config.agents;
-    await channel.open(run.id, run.userId, deviceId, runTimeoutMs + 60_000);
-    const stop = AbortSignal.any([gone, AbortSignal.timeout(runTimeoutMs)]);
-    const documents: ExtractionDocument[] = [];
-    let bytes = 0;
-    let completed = false;
-    try {
-      deviceNamespace(this.deps.io)
-        .to(rooms.userDevice(run.userId, deviceId))
-        .emit('agent_run', {
-          runId: run.id,
-          agentId: agent.id,
-          config: { paths: agent.directoryPaths, fileExtensions: agent.fileExtensions, promptTemplate: agent.promptTemplate, dataTypes: agent.dataTypes, maxFiles, maxBytes, maxFileBytes },
-        });
-      for await (const frame of channel.frames(run.id, stop)) {
-        if (frame.type === 'complete') {
-          completed = true;
-          errors.push(...frame.errors.slice(0, 100).map((message) => `device: ${message}`));
-          break;
-        }
-        for (const file of frame.files) {
-          const size = Buffer.byteLength(file.content, 'utf8');
-          if (size > maxFileBytes) errors.push(`${file.path}: skipped, ${size} bytes is over the ${maxFileBytes}-byte file limit`);
-          else if (documents.length >= maxFiles) errors.push(`${file.path}: skipped, the run's ${maxFiles}-file limit was reached`);
-          else if (bytes + size > maxBytes) errors.push(`${file.path}: skipped, the run's ${maxBytes}-byte limit was reached`);
-          else {
-            bytes += size;
-            documents.push(fileDocument(file));
-          }
-        }
-      }
-    } finally {
-      await channel.close(run.id).catch(() => undefined);
-    }
-    if (gone.aborted) throw gone.reason as Error;
-    if (!completed) throw new Error(`the device sent no agent_complete within ${runTimeoutMs} ms`);
-    return documents;
   }
 
   private async extractAndDeliver(
@@ -330,10 +290,6 @@ export class AgentRunner {
     this.log.info({ runId: run.id, agentId: ref.agent.id, status: result.status, created: result.itemsCreated ?? 0, errors: errors.length }, 'agent run finished');
     return { runId: run.id, status: result.status, itemsProcessed: result.itemsProcessed ?? 0, itemsCreated: result.itemsCreated ?? 0, errors: errors.length };
   }
-}
-
-function fileDocument(file: AgentFile): ExtractionDocument {
-  return { source: `file ${file.path}`, title: file.name, text: file.content };
 }
 
 function cloudDocuments(run: AgentRunRow, agent: CloudAgentRow): ExtractionDocument[] {
