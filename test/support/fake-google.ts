@@ -204,19 +204,16 @@ export interface FakeGoogleOptions {
   accessTokenTtlSeconds?: number;
 }
 
-/** The fake's controls. Tokens from `issueTokens` / redeemed codes are the only ones accepted. */
-export interface FakeGoogle {
-  /** Base URL for GOOGLE_API_BASE_URL and GOOGLE_OAUTH_BASE_URL. */
+/** What both provider fakes offer: their URL and client, the requests seen, and token controls. */
+export interface FakeProvider {
   url: string;
   clientId: string;
   clientSecret: string;
   /** Every request received, in order. */
   requests: FakeRequest[];
-  /** The mails `/gmail/v1/users/me/messages` serves (newest first); replace or push freely. */
+  /** The mails the provider serves (newest first); replace or push freely. */
   mailbox: FakeMail[];
-  /** Message ids whose `messages.get` answers 500 backendError (every time). */
-  failMessageIds: Set<string>;
-  /** A code that `POST /token` (authorization_code) exchanges once for the given or fresh tokens. */
+  /** A code that the token endpoint (authorization_code) exchanges once for the given or fresh tokens. */
   issueCode(o?: { redirectUri?: string; accessToken?: string; refreshToken?: string }): string;
   /** Valid tokens without the code step. */
   issueTokens(o?: Partial<IssuedTokens>): IssuedTokens;
@@ -224,11 +221,17 @@ export interface FakeGoogle {
   expireAccessTokens(): void;
   /** Every refresh token issued so far answers `invalid_grant`. */
   revokeRefreshTokens(): void;
-  /** Every access token issued so far expires once `n` more Gmail API requests were answered. */
-  expireAccessTokensAfter(n: number): void;
-  /** The next `n` Gmail API requests answer 429 with `Retry-After: retryAfterSeconds`. */
+  /** The next `n` API requests answer 429 with `Retry-After: retryAfterSeconds`. */
   throttleNext(n: number, retryAfterSeconds: number): void;
   close(): Promise<void>;
+}
+
+/** The Google fake (`url` serves GOOGLE_API_BASE_URL and GOOGLE_OAUTH_BASE_URL). Tokens from `issueTokens` / redeemed codes are the only ones accepted. */
+export interface FakeGoogle extends FakeProvider {
+  /** Message ids whose `messages.get` answers 500 backendError (every time). */
+  failMessageIds: Set<string>;
+  /** Every access token issued so far expires once `n` more Gmail API requests were answered. */
+  expireAccessTokensAfter(n: number): void;
 }
 
 /** Gmail's label ids: system labels keep their name, user labels become `Label_<n>`. */

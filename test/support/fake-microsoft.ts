@@ -6,8 +6,8 @@ import {
   record,
   sendJson,
   type FakeMail,
+  type FakeProvider,
   type FakeRequest,
-  type IssuedTokens,
 } from './fake-google';
 
 /*
@@ -67,27 +67,13 @@ export interface FakeMicrosoftOptions {
   accessTokenTtlSeconds?: number;
 }
 
-/** The fake's controls. Refresh tokens rotate on every refresh, as Microsoft's do. */
-export interface FakeMicrosoft {
-  /** Base URL for MS_GRAPH_BASE_URL and MS_LOGIN_BASE_URL. */
-  url: string;
+/** The Microsoft fake (`url` serves MS_GRAPH_BASE_URL and MS_LOGIN_BASE_URL). Refresh tokens rotate on every refresh, as Microsoft's do. */
+export interface FakeMicrosoft extends FakeProvider {
   tenant: string;
-  clientId: string;
-  clientSecret: string;
-  requests: FakeRequest[];
-  /** Served by `/v1.0/me/messages`, newest first. */
-  mailbox: FakeMail[];
   /** Served by `/v1.0/me/chats` and `/v1.0/chats/:id/messages`. */
   chats: FakeChat[];
   /** Chat ids whose messages answer 403 Forbidden. */
   failChatIds: Set<string>;
-  issueCode(o?: { redirectUri?: string; accessToken?: string; refreshToken?: string }): string;
-  issueTokens(o?: Partial<IssuedTokens>): IssuedTokens;
-  expireAccessTokens(): void;
-  revokeRefreshTokens(): void;
-  /** The next `n` Graph requests answer 429 TooManyRequests with `Retry-After: retryAfterSeconds`. */
-  throttleNext(n: number, retryAfterSeconds: number): void;
-  close(): Promise<void>;
 }
 
 function graphError(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
