@@ -93,10 +93,7 @@ export async function extractItems(
       const outputTokens = aggregate?.usage_metadata?.output_tokens ?? 0;
       const cost = costUsd(config.llm.pricing, model, inputTokens, outputTokens);
       await repos.usage.record({ userId: input.userId, purpose: 'extraction', provider: endpoint.provider, model, inputTokens, outputTokens, costUsd: cost });
-      const labels = { provider: endpoint.provider, model, tier: input.tier };
-      metrics?.llmTokens.inc({ ...labels, direction: 'input' }, inputTokens);
-      metrics?.llmTokens.inc({ ...labels, direction: 'output' }, outputTokens);
-      metrics?.llmCost.inc(labels, cost);
+      metrics?.countModelCall({ provider: endpoint.provider, model, tier: input.tier }, { inputTokens, outputTokens }, cost);
       return parseItems(aggregate, input.dataTypes);
     } catch (error) {
       lastError = error;

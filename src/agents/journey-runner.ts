@@ -173,10 +173,7 @@ export class JourneyRunner {
     await repos.usage.record({ userId: data.userId, sessionId: data.sessionId, purpose: 'journey', provider: endpoint.provider, model, inputTokens, outputTokens, costUsd: cost });
     if (!metrics) return;
     const tier = (await repos.users.findById(data.userId))?.tier ?? 'free';
-    const labels = { provider: endpoint.provider, model, tier };
-    metrics.llmTokens.inc({ ...labels, direction: 'input' }, inputTokens);
-    metrics.llmTokens.inc({ ...labels, direction: 'output' }, outputTokens);
-    metrics.llmCost.inc(labels, cost);
+    metrics.countModelCall({ provider: endpoint.provider, model, tier }, { inputTokens, outputTokens }, cost);
   }
 }
 

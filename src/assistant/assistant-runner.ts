@@ -160,10 +160,7 @@ export class AssistantRunner {
           const cost = costUsd(this.deps.config.llm.pricing, call.model, call.inputTokens, call.outputTokens);
           Object.assign(usage, { provider: call.provider, model: call.model, inputTokens: usage.inputTokens + call.inputTokens, outputTokens: usage.outputTokens + call.outputTokens, costUsd: usage.costUsd + cost });
           await this.deps.repos.usage.record({ userId: data.userId, sessionId: data.sessionId, purpose: 'chat', ...call, costUsd: cost });
-          const labels = { provider: call.provider, model: call.model, tier };
-          this.deps.metrics?.llmTokens.inc({ ...labels, direction: 'input' }, call.inputTokens);
-          this.deps.metrics?.llmTokens.inc({ ...labels, direction: 'output' }, call.outputTokens);
-          this.deps.metrics?.llmCost.inc(labels, cost);
+          this.deps.metrics?.countModelCall({ provider: call.provider, model: call.model, tier }, call, cost);
         },
         onToolResult: async (name, _args, content) => {
           await chat.addMessage({ sessionId: data.sessionId, role: 'tool', toolName: name, content, replyTo: data.messageId });

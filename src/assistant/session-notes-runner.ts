@@ -110,10 +110,7 @@ export class SessionNotesRunner {
         const cost = costUsd(config.llm.pricing, model, inputTokens, outputTokens);
         await repos.usage.record({ userId: data.userId, sessionId: data.sessionId, purpose: 'notes', provider: endpoint.provider, model, inputTokens, outputTokens, costUsd: cost });
         const tier = (await repos.users.findById(data.userId))?.tier ?? 'free';
-        const labels = { provider: endpoint.provider, model, tier };
-        metrics?.llmTokens.inc({ ...labels, direction: 'input' }, inputTokens);
-        metrics?.llmTokens.inc({ ...labels, direction: 'output' }, outputTokens);
-        metrics?.llmCost.inc(labels, cost);
+        metrics?.countModelCall({ provider: endpoint.provider, model, tier }, { inputTokens, outputTokens }, cost);
         return;
       } catch (error) {
         if (emitted) throw error;

@@ -128,10 +128,7 @@ export class GenerationRunner {
       await repos.usage.record({ userId: data.userId, generationId: data.generationId, purpose: 'generation', ...result.usage, costUsd: cost }, tx);
       return inserted;
     });
-    const labels = { provider: result.usage.provider, model: result.usage.model, tier: data.tier };
-    this.deps.metrics?.llmTokens.inc({ ...labels, direction: 'input' }, result.usage.inputTokens);
-    this.deps.metrics?.llmTokens.inc({ ...labels, direction: 'output' }, result.usage.outputTokens);
-    this.deps.metrics?.llmCost.inc(labels, cost);
+    this.deps.metrics?.countModelCall({ provider: result.usage.provider, model: result.usage.model, tier: data.tier }, result.usage, cost);
     return { blocks, truncated: result.truncated };
   }
 

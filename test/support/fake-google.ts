@@ -83,6 +83,16 @@ export interface IssuedTokens {
   expiresAt: number;
 }
 
+/** A fake's token controls ({@link FakeProvider}), handed to its authority. */
+export function tokenControls(authority: FakeAuthority): Pick<FakeProvider, 'issueCode' | 'issueTokens' | 'expireAccessTokens' | 'revokeRefreshTokens'> {
+  return {
+    issueCode: (o) => authority.issueCode(o),
+    issueTokens: (o) => authority.issueTokens(o),
+    expireAccessTokens: () => authority.expireAccessTokens(),
+    revokeRefreshTokens: () => authority.revokeRefreshTokens(),
+  };
+}
+
 /**
  * The token bookkeeping both fakes share: codes, access tokens with expiry, refresh tokens that can
  * be revoked. `rotateRefreshTokens` makes each refresh return a new refresh token (Microsoft).
@@ -427,10 +437,7 @@ export async function startFakeGoogle(options: FakeGoogleOptions = {}): Promise<
       state.mailbox = mails;
     },
     failMessageIds: state.failMessageIds,
-    issueCode: (o) => authority.issueCode(o),
-    issueTokens: (o) => authority.issueTokens(o),
-    expireAccessTokens: () => authority.expireAccessTokens(),
-    revokeRefreshTokens: () => authority.revokeRefreshTokens(),
+    ...tokenControls(authority),
     expireAccessTokensAfter: (n) => {
       expireAfter = n;
     },

@@ -5,6 +5,7 @@ import {
   listen,
   record,
   sendJson,
+  tokenControls,
   type FakeMail,
   type FakeProvider,
   type FakeRequest,
@@ -312,10 +313,7 @@ export async function startFakeMicrosoft(options: FakeMicrosoftOptions = {}): Pr
       state.chats = chats;
     },
     failChatIds: state.failChatIds,
-    issueCode: (o) => authority.issueCode(o),
-    issueTokens: (o) => authority.issueTokens(o),
-    expireAccessTokens: () => authority.expireAccessTokens(),
-    revokeRefreshTokens: () => authority.revokeRefreshTokens(),
+    ...tokenControls(authority),
     throttleNext: (n, retryAfterSeconds) => {
       throttled = { remaining: n, retryAfterSeconds };
     },
