@@ -5,7 +5,10 @@
  * dated copy. A benchmark, not a test: it never fails on a missed target, only on a broken run.
  *
  * Flags: --only=generation,fanout,sseOverhead,throughput,memory   --quick (fewer runs, for trying)
+ *        --smoke (every scenario at its smallest, about a minute: CI runs it so a broken scenario is
+ *        noticed; it fails on a broken scenario, never on a missed target)
  *        --profile=<dir> (CPU profiles of the in-process scenarios' measured runs)
+ * Only a full run writes bench/results/latest.json; --quick and --smoke write quick.json / smoke.json.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
@@ -14,7 +17,7 @@ import path from 'node:path';
 import { startEmbeddedRedis } from '../src/app/embedded-redis';
 import { LOCAL_POSTGRES } from '../test/support/database';
 import { ClientFleet } from './lib/client-fleet';
-import type { BenchContext } from './lib/context';
+import type { BenchContext, BenchMode } from './lib/context';
 import { machineCpuMs, ownCpuMs, settleMachine } from './lib/harness';
 import { judge, table, type Target } from './lib/report';
 import { fanoutScenario } from './scenarios/fanout';
@@ -33,7 +36,12 @@ function parseArgs(argv: string[]) {
   const unknown = only?.filter((name) => !(SCENARIOS as readonly string[]).includes(name)) ?? [];
   if (unknown.length) throw new Error(`unknown scenario(s) ${unknown.join(', ')}; choose from ${SCENARIOS.join(', ')}`);
   const profile = argv.find((arg) => arg.startsWith('--profile='))?.slice('--profile='.length);
-  return { only: (only ?? [...SCENARIOS]) as ScenarioName[], quick: argv.includes('--quick'), profileDir: profile ? path.resolve(profile) : undefined };
+  const known = /^--(only=|profile=|quick$|smoke$)/;
+  const stray = argv.filter((arg) => !known.test(arg));
+  if (stray.length) throw new Error(`unknown flag(s) ${stray.join(' ')}; see the header of bench/run.ts`);
+  const smoke = argv.includes('--smoke');
+  const mode: BenchMode = smoke ? 'smoke' : argv.includes('--quick') ? 'quick' : 'full';
+  return { only: (only ?? [...SCENARIOS]) as ScenarioName[], mode, profileDir: profile ? path.resolve(profile) : undefined };
 }
 
 function machine() {
@@ -66,7 +74,7 @@ async function main() {
   const started = new Date();
   const log = (line: string) => process.stderr.write(`[bench ${((Date.now() - started.getTime()) / 1000).toFixed(1).padStart(5)} s] ${line}\n`);
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'switchboard-bench-'));
-  const results: Record<string, unknown> = { startedAt: started.toISOString(), machine: machine(), quick: args.quick };
+  const results: Record<string, unknown> = { startedAt: started.toISOString(), machine: machine(), quick: args.mode !== 'full', mode: args.mode };
   const redis = await startEmbeddedRedis(dataDir);
   let fleet: ClientFleet | undefined;
   try {
@@ -77,18 +85,28 @@ async function main() {
       fleet,
       postgresUrl: process.env.DATABASE_URL?.startsWith('postgres') ? process.env.DATABASE_URL : LOCAL_POSTGRES,
       log,
-      quick: args.quick,
+      quick: args.mode !== 'full',
+      smoke: args.mode === 'smoke',
       profileDir: args.profileDir,
     };
     if (args.profileDir) mkdirSync(args.profileDir, { recursive: true });
-    const q = args.quick;
-    const plans: Record<ScenarioName, () => Promise<unknown>> = {
-      generation: () => generationScenario(ctx, { runs: q ? 5 : 30, warmups: q ? 1 : 3, clients: 100, blocks: 200 }),
-      fanout: () => fanoutScenario(ctx, { clientCounts: [100, 500], clientKinds: ['lean', 'socket.io-client'], reps: q ? 2 : 11, clientLibraryReps: q ? 1 : 5, warmups: q ? 1 : 3 }),
-      sseOverhead: () => sseOverheadScenario(ctx, { generations: q ? 2 : 8, warmups: 1, calls: 60, gapMs: 10 }),
-      throughput: () => throughputScenario(ctx, { workerCounts: [1, 2], generations: q ? 20 : 50, bursts: q ? 1 : 3, users: 10, blocks: 20 }),
-      memory: () => memoryScenario(ctx, { steps: [250, 500, 750, 1000] }),
-    };
+    const q = args.mode !== 'full';
+    const plans: Record<ScenarioName, () => Promise<unknown>> =
+      args.mode === 'smoke'
+        ? {
+            generation: () => generationScenario(ctx, { runs: 2, warmups: 1, clients: 20, blocks: 50 }),
+            fanout: () => fanoutScenario(ctx, { clientCounts: [50], clientKinds: ['lean', 'socket.io-client'], reps: 1, clientLibraryReps: 1, warmups: 1 }),
+            sseOverhead: () => sseOverheadScenario(ctx, { generations: 1, warmups: 1, calls: 20, gapMs: 10 }),
+            throughput: () => throughputScenario(ctx, { workerCounts: [1], generations: 10, bursts: 1, users: 5, blocks: 20 }),
+            memory: () => memoryScenario(ctx, { steps: [100, 200] }),
+          }
+        : {
+            generation: () => generationScenario(ctx, { runs: q ? 5 : 30, warmups: q ? 1 : 3, clients: 100, blocks: 200 }),
+            fanout: () => fanoutScenario(ctx, { clientCounts: [100, 500], clientKinds: ['lean', 'socket.io-client'], reps: q ? 2 : 11, clientLibraryReps: q ? 1 : 5, warmups: q ? 1 : 3 }),
+            sseOverhead: () => sseOverheadScenario(ctx, { generations: q ? 2 : 8, warmups: 1, calls: 60, gapMs: 10 }),
+            throughput: () => throughputScenario(ctx, { workerCounts: [1, 2], generations: q ? 20 : 50, bursts: q ? 1 : 3, users: 10, blocks: 20 }),
+            memory: () => memoryScenario(ctx, { steps: [250, 500, 750, 1000] }),
+          };
     const quiet = await settleMachine();
     results.machine = { ...(results.machine as object), otherCoresBusyAtStart: quiet };
     if (quiet > 0.25) log(`warning: other processes keep ${quiet.toFixed(2)} cores busy; results will be noisy (see machine.otherCoresBusyAtStart)`);
@@ -129,10 +147,10 @@ async function main() {
 
   mkdirSync(RESULTS_DIR, { recursive: true });
   const json = `${JSON.stringify(results, null, 2)}\n`;
-  const dated = path.join(RESULTS_DIR, `${started.toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z')}.json`);
-  writeFileSync(path.join(RESULTS_DIR, 'latest.json'), json);
-  writeFileSync(dated, json);
-  process.stdout.write(`\nresults: ${path.relative(process.cwd(), path.join(RESULTS_DIR, 'latest.json'))}, ${path.relative(process.cwd(), dated)} (${results.durationS} s)\n`);
+  // Only a full run is comparable, so only a full run replaces latest.json (the committed figures).
+  const written = args.mode === 'full' ? [path.join(RESULTS_DIR, 'latest.json'), path.join(RESULTS_DIR, `${started.toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z')}.json`)] : [path.join(RESULTS_DIR, `${args.mode}.json`)];
+  for (const file of written) writeFileSync(file, json);
+  process.stdout.write(`\nresults: ${written.map((file) => path.relative(process.cwd(), file)).join(', ')} (${results.durationS} s)\n`);
 
   // Everything is closed by now, so the process exits on its own. If something still holds the
   // event loop, say what instead of hanging silently (the timer itself never keeps it alive).
@@ -164,7 +182,8 @@ function targets(results: Record<string, unknown>): Target[] {
 function render(results: Record<string, unknown>): string {
   const out: string[] = [];
   const m = results.machine as Record<string, unknown>;
-  out.push(`Switchboard benchmark — ${m.cpus} × ${m.cpuModel}, node ${m.node}, redis ${m.redis}${results.quick ? ' (QUICK: not comparable)' : ''}`);
+  const note = results.mode === 'smoke' ? ' (SMOKE: checks every scenario runs; not comparable)' : results.quick ? ' (QUICK: not comparable)' : '';
+  out.push(`Switchboard benchmark — ${m.cpus} × ${m.cpuModel}, node ${m.node}, redis ${m.redis}${note}`);
   const rows: Array<Array<string | number | undefined>> = [];
   const g = results.generation as AnyResult;
   if (g?.error) rows.push(['generation', 'error', g.error]);

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { loadConfig } from '../../config';
 import type { LlmEndpoint } from '../../src/ai/llm';
@@ -7,6 +7,9 @@ import { createLogger } from '../../src/lib/logger';
 
 /** Secret shared by every Switchboard the benchmark starts (in-process and spawned). */
 export const BENCH_JWT_SECRET = 'bench-secret-bench-secret-bench-secret-0123456789';
+
+/** OAuth token key for this run (production mode requires one); fresh per run, shared with spawned processes. */
+const BENCH_OAUTH_KEY = randomBytes(32).toString('base64');
 
 /** Limits high enough that no benchmark run is ever rate limited or truncated. */
 export const BENCH_TIER_LIMITS = JSON.stringify({
@@ -23,6 +26,7 @@ export function benchEnv(options: { redisUrl: string; keyPrefix: string; dataDir
   return {
     NODE_ENV: 'production',
     JWT_SECRET: BENCH_JWT_SECRET,
+    OAUTH_ENCRYPTION_KEY: BENCH_OAUTH_KEY,
     LOG_LEVEL: 'silent',
     PORT: '0',
     REDIS_URL: options.redisUrl,
