@@ -4,7 +4,7 @@
  * scenario), prints a table with PASS/MISS per target, and writes bench/results/latest.json plus a
  * dated copy. A benchmark, not a test: it never fails on a missed target, only on a broken run.
  *
- * Flags: --only=generation,fanout,sseOverhead,throughput,memory   --quick (fewer runs, for trying)
+ * Flags: --only=generation,realisticStream,fanout,sseOverhead,throughput,memory   --quick (fewer runs, for trying)
  *        --smoke (every scenario at its smallest, about a minute: CI runs it so a broken scenario is
  *        noticed; it fails on a broken scenario, never on a missed target)
  *        --profile=<dir> (CPU profiles of the in-process scenarios' measured runs)
@@ -23,10 +23,11 @@ import { judge, table, type Target } from './lib/report';
 import { fanoutScenario } from './scenarios/fanout';
 import { generationScenario } from './scenarios/generation';
 import { memoryScenario } from './scenarios/memory';
+import { realisticStreamScenario } from './scenarios/realistic-stream';
 import { sseOverheadScenario } from './scenarios/sse-overhead';
 import { throughputScenario } from './scenarios/throughput';
 
-const SCENARIOS = ['generation', 'fanout', 'sseOverhead', 'throughput', 'memory'] as const;
+const SCENARIOS = ['generation', 'realisticStream', 'fanout', 'sseOverhead', 'throughput', 'memory'] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
 
 const RESULTS_DIR = path.resolve(__dirname, 'results');
@@ -95,6 +96,7 @@ async function main() {
       args.mode === 'smoke'
         ? {
             generation: () => generationScenario(ctx, { runs: 2, warmups: 1, clients: 20, blocks: 50 }),
+            realisticStream: () => realisticStreamScenario(ctx, { callCounts: [18, 91], reps: 1, warmups: 1 }),
             fanout: () => fanoutScenario(ctx, { clientCounts: [50], clientKinds: ['lean', 'socket.io-client'], reps: 1, clientLibraryReps: 1, warmups: 1 }),
             sseOverhead: () => sseOverheadScenario(ctx, { generations: 1, warmups: 1, calls: 20, gapMs: 10 }),
             throughput: () => throughputScenario(ctx, { workerCounts: [1], generations: 10, bursts: 1, users: 5, blocks: 20 }),
@@ -102,6 +104,8 @@ async function main() {
           }
         : {
             generation: () => generationScenario(ctx, { runs: q ? 5 : 30, warmups: q ? 1 : 3, clients: 100, blocks: 200 }),
+            // ~1k, 5k, 11k and 20k chunks: CPU against chunks should be a straight line.
+            realisticStream: () => realisticStreamScenario(ctx, { callCounts: [18, 91, 200, 364], reps: q ? 1 : 5, warmups: 1 }),
             fanout: () => fanoutScenario(ctx, { clientCounts: [100, 500], clientKinds: ['lean', 'socket.io-client'], reps: q ? 2 : 11, clientLibraryReps: q ? 1 : 5, warmups: q ? 1 : 3 }),
             sseOverhead: () => sseOverheadScenario(ctx, { generations: q ? 2 : 8, warmups: 1, calls: 60, gapMs: 10 }),
             throughput: () => throughputScenario(ctx, { workerCounts: [1, 2], generations: q ? 20 : 50, bursts: q ? 1 : 3, users: 10, blocks: 20 }),
@@ -169,7 +173,11 @@ function targets(results: Record<string, unknown>): Target[] {
   const fanout = results.fanout as AnyResult;
   const sse = results.sseOverhead as AnyResult;
   const memory = results.memory as AnyResult;
+  const stream = results.realisticStream as AnyResult;
   const list: Target[] = [{ name: 'generation ratioP50', metric: 'generation.ratioP50', value: generation?.ratioP50, limit: 1.5, direction: 'max', unit: '×' }];
+  list.push({ name: 'realistic stream CPU / openai SDK', metric: 'realisticStream.ratioToOpenaiSdk', value: stream?.ratioToOpenaiSdk, limit: 2, direction: 'max', unit: '×' });
+  list.push({ name: 'last model byte → complete p50', metric: 'realisticStream.lastByteToCompleteMs.p50', value: stream?.lastByteToCompleteMs?.p50, limit: 300, direction: 'max', unit: 'ms' });
+  list.push({ name: 'first call → first tool_output p50', metric: 'realisticStream.firstCallToFirstToolOutputMs.p50', value: stream?.firstCallToFirstToolOutputMs?.p50, limit: 50, direction: 'max', unit: 'ms' });
   const leanRows = (fanout?.byClients as Array<{ clients: number; client: string; shareOfRaw: number }> | undefined)?.filter((row) => row.client === 'lean');
   for (const row of leanRows ?? [{ clients: 0, shareOfRaw: undefined as unknown as number }]) {
     list.push({ name: `fanout shareOfRaw (${row.clients || '?'} clients)`, metric: `fanout.byClients[client=lean,clients=${row.clients}].shareOfRaw`, value: row.shareOfRaw, limit: 0.8, direction: 'min', unit: '×' });
@@ -191,6 +199,14 @@ function render(results: Record<string, unknown>): string {
     rows.push(['generation', `end to end, ${g.config.blocks} blocks → ${g.config.clients} clients: p50 / p99`, `${fmt(g.p50Ms)} / ${fmt(g.p99Ms)} ms`]);
     rows.push(['', 'floor (queue + insert + emit): p50', `${fmt(g.floorP50Ms)} ms (${fmt(g.floorPartsP50Ms.queue)} + ${fmt(g.floorPartsP50Ms.insert)} + ${fmt(g.floorPartsP50Ms.emit)})`]);
     rows.push(['', 'ratioP50 (median of paired run ratios)', `${fmt(g.ratioP50)} × (${fmt(g.ratioPairedMedian)} ×)`]);
+  }
+  const r = results.realisticStream as AnyResult;
+  if (r?.error) rows.push(['realisticStream', 'error', r.error]);
+  else if (r) {
+    for (const row of r.bySize) {
+      rows.push([row === r.bySize[0] ? 'realisticStream' : '', `${fmt(row.chunks)} chunks (${row.megabytes} MB): CPU ours / openai SDK / bare`, `${fmt(row.cpuMsP50.switchboard)} / ${fmt(row.cpuMsP50.openaiSdk)} / ${fmt(row.cpuMsP50.bare)} ms (${fmt(row.ratioToOpenaiSdk)} ×; ${fmt(row.switchboardCpuMsPer1kChunks)} ms per 1k chunks)`]);
+    }
+    rows.push(['', 'last model byte → complete; first call → first tool_output: p50 / p99', `${fmt(r.lastByteToCompleteMs.p50)} / ${fmt(r.lastByteToCompleteMs.p99)} ms; ${fmt(r.firstCallToFirstToolOutputMs.p50)} / ${fmt(r.firstCallToFirstToolOutputMs.p99)} ms`]);
   }
   const f = results.fanout as AnyResult;
   if (f?.error) rows.push(['fanout', 'error', f.error]);

@@ -1,7 +1,8 @@
-import { AIMessage, HumanMessage, SystemMessage, ToolMessage, type AIMessageChunk, type BaseMessage } from '@langchain/core/messages';
+import { AIMessage, HumanMessage, SystemMessage, ToolMessage, type BaseMessage } from '@langchain/core/messages';
 import type { BlockInput } from '../schemas/blocks';
 import { blockTools, checkToolCall, type ToolCallCheck } from './block-tools';
-import { chatModel, type LlmEndpoint } from './llm';
+import type { LlmEndpoint } from './llm';
+import { EventLoopYielder, streamCompletion } from './model-stream';
 
 const SYSTEM_PROMPT = [
   'You write content onto a collaborative canvas by calling tools; each call creates one block.',
@@ -73,8 +74,8 @@ export async function runCanvasAgent(
         if (modelIndex >= endpoint.models.length) throw new ModelUnavailableError(error, endpoint.models);
       }
     }
-    usage.inputTokens += turnResult.usage?.input_tokens ?? 0;
-    usage.outputTokens += turnResult.usage?.output_tokens ?? 0;
+    usage.inputTokens += turnResult.usage?.prompt_tokens ?? 0;
+    usage.outputTokens += turnResult.usage?.completion_tokens ?? 0;
 
     const { calls } = turnResult;
     if (!calls.length) break;
@@ -105,12 +106,13 @@ interface StreamedCall {
 }
 
 /**
- * One streamed model turn. Tool-call chunks arrive by index with their JSON arguments split across
- * deltas. A call is complete as soon as its arguments parse as a JSON object (a complete object
- * cannot be extended), else when the next call starts or the stream ends; it is validated then,
- * so each block reaches the client while the model is still writing the rest. Pieces are
- * accumulated per call rather than by concatenating message chunks, which is quadratic in the
- * number of chunks.
+ * One streamed model turn, read from the provider's raw chunks (model-stream.ts). Tool-call deltas
+ * arrive by index with their JSON arguments split across chunks. A call is complete as soon as its
+ * arguments parse as a JSON object (a complete object cannot be extended), else when the next call
+ * starts or the stream ends; it is validated then, so each block reaches the client while the
+ * model is still writing the rest. Work per chunk is constant (pieces are appended per call, and
+ * only a piece ending in `}` triggers a parse), and the loop yields to the event loop every few
+ * milliseconds so blocks leave the process while buffered chunks are still being read.
  */
 async function streamTurn(
   endpoint: LlmEndpoint,
@@ -121,11 +123,11 @@ async function streamTurn(
   hooks: CanvasAgentHooks,
   signal?: AbortSignal,
 ) {
-  const bound = chatModel(endpoint, model).bindTools(blockTools);
   const calls: StreamedCall[] = [];
   const byIndex = new Map<number, StreamedCall>();
+  const yielder = new EventLoopYielder();
   let content = '';
-  let usage: AIMessageChunk['usage_metadata'];
+  let usage: { prompt_tokens?: number; completion_tokens?: number } | undefined;
   let current: StreamedCall | undefined;
 
   const complete = (call: StreamedCall) => {
@@ -140,28 +142,34 @@ async function streamTurn(
     }
   };
 
-  const stream = await bound.stream(messages, { signal });
+  const stream = await streamCompletion(endpoint, model, messages, { tools: blockTools, signal });
   for await (const chunk of stream) {
-    if (typeof chunk.content === 'string') content += chunk.content;
-    if (chunk.usage_metadata) usage = chunk.usage_metadata;
-    for (const part of chunk.tool_call_chunks ?? []) {
+    if (chunk.usage) usage = chunk.usage;
+    const delta = chunk.choices?.[0]?.delta;
+    if (!delta) continue;
+    if (typeof delta.content === 'string') content += delta.content;
+    for (const part of delta.tool_calls ?? []) {
       const index = part.index ?? 0;
       let call = byIndex.get(index);
       if (!call) {
         if (current) complete(current);
         if (calls.length === 0) hooks.onToolStage?.();
-        call = { id: part.id, name: part.name, args: '' };
+        call = { id: part.id, name: part.function?.name, args: '' };
         byIndex.set(index, call);
         calls.push(call);
       }
       call.id ??= part.id;
-      call.name ??= part.name;
+      call.name ??= part.function?.name;
       if (call.check) continue;
-      call.args += part.args ?? '';
+      const piece = part.function?.arguments ?? '';
+      call.args += piece;
       current = call;
-      if (call.args.trimEnd().endsWith('}') && parsesAsObject(call.args)) complete(call);
+      if (piece.trimEnd().endsWith('}') && parsesAsObject(call.args)) complete(call);
     }
+    const pause = yielder.maybeYield();
+    if (pause) await pause;
   }
+  if (signal?.aborted) throw signal.reason ?? new Error('aborted');
   for (const call of calls) complete(call);
   return { content, usage, calls: calls as Array<StreamedCall & { check: ToolCallCheck }> };
 }

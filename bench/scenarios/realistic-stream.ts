@@ -1,0 +1,207 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { OpenAIClient } from '@langchain/openai';
+import { createCanvas, registerUser } from '../../test/support/http';
+import type { BenchContext } from '../lib/context';
+import { ownCpuMs, startInProcessSwitchboard, uniquePrefix } from '../lib/harness';
+import { startCpuProfile } from '../lib/profiler';
+import { generateStream } from '../lib/sse-client';
+import { median, round, slope, summarize } from '../lib/stats';
+import { fromWire, msBetween, settle, withTimeout } from '../lib/timing';
+
+export interface RealisticStreamOptions {
+  /** Tool calls per generation for each measured size (~55 chunks per call). */
+  callCounts: number[];
+  /** Measured runs per size and consumer. */
+  reps: number;
+  warmups: number;
+}
+
+/** Chunks a turn of `calls` calls streams (see stream-model-process.ts): role + ~55 per call + finish + usage. */
+const CONSUMERS = ['switchboard', 'openaiSdk', 'bare'] as const;
+type Consumer = (typeof CONSUMERS)[number];
+
+/**
+ * The model streams 200 create_text calls in ~4-character deltas (~10,900 chunks, ~3.5 MB) as fast
+ * as the socket takes them, from a process of its own. Three consumers take the same stream in
+ * turn, in this process: a whole Switchboard generation (POST → `complete` on the SSE client), the
+ * `openai` SDK alone (iterate, accumulate arguments per call, parse each call), and a bare consumer
+ * (fetch, SSE split, the same accumulation). CPU is this process's user+system time per run.
+ */
+export async function realisticStreamScenario(ctx: BenchContext, options: RealisticStreamOptions) {
+  const model = await StreamModel.start();
+  const app = await startInProcessSwitchboard({
+    redisUrl: ctx.redisUrl,
+    keyPrefix: uniquePrefix('stream'),
+    dataDir: ctx.dataDir,
+    endpoint: { baseURL: model.baseURL, apiKey: 'bench', provider: 'scripted', models: ['realistic'] },
+  });
+  const sdk = new OpenAIClient({ baseURL: model.baseURL, apiKey: 'bench' });
+  try {
+    const owner = await registerUser(app.api, 'Stream');
+    const canvasId = await createCanvas(app.api, owner, 'Stream canvas');
+    let run = 0;
+    const consume: Record<Consumer, (calls: number, tag: string) => Promise<{ firstOutputAt?: bigint; completeAt?: bigint; calls: number }>> = {
+      switchboard: async (calls, tag) => {
+        const stream = await generateStream(app.api, owner.accessToken, canvasId, `Write ${calls} paragraphs [calls:${calls}] [run:${tag}]`, { timeoutMs: 120_000 });
+        const outputs = stream.events.filter((event) => event.event === 'tool_output');
+        const complete = stream.events.find((event) => event.event === 'complete');
+        if (!complete) throw new Error(`generation ended without complete: ${JSON.stringify(stream.events.at(-1)?.data)}`);
+        return { firstOutputAt: outputs[0]?.at, completeAt: complete.at, calls: outputs.length };
+      },
+      openaiSdk: async (calls, tag) => {
+        const stream = await sdk.chat.completions.create({
+          model: 'realistic',
+          stream: true,
+          messages: [{ role: 'user', content: `Write ${calls} paragraphs [calls:${calls}] [run:${tag}]` }],
+        });
+        const args: string[] = [];
+        for await (const chunk of stream) for (const part of chunk.choices[0]?.delta?.tool_calls ?? []) args[part.index] = (args[part.index] ?? '') + (part.function?.arguments ?? '');
+        return { calls: args.filter((text) => JSON.parse(text)).length };
+      },
+      bare: async (calls, tag) => bareConsumer(model.baseURL, `Write ${calls} paragraphs [calls:${calls}] [run:${tag}]`),
+    };
+
+    const bySize: Array<Record<string, unknown>> = [];
+    const lastByteToComplete: number[] = [];
+    const firstCallToOutput: number[] = [];
+    for (const calls of options.callCounts) {
+      const cpu: Record<Consumer, number[]> = { switchboard: [], openaiSdk: [], bare: [] };
+      let chunks = 0;
+      let bytes = 0;
+      for (let rep = 0; rep < options.warmups + options.reps; rep += 1) {
+        // Consumers alternate within a rep, so the machine's state is shared by all three.
+        for (const consumer of CONSUMERS) {
+          const tag = `s${run++}`;
+          await settle(100);
+          const profiled = consumer === 'switchboard' && rep === options.warmups && ctx.profileDir;
+          const stopProfile = profiled ? await startCpuProfile(ctx.profileDir, `realistic-stream-${calls}`) : undefined;
+          const cpu0 = ownCpuMs();
+          const result = await consume[consumer](calls, tag);
+          const spent = ownCpuMs() - cpu0;
+          const profile = await stopProfile?.();
+          if (profile) ctx.log(`realisticStream: CPU profile of one ${calls}-call generation in ${profile}`);
+          if (result.calls !== calls) throw new Error(`${consumer} saw ${result.calls} of ${calls} calls`);
+          if (rep < options.warmups) continue;
+          cpu[consumer].push(spent);
+          const turn = await model.turn(tag);
+          chunks = turn.chunks;
+          bytes = turn.bytes;
+          if (consumer === 'switchboard' && calls === options.callCounts.at(-1)) {
+            lastByteToComplete.push(msBetween(fromWire(turn.lastByteAt), result.completeAt));
+            firstCallToOutput.push(msBetween(fromWire(turn.firstCallAt), result.firstOutputAt));
+          }
+        }
+      }
+      const medians = Object.fromEntries(CONSUMERS.map((consumer) => [consumer, round(median(cpu[consumer]))])) as Record<Consumer, number>;
+      bySize.push({
+        calls,
+        chunks,
+        megabytes: round(bytes / 2 ** 20),
+        cpuMsP50: medians,
+        ratioToOpenaiSdk: round(medians.switchboard / medians.openaiSdk),
+        switchboardCpuMsPer1kChunks: round((medians.switchboard / chunks) * 1000),
+      });
+      ctx.log(`realisticStream: ${calls} calls (${chunks} chunks): CPU ours ${medians.switchboard} ms, openai SDK ${medians.openaiSdk} ms, bare ${medians.bare} ms`);
+    }
+    const largest = bySize.at(-1)!;
+    return {
+      config: {
+        ...options,
+        model: 'a separate process streams create_text calls in ~4-character argument deltas as fast as the socket takes them',
+        cpu: 'user+system CPU of the benchmark process (Switchboard with every role, or the bare consumers), per generation',
+      },
+      bySize,
+      ratioToOpenaiSdk: largest.ratioToOpenaiSdk,
+      // CPU per chunk should not grow with the stream: a slope in ms per 1k chunks, and the spread.
+      cpuMsPer1kChunksSlope: round(slope(bySize.map((row) => [row.chunks as number, (row.cpuMsP50 as Record<Consumer, number>).switchboard] as const)) * 1000),
+      lastByteToCompleteMs: summarize(lastByteToComplete),
+      firstCallToFirstToolOutputMs: summarize(firstCallToOutput),
+    };
+  } finally {
+    await app.stop();
+    await model.stop();
+  }
+}
+
+/** fetch + SSE split + per-call argument accumulation + JSON.parse: the least any consumer can do. */
+async function bareConsumer(baseURL: string, prompt: string) {
+  const response = await fetch(`${baseURL}/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'realistic', stream: true, messages: [{ role: 'user', content: prompt }] }),
+  });
+  const decoder = new TextDecoder();
+  const args: string[] = [];
+  let buffer = '';
+  for await (const part of response.body as unknown as AsyncIterable<Uint8Array>) {
+    buffer += decoder.decode(part, { stream: true });
+    let end: number;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const line = buffer.slice(6, end);
+      buffer = buffer.slice(end + 2);
+      if (line === '[DONE]') continue;
+      const chunk = JSON.parse(line) as { choices: Array<{ delta?: { tool_calls?: Array<{ index: number; function?: { arguments?: string } }> } }> };
+      for (const call of chunk.choices[0]?.delta?.tool_calls ?? []) args[call.index] = (args[call.index] ?? '') + (call.function?.arguments ?? '');
+    }
+  }
+  return { calls: args.filter((text) => JSON.parse(text)).length };
+}
+
+/** The model process (stream-model-process.ts) and its IPC. */
+class StreamModel {
+  private nextId = 1;
+
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly baseURL: string,
+  ) {}
+
+  static async start(): Promise<StreamModel> {
+    const child = fork(path.join(__dirname, '../lib/stream-model-process.ts'), [], {
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      env: { ...process.env, NODE_OPTIONS: '' },
+    });
+    const port = await withTimeout(
+      new Promise<number>((resolve, reject) => {
+        child.once('message', (message: { port: number }) => resolve(message.port));
+        child.once('exit', (code) => reject(new Error(`model process exited with ${code}`)));
+      }),
+      30_000,
+      'model process start',
+    );
+    return new StreamModel(child, `http://127.0.0.1:${port}/v1`);
+  }
+
+  /** The stamps of turn `tag` once its last byte left. */
+  async turn(tag: string): Promise<{ chunks: number; bytes: number; firstCallAt: string; lastByteAt: string }> {
+    for (let attempt = 0; attempt < 50; attempt += 1) {
+      const id = this.nextId++;
+      const reply = await withTimeout(
+        new Promise<{ turn: { chunks: number; bytes: number; firstCallAt?: string; lastByteAt?: string } | null }>((resolve) => {
+          const onMessage = (message: { id?: number; turn: never }) => {
+            if (message.id !== id) return;
+            this.child.off('message', onMessage);
+            resolve(message);
+          };
+          this.child.on('message', onMessage);
+          this.child.send({ id, cmd: 'turn', tag });
+        }),
+        10_000,
+        'model turn',
+      );
+      const turn = reply.turn;
+      if (turn?.firstCallAt && turn.lastByteAt) return turn as { chunks: number; bytes: number; firstCallAt: string; lastByteAt: string };
+      await settle(10);
+    }
+    throw new Error(`model process has no finished turn ${tag}`);
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    this.child.send({ cmd: 'stop' });
+    await withTimeout(exited, 10_000, 'model process exit').catch(() => this.child.kill('SIGKILL'));
+  }
+}
