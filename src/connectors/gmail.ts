@@ -1,4 +1,4 @@
-import { auth as googleAuth, gmail as gmailApi, type gmail_v1 } from 'googleapis/build/src/apis/gmail';
+import { auth as googleAuth, gmail as gmailApi, type gmail_v1 } from '@googleapis/gmail';
 import { cleanList, endsFetch, inWindow, timeWindow } from './filter';
 import type { FetchContext } from './index';
 import { headerOf, mimeText } from './text';
