@@ -49,6 +49,13 @@ export const envSchema = z.object({
   LLM_FALLBACK_MODELS: list.default([]),
   /** Provider label recorded with token usage (openai, ollama, vllm, ...). */
   LLM_PROVIDER: z.string().default('openai'),
+  /**
+   * Several OpenAI-compatible providers (SPEC §14), JSON: [{name, baseUrl, apiKeyEnv, models, kind?}].
+   * The first provider's first model is the default. Unset = the short form above (one provider).
+   */
+  LLM_PROVIDERS: json.optional(),
+  /** Fallback chain across providers, `provider:model` comma list, tried in order when a call fails. */
+  LLM_FALLBACK: list.default([]),
   /** Embedding model. */
   EMBEDDING_MODEL: z.string().default('text-embedding-3-small'),
   /** Pause per demo token or tool call, to watch streaming and inject faults mid-job. */

@@ -23,6 +23,19 @@ const tierOverrideSchema = z.partialRecord(
     maxEnabledAgents: z.number().int().nonnegative(),
   }).partial(),
 );
+const providersSchema = z
+  .array(
+    z.strictObject({
+      name: z.string().regex(/^[A-Za-z0-9_.-]+$/),
+      baseUrl: z.url(),
+      /** The env variable holding this provider's API key (keys never sit in the JSON itself). */
+      apiKeyEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(),
+      models: z.array(z.string().min(1)).min(1),
+      kind: z.enum(['openai', 'ollama', 'vllm', 'lmstudio']).optional(),
+    }),
+  )
+  .min(1)
+  .refine((list) => new Set(list.map((provider) => provider.name)).size === list.length, 'provider names must be unique');
 const pricingSchema = z.record(z.string(), z.object({ inputPerMillion: z.number().min(0), outputPerMillion: z.number().min(0) }));
 
 /** Thrown by loadConfig with every problem listed, so a misconfigured deployment fails at start. */
@@ -54,9 +67,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const workerQueues = e.WORKER_QUEUES ?? [...QUEUE_NAMES];
   const unknownQueues = workerQueues.filter((name) => !(QUEUE_NAMES as readonly string[]).includes(name));
   if (unknownQueues.length) issues.push(`WORKER_QUEUES: unknown queue(s) ${unknownQueues.join(', ')}`);
+  const llm = modelProviders(e, cleaned, issues);
   if (issues.length) throw new ConfigError(issues);
 
-  const llmConfigured = Boolean(e.OPENAI_BASE_URL || e.OPENAI_API_KEY);
+  const llmConfigured = llm.providers.length > 0;
   return {
     env: e.NODE_ENV,
     roles: [...new Set(e.SWITCHBOARD_ROLES)] as Role[],
@@ -74,6 +88,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       provider: llmConfigured ? e.LLM_PROVIDER : 'demo',
       embeddingModel: llmConfigured ? e.EMBEDDING_MODEL : 'demo',
       demoDelayMs: e.DEMO_LLM_DELAY_MS,
+      /** Empty = the offline demo model. The first provider's first model is the default. */
+      providers: llm.providers,
+      /** `LLM_FALLBACK` (or, in the short form, `LLM_FALLBACK_MODELS` on the one provider). */
+      fallback: llm.fallback,
       pricing: { ...DEFAULT_PRICING, ...(pricing.data as Record<string, ModelPrice>) },
     },
     auth: {
@@ -131,3 +149,42 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 }
 
 export type Config = ReturnType<typeof loadConfig>;
+
+/** An OpenAI-compatible endpoint as configured (SPEC §14). */
+export interface ConfiguredProvider {
+  name: string;
+  baseURL: string;
+  apiKey: string;
+  models: string[];
+  kind: 'openai' | 'ollama' | 'vllm' | 'lmstudio';
+}
+
+/**
+ * The providers and the fallback chain: `LLM_PROVIDERS` when set, else the short form
+ * (`OPENAI_BASE_URL`/`OPENAI_API_KEY`, `LLM_PROVIDER`, `LLM_MODEL`, `LLM_FALLBACK_MODELS`), else none
+ * (the demo model). Every `LLM_FALLBACK` entry must name a configured provider and model.
+ */
+function modelProviders(e: z.output<typeof envSchema>, env: Record<string, string | undefined>, issues: string[]) {
+  let providers: ConfiguredProvider[] = [];
+  if (e.LLM_PROVIDERS !== undefined) {
+    const parsed = providersSchema.safeParse(e.LLM_PROVIDERS);
+    if (!parsed.success) issues.push(`LLM_PROVIDERS: ${parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`);
+    else {
+      providers = parsed.data.map((p) => ({ name: p.name, baseURL: p.baseUrl, apiKey: (p.apiKeyEnv && env[p.apiKeyEnv]) || 'not-set', models: p.models, kind: p.kind ?? 'openai' }));
+      for (const p of parsed.data) if (p.apiKeyEnv && !env[p.apiKeyEnv]) issues.push(`LLM_PROVIDERS: ${p.name}.apiKeyEnv names ${p.apiKeyEnv}, which is not set`);
+    }
+  } else if (e.OPENAI_BASE_URL || e.OPENAI_API_KEY) {
+    providers = [{ name: e.LLM_PROVIDER, baseURL: e.OPENAI_BASE_URL ?? 'https://api.openai.com/v1', apiKey: e.OPENAI_API_KEY ?? 'not-set', models: [e.LLM_MODEL, ...e.LLM_FALLBACK_MODELS], kind: 'openai' }];
+  }
+  const fallback: Array<{ provider: string; model: string }> = [];
+  for (const entry of e.LLM_FALLBACK) {
+    const [provider, ...rest] = entry.split(':');
+    const model = rest.join(':');
+    if (!providers.find((p) => p.name === provider)?.models.includes(model)) issues.push(`LLM_FALLBACK: ${entry} is not a configured provider:model`);
+    else fallback.push({ provider, model });
+  }
+  if (!e.LLM_FALLBACK.length && e.LLM_PROVIDERS === undefined && providers.length) {
+    fallback.push(...e.LLM_FALLBACK_MODELS.map((model) => ({ provider: providers[0].name, model })));
+  }
+  return { providers, fallback };
+}

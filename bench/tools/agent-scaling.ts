@@ -12,6 +12,7 @@ import { HumanMessage, SystemMessage } from '@langchain/core/messages';
 import OpenAI from 'openai';
 import { blockTools } from '../../src/ai/block-tools';
 import { runCanvasAgent } from '../../src/ai/canvas-agent';
+import { ModelGateway } from '../../src/ai/model-gateway';
 import { chatModel, type LlmEndpoint } from '../../src/ai/llm';
 import { median } from '../lib/stats';
 import { startTimedModel } from '../lib/timed-model';
@@ -33,7 +34,7 @@ async function main() {
       const bound = chatModel(endpoint, 'timed').bindTools(blockTools);
       const sdk = new OpenAI({ baseURL: model.baseURL, apiKey: 'bench' });
       const variants: Record<string, () => Promise<unknown>> = {
-        agent: () => runCanvasAgent('Write paragraphs', { endpoint, maxBlocks: calls, hooks: { onBlock: () => undefined } }), // truncated after turn 1: one model call, like the others
+        agent: () => runCanvasAgent('Write paragraphs', { models: ModelGateway.fromEndpoint(endpoint, { pricing: {} }), maxBlocks: calls, hooks: { onBlock: () => undefined } }), // truncated after turn 1: one model call, like the others
         stream: async () => {
           for await (const chunk of await bound.stream(messages)) void chunk;
         },

@@ -1,7 +1,7 @@
 import { RateLimitError, UnrecoverableError } from 'bullmq';
 import type { Server } from 'socket.io';
 import type { Config } from '../../config';
-import type { LlmEndpoint } from '../ai/llm';
+import type { ModelGateway } from '../ai/model-gateway';
 import { fetchItems } from '../connectors';
 import { ConnectorError, ProviderRateLimitedError, ReauthRequiredError, type ConnectorItem } from '../connectors/types';
 import type { DeviceRegistry } from '../devices/device-registry';
@@ -28,7 +28,7 @@ export interface AgentRunnerDeps {
   registry: DeviceRegistry;
   channel: AgentRunChannel;
   vault: CredentialVault;
-  endpoint: LlmEndpoint;
+  models: ModelGateway;
   logger: Logger;
   metrics?: Metrics;
 }

@@ -1,9 +1,7 @@
-import type { AIMessageChunk } from '@langchain/core/messages';
 import { HumanMessage, SystemMessage } from '@langchain/core/messages';
 import { z } from 'zod';
-import { costUsd, type Config } from '../../config';
-import { ModelUnavailableError } from '../ai/canvas-agent';
-import { chatModel, type LlmEndpoint } from '../ai/llm';
+import type { Config } from '../../config';
+import type { ModelGateway, ModelTurn } from '../ai/model-gateway';
 import { AGENT_DATA_TYPES, type AgentDataType } from '../devices/protocol';
 import type { Repositories } from '../models';
 import type { Metrics } from '../observability/metrics';
@@ -43,7 +41,7 @@ export interface ExtractionDocument {
 
 export interface ExtractionDeps {
   config: Config;
-  endpoint: LlmEndpoint;
+  models: ModelGateway;
   repos: Repositories;
   metrics?: Metrics;
 }
@@ -65,7 +63,7 @@ export async function extractItems(
   deps: ExtractionDeps,
   input: { userId: string; tier: string; promptTemplate: string; dataTypes: AgentDataType[]; document: ExtractionDocument },
 ): Promise<{ items: ExtractedItem[]; dropped: number }> {
-  const { endpoint, config, repos, metrics } = deps;
+  const { models } = deps;
   const { document } = input;
   const text = document.text.length > MAX_DOCUMENT_CHARS ? `${document.text.slice(0, MAX_DOCUMENT_CHARS)}\n[…cut]` : document.text;
   const messages = [
@@ -83,36 +81,27 @@ export async function extractItems(
     },
   };
 
-  let lastError: unknown;
-  for (const model of endpoint.models) {
-    try {
-      const chat = chatModel(endpoint, model).bindTools([tool], { tool_choice: { type: 'function', function: { name: EXTRACTION_TOOL } } });
-      let aggregate: AIMessageChunk | undefined;
-      for await (const chunk of await chat.stream(messages)) aggregate = aggregate ? aggregate.concat(chunk) : chunk;
-      const inputTokens = aggregate?.usage_metadata?.input_tokens ?? 0;
-      const outputTokens = aggregate?.usage_metadata?.output_tokens ?? 0;
-      const cost = costUsd(config.llm.pricing, model, inputTokens, outputTokens);
-      await repos.usage.record({ userId: input.userId, purpose: 'extraction', provider: endpoint.provider, model, inputTokens, outputTokens, costUsd: cost });
-      metrics?.countModelCall({ provider: endpoint.provider, model, tier: input.tier }, { inputTokens, outputTokens }, cost);
-      return parseItems(aggregate, input.dataTypes);
-    } catch (error) {
-      lastError = error;
-    }
-  }
-  throw new ModelUnavailableError(lastError, endpoint.models);
+  const turn = await models.streamTurn({
+    purpose: 'extraction',
+    messages,
+    tools: [tool],
+    toolChoice: EXTRACTION_TOOL,
+    account: { userId: input.userId, tier: input.tier },
+  });
+  return parseItems(turn, input.dataTypes);
 }
 
 /** Reads the items from the model's `record_items` call(s), or from JSON text as a fallback. */
-function parseItems(message: AIMessageChunk | undefined, dataTypes: AgentDataType[]): { items: ExtractedItem[]; dropped: number } {
+function parseItems(turn: ModelTurn, dataTypes: AgentDataType[]): { items: ExtractedItem[]; dropped: number } {
   const raw: unknown[] = [];
-  for (const call of message?.tool_calls ?? []) {
+  for (const call of turn.toolCalls) {
     if (call.name !== EXTRACTION_TOOL) continue;
-    const items = (call.args as { items?: unknown }).items;
+    const items = call.parsed?.items;
     if (Array.isArray(items)) raw.push(...items);
   }
-  if (raw.length === 0 && typeof message?.content === 'string' && message.content.trim().startsWith('{')) {
+  if (raw.length === 0 && turn.text.trim().startsWith('{')) {
     try {
-      const parsed = JSON.parse(message.content) as { items?: unknown };
+      const parsed = JSON.parse(turn.text) as { items?: unknown };
       if (Array.isArray(parsed.items)) raw.push(...parsed.items);
     } catch {
       // Not JSON: no items.

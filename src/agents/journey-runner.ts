@@ -1,10 +1,9 @@
-import { AIMessage, AIMessageChunk, HumanMessage, SystemMessage, type BaseMessage } from '@langchain/core/messages';
+import { AIMessage, HumanMessage, SystemMessage, type BaseMessage } from '@langchain/core/messages';
 import { tool, type StructuredToolInterface } from '@langchain/core/tools';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { costUsd, type Config } from '../../config';
-import { ModelUnavailableError } from '../ai/canvas-agent';
-import { chatModel, type LlmEndpoint } from '../ai/llm';
+import type { Config } from '../../config';
+import { ModelUnavailableError, type ModelGateway } from '../ai/model-gateway';
 import { describeIssues } from '../devices/protocol';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
@@ -29,7 +28,7 @@ import { JourneyStore, type JourneySession } from './journey-store';
 export interface JourneyRunnerDeps {
   config: Config;
   repos: Repositories;
-  endpoint: LlmEndpoint;
+  models: ModelGateway;
   /** Where the journey sessions are (the worker's connection). */
   redis: Redis;
   logger: Logger;
@@ -138,42 +137,21 @@ export class JourneyRunner {
   }
 
   /**
-   * One model call on the first model that works, streamed and concatenated (never `.invoke()`:
-   * it would fetch tokenizer data). Nothing reaches the user until the turn ends, so any failure
-   * may move on to the next model. Usage is recorded per call (purpose `journey`).
+   * One model call through the gateway (usage recorded with purpose `journey`). Nothing reaches the
+   * user until the turn ends, so any failure may move on to the next model.
    */
   private async call(data: JourneyTurnJob, messages: BaseMessage[], options: { offer: boolean; force?: boolean }): Promise<ModelSaid> {
-    const { endpoint } = this.deps;
-    let lastError: unknown;
-    for (const model of endpoint.models) {
-      try {
-        const chat = chatModel(endpoint, model);
-        const runnable = options.offer ? chat.bindTools([finishTool], options.force ? { tool_choice: FINISH_TOOL } : {}) : chat;
-        let aggregate: AIMessageChunk | undefined;
-        for await (const chunk of await runnable.stream(messages)) aggregate = aggregate ? aggregate.concat(chunk) : chunk;
-        await this.record(data, model, aggregate);
-        const content = aggregate?.content ?? '';
-        const text = typeof content === 'string' ? content : content.map((part) => ('text' in part && typeof part.text === 'string' ? part.text : '')).join('');
-        const valid = (aggregate?.tool_calls ?? []).find((call) => call.name === FINISH_TOOL);
-        // Arguments that were not JSON still mean "finish": the template then comes from the answers.
-        const invalid = (aggregate?.invalid_tool_calls ?? []).find((call) => call.name === FINISH_TOOL);
-        return { text, finish: valid ? { args: valid.args } : invalid ? { args: undefined } : undefined };
-      } catch (error) {
-        lastError = error;
-      }
-    }
-    throw new ModelUnavailableError(lastError, endpoint.models);
-  }
-
-  private async record(data: JourneyTurnJob, model: string, message: AIMessageChunk | undefined): Promise<void> {
-    const { config, repos, metrics, endpoint } = this.deps;
-    const inputTokens = message?.usage_metadata?.input_tokens ?? 0;
-    const outputTokens = message?.usage_metadata?.output_tokens ?? 0;
-    const cost = costUsd(config.llm.pricing, model, inputTokens, outputTokens);
-    await repos.usage.record({ userId: data.userId, sessionId: data.sessionId, purpose: 'journey', provider: endpoint.provider, model, inputTokens, outputTokens, costUsd: cost });
-    if (!metrics) return;
-    const tier = (await repos.users.findById(data.userId))?.tier ?? 'free';
-    metrics.countModelCall({ provider: endpoint.provider, model, tier }, { inputTokens, outputTokens }, cost);
+    const tier = (await this.deps.repos.users.findById(data.userId))?.tier ?? 'free';
+    const turn = await this.deps.models.streamTurn({
+      purpose: 'journey',
+      messages,
+      tools: options.offer ? [finishTool] : undefined,
+      toolChoice: options.offer && options.force ? FINISH_TOOL : undefined,
+      account: { userId: data.userId, tier, sessionId: data.sessionId },
+    });
+    // Arguments that were not JSON still mean "finish": the template then comes from the answers.
+    const finish = turn.toolCalls.find((call) => call.name === FINISH_TOOL);
+    return { text: turn.text, finish: finish ? { args: finish.parsed } : undefined };
   }
 }
 

@@ -2,16 +2,25 @@ import type { BaseMessage } from '@langchain/core/messages';
 import type { StructuredToolInterface } from '@langchain/core/tools';
 import { convertToOpenAITool } from '@langchain/core/utils/function_calling';
 import { ChatOpenAICompletions, convertMessagesToCompletionsMessageParams, type OpenAIClient } from '@langchain/openai';
-import { MODEL_ATTEMPTS, type LlmEndpoint } from './llm';
+import { MODEL_ATTEMPTS } from './llm';
 
 /** One raw chunk of an OpenAI-compatible chat completion stream. */
 export type CompletionChunk = OpenAIClient.Chat.Completions.ChatCompletionChunk;
 
+/** A tool already in OpenAI's wire form. */
+export type ToolDefinition = OpenAIClient.Chat.Completions.ChatCompletionFunctionTool;
+
+/** Where the model is. */
+export interface CompletionTarget {
+  baseURL: string;
+  apiKey: string;
+}
+
 const clients = new Map<string, ChatOpenAICompletions>();
 
 /** The @langchain/openai completions client for one endpoint (reused: it holds keep-alive sockets). */
-function completionsClient(endpoint: LlmEndpoint): ChatOpenAICompletions {
-  const key = `${endpoint.baseURL}|${endpoint.apiKey.length}`;
+function completionsClient(endpoint: CompletionTarget): ChatOpenAICompletions {
+  const key = `${endpoint.baseURL}|${endpoint.apiKey}`;
   let client = clients.get(key);
   if (!client) {
     client = new ChatOpenAICompletions({
@@ -35,16 +44,17 @@ function completionsClient(endpoint: LlmEndpoint): ChatOpenAICompletions {
  * Callers accumulate tool-call arguments per index themselves (decision 0055).
  */
 export async function streamCompletion(
-  endpoint: LlmEndpoint,
+  endpoint: CompletionTarget,
   model: string,
   messages: BaseMessage[],
-  options: { tools?: StructuredToolInterface[]; signal?: AbortSignal } = {},
+  options: { tools?: Array<StructuredToolInterface | ToolDefinition>; toolChoice?: string; signal?: AbortSignal } = {},
 ): Promise<AsyncIterable<CompletionChunk>> {
   return completionsClient(endpoint).completionWithRetry(
     {
       model,
       messages: convertMessagesToCompletionsMessageParams({ messages, model }),
-      ...(options.tools?.length ? { tools: options.tools.map((tool) => convertToOpenAITool(tool)) } : {}),
+      ...(options.tools?.length ? { tools: options.tools.map((tool) => convertToOpenAITool(tool) as ToolDefinition) } : {}),
+      ...(options.toolChoice ? { tool_choice: { type: 'function' as const, function: { name: options.toolChoice } } } : {}),
       stream: true,
       stream_options: { include_usage: true },
     },

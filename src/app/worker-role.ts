@@ -4,6 +4,7 @@ import type { Server } from 'socket.io';
 import { startDemoLLM } from '../ai/demo-llm';
 import { createTextEmbedder } from '../ai/embeddings';
 import type { LlmEndpoint } from '../ai/llm';
+import { ModelGateway } from '../ai/model-gateway';
 import { ApprovalService, dangerousToolPolicy } from '../assistant/approvals';
 import { AssistantRunner } from '../assistant/assistant-runner';
 import type { ChatEventLog } from '../assistant/chat-events';
@@ -30,7 +31,7 @@ const ASSISTANT_CONCURRENCY = 10;
 const AGENT_RUN_CONCURRENCY = 4;
 
 /** What the generation runner needs (its endpoint is resolved here), plus what the other queues use. */
-export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'endpoint' | 'metrics'> {
+export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'models' | 'metrics'> {
   connection: Redis;
   metrics: Metrics;
   /** The process's Socket.IO server: device tool calls and chat text reach devices through its adapter. */
@@ -54,32 +55,34 @@ export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'endpoint' | 
 export async function startWorkerRole(deps: WorkerRoleDeps) {
   const { config } = deps;
   const closers: Array<[string, () => Promise<unknown>]> = [];
+  const gatewayDeps = { pricing: config.llm.pricing, usage: deps.repos.usage, metrics: deps.metrics };
   let endpoint = deps.endpoint;
-  if (!endpoint && config.llm.configured) {
-    endpoint = {
-      baseURL: config.llm.baseURL ?? 'https://api.openai.com/v1',
-      apiKey: config.llm.apiKey ?? 'not-set',
-      provider: config.llm.provider,
-      models: [config.llm.model, ...config.llm.fallbackModels],
-    };
-  }
-  if (!endpoint) {
+  let models: ModelGateway;
+  let summary: string;
+  if (endpoint) {
+    models = ModelGateway.fromEndpoint(endpoint, gatewayDeps);
+    summary = `${endpoint.provider} ${endpoint.models.join(' → ')} at ${endpoint.baseURL}`;
+  } else if (config.llm.providers.length) {
+    const [first] = config.llm.providers;
+    models = new ModelGateway(config.llm.providers, [{ provider: first.name, model: first.models[0] }, ...config.llm.fallback], gatewayDeps);
+    // Embeddings use the default provider's endpoint.
+    endpoint = { baseURL: first.baseURL, apiKey: first.apiKey, provider: first.name, models: first.models };
+    summary = models.chain.map((ref) => `${ref.provider}:${ref.model}`).join(' → ');
+  } else {
     const demo = await startDemoLLM({ delayMs: config.llm.demoDelayMs });
     closers.push(['demo llm', () => demo.close()]);
     endpoint = { baseURL: demo.baseURL, apiKey: 'demo', provider: 'demo', models: ['demo'] };
+    models = ModelGateway.fromEndpoint(endpoint, gatewayDeps);
+    summary = `DEMO model at ${endpoint.baseURL} (offline and deterministic: NOT a real language model; set OPENAI_BASE_URL / OPENAI_API_KEY for one)`;
   }
-  const summary =
-    endpoint.provider === 'demo'
-      ? `DEMO model at ${endpoint.baseURL} (offline and deterministic: NOT a real language model; set OPENAI_BASE_URL / OPENAI_API_KEY for one)`
-      : `${endpoint.provider} ${endpoint.models.join(' → ')} at ${endpoint.baseURL}`;
 
-  const runner = new GenerationRunner({ ...deps, endpoint });
+  const runner = new GenerationRunner({ ...deps, models });
   // Dangerous tool calls park the turn until the user decides (0021).
   const approvals = new ApprovalService({ config, repos: deps.repos, queues: deps.queues, logger: deps.logger, metrics: deps.metrics, io: deps.io });
-  const assistant = new AssistantRunner({ ...deps, endpoint, rpc: deps.deviceRpc, approvals, policy: dangerousToolPolicy(config.hitl.dangerousTools) });
-  const notes = new SessionNotesRunner({ ...deps, endpoint, notesEvents: new NotesEventLog(deps.connection, config.redis.keyPrefix) });
-  const journey = new JourneyRunner({ ...deps, endpoint, redis: deps.connection });
-  const agentRuns = new AgentRunner({ ...deps, endpoint, registry: deps.deviceRegistry, channel: deps.agentRunChannel });
+  const assistant = new AssistantRunner({ ...deps, models, rpc: deps.deviceRpc, approvals, policy: dangerousToolPolicy(config.hitl.dangerousTools) });
+  const notes = new SessionNotesRunner({ ...deps, models, notesEvents: new NotesEventLog(deps.connection, config.redis.keyPrefix) });
+  const journey = new JourneyRunner({ ...deps, models, redis: deps.connection });
+  const agentRuns = new AgentRunner({ ...deps, models, registry: deps.deviceRegistry, channel: deps.agentRunChannel });
   const processors: Partial<Record<string, QueueProcessor>> = {
     generation: { processor: createGenerationProcessor(runner), concurrency: config.generation.concurrency },
     broadcast: { processor: createBroadcastProcessor(deps), concurrency: config.broadcast.concurrency },

@@ -1,6 +1,5 @@
-import { AIMessage, AIMessageChunk, SystemMessage, ToolMessage, type BaseMessage } from '@langchain/core/messages';
-import { ModelUnavailableError } from '../ai/canvas-agent';
-import { chatModel, type LlmEndpoint } from '../ai/llm';
+import { AIMessage, SystemMessage, ToolMessage, type BaseMessage } from '@langchain/core/messages';
+import type { ModelGateway, ModelRef, ModelTurn } from '../ai/model-gateway';
 import { langchainTools, type AssistantTool } from './tools';
 
 /** Tool rounds before the model must answer (SPEC §6). */
@@ -9,16 +8,12 @@ export const MAX_TOOL_ITERATIONS = 5;
 const WRAP_UP = 'You have used every tool step this turn allows. Answer the user now from the tool results above, without calling tools; say what is left undone.';
 const NO_ANSWER = 'I could not finish this within the allowed number of steps. Please ask again, more specifically.';
 
-/** Tokens of one model call. */
-export interface ModelCallUsage {
-  provider: string;
-  model: string;
-  inputTokens: number;
-  outputTokens: number;
-}
-
 export interface AgentLoopOptions {
-  endpoint: LlmEndpoint;
+  models: ModelGateway;
+  /** The model the request chose (SPEC §14), else the deployment's default. */
+  model?: ModelRef;
+  /** Usage of every model call is recorded for this account (purpose `chat`). */
+  account: { userId: string; tier: string; sessionId?: string };
   /** System prompt, history and the user's message. */
   messages: BaseMessage[];
   tools: AssistantTool[];
@@ -26,8 +21,8 @@ export interface AgentLoopOptions {
   executeTool(name: string, args: unknown): Promise<string>;
   /** Streamed answer text, in order; the pieces concatenate to the result's `response`. */
   onText(text: string): void;
-  /** After each model call (usage is recorded per call). */
-  onModelCall?(usage: ModelCallUsage): Promise<void> | void;
+  /** After each model call (the gateway has recorded its usage already). */
+  onModelCall?(usage: ModelTurn['usage']): Promise<void> | void;
   /** After each tool call. */
   onToolResult?(name: string, args: unknown, result: string): Promise<void> | void;
   maxToolIterations?: number;
@@ -115,18 +110,20 @@ export async function runAgentLoop(options: AgentLoopOptions): Promise<AgentLoop
     const withTools = iteration < max;
     if (!withTools) messages.push(new SystemMessage(WRAP_UP));
     separate = response.length > 0 && !/\s$/.test(response);
-    const message = await callModel(options, messages, withTools ? options.tools : [], emit);
-    const raw = withTools ? [...(message.tool_calls ?? []), ...(message.invalid_tool_calls ?? [])] : [];
+    const turn = await callModel(options, messages, withTools ? options.tools : [], emit);
+    const raw = withTools ? turn.toolCalls : [];
     if (!raw.length) {
       if (!response.trim()) emit(NO_ANSWER);
       return { response, toolIterations: iteration, toolCalls };
     }
-    messages.push(new AIMessage({ content: message.content, tool_calls: message.tool_calls, invalid_tool_calls: message.invalid_tool_calls }));
-    const calls: LoopCall[] = raw.map((call, position) => ({
-      id: call.id ?? `call_${iteration}_${position}`,
-      name: call.name ?? '',
-      args: 'error' in call && call.error !== undefined ? undefined : call.args,
-    }));
+    const calls: LoopCall[] = raw.map((call, position) => ({ id: call.id || `call_${iteration}_${position}`, name: call.name, args: call.parsed }));
+    messages.push(
+      new AIMessage({
+        content: turn.text,
+        tool_calls: calls.flatMap((call) => (call.args === undefined ? [] : [{ id: call.id, name: call.name, args: call.args as Record<string, unknown>, type: 'tool_call' as const }])),
+        invalid_tool_calls: raw.flatMap((call, position) => (call.parsed === undefined ? [{ id: calls[position].id, name: call.name, args: call.args, error: 'arguments are not valid JSON', type: 'invalid_tool_call' as const }] : [])),
+      }),
+    );
     const left = await runCalls(calls);
     if (left) return { response, toolIterations: iteration, toolCalls, parked: { messages, calls: left, iteration, response, toolCalls } };
   }
@@ -135,40 +132,20 @@ export async function runAgentLoop(options: AgentLoopOptions): Promise<AgentLoop
 }
 
 /**
- * One streamed model call, on the first model that works: a model that fails before producing
- * text is replaced by the next of `endpoint.models`; once text went out, the failure is final
- * (the user has already seen part of that answer).
+ * One streamed model call through the gateway: a model that fails before producing text is
+ * replaced by the next of the chain; once text went out, the failure is final (the user has
+ * already seen part of that answer).
  */
-async function callModel(options: AgentLoopOptions, messages: BaseMessage[], tools: AssistantTool[], emit: (text: string) => void): Promise<AIMessageChunk> {
-  const { endpoint } = options;
-  let lastError: unknown;
-  for (const model of endpoint.models) {
-    let emitted = false;
-    try {
-      const chat = chatModel(endpoint, model);
-      // Never .invoke() these streaming clients: it would fetch tokenizer data from the internet.
-      const runnable = tools.length ? chat.bindTools(langchainTools(tools)) : chat;
-      let aggregate: AIMessageChunk | undefined;
-      for await (const chunk of await runnable.stream(messages, { signal: options.signal })) {
-        aggregate = aggregate ? aggregate.concat(chunk) : chunk;
-        const text = typeof chunk.content === 'string' ? chunk.content : '';
-        if (text) {
-          emitted = true;
-          emit(text);
-        }
-      }
-      const message = aggregate ?? new AIMessageChunk({ content: '' });
-      await options.onModelCall?.({
-        provider: endpoint.provider,
-        model,
-        inputTokens: message.usage_metadata?.input_tokens ?? 0,
-        outputTokens: message.usage_metadata?.output_tokens ?? 0,
-      });
-      return message;
-    } catch (error) {
-      if (options.signal?.aborted || emitted) throw error;
-      lastError = error;
-    }
-  }
-  throw new ModelUnavailableError(lastError, endpoint.models);
+async function callModel(options: AgentLoopOptions, messages: BaseMessage[], tools: AssistantTool[], emit: (text: string) => void): Promise<ModelTurn> {
+  const turn = await options.models.streamTurn({
+    purpose: 'chat',
+    model: options.model,
+    messages,
+    tools: tools.length ? langchainTools(tools) : undefined,
+    signal: options.signal,
+    onText: emit,
+    account: options.account,
+  });
+  await options.onModelCall?.(turn.usage);
+  return turn;
 }

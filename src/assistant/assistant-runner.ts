@@ -1,9 +1,8 @@
 import { AIMessage, HumanMessage, SystemMessage, type BaseMessage } from '@langchain/core/messages';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Server } from 'socket.io';
-import { costUsd, type Config } from '../../config';
-import { ModelUnavailableError } from '../ai/canvas-agent';
-import type { LlmEndpoint } from '../ai/llm';
+import type { Config } from '../../config';
+import { ModelUnavailableError, type ModelGateway } from '../ai/model-gateway';
 import { DeviceRpcError, type DeviceRpc } from '../devices/device-rpc';
 import { deviceNamespace } from '../devices/device-signals';
 import { describeIssues } from '../devices/protocol';
@@ -32,7 +31,7 @@ const EMBED_WAIT_MS = 15_000;
 export interface AssistantRunnerDeps {
   config: Config;
   repos: Repositories;
-  endpoint: LlmEndpoint;
+  models: ModelGateway;
   rpc: DeviceRpc;
   /** To reach the user's device sockets from a worker (through the adapter). */
   io: Server;
@@ -82,7 +81,7 @@ export class AssistantRunner {
     const history = await chat.context(data.sessionId, message.seq, HISTORY_LIMIT);
     const intent = classifyIntent(message.content);
     log.info({ agents: intent.agents, historyLength: history.length }, 'assistant turn started');
-    return this.runTurn(data, log, intent.agents, newUsage(this.deps.endpoint), {
+    return this.runTurn(data, log, intent.agents, newUsage(this.deps.models), {
       messages: [
         new SystemMessage(systemPrompt(intent.agents)),
         ...history.map((m): BaseMessage => (m.role === 'user' ? new HumanMessage(m.content) : new AIMessage(m.content))),
@@ -146,7 +145,8 @@ export class AssistantRunner {
 
     try {
       const result: AgentLoopResult = await runAgentLoop({
-        endpoint: this.deps.endpoint,
+        models: this.deps.models,
+        account: { userId: data.userId, tier, sessionId: data.sessionId },
         messages: 'messages' in start ? start.messages : [],
         resume: 'resume' in start ? start.resume : undefined,
         tools,
@@ -156,11 +156,8 @@ export class AssistantRunner {
           ? (name, args) => offered.has(name) && this.policy.isDangerous(name) && TOOLS_BY_NAME.get(name)!.schema.safeParse(args ?? {}).success
           : undefined,
         onText: (text) => void pending.push(this.publish(data, { type: 'text_chunk', sessionId: data.sessionId, text })),
-        onModelCall: async (call) => {
-          const cost = costUsd(this.deps.config.llm.pricing, call.model, call.inputTokens, call.outputTokens);
-          Object.assign(usage, { provider: call.provider, model: call.model, inputTokens: usage.inputTokens + call.inputTokens, outputTokens: usage.outputTokens + call.outputTokens, costUsd: usage.costUsd + cost });
-          await this.deps.repos.usage.record({ userId: data.userId, sessionId: data.sessionId, purpose: 'chat', ...call, costUsd: cost });
-          this.deps.metrics?.countModelCall({ provider: call.provider, model: call.model, tier }, call, cost);
+        onModelCall: (call) => {
+          Object.assign(usage, { provider: call.provider, model: call.model, inputTokens: usage.inputTokens + call.inputTokens, outputTokens: usage.outputTokens + call.outputTokens, costUsd: usage.costUsd + call.costUsd });
         },
         onToolResult: async (name, _args, content) => {
           await chat.addMessage({ sessionId: data.sessionId, role: 'tool', toolName: name, content, replyTo: data.messageId });
@@ -250,7 +247,7 @@ export class AssistantRunner {
   }
 }
 
-const newUsage = (endpoint: LlmEndpoint): TurnUsage => ({ provider: endpoint.provider, model: endpoint.models[0], inputTokens: 0, outputTokens: 0, costUsd: 0 });
+const newUsage = (models: ModelGateway): TurnUsage => ({ ...models.defaultModel, inputTokens: 0, outputTokens: 0, costUsd: 0 });
 
 const usageOf = (row: { provider: string | null; model: string | null; inputTokens: number; outputTokens: number; costUsd: number }): TurnUsage => ({
   provider: row.provider ?? 'unknown',

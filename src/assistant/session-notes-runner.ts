@@ -1,8 +1,7 @@
-import { AIMessageChunk, HumanMessage, SystemMessage } from '@langchain/core/messages';
+import { HumanMessage, SystemMessage } from '@langchain/core/messages';
 import { UnrecoverableError, type Job } from 'bullmq';
-import { costUsd, type Config } from '../../config';
-import { ModelUnavailableError } from '../ai/canvas-agent';
-import { chatModel, type LlmEndpoint } from '../ai/llm';
+import type { Config } from '../../config';
+import { ModelUnavailableError, type ModelGateway } from '../ai/model-gateway';
 import { describeIssues } from '../devices/protocol';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
@@ -23,7 +22,7 @@ const SYSTEM = [
 export interface SessionNotesRunnerDeps {
   config: Config;
   repos: Repositories;
-  endpoint: LlmEndpoint;
+  models: ModelGateway;
   notesEvents: NotesEventLog;
   logger: Logger;
   metrics?: Metrics;
@@ -87,36 +86,11 @@ export class SessionNotesRunner {
   }
 
   /**
-   * Streams the notes from the first model that works (never `.invoke()`: it would fetch tokenizer
-   * data). A model that fails before any text is replaced by the next; after text, failure is final.
+   * Streams the notes through the gateway: a model that fails before any text is replaced by the
+   * next; after text, failure is final. The gateway records the usage (purpose `notes`).
    */
   private async stream(data: TicketNotesJob, messages: Array<SystemMessage | HumanMessage>, onText: (text: string) => void): Promise<void> {
-    const { endpoint, config, repos, metrics } = this.deps;
-    let lastError: unknown;
-    for (const model of endpoint.models) {
-      let emitted = false;
-      try {
-        let aggregate: AIMessageChunk | undefined;
-        for await (const chunk of await chatModel(endpoint, model).stream(messages)) {
-          aggregate = aggregate ? aggregate.concat(chunk) : chunk;
-          const text = typeof chunk.content === 'string' ? chunk.content : '';
-          if (text) {
-            emitted = true;
-            onText(text);
-          }
-        }
-        const inputTokens = aggregate?.usage_metadata?.input_tokens ?? 0;
-        const outputTokens = aggregate?.usage_metadata?.output_tokens ?? 0;
-        const cost = costUsd(config.llm.pricing, model, inputTokens, outputTokens);
-        await repos.usage.record({ userId: data.userId, sessionId: data.sessionId, purpose: 'notes', provider: endpoint.provider, model, inputTokens, outputTokens, costUsd: cost });
-        const tier = (await repos.users.findById(data.userId))?.tier ?? 'free';
-        metrics?.countModelCall({ provider: endpoint.provider, model, tier }, { inputTokens, outputTokens }, cost);
-        return;
-      } catch (error) {
-        if (emitted) throw error;
-        lastError = error;
-      }
-    }
-    throw new ModelUnavailableError(lastError, endpoint.models);
+    const tier = (await this.deps.repos.users.findById(data.userId))?.tier ?? 'free';
+    await this.deps.models.streamTurn({ purpose: 'notes', messages, onText, account: { userId: data.userId, tier, sessionId: data.sessionId } });
   }
 }

@@ -1,7 +1,7 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import { costUsd, type Config } from '../../config';
 import { ModelUnavailableError, runCanvasAgent } from '../ai/canvas-agent';
-import type { LlmEndpoint } from '../ai/llm';
+import type { ModelGateway } from '../ai/model-gateway';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import type { Metrics } from '../observability/metrics';
@@ -22,7 +22,7 @@ export interface GenerationRunnerDeps {
   limiter: GenerationLimiter;
   queues: QueueRegistry;
   canvasEvents: CanvasEmitter;
-  endpoint: LlmEndpoint;
+  models: ModelGateway;
   logger: Logger;
   metrics?: Metrics;
 }
@@ -72,7 +72,7 @@ export class GenerationRunner {
     const stage = (value: GenerationStage) => this.stage(data, writer, value);
     stage('thinking');
     const result = await runCanvasAgent(generation.prompt, {
-      endpoint: this.deps.endpoint,
+      models: this.deps.models,
       maxBlocks: config.tiers[data.tier].maxBlocksPerGeneration,
       hooks: {
         onThinking: () => undefined,

@@ -49,6 +49,22 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly llmRequestSeconds = new Histogram({
+    name: 'switchboard_llm_request_seconds',
+    help: 'Model call duration (request to last chunk) by provider, model and purpose',
+    labelNames: ['provider', 'model', 'purpose'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly llmTtftSeconds = new Histogram({
+    name: 'switchboard_llm_ttft_seconds',
+    help: 'Time to the first streamed token or tool-call delta by provider, model and purpose',
+    labelNames: ['provider', 'model', 'purpose'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
   readonly sockets = new Gauge({
     name: 'switchboard_socket_connections',
     help: 'Open Socket.IO connections on this node by namespace',
@@ -108,6 +124,12 @@ export class Metrics {
     this.llmTokens.inc({ ...labels, direction: 'input' }, tokens.inputTokens);
     this.llmTokens.inc({ ...labels, direction: 'output' }, tokens.outputTokens);
     this.llmCost.inc(labels, costUsd);
+  }
+
+  /** Latency of one model call, and its time to first token when anything streamed. */
+  observeModelCall(labels: { provider: string; model: string; purpose: string }, seconds: number, ttftSeconds?: number): void {
+    this.llmRequestSeconds.observe(labels, seconds);
+    if (ttftSeconds !== undefined) this.llmTtftSeconds.observe(labels, ttftSeconds);
   }
 
   trackQueues(queues: QueueName[], counts: (queue: QueueName) => Promise<Record<string, number>>): void {

@@ -217,6 +217,42 @@ describe('LLM endpoint', () => {
   test('given only OPENAI_API_KEY, the LLM is configured with the default model', () => {
     expect(loadConfig({ OPENAI_API_KEY: 'sk-test' }).llm).toMatchObject({ configured: true, apiKey: 'sk-test', model: 'gpt-4o-mini', provider: 'openai' });
   });
+
+  test('given the short form, it is one provider whose extra models are the fallback chain', () => {
+    const { llm } = loadConfig({ OPENAI_BASE_URL: 'http://127.0.0.1:11434/v1', LLM_MODEL: 'a', LLM_FALLBACK_MODELS: 'b', LLM_PROVIDER: 'ollama' });
+    expect(llm.providers).toEqual([{ name: 'ollama', baseURL: 'http://127.0.0.1:11434/v1', apiKey: 'not-set', models: ['a', 'b'], kind: 'openai' }]);
+    expect(llm.fallback).toEqual([{ provider: 'ollama', model: 'b' }]);
+  });
+
+  test('given LLM_PROVIDERS and LLM_FALLBACK, keys come from the named env variables and the chain crosses providers', () => {
+    const { llm } = loadConfig({
+      LLM_PROVIDERS: JSON.stringify([
+        { name: 'openai', baseUrl: 'https://api.openai.com/v1', apiKeyEnv: 'OPENAI_KEY_MAIN', models: ['gpt-4o-mini', 'gpt-4o'] },
+        { name: 'local', baseUrl: 'http://127.0.0.1:11434/v1', models: ['llama3.1:8b'], kind: 'ollama' },
+      ]),
+      OPENAI_KEY_MAIN: 'sk-main',
+      LLM_FALLBACK: 'local:llama3.1:8b, openai:gpt-4o',
+    });
+    expect(llm.configured).toBe(true);
+    expect(llm.providers.map((p) => [p.name, p.apiKey, p.kind])).toEqual([
+      ['openai', 'sk-main', 'openai'],
+      ['local', 'not-set', 'ollama'],
+    ]);
+    expect(llm.fallback).toEqual([
+      { provider: 'local', model: 'llama3.1:8b' },
+      { provider: 'openai', model: 'gpt-4o' },
+    ]);
+  });
+
+  test('given a fallback naming an unknown model, a key variable that is unset, or duplicate names, loadConfig refuses', () => {
+    const providers = [{ name: 'openai', baseUrl: 'https://api.openai.com/v1', apiKeyEnv: 'KEY_NOT_SET', models: ['gpt-4o-mini'] }];
+    expect(configError({ LLM_PROVIDERS: JSON.stringify(providers), LLM_FALLBACK: 'openai:gpt-5' }).issues).toEqual([
+      expect.stringMatching(/LLM_PROVIDERS: .*KEY_NOT_SET/),
+      expect.stringMatching(/LLM_FALLBACK: openai:gpt-5/),
+    ]);
+    expect(configError({ LLM_PROVIDERS: JSON.stringify([...providers, ...providers]) }).issues[0]).toMatch(/unique/);
+    expect(configError({ LLM_PROVIDERS: '[]' }).issues[0]).toMatch(/^LLM_PROVIDERS/);
+  });
 });
 
 describe('.env.example', () => {

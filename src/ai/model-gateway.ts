@@ -1,0 +1,240 @@
+import type { BaseMessage } from '@langchain/core/messages';
+import type { StructuredToolInterface } from '@langchain/core/tools';
+import { costUsd, type ModelPrice } from '../../config/pricing';
+import type { LlmEndpoint } from './llm';
+import { EventLoopYielder, streamCompletion, type ToolDefinition } from './model-stream';
+
+/** An OpenAI-compatible endpoint and the models a deployment may use on it (SPEC §14). */
+export interface ModelProvider {
+  name: string;
+  baseURL: string;
+  apiKey: string;
+  models: string[];
+}
+
+/** One model of one provider. */
+export interface ModelRef {
+  provider: string;
+  model: string;
+}
+
+/** What a model call was for: a label of the latency metrics and of recorded usage. */
+export type ModelPurpose = 'generation' | 'chat' | 'extraction' | 'journey' | 'notes';
+
+/** Tokens and cost of one model call; `estimated` when the provider reported none (about 4 characters a token). */
+export interface ModelUsage extends ModelRef {
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+  estimated: boolean;
+}
+
+/** One tool call of a turn: the raw argument text, and its parsed object when the JSON is one. */
+export interface ModelToolCall {
+  id: string;
+  name: string;
+  args: string;
+  parsed?: Record<string, unknown>;
+}
+
+export interface ModelTurnRequest {
+  purpose: ModelPurpose;
+  messages: BaseMessage[];
+  tools?: Array<StructuredToolInterface | ToolDefinition>;
+  /** Forces one tool by name. */
+  toolChoice?: string;
+  /** A model chosen by the request (validated by the caller); else the deployment's default. */
+  model?: ModelRef;
+  signal?: AbortSignal;
+  /** Each text delta, in order. */
+  onText?(text: string): void;
+  /** Each tool call, the moment its arguments close (or when the stream moves past it). */
+  onToolCall?(call: ModelToolCall, index: number): void;
+  /**
+   * Output already went out and the model failed. Without this hook the failure is final (the user
+   * saw part of an answer); with it the caller discards what it got and the next model is tried.
+   */
+  onRestart?(): void;
+  /** Records the call's usage for this user (and counts tokens and cost in the metrics). */
+  account?: { userId: string; tier: string; sessionId?: string };
+}
+
+export interface ModelTurn {
+  text: string;
+  toolCalls: ModelToolCall[];
+  usage: ModelUsage;
+}
+
+/** Where usage goes (the usage repository) and what is counted (Metrics); both optional. */
+export interface ModelGatewayDeps {
+  pricing: Record<string, ModelPrice>;
+  usage?: { record(entry: { userId: string; sessionId?: string; purpose: ModelPurpose; provider: string; model: string; inputTokens: number; outputTokens: number; costUsd: number }): Promise<void> };
+  metrics?: {
+    countModelCall(labels: { provider: string; model: string; tier: string }, tokens: { inputTokens: number; outputTokens: number }, costUsd: number): void;
+    observeModelCall(labels: { provider: string; model: string; purpose: string }, seconds: number, ttftSeconds?: number): void;
+  };
+}
+
+export class ModelUnavailableError extends Error {
+  constructor(
+    readonly cause: unknown,
+    models: string[],
+  ) {
+    super(`The language model could not be reached (${models.join(', ')}): ${cause instanceof Error ? cause.message : String(cause)}`);
+    this.name = 'ModelUnavailableError';
+  }
+}
+
+/**
+ * The one door every model call goes through (canvas agent, assistant loop, extraction, journey,
+ * ticket notes): it streams one turn from the provider's raw chunks (model-stream.ts), hands back
+ * text deltas and each tool call as soon as its JSON closes, retries (inside the client), falls
+ * back across models and providers (`LLM_FALLBACK`), stops on `AbortSignal`, prices the usage and
+ * records the latency metrics. Work per chunk is constant.
+ */
+export class ModelGateway {
+  private readonly providers: Map<string, ModelProvider>;
+
+  constructor(
+    providers: ModelProvider[],
+    /** The default model, then the fallbacks tried in order. */
+    readonly chain: ModelRef[],
+    private readonly deps: ModelGatewayDeps,
+  ) {
+    this.providers = new Map(providers.map((provider) => [provider.name, provider]));
+    if (!chain.length) throw new Error('ModelGateway: no model configured');
+    for (const ref of chain) this.provider(ref);
+  }
+
+  /** One provider with its models in order (the short form: OPENAI_BASE_URL + LLM_MODEL + fallbacks). */
+  static fromEndpoint(endpoint: LlmEndpoint, deps: ModelGatewayDeps): ModelGateway {
+    const provider = { name: endpoint.provider, baseURL: endpoint.baseURL, apiKey: endpoint.apiKey, models: endpoint.models };
+    return new ModelGateway([provider], endpoint.models.map((model) => ({ provider: endpoint.provider, model })), deps);
+  }
+
+  /** The default model (what a request gets when it names none). */
+  get defaultModel(): ModelRef {
+    return this.chain[0];
+  }
+
+  /** Whether `ref` names a configured provider and one of its models. */
+  knows(ref: ModelRef): boolean {
+    return this.providers.get(ref.provider)?.models.includes(ref.model) ?? false;
+  }
+
+  /** Streams one turn on the first model of the chain that works. */
+  async streamTurn(request: ModelTurnRequest): Promise<ModelTurn> {
+    const candidates = request.model ? [request.model, ...this.chain.filter((ref) => ref.provider !== request.model!.provider || ref.model !== request.model!.model)] : this.chain;
+    let lastError: unknown;
+    for (const ref of candidates) {
+      const delivered = { any: false };
+      try {
+        const turn = await this.attempt(ref, request, delivered);
+        await this.account(request, turn.usage);
+        return turn;
+      } catch (error) {
+        if (request.signal?.aborted) throw error;
+        if (delivered.any && !request.onRestart) throw error;
+        if (delivered.any) request.onRestart?.();
+        lastError = error;
+      }
+    }
+    throw new ModelUnavailableError(lastError, candidates.map((ref) => `${ref.provider}:${ref.model}`));
+  }
+
+  private provider(ref: ModelRef): ModelProvider {
+    const provider = this.providers.get(ref.provider);
+    if (!provider) throw new Error(`ModelGateway: unknown provider ${ref.provider}`);
+    return provider;
+  }
+
+  private async attempt(ref: ModelRef, request: ModelTurnRequest, delivered: { any: boolean }): Promise<ModelTurn> {
+    const provider = this.provider(ref);
+    const started = performance.now();
+    let firstTokenAt: number | undefined;
+    const stream = await streamCompletion(provider, ref.model, request.messages, { tools: request.tools, toolChoice: request.toolChoice, signal: request.signal });
+    const yielder = new EventLoopYielder();
+    const calls: Array<ModelToolCall & { done: boolean }> = [];
+    const byIndex = new Map<number, ModelToolCall & { done: boolean }>();
+    let text = '';
+    let reported: { prompt_tokens?: number; completion_tokens?: number } | undefined;
+    let open: (ModelToolCall & { done: boolean }) | undefined;
+
+    const close = (call: ModelToolCall & { done: boolean }) => {
+      if (call.done) return;
+      call.done = true;
+      call.parsed = parseObject(call.args);
+      delivered.any = true;
+      request.onToolCall?.(call, calls.indexOf(call));
+    };
+
+    for await (const chunk of stream) {
+      if (chunk.usage) reported = chunk.usage;
+      const delta = chunk.choices?.[0]?.delta;
+      if (!delta) continue;
+      if (typeof delta.content === 'string' && delta.content) {
+        firstTokenAt ??= performance.now();
+        text += delta.content;
+        delivered.any = true;
+        request.onText?.(delta.content);
+      }
+      for (const part of delta.tool_calls ?? []) {
+        firstTokenAt ??= performance.now();
+        const index = part.index ?? 0;
+        let call = byIndex.get(index);
+        if (!call) {
+          if (open) close(open);
+          call = { id: part.id ?? '', name: part.function?.name ?? '', args: '', done: false };
+          byIndex.set(index, call);
+          calls.push(call);
+        }
+        if (!call.id && part.id) call.id = part.id;
+        if (!call.name && part.function?.name) call.name = part.function.name;
+        if (call.done) continue;
+        const piece = part.function?.arguments ?? '';
+        call.args += piece;
+        open = call;
+        // Only a piece that ends in `}` can close the object: one parse per call, not per chunk.
+        if (piece.trimEnd().endsWith('}') && parseObject(call.args)) close(call);
+      }
+      const pause = yielder.maybeYield();
+      if (pause) await pause;
+    }
+    if (request.signal?.aborted) throw request.signal.reason ?? new Error('aborted');
+    for (const call of calls) close(call);
+    calls.forEach((call, position) => (call.id ||= `call_${position}`));
+
+    const seconds = (performance.now() - started) / 1000;
+    this.deps.metrics?.observeModelCall({ provider: ref.provider, model: ref.model, purpose: request.purpose }, seconds, firstTokenAt === undefined ? undefined : (firstTokenAt - started) / 1000);
+    const estimated = !reported;
+    const inputTokens = reported?.prompt_tokens ?? estimateTokens(request.messages);
+    const outputTokens = reported?.completion_tokens ?? Math.ceil((text.length + calls.reduce((sum, call) => sum + call.args.length, 0)) / 4);
+    const usage = { ...ref, inputTokens, outputTokens, costUsd: costUsd(this.deps.pricing, ref.model, inputTokens, outputTokens), estimated };
+    return { text, toolCalls: calls.map(({ done: _done, ...call }) => call), usage };
+  }
+
+  private async account(request: ModelTurnRequest, usage: ModelUsage): Promise<void> {
+    const { account } = request;
+    if (!account) return;
+    const { provider, model, inputTokens, outputTokens, costUsd: cost } = usage;
+    await this.deps.usage?.record({ userId: account.userId, sessionId: account.sessionId, purpose: request.purpose, provider, model, inputTokens, outputTokens, costUsd: cost });
+    this.deps.metrics?.countModelCall({ provider, model, tier: account.tier }, usage, cost);
+  }
+}
+
+/** The arguments as an object when they are a complete JSON object, else undefined. */
+export function parseObject(text: string): Record<string, unknown> | undefined {
+  if (!text.trim()) return {};
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** About 4 characters a token, for a provider that reported no usage. */
+function estimateTokens(messages: BaseMessage[]): number {
+  const chars = messages.reduce((sum, message) => sum + (typeof message.content === 'string' ? message.content.length : JSON.stringify(message.content).length), 0);
+  return Math.ceil(chars / 4);
+}

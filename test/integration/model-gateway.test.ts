@@ -1,0 +1,165 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { HumanMessage } from '@langchain/core/messages';
+import { DEFAULT_PRICING } from '../../config/pricing';
+import { blockTools } from '../../src/ai/block-tools';
+import { ModelGateway, ModelUnavailableError } from '../../src/ai/model-gateway';
+import { Metrics } from '../../src/observability/metrics';
+import { startScriptedLLM, type ScriptedLLM } from '../support/scripted-llm';
+
+/**
+ * The model gateway against real OpenAI-compatible servers over HTTP (the real @langchain/openai
+ * client): fallback across providers, tool calls handed over as they close, cancellation that
+ * closes the provider's request, usage and metrics.
+ */
+describe('model gateway', () => {
+  const servers: Array<{ close(): Promise<void> }> = [];
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((server) => server.close()));
+  });
+
+  const scripted = async (...args: Parameters<typeof startScriptedLLM>): Promise<ScriptedLLM> => {
+    const server = await startScriptedLLM(...args);
+    servers.push(server);
+    return server;
+  };
+
+  test('a provider that keeps failing falls back to the next provider of the chain, which is billed', async () => {
+    const down = await scripted(() => ({ error: { status: 500, message: 'overloaded' } }));
+    const up = await scripted([{ toolCalls: [{ name: 'create_text', args: { text: 'hello' } }] }]);
+    const metrics = new Metrics();
+    const recorded: unknown[] = [];
+    const gateway = new ModelGateway(
+      [
+        { name: 'alpha', baseURL: down.baseURL, apiKey: 'a', models: ['a-1'] },
+        { name: 'beta', baseURL: up.baseURL, apiKey: 'b', models: ['gpt-4o-mini'] },
+      ],
+      [
+        { provider: 'alpha', model: 'a-1' },
+        { provider: 'beta', model: 'gpt-4o-mini' },
+      ],
+      { pricing: DEFAULT_PRICING, metrics, usage: { record: async (entry) => void recorded.push(entry) } },
+    );
+
+    const turn = await gateway.streamTurn({
+      purpose: 'chat',
+      messages: [new HumanMessage('write hello')],
+      tools: blockTools,
+      account: { userId: 'u1', tier: 'pro', sessionId: 's1' },
+    });
+
+    expect(down.chatRequests().length).toBe(3); // the client's own retries, then the fallback
+    expect(up.chatRequests()[0].model).toBe('gpt-4o-mini');
+    expect(turn.toolCalls).toEqual([expect.objectContaining({ name: 'create_text', parsed: { text: 'hello' } })]);
+    expect(turn.usage).toMatchObject({ provider: 'beta', model: 'gpt-4o-mini', estimated: false });
+    expect(turn.usage.inputTokens).toBeGreaterThan(0);
+    expect(turn.usage.costUsd).toBeGreaterThan(0);
+    expect(recorded).toEqual([expect.objectContaining({ userId: 'u1', sessionId: 's1', purpose: 'chat', provider: 'beta', model: 'gpt-4o-mini' })]);
+    const text = await metrics.registry.metrics();
+    expect(text).toMatch(/switchboard_llm_request_seconds_count\{provider="beta",model="gpt-4o-mini",purpose="chat"\} 1/);
+    expect(text).toMatch(/switchboard_llm_ttft_seconds_count\{provider="beta",model="gpt-4o-mini",purpose="chat"\} 1/);
+    expect(text).toMatch(/switchboard_llm_tokens_total\{provider="beta",model="gpt-4o-mini",tier="pro",direction="input"\} [1-9]/);
+  });
+
+  test('when every model fails, the error names the chain', async () => {
+    const down = await scripted(() => ({ error: { status: 400, message: 'bad request' } }));
+    const gateway = ModelGateway.fromEndpoint({ baseURL: down.baseURL, apiKey: 'x', provider: 'solo', models: ['m1', 'm2'] }, { pricing: {} });
+    await expect(gateway.streamTurn({ purpose: 'notes', messages: [new HumanMessage('hi')] })).rejects.toThrow(ModelUnavailableError);
+    await expect(gateway.streamTurn({ purpose: 'notes', messages: [new HumanMessage('hi')] })).rejects.toThrow(/solo:m1, solo:m2/);
+  });
+
+  test('each tool call is handed over when its JSON closes, while the model is still streaming', async () => {
+    const delayMs = 150;
+    const llm = await scripted(
+      [
+        {
+          toolCalls: [
+            { name: 'create_text', args: { text: 'first' } },
+            { name: 'create_text', args: { text: 'second' } },
+          ],
+        },
+      ],
+      { delayMs },
+    );
+    const gateway = ModelGateway.fromEndpoint({ baseURL: llm.baseURL, apiKey: 'x', provider: 'scripted', models: ['m'] }, { pricing: {} });
+    const handed: Array<{ index: number; at: number; text: unknown }> = [];
+    const turn = await gateway.streamTurn({
+      purpose: 'generation',
+      messages: [new HumanMessage('two paragraphs')],
+      tools: blockTools,
+      onToolCall: (call, index) => handed.push({ index, at: performance.now(), text: call.parsed?.text }),
+    });
+    const endedAt = performance.now();
+
+    expect(handed.map(({ index, text }) => [index, text])).toEqual([
+      [0, 'first'],
+      [1, 'second'],
+    ]);
+    // The server pauses `delayMs` before the second call: the first was handed over before that.
+    expect(endedAt - handed[0].at).toBeGreaterThanOrEqual(delayMs * 0.8);
+    expect(turn.toolCalls.map((call) => call.id)).toEqual([expect.any(String), expect.any(String)]);
+  });
+
+  test('an aborted call closes its HTTP request to the provider and is not retried elsewhere', async () => {
+    const provider = await hangingProvider();
+    servers.push(provider);
+    const gateway = ModelGateway.fromEndpoint({ baseURL: provider.baseURL, apiKey: 'x', provider: 'slow', models: ['m1', 'm2'] }, { pricing: {} });
+    const controller = new AbortController();
+    const turn = gateway.streamTurn({
+      purpose: 'chat',
+      messages: [new HumanMessage('hi')],
+      signal: controller.signal,
+      onText: () => controller.abort(new Error('cancelled by the user')),
+    });
+
+    await expect(turn).rejects.toThrow();
+    await provider.closed;
+    expect(provider.requests).toBe(1);
+  });
+
+  test('a provider that reports no usage gets an estimate, flagged as such', async () => {
+    const provider = await hangingProvider({ finish: true });
+    servers.push(provider);
+    const gateway = ModelGateway.fromEndpoint({ baseURL: provider.baseURL, apiKey: 'x', provider: 'quiet', models: ['m'] }, { pricing: {} });
+    const turn = await gateway.streamTurn({ purpose: 'chat', messages: [new HumanMessage('a'.repeat(400))] });
+    expect(turn.text).toBe('partial answer');
+    expect(turn.usage).toMatchObject({ estimated: true, outputTokens: Math.ceil('partial answer'.length / 4) });
+    expect(turn.usage.inputTokens).toBeGreaterThanOrEqual(100);
+  });
+});
+
+/**
+ * A provider that streams one text chunk and then holds the response open (or, with `finish`,
+ * ends it without a usage chunk); `closed` resolves when the client closes the request.
+ */
+async function hangingProvider(options: { finish?: boolean } = {}) {
+  let requests = 0;
+  let markClosed!: () => void;
+  const closed = new Promise<void>((resolve) => (markClosed = resolve));
+  const server = http.createServer((req, res) => {
+    requests += 1;
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      const chunk = (delta: Record<string, unknown>, finish: string | null = null) =>
+        `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+      res.write(chunk({ role: 'assistant', content: '' }) + chunk({ content: 'partial answer' }));
+      if (options.finish) res.end(chunk({}, 'stop') + 'data: [DONE]\n\n');
+    });
+    res.on('close', () => markClosed());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as AddressInfo;
+  return {
+    baseURL: `http://127.0.0.1:${port}/v1`,
+    closed,
+    get requests() {
+      return requests;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
