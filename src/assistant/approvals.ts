@@ -1,4 +1,3 @@
-import { mapChatMessagesToStoredMessages, mapStoredMessagesToChatMessages, type StoredMessage } from '@langchain/core/messages';
 import type { Server } from 'socket.io';
 import { z } from 'zod';
 import { describeIssues } from '../devices/protocol';
@@ -11,8 +10,7 @@ import type { Metrics } from '../observability/metrics';
 import { ASSISTANT_QUEUE, enqueueHitlResume, enqueueHitlTimeout } from '../producers/assistant';
 import type { QueueRegistry } from '../producers/queue-registry';
 import { rooms, type ApprovalRequested, type ToolApprovalAck } from '../realtime/events';
-import type { LoopCall, ParkedLoop } from './agent-loop';
-import type { TurnUsage } from './chat-events';
+import type { StoredContinuation } from './continuation';
 import type { ToolPolicy } from './tool-policy';
 
 /**
@@ -31,36 +29,6 @@ export function dangerousToolPolicy(extra: readonly string[] = []): ToolPolicy {
 /** The reason shown with an approval request. */
 export const approvalReason = (toolName: string) =>
   toolName.startsWith('delete_') ? `${toolName} permanently deletes data on your device` : `${toolName} is marked as needing your approval (HITL_DANGEROUS_TOOLS)`;
-
-/** What a parked turn keeps in `hitl_requests.continuation` (JSON). */
-export interface StoredContinuation {
-  version: 1;
-  messages: StoredMessage[];
-  calls: LoopCall[];
-  iteration: number;
-  response: string;
-  toolCalls: number;
-  /** The agents the turn was routed to (the same tools are offered after the resume). */
-  agents: string[];
-  usage: TurnUsage;
-}
-
-export const storeContinuation = (parked: ParkedLoop, agents: string[], usage: TurnUsage): StoredContinuation => ({
-  version: 1,
-  messages: mapChatMessagesToStoredMessages(parked.messages),
-  calls: parked.calls,
-  iteration: parked.iteration,
-  response: parked.response,
-  toolCalls: parked.toolCalls,
-  agents,
-  usage,
-});
-
-export const loadContinuation = (stored: StoredContinuation): { parked: ParkedLoop; agents: string[]; usage: TurnUsage } => ({
-  parked: { messages: mapStoredMessagesToChatMessages(stored.messages), calls: stored.calls, iteration: stored.iteration, response: stored.response, toolCalls: stored.toolCalls },
-  agents: stored.agents,
-  usage: stored.usage,
-});
 
 export type Decision = Exclude<HitlStatus, 'pending'>;
 

@@ -1,0 +1,63 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { testRedisUrl } from '../support/database';
+
+const ROOT = path.resolve(__dirname, '../..');
+const run = promisify(execFile);
+
+/** Packages only workers may load: the model client and the connector SDKs. */
+const WORKER_ONLY = /node_modules\/(@langchain\/|langchain\/|openai\/|@googleapis\/|googleapis|@microsoft\/)/;
+
+/**
+ * Starts Switchboard with `roles` in a process of its own (real Redis, in-memory PGlite) and lists
+ * the packages its module graph loaded, read from the CommonJS cache once it is running.
+ */
+async function packagesLoadedBy(roles: string): Promise<string[]> {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'sb-boundary-'));
+  const script = `
+    const { loadConfig } = require('./config');
+    const { startSwitchboard } = require('./src/app/switchboard');
+    startSwitchboard(loadConfig(process.env)).then((app) => {
+      const loaded = Object.keys(require.cache).filter((file) => file.includes('/node_modules/'));
+      process.stdout.write(JSON.stringify(loaded), () => process.exit(0));
+    }, (error) => { console.error(error); process.exit(1); });`;
+  try {
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', '-e', script], {
+      cwd: ROOT,
+      timeout: 60_000,
+      maxBuffer: 64 * 1024 * 1024,
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '/tmp',
+        NODE_ENV: 'test',
+        LOG_LEVEL: 'silent',
+        SWITCHBOARD_ROLES: roles,
+        REDIS_URL: testRedisUrl(),
+        REDIS_KEY_PREFIX: `boundary-${process.pid}-${Date.now()}`,
+        DATABASE_URL: 'memory://',
+        DATA_DIR: dataDir,
+        PORT: '0',
+      },
+    });
+    return JSON.parse(stdout) as string[];
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+describe('process boundaries (SPEC §2, STYLE: the API process never loads LangChain or connector SDKs)', () => {
+  test('an api-only process loads no model client and no connector SDK', async () => {
+    const loaded = await packagesLoadedBy('api');
+    expect(loaded.some((file) => file.includes('/node_modules/express/'))).toBe(true);
+    expect(loaded.filter((file) => WORKER_ONLY.test(file))).toEqual([]);
+  }, 90_000);
+
+  test('a worker process does load them (the check above can see them)', async () => {
+    const loaded = await packagesLoadedBy('worker');
+    expect(loaded.some((file) => file.includes('/node_modules/@langchain/core/'))).toBe(true);
+    expect(loaded.some((file) => file.includes('/node_modules/@langchain/openai/'))).toBe(true);
+  }, 90_000);
+});
