@@ -18,7 +18,7 @@ import {
 export const PROVIDER_SCOPES: Record<Provider, readonly string[]> = {
   gmail: ['https://www.googleapis.com/auth/gmail.readonly'],
   outlook: ['offline_access', 'Mail.Read'],
-  teams: ['offline_access', 'Chat.Read', 'ChannelMessage.Read.All'],
+  teams: ['offline_access', 'Chat.Read'],
 };
 
 const TOKEN_TIMEOUT_MS = 15_000;

@@ -143,7 +143,7 @@ export function agentCatalog() {
   return [
     { type: 'local_directory', kind: 'local', name: 'Local directory', description: 'Watches local directories, extracts data from files using AI', configSchema: local },
     { type: 'gmail', kind: 'cloud', name: 'Gmail', description: 'Scans Gmail inbox, extracts tasks/notes from emails', configSchema: cloud, scopes: ['https://www.googleapis.com/auth/gmail.readonly'] },
-    { type: 'teams', kind: 'cloud', name: 'Microsoft Teams', description: 'Monitors Teams messages, extracts action items', configSchema: cloud, scopes: ['ChannelMessage.Read.All', 'Chat.Read'] },
+    { type: 'teams', kind: 'cloud', name: 'Microsoft Teams', description: 'Monitors your Teams chats (1:1 and group), extracts action items', configSchema: cloud, scopes: ['Chat.Read'] },
     { type: 'outlook', kind: 'cloud', name: 'Outlook', description: 'Scans Outlook inbox, extracts tasks/notes', configSchema: cloud, scopes: ['Mail.Read'] },
   ] as const;
 }

@@ -385,7 +385,7 @@ describe('OAuth clients', () => {
 
   test.each([
     ['outlook', 'offline_access Mail.Read'],
-    ['teams', 'offline_access Chat.Read ChannelMessage.Read.All'],
+    ['teams', 'offline_access Chat.Read'],
   ] as const)('authorizeUrl for %s points at the tenant authorize endpoint with its scopes', (provider, scope) => {
     const url = new URL(authorizeUrl(provider, { settings, state: 's', redirectUri }));
 
@@ -411,7 +411,7 @@ describe('OAuth clients', () => {
     const tokens = await exchangeCode('teams', { settings, code, redirectUri });
     const { items } = await collect({ provider: 'teams', tokens });
 
-    expect(microsoft.requests[0].form).toMatchObject({ grant_type: 'authorization_code', scope: 'offline_access Chat.Read ChannelMessage.Read.All' });
+    expect(microsoft.requests[0].form).toMatchObject({ grant_type: 'authorization_code', scope: 'offline_access Chat.Read' });
     expect(tokens.refreshToken).toBeTruthy();
     expect(items).toHaveLength(1);
   });
