@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { QUEUE_NAMES, type Config } from '../../config';
 import type { LlmEndpoint } from '../ai/llm';
+import { ModelCatalog } from '../ai/model-catalog';
 import { ApprovalService, toolApprovalHandler } from '../assistant/approvals';
 import { ChatEventLog } from '../assistant/chat-events';
 import { ChatService, deviceChatHandler } from '../assistant/chat-service';
@@ -123,7 +124,7 @@ export async function startSwitchboard(
         audience: config.auth.audience,
         accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds,
       };
-      const chat = new ChatService({ repos, queues, registry: deviceRegistry, logger });
+      const chat = new ChatService({ repos, queues, registry: deviceRegistry, logger, models: ModelCatalog.of(config, options.endpoint) });
       const approvals = new ApprovalService({ config, repos, queues, logger, metrics });
       const agents = new AgentService({ config, repos, queues, logger });
       const ctx: ApiContext = {

@@ -15,7 +15,7 @@ import { runAgentLoop, type AgentLoopResult, type ParkedLoop } from './agent-loo
 import type { ApprovalService } from './approvals';
 import { loadContinuation, storeContinuation, type StoredContinuation } from './continuation';
 import type { ChatEvent, ChatEventLog, TurnUsage } from './chat-events';
-import { classifyIntent, systemPrompt, toolsFor } from './orchestrator';
+import { classifyIntent, plainSystemPrompt, systemPrompt, toolsFor } from './orchestrator';
 import type { AgentName } from './tools';
 import { ToolInputError } from './tool-format';
 import { allowAllPolicy, type ToolPolicy } from './tool-policy';
@@ -80,11 +80,12 @@ export class AssistantRunner {
     }
 
     const history = await chat.context(data.sessionId, message.seq, HISTORY_LIMIT);
-    const intent = classifyIntent(message.content);
-    log.info({ agents: intent.agents, historyLength: history.length }, 'assistant turn started');
-    return this.runTurn(data, log, intent.agents, newUsage(this.deps.models), {
+    // Without a device (SPEC §16) the assistant has no tools and says it cannot reach local data.
+    const agents = data.tools === 'none' || !data.deviceId ? [] : classifyIntent(message.content).agents;
+    log.info({ agents, mode: data.tools, historyLength: history.length }, 'assistant turn started');
+    return this.runTurn(data, log, agents, newUsage(this.deps.models), {
       messages: [
-        new SystemMessage(systemPrompt(intent.agents)),
+        new SystemMessage(agents.length ? systemPrompt(agents) : plainSystemPrompt()),
         ...history.map((m): BaseMessage => (m.role === 'user' ? new HumanMessage(m.content) : new AIMessage(m.content))),
         new HumanMessage(message.content),
       ],
@@ -111,7 +112,7 @@ export class AssistantRunner {
     const row = await this.deps.repos.hitl.find(parsed.data.approvalId);
     if (!row) throw new UnrecoverableError(`Approval request ${parsed.data.approvalId} does not exist`);
     if (row.status === 'pending') throw new UnrecoverableError(`Approval request ${row.id} is not decided yet`);
-    const data: AssistantJob = { userId: row.userId, sessionId: row.sessionId, messageId: row.messageId, deviceId: row.deviceId };
+    const data: AssistantJob = { userId: row.userId, sessionId: row.sessionId, messageId: row.messageId, deviceId: row.deviceId, tools: 'device' };
     const log = this.deps.logger.child({ component: 'assistant', jobId: job.id, sessionId: data.sessionId, messageId: data.messageId, approvalId: row.id });
     const answered = await this.deps.repos.chat.findReply(data.sessionId, data.messageId);
     if (answered) {
@@ -147,6 +148,7 @@ export class AssistantRunner {
     try {
       const result: AgentLoopResult = await runAgentLoop({
         models: this.deps.models,
+        model: data.model,
         account: { userId: data.userId, tier, sessionId: data.sessionId },
         messages: 'messages' in start ? start.messages : [],
         resume: 'resume' in start ? start.resume : undefined,
@@ -164,7 +166,7 @@ export class AssistantRunner {
           await chat.addMessage({ sessionId: data.sessionId, role: 'tool', toolName: name, content, replyTo: data.messageId });
         },
       });
-      if (result.parked && approvals) {
+      if (result.parked && approvals && data.deviceId) {
         // Parked: the state goes to PostgreSQL and the job ends, so no worker slot waits on a human.
         const [call] = result.parked.calls;
         const parameters = TOOLS_BY_NAME.get(call.name)!.schema.parse(call.args ?? {}) as Record<string, unknown>;
@@ -206,16 +208,18 @@ export class AssistantRunner {
    * offline, timeout, device error) becomes "Error: …" text for the model: the turn goes on.
    */
   private async executeTool(data: AssistantJob, offered: Set<string>, name: string, rawArgs: unknown, log: Logger, options: { approved?: boolean } = {}): Promise<string> {
+    const { deviceId } = data;
+    if (!deviceId) return `Error: no device is connected, so ${name} cannot run.`;
     const tool = TOOLS_BY_NAME.get(name);
     // Only the routed agent's tools: a model cannot reach a tool it was not offered this turn.
     if (!tool || !offered.has(name)) return `Error: there is no tool called "${name}" here; use one of: ${[...offered].join(', ')}.`;
     const args = tool.schema.safeParse(rawArgs ?? {});
     if (!args.success) return `Error: invalid arguments for ${name}: ${describeIssues(args.error)}. Fix them and call the tool again.`;
     if (!options.approved && this.policy.isDangerous(name)) {
-      const decision = await this.policy.check({ userId: data.userId, sessionId: data.sessionId, deviceId: data.deviceId, toolName: name, args: args.data });
+      const decision = await this.policy.check({ userId: data.userId, sessionId: data.sessionId, deviceId, toolName: name, args: args.data });
       if (!decision.allowed) return `Error: ${name} was not allowed: ${decision.reason}`;
     }
-    const device = ((call) => this.deps.rpc.callDevice(data.userId, data.deviceId, call as never)) as DeviceCall;
+    const device = ((call) => this.deps.rpc.callDevice(data.userId, deviceId, call as never)) as DeviceCall;
     try {
       return await tool.run(args.data, device, this.toolContext(data));
     } catch (error) {
@@ -240,10 +244,12 @@ export class AssistantRunner {
 
   /** To the requesting device's sockets (any node) and to the turn's event log (HTTP listeners). */
   private async publish(data: AssistantJob, event: ChatEvent): Promise<void> {
-    const room = deviceNamespace(this.deps.io).to(rooms.userDevice(data.userId, data.deviceId));
-    if (event.type === 'text_chunk') room.emit('text_chunk', { sessionId: event.sessionId, text: event.text });
-    else if (event.type === 'final') room.emit('final', { sessionId: event.sessionId, response: event.response });
-    else room.emit('chat_error', { sessionId: event.sessionId, code: event.code, message: event.message });
+    if (data.deviceId) {
+      const room = deviceNamespace(this.deps.io).to(rooms.userDevice(data.userId, data.deviceId));
+      if (event.type === 'text_chunk') room.emit('text_chunk', { sessionId: event.sessionId, text: event.text });
+      else if (event.type === 'final') room.emit('final', { sessionId: event.sessionId, response: event.response });
+      else room.emit('chat_error', { sessionId: event.sessionId, code: event.code, message: event.message });
+    }
     await this.deps.chatEvents.append(data.messageId, event);
   }
 }

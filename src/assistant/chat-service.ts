@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { ModelCatalog } from '../ai/model-catalog';
 import type { DeviceRegistry } from '../devices/device-registry';
 import { describeIssues, deviceIdSchema } from '../devices/protocol';
 import { AppError, notFound } from '../lib/errors';
@@ -13,8 +14,21 @@ export const MAX_CHAT_MESSAGE_CHARS = 8_000;
 
 const message = z.string().trim().min(1).max(MAX_CHAT_MESSAGE_CHARS);
 
-/** `POST /chat` and `POST /chat/stream`. */
-export const chatBodySchema = z.strictObject({ message, sessionId: z.uuid().optional(), deviceId: deviceIdSchema.optional() });
+/** A model chosen by the request (SPEC §14); it must be one the deployment serves. */
+export const modelChoiceSchema = z.strictObject({ provider: z.string().min(1).max(100), model: z.string().min(1).max(200) });
+
+/**
+ * `POST /chat` and `POST /chat/stream`. `tools` (SPEC §16): `device` runs the assistant's tools on
+ * a device (409 when none is online), `none` answers as a plain assistant; default: `device` when
+ * one of the user's devices is online, else `none`.
+ */
+export const chatBodySchema = z.strictObject({
+  message,
+  sessionId: z.uuid().optional(),
+  deviceId: deviceIdSchema.optional(),
+  config: modelChoiceSchema.optional(),
+  tools: z.enum(['device', 'none']).optional(),
+});
 
 /** Socket `chat_request` (its `context` is accepted, bounded, and not used yet). */
 export const chatRequestSchema = z.strictObject({
@@ -31,6 +45,10 @@ export interface StartTurn {
   deviceId?: string;
   /** The request came from this device's socket, so it is online: skip the registry check. */
   fromDevice?: boolean;
+  /** `device` | `none`; unset = `device` when a device is online, else `none` (SPEC §16). */
+  tools?: 'device' | 'none';
+  /** The model chosen by the request; validated against the catalog (400 `unknown_model`). */
+  model?: { provider: string; model: string };
 }
 
 /**
@@ -40,21 +58,36 @@ export interface StartTurn {
 export class ChatService {
   private readonly log: Logger;
 
-  constructor(private readonly deps: { repos: Repositories; queues: QueueRegistry; registry: DeviceRegistry; logger: Logger }) {
+  constructor(private readonly deps: { repos: Repositories; queues: QueueRegistry; registry: DeviceRegistry; logger: Logger; models: ModelCatalog }) {
     this.log = deps.logger.child({ component: 'chat' });
   }
 
-  async start(input: StartTurn): Promise<{ sessionId: string; messageId: string; deviceId: string }> {
+  async start(input: StartTurn): Promise<{ sessionId: string; messageId: string; deviceId: string | null }> {
     const { chat } = this.deps.repos;
+    if (input.model && !this.deps.models.knows(input.model)) {
+      throw new AppError(400, 'unknown_model', `Model ${input.model.provider}:${input.model.model} is not configured on this deployment`);
+    }
     const session = input.sessionId ? await chat.findOwned(input.userId, input.sessionId) : null;
     if (input.sessionId && !session) throw notFound('Chat session');
-    const deviceId = input.fromDevice && input.deviceId ? input.deviceId : await this.onlineDevice(input.userId, input.deviceId, session?.deviceId ?? undefined);
+    const deviceId = await this.deviceFor(input, session?.deviceId ?? undefined);
+    const mode = deviceId ? 'device' : 'none';
 
-    const sessionId = session?.id ?? (await chat.createSession({ userId: input.userId, deviceId, title: titleOf(input.message) })).id;
+    const sessionId = session?.id ?? (await chat.createSession({ userId: input.userId, deviceId, title: titleOf(input.message), mode })).id;
     const stored = await chat.addMessage({ sessionId, role: 'user', content: input.message });
-    await enqueueAssistantTurn(this.deps.queues, { userId: input.userId, sessionId, messageId: stored.id, deviceId });
-    this.log.info({ userId: input.userId, sessionId, messageId: stored.id, deviceId }, 'assistant turn queued');
+    await enqueueAssistantTurn(this.deps.queues, { userId: input.userId, sessionId, messageId: stored.id, deviceId: deviceId ?? undefined, tools: mode, model: input.model });
+    this.log.info({ userId: input.userId, sessionId, messageId: stored.id, deviceId, mode }, 'assistant turn queued');
     return { sessionId, messageId: stored.id, deviceId };
+  }
+
+  /** The device the turn's tools run on, or null for a plain assistant turn (SPEC §16). */
+  private async deviceFor(input: StartTurn, sessionDevice?: string): Promise<string | null> {
+    if (input.tools === 'none') return null;
+    if (input.fromDevice && input.deviceId) return input.deviceId;
+    if (input.tools === 'device' || input.deviceId) return this.onlineDevice(input.userId, input.deviceId, sessionDevice);
+    return this.onlineDevice(input.userId, undefined, sessionDevice).catch((error: unknown) => {
+      if (error instanceof AppError && error.code === 'device_offline') return null;
+      throw error;
+    });
   }
 
   /**

@@ -36,6 +36,16 @@ export function toolsFor(agents: AgentName[]): AssistantTool[] {
 }
 
 /** The system prompt of a turn: who the assistant is and how to use the tools. */
+/** A turn without a device (SPEC §16): a plain assistant that knows it cannot reach local data. */
+export function plainSystemPrompt(now = new Date()): string {
+  return [
+    "You are Switchboard's assistant. No desktop app of the user is connected, so you cannot read or change their tasks, projects, checkpoints or notes (their local data cannot be reached).",
+    'Answer from the conversation and your general knowledge; if the user asks about their own data, say it needs the desktop app to be online.',
+    'Answer briefly in plain language.',
+    `Today is ${now.toISOString().slice(0, 10)}.`,
+  ].join(' ');
+}
+
 export function systemPrompt(agents: AgentName[], now = new Date()): string {
   return [
     'You are Switchboard\'s assistant. You help the user with the tasks, projects, checkpoints and notes stored on their desktop app.',

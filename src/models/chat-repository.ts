@@ -1,4 +1,4 @@
-import { and, desc, eq, lt, sql } from 'drizzle-orm';
+import { and, desc, eq, lt, or, sql } from 'drizzle-orm';
 import type { Db } from './database';
 import { chatMessages, chatSessions, type ChatMessageRow, type ChatSessionRow } from './schema';
 
@@ -37,6 +37,9 @@ export function toChatSessionView(row: ChatSessionRow) {
     id: row.id,
     deviceId: row.deviceId,
     status: row.status,
+    mode: row.mode,
+    flowId: row.flowId,
+    escalationReason: row.escalationReason,
     title: row.title,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
@@ -47,9 +50,31 @@ export function toChatSessionView(row: ChatSessionRow) {
 export class ChatRepository {
   constructor(private readonly db: Db) {}
 
-  async createSession(input: { userId: string; deviceId: string; title: string }): Promise<ChatSessionRow> {
+  async createSession(input: { userId: string; deviceId: string | null; title: string; mode: ChatSessionRow['mode'] }): Promise<ChatSessionRow> {
     const [row] = await this.db.insert(chatSessions).values(input).returning();
     return row;
+  }
+
+  /** The user's sessions, most recently active first, `limit` after the (updatedAt, id) cursor. */
+  async listOwned(userId: string, options: { limit: number; after?: { updatedAt: Date; id: string } }): Promise<ChatSessionRow[]> {
+    const { after } = options;
+    const page = after ? or(lt(chatSessions.updatedAt, after.updatedAt), and(eq(chatSessions.updatedAt, after.updatedAt), lt(chatSessions.id, after.id))) : undefined;
+    return this.db
+      .select()
+      .from(chatSessions)
+      .where(and(eq(chatSessions.userId, userId), page))
+      .orderBy(desc(chatSessions.updatedAt), desc(chatSessions.id))
+      .limit(options.limit);
+  }
+
+  /** Marks the session escalated, keeping the reason; false when `userId` does not own it. */
+  async escalate(userId: string, sessionId: string, reason: string | null): Promise<boolean> {
+    const rows = await this.db
+      .update(chatSessions)
+      .set({ status: 'escalated', escalationReason: reason, updatedAt: new Date() })
+      .where(and(eq(chatSessions.id, sessionId), eq(chatSessions.userId, userId)))
+      .returning({ id: chatSessions.id });
+    return rows.length > 0;
   }
 
   /** The session if `userId` owns it; null otherwise (callers answer 404 either way). */
@@ -59,8 +84,9 @@ export class ChatRepository {
   }
 
   /** Binds the session to the device of its latest turn. */
-  async touch(sessionId: string, deviceId: string): Promise<void> {
-    await this.db.update(chatSessions).set({ deviceId, updatedAt: sql`now()` }).where(eq(chatSessions.id, sessionId));
+  /** The session was active now; a device turn also records which device answered. */
+  async touch(sessionId: string, deviceId?: string): Promise<void> {
+    await this.db.update(chatSessions).set({ ...(deviceId ? { deviceId } : {}), updatedAt: sql`now()` }).where(eq(chatSessions.id, sessionId));
   }
 
   /** Deletes the session and (cascade) its messages; false when the user owns no such session. */

@@ -121,6 +121,10 @@ export const chatSessions = pgTable('chat_sessions', {
   resolutionSummary: text('resolution_summary'),
   documentation: text('documentation'),
   documentationStatus: text('documentation_status', { enum: ['pending', 'generating', 'ready', 'failed'] }),
+  /** With the device's tools, or a plain assistant (0006_chat_modes.sql, SPEC §16). */
+  mode: text('mode', { enum: ['device', 'none', 'flow'] }).notNull().default('device'),
+  flowId: uuid('flow_id'),
+  escalationReason: text('escalation_reason'),
   ...timestamps,
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 });

@@ -14,8 +14,12 @@ export const assistantJobSchema = z.object({
   sessionId: z.uuid(),
   /** The user message this turn answers; also the turn's event-log key. */
   messageId: z.uuid(),
-  /** The device whose local data the tools read and write. */
-  deviceId: deviceIdSchema,
+  /** The device whose local data the tools read and write; absent for a plain assistant turn. */
+  deviceId: deviceIdSchema.optional(),
+  /** `none`: no device tools, the model answers from the conversation alone (SPEC §16). */
+  tools: z.enum(['device', 'none']).default('device'),
+  /** The model the request chose (validated by the API against the configured providers). */
+  model: z.object({ provider: z.string(), model: z.string() }).optional(),
 });
 export type AssistantJob = z.infer<typeof assistantJobSchema>;
 

@@ -167,7 +167,8 @@ describe('assistant chat', () => {
     const before = await queue.getJobCounts();
 
     const named = await chat(user, { message: 'How many todo tasks do I have?', deviceId: 'not-connected' });
-    const none = await chat(lonely, { message: 'How many todo tasks do I have?' });
+    // Without `tools: "device"` a user with no device online gets a plain assistant (SPEC §16, chat-modes.test.ts).
+    const none = await chat(lonely, { message: 'How many todo tasks do I have?', tools: 'device' });
 
     expect(named.status).toBe(409);
     expect(named.body.error.code).toBe('device_offline');

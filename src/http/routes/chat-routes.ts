@@ -1,5 +1,6 @@
 import type { Request, Response } from 'express';
 import { Router } from 'express';
+import { z } from 'zod';
 import type { ChatEvent } from '../../assistant/chat-events';
 import { chatBodySchema } from '../../assistant/chat-service';
 import { AppError, notFound, parseOr400 } from '../../lib/errors';
@@ -11,6 +12,27 @@ import { formatSse, openSse } from '../sse';
 
 const HEARTBEAT_MS = 15_000;
 
+/** `GET /chat/sessions`: `?limit` (1–200, default 50) and the opaque `?cursor` of the previous page. */
+export const chatSessionsQuerySchema = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().max(200).optional(),
+});
+
+/** The cursor names the last session of a page by (updatedAt, id). */
+const sessionCursor = {
+  encode: (row: { updatedAt: Date; id: string }) => Buffer.from(JSON.stringify([row.updatedAt.toISOString(), row.id])).toString('base64url'),
+  decode(cursor: string): { updatedAt: Date; id: string } {
+    try {
+      const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
+      const updatedAt = new Date(at);
+      if (!Number.isNaN(updatedAt.getTime()) && z.uuid().safeParse(id).success) return { updatedAt, id };
+    } catch {
+      // falls through to the 400
+    }
+    throw new AppError(400, 'invalid_cursor', 'The cursor is not one this API returned');
+  },
+};
+
 /** Assistant chat: one turn as JSON or as SSE, a session's history, deleting a session. */
 export function chatRoutes(ctx: ApiContext): Router {
   const router = Router();
@@ -19,7 +41,7 @@ export function chatRoutes(ctx: ApiContext): Router {
   const startTurn = async (req: Request) => {
     const user = currentUser(req);
     const body = parseOr400(chatBodySchema, req.body);
-    return ctx.chat.start({ userId: user.id, message: body.message, sessionId: body.sessionId, deviceId: body.deviceId });
+    return ctx.chat.start({ userId: user.id, message: body.message, sessionId: body.sessionId, deviceId: body.deviceId, tools: body.tools, model: body.config });
   };
 
   router.post('/chat', async (req, res) => {
@@ -69,6 +91,17 @@ export function chatRoutes(ctx: ApiContext): Router {
     if (!session) throw notFound('Chat session');
     return session;
   };
+
+  router.get('/chat/sessions', async (req, res) => {
+    const query = parseOr400(chatSessionsQuerySchema, req.query);
+    const rows = await chat.listOwned(currentUser(req).id, { limit: query.limit + 1, after: query.cursor ? sessionCursor.decode(query.cursor) : undefined });
+    const page = rows.slice(0, query.limit);
+    res.json({ sessions: page.map(toChatSessionView), nextCursor: rows.length > query.limit ? sessionCursor.encode(page.at(-1)!) : null });
+  });
+
+  router.get('/chat/sessions/:id', async (req, res) => {
+    res.json({ session: toChatSessionView(await ownedSession(req)) });
+  });
 
   router.get('/chat/sessions/:id/history', async (req, res) => {
     const session = await ownedSession(req);

@@ -18,6 +18,8 @@ const HEARTBEAT_MS = 15_000;
 
 export const resolveBodySchema = z.strictObject({ resolutionSummary: z.string().trim().min(1).max(4_000).optional() });
 export const emptyBodySchema = z.strictObject({});
+/** `POST /chat/sessions/:id/escalate {reason?}` (SPEC §16): the reason is kept on the session. */
+export const escalateBodySchema = z.strictObject({ reason: z.string().trim().min(1).max(2_000).optional() });
 
 /**
  * A session's lifecycle and its ticket notes (SPEC §6 "Sessions", decision 0022): resolve answers
@@ -60,16 +62,19 @@ export function sessionNotesRoutes(ctx: ApiContext): Router {
     res.json({ sessionId: id, status: 'resolved', documentation: null });
   });
 
-  for (const [action, status] of [['escalate', 'escalated'], ['pause', 'paused']] as const) {
-    router.post(`/chat/sessions/:id/${action}`, async (req, res) => {
-      const user = currentUser(req);
-      const id = sessionId(req);
-      parseOr400(emptyBodySchema, req.body ?? {});
-      const session = await notes.setStatus(user.id, id, status);
-      if (!session) throw notFound('Chat session');
-      res.json({ sessionId: id, status });
-    });
-  }
+  router.post('/chat/sessions/:id/escalate', async (req, res) => {
+    const id = sessionId(req);
+    const body = parseOr400(escalateBodySchema, req.body ?? {});
+    if (!(await chat.escalate(currentUser(req).id, id, body.reason ?? null))) throw notFound('Chat session');
+    res.json({ sessionId: id, status: 'escalated' });
+  });
+
+  router.post('/chat/sessions/:id/pause', async (req, res) => {
+    const id = sessionId(req);
+    parseOr400(emptyBodySchema, req.body ?? {});
+    if (!(await notes.setStatus(currentUser(req).id, id, 'paused'))) throw notFound('Chat session');
+    res.json({ sessionId: id, status: 'paused' });
+  });
 
   /** The user's session once notes were asked for; 404 otherwise. */
   const documented = async (req: Request) => {

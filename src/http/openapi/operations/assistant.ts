@@ -1,6 +1,7 @@
 import { chatBodySchema } from '../../../assistant/chat-service';
 import { hitlListQuerySchema } from '../../routes/hitl-routes';
-import { emptyBodySchema, resolveBodySchema } from '../../routes/session-notes-routes';
+import { chatSessionsQuerySchema } from '../../routes/chat-routes';
+import { emptyBodySchema, escalateBodySchema, resolveBodySchema } from '../../routes/session-notes-routes';
 import type { ApiOperation } from '../registry';
 import { sessionStatusResponse } from '../response-schemas';
 import { approvalIdParam, sessionIdParam } from './params';
@@ -12,7 +13,10 @@ export const assistantOperations: ApiOperation[] = [
   {
     method: 'post', path: '/chat', operationId: 'chat', tags: ['assistant'], auth: 'bearer',
     summary: 'One assistant turn, answered as JSON when it ends',
-    description: 'Tools run on the device (`deviceId`, else the caller\'s online device); dangerous ones wait for an approval.',
+    description:
+      'Tools run on the device (`deviceId`, else the caller\'s online device); dangerous ones wait for an approval. ' +
+      '`tools: "none"` (the default when no device is online) answers as a plain assistant without device tools; ' +
+      '`tools: "device"` with no device online is 409 `device_offline`. `config: {provider, model}` picks a configured model (else 400 `unknown_model`).',
     body: chatBodySchema,
     responses: { 200: '`{sessionId, response, usage}`' },
     errors: [404, 409, 429, 503],
@@ -25,6 +29,20 @@ export const assistantOperations: ApiOperation[] = [
       200: { description: 'SSE: `text_chunk {sessionId, text}` events, then `final {sessionId, response, usage}` or `error {sessionId, code, message}`', contentType: 'text/event-stream', headers: { 'X-Chat-Session-Id': 'The session id' } },
     },
     errors: [404, 409, 429, 503],
+  },
+  {
+    method: 'get', path: '/chat/sessions', operationId: 'listChatSessions', tags: ['assistant'], auth: 'bearer',
+    summary: "The caller's chat sessions, most recently active first",
+    query: chatSessionsQuerySchema,
+    responses: { 200: '`{sessions: [{id, deviceId, status, mode (device|none|flow), flowId, escalationReason, title, createdAt, updatedAt}], nextCursor}`' },
+    errors: [400],
+  },
+  {
+    method: 'get', path: '/chat/sessions/:id', operationId: 'getChatSession', tags: ['assistant'], auth: 'bearer',
+    summary: 'One session (its owner only)',
+    params: sessionIdParam,
+    responses: { 200: '`{session: {id, deviceId, status, mode, flowId, escalationReason, title, createdAt, updatedAt}}`' },
+    errors: [404],
   },
   {
     method: 'get', path: '/chat/sessions/:id/history', operationId: 'getChatHistory', tags: ['assistant'], auth: 'bearer',
@@ -51,8 +69,8 @@ export const assistantOperations: ApiOperation[] = [
   },
   {
     method: 'post', path: '/chat/sessions/:id/escalate', operationId: 'escalateChatSession', tags: ['sessions'], auth: 'bearer',
-    summary: 'Mark a session escalated',
-    body: emptyBodySchema,
+    summary: 'Mark a session escalated, keeping the reason (≤ 2,000 characters) as `escalationReason`',
+    body: escalateBodySchema,
     bodyOptional: true,
     params: sessionIdParam,
     responses: { 200: { description: 'The new status', schema: sessionStatusResponse } },
