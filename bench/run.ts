@@ -178,6 +178,9 @@ function targets(results: Record<string, unknown>): Target[] {
   list.push({ name: 'realistic stream CPU / openai SDK', metric: 'realisticStream.ratioToOpenaiSdk', value: stream?.ratioToOpenaiSdk, limit: 2, direction: 'max', unit: '×' });
   list.push({ name: 'last model byte → complete p50', metric: 'realisticStream.lastByteToCompleteMs.p50', value: stream?.lastByteToCompleteMs?.p50, limit: 300, direction: 'max', unit: 'ms' });
   list.push({ name: 'first call → first tool_output p50', metric: 'realisticStream.firstCallToFirstToolOutputMs.p50', value: stream?.firstCallToFirstToolOutputMs?.p50, limit: 50, direction: 'max', unit: 'ms' });
+  list.push({ name: 'POST → model has the request p50', metric: 'realisticStream.postToModelRequestMs.p50', value: stream?.postToModelRequestMs?.p50, limit: 10, direction: 'max', unit: 'ms' });
+  list.push({ name: 'POST → model has the request p95', metric: 'realisticStream.postToModelRequestMs.p95', value: stream?.postToModelRequestMs?.p95, limit: 25, direction: 'max', unit: 'ms' });
+  list.push({ name: 'model first token → first SSE byte p95', metric: 'realisticStream.modelFirstTokenToFirstSseMs.p95', value: stream?.modelFirstTokenToFirstSseMs?.p95, limit: 25, direction: 'max', unit: 'ms' });
   const leanRows = (fanout?.byClients as Array<{ clients: number; client: string; shareOfRaw: number }> | undefined)?.filter((row) => row.client === 'lean');
   for (const row of leanRows ?? [{ clients: 0, shareOfRaw: undefined as unknown as number }]) {
     list.push({ name: `fanout shareOfRaw (${row.clients || '?'} clients)`, metric: `fanout.byClients[client=lean,clients=${row.clients}].shareOfRaw`, value: row.shareOfRaw, limit: 0.8, direction: 'min', unit: '×' });
@@ -207,6 +210,7 @@ function render(results: Record<string, unknown>): string {
       rows.push([row === r.bySize[0] ? 'realisticStream' : '', `${fmt(row.chunks)} chunks (${row.megabytes} MB): CPU ours / openai SDK / bare`, `${fmt(row.cpuMsP50.switchboard)} / ${fmt(row.cpuMsP50.openaiSdk)} / ${fmt(row.cpuMsP50.bare)} ms (${fmt(row.ratioToOpenaiSdk)} ×; ${fmt(row.switchboardCpuMsPer1kChunks)} ms per 1k chunks)`]);
     }
     rows.push(['', 'last model byte → complete; first call → first tool_output: p50 / p99', `${fmt(r.lastByteToCompleteMs.p50)} / ${fmt(r.lastByteToCompleteMs.p99)} ms; ${fmt(r.firstCallToFirstToolOutputMs.p50)} / ${fmt(r.firstCallToFirstToolOutputMs.p99)} ms`]);
+    rows.push(['', 'POST → model has the request; model first token → first SSE byte: p50 / p95', `${fmt(r.postToModelRequestMs.p50)} / ${fmt(r.postToModelRequestMs.p95)} ms; ${fmt(r.modelFirstTokenToFirstSseMs.p50)} / ${fmt(r.modelFirstTokenToFirstSseMs.p95)} ms`]);
   }
   const f = results.fanout as AnyResult;
   if (f?.error) rows.push(['fanout', 'error', f.error]);

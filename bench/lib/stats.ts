@@ -22,6 +22,7 @@ export function summarize(samples: readonly number[], digits = 2) {
     n: samples.length,
     p50: round(percentile(samples, 50), digits),
     p90: round(percentile(samples, 90), digits),
+    p95: round(percentile(samples, 95), digits),
     p99: round(percentile(samples, 99), digits),
     min: round(Math.min(...samples), digits),
     max: round(Math.max(...samples), digits),

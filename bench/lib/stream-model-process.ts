@@ -18,6 +18,8 @@ const DELTA_CHARS = 4;
 interface TurnStamps {
   chunks: number;
   bytes: number;
+  /** When the request's body had arrived. */
+  requestAt?: string;
   /** Just before the write that completes the first call's arguments. */
   firstCallAt?: string;
   /** When the response's last byte was handed to the OS. */
@@ -30,6 +32,7 @@ const server = http.createServer({ noDelay: true }, (req, res) => {
   const parts: Buffer[] = [];
   req.on('data', (part: Buffer) => parts.push(part));
   req.on('end', () => {
+    const requestAt = toWire(now());
     const body = JSON.parse(Buffer.concat(parts).toString('utf8')) as { model: string; messages: Array<{ role: string; content: unknown }> };
     const frame = (choices: unknown[], extra: Record<string, unknown> = {}) =>
       `data: ${JSON.stringify({ id: 'chatcmpl-r', object: 'chat.completion.chunk', created: 0, model: body.model, choices, ...extra })}\n\n`;
@@ -42,7 +45,7 @@ const server = http.createServer({ noDelay: true }, (req, res) => {
     const prompt = String(body.messages.filter((message) => message.role === 'user').at(-1)?.content ?? '');
     const tag = /\[run:([^\]]+)\]/.exec(prompt)?.[1] ?? 'untagged';
     const calls = Number(/\[calls:(\d+)\]/.exec(prompt)?.[1] ?? 200);
-    const stamps: TurnStamps = { chunks: 0, bytes: 0 };
+    const stamps: TurnStamps = { chunks: 0, bytes: 0, requestAt };
     turns.set(tag, stamps);
     const send = (text: string, chunks: number) => {
       stamps.chunks += chunks;

@@ -41,13 +41,15 @@ export async function realisticStreamScenario(ctx: BenchContext, options: Realis
     const owner = await registerUser(app.api, 'Stream');
     const canvasId = await createCanvas(app.api, owner, 'Stream canvas');
     let run = 0;
-    const consume: Record<Consumer, (calls: number, tag: string) => Promise<{ firstOutputAt?: bigint; completeAt?: bigint; calls: number }>> = {
+    type Consumed = { startedAt?: bigint; toolStageAt?: bigint; firstOutputAt?: bigint; completeAt?: bigint; calls: number };
+    const consume: Record<Consumer, (calls: number, tag: string) => Promise<Consumed>> = {
       switchboard: async (calls, tag) => {
         const stream = await generateStream(app.api, owner.accessToken, canvasId, `Write ${calls} paragraphs [calls:${calls}] [run:${tag}]`, { timeoutMs: 120_000 });
         const outputs = stream.events.filter((event) => event.event === 'tool_output');
         const complete = stream.events.find((event) => event.event === 'complete');
+        const toolStage = stream.events.find((event) => event.event === 'status' && event.data.stage === 'tool');
         if (!complete) throw new Error(`generation ended without complete: ${JSON.stringify(stream.events.at(-1)?.data)}`);
-        return { firstOutputAt: outputs[0]?.at, completeAt: complete.at, calls: outputs.length };
+        return { startedAt: stream.startedAt, toolStageAt: toolStage?.at, firstOutputAt: outputs[0]?.at, completeAt: complete.at, calls: outputs.length };
       },
       openaiSdk: async (calls, tag) => {
         const stream = await sdk.chat.completions.create({
@@ -65,6 +67,8 @@ export async function realisticStreamScenario(ctx: BenchContext, options: Realis
     const bySize: Array<Record<string, unknown>> = [];
     const lastByteToComplete: number[] = [];
     const firstCallToOutput: number[] = [];
+    const postToModelRequest: number[] = [];
+    const firstTokenToSse: number[] = [];
     for (const calls of options.callCounts) {
       const cpu: Record<Consumer, number[]> = { switchboard: [], openaiSdk: [], bare: [] };
       let chunks = 0;
@@ -87,6 +91,11 @@ export async function realisticStreamScenario(ctx: BenchContext, options: Realis
           const turn = await model.turn(tag);
           chunks = turn.chunks;
           bytes = turn.bytes;
+          if (consumer === 'switchboard') {
+            // Queue overhead: our part of time to first token, at every size.
+            postToModelRequest.push(msBetween(result.startedAt!, fromWire(turn.requestAt)));
+            if (result.toolStageAt) firstTokenToSse.push(msBetween(fromWire(turn.firstCallAt), result.toolStageAt));
+          }
           if (consumer === 'switchboard' && calls === options.callCounts.at(-1)) {
             lastByteToComplete.push(msBetween(fromWire(turn.lastByteAt), result.completeAt));
             firstCallToOutput.push(msBetween(fromWire(turn.firstCallAt), result.firstOutputAt));
@@ -117,6 +126,9 @@ export async function realisticStreamScenario(ctx: BenchContext, options: Realis
       cpuMsPer1kChunksSlope: round(slope(bySize.map((row) => [row.chunks as number, (row.cpuMsP50 as Record<Consumer, number>).switchboard] as const)) * 1000),
       lastByteToCompleteMs: summarize(lastByteToComplete),
       firstCallToFirstToolOutputMs: summarize(firstCallToOutput),
+      // POST sent → the model has the request; the model's first token → its first SSE byte (status tool).
+      postToModelRequestMs: summarize(postToModelRequest),
+      modelFirstTokenToFirstSseMs: summarize(firstTokenToSse),
     };
   } finally {
     await app.stop();
@@ -175,11 +187,11 @@ class StreamModel {
   }
 
   /** The stamps of turn `tag` once its last byte left. */
-  async turn(tag: string): Promise<{ chunks: number; bytes: number; firstCallAt: string; lastByteAt: string }> {
+  async turn(tag: string): Promise<{ chunks: number; bytes: number; requestAt: string; firstCallAt: string; lastByteAt: string }> {
     for (let attempt = 0; attempt < 50; attempt += 1) {
       const id = this.nextId++;
       const reply = await withTimeout(
-        new Promise<{ turn: { chunks: number; bytes: number; firstCallAt?: string; lastByteAt?: string } | null }>((resolve) => {
+        new Promise<{ turn: { chunks: number; bytes: number; requestAt?: string; firstCallAt?: string; lastByteAt?: string } | null }>((resolve) => {
           const onMessage = (message: { id?: number; turn: never }) => {
             if (message.id !== id) return;
             this.child.off('message', onMessage);
@@ -192,7 +204,7 @@ class StreamModel {
         'model turn',
       );
       const turn = reply.turn;
-      if (turn?.firstCallAt && turn.lastByteAt) return turn as { chunks: number; bytes: number; firstCallAt: string; lastByteAt: string };
+      if (turn?.requestAt && turn.firstCallAt && turn.lastByteAt) return turn as { chunks: number; bytes: number; requestAt: string; firstCallAt: string; lastByteAt: string };
       await settle(10);
     }
     throw new Error(`model process has no finished turn ${tag}`);

@@ -61,9 +61,11 @@ export async function runCanvasAgent(
       messages,
       tools: blockTools,
       signal: options.signal,
+      onToolCallStart: (index) => {
+        if (index === 0) hooks.onToolStage?.();
+      },
       // Each block is validated and handed on the moment its call's JSON closes.
       onToolCall: (call, index) => {
-        if (index === 0) hooks.onToolStage?.();
         let check = checkToolCall(call.name, call.args);
         if (check.ok && blocks.length >= maxBlocks) check = { ok: false, error: 'Block limit reached; stop calling tools.' };
         checks[index] = check;

@@ -48,6 +48,8 @@ export interface ModelTurnRequest {
   signal?: AbortSignal;
   /** Each text delta, in order. */
   onText?(text: string): void;
+  /** A tool call's first delta arrived (its arguments are still streaming). */
+  onToolCallStart?(index: number): void;
   /** Each tool call, the moment its arguments close (or when the stream moves past it). */
   onToolCall?(call: ModelToolCall, index: number): void;
   /**
@@ -187,6 +189,7 @@ export class ModelGateway {
           call = { id: part.id ?? '', name: part.function?.name ?? '', args: '', done: false };
           byIndex.set(index, call);
           calls.push(call);
+          request.onToolCallStart?.(calls.length - 1);
         }
         if (!call.id && part.id) call.id = part.id;
         if (!call.name && part.function?.name) call.name = part.function.name;
