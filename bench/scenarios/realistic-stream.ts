@@ -41,7 +41,7 @@ export async function realisticStreamScenario(ctx: BenchContext, options: Realis
     const owner = await registerUser(app.api, 'Stream');
     const canvasId = await createCanvas(app.api, owner, 'Stream canvas');
     let run = 0;
-    type Consumed = { startedAt?: bigint; toolStageAt?: bigint; firstOutputAt?: bigint; completeAt?: bigint; calls: number };
+    type Consumed = { startedAt?: bigint; headersAt?: bigint; toolStageAt?: bigint; firstOutputAt?: bigint; completeAt?: bigint; calls: number };
     const consume: Record<Consumer, (calls: number, tag: string) => Promise<Consumed>> = {
       switchboard: async (calls, tag) => {
         const stream = await generateStream(app.api, owner.accessToken, canvasId, `Write ${calls} paragraphs [calls:${calls}] [run:${tag}]`, { timeoutMs: 120_000 });
@@ -49,7 +49,7 @@ export async function realisticStreamScenario(ctx: BenchContext, options: Realis
         const complete = stream.events.find((event) => event.event === 'complete');
         const toolStage = stream.events.find((event) => event.event === 'status' && event.data.stage === 'tool');
         if (!complete) throw new Error(`generation ended without complete: ${JSON.stringify(stream.events.at(-1)?.data)}`);
-        return { startedAt: stream.startedAt, toolStageAt: toolStage?.at, firstOutputAt: outputs[0]?.at, completeAt: complete.at, calls: outputs.length };
+        return { startedAt: stream.startedAt, headersAt: stream.headersAt, toolStageAt: toolStage?.at, firstOutputAt: outputs[0]?.at, completeAt: complete.at, calls: outputs.length };
       },
       openaiSdk: async (calls, tag) => {
         const stream = await sdk.chat.completions.create({
@@ -68,6 +68,7 @@ export async function realisticStreamScenario(ctx: BenchContext, options: Realis
     const lastByteToComplete: number[] = [];
     const firstCallToOutput: number[] = [];
     const postToModelRequest: number[] = [];
+    const postToHeaders: number[] = [];
     const firstTokenToSse: number[] = [];
     for (const calls of options.callCounts) {
       const cpu: Record<Consumer, number[]> = { switchboard: [], openaiSdk: [], bare: [] };
@@ -94,6 +95,7 @@ export async function realisticStreamScenario(ctx: BenchContext, options: Realis
           if (consumer === 'switchboard') {
             // Queue overhead: our part of time to first token, at every size.
             postToModelRequest.push(msBetween(result.startedAt!, fromWire(turn.requestAt)));
+            postToHeaders.push(msBetween(result.startedAt!, result.headersAt));
             if (result.toolStageAt) firstTokenToSse.push(msBetween(fromWire(turn.firstCallAt), result.toolStageAt));
           }
           if (consumer === 'switchboard' && calls === options.callCounts.at(-1)) {
@@ -128,6 +130,8 @@ export async function realisticStreamScenario(ctx: BenchContext, options: Realis
       firstCallToFirstToolOutputMs: summarize(firstCallToOutput),
       // POST sent → the model has the request; the model's first token → its first SSE byte (status tool).
       postToModelRequestMs: summarize(postToModelRequest),
+      // The API's share of it: POST sent → SSE response headers (validation, limits, row, enqueue).
+      postToResponseHeadersMs: summarize(postToHeaders),
       modelFirstTokenToFirstSseMs: summarize(firstTokenToSse),
     };
   } finally {
