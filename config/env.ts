@@ -106,6 +106,12 @@ export const envSchema = z.object({
   /** Blocks per broadcast chunk and pause between chunks. */
   BROADCAST_CHUNK_SIZE: int(1).default(10),
   BROADCAST_CHUNK_DELAY_MS: int().default(50),
+  /** How long a canvas's room events stay replayable by `canvas:sync` (at least the 2-minute recovery window). */
+  CANVAS_LOG_TTL_SECONDS: int(120).default(600),
+  /** Room events kept per canvas for `canvas:sync` (approximate bound of its Redis stream). */
+  CANVAS_LOG_MAX_EVENTS: int(10).default(1000),
+  /** Past this many missed events `canvas:sync` answers `resync` (reloading the canvas is cheaper). */
+  CANVAS_SYNC_MAX_EVENTS: int(1).default(500),
   /** Prompt guard: block (422), warn (log only) or off. */
   PROMPT_GUARD: z.enum(['block', 'warn', 'off']).default('block'),
   /** How long generation events stay replayable. */

@@ -134,6 +134,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     /** `explicit`: WORKER_QUEUES was set, so every listed queue must have a processor. */
     queues: { names: workerQueues as QueueName[], explicit: e.WORKER_QUEUES !== undefined, lockMs: e.WORKER_LOCK_MS },
     broadcast: { chunkSize: e.BROADCAST_CHUNK_SIZE, chunkDelayMs: e.BROADCAST_CHUNK_DELAY_MS, concurrency: e.BROADCAST_CONCURRENCY },
+    /** The per-canvas event sequence and replay log (src/realtime/canvas-log.ts). */
+    canvasLog: { ttlSeconds: e.CANVAS_LOG_TTL_SECONDS, maxEvents: e.CANVAS_LOG_MAX_EVENTS, maxCatchUp: e.CANVAS_SYNC_MAX_EVENTS },
     generation: {
       promptGuard: e.PROMPT_GUARD,
       maxPromptChars: 8_000,

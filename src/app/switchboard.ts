@@ -31,6 +31,7 @@ import { QueueRegistry } from '../producers/queue-registry';
 import { DeviceRegistry } from '../devices/device-registry';
 import { DeviceRpc, prometheusDeviceRpcMetrics } from '../devices/device-rpc';
 import { CanvasEmitter } from '../realtime/canvas-emitter';
+import { CanvasLog } from '../realtime/canvas-log';
 import { registerCanvasNamespace } from '../realtime/canvas-namespace';
 import { registerDeviceNamespace } from '../realtime/device-namespace';
 import { closeSocketServer, createSocketServer } from '../realtime/socket-server';
@@ -91,7 +92,9 @@ export async function startSwitchboard(
     const httpServer = roles.has('api') ? http.createServer((req, res) => handleRequest(req, res)) : undefined;
     const io = createSocketServer({ redis: blockingRedis, keyPrefix: config.redis.keyPrefix, httpServer });
     closers.unshift(['sockets', () => closeSocketServer(io)]);
-    const canvasEvents = new CanvasEmitter(io);
+    // Every canvas room event gets a seq and a place in the canvas's replay log (issue 16).
+    const canvasLog = new CanvasLog(redis, config.redis.keyPrefix, config.canvasLog);
+    const canvasEvents = new CanvasEmitter(io, canvasLog, logger);
     // Any process can call a device: the adapter carries the call to the node holding its socket.
     const deviceRpc = new DeviceRpc(io, { timeoutMs: config.device.rpcTimeoutMs, logger, metrics: prometheusDeviceRpcMetrics(metrics) });
     const deviceRegistry = new DeviceRegistry(redis, config.redis.keyPrefix, { logger });
@@ -152,7 +155,7 @@ export async function startSwitchboard(
       };
       metrics.trackQueues([...QUEUE_NAMES], (name) => queues.get(name).getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed'));
       handleRequest = createHttpApp(ctx);
-      registerCanvasNamespace(io, { tokens, canvases: repos.canvases, logger, metrics });
+      registerCanvasNamespace(io, { tokens, canvases: repos.canvases, canvasLog, logger, metrics });
       const devices = registerDeviceNamespace(io, { tokens, registry: deviceRegistry, logger, metrics, onChatRequest: deviceChatHandler(chat), onToolApproval: toolApprovalHandler(approvals),
         onDeviceHello: (userId, deviceId) => void agents.resumeWaitingRuns(userId, deviceId),
         onAgentFrame: (user, deviceId, type, payload) => agentRunChannel.accept(user.id, deviceId, type, payload),

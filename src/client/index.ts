@@ -6,7 +6,7 @@
 export { createSwitchboardClient, type GenerateOptions, type GenerationStream, type SwitchboardClient, type SwitchboardClientOptions } from './client';
 export { isApiError, SwitchboardApiError } from './errors';
 export { EventStream, readSseMessages, SseParser, type EventStreamOptions, type ReconnectInfo, type SseMessage } from './sse';
-export { connectCanvas, type CanvasConnection, type CanvasSocket, type DeviceSocket, type SocketConnectOptions, type TokenSource } from './sockets';
+export { connectCanvas, type CanvasConnection, type CanvasRoomEvent, type CanvasSocket, type DeviceSocket, type SocketConnectOptions, type TokenSource } from './sockets';
 export {
   connectDevice,
   tableStore,
@@ -21,5 +21,5 @@ export {
 } from './device';
 export type { ClientTokens } from './transport';
 export type * from './types';
-export type { CanvasClientEvents, CanvasServerEvents, DeviceClientEvents, DeviceServerEvents, GenerationStage, JoinAck, PresenceUser } from '../realtime/events';
+export type { CanvasClientEvents, CanvasLogEntry, CanvasServerEvents, DeviceClientEvents, DeviceServerEvents, GenerationStage, JoinAck, PresenceUser, SyncAck } from '../realtime/events';
 export type { AgentFile, AgentRunRequest, DeviceHelloAck, DeviceReply, ToolCall, ToolReply } from '../devices/protocol';

@@ -1,5 +1,8 @@
 import type { ManagerOptions, Socket, SocketOptions } from 'socket.io-client';
-import type { CanvasClientEvents, CanvasServerEvents, DeviceClientEvents, DeviceServerEvents, JoinAck } from '../realtime/events';
+import { CANVAS_ROOM_EVENTS, type CanvasClientEvents, type CanvasServerEvents, type DeviceClientEvents, type DeviceServerEvents, type JoinAck, type SyncAck } from '../realtime/events';
+import { CanvasSequencer, type CanvasRoomEvent } from './canvas-sync';
+
+export type { CanvasRoomEvent } from './canvas-sync';
 
 /** A token, or a function giving the current one (read again on every reconnection). */
 export type TokenSource = string | (() => string | undefined | Promise<string | undefined>);
@@ -23,10 +26,24 @@ export type DeviceSocket = Socket<DeviceServerEvents, DeviceClientEvents>;
 
 type Payload<Map, E extends keyof Map> = Map[E] extends (payload: infer P, ...rest: never[]) => void ? P : never;
 
-/** The `/canvas` socket with helpers; rooms joined through `join` are joined again after a reconnection that lost them. */
+/**
+ * The `/canvas` socket with helpers; rooms joined through `join` are joined again after a
+ * reconnection that lost them. `onEvent` hands the room events of joined canvases to the
+ * application in `seq` order, each exactly once, catching up after every reconnect and at every
+ * gap (issue 16); the raw socket events (`on('block_added')`) stay available but may repeat or
+ * miss across reconnects.
+ */
 export interface CanvasConnection extends CanvasSocket {
-  /** `canvas:join`; resolves with the ack (`{ok:true, presence}` or `{ok:false, error}`). */
+  /** `canvas:join`; resolves with the ack (`{ok:true, presence, seq}` or `{ok:false, error}`). */
   join(canvasId: string, timeoutMs?: number): Promise<JoinAck>;
+  /** Room events of joined canvases, in order, exactly once. Returns the unsubscribe function. */
+  onEvent(listener: (event: CanvasRoomEvent) => void): () => void;
+  /** The server no longer keeps what this client missed: reload the canvas (`listBlocks`), then events continue. */
+  onResync(listener: (canvasId: string, lastSeq: number) => void): () => void;
+  /** The last seq handed to `onEvent` listeners for a joined canvas. */
+  lastSeq(canvasId: string): number | undefined;
+  /** Asks the server for anything missed now (done by itself after reconnects and gaps). */
+  catchUp(canvasId: string): Promise<void>;
   /** `canvas:leave`. */
   leave(canvasId: string, timeoutMs?: number): Promise<{ ok: boolean }>;
   /** `canvas:cursor` (volatile: dropped rather than queued when the connection is busy). */
@@ -41,17 +58,36 @@ export interface CanvasConnection extends CanvasSocket {
  */
 export async function connectCanvas(options: SocketConnectOptions): Promise<CanvasConnection> {
   const socket = await createSocket<CanvasSocket>(options, '/canvas', {});
-  const joined = new Set<string>();
+  const listeners = new Set<(event: CanvasRoomEvent) => void>();
+  const resyncListeners = new Set<(canvasId: string, lastSeq: number) => void>();
+  const sequencer = new CanvasSequencer(
+    (canvasId, afterSeq): Promise<SyncAck> => socket.timeout(10_000).emitWithAck('canvas:sync', { canvasId, afterSeq }),
+    (event) => listeners.forEach((listener) => listener(event)),
+    (canvasId, lastSeq) => resyncListeners.forEach((listener) => listener(canvasId, lastSeq)),
+  );
+  for (const name of CANVAS_ROOM_EVENTS) {
+    (socket as unknown as { on(event: string, handler: (payload: { canvasId: string; seq?: number }) => void): void }).on(name, (payload) => sequencer.receive(name, payload));
+  }
   const connection = Object.assign(socket, {
     async join(canvasId: string, timeoutMs = 10_000) {
       const ack = await socket.timeout(timeoutMs).emitWithAck('canvas:join', canvasId);
-      if (ack.ok) joined.add(canvasId);
+      if (ack.ok) sequencer.track(canvasId, ack.seq);
       return ack;
     },
     async leave(canvasId: string, timeoutMs = 10_000) {
-      joined.delete(canvasId);
+      sequencer.untrack(canvasId);
       return socket.timeout(timeoutMs).emitWithAck('canvas:leave', canvasId);
     },
+    onEvent(listener: (event: CanvasRoomEvent) => void) {
+      listeners.add(listener);
+      return () => void listeners.delete(listener);
+    },
+    onResync(listener: (canvasId: string, lastSeq: number) => void) {
+      resyncListeners.add(listener);
+      return () => void resyncListeners.delete(listener);
+    },
+    lastSeq: (canvasId: string) => sequencer.lastSeq(canvasId),
+    catchUp: (canvasId: string) => sequencer.catchUp(canvasId),
     cursor(canvasId: string, x: number, y: number) {
       socket.volatile.emit('canvas:cursor', { canvasId, x, y });
     },
@@ -59,10 +95,15 @@ export async function connectCanvas(options: SocketConnectOptions): Promise<Canv
       return waitForEvent(socket, event, predicate, timeoutMs);
     },
   }) as CanvasConnection;
-  // Connection state recovery keeps rooms for short drops; after a longer one the server forgot them.
+  // After EVERY reconnect: rejoin the rooms the server forgot (a reconnect it did not recover), then
+  // catch up by seq whether or not Socket.IO says it recovered (its recovery can miss a packet).
+  let first = true;
   socket.on('connect', () => {
-    if (socket.recovered) return;
-    for (const canvasId of joined) socket.emit('canvas:join', canvasId, (ack) => void (ack.ok || joined.delete(canvasId)));
+    if (first) return void (first = false);
+    for (const canvasId of sequencer.tracked()) {
+      const rejoin = socket.recovered ? Promise.resolve(true) : socket.timeout(10_000).emitWithAck('canvas:join', canvasId).then((ack) => ack.ok || (sequencer.untrack(canvasId), false));
+      void rejoin.then((ok) => ok && sequencer.catchUp(canvasId)).catch(() => undefined);
+    }
   });
   await connected(socket, options.timeoutMs ?? 10_000);
   return connection;

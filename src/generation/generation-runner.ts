@@ -154,6 +154,6 @@ export class GenerationRunner {
 
   private stage(data: GenerationJob, writer: EventWriter, stage: GenerationStage) {
     writer.emit({ type: 'status', generationId: data.generationId, stage });
-    this.deps.canvasEvents.emit(data.canvasId, 'generation_status', { canvasId: data.canvasId, generationId: data.generationId, stage });
+    void this.deps.canvasEvents.notify(data.canvasId, 'generation_status', { canvasId: data.canvasId, generationId: data.generationId, stage });
   }
 }

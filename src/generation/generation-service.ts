@@ -77,7 +77,7 @@ export class GenerationService {
       if (idemKey) await redis.del(idemKey).catch(() => undefined);
       throw error;
     }
-    this.deps.canvasEvents.emit(input.canvasId, 'generation_status', { canvasId: input.canvasId, generationId, stage: 'queued' });
+    void this.deps.canvasEvents.notify(input.canvasId, 'generation_status', { canvasId: input.canvasId, generationId, stage: 'queued' });
     return { generationId, replayed: false };
   }
 

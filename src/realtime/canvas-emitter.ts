@@ -1,20 +1,46 @@
 import type { Namespace, Server } from 'socket.io';
-import { CANVAS_NAMESPACE, rooms, type CanvasClientEvents, type CanvasServerEvents, type CanvasSocketData } from './events';
+import type { Logger } from '../lib/logger';
+import type { CanvasLog } from './canvas-log';
+import { CANVAS_NAMESPACE, rooms, type CanvasClientEvents, type CanvasRoomEventName, type CanvasServerEvents, type CanvasSocketData } from './events';
 
 export type CanvasNamespace = Namespace<CanvasClientEvents, CanvasServerEvents, Record<string, never>, CanvasSocketData>;
 
+/** A room event's payload as callers give it: the emitter adds `seq`. */
+export type RoomPayload<E extends CanvasRoomEventName> = Omit<Parameters<CanvasServerEvents[E]>[0], 'seq'>;
+
 /**
- * Emits canvas events into a canvas room from any process (API or worker). The adapter carries
- * them to whichever node holds the sockets.
+ * Emits canvas room events from any process (API or worker): each is first given the canvas's next
+ * `seq` and kept in the canvas's replay log (one Redis round trip, canvas-log.ts), then sent to the
+ * room through the adapter, which carries it to whichever node holds the sockets. A client that
+ * notices a gap in `seq`, or reconnects, asks `canvas:sync` for what it missed (issue 16).
  */
 export class CanvasEmitter {
   private readonly nsp: CanvasNamespace;
 
-  constructor(io: Server) {
+  constructor(
+    io: Server,
+    private readonly log: CanvasLog,
+    private readonly logger?: Logger,
+  ) {
     this.nsp = io.of(CANVAS_NAMESPACE) as CanvasNamespace;
   }
 
-  emit<E extends keyof CanvasServerEvents>(canvasId: string, event: E, ...args: Parameters<CanvasServerEvents[E]>): void {
-    this.nsp.to(rooms.canvas(canvasId)).emit(event, ...args);
+  /** Resolves with the event's seq once it is logged and sent; rejects when Redis refused it (nothing sent). */
+  async emit<E extends CanvasRoomEventName>(canvasId: string, event: E, payload: RoomPayload<E>): Promise<number> {
+    const seq = await this.log.append(canvasId, event, payload);
+    const emit = this.nsp.to(rooms.canvas(canvasId)).emit as (event: E, payload: unknown) => boolean;
+    emit.call(this.nsp.to(rooms.canvas(canvasId)), event, { ...payload, seq });
+    return seq;
+  }
+
+  /**
+   * `emit` for callers whose change is already stored and must not fail on the event: a failure is
+   * logged and resolves undefined. Awaiting it orders the event before the HTTP response.
+   */
+  notify<E extends CanvasRoomEventName>(canvasId: string, event: E, payload: RoomPayload<E>): Promise<number | undefined> {
+    return this.emit(canvasId, event, payload).catch((error: unknown) => {
+      this.logger?.warn({ err: error, canvasId, event }, 'room event not sent');
+      return undefined;
+    });
   }
 }

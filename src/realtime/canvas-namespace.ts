@@ -5,6 +5,7 @@ import type { Logger } from '../lib/logger';
 import type { Metrics } from '../observability/metrics';
 import type { CanvasesRepository } from '../models/canvases-repository';
 import type { CanvasNamespace } from './canvas-emitter';
+import type { CanvasLog } from './canvas-log';
 import { CANVAS_NAMESPACE, rooms, type CanvasClientEvents, type CanvasServerEvents, type CanvasSocketData, type PresenceUser } from './events';
 
 type CanvasSocket = Socket<CanvasClientEvents, CanvasServerEvents, Record<string, never>, CanvasSocketData>;
@@ -13,13 +14,17 @@ type CanvasSocket = Socket<CanvasClientEvents, CanvasServerEvents, Record<string
 // (lower-case) ids the API returns, so an upper-case id would join a room nobody emits to.
 const canvasIdSchema = z.uuid().transform((id) => id.toLowerCase());
 const cursorSchema = z.object({ canvasId: canvasIdSchema, x: z.number().finite(), y: z.number().finite() });
+const syncSchema = z.object({ canvasId: canvasIdSchema, afterSeq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) });
 
 /**
  * `/canvas`: authenticated in `io.use`; members join `canvas:<id>` rooms, see who else is there,
  * and relay cursors. Every handler validates its input and answers bad input with an error ack
  * (or ignores it when there is no ack), never with an exception.
  */
-export function registerCanvasNamespace(io: Server, deps: { tokens: TokenSettings; canvases: CanvasesRepository; logger: Logger; metrics?: Metrics }): CanvasNamespace {
+export function registerCanvasNamespace(
+  io: Server,
+  deps: { tokens: TokenSettings; canvases: CanvasesRepository; canvasLog: CanvasLog; logger: Logger; metrics?: Metrics },
+): CanvasNamespace {
   const nsp = io.of(CANVAS_NAMESPACE) as CanvasNamespace;
   const log = deps.logger.child({ component: 'canvas-namespace' });
 
@@ -60,12 +65,33 @@ export function registerCanvasNamespace(io: Server, deps: { tokens: TokenSetting
         const role = await deps.canvases.roleOf(parsed.data, socket.data.user.id);
         // Not a member and no such canvas look the same: nothing to learn by probing ids.
         if (!role) return reply({ ok: false, error: { code: 'not_found', message: 'Canvas not found' } });
+        // The seq is read after joining: every later event reaches this socket live or by canvas:sync.
         await socket.join(rooms.canvas(parsed.data));
-        reply({ ok: true, presence: await presenceOf(parsed.data) });
+        const seq = await deps.canvasLog.lastSeq(parsed.data);
+        reply({ ok: true, presence: await presenceOf(parsed.data), seq });
         socket.to(rooms.canvas(parsed.data)).emit('presence', { canvasId: parsed.data, users: await presenceOf(parsed.data) });
       } catch (error) {
         log.error({ err: error }, 'canvas:join failed');
         reply({ ok: false, error: { code: 'internal_error', message: 'Could not join the canvas' } });
+      }
+    });
+
+    // Catch-up by cursor (issue 16): what a member missed after `afterSeq`, or `resync`.
+    socket.on('canvas:sync', async (payload, ack) => {
+      const reply = typeof ack === 'function' ? ack : () => undefined;
+      const parsed = syncSchema.safeParse(payload);
+      if (!parsed.success) return reply({ ok: false, error: { code: 'validation_failed', message: 'expected {canvasId: UUID, afterSeq: integer ≥ 0}' } });
+      const { canvasId, afterSeq } = parsed.data;
+      try {
+        // A socket in the room was checked when it joined; anyone else is checked now.
+        if (!socket.rooms.has(rooms.canvas(canvasId)) && !(await deps.canvases.roleOf(canvasId, socket.data.user.id))) {
+          return reply({ ok: false, error: { code: 'not_found', message: 'Canvas not found' } });
+        }
+        const caughtUp = await deps.canvasLog.since(canvasId, afterSeq);
+        reply(caughtUp.resync ? { ok: true, resync: true, lastSeq: caughtUp.lastSeq } : { ok: true, resync: false, events: caughtUp.events as never, lastSeq: caughtUp.lastSeq });
+      } catch (error) {
+        log.error({ err: error }, 'canvas:sync failed');
+        reply({ ok: false, error: { code: 'internal_error', message: 'Could not read the canvas events' } });
       }
     });
 

@@ -13,26 +13,51 @@ export interface PresenceUser {
 }
 
 export type Ack<T> = (response: T) => void;
-export type JoinAck = { ok: true; presence: PresenceUser[] } | { ok: false; error: { code: string; message?: string } };
+/** `seq`: the canvas's latest event when the socket joined; events after it are live (issue 16). */
+export type JoinAck = { ok: true; presence: PresenceUser[]; seq: number } | { ok: false; error: { code: string; message?: string } };
+
+/** A room event as the catch-up call returns it: the event name and its payload (with `seq`). */
+export interface CanvasLogEntry {
+  seq: number;
+  event: CanvasRoomEventName;
+  payload: Record<string, unknown>;
+}
+
+/**
+ * `canvas:sync` ack: every room event after `afterSeq` in order, or `resync: true` when they are no
+ * longer kept (reload the canvas over HTTP, then continue after `lastSeq`).
+ */
+export type SyncAck =
+  | { ok: true; resync: false; events: CanvasLogEntry[]; lastSeq: number }
+  | { ok: true; resync: true; lastSeq: number }
+  | { ok: false; error: { code: string; message?: string } };
 
 /** `/canvas`: client → server. */
 export interface CanvasClientEvents {
   'canvas:join': (canvasId: string, ack: Ack<JoinAck>) => void;
+  'canvas:sync': (payload: { canvasId: string; afterSeq: number }, ack: Ack<SyncAck>) => void;
   'canvas:leave': (canvasId: string, ack?: Ack<{ ok: boolean }>) => void;
   'canvas:cursor': (payload: { canvasId: string; x: number; y: number }) => void;
 }
 
-/** `/canvas`: server → client. */
+/**
+ * `/canvas`: server → client. Room events carry `seq`, strictly increasing per canvas across every
+ * process (src/realtime/canvas-log.ts); presence and cursors are not sequenced.
+ */
 export interface CanvasServerEvents {
-  block_added: (payload: { canvasId: string; block: Block }) => void;
-  block_updated: (payload: { canvasId: string; block: Block }) => void;
-  block_deleted: (payload: { canvasId: string; blockId: string }) => void;
-  blocks_bulk_added_chunk: (payload: { canvasId: string; generationId: string; chunkIndex: number; chunkCount: number; blocks: Block[] }) => void;
-  generation_status: (payload: { canvasId: string; generationId: string; stage: GenerationStage }) => void;
-  generation_undone: (payload: { canvasId: string; generationId: string; blockIds: string[] }) => void;
+  block_added: (payload: { canvasId: string; block: Block; seq: number }) => void;
+  block_updated: (payload: { canvasId: string; block: Block; seq: number }) => void;
+  block_deleted: (payload: { canvasId: string; blockId: string; seq: number }) => void;
+  blocks_bulk_added_chunk: (payload: { canvasId: string; generationId: string; chunkIndex: number; chunkCount: number; blocks: Block[]; seq: number }) => void;
+  generation_status: (payload: { canvasId: string; generationId: string; stage: GenerationStage; seq: number }) => void;
+  generation_undone: (payload: { canvasId: string; generationId: string; blockIds: string[]; seq: number }) => void;
   presence: (payload: { canvasId: string; users: PresenceUser[] }) => void;
   cursor: (payload: { userId: string; x: number; y: number }) => void;
 }
+
+/** The sequenced room events of a canvas. */
+export const CANVAS_ROOM_EVENTS = ['block_added', 'block_updated', 'block_deleted', 'blocks_bulk_added_chunk', 'generation_status', 'generation_undone'] as const;
+export type CanvasRoomEventName = (typeof CANVAS_ROOM_EVENTS)[number];
 
 /** What a `/canvas` socket carries after authentication. */
 export interface CanvasSocketData {

@@ -70,8 +70,9 @@ const block: Block = {
   updatedAt: '2026-11-22T10:35:42.779Z',
 };
 /** A block's `{type, content}` is checked with the block schemas; the stored fields ride along. */
-const withBlock = z.looseObject({ canvasId: z.uuid(), block: blockInputSchema });
+const withBlock = z.looseObject({ canvasId: z.uuid(), block: blockInputSchema, seq: z.number().int().min(1) });
 const canvasId = 'the canvas (UUID)';
+const seq = 'this canvas\'s event sequence number: strictly increasing, never reused (see `canvas:sync`)';
 
 export const canvasClientCatalog = {
   'canvas:join': {
@@ -80,8 +81,29 @@ export const canvasClientCatalog = {
     example: CANVAS,
     schema: z.uuid(),
     ack: {
-      description: '`{ok:true, presence}` with the users in the room, or `{ok:false, error:{code}}` (`not_found` for a canvas you cannot see, `validation_failed`).',
-      examples: [{ ok: true, presence: [{ userId: USER, name: 'Ada' }] }, { ok: false, error: { code: 'not_found' } }],
+      description:
+        '`{ok:true, presence, seq}` with the users in the room and the seq of the canvas\'s latest event (events after it reach you live), ' +
+        'or `{ok:false, error:{code}}` (`not_found` for a canvas you cannot see, `validation_failed`). Join first, then load the blocks over HTTP, ' +
+        'then apply room events with a larger seq (adding a block you already have is a no-op).',
+      examples: [{ ok: true, presence: [{ userId: USER, name: 'Ada' }], seq: 41 }, { ok: false, error: { code: 'not_found' } }],
+    },
+  },
+  'canvas:sync': {
+    summary:
+      'Catch up by cursor (issue 16): the room events of a canvas after `afterSeq`. Call it after EVERY reconnect (recovered or not) and as soon as a ' +
+      'received `seq` is not the last one + 1; hand each event to the application once (skip any seq you already have).',
+    fields: { canvasId: 'a canvas you are a member of', afterSeq: 'the last seq you handled (0 for none)' },
+    example: { canvasId: CANVAS, afterSeq: 41 },
+    schema: z.object({ canvasId: z.uuid(), afterSeq: z.number().int().min(0) }),
+    ack: {
+      description:
+        '`{ok:true, resync:false, events:[{seq, event, payload}], lastSeq}` in seq order, or `{ok:true, resync:true, lastSeq}` when those events are ' +
+        'no longer kept (older than `CANVAS_LOG_TTL_SECONDS`, or more than `CANVAS_SYNC_MAX_EVENTS`): reload the blocks over HTTP and continue after ' +
+        '`lastSeq`. `{ok:false, error:{code}}`: `not_found`, `validation_failed`.',
+      examples: [
+        { ok: true, resync: false, events: [{ seq: 42, event: 'block_deleted', payload: { canvasId: CANVAS, blockId: block.id, seq: 42 } }], lastSeq: 42 },
+        { ok: true, resync: true, lastSeq: 980 },
+      ],
     },
   },
   'canvas:leave': {
@@ -102,37 +124,37 @@ export const canvasClientCatalog = {
 export const canvasServerCatalog = {
   block_added: {
     summary: 'A block was created by hand (`POST /canvases/:id/blocks`).',
-    fields: { canvasId, block: 'the stored block (`id, canvasId, type, content, rank, generationSessionId, createdBy, createdAt, updatedAt`)' },
-    example: { canvasId: CANVAS, block: { ...block, generationSessionId: null, createdBy: USER } },
+    fields: { canvasId, block: 'the stored block (`id, canvasId, type, content, rank, generationSessionId, createdBy, createdAt, updatedAt`)', seq },
+    example: { canvasId: CANVAS, block: { ...block, generationSessionId: null, createdBy: USER }, seq: 12 },
     schema: withBlock,
   },
   block_updated: {
     summary: 'A block was edited or moved.',
-    fields: { canvasId, block: 'the block after the change' },
-    example: { canvasId: CANVAS, block: { ...block, content: { text: 'Plan the launch!', level: 1 } } },
+    fields: { canvasId, block: 'the block after the change', seq },
+    example: { canvasId: CANVAS, block: { ...block, content: { text: 'Plan the launch!', level: 1 } }, seq: 13 },
     schema: withBlock,
   },
   block_deleted: {
     summary: 'A block was deleted.',
-    fields: { canvasId, blockId: 'the deleted block' },
-    example: { canvasId: CANVAS, blockId: block.id },
-    schema: z.object({ canvasId: z.uuid(), blockId: z.uuid() }),
+    fields: { canvasId, blockId: 'the deleted block', seq },
+    example: { canvasId: CANVAS, blockId: block.id, seq: 14 },
+    schema: z.object({ canvasId: z.uuid(), blockId: z.uuid(), seq: z.number().int().min(1) }),
   },
   blocks_bulk_added_chunk: {
     summary: 'Part of the blocks a generation persisted, sent by the `broadcast` queue in chunks of `BROADCAST_CHUNK_SIZE`.',
-    fields: { canvasId, generationId: 'the generation', chunkIndex: '0-based', chunkCount: 'chunks in all', blocks: 'the blocks of this chunk, in rank order' },
-    example: { canvasId: CANVAS, generationId: GEN, chunkIndex: 0, chunkCount: 1, blocks: [block] },
-    schema: z.object({ canvasId: z.uuid(), generationId: z.uuid(), chunkIndex: z.number().int().min(0), chunkCount: z.number().int().min(1), blocks: z.array(blockInputSchema) }),
+    fields: { canvasId, generationId: 'the generation', chunkIndex: '0-based', chunkCount: 'chunks in all', blocks: 'the blocks of this chunk, in rank order', seq },
+    example: { canvasId: CANVAS, generationId: GEN, chunkIndex: 0, chunkCount: 1, blocks: [block], seq: 15 },
+    schema: z.object({ canvasId: z.uuid(), generationId: z.uuid(), chunkIndex: z.number().int().min(0), chunkCount: z.number().int().min(1), blocks: z.array(blockInputSchema), seq: z.number().int().min(1) }),
   },
   generation_status: {
     summary: 'A generation on this canvas moved to another stage (from the worker, through the Redis adapter).',
-    fields: { canvasId, generationId: 'the generation', stage: '`queued`, `thinking`, `tool`, `persisting` or `broadcasting`' },
-    example: { canvasId: CANVAS, generationId: GEN, stage: 'thinking' },
+    fields: { canvasId, generationId: 'the generation', stage: '`queued`, `thinking`, `tool`, `persisting` or `broadcasting`', seq },
+    example: { canvasId: CANVAS, generationId: GEN, stage: 'thinking', seq: 11 },
   },
   generation_undone: {
     summary: 'A generation was undone: these blocks are gone.',
-    fields: { canvasId, generationId: 'the generation', blockIds: 'the deleted blocks' },
-    example: { canvasId: CANVAS, generationId: GEN, blockIds: [block.id] },
+    fields: { canvasId, generationId: 'the generation', blockIds: 'the deleted blocks', seq },
+    example: { canvasId: CANVAS, generationId: GEN, blockIds: [block.id], seq: 16 },
   },
   presence: {
     summary: 'Who is in the room, after anyone joins or leaves.',

@@ -25,7 +25,7 @@ export function createBroadcastProcessor(deps: { config: Config; repos: Reposito
     for (let chunkIndex = 0; chunkIndex < chunkCount; chunkIndex += 1) {
       if (chunkIndex > 0) await sleep(chunkDelayMs);
       const chunk = blocks.slice(chunkIndex * chunkSize, (chunkIndex + 1) * chunkSize);
-      deps.canvasEvents.emit(canvasId, 'blocks_bulk_added_chunk', { canvasId, generationId, chunkIndex, chunkCount, blocks: chunk });
+      await deps.canvasEvents.emit(canvasId, 'blocks_bulk_added_chunk', { canvasId, generationId, chunkIndex, chunkCount, blocks: chunk });
       deps.metrics?.broadcastChunks.inc();
     }
     await job.updateProgress({ chunksSent: chunkCount, chunkCount });

@@ -211,16 +211,17 @@ describe('canvases, members, blocks and the /canvas namespace', () => {
 
       const added = waitFor(editorSocket, 'block_added', (p) => p.canvasId === canvasId);
       const block = await addBlock(owner, canvasId, 'hello');
-      expect(await added).toEqual({ canvasId, block });
+      // Every room event of the canvas carries the next seq (issue 16): 1, 2, 3 on a fresh canvas.
+      expect(await added).toEqual({ canvasId, block, seq: 1 });
 
       const updated = waitFor(editorSocket, 'block_updated', (p) => p.block.id === block.id);
       const patch = await request('PATCH', `${t.api}/canvases/${canvasId}/blocks/${block.id}`, { token: owner.accessToken, body: { content: { text: 'hello again' } } });
-      expect(await updated).toEqual({ canvasId, block: patch.body.block });
+      expect(await updated).toEqual({ canvasId, block: patch.body.block, seq: 2 });
       expect(patch.body.block.content).toEqual({ text: 'hello again' });
 
       const deleted = waitFor(editorSocket, 'block_deleted', (p) => p.blockId === block.id);
       await request('DELETE', `${t.api}/canvases/${canvasId}/blocks/${block.id}`, { token: owner.accessToken });
-      expect(await deleted).toEqual({ canvasId, blockId: block.id });
+      expect(await deleted).toEqual({ canvasId, blockId: block.id, seq: 3 });
 
       await roundTrip(outsiderSocket);
       expect(overheard).toEqual([[], [], []]);
@@ -242,7 +243,7 @@ describe('canvases, members, blocks and the /canvas namespace', () => {
       await addMember(t.api, a, canvasId, b, 'viewer');
       const [socketA, socketB] = await Promise.all([connect(a), connect(b)]);
       const joinedA = await join(socketA, canvasId);
-      expect(joinedA).toEqual({ ok: true, presence: [expect.objectContaining({ userId: a.id })] });
+      expect(joinedA).toEqual({ ok: true, presence: [expect.objectContaining({ userId: a.id })], seq: 0 });
       const presence = waitFor(socketA, 'presence', (p) => p.canvasId === canvasId && p.users.length === 2);
 
       const joinedB = await join(socketB, canvasId);
@@ -288,7 +289,7 @@ describe('canvases, members, blocks and the /canvas namespace', () => {
       raw.emit('canvas:cursor', null);
 
       for (const ack of [number, object, notUuid]) expect(ack).toEqual({ ok: false, error: expect.objectContaining({ code: 'validation_failed' }) });
-      expect(await join(socket, canvasId)).toEqual({ ok: true, presence: [expect.objectContaining({ userId: owner.id })] });
+      expect(await join(socket, canvasId)).toEqual({ ok: true, presence: [expect.objectContaining({ userId: owner.id })], seq: 0 });
       expect(socket.connected).toBe(true);
       expect((await request('GET', `${t.url}/healthz`)).status).toBe(200);
     });

@@ -169,7 +169,7 @@ describe('TypeScript client SDK against a live server', () => {
     test('generate streams every event in order to complete, the canvas socket receives the blocks, and undo is typed', async () => {
       const room = await connectCanvas({ url: sb.serverUrl, token: () => sb.tokens().accessToken, reconnection: false });
       closers.push(() => room.close());
-      expect(await room.join(canvasId)).toEqual({ ok: true, presence: [expect.objectContaining({ name: 'Sdk' })] });
+      expect(await room.join(canvasId)).toEqual({ ok: true, presence: [expect.objectContaining({ name: 'Sdk' })], seq: expect.any(Number) });
       t.llm.push(twoTexts);
       const started: string[] = [];
       const chunk = room.waitFor('blocks_bulk_added_chunk', (c) => c.canvasId === canvasId);

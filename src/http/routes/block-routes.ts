@@ -31,7 +31,7 @@ export function blockRoutes(ctx: ApiContext): Router {
     const body = parseOr400(createBlockSchema, req.body);
     const { afterId, beforeId, ...input } = body;
     const block = await placing(() => blocks.create(canvasId, user.id, input, { afterId, beforeId }));
-    ctx.canvasEvents.emit(canvasId, 'block_added', { canvasId, block });
+    await ctx.canvasEvents.notify(canvasId, 'block_added', { canvasId, block });
     res.status(201).json({ block });
   });
 
@@ -53,7 +53,7 @@ export function blockRoutes(ctx: ApiContext): Router {
       blocks.update(canvasId, blockId.data, { content, placement: moving ? { afterId: body.afterId, beforeId: body.beforeId } : undefined }),
     );
     if (!block) throw notFound('Block');
-    ctx.canvasEvents.emit(canvasId, 'block_updated', { canvasId, block });
+    await ctx.canvasEvents.notify(canvasId, 'block_updated', { canvasId, block });
     res.json({ block });
   });
 
@@ -61,7 +61,7 @@ export function blockRoutes(ctx: ApiContext): Router {
     const { canvasId } = await requireCanvasRole(req, canvases, 'editor');
     const blockId = uuidParam.safeParse(req.params.blockId);
     if (!blockId.success || !(await blocks.delete(canvasId, blockId.data))) throw notFound('Block');
-    ctx.canvasEvents.emit(canvasId, 'block_deleted', { canvasId, blockId: blockId.data });
+    await ctx.canvasEvents.notify(canvasId, 'block_deleted', { canvasId, blockId: blockId.data });
     res.status(204).end();
   });
 

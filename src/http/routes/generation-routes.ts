@@ -59,7 +59,7 @@ export function generationRoutes(ctx: ApiContext): Router {
       );
       return deleted;
     });
-    ctx.canvasEvents.emit(canvasId, 'generation_undone', { canvasId, generationId: id.data, blockIds });
+    await ctx.canvasEvents.notify(canvasId, 'generation_undone', { canvasId, generationId: id.data, blockIds });
     res.json({ generationId: id.data, blockIds });
   });
 

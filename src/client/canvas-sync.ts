@@ -1,0 +1,112 @@
+import type { CanvasLogEntry, CanvasRoomEventName, CanvasServerEvents, SyncAck } from '../realtime/events';
+
+/** A room event as handed to the application: in seq order, each exactly once. */
+export type CanvasRoomEvent = {
+  [E in CanvasRoomEventName]: { event: E; payload: Parameters<CanvasServerEvents[E]>[0] };
+}[CanvasRoomEventName];
+
+interface CanvasState {
+  /** The last seq handed to the application. */
+  last: number;
+  /** Events that arrived ahead of a gap, by seq, until the gap is filled. */
+  ahead: Map<number, CanvasLogEntry>;
+  syncing: boolean;
+  /** Another sync was asked for while one was running. */
+  again: boolean;
+}
+
+/**
+ * Exactly-once, in-order delivery of a canvas's room events over an unreliable path (issue 16):
+ * events are handed on by `seq`; a duplicate is dropped; a jump buffers what arrived and asks the
+ * server (`canvas:sync`) for what is missing; after any reconnect the caller calls `catchUp`. When
+ * the server no longer keeps the missed events it answers `resync`, and the application reloads.
+ */
+export class CanvasSequencer {
+  private readonly canvases = new Map<string, CanvasState>();
+
+  constructor(
+    private readonly sync: (canvasId: string, afterSeq: number) => Promise<SyncAck>,
+    private readonly deliver: (event: CanvasRoomEvent) => void,
+    private readonly resync: (canvasId: string, lastSeq: number) => void,
+  ) {}
+
+  /** Start following a canvas from `seq` (the join ack's); a canvas already followed keeps its place. */
+  track(canvasId: string, seq: number): void {
+    if (!this.canvases.has(canvasId)) this.canvases.set(canvasId, { last: seq, ahead: new Map(), syncing: false, again: false });
+  }
+
+  untrack(canvasId: string): void {
+    this.canvases.delete(canvasId);
+  }
+
+  tracked(): string[] {
+    return [...this.canvases.keys()];
+  }
+
+  lastSeq(canvasId: string): number | undefined {
+    return this.canvases.get(canvasId)?.last;
+  }
+
+  /** A live room event. */
+  receive(event: CanvasRoomEventName, payload: { canvasId: string; seq?: number }): void {
+    const state = this.canvases.get(payload.canvasId);
+    if (!state || typeof payload.seq !== 'number') return;
+    this.accept(payload.canvasId, state, { seq: payload.seq, event, payload });
+  }
+
+  /** Asks for everything after the last handed-on event (after a reconnect, or a gap). */
+  async catchUp(canvasId: string): Promise<void> {
+    const state = this.canvases.get(canvasId);
+    if (!state) return;
+    if (state.syncing) {
+      state.again = true;
+      return;
+    }
+    state.syncing = true;
+    try {
+      do {
+        state.again = false;
+        const ack = await this.sync(canvasId, state.last);
+        if (this.canvases.get(canvasId) !== state || !ack.ok) return;
+        if (ack.resync) {
+          state.ahead = new Map([...state.ahead].filter(([seq]) => seq > ack.lastSeq));
+          state.last = ack.lastSeq;
+          this.resync(canvasId, ack.lastSeq);
+          this.drain(canvasId, state);
+        } else {
+          for (const entry of ack.events) this.accept(canvasId, state, entry, false);
+        }
+      } while (state.again || this.hasGap(state));
+    } finally {
+      state.syncing = false;
+    }
+  }
+
+  private accept(canvasId: string, state: CanvasState, entry: CanvasLogEntry, mayAsk = true): void {
+    if (entry.seq <= state.last) return;
+    if (entry.seq > state.last + 1) {
+      state.ahead.set(entry.seq, entry);
+      if (mayAsk) void this.catchUp(canvasId).catch(() => undefined);
+      return;
+    }
+    this.handOn(state, entry);
+    this.drain(canvasId, state);
+  }
+
+  private drain(_canvasId: string, state: CanvasState): void {
+    for (let next = state.ahead.get(state.last + 1); next; next = state.ahead.get(state.last + 1)) {
+      state.ahead.delete(next.seq);
+      this.handOn(state, next);
+    }
+    for (const seq of state.ahead.keys()) if (seq <= state.last) state.ahead.delete(seq);
+  }
+
+  private handOn(state: CanvasState, entry: CanvasLogEntry): void {
+    state.last = entry.seq;
+    this.deliver({ event: entry.event, payload: entry.payload } as CanvasRoomEvent);
+  }
+
+  private hasGap(state: CanvasState): boolean {
+    return state.ahead.size > 0;
+  }
+}

@@ -1,0 +1,93 @@
+import type { Redis } from 'ioredis';
+
+/** One room event of a canvas as kept in its log. */
+export interface LoggedCanvasEvent {
+  seq: number;
+  event: string;
+  payload: Record<string, unknown>;
+}
+
+export type CanvasCatchUp = { resync: false; events: LoggedCanvasEvent[]; lastSeq: number } | { resync: true; lastSeq: number };
+
+/*
+ * One round trip per room event: the next seq of the canvas (INCR), the event appended to the
+ * canvas's stream under the entry id `<seq>-0` (so a range read by seq is an XRANGE), the stream's
+ * TTL refreshed. The counter never expires: a seq is never reused, so a client that was away for
+ * an hour cannot mistake new events for ones it has seen. KEYS: seq counter, stream. ARGV: event
+ * name, payload JSON object (non-empty, without seq), max length, ttl ms. Returns the seq.
+ */
+const APPEND = `
+local seq = redis.call('INCR', KEYS[1])
+local payload = string.sub(ARGV[2], 1, -2) .. ',"seq":' .. seq .. '}'
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], seq .. '-0', 'e', ARGV[1], 'p', payload)
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return seq
+`;
+
+/*
+ * What a client missed after `afterSeq`: the last seq, the first seq the stream still holds, and up
+ * to `cap + 1` entries after afterSeq. KEYS: seq counter, stream. ARGV: afterSeq, cap.
+ */
+const SINCE = `
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+local first = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
+local firstSeq = 0
+if first[1] then firstSeq = tonumber(string.match(first[1][1], '^(%d+)')) end
+local entries = redis.call('XRANGE', KEYS[2], (tonumber(ARGV[1]) + 1) .. '-0', '+', 'COUNT', tonumber(ARGV[2]) + 1)
+return {last, firstSeq, entries}
+`;
+
+/**
+ * The sequence and replay log of every canvas's room events (issue 16). Every event of a canvas
+ * gets `seq`, strictly increasing across all API and worker processes, and stays readable for
+ * `ttlSeconds` (at least the recovery window) in a stream bounded to about `maxEvents`, so a
+ * client that saw seq N can ask for everything after N, after any reconnect, on any node.
+ */
+export class CanvasLog {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keyPrefix: string,
+    private readonly options: { maxEvents: number; ttlSeconds: number; maxCatchUp: number },
+  ) {
+    if (!('sbCanvasAppend' in redis)) {
+      redis.defineCommand('sbCanvasAppend', { numberOfKeys: 2, lua: APPEND });
+      redis.defineCommand('sbCanvasSince', { numberOfKeys: 2, lua: SINCE });
+    }
+  }
+
+  private keys(canvasId: string): [string, string] {
+    return [`${this.keyPrefix}:canvas:${canvasId}:seq`, `${this.keyPrefix}:canvas:${canvasId}:log`];
+  }
+
+  /** Logs one room event (a non-empty object); returns its seq. */
+  async append(canvasId: string, event: string, payload: object): Promise<number> {
+    const command = (this.redis as unknown as Record<string, (...args: unknown[]) => Promise<number>>).sbCanvasAppend;
+    return Number(await command.call(this.redis, ...this.keys(canvasId), event, JSON.stringify(payload), this.options.maxEvents, this.options.ttlSeconds * 1000));
+  }
+
+  /**
+   * The events after `afterSeq`, in order; `resync` when some of them are no longer kept (trimmed,
+   * expired) or there are more than `maxCatchUp` (reloading the canvas is then cheaper).
+   */
+  async since(canvasId: string, afterSeq: number): Promise<CanvasCatchUp> {
+    const command = (this.redis as unknown as Record<string, (...args: unknown[]) => Promise<[number, number, Array<[string, string[]]>]>>).sbCanvasSince;
+    const [lastRaw, firstRaw, entries] = await command.call(this.redis, ...this.keys(canvasId), afterSeq, this.options.maxCatchUp);
+    const lastSeq = Number(lastRaw);
+    const firstSeq = Number(firstRaw);
+    if (afterSeq === lastSeq) return { resync: false, events: [], lastSeq };
+    // The counter is behind the client: Redis lost its data. Only a reload is safe.
+    if (afterSeq > lastSeq) return { resync: true, lastSeq };
+    // Missing: the log starts after afterSeq + 1 (trimmed), or holds nothing newer at all (expired).
+    if (firstSeq === 0 || firstSeq > afterSeq + 1 || entries.length > this.options.maxCatchUp) return { resync: true, lastSeq };
+    const events = entries.map(([id, fields]) => {
+      const field = (name: string) => fields[fields.indexOf(name) + 1];
+      return { seq: Number.parseInt(id, 10), event: field('e'), payload: JSON.parse(field('p')) as Record<string, unknown> };
+    });
+    return { resync: false, events, lastSeq };
+  }
+
+  /** The seq of the canvas's latest event (0 when it has none, or they expired). */
+  async lastSeq(canvasId: string): Promise<number> {
+    return Number((await this.redis.get(this.keys(canvasId)[0])) ?? 0);
+  }
+}
