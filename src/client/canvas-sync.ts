@@ -10,7 +10,8 @@ interface CanvasState {
   last: number;
   /** Events that arrived ahead of a gap, by seq, until the gap is filled. */
   ahead: Map<number, CanvasLogEntry>;
-  syncing: boolean;
+  /** The sync under way, if any (callers asking meanwhile wait for it). */
+  running?: Promise<void>;
   /** Another sync was asked for while one was running. */
   again: boolean;
 }
@@ -32,7 +33,7 @@ export class CanvasSequencer {
 
   /** Start following a canvas from `seq` (the join ack's); a canvas already followed keeps its place. */
   track(canvasId: string, seq: number): void {
-    if (!this.canvases.has(canvasId)) this.canvases.set(canvasId, { last: seq, ahead: new Map(), syncing: false, again: false });
+    if (!this.canvases.has(canvasId)) this.canvases.set(canvasId, { last: seq, ahead: new Map(), again: false });
   }
 
   untrack(canvasId: string): void {
@@ -55,30 +56,31 @@ export class CanvasSequencer {
   }
 
   /** Asks for everything after the last handed-on event (after a reconnect, or a gap). */
-  async catchUp(canvasId: string): Promise<void> {
+  catchUp(canvasId: string): Promise<void> {
     const state = this.canvases.get(canvasId);
-    if (!state) return;
-    if (state.syncing) {
+    if (!state) return Promise.resolve();
+    if (state.running) {
       state.again = true;
-      return;
+      return state.running;
     }
-    state.syncing = true;
-    try {
-      do {
-        state.again = false;
-        const ack = await this.sync(canvasId, state.last);
-        if (this.canvases.get(canvasId) !== state || !ack.ok) return;
-        if (ack.resync) {
-          state.ahead = new Map([...state.ahead].filter(([seq]) => seq > ack.lastSeq));
-          state.last = ack.lastSeq;
-          this.resync(canvasId, ack.lastSeq);
-          this.drain(canvasId, state);
-        } else {
-          for (const entry of ack.events) this.accept(canvasId, state, entry, false);
-        }
-      } while (state.again || this.hasGap(state));
-    } finally {
-      state.syncing = false;
+    state.running = this.syncLoop(canvasId, state).finally(() => (state.running = undefined));
+    return state.running;
+  }
+
+  /** Syncs until nothing is missing; a few rounds at most (each answer covers all the server had). */
+  private async syncLoop(canvasId: string, state: CanvasState): Promise<void> {
+    for (let round = 0; round < 5 && (round === 0 || state.again || state.ahead.size > 0); round += 1) {
+      state.again = false;
+      const ack = await this.sync(canvasId, state.last);
+      if (this.canvases.get(canvasId) !== state || !ack.ok) return;
+      if (ack.resync) {
+        state.ahead = new Map([...state.ahead].filter(([seq]) => seq > ack.lastSeq));
+        state.last = ack.lastSeq;
+        this.resync(canvasId, ack.lastSeq);
+        this.drain(state);
+      } else {
+        for (const entry of ack.events) this.accept(canvasId, state, entry, false);
+      }
     }
   }
 
@@ -90,10 +92,10 @@ export class CanvasSequencer {
       return;
     }
     this.handOn(state, entry);
-    this.drain(canvasId, state);
+    this.drain(state);
   }
 
-  private drain(_canvasId: string, state: CanvasState): void {
+  private drain(state: CanvasState): void {
     for (let next = state.ahead.get(state.last + 1); next; next = state.ahead.get(state.last + 1)) {
       state.ahead.delete(next.seq);
       this.handOn(state, next);
@@ -104,9 +106,5 @@ export class CanvasSequencer {
   private handOn(state: CanvasState, entry: CanvasLogEntry): void {
     state.last = entry.seq;
     this.deliver({ event: entry.event, payload: entry.payload } as CanvasRoomEvent);
-  }
-
-  private hasGap(state: CanvasState): boolean {
-    return state.ahead.size > 0;
   }
 }

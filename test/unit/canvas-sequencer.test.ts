@@ -1,0 +1,71 @@
+import { CanvasSequencer, type CanvasRoomEvent } from '../../src/client/canvas-sync';
+import type { CanvasLogEntry, SyncAck } from '../../src/realtime/events';
+
+/** The client side of issue 16 on its own: ordering, dedupe, gap repair and resync. */
+describe('CanvasSequencer', () => {
+  const CANVAS = '00000000-0000-4000-8000-000000000001';
+  const entry = (seq: number): CanvasLogEntry => ({ seq, event: 'block_deleted', payload: { canvasId: CANVAS, blockId: `b${seq}`, seq } });
+
+  function given(serverLog: CanvasLogEntry[], options: { keptFrom?: number } = {}) {
+    const handed: number[] = [];
+    const resyncs: number[] = [];
+    const asked: number[] = [];
+    const sync = async (_canvasId: string, afterSeq: number): Promise<SyncAck> => {
+      asked.push(afterSeq);
+      const lastSeq = serverLog.at(-1)?.seq ?? 0;
+      if (options.keptFrom !== undefined && afterSeq + 1 < options.keptFrom) return { ok: true, resync: true, lastSeq };
+      return { ok: true, resync: false, events: serverLog.filter((e) => e.seq > afterSeq), lastSeq };
+    };
+    const sequencer = new CanvasSequencer(sync, (event: CanvasRoomEvent) => handed.push(event.payload.seq), (_id, lastSeq) => resyncs.push(lastSeq));
+    const live = (seq: number) => sequencer.receive('block_deleted', { canvasId: CANVAS, seq });
+    return { sequencer, handed, resyncs, asked, live };
+  }
+
+  test('in-order events are handed on at once; duplicates and stale ones are dropped', () => {
+    const { sequencer, handed, live, asked } = given([]);
+    sequencer.track(CANVAS, 0);
+    [1, 2, 2, 3, 1].forEach(live);
+    expect(handed).toEqual([1, 2, 3]);
+    expect(asked).toEqual([]);
+  });
+
+  test('a jump asks for what is missing at once and hands everything on in order, once', async () => {
+    const log = [1, 2, 3, 4, 5].map(entry);
+    const { sequencer, handed, live, asked } = given(log);
+    sequencer.track(CANVAS, 0);
+    live(1);
+    live(4); // 2 and 3 were lost
+    live(5);
+    await sequencer.catchUp(CANVAS); // waits for the sync the jump started
+    expect(handed).toEqual([1, 2, 3, 4, 5]);
+    expect(asked[0]).toBe(1);
+  });
+
+  test('after a reconnect, catchUp fetches what was missed; events arriving twice are handed on once', async () => {
+    const log = [1, 2, 3].map(entry);
+    const { sequencer, handed, live } = given(log);
+    sequencer.track(CANVAS, 0);
+    live(1);
+    await sequencer.catchUp(CANVAS);
+    [2, 3].forEach(live); // also replayed by Socket.IO's recovery
+    expect(handed).toEqual([1, 2, 3]);
+  });
+
+  test('when the server no longer keeps the gap, the application is told to reload and continues after lastSeq', async () => {
+    const log = [10, 11, 12].map(entry);
+    const { sequencer, handed, resyncs, live } = given(log, { keptFrom: 10 });
+    sequencer.track(CANVAS, 2);
+    live(12);
+    await sequencer.catchUp(CANVAS);
+    expect(resyncs).toEqual([12]);
+    expect(handed).toEqual([]);
+    live(13);
+    expect(handed).toEqual([13]);
+  });
+
+  test('an untracked canvas is ignored', () => {
+    const { handed, live } = given([]);
+    live(1);
+    expect(handed).toEqual([]);
+  });
+});
