@@ -1,11 +1,13 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 
 /** A redis-server child process owned by this process. */
 export interface EmbeddedRedis {
   url: string;
+  /** The pidfile redis-server writes under DATA_DIR (tests read the server's pid from it). */
+  pidFile: string;
   stop(): Promise<void>;
 }
 
@@ -34,52 +36,161 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
 }
 
 /**
- * Starts `redis-server` on a free loopback port. Data is not persisted (queues of an embedded
- * demo live as long as the process), and the child dies with us.
+ * A watchdog between us and redis-server: it holds our end of a pipe on stdin and, when that pipe
+ * closes (we stopped, or died of kill -9), stops redis-server with SIGTERM, so AOF is flushed and
+ * no orphan keeps listening. It exits with redis-server's own exit, so a dead server is noticed.
  */
-export async function startEmbeddedRedis(dataDir: string): Promise<EmbeddedRedis> {
+const WATCHDOG = `exec 3<&0
+"$0" "$@" </dev/null &
+r=$!
+( while read -r _ <&3; do :; done; kill -TERM "$r" 2>/dev/null ) &
+w=$!
+wait "$r"; code=$?
+kill "$w" 2>/dev/null
+exit "$code"`;
+
+/** Restarts allowed within RESTART_WINDOW_MS before the server is given up on. */
+const MAX_RESTARTS = 5;
+const RESTART_WINDOW_MS = 60_000;
+
+export interface EmbeddedRedisOptions {
+  /** Called when redis-server died and could not be restarted: the process should exit non-zero. */
+  onFatal?(error: Error): void;
+  /** Told about an unexpected exit and its restart. */
+  onRestart?(info: { code: number | null; attempt: number }): void;
+}
+
+/**
+ * Starts `redis-server` on a free loopback port with its data under `DATA_DIR/redis` (AOF,
+ * fsync every second: queued jobs, event logs, limits and idempotency keys survive a restart,
+ * decision 0075). A server left behind by a killed predecessor on the same DATA_DIR is stopped
+ * first (pidfile). If the server dies under us it is restarted on the same port (clients just
+ * reconnect); after MAX_RESTARTS in a minute `onFatal` is called.
+ */
+export async function startEmbeddedRedis(dataDir: string, options: EmbeddedRedisOptions = {}): Promise<EmbeddedRedis> {
   const binary = process.env.REDIS_SERVER_BIN ?? 'redis-server';
   if (spawnSync(binary, ['--version']).error) throw new RedisUnavailableError();
-  const port = await freePort();
   const dir = path.resolve(dataDir, 'redis');
   mkdirSync(dir, { recursive: true });
-  const child = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  await waitForReady(child, port);
-  const stopOnExit = () => child.kill('SIGKILL');
-  process.once('exit', stopOnExit);
+  const pidFile = path.join(dir, 'redis-server.pid');
+  await stopOrphan(pidFile);
+  const port = await freePort();
+  const args = [
+    '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--pidfile', pidFile,
+    '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec',
+  ];
+
+  let stopping = false;
+  let child = await launch(binary, args, port);
+  const restarts: number[] = [];
+  const watch = (current: ChildProcess) => {
+    current.once('exit', (code) => {
+      if (stopping) return;
+      const now = Date.now();
+      while (restarts.length && restarts[0] < now - RESTART_WINDOW_MS) restarts.shift();
+      restarts.push(now);
+      if (restarts.length > MAX_RESTARTS) return options.onFatal?.(new Error(`redis-server died ${restarts.length} times in a minute (last exit code ${code})`));
+      options.onRestart?.({ code, attempt: restarts.length });
+      launch(binary, args, port).then(
+        (next) => {
+          if (stopping) return void next.stdin?.end();
+          child = next;
+          watch(next);
+        },
+        (error: Error) => options.onFatal?.(error),
+      );
+    });
+  };
+  watch(child);
+
+  // Our end of the watchdog's pipe closes when we exit, however we exit.
   return {
     url: `redis://127.0.0.1:${port}`,
+    pidFile,
     stop: () =>
       new Promise<void>((resolve) => {
-        process.off('exit', stopOnExit);
-        if (child.exitCode !== null) return resolve();
+        stopping = true;
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
         child.once('exit', () => resolve());
-        child.kill('SIGTERM');
+        child.stdin?.end();
       }),
   };
+}
+
+async function launch(binary: string, args: string[], port: number): Promise<ChildProcess> {
+  // detached: a terminal's Ctrl-C reaches us, not redis-server: we stop it last, after draining.
+  const child = spawn('sh', ['-c', WATCHDOG, binary, ...args], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  child.stdin!.on('error', () => undefined);
+  await waitForReady(child, port);
+  return child;
+}
+
+/**
+ * A redis-server left running by a predecessor killed with -9 (its pidfile is still there): stop
+ * it so its AOF is flushed and its port freed, then start our own on the same data.
+ */
+async function stopOrphan(pidFile: string): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number.parseInt(readFileSync(pidFile, 'utf8').trim(), 10);
+  } catch {
+    return;
+  }
+  if (!Number.isInteger(pid) || pid <= 1 || !isRedisServer(pid)) return;
+  process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + 10_000;
+  while (alive(pid)) {
+    if (Date.now() > deadline) {
+      process.kill(pid, 'SIGKILL');
+      break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** Only a live redis-server is stopped: a pid reused by anything else is left alone. */
+function isRedisServer(pid: number): boolean {
+  if (!alive(pid)) return false;
+  const ps = spawnSync('ps', ['-p', String(pid), '-o', 'command=']);
+  return !ps.error && ps.stdout.toString().includes('redis-server');
 }
 
 function waitForReady(child: ChildProcess, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     let output = '';
-    const timer = setTimeout(() => fail(new Error(`redis-server did not start on port ${port}:\n${output}`)), 10_000);
+    const timer = setTimeout(() => fail(new Error(`redis-server did not start on port ${port}:\n${output}`)), 30_000);
     const onData = (data: Buffer) => {
       output += data.toString();
       if (output.includes('Ready to accept connections')) {
         clearTimeout(timer);
         child.stdout?.off('data', onData);
+        child.off('exit', onExit);
+        child.stderr?.off('data', onError);
+        // Keep draining its output, or redis-server blocks once the pipe fills.
+        child.stdout?.resume();
+        child.stderr?.resume();
         resolve();
       }
     };
     const fail = (error: Error) => {
       clearTimeout(timer);
+      child.stdin?.end();
       child.kill('SIGKILL');
       reject(error);
     };
+    const onExit = (code: number | null) => fail(new Error(`redis-server exited with code ${code}:\n${output}`));
+    const onError = (data: Buffer) => void (output += data.toString());
     child.stdout?.on('data', onData);
-    child.stderr?.on('data', (data: Buffer) => (output += data.toString()));
-    child.once('exit', (code) => fail(new Error(`redis-server exited with code ${code}:\n${output}`)));
+    child.stderr?.on('data', onError);
+    child.once('exit', onExit);
   });
 }

@@ -64,7 +64,16 @@ export async function startSwitchboard(
   const closers: Array<[string, () => Promise<unknown> | unknown]> = [];
   const roles = new Set(config.roles);
   try {
-    const embeddedRedis = config.redis.url ? undefined : await startEmbeddedRedis(config.data.dir);
+    const embeddedRedis = config.redis.url
+      ? undefined
+      : await startEmbeddedRedis(config.data.dir, {
+          onRestart: ({ code, attempt }) => logger.error({ code, attempt }, 'embedded redis-server died; restarted it on the same port and data'),
+          // Past repeated restarts: exit non-zero, so a supervisor restarts the whole process (SPEC §9).
+          onFatal: (error) => {
+            logger.fatal({ err: error }, 'embedded redis-server cannot be kept running; exiting');
+            process.exit(1);
+          },
+        });
     const redisUrl = config.redis.url ?? embeddedRedis!.url;
     if (embeddedRedis) closers.unshift(['embedded redis', () => embeddedRedis.stop()]);
     const redis = createRedis(redisUrl, 'command');

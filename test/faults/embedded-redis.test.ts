@@ -1,0 +1,120 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createCanvas, registerUser, request, type TestUser } from '../support/http';
+import { spawnSwitchboard, type SwitchboardProcess } from '../support/processes';
+import { readSse } from '../support/sse';
+import { eventually } from '../support/wait';
+
+const PROMPT = 'Plan the launch: a heading, three todos (book venue, invite press, ship beta) and a short paragraph';
+
+/** The pid redis-server wrote under DATA_DIR. */
+const redisPid = (dataDir: string) => Number.parseInt(readFileSync(path.join(dataDir, 'redis', 'redis-server.pid'), 'utf8'), 10);
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+const parentOf = (pid: number) => Number.parseInt(spawnSync('ps', ['-p', String(pid), '-o', 'ppid=']).stdout.toString().trim(), 10);
+
+/**
+ * `npm start` in embedded mode (no REDIS_URL, no DATABASE_URL): the redis-server child keeps its
+ * data under DATA_DIR (AOF), is restarted when it dies, never outlives a killed app, and a
+ * restart on the same DATA_DIR picks up queued work and event logs (SPEC §9 crash safety).
+ */
+describe('the embedded redis-server under crashes', () => {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'sb-embedded-'));
+  const env = { DATA_DIR: dataDir, PORT: '0', WORKER_LOCK_MS: '1000', DEMO_LLM_DELAY_MS: '150' };
+  const started: SwitchboardProcess[] = [];
+  const start = async () => {
+    const app = await spawnSwitchboard(env, 60_000);
+    started.push(app);
+    return app;
+  };
+  let user: TestUser;
+  let canvasId: string;
+
+  afterAll(async () => {
+    await Promise.all(started.map((p) => p.stop('SIGKILL')));
+    const pid = (() => {
+      try {
+        return redisPid(dataDir);
+      } catch {
+        return 0;
+      }
+    })();
+    if (pid && alive(pid)) process.kill(pid, 'SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('redis-server killed under the running app comes back on its own: readiness recovers and generations work', async () => {
+    const app = await start();
+    const api = `${app.url}/api/v1`;
+    user = await registerUser(api, 'Embedded');
+    canvasId = await createCanvas(api, user);
+    const before = redisPid(dataDir);
+
+    process.kill(before, 'SIGKILL');
+    await eventually(async () => redisPid(dataDir), (pid) => pid !== before && alive(pid), 20_000);
+    await eventually(async () => (await request('GET', `${app.url}/readyz`)).status, (status) => status === 200, 20_000);
+
+    const sse = await readSse(`${api}/canvases/${canvasId}/ai/generate-stream`, {
+      method: 'POST', token: user.accessToken, body: { prompt: PROMPT }, timeoutMs: 30_000, until: (m) => m.event === 'complete' || m.event === 'error',
+    });
+    expect(sse.messages.at(-1)!.event).toBe('complete');
+    expect(app.child.exitCode).toBeNull();
+  }, 90_000);
+
+  test('kill -9 of the app mid-generation: its redis-server goes away, the restart resumes the queued job and replays the event log', async () => {
+    const app = started.at(-1)!;
+    const api = `${app.url}/api/v1`;
+    const oldRedis = redisPid(dataDir);
+    let generationId = '';
+    let lastId = '0';
+    await readSse(`${api}/canvases/${canvasId}/ai/generate-stream`, {
+      method: 'POST', token: user.accessToken, body: { prompt: PROMPT }, timeoutMs: 30_000,
+      until: (m) => m.event === 'tool_output',
+      onMessage: (m) => {
+        generationId = m.data.generationId;
+        lastId = m.id ?? lastId;
+      },
+    });
+    await app.stop('SIGKILL');
+    // No orphan keeps listening once its app is gone.
+    await eventually(async () => alive(oldRedis), (up) => !up, 15_000);
+
+    const restarted = await start();
+    const api2 = `${restarted.url}/api/v1`;
+    const resumed = await readSse(`${api2}/canvases/${canvasId}/ai/generations/${generationId}/events`, {
+      token: user.accessToken, headers: { 'Last-Event-ID': lastId }, timeoutMs: 45_000, until: (m) => m.event === 'complete' || m.event === 'error',
+    });
+    expect(resumed.messages.at(-1)!.event).toBe('complete');
+    expect(resumed.messages.at(-1)!.data.blocks).toHaveLength(5);
+    // The log from before the crash is still there: a replay from the start begins at seq 1.
+    const replay = await readSse(`${api2}/canvases/${canvasId}/ai/generations/${generationId}/events`, { token: user.accessToken, timeoutMs: 15_000 });
+    expect(replay.messages[0]).toMatchObject({ id: '1', event: 'status', data: { stage: 'queued' } });
+    expect(replay.messages.at(-1)!.event).toBe('complete');
+    const generation = await request('GET', `${api2}/canvases/${canvasId}/ai/generations/${generationId}`, { token: user.accessToken });
+    expect(generation.body.generation.status).toBe('completed');
+    expect((await request('POST', `${api2}/canvases/${canvasId}/ai/generations/${generationId}/undo`, { token: user.accessToken })).status).toBe(200);
+  }, 120_000);
+
+  test('a redis-server orphaned with its watchdog (kill -9 of both) is stopped by the next start, which reuses its data', async () => {
+    const app = started.at(-1)!;
+    const orphan = redisPid(dataDir);
+    process.kill(parentOf(orphan), 'SIGKILL');
+    await app.stop('SIGKILL');
+    expect(alive(orphan)).toBe(true);
+
+    const restarted = await start();
+    expect(alive(orphan)).toBe(false);
+    expect(redisPid(dataDir)).not.toBe(orphan);
+    const blocks = await request('GET', `${restarted.url}/api/v1/canvases/${canvasId}/blocks`, { token: user.accessToken });
+    expect(blocks.status).toBe(200);
+    expect((await request('GET', `${restarted.url}/readyz`)).status).toBe(200);
+  }, 90_000);
+});
