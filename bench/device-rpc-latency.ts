@@ -9,12 +9,12 @@
 import os from 'node:os';
 import path from 'node:path';
 import { startEmbeddedRedis } from '../src/app/embedded-redis';
-import type { DeviceRpc } from '../src/devices/device-rpc';
+import type { DevicePort } from '../src/devices/device-channel';
 import { startDeviceFixture } from '../test/support/device-fixture';
 
 const calls = Number(process.argv[2] ?? 200);
 
-async function time(rpc: DeviceRpc, userId: string, count: number): Promise<number[]> {
+async function time(rpc: DevicePort, userId: string, count: number): Promise<number[]> {
   const samples: number[] = [];
   for (let i = 0; i < count; i++) {
     const started = performance.now();

@@ -1,12 +1,11 @@
 import { RateLimitError, UnrecoverableError } from 'bullmq';
-import type { Server } from 'socket.io';
 import type { Config } from '../../config';
 import type { ModelGateway } from '../ai/model-gateway';
 import { fetchItems } from '../connectors';
 import { ConnectorError, ProviderRateLimitedError, ReauthRequiredError, type ConnectorItem } from '../connectors/types';
 import type { DeviceRegistry } from '../devices/device-registry';
-import { DeviceRpcError, type DeviceRpc } from '../devices/device-rpc';
-import { deviceSignals, type DeviceGone } from '../devices/device-signals';
+import type { DevicePort } from '../devices/device-channel';
+import { DeviceRpcError } from '../devices/device-rpc';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import type { AgentRef } from '../models/agents-repository';
@@ -23,8 +22,8 @@ export interface AgentRunnerDeps {
   config: Config;
   repos: Repositories;
   queues: QueueRegistry;
-  io: Server;
-  deviceRpc: DeviceRpc;
+  /** The user's devices: `agent_run`, suggestion inserts, and whether the device went away. */
+  devices: DevicePort;
   registry: DeviceRegistry;
   channel: AgentRunChannel;
   vault: CredentialVault;
@@ -167,15 +166,11 @@ export class AgentRunner {
 
     const errors = [...run.errors];
     const gone = new AbortController();
-    const onGone = (signal: DeviceGone) => {
-      if (signal.userId === job.userId && signal.deviceId === deviceId) gone.abort(new DeviceGoneError(deviceId));
-    };
-    const signals = deviceSignals(this.deps.io);
-    signals.on('gone', onGone);
+    const stopWatching = this.deps.devices.watchGone(job.userId, deviceId, () => gone.abort(new DeviceGoneError(deviceId)));
     try {
       const documents =
         ref.kind === 'local'
-          ? await readDeviceFiles({ io: this.deps.io, channel: this.deps.channel, limits: this.deps.config.agents }, { run, agent: ref.agent, deviceId, errors, gone: gone.signal })
+          ? await readDeviceFiles({ devices: this.deps.devices, channel: this.deps.channel, limits: this.deps.config.agents }, { run, agent: ref.agent, deviceId, errors, gone: gone.signal })
           : cloudDocuments(run, ref.agent);
       const { processed, created } = await this.extractAndDeliver(run, ref, deviceId, documents, errors, gone.signal);
       const status: AgentRunStatus = errors.length === 0 ? 'success' : processed > 0 || created > 0 ? 'partial' : 'error';
@@ -187,7 +182,7 @@ export class AgentRunner {
       this.log.warn({ runId: run.id, agentId: ref.agent.id, deviceId, reason }, 'agent run failed');
       return this.finish(run, ref, { status: 'error', errors: [...errors, reason] });
     } finally {
-      signals.off('gone', onGone);
+      stopWatching();
     }
   }
 
@@ -239,7 +234,7 @@ export class AgentRunner {
     errors: string[],
     gone: AbortSignal,
   ): Promise<{ processed: number; created: number }> {
-    const { repos, deviceRpc } = this.deps;
+    const { repos, devices } = this.deps;
     const tier = (await repos.users.findById(run.userId))?.tier ?? 'free';
     let processed = 0;
     let created = 0;
@@ -260,7 +255,7 @@ export class AgentRunner {
           continue;
         }
         try {
-          await deviceRpc.callDevice(run.userId, deviceId, { action: 'insert', table: insert.table, data: insert.data }, { signal: gone });
+          await devices.callDevice(run.userId, deviceId, { action: 'insert', table: insert.table, data: insert.data }, { signal: gone });
           created++;
         } catch (error) {
           if (gone.aborted || (error instanceof DeviceRpcError && (error.code === 'disconnected' || error.code === 'offline'))) throw new DeviceGoneError(deviceId);

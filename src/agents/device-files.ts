@@ -1,9 +1,7 @@
-import type { Server } from 'socket.io';
 import type { Config } from '../../config';
-import { deviceNamespace } from '../devices/device-signals';
+import type { DevicePort } from '../devices/device-channel';
 import type { AgentFile } from '../devices/protocol';
 import type { AgentRunRow, LocalAgentRow } from '../models/schema';
-import { rooms } from '../realtime/events';
 import type { ExtractionDocument } from './extraction';
 import type { AgentRunChannel } from './run-channel';
 
@@ -15,7 +13,7 @@ import type { AgentRunChannel } from './run-channel';
  * `agent_complete` within `runTimeoutMs`.
  */
 export async function readDeviceFiles(
-  deps: { io: Server; channel: AgentRunChannel; limits: Config['agents'] },
+  deps: { devices: DevicePort; channel: AgentRunChannel; limits: Config['agents'] },
   input: { run: AgentRunRow; agent: LocalAgentRow; deviceId: string; errors: string[]; gone: AbortSignal },
 ): Promise<ExtractionDocument[]> {
   const { channel } = deps;
@@ -27,13 +25,11 @@ export async function readDeviceFiles(
   let bytes = 0;
   let completed = false;
   try {
-    deviceNamespace(deps.io)
-      .to(rooms.userDevice(run.userId, deviceId))
-      .emit('agent_run', {
-        runId: run.id,
-        agentId: agent.id,
-        config: { paths: agent.directoryPaths, fileExtensions: agent.fileExtensions, promptTemplate: agent.promptTemplate, dataTypes: agent.dataTypes, maxFiles, maxBytes, maxFileBytes },
-      });
+    deps.devices.send(run.userId, deviceId, 'agent_run', {
+      runId: run.id,
+      agentId: agent.id,
+      config: { paths: agent.directoryPaths, fileExtensions: agent.fileExtensions, promptTemplate: agent.promptTemplate, dataTypes: agent.dataTypes, maxFiles, maxBytes, maxFileBytes },
+    });
     for await (const frame of channel.frames(run.id, stop)) {
       if (frame.type === 'complete') {
         completed = true;

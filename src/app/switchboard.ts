@@ -29,7 +29,8 @@ import { openDatabase } from '../models/database';
 import { Metrics } from '../observability/metrics';
 import { QueueRegistry } from '../producers/queue-registry';
 import { DeviceRegistry } from '../devices/device-registry';
-import { DeviceRpc, prometheusDeviceRpcMetrics } from '../devices/device-rpc';
+import { DeviceChannel } from '../devices/device-channel';
+import { prometheusDeviceRpcMetrics } from '../devices/device-rpc';
 import { CanvasEmitter } from '../realtime/canvas-emitter';
 import { CanvasLog } from '../realtime/canvas-log';
 import { registerCanvasNamespace } from '../realtime/canvas-namespace';
@@ -104,15 +105,18 @@ export async function startSwitchboard(
     // Every canvas room event gets a seq and a place in the canvas's replay log (issue 16).
     const canvasLog = new CanvasLog(redis, config.redis.keyPrefix, config.canvasLog);
     const canvasEvents = new CanvasEmitter(io, canvasLog, logger);
-    // Any process can call a device: the adapter carries the call to the node holding its socket.
-    const deviceRpc = new DeviceRpc(io, { timeoutMs: config.device.rpcTimeoutMs, logger, metrics: prometheusDeviceRpcMetrics(metrics) });
+    // Any process can call a device: the channel reaches it on whichever node holds its connection.
+    const devices = new DeviceChannel(io, { timeoutMs: config.device.rpcTimeoutMs, logger, metrics: prometheusDeviceRpcMetrics(metrics) });
+    closers.unshift(['device channel', () => devices.close()]);
     const deviceRegistry = new DeviceRegistry(redis, config.redis.keyPrefix, { logger });
+    // One approval service per process: the worker parks turns on it, the API decides through it.
+    const approvals = new ApprovalService({ config, repos, queues, logger, metrics, devices });
 
     let llmSummary = 'not used by these roles';
     if (roles.has('worker')) {
       const { startWorkerRole } = await import('./worker-role');
       const worker = await startWorkerRole({
-        config, repos, events, limiter, queues, canvasEvents, connection: blockingRedis, logger, metrics, endpoint: options.endpoint, io, deviceRpc, chatEvents,
+        config, repos, events, limiter, queues, canvasEvents, connection: blockingRedis, logger, metrics, endpoint: options.endpoint, devices, approvals, chatEvents,
         deviceRegistry, agentRunChannel, vault,
       });
       llmSummary = worker.summary;
@@ -137,7 +141,6 @@ export async function startSwitchboard(
         accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds,
       };
       const chat = new ChatService({ repos, queues, registry: deviceRegistry, logger, models: ModelCatalog.of(config, options.endpoint) });
-      const approvals = new ApprovalService({ config, repos, queues, logger, metrics });
       const agents = new AgentService({ config, repos, queues, logger });
       const ctx: ApiContext = {
         config,
@@ -165,11 +168,11 @@ export async function startSwitchboard(
       metrics.trackQueues([...QUEUE_NAMES], (name) => queues.get(name).getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed'));
       handleRequest = createHttpApp(ctx);
       registerCanvasNamespace(io, { tokens, canvases: repos.canvases, canvasLog, logger, metrics });
-      const devices = registerDeviceNamespace(io, { tokens, registry: deviceRegistry, logger, metrics, onChatRequest: deviceChatHandler(chat), onToolApproval: toolApprovalHandler(approvals),
+      const deviceSockets = registerDeviceNamespace(devices, { tokens, registry: deviceRegistry, logger, metrics, onChatRequest: deviceChatHandler(chat), onToolApproval: toolApprovalHandler(approvals),
         onDeviceHello: (userId, deviceId) => void agents.resumeWaitingRuns(userId, deviceId),
         onAgentFrame: (user, deviceId, type, payload) => agentRunChannel.accept(user.id, deviceId, type, payload),
       });
-      closers.unshift(['device presence', () => devices.close()]);
+      closers.unshift(['device presence', () => deviceSockets.close()]);
       await new Promise<void>((resolve, reject) => {
         httpServer.once('error', reject);
         httpServer.listen(config.http.port, config.http.host, () => resolve());

@@ -1,11 +1,10 @@
 import type { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Server } from 'socket.io';
 import { startDemoLLM } from '../ai/demo-llm';
 import { createTextEmbedder } from '../ai/embeddings';
 import type { LlmEndpoint } from '../ai/llm';
 import { ModelGateway } from '../ai/model-gateway';
-import { ApprovalService, dangerousToolPolicy } from '../assistant/approvals';
+import { dangerousToolPolicy, type ApprovalService } from '../assistant/approvals';
 import { AssistantRunner } from '../assistant/assistant-runner';
 import type { ChatEventLog } from '../assistant/chat-events';
 import { NotesEventLog } from '../assistant/notes-events';
@@ -15,7 +14,7 @@ import { AgentRunner } from '../agents/agent-runner';
 import type { CredentialVault } from '../agents/credentials';
 import type { AgentRunChannel } from '../agents/run-channel';
 import type { DeviceRegistry } from '../devices/device-registry';
-import type { DeviceRpc } from '../devices/device-rpc';
+import type { DeviceChannel } from '../devices/device-channel';
 import { GenerationRunner, type GenerationRunnerDeps } from '../generation/generation-runner';
 import type { Metrics } from '../observability/metrics';
 import { createAgentRunsProcessor, createConnectorsProcessor } from '../workers/agent-runs';
@@ -34,10 +33,10 @@ const AGENT_RUN_CONCURRENCY = 4;
 export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'models' | 'metrics'> {
   connection: Redis;
   metrics: Metrics;
-  /** The process's Socket.IO server: device tool calls and chat text reach devices through its adapter. */
-  io: Server;
-  /** Runs the assistant's tool calls on the user's device, wherever its socket is. */
-  deviceRpc: DeviceRpc;
+  /** The process's device channel: tool calls, chat text and agent runs reach devices on any node. */
+  devices: DeviceChannel;
+  /** The process's one approval service (shared with the API role when both run here). */
+  approvals: ApprovalService;
   chatEvents: ChatEventLog;
   /** Agent runs: who is online, the frames of local runs, and sealed OAuth tokens. */
   deviceRegistry: DeviceRegistry;
@@ -78,8 +77,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
 
   const runner = new GenerationRunner({ ...deps, models });
   // Dangerous tool calls park the turn until the user decides (0021).
-  const approvals = new ApprovalService({ config, repos: deps.repos, queues: deps.queues, logger: deps.logger, metrics: deps.metrics, io: deps.io });
-  const assistant = new AssistantRunner({ ...deps, models, rpc: deps.deviceRpc, approvals, policy: dangerousToolPolicy(config.hitl.dangerousTools) });
+  const assistant = new AssistantRunner({ ...deps, models, policy: dangerousToolPolicy(config.hitl.dangerousTools) });
   const notes = new SessionNotesRunner({ ...deps, models, notesEvents: new NotesEventLog(deps.connection, config.redis.keyPrefix) });
   const journey = new JourneyRunner({ ...deps, models, redis: deps.connection });
   const agentRuns = new AgentRunner({ ...deps, models, registry: deps.deviceRegistry, channel: deps.agentRunChannel });

@@ -1,7 +1,6 @@
-import type { Server } from 'socket.io';
 import { z } from 'zod';
 import { describeIssues } from '../devices/protocol';
-import { deviceNamespace } from '../devices/device-signals';
+import type { DevicePort } from '../devices/device-channel';
 import { AppError, conflict, notFound } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
@@ -9,7 +8,7 @@ import type { HitlRequestRow, HitlStatus } from '../models/schema';
 import type { Metrics } from '../observability/metrics';
 import { ASSISTANT_QUEUE, enqueueHitlResume, enqueueHitlTimeout } from '../producers/assistant';
 import type { QueueRegistry } from '../producers/queue-registry';
-import { rooms, type ApprovalRequested, type ToolApprovalAck } from '../realtime/events';
+import type { ApprovalRequested, ToolApprovalAck } from '../realtime/events';
 import type { StoredContinuation } from './continuation';
 import type { ToolPolicy } from './tool-policy';
 
@@ -38,8 +37,8 @@ export interface ApprovalServiceDeps {
   queues: QueueRegistry;
   logger: Logger;
   metrics?: Metrics;
-  /** To reach the user's devices (worker side). */
-  io?: Server;
+  /** The user's devices, on any node and transport. */
+  devices: DevicePort;
 }
 
 /**
@@ -64,7 +63,7 @@ export class ApprovalService {
     this.deps.metrics?.approvals.inc({ outcome: 'requested' });
     await enqueueHitlTimeout(this.deps.queues, row.id, this.deps.config.hitl.timeoutMs);
     const payload: ApprovalRequested = { approvalId: row.id, sessionId: row.sessionId, toolName: row.toolName, parameters: row.parameters, reason: row.reason, expiresAt: row.expiresAt.toISOString() };
-    if (this.deps.io) deviceNamespace(this.deps.io).to(rooms.user(input.userId)).emit('approval_requested', payload);
+    this.deps.devices.sendToUser(input.userId, 'approval_requested', payload);
     this.log.info({ approvalId: row.id, userId: row.userId, sessionId: row.sessionId, toolName: row.toolName }, 'approval requested');
     return row;
   }

@@ -1,16 +1,14 @@
 import { AIMessage, HumanMessage, SystemMessage, type BaseMessage } from '@langchain/core/messages';
 import { UnrecoverableError, type Job } from 'bullmq';
-import type { Server } from 'socket.io';
 import type { Config } from '../../config';
 import { ModelUnavailableError, type ModelGateway } from '../ai/model-gateway';
-import { DeviceRpcError, type DeviceRpc } from '../devices/device-rpc';
-import { deviceNamespace } from '../devices/device-signals';
+import type { DevicePort } from '../devices/device-channel';
+import { DeviceRpcError } from '../devices/device-rpc';
 import { describeIssues } from '../devices/protocol';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import type { Metrics } from '../observability/metrics';
 import { assistantJobSchema, HITL_RESUME_JOB, HITL_TIMEOUT_JOB, hitlJobSchema, type AssistantJob } from '../producers/assistant';
-import { rooms } from '../realtime/events';
 import { runAgentLoop, type AgentLoopResult, type ParkedLoop } from './agent-loop';
 import type { ApprovalService } from './approvals';
 import { loadContinuation, storeContinuation, type StoredContinuation } from './continuation';
@@ -33,9 +31,8 @@ export interface AssistantRunnerDeps {
   config: Config;
   repos: Repositories;
   models: ModelGateway;
-  rpc: DeviceRpc;
-  /** To reach the user's device sockets from a worker (through the adapter). */
-  io: Server;
+  /** The user's devices, wherever they are connected: tool calls, streamed text, `final`. */
+  devices: DevicePort;
   chatEvents: ChatEventLog;
   logger: Logger;
   metrics?: Metrics;
@@ -219,7 +216,7 @@ export class AssistantRunner {
       const decision = await this.policy.check({ userId: data.userId, sessionId: data.sessionId, deviceId, toolName: name, args: args.data });
       if (!decision.allowed) return `Error: ${name} was not allowed: ${decision.reason}`;
     }
-    const device = ((call) => this.deps.rpc.callDevice(data.userId, deviceId, call as never)) as DeviceCall;
+    const device = ((call) => this.deps.devices.callDevice(data.userId, deviceId, call as never)) as DeviceCall;
     try {
       return await tool.run(args.data, device, this.toolContext(data));
     } catch (error) {
@@ -245,10 +242,10 @@ export class AssistantRunner {
   /** To the requesting device's sockets (any node) and to the turn's event log (HTTP listeners). */
   private async publish(data: AssistantJob, event: ChatEvent): Promise<void> {
     if (data.deviceId) {
-      const room = deviceNamespace(this.deps.io).to(rooms.userDevice(data.userId, data.deviceId));
-      if (event.type === 'text_chunk') room.emit('text_chunk', { sessionId: event.sessionId, text: event.text });
-      else if (event.type === 'final') room.emit('final', { sessionId: event.sessionId, response: event.response });
-      else room.emit('chat_error', { sessionId: event.sessionId, code: event.code, message: event.message });
+      const { devices } = this.deps;
+      if (event.type === 'text_chunk') devices.send(data.userId, data.deviceId, 'text_chunk', { sessionId: event.sessionId, text: event.text });
+      else if (event.type === 'final') devices.send(data.userId, data.deviceId, 'final', { sessionId: event.sessionId, response: event.response });
+      else devices.send(data.userId, data.deviceId, 'chat_error', { sessionId: event.sessionId, code: event.code, message: event.message });
     }
     await this.deps.chatEvents.append(data.messageId, event);
   }

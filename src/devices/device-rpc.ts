@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { Server } from 'socket.io';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../observability/metrics';
 import { rooms } from '../realtime/events';
-import { deviceNamespace, deviceSignals, type DeviceGone, type DeviceNamespace, type DeviceSignals } from './device-signals';
+import type { DeviceGone, DeviceNamespace, DeviceSignals } from './device-signals';
 import {
   describeIssues,
   deviceIdSchema,
@@ -89,18 +88,15 @@ const seconds = (ms: number) => `${Number((ms / 1000).toFixed(3))} s`;
  * from any node through {@link DeviceSignals}, ends the calls waiting on it at once.
  */
 export class DeviceRpc {
-  private readonly nsp: DeviceNamespace;
-  private readonly signals: DeviceSignals;
   private readonly log?: Logger;
   /** Calls in flight by `userId\ndeviceId`: how to end each when the device goes away. */
   private readonly waiting = new Map<string, Set<(gone: DeviceGone) => void>>();
 
   constructor(
-    io: Server,
+    private readonly nsp: DeviceNamespace,
+    private readonly signals: DeviceSignals,
     private readonly deps: DeviceRpcDeps,
   ) {
-    this.nsp = deviceNamespace(io);
-    this.signals = deviceSignals(io);
     this.log = deps.logger?.child({ component: 'device-rpc' });
     this.signals.on('gone', this.onGone);
   }

@@ -1,7 +1,6 @@
 import { EventEmitter } from 'node:events';
-import type { Namespace, Server } from 'socket.io';
+import type { Namespace } from 'socket.io';
 import {
-  DEVICE_NAMESPACE,
   type DeviceClientEvents,
   type DevicePresenceSignal,
   type DeviceServerEvents,
@@ -27,8 +26,8 @@ export interface DeviceSignalEvents {
  * the adapter (`serverSideEmit`, which skips the sender) and to its own listeners directly. Workers
  * listen here to end calls whose device went away, or to start work waiting for a device.
  *
- * One instance per Socket.IO server ({@link deviceSignals}), so a process whose namespace and RPC
- * share a server hears each change exactly once.
+ * One instance per process, owned by its `DeviceChannel`: the namespace publishes through it and
+ * the RPC and runners listen on it, so each change is heard exactly once.
  */
 export class DeviceSignals extends EventEmitter<DeviceSignalEvents> {
   constructor(private readonly nsp: DeviceNamespace) {
@@ -47,19 +46,4 @@ export class DeviceSignals extends EventEmitter<DeviceSignalEvents> {
     this.nsp.serverSideEmit('device:gone', signal);
     this.emit('gone', signal);
   }
-}
-
-const byServer = new WeakMap<Server, DeviceSignals>();
-
-/** The `/device` namespace of `io`, typed. */
-export const deviceNamespace = (io: Server) => io.of(DEVICE_NAMESPACE) as unknown as DeviceNamespace;
-
-/** The signals of `io`'s `/device` namespace (created on first use). */
-export function deviceSignals(io: Server): DeviceSignals {
-  let signals = byServer.get(io);
-  if (!signals) {
-    signals = new DeviceSignals(deviceNamespace(io));
-    byServer.set(io, signals);
-  }
-  return signals;
 }

@@ -1,7 +1,8 @@
-import type { Server, Socket } from 'socket.io';
+import type { Socket } from 'socket.io';
 import { verifyAccessToken, type TokenSettings } from '../auth/tokens';
 import type { DeviceRegistry } from '../devices/device-registry';
-import { deviceNamespace, deviceSignals, type DeviceNamespace, type DeviceSignals } from '../devices/device-signals';
+import type { DeviceChannel } from '../devices/device-channel';
+import type { DeviceNamespace, DeviceSignals } from '../devices/device-signals';
 import { describeIssues, deviceHelloSchema, deviceIdSchema, type AgentFrameAck, type DeviceHelloAck } from '../devices/protocol';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../observability/metrics';
@@ -48,9 +49,9 @@ export interface DeviceNamespaceHandle {
  * One socket per device and user: a new connection replaces the old one (as the seed's connection
  * manager did), so a tool call is never run twice by two copies of the app.
  */
-export function registerDeviceNamespace(io: Server, deps: DeviceNamespaceDeps): DeviceNamespaceHandle {
-  const nsp = deviceNamespace(io);
-  const signals = deviceSignals(io);
+export function registerDeviceNamespace(channel: DeviceChannel, deps: DeviceNamespaceDeps): DeviceNamespaceHandle {
+  const nsp = channel.namespace;
+  const signals = channel.signals;
   const log = deps.logger.child({ component: 'device-namespace' });
   const { registry } = deps;
   registry.startHeartbeat();

@@ -120,6 +120,8 @@ export interface DeviceServerEvents {
   final: (payload: { sessionId: string; response: string }) => void;
   /** The turn failed (model unreachable, ...); no `final` follows. */
   chat_error: (payload: { sessionId: string; code: string; message: string }) => void;
+  /** The running turn of that session was stopped (SPEC §11); no `final` follows. */
+  cancelled: (payload: { sessionId: string }) => void;
   /** A local agent run: read these folders and answer with `agent_data` frames, then `agent_complete`. */
   agent_run: (payload: AgentRunRequest) => void;
 }

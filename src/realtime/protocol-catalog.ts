@@ -244,6 +244,11 @@ export const deviceServerCatalog = {
     fields: { sessionId: 'the chat session', code: 'e.g. `llm_unavailable`', message: 'readable' },
     example: { sessionId: SESSION, code: 'llm_unavailable', message: 'The model did not answer' },
   },
+  cancelled: {
+    summary: 'The running turn of the session was stopped (`POST /chat/sessions/:id/cancel` or `chat_cancel`); no `final` follows.',
+    fields: { sessionId: 'the chat session' },
+    example: { sessionId: SESSION },
+  },
   agent_run: {
     summary: 'Run a local agent: read its folders within the bounds, answer with `agent_data` frames, then `agent_complete`.',
     fields: { runId: 'the run', agentId: 'the local agent', 'config.paths': 'folders or files', 'config.fileExtensions': 'extensions to read (empty: all)', 'config.promptTemplate / dataTypes': 'how the server extracts items (informational)', 'config.maxFiles / maxBytes / maxFileBytes': 'bounds the server enforces' },

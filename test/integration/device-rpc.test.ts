@@ -2,7 +2,7 @@ import { io as connectClient } from 'socket.io-client';
 import { signAccessToken } from '../../src/auth/tokens';
 import { DeviceRegistry } from '../../src/devices/device-registry';
 import { DeviceRpcError, type DeviceRpcMetrics } from '../../src/devices/device-rpc';
-import { deviceSignals, type DeviceOnline } from '../../src/devices/device-signals';
+import type { DeviceOnline } from '../../src/devices/device-signals';
 import { DeviceSimulator } from '../../src/devices/device-simulator';
 import { createRedis, redisReady } from '../../src/lib/redis';
 import { testRedisUrl } from '../support/database';
@@ -51,7 +51,7 @@ describe('/device namespace and device RPC', () => {
     test('given a device that says hello, it is online on the api node for its user only, and offline once it disconnects', async () => {
       const [user, other] = await Promise.all([t.newUser(), t.newUser()]);
       const heardOnWorker: DeviceOnline[] = [];
-      deviceSignals(t.worker.io).on('online', (signal) => void heardOnWorker.push(signal));
+      t.worker.channel.signals.on('online', (signal) => void heardOnWorker.push(signal));
 
       const device = await t.connect(user, 'laptop-1', { agentIds: ['agent-a', 'agent-b'] });
 

@@ -5,8 +5,9 @@ import type { Redis } from 'ioredis';
 import type { Server } from 'socket.io';
 import { signAccessToken, type TokenSettings } from '../../src/auth/tokens';
 import { DeviceRegistry } from '../../src/devices/device-registry';
-import { DeviceRpc, type DeviceRpcMetrics } from '../../src/devices/device-rpc';
-import { deviceNamespace } from '../../src/devices/device-signals';
+import { DeviceChannel } from '../../src/devices/device-channel';
+import type { DeviceRpcMetrics } from '../../src/devices/device-rpc';
+import { DEVICE_NAMESPACE } from '../../src/realtime/events';
 import { DeviceSimulator, type DeviceSimulatorOptions } from '../../src/devices/device-simulator';
 import { createLogger } from '../../src/lib/logger';
 import { createRedis, redisReady } from '../../src/lib/redis';
@@ -24,7 +25,10 @@ export const DEVICE_TEST_TOKENS: TokenSettings = {
 /** One Switchboard node as far as devices go: a Socket.IO server on the shared adapter, an RPC, and (api) the `/device` namespace. */
 export interface DeviceNode {
   io: Server;
-  rpc: DeviceRpc;
+  /** The node's device channel (tool calls, messages, presence signals). */
+  channel: DeviceChannel;
+  /** The same channel, under the name the RPC tests use. */
+  rpc: DeviceChannel;
   registry: DeviceRegistry;
   /** api nodes only. */
   url?: string;
@@ -54,15 +58,15 @@ export async function startDeviceNode(options: {
   const io = createSocketServer({ redis: blocking, keyPrefix: options.keyPrefix, httpServer });
   const registry = new DeviceRegistry(redis, options.keyPrefix, { logger, heartbeatTtlMs: options.heartbeatTtlMs });
   const hellos: DeviceNode['hellos'] = [];
+  const channel = new DeviceChannel(io, { timeoutMs: options.rpcTimeoutMs ?? 30_000, logger, metrics: options.metrics });
   const devices = options.http
-    ? registerDeviceNamespace(io, {
+    ? registerDeviceNamespace(channel, {
         tokens: DEVICE_TEST_TOKENS,
         registry,
         logger,
         onDeviceHello: (userId, deviceId, agentIds) => void hellos.push({ userId, deviceId, agentIds }),
       })
     : undefined;
-  const rpc = new DeviceRpc(io, { timeoutMs: options.rpcTimeoutMs ?? 30_000, logger, metrics: options.metrics });
   let url: string | undefined;
   if (httpServer) {
     await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', () => resolve()));
@@ -70,13 +74,14 @@ export async function startDeviceNode(options: {
   }
   return {
     io,
-    rpc,
+    channel,
+    rpc: channel,
     registry,
     url,
     devices,
     hellos,
     stop: async () => {
-      rpc.close();
+      channel.close();
       await devices?.close();
       await closeSocketServer(io);
       await Promise.allSettled([redis.quit(), blocking.quit()]);
@@ -89,13 +94,13 @@ export async function startDeviceNode(options: {
  * a request through Redis. Calls made before that could miss a node that has not been heard yet.
  */
 export async function waitForCluster(nodes: Server[], expected = nodes.length): Promise<void> {
-  const counts = async () => Promise.all(nodes.map((io) => deviceNamespace(io).adapter.serverCount()));
+  const counts = async () => Promise.all(nodes.map((io) => io.of(DEVICE_NAMESPACE).adapter.serverCount()));
   const deadline = Date.now() + 10_000;
   while ((await counts()).some((count) => count < expected)) {
     if (Date.now() > deadline) throw new Error('socket.io nodes did not see each other within 10 s');
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
-  await Promise.all(nodes.map((io) => deviceNamespace(io).fetchSockets()));
+  await Promise.all(nodes.map((io) => io.of(DEVICE_NAMESPACE).fetchSockets()));
 }
 
 export interface DeviceFixture {

@@ -1,0 +1,80 @@
+import type { Server } from 'socket.io';
+import type { ToolCallInput, DeviceAction, DeviceReply } from './protocol';
+import { DEVICE_NAMESPACE, rooms, type DeviceServerEvents } from '../realtime/events';
+import { DeviceRpc, type DeviceCallOptions, type DeviceRpcDeps } from './device-rpc';
+import { DeviceSignals, type DeviceGone, type DeviceNamespace } from './device-signals';
+
+/** Server → device messages sent to one device (no reply expected). */
+export type DeviceMessageName = 'text_chunk' | 'final' | 'chat_error' | 'agent_run' | 'cancelled';
+/** Server → device messages sent to every device of a user. */
+export type UserDeviceMessageName = 'approval_requested';
+/** The payload of a server → device message, as the Socket.IO event map types it (camelCase). */
+export type DeviceMessage<E extends keyof DeviceServerEvents> = Parameters<DeviceServerEvents[E]>[0];
+
+/**
+ * What domain code (assistant turns, approvals, agent runs) may send to or ask of a user's device,
+ * whatever transport the device is connected with and whichever node holds its connection. The
+ * twin of the canvas side's `CanvasEmitter`: runners get this port, never `io: Server`.
+ */
+export interface DevicePort {
+  /** Runs one tool call on the device and resolves with its validated reply (see {@link DeviceRpc.callDevice}). */
+  callDevice<A extends DeviceAction>(userId: string, deviceId: string, call: ToolCallInput & { action: A }, options?: DeviceCallOptions): Promise<DeviceReply<A>>;
+  /** Sends a message to one device of a user (dropped when it is offline). */
+  send<E extends DeviceMessageName>(userId: string, deviceId: string, event: E, payload: DeviceMessage<E>): void;
+  /** Sends a message to every connected device of a user. */
+  sendToUser<E extends UserDeviceMessageName>(userId: string, event: E, payload: DeviceMessage<E>): void;
+  /** Calls `listener` when that device's connection goes away on any node; returns the unsubscribe. */
+  watchGone(userId: string, deviceId: string, listener: (gone: DeviceGone) => void): () => void;
+}
+
+/**
+ * The device channel of one process (built once, in `startSwitchboard`): tool-call RPC with acks
+ * and timeouts, one-way messages, and presence signals heard from every node. Socket.IO `/device`
+ * sockets are reached through the adapter's rooms (`rooms.userDevice`, `rooms.user`), which deliver
+ * on whichever node holds the socket.
+ */
+export class DeviceChannel implements DevicePort {
+  /** Presence changes from every node; the `/device` namespace publishes through it. */
+  readonly signals: DeviceSignals;
+  private readonly nsp: DeviceNamespace;
+  private readonly rpc: DeviceRpc;
+
+  constructor(io: Server, deps: DeviceRpcDeps) {
+    this.nsp = io.of(DEVICE_NAMESPACE) as unknown as DeviceNamespace;
+    this.signals = new DeviceSignals(this.nsp);
+    this.rpc = new DeviceRpc(this.nsp, this.signals, deps);
+  }
+
+  /** The typed `/device` namespace (the namespace registration and tests use it). */
+  get namespace(): DeviceNamespace {
+    return this.nsp;
+  }
+
+  callDevice<A extends DeviceAction>(userId: string, deviceId: string, call: ToolCallInput & { action: A }, options: DeviceCallOptions = {}): Promise<DeviceReply<A>> {
+    return this.rpc.callDevice(userId, deviceId, call as never, options) as Promise<DeviceReply<A>>;
+  }
+
+  send<E extends DeviceMessageName>(userId: string, deviceId: string, event: E, payload: DeviceMessage<E>): void {
+    const room = this.nsp.to(rooms.userDevice(userId, deviceId));
+    (room.emit as (event: E, payload: DeviceMessage<E>) => boolean).call(room, event, payload);
+  }
+
+  sendToUser<E extends UserDeviceMessageName>(userId: string, event: E, payload: DeviceMessage<E>): void {
+    const room = this.nsp.to(rooms.user(userId));
+    (room.emit as (event: E, payload: DeviceMessage<E>) => boolean).call(room, event, payload);
+  }
+
+  watchGone(userId: string, deviceId: string, listener: (gone: DeviceGone) => void): () => void {
+    const onGone = (gone: DeviceGone) => {
+      if (gone.userId === userId && gone.deviceId === deviceId) listener(gone);
+    };
+    this.signals.on('gone', onGone);
+    return () => void this.signals.off('gone', onGone);
+  }
+
+  /** Stops listening for presence (calls in flight still end on their own timeout). */
+  close(): void {
+    this.rpc.close();
+    this.signals.removeAllListeners();
+  }
+}
