@@ -14,6 +14,11 @@ interface CanvasState {
   running?: Promise<void>;
   /** Another sync was asked for while one was running. */
   again: boolean;
+  /**
+   * The application is reloading the canvas after a `resync`: nothing is handed on until it is
+   * done (an event applied before the reload's answer arrives would be wiped by it).
+   */
+  reloading: boolean;
 }
 
 /**
@@ -28,12 +33,12 @@ export class CanvasSequencer {
   constructor(
     private readonly sync: (canvasId: string, afterSeq: number) => Promise<SyncAck>,
     private readonly deliver: (event: CanvasRoomEvent) => void,
-    private readonly resync: (canvasId: string, lastSeq: number) => void,
+    private readonly resync: (canvasId: string, lastSeq: number) => unknown,
   ) {}
 
   /** Start following a canvas from `seq` (the join ack's); a canvas already followed keeps its place. */
   track(canvasId: string, seq: number): void {
-    if (!this.canvases.has(canvasId)) this.canvases.set(canvasId, { last: seq, ahead: new Map(), again: false });
+    if (!this.canvases.has(canvasId)) this.canvases.set(canvasId, { last: seq, ahead: new Map(), again: false, reloading: false });
   }
 
   untrack(canvasId: string): void {
@@ -74,9 +79,16 @@ export class CanvasSequencer {
       const ack = await this.sync(canvasId, state.last);
       if (this.canvases.get(canvasId) !== state || !ack.ok) return;
       if (ack.resync) {
-        state.ahead = new Map([...state.ahead].filter(([seq]) => seq > ack.lastSeq));
+        // The reload (read after this answer) holds every event up to lastSeq; what arrives while
+        // it runs waits in `ahead` and is handed on after it, in order.
+        state.reloading = true;
         state.last = ack.lastSeq;
-        this.resync(canvasId, ack.lastSeq);
+        try {
+          await this.resync(canvasId, ack.lastSeq);
+        } finally {
+          state.reloading = false;
+        }
+        if (this.canvases.get(canvasId) !== state) return;
         this.drain(state);
       } else {
         for (const entry of ack.events) this.accept(canvasId, state, entry, false);
@@ -86,6 +98,7 @@ export class CanvasSequencer {
 
   private accept(canvasId: string, state: CanvasState, entry: CanvasLogEntry, mayAsk = true): void {
     if (entry.seq <= state.last) return;
+    if (state.reloading) return void state.ahead.set(entry.seq, entry);
     if (entry.seq > state.last + 1) {
       state.ahead.set(entry.seq, entry);
       if (mayAsk) void this.catchUp(canvasId).catch(() => undefined);

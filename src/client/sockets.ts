@@ -19,6 +19,9 @@ export interface SocketConnectOptions {
   socketOptions?: Partial<ManagerOptions & SocketOptions>;
 }
 
+/** Reloads a canvas after `resync`; events wait for the returned promise. */
+export type ResyncListener = (canvasId: string, lastSeq: number) => unknown;
+
 /** The typed `/canvas` socket. */
 export type CanvasSocket = Socket<CanvasServerEvents, CanvasClientEvents>;
 /** The typed `/device` socket. */
@@ -38,8 +41,11 @@ export interface CanvasConnection extends CanvasSocket {
   join(canvasId: string, timeoutMs?: number): Promise<JoinAck>;
   /** Room events of joined canvases, in order, exactly once. Returns the unsubscribe function. */
   onEvent(listener: (event: CanvasRoomEvent) => void): () => void;
-  /** The server no longer keeps what this client missed: reload the canvas (`listBlocks`), then events continue. */
-  onResync(listener: (canvasId: string, lastSeq: number) => void): () => void;
+  /**
+   * The server no longer keeps what this client missed: reload the canvas (`listBlocks`). Return
+   * the reload's promise: events after `lastSeq` are held back until it settles, then handed on.
+   */
+  onResync(listener: ResyncListener): () => void;
   /** The last seq handed to `onEvent` listeners for a joined canvas. */
   lastSeq(canvasId: string): number | undefined;
   /** Asks the server for anything missed now (done by itself after reconnects and gaps). */
@@ -59,11 +65,22 @@ export interface CanvasConnection extends CanvasSocket {
 export async function connectCanvas(options: SocketConnectOptions): Promise<CanvasConnection> {
   const socket = await createSocket<CanvasSocket>(options, '/canvas', {});
   const listeners = new Set<(event: CanvasRoomEvent) => void>();
-  const resyncListeners = new Set<(canvasId: string, lastSeq: number) => void>();
+  const resyncListeners = new Set<ResyncListener>();
+  // A catch-up that times out (a busy server, a connection dying) is asked again while the socket
+  // stays connected; once it drops, the reconnect asks anyway.
+  const sync = async (canvasId: string, afterSeq: number): Promise<SyncAck> => {
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        return await socket.timeout(10_000).emitWithAck('canvas:sync', { canvasId, afterSeq });
+      } catch (error) {
+        if (!socket.connected || attempt >= 5) throw error;
+      }
+    }
+  };
   const sequencer = new CanvasSequencer(
-    (canvasId, afterSeq): Promise<SyncAck> => socket.timeout(10_000).emitWithAck('canvas:sync', { canvasId, afterSeq }),
+    sync,
     (event) => listeners.forEach((listener) => listener(event)),
-    (canvasId, lastSeq) => resyncListeners.forEach((listener) => listener(canvasId, lastSeq)),
+    async (canvasId, lastSeq) => void (await Promise.all([...resyncListeners].map((listener) => listener(canvasId, lastSeq)))),
   );
   for (const name of CANVAS_ROOM_EVENTS) {
     (socket as unknown as { on(event: string, handler: (payload: { canvasId: string; seq?: number }) => void): void }).on(name, (payload) => sequencer.receive(name, payload));
@@ -82,7 +99,7 @@ export async function connectCanvas(options: SocketConnectOptions): Promise<Canv
       listeners.add(listener);
       return () => void listeners.delete(listener);
     },
-    onResync(listener: (canvasId: string, lastSeq: number) => void) {
+    onResync(listener: ResyncListener) {
       resyncListeners.add(listener);
       return () => void resyncListeners.delete(listener);
     },

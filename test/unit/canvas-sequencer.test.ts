@@ -63,6 +63,27 @@ describe('CanvasSequencer', () => {
     expect(handed).toEqual([13]);
   });
 
+  test('while the application reloads after resync, live events wait and are handed on after the reload, in order', async () => {
+    const log = [10, 11, 12].map(entry);
+    const handed: string[] = [];
+    let finishReload!: () => void;
+    const sequencer = new CanvasSequencer(
+      async (_id, afterSeq): Promise<SyncAck> => (afterSeq < 9 ? { ok: true, resync: true, lastSeq: 12 } : { ok: true, resync: false, events: log.filter((e) => e.seq > afterSeq), lastSeq: 12 }),
+      (event) => handed.push(`event ${event.payload.seq}`),
+      () => new Promise<void>((resolve) => (finishReload = () => (handed.push('reloaded'), resolve()))),
+    );
+    sequencer.track(CANVAS, 2);
+    const caughtUp = sequencer.catchUp(CANVAS);
+    await new Promise((resolve) => setImmediate(resolve));
+    sequencer.receive('block_deleted', { canvasId: CANVAS, seq: 14 });
+    sequencer.receive('block_deleted', { canvasId: CANVAS, seq: 13 });
+    sequencer.receive('block_deleted', { canvasId: CANVAS, seq: 12 });
+    expect(handed).toEqual([]);
+    finishReload();
+    await caughtUp;
+    expect(handed).toEqual(['reloaded', 'event 13', 'event 14']);
+  });
+
   test('an untracked canvas is ignored', () => {
     const { handed, live } = given([]);
     live(1);
