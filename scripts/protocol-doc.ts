@@ -10,7 +10,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatSse } from '../src/http/sse';
-import { protocolCatalog, type AckDoc, type SseDoc } from '../src/realtime/protocol-catalog';
+import { canvasCatchUpRules, protocolCatalog, type AckDoc, type SseDoc } from '../src/realtime/protocol-catalog';
 
 export const PROTOCOL_DOC_PATH = join(__dirname, '..', 'docs', 'protocol.md');
 
@@ -83,8 +83,12 @@ export function renderProtocolDoc(): string {
     '### `/canvas`',
     '',
     'Handshake `auth: {token}` with an access token; a missing or bad token fails with `connect_error` message `unauthorized`.',
-    'Only members may join a canvas room. A client that drops for under 2 minutes gets what it missed when it reconnects',
-    '(connection state recovery, rooms kept); after longer, join again.',
+    'Only members may join a canvas room. A client that drops for under 2 minutes usually gets what it missed when it',
+    'reconnects (connection state recovery, rooms kept); after longer, join again. Either way, catch up by `seq`:',
+    '',
+    '#### Catch-up: no lost or repeated room events',
+    '',
+    ...canvasCatchUpRules,
     '',
   ];
   for (const group of sockets) {

@@ -325,6 +325,33 @@ export const notesSseCatalog = {
   error: { summary: 'Last message: writing the notes failed; resolve the session again to retry.', fields: { data: '`[ERROR] <message>`' }, example: '[ERROR] The notes could not be written; resolve the session again to retry' },
 } satisfies { [K in NotesEvent['type']]: SseDoc<string> };
 
+/**
+ * How a `/canvas` client keeps an exact copy of a canvas (issue 16): the rules docs/protocol.md
+ * states under "Catch-up". The SDK (src/client/canvas-sync.ts), the console (web/canvas-sync.js)
+ * and the raw client of test/faults/churn.test.ts follow them.
+ */
+export const canvasCatchUpRules = [
+  'Every room event of a canvas (`block_added`, `block_updated`, `block_deleted`, `blocks_bulk_added_chunk`, `generation_status`,',
+  '`generation_undone`) carries `seq`: strictly increasing per canvas across every API and worker process, never reused. Each is',
+  'kept in the canvas\'s replay log for `CANVAS_LOG_TTL_SECONDS` (default 600, at least the 2-minute recovery window), at most',
+  'about `CANVAS_LOG_MAX_EVENTS` (default 1000) of them. Socket.IO\'s connection state recovery replays most of what a dropped',
+  'client missed, but not all of it (ADR 0060): the guarantee is `seq` plus `canvas:sync`. A client keeps `last`, the seq of the',
+  'last event it applied, per canvas, and:',
+  '',
+  '1. **Joins, then loads.** `canvas:join` answers `seq`; set `last = seq`, then load the blocks over HTTP',
+  '   (`GET /canvases/:id/blocks`, following its pages). Events that arrive meanwhile wait until the load is in.',
+  '2. **Applies in order, once.** An event with `seq <= last` is a repeat: skip it. `seq == last + 1`: apply it, `last = seq`,',
+  '   then apply any held event that now follows. `seq > last + 1`: a gap; hold the event and call `canvas:sync` at once.',
+  '3. **Catches up after EVERY reconnect**, whether or not `socket.recovered` is true: if it is not, `canvas:join` again',
+  '   first (the rooms were lost); then `canvas:sync {canvasId, afterSeq: last}` and apply its events by rule 2. A catch-up',
+  '   that times out is asked again.',
+  '4. **Reloads on `resync`.** The events after `last` are no longer kept (or are too many): load the blocks over HTTP (the load',
+  '   is read after the answer, so it holds every event up to `lastSeq`), set `last = lastSeq`, then apply the held events by',
+  '   rule 2. Live events that arrive during the load wait for it; applying them first would let the load wipe them.',
+  '',
+  'Replaying an event over a load that already holds it converges: each event states the full block (or its deletion).',
+];
+
 /** Every catalog with where it applies, in document order. */
 export const protocolCatalog = {
   sockets: [

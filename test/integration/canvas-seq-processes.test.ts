@@ -1,0 +1,54 @@
+import type { SyncAck } from '../../src/realtime/events';
+import { CANVAS_ROOM_EVENTS } from '../../src/realtime/events';
+import { useCluster } from '../support/cluster';
+import { createCanvas, registerUser, request } from '../support/http';
+import { connectCanvas, join } from '../support/sockets';
+import { readSse } from '../support/sse';
+import { waitUntil } from '../support/wait';
+
+/**
+ * Issue 16, across processes: the API process (block routes, undo, `queued`) and a worker process
+ * (generation stages, broadcast chunks) append to one canvas's sequence. Every room event kind
+ * reaches a client with `seq`, and the seqs of all of them together are 1..N with no gap and no
+ * repeat, exactly what `canvas:sync` replays.
+ */
+describe('canvas seq from every process', () => {
+  const cluster = useCluster('seqp', { BROADCAST_CHUNK_SIZE: '2' });
+
+  test('all six room event kinds carry seq, consecutive across the api and worker processes', async () => {
+    const [api] = await Promise.all([cluster.spawn({ SWITCHBOARD_ROLES: 'api', PORT: '0' }), cluster.spawn({ SWITCHBOARD_ROLES: 'worker' })]);
+    const base = `${api.url}/api/v1`;
+    const owner = await registerUser(base, 'SeqOwner');
+    const canvasId = await createCanvas(base, owner);
+    const socket = await connectCanvas(api.url!, owner.accessToken);
+    const seen: Array<{ event: string; seq: unknown }> = [];
+    try {
+      for (const name of CANVAS_ROOM_EVENTS) socket.on(name as 'block_added', (payload) => seen.push({ event: name, seq: payload.seq }));
+      expect(await join(socket, canvasId)).toMatchObject({ ok: true, seq: 0 });
+
+      const added = (await request('POST', `${base}/canvases/${canvasId}/blocks`, { token: owner.accessToken, body: { type: 'text', content: { text: 'hand' } } })).body.block;
+      expect((await request('PATCH', `${base}/canvases/${canvasId}/blocks/${added.id}`, { token: owner.accessToken, body: { content: { text: 'edited' } } })).status).toBe(200);
+      expect((await request('DELETE', `${base}/canvases/${canvasId}/blocks/${added.id}`, { token: owner.accessToken })).status).toBe(204);
+      const sse = await readSse(`${base}/canvases/${canvasId}/ai/generate-stream`, {
+        method: 'POST',
+        token: owner.accessToken,
+        body: { prompt: 'Plan the launch: a heading, three todos (book venue, invite press, ship beta) and a short paragraph' },
+        until: (m) => m.event === 'complete' || m.event === 'error',
+      });
+      const complete = sse.messages.at(-1)!;
+      expect(complete.event).toBe('complete');
+      await waitUntil(() => seen.filter((e) => e.event === 'blocks_bulk_added_chunk').length === 3, 20_000);
+      expect((await request('POST', `${base}/canvases/${canvasId}/ai/generations/${complete.data.generationId}/undo`, { token: owner.accessToken })).status).toBe(200);
+      await waitUntil(() => seen.some((e) => e.event === 'generation_undone'), 20_000);
+
+      expect(new Set(seen.map((e) => e.event))).toEqual(new Set(CANVAS_ROOM_EVENTS));
+      const seqs = seen.map((e) => e.seq as number).sort((a, b) => a - b);
+      expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1));
+      const replay: SyncAck = await socket.timeout(10_000).emitWithAck('canvas:sync', { canvasId, afterSeq: 0 });
+      expect(replay).toMatchObject({ ok: true, resync: false, lastSeq: seqs.length });
+      if (replay.ok && !replay.resync) expect(replay.events.map((e) => [e.seq, e.event])).toEqual([...seen].sort((a, b) => (a.seq as number) - (b.seq as number)).map((e) => [e.seq, e.event]));
+    } finally {
+      socket.close();
+    }
+  }, 90_000);
+});
