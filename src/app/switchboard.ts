@@ -16,6 +16,8 @@ import { AgentScheduler } from '../agents/scheduler';
 import { resolveOAuthEncryptionKey, SecretBox } from '../connectors/secret-box';
 import { AuthService } from '../auth/auth-service';
 import { resolveJwtSecret } from '../auth/jwt-secret';
+import { SessionGuard } from '../auth/session-guard';
+import { CANVAS_NAMESPACE, DEVICE_NAMESPACE, rooms } from '../realtime/events';
 import type { TokenSettings } from '../auth/tokens';
 import { GenerationEventLog } from '../generation/event-log';
 import { GenerationLimiter } from '../generation/generation-limiter';
@@ -140,6 +142,15 @@ export async function startSwitchboard(
         audience: config.auth.audience,
         accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds,
       };
+      // Every access token is also checked against its user and session (0065).
+      const sessions = new SessionGuard(repos.users, redis, config.redis.keyPrefix, config.auth.accessTokenTtlSeconds, (sessionId) => {
+        // A signed-out session's sockets close at once, on whichever node holds them.
+        for (const namespace of [CANVAS_NAMESPACE, DEVICE_NAMESPACE]) {
+          io.of(namespace).in(rooms.session(sessionId)).emit('auth:expired', { reason: 'session_revoked' });
+          io.of(namespace).in(rooms.session(sessionId)).disconnectSockets();
+        }
+      });
+      tokens.accept = sessions.accept;
       const chat = new ChatService({ repos, queues, registry: deviceRegistry, logger, models: ModelCatalog.of(config, options.endpoint) });
       const agents = new AgentService({ config, repos, queues, logger });
       const ctx: ApiContext = {
@@ -148,7 +159,7 @@ export async function startSwitchboard(
         redis,
         repos,
         tokens,
-        auth: new AuthService(repos.users, tokens, config.auth.refreshTokenTtlDays),
+        auth: new AuthService(repos.users, tokens, config.auth.refreshTokenTtlDays, sessions),
         generations: new GenerationService({ config, redis, repos, queues, events, limiter, canvasEvents, logger }),
         events,
         chat,

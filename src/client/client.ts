@@ -46,6 +46,8 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
     /** Current tokens (after login or a refresh). */
     tokens: (): ClientTokens => http.getTokens(),
     setTokens: (tokens: ClientTokens) => http.setTokens(tokens),
+    /** An access token valid for at least `minValidityMs` (default 60 s), refreshed first if needed; the token source for sockets. */
+    freshAccessToken: (minValidityMs?: number) => http.freshAccessToken(minValidityMs),
 
     auth: {
       /** 201; keeps the returned tokens. */
@@ -53,6 +55,11 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
       login: async (body: T.LoginRequest) => keep(await post<T.AuthResponse>('/auth/login', body)) as T.AuthResponse,
       /** Rotates the refresh token (the old one is consumed). Done by itself on a 401 too. */
       refresh: async (refreshToken = http.getTokens().refreshToken ?? '') => keep(await http.json<T.TokenPair>('POST', '/auth/refresh', { body: { refreshToken }, auth: false })) as T.TokenPair,
+      /** Signs this session out (its refresh and access tokens stop working, its sockets close) and forgets the tokens. */
+      logout: async (refreshToken = http.getTokens().refreshToken ?? '') => {
+        await http.json<void>('POST', '/auth/logout', { body: { refreshToken }, auth: false });
+        http.setTokens({ accessToken: undefined, refreshToken: undefined });
+      },
       me: () => get<T.MeResponse>('/me'),
     },
 

@@ -1,6 +1,7 @@
 import type { ManagerOptions, Socket, SocketOptions } from 'socket.io-client';
 import { CANVAS_ROOM_EVENTS, type CanvasClientEvents, type CanvasServerEvents, type DeviceClientEvents, type DeviceServerEvents, type JoinAck, type SyncAck } from '../realtime/events';
 import { CanvasSequencer, type CanvasRoomEvent } from './canvas-sync';
+import { tokenExpiry } from './transport';
 
 export type { CanvasRoomEvent } from './canvas-sync';
 
@@ -132,13 +133,14 @@ export async function connectCanvas(options: SocketConnectOptions): Promise<Canv
  */
 export async function createSocket<S extends Socket>(options: SocketConnectOptions, namespace: string, extraAuth: Record<string, unknown>): Promise<S> {
   const { io } = await import('socket.io-client');
+  const state: { token?: string } = {};
   const auth = (callback: (data: object) => void) => {
-    Promise.resolve(typeof options.token === 'function' ? options.token() : options.token).then(
-      (token) => callback({ ...extraAuth, token }),
+    currentToken(options.token).then(
+      (token) => ((state.token = token), callback({ ...extraAuth, token })),
       () => callback({ ...extraAuth }),
     );
   };
-  return io(`${options.url.replace(/\/+$/, '')}${namespace}`, {
+  const socket = io(`${options.url.replace(/\/+$/, '')}${namespace}`, {
     transports: ['websocket'],
     forceNew: true,
     reconnection: options.reconnection ?? true,
@@ -146,6 +148,46 @@ export async function createSocket<S extends Socket>(options: SocketConnectOptio
     autoConnect: false,
     auth,
   }) as unknown as S;
+  keepAuthenticated(socket, options.token, state);
+  return socket;
+}
+
+const currentToken = (source: TokenSource) => Promise.resolve(typeof source === 'function' ? source() : source);
+
+/**
+ * Re-authenticates a connected socket before its access token expires (`auth:refresh`, 0066):
+ * shortly before expiry it asks the token source for a token that lasts longer and sends it. A
+ * source that cannot give one (a fixed string) lets the server disconnect the socket at expiry;
+ * the next reconnection reads the source again.
+ */
+function keepAuthenticated(socket: Socket, source: TokenSource, state: { token?: string }) {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const schedule = (attempt = 0) => {
+    clearTimeout(timer);
+    const expiresAt = state.token ? tokenExpiry(state.token) : undefined;
+    if (expiresAt === undefined || typeof source !== 'function') return;
+    // Renew when a fifth of the lifetime is left (at least 2 s, at most 60 s before expiry), and
+    // retry every few seconds if the source had nothing newer yet.
+    const lead = Math.min(60_000, Math.max(2_000, (expiresAt - Date.now()) / 5));
+    const delay = attempt === 0 ? expiresAt - Date.now() - lead : Math.min(5_000, Math.max(0, (expiresAt - Date.now()) / 2));
+    if (expiresAt <= Date.now()) return;
+    timer = setTimeout(() => void renew(attempt), Math.max(0, Math.min(delay, 2 ** 31 - 1)));
+    (timer as { unref?: () => void }).unref?.();
+  };
+  const renew = async (attempt: number) => {
+    try {
+      const token = await currentToken(source);
+      const previous = state.token ? (tokenExpiry(state.token) ?? 0) : 0;
+      if (!token || (tokenExpiry(token) ?? 0) <= previous) return schedule(attempt + 1);
+      const ack = (await socket.timeout(10_000).emitWithAck('auth:refresh', { token })) as { ok: boolean };
+      if (ack.ok) state.token = token;
+      schedule(ack.ok ? 0 : attempt + 1);
+    } catch {
+      if (socket.connected) schedule(attempt + 1);
+    }
+  };
+  socket.on('connect', () => schedule());
+  socket.on('disconnect', () => clearTimeout(timer));
 }
 
 /** Connects `socket` and resolves on `connect`; rejects on `connect_error` or after `timeoutMs` (and closes it). */

@@ -73,6 +73,19 @@ export class Transport {
   }
 
   /**
+   * An access token valid for at least `minValidityMs` more (default 60 s): the current one, or a
+   * new one from `POST /auth/refresh` when it expires sooner. For sockets: `token: () =>
+   * sb.freshAccessToken()` keeps them authenticated across expiry (they send `auth:refresh`).
+   */
+  async freshAccessToken(minValidityMs = 60_000): Promise<string | undefined> {
+    const current = this.tokens.accessToken;
+    const expiresAt = current ? tokenExpiry(current) : undefined;
+    if (current && (expiresAt === undefined || expiresAt - Date.now() > minValidityMs)) return current;
+    if (current && (await this.refreshAfter(current))) return this.tokens.accessToken;
+    return current;
+  }
+
+  /**
    * Exchanges the refresh token for a new pair, once even when several requests failed together.
    * Resolves false when there is nothing to refresh with or the server refused it.
    */
@@ -116,3 +129,16 @@ export class Transport {
 
 /** `encodeURIComponent` for path segments. */
 export const seg = (value: string) => encodeURIComponent(value);
+
+/** The `exp` of a JWT in ms (read, not verified: only to know when to refresh), or undefined. */
+export function tokenExpiry(token: string): number | undefined {
+  try {
+    const part = token.split('.')[1] ?? '';
+    const base64 = part.replace(/-/g, '+').replace(/_/g, '/');
+    const json = typeof atob === 'function' ? atob(base64) : Buffer.from(base64, 'base64').toString('binary');
+    const exp = (JSON.parse(json) as { exp?: unknown }).exp;
+    return typeof exp === 'number' ? exp * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,6 +1,8 @@
-import { and, eq, gt, isNull } from 'drizzle-orm';
-import type { Db, DbOrTx } from './database';
+import { and, eq, gt, isNull, sql } from 'drizzle-orm';
+import type { Db, DbOrTx, Tx } from './database';
 import { refreshTokens, users, type UserRow } from './schema';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Users and their refresh-token families. */
 export class UsersRepository {
@@ -24,6 +26,13 @@ export class UsersRepository {
   async findById(id: string): Promise<UserRow | null> {
     const rows = await this.db.select().from(users).where(eq(users.id, id)).limit(1);
     return rows[0] ?? null;
+  }
+
+  /** Whether a user with this id exists (an access token may outlive its user). */
+  async exists(id: string): Promise<boolean> {
+    if (!UUID.test(id)) return false;
+    const rows = await this.db.select({ id: users.id }).from(users).where(eq(users.id, id)).limit(1);
+    return rows.length > 0;
   }
 
   async setTier(id: string, tier: UserRow['tier'], db: DbOrTx = this.db): Promise<void> {
@@ -51,7 +60,30 @@ export class UsersRepository {
     return { status: 'invalid' as const };
   }
 
-  /** Revokes every token of a family (after reuse of a rotated token). */
+  /**
+   * Serialises every change to one refresh-token family until the transaction ends: a rotation and
+   * a revocation of the same family never interleave, so a revocation sees every token the
+   * rotation issued (0065).
+   */
+  async lockFamily(familyId: string, db: DbOrTx) {
+    await db.execute(sql`select pg_advisory_xact_lock(hashtext(${`refresh-family:${familyId}`}))`);
+  }
+
+  /** Runs `work` in one transaction holding the family's lock (see `lockFamily`). */
+  inFamily<T>(familyId: string, work: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.db.transaction(async (tx) => {
+      await this.lockFamily(familyId, tx);
+      return work(tx);
+    });
+  }
+
+  /** The stored token with this hash, used or not. */
+  async findRefreshToken(tokenHash: string, db: DbOrTx = this.db) {
+    const rows = await db.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, tokenHash)).limit(1);
+    return rows[0] ?? null;
+  }
+
+  /** Revokes every token of a family (after reuse of a rotated token, or logout). */
   async revokeFamily(familyId: string, db: DbOrTx = this.db) {
     await db.update(refreshTokens).set({ revokedAt: new Date() }).where(and(eq(refreshTokens.familyId, familyId), isNull(refreshTokens.revokedAt)));
   }

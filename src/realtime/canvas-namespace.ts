@@ -1,11 +1,12 @@
 import type { Server, Socket } from 'socket.io';
 import { z } from 'zod';
-import { verifyAccessToken, type TokenSettings } from '../auth/tokens';
+import type { AccessClaims, TokenSettings } from '../auth/tokens';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../observability/metrics';
 import type { CanvasesRepository } from '../models/canvases-repository';
 import type { CanvasNamespace } from './canvas-emitter';
 import type { CanvasLog } from './canvas-log';
+import { guardSocketAuth, handshakeClaims } from './socket-auth';
 import { CANVAS_NAMESPACE, rooms, type CanvasClientEvents, type CanvasServerEvents, type CanvasSocketData, type PresenceUser } from './events';
 
 type CanvasSocket = Socket<CanvasClientEvents, CanvasServerEvents, Record<string, never>, CanvasSocketData>;
@@ -27,13 +28,21 @@ export function registerCanvasNamespace(
 ): CanvasNamespace {
   const nsp = io.of(CANVAS_NAMESPACE) as CanvasNamespace;
   const log = deps.logger.child({ component: 'canvas-namespace' });
+  const claimsOf = new WeakMap<object, AccessClaims>();
 
+  // Runs on recovered connections too (0066): a restored session still needs a valid token.
   nsp.use(async (socket, next) => {
-    const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
-    const claims = typeof token === 'string' ? await verifyAccessToken(deps.tokens, token) : null;
-    if (!claims) return next(new Error('unauthorized'));
-    socket.data.user = { id: claims.sub, name: claims.name, email: claims.email };
-    next();
+    try {
+      const claims = await handshakeClaims(deps.tokens, socket);
+      if (!claims) return next(new Error('unauthorized'));
+      socket.data.user = { id: claims.sub, name: claims.name, email: claims.email };
+      socket.data.exp = claims.exp!;
+      claimsOf.set(socket, claims);
+      next();
+    } catch (error) {
+      log.warn({ err: error }, 'canvas handshake check failed');
+      next(new Error('unavailable'));
+    }
   });
 
   const presenceOf = async (canvasId: string): Promise<PresenceUser[]> => {
@@ -55,6 +64,7 @@ export function registerCanvasNamespace(
   };
 
   nsp.on('connection', (socket: CanvasSocket) => {
+    guardSocketAuth(socket, claimsOf.get(socket)!, deps.tokens, log);
     deps.metrics?.sockets.inc({ namespace: CANVAS_NAMESPACE });
     socket.once('disconnect', () => deps.metrics?.sockets.dec({ namespace: CANVAS_NAMESPACE }));
     socket.on('canvas:join', async (canvasId, ack) => {

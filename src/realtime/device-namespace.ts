@@ -1,11 +1,12 @@
 import type { Socket } from 'socket.io';
-import { verifyAccessToken, type TokenSettings } from '../auth/tokens';
+import type { AccessClaims, TokenSettings } from '../auth/tokens';
 import type { DeviceRegistry } from '../devices/device-registry';
 import type { DeviceChannel } from '../devices/device-channel';
 import type { DeviceNamespace, DeviceSignals } from '../devices/device-signals';
 import { describeIssues, deviceHelloSchema, deviceIdSchema, type AgentFrameAck, type DeviceHelloAck } from '../devices/protocol';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../observability/metrics';
+import { guardSocketAuth, handshakeClaims } from './socket-auth';
 import { DEVICE_NAMESPACE, rooms, type ChatRequestAck, type ToolApprovalAck, type DeviceClientEvents, type DeviceServerEvents, type DeviceServerSideEvents, type DeviceSocketData } from './events';
 
 type DeviceSocket = Socket<DeviceClientEvents, DeviceServerEvents, DeviceServerSideEvents, DeviceSocketData>;
@@ -53,21 +54,32 @@ export function registerDeviceNamespace(channel: DeviceChannel, deps: DeviceName
   const nsp = channel.namespace;
   const signals = channel.signals;
   const log = deps.logger.child({ component: 'device-namespace' });
+  const claimsOf = new WeakMap<object, AccessClaims>();
   const { registry } = deps;
   registry.startHeartbeat();
 
+  // Runs on recovered connections too (0066): a restored session still needs a valid token.
   nsp.use(async (socket, next) => {
-    const auth = (socket.handshake.auth ?? {}) as { token?: unknown; deviceId?: unknown };
-    const claims = typeof auth.token === 'string' ? await verifyAccessToken(deps.tokens, auth.token) : null;
+    const auth = (socket.handshake.auth ?? {}) as { deviceId?: unknown };
+    let claims: AccessClaims | null;
+    try {
+      claims = await handshakeClaims(deps.tokens, socket);
+    } catch (error) {
+      log.warn({ err: error }, 'device handshake check failed');
+      return next(new Error('unavailable'));
+    }
     if (!claims) return next(new Error('unauthorized'));
     const deviceId = deviceIdSchema.safeParse(auth.deviceId);
     if (!deviceId.success) return next(new Error('invalid_device'));
     socket.data.user = { id: claims.sub, name: claims.name, email: claims.email };
     socket.data.deviceId = deviceId.data;
+    socket.data.exp = claims.exp!;
+    claimsOf.set(socket, claims);
     next();
   });
 
   nsp.on('connection', (socket: DeviceSocket) => {
+    guardSocketAuth(socket, claimsOf.get(socket)!, deps.tokens, log);
     const { user, deviceId } = socket.data;
     const context = { userId: user.id, deviceId, socketId: socket.id };
     const room = rooms.userDevice(user.id, deviceId);

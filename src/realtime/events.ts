@@ -32,8 +32,21 @@ export type SyncAck =
   | { ok: true; resync: true; lastSeq: number }
   | { ok: false; error: { code: string; message?: string } };
 
+/**
+ * `auth:refresh` (both namespaces, 0066): a fresh access token of the same user before the current
+ * one expires; the ack gives its expiry. Without one the server disconnects the socket at expiry.
+ */
+export type AuthRefreshAck = { ok: true; expiresAt: string } | { ok: false; error: { code: string; message?: string } };
+export interface AuthClientEvents {
+  'auth:refresh': (payload: { token: string }, ack: Ack<AuthRefreshAck>) => void;
+}
+/** `auth:expired`: sent just before the server disconnects a socket whose access token expired. */
+export interface AuthServerEvents {
+  'auth:expired': (payload: { reason: 'token_expired' | 'session_revoked' }) => void;
+}
+
 /** `/canvas`: client → server. */
-export interface CanvasClientEvents {
+export interface CanvasClientEvents extends AuthClientEvents {
   'canvas:join': (canvasId: string, ack: Ack<JoinAck>) => void;
   'canvas:sync': (payload: { canvasId: string; afterSeq: number }, ack: Ack<SyncAck>) => void;
   'canvas:leave': (canvasId: string, ack?: Ack<{ ok: boolean }>) => void;
@@ -44,7 +57,7 @@ export interface CanvasClientEvents {
  * `/canvas`: server → client. Room events carry `seq`, strictly increasing per canvas across every
  * process (src/realtime/canvas-log.ts); presence and cursors are not sequenced.
  */
-export interface CanvasServerEvents {
+export interface CanvasServerEvents extends AuthServerEvents {
   block_added: (payload: { canvasId: string; block: Block; seq: number }) => void;
   block_updated: (payload: { canvasId: string; block: Block; seq: number }) => void;
   block_deleted: (payload: { canvasId: string; blockId: string; seq: number }) => void;
@@ -62,6 +75,8 @@ export type CanvasRoomEventName = (typeof CANVAS_ROOM_EVENTS)[number];
 /** What a `/canvas` socket carries after authentication. */
 export interface CanvasSocketData {
   user: { id: string; name: string; email: string };
+  /** Expiry of the access token the socket is authenticated with (seconds since the epoch). */
+  exp: number;
 }
 
 /** Room names, from one place. */
@@ -69,6 +84,8 @@ export const rooms = {
   canvas: (canvasId: string) => `canvas:${canvasId}`,
   device: (deviceId: string) => `device:${deviceId}`,
   user: (userId: string) => `user:${userId}`,
+  /** Every socket of one sign-in session (refresh-token family): logout disconnects them. */
+  session: (sessionId: string) => `session:${sessionId}`,
   /**
    * One user's device. Device ids are chosen by clients, so the room is scoped by the user of the
    * token; its own prefix keeps it apart from any `device:<id>` name a client could make up.
@@ -79,7 +96,7 @@ export const rooms = {
 export const CANVAS_NAMESPACE = '/canvas';
 
 /** `/device`: device → server. */
-export interface DeviceClientEvents {
+export interface DeviceClientEvents extends AuthClientEvents {
   device_hello: (payload: DeviceHello, ack: Ack<DeviceHelloAck>) => void;
   /** Asks the assistant; the turn is bound to this device (its tools run here). */
   chat_request: (payload: ChatRequestPayload, ack: Ack<ChatRequestAck>) => void;
@@ -112,7 +129,7 @@ export interface ChatRequestPayload {
 export type ChatRequestAck = { sessionId: string; messageId: string } | { error: { code: string; message?: string } };
 
 /** `/device`: server → device. The device answers a `tool_call` through the ack (see src/devices/protocol.ts). */
-export interface DeviceServerEvents {
+export interface DeviceServerEvents extends AuthServerEvents {
   tool_call: (call: ToolCall, ack: (reply: unknown) => void) => void;
   /** A piece of the assistant's answer; the pieces of a turn concatenate to its `final` response. */
   text_chunk: (payload: { sessionId: string; text: string }) => void;
@@ -143,6 +160,8 @@ export interface DeviceServerSideEvents {
 export interface DeviceSocketData {
   user: { id: string; name: string; email: string };
   deviceId: string;
+  /** Expiry of the access token the socket is authenticated with (seconds since the epoch). */
+  exp: number;
 }
 
 export const DEVICE_NAMESPACE = '/device';

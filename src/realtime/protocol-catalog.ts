@@ -53,6 +53,29 @@ export interface SseDoc<E> {
 }
 export type SseCatalog<U extends { type: string }> = { [K in U['type']]: SseDoc<Extract<U, { type: K }>> };
 
+/** `auth:refresh` and `auth:expired`, the same on `/canvas` and `/device` (0066). */
+const authRefreshDoc = {
+  summary:
+    'Re-authenticates the socket with a fresh access token of the same user before the current one expires (the SDK does it by itself). Without it the server sends `auth:expired` and disconnects the socket when the token expires.',
+  fields: { token: 'an access token of the same user (from `POST /auth/refresh`)' },
+  example: { token: 'eyJhbGciOiJIUzI1NiIs…' },
+  schema: z.strictObject({ token: z.string().min(1).max(4096) }),
+  notes: 'Refusals: `validation_failed`, `unauthorized` (bad, expired or revoked token), `forbidden` (another user), `unavailable`. The socket keeps its current token after a refusal.',
+  ack: {
+    description: '`{ok: true, expiresAt}` (when the socket will be disconnected unless refreshed again) or `{ok: false, error: {code, message}}`.',
+    examples: [
+      { ok: true as const, expiresAt: '2026-01-01T12:15:00.000Z' },
+      { ok: false as const, error: { code: 'unauthorized', message: 'Invalid or expired access token' } },
+    ],
+  },
+};
+const authExpiredDoc = {
+  summary:
+    'The access token of this socket expired (`token_expired`) or its session was signed out (`session_revoked`); the server disconnects the socket right after. Reconnect with a fresh token.',
+  fields: { reason: '`token_expired` or `session_revoked`' },
+  example: { reason: 'token_expired' as const },
+};
+
 const CANVAS = '0b6f3c1e-2f4a-4c1b-9a7e-5d2c8e1f4a30';
 const GEN = '15e047a5-c3b0-46ce-93b3-e0723d73277d';
 const USER = '7d1e2a40-95c3-4b8e-a1f0-3c6d2b9e8f11';
@@ -75,6 +98,7 @@ const canvasId = 'the canvas (UUID)';
 const seq = 'this canvas\'s event sequence number: strictly increasing, never reused (see `canvas:sync`)';
 
 export const canvasClientCatalog = {
+  'auth:refresh': authRefreshDoc,
   'canvas:join': {
     summary: 'Join the room of a canvas you are a member of; presence is broadcast to the room.',
     fields: { canvasId: 'the canvas to join (first argument, a UUID string)' },
@@ -122,6 +146,7 @@ export const canvasClientCatalog = {
 } satisfies EventCatalog<CanvasClientEvents>;
 
 export const canvasServerCatalog = {
+  'auth:expired': authExpiredDoc,
   block_added: {
     summary: 'A block was created by hand (`POST /canvases/:id/blocks`).',
     fields: { canvasId, block: 'the stored block (`id, canvasId, type, content, rank, generationSessionId, createdBy, createdAt, updatedAt`)', seq },
@@ -169,6 +194,7 @@ export const canvasServerCatalog = {
 } satisfies EventCatalog<CanvasServerEvents>;
 
 export const deviceClientCatalog = {
+  'auth:refresh': authRefreshDoc,
   device_hello: {
     summary: 'Sent on every connection (and reconnection): which of your local agents this device runs. Devices only count as online for runs after it.',
     fields: { deviceId: 'the same id as in the handshake', agentIds: 'local agent ids (default `[]`)' },
@@ -207,6 +233,7 @@ export const deviceClientCatalog = {
 } satisfies EventCatalog<DeviceClientEvents>;
 
 export const deviceServerCatalog = {
+  'auth:expired': authExpiredDoc,
   tool_call: {
     summary: "Run one operation on the device's local tables; answer through the ack within `DEVICE_RPC_TIMEOUT_MS` (30 s).",
     fields: {

@@ -40,7 +40,8 @@ export function createSocketServer(options: { redis: Redis; keyPrefix: string; h
     // Devices are desktop apps on flaky networks: ping every 30 s, give up after 10 s of silence.
     pingInterval: 30_000,
     pingTimeout: 10_000,
-    connectionStateRecovery: { maxDisconnectionDuration: RECOVERY_WINDOW_MS, skipMiddlewares: true },
+    // Middlewares run on recovery too: a restored connection is authenticated like a new one (0066).
+    connectionStateRecovery: { maxDisconnectionDuration: RECOVERY_WINDOW_MS, skipMiddlewares: false },
   };
   const io = options.httpServer ? new Server(options.httpServer, serverOptions) : new Server(serverOptions);
   adapterConnections.set(io, copies);

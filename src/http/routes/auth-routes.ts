@@ -5,7 +5,7 @@ import { loginSchema, refreshSchema, registerSchema } from '../../schemas/api';
 import type { ApiContext } from '../context';
 import { authenticate, currentUser } from '../middleware/authenticate';
 
-/** `/auth/register`, `/auth/login`, `/auth/refresh`, `/me`. */
+/** `/auth/register`, `/auth/login`, `/auth/refresh`, `/auth/logout`, `/me`. */
 export function authRoutes(ctx: ApiContext): Router {
   const router = Router();
 
@@ -19,6 +19,12 @@ export function authRoutes(ctx: ApiContext): Router {
 
   router.post('/auth/refresh', async (req, res) => {
     res.json(await ctx.auth.refresh(parseOr400(refreshSchema, req.body).refreshToken));
+  });
+
+  // The refresh token is the credential: a client whose access token already expired can still sign out.
+  router.post('/auth/logout', async (req, res) => {
+    await ctx.auth.logout(parseOr400(refreshSchema, req.body).refreshToken);
+    res.status(204).end();
   });
 
   router.get('/me', authenticate(ctx.tokens), async (req, res) => {

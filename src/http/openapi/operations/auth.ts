@@ -27,6 +27,14 @@ export const authOperations: ApiOperation[] = [
     errors: [401],
   },
   {
+    method: 'post', path: '/auth/logout', operationId: 'logout', tags: ['auth'], auth: 'public',
+    summary: 'Sign out a session',
+    description:
+      'Revokes the refresh-token family of the given token: its refresh tokens and the access tokens issued in it stop working, and its open sockets are disconnected. An unknown token is accepted silently.',
+    body: refreshSchema,
+    responses: { 204: 'Signed out' },
+  },
+  {
     method: 'get', path: '/me', operationId: 'getMe', tags: ['auth'], auth: 'bearer',
     summary: 'The caller, with their tier limits',
     responses: { 200: { description: 'The user', schema: meResponse } },

@@ -1,0 +1,81 @@
+import type { Socket } from 'socket.io';
+import { z } from 'zod';
+import { verifyAccessToken, type AccessClaims, type TokenSettings } from '../auth/tokens';
+import type { Logger } from '../lib/logger';
+import { rooms, type AuthRefreshAck } from './events';
+
+/** Longest delay a Node timer takes (about 24.8 days); a longer expiry is re-armed in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const refreshSchema = z.strictObject({ token: z.string().min(1).max(4096) });
+
+type AuthedSocket = Socket & { data: { user: { id: string }; exp: number } };
+
+/**
+ * Sends `auth:expired` to this socket now. With connection-state recovery on, `socket.emit` goes
+ * through the Redis adapter and would arrive after an immediate disconnect; a local broadcast to
+ * the socket's own room writes it to the connection at once, ahead of the DISCONNECT packet.
+ */
+function tellExpired(socket: Socket, reason: 'token_expired' | 'session_revoked') {
+  const EVENT = 2; // socket.io-parser's PacketType.EVENT
+  void socket.nsp.adapter.broadcast({ type: EVENT, data: ['auth:expired', { reason }], nsp: socket.nsp.name }, { rooms: new Set([socket.id]), except: new Set(), flags: { local: true } });
+}
+
+/**
+ * Reads and checks the handshake's access token (`auth.token`). Runs on every connection,
+ * including a recovered one (connection-state recovery does not skip middlewares, 0066), so an
+ * expired or revoked token is never restored. Answers null for a missing or bad token; throws when
+ * the check itself failed (database down).
+ */
+export async function handshakeClaims(tokens: TokenSettings, socket: Socket): Promise<AccessClaims | null> {
+  const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
+  if (typeof token !== 'string' || token.length > 4096) return null;
+  return verifyAccessToken(tokens, token);
+}
+
+/**
+ * Keeps a connected socket's authentication current (0066): it is disconnected (after an
+ * `auth:expired` event) when its access token expires, unless the client sends `auth:refresh`
+ * with a newer token of the same user before then. Joins the session's room so a logout can
+ * disconnect it at once.
+ */
+export function guardSocketAuth(socket: AuthedSocket, claims: AccessClaims, tokens: TokenSettings, log: Logger): void {
+  let timer: NodeJS.Timeout | undefined;
+  let session = claims.sid;
+  const arm = () => {
+    clearTimeout(timer);
+    const remaining = socket.data.exp * 1000 - Date.now();
+    timer = setTimeout(() => {
+      if (socket.data.exp * 1000 > Date.now()) return arm();
+      tellExpired(socket, 'token_expired');
+      // Not close=true: the DISCONNECT packet then follows auth:expired on the wire, so the client hears why.
+      socket.disconnect();
+    }, Math.min(Math.max(remaining, 0), MAX_TIMER_MS));
+  };
+  if (session) void socket.join(rooms.session(session));
+  arm();
+  socket.on('disconnect', () => clearTimeout(timer));
+
+  socket.on('auth:refresh', async (payload: unknown, ack: unknown) => {
+    const reply = typeof ack === 'function' ? (ack as (response: AuthRefreshAck) => void) : () => undefined;
+    const parsed = refreshSchema.safeParse(payload);
+    if (!parsed.success) return reply({ ok: false, error: { code: 'validation_failed', message: 'expected {token: string}' } });
+    let fresh: AccessClaims | null;
+    try {
+      fresh = await verifyAccessToken(tokens, parsed.data.token);
+    } catch (error) {
+      log.warn({ err: error, socketId: socket.id }, 'auth:refresh check failed');
+      return reply({ ok: false, error: { code: 'unavailable', message: 'Could not check the token; try again' } });
+    }
+    if (!fresh) return reply({ ok: false, error: { code: 'unauthorized', message: 'Invalid or expired access token' } });
+    if (fresh.sub !== socket.data.user.id) return reply({ ok: false, error: { code: 'forbidden', message: 'The token belongs to another user' } });
+    // A token that expires sooner than the current one would only shorten the socket's life: keep the later.
+    socket.data.exp = Math.max(socket.data.exp, fresh.exp!);
+    if (fresh.sid !== session) {
+      if (session) void socket.leave(rooms.session(session));
+      session = fresh.sid;
+      if (session) void socket.join(rooms.session(session));
+    }
+    arm();
+    reply({ ok: true, expiresAt: new Date(socket.data.exp * 1000).toISOString() });
+  });
+}
