@@ -1,7 +1,7 @@
 import { AIMessage, HumanMessage, SystemMessage, ToolMessage, type BaseMessage } from '@langchain/core/messages';
 import type { BlockInput } from '../schemas/blocks';
 import { blockTools, checkToolCall, type ToolCallCheck } from './block-tools';
-import type { ModelGateway, ModelRef } from './model-gateway';
+import { ModelCallCancelled, type ModelGateway, type ModelRef, type ModelTurn } from './model-gateway';
 
 export { ModelUnavailableError } from './model-gateway';
 
@@ -52,34 +52,44 @@ export async function runCanvasAgent(
   let invalidToolCalls = 0;
 
   for (let turn = 0; turn < MAX_TURNS && !truncated; turn += 1) {
+    // Cancelled between turns: no new model request is opened.
+    if (options.signal?.aborted) throw new ModelCallCancelled({ ...usage, costUsd: 0, estimated: false }, options.signal.reason);
     hooks.onThinking?.();
     const turnStart = blocks.length;
     const checks: ToolCallCheck[] = [];
-    const result = await models.streamTurn({
-      purpose: 'generation',
-      model: served,
-      messages,
-      tools: blockTools,
-      signal: options.signal,
-      onToolCallStart: (index) => {
-        if (index === 0) hooks.onToolStage?.();
-      },
-      // Each block is validated and handed on the moment its call's JSON closes.
-      onToolCall: (call, index) => {
-        let check = checkToolCall(call.name, call.args);
-        if (check.ok && blocks.length >= maxBlocks) check = { ok: false, error: 'Block limit reached; stop calling tools.' };
-        checks[index] = check;
-        if (!check.ok) return;
-        blocks.push(check.block);
-        hooks.onBlock(check.block, blocks.length - 1);
-      },
-      // A model failed mid-turn: its blocks of this turn are discarded and the next model starts over.
-      onRestart: () => {
-        blocks.length = turnStart;
-        checks.length = 0;
-        hooks.onRollback?.(turnStart);
-      },
-    });
+    let result: ModelTurn;
+    try {
+      result = await models.streamTurn({
+        purpose: 'generation',
+        model: served,
+        messages,
+        tools: blockTools,
+        signal: options.signal,
+        onToolCallStart: (index) => {
+          if (index === 0) hooks.onToolStage?.();
+        },
+        // Each block is validated and handed on the moment its call's JSON closes.
+        onToolCall: (call, index) => {
+          let check = checkToolCall(call.name, call.args);
+          if (check.ok && blocks.length >= maxBlocks) check = { ok: false, error: 'Block limit reached; stop calling tools.' };
+          checks[index] = check;
+          if (!check.ok) return;
+          blocks.push(check.block);
+          hooks.onBlock(check.block, blocks.length - 1);
+        },
+        // A model failed mid-turn: its blocks of this turn are discarded and the next model starts over.
+        onRestart: () => {
+          blocks.length = turnStart;
+          checks.length = 0;
+          hooks.onRollback?.(turnStart);
+        },
+      });
+    } catch (error) {
+      // A cancel: the usage of every turn so far, the cut-short one included (SPEC §11).
+      if (!(error instanceof ModelCallCancelled)) throw error;
+      const cut = error.usage;
+      throw new ModelCallCancelled({ ...cut, inputTokens: usage.inputTokens + cut.inputTokens, outputTokens: usage.outputTokens + cut.outputTokens, costUsd: cut.costUsd }, error.reason);
+    }
     served = { provider: result.usage.provider, model: result.usage.model };
     Object.assign(usage, served);
     usage.inputTokens += result.usage.inputTokens;

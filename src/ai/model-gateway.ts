@@ -70,7 +70,7 @@ export interface ModelTurn {
 /** Where usage goes (the usage repository) and what is counted (Metrics); both optional. */
 export interface ModelGatewayDeps {
   pricing: Record<string, ModelPrice>;
-  usage?: { record(entry: { userId: string; sessionId?: string; purpose: ModelPurpose; provider: string; model: string; inputTokens: number; outputTokens: number; costUsd: number }): Promise<void> };
+  usage?: { record(entry: { userId: string; sessionId?: string; purpose: ModelPurpose; provider: string; model: string; inputTokens: number; outputTokens: number; costUsd: number; estimated?: boolean }): Promise<void> };
   metrics?: {
     countModelCall(labels: { provider: string; model: string; tier: string }, tokens: { inputTokens: number; outputTokens: number }, costUsd: number): void;
     observeModelCall(labels: { provider: string; model: string; purpose: string }, seconds: number, ttftSeconds?: number): void;
@@ -84,6 +84,21 @@ export class ModelUnavailableError extends Error {
   ) {
     super(`The language model could not be reached (${models.join(', ')}): ${cause instanceof Error ? cause.message : String(cause)}`);
     this.name = 'ModelUnavailableError';
+  }
+}
+
+/**
+ * The call was stopped through its `AbortSignal` (a cancel, SPEC §11); its HTTP request to the
+ * provider is closed. `usage` is what it cost up to then: the provider's figures when it sent them,
+ * else an estimate from the prompt and the streamed text (`estimated: true`).
+ */
+export class ModelCallCancelled extends Error {
+  constructor(
+    readonly usage: ModelUsage,
+    readonly reason?: unknown,
+  ) {
+    super('The model call was cancelled');
+    this.name = 'ModelCallCancelled';
   }
 }
 
@@ -135,6 +150,11 @@ export class ModelGateway {
         await this.account(request, turn.usage);
         return turn;
       } catch (error) {
+        if (error instanceof ModelCallCancelled) {
+          // What an aborted call spent is still the user's usage (SPEC §11).
+          await this.account(request, error.usage).catch(() => undefined);
+          throw error;
+        }
         if (request.signal?.aborted) throw error;
         if (delivered.any && !request.onRestart) throw error;
         if (delivered.any) request.onRestart?.();
@@ -154,13 +174,17 @@ export class ModelGateway {
     const provider = this.provider(ref);
     const started = performance.now();
     let firstTokenAt: number | undefined;
-    const stream = await streamCompletion(provider, ref.model, request.messages, { tools: request.tools, toolChoice: request.toolChoice, signal: request.signal });
-    const yielder = new EventLoopYielder();
     const calls: Array<ModelToolCall & { done: boolean }> = [];
     const byIndex = new Map<number, ModelToolCall & { done: boolean }>();
     let text = '';
     let reported: { prompt_tokens?: number; completion_tokens?: number } | undefined;
     let open: (ModelToolCall & { done: boolean }) | undefined;
+    const usageSoFar = (): ModelUsage => {
+      const inputTokens = reported?.prompt_tokens ?? estimateTokens(request.messages);
+      const outputTokens = reported?.completion_tokens ?? Math.ceil((text.length + calls.reduce((sum, call) => sum + call.args.length, 0)) / 4);
+      return { ...ref, inputTokens, outputTokens, costUsd: costUsd(this.deps.pricing, ref.model, inputTokens, outputTokens), estimated: !reported };
+    };
+    const cancelled = () => new ModelCallCancelled(usageSoFar(), request.signal?.reason);
 
     const close = (call: ModelToolCall & { done: boolean }) => {
       if (call.done) return;
@@ -170,57 +194,60 @@ export class ModelGateway {
       request.onToolCall?.(call, calls.indexOf(call));
     };
 
-    for await (const chunk of stream) {
-      if (chunk.usage) reported = chunk.usage;
-      const delta = chunk.choices?.[0]?.delta;
-      if (!delta) continue;
-      if (typeof delta.content === 'string' && delta.content) {
-        firstTokenAt ??= performance.now();
-        text += delta.content;
-        delivered.any = true;
-        request.onText?.(delta.content);
-      }
-      for (const part of delta.tool_calls ?? []) {
-        firstTokenAt ??= performance.now();
-        const index = part.index ?? 0;
-        let call = byIndex.get(index);
-        if (!call) {
-          if (open) close(open);
-          call = { id: part.id ?? '', name: part.function?.name ?? '', args: '', done: false };
-          byIndex.set(index, call);
-          calls.push(call);
-          request.onToolCallStart?.(calls.length - 1);
+    try {
+      const stream = await streamCompletion(provider, ref.model, request.messages, { tools: request.tools, toolChoice: request.toolChoice, signal: request.signal });
+      const yielder = new EventLoopYielder();
+      for await (const chunk of stream) {
+        if (chunk.usage) reported = chunk.usage;
+        const delta = chunk.choices?.[0]?.delta;
+        if (!delta) continue;
+        if (typeof delta.content === 'string' && delta.content) {
+          firstTokenAt ??= performance.now();
+          text += delta.content;
+          delivered.any = true;
+          request.onText?.(delta.content);
         }
-        if (!call.id && part.id) call.id = part.id;
-        if (!call.name && part.function?.name) call.name = part.function.name;
-        if (call.done) continue;
-        const piece = part.function?.arguments ?? '';
-        call.args += piece;
-        open = call;
-        // Only a piece that ends in `}` can close the object: one parse per call, not per chunk.
-        if (piece.trimEnd().endsWith('}') && parseObject(call.args)) close(call);
+        for (const part of delta.tool_calls ?? []) {
+          firstTokenAt ??= performance.now();
+          const index = part.index ?? 0;
+          let call = byIndex.get(index);
+          if (!call) {
+            if (open) close(open);
+            call = { id: part.id ?? '', name: part.function?.name ?? '', args: '', done: false };
+            byIndex.set(index, call);
+            calls.push(call);
+            request.onToolCallStart?.(calls.length - 1);
+          }
+          if (!call.id && part.id) call.id = part.id;
+          if (!call.name && part.function?.name) call.name = part.function.name;
+          if (call.done) continue;
+          const piece = part.function?.arguments ?? '';
+          call.args += piece;
+          open = call;
+          // Only a piece that ends in `}` can close the object: one parse per call, not per chunk.
+          if (piece.trimEnd().endsWith('}') && parseObject(call.args)) close(call);
+        }
+        const pause = yielder.maybeYield();
+        if (pause) await pause;
       }
-      const pause = yielder.maybeYield();
-      if (pause) await pause;
+    } catch (error) {
+      if (request.signal?.aborted) throw cancelled();
+      throw error;
     }
-    if (request.signal?.aborted) throw request.signal.reason ?? new Error('aborted');
+    if (request.signal?.aborted) throw cancelled();
     for (const call of calls) close(call);
     calls.forEach((call, position) => (call.id ||= `call_${position}`));
 
     const seconds = (performance.now() - started) / 1000;
     this.deps.metrics?.observeModelCall({ provider: ref.provider, model: ref.model, purpose: request.purpose }, seconds, firstTokenAt === undefined ? undefined : (firstTokenAt - started) / 1000);
-    const estimated = !reported;
-    const inputTokens = reported?.prompt_tokens ?? estimateTokens(request.messages);
-    const outputTokens = reported?.completion_tokens ?? Math.ceil((text.length + calls.reduce((sum, call) => sum + call.args.length, 0)) / 4);
-    const usage = { ...ref, inputTokens, outputTokens, costUsd: costUsd(this.deps.pricing, ref.model, inputTokens, outputTokens), estimated };
-    return { text, toolCalls: calls.map(({ done: _done, ...call }) => call), usage };
+    return { text, toolCalls: calls.map(({ done: _done, ...call }) => call), usage: usageSoFar() };
   }
 
   private async account(request: ModelTurnRequest, usage: ModelUsage): Promise<void> {
     const { account } = request;
     if (!account) return;
-    const { provider, model, inputTokens, outputTokens, costUsd: cost } = usage;
-    await this.deps.usage?.record({ userId: account.userId, sessionId: account.sessionId, purpose: request.purpose, provider, model, inputTokens, outputTokens, costUsd: cost });
+    const { provider, model, inputTokens, outputTokens, costUsd: cost, estimated } = usage;
+    await this.deps.usage?.record({ userId: account.userId, sessionId: account.sessionId, purpose: request.purpose, provider, model, inputTokens, outputTokens, costUsd: cost, estimated });
     this.deps.metrics?.countModelCall({ provider, model, tier: account.tier }, usage, cost);
   }
 }

@@ -20,10 +20,12 @@ import { SessionGuard } from '../auth/session-guard';
 import { CANVAS_NAMESPACE, DEVICE_NAMESPACE, rooms } from '../realtime/events';
 import type { TokenSettings } from '../auth/tokens';
 import { GenerationEventLog } from '../generation/event-log';
+import { GenerationCancels } from '../generation/generation-cancel';
 import { GenerationLimiter } from '../generation/generation-limiter';
 import { GenerationService } from '../generation/generation-service';
 import { createHttpApp } from '../http/app';
 import type { ApiContext } from '../http/context';
+import { CancelSignals } from '../lib/cancel-signals';
 import { createLogger, type Logger } from '../lib/logger';
 import { createRedis, redisReady } from '../lib/redis';
 import { createRepositories, type Repositories } from '../models';
@@ -113,13 +115,17 @@ export async function startSwitchboard(
     const deviceRegistry = new DeviceRegistry(redis, config.redis.keyPrefix, { logger });
     // One approval service per process: the worker parks turns on it, the API decides through it.
     const approvals = new ApprovalService({ config, repos, queues, logger, metrics, devices });
+    // Cancel requests (SPEC §11): any API node asks, the worker streaming the model hears it.
+    const signals = new CancelSignals(redis, config.redis.keyPrefix, logger);
+    closers.unshift(['cancel signals', () => signals.close()]);
+    const cancels = new GenerationCancels({ config, repos, events, limiter, canvasEvents, signals, queues, logger, metrics });
 
     let llmSummary = 'not used by these roles';
     if (roles.has('worker')) {
       const { startWorkerRole } = await import('./worker-role');
       const worker = await startWorkerRole({
         config, repos, events, limiter, queues, canvasEvents, connection: blockingRedis, logger, metrics, endpoint: options.endpoint, devices, approvals, chatEvents,
-        deviceRegistry, agentRunChannel, vault,
+        deviceRegistry, agentRunChannel, vault, signals, cancels,
       });
       llmSummary = worker.summary;
       for (const closer of [...worker.closers].reverse()) closers.unshift(closer);
@@ -161,6 +167,7 @@ export async function startSwitchboard(
         tokens,
         auth: new AuthService(repos.users, tokens, config.auth.refreshTokenTtlDays, sessions),
         generations: new GenerationService({ config, redis, repos, queues, events, limiter, canvasEvents, logger }),
+        generationCancels: cancels,
         events,
         chat,
         chatEvents,

@@ -75,6 +75,8 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
     summary = `DEMO model at ${endpoint.baseURL} (offline and deterministic: NOT a real language model; set OPENAI_BASE_URL / OPENAI_API_KEY for one)`;
   }
 
+  // One subscriber connection per worker process hears every cancel request (SPEC §11).
+  await deps.signals.listen();
   const runner = new GenerationRunner({ ...deps, models });
   // Dangerous tool calls park the turn until the user decides (0021).
   const assistant = new AssistantRunner({ ...deps, models, policy: dangerousToolPolicy(config.hitl.dangerousTools) });

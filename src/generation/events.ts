@@ -6,7 +6,9 @@ export type GenerationEvent =
   | { type: 'status'; generationId: string; stage: GenerationStage }
   | { type: 'tool_output'; generationId: string; index: number; block: BlockInput }
   | { type: 'complete'; generationId: string; blocks: Block[]; truncated: boolean; usage?: Record<string, unknown> }
-  | { type: 'error'; generationId: string; code: string; message: string };
+  | { type: 'error'; generationId: string; code: string; message: string }
+  /** Stopped by a cancel (SPEC §11): terminal, nothing of it was persisted. */
+  | { type: 'cancelled'; generationId: string };
 
 /** A stored event with its sequence number (the SSE `id:`). */
 export interface SequencedEvent {
@@ -14,4 +16,4 @@ export interface SequencedEvent {
   event: GenerationEvent;
 }
 
-export const isTerminal = (event: GenerationEvent) => event.type === 'complete' || event.type === 'error';
+export const isTerminal = (event: GenerationEvent) => event.type === 'complete' || event.type === 'error' || event.type === 'cancelled';

@@ -1,7 +1,8 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import { costUsd, type Config } from '../../config';
 import { ModelUnavailableError, runCanvasAgent } from '../ai/canvas-agent';
-import type { ModelGateway } from '../ai/model-gateway';
+import { ModelCallCancelled, type ModelGateway } from '../ai/model-gateway';
+import type { CancelSignals } from '../lib/cancel-signals';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import type { Metrics } from '../observability/metrics';
@@ -13,6 +14,7 @@ import type { CanvasEmitter } from '../realtime/canvas-emitter';
 import type { GenerationStage } from '../realtime/events';
 import type { Block } from '../schemas/blocks';
 import type { EventWriter, GenerationEventLog } from './event-log';
+import type { CancelledUsage, GenerationCancels } from './generation-cancel';
 import type { GenerationLimiter } from './generation-limiter';
 
 export interface GenerationRunnerDeps {
@@ -25,6 +27,14 @@ export interface GenerationRunnerDeps {
   models: ModelGateway;
   logger: Logger;
   metrics?: Metrics;
+  /** Cancel requests from any API node (SPEC §11): heard here, ended through `cancels`. */
+  signals: CancelSignals;
+  cancels: GenerationCancels;
+}
+
+/** The agent stopped for a cancel; its blocks are dropped. */
+class Cancelled {
+  constructor(readonly usage?: CancelledUsage) {}
 }
 
 /**
@@ -35,15 +45,32 @@ export interface GenerationRunnerDeps {
 export class GenerationRunner {
   constructor(private readonly deps: GenerationRunnerDeps) {}
 
-  async process(job: Job): Promise<{ blockCount: number; truncated: boolean }> {
+  async process(job: Job): Promise<{ blockCount: number; truncated: boolean; cancelled?: boolean }> {
     const parsed = generationJobSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError(`Invalid generation payload: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
     const data = parsed.data;
+    // Watch BEFORE reading the row: a cancel is either on the row read below or heard by the watch.
+    const watch = this.deps.signals.watch('generation', data.generationId);
+    try {
+      return await this.run(job, data, watch.signal);
+    } finally {
+      watch.release();
+    }
+  }
+
+  private async run(job: Job, data: GenerationJob, signal: AbortSignal): Promise<{ blockCount: number; truncated: boolean; cancelled?: boolean }> {
     const log = this.deps.logger.child({ component: 'generation', jobId: job.id, generationId: data.generationId });
     const generation = await this.deps.repos.generations.find(data.generationId);
     if (!generation) throw new UnrecoverableError(`Generation ${data.generationId} does not exist`);
-    if (generation.status === 'undone') return { blockCount: 0, truncated: false };
+    if (generation.status === 'undone' || generation.status === 'cancelled') return { blockCount: 0, truncated: false, cancelled: generation.status === 'cancelled' };
     const writer = await this.deps.events.writer(data.generationId);
+    const cancelled = async (usage?: CancelledUsage) => {
+      await this.deps.cancels.end(generation, { writer, usage, tier: data.tier });
+      log.info({ usage }, 'generation cancelled by request');
+      return { blockCount: 0, truncated: false, cancelled: true };
+    };
+    // Cancelled while queued: it never starts (no model call, the job ends cleanly).
+    if (generation.cancelRequestedAt && generation.status !== 'completed') return cancelled();
 
     try {
       if (generation.status === 'completed') {
@@ -54,11 +81,14 @@ export class GenerationRunner {
       }
       await this.deps.repos.generations.markRunning(generation.id);
       log.info({ attempt: job.attemptsMade + 1 }, 'generation started');
-      const { blocks, truncated } = await this.generate(data, generation, writer, job);
+      const outcome = await this.generate(data, generation, writer, job, signal);
+      if (outcome instanceof Cancelled) return cancelled(outcome.usage);
+      const { blocks, truncated } = outcome;
       await this.finish(data, writer, blocks, truncated);
       log.info({ blockCount: blocks.length, truncated }, 'generation completed');
       return { blockCount: blocks.length, truncated };
     } catch (error) {
+      if (error instanceof ModelCallCancelled || signal.aborted) return cancelled(error instanceof ModelCallCancelled ? error.usage : undefined);
       const final = error instanceof UnrecoverableError || error instanceof ModelUnavailableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       log.warn({ err: error, attempt: job.attemptsMade + 1, final }, 'generation attempt failed');
       if (final) await this.fail(data, writer, error);
@@ -67,25 +97,30 @@ export class GenerationRunner {
     }
   }
 
-  private async generate(data: GenerationJob, generation: GenerationRow, writer: EventWriter, job: Job) {
+  private async generate(data: GenerationJob, generation: GenerationRow, writer: EventWriter, job: Job, signal: AbortSignal) {
     const { config, repos } = this.deps;
     const stage = (value: GenerationStage) => this.stage(data, writer, value);
     stage('thinking');
     const result = await runCanvasAgent(generation.prompt, {
       models: this.deps.models,
       maxBlocks: config.tiers[data.tier].maxBlocksPerGeneration,
+      signal,
       hooks: {
         onThinking: () => undefined,
         onToolStage: () => stage('tool'),
         onBlock: (block, index) => writer.emit({ type: 'tool_output', generationId: data.generationId, index, block }),
       },
     });
+    // A cancel that arrived after the last token still wins: nothing is persisted.
+    if (signal.aborted) return new Cancelled({ ...result.usage, estimated: false });
     await job.updateProgress({ stage: 'persisting', blocks: result.blocks.length });
     stage('persisting');
     const cost = costUsd(config.llm.pricing, result.usage.model, result.usage.inputTokens, result.usage.outputTokens);
     const blocks = await repos.db.transaction(async (tx) => {
       const locked = await repos.generations.lock(data.generationId, tx);
       if (locked?.status === 'completed') return repos.blocks.listByGeneration(data.generationId, tx);
+      // The row lock orders this against the cancel request: one of them sees the other.
+      if (locked?.cancelRequestedAt) return null;
       const inserted = result.blocks.length
         ? await repos.blocks.insertMany(tx, {
             canvasId: data.canvasId,
@@ -128,6 +163,7 @@ export class GenerationRunner {
       await repos.usage.record({ userId: data.userId, generationId: data.generationId, purpose: 'generation', ...result.usage, costUsd: cost }, tx);
       return inserted;
     });
+    if (!blocks) return new Cancelled({ ...result.usage, estimated: false });
     this.deps.metrics?.countModelCall({ provider: result.usage.provider, model: result.usage.model, tier: data.tier }, result.usage, cost);
     return { blocks, truncated: result.truncated };
   }

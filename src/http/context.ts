@@ -9,6 +9,7 @@ import type { OAuthService } from '../agents/oauth-service';
 import type { AuthService } from '../auth/auth-service';
 import type { TokenSettings } from '../auth/tokens';
 import type { GenerationEventLog } from '../generation/event-log';
+import type { GenerationCancels } from '../generation/generation-cancel';
 import type { GenerationService } from '../generation/generation-service';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
@@ -26,6 +27,8 @@ export interface ApiContext {
   tokens: TokenSettings;
   auth: AuthService;
   generations: GenerationService;
+  /** Cancel requests of generations (SPEC §11). */
+  generationCancels: GenerationCancels;
   events: GenerationEventLog;
   /** Assistant turns: start one (checks, stores, enqueues) and follow its events. */
   chat: ChatService;

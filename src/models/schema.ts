@@ -68,7 +68,7 @@ export const generations = pgTable('generations', {
   userId: uuid('user_id').notNull(),
   prompt: text('prompt').notNull(),
   afterId: uuid('after_id'),
-  status: text('status', { enum: ['queued', 'running', 'completed', 'failed', 'undone'] }).notNull().default('queued'),
+  status: text('status', { enum: ['queued', 'running', 'completed', 'failed', 'undone', 'cancelled'] }).notNull().default('queued'),
   blockCount: integer('block_count').notNull().default(0),
   truncated: boolean('truncated').notNull().default(false),
   provider: text('provider'),
@@ -83,6 +83,8 @@ export const generations = pgTable('generations', {
   startedAt: timestamp('started_at', { withTimezone: true }),
   completedAt: timestamp('completed_at', { withTimezone: true }),
   undoneAt: timestamp('undone_at', { withTimezone: true }),
+  /** Set by a cancel request (0007_cancellation.sql): the worker ends the generation `cancelled`. */
+  cancelRequestedAt: timestamp('cancel_requested_at', { withTimezone: true }),
 });
 
 export const systemAudit = pgTable('system_audit', {
@@ -108,6 +110,8 @@ export const llmUsage = pgTable('llm_usage', {
   inputTokens: integer('input_tokens').notNull(),
   outputTokens: integer('output_tokens').notNull(),
   costUsd: doublePrecision('cost_usd').notNull(),
+  /** No usage reported by the provider (an aborted stream): estimated at about 4 characters a token. */
+  estimated: boolean('estimated').notNull().default(false),
   ...timestamps,
 });
 
@@ -142,6 +146,10 @@ export const chatMessages = pgTable('chat_messages', {
   inputTokens: integer('input_tokens').notNull().default(0),
   outputTokens: integer('output_tokens').notNull().default(0),
   costUsd: doublePrecision('cost_usd').notNull().default(0),
+  /** `cancelled`: an assistant answer cut short by a cancel (SPEC §11); kept as far as it got. */
+  status: text('status', { enum: ['completed', 'cancelled'] }).notNull().default('completed'),
+  /** On a user message: its turn was asked to stop (0007_cancellation.sql). */
+  cancelRequestedAt: timestamp('cancel_requested_at', { withTimezone: true }),
   ...timestamps,
 });
 
@@ -160,6 +168,8 @@ export const hitlRequests = pgTable('hitl_requests', {
   expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
   decidedAt: timestamp('decided_at', { withTimezone: true }),
   decidedBy: uuid('decided_by'),
+  /** Who ended it: `user`, `timeout`, or `cancelled` (its turn was cancelled, SPEC §11). */
+  decisionReason: text('decision_reason', { enum: ['user', 'timeout', 'cancelled'] }),
   ...timestamps,
 });
 

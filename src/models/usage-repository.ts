@@ -11,6 +11,8 @@ export interface UsageRecord {
   inputTokens: number;
   outputTokens: number;
   costUsd: number;
+  /** No provider figures (an aborted stream): about 4 characters a token. */
+  estimated?: boolean;
 }
 
 /** Token usage and cost, one row per model call (or per generation, summed over its calls). */

@@ -5,7 +5,7 @@ import type { Block } from '../schemas/blocks';
  * Every Socket.IO event, typed per namespace and direction. Server code and the tests' clients
  * share these maps so a renamed event or field fails to compile.
  */
-export type GenerationStage = 'queued' | 'thinking' | 'tool' | 'persisting' | 'broadcasting';
+export type GenerationStage = 'queued' | 'thinking' | 'tool' | 'persisting' | 'broadcasting' | 'cancelled';
 
 export interface PresenceUser {
   userId: string;

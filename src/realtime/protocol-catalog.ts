@@ -173,7 +173,7 @@ export const canvasServerCatalog = {
   },
   generation_status: {
     summary: 'A generation on this canvas moved to another stage (from the worker, through the Redis adapter).',
-    fields: { canvasId, generationId: 'the generation', stage: '`queued`, `thinking`, `tool`, `persisting` or `broadcasting`', seq },
+    fields: { canvasId, generationId: 'the generation', stage: '`queued`, `thinking`, `tool`, `persisting`, `broadcasting`, or `cancelled` (it was stopped; nothing of it was stored)', seq },
     example: { canvasId: CANVAS, generationId: GEN, stage: 'thinking', seq: 11 },
   },
   generation_undone: {
@@ -300,7 +300,7 @@ export const deviceNodeCatalog = {
 
 export const generationSseCatalog = {
   status: {
-    summary: 'The generation moved to a stage: `queued`, `thinking`, `tool`, `persisting`, `broadcasting`.',
+    summary: 'The generation moved to a stage: `queued`, `thinking`, `tool`, `persisting`, `broadcasting` (a cancel ends the stream with `cancelled` instead).',
     fields: { generationId: 'the generation', stage: 'the new stage' },
     id: 1,
     example: { type: 'status', generationId: GEN, stage: 'queued' },
@@ -324,6 +324,14 @@ export const generationSseCatalog = {
     fields: { generationId: 'the generation', code: 'e.g. `llm_unavailable`, `stream_interrupted`', message: 'readable' },
     id: 5,
     example: { type: 'error', generationId: GEN, code: 'llm_unavailable', message: 'The model did not answer after 3 attempts' },
+  },
+  cancelled: {
+    summary:
+      'Last message: the generation was cancelled (`POST …/generations/:generationId/cancel`, SPEC §11). Nothing of it was stored; the usage up to the stop ' +
+      'is on `GET …/generations/:generationId`. A stream resumed after the stop replays it.',
+    fields: { generationId: 'the generation' },
+    id: 7,
+    example: { type: 'cancelled', generationId: GEN },
   },
 } satisfies SseCatalog<GenerationEvent>;
 

@@ -27,10 +27,12 @@ export async function startTestApp(
     script?: ChatTurn[];
     /** Answers every request once the scripted turns are used up (e.g. to hold a turn open). */
     responder?: ChatResponder;
+    /** Pause of the scripted model before each streamed piece (to act while it streams). */
+    llmDelayMs?: number;
   } = {},
 ): Promise<TestApp> {
   const database = await createTestDatabase();
-  const llm = await startScriptedLLM(options.responder ?? []);
+  const llm = await startScriptedLLM(options.responder ?? [], { delayMs: options.llmDelayMs });
   if (options.script) llm.push(...options.script);
   const keyPrefix = `t-${randomUUID().slice(0, 8)}`;
   const config = testConfig({ keyPrefix, databaseUrl: database.url, env: { BROADCAST_CHUNK_DELAY_MS: '5', ...options.env } });

@@ -56,7 +56,8 @@ export interface EmbeddingsRequest {
 
 /** A request the server accepted, kept for test assertions. */
 export type RecordedRequest =
-  | { kind: 'chat'; body: ChatRequest; receivedAt: number }
+  /** `closedEarlyAt`: the client closed a streamed answer before its end (an aborted request). */
+  | { kind: 'chat'; body: ChatRequest; receivedAt: number; closedEarlyAt?: number }
   | { kind: 'embeddings'; body: EmbeddingsRequest; receivedAt: number };
 
 /** Options of {@link startOpenAICompatibleServer}. */
@@ -123,7 +124,8 @@ export async function startOpenAICompatibleServer(options: OpenAICompatibleServe
 
   const handleChat = async (body: unknown, res: ServerResponse): Promise<void> => {
     const request = validateChat(body);
-    requests.push({ kind: 'chat', body: request, receivedAt: Date.now() });
+    const recorded: RecordedRequest & { kind: 'chat' } = { kind: 'chat', body: request, receivedAt: Date.now() };
+    requests.push(recorded);
     const turn = await options.responder(request);
     if (turn.error) {
       const { status, message } = turn.error;
@@ -150,7 +152,10 @@ export async function startOpenAICompatibleServer(options: OpenAICompatibleServe
 
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
     let closed = false;
-    res.on('close', () => { closed = true; });
+    res.on('close', () => {
+      closed = true;
+      if (!res.writableFinished) recorded.closedEarlyAt = Date.now();
+    });
     // Without a delay everything is buffered into one write: 200 tool calls stay cheap.
     const pending: string[] = [];
     const emit = (choices: unknown[], extra?: Record<string, unknown>): void => {

@@ -64,6 +64,10 @@ export const blockListResponse = z.object({ blocks: z.array(blockView) });
 
 export const undoResponse = z.object({ generationId: z.uuid(), blockIds: z.array(z.uuid()) });
 
+/** 202 of a cancel request (SPEC §11): the stop is under way; the stream ends with `cancelled`. */
+export const generationCancelResponse = z.object({ generationId: z.uuid(), status: z.literal('cancelling') });
+export const chatCancelResponse = z.object({ sessionId: z.uuid(), status: z.literal('cancelling') });
+
 export const embedResponse = z.object({ vector: z.array(z.number()), model: z.string(), dimensions: z.number().int() });
 
 export const sessionStatusResponse = z.object({ sessionId: z.uuid(), status: z.string(), documentation: z.null().optional() });

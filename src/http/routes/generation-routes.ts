@@ -9,7 +9,7 @@ import { formatSse, lastEventSeq, openSse } from '../sse';
 
 const HEARTBEAT_MS = 15_000;
 
-/** AI generation: start and stream, inspect, replay, undo. */
+/** AI generation: start and stream, inspect, replay, cancel, undo. */
 export function generationRoutes(ctx: ApiContext): Router {
   const router = Router();
   const { canvases, generations } = ctx.repos;
@@ -40,6 +40,14 @@ export function generationRoutes(ctx: ApiContext): Router {
   router.get('/canvases/:id/ai/generations/:generationId/events', async (req, res) => {
     const generation = await findGeneration(req);
     await streamEvents(ctx, req, res, generation.id, lastEventSeq(req.get('Last-Event-ID') ?? (req.query.lastEventId as string | undefined)));
+  });
+
+  // SPEC §11: the requester, or an editor/owner; 202 while queued or running, 409 once ended.
+  router.post('/canvases/:id/ai/generations/:generationId/cancel', async (req, res) => {
+    const { canvasId, user, role } = await requireCanvasRole(req, canvases, 'viewer');
+    const id = uuidParam.safeParse(req.params.generationId);
+    if (!id.success) throw notFound('Generation');
+    res.status(202).json(await ctx.generationCancels.request({ userId: user.id, role, canvasId, generationId: id.data }));
   });
 
   router.post('/canvases/:id/ai/generations/:generationId/undo', async (req, res) => {

@@ -1,9 +1,9 @@
 import { generateSchema, idempotencyKeySchema } from '../../../schemas/api';
 import type { ApiOperation } from '../registry';
-import { undoResponse } from '../response-schemas';
+import { generationCancelResponse, undoResponse } from '../response-schemas';
 import { canvasIdParam, generationParams } from './params';
 
-const SSE = 'Server-sent events: each message has `id:` (sequence), `event:` and JSON `data` whose `type` is the event name: `status {generationId, stage}`, `tool_output {generationId, index, block}`, `complete {generationId, blocks, truncated}`, `error {generationId, code, message}`.';
+const SSE = 'Server-sent events: each message has `id:` (sequence), `event:` and JSON `data` whose `type` is the event name: `status {generationId, stage}`, `tool_output {generationId, index, block}`, `complete {generationId, blocks, truncated}`, `error {generationId, code, message}`, `cancelled {generationId}` (stopped by a cancel; terminal).';
 
 /** `generation-routes.ts`. */
 export const generationOperations: ApiOperation[] = [
@@ -34,6 +34,17 @@ export const generationOperations: ApiOperation[] = [
     headers: { 'Last-Event-ID': { description: 'Resume after this event id' } },
     responses: { 200: { description: SSE, contentType: 'text/event-stream' } },
     errors: [404, 503],
+  },
+  {
+    method: 'post', path: '/canvases/:id/ai/generations/:generationId/cancel', operationId: 'cancelGeneration', tags: ['generation'], auth: 'bearer',
+    summary: 'Stop a queued or running generation (its requester, or an editor/owner)',
+    description:
+      'From any API node: the worker aborts the model request, stores nothing, records the usage so far and ends the generation `cancelled` ' +
+      '(SSE `cancelled {generationId}`, also replayed to resumed streams; room `generation_status {stage:"cancelled"}`); the rate-limit slot is freed. ' +
+      'A generation still queued never starts. 409 `not_running` once it has ended; 403 for a viewer who did not start it.',
+    params: generationParams,
+    responses: { 202: { description: 'The stop is under way', schema: generationCancelResponse } },
+    errors: [403, 404, 409],
   },
   {
     method: 'post', path: '/canvases/:id/ai/generations/:generationId/undo', operationId: 'undoGeneration', tags: ['generation'], auth: 'bearer',

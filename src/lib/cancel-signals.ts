@@ -1,0 +1,127 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from './logger';
+
+/** What can be cancelled: a canvas generation, or a chat turn (keyed by its user message id). */
+export type CancelKind = 'generation' | 'chat';
+
+/** How long a cancel request is remembered in Redis (a turn or generation never runs longer). */
+const REQUEST_TTL_SECONDS = 3_600;
+
+/** A local watch on one operation: `signal` aborts when anyone, on any node, asks to cancel it. */
+export interface CancelWatch {
+  signal: AbortSignal;
+  /** Stops watching (always call it: the watch holds an entry until then). */
+  release(): void;
+}
+
+/**
+ * Cancel requests across processes (SPEC §11, decision 0080). The API node that takes the request
+ * sets a key (remembered, so a worker that starts later still sees it) and publishes on one channel;
+ * each worker process holds one subscriber connection and aborts the local `AbortController` of
+ * the operation named. The database row stays the truth about whether the operation ended; this is
+ * only the fast path that stops a model stream within milliseconds.
+ */
+export class CancelSignals {
+  private readonly channel: string;
+  private readonly watching = new Map<string, Set<AbortController>>();
+  private subscriber?: Redis;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keyPrefix: string,
+    private readonly logger?: Logger,
+  ) {
+    this.channel = `${keyPrefix}:cancel`;
+  }
+
+  private key(kind: CancelKind, id: string) {
+    return `${this.keyPrefix}:cancel:${kind}:${id}`;
+  }
+
+  /** Records the request and tells every listening process. */
+  async request(kind: CancelKind, id: string): Promise<void> {
+    await this.redis.multi().set(this.key(kind, id), '1', 'EX', REQUEST_TTL_SECONDS).publish(this.channel, `${kind}:${id}`).exec();
+  }
+
+  /** Whether a cancel was requested (within the last hour). */
+  async isRequested(kind: CancelKind, id: string): Promise<boolean> {
+    return (await this.redis.exists(this.key(kind, id))) === 1;
+  }
+
+  /**
+   * Subscribes this process (worker role). After every (re)connect the keys of everything watched
+   * are read again, so a request published while the subscriber was disconnected still lands.
+   */
+  async listen(): Promise<void> {
+    if (this.subscriber) return;
+    const subscriber = this.redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, lazyConnect: true });
+    this.subscriber = subscriber;
+    subscriber.on('message', (_channel: string, message: string) => {
+      const split = message.indexOf(':');
+      this.abortLocal(message.slice(0, split) as CancelKind, message.slice(split + 1));
+    });
+    subscriber.on('ready', () => void this.recheckAll());
+    subscriber.on('error', (error) => this.logger?.warn({ err: error }, 'cancel subscriber error'));
+    await subscriber.connect();
+    await subscriber.subscribe(this.channel);
+  }
+
+  /**
+   * Watches one operation in this process. A request made before the watch began aborts it too
+   * (the key is read once right away).
+   */
+  watch(kind: CancelKind, id: string): CancelWatch {
+    const controller = new AbortController();
+    const name = `${kind}:${id}`;
+    const set = this.watching.get(name) ?? new Set();
+    this.watching.set(name, set.add(controller));
+    void this.isRequested(kind, id)
+      .then((requested) => requested && controller.abort(new CancelledError(kind, id)))
+      .catch(() => undefined);
+    return {
+      signal: controller.signal,
+      release: () => {
+        set.delete(controller);
+        if (!set.size && this.watching.get(name) === set) this.watching.delete(name);
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    const subscriber = this.subscriber;
+    this.subscriber = undefined;
+    if (subscriber) await subscriber.quit().catch(() => subscriber.disconnect());
+  }
+
+  private abortLocal(kind: CancelKind, id: string) {
+    for (const controller of this.watching.get(`${kind}:${id}`) ?? []) controller.abort(new CancelledError(kind, id));
+  }
+
+  private async recheckAll() {
+    const names = [...this.watching.keys()];
+    if (!names.length) return;
+    try {
+      const pipeline = this.redis.pipeline();
+      for (const name of names) pipeline.exists(`${this.keyPrefix}:cancel:${name}`);
+      const results = (await pipeline.exec()) ?? [];
+      names.forEach((name, index) => {
+        if (results[index]?.[1] !== 1) return;
+        const split = name.indexOf(':');
+        this.abortLocal(name.slice(0, split) as CancelKind, name.slice(split + 1));
+      });
+    } catch (error) {
+      this.logger?.warn({ err: error }, 'cancel recheck failed');
+    }
+  }
+}
+
+/** The abort reason of a cancelled operation. */
+export class CancelledError extends Error {
+  constructor(
+    readonly kind: CancelKind,
+    readonly id: string,
+  ) {
+    super(`The ${kind === 'chat' ? 'chat turn' : 'generation'} was cancelled`);
+    this.name = 'CancelledError';
+  }
+}
