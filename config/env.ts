@@ -114,6 +114,16 @@ export const envSchema = z.object({
   CANVAS_SYNC_MAX_EVENTS: int(1).default(500),
   /** Prompt guard: block (422), warn (log only) or off. */
   PROMPT_GUARD: z.enum(['block', 'warn', 'off']).default('block'),
+  /**
+   * SSE streams (generation events, chat turns, ticket notes) one user may hold open at once,
+   * counted across every API node (a lease per stream in Redis); the next one answers 429.
+   */
+  MAX_STREAMS_PER_USER: int(1).default(20),
+  /**
+   * How often a quiet stream asks the database whether its generation, turn or notes ended without
+   * a terminal event in the log (expired or lost log, dead worker), so that it can end too.
+   */
+  STREAM_CHECK_INTERVAL_MS: int(100).default(10_000),
   /** How long generation events stay replayable. */
   GENERATION_EVENTS_TTL_SECONDS: int(3600).default(6 * 3600),
   /** Jobs one worker process runs at once, per queue. */

@@ -136,6 +136,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     broadcast: { chunkSize: e.BROADCAST_CHUNK_SIZE, chunkDelayMs: e.BROADCAST_CHUNK_DELAY_MS, concurrency: e.BROADCAST_CONCURRENCY },
     /** The per-canvas event sequence and replay log (src/realtime/canvas-log.ts). */
     canvasLog: { ttlSeconds: e.CANVAS_LOG_TTL_SECONDS, maxEvents: e.CANVAS_LOG_MAX_EVENTS, maxCatchUp: e.CANVAS_SYNC_MAX_EVENTS },
+    /** Open SSE streams per user, across nodes (src/http/sse-streams.ts, decision 0070). */
+    streams: { maxPerUser: e.MAX_STREAMS_PER_USER, checkIntervalMs: e.STREAM_CHECK_INTERVAL_MS },
     generation: {
       promptGuard: e.PROMPT_GUARD,
       maxPromptChars: 8_000,

@@ -24,6 +24,8 @@ import { GenerationCancels } from '../generation/generation-cancel';
 import { GenerationLimiter } from '../generation/generation-limiter';
 import { GenerationService } from '../generation/generation-service';
 import { createHttpApp } from '../http/app';
+import { SseStreams } from '../http/sse-streams';
+import { StreamFollower } from '../lib/stream-follower';
 import type { ApiContext } from '../http/context';
 import { CancelSignals } from '../lib/cancel-signals';
 import { createLogger, type Logger } from '../lib/logger';
@@ -92,9 +94,12 @@ export async function startSwitchboard(
 
     const queues = new QueueRegistry(redis, config.redis.keyPrefix, blockingRedis);
     closers.unshift(['queues', () => queues.close()]);
-    const events = new GenerationEventLog(redis, config.redis.keyPrefix, config.generation.eventsTtlSeconds);
+    // One reader of every followed event log in this process (it connects on first use).
+    const follower = new StreamFollower(redis);
+    closers.unshift(['stream follower', () => follower.close()]);
+    const events = new GenerationEventLog(redis, config.redis.keyPrefix, config.generation.eventsTtlSeconds, follower);
     const limiter = new GenerationLimiter(redis, config.redis.keyPrefix);
-    const chatEvents = new ChatEventLog(redis, config.redis.keyPrefix);
+    const chatEvents = new ChatEventLog(redis, config.redis.keyPrefix, undefined, follower);
     // OAuth tokens are sealed with OAUTH_ENCRYPTION_KEY (generated under DATA_DIR when unset outside production).
     const vault = new CredentialVault(new SecretBox(resolveOAuthEncryptionKey(config.oauth.encryptionKey, config.data.dir), config.oauth.oldKeys), repos);
     // Frames past twice the run's byte limit are refused (the worker keeps at most maxBytes of them).
@@ -138,7 +143,7 @@ export async function startSwitchboard(
     }
 
     const shuttingDown = { value: false };
-    const openStreams = new Set<(retryMs: number) => void>();
+    const streams = new SseStreams({ redis, keyPrefix: config.redis.keyPrefix, maxPerUser: config.streams.maxPerUser, logger, shuttingDown: () => shuttingDown.value });
     let url: string | undefined;
     let dashboard: string | undefined;
     if (httpServer) {
@@ -181,7 +186,8 @@ export async function startSwitchboard(
         queues,
         metrics,
         admin: dashboardAccess(config),
-        openStreams,
+        streams,
+        follower,
       };
       metrics.trackQueues([...QUEUE_NAMES], (name) => queues.get(name).getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed'));
       handleRequest = createHttpApp(ctx);
@@ -201,7 +207,7 @@ export async function startSwitchboard(
       closers.unshift([
         'http',
         () => {
-          for (const end of openStreams) end(1_000);
+          streams.endAll(1_000);
           return closeHttp(httpServer);
         },
       ]);

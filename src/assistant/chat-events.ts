@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { JsonEventLog } from '../lib/redis-streams';
+import type { StreamFollower } from '../lib/stream-follower';
 
 /** Usage of one turn, summed over its model calls. */
 export interface TurnUsage {
@@ -22,7 +23,7 @@ export type ChatEvent =
  * start, so a listener that subscribes late loses nothing.
  */
 export class ChatEventLog extends JsonEventLog<ChatEvent> {
-  constructor(redis: Redis, keyPrefix: string, ttlSeconds = 3_600) {
-    super(redis, (messageId) => `${keyPrefix}:chat:${messageId}:events`, (event) => event.type === 'final' || event.type === 'error', ttlSeconds);
+  constructor(redis: Redis, keyPrefix: string, ttlSeconds = 3_600, follower?: StreamFollower) {
+    super(redis, (messageId) => `${keyPrefix}:chat:${messageId}:events`, (event) => event.type === 'final' || event.type === 'error', ttlSeconds, follower);
   }
 }

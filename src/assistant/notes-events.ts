@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { JsonEventLog } from '../lib/redis-streams';
+import type { StreamFollower } from '../lib/stream-follower';
 
 /** What the notes job tells its listeners. `chunk` texts concatenate to `done.documentation`. */
 export type NotesEvent =
@@ -12,7 +13,7 @@ export type NotesEvent =
  * appends, any API node replays from the first chunk, so a listener that arrives late loses nothing.
  */
 export class NotesEventLog extends JsonEventLog<NotesEvent> {
-  constructor(redis: Redis, keyPrefix: string, ttlSeconds = 3_600) {
-    super(redis, (sessionId) => `${keyPrefix}:notes:${sessionId}:events`, (event) => event.type !== 'chunk', ttlSeconds);
+  constructor(redis: Redis, keyPrefix: string, ttlSeconds = 3_600, follower?: StreamFollower) {
+    super(redis, (sessionId) => `${keyPrefix}:notes:${sessionId}:events`, (event) => event.type !== 'chunk', ttlSeconds, follower);
   }
 }

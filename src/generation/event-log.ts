@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { GenerationEvent, SequencedEvent } from './events';
 import { isTerminal } from './events';
-import { followStream } from '../lib/redis-streams';
+import { followLog, type LogLiveness } from '../lib/redis-streams';
+import type { StreamFollower } from '../lib/stream-follower';
 
 /**
  * Generation events in one Redis stream per generation, so an SSE client can replay from the
@@ -13,6 +14,8 @@ export class GenerationEventLog {
     private readonly redis: Redis,
     private readonly keyPrefix: string,
     private readonly ttlSeconds: number,
+    /** The process's reader; only needed by processes that `follow` (the API). */
+    private readonly follower?: StreamFollower,
   ) {}
 
   key(generationId: string): string {
@@ -43,19 +46,22 @@ export class GenerationEventLog {
   }
 
   /**
-   * Replays events after `afterSeq`, then follows live until a terminal event or `signal` aborts.
+   * Replays events after `afterSeq`, then follows live until a terminal event, `signal` aborts, or
+   * `liveness` says the generation ended without one in the log (expired or lost log, dead worker):
+   * then it returns and the caller reports how the generation ended.
    */
-  async *follow(generationId: string, afterSeq: number, signal: AbortSignal): AsyncGenerator<SequencedEvent> {
-    let last = afterSeq;
-    for (const item of await this.readAfter(generationId, afterSeq)) {
-      last = item.seq;
-      yield item;
-      if (isTerminal(item.event)) return;
-    }
-    for await (const [id, json] of followStream(this.redis, this.key(generationId), `${last}-0`, signal)) {
-      const item = parseEntry([id, ['e', json]]);
-      yield item;
-      if (isTerminal(item.event)) return;
+  async *follow(generationId: string, afterSeq: number, signal: AbortSignal, liveness: LogLiveness): AsyncGenerator<SequencedEvent> {
+    if (!this.follower) throw new Error('This event log was built without a StreamFollower');
+    for await (const [id, json] of followLog({
+      redis: this.redis,
+      follower: this.follower,
+      key: this.key(generationId),
+      afterId: `${afterSeq}-0`,
+      isTerminal: (value) => isTerminal(JSON.parse(value) as GenerationEvent),
+      liveness,
+      signal,
+    })) {
+      yield parseEntry([id, ['e', json]]);
     }
   }
 }

@@ -17,3 +17,16 @@ export interface SequencedEvent {
 }
 
 export const isTerminal = (event: GenerationEvent) => event.type === 'complete' || event.type === 'error' || event.type === 'cancelled';
+
+/**
+ * The fixed texts clients read for a generation's error codes. A cause's own message (provider
+ * text, SQL, a stack) never reaches the SSE `error` event or the generation's row (0073).
+ */
+export const GENERATION_ERROR_MESSAGES: Record<string, string> = {
+  generation_failed: 'The generation failed; please try again',
+  llm_unavailable: 'The language model could not be reached; please try again later',
+  queue_unavailable: 'The generation could not be queued; please try again',
+};
+
+/** The client-facing text of a generation error code. */
+export const generationErrorMessage = (code: string) => GENERATION_ERROR_MESSAGES[code] ?? GENERATION_ERROR_MESSAGES.generation_failed;

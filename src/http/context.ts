@@ -16,7 +16,9 @@ import type { Repositories } from '../models';
 import type { Metrics } from '../observability/metrics';
 import type { QueueRegistry } from '../producers/queue-registry';
 import type { CanvasEmitter } from '../realtime/canvas-emitter';
+import type { StreamFollower } from '../lib/stream-follower';
 import type { AdminAccess } from './admin';
+import type { SseStreams } from './sse-streams';
 
 /** What the HTTP layer needs, built once by the api role and passed to each router. */
 export interface ApiContext {
@@ -45,8 +47,10 @@ export interface ApiContext {
   queues: QueueRegistry;
   metrics: Metrics;
   admin: AdminAccess;
-  /** Open SSE streams; shutdown ends each with a `retry:` hint so clients reconnect elsewhere. */
-  openStreams: Set<(retryMs: number) => void>;
+  /** The one door for SSE streams: per-user cap, heartbeat, shutdown with a `retry:` hint (0070). */
+  streams: SseStreams;
+  /** The process's one reader of Redis event logs; every open stream follows through it. */
+  follower: StreamFollower;
   /** Dependency checks for /readyz; each throws when its dependency is unreachable. */
   readiness: { redis(): Promise<void>; database(): Promise<void> };
   /** Set when shutdown begins: readiness answers 503 and new streams are refused. */

@@ -11,11 +11,19 @@ export function openSse(res: Response): void {
   res.flushHeaders();
 }
 
+/** One SSE message: `data` is written as is (JSON-encode it first); `retry` is a reconnection hint in ms. */
+export interface SseMessage {
+  id?: string | number;
+  event?: string;
+  data: string;
+  retry?: number;
+}
+
 /**
  * One SSE message. Multi-line data becomes several `data:` lines (the client joins them with
  * newlines), so a payload can never end the message early or inject a field.
  */
-export function formatSse(message: { id?: string | number; event?: string; data: string; retry?: number }): string {
+export function formatSse(message: SseMessage): string {
   let out = '';
   if (message.retry !== undefined) out += `retry: ${message.retry}\n`;
   if (message.id !== undefined) out += `id: ${String(message.id).replace(/[\r\n]/g, '')}\n`;

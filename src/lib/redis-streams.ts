@@ -1,9 +1,11 @@
 import type { Redis } from 'ioredis';
+import { streamIdBefore, type StreamEntry, type StreamFollower } from './stream-follower';
 
 /**
  * Follows a Redis stream live from after `fromId` until the consumer stops or `signal` aborts,
- * yielding `[entryId, firstFieldValue]`. Blocking reads hold a connection, so each follower gets a
- * duplicate of its own; aborting disconnects it, which ends the pending XREAD at once.
+ * yielding `[entryId, firstFieldValue]`, on a blocking connection of its own. Only for worker-side
+ * consumers that are few and bounded (agent runs); HTTP streams go through `followLog`, which
+ * shares the process's one `StreamFollower`.
  */
 export async function* followStream(redis: Redis, key: string, fromId: string, signal: AbortSignal): AsyncGenerator<[string, string]> {
   const blocking = redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null });
@@ -28,6 +30,103 @@ export async function* followStream(redis: Redis, key: string, fromId: string, s
   }
 }
 
+/** How a log's reader learns that its writer is gone for good (see `followLog`). */
+export interface LogLiveness {
+  /**
+   * When the producer ended (its row says completed, failed, …), or null while it may still write.
+   * A check that throws (database away) counts as "still live": a stream never ends on a guess.
+   */
+  endedAt(): Promise<Date | null>;
+  /** Ask at most this often while the log is quiet (shared between streams of one key). */
+  checkEveryMs: number;
+  /** After the producer ended, wait this long for its last events still in flight (default 2 s). */
+  graceMs?: number;
+}
+
+const REPLAY_PAGE = 500;
+
+/**
+ * Every entry of `key` after `afterId`: first what is stored (replay), then live from the
+ * process's one follower, until an entry `isTerminal`, `signal` aborts, or the producer has ended
+ * without writing one (an expired or lost log, a crashed writer). In that last case it simply
+ * returns: the caller tells the client how the producer ended (`SseSource.ended`).
+ *
+ * A client whose cursor is already past the end (its `Last-Event-ID` is at or after the terminal
+ * entry) is handed that terminal entry again, so it too learns the stream is over.
+ */
+export async function* followLog(options: {
+  redis: Redis;
+  follower: StreamFollower;
+  key: string;
+  afterId: string;
+  isTerminal: (value: string) => boolean;
+  liveness: LogLiveness;
+  signal: AbortSignal;
+}): AsyncGenerator<StreamEntry> {
+  const { redis, follower, key, isTerminal, liveness, signal } = options;
+  let last = options.afterId;
+  for (;;) {
+    const page = await redis.xrange(key, `(${last}`, '+', 'COUNT', REPLAY_PAGE);
+    for (const [id, fields] of page) {
+      last = id;
+      yield [id, fields[1]];
+      if (isTerminal(fields[1]) || signal.aborted) return;
+    }
+    if (page.length < REPLAY_PAGE) break;
+  }
+  const [tail] = await redis.xrevrange(key, '+', '-', 'COUNT', 1);
+  // A terminal entry at or before the cursor: the client asked from past the end.
+  if (tail && !streamIdBefore(last, tail[0]) && isTerminal(tail[1][1])) {
+    yield [tail[0], tail[1][1]];
+    return;
+  }
+
+  const queue: StreamEntry[] = [];
+  let wake: (() => void) | undefined;
+  const unsubscribe = follower.subscribe(key, last, (entries) => {
+    for (const entry of entries) queue.push(entry);
+    wake?.();
+  });
+  const onAbort = () => wake?.();
+  signal.addEventListener('abort', onAbort, { once: true });
+  const graceMs = liveness.graceMs ?? 2_000;
+  let nextCheck = Date.now();
+  let endBy: number | undefined;
+  try {
+    while (!signal.aborted) {
+      if (queue.length) {
+        const batch = queue.splice(0, queue.length);
+        for (const entry of batch) {
+          yield entry;
+          if (isTerminal(entry[1]) || signal.aborted) return;
+        }
+        // Entries arrived: the producer is alive; ask again only after a quiet period.
+        if (endBy === undefined) nextCheck = Date.now() + liveness.checkEveryMs;
+        continue;
+      }
+      const now = Date.now();
+      if (endBy !== undefined && now >= endBy) return;
+      if (endBy === undefined && now >= nextCheck) {
+        const endedAt = await follower.shared(`ended:${key}`, Math.min(liveness.checkEveryMs, 1_000), liveness.endedAt).catch(() => null);
+        nextCheck = Date.now() + liveness.checkEveryMs;
+        if (endedAt) endBy = Math.max(Date.now(), endedAt.getTime() + graceMs);
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, (endBy ?? nextCheck) - now);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wake = undefined;
+    }
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    unsubscribe();
+  }
+}
+
 /**
  * A JSON event log in one Redis stream per key: writers append, any node follows from the first
  * event, so a listener that arrives late loses nothing. Used for chat turns and ticket notes.
@@ -36,8 +135,10 @@ export class JsonEventLog<E> {
   constructor(
     private readonly redis: Redis,
     private readonly keyOf: (id: string) => string,
-    private readonly isTerminal: (event: E) => boolean,
+    readonly isTerminal: (event: E) => boolean,
     private readonly ttlSeconds = 3_600,
+    /** The process's reader; only needed by processes that `follow` (the API). */
+    private readonly follower?: StreamFollower,
   ) {}
 
   key(id: string): string {
@@ -54,12 +155,23 @@ export class JsonEventLog<E> {
     await this.redis.del(this.keyOf(id));
   }
 
-  /** Every event from the first, live, until a terminal one or `signal` aborts. */
-  async *follow(id: string, signal: AbortSignal): AsyncGenerator<E> {
-    for await (const [, json] of followStream(this.redis, this.keyOf(id), '0', signal)) {
-      const event = JSON.parse(json) as E;
-      yield event;
-      if (this.isTerminal(event)) return;
+  /**
+   * Every event from the first, live, until a terminal one, `signal` aborts, or `liveness` says the
+   * writer ended without one (then it returns; the caller says how it ended).
+   */
+  async *follow(id: string, signal: AbortSignal, liveness: LogLiveness): AsyncGenerator<E> {
+    if (!this.follower) throw new Error('This event log was built without a StreamFollower');
+    const parse = (json: string) => JSON.parse(json) as E;
+    for await (const [, json] of followLog({
+      redis: this.redis,
+      follower: this.follower,
+      key: this.keyOf(id),
+      afterId: '0',
+      isTerminal: (json) => this.isTerminal(parse(json)),
+      liveness,
+      signal,
+    })) {
+      yield parse(json);
     }
   }
 }

@@ -45,6 +45,11 @@ export class HitlRepository {
   }
 
   /** The request if `userId` made it; null otherwise (callers answer 404 either way, 0014). */
+  /** The approvals one chat turn asked for (ids and states only), to tell a parked turn from a lost one. */
+  async forMessage(messageId: string): Promise<Array<{ id: string; status: HitlStatus }>> {
+    return this.db.select({ id: hitlRequests.id, status: hitlRequests.status }).from(hitlRequests).where(eq(hitlRequests.messageId, messageId));
+  }
+
   async findOwned(userId: string, id: string): Promise<HitlRequestRow | null> {
     const rows = await this.db.select().from(hitlRequests).where(and(eq(hitlRequests.id, id), eq(hitlRequests.userId, userId))).limit(1);
     return rows[0] ?? null;

@@ -459,7 +459,6 @@ function routeTableContext(queues: QueueRegistry): ApiContext {
     tokens: { secret: new TextEncoder().encode('x'.repeat(32)), issuer: 'i', audience: 'a', accessTokenTtlSeconds: 60 },
     queues,
     admin: { emails: [] },
-    openStreams: new Set(),
     shuttingDown: { value: false },
   };
   return new Proxy(real as ApiContext, { get: (target, key) => (key in target ? (target as any)[key] : inert()) });

@@ -2,15 +2,13 @@ import type { Request, Response } from 'express';
 import { Router } from 'express';
 import { z } from 'zod';
 import type { ChatEvent } from '../../assistant/chat-events';
+import { chatTurnEvents, chatTurnSource } from '../streams/chat-source';
 import { chatBodySchema } from '../../assistant/chat-service';
 import { AppError, notFound, parseOr400 } from '../../lib/errors';
 import { toChatMessageView, toChatSessionView } from '../../models/chat-repository';
 import { uuidParam } from '../../schemas/api';
 import type { ApiContext } from '../context';
 import { currentUser } from '../middleware/authenticate';
-import { formatSse, openSse } from '../sse';
-
-const HEARTBEAT_MS = 15_000;
 
 /** `GET /chat/sessions`: `?limit` (1–200, default 50) and the opaque `?cursor` of the previous page. */
 export const chatSessionsQuerySchema = z.strictObject({
@@ -38,19 +36,16 @@ export function chatRoutes(ctx: ApiContext): Router {
   const router = Router();
   const { chat } = ctx.repos;
 
-  const startTurn = async (req: Request) => {
-    const user = currentUser(req);
-    const body = parseOr400(chatBodySchema, req.body);
-    return ctx.chat.start({ userId: user.id, message: body.message, sessionId: body.sessionId, deviceId: body.deviceId, tools: body.tools, model: body.config });
-  };
+  const startTurn = (userId: string, body: ReturnType<typeof chatBodySchema.parse>) =>
+    ctx.chat.start({ userId, message: body.message, sessionId: body.sessionId, deviceId: body.deviceId, tools: body.tools, model: body.config });
 
   router.post('/chat', async (req, res) => {
-    const turn = await startTurn(req);
+    const turn = await startTurn(currentUser(req).id, parseOr400(chatBodySchema, req.body));
     const controller = new AbortController();
     // 'close' on the response: the client went away before the answer (a finished request also closes).
     res.on('close', () => controller.abort());
     let final: Extract<ChatEvent, { type: 'final' | 'error' }> | undefined;
-    for await (const event of ctx.chatEvents.follow(turn.messageId, controller.signal)) {
+    for await (const event of chatTurnEvents({ ...ctx, checkEveryMs: ctx.config.streams.checkIntervalMs }, turn, controller.signal)) {
       if (event.type !== 'text_chunk') final = event;
     }
     if (!final) return; // client gone
@@ -59,29 +54,17 @@ export function chatRoutes(ctx: ApiContext): Router {
   });
 
   router.post('/chat/stream', async (req, res) => {
-    if (ctx.shuttingDown.value) throw new AppError(503, 'shutting_down', 'This node is shutting down; retry on another');
-    const turn = await startTurn(req);
-    const controller = new AbortController();
-    res.on('close', () => controller.abort());
-    res.setHeader('X-Chat-Session-Id', turn.sessionId);
-    openSse(res);
-    const endForShutdown = () => controller.abort();
-    ctx.openStreams.add(endForShutdown);
-    const heartbeat = setInterval(() => res.write(': ping\n\n'), HEARTBEAT_MS);
-    try {
-      for await (const event of ctx.chatEvents.follow(turn.messageId, controller.signal)) {
-        res.write(formatSse({ event: event.type, data: JSON.stringify(event) }));
-      }
-    } catch (error) {
-      if (!controller.signal.aborted) {
-        ctx.logger.warn({ err: error, sessionId: turn.sessionId, reqId: req.id }, 'chat stream failed');
-        res.write(formatSse({ event: 'error', data: JSON.stringify({ type: 'error', sessionId: turn.sessionId, code: 'stream_interrupted', message: 'The answer stream was interrupted' }) }));
-      }
-    } finally {
-      ctx.openStreams.delete(endForShutdown);
-      clearInterval(heartbeat);
-      res.end();
-    }
+    const user = currentUser(req);
+    const body = parseOr400(chatBodySchema, req.body);
+    await ctx.streams.serve(req, res, {
+      userId: user.id,
+      context: {},
+      prepare: async () => {
+        const turn = await startTurn(user.id, body);
+        res.setHeader('X-Chat-Session-Id', turn.sessionId);
+        return chatTurnSource({ ...ctx, checkEveryMs: ctx.config.streams.checkIntervalMs }, turn);
+      },
+    });
   });
 
   const ownedSession = async (req: Request) => {

@@ -1,13 +1,13 @@
-import type { Request, Response } from 'express';
+import type { Request } from 'express';
 import { Router } from 'express';
 import { AppError, notFound, parseOr400 } from '../../lib/errors';
 import { toGenerationView } from '../../models/generations-repository';
 import { generateSchema, idempotencyKeySchema, uuidParam } from '../../schemas/api';
 import type { ApiContext } from '../context';
+import { currentUser } from '../middleware/authenticate';
 import { requireCanvasRole } from '../middleware/canvas-access';
-import { formatSse, lastEventSeq, openSse } from '../sse';
-
-const HEARTBEAT_MS = 15_000;
+import { lastEventSeq } from '../sse';
+import { generationSource } from '../streams/generation-source';
 
 /** AI generation: start and stream, inspect, replay, cancel, undo. */
 export function generationRoutes(ctx: ApiContext): Router {
@@ -19,10 +19,17 @@ export function generationRoutes(ctx: ApiContext): Router {
     const body = parseOr400(generateSchema, req.body);
     const header = req.get('Idempotency-Key');
     const idempotencyKey = header === undefined ? undefined : parseOr400(idempotencyKeySchema, header, 'Idempotency-Key header');
-    const { generationId, replayed } = await ctx.generations.start({ user, canvasId, prompt: body.prompt, afterId: body.afterId, idempotencyKey });
-    res.setHeader('X-Generation-Id', generationId);
-    if (replayed) res.setHeader('Idempotent-Replayed', 'true');
-    await streamEvents(ctx, req, res, generationId, 0);
+    // The stream slot is taken before the generation starts: a refused stream (429) starts nothing.
+    await ctx.streams.serve(req, res, {
+      userId: user.id,
+      context: { canvasId },
+      prepare: async () => {
+        const { generationId, replayed } = await ctx.generations.start({ user, canvasId, prompt: body.prompt, afterId: body.afterId, idempotencyKey });
+        res.setHeader('X-Generation-Id', generationId);
+        if (replayed) res.setHeader('Idempotent-Replayed', 'true');
+        return generationSource({ ...ctx, checkEveryMs: ctx.config.streams.checkIntervalMs }, generationId, 0);
+      },
+    });
   });
 
   const findGeneration = async (req: Request) => {
@@ -39,7 +46,12 @@ export function generationRoutes(ctx: ApiContext): Router {
 
   router.get('/canvases/:id/ai/generations/:generationId/events', async (req, res) => {
     const generation = await findGeneration(req);
-    await streamEvents(ctx, req, res, generation.id, lastEventSeq(req.get('Last-Event-ID') ?? (req.query.lastEventId as string | undefined)));
+    const afterSeq = lastEventSeq(req.get('Last-Event-ID') ?? (req.query.lastEventId as string | undefined));
+    await ctx.streams.serve(req, res, {
+      userId: currentUser(req).id,
+      context: { canvasId: generation.canvasId, generationId: generation.id },
+      prepare: async () => generationSource({ ...ctx, checkEveryMs: ctx.config.streams.checkIntervalMs }, generation.id, afterSeq),
+    });
   });
 
   // SPEC §11: the requester, or an editor/owner; 202 while queued or running, 409 once ended.
@@ -72,36 +84,4 @@ export function generationRoutes(ctx: ApiContext): Router {
   });
 
   return router;
-}
-
-/**
- * Streams a generation's events over SSE: stored ones after `afterSeq`, then live ones, until the
- * generation ends or the client leaves. A heartbeat comment keeps idle proxies from closing it.
- */
-async function streamEvents(ctx: ApiContext, req: Request, res: Response, generationId: string, afterSeq: number) {
-  if (ctx.shuttingDown.value) throw new AppError(503, 'shutting_down', 'This node is shutting down; retry on another');
-  const controller = new AbortController();
-  res.on('close', () => controller.abort());
-  openSse(res);
-  // On shutdown: tell the client to reconnect (with Last-Event-ID) after `retryMs`, then close.
-  const endForShutdown = (retryMs: number) => {
-    res.write(`retry: ${retryMs}\n: node shutting down, reconnect with Last-Event-ID\n\n`);
-    controller.abort();
-  };
-  ctx.openStreams.add(endForShutdown);
-  const heartbeat = setInterval(() => res.write(': ping\n\n'), HEARTBEAT_MS);
-  try {
-    for await (const { seq, event } of ctx.events.follow(generationId, afterSeq, controller.signal)) {
-      res.write(formatSse({ id: seq, event: event.type, data: JSON.stringify(event) }));
-    }
-  } catch (error) {
-    if (!controller.signal.aborted) {
-      ctx.logger.warn({ err: error, generationId, reqId: req.id }, 'generation stream failed');
-      res.write(formatSse({ event: 'error', data: JSON.stringify({ type: 'error', generationId, code: 'stream_interrupted', message: 'Event stream interrupted; reconnect with Last-Event-ID' }), retry: 1000 }));
-    }
-  } finally {
-    ctx.openStreams.delete(endForShutdown);
-    clearInterval(heartbeat);
-    res.end();
-  }
 }

@@ -9,12 +9,11 @@ import { enqueueTicketNotes, ticketNotesJobId } from '../../producers/session-no
 import { uuidParam } from '../../schemas/api';
 import type { ApiContext } from '../context';
 import { currentUser } from '../middleware/authenticate';
-import { formatSse, openSse } from '../sse';
+import { notesSource } from '../streams/notes-source';
 
 /** Per user and minute (issue item 6). */
 export const RESOLVES_PER_MINUTE = 15;
 export const DOCUMENTATION_STREAMS_PER_MINUTE = 20;
-const HEARTBEAT_MS = 15_000;
 
 export const resolveBodySchema = z.strictObject({ resolutionSummary: z.string().trim().min(1).max(4_000).optional() });
 export const emptyBodySchema = z.strictObject({});
@@ -29,7 +28,7 @@ export function sessionNotesRoutes(ctx: ApiContext): Router {
   const router = Router();
   const { chat, notes } = ctx.repos;
   const limiter = new RateLimiter(ctx.redis, ctx.config.redis.keyPrefix);
-  const notesEvents = new NotesEventLog(ctx.redis, ctx.config.redis.keyPrefix);
+  const notesEvents = new NotesEventLog(ctx.redis, ctx.config.redis.keyPrefix, undefined, ctx.follower);
   const log = ctx.logger.child({ component: 'session-notes' });
 
   const sessionId = (req: Request) => {
@@ -92,36 +91,11 @@ export function sessionNotesRoutes(ctx: ApiContext): Router {
     const user = currentUser(req);
     const session = await documented(req);
     await limiter.take('documentation-stream', user.id, DOCUMENTATION_STREAMS_PER_MINUTE);
-    openSse(res);
-    if (session.documentationStatus === 'ready' && session.documentation !== null) {
-      res.end(formatSse({ data: session.documentation }) + formatSse({ data: '[DONE]' }));
-      return;
-    }
-    if (session.documentationStatus === 'failed') {
-      res.end(formatSse({ data: '[ERROR] The notes could not be written; resolve the session again to retry' }));
-      return;
-    }
-    const controller = new AbortController();
-    res.on('close', () => controller.abort());
-    const endForShutdown = () => controller.abort();
-    ctx.openStreams.add(endForShutdown);
-    const heartbeat = setInterval(() => res.write(': ping\n\n'), HEARTBEAT_MS);
-    try {
-      for await (const event of notesEvents.follow(session.id, controller.signal)) {
-        if (event.type === 'chunk') res.write(formatSse({ data: event.text }));
-        else if (event.type === 'done') res.write(formatSse({ data: '[DONE]' }));
-        else res.write(formatSse({ data: `[ERROR] ${event.message}` }));
-      }
-    } catch (error) {
-      if (!controller.signal.aborted) {
-        log.warn({ err: error, sessionId: session.id, reqId: req.id }, 'notes stream failed');
-        res.write(formatSse({ data: '[ERROR] The notes stream was interrupted; open it again' }));
-      }
-    } finally {
-      ctx.openStreams.delete(endForShutdown);
-      clearInterval(heartbeat);
-      res.end();
-    }
+    await ctx.streams.serve(req, res, {
+      userId: user.id,
+      context: { sessionId: session.id },
+      prepare: async () => notesSource({ notesEvents, repos: ctx.repos, queues: ctx.queues, checkEveryMs: ctx.config.streams.checkIntervalMs }, session),
+    });
   });
 
   return router;

@@ -1,0 +1,171 @@
+import { once } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import type { Request, Response } from 'express';
+import type { Redis } from 'ioredis';
+import { AppError } from '../lib/errors';
+import type { Logger } from '../lib/logger';
+import { redactError } from '../lib/redact-error';
+import { formatSse, openSse, type SseMessage } from './sse';
+
+/**
+ * What a route streams. The helper opens the response, writes `messages` in order and ends the
+ * response when they end; everything else (cap, heartbeat, shutdown, client gone, failures) is
+ * the helper's, the same for every stream.
+ */
+export interface SseSource {
+  /** The messages, ending after the terminal one (or when `signal` aborts). */
+  messages(signal: AbortSignal): AsyncIterable<SseMessage>;
+  /** Written when `messages` fails mid-stream (e.g. Redis unreachable); the client may reconnect. */
+  interrupted: SseMessage;
+}
+
+/** Ids for the log line of a failed stream (never user content). */
+export type StreamLogContext = Record<string, string | number | undefined>;
+
+const HEARTBEAT_MS = 15_000;
+/** A lease outlives its refresh (each heartbeat) by this much, so a dead node's streams expire. */
+const LEASE_MS = 60_000;
+
+/**
+ * Takes a stream slot of a user, across nodes: a sorted set of lease ids scored by expiry (Redis
+ * time, so nodes' clocks do not matter). Expired leases (a node that died) are dropped first.
+ */
+const ACQUIRE = `
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1`;
+const REFRESH = `
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1`;
+
+interface OpenStream {
+  res: Response;
+  controller: AbortController;
+  leaseKey: string;
+  leaseId: string;
+}
+
+/**
+ * The one door for Server-Sent Events (issue 10 item 4): generation, chat and ticket-notes streams
+ * (flows next) all go through `serve`. It enforces `MAX_STREAMS_PER_USER` across nodes, writes one
+ * heartbeat comment per interval for every open stream (one timer per process, not per stream),
+ * refreshes the leases in one pipeline, aborts the source when the client leaves, respects
+ * back-pressure, and on shutdown tells each client to reconnect (`retry:`) before closing.
+ */
+export class SseStreams {
+  private readonly open = new Set<OpenStream>();
+  private timer: NodeJS.Timeout | undefined;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly deps: {
+      redis: Redis;
+      keyPrefix: string;
+      maxPerUser: number;
+      logger: Logger;
+      /** True once shutdown began: new streams are refused with 503. */
+      shuttingDown: () => boolean;
+      heartbeatMs?: number;
+    },
+  ) {
+    this.log = deps.logger.child({ component: 'sse' });
+  }
+
+  /** Streams open on this node. */
+  get size(): number {
+    return this.open.size;
+  }
+
+  /**
+   * Serves one stream: checks shutdown and the user's cap (429 `too_many_streams`), then `prepare`
+   * (validation, starting the work, response headers; a throw there is an ordinary JSON error and
+   * frees the slot), then pumps the source until it ends or the client leaves.
+   */
+  async serve(req: Request, res: Response, options: { userId: string; context: StreamLogContext; prepare: (signal: AbortSignal) => Promise<SseSource> }): Promise<void> {
+    if (this.deps.shuttingDown()) throw new AppError(503, 'shutting_down', 'This node is shutting down; retry on another');
+    const stream: OpenStream = { res, controller: new AbortController(), leaseKey: `${this.deps.keyPrefix}:sse:user:${options.userId}`, leaseId: randomUUID() };
+    await this.acquire(stream);
+    let source: SseSource;
+    try {
+      source = await options.prepare(stream.controller.signal);
+    } catch (error) {
+      this.release(stream);
+      throw error;
+    }
+    const { signal } = stream.controller;
+    res.on('close', () => stream.controller.abort());
+    openSse(res);
+    this.open.add(stream);
+    this.startTimer();
+    try {
+      for await (const message of source.messages(signal)) {
+        if (signal.aborted) break;
+        if (!res.write(formatSse(message))) await drained(res, signal);
+      }
+    } catch (error) {
+      if (!signal.aborted) {
+        this.log.warn({ err: redactError(error), reqId: req.id, ...options.context }, 'stream failed');
+        res.write(formatSse(source.interrupted));
+      }
+    } finally {
+      this.open.delete(stream);
+      this.release(stream);
+      if (!this.open.size) this.stopTimer();
+      res.end();
+    }
+  }
+
+  /** Shutdown: every open stream gets a `retry:` hint (reconnect elsewhere with Last-Event-ID) and ends. */
+  endAll(retryMs: number): void {
+    for (const stream of this.open) {
+      stream.res.write(`retry: ${retryMs}\n: node shutting down, reconnect with Last-Event-ID\n\n`);
+      stream.controller.abort();
+    }
+  }
+
+  private async acquire(stream: OpenStream): Promise<void> {
+    const taken = await this.deps.redis.eval(ACQUIRE, 1, stream.leaseKey, stream.leaseId, this.deps.maxPerUser, LEASE_MS);
+    if (Number(taken) !== 1) {
+      throw new AppError(429, 'too_many_streams', `At most ${this.deps.maxPerUser} streams may be open at once; close one first`, { limit: this.deps.maxPerUser }, { 'Retry-After': '5' });
+    }
+  }
+
+  private release(stream: OpenStream): void {
+    // Best effort: a lease that cannot be removed (Redis away) expires on its own.
+    this.deps.redis.zrem(stream.leaseKey, stream.leaseId).catch(() => undefined);
+  }
+
+  private startTimer(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => this.beat(), this.deps.heartbeatMs ?? HEARTBEAT_MS);
+    this.timer.unref();
+  }
+
+  private stopTimer(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** One pass over every open stream: a comment line to keep proxies from closing it, and its lease. */
+  private beat(): void {
+    const pipeline = this.deps.redis.pipeline();
+    for (const stream of this.open) {
+      stream.res.write(': ping\n\n');
+      pipeline.eval(REFRESH, 1, stream.leaseKey, stream.leaseId, LEASE_MS);
+    }
+    pipeline.exec().catch(() => undefined);
+  }
+}
+
+/** Waits until the client reads what was written (or leaves), so a slow reader cannot pile up memory. */
+async function drained(res: Response, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return;
+  await once(res, 'drain', { signal }).catch(() => undefined);
+}

@@ -1,0 +1,66 @@
+import type { ChatEvent, ChatEventLog } from '../../assistant/chat-events';
+import type { Repositories } from '../../models';
+import { ASSISTANT_QUEUE } from '../../producers/assistant';
+import type { QueueRegistry } from '../../producers/queue-registry';
+import type { LogLiveness } from '../../lib/redis-streams';
+import type { SseSource } from '../sse-streams';
+
+/** How often a quiet turn asks whether it ended without a terminal event. */
+export const CHAT_CHECK_MS = 10_000;
+
+const RUNNING = new Set(['active', 'waiting', 'delayed', 'prioritized', 'waiting-children']);
+
+/**
+ * Whether a chat turn can still write: it has no stored answer, and its job (or the resume job of
+ * one of its approvals) is still queued or running, or an approval of it is still pending.
+ */
+export function chatTurnLiveness(deps: { repos: Repositories; queues: QueueRegistry; checkEveryMs?: number }, turn: { sessionId: string; messageId: string }): LogLiveness {
+  return {
+    checkEveryMs: deps.checkEveryMs ?? CHAT_CHECK_MS,
+    endedAt: async () => {
+      const reply = await deps.repos.chat.findReply(turn.sessionId, turn.messageId);
+      if (reply) return reply.createdAt;
+      const queue = deps.queues.get(ASSISTANT_QUEUE);
+      if (RUNNING.has(await queue.getJobState(turn.messageId))) return null;
+      const approvals = await deps.repos.hitl.forMessage(turn.messageId);
+      if (approvals.some((approval) => approval.status === 'pending')) return null;
+      for (const approval of approvals) if (RUNNING.has(await queue.getJobState(`hitl-resume-${approval.id}`))) return null;
+      return new Date();
+    },
+  };
+}
+
+/** The turn's events, ending with `final` or `error`; a turn that ended without one gets one built from its stored answer. */
+export async function* chatTurnEvents(
+  deps: { chatEvents: ChatEventLog; repos: Repositories; queues: QueueRegistry; checkEveryMs?: number },
+  turn: { sessionId: string; messageId: string },
+  signal: AbortSignal,
+): AsyncGenerator<ChatEvent> {
+  let ended = false;
+  for await (const event of deps.chatEvents.follow(turn.messageId, signal, chatTurnLiveness(deps, turn))) {
+    yield event;
+    ended ||= deps.chatEvents.isTerminal(event);
+  }
+  if (ended || signal.aborted) return;
+  const reply = await deps.repos.chat.findReply(turn.sessionId, turn.messageId);
+  if (reply) {
+    yield {
+      type: 'final',
+      sessionId: turn.sessionId,
+      response: reply.content,
+      usage: { provider: reply.provider ?? 'unknown', model: reply.model ?? 'unknown', inputTokens: reply.inputTokens, outputTokens: reply.outputTokens, costUsd: reply.costUsd },
+    };
+  } else {
+    yield { type: 'error', sessionId: turn.sessionId, code: 'turn_lost', message: 'The answer was lost; please ask again' };
+  }
+}
+
+/** A chat turn as SSE (`POST /chat/stream`). */
+export function chatTurnSource(deps: Parameters<typeof chatTurnEvents>[0], turn: { sessionId: string; messageId: string }): SseSource {
+  return {
+    async *messages(signal) {
+      for await (const event of chatTurnEvents(deps, turn, signal)) yield { event: event.type, data: JSON.stringify(event) };
+    },
+    interrupted: { event: 'error', data: JSON.stringify({ type: 'error', sessionId: turn.sessionId, code: 'stream_interrupted', message: 'The answer stream was interrupted' }) },
+  };
+}

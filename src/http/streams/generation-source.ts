@@ -1,0 +1,62 @@
+import type { GenerationEventLog } from '../../generation/event-log';
+import { generationErrorMessage, isTerminal, type GenerationEvent } from '../../generation/events';
+import type { Repositories } from '../../models';
+import type { GenerationRow } from '../../models/schema';
+import type { SseSource } from '../sse-streams';
+
+/** How often a quiet stream asks the database whether its generation ended without a terminal event. */
+export const GENERATION_CHECK_MS = 10_000;
+
+/** A generation's row states that nothing will be written after. */
+const isFinished = (status: GenerationRow['status']) => status !== 'queued' && status !== 'running';
+
+/**
+ * The SSE stream of one generation: stored events after `afterSeq`, then live ones, ending with a
+ * terminal event (`complete`, `error`, or any other the log marks terminal). When the generation
+ * ended but its log holds no terminal event (expired, lost, a worker that died), the stream ends
+ * with one built from the row instead of waiting forever (decision 0071).
+ */
+export function generationSource(
+  deps: { events: GenerationEventLog; repos: Repositories; checkEveryMs?: number },
+  generationId: string,
+  afterSeq: number,
+): SseSource {
+  const liveness = {
+    checkEveryMs: deps.checkEveryMs ?? GENERATION_CHECK_MS,
+    endedAt: async () => {
+      const row = await deps.repos.generations.find(generationId);
+      if (!row) return new Date(0);
+      return isFinished(row.status) ? (row.completedAt ?? row.createdAt) : null;
+    },
+  };
+  return {
+    async *messages(signal) {
+      let ended = false;
+      for await (const { seq, event } of deps.events.follow(generationId, afterSeq, signal, liveness)) {
+        yield { id: seq, event: event.type, data: JSON.stringify(event) };
+        ended ||= isTerminal(event);
+      }
+      if (ended || signal.aborted) return;
+      const event = await endedEvent(deps.repos, generationId);
+      // No id: it is not a position in the log, so a client's Last-Event-ID stays where it was.
+      yield { event: event.type, data: JSON.stringify(event) };
+    },
+    interrupted: {
+      event: 'error',
+      data: JSON.stringify({ type: 'error', generationId, code: 'stream_interrupted', message: 'Event stream interrupted; reconnect with Last-Event-ID' }),
+      retry: 1000,
+    },
+  };
+}
+
+/** The terminal event a generation's row implies (its log had none). */
+async function endedEvent(repos: Repositories, generationId: string): Promise<GenerationEvent> {
+  const row = await repos.generations.find(generationId);
+  if (!row) return { type: 'error', generationId, code: 'not_found', message: 'This generation no longer exists' };
+  if (row.status === 'completed' || row.status === 'undone') {
+    return { type: 'complete', generationId, blocks: await repos.blocks.listByGeneration(generationId), truncated: row.truncated };
+  }
+  if (row.status === 'failed') return { type: 'error', generationId, code: row.errorCode ?? 'generation_failed', message: generationErrorMessage(row.errorCode ?? 'generation_failed') };
+  // Any other end state (e.g. `cancelled`) is its own terminal event, named like the state.
+  return { type: row.status, generationId } as unknown as GenerationEvent;
+}

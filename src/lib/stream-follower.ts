@@ -1,0 +1,212 @@
+import type { Redis } from 'ioredis';
+
+/** Entries of one Redis stream as `[entryId, firstFieldValue]`, in stream order. */
+export type StreamEntry = [id: string, value: string];
+
+interface Subscriber {
+  /** The last entry id this subscriber has (it is handed only later ones). */
+  last: string;
+  deliver(entries: StreamEntry[]): void;
+}
+
+interface FollowedKey {
+  /** Where the next XREAD of this key starts: never past any subscriber's `last`. */
+  cursor: string;
+  subscribers: Set<Subscriber>;
+}
+
+/** `a < b` for stream ids `ms-seq` (a bare `ms` counts as `ms-0`). */
+export function streamIdBefore(a: string, b: string): boolean {
+  const [am, as = '0'] = a.split('-');
+  const [bm, bs = '0'] = b.split('-');
+  // Milliseconds and sequence numbers stay far below 2^53 (Number is exact there).
+  const ams = Number(am);
+  const bms = Number(bm);
+  return ams < bms || (ams === bms && Number(as) < Number(bs));
+}
+
+/** `CLIENT LIST` shows the reader under this name (one per API process). */
+export const FOLLOWER_CONNECTION_NAME = 'switchboard-stream-follower';
+
+const BLOCK_MS = 5_000;
+const COUNT = 500;
+
+/**
+ * One reader per process for every followed Redis stream (issue 11 "Streams", decision 0070): a
+ * single connection runs `XREAD BLOCK` over all followed keys at once and fans entries out to the
+ * subscribers in memory, so an open SSE stream costs a callback, not a Redis connection.
+ *
+ * When a subscription needs a key the pending read does not cover (a new key, or an earlier
+ * cursor), the read is cut short with `CLIENT UNBLOCK` and re-issued with the new key set.
+ * A Redis outage only pauses delivery: the loop reconnects and reads on from each key's cursor.
+ */
+export class StreamFollower {
+  private readonly keys = new Map<string, FollowedKey>();
+  private connection: Redis | undefined;
+  private clientId: number | undefined;
+  private running = false;
+  /** Set when the key set changed since the pending read was issued. */
+  private stale = false;
+  private reading = false;
+  private closed = false;
+  /** Results of `shared()` checks, by name, while fresh. */
+  private readonly checks = new Map<string, { until: number; result: Promise<unknown> }>();
+
+  constructor(private readonly redis: Redis) {}
+
+  /** Open subscriptions (for metrics and tests). */
+  get size(): number {
+    let count = 0;
+    for (const followed of this.keys.values()) count += followed.subscribers.size;
+    return count;
+  }
+
+  /**
+   * Calls `deliver` with every entry of `key` after `afterId`, in order, as they are written, until
+   * the returned function is called.
+   */
+  subscribe(key: string, afterId: string, deliver: (entries: StreamEntry[]) => void): () => void {
+    if (this.closed) throw new Error('StreamFollower is closed');
+    const subscriber: Subscriber = { last: afterId, deliver };
+    let followed = this.keys.get(key);
+    if (!followed) {
+      followed = { cursor: afterId, subscribers: new Set() };
+      this.keys.set(key, followed);
+      this.changed();
+    } else if (streamIdBefore(afterId, followed.cursor)) {
+      followed.cursor = afterId;
+      this.changed();
+    }
+    followed.subscribers.add(subscriber);
+    this.start();
+    return () => {
+      const current = this.keys.get(key);
+      if (!current?.subscribers.delete(subscriber)) return;
+      // The key leaves the read set at the next read; no need to interrupt the pending one.
+      if (!current.subscribers.size) this.keys.delete(key);
+    };
+  }
+
+  /**
+   * Runs `check` at most once per `maxAgeMs` per `name`, sharing its result between every caller
+   * (10,000 streams of one generation ask the database once, not 10,000 times).
+   */
+  shared<T>(name: string, maxAgeMs: number, check: () => Promise<T>): Promise<T> {
+    const now = Date.now();
+    const cached = this.checks.get(name);
+    if (cached && cached.until > now) return cached.result as Promise<T>;
+    if (this.checks.size > 10_000) for (const [k, v] of this.checks) if (v.until <= now) this.checks.delete(k);
+    const result = check();
+    this.checks.set(name, { until: now + maxAgeMs, result });
+    result.catch(() => this.checks.delete(name));
+    return result;
+  }
+
+  /** Stops reading and drops every subscription. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.keys.clear();
+    this.connection?.disconnect();
+  }
+
+  private changed(): void {
+    this.stale = true;
+    if (this.reading) void this.interrupt();
+  }
+
+  /** Cuts the pending XREAD short so the loop re-reads with the new key set. */
+  private async interrupt(): Promise<void> {
+    for (let attempt = 0; attempt < 20 && this.reading && this.stale && this.clientId !== undefined; attempt += 1) {
+      const unblocked = await this.redis.client('UNBLOCK', this.clientId).catch(() => 0);
+      if (unblocked === 1) return;
+      // The read may not have reached Redis yet: try again shortly (the BLOCK timeout bounds the worst case).
+      await new Promise((resolve) => setTimeout(resolve, 5 * (attempt + 1)));
+    }
+  }
+
+  private start(): void {
+    if (this.running || this.closed) return;
+    this.running = true;
+    void this.loop().finally(() => {
+      this.running = false;
+      if (this.keys.size && !this.closed) this.start();
+    });
+  }
+
+  private async loop(): Promise<void> {
+    let failures = 0;
+    while (this.keys.size && !this.closed) {
+      try {
+        const connection = await this.connect();
+        const keys = [...this.keys.keys()];
+        const cursors = keys.map((key) => this.keys.get(key)!.cursor);
+        this.stale = false;
+        this.reading = true;
+        let result: Array<[string, Array<[string, string[]]>]> | null;
+        try {
+          result = (await connection.xread('COUNT', COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', ...keys, ...cursors)) as typeof result;
+        } finally {
+          this.reading = false;
+        }
+        failures = 0;
+        for (const [key, entries] of result ?? []) this.fanOut(key, cursors[keys.indexOf(key)], entries);
+      } catch {
+        if (this.closed) return;
+        // Connection lost or refused: the id changes on reconnect; read again from the cursors.
+        this.clientId = undefined;
+        failures += 1;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** failures, 2_000)));
+      }
+    }
+  }
+
+  /**
+   * Hands entries read after `readCursor` to the subscribers that were at or past it; one that
+   * joined with an earlier cursor meanwhile gets them from the next read, which starts at its own.
+   */
+  private fanOut(key: string, readCursor: string, raw: Array<[string, string[]]>): void {
+    const followed = this.keys.get(key);
+    if (!followed || !raw.length) return;
+    const entries: StreamEntry[] = raw.map(([id, fields]) => [id, fields[1]]);
+    let cursor: string | undefined;
+    for (const subscriber of followed.subscribers) {
+      if (streamIdBefore(subscriber.last, readCursor)) {
+        cursor = cursor === undefined || streamIdBefore(subscriber.last, cursor) ? subscriber.last : cursor;
+        continue;
+      }
+      this.deliverTo(subscriber, entries);
+      cursor = cursor === undefined || streamIdBefore(subscriber.last, cursor) ? subscriber.last : cursor;
+    }
+    if (cursor !== undefined) followed.cursor = cursor;
+  }
+
+  private deliverTo(subscriber: Subscriber, entries: StreamEntry[]): void {
+    // Only what this subscriber has not seen: a later joiner may have read part of it already.
+    const fresh = streamIdBefore(subscriber.last, entries[0][0]) ? entries : entries.filter(([id]) => streamIdBefore(subscriber.last, id));
+    if (!fresh.length) return;
+    subscriber.last = fresh[fresh.length - 1][0];
+    try {
+      subscriber.deliver(fresh);
+    } catch {
+      // A subscriber's failure is its own; the others still get the entries.
+    }
+  }
+
+  private async connect(): Promise<Redis> {
+    if (!this.connection) {
+      // Retries forever while Redis is away, but never replays a read issued before a drop: the
+      // loop re-issues it with fresh cursors and the new connection's id.
+      this.connection = this.redis.duplicate({
+        enableOfflineQueue: true,
+        maxRetriesPerRequest: null,
+        autoResendUnfulfilledCommands: false,
+        lazyConnect: false,
+        connectionName: FOLLOWER_CONNECTION_NAME,
+      });
+      this.connection.on('error', () => undefined);
+      this.connection.on('close', () => void (this.clientId = undefined));
+    }
+    if (this.clientId === undefined) this.clientId = Number(await this.connection.client('ID'));
+    return this.connection;
+  }
+}

@@ -1,0 +1,249 @@
+import { randomUUID } from 'node:crypto';
+import { eq } from 'drizzle-orm';
+import type { Redis } from 'ioredis';
+import { demoResponder } from '../../src/ai/demo-llm';
+import type { ChatRequest } from '../../src/ai/openai-compatible/server';
+import { createRedis, redisReady } from '../../src/lib/redis';
+import { generations } from '../../src/models/schema';
+import { startTestApp, type TestApp } from '../support/app';
+import { testRedisUrl } from '../support/database';
+import { addMember, createCanvas, registerUser, request, type TestUser } from '../support/http';
+import { readSse } from '../support/sse';
+import { eventually } from '../support/wait';
+
+/**
+ * Issue 11 "Streams", black box: every SSE stream ends (past the end, expired or lost logs, a
+ * producer that ended without a terminal event), and a user holds at most MAX_STREAMS_PER_USER.
+ */
+
+/** A promise the test opens by hand: holds the model mid-request. */
+function gate() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { open, opened };
+}
+
+const said = (req: ChatRequest, word: string) => JSON.stringify(req.messages).includes(word);
+
+/** Opens an SSE request and resolves once the server answered (headers): the stream is then counted. */
+async function openStream(url: string, token: string, init: { method?: string; body?: unknown; headers?: Record<string, string> } = {}) {
+  const controller = new AbortController();
+  const response = await fetch(url, {
+    method: init.method ?? 'GET',
+    headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream', ...(init.body ? { 'content-type': 'application/json' } : {}), ...init.headers },
+    body: init.body ? JSON.stringify(init.body) : undefined,
+    signal: controller.signal,
+  });
+  return {
+    response,
+    close: () => {
+      controller.abort();
+      response.body?.cancel().catch(() => undefined);
+    },
+  };
+}
+
+describe('every stream ends', () => {
+  let t: TestApp;
+  let redis: Redis;
+  let owner: TestUser;
+  let canvasId: string;
+  let hold = gate();
+
+  beforeAll(async () => {
+    t = await startTestApp({
+      env: { STREAM_CHECK_INTERVAL_MS: '200' },
+      responder: async (req) => {
+        if (said(req, 'hold-me')) await hold.opened;
+        return demoResponder(req);
+      },
+    });
+    redis = createRedis(testRedisUrl(), 'command');
+    await redisReady(redis);
+    owner = await registerUser(t.api, 'Owner');
+    canvasId = await createCanvas(t.api, owner);
+  });
+
+  afterAll(async () => {
+    hold.open();
+    redis.disconnect();
+    await t.stop();
+  });
+
+  const generate = async (prompt: string) => {
+    const sse = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, { method: 'POST', token: owner.accessToken, body: { prompt } });
+    expect(sse.messages.at(-1)!.event).toBe('complete');
+    return { generationId: sse.headers.get('x-generation-id')!, messages: sse.messages };
+  };
+  const eventsUrl = (generationId: string) => `${t.api}/canvases/${canvasId}/ai/generations/${generationId}/events`;
+
+  test('given a completed generation, a stream with Last-Event-ID at or past its end re-sends the terminal event and closes', async () => {
+    const { generationId, messages } = await generate('A heading about streams');
+    const lastSeq = Number(messages.at(-1)!.id);
+
+    for (const lastEventId of [String(lastSeq), String(lastSeq + 5), '999999999']) {
+      // No `until`: readSse resolves only when the server ends the response.
+      const sse = await readSse(eventsUrl(generationId), { token: owner.accessToken, headers: { 'Last-Event-ID': lastEventId }, timeoutMs: 10_000 });
+
+      expect(sse.status).toBe(200);
+      expect(sse.messages.map((m) => [m.id, m.event])).toEqual([[String(lastSeq), 'complete']]);
+    }
+  });
+
+  test('given a completed generation whose event log expired, the stream ends with a complete built from the stored blocks', async () => {
+    const { generationId, messages } = await generate('Another heading: with items (one, two)');
+    await redis.del(`${t.keyPrefix}:gen:${generationId}:events`);
+
+    const sse = await readSse(eventsUrl(generationId), { token: owner.accessToken, timeoutMs: 10_000 });
+
+    expect(sse.messages).toHaveLength(1);
+    expect(sse.messages[0].event).toBe('complete');
+    expect(sse.messages[0].id).toBeUndefined();
+    expect(sse.messages[0].data.blocks).toEqual(messages.at(-1)!.data.blocks);
+  });
+
+  test('given a running generation whose log is lost and whose run ends without a terminal event, the open stream ends with error', async () => {
+    hold = gate();
+    const started = await openStream(`${t.api}/canvases/${canvasId}/ai/generate-stream`, owner.accessToken, { method: 'POST', body: { prompt: 'hold-me a while' } });
+    const generationId = started.response.headers.get('x-generation-id')!;
+    started.close();
+    await eventually(async () => t.llm.chatRequests().filter((r) => said(r, 'hold-me')).length, (n) => n >= 1);
+    const following = readSse(eventsUrl(generationId), { token: owner.accessToken, timeoutMs: 15_000 });
+
+    // What a reaper does for a dead worker, with the log gone as well (Redis lost it).
+    await t.app.repos.generations.update(generationId, { status: 'failed', errorCode: 'generation_failed', errorMessage: 'x', completedAt: new Date(0) });
+    await redis.del(`${t.keyPrefix}:gen:${generationId}:events`);
+    const sse = await following;
+    hold.open();
+
+    const last = sse.messages.at(-1)!;
+    expect(last.event).toBe('error');
+    expect(last.data).toEqual({ type: 'error', generationId, code: 'generation_failed', message: expect.any(String) });
+    expect(last.data.message).not.toBe('x');
+  });
+
+  test('an unknown generation, or one of a canvas the caller cannot see, answers 404 instead of a stream', async () => {
+    const stranger = await registerUser(t.api, 'Stranger');
+    const { generationId } = await generate('A heading for strangers');
+
+    const unknown = await readSse(eventsUrl(randomUUID()), { token: owner.accessToken, timeoutMs: 10_000 });
+    const foreign = await readSse(eventsUrl(generationId), { token: stranger.accessToken, timeoutMs: 10_000 });
+
+    expect([unknown.status, unknown.body.error.code]).toEqual([404, 'not_found']);
+    expect([foreign.status, foreign.body.error.code]).toEqual([404, 'not_found']);
+  });
+
+  test('given a chat turn whose answer was stored but whose log is lost, its stream ends with that answer as final', async () => {
+    hold = gate();
+    const user = await registerUser(t.api, 'Chatter');
+    const following = readSse(`${t.api}/chat/stream`, { method: 'POST', token: user.accessToken, body: { message: 'hold-me please', tools: 'none' }, timeoutMs: 15_000 });
+    await eventually(async () => t.llm.chatRequests().filter((r) => said(r, 'hold-me please')).length, (n) => n >= 1);
+    const [session] = (await request('GET', `${t.api}/chat/sessions`, { token: user.accessToken })).body.sessions;
+    const [question] = await t.app.repos.chat.history(session.id);
+
+    // The worker stored its answer, then died before telling the log (which Redis lost).
+    await t.app.repos.chat.addMessage({ sessionId: session.id, role: 'assistant', content: 'the stored answer', replyTo: question.id });
+    await redis.del(`${t.keyPrefix}:chat:${question.id}:events`);
+    const sse = await following;
+    hold.open();
+
+    expect(sse.messages.at(-1)!.event).toBe('final');
+    expect(sse.messages.at(-1)!.data).toMatchObject({ type: 'final', sessionId: session.id, response: 'the stored answer' });
+  });
+
+  test('given ticket notes whose job ended without a word in the log, the notes stream ends with [ERROR]', async () => {
+    const user = await registerUser(t.api, 'Notes');
+    const chat = await request('POST', `${t.api}/chat`, { token: user.accessToken, body: { message: 'My printer is jammed.', tools: 'none' } });
+    expect(chat.status).toBe(200);
+    hold = gate();
+    const sessionId = chat.body.sessionId;
+    // The notes request is held by the word in the resolution summary.
+    expect((await request('POST', `${t.api}/chat/sessions/${sessionId}/resolve`, { token: user.accessToken, body: { resolutionSummary: 'hold-me notes' } })).status).toBe(200);
+    await eventually(async () => t.llm.chatRequests().filter((r) => said(r, 'hold-me notes')).length, (n) => n >= 1);
+    const following = readSse(`${t.api}/chat/sessions/${sessionId}/documentation/stream`, { token: user.accessToken, timeoutMs: 15_000 });
+
+    await t.app.repos.notes.setDocumentationStatus(sessionId, 'failed');
+    await redis.del(`${t.keyPrefix}:notes:${sessionId}:events`);
+    const sse = await following;
+    hold.open();
+
+    expect(String(sse.messages.at(-1)!.data)).toMatch(/^\[ERROR\] /);
+  });
+});
+
+describe('a user holds at most MAX_STREAMS_PER_USER streams, across nodes', () => {
+  let t: TestApp;
+  let owner: TestUser;
+  let viewer: TestUser;
+  let canvasId: string;
+  let generationId: string;
+  const hold = gate();
+  const open: Array<{ close(): void }> = [];
+
+  beforeAll(async () => {
+    t = await startTestApp({
+      env: { MAX_STREAMS_PER_USER: '3' },
+      responder: async (req) => {
+        if (said(req, 'hold-me')) await hold.opened;
+        return demoResponder(req);
+      },
+    });
+    [owner, viewer] = await Promise.all([registerUser(t.api, 'Owner'), registerUser(t.api, 'Viewer')]);
+    canvasId = await createCanvas(t.api, owner);
+    await addMember(t.api, owner, canvasId, viewer, 'viewer');
+    const started = await openStream(`${t.api}/canvases/${canvasId}/ai/generate-stream`, owner.accessToken, { method: 'POST', body: { prompt: 'hold-me until the end' } });
+    generationId = started.response.headers.get('x-generation-id')!;
+    started.close();
+  });
+
+  afterAll(async () => {
+    open.forEach((stream) => stream.close());
+    hold.open();
+    await t.stop();
+  });
+
+  const eventsUrl = () => `${t.api}/canvases/${canvasId}/ai/generations/${generationId}/events`;
+
+  test('the stream past the cap is 429 too_many_streams with Retry-After, starts no generation, and another user is not affected', async () => {
+    // The generate-stream above closed: its slot comes back.
+    const streams = await eventually(
+      async () => {
+        const attempt = await openStream(eventsUrl(), owner.accessToken);
+        if (attempt.response.status === 200) open.push(attempt);
+        return open.length;
+      },
+      (n) => n >= 3,
+    );
+    expect(streams).toBe(3);
+
+    const refused = await request('GET', eventsUrl(), { token: owner.accessToken });
+    const before = await t.app.repos.db.select().from(generations).where(eq(generations.userId, owner.id));
+    const refusedStart = await request('POST', `${t.api}/canvases/${canvasId}/ai/generate-stream`, { token: owner.accessToken, body: { prompt: 'one too many' } });
+    const after = await t.app.repos.db.select().from(generations).where(eq(generations.userId, owner.id));
+    const other = await openStream(eventsUrl(), viewer.accessToken);
+    open.push(other);
+
+    expect(refused.status).toBe(429);
+    expect(refused.body).toEqual({ error: { code: 'too_many_streams', message: expect.any(String), details: { limit: 3 } } });
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(refusedStart.status).toBe(429);
+    expect(after).toHaveLength(before.length);
+    expect(other.response.status).toBe(200);
+  });
+
+  test('closing a stream gives its slot back', async () => {
+    open.shift()!.close();
+
+    const reopened = await eventually(
+      async () => {
+        const attempt = await openStream(eventsUrl(), owner.accessToken);
+        if (attempt.response.status !== 200) await attempt.response.text();
+        return attempt;
+      },
+      (attempt) => attempt.response.status === 200,
+    );
+    open.push(reopened);
+
+    expect(reopened.response.status).toBe(200);
+  });
+});
