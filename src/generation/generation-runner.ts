@@ -15,6 +15,7 @@ import type { GenerationStage } from '../realtime/events';
 import type { Block } from '../schemas/blocks';
 import type { EventWriter, GenerationEventLog } from './event-log';
 import type { CancelledUsage, GenerationCancels } from './generation-cancel';
+import { generationErrorMessage } from './events';
 import type { GenerationLimiter } from './generation-limiter';
 
 export interface GenerationRunnerDeps {
@@ -179,9 +180,11 @@ export class GenerationRunner {
 
   private async fail(data: GenerationJob, writer: EventWriter, error: unknown) {
     const code = error instanceof ModelUnavailableError ? 'llm_unavailable' : 'generation_failed';
-    const message = error instanceof Error ? error.message : 'Generation failed';
+    // Every viewer reads the event and the row: a fixed text, never the cause's message (provider
+    // text, SQL parameters); the cause went to the log, redacted (0073).
+    const message = generationErrorMessage(code);
     await this.deps.repos.generations
-      .update(data.generationId, { status: 'failed', errorCode: code, errorMessage: message.slice(0, 1_000), completedAt: new Date() })
+      .update(data.generationId, { status: 'failed', errorCode: code, errorMessage: message, completedAt: new Date() })
       .catch(() => undefined);
     await this.deps.limiter.release(data.userId, data.generationId).catch(() => undefined);
     writer.emit({ type: 'error', generationId: data.generationId, code, message });

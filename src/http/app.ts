@@ -8,6 +8,7 @@ import { authenticate } from './middleware/authenticate';
 import { errorHandler, notFoundHandler } from './middleware/error-handler';
 import { httpMetrics } from './middleware/http-metrics';
 import { rejectNulCharacters } from './middleware/reject-nul';
+import { redactError } from '../lib/redact-error';
 import { openApiRoutes } from './openapi/routes';
 import { authRoutes } from './routes/auth-routes';
 import { blockRoutes } from './routes/block-routes';
@@ -42,6 +43,7 @@ export function createHttpApp(ctx: ApiContext): Express {
       serializers: {
         req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, path: req.url.split('?')[0] }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+        err: (error: unknown) => redactError(error),
       },
     }),
   );
