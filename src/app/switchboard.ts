@@ -119,7 +119,7 @@ export async function startSwitchboard(
     closers.unshift(['device channel', () => devices.close()]);
     const deviceRegistry = new DeviceRegistry(redis, config.redis.keyPrefix, { logger });
     // One approval service per process: the worker parks turns on it, the API decides through it.
-    const approvals = new ApprovalService({ config, repos, queues, logger, metrics, devices });
+    const approvals = new ApprovalService({ config, repos, queues, logger, metrics, devices, chatEvents, browsers: canvasEvents });
     // Cancel requests (SPEC §11): any API node asks, the worker streaming the model hears it.
     const signals = new CancelSignals(redis, config.redis.keyPrefix, logger);
     closers.unshift(['cancel signals', () => signals.close()]);

@@ -8,7 +8,9 @@ import type { HitlRequestRow, HitlStatus } from '../models/schema';
 import type { Metrics } from '../observability/metrics';
 import { ASSISTANT_QUEUE, enqueueHitlResume, enqueueHitlTimeout } from '../producers/assistant';
 import type { QueueRegistry } from '../producers/queue-registry';
-import type { ApprovalRequested, ToolApprovalAck } from '../realtime/events';
+import type { ApprovalRequested, ApprovalResolved, ToolApprovalAck } from '../realtime/events';
+import type { CanvasEmitter } from '../realtime/canvas-emitter';
+import type { ChatEventLog } from './chat-events';
 import type { StoredContinuation } from './continuation';
 import type { ToolPolicy } from './tool-policy';
 
@@ -39,6 +41,10 @@ export interface ApprovalServiceDeps {
   metrics?: Metrics;
   /** The user's devices, on any node and transport. */
   devices: DevicePort;
+  /** The turn's event log: `/chat/stream` shows the request and its outcome. */
+  chatEvents: Pick<ChatEventLog, 'append'>;
+  /** The user's own browser sockets on `/canvas`. */
+  browsers: Pick<CanvasEmitter, 'toUser'>;
 }
 
 /**
@@ -46,6 +52,9 @@ export interface ApprovalServiceDeps {
  * device's `tool_approval`) or by the delayed timeout job. Every decision is one conditional
  * UPDATE (the first wins, later ones get 409), audited in the same transaction, counted, and
  * followed by a resume job on the `assistant` queue.
+ *
+ * Every surface of the owner hears both ends at once (SPEC §15): their devices, the turn's HTTP
+ * stream, and their browser sockets get `approval_requested` and then `approval_resolved`.
  */
 export class ApprovalService {
   private readonly log: Logger;
@@ -64,6 +73,8 @@ export class ApprovalService {
     await enqueueHitlTimeout(this.deps.queues, row.id, this.deps.config.hitl.timeoutMs);
     const payload: ApprovalRequested = { approvalId: row.id, sessionId: row.sessionId, toolName: row.toolName, parameters: row.parameters, reason: row.reason, expiresAt: row.expiresAt.toISOString() };
     this.deps.devices.sendToUser(input.userId, 'approval_requested', payload);
+    this.deps.browsers.toUser(input.userId, 'approval_requested', payload);
+    await this.deps.chatEvents.append(row.messageId, { type: 'approval_requested', ...payload });
     this.log.info({ approvalId: row.id, userId: row.userId, sessionId: row.sessionId, toolName: row.toolName }, 'approval requested');
     return row;
   }
@@ -100,12 +111,22 @@ export class ApprovalService {
     });
     if (!decided) return null;
     this.deps.metrics?.approvals.inc({ outcome: status });
+    await this.announce(decided, { approvalId: id, status, decidedBy });
     await enqueueHitlResume(this.deps.queues, id);
     if (status !== 'timeout') {
       await this.deps.queues.get(ASSISTANT_QUEUE).remove(`hitl-timeout-${id}`).catch(() => 0);
     }
     this.log.info({ approvalId: id, status, ...details }, 'approval decided');
     return decided;
+  }
+
+  /** Tells every surface of the owner how the request ended; the turn's stream hears it before the resumed answer. */
+  private async announce(row: HitlRequestRow, resolved: ApprovalResolved): Promise<void> {
+    this.deps.devices.sendToUser(row.userId, 'approval_resolved', resolved);
+    this.deps.browsers.toUser(row.userId, 'approval_resolved', resolved);
+    await this.deps.chatEvents.append(row.messageId, { type: 'approval_resolved', sessionId: row.sessionId, ...resolved }).catch((error: unknown) => {
+      this.log.warn({ err: error, approvalId: row.id }, 'approval_resolved not logged for the turn');
+    });
   }
 }
 

@@ -240,7 +240,7 @@ export class AssistantRunner {
   }
 
   /** To the requesting device's sockets (any node) and to the turn's event log (HTTP listeners). */
-  private async publish(data: AssistantJob, event: ChatEvent): Promise<void> {
+  private async publish(data: AssistantJob, event: Extract<ChatEvent, { type: 'text_chunk' | 'final' | 'error' }>): Promise<void> {
     if (data.deviceId) {
       const { devices } = this.deps;
       if (event.type === 'text_chunk') devices.send(data.userId, data.deviceId, 'text_chunk', { sessionId: event.sessionId, text: event.text });

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { JsonEventLog } from '../lib/redis-streams';
 import type { StreamFollower } from '../lib/stream-follower';
+import type { ApprovalRequested, ApprovalResolved } from '../realtime/events';
 
 /** Usage of one turn, summed over its model calls. */
 export interface TurnUsage {
@@ -14,6 +15,10 @@ export interface TurnUsage {
 /** What a turn tells its HTTP listener; devices get `text_chunk` and `final` over Socket.IO too. */
 export type ChatEvent =
   | { type: 'text_chunk'; sessionId: string; text: string }
+  /** The turn waits for the user's decision on a dangerous tool call (SPEC §15). */
+  | ({ type: 'approval_requested' } & ApprovalRequested)
+  /** The decision (or timeout); the turn goes on and ends with `final`. */
+  | ({ type: 'approval_resolved'; sessionId: string } & ApprovalResolved)
   | { type: 'final'; sessionId: string; response: string; usage: TurnUsage }
   | { type: 'error'; sessionId: string; code: string; message: string };
 

@@ -7,7 +7,7 @@ import { DeviceSignals, type DeviceGone, type DeviceNamespace } from './device-s
 /** Server → device messages sent to one device (no reply expected). */
 export type DeviceMessageName = 'text_chunk' | 'final' | 'chat_error' | 'agent_run' | 'cancelled';
 /** Server → device messages sent to every device of a user. */
-export type UserDeviceMessageName = 'approval_requested';
+export type UserDeviceMessageName = 'approval_requested' | 'approval_resolved';
 /** The payload of a server → device message, as the Socket.IO event map types it (camelCase). */
 export type DeviceMessage<E extends keyof DeviceServerEvents> = Parameters<DeviceServerEvents[E]>[0];
 

@@ -1,7 +1,7 @@
 import type { Namespace, Server } from 'socket.io';
 import type { Logger } from '../lib/logger';
 import type { CanvasLog } from './canvas-log';
-import { CANVAS_NAMESPACE, rooms, type CanvasClientEvents, type CanvasRoomEventName, type CanvasServerEvents, type CanvasSocketData } from './events';
+import { CANVAS_NAMESPACE, rooms, type CanvasClientEvents, type CanvasRoomEventName, type CanvasServerEvents, type CanvasSocketData, type CanvasUserEventName } from './events';
 
 export type CanvasNamespace = Namespace<CanvasClientEvents, CanvasServerEvents, Record<string, never>, CanvasSocketData>;
 
@@ -42,5 +42,14 @@ export class CanvasEmitter {
       this.logger?.warn({ err: error, canvasId, event }, 'room event not sent');
       return undefined;
     });
+  }
+
+  /**
+   * Sends an event to every `/canvas` socket of `userId` on any node (room `user:<id>`, joined on
+   * connection), whether or not it joined a canvas. Not sequenced: these are not room events.
+   */
+  toUser<E extends CanvasUserEventName>(userId: string, event: E, payload: Parameters<CanvasServerEvents[E]>[0]): void {
+    const room = this.nsp.to(rooms.user(userId));
+    (room.emit as (event: E, payload: unknown) => boolean).call(room, event, payload);
   }
 }

@@ -67,6 +67,8 @@ export function registerCanvasNamespace(
     guardSocketAuth(socket, claimsOf.get(socket)!, deps.tokens, log);
     deps.metrics?.sockets.inc({ namespace: CANVAS_NAMESPACE });
     socket.once('disconnect', () => deps.metrics?.sockets.dec({ namespace: CANVAS_NAMESPACE }));
+    // The user's own room: approval requests reach every tab of theirs, in a canvas or not (SPEC §15).
+    void socket.join(rooms.user(socket.data.user.id));
     socket.on('canvas:join', async (canvasId, ack) => {
       const reply = typeof ack === 'function' ? ack : () => undefined;
       const parsed = canvasIdSchema.safeParse(canvasId);

@@ -66,7 +66,14 @@ export interface CanvasServerEvents extends AuthServerEvents {
   generation_undone: (payload: { canvasId: string; generationId: string; blockIds: string[]; seq: number }) => void;
   presence: (payload: { canvasId: string; users: PresenceUser[] }) => void;
   cursor: (payload: { userId: string; x: number; y: number }) => void;
+  /** To every socket of the request's owner (room `user:<id>`), joined to a canvas or not (SPEC §15). */
+  approval_requested: (payload: ApprovalRequested) => void;
+  /** The request was decided (first decision wins) or timed out; to every socket of its owner. */
+  approval_resolved: (payload: ApprovalResolved) => void;
 }
+
+/** `/canvas` events sent to a user's own sockets rather than to a canvas room. */
+export type CanvasUserEventName = 'approval_requested' | 'approval_resolved';
 
 /** The sequenced room events of a canvas. */
 export const CANVAS_ROOM_EVENTS = ['block_added', 'block_updated', 'block_deleted', 'blocks_bulk_added_chunk', 'generation_status', 'generation_undone'] as const;
@@ -120,6 +127,13 @@ export interface ApprovalRequested {
   expiresAt: string;
 }
 
+/** `approval_resolved` (SPEC §15): how a request ended; `decidedBy` is null for a timeout. */
+export interface ApprovalResolved {
+  approvalId: string;
+  status: 'approved' | 'rejected' | 'timeout';
+  decidedBy: string | null;
+}
+
 /** `chat_request` from a device (SPEC §5). `context` is accepted and not used yet. */
 export interface ChatRequestPayload {
   message: string;
@@ -134,6 +148,8 @@ export interface DeviceServerEvents extends AuthServerEvents {
   /** A piece of the assistant's answer; the pieces of a turn concatenate to its `final` response. */
   text_chunk: (payload: { sessionId: string; text: string }) => void;
   approval_requested: (payload: ApprovalRequested) => void;
+  /** An approval request was decided on some surface, or timed out (SPEC §15). */
+  approval_resolved: (payload: ApprovalResolved) => void;
   final: (payload: { sessionId: string; response: string }) => void;
   /** The turn failed (model unreachable, ...); no `final` follows. */
   chat_error: (payload: { sessionId: string; code: string; message: string }) => void;

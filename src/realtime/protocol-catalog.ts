@@ -81,6 +81,9 @@ const GEN = '15e047a5-c3b0-46ce-93b3-e0723d73277d';
 const USER = '7d1e2a40-95c3-4b8e-a1f0-3c6d2b9e8f11';
 const SESSION = '5a0c7e52-18d4-4f3b-b6a9-2e7f1c0d9b44';
 const APPROVAL = '9e3b5d17-6c2a-4f80-b4d1-8a7c0e2f6b55';
+const APPROVAL_REQUESTED = { approvalId: APPROVAL, sessionId: SESSION, toolName: 'delete_task', parameters: { task_id: 't-1' }, reason: 'delete_task permanently deletes data on your device', expiresAt: '2026-11-22T10:40:42.779Z' };
+const approvalRequestedFields = { approvalId: 'the request', sessionId: 'the chat session', toolName: 'e.g. `delete_task`', parameters: 'the arguments', reason: 'why it needs approval', expiresAt: 'ISO time; a decision after it is 409 `expired`' };
+const approvalResolvedFields = { approvalId: 'the request', status: '`approved`, `rejected` or `timeout`', decidedBy: 'the user who decided; `null` for a timeout' };
 const block: Block = {
   id: '1722160a-db38-4b7f-b025-cfa7f21ced79',
   canvasId: CANVAS,
@@ -191,6 +194,16 @@ export const canvasServerCatalog = {
     fields: { userId: 'whose pointer', x: 'number', y: 'number' },
     example: { userId: USER, x: 120.5, y: 48 },
   },
+  approval_requested: {
+    summary: "To every `/canvas` socket of the request's owner (room `user:<id>`, joined on connection, in a canvas or not; never another user's): a dangerous tool call of one of your chat turns waits for your decision (`PUT /hitl/requests/:id/approve|reject`).",
+    fields: approvalRequestedFields,
+    example: APPROVAL_REQUESTED,
+  },
+  approval_resolved: {
+    summary: 'To every `/canvas` socket of the owner: the request was decided (the first decision wins, on any surface) or timed out. Clear it from view.',
+    fields: approvalResolvedFields,
+    example: { approvalId: APPROVAL, status: 'approved', decidedBy: USER },
+  },
 } satisfies EventCatalog<CanvasServerEvents>;
 
 export const deviceClientCatalog = {
@@ -258,8 +271,13 @@ export const deviceServerCatalog = {
   },
   approval_requested: {
     summary: 'A dangerous tool call waits for your decision (`tool_approval` or `PUT /hitl/requests/:id/approve|reject`) until `expiresAt`.',
-    fields: { approvalId: 'the request', sessionId: 'the chat session', toolName: 'e.g. `delete_task`', parameters: 'the arguments', reason: 'why it needs approval', expiresAt: 'ISO time' },
-    example: { approvalId: APPROVAL, sessionId: SESSION, toolName: 'delete_task', parameters: { task_id: 't-1' }, reason: 'delete_* tools need approval', expiresAt: '2026-11-22T10:40:42.779Z' },
+    fields: approvalRequestedFields,
+    example: APPROVAL_REQUESTED,
+  },
+  approval_resolved: {
+    summary: 'An approval request of this user was decided on some surface (first decision wins), or timed out.',
+    fields: approvalResolvedFields,
+    example: { approvalId: APPROVAL, status: 'timeout', decidedBy: null },
   },
   final: {
     summary: "The assistant's whole answer; the turn is over.",
@@ -345,6 +363,16 @@ export const chatSseCatalog = {
     summary: 'Last message: the whole answer and the token usage of the turn.',
     fields: { sessionId: 'the session', response: 'the answer', usage: '`{provider, model, inputTokens, outputTokens, costUsd}`' },
     example: { type: 'final', sessionId: SESSION, response: 'You have 2 todo tasks.', usage: { provider: 'openai', model: 'gpt-4o-mini', inputTokens: 412, outputTokens: 9, costUsd: 0.0000672 } },
+  },
+  approval_requested: {
+    summary: 'The turn waits for your decision on a dangerous tool call (`PUT /hitl/requests/:id/approve|reject`); the stream stays open.',
+    fields: approvalRequestedFields,
+    example: { type: 'approval_requested', ...APPROVAL_REQUESTED },
+  },
+  approval_resolved: {
+    summary: 'The request was decided (on any surface) or timed out; the turn goes on and ends with `final`.',
+    fields: { sessionId: 'the session', ...approvalResolvedFields },
+    example: { type: 'approval_resolved', sessionId: SESSION, approvalId: APPROVAL, status: 'rejected', decidedBy: USER },
   },
   error: {
     summary: 'Last message: the turn failed (`stream_interrupted` when only the connection did).',

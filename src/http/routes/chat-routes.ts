@@ -46,7 +46,7 @@ export function chatRoutes(ctx: ApiContext): Router {
     res.on('close', () => controller.abort());
     let final: Extract<ChatEvent, { type: 'final' | 'error' }> | undefined;
     for await (const event of chatTurnEvents({ ...ctx, checkEveryMs: ctx.config.streams.checkIntervalMs }, turn, controller.signal)) {
-      if (event.type !== 'text_chunk') final = event;
+      if (event.type === 'final' || event.type === 'error') final = event;
     }
     if (!final) return; // client gone
     if (final.type === 'error') throw new AppError(final.code === 'llm_unavailable' ? 503 : 502, final.code, final.message);
