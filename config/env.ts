@@ -135,6 +135,9 @@ export const envSchema = z.object({
   TIER_LIMITS: json.optional(),
   /** Device tool call timeout and approval timeout. */
   DEVICE_RPC_TIMEOUT_MS: int(1).default(30_000),
+  /** Plain-WebSocket devices (SPEC §12): `ping` every this often, closed when no `pong` comes within the timeout. */
+  DEVICE_WS_PING_INTERVAL_MS: int(50).default(30_000),
+  DEVICE_WS_PONG_TIMEOUT_MS: int(50).default(10_000),
   HITL_TIMEOUT_MS: int(1).default(300_000),
   /** Tools that need a human's approval besides every delete_* (comma list of tool names). */
   HITL_DANGEROUS_TOOLS: list.default([]),

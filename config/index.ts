@@ -145,7 +145,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       concurrency: e.GENERATION_CONCURRENCY,
     },
     tiers: mergeTierLimits(tiers.data as Partial<Record<Tier, Partial<TierLimits>>>),
-    device: { rpcTimeoutMs: e.DEVICE_RPC_TIMEOUT_MS },
+    device: { rpcTimeoutMs: e.DEVICE_RPC_TIMEOUT_MS, wsPingIntervalMs: e.DEVICE_WS_PING_INTERVAL_MS, wsPongTimeoutMs: e.DEVICE_WS_PONG_TIMEOUT_MS },
     hitl: { timeoutMs: e.HITL_TIMEOUT_MS, dangerousTools: e.HITL_DANGEROUS_TOOLS },
     shutdown: { timeoutMs: e.SHUTDOWN_TIMEOUT_MS },
     log: { level: e.LOG_LEVEL },

@@ -37,10 +37,12 @@ import { QueueRegistry } from '../producers/queue-registry';
 import { DeviceRegistry } from '../devices/device-registry';
 import { DeviceChannel } from '../devices/device-channel';
 import { prometheusDeviceRpcMetrics } from '../devices/device-rpc';
+import { WsRelay } from '../devices/ws-relay';
 import { CanvasEmitter } from '../realtime/canvas-emitter';
 import { CanvasLog } from '../realtime/canvas-log';
 import { registerCanvasNamespace } from '../realtime/canvas-namespace';
 import { registerDeviceNamespace } from '../realtime/device-namespace';
+import { attachDeviceWebSocket, type DeviceFrameHandlers } from '../realtime/device-ws';
 import { closeSocketServer, createSocketServer } from '../realtime/socket-server';
 import { startEmbeddedRedis } from './embedded-redis';
 import { closeAll } from './shutdown';
@@ -115,7 +117,8 @@ export async function startSwitchboard(
     const canvasLog = new CanvasLog(redis, config.redis.keyPrefix, config.canvasLog);
     const canvasEvents = new CanvasEmitter(io, canvasLog, logger);
     // Any process can call a device: the channel reaches it on whichever node holds its connection.
-    const devices = new DeviceChannel(io, { timeoutMs: config.device.rpcTimeoutMs, logger, metrics: prometheusDeviceRpcMetrics(metrics) });
+    const relay = new WsRelay(redis, config.redis.keyPrefix, logger);
+    const devices = new DeviceChannel(io, { timeoutMs: config.device.rpcTimeoutMs, logger, metrics: prometheusDeviceRpcMetrics(metrics), relay });
     closers.unshift(['device channel', () => devices.close()]);
     const deviceRegistry = new DeviceRegistry(redis, config.redis.keyPrefix, { logger });
     // One approval service per process: the worker parks turns on it, the API decides through it.
@@ -192,11 +195,20 @@ export async function startSwitchboard(
       metrics.trackQueues([...QUEUE_NAMES], (name) => queues.get(name).getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed'));
       handleRequest = createHttpApp(ctx);
       registerCanvasNamespace(io, { tokens, canvases: repos.canvases, canvasLog, logger, metrics });
-      const deviceSockets = registerDeviceNamespace(devices, { tokens, registry: deviceRegistry, logger, metrics, onChatRequest: deviceChatHandler(chat), onToolApproval: toolApprovalHandler(approvals),
+      // One set of handlers for both device transports: Socket.IO /device and the plain WebSocket (SPEC §12).
+      const deviceHandlers: DeviceFrameHandlers = {
+        onChatRequest: deviceChatHandler(chat),
+        onToolApproval: toolApprovalHandler(approvals),
         onDeviceHello: (userId, deviceId) => void agents.resumeWaitingRuns(userId, deviceId),
         onAgentFrame: (user, deviceId, type, payload) => agentRunChannel.accept(user.id, deviceId, type, payload),
-      });
+      };
+      const deviceSockets = registerDeviceNamespace(devices, { tokens, registry: deviceRegistry, logger, metrics, ...deviceHandlers });
       closers.unshift(['device presence', () => deviceSockets.close()]);
+      const deviceWebSockets = attachDeviceWebSocket(httpServer, {
+        tokens, registry: deviceRegistry, channel: devices, logger, metrics, ...deviceHandlers,
+        pingIntervalMs: config.device.wsPingIntervalMs, pongTimeoutMs: config.device.wsPongTimeoutMs,
+      });
+      closers.unshift(['device websockets', () => deviceWebSockets.close()]);
       await new Promise<void>((resolve, reject) => {
         httpServer.once('error', reject);
         httpServer.listen(config.http.port, config.http.host, () => resolve());

@@ -3,6 +3,7 @@ import type { ToolCallInput, DeviceAction, DeviceReply } from './protocol';
 import { DEVICE_NAMESPACE, rooms, type DeviceServerEvents } from '../realtime/events';
 import { DeviceRpc, type DeviceCallOptions, type DeviceRpcDeps } from './device-rpc';
 import { DeviceSignals, type DeviceGone, type DeviceNamespace } from './device-signals';
+import type { WsRelay } from './ws-relay';
 
 /** Server → device messages sent to one device (no reply expected). */
 export type DeviceMessageName = 'text_chunk' | 'final' | 'chat_error' | 'agent_run' | 'cancelled';
@@ -31,7 +32,9 @@ export interface DevicePort {
  * The device channel of one process (built once, in `startSwitchboard`): tool-call RPC with acks
  * and timeouts, one-way messages, and presence signals heard from every node. Socket.IO `/device`
  * sockets are reached through the adapter's rooms (`rooms.userDevice`, `rooms.user`), which deliver
- * on whichever node holds the socket.
+ * on whichever node holds the socket; plain-WebSocket devices (SPEC §12) through the relay's Redis
+ * channels, to which the node holding the connection listens. A device is on one transport at a
+ * time (the newest connection wins, {@link replaceOthers}), so a message reaches it once.
  */
 export class DeviceChannel implements DevicePort {
   /** Presence changes from every node; the `/device` namespace publishes through it. */
@@ -39,10 +42,25 @@ export class DeviceChannel implements DevicePort {
   private readonly nsp: DeviceNamespace;
   private readonly rpc: DeviceRpc;
 
+  /** The plain-WebSocket relay, when this process has Redis for it (every real process does). */
+  readonly relay?: WsRelay;
+  private readonly log?: DeviceRpcDeps['logger'];
+
   constructor(io: Server, deps: DeviceRpcDeps) {
     this.nsp = io.of(DEVICE_NAMESPACE) as unknown as DeviceNamespace;
     this.signals = new DeviceSignals(this.nsp);
     this.rpc = new DeviceRpc(this.nsp, this.signals, deps);
+    this.relay = deps.relay;
+    this.log = deps.logger?.child({ component: 'device-channel' });
+  }
+
+  /**
+   * A new connection `connId` of the device: every other one, on either transport and any node,
+   * is closed (a tool call must never run on two copies of the app).
+   */
+  async replaceOthers(userId: string, deviceId: string, connId: string): Promise<void> {
+    this.nsp.in(rooms.userDevice(userId, deviceId)).except(connId).disconnectSockets(true);
+    await this.relay?.replace(userId, deviceId, connId);
   }
 
   /** The typed `/device` namespace (the namespace registration and tests use it). */
@@ -57,11 +75,13 @@ export class DeviceChannel implements DevicePort {
   send<E extends DeviceMessageName>(userId: string, deviceId: string, event: E, payload: DeviceMessage<E>): void {
     const room = this.nsp.to(rooms.userDevice(userId, deviceId));
     (room.emit as (event: E, payload: DeviceMessage<E>) => boolean).call(room, event, payload);
+    this.relay?.send(userId, deviceId, event, payload).catch((error: unknown) => this.log?.warn({ err: error, event }, 'device message not relayed'));
   }
 
   sendToUser<E extends UserDeviceMessageName>(userId: string, event: E, payload: DeviceMessage<E>): void {
     const room = this.nsp.to(rooms.user(userId));
     (room.emit as (event: E, payload: DeviceMessage<E>) => boolean).call(room, event, payload);
+    this.relay?.sendToUser(userId, event, payload).catch((error: unknown) => this.log?.warn({ err: error, event }, 'device message not relayed'));
   }
 
   watchGone(userId: string, deviceId: string, listener: (gone: DeviceGone) => void): () => void {
@@ -73,8 +93,9 @@ export class DeviceChannel implements DevicePort {
   }
 
   /** Stops listening for presence (calls in flight still end on their own timeout). */
-  close(): void {
+  async close(): Promise<void> {
     this.rpc.close();
     this.signals.removeAllListeners();
+    await this.relay?.close();
   }
 }

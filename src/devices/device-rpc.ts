@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../lib/logger';
+import type { WsRelay } from './ws-relay';
 import type { Metrics } from '../observability/metrics';
 import { rooms } from '../realtime/events';
 import type { DeviceGone, DeviceNamespace, DeviceSignals } from './device-signals';
@@ -77,6 +78,8 @@ export interface DeviceRpcDeps {
   timeoutMs: number;
   logger?: Logger;
   metrics?: DeviceRpcMetrics;
+  /** Reaches devices on the plain WebSocket (SPEC §12) through Redis; without it, Socket.IO only. */
+  relay?: WsRelay;
 }
 
 const seconds = (ms: number) => `${Number((ms / 1000).toFixed(3))} s`;
@@ -129,7 +132,7 @@ export class DeviceRpc {
     const stopWaiting: Array<() => void> = [];
 
     try {
-      const acks = this.nsp.to(rooms.userDevice(userId, deviceId)).timeout(timeoutMs).emitWithAck('tool_call', payload);
+      const acks = this.deliver(userId, deviceId, payload, timeoutMs, options.signal);
       acks.catch(() => undefined); // it may lose the race below and time out later
       const interrupted = new Promise<never>((_, reject) => {
         const key = `${userId}\n${deviceId}`;
@@ -166,6 +169,17 @@ export class DeviceRpc {
     } finally {
       stopWaiting.forEach((stop) => stop());
     }
+  }
+
+  /**
+   * A plain-WebSocket connection of the device (any node) gets the call through the relay; else
+   * the adapter carries it to the Socket.IO socket in the device's room. Resolves with the
+   * replies (none: the device is offline).
+   */
+  private async deliver(userId: string, deviceId: string, payload: ToolCall, timeoutMs: number, signal?: AbortSignal): Promise<unknown[]> {
+    const viaWebSocket = await this.deps.relay?.call(userId, deviceId, payload, timeoutMs, signal);
+    if (viaWebSocket) return viaWebSocket;
+    return this.nsp.to(rooms.userDevice(userId, deviceId)).timeout(timeoutMs).emitWithAck('tool_call', payload);
   }
 
   private record(action: DeviceAction, outcome: DeviceRpcOutcome, started: number): void {

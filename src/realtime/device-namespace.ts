@@ -85,7 +85,7 @@ export function registerDeviceNamespace(channel: DeviceChannel, deps: DeviceName
     const room = rooms.userDevice(user.id, deviceId);
     const connectedAt = new Date().toISOString();
 
-    nsp.in(room).except(socket.id).disconnectSockets(true);
+    void channel.replaceOthers(user.id, deviceId, socket.id).catch((error: unknown) => log.warn({ err: error, ...context }, 'older connections not told to close'));
     void socket.join([room, rooms.user(user.id)]);
     const registered = registry.register(user.id, { deviceId, socketId: socket.id, connectedAt, agentIds: [] }).catch((error: unknown) => {
       log.warn({ err: error, ...context }, 'device registration failed');

@@ -1,0 +1,123 @@
+import type { ApprovalRequested, ApprovalResolved, DeviceServerEvents } from '../realtime/events';
+import type { AgentFile, ToolCall } from './protocol';
+
+/**
+ * The plain-WebSocket device protocol of seed 001 (SPEC §12): one JSON text frame per message,
+ * `{type, ...payload}`, snake_case envelope fields, camelCase row fields. These maps type both the
+ * server and the catalog that docs/protocol.md is rendered from.
+ */
+
+/** Device → server frames (without `type`). */
+export interface WsClientFrames {
+  device_hello: { device_id: string; agent_ids: string[] };
+  chat_request: { message: string; context?: Record<string, unknown>; session_id?: string };
+  tool_result: { id: string; row?: Record<string, unknown> | null; rows?: Array<Record<string, unknown>>; results?: Array<{ id: string; score: number; content?: string }>; deleted?: boolean; ok?: boolean; error?: string };
+  agent_data: { run_id: string; files: AgentFile[] };
+  agent_complete: { run_id: string; files_read: number; errors: string[] };
+  pong: Record<never, never>;
+  tool_approval: { approval_id: string; approved: boolean };
+  chat_cancel: { session_id?: string };
+}
+
+/** Server → device frames (without `type`). */
+export interface WsServerFrames {
+  tool_call: ToolCall;
+  text_chunk: { text: string; session_id: string };
+  final: { response: string; session_id: string };
+  ping: Record<never, never>;
+  agent_run: {
+    run_id: string;
+    agent_id: string;
+    config: { paths: string[]; file_extensions: string[]; prompt_template: string; data_types: string[]; max_files: number; max_bytes: number; max_file_bytes: number };
+  };
+  approval_requested: { approval_id: string; session_id: string; tool_name: string; parameters: Record<string, unknown>; reason: string; expires_at: string };
+  approval_resolved: { approval_id: string; status: ApprovalResolved['status'] };
+  cancelled: { session_id: string };
+  /** A refused frame, or a failed turn (`session_id` set). */
+  error: { code: string; message: string; session_id?: string };
+}
+
+export type WsFrame<M, K extends keyof M> = { type: K } & M[K];
+export type WsClientType = keyof WsClientFrames;
+export const WS_CLIENT_TYPES = ['device_hello', 'chat_request', 'tool_result', 'agent_data', 'agent_complete', 'pong', 'tool_approval', 'chat_cancel'] as const satisfies readonly WsClientType[];
+
+/**
+ * Envelope field names per client frame: snake_case on the wire → the camelCase the shared
+ * handlers (and Socket.IO) use. A field not listed is refused, so a frame is read exactly as the
+ * seed writes it.
+ */
+const CLIENT_FIELDS: Record<Exclude<WsClientType, 'tool_result'>, Record<string, string>> = {
+  device_hello: { device_id: 'deviceId', agent_ids: 'agentIds' },
+  chat_request: { message: 'message', context: 'context', session_id: 'sessionId' },
+  agent_data: { run_id: 'runId', files: 'files' },
+  agent_complete: { run_id: 'runId', files_read: 'filesRead', errors: 'errors' },
+  pong: {},
+  tool_approval: { approval_id: 'approvalId', approved: 'approved' },
+  chat_cancel: { session_id: 'sessionId' },
+};
+
+/** A client frame's payload in the handlers' camelCase, or the name of the first field it should not have. */
+export function camelPayload(type: Exclude<WsClientType, 'tool_result'>, frame: Record<string, unknown>): { payload: Record<string, unknown> } | { unknownField: string } {
+  const names = CLIENT_FIELDS[type];
+  const payload: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(frame)) {
+    if (key === 'type') continue;
+    const name = names[key];
+    if (!name) return { unknownField: key };
+    payload[name] = value;
+  }
+  return { payload };
+}
+
+type Message<E extends keyof DeviceServerEvents> = Parameters<DeviceServerEvents[E]>[0];
+
+/** A server → device message as the plain-WebSocket frame of the same meaning; null when it has none. */
+export function toWsFrame(event: string, payload: unknown): Record<string, unknown> | null {
+  switch (event) {
+    case 'text_chunk': {
+      const p = payload as Message<'text_chunk'>;
+      return { type: 'text_chunk', text: p.text, session_id: p.sessionId };
+    }
+    case 'final': {
+      const p = payload as Message<'final'>;
+      return { type: 'final', response: p.response, session_id: p.sessionId };
+    }
+    case 'chat_error': {
+      const p = payload as Message<'chat_error'>;
+      return { type: 'error', code: p.code, message: p.message, session_id: p.sessionId };
+    }
+    case 'cancelled':
+      return { type: 'cancelled', session_id: (payload as Message<'cancelled'>).sessionId };
+    case 'agent_run': {
+      const p = payload as Message<'agent_run'>;
+      const c = p.config;
+      return {
+        type: 'agent_run',
+        run_id: p.runId,
+        agent_id: p.agentId,
+        config: { paths: c.paths, file_extensions: c.fileExtensions, prompt_template: c.promptTemplate, data_types: c.dataTypes, max_files: c.maxFiles, max_bytes: c.maxBytes, max_file_bytes: c.maxFileBytes },
+      };
+    }
+    case 'approval_requested': {
+      const p = payload as ApprovalRequested;
+      return { type: 'approval_requested', approval_id: p.approvalId, session_id: p.sessionId, tool_name: p.toolName, parameters: p.parameters, reason: p.reason, expires_at: p.expiresAt };
+    }
+    case 'approval_resolved': {
+      const p = payload as ApprovalResolved;
+      return { type: 'approval_resolved', approval_id: p.approvalId, status: p.status };
+    }
+    default:
+      return null;
+  }
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** True when every string in the value (keys too) is well-formed UTF-16 without NUL characters. */
+export function cleanText(value: unknown, depth = 0): boolean {
+  if (depth > 64) return false;
+  if (typeof value === 'string') return !LONE_SURROGATE.test(value) && !value.includes('\u0000');
+  if (Array.isArray(value)) return value.every((item) => cleanText(item, depth + 1));
+  if (value && typeof value === 'object') return Object.entries(value).every(([key, item]) => cleanText(key, depth + 1) && cleanText(item, depth + 1));
+  return true;
+}

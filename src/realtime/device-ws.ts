@@ -1,0 +1,289 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { verifyAccessToken, type TokenSettings } from '../auth/tokens';
+import type { DeviceChannel } from '../devices/device-channel';
+import type { DeviceRegistry } from '../devices/device-registry';
+import { describeIssues, deviceHelloSchema } from '../devices/protocol';
+import { camelPayload, cleanText, toWsFrame, WS_CLIENT_TYPES, type WsClientType } from '../devices/ws-frames';
+import type { RelayMessage } from '../devices/ws-relay';
+import type { Logger } from '../lib/logger';
+import type { Metrics } from '../observability/metrics';
+import type { DeviceNamespaceDeps } from './device-namespace';
+
+/** Where desktop apps written to seed 001 connect (SPEC §12). */
+export const DEVICE_WS_PATH = '/api/v1/ws/device';
+/** Close codes (0086): 1008 for ten bad frames in a row (SPEC §12), 4000 replaced, 4001 no pong. */
+export const WS_CLOSE = { badFrames: 1008, replaced: 4000, heartbeat: 4001, shutdown: 1001 } as const;
+
+/** The same handlers the Socket.IO `/device` namespace uses, so both transports behave alike. */
+export type DeviceFrameHandlers = Pick<DeviceNamespaceDeps, 'onDeviceHello' | 'onChatRequest' | 'onToolApproval' | 'onAgentFrame'> & {
+  /** `chat_cancel {session_id?}` (SPEC §11); without it the frame answers `error not_supported`. */
+  onChatCancel?: (user: { id: string }, deviceId: string, payload: Record<string, unknown>) => Promise<{ ok: true } | { ok: false; error: { code: string; message?: string } }>;
+};
+
+export interface DeviceWsOptions {
+  /** `ping` every this often (default 30 s, seed 001 §3.3). */
+  pingIntervalMs?: number;
+  /** No `pong` this long after a `ping` closes the connection (default 10 s). */
+  pongTimeoutMs?: number;
+  /** Frames larger than this get `error too_large` (default 1 MB, like Socket.IO's limit). */
+  maxFrameBytes?: number;
+}
+
+export interface DeviceWsDeps extends DeviceFrameHandlers, DeviceWsOptions {
+  tokens: TokenSettings;
+  registry: DeviceRegistry;
+  /** Carries presence signals, replacements and relayed traffic; must have a relay. */
+  channel: DeviceChannel;
+  logger: Logger;
+  metrics?: Metrics;
+}
+
+/** Bad frames in a row that close the connection (SPEC §12). */
+const MAX_BAD_FRAMES = 10;
+/** Frames waiting to be handled; a client that floods past this is closed. */
+const MAX_QUEUED_FRAMES = 256;
+const HARD_MAX_BYTES = 4 * 1024 * 1024;
+
+/**
+ * `GET /api/v1/ws/device?token=<jwt>`: the plain-WebSocket device protocol of seed 001 on the API
+ * port, beside Socket.IO `/device` and behind the same device channel: presence in the registry
+ * and signals, tool calls from any process (relayed through Redis to this node), one-way messages,
+ * agent runs, approvals and chat through the namespace's own handlers. A bad token is refused at
+ * the upgrade with 401; bad frames get `error` frames (10 in a row close with 1008).
+ */
+export function attachDeviceWebSocket(httpServer: HttpServer, deps: DeviceWsDeps): { close(): Promise<void>; connections(): number } {
+  if (!deps.channel.relay) throw new Error('the plain-WebSocket device endpoint needs a device channel with a relay');
+  const log = deps.logger.child({ component: 'device-ws' });
+  // skipUTF8Validation: invalid UTF-8 would close with 1007; we answer it with an error frame instead.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: HARD_MAX_BYTES, skipUTF8Validation: true, perMessageDeflate: false });
+  const open = new Set<WebSocket>();
+
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname !== DEVICE_WS_PATH) return; // Socket.IO's own upgrade listener handles the rest
+    void (async () => {
+      const token = url.searchParams.get('token');
+      const claims = token ? await verifyAccessToken(deps.tokens, token).catch(() => null) : null;
+      if (!claims) {
+        const body = JSON.stringify({ error: { code: 'unauthorized', message: 'A valid access token is required (?token=)' } });
+        socket.end(`HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        open.add(ws);
+        ws.once('close', () => open.delete(ws));
+        serve(ws, { id: claims.sub, name: claims.name, email: claims.email });
+      });
+    })().catch((error: unknown) => {
+      log.error({ err: error }, 'device websocket upgrade failed');
+      socket.destroy();
+    });
+  };
+  httpServer.on('upgrade', onUpgrade);
+
+  function serve(ws: WebSocket, user: { id: string; name: string; email: string }): void {
+    new DeviceWsConnection(ws, user, deps, log).start();
+  }
+
+  return {
+    connections: () => open.size,
+    close: async () => {
+      httpServer.off('upgrade', onUpgrade);
+      for (const ws of open) ws.close(WS_CLOSE.shutdown, 'server shutting down');
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}
+
+/** One device's connection: its state machine (hello first), heartbeat, frames and relayed traffic. */
+class DeviceWsConnection {
+  private readonly connId = `ws-${randomUUID()}`;
+  private readonly connectedAt = new Date().toISOString();
+  private deviceId?: string;
+  private badInARow = 0;
+  private queued = 0;
+  private chain: Promise<void> = Promise.resolve();
+  /** Tool calls sent to the device: id → the reply channel of the process that asked. */
+  private readonly calls = new Map<string, string>();
+  private release?: () => Promise<void>;
+  private pingTimer?: NodeJS.Timeout;
+  private pongTimer?: NodeJS.Timeout;
+  private closed = false;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly user: { id: string; name: string; email: string },
+    private readonly deps: DeviceWsDeps,
+    log: Logger,
+  ) {
+    this.log = log.child({ userId: user.id, connId: this.connId });
+  }
+
+  start(): void {
+    const { ws } = this;
+    ws.on('message', (data, isBinary) => this.enqueue(data, isBinary));
+    ws.on('error', (error) => this.log.debug({ err: error }, 'device websocket error'));
+    ws.once('close', (code) => void this.onClose(code));
+    const pingEvery = this.deps.pingIntervalMs ?? 30_000;
+    this.pingTimer = setInterval(() => this.ping(), pingEvery);
+    this.pingTimer.unref();
+    this.deps.metrics?.sockets.inc({ namespace: DEVICE_WS_PATH });
+    this.log.info('device websocket connected');
+  }
+
+  private ping(): void {
+    if (this.pongTimer) return; // still waiting for the last pong
+    this.write({ type: 'ping' });
+    this.pongTimer = setTimeout(() => this.ws.close(WS_CLOSE.heartbeat, 'no pong within the timeout'), this.deps.pongTimeoutMs ?? 10_000);
+    this.pongTimer.unref();
+  }
+
+  private write(frame: Record<string, unknown>): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(frame));
+  }
+
+  private refuse(code: string, message: string): void {
+    this.write({ type: 'error', code, message });
+    this.badInARow += 1;
+    if (this.badInARow >= MAX_BAD_FRAMES) this.ws.close(WS_CLOSE.badFrames, `${MAX_BAD_FRAMES} bad frames in a row`);
+  }
+
+  /** Frames are handled one at a time, in order (agent_data before agent_complete, hello before chat). */
+  private enqueue(data: RawData, isBinary: boolean): void {
+    if (++this.queued > MAX_QUEUED_FRAMES) return void this.ws.close(WS_CLOSE.badFrames, 'too many frames waiting');
+    this.chain = this.chain
+      .then(() => this.handle(data, isBinary))
+      .catch((error: unknown) => {
+        this.log.error({ err: error }, 'device frame failed');
+        this.write({ type: 'error', code: 'internal', message: 'The frame could not be handled' });
+      })
+      .finally(() => void (this.queued -= 1));
+  }
+
+  private async handle(data: RawData, isBinary: boolean): Promise<void> {
+    if (this.closed) return;
+    const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+    if (isBinary) return this.refuse('invalid_frame', 'Frames are JSON text, not binary');
+    if (bytes.length > (this.deps.maxFrameBytes ?? 1_000_000)) return this.refuse('too_large', `Frames are limited to ${this.deps.maxFrameBytes ?? 1_000_000} bytes`);
+    let frame: unknown;
+    try {
+      frame = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    } catch {
+      return this.refuse('invalid_json', 'The frame is not valid UTF-8 JSON');
+    }
+    if (!frame || typeof frame !== 'object' || Array.isArray(frame)) return this.refuse('invalid_frame', 'A frame is a JSON object with a "type"');
+    if (!cleanText(frame)) return this.refuse('invalid_text', 'Text must be well-formed Unicode without NUL characters');
+    const type = (frame as { type?: unknown }).type;
+    if (typeof type !== 'string' || !(WS_CLIENT_TYPES as readonly string[]).includes(type)) {
+      return this.refuse('unknown_type', `Unknown frame type ${JSON.stringify(type)?.slice(0, 60) ?? 'none'}; expected one of ${WS_CLIENT_TYPES.join(', ')}`);
+    }
+    const body = frame as Record<string, unknown>;
+    if (type === 'pong') {
+      clearTimeout(this.pongTimer);
+      this.pongTimer = undefined;
+      this.badInARow = 0;
+      return;
+    }
+    if (type === 'tool_result') return this.toolResult(body);
+    const converted = camelPayload(type as Exclude<WsClientType, 'tool_result'>, body);
+    if ('unknownField' in converted) return this.refuse('validation_failed', `${type} has no field ${JSON.stringify(converted.unknownField).slice(0, 80)}`);
+    if (type === 'device_hello') return this.hello(converted.payload);
+    if (!this.deviceId) return this.refuse('hello_required', 'Send device_hello first');
+    await this.dispatch(type as Exclude<WsClientType, 'tool_result' | 'pong' | 'device_hello'>, converted.payload, this.deviceId);
+  }
+
+  private async hello(payload: Record<string, unknown>): Promise<void> {
+    const parsed = deviceHelloSchema.safeParse(payload);
+    if (!parsed.success) return this.refuse('validation_failed', describeIssues(parsed.error));
+    const { deviceId, agentIds } = parsed.data;
+    if (this.deviceId && this.deviceId !== deviceId) return this.refuse('invalid_device', `This connection is device ${this.deviceId}; open another for ${deviceId}`);
+    const { channel, registry } = this.deps;
+    const userId = this.user.id;
+    const presence = { deviceId, socketId: this.connId, connectedAt: this.connectedAt, agentIds };
+    if (!this.deviceId) {
+      this.deviceId = deviceId;
+      // Listen first, so that what is sent to the device from now on reaches this connection.
+      this.release = await channel.relay!.hold(userId, deviceId, (message) => this.onRelay(message));
+      if (this.closed) return void this.release();
+      await channel.replaceOthers(userId, deviceId, this.connId);
+      await registry.register(userId, presence);
+      // Closed meanwhile: onClose may have run before the entry existed.
+      if (this.closed) return void (await registry.unregister(userId, deviceId, this.connId));
+      this.log.info({ deviceId }, 'device said hello');
+    } else {
+      await registry.setAgentIds(userId, presence);
+    }
+    this.badInARow = 0;
+    channel.signals.publishOnline({ userId, deviceId, socketId: this.connId, agentIds });
+    try {
+      await this.deps.onDeviceHello?.(userId, deviceId, agentIds);
+    } catch (error) {
+      this.log.error({ err: error, deviceId }, 'onDeviceHello hook failed');
+    }
+  }
+
+  private async dispatch(type: 'chat_request' | 'agent_data' | 'agent_complete' | 'tool_approval' | 'chat_cancel', payload: Record<string, unknown>, deviceId: string): Promise<void> {
+    const { deps, user } = this;
+    let failure: { code: string; message?: string } | undefined;
+    if (type === 'chat_request') {
+      const ack = deps.onChatRequest ? await deps.onChatRequest(user, deviceId, payload) : { error: { code: 'unavailable', message: 'The assistant is not available on this server' } };
+      if ('error' in ack) failure = ack.error;
+    } else if (type === 'tool_approval') {
+      const ack = deps.onToolApproval ? await deps.onToolApproval(user, deviceId, payload) : { error: { code: 'unavailable', message: 'Approvals are not available on this server' } };
+      if ('error' in ack) failure = ack.error;
+    } else if (type === 'chat_cancel') {
+      const ack = deps.onChatCancel ? await deps.onChatCancel(user, deviceId, payload) : { ok: false as const, error: { code: 'not_supported', message: 'chat_cancel is not supported by this server yet' } };
+      if (!ack.ok) failure = ack.error;
+    } else {
+      const ack = deps.onAgentFrame ? await deps.onAgentFrame(user, deviceId, type, payload) : { ok: false as const, error: { code: 'unavailable', message: 'Agent runs are not available on this server' } };
+      if (!ack.ok) failure = ack.error;
+    }
+    if (failure) return this.refuse(failure.code, failure.message ?? failure.code);
+    this.badInARow = 0;
+  }
+
+  /** A `tool_result` goes back to the process that asked; an id this connection did not send is refused. */
+  private async toolResult(frame: Record<string, unknown>): Promise<void> {
+    const id = frame.id;
+    const replyTo = typeof id === 'string' ? this.calls.get(id) : undefined;
+    if (!replyTo) return this.refuse('unknown_call', `No tool_call ${JSON.stringify(id)?.slice(0, 80) ?? ''} is waiting for a result on this connection`);
+    this.calls.delete(id as string);
+    const { type: _type, ...reply } = frame;
+    this.badInARow = 0;
+    await this.deps.channel.relay!.reply(replyTo, reply);
+  }
+
+  private onRelay(message: RelayMessage): void {
+    if (message.k === 'replace') {
+      if (message.connId !== this.connId) this.ws.close(WS_CLOSE.replaced, 'replaced by a newer connection of this device');
+      return;
+    }
+    if (message.k === 'call') {
+      const { id } = message.call;
+      this.calls.set(id, message.replyTo);
+      // Past the caller's timeout nobody waits for the result: a late one is an unknown id.
+      setTimeout(() => this.calls.delete(id), message.timeoutMs).unref();
+      return this.write({ type: 'tool_call', ...message.call });
+    }
+    const frame = toWsFrame(message.event, message.payload);
+    if (frame) this.write(frame);
+  }
+
+  private async onClose(code: number): Promise<void> {
+    this.closed = true;
+    clearInterval(this.pingTimer);
+    clearTimeout(this.pongTimer);
+    this.deps.metrics?.sockets.dec({ namespace: DEVICE_WS_PATH });
+    await this.release?.().catch(() => undefined);
+    const { deviceId } = this;
+    this.log.info({ deviceId, code }, 'device websocket closed');
+    if (!deviceId) return;
+    // Published before the registry write so that calls waiting on this device end at once.
+    this.deps.channel.signals.publishGone({ userId: this.user.id, deviceId, socketId: this.connId, reason: `websocket close ${code}` });
+    await this.deps.registry.unregister(this.user.id, deviceId, this.connId).catch((error: unknown) => this.log.warn({ err: error }, 'device unregistration failed'));
+  }
+}
