@@ -5,6 +5,7 @@ import type { NotesEvent } from '../assistant/notes-events';
 import { agentCompleteSchema, agentDataSchema, agentRunSchema, deviceHelloSchema, errorReplySchema, replySchemas, toolCallSchema } from '../devices/protocol';
 import type { GenerationEvent } from '../generation/events';
 import { blockInputSchema, type Block } from '../schemas/blocks';
+import { wsClientCatalog, wsServerCatalog } from './ws-protocol-catalog';
 import type { CanvasClientEvents, CanvasServerEvents, DeviceClientEvents, DeviceServerEvents, DeviceServerSideEvents } from './events';
 
 /**
@@ -424,5 +425,6 @@ export const protocolCatalog = {
     { namespace: '/device', direction: 'server → device', events: deviceServerCatalog },
   ],
   nodes: [{ namespace: '/device', direction: 'node → node (adapter)', events: deviceNodeCatalog }],
+  websocket: { client: wsClientCatalog, server: wsServerCatalog },
   sse: { generation: generationSseCatalog, chat: chatSseCatalog, notes: notesSseCatalog },
 } as const;

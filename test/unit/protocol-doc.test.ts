@@ -44,6 +44,21 @@ describe('protocol catalog examples', () => {
     for (const example of doc.ack!.examples) expect(doc.ack!.schemas!.some((schema) => schema.safeParse(example).success)).toBe(true);
   });
 
+  test.each([
+    ...Object.entries(protocolCatalog.websocket.client).map(([name, doc]) => [`device → server ${name}`, name, doc] as const),
+    ...Object.entries(protocolCatalog.websocket.server).map(([name, doc]) => [`server → device ${name}`, name, doc] as const),
+  ])('plain WebSocket %s: the example is a frame of its own type, and parses with its schema as the server reads it', (_where, name, doc) => {
+    const frame = doc as { example: { type: string }; schema?: z.ZodType };
+    expect(frame.example.type).toBe(name);
+    if (frame.schema) expect(frame.schema.safeParse(frame.example).success).toBe(true);
+  });
+
+  test('a plain WebSocket frame in camelCase, or with a field the seed does not have, fails its schema', () => {
+    const { device_hello, agent_complete } = protocolCatalog.websocket.client;
+    expect(device_hello.schema.safeParse({ type: 'device_hello', deviceId: 'laptop-1', agentIds: [] }).success).toBe(false);
+    expect(agent_complete.schema.safeParse({ ...agent_complete.example, files_read: 'one' }).success).toBe(false);
+  });
+
   test('a payload that breaks a schema is caught (the check can fail)', () => {
     const hello = protocolCatalog.sockets.find((g) => g.namespace === '/device' && g.direction === 'device → server')!.events as Record<string, AnyDoc>;
     expect(hello.device_hello.schema!.safeParse({ ...(hello.device_hello.example as object), deviceId: 'has spaces' }).success).toBe(false);
