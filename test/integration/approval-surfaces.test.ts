@@ -64,7 +64,7 @@ describe('approvals reach every surface of their owner', () => {
     };
     const stream = await readSse(`${t.api}/chat/stream`, { method: 'POST', token: user.accessToken, body: { message: `Delete task ${TASK_ID}`, deviceId: device.deviceId }, onMessage, timeoutMs: 20_000 });
 
-    expect(stream.status).toBe(200);
+    expect({ status: stream.status, body: stream.body }).toEqual({ status: 200, body: undefined });
     const events = stream.messages.map((m) => m.event);
     expect(events.indexOf('approval_requested')).toBeGreaterThanOrEqual(0);
     expect(events.indexOf('approval_resolved')).toBeGreaterThan(events.indexOf('approval_requested'));
