@@ -14,8 +14,8 @@ import type { DeviceNamespaceDeps } from './device-namespace';
 
 /** Where desktop apps written to seed 001 connect (SPEC §12). */
 export const DEVICE_WS_PATH = '/api/v1/ws/device';
-/** Close codes (0086): 1008 for ten bad frames in a row (SPEC §12), 4000 replaced, 4001 no pong. */
-export const WS_CLOSE = { badFrames: 1008, replaced: 4000, heartbeat: 4001, shutdown: 1001 } as const;
+/** Close codes (0086): 1008 for ten bad frames in a row (SPEC §12), 4000 replaced, 4001 no pong, 4002 token expired. */
+export const WS_CLOSE = { badFrames: 1008, replaced: 4000, heartbeat: 4001, tokenExpired: 4002, shutdown: 1001 } as const;
 
 /** The same handlers the Socket.IO `/device` namespace uses, so both transports behave alike. */
 export type DeviceFrameHandlers = Pick<DeviceNamespaceDeps, 'onDeviceHello' | 'onChatRequest' | 'onToolApproval' | 'onAgentFrame'> & {
@@ -66,16 +66,23 @@ export function attachDeviceWebSocket(httpServer: HttpServer, deps: DeviceWsDeps
     if (url.pathname !== DEVICE_WS_PATH) return; // Socket.IO's own upgrade listener handles the rest
     void (async () => {
       const token = url.searchParams.get('token');
-      const claims = token ? await verifyAccessToken(deps.tokens, token).catch(() => null) : null;
-      if (!claims) {
-        const body = JSON.stringify({ error: { code: 'unauthorized', message: 'A valid access token is required (?token=)' } });
-        socket.end(`HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
-        return;
+      let claims: Awaited<ReturnType<typeof verifyAccessToken>>;
+      try {
+        claims = token && token.length <= 4096 ? await verifyAccessToken(deps.tokens, token) : null;
+      } catch (error) {
+        log.warn({ err: error }, 'device websocket token check failed');
+        return refuseUpgrade(socket, 503, 'Service Unavailable', 'unavailable', 'Could not check the token; try again');
       }
+      if (!claims) return refuseUpgrade(socket, 401, 'Unauthorized', 'unauthorized', 'A valid access token is required (?token=)');
+      const user = { id: claims.sub, name: claims.name, email: claims.email };
+      const expiresAt = (claims.exp ?? 0) * 1000;
       wss.handleUpgrade(req, socket, head, (ws) => {
         open.add(ws);
-        ws.once('close', () => open.delete(ws));
-        serve(ws, { id: claims.sub, name: claims.name, email: claims.email });
+        // An expired access token ends the connection (as on Socket.IO, 0066); the app reconnects with a new one.
+        const expiry = setTimeout(() => ws.close(WS_CLOSE.tokenExpired, 'access token expired'), Math.min(Math.max(expiresAt - Date.now(), 0), 2 ** 31 - 1));
+        expiry.unref();
+        ws.once('close', () => (open.delete(ws), clearTimeout(expiry)));
+        serve(ws, user);
       });
     })().catch((error: unknown) => {
       log.error({ err: error }, 'device websocket upgrade failed');
@@ -96,6 +103,11 @@ export function attachDeviceWebSocket(httpServer: HttpServer, deps: DeviceWsDeps
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
   };
+}
+
+function refuseUpgrade(socket: Duplex, status: number, text: string, code: string, message: string): void {
+  const body = JSON.stringify({ error: { code, message } });
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
 /** One device's connection: its state machine (hello first), heartbeat, frames and relayed traffic. */
