@@ -110,6 +110,13 @@ export const envSchema = z.object({
   CANVAS_LOG_TTL_SECONDS: int(120).default(600),
   /** Room events kept per canvas for `canvas:sync` (approximate bound of its Redis stream). */
   CANVAS_LOG_MAX_EVENTS: int(10).default(1000),
+  /**
+   * Open sockets one user may hold over every API node, `/canvas` and `/device` together (SPEC §9);
+   * the next connection fails with connect_error `too_many_sockets`.
+   */
+  MAX_SOCKETS_PER_USER: int(1).default(20),
+  /** A node renews its sockets' places in that count this often ×3; a node killed without closing them frees them after this long. */
+  SOCKET_LEASE_SECONDS: int(2).default(60),
   /** Past this many missed events `canvas:sync` answers `resync` (reloading the canvas is cheaper). */
   CANVAS_SYNC_MAX_EVENTS: int(1).default(500),
   /** Prompt guard: block (422), warn (log only) or off. */

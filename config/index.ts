@@ -135,6 +135,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     queues: { names: workerQueues as QueueName[], explicit: e.WORKER_QUEUES !== undefined, lockMs: e.WORKER_LOCK_MS },
     broadcast: { chunkSize: e.BROADCAST_CHUNK_SIZE, chunkDelayMs: e.BROADCAST_CHUNK_DELAY_MS, concurrency: e.BROADCAST_CONCURRENCY },
     /** The per-canvas event sequence and replay log (src/realtime/canvas-log.ts). */
+    /**
+     * Sockets per user across nodes and namespaces (SPEC §9: default 20), counted in Redis with a
+     * lease per socket that its node renews, so a kill -9'd node's sockets stop counting after
+     * `leaseSeconds` (src/realtime/socket-quota.ts).
+     */
+    sockets: { maxPerUser: e.MAX_SOCKETS_PER_USER, leaseSeconds: e.SOCKET_LEASE_SECONDS },
     canvasLog: { ttlSeconds: e.CANVAS_LOG_TTL_SECONDS, maxEvents: e.CANVAS_LOG_MAX_EVENTS, maxCatchUp: e.CANVAS_SYNC_MAX_EVENTS },
     /** Open SSE streams per user, across nodes (src/http/sse-streams.ts, decision 0070). */
     streams: { maxPerUser: e.MAX_STREAMS_PER_USER, checkIntervalMs: e.STREAM_CHECK_INTERVAL_MS },

@@ -86,6 +86,8 @@ export function renderProtocolDoc(): string {
     '### `/canvas`',
     '',
     'Handshake `auth: {token}` with an access token; a missing or bad token fails with `connect_error` message `unauthorized`.',
+    'A user holds at most `MAX_SOCKETS_PER_USER` (default 20) sockets over every node, `/canvas` and `/device` together; the next',
+    'fails with `connect_error` message `too_many_sockets` (`data: {code: "too_many_sockets", message}`): close one first.',
     'Only members may join a canvas room. A client that drops for under 2 minutes usually gets what it missed when it',
     'reconnects (connection state recovery, rooms kept); after longer, join again. Either way, catch up by `seq`:',
     '',

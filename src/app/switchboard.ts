@@ -41,8 +41,10 @@ import { WsRelay } from '../devices/ws-relay';
 import { CanvasEmitter } from '../realtime/canvas-emitter';
 import { CanvasLog } from '../realtime/canvas-log';
 import { registerCanvasNamespace } from '../realtime/canvas-namespace';
+import { CursorRelay } from '../realtime/cursor-relay';
 import { registerDeviceNamespace } from '../realtime/device-namespace';
 import { attachDeviceWebSocket, type DeviceFrameHandlers } from '../realtime/device-ws';
+import { SocketQuota } from '../realtime/socket-quota';
 import { closeSocketServer, createSocketServer } from '../realtime/socket-server';
 import { startEmbeddedRedis } from './embedded-redis';
 import { closeAll } from './shutdown';
@@ -194,7 +196,11 @@ export async function startSwitchboard(
       };
       metrics.trackQueues([...QUEUE_NAMES], (name) => queues.get(name).getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed'));
       handleRequest = createHttpApp(ctx);
-      registerCanvasNamespace(io, { tokens, canvases: repos.canvases, canvasLog, logger, metrics });
+      // Cursors between nodes over pub/sub, never the adapter's (recovery) stream: issue 11.
+      const cursorSubscriber = createRedis(redisUrl, 'blocking');
+      const cursors = await CursorRelay.start({ publisher: redis, subscriber: cursorSubscriber, keyPrefix: config.redis.keyPrefix, nsp: io.of(CANVAS_NAMESPACE) as never, logger });
+      closers.unshift(['cursor relay', () => cursors.close()]);
+      registerCanvasNamespace(io, { tokens, canvases: repos.canvases, canvasLog, logger, metrics, cursors });
       // One set of handlers for both device transports: Socket.IO /device and the plain WebSocket (SPEC §12).
       const deviceHandlers: DeviceFrameHandlers = {
         onChatRequest: deviceChatHandler(chat),
@@ -209,6 +215,11 @@ export async function startSwitchboard(
         pingIntervalMs: config.device.wsPingIntervalMs, pongTimeoutMs: config.device.wsPongTimeoutMs,
       });
       closers.unshift(['device websockets', () => deviceWebSockets.close()]);
+      // MAX_SOCKETS_PER_USER over every node and both namespaces; registered after each namespace's auth.
+      const quota = new SocketQuota(redis, config.redis.keyPrefix, { maxPerUser: config.sockets.maxPerUser, leaseMs: config.sockets.leaseSeconds * 1000 }, logger);
+      quota.guard(io.of(CANVAS_NAMESPACE));
+      quota.guard(deviceSockets.nsp as never);
+      closers.unshift(['socket quota', () => quota.close()]);
       await new Promise<void>((resolve, reject) => {
         httpServer.once('error', reject);
         httpServer.listen(config.http.port, config.http.host, () => resolve());

@@ -7,6 +7,8 @@ import type { CanvasesRepository } from '../models/canvases-repository';
 import type { CanvasNamespace } from './canvas-emitter';
 import type { CanvasLog } from './canvas-log';
 import { guardSocketAuth, handshakeClaims } from './socket-auth';
+import type { CursorRelay } from './cursor-relay';
+import { TokenBucket } from './token-bucket';
 import { CANVAS_NAMESPACE, rooms, type CanvasClientEvents, type CanvasServerEvents, type CanvasSocketData, type PresenceUser } from './events';
 
 type CanvasSocket = Socket<CanvasClientEvents, CanvasServerEvents, Record<string, never>, CanvasSocketData>;
@@ -15,6 +17,19 @@ type CanvasSocket = Socket<CanvasClientEvents, CanvasServerEvents, Record<string
 // (lower-case) ids the API returns, so an upper-case id would join a room nobody emits to.
 const canvasIdSchema = z.uuid().transform((id) => id.toLowerCase());
 const cursorSchema = z.object({ canvasId: canvasIdSchema, x: z.number().finite(), y: z.number().finite() });
+/**
+ * Per socket (issue 11): joins and leaves (each a membership query and a presence broadcast over
+ * the cluster) and catch-ups (up to CANVAS_SYNC_MAX_EVENTS read from Redis) are refused with
+ * `rate_limited` past a burst a real client never reaches; cursors past 20 a second (the console
+ * sends one per 50 ms at most) are dropped, as a volatile event may be.
+ */
+export const CANVAS_SOCKET_LIMITS = {
+  rooms: { burst: 20, perSecond: 5 },
+  sync: { burst: 30, perSecond: 10 },
+  cursor: { burst: 20, perSecond: 20 },
+} as const;
+const rateLimited = { ok: false as const, error: { code: 'rate_limited', message: 'Too many requests on this socket; slow down' } };
+
 const syncSchema = z.object({ canvasId: canvasIdSchema, afterSeq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) });
 
 /**
@@ -24,7 +39,7 @@ const syncSchema = z.object({ canvasId: canvasIdSchema, afterSeq: z.number().int
  */
 export function registerCanvasNamespace(
   io: Server,
-  deps: { tokens: TokenSettings; canvases: CanvasesRepository; canvasLog: CanvasLog; logger: Logger; metrics?: Metrics },
+  deps: { tokens: TokenSettings; canvases: CanvasesRepository; canvasLog: CanvasLog; logger: Logger; metrics?: Metrics; cursors?: CursorRelay },
 ): CanvasNamespace {
   const nsp = io.of(CANVAS_NAMESPACE) as CanvasNamespace;
   const log = deps.logger.child({ component: 'canvas-namespace' });
@@ -69,8 +84,14 @@ export function registerCanvasNamespace(
     socket.once('disconnect', () => deps.metrics?.sockets.dec({ namespace: CANVAS_NAMESPACE }));
     // The user's own room: approval requests reach every tab of theirs, in a canvas or not (SPEC §15).
     void socket.join(rooms.user(socket.data.user.id));
+    const limits = {
+      rooms: new TokenBucket(CANVAS_SOCKET_LIMITS.rooms.burst, CANVAS_SOCKET_LIMITS.rooms.perSecond),
+      sync: new TokenBucket(CANVAS_SOCKET_LIMITS.sync.burst, CANVAS_SOCKET_LIMITS.sync.perSecond),
+      cursor: new TokenBucket(CANVAS_SOCKET_LIMITS.cursor.burst, CANVAS_SOCKET_LIMITS.cursor.perSecond),
+    };
     socket.on('canvas:join', async (canvasId, ack) => {
       const reply = typeof ack === 'function' ? ack : () => undefined;
+      if (!limits.rooms.take()) return reply(rateLimited);
       const parsed = canvasIdSchema.safeParse(canvasId);
       if (!parsed.success) return reply({ ok: false, error: { code: 'validation_failed', message: 'canvasId must be a UUID' } });
       try {
@@ -91,6 +112,7 @@ export function registerCanvasNamespace(
     // Catch-up by cursor (issue 16): what a member missed after `afterSeq`, or `resync`.
     socket.on('canvas:sync', async (payload, ack) => {
       const reply = typeof ack === 'function' ? ack : () => undefined;
+      if (!limits.sync.take()) return reply(rateLimited);
       const parsed = syncSchema.safeParse(payload);
       if (!parsed.success) return reply({ ok: false, error: { code: 'validation_failed', message: 'expected {canvasId: UUID, afterSeq: integer ≥ 0}' } });
       const { canvasId, afterSeq } = parsed.data;
@@ -109,6 +131,7 @@ export function registerCanvasNamespace(
 
     socket.on('canvas:leave', async (canvasId, ack) => {
       const reply = typeof ack === 'function' ? ack : () => undefined;
+      if (!limits.rooms.take()) return reply(rateLimited);
       const parsed = canvasIdSchema.safeParse(canvasId);
       if (!parsed.success || !socket.rooms.has(rooms.canvas(parsed.data))) return reply({ ok: false });
       await socket.leave(rooms.canvas(parsed.data));
@@ -117,11 +140,15 @@ export function registerCanvasNamespace(
     });
 
     socket.on('canvas:cursor', (payload) => {
+      if (!limits.cursor.take()) return;
       const parsed = cursorSchema.safeParse(payload);
       if (!parsed.success) return;
       const room = rooms.canvas(parsed.data.canvasId);
       if (!socket.rooms.has(room)) return;
-      socket.volatile.to(room).emit('cursor', { userId: socket.data.user.id, x: parsed.data.x, y: parsed.data.y });
+      const cursor = { userId: socket.data.user.id, x: parsed.data.x, y: parsed.data.y };
+      // Never through the adapter (its stream is everyone's recovery history): pub/sub, or this node only.
+      if (deps.cursors) deps.cursors.publish({ canvasId: parsed.data.canvasId, from: socket.id, ...cursor });
+      else socket.volatile.local.to(room).emit('cursor', cursor);
     });
 
     socket.on('disconnecting', () => {

@@ -111,7 +111,7 @@ export const canvasClientCatalog = {
     ack: {
       description:
         '`{ok:true, presence, seq}` with the users in the room and the seq of the canvas\'s latest event (events after it reach you live), ' +
-        'or `{ok:false, error:{code}}` (`not_found` for a canvas you cannot see, `validation_failed`). Join first, then load the blocks over HTTP, ' +
+        'or `{ok:false, error:{code}}` (`not_found` for a canvas you cannot see, `validation_failed`, `rate_limited` past 20 joins/leaves in a burst, 5/s after). Join first, then load the blocks over HTTP, ' +
         'then apply room events with a larger seq (adding a block you already have is a no-op).',
       examples: [{ ok: true, presence: [{ userId: USER, name: 'Ada' }], seq: 41 }, { ok: false, error: { code: 'not_found' } }],
     },
@@ -127,7 +127,7 @@ export const canvasClientCatalog = {
       description:
         '`{ok:true, resync:false, events:[{seq, event, payload}], lastSeq}` in seq order, or `{ok:true, resync:true, lastSeq}` when those events are ' +
         'no longer kept (older than `CANVAS_LOG_TTL_SECONDS`, or more than `CANVAS_SYNC_MAX_EVENTS`): reload the blocks over HTTP and continue after ' +
-        '`lastSeq`. `{ok:false, error:{code}}`: `not_found`, `validation_failed`.',
+        '`lastSeq`. `{ok:false, error:{code}}`: `not_found`, `validation_failed`, `rate_limited` (past 30 in a burst, 10/s after: ask again a little later).',
       examples: [
         { ok: true, resync: false, events: [{ seq: 42, event: 'block_deleted', payload: { canvasId: CANVAS, blockId: block.id, seq: 42 } }], lastSeq: 42 },
         { ok: true, resync: true, lastSeq: 980 },
@@ -142,7 +142,9 @@ export const canvasClientCatalog = {
     ack: { description: 'Optional; `{ok}`.', examples: [{ ok: true }] },
   },
   'canvas:cursor': {
-    summary: 'Your pointer position; relayed (volatile, may be dropped) to the others in the room as `cursor`.',
+    summary:
+      'Your pointer position; relayed (volatile, may be dropped) to the others in the room as `cursor`. At most 20 a second per socket are relayed ' +
+      '(the rest are dropped); cursors travel over Redis pub/sub, never through the recovery stream, so they are not replayed after a reconnect.',
     fields: { canvasId, x: 'finite number', y: 'finite number' },
     example: { canvasId: CANVAS, x: 120.5, y: 48 },
     schema: z.object({ canvasId: z.uuid(), x: z.number().finite(), y: z.number().finite() }),

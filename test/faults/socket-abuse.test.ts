@@ -141,7 +141,8 @@ describe('/canvas under abuse', () => {
       expect(answeredWhenServed).toBeLessThan(acks.length);
       expect(ready.status).toBe(200);
       expect(acks.length).toBeGreaterThanOrEqual(300);
-      for (const ack of acks) expect(ack).toEqual({ ok: false, error: expect.objectContaining({ code: 'not_found' }) });
+      // not_found, or rate_limited once the socket's join budget is spent (issue 11): never a join
+      for (const ack of acks) expect(ack).toEqual({ ok: false, error: expect.objectContaining({ code: expect.stringMatching(/^(not_found|rate_limited)$/) }) });
       // and nothing was joined: events in the foreign rooms do not reach the intruder
       const delivered = waitFor(foreignWatcher, 'block_added', (p) => p.canvasId === foreign[0]);
       await addBlock(room.owner, foreign[0], 'private');

@@ -1,0 +1,57 @@
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import type { Logger } from '../lib/logger';
+import type { CanvasNamespace } from './canvas-emitter';
+import { rooms } from './events';
+
+const relayed = z.object({ canvasId: z.string(), from: z.string(), userId: z.string(), x: z.number(), y: z.number() });
+
+/**
+ * Carries `cursor` events between API nodes over one Redis pub/sub channel, NOT through the
+ * Socket.IO adapter: the adapter's stream is also the connection-state-recovery history that every
+ * client shares, and cursors (many per second, worthless a second later) would push everyone's
+ * room events out of it (issue 11). Pub/sub keeps nothing: a node that is down misses the
+ * cursors, which is what a volatile event means anyway. Every node, the sender's included,
+ * delivers what it hears to its own sockets in the room (`nsp.local`), except the sender.
+ */
+export class CursorRelay {
+  private readonly channel: string;
+
+  private constructor(
+    private readonly publisher: Redis,
+    private readonly subscriber: Redis,
+    keyPrefix: string,
+  ) {
+    this.channel = `${keyPrefix}:canvas-cursor`;
+  }
+
+  /** Subscribes with `subscriber` (a connection of its own: pub/sub mode takes it over). */
+  static async start(options: { publisher: Redis; subscriber: Redis; keyPrefix: string; nsp: CanvasNamespace; logger?: Logger }): Promise<CursorRelay> {
+    const relay = new CursorRelay(options.publisher, options.subscriber, options.keyPrefix);
+    options.subscriber.on('message', (channel: string, message: string) => {
+      if (channel !== relay.channel) return;
+      let parsed;
+      try {
+        parsed = relayed.safeParse(JSON.parse(message));
+      } catch {
+        return;
+      }
+      if (!parsed.success) return;
+      const { canvasId, from, userId, x, y } = parsed.data;
+      const room = rooms.canvas(canvasId);
+      if (!options.nsp.adapter.rooms.has(room)) return;
+      options.nsp.local.to(room).except(from).volatile.emit('cursor', { userId, x, y });
+    });
+    await options.subscriber.subscribe(relay.channel);
+    return relay;
+  }
+
+  /** Sends one cursor to every node's members of the canvas room but the sending socket. */
+  publish(cursor: z.infer<typeof relayed>): void {
+    this.publisher.publish(this.channel, JSON.stringify(cursor)).catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    await this.subscriber.quit().catch(() => this.subscriber.disconnect());
+  }
+}

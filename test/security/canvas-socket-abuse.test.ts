@@ -1,0 +1,125 @@
+import { io, type Socket } from 'socket.io-client';
+import { Redis } from 'ioredis';
+import { startTestApp, type TestApp } from '../support/app';
+import { testRedisUrl } from '../support/database';
+import { addMember, createCanvas, registerUser, type TestUser } from '../support/http';
+import { connectCanvas, join, record, waitFor, type CanvasClient } from '../support/sockets';
+import { eventually } from '../support/wait';
+
+/**
+ * Issue 11 / SPEC §9 on `/canvas`, black box (real server, real sockets, two users): a join flood
+ * is refused per socket before any work; a cursor flood is cut down per socket and never enters the
+ * adapter's stream (everyone's recovery history); one user holds at most MAX_SOCKETS_PER_USER
+ * sockets over `/canvas` and `/device` together.
+ */
+describe('canvas socket abuse', () => {
+  let t: TestApp;
+  let redis: Redis;
+  const opened: Socket[] = [];
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    redis = new Redis(testRedisUrl());
+  });
+
+  afterAll(async () => {
+    opened.forEach((socket) => socket.close());
+    redis.disconnect();
+    await t.stop();
+  });
+
+  const open = async (user: TestUser): Promise<CanvasClient> => {
+    const socket = await connectCanvas(t.url, user.accessToken);
+    opened.push(socket);
+    return socket;
+  };
+
+  /** A room with an attacker (editor) and a watching second user. */
+  async function givenRoom() {
+    const owner = await registerUser(t.api, 'Watcher');
+    const attacker = await registerUser(t.api, 'Flooder');
+    const canvasId = await createCanvas(t.api, owner, 'Abused');
+    await addMember(t.api, owner, canvasId, attacker, 'editor');
+    const watcher = await open(owner);
+    expect(await join(watcher, canvasId)).toMatchObject({ ok: true });
+    return { owner, attacker, canvasId, watcher };
+  }
+
+  test('1,000 canvas:join at once from one socket: the excess is refused with rate_limited and does no work (no presence broadcast)', async () => {
+    const room = await givenRoom();
+    const flooder = await open(room.attacker);
+    const presence = record(room.watcher, 'presence');
+
+    const acks = await Promise.all(Array.from({ length: 1_000 }, () => flooder.timeout(30_000).emitWithAck('canvas:join', room.canvasId)));
+    const joined = acks.filter((ack) => ack.ok).length;
+    const refused = acks.filter((ack) => !ack.ok && ack.error.code === 'rate_limited').length;
+    // Every join that did work announced presence; wait for those, then count.
+    await eventually(async () => presence.length, (n) => n >= joined, 10_000);
+
+    expect(joined + refused).toBe(1_000);
+    expect(refused).toBeGreaterThan(900);
+    expect(joined).toBeGreaterThanOrEqual(1);
+    expect(presence.length).toBeLessThan(100);
+    expect(flooder.connected).toBe(true);
+    // The refusal is per socket: another socket of the same user joins at once.
+    expect(await join(await open(room.attacker), room.canvasId)).toMatchObject({ ok: true });
+  }, 60_000);
+
+  test('3,000 canvas:cursor from one socket: few are relayed, none enters the adapter stream, cursors still reach the room', async () => {
+    const room = await givenRoom();
+    const flooder = await open(room.attacker);
+    expect(await join(flooder, room.canvasId)).toMatchObject({ ok: true });
+    const cursors = record(room.watcher, 'cursor');
+    const stream = `${t.keyPrefix}:socket.io`;
+    const first = waitFor(room.watcher, 'cursor', (p) => p.userId === room.attacker.id);
+    await flooder.timeout(10_000).emitWithAck('canvas:sync', { canvasId: room.canvasId, afterSeq: 0 }); // the joins' presence is out
+    const before = await redis.xlen(stream);
+
+    for (let i = 0; i < 3_000; i += 1) flooder.emit('canvas:cursor', { canvasId: room.canvasId, x: i, y: i });
+    // One socket's events are handled in order: once this ack is back, every cursor was handled.
+    await flooder.timeout(30_000).emitWithAck('canvas:sync', { canvasId: room.canvasId, afterSeq: 0 });
+    await first;
+
+    expect(await redis.xlen(stream)).toBe(before);
+    expect(cursors.length).toBeGreaterThanOrEqual(1);
+    expect(cursors.length).toBeLessThan(300);
+    expect(cursors.every((c) => c.userId === room.attacker.id)).toBe(true);
+  }, 60_000);
+
+  describe('MAX_SOCKETS_PER_USER (default 20) over /canvas and /device', () => {
+    const connectTo = (namespace: '/canvas' | '/device', user: TestUser, deviceId?: string) =>
+      new Promise<Socket>((resolve, reject) => {
+        const socket = io(`${t.url}${namespace}`, { auth: { token: user.accessToken, deviceId }, transports: ['websocket'], reconnection: false, forceNew: true });
+        opened.push(socket);
+        socket.once('connect', () => resolve(socket));
+        socket.once('connect_error', (error) => reject(error));
+      });
+
+    test('the 21st socket of a user, on either namespace, gets connect_error too_many_sockets; another user is unaffected; closing one frees a place', async () => {
+      const user = await registerUser(t.api, 'Hoarder');
+      const other = await registerUser(t.api, 'Bystander');
+      const held: Socket[] = [];
+      for (let i = 0; i < 12; i += 1) held.push(await connectTo('/canvas', user));
+      for (let i = 0; i < 8; i += 1) held.push(await connectTo('/device', user, `laptop-${i}`));
+
+      for (const attempt of [() => connectTo('/canvas', user), () => connectTo('/device', user, 'laptop-extra')]) {
+        const error = (await attempt().then(
+          () => undefined,
+          (e: Error & { data?: unknown }) => e,
+        ))!;
+        expect(error?.message).toBe('too_many_sockets');
+        expect(error.data).toEqual({ code: 'too_many_sockets', message: expect.any(String) });
+      }
+      expect((await connectTo('/canvas', other)).connected).toBe(true);
+      expect(held.every((socket) => socket.connected)).toBe(true);
+
+      held[0].close();
+      const again = await eventually(
+        () => connectTo('/canvas', user).then((socket) => socket, () => undefined),
+        (socket) => socket !== undefined,
+        10_000,
+      );
+      expect(again!.connected).toBe(true);
+    }, 60_000);
+  });
+});
