@@ -72,7 +72,9 @@ export async function connectCanvas(options: SocketConnectOptions): Promise<Canv
   const sync = async (canvasId: string, afterSeq: number): Promise<SyncAck> => {
     for (let attempt = 0; ; attempt += 1) {
       try {
-        return await socket.timeout(10_000).emitWithAck('canvas:sync', { canvasId, afterSeq });
+        const ack = await socket.timeout(10_000).emitWithAck('canvas:sync', { canvasId, afterSeq });
+        if (ack.ok || ack.error.code !== 'rate_limited' || attempt >= 5) return ack;
+        await new Promise((resolve) => setTimeout(resolve, 500 * (attempt + 1)));
       } catch (error) {
         if (!socket.connected || attempt >= 5) throw error;
       }

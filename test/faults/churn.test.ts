@@ -96,7 +96,8 @@ class RawFollower {
         await this.sync();
         return;
       } catch {
-        // Timed out or dropped: ask again while connected (a new connection asks by itself).
+        // Timed out, refused or dropped: ask again shortly while connected (a new connection asks by itself).
+        await new Promise((resolve) => setTimeout(resolve, 200));
       }
     }
   }
