@@ -1,6 +1,7 @@
 // One open canvas: its blocks (REST first, then live from the `/canvas` room), presence,
 // cursors and members. Generation lives in generate-panel.js.
 import { blockBody, byRank, el } from './blocks.js';
+import { CanvasSync, ROOM_EVENTS } from './canvas-sync.js';
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 const CURSOR_INTERVAL_MS = 50;
@@ -19,6 +20,12 @@ export class CanvasView {
     this.cursorTimer = 0;
     this.pendingCursor = null;
     this.board = $('canvas-board');
+    // Room events by seq, exactly once, caught up after every reconnect (canvas-sync.js).
+    this.sync = new CanvasSync({
+      sync: (canvasId, afterSeq) => this.socket.timeout(10_000).emitWithAck('canvas:sync', { canvasId, afterSeq }),
+      apply: (event, payload) => this.applyRoomEvent(event, payload),
+      reload: (canvasId) => this.reloadBlocks(canvasId),
+    });
     this.bindSocket();
     this.board.addEventListener('mousemove', (event) => this.sendCursor(event));
     $('invite-form').addEventListener('submit', (event) => this.invite(event));
@@ -44,9 +51,24 @@ export class CanvasView {
     await this.join();
   }
 
+  /** The canvas's blocks over HTTP (following pages when the list has them): the truth after a resync. */
+  async reloadBlocks(canvasId) {
+    const blocks = [];
+    let cursor;
+    do {
+      const page = await this.api.get(`/canvases/${canvasId}/blocks${cursor ? `?cursor=${encodeURIComponent(cursor)}` : ''}`);
+      blocks.push(...page.blocks);
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+    if (this.canvasId !== canvasId) return;
+    this.blocks = new Map(blocks.map((block) => [block.id, block]));
+    this.renderBlocks();
+  }
+
   close() {
     if (this.canvasId && this.socket.connected) this.socket.emit('canvas:leave', this.canvasId);
     this.canvasId = null;
+    this.sync.stop();
     this.blocks.clear();
     this.names.clear();
     for (const cursor of this.cursors.values()) cursor.node.remove();
@@ -64,23 +86,46 @@ export class CanvasView {
     if (this.canvasId !== canvasId) return;
     if (!reply?.ok) return this.notify(`Could not join the canvas room (${reply?.error?.code ?? 'timeout'})`, true);
     this.renderPresence(reply.presence);
-    // Blocks written while the socket was away: the REST list is the truth.
-    const { blocks } = await this.api.get(`/canvases/${canvasId}/blocks`);
-    if (this.canvasId !== canvasId) return;
-    this.blocks = new Map(blocks.map((block) => [block.id, block]));
-    this.renderBlocks();
+    // Joined again after a reconnect that lost the rooms: continue from the last applied seq.
+    if (this.sync.state?.canvasId === canvasId) return this.catchUp();
+    // First join: follow from the ack's seq; events wait until the blocks (read after it) are in.
+    this.sync.start(canvasId, reply.seq);
+    await this.reloadBlocks(canvasId).catch((error) => this.notify(`Could not load the blocks: ${error.message}`, true));
+    if (this.canvasId === canvasId) this.sync.loaded();
+  }
+
+  /** After EVERY reconnect, recovered or not: Socket.IO's replay can miss a packet (ADR 0060). */
+  async onReconnect() {
+    if (!this.canvasId) return;
+    if (this.socket.recovered && this.sync.state?.canvasId === this.canvasId) return this.catchUp();
+    return this.join();
+  }
+
+  async catchUp() {
+    await this.sync.catchUp().catch(() => {
+      // Timed out: ask again shortly while connected (a new connection asks by itself).
+      setTimeout(() => this.socket.connected && void this.catchUp(), 1_000);
+    });
   }
 
   bindSocket() {
     const mine = (payload) => payload && payload.canvasId === this.canvasId;
-    this.socket.on('connect', () => void this.join());
-    this.socket.on('block_added', (p) => mine(p) && this.upsert([p.block]));
-    this.socket.on('block_updated', (p) => mine(p) && this.upsert([p.block]));
-    this.socket.on('blocks_bulk_added_chunk', (p) => mine(p) && this.upsert(p.blocks));
-    this.socket.on('block_deleted', (p) => mine(p) && this.remove([p.blockId]));
-    this.socket.on('generation_undone', (p) => mine(p) && this.remove(p.blockIds));
+    this.socket.on('connect', () => void this.onReconnect());
+    for (const name of ROOM_EVENTS) this.socket.on(name, (payload) => this.sync.receive(name, payload));
     this.socket.on('presence', (p) => mine(p) && this.renderPresence(p.users));
     this.socket.on('cursor', (p) => this.canvasId && this.showCursor(p));
+  }
+
+  /** One room event, in seq order and exactly once (from CanvasSync). */
+  applyRoomEvent(event, p) {
+    if (event === 'block_added' || event === 'block_updated') this.upsert([p.block]);
+    else if (event === 'blocks_bulk_added_chunk') this.upsert(p.blocks);
+    else if (event === 'block_deleted') this.remove([p.blockId]);
+    else if (event === 'generation_undone') this.remove(p.blockIds);
+    // For tests and curious operators: how far this board is, and how many events it applied.
+    const list = $('block-list');
+    list.dataset.lastSeq = String(this.sync.lastSeq);
+    list.dataset.applied = String(this.sync.applied);
   }
 
   /** Adds or replaces blocks (idempotent: the same block from SSE and from the room is one block). */
