@@ -47,7 +47,7 @@ function setConnection(state) {
 
 const view = new CanvasView({ api, socket, notify });
 const generator = new GeneratePanel({ api, view, notify });
-const approvals = new ApprovalsPanel({ api, notify });
+const approvals = new ApprovalsPanel({ api, socket, notify });
 
 function show(name) {
   for (const section of ['auth-view', 'home-view', 'canvas-view']) $(section).hidden = section !== name;

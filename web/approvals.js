@@ -1,46 +1,64 @@
-// Approvals of dangerous assistant tool calls (0021): the signed-in user's pending requests,
-// polled from `GET /hitl/requests?status=pending`, decided with PUT …/approve|reject.
+// Approvals of dangerous assistant tool calls (0021, SPEC §15): the signed-in user's pending
+// requests. Loaded once from `GET /hitl/requests?status=pending` (and again after every socket
+// reconnect, for what happened while away); from then on the tab's own `/canvas` socket pushes
+// `approval_requested` the moment a request exists and `approval_resolved` when it is decided here,
+// on the device, from curl, or times out. Decided with PUT …/approve|reject (409: already decided).
 import { el } from './blocks.js';
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
-const POLL_MS = 5_000;
 
 export class ApprovalsPanel {
-  constructor({ api, notify }) {
+  constructor({ api, socket, notify }) {
     this.api = api;
+    this.socket = socket;
     this.notify = notify;
-    this.timer = 0;
     this.running = false;
+    /** Pending requests by id, in arrival order. */
+    this.pending = new Map();
+    socket.on('connect', () => void this.load());
+    socket.on('approval_requested', (request) => {
+      if (!this.running) return;
+      this.pending.set(request.approvalId, { id: request.approvalId, ...request });
+      this.render();
+    });
+    socket.on('approval_resolved', ({ approvalId }) => {
+      if (this.pending.delete(approvalId)) this.render();
+    });
   }
 
   start() {
     if (this.running) return;
     this.running = true;
     $('approvals-panel').hidden = false;
-    void this.poll();
+    void this.load();
   }
 
   stop() {
     this.running = false;
-    clearTimeout(this.timer);
+    this.pending.clear();
     $('approvals-panel').hidden = true;
     $('approval-list').replaceChildren();
   }
 
-  async poll() {
-    clearTimeout(this.timer);
+  /** The pending list from the API: the truth after (re)connecting. */
+  async load() {
     if (!this.running) return;
+    const known = new Set(this.pending.keys());
     try {
       const { requests } = await this.api.get('/hitl/requests?status=pending');
-      this.render(requests);
+      // Requests known before the load and missing from it were decided meanwhile; ones pushed
+      // while it loaded stay.
+      const listed = new Set(requests.map((request) => request.id));
+      for (const id of known) if (!listed.has(id)) this.pending.delete(id);
+      for (const request of requests) if (!this.pending.has(request.id)) this.pending.set(request.id, request);
+      this.render();
     } catch (error) {
-      if (error.status === 401) return this.stop();
+      if (error.status === 401) this.stop();
     }
-    if (this.running && !document.hidden) this.timer = setTimeout(() => void this.poll(), POLL_MS);
-    else if (this.running) document.addEventListener('visibilitychange', () => void this.poll(), { once: true });
   }
 
-  render(requests) {
+  render() {
+    const requests = [...this.pending.values()];
     $('approvals-empty').hidden = requests.length > 0;
     $('approval-list').replaceChildren(
       ...requests.map((request) =>
@@ -66,8 +84,9 @@ export class ApprovalsPanel {
       await this.api.request('PUT', `/hitl/requests/${request.id}/${decision}`);
       this.notify(`${request.toolName}: ${decision === 'approve' ? 'approved' : 'rejected'}.`);
     } catch (error) {
-      this.notify(`Could not ${decision}: ${error.message}`, true);
+      this.notify(error.status === 409 ? `${request.toolName} was already decided elsewhere.` : `Could not ${decision}: ${error.message}`, true);
     }
-    await this.poll();
+    // approval_resolved clears it; this covers a socket that is down.
+    if (this.pending.delete(request.id)) this.render();
   }
 }

@@ -254,7 +254,7 @@ describe('web console: two users on one canvas in Chromium', () => {
     const final = new Promise<{ response: string }>((resolve) => device!.socket.once('final', resolve));
     await device.socket.timeout(5_000).emitWithAck('chat_request', { message: `Delete task ${TASK_ID}` });
 
-    // The panel polls every 5 s; the request shows up within one period.
+    // Pushed over A's /canvas socket the moment the request exists (SPEC §15).
     const approval = pageA.locator(byTestId('approval'));
     await approval.waitFor();
     expect(await approval.locator('strong').textContent()).toBe('delete_task');
@@ -267,6 +267,35 @@ describe('web console: two users on one canvas in Chromium', () => {
     await pageA.locator(byTestId('approvals-empty')).waitFor();
     expect((await final).response).toContain('deleted');
     expect(device.calls.filter((call) => call.action === 'delete')).toHaveLength(1);
+  });
+
+  test("a request appears on A's console the moment it exists, without polling, and clears when decided on the device; B's console never shows it", async () => {
+    const OTHER_TASK = '0a1b2c3d-4e5f-4a6b-8c7d-8e9f0a1b2c3d';
+    const hitlLoads: string[] = [];
+    const onRequest = (req: { url(): string }) => void (new URL(req.url()).pathname === '/api/v1/hitl/requests' && hitlLoads.push(req.url()));
+    pageA.on('request', onRequest);
+    try {
+      const requested = new Promise<{ approvalId: string }>((resolve) => device!.socket.once('approval_requested', resolve));
+      await device!.socket.timeout(5_000).emitWithAck('chat_request', { message: `Delete task ${OTHER_TASK}` });
+      const { approvalId } = await requested;
+
+      const approval = pageA.locator(`${byTestId('approval')}[data-approval-id="${approvalId}"]`);
+      await approval.waitFor();
+      expect(await approval.locator('.params').textContent()).toContain(OTHER_TASK);
+      expect(await pageB.locator(byTestId('approval')).count()).toBe(0);
+      await shot(pageA, '08-a-approval-pushed');
+
+      // Decided on the device: the console hears approval_resolved and clears it.
+      const ack = await device!.socket.timeout(5_000).emitWithAck('tool_approval', { approvalId, approved: false });
+      expect(ack).toEqual({ ok: true, status: 'rejected' });
+      await approval.waitFor({ state: 'detached' });
+      await pageA.locator(byTestId('approvals-empty')).waitFor();
+      // No list request was needed for either change: nothing polls.
+      expect(hitlLoads).toEqual([]);
+      expect(await pageB.locator(byTestId('approval')).count()).toBe(0);
+    } finally {
+      pageA.off('request', onRequest);
+    }
   });
 
   test("B's expired access token is refreshed silently: after a reload with a bad token B is back on the live canvas", async () => {
