@@ -210,13 +210,13 @@ export async function startSwitchboard(
       };
       const deviceSockets = registerDeviceNamespace(devices, { tokens, registry: deviceRegistry, logger, metrics, ...deviceHandlers });
       closers.unshift(['device presence', () => deviceSockets.close()]);
+      // MAX_SOCKETS_PER_USER over every node, both namespaces and the plain WebSocket; registered after each namespace's auth.
+      const quota = new SocketQuota(redis, config.redis.keyPrefix, { maxPerUser: config.sockets.maxPerUser, leaseMs: config.sockets.leaseSeconds * 1000 }, logger);
       const deviceWebSockets = attachDeviceWebSocket(httpServer, {
-        tokens, registry: deviceRegistry, channel: devices, logger, metrics, ...deviceHandlers,
+        tokens, registry: deviceRegistry, channel: devices, logger, metrics, quota, ...deviceHandlers,
         pingIntervalMs: config.device.wsPingIntervalMs, pongTimeoutMs: config.device.wsPongTimeoutMs,
       });
       closers.unshift(['device websockets', () => deviceWebSockets.close()]);
-      // MAX_SOCKETS_PER_USER over every node and both namespaces; registered after each namespace's auth.
-      const quota = new SocketQuota(redis, config.redis.keyPrefix, { maxPerUser: config.sockets.maxPerUser, leaseMs: config.sockets.leaseSeconds * 1000 }, logger);
       quota.guard(io.of(CANVAS_NAMESPACE));
       quota.guard(deviceSockets.nsp as never);
       closers.unshift(['socket quota', () => quota.close()]);

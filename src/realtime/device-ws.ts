@@ -11,6 +11,7 @@ import type { RelayMessage } from '../devices/ws-relay';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../observability/metrics';
 import type { DeviceNamespaceDeps } from './device-namespace';
+import type { SocketQuota } from './socket-quota';
 
 /** Where desktop apps written to seed 001 connect (SPEC §12). */
 export const DEVICE_WS_PATH = '/api/v1/ws/device';
@@ -39,6 +40,8 @@ export interface DeviceWsDeps extends DeviceFrameHandlers, DeviceWsOptions {
   channel: DeviceChannel;
   logger: Logger;
   metrics?: Metrics;
+  /** MAX_SOCKETS_PER_USER, shared with the Socket.IO namespaces: over it the upgrade is 429. */
+  quota?: Pick<SocketQuota, 'hold' | 'release'>;
 }
 
 /** Bad frames in a row that close the connection (SPEC §12). */
@@ -75,14 +78,19 @@ export function attachDeviceWebSocket(httpServer: HttpServer, deps: DeviceWsDeps
       }
       if (!claims) return refuseUpgrade(socket, 401, 'Unauthorized', 'unauthorized', 'A valid access token is required (?token=)');
       const user = { id: claims.sub, name: claims.name, email: claims.email };
+      const connId = `ws-${randomUUID()}`;
+      const member = `${DEVICE_WS_PATH}#${connId}`;
+      if (deps.quota && !(await deps.quota.hold(user.id, member))) return refuseUpgrade(socket, 429, 'Too Many Requests', 'too_many_sockets', 'Too many open sockets for this user');
+      const releaseQuota = () => void deps.quota?.release(user.id, member).catch((error: unknown) => log.warn({ err: error }, 'socket lease release failed'));
+      if (socket.destroyed) return releaseQuota();
       const expiresAt = (claims.exp ?? 0) * 1000;
       wss.handleUpgrade(req, socket, head, (ws) => {
         open.add(ws);
         // An expired access token ends the connection (as on Socket.IO, 0066); the app reconnects with a new one.
         const expiry = setTimeout(() => ws.close(WS_CLOSE.tokenExpired, 'access token expired'), Math.min(Math.max(expiresAt - Date.now(), 0), 2 ** 31 - 1));
         expiry.unref();
-        ws.once('close', () => (open.delete(ws), clearTimeout(expiry)));
-        serve(ws, user);
+        ws.once('close', () => (open.delete(ws), clearTimeout(expiry), releaseQuota()));
+        new DeviceWsConnection(ws, user, connId, deps, log).start();
       });
     })().catch((error: unknown) => {
       log.error({ err: error }, 'device websocket upgrade failed');
@@ -90,10 +98,6 @@ export function attachDeviceWebSocket(httpServer: HttpServer, deps: DeviceWsDeps
     });
   };
   httpServer.on('upgrade', onUpgrade);
-
-  function serve(ws: WebSocket, user: { id: string; name: string; email: string }): void {
-    new DeviceWsConnection(ws, user, deps, log).start();
-  }
 
   return {
     connections: () => open.size,
@@ -112,7 +116,6 @@ function refuseUpgrade(socket: Duplex, status: number, text: string, code: strin
 
 /** One device's connection: its state machine (hello first), heartbeat, frames and relayed traffic. */
 class DeviceWsConnection {
-  private readonly connId = `ws-${randomUUID()}`;
   private readonly connectedAt = new Date().toISOString();
   private deviceId?: string;
   private badInARow = 0;
@@ -129,6 +132,7 @@ class DeviceWsConnection {
   constructor(
     private readonly ws: WebSocket,
     private readonly user: { id: string; name: string; email: string },
+    private readonly connId: string,
     private readonly deps: DeviceWsDeps,
     log: Logger,
   ) {

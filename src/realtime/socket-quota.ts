@@ -27,7 +27,8 @@ export interface QuotaRefusal {
 }
 
 /**
- * `MAX_SOCKETS_PER_USER` across every API node and both namespaces (`/canvas`, `/device`), SPEC §9.
+ * `MAX_SOCKETS_PER_USER` across every API node and both namespaces (`/canvas`, `/device`), SPEC §9,
+ * plus the plain-WebSocket device endpoint ({@link hold}).
  * Each admitted socket holds a lease in the user's Redis sorted set; this node renews the leases
  * of its live sockets every third of `leaseMs` and drops a socket's lease when it disconnects, so
  * the set holds exactly the user's live sockets, plus, for at most `leaseMs`, those of a node that
@@ -58,6 +59,16 @@ export class SocketQuota {
     const now = Date.now();
     const command = (this.redis as unknown as Record<string, (...args: unknown[]) => Promise<number>>).sbSocketAcquire;
     return (await command.call(this.redis, this.key(userId), now, now + this.options.leaseMs, member, this.options.maxPerUser, this.options.leaseMs * 2)) === 1;
+  }
+
+  /**
+   * Takes and keeps renewing a lease for a connection this node serves outside Socket.IO (the plain
+   * WebSocket device endpoint, SPEC §12); false at the cap. Give it back with {@link release}.
+   */
+  async hold(userId: string, member: string): Promise<boolean> {
+    if (!(await this.acquire(userId, member))) return false;
+    this.remember(userId, member);
+    return true;
   }
 
   /** Counts a socket that skipped the middleware (a recovered session) without refusing it. */

@@ -11,6 +11,7 @@ import { testConfig } from '../support/app';
 import { createTestDatabase, LOCAL_POSTGRES, testRedisUrl, type TestDatabase } from '../support/database';
 import { registerUser, request, type TestUser } from '../support/http';
 import { startScriptedLLM, type ScriptedLLM } from '../support/scripted-llm';
+import { connectCanvas } from '../support/sockets';
 import { eventually } from '../support/wait';
 import { WsDevice, type Frame } from '../support/ws-device';
 
@@ -50,7 +51,7 @@ describe('plain WebSocket devices across two API nodes', () => {
   beforeAll(async () => {
     database = await createTestDatabase({ server: process.env.DATABASE_URL ?? LOCAL_POSTGRES });
     llm = await startScriptedLLM(demoResponder);
-    const env = { DEVICE_RPC_TIMEOUT_MS: '3000', HITL_TIMEOUT_MS: '60000', AGENT_RUN_TIMEOUT_MS: '8000', DEVICE_WS_PING_INTERVAL_MS: '300', DEVICE_WS_PONG_TIMEOUT_MS: '2000' };
+    const env = { DEVICE_RPC_TIMEOUT_MS: '3000', HITL_TIMEOUT_MS: '60000', AGENT_RUN_TIMEOUT_MS: '8000', DEVICE_WS_PING_INTERVAL_MS: '300', DEVICE_WS_PONG_TIMEOUT_MS: '2000', MAX_SOCKETS_PER_USER: '4' };
     const start = (roles: string) => {
       const config = testConfig({ keyPrefix, databaseUrl: database.url, env: { ...env, SWITCHBOARD_ROLES: roles } });
       return startSwitchboard(config, { logger: createLogger({ level: config.log.level }), endpoint: { baseURL: llm.baseURL, apiKey: 'test', provider: 'scripted', models: ['scripted-model'] } });
@@ -85,6 +86,26 @@ describe('plain WebSocket devices across two API nodes', () => {
   test('a bad or missing token is refused at the upgrade with HTTP 401', async () => {
     await expect(WsDevice.connect(nodeB.url!, undefined)).rejects.toThrow('status 401');
     await expect(WsDevice.connect(nodeB.url!, 'not-a-jwt')).rejects.toThrow('status 401');
+  });
+
+  test('WebSockets count toward MAX_SOCKETS_PER_USER with Socket.IO sockets, on every node: over the cap the upgrade is 429', async () => {
+    const user = await registerUser(api(nodeA), 'Many');
+    const first = await wsDevice(user, 'cap-1', nodeB);
+    await wsDevice(user, 'cap-2', nodeA);
+    const simulator = await DeviceSimulator.connect({ url: nodeA.url!, accessToken: user.accessToken, deviceId: 'cap-3', reconnection: false });
+    open.push(simulator);
+    const browser = await connectCanvas(nodeB.url!, user.accessToken);
+    open.push(browser);
+
+    await expect(WsDevice.connect(nodeB.url!, user.accessToken)).rejects.toThrow('status 429');
+    await expect(connectCanvas(nodeA.url!, user.accessToken)).rejects.toThrow('too_many_sockets');
+
+    first.device.close();
+    const again = await eventually(
+      () => WsDevice.connect(nodeA.url!, user.accessToken).catch((error: Error) => error),
+      (result) => result instanceof WsDevice,
+    );
+    open.push(again as WsDevice);
   });
 
   test('until device_hello only pong is accepted; after it the device is online for its user only', async () => {
