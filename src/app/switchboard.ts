@@ -5,6 +5,7 @@ import { QUEUE_NAMES, type Config } from '../../config';
 import type { LlmEndpoint } from '../ai/llm';
 import { ModelCatalog } from '../ai/model-catalog';
 import { ApprovalService, toolApprovalHandler } from '../assistant/approvals';
+import { ChatCancels } from '../assistant/chat-cancel';
 import { ChatEventLog } from '../assistant/chat-events';
 import { ChatService, deviceChatHandler } from '../assistant/chat-service';
 import { AgentService } from '../agents/agent-service';
@@ -129,13 +130,14 @@ export async function startSwitchboard(
     const signals = new CancelSignals(redis, config.redis.keyPrefix, logger);
     closers.unshift(['cancel signals', () => signals.close()]);
     const cancels = new GenerationCancels({ config, repos, events, limiter, canvasEvents, signals, queues, logger, metrics });
+    const chatCancels = new ChatCancels({ repos, queues, signals, chatEvents, devices, approvals, logger });
 
     let llmSummary = 'not used by these roles';
     if (roles.has('worker')) {
       const { startWorkerRole } = await import('./worker-role');
       const worker = await startWorkerRole({
         config, repos, events, limiter, queues, canvasEvents, connection: blockingRedis, logger, metrics, endpoint: options.endpoint, devices, approvals, chatEvents,
-        deviceRegistry, agentRunChannel, vault, signals, cancels,
+        deviceRegistry, agentRunChannel, vault, signals, cancels, chatCancels,
       });
       llmSummary = worker.summary;
       for (const closer of [...worker.closers].reverse()) closers.unshift(closer);
@@ -181,6 +183,7 @@ export async function startSwitchboard(
         events,
         chat,
         chatEvents,
+        chatCancels,
         approvals,
         journeys: new JourneyService({ config, redis, queues, logger }),
         agents,
@@ -205,6 +208,7 @@ export async function startSwitchboard(
       const deviceHandlers: DeviceFrameHandlers = {
         onChatRequest: deviceChatHandler(chat),
         onToolApproval: toolApprovalHandler(approvals),
+        onChatCancel: (user, deviceId, payload) => chatCancels.cancelFromDevice(user.id, deviceId, payload),
         onDeviceHello: (userId, deviceId) => void agents.resumeWaitingRuns(userId, deviceId),
         onAgentFrame: (user, deviceId, type, payload) => agentRunChannel.accept(user.id, deviceId, type, payload),
       };

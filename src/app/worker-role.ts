@@ -6,6 +6,7 @@ import type { LlmEndpoint } from '../ai/llm';
 import { ModelGateway } from '../ai/model-gateway';
 import { dangerousToolPolicy, type ApprovalService } from '../assistant/approvals';
 import { AssistantRunner } from '../assistant/assistant-runner';
+import type { ChatCancels } from '../assistant/chat-cancel';
 import type { ChatEventLog } from '../assistant/chat-events';
 import { NotesEventLog } from '../assistant/notes-events';
 import { SessionNotesRunner } from '../assistant/session-notes-runner';
@@ -38,6 +39,8 @@ export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'models' | 'm
   /** The process's one approval service (shared with the API role when both run here). */
   approvals: ApprovalService;
   chatEvents: ChatEventLog;
+  /** Ends chat turns stopped by a cancel (SPEC §11). */
+  chatCancels: ChatCancels;
   /** Agent runs: who is online, the frames of local runs, and sealed OAuth tokens. */
   deviceRegistry: DeviceRegistry;
   agentRunChannel: AgentRunChannel;

@@ -137,6 +137,8 @@ export async function runAgentLoop(options: AgentLoopOptions): Promise<AgentLoop
  * already seen part of that answer).
  */
 async function callModel(options: AgentLoopOptions, messages: BaseMessage[], tools: AssistantTool[], emit: (text: string) => void): Promise<ModelTurn> {
+  // Cancelled during a tool call: no new model request is opened.
+  if (options.signal?.aborted) throw options.signal.reason ?? new Error('The turn was cancelled');
   const turn = await options.models.streamTurn({
     purpose: 'chat',
     model: options.model,

@@ -97,22 +97,38 @@ export class ApprovalService {
     return decided;
   }
 
+  /**
+   * Its turn was cancelled (SPEC §11): every request of that turn still pending becomes `rejected`
+   * with `decisionReason: "cancelled"`, and no resume follows (the cancel ends the turn).
+   */
+  async cancelPending(messageId: string, userId: string): Promise<HitlRequestRow[]> {
+    const pending = await this.deps.repos.hitl.pendingForMessage(messageId);
+    const settled = await Promise.all(pending.map((row) => this.settle(row.id, 'rejected', userId, { via: 'cancel' }, { reason: 'cancelled', resume: false })));
+    return settled.filter((row): row is HitlRequestRow => row !== null);
+  }
+
   /** The timeout job: times the request out unless it was decided first. */
   async expire(id: string): Promise<HitlRequestRow | null> {
     return this.settle(id, 'timeout', null, { via: 'timeout' });
   }
 
-  private async settle(id: string, status: Decision, decidedBy: string | null, details: Record<string, unknown>): Promise<HitlRequestRow | null> {
+  private async settle(
+    id: string,
+    status: Decision,
+    decidedBy: string | null,
+    details: Record<string, unknown>,
+    options: { reason?: 'user' | 'timeout' | 'cancelled'; resume?: boolean } = {},
+  ): Promise<HitlRequestRow | null> {
     const { repos } = this.deps;
     const decided = await repos.db.transaction(async (tx) => {
-      const row = await repos.hitl.decide(id, status, decidedBy, tx);
+      const row = await repos.hitl.decide(id, status, decidedBy, tx, options.reason);
       if (row) await repos.audit.write({ actorId: decidedBy ?? row.userId, action: `hitl.${status}`, targetType: 'hitl_request', targetId: row.id, details: { ...details, toolName: row.toolName, sessionId: row.sessionId } }, tx);
       return row;
     });
     if (!decided) return null;
     this.deps.metrics?.approvals.inc({ outcome: status });
     await this.announce(decided, { approvalId: id, status, decidedBy });
-    await enqueueHitlResume(this.deps.queues, id);
+    if (options.resume !== false) await enqueueHitlResume(this.deps.queues, id);
     if (status !== 'timeout') {
       await this.deps.queues.get(ASSISTANT_QUEUE).remove(`hitl-timeout-${id}`).catch(() => 0);
     }

@@ -1,16 +1,19 @@
 import { AIMessage, HumanMessage, SystemMessage, type BaseMessage } from '@langchain/core/messages';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Config } from '../../config';
-import { ModelUnavailableError, type ModelGateway } from '../ai/model-gateway';
+import { ModelCallCancelled, ModelUnavailableError, type ModelGateway } from '../ai/model-gateway';
+import type { CancelSignals } from '../lib/cancel-signals';
 import type { DevicePort } from '../devices/device-channel';
 import { DeviceRpcError } from '../devices/device-rpc';
 import { describeIssues } from '../devices/protocol';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
+import type { HitlRequestRow } from '../models/schema';
 import type { Metrics } from '../observability/metrics';
 import { assistantJobSchema, HITL_RESUME_JOB, HITL_TIMEOUT_JOB, hitlJobSchema, type AssistantJob } from '../producers/assistant';
 import { runAgentLoop, type AgentLoopResult, type ParkedLoop } from './agent-loop';
 import type { ApprovalService } from './approvals';
+import type { ChatCancels, TurnRef } from './chat-cancel';
 import { loadContinuation, storeContinuation, type StoredContinuation } from './continuation';
 import type { ChatEvent, ChatEventLog, TurnUsage } from './chat-events';
 import { classifyIntent, plainSystemPrompt, systemPrompt, toolsFor } from './orchestrator';
@@ -42,6 +45,9 @@ export interface AssistantRunnerDeps {
   queues?: QueueRegistry;
   /** With it, a dangerous call parks the turn until the user decides (0021) instead of asking `policy.check`. */
   approvals?: ApprovalService;
+  /** Cancel requests (SPEC §11): heard through `signals`, ended through `chatCancels`. */
+  signals?: CancelSignals;
+  chatCancels?: ChatCancels;
 }
 
 /**
@@ -62,6 +68,20 @@ export class AssistantRunner {
     const parsed = assistantJobSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError(`Invalid assistant payload: ${describeIssues(parsed.error)}`);
     const data = parsed.data;
+    return this.watching(data.messageId, (signal) => this.start(job, data, signal));
+  }
+
+  /** Runs `work` with an AbortSignal that a cancel of the turn (from any node) aborts; watched before any read. */
+  private async watching<T>(messageId: string, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const watch = this.deps.signals?.watch('chat', messageId);
+    try {
+      return await work(watch?.signal ?? new AbortController().signal);
+    } finally {
+      watch?.release();
+    }
+  }
+
+  private async start(job: Job, data: AssistantJob, signal: AbortSignal): Promise<{ toolCalls: number; toolIterations: number; parked?: string }> {
     const log = this.deps.logger.child({ component: 'assistant', jobId: job.id, sessionId: data.sessionId, messageId: data.messageId });
     const { chat } = this.deps.repos;
     const session = await chat.findOwned(data.userId, data.sessionId);
@@ -72,15 +92,18 @@ export class AssistantRunner {
     }
     const answered = await chat.findReply(data.sessionId, data.messageId);
     if (answered) {
-      await this.publish(data, { type: 'final', sessionId: data.sessionId, response: answered.content, usage: usageOf(answered) });
+      // A cancelled turn's stream already ended with `cancelled`.
+      if (answered.status !== 'cancelled') await this.publish(data, { type: 'final', sessionId: data.sessionId, response: answered.content, usage: usageOf(answered) });
       return { toolCalls: 0, toolIterations: 0 };
     }
+    // Cancelled while queued: it never starts (SPEC §11).
+    if (message.cancelRequestedAt) return this.cancelled(data, log, '', null);
 
     const history = await chat.context(data.sessionId, message.seq, HISTORY_LIMIT);
     // Without a device (SPEC §16) the assistant has no tools and says it cannot reach local data.
     const agents = data.tools === 'none' || !data.deviceId ? [] : classifyIntent(message.content).agents;
     log.info({ agents, mode: data.tools, historyLength: history.length }, 'assistant turn started');
-    return this.runTurn(data, log, agents, newUsage(this.deps.models), {
+    return this.runTurn(data, log, agents, newUsage(this.deps.models), signal, {
       messages: [
         new SystemMessage(agents.length ? systemPrompt(agents) : plainSystemPrompt()),
         ...history.map((m): BaseMessage => (m.role === 'user' ? new HumanMessage(m.content) : new AIMessage(m.content))),
@@ -110,21 +133,27 @@ export class AssistantRunner {
     if (!row) throw new UnrecoverableError(`Approval request ${parsed.data.approvalId} does not exist`);
     if (row.status === 'pending') throw new UnrecoverableError(`Approval request ${row.id} is not decided yet`);
     const data: AssistantJob = { userId: row.userId, sessionId: row.sessionId, messageId: row.messageId, deviceId: row.deviceId, tools: 'device' };
+    return this.watching(data.messageId, (signal) => this.continueParked(job, row, data, signal));
+  }
+
+  private async continueParked(job: Job, row: HitlRequestRow, data: AssistantJob, signal: AbortSignal): Promise<{ toolCalls: number; toolIterations: number; parked?: string }> {
     const log = this.deps.logger.child({ component: 'assistant', jobId: job.id, sessionId: data.sessionId, messageId: data.messageId, approvalId: row.id });
     const answered = await this.deps.repos.chat.findReply(data.sessionId, data.messageId);
     if (answered) {
-      await this.publish(data, { type: 'final', sessionId: data.sessionId, response: answered.content, usage: usageOf(answered) });
+      if (answered.status !== 'cancelled') await this.publish(data, { type: 'final', sessionId: data.sessionId, response: answered.content, usage: usageOf(answered) });
       return { toolCalls: 0, toolIterations: 0 };
     }
     const { parked, agents, usage } = loadContinuation(row.continuation as StoredContinuation);
+    // Cancelled while parked or before this resume ran: the turn ends with what it had said.
+    if ((await this.deps.repos.chat.findMessage(data.sessionId, data.messageId))?.cancelRequestedAt) return this.cancelled(data, log, parked.response, usage);
     const offered = new Set(toolsFor(agents as AgentName[]).map((t) => t.name));
     const [call] = parked.calls;
     let result: string;
-    if (row.status === 'approved') result = await this.executeTool(data, offered, call.name, call.args, log, { approved: true });
+    if (row.status === 'approved') result = await this.executeTool(data, offered, call.name, call.args, log, { approved: true, signal });
     else if (row.status === 'rejected') result = `Error: the user rejected ${call.name}; it was NOT run. Do not try it again; tell the user it was not done.`;
     else result = `Error: ${call.name} was NOT run: the user did not approve it in time. Tell the user it was not done and that they can ask again.`;
     log.info({ status: row.status, tool: call.name }, 'assistant turn resumed');
-    return this.runTurn(data, log, agents as AgentName[], usage, { resume: { state: parked, result } });
+    return this.runTurn(data, log, agents as AgentName[], usage, signal, { resume: { state: parked, result } });
   }
 
   /** Runs (or resumes) the agent loop of a turn and finishes it: stored answer and `final`, or parked. */
@@ -133,6 +162,7 @@ export class AssistantRunner {
     log: Logger,
     agents: AgentName[],
     usage: TurnUsage,
+    signal: AbortSignal,
     start: { messages: BaseMessage[] } | { resume: { state: ParkedLoop; result: string } },
   ): Promise<{ toolCalls: number; toolIterations: number; parked?: string }> {
     const { chat } = this.deps.repos;
@@ -141,6 +171,8 @@ export class AssistantRunner {
     const tier = (await this.deps.repos.users.findById(data.userId))?.tier ?? 'free';
     const pending: Array<Promise<void>> = [];
     const approvals = this.deps.approvals;
+    // What the user has seen so far: the answer a cancel keeps (SPEC §11).
+    let streamed = 'resume' in start ? start.resume.state.response : '';
 
     try {
       const result: AgentLoopResult = await runAgentLoop({
@@ -150,15 +182,17 @@ export class AssistantRunner {
         messages: 'messages' in start ? start.messages : [],
         resume: 'resume' in start ? start.resume : undefined,
         tools,
-        executeTool: (name, args) => this.executeTool(data, offered, name, args, log),
+        signal,
+        executeTool: (name, args) => this.executeTool(data, offered, name, args, log, { signal }),
         // Only a call that would really run parks: an unknown tool or bad arguments is an error at once.
         mustPark: approvals
           ? (name, args) => offered.has(name) && this.policy.isDangerous(name) && TOOLS_BY_NAME.get(name)!.schema.safeParse(args ?? {}).success
           : undefined,
-        onText: (text) => void pending.push(this.publish(data, { type: 'text_chunk', sessionId: data.sessionId, text })),
-        onModelCall: (call) => {
-          Object.assign(usage, { provider: call.provider, model: call.model, inputTokens: usage.inputTokens + call.inputTokens, outputTokens: usage.outputTokens + call.outputTokens, costUsd: usage.costUsd + call.costUsd });
+        onText: (text) => {
+          streamed += text;
+          pending.push(this.publish(data, { type: 'text_chunk', sessionId: data.sessionId, text }));
         },
+        onModelCall: (call) => void addUsage(usage, call),
         onToolResult: async (name, _args, content) => {
           await chat.addMessage({ sessionId: data.sessionId, role: 'tool', toolName: name, content, replyTo: data.messageId });
         },
@@ -178,16 +212,26 @@ export class AssistantRunner {
           continuation: storeContinuation(result.parked, agents, usage),
         });
         log.info({ approvalId: request.id, tool: call.name }, 'assistant turn parked for approval');
+        // A cancel that came while parking found no approval to reject: end the turn here.
+        if (signal.aborted || (await chat.findMessage(data.sessionId, data.messageId))?.cancelRequestedAt) return this.cancelled(data, log, result.response, usage);
         return { toolCalls: result.toolCalls, toolIterations: result.toolIterations, parked: request.id };
       }
-      await chat.addMessage({ sessionId: data.sessionId, role: 'assistant', content: result.response, replyTo: data.messageId, ...usage });
-      await chat.touch(data.sessionId, data.deviceId);
+      // Stored under the lock of the user message: a cancel accepted before this wins (nothing stored).
+      const stored = await chat.finishTurn({ sessionId: data.sessionId, role: 'assistant', content: result.response, replyTo: data.messageId, ...usage });
       await Promise.allSettled(pending);
+      if (stored.outcome === 'cancel_requested') return this.cancelled(data, log, result.response, usage);
+      if (stored.outcome === 'answered') return { toolCalls: result.toolCalls, toolIterations: result.toolIterations };
+      await chat.touch(data.sessionId, data.deviceId);
       await this.publish(data, { type: 'final', sessionId: data.sessionId, response: result.response, usage });
       log.info({ toolCalls: result.toolCalls, toolIterations: result.toolIterations, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens }, 'assistant turn completed');
       return { toolCalls: result.toolCalls, toolIterations: result.toolIterations };
     } catch (error) {
       await Promise.allSettled(pending);
+      if (error instanceof ModelCallCancelled || signal.aborted) {
+        // The gateway recorded the cut-short call's usage already; the turn's total includes it.
+        if (error instanceof ModelCallCancelled) addUsage(usage, error.usage);
+        return this.cancelled(data, log, streamed, usage);
+      }
       const unavailable = error instanceof ModelUnavailableError;
       log.warn({ err: error }, 'assistant turn failed');
       await this.publish(data, {
@@ -204,7 +248,7 @@ export class AssistantRunner {
    * Runs one tool call on the turn's device. Every failure (bad arguments, policy refusal, device
    * offline, timeout, device error) becomes "Error: …" text for the model: the turn goes on.
    */
-  private async executeTool(data: AssistantJob, offered: Set<string>, name: string, rawArgs: unknown, log: Logger, options: { approved?: boolean } = {}): Promise<string> {
+  private async executeTool(data: AssistantJob, offered: Set<string>, name: string, rawArgs: unknown, log: Logger, options: { approved?: boolean; signal?: AbortSignal } = {}): Promise<string> {
     const { deviceId } = data;
     if (!deviceId) return `Error: no device is connected, so ${name} cannot run.`;
     const tool = TOOLS_BY_NAME.get(name);
@@ -216,7 +260,8 @@ export class AssistantRunner {
       const decision = await this.policy.check({ userId: data.userId, sessionId: data.sessionId, deviceId, toolName: name, args: args.data });
       if (!decision.allowed) return `Error: ${name} was not allowed: ${decision.reason}`;
     }
-    const device = ((call) => this.deps.devices.callDevice(data.userId, deviceId, call as never)) as DeviceCall;
+    // A cancel abandons the call: the wait ends at once and a late answer is ignored.
+    const device = ((call) => this.deps.devices.callDevice(data.userId, deviceId, call as never, { signal: options.signal })) as DeviceCall;
     try {
       return await tool.run(args.data, device, this.toolContext(data));
     } catch (error) {
@@ -224,6 +269,15 @@ export class AssistantRunner {
       log.warn({ err: error, tool: name }, 'assistant tool failed');
       return `Error: ${name} failed unexpectedly.`;
     }
+  }
+
+  /** Ends a cancelled turn (partial answer kept, marked cancelled; streams end with `cancelled`). */
+  private async cancelled(data: AssistantJob, log: Logger, response: string, usage: TurnUsage | null): Promise<{ toolCalls: number; toolIterations: number; cancelled: true }> {
+    const turn: TurnRef = { userId: data.userId, sessionId: data.sessionId, messageId: data.messageId, deviceId: data.deviceId };
+    if (!this.deps.chatCancels) throw new UnrecoverableError('The turn was cancelled, but this worker cannot end cancelled turns');
+    await this.deps.chatCancels.end(turn, { response, usage });
+    log.info({ chars: response.length, usage }, 'assistant turn cancelled');
+    return { toolCalls: 0, toolIterations: 0, cancelled: true };
   }
 
   /** Note tools embed through the `embeddings` queue (micro-batched, usage recorded, 0020). */
@@ -250,6 +304,10 @@ export class AssistantRunner {
     await this.deps.chatEvents.append(data.messageId, event);
   }
 }
+
+/** Adds one model call's tokens and cost to the turn's total. */
+const addUsage = (usage: TurnUsage, call: { provider: string; model: string; inputTokens: number; outputTokens: number; costUsd: number }) =>
+  Object.assign(usage, { provider: call.provider, model: call.model, inputTokens: usage.inputTokens + call.inputTokens, outputTokens: usage.outputTokens + call.outputTokens, costUsd: usage.costUsd + call.costUsd });
 
 const newUsage = (models: ModelGateway): TurnUsage => ({ ...models.defaultModel, inputTokens: 0, outputTokens: 0, costUsd: 0 });
 

@@ -20,7 +20,9 @@ export type ChatEvent =
   /** The decision (or timeout); the turn goes on and ends with `final`. */
   | ({ type: 'approval_resolved'; sessionId: string } & ApprovalResolved)
   | { type: 'final'; sessionId: string; response: string; usage: TurnUsage }
-  | { type: 'error'; sessionId: string; code: string; message: string };
+  | { type: 'error'; sessionId: string; code: string; message: string }
+  /** Stopped by a cancel (SPEC §11): the answer as far as it got, kept in history marked cancelled. */
+  | { type: 'cancelled'; sessionId: string; response: string; usage: TurnUsage };
 
 /**
  * A chat turn's events in one Redis stream per turn (keyed by the user message id), the same
@@ -29,6 +31,6 @@ export type ChatEvent =
  */
 export class ChatEventLog extends JsonEventLog<ChatEvent> {
   constructor(redis: Redis, keyPrefix: string, ttlSeconds = 3_600, follower?: StreamFollower) {
-    super(redis, (messageId) => `${keyPrefix}:chat:${messageId}:events`, (event) => event.type === 'final' || event.type === 'error', ttlSeconds, follower);
+    super(redis, (messageId) => `${keyPrefix}:chat:${messageId}:events`, (event) => event.type === 'final' || event.type === 'error' || event.type === 'cancelled', ttlSeconds, follower);
   }
 }

@@ -1,6 +1,7 @@
 import type { ApprovalService } from '../assistant/approvals';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../config';
+import type { ChatCancels } from '../assistant/chat-cancel';
 import type { ChatEventLog } from '../assistant/chat-events';
 import type { ChatService } from '../assistant/chat-service';
 import type { AgentService } from '../agents/agent-service';
@@ -35,6 +36,8 @@ export interface ApiContext {
   /** Assistant turns: start one (checks, stores, enqueues) and follow its events. */
   chat: ChatService;
   chatEvents: ChatEventLog;
+  /** Stops a running chat turn (SPEC §11). */
+  chatCancels: ChatCancels;
   /** Approval requests of dangerous assistant tool calls (0021). */
   approvals: ApprovalService;
   /** Agent setup journeys: guided conversations that end with a prompt template (0027). */

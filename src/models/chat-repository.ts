@@ -1,5 +1,5 @@
-import { and, desc, eq, lt, or, sql } from 'drizzle-orm';
-import type { Db } from './database';
+import { and, desc, eq, isNull, lt, or, sql } from 'drizzle-orm';
+import type { Db, DbOrTx } from './database';
 import { chatMessages, chatSessions, type ChatMessageRow, type ChatSessionRow } from './schema';
 
 export type ChatRole = ChatMessageRow['role'];
@@ -16,6 +16,8 @@ export interface NewChatMessage {
   inputTokens?: number;
   outputTokens?: number;
   costUsd?: number;
+  /** `cancelled`: an answer cut short by a cancel (SPEC §11). */
+  status?: ChatMessageRow['status'];
 }
 
 /** The public view of a message (`GET /chat/sessions/:id/history`). */
@@ -26,6 +28,8 @@ export function toChatMessageView(row: ChatMessageRow) {
     content: row.content,
     toolName: row.toolName,
     replyTo: row.replyTo,
+    /** `completed`, or `cancelled` for an answer cut short by a cancel (SPEC §11). */
+    status: row.status,
     usage: row.model ? { provider: row.provider, model: row.model, inputTokens: row.inputTokens, outputTokens: row.outputTokens, costUsd: row.costUsd } : null,
     createdAt: row.createdAt.toISOString(),
   };
@@ -45,6 +49,9 @@ export function toChatSessionView(row: ChatSessionRow) {
     updatedAt: row.updatedAt.toISOString(),
   };
 }
+
+/** A user message that has no assistant answer yet (its turn is running, queued or parked). */
+const unanswered = sql`not exists (select 1 from ${chatMessages} answer where answer.reply_to = ${chatMessages.id} and answer.role = 'assistant')`;
 
 /** Assistant sessions and their messages. Every read by id is scoped to the owner. */
 export class ChatRepository {
@@ -106,13 +113,77 @@ export class ChatRepository {
   }
 
   /** The assistant's answer to a user message, if one was stored (a retried turn must not answer twice). */
-  async findReply(sessionId: string, messageId: string): Promise<ChatMessageRow | null> {
-    const rows = await this.db
+  async findReply(sessionId: string, messageId: string, db: DbOrTx = this.db): Promise<ChatMessageRow | null> {
+    const rows = await db
       .select()
       .from(chatMessages)
       .where(and(eq(chatMessages.sessionId, sessionId), eq(chatMessages.replyTo, messageId), eq(chatMessages.role, 'assistant')))
       .limit(1);
     return rows[0] ?? null;
+  }
+
+  /** The session's latest user message without an answer (its turn is queued, running or parked). */
+  async runningTurn(sessionId: string): Promise<ChatMessageRow | null> {
+    const rows = await this.db
+      .select()
+      .from(chatMessages)
+      .where(and(eq(chatMessages.sessionId, sessionId), eq(chatMessages.role, 'user'), unanswered))
+      .orderBy(desc(chatMessages.seq))
+      .limit(1);
+    return rows[0] ?? null;
+  }
+
+  /**
+   * Marks the session's running turn (its latest user message without an answer) as asked to stop;
+   * null when no turn runs. The row lock orders this against {@link finishTurn}: a turn whose
+   * answer is committed is not running any more.
+   */
+  async requestCancel(sessionId: string): Promise<ChatMessageRow | null> {
+    return this.db.transaction(async (tx) => {
+      const [turn] = await tx
+        .select()
+        .from(chatMessages)
+        .where(and(eq(chatMessages.sessionId, sessionId), eq(chatMessages.role, 'user'), unanswered))
+        .orderBy(desc(chatMessages.seq))
+        .limit(1)
+        .for('update');
+      // Read again under the lock: an answer committed while we waited ends the turn.
+      if (!turn || (await this.findReply(sessionId, turn.id, tx))) return null;
+      const [marked] = await tx
+        .update(chatMessages)
+        .set({ cancelRequestedAt: sql`coalesce(${chatMessages.cancelRequestedAt}, now())` })
+        .where(eq(chatMessages.id, turn.id))
+        .returning();
+      return marked;
+    });
+  }
+
+  /** The session of the latest unanswered turn asked from `deviceId` (the device's running turn). */
+  async runningSessionOnDevice(userId: string, deviceId: string): Promise<string | null> {
+    const rows = await this.db
+      .select({ sessionId: chatMessages.sessionId })
+      .from(chatMessages)
+      .innerJoin(chatSessions, eq(chatSessions.id, chatMessages.sessionId))
+      .where(and(eq(chatSessions.userId, userId), eq(chatSessions.deviceId, deviceId), eq(chatMessages.role, 'user'), isNull(chatMessages.replyTo), unanswered))
+      .orderBy(desc(chatMessages.seq))
+      .limit(1);
+    return rows[0]?.sessionId ?? null;
+  }
+
+  /**
+   * Stores the answer of a turn exactly once, under the lock of its user message. `stored` with the
+   * row; `answered` when an answer exists already (a retry, or the cancel won); `cancel_requested`
+   * when a cancel was accepted and `reply.status` is not `cancelled` (nothing is stored then).
+   */
+  async finishTurn(reply: NewChatMessage & { replyTo: string }): Promise<{ outcome: 'stored' | 'answered' | 'cancel_requested'; row?: ChatMessageRow }> {
+    return this.db.transaction(async (tx) => {
+      const [turn] = await tx.select().from(chatMessages).where(eq(chatMessages.id, reply.replyTo)).for('update');
+      const existing = await this.findReply(reply.sessionId, reply.replyTo, tx);
+      if (existing) return { outcome: 'answered' as const, row: existing };
+      if (turn?.cancelRequestedAt && reply.status !== 'cancelled') return { outcome: 'cancel_requested' as const };
+      const [row] = await tx.insert(chatMessages).values(reply).returning();
+      return { outcome: 'stored' as const, row };
+    });
   }
 
   /** Every message of a session, oldest first. */

@@ -26,6 +26,8 @@ export function toHitlView(row: HitlRequestRow) {
     expiresAt: row.expiresAt.toISOString(),
     decidedAt: row.decidedAt?.toISOString() ?? null,
     decidedBy: row.decidedBy,
+    /** `user`, `timeout`, or `cancelled` (the turn was cancelled, SPEC §11); null while pending. */
+    decisionReason: row.decisionReason,
     createdAt: row.createdAt.toISOString(),
   };
 }
@@ -55,6 +57,11 @@ export class HitlRepository {
     return rows[0] ?? null;
   }
 
+  /** The requests of one turn (its user message) still waiting for a decision. */
+  async pendingForMessage(messageId: string): Promise<HitlRequestRow[]> {
+    return this.db.select().from(hitlRequests).where(and(eq(hitlRequests.messageId, messageId), eq(hitlRequests.status, 'pending')));
+  }
+
   /** `userId`'s requests, newest first, optionally only those in `status` (the console's approvals list). */
   async listForUser(userId: string, options: { status?: HitlStatus; limit: number }): Promise<HitlRequestRow[]> {
     const where = options.status ? and(eq(hitlRequests.userId, userId), eq(hitlRequests.status, options.status)) : eq(hitlRequests.userId, userId);
@@ -65,10 +72,16 @@ export class HitlRepository {
    * Moves a pending request to `status`; null when it was already decided (the conditional UPDATE
    * makes the first decision win when an approval, a rejection and the timeout race).
    */
-  async decide(id: string, status: Exclude<HitlStatus, 'pending'>, decidedBy: string | null, db: DbOrTx = this.db): Promise<HitlRequestRow | null> {
+  async decide(
+    id: string,
+    status: Exclude<HitlStatus, 'pending'>,
+    decidedBy: string | null,
+    db: DbOrTx = this.db,
+    decisionReason: NonNullable<HitlRequestRow['decisionReason']> = status === 'timeout' ? 'timeout' : 'user',
+  ): Promise<HitlRequestRow | null> {
     const rows = await db
       .update(hitlRequests)
-      .set({ status, decidedBy, decidedAt: sql`now()` })
+      .set({ status, decidedBy, decidedAt: sql`now()`, decisionReason })
       .where(and(eq(hitlRequests.id, id), eq(hitlRequests.status, 'pending')))
       .returning();
     return rows[0] ?? null;

@@ -7,7 +7,7 @@ import { describeIssues, deviceHelloSchema, deviceIdSchema, type AgentFrameAck, 
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../observability/metrics';
 import { guardSocketAuth, handshakeClaims } from './socket-auth';
-import { DEVICE_NAMESPACE, rooms, type ChatRequestAck, type ToolApprovalAck, type DeviceClientEvents, type DeviceServerEvents, type DeviceServerSideEvents, type DeviceSocketData } from './events';
+import { DEVICE_NAMESPACE, rooms, type ChatCancelAck, type ChatRequestAck, type ToolApprovalAck, type DeviceClientEvents, type DeviceServerEvents, type DeviceServerSideEvents, type DeviceSocketData } from './events';
 
 type DeviceSocket = Socket<DeviceClientEvents, DeviceServerEvents, DeviceServerSideEvents, DeviceSocketData>;
 
@@ -27,6 +27,8 @@ export interface DeviceNamespaceDeps {
    * ack. Without a handler the device is told the assistant is unavailable.
    */
   onChatRequest?: (user: DeviceSocketData['user'], deviceId: string, payload: unknown) => Promise<ChatRequestAck>;
+  /** Handles `chat_cancel` (SPEC §11): stop the named or this device's running turn; unvalidated payload. */
+  onChatCancel?: (user: DeviceSocketData['user'], deviceId: string, payload: unknown) => Promise<ChatCancelAck>;
   /** Handles `tool_approval` (the user's decision on an approval request, 0021); unvalidated payload. */
   onToolApproval?: (user: DeviceSocketData['user'], deviceId: string, payload: unknown) => Promise<ToolApprovalAck>;
   /** Handles `agent_data` / `agent_complete` of a local agent run (unvalidated payload); the result is the ack. */
@@ -124,6 +126,17 @@ export function registerDeviceNamespace(channel: DeviceChannel, deps: DeviceName
       } catch (error) {
         log.error({ err: error, ...context }, 'chat_request failed');
         reply({ error: { code: 'internal', message: 'The request could not be handled' } });
+      }
+    });
+
+    socket.on('chat_cancel', async (payload, ack) => {
+      const reply = typeof ack === 'function' ? ack : (_: ChatCancelAck) => undefined;
+      if (!deps.onChatCancel) return reply({ ok: false, error: { code: 'unavailable', message: 'The assistant is not available on this server' } });
+      try {
+        reply(await deps.onChatCancel(user, deviceId, payload));
+      } catch (error) {
+        log.error({ err: error, ...context }, 'chat_cancel failed');
+        reply({ ok: false, error: { code: 'internal', message: 'The request could not be handled' } });
       }
     });
 

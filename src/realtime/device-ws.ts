@@ -19,10 +19,7 @@ export const DEVICE_WS_PATH = '/api/v1/ws/device';
 export const WS_CLOSE = { badFrames: 1008, replaced: 4000, heartbeat: 4001, tokenExpired: 4002, shutdown: 1001 } as const;
 
 /** The same handlers the Socket.IO `/device` namespace uses, so both transports behave alike. */
-export type DeviceFrameHandlers = Pick<DeviceNamespaceDeps, 'onDeviceHello' | 'onChatRequest' | 'onToolApproval' | 'onAgentFrame'> & {
-  /** `chat_cancel {session_id?}` (SPEC §11); without it the frame answers `error not_supported`. */
-  onChatCancel?: (user: { id: string }, deviceId: string, payload: Record<string, unknown>) => Promise<{ ok: true } | { ok: false; error: { code: string; message?: string } }>;
-};
+export type DeviceFrameHandlers = Pick<DeviceNamespaceDeps, 'onDeviceHello' | 'onChatRequest' | 'onToolApproval' | 'onAgentFrame' | 'onChatCancel'>;
 
 export interface DeviceWsOptions {
   /** `ping` every this often (default 30 s, seed 001 §3.3). */

@@ -107,6 +107,8 @@ export interface DeviceClientEvents extends AuthClientEvents {
   device_hello: (payload: DeviceHello, ack: Ack<DeviceHelloAck>) => void;
   /** Asks the assistant; the turn is bound to this device (its tools run here). */
   chat_request: (payload: ChatRequestPayload, ack: Ack<ChatRequestAck>) => void;
+  /** Stops the running turn of `sessionId`, or of this device when it is left out (SPEC §11). */
+  chat_cancel: (payload: { sessionId?: string }, ack?: Ack<ChatCancelAck>) => void;
   /** The user's decision on an `approval_requested` (0021); the optional ack is `{ok}` or `{error}`. */
   tool_approval: (payload: { approvalId: string; approved: boolean }, ack?: Ack<ToolApprovalAck>) => void;
   /** Files read for an `agent_run` (any number of frames per run); the optional ack is `{ok}`. */
@@ -114,6 +116,9 @@ export interface DeviceClientEvents extends AuthClientEvents {
   /** The device has sent every file of the run. */
   agent_complete: (payload: AgentComplete, ack?: Ack<AgentFrameAck>) => void;
 }
+
+/** `chat_cancel` ack (SPEC §11): `not_running`, `not_found`, `validation_failed` on refusal. */
+export type ChatCancelAck = { ok: true } | { ok: false; error: { code: string; message?: string } };
 
 export type ToolApprovalAck = { ok: true; status: string } | { error: { code: string; message?: string } };
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { ChatEvent } from '../assistant/chat-events';
+import { chatCancelSchema } from '../assistant/chat-cancel';
 import { chatRequestSchema } from '../assistant/chat-service';
 import type { NotesEvent } from '../assistant/notes-events';
 import { agentCompleteSchema, agentDataSchema, agentRunSchema, deviceHelloSchema, errorReplySchema, replySchemas, toolCallSchema } from '../devices/protocol';
@@ -225,6 +226,19 @@ export const deviceClientCatalog = {
     schema: chatRequestSchema,
     ack: { description: '`{sessionId, messageId}` once the turn is queued, or `{error:{code}}`.', examples: [{ sessionId: SESSION, messageId: 'c3f1a2b4-5d6e-4f70-8a9b-0c1d2e3f4a5b' }, { error: { code: 'validation_failed', message: 'message: Too small' } }] },
   },
+  chat_cancel: {
+    summary:
+      'Stop a running assistant turn (SPEC §11): the model request is aborted, tool calls waiting on the device are abandoned (a late answer is ignored), ' +
+      'its pending approvals become `rejected` (`decisionReason: "cancelled"`), and the turn ends with `cancelled {sessionId}`; the partial answer is kept ' +
+      'in the history marked `cancelled`.',
+    fields: { sessionId: 'the session whose turn to stop (optional: without it, the running turn this device asked for)' },
+    example: { sessionId: SESSION },
+    schema: chatCancelSchema,
+    ack: {
+      description: 'Optional; `{ok:true}` once the stop is under way, or `{ok:false, error:{code}}` (`not_running`, `not_found`, `validation_failed`).',
+      examples: [{ ok: true }, { ok: false, error: { code: 'not_running' } }],
+    },
+  },
   tool_approval: {
     summary: 'Your decision on an `approval_requested`.',
     fields: { approvalId: 'from `approval_requested`', approved: 'boolean' },
@@ -381,6 +395,11 @@ export const chatSseCatalog = {
     summary: 'Last message: the turn failed (`stream_interrupted` when only the connection did).',
     fields: { sessionId: 'the session', code: 'e.g. `llm_unavailable`', message: 'readable' },
     example: { type: 'error', sessionId: SESSION, code: 'llm_unavailable', message: 'The model did not answer' },
+  },
+  cancelled: {
+    summary: 'Last message: the turn was cancelled (`POST /chat/sessions/:id/cancel` or `chat_cancel`); `response` is the answer as far as it got, kept in the history marked `cancelled`.',
+    fields: { sessionId: 'the session', response: 'the partial answer (may be empty)', usage: 'tokens and cost up to the stop (estimated when the provider reported none)' },
+    example: { type: 'cancelled', sessionId: SESSION, response: 'You have 2 ', usage: { provider: 'openai', model: 'gpt-4o-mini', inputTokens: 412, outputTokens: 3, costUsd: 0.0000636 } },
   },
 } satisfies SseCatalog<ChatEvent>;
 

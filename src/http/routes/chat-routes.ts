@@ -44,12 +44,14 @@ export function chatRoutes(ctx: ApiContext): Router {
     const controller = new AbortController();
     // 'close' on the response: the client went away before the answer (a finished request also closes).
     res.on('close', () => controller.abort());
-    let final: Extract<ChatEvent, { type: 'final' | 'error' }> | undefined;
+    let final: Extract<ChatEvent, { type: 'final' | 'error' | 'cancelled' }> | undefined;
     for await (const event of chatTurnEvents({ ...ctx, checkEveryMs: ctx.config.streams.checkIntervalMs }, turn, controller.signal)) {
-      if (event.type === 'final' || event.type === 'error') final = event;
+      if (event.type === 'final' || event.type === 'error' || event.type === 'cancelled') final = event;
     }
     if (!final) return; // client gone
     if (final.type === 'error') throw new AppError(final.code === 'llm_unavailable' ? 503 : 502, final.code, final.message);
+    // Stopped by a cancel (SPEC §11): what the assistant had said so far.
+    if (final.type === 'cancelled') return void res.json({ sessionId: turn.sessionId, response: final.response, cancelled: true, usage: final.usage });
     res.json({ sessionId: turn.sessionId, response: final.response, usage: final.usage });
   });
 
@@ -90,6 +92,13 @@ export function chatRoutes(ctx: ApiContext): Router {
     const session = await ownedSession(req);
     const messages = await chat.history(session.id);
     res.json({ session: toChatSessionView(session), messages: messages.map(toChatMessageView) });
+  });
+
+  // SPEC §11: stops the session's running turn, from any node; 202 while one runs, else 409 not_running.
+  router.post('/chat/sessions/:id/cancel', async (req, res) => {
+    const id = uuidParam.safeParse(req.params.id);
+    if (!id.success) throw notFound('Chat session');
+    res.status(202).json(await ctx.chatCancels.cancel(currentUser(req).id, id.data));
   });
 
   router.delete('/chat/sessions/:id', async (req, res) => {

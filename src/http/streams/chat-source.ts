@@ -30,7 +30,7 @@ export function chatTurnLiveness(deps: { repos: Repositories; queues: QueueRegis
   };
 }
 
-/** The turn's events, ending with `final` or `error`; a turn that ended without one gets one built from its stored answer. */
+/** The turn's events, ending with `final`, `error` or `cancelled`; a turn that ended without one gets one built from its stored answer. */
 export async function* chatTurnEvents(
   deps: { chatEvents: ChatEventLog; repos: Repositories; queues: QueueRegistry; checkEveryMs?: number },
   turn: { sessionId: string; messageId: string },
@@ -45,7 +45,8 @@ export async function* chatTurnEvents(
   const reply = await deps.repos.chat.findReply(turn.sessionId, turn.messageId);
   if (reply) {
     yield {
-      type: 'final',
+      // An answer cut short by a cancel ends the stream as the cancel did (SPEC §11).
+      type: reply.status === 'cancelled' ? 'cancelled' : 'final',
       sessionId: turn.sessionId,
       response: reply.content,
       usage: { provider: reply.provider ?? 'unknown', model: reply.model ?? 'unknown', inputTokens: reply.inputTokens, outputTokens: reply.outputTokens, costUsd: reply.costUsd },

@@ -3,10 +3,10 @@ import { hitlListQuerySchema } from '../../routes/hitl-routes';
 import { chatSessionsQuerySchema } from '../../routes/chat-routes';
 import { emptyBodySchema, escalateBodySchema, resolveBodySchema } from '../../routes/session-notes-routes';
 import type { ApiOperation } from '../registry';
-import { sessionStatusResponse } from '../response-schemas';
+import { chatCancelResponse, sessionStatusResponse } from '../response-schemas';
 import { approvalIdParam, sessionIdParam } from './params';
 
-const hitlView = '`{id, sessionId, toolName, parameters, reason, status (pending|approved|rejected|timeout), expiresAt, decidedAt, decidedBy, createdAt}`';
+const hitlView = '`{id, sessionId, toolName, parameters, reason, status (pending|approved|rejected|timeout), expiresAt, decidedAt, decidedBy, decisionReason (user|timeout|cancelled; null while pending), createdAt}`';
 
 /** `chat-routes.ts`, `session-notes-routes.ts`, `hitl-routes.ts`. */
 export const assistantOperations: ApiOperation[] = [
@@ -18,7 +18,7 @@ export const assistantOperations: ApiOperation[] = [
       '`tools: "none"` (the default when no device is online) answers as a plain assistant without device tools; ' +
       '`tools: "device"` with no device online is 409 `device_offline`. `config: {provider, model}` picks a configured model (else 400 `unknown_model`).',
     body: chatBodySchema,
-    responses: { 200: '`{sessionId, response, usage}`' },
+    responses: { 200: '`{sessionId, response, usage}`; a turn stopped by a cancel answers `{sessionId, response: <partial>, cancelled: true, usage}`' },
     errors: [404, 409, 429, 503],
   },
   {
@@ -26,7 +26,7 @@ export const assistantOperations: ApiOperation[] = [
     summary: 'One assistant turn, streamed as server-sent events',
     body: chatBodySchema,
     responses: {
-      200: { description: 'SSE: `text_chunk {sessionId, text}` events, then `final {sessionId, response, usage}` or `error {sessionId, code, message}`', contentType: 'text/event-stream', headers: { 'X-Chat-Session-Id': 'The session id' } },
+      200: { description: 'SSE: `text_chunk {sessionId, text}` events, then `final {sessionId, response, usage}`, `error {sessionId, code, message}` or `cancelled {sessionId, response, usage}` (stopped by a cancel)', contentType: 'text/event-stream', headers: { 'X-Chat-Session-Id': 'The session id' } },
     },
     errors: [404, 409, 429, 503],
   },
@@ -50,6 +50,17 @@ export const assistantOperations: ApiOperation[] = [
     params: sessionIdParam,
     responses: { 200: '`{session, messages}`' },
     errors: [404],
+  },
+  {
+    method: 'post', path: '/chat/sessions/:id/cancel', operationId: 'cancelChatTurn', tags: ['assistant'], auth: 'bearer',
+    summary: "Stop the session's running turn (its owner only), from any API node",
+    description:
+      'The model request is aborted, device tool calls in flight are abandoned, pending approvals of the turn become `rejected` with ' +
+      '`decisionReason: "cancelled"`, and the turn ends with `cancelled {sessionId}` on its stream and the device; the partial answer is kept in the ' +
+      'history with `status: "cancelled"`. A turn still queued never starts. 409 `not_running` when no turn runs.',
+    params: sessionIdParam,
+    responses: { 202: { description: 'The stop is under way', schema: chatCancelResponse } },
+    errors: [404, 409],
   },
   {
     method: 'delete', path: '/chat/sessions/:id', operationId: 'deleteChatSession', tags: ['assistant'], auth: 'bearer',
