@@ -66,6 +66,14 @@ export const envSchema = z.object({
   JWT_SECRET: z.string().min(32).optional(),
   ACCESS_TOKEN_TTL_SECONDS: int(60).default(900),
   REFRESH_TOKEN_TTL_DAYS: int(1).default(30),
+  /** `/auth/login` attempts per client IP per minute (each costs an argon2 verification). */
+  LOGIN_ATTEMPTS_PER_IP_PER_MINUTE: int(1).default(60),
+  /** Consecutive wrong passwords for one account before it backs off (30 s, doubling, up to 15 min). */
+  LOGIN_FAILURES_BEFORE_BACKOFF: int(1).default(5),
+  /** `/auth/register` calls per client IP per hour. */
+  REGISTRATIONS_PER_IP_PER_HOUR: int(1).default(50),
+  /** Express `trust proxy`: unset = the socket's address is the client IP; a hop count or a list of proxy addresses behind a reverse proxy. */
+  TRUST_PROXY: z.string().optional(),
   /** base64 of 32 bytes: encrypts OAuth tokens at rest. */
   OAUTH_ENCRYPTION_KEY: z
     .string()

@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { envSchema } from './env';
 import { DEFAULT_PRICING, type ModelPrice } from './pricing';
-import { mergeTierLimits, TIERS, type Tier, type TierLimits } from './tiers';
+import { mergeTierLimits, mergeUsageLimits, TIERS, type Tier, type TierLimits, type UsageLimits } from './tiers';
 
-export { TIERS, type Tier, type TierLimits } from './tiers';
+export { TIERS, type Tier, type TierLimits, type UsageLimits } from './tiers';
 export { costUsd, type ModelPrice } from './pricing';
 
 export const QUEUE_NAMES = ['generation', 'broadcast', 'assistant', 'embeddings', 'connectors', 'agent-runs'] as const;
@@ -21,6 +21,10 @@ const tierOverrideSchema = z.partialRecord(
     concurrentGenerations: z.number().int().positive(),
     maxBlocksPerGeneration: z.number().int().positive(),
     maxEnabledAgents: z.number().int().nonnegative(),
+    chatPerMinute: z.number().int().positive(),
+    embeddingsPerMinute: z.number().int().positive(),
+    journeyPerMinute: z.number().int().positive(),
+    agentRunsPerMinute: z.number().int().positive(),
   }).partial(),
 );
 const providersSchema = z
@@ -100,6 +104,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       audience: 'switchboard-api',
       accessTokenTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS,
       refreshTokenTtlDays: e.REFRESH_TOKEN_TTL_DAYS,
+      loginAttemptsPerIpPerMinute: e.LOGIN_ATTEMPTS_PER_IP_PER_MINUTE,
+      loginFailuresBeforeBackoff: e.LOGIN_FAILURES_BEFORE_BACKOFF,
+      registrationsPerIpPerHour: e.REGISTRATIONS_PER_IP_PER_HOUR,
       aiAgentUserId: AI_AGENT_USER_ID,
     },
     oauth: {
@@ -151,6 +158,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       concurrency: e.GENERATION_CONCURRENCY,
     },
     tiers: mergeTierLimits(tiers.data as Partial<Record<Tier, Partial<TierLimits>>>),
+    /** Per-minute limits on paid work per user, by tier (0067). */
+    usageLimits: mergeUsageLimits(tiers.data as Partial<Record<Tier, Partial<UsageLimits>>>),
+    /** Express `trust proxy` (TRUST_PROXY): whose address `req.ip` is, for per-IP limits. */
+    trustProxy: parseTrustProxy(e.TRUST_PROXY),
     device: { rpcTimeoutMs: e.DEVICE_RPC_TIMEOUT_MS, wsPingIntervalMs: e.DEVICE_WS_PING_INTERVAL_MS, wsPongTimeoutMs: e.DEVICE_WS_PONG_TIMEOUT_MS },
     hitl: { timeoutMs: e.HITL_TIMEOUT_MS, dangerousTools: e.HITL_DANGEROUS_TOOLS },
     shutdown: { timeoutMs: e.SHUTDOWN_TIMEOUT_MS },
@@ -197,4 +208,11 @@ function modelProviders(e: z.output<typeof envSchema>, env: Record<string, strin
     fallback.push(...e.LLM_FALLBACK_MODELS.map((model) => ({ provider: providers[0].name, model })));
   }
   return { providers, fallback };
+}
+
+/** `TRUST_PROXY` as express takes it: `true`/`false`, a hop count, or addresses / names (`loopback`). */
+function parseTrustProxy(value: string | undefined): boolean | number | string {
+  if (value === undefined || value === '' || value === 'false') return false;
+  if (value === 'true') return true;
+  return /^\d+$/.test(value) ? Number(value) : value;
 }

@@ -27,9 +27,48 @@ export const DEFAULT_TIER_LIMITS: Record<Tier, TierLimits> = {
   },
 };
 
+/**
+ * Per-minute limits on paid work (issue 11, 0067), per user, by tier. Kept beside the generation
+ * table of SPEC §4 rather than in it; `TIER_LIMITS` overrides both (`{"free":{"chatPerMinute":10}}`).
+ */
+export interface UsageLimits {
+  /** Assistant turns started: `POST /chat`, `/chat/stream` and the socket `chat_request` together (each a model call). */
+  chatPerMinute: number;
+  /** `POST /storage/vectors/embed` calls (each an embedding). */
+  embeddingsPerMinute: number;
+  /** Agent-setup journey turns: `start` and `message` together (each message a model call). */
+  journeyPerMinute: number;
+  /** Manual agent runs (`POST /agents/:id/run`: a device round trip or provider fetch, then model calls). */
+  agentRunsPerMinute: number;
+}
+
+// Generous for a person at a keyboard or a device syncing a folder of notes (embeddings come in
+// bursts), small against a script: a chat or journey turn is a model call, a manual run a whole run.
+export const DEFAULT_USAGE_LIMITS: Record<Tier, UsageLimits> = {
+  free: { chatPerMinute: 30, embeddingsPerMinute: 300, journeyPerMinute: 30, agentRunsPerMinute: 10 },
+  pro: { chatPerMinute: 120, embeddingsPerMinute: 1_200, journeyPerMinute: 120, agentRunsPerMinute: 30 },
+  enterprise: { chatPerMinute: 600, embeddingsPerMinute: 6_000, journeyPerMinute: 600, agentRunsPerMinute: 120 },
+};
+
+export const USAGE_LIMIT_KEYS = ['chatPerMinute', 'embeddingsPerMinute', 'journeyPerMinute', 'agentRunsPerMinute'] as const;
+
+/** Merges the usage part of a `TIER_LIMITS` override over the defaults (other keys are ignored). */
+export function mergeUsageLimits(override: Partial<Record<Tier, Partial<UsageLimits> & Record<string, unknown>>> | undefined): Record<Tier, UsageLimits> {
+  const merged = { ...DEFAULT_USAGE_LIMITS };
+  for (const tier of TIERS) {
+    const picked = Object.fromEntries(Object.entries(override?.[tier] ?? {}).filter(([key]) => (USAGE_LIMIT_KEYS as readonly string[]).includes(key)));
+    merged[tier] = { ...DEFAULT_USAGE_LIMITS[tier], ...picked };
+  }
+  return merged;
+}
+
 /** Merges a partial override (`{"free": {"generationsPerMinute": 10}}`) over the defaults. */
 export function mergeTierLimits(override: Partial<Record<Tier, Partial<TierLimits>>> | undefined): Record<Tier, TierLimits> {
   const merged = { ...DEFAULT_TIER_LIMITS };
-  for (const tier of TIERS) merged[tier] = { ...DEFAULT_TIER_LIMITS[tier], ...(override?.[tier] ?? {}) };
+  for (const tier of TIERS) {
+    // The usage limits of the same override live in their own table (mergeUsageLimits).
+    const picked = Object.fromEntries(Object.entries(override?.[tier] ?? {}).filter(([key]) => !(USAGE_LIMIT_KEYS as readonly string[]).includes(key)));
+    merged[tier] = { ...DEFAULT_TIER_LIMITS[tier], ...picked };
+  }
   return merged;
 }

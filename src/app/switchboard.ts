@@ -18,6 +18,7 @@ import { resolveOAuthEncryptionKey, SecretBox } from '../connectors/secret-box';
 import { AuthService } from '../auth/auth-service';
 import { resolveJwtSecret } from '../auth/jwt-secret';
 import { SessionGuard } from '../auth/session-guard';
+import { UsageLimiter } from '../lib/usage-limiter';
 import { CANVAS_NAMESPACE, DEVICE_NAMESPACE, rooms } from '../realtime/events';
 import type { TokenSettings } from '../auth/tokens';
 import { GenerationEventLog } from '../generation/event-log';
@@ -206,7 +207,7 @@ export async function startSwitchboard(
       registerCanvasNamespace(io, { tokens, canvases: repos.canvases, canvasLog, logger, metrics, cursors });
       // One set of handlers for both device transports: Socket.IO /device and the plain WebSocket (SPEC §12).
       const deviceHandlers: DeviceFrameHandlers = {
-        onChatRequest: deviceChatHandler(chat),
+        onChatRequest: deviceChatHandler(chat, new UsageLimiter(redis, config.redis.keyPrefix, config.usageLimits)),
         onToolApproval: toolApprovalHandler(approvals),
         onChatCancel: (user, deviceId, payload) => chatCancels.cancelFromDevice(user.id, deviceId, payload),
         onDeviceHello: (userId, deviceId) => void agents.resumeWaitingRuns(userId, deviceId),

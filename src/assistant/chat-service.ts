@@ -4,6 +4,8 @@ import type { DeviceRegistry } from '../devices/device-registry';
 import { describeIssues, deviceIdSchema } from '../devices/protocol';
 import { AppError, notFound } from '../lib/errors';
 import type { Logger } from '../lib/logger';
+import type { UsageLimiter } from '../lib/usage-limiter';
+import type { Tier } from '../../config';
 import type { Repositories } from '../models';
 import { enqueueAssistantTurn } from '../producers/assistant';
 import type { QueueRegistry } from '../producers/queue-registry';
@@ -117,11 +119,13 @@ const titleOf = (text: string) => {
  * The `/device` namespace's `chat_request` handler: the turn is bound to the asking device. The
  * ack is `{sessionId, messageId}`, or `{error: {code, message}}` (validation_failed, not_found).
  */
-export function deviceChatHandler(service: ChatService) {
-  return async (user: { id: string }, deviceId: string, payload: unknown): Promise<ChatRequestAck> => {
+export function deviceChatHandler(service: ChatService, usage?: UsageLimiter) {
+  return async (user: { id: string; tier?: Tier }, deviceId: string, payload: unknown): Promise<ChatRequestAck> => {
     const parsed = chatRequestSchema.safeParse(payload);
     if (!parsed.success) return { error: { code: 'validation_failed', message: describeIssues(parsed.error) } };
     try {
+      // Counts with POST /chat in the user's chat window (issue 11): a refusal is a `rate_limited` ack.
+      await usage?.take('chatPerMinute', user);
       const { sessionId, messageId } = await service.start({ userId: user.id, deviceId, fromDevice: true, message: parsed.data.message, sessionId: parsed.data.sessionId });
       return { sessionId, messageId };
     } catch (error) {

@@ -28,6 +28,9 @@ import { webConsoleRouter } from './web-console';
 export function createHttpApp(ctx: ApiContext): Express {
   const app = express();
   app.disable('x-powered-by');
+  // req.ip is the client behind TRUST_PROXY's proxies, else the socket's address: login and
+  // registration limits are per client IP (0067).
+  app.set('trust proxy', ctx.config.trustProxy);
   app.use(helmet());
   app.use(httpMetrics(ctx.metrics));
   app.use(

@@ -73,7 +73,7 @@ export function registerDeviceNamespace(channel: DeviceChannel, deps: DeviceName
     if (!claims) return next(new Error('unauthorized'));
     const deviceId = deviceIdSchema.safeParse(auth.deviceId);
     if (!deviceId.success) return next(new Error('invalid_device'));
-    socket.data.user = { id: claims.sub, name: claims.name, email: claims.email };
+    socket.data.user = { id: claims.sub, name: claims.name, email: claims.email, tier: claims.tier };
     socket.data.deviceId = deviceId.data;
     socket.data.exp = claims.exp!;
     claimsOf.set(socket, claims);

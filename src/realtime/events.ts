@@ -1,5 +1,6 @@
 import type { AgentComplete, AgentData, AgentFrameAck, AgentRunRequest, DeviceHello, DeviceHelloAck, ToolCall } from '../devices/protocol';
 import type { Block } from '../schemas/blocks';
+import type { Tier } from '../../config';
 
 /**
  * Every Socket.IO event, typed per namespace and direction. Server code and the tests' clients
@@ -179,7 +180,8 @@ export interface DeviceServerSideEvents {
 
 /** What a `/device` socket carries after authentication: it is bound to the user of its token. */
 export interface DeviceSocketData {
-  user: { id: string; name: string; email: string };
+  /** `tier` from the token: the socket's `chat_request` counts in the user's tier limits. */
+  user: { id: string; name: string; email: string; tier?: Tier };
   deviceId: string;
   /** Expiry of the access token the socket is authenticated with (seconds since the epoch). */
   exp: number;

@@ -11,6 +11,7 @@ import {
   updateCloudAgentSchema,
   updateLocalAgentSchema,
 } from '../../schemas/agents';
+import { UsageLimiter } from '../../lib/usage-limiter';
 import type { ApiContext } from '../context';
 import { currentUser } from '../middleware/authenticate';
 
@@ -21,6 +22,7 @@ import { currentUser } from '../middleware/authenticate';
  */
 export function agentRoutes(ctx: ApiContext): Router {
   const router = Router();
+  const usage = new UsageLimiter(ctx.redis, ctx.config.redis.keyPrefix, ctx.config.usageLimits);
   const agentId = (req: Request) => {
     const id = uuidParam.safeParse(req.params.id);
     if (!id.success) throw notFound('Agent');
@@ -72,7 +74,10 @@ export function agentRoutes(ctx: ApiContext): Router {
   }
 
   router.post('/agents/:id/run', async (req, res) => {
-    res.status(202).json(await ctx.agents.runNow(currentUser(req).id, agentId(req)));
+    const user = currentUser(req);
+    const id = agentId(req);
+    await usage.take('agentRunsPerMinute', user);
+    res.status(202).json(await ctx.agents.runNow(user.id, id));
   });
 
   return router;

@@ -1,6 +1,7 @@
-import { Router } from 'express';
+import { Router, type Request } from 'express';
+import { LoginThrottle } from '../../auth/login-throttle';
 import { publicUser } from '../../auth/auth-service';
-import { notFound, parseOr400 } from '../../lib/errors';
+import { AppError, notFound, parseOr400 } from '../../lib/errors';
 import { loginSchema, refreshSchema, registerSchema } from '../../schemas/api';
 import type { ApiContext } from '../context';
 import { authenticate, currentUser } from '../middleware/authenticate';
@@ -8,13 +9,28 @@ import { authenticate, currentUser } from '../middleware/authenticate';
 /** `/auth/register`, `/auth/login`, `/auth/refresh`, `/auth/logout`, `/me`. */
 export function authRoutes(ctx: ApiContext): Router {
   const router = Router();
+  // Login and registration cost argon2 time and guess passwords: limited before any hashing (0067).
+  const throttle = new LoginThrottle(ctx.redis, ctx.config.redis.keyPrefix, ctx.config.auth);
+  const clientIp = (req: Request) => req.ip ?? req.socket.remoteAddress ?? 'unknown';
 
   router.post('/auth/register', async (req, res) => {
-    res.status(201).json(await ctx.auth.register(parseOr400(registerSchema, req.body)));
+    const body = parseOr400(registerSchema, req.body);
+    await throttle.beforeRegister(clientIp(req));
+    res.status(201).json(await ctx.auth.register(body));
   });
 
   router.post('/auth/login', async (req, res) => {
-    res.json(await ctx.auth.login(parseOr400(loginSchema, req.body)));
+    const body = parseOr400(loginSchema, req.body);
+    await throttle.beforeLogin(clientIp(req), body.email);
+    let session: Awaited<ReturnType<typeof ctx.auth.login>>;
+    try {
+      session = await ctx.auth.login(body);
+    } catch (error) {
+      if (error instanceof AppError && error.code === 'invalid_credentials') await throttle.loginFailed(body.email);
+      throw error;
+    }
+    await throttle.loginSucceeded(body.email);
+    res.json(session);
   });
 
   router.post('/auth/refresh', async (req, res) => {

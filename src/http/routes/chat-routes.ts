@@ -7,6 +7,7 @@ import { chatBodySchema } from '../../assistant/chat-service';
 import { AppError, notFound, parseOr400 } from '../../lib/errors';
 import { toChatMessageView, toChatSessionView } from '../../models/chat-repository';
 import { uuidParam } from '../../schemas/api';
+import { UsageLimiter } from '../../lib/usage-limiter';
 import type { ApiContext } from '../context';
 import { currentUser } from '../middleware/authenticate';
 
@@ -34,13 +35,17 @@ const sessionCursor = {
 /** Assistant chat: one turn as JSON or as SSE, a session's history, deleting a session. */
 export function chatRoutes(ctx: ApiContext): Router {
   const router = Router();
+  const usage = new UsageLimiter(ctx.redis, ctx.config.redis.keyPrefix, ctx.config.usageLimits);
   const { chat } = ctx.repos;
 
   const startTurn = (userId: string, body: ReturnType<typeof chatBodySchema.parse>) =>
     ctx.chat.start({ userId, message: body.message, sessionId: body.sessionId, deviceId: body.deviceId, tools: body.tools, model: body.config });
 
   router.post('/chat', async (req, res) => {
-    const turn = await startTurn(currentUser(req).id, parseOr400(chatBodySchema, req.body));
+    const user = currentUser(req);
+    const body = parseOr400(chatBodySchema, req.body);
+    await usage.take('chatPerMinute', user);
+    const turn = await startTurn(user.id, body);
     const controller = new AbortController();
     // 'close' on the response: the client went away before the answer (a finished request also closes).
     res.on('close', () => controller.abort());
@@ -58,6 +63,8 @@ export function chatRoutes(ctx: ApiContext): Router {
   router.post('/chat/stream', async (req, res) => {
     const user = currentUser(req);
     const body = parseOr400(chatBodySchema, req.body);
+    // Counted before the stream opens, so a refusal is a plain 429 with Retry-After.
+    await usage.take('chatPerMinute', user);
     await ctx.streams.serve(req, res, {
       userId: user.id,
       context: {},

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { JOURNEY_AGENT_TYPES, JOURNEY_DATA_TYPES, MAX_ANSWER_CHARS } from '../../agents/journey-script';
 import { notFound, parseOr400 } from '../../lib/errors';
 import { ASSISTANT_QUEUE } from '../../producers/assistant';
+import { UsageLimiter } from '../../lib/usage-limiter';
 import type { ApiContext } from '../context';
 import { currentUser } from '../middleware/authenticate';
 
@@ -28,18 +29,21 @@ export const journeySessionParamsSchema = z.object({ sessionId: z.uuid() });
  */
 export function journeyRoutes(ctx: ApiContext): Router {
   const router = Router();
+  const usage = new UsageLimiter(ctx.redis, ctx.config.redis.keyPrefix, ctx.config.usageLimits);
   // Listening before the first turn is enqueued, so no completion can slip past the first waiter.
   ctx.queues.events(ASSISTANT_QUEUE);
 
   router.post('/agents/journey/start', async (req, res) => {
     const user = currentUser(req);
     const body = parseOr400(journeyStartSchema, req.body);
+    await usage.take('journeyPerMinute', user);
     res.status(201).json(await ctx.journeys.start(user.id, body));
   });
 
   router.post('/agents/journey/message', async (req, res) => {
     const user = currentUser(req);
     const body = parseOr400(journeyMessageSchema, req.body);
+    await usage.take('journeyPerMinute', user);
     res.json(await ctx.journeys.message(user.id, body));
   });
 

@@ -137,6 +137,6 @@ export const agentOperations: ApiOperation[] = [
       'A cloud agent without a connected account answers 409 `not_connected`, one whose connection was revoked 409 `reauth_required`.',
     params: agentIdParam,
     responses: { 202: { description: 'Queued', schema: agentRunQueuedResponse } },
-    errors: [404, 409],
+    errors: [404, 409, 429],
   },
 ];

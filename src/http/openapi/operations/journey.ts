@@ -14,6 +14,7 @@ export const journeyOperations: ApiOperation[] = [
     description: 'Answers with the first question at once (no model call). Sessions expire after a period without activity.',
     body: journeyStartSchema,
     responses: { 201: { description: 'The session and its first question', schema: journeyReplyResponse } },
+    errors: [429],
   },
   {
     method: 'post', path: '/agents/journey/message', operationId: 'answerAgentJourney', tags: ['agents'], auth: 'bearer',
@@ -23,7 +24,7 @@ export const journeyOperations: ApiOperation[] = [
       'other failures 502 (send the answer again); no reply in time 504 `journey_timeout` (it still arrives: `GET /agents/journey/{sessionId}` shows it).',
     body: journeyMessageSchema,
     responses: { 200: { description: 'The reply; `promptTemplate` once `done`', schema: journeyReplyResponse } },
-    errors: [404, 409, 503],
+    errors: [404, 409, 429, 503],
   },
   {
     method: 'get', path: '/agents/journey/:sessionId', operationId: 'getAgentJourney', tags: ['agents'], auth: 'bearer',

@@ -1,0 +1,77 @@
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { AppError } from '../lib/errors';
+import { RateLimiter } from '../lib/rate-limiter';
+
+/** First lock after the allowed run of wrong passwords; it doubles with each further failure. */
+const FIRST_LOCK_MS = 30_000;
+const MAX_LOCK_MS = 15 * 60_000;
+/** A run of failures is forgotten a day after the last one. */
+const FAILURES_TTL_MS = 24 * 3600_000;
+
+/** Counts one failure; past `threshold` locks the account for FIRST_LOCK_MS × 2^(extra), capped. */
+const FAIL_SCRIPT = `
+local fails = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+local threshold = tonumber(ARGV[1])
+if fails >= threshold then
+  local lock = math.min(tonumber(ARGV[2]) * (2 ^ (fails - threshold)), tonumber(ARGV[3]))
+  redis.call('SET', KEYS[2], '1', 'PX', math.floor(lock))
+end
+return fails
+`;
+
+export interface LoginThrottleLimits {
+  loginAttemptsPerIpPerMinute: number;
+  loginFailuresBeforeBackoff: number;
+  registrationsPerIpPerHour: number;
+}
+
+/**
+ * Limits the endpoints that cost argon2 time and guess passwords (issue 11, 0067): login per client
+ * IP (fixed window) and per account (after a run of wrong passwords the account backs off: every
+ * attempt, right password or not, answers 429 with Retry-After until the lock lapses), and
+ * registration per IP. Checked before any password is hashed. Account keys hold a hash of the
+ * lower-cased email, not the address.
+ */
+export class LoginThrottle {
+  private readonly windows: RateLimiter;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keyPrefix: string,
+    private readonly limits: LoginThrottleLimits,
+  ) {
+    this.windows = new RateLimiter(redis, keyPrefix);
+    redis.defineCommand('sbLoginFailed', { numberOfKeys: 2, lua: FAIL_SCRIPT });
+  }
+
+  private accountKey(email: string, what: 'fails' | 'lock') {
+    const id = createHash('sha256').update(email.trim().toLowerCase()).digest('hex').slice(0, 32);
+    return `${this.keyPrefix}:login:${what}:${id}`;
+  }
+
+  /** Throws 429 when this IP is over its window or the account is backing off. */
+  async beforeLogin(ip: string, email: string): Promise<void> {
+    await this.windows.take('login', ip, this.limits.loginAttemptsPerIpPerMinute, 60_000);
+    const lockMs = await this.redis.pttl(this.accountKey(email, 'lock'));
+    if (lockMs > 0) {
+      const retryAfter = Math.max(1, Math.ceil(lockMs / 1000));
+      throw new AppError(429, 'rate_limited', `Too many failed sign-ins for this account; retry in ${retryAfter} s`, undefined, { 'Retry-After': String(retryAfter) });
+    }
+  }
+
+  async loginFailed(email: string): Promise<void> {
+    const command = (this.redis as unknown as Record<string, (...args: unknown[]) => Promise<number>>).sbLoginFailed;
+    await command.call(this.redis, this.accountKey(email, 'fails'), this.accountKey(email, 'lock'), this.limits.loginFailuresBeforeBackoff, FIRST_LOCK_MS, MAX_LOCK_MS, FAILURES_TTL_MS);
+  }
+
+  async loginSucceeded(email: string): Promise<void> {
+    await this.redis.del(this.accountKey(email, 'fails'), this.accountKey(email, 'lock'));
+  }
+
+  /** Throws 429 when this IP registered too many accounts this hour. */
+  async beforeRegister(ip: string): Promise<void> {
+    await this.windows.take('register', ip, this.limits.registrationsPerIpPerHour, 3600_000);
+  }
+}

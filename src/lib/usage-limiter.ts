@@ -1,0 +1,36 @@
+import type { Redis } from 'ioredis';
+import type { Tier, UsageLimits } from '../../config';
+import { RateLimiter } from './rate-limiter';
+
+/** The per-minute tier limits on work that costs a model call, an embedding or a device round trip. */
+export type UsageKind = keyof UsageLimits;
+
+const ACTION: Record<UsageKind, string> = {
+  chatPerMinute: 'chat',
+  embeddingsPerMinute: 'embedding',
+  journeyPerMinute: 'journey',
+  agentRunsPerMinute: 'agent run',
+};
+
+/**
+ * Per-user, per-tier limits (config/tiers.ts, issue 11): one Redis window per user and kind, shared
+ * by every node and every surface of the same work (HTTP and sockets count together).
+ */
+export class UsageLimiter {
+  private readonly windows: RateLimiter;
+
+  constructor(
+    redis: Redis,
+    keyPrefix: string,
+    private readonly tiers: Record<Tier, UsageLimits>,
+  ) {
+    this.windows = new RateLimiter(redis, keyPrefix);
+  }
+
+  /** Counts one unit of `kind` for the user, or throws 429 `rate_limited` with Retry-After. */
+  async take(kind: UsageKind, user: { id: string; tier?: Tier }): Promise<void> {
+    const limit = (this.tiers[user.tier ?? 'free'] ?? this.tiers.free)[kind];
+    if (!Number.isFinite(limit)) return;
+    await this.windows.take(ACTION[kind], user.id, limit, 60_000);
+  }
+}
