@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { SignJWT, jwtVerify } from 'jose';
 import type { Config } from '../../config';
@@ -11,6 +11,12 @@ import type { CredentialVault } from './credentials';
 
 const STATE_AUDIENCE = 'switchboard-oauth-state';
 const STATE_TTL_SECONDS = 600;
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('base64url');
+const safeEqual = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
+
+/** The cookie that binds one authorization flow to the browser that started it (one per flow, so two tabs can connect two agents). */
+export const oauthBindingCookie = (jti: string) => `sb_oauth_${jti.replace(/-/g, '').slice(0, 16)}`;
 
 export const notConfigured = (error: ProviderNotConfiguredError) => new AppError(503, 'provider_not_configured', error.message);
 export const reauthRequired = (provider: string) =>
@@ -32,33 +38,54 @@ export class OAuthService {
     return `${this.deps.config.oauth.publicUrl}/api/v1/oauth/${provider}/callback`;
   }
 
-  async authorize(userId: string, provider: Provider, agentId?: string): Promise<{ url: string; state: string; expiresAt: string }> {
+  /**
+   * The consent URL and the browser binding (0068): `binding` goes into an HttpOnly cookie named
+   * `cookieName` in the browser that asked; the state carries only its hash, and the callback
+   * accepts the state only from a browser that presents the binding.
+   */
+  async authorize(userId: string, provider: Provider, agentId?: string): Promise<{ url: string; state: string; expiresAt: string; binding: { cookieName: string; value: string; maxAgeSeconds: number } }> {
     if (agentId) {
       const agent = await this.deps.repos.agents.get('cloud', userId, agentId);
       if (!agent) throw notFound('Agent');
       if (agent.provider !== provider) throw badRequest(`Agent ${agentId} is a ${agent.provider} agent, not ${provider}`);
     }
     const expiresAt = new Date(Date.now() + STATE_TTL_SECONDS * 1_000);
-    const state = await new SignJWT({ provider, ...(agentId ? { agentId } : {}) })
+    const jti = randomUUID();
+    const binding = randomBytes(32).toString('base64url');
+    const state = await new SignJWT({ provider, bh: sha256(binding), ...(agentId ? { agentId } : {}) })
       .setProtectedHeader({ alg: 'HS256' })
       .setSubject(userId)
       .setAudience(STATE_AUDIENCE)
-      .setJti(randomUUID())
+      .setJti(jti)
       .setIssuedAt()
       .setExpirationTime(Math.floor(expiresAt.getTime() / 1_000))
       .sign(this.deps.secret);
     try {
-      return { url: authorizeUrl(provider, { settings: this.deps.config.oauth, state, redirectUri: this.redirectUri(provider) }), state, expiresAt: expiresAt.toISOString() };
+      const url = authorizeUrl(provider, { settings: this.deps.config.oauth, state, redirectUri: this.redirectUri(provider) });
+      return { url, state, expiresAt: expiresAt.toISOString(), binding: { cookieName: oauthBindingCookie(jti), value: binding, maxAgeSeconds: STATE_TTL_SECONDS } };
     } catch (error) {
       if (error instanceof ProviderNotConfiguredError) throw notConfigured(error);
       throw error;
     }
   }
 
-  async callback(provider: Provider, query: { code?: string; state?: string; error?: string }): Promise<{ credentialId: string; provider: Provider; agentId: string | null }> {
+  /**
+   * Completes a flow. `cookies` are the browser's: the state is accepted only with the binding
+   * cookie its `authorize` set, so a consent URL opened in another browser (a victim lured to an
+   * attacker's URL) connects nothing.
+   */
+  async callback(
+    provider: Provider,
+    query: { code?: string; state?: string; error?: string },
+    cookies: Record<string, string> = {},
+  ): Promise<{ credentialId: string; provider: Provider; agentId: string | null; bindingCookie: string }> {
     if (query.error) throw new AppError(400, 'oauth_denied', `The provider returned "${query.error.slice(0, 100)}": the account was not connected`);
     if (!query.code || !query.state) throw badRequest('The callback needs code and state');
     const claims = await this.verifyState(query.state, provider);
+    const binding = cookies[oauthBindingCookie(claims.jti)];
+    if (!binding || !claims.bh || !safeEqual(sha256(binding), claims.bh)) {
+      throw new AppError(400, 'invalid_state', 'This authorization was started in another browser; start it again from this one');
+    }
     // One use per state: a replayed callback URL connects nothing.
     const fresh = await this.deps.redis.set(`${this.deps.config.redis.keyPrefix}:oauth-state:${claims.jti}`, '1', 'EX', STATE_TTL_SECONDS, 'NX');
     if (fresh !== 'OK') throw new AppError(400, 'invalid_state', 'This authorization was already used; start again');
@@ -74,7 +101,7 @@ export class OAuthService {
     let agentId: string | null = null;
     if (claims.agentId && (await this.deps.repos.agents.attachCredential(claims.sub, claims.agentId, credentialId, provider))) agentId = claims.agentId;
     this.deps.logger.info({ userId: claims.sub, provider, credentialId, agentId }, 'oauth account connected');
-    return { credentialId, provider, agentId };
+    return { credentialId, provider, agentId, bindingCookie: oauthBindingCookie(claims.jti) };
   }
 
   /**
@@ -110,11 +137,11 @@ export class OAuthService {
     }
   }
 
-  private async verifyState(state: string, provider: Provider): Promise<{ sub: string; jti: string; agentId?: string }> {
+  private async verifyState(state: string, provider: Provider): Promise<{ sub: string; jti: string; agentId?: string; bh?: string }> {
     try {
       const { payload } = await jwtVerify(state, this.deps.secret, { algorithms: ['HS256'], audience: STATE_AUDIENCE });
       if (payload.provider !== provider || typeof payload.sub !== 'string' || typeof payload.jti !== 'string') throw new Error('mismatch');
-      return { sub: payload.sub, jti: payload.jti, agentId: typeof payload.agentId === 'string' ? payload.agentId : undefined };
+      return { sub: payload.sub, jti: payload.jti, agentId: typeof payload.agentId === 'string' ? payload.agentId : undefined, bh: typeof payload.bh === 'string' ? payload.bh : undefined };
     } catch {
       throw new AppError(400, 'invalid_state', 'The authorization state is invalid or expired; start again');
     }

@@ -71,7 +71,9 @@ describe('cloud agents', () => {
     expect(redirectUri).toBe(`${t.app.config.oauth.publicUrl}/api/v1/oauth/${provider}/callback`);
     // The provider sends the browser back with a code and the state it was given.
     const code = fake.issueCode({ redirectUri });
-    const callback = await request('GET', `${t.api}/oauth/${provider}/callback?code=${encodeURIComponent(code)}&state=${encodeURIComponent(consent.searchParams.get('state')!)}`);
+    // The browser that started the flow holds its binding cookie (0068) and sends it back.
+    const cookie = authorize.headers.getSetCookie().map((line) => line.split(';')[0]).join('; ');
+    const callback = await request('GET', `${t.api}/oauth/${provider}/callback?code=${encodeURIComponent(code)}&state=${encodeURIComponent(consent.searchParams.get('state')!)}`, { headers: { cookie } });
     expect(callback.status).toBe(200);
     expect(callback.body).toEqual({ connected: true, credentialId: expect.any(String), provider, agentId: created.body.id });
     return { agent: created.body as Record<string, any>, credentialId: callback.body.credentialId as string, state: consent.searchParams.get('state')!, code };

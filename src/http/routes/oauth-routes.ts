@@ -14,6 +14,24 @@ export const oauthCallbackQuerySchema = z.looseObject({
 });
 export const oauthRefreshSchema = z.strictObject({ credentialId: z.uuid().optional(), agentId: z.uuid().optional() }).default({});
 
+const OAUTH_COOKIE_PATH = '/api/v1/oauth/';
+
+/** `Cookie:` header → name/value pairs (no cookie-parser dependency for one use). */
+function readCookies(header: string | undefined): Record<string, string> {
+  const cookies: Record<string, string> = {};
+  for (const part of (header ?? '').split(';')) {
+    const at = part.indexOf('=');
+    if (at <= 0) continue;
+    const name = part.slice(0, at).trim();
+    try {
+      cookies[name] = decodeURIComponent(part.slice(at + 1).trim());
+    } catch {
+      // a malformed value is ignored, like a missing cookie
+    }
+  }
+  return cookies;
+}
+
 /** The `:provider` path parameter; an unknown provider answers 404, like a missing resource. */
 export const oauthProviderParam = z.enum(PROVIDERS);
 
@@ -32,7 +50,11 @@ export function oauthCallbackRoutes(ctx: ApiContext): Router {
   router.get('/oauth/:provider/callback', async (req, res) => {
     const provider = providerOf(req);
     const query = parseOr400(oauthCallbackQuerySchema, req.query, 'query');
-    res.json({ connected: true, ...(await ctx.oauth.callback(provider, query)) });
+    const cookies = readCookies(req.headers.cookie);
+    const { bindingCookie, ...connected } = await ctx.oauth.callback(provider, query, cookies);
+    // This flow is done: its binding cookie has no further use (other flows keep theirs).
+    res.clearCookie(bindingCookie, { path: OAUTH_COOKIE_PATH });
+    res.json({ connected: true, ...connected });
   });
   return router;
 }
@@ -43,7 +65,17 @@ export function oauthRoutes(ctx: ApiContext): Router {
   router.get('/oauth/:provider/authorize', async (req, res) => {
     const provider = providerOf(req);
     const { agentId } = parseOr400(oauthAuthorizeQuerySchema, req.query, 'query');
-    res.json(await ctx.oauth.authorize(currentUser(req).id, provider, agentId));
+    const { binding, ...flow } = await ctx.oauth.authorize(currentUser(req).id, provider, agentId);
+    // Binds the flow to this browser (0068): HttpOnly, sent back on the provider's top-level
+    // redirect (SameSite=Lax), only to the OAuth routes, Secure when the public URL is https.
+    res.cookie(binding.cookieName, binding.value, {
+      httpOnly: true,
+      sameSite: 'lax',
+      secure: ctx.config.oauth.publicUrl.startsWith('https:'),
+      path: OAUTH_COOKIE_PATH,
+      maxAge: binding.maxAgeSeconds * 1000,
+    });
+    res.json(flow);
   });
   router.post('/oauth/:provider/refresh', async (req, res) => {
     const provider = providerOf(req);
