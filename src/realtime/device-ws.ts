@@ -74,7 +74,8 @@ export function attachDeviceWebSocket(httpServer: HttpServer, deps: DeviceWsDeps
         return refuseUpgrade(socket, 503, 'Service Unavailable', 'unavailable', 'Could not check the token; try again');
       }
       if (!claims) return refuseUpgrade(socket, 401, 'Unauthorized', 'unauthorized', 'A valid access token is required (?token=)');
-      const user = { id: claims.sub, name: claims.name, email: claims.email };
+      // tier: its chat_request counts in the user's tier limits (0067).
+      const user = { id: claims.sub, name: claims.name, email: claims.email, tier: claims.tier };
       const connId = `ws-${randomUUID()}`;
       const member = `${DEVICE_WS_PATH}#${connId}`;
       if (deps.quota && !(await deps.quota.hold(user.id, member))) return refuseUpgrade(socket, 429, 'Too Many Requests', 'too_many_sockets', 'Too many open sockets for this user');
