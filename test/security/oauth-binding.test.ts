@@ -18,11 +18,11 @@ describe('security: OAuth state is bound to the browser that started the flow', 
   beforeAll(async () => {
     [google, microsoft] = await Promise.all([startFakeGoogle(), startFakeMicrosoft()]);
     t = await startTestApp({ env: { OAUTH_ENCRYPTION_KEY: randomBytes(32).toString('base64'), ...providerEnv(google, microsoft) } });
-  });
+  }, 120_000);
   afterAll(async () => {
     await t.stop();
     await Promise.all([google.close(), microsoft.close()]);
-  });
+  }, 60_000);
 
   /** A browser: what `authorize` set in it, and the consent URL it was sent to. */
   async function startFlow(user: TestUser, provider: 'gmail' | 'outlook') {

@@ -23,10 +23,10 @@ describe('security: login backoff per account (defaults)', () => {
   let t: TestApp;
   beforeAll(async () => {
     t = await startTestApp();
-  });
+  }, 120_000);
   afterAll(async () => {
     await t.stop();
-  });
+  }, 60_000);
 
   test('after 5 wrong passwords the account backs off: even the right password is 429 with Retry-After; other accounts are untouched', async () => {
     const victim = await registerUser(t.api, 'Victim');
@@ -57,10 +57,10 @@ describe('security: login and registration per IP', () => {
   let t: TestApp;
   beforeAll(async () => {
     t = await startTestApp({ env: { LOGIN_ATTEMPTS_PER_IP_PER_MINUTE: '6', REGISTRATIONS_PER_IP_PER_HOUR: '3' } });
-  });
+  }, 120_000);
   afterAll(async () => {
     await t.stop();
-  });
+  }, 60_000);
 
   test('registration: the 4th in an hour from one IP is 429 with Retry-After and creates nothing; bad input is still a 400', async () => {
     const made = [await register(t, 'ip-a'), await register(t, 'ip-b'), await register(t, 'ip-c')];
@@ -92,11 +92,11 @@ describe('security: per-user tier limits on paid work', () => {
       responder: () => ({ text: 'ok' }),
       env: { TIER_LIMITS: JSON.stringify({ free: { chatPerMinute: 3, embeddingsPerMinute: 3, journeyPerMinute: 2, agentRunsPerMinute: 2 } }) },
     });
-  });
+  }, 120_000);
   afterAll(async () => {
     sockets.forEach((socket) => socket.close());
     await t.stop();
-  });
+  }, 60_000);
 
   const post = (user: TestUser, path: string, body?: unknown) => request('POST', `${t.api}${path}`, { token: user.accessToken, body });
 

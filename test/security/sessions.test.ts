@@ -55,13 +55,13 @@ describe('security: sessions', () => {
 
   beforeAll(async () => {
     t = await startTestApp();
-  });
+  }, 120_000);
 
   afterEach(() => sockets.splice(0).forEach((socket) => socket.close()));
 
   afterAll(async () => {
     await t.stop();
-  });
+  }, 60_000);
 
   const refresh = (refreshToken: string) => request('POST', `${t.api}/auth/refresh`, { body: { refreshToken } });
   const me = (token: string) => request('GET', `${t.api}/me`, { token });

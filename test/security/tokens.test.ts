@@ -50,11 +50,11 @@ describe('security: access tokens', () => {
 
   beforeAll(async () => {
     t = await startTestApp();
-  });
+  }, 120_000);
 
   afterAll(async () => {
     await t.stop();
-  });
+  }, 60_000);
 
   const claimsOf = (user: TestUser) => ({ sub: user.id, email: user.email, name: user.name, tier: 'free', role: 'user' });
 
