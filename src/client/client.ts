@@ -48,6 +48,10 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
     setTokens: (tokens: ClientTokens) => http.setTokens(tokens),
     /** An access token valid for at least `minValidityMs` (default 60 s), refreshed first if needed; the token source for sockets. */
     freshAccessToken: (minValidityMs?: number) => http.freshAccessToken(minValidityMs),
+    /** Same as `generations.cancel`: stop a generation from any node (SPEC §11). */
+    cancelGeneration: (canvasId: string, generationId: string) => post<T.GenerationCancelResult>(`${generation(canvasId, generationId)}/cancel`),
+    /** Same as `chat.cancel`: stop a session's running turn (SPEC §11). */
+    cancelChat: (sessionId: string) => post<T.ChatCancelResult>(`/chat/sessions/${seg(sessionId)}/cancel`),
 
     auth: {
       /** 201; keeps the returned tokens. */
@@ -111,6 +115,12 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
         return stream;
       },
       get: (canvasId: string, generationId: string) => get<{ generation: T.Generation }>(generation(canvasId, generationId)),
+      /**
+       * Stops a queued or running generation (its requester, or an editor/owner), from any node: 202
+       * `{generationId, status: "cancelling"}`; its stream then ends with `cancelled` (SPEC §11).
+       * 409 `not_running` once it has ended.
+       */
+      cancel: (canvasId: string, generationId: string) => post<T.GenerationCancelResult>(`${generation(canvasId, generationId)}/cancel`),
       /** Deletes the generation's blocks; a second undo is 409 `already_undone`. */
       undo: (canvasId: string, generationId: string) => post<T.UndoResult>(`${generation(canvasId, generationId)}/undo`),
       /** Alias of `canvases.audit`. */
@@ -134,12 +144,18 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
             },
             decode: (message) => {
               const event = JSON.parse(message.data) as T.ChatEvent;
-              return { kind: 'event', value: event, terminal: event.type !== 'text_chunk' };
+              return { kind: 'event', value: event, terminal: event.type === 'final' || event.type === 'error' || event.type === 'cancelled' };
             },
           },
           opts,
         );
       },
+      /**
+       * Stops the session's running turn (SPEC §11): 202 `{sessionId, status: "cancelling"}`; its stream
+       * ends with `cancelled` (the partial answer), a pending `send` answers `{cancelled: true}`.
+       * 409 `not_running` when no turn runs.
+       */
+      cancel: (sessionId: string) => post<T.ChatCancelResult>(`/chat/sessions/${seg(sessionId)}/cancel`),
       history: (sessionId: string) => get<T.ChatHistory>(`/chat/sessions/${seg(sessionId)}/history`),
       deleteSession: (sessionId: string) => del(`/chat/sessions/${seg(sessionId)}`),
       resolve: (sessionId: string, body: { resolutionSummary?: string } = {}) => post<T.ResolveResponse>(`/chat/sessions/${seg(sessionId)}/resolve`, body),
@@ -230,7 +246,7 @@ function queryString(query: Record<string, string | number | undefined>): string
 }
 
 /**
- * A generation's SSE messages as `{seq, event}`. `complete` and `error` with an id end the stream;
+ * A generation's SSE messages as `{seq, event}`. `complete`, `cancelled` and `error` with an id end the stream;
  * an `error` without one (`stream_interrupted`) only ends the connection, so the stream resumes.
  */
 function generationSource(open: (lastEventId: string | undefined, signal: AbortSignal) => Promise<Response>): EventSource<T.SequencedEvent> {
@@ -241,7 +257,7 @@ function generationSource(open: (lastEventId: string | undefined, signal: AbortS
     decode: (message: SseMessage) => {
       const event = JSON.parse(message.data) as T.GenerationEvent;
       if (message.id === undefined) return event.type === 'error' ? { kind: 'reconnect' } : { kind: 'skip' };
-      return { kind: 'event', value: { seq: Number(message.id), event }, terminal: event.type === 'complete' || event.type === 'error' };
+      return { kind: 'event', value: { seq: Number(message.id), event }, terminal: event.type === 'complete' || event.type === 'error' || event.type === 'cancelled' };
     },
   };
 }

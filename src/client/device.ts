@@ -1,5 +1,5 @@
 import type { AgentFile, AgentFrameAck, AgentRunRequest, DeviceHelloAck, ToolCall, ToolReply } from '../devices/protocol';
-import type { ChatRequestAck, ChatRequestPayload, ToolApprovalAck } from '../realtime/events';
+import type { ChatCancelAck, ChatRequestAck, ChatRequestPayload, ToolApprovalAck } from '../realtime/events';
 import { connected, createSocket, type DeviceSocket, type SocketConnectOptions } from './sockets';
 
 /**
@@ -111,6 +111,8 @@ export interface DeviceConnection {
   hello(): Promise<DeviceHelloAck>;
   /** Asks the assistant; its tools run on this device. Answers stream back as `text_chunk` / `final`. */
   chat(payload: ChatRequestPayload): Promise<ChatRequestAck>;
+  /** Stops the running turn of `sessionId`, or this device's running turn (SPEC §11); it then ends with `cancelled`. */
+  cancelChat(sessionId?: string): Promise<ChatCancelAck>;
   /** Decides an `approval_requested`. */
   decide(approvalId: string, approved: boolean): Promise<ToolApprovalAck>;
   close(): void;
@@ -245,6 +247,7 @@ export async function connectDevice(options: DeviceConnectOptions): Promise<Devi
     deviceId: options.deviceId,
     hello,
     chat: (payload) => socket.timeout(ackTimeoutMs).emitWithAck('chat_request', payload),
+    cancelChat: (sessionId) => socket.timeout(ackTimeoutMs).emitWithAck('chat_cancel', sessionId ? { sessionId } : {}) as Promise<ChatCancelAck>,
     decide: (approvalId, approved) => socket.timeout(ackTimeoutMs).emitWithAck('tool_approval', { approvalId, approved }),
     close: () => socket.close(),
   };

@@ -83,8 +83,21 @@ export interface UndoResult {
 export type AuditRow = ReturnType<typeof toAuditView>;
 export interface ChatResponse {
   sessionId: string;
+  /** The answer; when `cancelled`, as far as it got before the stop. */
   response: string;
+  /** The turn was stopped by a cancel (SPEC §11). */
+  cancelled?: true;
   usage: TurnUsage;
+}
+/** 202 of `generations.cancel` (SPEC §11). */
+export interface GenerationCancelResult {
+  generationId: string;
+  status: 'cancelling';
+}
+/** 202 of `chat.cancel` (SPEC §11). */
+export interface ChatCancelResult {
+  sessionId: string;
+  status: 'cancelling';
 }
 export interface ChatHistory {
   session: ReturnType<typeof toChatSessionView>;

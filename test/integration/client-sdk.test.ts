@@ -335,6 +335,38 @@ describe('TypeScript client SDK against a live server', () => {
       expect((await sb.chat.history(answer.sessionId)).messages.map((m) => m.role)).toEqual(expect.arrayContaining(['user', 'assistant']));
     });
 
+    test('cancelGeneration / generations.cancel stop a running generation: typed 202, the stream ends with `cancelled`, a second cancel is a typed 409', async () => {
+      held = gate();
+      t.llm.push(twoTexts);
+      const stream = sb.generations.generate(canvasId, { prompt: 'two paragraphs, then the model hangs' });
+      const events: SequencedEvent[] = [];
+      let cancelled: Promise<unknown> | undefined;
+      const last = await stream.finished((event) => {
+        events.push(event);
+        // The model's follow-up turn is held: the generation is running when its first block arrives.
+        if (event.event.type === 'tool_output' && !cancelled) cancelled = sb.cancelGeneration(canvasId, stream.generationId!);
+      });
+      expect(await cancelled).toEqual({ generationId: stream.generationId, status: 'cancelling' });
+      expect(last?.event).toEqual({ type: 'cancelled', generationId: stream.generationId });
+      expect((await sb.generations.get(canvasId, stream.generationId!)).generation.status).toBe('cancelled');
+      await expect(sb.generations.cancel(canvasId, stream.generationId!)).rejects.toMatchObject({ status: 409, code: 'not_running' });
+      held.open();
+    });
+
+    test('cancelChat / chat.cancel stop a running turn: the chat stream ends with `cancelled`; the device helper’s cancelChat is then not_running', async () => {
+      held = gate();
+      const device: DeviceConnection = await connectDevice({ url: sb.serverUrl, token: () => sb.tokens().accessToken, deviceId: `sdk-${randomUUID().slice(0, 6)}`, store: new MemoryStore(), reconnection: false });
+      closers.push(() => device.close());
+      let cancelled: Promise<unknown> | undefined;
+      const streamed = await collect(sb.chat.stream({ message: 'Say something, slowly', tools: 'none' }, { onStart: ({ sessionId }) => void (cancelled = sb.cancelChat(sessionId)) }));
+      const sessionId = streamed.at(-1)!.sessionId;
+      expect(await cancelled).toEqual({ sessionId, status: 'cancelling' });
+      expect(streamed.at(-1)).toMatchObject({ type: 'cancelled', sessionId, response: '' });
+      await expect(sb.chat.cancel(sessionId)).rejects.toMatchObject({ status: 409, code: 'not_running' });
+      expect(await device.cancelChat(sessionId)).toEqual({ ok: false, error: expect.objectContaining({ code: 'not_running' }) });
+      held.open();
+    });
+
     test('a bad token is refused with connect_error "unauthorized"', async () => {
       await expect(connectCanvas({ url: t.url, token: 'nope', reconnection: false })).rejects.toThrow('unauthorized');
       await expect(connectDevice({ url: t.url, token: 'nope', deviceId: 'd1', store: new MemoryStore(), reconnection: false })).rejects.toThrow('unauthorized');
