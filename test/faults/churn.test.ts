@@ -174,7 +174,7 @@ describe('no lost blocks under connection churn', () => {
         ? { text: 'Done.' }
         : { toolCalls: Array.from({ length: BLOCKS_PER_GENERATION }, (_, i) => ({ name: 'create_text', args: { text: `generated paragraph ${i + 1}` } })) };
     t = await startTestApp({ responder, env: { TIER_LIMITS: JSON.stringify({ free: { generationsPerMinute: 100, concurrentGenerations: 4 } }) } });
-  });
+  }, 120_000);
 
   afterAll(async () => {
     opened.forEach((socket) => socket.close());

@@ -1,4 +1,5 @@
 import { io, type Socket } from 'socket.io-client';
+import { WebSocket } from 'ws';
 import { Redis } from 'ioredis';
 import { startTestApp, type TestApp } from '../support/app';
 import { testRedisUrl } from '../support/database';
@@ -20,7 +21,7 @@ describe('canvas socket abuse', () => {
   beforeAll(async () => {
     t = await startTestApp();
     redis = new Redis(testRedisUrl());
-  });
+  }, 120_000);
 
   afterAll(async () => {
     opened.forEach((socket) => socket.close());
@@ -120,6 +121,29 @@ describe('canvas socket abuse', () => {
         10_000,
       );
       expect(again!.connected).toBe(true);
+    }, 60_000);
+
+    test('plain WebSocket devices count too: with 19 Socket.IO sockets the first WebSocket opens, the next is refused 429 too_many_sockets', async () => {
+      const user = await registerUser(t.api, 'Mixed');
+      for (let i = 0; i < 19; i += 1) await (i % 2 ? connectTo('/device', user, `tablet-${i}`) : connectTo('/canvas', user));
+      const upgrade = () =>
+        new Promise<{ status: number; body?: string; ws?: WebSocket }>((resolve) => {
+          const ws = new WebSocket(`${t.url.replace('http', 'ws')}/api/v1/ws/device?token=${user.accessToken}`);
+          ws.once('open', () => resolve({ status: 101, ws }));
+          ws.once('unexpected-response', (_req, res) => {
+            let body = '';
+            res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+          });
+        });
+      const first = await upgrade();
+      expect(first.status).toBe(101);
+      const second = await upgrade();
+      expect(second.status).toBe(429);
+      expect(JSON.parse(second.body!)).toEqual({ error: { code: 'too_many_sockets', message: expect.any(String) } });
+      expect(await connectTo('/canvas', user).then(() => 'connected', (e: Error) => e.message)).toBe('too_many_sockets');
+      first.ws!.close();
+      await eventually(() => connectTo('/canvas', user).then(() => 'connected', (e: Error) => e.message), (outcome) => outcome === 'connected', 10_000);
     }, 60_000);
   });
 });
