@@ -4,13 +4,14 @@
  * scenario), prints a table with PASS/MISS per target, and writes bench/results/latest.json plus a
  * dated copy. A benchmark, not a test: it never fails on a missed target, only on a broken run.
  *
- * Flags: --only=generation,realisticStream,fanout,sseOverhead,throughput,memory   --quick (fewer runs, for trying)
+ * Flags: --only=generation,realisticStream,fanout,sseOverhead,throughput,memory,churn   --quick (fewer runs, for trying)
  *        --smoke (every scenario at its smallest, about a minute: CI runs it so a broken scenario is
  *        noticed; it fails on a broken scenario, never on a missed target)
  *        --profile=<dir> (CPU profiles of the in-process scenarios' measured runs)
  * Only a full run writes bench/results/latest.json; --quick and --smoke write quick.json / smoke.json.
+ * A full run of some scenarios (--only) replaces just those in latest.json and keeps the others.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,6 +21,7 @@ import { ClientFleet } from './lib/client-fleet';
 import type { BenchContext, BenchMode } from './lib/context';
 import { machineCpuMs, ownCpuMs, settleMachine } from './lib/harness';
 import { judge, table, type Target } from './lib/report';
+import { churnScenario } from './scenarios/churn';
 import { fanoutScenario } from './scenarios/fanout';
 import { generationScenario } from './scenarios/generation';
 import { memoryScenario } from './scenarios/memory';
@@ -27,7 +29,7 @@ import { realisticStreamScenario } from './scenarios/realistic-stream';
 import { sseOverheadScenario } from './scenarios/sse-overhead';
 import { throughputScenario } from './scenarios/throughput';
 
-const SCENARIOS = ['generation', 'realisticStream', 'fanout', 'sseOverhead', 'throughput', 'memory'] as const;
+const SCENARIOS = ['generation', 'realisticStream', 'fanout', 'sseOverhead', 'throughput', 'memory', 'churn'] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
 
 const RESULTS_DIR = path.resolve(__dirname, 'results');
@@ -101,6 +103,7 @@ async function main() {
             sseOverhead: () => sseOverheadScenario(ctx, { generations: 1, warmups: 1, calls: 20, gapMs: 10 }),
             throughput: () => throughputScenario(ctx, { workerCounts: [1], generations: 10, bursts: 1, users: 5, blocks: 20 }),
             memory: () => memoryScenario(ctx, { steps: [100, 200] }),
+            churn: () => churnScenario(ctx, { clients: 20, seconds: 5, cutsPerClientPerSecond: 1 / 15, offlineMs: 500, blocksPerGeneration: 14 }),
           }
         : {
             generation: () => generationScenario(ctx, { runs: q ? 5 : 30, warmups: q ? 1 : 3, clients: 100, blocks: 200 }),
@@ -110,6 +113,8 @@ async function main() {
             sseOverhead: () => sseOverheadScenario(ctx, { generations: q ? 2 : 8, warmups: 1, calls: 60, gapMs: 10 }),
             throughput: () => throughputScenario(ctx, { workerCounts: [1, 2], generations: q ? 20 : 50, bursts: q ? 1 : 3, users: 10, blocks: 20 }),
             memory: () => memoryScenario(ctx, { steps: [250, 500, 750, 1000] }),
+            // Issue 16's measurement: 200 clients, 1/15 of them cut each second, ~2 s away, 60 s.
+            churn: () => churnScenario(ctx, { clients: q ? 50 : 200, seconds: q ? 15 : 60, cutsPerClientPerSecond: 1 / 15, offlineMs: 2_000, blocksPerGeneration: 14 }),
           };
     const quiet = await settleMachine();
     results.machine = { ...(results.machine as object), otherCoresBusyAtStart: quiet };
@@ -151,9 +156,11 @@ async function main() {
 
   mkdirSync(RESULTS_DIR, { recursive: true });
   const json = `${JSON.stringify(results, null, 2)}\n`;
+  const latest = path.join(RESULTS_DIR, 'latest.json');
+  const partial = args.mode === 'full' && args.only.length < SCENARIOS.length && existsSync(latest);
   // Only a full run is comparable, so only a full run replaces latest.json (the committed figures).
   const written = args.mode === 'full' ? [path.join(RESULTS_DIR, 'latest.json'), path.join(RESULTS_DIR, `${started.toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z')}.json`)] : [path.join(RESULTS_DIR, `${args.mode}.json`)];
-  for (const file of written) writeFileSync(file, json);
+  for (const file of written) writeFileSync(file, file === latest && partial ? mergedLatest(latest, results, args.only) : json);
   process.stdout.write(`\nresults: ${written.map((file) => path.relative(process.cwd(), file)).join(', ')} (${results.durationS} s)\n`);
 
   // Everything is closed by now, so the process exits on its own. If something still holds the
@@ -162,6 +169,19 @@ async function main() {
     process.stderr.write(`bench: still running 10 s after finishing; open handles: ${process.getActiveResourcesInfo().join(', ')}\n`);
     process.exit(process.exitCode ?? 1);
   }, 10_000).unref();
+}
+
+/**
+ * latest.json after a full run of some scenarios: theirs replaced, the others kept, the targets
+ * judged again over the whole, and `note` saying which figures come from which run.
+ */
+function mergedLatest(file: string, results: Record<string, unknown>, only: readonly string[]): string {
+  const merged = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  for (const name of only) merged[name] = results[name];
+  merged.targets = judge(targets(merged)).map(({ name, metric, value, limit, direction, unit, verdict }) => ({ name, metric, value, limit, direction, unit, verdict }));
+  const note = `${only.join(', ')} from the full run at ${String(results.startedAt)} (machine: ${JSON.stringify((results.machine as { loadAvgAtStart?: unknown }).loadAvgAtStart)} load at start)`;
+  merged.note = merged.note ? `${String(merged.note)}; ${note}` : note;
+  return `${JSON.stringify(merged, null, 2)}\n`;
 }
 
 const fmt = (value: number) => (Math.abs(value) >= 1000 ? Math.round(value).toLocaleString('en-US') : String(Math.round(value * 100) / 100));
@@ -186,6 +206,9 @@ function targets(results: Record<string, unknown>): Target[] {
     list.push({ name: `fanout shareOfRaw (${row.clients || '?'} clients)`, metric: `fanout.byClients[client=lean,clients=${row.clients}].shareOfRaw`, value: row.shareOfRaw, limit: 0.8, direction: 'min', unit: '×' });
   }
   list.push({ name: 'sseOverhead p50', metric: 'sseOverhead.p50Ms', value: sse?.p50Ms, limit: 3, direction: 'max', unit: 'ms' });
+  const churn = results.churn as AnyResult;
+  list.push({ name: 'churn delivery to the app (SDK)', metric: 'churn.deliveryPct.sdk', value: churn?.deliveryPct?.sdk, limit: 100, direction: 'min', unit: '%' });
+  list.push({ name: 'churn replay p99 from reconnect', metric: 'churn.replayFromReconnectAttemptMs.p99', value: churn?.replayFromReconnectAttemptMs?.p99, limit: 1_000, direction: 'max', unit: 'ms' });
   list.push({ name: 'memory per socket', metric: 'memory.bytesPerSocket', value: memory?.bytesPerSocket, limit: 20 * 1024, direction: 'max', unit: 'B' });
   return list;
 }
@@ -240,6 +263,14 @@ function render(results: Record<string, unknown>): string {
   else if (mem) {
     rows.push(['memory', `API RSS idle → ${mem.sockets} /canvas sockets (after GC)`, `${fmt(mem.idleRssBytes / 2 ** 20)} → ${fmt(mem.rssWithSocketsBytes / 2 ** 20)} MiB`]);
     rows.push(['', 'bytes per socket: RSS delta / RSS slope / V8 heap (all after GC)', `${fmt(mem.bytesPerSocket)} / ${fmt(mem.slopeBytesPerSocket)} / ${fmt(mem.heapBytesPerSocket)} B`]);
+  }
+  const c = results.churn as AnyResult;
+  if (c?.error) rows.push(['churn', 'error', c.error]);
+  else if (c) {
+    rows.push(['churn', `${c.config.clients} clients, ${c.cuts} cuts (${c.reconnectsRecovered} recovered): delivery Socket.IO alone / SDK`, `${c.deliveryPct.socketIoAlone} % / ${c.deliveryPct.sdk} % of ${fmt(c.roomEvents)} events × clients`]);
+    rows.push(['', 'clients with a gap: Socket.IO alone / SDK; duplicates handed', `${c.clientsWithGap.socketIoAlone} / ${c.clientsWithGap.sdk}; ${c.duplicatesHanded}`]);
+    rows.push(['', 'replay, reconnect attempt → caught up: p50 / p99', `${fmt(c.replayFromReconnectAttemptMs.p50)} / ${fmt(c.replayFromReconnectAttemptMs.p99)} ms`]);
+    rows.push(['', 'catch-up CPU: per canvas:sync / all / share of the run', `${c.catchUp.cpuMsPerSync} ms / ${fmt(c.catchUp.cpuMsTotal)} ms / ${fmt(c.catchUp.shareOfRunCpu * 100)} %`]);
   }
   out.push('', table(['scenario', 'measure', 'value'], rows));
   return out.join('\n');

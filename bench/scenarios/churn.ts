@@ -1,0 +1,199 @@
+import { connectCanvas, type CanvasConnection } from '../../src/client';
+import { CANVAS_ROOM_EVENTS } from '../../src/realtime/events';
+import { createCanvas, registerUser, request } from '../../test/support/http';
+import type { BenchContext } from '../lib/context';
+import { ownCpuMs, startInProcessSwitchboard, uniquePrefix } from '../lib/harness';
+import { startBulkModel } from '../lib/models';
+import { generateStream } from '../lib/sse-client';
+import { percentile, round } from '../lib/stats';
+import { msBetween, now, settle, type Stamp } from '../lib/timing';
+
+export interface ChurnOptions {
+  clients: number;
+  seconds: number;
+  /** Share of the connected clients whose transport is cut each second (the issue: 1/15). */
+  cutsPerClientPerSecond: number;
+  /** How long a cut client stays away before reconnecting (Socket.IO reconnection delay). */
+  offlineMs: number;
+  blocksPerGeneration: number;
+}
+
+interface Client {
+  connection: CanvasConnection;
+  /** Seqs handed to the application by the SDK (issue 16's guarantee). */
+  handed: number[];
+  /** Seqs Socket.IO delivered, live or replayed by its recovery, before any catch-up of ours. */
+  delivered: Set<number>;
+  lastAttempt?: Stamp;
+  /** Reconnects waiting to be caught up: [reconnect attempt, seq to reach]. */
+  waiting: Array<[Stamp, number]>;
+  syncCalls: number;
+}
+
+/**
+ * Issue 16's churn, measured: `clients` SDK clients on one canvas, a random 1/15 of them losing
+ * their transport each second for `seconds` (away `offlineMs`, then reconnecting: Socket.IO's
+ * recovery applies), while generations of 14 blocks and hand edits flow. Reports delivery by
+ * Socket.IO alone (live + recovery) against delivery to the application by the SDK (seq +
+ * `canvas:sync`), clients with a gap, replay time from the reconnect attempt to caught up, and
+ * the CPU cost of the catch-up calls (measured alone afterwards, server and client in this process).
+ */
+export async function churnScenario(ctx: BenchContext, options: ChurnOptions) {
+  const model = await startBulkModel(options.blocksPerGeneration);
+  const app = await startInProcessSwitchboard({ redisUrl: ctx.redisUrl, keyPrefix: uniquePrefix('churn'), dataDir: ctx.dataDir, endpoint: model.endpoint, env: { BROADCAST_CHUNK_DELAY_MS: '50' } });
+  const clients: Client[] = [];
+  const extra: CanvasConnection[] = [];
+  try {
+    const owner = await registerUser(app.api, 'Churn');
+    const canvasId = await createCanvas(app.api, owner, 'Churn canvas');
+    // The observer is never cut: its last seq is the canvas's (what a reconnecting client must reach).
+    const observer = await connectCanvas({ url: app.url, token: owner.accessToken });
+    extra.push(observer);
+    let canvasSeq = 0;
+    observer.onEvent(({ payload }) => (canvasSeq = Math.max(canvasSeq, payload.seq)));
+    await observer.join(canvasId);
+
+    ctx.log(`churn: connecting ${options.clients} clients`);
+    for (let i = 0; i < options.clients; i += 1) {
+      const connection = await connectCanvas({
+        url: app.url,
+        token: owner.accessToken,
+        socketOptions: { reconnectionDelay: options.offlineMs, reconnectionDelayMax: options.offlineMs, randomizationFactor: 0.5 },
+      });
+      const client: Client = { connection, handed: [], delivered: new Set(), waiting: [], syncCalls: 0 };
+      connection.onEvent(({ payload }) => {
+        client.handed.push(payload.seq);
+        while (client.waiting.length > 0 && payload.seq >= client.waiting[0][1]) replay.push(msBetween(client.waiting.shift()![0]));
+      });
+      for (const name of CANVAS_ROOM_EVENTS) connection.on(name as 'block_added', (payload) => client.delivered.add(payload.seq));
+      connection.io.on('reconnect_attempt', () => (client.lastAttempt = now()));
+      connection.on('connect', () => {
+        if (client.lastAttempt && canvasSeq > (connection.lastSeq(canvasId) ?? 0)) client.waiting.push([client.lastAttempt, canvasSeq]);
+      });
+      connection.onAnyOutgoing((event) => event === 'canvas:sync' && (client.syncCalls += 1));
+      await connection.join(canvasId);
+      clients.push(client);
+    }
+    const replay: number[] = [];
+    const firstSeq = canvasSeq;
+
+    let running = true;
+    let cuts = 0;
+    let recovered = 0;
+    for (const client of clients) client.connection.on('connect', () => client.connection.recovered && (recovered += 1));
+    const chaos = (async () => {
+      const perTick = (options.clients * options.cutsPerClientPerSecond) / 10;
+      let owed = 0;
+      while (running) {
+        owed += perTick;
+        for (; owed >= 1; owed -= 1) {
+          const connected = clients.filter((c) => c.connection.connected);
+          const victim = connected[Math.floor(Math.random() * connected.length)];
+          if (!victim) break;
+          victim.connection.io.engine.close();
+          cuts += 1;
+        }
+        await settle(100);
+      }
+    })();
+    let generations = 0;
+    let edits = 0;
+    const generate = (async () => {
+      while (running) {
+        await generateStream(app.api, owner.accessToken, canvasId, `Write ${options.blocksPerGeneration} paragraphs [run:churn-${generations}]`, { timeoutMs: 60_000 });
+        generations += 1;
+      }
+    })();
+    const handEdits = (async () => {
+      const made: string[] = [];
+      while (running) {
+        const res = await request('POST', `${app.api}/canvases/${canvasId}/blocks`, { token: owner.accessToken, body: { type: 'text', content: { text: `hand ${edits}` } } });
+        made.push(res.body.block.id);
+        edits += 1;
+        if (edits % 4 === 0) await request('DELETE', `${app.api}/canvases/${canvasId}/blocks/${made.shift()}`, { token: owner.accessToken });
+        if (edits % 5 === 0) await request('PATCH', `${app.api}/canvases/${canvasId}/blocks/${made[0]}`, { token: owner.accessToken, body: { content: { text: `edited ${edits}` } } });
+        await settle(100);
+      }
+    })();
+
+    const cpuStart = ownCpuMs();
+    const started = now();
+    await settle(options.seconds * 1000);
+    running = false;
+    await Promise.all([chaos, generate, handEdits]);
+    const runCpuMs = ownCpuMs() - cpuStart;
+    const runSeconds = msBetween(started) / 1000;
+
+    // Let the last broadcast and every reconnect finish, then every client catch up.
+    ctx.log('churn: traffic stopped; waiting for every client to be back and caught up');
+    const deadline = Date.now() + 60_000;
+    let stableSince = Date.now();
+    let lastSeen = canvasSeq;
+    while (Date.now() < deadline) {
+      if (canvasSeq !== lastSeen) [lastSeen, stableSince] = [canvasSeq, Date.now()];
+      const caughtUp = clients.every((c) => c.connection.connected && (c.connection.lastSeq(canvasId) ?? 0) >= canvasSeq);
+      if (caughtUp && Date.now() - stableSince > 2_000) break;
+      await settle(100);
+    }
+    const total = canvasSeq - firstSeq;
+    const want = Array.from({ length: total }, (_, i) => firstSeq + 1 + i);
+    let handedOk = 0;
+    let deliveredOk = 0;
+    let duplicates = 0;
+    let clientsWithGapRaw = 0;
+    let clientsWithGap = 0;
+    for (const client of clients) {
+      const handed = new Set(client.handed.filter((seq) => seq > firstSeq));
+      duplicates += client.handed.length - new Set(client.handed).size;
+      const handedHere = want.filter((seq) => handed.has(seq)).length;
+      const deliveredHere = want.filter((seq) => client.delivered.has(seq)).length;
+      handedOk += handedHere;
+      deliveredOk += deliveredHere;
+      if (handedHere < want.length) clientsWithGap += 1;
+      if (deliveredHere < want.length) clientsWithGapRaw += 1;
+    }
+    const syncCalls = clients.reduce((sum, c) => sum + c.syncCalls, 0);
+
+    // The CPU of catch-up alone: the same number of canvas:sync calls, each asking for the median
+    // number of events a reconnect missed, server and client in this process.
+    const missedPerReconnect = Math.max(1, Math.round((options.offlineMs / 1000) * (total / runSeconds)));
+    const probe = clients[0].connection;
+    const probeCalls = Math.min(syncCalls, 2_000);
+    const from = Math.max(0, canvasSeq - missedPerReconnect);
+    const cpu0 = ownCpuMs();
+    for (let i = 0; i < probeCalls; i += 1) await probe.timeout(10_000).emitWithAck('canvas:sync', { canvasId, afterSeq: from });
+    const cpuPerSyncMs = probeCalls > 0 ? (ownCpuMs() - cpu0) / probeCalls : 0;
+    const catchUpCpuMs = cpuPerSyncMs * syncCalls;
+
+    return {
+      config: options,
+      roomEvents: total,
+      generations,
+      handEdits: edits,
+      cuts,
+      reconnectsRecovered: recovered,
+      deliveryPct: {
+        // What Socket.IO alone (live + connection state recovery) delivered, seq by seq.
+        socketIoAlone: round((100 * deliveredOk) / (total * clients.length), 3),
+        // What the SDK handed to the application (seq + canvas:sync).
+        sdk: round((100 * handedOk) / (total * clients.length), 3),
+      },
+      clientsWithGap: { socketIoAlone: clientsWithGapRaw, sdk: clientsWithGap },
+      duplicatesHanded: duplicates,
+      replayFromReconnectAttemptMs: { samples: replay.length, p50: round(percentile(replay, 50)), p99: round(percentile(replay, 99)), max: round(Math.max(0, ...replay)) },
+      catchUp: {
+        syncCalls,
+        missedEventsPerCallForCpu: missedPerReconnect,
+        cpuMsPerSync: round(cpuPerSyncMs, 3),
+        cpuMsTotal: round(catchUpCpuMs),
+        shareOfRunCpu: round(catchUpCpuMs / runCpuMs, 4),
+        runCpuMs: round(runCpuMs),
+      },
+    };
+  } finally {
+    clients.forEach((client) => client.connection.close());
+    extra.forEach((connection) => connection.close());
+    await app.stop();
+    await model.close();
+  }
+}
