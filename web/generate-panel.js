@@ -1,4 +1,4 @@
-// The prompt box: POST generate-stream, show its SSE progress as it arrives, and undo.
+// The prompt box: POST generate-stream, show its SSE progress as it arrives, stop it, and undo.
 import { blockSummary, el } from './blocks.js';
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
@@ -27,12 +27,21 @@ export class GeneratePanel {
       if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) $('generate-form').requestSubmit();
     });
     $('undo-button').addEventListener('click', () => void this.undo());
+    $('stop-button').addEventListener('click', () => void this.stop());
+  }
+
+  /** The Stop button shows while a generation runs (SPEC §11). */
+  showStop(running) {
+    const button = $('stop-button');
+    button.hidden = !running;
+    button.disabled = false;
   }
 
   /** Forgets the last generation (another canvas was opened). */
   reset() {
     this.controller?.abort();
     this.generationId = null;
+    this.showStop(false);
     this.view.clearDrafts();
     $('undo-button').disabled = true;
     $('generation-state').textContent = '';
@@ -79,6 +88,25 @@ export class GeneratePanel {
       this.log('error', `${error.code ?? 'error'}: ${error.message}`);
     } finally {
       button.disabled = false;
+      this.showStop(false);
+    }
+  }
+
+  /**
+   * Asks the server to stop the running generation. The stream itself then ends with `cancelled`
+   * (from whichever node and worker run it); a 409 means it ended first.
+   */
+  async stop() {
+    const canvasId = this.view.canvasId;
+    if (!canvasId || !this.generationId) return;
+    const button = $('stop-button');
+    button.disabled = true;
+    $('generation-state').textContent = 'Stopping…';
+    try {
+      await this.api.post(`/canvases/${canvasId}/ai/generations/${this.generationId}/cancel`);
+    } catch (error) {
+      if (error.status !== 409) button.disabled = false;
+      $('generation-state').textContent = error.status === 409 ? 'It had already finished.' : `Stop failed: ${error.message}`;
     }
   }
 
@@ -86,6 +114,7 @@ export class GeneratePanel {
   onMessage({ event, data }) {
     const state = $('generation-state');
     if (data?.generationId) this.generationId = data.generationId;
+    if (event === 'status' && this.controller && !this.controller.signal.aborted) this.showStop(true);
     switch (event) {
       case 'status':
         state.textContent = STAGE_TEXT[data.stage] ?? data.stage;
@@ -102,6 +131,13 @@ export class GeneratePanel {
         // The room broadcast brings the same blocks; applying them now shows them without waiting.
         if (this.view.canvasId === data.blocks[0]?.canvasId) this.view.upsert(data.blocks);
         $('undo-button').disabled = data.blocks.length === 0;
+        return true;
+      case 'cancelled':
+        // Stopped (here, in another tab, or by another editor): nothing of it was saved.
+        this.view.clearDrafts();
+        state.textContent = 'Stopped: nothing was saved.';
+        this.log('cancelled', 'stopped before anything was saved');
+        this.showStop(false);
         return true;
       case 'error':
         this.view.clearDrafts();
