@@ -4,19 +4,27 @@
  * runs local agents: on `agent_run` it reads the agent's folders from this machine's disk (text
  * files with the agent's extensions) and sends them back; the suggested tasks arrive as inserts.
  *
- *   npx tsx examples/device-simulator.ts <baseUrl> <accessToken> [deviceId]
+ *   npx tsx examples/device-simulator.ts [--transport=ws] <baseUrl> <accessToken> [deviceId]
  *   npx tsx examples/device-simulator.ts http://127.0.0.1:3000 eyJhbGciOi... laptop-1
+ *
+ * `--transport=ws` speaks the desktop app's own protocol (seed 001, SPEC §12): plain JSON frames
+ * over a WebSocket at `/api/v1/ws/device?token=` instead of Socket.IO `/device`, through the SDK's
+ * `connectDevice({transport: 'ws'})`.
  *
  * Every call and the answer it got is printed until Ctrl-C. The connection comes back by itself
  * after a server restart (the access token must still be valid).
  */
+import { connectDevice } from '../src/client';
 import { readFolderFiles } from '../src/client/node-files';
 import { DeviceSimulator } from '../src/devices/device-simulator';
+import { MemoryStore } from '../src/devices/memory-store';
 import type { AgentFile } from '../src/devices/protocol';
 
-const [baseUrl, accessToken, deviceId = 'simulated-laptop'] = process.argv.slice(2);
-if (!baseUrl || !accessToken) {
-  process.stderr.write('usage: npx tsx examples/device-simulator.ts <baseUrl> <accessToken> [deviceId]\n');
+const args = process.argv.slice(2);
+const transport = args.find((arg) => arg.startsWith('--transport='))?.slice('--transport='.length) ?? 'socket.io';
+const [baseUrl, accessToken, deviceId = 'simulated-laptop'] = args.filter((arg) => !arg.startsWith('--'));
+if (!baseUrl || !accessToken || (transport !== 'ws' && transport !== 'socket.io')) {
+  process.stderr.write('usage: npx tsx examples/device-simulator.ts [--transport=ws|socket.io] <baseUrl> <accessToken> [deviceId]\n');
   process.exit(2);
 }
 
@@ -51,7 +59,37 @@ function summarize(reply: unknown): string {
   return JSON.stringify(r);
 }
 
+/** The same device over the plain WebSocket protocol (frames are snake_case on the wire). */
+async function mainWs() {
+  const store = new MemoryStore(seed);
+  const device = await connectDevice({
+    transport: 'ws',
+    url: baseUrl,
+    token: accessToken,
+    deviceId,
+    store,
+    readAgentFiles: (config) => readFolderFiles(config),
+    onCall: (call, reply) => {
+      const target = 'table' in call && call.table ? ` ${call.table}` : '';
+      const detail = 'filters' in call && call.filters ? ` ${JSON.stringify(call.filters)}` : 'data' in call ? ` ${JSON.stringify(call.data)}` : '';
+      print(`tool_call ${call.action}${target}${detail} → ${summarize(reply)}`);
+    },
+  });
+  device.on('final', (frame) => print(`assistant: ${String(frame.response)}`));
+  device.on('approval_requested', (frame) =>
+    print(`approval requested ${String(frame.approval_id)}: ${String(frame.tool_name)} ${JSON.stringify(frame.parameters)} — PUT /api/v1/hitl/requests/${String(frame.approval_id)}/approve`),
+  );
+  device.on('approval_resolved', (frame) => print(`approval ${String(frame.approval_id)}: ${String(frame.status)}`));
+  device.on('error', (frame) => print(`error frame: ${String(frame.code)} ${String(frame.message)}`));
+  print(`connected to ${baseUrl} over the plain WebSocket as device "${deviceId}" with ${store.rows('tasks').length} tasks; waiting for tool calls (Ctrl-C to stop)`);
+  process.on('SIGINT', () => {
+    device.close();
+    process.exit(0);
+  });
+}
+
 async function main() {
+  if (transport === 'ws') return mainWs();
   const device = await DeviceSimulator.connect({
     url: baseUrl,
     accessToken,

@@ -1,5 +1,6 @@
 import type { AgentFile, AgentFrameAck, AgentRunRequest, DeviceHelloAck, ToolCall, ToolReply } from '../devices/protocol';
 import type { ChatCancelAck, ChatRequestAck, ChatRequestPayload, ToolApprovalAck } from '../realtime/events';
+import type { DeviceWsConnection } from './device-ws';
 import { connected, createSocket, type DeviceSocket, type SocketConnectOptions } from './sockets';
 
 /**
@@ -85,6 +86,12 @@ export interface AgentRunOutcome {
 }
 
 export interface DeviceConnectOptions extends SocketConnectOptions {
+  /**
+   * `socket.io` (default): the `/device` namespace. `ws`: the plain WebSocket protocol of seed 001
+   * at `/api/v1/ws/device` (SPEC §12), for apps that do not ship Socket.IO; it resolves to a
+   * {@link DeviceWsConnection}.
+   */
+  transport?: 'socket.io' | 'ws';
   /** 1-128 of `[A-Za-z0-9._:-]`, stable for this installation. */
   deviceId: string;
   store: TableStore;
@@ -123,7 +130,10 @@ export interface DeviceConnection {
  * connection, answers `tool_call`s from `store` after validating them with the protocol schemas,
  * and serves `agent_run`s with `readAgentFiles`. Resolves once the first hello is acknowledged.
  */
-export async function connectDevice(options: DeviceConnectOptions): Promise<DeviceConnection> {
+export async function connectDevice(options: DeviceConnectOptions & { transport: 'ws' }): Promise<DeviceWsConnection>;
+export async function connectDevice(options: DeviceConnectOptions & { transport?: 'socket.io' }): Promise<DeviceConnection>;
+export async function connectDevice(options: DeviceConnectOptions): Promise<DeviceConnection | DeviceWsConnection> {
+  if (options.transport === 'ws') return (await import('./device-ws')).connectDeviceWs(options);
   // The protocol schemas (and zod) load with the first device, not with the HTTP client.
   const { agentFileSchema, agentRunSchema, describeIssues, errorReplySchema, replySchemas, toolCallSchema } = await import('../devices/protocol');
   const socket = await createSocket<DeviceSocket>(options, '/device', { deviceId: options.deviceId });
@@ -242,7 +252,7 @@ export async function connectDevice(options: DeviceConnectOptions): Promise<Devi
     socket.close();
     throw new Error(`device_hello refused: ${ack.error.code}${ack.error.message ? ` (${ack.error.message})` : ''}`);
   }
-  return {
+  const connection: DeviceConnection = {
     socket,
     deviceId: options.deviceId,
     hello,
@@ -251,6 +261,7 @@ export async function connectDevice(options: DeviceConnectOptions): Promise<Devi
     decide: (approvalId, approved) => socket.timeout(ackTimeoutMs).emitWithAck('tool_approval', { approvalId, approved }),
     close: () => socket.close(),
   };
+  return connection;
 }
 
 const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error));

@@ -19,6 +19,7 @@ export {
   type TableHandlers,
   type TableStore,
 } from './device';
+export type { DeviceWsConnection, DeviceWsEvent, DeviceWsFrame } from './device-ws';
 export type { ClientTokens } from './transport';
 export type * from './types';
 export type { CanvasClientEvents, CanvasLogEntry, CanvasServerEvents, DeviceClientEvents, DeviceServerEvents, GenerationStage, JoinAck, PresenceUser, SyncAck } from '../realtime/events';

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { demoResponder } from '../../src/ai/demo-llm';
+import { connectDevice, type DeviceWsFrame } from '../../src/client';
 import { startSwitchboard, type RunningSwitchboard } from '../../src/app/switchboard';
 import { DeviceRegistry } from '../../src/devices/device-registry';
 import { DeviceSimulator } from '../../src/devices/device-simulator';
@@ -291,6 +292,32 @@ describe('plain WebSocket devices across two API nodes', () => {
     const closed = await device.closed;
     expect(closed.code).toBe(4001);
     await eventually(() => registry.isOnline(user.id, 'laptop-beat'), (p) => p === null);
+  });
+
+  test("the SDK's device helper with transport 'ws': tool calls answered from its store, streamed answer, an approval decided from it", async () => {
+    const user = await registerUser(api(nodeA), 'Sdk');
+    const store = new MemoryStore(seedRows());
+    const device = await connectDevice({ transport: 'ws', url: nodeB.url!, token: user.accessToken, deviceId: 'sdk-ws', store, reconnection: false });
+    open.push(device);
+    await eventually(() => registry.isOnline(user.id, 'sdk-ws'), (p) => p !== null);
+    const next = (event: 'final' | 'approval_requested' | 'approval_resolved') =>
+      new Promise<DeviceWsFrame>((resolve) => {
+        const off = device.on(event, (frame) => (off(), resolve(frame)));
+      });
+
+    const final = next('final');
+    device.chat({ message: 'How many todo tasks do I have?' });
+    expect((await final).response).toEqual(expect.stringContaining('2'));
+
+    const requested = next('approval_requested');
+    device.chat({ message: `Delete task ${TASK_ID}` });
+    const approval = await requested;
+    const resolved = next('approval_resolved');
+    const deleted = next('final');
+    device.decide(String(approval.approval_id), true);
+    expect(await resolved).toEqual({ type: 'approval_resolved', approval_id: approval.approval_id, status: 'approved' });
+    await deleted;
+    expect(store.rows('tasks').map((row) => row.id)).not.toContain(TASK_ID);
   });
 
   test('newest connection of a device wins across transports and nodes', async () => {
