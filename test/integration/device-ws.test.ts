@@ -171,6 +171,29 @@ describe('plain WebSocket devices across two API nodes', () => {
     expect(device.open).toBe(true);
   });
 
+  test('chat_cancel without session_id stops the device\'s running turn: cancelled frame, the partial answer kept as cancelled; with nothing running it is an error frame', async () => {
+    const user = await registerUser(api(nodeA), 'Cancel');
+    const { device } = await wsDevice(user, 'laptop-cancel');
+    device.onToolCall = () => undefined; // the turn waits on the device
+
+    device.send({ type: 'chat_request', message: 'How many todo tasks do I have?' });
+    await device.next('tool_call');
+    device.send({ type: 'chat_cancel' });
+
+    const cancelled = await device.next('cancelled');
+    expect(cancelled).toEqual({ type: 'cancelled', session_id: expect.any(String) });
+    const history = await eventually(
+      () => request('GET', `${api(nodeB)}/chat/sessions/${cancelled.session_id}/history`, { token: user.accessToken }),
+      (res) => res.body.messages?.some((m: { role: string }) => m.role === 'assistant'),
+    );
+    expect(history.body.messages.find((m: { role: string }) => m.role === 'assistant')).toMatchObject({ status: 'cancelled' });
+    expect(device.all('final')).toEqual([]);
+
+    const from = device.frames.length;
+    device.send({ type: 'chat_cancel', session_id: cancelled.session_id });
+    expect(await device.next('error', () => true, { from })).toMatchObject({ code: 'not_running' });
+  });
+
   test('approvals: approval_requested arrives as a snake_case frame; tool_approval decides; approval_resolved follows; a second decision is an error frame', async () => {
     const user = await registerUser(api(nodeA), 'Approve');
     const { device, store } = await wsDevice(user, 'laptop-approve');
