@@ -146,6 +146,10 @@ export const envSchema = z.object({
   BROADCAST_CONCURRENCY: int(1).default(8),
   /** A job whose worker stops renewing its lock (crash, kill -9) goes back to waiting after this long. */
   WORKER_LOCK_MS: int(500).default(30_000),
+  /** How often the reaper looks for work a crash left behind (generations, turns, approvals, runs, notes). */
+  REAPER_INTERVAL_MS: int(100).default(30_000),
+  /** Work younger than this is never reaped (covers the gap between a row and its job). */
+  REAPER_GRACE_MS: int(0).default(60_000),
   /** JSON override of the tier table: {"free": {"generationsPerMinute": 10}}. */
   TIER_LIMITS: json.optional(),
   /** Device tool call timeout and approval timeout. */

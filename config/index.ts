@@ -140,6 +140,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     admin: { user: e.ADMIN_USER, password: e.ADMIN_PASSWORD, emails: e.ADMIN_EMAILS.map((email) => email.toLowerCase()) },
     /** `explicit`: WORKER_QUEUES was set, so every listed queue must have a processor. */
     queues: { names: workerQueues as QueueName[], explicit: e.WORKER_QUEUES !== undefined, lockMs: e.WORKER_LOCK_MS },
+    /** Crash safety (SPEC §9): ends or resumes work left `running`/`pending` by a dead process (src/app/reaper.ts). */
+    reaper: { intervalMs: e.REAPER_INTERVAL_MS, graceMs: e.REAPER_GRACE_MS },
     broadcast: { chunkSize: e.BROADCAST_CHUNK_SIZE, chunkDelayMs: e.BROADCAST_CHUNK_DELAY_MS, concurrency: e.BROADCAST_CONCURRENCY },
     /** The per-canvas event sequence and replay log (src/realtime/canvas-log.ts). */
     /**

@@ -18,6 +18,7 @@ import type { DeviceRegistry } from '../devices/device-registry';
 import type { DeviceChannel } from '../devices/device-channel';
 import { GenerationRunner, type GenerationRunnerDeps } from '../generation/generation-runner';
 import type { Metrics } from '../observability/metrics';
+import { Reaper } from './reaper';
 import { createAgentRunsProcessor, createConnectorsProcessor } from '../workers/agent-runs';
 import { createAssistantProcessor } from '../workers/assistant';
 import { createBroadcastProcessor } from '../workers/broadcast';
@@ -83,7 +84,8 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
   const runner = new GenerationRunner({ ...deps, models });
   // Dangerous tool calls park the turn until the user decides (0021).
   const assistant = new AssistantRunner({ ...deps, models, policy: dangerousToolPolicy(config.hitl.dangerousTools) });
-  const notes = new SessionNotesRunner({ ...deps, models, notesEvents: new NotesEventLog(deps.connection, config.redis.keyPrefix) });
+  const notesEvents = new NotesEventLog(deps.connection, config.redis.keyPrefix);
+  const notes = new SessionNotesRunner({ ...deps, models, notesEvents });
   const journey = new JourneyRunner({ ...deps, models, redis: deps.connection });
   const agentRuns = new AgentRunner({ ...deps, models, registry: deps.deviceRegistry, channel: deps.agentRunChannel });
   const processors: Partial<Record<string, QueueProcessor>> = {
@@ -110,5 +112,9 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
   });
   // Workers first (they finish their active jobs), then the model they were calling.
   closers.unshift(['workers', () => Promise.allSettled(workers.map((worker) => worker.close()))]);
+  // Work a dead process left open is ended or resumed: at start, then every REAPER_INTERVAL_MS.
+  const reaper = new Reaper({ ...deps, redis: deps.connection, notesEvents });
+  reaper.start();
+  closers.unshift(['reaper', () => reaper.stop()]);
   return { summary, closers };
 }

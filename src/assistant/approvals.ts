@@ -89,9 +89,14 @@ export class ApprovalService {
   /** The requester's decision: 404 for anyone else, 409 once decided; then the turn resumes. */
   async decide(userId: string, id: string, approved: boolean, via: 'http' | 'device'): Promise<HitlRequestRow> {
     const current = await this.get(userId, id);
+    // Past expiresAt no decision counts, whatever the timeout job did (SPEC §9): the request times
+    // out now if nothing settled it yet, and the turn resumes telling the model it did not run.
+    if (current.expiresAt.getTime() <= Date.now()) return this.refuseExpired(current);
     const decided = await this.settle(current.id, approved ? 'approved' : 'rejected', userId, { via });
     if (!decided) {
       const now = await this.deps.repos.hitl.find(id);
+      // The database's clock said it had expired (the conditional UPDATE checks expires_at > now()).
+      if (now?.status === 'pending' || now?.status === 'timeout') return this.refuseExpired(now);
       throw conflict('already_decided', `This approval request is already ${now?.status ?? 'decided'}`);
     }
     return decided;
@@ -105,6 +110,11 @@ export class ApprovalService {
     const pending = await this.deps.repos.hitl.pendingForMessage(messageId);
     const settled = await Promise.all(pending.map((row) => this.settle(row.id, 'rejected', userId, { via: 'cancel' }, { reason: 'cancelled', resume: false })));
     return settled.filter((row): row is HitlRequestRow => row !== null);
+  }
+
+  private async refuseExpired(row: HitlRequestRow): Promise<never> {
+    if (row.status === 'pending') await this.expire(row.id);
+    throw conflict('expired', `This approval request expired at ${row.expiresAt.toISOString()}; the tool was not run`);
   }
 
   /** The timeout job: times the request out unless it was decided first. */
@@ -128,7 +138,11 @@ export class ApprovalService {
     if (!decided) return null;
     this.deps.metrics?.approvals.inc({ outcome: status });
     await this.announce(decided, { approvalId: id, status, decidedBy });
-    if (options.resume !== false) await enqueueHitlResume(this.deps.queues, id);
+    // The decision is committed, so it stands even if the resume cannot be queued now: the reaper
+    // resumes decided turns whose resume never began (hitl_requests.resumed_at is null).
+    if (options.resume !== false) {
+      await enqueueHitlResume(this.deps.queues, id).catch((error: unknown) => this.log.warn({ err: error, approvalId: id }, 'resume not queued; the reaper will resume the turn'));
+    }
     if (status !== 'timeout') {
       await this.deps.queues.get(ASSISTANT_QUEUE).remove(`hitl-timeout-${id}`).catch(() => 0);
     }

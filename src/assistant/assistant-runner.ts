@@ -132,6 +132,9 @@ export class AssistantRunner {
     const row = await this.deps.repos.hitl.find(parsed.data.approvalId);
     if (!row) throw new UnrecoverableError(`Approval request ${parsed.data.approvalId} does not exist`);
     if (row.status === 'pending') throw new UnrecoverableError(`Approval request ${row.id} is not decided yet`);
+    // One resume per decision: a second one (the reaper re-queued it after a lost job) stops here,
+    // unless this very job is being re-run after its worker died (its device calls carry the same ids).
+    if (!(await this.deps.repos.hitl.markResumed(row.id)) && !(job.stalledCounter > 0)) return { toolCalls: 0, toolIterations: 0 };
     const data: AssistantJob = { userId: row.userId, sessionId: row.sessionId, messageId: row.messageId, deviceId: row.deviceId, tools: 'device' };
     return this.watching(data.messageId, (signal) => this.continueParked(job, row, data, signal));
   }

@@ -28,6 +28,15 @@ export class GenerationEventLog {
     await this.redis.multi().xadd(key, `${seq}-0`, 'e', JSON.stringify(event)).expire(key, this.ttlSeconds).exec();
   }
 
+  /**
+   * Appends one event after whatever the log holds, in one atomic step (read last seq, XADD next):
+   * for writers outside the worker that runs the generation (the reaper, a canvas deletion), which
+   * cannot know its seq. Returns the seq given.
+   */
+  async appendNext(generationId: string, event: GenerationEvent): Promise<number> {
+    return Number(await this.redis.eval(APPEND_NEXT, 1, this.key(generationId), JSON.stringify(event), this.ttlSeconds));
+  }
+
   /** The last sequence number written (0 when none). */
   async lastSeq(generationId: string): Promise<number> {
     const last = await this.redis.xrevrange(this.key(generationId), '+', '-', 'COUNT', 1);
@@ -65,6 +74,15 @@ export class GenerationEventLog {
     }
   }
 }
+
+const APPEND_NEXT = `
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local seq = 1
+if #last > 0 then seq = tonumber(string.match(last[1][1], '^(%d+)')) + 1 end
+redis.call('XADD', KEYS[1], seq .. '-0', 'e', ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return seq
+`;
 
 function parseEntry([id, fields]: [string, string[]]): SequencedEvent {
   return { seq: Number.parseInt(id, 10), event: JSON.parse(fields[1]) as GenerationEvent };

@@ -13,10 +13,14 @@ import type { QueueRegistry } from '../producers/queue-registry';
 import type { CanvasEmitter } from '../realtime/canvas-emitter';
 import type { GenerationStage } from '../realtime/events';
 import type { Block } from '../schemas/blocks';
+import { announceEnded } from './end-generation';
 import type { EventWriter, GenerationEventLog } from './event-log';
 import type { CancelledUsage, GenerationCancels } from './generation-cancel';
 import { generationErrorMessage } from './events';
 import type { GenerationLimiter } from './generation-limiter';
+
+/** The persist step's answer when the generation was ended elsewhere while the model ran. */
+const ENDED = Symbol('ended');
 
 export interface GenerationRunnerDeps {
   config: Config;
@@ -62,8 +66,13 @@ export class GenerationRunner {
   private async run(job: Job, data: GenerationJob, signal: AbortSignal): Promise<{ blockCount: number; truncated: boolean; cancelled?: boolean }> {
     const log = this.deps.logger.child({ component: 'generation', jobId: job.id, generationId: data.generationId });
     const generation = await this.deps.repos.generations.find(data.generationId);
-    if (!generation) throw new UnrecoverableError(`Generation ${data.generationId} does not exist`);
+    if (!generation) {
+      await this.gone(data);
+      throw new UnrecoverableError(`Generation ${data.generationId} does not exist`);
+    }
     if (generation.status === 'undone' || generation.status === 'cancelled') return { blockCount: 0, truncated: false, cancelled: generation.status === 'cancelled' };
+    // Ended elsewhere (reaped after a crash): nothing to run or announce.
+    if (generation.status === 'failed') return { blockCount: 0, truncated: false };
     const writer = await this.deps.events.writer(data.generationId);
     const cancelled = async (usage?: CancelledUsage) => {
       await this.deps.cancels.end(generation, { writer, usage, tier: data.tier });
@@ -84,6 +93,11 @@ export class GenerationRunner {
       log.info({ attempt: job.attemptsMade + 1 }, 'generation started');
       const outcome = await this.generate(data, generation, writer, job, signal);
       if (outcome instanceof Cancelled) return cancelled(outcome.usage);
+      if (!outcome) {
+        log.info('generation ended elsewhere while it ran; result dropped');
+        if (!(await this.deps.repos.generations.find(data.generationId))) await this.gone(data);
+        return { blockCount: 0, truncated: false };
+      }
       const { blocks, truncated } = outcome;
       await this.finish(data, writer, blocks, truncated);
       log.info({ blockCount: blocks.length, truncated }, 'generation completed');
@@ -122,6 +136,8 @@ export class GenerationRunner {
       if (locked?.status === 'completed') return repos.blocks.listByGeneration(data.generationId, tx);
       // The row lock orders this against the cancel request: one of them sees the other.
       if (locked?.cancelRequestedAt) return null;
+      // Ended while the model ran (its canvas was deleted, or it was reaped): keep nothing.
+      if (locked?.status !== 'running' && locked?.status !== 'queued') return ENDED;
       const inserted = result.blocks.length
         ? await repos.blocks.insertMany(tx, {
             canvasId: data.canvasId,
@@ -164,6 +180,7 @@ export class GenerationRunner {
       await repos.usage.record({ userId: data.userId, generationId: data.generationId, purpose: 'generation', ...result.usage, costUsd: cost }, tx);
       return inserted;
     });
+    if (blocks === ENDED) return null;
     if (!blocks) return new Cancelled({ ...result.usage, estimated: false });
     this.deps.metrics?.countModelCall({ provider: result.usage.provider, model: result.usage.model, tier: data.tier }, result.usage, cost);
     return { blocks, truncated: result.truncated };
@@ -183,12 +200,19 @@ export class GenerationRunner {
     // Every viewer reads the event and the row: a fixed text, never the cause's message (provider
     // text, SQL parameters); the cause went to the log, redacted (0073).
     const message = generationErrorMessage(code);
-    await this.deps.repos.generations
-      .update(data.generationId, { status: 'failed', errorCode: code, errorMessage: message, completedAt: new Date() })
+    // Only a generation still running is failed here: one ended elsewhere already has its terminal event.
+    const ended = await this.deps.repos.generations
+      .endIfActive(data.generationId, { status: 'failed', errorCode: code, errorMessage: message })
       .catch(() => undefined);
     await this.deps.limiter.release(data.userId, data.generationId).catch(() => undefined);
+    if (ended === null) return;
     writer.emit({ type: 'error', generationId: data.generationId, code, message });
     await writer.flush().catch(() => undefined);
+  }
+
+  /** The row went with its canvas: free the slot and end the stream (the deletion did too, unless it raced). */
+  private async gone(data: GenerationJob) {
+    await announceEnded(this.deps, { id: data.generationId, userId: data.userId, canvasId: data.canvasId }, 'canvas_deleted').catch(() => undefined);
   }
 
   private stage(data: GenerationJob, writer: EventWriter, stage: GenerationStage) {

@@ -5,7 +5,8 @@ import { checkPrompt } from '../ai/prompt-guard';
 import { AppError, forbidden, notFound } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
-import { enqueueGeneration } from '../producers/generation';
+import { enqueueGeneration, GENERATION_QUEUE } from '../producers/generation';
+import { announceEnded } from './end-generation';
 import type { QueueRegistry } from '../producers/queue-registry';
 import type { CanvasEmitter } from '../realtime/canvas-emitter';
 import type { GenerationEventLog } from './event-log';
@@ -79,6 +80,24 @@ export class GenerationService {
     }
     void this.deps.canvasEvents.notify(input.canvasId, 'generation_status', { canvasId: input.canvasId, generationId, stage: 'queued' });
     return { generationId, replayed: false };
+  }
+
+  /**
+   * Deletes a canvas and ends its generations: their rows go with the canvas (cascade), so the
+   * requesters' concurrency slots are released and each SSE stream gets a terminal `error`
+   * (`canvas_deleted`) here; a worker still running one finds no row and keeps nothing.
+   */
+  async deleteCanvas(canvasId: string): Promise<void> {
+    const { repos } = this.deps;
+    const active = await repos.db.transaction(async (tx) => {
+      const rows = await repos.generations.listActiveOnCanvas(canvasId, tx);
+      await repos.canvases.delete(canvasId, tx);
+      return rows;
+    });
+    const results = await Promise.allSettled(active.map((generation) => announceEnded(this.deps, generation, 'canvas_deleted')));
+    for (const result of results) if (result.status === 'rejected') this.deps.logger.warn({ err: result.reason, canvasId }, 'could not end a generation of a deleted canvas');
+    // Waiting jobs are dropped; an active one is left to its worker (a locked job cannot be removed).
+    await Promise.allSettled(active.map((generation) => this.deps.queues.get(GENERATION_QUEUE).remove(generation.id)));
   }
 
   private async replay(generationId: string, canvasId: string) {

@@ -150,6 +150,12 @@ export class JsonEventLog<E> {
     await this.redis.multi().xadd(key, '*', 'e', JSON.stringify(event)).expire(key, this.ttlSeconds).exec();
   }
 
+  /** Whether the log already holds its terminal event (the last one written). */
+  async ended(id: string): Promise<boolean> {
+    const [last] = await this.redis.xrevrange(this.keyOf(id), '+', '-', 'COUNT', 1);
+    return last ? this.isTerminal(JSON.parse(last[1][1]) as E) : false;
+  }
+
   /** Forgets the log (before a new run writes it again). */
   async reset(id: string): Promise<void> {
     await this.redis.del(this.keyOf(id));

@@ -1,5 +1,5 @@
 import { and, asc, eq, inArray } from 'drizzle-orm';
-import type { Db } from './database';
+import type { Db, DbOrTx } from './database';
 import { canvases, canvasMembers, users, type CanvasRow, type MemberRole } from './schema';
 
 export interface CanvasView {
@@ -65,8 +65,8 @@ export class CanvasesRepository {
     await this.db.update(canvases).set({ title, updatedAt: new Date() }).where(eq(canvases.id, canvasId));
   }
 
-  async delete(canvasId: string): Promise<void> {
-    await this.db.delete(canvases).where(eq(canvases.id, canvasId));
+  async delete(canvasId: string, db: DbOrTx = this.db): Promise<void> {
+    await db.delete(canvases).where(eq(canvases.id, canvasId));
   }
 
   /** Adds a member or changes their role. */

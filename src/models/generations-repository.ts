@@ -1,4 +1,4 @@
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, lt, sql } from 'drizzle-orm';
 import type { Db, DbOrTx } from './database';
 import { generations, type GenerationRow } from './schema';
 
@@ -54,6 +54,34 @@ export class GenerationsRepository {
 
   async update(id: string, change: Partial<typeof generations.$inferInsert>, db: DbOrTx = this.db): Promise<void> {
     await db.update(generations).set(change).where(eq(generations.id, id));
+  }
+
+  /**
+   * Ends a generation that is still queued or running (one conditional UPDATE: the first to end it
+   * wins); null when it had already ended.
+   */
+  async endIfActive(id: string, change: Partial<typeof generations.$inferInsert>, db: DbOrTx = this.db): Promise<GenerationRow | null> {
+    const rows = await db
+      .update(generations)
+      .set({ completedAt: new Date(), ...change })
+      .where(and(eq(generations.id, id), inArray(generations.status, ['queued', 'running'])))
+      .returning();
+    return rows[0] ?? null;
+  }
+
+  /** Queued or running generations of a canvas (a canvas deletion ends them). */
+  async listActiveOnCanvas(canvasId: string, db: DbOrTx = this.db): Promise<GenerationRow[]> {
+    return db.select().from(generations).where(and(eq(generations.canvasId, canvasId), inArray(generations.status, ['queued', 'running'])));
+  }
+
+  /** Queued or running generations created before `before`, oldest first (the reaper's candidates). */
+  async listActiveBefore(before: Date, limit: number): Promise<GenerationRow[]> {
+    return this.db
+      .select()
+      .from(generations)
+      .where(and(inArray(generations.status, ['queued', 'running']), lt(generations.createdAt, before)))
+      .orderBy(asc(generations.createdAt))
+      .limit(limit);
   }
 
   /** Generations of a user still queued or running (for the concurrency limit's self-healing). */

@@ -1,4 +1,4 @@
-import { and, desc, eq, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, isNull, lt, lte, ne, or, sql } from 'drizzle-orm';
 import type { Db, DbOrTx } from './database';
 import { hitlRequests, type HitlRequestRow, type HitlStatus } from './schema';
 
@@ -79,11 +79,59 @@ export class HitlRepository {
     db: DbOrTx = this.db,
     decisionReason: NonNullable<HitlRequestRow['decisionReason']> = status === 'timeout' ? 'timeout' : 'user',
   ): Promise<HitlRequestRow | null> {
+    // A person's decision holds only before expiresAt, by the database's clock (SPEC §9): past it,
+    // only the timeout (or a cancel of the turn) can settle the request, whatever happened to the
+    // delayed timeout job.
+    const inTime = decisionReason === 'user' ? gt(hitlRequests.expiresAt, sql`now()`) : undefined;
     const rows = await db
       .update(hitlRequests)
       .set({ status, decidedBy, decidedAt: sql`now()`, decisionReason })
-      .where(and(eq(hitlRequests.id, id), eq(hitlRequests.status, 'pending')))
+      .where(and(eq(hitlRequests.id, id), eq(hitlRequests.status, 'pending'), inTime))
       .returning();
     return rows[0] ?? null;
+  }
+
+  /** Records that the decided turn's resume began; false when another resume already did. */
+  async markResumed(id: string): Promise<boolean> {
+    const rows = await this.db
+      .update(hitlRequests)
+      .set({ resumedAt: sql`now()` })
+      .where(and(eq(hitlRequests.id, id), isNull(hitlRequests.resumedAt)))
+      .returning({ id: hitlRequests.id });
+    return rows.length > 0;
+  }
+
+  /** Pending requests past their expiry (the reaper times them out: their delayed job may be gone). */
+  async listOverdue(limit: number): Promise<HitlRequestRow[]> {
+    return this.db
+      .select()
+      .from(hitlRequests)
+      .where(and(eq(hitlRequests.status, 'pending'), lte(hitlRequests.expiresAt, sql`now()`)))
+      .orderBy(asc(hitlRequests.expiresAt))
+      .limit(limit);
+  }
+
+  /** Decided requests whose resume never began, decided between `after` and `before`. */
+  async listUnresumed(before: Date, after: Date, limit: number): Promise<HitlRequestRow[]> {
+    return this.db
+      .select()
+      .from(hitlRequests)
+      .where(
+        and(
+          ne(hitlRequests.status, 'pending'),
+          isNull(hitlRequests.resumedAt),
+          // A cancelled turn is not resumed (SPEC §11): its cancel ended it.
+          or(isNull(hitlRequests.decisionReason), ne(hitlRequests.decisionReason, 'cancelled')),
+          lt(hitlRequests.decidedAt, before),
+          gt(hitlRequests.decidedAt, after),
+        ),
+      )
+      .orderBy(asc(hitlRequests.decidedAt))
+      .limit(limit);
+  }
+
+  /** Every request of a turn (a turn may park more than once). */
+  async listForMessage(messageId: string): Promise<HitlRequestRow[]> {
+    return this.db.select().from(hitlRequests).where(eq(hitlRequests.messageId, messageId));
   }
 }

@@ -170,6 +170,8 @@ export const hitlRequests = pgTable('hitl_requests', {
   decidedBy: uuid('decided_by'),
   /** Who ended it: `user`, `timeout`, or `cancelled` (its turn was cancelled, SPEC §11). */
   decisionReason: text('decision_reason', { enum: ['user', 'timeout', 'cancelled'] }),
+  /** When the resume of the decided turn began (0007_crash_safety.sql): the reaper resumes those left null. */
+  resumedAt: timestamp('resumed_at', { withTimezone: true }),
   ...timestamps,
 });
 

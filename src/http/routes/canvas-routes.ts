@@ -35,7 +35,7 @@ export function canvasRoutes(ctx: ApiContext): Router {
 
   router.delete('/canvases/:id', async (req, res) => {
     const { canvasId } = await requireCanvasRole(req, canvases, 'owner');
-    await canvases.delete(canvasId);
+    await ctx.generations.deleteCanvas(canvasId);
     res.status(204).end();
   });
 

@@ -1,0 +1,186 @@
+import { randomUUID } from 'node:crypto';
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Config } from '../../config';
+import type { ApprovalService } from '../assistant/approvals';
+import type { ChatEventLog } from '../assistant/chat-events';
+import type { NotesEventLog } from '../assistant/notes-events';
+import type { DevicePort } from '../devices/device-channel';
+import { endGeneration } from '../generation/end-generation';
+import type { GenerationCancels } from '../generation/generation-cancel';
+import type { GenerationEventLog } from '../generation/event-log';
+import type { GenerationLimiter } from '../generation/generation-limiter';
+import type { Logger } from '../lib/logger';
+import type { Repositories } from '../models';
+import { StaleWorkRepository } from '../models/stale-work-repository';
+import { ASSISTANT_QUEUE, enqueueHitlResume } from '../producers/assistant';
+import { GENERATION_QUEUE } from '../producers/generation';
+import type { QueueRegistry } from '../producers/queue-registry';
+import { ticketNotesJobId } from '../producers/session-notes';
+
+/** Rows looked at per kind and sweep: a backlog is worked off over several sweeps. */
+const BATCH = 100;
+/** A job in one of these states will still run: its work is not stale. */
+const LIVE = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
+/** Chat turns are reaped while their event log can still reach a listener (ChatEventLog's TTL). */
+const TURN_HORIZON_MS = 3_600_000;
+/** Decided approvals are resumed within a day (BullMQ keeps job history that long). */
+const RESUME_HORIZON_MS = 23 * 3_600_000;
+
+export interface ReaperDeps {
+  config: Config;
+  repos: Repositories;
+  queues: QueueRegistry;
+  redis: Redis;
+  events: GenerationEventLog;
+  limiter: GenerationLimiter;
+  chatEvents: ChatEventLog;
+  notesEvents: NotesEventLog;
+  approvals: ApprovalService;
+  /** A generation whose cancel was requested ends as `cancelled`, the way its worker would have. */
+  cancels: GenerationCancels;
+  devices: DevicePort;
+  logger: Logger;
+}
+
+export interface ReapReport {
+  generations: number;
+  approvalsTimedOut: number;
+  approvalsResumed: number;
+  turns: number;
+  notes: number;
+  agentRuns: number;
+}
+
+/**
+ * Crash safety (SPEC §9): after kill -9 of any process, nothing stays `running` or `pending`
+ * forever. Worker processes sweep at start and every REAPER_INTERVAL_MS for work whose job is gone
+ * (Redis lost it, or it failed without its processor's bookkeeping, e.g. past the stall limit):
+ * - generations queued/running with no live job → `failed` (`interrupted`), slot released, SSE `error`;
+ * - approvals pending past expiresAt → `timeout`, and the turn resumes (the model is told);
+ * - approvals decided but never resumed (the resume enqueue failed, or the job was lost) → resumed;
+ * - chat turns without answer, job or terminal event → `error` (`interrupted`) to the listener and device;
+ * - ticket notes pending/generating with no live job → `failed` with an `error` event;
+ * - agent runs `running` past AGENT_RUN_TIMEOUT_MS → `error`.
+ * Work younger than REAPER_GRACE_MS is left alone. Every change is a conditional UPDATE, so many
+ * processes may sweep at once; a short Redis lock just keeps them from doing the same reads.
+ */
+export class Reaper {
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<unknown>;
+  private readonly stale: StaleWorkRepository;
+  private readonly log: Logger;
+  private readonly owner = randomUUID();
+
+  constructor(private readonly deps: ReaperDeps) {
+    this.stale = new StaleWorkRepository(deps.repos.db);
+    this.log = deps.logger.child({ component: 'reaper' });
+  }
+
+  start(): void {
+    const tick = () => {
+      this.running ??= this.sweepLocked()
+        .catch((error: unknown) => this.log.warn({ err: error }, 'reaper sweep failed'))
+        .finally(() => (this.running = undefined));
+    };
+    tick();
+    this.timer = setInterval(tick, this.deps.config.reaper.intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+  }
+
+  /** One sweep, unless another process holds the sweep lock for this interval. */
+  private async sweepLocked(): Promise<ReapReport | null> {
+    const key = `${this.deps.config.redis.keyPrefix}:reaper:lock`;
+    const ttl = Math.max(100, this.deps.config.reaper.intervalMs - 50);
+    if ((await this.deps.redis.set(key, this.owner, 'PX', ttl, 'NX')) !== 'OK') return null;
+    return this.sweep();
+  }
+
+  /** Reaps everything stale now (tests and the timer call it). */
+  async sweep(): Promise<ReapReport> {
+    const before = new Date(Date.now() - this.deps.config.reaper.graceMs);
+    const report: ReapReport = {
+      generations: await this.reapGenerations(before),
+      approvalsTimedOut: await this.timeOutApprovals(),
+      approvalsResumed: await this.resumeDecided(before),
+      turns: await this.reapTurns(before),
+      notes: await this.reapNotes(before),
+      agentRuns: (await this.stale.failRunsStartedBefore(new Date(before.getTime() - this.deps.config.agents.runTimeoutMs), 'interrupted: the run stopped without finishing')).length,
+    };
+    if (Object.values(report).some((n) => n > 0)) this.log.warn(report, 'reaped work left behind by a stopped process');
+    return report;
+  }
+
+  private async reapGenerations(before: Date): Promise<number> {
+    const queue = this.deps.queues.get(GENERATION_QUEUE);
+    let reaped = 0;
+    for (const generation of await this.deps.repos.generations.listActiveBefore(before, BATCH)) {
+      if (await live(queue, generation.id)) continue;
+      const ended = generation.cancelRequestedAt ? await this.deps.cancels.end(generation) : await endGeneration(this.deps, generation.id, 'interrupted');
+      if (ended) reaped += 1;
+    }
+    return reaped;
+  }
+
+  private async timeOutApprovals(): Promise<number> {
+    let reaped = 0;
+    for (const row of await this.deps.repos.hitl.listOverdue(BATCH)) if (await this.deps.approvals.expire(row.id)) reaped += 1;
+    return reaped;
+  }
+
+  private async resumeDecided(before: Date): Promise<number> {
+    const queue = this.deps.queues.get(ASSISTANT_QUEUE);
+    let resumed = 0;
+    for (const row of await this.deps.repos.hitl.listUnresumed(before, new Date(Date.now() - RESUME_HORIZON_MS), BATCH)) {
+      const jobId = `hitl-resume-${row.id}`;
+      if (await live(queue, jobId)) continue;
+      // A finished or failed job with this id would make the add a no-op: it never began the resume.
+      await queue.remove(jobId).catch(() => 0);
+      await enqueueHitlResume(this.deps.queues, row.id);
+      resumed += 1;
+    }
+    return resumed;
+  }
+
+  private async reapTurns(before: Date): Promise<number> {
+    const queue = this.deps.queues.get(ASSISTANT_QUEUE);
+    let reaped = 0;
+    for (const turn of await this.stale.unansweredTurns(before, new Date(Date.now() - TURN_HORIZON_MS), BATCH)) {
+      if (await live(queue, turn.messageId)) continue;
+      // A parked turn waits for a person, or for its resume (handled above).
+      const approvals = await this.deps.repos.hitl.listForMessage(turn.messageId);
+      if (approvals.some((row) => row.status === 'pending' || (row.resumedAt === null && row.decisionReason !== 'cancelled'))) continue;
+      if ((await Promise.all(approvals.map((row) => live(queue, `hitl-resume-${row.id}`)))).some(Boolean)) continue;
+      if (await this.deps.chatEvents.ended(turn.messageId)) continue;
+      const message = 'The assistant was interrupted (its worker stopped) before answering; please ask again';
+      await this.deps.chatEvents.append(turn.messageId, { type: 'error', sessionId: turn.sessionId, code: 'interrupted', message });
+      if (turn.deviceId) {
+        this.deps.devices.send(turn.userId, turn.deviceId, 'chat_error', { sessionId: turn.sessionId, code: 'interrupted', message });
+      }
+      reaped += 1;
+    }
+    return reaped;
+  }
+
+  private async reapNotes(before: Date): Promise<number> {
+    const queue = this.deps.queues.get(ASSISTANT_QUEUE);
+    let reaped = 0;
+    for (const session of await this.stale.notesInProgress(before, BATCH)) {
+      if (await live(queue, ticketNotesJobId(session.sessionId))) continue;
+      if (!(await this.stale.failNotes(session.sessionId))) continue;
+      await this.deps.notesEvents.append(session.sessionId, { type: 'error', message: 'The notes were interrupted (their worker stopped); resolve the session again to retry' });
+      reaped += 1;
+    }
+    return reaped;
+  }
+}
+
+/** Whether the job will still run (waiting, active, delayed…); a missing, failed or finished job will not. */
+async function live(queue: Queue, jobId: string): Promise<boolean> {
+  return LIVE.has(await queue.getJobState(jobId));
+}
