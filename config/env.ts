@@ -109,8 +109,13 @@ export const envSchema = z.object({
   /** HTTP Basic credentials for the queue dashboard. */
   ADMIN_USER: z.string().optional(),
   ADMIN_PASSWORD: z.string().optional(),
-  /** Users whose email is listed may open the dashboard with their Bearer token. */
-  ADMIN_EMAILS: list.default([]),
+  /**
+   * User ids (comma list) that hold admin rights besides those granted with `switchboard admin
+   * grant`. Ids, never emails: an email is something a stranger can register (SPEC §9, 0090).
+   */
+  ADMIN_USER_IDS: list.pipe(z.array(z.uuid('each entry must be a user id (uuid)'))).default([]),
+  /** Bearer token `/metrics` requires (on PORT and METRICS_PORT); unset = open, as before. */
+  METRICS_TOKEN: z.string().min(16).optional(),
   /** Blocks per broadcast chunk and pause between chunks. */
   BROADCAST_CHUNK_SIZE: int(1).default(10),
   BROADCAST_CHUNK_DELAY_MS: int().default(50),
@@ -166,6 +171,8 @@ export const envSchema = z.object({
   METRICS_PORT: int().max(65_535).optional(),
   /** pino level. */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** `json` (one object per line) or `pretty` (pino-pretty); unset = pretty on a terminal outside production. */
+  LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;

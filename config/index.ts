@@ -137,7 +137,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       schedulerTick: e.SCHEDULER_TICK_CRON,
       journeyTtlSeconds: e.JOURNEY_TTL_SECONDS,
     },
-    admin: { user: e.ADMIN_USER, password: e.ADMIN_PASSWORD, emails: e.ADMIN_EMAILS.map((email) => email.toLowerCase()) },
+    admin: { user: e.ADMIN_USER, password: e.ADMIN_PASSWORD, userIds: e.ADMIN_USER_IDS },
+    /** Settings read but no longer honoured; the process warns about each at start (0090). */
+    warnings: cleaned.ADMIN_EMAILS ? ['ADMIN_EMAILS is ignored: admin rights come from `switchboard admin grant <email>` or ADMIN_USER_IDS (user ids)'] : [],
     /** `explicit`: WORKER_QUEUES was set, so every listed queue must have a processor. */
     queues: { names: workerQueues as QueueName[], explicit: e.WORKER_QUEUES !== undefined, lockMs: e.WORKER_LOCK_MS },
     /** Crash safety (SPEC §9): ends or resumes work left `running`/`pending` by a dead process (src/app/reaper.ts). */
@@ -167,7 +169,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     device: { rpcTimeoutMs: e.DEVICE_RPC_TIMEOUT_MS, wsPingIntervalMs: e.DEVICE_WS_PING_INTERVAL_MS, wsPongTimeoutMs: e.DEVICE_WS_PONG_TIMEOUT_MS },
     hitl: { timeoutMs: e.HITL_TIMEOUT_MS, dangerousTools: e.HITL_DANGEROUS_TOOLS },
     shutdown: { timeoutMs: e.SHUTDOWN_TIMEOUT_MS },
-    log: { level: e.LOG_LEVEL },
+    log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
+    metrics: { token: e.METRICS_TOKEN },
   };
 }
 

@@ -15,6 +15,7 @@ import { OAuthService } from '../agents/oauth-service';
 import { AgentRunChannel } from '../agents/run-channel';
 import { AgentScheduler } from '../agents/scheduler';
 import { resolveOAuthEncryptionKey, SecretBox } from '../connectors/secret-box';
+import { AdminDirectory } from '../auth/admins';
 import { AuthService } from '../auth/auth-service';
 import { resolveJwtSecret } from '../auth/jwt-secret';
 import { SessionGuard } from '../auth/session-guard';
@@ -30,11 +31,11 @@ import { SseStreams } from '../http/sse-streams';
 import { StreamFollower } from '../lib/stream-follower';
 import type { ApiContext } from '../http/context';
 import { CancelSignals } from '../lib/cancel-signals';
-import { createLogger, type Logger } from '../lib/logger';
+import { createLogger, logFormat, type Logger } from '../lib/logger';
 import { createRedis, redisReady } from '../lib/redis';
 import { createRepositories, type Repositories } from '../models';
 import { openDatabase } from '../models/database';
-import { Metrics } from '../observability/metrics';
+import { Metrics, metricsAuthorized } from '../observability/metrics';
 import { QueueRegistry } from '../producers/queue-registry';
 import { DeviceRegistry } from '../devices/device-registry';
 import { DeviceChannel } from '../devices/device-channel';
@@ -72,10 +73,11 @@ export async function startSwitchboard(
   config: Config,
   options: { logger?: Logger; endpoint?: LlmEndpoint; metrics?: Metrics } = {},
 ): Promise<RunningSwitchboard> {
-  const logger = options.logger ?? createLogger({ level: config.log.level });
+  const logger = options.logger ?? createLogger({ level: config.log.level, format: logFormat(config.env, config.log.format) });
   const metrics = options.metrics ?? new Metrics();
   const closers: Array<[string, () => Promise<unknown> | unknown]> = [];
   const roles = new Set(config.roles);
+  for (const warning of config.warnings) logger.warn(warning);
   try {
     const embeddedRedis = config.redis.url
       ? undefined
@@ -170,6 +172,8 @@ export async function startSwitchboard(
         }
       });
       tokens.accept = sessions.accept;
+      const admins = new AdminDirectory(database.db, config.admin.userIds);
+      for (const id of await admins.recordEnvGrants()) logger.warn({ userId: id }, 'ADMIN_USER_IDS names no user: ignored until such a user exists');
       const chat = new ChatService({ repos, queues, registry: deviceRegistry, logger, models: ModelCatalog.of(config, options.endpoint) });
       const agents = new AgentService({ config, repos, queues, logger });
       const ctx: ApiContext = {
@@ -194,10 +198,11 @@ export async function startSwitchboard(
         shuttingDown,
         queues,
         metrics,
-        admin: dashboardAccess(config),
+        admin: dashboardAccess(config, admins),
         streams,
         follower,
       };
+      metrics.trackOpenStreams(() => streams.size);
       metrics.trackQueues([...QUEUE_NAMES], (name) => queues.get(name).getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed'));
       handleRequest = createHttpApp(ctx);
       // Cursors between nodes over pub/sub, never the adapter's (recovery) stream: issue 11.
@@ -241,7 +246,7 @@ export async function startSwitchboard(
       ]);
     }
     if (!httpServer && config.http.metricsPort !== undefined) {
-      const metricsServer = await serveMetrics(metrics, config.http.host, config.http.metricsPort);
+      const metricsServer = await serveMetrics(metrics, config.http.host, config.http.metricsPort, config.metrics.token);
       closers.unshift(['metrics http', () => closeHttp(metricsServer)]);
     }
     closers.unshift(['readiness', () => void (shuttingDown.value = true)]);
@@ -267,9 +272,13 @@ export async function startSwitchboard(
 }
 
 /** /metrics and /healthz for processes without the api role, so worker metrics can be scraped. */
-async function serveMetrics(metrics: Metrics, host: string, port: number): Promise<http.Server> {
+async function serveMetrics(metrics: Metrics, host: string, port: number, token: string | undefined): Promise<http.Server> {
   const server = http.createServer(async (req, res) => {
     if (req.url === '/metrics') {
+      if (!metricsAuthorized(req.headers.authorization, token)) {
+        res.writeHead(401, { 'Content-Type': 'application/json', 'WWW-Authenticate': 'Bearer realm="metrics"' });
+        return void res.end(JSON.stringify({ error: { code: 'unauthorized', message: 'Metrics require the METRICS_TOKEN bearer token' } }));
+      }
       res.setHeader('Content-Type', metrics.registry.contentType);
       return void res.end(await metrics.registry.metrics());
     }
@@ -295,13 +304,13 @@ function closeHttp(server: http.Server): Promise<void> {
  * Dashboard credentials. In embedded (non-production) mode with none configured, a random password
  * is generated for user `admin` and shown once in the start banner.
  */
-function dashboardAccess(config: Config) {
+function dashboardAccess(config: Config, directory: AdminDirectory) {
   const generate = !config.admin.password && config.env !== 'production';
   const password = config.admin.password ?? (generate ? randomBytes(12).toString('base64url') : undefined);
   return {
     user: config.admin.user ?? (password ? 'admin' : undefined),
     password,
-    emails: config.admin.emails,
+    directory,
     generatedPassword: generate ? password : undefined,
   };
 }

@@ -4,6 +4,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import { QUEUE_NAMES } from '../../config';
+import type { AdminDirectory } from '../auth/admins';
 import { verifyAccessToken, type TokenSettings } from '../auth/tokens';
 import type { QueueRegistry } from '../producers/queue-registry';
 
@@ -13,8 +14,8 @@ export interface AdminAccess {
   /** HTTP Basic credentials; unset = Basic disabled. */
   user?: string;
   password?: string;
-  /** Users whose (lower-cased) email is listed may use their Bearer token. */
-  emails: string[];
+  /** Who holds admin rights (operator grants and ADMIN_USER_IDS); their Bearer token opens the dashboard. */
+  directory: AdminDirectory;
   /** Set when the password was generated at start (printed in the banner). */
   generatedPassword?: string;
 }
@@ -35,7 +36,8 @@ export async function isAdminRequest(req: Request, access: AdminAccess, tokens: 
   }
   if (header.startsWith('Bearer ')) {
     const claims = await verifyAccessToken(tokens, header.slice(7).trim());
-    return Boolean(claims && (claims.role === 'admin' || access.emails.includes(claims.email.toLowerCase())));
+    // The token's `role` claim is not trusted alone: rights are read now, so a revoke applies at once.
+    return Boolean(claims && (await access.directory.isAdmin(claims.sub)));
   }
   return false;
 }

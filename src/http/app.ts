@@ -6,6 +6,7 @@ import { DASHBOARD_PATH, dashboardRouter } from './admin';
 import type { ApiContext } from './context';
 import { authenticate } from './middleware/authenticate';
 import { errorHandler, notFoundHandler } from './middleware/error-handler';
+import { metricsAuthorized } from '../observability/metrics';
 import { httpMetrics } from './middleware/http-metrics';
 import { rejectNulCharacters } from './middleware/reject-nul';
 import { redactError } from '../lib/redact-error';
@@ -70,7 +71,11 @@ export function createHttpApp(ctx: ApiContext): Express {
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', checks: Object.fromEntries(checks) });
   });
 
-  app.get('/metrics', async (_req, res) => {
+  app.get('/metrics', async (req, res) => {
+    if (!metricsAuthorized(req.headers.authorization, ctx.config.metrics.token)) {
+      res.setHeader('WWW-Authenticate', 'Bearer realm="metrics"');
+      return void res.status(401).json({ error: { code: 'unauthorized', message: 'Metrics require the METRICS_TOKEN bearer token' } });
+    }
     res.setHeader('Content-Type', ctx.metrics.registry.contentType);
     res.send(await ctx.metrics.registry.metrics());
   });

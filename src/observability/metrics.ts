@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { QueueName } from '../../config';
 
@@ -107,6 +108,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly sseStreams = new Gauge({
+    name: 'switchboard_sse_streams_open',
+    help: 'SSE streams (generation, chat, notes) open on this node, read at scrape time',
+    registers: [this.registry],
+  });
+
   readonly queueJobs = new Gauge({
     name: 'switchboard_queue_jobs',
     help: 'Jobs per queue and state, read from Redis at scrape time',
@@ -132,6 +139,11 @@ export class Metrics {
     if (ttftSeconds !== undefined) this.llmTtftSeconds.observe(labels, ttftSeconds);
   }
 
+  /** Reads the number of open SSE streams at scrape time. */
+  trackOpenStreams(count: () => number): void {
+    (this.sseStreams as unknown as { collect: () => void }).collect = () => this.sseStreams.set(count());
+  }
+
   trackQueues(queues: QueueName[], counts: (queue: QueueName) => Promise<Record<string, number>>): void {
     this.queueJobs.reset();
     const gauge = this.queueJobs;
@@ -146,4 +158,16 @@ export class Metrics {
       );
     };
   }
+}
+
+/**
+ * True when `/metrics` may be served: no METRICS_TOKEN configured, or the request carries
+ * `Authorization: Bearer <METRICS_TOKEN>` (compared in constant time).
+ */
+export function metricsAuthorized(header: string | undefined, token: string | undefined): boolean {
+  if (!token) return true;
+  if (!header?.startsWith('Bearer ')) return false;
+  const given = Buffer.from(header.slice(7).trim());
+  const expected = Buffer.from(token);
+  return given.length === expected.length && timingSafeEqual(given, expected);
 }

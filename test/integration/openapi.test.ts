@@ -458,7 +458,7 @@ function routeTableContext(queues: QueueRegistry): ApiContext {
     metrics: new Metrics(),
     tokens: { secret: new TextEncoder().encode('x'.repeat(32)), issuer: 'i', audience: 'a', accessTokenTtlSeconds: 60 },
     queues,
-    admin: { emails: [] },
+    admin: { directory: inert() },
     shuttingDown: { value: false },
   };
   return new Proxy(real as ApiContext, { get: (target, key) => (key in target ? (target as any)[key] : inert()) });

@@ -1,3 +1,4 @@
+import { AdminDirectory } from '../../src/auth/admins';
 import { startTestApp, type TestApp } from '../support/app';
 import { createCanvas, registerUser, request, type TestUser } from '../support/http';
 import { readSse } from '../support/sse';
@@ -10,10 +11,12 @@ describe('operations: health, metrics, dashboard', () => {
   let user: TestUser;
 
   beforeAll(async () => {
-    t = await startTestApp({ env: { ADMIN_USER: 'ops', ADMIN_PASSWORD: 'ops-password', ADMIN_EMAILS: 'boss@example.test' } });
+    t = await startTestApp({ env: { ADMIN_USER: 'ops', ADMIN_PASSWORD: 'ops-password' } });
     user = await registerUser(t.api, 'Plain');
     const registered = await request('POST', `${t.api}/auth/register`, { body: { email: 'boss@example.test', password: 'correct horse battery', name: 'Boss' } });
     admin = { ...registered.body.user, accessToken: registered.body.accessToken, refreshToken: registered.body.refreshToken };
+    // Admin rights come from an operator's grant (what `switchboard admin grant` runs), never from an email.
+    await new AdminDirectory(t.app.repos.db).grant('boss@example.test');
     const canvasId = await createCanvas(t.api, user);
     t.llm.push({ toolCalls: [{ name: 'create_text', args: { text: 'counted' } }] });
     const sse = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, { method: 'POST', token: user.accessToken, body: { prompt: 'one paragraph' }, until: (m) => m.event === 'complete' });

@@ -45,7 +45,7 @@ describe('loadConfig defaults', () => {
     expect(config.generation).toMatchObject({ promptGuard: 'block', maxPromptChars: 8_000, concurrency: 4 });
     expect(config.queues).toEqual({ names: [...QUEUE_NAMES], explicit: false, lockMs: 30_000 });
     expect(config.auth).toMatchObject({ jwtSecret: undefined, accessTokenTtlSeconds: 900, refreshTokenTtlDays: 30 });
-    expect(config.admin).toEqual({ user: undefined, password: undefined, emails: [] });
+    expect(config.admin).toEqual({ user: undefined, password: undefined, userIds: [] });
   });
 
   test('given an empty env, the tier table is the one of SPEC §4', () => {

@@ -36,7 +36,12 @@ export const authSessionResponse = z.object({
   refreshToken: z.string().describe('Single use: refreshing rotates it, and a reused one is rejected'),
 });
 
-export const meResponse = z.object({ user: userView.extend({ limits: z.record(z.string(), z.unknown()).describe('The tier limits') }) });
+export const meResponse = z.object({
+  user: userView.extend({
+    admin: z.boolean().describe('Holds admin rights now (an operator grant or ADMIN_USER_IDS): the queue dashboard and `scope: all`'),
+    limits: z.record(z.string(), z.unknown()).describe('The tier limits'),
+  }),
+});
 
 const memberRole = z.enum(['owner', 'editor', 'viewer']);
 const canvasView = z.object({ id: z.uuid(), title: z.string(), ownerId: z.uuid(), role: memberRole.describe("The caller's role"), createdAt: timestamp, updatedAt: timestamp });

@@ -46,7 +46,7 @@ export function authRoutes(ctx: ApiContext): Router {
   router.get('/me', authenticate(ctx.tokens), async (req, res) => {
     const user = await ctx.repos.users.findById(currentUser(req).id);
     if (!user) throw notFound('User');
-    res.json({ user: { ...publicUser(user), limits: ctx.config.tiers[user.tier] } });
+    res.json({ user: { ...publicUser(user), admin: await ctx.admin.directory.isAdmin(user.id), limits: ctx.config.tiers[user.tier] } });
   });
 
   return router;

@@ -14,7 +14,7 @@ export function metricsRoutes(ctx: ApiContext): Router {
 
   router.get('/metrics/summary', async (req, res) => {
     const user = currentUser(req);
-    const admin = user.role === 'admin' || ctx.config.admin.emails.includes(user.email.toLowerCase());
+    const admin = await ctx.admin.directory.isAdmin(user.id);
     const scope = admin ? sql`true` : eq(llmUsage.userId, user.id);
     const since = new Date(Date.now() - 24 * 3600 * 1000);
     const [byModel, last24h, queues] = await Promise.all([

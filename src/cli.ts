@@ -1,0 +1,173 @@
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, QUEUE_NAMES } from '../config';
+
+// The server, database and admin modules are imported by the commands that use them, so `--help`
+// and usage errors answer without loading the whole application.
+
+/** Errors whose message is the whole story (bad config, no Redis, no such user): no stack trace. */
+const PLAIN_ERRORS = new Set(['ConfigError', 'RedisUnavailableError', 'AdminTargetError']);
+
+export const USAGE = `Usage: switchboard <command> [options]
+
+Commands:
+  start [--roles=api,worker,scheduler] [--queues=…] [--port=N]
+                            the roles in SWITCHBOARD_ROLES (default: all) in one process; what \`npm start\` runs
+  api [--port=N]            HTTP API and Socket.IO only
+  worker [--queues=a,b]     BullMQ workers for the listed queues (default: WORKER_QUEUES, else all):
+                            ${QUEUE_NAMES.join(', ')}
+  scheduler                 the agent scheduler's cron tick only
+  migrate                   apply pending database migrations, then exit
+  admin grant <email|id>    give a registered user admin rights (queue dashboard, usage of all users); audited
+  admin revoke <email|id>   take them away; audited
+
+Options:
+  -h, --help                show this help
+
+Everything else comes from the environment (see .env.example).`;
+
+/** A wrong command line: printed with the usage, exit code 2. */
+class UsageError extends Error {}
+
+/** Which flags each command accepts; any other flag is a usage error. */
+const FLAGS: Record<string, readonly string[]> = {
+  start: ['roles', 'queues', 'port'],
+  api: ['port'],
+  worker: ['queues'],
+  scheduler: [],
+  migrate: [],
+  admin: [],
+};
+
+/**
+ * Runs the `switchboard` command line. Resolves with the exit code for one-shot commands, or with
+ * `running` once a server command started (it then exits on SIGTERM/SIGINT after draining).
+ */
+export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number | 'running'> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError) && (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') !== true) throw error;
+    process.stderr.write(`switchboard: ${(error as Error).message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  if (parsed.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const { command, values, positionals } = parsed;
+  const withFlags: NodeJS.ProcessEnv = { ...env };
+  if (values.roles) withFlags.SWITCHBOARD_ROLES = values.roles;
+  if (values.queues) withFlags.WORKER_QUEUES = values.queues;
+  if (values.port) withFlags.PORT = values.port;
+  if (command === 'api' || command === 'worker' || command === 'scheduler') withFlags.SWITCHBOARD_ROLES = command;
+
+  try {
+    if (command === 'migrate') return await migrateCommand(withFlags);
+    if (command === 'admin') return await adminCommand(withFlags, positionals[0] as 'grant' | 'revoke', positionals[1]);
+    await serve(withFlags);
+    return 'running';
+  } catch (error) {
+    if (error instanceof ConfigError || (error instanceof Error && PLAIN_ERRORS.has(error.name))) {
+      process.stderr.write(`\n${error.message}\n\n`);
+    } else {
+      process.stderr.write(`\nswitchboard ${command} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    }
+    return 1;
+  }
+}
+
+function parse(argv: string[]) {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: true,
+    options: {
+      roles: { type: 'string' },
+      queues: { type: 'string' },
+      port: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) return { help: true as const, command: '', values, positionals };
+  const [command, ...rest] = positionals;
+  if (!command) throw new UsageError('a command is required');
+  const allowed = FLAGS[command];
+  if (!allowed) throw new UsageError(`unknown command '${command}'`);
+  for (const flag of ['roles', 'queues', 'port'] as const) {
+    if (values[flag] !== undefined && !allowed.includes(flag)) throw new UsageError(`'${command}' takes no --${flag}`);
+    if (values[flag] === '') throw new UsageError(`--${flag} needs a value`);
+  }
+  if (command === 'admin') {
+    if (rest[0] !== 'grant' && rest[0] !== 'revoke') throw new UsageError("'admin' needs 'grant' or 'revoke'");
+    if (rest.length !== 2 || !rest[1].trim()) throw new UsageError(`'admin ${rest[0]}' needs exactly one email or user id`);
+    return { help: false as const, command, values, positionals: rest };
+  }
+  if (rest.length) throw new UsageError(`'${command}' takes no arguments (got '${rest.join(' ')}')`);
+  return { help: false as const, command, values, positionals: rest };
+}
+
+/** A long-running process: the start banner, then drain on SIGTERM/SIGINT and exit 0. */
+async function serve(env: NodeJS.ProcessEnv): Promise<void> {
+  const config = loadConfig(env);
+  const { startSwitchboard } = await import('./app/switchboard');
+  const running = await startSwitchboard(config);
+  const { summary } = running;
+  const lines = [
+    '',
+    `Switchboard is running${running.url ? ` at ${running.url}` : ''}`,
+    `  roles     ${summary.roles.join(', ')}`,
+    ...(config.roles.includes('worker') ? [`  workers   ${config.queues.names.join(', ')}`] : []),
+    `  database  ${summary.database}`,
+    `  redis     ${summary.redis}`,
+    `  llm       ${summary.llm}`,
+    ...(summary.dashboard ? [`  queues    ${summary.dashboard}`] : []),
+    '',
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    running.logger.info({ signal }, 'shutting down');
+    await running.stop();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+async function migrateCommand(env: NodeJS.ProcessEnv): Promise<number> {
+  const config = loadConfig(env);
+  const { openDatabase } = await import('./models/database');
+  // openDatabase applies pending migrations under the advisory lock, as every process start does.
+  const database = await openDatabase({ url: config.database.url, dataDir: config.data.dir, poolSize: 1 });
+  await database.close();
+  process.stdout.write(`Migrations applied: ${database.description}\n`);
+  return 0;
+}
+
+async function adminCommand(env: NodeJS.ProcessEnv, action: 'grant' | 'revoke', who: string): Promise<number> {
+  const config = loadConfig(env);
+  const [{ openDatabase }, { AdminDirectory }] = await Promise.all([import('./models/database'), import('./auth/admins')]);
+  const database = await openDatabase({ url: config.database.url, dataDir: config.data.dir, poolSize: 1 });
+  try {
+    const admins = new AdminDirectory(database.db, config.admin.userIds);
+    const { user, changed } = action === 'grant' ? await admins.grant(who) : await admins.revoke(who);
+    const whom = `${user.email} (id ${user.id}, "${user.name}", registered ${user.createdAt.toISOString()})`;
+    if (action === 'grant') process.stdout.write(changed ? `Granted admin rights to ${whom}.\n` : `${whom} already is an admin: nothing changed.\n`);
+    else process.stdout.write(changed ? `Revoked admin rights of ${whom}.\n` : `${whom} had no granted admin rights: nothing changed.\n`);
+    if (action === 'revoke' && admins.namedByEnv(user.id)) process.stdout.write(`Note: ADMIN_USER_IDS still names ${user.id}; remove it there too.\n`);
+    return 0;
+  } finally {
+    await database.close();
+  }
+}
+
+/** Entry point for bin/switchboard.mjs and src/main.ts: runs the command line and exits when it is done. */
+export function main(argv: string[]): void {
+  void runCli(argv).then((code) => {
+    if (code !== 'running') process.exit(code);
+  });
+}

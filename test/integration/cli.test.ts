@@ -1,0 +1,101 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { QUEUE_NAMES } from '../../config';
+import { openDatabase } from '../../src/models/database';
+import { rowsOf } from '../../src/models/migrate';
+import { bullPrefix } from '../../src/producers/queue-registry';
+import { runSwitchboardCli, startCommand } from '../support/cli';
+import { createTestDatabase, LOCAL_POSTGRES, testRedisUrl } from '../support/database';
+import { eventually } from '../support/wait';
+import { sql } from 'drizzle-orm';
+
+/** The `switchboard` command (package.json `bin`), each subcommand run as a real process. */
+describe('the switchboard command', () => {
+  test('--help prints every command and exits 0', async () => {
+    const result = await runSwitchboardCli(['--help']);
+    expect(result.code).toBe(0);
+    for (const command of ['start', 'api', 'worker [--queues=a,b]', 'scheduler', 'migrate', 'admin grant <email|id>', 'admin revoke <email|id>']) {
+      expect(result.stdout).toContain(command);
+    }
+  });
+
+  test.each([
+    ['an unknown flag', ['worker', '--bogus'], "Unknown option '--bogus'"],
+    ['a flag the command does not take', ['scheduler', '--queues=generation'], "'scheduler' takes no --queues"],
+    ['an unknown command', ['deploy'], "unknown command 'deploy'"],
+    ['no command', [], 'a command is required'],
+    ['admin without its action', ['admin'], "'admin' needs 'grant' or 'revoke'"],
+    ['admin grant without a user', ['admin', 'grant'], 'needs exactly one email or user id'],
+    ['a stray argument', ['migrate', 'now'], "'migrate' takes no arguments"],
+    ['an empty --queues', ['worker', '--queues='], '--queues needs a value'],
+  ])('%s is a usage error: exit 2 with the usage, nothing started', async (_name, args, message) => {
+    const result = await runSwitchboardCli(args);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(message);
+    expect(result.stderr).toContain('Usage: switchboard <command>');
+    expect(result.stdout).not.toContain('Switchboard is running');
+  });
+
+  test('npm start refuses unknown flags too (it runs `switchboard start`)', async () => {
+    const run = await runSwitchboardCli(['--rolez=api'], {}, 60_000, 'src/main.ts');
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain("Unknown option '--rolez'");
+  });
+
+  test('migrate on a fresh DATA_DIR creates the embedded database with every migration, and again is a no-op', async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'sb-migrate-'));
+    try {
+      const first = await runSwitchboardCli(['migrate'], { DATA_DIR: dataDir });
+      expect(first).toMatchObject({ code: 0 });
+      expect(first.stdout).toContain(`Migrations applied: pglite (${path.join(dataDir, 'pglite')})`);
+      const second = await runSwitchboardCli(['migrate'], { DATA_DIR: dataDir });
+      expect(second.code).toBe(0);
+      // Read back after the CLI exited (PGlite has one writer at a time).
+      const database = await openDatabase({ dataDir });
+      try {
+        const applied = rowsOf<{ name: string }>(await database.db.execute(sql`select name from schema_migrations order by name`)).map((row) => row.name);
+        const files = readdirSync(path.resolve(__dirname, '../../src/models/migrations')).filter((file) => file.endsWith('.sql')).sort();
+        expect(applied).toEqual(files);
+      } finally {
+        await database.close();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 90_000);
+
+  test('`npx switchboard worker --queues=generation` runs a worker for that queue only, and drains on SIGTERM', async () => {
+    const database = await createTestDatabase({ server: process.env.DATABASE_URL ?? LOCAL_POSTGRES });
+    const keyPrefix = `cli-${randomUUID().slice(0, 8)}`;
+    const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
+    const queues = QUEUE_NAMES.map((name) => new Queue(name, { connection: redis, prefix: bullPrefix(keyPrefix) }));
+    // The README's line, run as written (npx finds the project's own `bin`).
+    const worker = await startCommand('npx', ['switchboard', 'worker', '--queues=generation'], {
+      DATABASE_URL: database.url,
+      REDIS_URL: testRedisUrl(),
+      REDIS_KEY_PREFIX: keyPrefix,
+      JWT_SECRET: 'cli-test-secret-cli-test-secret-0123456789',
+    });
+    const counts = async () => Object.fromEntries(await Promise.all(queues.map(async (queue) => [queue.name, (await queue.getWorkers()).length] as const)));
+    try {
+      expect(worker.output()).toMatch(/roles {5}worker\n/);
+      expect(worker.output()).toMatch(/workers {3}generation\n/);
+      expect(worker.output()).not.toContain('running at http');
+      const seen = await eventually(counts, (byQueue) => byQueue.generation > 0);
+      expect(Object.entries(seen).filter(([, count]) => count > 0).map(([name]) => name)).toEqual(['generation']);
+      // SIGTERM (to npx, npm and Switchboard alike): the worker closes its queue connections and the process exits.
+      await worker.stop();
+      expect(await counts()).toEqual(Object.fromEntries(QUEUE_NAMES.map((name) => [name, 0])));
+      expect(worker.output()).not.toMatch(/failed|Error/);
+    } finally {
+      await worker.stop();
+      await Promise.all(queues.map((queue) => queue.close()));
+      await redis.quit();
+      await database.drop();
+    }
+  }, 120_000);
+});
