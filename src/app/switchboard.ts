@@ -246,7 +246,12 @@ export async function startSwitchboard(
       ]);
     }
     if (!httpServer && config.http.metricsPort !== undefined) {
-      const metricsServer = await serveMetrics(metrics, config.http.host, config.http.metricsPort, config.metrics.token);
+      const ready = async () => {
+        if (shuttingDown.value) return false;
+        const checks = [redis.ping(), database.ping()].map((check) => Promise.race([check, new Promise((_, reject) => setTimeout(reject, 1_500).unref())]));
+        return (await Promise.allSettled(checks)).every((result) => result.status === 'fulfilled');
+      };
+      const metricsServer = await serveMetrics(metrics, config.http.host, config.http.metricsPort, config.metrics.token, ready);
       closers.unshift(['metrics http', () => closeHttp(metricsServer)]);
     }
     closers.unshift(['readiness', () => void (shuttingDown.value = true)]);
@@ -271,8 +276,11 @@ export async function startSwitchboard(
   }
 }
 
-/** /metrics and /healthz for processes without the api role, so worker metrics can be scraped. */
-async function serveMetrics(metrics: Metrics, host: string, port: number, token: string | undefined): Promise<http.Server> {
+/**
+ * /metrics, /healthz and /readyz (Redis and the database answer, and no shutdown has begun) for
+ * processes without the api role, so workers can be scraped and probed (deploy/k8s).
+ */
+async function serveMetrics(metrics: Metrics, host: string, port: number, token: string | undefined, ready: () => Promise<boolean>): Promise<http.Server> {
   const server = http.createServer(async (req, res) => {
     if (req.url === '/metrics') {
       if (!metricsAuthorized(req.headers.authorization, token)) {
@@ -283,6 +291,11 @@ async function serveMetrics(metrics: Metrics, host: string, port: number, token:
       return void res.end(await metrics.registry.metrics());
     }
     if (req.url === '/healthz') return void res.setHeader('Content-Type', 'application/json').end('{"status":"ok"}');
+    if (req.url === '/readyz') {
+      const ok = await ready();
+      res.writeHead(ok ? 200 : 503, { 'Content-Type': 'application/json' });
+      return void res.end(JSON.stringify({ status: ok ? 'ready' : 'unavailable' }));
+    }
     res.writeHead(404).end();
   });
   await new Promise<void>((resolve, reject) => {

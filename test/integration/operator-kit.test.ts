@@ -120,7 +120,7 @@ describe('a worker process: /metrics on METRICS_PORT behind METRICS_TOKEN, and r
     ...extra,
   });
 
-  test('METRICS_PORT serves /metrics only with the token (healthz stays open), and LOG_FORMAT=pretty prints human lines', async () => {
+  test('METRICS_PORT serves /metrics only with the token (healthz and readyz stay open), and LOG_FORMAT=pretty prints human lines', async () => {
     const port = await freePort();
     const worker = await spawnSwitchboard(workerEnv({ METRICS_PORT: String(port), METRICS_TOKEN: TOKEN, LOG_FORMAT: 'pretty' }));
     try {
@@ -131,6 +131,9 @@ describe('a worker process: /metrics on METRICS_PORT behind METRICS_TOKEN, and r
       expect(scraped.status).toBe(200);
       expect(exposedNames(scraped.body as string)).toContain('switchboard_job_duration_seconds_count');
       expect((await request('GET', `${base}/healthz`)).status).toBe(200);
+      // What deploy/k8s probes for readiness: Redis and the database answer.
+      const ready = await request('GET', `${base}/readyz`);
+      expect(ready).toMatchObject({ status: 200, body: { status: 'ready' } });
       // pino-pretty: a level word and the message, not a JSON object.
       const line = worker.output().split('\n').find((text) => text.includes('ADMIN_EMAILS is ignored'));
       expect(line).toMatch(/WARN/);

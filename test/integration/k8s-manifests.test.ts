@@ -1,0 +1,155 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { parseAllDocuments } from 'yaml';
+import { loadConfig, QUEUE_NAMES } from '../../config';
+import { envSchema } from '../../config/env';
+import { bullPrefix } from '../../src/producers/queue-registry';
+import { testRedisUrl } from '../support/database';
+
+/**
+ * deploy/k8s parsed and cross-checked (no cluster here): images, commands, env names, ports,
+ * probes, grace periods against SHUTDOWN_TIMEOUT_MS, and the KEDA scalers against BullMQ's keys.
+ */
+const ROOT = path.resolve(__dirname, '../..');
+const DIR = path.join(ROOT, 'deploy/k8s');
+type Doc = Record<string, any>;
+
+const load = (file: string): Doc[] => parseAllDocuments(readFileSync(path.join(DIR, file), 'utf8')).map((doc) => {
+  expect(doc.errors).toEqual([]);
+  return doc.toJS() as Doc;
+});
+const kustomization = load('kustomization.yaml')[0];
+const docs: Doc[] = (kustomization.resources as string[]).flatMap(load);
+const of = (kind: string) => docs.filter((doc) => doc.kind === kind);
+const configMap = of('ConfigMap').find((doc) => doc.metadata.name === 'switchboard-config')!;
+const secretExample = load('secret.example.yaml')[0];
+const deployments = of('Deployment');
+const podSpecs = [...deployments.map((d) => [d.metadata.name, d.spec.template.spec] as const), ...of('Job').map((j) => [j.metadata.name, j.spec.template.spec] as const)];
+const containers = podSpecs.flatMap(([name, spec]) => (spec.containers as Doc[]).map((container) => ({ pod: name, spec, container })));
+/** KEDA's Redis scaler reads REDIS_ADDRESS (host:port); Switchboard itself does not. */
+const KEDA_ONLY = ['REDIS_ADDRESS'];
+const queuesOf = (container: Doc): string[] => {
+  const flag = (container.command as string[]).find((arg) => arg.startsWith('--queues='));
+  return flag ? flag.slice('--queues='.length).split(',') : [];
+};
+
+describe('deploy/k8s', () => {
+  test('the kustomization lists every manifest but the example Secret, and each parses', () => {
+    const files = readdirSync(DIR).filter((file) => file.endsWith('.yaml') && file !== 'kustomization.yaml' && file !== 'secret.example.yaml');
+    expect([...kustomization.resources].sort()).toEqual(files.sort());
+    expect(deployments.map((d) => d.metadata.name).sort()).toEqual(['switchboard-api', 'switchboard-scheduler', 'switchboard-worker-agents', 'switchboard-worker-fanout', 'switchboard-worker-llm']);
+  });
+
+  test('every pod runs the one image of this version through the switchboard command, with the Secret and ConfigMap', () => {
+    const { version } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+    for (const { pod, container } of containers) {
+      expect({ pod, image: container.image }).toEqual({ pod, image: `switchboard:${version}` });
+      const [node, bin, command] = container.command as string[];
+      expect([node, bin]).toEqual(['node', 'bin/switchboard.mjs']);
+      expect(existsSync(path.join(ROOT, bin))).toBe(true);
+      expect(['api', 'worker', 'scheduler', 'migrate']).toContain(command);
+      expect(container.envFrom).toEqual([{ configMapRef: { name: 'switchboard-config' } }, { secretRef: { name: secretExample.metadata.name } }]);
+    }
+  });
+
+  test('each queue is consumed by exactly one worker pool', () => {
+    const pools = containers.filter(({ container }) => container.command[2] === 'worker');
+    const consumed = pools.flatMap(({ container }) => queuesOf(container));
+    expect([...consumed].sort()).toEqual([...QUEUE_NAMES].sort());
+  });
+
+  test('every env name set anywhere is a config variable, and the ConfigMap plus the Secret load as production config', () => {
+    const known = new Set(Object.keys(envSchema.shape));
+    const named = [...Object.keys(configMap.data), ...containers.flatMap(({ container }) => (container.env ?? []).map((e: Doc) => e.name as string))];
+    expect(named.filter((name) => !known.has(name))).toEqual([]);
+    expect(Object.keys(secretExample.stringData).filter((name) => !known.has(name) && !KEDA_ONLY.includes(name))).toEqual([]);
+    for (const required of ['JWT_SECRET', 'OAUTH_ENCRYPTION_KEY', 'DATABASE_URL', 'REDIS_URL']) expect(secretExample.stringData).toHaveProperty(required);
+    const secrets = { JWT_SECRET: 'x'.repeat(48), OAUTH_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64'), DATABASE_URL: 'postgres://db/sb', REDIS_URL: 'redis://redis:6379', METRICS_TOKEN: 'm'.repeat(32) };
+    const config = loadConfig({ ...configMap.data, ...secrets });
+    expect(config.env).toBe('production');
+    expect(config.http.host).toBe('0.0.0.0');
+  });
+
+  test('ports and probes: readiness on /readyz and liveness on /healthz of a port the container declares', () => {
+    for (const { pod, container } of containers.filter(({ container }) => container.command[2] !== 'migrate')) {
+      const ports = new Map((container.ports as Doc[]).map((port) => [port.name, port.containerPort]));
+      expect({ pod, readiness: container.readinessProbe.httpGet.path, liveness: container.livenessProbe.httpGet.path }).toEqual({ pod, readiness: '/readyz', liveness: '/healthz' });
+      for (const probe of [container.readinessProbe, container.livenessProbe]) expect(ports.has(probe.httpGet.port)).toBe(true);
+      const env = Object.fromEntries((container.env ?? []).map((e: Doc) => [e.name, e.value]));
+      // The api listens on PORT; other roles serve metrics and probes on METRICS_PORT.
+      const listens = container.command[2] === 'api' ? Number(configMap.data.PORT) : Number(env.METRICS_PORT);
+      expect({ pod, port: [...ports.values()] }).toEqual({ pod, port: [listens] });
+    }
+    const service = of('Service').find((doc) => doc.metadata.name === 'switchboard-api')!;
+    const api = deployments.find((d) => d.metadata.name === 'switchboard-api')!;
+    expect(service.spec.selector).toEqual(api.spec.selector.matchLabels);
+    expect(api.spec.template.metadata.labels).toMatchObject(api.spec.selector.matchLabels);
+    expect(api.spec.template.spec.containers[0].ports.map((p: Doc) => p.name)).toContain(service.spec.ports[0].targetPort);
+    for (const deployment of deployments) {
+      const annotations = deployment.spec.template.metadata.annotations ?? {};
+      if (annotations['prometheus.io/port']) expect(deployment.spec.template.spec.containers[0].ports.map((p: Doc) => String(p.containerPort))).toContain(annotations['prometheus.io/port']);
+    }
+  });
+
+  test('terminationGracePeriodSeconds covers SHUTDOWN_TIMEOUT_MS plus the preStop pause plus a margin', () => {
+    const shutdownSeconds = Number(configMap.data.SHUTDOWN_TIMEOUT_MS) / 1000;
+    for (const deployment of deployments) {
+      const spec = deployment.spec.template.spec;
+      const preStop = spec.containers[0].lifecycle?.preStop?.sleep?.seconds ?? 0;
+      const grace = spec.terminationGracePeriodSeconds;
+      expect({ name: deployment.metadata.name, enough: grace >= shutdownSeconds + preStop + 5, bounded: grace <= shutdownSeconds + preStop + 30 }).toEqual({ name: deployment.metadata.name, enough: true, bounded: true });
+    }
+  });
+
+  test('pods run as the image’s non-root node user with a read-only root and a writable /tmp', () => {
+    for (const [pod, spec] of podSpecs) {
+      expect({ pod, ...spec.securityContext }).toMatchObject({ pod, runAsNonRoot: true, runAsUser: 1000 });
+      const container = spec.containers[0];
+      expect(container.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true });
+      expect(container.volumeMounts).toEqual([{ name: 'tmp', mountPath: '/tmp' }]);
+    }
+  });
+
+  test('KEDA scales each worker pool on the wait list of every queue it consumes', () => {
+    const prefix = bullPrefix(configMap.data.REDIS_KEY_PREFIX);
+    const auth = of('TriggerAuthentication');
+    expect(auth.map((a) => a.metadata.name)).toEqual(['switchboard-redis']);
+    for (const ref of auth[0].spec.secretTargetRef) {
+      expect(ref.name).toBe(secretExample.metadata.name);
+      expect(secretExample.stringData).toHaveProperty(ref.key);
+    }
+    const scaled = of('ScaledObject');
+    const pools = deployments.filter((d) => d.spec.template.spec.containers[0].command[2] === 'worker');
+    expect(scaled.map((s) => s.spec.scaleTargetRef.name).sort()).toEqual(pools.map((d) => d.metadata.name).sort());
+    for (const object of scaled) {
+      const target = pools.find((d) => d.metadata.name === object.spec.scaleTargetRef.name)!;
+      const lists = (object.spec.triggers as Doc[]).map((trigger) => {
+        expect(trigger).toMatchObject({ type: 'redis', authenticationRef: { name: 'switchboard-redis' } });
+        expect(Number(trigger.metadata.listLength)).toBeGreaterThan(0);
+        return trigger.metadata.listName as string;
+      });
+      expect(lists.sort()).toEqual(queuesOf(target.spec.template.spec.containers[0]).map((queue) => `${prefix}:${queue}:wait`).sort());
+      expect(object.spec.minReplicaCount).toBeGreaterThanOrEqual(1);
+    }
+  });
+
+  test('the wait list the scalers read is where BullMQ keeps waiting jobs: a Redis list that grows with each enqueue', async () => {
+    const keyPrefix = `k8s-${randomUUID().slice(0, 8)}`;
+    const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
+    const queue = new Queue('generation', { connection: redis, prefix: bullPrefix(keyPrefix) });
+    try {
+      await queue.add('probe', { n: 1 });
+      await queue.add('probe', { n: 2 });
+      const key = `${bullPrefix(keyPrefix)}:generation:wait`;
+      expect(await redis.type(key)).toBe('list');
+      expect(await redis.llen(key)).toBe(2);
+    } finally {
+      await queue.obliterate({ force: true });
+      await queue.close();
+      await redis.quit();
+    }
+  });
+});
