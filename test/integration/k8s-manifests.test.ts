@@ -3,11 +3,11 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { parseAllDocuments } from 'yaml';
 import { loadConfig, QUEUE_NAMES } from '../../config';
 import { envSchema } from '../../config/env';
 import { bullPrefix } from '../../src/producers/queue-registry';
 import { testRedisUrl } from '../support/database';
+import { loadYamlDocuments } from '../support/yaml';
 
 /**
  * deploy/k8s parsed and cross-checked (no cluster here): images, commands, env names, ports,
@@ -17,10 +17,7 @@ const ROOT = path.resolve(__dirname, '../..');
 const DIR = path.join(ROOT, 'deploy/k8s');
 type Doc = Record<string, any>;
 
-const load = (file: string): Doc[] => parseAllDocuments(readFileSync(path.join(DIR, file), 'utf8')).map((doc) => {
-  expect(doc.errors).toEqual([]);
-  return doc.toJS() as Doc;
-});
+const load = (file: string): Doc[] => loadYamlDocuments(path.join(DIR, file));
 const kustomization = load('kustomization.yaml')[0];
 const docs: Doc[] = (kustomization.resources as string[]).flatMap(load);
 const of = (kind: string) => docs.filter((doc) => doc.kind === kind);

@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { logFormat } from '../../src/lib/logger';
 import { startTestApp, type TestApp } from '../support/app';
 import { createTestDatabase, LOCAL_POSTGRES, testRedisUrl, type TestDatabase } from '../support/database';
 import { request } from '../support/http';
 import { spawnSwitchboard } from '../support/processes';
+import { loadYamlDocuments } from '../support/yaml';
 
 const ROOT = path.resolve(__dirname, '../..');
 const read = (file: string) => readFileSync(path.join(ROOT, file), 'utf8');
@@ -87,14 +87,14 @@ describe('Grafana dashboard and alerts against a live /metrics, behind METRICS_T
   });
 
   test('every metric the example alert rules use exists too', () => {
-    const rules = parseYaml(read('deploy/prometheus-alerts.yml')) as { groups: Array<{ rules: Array<{ alert: string; expr: string }> }> };
+    const rules = loadYamlDocuments(path.join(ROOT, 'deploy/prometheus-alerts.yml'))[0] as { groups: Array<{ rules: Array<{ alert: string; expr: string }> }> };
     const exprs = rules.groups.flatMap((group) => group.rules.map((rule) => rule.expr));
     expect(exprs.length).toBeGreaterThan(0);
     expect([...new Set(exprs.flatMap(metricNames))].filter((name) => !exposed.has(name))).toEqual([]);
   });
 
   test('the example scrape config passes the token from a file on every Switchboard job', () => {
-    const config = parseYaml(read('deploy/prometheus.yml')) as { scrape_configs: Array<{ job_name: string; authorization?: { type: string; credentials_file?: string } }> };
+    const config = loadYamlDocuments(path.join(ROOT, 'deploy/prometheus.yml'))[0] as { scrape_configs: Array<{ job_name: string; authorization?: { type: string; credentials_file?: string } }> };
     expect(config.scrape_configs.map((job) => job.job_name)).toEqual(['switchboard-api', 'switchboard-workers']);
     for (const job of config.scrape_configs) expect(job.authorization).toEqual({ type: 'Bearer', credentials_file: expect.stringMatching(/^\//) });
   });
