@@ -4,7 +4,7 @@
  * scenario), prints a table with PASS/MISS per target, and writes bench/results/latest.json plus a
  * dated copy. A benchmark, not a test: it never fails on a missed target, only on a broken run.
  *
- * Flags: --only=generation,realisticStream,fanout,sseOverhead,throughput,memory,churn   --quick (fewer runs, for trying)
+ * Flags: --only=generation,realisticStream,fanout,sseOverhead,throughput,memory,churn,cancel   --quick (fewer runs, for trying)
  *        --smoke (every scenario at its smallest, about a minute: CI runs it so a broken scenario is
  *        noticed; it fails on a broken scenario, never on a missed target)
  *        --profile=<dir> (CPU profiles of the in-process scenarios' measured runs)
@@ -21,6 +21,7 @@ import { ClientFleet } from './lib/client-fleet';
 import type { BenchContext, BenchMode } from './lib/context';
 import { machineCpuMs, ownCpuMs, settleMachine } from './lib/harness';
 import { judge, table, type Target } from './lib/report';
+import { cancelScenario } from './scenarios/cancel';
 import { churnScenario } from './scenarios/churn';
 import { fanoutScenario } from './scenarios/fanout';
 import { generationScenario } from './scenarios/generation';
@@ -29,7 +30,7 @@ import { realisticStreamScenario } from './scenarios/realistic-stream';
 import { sseOverheadScenario } from './scenarios/sse-overhead';
 import { throughputScenario } from './scenarios/throughput';
 
-const SCENARIOS = ['generation', 'realisticStream', 'fanout', 'sseOverhead', 'throughput', 'memory', 'churn'] as const;
+const SCENARIOS = ['generation', 'realisticStream', 'fanout', 'sseOverhead', 'throughput', 'memory', 'churn', 'cancel'] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
 
 const RESULTS_DIR = path.resolve(__dirname, 'results');
@@ -104,6 +105,7 @@ async function main() {
             throughput: () => throughputScenario(ctx, { workerCounts: [1], generations: 10, bursts: 1, users: 5, blocks: 20 }),
             memory: () => memoryScenario(ctx, { steps: [100, 200] }),
             churn: () => churnScenario(ctx, { clients: 20, seconds: 5, cutsPerClientPerSecond: 1 / 15, offlineMs: 500, blocksPerGeneration: 14 }),
+            cancel: () => cancelScenario(ctx, { runs: 2, warmups: 1, calls: 40, delayMs: 20, cancelAfterBlocks: 2 }),
           }
         : {
             generation: () => generationScenario(ctx, { runs: q ? 5 : 30, warmups: q ? 1 : 3, clients: 100, blocks: 200 }),
@@ -115,6 +117,8 @@ async function main() {
             memory: () => memoryScenario(ctx, { steps: [250, 500, 750, 1000] }),
             // Issue 16's measurement: 200 clients, 1/15 of them cut each second, ~2 s away, 60 s.
             churn: () => churnScenario(ctx, { clients: q ? 50 : 200, seconds: q ? 15 : 60, cutsPerClientPerSecond: 1 / 15, offlineMs: 2_000, blocksPerGeneration: 14 }),
+            // SPEC §11: a model streaming a block every 20 ms, stopped after the third block reached the client.
+            cancel: () => cancelScenario(ctx, { runs: q ? 5 : 40, warmups: q ? 1 : 3, calls: 200, delayMs: 20, cancelAfterBlocks: 3 }),
           };
     const quiet = await settleMachine();
     results.machine = { ...(results.machine as object), otherCoresBusyAtStart: quiet };
@@ -209,6 +213,8 @@ function targets(results: Record<string, unknown>): Target[] {
   const churn = results.churn as AnyResult;
   list.push({ name: 'churn delivery to the app (SDK)', metric: 'churn.deliveryPct.sdk', value: churn?.deliveryPct?.sdk, limit: 100, direction: 'min', unit: '%' });
   list.push({ name: 'churn replay p99 from reconnect', metric: 'churn.replayFromReconnectAttemptMs.p99', value: churn?.replayFromReconnectAttemptMs?.p99, limit: 1_000, direction: 'max', unit: 'ms' });
+  const cancel = results.cancel as AnyResult;
+  list.push({ name: 'cancel → cancelled at the client p95', metric: 'cancel.cancelToCancelledMs.p95', value: cancel?.cancelToCancelledMs?.p95, limit: 500, direction: 'max', unit: 'ms' });
   list.push({ name: 'memory per socket', metric: 'memory.bytesPerSocket', value: memory?.bytesPerSocket, limit: 20 * 1024, direction: 'max', unit: 'B' });
   return list;
 }
@@ -271,6 +277,13 @@ function render(results: Record<string, unknown>): string {
     rows.push(['', 'clients with a gap: Socket.IO alone / SDK; duplicates handed', `${c.clientsWithGap.socketIoAlone} / ${c.clientsWithGap.sdk}; ${c.duplicatesHanded}`]);
     rows.push(['', 'replay, reconnect attempt → caught up: p50 / p99', `${fmt(c.replayFromReconnectAttemptMs.p50)} / ${fmt(c.replayFromReconnectAttemptMs.p99)} ms`]);
     rows.push(['', 'catch-up CPU: per canvas:sync / all / share of the run', `${c.catchUp.cpuMsPerSync} ms / ${fmt(c.catchUp.cpuMsTotal)} ms / ${fmt(c.catchUp.shareOfRunCpu * 100)} %`]);
+  }
+  const k = results.cancel as AnyResult;
+  if (k?.error) rows.push(['cancel', 'error', k.error]);
+  else if (k) {
+    rows.push(['cancel', 'POST cancel on node B → `cancelled` at node A\'s client: p50 / p95 / p99', `${fmt(k.cancelToCancelledMs.p50)} / ${fmt(k.cancelToCancelledMs.p95)} / ${fmt(k.cancelToCancelledMs.p99)} ms`]);
+    const closed = k.cancelToModelConnectionClosedMs;
+    rows.push(['', 'POST → 202; POST → model connection closed: p50 / p95', `${fmt(k.cancelTo202Ms.p50)} / ${fmt(k.cancelTo202Ms.p95)} ms; ${closed ? `${fmt(closed.p50)} / ${fmt(closed.p95)} ms` : 'not seen'}`]);
   }
   out.push('', table(['scenario', 'measure', 'value'], rows));
   return out.join('\n');
