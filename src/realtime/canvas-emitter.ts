@@ -33,6 +33,11 @@ export class CanvasEmitter {
     return seq;
   }
 
+  /** Forgets a deleted canvas's sequence and replay log; a failure is logged (the keys then only cost memory). */
+  async forget(canvasId: string): Promise<void> {
+    await this.log.forget(canvasId).catch((error: unknown) => this.logger?.warn({ err: error, canvasId }, 'canvas log not removed'));
+  }
+
   /**
    * `emit` for callers whose change is already stored and must not fail on the event: a failure is
    * logged and resolves undefined. Awaiting it orders the event before the HTTP response.

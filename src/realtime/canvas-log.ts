@@ -86,6 +86,11 @@ export class CanvasLog {
     return { resync: false, events, lastSeq };
   }
 
+  /** Drops a deleted canvas's counter and log (the counter never expires by itself). */
+  async forget(canvasId: string): Promise<void> {
+    await this.redis.del(...this.keys(canvasId));
+  }
+
   /** The seq of the canvas's latest event (0 when it has none, or they expired). */
   async lastSeq(canvasId: string): Promise<number> {
     return Number((await this.redis.get(this.keys(canvasId)[0])) ?? 0);

@@ -20,7 +20,7 @@ describe('canvas event sequence and catch-up', () => {
 
   beforeAll(async () => {
     t = await startTestApp({ env: { CANVAS_SYNC_MAX_EVENTS: '5' } });
-  });
+  }, 120_000);
 
   afterAll(async () => {
     sockets.forEach((socket) => socket.close());
@@ -115,6 +115,22 @@ describe('canvas event sequence and catch-up', () => {
       if (!replay.resync) expect(replay.events.map((event) => event.seq)).toEqual(seqs);
     } finally {
       connections.forEach((redis) => redis.disconnect());
+    }
+  });
+
+  test('deleting a canvas removes its seq counter and replay log from Redis', async () => {
+    const owner = await registerUser(t.api, 'Deleter');
+    const canvasId = await createCanvas(t.api, owner, 'Doomed');
+    await addBlock(owner, canvasId, 'one');
+    const redis = createRedis(testRedisUrl(), 'command');
+    try {
+      await redisReady(redis);
+      const keys = [`${t.keyPrefix}:canvas:${canvasId}:seq`, `${t.keyPrefix}:canvas:${canvasId}:log`];
+      expect(await redis.exists(...keys)).toBe(2);
+      expect((await request('DELETE', `${t.api}/canvases/${canvasId}`, { token: owner.accessToken })).status).toBe(204);
+      expect(await redis.exists(...keys)).toBe(0);
+    } finally {
+      redis.disconnect();
     }
   });
 

@@ -36,6 +36,7 @@ export function canvasRoutes(ctx: ApiContext): Router {
   router.delete('/canvases/:id', async (req, res) => {
     const { canvasId } = await requireCanvasRole(req, canvases, 'owner');
     await ctx.generations.deleteCanvas(canvasId);
+    await ctx.canvasEvents.forget(canvasId);
     res.status(204).end();
   });
 
