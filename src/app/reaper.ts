@@ -3,6 +3,7 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../config';
 import type { ApprovalService } from '../assistant/approvals';
+import type { ChatCancels } from '../assistant/chat-cancel';
 import type { ChatEventLog } from '../assistant/chat-events';
 import type { NotesEventLog } from '../assistant/notes-events';
 import type { DevicePort } from '../devices/device-channel';
@@ -39,6 +40,8 @@ export interface ReaperDeps {
   approvals: ApprovalService;
   /** A generation whose cancel was requested ends as `cancelled`, the way its worker would have. */
   cancels: GenerationCancels;
+  /** A chat turn whose cancel was requested ends as `cancelled` (SPEC §11), not `interrupted`. */
+  chatCancels?: ChatCancels;
   devices: DevicePort;
   logger: Logger;
 }
@@ -157,6 +160,11 @@ export class Reaper {
       if (approvals.some((row) => row.status === 'pending' || (row.resumedAt === null && row.decisionReason !== 'cancelled'))) continue;
       if ((await Promise.all(approvals.map((row) => live(queue, `hitl-resume-${row.id}`)))).some(Boolean)) continue;
       if (await this.deps.chatEvents.ended(turn.messageId)) continue;
+      // Asked to stop before its worker died: it ends as the cancel said (what streamed is in the log, not stored).
+      if (turn.cancelRequestedAt && this.deps.chatCancels) {
+        if (await this.deps.chatCancels.end(turn, { response: '', usage: null })) reaped += 1;
+        continue;
+      }
       const message = 'The assistant was interrupted (its worker stopped) before answering; please ask again';
       await this.deps.chatEvents.append(turn.messageId, { type: 'error', sessionId: turn.sessionId, code: 'interrupted', message });
       if (turn.deviceId) {

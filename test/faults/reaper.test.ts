@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
+import { Client } from 'pg';
 import { startSwitchboard, type RunningSwitchboard } from '../../src/app/switchboard';
 import { createLogger } from '../../src/lib/logger';
 import { bullPrefix } from '../../src/producers/queue-registry';
@@ -101,6 +102,32 @@ describe('the reaper ends work a dead process left open', () => {
       expect(res.status).toBe(502);
       expect(res.body.error.code).toBe('interrupted');
     } finally {
+      await assistant.close();
+    }
+  }, 60_000);
+
+  test('a chat turn asked to stop whose worker then died ends `cancelled` (SPEC §11), not `interrupted`', async () => {
+    await Promise.all(workers.splice(0).map((w) => w.stop()));
+    const assistant = queue('assistant');
+    const db = new Client({ connectionString: database.url });
+    await db.connect();
+    try {
+      const before = new Set((await assistant.getJobs(['waiting'])).map((job) => job.id));
+      const answer = request('POST', `${base}/chat`, { token: user.accessToken, body: { message: 'Stop me', tools: 'none' } });
+      const job = await eventually(async () => (await assistant.getJobs(['waiting'])).find((j) => !before.has(j.id)), Boolean);
+      // The cancel reached the row while a worker ran the turn; then that worker died and its job was lost.
+      await db.query('update chat_messages set cancel_requested_at = now() where id = $1', [job!.id]);
+      await job!.remove();
+
+      workers.push(await start({ SWITCHBOARD_ROLES: 'worker' }));
+
+      const res = await answer;
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ cancelled: true, response: '' });
+      const history = await request('GET', `${base}/chat/sessions/${res.body.sessionId}/history`, { token: user.accessToken });
+      expect(history.body.messages.at(-1)).toMatchObject({ role: 'assistant', status: 'cancelled' });
+    } finally {
+      await db.end();
       await assistant.close();
     }
   }, 60_000);
