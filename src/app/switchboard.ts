@@ -226,7 +226,6 @@ export async function startSwitchboard(
         tokens, registry: deviceRegistry, channel: devices, logger, metrics, quota, ...deviceHandlers,
         pingIntervalMs: config.device.wsPingIntervalMs, pongTimeoutMs: config.device.wsPongTimeoutMs,
       });
-      closers.unshift(['device websockets', () => deviceWebSockets.close()]);
       quota.guard(io.of(CANVAS_NAMESPACE));
       quota.guard(deviceSockets.nsp as never);
       closers.unshift(['socket quota', () => quota.close()]);
@@ -244,6 +243,8 @@ export async function startSwitchboard(
           return closeHttp(httpServer);
         },
       ]);
+      // Before the HTTP server: its upgraded device sockets would keep it from closing.
+      closers.unshift(['device websockets', () => deviceWebSockets.close()]);
     }
     if (!httpServer && config.http.metricsPort !== undefined) {
       const ready = async () => {

@@ -43,8 +43,9 @@ export interface DeviceWsDeps extends DeviceFrameHandlers, DeviceWsOptions {
 
 /** Bad frames in a row that close the connection (SPEC §12). */
 const MAX_BAD_FRAMES = 10;
-/** Frames waiting to be handled; a client that floods past this is closed. */
+/** Frames (and their bytes) waiting to be handled; a client that floods past either is closed. */
 const MAX_QUEUED_FRAMES = 256;
+const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
 const HARD_MAX_BYTES = 4 * 1024 * 1024;
 
 /**
@@ -101,7 +102,12 @@ export function attachDeviceWebSocket(httpServer: HttpServer, deps: DeviceWsDeps
     connections: () => open.size,
     close: async () => {
       httpServer.off('upgrade', onUpgrade);
-      for (const ws of open) ws.close(WS_CLOSE.shutdown, 'server shutting down');
+      // Upgraded sockets keep the HTTP server open: close them (1001), and cut those whose peer
+      // does not finish the closing handshake within a second.
+      const closing = [...open].map((ws) => new Promise<void>((resolve) => (ws.once('close', () => resolve()), ws.close(WS_CLOSE.shutdown, 'server shutting down'))));
+      const grace = setTimeout(() => open.forEach((ws) => ws.terminate()), 1_000);
+      await Promise.all(closing);
+      clearTimeout(grace);
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
   };
@@ -118,6 +124,7 @@ class DeviceWsConnection {
   private deviceId?: string;
   private badInARow = 0;
   private queued = 0;
+  private queuedBytes = 0;
   private chain: Promise<void> = Promise.resolve();
   /** Tool calls sent to the device: id → the reply channel of the process that asked. */
   private readonly calls = new Map<string, string>();
@@ -168,14 +175,20 @@ class DeviceWsConnection {
 
   /** Frames are handled one at a time, in order (agent_data before agent_complete, hello before chat). */
   private enqueue(data: RawData, isBinary: boolean): void {
-    if (++this.queued > MAX_QUEUED_FRAMES) return void this.ws.close(WS_CLOSE.badFrames, 'too many frames waiting');
+    const size = Array.isArray(data) ? data.reduce((sum, part) => sum + part.length, 0) : (data as ArrayBuffer).byteLength;
+    this.queued += 1;
+    this.queuedBytes += size;
+    if (this.queued > MAX_QUEUED_FRAMES || this.queuedBytes > MAX_QUEUED_BYTES) return void this.ws.close(WS_CLOSE.badFrames, 'too many frames waiting');
     this.chain = this.chain
       .then(() => this.handle(data, isBinary))
       .catch((error: unknown) => {
         this.log.error({ err: error }, 'device frame failed');
         this.write({ type: 'error', code: 'internal', message: 'The frame could not be handled' });
       })
-      .finally(() => void (this.queued -= 1));
+      .finally(() => {
+        this.queued -= 1;
+        this.queuedBytes -= size;
+      });
   }
 
   private async handle(data: RawData, isBinary: boolean): Promise<void> {

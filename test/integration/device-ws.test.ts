@@ -369,4 +369,13 @@ describe('plain WebSocket devices across two API nodes', () => {
     expect(third.device.all('tool_call')).toHaveLength(1);
     expect(simulator.calls).toHaveLength(1);
   });
+
+  // Last: it stops node B.
+  test('a node that shuts down closes its device WebSockets with 1001 and the device is offline at once', async () => {
+    const user = await registerUser(api(nodeA), 'Shutdown');
+    const { device } = await wsDevice(user, 'laptop-bye', nodeB);
+    await nodeB.stop();
+    expect((await device.closed).code).toBe(1001);
+    expect(await registry.isOnline(user.id, 'laptop-bye')).toBeNull();
+  });
 });
