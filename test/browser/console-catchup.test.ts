@@ -85,4 +85,43 @@ describe('web console: no lost blocks across a dropped connection', () => {
     expect(state).toMatchObject({ lastSeq: '10', applied: '10' });
     expect(scriptErrors).toEqual([]);
   }, 120_000);
+
+  test("the console's sequencer (web/canvas-sync.js, run in the page): a jump asks canvas:sync at once, repeats are dropped, a resync reload holds live events", async () => {
+    // A page of its own that may evaluate a dynamic import (the console's CSP rightly forbids eval).
+    const lab = await (await browser.newContext({ bypassCSP: true })).newPage();
+    await lab.goto(`${t.url}/console/styles.css`);
+    const outcome = await lab.evaluate(async () => {
+      const { CanvasSync } = await (new Function('path', 'return import(path)') as (path: string) => Promise<any>)('/console/canvas-sync.js');
+      const C = 'c1';
+      const entry = (seq: number) => ({ seq, event: 'block_deleted', payload: { canvasId: C, blockId: `b${seq}`, seq } });
+      const log: string[] = [];
+      let finishReload: () => void = () => undefined;
+      const sync = new CanvasSync({
+        sync: async (_id: string, afterSeq: number) => {
+          log.push(`sync after ${afterSeq}`);
+          if (afterSeq < 5) return { ok: true, resync: false, events: [2, 3, 4].filter((n) => n > afterSeq).map(entry), lastSeq: 4 };
+          return afterSeq === 5 ? { ok: true, resync: true, lastSeq: 9 } : { ok: true, resync: false, events: [], lastSeq: 9 };
+        },
+        apply: (_event: string, payload: { seq: number }) => log.push(`apply ${payload.seq}`),
+        reload: () => new Promise<void>((resolve) => (finishReload = () => (log.push('reloaded'), resolve()))),
+      });
+      sync.start(C, 0);
+      sync.loaded();
+      sync.receive('block_deleted', entry(1).payload);
+      sync.receive('block_deleted', entry(4).payload); // 2 and 3 were lost: ask at once
+      sync.receive('block_deleted', entry(1).payload); // a repeat
+      await sync.state.running; // the catch-up the jump started
+      sync.receive('block_deleted', entry(5).payload);
+      sync.receive('block_deleted', entry(11).payload); // a jump past what the server keeps
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      sync.receive('block_deleted', entry(10).payload); // arrives while the reload runs
+      const beforeReload = [...log];
+      finishReload();
+      await sync.state.running;
+      return { beforeReload, log, lastSeq: sync.lastSeq, applied: sync.applied };
+    });
+    expect(outcome.beforeReload).toEqual(['apply 1', 'sync after 1', 'apply 2', 'apply 3', 'apply 4', 'apply 5', 'sync after 5']);
+    expect(outcome.log.slice(outcome.beforeReload.length)).toEqual(['reloaded', 'apply 10', 'apply 11']);
+    expect(outcome).toMatchObject({ lastSeq: 11, applied: 7 });
+  });
 });
