@@ -1,5 +1,6 @@
-# Switchboard: one image for every role (api, worker, scheduler); SWITCHBOARD_ROLES picks.
-FROM node:20-bookworm-slim
+# Switchboard: one image for every role (api, worker, scheduler); SWITCHBOARD_ROLES or the command
+# (`switchboard api|worker|scheduler|migrate`) picks. Node 24: the LTS line in November 2026.
+FROM node:24-bookworm-slim
 
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
@@ -8,11 +9,15 @@ ENV NODE_ENV=production \
 
 WORKDIR /app
 
-# Dependencies first, so a source change does not reinstall them. tsx, which runs the TypeScript
-# sources, is a runtime dependency; jest, swc and the type checker are dev-only and left out.
+# Dependencies first, so a source change does not reinstall them. Production dependencies only:
+# tsx, which runs the TypeScript sources, is one; jest, swc, pino-pretty and the type checker are not.
+# `npm install` honours package-lock.json as it is. `npm ci` would refuse it: the lock lacks other
+# platforms' optional binaries (swc, msgpackr-extract, unrs-resolver), which the registry this
+# project is built against does not serve (docs/decisions/0092).
 COPY package.json package-lock.json ./
 RUN npm install --omit=dev --no-audit --no-fund && npm cache clean --force
 
+COPY bin ./bin
 COPY config ./config
 COPY src ./src
 COPY web ./web
@@ -20,15 +25,16 @@ COPY tsconfig.json ./
 
 # DATA_DIR is only written in embedded mode (no DATABASE_URL / no JWT_SECRET); make it ours anyway.
 RUN mkdir -p /app/.data && chown node:node /app/.data
+# The image's non-root user (uid 1000).
 USER node
 
 EXPOSE 3000
 
-# Liveness of the HTTP server (api role). Worker and scheduler containers serve no HTTP: the
-# compose file disables this check for them.
+# Liveness of the HTTP server (api role). Worker and scheduler containers check METRICS_PORT
+# instead (docker-compose.yml).
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 
-# `tsx src/main.ts`, the same as `npx tsx src/main.ts` but without npx in between: npm/npx do not
-# pass SIGTERM on to their child, while tsx does, so `docker stop` lets Switchboard drain.
-CMD ["node_modules/.bin/tsx", "src/main.ts"]
+# One process, PID 1 itself: bin/switchboard.mjs registers tsx's loader in-process (no tsx, npm or
+# npx launcher in between, none of which would pass SIGTERM on), so `docker stop` lets it drain.
+CMD ["node", "bin/switchboard.mjs", "start"]

@@ -112,7 +112,7 @@ describe('deployment: docker-compose.yml, Dockerfile, nginx.conf, .env.example',
     expect(() => loadConfig({ ...example, ...envOf(services.api) })).toThrow('JWT_SECRET: required when NODE_ENV=production');
   });
 
-  test('every service that builds uses the Dockerfile, whose COPY sources exist and whose CMD runs src/main.ts with tsx', () => {
+  test('every service that builds uses the Dockerfile, whose COPY sources exist and whose CMD runs the switchboard command in one process', () => {
     expect(switchboardServices.map(([name]) => name).sort()).toEqual(['api', 'scheduler', 'worker-agents', 'worker-fanout', 'worker-llm']);
     for (const [, service] of switchboardServices) {
       const build = typeof service.build === 'string' ? { context: service.build } : service.build!;
@@ -126,8 +126,9 @@ describe('deployment: docker-compose.yml, Dockerfile, nginx.conf, .env.example',
       for (const source of sources) expect({ source, exists: existsSync(path.join(ROOT, source)) }).toEqual({ source, exists: true });
     }
     const cmd = JSON.parse(instructions.find((i) => i.keyword === 'CMD')!.args) as string[];
-    expect(cmd).toEqual(['node_modules/.bin/tsx', 'src/main.ts']);
-    expect(existsSync(path.join(ROOT, 'src/main.ts'))).toBe(true);
+    // `node bin/switchboard.mjs start` (tsx's loader registered in-process): no launcher wrapper (issue 15).
+    expect(cmd).toEqual(['node', 'bin/switchboard.mjs', 'start']);
+    expect(existsSync(path.join(ROOT, 'bin/switchboard.mjs'))).toBe(true);
     // The image installs with --omit=dev: tsx has to be a runtime dependency.
     expect(JSON.parse(read('package.json')).dependencies).toHaveProperty('tsx');
   });

@@ -40,6 +40,8 @@ export function runSwitchboardCli(args: string[], env: Record<string, string> = 
 
 /** A long-running command started through a shell line (e.g. `npx switchboard worker …`), up once its banner is printed. */
 export interface RunningCommand {
+  /** The pid of the process started (npx, or node itself). */
+  pid: number;
   output(): string;
   /** SIGTERM to the whole process group (npx, npm and Switchboard), then the exit code. */
   stop(): Promise<number | null>;
@@ -65,9 +67,16 @@ export function startCommand(command: string, args: string[], env: Record<string
       if (!output.includes('Switchboard is running')) return;
       clearTimeout(timer);
       resolve({
+        pid: child.pid!,
         output: () => output,
         stop: () => {
-          if (child.exitCode === null) process.kill(-child.pid!, 'SIGTERM');
+          if (child.exitCode === null && child.signalCode === null) {
+            try {
+              process.kill(-child.pid!, 'SIGTERM');
+            } catch {
+              // The group is gone already.
+            }
+          }
           return closed;
         },
       });
