@@ -6,6 +6,7 @@ import { DeviceRpcError } from '../../src/devices/device-rpc';
 import { DeviceSimulator } from '../../src/devices/device-simulator';
 import { testRedisUrl } from '../support/database';
 import { DEVICE_TEST_TOKENS, deleteKeys, startDeviceNode, waitForCluster, type DeviceNode } from '../support/device-fixture';
+import { WsDevice } from '../support/ws-device';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -133,5 +134,36 @@ describe('device RPC across processes', () => {
       if (Date.now() > deadline) throw new Error('the crashed node still lists the device');
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
+  }, 60_000);
+
+  test('a call from this process reaches a plain-WebSocket device held by the api process (through Redis); its graceful stop ends a pending call at once', async () => {
+    const api = await start(30_000);
+    const userId = randomUUID();
+    const token = await signAccessToken(DEVICE_TEST_TOKENS, { sub: userId, email: `${userId}@example.test`, name: 'Raw', tier: 'free', role: 'user' });
+    const ws = await WsDevice.hello(api.url, token, 'raw-laptop');
+    const rows = [{ id: 't-1', title: 'Write launch brief', createdAt: 1, updatedAt: 1 }];
+    ws.onToolCall = (call) => ({ id: call.id, rows });
+    const deadline = Date.now() + 10_000;
+    while ((await worker.registry.isOnline(userId, 'raw-laptop')) === null) {
+      if (Date.now() > deadline) throw new Error('the WebSocket device never came online');
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+
+    const reply = await worker.rpc.callDevice(userId, 'raw-laptop', { action: 'select', table: 'tasks' });
+    expect(reply.rows).toEqual(rows);
+    expect(ws.all('tool_call')).toEqual([expect.objectContaining({ type: 'tool_call', id: reply.id, action: 'select', table: 'tasks' })]);
+    expect(await worker.registry.isOnline(userId, 'raw-laptop')).toMatchObject({ nodeId: api.nodeId, socketId: expect.stringMatching(/^ws-/) });
+
+    ws.onToolCall = () => undefined;
+    const pending = worker.rpc.callDevice(userId, 'raw-laptop', { action: 'select', table: 'tasks' }, { timeoutMs: 5_000 }).catch((error: unknown) => error);
+    await ws.next('tool_call', (call) => call.id !== reply.id);
+    api.child.kill('SIGTERM');
+
+    const error = (await pending) as DeviceRpcError;
+    expect(error).toBeInstanceOf(DeviceRpcError);
+    expect(error.code).toBe('disconnected');
+    expect((await ws.closed).code).toBe(1001);
+    expect(await api.exited).toBe(0);
+    expect(await worker.registry.isOnline(userId, 'raw-laptop')).toBeNull();
   }, 60_000);
 });

@@ -11,7 +11,9 @@ import { DEVICE_NAMESPACE } from '../../src/realtime/events';
 import { DeviceSimulator, type DeviceSimulatorOptions } from '../../src/devices/device-simulator';
 import { createLogger } from '../../src/lib/logger';
 import { createRedis, redisReady } from '../../src/lib/redis';
+import { WsRelay } from '../../src/devices/ws-relay';
 import { registerDeviceNamespace, type DeviceNamespaceHandle } from '../../src/realtime/device-namespace';
+import { attachDeviceWebSocket } from '../../src/realtime/device-ws';
 import { closeSocketServer, createSocketServer } from '../../src/realtime/socket-server';
 import { testRedisUrl } from './database';
 
@@ -58,7 +60,8 @@ export async function startDeviceNode(options: {
   const io = createSocketServer({ redis: blocking, keyPrefix: options.keyPrefix, httpServer });
   const registry = new DeviceRegistry(redis, options.keyPrefix, { logger, heartbeatTtlMs: options.heartbeatTtlMs });
   const hellos: DeviceNode['hellos'] = [];
-  const channel = new DeviceChannel(io, { timeoutMs: options.rpcTimeoutMs ?? 30_000, logger, metrics: options.metrics });
+  // The relay reaches plain-WebSocket devices (SPEC §12) held by any node.
+  const channel = new DeviceChannel(io, { timeoutMs: options.rpcTimeoutMs ?? 30_000, logger, metrics: options.metrics, relay: new WsRelay(redis, options.keyPrefix, logger) });
   const devices = options.http
     ? registerDeviceNamespace(channel, {
         tokens: DEVICE_TEST_TOKENS,
@@ -67,6 +70,7 @@ export async function startDeviceNode(options: {
         onDeviceHello: (userId, deviceId, agentIds) => void hellos.push({ userId, deviceId, agentIds }),
       })
     : undefined;
+  const webSockets = httpServer ? attachDeviceWebSocket(httpServer, { tokens: DEVICE_TEST_TOKENS, registry, channel, logger, onDeviceHello: (userId, deviceId, agentIds) => void hellos.push({ userId, deviceId, agentIds }) }) : undefined;
   let url: string | undefined;
   if (httpServer) {
     await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', () => resolve()));
@@ -81,7 +85,8 @@ export async function startDeviceNode(options: {
     devices,
     hellos,
     stop: async () => {
-      channel.close();
+      await webSockets?.close();
+      await channel.close();
       await devices?.close();
       await closeSocketServer(io);
       await Promise.allSettled([redis.quit(), blocking.quit()]);
