@@ -123,6 +123,8 @@ export const envSchema = z.object({
   CANVAS_LOG_TTL_SECONDS: int(120).default(600),
   /** Room events kept per canvas for `canvas:sync` (approximate bound of its Redis stream). */
   CANVAS_LOG_MAX_EVENTS: int(10).default(1000),
+  /** Most blocks one canvas holds: creating past it is 409 canvas_full, a generation keeps what fits (0069). */
+  MAX_BLOCKS_PER_CANVAS: int(1).default(10_000),
   /**
    * Open sockets one user may hold over every API node, `/canvas` and `/device` together (SPEC §9);
    * the next connection fails with connect_error `too_many_sockets`.

@@ -35,10 +35,7 @@ export class CanvasView {
   async open(canvasId) {
     this.close();
     this.canvasId = canvasId;
-    const [{ canvas, members }, { blocks }] = await Promise.all([
-      this.api.get(`/canvases/${canvasId}`),
-      this.api.get(`/canvases/${canvasId}/blocks`),
-    ]);
+    const [{ canvas, members }, blocks] = await Promise.all([this.api.get(`/canvases/${canvasId}`), this.loadAllBlocks(canvasId)]);
     if (this.canvasId !== canvasId) return;
     $('canvas-title').textContent = canvas.title;
     $('canvas-role').textContent = canvas.role ?? '';
@@ -51,8 +48,8 @@ export class CanvasView {
     await this.join();
   }
 
-  /** The canvas's blocks over HTTP (following pages when the list has them): the truth after a resync. */
-  async reloadBlocks(canvasId) {
+  /** Every block of a canvas over HTTP, following `nextCursor` (the list comes in pages of ≤ 200). */
+  async loadAllBlocks(canvasId) {
     const blocks = [];
     let cursor;
     do {
@@ -60,6 +57,12 @@ export class CanvasView {
       blocks.push(...page.blocks);
       cursor = page.nextCursor ?? undefined;
     } while (cursor);
+    return blocks;
+  }
+
+  /** The canvas's blocks over HTTP: the truth after a resync. */
+  async reloadBlocks(canvasId) {
+    const blocks = await this.loadAllBlocks(canvasId);
     if (this.canvasId !== canvasId) return;
     this.blocks = new Map(blocks.map((block) => [block.id, block]));
     this.renderBlocks();

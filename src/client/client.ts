@@ -74,7 +74,7 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
       update: (canvasId: string, body: T.UpdateCanvasRequest) => patch<{ canvas: T.Canvas }>(canvas(canvasId), body),
       delete: (canvasId: string) => del(canvas(canvasId)),
       /** Owner only. */
-      audit: (canvasId: string) => get<{ audit: T.AuditRow[] }>(`${canvas(canvasId)}/audit`),
+      audit: (canvasId: string, page: { limit?: number; cursor?: string } = {}) => get<{ audit: T.AuditRow[]; nextCursor: string | null }>(`${canvas(canvasId)}/audit${pageQuery(page)}`),
     },
 
     members: {
@@ -84,7 +84,20 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
     },
 
     blocks: {
-      list: (canvasId: string) => get<{ blocks: T.Block[] }>(`${canvas(canvasId)}/blocks`),
+      /** One page in rank order (`limit` ≤ 200, default 200); pass `nextCursor` back as `cursor` for the next. */
+      list: (canvasId: string, page: { limit?: number; cursor?: string } = {}) =>
+        get<{ blocks: T.Block[]; nextCursor: string | null }>(`${canvas(canvasId)}/blocks${pageQuery(page)}`),
+      /** Every block of the canvas in rank order, following `nextCursor` page by page. */
+      listAll: async (canvasId: string): Promise<T.Block[]> => {
+        const all: T.Block[] = [];
+        let cursor: string | undefined;
+        do {
+          const page = await get<{ blocks: T.Block[]; nextCursor: string | null }>(`${canvas(canvasId)}/blocks${pageQuery({ cursor })}`);
+          all.push(...page.blocks);
+          cursor = page.nextCursor ?? undefined;
+        } while (cursor);
+        return all;
+      },
       create: (canvasId: string, body: T.CreateBlockRequest) => post<{ block: T.Block }>(`${canvas(canvasId)}/blocks`, body),
       update: (canvasId: string, blockId: string, body: T.UpdateBlockRequest) => patch<{ block: T.Block }>(`${canvas(canvasId)}/blocks/${seg(blockId)}`, body),
       delete: (canvasId: string, blockId: string) => del(`${canvas(canvasId)}/blocks/${seg(blockId)}`),
@@ -124,7 +137,7 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
       /** Deletes the generation's blocks; a second undo is 409 `already_undone`. */
       undo: (canvasId: string, generationId: string) => post<T.UndoResult>(`${generation(canvasId, generationId)}/undo`),
       /** Alias of `canvases.audit`. */
-      audit: (canvasId: string) => get<{ audit: T.AuditRow[] }>(`${canvas(canvasId)}/audit`),
+      audit: (canvasId: string, page: { limit?: number; cursor?: string } = {}) => get<{ audit: T.AuditRow[]; nextCursor: string | null }>(`${canvas(canvasId)}/audit${pageQuery(page)}`),
     },
 
     chat: {
@@ -260,4 +273,13 @@ function generationSource(open: (lastEventId: string | undefined, signal: AbortS
       return { kind: 'event', value: { seq: Number(message.id), event }, terminal: event.type === 'complete' || event.type === 'error' || event.type === 'cancelled' };
     },
   };
+}
+
+/** `?limit=&cursor=` of a paginated list (SPEC §9), or nothing. */
+function pageQuery(page: { limit?: number; cursor?: string }): string {
+  const params = new URLSearchParams();
+  if (page.limit !== undefined) params.set('limit', String(page.limit));
+  if (page.cursor) params.set('cursor', page.cursor);
+  const text = params.toString();
+  return text ? `?${text}` : '';
 }

@@ -133,7 +133,7 @@ export class GenerationRunner {
     const cost = costUsd(config.llm.pricing, result.usage.model, result.usage.inputTokens, result.usage.outputTokens);
     const blocks = await repos.db.transaction(async (tx) => {
       const locked = await repos.generations.lock(data.generationId, tx);
-      if (locked?.status === 'completed') return repos.blocks.listByGeneration(data.generationId, tx);
+      if (locked?.status === 'completed') return { inserted: await repos.blocks.listByGeneration(data.generationId, tx), truncated: locked.truncated };
       // The row lock orders this against the cancel request: one of them sees the other.
       if (locked?.cancelRequestedAt) return null;
       // Ended while the model ran (its canvas was deleted, or it was reaped): keep nothing.
@@ -146,14 +146,18 @@ export class GenerationRunner {
             placement: { afterId: generation.afterId },
             generationSessionId: data.generationId,
             strict: false,
+            // A generation never overfills its canvas: it keeps what fits and says truncated (0069).
+            maxBlocks: config.canvas.maxBlocks,
+            whenFull: 'truncate',
           })
         : [];
+      const truncated = result.truncated || inserted.length < result.blocks.length;
       await repos.generations.update(
         data.generationId,
         {
           status: 'completed',
           blockCount: inserted.length,
-          truncated: result.truncated,
+          truncated,
           provider: result.usage.provider,
           model: result.usage.model,
           inputTokens: result.usage.inputTokens,
@@ -173,17 +177,17 @@ export class GenerationRunner {
           canvasId: data.canvasId,
           targetType: 'generation',
           targetId: data.generationId,
-          details: { blockCount: inserted.length, truncated: result.truncated, model: result.usage.model, invalidToolCalls: result.invalidToolCalls },
+          details: { blockCount: inserted.length, truncated, model: result.usage.model, invalidToolCalls: result.invalidToolCalls },
         },
         tx,
       );
       await repos.usage.record({ userId: data.userId, generationId: data.generationId, purpose: 'generation', ...result.usage, costUsd: cost }, tx);
-      return inserted;
+      return { inserted, truncated };
     });
     if (blocks === ENDED) return null;
     if (!blocks) return new Cancelled({ ...result.usage, estimated: false });
     this.deps.metrics?.countModelCall({ provider: result.usage.provider, model: result.usage.model, tier: data.tier }, result.usage, cost);
-    return { blocks, truncated: result.truncated };
+    return { blocks: blocks.inserted, truncated: blocks.truncated };
   }
 
   /** Frees the user's slot, queues the fan-out, and completes the SSE stream. */

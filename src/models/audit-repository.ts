@@ -1,4 +1,4 @@
-import { asc, eq } from 'drizzle-orm';
+import { and, asc, desc, eq, sql } from 'drizzle-orm';
 import type { Db, DbOrTx } from './database';
 import { systemAudit, type AuditRow } from './schema';
 
@@ -20,6 +20,23 @@ export class AuditRepository {
 
   async write(entry: AuditEntry, db: DbOrTx = this.db): Promise<void> {
     await db.insert(systemAudit).values({ ...entry, details: entry.details ?? {} });
+  }
+
+  /**
+   * A canvas's entries newest first, up to `limit`, after the entry `beforeId` (the previous page's
+   * last). The position is read from the row itself, so no timestamp precision is lost in a cursor.
+   */
+  async listPageForCanvas(canvasId: string, options: { limit: number; beforeId?: string }) {
+    const before = options.beforeId
+      ? sql`(${systemAudit.createdAt}, ${systemAudit.id}) < (select a.created_at, a.id from system_audit a where a.id = ${options.beforeId})`
+      : undefined;
+    const rows = await this.db
+      .select()
+      .from(systemAudit)
+      .where(and(eq(systemAudit.canvasId, canvasId), before))
+      .orderBy(desc(systemAudit.createdAt), desc(systemAudit.id))
+      .limit(options.limit);
+    return rows.map(toAuditView);
   }
 
   async listForCanvas(canvasId: string, limit = 500) {

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, lt, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, lt, or, sql } from 'drizzle-orm';
 import type { Block, BlockInput, BlockType } from '../schemas/blocks';
 import type { Db, DbOrTx, Tx } from './database';
 import { evenRanks, needsRebalance, rankBetween } from './lexorank';
@@ -27,6 +27,16 @@ export interface Placement {
 
 export class PlacementError extends Error {}
 
+/** The canvas holds `limit` blocks already (MAX_BLOCKS_PER_CANVAS, 0069). */
+export class CanvasFullError extends Error {
+  constructor(
+    readonly limit: number,
+    readonly room: number,
+  ) {
+    super(`The canvas holds its maximum of ${limit} blocks`);
+  }
+}
+
 /**
  * Blocks of a canvas. Writes lock the canvas row first, so concurrent inserts into one canvas
  * serialise and never compute the same rank.
@@ -37,6 +47,24 @@ export class BlocksRepository {
   async list(canvasId: string): Promise<Block[]> {
     const rows = await this.db.select().from(blocks).where(eq(blocks.canvasId, canvasId)).orderBy(asc(blocks.rank));
     return rows.map(toBlock);
+  }
+
+  /** Up to `limit` blocks in rank order, after the `(rank, id)` of the previous page's last one. */
+  async listPage(canvasId: string, options: { limit: number; after?: { rank: string; id: string } }): Promise<Block[]> {
+    const after = options.after;
+    const rows = await this.db
+      .select()
+      .from(blocks)
+      .where(and(eq(blocks.canvasId, canvasId), after ? or(gt(blocks.rank, after.rank), and(eq(blocks.rank, after.rank), gt(blocks.id, after.id))) : undefined))
+      .orderBy(asc(blocks.rank), asc(blocks.id))
+      .limit(options.limit);
+    return rows.map(toBlock);
+  }
+
+  /** How many blocks a canvas holds. */
+  async count(canvasId: string, db: DbOrTx = this.db): Promise<number> {
+    const [row] = await db.select({ n: sql<number>`count(*)::int` }).from(blocks).where(eq(blocks.canvasId, canvasId));
+    return Number(row?.n ?? 0);
   }
 
   async find(canvasId: string, blockId: string, db: DbOrTx = this.db): Promise<Block | null> {
@@ -50,9 +78,9 @@ export class BlocksRepository {
   }
 
   /** One block, placed as asked. */
-  async create(canvasId: string, createdBy: string, input: BlockInput, placement: Placement): Promise<Block> {
+  async create(canvasId: string, createdBy: string, input: BlockInput, placement: Placement, maxBlocks?: number): Promise<Block> {
     return this.db.transaction(async (tx) => {
-      const [created] = await this.insertMany(tx, { canvasId, createdBy, inputs: [input], placement, generationSessionId: null });
+      const [created] = await this.insertMany(tx, { canvasId, createdBy, inputs: [input], placement, generationSessionId: null, maxBlocks, whenFull: 'refuse' });
       return created;
     });
   }
@@ -60,12 +88,31 @@ export class BlocksRepository {
   /**
    * Inserts `inputs` in order, with all ranks computed in one batch and ONE multi-row insert.
    * Call inside a transaction. A missing anchor under `strict: false` falls back to the end.
+   * With `maxBlocks`, the canvas never holds more (counted under the canvas lock): past it the
+   * insert is refused with CanvasFullError (`refuse`) or cut to the room left (`truncate`).
    */
   async insertMany(
     tx: Tx,
-    args: { canvasId: string; createdBy: string; inputs: BlockInput[]; placement: Placement; generationSessionId: string | null; strict?: boolean },
+    args: {
+      canvasId: string;
+      createdBy: string;
+      inputs: BlockInput[];
+      placement: Placement;
+      generationSessionId: string | null;
+      strict?: boolean;
+      maxBlocks?: number;
+      whenFull?: 'refuse' | 'truncate';
+    },
   ): Promise<Block[]> {
     await lockCanvas(tx, args.canvasId);
+    if (args.maxBlocks !== undefined) {
+      const room = Math.max(0, args.maxBlocks - (await this.count(args.canvasId, tx)));
+      if (args.inputs.length > room) {
+        if (args.whenFull !== 'truncate') throw new CanvasFullError(args.maxBlocks, room);
+        args = { ...args, inputs: args.inputs.slice(0, room) };
+      }
+      if (args.inputs.length === 0) return [];
+    }
     let [prev, next] = await this.neighbours(tx, args.canvasId, args.placement, args.strict ?? true);
     if (prev !== null && next !== null && prev >= next) throw new PlacementError('afterId must come before beforeId');
     let ranks = rankBetween(prev, next, args.inputs.length);

@@ -65,7 +65,7 @@ const blockView = z.object({
   updatedAt: timestamp,
 });
 export const blockResponse = z.object({ block: blockView });
-export const blockListResponse = z.object({ blocks: z.array(blockView) });
+export const blockListResponse = z.object({ blocks: z.array(blockView), nextCursor: z.string().nullable() });
 
 export const undoResponse = z.object({ generationId: z.uuid(), blockIds: z.array(z.uuid()) });
 

@@ -1,10 +1,17 @@
 import { Router } from 'express';
 import { AppError, notFound, parseOr400, zodDetails } from '../../lib/errors';
-import { PlacementError } from '../../models/blocks-repository';
+import { decodeCursor, pageOf, pageQuerySchema } from '../../lib/pagination';
+import { CanvasFullError, PlacementError } from '../../models/blocks-repository';
 import { createBlockSchema, parseBlockContent, updateBlockSchema } from '../../schemas/blocks';
 import { uuidParam } from '../../schemas/api';
 import type { ApiContext } from '../context';
 import { requireCanvasRole } from '../middleware/canvas-access';
+
+export const blocksPageQuerySchema = pageQuerySchema(200);
+const rankIdKey = (key: unknown[]) => {
+  const [rank, id] = key;
+  return key.length === 2 && typeof rank === 'string' && rank.length <= 200 && typeof id === 'string' && /^[0-9a-f-]{36}$/i.test(id) ? { rank, id } : null;
+};
 
 /** Placement problems (unknown neighbour, wrong order) are the client's: 400. */
 async function placing<T>(work: () => Promise<T>): Promise<T> {
@@ -12,6 +19,8 @@ async function placing<T>(work: () => Promise<T>): Promise<T> {
     return await work();
   } catch (error) {
     if (error instanceof PlacementError) throw new AppError(400, 'invalid_placement', error.message);
+    // 0069: a full canvas is a state of the resource, not bad input.
+    if (error instanceof CanvasFullError) throw new AppError(409, 'canvas_full', error.message, { limit: error.limit });
     throw error;
   }
 }
@@ -21,16 +30,20 @@ export function blockRoutes(ctx: ApiContext): Router {
   const router = Router();
   const { canvases, blocks } = ctx.repos;
 
+  // Rank order, in pages (SPEC §9): `?limit` ≤ 200 (default 200), `?cursor` = the last page's `nextCursor`.
   router.get('/canvases/:id/blocks', async (req, res) => {
     const { canvasId } = await requireCanvasRole(req, canvases, 'viewer');
-    res.json({ blocks: await blocks.list(canvasId) });
+    const query = parseOr400(blocksPageQuerySchema, req.query, 'query');
+    const after = query.cursor ? decodeCursor(query.cursor, rankIdKey) : undefined;
+    const page = pageOf(await blocks.listPage(canvasId, { limit: query.limit + 1, after }), query.limit, (block) => [block.rank, block.id]);
+    res.json({ blocks: page.items, nextCursor: page.nextCursor });
   });
 
   router.post('/canvases/:id/blocks', async (req, res) => {
     const { canvasId, user } = await requireCanvasRole(req, canvases, 'editor');
     const body = parseOr400(createBlockSchema, req.body);
     const { afterId, beforeId, ...input } = body;
-    const block = await placing(() => blocks.create(canvasId, user.id, input, { afterId, beforeId }));
+    const block = await placing(() => blocks.create(canvasId, user.id, input, { afterId, beforeId }, ctx.config.canvas.maxBlocks));
     await ctx.canvasEvents.notify(canvasId, 'block_added', { canvasId, block });
     res.status(201).json({ block });
   });

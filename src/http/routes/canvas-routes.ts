@@ -1,9 +1,14 @@
 import { Router } from 'express';
 import { AppError, notFound, parseOr400 } from '../../lib/errors';
+import { decodeCursor, pageOf, pageQuerySchema } from '../../lib/pagination';
 import { addMemberSchema, createCanvasSchema, updateCanvasSchema } from '../../schemas/api';
 import type { ApiContext } from '../context';
 import { currentUser } from '../middleware/authenticate';
 import { requireCanvasRole } from '../middleware/canvas-access';
+
+/** `GET /canvases/:id/audit`: `?limit` 1–200 (default 50), `?cursor`. */
+export const auditPageQuerySchema = pageQuerySchema(50);
+const idKey = (key: unknown[]) => (key.length === 1 && typeof key[0] === 'string' && /^[0-9a-f-]{36}$/i.test(key[0]) ? key[0] : null);
 
 /** Canvases, members and the audit trail. */
 export function canvasRoutes(ctx: ApiContext): Router {
@@ -58,7 +63,11 @@ export function canvasRoutes(ctx: ApiContext): Router {
 
   router.get('/canvases/:id/audit', async (req, res) => {
     const { canvasId } = await requireCanvasRole(req, canvases, 'owner');
-    res.json({ audit: await audit.listForCanvas(canvasId) });
+    // Newest first, in pages (SPEC §9): the latest events (e.g. ai.generation.undone) come first.
+    const query = parseOr400(auditPageQuerySchema, req.query, 'query');
+    const beforeId = query.cursor ? decodeCursor(query.cursor, idKey) : undefined;
+    const page = pageOf(await audit.listPageForCanvas(canvasId, { limit: query.limit + 1, beforeId }), query.limit, (entry) => [entry.id]);
+    res.json({ audit: page.items, nextCursor: page.nextCursor });
   });
 
   return router;

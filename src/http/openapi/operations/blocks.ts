@@ -1,4 +1,5 @@
 import { createBlockSchema, updateBlockSchema } from '../../../schemas/blocks';
+import { blocksPageQuerySchema } from '../../routes/block-routes';
 import type { ApiOperation } from '../registry';
 import { blockListResponse, blockResponse } from '../response-schemas';
 import { blockParams, canvasIdParam } from './params';
@@ -7,10 +8,12 @@ import { blockParams, canvasIdParam } from './params';
 export const blockOperations: ApiOperation[] = [
   {
     method: 'get', path: '/canvases/:id/blocks', operationId: 'listBlocks', tags: ['blocks'], auth: 'bearer',
-    summary: "A canvas's blocks, ordered by rank (viewer)",
+    summary: "A canvas's blocks, ordered by rank (viewer), in pages",
+    description: '`?limit` 1–200 (default 200); `nextCursor` is null on the last page, else pass it as `?cursor` for the next (a foreign cursor is 400 `invalid_cursor`).',
     params: canvasIdParam,
-    responses: { 200: { description: 'The blocks', schema: blockListResponse } },
-    errors: [404],
+    query: blocksPageQuerySchema,
+    responses: { 200: { description: 'One page of blocks', schema: blockListResponse } },
+    errors: [400, 404],
   },
   {
     method: 'post', path: '/canvases/:id/blocks', operationId: 'createBlock', tags: ['blocks'], auth: 'bearer',
@@ -19,7 +22,7 @@ export const blockOperations: ApiOperation[] = [
     params: canvasIdParam,
     body: createBlockSchema,
     responses: { 201: { description: 'The block', schema: blockResponse } },
-    errors: [403, 404],
+    errors: [403, 404, 409],
   },
   {
     method: 'patch', path: '/canvases/:id/blocks/:blockId', operationId: 'updateBlock', tags: ['blocks'], auth: 'bearer',

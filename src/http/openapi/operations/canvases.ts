@@ -1,4 +1,5 @@
 import { addMemberSchema, createCanvasSchema, updateCanvasSchema } from '../../../schemas/api';
+import { auditPageQuerySchema } from '../../routes/canvas-routes';
 import type { ApiOperation } from '../registry';
 import { canvasListResponse, canvasResponse, canvasWithMembersResponse, memberResponse, membersResponse } from '../response-schemas';
 import { canvasIdParam } from './params';
@@ -56,9 +57,11 @@ export const canvasOperations: ApiOperation[] = [
   },
   {
     method: 'get', path: '/canvases/:id/audit', operationId: 'listCanvasAudit', tags: ['canvases'], auth: 'bearer',
-    summary: "A canvas's audit rows (owner)",
+    summary: "A canvas's audit rows (owner), newest first, in pages",
+    description: '`?limit` 1–200 (default 50); pass `nextCursor` as `?cursor` for older rows (null on the last page).',
     params: canvasIdParam,
-    responses: { 200: '`{audit: [{action, actorId, targetType, targetId, details, createdAt, …}]}`, newest first' },
-    errors: [403, 404],
+    query: auditPageQuerySchema,
+    responses: { 200: '`{audit: [{action, actorId, targetType, targetId, details, createdAt, …}], nextCursor}`, newest first' },
+    errors: [400, 403, 404],
   },
 ];
