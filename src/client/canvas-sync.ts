@@ -41,6 +41,24 @@ export class CanvasSequencer {
     if (!this.canvases.has(canvasId)) this.canvases.set(canvasId, { last: seq, ahead: new Map(), again: false, reloading: false });
   }
 
+  /**
+   * Runs the application's first load of a canvas just tracked (its blocks over HTTP, read after
+   * the join): events that arrive meanwhile wait and are handed on after it, in order.
+   */
+  async load(canvasId: string, load: () => unknown): Promise<void> {
+    const state = this.canvases.get(canvasId);
+    if (!state) return;
+    state.reloading = true;
+    try {
+      await load();
+    } finally {
+      state.reloading = false;
+    }
+    if (this.canvases.get(canvasId) !== state) return;
+    this.drain(state);
+    if (state.ahead.size > 0) void this.catchUp(canvasId).catch(() => undefined);
+  }
+
   untrack(canvasId: string): void {
     this.canvases.delete(canvasId);
   }

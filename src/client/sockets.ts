@@ -38,8 +38,12 @@ type Payload<Map, E extends keyof Map> = Map[E] extends (payload: infer P, ...re
  * miss across reconnects.
  */
 export interface CanvasConnection extends CanvasSocket {
-  /** `canvas:join`; resolves with the ack (`{ok:true, presence, seq}` or `{ok:false, error}`). */
-  join(canvasId: string, timeoutMs?: number): Promise<JoinAck>;
+  /**
+   * `canvas:join`; resolves with the ack (`{ok:true, presence, seq}` or `{ok:false, error}`). Give
+   * `load` (e.g. `() => sb.blocks.list(id).then(show)`) to load the canvas after the join as
+   * docs/protocol.md's catch-up rules say: room events wait until it settles, then follow it.
+   */
+  join(canvasId: string, timeoutMs?: number, load?: () => unknown): Promise<JoinAck>;
   /** Room events of joined canvases, in order, exactly once. Returns the unsubscribe function. */
   onEvent(listener: (event: CanvasRoomEvent) => void): () => void;
   /**
@@ -89,9 +93,10 @@ export async function connectCanvas(options: SocketConnectOptions): Promise<Canv
     (socket as unknown as { on(event: string, handler: (payload: { canvasId: string; seq?: number }) => void): void }).on(name, (payload) => sequencer.receive(name, payload));
   }
   const connection = Object.assign(socket, {
-    async join(canvasId: string, timeoutMs = 10_000) {
+    async join(canvasId: string, timeoutMs = 10_000, load?: () => unknown) {
       const ack = await socket.timeout(timeoutMs).emitWithAck('canvas:join', canvasId);
       if (ack.ok) sequencer.track(canvasId, ack.seq);
+      if (ack.ok && load) await sequencer.load(canvasId, load);
       return ack;
     },
     async leave(canvasId: string, timeoutMs = 10_000) {

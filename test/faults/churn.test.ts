@@ -204,8 +204,7 @@ describe('no lost blocks under connection churn', () => {
       const view = new CanvasView();
       connection.onEvent((event: CanvasRoomEvent) => view.apply(event.event, event.payload as Record<string, any>));
       connection.onResync(async () => view.reload(await loadBlocks(user)));
-      expect((await connection.join(canvasId)).ok).toBe(true);
-      view.reload(await loadBlocks(user));
+      expect((await connection.join(canvasId, 10_000, async () => view.reload(await loadBlocks(user)))).ok).toBe(true);
       sdk.push({ connection, view });
     }
     const observer = sdk.pop()!;

@@ -84,6 +84,20 @@ describe('CanvasSequencer', () => {
     expect(handed).toEqual(['reloaded', 'event 13', 'event 14']);
   });
 
+  test("events arriving during the application's first load (after the join) wait for it, then follow in order", async () => {
+    const handed: string[] = [];
+    const sequencer = new CanvasSequencer(async (): Promise<SyncAck> => ({ ok: true, resync: false, events: [], lastSeq: 7 }), (event) => handed.push(`event ${event.payload.seq}`), () => undefined);
+    sequencer.track(CANVAS, 5);
+    let finishLoad!: () => void;
+    const loading = sequencer.load(CANVAS, () => new Promise<void>((resolve) => (finishLoad = () => (handed.push('loaded'), resolve()))));
+    sequencer.receive('block_deleted', { canvasId: CANVAS, seq: 7 });
+    sequencer.receive('block_deleted', { canvasId: CANVAS, seq: 6 });
+    expect(handed).toEqual([]);
+    finishLoad();
+    await loading;
+    expect(handed).toEqual(['loaded', 'event 6', 'event 7']);
+  });
+
   test('an untracked canvas is ignored', () => {
     const { handed, live } = given([]);
     live(1);
