@@ -65,6 +65,10 @@ export class GenerationCancels {
     const row = rows[0];
     if (!row) throw conflict('not_running', `This generation has already ended (it is ${existing.status})`);
     await this.deps.signals.request('generation', row.id);
+    // Who asked (an editor may stop someone else's generation); the end is audited by whoever ends it.
+    await repos.audit
+      .write({ actorId: input.userId, onBehalfOf: row.userId, action: 'ai.generation.cancel_requested', canvasId: row.canvasId, targetType: 'generation', targetId: row.id, details: { status: row.status } })
+      .catch((error: unknown) => this.log.warn({ err: error, generationId: row.id }, 'cancel request not audited'));
     this.log.info({ generationId: row.id, userId: input.userId }, 'generation cancel requested');
     // Waiting or delayed (between retries): no worker holds it, so it ends here. A job a worker
     // holds is locked (remove answers 0) and that worker ends it.

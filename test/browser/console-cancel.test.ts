@@ -36,7 +36,7 @@ describe('web console: the Stop button', () => {
     });
     user = await registerUser(t.api, 'Stopper');
     await page.goto(t.url);
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await browser?.close();

@@ -52,7 +52,7 @@ describe('cancelling a chat turn', () => {
   beforeAll(async () => {
     // A device call could wait 20 s: a cancel must not.
     t = await startTestApp({ responder, llmDelayMs: 40, env: { DEVICE_RPC_TIMEOUT_MS: '20000', HITL_TIMEOUT_MS: '60000' } });
-  });
+  }, 120_000);
 
   afterAll(async () => {
     devices.forEach((device) => device.close());

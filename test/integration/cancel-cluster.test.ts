@@ -21,7 +21,7 @@ describe('cancel across API nodes and a worker process', () => {
 
   beforeAll(async () => {
     llm = await startScriptedLLM(() => longTurn, { delayMs: 40 });
-  });
+  }, 120_000);
 
   afterAll(async () => {
     await llm.close();

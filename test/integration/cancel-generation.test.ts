@@ -30,7 +30,7 @@ describe('cancelling a generation', () => {
     canvasId = await createCanvas(t.api, owner);
     await addMember(t.api, owner, canvasId, editor, 'editor');
     await addMember(t.api, owner, canvasId, viewer, 'viewer');
-  });
+  }, 120_000);
 
   afterAll(async () => {
     await t.stop();
@@ -96,6 +96,11 @@ describe('cancelling a generation', () => {
     expect(cancelAnswer.status).toBe(202);
     expect(sse.messages.at(-1)!.event).toBe('cancelled');
 
+    // The owner's audit shows who stopped it.
+    const audit = await request('GET', `${t.api}/canvases/${canvasId}/audit`, { token: owner.accessToken });
+    const rows = audit.body.audit.filter((row: { targetId: string }) => row.targetId === generationId);
+    expect(rows.map((row: { action: string }) => row.action).sort()).toEqual(['ai.generation.cancel_requested', 'ai.generation.cancelled']);
+    expect(rows.find((row: { action: string }) => row.action === 'ai.generation.cancel_requested').actorId).toBe(editor.id);
     expect((await cancel(viewer, generationId)).status).toBe(403);
     expect((await cancel(stranger, generationId)).body.error.code).toBe('not_found');
     expect((await cancel(owner, '00000000-0000-4000-8000-000000000000')).status).toBe(404);
