@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Queue, QueueEvents } from 'bullmq';
+import { Redis } from 'ioredis';
+import { GenerationEventLog } from '../../src/generation/event-log';
 import { BROADCAST_JOB, BROADCAST_QUEUE, broadcastJobId } from '../../src/producers/broadcast';
 import { bullPrefix } from '../../src/producers/queue-registry';
 import { createCanvas, registerUser } from '../../test/support/http';
@@ -39,6 +41,7 @@ export async function fanoutScenario(ctx: BenchContext, options: FanoutOptions) 
   const connection = { host: url.hostname, port: Number(url.port), maxRetriesPerRequest: null };
   const queue = new Queue(BROADCAST_QUEUE, { connection, prefix: bullPrefix(keyPrefix) });
   const queueEvents = new QueueEvents(BROADCAST_QUEUE, { connection, prefix: bullPrefix(keyPrefix) });
+  const redis = new Redis(ctx.redisUrl);
   const open: string[] = [];
   try {
     await queueEvents.waitUntilReady();
@@ -49,6 +52,10 @@ export async function fanoutScenario(ctx: BenchContext, options: FanoutOptions) 
     // Its own broadcast must be over before clients join, or they would count those chunks too.
     const generationId = (await generateStream(app.api, owner.accessToken, canvasId, 'Write 200 paragraphs [run:fanout]')).generationId;
     await (await queue.getJob(broadcastJobId(generationId)))?.waitUntilFinished(queueEvents, 30_000);
+
+    // What the runner keeps for its broadcast (0095): kept again before each rep, as after a real generation.
+    const kept = await app.repos.blocks.listByGeneration(generationId);
+    const events = new GenerationEventLog(redis, app.config.redis.keyPrefix, app.config.generation.eventsTtlSeconds);
 
     let payloads: Array<Record<string, unknown>> | undefined;
     const byClients = [];
@@ -67,6 +74,7 @@ export async function fanoutScenario(ctx: BenchContext, options: FanoutOptions) 
         for (let rep = 0; rep < options.warmups + reps; rep += 1) {
           const measured = rep >= options.warmups;
           if (rep === options.warmups) stopProfile = await startCpuProfile(ctx.profileDir, `fanout-${client}-${clients}`);
+          await events.keepBlocks(generationId, kept);
           let [cpu, fleetCpu] = [ownCpuMs(), cpuMsOf(fleetPid)];
           const enqueued = now();
           await queue.add(BROADCAST_JOB, { generationId, canvasId }, { jobId: `bench-${randomUUID()}`, removeOnComplete: true });
@@ -136,6 +144,7 @@ export async function fanoutScenario(ctx: BenchContext, options: FanoutOptions) 
     for (const group of open) await fleet.close(group).catch(() => undefined);
     await queueEvents.close();
     await queue.close();
+    redis.disconnect();
     await app.stop();
     await raw.close();
     await model.close();

@@ -1,8 +1,12 @@
 import type { Redis } from 'ioredis';
+import type { Block } from '../schemas/blocks';
 import type { GenerationEvent, SequencedEvent } from './events';
 import { isTerminal } from './events';
 import { followLog, type LogLiveness } from '../lib/redis-streams';
 import type { StreamFollower } from '../lib/stream-follower';
+
+/** How long the broadcast's copy of the blocks is kept: far beyond its retries (5 attempts, backoff from 200 ms). */
+const BLOCKS_TTL_SECONDS = 600;
 
 /**
  * Generation events in one Redis stream per generation, so an SSE client can replay from the
@@ -46,6 +50,31 @@ export class GenerationEventLog {
   /** A writer that batches appends: events queued in one tick go out in one pipeline. */
   async writer(generationId: string): Promise<EventWriter> {
     return new EventWriter(this.redis, this.key(generationId), this.ttlSeconds, await this.lastSeq(generationId));
+  }
+
+  /**
+   * Keeps the persisted blocks for the broadcast job (decision 0095): the runner already holds
+   * them, so the fan-out need not read 200 rows back from the database before its first chunk. The
+   * job payload stays ids only (0011); this copy lives beside the event log, which already holds
+   * the same blocks in its `complete` event, for a few minutes only.
+   */
+  async keepBlocks(generationId: string, blocks: Block[]): Promise<void> {
+    await this.redis.set(this.blocksKey(generationId), JSON.stringify(blocks), 'EX', BLOCKS_TTL_SECONDS);
+  }
+
+  /** The blocks kept by `keepBlocks`, or null when gone (expired, evicted, never written). */
+  async keptBlocks(generationId: string): Promise<Block[] | null> {
+    const json = await this.redis.get(this.blocksKey(generationId));
+    return json ? (JSON.parse(json) as Block[]) : null;
+  }
+
+  /** Drops the kept blocks once the broadcast has sent them. */
+  async forgetBlocks(generationId: string): Promise<void> {
+    await this.redis.del(this.blocksKey(generationId));
+  }
+
+  private blocksKey(generationId: string): string {
+    return `${this.keyPrefix}:gen:${generationId}:blocks`;
   }
 
   /** Events with seq > afterSeq already stored. */

@@ -194,6 +194,8 @@ export class GenerationRunner {
   private async finish(data: GenerationJob, writer: EventWriter, blocks: Block[], truncated: boolean) {
     await this.deps.limiter.release(data.userId, data.generationId);
     this.stage(data, writer, 'broadcasting');
+    // The broadcast sends from this copy instead of re-reading the rows (0095); without it, it reads them.
+    await this.deps.events.keepBlocks(data.generationId, blocks).catch(() => undefined);
     await enqueueBroadcast(this.deps.queues, { generationId: data.generationId, canvasId: data.canvasId });
     writer.emit({ type: 'complete', generationId: data.generationId, blocks, truncated });
     await writer.flush();

@@ -1,34 +1,46 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Config } from '../../config';
+import type { GenerationEventLog } from '../generation/event-log';
 import { sleep } from '../lib/sleep';
 import type { Repositories } from '../models';
 import type { Metrics } from '../observability/metrics';
 import { broadcastJobSchema } from '../producers/broadcast';
 import type { CanvasEmitter } from '../realtime/canvas-emitter';
+import type { Block } from '../schemas/blocks';
 
 /**
  * Sends a generation's persisted blocks to its canvas room as `blocks_bulk_added_chunk` messages,
  * `chunkSize` blocks each, `chunkDelayMs` apart, so clients render progressively and no single
- * frame is huge. The blocks are read once, in rank order: a retry resends the same chunks with the
- * same indexes.
+ * frame is huge. The blocks come from the copy the runner kept in Redis (0095), read while the
+ * status is checked, or from the database when it is gone; either way in rank order, so a retry
+ * resends the same chunks with the same indexes.
  */
-export function createBroadcastProcessor(deps: { config: Config; repos: Repositories; canvasEvents: CanvasEmitter; metrics?: Metrics }) {
+export function createBroadcastProcessor(deps: { config: Config; repos: Repositories; canvasEvents: CanvasEmitter; events: GenerationEventLog; metrics?: Metrics }) {
   return async (job: Job) => {
     const parsed = broadcastJobSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError('Invalid broadcast payload');
     const { generationId, canvasId } = parsed.data;
-    const generation = await deps.repos.generations.find(generationId);
+    const [generation, kept] = await Promise.all([deps.repos.generations.find(generationId), deps.events.keptBlocks(generationId).catch(() => null)]);
     if (!generation || generation.status === 'undone') return { chunks: 0 };
-    const blocks = await deps.repos.blocks.listByGeneration(generationId);
+    const blocks: Block[] = kept ?? (await deps.repos.blocks.listByGeneration(generationId));
     const { chunkSize, chunkDelayMs } = deps.config.broadcast;
     const chunkCount = Math.ceil(blocks.length / chunkSize);
-    for (let chunkIndex = 0; chunkIndex < chunkCount; chunkIndex += 1) {
-      if (chunkIndex > 0) await sleep(chunkDelayMs);
-      const chunk = blocks.slice(chunkIndex * chunkSize, (chunkIndex + 1) * chunkSize);
-      await deps.canvasEvents.emit(canvasId, 'blocks_bulk_added_chunk', { canvasId, generationId, chunkIndex, chunkCount, blocks: chunk });
-      deps.metrics?.broadcastChunks.inc();
+    const chunk = (chunkIndex: number) => {
+      const payload = { canvasId, generationId, chunkIndex, chunkCount, blocks: blocks.slice(chunkIndex * chunkSize, (chunkIndex + 1) * chunkSize) };
+      return deps.canvasEvents.emit(canvasId, 'blocks_bulk_added_chunk', payload).then(() => deps.metrics?.broadcastChunks.inc());
+    };
+    if (chunkDelayMs > 0) {
+      for (let chunkIndex = 0; chunkIndex < chunkCount; chunkIndex += 1) {
+        if (chunkIndex > 0) await sleep(chunkDelayMs);
+        await chunk(chunkIndex);
+      }
+    } else {
+      // No pacing: every chunk's seq is asked for at once (one connection, so in order) and each
+      // chunk leaves as soon as its seq is back, instead of one Redis round trip after another.
+      await Promise.all(Array.from({ length: chunkCount }, (_, chunkIndex) => chunk(chunkIndex)));
     }
     await job.updateProgress({ chunksSent: chunkCount, chunkCount });
+    if (kept) await deps.events.forgetBlocks(generationId).catch(() => undefined);
     return { chunks: chunkCount, blocks: blocks.length };
   };
 }
