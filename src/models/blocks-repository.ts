@@ -2,6 +2,7 @@ import { and, asc, desc, eq, gt, lt, or, sql } from 'drizzle-orm';
 import type { Block, BlockInput, BlockType } from '../schemas/blocks';
 import type { Db, DbOrTx, Tx } from './database';
 import { evenRanks, needsRebalance, rankBetween } from './lexorank';
+import { rowsOf } from './migrate';
 import { blocks, canvases, type BlockRow } from './schema';
 
 /** A block row as the API shows it. */
@@ -16,6 +17,33 @@ export function toBlock(row: BlockRow): Block {
     createdBy: row.createdBy,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
+  };
+}
+
+/** A `blocks` row as raw SQL returns it (snake_case columns). */
+interface RawBlockRow extends Record<string, unknown> {
+  id: string;
+  canvas_id: string;
+  type: string;
+  content: unknown;
+  rank: string;
+  generation_session_id: string | null;
+  created_by: string;
+  created_at: Date | string;
+  updated_at: Date | string;
+}
+
+function fromRaw(row: RawBlockRow): BlockRow {
+  return {
+    id: row.id,
+    canvasId: row.canvas_id,
+    type: row.type,
+    content: row.content,
+    rank: row.rank,
+    generationSessionId: row.generation_session_id,
+    createdBy: row.created_by,
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at),
   };
 }
 
@@ -121,22 +149,16 @@ export class BlocksRepository {
       [prev, next] = await this.neighbours(tx, args.canvasId, args.placement, false);
       ranks = rankBetween(prev, next, args.inputs.length);
     }
-    const now = new Date();
-    const rows = await tx
-      .insert(blocks)
-      .values(
-        args.inputs.map((input, index) => ({
-          canvasId: args.canvasId,
-          type: input.type,
-          content: input.content,
-          rank: ranks[index],
-          generationSessionId: args.generationSessionId,
-          createdBy: args.createdBy,
-          createdAt: now,
-          updatedAt: now,
-        })),
-      )
-      .returning();
+    // One statement with ONE parameter, whatever the count: the rows travel as a JSON array that
+    // jsonb_to_recordset expands. Drizzle's builder spent ~27 ms on 200 rows × 8 values (issue 12).
+    const now = new Date().toISOString();
+    const json = JSON.stringify(args.inputs.map((input, index) => ({ type: input.type, content: input.content, rank: ranks[index] })));
+    const result = await tx.execute(sql`
+      insert into blocks (canvas_id, type, content, rank, generation_session_id, created_by, created_at, updated_at)
+      select ${args.canvasId}::uuid, r.type, r.content, r.rank, ${args.generationSessionId}::uuid, ${args.createdBy}::uuid, ${now}::timestamptz, ${now}::timestamptz
+      from jsonb_to_recordset(${json}::jsonb) as r(type text, content jsonb, rank text)
+      returning id, canvas_id, type, content, rank, generation_session_id, created_by, created_at, updated_at`);
+    const rows = rowsOf<RawBlockRow>(result).map(fromRaw);
     return rows.sort((a, b) => (a.rank < b.rank ? -1 : 1)).map(toBlock);
   }
 
