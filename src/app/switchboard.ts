@@ -79,25 +79,32 @@ export async function startSwitchboard(
   const roles = new Set(config.roles);
   for (const warning of config.warnings) logger.warn(warning);
   try {
-    const embeddedRedis = config.redis.url
-      ? undefined
-      : await startEmbeddedRedis(config.data.dir, {
-          onRestart: ({ code, attempt }) => logger.error({ code, attempt }, 'embedded redis-server died; restarted it on the same port and data'),
-          // Past repeated restarts: exit non-zero, so a supervisor restarts the whole process (SPEC §9).
-          onFatal: (error) => {
-            logger.fatal({ err: error }, 'embedded redis-server cannot be kept running; exiting');
-            process.exit(1);
-          },
-        });
-    const redisUrl = config.redis.url ?? embeddedRedis!.url;
+    // The embedded redis-server boots in its own process while the database opens here (PGlite's
+    // WASM start and the migrations check): start-up waits for the slower of the two, not both.
+    const [redisStart, databaseOpen] = await Promise.allSettled([
+      config.redis.url
+        ? Promise.resolve(undefined)
+        : startEmbeddedRedis(config.data.dir, {
+            onRestart: ({ code, attempt }) => logger.error({ code, attempt }, 'embedded redis-server died; restarted it on the same port and data'),
+            // Past repeated restarts: exit non-zero, so a supervisor restarts the whole process (SPEC §9).
+            onFatal: (error) => {
+              logger.fatal({ err: error }, 'embedded redis-server cannot be kept running; exiting');
+              process.exit(1);
+            },
+          }),
+      openDatabase({ url: config.database.url, dataDir: config.data.dir }),
+    ]);
+    const embeddedRedis = redisStart.status === 'fulfilled' ? redisStart.value : undefined;
     if (embeddedRedis) closers.unshift(['embedded redis', () => embeddedRedis.stop()]);
+    if (databaseOpen.status === 'fulfilled') closers.unshift(['database', () => databaseOpen.value.close()]);
+    if (redisStart.status === 'rejected') throw redisStart.reason;
+    if (databaseOpen.status === 'rejected') throw databaseOpen.reason;
+    const database = databaseOpen.value;
+    const redisUrl = config.redis.url ?? embeddedRedis!.url;
     const redis = createRedis(redisUrl, 'command');
     const blockingRedis = createRedis(redisUrl, 'blocking');
     closers.unshift(['redis', () => Promise.allSettled([redis.quit(), blockingRedis.quit()])]);
     await redisReady(redis);
-
-    const database = await openDatabase({ url: config.database.url, dataDir: config.data.dir });
-    closers.unshift(['database', () => database.close()]);
     const repos = createRepositories(database.db);
 
     const queues = new QueueRegistry(redis, config.redis.keyPrefix, blockingRedis);
