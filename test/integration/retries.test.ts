@@ -1,11 +1,12 @@
 import { Queue, QueueEvents } from 'bullmq';
+import { Redis } from 'ioredis';
 import { bullPrefix } from '../../src/producers/queue-registry';
 import { startTestApp, type TestApp } from '../support/app';
 import { testRedisUrl } from '../support/database';
 import { createCanvas, registerUser, request, type TestUser } from '../support/http';
 import { connectCanvas, join, record, type CanvasClient } from '../support/sockets';
 import { readSse } from '../support/sse';
-import { waitUntil } from '../support/wait';
+import { eventually, waitUntil } from '../support/wait';
 
 const fiveTexts = { toolCalls: ['a', 'b', 'c', 'd', 'e'].map((text) => ({ name: 'create_text', args: { text } })) };
 
@@ -123,4 +124,33 @@ describe('retries and model failures', () => {
     t.llm.push({ toolCalls: [{ name: 'create_divider', args: {} }] });
     expect((await generate('after the failure')).messages.at(-1)!.event).toBe('complete');
   }, 30_000);
+
+  test('the broadcast sends the copy of the blocks the runner kept, then drops it; an undone generation sends nothing even with a copy', async () => {
+    // A user of its own: generations are rate limited per user and minute.
+    const owner = await registerUser(t.api, 'Kept');
+    const ownCanvas = await createCanvas(t.api, owner);
+    const ownSocket = await connectCanvas(t.url, owner.accessToken);
+    const redis = new Redis(testRedisUrl());
+    try {
+      await join(ownSocket, ownCanvas);
+      const chunks = record(ownSocket, 'blocks_bulk_added_chunk');
+      t.llm.push(fiveTexts);
+      const sse = await readSse(`${t.api}/canvases/${ownCanvas}/ai/generate-stream`, { method: 'POST', token: owner.accessToken, body: { prompt: 'five kept' }, until: (m) => m.event === 'complete' || m.event === 'error' });
+      const complete = sse.messages.at(-1)!.data;
+      const kept = `${t.keyPrefix}:gen:${complete.generationId}:blocks`;
+      await waitUntil(() => chunks.length === 3);
+      expect(chunks.flatMap((c) => c.blocks)).toEqual(complete.blocks);
+      await eventually(() => redis.exists(kept), (count) => count === 0);
+
+      const undo = await request('POST', `${t.api}/canvases/${ownCanvas}/ai/generations/${complete.generationId}/undo`, { token: owner.accessToken });
+      expect(undo.status).toBe(200);
+      // As if the runner had just kept them: the status read alongside still wins.
+      await redis.set(kept, JSON.stringify(complete.blocks), 'EX', 60);
+      expect(await runJob('broadcast', { generationId: complete.generationId, canvasId: ownCanvas })).toEqual({ chunks: 0 });
+      expect(chunks).toHaveLength(3);
+    } finally {
+      ownSocket.close();
+      redis.disconnect();
+    }
+  });
 });
