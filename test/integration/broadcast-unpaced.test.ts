@@ -1,0 +1,47 @@
+import { startTestApp, type TestApp } from '../support/app';
+import { createCanvas, registerUser, type TestUser } from '../support/http';
+import { connectCanvas, join, record, type CanvasClient } from '../support/sockets';
+import { readSse } from '../support/sse';
+import { waitUntil } from '../support/wait';
+
+/**
+ * An unpaced broadcast (BROADCAST_CHUNK_DELAY_MS=0) asks for every chunk's seq at once (0095):
+ * the chunks must still leave in chunk order, each with a larger seq than the one before.
+ */
+describe('unpaced broadcast', () => {
+  let t: TestApp;
+  let user: TestUser;
+  let canvasId: string;
+  let socket: CanvasClient;
+
+  beforeAll(async () => {
+    t = await startTestApp({ env: { BROADCAST_CHUNK_DELAY_MS: '0', BROADCAST_CHUNK_SIZE: '2' } });
+    user = await registerUser(t.api, 'Unpaced');
+    canvasId = await createCanvas(t.api, user);
+    socket = await connectCanvas(t.url, user.accessToken);
+    await join(socket, canvasId);
+  });
+
+  afterAll(async () => {
+    socket.close();
+    await t.stop();
+  });
+
+  test('chunks arrive in chunk order with strictly increasing seq and carry every block once, in rank order', async () => {
+    const texts = Array.from({ length: 9 }, (_, i) => `paragraph ${i}`);
+    t.llm.push({ toolCalls: texts.map((text) => ({ name: 'create_text', args: { text } })) });
+    const chunks = record(socket, 'blocks_bulk_added_chunk');
+    const sse = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, { method: 'POST', token: user.accessToken, body: { prompt: 'nine' }, until: (m) => m.event === 'complete' || m.event === 'error' });
+    const complete = sse.messages.at(-1)!;
+    expect(complete.event).toBe('complete');
+
+    await waitUntil(() => chunks.length === 5);
+    expect(chunks.map((c) => c.chunkIndex)).toEqual([0, 1, 2, 3, 4]);
+    expect(chunks.every((c) => c.chunkCount === 5)).toBe(true);
+    const seqs = chunks.map((c) => c.seq);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(new Set(seqs).size).toBe(5);
+    expect(chunks.flatMap((c) => c.blocks)).toEqual(complete.data.blocks);
+    expect(chunks.flatMap((c) => c.blocks.map((b) => (b.content as { text: string }).text))).toEqual(texts);
+  });
+});
