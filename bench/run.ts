@@ -4,7 +4,7 @@
  * scenario), prints a table with PASS/MISS per target, and writes bench/results/latest.json plus a
  * dated copy. A benchmark, not a test: it never fails on a missed target, only on a broken run.
  *
- * Flags: --only=generation,realisticStream,fanout,sseOverhead,throughput,memory,churn,cancel   --quick (fewer runs, for trying)
+ * Flags: --only=generation,realisticStream,fanout,sseOverhead,throughput,memory,churn,cancel,manyStreams   --quick (fewer runs, for trying)
  *        --smoke (every scenario at its smallest, about a minute: CI runs it so a broken scenario is
  *        noticed; it fails on a broken scenario, never on a missed target)
  *        --profile=<dir> (CPU profiles of the in-process scenarios' measured runs)
@@ -25,12 +25,13 @@ import { cancelScenario } from './scenarios/cancel';
 import { churnScenario } from './scenarios/churn';
 import { fanoutScenario } from './scenarios/fanout';
 import { generationScenario } from './scenarios/generation';
+import { manyStreamsScenario } from './scenarios/many-streams';
 import { memoryScenario } from './scenarios/memory';
 import { realisticStreamScenario } from './scenarios/realistic-stream';
 import { sseOverheadScenario } from './scenarios/sse-overhead';
 import { throughputScenario } from './scenarios/throughput';
 
-const SCENARIOS = ['generation', 'realisticStream', 'fanout', 'sseOverhead', 'throughput', 'memory', 'churn', 'cancel'] as const;
+const SCENARIOS = ['generation', 'realisticStream', 'fanout', 'sseOverhead', 'throughput', 'memory', 'churn', 'cancel', 'manyStreams'] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
 
 const RESULTS_DIR = path.resolve(__dirname, 'results');
@@ -106,6 +107,7 @@ async function main() {
             memory: () => memoryScenario(ctx, { steps: [100, 200] }),
             churn: () => churnScenario(ctx, { clients: 20, seconds: 5, cutsPerClientPerSecond: 1 / 15, offlineMs: 500, blocksPerGeneration: 14 }),
             cancel: () => cancelScenario(ctx, { runs: 2, warmups: 1, calls: 40, delayMs: 20, cancelAfterBlocks: 2 }),
+            manyStreams: () => manyStreamsScenario(ctx, { steps: [100, 200], hot: 50, calls: 10, gapMs: 10 }),
           }
         : {
             generation: () => generationScenario(ctx, { runs: q ? 5 : 30, warmups: q ? 1 : 3, clients: 100, blocks: 200 }),
@@ -119,6 +121,8 @@ async function main() {
             churn: () => churnScenario(ctx, { clients: q ? 50 : 200, seconds: q ? 15 : 60, cutsPerClientPerSecond: 1 / 15, offlineMs: 2_000, blocksPerGeneration: 14 }),
             // SPEC §11: a model streaming a block every 20 ms, stopped after the third block reached the client.
             cancel: () => cancelScenario(ctx, { runs: q ? 5 : 40, warmups: q ? 1 : 3, calls: 200, delayMs: 20, cancelAfterBlocks: 3 }),
+            // 10,000 open SSE streams on one API node, 1,000 of them following a generation that streams.
+            manyStreams: () => manyStreamsScenario(ctx, { steps: q ? [2_500, 10_000] : [2_500, 5_000, 9_000, 10_000], hot: 1_000, calls: 60, gapMs: 10 }),
           };
     const quiet = await settleMachine();
     results.machine = { ...(results.machine as object), otherCoresBusyAtStart: quiet };
@@ -209,12 +213,19 @@ function targets(results: Record<string, unknown>): Target[] {
   for (const row of leanRows ?? [{ clients: 0, shareOfRaw: undefined as unknown as number }]) {
     list.push({ name: `fanout shareOfRaw (${row.clients || '?'} clients)`, metric: `fanout.byClients[client=lean,clients=${row.clients}].shareOfRaw`, value: row.shareOfRaw, limit: 0.8, direction: 'min', unit: '×' });
   }
+  const throughput = results.throughput as AnyResult;
+  list.push({ name: 'worker CPU per 20-block generation', metric: 'throughput.byWorkers[workers=1].workerCpuMsPerGeneration', value: throughput?.byWorkers?.[0]?.workerCpuMsPerGeneration, limit: 10, direction: 'max', unit: 'ms' });
   list.push({ name: 'sseOverhead p50', metric: 'sseOverhead.p50Ms', value: sse?.p50Ms, limit: 3, direction: 'max', unit: 'ms' });
   const churn = results.churn as AnyResult;
   list.push({ name: 'churn delivery to the app (SDK)', metric: 'churn.deliveryPct.sdk', value: churn?.deliveryPct?.sdk, limit: 100, direction: 'min', unit: '%' });
   list.push({ name: 'churn replay p99 from reconnect', metric: 'churn.replayFromReconnectAttemptMs.p99', value: churn?.replayFromReconnectAttemptMs?.p99, limit: 1_000, direction: 'max', unit: 'ms' });
   const cancel = results.cancel as AnyResult;
   list.push({ name: 'cancel → cancelled at the client p95', metric: 'cancel.cancelToCancelledMs.p95', value: cancel?.cancelToCancelledMs?.p95, limit: 500, direction: 'max', unit: 'ms' });
+  const streams = results.manyStreams as AnyResult;
+  list.push({ name: 'open SSE streams held', metric: 'manyStreams.streamsHeld', value: streams?.streamsHeld, limit: streams?.config?.steps?.at(-1) ?? 10_000, direction: 'min', unit: '' });
+  list.push({ name: 'Redis connections added by the streams', metric: 'manyStreams.redisConnectionsAdded', value: streams?.redisConnectionsWithStreams === undefined ? undefined : streams.redisConnectionsWithStreams - streams.redisConnectionsIdle, limit: 0, direction: 'max', unit: '' });
+  list.push({ name: 'memory per SSE stream', metric: 'manyStreams.bytesPerStream', value: streams?.bytesPerStream, limit: 20 * 1024, direction: 'max', unit: 'B' });
+  list.push({ name: 'SSE event latency p99 (1,000 hot streams)', metric: 'manyStreams.eventLatencyMs.p99', value: streams?.eventLatencyMs?.p99, limit: 50, direction: 'max', unit: 'ms' });
   list.push({ name: 'memory per socket', metric: 'memory.bytesPerSocket', value: memory?.bytesPerSocket, limit: 20 * 1024, direction: 'max', unit: 'B' });
   return list;
 }
@@ -262,6 +273,7 @@ function render(results: Record<string, unknown>): string {
       const cores = row.cpuOfMedianBurst;
       rows.push([row.workers === 1 ? 'throughput' : '', `${row.workers} worker process(es): generations/s (latency p50)`, `${fmt(row.generationsPerS)} /s (${fmt(row.latencyP50Ms)} ms)`]);
       rows.push(['', `  cores busy: machine / workers`, `${fmt(cores.machineCoresBusy)} / ${cores.workerProcessCores.map(fmt).join(' + ')}`]);
+      rows.push(['', `  CPU per ${t.config.blocksPerGeneration}-block generation: workers / API`, `${fmt(row.workerCpuMsPerGeneration)} / ${fmt(row.apiCpuMsPerGeneration)} ms`]);
     }
   }
   const mem = results.memory as AnyResult;
@@ -284,6 +296,15 @@ function render(results: Record<string, unknown>): string {
     rows.push(['cancel', 'POST cancel on node B → `cancelled` at node A\'s client: p50 / p95 / p99', `${fmt(k.cancelToCancelledMs.p50)} / ${fmt(k.cancelToCancelledMs.p95)} / ${fmt(k.cancelToCancelledMs.p99)} ms`]);
     const closed = k.cancelToModelConnectionClosedMs;
     rows.push(['', 'POST → 202; POST → model connection closed: p50 / p95', `${fmt(k.cancelTo202Ms.p50)} / ${fmt(k.cancelTo202Ms.p95)} ms; ${closed ? `${fmt(closed.p50)} / ${fmt(closed.p95)} ms` : 'not seen'}`]);
+  }
+  const ms = results.manyStreams as AnyResult;
+  if (ms?.error) rows.push(['manyStreams', 'error', ms.error]);
+  else if (ms) {
+    rows.push(['manyStreams', `SSE streams open on one API node (refused)`, `${fmt(ms.streamsHeld)} (${fmt(ms.refused)}${ms.firstError ? `: ${ms.firstError}` : ''})`]);
+    rows.push(['', 'Redis connections of the API node: idle → with the streams', `${ms.redisConnectionsIdle} → ${ms.redisConnectionsWithStreams}`]);
+    rows.push(['', 'bytes per stream: RSS delta / RSS slope (after GC)', `${fmt(ms.bytesPerStream ?? NaN)} / ${fmt(ms.slopeBytesPerStream ?? NaN)} B`]);
+    const l = ms.eventLatencyMs;
+    rows.push(['', `model wrote call → tool_output at ${ms.config.hotStreams} streams: p50 / p95 / p99`, l ? `${fmt(l.p50)} / ${fmt(l.p95)} / ${fmt(l.p99)} ms (${fmt(l.deliveries)} deliveries, ${l.missing} missing)` : `not measured: ${ms.hotError}`]);
   }
   out.push('', table(['scenario', 'measure', 'value'], rows));
   return out.join('\n');

@@ -72,7 +72,10 @@ export async function throughputScenario(ctx: BenchContext, options: ThroughputO
         postgresCores: share(servers().postgres - cpu0.servers.postgres),
         redisCores: share(servers().redis - cpu0.servers.redis),
       };
-      return { seconds, cpu, latencies: streams.map((stream) => msBetween(stream.startedAt, stream.events.at(-1)!.at)) };
+      // CPU milliseconds per generation (issue 12, item 3): every worker process together, and the API.
+      const workerCpuMs = processes.slice(1).reduce((sum, p, i) => sum + cpuMsOf(p.child.pid!) - cpu0.procs[i + 1], 0);
+      const perGeneration = { worker: round(workerCpuMs / count, 1), api: round((cpuMsOf(processes[0].child.pid!) - cpu0.procs[0]) / count, 1) };
+      return { seconds, cpu, perGeneration, latencies: streams.map((stream) => msBetween(stream.startedAt, stream.events.at(-1)!.at)) };
     };
 
     const byWorkers = [];
@@ -103,6 +106,9 @@ export async function throughputScenario(ctx: BenchContext, options: ThroughputO
         latencyP50Ms: latency.p50,
         latencyP99Ms: latency.p99,
         cpuOfMedianBurst: best.cpu,
+        // /proc CPU time has a 10 ms tick, so per-generation figures come from whole bursts.
+        workerCpuMsPerGeneration: round(median(runs.map((run) => run.perGeneration.worker)), 1),
+        apiCpuMsPerGeneration: round(median(runs.map((run) => run.perGeneration.api)), 1),
       });
     }
     return {

@@ -1,0 +1,188 @@
+import { randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { loadConfig } from '../../config';
+import { startSwitchboard, type RunningSwitchboard } from '../../src/app/switchboard';
+import { GenerationEventLog } from '../../src/generation/event-log';
+import { createLogger } from '../../src/lib/logger';
+import { GENERATION_JOB, GENERATION_QUEUE } from '../../src/producers/generation';
+import { baseJobOptions, bullPrefix } from '../../src/producers/queue-registry';
+import { createTestDatabase } from '../../test/support/database';
+import { createCanvas, registerUser } from '../../test/support/http';
+import { spawnSwitchboard } from '../../test/support/processes';
+import type { BenchContext } from '../lib/context';
+import { benchEnv, rssBytes, uniquePrefix } from '../lib/harness';
+import { Inspector } from '../lib/inspector';
+import { SseFleet } from '../lib/sse-fleet';
+import { round, slope } from '../lib/stats';
+import { startTimedModel } from '../lib/timed-model';
+import { settle } from '../lib/timing';
+
+export interface ManyStreamsOptions {
+  /** Cumulative open streams at which memory and Redis connections are read; the last is the headline. */
+  steps: number[];
+  /** How many of the open streams follow the generation that streams (the rest follow queued ones). */
+  hot: number;
+  /** Tool calls the hot generation streams, `gapMs` apart. */
+  calls: number;
+  gapMs: number;
+}
+
+/** Queued generations the idle streams follow (spread over a few, as real clients would be). */
+const IDLE_GENERATIONS = 10;
+
+/**
+ * One API node (its own OS process, API role only, on the PostgreSQL server, --inspect on loopback
+ * to force a GC before each memory reading) holding many open SSE generation streams from a client
+ * fleet process (bench/lib/sse-fleet-process.ts). Most follow queued generations that stay idle;
+ * `hot` of them follow one generation, run by a worker in the benchmark process against the timed
+ * model, whose tool calls are stamped when the model wrote them. Reported: Redis connections of the
+ * API process (from /proc: its TCP sockets to the Redis port) and RSS per stream at each step, and
+ * model write → `tool_output` at each of the `hot` streams (p50/p95/p99). When the node cannot open
+ * a stream (a refusal, or running out of connections), the failures are counted and the scenario
+ * goes on with what is open: it measures whatever main does.
+ */
+export async function manyStreamsScenario(ctx: BenchContext, options: ManyStreamsOptions) {
+  const keyPrefix = uniquePrefix('streams');
+  const redisPort = Number(new URL(ctx.redisUrl).port);
+  const database = await createTestDatabase({ server: ctx.postgresUrl });
+  const env = { ...benchEnv({ redisUrl: ctx.redisUrl, keyPrefix, dataDir: ctx.dataDir }), DATABASE_URL: database.url };
+  const model = await startTimedModel({ calls: options.calls, gapMs: options.gapMs });
+  const redis = new Redis(ctx.redisUrl, { maxRetriesPerRequest: null });
+  const queue = new Queue(GENERATION_QUEUE, { connection: { host: '127.0.0.1', port: redisPort, maxRetriesPerRequest: null }, prefix: bullPrefix(keyPrefix) });
+  let api: Awaited<ReturnType<typeof spawnSwitchboard>> | undefined;
+  let worker: RunningSwitchboard | undefined;
+  let inspector: Inspector | undefined;
+  let fleet: SseFleet | undefined;
+  try {
+    api = await spawnSwitchboard({ ...env, SWITCHBOARD_ROLES: 'api', NODE_OPTIONS: '--inspect=127.0.0.1:0 --max-old-space-size=2048' }, 60_000);
+    const apiUrl = `${api.url}/api/v1`;
+    const inspectorUrl = Inspector.urlIn(api.output());
+    if (!inspectorUrl) throw new Error('the API process printed no inspector URL');
+    inspector = await Inspector.connect(inspectorUrl);
+    const workerConfig = loadConfig({ ...env, SWITCHBOARD_ROLES: 'worker' });
+    worker = await startSwitchboard(workerConfig, { logger: createLogger({ level: 'silent' }), endpoint: { baseURL: model.baseURL, apiKey: 'bench', provider: 'bench', models: ['bench-model'] } });
+    fleet = await SseFleet.start();
+    const pid = api.child.pid!;
+
+    const owner = await registerUser(apiUrl, 'Streams');
+    const canvasId = await createCanvas(apiUrl, owner, 'Many streams');
+    // Generations written as the API writes them (row + `queued` event), without a job yet: the idle
+    // ones stay queued for the whole run, the hot one is enqueued once its followers are connected.
+    const events = new GenerationEventLog(redis, keyPrefix, 3600);
+    const queued = async (tag: string) => {
+      const id = randomUUID();
+      await worker!.repos.generations.create({ id, canvasId, userId: owner.id, prompt: `Write ${options.calls} paragraphs [run:${tag}]`, afterId: null });
+      await events.append(id, 1, { type: 'status', generationId: id, stage: 'queued' });
+      return id;
+    };
+    const idle = await Promise.all(Array.from({ length: IDLE_GENERATIONS }, (_, i) => queued(`idle-${i}`)));
+    const hot = await queued('hot');
+    const eventsUrl = (generationId: string) => `${apiUrl}/canvases/${canvasId}/ai/generations/${generationId}/events`;
+
+    const read = async () => {
+      await inspector!.heapUsedAfterGc();
+      await settle(500);
+      return { rss: rssBytes(pid), redisConnections: tcpConnectionsTo(pid, redisPort) };
+    };
+    await settle(500);
+    const idleReading = await read();
+    const readings = [{ streams: 0, ...idleReading }];
+    ctx.log(`manyStreams: idle: ${idleReading.redisConnections} Redis connections, RSS ${(idleReading.rss / 2 ** 20).toFixed(1)} MiB`);
+    let open = 0;
+    let failed = 0;
+    let firstError: string | undefined;
+    const idleTotal = options.steps.at(-1)! - options.hot;
+    for (const step of options.steps) {
+      // Idle followers first, the hot generation's last, so the last step is the full load.
+      const idleWanted = Math.min(step, idleTotal) - Math.min(open, idleTotal);
+      const hotWanted = Math.max(0, step - idleTotal) - Math.max(0, open - idleTotal);
+      const urls = Array.from({ length: idleWanted }, (_, i) => eventsUrl(idle[(open + i) % idle.length]));
+      const opened = await fleet.open('idle', urls, owner.accessToken);
+      const openedHot = hotWanted > 0 ? await fleet.open('hot', Array.from({ length: hotWanted }, () => eventsUrl(hot)), owner.accessToken) : { failed: 0, firstError: undefined };
+      failed += opened.failed + openedHot.failed;
+      firstError ??= opened.firstError ?? openedHot.firstError;
+      open = step;
+      readings.push({ streams: step - failed, ...(await read()) });
+      ctx.log(`manyStreams: ${step - failed} streams open (${failed} refused), ${readings.at(-1)!.redisConnections} Redis connections, RSS ${(readings.at(-1)!.rss / 2 ** 20).toFixed(1)} MiB`);
+      if (failed > step / 2) break;
+    }
+
+    // The hot generation streams now: tool calls `gapMs` apart, stamped when the model wrote them.
+    await queue.add(GENERATION_JOB, { generationId: hot, canvasId, userId: owner.id, tier: 'free' }, { ...baseJobOptions, jobId: hot });
+    let latency;
+    let hotError: string | undefined;
+    try {
+      await fleet.done('hot', 120_000 + options.calls * options.gapMs * 4);
+      const turn = model.turns.get('hot');
+      if (!turn) throw new Error('the model never saw the hot generation');
+      latency = await fleet.latency('hot', turn.emittedAt);
+    } catch (error) {
+      hotError = error instanceof Error ? error.message : String(error);
+    }
+    const last = readings.at(-1)!;
+    const held = last.streams;
+    return {
+      config: {
+        process: 'API only (SWITCHBOARD_ROLES=api) on the PostgreSQL server, --inspect on loopback; streams from a client fleet process; the hot generation run by a worker in the benchmark process',
+        steps: options.steps,
+        hotStreams: options.hot,
+        calls: options.calls,
+        gapMs: options.gapMs,
+        reading: 'full GC through the inspector, 0.5 s settle; Redis connections = TCP sockets of the API process to the Redis port (/proc)',
+      },
+      streamsHeld: held,
+      refused: failed,
+      firstError,
+      redisConnectionsIdle: idleReading.redisConnections,
+      redisConnectionsWithStreams: last.redisConnections,
+      bytesPerStream: held ? Math.round((last.rss - idleReading.rss) / held) : undefined,
+      slopeBytesPerStream: readings.length > 2 ? Math.round(slope(readings.map((r) => [r.streams, r.rss] as const))) : undefined,
+      eventLatencyMs: latency ? { deliveries: latency.deliveries, missing: latency.missing, p50: round(latency.p50 ?? NaN), p95: round(latency.p95 ?? NaN), p99: round(latency.p99 ?? NaN), max: round(latency.max ?? NaN) } : undefined,
+      hotError,
+      readings: readings.map((r) => ({ streams: r.streams, rssMiB: round(r.rss / 2 ** 20), redisConnections: r.redisConnections })),
+    };
+  } finally {
+    inspector?.close();
+    await fleet?.stop();
+    await worker?.stop().catch(() => undefined);
+    if (api) {
+      await Promise.race([api.stop('SIGTERM'), new Promise((resolve) => setTimeout(resolve, 8_000).unref())]);
+      await api.stop('SIGKILL');
+    }
+    await queue.close();
+    redis.disconnect();
+    await model.close();
+    await database.drop();
+  }
+}
+
+/** Established TCP connections of process `pid` to local `port` (its sockets' inodes matched in /proc/net/tcp*). */
+export function tcpConnectionsTo(pid: number, port: number): number {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const match = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (match) inodes.add(match[1]);
+    } catch {
+      // closed while we looked
+    }
+  }
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  let count = 0;
+  for (const table of ['tcp', 'tcp6']) {
+    let text = '';
+    try {
+      text = readFileSync(`/proc/${pid}/net/${table}`, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      // remote address is field 2 (hex ip:port), state field 3 (01 = established), inode field 9
+      if (fields.length > 9 && fields[2].endsWith(`:${hexPort}`) && fields[3] === '01' && inodes.has(fields[9])) count += 1;
+    }
+  }
+  return count;
+}
