@@ -1,4 +1,5 @@
 import { HumanMessage, SystemMessage } from '@langchain/core/messages';
+import { toStorable } from '../lib/text-safety';
 import { z } from 'zod';
 import type { Config } from '../../config';
 import type { ModelGateway, ModelTurn } from '../ai/model-gateway';
@@ -101,7 +102,8 @@ function parseItems(turn: ModelTurn, dataTypes: AgentDataType[]): { items: Extra
   }
   if (raw.length === 0 && turn.text.trim().startsWith('{')) {
     try {
-      const parsed = JSON.parse(turn.text) as { items?: unknown };
+      // Escapes in the model's text can spell NUL or lone surrogates: cleaned like every model output (0072).
+      const parsed = toStorable(JSON.parse(turn.text)) as { items?: unknown };
       if (Array.isArray(parsed.items)) raw.push(...parsed.items);
     } catch {
       // Not JSON: no items.

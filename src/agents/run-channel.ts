@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { toStorable } from '../lib/text-safety';
 import type { z } from 'zod';
 import { followStream } from '../lib/redis-streams';
 import { agentCompleteSchema, agentDataSchema, describeIssues, type AgentFile, type AgentFrameAck } from '../devices/protocol';
@@ -34,7 +35,10 @@ export class AgentRunChannel {
   }
 
   /** Validates a frame from a device and appends it to its run; the result is the frame's ack. */
-  async accept(userId: string, deviceId: string, type: 'agent_data' | 'agent_complete', payload: unknown): Promise<AgentFrameAck> {
+  async accept(userId: string, deviceId: string, type: 'agent_data' | 'agent_complete', rawPayload: unknown): Promise<AgentFrameAck> {
+    // Device data is the user's own but untrusted text: cleaned, not refused, so a file with a NUL
+    // still reaches the run (0072).
+    const payload = toStorable(rawPayload);
     const schema: z.ZodType<{ runId: string }> = type === 'agent_data' ? agentDataSchema : agentCompleteSchema;
     const parsed = schema.safeParse(payload);
     if (!parsed.success) return { ok: false, error: { code: 'validation_failed', message: describeIssues(parsed.error) } };

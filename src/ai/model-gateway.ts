@@ -1,4 +1,5 @@
 import type { BaseMessage } from '@langchain/core/messages';
+import { findUnstorableText, StorableTextStream, toStorable } from '../lib/text-safety';
 import type { StructuredToolInterface } from '@langchain/core/tools';
 import { costUsd, type ModelPrice } from '../../config/pricing';
 import type { LlmEndpoint } from './llm';
@@ -177,6 +178,8 @@ export class ModelGateway {
     const calls: Array<ModelToolCall & { done: boolean }> = [];
     const byIndex = new Map<number, ModelToolCall & { done: boolean }>();
     let text = '';
+    // Provider text is cleaned as it streams: PostgreSQL could not store NUL or lone surrogates (0072).
+    const cleaner = new StorableTextStream();
     let reported: { prompt_tokens?: number; completion_tokens?: number } | undefined;
     let open: (ModelToolCall & { done: boolean }) | undefined;
     const usageSoFar = (): ModelUsage => {
@@ -190,6 +193,12 @@ export class ModelGateway {
       if (call.done) return;
       call.done = true;
       call.parsed = parseObject(call.args);
+      // Model output is provider data: NUL and lone surrogates (JSON escapes in the arguments) are
+      // cleaned before anything stores them; `args` follows, for callers that parse it again (0072).
+      if (call.parsed && findUnstorableText(call.parsed)) {
+        call.parsed = toStorable(call.parsed);
+        call.args = JSON.stringify(call.parsed);
+      }
       delivered.any = true;
       request.onToolCall?.(call, calls.indexOf(call));
     };
@@ -203,9 +212,12 @@ export class ModelGateway {
         if (!delta) continue;
         if (typeof delta.content === 'string' && delta.content) {
           firstTokenAt ??= performance.now();
-          text += delta.content;
-          delivered.any = true;
-          request.onText?.(delta.content);
+          const piece = cleaner.push(delta.content);
+          if (piece) {
+            text += piece;
+            delivered.any = true;
+            request.onText?.(piece);
+          }
         }
         for (const part of delta.tool_calls ?? []) {
           firstTokenAt ??= performance.now();
@@ -235,6 +247,11 @@ export class ModelGateway {
       throw error;
     }
     if (request.signal?.aborted) throw cancelled();
+    const tail = cleaner.end();
+    if (tail) {
+      text += tail;
+      request.onText?.(tail);
+    }
     for (const call of calls) close(call);
     calls.forEach((call, position) => (call.id ||= `call_${position}`));
 

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { toStorable } from '../lib/text-safety';
 import type { Logger } from '../lib/logger';
 import type { WsRelay } from './ws-relay';
 import type { Metrics } from '../observability/metrics';
@@ -200,7 +201,9 @@ export class DeviceRpc {
     waiting?.forEach((end) => end(gone));
   };
 
-  private parseReply(deviceId: string, call: ToolCall, raw: unknown): DeviceReply {
+  private parseReply(deviceId: string, call: ToolCall, reply: unknown): DeviceReply {
+    // A device's rows and errors are its data: cleaned before anything stores them (0072).
+    const raw = toStorable(reply);
     const what = `${call.action}${call.table ? ` on ${call.table}` : ''}`;
     const invalid = (why: string) => new DeviceRpcError('invalid_reply', `Device ${deviceId} sent an invalid reply to ${what}: ${why}`, deviceId, call.action);
     const id = (raw as { id?: unknown } | null)?.id;

@@ -1,4 +1,5 @@
 import { and, count, desc, eq, inArray, isNotNull, lte, or, sql } from 'drizzle-orm';
+import { toStorable } from '../lib/text-safety';
 import type { Db, DbOrTx } from './database';
 import { rowsOf } from './migrate';
 import {
@@ -253,8 +254,13 @@ export class AgentsRepository {
     return row ?? null;
   }
 
+  /**
+   * Run rows hold what devices and providers sent (fetched mails, files' errors): cleaned here, the
+   * one door to the row, so a NUL or a lone surrogate can never fail the update and leave the run
+   * `running` forever (0072).
+   */
   async updateRun(id: string, changes: Partial<Omit<AgentRunRow, 'id'>>): Promise<void> {
-    await this.db.update(agentRuns).set(changes).where(eq(agentRuns.id, id));
+    await this.db.update(agentRuns).set(toStorable(changes)).where(eq(agentRuns.id, id));
   }
 
   async deleteRun(id: string): Promise<void> {

@@ -1,4 +1,5 @@
 import type { Server, Socket } from 'socket.io';
+import { guardSocketText } from './socket-text';
 import { z } from 'zod';
 import type { AccessClaims, TokenSettings } from '../auth/tokens';
 import type { Logger } from '../lib/logger';
@@ -80,6 +81,7 @@ export function registerCanvasNamespace(
 
   nsp.on('connection', (socket: CanvasSocket) => {
     guardSocketAuth(socket, claimsOf.get(socket)!, deps.tokens, log);
+    guardSocketText(socket);
     deps.metrics?.sockets.inc({ namespace: CANVAS_NAMESPACE });
     socket.once('disconnect', () => deps.metrics?.sockets.dec({ namespace: CANVAS_NAMESPACE }));
     // The user's own room: approval requests reach every tab of theirs, in a canvas or not (SPEC §15).

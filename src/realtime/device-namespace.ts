@@ -1,4 +1,5 @@
 import type { Socket } from 'socket.io';
+import { guardSocketText } from './socket-text';
 import type { AccessClaims, TokenSettings } from '../auth/tokens';
 import type { DeviceRegistry } from '../devices/device-registry';
 import type { DeviceChannel } from '../devices/device-channel';
@@ -82,6 +83,7 @@ export function registerDeviceNamespace(channel: DeviceChannel, deps: DeviceName
 
   nsp.on('connection', (socket: DeviceSocket) => {
     guardSocketAuth(socket, claimsOf.get(socket)!, deps.tokens, log);
+    guardSocketText(socket, { deviceData: ['agent_data', 'agent_complete'] });
     const { user, deviceId } = socket.data;
     const context = { userId: user.id, deviceId, socketId: socket.id };
     const room = rooms.userDevice(user.id, deviceId);

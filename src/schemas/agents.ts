@@ -40,12 +40,15 @@ export const timezoneSchema = z
   }, 'timezone must be an IANA time zone such as Europe/Berlin');
 
 const WINDOWS_ABSOLUTE = /^[A-Za-z]:[\\/]/;
-/** An absolute path on the device (POSIX or Windows) without `..` segments. */
+/** An absolute local path on the device (POSIX or Windows drive) without `..` segments, never a UNC path. */
 export const directoryPathSchema = z
   .string()
   .min(1)
   .max(1_024)
   .refine((value) => value.startsWith('/') || WINDOWS_ABSOLUTE.test(value), 'directoryPaths must be absolute paths')
+  // `//host/share`, `\\host\share` and `\\?\` / `\\.\` device paths reach other machines or raw devices
+  // from a Windows device: a local agent reads local folders only (issue 11).
+  .refine((value) => !/^[\\/]{2}/.test(value), 'directoryPaths may not be network (UNC) or device paths')
   .refine((value) => !value.split(/[\\/]+/).includes('..'), 'directoryPaths may not contain ".." segments')
   .refine((value) => !value.includes('\0'), 'directoryPaths may not contain NUL');
 

@@ -21,6 +21,12 @@ function isUnavailable(error: unknown): boolean {
   );
 }
 
+/** An http-errors style 4xx (Express's router and body parser raise them) meant for the client. */
+function isClientError(error: unknown): boolean {
+  const status = (error as { status?: unknown })?.status;
+  return typeof status === 'number' && status >= 400 && status < 500 && (error as { expose?: unknown }).expose !== false;
+}
+
 /** Renders every error as `{"error":{"code","message","details?"}}`; unknown errors are logged and hidden. */
 export function errorHandler(logger: Logger) {
   return (error: unknown, req: Request, res: Response, _next: NextFunction) => {
@@ -33,6 +39,11 @@ export function errorHandler(logger: Logger) {
       for (const [name, value] of Object.entries(error.headers ?? {})) res.setHeader(name, value);
     } else if (bodyError) {
       [status, body.code, body.message] = bodyError;
+    } else if (isClientError(error)) {
+      // e.g. the router's 400 for a path parameter that is not UTF-8 (`%ED%A0%80`): a fixed text,
+      // the error's own message quotes the input.
+      status = (error as { status: number }).status;
+      body = { code: 'bad_request', message: 'The request could not be read (malformed URL or parameters)' };
     } else if (isUnavailable(error)) {
       status = 503;
       body = { code: 'service_unavailable', message: 'A backing service is unavailable; retry shortly' };

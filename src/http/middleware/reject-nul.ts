@@ -1,19 +1,18 @@
 import type { NextFunction, Request, Response } from 'express';
 import { badRequest } from '../../lib/errors';
+import { findUnstorableText } from '../../lib/text-safety';
 
-/** Whether any string (key or value) in a parsed JSON value holds a NUL character. */
-function hasNul(value: unknown, depth = 0): boolean {
-  if (typeof value === 'string') return value.includes('\u0000');
-  if (depth > 64 || value === null || typeof value !== 'object') return false;
-  if (Array.isArray(value)) return value.some((item) => hasNul(item, depth + 1));
-  return Object.entries(value).some(([key, item]) => key.includes('\u0000') || hasNul(item, depth + 1));
-}
+const MESSAGE = 'Text must be valid Unicode without NUL (\\u0000) characters or lone surrogates';
 
 /**
- * PostgreSQL text and jsonb cannot store U+0000, so a body carrying one would fail at the insert
- * (a 500) after validation passed. It is refused up front as a 400 instead, for every route.
+ * PostgreSQL text and jsonb cannot store U+0000, and jsonb refuses lone surrogates ("\ud800"), so a
+ * request carrying one would fail at the insert (a 500) after validation passed. Bodies and query
+ * strings are checked here, once, for every route: 400 `validation_failed` naming where (0072).
  */
 export function rejectNulCharacters(req: Request, _res: Response, next: NextFunction): void {
-  if (hasNul(req.body)) return next(badRequest('Text may not contain NUL (\\u0000) characters'));
+  const inBody = findUnstorableText(req.body);
+  if (inBody) return next(badRequest(MESSAGE, [{ path: inBody, message: 'not valid Unicode text' }]));
+  const inQuery = findUnstorableText(req.query);
+  if (inQuery) return next(badRequest(MESSAGE, [{ path: `query.${inQuery}`, message: 'not valid Unicode text' }]));
   next();
 }
