@@ -1,4 +1,5 @@
 import { RateLimitError, UnrecoverableError } from 'bullmq';
+import { describeRedacted } from '../lib/redact-error';
 import type { Config } from '../../config';
 import type { ModelGateway } from '../ai/model-gateway';
 import { fetchItems } from '../connectors';
@@ -112,13 +113,14 @@ export class AgentRunner {
       if (error instanceof ReauthRequiredError) {
         // Every agent using this credential needs the reconnect, not only this one.
         await repos.agents.markCredentialRevoked(agent.credentialId);
-        await this.finish(run, ref, { status: 'error', errors: [...errors, `reauth_required: ${error.message}`] });
+        await this.finish(run, ref, { status: 'error', errors: [...errors, `reauth_required: the ${agent.provider} account must be reconnected`] });
         throw new UnrecoverableError(`reauth_required: the ${agent.provider} account must be reconnected`);
       }
       const retryable = error instanceof ConnectorError ? error.retryable : true;
       if (!retryable || attempt.last) {
         // No further attempt: the run ends here instead of staying `running` forever.
-        const message = error instanceof Error ? error.message : String(error);
+        // The run's errors are shown to the user and kept on the job: the class and code, not the provider's text (0073).
+        const message = describeRedacted(error);
         await this.finish(run, ref, { status: 'error', errors: [...errors, `${agent.provider} fetch failed: ${message}`] });
         throw new UnrecoverableError(message);
       }

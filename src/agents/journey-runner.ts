@@ -1,4 +1,5 @@
 import { AIMessage, HumanMessage, SystemMessage, type BaseMessage } from '@langchain/core/messages';
+import { describeRedacted } from '../lib/redact-error';
 import { tool, type StructuredToolInterface } from '@langchain/core/tools';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -88,7 +89,7 @@ export class JourneyRunner {
     } catch (error) {
       log.warn({ err: error }, 'journey turn failed');
       if (error instanceof ModelUnavailableError) throw journeyFailure('llm_unavailable', 'The language model could not be reached; please try again later');
-      throw journeyFailure('journey_failed', error instanceof Error ? error.message : String(error));
+      throw journeyFailure('journey_failed', describeRedacted(error));
     }
     session.messages.push({ role: 'user', content: answer }, { role: 'assistant', content: outcome.message });
     session.turn = data.turn;

@@ -1,4 +1,5 @@
 import { AIMessage, HumanMessage, SystemMessage, type BaseMessage } from '@langchain/core/messages';
+import { describeRedacted } from '../lib/redact-error';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Config } from '../../config';
 import { ModelCallCancelled, ModelUnavailableError, type ModelGateway } from '../ai/model-gateway';
@@ -243,7 +244,7 @@ export class AssistantRunner {
         code: unavailable ? 'llm_unavailable' : 'assistant_failed',
         message: unavailable ? 'The language model could not be reached; please try again later' : 'The assistant could not answer; please try again',
       }).catch(() => undefined);
-      throw new UnrecoverableError(error instanceof Error ? error.message : String(error));
+      throw new UnrecoverableError(`assistant turn failed: ${describeRedacted(error)}`);
     }
   }
 

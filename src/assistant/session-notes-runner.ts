@@ -1,4 +1,5 @@
 import { HumanMessage, SystemMessage } from '@langchain/core/messages';
+import { describeRedacted } from '../lib/redact-error';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Config } from '../../config';
 import { ModelUnavailableError, type ModelGateway } from '../ai/model-gateway';
@@ -75,7 +76,7 @@ export class SessionNotesRunner {
       const message = error instanceof ModelUnavailableError ? 'The language model could not be reached; resolve the session again to retry' : 'The notes could not be written; resolve the session again to retry';
       await notes.setDocumentationStatus(data.sessionId, 'failed').catch(() => undefined);
       await events.append(data.sessionId, { type: 'error', message }).catch(() => undefined);
-      throw new UnrecoverableError(error instanceof Error ? error.message : String(error));
+      throw new UnrecoverableError(`ticket notes failed: ${describeRedacted(error)}`);
     }
   }
 

@@ -107,7 +107,8 @@ export class GenerationRunner {
       const final = error instanceof UnrecoverableError || error instanceof ModelUnavailableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       log.warn({ err: error, attempt: job.attemptsMade + 1, final }, 'generation attempt failed');
       if (final) await this.fail(data, writer, error);
-      if (error instanceof ModelUnavailableError) throw new UnrecoverableError(error.message);
+      // The job keeps a fixed reason: the provider's own text may quote the prompt (0073).
+      if (error instanceof ModelUnavailableError) throw new UnrecoverableError('llm_unavailable: no configured model answered');
       throw error;
     }
   }

@@ -43,3 +43,21 @@ export function redactError(error: unknown, depth = 0): RedactedError {
   if (fields.cause !== undefined && depth < 3) out.cause = redactError(fields.cause, depth + 1);
   return out;
 }
+
+/**
+ * One line for places that keep a message (a failed job's `failedReason`, a run's `errors`):
+ * `DrizzleQueryError <- DatabaseError 23505 (constraint blocks_rank_key)`, with the safe messages
+ * of `redactError` only.
+ */
+export function describeRedacted(error: unknown): string {
+  const parts: string[] = [];
+  for (let current: RedactedError | undefined = redactError(error); current; current = current.cause) {
+    let part = current.type;
+    if (current.code !== undefined) part += ` ${current.code}`;
+    if (current.message) part += `: ${current.message}`;
+    const where = [current.constraint && `constraint ${current.constraint}`, current.table && `table ${current.table}`].filter(Boolean).join(', ');
+    if (where) part += ` (${where})`;
+    parts.push(part);
+  }
+  return parts.join(' <- ');
+}

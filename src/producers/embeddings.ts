@@ -67,7 +67,7 @@ export async function requestEmbedding(queues: QueueRegistry, data: EmbeddingJob
     return embeddingResultSchema.parse(await Promise.race([finished, timeout]));
   } catch (error) {
     if (error instanceof AppError) throw error;
-    throw new AppError(502, 'embedding_failed', `The embedding model could not embed this text: ${error instanceof Error ? error.message : String(error)}`);
+    throw new AppError(502, 'embedding_failed', 'The embedding model could not embed this text; retry later');
   } finally {
     clearTimeout(timer);
   }

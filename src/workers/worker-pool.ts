@@ -1,9 +1,28 @@
-import { Worker, type Job, type Processor } from 'bullmq';
+import { UnrecoverableError, Worker, type Job, type Processor } from 'bullmq';
+import { describeRedacted } from '../lib/redact-error';
 import type { Redis } from 'ioredis';
 import type { QueueName } from '../../config';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../observability/metrics';
 import { bullPrefix } from '../producers/queue-registry';
+
+/** BullMQ's control-flow errors: their names and messages are its protocol, kept as they are. */
+const BULLMQ_SIGNALS = new Set(['DelayedError', 'WaitingChildrenError', 'RateLimitError', 'WaitingError']);
+
+/**
+ * BullMQ keeps a failed job's message and stack in Redis (`failedReason`, `stacktrace`, the admin
+ * dashboard): a drizzle error's message holds the SQL parameters, a provider's may quote the prompt.
+ * Any error but ours (`UnrecoverableError`, whose texts we write) or BullMQ's signals leaves with
+ * its class, codes and frames only (0073).
+ */
+function forJobRecord(error: unknown): unknown {
+  if (!(error instanceof Error) || error instanceof UnrecoverableError || BULLMQ_SIGNALS.has(error.name) || error.message.startsWith('bullmq:')) return error;
+  const summary = describeRedacted(error);
+  const frames = (error.stack ?? '').split('\n').filter((line) => /^\s+at /.test(line));
+  error.message = summary;
+  error.stack = [`${error.name}: ${summary}`, ...frames].join('\n');
+  return error;
+}
 
 export interface QueueProcessor {
   processor: Processor;
@@ -42,7 +61,7 @@ export function startWorkers(options: {
         return result;
       } catch (error) {
         end?.({ outcome: 'failed' });
-        throw error;
+        throw forJobRecord(error);
       }
     };
     const worker = new Worker(name, timed, {
@@ -55,7 +74,7 @@ export function startWorkers(options: {
       maxStalledCount: 2,
       ...(limiter ? { limiter } : {}),
     });
-    worker.on('failed', (job: Job | undefined, error) => log.warn({ jobId: job?.id, attempts: job?.attemptsMade, err: error.message }, 'job failed'));
+    worker.on('failed', (job: Job | undefined, error) => log.warn({ jobId: job?.id, attempts: job?.attemptsMade, err: error }, 'job failed'));
     worker.on('error', (error) => log.error({ err: error }, 'worker error'));
     return worker;
   });

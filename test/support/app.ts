@@ -29,6 +29,9 @@ export async function startTestApp(
     responder?: ChatResponder;
     /** Pause of the scripted model before each streamed piece (to act while it streams). */
     llmDelayMs?: number;
+    /** Receives every log line (JSON) at `logLevel` (default debug) instead of discarding them. */
+    logs?: (line: string) => void;
+    logLevel?: string;
   } = {},
 ): Promise<TestApp> {
   const database = await createTestDatabase();
@@ -37,7 +40,9 @@ export async function startTestApp(
   const keyPrefix = `t-${randomUUID().slice(0, 8)}`;
   const config = testConfig({ keyPrefix, databaseUrl: database.url, env: { BROADCAST_CHUNK_DELAY_MS: '5', ...options.env } });
   const app = await startSwitchboard(config, {
-    logger: createLogger({ level: config.log.level }),
+    logger: options.logs
+      ? createLogger({ level: options.logLevel ?? 'debug', destination: { write: (line: string) => void options.logs!(line) } })
+      : createLogger({ level: config.log.level }),
     endpoint: { baseURL: llm.baseURL, apiKey: 'test', provider: 'scripted', models: [config.llm.configured ? config.llm.model : 'scripted-model', ...config.llm.fallbackModels] },
   });
   return {
