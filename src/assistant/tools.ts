@@ -1,6 +1,7 @@
 import { tool, type StructuredToolInterface } from '@langchain/core/tools';
 import { z } from 'zod';
 import type { DeviceAction, DeviceReply, ToolCallInput } from '../devices/protocol';
+import { describeRedacted } from '../lib/redact-error';
 import {
   changes,
   defined,
@@ -61,7 +62,8 @@ async function indexNote(row: Record<string, unknown>, device: DeviceCall, conte
     await device({ action: 'vector_upsert', table: 'notes', data: defined({ id: String(row.id), content, title, projectId: typeof row.projectId === 'string' ? row.projectId : undefined }) as never, vector });
     return '';
   } catch (error) {
-    return ` (saved, but not indexed for search: ${error instanceof Error ? error.message : String(error)})`;
+    // The model (and the history the user reads) gets the kind of failure, not a provider's text (0073).
+    return ` (saved, but not indexed for search: ${describeRedacted(error)})`;
   }
 }
 

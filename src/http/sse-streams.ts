@@ -45,6 +45,12 @@ redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1`;
 
+/** The lease scripts, as ioredis commands (`defineCommand`). */
+interface LeaseCommands {
+  sseLeaseAcquire(key: string, id: string, max: number, leaseMs: number): Promise<number>;
+  sseLeaseRefresh(key: string, id: string, leaseMs: number): unknown;
+}
+
 interface OpenStream {
   res: Response;
   controller: AbortController;
@@ -76,6 +82,9 @@ export class SseStreams {
     },
   ) {
     this.log = deps.logger.child({ component: 'sse' });
+    // EVALSHA after the first call: the refresh of 10,000 leases sends ids, not 10,000 scripts.
+    deps.redis.defineCommand('sseLeaseAcquire', { numberOfKeys: 1, lua: ACQUIRE });
+    deps.redis.defineCommand('sseLeaseRefresh', { numberOfKeys: 1, lua: REFRESH });
   }
 
   /** Streams open on this node. */
@@ -131,7 +140,7 @@ export class SseStreams {
   }
 
   private async acquire(stream: OpenStream): Promise<void> {
-    const taken = await this.deps.redis.eval(ACQUIRE, 1, stream.leaseKey, stream.leaseId, this.deps.maxPerUser, LEASE_MS);
+    const taken = await (this.deps.redis as unknown as LeaseCommands).sseLeaseAcquire(stream.leaseKey, stream.leaseId, this.deps.maxPerUser, LEASE_MS);
     if (Number(taken) !== 1) {
       throw new AppError(429, 'too_many_streams', `At most ${this.deps.maxPerUser} streams may be open at once; close one first`, { limit: this.deps.maxPerUser }, { 'Retry-After': '5' });
     }
@@ -155,10 +164,10 @@ export class SseStreams {
 
   /** One pass over every open stream: a comment line to keep proxies from closing it, and its lease. */
   private beat(): void {
-    const pipeline = this.deps.redis.pipeline();
+    const pipeline = this.deps.redis.pipeline() as unknown as LeaseCommands & { exec(): Promise<unknown> };
     for (const stream of this.open) {
       stream.res.write(': ping\n\n');
-      pipeline.eval(REFRESH, 1, stream.leaseKey, stream.leaseId, LEASE_MS);
+      pipeline.sseLeaseRefresh(stream.leaseKey, stream.leaseId, LEASE_MS);
     }
     pipeline.exec().catch(() => undefined);
   }
