@@ -52,7 +52,7 @@ describe('every stream ends', () => {
 
   beforeAll(async () => {
     t = await startTestApp({
-      env: { STREAM_CHECK_INTERVAL_MS: '200' },
+      env: { STREAM_CHECK_INTERVAL_MS: '200', TIER_LIMITS: JSON.stringify({ free: { generationsPerMinute: 100, concurrentGenerations: 5 } }) },
       responder: async (req) => {
         if (said(req, 'hold-me')) await hold.opened;
         return demoResponder(req);
