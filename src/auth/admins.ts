@@ -44,6 +44,8 @@ export class AdminDirectory {
 
   /** True when `userId` holds admin rights right now. */
   async isAdmin(userId: string): Promise<boolean> {
+    // Not a uuid: nobody (and no query that the uuid column would refuse with an error).
+    if (!UUID.test(userId)) return false;
     const [row] = await this.db.select({ role: users.role }).from(users).where(eq(users.id, userId)).limit(1);
     if (!row || row.role === 'service') return false;
     return row.role === 'admin' || this.envIds.has(userId.toLowerCase());
