@@ -40,14 +40,14 @@ type Payload<Map, E extends keyof Map> = Map[E] extends (payload: infer P, ...re
 export interface CanvasConnection extends CanvasSocket {
   /**
    * `canvas:join`; resolves with the ack (`{ok:true, presence, seq}` or `{ok:false, error}`). Give
-   * `load` (e.g. `() => sb.blocks.list(id).then(show)`) to load the canvas after the join as
+   * `load` (e.g. `() => sb.blocks.listAll(id).then(show)`) to load the canvas after the join as
    * docs/protocol.md's catch-up rules say: room events wait until it settles, then follow it.
    */
   join(canvasId: string, timeoutMs?: number, load?: () => unknown): Promise<JoinAck>;
   /** Room events of joined canvases, in order, exactly once. Returns the unsubscribe function. */
   onEvent(listener: (event: CanvasRoomEvent) => void): () => void;
   /**
-   * The server no longer keeps what this client missed: reload the canvas (`listBlocks`). Return
+   * The server no longer keeps what this client missed: reload the canvas (`blocks.listAll`). Return
    * the reload's promise: events after `lastSeq` are held back until it settles, then handed on.
    */
   onResync(listener: ResyncListener): () => void;

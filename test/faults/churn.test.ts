@@ -150,12 +150,12 @@ class RawFollower {
   }
 }
 
-/** The canvas's blocks over HTTP, following the list's pages when it has them. */
+/** The canvas's blocks over HTTP, page by page (small pages, so a reload really spans several). */
 async function loadAllBlocks(api: string, canvasId: string, token: string): Promise<Block[]> {
   const blocks: Block[] = [];
   let cursor: string | undefined;
   do {
-    const query = cursor ? `?cursor=${encodeURIComponent(cursor)}` : '';
+    const query = `?limit=20${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
     const res = await request('GET', `${api}/canvases/${canvasId}/blocks${query}`, { token });
     if (res.status !== 200) throw new Error(`list blocks: ${res.status}`);
     blocks.push(...(res.body.blocks as Block[]));
@@ -173,7 +173,9 @@ describe('no lost blocks under connection churn', () => {
       req.messages.some((m) => m.role === 'tool')
         ? { text: 'Done.' }
         : { toolCalls: Array.from({ length: BLOCKS_PER_GENERATION }, (_, i) => ({ name: 'create_text', args: { text: `generated paragraph ${i + 1}` } })) };
-    t = await startTestApp({ responder, env: { TIER_LIMITS: JSON.stringify({ free: { generationsPerMinute: 100, concurrentGenerations: 4 } }) } });
+    // A small catch-up cap: a client that missed more than 6 events is told to resync, so the
+    // reload path (paginated HTTP read, live events held meanwhile) runs under churn as well.
+    t = await startTestApp({ responder, env: { CANVAS_SYNC_MAX_EVENTS: '6', TIER_LIMITS: JSON.stringify({ free: { generationsPerMinute: 100, concurrentGenerations: 4 } }) } });
   }, 120_000);
 
   afterAll(async () => {
