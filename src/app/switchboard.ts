@@ -171,7 +171,7 @@ export async function startSwitchboard(
         accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds,
       };
       // Every access token is also checked against its user and session (0065).
-      const sessions = new SessionGuard(repos.users, redis, config.redis.keyPrefix, config.auth.accessTokenTtlSeconds, (sessionId) => {
+      const sessions = new SessionGuard(repos.users, (sessionId) => {
         // A signed-out session's sockets close at once, on whichever node holds them.
         for (const namespace of [CANVAS_NAMESPACE, DEVICE_NAMESPACE]) {
           io.of(namespace).in(rooms.session(sessionId)).emit('auth:expired', { reason: 'session_revoked' });

@@ -35,6 +35,19 @@ export class UsersRepository {
     return rows.length > 0;
   }
 
+  /**
+   * Whether the user exists and, when a session (refresh-token family) is named, that session was
+   * not revoked — one query, so every authenticated request costs one round trip (0065).
+   */
+  async sessionStands(userId: string, familyId?: string): Promise<boolean> {
+    if (!UUID.test(userId) || (familyId !== undefined && !UUID.test(familyId))) return false;
+    const revoked = familyId
+      ? sql<boolean>`exists(select 1 from ${refreshTokens} where ${refreshTokens.familyId} = ${familyId} and ${refreshTokens.revokedAt} is not null)`
+      : sql<boolean>`false`;
+    const rows = await this.db.select({ revoked }).from(users).where(eq(users.id, userId)).limit(1);
+    return rows.length > 0 && !rows[0]!.revoked;
+  }
+
   async setTier(id: string, tier: UserRow['tier'], db: DbOrTx = this.db): Promise<void> {
     await db.update(users).set({ tier, updatedAt: new Date() }).where(eq(users.id, id));
   }
