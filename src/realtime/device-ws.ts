@@ -55,6 +55,9 @@ const HARD_MAX_BYTES = 4 * 1024 * 1024;
  * agent runs, approvals and chat through the namespace's own handlers. A bad token is refused at
  * the upgrade with 401; bad frames get `error` frames (10 in a row close with 1008).
  */
+/** Frames carrying the device's data rather than a command (see `guardSocketText` for Socket.IO). */
+const DEVICE_DATA = new Set<unknown>(['agent_data', 'agent_complete', 'tool_result']);
+
 export function attachDeviceWebSocket(httpServer: HttpServer, deps: DeviceWsDeps): { close(): Promise<void>; connections(): number } {
   if (!deps.channel.relay) throw new Error('the plain-WebSocket device endpoint needs a device channel with a relay');
   const log = deps.logger.child({ component: 'device-ws' });
@@ -203,8 +206,10 @@ class DeviceWsConnection {
       return this.refuse('invalid_json', 'The frame is not valid UTF-8 JSON');
     }
     if (!frame || typeof frame !== 'object' || Array.isArray(frame)) return this.refuse('invalid_frame', 'A frame is a JSON object with a "type"');
-    if (!cleanText(frame)) return this.refuse('invalid_text', 'Text must be well-formed Unicode without NUL characters');
     const type = (frame as { type?: unknown }).type;
+    // The device's own data (files, their errors, tool results) is cleaned where it enters, like on
+    // Socket.IO: refusing it would lose the user's files or leave a run open (0072). Commands are refused.
+    if (!DEVICE_DATA.has(type) && !cleanText(frame)) return this.refuse('invalid_text', 'Text must be well-formed Unicode without NUL characters');
     if (typeof type !== 'string' || !(WS_CLIENT_TYPES as readonly string[]).includes(type)) {
       return this.refuse('unknown_type', `Unknown frame type ${JSON.stringify(type)?.slice(0, 60) ?? 'none'}; expected one of ${WS_CLIENT_TYPES.join(', ')}`);
     }

@@ -7,6 +7,7 @@ import { createCanvas, registerUser, request, type TestUser } from '../support/h
 import { connectCanvas, type CanvasClient } from '../support/sockets';
 import { readSse } from '../support/sse';
 import { eventually } from '../support/wait';
+import { WsDevice } from '../support/ws-device';
 
 /**
  * Issue 11 "Bad input", black box: text that PostgreSQL cannot store (NUL, lone surrogates) is
@@ -127,6 +128,25 @@ describe('text that cannot be stored', () => {
     expect(run.status).not.toBe('running');
     expect(run.errors).toEqual([expect.stringContaining('bad  file')]);
     expect(device.store.rows('tasks').map((task) => task.title)).toEqual(['Call Ana today\uFFFD']);
+  });
+
+  test("the same over the plain WebSocket device protocol: agent_complete with a NUL ends the run, cleaned, and draws no error frame", async () => {
+    const runner = await registerUser(t.api, 'WsRunner');
+    const agent = (await request('POST', `${t.api}/agents/local`, { token: runner.accessToken, body: localAgent({ deviceId: 'ws-laptop' }) })).body;
+    const device = await WsDevice.connect(t.url, runner.accessToken);
+    closers.push(() => device.close());
+    device.send({ type: 'device_hello', device_id: 'ws-laptop', agent_ids: [agent.id] });
+
+    expect((await request('POST', `${t.api}/agents/${agent.id}/run`, { token: runner.accessToken })).status).toBe(202);
+    const run = await device.next('agent_run');
+    device.send({ type: 'agent_complete', run_id: run.run_id, files_read: 0, errors: ['bad \u0000 frame'] });
+    const [done] = await eventually(
+      async () => (await request('GET', `${t.api}/agents/runs?agentId=${agent.id}`, { token: runner.accessToken })).body.runs as Array<Record<string, any>>,
+      (list) => list.length === 1 && list[0].completedAt !== null,
+    );
+
+    expect(done.errors).toEqual([expect.stringContaining('bad  frame')]);
+    expect(device.all('error')).toEqual([]);
   });
 
   test("a model's NUL and lone surrogates are cleaned before the blocks are stored", async () => {
