@@ -160,9 +160,10 @@ export class Reaper {
       if (approvals.some((row) => row.status === 'pending' || (row.resumedAt === null && row.decisionReason !== 'cancelled'))) continue;
       if ((await Promise.all(approvals.map((row) => live(queue, `hitl-resume-${row.id}`)))).some(Boolean)) continue;
       if (await this.deps.chatEvents.ended(turn.messageId)) continue;
-      // Asked to stop before its worker died: it ends as the cancel said (what streamed is in the log, not stored).
+      // Asked to stop before its worker died: it ends as the cancel said, keeping what had streamed.
       if (turn.cancelRequestedAt && this.deps.chatCancels) {
-        if (await this.deps.chatCancels.end(turn, { response: '', usage: null })) reaped += 1;
+        const response = await this.deps.chatCancels.streamedText(turn.messageId);
+        if (await this.deps.chatCancels.end(turn, { response, usage: null })) reaped += 1;
         continue;
       }
       const message = 'The assistant was interrupted (its worker stopped) before answering; please ask again';

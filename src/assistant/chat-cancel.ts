@@ -127,6 +127,12 @@ export class ChatCancels {
     return true;
   }
 
+  /** The answer text a turn's listeners have seen so far (its `text_chunk`s), for a turn no worker can finish. */
+  async streamedText(messageId: string): Promise<string> {
+    const events = await this.deps.chatEvents.stored(messageId);
+    return events.map((event) => (event.type === 'text_chunk' ? event.text : '')).join('');
+  }
+
   /** Queued, running (a worker holds the job or its resume), parked for an approval, or ended. */
   private async stateOf(messageId: string): Promise<TurnState> {
     const { repos, queues } = this.deps;

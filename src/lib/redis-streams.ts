@@ -156,6 +156,12 @@ export class JsonEventLog<E> {
     return last ? this.isTerminal(JSON.parse(last[1][1]) as E) : false;
   }
 
+  /** Every event written so far, in order (empty once the log expired). */
+  async stored(id: string): Promise<E[]> {
+    const entries = await this.redis.xrange(this.keyOf(id), '-', '+');
+    return entries.map(([, fields]) => JSON.parse(fields[1]) as E);
+  }
+
   /** Forgets the log (before a new run writes it again). */
   async reset(id: string): Promise<void> {
     await this.redis.del(this.keyOf(id));

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { Client } from 'pg';
 import { startSwitchboard, type RunningSwitchboard } from '../../src/app/switchboard';
 import { createLogger } from '../../src/lib/logger';
@@ -118,14 +119,19 @@ describe('the reaper ends work a dead process left open', () => {
       // The cancel reached the row while a worker ran the turn; then that worker died and its job was lost.
       await db.query('update chat_messages set cancel_requested_at = now() where id = $1', [job!.id]);
       await job!.remove();
+      // What the dead worker had streamed before it died.
+      const redis = new Redis(testRedisUrl());
+      const sessionId = (job!.data as { sessionId: string }).sessionId;
+      for (const text of ['Half ', 'an answer']) await redis.xadd(`${keyPrefix}:chat:${job!.id}:events`, '*', 'e', JSON.stringify({ type: 'text_chunk', sessionId, text }));
+      redis.disconnect();
 
       workers.push(await start({ SWITCHBOARD_ROLES: 'worker' }));
 
       const res = await answer;
       expect(res.status).toBe(200);
-      expect(res.body).toMatchObject({ cancelled: true, response: '' });
+      expect(res.body).toMatchObject({ cancelled: true, response: 'Half an answer' });
       const history = await request('GET', `${base}/chat/sessions/${res.body.sessionId}/history`, { token: user.accessToken });
-      expect(history.body.messages.at(-1)).toMatchObject({ role: 'assistant', status: 'cancelled' });
+      expect(history.body.messages.at(-1)).toMatchObject({ role: 'assistant', status: 'cancelled', content: 'Half an answer' });
     } finally {
       await db.end();
       await assistant.close();
