@@ -115,7 +115,8 @@ export class GenerationCancels {
       options.writer.emit(event);
       await options.writer.flush();
     } else {
-      await this.deps.events.append(generation.id, (await this.deps.events.lastSeq(generation.id)) + 1, event);
+      // From outside the worker (the API, the reaper): one atomic append after the last entry.
+      await this.deps.events.appendNext(generation.id, event);
     }
     void this.deps.canvasEvents.notify(generation.canvasId, 'generation_status', { canvasId: generation.canvasId, generationId: generation.id, stage: 'cancelled' });
     this.log.info({ generationId: generation.id, usage }, 'generation cancelled');
