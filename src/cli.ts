@@ -5,7 +5,7 @@ import { ConfigError, loadConfig, QUEUE_NAMES } from '../config';
 // and usage errors answer without loading the whole application.
 
 /** Errors whose message is the whole story (bad config, no Redis, no such user): no stack trace. */
-const PLAIN_ERRORS = new Set(['ConfigError', 'RedisUnavailableError', 'AdminTargetError']);
+const PLAIN_ERRORS = new Set(['ConfigError', 'RedisUnavailableError', 'AdminTargetError', 'DatabaseInUseError']);
 
 export const USAGE = `Usage: switchboard <command> [options]
 

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { sql } from 'drizzle-orm';
@@ -51,12 +51,58 @@ function openEmbedded(options: { url?: string; dataDir: string }): Database {
   const inMemory = options.url === 'memory://';
   const dir = path.resolve(options.dataDir, 'pglite');
   if (!inMemory) mkdirSync(dir, { recursive: true });
+  const release = inMemory ? () => undefined : claimDataDir(dir);
   const client = inMemory ? new PGlite() : new PGlite(dir);
   const db = drizzlePglite(client, { schema }) as unknown as Db;
   return {
     db,
     description: inMemory ? 'pglite (in memory)' : `pglite (${dir})`,
     ping: async () => void (await client.query('select 1')),
-    close: () => client.close(),
+    close: async () => {
+      await client.close();
+      release();
+    },
   };
+}
+
+/** Thrown when another live process holds the embedded database directory. */
+export class DatabaseInUseError extends Error {
+  override name = 'DatabaseInUseError';
+}
+
+/**
+ * PGlite has one writer: a second process on the same files (a second `npm start`, or
+ * `switchboard admin grant` while the server runs) would corrupt them. The owner's pid is kept in
+ * `owner.pid`; a file left by a dead process (kill -9) is taken over.
+ */
+function claimDataDir(dir: string): () => void {
+  const file = path.join(dir, 'owner.pid');
+  let owner = Number.NaN;
+  try {
+    owner = Number.parseInt(readFileSync(file, 'utf8'), 10);
+  } catch {
+    // no owner yet
+  }
+  if (Number.isInteger(owner) && owner !== process.pid && alive(owner)) {
+    throw new DatabaseInUseError(
+      `The embedded database in ${dir} is in use by process ${owner} (PGlite allows one process). Stop it first, or point every process at a PostgreSQL server with DATABASE_URL.`,
+    );
+  }
+  writeFileSync(file, String(process.pid));
+  return () => {
+    try {
+      if (Number.parseInt(readFileSync(file, 'utf8'), 10) === process.pid) rmSync(file);
+    } catch {
+      // already gone
+    }
+  };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

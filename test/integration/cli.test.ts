@@ -10,6 +10,8 @@ import { rowsOf } from '../../src/models/migrate';
 import { bullPrefix } from '../../src/producers/queue-registry';
 import { runSwitchboardCli, startCommand } from '../support/cli';
 import { createTestDatabase, LOCAL_POSTGRES, testRedisUrl } from '../support/database';
+import { request } from '../support/http';
+import { spawnSwitchboard } from '../support/processes';
 import { eventually } from '../support/wait';
 import { sql } from 'drizzle-orm';
 
@@ -67,6 +69,29 @@ describe('the switchboard command', () => {
       rmSync(dataDir, { recursive: true, force: true });
     }
   }, 90_000);
+
+  test('admin grant refuses an embedded database a running server holds (PGlite has one writer), and works once it stopped', async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'sb-owner-'));
+    const env = { DATA_DIR: dataDir, REDIS_URL: testRedisUrl(), REDIS_KEY_PREFIX: `own-${randomUUID().slice(0, 8)}`, JWT_SECRET: 'owner-test-secret-owner-test-secret-0123' };
+    // A fresh PGlite (initdb and every migration) takes a while on a loaded machine.
+    const server = await spawnSwitchboard({ ...env, SWITCHBOARD_ROLES: 'api', PORT: '0' }, 90_000);
+    try {
+      const email = `owner-${randomUUID().slice(0, 8)}@example.test`;
+      expect((await request('POST', `${server.url}/api/v1/auth/register`, { body: { email, password: 'correct horse battery', name: 'Owner' } })).status).toBe(201);
+      const refused = await runSwitchboardCli(['admin', 'grant', email], env);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain(`is in use by process ${server.child.pid}`);
+      // The server was not disturbed.
+      expect((await request('GET', `${server.url}/readyz`)).status).toBe(200);
+      expect(await server.stop()).toBe(0);
+      const granted = await runSwitchboardCli(['admin', 'grant', email], env);
+      expect(granted.code).toBe(0);
+      expect(granted.stdout).toContain(`Granted admin rights to ${email}`);
+    } finally {
+      await server.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 240_000);
 
   test('`npx switchboard worker --queues=generation` runs a worker for that queue only, and drains on SIGTERM', async () => {
     const database = await createTestDatabase({ server: process.env.DATABASE_URL ?? LOCAL_POSTGRES });
