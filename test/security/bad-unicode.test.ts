@@ -149,6 +149,25 @@ describe('text that cannot be stored', () => {
     expect(device.all('error')).toEqual([]);
   });
 
+  test("a device's tool result with a NUL and a lone surrogate: the turn answers and its history holds the cleaned text", async () => {
+    const owner = await registerUser(t.api, 'Rows');
+    const device = await DeviceSimulator.connect({
+      url: t.url,
+      accessToken: owner.accessToken,
+      deviceId: `rows-${randomUUID().slice(0, 6)}`,
+      reconnection: false,
+      seed: { tasks: [{ title: `Pay \u0000rent${LONE}`, status: 'todo', priority: 'high' }] },
+    });
+    closers.push(() => device.close());
+
+    const res = await request('POST', `${t.api}/chat`, { token: owner.accessToken, body: { message: 'How many todo tasks do I have?', deviceId: device.deviceId } });
+    const history = await request('GET', `${t.api}/chat/sessions/${res.body.sessionId}/history`, { token: owner.accessToken });
+
+    expect(res.status).toBe(200);
+    const tool = history.body.messages.find((m: { role: string }) => m.role === 'tool');
+    expect(tool.content).toContain('Pay rent\uFFFD');
+  });
+
   test("a model's NUL and lone surrogates are cleaned before the blocks are stored", async () => {
     const sse = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, { method: 'POST', token: user.accessToken, body: { prompt: 'unclean-model: write one line' } });
 
