@@ -100,6 +100,9 @@ export class SseStreams {
   async serve(req: Request, res: Response, options: { userId: string; context: StreamLogContext; prepare: (signal: AbortSignal) => Promise<SseSource> }): Promise<void> {
     if (this.deps.shuttingDown()) throw new AppError(503, 'shutting_down', 'This node is shutting down; retry on another');
     const stream: OpenStream = { res, controller: new AbortController(), leaseKey: `${this.deps.keyPrefix}:sse:user:${options.userId}`, leaseId: randomUUID() };
+    // Listening from the start: a client that leaves while the slot is taken or `prepare` runs
+    // must not leave a stream following a generation for nobody.
+    res.on('close', () => stream.controller.abort());
     await this.acquire(stream);
     let source: SseSource;
     try {
@@ -109,7 +112,10 @@ export class SseStreams {
       throw error;
     }
     const { signal } = stream.controller;
-    res.on('close', () => stream.controller.abort());
+    if (signal.aborted || res.destroyed) {
+      this.release(stream);
+      return;
+    }
     openSse(res);
     this.open.add(stream);
     this.startTimer();
@@ -175,6 +181,6 @@ export class SseStreams {
 
 /** Waits until the client reads what was written (or leaves), so a slow reader cannot pile up memory. */
 async function drained(res: Response, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return;
+  if (signal.aborted || res.destroyed) return;
   await once(res, 'drain', { signal }).catch(() => undefined);
 }
