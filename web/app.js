@@ -82,7 +82,14 @@ async function route() {
 
 async function loadCanvases() {
   try {
-    const { canvases } = await api.get('/canvases');
+    // Newest first, in pages of up to 200: follow nextCursor to list them all.
+    const canvases = [];
+    let cursor;
+    do {
+      const page = await api.get(`/canvases?limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+      canvases.push(...page.canvases);
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
     $('canvas-list').replaceChildren(
       ...canvases.map((canvas) =>
         el(

@@ -69,7 +69,8 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
 
     canvases: {
       create: (body: T.CreateCanvasRequest) => post<{ canvas: T.Canvas }>('/canvases', body),
-      list: () => get<{ canvases: T.Canvas[] }>('/canvases'),
+      /** Newest first, one page (`limit` ≤ 200, default 50); pass `nextCursor` back as `cursor`. */
+      list: (page: { limit?: number; cursor?: string } = {}) => get<{ canvases: T.Canvas[]; nextCursor: string | null }>(`/canvases${pageQuery(page)}`),
       get: (canvasId: string) => get<T.CanvasWithMembers>(canvas(canvasId)),
       update: (canvasId: string, body: T.UpdateCanvasRequest) => patch<{ canvas: T.Canvas }>(canvas(canvasId), body),
       delete: (canvasId: string) => del(canvas(canvasId)),

@@ -308,16 +308,18 @@ export class AgentsRepository {
       .orderBy(agentRuns.startedAt);
   }
 
-  async listRuns(userId: string, options: { agentId?: string; page: number; limit: number }): Promise<{ runs: AgentRunRow[]; total: number }> {
+  /** Newest first: by `page` (offset), or after run `beforeId` (keyset, the cursor's run). */
+  async listRuns(userId: string, options: { agentId?: string; page: number; limit: number; beforeId?: string }): Promise<{ runs: AgentRunRow[]; total: number }> {
     const where = and(eq(agentRuns.userId, userId), options.agentId ? eq(agentRuns.agentId, options.agentId) : undefined);
+    const before = options.beforeId ? sql`(${agentRuns.startedAt}, ${agentRuns.id}) < (select r.started_at, r.id from agent_runs r where r.id = ${options.beforeId})` : undefined;
     const [runs, [{ total }]] = await Promise.all([
       this.db
         .select()
         .from(agentRuns)
-        .where(where)
+        .where(and(where, before))
         .orderBy(desc(agentRuns.startedAt), desc(agentRuns.id))
         .limit(options.limit)
-        .offset((options.page - 1) * options.limit),
+        .offset(options.beforeId ? 0 : (options.page - 1) * options.limit),
       this.db.select({ total: count() }).from(agentRuns).where(where),
     ]);
     return { runs, total: Number(total) };

@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
 import type { Db, DbOrTx } from './database';
 import { canvases, canvasMembers, users, type CanvasRow, type MemberRole } from './schema';
 
@@ -50,6 +50,22 @@ export class CanvasesRepository {
       .where(eq(canvases.id, canvasId))
       .limit(1);
     return rows[0] ? view(rows[0].canvas, rows[0].role) : null;
+  }
+
+  /**
+   * The member's canvases newest first, up to `limit`, after canvas `beforeId` (the previous
+   * page's last; its position is read from its row, so no timestamp precision is lost).
+   */
+  async listPageForMember(userId: string, options: { limit: number; beforeId?: string }): Promise<CanvasView[]> {
+    const before = options.beforeId ? sql`(${canvases.createdAt}, ${canvases.id}) < (select c.created_at, c.id from canvases c where c.id = ${options.beforeId})` : undefined;
+    const rows = await this.db
+      .select({ canvas: canvases, role: canvasMembers.role })
+      .from(canvases)
+      .innerJoin(canvasMembers, and(eq(canvasMembers.canvasId, canvases.id), eq(canvasMembers.userId, userId)))
+      .where(before)
+      .orderBy(desc(canvases.createdAt), desc(canvases.id))
+      .limit(options.limit);
+    return rows.map((row) => view(row.canvas, row.role));
   }
 
   async listForMember(userId: string): Promise<CanvasView[]> {

@@ -63,9 +63,11 @@ export class HitlRepository {
   }
 
   /** `userId`'s requests, newest first, optionally only those in `status` (the console's approvals list). */
-  async listForUser(userId: string, options: { status?: HitlStatus; limit: number }): Promise<HitlRequestRow[]> {
-    const where = options.status ? and(eq(hitlRequests.userId, userId), eq(hitlRequests.status, options.status)) : eq(hitlRequests.userId, userId);
-    return this.db.select().from(hitlRequests).where(where).orderBy(desc(hitlRequests.createdAt)).limit(options.limit);
+  /** Newest first, up to `limit`, after request `beforeId` (the previous page's last). */
+  async listForUser(userId: string, options: { status?: HitlStatus; limit: number; beforeId?: string }): Promise<HitlRequestRow[]> {
+    const before = options.beforeId ? sql`(${hitlRequests.createdAt}, ${hitlRequests.id}) < (select h.created_at, h.id from hitl_requests h where h.id = ${options.beforeId})` : undefined;
+    const where = and(eq(hitlRequests.userId, userId), options.status ? eq(hitlRequests.status, options.status) : undefined, before);
+    return this.db.select().from(hitlRequests).where(where).orderBy(desc(hitlRequests.createdAt), desc(hitlRequests.id)).limit(options.limit);
   }
 
   /**

@@ -132,6 +132,8 @@ export const listRunsQuerySchema = z.strictObject({
   agentId: z.uuid().optional(),
   page: z.coerce.number().int().min(1).max(10_000).default(1),
   limit: z.coerce.number().int().min(1).max(100).default(20),
+  /** The previous page's `nextCursor` (newest first); when given, `page` is not used. */
+  cursor: z.string().min(1).max(500).optional(),
 });
 
 export type CreateLocalAgent = z.output<typeof createLocalAgentSchema>;

@@ -1,4 +1,5 @@
 import { createSwitchboardClient } from '../../src/client';
+import { chatMessages, chatSessions, hitlRequests } from '../../src/models/schema';
 import type { BlockInput } from '../../src/schemas/blocks';
 import { startTestApp, type TestApp } from '../support/app';
 import { createCanvas, registerUser, request, type JsonResponse, type TestUser } from '../support/http';
@@ -124,5 +125,52 @@ describe('security: lists are paginated and canvases are bounded', () => {
     expect(seen).toHaveLength(601);
     expect(new Set(seen).size).toBe(601);
     expect((await request('GET', `${t.api}/canvases/${canvasId}/audit?limit=500`, { token: owner.accessToken })).status).toBe(400);
+  });
+
+  /** Walks a list by `nextCursor` with `?limit=`; returns the ids in order and the page count. */
+  const walk = async (path: string, field: string, token: string, limit: number) => {
+    const ids: string[] = [];
+    let pages = 0;
+    let cursor: string | null = null;
+    do {
+      const sep = path.includes('?') ? '&' : '?';
+      const page: JsonResponse = await request('GET', `${t.api}${path}${sep}limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, { token });
+      expect(page.status).toBe(200);
+      expect(page.body[field].length).toBeLessThanOrEqual(limit);
+      ids.push(...page.body[field].map((row: { id: string }) => row.id));
+      cursor = page.body.nextCursor;
+      pages++;
+    } while (cursor);
+    return { ids, pages };
+  };
+
+  test('siblings: GET /canvases, /hitl/requests and /agents/runs page by cursor, newest first, each row once', async () => {
+    const user = await registerUser(t.api, 'Siblings');
+    const made: string[] = [];
+    for (let i = 0; i < 7; i++) made.push(await createCanvas(t.api, user, `canvas ${i}`));
+    const agent = await request('POST', `${t.api}/agents/local`, {
+      token: user.accessToken,
+      body: { name: 'Inbox', deviceId: 'laptop', directoryPaths: ['/Users/ana/Notes'], dataTypes: ['tasks'], promptTemplate: 'Extract tasks. Lines starting with TODO are tasks.', fileExtensions: ['.txt'] },
+    });
+    expect(agent.status).toBe(201);
+    // Rows made in one transaction share a timestamp: the cursor must still order them (by id).
+    const [session] = await t.app.repos.db.insert(chatSessions).values({ userId: user.id }).returning();
+    const [message] = await t.app.repos.db.insert(chatMessages).values({ sessionId: session.id, role: 'assistant', content: 'asking' }).returning();
+    await t.app.repos.db.transaction(async (tx) => {
+      for (let i = 0; i < 5; i++) {
+        await tx.insert(hitlRequests).values({ userId: user.id, sessionId: session.id, messageId: message.id, deviceId: 'laptop', toolName: 'delete_task', parameters: { n: i }, reason: 'r', continuation: {}, expiresAt: new Date(Date.now() + 60_000) });
+      }
+    });
+
+    const canvases = await walk('/canvases', 'canvases', user.accessToken, 3);
+    expect(canvases.ids).toEqual([...made].reverse());
+    expect(canvases.pages).toBe(3);
+    const approvals = await walk('/hitl/requests', 'requests', user.accessToken, 2);
+    expect(new Set(approvals.ids).size).toBe(5);
+    expect(approvals.pages).toBe(3);
+    expect((await request('GET', `${t.api}/canvases?limit=201`, { token: user.accessToken })).status).toBe(400);
+    expect((await request('GET', `${t.api}/hitl/requests?cursor=nope`, { token: user.accessToken })).body.error.code).toBe('invalid_cursor');
+    expect((await request('GET', `${t.api}/agents/runs?cursor=nope`, { token: user.accessToken })).body.error.code).toBe('invalid_cursor');
+    expect((await request('GET', `${t.api}/agents/runs?limit=5`, { token: user.accessToken })).body).toMatchObject({ runs: [], nextCursor: null });
   });
 });

@@ -49,7 +49,7 @@ const memberView = z.object({ userId: z.uuid(), name: z.string(), email: z.strin
 
 export const canvasResponse = z.object({ canvas: canvasView });
 export const canvasWithMembersResponse = z.object({ canvas: canvasView, members: z.array(memberView) });
-export const canvasListResponse = z.object({ canvases: z.array(canvasView) });
+export const canvasListResponse = z.object({ canvases: z.array(canvasView), nextCursor: z.string().nullable() });
 export const membersResponse = z.object({ members: z.array(memberView) });
 export const memberResponse = z.object({ member: memberView });
 
@@ -142,7 +142,7 @@ const runView = z.object({
   startedAt: timestamp,
   completedAt: timestamp.nullable(),
 });
-export const agentRunListResponse = z.object({ runs: z.array(runView), page: z.number().int(), limit: z.number().int(), total: z.number().int() });
+export const agentRunListResponse = z.object({ runs: z.array(runView), page: z.number().int(), limit: z.number().int(), total: z.number().int(), nextCursor: z.string().nullable() });
 export const agentRunQueuedResponse = z.object({ runId: z.uuid(), agentId: z.uuid(), agentType: z.enum(['local', 'cloud']), status: z.literal('queued') });
 
 // OAuth

@@ -1,6 +1,7 @@
 import type { Request } from 'express';
 import { Router } from 'express';
 import { notFound, parseOr400 } from '../../lib/errors';
+import { decodeCursor, pageOf } from '../../lib/pagination';
 import { toAgentView, toRunView, type AgentRef } from '../../models/agents-repository';
 import { uuidParam } from '../../schemas/api';
 import {
@@ -35,8 +36,11 @@ export function agentRoutes(ctx: ApiContext): Router {
 
   router.get('/agents/runs', async (req, res) => {
     const query = parseOr400(listRunsQuerySchema, req.query, 'query');
-    const { runs, total } = await ctx.repos.agents.listRuns(currentUser(req).id, query);
-    res.json({ runs: runs.map(toRunView), page: query.page, limit: query.limit, total });
+    const beforeId = query.cursor ? decodeCursor(query.cursor, (key) => (key.length === 1 && typeof key[0] === 'string' && /^[0-9a-f-]{36}$/i.test(key[0]) ? key[0] : null)) : undefined;
+    const { runs, total } = await ctx.repos.agents.listRuns(currentUser(req).id, { ...query, limit: query.limit + 1, beforeId });
+    const page = pageOf(runs, query.limit, (run) => [run.id]);
+    // `page`/`total` stay for offset clients; `nextCursor` is the SPEC §9 way through the list.
+    res.json({ runs: page.items.map(toRunView), page: query.page, limit: query.limit, total, nextCursor: page.nextCursor });
   });
 
   // The same five routes for each kind; only the body schemas differ.

@@ -8,6 +8,8 @@ import { requireCanvasRole } from '../middleware/canvas-access';
 
 /** `GET /canvases/:id/audit`: `?limit` 1–200 (default 50), `?cursor`. */
 export const auditPageQuerySchema = pageQuerySchema(50);
+/** `GET /canvases`: `?limit` 1–200 (default 50), `?cursor`. */
+export const canvasesPageQuerySchema = pageQuerySchema(50);
 const idKey = (key: unknown[]) => (key.length === 1 && typeof key[0] === 'string' && /^[0-9a-f-]{36}$/i.test(key[0]) ? key[0] : null);
 
 /** Canvases, members and the audit trail. */
@@ -21,7 +23,11 @@ export function canvasRoutes(ctx: ApiContext): Router {
   });
 
   router.get('/canvases', async (req, res) => {
-    res.json({ canvases: await canvases.listForMember(currentUser(req).id) });
+    // Newest first, in pages (SPEC §9).
+    const query = parseOr400(canvasesPageQuerySchema, req.query, 'query');
+    const beforeId = query.cursor ? decodeCursor(query.cursor, idKey) : undefined;
+    const page = pageOf(await canvases.listPageForMember(currentUser(req).id, { limit: query.limit + 1, beforeId }), query.limit, (canvas) => [canvas.id]);
+    res.json({ canvases: page.items, nextCursor: page.nextCursor });
   });
 
   router.get('/canvases/:id', async (req, res) => {

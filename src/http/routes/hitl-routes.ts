@@ -2,6 +2,7 @@ import type { Request } from 'express';
 import { Router } from 'express';
 import { z } from 'zod';
 import { notFound, parseOr400 } from '../../lib/errors';
+import { decodeCursor, pageOf } from '../../lib/pagination';
 import { toHitlView } from '../../models/hitl-repository';
 import { uuidParam } from '../../schemas/api';
 import type { ApiContext } from '../context';
@@ -11,6 +12,8 @@ import { currentUser } from '../middleware/authenticate';
 export const hitlListQuerySchema = z.strictObject({
   status: z.enum(['pending', 'approved', 'rejected', 'timeout']).optional(),
   limit: z.coerce.number().int().min(1).max(100).default(50),
+  /** The previous page's `nextCursor` (newest first). */
+  cursor: z.string().min(1).max(500).optional(),
 });
 
 /**
@@ -29,8 +32,10 @@ export function hitlRoutes(ctx: ApiContext): Router {
   // The caller's own requests (newest first), e.g. `?status=pending` for a console's approvals list.
   router.get('/hitl/requests', async (req, res) => {
     const query = parseOr400(hitlListQuerySchema, req.query, 'query');
-    const rows = await ctx.repos.hitl.listForUser(currentUser(req).id, { status: query.status, limit: query.limit });
-    res.json({ requests: rows.map(toHitlView) });
+    const beforeId = query.cursor ? decodeCursor(query.cursor, (key) => (key.length === 1 && typeof key[0] === 'string' && /^[0-9a-f-]{36}$/i.test(key[0]) ? key[0] : null)) : undefined;
+    const rows = await ctx.repos.hitl.listForUser(currentUser(req).id, { status: query.status, limit: query.limit + 1, beforeId });
+    const page = pageOf(rows, query.limit, (row) => [row.id]);
+    res.json({ requests: page.items.map(toHitlView), nextCursor: page.nextCursor });
   });
 
   router.get('/hitl/requests/:id', async (req, res) => {

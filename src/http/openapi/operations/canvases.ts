@@ -1,5 +1,5 @@
 import { addMemberSchema, createCanvasSchema, updateCanvasSchema } from '../../../schemas/api';
-import { auditPageQuerySchema } from '../../routes/canvas-routes';
+import { auditPageQuerySchema, canvasesPageQuerySchema } from '../../routes/canvas-routes';
 import type { ApiOperation } from '../registry';
 import { canvasListResponse, canvasResponse, canvasWithMembersResponse, memberResponse, membersResponse } from '../response-schemas';
 import { canvasIdParam } from './params';
@@ -14,8 +14,11 @@ export const canvasOperations: ApiOperation[] = [
   },
   {
     method: 'get', path: '/canvases', operationId: 'listCanvases', tags: ['canvases'], auth: 'bearer',
-    summary: 'Canvases the caller is a member of',
-    responses: { 200: { description: 'The canvases', schema: canvasListResponse } },
+    summary: 'Canvases the caller is a member of, newest first, in pages',
+    description: '`?limit` 1–200 (default 50); pass `nextCursor` as `?cursor` for older canvases (null on the last page).',
+    query: canvasesPageQuerySchema,
+    responses: { 200: { description: 'One page of canvases', schema: canvasListResponse } },
+    errors: [400],
   },
   {
     method: 'get', path: '/canvases/:id', operationId: 'getCanvas', tags: ['canvases'], auth: 'bearer',
