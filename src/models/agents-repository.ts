@@ -308,7 +308,10 @@ export class AgentsRepository {
       .orderBy(agentRuns.startedAt);
   }
 
-  /** Newest first: by `page` (offset), or after run `beforeId` (keyset, the cursor's run). */
+  /**
+   * Newest first: by `page` (offset), or after run `beforeId` (keyset, the cursor's run). Answers
+   * up to `limit + 1` runs, so the caller knows whether another page follows.
+   */
   async listRuns(userId: string, options: { agentId?: string; page: number; limit: number; beforeId?: string }): Promise<{ runs: AgentRunRow[]; total: number }> {
     const where = and(eq(agentRuns.userId, userId), options.agentId ? eq(agentRuns.agentId, options.agentId) : undefined);
     const before = options.beforeId ? sql`(${agentRuns.startedAt}, ${agentRuns.id}) < (select r.started_at, r.id from agent_runs r where r.id = ${options.beforeId})` : undefined;
@@ -318,7 +321,7 @@ export class AgentsRepository {
         .from(agentRuns)
         .where(and(where, before))
         .orderBy(desc(agentRuns.startedAt), desc(agentRuns.id))
-        .limit(options.limit)
+        .limit(options.limit + 1)
         .offset(options.beforeId ? 0 : (options.page - 1) * options.limit),
       this.db.select({ total: count() }).from(agentRuns).where(where),
     ]);

@@ -37,7 +37,7 @@ export function agentRoutes(ctx: ApiContext): Router {
   router.get('/agents/runs', async (req, res) => {
     const query = parseOr400(listRunsQuerySchema, req.query, 'query');
     const beforeId = query.cursor ? decodeCursor(query.cursor, (key) => (key.length === 1 && typeof key[0] === 'string' && /^[0-9a-f-]{36}$/i.test(key[0]) ? key[0] : null)) : undefined;
-    const { runs, total } = await ctx.repos.agents.listRuns(currentUser(req).id, { ...query, limit: query.limit + 1, beforeId });
+    const { runs, total } = await ctx.repos.agents.listRuns(currentUser(req).id, { ...query, beforeId });
     const page = pageOf(runs, query.limit, (run) => [run.id]);
     // `page`/`total` stay for offset clients; `nextCursor` is the SPEC §9 way through the list.
     res.json({ runs: page.items.map(toRunView), page: query.page, limit: query.limit, total, nextCursor: page.nextCursor });

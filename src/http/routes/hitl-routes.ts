@@ -35,7 +35,8 @@ export function hitlRoutes(ctx: ApiContext): Router {
     const beforeId = query.cursor ? decodeCursor(query.cursor, (key) => (key.length === 1 && typeof key[0] === 'string' && /^[0-9a-f-]{36}$/i.test(key[0]) ? key[0] : null)) : undefined;
     const rows = await ctx.repos.hitl.listForUser(currentUser(req).id, { status: query.status, limit: query.limit + 1, beforeId });
     const page = pageOf(rows, query.limit, (row) => [row.id]);
-    res.json({ requests: page.items.map(toHitlView), nextCursor: page.nextCursor });
+    // nextCursor only when another page follows: the last page keeps the body it always had.
+    res.json({ requests: page.items.map(toHitlView), ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) });
   });
 
   router.get('/hitl/requests/:id', async (req, res) => {

@@ -116,7 +116,7 @@ export const assistantOperations: ApiOperation[] = [
     method: 'get', path: '/hitl/requests', operationId: 'listApprovalRequests', tags: ['approvals'], auth: 'bearer',
     summary: "The caller's own approval requests, newest first (e.g. `?status=pending`)",
     query: hitlListQuerySchema,
-    responses: { 200: `\`{requests: [${hitlView.slice(1, -1)}], nextCursor}\`, newest first; pass \`nextCursor\` as \`?cursor\` for older` },
+    responses: { 200: `\`{requests: [${hitlView.slice(1, -1)}], nextCursor?}\`, newest first; \`nextCursor\` (present when older requests follow) goes back as \`?cursor\`` },
   },
   {
     method: 'get', path: '/hitl/requests/:id', operationId: 'getApprovalRequest', tags: ['approvals'], auth: 'bearer',
