@@ -143,6 +143,18 @@ export class AgentsRepository {
     return this.db.select().from(table).where(eq(table.userId, userId)).orderBy(table.createdAt);
   }
 
+  /** The user's agents of a kind, newest first, up to `limit`, after agent `beforeId` (the previous page's last). */
+  listPage(kind: AgentKind, userId: string, options: { limit: number; beforeId?: string }): Promise<AgentRow[]> {
+    const table = tables[kind] as typeof localAgents;
+    const before = options.beforeId ? sql`(${table.createdAt}, ${table.id}) < (select a.created_at, a.id from ${table} a where a.id = ${options.beforeId})` : undefined;
+    return this.db
+      .select()
+      .from(table)
+      .where(and(eq(table.userId, userId), before))
+      .orderBy(desc(table.createdAt), desc(table.id))
+      .limit(options.limit);
+  }
+
   /** Deletes the user's agent and its run logs in one transaction; false when there was none. */
   delete(kind: AgentKind, userId: string, id: string): Promise<boolean> {
     const table = tables[kind] as typeof localAgents;

@@ -144,7 +144,7 @@ describe('security: lists are paginated and canvases are bounded', () => {
     return { ids, pages };
   };
 
-  test('siblings: GET /canvases, /hitl/requests and /agents/runs page by cursor, newest first, each row once', async () => {
+  test('siblings: GET /canvases, /hitl/requests, /agents/local and /agents/runs page by cursor, newest first, each row once', async () => {
     const user = await registerUser(t.api, 'Siblings');
     const made: string[] = [];
     for (let i = 0; i < 7; i++) made.push(await createCanvas(t.api, user, `canvas ${i}`));
@@ -172,5 +172,16 @@ describe('security: lists are paginated and canvases are bounded', () => {
     expect((await request('GET', `${t.api}/hitl/requests?cursor=nope`, { token: user.accessToken })).body.error.code).toBe('invalid_cursor');
     expect((await request('GET', `${t.api}/agents/runs?cursor=nope`, { token: user.accessToken })).body.error.code).toBe('invalid_cursor');
     expect((await request('GET', `${t.api}/agents/runs?limit=5`, { token: user.accessToken })).body).toMatchObject({ runs: [], nextCursor: null });
+    for (let i = 0; i < 2; i++) {
+      const more = await request('POST', `${t.api}/agents/local`, {
+        token: user.accessToken,
+        body: { name: `Inbox ${i}`, deviceId: 'laptop', directoryPaths: ['/Users/ana/Notes'], dataTypes: ['tasks'], promptTemplate: 'Extract tasks. Lines starting with TODO are tasks.', fileExtensions: ['.txt'], enabled: false },
+      });
+      expect(more.status).toBe(201);
+    }
+    const agents = await walk('/agents/local', 'agents', user.accessToken, 2);
+    expect(agents.ids).toHaveLength(3);
+    expect(agents.ids[2]).toBe(agent.body.id);
+    expect(agents.pages).toBe(2);
   });
 });

@@ -112,8 +112,8 @@ export const cloudAgentView = z.object({
   connected: z.boolean().describe('Whether an OAuth credential is attached (`/oauth/{provider}/authorize?agentId=`)'),
   status: z.enum(['active', 'reauth_required']),
 });
-export const localAgentListResponse = z.object({ agents: z.array(localAgentView) });
-export const cloudAgentListResponse = z.object({ agents: z.array(cloudAgentView) });
+export const localAgentListResponse = z.object({ agents: z.array(localAgentView), nextCursor: z.string().nullable() });
+export const cloudAgentListResponse = z.object({ agents: z.array(cloudAgentView), nextCursor: z.string().nullable() });
 
 export const agentCatalogResponse = z.object({
   agents: z.array(

@@ -1,7 +1,7 @@
 import type { Request } from 'express';
 import { Router } from 'express';
 import { notFound, parseOr400 } from '../../lib/errors';
-import { decodeCursor, pageOf } from '../../lib/pagination';
+import { decodeCursor, pageOf, pageQuerySchema } from '../../lib/pagination';
 import { toAgentView, toRunView, type AgentRef } from '../../models/agents-repository';
 import { uuidParam } from '../../schemas/api';
 import {
@@ -15,6 +15,10 @@ import {
 import { UsageLimiter } from '../../lib/usage-limiter';
 import type { ApiContext } from '../context';
 import { currentUser } from '../middleware/authenticate';
+
+/** `GET /agents/local` and `/agents/cloud`: `?limit` 1–200 (default 50), `?cursor`. */
+export const agentsPageQuerySchema = pageQuerySchema(50);
+const idKey = (key: unknown[]) => (key.length === 1 && typeof key[0] === 'string' && /^[0-9a-f-]{36}$/i.test(key[0]) ? key[0] : null);
 
 /**
  * Background agents (SPEC §7): the catalog, CRUD of local and cloud agent configs, run logs and
@@ -36,7 +40,7 @@ export function agentRoutes(ctx: ApiContext): Router {
 
   router.get('/agents/runs', async (req, res) => {
     const query = parseOr400(listRunsQuerySchema, req.query, 'query');
-    const beforeId = query.cursor ? decodeCursor(query.cursor, (key) => (key.length === 1 && typeof key[0] === 'string' && /^[0-9a-f-]{36}$/i.test(key[0]) ? key[0] : null)) : undefined;
+    const beforeId = query.cursor ? decodeCursor(query.cursor, idKey) : undefined;
     const { runs, total } = await ctx.repos.agents.listRuns(currentUser(req).id, { ...query, beforeId });
     const page = pageOf(runs, query.limit, (run) => [run.id]);
     // `page`/`total` stay for offset clients; `nextCursor` is the SPEC §9 way through the list.
@@ -50,8 +54,11 @@ export function agentRoutes(ctx: ApiContext): Router {
   ] as const;
   for (const { kind, create, update } of kinds) {
     router.get(`/agents/${kind}`, async (req, res) => {
-      const rows = await ctx.repos.agents.list(kind as 'local', currentUser(req).id);
-      res.json({ agents: rows.map((agent) => toAgentView({ kind, agent } as AgentRef)) });
+      // Newest first, in pages (SPEC §9).
+      const query = parseOr400(agentsPageQuerySchema, req.query, 'query');
+      const beforeId = query.cursor ? decodeCursor(query.cursor, idKey) : undefined;
+      const page = pageOf(await ctx.repos.agents.listPage(kind, currentUser(req).id, { limit: query.limit + 1, beforeId }), query.limit, (agent) => [agent.id]);
+      res.json({ agents: page.items.map((agent) => toAgentView({ kind, agent } as AgentRef)), nextCursor: page.nextCursor });
     });
 
     router.post(`/agents/${kind}`, async (req, res) => {

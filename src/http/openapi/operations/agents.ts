@@ -1,3 +1,4 @@
+import { agentsPageQuerySchema } from '../../routes/agent-routes';
 import {
   createCloudAgentSchema,
   createLocalAgentSchema,
@@ -38,8 +39,10 @@ export const agentOperations: ApiOperation[] = [
   },
   {
     method: 'get', path: '/agents/local', operationId: 'listLocalAgents', tags: ['agents'], auth: 'bearer',
-    summary: "The caller's local-directory agents",
-    responses: { 200: { description: 'The agents', schema: localAgentListResponse } },
+    summary: "The caller's local-directory agents, newest first, in pages",
+    query: agentsPageQuerySchema,
+    responses: { 200: { description: 'One page of agents; `nextCursor` goes back as `?cursor` (null on the last page)', schema: localAgentListResponse } },
+    errors: [400],
   },
   {
     method: 'post', path: '/agents/local', operationId: 'createLocalAgent', tags: ['agents'], auth: 'bearer',
@@ -85,8 +88,10 @@ export const agentOperations: ApiOperation[] = [
   },
   {
     method: 'get', path: '/agents/cloud', operationId: 'listCloudAgents', tags: ['agents'], auth: 'bearer',
-    summary: "The caller's cloud agents (Gmail, Outlook, Teams)",
-    responses: { 200: { description: 'The agents', schema: cloudAgentListResponse } },
+    summary: "The caller's cloud agents (Gmail, Outlook, Teams), newest first, in pages",
+    query: agentsPageQuerySchema,
+    responses: { 200: { description: 'One page of agents; `nextCursor` goes back as `?cursor` (null on the last page)', schema: cloudAgentListResponse } },
+    errors: [400],
   },
   {
     method: 'post', path: '/agents/cloud', operationId: 'createCloudAgent', tags: ['agents'], auth: 'bearer',
