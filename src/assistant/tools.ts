@@ -20,7 +20,7 @@ import {
 export const AGENTS = ['task', 'project', 'checkpoint', 'note'] as const;
 export type AgentName = (typeof AGENTS)[number];
 
-/** Runs one operation on the device of the turn (DeviceRpc bound to user and device). */
+/** Runs one operation on the device of the turn (the device channel's `callDevice` bound to user and device). */
 export type DeviceCall = <A extends DeviceAction>(call: ToolCallInput & { action: A }) => Promise<DeviceReply<A>>;
 
 /** What a tool may use besides the device: the text embedder (through the `embeddings` queue). */

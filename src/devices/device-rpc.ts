@@ -86,10 +86,12 @@ export interface DeviceRpcDeps {
 const seconds = (ms: number) => `${Number((ms / 1000).toFixed(3))} s`;
 
 /**
- * Runs tool calls on a user's device from any process. The call is emitted with an ack into the
- * room of that user's device (`rooms.userDevice`), which the Redis Streams adapter delivers on
- * whichever node holds the socket and whose ack it carries back. A disconnect of the device, heard
- * from any node through {@link DeviceSignals}, ends the calls waiting on it at once.
+ * Runs tool calls on a user's device from any process (the tool-call part of `DeviceChannel`,
+ * which builds it). A device on the plain WebSocket gets the call through the relay (Redis
+ * pub/sub, answered on this process's reply channel); otherwise the call is emitted with an ack
+ * into the room of that user's device (`rooms.userDevice`), which the Redis Streams adapter
+ * delivers on whichever node holds the socket and whose ack it carries back. A disconnect of the
+ * device, heard from any node through {@link DeviceSignals}, ends the calls waiting on it at once.
  */
 export class DeviceRpc {
   private readonly log?: Logger;
