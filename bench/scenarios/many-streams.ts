@@ -70,13 +70,15 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
 
     const owner = await registerUser(apiUrl, 'Streams');
     const canvasId = await createCanvas(apiUrl, owner, 'Many streams');
-    // Generations written as the API writes them (row + `queued` event), without a job yet: the idle
-    // ones stay queued for the whole run, the hot one is enqueued once its followers are connected.
+    // Generations written as the API writes them (row + `queued` event), their jobs delayed by an
+    // hour: queued work that is still live (the reaper leaves it alone). The idle ones stay queued
+    // for the whole run; the hot one's job is promoted once its followers are connected.
     const events = new GenerationEventLog(redis, keyPrefix, 3600);
     const queued = async (tag: string) => {
       const id = randomUUID();
       await worker!.repos.generations.create({ id, canvasId, userId: owner.id, prompt: `Write ${options.calls} paragraphs [run:${tag}]`, afterId: null });
       await events.append(id, 1, { type: 'status', generationId: id, stage: 'queued' });
+      await queue.add(GENERATION_JOB, { generationId: id, canvasId, userId: owner.id, tier: 'free' }, { ...baseJobOptions, jobId: id, delay: 3_600_000 });
       return id;
     };
     const idle = await Promise.all(Array.from({ length: IDLE_GENERATIONS }, (_, i) => queued(`idle-${i}`)));
@@ -112,7 +114,9 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
     }
 
     // The hot generation streams now: tool calls `gapMs` apart, stamped when the model wrote them.
-    await queue.add(GENERATION_JOB, { generationId: hot, canvasId, userId: owner.id, tier: 'free' }, { ...baseJobOptions, jobId: hot });
+    const hotJob = await queue.getJob(hot);
+    if (!hotJob) throw new Error('the hot generation has no job');
+    await hotJob.promote();
     let latency;
     let hotError: string | undefined;
     try {
