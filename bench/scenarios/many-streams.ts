@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../../config';
@@ -116,6 +117,8 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
     // The hot generation streams now: tool calls `gapMs` apart, stamped when the model wrote them.
     const hotJob = await queue.getJob(hot);
     if (!hotJob) throw new Error('the hot generation has no job');
+    // With --profile: the API process's CPU profile while the hot generation streams.
+    const stopProfile = ctx.profileDir ? await inspector.startProfile(1_000) : undefined;
     await hotJob.promote();
     let latency;
     let hotError: string | undefined;
@@ -126,6 +129,11 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
       latency = await fleet.latency('hot', turn.emittedAt);
     } catch (error) {
       hotError = error instanceof Error ? error.message : String(error);
+    }
+    if (stopProfile) {
+      const file = path.join(ctx.profileDir!, 'many-streams-api.cpuprofile');
+      writeFileSync(file, JSON.stringify(await stopProfile()));
+      ctx.log(`manyStreams: CPU profile of the API process while the hot generation streamed in ${file}`);
     }
     const last = readings.at(-1)!;
     const held = last.streams;
