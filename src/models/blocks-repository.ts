@@ -69,6 +69,12 @@ export class CanvasFullError extends Error {
  * Blocks of a canvas. Writes lock the canvas row first, so concurrent inserts into one canvas
  * serialise and never compute the same rank.
  */
+/**
+ * Runs inside the write's transaction, after the write: if it throws, nothing is stored. The block
+ * routes send the room event here, so a change is stored only when its event was logged (0077).
+ */
+export type BeforeCommit<T> = (value: T) => Promise<unknown>;
+
 export class BlocksRepository {
   constructor(private readonly db: Db) {}
 
@@ -106,9 +112,10 @@ export class BlocksRepository {
   }
 
   /** One block, placed as asked. */
-  async create(canvasId: string, createdBy: string, input: BlockInput, placement: Placement, maxBlocks?: number): Promise<Block> {
+  async create(canvasId: string, createdBy: string, input: BlockInput, placement: Placement, maxBlocks?: number, beforeCommit?: BeforeCommit<Block>): Promise<Block> {
     return this.db.transaction(async (tx) => {
       const [created] = await this.insertMany(tx, { canvasId, createdBy, inputs: [input], placement, generationSessionId: null, maxBlocks, whenFull: 'refuse' });
+      await beforeCommit?.(created);
       return created;
     });
   }
@@ -163,7 +170,7 @@ export class BlocksRepository {
   }
 
   /** New content and/or a new position for one block. */
-  async update(canvasId: string, blockId: string, change: { content?: Record<string, unknown>; placement?: Placement }): Promise<Block | null> {
+  async update(canvasId: string, blockId: string, change: { content?: Record<string, unknown>; placement?: Placement }, beforeCommit?: BeforeCommit<Block>): Promise<Block | null> {
     return this.db.transaction(async (tx) => {
       await lockCanvas(tx, canvasId);
       const set: Partial<typeof blocks.$inferInsert> = { updatedAt: new Date() };
@@ -183,13 +190,18 @@ export class BlocksRepository {
         }
       }
       const rows = await tx.update(blocks).set(set).where(and(eq(blocks.canvasId, canvasId), eq(blocks.id, blockId))).returning();
-      return rows[0] ? toBlock(rows[0]) : null;
+      const block = rows[0] ? toBlock(rows[0]) : null;
+      if (block) await beforeCommit?.(block);
+      return block;
     });
   }
 
-  async delete(canvasId: string, blockId: string): Promise<boolean> {
-    const rows = await this.db.delete(blocks).where(and(eq(blocks.canvasId, canvasId), eq(blocks.id, blockId))).returning({ id: blocks.id });
-    return rows.length > 0;
+  async delete(canvasId: string, blockId: string, beforeCommit?: BeforeCommit<string>): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      const rows = await tx.delete(blocks).where(and(eq(blocks.canvasId, canvasId), eq(blocks.id, blockId))).returning({ id: blocks.id });
+      if (rows.length) await beforeCommit?.(blockId);
+      return rows.length > 0;
+    });
   }
 
   /** Deletes every block of a generation; returns their ids in rank order. */

@@ -25,6 +25,19 @@ async function placing<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * Sends a change's room event inside the change's transaction (0077): when Redis cannot log it
+ * (an outage), the transaction rolls back and the client gets 503 — a stored change that the room
+ * never hears of would be a silent divergence, and its seq must come from the canvas log.
+ */
+async function announce(emit: () => Promise<unknown>): Promise<void> {
+  try {
+    await emit();
+  } catch {
+    throw new AppError(503, 'service_unavailable', 'The change could not be sent to the canvas room, so it was not saved; retry shortly', undefined, { 'Retry-After': '2' });
+  }
+}
+
 /** Blocks of a canvas; every mutation is broadcast to the canvas room. */
 export function blockRoutes(ctx: ApiContext): Router {
   const router = Router();
@@ -43,8 +56,9 @@ export function blockRoutes(ctx: ApiContext): Router {
     const { canvasId, user } = await requireCanvasRole(req, canvases, 'editor');
     const body = parseOr400(createBlockSchema, req.body);
     const { afterId, beforeId, ...input } = body;
-    const block = await placing(() => blocks.create(canvasId, user.id, input, { afterId, beforeId }, ctx.config.canvas.maxBlocks));
-    await ctx.canvasEvents.notify(canvasId, 'block_added', { canvasId, block });
+    const block = await placing(() =>
+      blocks.create(canvasId, user.id, input, { afterId, beforeId }, ctx.config.canvas.maxBlocks, (created) => announce(() => ctx.canvasEvents.emit(canvasId, 'block_added', { canvasId, block: created }))),
+    );
     res.status(201).json({ block });
   });
 
@@ -63,18 +77,20 @@ export function blockRoutes(ctx: ApiContext): Router {
     }
     const moving = body.afterId !== undefined || body.beforeId !== undefined;
     const block = await placing(() =>
-      blocks.update(canvasId, blockId.data, { content, placement: moving ? { afterId: body.afterId, beforeId: body.beforeId } : undefined }),
+      blocks.update(canvasId, blockId.data, { content, placement: moving ? { afterId: body.afterId, beforeId: body.beforeId } : undefined }, (updated) =>
+        announce(() => ctx.canvasEvents.emit(canvasId, 'block_updated', { canvasId, block: updated })),
+      ),
     );
     if (!block) throw notFound('Block');
-    await ctx.canvasEvents.notify(canvasId, 'block_updated', { canvasId, block });
     res.json({ block });
   });
 
   router.delete('/canvases/:id/blocks/:blockId', async (req, res) => {
     const { canvasId } = await requireCanvasRole(req, canvases, 'editor');
     const blockId = uuidParam.safeParse(req.params.blockId);
-    if (!blockId.success || !(await blocks.delete(canvasId, blockId.data))) throw notFound('Block');
-    await ctx.canvasEvents.notify(canvasId, 'block_deleted', { canvasId, blockId: blockId.data });
+    if (!blockId.success) throw notFound('Block');
+    const deleted = await blocks.delete(canvasId, blockId.data, (id) => announce(() => ctx.canvasEvents.emit(canvasId, 'block_deleted', { canvasId, blockId: id })));
+    if (!deleted) throw notFound('Block');
     res.status(204).end();
   });
 
