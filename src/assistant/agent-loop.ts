@@ -18,7 +18,7 @@ export interface AgentLoopOptions {
   messages: BaseMessage[];
   tools: AssistantTool[];
   /** Runs a call and returns its text result; never throws (failures are "Error: …" text). */
-  executeTool(name: string, args: unknown): Promise<string>;
+  executeTool(name: string, args: unknown, step: string): Promise<string>;
   /** Streamed answer text, in order; the pieces concatenate to the result's `response`. */
   onText(text: string): void;
   /** After each model call (the gateway has recorded its usage already). */
@@ -42,6 +42,8 @@ export interface LoopCall {
   name: string;
   /** undefined when the model sent arguments that were not valid JSON. */
   args: unknown;
+  /** Its place in the model round (kept when a parked round resumes with the calls left). */
+  index?: number;
 }
 
 /** Where a parked turn stopped: everything needed to continue it on any worker. */
@@ -85,14 +87,15 @@ export async function runAgentLoop(options: AgentLoopOptions): Promise<AgentLoop
   };
 
   /** Runs a round's calls in order; returns the calls left when one has to wait for a decision. */
-  const runCalls = async (calls: LoopCall[], firstResult?: string): Promise<LoopCall[] | null> => {
+  const runCalls = async (calls: LoopCall[], iteration: number, firstResult?: string): Promise<LoopCall[] | null> => {
     // Sequential on purpose: calls of one round may depend on each other's writes on the device.
     for (const [position, call] of calls.entries()) {
       let result: string;
       if (position === 0 && firstResult !== undefined) result = firstResult;
       else if (call.args === undefined) result = `Error: the arguments of ${call.name || 'the tool'} were not valid JSON.`;
       else if (options.mustPark?.(call.name, call.args)) return calls.slice(position);
-      else result = await options.executeTool(call.name, call.args);
+      // `step` names the call within the turn (round, then place in the round), the same on a re-run.
+      else result = await options.executeTool(call.name, call.args, `${iteration}.${call.index ?? position}`);
       toolCalls += 1;
       messages.push(new ToolMessage({ content: result, tool_call_id: call.id, status: result.startsWith('Error:') ? 'error' : 'success' }));
       await options.onToolResult?.(call.name, call.args, result);
@@ -102,7 +105,7 @@ export async function runAgentLoop(options: AgentLoopOptions): Promise<AgentLoop
 
   let start = 0;
   if (resumed) {
-    const left = await runCalls(resumed.calls, options.resume!.result);
+    const left = await runCalls(resumed.calls, resumed.iteration, options.resume!.result);
     if (left) return { response, toolIterations: resumed.iteration, toolCalls, parked: { messages, calls: left, iteration: resumed.iteration, response, toolCalls } };
     start = resumed.iteration + 1;
   }
@@ -116,7 +119,7 @@ export async function runAgentLoop(options: AgentLoopOptions): Promise<AgentLoop
       if (!response.trim()) emit(NO_ANSWER);
       return { response, toolIterations: iteration, toolCalls };
     }
-    const calls: LoopCall[] = raw.map((call, position) => ({ id: call.id || `call_${iteration}_${position}`, name: call.name, args: call.parsed }));
+    const calls: LoopCall[] = raw.map((call, position) => ({ id: call.id || `call_${iteration}_${position}`, name: call.name, args: call.parsed, index: position }));
     messages.push(
       new AIMessage({
         content: turn.text,
@@ -124,7 +127,7 @@ export async function runAgentLoop(options: AgentLoopOptions): Promise<AgentLoop
         invalid_tool_calls: raw.flatMap((call, position) => (call.parsed === undefined ? [{ id: calls[position].id, name: call.name, args: call.args, error: 'arguments are not valid JSON', type: 'invalid_tool_call' as const }] : [])),
       }),
     );
-    const left = await runCalls(calls);
+    const left = await runCalls(calls, iteration);
     if (left) return { response, toolIterations: iteration, toolCalls, parked: { messages, calls: left, iteration, response, toolCalls } };
   }
   // Not reached: the last round offers no tools, so it always returns above.

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { AIMessage, HumanMessage, SystemMessage, type BaseMessage } from '@langchain/core/messages';
 import { describeRedacted } from '../lib/redact-error';
 import { UnrecoverableError, type Job } from 'bullmq';
@@ -153,7 +154,7 @@ export class AssistantRunner {
     const offered = new Set(toolsFor(agents as AgentName[]).map((t) => t.name));
     const [call] = parked.calls;
     let result: string;
-    if (row.status === 'approved') result = await this.executeTool(data, offered, call.name, call.args, log, { approved: true, signal });
+    if (row.status === 'approved') result = await this.executeTool(data, offered, call.name, call.args, log, { approved: true, signal, step: `${parked.iteration}.${call.index ?? 0}` });
     else if (row.status === 'rejected') result = `Error: the user rejected ${call.name}; it was NOT run. Do not try it again; tell the user it was not done.`;
     else result = `Error: ${call.name} was NOT run: the user did not approve it in time. Tell the user it was not done and that they can ask again.`;
     log.info({ status: row.status, tool: call.name }, 'assistant turn resumed');
@@ -187,7 +188,7 @@ export class AssistantRunner {
         resume: 'resume' in start ? start.resume : undefined,
         tools,
         signal,
-        executeTool: (name, args) => this.executeTool(data, offered, name, args, log, { signal }),
+        executeTool: (name, args, step) => this.executeTool(data, offered, name, args, log, { signal, step }),
         // Only a call that would really run parks: an unknown tool or bad arguments is an error at once.
         mustPark: approvals
           ? (name, args) => offered.has(name) && this.policy.isDangerous(name) && TOOLS_BY_NAME.get(name)!.schema.safeParse(args ?? {}).success
@@ -252,7 +253,7 @@ export class AssistantRunner {
    * Runs one tool call on the turn's device. Every failure (bad arguments, policy refusal, device
    * offline, timeout, device error) becomes "Error: …" text for the model: the turn goes on.
    */
-  private async executeTool(data: AssistantJob, offered: Set<string>, name: string, rawArgs: unknown, log: Logger, options: { approved?: boolean; signal?: AbortSignal } = {}): Promise<string> {
+  private async executeTool(data: AssistantJob, offered: Set<string>, name: string, rawArgs: unknown, log: Logger, options: { approved?: boolean; signal?: AbortSignal; step?: string } = {}): Promise<string> {
     const { deviceId } = data;
     if (!deviceId) return `Error: no device is connected, so ${name} cannot run.`;
     const tool = TOOLS_BY_NAME.get(name);
@@ -265,7 +266,14 @@ export class AssistantRunner {
       if (!decision.allowed) return `Error: ${name} was not allowed: ${decision.reason}`;
     }
     // A cancel abandons the call: the wait ends at once and a late answer is ignored.
-    const device = ((call) => this.deps.devices.callDevice(data.userId, deviceId, call as never, { signal: options.signal })) as DeviceCall;
+    // Every device call carries an idempotency key stable across re-runs of this turn (a worker died
+    // and BullMQ ran the job again): the same turn, step, tool, arguments and n-th device call of
+    // the tool give the same key, so the device answers a repeated write from memory (0078).
+    let nth = 0;
+    const device = ((call) => {
+      const idempotencyKey = options.step === undefined ? undefined : toolCallKey(data.messageId, options.step, name, args.data, (nth += 1));
+      return this.deps.devices.callDevice(data.userId, deviceId, call as never, { signal: options.signal, idempotencyKey });
+    }) as DeviceCall;
     try {
       return await tool.run(args.data, device, this.toolContext(data));
     } catch (error) {
@@ -322,3 +330,12 @@ const usageOf = (row: { provider: string | null; model: string | null; inputToke
   outputTokens: row.outputTokens,
   costUsd: row.costUsd,
 });
+
+/**
+ * The idempotency key of one device call of a turn: a hash of the turn (its user message id), the
+ * step (model round and place in it), the tool, its arguments and which of the tool's device calls
+ * it is. Deterministic, so a re-run of the turn sends the same keys (decision 0078).
+ */
+export function toolCallKey(messageId: string, step: string, tool: string, args: unknown, nth: number): string {
+  return createHash('sha256').update(JSON.stringify([messageId, step, tool, args, nth])).digest('base64url').slice(0, 32);
+}

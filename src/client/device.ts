@@ -135,7 +135,7 @@ export async function connectDevice(options: DeviceConnectOptions & { transport?
 export async function connectDevice(options: DeviceConnectOptions): Promise<DeviceConnection | DeviceWsConnection> {
   if (options.transport === 'ws') return (await import('./device-ws')).connectDeviceWs(options);
   // The protocol schemas (and zod) load with the first device, not with the HTTP client.
-  const { agentFileSchema, agentRunSchema, describeIssues, errorReplySchema, replySchemas, toolCallSchema } = await import('../devices/protocol');
+  const { agentFileSchema, agentRunSchema, describeIssues, errorReplySchema, IdempotentReplies, replySchemas, toolCallSchema } = await import('../devices/protocol');
   const socket = await createSocket<DeviceSocket>(options, '/device', { deviceId: options.deviceId });
   const ackTimeoutMs = options.ackTimeoutMs ?? 30_000;
   const runs = new Map<string, AbortController>();
@@ -150,6 +150,7 @@ export async function connectDevice(options: DeviceConnectOptions): Promise<Devi
   socket.on('disconnect', () => {
     for (const controller of runs.values()) controller.abort(new Error('disconnected'));
   });
+  const writes = new IdempotentReplies();
   socket.on('tool_call', (payload, ack) => void answer(payload).then((reply) => typeof ack === 'function' && ack(reply)));
   socket.on('agent_run', (payload) => void runAgent(payload));
 
@@ -160,6 +161,9 @@ export async function connectDevice(options: DeviceConnectOptions): Promise<Devi
       return { id: typeof id === 'string' ? id : '', error: `invalid tool_call: ${describeIssues(parsed.error)}` };
     }
     const call = parsed.data;
+    // A write repeated with the same idempotency key (the server re-ran a turn) is not run twice.
+    const repeated = writes.replay(call);
+    if (repeated) return repeated as ToolReply;
     let reply: ToolReply;
     try {
       reply = await options.store.execute(call);
@@ -169,6 +173,7 @@ export async function connectDevice(options: DeviceConnectOptions): Promise<Devi
     } catch (error) {
       reply = { id: call.id, error: errorMessage(error) };
     }
+    writes.remember(call, reply);
     options.onCall?.(call, reply);
     return reply;
   }

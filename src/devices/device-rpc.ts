@@ -72,6 +72,8 @@ export interface DeviceCallOptions {
   timeoutMs?: number;
   /** Ends the wait early (the device may still run the call). */
   signal?: AbortSignal;
+  /** Sent as `idempotencyKey`: a device answers a repeated write with this key from memory (0078). */
+  idempotencyKey?: string;
 }
 
 export interface DeviceRpcDeps {
@@ -128,7 +130,7 @@ export class DeviceRpc {
     }
 
     if (options.signal?.aborted) throw new DeviceRpcError('aborted', `The call to device ${deviceId} was cancelled`, deviceId, action);
-    const payload = { id: randomUUID(), ...parsed.data } as ToolCall;
+    const payload = { id: randomUUID(), ...parsed.data, ...(options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {}) } as ToolCall;
     const timeoutMs = options.timeoutMs ?? this.deps.timeoutMs;
     const started = performance.now();
     const context = { callId: payload.id, userId, deviceId, action };

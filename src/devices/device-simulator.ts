@@ -1,7 +1,7 @@
 import { io, type Socket } from 'socket.io-client';
 import type { DeviceClientEvents, DeviceServerEvents } from '../realtime/events';
 import { MemoryStore, type StoreSeed } from './memory-store';
-import { agentRunSchema, describeIssues, toolCallSchema, type AgentFile, type AgentFrameAck, type AgentRunRequest, type DeviceHelloAck, type ToolCall } from './protocol';
+import { agentRunSchema, describeIssues, IdempotentReplies, toolCallSchema, type AgentFile, type AgentFrameAck, type AgentRunRequest, type DeviceHelloAck, type ToolCall } from './protocol';
 
 export type DeviceClient = Socket<DeviceServerEvents, DeviceClientEvents>;
 
@@ -51,6 +51,9 @@ export class DeviceSimulator {
   readonly agentRuns: AgentRunRequest[] = [];
   /** How calls are answered; replace it to hang or to send malformed acks. */
   responder: Responder = answerFromStore;
+  /** Writes answered from memory because their idempotency key was seen before (0078). */
+  readonly repeatedCalls: ToolCall[] = [];
+  private readonly writes = new IdempotentReplies();
   readonly store: MemoryStore;
   private readonly callWaiters = new Set<() => void>();
   private lastHello?: Promise<DeviceHelloAck>;
@@ -160,12 +163,19 @@ export class DeviceSimulator {
     const call = parsed.data;
     this.calls.push(call);
     this.callWaiters.forEach((check) => check());
+    // A write repeated with the same idempotency key (a re-run turn) is answered from memory.
+    const repeated = this.writes.replay(call);
+    if (repeated) {
+      this.repeatedCalls.push(call);
+      return ack(repeated);
+    }
     let reply: unknown;
     try {
       reply = await this.responder(call, this.store);
     } catch (error) {
       reply = { id: call.id, error: error instanceof Error ? error.message : String(error) };
     }
+    this.writes.remember(call, reply);
     this.options.onCall?.(call, reply);
     if (reply !== undefined) ack(reply);
   }

@@ -139,7 +139,11 @@ export const toolCallInputSchema = z
   .discriminatedUnion('action', [selectCall, getCall, insertCall, updateCall, deleteCall, vectorUpsertCall, vectorSearchCall], unknownAction)
   .superRefine(checkColumns);
 
-const withId = { id: z.string().min(1).max(128) };
+const withId = {
+  id: z.string().min(1).max(128),
+  /** Stable across re-runs of the same assistant turn: a repeated write with it is answered from memory (0078). */
+  idempotencyKey: z.string().min(1).max(128).optional(),
+};
 /** `tool_call` as sent to the device: the operation plus a correlation `id`. */
 export const toolCallSchema = z
   .discriminatedUnion(
@@ -248,3 +252,31 @@ export type AgentComplete = z.input<typeof agentCompleteSchema>;
 
 /** The ack of `agent_data` / `agent_complete`. */
 export type AgentFrameAck = { ok: true } | { ok: false; error: { code: string; message?: string } };
+
+/** Actions that change the device's data: a repeat with the same idempotency key must not run twice. */
+export const WRITE_ACTIONS: ReadonlySet<string> = new Set(['insert', 'update', 'delete', 'vector_upsert']);
+
+/**
+ * Remembers the replies of writes by idempotency key (the last `capacity`), for devices that
+ * dedupe repeated tool calls (0078): the SDK's device helper and the simulator use it.
+ */
+export class IdempotentReplies {
+  private readonly replies = new Map<string, Record<string, unknown>>();
+
+  constructor(private readonly capacity = 1_000) {}
+
+  /** The stored reply for a repeated write, re-addressed to this call's `id`; undefined otherwise. */
+  replay(call: { id: string; action: string; idempotencyKey?: string }): Record<string, unknown> | undefined {
+    if (!call.idempotencyKey || !WRITE_ACTIONS.has(call.action)) return undefined;
+    const stored = this.replies.get(call.idempotencyKey);
+    return stored ? { ...stored, id: call.id } : undefined;
+  }
+
+  /** Keeps a successful write's reply. */
+  remember(call: { action: string; idempotencyKey?: string }, reply: unknown): void {
+    if (!call.idempotencyKey || !WRITE_ACTIONS.has(call.action) || !reply || typeof reply !== 'object' || 'error' in reply) return;
+    this.replies.delete(call.idempotencyKey);
+    this.replies.set(call.idempotencyKey, reply as Record<string, unknown>);
+    if (this.replies.size > this.capacity) this.replies.delete(this.replies.keys().next().value!);
+  }
+}

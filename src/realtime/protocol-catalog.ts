@@ -268,6 +268,8 @@ export const deviceServerCatalog = {
     summary: "Run one operation on the device's local tables; answer through the ack within `DEVICE_RPC_TIMEOUT_MS` (30 s).",
     fields: {
       id: 'correlation id, echoed in the reply',
+      idempotencyKey:
+        'optional; the same for a call repeated because the server re-ran an assistant turn after a crash (same turn, step, tool and arguments). A device must answer a write (`insert update delete vector_upsert`) it has already run with this key from memory, without running it again (decision 0078)',
       action: '`select get insert update delete vector_upsert vector_search`',
       table: '`tasks projects checkpoints notes taskComments clients`',
       data: 'row data (`insert`), `{id}` (`get`, `delete`), `{id, updates}` (`update`), `{id, content, ...}` (`vector_upsert`)',

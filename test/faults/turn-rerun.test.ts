@@ -1,0 +1,51 @@
+import { DeviceSimulator } from '../../src/devices/device-simulator';
+import { useCluster } from '../support/cluster';
+import { registerUser } from '../support/http';
+import type { SwitchboardProcess } from '../support/processes';
+import { waitUntil } from '../support/wait';
+
+/**
+ * kill -9 of the worker running an assistant turn right after its `create_task` reached the device:
+ * BullMQ runs the stalled job again on another worker, which repeats the turn's calls. Each call
+ * carries an idempotency key stable across re-runs (decision 0078), so the device answers the
+ * repeated insert from memory: one task, not two.
+ */
+describe('an assistant turn re-run after its worker died', () => {
+  const cluster = useCluster('rerun', { WORKER_LOCK_MS: '1000', DEMO_LLM_DELAY_MS: '300', LOG_LEVEL: 'info' });
+  let device: DeviceSimulator | undefined;
+
+  afterAll(() => device?.close());
+
+  test('repeats no device write: the second create_task carries the same key and is answered from memory', async () => {
+    const [api, workerA, workerB] = await Promise.all([
+      cluster.spawn({ SWITCHBOARD_ROLES: 'api', PORT: '0' }),
+      cluster.spawn({ SWITCHBOARD_ROLES: 'worker' }),
+      cluster.spawn({ SWITCHBOARD_ROLES: 'worker' }),
+    ]);
+    const user = await registerUser(`${api.url}/api/v1`, 'Rerun');
+    let killed: SwitchboardProcess | undefined;
+    device = await DeviceSimulator.connect({
+      url: api.url!,
+      accessToken: user.accessToken,
+      deviceId: 'laptop-rerun',
+      seed: { tasks: [] },
+      onCall: (call) => {
+        if (killed || call.action !== 'insert') return;
+        killed = [workerA, workerB].find((w) => w.output().includes('assistant turn started'));
+        killed?.child.kill('SIGKILL');
+      },
+    });
+    const final = new Promise<{ response: string }>((resolve) => device!.socket.once('final', resolve));
+    await device.socket.timeout(5_000).emitWithAck('chat_request', { message: 'Create a task called Buy oat milk' });
+
+    await final;
+    expect(killed).toBeDefined();
+    const inserts = device.calls.filter((call) => call.action === 'insert');
+    expect(inserts).toHaveLength(2);
+    expect(inserts[0].idempotencyKey).toEqual(expect.any(String));
+    expect(inserts[1].idempotencyKey).toBe(inserts[0].idempotencyKey);
+    expect(device.repeatedCalls).toHaveLength(1);
+    await waitUntil(() => device!.store.rows('tasks').length > 0);
+    expect(device.store.rows('tasks').map((row) => row.title)).toHaveLength(1);
+  }, 90_000);
+});
