@@ -40,8 +40,10 @@ async function webSocketClass(): Promise<typeof WebSocket> {
  * the first connection is open and the hello is sent.
  */
 export async function connectDeviceWs(options: DeviceConnectOptions): Promise<DeviceWsConnection> {
-  const { agentFileSchema, agentRunSchema, describeIssues, errorReplySchema, replySchemas, toolCallSchema } = await import('../devices/protocol');
+  const { agentFileSchema, agentRunSchema, describeIssues, errorReplySchema, IdempotentReplies, replySchemas, toolCallSchema } = await import('../devices/protocol');
   const Socket = await webSocketClass();
+  // A write repeated with the same idempotency key (the server re-ran a turn) is not run twice (0078).
+  const writes = new IdempotentReplies();
   const listeners = new Map<string, Set<(frame: DeviceWsFrame) => void>>();
   const runs = new Map<string, AbortController>();
   let ws: WebSocket | undefined;
@@ -56,6 +58,7 @@ export async function connectDeviceWs(options: DeviceConnectOptions): Promise<De
     const parsed = toolCallSchema.safeParse(payload);
     let reply: ToolReply;
     if (!parsed.success) reply = { id: typeof payload.id === 'string' ? payload.id : '', error: `invalid tool_call: ${describeIssues(parsed.error)}` };
+    else if (writes.replay(parsed.data)) reply = writes.replay(parsed.data) as ToolReply;
     else {
       try {
         reply = await options.store.execute(parsed.data);
@@ -65,6 +68,7 @@ export async function connectDeviceWs(options: DeviceConnectOptions): Promise<De
       } catch (error) {
         reply = { id: parsed.data.id, error: errorMessage(error) };
       }
+      writes.remember(parsed.data, reply);
       options.onCall?.(parsed.data, reply);
     }
     send({ type: 'tool_result', ...reply });
