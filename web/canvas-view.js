@@ -60,6 +60,18 @@ export class CanvasView {
     return blocks;
   }
 
+  /** Every member, following `nextCursor` (the list comes in pages of up to 200). */
+  async loadAllMembers(canvasId) {
+    const members = [];
+    let cursor;
+    do {
+      const page = await this.api.get(`/canvases/${canvasId}/members${cursor ? `?cursor=${encodeURIComponent(cursor)}` : ''}`);
+      members.push(...page.members);
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+    return members;
+  }
+
   /** The canvas's blocks over HTTP: the truth after a resync. */
   async reloadBlocks(canvasId) {
     const blocks = await this.loadAllBlocks(canvasId);
@@ -225,8 +237,7 @@ export class CanvasView {
       const { member } = await this.api.post(`/canvases/${this.canvasId}/members`, { email: String(data.get('email')).trim(), role: data.get('role') });
       result.textContent = `${member.name} is now ${/^[aeiou]/.test(member.role) ? 'an' : 'a'} ${member.role}.`;
       form.reset();
-      const { members } = await this.api.get(`/canvases/${this.canvasId}/members`);
-      this.renderMembers(members);
+      this.renderMembers(await this.loadAllMembers(this.canvasId));
     } catch (error) {
       result.textContent = `Invite failed: ${error.message}`;
     }

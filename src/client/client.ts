@@ -79,7 +79,9 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
     },
 
     members: {
-      list: (canvasId: string) => get<{ members: T.CanvasMember[] }>(`${canvas(canvasId)}/members`),
+      /** One page in join order (owner first; `limit` ≤ 200, default 200); pass `nextCursor` back as `cursor` for the next. */
+      list: (canvasId: string, page: { limit?: number; cursor?: string } = {}) =>
+        get<{ members: T.CanvasMember[]; nextCursor: string | null }>(`${canvas(canvasId)}/members${pageQuery(page)}`),
       /** Adds or changes a member (owner only). */
       set: (canvasId: string, body: T.AddMemberRequest) => post<{ member: T.AddedMember }>(`${canvas(canvasId)}/members`, body),
     },
@@ -170,7 +172,24 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
        * 409 `not_running` when no turn runs.
        */
       cancel: (sessionId: string) => post<T.ChatCancelResult>(`/chat/sessions/${seg(sessionId)}/cancel`),
-      history: (sessionId: string) => get<T.ChatHistory>(`/chat/sessions/${seg(sessionId)}/history`),
+      /**
+       * One page of the conversation (`limit` ≤ 200, default 200): the latest messages, oldest → newest; pass
+       * `nextCursor` back as `cursor` for the messages before them (null once the page reaches the first).
+       */
+      history: (sessionId: string, page: { limit?: number; cursor?: string } = {}) => get<T.ChatHistory>(`/chat/sessions/${seg(sessionId)}/history${pageQuery(page)}`),
+      /** The whole conversation, oldest → newest, following `nextCursor` back page by page. */
+      historyAll: async (sessionId: string): Promise<T.ChatHistory> => {
+        let cursor: string | undefined;
+        let first: T.ChatHistory | undefined;
+        const pages: T.ChatHistory['messages'][] = [];
+        do {
+          const page = await get<T.ChatHistory>(`/chat/sessions/${seg(sessionId)}/history${pageQuery({ cursor })}`);
+          first ??= page;
+          pages.unshift(page.messages);
+          cursor = page.nextCursor ?? undefined;
+        } while (cursor);
+        return { ...first, messages: pages.flat(), nextCursor: null };
+      },
       deleteSession: (sessionId: string) => del(`/chat/sessions/${seg(sessionId)}`),
       resolve: (sessionId: string, body: { resolutionSummary?: string } = {}) => post<T.ResolveResponse>(`/chat/sessions/${seg(sessionId)}/resolve`, body),
       escalate: (sessionId: string) => post<{ sessionId: string; status: 'escalated' }>(`/chat/sessions/${seg(sessionId)}/escalate`, {}),

@@ -101,7 +101,10 @@ export interface ChatCancelResult {
 }
 export interface ChatHistory {
   session: ReturnType<typeof toChatSessionView>;
+  /** Oldest → newest within the page. */
   messages: Array<ReturnType<typeof toChatMessageView>>;
+  /** The `cursor` for the messages before this page; null when it reaches the first. */
+  nextCursor: string | null;
 }
 export type SessionStatus = ChatHistory['session']['status'];
 export interface ResolveResponse {

@@ -102,6 +102,23 @@ export class CanvasesRepository {
       .orderBy(asc(canvasMembers.createdAt));
   }
 
+  /**
+   * A page of members in the order they joined (the owner first), after the member `afterUserId`
+   * (keyset on the membership's `(created_at, user_id)`, read from that row).
+   */
+  async listMembersPage(canvasId: string, options: { limit: number; afterUserId?: string }) {
+    const after = options.afterUserId
+      ? sql`(${canvasMembers.createdAt}, ${canvasMembers.userId}) > (select m.created_at, m.user_id from canvas_members m where m.canvas_id = ${canvasId} and m.user_id = ${options.afterUserId})`
+      : undefined;
+    return this.db
+      .select({ userId: users.id, name: users.name, email: users.email, role: canvasMembers.role })
+      .from(canvasMembers)
+      .innerJoin(users, eq(users.id, canvasMembers.userId))
+      .where(and(eq(canvasMembers.canvasId, canvasId), after))
+      .orderBy(asc(canvasMembers.createdAt), asc(canvasMembers.userId))
+      .limit(options.limit);
+  }
+
   /** Display names for presence lists. */
   async names(userIds: string[]): Promise<Map<string, string>> {
     if (!userIds.length) return new Map();

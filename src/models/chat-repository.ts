@@ -192,6 +192,15 @@ export class ChatRepository {
   }
 
   /**
+   * Up to `limit` of the session's latest messages before message `beforeSeq` (all when absent),
+   * newest first: a history page walks back from the end of the conversation (0100).
+   */
+  async historyPage(sessionId: string, options: { limit: number; beforeSeq?: number }): Promise<ChatMessageRow[]> {
+    const before = options.beforeSeq === undefined ? undefined : lt(chatMessages.seq, options.beforeSeq);
+    return this.db.select().from(chatMessages).where(and(eq(chatMessages.sessionId, sessionId), before)).orderBy(desc(chatMessages.seq)).limit(options.limit);
+  }
+
+  /**
    * The last `limit` user and assistant messages before message `beforeSeq`, oldest first: the
    * context of a turn. Tool results are left out: they belong to the turn that made them.
    */

@@ -50,7 +50,7 @@ const memberView = z.object({ userId: z.uuid(), name: z.string(), email: z.strin
 export const canvasResponse = z.object({ canvas: canvasView });
 export const canvasWithMembersResponse = z.object({ canvas: canvasView, members: z.array(memberView) });
 export const canvasListResponse = z.object({ canvases: z.array(canvasView), nextCursor: z.string().nullable() });
-export const membersResponse = z.object({ members: z.array(memberView) });
+export const membersResponse = z.object({ members: z.array(memberView), nextCursor: z.string().nullable() });
 export const memberResponse = z.object({ member: memberView });
 
 const blockView = z.object({

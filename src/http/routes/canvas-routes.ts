@@ -10,6 +10,8 @@ import { requireCanvasRole } from '../middleware/canvas-access';
 export const auditPageQuerySchema = pageQuerySchema(50);
 /** `GET /canvases`: `?limit` 1–200 (default 50), `?cursor`. */
 export const canvasesPageQuerySchema = pageQuerySchema(50);
+/** `GET /canvases/:id/members`: `?limit` 1–200 (default 200, so most canvases answer whole), `?cursor`. */
+export const membersPageQuerySchema = pageQuerySchema(200);
 const idKey = (key: unknown[]) => (key.length === 1 && typeof key[0] === 'string' && /^[0-9a-f-]{36}$/i.test(key[0]) ? key[0] : null);
 
 /** Canvases, members and the audit trail. */
@@ -64,7 +66,11 @@ export function canvasRoutes(ctx: ApiContext): Router {
 
   router.get('/canvases/:id/members', async (req, res) => {
     const { canvasId } = await requireCanvasRole(req, canvases, 'viewer');
-    res.json({ members: await canvases.listMembers(canvasId) });
+    // In the order members joined (the owner first), in pages (SPEC §9).
+    const query = parseOr400(membersPageQuerySchema, req.query, 'query');
+    const afterUserId = query.cursor ? decodeCursor(query.cursor, idKey) : undefined;
+    const page = pageOf(await canvases.listMembersPage(canvasId, { limit: query.limit + 1, afterUserId }), query.limit, (member) => [member.userId]);
+    res.json({ members: page.items, nextCursor: page.nextCursor });
   });
 
   router.get('/canvases/:id/audit', async (req, res) => {

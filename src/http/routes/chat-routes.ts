@@ -5,6 +5,7 @@ import type { ChatEvent } from '../../assistant/chat-events';
 import { chatTurnEvents, chatTurnSource } from '../streams/chat-source';
 import { chatBodySchema } from '../../assistant/chat-service';
 import { AppError, notFound, parseOr400 } from '../../lib/errors';
+import { decodeCursor, encodeCursor, pageQuerySchema } from '../../lib/pagination';
 import { toChatMessageView, toChatSessionView } from '../../models/chat-repository';
 import { uuidParam } from '../../schemas/api';
 import { UsageLimiter } from '../../lib/usage-limiter';
@@ -16,6 +17,15 @@ export const chatSessionsQuerySchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(200).default(50),
   cursor: z.string().max(200).optional(),
 });
+
+/**
+ * `GET /chat/sessions/:id/history`: `?limit` 1–200 (default 200, so a conversation of up to 200
+ * messages still arrives whole) and `?cursor`. Pages walk back from the newest message; each page
+ * reads oldest → newest (0100).
+ */
+export const historyPageQuerySchema = pageQuerySchema(200);
+/** A history cursor is the `seq` of the oldest message of the page before. */
+const seqKey = (key: unknown[]) => (key.length === 1 && Number.isSafeInteger(key[0]) && (key[0] as number) > 0 ? (key[0] as number) : null);
 
 /** The cursor names the last session of a page by (updatedAt, id). */
 const sessionCursor = {
@@ -97,8 +107,13 @@ export function chatRoutes(ctx: ApiContext): Router {
 
   router.get('/chat/sessions/:id/history', async (req, res) => {
     const session = await ownedSession(req);
-    const messages = await chat.history(session.id);
-    res.json({ session: toChatSessionView(session), messages: messages.map(toChatMessageView) });
+    const query = parseOr400(historyPageQuerySchema, req.query, 'query');
+    const beforeSeq = query.cursor ? decodeCursor(query.cursor, seqKey) : undefined;
+    const rows = await chat.historyPage(session.id, { limit: query.limit + 1, beforeSeq });
+    // Fetched newest first; the page is answered in reading order, its cursor names its oldest message.
+    const page = rows.slice(0, query.limit).reverse();
+    const nextCursor = rows.length > query.limit ? encodeCursor([page[0].seq]) : null;
+    res.json({ session: toChatSessionView(session), messages: page.map(toChatMessageView), nextCursor });
   });
 
   // SPEC §11: stops the session's running turn, from any node; 202 while one runs, else 409 not_running.

@@ -1,6 +1,6 @@
 import { chatBodySchema } from '../../../assistant/chat-service';
 import { hitlListQuerySchema } from '../../routes/hitl-routes';
-import { chatSessionsQuerySchema } from '../../routes/chat-routes';
+import { chatSessionsQuerySchema, historyPageQuerySchema } from '../../routes/chat-routes';
 import { emptyBodySchema, escalateBodySchema, resolveBodySchema } from '../../routes/session-notes-routes';
 import type { ApiOperation } from '../registry';
 import { chatCancelResponse, sessionStatusResponse } from '../response-schemas';
@@ -46,10 +46,14 @@ export const assistantOperations: ApiOperation[] = [
   },
   {
     method: 'get', path: '/chat/sessions/:id/history', operationId: 'getChatHistory', tags: ['assistant'], auth: 'bearer',
-    summary: "A session's messages (its owner only)",
+    summary: "A session's messages (its owner only), in pages from the newest back",
+    description:
+      '`?limit` 1–200 (default 200). The first page holds the latest messages; each page reads oldest → newest. `nextCursor` (null when the page ' +
+      'reaches the first message) goes back as `?cursor` for the messages before the page. A foreign cursor is 400 `invalid_cursor`.',
     params: sessionIdParam,
-    responses: { 200: '`{session, messages}`' },
-    errors: [404],
+    query: historyPageQuerySchema,
+    responses: { 200: '`{session, messages, nextCursor}`: `messages` oldest → newest within the page' },
+    errors: [400, 404],
   },
   {
     method: 'post', path: '/chat/sessions/:id/cancel', operationId: 'cancelChatTurn', tags: ['assistant'], auth: 'bearer',

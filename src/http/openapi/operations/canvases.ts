@@ -1,5 +1,5 @@
 import { addMemberSchema, createCanvasSchema, updateCanvasSchema } from '../../../schemas/api';
-import { auditPageQuerySchema, canvasesPageQuerySchema } from '../../routes/canvas-routes';
+import { auditPageQuerySchema, canvasesPageQuerySchema, membersPageQuerySchema } from '../../routes/canvas-routes';
 import type { ApiOperation } from '../registry';
 import { canvasListResponse, canvasResponse, canvasWithMembersResponse, memberResponse, membersResponse } from '../response-schemas';
 import { canvasIdParam } from './params';
@@ -53,9 +53,11 @@ export const canvasOperations: ApiOperation[] = [
   },
   {
     method: 'get', path: '/canvases/:id/members', operationId: 'listCanvasMembers', tags: ['canvases'], auth: 'bearer',
-    summary: "A canvas's members (viewer)",
+    summary: "A canvas's members (viewer), in the order they joined (the owner first), in pages",
+    description: '`?limit` 1–200 (default 200); pass `nextCursor` as `?cursor` for the next members (null on the last page; a foreign cursor is 400 `invalid_cursor`).',
     params: canvasIdParam,
-    responses: { 200: { description: 'The members', schema: membersResponse } },
+    query: membersPageQuerySchema,
+    responses: { 200: { description: 'One page of members', schema: membersResponse } },
     errors: [404],
   },
   {
