@@ -106,8 +106,8 @@ export function chatRoutes(ctx: ApiContext): Router {
   });
 
   router.get('/chat/sessions/:id/history', async (req, res) => {
-    const session = await ownedSession(req);
     const query = parseOr400(historyPageQuerySchema, req.query, 'query');
+    const session = await ownedSession(req);
     const beforeSeq = query.cursor ? decodeCursor(query.cursor, seqKey) : undefined;
     const rows = await chat.historyPage(session.id, { limit: query.limit + 1, beforeSeq });
     // Fetched newest first; the page is answered in reading order, its cursor names its oldest message.
