@@ -177,6 +177,8 @@ export async function startSwitchboard(
           io.of(namespace).in(rooms.session(sessionId)).emit('auth:expired', { reason: 'session_revoked' });
           io.of(namespace).in(rooms.session(sessionId)).disconnectSockets();
         }
+        // Plain-WebSocket devices are not in Socket.IO rooms: the relay reaches their nodes (0102).
+        relay.revokeSession(sessionId).catch((error: unknown) => logger.warn({ err: error }, 'could not announce a revoked session to websocket devices'));
       });
       tokens.accept = sessions.accept;
       const admins = new AdminDirectory(database.db, config.admin.userIds);

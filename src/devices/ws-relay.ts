@@ -10,7 +10,9 @@ export type RelayMessage =
   /** A tool call; the holder sends `tool_call` and publishes the `tool_result` to `replyTo`. */
   | { k: 'call'; call: ToolCall; replyTo: string; timeoutMs: number }
   /** A newer connection of this device exists (`connId`): every other one closes. */
-  | { k: 'replace'; connId: string };
+  | { k: 'replace'; connId: string }
+  /** The sign-in session (`sid`) of the connection's token was revoked (logout, refresh reuse). */
+  | { k: 'revoked' };
 
 /** How a holder reacts to the messages of the device it holds. */
 export type RelayHandler = (message: RelayMessage) => void;
@@ -51,6 +53,7 @@ export class WsRelay {
 
   private deviceChannel = (userId: string, deviceId: string) => `${this.keyPrefix}:ws-relay:device:${userId}:${deviceId}`;
   private userChannel = (userId: string) => `${this.keyPrefix}:ws-relay:user:${userId}`;
+  private sessionChannel = (sessionId: string) => `${this.keyPrefix}:ws-relay:session:${sessionId}`;
 
   /** Sends a message to one device if a WebSocket holds it; resolves with how many holders got it. */
   send(userId: string, deviceId: string, event: string, payload: unknown): Promise<number> {
@@ -65,6 +68,21 @@ export class WsRelay {
   /** Tells every other connection of the device that `connId` replaces it. */
   replace(userId: string, deviceId: string, connId: string): Promise<number> {
     return this.publish(this.deviceChannel(userId, deviceId), { k: 'replace', connId });
+  }
+
+  /** Tells every WebSocket opened with a token of this sign-in session, on any node, that it was revoked. */
+  revokeSession(sessionId: string): Promise<number> {
+    return this.publish(this.sessionChannel(sessionId), { k: 'revoked' });
+  }
+
+  /**
+   * The holder's side of {@link revokeSession}: listens until the returned function is called.
+   * Resolves once subscribed, so a revocation published after that arrives.
+   */
+  async watchSession(sessionId: string, handler: RelayHandler): Promise<() => Promise<void>> {
+    const channel = this.sessionChannel(sessionId);
+    await this.subscribe(channel, handler);
+    return () => this.unsubscribe(channel, handler);
   }
 
   /**

@@ -15,7 +15,10 @@ import type { SocketQuota } from './socket-quota';
 
 /** Where desktop apps written to seed 001 connect (SPEC §12). */
 export const DEVICE_WS_PATH = '/api/v1/ws/device';
-/** Close codes (0086): 1008 for ten bad frames in a row (SPEC §12), 4000 replaced, 4001 no pong, 4002 token expired. */
+/**
+ * Close codes (0086): 1008 for ten bad frames in a row (SPEC §12), 4000 replaced, 4001 no pong,
+ * 4002 token expired or its sign-in session revoked (0102).
+ */
 export const WS_CLOSE = { badFrames: 1008, replaced: 4000, heartbeat: 4001, tokenExpired: 4002, shutdown: 1001 } as const;
 
 /** The same handlers the Socket.IO `/device` namespace uses, so both transports behave alike. */
@@ -61,6 +64,7 @@ const DEVICE_DATA = new Set<unknown>(['agent_data', 'agent_complete', 'tool_resu
 export function attachDeviceWebSocket(httpServer: HttpServer, deps: DeviceWsDeps): { close(): Promise<void>; connections(): number } {
   if (!deps.channel.relay) throw new Error('the plain-WebSocket device endpoint needs a device channel with a relay');
   const log = deps.logger.child({ component: 'device-ws' });
+  const relay = deps.channel.relay;
   // skipUTF8Validation: invalid UTF-8 would close with 1007; we answer it with an error frame instead.
   const wss = new WebSocketServer({ noServer: true, maxPayload: HARD_MAX_BYTES, skipUTF8Validation: true, perMessageDeflate: false });
   const open = new Set<WebSocket>();
@@ -84,14 +88,36 @@ export function attachDeviceWebSocket(httpServer: HttpServer, deps: DeviceWsDeps
       const member = `${DEVICE_WS_PATH}#${connId}`;
       if (deps.quota && !(await deps.quota.hold(user.id, member))) return refuseUpgrade(socket, 429, 'Too Many Requests', 'too_many_sockets', 'Too many open sockets for this user');
       const releaseQuota = () => void deps.quota?.release(user.id, member).catch((error: unknown) => log.warn({ err: error }, 'socket lease release failed'));
-      if (socket.destroyed) return releaseQuota();
+      // A logout (or refresh-token reuse) ends the connection on whichever node holds it (0102).
+      // Listen first, then ask again whether the session stands, so a logout in between is not missed.
+      let opened: WebSocket | undefined;
+      let revokedEarly = false;
+      const closeRevoked = () => {
+        if (!opened) return void (revokedEarly = true);
+        if (opened.readyState === opened.OPEN) opened.send(JSON.stringify({ type: 'error', code: 'session_revoked', message: 'This sign-in session was revoked; sign in again' }));
+        opened.close(WS_CLOSE.tokenExpired, 'session revoked');
+      };
+      let unwatch: () => Promise<void> = async () => undefined;
+      const done = () => (void unwatch().catch(() => undefined), releaseQuota());
+      let stands = true;
+      try {
+        if (claims.sid) unwatch = await relay.watchSession(claims.sid, closeRevoked);
+        stands = claims.sid && deps.tokens.accept ? await deps.tokens.accept(claims) : true;
+      } catch (error) {
+        done();
+        log.warn({ err: error }, 'device websocket session check failed');
+        return refuseUpgrade(socket, 503, 'Service Unavailable', 'unavailable', 'Could not check the token; try again');
+      }
+      if (!stands || revokedEarly) return (done(), refuseUpgrade(socket, 401, 'Unauthorized', 'unauthorized', 'A valid access token is required (?token=)'));
+      if (socket.destroyed) return done();
       const expiresAt = (claims.exp ?? 0) * 1000;
       wss.handleUpgrade(req, socket, head, (ws) => {
         open.add(ws);
+        opened = ws;
         // An expired access token ends the connection (as on Socket.IO, 0066); the app reconnects with a new one.
         const expiry = setTimeout(() => ws.close(WS_CLOSE.tokenExpired, 'access token expired'), Math.min(Math.max(expiresAt - Date.now(), 0), 2 ** 31 - 1));
         expiry.unref();
-        ws.once('close', () => (open.delete(ws), clearTimeout(expiry), releaseQuota()));
+        ws.once('close', () => (open.delete(ws), clearTimeout(expiry), done()));
         new DeviceWsConnection(ws, user, connId, deps, log).start();
       });
     })().catch((error: unknown) => {
@@ -290,6 +316,7 @@ class DeviceWsConnection {
   }
 
   private onRelay(message: RelayMessage): void {
+    if (message.k === 'revoked') return; // arrives on the session's channel, handled at the upgrade
     if (message.k === 'replace') {
       if (message.connId !== this.connId) this.ws.close(WS_CLOSE.replaced, 'replaced by a newer connection of this device');
       return;

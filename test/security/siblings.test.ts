@@ -1,7 +1,14 @@
+import { randomUUID } from 'node:crypto';
+import { demoResponder } from '../../src/ai/demo-llm';
+import { startSwitchboard, type RunningSwitchboard } from '../../src/app/switchboard';
 import { createSwitchboardClient } from '../../src/client';
+import { createLogger } from '../../src/lib/logger';
 import { chatMessages, chatSessions } from '../../src/models/schema';
-import { startTestApp, type TestApp } from '../support/app';
+import { startTestApp, testConfig, type TestApp } from '../support/app';
+import { createTestDatabase, LOCAL_POSTGRES, type TestDatabase } from '../support/database';
 import { addMember, createCanvas, registerUser, request, type JsonResponse, type TestUser } from '../support/http';
+import { startScriptedLLM, type ScriptedLLM } from '../support/scripted-llm';
+import { WsDevice } from '../support/ws-device';
 
 /**
  * The siblings of 0069's pagination (issue 11, SPEC §9): a chat session's history and a canvas's
@@ -127,5 +134,73 @@ describe('security: history and members are paginated', () => {
     }
     const outsider = await registerUser(t.api, 'Outsider');
     expect((await request('GET', url, { token: outsider.accessToken })).status).toBe(404);
+  });
+});
+
+/**
+ * A signed-out session's plain-WebSocket devices close too, on whichever API node holds them
+ * (0102): Socket.IO sockets already did (rooms through the adapter); WebSockets are reached through
+ * the device relay's Redis pub/sub. Two API nodes on one database and Redis.
+ */
+describe('security: logout closes the session\'s WebSocket devices on every node', () => {
+  let database: TestDatabase;
+  let llm: ScriptedLLM;
+  const nodes: RunningSwitchboard[] = [];
+  const open: WsDevice[] = [];
+
+  beforeAll(async () => {
+    database = await createTestDatabase({ server: process.env.DATABASE_URL ?? LOCAL_POSTGRES });
+    llm = await startScriptedLLM(demoResponder);
+    const keyPrefix = `t-${randomUUID().slice(0, 8)}`;
+    for (const roles of ['api,worker', 'api']) {
+      const config = testConfig({ keyPrefix, databaseUrl: database.url, env: { SWITCHBOARD_ROLES: roles } });
+      nodes.push(await startSwitchboard(config, { logger: createLogger({ level: 'silent' }), endpoint: { baseURL: llm.baseURL, apiKey: 'test', provider: 'scripted', models: ['scripted-model'] } }));
+    }
+  }, 120_000);
+
+  afterAll(async () => {
+    open.forEach((device) => device.close());
+    for (const node of [...nodes].reverse()) await node.stop();
+    await llm?.close();
+    await database?.drop();
+  }, 60_000);
+
+  /** Resolves with the close, or rejects after `ms` (so a connection that stays open fails the test, not the timeout). */
+  const closedWithin = (device: WsDevice, ms = 20_000) =>
+    Promise.race([device.closed, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the websocket stayed open')), ms).unref())]);
+
+  test('POST /auth/logout on node A closes that session\'s WebSockets on A and B with session_revoked and 4002; another session\'s stays; the token is 401 at the upgrade', async () => {
+    const [a, b] = nodes.map((node) => node.url!);
+    const user = await registerUser(`${a}/api/v1`, 'Leaver');
+    const login = await request('POST', `${a}/api/v1/auth/login`, { body: { email: user.email, password: 'correct horse battery' } });
+    expect(login.status).toBe(200);
+    const other = login.body as { accessToken: string; refreshToken: string };
+
+    const onB = await WsDevice.hello(b, user.accessToken, `laptop-${randomUUID().slice(0, 6)}`);
+    const onA = await WsDevice.hello(a, user.accessToken, `tablet-${randomUUID().slice(0, 6)}`);
+    const otherSession = await WsDevice.hello(b, other.accessToken, `desk-${randomUUID().slice(0, 6)}`);
+    open.push(onB, onA, otherSession);
+    // Served (hello handled): a bad frame gets its error frame.
+    for (const device of [onB, onA, otherSession]) {
+      device.send({ type: 'nonsense' });
+      await device.next('error', (frame) => frame.code === 'unknown_type');
+    }
+
+    const logout = await request('POST', `${a}/api/v1/auth/logout`, { body: { refreshToken: user.refreshToken } });
+    expect(logout.status).toBe(204);
+
+    for (const device of [onB, onA]) {
+      expect(await closedWithin(device)).toEqual({ code: 4002, reason: 'session revoked' });
+      expect(device.all('error').map((frame) => frame.code)).toContain('session_revoked');
+    }
+    // The other sign-in session of the same user is untouched.
+    const mark = otherSession.frames.length;
+    otherSession.send({ type: 'nonsense' });
+    await otherSession.next('error', (frame) => frame.code === 'unknown_type', { from: mark });
+    expect(otherSession.open).toBe(true);
+    expect(otherSession.all('error').map((frame) => frame.code)).not.toContain('session_revoked');
+
+    // The revoked session's access token no longer opens a WebSocket, on either node.
+    for (const node of [a, b]) await expect(WsDevice.connect(node, user.accessToken)).rejects.toThrow('status 401');
   });
 });
