@@ -35,7 +35,9 @@ export class CanvasView {
   async open(canvasId) {
     this.close();
     this.canvasId = canvasId;
-    const [{ canvas, members }, blocks] = await Promise.all([this.api.get(`/canvases/${canvasId}`), this.loadAllBlocks(canvasId)]);
+    const [{ canvas, members, membersNextCursor }, blocks] = await Promise.all([this.api.get(`/canvases/${canvasId}`), this.loadAllBlocks(canvasId)]);
+    // Over 200 members: the rest come from the members list.
+    if (membersNextCursor) members.push(...(await this.loadAllMembers(canvasId, membersNextCursor)));
     if (this.canvasId !== canvasId) return;
     $('canvas-title').textContent = canvas.title;
     $('canvas-role').textContent = canvas.role ?? '';
@@ -61,9 +63,9 @@ export class CanvasView {
   }
 
   /** Every member, following `nextCursor` (the list comes in pages of up to 200). */
-  async loadAllMembers(canvasId) {
+  async loadAllMembers(canvasId, from) {
     const members = [];
-    let cursor;
+    let cursor = from;
     do {
       const page = await this.api.get(`/canvases/${canvasId}/members${cursor ? `?cursor=${encodeURIComponent(cursor)}` : ''}`);
       members.push(...page.members);

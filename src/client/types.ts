@@ -67,7 +67,9 @@ export type Canvas = CanvasView;
 export type CanvasMember = Awaited<ReturnType<CanvasesRepository['listMembers']>>[number];
 export interface CanvasWithMembers {
   canvas: Canvas;
+  /** The first 200 members in join order; `members.list(id, {cursor: membersNextCursor})` has the rest. */
   members: CanvasMember[];
+  membersNextCursor: string | null;
 }
 export interface AddedMember {
   userId: string;

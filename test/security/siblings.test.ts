@@ -3,7 +3,7 @@ import { demoResponder } from '../../src/ai/demo-llm';
 import { startSwitchboard, type RunningSwitchboard } from '../../src/app/switchboard';
 import { createSwitchboardClient } from '../../src/client';
 import { createLogger } from '../../src/lib/logger';
-import { chatMessages, chatSessions } from '../../src/models/schema';
+import { canvasMembers, chatMessages, chatSessions, users } from '../../src/models/schema';
 import { startTestApp, testConfig, type TestApp } from '../support/app';
 import { createTestDatabase, LOCAL_POSTGRES, type TestDatabase } from '../support/database';
 import { addMember, createCanvas, registerUser, request, type JsonResponse, type TestUser } from '../support/http';
@@ -96,6 +96,25 @@ describe('security: history and members are paginated', () => {
     expect((await request('GET', `${url}?cursor=${encodeURIComponent(walk.body.nextCursor)}`, { token: stranger.accessToken })).status).toBe(404);
   });
 
+  test('a canvas of 230 members: GET /canvases/:id embeds the first 200 with membersNextCursor; the members list continues from it', async () => {
+    const owner = await registerUser(t.api, 'Popular');
+    const canvasId = await createCanvas(t.api, owner, 'Stadium');
+    // Setup only: 229 accounts and memberships in one statement each (registration would cost 229 argon2 hashes).
+    const tag = randomUUID().slice(0, 8);
+    const made = await t.app.repos.db.insert(users).values(Array.from({ length: 229 }, (_, i) => ({ email: `fan-${tag}-${i}@example.test`, name: `Fan ${i}` }))).returning({ id: users.id });
+    for (const [i, row] of made.entries()) await t.app.repos.db.insert(canvasMembers).values({ canvasId, userId: row.id, role: 'viewer', createdAt: new Date(Date.now() + 1000 + i) });
+
+    const withCanvas = await request('GET', `${t.api}/canvases/${canvasId}`, { token: owner.accessToken });
+    expect(withCanvas.status).toBe(200);
+    expect(withCanvas.body.members).toHaveLength(200);
+    expect(withCanvas.body.members[0].userId).toBe(owner.id);
+    expect(withCanvas.body.membersNextCursor).toEqual(expect.any(String));
+    const rest = await request('GET', `${t.api}/canvases/${canvasId}/members?cursor=${encodeURIComponent(withCanvas.body.membersNextCursor)}`, { token: owner.accessToken });
+    expect(rest.status).toBe(200);
+    expect(rest.body.nextCursor).toBeNull();
+    expect([...withCanvas.body.members, ...rest.body.members].map((m: { userId: string }) => m.userId)).toEqual([owner.id, ...made.map((row) => row.id)]);
+  });
+
   test('GET /canvases/:id/members: pages in join order (owner first), nextCursor, 400 on foreign cursors', async () => {
     const owner = await registerUser(t.api, 'Host');
     const canvasId = await createCanvas(t.api, owner, 'Crowded');
@@ -122,6 +141,11 @@ describe('security: history and members are paginated', () => {
       cursor = page.body.nextCursor;
     } while (cursor);
     expect(walked).toEqual([owner.id, ...guests.map((g) => g.id)]);
+
+    // GET /canvases/:id embeds the first page and says whether more follow.
+    const withCanvas = await request('GET', `${t.api}/canvases/${canvasId}`, { token: owner.accessToken });
+    expect(withCanvas.body.members.map((m: { userId: string }) => m.userId)).toEqual(walked);
+    expect(withCanvas.body.membersNextCursor).toBeNull();
 
     const client = createSwitchboardClient({ baseUrl: t.url, accessToken: owner.accessToken });
     const first = await client.members.list(canvasId, { limit: 4 });

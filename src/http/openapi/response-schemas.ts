@@ -48,7 +48,7 @@ const canvasView = z.object({ id: z.uuid(), title: z.string(), ownerId: z.uuid()
 const memberView = z.object({ userId: z.uuid(), name: z.string(), email: z.string(), role: memberRole });
 
 export const canvasResponse = z.object({ canvas: canvasView });
-export const canvasWithMembersResponse = z.object({ canvas: canvasView, members: z.array(memberView) });
+export const canvasWithMembersResponse = z.object({ canvas: canvasView, members: z.array(memberView), membersNextCursor: z.string().nullable() });
 export const canvasListResponse = z.object({ canvases: z.array(canvasView), nextCursor: z.string().nullable() });
 export const membersResponse = z.object({ members: z.array(memberView), nextCursor: z.string().nullable() });
 export const memberResponse = z.object({ member: memberView });

@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { AppError, notFound, parseOr400 } from '../../lib/errors';
-import { decodeCursor, pageOf, pageQuerySchema } from '../../lib/pagination';
+import { decodeCursor, MAX_PAGE_SIZE, pageOf, pageQuerySchema } from '../../lib/pagination';
 import { addMemberSchema, createCanvasSchema, updateCanvasSchema } from '../../schemas/api';
 import type { ApiContext } from '../context';
 import { currentUser } from '../middleware/authenticate';
@@ -36,7 +36,9 @@ export function canvasRoutes(ctx: ApiContext): Router {
     const { canvasId, user } = await requireCanvasRole(req, canvases, 'viewer');
     const canvas = await canvases.findForMember(canvasId, user.id);
     if (!canvas) throw notFound('Canvas');
-    res.json({ canvas, members: await canvases.listMembers(canvasId) });
+    // The first page of members (0100): `membersNextCursor` continues at GET /canvases/:id/members.
+    const members = pageOf(await canvases.listMembersPage(canvasId, { limit: MAX_PAGE_SIZE + 1 }), MAX_PAGE_SIZE, (member) => [member.userId]);
+    res.json({ canvas, members: members.items, membersNextCursor: members.nextCursor });
   });
 
   router.patch('/canvases/:id', async (req, res) => {

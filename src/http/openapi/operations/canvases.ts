@@ -23,8 +23,9 @@ export const canvasOperations: ApiOperation[] = [
   {
     method: 'get', path: '/canvases/:id', operationId: 'getCanvas', tags: ['canvases'], auth: 'bearer',
     summary: 'A canvas and its members (viewer)',
+    description: 'At most 200 members, in the order they joined; `membersNextCursor` (null when that is all) goes as `?cursor` to `GET /canvases/:id/members` for the rest.',
     params: canvasIdParam,
-    responses: { 200: { description: 'The canvas and its members', schema: canvasWithMembersResponse } },
+    responses: { 200: { description: 'The canvas and the first page of its members', schema: canvasWithMembersResponse } },
     errors: [404],
   },
   {
