@@ -227,4 +227,22 @@ describe('security: logout closes the session\'s WebSocket devices on every node
     // The revoked session's access token no longer opens a WebSocket, on either node.
     for (const node of [a, b]) await expect(WsDevice.connect(node, user.accessToken)).rejects.toThrow('status 401');
   });
+
+  test('refresh-token reuse revokes the family: the WebSocket opened with a token of that family closes on the other node with 4002', async () => {
+    const [a, b] = nodes.map((node) => node.url!);
+    const user = await registerUser(`${a}/api/v1`, 'Reused');
+    const rotated = await request('POST', `${a}/api/v1/auth/refresh`, { body: { refreshToken: user.refreshToken } });
+    expect(rotated.status).toBe(200);
+    // A WebSocket with the NEW access token (same family), on node B.
+    const device = await WsDevice.hello(b, rotated.body.accessToken, `phone-${randomUUID().slice(0, 6)}`);
+    open.push(device);
+    device.send({ type: 'nonsense' });
+    await device.next('error', (frame) => frame.code === 'unknown_type');
+
+    const reuse = await request('POST', `${a}/api/v1/auth/refresh`, { body: { refreshToken: user.refreshToken } });
+    expect(reuse.status).toBe(401);
+
+    expect(await closedWithin(device)).toEqual({ code: 4002, reason: 'session revoked' });
+    expect(device.all('error').map((frame) => frame.code)).toContain('session_revoked');
+  });
 });
