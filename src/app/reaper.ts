@@ -5,7 +5,7 @@ import type { Config } from '../../config';
 import type { ApprovalService } from '../assistant/approvals';
 import type { ChatCancels } from '../assistant/chat-cancel';
 import type { ChatEventLog } from '../assistant/chat-events';
-import type { NotesEventLog } from '../assistant/notes-events';
+import { NOTES_INTERRUPTED, type NotesEventLog } from '../assistant/notes-events';
 import type { DevicePort } from '../devices/device-channel';
 import { endGeneration } from '../generation/end-generation';
 import type { GenerationCancels } from '../generation/generation-cancel';
@@ -182,7 +182,7 @@ export class Reaper {
     for (const session of await this.stale.notesInProgress(before, BATCH)) {
       if (await live(queue, ticketNotesJobId(session.sessionId))) continue;
       if (!(await this.stale.failNotes(session.sessionId))) continue;
-      await this.deps.notesEvents.append(session.sessionId, { type: 'error', message: 'The notes were interrupted (their worker stopped); resolve the session again to retry' });
+      await this.deps.notesEvents.append(session.sessionId, { type: 'error', message: NOTES_INTERRUPTED });
       reaped += 1;
     }
     return reaped;

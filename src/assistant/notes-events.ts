@@ -2,6 +2,9 @@ import type { Redis } from 'ioredis';
 import { JsonEventLog } from '../lib/redis-streams';
 import type { StreamFollower } from '../lib/stream-follower';
 
+/** The `error` event of notes whose worker died mid-stream (the reaper and a stalled re-run both send it). */
+export const NOTES_INTERRUPTED = 'The notes were interrupted (their worker stopped); resolve the session again to retry';
+
 /** What the notes job tells its listeners. `chunk` texts concatenate to `done.documentation`. */
 export type NotesEvent =
   | { type: 'chunk'; text: string }

@@ -8,7 +8,7 @@ import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import type { Metrics } from '../observability/metrics';
 import { ticketNotesJobSchema, type TicketNotesJob } from '../producers/session-notes';
-import type { NotesEventLog } from './notes-events';
+import { NOTES_INTERRUPTED, type NotesEventLog } from './notes-events';
 import { NOTE_SECTIONS, NotesGate, templateSections, type NotesMessage } from './ticket-notes';
 
 /** Messages of the session fed to the model (the latest ones when a session is long). */
@@ -51,6 +51,15 @@ export class SessionNotesRunner {
     }
     if (session.documentationStatus === 'ready' && session.documentation !== null) {
       return { completedFromTemplate: false, chars: session.documentation.length };
+    }
+    if (job.stalledCounter > 0) {
+      // A worker ran this job before and died (BullMQ hands a stalled job on): part of the notes may
+      // already be in the event stream, and streaming them again would repeat that text to readers.
+      // End them as the reaper ends interrupted notes; resolving the session again starts afresh.
+      await notes.setDocumentationStatus(data.sessionId, 'failed');
+      await events.append(data.sessionId, { type: 'error', message: NOTES_INTERRUPTED });
+      log.warn({ stalledCounter: job.stalledCounter }, 'ticket notes interrupted: their worker stopped');
+      throw new UnrecoverableError('ticket notes interrupted: the worker running them stopped');
     }
     await notes.setDocumentationStatus(data.sessionId, 'generating');
     const all = await chat.history(data.sessionId);
