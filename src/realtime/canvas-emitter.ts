@@ -1,6 +1,6 @@
 import type { Namespace, Server } from 'socket.io';
 import type { Logger } from '../lib/logger';
-import type { CanvasLog } from './canvas-log';
+import type { CanvasLog, LoggedCanvasEvent } from './canvas-log';
 import { CANVAS_NAMESPACE, rooms, type CanvasClientEvents, type CanvasRoomEventName, type CanvasServerEvents, type CanvasSocketData, type CanvasUserEventName } from './events';
 
 export type CanvasNamespace = Namespace<CanvasClientEvents, CanvasServerEvents, Record<string, never>, CanvasSocketData>;
@@ -31,6 +31,11 @@ export class CanvasEmitter {
     const emit = this.nsp.to(rooms.canvas(canvasId)).emit as (event: E, payload: unknown) => boolean;
     emit.call(this.nsp.to(rooms.canvas(canvasId)), event, { ...payload, seq });
     return seq;
+  }
+
+  /** The room events named `event` still in the canvas's replay log (what clients got or can catch up on). */
+  logged(canvasId: string, event: CanvasRoomEventName): Promise<LoggedCanvasEvent[]> {
+    return this.log.eventsNamed(canvasId, event);
   }
 
   /** Forgets a deleted canvas's sequence and replay log; a failure is logged (the keys then only cost memory). */

@@ -86,6 +86,17 @@ export class CanvasLog {
     return { resync: false, events, lastSeq };
   }
 
+  /**
+   * The kept events named `event`, oldest first. A full read of the stream (bounded to about
+   * `maxEvents`): meant for the rare re-run of a job, not for every event.
+   */
+  async eventsNamed(canvasId: string, event: string): Promise<LoggedCanvasEvent[]> {
+    const entries = (await this.redis.xrange(this.keys(canvasId)[1], '-', '+')) as Array<[string, string[]]>;
+    return entries
+      .filter(([, fields]) => fields[fields.indexOf('e') + 1] === event)
+      .map(([id, fields]) => ({ seq: Number.parseInt(id, 10), event, payload: JSON.parse(fields[fields.indexOf('p') + 1]) as Record<string, unknown> }));
+  }
+
   /** Drops a deleted canvas's counter and log (the counter never expires by itself). */
   async forget(canvasId: string): Promise<void> {
     await this.redis.del(...this.keys(canvasId));

@@ -25,13 +25,22 @@ export function createBroadcastProcessor(deps: { config: Config; repos: Reposito
     const blocks: Block[] = kept ?? (await deps.repos.blocks.listByGeneration(generationId));
     const { chunkSize, chunkDelayMs } = deps.config.broadcast;
     const chunkCount = Math.ceil(blocks.length / chunkSize);
+    // A re-run (its worker died, or the attempt failed, mid-broadcast): the chunks already in the
+    // canvas's log reached the clients or can be caught up from there under their seq, so they are
+    // not sent again under new seqs, which a client deduping by seq would apply twice (0103).
+    const logged = job.attemptsStarted > 1 ? await deps.canvasEvents.logged(canvasId, 'blocks_bulk_added_chunk') : [];
+    const sent = new Set(logged.filter((e) => e.payload.generationId === generationId).map((e) => Number(e.payload.chunkIndex)));
     const chunk = (chunkIndex: number) => {
+      if (sent.has(chunkIndex)) return Promise.resolve();
       const payload = { canvasId, generationId, chunkIndex, chunkCount, blocks: blocks.slice(chunkIndex * chunkSize, (chunkIndex + 1) * chunkSize) };
       return deps.canvasEvents.emit(canvasId, 'blocks_bulk_added_chunk', payload).then(() => deps.metrics?.broadcastChunks.inc());
     };
     if (chunkDelayMs > 0) {
+      let paced = false;
       for (let chunkIndex = 0; chunkIndex < chunkCount; chunkIndex += 1) {
-        if (chunkIndex > 0) await sleep(chunkDelayMs);
+        if (sent.has(chunkIndex)) continue;
+        if (paced) await sleep(chunkDelayMs);
+        paced = true;
         await chunk(chunkIndex);
       }
     } else {
@@ -41,6 +50,6 @@ export function createBroadcastProcessor(deps: { config: Config; repos: Reposito
     }
     await job.updateProgress({ chunksSent: chunkCount, chunkCount });
     if (kept) await deps.events.forgetBlocks(generationId).catch(() => undefined);
-    return { chunks: chunkCount, blocks: blocks.length };
+    return { chunks: chunkCount - sent.size, skipped: sent.size, blocks: blocks.length };
   };
 }

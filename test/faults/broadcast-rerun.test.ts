@@ -1,0 +1,70 @@
+import type { SyncAck } from '../../src/realtime/events';
+import { createCanvas, registerUser, request } from '../support/http';
+import { useCluster } from '../support/cluster';
+import { connectCanvas, join, record, type CanvasClient } from '../support/sockets';
+import { readSse } from '../support/sse';
+import { waitUntil } from '../support/wait';
+
+const PROMPT = 'Plan the launch: a heading, three todos (book venue, invite press, ship beta) and a short paragraph';
+
+/**
+ * kill -9 of the workers in the middle of a paced broadcast: BullMQ runs the stalled broadcast job
+ * again on a fresh worker. The chunks already in the canvas's log are not sent again under new
+ * seqs (a client deduping by seq, like the SDK, would hand those blocks to the app twice): every
+ * client receives each chunk exactly once, in order, with increasing seqs (0103).
+ */
+describe('a broadcast re-run after its worker died', () => {
+  const cluster = useCluster('bcast-rerun', { WORKER_LOCK_MS: '1000', BROADCAST_CHUNK_SIZE: '1', BROADCAST_CHUNK_DELAY_MS: '1000', LOG_LEVEL: 'info' });
+  const sockets: CanvasClient[] = [];
+
+  afterAll(() => sockets.forEach((socket) => socket.close()));
+
+  test('sends only the chunks not yet logged: each block reaches each client once', async () => {
+    const [api, workerA, workerB] = await Promise.all([
+      cluster.spawn({ SWITCHBOARD_ROLES: 'api', PORT: '0' }),
+      cluster.spawn({ SWITCHBOARD_ROLES: 'worker' }),
+      cluster.spawn({ SWITCHBOARD_ROLES: 'worker' }),
+    ]);
+    const base = `${api.url}/api/v1`;
+    const user = await registerUser(base, 'BroadcastRerun');
+    const canvasId = await createCanvas(base, user);
+    const clients = await Promise.all([connectCanvas(api.url!, user.accessToken), connectCanvas(api.url!, user.accessToken)]);
+    sockets.push(...clients);
+    await Promise.all(clients.map((client) => join(client, canvasId)));
+    const received = clients.map((client) => record(client, 'blocks_bulk_added_chunk'));
+
+    const sse = await readSse(`${base}/canvases/${canvasId}/ai/generate-stream`, {
+      method: 'POST',
+      token: user.accessToken,
+      body: { prompt: PROMPT },
+      timeoutMs: 60_000,
+      until: (m) => m.event === 'complete' || m.event === 'error',
+    });
+    const complete = sse.messages.at(-1)!;
+    expect(complete.event).toBe('complete');
+    const ids = complete.data.blocks.map((b: { id: string }) => b.id);
+    expect(ids).toHaveLength(5);
+
+    // The first chunk is out, the others are paced a second apart: kill the workers mid-broadcast.
+    await waitUntil(() => received[0].length >= 1, 15_000);
+    workerA.child.kill('SIGKILL');
+    workerB.child.kill('SIGKILL');
+    const before = received[0].length;
+    expect(before).toBeLessThan(5);
+    await cluster.spawn({ SWITCHBOARD_ROLES: 'worker' });
+
+    for (const chunks of received) {
+      await waitUntil(() => chunks.flatMap((c) => c.blocks).length >= 5, 30_000);
+      expect(chunks.map((c) => c.chunkIndex)).toEqual([0, 1, 2, 3, 4]);
+      expect(chunks.flatMap((c) => c.blocks.map((b) => b.id))).toEqual(ids);
+      const seqs = chunks.map((c) => c.seq);
+      expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
+      expect(new Set(seqs).size).toBe(seqs.length);
+    }
+    // Nothing more arrives: the catch-up log holds each chunk of this generation once.
+    const sync: SyncAck = await clients[0].timeout(5_000).emitWithAck('canvas:sync', { canvasId, afterSeq: 0 });
+    expect(sync).toMatchObject({ ok: true, resync: false });
+    const logged = sync.ok && !sync.resync ? sync.events.filter((e) => e.event === 'blocks_bulk_added_chunk') : [];
+    expect(logged.map((e) => e.payload.chunkIndex)).toEqual([0, 1, 2, 3, 4]);
+  }, 120_000);
+});
