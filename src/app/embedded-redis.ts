@@ -2,6 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { processAlive } from '../lib/processes';
 
 /** A redis-server child process owned by this process. */
 export interface EmbeddedRedis {
@@ -139,7 +140,7 @@ async function stopOrphan(pidFile: string): Promise<void> {
   if (!Number.isInteger(pid) || pid <= 1 || !isRedisServer(pid)) return;
   process.kill(pid, 'SIGTERM');
   const deadline = Date.now() + 10_000;
-  while (alive(pid)) {
+  while (processAlive(pid)) {
     if (Date.now() > deadline) {
       process.kill(pid, 'SIGKILL');
       break;
@@ -148,18 +149,10 @@ async function stopOrphan(pidFile: string): Promise<void> {
   }
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** Only a live redis-server is stopped: a pid reused by anything else is left alone. */
 function isRedisServer(pid: number): boolean {
-  if (!alive(pid)) return false;
+  if (!processAlive(pid)) return false;
   const ps = spawnSync('ps', ['-p', String(pid), '-o', 'command=']);
   return !ps.error && ps.stdout.toString().includes('redis-server');
 }

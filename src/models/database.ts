@@ -8,6 +8,7 @@ import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
 import { Pool } from 'pg';
 import * as schema from './schema';
 import { migrate } from './migrate';
+import { processAlive } from '../lib/processes';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
 /** A transaction handle; repositories accept either a Db or a Tx. */
@@ -83,7 +84,7 @@ function claimDataDir(dir: string): () => void {
   } catch {
     // no owner yet
   }
-  if (Number.isInteger(owner) && owner !== process.pid && alive(owner)) {
+  if (Number.isInteger(owner) && owner !== process.pid && processAlive(owner)) {
     throw new DatabaseInUseError(
       `The embedded database in ${dir} is in use by process ${owner} (PGlite allows one process). Stop it first, or point every process at a PostgreSQL server with DATABASE_URL.`,
     );
@@ -98,11 +99,3 @@ function claimDataDir(dir: string): () => void {
   };
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

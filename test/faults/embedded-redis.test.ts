@@ -6,19 +6,12 @@ import { createCanvas, registerUser, request, type TestUser } from '../support/h
 import { spawnSwitchboard, type SwitchboardProcess } from '../support/processes';
 import { readSse } from '../support/sse';
 import { eventually } from '../support/wait';
+import { processAlive } from '../../src/lib/processes';
 
 const PROMPT = 'Plan the launch: a heading, three todos (book venue, invite press, ship beta) and a short paragraph';
 
 /** The pid redis-server wrote under DATA_DIR. */
 const redisPid = (dataDir: string) => Number.parseInt(readFileSync(path.join(dataDir, 'redis', 'redis-server.pid'), 'utf8'), 10);
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 const parentOf = (pid: number) => Number.parseInt(spawnSync('ps', ['-p', String(pid), '-o', 'ppid=']).stdout.toString().trim(), 10);
 
 /**
@@ -47,7 +40,7 @@ describe('the embedded redis-server under crashes', () => {
         return 0;
       }
     })();
-    if (pid && alive(pid)) process.kill(pid, 'SIGKILL');
+    if (pid && processAlive(pid)) process.kill(pid, 'SIGKILL');
     rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -59,7 +52,7 @@ describe('the embedded redis-server under crashes', () => {
     const before = redisPid(dataDir);
 
     process.kill(before, 'SIGKILL');
-    await eventually(async () => redisPid(dataDir), (pid) => pid !== before && alive(pid), 20_000);
+    await eventually(async () => redisPid(dataDir), (pid) => pid !== before && processAlive(pid), 20_000);
     await eventually(async () => (await request('GET', `${app.url}/readyz`)).status, (status) => status === 200, 20_000);
 
     const sse = await readSse(`${api}/canvases/${canvasId}/ai/generate-stream`, {
@@ -85,7 +78,7 @@ describe('the embedded redis-server under crashes', () => {
     });
     await app.stop('SIGKILL');
     // No orphan keeps listening once its app is gone.
-    await eventually(async () => alive(oldRedis), (up) => !up, 15_000);
+    await eventually(async () => processAlive(oldRedis), (up) => !up, 15_000);
 
     const restarted = await start();
     const api2 = `${restarted.url}/api/v1`;
@@ -108,10 +101,10 @@ describe('the embedded redis-server under crashes', () => {
     const orphan = redisPid(dataDir);
     process.kill(parentOf(orphan), 'SIGKILL');
     await app.stop('SIGKILL');
-    expect(alive(orphan)).toBe(true);
+    expect(processAlive(orphan)).toBe(true);
 
     const restarted = await start();
-    expect(alive(orphan)).toBe(false);
+    expect(processAlive(orphan)).toBe(false);
     expect(redisPid(dataDir)).not.toBe(orphan);
     const blocks = await request('GET', `${restarted.url}/api/v1/canvases/${canvasId}/blocks`, { token: user.accessToken });
     expect(blocks.status).toBe(200);
