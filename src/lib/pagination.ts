@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AppError } from './errors';
+import { isStorableText } from './text-safety';
 
 /** Largest page any list answers (SPEC §9). */
 export const MAX_PAGE_SIZE = 200;
@@ -41,6 +42,18 @@ export function pageOf<R>(rows: R[], limit: number, keyOf: (row: R) => Array<str
 }
 
 const uuid = z.uuid();
+/** A `[uuid]` key (lists ordered by id), or null: only a real uuid reaches the database. */
+export function idKey(key: unknown[]): string | null {
+  return key.length === 1 && typeof key[0] === 'string' && uuid.safeParse(key[0]).success ? key[0] : null;
+}
+
+/** A `[rank, uuid]` key (blocks in rank order), or null; the rank must be text PostgreSQL can store. */
+export function rankIdKey(key: unknown[]): { rank: string; id: string } | null {
+  const [rank, id] = key;
+  return key.length === 2 && typeof rank === 'string' && rank.length <= 200 && isStorableText(rank) && typeof id === 'string' && uuid.safeParse(id).success
+    ? { rank, id }
+    : null;
+}
 /** A `[timestamp, uuid]` key (time-ordered lists), or null. */
 export function timeIdKey(key: unknown[]): { at: Date; id: string } | null {
   const [at, id] = key;

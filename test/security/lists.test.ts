@@ -74,6 +74,30 @@ describe('security: lists are paginated and canvases are bounded', () => {
     expect(answers[3].body.error.code).toBe('invalid_cursor');
   });
 
+  test('a crafted cursor (uuid-shaped but not a uuid, or a rank holding NUL) is 400 invalid_cursor on every list, never a 500', async () => {
+    const canvasId = await createCanvas(t.api, owner, 'Crafted cursors');
+    const cursor = (key: unknown[]) => encodeURIComponent(Buffer.from(JSON.stringify(key)).toString('base64url'));
+    const notUuid = 'a'.repeat(36);
+    const dashes = '-'.repeat(36);
+    const uuid = '00000000-0000-4000-8000-000000000000';
+    const get = (path: string) => request('GET', `${t.api}${path}`, { token: owner.accessToken });
+    const answers = await Promise.all([
+      get(`/canvases?cursor=${cursor([notUuid])}`),
+      get(`/canvases?cursor=${cursor([dashes])}`),
+      get(`/canvases/${canvasId}/members?cursor=${cursor([notUuid])}`),
+      get(`/canvases/${canvasId}/audit?cursor=${cursor([notUuid])}`),
+      get(`/agents/local?cursor=${cursor([notUuid])}`),
+      get(`/agents/cloud?cursor=${cursor([dashes])}`),
+      get(`/hitl/requests?cursor=${cursor([notUuid])}`),
+      get(`/canvases/${canvasId}/blocks?cursor=${cursor(['a', notUuid])}`),
+      get(`/canvases/${canvasId}/blocks?cursor=${cursor(['a\u0000', uuid])}`),
+      get(`/canvases/${canvasId}/blocks?cursor=${cursor(['\ud800', uuid])}`),
+    ]);
+
+    expect(answers.map((res) => res.status)).toEqual(answers.map(() => 400));
+    expect(answers.map((res) => res.body.error.code)).toEqual(answers.map(() => 'invalid_cursor'));
+  });
+
   test(`past MAX_BLOCKS_PER_CANVAS (${MAX_BLOCKS}) a new block is 409 canvas_full and nothing is written`, async () => {
     const canvasId = await createCanvas(t.api, owner, 'Full');
     await seedBlocks(canvasId, MAX_BLOCKS - 1, 'full');

@@ -1,7 +1,7 @@
 import type { Request } from 'express';
 import { Router } from 'express';
 import { notFound, parseOr400 } from '../../lib/errors';
-import { decodeCursor, pageOf, pageQuerySchema } from '../../lib/pagination';
+import { decodeCursor, idKey, pageOf, pageQuerySchema } from '../../lib/pagination';
 import { toAgentView, toRunView, type AgentRef } from '../../models/agents-repository';
 import { uuidParam } from '../../schemas/api';
 import {
@@ -18,7 +18,6 @@ import { currentUser } from '../middleware/authenticate';
 
 /** `GET /agents/local` and `/agents/cloud`: `?limit` 1–200 (default 50), `?cursor`. */
 export const agentsPageQuerySchema = pageQuerySchema(50);
-const idKey = (key: unknown[]) => (key.length === 1 && typeof key[0] === 'string' && /^[0-9a-f-]{36}$/i.test(key[0]) ? key[0] : null);
 
 /**
  * Background agents (SPEC §7): the catalog, CRUD of local and cloud agent configs, run logs and

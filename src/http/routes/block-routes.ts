@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { AppError, notFound, parseOr400, zodDetails } from '../../lib/errors';
-import { decodeCursor, pageOf, pageQuerySchema } from '../../lib/pagination';
+import { decodeCursor, pageOf, pageQuerySchema, rankIdKey } from '../../lib/pagination';
 import { CanvasFullError, PlacementError } from '../../models/blocks-repository';
 import { createBlockSchema, parseBlockContent, updateBlockSchema } from '../../schemas/blocks';
 import { uuidParam } from '../../schemas/api';
@@ -8,10 +8,6 @@ import type { ApiContext } from '../context';
 import { requireCanvasRole } from '../middleware/canvas-access';
 
 export const blocksPageQuerySchema = pageQuerySchema(200);
-const rankIdKey = (key: unknown[]) => {
-  const [rank, id] = key;
-  return key.length === 2 && typeof rank === 'string' && rank.length <= 200 && typeof id === 'string' && /^[0-9a-f-]{36}$/i.test(id) ? { rank, id } : null;
-};
 
 /** Placement problems (unknown neighbour, wrong order) are the client's: 400. */
 async function placing<T>(work: () => Promise<T>): Promise<T> {

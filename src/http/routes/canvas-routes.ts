@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { AppError, notFound, parseOr400 } from '../../lib/errors';
-import { decodeCursor, MAX_PAGE_SIZE, pageOf, pageQuerySchema } from '../../lib/pagination';
+import { decodeCursor, idKey, MAX_PAGE_SIZE, pageOf, pageQuerySchema } from '../../lib/pagination';
 import { addMemberSchema, createCanvasSchema, updateCanvasSchema } from '../../schemas/api';
 import type { ApiContext } from '../context';
 import { currentUser } from '../middleware/authenticate';
@@ -12,7 +12,6 @@ export const auditPageQuerySchema = pageQuerySchema(50);
 export const canvasesPageQuerySchema = pageQuerySchema(50);
 /** `GET /canvases/:id/members`: `?limit` 1–200 (default 200, so most canvases answer whole), `?cursor`. */
 export const membersPageQuerySchema = pageQuerySchema(200);
-const idKey = (key: unknown[]) => (key.length === 1 && typeof key[0] === 'string' && /^[0-9a-f-]{36}$/i.test(key[0]) ? key[0] : null);
 
 /** Canvases, members and the audit trail. */
 export function canvasRoutes(ctx: ApiContext): Router {

@@ -2,7 +2,7 @@ import type { Request } from 'express';
 import { Router } from 'express';
 import { z } from 'zod';
 import { notFound, parseOr400 } from '../../lib/errors';
-import { decodeCursor, pageOf } from '../../lib/pagination';
+import { decodeCursor, idKey, pageOf } from '../../lib/pagination';
 import { toHitlView } from '../../models/hitl-repository';
 import { uuidParam } from '../../schemas/api';
 import type { ApiContext } from '../context';
@@ -32,7 +32,7 @@ export function hitlRoutes(ctx: ApiContext): Router {
   // The caller's own requests (newest first), e.g. `?status=pending` for a console's approvals list.
   router.get('/hitl/requests', async (req, res) => {
     const query = parseOr400(hitlListQuerySchema, req.query, 'query');
-    const beforeId = query.cursor ? decodeCursor(query.cursor, (key) => (key.length === 1 && typeof key[0] === 'string' && /^[0-9a-f-]{36}$/i.test(key[0]) ? key[0] : null)) : undefined;
+    const beforeId = query.cursor ? decodeCursor(query.cursor, idKey) : undefined;
     const rows = await ctx.repos.hitl.listForUser(currentUser(req).id, { status: query.status, limit: query.limit + 1, beforeId });
     const page = pageOf(rows, query.limit, (row) => [row.id]);
     // nextCursor only when another page follows: the last page keeps the body it always had.
