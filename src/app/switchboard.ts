@@ -224,7 +224,10 @@ export async function startSwitchboard(
         onChatRequest: deviceChatHandler(chat, new UsageLimiter(redis, config.redis.keyPrefix, config.usageLimits)),
         onToolApproval: toolApprovalHandler(approvals),
         onChatCancel: (user, deviceId, payload) => chatCancels.cancelFromDevice(user.id, deviceId, payload),
-        onDeviceHello: (userId, deviceId) => void agents.resumeWaitingRuns(userId, deviceId),
+        onDeviceHello: async (userId, deviceId) => {
+          // Awaited, so the transports' try/catch sees a failure (a rejected promise would end the process).
+          await agents.resumeWaitingRuns(userId, deviceId);
+        },
         onAgentFrame: (user, deviceId, type, payload) => agentRunChannel.accept(user.id, deviceId, type, payload),
       };
       const deviceSockets = registerDeviceNamespace(devices, { tokens, registry: deviceRegistry, logger, metrics, ...deviceHandlers });

@@ -104,12 +104,15 @@ export class WsRelay {
       return null;
     }
     let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
     try {
       const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new RelayTimeoutError()), timeoutMs)));
-      const aborted = new Promise<never>((_, reject) => signal?.addEventListener('abort', () => reject(new RelayTimeoutError()), { once: true }));
+      // The turn's signal lives for the whole turn: its listener must go with this call.
+      const aborted = new Promise<never>((_, reject) => signal?.addEventListener('abort', (onAbort = () => reject(new RelayTimeoutError())), { once: true }));
       return [await Promise.race([reply, timeout, aborted])];
     } finally {
       clearTimeout(timer);
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
       this.pending.delete(call.id);
     }
   }

@@ -98,7 +98,13 @@ export function attachDeviceWebSocket(httpServer: HttpServer, deps: DeviceWsDeps
         opened.close(WS_CLOSE.tokenExpired, 'session revoked');
       };
       let unwatch: () => Promise<void> = async () => undefined;
-      const done = () => (void unwatch().catch(() => undefined), releaseQuota());
+      let released = false;
+      const done = () => {
+        if (released) return;
+        released = true;
+        void unwatch().catch(() => undefined);
+        releaseQuota();
+      };
       let stands = true;
       try {
         if (claims.sid) unwatch = await relay.watchSession(claims.sid, closeRevoked);
@@ -111,6 +117,9 @@ export function attachDeviceWebSocket(httpServer: HttpServer, deps: DeviceWsDeps
       if (!stands || revokedEarly) return (done(), refuseUpgrade(socket, 401, 'Unauthorized', 'unauthorized', 'A valid access token is required (?token=)'));
       if (socket.destroyed) return done();
       const expiresAt = (claims.exp ?? 0) * 1000;
+      // ws answers a malformed upgrade (bad key, version, method) itself and never calls back: the
+      // socket's close is then the only moment the lease and the session watch can be released.
+      socket.once('close', done);
       wss.handleUpgrade(req, socket, head, (ws) => {
         open.add(ws);
         opened = ws;
@@ -264,11 +273,21 @@ class DeviceWsConnection {
     const presence = { deviceId, socketId: this.connId, connectedAt: this.connectedAt, agentIds };
     if (!this.deviceId) {
       this.deviceId = deviceId;
-      // Listen first, so that what is sent to the device from now on reaches this connection.
-      this.release = await channel.relay!.hold(userId, deviceId, (message) => this.onRelay(message));
-      if (this.closed) return void this.release();
-      await channel.replaceOthers(userId, deviceId, this.connId);
-      await registry.register(userId, presence);
+      try {
+        // Listen first, so that what is sent to the device from now on reaches this connection.
+        this.release = await channel.relay!.hold(userId, deviceId, (message) => this.onRelay(message));
+        if (this.closed) return void this.release();
+        await channel.replaceOthers(userId, deviceId, this.connId);
+        await registry.register(userId, presence);
+      } catch (error) {
+        // A hello that failed half way (Redis blip) must not leave a device that looks online but
+        // receives nothing: the app's retried hello starts over.
+        const release = this.release;
+        this.deviceId = undefined;
+        this.release = undefined;
+        await release?.().catch(() => undefined);
+        throw error;
+      }
       // Closed meanwhile: onClose may have run before the entry existed.
       if (this.closed) return void (await registry.unregister(userId, deviceId, this.connId));
       this.log.info({ deviceId }, 'device said hello');

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { demoResponder } from '../../src/ai/demo-llm';
 import { connectDevice, type DeviceWsFrame } from '../../src/client';
@@ -107,6 +108,31 @@ describe('plain WebSocket devices across two API nodes', () => {
       (result) => result instanceof WsDevice,
     );
     open.push(again as WsDevice);
+  });
+
+  test('malformed upgrades with a valid token (no Sec-WebSocket-Key) get 400 and hold no place under MAX_SOCKETS_PER_USER', async () => {
+    const user = await registerUser(api(nodeA), 'Malformed');
+    /** An upgrade ws itself refuses (it answers 400 and never hands us a socket). */
+    const malformed = () =>
+      new Promise<number>((resolve, reject) => {
+        const url = new URL(`${nodeB.url!}/api/v1/ws/device?token=${encodeURIComponent(user.accessToken)}`);
+        const req = http.request(url, { headers: { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13' } });
+        req.on('response', (res) => (res.resume(), resolve(res.statusCode ?? 0)));
+        req.on('upgrade', () => reject(new Error('upgraded without a key')));
+        req.on('error', reject);
+        req.end();
+      });
+
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i += 1) statuses.push(await malformed());
+
+    expect(statuses).toEqual([400, 400, 400, 400, 400, 400]);
+    // Six refused upgrades over a cap of 4: a real device still gets in once their sockets closed.
+    const device = await eventually(
+      () => WsDevice.connect(nodeB.url!, user.accessToken).catch((error: Error) => error),
+      (result) => result instanceof WsDevice,
+    );
+    open.push(device as WsDevice);
   });
 
   test('until device_hello only pong is accepted; after it the device is online for its user only', async () => {
