@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Block } from '../schemas/blocks';
 import type { GenerationEvent, SequencedEvent } from './events';
 import { isTerminal } from './events';
-import { followLog, type LogLiveness } from '../lib/redis-streams';
+import { followLog, type LiveSink, type LogLiveness } from '../lib/redis-streams';
 import type { StreamFollower } from '../lib/stream-follower';
 
 /** How long the broadcast's copy of the blocks is kept: far beyond its retries (5 attempts, backoff from 200 ms). */
@@ -86,9 +86,10 @@ export class GenerationEventLog {
   /**
    * Replays events after `afterSeq`, then follows live until a terminal event, `signal` aborts, or
    * `liveness` says the generation ended without one in the log (expired or lost log, dead worker):
-   * then it returns and the caller reports how the generation ended.
+   * then it returns and the caller reports how the generation ended. With `live`, the live events
+   * go to it as frames instead of being yielded (see `followLog`).
    */
-  async *follow(generationId: string, afterSeq: number, signal: AbortSignal, liveness: LogLiveness): AsyncGenerator<SequencedEvent> {
+  async *follow(generationId: string, afterSeq: number, signal: AbortSignal, liveness: LogLiveness, live?: LiveSink): AsyncGenerator<SequencedEvent> {
     if (!this.follower) throw new Error('This event log was built without a StreamFollower');
     for await (const [id, json] of followLog({
       redis: this.redis,
@@ -98,6 +99,7 @@ export class GenerationEventLog {
       isTerminal: (value) => isTerminal(JSON.parse(value) as GenerationEvent),
       liveness,
       signal,
+      live,
     })) {
       yield parseEntry([id, ['e', json]]);
     }

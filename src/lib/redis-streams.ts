@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { streamIdBefore, type StreamEntry, type StreamFollower } from './stream-follower';
+import { streamIdBefore, type Frame, type Framer, type StreamEntry, type StreamFollower } from './stream-follower';
 
 /**
  * Follows a Redis stream live from after `fromId` until the consumer stops or `signal` aborts,
@@ -46,6 +46,16 @@ export interface LogLiveness {
 const REPLAY_PAGE = 500;
 
 /**
+ * Where the live phase of `followLog` goes instead of being yielded: `push` gets each batch of
+ * frames (built by `framer`, shared with every other follower of the key) as the follower reads
+ * it, up to and including a terminal one. No per-stream generator runs while the stream is live.
+ */
+export interface LiveSink {
+  framer: Framer;
+  push(frames: Frame[]): void;
+}
+
+/**
  * Every entry of `key` after `afterId`: first what is stored (replay), then live from the
  * process's one follower, until an entry `isTerminal`, `signal` aborts, or the producer has ended
  * without writing one (an expired or lost log, a crashed writer). In that last case it simply
@@ -62,6 +72,8 @@ export async function* followLog(options: {
   isTerminal: (value: string) => boolean;
   liveness: LogLiveness;
   signal: AbortSignal;
+  /** When given, live entries are pushed here as frames (not yielded); replay still yields. */
+  live?: LiveSink;
 }): AsyncGenerator<StreamEntry> {
   const { redis, follower, key, isTerminal, liveness, signal } = options;
   let last = options.afterId;
@@ -78,6 +90,10 @@ export async function* followLog(options: {
   // A terminal entry at or before the cursor: the client asked from past the end.
   if (tail && !streamIdBefore(last, tail[0]) && isTerminal(tail[1][1])) {
     yield [tail[0], tail[1][1]];
+    return;
+  }
+  if (options.live) {
+    await pushLive(follower, key, last, options.live, liveness, signal);
     return;
   }
 
@@ -125,6 +141,71 @@ export async function* followLog(options: {
     signal.removeEventListener('abort', onAbort);
     unsubscribe();
   }
+}
+
+/**
+ * The live phase of `followLog` pushed into `sink`: the same rules (ends after a terminal frame,
+ * on abort, or once liveness says the writer ended and the grace passed), but driven by the
+ * follower's callback and one timer per stream, not a generator resumed per entry. Rejects when an
+ * entry cannot be framed (the caller reports the stream interrupted, as a throwing replay would).
+ */
+function pushLive(follower: StreamFollower, key: string, after: string, sink: LiveSink, liveness: LogLiveness, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise<void>((resolve, reject) => {
+    const graceMs = liveness.graceMs ?? 2_000;
+    let nextCheck = Date.now();
+    let endBy: number | undefined;
+    let done = false;
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (error?: unknown) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      unsubscribe();
+      if (error) reject(error);
+      else resolve();
+    };
+    const onAbort = () => finish();
+    const unsubscribe = follower.subscribe(
+      key,
+      after,
+      (_entries, frames) => {
+        if (done) return;
+        if (!frames) return finish(new Error(`An entry of ${key} could not be framed`));
+        const end = frames.findIndex((frame) => frame.terminal);
+        sink.push(end === -1 || end === frames.length - 1 ? frames : frames.slice(0, end + 1));
+        if (end !== -1) return finish();
+        // Entries arrived: the producer is alive; ask again only after a quiet period.
+        if (endBy === undefined) nextCheck = Date.now() + liveness.checkEveryMs;
+      },
+      sink.framer,
+    );
+    // The timer only re-arms when due: an event does not touch it, it moves `nextCheck`.
+    const tick = () => {
+      if (done) return;
+      const now = Date.now();
+      if (endBy !== undefined) {
+        if (now >= endBy) return finish();
+        timer = setTimeout(tick, endBy - now);
+        return;
+      }
+      if (now < nextCheck) {
+        timer = setTimeout(tick, nextCheck - now);
+        return;
+      }
+      void follower
+        .shared(`ended:${key}`, Math.min(liveness.checkEveryMs, 1_000), liveness.endedAt)
+        .catch(() => null)
+        .then((endedAt) => {
+          nextCheck = Date.now() + liveness.checkEveryMs;
+          if (endedAt) endBy = Math.max(Date.now(), endedAt.getTime() + graceMs);
+          tick();
+        });
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    tick();
+  });
 }
 
 /**

@@ -3,10 +3,28 @@ import type { Redis } from 'ioredis';
 /** Entries of one Redis stream as `[entryId, firstFieldValue]`, in stream order. */
 export type StreamEntry = [id: string, value: string];
 
+/** One entry as its wire bytes, built once per read and shared by every subscriber of the key. */
+export interface Frame {
+  bytes: Buffer;
+  /** The entry ends the stream (its subscribers stop after it). */
+  terminal: boolean;
+}
+
+/**
+ * Turns an entry into its `Frame`. Pass a module-level function (not a per-subscriber closure):
+ * subscribers with the same framer share one frame per entry, so 1,000 followers of one key cost
+ * one parse and one format per entry, not 1,000.
+ */
+export type Framer = (entry: StreamEntry) => Frame;
+
+/** Receives entries in order; `frames` (same length) when subscribed with a framer, null if it threw. */
+export type Deliver = (entries: StreamEntry[], frames: Frame[] | null | undefined) => void;
+
 interface Subscriber {
   /** The last entry id this subscriber has (it is handed only later ones). */
   last: string;
-  deliver(entries: StreamEntry[]): void;
+  deliver: Deliver;
+  framer: Framer | undefined;
 }
 
 interface FollowedKey {
@@ -63,11 +81,12 @@ export class StreamFollower {
 
   /**
    * Calls `deliver` with every entry of `key` after `afterId`, in order, as they are written, until
-   * the returned function is called.
+   * the returned function is called. With a `framer`, each entry is also handed as its shared
+   * `Frame` (built once per read for all subscribers of the key with that framer).
    */
-  subscribe(key: string, afterId: string, deliver: (entries: StreamEntry[]) => void): () => void {
+  subscribe(key: string, afterId: string, deliver: Deliver, framer?: Framer): () => void {
     if (this.closed) throw new Error('StreamFollower is closed');
-    const subscriber: Subscriber = { last: afterId, deliver };
+    const subscriber: Subscriber = { last: afterId, deliver, framer };
     let followed = this.keys.get(key);
     if (!followed) {
       followed = { cursor: afterId, subscribers: new Set() };
@@ -168,25 +187,38 @@ export class StreamFollower {
     const followed = this.keys.get(key);
     if (!followed || !raw.length) return;
     const entries: StreamEntry[] = raw.map(([id, fields]) => [id, fields[1]]);
+    // Frames of this read, per framer: built at the first subscriber that needs them.
+    const framed = new Map<Framer, Frame[] | null>();
     let cursor: string | undefined;
     for (const subscriber of followed.subscribers) {
       if (streamIdBefore(subscriber.last, readCursor)) {
         cursor = cursor === undefined || streamIdBefore(subscriber.last, cursor) ? subscriber.last : cursor;
         continue;
       }
-      this.deliverTo(subscriber, entries);
+      let frames: Frame[] | null | undefined;
+      if (subscriber.framer) {
+        frames = framed.get(subscriber.framer);
+        if (frames === undefined) {
+          frames = frameAll(subscriber.framer, entries);
+          framed.set(subscriber.framer, frames);
+        }
+      }
+      this.deliverTo(subscriber, entries, frames);
       cursor = cursor === undefined || streamIdBefore(subscriber.last, cursor) ? subscriber.last : cursor;
     }
     if (cursor !== undefined) followed.cursor = cursor;
   }
 
-  private deliverTo(subscriber: Subscriber, entries: StreamEntry[]): void {
+  private deliverTo(subscriber: Subscriber, entries: StreamEntry[], frames: Frame[] | null | undefined): void {
     // Only what this subscriber has not seen: a later joiner may have read part of it already.
-    const fresh = streamIdBefore(subscriber.last, entries[0][0]) ? entries : entries.filter(([id]) => streamIdBefore(subscriber.last, id));
-    if (!fresh.length) return;
+    // Entries are in id order, so the unseen ones are a suffix.
+    let start = 0;
+    while (start < entries.length && !streamIdBefore(subscriber.last, entries[start][0])) start += 1;
+    if (start === entries.length) return;
+    const fresh = start ? entries.slice(start) : entries;
     subscriber.last = fresh[fresh.length - 1][0];
     try {
-      subscriber.deliver(fresh);
+      subscriber.deliver(fresh, start && frames ? frames.slice(start) : frames);
     } catch {
       // A subscriber's failure is its own; the others still get the entries.
     }
@@ -208,5 +240,14 @@ export class StreamFollower {
     }
     if (this.clientId === undefined) this.clientId = Number(await this.connection.client('ID'));
     return this.connection;
+  }
+}
+
+/** Every entry's frame, or null when the framer throws (a malformed entry): the subscribers end the stream. */
+function frameAll(framer: Framer, entries: StreamEntry[]): Frame[] | null {
+  try {
+    return entries.map(framer);
+  } catch {
+    return null;
   }
 }

@@ -2,6 +2,8 @@ import type { GenerationEventLog } from '../../generation/event-log';
 import { generationErrorMessage, isTerminal, type GenerationEvent } from '../../generation/events';
 import type { Repositories } from '../../models';
 import type { GenerationRow } from '../../models/schema';
+import type { Frame, StreamEntry } from '../../lib/stream-follower';
+import { formatSse } from '../sse';
 import type { SseSource } from '../sse-streams';
 
 /** How often a quiet stream asks the database whether its generation ended without a terminal event. */
@@ -30,9 +32,17 @@ export function generationSource(
     },
   };
   return {
-    async *messages(signal) {
+    async *messages(signal, push) {
       let ended = false;
-      for await (const { seq, event } of deps.events.follow(generationId, afterSeq, signal, liveness)) {
+      // Live events go straight to `push` as frames shared by every stream of this generation.
+      const live = push && {
+        framer: generationFrame,
+        push: (frames: Frame[]) => {
+          push(frames);
+          ended ||= frames[frames.length - 1].terminal;
+        },
+      };
+      for await (const { seq, event } of deps.events.follow(generationId, afterSeq, signal, liveness, live)) {
         yield { id: seq, event: event.type, data: JSON.stringify(event) };
         ended ||= isTerminal(event);
       }
@@ -47,6 +57,15 @@ export function generationSource(
       retry: 1000,
     },
   };
+}
+
+/**
+ * A live log entry as its SSE bytes, exactly as the replay writes it (`id: <seq>`, `event:`,
+ * `data:`); built once per entry by the follower and shared by every stream of the generation.
+ */
+export function generationFrame([id, value]: StreamEntry): Frame {
+  const event = JSON.parse(value) as GenerationEvent;
+  return { bytes: Buffer.from(formatSse({ id: Number.parseInt(id, 10), event: event.type, data: JSON.stringify(event) })), terminal: isTerminal(event) };
 }
 
 /** The terminal event a generation's row implies (its log had none). */

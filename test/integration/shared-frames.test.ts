@@ -1,0 +1,109 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { GenerationEventLog } from '../../src/generation/event-log';
+import type { GenerationEvent } from '../../src/generation/events';
+import { formatSse } from '../../src/http/sse';
+import { generationFrame } from '../../src/http/streams/generation-source';
+import { createRedis, redisReady } from '../../src/lib/redis';
+import type { LogLiveness } from '../../src/lib/redis-streams';
+import { StreamFollower, type Frame } from '../../src/lib/stream-follower';
+import { testRedisUrl } from '../support/database';
+import { waitUntil } from '../support/wait';
+
+/**
+ * Issue 12 "many streams": live entries are framed once per entry by the process's follower and
+ * the same bytes go to every stream of the key; a stream resumed after Last-Event-ID still gets
+ * exactly what it missed (replayed) and then the shared live frames.
+ */
+describe('shared SSE frames of one generation', () => {
+  let redis: Redis;
+  let follower: StreamFollower;
+  let log: GenerationEventLog;
+  const stillRunning: LogLiveness = { checkEveryMs: 60_000, endedAt: async () => null };
+
+  beforeEach(async () => {
+    redis = createRedis(testRedisUrl(), 'command');
+    await redisReady(redis);
+    follower = new StreamFollower(redis);
+    log = new GenerationEventLog(redis, `frames-test:${randomUUID()}`, 600, follower);
+  });
+
+  afterEach(async () => {
+    await follower.close();
+    redis.disconnect();
+  });
+
+  const output = (generationId: string, index: number): GenerationEvent => ({ type: 'tool_output', generationId, index, block: { type: 'text', content: `line ${index}\nsecond "line"` } } as unknown as GenerationEvent);
+  const wire = (seq: number, event: GenerationEvent) => formatSse({ id: seq, event: event.type, data: JSON.stringify(event) });
+
+  /** Follows like the SSE door does: replay yielded as messages, live pushed as frames. */
+  const follow = (generationId: string, afterSeq: number) => {
+    const controller = new AbortController();
+    const replayed: string[] = [];
+    const pushed: Frame[] = [];
+    const done = (async () => {
+      for await (const { seq, event } of log.follow(generationId, afterSeq, controller.signal, stillRunning, { framer: generationFrame, push: (frames) => pushed.push(...frames) })) {
+        replayed.push(wire(seq, event));
+      }
+    })();
+    let finished = false;
+    void done.then(() => (finished = true));
+    return { replayed, pushed, controller, done, finished: () => finished };
+  };
+
+  test('50 followers of one generation get the very same frame buffers, byte-identical to the replay format, and end at the terminal one', async () => {
+    const generationId = randomUUID();
+    await log.append(generationId, 1, output(generationId, 0));
+    const followers = Array.from({ length: 50 }, () => follow(generationId, 1));
+    await waitUntil(() => follower.size === 50, 5_000);
+
+    const live = [output(generationId, 1), output(generationId, 2), { type: 'complete', generationId, blocks: [], truncated: false } as GenerationEvent];
+    for (const [i, event] of live.entries()) await log.append(generationId, i + 2, event);
+
+    await waitUntil(() => followers.every((f) => f.finished()), 5_000);
+    const expected = live.map((event, i) => wire(i + 2, event));
+    for (const f of followers) {
+      expect(f.replayed).toEqual([]);
+      expect(f.pushed.map((frame) => frame.bytes.toString('utf8'))).toEqual(expected);
+      // One buffer per entry for everyone: formatted once, not once per follower.
+      f.pushed.forEach((frame, i) => expect(frame.bytes).toBe(followers[0].pushed[i].bytes));
+    }
+    expect(followers[0].pushed.map((frame) => frame.terminal)).toEqual([false, false, true]);
+    expect(follower.size).toBe(0);
+  });
+
+  test('a follower resumed after Last-Event-ID 2 gets exactly 3 and 4 replayed, then the live frames shared with one that follows from the start', async () => {
+    const generationId = randomUUID();
+    const events = Array.from({ length: 4 }, (_, i) => output(generationId, i));
+    for (const [i, event] of events.entries()) await log.append(generationId, i + 1, event);
+    const resumed = follow(generationId, 2);
+    const fresh = follow(generationId, 0);
+    await waitUntil(() => follower.size === 2, 5_000);
+
+    const terminal = { type: 'error', generationId, code: 'generation_failed', message: 'x' } as GenerationEvent;
+    await log.append(generationId, 5, output(generationId, 4));
+    await log.append(generationId, 6, terminal);
+    await waitUntil(() => resumed.finished() && fresh.finished(), 5_000);
+
+    expect(resumed.replayed).toEqual([wire(3, events[2]), wire(4, events[3])]);
+    expect(fresh.replayed).toEqual(events.map((event, i) => wire(i + 1, event)));
+    const liveWire = [wire(5, output(generationId, 4)), wire(6, terminal)];
+    expect(resumed.pushed.map((frame) => frame.bytes.toString('utf8'))).toEqual(liveWire);
+    resumed.pushed.forEach((frame, i) => expect(frame.bytes).toBe(fresh.pushed[i].bytes));
+  });
+
+  test('an aborted follower stops receiving and leaves the follower', async () => {
+    const generationId = randomUUID();
+    const gone = follow(generationId, 0);
+    const stays = follow(generationId, 0);
+    await waitUntil(() => follower.size === 2, 5_000);
+    gone.controller.abort();
+    await gone.done;
+    await log.append(generationId, 1, output(generationId, 0));
+    await waitUntil(() => stays.pushed.length === 1, 5_000);
+    expect(gone.pushed).toEqual([]);
+    stays.controller.abort();
+    await stays.done;
+    expect(follower.size).toBe(0);
+  });
+});
