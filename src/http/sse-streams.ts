@@ -6,6 +6,7 @@ import { AppError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import { redactError } from '../lib/redact-error';
 import type { Frame } from '../lib/stream-follower';
+import { framesDrained, pushFrames, type FrameTarget } from './sse-frames';
 import { formatSse, openSse, type SseMessage } from './sse';
 
 /**
@@ -56,13 +57,10 @@ interface LeaseCommands {
   sseLeaseRefresh(key: string, id: string, leaseMs: number): unknown;
 }
 
-interface OpenStream {
-  res: Response;
+interface OpenStream extends FrameTarget {
   controller: AbortController;
   leaseKey: string;
   leaseId: string;
-  /** Frames held while the client has not read what was written (back-pressure), in order. */
-  held: Buffer[] | undefined;
 }
 
 /**
@@ -106,7 +104,16 @@ export class SseStreams {
    */
   async serve(req: Request, res: Response, options: { userId: string; context: StreamLogContext; prepare: (signal: AbortSignal) => Promise<SseSource> }): Promise<void> {
     if (this.deps.shuttingDown()) throw new AppError(503, 'shutting_down', 'This node is shutting down; retry on another');
-    const stream: OpenStream = { res, controller: new AbortController(), leaseKey: `${this.deps.keyPrefix}:sse:user:${options.userId}`, leaseId: randomUUID(), held: undefined };
+    const controller = new AbortController();
+    const stream: OpenStream = {
+      res,
+      controller,
+      signal: controller.signal,
+      leaseKey: `${this.deps.keyPrefix}:sse:user:${options.userId}`,
+      leaseId: randomUUID(),
+      held: undefined,
+      drainer: undefined,
+    };
     // Listening from the start: a client that leaves while the slot is taken or `prepare` runs
     // must not leave a stream following a generation for nobody.
     res.on('close', () => stream.controller.abort());
@@ -130,7 +137,7 @@ export class SseStreams {
       for await (const message of source.messages(signal, (frames) => pushFrames(stream, frames))) {
         if (signal.aborted) break;
         // Pushed frames still held go first: the order on the wire is the order of the log.
-        if (stream.held) await drained(res, signal);
+        if (stream.held) await framesDrained(stream);
         if (!res.write(formatSse(message))) await drained(res, signal);
       }
     } catch (error) {
@@ -190,37 +197,6 @@ export class SseStreams {
 
 /** Waits until the client reads what was written (or leaves), so a slow reader cannot pile up memory. */
 async function drained(res: Response, signal: AbortSignal): Promise<void> {
-  do {
-    if (signal.aborted || res.destroyed) return;
-    await once(res, 'drain', { signal }).catch(() => undefined);
-    // Held frames are flushed by their own 'drain' listener (added first, so it already ran);
-    // if that write filled the buffer again, wait for the next drain.
-  } while (res.writableNeedDrain);
-}
-
-/**
- * Writes live frames as they come. Once the response reports back-pressure, further frames are
- * held (references to the shared buffers, no copies) until it drains, then written as one chunk:
- * the same policy as the message loop, which stops writing until 'drain'.
- */
-function pushFrames(stream: OpenStream, frames: Frame[]): void {
-  const { res } = stream;
-  if (res.destroyed || stream.controller.signal.aborted) return;
-  if (stream.held) {
-    for (const frame of frames) stream.held.push(frame.bytes);
-    return;
-  }
-  const ok = res.write(frames.length === 1 ? frames[0].bytes : Buffer.concat(frames.map((frame) => frame.bytes)));
-  if (ok) return;
-  stream.held = [];
-  res.once('drain', () => flushHeld(stream));
-}
-
-function flushHeld(stream: OpenStream): void {
-  const held = stream.held;
-  stream.held = undefined;
-  if (!held?.length || stream.res.destroyed) return;
-  if (stream.res.write(held.length === 1 ? held[0] : Buffer.concat(held))) return;
-  stream.held = [];
-  stream.res.once('drain', () => flushHeld(stream));
+  if (signal.aborted || res.destroyed) return;
+  await once(res, 'drain', { signal }).catch(() => undefined);
 }

@@ -1,0 +1,82 @@
+import { once } from 'node:events';
+import type { Socket } from 'node:net';
+import type { Response } from 'express';
+import type { Frame } from '../lib/stream-follower';
+
+/** Per stream: what `pushFrames` needs between calls (kept small: 10,000 of these per node). */
+export interface FrameTarget {
+  res: Response;
+  signal: AbortSignal;
+  /** Wire chunks held while the client has not read what was written (back-pressure), in order. */
+  held: Buffer[] | undefined;
+  /** Whose 'drain' releases `held` (the socket when written directly, else the response). */
+  drainer: NodeJS.EventEmitter | undefined;
+}
+
+/** A frame as one HTTP/1.1 chunk (`<hex size>\r\n<bytes>\r\n`), built once and kept on the shared frame. */
+const chunks = new WeakMap<Frame, Buffer>();
+function chunkOf(frame: Frame): Buffer {
+  let chunk = chunks.get(frame);
+  if (!chunk) {
+    chunk = Buffer.concat([Buffer.from(`${frame.bytes.length.toString(16)}\r\n`), frame.bytes, CRLF]);
+    chunks.set(frame, chunk);
+  }
+  return chunk;
+}
+const CRLF = Buffer.from('\r\n');
+
+/**
+ * The socket to write ready chunks to, when that is the same as `res.write` would do: a chunked
+ * response whose headers are out and which owns its socket with nothing of it still buffered.
+ * `res.write` costs a cork, three writes and a tick per call; 1,000 streams × each event made that
+ * the node's main cost (issue 12). Otherwise (HTTP/1.0, headers pending) frames go via `res.write`.
+ */
+function directSocket(res: Response): Socket | undefined {
+  const socket = res.socket as (Socket & { _httpMessage?: unknown }) | null;
+  if (!socket || !socket.writable || !res.headersSent || !res.chunkedEncoding || socket._httpMessage !== res) return undefined;
+  return res.writableLength === socket.writableLength ? socket : undefined;
+}
+
+/**
+ * Writes live frames as they come. Once the client stops reading (a write reports back-pressure),
+ * further frames are held (references to the shared buffers, no copies) until it drains, then
+ * written together: the same policy as the message loop, which stops writing until 'drain'.
+ */
+export function pushFrames(target: FrameTarget, frames: Frame[]): void {
+  const { res } = target;
+  if (res.destroyed || target.signal.aborted) return;
+  const socket = target.held ? undefined : directSocket(res);
+  if (target.held) {
+    for (const frame of frames) target.held.push(target.drainer === res ? frame.bytes : chunkOf(frame));
+    return;
+  }
+  let ok: boolean;
+  if (socket) {
+    ok = socket.write(frames.length === 1 ? chunkOf(frames[0]) : Buffer.concat(frames.map(chunkOf)));
+  } else {
+    ok = res.write(frames.length === 1 ? frames[0].bytes : Buffer.concat(frames.map((frame) => frame.bytes)));
+  }
+  if (ok) return;
+  target.held = [];
+  target.drainer = socket ?? res;
+  target.drainer.once('drain', () => flushHeld(target));
+}
+
+function flushHeld(target: FrameTarget): void {
+  const { held, drainer, res } = target;
+  target.held = undefined;
+  if (!held?.length || res.destroyed || !drainer) return;
+  const bytes = held.length === 1 ? held[0] : Buffer.concat(held);
+  const ok = drainer === res ? res.write(bytes) : (drainer as Socket).writable && (drainer as Socket).write(bytes);
+  if (ok) return;
+  target.held = [];
+  drainer.once('drain', () => flushHeld(target));
+}
+
+/** Waits until held frames are written and the client read what was written (or it left). */
+export async function framesDrained(target: FrameTarget): Promise<void> {
+  while (target.held && target.drainer && !target.signal.aborted && !target.res.destroyed) {
+    // `flushHeld` listened first, so it has run when this resumes.
+    await once(target.drainer, 'drain', { signal: target.signal }).catch(() => undefined);
+  }
+}
