@@ -1,7 +1,7 @@
 import type { SyncAck } from '../../src/realtime/events';
-import { createCanvas, registerUser, request } from '../support/http';
+import { request } from '../support/http';
 import { useCluster } from '../support/cluster';
-import { connectCanvas, join, record, type CanvasClient } from '../support/sockets';
+import type { CanvasClient } from '../support/sockets';
 import { readSse } from '../support/sse';
 import { waitUntil } from '../support/wait';
 
@@ -20,18 +20,8 @@ describe('a broadcast re-run after its worker died', () => {
   afterAll(() => sockets.forEach((socket) => socket.close()));
 
   test('sends only the chunks not yet logged: each block reaches each client once', async () => {
-    const [api, workerA, workerB] = await Promise.all([
-      cluster.spawn({ SWITCHBOARD_ROLES: 'api', PORT: '0' }),
-      cluster.spawn({ SWITCHBOARD_ROLES: 'worker' }),
-      cluster.spawn({ SWITCHBOARD_ROLES: 'worker' }),
-    ]);
-    const base = `${api.url}/api/v1`;
-    const user = await registerUser(base, 'BroadcastRerun');
-    const canvasId = await createCanvas(base, user);
-    const clients = await Promise.all([connectCanvas(api.url!, user.accessToken), connectCanvas(api.url!, user.accessToken)]);
+    const { workerA, workerB, base, user, canvasId, clients, received } = await cluster.apiWorkersAndWatchers('BroadcastRerun');
     sockets.push(...clients);
-    await Promise.all(clients.map((client) => join(client, canvasId)));
-    const received = clients.map((client) => record(client, 'blocks_bulk_added_chunk'));
 
     const sse = await readSse(`${base}/canvases/${canvasId}/ai/generate-stream`, {
       method: 'POST',

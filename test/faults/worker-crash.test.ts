@@ -1,7 +1,7 @@
-import { createCanvas, registerUser, request } from '../support/http';
+import { request } from '../support/http';
 import { useCluster } from '../support/cluster';
 import type { SwitchboardProcess } from '../support/processes';
-import { connectCanvas, join, record, type CanvasClient } from '../support/sockets';
+import type { CanvasClient } from '../support/sockets';
 import { readSse } from '../support/sse';
 import { waitUntil } from '../support/wait';
 
@@ -18,18 +18,8 @@ describe('a worker killed in the middle of a generation', () => {
   afterAll(() => sockets.forEach((socket) => socket.close()));
 
   test('another worker completes it, exactly one set of blocks exists, and every client receives every block', async () => {
-    const [api, workerA, workerB] = await Promise.all([
-      cluster.spawn({ SWITCHBOARD_ROLES: 'api', PORT: '0' }),
-      cluster.spawn({ SWITCHBOARD_ROLES: 'worker' }),
-      cluster.spawn({ SWITCHBOARD_ROLES: 'worker' }),
-    ]);
-    const base = `${api.url}/api/v1`;
-    const user = await registerUser(base, 'Crash');
-    const canvasId = await createCanvas(base, user);
-    const clients = await Promise.all([connectCanvas(api.url!, user.accessToken), connectCanvas(api.url!, user.accessToken)]);
+    const { workerA, workerB, base, user, canvasId, clients, received } = await cluster.apiWorkersAndWatchers('Crash');
     sockets.push(...clients);
-    await Promise.all(clients.map((client) => join(client, canvasId)));
-    const received = clients.map((client) => record(client, 'blocks_bulk_added_chunk'));
 
     let killed: SwitchboardProcess | undefined;
     const sse = await readSse(`${base}/canvases/${canvasId}/ai/generate-stream`, {

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { createTestDatabase, LOCAL_POSTGRES, testRedisUrl, type TestDatabase } from './database';
+import { createCanvas, registerUser } from './http';
 import { spawnSwitchboard, type SwitchboardProcess } from './processes';
+import { connectCanvas, join, record, type CanvasClient } from './sockets';
 
 /**
  * Several Switchboard processes sharing one fresh PostgreSQL database (PGlite lives inside one
@@ -38,6 +40,25 @@ export function useCluster(name: string, env: Record<string, string> = {}) {
       });
       processes.push(started);
       return started;
+    },
+    /**
+     * The given of the worker fault tests: an API node and two worker processes, a user with a
+     * canvas, and two clients in its room recording every `blocks_bulk_added_chunk`. The caller
+     * closes the clients.
+     */
+    async apiWorkersAndWatchers(userName: string) {
+      const [api, workerA, workerB] = await Promise.all([
+        this.spawn({ SWITCHBOARD_ROLES: 'api', PORT: '0' }),
+        this.spawn({ SWITCHBOARD_ROLES: 'worker' }),
+        this.spawn({ SWITCHBOARD_ROLES: 'worker' }),
+      ]);
+      const base = `${api.url}/api/v1`;
+      const user = await registerUser(base, userName);
+      const canvasId = await createCanvas(base, user);
+      const clients: CanvasClient[] = await Promise.all([connectCanvas(api.url!, user.accessToken), connectCanvas(api.url!, user.accessToken)]);
+      await Promise.all(clients.map((client) => join(client, canvasId)));
+      const received = clients.map((client) => record(client, 'blocks_bulk_added_chunk'));
+      return { api, workerA, workerB, base, user, canvasId, clients, received };
     },
   };
 }
