@@ -9,23 +9,13 @@ import { testRedisUrl } from '../support/database';
 import { createCanvas, registerUser, request, type TestUser } from '../support/http';
 import { readSse } from '../support/sse';
 import { eventually } from '../support/wait';
+import { nextDeviceEvent, type AwaitedDeviceEvent } from '../support/device-events';
 
 const TASK_ID = '3f2b8c1e-9d4a-4b6e-8f00-1234567890ab';
 const seed = { tasks: [{ id: TASK_ID, title: 'Old report', status: 'done', priority: 'low' }] };
 
-/** The first `event` the device receives that satisfies `predicate`. */
-function next<T>(device: DeviceSimulator, event: 'approval_requested' | 'final', predicate: (payload: T) => boolean = () => true, timeoutMs = 20_000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => (device.socket.off(event, handler as never), reject(new Error(`timed out waiting for ${event}`))), timeoutMs);
-    const handler = (payload: T) => {
-      if (!predicate(payload)) return;
-      clearTimeout(timer);
-      device.socket.off(event, handler as never);
-      resolve(payload);
-    };
-    device.socket.on(event, handler as never);
-  });
-}
+/** The first `event` the device receives that satisfies `predicate` (a slow crash path: 20 s). */
+const next = <T>(device: DeviceSimulator, event: AwaitedDeviceEvent, predicate?: (payload: T) => boolean) => nextDeviceEvent<T>(device, event, predicate, 20_000);
 
 /**
  * Work parked on a person or on a queue must not be lost to a crash (SPEC §9): an approval holds

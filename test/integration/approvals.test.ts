@@ -9,6 +9,7 @@ import { startTestApp, testConfig, type TestApp } from '../support/app';
 import { createTestDatabase, LOCAL_POSTGRES } from '../support/database';
 import { registerUser, request, type TestUser } from '../support/http';
 import { startScriptedLLM } from '../support/scripted-llm';
+import { nextDeviceEvent } from '../support/device-events';
 
 const TASK_ID = '3f2b8c1e-9d4a-4b6e-8f00-1234567890ab';
 const seed = {
@@ -20,19 +21,7 @@ const seed = {
 
 const toolResults = (req: ChatRequest) => req.messages.filter((m) => m.role === 'tool').map((m) => String(m.content));
 
-/** The first `event` payload the device receives that satisfies `predicate`. */
-function next<T>(device: DeviceSimulator, event: 'approval_requested' | 'final', predicate: (payload: T) => boolean = () => true, timeoutMs = 10_000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => (device.socket.off(event, handler as never), reject(new Error(`timed out waiting for ${event}`))), timeoutMs);
-    const handler = (payload: T) => {
-      if (!predicate(payload)) return;
-      clearTimeout(timer);
-      device.socket.off(event, handler as never);
-      resolve(payload);
-    };
-    device.socket.on(event, handler as never);
-  });
-}
+const next = nextDeviceEvent;
 
 /** Sends `message` from the device; resolves with the turn's session and its first approval request. */
 async function askForDelete(device: DeviceSimulator, message = `Delete task ${TASK_ID}`) {

@@ -9,6 +9,7 @@ import { startTestApp, type TestApp } from '../support/app';
 import { registerUser, request, type TestUser } from '../support/http';
 import { readSse, type SseMessage } from '../support/sse';
 import { eventually, waitUntil } from '../support/wait';
+import { nextDeviceEvent } from '../support/device-events';
 
 const TASK_ID = '3f2b8c1e-9d4a-4b6e-8f00-1234567890ab';
 const LONG_ANSWER = Array.from({ length: 60 }, (_, i) => `word${i}`).join(' ');
@@ -26,19 +27,7 @@ function responder(request: ChatRequest): ChatTurn {
 
 const ended = (m: SseMessage) => ['final', 'error', 'cancelled'].includes(m.event ?? '');
 
-/** The first `event` the device receives that satisfies `predicate`. */
-function next<T>(device: DeviceSimulator, event: 'approval_requested' | 'final' | 'cancelled', predicate: (payload: T) => boolean = () => true, timeoutMs = 10_000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => (device.socket.off(event, handler as never), reject(new Error(`timed out waiting for ${event}`))), timeoutMs);
-    const handler = (payload: T) => {
-      if (!predicate(payload)) return;
-      clearTimeout(timer);
-      device.socket.off(event, handler as never);
-      resolve(payload);
-    };
-    device.socket.on(event, handler as never);
-  });
-}
+const next = nextDeviceEvent;
 
 /**
  * SPEC §11, chat turns, in one process: HTTP cancel of a streaming turn (SSE and JSON), the
