@@ -124,8 +124,8 @@ async function serve(env: NodeJS.ProcessEnv): Promise<void> {
     ...(summary.dashboard ? [`  queues    ${summary.dashboard}`] : []),
     '',
   ];
-  process.stdout.write(`${lines.join('\n')}\n`);
-
+  // Handlers first, banner second: whoever reads the banner may signal at once (a supervisor, a
+  // test), and a SIGTERM that arrived before the handler existed would kill the process undrained.
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -136,6 +136,7 @@ async function serve(env: NodeJS.ProcessEnv): Promise<void> {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+  process.stdout.write(`${lines.join('\n')}\n`);
 }
 
 async function migrateCommand(env: NodeJS.ProcessEnv): Promise<number> {
