@@ -7,6 +7,7 @@ import path from 'node:path';
 import { loadConfig, QUEUE_NAMES } from '../../config';
 import { envSchema } from '../../config/env';
 import { createTestDatabase, LOCAL_POSTGRES, testRedisUrl, type TestDatabase } from '../support/database';
+import { dockerfileInstructions } from '../support/dockerfile';
 import { request } from '../support/http';
 import { spawnSwitchboard, type SwitchboardProcess } from '../support/processes';
 
@@ -209,17 +210,7 @@ function readYaml(file: string): unknown {
 }
 
 /** Dockerfile instructions, with `\` continuations joined and comments dropped. */
-function dockerfile(): Array<{ keyword: string; args: string }> {
-  const joined = read('Dockerfile').replace(/\\\r?\n/g, ' ');
-  return joined
-    .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line && !line.startsWith('#'))
-    .map((line) => {
-      const [keyword, ...rest] = line.split(/\s+/);
-      return { keyword: keyword.toUpperCase(), args: rest.join(' ') };
-    });
-}
+const dockerfile = () => dockerfileInstructions(ROOT);
 
 /** The HEALTHCHECK's exec-form CMD, after its options. */
 function imageHealthcheck(): string[] {

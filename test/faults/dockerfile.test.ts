@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { startCommand } from '../support/cli';
+import { dockerfileInstructions } from '../support/dockerfile';
 import { createTestDatabase, LOCAL_POSTGRES, testRedisUrl } from '../support/database';
 import { randomUUID } from 'node:crypto';
 
@@ -10,15 +11,7 @@ import { randomUUID } from 'node:crypto';
  */
 const ROOT = path.resolve(__dirname, '../..');
 const read = (file: string) => readFileSync(path.join(ROOT, file), 'utf8');
-const instructions = read('Dockerfile')
-  .replace(/\\\r?\n/g, ' ')
-  .split('\n')
-  .map((line) => line.trim())
-  .filter((line) => line && !line.startsWith('#'))
-  .map((line) => {
-    const [keyword, ...rest] = line.split(/\s+/);
-    return { keyword: keyword.toUpperCase(), args: rest.join(' ') };
-  });
+const instructions = dockerfileInstructions(ROOT);
 const all = (keyword: string) => instructions.filter((i) => i.keyword === keyword);
 
 describe('Dockerfile', () => {
