@@ -1,7 +1,7 @@
 /**
- * How the canvas agent's cost grows with the size of one streamed model turn, in this process with
+ * How the canvas turn's cost grows with the size of one streamed model turn, in this process with
  * nothing else running: evidence for docs/performance.md. Compares, per turn size:
- *   agent       runCanvasAgent as shipped (LangChain .stream() + the agent's own chunk aggregation)
+ *   agent       runCanvasTurn as shipped (LangChain .stream() + the agent's own chunk aggregation)
  *   stream      LangChain .stream() consumed without aggregating (LangChain still concatenates inside)
  *   chunks      ChatOpenAI._streamResponseChunks(): LangChain's parsing, no concatenation at all
  *   sdk         the OpenAI SDK's stream, arguments accumulated per index (the floor for this client stack)
@@ -11,7 +11,7 @@
 import { HumanMessage, SystemMessage } from '@langchain/core/messages';
 import OpenAI from 'openai';
 import { blockTools } from '../../src/ai/block-tools';
-import { runCanvasAgent } from '../../src/ai/canvas-agent';
+import { runCanvasTurn } from '../../src/ai/canvas-turn';
 import { ModelGateway } from '../../src/ai/model-gateway';
 import { chatModel, type LlmEndpoint } from '../../src/ai/llm';
 import { median } from '../lib/stats';
@@ -34,7 +34,7 @@ async function main() {
       const bound = chatModel(endpoint, 'timed').bindTools(blockTools);
       const sdk = new OpenAI({ baseURL: model.baseURL, apiKey: 'bench' });
       const variants: Record<string, () => Promise<unknown>> = {
-        agent: () => runCanvasAgent('Write paragraphs', { models: ModelGateway.fromEndpoint(endpoint, { pricing: {} }), maxBlocks: calls, hooks: { onBlock: () => undefined } }), // truncated after turn 1: one model call, like the others
+        agent: () => runCanvasTurn('Write paragraphs', { models: ModelGateway.fromEndpoint(endpoint, { pricing: {} }), maxBlocks: calls, hooks: { onBlock: () => undefined } }), // truncated after turn 1: one model call, like the others
         stream: async () => {
           for await (const chunk of await bound.stream(messages)) void chunk;
         },

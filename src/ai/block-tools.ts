@@ -26,7 +26,7 @@ const DESCRIPTIONS: Record<BlockType, string> = {
 
 /**
  * The eight block tools. Their argument schemas ARE the block content schemas (S1), so the model
- * sees exactly what the database accepts. Calls are validated and collected by the canvas agent,
+ * sees exactly what the database accepts. Calls are validated and collected by the canvas turn,
  * which is why the tool bodies only echo.
  */
 export const blockTools = Object.entries(TOOL_BLOCK_TYPES).map(([name, type]) =>

@@ -104,7 +104,7 @@ export class ModelCallCancelled extends Error {
 }
 
 /**
- * The one door every model call goes through (canvas agent, assistant loop, extraction, journey,
+ * The one door every model call goes through (canvas turn, assistant tool loop, extraction, journey,
  * ticket notes): it streams one turn from the provider's raw chunks (model-stream.ts), hands back
  * text deltas and each tool call as soon as its JSON closes, retries (inside the client), falls
  * back across models and providers (`LLM_FALLBACK`), stops on `AbortSignal`, prices the usage and

@@ -13,13 +13,13 @@ import type { Repositories } from '../models';
 import type { HitlRequestRow } from '../models/schema';
 import type { Metrics } from '../observability/metrics';
 import { assistantJobSchema, HITL_RESUME_JOB, HITL_TIMEOUT_JOB, hitlJobSchema, type AssistantJob } from '../producers/assistant';
-import { runAgentLoop, type AgentLoopResult, type ParkedLoop } from './agent-loop';
+import { runToolLoop, type ToolLoopResult, type ParkedLoop } from './tool-loop';
 import type { ApprovalService } from './approvals';
 import type { ChatCancels, TurnRef } from './chat-cancel';
 import { loadContinuation, storeContinuation, type StoredContinuation } from './continuation';
 import type { ChatEvent, ChatEventLog, TurnUsage } from './chat-events';
 import { classifyIntent, plainSystemPrompt, systemPrompt, toolsFor } from './orchestrator';
-import type { AgentName } from './tools';
+import type { ToolsetName } from './tools';
 import { ToolInputError } from './tool-format';
 import { allowAllPolicy, type ToolPolicy } from './tool-policy';
 import { TOOLS_BY_NAME, type DeviceCall, type ToolContext } from './tools';
@@ -53,7 +53,7 @@ export interface AssistantRunnerDeps {
 }
 
 /**
- * The worker side of an assistant turn: route the message to an agent, run the agent loop with
+ * The worker side of an assistant turn: route the message to toolsets (task / project / checkpoint / note), run the tool loop with
  * its tools executing on the user's device, stream the answer to the device and to the turn's
  * event log, and keep the messages and the usage in PostgreSQL.
  */
@@ -103,11 +103,11 @@ export class AssistantRunner {
 
     const history = await chat.context(data.sessionId, message.seq, HISTORY_LIMIT);
     // Without a device (SPEC §16) the assistant has no tools and says it cannot reach local data.
-    const agents = data.tools === 'none' || !data.deviceId ? [] : classifyIntent(message.content).agents;
-    log.info({ agents, mode: data.tools, historyLength: history.length }, 'assistant turn started');
-    return this.runTurn(data, log, agents, newUsage(this.deps.models), signal, {
+    const toolsets = data.tools === 'none' || !data.deviceId ? [] : classifyIntent(message.content).toolsets;
+    log.info({ toolsets, mode: data.tools, historyLength: history.length }, 'assistant turn started');
+    return this.runTurn(data, log, toolsets, newUsage(this.deps.models), signal, {
       messages: [
-        new SystemMessage(agents.length ? systemPrompt(agents) : plainSystemPrompt()),
+        new SystemMessage(toolsets.length ? systemPrompt(toolsets) : plainSystemPrompt()),
         ...history.map((m): BaseMessage => (m.role === 'user' ? new HumanMessage(m.content) : new AIMessage(m.content))),
         new HumanMessage(message.content),
       ],
@@ -148,30 +148,30 @@ export class AssistantRunner {
       if (answered.status !== 'cancelled') await this.publish(data, { type: 'final', sessionId: data.sessionId, response: answered.content, usage: usageOf(answered) });
       return { toolCalls: 0, toolIterations: 0 };
     }
-    const { parked, agents, usage } = loadContinuation(row.continuation as StoredContinuation);
+    const { parked, toolsets, usage } = loadContinuation(row.continuation as StoredContinuation);
     // Cancelled while parked or before this resume ran: the turn ends with what it had said.
     if ((await this.deps.repos.chat.findMessage(data.sessionId, data.messageId))?.cancelRequestedAt) return this.cancelled(data, log, parked.response, usage);
-    const offered = new Set(toolsFor(agents as AgentName[]).map((t) => t.name));
+    const offered = new Set(toolsFor(toolsets as ToolsetName[]).map((t) => t.name));
     const [call] = parked.calls;
     let result: string;
     if (row.status === 'approved') result = await this.executeTool(data, offered, call.name, call.args, log, { approved: true, signal, step: `${parked.iteration}.${call.index ?? 0}` });
     else if (row.status === 'rejected') result = `Error: the user rejected ${call.name}; it was NOT run. Do not try it again; tell the user it was not done.`;
     else result = `Error: ${call.name} was NOT run: the user did not approve it in time. Tell the user it was not done and that they can ask again.`;
     log.info({ status: row.status, tool: call.name }, 'assistant turn resumed');
-    return this.runTurn(data, log, agents as AgentName[], usage, signal, { resume: { state: parked, result } });
+    return this.runTurn(data, log, toolsets as ToolsetName[], usage, signal, { resume: { state: parked, result } });
   }
 
-  /** Runs (or resumes) the agent loop of a turn and finishes it: stored answer and `final`, or parked. */
+  /** Runs (or resumes) the tool loop of a turn and finishes it: stored answer and `final`, or parked. */
   private async runTurn(
     data: AssistantJob,
     log: Logger,
-    agents: AgentName[],
+    toolsets: ToolsetName[],
     usage: TurnUsage,
     signal: AbortSignal,
     start: { messages: BaseMessage[] } | { resume: { state: ParkedLoop; result: string } },
   ): Promise<{ toolCalls: number; toolIterations: number; parked?: string }> {
     const { chat } = this.deps.repos;
-    const tools = toolsFor(agents);
+    const tools = toolsFor(toolsets);
     const offered = new Set(tools.map((t) => t.name));
     const tier = (await this.deps.repos.users.findById(data.userId))?.tier ?? 'free';
     const pending: Array<Promise<void>> = [];
@@ -180,7 +180,7 @@ export class AssistantRunner {
     let streamed = 'resume' in start ? start.resume.state.response : '';
 
     try {
-      const result: AgentLoopResult = await runAgentLoop({
+      const result: ToolLoopResult = await runToolLoop({
         models: this.deps.models,
         model: data.model,
         account: { userId: data.userId, tier, sessionId: data.sessionId },
@@ -214,7 +214,7 @@ export class AssistantRunner {
           deviceId: data.deviceId,
           toolName: call.name,
           parameters,
-          continuation: storeContinuation(result.parked, agents, usage),
+          continuation: storeContinuation(result.parked, toolsets, usage),
         });
         log.info({ approvalId: request.id, tool: call.name }, 'assistant turn parked for approval');
         // A cancel that came while parking found no approval to reject: end the turn here.

@@ -1,5 +1,5 @@
 import { mapChatMessagesToStoredMessages, mapStoredMessagesToChatMessages, type StoredMessage } from '@langchain/core/messages';
-import type { LoopCall, ParkedLoop } from './agent-loop';
+import type { LoopCall, ParkedLoop } from './tool-loop';
 import type { TurnUsage } from './chat-events';
 
 /*
@@ -15,25 +15,26 @@ export interface StoredContinuation {
   iteration: number;
   response: string;
   toolCalls: number;
-  /** The agents the turn was routed to (the same tools are offered after the resume). */
-  agents: string[];
+  /** The toolsets the turn was routed to (the same tools are offered after the resume). Stored as `agents` before 0105. */
+  toolsets?: string[];
+  agents?: string[];
   usage: TurnUsage;
 }
 
-export const storeContinuation = (parked: ParkedLoop, agents: string[], usage: TurnUsage): StoredContinuation => ({
+export const storeContinuation = (parked: ParkedLoop, toolsets: string[], usage: TurnUsage): StoredContinuation => ({
   version: 1,
   messages: mapChatMessagesToStoredMessages(parked.messages),
   calls: parked.calls,
   iteration: parked.iteration,
   response: parked.response,
   toolCalls: parked.toolCalls,
-  agents,
+  toolsets,
   usage,
 });
 
-export const loadContinuation = (stored: StoredContinuation): { parked: ParkedLoop; agents: string[]; usage: TurnUsage } => ({
+export const loadContinuation = (stored: StoredContinuation): { parked: ParkedLoop; toolsets: string[]; usage: TurnUsage } => ({
   parked: { messages: mapStoredMessagesToChatMessages(stored.messages), calls: stored.calls, iteration: stored.iteration, response: stored.response, toolCalls: stored.toolCalls },
-  agents: stored.agents,
+  toolsets: stored.toolsets ?? stored.agents ?? [],
   usage: stored.usage,
 });
 

@@ -1,10 +1,10 @@
-import { AGENTS, ASSISTANT_TOOLS, type AgentName, type AssistantTool } from './tools';
+import { TOOLSETS, ASSISTANT_TOOLS, type ToolsetName, type AssistantTool } from './tools';
 
 /**
- * Words that point at each agent's data. Matching is on word stems ("tasks" → "task"), so the
+ * Words that point at each toolset's data. Matching is on word stems ("tasks" → "task"), so the
  * classification is deterministic, instant and free; the model is not asked to route.
  */
-const KEYWORDS: Record<AgentName, string[]> = {
+const KEYWORDS: Record<ToolsetName, string[]> = {
   task: ['task', 'todo', 'to-do', 'due', 'comment', 'assignee', 'assign', 'priority', 'overdue'],
   project: ['project', 'client', 'archive', 'archived'],
   checkpoint: ['checkpoint', 'milestone', 'deadline'],
@@ -14,25 +14,25 @@ const KEYWORDS: Record<AgentName, string[]> = {
 const stem = (word: string) => (word.length > 3 && word.endsWith('s') && !word.endsWith('ss') ? word.slice(0, -1) : word);
 
 export interface Intent {
-  /** The agents whose tools the turn gets: the best-scoring ones, or all four when nothing matched. */
-  agents: AgentName[];
+  /** The toolsets whose tools the turn gets: the best-scoring ones, or all four when nothing matched. */
+  toolsets: ToolsetName[];
   /** How the choice was made, for logs. */
-  scores: Record<AgentName, number>;
+  scores: Record<ToolsetName, number>;
 }
 
-/** Classifies a message into task / project / checkpoint / note by keywords. Ties keep every tied agent. */
+/** Classifies a message into task / project / checkpoint / note by keywords. Ties keep every tied toolset. */
 export function classifyIntent(message: string): Intent {
   const words = (message.toLowerCase().match(/[\p{L}\p{N}]+(?:-[\p{L}\p{N}]+)*/gu) ?? []).map(stem);
-  const scores = Object.fromEntries(AGENTS.map((agent) => [agent, words.filter((w) => KEYWORDS[agent].includes(w)).length])) as Record<AgentName, number>;
+  const scores = Object.fromEntries(TOOLSETS.map((toolset) => [toolset, words.filter((w) => KEYWORDS[toolset].includes(w)).length])) as Record<ToolsetName, number>;
   const best = Math.max(...Object.values(scores));
   // Nothing matched ("what's on my plate?"): offer every tool and let the model choose.
-  const agents = best === 0 ? [...AGENTS] : AGENTS.filter((agent) => scores[agent] === best);
-  return { agents, scores };
+  const toolsets = best === 0 ? [...TOOLSETS] : TOOLSETS.filter((toolset) => scores[toolset] === best);
+  return { toolsets, scores };
 }
 
-/** The tools of the chosen agents, in catalogue order. */
-export function toolsFor(agents: AgentName[]): AssistantTool[] {
-  return ASSISTANT_TOOLS.filter((t) => agents.includes(t.agent));
+/** The tools of the chosen toolsets, in catalogue order. */
+export function toolsFor(toolsets: ToolsetName[]): AssistantTool[] {
+  return ASSISTANT_TOOLS.filter((t) => toolsets.includes(t.toolset));
 }
 
 /** The system prompt of a turn: who the assistant is and how to use the tools. */
@@ -46,10 +46,10 @@ export function plainSystemPrompt(now = new Date()): string {
   ].join(' ');
 }
 
-export function systemPrompt(agents: AgentName[], now = new Date()): string {
+export function systemPrompt(toolsets: ToolsetName[], now = new Date()): string {
   return [
     'You are Switchboard\'s assistant. You help the user with the tasks, projects, checkpoints and notes stored on their desktop app.',
-    `Use the tools to read and change that data (you have the ${agents.join(', ')} tools); never invent rows, ids or counts.`,
+    `Use the tools to read and change that data (you have the ${toolsets.join(', ')} tools); never invent rows, ids or counts.`,
     'Tool results are the real data. A result starting with "Error:" means the tool failed: say so plainly, and retry only when a fix is clear.',
     'Answer briefly in plain language, citing titles rather than ids unless the user asks for ids.',
     `Today is ${now.toISOString().slice(0, 10)}.`,

@@ -16,9 +16,9 @@ import {
   todayRange,
 } from './tool-format';
 
-/** The agents the orchestrator routes to (SPEC §6, seed 001 Step B.2). */
-export const AGENTS = ['task', 'project', 'checkpoint', 'note'] as const;
-export type AgentName = (typeof AGENTS)[number];
+/** The toolsets the orchestrator routes a message to (SPEC §6 and seed 001 Step B.2 call them "agents"). */
+export const TOOLSETS = ['task', 'project', 'checkpoint', 'note'] as const;
+export type ToolsetName = (typeof TOOLSETS)[number];
 
 /** Runs one operation on the device of the turn (the device channel's `callDevice` bound to user and device). */
 export type DeviceCall = <A extends DeviceAction>(call: ToolCallInput & { action: A }) => Promise<DeviceReply<A>>;
@@ -32,7 +32,7 @@ export interface ToolContext {
 /** One assistant tool: what the model sees (name, description, zod schema) and what it does. */
 export interface AssistantTool {
   name: string;
-  agent: AgentName;
+  toolset: ToolsetName;
   description: string;
   schema: z.ZodObject;
   /** Returns readable text built from the device's reply; throws DeviceRpcError / ToolInputError. */
@@ -47,7 +47,7 @@ const taskStatus = z.enum(['todo', 'in_progress', 'done']);
 const priority = z.enum(['high', 'medium', 'low']);
 const assignees = z.array(z.string().min(1).max(200)).max(50).optional().describe('Names of the people assigned');
 
-const define = <S extends z.ZodObject>(t: { name: string; agent: AgentName; description: string; schema: S; run(args: z.infer<S>, device: DeviceCall, context?: ToolContext): Promise<string> }): AssistantTool => t;
+const define = <S extends z.ZodObject>(t: { name: string; toolset: ToolsetName; description: string; schema: S; run(args: z.infer<S>, device: DeviceCall, context?: ToolContext): Promise<string> }): AssistantTool => t;
 
 /**
  * Embeds a note (title and content) and stores the vector on the device (`vector_upsert`), so
@@ -71,7 +71,7 @@ async function indexNote(row: Record<string, unknown>, device: DeviceCall, conte
 export const ASSISTANT_TOOLS: AssistantTool[] = [
   // Tasks (8)
   define({
-    name: 'list_tasks', agent: 'task', description: 'List the user\'s tasks, optionally filtered by project, status or a text search, and ordered by a field (prefix - for descending).',
+    name: 'list_tasks', toolset: 'task', description: 'List the user\'s tasks, optionally filtered by project, status or a text search, and ordered by a field (prefix - for descending).',
     schema: z.object({ project_id: optionalId('project'), status: taskStatus.optional(), search: z.string().max(200).optional(), order_by: z.string().max(64).optional() }),
     run: async (a, device) => {
       const { rows } = await device({ action: 'select', table: 'tasks', filters: defined({ projectId: a.project_id, status: a.status, search: a.search, orderBy: a.order_by }) as Record<string, string> });
@@ -79,7 +79,7 @@ export const ASSISTANT_TOOLS: AssistantTool[] = [
     },
   }),
   define({
-    name: 'create_task', agent: 'task', description: 'Create a task.',
+    name: 'create_task', toolset: 'task', description: 'Create a task.',
     schema: z.object({
       title, description: z.string().max(20_000).optional(), status: taskStatus.default('todo'), priority: priority.default('medium'), assignees,
       due_date: date('Due date'), project_id: optionalId('project'), is_ai_suggested: z.boolean().optional(), is_approved: z.boolean().optional(),
@@ -94,7 +94,7 @@ export const ASSISTANT_TOOLS: AssistantTool[] = [
     },
   }),
   define({
-    name: 'update_task', agent: 'task', description: 'Change fields of a task (title, description, status, priority, assignees, due date, project).',
+    name: 'update_task', toolset: 'task', description: 'Change fields of a task (title, description, status, priority, assignees, due date, project).',
     schema: z.object({ task_id: id('task'), title: title.optional(), description: z.string().max(20_000).optional(), status: taskStatus.optional(), priority: priority.optional(), assignees, due_date: date('Due date'), project_id: optionalId('project') }),
     run: async (a, device) => {
       const updates = changes({ title: a.title, description: a.description, status: a.status, priority: a.priority, assignee: a.assignees ? JSON.stringify(a.assignees) : undefined, dueDate: toEpochMs(a.due_date, 'due_date'), projectId: a.project_id }, 'task');
@@ -103,11 +103,11 @@ export const ASSISTANT_TOOLS: AssistantTool[] = [
     },
   }),
   define({
-    name: 'delete_task', agent: 'task', description: 'Delete a task by id.', schema: z.object({ task_id: id('task') }),
+    name: 'delete_task', toolset: 'task', description: 'Delete a task by id.', schema: z.object({ task_id: id('task') }),
     run: async (a, device) => ((await device({ action: 'delete', table: 'tasks', data: { id: a.task_id } })).deleted ? `Task ${a.task_id} deleted.` : `No task with id ${a.task_id} was found; nothing deleted.`),
   }),
   define({
-    name: 'list_tasks_due_today', agent: 'task', description: 'List the tasks due today.', schema: z.object({}),
+    name: 'list_tasks_due_today', toolset: 'task', description: 'List the tasks due today.', schema: z.object({}),
     run: async (_a, device) => {
       const { from, to } = todayRange();
       const { rows } = await device({ action: 'select', table: 'tasks', filters: { dueDateFrom: from, dueDateTo: to } });
@@ -115,11 +115,11 @@ export const ASSISTANT_TOOLS: AssistantTool[] = [
     },
   }),
   define({
-    name: 'list_task_comments', agent: 'task', description: 'List the comments on a task.', schema: z.object({ task_id: id('task') }),
+    name: 'list_task_comments', toolset: 'task', description: 'List the comments on a task.', schema: z.object({ task_id: id('task') }),
     run: async (a, device) => listText((await device({ action: 'select', table: 'taskComments', filters: { taskId: a.task_id } })).rows, 'comment', describeComment, `Task ${a.task_id} has no comments.`),
   }),
   define({
-    name: 'add_task_comment', agent: 'task', description: 'Add a comment to a task.',
+    name: 'add_task_comment', toolset: 'task', description: 'Add a comment to a task.',
     schema: z.object({ task_id: id('task'), content: z.string().trim().min(1).max(20_000), author: z.string().max(200).optional() }),
     run: async (a, device) => {
       const { row } = await device({ action: 'insert', table: 'taskComments', data: defined({ taskId: a.task_id, content: a.content, author: a.author }) });
@@ -127,36 +127,36 @@ export const ASSISTANT_TOOLS: AssistantTool[] = [
     },
   }),
   define({
-    name: 'delete_task_comment', agent: 'task', description: 'Delete a task comment by id.', schema: z.object({ comment_id: id('comment') }),
+    name: 'delete_task_comment', toolset: 'task', description: 'Delete a task comment by id.', schema: z.object({ comment_id: id('comment') }),
     run: async (a, device) => ((await device({ action: 'delete', table: 'taskComments', data: { id: a.comment_id } })).deleted ? `Comment ${a.comment_id} deleted.` : `No comment with id ${a.comment_id} was found; nothing deleted.`),
   }),
 
   // Projects (6)
   define({
-    name: 'list_projects', agent: 'project', description: 'List projects, optionally of one client; archived ones only when include_archived is true.',
+    name: 'list_projects', toolset: 'project', description: 'List projects, optionally of one client; archived ones only when include_archived is true.',
     schema: z.object({ client_id: optionalId('client'), include_archived: z.boolean().default(false) }),
     run: async (a, device) => listText((await device({ action: 'select', table: 'projects', filters: defined({ clientId: a.client_id, includeArchived: a.include_archived }) as Record<string, string | boolean> })).rows, 'project', describeProject),
   }),
   define({
-    name: 'list_all_projects', agent: 'project', description: 'List every project, archived ones included.', schema: z.object({}),
+    name: 'list_all_projects', toolset: 'project', description: 'List every project, archived ones included.', schema: z.object({}),
     run: async (_a, device) => listText((await device({ action: 'select', table: 'projects' })).rows, 'project', describeProject, 'There are no projects.'),
   }),
   define({
-    name: 'get_project', agent: 'project', description: 'Get one project with its details.', schema: z.object({ project_id: id('project') }),
+    name: 'get_project', toolset: 'project', description: 'Get one project with its details.', schema: z.object({ project_id: id('project') }),
     run: async (a, device) => {
       const { row } = await device({ action: 'get', table: 'projects', data: { id: a.project_id } });
       return row ? `Project ${describeProject(row)}${row.aiSummary ? `\nSummary: ${String(row.aiSummary)}` : ''}` : `Project ${a.project_id} not found.`;
     },
   }),
   define({
-    name: 'create_project', agent: 'project', description: 'Create a project.', schema: z.object({ name: title, client_id: optionalId('client') }),
+    name: 'create_project', toolset: 'project', description: 'Create a project.', schema: z.object({ name: title, client_id: optionalId('client') }),
     run: async (a, device) => {
       const { row } = await device({ action: 'insert', table: 'projects', data: defined({ name: a.name, clientId: a.client_id }) });
       return `Project created: '${String(row.name)}' (id: ${row.id}, status: ${String(row.status ?? 'active')})`;
     },
   }),
   define({
-    name: 'update_project', agent: 'project', description: 'Change a project (name, status active/archived, summary, client).',
+    name: 'update_project', toolset: 'project', description: 'Change a project (name, status active/archived, summary, client).',
     schema: z.object({ project_id: id('project'), name: title.optional(), status: z.enum(['active', 'archived']).optional(), ai_summary: z.string().max(20_000).optional(), client_id: optionalId('client') }),
     run: async (a, device) => {
       const updates = changes({ name: a.name, status: a.status, aiSummary: a.ai_summary, clientId: a.client_id }, 'project');
@@ -164,17 +164,17 @@ export const ASSISTANT_TOOLS: AssistantTool[] = [
     },
   }),
   define({
-    name: 'delete_project', agent: 'project', description: 'Delete a project by id.', schema: z.object({ project_id: id('project') }),
+    name: 'delete_project', toolset: 'project', description: 'Delete a project by id.', schema: z.object({ project_id: id('project') }),
     run: async (a, device) => ((await device({ action: 'delete', table: 'projects', data: { id: a.project_id } })).deleted ? `Project ${a.project_id} deleted.` : `No project with id ${a.project_id} was found; nothing deleted.`),
   }),
 
   // Checkpoints (4)
   define({
-    name: 'list_checkpoints', agent: 'checkpoint', description: 'List checkpoints (milestones), optionally of one project.', schema: z.object({ project_id: optionalId('project') }),
+    name: 'list_checkpoints', toolset: 'checkpoint', description: 'List checkpoints (milestones), optionally of one project.', schema: z.object({ project_id: optionalId('project') }),
     run: async (a, device) => listText((await device({ action: 'select', table: 'checkpoints', filters: defined({ projectId: a.project_id, orderBy: 'date' }) as Record<string, string> })).rows, 'checkpoint', describeCheckpoint),
   }),
   define({
-    name: 'create_checkpoint', agent: 'checkpoint', description: 'Create a checkpoint (milestone) in a project.',
+    name: 'create_checkpoint', toolset: 'checkpoint', description: 'Create a checkpoint (milestone) in a project.',
     schema: z.object({ project_id: id('project'), title, date: date('Date'), is_ai_suggested: z.boolean().optional(), is_approved: z.boolean().optional() }),
     run: async (a, device) => {
       const data = defined({ projectId: a.project_id, title: a.title, date: toEpochMs(a.date, 'date'), isAiSuggested: flag(a.is_ai_suggested), isApproved: flag(a.is_approved) });
@@ -183,7 +183,7 @@ export const ASSISTANT_TOOLS: AssistantTool[] = [
     },
   }),
   define({
-    name: 'update_checkpoint', agent: 'checkpoint', description: 'Change a checkpoint (title, date, approval).',
+    name: 'update_checkpoint', toolset: 'checkpoint', description: 'Change a checkpoint (title, date, approval).',
     schema: z.object({ checkpoint_id: id('checkpoint'), title: title.optional(), date: date('Date'), is_approved: z.boolean().optional() }),
     run: async (a, device) => {
       const updates = changes({ title: a.title, date: toEpochMs(a.date, 'date'), isApproved: flag(a.is_approved) }, 'checkpoint');
@@ -191,13 +191,13 @@ export const ASSISTANT_TOOLS: AssistantTool[] = [
     },
   }),
   define({
-    name: 'delete_checkpoint', agent: 'checkpoint', description: 'Delete a checkpoint by id.', schema: z.object({ checkpoint_id: id('checkpoint') }),
+    name: 'delete_checkpoint', toolset: 'checkpoint', description: 'Delete a checkpoint by id.', schema: z.object({ checkpoint_id: id('checkpoint') }),
     run: async (a, device) => ((await device({ action: 'delete', table: 'checkpoints', data: { id: a.checkpoint_id } })).deleted ? `Checkpoint ${a.checkpoint_id} deleted.` : `No checkpoint with id ${a.checkpoint_id} was found; nothing deleted.`),
   }),
 
   // Notes (5). Created and updated notes are embedded and vector_upserted on the device (SPEC §6).
   define({
-    name: 'list_notes', agent: 'note', description: 'List notes, optionally of one project; with query, find the notes about that topic (semantic search, best first).',
+    name: 'list_notes', toolset: 'note', description: 'List notes, optionally of one project; with query, find the notes about that topic (semantic search, best first).',
     schema: z.object({ project_id: optionalId('project'), query: z.string().trim().min(1).max(500).optional().describe('Find notes about this topic') }),
     run: async (a, device, context) => {
       const filters = defined({ projectId: a.project_id }) as Record<string, string>;
@@ -209,14 +209,14 @@ export const ASSISTANT_TOOLS: AssistantTool[] = [
     },
   }),
   define({
-    name: 'get_note', agent: 'note', description: 'Get one note with its full markdown content.', schema: z.object({ note_id: id('note') }),
+    name: 'get_note', toolset: 'note', description: 'Get one note with its full markdown content.', schema: z.object({ note_id: id('note') }),
     run: async (a, device) => {
       const { row } = await device({ action: 'get', table: 'notes', data: { id: a.note_id } });
       return row ? `Note ${describeNote(row)}\n\n${String(row.content ?? '')}` : `Note ${a.note_id} not found.`;
     },
   }),
   define({
-    name: 'create_note', agent: 'note', description: 'Create a note (markdown content).',
+    name: 'create_note', toolset: 'note', description: 'Create a note (markdown content).',
     schema: z.object({ title, content: z.string().max(100_000).default(''), project_id: optionalId('project') }),
     run: async (a, device, context) => {
       const { row } = await device({ action: 'insert', table: 'notes', data: defined({ title: a.title, content: a.content, projectId: a.project_id }) });
@@ -224,7 +224,7 @@ export const ASSISTANT_TOOLS: AssistantTool[] = [
     },
   }),
   define({
-    name: 'update_note', agent: 'note', description: 'Change a note\'s title or content.',
+    name: 'update_note', toolset: 'note', description: 'Change a note\'s title or content.',
     schema: z.object({ note_id: id('note'), title: title.optional(), content: z.string().max(100_000).optional() }),
     run: async (a, device, context) => {
       const updates = changes({ title: a.title, content: a.content }, 'note');
@@ -233,7 +233,7 @@ export const ASSISTANT_TOOLS: AssistantTool[] = [
     },
   }),
   define({
-    name: 'delete_note', agent: 'note', description: 'Delete a note by id.', schema: z.object({ note_id: id('note') }),
+    name: 'delete_note', toolset: 'note', description: 'Delete a note by id.', schema: z.object({ note_id: id('note') }),
     run: async (a, device) => ((await device({ action: 'delete', table: 'notes', data: { id: a.note_id } })).deleted ? `Note ${a.note_id} deleted.` : `No note with id ${a.note_id} was found; nothing deleted.`),
   }),
 ];
@@ -243,7 +243,7 @@ export const TOOLS_BY_NAME = new Map(ASSISTANT_TOOLS.map((t) => [t.name, t]));
 const bindable = new Map<string, StructuredToolInterface>();
 /**
  * The LangChain tools to bind for `tools` (name, description, JSON schema from zod). Their bodies
- * are never run: the agent loop executes calls itself, so it can validate, apply the ToolPolicy
+ * are never run: the tool loop executes calls itself, so it can validate, apply the ToolPolicy
  * and turn device errors into text.
  */
 export function langchainTools(tools: AssistantTool[]): StructuredToolInterface[] {

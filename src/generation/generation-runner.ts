@@ -1,6 +1,6 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import { costUsd, type Config } from '../../config';
-import { ModelUnavailableError, runCanvasAgent } from '../ai/canvas-agent';
+import { ModelUnavailableError, runCanvasTurn } from '../ai/canvas-turn';
 import { ModelCallCancelled, type ModelGateway } from '../ai/model-gateway';
 import type { CancelSignals } from '../lib/cancel-signals';
 import type { Logger } from '../lib/logger';
@@ -117,7 +117,7 @@ export class GenerationRunner {
     const { config, repos } = this.deps;
     const stage = (value: GenerationStage) => this.stage(data, writer, value);
     stage('thinking');
-    const result = await runCanvasAgent(generation.prompt, {
+    const result = await runCanvasTurn(generation.prompt, {
       models: this.deps.models,
       maxBlocks: config.tiers[data.tier].maxBlocksPerGeneration,
       signal,

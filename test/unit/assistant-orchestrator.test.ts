@@ -29,7 +29,7 @@ describe('assistant orchestrator and tools', () => {
     ['Which tasks and projects do I have?', ['task', 'project']],
     ["What's on my plate?", ['task', 'project', 'checkpoint', 'note']],
   ])('"%s" routes to %j by keywords', (message, agents) => {
-    expect(classifyIntent(message).agents).toEqual(agents);
+    expect(classifyIntent(message).toolsets).toEqual(agents);
   });
 
   test('every delete_* tool is dangerous (where approvals will plug in); today the policy allows it', async () => {

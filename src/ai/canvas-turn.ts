@@ -16,7 +16,7 @@ const SYSTEM_PROMPT = [
 /** Model turns before the agent must stop (each turn may create many blocks). */
 const MAX_TURNS = 8;
 
-export interface CanvasAgentHooks {
+export interface CanvasTurnHooks {
   /** A model turn starts. */
   onThinking?(): void;
   /** The first tool call of a turn has arrived. */
@@ -27,7 +27,7 @@ export interface CanvasAgentHooks {
   onRollback?(keep: number): void;
 }
 
-export interface CanvasAgentResult {
+export interface CanvasTurnResult {
   blocks: BlockInput[];
   truncated: boolean;
   usage: { provider: string; model: string; inputTokens: number; outputTokens: number };
@@ -35,14 +35,14 @@ export interface CanvasAgentResult {
 }
 
 /**
- * Runs the canvas agent: stream a model turn, validate each tool call as soon as its arguments are
+ * Runs the canvas turn: stream a model turn, validate each tool call as soon as its arguments are
  * complete, feed errors back to the model as tool results, repeat until the model stops calling
  * tools, MAX_TURNS pass, or `maxBlocks` blocks exist (then `truncated`).
  */
-export async function runCanvasAgent(
+export async function runCanvasTurn(
   prompt: string,
-  options: { models: ModelGateway; maxBlocks: number; hooks: CanvasAgentHooks; signal?: AbortSignal },
-): Promise<CanvasAgentResult> {
+  options: { models: ModelGateway; maxBlocks: number; hooks: CanvasTurnHooks; signal?: AbortSignal },
+): Promise<CanvasTurnResult> {
   const { models, maxBlocks, hooks } = options;
   const messages: BaseMessage[] = [new SystemMessage(SYSTEM_PROMPT), new HumanMessage(prompt)];
   const blocks: BlockInput[] = [];

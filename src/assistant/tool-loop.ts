@@ -8,7 +8,7 @@ export const MAX_TOOL_ITERATIONS = 5;
 const WRAP_UP = 'You have used every tool step this turn allows. Answer the user now from the tool results above, without calling tools; say what is left undone.';
 const NO_ANSWER = 'I could not finish this within the allowed number of steps. Please ask again, more specifically.';
 
-export interface AgentLoopOptions {
+export interface ToolLoopOptions {
   models: ModelGateway;
   /** The model the request chose (SPEC §14), else the deployment's default. */
   model?: ModelRef;
@@ -57,7 +57,7 @@ export interface ParkedLoop {
   toolCalls: number;
 }
 
-export interface AgentLoopResult {
+export interface ToolLoopResult {
   response: string;
   toolIterations: number;
   toolCalls: number;
@@ -66,11 +66,11 @@ export interface AgentLoopResult {
 }
 
 /**
- * The assistant's loop on LangChain primitives (as the canvas agent, 0012): stream the model with
+ * The assistant's loop on LangChain primitives (as the canvas turn, 0012): stream the model with
  * the agent's tools bound, run its tool calls on the device, feed the results back, repeat. After
  * `maxToolIterations` rounds the model is called once more WITHOUT tools, so it has to answer.
  */
-export async function runAgentLoop(options: AgentLoopOptions): Promise<AgentLoopResult> {
+export async function runToolLoop(options: ToolLoopOptions): Promise<ToolLoopResult> {
   const max = options.maxToolIterations ?? MAX_TOOL_ITERATIONS;
   const resumed = options.resume?.state;
   const messages = [...(resumed?.messages ?? options.messages)];
@@ -139,7 +139,7 @@ export async function runAgentLoop(options: AgentLoopOptions): Promise<AgentLoop
  * replaced by the next of the chain; once text went out, the failure is final (the user has
  * already seen part of that answer).
  */
-async function callModel(options: AgentLoopOptions, messages: BaseMessage[], tools: AssistantTool[], emit: (text: string) => void): Promise<ModelTurn> {
+async function callModel(options: ToolLoopOptions, messages: BaseMessage[], tools: AssistantTool[], emit: (text: string) => void): Promise<ModelTurn> {
   // Cancelled during a tool call: no new model request is opened.
   if (options.signal?.aborted) throw options.signal.reason ?? new Error('The turn was cancelled');
   const turn = await options.models.streamTurn({
