@@ -72,6 +72,11 @@ export const envSchema = z.object({
   LOGIN_FAILURES_BEFORE_BACKOFF: int(1).default(5),
   /** `/auth/register` calls per client IP per hour. */
   REGISTRATIONS_PER_IP_PER_HOUR: int(1).default(50),
+  /**
+   * Public embed chats (SPEC §13): requests per minute per embed token, and again per client IP on
+   * each token; the next is 429 with Retry-After.
+   */
+  EMBED_RATE_LIMIT_PER_MINUTE: int(1).default(20),
   /** Express `trust proxy`: unset = the socket's address is the client IP; a hop count or a list of proxy addresses behind a reverse proxy. */
   TRUST_PROXY: z.string().optional(),
   /** base64 of 32 bytes: encrypts OAuth tokens at rest. */

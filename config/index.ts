@@ -153,6 +153,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
      */
     sockets: { maxPerUser: e.MAX_SOCKETS_PER_USER, leaseSeconds: e.SOCKET_LEASE_SECONDS },
     canvas: { maxBlocks: e.MAX_BLOCKS_PER_CANVAS },
+    /** Public chat widgets of chatflows (SPEC §13): per-token and per-IP requests a minute. */
+    embeds: { ratePerMinute: e.EMBED_RATE_LIMIT_PER_MINUTE },
     canvasLog: { ttlSeconds: e.CANVAS_LOG_TTL_SECONDS, maxEvents: e.CANVAS_LOG_MAX_EVENTS, maxCatchUp: e.CANVAS_SYNC_MAX_EVENTS },
     /** Open SSE streams per user, across nodes (src/http/sse-streams.ts, decision 0070). */
     streams: { maxPerUser: e.MAX_STREAMS_PER_USER, checkIntervalMs: e.STREAM_CHECK_INTERVAL_MS },

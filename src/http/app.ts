@@ -20,7 +20,7 @@ import { generationRoutes } from './routes/generation-routes';
 import { hitlRoutes } from './routes/hitl-routes';
 import { journeyRoutes } from './routes/journey-routes';
 import { agentRoutes } from './routes/agent-routes';
-import { metricsRoutes } from './routes/metrics-routes';
+import { metricsJsonRoutes, metricsRoutes } from './routes/metrics-routes';
 import { oauthCallbackRoutes, oauthRoutes } from './routes/oauth-routes';
 import { sessionNotesRoutes } from './routes/session-notes-routes';
 import { webConsoleRouter } from './web-console';
@@ -89,6 +89,8 @@ export function createHttpApp(ctx: ApiContext): Express {
   api.use(authRoutes(ctx));
   // The provider redirects the browser here without a Bearer token; the signed state names the user.
   api.use(oauthCallbackRoutes(ctx));
+  // The dashboard's credentials (Basic or an admin's Bearer), not the API's Bearer authentication.
+  api.use(metricsJsonRoutes(ctx));
   api.use(authenticate(ctx.tokens));
   // Before every other /agents/... router: /agents/journey/* must never be read as an agent id.
   api.use(journeyRoutes(ctx));

@@ -108,6 +108,21 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly flowExecutions = new Counter({
+    name: 'switchboard_flow_executions_total',
+    help: 'Finished flow executions by flow type (chatflow|agentflow) and status; a chatflow chat turn is one execution',
+    labelNames: ['type', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly flowNodeSeconds = new Histogram({
+    name: 'switchboard_flow_node_seconds',
+    help: 'Agentflow node run time (start to output) by outcome',
+    labelNames: ['status'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
   readonly sseStreams = new Gauge({
     name: 'switchboard_sse_streams_open',
     help: 'SSE streams (generation, chat, notes) open on this node, read at scrape time',

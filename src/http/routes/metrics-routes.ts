@@ -1,4 +1,5 @@
 import { Router } from 'express';
+import { isAdminRequest } from '../admin';
 import { and, eq, gte, sql } from 'drizzle-orm';
 import { QUEUE_NAMES } from '../../../config';
 import { llmUsage } from '../../models/schema';
@@ -44,4 +45,29 @@ export function metricsRoutes(ctx: ApiContext): Router {
   });
 
   return router;
+}
+
+/**
+ * `GET /metrics/json` (SPEC §13): this process's `/metrics` in prom-client's JSON form
+ * (`[{name, help, type, values: [{labels, value}]}]`), for admins with the dashboard's credentials
+ * (HTTP Basic ADMIN_USER/ADMIN_PASSWORD, or an admin's Bearer token). Mounted before the API's
+ * Bearer authentication, which would refuse Basic credentials.
+ */
+export function metricsJsonRoutes(ctx: ApiContext): Router {
+  const router = Router();
+  router.get('/metrics/json', async (req, res) => {
+    if (!(await isAdminRequest(req, ctx.admin, ctx.tokens))) {
+      const hadCredentials = Boolean(req.headers.authorization);
+      res.setHeader('WWW-Authenticate', 'Basic realm="Switchboard metrics", charset="UTF-8"');
+      return void res.status(hadCredentials ? 403 : 401).json({ error: { code: hadCredentials ? 'forbidden' : 'unauthorized', message: 'Admins only' } });
+    }
+    const metrics = await ctx.metrics.registry.getMetricsAsJSON();
+    res.json(metrics.map(({ name, help, type, values }) => ({ name, help, type, values: values.map((entry) => jsonValue(name, entry)) })));
+  });
+  return router;
+}
+
+/** One sample: labels and value; a histogram's samples also name their series (`…_bucket`, `…_sum`, `…_count`). */
+function jsonValue(name: string, entry: { labels: object; value: number; metricName?: string }) {
+  return { labels: entry.labels, value: entry.value, ...(entry.metricName && entry.metricName !== name ? { metricName: entry.metricName } : {}) };
 }

@@ -18,6 +18,16 @@ export const platformOperations: ApiOperation[] = [
     responses: { 200: '`{scope, queues: {<queue>: {waiting, active, delayed, failed, completed}}, usage: {byModel: [...], last24h: {costUsd, calls}}}`' },
   },
   {
+    method: 'get', path: '/metrics/json', operationId: 'getMetricsJson', tags: ['operations'], auth: 'public',
+    summary: "This process's Prometheus metrics in prom-client's JSON form (admins only)",
+    description:
+      "The dashboard's credentials: HTTP Basic `ADMIN_USER`/`ADMIN_PASSWORD`, or the Bearer token of an admin. 401 without credentials, 403 with " +
+      'credentials that are not an admin\'s. Answers `[{name, help, type, values: [{labels, value}]}]` (histogram values carry `metricName`, ' +
+      'e.g. `…_bucket`, `…_sum`, `…_count`).',
+    responses: { 200: '`[{name, help, type, values: [{labels, value, metricName?}]}]`' },
+    errors: [401, 403],
+  },
+  {
     method: 'get', path: '/openapi.json', operationId: 'getOpenApiDocument', tags: ['operations'], auth: 'public',
     summary: 'This document (OpenAPI 3.1); an interactive reference is served at `/docs`',
     responses: { 200: 'The OpenAPI document' },
