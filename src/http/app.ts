@@ -11,6 +11,7 @@ import { httpMetrics } from './middleware/http-metrics';
 import { rejectNulCharacters } from './middleware/reject-nul';
 import { redactError } from '../lib/redact-error';
 import { openApiRoutes } from './openapi/routes';
+import { routesRouter } from './route';
 import { authRoutes } from './routes/auth-routes';
 import { blockRoutes } from './routes/block-routes';
 import { canvasRoutes } from './routes/canvas-routes';
@@ -94,7 +95,7 @@ export function createHttpApp(ctx: ApiContext): Express {
   api.use(authenticate(ctx.tokens));
   // Before every other /agents/... router: /agents/journey/* must never be read as an agent id.
   api.use(journeyRoutes(ctx));
-  api.use(canvasRoutes(ctx));
+  api.use(routesRouter(canvasRoutes, ctx));
   api.use(blockRoutes(ctx));
   api.use(generationRoutes(ctx));
   api.use(chatRoutes(ctx));

@@ -1,10 +1,10 @@
-import { Router } from 'express';
-import { AppError, notFound, parseOr400 } from '../../lib/errors';
+import { AppError, notFound } from '../../lib/errors';
 import { decodeCursor, idKey, MAX_PAGE_SIZE, pageOf, pageQuerySchema } from '../../lib/pagination';
 import { addMemberSchema, createCanvasSchema, updateCanvasSchema } from '../../schemas/api';
-import type { ApiContext } from '../context';
-import { currentUser } from '../middleware/authenticate';
-import { requireCanvasRole } from '../middleware/canvas-access';
+import { canvasAccess } from '../middleware/canvas-access';
+import { canvasListResponse, canvasResponse, canvasWithMembersResponse, memberResponse, membersResponse } from '../openapi/response-schemas';
+import { defineRoute } from '../route';
+import { canvasIdParam } from './params';
 
 /** `GET /canvases/:id/audit`: `?limit` 1–200 (default 50), `?cursor`. */
 export const auditPageQuerySchema = pageQuerySchema(50);
@@ -13,75 +13,136 @@ export const canvasesPageQuerySchema = pageQuerySchema(50);
 /** `GET /canvases/:id/members`: `?limit` 1–200 (default 200, so most canvases answer whole), `?cursor`. */
 export const membersPageQuerySchema = pageQuerySchema(200);
 
-/** Canvases, members and the audit trail. */
-export function canvasRoutes(ctx: ApiContext): Router {
-  const router = Router();
-  const { canvases, users, audit } = ctx.repos;
+const tags = ['canvases'];
 
-  router.post('/canvases', async (req, res) => {
-    const body = parseOr400(createCanvasSchema, req.body);
-    res.status(201).json({ canvas: await canvases.create(currentUser(req).id, body.title) });
-  });
+/** Canvases, members and the audit trail, declared once (see `../route.ts`). */
+export const canvasRoutes = [
+  defineRoute({
+    method: 'post', path: '/canvases', operationId: 'createCanvas', tags, auth: 'bearer',
+    summary: 'Create a canvas (the caller becomes its owner)',
+    body: createCanvasSchema,
+    responses: { 201: { description: 'The canvas', schema: canvasResponse } },
+    handler: async ({ user, body }, ctx) => ({ canvas: await ctx.repos.canvases.create(user.id, body.title) }),
+  }),
 
-  router.get('/canvases', async (req, res) => {
-    // Newest first, in pages (SPEC §9).
-    const query = parseOr400(canvasesPageQuerySchema, req.query, 'query');
-    const beforeId = query.cursor ? decodeCursor(query.cursor, idKey) : undefined;
-    const page = pageOf(await canvases.listPageForMember(currentUser(req).id, { limit: query.limit + 1, beforeId }), query.limit, (canvas) => [canvas.id]);
-    res.json({ canvases: page.items, nextCursor: page.nextCursor });
-  });
+  defineRoute({
+    method: 'get', path: '/canvases', operationId: 'listCanvases', tags, auth: 'bearer',
+    summary: 'Canvases the caller is a member of, newest first, in pages',
+    description: '`?limit` 1–200 (default 50); pass `nextCursor` as `?cursor` for older canvases (null on the last page).',
+    query: canvasesPageQuerySchema,
+    responses: { 200: { description: 'One page of canvases', schema: canvasListResponse } },
+    errors: [400],
+    handler: async ({ user, query }, ctx) => {
+      // Newest first, in pages (SPEC §9).
+      const beforeId = query.cursor ? decodeCursor(query.cursor, idKey) : undefined;
+      const page = pageOf(await ctx.repos.canvases.listPageForMember(user.id, { limit: query.limit + 1, beforeId }), query.limit, (canvas) => [canvas.id]);
+      return { canvases: page.items, nextCursor: page.nextCursor };
+    },
+  }),
 
-  router.get('/canvases/:id', async (req, res) => {
-    const { canvasId, user } = await requireCanvasRole(req, canvases, 'viewer');
-    const canvas = await canvases.findForMember(canvasId, user.id);
-    if (!canvas) throw notFound('Canvas');
-    // The first page of members (0100): `membersNextCursor` continues at GET /canvases/:id/members.
-    const members = pageOf(await canvases.listMembersPage(canvasId, { limit: MAX_PAGE_SIZE + 1 }), MAX_PAGE_SIZE, (member) => [member.userId]);
-    res.json({ canvas, members: members.items, membersNextCursor: members.nextCursor });
-  });
+  defineRoute({
+    method: 'get', path: '/canvases/:id', operationId: 'getCanvas', tags, auth: 'bearer',
+    summary: 'A canvas and its members (viewer)',
+    description: 'At most 200 members, in the order they joined; `membersNextCursor` (null when that is all) goes as `?cursor` to `GET /canvases/:id/members` for the rest.',
+    params: canvasIdParam,
+    responses: { 200: { description: 'The canvas and the first page of its members', schema: canvasWithMembersResponse } },
+    errors: [404],
+    handler: async ({ user, params }, ctx) => {
+      const { canvases } = ctx.repos;
+      const { canvasId } = await canvasAccess(canvases, user, params.id, 'viewer');
+      const canvas = await canvases.findForMember(canvasId, user.id);
+      if (!canvas) throw notFound('Canvas');
+      // The first page of members (0100): `membersNextCursor` continues at GET /canvases/:id/members.
+      const members = pageOf(await canvases.listMembersPage(canvasId, { limit: MAX_PAGE_SIZE + 1 }), MAX_PAGE_SIZE, (member) => [member.userId]);
+      return { canvas, members: members.items, membersNextCursor: members.nextCursor };
+    },
+  }),
 
-  router.patch('/canvases/:id', async (req, res) => {
-    const { canvasId, user } = await requireCanvasRole(req, canvases, 'editor');
-    const body = parseOr400(updateCanvasSchema, req.body);
-    await canvases.rename(canvasId, body.title);
-    res.json({ canvas: await canvases.findForMember(canvasId, user.id) });
-  });
+  defineRoute({
+    method: 'patch', path: '/canvases/:id', operationId: 'updateCanvas', tags, auth: 'bearer',
+    summary: 'Rename a canvas (editor)',
+    params: canvasIdParam,
+    body: updateCanvasSchema,
+    responses: { 200: { description: 'The canvas', schema: canvasResponse } },
+    errors: [403, 404],
+    handler: async (input, ctx) => {
+      const { user, params } = input;
+      const { canvasId } = await canvasAccess(ctx.repos.canvases, user, params.id, 'editor');
+      await ctx.repos.canvases.rename(canvasId, input.body.title);
+      return { canvas: await ctx.repos.canvases.findForMember(canvasId, user.id) };
+    },
+  }),
 
-  router.delete('/canvases/:id', async (req, res) => {
-    const { canvasId } = await requireCanvasRole(req, canvases, 'owner');
-    await ctx.generations.deleteCanvas(canvasId);
-    await ctx.canvasEvents.forget(canvasId);
-    res.status(204).end();
-  });
+  defineRoute({
+    method: 'delete', path: '/canvases/:id', operationId: 'deleteCanvas', tags, auth: 'bearer',
+    summary: 'Delete a canvas and its blocks (owner)',
+    params: canvasIdParam,
+    responses: { 204: 'Deleted' },
+    errors: [403, 404],
+    handler: async ({ user, params }, ctx) => {
+      const { canvasId } = await canvasAccess(ctx.repos.canvases, user, params.id, 'owner');
+      await ctx.generations.deleteCanvas(canvasId);
+      await ctx.canvasEvents.forget(canvasId);
+    },
+  }),
 
-  router.post('/canvases/:id/members', async (req, res) => {
-    const { canvasId, user } = await requireCanvasRole(req, canvases, 'owner');
-    const body = parseOr400(addMemberSchema, req.body);
-    const member = await users.findByEmail(body.email);
-    if (!member || member.role === 'service') throw new AppError(404, 'user_not_found', 'No user with this email; they must sign up first');
-    if (member.id === user.id) throw new AppError(400, 'validation_failed', 'You cannot change your own role');
-    await canvases.upsertMember(canvasId, member.id, body.role);
-    await audit.write({ actorId: user.id, action: 'canvas.member.set', canvasId, targetType: 'user', targetId: member.id, details: { role: body.role } });
-    res.status(201).json({ member: { userId: member.id, name: member.name, email: member.email, role: body.role } });
-  });
+  defineRoute({
+    method: 'post', path: '/canvases/:id/members', operationId: 'setCanvasMember', tags, auth: 'bearer',
+    summary: 'Add a member or change their role (owner)',
+    description: 'The user must already have an account (else 404 `user_not_found`). Owners cannot change their own role.',
+    params: canvasIdParam,
+    body: addMemberSchema,
+    responses: { 201: { description: 'The member', schema: memberResponse } },
+    errors: [403, 404],
+    handler: async (input, ctx) => {
+      const { user, params } = input;
+      const { canvases, users, audit } = ctx.repos;
+      const { canvasId } = await canvasAccess(canvases, user, params.id, 'owner');
+      const body = input.body; // after the access check: 404/403 before 400
+      const member = await users.findByEmail(body.email);
+      if (!member || member.role === 'service') throw new AppError(404, 'user_not_found', 'No user with this email; they must sign up first');
+      if (member.id === user.id) throw new AppError(400, 'validation_failed', 'You cannot change your own role');
+      await canvases.upsertMember(canvasId, member.id, body.role);
+      await audit.write({ actorId: user.id, action: 'canvas.member.set', canvasId, targetType: 'user', targetId: member.id, details: { role: body.role } });
+      return { member: { userId: member.id, name: member.name, email: member.email, role: body.role } };
+    },
+  }),
 
-  router.get('/canvases/:id/members', async (req, res) => {
-    const { canvasId } = await requireCanvasRole(req, canvases, 'viewer');
-    // In the order members joined (the owner first), in pages (SPEC §9).
-    const query = parseOr400(membersPageQuerySchema, req.query, 'query');
-    const afterUserId = query.cursor ? decodeCursor(query.cursor, idKey) : undefined;
-    const page = pageOf(await canvases.listMembersPage(canvasId, { limit: query.limit + 1, afterUserId }), query.limit, (member) => [member.userId]);
-    res.json({ members: page.items, nextCursor: page.nextCursor });
-  });
+  defineRoute({
+    method: 'get', path: '/canvases/:id/members', operationId: 'listCanvasMembers', tags, auth: 'bearer',
+    summary: "A canvas's members (viewer), in the order they joined (the owner first), in pages",
+    description: '`?limit` 1–200 (default 200); pass `nextCursor` as `?cursor` for the next members (null on the last page; a foreign cursor is 400 `invalid_cursor`).',
+    params: canvasIdParam,
+    query: membersPageQuerySchema,
+    responses: { 200: { description: 'One page of members', schema: membersResponse } },
+    errors: [404],
+    handler: async (input, ctx) => {
+      const { user, params } = input;
+      const { canvasId } = await canvasAccess(ctx.repos.canvases, user, params.id, 'viewer');
+      const query = input.query;
+      // In the order members joined (the owner first), in pages (SPEC §9).
+      const afterUserId = query.cursor ? decodeCursor(query.cursor, idKey) : undefined;
+      const page = pageOf(await ctx.repos.canvases.listMembersPage(canvasId, { limit: query.limit + 1, afterUserId }), query.limit, (member) => [member.userId]);
+      return { members: page.items, nextCursor: page.nextCursor };
+    },
+  }),
 
-  router.get('/canvases/:id/audit', async (req, res) => {
-    const { canvasId } = await requireCanvasRole(req, canvases, 'owner');
-    // Newest first, in pages (SPEC §9): the latest events (e.g. ai.generation.undone) come first.
-    const query = parseOr400(auditPageQuerySchema, req.query, 'query');
-    const beforeId = query.cursor ? decodeCursor(query.cursor, idKey) : undefined;
-    const page = pageOf(await audit.listPageForCanvas(canvasId, { limit: query.limit + 1, beforeId }), query.limit, (entry) => [entry.id]);
-    res.json({ audit: page.items, nextCursor: page.nextCursor });
-  });
-
-  return router;
-}
+  defineRoute({
+    method: 'get', path: '/canvases/:id/audit', operationId: 'listCanvasAudit', tags, auth: 'bearer',
+    summary: "A canvas's audit rows (owner), newest first, in pages",
+    description: '`?limit` 1–200 (default 50); pass `nextCursor` as `?cursor` for older rows (null on the last page).',
+    params: canvasIdParam,
+    query: auditPageQuerySchema,
+    responses: { 200: '`{audit: [{action, actorId, targetType, targetId, details, createdAt, …}], nextCursor}`, newest first' },
+    errors: [400, 403, 404],
+    handler: async (input, ctx) => {
+      const { user, params } = input;
+      const { canvasId } = await canvasAccess(ctx.repos.canvases, user, params.id, 'owner');
+      const query = input.query;
+      // Newest first, in pages (SPEC §9): the latest events (e.g. ai.generation.undone) come first.
+      const beforeId = query.cursor ? decodeCursor(query.cursor, idKey) : undefined;
+      const page = pageOf(await ctx.repos.audit.listPageForCanvas(canvasId, { limit: query.limit + 1, beforeId }), query.limit, (entry) => [entry.id]);
+      return { audit: page.items, nextCursor: page.nextCursor };
+    },
+  }),
+];

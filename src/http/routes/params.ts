@@ -1,0 +1,18 @@
+import { uuidParam } from '../../schemas/api';
+import type { ParamSpec } from '../route';
+import { oauthProviderParam } from './oauth-routes';
+
+/**
+ * Path parameters shared by route declarations. A value failing its schema answers 404 like a
+ * missing resource (decision 0014), not 400: `resource` names it in the message.
+ */
+const uuid = (description: string, resource: string) =>
+  ({ schema: uuidParam, description: `${description}. A malformed id answers 404, like a missing one.`, resource }) satisfies ParamSpec;
+
+export const canvasIdParam = { id: uuid('Canvas id', 'Canvas') };
+export const blockParams = { ...canvasIdParam, blockId: uuid('Block id', 'Block') };
+export const generationParams = { ...canvasIdParam, generationId: uuid('Generation id', 'Generation') };
+export const sessionIdParam = { id: uuid('Chat session id', 'Chat session') };
+export const approvalIdParam = { id: uuid('Approval request id', 'Approval request') };
+export const agentIdParam = { id: uuid('Agent id', 'Agent') };
+export const providerParam = { provider: { schema: oauthProviderParam, description: 'The OAuth provider. Any other value answers 404.', resource: 'OAuth provider' } satisfies ParamSpec };
