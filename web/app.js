@@ -1,10 +1,15 @@
-// The console's entry: sign-in, the canvas list, and hash routing (`#/` and `#/canvases/<id>`).
+// The console's entry: sign-in, the canvas list, and hash routing (`#/`, `#/canvases/<id>`,
+// `#/assistant`, `#/usage`).
 import { io } from '/console/vendor/socket.io.esm.min.js';
 import { Api } from './api.js';
 import { ApprovalsPanel } from './approvals.js';
+import { AssistantPanel } from './assistant-panel.js';
+import { BlockEditor } from './block-editor.js';
 import { el } from './blocks.js';
 import { CanvasView } from './canvas-view.js';
 import { GeneratePanel } from './generate-panel.js';
+import { GenerationBanner } from './generation-banner.js';
+import { UsagePage } from './usage-page.js';
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 const api = new Api();
@@ -48,25 +53,42 @@ function setConnection(state) {
 const view = new CanvasView({ api, socket, notify });
 const generator = new GeneratePanel({ api, view, notify });
 const approvals = new ApprovalsPanel({ api, socket, notify });
+const editor = new BlockEditor({ api, view, notify });
+const banner = new GenerationBanner({ api, view });
+const assistant = new AssistantPanel({ api, socket, notify });
+const usage = new UsagePage({ api, notify });
 
 function show(name) {
-  for (const section of ['auth-view', 'home-view', 'canvas-view']) $(section).hidden = section !== name;
+  for (const section of ['auth-view', 'home-view', 'canvas-view', 'assistant-view', 'usage-view']) $(section).hidden = section !== name;
 }
 
 async function route() {
   if (!api.session) {
     view.close();
     generator.reset();
+    banner.reset();
+    assistant.reset();
     show('auth-view');
+    return;
+  }
+  if (location.hash === '#/assistant' || location.hash === '#/usage') {
+    view.close();
+    generator.reset();
+    banner.reset();
+    const page = location.hash === '#/assistant' ? 'assistant' : 'usage';
+    show(`${page}-view`);
+    await (page === 'assistant' ? assistant.show() : usage.show());
     return;
   }
   const match = /^#\/canvases\/([0-9a-f-]{36})$/i.exec(location.hash);
   if (match) {
     if (view.canvasId === match[1].toLowerCase()) return show('canvas-view');
     generator.reset();
+    banner.reset();
     show('canvas-view');
     try {
       await view.open(match[1].toLowerCase());
+      editor.opened();
       $('canvas-title').focus?.();
     } catch (error) {
       notify(`Could not open the canvas: ${error.message}`, true);
@@ -76,6 +98,7 @@ async function route() {
   }
   view.close();
   generator.reset();
+  banner.reset();
   show('home-view');
   await loadCanvases();
 }
@@ -116,8 +139,10 @@ async function probeAdmin() {
   try {
     const { user } = await api.get('/me');
     link.hidden = user?.admin !== true;
+    usage.setAdmin(user?.admin === true);
   } catch {
     link.hidden = true;
+    usage.setAdmin(false);
   }
 }
 

@@ -20,6 +20,10 @@ export class CanvasView {
     this.cursorTimer = 0;
     this.pendingCursor = null;
     this.board = $('canvas-board');
+    /** `decorate(node, block)` adds controls to a block's element (block-editor.js). */
+    this.decorate = null;
+    /** Called with each room event after it is applied, in seq order (generation-banner.js). */
+    this.roomListeners = [];
     // Room events by seq, exactly once, caught up after every reconnect (canvas-sync.js).
     this.sync = new CanvasSync({
       sync: (canvasId, afterSeq) => this.socket.timeout(10_000).emitWithAck('canvas:sync', { canvasId, afterSeq }),
@@ -143,6 +147,7 @@ export class CanvasView {
     const list = $('block-list');
     list.dataset.lastSeq = String(this.sync.lastSeq);
     list.dataset.applied = String(this.sync.applied);
+    for (const listener of this.roomListeners) listener(event, p);
   }
 
   /** Adds or replaces blocks (idempotent: the same block from SSE and from the room is one block). */
@@ -163,9 +168,12 @@ export class CanvasView {
     const ordered = [...this.blocks.values()].sort(byRank);
     const nodes = ordered.map((block) => {
       const node = existing.get(block.id);
-      if (node && node.dataset.updatedAt === block.updatedAt) return node;
+      // A block open in the editor keeps its element (and the text being typed) until saved or closed.
+      if (node && (node.dataset.updatedAt === block.updatedAt || node.dataset.editing === 'true')) return node;
       const onToggle = this.role === 'viewer' || block.type !== 'todo' ? undefined : (checked) => this.toggleTodo(block, checked);
-      return el('li', { class: 'block', dataset: { testid: 'block', blockId: block.id, blockType: block.type, rank: block.rank, updatedAt: block.updatedAt } }, blockBody(block, { onToggle }));
+      const item = el('li', { class: 'block', dataset: { testid: 'block', blockId: block.id, blockType: block.type, rank: block.rank, updatedAt: block.updatedAt } }, blockBody(block, { onToggle }));
+      this.decorate?.(item, block);
+      return item;
     });
     const focusedId = document.activeElement?.closest?.('[data-testid="block"]')?.dataset.blockId;
     // Move only what is out of place: a node that stays put keeps its focus.
@@ -201,7 +209,8 @@ export class CanvasView {
    * board's blocks; `complete` replaces the drafts with the saved blocks.
    */
   showDraft(index, block) {
-    $('draft-list').append(el('li', { class: 'block draft', dataset: { testid: 'draft-block', index: String(index), blockType: block.type } }, blockBody(block)));
+    const label = el('span', { class: 'draft-label', dataset: { testid: 'draft-label' } }, 'Draft · not saved yet');
+    $('draft-list').append(el('li', { class: 'block draft', dataset: { testid: 'draft-block', index: String(index), blockType: block.type } }, label, blockBody(block)));
     $('board-empty').hidden = true;
   }
 
@@ -224,7 +233,13 @@ export class CanvasView {
     }
   }
 
+  /** A member's (or present user's) name, for "Ada is generating…". */
+  memberName(userId) {
+    return this.memberNames?.get(userId) ?? this.names.get(userId) ?? null;
+  }
+
   renderMembers(members) {
+    this.memberNames = new Map(members.map((member) => [member.userId ?? member.id, member.name]));
     $('member-list').replaceChildren(
       ...members.map((member) => el('li', { dataset: { testid: 'member', userId: member.userId ?? member.id } }, `${member.name} `, el('span', { class: 'small' }, `${member.email ?? ''} · ${member.role}`))),
     );

@@ -1,7 +1,14 @@
-// The prompt box: POST generate-stream, show its SSE progress as it arrives, stop it, and undo.
+// The prompt box: POST generate-stream, show its SSE progress as it arrives (resuming a dropped
+// stream with Last-Event-ID), stop it, and undo.
 import { blockSummary, el } from './blocks.js';
+import { pause, readEventStream } from './event-stream.js';
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
+
+/** Resuming a dropped stream: up to 6 tries without progress, 0.5 s doubling to 4 s apart. */
+const RESUME_ATTEMPTS = 6;
+const RESUME_DELAY_MS = 500;
+const RESUME_MAX_DELAY_MS = 4_000;
 
 const STAGE_TEXT = {
   queued: 'Queued…',
@@ -64,21 +71,32 @@ export class GeneratePanel {
     const state = $('generation-state');
     state.textContent = 'Starting…';
     this.controller = new AbortController();
+    const signal = this.controller.signal;
+    // Each message once, in order: `id` is the generation's event sequence (SPEC §4).
     let finished = false;
+    let lastId = 0;
+    const onMessage = (message) => {
+      const seq = Number(message.id);
+      if (message.id !== undefined && Number.isSafeInteger(seq)) {
+        if (seq <= lastId) return;
+        lastId = seq;
+      }
+      finished = this.onMessage(message) || finished;
+    };
     try {
-      const response = await this.api.stream(
-        `/canvases/${canvasId}/ai/generate-stream`,
-        { prompt },
-        (message) => {
-          finished = this.onMessage(message) || finished;
-        },
-        this.controller.signal,
-      );
-      this.generationId ??= response.headers.get('X-Generation-Id');
+      try {
+        const response = await this.api.stream(`/canvases/${canvasId}/ai/generate-stream`, { prompt }, onMessage, signal);
+        this.generationId ??= response.headers.get('X-Generation-Id');
+      } catch (error) {
+        // An answer of the API (429, 422…) or a stop: as before. A dropped connection after the
+        // generation started: resumed below.
+        if (error.name === 'AbortError' || typeof error.status === 'number' || !this.generationId) throw error;
+      }
+      if (!finished) finished = await this.resume(canvasId, () => lastId, onMessage, () => finished);
       if (!finished) {
         this.view.clearDrafts();
-        state.textContent = 'The stream ended early; the result will still reach the canvas.';
-        this.log('error', 'stream ended before completion');
+        state.textContent = 'The connection dropped and could not be resumed; the result will still reach the canvas.';
+        this.log('error', 'stream lost');
       }
     } catch (error) {
       if (error.name === 'AbortError') return;
@@ -90,6 +108,32 @@ export class GeneratePanel {
       button.disabled = false;
       this.showStop(false);
     }
+  }
+
+  /**
+   * The stream ended before a terminal event: reopen it at the events route with `Last-Event-ID`
+   * (the server replays what came after it, then follows live), with backoff; the attempts start
+   * over whenever a try brought new events. True when the generation reached its end.
+   */
+  async resume(canvasId, lastId, onMessage, finished) {
+    const generationId = this.generationId;
+    if (!generationId) return false;
+    for (let attempt = 0; attempt < RESUME_ATTEMPTS && !finished(); attempt += 1) {
+      const from = lastId();
+      $('generation-state').textContent = 'Connection lost: resuming…';
+      await pause(Math.min(RESUME_MAX_DELAY_MS, RESUME_DELAY_MS * 2 ** attempt), this.controller.signal);
+      if (this.generationId !== generationId) return false;
+      this.log('resumed', `reconnecting after event ${from}`);
+      try {
+        await readEventStream(this.api, `/canvases/${canvasId}/ai/generations/${generationId}/events`, { lastEventId: from, signal: this.controller.signal, onMessage });
+      } catch (error) {
+        if (error.name === 'AbortError') throw error;
+        // The generation is gone or not ours to see: no point retrying.
+        if (typeof error.status === 'number' && error.status !== 429 && error.status < 500) return false;
+      }
+      if (lastId() > from) attempt = -1;
+    }
+    return finished();
   }
 
   /**

@@ -1,0 +1,67 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import type { TestUser } from './http';
+
+/**
+ * Chromium helpers for the console's browser tests: Debian's Chromium (no browser download), a
+ * page that records script errors and failed requests, sign-in, and checked screenshots.
+ */
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+/** Gitignored: screenshots for a person to look at, rewritten on every run. */
+export const SCREENSHOTS = path.join(process.cwd(), 'test', 'browser', 'screenshots');
+export const WAIT_MS = 15_000;
+export const byTestId = (id: string) => `[data-testid="${id}"]`;
+
+export async function launchChromium(): Promise<Browser> {
+  if (!existsSync(CHROMIUM_PATH)) throw new Error(`Chromium not found at ${CHROMIUM_PATH}: install Debian's chromium package (apt-get install chromium) or set CHROMIUM_PATH.`);
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  return chromium.launch({ executablePath: CHROMIUM_PATH, args: ['--no-sandbox'] });
+}
+
+/**
+ * A fresh page (own context: own sessionStorage) at `url`. Script errors, console errors, CSP
+ * violations and every HTTP answer ≥ 400 are pushed to `problems` as `label: …`, unless `allowed`
+ * says that answer was expected.
+ */
+export async function openPage(browser: Browser, url: string, label: string, problems: string[], allowed: (status: number, pathname: string) => boolean = () => false): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 1366, height: 900 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(WAIT_MS);
+  page.on('pageerror', (error) => problems.push(`${label}: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) problems.push(`${label}: ${message.text()}`);
+  });
+  page.on('response', (response) => {
+    const { pathname } = new URL(response.url());
+    if (response.status() >= 400 && !allowed(response.status(), pathname)) problems.push(`${label}: ${response.status()} ${pathname}`);
+  });
+  await page.goto(url);
+  return page;
+}
+
+/** Signs `user` in (password of test/support/http's registerUser) and waits for the home view. */
+export async function signIn(page: Page, user: TestUser): Promise<void> {
+  await page.locator(byTestId('signin-email')).fill(user.email);
+  await page.locator(byTestId('signin-password')).fill('correct horse battery');
+  await page.locator(byTestId('signin-submit')).click();
+  await page.locator(byTestId('home-view')).waitFor();
+}
+
+/** Opens a canvas from the home list and waits until its room is joined. */
+export async function openCanvas(page: Page, canvasId: string, userId: string): Promise<void> {
+  await page.locator(`${byTestId('canvas-list-item')}[data-canvas-id="${canvasId}"] ${byTestId('open-canvas')}`).click();
+  await page.locator(`${byTestId('connection-status')}[data-state="live"]`).waitFor();
+  await page.locator(`${byTestId('presence-user')}[data-user-id="${userId}"]`).waitFor();
+}
+
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+/** A full-page screenshot at SCREENSHOTS/`name`.png; checks it is a non-empty PNG. */
+export async function screenshot(page: Page, name: string): Promise<string> {
+  const file = path.join(SCREENSHOTS, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  const bytes = readFileSync(file);
+  if (bytes.length < 1_000 || !bytes.subarray(0, 8).equals(PNG_SIGNATURE)) throw new Error(`${file} is not a PNG screenshot (${bytes.length} bytes)`);
+  return file;
+}

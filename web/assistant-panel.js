@@ -1,0 +1,265 @@
+// The Assistant page (`#/assistant`): chat with the assistant, with or without a device (SPEC §6,
+// §16). A turn is `POST /chat/stream` read as SSE: `text_chunk` streams the answer in;
+// `approval_requested` / `approval_resolved` show a dangerous tool call inline with Approve and
+// Reject (PUT /hitl/requests/:id/approve|reject, SPEC §15); `final`, `error` or `cancelled` end
+// it. Stop is `POST /chat/sessions/:id/cancel`. Conversations are listed from `GET /chat/sessions`
+// and reopened from their history.
+import { el } from './blocks.js';
+
+const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
+
+const MODES = [
+  ['auto', 'Automatic: my device when one is online'],
+  ['device', 'With my device (its tasks, projects, notes)'],
+  ['none', 'Without a device (plain assistant)'],
+];
+
+export class AssistantPanel {
+  constructor({ api, socket, notify }) {
+    this.api = api;
+    this.notify = notify;
+    this.sessionId = null;
+    this.controller = null;
+    /** Inline approval cards by approval id. */
+    this.approvals = new Map();
+    $('assistant-mode').replaceChildren(...MODES.map(([value, label]) => el('option', { value }, label)));
+    $('assistant-form').addEventListener('submit', (event) => {
+      event.preventDefault();
+      void this.send();
+    });
+    $('assistant-input').addEventListener('keydown', (event) => {
+      if (event.key === 'Enter' && !event.shiftKey) {
+        event.preventDefault();
+        $('assistant-form').requestSubmit();
+      }
+    });
+    $('assistant-stop').addEventListener('click', () => void this.stop());
+    $('assistant-new').addEventListener('click', () => this.newConversation());
+    // A decision made elsewhere (the Approvals panel, the device, a timeout) reaches this tab's socket too.
+    socket.on('approval_resolved', (payload) => this.resolved(payload));
+  }
+
+  /** Shown: list the conversations (the open one stays). */
+  async show() {
+    await this.loadSessions();
+    $('assistant-input').focus();
+  }
+
+  reset() {
+    this.controller?.abort();
+    this.sessionId = null;
+    this.approvals.clear();
+    $('assistant-log').replaceChildren();
+    $('assistant-session-list').replaceChildren();
+    this.setRunning(false);
+  }
+
+  newConversation() {
+    if (this.controller) return;
+    this.sessionId = null;
+    this.approvals.clear();
+    $('assistant-log').replaceChildren();
+    $('assistant-state').textContent = '';
+    this.markCurrent();
+    $('assistant-input').focus();
+  }
+
+  setRunning(running) {
+    $('assistant-send').disabled = running;
+    $('assistant-stop').hidden = !running;
+    $('assistant-stop').disabled = false;
+    $('assistant-new').disabled = running;
+  }
+
+  async loadSessions() {
+    try {
+      const { sessions } = await this.api.get('/chat/sessions?limit=20');
+      $('assistant-session-list').replaceChildren(
+        ...sessions.map((session) =>
+          el(
+            'li',
+            { dataset: { testid: 'assistant-session', sessionId: session.id } },
+            el('button', { type: 'button', class: 'link-button', onclick: () => void this.open(session.id) }, session.title || 'Conversation', ' ', el('span', { class: 'small' }, new Date(session.updatedAt).toLocaleString())),
+          ),
+        ),
+      );
+      if (sessions.length === 0) $('assistant-session-list').append(el('li', { class: 'small' }, 'No conversations yet.'));
+      this.markCurrent();
+    } catch (error) {
+      this.notify(`Could not list conversations: ${error.message}`, true);
+    }
+  }
+
+  markCurrent() {
+    for (const item of document.querySelectorAll('[data-testid="assistant-session"]')) item.classList.toggle('current', item.dataset.sessionId === this.sessionId);
+  }
+
+  /** Reopens a conversation from its history. */
+  async open(sessionId) {
+    if (this.controller) return;
+    try {
+      const { messages } = await this.api.get(`/chat/sessions/${sessionId}/history`);
+      this.sessionId = sessionId;
+      this.approvals.clear();
+      $('assistant-state').textContent = '';
+      $('assistant-log').replaceChildren(
+        ...messages.filter((m) => m.role === 'user' || m.role === 'assistant').map((m) => this.bubble(m.role, m.content, m.status === 'cancelled' ? 'cancelled' : 'done')),
+      );
+      this.markCurrent();
+    } catch (error) {
+      this.notify(`Could not open the conversation: ${error.message}`, true);
+    }
+  }
+
+  bubble(role, text, status) {
+    return el('li', { class: `chat-message ${role}`, dataset: { testid: `${role}-message`, status } }, el('span', { class: 'who' }, role === 'user' ? 'You' : 'Assistant'), el('div', { class: 'text' }, text));
+  }
+
+  append(node) {
+    $('assistant-log').append(node);
+    node.scrollIntoView({ block: 'nearest' });
+  }
+
+  async send() {
+    const input = $('assistant-input');
+    const message = input.value.trim();
+    if (!message || this.controller) return;
+    const mode = $('assistant-mode').value;
+    const body = { message };
+    if (this.sessionId) body.sessionId = this.sessionId;
+    if (mode !== 'auto') body.tools = mode;
+    input.value = '';
+    this.append(this.bubble('user', message, 'done'));
+    const answer = this.bubble('assistant', '', 'streaming');
+    const text = answer.querySelector('.text');
+    this.append(answer);
+    const state = $('assistant-state');
+    state.textContent = 'Thinking…';
+    this.controller = new AbortController();
+    this.setRunning(true);
+    let ended = false;
+    try {
+      const response = await this.api.stream(
+        '/chat/stream',
+        body,
+        ({ event, data }) => {
+          if (data?.sessionId && data.sessionId !== this.sessionId) {
+            this.sessionId = data.sessionId;
+          }
+          switch (event) {
+            case 'text_chunk':
+              text.textContent += data.text;
+              state.textContent = 'Answering…';
+              break;
+            case 'approval_requested':
+              this.append(this.approvalCard(data));
+              state.textContent = 'Waiting for your decision…';
+              break;
+            case 'approval_resolved':
+              this.resolved(data);
+              state.textContent = 'Thinking…';
+              break;
+            case 'final':
+              ended = true;
+              // The final answer is the whole text (chunks may have been partial).
+              text.textContent = data.response;
+              answer.dataset.status = 'done';
+              state.textContent = usageText(data.usage);
+              break;
+            case 'cancelled':
+              ended = true;
+              text.textContent = data.response || text.textContent;
+              answer.dataset.status = 'cancelled';
+              answer.append(el('p', { class: 'small' }, 'Stopped.'));
+              state.textContent = 'Stopped.';
+              break;
+            case 'error':
+              ended = true;
+              answer.dataset.status = 'error';
+              text.textContent ||= '—';
+              state.textContent = `Failed: ${data.message}`;
+              break;
+            default:
+              break;
+          }
+        },
+        this.controller.signal,
+      );
+      this.sessionId ??= response.headers.get('X-Chat-Session-Id');
+      if (!ended) {
+        answer.dataset.status = 'error';
+        state.textContent = 'The answer stream was cut; reopen the conversation to see the stored answer.';
+      }
+    } catch (error) {
+      if (error.name === 'AbortError') return;
+      answer.dataset.status = 'error';
+      state.textContent =
+        error.code === 'device_offline'
+          ? 'None of your devices is online: start your desktop app, or choose "Without a device".'
+          : `Failed: ${error.message}${error.status === 429 ? ' (rate limited: try again shortly)' : ''}`;
+      if (!text.textContent) answer.remove();
+    } finally {
+      this.controller = null;
+      this.setRunning(false);
+      void this.loadSessions();
+    }
+  }
+
+  async stop() {
+    if (!this.sessionId) return;
+    $('assistant-stop').disabled = true;
+    $('assistant-state').textContent = 'Stopping…';
+    try {
+      await this.api.post(`/chat/sessions/${this.sessionId}/cancel`);
+    } catch (error) {
+      if (error.status !== 409) $('assistant-stop').disabled = false;
+      $('assistant-state').textContent = error.status === 409 ? 'It had already finished.' : `Stop failed: ${error.message}`;
+    }
+  }
+
+  approvalCard(request) {
+    const card = el(
+      'li',
+      { class: 'chat-approval', dataset: { testid: 'chat-approval', approvalId: request.approvalId, status: 'pending' } },
+      el('strong', {}, `The assistant wants to run ${request.toolName}`),
+      el('pre', { class: 'params' }, JSON.stringify(request.parameters, null, 2)),
+      el('p', { class: 'small' }, `${request.reason} · decide before ${new Date(request.expiresAt).toLocaleTimeString()}`),
+      el(
+        'div',
+        { class: 'row' },
+        el('button', { type: 'button', dataset: { testid: 'chat-approve' }, onclick: () => void this.decide(request, 'approve') }, 'Approve'),
+        el('button', { type: 'button', class: 'secondary', dataset: { testid: 'chat-reject' }, onclick: () => void this.decide(request, 'reject') }, 'Reject'),
+      ),
+      el('p', { class: 'decision', dataset: { testid: 'chat-approval-status' } }),
+    );
+    this.approvals.set(request.approvalId, card);
+    return card;
+  }
+
+  async decide(request, decision) {
+    const card = this.approvals.get(request.approvalId);
+    for (const button of card?.querySelectorAll('button') ?? []) button.disabled = true;
+    try {
+      await this.api.request('PUT', `/hitl/requests/${request.approvalId}/${decision}`);
+      this.resolved({ approvalId: request.approvalId, status: decision === 'approve' ? 'approved' : 'rejected' });
+    } catch (error) {
+      if (error.status === 409) return; // decided elsewhere first: approval_resolved says how
+      for (const button of card?.querySelectorAll('button') ?? []) button.disabled = false;
+      this.notify(`Could not ${decision}: ${error.message}`, true);
+    }
+  }
+
+  resolved({ approvalId, status }) {
+    const card = this.approvals.get(approvalId);
+    if (!card || card.dataset.status !== 'pending') return;
+    card.dataset.status = status;
+    for (const button of card.querySelectorAll('button')) button.remove();
+    card.querySelector('.decision').textContent = { approved: 'Approved.', rejected: 'Rejected.', timeout: 'Timed out: not run.' }[status] ?? status;
+  }
+}
+
+function usageText(usage) {
+  if (!usage) return '';
+  const tokens = (usage.inputTokens ?? 0) + (usage.outputTokens ?? 0);
+  return `${usage.model ?? ''} · ${tokens} tokens · $${Number(usage.costUsd ?? 0).toFixed(4)}`;
+}

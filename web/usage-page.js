@@ -1,0 +1,85 @@
+// The Usage page (`#/usage`): model tokens and cost by day, provider and model, from
+// `GET /usage?from&to` (the signed-in user's own calls). Admins also get "All users"
+// (`all=true`); the box is only shown to them, so nobody else's page ever asks for it.
+import { el } from './blocks.js';
+
+const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
+const DAY_MS = 86_400_000;
+
+/** `YYYY-MM-DD` of a Date, in UTC (the API's days are UTC days). */
+const isoDay = (date) => date.toISOString().slice(0, 10);
+const integer = new Intl.NumberFormat('en-US');
+const dollars = (n) => `$${Number(n).toFixed(n > 0 && n < 0.01 ? 6 : 4)}`;
+
+export class UsagePage {
+  constructor({ api, notify }) {
+    this.api = api;
+    this.notify = notify;
+    this.admin = false;
+    $('usage-form').addEventListener('submit', (event) => {
+      event.preventDefault();
+      void this.load();
+    });
+    $('usage-all').addEventListener('change', () => void this.load());
+  }
+
+  /** From `/me`: admins may see everyone's usage. */
+  setAdmin(admin) {
+    this.admin = admin === true;
+    $('usage-all-label').hidden = !this.admin;
+    if (!this.admin) $('usage-all').checked = false;
+  }
+
+  async show() {
+    // The last 30 days by default.
+    if (!$('usage-to').value) $('usage-to').value = isoDay(new Date());
+    if (!$('usage-from').value) $('usage-from').value = isoDay(new Date(Date.now() - 29 * DAY_MS));
+    await this.load();
+  }
+
+  async load() {
+    const from = $('usage-from').value;
+    const to = $('usage-to').value;
+    const all = this.admin && $('usage-all').checked;
+    const query = new URLSearchParams({ from, to });
+    if (all) query.set('all', 'true');
+    const state = $('usage-state');
+    state.textContent = 'Loading…';
+    try {
+      const { days } = await this.api.get(`/usage?${query}`);
+      this.render(days, all);
+      state.textContent = `${all ? 'All users' : 'Your usage'}, ${from} to ${to} (UTC days).`;
+    } catch (error) {
+      state.textContent = `Could not load the usage: ${error.message}`;
+    }
+  }
+
+  render(days, all) {
+    const totals = days.reduce(
+      (sum, row) => ({ inputTokens: sum.inputTokens + row.inputTokens, outputTokens: sum.outputTokens + row.outputTokens, costUsd: sum.costUsd + row.costUsd }),
+      { inputTokens: 0, outputTokens: 0, costUsd: 0 },
+    );
+    $('usage-summary').replaceChildren(
+      el('div', { class: 'figure' }, el('span', { class: 'small' }, 'Input tokens'), el('strong', { dataset: { testid: 'usage-total-input' } }, integer.format(totals.inputTokens))),
+      el('div', { class: 'figure' }, el('span', { class: 'small' }, 'Output tokens'), el('strong', { dataset: { testid: 'usage-total-output' } }, integer.format(totals.outputTokens))),
+      el('div', { class: 'figure' }, el('span', { class: 'small' }, 'Cost'), el('strong', { dataset: { testid: 'usage-total-cost' } }, dollars(totals.costUsd))),
+    );
+    $('usage-rows').replaceChildren(
+      ...days.map((row) =>
+        el(
+          'tr',
+          { dataset: { testid: 'usage-row', day: row.day, model: row.model, provider: row.provider } },
+          el('td', {}, row.day),
+          el('td', {}, row.provider),
+          el('td', {}, row.model),
+          el('td', { class: 'num' }, integer.format(row.inputTokens)),
+          el('td', { class: 'num' }, integer.format(row.outputTokens)),
+          el('td', { class: 'num' }, dollars(row.costUsd)),
+        ),
+      ),
+    );
+    $('usage-empty').hidden = days.length > 0;
+    $('usage-table').hidden = days.length === 0;
+    $('usage-table').dataset.scope = all ? 'all' : 'mine';
+  }
+}
