@@ -22,6 +22,7 @@ import { hitlRoutes } from './routes/hitl-routes';
 import { journeyRoutes } from './routes/journey-routes';
 import { agentRoutes } from './routes/agent-routes';
 import { metricsJsonRoutes, metricsRoutes } from './routes/metrics-routes';
+import { usageRoutes } from './routes/usage-routes';
 import { oauthCallbackRoutes, oauthRoutes } from './routes/oauth-routes';
 import { sessionNotesRoutes } from './routes/session-notes-routes';
 import { webConsoleRouter } from './web-console';
@@ -102,6 +103,7 @@ export function createHttpApp(ctx: ApiContext): Express {
   api.use(sessionNotesRoutes(ctx));
   api.use(hitlRoutes(ctx));
   api.use(metricsRoutes(ctx));
+  api.use(usageRoutes(ctx));
   api.use(embeddingRoutes(ctx));
   api.use(agentRoutes(ctx));
   api.use(oauthRoutes(ctx));

@@ -1,3 +1,4 @@
+import { and, asc, eq, gte, lt, sql } from 'drizzle-orm';
 import type { Db, DbOrTx } from './database';
 import { llmUsage } from './schema';
 
@@ -15,11 +16,45 @@ export interface UsageRecord {
   estimated?: boolean;
 }
 
+/** Tokens and cost of one UTC day for one provider and model (`GET /usage`). */
+export interface DailyUsage {
+  /** `YYYY-MM-DD`, the UTC day. */
+  day: string;
+  provider: string;
+  model: string;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+}
+
 /** Token usage and cost, one row per model call (or per generation, summed over its calls). */
 export class UsageRepository {
   constructor(private readonly db: Db) {}
 
   async record(entry: UsageRecord, db: DbOrTx = this.db): Promise<void> {
     await db.insert(llmUsage).values(entry);
+  }
+
+  /**
+   * Sums by UTC day, provider and model of the calls made in `[from, until)`, oldest day first;
+   * one user's (`userId`), or everyone's (`userId` null: admins). One user's range reads the
+   * `(user_id, created_at)` index. Sums are float8 so large totals stay JS numbers on both drivers.
+   */
+  async dailyTotals(range: { userId: string | null; from: Date; until: Date }): Promise<DailyUsage[]> {
+    const day = sql<string>`to_char((${llmUsage.createdAt} at time zone 'UTC')::date, 'YYYY-MM-DD')`;
+    const rows = await this.db
+      .select({
+        day,
+        provider: llmUsage.provider,
+        model: llmUsage.model,
+        inputTokens: sql<number>`coalesce(sum(${llmUsage.inputTokens}), 0)::float8`,
+        outputTokens: sql<number>`coalesce(sum(${llmUsage.outputTokens}), 0)::float8`,
+        costUsd: sql<number>`coalesce(sum(${llmUsage.costUsd}), 0)::float8`,
+      })
+      .from(llmUsage)
+      .where(and(range.userId === null ? undefined : eq(llmUsage.userId, range.userId), gte(llmUsage.createdAt, range.from), lt(llmUsage.createdAt, range.until)))
+      .groupBy(day, llmUsage.provider, llmUsage.model)
+      .orderBy(asc(day), asc(llmUsage.provider), asc(llmUsage.model));
+    return rows.map((row) => ({ ...row, inputTokens: Number(row.inputTokens), outputTokens: Number(row.outputTokens), costUsd: Number(row.costUsd) }));
   }
 }
