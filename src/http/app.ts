@@ -103,7 +103,7 @@ export function createHttpApp(ctx: ApiContext): Express {
   api.use(sessionNotesRoutes(ctx));
   api.use(hitlRoutes(ctx));
   api.use(metricsRoutes(ctx));
-  api.use(usageRoutes(ctx));
+  api.use(routesRouter(usageRoutes, ctx));
   api.use(embeddingRoutes(ctx));
   api.use(agentRoutes(ctx));
   api.use(oauthRoutes(ctx));

@@ -1,4 +1,5 @@
 import { canvasRoutes } from '../routes/canvas-routes';
+import { usageRoutes } from '../routes/usage-routes';
 import type { ApiOperation } from './registry';
 import { agentOperations } from './operations/agents';
 import { assistantOperations } from './operations/assistant';
@@ -17,6 +18,7 @@ import { platformOperations } from './operations/operations';
 export const apiOperations: ApiOperation[] = [
   ...authOperations,
   ...canvasRoutes,
+  ...usageRoutes,
   ...blockOperations,
   ...generationOperations,
   ...assistantOperations,

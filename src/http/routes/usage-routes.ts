@@ -1,8 +1,6 @@
-import { Router } from 'express';
 import { z } from 'zod';
-import { badRequest, forbidden, parseOr400 } from '../../lib/errors';
-import type { ApiContext } from '../context';
-import { currentUser } from '../middleware/authenticate';
+import { badRequest, forbidden } from '../../lib/errors';
+import { defineRoute } from '../route';
 
 const DAY_MS = 86_400_000;
 /** The longest range one request may ask: a year and a day (a leap year's span, both ends included). */
@@ -32,23 +30,27 @@ function utcDay(value: string, name: string): Date {
   return date;
 }
 
-/** Model tokens and cost by UTC day, provider and model: the caller's own, or everyone's for an admin. */
-export function usageRoutes(ctx: ApiContext): Router {
-  const router = Router();
-
-  router.get('/usage', async (req, res) => {
-    const user = currentUser(req);
-    const query = parseOr400(usageQuerySchema, req.query, 'query');
-    const to = query.to ? utcDay(query.to, 'to') : utcDay(new Date().toISOString().slice(0, 10), 'to');
-    const from = query.from ? utcDay(query.from, 'from') : new Date(to.getTime() - 29 * DAY_MS);
-    if (from > to) throw badRequest('from must not be after to', [{ path: 'from', message: 'after to' }]);
-    if ((to.getTime() - from.getTime()) / DAY_MS + 1 > MAX_USAGE_DAYS) throw badRequest(`At most ${MAX_USAGE_DAYS} days per request`, [{ path: 'from', message: 'range too long' }]);
-    const all = query.all === 'true';
-    // Asked only by admins' consoles; anyone else asking is refused, not quietly narrowed.
-    if (all && !(await ctx.admin.directory.isAdmin(user.id))) throw forbidden('Only admins may see every user\'s usage');
-    const days = await ctx.repos.usage.dailyTotals({ userId: all ? null : user.id, from, until: new Date(to.getTime() + DAY_MS) });
-    res.json({ days });
-  });
-
-  return router;
-}
+/** Model tokens and cost by UTC day, provider and model, declared once (see `../route.ts`). */
+export const usageRoutes = [
+  defineRoute({
+    method: 'get', path: '/usage', operationId: 'getUsage', tags: ['operations'], auth: 'bearer',
+    summary: 'Model tokens and cost by UTC day, provider and model',
+    description:
+      "The caller's own model calls (chat, generations, embeddings, agents…) between `from` and `to` (UTC days, both included; " +
+      `default the last 30 days; at most ${MAX_USAGE_DAYS} days), oldest day first. \`all=true\` sums every user's calls: admins only, 403 for anyone else. ` +
+      '`from` after `to`, or a day the calendar lacks, is 400.',
+    query: usageQuerySchema,
+    responses: { 200: { description: 'One row per day, provider and model that had calls', schema: usageResponseSchema } },
+    errors: [400, 403],
+    handler: async ({ user, query }, ctx) => {
+      const to = utcDay(query.to ?? new Date().toISOString().slice(0, 10), 'to');
+      const from = query.from ? utcDay(query.from, 'from') : new Date(to.getTime() - 29 * DAY_MS);
+      if (from > to) throw badRequest('from must not be after to', [{ path: 'from', message: 'after to' }]);
+      if ((to.getTime() - from.getTime()) / DAY_MS + 1 > MAX_USAGE_DAYS) throw badRequest(`At most ${MAX_USAGE_DAYS} days per request`, [{ path: 'from', message: 'range too long' }]);
+      const all = query.all === 'true';
+      // Asked only by admins' consoles; anyone else asking is refused, not quietly narrowed.
+      if (all && !(await ctx.admin.directory.isAdmin(user.id))) throw forbidden("Only admins may see every user's usage");
+      return { days: await ctx.repos.usage.dailyTotals({ userId: all ? null : user.id, from, until: new Date(to.getTime() + DAY_MS) }) };
+    },
+  }),
+];

@@ -1,9 +1,8 @@
 import { embedSchema } from '../../../schemas/api';
-import { usageQuerySchema, usageResponseSchema } from '../../routes/usage-routes';
 import type { ApiOperation } from '../registry';
 import { embedResponse } from '../response-schemas';
 
-/** `embedding-routes.ts`, `metrics-routes.ts`, `usage-routes.ts`, and the document itself. */
+/** `embedding-routes.ts`, `metrics-routes.ts`, and the document itself. */
 export const platformOperations: ApiOperation[] = [
   {
     method: 'post', path: '/storage/vectors/embed', operationId: 'embedText', tags: ['storage'], auth: 'bearer',
@@ -27,17 +26,6 @@ export const platformOperations: ApiOperation[] = [
       'e.g. `…_bucket`, `…_sum`, `…_count`).',
     responses: { 200: '`[{name, help, type, values: [{labels, value, metricName?}]}]`' },
     errors: [401, 403],
-  },
-  {
-    method: 'get', path: '/usage', operationId: 'getUsage', tags: ['operations'], auth: 'bearer',
-    summary: 'Model tokens and cost by UTC day, provider and model',
-    description:
-      "The caller's own model calls (chat, generations, embeddings, agents…) between `from` and `to` (UTC days, both included; " +
-      'default the last 30 days; at most 367 days), oldest day first. `all=true` sums every user\'s calls: admins only, 403 for anyone else. ' +
-      '`from` after `to`, or a day the calendar lacks, is 400.',
-    query: usageQuerySchema,
-    responses: { 200: { description: 'One row per day, provider and model that had calls', schema: usageResponseSchema } },
-    errors: [403],
   },
   {
     method: 'get', path: '/openapi.json', operationId: 'getOpenApiDocument', tags: ['operations'], auth: 'public',
