@@ -22,6 +22,11 @@ COPY config ./config
 COPY src ./src
 COPY web ./web
 COPY tsconfig.json ./
+# The client package: the server shares its wire protocol (packages/client/src), and the console
+# loads its browser bundle, built here (esbuild is a production dependency; no declarations).
+COPY packages ./packages
+COPY scripts/build-packages.cjs ./scripts/build-packages.cjs
+RUN node scripts/build-packages.cjs --no-types client
 
 # DATA_DIR is only written in embedded mode (no DATABASE_URL / no JWT_SECRET); make it ours anyway.
 RUN mkdir -p /app/.data && chown node:node /app/.data

@@ -14,8 +14,8 @@
  * Every call and the answer it got is printed until Ctrl-C. The connection comes back by itself
  * after a server restart (the access token must still be valid).
  */
-import { connectDevice } from '../src/client';
-import { readFolderFiles } from '../src/client/node-files';
+import { connectDevice } from '../packages/client/src';
+import { readFolderFiles } from '../packages/client/src/node-files';
 import { DeviceSimulator } from '../src/devices/device-simulator';
 import { MemoryStore } from '../src/devices/memory-store';
 import type { AgentFile } from '../src/devices/protocol';

@@ -63,7 +63,7 @@ export function renderProtocolDoc(): string {
     'The catalog this is rendered from is typed by the event maps in `src/realtime/events.ts`, the frame maps in',
     '`src/devices/ws-frames.ts` and the event unions of the streams, so an event cannot be',
     'added without being documented here; examples that have a zod schema are checked against it by `test/unit/protocol-doc.test.ts`.',
-    'The TypeScript client in `src/client/` speaks all of it (ADR 0025).',
+    'The TypeScript client in `packages/client/` speaks all of it (ADR 0025).',
     '',
     '## Contents',
     '',

@@ -13,7 +13,7 @@ const path = require('node:path');
 const ROOT = path.resolve(__dirname, '..');
 const OUT_DIR = path.join(ROOT, '.build');
 const OUT = path.join(OUT_DIR, 'main.cjs');
-const SOURCES = ['src', 'config'];
+const SOURCES = ['src', 'config', 'packages/client/src'];
 
 /** The newest mtime (ms) under the source folders and of package.json. */
 function newestSource() {
@@ -71,10 +71,14 @@ async function build() {
 
 // The bundle carries an inline source map: NODE_OPTIONS=--enable-source-maps makes stack traces name
 // the .ts files. It is off by default because Node then parses every package's map too (~0.2 s).
-(isFresh() ? Promise.resolve() : build()).then(
-  () => require(OUT),
-  (error) => {
-    process.stderr.write(`\nSwitchboard could not be built: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exit(1);
-  },
-);
+// The workspace packages first (decision 0130): the console serves the client's browser bundle.
+require('./build-packages.cjs')
+  .buildPackages()
+  .then(() => (isFresh() ? undefined : build()))
+  .then(
+    () => require(OUT),
+    (error) => {
+      process.stderr.write(`\nSwitchboard could not be built: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exit(1);
+    },
+  );

@@ -1,6 +1,6 @@
 import { DEVICE_TABLES, type DeviceRow, type DeviceTable, type ToolCall, type ToolReply } from './protocol';
 import { cosineSimilarity } from '../lib/vectors';
-import type { TableStore } from '../client/device';
+import type { TableStore } from '../../packages/client/src/device';
 
 /** Rows to start with, per table; `id` and timestamps are added where missing. */
 export type StoreSeed = Partial<Record<DeviceTable, Array<Record<string, unknown>>>>;

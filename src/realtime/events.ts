@@ -1,84 +1,10 @@
-import type { AgentComplete, AgentData, AgentFrameAck, AgentRunRequest, DeviceHello, DeviceHelloAck, ToolCall } from '../devices/protocol';
-import type { Block } from '../schemas/blocks';
 import type { Tier } from '../../config';
 
 /**
- * Every Socket.IO event, typed per namespace and direction. Server code and the tests' clients
- * share these maps so a renamed event or field fails to compile.
+ * The Socket.IO event maps are the wire contract and live in the client package
+ * (packages/client/src/events.ts, decision 0130); what only the server needs stays here.
  */
-export type GenerationStage = 'queued' | 'thinking' | 'tool' | 'persisting' | 'broadcasting' | 'cancelled';
-
-export interface PresenceUser {
-  userId: string;
-  name: string;
-}
-
-export type Ack<T> = (response: T) => void;
-/** `seq`: the canvas's latest event when the socket joined; events after it are live (issue 16). */
-export type JoinAck = { ok: true; presence: PresenceUser[]; seq: number } | { ok: false; error: { code: string; message?: string } };
-
-/** A room event as the catch-up call returns it: the event name and its payload (with `seq`). */
-export interface CanvasLogEntry {
-  seq: number;
-  event: CanvasRoomEventName;
-  payload: Record<string, unknown>;
-}
-
-/**
- * `canvas:sync` ack: every room event after `afterSeq` in order, or `resync: true` when they are no
- * longer kept (reload the canvas over HTTP, then continue after `lastSeq`).
- */
-export type SyncAck =
-  | { ok: true; resync: false; events: CanvasLogEntry[]; lastSeq: number }
-  | { ok: true; resync: true; lastSeq: number }
-  | { ok: false; error: { code: string; message?: string } };
-
-/**
- * `auth:refresh` (both namespaces, 0066): a fresh access token of the same user before the current
- * one expires; the ack gives its expiry. Without one the server disconnects the socket at expiry.
- */
-export type AuthRefreshAck = { ok: true; expiresAt: string } | { ok: false; error: { code: string; message?: string } };
-export interface AuthClientEvents {
-  'auth:refresh': (payload: { token: string }, ack: Ack<AuthRefreshAck>) => void;
-}
-/** `auth:expired`: sent just before the server disconnects a socket whose access token expired. */
-export interface AuthServerEvents {
-  'auth:expired': (payload: { reason: 'token_expired' | 'session_revoked' }) => void;
-}
-
-/** `/canvas`: client → server. */
-export interface CanvasClientEvents extends AuthClientEvents {
-  'canvas:join': (canvasId: string, ack: Ack<JoinAck>) => void;
-  'canvas:sync': (payload: { canvasId: string; afterSeq: number }, ack: Ack<SyncAck>) => void;
-  'canvas:leave': (canvasId: string, ack?: Ack<{ ok: boolean }>) => void;
-  'canvas:cursor': (payload: { canvasId: string; x: number; y: number }) => void;
-}
-
-/**
- * `/canvas`: server → client. Room events carry `seq`, strictly increasing per canvas across every
- * process (src/realtime/canvas-log.ts); presence and cursors are not sequenced.
- */
-export interface CanvasServerEvents extends AuthServerEvents {
-  block_added: (payload: { canvasId: string; block: Block; seq: number }) => void;
-  block_updated: (payload: { canvasId: string; block: Block; seq: number }) => void;
-  block_deleted: (payload: { canvasId: string; blockId: string; seq: number }) => void;
-  blocks_bulk_added_chunk: (payload: { canvasId: string; generationId: string; chunkIndex: number; chunkCount: number; blocks: Block[]; seq: number }) => void;
-  generation_status: (payload: { canvasId: string; generationId: string; stage: GenerationStage; seq: number }) => void;
-  generation_undone: (payload: { canvasId: string; generationId: string; blockIds: string[]; seq: number }) => void;
-  presence: (payload: { canvasId: string; users: PresenceUser[] }) => void;
-  cursor: (payload: { userId: string; x: number; y: number }) => void;
-  /** To every socket of the request's owner (room `user:<id>`), joined to a canvas or not (SPEC §15). */
-  approval_requested: (payload: ApprovalRequested) => void;
-  /** The request was decided (first decision wins) or timed out; to every socket of its owner. */
-  approval_resolved: (payload: ApprovalResolved) => void;
-}
-
-/** `/canvas` events sent to a user's own sockets rather than to a canvas room. */
-export type CanvasUserEventName = 'approval_requested' | 'approval_resolved';
-
-/** The sequenced room events of a canvas. */
-export const CANVAS_ROOM_EVENTS = ['block_added', 'block_updated', 'block_deleted', 'blocks_bulk_added_chunk', 'generation_status', 'generation_undone'] as const;
-export type CanvasRoomEventName = (typeof CANVAS_ROOM_EVENTS)[number];
+export * from '../../packages/client/src/events';
 
 /** What a `/canvas` socket carries after authentication. */
 export interface CanvasSocketData {
@@ -100,70 +26,6 @@ export const rooms = {
    */
   userDevice: (userId: string, deviceId: string) => `user-device:${userId}:${deviceId}`,
 };
-
-export const CANVAS_NAMESPACE = '/canvas';
-
-/** `/device`: device → server. */
-export interface DeviceClientEvents extends AuthClientEvents {
-  device_hello: (payload: DeviceHello, ack: Ack<DeviceHelloAck>) => void;
-  /** Asks the assistant; the turn is bound to this device (its tools run here). */
-  chat_request: (payload: ChatRequestPayload, ack: Ack<ChatRequestAck>) => void;
-  /** Stops the running turn of `sessionId`, or of this device when it is left out (SPEC §11). */
-  chat_cancel: (payload: { sessionId?: string }, ack?: Ack<ChatCancelAck>) => void;
-  /** The user's decision on an `approval_requested` (0021); the optional ack is `{ok}` or `{error}`. */
-  tool_approval: (payload: { approvalId: string; approved: boolean }, ack?: Ack<ToolApprovalAck>) => void;
-  /** Files read for an `agent_run` (any number of frames per run); the optional ack is `{ok}`. */
-  agent_data: (payload: AgentData, ack?: Ack<AgentFrameAck>) => void;
-  /** The device has sent every file of the run. */
-  agent_complete: (payload: AgentComplete, ack?: Ack<AgentFrameAck>) => void;
-}
-
-/** `chat_cancel` ack (SPEC §11): `not_running`, `not_found`, `validation_failed` on refusal. */
-export type ChatCancelAck = { ok: true } | { ok: false; error: { code: string; message?: string } };
-
-export type ToolApprovalAck = { ok: true; status: string } | { error: { code: string; message?: string } };
-
-/** `approval_requested` (SPEC §5): a dangerous tool call waits for the user's decision. */
-export interface ApprovalRequested {
-  approvalId: string;
-  sessionId: string;
-  toolName: string;
-  parameters: Record<string, unknown>;
-  reason: string;
-  expiresAt: string;
-}
-
-/** `approval_resolved` (SPEC §15): how a request ended; `decidedBy` is null for a timeout. */
-export interface ApprovalResolved {
-  approvalId: string;
-  status: 'approved' | 'rejected' | 'timeout';
-  decidedBy: string | null;
-}
-
-/** `chat_request` from a device (SPEC §5). `context` is accepted and not used yet. */
-export interface ChatRequestPayload {
-  message: string;
-  context?: Record<string, unknown>;
-  sessionId?: string;
-}
-export type ChatRequestAck = { sessionId: string; messageId: string } | { error: { code: string; message?: string } };
-
-/** `/device`: server → device. The device answers a `tool_call` through the ack (see src/devices/protocol.ts). */
-export interface DeviceServerEvents extends AuthServerEvents {
-  tool_call: (call: ToolCall, ack: (reply: unknown) => void) => void;
-  /** A piece of the assistant's answer; the pieces of a turn concatenate to its `final` response. */
-  text_chunk: (payload: { sessionId: string; text: string }) => void;
-  approval_requested: (payload: ApprovalRequested) => void;
-  /** An approval request was decided on some surface, or timed out (SPEC §15). */
-  approval_resolved: (payload: ApprovalResolved) => void;
-  final: (payload: { sessionId: string; response: string }) => void;
-  /** The turn failed (model unreachable, ...); no `final` follows. */
-  chat_error: (payload: { sessionId: string; code: string; message: string }) => void;
-  /** The running turn of that session was stopped (SPEC §11); no `final` follows. */
-  cancelled: (payload: { sessionId: string }) => void;
-  /** A local agent run: read these folders and answer with `agent_data` frames, then `agent_complete`. */
-  agent_run: (payload: AgentRunRequest) => void;
-}
 
 /** Presence of a device, as nodes tell each other (`serverSideEmit`). */
 export interface DevicePresenceSignal {
@@ -187,4 +49,3 @@ export interface DeviceSocketData {
   exp: number;
 }
 
-export const DEVICE_NAMESPACE = '/device';

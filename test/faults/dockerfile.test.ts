@@ -25,7 +25,7 @@ describe('Dockerfile', () => {
     expect(install).toMatch(/--omit=dev/);
     expect(all('COPY')[0].args).toBe('package.json package-lock.json ./');
     const copied = all('COPY').flatMap((i) => i.args.split(/\s+/).slice(0, -1));
-    for (const needed of ['bin', 'config', 'src', 'web', 'tsconfig.json']) expect(copied).toContain(needed);
+    for (const needed of ['bin', 'config', 'src', 'web', 'packages', 'tsconfig.json']) expect(copied).toContain(needed);
     // What the CMD runs is a runtime dependency, and the dev-only log prettifier is not.
     const pkg = JSON.parse(read('package.json'));
     expect(pkg.dependencies).toHaveProperty('tsx');

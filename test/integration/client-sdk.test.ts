@@ -17,8 +17,8 @@ import {
   type SequencedEvent,
   type SwitchboardClient,
   type ToolCall,
-} from '../../src/client';
-import { readFolderFiles } from '../../src/client/node-files';
+} from '../../packages/client/src';
+import { readFolderFiles } from '../../packages/client/src/node-files';
 import { MemoryStore } from '../../src/devices/memory-store';
 import { agentCompleteSchema, agentDataSchema, type AgentRunRequest } from '../../src/devices/protocol';
 import { startTestApp, type TestApp } from '../support/app';

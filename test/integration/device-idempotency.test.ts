@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Server, type Socket } from 'socket.io';
-import { connectDevice, type DeviceConnection } from '../../src/client';
+import { connectDevice, type DeviceConnection } from '../../packages/client/src';
 import { MemoryStore } from '../../src/devices/memory-store';
 
 /**

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { demoResponder } from '../../src/ai/demo-llm';
-import { connectDevice, type DeviceWsFrame } from '../../src/client';
+import { connectDevice, type DeviceWsFrame } from '../../packages/client/src';
 import { startSwitchboard, type RunningSwitchboard } from '../../src/app/switchboard';
 import { DeviceRegistry } from '../../src/devices/device-registry';
 import { DeviceSimulator } from '../../src/devices/device-simulator';

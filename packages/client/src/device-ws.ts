@@ -1,4 +1,4 @@
-import type { AgentFile, AgentRunRequest, ToolReply } from '../devices/protocol';
+import type { AgentFile, AgentRunRequest, ToolReply } from './protocol';
 import type { DeviceConnectOptions, ReadAgentFiles } from './device';
 import type { TokenSource } from './sockets';
 
@@ -40,7 +40,7 @@ async function webSocketClass(): Promise<typeof WebSocket> {
  * the first connection is open and the hello is sent.
  */
 export async function connectDeviceWs(options: DeviceConnectOptions): Promise<DeviceWsConnection> {
-  const { agentFileSchema, agentRunSchema, describeIssues, errorReplySchema, IdempotentReplies, replySchemas, toolCallSchema } = await import('../devices/protocol');
+  const { agentFileSchema, agentRunSchema, describeIssues, errorReplySchema, IdempotentReplies, replySchemas, toolCallSchema } = await import('./protocol');
   const Socket = await webSocketClass();
   // A write repeated with the same idempotency key (the server re-ran a turn) is not run twice (0078).
   const writes = new IdempotentReplies();

@@ -1,5 +1,5 @@
-import type { AgentFile, AgentFrameAck, AgentRunRequest, DeviceHelloAck, ToolCall, ToolReply } from '../devices/protocol';
-import type { ChatCancelAck, ChatRequestAck, ChatRequestPayload, ToolApprovalAck } from '../realtime/events';
+import type { AgentFile, AgentFrameAck, AgentRunRequest, DeviceHelloAck, ToolCall, ToolReply } from './protocol';
+import type { ChatCancelAck, ChatRequestAck, ChatRequestPayload, ToolApprovalAck } from './events';
 import type { DeviceWsConnection } from './device-ws';
 import { connected, createSocket, type DeviceSocket, type SocketConnectOptions } from './sockets';
 
@@ -135,7 +135,7 @@ export async function connectDevice(options: DeviceConnectOptions & { transport?
 export async function connectDevice(options: DeviceConnectOptions): Promise<DeviceConnection | DeviceWsConnection> {
   if (options.transport === 'ws') return (await import('./device-ws')).connectDeviceWs(options);
   // The protocol schemas (and zod) load with the first device, not with the HTTP client.
-  const { agentFileSchema, agentRunSchema, describeIssues, errorReplySchema, IdempotentReplies, replySchemas, toolCallSchema } = await import('../devices/protocol');
+  const { agentFileSchema, agentRunSchema, describeIssues, errorReplySchema, IdempotentReplies, replySchemas, toolCallSchema } = await import('./protocol');
   const socket = await createSocket<DeviceSocket>(options, '/device', { deviceId: options.deviceId });
   const ackTimeoutMs = options.ackTimeoutMs ?? 30_000;
   const runs = new Map<string, AbortController>();

@@ -1,4 +1,4 @@
-import type { CanvasLogEntry, CanvasRoomEventName, CanvasServerEvents, SyncAck } from '../realtime/events';
+import type { CanvasLogEntry, CanvasRoomEventName, CanvasServerEvents, SyncAck } from './events';
 
 /** A room event as handed to the application: in seq order, each exactly once. */
 export type CanvasRoomEvent = {

@@ -1,5 +1,5 @@
 import type { ManagerOptions, Socket, SocketOptions } from 'socket.io-client';
-import { CANVAS_ROOM_EVENTS, type CanvasClientEvents, type CanvasServerEvents, type DeviceClientEvents, type DeviceServerEvents, type JoinAck, type SyncAck } from '../realtime/events';
+import { CANVAS_ROOM_EVENTS, type CanvasClientEvents, type CanvasServerEvents, type DeviceClientEvents, type DeviceServerEvents, type JoinAck, type SyncAck } from './events';
 import { CanvasSequencer, type CanvasRoomEvent } from './canvas-sync';
 import { tokenExpiry } from './transport';
 

@@ -1,0 +1,41 @@
+/**
+ * `@switchboard/client`: HTTP API, SSE streams, and the `/canvas` and `/device` Socket.IO
+ * namespaces, typed (the types are checked against the server's own schemas and event maps by
+ * test/types/client-contract.ts). Runs in browsers and Node 20. Node-only helpers live in
+ * `./node-files` (`@switchboard/client/node`), not re-exported here.
+ */
+export { createSwitchboardClient, type GenerateOptions, type GenerationStream, type SwitchboardClient, type SwitchboardClientOptions } from './client';
+export { isApiError, SwitchboardApiError } from './errors';
+export { EventStream, readSseMessages, SseParser, type EventStreamOptions, type ReconnectInfo, type SseMessage } from './sse';
+export { connectCanvas, type CanvasConnection, type CanvasRoomEvent, type CanvasSocket, type ResyncListener, type DeviceSocket, type SocketConnectOptions, type TokenSource } from './sockets';
+export {
+  connectDevice,
+  tableStore,
+  type AgentReadItem,
+  type AgentRunConfig,
+  type AgentRunOutcome,
+  type DeviceConnection,
+  type DeviceConnectOptions,
+  type ReadAgentFiles,
+  type TableHandlers,
+  type TableStore,
+} from './device';
+export type { DeviceWsConnection, DeviceWsEvent, DeviceWsFrame } from './device-ws';
+export { Transport, type ClientTokens, type RequestOptions, type TransportOptions } from './transport';
+export type * from './types';
+export { CANVAS_NAMESPACE, CANVAS_ROOM_EVENTS, DEVICE_NAMESPACE } from './events';
+export type {
+  ApprovalRequested,
+  ApprovalResolved,
+  CanvasClientEvents,
+  CanvasLogEntry,
+  CanvasRoomEventName,
+  CanvasServerEvents,
+  DeviceClientEvents,
+  DeviceServerEvents,
+  GenerationStage,
+  JoinAck,
+  PresenceUser,
+  SyncAck,
+} from './events';
+export type { AgentFile, AgentRunRequest, DeviceHelloAck, DeviceReply, ToolCall, ToolReply } from './protocol';

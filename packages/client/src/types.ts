@@ -1,0 +1,408 @@
+/**
+ * Request and response types of the HTTP API, written out so the package stands alone (no server
+ * code in its declarations). They are checked against the types the server derives from its own
+ * zod schemas and view functions in test/types/client-contract.ts: a change on either side that
+ * makes them differ fails `npm run typecheck` (decision 0130).
+ */
+import type { ApprovalRequested, ApprovalResolved, GenerationStage } from './events';
+
+/* ---- blocks ---------------------------------------------------------------------------------- */
+export type BlockType = 'text' | 'heading' | 'todo' | 'bullet_list' | 'code' | 'quote' | 'divider' | 'image';
+
+/** The content of each block type. */
+export interface BlockContents {
+  text: { text: string };
+  heading: { text: string; level: number };
+  todo: { text: string; checked: boolean };
+  bullet_list: { items: string[] };
+  code: { code: string; language: string };
+  quote: { text: string };
+  divider: { [x: string]: never };
+  image: { url: string; alt: string };
+}
+
+/** A block as clients see it. */
+export interface Block {
+  id: string;
+  canvasId: string;
+  type: BlockType;
+  content: Record<string, unknown>;
+  rank: string;
+  generationSessionId: string | null;
+  createdBy: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** A block the model produced, before it is stored (`tool_output` events). */
+export type BlockInput = { [K in BlockType]: { type: K; content: BlockContents[K] } }[BlockType];
+
+/* ---- streamed events ------------------------------------------------------------------------- */
+export type GenerationEvent =
+  | { type: 'status'; generationId: string; stage: GenerationStage }
+  | { type: 'tool_output'; generationId: string; index: number; block: BlockInput }
+  | { type: 'complete'; generationId: string; blocks: Block[]; truncated: boolean; usage?: Record<string, unknown> }
+  | { type: 'error'; generationId: string; code: string; message: string }
+  | { type: 'cancelled'; generationId: string };
+
+export interface SequencedEvent {
+  seq: number;
+  event: GenerationEvent;
+}
+
+export interface TurnUsage {
+  provider: string;
+  model: string;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+}
+
+export type ChatEvent =
+  | { type: 'text_chunk'; sessionId: string; text: string }
+  | { type: 'final'; sessionId: string; response: string; usage: TurnUsage }
+  | { type: 'error'; sessionId: string; code: string; message: string }
+  | { type: 'cancelled'; sessionId: string; response: string; usage: TurnUsage }
+  | ({ type: 'approval_requested' } & ApprovalRequested)
+  | ({ type: 'approval_resolved'; sessionId: string } & ApprovalResolved);
+
+export type NotesEvent = { type: 'chunk'; text: string } | { type: 'done'; documentation: string } | { type: 'error'; message: string };
+
+/* ---- requests -------------------------------------------------------------------------------- */
+type Placement = { afterId?: string; beforeId?: string };
+export type AgentDataTypeName = 'tasks' | 'notes' | 'checkpoints' | 'projects';
+export type CloudProvider = 'gmail' | 'outlook' | 'teams';
+export type MemberRole = 'owner' | 'editor' | 'viewer';
+export interface CloudFilterConfig {
+  labels?: string[];
+  dateRange?: { from?: string; to?: string };
+  senders?: string[];
+}
+
+export interface RegisterRequest {
+  email: string;
+  password: string;
+  name: string;
+}
+export interface LoginRequest {
+  email: string;
+  password: string;
+}
+export interface CreateCanvasRequest {
+  title: string;
+}
+export interface UpdateCanvasRequest {
+  title: string;
+}
+export interface AddMemberRequest {
+  email: string;
+  role: MemberRole;
+}
+export type CreateBlockRequest = { [K in BlockType]: Placement & { type: K; content: BlockContents[K] } }[BlockType];
+export interface UpdateBlockRequest {
+  content?: Record<string, unknown>;
+  afterId?: string | null;
+  beforeId?: string | null;
+}
+export interface GenerateRequest {
+  prompt: string;
+  afterId?: string;
+}
+export interface ChatRequest {
+  message: string;
+  sessionId?: string;
+  deviceId?: string;
+  config?: { provider: string; model: string };
+  tools?: 'device' | 'none';
+}
+export interface EmbedRequest {
+  text: string;
+}
+
+export interface CreateLocalAgentRequest {
+  name: string;
+  deviceId: string;
+  directoryPaths: string[];
+  dataTypes: AgentDataTypeName[];
+  promptTemplate: string;
+  fileExtensions?: string[];
+  scheduleCron?: string | null;
+  timezone?: string;
+  enabled?: boolean;
+}
+export type UpdateLocalAgentRequest = Partial<CreateLocalAgentRequest>;
+export interface CreateCloudAgentRequest {
+  provider: CloudProvider;
+  name: string;
+  dataTypes: AgentDataTypeName[];
+  promptTemplate: string;
+  scheduleCron?: string | null;
+  timezone?: string;
+  filterConfig?: CloudFilterConfig;
+  enabled?: boolean;
+}
+export type UpdateCloudAgentRequest = Partial<Omit<CreateCloudAgentRequest, 'provider'>>;
+/** `page` and `limit` are coerced from the query string by the server. */
+export type ListRunsQuery = {
+  agentId?: string;
+  page?: number;
+  limit?: number;
+};
+
+/* ---- responses ------------------------------------------------------------------------------- */
+export interface User {
+  id: string;
+  email: string;
+  name: string;
+  tier: 'free' | 'pro' | 'enterprise';
+  role: 'user' | 'admin' | 'service';
+  createdAt: string;
+}
+export interface TierLimits {
+  generationsPerMinute: number;
+  generationsPerHour: number;
+  concurrentGenerations: number;
+  maxBlocksPerGeneration: number;
+  maxEnabledAgents: number;
+}
+export interface AuthResponse {
+  user: User;
+  accessToken: string;
+  refreshToken: string;
+}
+export interface TokenPair {
+  accessToken: string;
+  refreshToken: string;
+}
+export interface MeResponse {
+  user: User & { limits: TierLimits };
+}
+export interface Canvas {
+  id: string;
+  title: string;
+  ownerId: string;
+  /** The caller's role on this canvas. */
+  role: MemberRole;
+  createdAt: string;
+  updatedAt: string;
+}
+export interface CanvasMember {
+  userId: string;
+  name: string;
+  email: string;
+  role: MemberRole;
+}
+export interface CanvasWithMembers {
+  canvas: Canvas;
+  /** The first 200 members in join order; `members.list(id, {cursor: membersNextCursor})` has the rest. */
+  members: CanvasMember[];
+  membersNextCursor: string | null;
+}
+export interface AddedMember {
+  userId: string;
+  name: string;
+  email: string;
+  role: CanvasMember['role'];
+}
+export interface Generation {
+  id: string;
+  canvasId: string;
+  userId: string;
+  status: 'queued' | 'running' | 'completed' | 'failed' | 'cancelled' | 'undone';
+  blockCount: number;
+  truncated: boolean;
+  usage: { provider: string | null; model: string | null; inputTokens: number; outputTokens: number; costUsd: number };
+  error: { code: string; message: string | null } | null;
+  attempts: number;
+  createdAt: string;
+  startedAt: string | null;
+  completedAt: string | null;
+  undoneAt: string | null;
+}
+export interface UndoResult {
+  generationId: string;
+  blockIds: string[];
+}
+export interface AuditRow {
+  id: string;
+  action: string;
+  actorId: string;
+  onBehalfOf: string | null;
+  canvasId: string | null;
+  targetType: string | null;
+  targetId: string | null;
+  details: unknown;
+  createdAt: string;
+}
+export interface ChatResponse {
+  sessionId: string;
+  /** The answer; when `cancelled`, as far as it got before the stop. */
+  response: string;
+  /** The turn was stopped by a cancel (SPEC §11). */
+  cancelled?: true;
+  usage: TurnUsage;
+}
+/** 202 of `generations.cancel` (SPEC §11). */
+export interface GenerationCancelResult {
+  generationId: string;
+  status: 'cancelling';
+}
+/** 202 of `chat.cancel` (SPEC §11). */
+export interface ChatCancelResult {
+  sessionId: string;
+  status: 'cancelling';
+}
+export type SessionStatus = 'active' | 'paused' | 'escalated' | 'resolved';
+export interface ChatSession {
+  id: string;
+  deviceId: string | null;
+  status: SessionStatus;
+  mode: 'none' | 'device' | 'flow';
+  flowId: string | null;
+  escalationReason: string | null;
+  title: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+export interface ChatMessage {
+  id: string;
+  role: 'user' | 'assistant' | 'tool';
+  content: string;
+  toolName: string | null;
+  replyTo: string | null;
+  status: 'completed' | 'cancelled';
+  usage: { provider: string | null; model: string; inputTokens: number; outputTokens: number; costUsd: number } | null;
+  createdAt: string;
+}
+export interface ChatHistory {
+  session: ChatSession;
+  /** Oldest → newest within the page. */
+  messages: ChatMessage[];
+  /** The `cursor` for the messages before this page; null when it reaches the first. */
+  nextCursor: string | null;
+}
+export interface ResolveResponse {
+  sessionId: string;
+  status: 'resolved';
+  documentation: null;
+}
+export interface SessionDocumentation {
+  sessionId: string;
+  status: SessionStatus;
+  documentationStatus: 'pending' | 'generating' | 'ready' | 'failed' | null;
+  documentation: string | null;
+}
+export interface Approval {
+  id: string;
+  sessionId: string;
+  toolName: string;
+  parameters: Record<string, unknown>;
+  reason: string;
+  status: 'pending' | 'approved' | 'rejected' | 'timeout';
+  expiresAt: string;
+  decidedAt: string | null;
+  decidedBy: string | null;
+  decisionReason: 'user' | 'timeout' | 'cancelled' | null;
+  createdAt: string;
+}
+export interface Embedding {
+  vector: number[];
+  model: string;
+  dimensions: number;
+}
+
+interface AgentCommon {
+  id: string;
+  name: string;
+  dataTypes: AgentDataTypeName[];
+  promptTemplate: string;
+  scheduleCron: string | null;
+  timezone: string;
+  enabled: boolean;
+  lastRunAt: string | null;
+  nextRunAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+export type Agent =
+  | (AgentCommon & { type: 'local_directory'; deviceId: string; directoryPaths: string[]; fileExtensions: string[] })
+  | (AgentCommon & { type: CloudProvider; provider: CloudProvider; filterConfig: CloudFilterConfig; connected: boolean; status: 'active' | 'reauth_required' });
+export interface AgentRun {
+  id: string;
+  agentId: string;
+  agentType: 'local' | 'cloud';
+  trigger: 'schedule' | 'manual';
+  slot: string | null;
+  deviceId: string | null;
+  status: 'running' | 'waiting_device' | 'success' | 'partial' | 'error';
+  itemsProcessed: number;
+  itemsCreated: number;
+  errors: string[];
+  startedAt: string;
+  completedAt: string | null;
+}
+export interface AgentRunPage {
+  runs: AgentRun[];
+  page: number;
+  limit: number;
+  total: number;
+}
+export interface StartedRun {
+  runId: string;
+  agentId: string;
+  agentType: 'local' | 'cloud';
+  status: 'queued';
+}
+
+export interface JourneyStartRequest {
+  agentType: 'local' | 'cloud';
+  dataTypes: AgentDataTypeName[];
+}
+export interface JourneyMessageRequest {
+  sessionId: string;
+  message: string;
+}
+/** A journey reply: the next question, or `done: true` with the `promptTemplate`. */
+export interface JourneyReply {
+  sessionId: string;
+  message: string;
+  done: boolean;
+  turn: number;
+  promptTemplate?: string;
+}
+export interface JourneyView {
+  sessionId: string;
+  done: boolean;
+  turn: number;
+  promptTemplate?: string;
+  agentType: 'local' | 'cloud';
+  dataTypes: AgentDataTypeName[];
+  messages: Array<{ role: 'user' | 'assistant'; content: string }>;
+  expiresInSeconds: number;
+}
+
+export type OAuthProvider = CloudProvider;
+export interface OAuthAuthorization {
+  url: string;
+  state: string;
+  expiresAt: string;
+  binding: { cookieName: string; value: string; maxAgeSeconds: number };
+}
+export type OAuthRefreshRequest = { credentialId?: string; agentId?: string } | undefined;
+export interface OAuthRefreshed {
+  credentialId: string;
+  expiresAt: string | null;
+}
+
+/** `GET /metrics/summary` (the route builds it inline; kept in step by the SDK test). */
+export interface MetricsSummary {
+  scope: 'all' | 'user';
+  queues: Record<string, Record<'waiting' | 'active' | 'delayed' | 'failed' | 'completed', number>>;
+  usage: {
+    byModel: Array<{ provider: string; model: string; calls: number; inputTokens: number; outputTokens: number; costUsd: number }>;
+    last24h: { costUsd: number; calls: number };
+  };
+}
+
+/** A chunk of the ticket-notes stream (`data: <chunk>` … `data: [DONE]` / `data: [ERROR] msg`). */
+export type NotesStreamEvent = { type: 'chunk'; text: string } | { type: 'done' } | { type: 'error'; message: string };

@@ -1,0 +1,125 @@
+import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { copyFile, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { createSwitchboardClient } from '../../packages/client/src';
+import { startTestApp, type TestApp } from '../support/app';
+import { installTarballs, tarballFiles } from '../support/pack-install';
+
+const run = promisify(execFile);
+const ROOT = resolve(__dirname, '../..');
+const TSC = join(ROOT, 'node_modules/typescript/bin/tsc');
+
+/** Resolves with the first line of `child`'s output that matches, rejects after `ms`. */
+function lineMatching(child: ChildProcessWithoutNullStreams, pattern: RegExp, ms: number): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => reject(new Error(`no line matching ${pattern} within ${ms} ms; output so far:\n${seen}`)), ms);
+    const onData = (chunk: Buffer) => {
+      seen += chunk.toString();
+      const line = seen.split('\n').find((candidate) => pattern.test(candidate));
+      if (line) {
+        clearTimeout(timer);
+        child.stdout.off('data', onData);
+        resolvePromise(line);
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', (chunk: Buffer) => (seen += chunk.toString()));
+  });
+}
+
+/**
+ * Issue 15: `npm pack` of the packages gives tarballs that install into an empty project (offline,
+ * from the tarball and npm's cache) and work there: the ESM import, the type declarations, and the
+ * README's ten lines that watch a canvas, against a live server.
+ */
+describe('npm pack of @switchboard/client', () => {
+  let project: string;
+  let tarball: string;
+
+  beforeAll(async () => {
+    ({ project, tarballs: [tarball] } = await installTarballs(['client']));
+  }, 180_000);
+
+  afterAll(async () => {
+    if (project) await rm(project, { recursive: true, force: true });
+  });
+
+  test('the tarball holds the build, the declarations and the README, not the sources', async () => {
+    const files = await tarballFiles(tarball);
+    expect(files).toEqual(expect.arrayContaining(['package/package.json', 'package/README.md', 'package/dist/index.js', 'package/dist/index.d.ts', 'package/dist/node-files.js', 'package/dist/browser/switchboard-client.js']));
+    expect(files.filter((file) => file.startsWith('package/src/') || file.endsWith('.ts') && !file.endsWith('.d.ts'))).toEqual([]);
+  });
+
+  test('import("@switchboard/client") works in the fresh project', async () => {
+    const script = "const m = await import('@switchboard/client'); const n = await import('@switchboard/client/node'); console.log(JSON.stringify({ main: Object.keys(m).sort(), node: Object.keys(n) }));";
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: project });
+    const exported = JSON.parse(stdout) as { main: string[]; node: string[] };
+    expect(exported.main).toEqual(expect.arrayContaining(['createSwitchboardClient', 'connectCanvas', 'connectDevice', 'EventStream', 'SseParser', 'SwitchboardApiError', 'isApiError']));
+    expect(exported.node).toContain('readFolderFiles');
+  });
+
+  test('its types resolve under nodenext, strict, libraries checked; a wrong field is an error', async () => {
+    await copyFile(join(__dirname, 'watch-canvas.mjs'), join(project, 'watch.mjs'));
+    await writeFile(
+      join(project, 'typed.ts'),
+      [
+        "import { createSwitchboardClient, connectDevice, type Block, type CanvasRoomEvent } from '@switchboard/client';",
+        "import { readFolderFiles } from '@switchboard/client/node';",
+        "const sb = createSwitchboardClient({ baseUrl: 'http://127.0.0.1:3000' });",
+        "export const blocks: Promise<Block[]> = sb.blocks.listAll('c');",
+        "export const titles = (e: CanvasRoomEvent) => (e.event === 'blocks_bulk_added_chunk' ? e.payload.blocks.map((b) => b.rank) : []);",
+        'export const device = connectDevice; export const read = readFolderFiles;',
+        '// @ts-expect-error: `titel` is not a field of the request',
+        "void sb.canvases.create({ titel: 'x' });",
+        '',
+      ].join('\n'),
+    );
+    await writeFile(
+      join(project, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: { target: 'es2022', module: 'nodenext', moduleResolution: 'nodenext', strict: true, noEmit: true, allowJs: true, checkJs: true, skipLibCheck: false, lib: ['es2022', 'dom'], types: ['node'], typeRoots: [join(ROOT, 'node_modules/@types')] },
+        files: ['typed.ts', 'watch.mjs'],
+      }),
+    );
+    const result = await run(process.execPath, [TSC, '-p', project], { cwd: project }).then(
+      () => ({ code: 0, out: '' }),
+      (error: { code: number; stdout: string }) => ({ code: error.code, out: error.stdout }),
+    );
+    expect(result).toEqual({ code: 0, out: '' });
+  }, 60_000);
+
+  describe('the README ten lines', () => {
+    let t: TestApp;
+    let watcher: ChildProcessWithoutNullStreams | undefined;
+
+    beforeAll(async () => {
+      t = await startTestApp();
+    });
+    afterAll(async () => {
+      watcher?.kill();
+      await t.stop();
+    });
+
+    test('watch a canvas: the loaded blocks, then a generation as it lands', async () => {
+      const email = `pack-${randomUUID().slice(0, 8)}@example.test`;
+      const sb = createSwitchboardClient({ baseUrl: t.url });
+      await sb.auth.register({ email, password: 'correct horse battery', name: 'Pack' });
+      const { canvas } = await sb.canvases.create({ title: 'Watched' });
+      await sb.blocks.create(canvas.id, { type: 'text', content: { text: 'already here' } });
+
+      await copyFile(join(__dirname, 'watch-canvas.mjs'), join(project, 'watch.mjs'));
+      watcher = spawn(process.execPath, ['watch.mjs', canvas.id], { cwd: project, env: { ...process.env, SWITCHBOARD_URL: t.url, SB_EMAIL: email, SB_PASSWORD: 'correct horse battery' } });
+      const loaded = lineMatching(watcher, /^loaded /, 15_000);
+      await lineMatching(watcher, /^watching$/, 15_000);
+      expect(await loaded).toBe('loaded 1');
+
+      t.llm.push({ toolCalls: [{ name: 'create_text', args: { text: 'from the model' } }] }, { text: 'Done.' });
+      const landed = lineMatching(watcher, /^blocks_bulk_added_chunk /, 15_000);
+      for await (const { event } of sb.generations.generate(canvas.id, { prompt: 'one block' })) if (event.type === 'complete' || event.type === 'error') break;
+      expect(await landed).toBe("blocks_bulk_added_chunk [ 'from the model' ]");
+    }, 60_000);
+  });
+});
