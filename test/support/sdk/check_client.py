@@ -1,0 +1,95 @@
+"""Drives the generated Python client against a live Switchboard (test/integration/sdk-generated.test.ts).
+
+    python3 check_client.py BASE_URL PACKAGE_DIR
+
+Prints one JSON object of what it saw; the Jest test asserts on it. Any unexpected exception ends
+the script non-zero with its traceback.
+"""
+import ast
+import asyncio
+import json
+import pathlib
+import sys
+import uuid
+
+BASE, PACKAGE = sys.argv[1], pathlib.Path(sys.argv[2])
+sys.path.insert(0, str(PACKAGE.parent))
+
+from switchboard_client import ApiError, AsyncClient, Client  # noqa: E402
+
+PASSWORD = "correct horse battery"
+out = {}
+
+
+def error_of(call):
+    try:
+        call()
+    except ApiError as error:
+        return {"status": error.status, "code": error.code, "message": error.message, "details": error.details}
+    return None
+
+
+async def aerror_of(call):
+    try:
+        await call()
+    except ApiError as error:
+        return {"status": error.status, "code": error.code, "message": error.message}
+    return None
+
+
+# The package parses as Python 3.9 (the oldest version it promises).
+out["py39"] = sorted(p.name for p in PACKAGE.glob("*.py") if ast.parse(p.read_text("utf-8"), feature_version=(3, 9)))
+
+# ---- sync ----
+email = "py-%s@example.test" % uuid.uuid4().hex[:8]
+client = Client(BASE + "/")
+registered = client.auth.register(email, PASSWORD, "Python")
+out["registered"] = {"email": registered["user"]["email"], "kept": client.token == registered["accessToken"]}
+out["me"] = client.auth.get_me()["user"]["email"]
+
+canvas = client.canvases.create_canvas("From Python")["canvas"]
+out["canvas"] = canvas
+out["listed"] = [c["id"] for c in client.canvases.list_canvases(limit=5)["canvases"]]
+
+with client.generations.generate_stream(canvas["id"], "A heading please") as stream:
+    events = list(stream)
+out["generation"] = {
+    "names": [e.event for e in events],
+    "ids": [e.id for e in events],
+    "complete": events[-1].data,
+    "lastEventId": stream.last_event_id,
+}
+generation_id = events[-1].data["generationId"]
+out["generationRecord"] = client.generations.get_generation(canvas["id"], generation_id)
+out["blocks"] = [b["content"] for b in client.blocks.list_blocks(canvas["id"])["blocks"]]
+
+chat = client.chat.chat("Hello from Python")
+out["chat"] = chat
+streamed = list(client.chat.chat_stream("And a stream", session_id=chat["sessionId"]))
+out["chatStream"] = [{"event": e.event, "data": e.data} for e in streamed]
+out["history"] = [m["content"] for m in client.chat.get_chat_history(chat["sessionId"])["messages"]]
+
+out["notFound"] = error_of(lambda: client.canvases.get_canvas(str(uuid.uuid4())))
+out["invalid"] = error_of(lambda: client.canvases.create_canvas(""))
+out["anonymous"] = error_of(lambda: Client(BASE).canvases.list_canvases())
+out["badLogin"] = error_of(lambda: Client(BASE).auth.login(email, "wrong password!"))
+out["unreachable"] = error_of(lambda: Client("http://127.0.0.1:9").auth.get_me())
+
+
+# ---- asyncio ----
+async def run_async():
+    result = {}
+    client = AsyncClient(BASE)
+    login = await client.auth.login(email, PASSWORD)
+    result["kept"] = client.token == login["accessToken"]
+    first, second = await asyncio.gather(client.canvases.create_canvas("Async one"), client.canvases.create_canvas("Async two"))
+    result["created"] = sorted([first["canvas"]["title"], second["canvas"]["title"]])
+    result["chat"] = (await client.chat.chat("Async hello"))["response"]
+    stream = await client.chat.chat_stream("Async stream")
+    result["chatStream"] = [e.event async for e in stream]
+    result["notFound"] = await aerror_of(lambda: client.canvases.get_canvas(str(uuid.uuid4())))
+    return result
+
+
+out["async"] = asyncio.run(run_async())
+print(json.dumps(out))
