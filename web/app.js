@@ -1,11 +1,12 @@
 // The console's entry: sign-in, the canvas list, and hash routing (`#/`, `#/canvases/<id>`,
-// `#/assistant`, `#/usage`).
+// `#/assistant`, `#/usage`, `#/flows`, `#/flows/<id>`).
 import { io } from '/console/vendor/socket.io.esm.min.js';
 import { Api } from './api.js';
 import { ApprovalsPanel } from './approvals.js';
 import { AssistantPanel } from './assistant-panel.js';
 import { BlockEditor } from './block-editor.js';
 import { el } from './blocks.js';
+import { FlowsPage } from './flows-page.js';
 import { CanvasView } from './canvas-view.js';
 import { GeneratePanel } from './generate-panel.js';
 import { GenerationBanner } from './generation-banner.js';
@@ -57,18 +58,29 @@ const editor = new BlockEditor({ api, view, notify });
 const banner = new GenerationBanner({ api, view });
 const assistant = new AssistantPanel({ api, socket, notify });
 const usage = new UsagePage({ api, notify });
+const flows = new FlowsPage({ api, notify });
 
 function show(name) {
-  for (const section of ['auth-view', 'home-view', 'canvas-view', 'assistant-view', 'usage-view']) $(section).hidden = section !== name;
+  for (const section of ['auth-view', 'home-view', 'canvas-view', 'assistant-view', 'usage-view', 'flows-view']) $(section).hidden = section !== name;
 }
 
 async function route() {
+  if (!/^#\/flows(\/|$)/.test(location.hash) || !api.session) flows.reset();
   if (!api.session) {
     view.close();
     generator.reset();
     banner.reset();
     assistant.reset();
     show('auth-view');
+    return;
+  }
+  const flowMatch = /^#\/flows(?:\/([0-9a-f-]{36}))?$/i.exec(location.hash);
+  if (flowMatch) {
+    view.close();
+    generator.reset();
+    banner.reset();
+    show('flows-view');
+    await flows.show(flowMatch[1]?.toLowerCase());
     return;
   }
   if (location.hash === '#/assistant' || location.hash === '#/usage') {
