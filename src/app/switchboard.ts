@@ -8,6 +8,7 @@ import { ApprovalService, toolApprovalHandler } from '../assistant/approvals';
 import { ChatCancels } from '../assistant/chat-cancel';
 import { ChatEventLog } from '../assistant/chat-events';
 import { ChatService, deviceChatHandler } from '../assistant/chat-service';
+import { FlowService } from '../flows/flow-service';
 import { AgentService } from '../agents/agent-service';
 import { CredentialVault } from '../agents/credentials';
 import { JourneyService } from '../agents/journey';
@@ -183,7 +184,8 @@ export async function startSwitchboard(
       tokens.accept = sessions.accept;
       const admins = new AdminDirectory(database.db, config.admin.userIds);
       for (const id of await admins.recordEnvGrants()) logger.warn({ userId: id }, 'ADMIN_USER_IDS names no user: ignored until such a user exists');
-      const chat = new ChatService({ repos, queues, registry: deviceRegistry, logger, models: ModelCatalog.of(config, options.endpoint) });
+      const models = ModelCatalog.of(config, options.endpoint);
+      const chat = new ChatService({ repos, queues, registry: deviceRegistry, logger, models });
       const agents = new AgentService({ config, repos, queues, logger });
       const ctx: ApiContext = {
         config,
@@ -201,6 +203,7 @@ export async function startSwitchboard(
         approvals,
         journeys: new JourneyService({ config, redis, queues, logger }),
         agents,
+        flows: new FlowService({ repos, models }),
         oauth: new OAuthService({ config, repos, redis, vault, secret: tokens.secret, logger }),
         canvasEvents,
         readiness: { redis: async () => void (await redis.ping()), database: () => database.ping() },

@@ -17,6 +17,7 @@ import { blockRoutes } from './routes/block-routes';
 import { canvasRoutes } from './routes/canvas-routes';
 import { chatRoutes } from './routes/chat-routes';
 import { embeddingRoutes } from './routes/embedding-routes';
+import { flowRoutes } from './routes/flow-routes';
 import { generationRoutes } from './routes/generation-routes';
 import { hitlRoutes } from './routes/hitl-routes';
 import { journeyRoutes } from './routes/journey-routes';
@@ -107,6 +108,7 @@ export function createHttpApp(ctx: ApiContext): Express {
   api.use(embeddingRoutes(ctx));
   api.use(agentRoutes(ctx));
   api.use(oauthRoutes(ctx));
+  api.use(routesRouter(flowRoutes, ctx));
   app.use('/api/v1', api);
 
   app.use(webConsoleRouter());

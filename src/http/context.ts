@@ -9,6 +9,7 @@ import type { JourneyService } from '../agents/journey';
 import type { OAuthService } from '../agents/oauth-service';
 import type { AuthService } from '../auth/auth-service';
 import type { TokenSettings } from '../auth/tokens';
+import type { FlowService } from '../flows/flow-service';
 import type { GenerationEventLog } from '../generation/event-log';
 import type { GenerationCancels } from '../generation/generation-cancel';
 import type { GenerationService } from '../generation/generation-service';
@@ -46,6 +47,8 @@ export interface ApiContext {
   agents: AgentService;
   /** OAuth connections of cloud agents (authorize, callback, refresh). */
   oauth: OAuthService;
+  /** Saved flows (SPEC §13): CRUD with validated definitions. */
+  flows: FlowService;
   canvasEvents: CanvasEmitter;
   queues: QueueRegistry;
   metrics: Metrics;

@@ -3,6 +3,7 @@ import { AgentsRepository } from './agents-repository';
 import { AuditRepository } from './audit-repository';
 import { BlocksRepository } from './blocks-repository';
 import { ChatRepository } from './chat-repository';
+import { FlowsRepository } from './flows-repository';
 import { CanvasesRepository } from './canvases-repository';
 import { GenerationsRepository } from './generations-repository';
 import { HitlRepository } from './hitl-repository';
@@ -24,6 +25,7 @@ export function createRepositories(db: Db) {
     hitl: new HitlRepository(db),
     notes: new SessionNotesRepository(db),
     agents: new AgentsRepository(db),
+    flows: new FlowsRepository(db),
   };
 }
 export type Repositories = ReturnType<typeof createRepositories>;

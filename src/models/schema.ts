@@ -266,3 +266,67 @@ export const agentRuns = pgTable('agent_runs', {
   completedAt: timestamp('completed_at', { withTimezone: true }),
 });
 export type AgentRunRow = typeof agentRuns.$inferSelect;
+
+/* ---- Flows (0008, SPEC §13) ------------------------------------------------------------------ */
+
+export type FlowType = 'chatflow' | 'agentflow';
+export const flows = pgTable('flows', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  userId: uuid('user_id').notNull(),
+  type: text('type', { enum: ['chatflow', 'agentflow'] }).notNull(),
+  name: text('name').notNull(),
+  /** A chatflow's or an agentflow's definition, validated on save (src/flows/definition.ts). */
+  definition: jsonb('definition').$type<Record<string, unknown>>().notNull(),
+  ...timestamps,
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
+export type FlowRow = typeof flows.$inferSelect;
+
+export type FlowExecutionStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
+export const flowExecutions = pgTable('flow_executions', {
+  id: uuid('id').primaryKey(),
+  flowId: uuid('flow_id').notNull(),
+  userId: uuid('user_id').notNull(),
+  status: text('status', { enum: ['queued', 'running', 'completed', 'failed', 'cancelled'] }).notNull().default('queued'),
+  /** The agentflow definition as it was at execute time. */
+  definition: jsonb('definition').$type<Record<string, unknown>>().notNull(),
+  input: jsonb('input').$type<Record<string, unknown>>().notNull(),
+  output: jsonb('output').$type<unknown>(),
+  errorCode: text('error_code'),
+  errorMessage: text('error_message'),
+  tier: text('tier', { enum: ['free', 'pro', 'enterprise'] }).notNull().default('free'),
+  inputTokens: integer('input_tokens').notNull().default(0),
+  outputTokens: integer('output_tokens').notNull().default(0),
+  costUsd: doublePrecision('cost_usd').notNull().default(0),
+  cancelRequestedAt: timestamp('cancel_requested_at', { withTimezone: true }),
+  ...timestamps,
+  startedAt: timestamp('started_at', { withTimezone: true }),
+  completedAt: timestamp('completed_at', { withTimezone: true }),
+});
+export type FlowExecutionRow = typeof flowExecutions.$inferSelect;
+
+export type FlowNodeStatus = 'pending' | 'running' | 'completed' | 'failed' | 'skipped' | 'cancelled';
+export const flowExecutionNodes = pgTable(
+  'flow_execution_nodes',
+  {
+    executionId: uuid('execution_id').notNull(),
+    nodeId: text('node_id').notNull(),
+    position: integer('position').notNull(),
+    status: text('status', { enum: ['pending', 'running', 'completed', 'failed', 'skipped', 'cancelled'] }).notNull().default('pending'),
+    output: jsonb('output').$type<unknown>(),
+    errorCode: text('error_code'),
+    errorMessage: text('error_message'),
+    attempts: integer('attempts').notNull().default(0),
+    provider: text('provider'),
+    model: text('model'),
+    inputTokens: integer('input_tokens').notNull().default(0),
+    outputTokens: integer('output_tokens').notNull().default(0),
+    costUsd: doublePrecision('cost_usd').notNull().default(0),
+    startedAt: timestamp('started_at', { withTimezone: true }),
+    completedAt: timestamp('completed_at', { withTimezone: true }),
+    /** When its node_completed / node_failed event was written (a retry writes a missing one). */
+    announcedAt: timestamp('announced_at', { withTimezone: true }),
+  },
+  (table) => [primaryKey({ columns: [table.executionId, table.nodeId] })],
+);
+export type FlowExecutionNodeRow = typeof flowExecutionNodes.$inferSelect;

@@ -31,6 +31,8 @@ describe('OpenAPI document and /docs', () => {
   let blockId: string;
   let localAgentId: string;
   let cloudAgentId: string;
+  let agentflowId: string;
+  let chatflowId: string;
   let redis: Redis | undefined;
   let blockingRedis: Redis | undefined;
   let queues: QueueRegistry | undefined;
@@ -54,6 +56,16 @@ describe('OpenAPI document and /docs', () => {
     });
     expect(cloud.status).toBe(201);
     cloudAgentId = cloud.body.id;
+    // Flow fixtures: `/flows/{id}/chat…` and embeds take the chatflow, every other `/flows/{id}…` the agentflow.
+    const agentflow = await request('POST', `${t.api}/flows`, {
+      token: user.accessToken,
+      body: { type: 'agentflow', name: 'Fixture', definition: { nodes: [{ id: 'a', prompt: 'Say {{input.topic}}' }], output: 'a' } },
+    });
+    expect(agentflow.status).toBe(201);
+    agentflowId = agentflow.body.flow.id;
+    const chatflow = await request('POST', `${t.api}/flows`, { token: user.accessToken, body: { type: 'chatflow', name: 'Fixture', definition: { systemPrompt: 'Fixture' } } });
+    expect(chatflow.status).toBe(201);
+    chatflowId = chatflow.body.flow.id;
     const res = await request('GET', `${t.api}/openapi.json`); // no token: public
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^application\/json/);
@@ -89,6 +101,7 @@ describe('OpenAPI document and /docs', () => {
       if (name === 'blockId') return blockId;
       if (path.startsWith('/agents/local/{id}')) return localAgentId;
       if (path.startsWith('/agents/cloud/{id}')) return cloudAgentId;
+      if (path.startsWith('/flows/{id}') && name === 'id') return /^\/flows\/\{id\}\/(chat|embeds)/.test(path) ? chatflowId : agentflowId;
       if (name === 'provider') return 'outlook';
       return randomUUID();
     });

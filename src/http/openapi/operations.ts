@@ -1,5 +1,6 @@
 import { canvasRoutes } from '../routes/canvas-routes';
 import { usageRoutes } from '../routes/usage-routes';
+import { flowRoutes } from '../routes/flow-routes';
 import type { ApiOperation } from './registry';
 import { agentOperations } from './operations/agents';
 import { assistantOperations } from './operations/assistant';
@@ -26,4 +27,5 @@ export const apiOperations: ApiOperation[] = [
   ...journeyOperations,
   ...agentOperations,
   ...oauthOperations,
+  ...flowRoutes,
 ];

@@ -1,0 +1,276 @@
+import { z } from 'zod';
+import { AppError } from '../lib/errors';
+
+/**
+ * Flow definitions (SPEC §13): their shapes, and the checks a shape cannot state (a DAG with known
+ * references and templates that only read ancestors). Every problem is a 400 whose `details` name
+ * its path from the request body (`definition.nodes.2.dependsOn.0`).
+ */
+
+export const MAX_FLOW_NODES = 50;
+export const MAX_NODE_PROMPT_CHARS = 8_000;
+export const MAX_SYSTEM_PROMPT_CHARS = 8_000;
+/** An `outputSchema` as JSON text: generous for a JSON Schema, small against a 1 MB body of one. */
+export const MAX_OUTPUT_SCHEMA_CHARS = 20_000;
+/** A node id: also part of its job id and of `{{nodes.<id>.output}}`, so plain characters only. */
+export const NODE_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+/** Nesting of a definition (an `outputSchema` is the deep part): PostgreSQL's jsonb and the schema builder recurse. */
+export const MAX_DEFINITION_DEPTH = 32;
+/** An input key as templates name it. */
+export const INPUT_KEY_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** `{provider, model}` (SPEC §14); checked against the configured models on save. */
+export const modelRefSchema = z.strictObject({
+  provider: z.string().min(1).max(100),
+  model: z.string().min(1).max(200),
+});
+
+export const chatflowDefinitionSchema = z.strictObject({
+  systemPrompt: z.string().trim().min(1).max(MAX_SYSTEM_PROMPT_CHARS),
+  model: modelRefSchema.optional(),
+  temperature: z.number().min(0).max(2).optional(),
+  historyWindow: z.number().int().min(1).max(100).default(20),
+});
+export type ChatflowDefinition = z.output<typeof chatflowDefinitionSchema>;
+
+export const agentflowNodeSchema = z.strictObject({
+  id: z.string().regex(NODE_ID_PATTERN, 'letters, digits, _ and - only (1-64)'),
+  prompt: z.string().min(1).max(MAX_NODE_PROMPT_CHARS),
+  model: modelRefSchema.optional(),
+  dependsOn: z.array(z.string().max(64)).max(MAX_FLOW_NODES).optional(),
+  /** A JSON Schema the node's answer must satisfy (it is then JSON, not text). */
+  outputSchema: z.record(z.string(), z.unknown()).optional(),
+});
+export type AgentflowNode = z.output<typeof agentflowNodeSchema>;
+
+export const agentflowDefinitionSchema = z.strictObject({
+  nodes: z.array(agentflowNodeSchema).min(1).max(MAX_FLOW_NODES),
+  output: z.string().min(1).max(64),
+});
+export type AgentflowDefinition = z.output<typeof agentflowDefinitionSchema>;
+
+export const FLOW_TYPES = ['chatflow', 'agentflow'] as const;
+export type FlowDefinition = ChatflowDefinition | AgentflowDefinition;
+
+export const createFlowSchema = z.strictObject({
+  type: z.enum(FLOW_TYPES),
+  name: z.string().trim().min(1).max(200),
+  /** Checked by `validateDefinition` for the flow's type (a union would blur the paths of problems). */
+  definition: z.record(z.string(), z.unknown()),
+});
+export const updateFlowSchema = z
+  .strictObject({
+    name: z.string().trim().min(1).max(200).optional(),
+    definition: z.record(z.string(), z.unknown()).optional(),
+  })
+  .refine((body) => body.name !== undefined || body.definition !== undefined, 'Give at least one of name, definition');
+
+/** `POST /flows/:id/execute {input}`: the values templates read as `{{input.<key>}}`. */
+export const executeFlowSchema = z.strictObject({
+  input: z.record(z.string().regex(INPUT_KEY_PATTERN, 'letters, digits, _ and - only (1-64)'), z.unknown()).default({}),
+});
+
+export interface Problem {
+  path: string;
+  message: string;
+}
+
+/** Whether a `{provider, model}` is one this deployment serves. */
+export type ModelCheck = (ref: { provider: string; model: string }) => boolean;
+
+/** 400 `validation_failed` with the problems' paths. */
+function invalid(problems: Problem[]): AppError {
+  return new AppError(400, 'validation_failed', `Invalid flow definition: ${problems[0].path}: ${problems[0].message}`, problems);
+}
+
+/**
+ * The definition of a flow of `type`, parsed and checked; throws 400 (`validation_failed`, or
+ * `unknown_model` for a model not configured) with every problem's path under `at`.
+ */
+export function validateDefinition(type: (typeof FLOW_TYPES)[number], value: unknown, knows: ModelCheck, at = 'definition'): FlowDefinition {
+  const prefix = (path: PropertyKey[]) => [at, ...path.map(String)].filter(Boolean).join('.');
+  const deep = tooDeep(value, MAX_DEFINITION_DEPTH);
+  if (deep !== null) throw invalid([{ path: prefix(deep), message: `nested more than ${MAX_DEFINITION_DEPTH} levels deep` }]);
+  if (type === 'chatflow') {
+    const parsed = chatflowDefinitionSchema.safeParse(value);
+    if (!parsed.success) throw invalid(parsed.error.issues.map((issue) => ({ path: prefix(issue.path), message: issue.message })));
+    checkModels([{ path: prefix(['model']), ref: parsed.data.model }], knows);
+    return parsed.data;
+  }
+  const parsed = agentflowDefinitionSchema.safeParse(value);
+  if (!parsed.success) throw invalid(parsed.error.issues.map((issue) => ({ path: prefix(issue.path), message: issue.message })));
+  const definition = parsed.data;
+  const problems = graphProblems(definition, prefix);
+  if (problems.length) throw invalid(problems);
+  checkModels(
+    definition.nodes.map((node, index) => ({ path: prefix(['nodes', index, 'model']), ref: node.model })),
+    knows,
+  );
+  return definition;
+}
+
+function checkModels(refs: Array<{ path: string; ref?: { provider: string; model: string } }>, knows: ModelCheck): void {
+  const unknown = refs.filter((entry) => entry.ref && !knows(entry.ref));
+  if (!unknown.length) return;
+  const problems = unknown.map(({ path, ref }) => ({ path, message: `${ref!.provider}:${ref!.model} is not a configured model` }));
+  throw new AppError(400, 'unknown_model', `${problems[0].path}: ${problems[0].message}`, problems);
+}
+
+/** The path where `value` nests deeper than `max` levels of objects and arrays, or null. */
+export function tooDeep(value: unknown, max: number, path: PropertyKey[] = []): PropertyKey[] | null {
+  if (value === null || typeof value !== 'object') return null;
+  if (path.length >= max) return path;
+  for (const [key, item] of Object.entries(value)) {
+    const found = tooDeep(item, max, [...path, key]);
+    if (found) return found;
+  }
+  return null;
+}
+
+/** One `{{…}}` of a prompt: an input key or a node's output. */
+export type TemplateRef = { kind: 'input'; key: string; text: string } | { kind: 'node'; id: string; text: string };
+
+const TEMPLATE = /\{\{([^{}]*)\}\}/g;
+const INPUT_REF = /^\s*input\.([A-Za-z0-9_-]{1,64})\s*$/;
+const NODE_REF = /^\s*nodes\.([A-Za-z0-9_-]{1,64})\.output\s*$/;
+
+/** The template references of a prompt, in order; `bad` holds expressions that are neither. */
+export function templateRefs(prompt: string): { refs: TemplateRef[]; bad: string[] } {
+  const refs: TemplateRef[] = [];
+  const bad: string[] = [];
+  for (const match of prompt.matchAll(TEMPLATE)) {
+    const input = INPUT_REF.exec(match[1]);
+    const node = NODE_REF.exec(match[1]);
+    if (input) refs.push({ kind: 'input', key: input[1], text: match[0] });
+    else if (node) refs.push({ kind: 'node', id: node[1], text: match[0] });
+    else bad.push(match[0]);
+  }
+  return { refs, bad };
+}
+
+/** Every `{{input.<key>}}` the definition's prompts read, sorted. */
+export function inputKeys(definition: AgentflowDefinition): string[] {
+  const keys = new Set<string>();
+  for (const node of definition.nodes) for (const ref of templateRefs(node.prompt).refs) if (ref.kind === 'input') keys.add(ref.key);
+  return [...keys].sort();
+}
+
+/**
+ * Fills a prompt's references: input values (strings as they are, anything else as JSON) and the
+ * outputs of ancestors (text as it is, JSON outputs as JSON text).
+ */
+export function renderPrompt(prompt: string, input: Record<string, unknown>, outputs: ReadonlyMap<string, unknown>): string {
+  const text = (value: unknown) => (typeof value === 'string' ? value : JSON.stringify(value ?? null));
+  return prompt.replace(TEMPLATE, (whole, expression: string) => {
+    const input1 = INPUT_REF.exec(expression);
+    if (input1) return text(input[input1[1]]);
+    const node = NODE_REF.exec(expression);
+    if (node) return text(outputs.get(node[1]));
+    return whole;
+  });
+}
+
+/** The ids each node depends on, directly or not (its ancestors). */
+export function ancestorsOf(definition: AgentflowDefinition): Map<string, Set<string>> {
+  const byId = new Map(definition.nodes.map((node) => [node.id, node]));
+  const memo = new Map<string, Set<string>>();
+  const visit = (id: string, trail: Set<string>): Set<string> => {
+    const known = memo.get(id);
+    if (known) return known;
+    const result = new Set<string>();
+    if (trail.has(id)) return result;
+    trail.add(id);
+    for (const parent of byId.get(id)?.dependsOn ?? []) {
+      if (!byId.has(parent)) continue;
+      result.add(parent);
+      for (const above of visit(parent, trail)) result.add(above);
+    }
+    trail.delete(id);
+    memo.set(id, result);
+    return result;
+  };
+  for (const node of definition.nodes) visit(node.id, new Set());
+  return memo;
+}
+
+/** What a shape cannot say: unique ids, known references, no cycle, templates over ancestors, usable schemas. */
+function graphProblems(definition: AgentflowDefinition, prefix: (path: PropertyKey[]) => string): Problem[] {
+  const problems: Problem[] = [];
+  const firstIndex = new Map<string, number>();
+  definition.nodes.forEach((node, index) => {
+    if (firstIndex.has(node.id)) problems.push({ path: prefix(['nodes', index, 'id']), message: `duplicate node id "${node.id}" (also nodes.${firstIndex.get(node.id)})` });
+    else firstIndex.set(node.id, index);
+  });
+  definition.nodes.forEach((node, index) => {
+    const seen = new Set<string>();
+    (node.dependsOn ?? []).forEach((parent, at) => {
+      const path = prefix(['nodes', index, 'dependsOn', at]);
+      if (!firstIndex.has(parent)) problems.push({ path, message: `no node has the id "${parent}"` });
+      else if (parent === node.id) problems.push({ path, message: 'a node cannot depend on itself' });
+      else if (seen.has(parent)) problems.push({ path, message: `"${parent}" is listed twice` });
+      seen.add(parent);
+    });
+  });
+  if (!firstIndex.has(definition.output)) problems.push({ path: prefix(['output']), message: `no node has the id "${definition.output}"` });
+  if (problems.length) return problems;
+
+  const cycle = findCycle(definition);
+  if (cycle) {
+    const index = firstIndex.get(cycle[0])!;
+    return [{ path: prefix(['nodes', index, 'dependsOn']), message: `dependency cycle: ${[...cycle, cycle[0]].join(' → ')}` }];
+  }
+
+  const ancestors = ancestorsOf(definition);
+  definition.nodes.forEach((node, index) => {
+    const path = prefix(['nodes', index, 'prompt']);
+    const { refs, bad } = templateRefs(node.prompt);
+    for (const expression of bad) problems.push({ path, message: `unknown template ${expression}: use {{input.<key>}} or {{nodes.<id>.output}}` });
+    for (const ref of refs) {
+      if (ref.kind !== 'node') continue;
+      if (!firstIndex.has(ref.id)) problems.push({ path, message: `${ref.text} names no node` });
+      else if (!ancestors.get(node.id)?.has(ref.id)) problems.push({ path, message: `${ref.text} is not an ancestor of "${node.id}": add "${ref.id}" to its dependsOn` });
+    }
+    if (node.outputSchema !== undefined) {
+      const schemaPath = prefix(['nodes', index, 'outputSchema']);
+      if (JSON.stringify(node.outputSchema).length > MAX_OUTPUT_SCHEMA_CHARS) problems.push({ path: schemaPath, message: `at most ${MAX_OUTPUT_SCHEMA_CHARS} characters of JSON` });
+      else {
+        try {
+          z.fromJSONSchema(node.outputSchema as never);
+        } catch (error) {
+          problems.push({ path: schemaPath, message: `not a usable JSON Schema: ${error instanceof Error ? error.message.slice(0, 200) : 'invalid'}` });
+        }
+      }
+    }
+  });
+  return problems;
+}
+
+/** One cycle of the dependency graph as node ids in order, or null when it is a DAG. */
+function findCycle(definition: AgentflowDefinition): string[] | null {
+  const deps = new Map(definition.nodes.map((node) => [node.id, node.dependsOn ?? []]));
+  const state = new Map<string, 'open' | 'done'>();
+  const stack: string[] = [];
+  const visit = (id: string): string[] | null => {
+    if (state.get(id) === 'done') return null;
+    if (state.get(id) === 'open') return stack.slice(stack.indexOf(id));
+    state.set(id, 'open');
+    stack.push(id);
+    for (const parent of deps.get(id) ?? []) {
+      const found = visit(parent);
+      if (found) return found;
+    }
+    stack.pop();
+    state.set(id, 'done');
+    return null;
+  };
+  for (const node of definition.nodes) {
+    const found = visit(node.id);
+    if (found) return found;
+  }
+  return null;
+}
+
+/** A zod validator for a node's `outputSchema` (checked on save, so it builds). */
+export function outputValidator(schema: Record<string, unknown>): z.ZodType {
+  return z.fromJSONSchema(schema as never);
+}

@@ -1,0 +1,49 @@
+import type { z } from 'zod';
+import type { ModelCatalog } from '../ai/model-catalog';
+import { notFound } from '../lib/errors';
+import { decodeCursor, pageOf, timeIdKey } from '../lib/pagination';
+import type { Repositories } from '../models';
+import type { FlowRow } from '../models/schema';
+import { validateDefinition, type createFlowSchema, type updateFlowSchema } from './definition';
+
+/**
+ * Saved flows (SPEC §13): create, read, change, delete, always as their owner (another user's flow
+ * is a 404). Definitions are validated against the flow's type and the configured models on save.
+ */
+export class FlowService {
+  constructor(private readonly deps: { repos: Repositories; models: ModelCatalog }) {}
+
+  private readonly knows = (ref: { provider: string; model: string }) => this.deps.models.knows(ref);
+
+  async create(userId: string, body: z.output<typeof createFlowSchema>): Promise<FlowRow> {
+    const definition = validateDefinition(body.type, body.definition, this.knows);
+    return this.deps.repos.flows.create({ userId, type: body.type, name: body.name, definition: definition as unknown as Record<string, unknown> });
+  }
+
+  /** The owner's flow, else 404. */
+  async get(userId: string, flowId: string): Promise<FlowRow> {
+    const flow = await this.deps.repos.flows.get(userId, flowId);
+    if (!flow) throw notFound('Flow');
+    return flow;
+  }
+
+  /** One page of the owner's flows, newest first. */
+  async list(userId: string, query: { limit: number; cursor?: string }): Promise<{ items: FlowRow[]; nextCursor: string | null }> {
+    const after = query.cursor ? decodeCursor(query.cursor, timeIdKey) : undefined;
+    const rows = await this.deps.repos.flows.listPage(userId, { limit: query.limit + 1, after });
+    return pageOf(rows, query.limit, (row) => [row.createdAt.toISOString(), row.id]);
+  }
+
+  /** Renames it or replaces its definition (checked against its type, which never changes). */
+  async update(userId: string, flowId: string, body: z.output<typeof updateFlowSchema>): Promise<FlowRow> {
+    const flow = await this.get(userId, flowId);
+    const definition = body.definition === undefined ? undefined : (validateDefinition(flow.type, body.definition, this.knows) as unknown as Record<string, unknown>);
+    const updated = await this.deps.repos.flows.update(userId, flowId, { name: body.name, definition });
+    if (!updated) throw notFound('Flow');
+    return updated;
+  }
+
+  async remove(userId: string, flowId: string): Promise<void> {
+    if (!(await this.deps.repos.flows.remove(userId, flowId))) throw notFound('Flow');
+  }
+}
