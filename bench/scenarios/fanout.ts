@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { GenerationEventLog } from '../../src/generation/event-log';
-import { BROADCAST_JOB, BROADCAST_QUEUE, broadcastJobId } from '../../src/producers/broadcast';
-import { bullPrefix } from '../../src/producers/queue-registry';
+import { broadcastJobId } from '../../src/queues/broadcast';
+import { bullPrefix } from '../../src/queues/registry';
 import { createCanvas, registerUser } from '../../test/support/http';
 import type { BenchContext } from '../lib/context';
 import { cpuMsOf, ownCpuMs, startInProcessSwitchboard, uniquePrefix } from '../lib/harness';
@@ -39,8 +39,8 @@ export async function fanoutScenario(ctx: BenchContext, options: FanoutOptions) 
   const raw = await startRawSocketServer();
   const url = new URL(ctx.redisUrl);
   const connection = { host: url.hostname, port: Number(url.port), maxRetriesPerRequest: null };
-  const queue = new Queue(BROADCAST_QUEUE, { connection, prefix: bullPrefix(keyPrefix) });
-  const queueEvents = new QueueEvents(BROADCAST_QUEUE, { connection, prefix: bullPrefix(keyPrefix) });
+  const queue = new Queue('broadcast', { connection, prefix: bullPrefix(keyPrefix) });
+  const queueEvents = new QueueEvents('broadcast', { connection, prefix: bullPrefix(keyPrefix) });
   const redis = new Redis(ctx.redisUrl);
   const open: string[] = [];
   try {
@@ -77,7 +77,7 @@ export async function fanoutScenario(ctx: BenchContext, options: FanoutOptions) 
           await events.keepBlocks(generationId, kept);
           let [cpu, fleetCpu] = [ownCpuMs(), cpuMsOf(fleetPid)];
           const enqueued = now();
-          await queue.add(BROADCAST_JOB, { generationId, canvasId }, { jobId: `bench-${randomUUID()}`, removeOnComplete: true });
+          await queue.add('broadcast-blocks', { generationId, canvasId }, { jobId: `bench-${randomUUID()}`, removeOnComplete: true });
           const done = await fleet.completion(groups.ours, generationId, { withSample: payloads === undefined, timeoutMs: 60_000 });
           payloads ??= done.sample as Array<Record<string, unknown>>;
           if (measured) [ours.cpu, ours.fleetCpu] = [ours.cpu + ownCpuMs() - cpu, ours.fleetCpu + cpuMsOf(fleetPid) - fleetCpu];

@@ -7,8 +7,8 @@ import { loadConfig } from '../../config';
 import { startSwitchboard, type RunningSwitchboard } from '../../src/app/switchboard';
 import { GenerationEventLog } from '../../src/generation/event-log';
 import { createLogger } from '../../src/lib/logger';
-import { GENERATION_JOB, GENERATION_QUEUE } from '../../src/producers/generation';
-import { baseJobOptions, bullPrefix } from '../../src/producers/queue-registry';
+import { baseJobOptions } from '../../src/queues/define';
+import { bullPrefix } from '../../src/queues/registry';
 import { createTestDatabase } from '../../test/support/database';
 import { createCanvas, registerUser } from '../../test/support/http';
 import { spawnSwitchboard } from '../../test/support/processes';
@@ -53,7 +53,7 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
   const env = { ...benchEnv({ redisUrl: ctx.redisUrl, keyPrefix, dataDir: ctx.dataDir }), DATABASE_URL: database.url, MAX_STREAMS_PER_USER: '1000000' };
   const model = await startTimedModel({ calls: options.calls, gapMs: options.gapMs });
   const redis = new Redis(ctx.redisUrl, { maxRetriesPerRequest: null });
-  const queue = new Queue(GENERATION_QUEUE, { connection: { host: '127.0.0.1', port: redisPort, maxRetriesPerRequest: null }, prefix: bullPrefix(keyPrefix) });
+  const queue = new Queue('generation', { connection: { host: '127.0.0.1', port: redisPort, maxRetriesPerRequest: null }, prefix: bullPrefix(keyPrefix) });
   let api: Awaited<ReturnType<typeof spawnSwitchboard>> | undefined;
   let worker: RunningSwitchboard | undefined;
   let inspector: Inspector | undefined;
@@ -79,7 +79,7 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
       const id = randomUUID();
       await worker!.repos.generations.create({ id, canvasId, userId: owner.id, prompt: `Write ${options.calls} paragraphs [run:${tag}]`, afterId: null });
       await events.append(id, 1, { type: 'status', generationId: id, stage: 'queued' });
-      await queue.add(GENERATION_JOB, { generationId: id, canvasId, userId: owner.id, tier: 'free' }, { ...baseJobOptions, jobId: id, delay: 3_600_000 });
+      await queue.add('generate', { generationId: id, canvasId, userId: owner.id, tier: 'free' }, { ...baseJobOptions, jobId: id, delay: 3_600_000 });
       return id;
     };
     const idle = await Promise.all(Array.from({ length: IDLE_GENERATIONS }, (_, i) => queued(`idle-${i}`)));

@@ -12,8 +12,8 @@ import type { Repositories } from '../models';
 import type { AgentRef } from '../models/agents-repository';
 import type { AgentRunRow, AgentRunStatus, CloudAgentRow } from '../models/schema';
 import type { Metrics } from '../observability/metrics';
-import { enqueueAgentRun, type AgentRunJob } from '../producers/agent-runs';
-import type { QueueRegistry } from '../producers/queue-registry';
+import type { AgentRunJob } from '../queues/agent-runs';
+import type { Enqueue } from '../queues/registry';
 import type { CredentialVault } from './credentials';
 import { readDeviceFiles } from './device-files';
 import { deviceInsertFor, extractItems, type ExtractionDocument } from './extraction';
@@ -22,7 +22,10 @@ import type { AgentRunChannel } from './run-channel';
 export interface AgentRunnerDeps {
   config: Config;
   repos: Repositories;
-  queues: QueueRegistry;
+  /** Hands a fetched cloud run on to `agent-runs`. */
+  enqueue: Enqueue;
+  /** Pauses the whole `connectors` queue for a provider's Retry-After (every worker honours it). */
+  pauseConnectors: (ms: number) => Promise<unknown>;
   /** The user's devices: `agent_run`, suggestion inserts, and whether the device went away. */
   devices: DevicePort;
   registry: DeviceRegistry;
@@ -76,7 +79,7 @@ export class AgentRunner {
     if (!run) return { runId: job.runId, skipped: 'this slot already ran' };
     if (run.fetched) {
       // A retry after the items were stored (and last_run_at moved): hand them on, do not fetch again.
-      await enqueueAgentRun(this.deps.queues, { ...job }, 'run');
+      await this.deps.enqueue('agent-runs', 'agent-run', job);
       return { runId: run.id, status: 'running', itemsProcessed: (run.fetched as unknown[]).length, itemsCreated: 0, errors: run.errors.length };
     }
     if (!agent.credentialId || agent.status === 'reauth_required') {
@@ -107,7 +110,7 @@ export class AgentRunner {
       if (error instanceof ProviderRateLimitedError) {
         // Not a failure: the whole connectors queue pauses for Retry-After and the job runs again.
         this.log.warn({ agentId: agent.id, runId: run.id, retryAfterMs: error.retryAfterMs }, 'provider rate limit: pausing the connectors queue');
-        await this.deps.queues.get('connectors').rateLimit(error.retryAfterMs);
+        await this.deps.pauseConnectors(error.retryAfterMs);
         throw new RateLimitError();
       }
       if (error instanceof ReauthRequiredError) {
@@ -129,7 +132,7 @@ export class AgentRunner {
     await repos.agents.updateRun(run.id, { fetched: documents, errors, itemsProcessed: 0 });
     // The next run reads from here on; the fetched items are safe on the run row.
     await repos.agents.setLastRunAt('cloud', agent.id, fetchStarted);
-    await enqueueAgentRun(this.deps.queues, { ...job }, 'run');
+    await this.deps.enqueue('agent-runs', 'agent-run', job);
     return { runId: run.id, status: 'running', itemsProcessed: documents.length, itemsCreated: 0, errors: errors.length };
   }
 

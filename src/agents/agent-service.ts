@@ -5,8 +5,8 @@ import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import { AgentLimitError, type AgentKind, type AgentRef } from '../models/agents-repository';
 import type { CloudAgentRow, LocalAgentRow } from '../models/schema';
-import { enqueueAgentRun } from '../producers/agent-runs';
-import type { QueueRegistry } from '../producers/queue-registry';
+import { startAgentRun } from '../queues/agent-runs';
+import type { Enqueue } from '../queues/registry';
 import { cronSlots, type CreateCloudAgent, type CreateLocalAgent, type UpdateCloudAgent, type UpdateLocalAgent } from '../schemas/agents';
 
 /** 403 `tier_limit`: the plan's enabled-agent limit (local + cloud together) is reached. */
@@ -23,7 +23,7 @@ export function nextRunAt(schedule: { scheduleCron?: string | null; timezone?: s
  * Ownership is checked on every call (404 for another user's agent, as for canvases).
  */
 export class AgentService {
-  constructor(private readonly deps: { config: Config; repos: Repositories; queues: QueueRegistry; logger: Logger }) {}
+  constructor(private readonly deps: { config: Config; repos: Repositories; enqueue: Enqueue; logger: Logger }) {}
 
   private async maxEnabled(userId: string): Promise<number> {
     const tier = (await this.deps.repos.users.findById(userId))?.tier ?? 'free';
@@ -77,7 +77,7 @@ export class AgentService {
       throw new AppError(409, 'reauth_required', `The ${ref.agent.provider} connection was revoked; reconnect through /api/v1/oauth/${ref.agent.provider}/authorize`);
     }
     const runId = randomUUID();
-    await enqueueAgentRun(this.deps.queues, { runId, agentId, agentType: ref.kind, userId, trigger: 'manual' });
+    await startAgentRun(this.deps.enqueue, { runId, agentId, agentType: ref.kind, userId, trigger: 'manual' });
     return { runId, agentId, agentType: ref.kind, status: 'queued' };
   }
 
@@ -89,7 +89,7 @@ export class AgentService {
   async resumeWaitingRuns(userId: string, deviceId: string): Promise<number> {
     const waiting = await this.deps.repos.agents.waitingRunsFor(userId, deviceId);
     for (const run of waiting) {
-      await enqueueAgentRun(this.deps.queues, {
+      await startAgentRun(this.deps.enqueue, {
         runId: run.id,
         agentId: run.agentId,
         agentType: run.agentType,

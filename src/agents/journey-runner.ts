@@ -1,15 +1,14 @@
 import { AIMessage, HumanMessage, SystemMessage, type BaseMessage } from '@langchain/core/messages';
 import { describeRedacted } from '../lib/redact-error';
 import { tool, type StructuredToolInterface } from '@langchain/core/tools';
-import { UnrecoverableError, type Job } from 'bullmq';
+import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../config';
 import { ModelUnavailableError, type ModelGateway } from '../ai/model-gateway';
-import { describeIssues } from '../devices/protocol';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import type { Metrics } from '../observability/metrics';
-import { journeyFailure, journeyTurnJobSchema, type JourneyTurnJob, type JourneyTurnResult } from '../producers/journey';
+import { journeyFailure, type JourneyTurnJob, type JourneyTurnResult } from '../queues/assistant';
 import {
   composeTemplate,
   DONE_MESSAGE,
@@ -70,10 +69,8 @@ export class JourneyRunner {
     this.store = new JourneyStore(deps.redis, deps.config.redis.keyPrefix, deps.config.agents.journeyTtlSeconds);
   }
 
-  async process(job: Job): Promise<JourneyTurnResult> {
-    const parsed = journeyTurnJobSchema.safeParse(job.data);
-    if (!parsed.success) throw new UnrecoverableError(`Invalid journey-turn payload: ${describeIssues(parsed.error)}`);
-    const data = parsed.data;
+  /** The `assistant/journey-turn` job, its payload parsed by the worker pool. */
+  async process(data: JourneyTurnJob, job: Job): Promise<JourneyTurnResult> {
     const log = this.deps.logger.child({ component: 'journey', jobId: job.id, sessionId: data.sessionId, turn: data.turn });
     const session = await this.store.get(data.sessionId);
     if (!session || session.userId !== data.userId) throw journeyFailure('session_not_found', 'The setup journey has expired; start a new one');

@@ -4,9 +4,8 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../../config';
 import { AppError, conflict, notFound } from '../lib/errors';
 import type { Logger } from '../lib/logger';
-import { ASSISTANT_QUEUE } from '../producers/assistant';
-import { enqueueJourneyTurn, journeyTurnJobId, journeyTurnResultSchema, parseJourneyFailure } from '../producers/journey';
-import type { QueueRegistry } from '../producers/queue-registry';
+import { journeyTurnJobId, journeyTurnResultSchema, parseJourneyFailure } from '../queues/assistant';
+import type { QueueRegistry } from '../queues/registry';
 import { FIRST_QUESTIONS, JOURNEY_DATA_TYPES, type JourneyAgentType, type JourneyDataType } from './journey-script';
 import { JourneyStore, type JourneyEntry, type JourneySession } from './journey-store';
 
@@ -86,8 +85,8 @@ export class JourneyService {
     const turn = session.turn + 1;
     const { queues } = this.deps;
     // Listening before enqueueing, so the completion cannot slip past.
-    const events = queues.events(ASSISTANT_QUEUE);
-    const earlier = await queues.get(ASSISTANT_QUEUE).getJob(journeyTurnJobId(session.id, turn));
+    const events = queues.events('assistant');
+    const earlier = await queues.get('assistant').getJob(journeyTurnJobId(session.id, turn));
     if (earlier && (await earlier.isFailed())) {
       // The user answers again after a failed turn: that job gives way to a fresh one with this answer.
       await earlier.remove().catch(() => undefined);
@@ -95,7 +94,7 @@ export class JourneyService {
     }
     // A double submit finds the first answer waiting and the same job id: it waits for the same reply.
     await this.store.putAnswer(session.id, turn, input.message);
-    const job = await enqueueJourneyTurn(queues, { userId, sessionId: session.id, turn });
+    const job = await queues.enqueue('assistant', 'journey-turn', { userId, sessionId: session.id, turn });
     this.log.info({ userId, sessionId: session.id, turn, jobId: job.id }, 'journey turn queued');
     await this.waitFor(job, events);
 

@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
-import { enqueueAgentRun } from '../producers/agent-runs';
-import type { QueueRegistry } from '../producers/queue-registry';
+import { startAgentRun } from '../queues/agent-runs';
+import type { Enqueue } from '../queues/registry';
 import { cronSlots } from '../schemas/agents';
 
 /**
@@ -24,7 +24,7 @@ export class AgentScheduler {
   private ticking?: Promise<number>;
   private readonly log: Logger;
 
-  constructor(private readonly deps: { repos: Repositories; queues: QueueRegistry; logger: Logger; tick: string }) {
+  constructor(private readonly deps: { repos: Repositories; enqueue: Enqueue; logger: Logger; tick: string }) {
     this.log = deps.logger.child({ component: 'scheduler' });
   }
 
@@ -50,7 +50,7 @@ export class AgentScheduler {
       if (!agent.scheduleCron || !agent.nextRunAt) continue;
       try {
         const { previous: slot, next } = cronSlots(agent.scheduleCron, agent.timezone, now);
-        await enqueueAgentRun(this.deps.queues, {
+        await startAgentRun(this.deps.enqueue, {
           runId: randomUUID(),
           agentId: agent.id,
           agentType: kind,

@@ -14,10 +14,8 @@ import type { GenerationLimiter } from '../generation/generation-limiter';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import { StaleWorkRepository } from '../models/stale-work-repository';
-import { ASSISTANT_QUEUE, enqueueHitlResume } from '../producers/assistant';
-import { GENERATION_QUEUE } from '../producers/generation';
-import type { QueueRegistry } from '../producers/queue-registry';
-import { ticketNotesJobId } from '../producers/session-notes';
+import type { QueueRegistry } from '../queues/registry';
+import { hitlResumeJobId, ticketNotesJobId } from '../queues/assistant';
 
 /** Rows looked at per kind and sweep: a backlog is worked off over several sweeps. */
 const BATCH = 100;
@@ -120,7 +118,7 @@ export class Reaper {
   }
 
   private async reapGenerations(before: Date): Promise<number> {
-    const queue = this.deps.queues.get(GENERATION_QUEUE);
+    const queue = this.deps.queues.get('generation');
     let reaped = 0;
     for (const generation of await this.deps.repos.generations.listActiveBefore(before, BATCH)) {
       if (await live(queue, generation.id)) continue;
@@ -137,28 +135,28 @@ export class Reaper {
   }
 
   private async resumeDecided(before: Date): Promise<number> {
-    const queue = this.deps.queues.get(ASSISTANT_QUEUE);
+    const queue = this.deps.queues.get('assistant');
     let resumed = 0;
     for (const row of await this.deps.repos.hitl.listUnresumed(before, new Date(Date.now() - RESUME_HORIZON_MS), BATCH)) {
-      const jobId = `hitl-resume-${row.id}`;
+      const jobId = hitlResumeJobId(row.id);
       if (await live(queue, jobId)) continue;
       // A finished or failed job with this id would make the add a no-op: it never began the resume.
       await queue.remove(jobId).catch(() => 0);
-      await enqueueHitlResume(this.deps.queues, row.id);
+      await this.deps.queues.enqueue('assistant', 'hitl-resume', { approvalId: row.id });
       resumed += 1;
     }
     return resumed;
   }
 
   private async reapTurns(before: Date): Promise<number> {
-    const queue = this.deps.queues.get(ASSISTANT_QUEUE);
+    const queue = this.deps.queues.get('assistant');
     let reaped = 0;
     for (const turn of await this.stale.unansweredTurns(before, new Date(Date.now() - TURN_HORIZON_MS), BATCH)) {
       if (await live(queue, turn.messageId)) continue;
       // A parked turn waits for a person, or for its resume (handled above).
       const approvals = await this.deps.repos.hitl.listForMessage(turn.messageId);
       if (approvals.some((row) => row.status === 'pending' || (row.resumedAt === null && row.decisionReason !== 'cancelled'))) continue;
-      if ((await Promise.all(approvals.map((row) => live(queue, `hitl-resume-${row.id}`)))).some(Boolean)) continue;
+      if ((await Promise.all(approvals.map((row) => live(queue, hitlResumeJobId(row.id))))).some(Boolean)) continue;
       if (await this.deps.chatEvents.ended(turn.messageId)) continue;
       // Asked to stop before its worker died: it ends as the cancel said, keeping what had streamed.
       if (turn.cancelRequestedAt && this.deps.chatCancels) {
@@ -177,7 +175,7 @@ export class Reaper {
   }
 
   private async reapNotes(before: Date): Promise<number> {
-    const queue = this.deps.queues.get(ASSISTANT_QUEUE);
+    const queue = this.deps.queues.get('assistant');
     let reaped = 0;
     for (const session of await this.stale.notesInProgress(before, BATCH)) {
       if (await live(queue, ticketNotesJobId(session.sessionId))) continue;

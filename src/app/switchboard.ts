@@ -37,7 +37,7 @@ import { createRedis, redisReady } from '../lib/redis';
 import { createRepositories, type Repositories } from '../models';
 import { openDatabase } from '../models/database';
 import { Metrics, metricsAuthorized } from '../observability/metrics';
-import { QueueRegistry } from '../producers/queue-registry';
+import { QueueRegistry } from '../queues/registry';
 import { DeviceRegistry } from '../devices/device-registry';
 import { DeviceChannel } from '../devices/device-channel';
 import { prometheusDeviceRpcMetrics } from '../devices/device-rpc';
@@ -155,7 +155,7 @@ export async function startSwitchboard(
     }
 
     if (roles.has('scheduler')) {
-      const scheduler = new AgentScheduler({ repos, queues, logger, tick: config.agents.schedulerTick });
+      const scheduler = new AgentScheduler({ repos, enqueue: queues.enqueue, logger, tick: config.agents.schedulerTick });
       scheduler.start();
       closers.unshift(['scheduler', () => scheduler.stop()]);
     }
@@ -185,8 +185,8 @@ export async function startSwitchboard(
       const admins = new AdminDirectory(database.db, config.admin.userIds);
       for (const id of await admins.recordEnvGrants()) logger.warn({ userId: id }, 'ADMIN_USER_IDS names no user: ignored until such a user exists');
       const models = ModelCatalog.of(config, options.endpoint);
-      const chat = new ChatService({ repos, queues, registry: deviceRegistry, logger, models });
-      const agents = new AgentService({ config, repos, queues, logger });
+      const chat = new ChatService({ repos, enqueue: queues.enqueue, registry: deviceRegistry, logger, models });
+      const agents = new AgentService({ config, repos, enqueue: queues.enqueue, logger });
       const ctx: ApiContext = {
         config,
         logger,

@@ -1,5 +1,6 @@
 import type { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { QueueName } from '../../config';
 import { startDemoLLM } from '../ai/demo-llm';
 import { createTextEmbedder } from '../ai/embeddings';
 import type { LlmEndpoint } from '../ai/llm';
@@ -19,21 +20,20 @@ import type { DeviceChannel } from '../devices/device-channel';
 import { GenerationRunner, type GenerationRunnerDeps } from '../generation/generation-runner';
 import type { Metrics } from '../observability/metrics';
 import { Reaper } from './reaper';
-import { createAgentRunsProcessor, createConnectorsProcessor } from '../workers/agent-runs';
-import { createAssistantProcessor } from '../workers/assistant';
-import { createBroadcastProcessor } from '../workers/broadcast';
-import { createEmbeddingsProcessor, EMBEDDINGS_CONCURRENCY } from '../workers/embeddings';
-import { createGenerationProcessor } from '../workers/generation';
+import { QUEUE_CATALOG } from '../queues/catalog';
+import { requestEmbedding } from '../queues/embeddings';
+import type { QueueRegistry } from '../queues/registry';
+import { batchedEmbedder } from '../workers/embeddings';
+import { queueProcessor, resolveHandlers, type JobHandlers } from '../workers/handlers';
+import { JOB_HANDLERS } from '../workers/index';
+import type { WorkerPorts } from '../workers/ports';
 import { startWorkers, type QueueProcessor } from '../workers/worker-pool';
 
-/** Assistant turns per worker process: they mostly wait on the model and on devices, not on CPU. */
-const ASSISTANT_CONCURRENCY = 10;
-/** Agent runs and connector fetches per worker process: they wait on devices, providers and the model. */
-const AGENT_RUN_CONCURRENCY = 4;
-
 /** What the generation runner needs (its endpoint is resolved here), plus what the other queues use. */
-export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'models' | 'metrics'> {
+export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'models' | 'metrics' | 'enqueue'> {
   connection: Redis;
+  /** The process's queues: the catalog's `enqueue`, embeddings waited on, the connectors rate limit. */
+  queues: QueueRegistry;
   metrics: Metrics;
   /** The process's device channel: tool calls, chat text and agent runs reach devices on any node. */
   devices: DeviceChannel;
@@ -48,6 +48,8 @@ export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'models' | 'm
   vault: CredentialVault;
   /** Overrides the configured model endpoint (tests point it at a scripted server). */
   endpoint?: LlmEndpoint;
+  /** The job handlers to serve (default: all of them, src/workers/index.ts); checked against the catalog first. */
+  handlers?: readonly JobHandlers<WorkerPorts>[];
 }
 
 /**
@@ -57,6 +59,8 @@ export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'models' | 'm
  */
 export async function startWorkerRole(deps: WorkerRoleDeps) {
   const { config } = deps;
+  // Before anything starts: every job of the catalog has exactly one handler, or this throws naming it.
+  const handlers = resolveHandlers(deps.handlers ?? JOB_HANDLERS);
   const closers: Array<[string, () => Promise<unknown>]> = [];
   const gatewayDeps = { pricing: config.llm.pricing, usage: deps.repos.usage, metrics: deps.metrics };
   let endpoint = deps.endpoint;
@@ -81,39 +85,87 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
 
   // One subscriber connection per worker process hears every cancel request (SPEC §11).
   await deps.signals.listen();
-  const runner = new GenerationRunner({ ...deps, models });
-  // Dangerous tool calls park the turn until the user decides (0021).
-  const assistant = new AssistantRunner({ ...deps, models, policy: dangerousToolPolicy(config.hitl.dangerousTools) });
+  const { repos, logger, metrics, events, canvasEvents: emit, queues, devices, chatEvents, signals } = deps;
+  const { enqueue } = queues;
   const notesEvents = new NotesEventLog(deps.connection, config.redis.keyPrefix);
-  const notes = new SessionNotesRunner({ ...deps, models, notesEvents });
-  const journey = new JourneyRunner({ ...deps, models, redis: deps.connection });
-  const agentRuns = new AgentRunner({ ...deps, models, registry: deps.deviceRegistry, channel: deps.agentRunChannel });
-  const processors: Partial<Record<string, QueueProcessor>> = {
-    generation: { processor: createGenerationProcessor(runner), concurrency: config.generation.concurrency },
-    broadcast: { processor: createBroadcastProcessor(deps), concurrency: config.broadcast.concurrency },
-    assistant: { processor: createAssistantProcessor(assistant, notes, journey), concurrency: ASSISTANT_CONCURRENCY },
-    embeddings: {
-      processor: createEmbeddingsProcessor({ ...deps, embedder: createTextEmbedder(endpoint, config.llm.embeddingModel) }),
-      concurrency: EMBEDDINGS_CONCURRENCY,
-    },
-    'agent-runs': { processor: createAgentRunsProcessor(agentRuns), concurrency: AGENT_RUN_CONCURRENCY },
-    // A limiter far above real use: it is there so a provider 429's queue.rateLimit pauses every worker.
-    connectors: { processor: createConnectorsProcessor(agentRuns), concurrency: AGENT_RUN_CONCURRENCY, limiter: { max: 1_000, duration: 1_000 } },
+  // The services the handlers call, each given what it uses (no spread of the whole bag).
+  const ports: WorkerPorts = {
+    config,
+    log: logger,
+    metrics,
+    repos,
+    enqueue,
+    emit,
+    events,
+    generations: new GenerationRunner({ config, repos, events, limiter: deps.limiter, enqueue, canvasEvents: emit, models, logger, metrics, signals, cancels: deps.cancels }),
+    assistant: new AssistantRunner({
+      config,
+      repos,
+      models,
+      devices,
+      chatEvents,
+      logger,
+      metrics,
+      // Dangerous tool calls park the turn until the user decides (0021).
+      policy: dangerousToolPolicy(config.hitl.dangerousTools),
+      embed: (job, timeoutMs) => requestEmbedding(queues, job, timeoutMs),
+      approvals: deps.approvals,
+      signals,
+      chatCancels: deps.chatCancels,
+    }),
+    notes: new SessionNotesRunner({ config, repos, models, notesEvents, logger, metrics }),
+    journeys: new JourneyRunner({ config, repos, models, redis: deps.connection, logger, metrics }),
+    agentRuns: new AgentRunner({
+      config,
+      repos,
+      enqueue,
+      pauseConnectors: (ms) => queues.get('connectors').rateLimit(ms),
+      devices,
+      registry: deps.deviceRegistry,
+      channel: deps.agentRunChannel,
+      vault: deps.vault,
+      models,
+      logger,
+      metrics,
+    }),
+    embedder: batchedEmbedder(createTextEmbedder(endpoint, config.llm.embeddingModel)),
   };
+  const processors: Partial<Record<QueueName, QueueProcessor>> = {};
+  for (const declaration of Object.values(QUEUE_CATALOG)) {
+    processors[declaration.name] = {
+      processor: queueProcessor(declaration, handlers.get(declaration.name)!, ports),
+      concurrency: typeof declaration.concurrency === 'function' ? declaration.concurrency(config) : declaration.concurrency,
+      ...('limiter' in declaration ? { limiter: declaration.limiter } : {}),
+    };
+  }
   const queueNames = config.queues.explicit ? config.queues.names : config.queues.names.filter((name) => processors[name]);
   const workers: Worker[] = startWorkers({
     queues: queueNames,
     processors,
     connection: deps.connection,
     keyPrefix: config.redis.keyPrefix,
-    logger: deps.logger,
-    metrics: deps.metrics,
+    logger,
+    metrics,
     lockMs: config.queues.lockMs,
   });
   // Workers first (they finish their active jobs), then the model they were calling.
   closers.unshift(['workers', () => Promise.allSettled(workers.map((worker) => worker.close()))]);
   // Work a dead process left open is ended or resumed: at start, then every REAPER_INTERVAL_MS.
-  const reaper = new Reaper({ ...deps, redis: deps.connection, notesEvents });
+  const reaper = new Reaper({
+    config,
+    repos,
+    queues,
+    redis: deps.connection,
+    events,
+    limiter: deps.limiter,
+    chatEvents,
+    notesEvents,
+    approvals: deps.approvals,
+    cancels: deps.cancels,
+    chatCancels: deps.chatCancels,
+    devices,
+    logger,
+  });
   reaper.start();
   closers.unshift(['reaper', () => reaper.stop()]);
   return { summary, closers };

@@ -6,8 +6,8 @@ import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import type { HitlRequestRow, HitlStatus } from '../models/schema';
 import type { Metrics } from '../observability/metrics';
-import { ASSISTANT_QUEUE, enqueueHitlResume, enqueueHitlTimeout } from '../producers/assistant';
-import type { QueueRegistry } from '../producers/queue-registry';
+import { hitlTimeoutJobId } from '../queues/assistant';
+import type { QueueRegistry } from '../queues/registry';
 import type { ApprovalRequested, ApprovalResolved, ToolApprovalAck } from '../realtime/events';
 import type { CanvasEmitter } from '../realtime/canvas-emitter';
 import type { ChatEventLog } from './chat-events';
@@ -70,7 +70,7 @@ export class ApprovalService {
     const row = await repos.hitl.create({ ...input, reason, expiresAt: new Date(Date.now() + this.deps.config.hitl.timeoutMs) });
     await repos.audit.write({ actorId: input.userId, action: 'hitl.requested', targetType: 'hitl_request', targetId: row.id, details: { toolName: row.toolName, sessionId: row.sessionId } });
     this.deps.metrics?.approvals.inc({ outcome: 'requested' });
-    await enqueueHitlTimeout(this.deps.queues, row.id, this.deps.config.hitl.timeoutMs);
+    await this.deps.queues.enqueue('assistant', 'hitl-timeout', { approvalId: row.id }, { delay: this.deps.config.hitl.timeoutMs });
     const payload: ApprovalRequested = { approvalId: row.id, sessionId: row.sessionId, toolName: row.toolName, parameters: row.parameters, reason: row.reason, expiresAt: row.expiresAt.toISOString() };
     this.deps.devices.sendToUser(input.userId, 'approval_requested', payload);
     this.deps.browsers.toUser(input.userId, 'approval_requested', payload);
@@ -141,10 +141,10 @@ export class ApprovalService {
     // The decision is committed, so it stands even if the resume cannot be queued now: the reaper
     // resumes decided turns whose resume never began (hitl_requests.resumed_at is null).
     if (options.resume !== false) {
-      await enqueueHitlResume(this.deps.queues, id).catch((error: unknown) => this.log.warn({ err: error, approvalId: id }, 'resume not queued; the reaper will resume the turn'));
+      await this.deps.queues.enqueue('assistant', 'hitl-resume', { approvalId: id }).catch((error: unknown) => this.log.warn({ err: error, approvalId: id }, 'resume not queued; the reaper will resume the turn'));
     }
     if (status !== 'timeout') {
-      await this.deps.queues.get(ASSISTANT_QUEUE).remove(`hitl-timeout-${id}`).catch(() => 0);
+      await this.deps.queues.get('assistant').remove(hitlTimeoutJobId(id)).catch(() => 0);
     }
     this.log.info({ approvalId: id, status, ...details }, 'approval decided');
     return decided;

@@ -7,12 +7,13 @@ import { ModelCallCancelled, ModelUnavailableError, type ModelGateway } from '..
 import type { CancelSignals } from '../lib/cancel-signals';
 import type { DevicePort } from '../devices/device-channel';
 import { DeviceRpcError } from '../devices/device-rpc';
-import { describeIssues } from '../devices/protocol';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import type { HitlRequestRow } from '../models/schema';
 import type { Metrics } from '../observability/metrics';
-import { assistantJobSchema, HITL_RESUME_JOB, HITL_TIMEOUT_JOB, hitlJobSchema, type AssistantJob } from '../producers/assistant';
+import { describeIssues } from '../devices/protocol';
+import type { ChatTurnJob, HitlJob } from '../queues/assistant';
+import type { EmbeddingJob, EmbeddingResult } from '../queues/embeddings';
 import { runToolLoop, type ToolLoopResult, type ParkedLoop } from './tool-loop';
 import type { ApprovalService } from './approvals';
 import type { ChatCancels, TurnRef } from './chat-cancel';
@@ -23,8 +24,6 @@ import type { ToolsetName } from './tools';
 import { ToolInputError } from './tool-format';
 import { allowAllPolicy, type ToolPolicy } from './tool-policy';
 import { TOOLS_BY_NAME, type DeviceCall, type ToolContext } from './tools';
-import { requestEmbedding } from '../producers/embeddings';
-import type { QueueRegistry } from '../producers/queue-registry';
 import { MAX_EMBED_TEXT_CHARS } from '../schemas/api';
 
 /** Earlier user and assistant messages fed back as context. */
@@ -43,8 +42,8 @@ export interface AssistantRunnerDeps {
   metrics?: Metrics;
   /** Which tools are dangerous; defaults to every delete_*, allowed. */
   policy?: ToolPolicy;
-  /** Embeds note content for the note tools (the `embeddings` queue); without it notes are not indexed. */
-  queues?: QueueRegistry;
+  /** Embeds note content for the note tools (the `embeddings` queue, waited on); without it notes are not indexed. */
+  embed?: (job: EmbeddingJob, timeoutMs: number) => Promise<EmbeddingResult>;
   /** With it, a dangerous call parks the turn until the user decides (0021) instead of asking `policy.check`. */
   approvals?: ApprovalService;
   /** Cancel requests (SPEC §11): heard through `signals`, ended through `chatCancels`. */
@@ -64,12 +63,8 @@ export class AssistantRunner {
     this.policy = deps.policy ?? allowAllPolicy;
   }
 
-  async process(job: Job): Promise<{ toolCalls: number; toolIterations: number; parked?: string } | { approvalId: string; status: string }> {
-    if (job.name === HITL_TIMEOUT_JOB) return this.expire(job);
-    if (job.name === HITL_RESUME_JOB) return this.resume(job);
-    const parsed = assistantJobSchema.safeParse(job.data);
-    if (!parsed.success) throw new UnrecoverableError(`Invalid assistant payload: ${describeIssues(parsed.error)}`);
-    const data = parsed.data;
+  /** `chat-turn`: answers one user message (payload parsed by the worker pool). */
+  async chatTurn(data: ChatTurnJob, job: Job): Promise<{ toolCalls: number; toolIterations: number; parked?: string }> {
     return this.watching(data.messageId, (signal) => this.start(job, data, signal));
   }
 
@@ -83,7 +78,7 @@ export class AssistantRunner {
     }
   }
 
-  private async start(job: Job, data: AssistantJob, signal: AbortSignal): Promise<{ toolCalls: number; toolIterations: number; parked?: string }> {
+  private async start(job: Job, data: ChatTurnJob, signal: AbortSignal): Promise<{ toolCalls: number; toolIterations: number; parked?: string }> {
     const log = this.deps.logger.child({ component: 'assistant', jobId: job.id, sessionId: data.sessionId, messageId: data.messageId });
     const { chat } = this.deps.repos;
     const session = await chat.findOwned(data.userId, data.sessionId);
@@ -115,12 +110,10 @@ export class AssistantRunner {
   }
 
   /** `hitl-timeout`: the request was not decided in time; its resume job tells the model. */
-  private async expire(job: Job): Promise<{ approvalId: string; status: string }> {
-    const parsed = hitlJobSchema.safeParse(job.data);
-    if (!parsed.success) throw new UnrecoverableError(`Invalid approval payload: ${describeIssues(parsed.error)}`);
+  async expire({ approvalId }: HitlJob): Promise<{ approvalId: string; status: string }> {
     if (!this.deps.approvals) throw new UnrecoverableError('Approvals are not enabled on this worker');
-    const row = await this.deps.approvals.expire(parsed.data.approvalId);
-    return { approvalId: parsed.data.approvalId, status: row ? 'timeout' : 'already_decided' };
+    const row = await this.deps.approvals.expire(approvalId);
+    return { approvalId, status: row ? 'timeout' : 'already_decided' };
   }
 
   /**
@@ -128,20 +121,18 @@ export class AssistantRunner {
    * call runs (approved) or the model is told it did not (rejected, timeout); then the turn goes
    * on as usual and ends with `final`.
    */
-  private async resume(job: Job): Promise<{ toolCalls: number; toolIterations: number; parked?: string }> {
-    const parsed = hitlJobSchema.safeParse(job.data);
-    if (!parsed.success) throw new UnrecoverableError(`Invalid approval payload: ${describeIssues(parsed.error)}`);
-    const row = await this.deps.repos.hitl.find(parsed.data.approvalId);
-    if (!row) throw new UnrecoverableError(`Approval request ${parsed.data.approvalId} does not exist`);
+  async resume({ approvalId }: HitlJob, job: Job): Promise<{ toolCalls: number; toolIterations: number; parked?: string }> {
+    const row = await this.deps.repos.hitl.find(approvalId);
+    if (!row) throw new UnrecoverableError(`Approval request ${approvalId} does not exist`);
     if (row.status === 'pending') throw new UnrecoverableError(`Approval request ${row.id} is not decided yet`);
     // One resume per decision: a second one (the reaper re-queued it after a lost job) stops here,
     // unless this very job is being re-run after its worker died (its device calls carry the same ids).
     if (!(await this.deps.repos.hitl.markResumed(row.id)) && !(job.stalledCounter > 0)) return { toolCalls: 0, toolIterations: 0 };
-    const data: AssistantJob = { userId: row.userId, sessionId: row.sessionId, messageId: row.messageId, deviceId: row.deviceId, tools: 'device' };
+    const data: ChatTurnJob = { userId: row.userId, sessionId: row.sessionId, messageId: row.messageId, deviceId: row.deviceId, tools: 'device' };
     return this.watching(data.messageId, (signal) => this.continueParked(job, row, data, signal));
   }
 
-  private async continueParked(job: Job, row: HitlRequestRow, data: AssistantJob, signal: AbortSignal): Promise<{ toolCalls: number; toolIterations: number; parked?: string }> {
+  private async continueParked(job: Job, row: HitlRequestRow, data: ChatTurnJob, signal: AbortSignal): Promise<{ toolCalls: number; toolIterations: number; parked?: string }> {
     const log = this.deps.logger.child({ component: 'assistant', jobId: job.id, sessionId: data.sessionId, messageId: data.messageId, approvalId: row.id });
     const answered = await this.deps.repos.chat.findReply(data.sessionId, data.messageId);
     if (answered) {
@@ -163,7 +154,7 @@ export class AssistantRunner {
 
   /** Runs (or resumes) the tool loop of a turn and finishes it: stored answer and `final`, or parked. */
   private async runTurn(
-    data: AssistantJob,
+    data: ChatTurnJob,
     log: Logger,
     toolsets: ToolsetName[],
     usage: TurnUsage,
@@ -253,7 +244,7 @@ export class AssistantRunner {
    * Runs one tool call on the turn's device. Every failure (bad arguments, policy refusal, device
    * offline, timeout, device error) becomes "Error: …" text for the model: the turn goes on.
    */
-  private async executeTool(data: AssistantJob, offered: Set<string>, name: string, rawArgs: unknown, log: Logger, options: { approved?: boolean; signal?: AbortSignal; step?: string } = {}): Promise<string> {
+  private async executeTool(data: ChatTurnJob, offered: Set<string>, name: string, rawArgs: unknown, log: Logger, options: { approved?: boolean; signal?: AbortSignal; step?: string } = {}): Promise<string> {
     const { deviceId } = data;
     if (!deviceId) return `Error: no device is connected, so ${name} cannot run.`;
     const tool = TOOLS_BY_NAME.get(name);
@@ -284,7 +275,7 @@ export class AssistantRunner {
   }
 
   /** Ends a cancelled turn (partial answer kept, marked cancelled; streams end with `cancelled`). */
-  private async cancelled(data: AssistantJob, log: Logger, response: string, usage: TurnUsage | null): Promise<{ toolCalls: number; toolIterations: number; cancelled: true }> {
+  private async cancelled(data: ChatTurnJob, log: Logger, response: string, usage: TurnUsage | null): Promise<{ toolCalls: number; toolIterations: number; cancelled: true }> {
     const turn: TurnRef = { userId: data.userId, sessionId: data.sessionId, messageId: data.messageId, deviceId: data.deviceId };
     if (!this.deps.chatCancels) throw new UnrecoverableError('The turn was cancelled, but this worker cannot end cancelled turns');
     await this.deps.chatCancels.end(turn, { response, usage });
@@ -293,20 +284,20 @@ export class AssistantRunner {
   }
 
   /** Note tools embed through the `embeddings` queue (micro-batched, usage recorded, 0020). */
-  private toolContext(data: AssistantJob): ToolContext {
-    const { queues } = this.deps;
-    if (!queues) return {};
+  private toolContext(data: ChatTurnJob): ToolContext {
+    const { embed } = this.deps;
+    if (!embed) return {};
     return {
       embed: async (text) => {
         const tier = (await this.deps.repos.users.findById(data.userId))?.tier ?? 'free';
-        const { vector } = await requestEmbedding(queues, { text: text.slice(0, MAX_EMBED_TEXT_CHARS), userId: data.userId, tier }, EMBED_WAIT_MS);
+        const { vector } = await embed({ text: text.slice(0, MAX_EMBED_TEXT_CHARS), userId: data.userId, tier }, EMBED_WAIT_MS);
         return vector;
       },
     };
   }
 
   /** To the requesting device's sockets (any node) and to the turn's event log (HTTP listeners). */
-  private async publish(data: AssistantJob, event: Extract<ChatEvent, { type: 'text_chunk' | 'final' | 'error' }>): Promise<void> {
+  private async publish(data: ChatTurnJob, event: Extract<ChatEvent, { type: 'text_chunk' | 'final' | 'error' }>): Promise<void> {
     if (data.deviceId) {
       const { devices } = this.deps;
       if (event.type === 'text_chunk') devices.send(data.userId, data.deviceId, 'text_chunk', { sessionId: event.sessionId, text: event.text });

@@ -5,8 +5,8 @@ import { AppError, conflict, notFound } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import type { HitlRequestRow } from '../models/schema';
-import { ASSISTANT_QUEUE } from '../producers/assistant';
-import type { QueueRegistry } from '../producers/queue-registry';
+import { hitlResumeJobId } from '../queues/assistant';
+import type { QueueRegistry } from '../queues/registry';
 import type { ChatCancelAck } from '../realtime/events';
 import type { ApprovalService } from './approvals';
 import type { ChatEventLog, TurnUsage } from './chat-events';
@@ -72,9 +72,9 @@ export class ChatCancels {
       await this.end({ ...ref, deviceId: state.approval.deviceId }, { response: continuation.response, usage: continuation.usage });
     } else if (state.kind === 'queued') {
       // Still waiting: taken off the queue (0 when a worker took it meanwhile: that worker ends it).
-      const job = await this.deps.queues.get(ASSISTANT_QUEUE).getJob(turn.id);
+      const job = await this.deps.queues.get('assistant').getJob(turn.id);
       const removed = await this.deps.queues
-        .get(ASSISTANT_QUEUE)
+        .get('assistant')
         .remove(turn.id)
         .catch(() => 0);
       if (removed) await this.end({ ...ref, deviceId: (job?.data as { deviceId?: string } | undefined)?.deviceId ?? ref.deviceId }, { response: '', usage: null });
@@ -138,13 +138,13 @@ export class ChatCancels {
     const { repos, queues } = this.deps;
     const [approval] = await repos.hitl.pendingForMessage(messageId);
     if (approval) return { kind: 'parked', approval };
-    const queue = queues.get(ASSISTANT_QUEUE);
+    const queue = queues.get('assistant');
     const state = await (await queue.getJob(messageId))?.getState();
     if (state === 'active') return { kind: 'running' };
     if (state === 'waiting' || state === 'delayed' || state === 'prioritized' || state === 'waiting-children') return { kind: 'queued' };
     // The turn's own job is over; a decided approval may have resumed it on another job.
     for (const decided of await repos.hitl.forMessage(messageId)) {
-      const resume = await (await queue.getJob(`hitl-resume-${decided.id}`))?.getState();
+      const resume = await (await queue.getJob(hitlResumeJobId(decided.id)))?.getState();
       if (resume && resume !== 'completed' && resume !== 'failed') return { kind: 'running' };
     }
     return { kind: 'ended' };

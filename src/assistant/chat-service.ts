@@ -7,8 +7,7 @@ import type { Logger } from '../lib/logger';
 import type { UsageLimiter } from '../lib/usage-limiter';
 import type { Tier } from '../../config';
 import type { Repositories } from '../models';
-import { enqueueAssistantTurn } from '../producers/assistant';
-import type { QueueRegistry } from '../producers/queue-registry';
+import type { Enqueue } from '../queues/registry';
 import type { ChatRequestAck } from '../realtime/events';
 
 /** Longest message the assistant takes (SPEC §9: prompts are bounded at 8,000 characters). */
@@ -60,7 +59,7 @@ export interface StartTurn {
 export class ChatService {
   private readonly log: Logger;
 
-  constructor(private readonly deps: { repos: Repositories; queues: QueueRegistry; registry: DeviceRegistry; logger: Logger; models: ModelCatalog }) {
+  constructor(private readonly deps: { repos: Repositories; enqueue: Enqueue; registry: DeviceRegistry; logger: Logger; models: ModelCatalog }) {
     this.log = deps.logger.child({ component: 'chat' });
   }
 
@@ -76,7 +75,7 @@ export class ChatService {
 
     const sessionId = session?.id ?? (await chat.createSession({ userId: input.userId, deviceId, title: titleOf(input.message), mode })).id;
     const stored = await chat.addMessage({ sessionId, role: 'user', content: input.message });
-    await enqueueAssistantTurn(this.deps.queues, { userId: input.userId, sessionId, messageId: stored.id, deviceId: deviceId ?? undefined, tools: mode, model: input.model });
+    await this.deps.enqueue('assistant', 'chat-turn', { userId: input.userId, sessionId, messageId: stored.id, deviceId: deviceId ?? undefined, tools: mode, model: input.model });
     this.log.info({ userId: input.userId, sessionId, messageId: stored.id, deviceId, mode }, 'assistant turn queued');
     return { sessionId, messageId: stored.id, deviceId };
   }

@@ -3,11 +3,10 @@ import { describeRedacted } from '../lib/redact-error';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Config } from '../../config';
 import { ModelUnavailableError, type ModelGateway } from '../ai/model-gateway';
-import { describeIssues } from '../devices/protocol';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import type { Metrics } from '../observability/metrics';
-import { ticketNotesJobSchema, type TicketNotesJob } from '../producers/session-notes';
+import type { TicketNotesJob } from '../queues/assistant';
 import { NOTES_INTERRUPTED, type NotesEventLog } from './notes-events';
 import { NOTE_SECTIONS, NotesGate, templateSections, type NotesMessage } from './ticket-notes';
 
@@ -37,10 +36,8 @@ export interface SessionNotesRunnerDeps {
 export class SessionNotesRunner {
   constructor(private readonly deps: SessionNotesRunnerDeps) {}
 
-  async process(job: Job): Promise<{ completedFromTemplate: boolean; chars: number }> {
-    const parsed = ticketNotesJobSchema.safeParse(job.data);
-    if (!parsed.success) throw new UnrecoverableError(`Invalid ticket-notes payload: ${describeIssues(parsed.error)}`);
-    const data = parsed.data;
+  /** The `assistant/ticket-notes` job, its payload parsed by the worker pool. */
+  async process(data: TicketNotesJob, job: Job): Promise<{ completedFromTemplate: boolean; chars: number }> {
     const log = this.deps.logger.child({ component: 'session-notes', jobId: job.id, sessionId: data.sessionId });
     const { chat, notes } = this.deps.repos;
     const events = this.deps.notesEvents;

@@ -6,8 +6,7 @@ import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import { generations, type GenerationRow, type MemberRole } from '../models/schema';
 import type { Metrics } from '../observability/metrics';
-import { GENERATION_QUEUE } from '../producers/generation';
-import type { QueueRegistry } from '../producers/queue-registry';
+import type { QueueRegistry } from '../queues/registry';
 import type { CanvasEmitter } from '../realtime/canvas-emitter';
 import type { EventWriter, GenerationEventLog } from './event-log';
 import type { GenerationLimiter } from './generation-limiter';
@@ -73,7 +72,7 @@ export class GenerationCancels {
     // Waiting or delayed (between retries): no worker holds it, so it ends here. A job a worker
     // holds is locked (remove answers 0) and that worker ends it.
     const removed = await this.deps.queues
-      .get(GENERATION_QUEUE)
+      .get('generation')
       .remove(row.id)
       .catch(() => 0);
     if (removed) await this.end(row);

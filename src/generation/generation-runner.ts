@@ -7,9 +7,8 @@ import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import type { Metrics } from '../observability/metrics';
 import type { GenerationRow } from '../models/schema';
-import { enqueueBroadcast } from '../producers/broadcast';
-import { generationJobSchema, type GenerationJob } from '../producers/generation';
-import type { QueueRegistry } from '../producers/queue-registry';
+import type { GenerationJob } from '../queues/generation';
+import type { Enqueue } from '../queues/registry';
 import type { CanvasEmitter } from '../realtime/canvas-emitter';
 import type { GenerationStage } from '../realtime/events';
 import type { Block } from '../schemas/blocks';
@@ -27,7 +26,8 @@ export interface GenerationRunnerDeps {
   repos: Repositories;
   events: GenerationEventLog;
   limiter: GenerationLimiter;
-  queues: QueueRegistry;
+  /** Queues the fan-out (`broadcast`). */
+  enqueue: Enqueue;
   canvasEvents: CanvasEmitter;
   models: ModelGateway;
   logger: Logger;
@@ -50,10 +50,8 @@ class Cancelled {
 export class GenerationRunner {
   constructor(private readonly deps: GenerationRunnerDeps) {}
 
-  async process(job: Job): Promise<{ blockCount: number; truncated: boolean; cancelled?: boolean }> {
-    const parsed = generationJobSchema.safeParse(job.data);
-    if (!parsed.success) throw new UnrecoverableError(`Invalid generation payload: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
-    const data = parsed.data;
+  /** The `generation/generate` job, its payload parsed by the worker pool. */
+  async process(data: GenerationJob, job: Job): Promise<{ blockCount: number; truncated: boolean; cancelled?: boolean }> {
     // Watch BEFORE reading the row: a cancel is either on the row read below or heard by the watch.
     const watch = this.deps.signals.watch('generation', data.generationId);
     try {
@@ -197,7 +195,7 @@ export class GenerationRunner {
     this.stage(data, writer, 'broadcasting');
     // The broadcast sends from this copy instead of re-reading the rows (0095); without it, it reads them.
     await this.deps.events.keepBlocks(data.generationId, blocks).catch(() => undefined);
-    await enqueueBroadcast(this.deps.queues, { generationId: data.generationId, canvasId: data.canvasId });
+    await this.deps.enqueue('broadcast', 'broadcast-blocks', { generationId: data.generationId, canvasId: data.canvasId });
     writer.emit({ type: 'complete', generationId: data.generationId, blocks, truncated });
     await writer.flush();
   }

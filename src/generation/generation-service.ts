@@ -5,9 +5,8 @@ import { checkPrompt } from '../ai/prompt-guard';
 import { AppError, forbidden, notFound } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
-import { enqueueGeneration, GENERATION_QUEUE } from '../producers/generation';
 import { announceEnded } from './end-generation';
-import type { QueueRegistry } from '../producers/queue-registry';
+import type { QueueRegistry } from '../queues/registry';
 import type { CanvasEmitter } from '../realtime/canvas-emitter';
 import type { GenerationEventLog } from './event-log';
 import type { GenerationLimiter } from './generation-limiter';
@@ -71,7 +70,7 @@ export class GenerationService {
     await repos.generations.create({ id: generationId, canvasId: input.canvasId, userId: input.user.id, prompt: input.prompt, afterId: input.afterId ?? null });
     try {
       await this.deps.events.append(generationId, 1, { type: 'status', generationId, stage: 'queued' });
-      await enqueueGeneration(this.deps.queues, { generationId, canvasId: input.canvasId, userId: input.user.id, tier: input.user.tier });
+      await this.deps.queues.enqueue('generation', 'generate', { generationId, canvasId: input.canvasId, userId: input.user.id, tier: input.user.tier });
     } catch (error) {
       await repos.generations.update(generationId, { status: 'failed', errorCode: 'queue_unavailable', errorMessage: 'Could not enqueue the generation' });
       await limiter.release(input.user.id, generationId).catch(() => undefined);
@@ -97,7 +96,7 @@ export class GenerationService {
     const results = await Promise.allSettled(active.map((generation) => announceEnded(this.deps, generation, 'canvas_deleted')));
     for (const result of results) if (result.status === 'rejected') this.deps.logger.warn({ err: result.reason, canvasId }, 'could not end a generation of a deleted canvas');
     // Waiting jobs are dropped; an active one is left to its worker (a locked job cannot be removed).
-    await Promise.allSettled(active.map((generation) => this.deps.queues.get(GENERATION_QUEUE).remove(generation.id)));
+    await Promise.allSettled(active.map((generation) => this.deps.queues.get('generation').remove(generation.id)));
   }
 
   private async replay(generationId: string, canvasId: string) {

@@ -6,7 +6,7 @@ import { Router, type NextFunction, type Request, type Response } from 'express'
 import { QUEUE_NAMES } from '../../config';
 import type { AdminDirectory } from '../auth/admins';
 import { verifyAccessToken, type TokenSettings } from '../auth/tokens';
-import type { QueueRegistry } from '../producers/queue-registry';
+import type { QueueRegistry } from '../queues/registry';
 
 export const DASHBOARD_PATH = '/admin/queues';
 

@@ -16,7 +16,7 @@ import type { GenerationService } from '../generation/generation-service';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import type { Metrics } from '../observability/metrics';
-import type { QueueRegistry } from '../producers/queue-registry';
+import type { QueueRegistry } from '../queues/registry';
 import type { CanvasEmitter } from '../realtime/canvas-emitter';
 import type { StreamFollower } from '../lib/stream-follower';
 import type { AdminAccess } from './admin';

@@ -1,23 +1,17 @@
-import { UnrecoverableError, type Job } from 'bullmq';
-import type { AssistantRunner } from '../assistant/assistant-runner';
-import type { SessionNotesRunner } from '../assistant/session-notes-runner';
-import type { JourneyRunner } from '../agents/journey-runner';
-import { JOURNEY_TURN_JOB } from '../producers/journey';
-import { TICKET_NOTES_JOB } from '../producers/session-notes';
+import { onJobs } from './handlers';
+import type { WorkerPorts } from './ports';
 
 /**
- * `assistant` queue processor: thin handlers over the runners, chosen by job name — ticket notes
- * go to the notes runner, agent setup journey turns to the journey runner, everything else (chat
- * turns) to the assistant runner.
+ * `assistant` queue: each job name has its handler here, once (the pool dispatches by name):
+ * chat turns and their approvals to the assistant runner, ticket notes to the notes runner, agent
+ * setup journey turns to the journey runner.
  */
-export const createAssistantProcessor = (runner: AssistantRunner, notes?: SessionNotesRunner, journey?: JourneyRunner) => (job: Job) => {
-  if (job.name === TICKET_NOTES_JOB) {
-    if (!notes) throw new UnrecoverableError('This worker has no ticket-notes handler');
-    return notes.process(job);
-  }
-  if (job.name === JOURNEY_TURN_JOB) {
-    if (!journey) throw new UnrecoverableError('This worker has no journey-turn handler');
-    return journey.process(job);
-  }
-  return runner.process(job);
-};
+type Ports = Pick<WorkerPorts, 'assistant' | 'notes' | 'journeys'>;
+
+export const assistantHandlers = onJobs('assistant', 'src/workers/assistant.ts', {
+  'chat-turn': (payload, job, { assistant }: Ports) => assistant.chatTurn(payload, job),
+  'hitl-resume': (payload, job, { assistant }: Ports) => assistant.resume(payload, job),
+  'hitl-timeout': (payload, _job, { assistant }: Ports) => assistant.expire(payload),
+  'ticket-notes': (payload, job, { notes }: Ports) => notes.process(payload, job),
+  'journey-turn': (payload, job, { journeys }: Ports) => journeys.process(payload, job),
+});

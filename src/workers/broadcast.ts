@@ -1,39 +1,31 @@
-import { UnrecoverableError, type Job } from 'bullmq';
-import type { Config } from '../../config';
-import type { GenerationEventLog } from '../generation/event-log';
 import { sleep } from '../lib/sleep';
-import type { Repositories } from '../models';
-import type { Metrics } from '../observability/metrics';
-import { broadcastJobSchema } from '../producers/broadcast';
-import type { CanvasEmitter } from '../realtime/canvas-emitter';
 import type { Block } from '../schemas/blocks';
+import { onJobs } from './handlers';
+import type { WorkerPorts } from './ports';
 
 /**
- * Sends a generation's persisted blocks to its canvas room as `blocks_bulk_added_chunk` messages,
- * `chunkSize` blocks each, `chunkDelayMs` apart, so clients render progressively and no single
- * frame is huge. The blocks come from the copy the runner kept in Redis (0095), read while the
- * status is checked, or from the database when it is gone; either way in rank order, so a retry
- * resends the same chunks with the same indexes.
+ * `broadcast` queue: sends a generation's persisted blocks to its canvas room as
+ * `blocks_bulk_added_chunk` messages, `chunkSize` blocks each, `chunkDelayMs` apart, so clients
+ * render progressively and no single frame is huge. The blocks come from the copy the runner kept
+ * in Redis (0095), read while the status is checked, or from the database when it is gone; either
+ * way in rank order, so a retry resends the same chunks with the same indexes.
  */
-export function createBroadcastProcessor(deps: { config: Config; repos: Repositories; canvasEvents: CanvasEmitter; events: GenerationEventLog; metrics?: Metrics }) {
-  return async (job: Job) => {
-    const parsed = broadcastJobSchema.safeParse(job.data);
-    if (!parsed.success) throw new UnrecoverableError('Invalid broadcast payload');
-    const { generationId, canvasId } = parsed.data;
-    const [generation, kept] = await Promise.all([deps.repos.generations.find(generationId), deps.events.keptBlocks(generationId).catch(() => null)]);
+export const broadcastHandlers = onJobs('broadcast', 'src/workers/broadcast.ts', {
+  'broadcast-blocks': async ({ generationId, canvasId }, job, { config, repos, emit, events, metrics }: Pick<WorkerPorts, 'config' | 'repos' | 'emit' | 'events' | 'metrics'>) => {
+    const [generation, kept] = await Promise.all([repos.generations.find(generationId), events.keptBlocks(generationId).catch(() => null)]);
     if (!generation || generation.status === 'undone') return { chunks: 0 };
-    const blocks: Block[] = kept ?? (await deps.repos.blocks.listByGeneration(generationId));
-    const { chunkSize, chunkDelayMs } = deps.config.broadcast;
+    const blocks: Block[] = kept ?? (await repos.blocks.listByGeneration(generationId));
+    const { chunkSize, chunkDelayMs } = config.broadcast;
     const chunkCount = Math.ceil(blocks.length / chunkSize);
     // A re-run (its worker died, or the attempt failed, mid-broadcast): the chunks already in the
     // canvas's log reached the clients or can be caught up from there under their seq, so they are
     // not sent again under new seqs, which a client deduping by seq would apply twice (0103).
-    const logged = job.attemptsStarted > 1 ? await deps.canvasEvents.logged(canvasId, 'blocks_bulk_added_chunk') : [];
+    const logged = job.attemptsStarted > 1 ? await emit.logged(canvasId, 'blocks_bulk_added_chunk') : [];
     const sent = new Set(logged.filter((e) => e.payload.generationId === generationId).map((e) => Number(e.payload.chunkIndex)));
     const chunk = (chunkIndex: number) => {
       if (sent.has(chunkIndex)) return Promise.resolve();
       const payload = { canvasId, generationId, chunkIndex, chunkCount, blocks: blocks.slice(chunkIndex * chunkSize, (chunkIndex + 1) * chunkSize) };
-      return deps.canvasEvents.emit(canvasId, 'blocks_bulk_added_chunk', payload).then(() => deps.metrics?.broadcastChunks.inc());
+      return emit.emit(canvasId, 'blocks_bulk_added_chunk', payload).then(() => metrics.broadcastChunks.inc());
     };
     if (chunkDelayMs > 0) {
       let paced = false;
@@ -49,7 +41,7 @@ export function createBroadcastProcessor(deps: { config: Config; repos: Reposito
       await Promise.all(Array.from({ length: chunkCount }, (_, chunkIndex) => chunk(chunkIndex)));
     }
     await job.updateProgress({ chunksSent: chunkCount, chunkCount });
-    if (kept) await deps.events.forgetBlocks(generationId).catch(() => undefined);
+    if (kept) await events.forgetBlocks(generationId).catch(() => undefined);
     return { chunks: chunkCount - sent.size, skipped: sent.size, blocks: blocks.length };
-  };
-}
+  },
+});

@@ -1,5 +1,7 @@
-import type { Job } from 'bullmq';
-import type { GenerationRunner } from '../generation/generation-runner';
+import { onJobs } from './handlers';
+import type { WorkerPorts } from './ports';
 
-/** `generation` queue processor: a thin handler over the runner. */
-export const createGenerationProcessor = (runner: GenerationRunner) => (job: Job) => runner.process(job);
+/** `generation` queue: a thin handler over the runner. */
+export const generationHandlers = onJobs('generation', 'src/workers/generation.ts', {
+  generate: (payload, job, { generations }: Pick<WorkerPorts, 'generations'>) => generations.process(payload, job),
+});

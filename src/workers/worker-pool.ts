@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import type { QueueName } from '../../config';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../observability/metrics';
-import { bullPrefix } from '../producers/queue-registry';
+import { bullPrefix } from '../queues/registry';
 
 /** BullMQ's control-flow errors: their names and messages are its protocol, kept as they are. */
 const BULLMQ_SIGNALS = new Set(['DelayedError', 'WaitingChildrenError', 'RateLimitError', 'WaitingError']);

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { demoResponder } from '../../src/ai/demo-llm';
 import { DeviceSimulator } from '../../src/devices/device-simulator';
-import { bullPrefix } from '../../src/producers/queue-registry';
+import { bullPrefix } from '../../src/queues/registry';
 import type { ApprovalRequested } from '../../src/realtime/events';
 import { startTestApp, type TestApp } from '../support/app';
 import { testRedisUrl } from '../support/database';

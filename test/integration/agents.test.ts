@@ -12,7 +12,7 @@ import { DeviceSimulator } from '../../src/devices/device-simulator';
 import type { AgentFile, AgentRunRequest } from '../../src/devices/protocol';
 import { createLogger } from '../../src/lib/logger';
 import { createRedis, redisReady } from '../../src/lib/redis';
-import { bullPrefix, QueueRegistry } from '../../src/producers/queue-registry';
+import { bullPrefix, QueueRegistry } from '../../src/queues/registry';
 import { startTestApp, type TestApp } from '../support/app';
 import { testRedisUrl } from '../support/database';
 import { registerUser, request, type TestUser } from '../support/http';
@@ -367,7 +367,7 @@ describe('background agents', () => {
       await redisReady(redis);
       const queues = new QueueRegistry(redis, t.keyPrefix);
       const logger = createLogger({ level: 'silent' });
-      const schedulers = [1, 2, 3].map(() => new AgentScheduler({ repos, queues, logger, tick: '* * * * *' }));
+      const schedulers = [1, 2, 3].map(() => new AgentScheduler({ repos, enqueue: queues.enqueue, logger, tick: '* * * * *' }));
       try {
         const now = new Date();
         // Three schedulers tick at the same moment.

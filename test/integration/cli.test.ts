@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 import { QUEUE_NAMES } from '../../config';
 import { openDatabase } from '../../src/models/database';
 import { rowsOf } from '../../src/models/migrate';
-import { bullPrefix } from '../../src/producers/queue-registry';
+import { bullPrefix } from '../../src/queues/registry';
 import { runSwitchboardCli, startCommand } from '../support/cli';
 import { createTestDatabase, LOCAL_POSTGRES, testRedisUrl } from '../support/database';
 import { request } from '../support/http';

@@ -3,8 +3,8 @@ import { embedText } from '../../src/ai/demo-llm/embeddings';
 import type { EmbeddingsRequest } from '../../src/ai/openai-compatible/server';
 import { AppError } from '../../src/lib/errors';
 import { createRedis, redisReady } from '../../src/lib/redis';
-import { EMBEDDINGS_QUEUE, requestEmbedding } from '../../src/producers/embeddings';
-import { QueueRegistry } from '../../src/producers/queue-registry';
+import { requestEmbedding } from '../../src/queues/embeddings';
+import { QueueRegistry } from '../../src/queues/registry';
 import { startTestApp, type TestApp } from '../support/app';
 import { testRedisUrl } from '../support/database';
 import { registerUser, request, type TestUser } from '../support/http';
@@ -119,9 +119,9 @@ describe('waiting for an embedding', () => {
 
       expect(error).toBeInstanceOf(AppError);
       expect(error).toMatchObject({ status: 504, code: 'embedding_timeout' });
-      expect(await queues.get(EMBEDDINGS_QUEUE).getJobCounts('waiting')).toEqual({ waiting: 1 });
+      expect(await queues.get('embeddings').getJobCounts('waiting')).toEqual({ waiting: 1 });
     } finally {
-      await queues.get(EMBEDDINGS_QUEUE).obliterate({ force: true });
+      await queues.get('embeddings').obliterate({ force: true });
       await queues.close();
       await Promise.allSettled([command.quit(), blocking.quit()]);
     }

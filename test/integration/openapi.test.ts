@@ -8,7 +8,7 @@ import { toOpenApiPath, type ApiOperation } from '../../src/http/openapi/registr
 import { listRoutes } from '../../src/http/openapi/route-table';
 import { createLogger } from '../../src/lib/logger';
 import { createRedis } from '../../src/lib/redis';
-import { QueueRegistry } from '../../src/producers/queue-registry';
+import { QueueRegistry } from '../../src/queues/registry';
 import type { Redis } from 'ioredis';
 import { testRedisUrl } from '../support/database';
 import { Metrics } from '../../src/observability/metrics';

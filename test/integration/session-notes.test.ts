@@ -7,7 +7,7 @@ import type { ChatRequest, ChatTurn } from '../../src/ai/openai-compatible/serve
 import { NOTE_SECTIONS, hasNoteSections } from '../../src/assistant/ticket-notes';
 import { DeviceSimulator } from '../../src/devices/device-simulator';
 import { createRedis, redisReady } from '../../src/lib/redis';
-import { bullPrefix } from '../../src/producers/queue-registry';
+import { bullPrefix } from '../../src/queues/registry';
 import { startTestApp, type TestApp } from '../support/app';
 import { testRedisUrl } from '../support/database';
 import { registerUser, request, type TestUser } from '../support/http';

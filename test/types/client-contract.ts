@@ -24,7 +24,7 @@ import type { OAuthService } from '../../src/agents/oauth-service';
 import type { journeyMessageSchema, journeyStartSchema } from '../../src/http/routes/journey-routes';
 import type { oauthRefreshSchema } from '../../src/http/routes/oauth-routes';
 import type { toAgentView, toRunView } from '../../src/models/agents-repository';
-import type { embeddingResultSchema } from '../../src/producers/embeddings';
+import type { embeddingResultSchema } from '../../src/queues/embeddings';
 import type { createCloudAgentSchema, createLocalAgentSchema, listRunsQuerySchema, updateCloudAgentSchema, updateLocalAgentSchema } from '../../src/schemas/agents';
 import type { addMemberSchema, createCanvasSchema, embedSchema, generateSchema, loginSchema, registerSchema, updateCanvasSchema } from '../../src/schemas/api';
 import type { Block, BlockInput, BlockType, createBlockSchema, updateBlockSchema } from '../../src/schemas/blocks';

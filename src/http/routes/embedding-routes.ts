@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { parseOr400 } from '../../lib/errors';
 import { UsageLimiter } from '../../lib/usage-limiter';
-import { EMBEDDINGS_QUEUE, requestEmbedding } from '../../producers/embeddings';
+import { requestEmbedding } from '../../queues/embeddings';
 import { embedSchema } from '../../schemas/api';
 import type { ApiContext } from '../context';
 import { currentUser } from '../middleware/authenticate';
@@ -11,7 +11,7 @@ export function embeddingRoutes(ctx: ApiContext): Router {
   const router = Router();
   const usage = new UsageLimiter(ctx.redis, ctx.config.redis.keyPrefix, ctx.config.usageLimits);
   // Listening before the first job is enqueued, so no completion can slip past the first waiter.
-  ctx.queues.events(EMBEDDINGS_QUEUE);
+  ctx.queues.events('embeddings');
 
   router.post('/storage/vectors/embed', async (req, res) => {
     const user = currentUser(req);

@@ -2,7 +2,6 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { JOURNEY_AGENT_TYPES, JOURNEY_DATA_TYPES, MAX_ANSWER_CHARS } from '../../agents/journey-script';
 import { notFound, parseOr400 } from '../../lib/errors';
-import { ASSISTANT_QUEUE } from '../../producers/assistant';
 import { UsageLimiter } from '../../lib/usage-limiter';
 import type { ApiContext } from '../context';
 import { currentUser } from '../middleware/authenticate';
@@ -31,7 +30,7 @@ export function journeyRoutes(ctx: ApiContext): Router {
   const router = Router();
   const usage = new UsageLimiter(ctx.redis, ctx.config.redis.keyPrefix, ctx.config.usageLimits);
   // Listening before the first turn is enqueued, so no completion can slip past the first waiter.
-  ctx.queues.events(ASSISTANT_QUEUE);
+  ctx.queues.events('assistant');
 
   router.post('/agents/journey/start', async (req, res) => {
     const user = currentUser(req);

@@ -4,8 +4,7 @@ import { z } from 'zod';
 import { NotesEventLog } from '../../assistant/notes-events';
 import { notFound, parseOr400 } from '../../lib/errors';
 import { RateLimiter } from '../../lib/rate-limiter';
-import { ASSISTANT_QUEUE } from '../../producers/assistant';
-import { enqueueTicketNotes, ticketNotesJobId } from '../../producers/session-notes';
+import { ticketNotesJobId } from '../../queues/assistant';
 import { uuidParam } from '../../schemas/api';
 import type { ApiContext } from '../context';
 import { currentUser } from '../middleware/authenticate';
@@ -48,10 +47,10 @@ export function sessionNotesRoutes(ctx: ApiContext): Router {
     if (resolved.queue) {
       if (resolved.retry) {
         // The failed job keeps its id (and its log its [ERROR]) until removed: clear both first.
-        await ctx.queues.get(ASSISTANT_QUEUE).remove(ticketNotesJobId(id));
+        await ctx.queues.get('assistant').remove(ticketNotesJobId(id));
         await notesEvents.reset(id);
       }
-      await enqueueTicketNotes(ctx.queues, { userId: user.id, sessionId: id }).catch(async (error) => {
+      await ctx.queues.enqueue('assistant', 'ticket-notes', { userId: user.id, sessionId: id }).catch(async (error) => {
         // Not queued (Redis down): mark the claim failed so the next resolve can queue it again.
         await notes.setDocumentationStatus(id, 'failed').catch(() => undefined);
         throw error;

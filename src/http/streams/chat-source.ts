@@ -1,7 +1,7 @@
 import type { ChatEvent, ChatEventLog } from '../../assistant/chat-events';
 import type { Repositories } from '../../models';
-import { ASSISTANT_QUEUE } from '../../producers/assistant';
-import type { QueueRegistry } from '../../producers/queue-registry';
+import { hitlResumeJobId } from '../../queues/assistant';
+import type { QueueRegistry } from '../../queues/registry';
 import type { LogLiveness } from '../../lib/redis-streams';
 import type { SseSource } from '../sse-streams';
 
@@ -20,11 +20,11 @@ export function chatTurnLiveness(deps: { repos: Repositories; queues: QueueRegis
     endedAt: async () => {
       const reply = await deps.repos.chat.findReply(turn.sessionId, turn.messageId);
       if (reply) return reply.createdAt;
-      const queue = deps.queues.get(ASSISTANT_QUEUE);
+      const queue = deps.queues.get('assistant');
       if (RUNNING.has(await queue.getJobState(turn.messageId))) return null;
       const approvals = await deps.repos.hitl.forMessage(turn.messageId);
       if (approvals.some((approval) => approval.status === 'pending')) return null;
-      for (const approval of approvals) if (RUNNING.has(await queue.getJobState(`hitl-resume-${approval.id}`))) return null;
+      for (const approval of approvals) if (RUNNING.has(await queue.getJobState(hitlResumeJobId(approval.id)))) return null;
       return new Date();
     },
   };

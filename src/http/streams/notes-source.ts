@@ -1,9 +1,8 @@
 import type { NotesEventLog } from '../../assistant/notes-events';
 import type { Repositories } from '../../models';
 import type { ChatSessionRow } from '../../models/schema';
-import { ASSISTANT_QUEUE } from '../../producers/assistant';
-import type { QueueRegistry } from '../../producers/queue-registry';
-import { ticketNotesJobId } from '../../producers/session-notes';
+import type { QueueRegistry } from '../../queues/registry';
+import { ticketNotesJobId } from '../../queues/assistant';
 import type { SseSource } from '../sse-streams';
 
 export const NOTES_CHECK_MS = 10_000;
@@ -26,7 +25,7 @@ export function notesSource(
     endedAt: async () => {
       const row = await current();
       if (!row || row.documentationStatus === 'ready' || row.documentationStatus === 'failed' || !row.documentationStatus) return row?.updatedAt ?? new Date(0);
-      return RUNNING.has(await deps.queues.get(ASSISTANT_QUEUE).getJobState(ticketNotesJobId(session.id))) ? null : new Date();
+      return RUNNING.has(await deps.queues.get('assistant').getJobState(ticketNotesJobId(session.id))) ? null : new Date();
     },
   };
   return {

@@ -1,6 +1,7 @@
-import { Queue, QueueEvents, type JobsOptions } from 'bullmq';
+import { Queue, QueueEvents, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { QueueName } from '../../config';
+import { jobDeclaration, type JobInput, type JobName, type JobPayload } from './catalog';
 
 /** BullMQ key prefix for a deployment prefix (`sb` → `sb:bull`), shared by queues and workers. */
 export const bullPrefix = (keyPrefix: string) => `${keyPrefix}:bull`;
@@ -50,6 +51,20 @@ export class QueueRegistry {
     return events;
   }
 
+  /**
+   * Queues job `name` on `queue` as the catalog declares it: the payload is type-checked here and
+   * parsed by its schema (a bad payload throws before anything reaches Redis), the options and the
+   * job id are the declaration's. `delay` is the one per-call option (an approval's timeout).
+   * Bound (an arrow), so it can be handed out alone as the `enqueue` port.
+   */
+  readonly enqueue = async <Q extends QueueName, J extends JobName<Q>>(queue: Q, name: J, payload: JobInput<Q, J>, extra: { delay?: number } = {}): Promise<Job<JobPayload<Q, J>>> => {
+    const declaration = jobDeclaration(queue, name);
+    if (!declaration) throw new Error(`Queue ${queue} has no job named ${name}`);
+    const data = declaration.schema.parse(payload);
+    const jobId = declaration.jobId?.(data);
+    return this.get(queue).add(name, data, { ...declaration.options, ...extra, ...(jobId === undefined ? {} : { jobId }) }) as Promise<Job<JobPayload<Q, J>>>;
+  };
+
   all(): Queue[] {
     return [...this.queues.values()];
   }
@@ -60,10 +75,5 @@ export class QueueRegistry {
   }
 }
 
-/** Defaults every job shares: retries with exponential backoff, bounded history. */
-export const baseJobOptions: JobsOptions = {
-  attempts: 3,
-  backoff: { type: 'exponential', delay: 1_000 },
-  removeOnComplete: { age: 24 * 3600, count: 5_000 },
-  removeOnFail: { age: 7 * 24 * 3600 },
-};
+/** The typed enqueue of the catalog, as a port for code that only ever adds jobs. */
+export type Enqueue = QueueRegistry['enqueue'];

@@ -1,9 +1,9 @@
-import type { Job, JobsOptions } from 'bullmq';
 import { z } from 'zod';
 import { TIERS } from '../../config';
 import { AppError } from '../lib/errors';
 import { MAX_EMBED_TEXT_CHARS } from '../schemas/api';
-import { baseJobOptions, type QueueRegistry } from './queue-registry';
+import { baseJobOptions, defineJob, defineQueue } from './define';
+import type { QueueRegistry } from './registry';
 
 /**
  * `embeddings` queue: one text → one vector. Unlike other queues the payload carries the text
@@ -11,9 +11,6 @@ import { baseJobOptions, type QueueRegistry } from './queue-registry';
  * and its vector sit in Redis only while a caller waits for them. The worker micro-batches
  * concurrent jobs into one model call (docs/decisions/0020-embedding-micro-batches.md).
  */
-export const EMBEDDINGS_QUEUE = 'embeddings' as const;
-export const EMBEDDINGS_JOB = 'embed';
-
 export const embeddingJobSchema = z.object({
   text: z.string().min(1).max(MAX_EMBED_TEXT_CHARS),
   userId: z.uuid(),
@@ -30,20 +27,28 @@ export const embeddingResultSchema = z.object({
 });
 export type EmbeddingResult = z.infer<typeof embeddingResultSchema>;
 
-/** Random job ids: the same text embedded twice is harmless, and waiters never share a failure. */
-export const embeddingJobOptions: JobsOptions = {
-  ...baseJobOptions,
-  attempts: 3,
-  backoff: { type: 'exponential', delay: 250 },
-  removeOnComplete: { age: 60 },
-  // Kept a little longer for the dashboard's failure reason, still without long-lived user text.
-  removeOnFail: { age: 3600 },
-};
-
-export async function enqueueEmbedding(queues: QueueRegistry, data: EmbeddingJob): Promise<Job<EmbeddingJob, EmbeddingResult>> {
-  const payload = embeddingJobSchema.parse(data);
-  return queues.get(EMBEDDINGS_QUEUE).add(EMBEDDINGS_JOB, payload, embeddingJobOptions);
-}
+export const embeddingsQueue = defineQueue({
+  name: 'embeddings',
+  jobs: {
+    /** Random job ids: the same text embedded twice is harmless, and waiters never share a failure. */
+    embed: defineJob({
+      schema: embeddingJobSchema,
+      options: {
+        ...baseJobOptions,
+        attempts: 3,
+        backoff: { type: 'exponential', delay: 250 },
+        removeOnComplete: { age: 60 },
+        // Kept a little longer for the dashboard's failure reason, still without long-lived user text.
+        removeOnFail: { age: 3600 },
+      },
+    }),
+  },
+  /**
+   * Two full micro-batches per worker, so the next batch fills while one is at the model (with
+   * exactly one batch's worth, slots free up one job at a time and batches shrink).
+   */
+  concurrency: 128,
+});
 
 /** How long an HTTP caller waits for its vector by default (retries included). */
 export const EMBEDDING_WAIT_MS = 30_000;
@@ -54,8 +59,8 @@ export const EMBEDDING_WAIT_MS = 30_000;
  * the job failed for good; a Redis outage surfaces as the enqueue's connection error (503).
  */
 export async function requestEmbedding(queues: QueueRegistry, data: EmbeddingJob, timeoutMs = EMBEDDING_WAIT_MS): Promise<EmbeddingResult> {
-  const events = queues.events(EMBEDDINGS_QUEUE);
-  const job = await enqueueEmbedding(queues, data);
+  const events = queues.events('embeddings');
+  const job = await queues.enqueue('embeddings', 'embed', data);
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new AppError(504, 'embedding_timeout', `No embedding arrived within ${Math.round(timeoutMs / 1000)} s; retry later`)), timeoutMs);

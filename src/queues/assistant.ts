@@ -1,0 +1,105 @@
+import { UnrecoverableError } from 'bullmq';
+import { z } from 'zod';
+import { deviceIdSchema } from '../devices/protocol';
+import { baseJobOptions, defineJob, defineQueue } from './define';
+
+/**
+ * `assistant` queue: everything the assistant does in the background, each job name handled once
+ * (src/workers/assistant.ts). Payloads carry ids only: message text lives in `chat_messages`, a
+ * journey answer beside its session in Redis, so no user text sits in a job or in the dashboard.
+ */
+
+/** `chat-turn`: one assistant chat turn. */
+export const chatTurnJobSchema = z.object({
+  userId: z.uuid(),
+  sessionId: z.uuid(),
+  /** The user message this turn answers; also the turn's event-log key. */
+  messageId: z.uuid(),
+  /** The device whose local data the tools read and write; absent for a plain assistant turn. */
+  deviceId: deviceIdSchema.optional(),
+  /** `none`: no device tools, the model answers from the conversation alone (SPEC §16). */
+  tools: z.enum(['device', 'none']).default('device'),
+  /** The model the request chose (validated by the API against the configured providers). */
+  model: z.object({ provider: z.string(), model: z.string() }).optional(),
+});
+export type ChatTurnJob = z.infer<typeof chatTurnJobSchema>;
+
+/** `hitl-resume` / `hitl-timeout`: a turn parked for an approval (0021). */
+export const hitlJobSchema = z.object({ approvalId: z.uuid() });
+export type HitlJob = z.infer<typeof hitlJobSchema>;
+export const hitlResumeJobId = (approvalId: string) => `hitl-resume-${approvalId}`;
+export const hitlTimeoutJobId = (approvalId: string) => `hitl-timeout-${approvalId}`;
+
+/** `ticket-notes`: write a resolved session's ticket notes (the messages are on the session's rows). */
+export const ticketNotesJobSchema = z.object({
+  userId: z.uuid(),
+  sessionId: z.uuid(),
+});
+export type TicketNotesJob = z.infer<typeof ticketNotesJobSchema>;
+/** One notes job per session: a double resolve (or a resolve racing a retry) never writes twice. */
+export const ticketNotesJobId = (sessionId: string) => `notes-${sessionId}`;
+
+/** `journey-turn`: one answer of an agent setup journey (0027); the answer waits in `JourneyStore`. */
+export const journeyTurnJobSchema = z.object({
+  userId: z.uuid(),
+  sessionId: z.uuid(),
+  /** Which answer this is (1 for the answer to the first question). */
+  turn: z.number().int().min(1).max(100),
+});
+export type JourneyTurnJob = z.infer<typeof journeyTurnJobSchema>;
+/** One job per (session, answer): a double submit of the same answer waits on the same job. */
+export const journeyTurnJobId = (sessionId: string, turn: number) => `journey-${sessionId}-${turn}`;
+
+export const assistantQueue = defineQueue({
+  name: 'assistant',
+  jobs: {
+    /**
+     * The job id is the message id: a message is answered once. One attempt only: a turn's tool
+     * calls write on the user's device, so a blind retry could create the same task twice. A failed
+     * turn reports an `error` event and the user asks again.
+     */
+    'chat-turn': defineJob({ schema: chatTurnJobSchema, options: { ...baseJobOptions, attempts: 1 }, jobId: (job) => job.messageId }),
+    /** Continues a parked turn once decided: one resume per request, one attempt (the approved tool writes on the device). */
+    'hitl-resume': defineJob({ schema: hitlJobSchema, options: { ...baseJobOptions, attempts: 1 }, jobId: (job) => hitlResumeJobId(job.approvalId) }),
+    /** Times an approval out: queued with `delay: HITL_TIMEOUT_MS`, a no-op when the request was decided before. */
+    'hitl-timeout': defineJob({ schema: hitlJobSchema, options: baseJobOptions, jobId: (job) => hitlTimeoutJobId(job.approvalId) }),
+    /**
+     * One attempt: the notes stream into an event log that listeners replay from the start, so a
+     * second attempt would repeat text they already showed. The model call retries (and falls back)
+     * inside the attempt; a failed job ends the stream with `[ERROR]`, the next resolve queues afresh.
+     */
+    'ticket-notes': defineJob({ schema: ticketNotesJobSchema, options: { ...baseJobOptions, attempts: 1 }, jobId: (job) => ticketNotesJobId(job.sessionId) }),
+    /**
+     * One attempt: the model call retries and falls back inside it; a failed turn answers the waiting
+     * request with an error and the user sends the answer again (which replaces the failed job).
+     * Finished jobs are dropped after an hour: their id only matters while the turn is open.
+     */
+    'journey-turn': defineJob({
+      schema: journeyTurnJobSchema,
+      options: { ...baseJobOptions, attempts: 1, removeOnComplete: { age: 3600 } },
+      jobId: (job) => journeyTurnJobId(job.sessionId, job.turn),
+    }),
+  },
+  /** Turns mostly wait on the model and on devices, not on CPU. */
+  concurrency: 10,
+});
+
+/** What a finished journey turn returns; the reply text itself is read from the session. */
+export const journeyTurnResultSchema = z.object({ turn: z.number().int(), done: z.boolean() });
+export type JourneyTurnResult = z.infer<typeof journeyTurnResultSchema>;
+
+/** Why a journey turn failed, as the HTTP layer maps it (503, 404, 502). */
+export const JOURNEY_FAILURES = ['llm_unavailable', 'session_not_found', 'journey_failed'] as const;
+export type JourneyFailureCode = (typeof JOURNEY_FAILURES)[number];
+
+/** A permanent turn failure whose reason starts with its code (`llm_unavailable: …`), so the waiter can map it. */
+export function journeyFailure(code: JourneyFailureCode, message: string): UnrecoverableError {
+  return new UnrecoverableError(`${code}: ${message}`);
+}
+
+/** The code and message of a failed turn's reason; unknown reasons are `journey_failed`. */
+export function parseJourneyFailure(reason: string): { code: JourneyFailureCode; message: string } {
+  const match = /^([a-z_]+): (.*)$/s.exec(reason);
+  const code = JOURNEY_FAILURES.find((c) => c === match?.[1]);
+  return code ? { code, message: match![2] } : { code: 'journey_failed', message: reason };
+}

@@ -1,0 +1,49 @@
+import type { JobsOptions } from 'bullmq';
+import type { z } from 'zod';
+import type { Config, QueueName } from '../../config';
+
+/**
+ * One job of a queue: its payload schema, its BullMQ options and how its id is built. Declarations
+ * only (zod and plain data), so the API process can import them without loading a handler.
+ */
+export interface JobDeclaration<S extends z.ZodType = z.ZodType> {
+  /** Parsed when enqueuing (a bad payload never reaches Redis) and again when processing (0106). */
+  schema: S;
+  /** attempts, backoff, removeOn*: the job's retry and history policy. The id comes from {@link jobId}. */
+  options: Omit<JobsOptions, 'jobId'>;
+  /** A deterministic id from the payload where a duplicate would be harmful; BullMQ's own otherwise. */
+  jobId?: (payload: z.output<S>) => string;
+}
+
+/** A queue's whole contract: its name, its jobs, and how many of them one worker process runs at once. */
+export interface QueueDeclaration<N extends QueueName = QueueName, J extends Record<string, JobDeclaration> = Record<string, JobDeclaration>> {
+  name: N;
+  jobs: J;
+  /** Jobs one worker process runs at once: a figure, or read from the config (env-tunable). */
+  concurrency: number | ((config: Config) => number);
+  /**
+   * BullMQ only honours `queue.rateLimit(ms)` (manual rate limiting) in workers that have a limiter;
+   * without one, the other worker processes would pick a rate-limited job up again at once.
+   */
+  limiter?: { max: number; duration: number };
+}
+
+/** Declares one job; a helper only so that `jobId` is typed from the schema. */
+export const defineJob = <S extends z.ZodType>(job: JobDeclaration<S>): JobDeclaration<S> => job;
+
+/** Declares one queue (kept literal, so the catalog's types know every job name and payload). */
+export const defineQueue = <const N extends QueueName, const J extends Record<string, JobDeclaration>>(queue: QueueDeclaration<N, J>): QueueDeclaration<N, J> =>
+  queue;
+
+/** Defaults every job shares: retries with exponential backoff, bounded history. */
+export const baseJobOptions: Omit<JobsOptions, 'jobId'> = {
+  attempts: 3,
+  backoff: { type: 'exponential', delay: 1_000 },
+  removeOnComplete: { age: 24 * 3600, count: 5_000 },
+  removeOnFail: { age: 7 * 24 * 3600 },
+};
+
+/** zod issues as one line (paths and messages, never the values: a payload may carry user text). */
+export function describePayloadIssues(error: z.ZodError): string {
+  return error.issues.map((issue) => (issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message)).join('; ');
+}

@@ -1,0 +1,39 @@
+import type { Config } from '../../config';
+import type { AgentRunner } from '../agents/agent-runner';
+import type { JourneyRunner } from '../agents/journey-runner';
+import type { AssistantRunner } from '../assistant/assistant-runner';
+import type { SessionNotesRunner } from '../assistant/session-notes-runner';
+import type { GenerationEventLog } from '../generation/event-log';
+import type { GenerationRunner } from '../generation/generation-runner';
+import type { Logger } from '../lib/logger';
+import type { Repositories } from '../models';
+import type { Metrics } from '../observability/metrics';
+import type { Enqueue } from '../queues/registry';
+import type { CanvasEmitter } from '../realtime/canvas-emitter';
+import type { BatchedEmbedder } from './embeddings';
+
+/**
+ * What job handlers are given: built once per worker process (src/app/worker-role.ts) and handed
+ * to every handler as its third argument. Each handler module names the slice it reads
+ * (`Pick<WorkerPorts, …>`), so a handler can be read, and tested, alone. The runners are the
+ * services thin handlers call; they were built from these same ports.
+ */
+export interface WorkerPorts {
+  config: Config;
+  log: Logger;
+  metrics: Metrics;
+  repos: Repositories;
+  /** The catalog's typed enqueue (src/queues/registry.ts). */
+  enqueue: Enqueue;
+  /** Canvas room events, to every API node (the adapter carries them). */
+  emit: CanvasEmitter;
+  /** Generation event logs (and the blocks a runner keeps for its broadcast). */
+  events: GenerationEventLog;
+  generations: GenerationRunner;
+  assistant: AssistantRunner;
+  notes: SessionNotesRunner;
+  journeys: JourneyRunner;
+  agentRuns: AgentRunner;
+  /** The process's embedding model behind one micro-batcher. */
+  embedder: BatchedEmbedder;
+}

@@ -1,0 +1,108 @@
+import { randomUUID } from 'node:crypto';
+import { Queue, QueueEvents, Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import { z } from 'zod';
+import { QueueRegistry, bullPrefix } from '../../src/queues/registry';
+import { defineJob } from '../../src/queues/define';
+import { queueProcessor, type ResolvedHandler } from '../../src/workers/handlers';
+import { testRedisUrl } from '../support/database';
+
+/**
+ * The catalog's two derived doors against real Redis and BullMQ: `enqueue` (payload parsed, the
+ * declared options and job id applied) and the processor built from a handler map (dispatch by job
+ * name, payload parsed again, failures that must not retry).
+ */
+describe('queue catalog: enqueue and the processor derived from it', () => {
+  const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
+  const closers: Array<() => Promise<unknown>> = [];
+  afterAll(async () => {
+    for (const close of closers.reverse()) await close();
+    await redis.quit();
+  });
+
+  const ids = { userId: randomUUID(), sessionId: randomUUID(), messageId: randomUUID() };
+
+  test('enqueue applies the declared id and options, parses the payload, and queues a duplicate once', async () => {
+    const keyPrefix = `catalog-${randomUUID()}`;
+    const queues = new QueueRegistry(redis, keyPrefix);
+    closers.push(() => queues.close());
+
+    const job = await queues.enqueue('assistant', 'chat-turn', ids);
+    const again = await queues.enqueue('assistant', 'chat-turn', ids);
+    const timeout = await queues.enqueue('assistant', 'hitl-timeout', { approvalId: ids.messageId }, { delay: 60_000 });
+
+    expect(job.id).toBe(ids.messageId);
+    expect(again.id).toBe(ids.messageId);
+    expect(job.name).toBe('chat-turn');
+    // The schema's default is applied before the payload reaches Redis.
+    expect((await queues.get('assistant').getJob(ids.messageId))!.data).toEqual({ ...ids, tools: 'device' });
+    expect(job.opts).toMatchObject({ attempts: 1, backoff: { type: 'exponential', delay: 1_000 } });
+    expect(timeout.id).toBe(`hitl-timeout-${ids.messageId}`);
+    expect(await queues.get('assistant').getJobCounts('waiting', 'delayed')).toEqual({ waiting: 1, delayed: 1 });
+  });
+
+  test('enqueue refuses a payload that does not parse and writes nothing to Redis', async () => {
+    const keyPrefix = `catalog-${randomUUID()}`;
+    const queues = new QueueRegistry(redis, keyPrefix);
+    closers.push(() => queues.close());
+
+    await expect(queues.enqueue('generation', 'generate', { generationId: 'nope' } as never)).rejects.toThrow(z.ZodError);
+    await expect(queues.enqueue('assistant', 'nope' as never, {} as never)).rejects.toThrow('Queue assistant has no job named nope');
+
+    expect(await redis.keys(`${bullPrefix(keyPrefix)}:*`)).toEqual([]);
+  });
+
+  /** A queue of its own with a worker running `processor`; resolves each job's outcome. */
+  async function serve(processor: ReturnType<typeof queueProcessor>) {
+    const name = `test-${randomUUID()}`;
+    const connection = { url: testRedisUrl() };
+    const queue = new Queue(name, { connection });
+    const events = new QueueEvents(name, { connection });
+    const worker = new Worker(name, processor, { connection });
+    closers.push(() => worker.close(), () => events.close(), () => queue.close());
+    await Promise.all([events.waitUntilReady(), worker.waitUntilReady()]);
+    return async (jobName: string, data: unknown, attempts = 3) => {
+      const job = await queue.add(jobName, data, { attempts, backoff: { type: 'fixed', delay: 10 } });
+      try {
+        return { result: await job.waitUntilFinished(events, 10_000) };
+      } catch (error) {
+        const failed = (await queue.getJob(job.id!))!;
+        return { error: (error as Error).message, attemptsMade: failed.attemptsMade };
+      }
+    };
+  }
+
+  const handler = <P>(handle: (payload: P, job: Job) => Promise<unknown>): ResolvedHandler<unknown> => ({ handle: handle as never, source: 'test' });
+
+  test('a queue of several jobs runs each name by its handler, with the parsed payload and the ports', async () => {
+    const jobs = {
+      add: defineJob({ schema: z.object({ a: z.number(), b: z.number().default(1) }), options: {} }),
+      echo: defineJob({ schema: z.object({ text: z.string() }), options: {} }),
+    };
+    const ports = { prefix: '>' };
+    const handlers = new Map([
+      ['add', handler<{ a: number; b: number }>(async ({ a, b }) => a + b)],
+      ['echo', { handle: (async (payload: { text: string }, job: Job, p: typeof ports) => `${p.prefix}${payload.text} (${job.name})`) as never, source: 'test' }],
+    ]) as Map<string, ResolvedHandler<typeof ports>>;
+    const run = await serve(queueProcessor({ name: 'multi', jobs }, handlers, ports));
+
+    expect(await run('add', { a: 2 })).toEqual({ result: 3 });
+    expect(await run('echo', { text: 'hi' })).toEqual({ result: '>hi (echo)' });
+  });
+
+  test('a bad payload and an unknown job name fail at once, without retries, saying why', async () => {
+    const jobs = { one: defineJob({ schema: z.object({ n: z.number() }), options: {} }), two: defineJob({ schema: z.object({}), options: {} }) };
+    const handlers = new Map([['one', handler(async () => 'ran')], ['two', handler(async () => 'ran')]]);
+    const run = await serve(queueProcessor({ name: 'multi', jobs }, handlers, {}));
+
+    expect(await run('one', { n: 'x' })).toEqual({ error: expect.stringMatching(/^Invalid multi payload \(one\): n: /), attemptsMade: 1 });
+    expect(await run('three', {})).toEqual({ error: 'Queue multi has no job named "three"', attemptsMade: 1 });
+  });
+
+  test('on a queue of one job, any job name runs as that job (an operator re-running one by hand)', async () => {
+    const jobs = { only: defineJob({ schema: z.object({ n: z.number() }), options: {} }) };
+    const run = await serve(queueProcessor({ name: 'single', jobs }, new Map([['only', handler<{ n: number }>(async ({ n }) => n * 2)]]), {}));
+
+    expect(await run('retry', { n: 21 })).toEqual({ result: 42 });
+  });
+});
