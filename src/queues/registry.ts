@@ -65,6 +65,23 @@ export class QueueRegistry {
     return this.get(queue).add(name, data, { ...declaration.options, ...extra, ...(jobId === undefined ? {} : { jobId }) }) as Promise<Job<JobPayload<Q, J>>>;
   };
 
+  /**
+   * {@link enqueue} for many payloads of one job in one round trip (`addBulk`): each payload parsed,
+   * each job given its declared options and id, so a payload already queued under its id is not
+   * queued again. Nothing is added when any payload does not parse.
+   */
+  readonly enqueueBulk = async <Q extends QueueName, J extends JobName<Q>>(queue: Q, name: J, payloads: readonly JobInput<Q, J>[]): Promise<Job<JobPayload<Q, J>>[]> => {
+    const declaration = jobDeclaration(queue, name);
+    if (!declaration) throw new Error(`Queue ${queue} has no job named ${name}`);
+    if (!payloads.length) return [];
+    const jobs = payloads.map((payload) => {
+      const data = declaration.schema.parse(payload);
+      const jobId = declaration.jobId?.(data);
+      return { name, data, opts: { ...declaration.options, ...(jobId === undefined ? {} : { jobId }) } };
+    });
+    return this.get(queue).addBulk(jobs) as Promise<Job<JobPayload<Q, J>>[]>;
+  };
+
   all(): Queue[] {
     return [...this.queues.values()];
   }
@@ -77,3 +94,5 @@ export class QueueRegistry {
 
 /** The typed enqueue of the catalog, as a port for code that only ever adds jobs. */
 export type Enqueue = QueueRegistry['enqueue'];
+/** The typed bulk enqueue of the catalog (one round trip for many payloads of one job). */
+export type EnqueueBulk = QueueRegistry['enqueueBulk'];

@@ -52,6 +52,22 @@ describe('queue catalog: enqueue and the processor derived from it', () => {
     expect(await redis.keys(`${bullPrefix(keyPrefix)}:*`)).toEqual([]);
   });
 
+  test('enqueueBulk queues many payloads in one call, each under its declared id, a duplicate once', async () => {
+    const keyPrefix = `catalog-${randomUUID()}`;
+    const queues = new QueueRegistry(redis, keyPrefix);
+    closers.push(() => queues.close());
+    const [a, b] = [randomUUID(), randomUUID()];
+    const payload = (generationId: string) => ({ generationId, canvasId: ids.sessionId });
+
+    const jobs = await queues.enqueueBulk('broadcast', 'broadcast-blocks', [payload(a), payload(b), payload(a)]);
+    await expect(queues.enqueueBulk('broadcast', 'broadcast-blocks', [payload(randomUUID()), { generationId: 'x' } as never])).rejects.toThrow(z.ZodError);
+
+    expect(jobs.map((job) => job.id)).toEqual([`broadcast-${a}`, `broadcast-${b}`, `broadcast-${a}`]);
+    expect(jobs[0].opts).toMatchObject({ attempts: 5, backoff: { type: 'exponential', delay: 200 } });
+    expect(await queues.get('broadcast').getJobCounts('waiting')).toEqual({ waiting: 2 });
+    expect(await queues.enqueueBulk('broadcast', 'broadcast-blocks', [])).toEqual([]);
+  });
+
   /** A queue of its own with a worker running `processor`; resolves each job's outcome. */
   async function serve(processor: ReturnType<typeof queueProcessor>) {
     const name = `test-${randomUUID()}`;
