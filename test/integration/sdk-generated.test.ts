@@ -84,6 +84,11 @@ describe('generated SDKs (npm run sdk)', () => {
     expect(out.chat).toMatchObject({ sessionId: expect.any(String), response: 'A plain answer.' });
     expect(out.chatStream.at(-1)).toEqual({ event: 'final', data: expect.objectContaining({ sessionId: out.chat.sessionId, response: 'A plain answer.' }) });
     expect(out.history).toEqual(['Hello from Python', 'A plain answer.', 'And a stream', 'A plain answer.']);
+    expect(out.flows.chatflow).toMatchObject({ type: 'chatflow', name: 'Py helper', definition: expect.objectContaining({ systemPrompt: 'You are terse.' }) });
+    expect(out.flows.listed).toHaveLength(2);
+    expect(out.flows.got).toMatchObject({ type: 'agentflow', name: 'Py brief', definition: { output: 'summary' } });
+    expect(out.flows.renamed).toBe('Py helper 2');
+    expect(out.flows.badDefinition).toMatchObject({ status: 400, code: 'validation_failed', details: [expect.objectContaining({ path: 'definition.nodes.0.dependsOn.0' })] });
     expect(out.notFound).toMatchObject({ status: 404, code: 'not_found' });
     expect(out.invalid).toMatchObject({ status: 400, code: 'validation_failed', details: [expect.objectContaining({ path: 'title' })] });
     expect(out.anonymous).toMatchObject({ status: 401, code: 'unauthorized' });
@@ -94,6 +99,7 @@ describe('generated SDKs (npm run sdk)', () => {
       created: ['Async one', 'Async two'],
       chat: 'A plain answer.',
       chatStream: expect.arrayContaining(['final']),
+      flows: ['Py brief', 'Py helper 2'],
       notFound: expect.objectContaining({ status: 404, code: 'not_found' }),
     });
   }, 90_000);
@@ -126,6 +132,7 @@ describe('generated SDKs (npm run sdk)', () => {
     expect(out.chat).toMatchObject({ response: 'A plain answer.' });
     expect(out.chatStream.at(-1)).toEqual({ event: 'final', data: expect.objectContaining({ sessionId: out.chat.sessionId }) });
     expect(out.loginUser).toBe(true);
+    expect(out.flows).toEqual({ created: { type: 'agentflow', name: 'TS brief' }, listed: 1, got: 'TS brief', updated: 'TS brief 2', badPath: 'definition.output' });
     expect(out.notFound).toMatchObject({ status: 404, code: 'not_found' });
     expect(out.invalid).toMatchObject({ status: 400, code: 'validation_failed' });
     expect(out.anonymous).toMatchObject({ status: 401, code: 'unauthorized' });

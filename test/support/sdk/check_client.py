@@ -69,6 +69,24 @@ streamed = list(client.chat.chat_stream("And a stream", session_id=chat["session
 out["chatStream"] = [{"event": e.event, "data": e.data} for e in streamed]
 out["history"] = [m["content"] for m in client.chat.get_chat_history(chat["sessionId"])["messages"]]
 
+# ---- flows (SPEC §13 names) ----
+AGENTFLOW = {
+    "nodes": [
+        {"id": "facts", "prompt": "List three facts about {{input.topic}}"},
+        {"id": "summary", "prompt": "Summarize: {{nodes.facts.output}}", "dependsOn": ["facts"]},
+    ],
+    "output": "summary",
+}
+chatflow = client.flows.create("chatflow", "Py helper", {"systemPrompt": "You are terse."})["flow"]
+agentflow = client.flows.create_flow("agentflow", "Py brief", AGENTFLOW)["flow"]
+out["flows"] = {
+    "chatflow": chatflow,
+    "listed": [f["id"] for f in client.flows.list()["flows"]],
+    "got": client.flows.get(agentflow["id"])["flow"],
+    "renamed": client.flows.update_flow(chatflow["id"], name="Py helper 2")["flow"]["name"],
+    "badDefinition": error_of(lambda: client.flows.create("agentflow", "Bad", {"nodes": [{"id": "a", "prompt": "x", "dependsOn": ["b"]}], "output": "a"})),
+}
+
 out["notFound"] = error_of(lambda: client.canvases.get_canvas(str(uuid.uuid4())))
 out["invalid"] = error_of(lambda: client.canvases.create_canvas(""))
 out["anonymous"] = error_of(lambda: Client(BASE).canvases.list_canvases())
@@ -87,6 +105,7 @@ async def run_async():
     result["chat"] = (await client.chat.chat("Async hello"))["response"]
     stream = await client.chat.chat_stream("Async stream")
     result["chatStream"] = [e.event async for e in stream]
+    result["flows"] = [f["name"] for f in (await client.flows.list(limit=10))["flows"]]
     result["notFound"] = await aerror_of(lambda: client.canvases.get_canvas(str(uuid.uuid4())))
     return result
 

@@ -55,6 +55,20 @@ async function main(base: string): Promise<Record<string, unknown>> {
   ]);
   out.loginUser = again.user.id === registered.user.id && other.user.id !== registered.user.id;
 
+  const { flow } = await client.flows.create('agentflow', 'TS brief', {
+    nodes: [{ id: 'facts', prompt: 'List three facts about {{input.topic}}' }],
+    output: 'facts',
+  });
+  const listedFlows = await client.flows.list({ limit: 10 });
+  const bad = await client.flows.create('agentflow', 'Bad', { nodes: [{ id: 'a', prompt: 'x' }], output: 'b' }).catch((error: unknown) => error);
+  out.flows = {
+    created: { type: flow.type, name: flow.name },
+    listed: listedFlows.flows.length,
+    got: (await client.flows.get(flow.id)).flow.name,
+    updated: (await client.flows.updateFlow(flow.id, { name: 'TS brief 2' })).flow.name,
+    badPath: bad instanceof SwitchboardApiError ? (bad.details as Array<{ path: string }>)[0]?.path : null,
+  };
+
   out.notFound = await errorOf(() => client.canvases.getCanvas('00000000-0000-4000-8000-000000000000'));
   out.invalid = await errorOf(() => client.canvases.createCanvas(''));
   out.anonymous = await errorOf(() => createClient({ baseUrl: base }).canvases.listCanvases());
