@@ -42,10 +42,17 @@ function stampOf(pkgDir) {
   return path.join(pkgDir, 'dist', '.stamp');
 }
 
-function isFresh(pkgDir, types) {
+/** The files a build of package `name` must have written. */
+function outputs(name) {
+  const spec = PACKAGES[name];
+  return [...spec.entries.map((entry) => entry.replace(/\.tsx?$/, '.js')), ...(spec.browser ? [spec.browser.out] : [])];
+}
+
+function isFresh(name, pkgDir, types) {
   try {
     const sources = newest(path.join(pkgDir, 'src'), fs.statSync(path.join(pkgDir, 'package.json')).mtimeMs);
     const stamp = JSON.parse(fs.readFileSync(stampOf(pkgDir), 'utf8'));
+    if (!outputs(name).every((file) => fs.existsSync(path.join(pkgDir, 'dist', file)))) return false;
     return (stamp.types || !types) && fs.statSync(stampOf(pkgDir)).mtimeMs >= Math.max(sources, fs.statSync(__filename).mtimeMs);
   } catch {
     return false;
@@ -138,7 +145,7 @@ async function buildPackages({ names = Object.keys(PACKAGES), force = false, typ
     if (!PACKAGES[name]) throw new Error(`unknown package ${name}`);
     const pkgDir = path.join(ROOT, 'packages', name);
     if (!fs.existsSync(path.join(pkgDir, 'package.json'))) continue;
-    if (!force && isFresh(pkgDir, types)) continue;
+    if (!force && isFresh(name, pkgDir, types)) continue;
     await buildPackage(name, types);
     built.push(name);
   }

@@ -1,35 +1,18 @@
-// The console's HTTP client: JSON requests with the Bearer token, one silent refresh on 401,
-// and the session kept in sessionStorage (this tab only, gone when the tab closes).
+// The console's HTTP client is the SDK's transport (@switchboard/client, served built at
+// /console/sdk/, decision 0130): JSON with the Bearer token, one refresh on 401 shared by
+// concurrent requests, the API's error shape. This module only keeps the session in
+// sessionStorage (this tab only, gone when the tab closes) and signs out when a refresh fails.
+import { SwitchboardApiError, Transport } from '/console/sdk/switchboard-client.js';
 import { readSse } from './sse.js';
 
+/** An error answer of the API (`status`, `code`, `message`, `details`). */
+export { SwitchboardApiError as ApiError };
+
 const SESSION_KEY = 'switchboard.console.session';
-const BASE = '/api/v1';
-
-/** An error answer of the API, in its `{error:{code,message,details?}}` shape. */
-export class ApiError extends Error {
-  constructor(status, code, message, details) {
-    super(message);
-    this.status = status;
-    this.code = code;
-    this.details = details;
-  }
-}
-
-async function errorFrom(response) {
-  let body;
-  try {
-    body = await response.json();
-  } catch {
-    body = undefined;
-  }
-  const error = body?.error ?? {};
-  return new ApiError(response.status, error.code ?? 'http_error', error.message ?? `HTTP ${response.status}`, error.details);
-}
 
 export class Api {
   constructor() {
     this.session = null;
-    this.refreshing = null;
     /** Called with `null` when the session ends (sign-out or a refresh that failed). */
     this.onSessionChange = () => {};
     try {
@@ -37,6 +20,15 @@ export class Api {
     } catch {
       this.session = null;
     }
+    this.transport = new Transport({
+      baseUrl: location.origin,
+      accessToken: this.session?.accessToken,
+      refreshToken: this.session?.refreshToken,
+      // A refresh inside the transport rotated the tokens: keep them with the session.
+      onTokens: (tokens) => {
+        if (this.session && tokens.accessToken !== this.session.accessToken) this.store({ ...this.session, ...tokens });
+      },
+    });
   }
 
   get user() {
@@ -47,10 +39,15 @@ export class Api {
     return this.session?.accessToken ?? null;
   }
 
-  setSession(session) {
+  store(session) {
     this.session = session;
     if (session) sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
     else sessionStorage.removeItem(SESSION_KEY);
+  }
+
+  setSession(session) {
+    this.store(session);
+    this.transport.setTokens({ accessToken: session?.accessToken, refreshToken: session?.refreshToken });
     this.onSessionChange(session);
   }
 
@@ -66,52 +63,33 @@ export class Api {
     this.setSession(null);
   }
 
-  async publicPost(path, body) {
-    const response = await fetch(BASE + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    if (!response.ok) throw await errorFrom(response);
-    return response.json();
+  publicPost(path, body) {
+    return this.transport.json('POST', path, { body, auth: false });
   }
 
-  /** Trades the refresh token for a new pair; concurrent callers share one attempt (tokens rotate). */
-  refresh() {
-    if (!this.refreshing) {
-      const refreshToken = this.session?.refreshToken;
-      this.refreshing = (async () => {
-        try {
-          if (!refreshToken) throw new ApiError(401, 'unauthorized', 'Signed out');
-          this.setSession(await this.publicPost('/auth/refresh', { refreshToken }));
-        } catch (error) {
-          this.setSession(null);
-          throw error;
-        } finally {
-          this.refreshing = null;
-        }
-      })();
-    }
-    return this.refreshing;
+  /**
+   * Trades the refresh token for a new pair now (the socket's `unauthorized`), sharing the
+   * transport's exchange with any request refreshing at the same moment; a refusal signs out.
+   */
+  async refresh() {
+    if (this.session && (await this.transport.refresh())) return;
+    this.setSession(null);
+    throw new SwitchboardApiError(401, 'unauthorized', 'Signed out');
   }
 
-  /** fetch() with the access token; on 401 refreshes once and retries. */
-  async authorizedFetch(path, init = {}) {
-    const send = () => fetch(BASE + path, { ...init, headers: { ...init.headers, authorization: `Bearer ${this.accessToken}` } });
-    let response = await send();
-    if (response.status === 401 && this.session?.refreshToken) {
-      await this.refresh();
-      response = await send();
-    }
-    return response;
+  /** A 401 that survived the transport's refresh: the session is over. */
+  signedOutBy(error) {
+    if (error instanceof SwitchboardApiError && error.status === 401 && this.session) this.setSession(null);
+    return error;
   }
 
   /** A JSON request; resolves to the parsed body (undefined for 204), rejects with ApiError. */
   async request(method, path, body) {
-    const init = { method, headers: {} };
-    if (body !== undefined) {
-      init.headers['content-type'] = 'application/json';
-      init.body = JSON.stringify(body);
+    try {
+      return await this.transport.json(method, path, { body });
+    } catch (error) {
+      throw this.signedOutBy(error);
     }
-    const response = await this.authorizedFetch(path, init);
-    if (!response.ok) throw await errorFrom(response);
-    return response.status === 204 ? undefined : response.json();
   }
 
   get(path) {
@@ -127,13 +105,12 @@ export class Api {
    * header, so this is fetch() streaming). Calls `onMessage({id, event, data})` per message.
    */
   async stream(path, body, onMessage, signal) {
-    const response = await this.authorizedFetch(path, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
-      body: JSON.stringify(body),
-      signal,
-    });
-    if (!response.ok) throw await errorFrom(response);
+    let response;
+    try {
+      response = await this.transport.send('POST', path, { body, headers: { accept: 'text/event-stream' }, signal });
+    } catch (error) {
+      throw this.signedOutBy(error);
+    }
     await readSse(response.body, onMessage);
     return response;
   }

@@ -1,50 +1,21 @@
-// A Server-Sent Events reader over a fetch() body, following the WHATWG parsing rules:
-// lines end in CRLF, LF or CR; `:` starts a comment; a blank line dispatches the message.
+// Server-Sent Events for the console: the SDK's parser (@switchboard/client, served built at
+// /console/sdk/, decision 0130), with `data` parsed as JSON when it is JSON.
+import { readSseMessages } from '/console/sdk/switchboard-client.js';
 
 /**
  * Reads `stream` (a ReadableStream of bytes) to its end, calling `onMessage({id, event, data})`
- * for each message. `data` is parsed as JSON when it is JSON, else left as text.
+ * for each message. `id` is the last event id seen so far (the stream's `Last-Event-ID`).
  */
 export async function readSse(stream, onMessage) {
-  const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = '';
-  let message = { id: undefined, event: 'message', data: [] };
-
-  const dispatch = () => {
-    if (message.data.length > 0) {
-      const text = message.data.join('\n');
-      let data = text;
-      try {
-        data = JSON.parse(text);
-      } catch {
-        // not JSON: keep the text
-      }
-      onMessage({ id: message.id, event: message.event, data });
+  let lastId;
+  for await (const message of readSseMessages(stream)) {
+    if (message.id !== undefined) lastId = message.id;
+    let data = message.data;
+    try {
+      data = JSON.parse(message.data);
+    } catch {
+      // not JSON: keep the text
     }
-    message = { id: message.id, event: 'message', data: [] };
-  };
-
-  const handleLine = (line) => {
-    if (line === '') return dispatch();
-    if (line.startsWith(':')) return;
-    const colon = line.indexOf(':');
-    const field = colon === -1 ? line : line.slice(0, colon);
-    let value = colon === -1 ? '' : line.slice(colon + 1);
-    if (value.startsWith(' ')) value = value.slice(1);
-    if (field === 'data') message.data.push(value);
-    else if (field === 'event') message.event = value;
-    else if (field === 'id' && !value.includes('\0')) message.id = value;
-  };
-
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buffer += value;
-    // A CR at the very end may be the first half of a CRLF: keep it until the next chunk.
-    const lines = buffer.split(/\r\n|\n|\r(?!$)/);
-    buffer = lines.pop() ?? '';
-    lines.forEach(handleLine);
+    onMessage({ id: lastId, event: message.event, data });
   }
-  if (buffer) handleLine(buffer.replace(/\r$/, ''));
-  dispatch();
 }

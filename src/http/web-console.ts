@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import express, { Router, type RequestHandler } from 'express';
@@ -5,6 +6,26 @@ import helmet from 'helmet';
 
 /** Where the console's static files live (plain ES modules, no build step: 0023). */
 export const WEB_CONSOLE_DIR = path.resolve(__dirname, '../../web');
+
+/** The client SDK's browser build (packages/client, decision 0130), which the console imports. */
+export const SDK_BROWSER_DIR = path.resolve(__dirname, '../../packages/client/dist/browser');
+
+/**
+ * Builds the SDK's browser bundle when it is missing (a start that skipped `npm start` and
+ * `npm test`, which build it), once per process; the console's requests for it wait for the build.
+ */
+let sdkBuild: Promise<void> | undefined;
+function ensureSdkBundle(dir: string): Promise<void> {
+  if (existsSync(path.join(dir, 'switchboard-client.js'))) return Promise.resolve();
+  // In a child process: the build script is plain Node (no bundler or test runner in between).
+  sdkBuild ??= new Promise<void>((resolve, reject) => {
+    const script = path.resolve(__dirname, '../../scripts/build-packages.cjs');
+    execFile(process.execPath, [script, '--no-types', 'client'], { timeout: 120_000 }, (error, _stdout, stderr) =>
+      error ? reject(new Error(`the client SDK's browser bundle could not be built: ${stderr || error.message}`)) : resolve(),
+    );
+  }).finally(() => (sdkBuild = undefined));
+  return sdkBuild;
+}
 
 /** The Socket.IO browser bundle the console imports, from the installed socket.io-client. */
 function socketIoClientDir(): string | null {
@@ -41,12 +62,14 @@ const consoleCsp: RequestHandler = helmet.contentSecurityPolicy({
 });
 
 /**
- * The web console: `GET /` answers its page, `/console/*` its modules and styles, and
- * `/console/vendor/*` the Socket.IO client bundle (the Socket.IO server runs with
- * `serveClient: false`, and engine.io owns every path under `/socket.io/`).
+ * The web console: `GET /` answers its page, `/console/*` its modules and styles,
+ * `/console/sdk/*` the client SDK's browser build, and `/console/vendor/*` the Socket.IO client
+ * bundle (the Socket.IO server runs with `serveClient: false`, and engine.io owns every path under
+ * `/socket.io/`).
  */
-export function webConsoleRouter(options: { dir?: string } = {}): Router {
+export function webConsoleRouter(options: { dir?: string; sdkDir?: string } = {}): Router {
   const dir = options.dir ?? WEB_CONSOLE_DIR;
+  const sdkDir = options.sdkDir ?? SDK_BROWSER_DIR;
   const router = Router();
   if (!existsSync(path.join(dir, 'index.html'))) return router;
   const noStore = { etag: true, lastModified: true, maxAge: 0, index: false, fallthrough: true } as const;
@@ -55,6 +78,12 @@ export function webConsoleRouter(options: { dir?: string } = {}): Router {
     res.setHeader('Cache-Control', 'no-cache');
     res.sendFile(path.join(dir, 'index.html'));
   });
+  router.use(
+    '/console/sdk',
+    consoleCsp,
+    (_req, _res, next) => void ensureSdkBundle(sdkDir).then(() => next(), next),
+    express.static(sdkDir, noStore),
+  );
   const vendor = socketIoClientDir();
   if (vendor) router.use('/console/vendor', consoleCsp, express.static(vendor, noStore));
   router.use('/console', consoleCsp, express.static(dir, noStore));

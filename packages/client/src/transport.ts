@@ -86,6 +86,15 @@ export class Transport {
   }
 
   /**
+   * Exchanges the refresh token for a new pair now, joining an exchange already under way (the
+   * refresh token rotates: two exchanges with the same one would end the session). Resolves false
+   * when there is nothing to refresh with or the server refused it.
+   */
+  refresh(): Promise<boolean> {
+    return this.refreshAfter(this.tokens.accessToken ?? '');
+  }
+
+  /**
    * Exchanges the refresh token for a new pair, once even when several requests failed together.
    * Resolves false when there is nothing to refresh with or the server refused it.
    */
