@@ -92,6 +92,19 @@ export class Api {
     }
   }
 
+  /**
+   * A request whose successful Response is handed back unread (for streams): the transport's token
+   * and refresh. An error answer rejects with ApiError (`status`, `code`), as every request does.
+   */
+  async authorizedFetch(path, init = {}) {
+    const body = typeof init.body === 'string' ? JSON.parse(init.body) : init.body;
+    try {
+      return await this.transport.send(init.method ?? 'GET', path, { body, headers: init.headers, signal: init.signal });
+    } catch (error) {
+      throw this.signedOutBy(error);
+    }
+  }
+
   get(path) {
     return this.request('GET', path);
   }
