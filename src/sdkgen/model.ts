@@ -1,5 +1,5 @@
 import type { OpenApiDocument } from '../http/openapi/document';
-import { camelCase, pythonName, tsParamName } from './naming';
+import { camelCase, pythonName, singular, tsParamName } from './naming';
 import type { JsonSchema } from './ts-types';
 
 /**
@@ -156,7 +156,15 @@ function toOperation(document: OpenApiDocument, method: string, path: string, ra
   const pathOrder = [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]);
   for (const name of pathOrder) {
     const p = declared.find((d) => d.in === 'path' && d.name === name);
-    params.push(param(name, 'path', true, p?.schema ?? { type: 'string' }, p?.description));
+    const spec = param(name, 'path', true, p?.schema ?? { type: 'string' }, p?.description);
+    // A bare `{id}` after a plural segment is named for it (`/flows/{id}` → flow_id / flowId), as
+    // SPEC writes `chat(flow_id, …)`; the wire name stays `id`.
+    const owner = new RegExp(`/([a-z]+s)/\\{${name}\\}`).exec(path)?.[1];
+    if (name === 'id' && owner) {
+      spec.py = pythonName(`${singular(owner)}_id`);
+      spec.ts = tsParamName(`${singular(owner)}Id`);
+    }
+    params.push(spec);
   }
   const others: SdkParam[] = [];
   for (const p of declared) {
@@ -175,6 +183,12 @@ function toOperation(document: OpenApiDocument, method: string, path: string, ra
     fields = properties
       ? Object.entries(properties).map(([name, schema]) => param(name, 'field', bodyRequired && required.has(name), schema, schema.description))
       : [param('body', 'body', bodyRequired, bodySchema)];
+  }
+  for (const p of params) {
+    if (p.wire === 'id' && [...fields, ...others].some((o) => o.py === p.py || o.ts === p.ts)) {
+      p.py = 'id';
+      p.ts = 'id';
+    }
   }
   const collides = (list: SdkParam[]) => new Set(list.map((p) => p.py)).size !== list.length || new Set(list.map((p) => p.ts)).size !== list.length;
   if (fields.some((f) => f.location === 'field') && collides([...params, ...fields, ...others])) fields = [param('body', 'body', bodyRequired, bodySchema)];

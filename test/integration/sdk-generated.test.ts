@@ -64,6 +64,9 @@ describe('generated SDKs (npm run sdk)', () => {
       expect(ts).toMatch(new RegExp(`^  ${ns}: `, 'm'));
     }
     expect(py).toMatch(/def login\(self, email: str, password: str\)/);
+    expect(py).toMatch(/def get_flow\(self, flow_id: str\)/);
+    expect(py).toMatch(/^    get = get_flow$/m);
+    expect(ts).toMatch(/getFlow\(flowId: string, options\?: RequestOptions\): Promise<GetFlowResult>;/);
     expect(ts).toMatch(/login\(email: LoginBody\["email"\], password: LoginBody\["password"\], options\?: RequestOptions\): Promise<LoginResult>;/);
   });
 
