@@ -10,7 +10,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildOpenApiDocument } from '../src/http/openapi/document';
-import { apiOperations } from '../src/http/openapi/operations';
+import { apiRoutes as apiOperations } from '../src/http/routes';
 import { generateSdk, writeSdk } from '../src/sdkgen';
 
 const USAGE = 'usage: npm run sdk -- [--typescript] [--python] [--output-dir DIR]   (neither flag: both; DIR default sdk/)';

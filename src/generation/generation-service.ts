@@ -99,6 +99,31 @@ export class GenerationService {
     await Promise.allSettled(active.map((generation) => this.deps.queues.get('generation').remove(generation.id)));
   }
 
+  /**
+   * Undoes a completed generation (the caller is an editor of the canvas): deletes its blocks, marks
+   * it `undone` and writes the audit row in one transaction, then tells the room. 404 when it is not
+   * a generation of this canvas, 409 when it was undone already or has not completed.
+   */
+  async undo(input: { userId: string; canvasId: string; generationId: string }): Promise<{ generationId: string; blockIds: string[] }> {
+    const { repos } = this.deps;
+    const { userId, canvasId, generationId } = input;
+    const blockIds = await repos.db.transaction(async (tx) => {
+      const generation = await repos.generations.lock(generationId, tx);
+      if (!generation || generation.canvasId !== canvasId) throw notFound('Generation');
+      if (generation.status === 'undone') throw new AppError(409, 'already_undone', 'This generation was already undone');
+      if (generation.status !== 'completed') throw new AppError(409, 'generation_not_completed', `Only a completed generation can be undone (it is ${generation.status})`);
+      const deleted = await repos.blocks.deleteByGeneration(tx, canvasId, generation.id);
+      await repos.generations.update(generation.id, { status: 'undone', undoneAt: new Date() }, tx);
+      await repos.audit.write(
+        { actorId: userId, action: 'ai.generation.undone', canvasId, targetType: 'generation', targetId: generation.id, details: { blockCount: deleted.length } },
+        tx,
+      );
+      return deleted;
+    });
+    await this.deps.canvasEvents.notify(canvasId, 'generation_undone', { canvasId, generationId, blockIds });
+    return { generationId, blockIds };
+  }
+
   private async replay(generationId: string, canvasId: string) {
     const existing = await this.deps.repos.generations.findOnCanvas(canvasId, generationId);
     if (!existing) throw new AppError(409, 'idempotency_key_reused', 'This Idempotency-Key was used for another canvas');

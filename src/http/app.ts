@@ -12,20 +12,7 @@ import { rejectNulCharacters } from './middleware/reject-nul';
 import { redactError } from '../lib/redact-error';
 import { openApiRoutes } from './openapi/routes';
 import { routesRouter } from './route';
-import { authRoutes } from './routes/auth-routes';
-import { blockRoutes } from './routes/block-routes';
-import { canvasRoutes } from './routes/canvas-routes';
-import { chatRoutes } from './routes/chat-routes';
-import { embeddingRoutes } from './routes/embedding-routes';
-import { flowRoutes } from './routes/flow-routes';
-import { generationRoutes } from './routes/generation-routes';
-import { hitlRoutes } from './routes/hitl-routes';
-import { journeyRoutes } from './routes/journey-routes';
-import { agentRoutes } from './routes/agent-routes';
-import { metricsJsonRoutes, metricsRoutes } from './routes/metrics-routes';
-import { usageRoutes } from './routes/usage-routes';
-import { oauthCallbackRoutes, oauthRoutes } from './routes/oauth-routes';
-import { sessionNotesRoutes } from './routes/session-notes-routes';
+import { apiRoutes, openApiJson } from './routes';
 import { webConsoleRouter } from './web-console';
 
 /** The express app: health, the `/api/v1` JSON API, and uniform errors. */
@@ -83,32 +70,18 @@ export function createHttpApp(ctx: ApiContext): Express {
     res.send(await ctx.metrics.registry.metrics());
   });
   app.use(DASHBOARD_PATH, dashboardRouter(ctx.queues, ctx.admin, ctx.tokens));
-  // Public: GET /api/v1/openapi.json and the /docs reference, before the API's authentication.
+  // Public: the /docs reference (the document itself is a declared route).
   app.use(openApiRoutes());
+  // Built now: a bad route declaration stops the API from starting.
+  openApiJson();
 
   const api = express.Router();
   api.use(express.json({ limit: ctx.config.http.bodyLimit, strict: true, type: ['application/json', 'application/*+json'] }));
   api.use(rejectNulCharacters);
-  api.use(authRoutes(ctx));
-  // The provider redirects the browser here without a Bearer token; the signed state names the user.
-  api.use(oauthCallbackRoutes(ctx));
-  // The dashboard's credentials (Basic or an admin's Bearer), not the API's Bearer authentication.
-  api.use(metricsJsonRoutes(ctx));
+  // Every route, declared once (src/http/routes/index.ts); bearer routes authenticate themselves.
+  api.use(routesRouter(apiRoutes, ctx));
+  // Anything else under /api/v1 without a valid token is 401, as before the routes were declared.
   api.use(authenticate(ctx.tokens));
-  // Before every other /agents/... router: /agents/journey/* must never be read as an agent id.
-  api.use(journeyRoutes(ctx));
-  api.use(routesRouter(canvasRoutes, ctx));
-  api.use(blockRoutes(ctx));
-  api.use(generationRoutes(ctx));
-  api.use(chatRoutes(ctx));
-  api.use(sessionNotesRoutes(ctx));
-  api.use(hitlRoutes(ctx));
-  api.use(metricsRoutes(ctx));
-  api.use(routesRouter(usageRoutes, ctx));
-  api.use(embeddingRoutes(ctx));
-  api.use(agentRoutes(ctx));
-  api.use(oauthRoutes(ctx));
-  api.use(routesRouter(flowRoutes, ctx));
   app.use('/api/v1', api);
 
   app.use(webConsoleRouter());

@@ -89,6 +89,11 @@ export interface RouteSpec<
   body?: B;
   headers?: H;
   responses: R;
+  /**
+   * Runs once per app when the route is mounted, for what must exist before the first request
+   * (e.g. listening for a queue's completions before the first job is enqueued).
+   */
+  onMount?: (ctx: ApiContext) => void;
   /** Returns the response body, or `undefined` once it answered through `res` (or for a 204). */
   handler: (input: RouteInput<P, Q, B, H, A>, ctx: ApiContext) => unknown;
 }
@@ -186,6 +191,7 @@ export function mountRoutes(router: Router, routes: readonly AnyRoute[], ctx: Ap
   const auth = authenticate(ctx.tokens);
   const ensureUser: RequestHandler = (req: Request, res: Response, next: NextFunction) => (req.user ? next() : auth(req, res, next));
   for (const route of routes) {
+    route.onMount?.(ctx);
     const status = successStatus(route);
     const handle: RequestHandler = async (req, res) => {
       const result = await route.handler(routeInput(route, req, res), ctx);
@@ -203,3 +209,15 @@ export function mountRoutes(router: Router, routes: readonly AnyRoute[], ctx: Ap
 
 /** A new router with `routes` mounted. */
 export const routesRouter = (routes: readonly AnyRoute[], ctx: ApiContext): Router => mountRoutes(Router(), routes, ctx);
+
+/**
+ * A value built once per API context (a limiter, an event log reader) for module-level handlers:
+ * `const usage = perContext((ctx) => new UsageLimiter(...)); ... usage(ctx).take(...)`.
+ */
+export function perContext<T>(make: (ctx: ApiContext) => T): (ctx: ApiContext) => T {
+  const built = new WeakMap<ApiContext, T>();
+  return (ctx) => {
+    if (!built.has(ctx)) built.set(ctx, make(ctx));
+    return built.get(ctx)!;
+  };
+}

@@ -16,6 +16,16 @@ export interface UsageRecord {
   estimated?: boolean;
 }
 
+/** Calls, tokens and cost of one model. */
+export interface ModelUsage {
+  provider: string;
+  model: string;
+  calls: number;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+}
+
 /** Tokens and cost of one UTC day for one provider and model (`GET /usage`). */
 export interface DailyUsage {
   /** `YYYY-MM-DD`, the UTC day. */
@@ -56,5 +66,32 @@ export class UsageRepository {
       .groupBy(day, llmUsage.provider, llmUsage.model)
       .orderBy(asc(day), asc(llmUsage.provider), asc(llmUsage.model));
     return rows.map((row) => ({ ...row, inputTokens: Number(row.inputTokens), outputTokens: Number(row.outputTokens), costUsd: Number(row.costUsd) }));
+  }
+
+  /**
+   * Usage by model, and the cost and calls since `since`: of one user, or of everyone (`userId`
+   * null, for admins). `GET /metrics/summary`.
+   */
+  async summary(userId: string | null, since: Date): Promise<{ byModel: ModelUsage[]; recent: { costUsd: number; calls: number } }> {
+    const scope = userId === null ? sql`true` : eq(llmUsage.userId, userId);
+    const [byModel, recent] = await Promise.all([
+      this.db
+        .select({
+          provider: llmUsage.provider,
+          model: llmUsage.model,
+          calls: sql<number>`count(*)::int`,
+          inputTokens: sql<number>`coalesce(sum(${llmUsage.inputTokens}), 0)::int`,
+          outputTokens: sql<number>`coalesce(sum(${llmUsage.outputTokens}), 0)::int`,
+          costUsd: sql<number>`coalesce(sum(${llmUsage.costUsd}), 0)::float8`,
+        })
+        .from(llmUsage)
+        .where(scope)
+        .groupBy(llmUsage.provider, llmUsage.model),
+      this.db
+        .select({ costUsd: sql<number>`coalesce(sum(${llmUsage.costUsd}), 0)::float8`, calls: sql<number>`count(*)::int` })
+        .from(llmUsage)
+        .where(and(scope, gte(llmUsage.createdAt, since))),
+    ]);
+    return { byModel, recent: recent[0] ?? { costUsd: 0, calls: 0 } };
   }
 }

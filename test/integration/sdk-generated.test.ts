@@ -5,7 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { ChatRequest } from '../../src/ai/openai-compatible/server';
 import { buildOpenApiDocument } from '../../src/http/openapi/document';
-import { apiOperations } from '../../src/http/openapi/operations';
+import { apiRoutes as apiOperations } from '../../src/http/routes';
 import { generateSdk, writeSdk } from '../../src/sdkgen';
 import { startTestApp, type TestApp } from '../support/app';
 

@@ -1,7 +1,6 @@
 import { dirname, join } from 'node:path';
 import express, { Router } from 'express';
-import { API_BASE_PATH, buildOpenApiDocument } from './document';
-import { apiOperations } from './operations';
+import { API_BASE_PATH } from './document';
 
 export const OPENAPI_PATH = `${API_BASE_PATH}/openapi.json`;
 export const DOCS_PATH = '/docs';
@@ -30,20 +29,15 @@ const DOCS_HTML = `<!doctype html>
 `;
 
 /**
- * `GET /api/v1/openapi.json` (public) and the Swagger UI reference at `/docs`. The document is
- * built once, at mount: a registration error (duplicate operationId, undeclared path parameter, a
- * schema JSON Schema cannot express) stops the API from starting rather than serving a wrong one.
+ * The Swagger UI reference at `/docs`, reading `GET /api/v1/openapi.json` (a declared route,
+ * `src/http/routes/index.ts`).
  */
 export function openApiRoutes(): Router {
-  const document = JSON.stringify(buildOpenApiDocument(apiOperations));
   const swaggerUiDir = dirname(require.resolve('swagger-ui-dist/package.json'));
   const assets = new Set(DOCS_ASSETS);
   const serveAsset = express.static(swaggerUiDir, { index: false, redirect: false, fallthrough: true, maxAge: '1h' });
 
   const router = Router();
-  router.get(OPENAPI_PATH, (_req, res) => {
-    res.type('application/json').send(document);
-  });
   router.get(DOCS_PATH, (_req, res) => {
     res.type('html').send(DOCS_HTML);
   });

@@ -1,9 +1,6 @@
-import type { Request } from 'express';
-import { Router } from 'express';
-import { notFound, parseOr400 } from '../../lib/errors';
+import { notFound } from '../../lib/errors';
 import { decodeCursor, idKey, pageOf, pageQuerySchema } from '../../lib/pagination';
 import { toAgentView, toRunView, type AgentRef } from '../../models/agents-repository';
-import { uuidParam } from '../../schemas/api';
 import {
   agentCatalog,
   createCloudAgentSchema,
@@ -12,83 +9,197 @@ import {
   updateCloudAgentSchema,
   updateLocalAgentSchema,
 } from '../../schemas/agents';
-import { UsageLimiter } from '../../lib/usage-limiter';
-import type { ApiContext } from '../context';
-import { currentUser } from '../middleware/authenticate';
+import {
+  agentCatalogResponse,
+  agentRunListResponse,
+  agentRunQueuedResponse,
+  cloudAgentListResponse,
+  cloudAgentView,
+  localAgentListResponse,
+  localAgentView,
+} from '../openapi/response-schemas';
+import { defineRoute } from '../route';
+import { agentIdParam } from './params';
+import { usageLimiter } from './shared';
 
 /** `GET /agents/local` and `/agents/cloud`: `?limit` 1–200 (default 50), `?cursor`. */
 export const agentsPageQuerySchema = pageQuerySchema(50);
+
+const TIER_LIMIT = 'Creating or enabling an agent past the plan\'s limit of enabled agents (local and cloud together) answers 403 `tier_limit` (`details: {limit}`).';
+const REFINED =
+  'JSON Schema cannot state every check: `scheduleCron` must be a valid five-field cron (minute hour day month weekday), `timezone` an IANA zone (e.g. `Europe/Berlin`)';
+const LOCAL_REFINED = `${REFINED}, each of \`directoryPaths\` an absolute path (POSIX or Windows) without \`..\` segments. Duplicate \`dataTypes\` are dropped; \`fileExtensions\` are lower-cased.`;
+const CLOUD_REFINED = `${REFINED}, \`filterConfig.dateRange.from\` not after \`to\`. Duplicate \`dataTypes\` are dropped. Credentials are never part of the body: connect one through \`GET /oauth/{provider}/authorize?agentId=\`.`;
+const tags = ['agents'];
+
+/** The same five routes for each kind; only the schemas and the words differ. */
+function agentKindRoutes<const K extends 'local' | 'cloud'>(
+  kind: K,
+  schemas: { create: K extends 'local' ? typeof createLocalAgentSchema : typeof createCloudAgentSchema; update: K extends 'local' ? typeof updateLocalAgentSchema : typeof updateCloudAgentSchema },
+  docs: {
+    Name: 'Local' | 'Cloud';
+    list: { summary: string; schema: typeof localAgentListResponse | typeof cloudAgentListResponse };
+    view: typeof localAgentView | typeof cloudAgentView;
+    create: { summary: string; description: string; example: unknown; created: string };
+    get: string;
+    update: { summary: string; description: string; example: unknown };
+    remove: string;
+  },
+) {
+  return [
+    defineRoute({
+      method: 'get', path: `/agents/${kind}`, operationId: `list${docs.Name}Agents`, tags, auth: 'bearer',
+      summary: docs.list.summary,
+      query: agentsPageQuerySchema,
+      responses: { 200: { description: 'One page of agents; `nextCursor` goes back as `?cursor` (null on the last page)', schema: docs.list.schema } },
+      errors: [400],
+      handler: async ({ user, query }, ctx) => {
+        // Newest first, in pages (SPEC §9).
+        const beforeId = query.cursor ? decodeCursor(query.cursor, idKey) : undefined;
+        const page = pageOf(await ctx.repos.agents.listPage(kind, user.id, { limit: query.limit + 1, beforeId }), query.limit, (agent) => [agent.id]);
+        return { agents: page.items.map((agent) => toAgentView({ kind, agent } as AgentRef)), nextCursor: page.nextCursor };
+      },
+    }),
+    defineRoute({
+      method: 'post', path: `/agents/${kind}`, operationId: `create${docs.Name}Agent`, tags, auth: 'bearer',
+      summary: docs.create.summary,
+      description: docs.create.description,
+      body: schemas.create as typeof createLocalAgentSchema | typeof createCloudAgentSchema,
+      bodyExample: docs.create.example,
+      responses: { 201: { description: docs.create.created, schema: docs.view } },
+      errors: [403],
+      handler: async ({ user, body }, ctx) => toAgentView(await ctx.agents.create(kind, user.id, body as never)),
+    }),
+    defineRoute({
+      method: 'get', path: `/agents/${kind}/:id`, operationId: `get${docs.Name}Agent`, tags, auth: 'bearer',
+      summary: docs.get,
+      params: agentIdParam,
+      responses: { 200: { description: 'The agent', schema: docs.view } },
+      errors: [404],
+      handler: async ({ user, params }, ctx) => {
+        const agent = await ctx.repos.agents.get(kind as 'local', user.id, params.id);
+        if (!agent) throw notFound('Agent');
+        return toAgentView({ kind, agent } as AgentRef);
+      },
+    }),
+    defineRoute({
+      method: 'put', path: `/agents/${kind}/:id`, operationId: `update${docs.Name}Agent`, tags, auth: 'bearer',
+      summary: docs.update.summary,
+      description: docs.update.description,
+      params: agentIdParam,
+      body: schemas.update as typeof updateLocalAgentSchema | typeof updateCloudAgentSchema,
+      bodyExample: docs.update.example,
+      responses: { 200: { description: 'The agent', schema: docs.view } },
+      errors: [403, 404],
+      handler: async ({ user, params, body }, ctx) => toAgentView(await ctx.agents.update(kind, user.id, params.id, body as never)),
+    }),
+    defineRoute({
+      method: 'delete', path: `/agents/${kind}/:id`, operationId: `delete${docs.Name}Agent`, tags, auth: 'bearer',
+      summary: docs.remove,
+      params: agentIdParam,
+      responses: { 204: 'Deleted' },
+      errors: [404],
+      handler: async ({ user, params }, ctx) => {
+        await ctx.agents.remove(kind, user.id, params.id);
+      },
+    }),
+  ];
+}
 
 /**
  * Background agents (SPEC §7): the catalog, CRUD of local and cloud agent configs, run logs and
  * manual runs. Every call is scoped to the caller's own agents (another user's agent is a 404).
  * Creating or enabling past the plan's limit answers 403 `tier_limit`.
  */
-export function agentRoutes(ctx: ApiContext): Router {
-  const router = Router();
-  const usage = new UsageLimiter(ctx.redis, ctx.config.redis.keyPrefix, ctx.config.usageLimits);
-  const agentId = (req: Request) => {
-    const id = uuidParam.safeParse(req.params.id);
-    if (!id.success) throw notFound('Agent');
-    return id.data;
-  };
+export const agentRoutes = [
+  defineRoute({
+    method: 'get', path: '/agents/catalog', operationId: 'getAgentCatalog', tags, auth: 'bearer',
+    summary: 'The agent types, each with the JSON Schema of its config',
+    responses: { 200: { description: 'The catalog', schema: agentCatalogResponse } },
+    handler: () => ({ agents: agentCatalog() }),
+  }),
 
-  router.get('/agents/catalog', (_req, res) => {
-    res.json({ agents: agentCatalog() });
-  });
-
-  router.get('/agents/runs', async (req, res) => {
-    const query = parseOr400(listRunsQuerySchema, req.query, 'query');
-    const beforeId = query.cursor ? decodeCursor(query.cursor, idKey) : undefined;
-    const { runs, total } = await ctx.repos.agents.listRuns(currentUser(req).id, { ...query, beforeId });
-    const page = pageOf(runs, query.limit, (run) => [run.id]);
-    // `page`/`total` stay for offset clients; `nextCursor` is the SPEC §9 way through the list.
-    res.json({ runs: page.items.map(toRunView), page: query.page, limit: query.limit, total, nextCursor: page.nextCursor });
-  });
-
-  // The same five routes for each kind; only the body schemas differ.
-  const kinds = [
-    { kind: 'local', create: createLocalAgentSchema, update: updateLocalAgentSchema },
-    { kind: 'cloud', create: createCloudAgentSchema, update: updateCloudAgentSchema },
-  ] as const;
-  for (const { kind, create, update } of kinds) {
-    router.get(`/agents/${kind}`, async (req, res) => {
-      // Newest first, in pages (SPEC §9).
-      const query = parseOr400(agentsPageQuerySchema, req.query, 'query');
+  defineRoute({
+    method: 'get', path: '/agents/runs', operationId: 'listAgentRuns', tags, auth: 'bearer',
+    summary: "The caller's agent runs, newest first, a page at a time (optionally of one agent)",
+    query: listRunsQuerySchema,
+    responses: { 200: { description: 'A page of runs and the total', schema: agentRunListResponse } },
+    handler: async ({ user, query }, ctx) => {
       const beforeId = query.cursor ? decodeCursor(query.cursor, idKey) : undefined;
-      const page = pageOf(await ctx.repos.agents.listPage(kind, currentUser(req).id, { limit: query.limit + 1, beforeId }), query.limit, (agent) => [agent.id]);
-      res.json({ agents: page.items.map((agent) => toAgentView({ kind, agent } as AgentRef)), nextCursor: page.nextCursor });
-    });
+      const { runs, total } = await ctx.repos.agents.listRuns(user.id, { ...query, beforeId });
+      const page = pageOf(runs, query.limit, (run) => [run.id]);
+      // `page`/`total` stay for offset clients; `nextCursor` is the SPEC §9 way through the list.
+      return { runs: page.items.map(toRunView), page: query.page, limit: query.limit, total, nextCursor: page.nextCursor };
+    },
+  }),
 
-    router.post(`/agents/${kind}`, async (req, res) => {
-      const body = parseOr400(create, req.body);
-      res.status(201).json(toAgentView(await ctx.agents.create(kind, currentUser(req).id, body)));
-    });
+  ...agentKindRoutes('local', { create: createLocalAgentSchema, update: updateLocalAgentSchema }, {
+    Name: 'Local',
+    list: { summary: "The caller's local-directory agents, newest first, in pages", schema: localAgentListResponse },
+    view: localAgentView,
+    create: {
+      summary: 'Create a local-directory agent (its device reads the folders)',
+      description: `${LOCAL_REFINED} ${TIER_LIMIT}`,
+      example: {
+        name: 'Meeting notes',
+        deviceId: 'laptop-1',
+        directoryPaths: ['/home/me/notes'],
+        dataTypes: ['tasks', 'notes'],
+        promptTemplate: 'Extract the action items and decisions from this file.',
+        fileExtensions: ['.md', '.txt'],
+        scheduleCron: '0 9 * * 1-5',
+        timezone: 'Europe/Berlin',
+      },
+      created: 'The agent',
+    },
+    get: 'A local-directory agent (its owner only)',
+    update: {
+      summary: 'Change some fields of a local-directory agent',
+      description: `At least one field. ${LOCAL_REFINED} A changed schedule, time zone or \`enabled\` recomputes \`nextRunAt\`. ${TIER_LIMIT}`,
+      example: { name: 'Weekday notes', scheduleCron: '30 8 * * 1-5', timezone: 'America/New_York' },
+    },
+    remove: 'Delete a local-directory agent',
+  }),
 
-    router.get(`/agents/${kind}/:id`, async (req, res) => {
-      const agent = await ctx.repos.agents.get(kind as 'local', currentUser(req).id, agentId(req));
-      if (!agent) throw notFound('Agent');
-      res.json(toAgentView({ kind, agent } as AgentRef));
-    });
+  ...agentKindRoutes('cloud', { create: createCloudAgentSchema, update: updateCloudAgentSchema }, {
+    Name: 'Cloud',
+    list: { summary: "The caller's cloud agents (Gmail, Outlook, Teams), newest first, in pages", schema: cloudAgentListResponse },
+    view: cloudAgentView,
+    create: {
+      summary: 'Create a cloud agent; connect its account afterwards through OAuth',
+      description: `${CLOUD_REFINED} ${TIER_LIMIT}`,
+      example: {
+        provider: 'gmail',
+        name: 'Inbox tasks',
+        dataTypes: ['tasks'],
+        promptTemplate: 'Extract the tasks this email asks of me.',
+        scheduleCron: '0 * * * *',
+        timezone: 'UTC',
+        filterConfig: { labels: ['INBOX'], dateRange: { from: '2025-01-01' }, senders: ['boss@example.com'] },
+      },
+      created: 'The agent (`connected: false` until an account is connected)',
+    },
+    get: 'A cloud agent (its owner only)',
+    update: {
+      summary: 'Change some fields of a cloud agent (not its provider)',
+      description: `At least one field. ${CLOUD_REFINED} A changed schedule, time zone or \`enabled\` recomputes \`nextRunAt\`. ${TIER_LIMIT}`,
+      example: { promptTemplate: 'Extract deadlines and owners.', filterConfig: { senders: ['team@example.com'] } },
+    },
+    remove: 'Delete a cloud agent',
+  }),
 
-    router.put(`/agents/${kind}/:id`, async (req, res) => {
-      const id = agentId(req);
-      const body = parseOr400(update, req.body);
-      res.json(toAgentView(await ctx.agents.update(kind, currentUser(req).id, id, body)));
-    });
-
-    router.delete(`/agents/${kind}/:id`, async (req, res) => {
-      await ctx.agents.remove(kind, currentUser(req).id, agentId(req));
-      res.status(204).end();
-    });
-  }
-
-  router.post('/agents/:id/run', async (req, res) => {
-    const user = currentUser(req);
-    const id = agentId(req);
-    await usage.take('agentRunsPerMinute', user);
-    res.status(202).json(await ctx.agents.runNow(user.id, id));
-  });
-
-  return router;
-}
+  defineRoute({
+    method: 'post', path: '/agents/:id/run', operationId: 'runAgent', tags, auth: 'bearer',
+    summary: 'Queue a manual run of a local or cloud agent',
+    description:
+      'The run is logged in `GET /agents/runs`; a local agent\'s run waits (`waiting_device`) until its device is online. ' +
+      'A cloud agent without a connected account answers 409 `not_connected`, one whose connection was revoked 409 `reauth_required`.',
+    params: agentIdParam,
+    responses: { 202: { description: 'Queued', schema: agentRunQueuedResponse } },
+    errors: [404, 409, 429],
+    handler: async ({ user, params }, ctx) => {
+      await usageLimiter(ctx).take('agentRunsPerMinute', user);
+      return ctx.agents.runNow(user.id, params.id);
+    },
+  }),
+];

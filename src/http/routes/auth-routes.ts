@@ -1,53 +1,82 @@
-import { Router, type Request } from 'express';
+import type { Request } from 'express';
 import { LoginThrottle } from '../../auth/login-throttle';
 import { publicUser } from '../../auth/auth-service';
-import { AppError, notFound, parseOr400 } from '../../lib/errors';
+import { AppError, notFound } from '../../lib/errors';
 import { loginSchema, refreshSchema, registerSchema } from '../../schemas/api';
-import type { ApiContext } from '../context';
-import { authenticate, currentUser } from '../middleware/authenticate';
+import { authSessionResponse, meResponse } from '../openapi/response-schemas';
+import { defineRoute, perContext } from '../route';
+
+// Login and registration cost argon2 time and guess passwords: limited before any hashing (0067).
+const throttle = perContext((ctx) => new LoginThrottle(ctx.redis, ctx.config.redis.keyPrefix, ctx.config.auth));
+const clientIp = (req: Request) => req.ip ?? req.socket.remoteAddress ?? 'unknown';
+const tags = ['auth'];
 
 /** `/auth/register`, `/auth/login`, `/auth/refresh`, `/auth/logout`, `/me`. */
-export function authRoutes(ctx: ApiContext): Router {
-  const router = Router();
-  // Login and registration cost argon2 time and guess passwords: limited before any hashing (0067).
-  const throttle = new LoginThrottle(ctx.redis, ctx.config.redis.keyPrefix, ctx.config.auth);
-  const clientIp = (req: Request) => req.ip ?? req.socket.remoteAddress ?? 'unknown';
+export const authRoutes = [
+  defineRoute({
+    method: 'post', path: '/auth/register', operationId: 'register', tags, auth: 'public',
+    summary: 'Create an account and sign in',
+    body: registerSchema,
+    responses: { 201: { description: 'The new user and a token pair', schema: authSessionResponse } },
+    errors: [409, 429],
+    handler: async ({ req, body }, ctx) => {
+      await throttle(ctx).beforeRegister(clientIp(req));
+      return ctx.auth.register(body);
+    },
+  }),
 
-  router.post('/auth/register', async (req, res) => {
-    const body = parseOr400(registerSchema, req.body);
-    await throttle.beforeRegister(clientIp(req));
-    res.status(201).json(await ctx.auth.register(body));
-  });
+  defineRoute({
+    method: 'post', path: '/auth/login', operationId: 'login', tags, auth: 'public',
+    summary: 'Sign in with email and password',
+    body: loginSchema,
+    responses: { 200: { description: 'The user and a token pair', schema: authSessionResponse } },
+    errors: [401, 429],
+    handler: async ({ req, body }, ctx) => {
+      await throttle(ctx).beforeLogin(clientIp(req), body.email);
+      let session: Awaited<ReturnType<typeof ctx.auth.login>>;
+      try {
+        session = await ctx.auth.login(body);
+      } catch (error) {
+        if (error instanceof AppError && error.code === 'invalid_credentials') await throttle(ctx).loginFailed(body.email);
+        throw error;
+      }
+      await throttle(ctx).loginSucceeded(body.email);
+      return session;
+    },
+  }),
 
-  router.post('/auth/login', async (req, res) => {
-    const body = parseOr400(loginSchema, req.body);
-    await throttle.beforeLogin(clientIp(req), body.email);
-    let session: Awaited<ReturnType<typeof ctx.auth.login>>;
-    try {
-      session = await ctx.auth.login(body);
-    } catch (error) {
-      if (error instanceof AppError && error.code === 'invalid_credentials') await throttle.loginFailed(body.email);
-      throw error;
-    }
-    await throttle.loginSucceeded(body.email);
-    res.json(session);
-  });
-
-  router.post('/auth/refresh', async (req, res) => {
-    res.json(await ctx.auth.refresh(parseOr400(refreshSchema, req.body).refreshToken));
-  });
+  defineRoute({
+    method: 'post', path: '/auth/refresh', operationId: 'refreshTokens', tags, auth: 'public',
+    summary: 'Exchange a refresh token for a new pair',
+    description: 'Refresh tokens rotate: each is single use, and presenting a used one revokes its whole family.',
+    body: refreshSchema,
+    responses: { 200: { description: 'The user and a new token pair', schema: authSessionResponse } },
+    errors: [401],
+    handler: ({ body }, ctx) => ctx.auth.refresh(body.refreshToken),
+  }),
 
   // The refresh token is the credential: a client whose access token already expired can still sign out.
-  router.post('/auth/logout', async (req, res) => {
-    await ctx.auth.logout(parseOr400(refreshSchema, req.body).refreshToken);
-    res.status(204).end();
-  });
+  defineRoute({
+    method: 'post', path: '/auth/logout', operationId: 'logout', tags, auth: 'public',
+    summary: 'Sign out a session',
+    description:
+      'Revokes the refresh-token family of the given token: its refresh tokens and the access tokens issued in it stop working, and its open sockets are disconnected. An unknown token is accepted silently.',
+    body: refreshSchema,
+    responses: { 204: 'Signed out' },
+    handler: async ({ body }, ctx) => {
+      await ctx.auth.logout(body.refreshToken);
+    },
+  }),
 
-  router.get('/me', authenticate(ctx.tokens), async (req, res) => {
-    const user = await ctx.repos.users.findById(currentUser(req).id);
-    if (!user) throw notFound('User');
-    res.json({ user: { ...publicUser(user), admin: await ctx.admin.directory.isAdmin(user.id), limits: ctx.config.tiers[user.tier] } });
-  });
-
-  return router;
-}
+  defineRoute({
+    method: 'get', path: '/me', operationId: 'getMe', tags, auth: 'bearer',
+    summary: 'The caller, with their tier limits',
+    responses: { 200: { description: 'The user', schema: meResponse } },
+    errors: [404],
+    handler: async ({ user: caller }, ctx) => {
+      const user = await ctx.repos.users.findById(caller.id);
+      if (!user) throw notFound('User');
+      return { user: { ...publicUser(user), admin: await ctx.admin.directory.isAdmin(user.id), limits: ctx.config.tiers[user.tier] } };
+    },
+  }),
+];

@@ -1,11 +1,11 @@
-import { Router } from 'express';
-import { AppError, notFound, parseOr400, zodDetails } from '../../lib/errors';
+import { AppError, notFound, zodDetails } from '../../lib/errors';
 import { decodeCursor, pageOf, pageQuerySchema, rankIdKey } from '../../lib/pagination';
 import { CanvasFullError, PlacementError } from '../../models/blocks-repository';
 import { createBlockSchema, parseBlockContent, updateBlockSchema } from '../../schemas/blocks';
-import { uuidParam } from '../../schemas/api';
-import type { ApiContext } from '../context';
-import { requireCanvasRole } from '../middleware/canvas-access';
+import { canvasAccess } from '../middleware/canvas-access';
+import { blockListResponse, blockResponse } from '../openapi/response-schemas';
+import { defineRoute } from '../route';
+import { blockParams, canvasIdParam } from './params';
 
 export const blocksPageQuerySchema = pageQuerySchema(200);
 
@@ -34,61 +34,91 @@ async function announce(emit: () => Promise<unknown>): Promise<void> {
   }
 }
 
+const tags = ['blocks'];
+
 /** Blocks of a canvas; every mutation is broadcast to the canvas room. */
-export function blockRoutes(ctx: ApiContext): Router {
-  const router = Router();
-  const { canvases, blocks } = ctx.repos;
-
+export const blockRoutes = [
   // Rank order, in pages (SPEC §9): `?limit` ≤ 200 (default 200), `?cursor` = the last page's `nextCursor`.
-  router.get('/canvases/:id/blocks', async (req, res) => {
-    const { canvasId } = await requireCanvasRole(req, canvases, 'viewer');
-    const query = parseOr400(blocksPageQuerySchema, req.query, 'query');
-    const after = query.cursor ? decodeCursor(query.cursor, rankIdKey) : undefined;
-    const page = pageOf(await blocks.listPage(canvasId, { limit: query.limit + 1, after }), query.limit, (block) => [block.rank, block.id]);
-    res.json({ blocks: page.items, nextCursor: page.nextCursor });
-  });
+  defineRoute({
+    method: 'get', path: '/canvases/:id/blocks', operationId: 'listBlocks', tags, auth: 'bearer',
+    summary: "A canvas's blocks, ordered by rank (viewer), in pages",
+    description: '`?limit` 1–200 (default 200); `nextCursor` is null on the last page, else pass it as `?cursor` for the next (a foreign cursor is 400 `invalid_cursor`).',
+    params: canvasIdParam,
+    query: blocksPageQuerySchema,
+    responses: { 200: { description: 'One page of blocks', schema: blockListResponse } },
+    errors: [400, 404],
+    handler: async (input, ctx) => {
+      const { canvasId } = await canvasAccess(ctx.repos.canvases, input.user, input.params.id, 'viewer');
+      const query = input.query;
+      const after = query.cursor ? decodeCursor(query.cursor, rankIdKey) : undefined;
+      const page = pageOf(await ctx.repos.blocks.listPage(canvasId, { limit: query.limit + 1, after }), query.limit, (block) => [block.rank, block.id]);
+      return { blocks: page.items, nextCursor: page.nextCursor };
+    },
+  }),
 
-  router.post('/canvases/:id/blocks', async (req, res) => {
-    const { canvasId, user } = await requireCanvasRole(req, canvases, 'editor');
-    const body = parseOr400(createBlockSchema, req.body);
-    const { afterId, beforeId, ...input } = body;
-    const block = await placing(() =>
-      blocks.create(canvasId, user.id, input, { afterId, beforeId }, ctx.config.canvas.maxBlocks, (created) => announce(() => ctx.canvasEvents.emit(canvasId, 'block_added', { canvasId, block: created }))),
-    );
-    res.status(201).json({ block });
-  });
+  defineRoute({
+    method: 'post', path: '/canvases/:id/blocks', operationId: 'createBlock', tags, auth: 'bearer',
+    summary: 'Add a block (editor); broadcast to the room as `block_added`',
+    description: 'Placed after `afterId` and/or before `beforeId` (an unknown or misordered neighbour is 400 `invalid_placement`); at the end without either. Content is at most 20,000 characters as JSON.',
+    params: canvasIdParam,
+    body: createBlockSchema,
+    responses: { 201: { description: 'The block', schema: blockResponse } },
+    errors: [403, 404, 409],
+    handler: async (input, ctx) => {
+      const { canvasId, user } = await canvasAccess(ctx.repos.canvases, input.user, input.params.id, 'editor');
+      const { afterId, beforeId, ...fields } = input.body;
+      const block = await placing(() =>
+        ctx.repos.blocks.create(canvasId, user.id, fields, { afterId, beforeId }, ctx.config.canvas.maxBlocks, (created) =>
+          announce(() => ctx.canvasEvents.emit(canvasId, 'block_added', { canvasId, block: created })),
+        ),
+      );
+      return { block };
+    },
+  }),
 
-  router.patch('/canvases/:id/blocks/:blockId', async (req, res) => {
-    const { canvasId } = await requireCanvasRole(req, canvases, 'editor');
-    const blockId = uuidParam.safeParse(req.params.blockId);
-    if (!blockId.success) throw notFound('Block');
-    const body = parseOr400(updateBlockSchema, req.body);
-    const existing = await blocks.find(canvasId, blockId.data);
-    if (!existing) throw notFound('Block');
-    let content: Record<string, unknown> | undefined;
-    if (body.content) {
-      const parsed = parseBlockContent(existing.type, body.content);
-      if (!parsed.success) throw new AppError(400, 'validation_failed', `Invalid content for a ${existing.type} block`, zodDetails(parsed.error as never));
-      content = parsed.data as Record<string, unknown>;
-    }
-    const moving = body.afterId !== undefined || body.beforeId !== undefined;
-    const block = await placing(() =>
-      blocks.update(canvasId, blockId.data, { content, placement: moving ? { afterId: body.afterId, beforeId: body.beforeId } : undefined }, (updated) =>
-        announce(() => ctx.canvasEvents.emit(canvasId, 'block_updated', { canvasId, block: updated })),
-      ),
-    );
-    if (!block) throw notFound('Block');
-    res.json({ block });
-  });
+  defineRoute({
+    method: 'patch', path: '/canvases/:id/blocks/:blockId', operationId: 'updateBlock', tags, auth: 'bearer',
+    summary: 'Change content and/or move a block (editor); broadcast as `block_updated`',
+    description: "At least one of `content`, `afterId`, `beforeId`. `content` is checked against the block's stored type (its schema is that of `createBlock`'s `content` for the type).",
+    params: blockParams,
+    body: updateBlockSchema,
+    bodyExample: { content: { text: 'Edited text' } },
+    responses: { 200: { description: 'The block', schema: blockResponse } },
+    errors: [403, 404],
+    handler: async (input, ctx) => {
+      const { blocks } = ctx.repos;
+      const { canvasId } = await canvasAccess(ctx.repos.canvases, input.user, input.params.id, 'editor');
+      const { blockId } = input.params;
+      const body = input.body;
+      const existing = await blocks.find(canvasId, blockId);
+      if (!existing) throw notFound('Block');
+      let content: Record<string, unknown> | undefined;
+      if (body.content) {
+        const parsed = parseBlockContent(existing.type, body.content);
+        if (!parsed.success) throw new AppError(400, 'validation_failed', `Invalid content for a ${existing.type} block`, zodDetails(parsed.error as never));
+        content = parsed.data as Record<string, unknown>;
+      }
+      const moving = body.afterId !== undefined || body.beforeId !== undefined;
+      const block = await placing(() =>
+        blocks.update(canvasId, blockId, { content, placement: moving ? { afterId: body.afterId, beforeId: body.beforeId } : undefined }, (updated) =>
+          announce(() => ctx.canvasEvents.emit(canvasId, 'block_updated', { canvasId, block: updated })),
+        ),
+      );
+      if (!block) throw notFound('Block');
+      return { block };
+    },
+  }),
 
-  router.delete('/canvases/:id/blocks/:blockId', async (req, res) => {
-    const { canvasId } = await requireCanvasRole(req, canvases, 'editor');
-    const blockId = uuidParam.safeParse(req.params.blockId);
-    if (!blockId.success) throw notFound('Block');
-    const deleted = await blocks.delete(canvasId, blockId.data, (id) => announce(() => ctx.canvasEvents.emit(canvasId, 'block_deleted', { canvasId, blockId: id })));
-    if (!deleted) throw notFound('Block');
-    res.status(204).end();
-  });
-
-  return router;
-}
+  defineRoute({
+    method: 'delete', path: '/canvases/:id/blocks/:blockId', operationId: 'deleteBlock', tags, auth: 'bearer',
+    summary: 'Delete a block (editor); broadcast as `block_deleted`',
+    params: blockParams,
+    responses: { 204: 'Deleted' },
+    errors: [403, 404],
+    handler: async ({ user, params }, ctx) => {
+      const { canvasId } = await canvasAccess(ctx.repos.canvases, user, params.id, 'editor');
+      const deleted = await ctx.repos.blocks.delete(canvasId, params.blockId, (id) => announce(() => ctx.canvasEvents.emit(canvasId, 'block_deleted', { canvasId, blockId: id })));
+      if (!deleted) throw notFound('Block');
+    },
+  }),
+];

@@ -1,16 +1,15 @@
-import type { Request, Response } from 'express';
-import { Router } from 'express';
 import { z } from 'zod';
 import type { ChatEvent } from '../../assistant/chat-events';
 import { chatTurnEvents, chatTurnSource } from '../streams/chat-source';
 import { chatBodySchema } from '../../assistant/chat-service';
-import { AppError, notFound, parseOr400 } from '../../lib/errors';
+import { AppError, notFound } from '../../lib/errors';
 import { decodeCursor, encodeCursor, pageQuerySchema } from '../../lib/pagination';
 import { toChatMessageView, toChatSessionView } from '../../models/chat-repository';
-import { uuidParam } from '../../schemas/api';
-import { UsageLimiter } from '../../lib/usage-limiter';
 import type { ApiContext } from '../context';
-import { currentUser } from '../middleware/authenticate';
+import { chatCancelResponse } from '../openapi/response-schemas';
+import { defineRoute } from '../route';
+import { sessionIdParam } from './params';
+import { usageLimiter } from './shared';
 
 /** `GET /chat/sessions`: `?limit` (1–200, default 50) and the opaque `?cursor` of the previous page. */
 export const chatSessionsQuerySchema = z.strictObject({
@@ -42,92 +41,138 @@ const sessionCursor = {
   },
 };
 
+const tags = ['assistant'];
+
+const startTurn = (ctx: ApiContext, userId: string, body: z.output<typeof chatBodySchema>) =>
+  ctx.chat.start({ userId, message: body.message, sessionId: body.sessionId, deviceId: body.deviceId, tools: body.tools, model: body.config });
+
+/** The caller's session; someone else's answers exactly like a missing one (0014). */
+async function ownedSession(ctx: ApiContext, userId: string, id: string) {
+  const session = await ctx.repos.chat.findOwned(userId, id);
+  if (!session) throw notFound('Chat session');
+  return session;
+}
+
 /** Assistant chat: one turn as JSON or as SSE, a session's history, deleting a session. */
-export function chatRoutes(ctx: ApiContext): Router {
-  const router = Router();
-  const usage = new UsageLimiter(ctx.redis, ctx.config.redis.keyPrefix, ctx.config.usageLimits);
-  const { chat } = ctx.repos;
+export const chatRoutes = [
+  defineRoute({
+    method: 'post', path: '/chat', operationId: 'chat', tags, auth: 'bearer',
+    summary: 'One assistant turn, answered as JSON when it ends',
+    description:
+      'Tools run on the device (`deviceId`, else the caller\'s online device); dangerous ones wait for an approval. ' +
+      '`tools: "none"` (the default when no device is online) answers as a plain assistant without device tools; ' +
+      '`tools: "device"` with no device online is 409 `device_offline`. `config: {provider, model}` picks a configured model (else 400 `unknown_model`).',
+    body: chatBodySchema,
+    responses: { 200: '`{sessionId, response, usage}`; a turn stopped by a cancel answers `{sessionId, response: <partial>, cancelled: true, usage}`' },
+    errors: [404, 409, 429, 503],
+    handler: async ({ res, user, body }, ctx) => {
+      await usageLimiter(ctx).take('chatPerMinute', user);
+      const turn = await startTurn(ctx, user.id, body);
+      const controller = new AbortController();
+      // 'close' on the response: the client went away before the answer (a finished request also closes).
+      res.on('close', () => controller.abort());
+      let final: Extract<ChatEvent, { type: 'final' | 'error' | 'cancelled' }> | undefined;
+      for await (const event of chatTurnEvents({ ...ctx, checkEveryMs: ctx.config.streams.checkIntervalMs }, turn, controller.signal)) {
+        if (event.type === 'final' || event.type === 'error' || event.type === 'cancelled') final = event;
+      }
+      if (!final) return undefined; // client gone
+      if (final.type === 'error') throw new AppError(final.code === 'llm_unavailable' ? 503 : 502, final.code, final.message);
+      // Stopped by a cancel (SPEC §11): what the assistant had said so far.
+      if (final.type === 'cancelled') return { sessionId: turn.sessionId, response: final.response, cancelled: true, usage: final.usage };
+      return { sessionId: turn.sessionId, response: final.response, usage: final.usage };
+    },
+  }),
 
-  const startTurn = (userId: string, body: ReturnType<typeof chatBodySchema.parse>) =>
-    ctx.chat.start({ userId, message: body.message, sessionId: body.sessionId, deviceId: body.deviceId, tools: body.tools, model: body.config });
+  defineRoute({
+    method: 'post', path: '/chat/stream', operationId: 'chatStream', tags, auth: 'bearer',
+    summary: 'One assistant turn, streamed as server-sent events',
+    body: chatBodySchema,
+    responses: {
+      200: { description: 'SSE: `text_chunk {sessionId, text}` events, then `final {sessionId, response, usage}`, `error {sessionId, code, message}` or `cancelled {sessionId, response, usage}` (stopped by a cancel)', contentType: 'text/event-stream', headers: { 'X-Chat-Session-Id': 'The session id' } },
+    },
+    errors: [404, 409, 429, 503],
+    handler: async ({ req, res, user, body }, ctx) => {
+      // Counted before the stream opens, so a refusal is a plain 429 with Retry-After.
+      await usageLimiter(ctx).take('chatPerMinute', user);
+      await ctx.streams.serve(req, res, {
+        userId: user.id,
+        context: {},
+        prepare: async () => {
+          const turn = await startTurn(ctx, user.id, body);
+          res.setHeader('X-Chat-Session-Id', turn.sessionId);
+          return chatTurnSource({ ...ctx, checkEveryMs: ctx.config.streams.checkIntervalMs }, turn);
+        },
+      });
+    },
+  }),
 
-  router.post('/chat', async (req, res) => {
-    const user = currentUser(req);
-    const body = parseOr400(chatBodySchema, req.body);
-    await usage.take('chatPerMinute', user);
-    const turn = await startTurn(user.id, body);
-    const controller = new AbortController();
-    // 'close' on the response: the client went away before the answer (a finished request also closes).
-    res.on('close', () => controller.abort());
-    let final: Extract<ChatEvent, { type: 'final' | 'error' | 'cancelled' }> | undefined;
-    for await (const event of chatTurnEvents({ ...ctx, checkEveryMs: ctx.config.streams.checkIntervalMs }, turn, controller.signal)) {
-      if (event.type === 'final' || event.type === 'error' || event.type === 'cancelled') final = event;
-    }
-    if (!final) return; // client gone
-    if (final.type === 'error') throw new AppError(final.code === 'llm_unavailable' ? 503 : 502, final.code, final.message);
-    // Stopped by a cancel (SPEC §11): what the assistant had said so far.
-    if (final.type === 'cancelled') return void res.json({ sessionId: turn.sessionId, response: final.response, cancelled: true, usage: final.usage });
-    res.json({ sessionId: turn.sessionId, response: final.response, usage: final.usage });
-  });
+  defineRoute({
+    method: 'get', path: '/chat/sessions', operationId: 'listChatSessions', tags, auth: 'bearer',
+    summary: "The caller's chat sessions, most recently active first",
+    query: chatSessionsQuerySchema,
+    responses: { 200: '`{sessions: [{id, deviceId, status, mode (device|none|flow), flowId, escalationReason, title, createdAt, updatedAt}], nextCursor}`' },
+    errors: [400],
+    handler: async ({ user, query }, ctx) => {
+      const rows = await ctx.repos.chat.listOwned(user.id, { limit: query.limit + 1, after: query.cursor ? sessionCursor.decode(query.cursor) : undefined });
+      const page = rows.slice(0, query.limit);
+      return { sessions: page.map(toChatSessionView), nextCursor: rows.length > query.limit ? sessionCursor.encode(page.at(-1)!) : null };
+    },
+  }),
 
-  router.post('/chat/stream', async (req, res) => {
-    const user = currentUser(req);
-    const body = parseOr400(chatBodySchema, req.body);
-    // Counted before the stream opens, so a refusal is a plain 429 with Retry-After.
-    await usage.take('chatPerMinute', user);
-    await ctx.streams.serve(req, res, {
-      userId: user.id,
-      context: {},
-      prepare: async () => {
-        const turn = await startTurn(user.id, body);
-        res.setHeader('X-Chat-Session-Id', turn.sessionId);
-        return chatTurnSource({ ...ctx, checkEveryMs: ctx.config.streams.checkIntervalMs }, turn);
-      },
-    });
-  });
+  defineRoute({
+    method: 'get', path: '/chat/sessions/:id', operationId: 'getChatSession', tags, auth: 'bearer',
+    summary: 'One session (its owner only)',
+    params: sessionIdParam,
+    responses: { 200: '`{session: {id, deviceId, status, mode, flowId, escalationReason, title, createdAt, updatedAt}}`' },
+    errors: [404],
+    handler: async ({ user, params }, ctx) => ({ session: toChatSessionView(await ownedSession(ctx, user.id, params.id)) }),
+  }),
 
-  const ownedSession = async (req: Request) => {
-    const id = uuidParam.safeParse(req.params.id);
-    const session = id.success ? await chat.findOwned(currentUser(req).id, id.data) : null;
-    // Someone else's session answers exactly like a missing one (0014).
-    if (!session) throw notFound('Chat session');
-    return session;
-  };
-
-  router.get('/chat/sessions', async (req, res) => {
-    const query = parseOr400(chatSessionsQuerySchema, req.query);
-    const rows = await chat.listOwned(currentUser(req).id, { limit: query.limit + 1, after: query.cursor ? sessionCursor.decode(query.cursor) : undefined });
-    const page = rows.slice(0, query.limit);
-    res.json({ sessions: page.map(toChatSessionView), nextCursor: rows.length > query.limit ? sessionCursor.encode(page.at(-1)!) : null });
-  });
-
-  router.get('/chat/sessions/:id', async (req, res) => {
-    res.json({ session: toChatSessionView(await ownedSession(req)) });
-  });
-
-  router.get('/chat/sessions/:id/history', async (req, res) => {
-    const query = parseOr400(historyPageQuerySchema, req.query, 'query');
-    const session = await ownedSession(req);
-    const beforeSeq = query.cursor ? decodeCursor(query.cursor, seqKey) : undefined;
-    const rows = await chat.historyPage(session.id, { limit: query.limit + 1, beforeSeq });
-    // Fetched newest first; the page is answered in reading order, its cursor names its oldest message.
-    const page = rows.slice(0, query.limit).reverse();
-    const nextCursor = rows.length > query.limit ? encodeCursor([page[0].seq]) : null;
-    res.json({ session: toChatSessionView(session), messages: page.map(toChatMessageView), nextCursor });
-  });
+  defineRoute({
+    method: 'get', path: '/chat/sessions/:id/history', operationId: 'getChatHistory', tags, auth: 'bearer',
+    summary: "A session's messages (its owner only), in pages from the newest back",
+    description:
+      '`?limit` 1–200 (default 200). The first page holds the latest messages; each page reads oldest → newest. `nextCursor` (null when the page ' +
+      'reaches the first message) goes back as `?cursor` for the messages before the page. A foreign cursor is 400 `invalid_cursor`.',
+    params: sessionIdParam,
+    query: historyPageQuerySchema,
+    responses: { 200: '`{session, messages, nextCursor}`: `messages` oldest → newest within the page' },
+    errors: [400, 404],
+    // The query is read (400) before the session is looked up (404), as it always was.
+    handler: async ({ user, params, query }, ctx) => {
+      const session = await ownedSession(ctx, user.id, params.id);
+      const beforeSeq = query.cursor ? decodeCursor(query.cursor, seqKey) : undefined;
+      const rows = await ctx.repos.chat.historyPage(session.id, { limit: query.limit + 1, beforeSeq });
+      // Fetched newest first; the page is answered in reading order, its cursor names its oldest message.
+      const page = rows.slice(0, query.limit).reverse();
+      const nextCursor = rows.length > query.limit ? encodeCursor([page[0].seq]) : null;
+      return { session: toChatSessionView(session), messages: page.map(toChatMessageView), nextCursor };
+    },
+  }),
 
   // SPEC §11: stops the session's running turn, from any node; 202 while one runs, else 409 not_running.
-  router.post('/chat/sessions/:id/cancel', async (req, res) => {
-    const id = uuidParam.safeParse(req.params.id);
-    if (!id.success) throw notFound('Chat session');
-    res.status(202).json(await ctx.chatCancels.cancel(currentUser(req).id, id.data));
-  });
+  defineRoute({
+    method: 'post', path: '/chat/sessions/:id/cancel', operationId: 'cancelChatTurn', tags, auth: 'bearer',
+    summary: "Stop the session's running turn (its owner only), from any API node",
+    description:
+      'The model request is aborted, device tool calls in flight are abandoned, pending approvals of the turn become `rejected` with ' +
+      '`decisionReason: "cancelled"`, and the turn ends with `cancelled {sessionId}` on its stream and the device; the partial answer is kept in the ' +
+      'history with `status: "cancelled"`. A turn still queued never starts. 409 `not_running` when no turn runs.',
+    params: sessionIdParam,
+    responses: { 202: { description: 'The stop is under way', schema: chatCancelResponse } },
+    errors: [404, 409],
+    handler: ({ user, params }, ctx) => ctx.chatCancels.cancel(user.id, params.id),
+  }),
 
-  router.delete('/chat/sessions/:id', async (req, res) => {
-    const session = await ownedSession(req);
-    await chat.deleteOwned(session.userId, session.id);
-    res.status(204).end();
-  });
-
-  return router;
-}
+  defineRoute({
+    method: 'delete', path: '/chat/sessions/:id', operationId: 'deleteChatSession', tags, auth: 'bearer',
+    summary: 'Delete a session and its history',
+    params: sessionIdParam,
+    responses: { 204: 'Deleted' },
+    errors: [404],
+    handler: async ({ user, params }, ctx) => {
+      const session = await ownedSession(ctx, user.id, params.id);
+      await ctx.repos.chat.deleteOwned(session.userId, session.id);
+    },
+  }),
+];

@@ -1,87 +1,112 @@
-import type { Request } from 'express';
-import { Router } from 'express';
-import { AppError, notFound, parseOr400 } from '../../lib/errors';
+import { notFound } from '../../lib/errors';
 import { toGenerationView } from '../../models/generations-repository';
-import { generateSchema, idempotencyKeySchema, uuidParam } from '../../schemas/api';
+import { generateSchema, idempotencyKeySchema } from '../../schemas/api';
 import type { ApiContext } from '../context';
-import { currentUser } from '../middleware/authenticate';
-import { requireCanvasRole } from '../middleware/canvas-access';
+import type { AuthUser } from '../middleware/authenticate';
+import { canvasAccess } from '../middleware/canvas-access';
+import { generationCancelResponse, undoResponse } from '../openapi/response-schemas';
+import { defineRoute } from '../route';
 import { lastEventSeq } from '../sse';
 import { generationSource } from '../streams/generation-source';
+import { canvasIdParam, generationParams } from './params';
+
+const SSE = 'Server-sent events: each message has `id:` (sequence), `event:` and JSON `data` whose `type` is the event name: `status {generationId, stage}`, `tool_output {generationId, index, block}`, `complete {generationId, blocks, truncated}`, `error {generationId, code, message}`, `cancelled {generationId}` (stopped by a cancel; terminal).';
+const tags = ['generation'];
+
+/** The generation, if it belongs to the canvas the caller can view; else 404. */
+async function findGeneration(ctx: ApiContext, user: AuthUser, params: { id: string; generationId: string }) {
+  const { canvasId } = await canvasAccess(ctx.repos.canvases, user, params.id, 'viewer');
+  const generation = await ctx.repos.generations.findOnCanvas(canvasId, params.generationId);
+  if (!generation) throw notFound('Generation');
+  return generation;
+}
 
 /** AI generation: start and stream, inspect, replay, cancel, undo. */
-export function generationRoutes(ctx: ApiContext): Router {
-  const router = Router();
-  const { canvases, generations } = ctx.repos;
+export const generationRoutes = [
+  defineRoute({
+    method: 'post', path: '/canvases/:id/ai/generate-stream', operationId: 'generateStream', tags, auth: 'bearer',
+    summary: 'Start an AI generation on a canvas and stream its events',
+    description: 'Validates, applies the tier rate and concurrency limits (429 with `Retry-After`), runs the prompt guard (422 `prompt_rejected`), queues the generation and streams its events until it ends.',
+    params: canvasIdParam,
+    headers: { 'Idempotency-Key': { description: 'A repeat with the same key returns the same generation (header `Idempotent-Replayed: true`)', schema: idempotencyKeySchema } },
+    body: generateSchema,
+    responses: {
+      200: { description: SSE, contentType: 'text/event-stream', headers: { 'X-Generation-Id': 'The generation id', 'Idempotent-Replayed': '`true` when the Idempotency-Key was seen before' } },
+    },
+    errors: [403, 404, 422, 429, 503],
+    handler: async (input, ctx) => {
+      const { req, res } = input;
+      const { canvasId, user } = await canvasAccess(ctx.repos.canvases, input.user, input.params.id, 'viewer');
+      const body = input.body;
+      const idempotencyKey = input.headers['Idempotency-Key'];
+      // The stream slot is taken before the generation starts: a refused stream (429) starts nothing.
+      await ctx.streams.serve(req, res, {
+        userId: user.id,
+        context: { canvasId },
+        prepare: async () => {
+          const { generationId, replayed } = await ctx.generations.start({ user, canvasId, prompt: body.prompt, afterId: body.afterId, idempotencyKey });
+          res.setHeader('X-Generation-Id', generationId);
+          if (replayed) res.setHeader('Idempotent-Replayed', 'true');
+          return generationSource({ ...ctx, checkEveryMs: ctx.config.streams.checkIntervalMs }, generationId, 0);
+        },
+      });
+    },
+  }),
 
-  router.post('/canvases/:id/ai/generate-stream', async (req, res) => {
-    const { canvasId, user } = await requireCanvasRole(req, canvases, 'viewer');
-    const body = parseOr400(generateSchema, req.body);
-    const header = req.get('Idempotency-Key');
-    const idempotencyKey = header === undefined ? undefined : parseOr400(idempotencyKeySchema, header, 'Idempotency-Key header');
-    // The stream slot is taken before the generation starts: a refused stream (429) starts nothing.
-    await ctx.streams.serve(req, res, {
-      userId: user.id,
-      context: { canvasId },
-      prepare: async () => {
-        const { generationId, replayed } = await ctx.generations.start({ user, canvasId, prompt: body.prompt, afterId: body.afterId, idempotencyKey });
-        res.setHeader('X-Generation-Id', generationId);
-        if (replayed) res.setHeader('Idempotent-Replayed', 'true');
-        return generationSource({ ...ctx, checkEveryMs: ctx.config.streams.checkIntervalMs }, generationId, 0);
-      },
-    });
-  });
+  defineRoute({
+    method: 'get', path: '/canvases/:id/ai/generations/:generationId', operationId: 'getGeneration', tags, auth: 'bearer',
+    summary: 'Status, counts, token usage and error of a generation (viewer)',
+    params: generationParams,
+    responses: { 200: '`{generation: {id, canvasId, userId, status, blockCount, truncated, usage, error, attempts, createdAt, startedAt, completedAt, undoneAt}}`' },
+    errors: [404],
+    handler: async ({ user, params }, ctx) => ({ generation: toGenerationView(await findGeneration(ctx, user, params)) }),
+  }),
 
-  const findGeneration = async (req: Request) => {
-    const { canvasId } = await requireCanvasRole(req, canvases, 'viewer');
-    const id = uuidParam.safeParse(req.params.generationId);
-    const generation = id.success ? await generations.findOnCanvas(canvasId, id.data) : null;
-    if (!generation) throw notFound('Generation');
-    return generation;
-  };
-
-  router.get('/canvases/:id/ai/generations/:generationId', async (req, res) => {
-    res.json({ generation: toGenerationView(await findGeneration(req)) });
-  });
-
-  router.get('/canvases/:id/ai/generations/:generationId/events', async (req, res) => {
-    const generation = await findGeneration(req);
-    const afterSeq = lastEventSeq(req.get('Last-Event-ID') ?? (req.query.lastEventId as string | undefined));
-    await ctx.streams.serve(req, res, {
-      userId: currentUser(req).id,
-      context: { canvasId: generation.canvasId, generationId: generation.id },
-      prepare: async () => generationSource({ ...ctx, checkEveryMs: ctx.config.streams.checkIntervalMs }, generation.id, afterSeq),
-    });
-  });
+  defineRoute({
+    method: 'get', path: '/canvases/:id/ai/generations/:generationId/events', operationId: 'replayGenerationEvents', tags, auth: 'bearer',
+    summary: "Replay a generation's events, then follow them live",
+    description: 'From the start, or after the sequence number in `Last-Event-ID` (header) or `lastEventId` (query).',
+    params: generationParams,
+    headers: { 'Last-Event-ID': { description: 'Resume after this event id' } },
+    responses: { 200: { description: SSE, contentType: 'text/event-stream' } },
+    errors: [404, 503],
+    handler: async ({ req, res, user, params, headers }, ctx) => {
+      const generation = await findGeneration(ctx, user, params);
+      const afterSeq = lastEventSeq(headers['Last-Event-ID'] ?? (req.query.lastEventId as string | undefined));
+      await ctx.streams.serve(req, res, {
+        userId: user.id,
+        context: { canvasId: generation.canvasId, generationId: generation.id },
+        prepare: async () => generationSource({ ...ctx, checkEveryMs: ctx.config.streams.checkIntervalMs }, generation.id, afterSeq),
+      });
+    },
+  }),
 
   // SPEC §11: the requester, or an editor/owner; 202 while queued or running, 409 once ended.
-  router.post('/canvases/:id/ai/generations/:generationId/cancel', async (req, res) => {
-    const { canvasId, user, role } = await requireCanvasRole(req, canvases, 'viewer');
-    const id = uuidParam.safeParse(req.params.generationId);
-    if (!id.success) throw notFound('Generation');
-    res.status(202).json(await ctx.generationCancels.request({ userId: user.id, role, canvasId, generationId: id.data }));
-  });
+  defineRoute({
+    method: 'post', path: '/canvases/:id/ai/generations/:generationId/cancel', operationId: 'cancelGeneration', tags, auth: 'bearer',
+    summary: 'Stop a queued or running generation (its requester, or an editor/owner)',
+    description:
+      'From any API node: the worker aborts the model request, stores nothing, records the usage so far and ends the generation `cancelled` ' +
+      '(SSE `cancelled {generationId}`, also replayed to resumed streams; room `generation_status {stage:"cancelled"}`); the rate-limit slot is freed. ' +
+      'A generation still queued never starts. 409 `not_running` once it has ended; 403 for a viewer who did not start it.',
+    params: generationParams,
+    responses: { 202: { description: 'The stop is under way', schema: generationCancelResponse } },
+    errors: [403, 404, 409],
+    handler: async ({ user, params }, ctx) => {
+      const { canvasId, role } = await canvasAccess(ctx.repos.canvases, user, params.id, 'viewer');
+      return ctx.generationCancels.request({ userId: user.id, role, canvasId, generationId: params.generationId });
+    },
+  }),
 
-  router.post('/canvases/:id/ai/generations/:generationId/undo', async (req, res) => {
-    const { canvasId, user } = await requireCanvasRole(req, canvases, 'editor');
-    const id = uuidParam.safeParse(req.params.generationId);
-    if (!id.success) throw notFound('Generation');
-    const blockIds = await ctx.repos.db.transaction(async (tx) => {
-      const generation = await generations.lock(id.data, tx);
-      if (!generation || generation.canvasId !== canvasId) throw notFound('Generation');
-      if (generation.status === 'undone') throw new AppError(409, 'already_undone', 'This generation was already undone');
-      if (generation.status !== 'completed') throw new AppError(409, 'generation_not_completed', `Only a completed generation can be undone (it is ${generation.status})`);
-      const deleted = await ctx.repos.blocks.deleteByGeneration(tx, canvasId, generation.id);
-      await generations.update(generation.id, { status: 'undone', undoneAt: new Date() }, tx);
-      await ctx.repos.audit.write(
-        { actorId: user.id, action: 'ai.generation.undone', canvasId, targetType: 'generation', targetId: generation.id, details: { blockCount: deleted.length } },
-        tx,
-      );
-      return deleted;
-    });
-    await ctx.canvasEvents.notify(canvasId, 'generation_undone', { canvasId, generationId: id.data, blockIds });
-    res.json({ generationId: id.data, blockIds });
-  });
-
-  return router;
-}
+  defineRoute({
+    method: 'post', path: '/canvases/:id/ai/generations/:generationId/undo', operationId: 'undoGeneration', tags, auth: 'bearer',
+    summary: "Delete every block of a completed generation (editor); broadcast as `generation_undone`",
+    params: generationParams,
+    responses: { 200: { description: 'The deleted block ids', schema: undoResponse } },
+    errors: [403, 404, 409],
+    handler: async ({ user, params }, ctx) => {
+      const { canvasId } = await canvasAccess(ctx.repos.canvases, user, params.id, 'editor');
+      return ctx.generations.undo({ userId: user.id, canvasId, generationId: params.generationId });
+    },
+  }),
+];

@@ -1,12 +1,8 @@
-import type { Request } from 'express';
-import { Router } from 'express';
 import { z } from 'zod';
-import { notFound, parseOr400 } from '../../lib/errors';
 import { decodeCursor, idKey, pageOf } from '../../lib/pagination';
 import { toHitlView } from '../../models/hitl-repository';
-import { uuidParam } from '../../schemas/api';
-import type { ApiContext } from '../context';
-import { currentUser } from '../middleware/authenticate';
+import { defineRoute } from '../route';
+import { approvalIdParam } from './params';
 
 /** `GET /hitl/requests`: the caller's own approval requests, optionally by status. */
 export const hitlListQuerySchema = z.strictObject({
@@ -16,40 +12,53 @@ export const hitlListQuerySchema = z.strictObject({
   cursor: z.string().min(1).max(500).optional(),
 });
 
+const hitlView = '`{id, sessionId, toolName, parameters, reason, status (pending|approved|rejected|timeout), expiresAt, decidedAt, decidedBy, decisionReason (user|timeout|cancelled; null while pending), createdAt}`';
+const tags = ['approvals'];
+
 /**
  * Approvals (SPEC §6, 0021): read a request, approve or reject it. Only its requester sees or
  * decides it (anyone else: 404, as for a missing one, 0014); a second decision is 409.
  */
-export function hitlRoutes(ctx: ApiContext): Router {
-  const router = Router();
-
-  const requestId = (req: Request) => {
-    const id = uuidParam.safeParse(req.params.id);
-    if (!id.success) throw notFound('Approval request');
-    return id.data;
-  };
-
+export const hitlRoutes = [
   // The caller's own requests (newest first), e.g. `?status=pending` for a console's approvals list.
-  router.get('/hitl/requests', async (req, res) => {
-    const query = parseOr400(hitlListQuerySchema, req.query, 'query');
-    const beforeId = query.cursor ? decodeCursor(query.cursor, idKey) : undefined;
-    const rows = await ctx.repos.hitl.listForUser(currentUser(req).id, { status: query.status, limit: query.limit + 1, beforeId });
-    const page = pageOf(rows, query.limit, (row) => [row.id]);
-    // nextCursor only when another page follows: the last page keeps the body it always had.
-    res.json({ requests: page.items.map(toHitlView), ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) });
-  });
+  defineRoute({
+    method: 'get', path: '/hitl/requests', operationId: 'listApprovalRequests', tags, auth: 'bearer',
+    summary: "The caller's own approval requests, newest first (e.g. `?status=pending`)",
+    query: hitlListQuerySchema,
+    responses: { 200: `\`{requests: [${hitlView.slice(1, -1)}], nextCursor?}\`, newest first; \`nextCursor\` (present when older requests follow) goes back as \`?cursor\`` },
+    handler: async ({ user, query }, ctx) => {
+      const beforeId = query.cursor ? decodeCursor(query.cursor, idKey) : undefined;
+      const rows = await ctx.repos.hitl.listForUser(user.id, { status: query.status, limit: query.limit + 1, beforeId });
+      const page = pageOf(rows, query.limit, (row) => [row.id]);
+      // nextCursor only when another page follows: the last page keeps the body it always had.
+      return { requests: page.items.map(toHitlView), ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) };
+    },
+  }),
 
-  router.get('/hitl/requests/:id', async (req, res) => {
-    res.json(toHitlView(await ctx.approvals.get(currentUser(req).id, requestId(req))));
-  });
+  defineRoute({
+    method: 'get', path: '/hitl/requests/:id', operationId: 'getApprovalRequest', tags, auth: 'bearer',
+    summary: 'An approval request (its requester only)',
+    params: approvalIdParam,
+    responses: { 200: hitlView },
+    errors: [404],
+    handler: async ({ user, params }, ctx) => toHitlView(await ctx.approvals.get(user.id, params.id)),
+  }),
 
-  router.put('/hitl/requests/:id/approve', async (req, res) => {
-    res.json(toHitlView(await ctx.approvals.decide(currentUser(req).id, requestId(req), true, 'http')));
-  });
+  defineRoute({
+    method: 'put', path: '/hitl/requests/:id/approve', operationId: 'approveRequest', tags, auth: 'bearer',
+    summary: 'Approve a pending tool call',
+    params: approvalIdParam,
+    responses: { 200: hitlView },
+    errors: [404, 409],
+    handler: async ({ user, params }, ctx) => toHitlView(await ctx.approvals.decide(user.id, params.id, true, 'http')),
+  }),
 
-  router.put('/hitl/requests/:id/reject', async (req, res) => {
-    res.json(toHitlView(await ctx.approvals.decide(currentUser(req).id, requestId(req), false, 'http')));
-  });
-
-  return router;
-}
+  defineRoute({
+    method: 'put', path: '/hitl/requests/:id/reject', operationId: 'rejectRequest', tags, auth: 'bearer',
+    summary: 'Reject a pending tool call',
+    params: approvalIdParam,
+    responses: { 200: hitlView },
+    errors: [404, 409],
+    handler: async ({ user, params }, ctx) => toHitlView(await ctx.approvals.decide(user.id, params.id, false, 'http')),
+  }),
+];

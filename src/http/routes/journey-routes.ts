@@ -1,10 +1,9 @@
-import { Router } from 'express';
 import { z } from 'zod';
 import { JOURNEY_AGENT_TYPES, JOURNEY_DATA_TYPES, MAX_ANSWER_CHARS } from '../../agents/journey-script';
-import { notFound, parseOr400 } from '../../lib/errors';
-import { UsageLimiter } from '../../lib/usage-limiter';
 import type { ApiContext } from '../context';
-import { currentUser } from '../middleware/authenticate';
+import { journeyReplyResponse, journeyViewResponse } from '../openapi/response-schemas';
+import { defineRoute } from '../route';
+import { usageLimiter } from './shared';
 
 /** `POST /agents/journey/start`. */
 export const journeyStartSchema = z.strictObject({
@@ -18,40 +17,56 @@ export const journeyMessageSchema = z.strictObject({
   message: z.string().trim().min(1).max(MAX_ANSWER_CHARS),
 });
 
-/** `GET /agents/journey/:sessionId`. */
-export const journeySessionParamsSchema = z.object({ sessionId: z.uuid() });
+/** `GET /agents/journey/:sessionId`: a malformed id cannot name a session, same answer as a missing one. */
+const sessionParam = {
+  sessionId: { schema: z.uuid(), description: 'Journey session id (from start). A malformed id answers 404, like a missing or expired one.', resource: 'Journey session' },
+};
+
+const tags = ['agents'];
+// Listening before the first turn is enqueued, so no completion can slip past the first waiter.
+const listen = (ctx: ApiContext) => void ctx.queues.events('assistant');
 
 /**
  * The agent setup journey (decision 0027): a guided conversation that ends with a prompt template
- * for an extraction agent. Mounted before the other `/agents/...` routes so `/agents/journey/*`
- * is never read as an agent id.
+ * for an extraction agent. Listed before the other `/agents/...` routes so `/agents/journey/*` is
+ * never read as an agent id.
  */
-export function journeyRoutes(ctx: ApiContext): Router {
-  const router = Router();
-  const usage = new UsageLimiter(ctx.redis, ctx.config.redis.keyPrefix, ctx.config.usageLimits);
-  // Listening before the first turn is enqueued, so no completion can slip past the first waiter.
-  ctx.queues.events('assistant');
+export const journeyRoutes = [
+  defineRoute({
+    method: 'post', path: '/agents/journey/start', operationId: 'startAgentJourney', tags, auth: 'bearer',
+    summary: 'Start a guided conversation that ends with a prompt template for an extraction agent',
+    description: 'Answers with the first question at once (no model call). Sessions expire after a period without activity.',
+    body: journeyStartSchema,
+    responses: { 201: { description: 'The session and its first question', schema: journeyReplyResponse } },
+    errors: [429],
+    onMount: listen,
+    handler: async ({ user, body }, ctx) => {
+      await usageLimiter(ctx).take('journeyPerMinute', user);
+      return ctx.journeys.start(user.id, body);
+    },
+  }),
 
-  router.post('/agents/journey/start', async (req, res) => {
-    const user = currentUser(req);
-    const body = parseOr400(journeyStartSchema, req.body);
-    await usage.take('journeyPerMinute', user);
-    res.status(201).json(await ctx.journeys.start(user.id, body));
-  });
+  defineRoute({
+    method: 'post', path: '/agents/journey/message', operationId: 'answerAgentJourney', tags, auth: 'bearer',
+    summary: 'Answer the last question; waits for the next one (or the finished template)',
+    description:
+      'An unknown, expired or someone else\'s session is 404; a finished one 409 `journey_done`. The model is unreachable: 503 `llm_unavailable` (retry); ' +
+      'other failures 502 (send the answer again); no reply in time 504 `journey_timeout` (it still arrives: `GET /agents/journey/{sessionId}` shows it).',
+    body: journeyMessageSchema,
+    responses: { 200: { description: 'The reply; `promptTemplate` once `done`', schema: journeyReplyResponse } },
+    errors: [404, 409, 429, 503],
+    handler: async ({ user, body }, ctx) => {
+      await usageLimiter(ctx).take('journeyPerMinute', user);
+      return ctx.journeys.message(user.id, body);
+    },
+  }),
 
-  router.post('/agents/journey/message', async (req, res) => {
-    const user = currentUser(req);
-    const body = parseOr400(journeyMessageSchema, req.body);
-    await usage.take('journeyPerMinute', user);
-    res.json(await ctx.journeys.message(user.id, body));
-  });
-
-  router.get('/agents/journey/:sessionId', async (req, res) => {
-    const params = journeySessionParamsSchema.safeParse(req.params);
-    // A malformed id cannot name a session: same answer as a missing one.
-    if (!params.success) throw notFound('Journey session');
-    res.json(await ctx.journeys.view(currentUser(req).id, params.data.sessionId));
-  });
-
-  return router;
-}
+  defineRoute({
+    method: 'get', path: '/agents/journey/:sessionId', operationId: 'getAgentJourney', tags, auth: 'bearer',
+    summary: 'The whole conversation, e.g. to resume after a reload or a timeout',
+    params: sessionParam,
+    responses: { 200: { description: 'The session', schema: journeyViewResponse } },
+    errors: [404],
+    handler: ({ user, params }, ctx) => ctx.journeys.view(user.id, params.sessionId),
+  }),
+];

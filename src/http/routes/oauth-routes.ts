@@ -1,10 +1,7 @@
-import type { Request } from 'express';
-import { Router } from 'express';
 import { z } from 'zod';
-import { PROVIDERS, type Provider } from '../../connectors/types';
-import { notFound, parseOr400 } from '../../lib/errors';
-import type { ApiContext } from '../context';
-import { currentUser } from '../middleware/authenticate';
+import { PROVIDERS } from '../../connectors/types';
+import { oauthAuthorizeResponse, oauthCallbackResponse, oauthRefreshResponse } from '../openapi/response-schemas';
+import { defineRoute, type ParamSpec } from '../route';
 
 export const oauthAuthorizeQuerySchema = z.strictObject({ agentId: z.uuid().optional() });
 export const oauthCallbackQuerySchema = z.looseObject({
@@ -34,53 +31,69 @@ function readCookies(header: string | undefined): Record<string, string> {
 
 /** The `:provider` path parameter; an unknown provider answers 404, like a missing resource. */
 export const oauthProviderParam = z.enum(PROVIDERS);
+const providerParam = { provider: { schema: oauthProviderParam, description: 'The OAuth provider. Any other value answers 404.', resource: 'OAuth provider' } satisfies ParamSpec };
+const tags = ['oauth'];
 
-const providerOf = (req: Request): Provider => {
-  const provider = oauthProviderParam.safeParse(req.params.provider);
-  if (!provider.success) throw notFound('OAuth provider');
-  return provider.data;
-};
+/** Connecting a Gmail, Outlook or Teams account to cloud agents (SPEC §7). */
+export const oauthRoutes = [
+  defineRoute({
+    method: 'get', path: '/oauth/:provider/authorize', operationId: 'oauthAuthorize', tags, auth: 'bearer',
+    summary: "The provider's consent URL, with a signed single-use state",
+    description:
+      'With `agentId` the credential is attached to that cloud agent on the callback (an unknown agent is 404; one of another provider is 400). ' +
+      'A provider without client credentials configured on this server answers 503 `provider_not_configured`.',
+    params: providerParam,
+    query: oauthAuthorizeQuerySchema,
+    responses: { 200: { description: 'Send the browser to `url`', schema: oauthAuthorizeResponse } },
+    errors: [404, 503],
+    handler: async ({ res, user, params, query }, ctx) => {
+      const { binding, ...flow } = await ctx.oauth.authorize(user.id, params.provider, query.agentId);
+      // Binds the flow to this browser (0068): HttpOnly, sent back on the provider's top-level
+      // redirect (SameSite=Lax), only to the OAuth routes, Secure when the public URL is https.
+      res.cookie(binding.cookieName, binding.value, {
+        httpOnly: true,
+        sameSite: 'lax',
+        secure: ctx.config.oauth.publicUrl.startsWith('https:'),
+        path: OAUTH_COOKIE_PATH,
+        maxAge: binding.maxAgeSeconds * 1000,
+      });
+      return flow;
+    },
+  }),
 
-/**
- * `GET /oauth/:provider/callback` — where the provider sends the browser back. It carries no
- * Bearer token: the signed `state` names the user, so this router is mounted before authentication.
- */
-export function oauthCallbackRoutes(ctx: ApiContext): Router {
-  const router = Router();
-  router.get('/oauth/:provider/callback', async (req, res) => {
-    const provider = providerOf(req);
-    const query = parseOr400(oauthCallbackQuerySchema, req.query, 'query');
-    const cookies = readCookies(req.headers.cookie);
-    const { bindingCookie, ...connected } = await ctx.oauth.callback(provider, query, cookies);
-    // This flow is done: its binding cookie has no further use (other flows keep theirs).
-    res.clearCookie(bindingCookie, { path: OAUTH_COOKIE_PATH });
-    res.json({ connected: true, ...connected });
-  });
-  return router;
-}
+  // The provider redirects the browser here without a Bearer token: the signed `state` names the user.
+  defineRoute({
+    method: 'get', path: '/oauth/:provider/callback', operationId: 'oauthCallback', tags, auth: 'public',
+    summary: 'Where the provider sends the browser back (no Bearer token: the signed `state` names the user)',
+    description:
+      'Needs `code` and the `state` from authorize (else 400); the state is accepted once and for 10 minutes (400 `invalid_state`). ' +
+      'A consent the user declined comes back with `error` (400 `oauth_denied`); a code the provider refuses is 400 `invalid_grant`; ' +
+      'a provider that fails to answer is 502 `provider_unavailable`; one not configured here is 503 `provider_not_configured`. ' +
+      'Other query parameters the provider adds are ignored. The answer carries ids only, never a token.',
+    params: providerParam,
+    query: oauthCallbackQuerySchema,
+    responses: { 200: { description: 'The account is connected', schema: oauthCallbackResponse } },
+    errors: [404, 503],
+    handler: async ({ req, res, params, query }, ctx) => {
+      const { bindingCookie, ...connected } = await ctx.oauth.callback(params.provider, query, readCookies(req.headers.cookie));
+      // This flow is done: its binding cookie has no further use (other flows keep theirs).
+      res.clearCookie(bindingCookie, { path: OAUTH_COOKIE_PATH });
+      return { connected: true, ...connected };
+    },
+  }),
 
-/** `GET /oauth/:provider/authorize` (the consent URL) and `POST /oauth/:provider/refresh`. */
-export function oauthRoutes(ctx: ApiContext): Router {
-  const router = Router();
-  router.get('/oauth/:provider/authorize', async (req, res) => {
-    const provider = providerOf(req);
-    const { agentId } = parseOr400(oauthAuthorizeQuerySchema, req.query, 'query');
-    const { binding, ...flow } = await ctx.oauth.authorize(currentUser(req).id, provider, agentId);
-    // Binds the flow to this browser (0068): HttpOnly, sent back on the provider's top-level
-    // redirect (SameSite=Lax), only to the OAuth routes, Secure when the public URL is https.
-    res.cookie(binding.cookieName, binding.value, {
-      httpOnly: true,
-      sameSite: 'lax',
-      secure: ctx.config.oauth.publicUrl.startsWith('https:'),
-      path: OAUTH_COOKIE_PATH,
-      maxAge: binding.maxAgeSeconds * 1000,
-    });
-    res.json(flow);
-  });
-  router.post('/oauth/:provider/refresh', async (req, res) => {
-    const provider = providerOf(req);
-    const body = parseOr400(oauthRefreshSchema, req.body ?? {});
-    res.json(await ctx.oauth.refresh(currentUser(req).id, provider, body));
-  });
-  return router;
-}
+  defineRoute({
+    method: 'post', path: '/oauth/:provider/refresh', operationId: 'oauthRefresh', tags, auth: 'bearer',
+    summary: "Refresh a credential's access token now",
+    description:
+      'Names the credential by `credentialId`, or by the cloud agent using it (`agentId`); with neither, the caller\'s latest credential for the provider. ' +
+      'No such credential or agent is 404; an agent without a connected account 409 `not_connected`; a refresh the provider refuses marks the agents using it ' +
+      '`reauth_required` and answers 409 `reauth_required`; a provider that fails to answer is 502 `provider_unavailable`.',
+    params: providerParam,
+    body: oauthRefreshSchema,
+    bodyOptional: true,
+    responses: { 200: { description: 'The new expiry (null when the provider gives none)', schema: oauthRefreshResponse } },
+    errors: [404, 409, 503],
+    handler: ({ user, params, body }, ctx) => ctx.oauth.refresh(user.id, params.provider, body),
+  }),
+];

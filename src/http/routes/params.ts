@@ -1,6 +1,5 @@
 import { uuidParam } from '../../schemas/api';
 import type { ParamSpec } from '../route';
-import { oauthProviderParam } from './oauth-routes';
 
 /**
  * Path parameters shared by route declarations. A value failing its schema answers 404 like a
@@ -15,4 +14,3 @@ export const generationParams = { ...canvasIdParam, generationId: uuid('Generati
 export const sessionIdParam = { id: uuid('Chat session id', 'Chat session') };
 export const approvalIdParam = { id: uuid('Approval request id', 'Approval request') };
 export const agentIdParam = { id: uuid('Agent id', 'Agent') };
-export const providerParam = { provider: { schema: oauthProviderParam, description: 'The OAuth provider. Any other value answers 404.', resource: 'OAuth provider' } satisfies ParamSpec };

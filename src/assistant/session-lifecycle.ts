@@ -1,0 +1,43 @@
+import type { Logger } from '../lib/logger';
+import { notFound } from '../lib/errors';
+import type { Repositories } from '../models';
+import { ticketNotesJobId } from '../queues/assistant';
+import type { QueueRegistry } from '../queues/registry';
+import type { NotesEventLog } from './notes-events';
+
+/**
+ * A chat session's lifecycle writes (SPEC §6 "Sessions", decision 0022): resolve (which queues its
+ * ticket notes), escalate, pause. The routes check input and limits; the writes happen here.
+ */
+export class SessionLifecycle {
+  constructor(private readonly deps: { repos: Repositories; queues: QueueRegistry; notesEvents: NotesEventLog; logger: Logger }) {}
+
+  /** Resolves the caller's session and queues its ticket notes (again, after a failed run); 404 for another's or a missing session. */
+  async resolve(userId: string, sessionId: string, resolutionSummary: string | undefined): Promise<void> {
+    const { repos, queues, notesEvents, logger } = this.deps;
+    const resolved = await repos.notes.resolve(userId, sessionId, resolutionSummary);
+    if (!resolved) throw notFound('Chat session');
+    if (!resolved.queue) return;
+    if (resolved.retry) {
+      // The failed job keeps its id (and its log its [ERROR]) until removed: clear both first.
+      await queues.get('assistant').remove(ticketNotesJobId(sessionId));
+      await notesEvents.reset(sessionId);
+    }
+    await queues.enqueue('assistant', 'ticket-notes', { userId, sessionId }).catch(async (error) => {
+      // Not queued (Redis down): mark the claim failed so the next resolve can queue it again.
+      await repos.notes.setDocumentationStatus(sessionId, 'failed').catch(() => undefined);
+      throw error;
+    });
+    logger.info({ userId, sessionId, retry: resolved.retry }, 'ticket notes queued');
+  }
+
+  /** Marks the caller's session escalated, keeping the reason; 404 for another's or a missing session. */
+  async escalate(userId: string, sessionId: string, reason: string | null): Promise<void> {
+    if (!(await this.deps.repos.chat.escalate(userId, sessionId, reason))) throw notFound('Chat session');
+  }
+
+  /** Marks the caller's session paused; 404 for another's or a missing session. */
+  async pause(userId: string, sessionId: string): Promise<void> {
+    if (!(await this.deps.repos.notes.setStatus(userId, sessionId, 'paused'))) throw notFound('Chat session');
+  }
+}

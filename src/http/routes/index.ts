@@ -1,0 +1,53 @@
+import { buildOpenApiDocument } from '../openapi/document';
+import { defineRoute, type AnyRoute } from '../route';
+import { agentRoutes } from './agent-routes';
+import { authRoutes } from './auth-routes';
+import { blockRoutes } from './block-routes';
+import { canvasRoutes } from './canvas-routes';
+import { chatRoutes } from './chat-routes';
+import { flowRoutes } from './flow-routes';
+import { generationRoutes } from './generation-routes';
+import { hitlRoutes } from './hitl-routes';
+import { journeyRoutes } from './journey-routes';
+import { oauthRoutes } from './oauth-routes';
+import { platformRoutes } from './platform-routes';
+import { sessionNotesRoutes } from './session-notes-routes';
+import { usageRoutes } from './usage-routes';
+
+let documentJson: string | undefined;
+
+/**
+ * The OpenAPI document of `apiRoutes`, built once (on first use: `createHttpApp` asks for it at
+ * start, so a registration error — a duplicate operationId, an undeclared path parameter, a schema
+ * JSON Schema cannot express — stops the API from starting rather than serving a wrong document).
+ */
+export const openApiJson = (): string => (documentJson ??= JSON.stringify(buildOpenApiDocument(apiRoutes)));
+
+const openApiDocumentRoute = defineRoute({
+  method: 'get', path: '/openapi.json', operationId: 'getOpenApiDocument', tags: ['operations'], auth: 'public',
+  summary: 'This document (OpenAPI 3.1); an interactive reference is served at `/docs`',
+  responses: { 200: 'The OpenAPI document' },
+  handler: ({ res }) => void res.type('application/json').send(openApiJson()),
+});
+
+/**
+ * Every `/api/v1` route, declared once: `createHttpApp` mounts exactly this list and the OpenAPI
+ * document describes exactly this list. Order matters where paths overlap: the journey's
+ * `/agents/journey/*` comes before `/agents/:id/...`.
+ */
+export const apiRoutes = [
+  ...authRoutes,
+  ...journeyRoutes,
+  ...canvasRoutes,
+  ...blockRoutes,
+  ...generationRoutes,
+  ...chatRoutes,
+  ...sessionNotesRoutes,
+  ...hitlRoutes,
+  ...flowRoutes,
+  ...platformRoutes,
+  ...usageRoutes,
+  ...agentRoutes,
+  ...oauthRoutes,
+  openApiDocumentRoute,
+] satisfies AnyRoute[];

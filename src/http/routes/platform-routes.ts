@@ -1,0 +1,71 @@
+import { QUEUE_NAMES } from '../../../config';
+import { embedSchema } from '../../schemas/api';
+import { requestEmbedding } from '../../queues/embeddings';
+import { isAdminRequest } from '../admin';
+import { embedResponse } from '../openapi/response-schemas';
+import { defineRoute } from '../route';
+import { usageLimiter } from './shared';
+
+/** One sample: labels and value; a histogram's samples also name their series (`…_bucket`, `…_sum`, `…_count`). */
+function jsonValue(name: string, entry: { labels: object; value: number; metricName?: string }) {
+  return { labels: entry.labels, value: entry.value, ...(entry.metricName && entry.metricName !== name ? { metricName: entry.metricName } : {}) };
+}
+
+/** Embeddings, usage and metrics (the OpenAPI document itself is declared in `index.ts`, beside the list it describes). */
+export const platformRoutes = [
+  /** `POST /storage/vectors/embed {text}` → `{vector, model, dimensions}`, computed by the `embeddings` queue. */
+  defineRoute({
+    method: 'post', path: '/storage/vectors/embed', operationId: 'embedText', tags: ['storage'], auth: 'bearer',
+    summary: 'Embed a text through the `embeddings` queue',
+    body: embedSchema,
+    responses: { 200: { description: 'The vector', schema: embedResponse } },
+    errors: [429, 503],
+    // Listening before the first job is enqueued, so no completion can slip past the first waiter.
+    onMount: (ctx) => void ctx.queues.events('embeddings'),
+    handler: async ({ user, body }, ctx) => {
+      await usageLimiter(ctx).take('embeddingsPerMinute', user);
+      return requestEmbedding(ctx.queues, { text: body.text, userId: user.id, tier: user.tier });
+    },
+  }),
+
+  /** Queue counts, tokens and cost by model, and the last 24 h of cost: a user's own, or everyone's for an admin. */
+  defineRoute({
+    method: 'get', path: '/metrics/summary', operationId: 'getMetricsSummary', tags: ['operations'], auth: 'bearer',
+    summary: 'Queue counts, tokens and cost by model, cost of the last 24 h',
+    description: "A user sees their own usage (`scope: user`); an admin sees everyone's (`scope: all`).",
+    responses: { 200: '`{scope, queues: {<queue>: {waiting, active, delayed, failed, completed}}, usage: {byModel: [...], last24h: {costUsd, calls}}}`' },
+    handler: async ({ user }, ctx) => {
+      const admin = await ctx.admin.directory.isAdmin(user.id);
+      const [usage, queues] = await Promise.all([
+        ctx.repos.usage.summary(admin ? null : user.id, new Date(Date.now() - 24 * 3600 * 1000)),
+        Promise.all(QUEUE_NAMES.map(async (name) => [name, await ctx.queues.get(name).getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed')] as const)),
+      ]);
+      return { scope: admin ? 'all' : 'user', queues: Object.fromEntries(queues), usage: { byModel: usage.byModel, last24h: usage.recent } };
+    },
+  }),
+
+  /**
+   * `GET /metrics/json` (SPEC §13): this process's `/metrics` in prom-client's JSON form, for admins
+   * with the dashboard's credentials (HTTP Basic ADMIN_USER/ADMIN_PASSWORD, or an admin's Bearer
+   * token): `auth: 'public'` because the API's Bearer authentication would refuse Basic credentials.
+   */
+  defineRoute({
+    method: 'get', path: '/metrics/json', operationId: 'getMetricsJson', tags: ['operations'], auth: 'public',
+    summary: "This process's Prometheus metrics in prom-client's JSON form (admins only)",
+    description:
+      "The dashboard's credentials: HTTP Basic `ADMIN_USER`/`ADMIN_PASSWORD`, or the Bearer token of an admin. 401 without credentials, 403 with " +
+      'credentials that are not an admin\'s. Answers `[{name, help, type, values: [{labels, value}]}]` (histogram values carry `metricName`, ' +
+      'e.g. `…_bucket`, `…_sum`, `…_count`).',
+    responses: { 200: '`[{name, help, type, values: [{labels, value, metricName?}]}]`' },
+    errors: [401, 403],
+    handler: async ({ req, res }, ctx) => {
+      if (!(await isAdminRequest(req, ctx.admin, ctx.tokens))) {
+        const hadCredentials = Boolean(req.headers.authorization);
+        res.setHeader('WWW-Authenticate', 'Basic realm="Switchboard metrics", charset="UTF-8"');
+        return void res.status(hadCredentials ? 403 : 401).json({ error: { code: hadCredentials ? 'forbidden' : 'unauthorized', message: 'Admins only' } });
+      }
+      const metrics = await ctx.metrics.registry.getMetricsAsJSON();
+      return metrics.map(({ name, help, type, values }) => ({ name, help, type, values: values.map((entry) => jsonValue(name, entry)) }));
+    },
+  }),
+];
