@@ -63,7 +63,9 @@ export class GenerationRunner {
 
   private async run(job: Job, data: GenerationJob, signal: AbortSignal): Promise<{ blockCount: number; truncated: boolean; cancelled?: boolean }> {
     const log = this.deps.logger.child({ component: 'generation', jobId: job.id, generationId: data.generationId });
-    const generation = await this.deps.repos.generations.find(data.generationId);
+    // The row and the log's position are independent reads: together. The writer is dropped
+    // unused when the row says there is nothing to run.
+    const [generation, writer] = await Promise.all([this.deps.repos.generations.find(data.generationId), this.deps.events.writer(data.generationId)]);
     if (!generation) {
       await this.gone(data);
       throw new UnrecoverableError(`Generation ${data.generationId} does not exist`);
@@ -71,8 +73,11 @@ export class GenerationRunner {
     if (generation.status === 'undone' || generation.status === 'cancelled') return { blockCount: 0, truncated: false, cancelled: generation.status === 'cancelled' };
     // Ended elsewhere (reaped after a crash): nothing to run or announce.
     if (generation.status === 'failed') return { blockCount: 0, truncated: false };
-    const writer = await this.deps.events.writer(data.generationId);
+    // Set below, before the model is asked; every way out waits for it first, so a late
+    // `markRunning` can never revive a row another path has just ended.
+    let running: Promise<void> = Promise.resolve();
     const cancelled = async (usage?: CancelledUsage) => {
+      await running.catch(() => undefined);
       await this.deps.cancels.end(generation, { writer, usage, tier: data.tier });
       log.info({ usage }, 'generation cancelled by request');
       return { blockCount: 0, truncated: false, cancelled: true };
@@ -87,9 +92,12 @@ export class GenerationRunner {
         await this.finish(data, writer, blocks, generation.truncated);
         return { blockCount: blocks.length, truncated: generation.truncated };
       }
-      await this.deps.repos.generations.markRunning(generation.id);
+      // The model request does not wait for the row's `running` mark (a round trip on the way to
+      // the first token); the persist step does, since its lock reads the status.
+      running = this.deps.repos.generations.markRunning(generation.id);
+      running.catch(() => undefined);
       log.info({ attempt: job.attemptsMade + 1 }, 'generation started');
-      const outcome = await this.generate(data, generation, writer, job, signal);
+      const outcome = await this.generate(data, generation, writer, job, signal, running);
       if (outcome instanceof Cancelled) return cancelled(outcome.usage);
       if (!outcome) {
         log.info('generation ended elsewhere while it ran; result dropped');
@@ -101,6 +109,7 @@ export class GenerationRunner {
       log.info({ blockCount: blocks.length, truncated }, 'generation completed');
       return { blockCount: blocks.length, truncated };
     } catch (error) {
+      await running.catch(() => undefined);
       if (error instanceof ModelCallCancelled || signal.aborted) return cancelled(error instanceof ModelCallCancelled ? error.usage : undefined);
       const final = error instanceof UnrecoverableError || error instanceof ModelUnavailableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       log.warn({ err: error, attempt: job.attemptsMade + 1, final }, 'generation attempt failed');
@@ -111,7 +120,7 @@ export class GenerationRunner {
     }
   }
 
-  private async generate(data: GenerationJob, generation: GenerationRow, writer: EventWriter, job: Job, signal: AbortSignal) {
+  private async generate(data: GenerationJob, generation: GenerationRow, writer: EventWriter, job: Job, signal: AbortSignal, running: Promise<void>) {
     const { config, repos } = this.deps;
     const stage = (value: GenerationStage) => this.stage(data, writer, value);
     stage('thinking');
@@ -127,6 +136,7 @@ export class GenerationRunner {
     });
     // A cancel that arrived after the last token still wins: nothing is persisted.
     if (signal.aborted) return new Cancelled({ ...result.usage, estimated: false });
+    await running;
     await job.updateProgress({ stage: 'persisting', blocks: result.blocks.length });
     stage('persisting');
     const cost = costUsd(config.llm.pricing, result.usage.model, result.usage.inputTokens, result.usage.outputTokens);

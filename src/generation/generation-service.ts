@@ -5,6 +5,7 @@ import { checkPrompt } from '../ai/prompt-guard';
 import { AppError, forbidden, notFound } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
+import type { MemberRole } from '../models/schema';
 import { announceEnded } from './end-generation';
 import type { QueueRegistry } from '../queues/registry';
 import type { CanvasEmitter } from '../realtime/canvas-emitter';
@@ -19,6 +20,8 @@ export interface StartGenerationInput {
   prompt: string;
   afterId?: string;
   idempotencyKey?: string;
+  /** The caller's role on the canvas when the route has just read it (saves reading it again). */
+  role?: MemberRole | null;
 }
 
 /**
@@ -42,7 +45,7 @@ export class GenerationService {
   /** Returns the generation to stream: a new one, or the earlier one for a repeated Idempotency-Key. */
   async start(input: StartGenerationInput): Promise<{ generationId: string; replayed: boolean }> {
     const { repos, config, redis, limiter } = this.deps;
-    const role = await repos.canvases.roleOf(input.canvasId, input.user.id);
+    const role = input.role !== undefined ? input.role : await repos.canvases.roleOf(input.canvasId, input.user.id);
     if (!role) throw notFound('Canvas');
     if (role === 'viewer') throw forbidden('Viewers cannot generate on this canvas');
     if (input.afterId && !(await repos.blocks.find(input.canvasId, input.afterId))) {
@@ -67,9 +70,19 @@ export class GenerationService {
       if (winner) return this.replay(winner, input.canvasId);
     }
 
-    await repos.generations.create({ id: generationId, canvasId: input.canvasId, userId: input.user.id, prompt: input.prompt, afterId: input.afterId ?? null });
+    // The row and the first event are independent writes: together (one wait, not two). The job
+    // goes last: its worker reads the row and continues the log after the `queued` event.
+    const [created, appended] = await Promise.allSettled([
+      repos.generations.create({ id: generationId, canvasId: input.canvasId, userId: input.user.id, prompt: input.prompt, afterId: input.afterId ?? null }),
+      this.deps.events.append(generationId, 1, { type: 'status', generationId, stage: 'queued' }),
+    ]);
+    if (created.status === 'rejected') {
+      await limiter.release(input.user.id, generationId).catch(() => undefined);
+      if (idemKey) await redis.del(idemKey).catch(() => undefined);
+      throw created.reason;
+    }
     try {
-      await this.deps.events.append(generationId, 1, { type: 'status', generationId, stage: 'queued' });
+      if (appended.status === 'rejected') throw appended.reason;
       await this.deps.queues.enqueue('generation', 'generate', { generationId, canvasId: input.canvasId, userId: input.user.id, tier: input.user.tier });
     } catch (error) {
       await repos.generations.update(generationId, { status: 'failed', errorCode: 'queue_unavailable', errorMessage: 'Could not enqueue the generation' });

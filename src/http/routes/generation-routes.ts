@@ -13,6 +13,9 @@ import { canvasIdParam, generationParams } from './params';
 const SSE = 'Server-sent events: each message has `id:` (sequence), `event:` and JSON `data` whose `type` is the event name: `status {generationId, stage}`, `tool_output {generationId, index, block}`, `complete {generationId, blocks, truncated}`, `error {generationId, code, message}`, `cancelled {generationId}` (stopped by a cancel; terminal).';
 const tags = ['generation'];
 
+/** What a generation stream needs: three fields, not a copy of the whole context per stream (10,000 per node). */
+const sourceDeps = (ctx: ApiContext) => ({ events: ctx.events, repos: ctx.repos, checkEveryMs: ctx.config.streams.checkIntervalMs });
+
 /** The generation, if it belongs to the canvas the caller can view; else 404. */
 async function findGeneration(ctx: ApiContext, user: AuthUser, params: { id: string; generationId: string }) {
   const { canvasId } = await canvasAccess(ctx.repos.canvases, user, params.id, 'viewer');
@@ -36,7 +39,7 @@ export const generationRoutes = [
     errors: [403, 404, 422, 429, 503],
     handler: async (input, ctx) => {
       const { req, res } = input;
-      const { canvasId, user } = await canvasAccess(ctx.repos.canvases, input.user, input.params.id, 'viewer');
+      const { canvasId, user, role } = await canvasAccess(ctx.repos.canvases, input.user, input.params.id, 'viewer');
       const body = input.body;
       const idempotencyKey = input.headers['Idempotency-Key'];
       // The stream slot is taken before the generation starts: a refused stream (429) starts nothing.
@@ -44,10 +47,10 @@ export const generationRoutes = [
         userId: user.id,
         context: { canvasId },
         prepare: async () => {
-          const { generationId, replayed } = await ctx.generations.start({ user, canvasId, prompt: body.prompt, afterId: body.afterId, idempotencyKey });
+          const { generationId, replayed } = await ctx.generations.start({ user, canvasId, role, prompt: body.prompt, afterId: body.afterId, idempotencyKey });
           res.setHeader('X-Generation-Id', generationId);
           if (replayed) res.setHeader('Idempotent-Replayed', 'true');
-          return generationSource({ ...ctx, checkEveryMs: ctx.config.streams.checkIntervalMs }, generationId, 0);
+          return generationSource(sourceDeps(ctx), generationId, 0);
         },
       });
     },
@@ -76,7 +79,7 @@ export const generationRoutes = [
       await ctx.streams.serve(req, res, {
         userId: user.id,
         context: { canvasId: generation.canvasId, generationId: generation.id },
-        prepare: async () => generationSource({ ...ctx, checkEveryMs: ctx.config.streams.checkIntervalMs }, generation.id, afterSeq),
+        prepare: async () => generationSource(sourceDeps(ctx), generation.id, afterSeq),
       });
     },
   }),
