@@ -24,6 +24,9 @@ export type ChatEvent =
   /** Stopped by a cancel (SPEC §11): the answer as far as it got, kept in history marked cancelled. */
   | { type: 'cancelled'; sessionId: string; response: string; usage: TurnUsage };
 
+/** The events that end a turn's stream. */
+export const isChatTerminal = (event: ChatEvent): boolean => event.type === 'final' || event.type === 'error' || event.type === 'cancelled';
+
 /**
  * A chat turn's events in one Redis stream per turn (keyed by the user message id), the same
  * design as the generation event log (0008): the worker appends, any API node follows from the
@@ -31,6 +34,6 @@ export type ChatEvent =
  */
 export class ChatEventLog extends JsonEventLog<ChatEvent> {
   constructor(redis: Redis, keyPrefix: string, ttlSeconds = 3_600, follower?: StreamFollower) {
-    super(redis, (messageId) => `${keyPrefix}:chat:${messageId}:events`, (event) => event.type === 'final' || event.type === 'error' || event.type === 'cancelled', ttlSeconds, follower);
+    super(redis, (messageId) => `${keyPrefix}:chat:${messageId}:events`, isChatTerminal, ttlSeconds, follower);
   }
 }

@@ -11,12 +11,15 @@ export type NotesEvent =
   | { type: 'done'; documentation: string }
   | { type: 'error'; message: string };
 
+/** Everything but a chunk ends the notes' stream. */
+export const isNotesTerminal = (event: NotesEvent): boolean => event.type !== 'chunk';
+
 /**
  * A session's ticket notes as one Redis stream (the chat turn log's design, 0019): the worker
  * appends, any API node replays from the first chunk, so a listener that arrives late loses nothing.
  */
 export class NotesEventLog extends JsonEventLog<NotesEvent> {
   constructor(redis: Redis, keyPrefix: string, ttlSeconds = 3_600, follower?: StreamFollower) {
-    super(redis, (sessionId) => `${keyPrefix}:notes:${sessionId}:events`, (event) => event.type !== 'chunk', ttlSeconds, follower);
+    super(redis, (sessionId) => `${keyPrefix}:notes:${sessionId}:events`, isNotesTerminal, ttlSeconds, follower);
   }
 }

@@ -250,9 +250,10 @@ export class JsonEventLog<E> {
 
   /**
    * Every event from the first, live, until a terminal one, `signal` aborts, or `liveness` says the
-   * writer ended without one (then it returns; the caller says how it ended).
+   * writer ended without one (then it returns; the caller says how it ended). With `live`, the live
+   * phase is pushed there as frames shared by every follower of the log (decision 0104), not yielded.
    */
-  async *follow(id: string, signal: AbortSignal, liveness: LogLiveness): AsyncGenerator<E> {
+  async *follow(id: string, signal: AbortSignal, liveness: LogLiveness, live?: LiveSink): AsyncGenerator<E> {
     if (!this.follower) throw new Error('This event log was built without a StreamFollower');
     const parse = (json: string) => JSON.parse(json) as E;
     for await (const [, json] of followLog({
@@ -263,6 +264,7 @@ export class JsonEventLog<E> {
       isTerminal: (json) => this.isTerminal(parse(json)),
       liveness,
       signal,
+      live,
     })) {
       yield parse(json);
     }

@@ -1,9 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { ChatEventLog, type ChatEvent } from '../../src/assistant/chat-events';
+import { NotesEventLog, type NotesEvent } from '../../src/assistant/notes-events';
 import { GenerationEventLog } from '../../src/generation/event-log';
 import type { GenerationEvent } from '../../src/generation/events';
 import { formatSse } from '../../src/http/sse';
+import { chatFrame } from '../../src/http/streams/chat-source';
 import { generationFrame } from '../../src/http/streams/generation-source';
+import { notesFrame } from '../../src/http/streams/notes-source';
 import { createRedis, redisReady } from '../../src/lib/redis';
 import type { LogLiveness } from '../../src/lib/redis-streams';
 import { StreamFollower, type Frame } from '../../src/lib/stream-follower';
@@ -105,5 +109,77 @@ describe('shared SSE frames of one generation', () => {
     stays.controller.abort();
     await stays.done;
     expect(follower.size).toBe(0);
+  });
+});
+
+/** Chat turns and ticket notes take the same shared-frames path as generations (decision 0104). */
+describe('shared SSE frames of chat turns and ticket notes', () => {
+  let redis: Redis;
+  let follower: StreamFollower;
+  const stillRunning: LogLiveness = { checkEveryMs: 60_000, endedAt: async () => null };
+
+  beforeEach(async () => {
+    redis = createRedis(testRedisUrl(), 'command');
+    await redisReady(redis);
+    follower = new StreamFollower(redis);
+  });
+
+  afterEach(async () => {
+    await follower.close();
+    redis.disconnect();
+  });
+
+  /** Follows `id` on `log` like the SSE door: replay yielded, live pushed as frames. */
+  function follow<E>(log: ChatEventLog | NotesEventLog, id: string, framer: typeof chatFrame) {
+    const controller = new AbortController();
+    const replayed: E[] = [];
+    const pushed: Frame[] = [];
+    let finished = false;
+    const done = (async () => {
+      for await (const event of (log as unknown as { follow: (...args: unknown[]) => AsyncIterable<E> }).follow(id, controller.signal, stillRunning, { framer, push: (frames: Frame[]) => pushed.push(...frames) })) {
+        replayed.push(event);
+      }
+      finished = true;
+    })();
+    return { replayed, pushed, controller, done, finished: () => finished };
+  }
+
+  test('20 followers of a chat turn share one buffer per live event, byte-identical to the message path, ending at final', async () => {
+    const log = new ChatEventLog(redis, `frames-chat:${randomUUID()}`, 600, follower);
+    const messageId = randomUUID();
+    const sessionId = randomUUID();
+    const first: ChatEvent = { type: 'text_chunk', sessionId, text: 'stored\nbefore' };
+    await log.append(messageId, first);
+    const followers = Array.from({ length: 20 }, () => follow<ChatEvent>(log, messageId, chatFrame));
+    await waitUntil(() => follower.size === 20, 5_000);
+    const live: ChatEvent[] = [
+      { type: 'text_chunk', sessionId, text: 'line one\r\nline "two"' },
+      { type: 'final', sessionId, response: 'done', usage: { provider: 'p', model: 'm', inputTokens: 1, outputTokens: 2, costUsd: 0 } },
+    ];
+    for (const event of live) await log.append(messageId, event);
+    await waitUntil(() => followers.every((f) => f.finished()), 5_000);
+    const expected = live.map((event) => formatSse({ event: event.type, data: JSON.stringify(event) }));
+    for (const f of followers) {
+      expect(f.replayed).toEqual([first]);
+      expect(f.pushed.map((frame) => frame.bytes.toString('utf8'))).toEqual(expected);
+      f.pushed.forEach((frame, i) => expect(frame.bytes).toBe(followers[0].pushed[i].bytes));
+    }
+    expect(followers[0].pushed.map((frame) => frame.terminal)).toEqual([false, true]);
+    expect(follower.size).toBe(0);
+  });
+
+  test('ticket notes: chunks as data lines (a multi-line chunk as several), then [ERROR] … ends every follower', async () => {
+    const log = new NotesEventLog(redis, `frames-notes:${randomUUID()}`, 600, follower);
+    const sessionId = randomUUID();
+    const followers = Array.from({ length: 5 }, () => follow<NotesEvent>(log, sessionId, notesFrame));
+    await waitUntil(() => follower.size === 5, 5_000);
+    await log.append(sessionId, { type: 'chunk', text: 'Summary:\n- one' });
+    await log.append(sessionId, { type: 'error', message: 'model away' });
+    await waitUntil(() => followers.every((f) => f.finished()), 5_000);
+    for (const f of followers) {
+      expect(f.replayed).toEqual([]);
+      expect(f.pushed.map((frame) => frame.bytes.toString('utf8'))).toEqual(['data: Summary:\ndata: - one\n\n', 'data: [ERROR] model away\n\n']);
+      expect(f.pushed.map((frame) => frame.terminal)).toEqual([false, true]);
+    }
   });
 });

@@ -1,8 +1,10 @@
-import type { ChatEvent, ChatEventLog } from '../../assistant/chat-events';
+import { isChatTerminal, type ChatEvent, type ChatEventLog } from '../../assistant/chat-events';
 import type { Repositories } from '../../models';
 import { hitlResumeJobId } from '../../queues/assistant';
 import type { QueueRegistry } from '../../queues/registry';
-import type { LogLiveness } from '../../lib/redis-streams';
+import type { LiveSink, LogLiveness } from '../../lib/redis-streams';
+import type { Frame, StreamEntry } from '../../lib/stream-follower';
+import { formatSse } from '../sse';
 import type { SseSource } from '../sse-streams';
 
 /** How often a quiet turn asks whether it ended without a terminal event. */
@@ -30,14 +32,25 @@ export function chatTurnLiveness(deps: { repos: Repositories; queues: QueueRegis
   };
 }
 
-/** The turn's events, ending with `final`, `error` or `cancelled`; a turn that ended without one gets one built from its stored answer. */
+/**
+ * The turn's events, ending with `final`, `error` or `cancelled`; a turn that ended without one gets one built from its stored answer.
+ * With `live`, the live phase goes there as shared frames (`chatFrame`) instead of being yielded.
+ */
 export async function* chatTurnEvents(
   deps: { chatEvents: ChatEventLog; repos: Repositories; queues: QueueRegistry; checkEveryMs?: number },
   turn: { sessionId: string; messageId: string },
   signal: AbortSignal,
+  live?: LiveSink,
 ): AsyncGenerator<ChatEvent> {
   let ended = false;
-  for await (const event of deps.chatEvents.follow(turn.messageId, signal, chatTurnLiveness(deps, turn))) {
+  const sink = live && {
+    framer: live.framer,
+    push: (frames: Frame[]) => {
+      live.push(frames);
+      ended ||= frames[frames.length - 1].terminal;
+    },
+  };
+  for await (const event of deps.chatEvents.follow(turn.messageId, signal, chatTurnLiveness(deps, turn), sink)) {
     yield event;
     ended ||= deps.chatEvents.isTerminal(event);
   }
@@ -59,9 +72,20 @@ export async function* chatTurnEvents(
 /** A chat turn as SSE (`POST /chat/stream`). */
 export function chatTurnSource(deps: Parameters<typeof chatTurnEvents>[0], turn: { sessionId: string; messageId: string }): SseSource {
   return {
-    async *messages(signal) {
-      for await (const event of chatTurnEvents(deps, turn, signal)) yield { event: event.type, data: JSON.stringify(event) };
+    async *messages(signal, push) {
+      for await (const event of chatTurnEvents(deps, turn, signal, push && { framer: chatFrame, push })) yield chatMessage(event);
     },
     interrupted: { event: 'error', data: JSON.stringify({ type: 'error', sessionId: turn.sessionId, code: 'stream_interrupted', message: 'The answer stream was interrupted' }) },
   };
+}
+
+const chatMessage = (event: ChatEvent) => ({ event: event.type, data: JSON.stringify(event) });
+
+/**
+ * A live chat log entry as its SSE bytes, exactly as the replay writes it; built once per entry by
+ * the follower and shared by every stream of the turn (decision 0104).
+ */
+export function chatFrame([, value]: StreamEntry): Frame {
+  const event = JSON.parse(value) as ChatEvent;
+  return { bytes: Buffer.from(formatSse(chatMessage(event))), terminal: isChatTerminal(event) };
 }

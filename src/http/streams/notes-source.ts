@@ -1,8 +1,10 @@
-import type { NotesEventLog } from '../../assistant/notes-events';
+import { isNotesTerminal, type NotesEvent, type NotesEventLog } from '../../assistant/notes-events';
+import type { Frame, StreamEntry } from '../../lib/stream-follower';
 import type { Repositories } from '../../models';
 import type { ChatSessionRow } from '../../models/schema';
 import type { QueueRegistry } from '../../queues/registry';
 import { ticketNotesJobId } from '../../queues/assistant';
+import { formatSse, type SseMessage } from '../sse';
 import type { SseSource } from '../sse-streams';
 
 export const NOTES_CHECK_MS = 10_000;
@@ -29,7 +31,7 @@ export function notesSource(
     },
   };
   return {
-    async *messages(signal) {
+    async *messages(signal, push) {
       if (session.documentationStatus === 'ready' && session.documentation !== null) {
         yield { data: session.documentation };
         yield { data: '[DONE]' };
@@ -41,14 +43,19 @@ export function notesSource(
       }
       let ended = false;
       let streamed = false;
-      for await (const event of deps.notesEvents.follow(session.id, signal, liveness)) {
-        if (event.type === 'chunk') {
-          streamed = true;
-          yield { data: event.text };
-        } else {
-          ended = true;
-          yield { data: event.type === 'done' ? '[DONE]' : `[ERROR] ${event.message}` };
-        }
+      // Live chunks go straight to `push` as frames shared by every stream of these notes.
+      const live = push && {
+        framer: notesFrame,
+        push: (frames: Frame[]) => {
+          push(frames);
+          streamed ||= frames.some((frame) => !frame.terminal);
+          ended ||= frames[frames.length - 1].terminal;
+        },
+      };
+      for await (const event of deps.notesEvents.follow(session.id, signal, liveness, live)) {
+        streamed ||= event.type === 'chunk';
+        ended ||= isNotesTerminal(event);
+        yield notesMessage(event);
       }
       if (ended || signal.aborted) return;
       const row = await current();
@@ -63,4 +70,16 @@ export function notesSource(
     },
     interrupted: { data: '[ERROR] The notes stream was interrupted; open it again' },
   };
+}
+
+/** A notes event as the stream writes it: the chunk's text, `[DONE]`, or `[ERROR] …`. */
+function notesMessage(event: NotesEvent): SseMessage {
+  if (event.type === 'chunk') return { data: event.text };
+  return { data: event.type === 'done' ? '[DONE]' : `[ERROR] ${event.message}` };
+}
+
+/** A live notes entry as its SSE bytes, built once per entry and shared by every stream of the session. */
+export function notesFrame([, value]: StreamEntry): Frame {
+  const event = JSON.parse(value) as NotesEvent;
+  return { bytes: Buffer.from(formatSse(notesMessage(event))), terminal: isNotesTerminal(event) };
 }
