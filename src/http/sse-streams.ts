@@ -100,7 +100,8 @@ export class SseStreams {
   /**
    * Serves one stream: checks shutdown and the user's cap (429 `too_many_streams`), then `prepare`
    * (validation, starting the work, response headers; a throw there is an ordinary JSON error and
-   * frees the slot), then pumps the source until it ends or the client leaves.
+   * frees the slot), then opens the stream and returns; the source is pumped until it ends or the
+   * client leaves.
    */
   async serve(req: Request, res: Response, options: { userId: string; context: StreamLogContext; prepare: (signal: AbortSignal) => Promise<SseSource> }): Promise<void> {
     if (this.deps.shuttingDown()) throw new AppError(503, 'shutting_down', 'This node is shutting down; retry on another');
@@ -133,6 +134,20 @@ export class SseStreams {
     openSse(res);
     this.open.add(stream);
     this.startTimer();
+    // The stream runs on without the request handler: once this returns, the route's async frames
+    // and the router's per-request closures are free, so an idle stream holds only what it needs
+    // (issue 12, memory per stream). The pump catches its own failures.
+    // Express keeps its router's continuation on `req.next` (the layer stack, params, the final
+    // handler: ~1 KB per request); nothing calls it once the stream is open.
+    (req as { next?: unknown }).next = undefined;
+    const reqId = String(req.id);
+    void this.pump(stream, source, { reqId, ...options.context }).catch((error: unknown) => this.log.error({ err: redactError(error), reqId }, 'stream pump failed'));
+  }
+
+  /** Writes the source's messages (and pushed frames) until it ends or the client leaves, then frees the slot. */
+  private async pump(stream: OpenStream, source: SseSource, context: StreamLogContext): Promise<void> {
+    const { res } = stream;
+    const { signal } = stream.controller;
     try {
       for await (const message of source.messages(signal, (frames) => pushFrames(stream, frames))) {
         if (signal.aborted) break;
@@ -142,7 +157,7 @@ export class SseStreams {
       }
     } catch (error) {
       if (!signal.aborted) {
-        this.log.warn({ err: redactError(error), reqId: req.id, ...options.context }, 'stream failed');
+        this.log.warn({ err: redactError(error), ...context }, 'stream failed');
         res.write(formatSse(source.interrupted));
       }
     } finally {

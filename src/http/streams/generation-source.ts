@@ -3,7 +3,7 @@ import { generationErrorMessage, isTerminal, type GenerationEvent } from '../../
 import type { Repositories } from '../../models';
 import type { GenerationRow } from '../../models/schema';
 import type { Frame, StreamEntry } from '../../lib/stream-follower';
-import { formatSse } from '../sse';
+import { formatSse, type SseMessage } from '../sse';
 import type { SseSource } from '../sse-streams';
 
 /** How often a quiet stream asks the database whether its generation ended without a terminal event. */
@@ -18,45 +18,64 @@ const isFinished = (status: GenerationRow['status']) => status !== 'queued' && s
  * ended but its log holds no terminal event (expired, lost, a worker that died), the stream ends
  * with one built from the row instead of waiting forever (decision 0071).
  */
-export function generationSource(
-  deps: { events: GenerationEventLog; repos: Repositories; checkEveryMs?: number },
-  generationId: string,
-  afterSeq: number,
-): SseSource {
-  const liveness = {
-    checkEveryMs: deps.checkEveryMs ?? GENERATION_CHECK_MS,
-    endedAt: async () => {
-      const row = await deps.repos.generations.find(generationId);
-      if (!row) return new Date(0);
-      return isFinished(row.status) ? (row.completedAt ?? row.createdAt) : null;
-    },
-  };
-  return {
-    async *messages(signal, push) {
-      let ended = false;
-      // Live events go straight to `push` as frames shared by every stream of this generation.
-      const live = push && {
-        framer: generationFrame,
-        push: (frames: Frame[]) => {
-          push(frames);
-          ended ||= frames[frames.length - 1].terminal;
-        },
-      };
-      for await (const { seq, event } of deps.events.follow(generationId, afterSeq, signal, liveness, live)) {
-        yield { id: seq, event: event.type, data: JSON.stringify(event) };
-        ended ||= isTerminal(event);
-      }
-      if (ended || signal.aborted) return;
-      const event = await endedEvent(deps.repos, generationId);
-      // No id: it is not a position in the log, so a client's Last-Event-ID stays where it was.
-      yield { event: event.type, data: JSON.stringify(event) };
-    },
-    interrupted: {
+export function generationSource(deps: GenerationSourceDeps, generationId: string, afterSeq: number): SseSource {
+  return new GenerationSource(deps, generationId, afterSeq);
+}
+
+export interface GenerationSourceDeps {
+  events: GenerationEventLog;
+  repos: Repositories;
+  checkEveryMs?: number;
+}
+
+/**
+ * One instance per open stream, so it stays small (10,000 per node): `messages` is a method of the
+ * class, not a generator closure (and its prototype) made per stream, and the `interrupted` message
+ * is built only when a stream fails.
+ */
+class GenerationSource implements SseSource {
+  constructor(
+    private readonly deps: GenerationSourceDeps,
+    private readonly generationId: string,
+    private readonly afterSeq: number,
+  ) {}
+
+  get interrupted(): SseMessage {
+    return {
       event: 'error',
-      data: JSON.stringify({ type: 'error', generationId, code: 'stream_interrupted', message: 'Event stream interrupted; reconnect with Last-Event-ID' }),
+      data: JSON.stringify({ type: 'error', generationId: this.generationId, code: 'stream_interrupted', message: 'Event stream interrupted; reconnect with Last-Event-ID' }),
       retry: 1000,
-    },
-  };
+    };
+  }
+
+  async *messages(signal: AbortSignal, push?: (frames: Frame[]) => void): AsyncGenerator<SseMessage> {
+    const { deps, generationId } = this;
+    const liveness = {
+      checkEveryMs: deps.checkEveryMs ?? GENERATION_CHECK_MS,
+      endedAt: async () => {
+        const row = await deps.repos.generations.find(generationId);
+        if (!row) return new Date(0);
+        return isFinished(row.status) ? (row.completedAt ?? row.createdAt) : null;
+      },
+    };
+    let ended = false;
+    // Live events go straight to `push` as frames shared by every stream of this generation.
+    const live = push && {
+      framer: generationFrame,
+      push: (frames: Frame[]) => {
+        push(frames);
+        ended ||= frames[frames.length - 1].terminal;
+      },
+    };
+    for await (const { seq, event } of deps.events.follow(generationId, this.afterSeq, signal, liveness, live)) {
+      yield { id: seq, event: event.type, data: JSON.stringify(event) };
+      ended ||= isTerminal(event);
+    }
+    if (ended || signal.aborted) return;
+    const event = await endedEvent(deps.repos, generationId);
+    // No id: it is not a position in the log, so a client's Last-Event-ID stays where it was.
+    yield { event: event.type, data: JSON.stringify(event) };
+  }
 }
 
 /**
