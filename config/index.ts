@@ -6,7 +6,7 @@ import { mergeTierLimits, mergeUsageLimits, TIERS, type Tier, type TierLimits, t
 export { TIERS, type Tier, type TierLimits, type UsageLimits } from './tiers';
 export { costUsd, type ModelPrice } from './pricing';
 
-export const QUEUE_NAMES = ['generation', 'broadcast', 'assistant', 'embeddings', 'connectors', 'agent-runs'] as const;
+export const QUEUE_NAMES = ['generation', 'broadcast', 'assistant', 'embeddings', 'connectors', 'agent-runs', 'flows'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
 export type Role = 'api' | 'worker' | 'scheduler';
 
@@ -25,6 +25,7 @@ const tierOverrideSchema = z.partialRecord(
     embeddingsPerMinute: z.number().int().positive(),
     journeyPerMinute: z.number().int().positive(),
     agentRunsPerMinute: z.number().int().positive(),
+    flowExecutionsPerMinute: z.number().int().positive(),
   }).partial(),
 );
 const providersSchema = z

@@ -40,17 +40,19 @@ export interface UsageLimits {
   journeyPerMinute: number;
   /** Manual agent runs (`POST /agents/:id/run`: a device round trip or provider fetch, then model calls). */
   agentRunsPerMinute: number;
+  /** Agentflow executions started (`POST /flows/:id/execute` and `/execute/stream`; each runs up to 50 model calls). */
+  flowExecutionsPerMinute: number;
 }
 
 // Generous for a person at a keyboard or a device syncing a folder of notes (embeddings come in
 // bursts), small against a script: a chat or journey turn is a model call, a manual run a whole run.
 export const DEFAULT_USAGE_LIMITS: Record<Tier, UsageLimits> = {
-  free: { chatPerMinute: 30, embeddingsPerMinute: 300, journeyPerMinute: 30, agentRunsPerMinute: 10 },
-  pro: { chatPerMinute: 120, embeddingsPerMinute: 1_200, journeyPerMinute: 120, agentRunsPerMinute: 30 },
-  enterprise: { chatPerMinute: 600, embeddingsPerMinute: 6_000, journeyPerMinute: 600, agentRunsPerMinute: 120 },
+  free: { chatPerMinute: 30, embeddingsPerMinute: 300, journeyPerMinute: 30, agentRunsPerMinute: 10, flowExecutionsPerMinute: 20 },
+  pro: { chatPerMinute: 120, embeddingsPerMinute: 1_200, journeyPerMinute: 120, agentRunsPerMinute: 30, flowExecutionsPerMinute: 60 },
+  enterprise: { chatPerMinute: 600, embeddingsPerMinute: 6_000, journeyPerMinute: 600, agentRunsPerMinute: 120, flowExecutionsPerMinute: 300 },
 };
 
-export const USAGE_LIMIT_KEYS = ['chatPerMinute', 'embeddingsPerMinute', 'journeyPerMinute', 'agentRunsPerMinute'] as const;
+export const USAGE_LIMIT_KEYS = ['chatPerMinute', 'embeddingsPerMinute', 'journeyPerMinute', 'agentRunsPerMinute', 'flowExecutionsPerMinute'] as const;
 
 /** Merges the usage part of a `TIER_LIMITS` override over the defaults (other keys are ignored). */
 export function mergeUsageLimits(override: Partial<Record<Tier, Partial<UsageLimits> & Record<string, unknown>>> | undefined): Record<Tier, UsageLimits> {

@@ -7,6 +7,7 @@ import type { ChatCancels } from '../assistant/chat-cancel';
 import type { ChatEventLog } from '../assistant/chat-events';
 import { NOTES_INTERRUPTED, type NotesEventLog } from '../assistant/notes-events';
 import type { DevicePort } from '../devices/device-channel';
+import type { FlowRunner } from '../flows/flow-runner';
 import { endGeneration } from '../generation/end-generation';
 import type { GenerationCancels } from '../generation/generation-cancel';
 import type { GenerationEventLog } from '../generation/event-log';
@@ -16,6 +17,7 @@ import type { Repositories } from '../models';
 import { StaleWorkRepository } from '../models/stale-work-repository';
 import type { QueueRegistry } from '../queues/registry';
 import { hitlResumeJobId, ticketNotesJobId } from '../queues/assistant';
+import { flowNodeJobId } from '../queues/flows';
 
 /** Rows looked at per kind and sweep: a backlog is worked off over several sweeps. */
 const BATCH = 100;
@@ -42,6 +44,8 @@ export interface ReaperDeps {
   chatCancels?: ChatCancels;
   devices: DevicePort;
   logger: Logger;
+  /** Resumes agentflow executions whose jobs are all gone (its steps are idempotent, 0115). */
+  flows?: Pick<FlowRunner, 'resume'>;
 }
 
 export interface ReapReport {
@@ -51,6 +55,7 @@ export interface ReapReport {
   turns: number;
   notes: number;
   agentRuns: number;
+  flowExecutions: number;
 }
 
 /**
@@ -62,7 +67,9 @@ export interface ReapReport {
  * - approvals decided but never resumed (the resume enqueue failed, or the job was lost) → resumed;
  * - chat turns without answer, job or terminal event → `error` (`interrupted`) to the listener and device;
  * - ticket notes pending/generating with no live job → `failed` with an `error` event;
- * - agent runs `running` past AGENT_RUN_TIMEOUT_MS → `error`.
+ * - agent runs `running` past AGENT_RUN_TIMEOUT_MS → `error`;
+ * - agentflow executions queued/running with no live node job → resumed: missing node events
+ *   written, ready nodes queued again (finished nodes never run again, 0115).
  * Work younger than REAPER_GRACE_MS is left alone. Every change is a conditional UPDATE, so many
  * processes may sweep at once; a short Redis lock just keeps them from doing the same reads.
  */
@@ -112,6 +119,7 @@ export class Reaper {
       turns: await this.reapTurns(before),
       notes: await this.reapNotes(before),
       agentRuns: (await this.stale.failRunsStartedBefore(new Date(before.getTime() - this.deps.config.agents.runTimeoutMs), 'interrupted: the run stopped without finishing')).length,
+      flowExecutions: await this.resumeFlows(before),
     };
     if (Object.values(report).some((n) => n > 0)) this.log.warn(report, 'reaped work left behind by a stopped process');
     return report;
@@ -172,6 +180,23 @@ export class Reaper {
       reaped += 1;
     }
     return reaped;
+  }
+
+  private async resumeFlows(before: Date): Promise<number> {
+    const { flows } = this.deps;
+    if (!flows) return 0;
+    const queue = this.deps.queues.get('flows');
+    let resumed = 0;
+    for (const execution of await this.deps.repos.flowExecutions.listActiveBefore(before, BATCH)) {
+      const nodes = await this.deps.repos.flowExecutions.nodes(execution.id);
+      // While any node job can still run, the execution moves on its own (each job dispatches the next).
+      if ((await Promise.all(nodes.map((node) => live(queue, flowNodeJobId(execution.id, node.nodeId))))).some(Boolean)) continue;
+      // A failed or finished job with an open node's id would make the new add a no-op.
+      for (const node of nodes.filter((n) => n.status === 'pending' || n.status === 'running')) await queue.remove(flowNodeJobId(execution.id, node.nodeId)).catch(() => 0);
+      await flows.resume(execution);
+      resumed += 1;
+    }
+    return resumed;
   }
 
   private async reapNotes(before: Date): Promise<number> {

@@ -8,6 +8,8 @@ import { ApprovalService, toolApprovalHandler } from '../assistant/approvals';
 import { ChatCancels } from '../assistant/chat-cancel';
 import { ChatEventLog } from '../assistant/chat-events';
 import { ChatService, deviceChatHandler } from '../assistant/chat-service';
+import { FlowEventLog } from '../flows/flow-events';
+import { FlowExecutions } from '../flows/flow-executions';
 import { FlowService } from '../flows/flow-service';
 import { AgentService } from '../agents/agent-service';
 import { CredentialVault } from '../agents/credentials';
@@ -115,6 +117,8 @@ export async function startSwitchboard(
     closers.unshift(['stream follower', () => follower.close()]);
     const events = new GenerationEventLog(redis, config.redis.keyPrefix, config.generation.eventsTtlSeconds, follower);
     const limiter = new GenerationLimiter(redis, config.redis.keyPrefix);
+    // Agentflow executions: the same sequenced, resumable log as generations (SPEC §13).
+    const flowEvents = new FlowEventLog(redis, config.redis.keyPrefix, config.generation.eventsTtlSeconds, follower);
     const chatEvents = new ChatEventLog(redis, config.redis.keyPrefix, undefined, follower);
     // OAuth tokens are sealed with OAUTH_ENCRYPTION_KEY (generated under DATA_DIR when unset outside production).
     const vault = new CredentialVault(new SecretBox(resolveOAuthEncryptionKey(config.oauth.encryptionKey, config.data.dir), config.oauth.oldKeys), repos);
@@ -148,7 +152,7 @@ export async function startSwitchboard(
       const { startWorkerRole } = await import('./worker-role');
       const worker = await startWorkerRole({
         config, repos, events, limiter, queues, canvasEvents, connection: blockingRedis, logger, metrics, endpoint: options.endpoint, devices, approvals, chatEvents,
-        deviceRegistry, agentRunChannel, vault, signals, cancels, chatCancels,
+        deviceRegistry, agentRunChannel, vault, signals, cancels, chatCancels, flowEvents,
       });
       llmSummary = worker.summary;
       for (const closer of [...worker.closers].reverse()) closers.unshift(closer);
@@ -204,6 +208,8 @@ export async function startSwitchboard(
         journeys: new JourneyService({ config, redis, queues, logger }),
         agents,
         flows: new FlowService({ repos, models }),
+        flowExecutions: new FlowExecutions({ repos, events: flowEvents, queues, signals, usage: new UsageLimiter(redis, config.redis.keyPrefix, config.usageLimits), logger, metrics }),
+        flowEvents,
         oauth: new OAuthService({ config, repos, redis, vault, secret: tokens.secret, logger }),
         canvasEvents,
         readiness: { redis: async () => void (await redis.ping()), database: () => database.ping() },

@@ -17,6 +17,8 @@ import type { CredentialVault } from '../agents/credentials';
 import type { AgentRunChannel } from '../agents/run-channel';
 import type { DeviceRegistry } from '../devices/device-registry';
 import type { DeviceChannel } from '../devices/device-channel';
+import { FlowRunner } from '../flows/flow-runner';
+import type { FlowEventLog } from '../flows/flow-events';
 import { GenerationRunner, type GenerationRunnerDeps } from '../generation/generation-runner';
 import type { Metrics } from '../observability/metrics';
 import { Reaper } from './reaper';
@@ -46,6 +48,8 @@ export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'models' | 'm
   deviceRegistry: DeviceRegistry;
   agentRunChannel: AgentRunChannel;
   vault: CredentialVault;
+  /** The event logs of agentflow executions (SPEC §13). */
+  flowEvents: FlowEventLog;
   /** Overrides the configured model endpoint (tests point it at a scripted server). */
   endpoint?: LlmEndpoint;
   /** The job handlers to serve (default: all of them, src/workers/index.ts); checked against the catalog first. */
@@ -128,6 +132,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       logger,
       metrics,
     }),
+    flows: new FlowRunner({ repos, models, events: deps.flowEvents, enqueueBulk: queues.enqueueBulk, signals, logger, metrics }),
     embedder: batchedEmbedder(createTextEmbedder(endpoint, config.llm.embeddingModel)),
   };
   const processors: Partial<Record<QueueName, QueueProcessor>> = {};
@@ -165,6 +170,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
     chatCancels: deps.chatCancels,
     devices,
     logger,
+    flows: ports.flows,
   });
   reaper.start();
   closers.unshift(['reaper', () => reaper.stop()]);

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Block } from '../schemas/blocks';
-import type { GenerationEvent, SequencedEvent } from './events';
+import type { GenerationEvent } from './events';
 import { isTerminal } from './events';
 import { followLog, type LiveSink, type LogLiveness } from '../lib/redis-streams';
 import type { StreamFollower } from '../lib/stream-follower';
@@ -9,47 +9,97 @@ import type { StreamFollower } from '../lib/stream-follower';
 const BLOCKS_TTL_SECONDS = 600;
 
 /**
- * Generation events in one Redis stream per generation, so an SSE client can replay from the
- * start or after `Last-Event-ID` and then follow live, on any API node. Entry ids are `<seq>-0`,
- * which makes `Last-Event-ID` a stream position.
+ * Events in one Redis stream per producer (a generation, a flow execution), so an SSE client can
+ * replay from the start or after `Last-Event-ID` and then follow live, on any API node. Entry ids
+ * are `<seq>-0`, which makes `Last-Event-ID` a stream position; the first event is seq 1.
  */
-export class GenerationEventLog {
+export class SequencedEventLog<E extends { type: string }> {
   constructor(
-    private readonly redis: Redis,
-    private readonly keyPrefix: string,
+    protected readonly redis: Redis,
+    private readonly keyOf: (id: string) => string,
     private readonly ttlSeconds: number,
+    private readonly terminal: (event: E) => boolean,
     /** The process's reader; only needed by processes that `follow` (the API). */
     private readonly follower?: StreamFollower,
   ) {}
 
-  key(generationId: string): string {
-    return `${this.keyPrefix}:gen:${generationId}:events`;
+  key(id: string): string {
+    return this.keyOf(id);
   }
 
-  /** Appends one event now (used by the API for `queued`). */
-  async append(generationId: string, seq: number, event: GenerationEvent): Promise<void> {
-    const key = this.key(generationId);
+  /** Appends one event now at a known seq (used by the API for `queued`). */
+  async append(id: string, seq: number, event: E): Promise<void> {
+    const key = this.key(id);
     await this.redis.multi().xadd(key, `${seq}-0`, 'e', JSON.stringify(event)).expire(key, this.ttlSeconds).exec();
   }
 
   /**
    * Appends one event after whatever the log holds, in one atomic step (read last seq, XADD next):
-   * for writers outside the worker that runs the generation (the reaper, a canvas deletion), which
-   * cannot know its seq. Returns the seq given.
+   * for writers that cannot know the seq (the reaper, a cancel from the API, the several workers
+   * running the nodes of one flow execution). Returns the seq given.
    */
-  async appendNext(generationId: string, event: GenerationEvent): Promise<number> {
-    return Number(await this.redis.eval(APPEND_NEXT, 1, this.key(generationId), JSON.stringify(event), this.ttlSeconds));
+  async appendNext(id: string, event: E): Promise<number> {
+    return Number(await this.redis.eval(APPEND_NEXT, 1, this.key(id), JSON.stringify(event), this.ttlSeconds));
   }
 
   /** The last sequence number written (0 when none). */
-  async lastSeq(generationId: string): Promise<number> {
-    const last = await this.redis.xrevrange(this.key(generationId), '+', '-', 'COUNT', 1);
+  async lastSeq(id: string): Promise<number> {
+    const last = await this.redis.xrevrange(this.key(id), '+', '-', 'COUNT', 1);
     return last.length ? Number.parseInt(last[0][0], 10) : 0;
   }
 
   /** A writer that batches appends: events queued in one tick go out in one pipeline. */
-  async writer(generationId: string): Promise<EventWriter> {
-    return new EventWriter(this.redis, this.key(generationId), this.ttlSeconds, await this.lastSeq(generationId));
+  async writer(id: string): Promise<EventWriter<E>> {
+    return new EventWriter<E>(this.redis, this.key(id), this.ttlSeconds, await this.lastSeq(id));
+  }
+
+  /** Events with seq > afterSeq already stored. */
+  async readAfter(id: string, afterSeq: number): Promise<Array<SequencedOf<E>>> {
+    const entries = await this.redis.xrange(this.key(id), `(${afterSeq}-0`, '+');
+    return entries.map((entry) => parseEntry<E>(entry));
+  }
+
+  /**
+   * Replays events after `afterSeq`, then follows live until a terminal event, `signal` aborts, or
+   * `liveness` says the producer ended without one in the log (expired or lost log, dead worker):
+   * then it returns and the caller reports how it ended. With `live`, the live events go to it as
+   * frames instead of being yielded (see `followLog`).
+   */
+  async *follow(id: string, afterSeq: number, signal: AbortSignal, liveness: LogLiveness, live?: LiveSink): AsyncGenerator<SequencedOf<E>> {
+    if (!this.follower) throw new Error('This event log was built without a StreamFollower');
+    for await (const [entryId, json] of followLog({
+      redis: this.redis,
+      follower: this.follower,
+      key: this.key(id),
+      afterId: `${afterSeq}-0`,
+      isTerminal: (value) => this.terminal(JSON.parse(value) as E),
+      liveness,
+      signal,
+      live,
+    })) {
+      yield parseEntry<E>([entryId, ['e', json]]);
+    }
+  }
+}
+
+/** A stored event with its sequence number (the SSE `id:`). */
+export interface SequencedOf<E> {
+  seq: number;
+  event: E;
+}
+
+/**
+ * Generation events (SPEC §4): the sequenced log of each generation, plus the copy of its persisted
+ * blocks kept for the broadcast job.
+ */
+export class GenerationEventLog extends SequencedEventLog<GenerationEvent> {
+  constructor(
+    redis: Redis,
+    private readonly keyPrefix: string,
+    ttlSeconds: number,
+    follower?: StreamFollower,
+  ) {
+    super(redis, (generationId) => `${keyPrefix}:gen:${generationId}:events`, ttlSeconds, isTerminal, follower);
   }
 
   /**
@@ -76,34 +126,6 @@ export class GenerationEventLog {
   private blocksKey(generationId: string): string {
     return `${this.keyPrefix}:gen:${generationId}:blocks`;
   }
-
-  /** Events with seq > afterSeq already stored. */
-  async readAfter(generationId: string, afterSeq: number): Promise<SequencedEvent[]> {
-    const entries = await this.redis.xrange(this.key(generationId), `(${afterSeq}-0`, '+');
-    return entries.map(parseEntry);
-  }
-
-  /**
-   * Replays events after `afterSeq`, then follows live until a terminal event, `signal` aborts, or
-   * `liveness` says the generation ended without one in the log (expired or lost log, dead worker):
-   * then it returns and the caller reports how the generation ended. With `live`, the live events
-   * go to it as frames instead of being yielded (see `followLog`).
-   */
-  async *follow(generationId: string, afterSeq: number, signal: AbortSignal, liveness: LogLiveness, live?: LiveSink): AsyncGenerator<SequencedEvent> {
-    if (!this.follower) throw new Error('This event log was built without a StreamFollower');
-    for await (const [id, json] of followLog({
-      redis: this.redis,
-      follower: this.follower,
-      key: this.key(generationId),
-      afterId: `${afterSeq}-0`,
-      isTerminal: (value) => isTerminal(JSON.parse(value) as GenerationEvent),
-      liveness,
-      signal,
-      live,
-    })) {
-      yield parseEntry([id, ['e', json]]);
-    }
-  }
 }
 
 const APPEND_NEXT = `
@@ -115,15 +137,15 @@ redis.call('EXPIRE', KEYS[1], ARGV[2])
 return seq
 `;
 
-function parseEntry([id, fields]: [string, string[]]): SequencedEvent {
-  return { seq: Number.parseInt(id, 10), event: JSON.parse(fields[1]) as GenerationEvent };
+function parseEntry<E>([id, fields]: [string, string[]]): SequencedOf<E> {
+  return { seq: Number.parseInt(id, 10), event: JSON.parse(fields[1]) as E };
 }
 
 /**
- * Batches appends for one generation. `emit` assigns the sequence number synchronously and
+ * Batches appends for one log. `emit` assigns the sequence number synchronously and
  * schedules one pipelined flush per tick, so 200 tool outputs cost a handful of round trips.
  */
-export class EventWriter {
+export class EventWriter<E extends { type: string } = GenerationEvent> {
   private pending: Array<[number, string]> = [];
   private flushing: Promise<void> = Promise.resolve();
   private scheduled = false;
@@ -136,7 +158,7 @@ export class EventWriter {
     private seq: number,
   ) {}
 
-  emit(event: GenerationEvent): number {
+  emit(event: E): number {
     this.seq += 1;
     this.pending.push([this.seq, JSON.stringify(event)]);
     if (!this.scheduled) {

@@ -9,6 +9,8 @@ import type { JourneyService } from '../agents/journey';
 import type { OAuthService } from '../agents/oauth-service';
 import type { AuthService } from '../auth/auth-service';
 import type { TokenSettings } from '../auth/tokens';
+import type { FlowEventLog } from '../flows/flow-events';
+import type { FlowExecutions } from '../flows/flow-executions';
 import type { FlowService } from '../flows/flow-service';
 import type { GenerationEventLog } from '../generation/event-log';
 import type { GenerationCancels } from '../generation/generation-cancel';
@@ -49,6 +51,10 @@ export interface ApiContext {
   oauth: OAuthService;
   /** Saved flows (SPEC §13): CRUD with validated definitions. */
   flows: FlowService;
+  /** Agentflow executions: start, read, cancel (SPEC §13, §11). */
+  flowExecutions: FlowExecutions;
+  /** The sequenced event log of each execution (resumable SSE). */
+  flowEvents: FlowEventLog;
   canvasEvents: CanvasEmitter;
   queues: QueueRegistry;
   metrics: Metrics;

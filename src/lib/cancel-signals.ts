@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from './logger';
 
-/** What can be cancelled: a canvas generation, or a chat turn (keyed by its user message id). */
-export type CancelKind = 'generation' | 'chat';
+/** What can be cancelled: a canvas generation, a chat turn (keyed by its user message id), a flow execution. */
+export type CancelKind = 'generation' | 'chat' | 'flow';
 
 /** How long a cancel request is remembered in Redis (a turn or generation never runs longer). */
 const REQUEST_TTL_SECONDS = 3_600;
@@ -121,7 +121,7 @@ export class CancelledError extends Error {
     readonly kind: CancelKind,
     readonly id: string,
   ) {
-    super(`The ${kind === 'chat' ? 'chat turn' : 'generation'} was cancelled`);
+    super(`The ${kind === 'chat' ? 'chat turn' : kind === 'flow' ? 'flow execution' : 'generation'} was cancelled`);
     this.name = 'CancelledError';
   }
 }

@@ -10,6 +10,7 @@ const ACTION: Record<UsageKind, string> = {
   embeddingsPerMinute: 'embedding',
   journeyPerMinute: 'journey',
   agentRunsPerMinute: 'agent run',
+  flowExecutionsPerMinute: 'flow execution',
 };
 
 /**

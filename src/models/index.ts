@@ -3,6 +3,7 @@ import { AgentsRepository } from './agents-repository';
 import { AuditRepository } from './audit-repository';
 import { BlocksRepository } from './blocks-repository';
 import { ChatRepository } from './chat-repository';
+import { FlowExecutionsRepository } from './flow-executions-repository';
 import { FlowsRepository } from './flows-repository';
 import { CanvasesRepository } from './canvases-repository';
 import { GenerationsRepository } from './generations-repository';
@@ -26,6 +27,7 @@ export function createRepositories(db: Db) {
     notes: new SessionNotesRepository(db),
     agents: new AgentsRepository(db),
     flows: new FlowsRepository(db),
+    flowExecutions: new FlowExecutionsRepository(db),
   };
 }
 export type Repositories = ReturnType<typeof createRepositories>;

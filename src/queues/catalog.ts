@@ -6,6 +6,7 @@ import { broadcastQueue } from './broadcast';
 import { connectorsQueue } from './connectors';
 import type { JobDeclaration, QueueDeclaration } from './define';
 import { embeddingsQueue } from './embeddings';
+import { flowsQueue } from './flows';
 import { generationQueue } from './generation';
 
 /**
@@ -22,6 +23,7 @@ export const QUEUE_CATALOG = {
   embeddings: embeddingsQueue,
   connectors: connectorsQueue,
   'agent-runs': agentRunsQueue,
+  flows: flowsQueue,
 } as const satisfies { [Q in QueueName]: QueueDeclaration<Q> };
 
 export type QueueCatalog = typeof QUEUE_CATALOG;

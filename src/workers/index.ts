@@ -2,6 +2,7 @@ import { agentRunHandlers, connectorHandlers } from './agent-runs';
 import { assistantHandlers } from './assistant';
 import { broadcastHandlers } from './broadcast';
 import { embeddingHandlers } from './embeddings';
+import { flowHandlers } from './flows';
 import { generationHandlers } from './generation';
 import type { JobHandlers } from './handlers';
 import type { WorkerPorts } from './ports';
@@ -17,4 +18,5 @@ export const JOB_HANDLERS: readonly JobHandlers<WorkerPorts>[] = [
   embeddingHandlers,
   agentRunHandlers,
   connectorHandlers,
+  flowHandlers,
 ];

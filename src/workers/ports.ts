@@ -3,6 +3,7 @@ import type { AgentRunner } from '../agents/agent-runner';
 import type { JourneyRunner } from '../agents/journey-runner';
 import type { AssistantRunner } from '../assistant/assistant-runner';
 import type { SessionNotesRunner } from '../assistant/session-notes-runner';
+import type { FlowRunner } from '../flows/flow-runner';
 import type { GenerationEventLog } from '../generation/event-log';
 import type { GenerationRunner } from '../generation/generation-runner';
 import type { Logger } from '../lib/logger';
@@ -34,6 +35,8 @@ export interface WorkerPorts {
   notes: SessionNotesRunner;
   journeys: JourneyRunner;
   agentRuns: AgentRunner;
+  /** Agentflow nodes (SPEC §13). */
+  flows: FlowRunner;
   /** The process's embedding model behind one micro-batcher. */
   embedder: BatchedEmbedder;
 }

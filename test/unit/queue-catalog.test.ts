@@ -22,6 +22,7 @@ describe('the queue catalog (src/queues/catalog.ts)', () => {
       embeddings: ['embed'],
       connectors: ['connector-fetch'],
       'agent-runs': ['agent-run'],
+      flows: ['node'],
     });
     const { generation, broadcast, assistant, embeddings, connectors } = QUEUE_CATALOG;
     const agentRuns = QUEUE_CATALOG['agent-runs'];
@@ -49,6 +50,9 @@ describe('the queue catalog (src/queues/catalog.ts)', () => {
     expect(agentRuns.jobs['agent-run'].jobId!(run)).toBe(`run-slot-${uuid}-${Date.parse(run.slot)}`);
     expect(agentRuns.jobs['agent-run'].jobId!({ ...run, deviceId: 'laptop' })).toBe(`resume-${uuid}`);
     expect('jobId' in embeddings.jobs.embed).toBe(false);
+    // One job per agentflow node, keyed by execution and node: a double dispatch queues it once.
+    expect(QUEUE_CATALOG.flows.jobs.node.options).toMatchObject({ attempts: 3, backoff: { type: 'exponential', delay: 1_000 } });
+    expect(QUEUE_CATALOG.flows.jobs.node.jobId!({ executionId: uuid, nodeId: 'n-1', userId: uuid, tier: 'free' })).toBe(`flow-${uuid}-n-1`);
   });
 
   test('every job of the catalog has exactly one handler in the worker role', () => {

@@ -1,9 +1,12 @@
 import { z } from 'zod';
-import { createFlowSchema, updateFlowSchema } from '../../flows/definition';
+import { createFlowSchema, executeFlowSchema, updateFlowSchema } from '../../flows/definition';
 import { pageQuerySchema } from '../../lib/pagination';
+import { toExecutionView } from '../../models/flow-executions-repository';
 import { toFlowView } from '../../models/flows-repository';
 import { uuidParam } from '../../schemas/api';
 import { defineRoute, type ParamSpec } from '../route';
+import { lastEventSeq } from '../sse';
+import { flowExecutionSource } from '../streams/flow-source';
 
 /** `GET /flows`: `?limit` 1–200 (default 50), `?cursor`. */
 export const flowsPageQuerySchema = pageQuerySchema(50);
@@ -12,6 +15,9 @@ const uuid = (description: string, resource: string) =>
   ({ schema: uuidParam, description: `${description}. A malformed id answers 404, like a missing one.`, resource }) satisfies ParamSpec;
 /** `:id` of every `/flows/:id…` route (flows-chat and embeds reuse it). */
 export const flowIdParam = { id: uuid('Flow id', 'Flow') };
+export const executionParams = { ...flowIdParam, executionId: uuid('Execution id', 'Execution') };
+/** `GET /flows/:id/executions`: `?limit` 1–200 (default 50), `?cursor`. */
+export const executionsPageQuerySchema = pageQuerySchema(50);
 
 const timestamp = z.iso.datetime();
 export const flowView = z.object({
@@ -24,6 +30,44 @@ export const flowView = z.object({
 });
 export const flowResponse = z.object({ flow: flowView });
 export const flowListResponse = z.object({ flows: z.array(flowView), nextCursor: z.string().nullable() });
+
+const usageView = z.object({ inputTokens: z.number(), outputTokens: z.number(), costUsd: z.number() });
+const errorView = z.object({ code: z.string(), message: z.string() }).nullable();
+const nodeView = z.object({
+  id: z.string(),
+  status: z.enum(['pending', 'running', 'completed', 'failed', 'skipped', 'cancelled']),
+  output: z.unknown().describe('Text, or the JSON value for a node with an `outputSchema`; null until it completed'),
+  error: errorView,
+  attempts: z.number().int(),
+  usage: usageView.extend({ provider: z.string().nullable(), model: z.string().nullable() }),
+  startedAt: timestamp.nullable(),
+  completedAt: timestamp.nullable(),
+});
+const executionSummary = z.object({
+  id: z.uuid(),
+  flowId: z.uuid(),
+  status: z.enum(['queued', 'running', 'completed', 'failed', 'cancelled']),
+  input: z.record(z.string(), z.unknown()),
+  output: z.unknown().describe("The `output` node's output once completed, else null"),
+  error: errorView,
+  usage: usageView.describe('Summed over every node and model call (repairs and cancelled calls included)'),
+  createdAt: timestamp,
+  startedAt: timestamp.nullable(),
+  completedAt: timestamp.nullable(),
+});
+export const executionResponse = z.object({ execution: executionSummary.extend({ nodes: z.array(nodeView).describe('In definition order') }) });
+export const executionListResponse = z.object({ executions: z.array(executionSummary), nextCursor: z.string().nullable() });
+export const executionStartedResponse = z.object({ executionId: z.uuid() });
+export const executionCancelResponse = z.object({ executionId: z.uuid(), status: z.literal('cancelling') });
+
+const EVENTS =
+  'Events (`id:` a sequence from 1 per execution, `event:` the name, `data` JSON whose `type` is the name and which carries `executionId`): ' +
+  '`execution_started {flowId}`, `node_started {nodeId, attempt}`, `node_completed {nodeId, output, usage}`, `node_failed {nodeId, error}`, then one of ' +
+  '`execution_completed {output, usage}`, `execution_failed {error}`, `cancelled`. Nodes whose inputs are ready run in parallel.';
+const EXECUTE =
+  'Runs the agentflow on the `flows` queue. `input` holds the values of its `{{input.<key>}}` templates: a key the prompts read and the input lacks is a 400 `missing_input` ' +
+  '(`details: {missing: [key]}`). A chatflow answers 409 `not_an_agentflow`. Limited per user by the tier (`flowExecutionsPerMinute`, 429 with `Retry-After`).';
+const INPUT_EXAMPLE = { input: { topic: 'octopuses' } };
 
 const DEFINITIONS =
   'A chatflow definition is `{systemPrompt, model?: {provider, model}, temperature? (0-2), historyWindow? (1-100, default 20)}`. ' +
@@ -105,6 +149,108 @@ export const flowRoutes = [
     errors: [404],
     handler: async ({ user, params }, ctx) => {
       await ctx.flows.remove(user.id, params.id);
+    },
+  }),
+
+  defineRoute({
+    method: 'post', path: '/flows/:id/execute', operationId: 'executeFlow', tags, auth: 'bearer',
+    summary: 'Execute an agentflow in the background',
+    description: `${EXECUTE} Follow it at \`GET /flows/{id}/executions/{executionId}/events\` or read it at \`GET /flows/{id}/executions/{executionId}\`.`,
+    params: flowIdParam,
+    body: executeFlowSchema,
+    bodyExample: INPUT_EXAMPLE,
+    responses: { 202: { description: 'Queued', schema: executionStartedResponse } },
+    errors: [404, 409, 429, 503],
+    handler: async (input, ctx) => {
+      const flow = await ctx.flows.get(input.user.id, input.params.id);
+      return ctx.flowExecutions.start(input.user, flow, input.body.input);
+    },
+  }),
+
+  defineRoute({
+    method: 'post', path: '/flows/:id/execute/stream', operationId: 'executeFlowStream', tags, auth: 'bearer',
+    summary: 'Execute an agentflow and stream its events (SSE)',
+    description: `${EXECUTE} ${EVENTS} The execution goes on if the client leaves; resume at \`GET /flows/{id}/executions/{executionId}/events\` with \`Last-Event-ID\`.`,
+    params: flowIdParam,
+    body: executeFlowSchema,
+    bodyExample: INPUT_EXAMPLE,
+    responses: { 200: { description: 'The event stream', contentType: 'text/event-stream', headers: { 'X-Execution-Id': 'The execution id' } } },
+    errors: [404, 409, 429, 503],
+    handler: async (input, ctx) => {
+      const { user, params, req, res } = input;
+      const flow = await ctx.flows.get(user.id, params.id);
+      const body = input.body;
+      // The stream slot is taken before the execution starts: a refused stream (429) starts nothing.
+      await ctx.streams.serve(req, res, {
+        userId: user.id,
+        context: { flowId: flow.id },
+        prepare: async () => {
+          const { executionId } = await ctx.flowExecutions.start(user, flow, body.input);
+          res.setHeader('X-Execution-Id', executionId);
+          return flowExecutionSource({ events: ctx.flowEvents, repos: ctx.repos, checkEveryMs: ctx.config.streams.checkIntervalMs }, executionId, 0);
+        },
+      });
+    },
+  }),
+
+  defineRoute({
+    method: 'get', path: '/flows/:id/executions', operationId: 'listFlowExecutions', tags, auth: 'bearer',
+    summary: "A flow's executions, newest first, in pages",
+    description: '`?limit` 1–200 (default 50); pass `nextCursor` as `?cursor` for older executions (null on the last page). Nodes are left out: read one execution for them.',
+    params: flowIdParam,
+    query: executionsPageQuerySchema,
+    responses: { 200: { description: 'One page of executions', schema: executionListResponse } },
+    errors: [404],
+    handler: async (input, ctx) => {
+      const flow = await ctx.flows.get(input.user.id, input.params.id);
+      const page = await ctx.flowExecutions.list(flow.id, input.query);
+      return { executions: page.items.map((row) => toExecutionView(row)), nextCursor: page.nextCursor };
+    },
+  }),
+
+  defineRoute({
+    method: 'get', path: '/flows/:id/executions/:executionId', operationId: 'getFlowExecution', tags, auth: 'bearer',
+    summary: 'An execution with the status, output, error, attempts, usage and timings of each node',
+    params: executionParams,
+    responses: { 200: { description: 'The execution', schema: executionResponse } },
+    errors: [404],
+    handler: async ({ user, params }, ctx) => {
+      const flow = await ctx.flows.get(user.id, params.id);
+      const execution = await ctx.flowExecutions.get(flow.id, params.executionId);
+      return { execution: toExecutionView(execution, await ctx.repos.flowExecutions.nodes(execution.id)) };
+    },
+  }),
+
+  defineRoute({
+    method: 'get', path: '/flows/:id/executions/:executionId/events', operationId: 'streamFlowExecutionEvents', tags, auth: 'bearer',
+    summary: "An execution's events (SSE): replayed from the start or after `Last-Event-ID`, then live until the end",
+    description: `${EVENTS} A finished execution replays what exists and closes.`,
+    params: executionParams,
+    headers: { 'Last-Event-ID': { description: 'The `id:` of the last event received: the stream resumes after it' } },
+    responses: { 200: { description: 'The event stream', contentType: 'text/event-stream' } },
+    errors: [404, 429],
+    handler: async ({ user, params, req, res }, ctx) => {
+      const flow = await ctx.flows.get(user.id, params.id);
+      const execution = await ctx.flowExecutions.get(flow.id, params.executionId);
+      const afterSeq = lastEventSeq(req.get('Last-Event-ID') ?? (typeof req.query.lastEventId === 'string' ? req.query.lastEventId : undefined));
+      await ctx.streams.serve(req, res, {
+        userId: user.id,
+        context: { flowId: flow.id, executionId: execution.id },
+        prepare: async () => flowExecutionSource({ events: ctx.flowEvents, repos: ctx.repos, checkEveryMs: ctx.config.streams.checkIntervalMs }, execution.id, afterSeq),
+      });
+    },
+  }),
+
+  defineRoute({
+    method: 'post', path: '/flows/:id/executions/:executionId/cancel', operationId: 'cancelFlowExecution', tags, auth: 'bearer',
+    summary: 'Stop an execution (SPEC §11)',
+    description: 'While queued or running: 202, the model calls of its running nodes are aborted, nodes not yet run become `cancelled`, and its stream ends with `cancelled` (replayed to resumed streams). Once ended: 409 `not_running`.',
+    params: executionParams,
+    responses: { 202: { description: 'Cancelling', schema: executionCancelResponse } },
+    errors: [404, 409],
+    handler: async ({ user, params }, ctx) => {
+      const flow = await ctx.flows.get(user.id, params.id);
+      return ctx.flowExecutions.cancel(flow.id, params.executionId);
     },
   }),
 ];

@@ -1,0 +1,60 @@
+import type { Redis } from 'ioredis';
+import { SequencedEventLog } from '../generation/event-log';
+import type { StreamFollower } from '../lib/stream-follower';
+
+/** Tokens and cost of one node (the provider and model it ran on). */
+export interface NodeUsage {
+  provider: string | null;
+  model: string | null;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+}
+
+/** Tokens and cost of a whole execution (the sum over its nodes). */
+export interface ExecutionUsage {
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+}
+
+/** A failure as clients read it: a stable code and a fixed text (never a provider's words). */
+export interface FlowError {
+  code: string;
+  message: string;
+  /** On `execution_failed`: the node whose failure ended it. */
+  nodeId?: string;
+}
+
+/**
+ * What the SSE stream of an agentflow execution carries (SPEC §13); `type` is also the SSE `event:`
+ * name and every event names its execution.
+ */
+export type FlowEvent =
+  | { type: 'execution_started'; executionId: string; flowId: string }
+  | { type: 'node_started'; executionId: string; nodeId: string; attempt: number }
+  | { type: 'node_completed'; executionId: string; nodeId: string; output: unknown; usage: NodeUsage }
+  | { type: 'node_failed'; executionId: string; nodeId: string; error: FlowError }
+  | { type: 'execution_completed'; executionId: string; output: unknown; usage: ExecutionUsage }
+  | { type: 'execution_failed'; executionId: string; error: FlowError }
+  /** Stopped by a cancel (SPEC §11): terminal. */
+  | { type: 'cancelled'; executionId: string };
+
+export const isFlowTerminal = (event: FlowEvent) => event.type === 'execution_completed' || event.type === 'execution_failed' || event.type === 'cancelled';
+
+/** The fixed texts of flow error codes (SPEC §9: a cause's own message never reaches clients). */
+export const FLOW_ERROR_MESSAGES: Record<string, string> = {
+  node_failed: 'A node of the flow failed; see its error',
+  invalid_output: 'The model did not return JSON matching the node\'s outputSchema, even when asked again',
+  llm_unavailable: 'The language model could not be reached; please try again later',
+  queue_unavailable: 'The execution could not be queued; please try again',
+  interrupted: 'The execution was interrupted and could not be resumed',
+};
+export const flowError = (code: string): FlowError => ({ code, message: FLOW_ERROR_MESSAGES[code] ?? FLOW_ERROR_MESSAGES.node_failed });
+
+/** One sequenced log per execution: ids from 1, replay after `Last-Event-ID`, live on any node (the generation machinery). */
+export class FlowEventLog extends SequencedEventLog<FlowEvent> {
+  constructor(redis: Redis, keyPrefix: string, ttlSeconds: number, follower?: StreamFollower) {
+    super(redis, (executionId) => `${keyPrefix}:flowexec:${executionId}:events`, ttlSeconds, isFlowTerminal, follower);
+  }
+}

@@ -1,0 +1,118 @@
+import { randomUUID } from 'node:crypto';
+import type { Tier } from '../../config';
+import type { CancelSignals } from '../lib/cancel-signals';
+import { AppError, conflict, notFound } from '../lib/errors';
+import type { Logger } from '../lib/logger';
+import { decodeCursor, pageOf, timeIdKey } from '../lib/pagination';
+import type { UsageLimiter } from '../lib/usage-limiter';
+import type { Repositories } from '../models';
+import type { FlowExecutionRow, FlowRow } from '../models/schema';
+import type { Metrics } from '../observability/metrics';
+import { flowNodeJobId } from '../queues/flows';
+import type { QueueRegistry } from '../queues/registry';
+import { inputKeys, MAX_DEFINITION_DEPTH, tooDeep, type AgentflowDefinition } from './definition';
+import { flowError, type FlowEventLog } from './flow-events';
+
+export interface FlowExecutionsDeps {
+  repos: Repositories;
+  events: FlowEventLog;
+  queues: QueueRegistry;
+  signals: CancelSignals;
+  usage: UsageLimiter;
+  logger: Logger;
+  metrics?: Metrics;
+}
+
+/**
+ * Agentflow executions on the API side (SPEC §13): start one (checks, rows, `execution_started`,
+ * the root nodes queued), read them, cancel them (SPEC §11). The worker side is `FlowRunner`.
+ */
+export class FlowExecutions {
+  private readonly log: Logger;
+
+  constructor(private readonly deps: FlowExecutionsDeps) {
+    this.log = deps.logger.child({ component: 'flow-executions' });
+  }
+
+  /**
+   * Starts an execution of the owner's agentflow: 409 `not_an_agentflow` for a chatflow, 400
+   * `missing_input` naming the `{{input.<key>}}` keys the input lacks, 429 over the tier's limit.
+   * `execution_started` is event 1; the nodes without dependencies are queued at once.
+   */
+  async start(user: { id: string; tier?: Tier }, flow: FlowRow, input: Record<string, unknown>): Promise<{ executionId: string }> {
+    if (flow.type !== 'agentflow') throw conflict('not_an_agentflow', 'Only an agentflow can be executed; chat with a chatflow at POST /flows/:id/chat');
+    const definition = flow.definition as unknown as AgentflowDefinition;
+    const missing = inputKeys(definition).filter((key) => !(key in input) || input[key] === undefined);
+    if (missing.length) {
+      throw new AppError(400, 'missing_input', `The input lacks ${missing.map((key) => `"${key}"`).join(', ')}, read by the flow's prompts`, { missing });
+    }
+    const deep = tooDeep(input, MAX_DEFINITION_DEPTH);
+    if (deep) throw new AppError(400, 'validation_failed', 'Invalid request body', [{ path: ['input', ...deep].map(String).join('.'), message: `nested more than ${MAX_DEFINITION_DEPTH} levels deep` }]);
+    await this.deps.usage.take('flowExecutionsPerMinute', user);
+
+    const executionId = randomUUID();
+    const tier = user.tier ?? 'free';
+    await this.deps.repos.flowExecutions.create({
+      id: executionId,
+      flowId: flow.id,
+      userId: user.id,
+      tier,
+      definition: flow.definition,
+      input,
+      nodeIds: definition.nodes.map((node) => node.id),
+    });
+    await this.deps.events.appendNext(executionId, { type: 'execution_started', executionId, flowId: flow.id });
+    const roots = definition.nodes.filter((node) => !node.dependsOn?.length);
+    try {
+      await this.deps.queues.enqueueBulk('flows', 'node', roots.map((node) => ({ executionId, nodeId: node.id, userId: user.id, tier })));
+    } catch (error) {
+      const failure = flowError('queue_unavailable');
+      if (await this.deps.repos.flowExecutions.end(executionId, { status: 'failed', errorCode: failure.code, errorMessage: failure.message })) {
+        await this.deps.events.appendNext(executionId, { type: 'execution_failed', executionId, error: failure }).catch(() => undefined);
+        this.deps.metrics?.flowExecutions.inc({ type: 'agentflow', status: 'failed' });
+      }
+      this.log.error({ err: error, executionId }, 'flow execution could not be queued');
+      throw new AppError(503, 'queue_unavailable', failure.message, undefined, { 'Retry-After': '2' });
+    }
+    this.log.info({ executionId, flowId: flow.id, userId: user.id, nodes: definition.nodes.length }, 'flow execution started');
+    return { executionId };
+  }
+
+  /** The execution of the flow, else 404. */
+  async get(flowId: string, executionId: string): Promise<FlowExecutionRow> {
+    const execution = await this.deps.repos.flowExecutions.findOfFlow(flowId, executionId);
+    if (!execution) throw notFound('Execution');
+    return execution;
+  }
+
+  /** One page of the flow's executions, newest first. */
+  async list(flowId: string, query: { limit: number; cursor?: string }): Promise<{ items: FlowExecutionRow[]; nextCursor: string | null }> {
+    const after = query.cursor ? decodeCursor(query.cursor, timeIdKey) : undefined;
+    const rows = await this.deps.repos.flowExecutions.listPage(flowId, { limit: query.limit + 1, after });
+    return pageOf(rows, query.limit, (row) => [row.createdAt.toISOString(), row.id]);
+  }
+
+  /**
+   * `POST /flows/:id/executions/:executionId/cancel` (SPEC §11): 202 while queued or running, 409
+   * `not_running` once ended. The request is recorded on the row and signalled to every worker (the
+   * node streaming the model aborts it at once); the execution ends `cancelled` here, in one
+   * conditional UPDATE, so a node finishing at the same moment cannot complete it any more; jobs
+   * still waiting are taken off the queue.
+   */
+  async cancel(flowId: string, executionId: string): Promise<{ executionId: string; status: 'cancelling' }> {
+    const execution = await this.get(flowId, executionId);
+    const requested = await this.deps.repos.flowExecutions.requestCancel(execution.id);
+    if (!requested) throw conflict('not_running', `This execution has already ended (it is ${execution.status})`);
+    await this.deps.signals.request('flow', execution.id);
+    const ended = await this.deps.repos.flowExecutions.end(execution.id, { status: 'cancelled' });
+    if (ended) {
+      await this.deps.events.appendNext(execution.id, { type: 'cancelled', executionId: execution.id });
+      this.deps.metrics?.flowExecutions.inc({ type: 'agentflow', status: 'cancelled' });
+      const definition = execution.definition as unknown as AgentflowDefinition;
+      // Waiting or delayed jobs go; a job a worker holds is locked (remove fails) and returns on its own.
+      await Promise.all(definition.nodes.map((node) => this.deps.queues.get('flows').remove(flowNodeJobId(execution.id, node.id)).catch(() => 0)));
+      this.log.info({ executionId: execution.id }, 'flow execution cancelled');
+    }
+    return { executionId: execution.id, status: 'cancelling' };
+  }
+}

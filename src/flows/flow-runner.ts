@@ -1,0 +1,236 @@
+import { UnrecoverableError, type Job } from 'bullmq';
+import { AIMessage, HumanMessage, SystemMessage, type BaseMessage } from '@langchain/core/messages';
+import { ModelCallCancelled, ModelUnavailableError, type ModelGateway, type ModelUsage } from '../ai/model-gateway';
+import type { CancelSignals } from '../lib/cancel-signals';
+import type { Logger } from '../lib/logger';
+import { describeRedacted } from '../lib/redact-error';
+import type { Repositories } from '../models';
+import type { NodeCost } from '../models/flow-executions-repository';
+import type { FlowExecutionNodeRow, FlowExecutionRow } from '../models/schema';
+import type { Metrics } from '../observability/metrics';
+import type { FlowNodeJob } from '../queues/flows';
+import type { EnqueueBulk } from '../queues/registry';
+import { outputValidator, renderPrompt, type AgentflowDefinition, type AgentflowNode } from './definition';
+import { flowError, type FlowEventLog } from './flow-events';
+
+/**
+ * The system prompt of every agentflow node. Its first sentence is how the offline demo model
+ * recognises a node (src/ai/demo-llm/flow-node.ts).
+ */
+export const FLOW_NODE_SYSTEM = 'You are one step of a Switchboard agentflow. Do exactly the task in the next message and answer with the result only: it is passed on as it is.';
+/** Appended when the node has an `outputSchema`; the demo model answers JSON when it sees it. */
+export const FLOW_JSON_INSTRUCTION = 'Answer with JSON only (no prose, no code fence) that validates against this JSON Schema:';
+
+export interface FlowRunnerDeps {
+  repos: Repositories;
+  models: ModelGateway;
+  events: FlowEventLog;
+  /** The catalog's bulk enqueue: the nodes a finished node unblocks go out in one round trip. */
+  enqueueBulk: EnqueueBulk;
+  signals: CancelSignals;
+  logger: Logger;
+  metrics?: Metrics;
+}
+
+/** The model's answer did not validate against the node's `outputSchema`, even after one repair request. */
+class InvalidOutputError extends Error {
+  constructor(readonly cost: NodeCost) {
+    super('The answer did not match the outputSchema');
+    this.name = 'InvalidOutputError';
+  }
+}
+
+const isActive = (status: FlowExecutionRow['status']) => status === 'queued' || status === 'running';
+
+/**
+ * The worker side of an agentflow execution (decision 0115): each job runs ONE node. The node's
+ * output is committed in PostgreSQL before its event is written and before the nodes it unblocks
+ * are queued (with job ids from the execution and node, so a double dispatch queues one job). A job
+ * that finds its node already finished (its worker died after the commit) only writes what is
+ * missing and dispatches again: a finished node never calls the model twice.
+ */
+export class FlowRunner {
+  private readonly log: Logger;
+
+  constructor(private readonly deps: FlowRunnerDeps) {
+    this.log = deps.logger.child({ component: 'flow-runner' });
+  }
+
+  /** One node of an execution (the payload was parsed against the catalog's schema). */
+  async process(data: FlowNodeJob, job: Pick<Job, 'attemptsMade' | 'opts'>): Promise<void> {
+    const { repos } = this.deps;
+    const execution = await repos.flowExecutions.find(data.executionId);
+    if (!execution || !isActive(execution.status)) return;
+    const definition = execution.definition as unknown as AgentflowDefinition;
+    const node = definition.nodes.find((candidate) => candidate.id === data.nodeId);
+    const row = node && (await repos.flowExecutions.node(data.executionId, data.nodeId));
+    if (!node || !row) throw new UnrecoverableError(`Execution ${data.executionId} has no node ${data.nodeId}`);
+    if (row.status === 'completed' || row.status === 'failed') return this.settle(execution, data, row.announcedAt ? undefined : row);
+    if (row.status !== 'pending' && row.status !== 'running') return;
+
+    // Watch BEFORE starting: a cancel is either on the row `startNode` reads or heard by the watch.
+    const watch = this.deps.signals.watch('flow', data.executionId);
+    const began = performance.now();
+    try {
+      const started = await repos.flowExecutions.startNode(data.executionId, data.nodeId);
+      if (!started) return;
+      await this.deps.events.appendNext(data.executionId, { type: 'node_started', executionId: data.executionId, nodeId: data.nodeId, attempt: started.attempts });
+      this.log.info({ executionId: data.executionId, nodeId: data.nodeId, attempt: started.attempts }, 'flow node started');
+      const outputs = new Map((await repos.flowExecutions.nodes(data.executionId)).filter((n) => n.status === 'completed').map((n) => [n.nodeId, n.output]));
+      const prompt = renderPrompt(node.prompt, execution.input, outputs);
+      const result = await this.runNode(node, prompt, watch.signal, data);
+      const won = await repos.flowExecutions.completeNode(data.executionId, data.nodeId, result.output, result.cost);
+      this.deps.metrics?.flowNodeSeconds.observe({ status: 'completed' }, (performance.now() - began) / 1000);
+      if (!won) return;
+      this.log.info({ executionId: data.executionId, nodeId: data.nodeId }, 'flow node completed');
+      const completed = await repos.flowExecutions.node(data.executionId, data.nodeId);
+      await this.settle(execution, data, completed ?? undefined);
+    } catch (error) {
+      if (error instanceof ModelCallCancelled || watch.signal.aborted) {
+        // The cancel ended the execution (SPEC §11); what the cut call cost is still the owner's.
+        if (error instanceof ModelCallCancelled) await repos.flowExecutions.addNodeCost(data.executionId, data.nodeId, costOf(error.usage)).catch(() => undefined);
+        this.deps.metrics?.flowNodeSeconds.observe({ status: 'cancelled' }, (performance.now() - began) / 1000);
+        return;
+      }
+      const permanent = error instanceof InvalidOutputError || error instanceof UnrecoverableError;
+      if (!permanent && job.attemptsMade + 1 < (job.opts.attempts ?? 1)) {
+        // Thrown: BullMQ retries this node alone, with backoff; finished nodes are untouched.
+        this.log.warn({ executionId: data.executionId, nodeId: data.nodeId, attempt: job.attemptsMade + 1, err: describeRedacted(error) }, 'flow node attempt failed; retrying');
+        throw error;
+      }
+      const code = error instanceof InvalidOutputError ? 'invalid_output' : error instanceof ModelUnavailableError ? 'llm_unavailable' : 'node_failed';
+      this.deps.metrics?.flowNodeSeconds.observe({ status: 'failed' }, (performance.now() - began) / 1000);
+      const failed = await repos.flowExecutions.failNode(data.executionId, data.nodeId, flowError(code), error instanceof InvalidOutputError ? error.cost : undefined);
+      if (failed) {
+        const row = await repos.flowExecutions.node(data.executionId, data.nodeId);
+        await this.settle(execution, data, row ?? undefined);
+      }
+      throw new UnrecoverableError(`flow node ${data.nodeId} failed: ${code}`);
+    } finally {
+      watch.release();
+    }
+  }
+
+  /**
+   * One model turn for the node (its model, else the default), through the gateway. A node with an
+   * `outputSchema` must answer JSON that validates: it is asked once more with the problems, then
+   * it fails.
+   */
+  private async runNode(node: AgentflowNode, prompt: string, signal: AbortSignal, data: FlowNodeJob): Promise<{ output: unknown; cost: NodeCost }> {
+    const account = { userId: data.userId, tier: data.tier };
+    const system = node.outputSchema ? `${FLOW_NODE_SYSTEM}\n\n${FLOW_JSON_INSTRUCTION}\n${JSON.stringify(node.outputSchema)}` : FLOW_NODE_SYSTEM;
+    const messages: BaseMessage[] = [new SystemMessage(system), new HumanMessage(prompt)];
+    const turn = await this.deps.models.streamTurn({ purpose: 'flow', messages, model: node.model, signal, account });
+    let cost = costOf(turn.usage);
+    if (!node.outputSchema) return { output: turn.text, cost };
+    const validator = outputValidator(node.outputSchema);
+    const first = checkJson(turn.text, validator);
+    if (first.ok) return { output: first.value, cost };
+    this.log.info({ nodeId: node.id }, 'flow node answer did not match its outputSchema; asking once more');
+    const repair = await this.deps.models.streamTurn({
+      purpose: 'flow',
+      messages: [...messages, new AIMessage(turn.text), new HumanMessage(`That answer is not valid: ${first.problem}. Reply again with only the JSON value, matching the schema.`)],
+      model: node.model,
+      signal,
+      account,
+    });
+    cost = addCost(cost, costOf(repair.usage));
+    const second = checkJson(repair.text, validator);
+    if (second.ok) return { output: second.value, cost };
+    throw new InvalidOutputError(cost);
+  }
+
+  /**
+   * After a node finished: writes its event if it is still unwritten (`own`), then ends the
+   * execution (a failed node fails it; all nodes completed and announced completes it) or queues
+   * the nodes it unblocked. Each worker reads the rows after its own commit, so whichever of two
+   * concurrent parents commits last sees both and dispatches the child.
+   */
+  private async settle(execution: FlowExecutionRow, data: FlowNodeJob, own?: FlowExecutionNodeRow): Promise<void> {
+    const { repos, events } = this.deps;
+    const executionId = execution.id;
+    if (own) {
+      if (own.status === 'completed') {
+        await events.appendNext(executionId, { type: 'node_completed', executionId, nodeId: own.nodeId, output: own.output ?? null, usage: nodeUsage(own) });
+      } else {
+        await events.appendNext(executionId, { type: 'node_failed', executionId, nodeId: own.nodeId, error: { code: own.errorCode ?? 'node_failed', message: own.errorMessage ?? '' } });
+      }
+      await repos.flowExecutions.markAnnounced(executionId, own.nodeId);
+    }
+    const nodes = await repos.flowExecutions.nodes(executionId);
+    const failed = nodes.find((node) => node.status === 'failed');
+    if (failed) {
+      const error = flowError('node_failed');
+      const ended = await repos.flowExecutions.end(executionId, { status: 'failed', errorCode: error.code, errorMessage: error.message });
+      if (ended) {
+        await events.appendNext(executionId, { type: 'execution_failed', executionId, error: { ...error, nodeId: failed.nodeId } });
+        this.deps.metrics?.flowExecutions.inc({ type: 'agentflow', status: 'failed' });
+        this.log.info({ executionId, nodeId: failed.nodeId }, 'flow execution failed');
+      }
+      return;
+    }
+    const definition = execution.definition as unknown as AgentflowDefinition;
+    if (nodes.every((node) => node.status === 'completed' && node.announcedAt)) {
+      const output = nodes.find((node) => node.nodeId === definition.output)?.output ?? null;
+      const ended = await repos.flowExecutions.end(executionId, { status: 'completed', output });
+      if (ended) {
+        await events.appendNext(executionId, {
+          type: 'execution_completed',
+          executionId,
+          output,
+          usage: { inputTokens: ended.inputTokens, outputTokens: ended.outputTokens, costUsd: ended.costUsd },
+        });
+        this.deps.metrics?.flowExecutions.inc({ type: 'agentflow', status: 'completed' });
+        this.log.info({ executionId }, 'flow execution completed');
+      }
+      return;
+    }
+    await this.dispatchReady(execution, nodes, data);
+  }
+
+  /** Queues every pending node whose dependencies all completed (idempotent: job ids per node). */
+  private async dispatchReady(execution: FlowExecutionRow, nodes: FlowExecutionNodeRow[], data: Pick<FlowNodeJob, 'userId' | 'tier'>): Promise<void> {
+    const status = new Map(nodes.map((node) => [node.nodeId, node.status]));
+    const definition = execution.definition as unknown as AgentflowDefinition;
+    const ready = definition.nodes.filter((node) => status.get(node.id) === 'pending' && (node.dependsOn ?? []).every((parent) => status.get(parent) === 'completed'));
+    await this.deps.enqueueBulk(
+      'flows',
+      'node',
+      ready.map((node) => ({ executionId: execution.id, nodeId: node.id, userId: data.userId, tier: data.tier })),
+    );
+  }
+
+  /**
+   * Picks up an execution a dead process left open (the reaper): writes missing node events and
+   * queues what is ready, pending or running again; finished nodes are never queued again.
+   */
+  async resume(execution: FlowExecutionRow): Promise<void> {
+    const nodes = await this.deps.repos.flowExecutions.nodes(execution.id);
+    const data = { executionId: execution.id, nodeId: nodes[0]?.nodeId ?? 'x', userId: execution.userId, tier: execution.tier };
+    for (const node of nodes.filter((n) => (n.status === 'completed' || n.status === 'failed') && !n.announcedAt)) {
+      await this.settle(execution, { ...data, nodeId: node.nodeId }, node);
+    }
+    await this.settle(execution, data);
+    const running = nodes.filter((node) => node.status === 'running');
+    await this.deps.enqueueBulk('flows', 'node', running.map((node) => ({ ...data, nodeId: node.nodeId })));
+  }
+}
+
+/** The JSON value of a model's answer (a code fence around it is tolerated) when it validates. */
+function checkJson(text: string, validator: { safeParse(value: unknown): { success: boolean; error?: { issues: Array<{ path: PropertyKey[]; message: string }> } } }): { ok: true; value: unknown } | { ok: false; problem: string } {
+  const body = text.trim().replace(/^```(?:json)?\s*/i, '').replace(/\s*```$/, '');
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch {
+    return { ok: false, problem: 'it is not JSON' };
+  }
+  const result = validator.safeParse(value);
+  if (result.success) return { ok: true, value };
+  const issues = (result.error?.issues ?? []).slice(0, 5).map((issue) => `${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`);
+  return { ok: false, problem: `it does not match the schema (${issues.join('; ')})` };
+}
+
+const costOf = (usage: ModelUsage): NodeCost => ({ provider: usage.provider, model: usage.model, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, costUsd: usage.costUsd });
+const addCost = (a: NodeCost, b: NodeCost): NodeCost => ({ provider: b.provider, model: b.model, inputTokens: a.inputTokens + b.inputTokens, outputTokens: a.outputTokens + b.outputTokens, costUsd: a.costUsd + b.costUsd });
+const nodeUsage = (row: FlowExecutionNodeRow) => ({ provider: row.provider, model: row.model, inputTokens: row.inputTokens, outputTokens: row.outputTokens, costUsd: row.costUsd });

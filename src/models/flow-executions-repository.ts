@@ -1,0 +1,266 @@
+import { and, asc, desc, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm';
+import type { Db, DbOrTx } from './database';
+import { flowExecutionNodes, flowExecutions, type FlowExecutionNodeRow, type FlowExecutionRow } from './schema';
+
+const ACTIVE = ['queued', 'running'] as const;
+
+/** A node's public view (`GET /flows/:id/executions/:executionId`). */
+export function toNodeView(row: FlowExecutionNodeRow) {
+  return {
+    id: row.nodeId,
+    status: row.status,
+    output: row.output ?? null,
+    error: row.errorCode ? { code: row.errorCode, message: row.errorMessage ?? '' } : null,
+    attempts: row.attempts,
+    usage: { provider: row.provider, model: row.model, inputTokens: row.inputTokens, outputTokens: row.outputTokens, costUsd: row.costUsd },
+    startedAt: row.startedAt?.toISOString() ?? null,
+    completedAt: row.completedAt?.toISOString() ?? null,
+  };
+}
+
+/** An execution's public view; `nodes` only when given (the list leaves them out). */
+export function toExecutionView(row: FlowExecutionRow, nodes?: FlowExecutionNodeRow[]) {
+  return {
+    id: row.id,
+    flowId: row.flowId,
+    status: row.status,
+    input: row.input,
+    output: row.output ?? null,
+    error: row.errorCode ? { code: row.errorCode, message: row.errorMessage ?? '' } : null,
+    usage: { inputTokens: row.inputTokens, outputTokens: row.outputTokens, costUsd: row.costUsd },
+    createdAt: row.createdAt.toISOString(),
+    startedAt: row.startedAt?.toISOString() ?? null,
+    completedAt: row.completedAt?.toISOString() ?? null,
+    ...(nodes ? { nodes: nodes.map(toNodeView) } : {}),
+  };
+}
+
+/** What a finished model call of a node cost. */
+export interface NodeCost {
+  provider: string;
+  model: string;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+}
+
+/**
+ * Agentflow executions and their nodes. Every state change is one conditional UPDATE, so two
+ * workers (or a worker and a cancel) racing on the same row cannot both win, and a node's
+ * completion is committed before anything it unblocks is dispatched (decision 0115).
+ */
+export class FlowExecutionsRepository {
+  constructor(private readonly db: Db) {}
+
+  /** The execution and one pending row per node, in one transaction. */
+  async create(input: { id: string; flowId: string; userId: string; tier: FlowExecutionRow['tier']; definition: Record<string, unknown>; input: Record<string, unknown>; nodeIds: string[] }): Promise<FlowExecutionRow> {
+    return this.db.transaction(async (tx) => {
+      const [row] = await tx
+        .insert(flowExecutions)
+        .values({ id: input.id, flowId: input.flowId, userId: input.userId, tier: input.tier, definition: input.definition, input: input.input })
+        .returning();
+      await tx.insert(flowExecutionNodes).values(input.nodeIds.map((nodeId, position) => ({ executionId: input.id, nodeId, position })));
+      return row;
+    });
+  }
+
+  async find(id: string, db: DbOrTx = this.db): Promise<FlowExecutionRow | null> {
+    const rows = await db.select().from(flowExecutions).where(eq(flowExecutions.id, id)).limit(1);
+    return rows[0] ?? null;
+  }
+
+  /** The execution when it belongs to `flowId` (whose owner the caller was checked to be). */
+  async findOfFlow(flowId: string, id: string): Promise<FlowExecutionRow | null> {
+    const rows = await this.db.select().from(flowExecutions).where(and(eq(flowExecutions.id, id), eq(flowExecutions.flowId, flowId))).limit(1);
+    return rows[0] ?? null;
+  }
+
+  /** A flow's executions, newest first, `limit` after the cursor's `(createdAt, id)`. */
+  async listPage(flowId: string, options: { limit: number; after?: { at: Date; id: string } }): Promise<FlowExecutionRow[]> {
+    const { after } = options;
+    const page = after ? or(lt(flowExecutions.createdAt, after.at), and(eq(flowExecutions.createdAt, after.at), lt(flowExecutions.id, after.id))) : undefined;
+    return this.db
+      .select()
+      .from(flowExecutions)
+      .where(and(eq(flowExecutions.flowId, flowId), page))
+      .orderBy(desc(flowExecutions.createdAt), desc(flowExecutions.id))
+      .limit(options.limit);
+  }
+
+  /** The nodes of an execution in definition order. */
+  async nodes(executionId: string, db: DbOrTx = this.db): Promise<FlowExecutionNodeRow[]> {
+    return db.select().from(flowExecutionNodes).where(eq(flowExecutionNodes.executionId, executionId)).orderBy(asc(flowExecutionNodes.position));
+  }
+
+  async node(executionId: string, nodeId: string): Promise<FlowExecutionNodeRow | null> {
+    const rows = await this.db
+      .select()
+      .from(flowExecutionNodes)
+      .where(and(eq(flowExecutionNodes.executionId, executionId), eq(flowExecutionNodes.nodeId, nodeId)))
+      .limit(1);
+    return rows[0] ?? null;
+  }
+
+  /**
+   * Starts an attempt of a node while its execution is active: the node becomes `running` (attempts
+   * + 1), the execution `running`. Null when the execution ended or the node is no longer pending
+   * or running (finished, skipped, cancelled).
+   */
+  async startNode(executionId: string, nodeId: string): Promise<FlowExecutionNodeRow | null> {
+    return this.db.transaction(async (tx) => {
+      const started = await tx
+        .update(flowExecutions)
+        .set({ status: 'running', startedAt: sql`coalesce(${flowExecutions.startedAt}, now())` })
+        .where(and(eq(flowExecutions.id, executionId), inArray(flowExecutions.status, ACTIVE)))
+        .returning({ id: flowExecutions.id });
+      if (!started.length) return null;
+      const [node] = await tx
+        .update(flowExecutionNodes)
+        .set({ status: 'running', attempts: sql`${flowExecutionNodes.attempts} + 1`, startedAt: sql`coalesce(${flowExecutionNodes.startedAt}, now())`, errorCode: null, errorMessage: null })
+        .where(and(eq(flowExecutionNodes.executionId, executionId), eq(flowExecutionNodes.nodeId, nodeId), inArray(flowExecutionNodes.status, ['pending', 'running'])))
+        .returning();
+      return node ?? null;
+    });
+  }
+
+  /**
+   * Records a node's output and cost and adds the cost to the execution, only while the node runs
+   * and the execution is active (a cancel or a failure elsewhere wins). False when it lost.
+   */
+  async completeNode(executionId: string, nodeId: string, output: unknown, cost: NodeCost): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      const status = await this.lockExecution(tx, executionId);
+      if (status !== 'running') return false;
+      const rows = await tx
+        .update(flowExecutionNodes)
+        .set({ status: 'completed', output: sql`${JSON.stringify(output ?? null)}::jsonb`, completedAt: sql`now()`, ...cost })
+        .where(and(eq(flowExecutionNodes.executionId, executionId), eq(flowExecutionNodes.nodeId, nodeId), eq(flowExecutionNodes.status, 'running')))
+        .returning({ nodeId: flowExecutionNodes.nodeId });
+      if (!rows.length) return false;
+      await this.addCost(tx, executionId, cost);
+      return true;
+    });
+  }
+
+  /** Ends a node `failed` (after its last attempt) and adds what it cost; false when it was no longer running. */
+  async failNode(executionId: string, nodeId: string, error: { code: string; message: string }, cost?: NodeCost): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      await this.lockExecution(tx, executionId);
+      const rows = await tx
+        .update(flowExecutionNodes)
+        .set({ status: 'failed', errorCode: error.code, errorMessage: error.message, completedAt: sql`now()`, ...(cost ?? {}) })
+        .where(and(eq(flowExecutionNodes.executionId, executionId), eq(flowExecutionNodes.nodeId, nodeId), inArray(flowExecutionNodes.status, ['pending', 'running'])))
+        .returning({ nodeId: flowExecutionNodes.nodeId });
+      if (!rows.length) return false;
+      if (cost) await this.addCost(tx, executionId, cost);
+      return true;
+    });
+  }
+
+  /** What a node's cut-short call cost (a cancel): kept on the node, however it ended, and on the execution. */
+  async addNodeCost(executionId: string, nodeId: string, cost: NodeCost): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await this.lockExecution(tx, executionId);
+      await tx
+        .update(flowExecutionNodes)
+        .set({
+          provider: cost.provider,
+          model: cost.model,
+          inputTokens: sql`${flowExecutionNodes.inputTokens} + ${cost.inputTokens}`,
+          outputTokens: sql`${flowExecutionNodes.outputTokens} + ${cost.outputTokens}`,
+          costUsd: sql`${flowExecutionNodes.costUsd} + ${cost.costUsd}`,
+          completedAt: sql`coalesce(${flowExecutionNodes.completedAt}, now())`,
+        })
+        .where(and(eq(flowExecutionNodes.executionId, executionId), eq(flowExecutionNodes.nodeId, nodeId)));
+      await this.addCost(tx, executionId, cost);
+    });
+  }
+
+  /**
+   * Every transaction that writes a node takes its execution's row lock first: one order for all,
+   * so two workers and a cancel never deadlock. Returns the execution's status.
+   */
+  private async lockExecution(tx: DbOrTx, executionId: string): Promise<FlowExecutionRow['status'] | null> {
+    const [row] = await tx.select({ status: flowExecutions.status }).from(flowExecutions).where(eq(flowExecutions.id, executionId)).for('update');
+    return row?.status ?? null;
+  }
+
+  private async addCost(tx: DbOrTx, executionId: string, cost: NodeCost): Promise<void> {
+    await tx
+      .update(flowExecutions)
+      .set({
+        inputTokens: sql`${flowExecutions.inputTokens} + ${cost.inputTokens}`,
+        outputTokens: sql`${flowExecutions.outputTokens} + ${cost.outputTokens}`,
+        costUsd: sql`${flowExecutions.costUsd} + ${cost.costUsd}`,
+      })
+      .where(eq(flowExecutions.id, executionId));
+  }
+
+  /** Notes that a node's terminal event was written. */
+  async markAnnounced(executionId: string, nodeId: string): Promise<void> {
+    await this.db
+      .update(flowExecutionNodes)
+      .set({ announcedAt: sql`coalesce(${flowExecutionNodes.announcedAt}, now())` })
+      .where(and(eq(flowExecutionNodes.executionId, executionId), eq(flowExecutionNodes.nodeId, nodeId)));
+  }
+
+  /**
+   * Ends the execution while it is active (the first to end it wins) and settles its open nodes:
+   * pending ones become `skipped` (or `cancelled`), running ones `cancelled`. Null when it had ended.
+   */
+  async end(
+    id: string,
+    change: { status: 'completed' | 'failed' | 'cancelled'; output?: unknown; errorCode?: string; errorMessage?: string },
+  ): Promise<FlowExecutionRow | null> {
+    return this.db.transaction(async (tx) => {
+      const [row] = await tx
+        .update(flowExecutions)
+        .set({
+          status: change.status,
+          completedAt: sql`now()`,
+          ...(change.output !== undefined ? { output: sql`${JSON.stringify(change.output)}::jsonb` } : {}),
+          ...(change.errorCode ? { errorCode: change.errorCode, errorMessage: change.errorMessage ?? null } : {}),
+        })
+        .where(and(eq(flowExecutions.id, id), inArray(flowExecutions.status, ACTIVE)))
+        .returning();
+      if (!row) return null;
+      await tx
+        .update(flowExecutionNodes)
+        .set({ status: change.status === 'cancelled' ? 'cancelled' : 'skipped' })
+        .where(and(eq(flowExecutionNodes.executionId, id), eq(flowExecutionNodes.status, 'pending')));
+      await tx
+        .update(flowExecutionNodes)
+        .set({ status: 'cancelled', completedAt: sql`now()` })
+        .where(and(eq(flowExecutionNodes.executionId, id), eq(flowExecutionNodes.status, 'running')));
+      return row;
+    });
+  }
+
+  /** Records that a cancel was asked for, while the execution is active; null once it ended. */
+  async requestCancel(id: string): Promise<FlowExecutionRow | null> {
+    const [row] = await this.db
+      .update(flowExecutions)
+      .set({ cancelRequestedAt: sql`coalesce(${flowExecutions.cancelRequestedAt}, now())` })
+      .where(and(eq(flowExecutions.id, id), inArray(flowExecutions.status, ACTIVE)))
+      .returning();
+    return row ?? null;
+  }
+
+  /** Active executions created before `before`, oldest first (the reaper re-dispatches them). */
+  async listActiveBefore(before: Date, limit: number): Promise<FlowExecutionRow[]> {
+    return this.db
+      .select()
+      .from(flowExecutions)
+      .where(and(inArray(flowExecutions.status, ACTIVE), lt(flowExecutions.createdAt, before)))
+      .orderBy(asc(flowExecutions.createdAt))
+      .limit(limit);
+  }
+
+  /** Finished nodes whose event is still unwritten (a worker died between the commit and the event). */
+  async unannounced(executionId: string): Promise<FlowExecutionNodeRow[]> {
+    return this.db
+      .select()
+      .from(flowExecutionNodes)
+      .where(and(eq(flowExecutionNodes.executionId, executionId), inArray(flowExecutionNodes.status, ['completed', 'failed']), isNull(flowExecutionNodes.announcedAt)));
+  }
+}

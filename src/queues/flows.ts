@@ -1,0 +1,37 @@
+import { z } from 'zod';
+import { TIERS } from '../../config';
+import { baseJobOptions, defineJob, defineQueue } from './define';
+
+/**
+ * `flows` queue (SPEC §13): one job per node of an agentflow execution (decision 0115). The payload
+ * carries ids only — prompts, inputs and outputs live in the execution's rows.
+ */
+export const flowNodeJobSchema = z.object({
+  executionId: z.uuid(),
+  nodeId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
+  userId: z.uuid(),
+  tier: z.enum(TIERS),
+});
+export type FlowNodeJob = z.infer<typeof flowNodeJobSchema>;
+
+/**
+ * The job id is the execution and node: however many parents finish at once and each dispatches
+ * the child they unblock, the node is queued once.
+ */
+export const flowNodeJobId = (executionId: string, nodeId: string) => `flow-${executionId}-${nodeId}`;
+
+/** A failed node retries alone, with backoff: three attempts (1 s, then 2 s apart). */
+export const FLOW_NODE_ATTEMPTS = 3;
+
+export const flowsQueue = defineQueue({
+  name: 'flows',
+  jobs: {
+    node: defineJob({
+      schema: flowNodeJobSchema,
+      options: { ...baseJobOptions, attempts: FLOW_NODE_ATTEMPTS, backoff: { type: 'exponential', delay: 1_000 } },
+      jobId: (job) => flowNodeJobId(job.executionId, job.nodeId),
+    }),
+  },
+  /** Nodes wait on one model call each, so several run side by side in one worker process. */
+  concurrency: 8,
+});
