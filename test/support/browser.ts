@@ -57,10 +57,10 @@ export async function openCanvas(page: Page, canvasId: string, userId: string): 
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
-/** A full-page screenshot at SCREENSHOTS/`name`.png; checks it is a non-empty PNG. */
-export async function screenshot(page: Page, name: string): Promise<string> {
+/** A screenshot (full page unless `fullPage: false`, quicker) at SCREENSHOTS/`name`.png; checks it is a non-empty PNG. */
+export async function screenshot(page: Page, name: string, options: { fullPage?: boolean } = {}): Promise<string> {
   const file = path.join(SCREENSHOTS, `${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
+  await page.screenshot({ path: file, fullPage: options.fullPage ?? true });
   const bytes = readFileSync(file);
   if (bytes.length < 1_000 || !bytes.subarray(0, 8).equals(PNG_SIGNATURE)) throw new Error(`${file} is not a PNG screenshot (${bytes.length} bytes)`);
   return file;
