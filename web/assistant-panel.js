@@ -152,7 +152,8 @@ export class AssistantPanel {
               state.textContent = 'Answering…';
               break;
             case 'approval_requested':
-              this.append(this.approvalCard(data));
+              // Above the answer it holds up: the answer continues below once decided.
+              answer.before(this.approvalCard(data));
               state.textContent = 'Waiting for your decision…';
               break;
             case 'approval_resolved':

@@ -1,0 +1,122 @@
+import type { Browser, Page } from 'playwright-core';
+import { demoResponder } from '../../src/ai/demo-llm';
+import { DeviceSimulator } from '../../src/devices/device-simulator';
+import { startTestApp, type TestApp } from '../support/app';
+import { byTestId, launchChromium, openPage, screenshot, signIn, WAIT_MS } from '../support/browser';
+import { registerUser, request, type TestUser } from '../support/http';
+
+/**
+ * The console's Assistant page (issue 15; SPEC §6, §15, §16) in Chromium against the demo model:
+ * a chat without a device streams its answer in; "with my device" and no device online says so;
+ * with the device online, a dangerous tool call shows inline with Approve, and approving it lets
+ * the device run it and the answer finish. The Approvals panel shows the same request and clears.
+ */
+const TASK_ID = '3f2b8c1e-9d4a-4b6e-8f00-1234567890ab';
+
+describe('web console: the Assistant page', () => {
+  let t: TestApp;
+  let browser: Browser;
+  let page: Page;
+  let user: TestUser;
+  let device: DeviceSimulator | undefined;
+  const problems: string[] = [];
+
+  beforeAll(async () => {
+    t = await startTestApp({ responder: demoResponder, llmDelayMs: 30, env: { HITL_TIMEOUT_MS: '60000' } });
+    user = await registerUser(t.api, 'Ada');
+    browser = await launchChromium();
+    // The one refusal this test provokes on purpose: "with my device" while none is online (409).
+    page = await openPage(browser, t.url, 'A', problems, (status, pathname) => status === 409 && pathname === '/api/v1/chat/stream');
+    await signIn(page, user);
+    await page.locator(byTestId('nav-assistant')).click();
+    await page.locator(byTestId('assistant-view')).waitFor();
+  }, 90_000);
+
+  afterAll(async () => {
+    device?.close();
+    await browser?.close();
+    await t?.stop();
+  });
+
+  const send = async (mode: 'auto' | 'device' | 'none', message: string) => {
+    await page.locator(byTestId('assistant-mode')).selectOption(mode);
+    await page.locator(byTestId('assistant-input')).fill(message);
+    await page.locator(byTestId('assistant-send')).click();
+  };
+
+  test('without a device: the answer streams in piece by piece and ends with its usage', async () => {
+    // Every distinct text the answer bubble shows, recorded in the page as it changes.
+    await page.evaluate(() => {
+      const texts: string[] = [];
+      (window as any).__answerTexts = texts;
+      new MutationObserver(() => {
+        const text = document.querySelector('[data-testid="assistant-message"]:last-of-type .text')?.textContent ?? '';
+        if (text && texts.at(-1) !== text) texts.push(text);
+      }).observe(document.querySelector('[data-testid="assistant-log"]')!, { childList: true, subtree: true, characterData: true });
+    });
+    await send('none', 'Write one friendly sentence about launch planning');
+    const answer = page.locator(`${byTestId('assistant-message')}[data-status="done"]`);
+    await answer.waitFor({ timeout: 30_000 });
+    const text = (await answer.locator('.text').textContent())!;
+    expect(text.length).toBeGreaterThan(10);
+    const seen: string[] = await page.evaluate(() => (window as any).__answerTexts);
+    // Streamed: several growing prefixes before the whole answer.
+    expect(seen.length).toBeGreaterThan(2);
+    expect(seen.at(-1)).toBe(text);
+    expect(text.startsWith(seen[0])).toBe(true);
+    expect(await page.locator(byTestId('assistant-state')).textContent()).toMatch(/tokens/);
+    expect(await page.locator(byTestId('user-message')).textContent()).toContain('launch planning');
+    // The conversation is listed, and marked as the open one.
+    await page.locator(`${byTestId('assistant-session')}.current`).waitFor();
+    await screenshot(page, 'assistant-01-plain-chat');
+  }, 60_000);
+
+  test('"with my device" while no device is online says how to fix it', async () => {
+    await page.locator(byTestId('assistant-new')).click();
+    await send('device', 'How many tasks do I have?');
+    await page.waitForFunction(() => document.querySelector('[data-testid="assistant-state"]')?.textContent?.includes('None of your devices is online'), undefined, { timeout: WAIT_MS });
+    expect(await page.locator(byTestId('assistant-send')).isEnabled()).toBe(true);
+  });
+
+  test('with the device online, a delete shows inline for approval; Approve lets the device run it and the answer finish', async () => {
+    const login = await request('POST', `${t.api}/auth/login`, { body: { email: user.email, password: 'correct horse battery' } });
+    device = await DeviceSimulator.connect({
+      url: t.url,
+      accessToken: login.body.accessToken,
+      deviceId: 'ada-laptop',
+      seed: { tasks: [{ id: TASK_ID, title: 'Old report', status: 'done', priority: 'low' }] },
+      reconnection: false,
+    });
+    await page.locator(byTestId('assistant-new')).click();
+    await send('device', `Delete task ${TASK_ID}`);
+
+    const card = page.locator(`${byTestId('chat-approval')}[data-status="pending"]`);
+    await card.waitFor({ timeout: 30_000 });
+    expect(await card.locator('strong').textContent()).toBe('The assistant wants to run delete_task');
+    expect(await card.locator('.params').textContent()).toContain(TASK_ID);
+    // The same request waits in the Approvals panel (pushed over the /canvas socket).
+    await page.locator(`${byTestId('approval')}`).waitFor();
+    await screenshot(page, 'assistant-02-approval-inline');
+    expect(device.calls.filter((call) => call.action === 'delete')).toHaveLength(0);
+
+    await card.locator(byTestId('chat-approve')).click();
+    await page.locator(`${byTestId('chat-approval')}[data-status="approved"]`).waitFor();
+    const answer = page.locator(`${byTestId('assistant-message')}[data-status="done"]`);
+    await answer.waitFor({ timeout: 30_000 });
+    expect(await answer.locator('.text').textContent()).toContain('deleted');
+    expect(device.calls.filter((call) => call.action === 'delete')).toHaveLength(1);
+    await page.locator(byTestId('approval')).waitFor({ state: 'detached' });
+    await screenshot(page, 'assistant-03-approved-answer');
+  }, 60_000);
+
+  test('a past conversation reopens from its history', async () => {
+    const first = page.locator(byTestId('assistant-session')).last();
+    await first.locator('button').click();
+    await page.waitForFunction(() => document.querySelector('[data-testid="user-message"]')?.textContent?.includes('launch planning'), undefined, { timeout: WAIT_MS });
+    expect(await page.locator(byTestId('assistant-message')).count()).toBe(1);
+  });
+
+  test('no script errors or unexpected failed requests', () => {
+    expect(problems).toEqual([]);
+  });
+});
