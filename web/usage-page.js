@@ -9,7 +9,8 @@ const DAY_MS = 86_400_000;
 /** `YYYY-MM-DD` of a Date, in UTC (the API's days are UTC days). */
 const isoDay = (date) => date.toISOString().slice(0, 10);
 const integer = new Intl.NumberFormat('en-US');
-const dollars = (n) => `$${Number(n).toFixed(n > 0 && n < 0.01 ? 6 : 4)}`;
+/** Four decimals (model calls cost fractions of a cent); a non-zero amount below that says so. */
+const dollars = (n) => (n > 0 && n < 0.00005 ? '< $0.0001' : `$${Number(n).toFixed(4)}`);
 
 export class UsagePage {
   constructor({ api, notify }) {
