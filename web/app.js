@@ -100,7 +100,6 @@ async function route() {
     show('canvas-view');
     try {
       await view.open(match[1].toLowerCase());
-      editor.opened();
       $('canvas-title').focus?.();
     } catch (error) {
       notify(`Could not open the canvas: ${error.message}`, true);

@@ -82,6 +82,7 @@ export class BlockEditor {
     this.notify = notify;
     this.dragId = null;
     view.decorate = (node, block) => this.decorate(node, block);
+    view.onRole = () => this.opened();
     this.bindAddForm();
     const list = $('block-list');
     list.addEventListener('dragover', (event) => this.dragOver(event));

@@ -22,6 +22,8 @@ export class CanvasView {
     this.board = $('canvas-board');
     /** `decorate(node, block)` adds controls to a block's element (block-editor.js). */
     this.decorate = null;
+    /** Called with the caller's role as soon as an opened canvas is loaded (block-editor.js). */
+    this.onRole = null;
     /** Called with each room event after it is applied, in seq order (generation-banner.js). */
     this.roomListeners = [];
     // Room events by seq, exactly once, caught up after every reconnect (canvas-sync.js).
@@ -46,6 +48,7 @@ export class CanvasView {
     $('canvas-title').textContent = canvas.title;
     $('canvas-role').textContent = canvas.role ?? '';
     this.role = canvas.role;
+    this.onRole?.(canvas.role);
     $('invite-form').hidden = canvas.role !== 'owner';
     $('invite-result').textContent = '';
     this.renderMembers(members);

@@ -93,10 +93,17 @@ describe('web console: add, edit, delete and reorder blocks, live for collaborat
   });
 
   test('A drags the todo to the top; B sees the new order, and the ranks the server gave sort that way', async () => {
-    const handle = block(pageA, 'book venue').locator(byTestId('block-move'));
-    const heading = block(pageA, 'Launch plan');
-    const box = (await heading.boundingBox())!;
-    await handle.dragTo(heading, { targetPosition: { x: box.width / 2, y: 2 } });
+    // A real pointer drag: press on the todo's handle, move in steps onto the top edge of the heading, release
+    // (the board scrolled into view first: adding focused the add form below it).
+    await pageA.evaluate(() => window.scrollTo(0, 0));
+    const from = (await block(pageA, 'book venue').locator(byTestId('block-move')).boundingBox())!;
+    const to = (await block(pageA, 'Launch plan').boundingBox())!;
+    await pageA.mouse.move(from.x + from.width / 2, from.y + from.height / 2);
+    await pageA.mouse.down();
+    await pageA.mouse.move(from.x + from.width / 2, from.y + from.height / 2 - 10, { steps: 3 });
+    await pageA.mouse.move(to.x + to.width / 2, to.y + 3, { steps: 8 });
+    await pageA.locator(`${byTestId('block')}.drop-before`).waitFor();
+    await pageA.mouse.up();
     const expected = ['todo: book venue', 'heading: Launch plan', 'text: We launch on 12 May, in Lisbon.'];
     await Promise.all([boardIs(pageA, expected), boardIs(pageB, expected)]);
     expect(await stored()).toEqual(expected);
