@@ -10,6 +10,9 @@ const RESUME_ATTEMPTS = 6;
 const RESUME_DELAY_MS = 500;
 const RESUME_MAX_DELAY_MS = 4_000;
 
+/** An answer of the API (4xx/5xx), as opposed to a network failure (no status, or the SDK's 0). */
+const isHttpError = (error) => typeof error?.status === 'number' && error.status >= 400;
+
 const STAGE_TEXT = {
   queued: 'Queued…',
   thinking: 'Thinking…',
@@ -90,7 +93,7 @@ export class GeneratePanel {
       } catch (error) {
         // An answer of the API (429, 422…) or a stop: as before. A dropped connection after the
         // generation started: resumed below.
-        if (error.name === 'AbortError' || typeof error.status === 'number' || !this.generationId) throw error;
+        if (error.name === 'AbortError' || isHttpError(error) || !this.generationId) throw error;
       }
       if (!finished) finished = await this.resume(canvasId, () => lastId, onMessage, () => finished);
       if (!finished) {
@@ -129,7 +132,7 @@ export class GeneratePanel {
       } catch (error) {
         if (error.name === 'AbortError') throw error;
         // The generation is gone or not ours to see: no point retrying.
-        if (typeof error.status === 'number' && error.status !== 429 && error.status < 500) return false;
+        if (isHttpError(error) && error.status !== 429 && error.status < 500) return false;
       }
       if (lastId() > from) attempt = -1;
     }

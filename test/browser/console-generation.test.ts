@@ -119,7 +119,8 @@ describe('web console: generation progress for collaborators, readable drafts, r
 
     // Cut everything between A and the server (the stream and the socket), then bring it back.
     await proxy.cut();
-    await pageA.locator(`${byTestId('generation-event')}[data-event="resumed"]`).first().waitFor();
+    // Down long enough that a resume attempt itself fails (refused) and the next one is tried.
+    await pageA.locator(`${byTestId('generation-event')}[data-event="resumed"]`).nth(1).waitFor();
     await proxy.restore();
 
     await pageA.locator(`${byTestId('generation-event')}[data-event="complete"]`).last().waitFor({ timeout: 30_000 });
