@@ -109,6 +109,23 @@ describe('web console: the Assistant page', () => {
     await screenshot(page, 'assistant-03-approved-answer');
   }, 60_000);
 
+  test('Stop ends a streaming answer: what was said so far stays, marked stopped', async () => {
+    t.llm.push({ text: Array.from({ length: 300 }, (_, i) => `word${i}`).join(' ') });
+    await page.locator(byTestId('assistant-new')).click();
+    await send('none', 'Tell me a very long story');
+    const streaming = page.locator(`${byTestId('assistant-message')}[data-status="streaming"]`);
+    await page.waitForFunction(() => (document.querySelector('[data-testid="assistant-message"][data-status="streaming"] .text')?.textContent ?? '').includes('word3'), undefined, { timeout: WAIT_MS });
+    await page.locator(byTestId('assistant-stop')).click();
+    const stopped = page.locator(`${byTestId('assistant-message')}[data-status="cancelled"]`);
+    await stopped.waitFor({ timeout: WAIT_MS });
+    expect(await streaming.count()).toBe(0);
+    const text = (await stopped.locator('.text').textContent())!;
+    expect(text).toContain('word0');
+    expect(text).not.toContain('word299');
+    expect(await page.locator(byTestId('assistant-state')).textContent()).toBe('Stopped.');
+    await page.locator(byTestId('assistant-stop')).waitFor({ state: 'hidden' });
+  }, 60_000);
+
   test('a past conversation reopens from its history', async () => {
     const first = page.locator(byTestId('assistant-session')).last();
     await first.locator('button').click();
