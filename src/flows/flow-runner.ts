@@ -141,7 +141,8 @@ export class FlowRunner {
   }
 
   /**
-   * After a node finished: writes its event if it is still unwritten (`own`), then ends the
+   * After a node finished: writes its event if it is still unwritten (`own`; once per node even when
+   * a worker died between the append and `markAnnounced`), then ends the
    * execution (a failed node fails it; all nodes completed and announced completes it) or queues
    * the nodes it unblocked. Each worker reads the rows after its own commit, so whichever of two
    * concurrent parents commits last sees both and dispatches the child.
@@ -151,9 +152,9 @@ export class FlowRunner {
     const executionId = execution.id;
     if (own) {
       if (own.status === 'completed') {
-        await events.appendNext(executionId, { type: 'node_completed', executionId, nodeId: own.nodeId, output: own.output ?? null, usage: nodeUsage(own) });
+        await events.appendNextOnce(executionId, `node:${own.nodeId}`, { type: 'node_completed', executionId, nodeId: own.nodeId, output: own.output ?? null, usage: nodeUsage(own) });
       } else {
-        await events.appendNext(executionId, { type: 'node_failed', executionId, nodeId: own.nodeId, error: { code: own.errorCode ?? 'node_failed', message: own.errorMessage ?? '' } });
+        await events.appendNextOnce(executionId, `node:${own.nodeId}`, { type: 'node_failed', executionId, nodeId: own.nodeId, error: { code: own.errorCode ?? 'node_failed', message: own.errorMessage ?? '' } });
       }
       await repos.flowExecutions.markAnnounced(executionId, own.nodeId);
     }

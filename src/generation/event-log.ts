@@ -42,6 +42,15 @@ export class SequencedEventLog<E extends { type: string }> {
     return Number(await this.redis.eval(APPEND_NEXT, 1, this.key(id), JSON.stringify(event), this.ttlSeconds));
   }
 
+  /**
+   * `appendNext`, once per `tag`: a second call with the same tag (a retried job whose worker died
+   * after appending, before it could note so elsewhere) appends nothing and returns 0.
+   */
+  async appendNextOnce(id: string, tag: string, event: E): Promise<number> {
+    const key = this.key(id);
+    return Number(await this.redis.eval(APPEND_NEXT_ONCE, 2, key, `${key}:once`, JSON.stringify(event), this.ttlSeconds, tag));
+  }
+
   /** The last sequence number written (0 when none). */
   async lastSeq(id: string): Promise<number> {
     const last = await this.redis.xrevrange(this.key(id), '+', '-', 'COUNT', 1);
@@ -129,6 +138,17 @@ export class GenerationEventLog extends SequencedEventLog<GenerationEvent> {
 }
 
 const APPEND_NEXT = `
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local seq = 1
+if #last > 0 then seq = tonumber(string.match(last[1][1], '^(%d+)')) + 1 end
+redis.call('XADD', KEYS[1], seq .. '-0', 'e', ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return seq
+`;
+
+const APPEND_NEXT_ONCE = `
+if redis.call('HSETNX', KEYS[2], ARGV[3], '1') == 0 then return 0 end
+redis.call('EXPIRE', KEYS[2], ARGV[2])
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local seq = 1
 if #last > 0 then seq = tonumber(string.match(last[1][1], '^(%d+)')) + 1 end
