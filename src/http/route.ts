@@ -81,6 +81,7 @@ export interface RouteSpec<
   H extends Record<string, ApiHeader>,
   A extends Auth,
   R extends Partial<Record<number, ApiResponse>>,
+  Out = unknown,
 > extends Omit<ApiOperation, 'operationId' | 'params' | 'query' | 'body' | 'headers' | 'auth' | 'responses'> {
   operationId: Id;
   auth: A;
@@ -95,7 +96,7 @@ export interface RouteSpec<
    */
   onMount?: (ctx: ApiContext) => void;
   /** Returns the response body, or `undefined` once it answered through `res` (or for a 204). */
-  handler: (input: RouteInput<P, Q, B, H, A>, ctx: ApiContext) => unknown;
+  handler: (input: RouteInput<P, Q, B, H, A>, ctx: ApiContext) => Out;
 }
 
 /** A declared route, its types kept (for `api-types.ts`). */
@@ -107,11 +108,12 @@ export type Route<
   H extends Record<string, ApiHeader> = Record<string, ApiHeader>,
   A extends Auth = Auth,
   R extends Partial<Record<number, ApiResponse>> = Partial<Record<number, ApiResponse>>,
-> = RouteSpec<Id, P, Q, B, H, A, R> & ApiOperation;
+  Out = unknown,
+> = RouteSpec<Id, P, Q, B, H, A, R, Out>;
 
 /** Any declared route, for lists and for mounting. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type AnyRoute = Route<string, any, any, any, any, any, any>;
+export type AnyRoute = Route<string, any, any, any, any, any, any, any>;
 
 /**
  * Declares one route. The generic parameters are inferred from the declaration, so the handler's
@@ -125,8 +127,9 @@ export function defineRoute<
   H extends Record<string, ApiHeader> = {},
   const A extends Auth = 'bearer',
   const R extends Partial<Record<number, ApiResponse>> = Partial<Record<number, ApiResponse>>,
->(spec: RouteSpec<Id, P, Q, B, H, A, R>): Route<Id, P, Q, B, H, A, R> {
-  return spec as Route<Id, P, Q, B, H, A, R>;
+  Out = unknown,
+>(spec: RouteSpec<Id, P, Q, B, H, A, R, Out>): Route<Id, P, Q, B, H, A, R, Out> {
+  return spec as Route<Id, P, Q, B, H, A, R, Out>;
 }
 
 /** The one 2xx status a returned value is sent with; `undefined` when the route declares several. */

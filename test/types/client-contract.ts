@@ -5,6 +5,7 @@
  * is compiled, never run.
  */
 import type { z } from 'zod';
+import type { ApiRequestBody, ApiResponseBody } from '../../src/http/api-types';
 import type * as Sdk from '../../packages/client/src/types';
 import type { TierLimits } from '../../config/tiers';
 import type { chatBodySchema } from '../../src/assistant/chat-service';
@@ -86,4 +87,43 @@ export function contract(): void {
   same<Same<Sdk.JourneyView, Awaited<ReturnType<JourneyService['view']>>>>();
   same<Same<Sdk.OAuthAuthorization, Awaited<ReturnType<OAuthService['authorize']>>>>();
   same<Same<Sdk.OAuthRefreshed, Awaited<ReturnType<OAuthService['refresh']>>>>();
+}
+
+/**
+ * The same types read by operationId from the route declarations (`src/http/api-types.ts`): the
+ * requests a client sends and the responses it reads, as the declared routes define them.
+ */
+export function operationContract(): void {
+  same<Same<Sdk.RegisterRequest, ApiRequestBody<'register'>>>();
+  same<Same<Sdk.LoginRequest, ApiRequestBody<'login'>>>();
+  same<Same<Sdk.CreateCanvasRequest, ApiRequestBody<'createCanvas'>>>();
+  same<Same<Sdk.UpdateCanvasRequest, ApiRequestBody<'updateCanvas'>>>();
+  same<Same<Sdk.AddMemberRequest, ApiRequestBody<'setCanvasMember'>>>();
+  same<Same<Sdk.CreateBlockRequest, ApiRequestBody<'createBlock'>>>();
+  same<Same<Sdk.UpdateBlockRequest, ApiRequestBody<'updateBlock'>>>();
+  same<Same<Sdk.GenerateRequest, ApiRequestBody<'generateStream'>>>();
+  same<Same<Sdk.ChatRequest, ApiRequestBody<'chat'>>>();
+  same<Same<Sdk.ChatRequest, ApiRequestBody<'chatStream'>>>();
+  same<Same<Sdk.EmbedRequest, ApiRequestBody<'embedText'>>>();
+  same<Same<Sdk.CreateLocalAgentRequest, ApiRequestBody<'createLocalAgent'>>>();
+  same<Same<Sdk.UpdateLocalAgentRequest, ApiRequestBody<'updateLocalAgent'>>>();
+  same<Same<Sdk.CreateCloudAgentRequest, ApiRequestBody<'createCloudAgent'>>>();
+  same<Same<Sdk.UpdateCloudAgentRequest, ApiRequestBody<'updateCloudAgent'>>>();
+  same<Same<Sdk.JourneyStartRequest, ApiRequestBody<'startAgentJourney'>>>();
+  same<Same<Sdk.JourneyMessageRequest, ApiRequestBody<'answerAgentJourney'>>>();
+  same<Same<Sdk.OAuthRefreshRequest, ApiRequestBody<'oauthRefresh'>>>();
+
+  same<Same<Sdk.AuthResponse, ApiResponseBody<'login'>>>();
+  same<Same<Sdk.CanvasWithMembers, ApiResponseBody<'getCanvas'>>>();
+  same<Same<Sdk.UndoResult, ApiResponseBody<'undoGeneration'>>>();
+  same<Same<Sdk.GenerationCancelResult, ApiResponseBody<'cancelGeneration'>>>();
+  same<Same<Sdk.ChatCancelResult, ApiResponseBody<'cancelChatTurn'>>>();
+  same<Same<Sdk.ChatHistory, ApiResponseBody<'getChatHistory'>>>();
+  same<Same<Sdk.SessionDocumentation, ApiResponseBody<'getSessionDocumentation'>>>();
+  same<Same<Sdk.Approval, ApiResponseBody<'getApprovalRequest'>>>();
+  same<Same<Sdk.Embedding, ApiResponseBody<'embedText'>>>();
+  same<Same<Sdk.StartedRun, ApiResponseBody<'runAgent'>>>();
+  same<Same<Sdk.JourneyReply, ApiResponseBody<'answerAgentJourney'>>>();
+  same<Same<Sdk.JourneyView, ApiResponseBody<'getAgentJourney'>>>();
+  same<Same<Sdk.OAuthRefreshed, ApiResponseBody<'oauthRefresh'>>>();
 }

@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 import { notFound } from '../../lib/errors';
 import { decodeCursor, idKey, pageOf, pageQuerySchema } from '../../lib/pagination';
 import { toAgentView, toRunView, type AgentRef } from '../../models/agents-repository';
@@ -33,11 +34,11 @@ const CLOUD_REFINED = `${REFINED}, \`filterConfig.dateRange.from\` not after \`t
 const tags = ['agents'];
 
 /** The same five routes for each kind; only the schemas and the words differ. */
-function agentKindRoutes<const K extends 'local' | 'cloud'>(
+function agentKindRoutes<const K extends 'local' | 'cloud', const N extends 'Local' | 'Cloud', C extends z.ZodType, U extends z.ZodType>(
   kind: K,
-  schemas: { create: K extends 'local' ? typeof createLocalAgentSchema : typeof createCloudAgentSchema; update: K extends 'local' ? typeof updateLocalAgentSchema : typeof updateCloudAgentSchema },
+  schemas: { create: C; update: U },
   docs: {
-    Name: 'Local' | 'Cloud';
+    Name: N;
     list: { summary: string; schema: typeof localAgentListResponse | typeof cloudAgentListResponse };
     view: typeof localAgentView | typeof cloudAgentView;
     create: { summary: string; description: string; example: unknown; created: string };
@@ -64,7 +65,7 @@ function agentKindRoutes<const K extends 'local' | 'cloud'>(
       method: 'post', path: `/agents/${kind}`, operationId: `create${docs.Name}Agent`, tags, auth: 'bearer',
       summary: docs.create.summary,
       description: docs.create.description,
-      body: schemas.create as typeof createLocalAgentSchema | typeof createCloudAgentSchema,
+      body: schemas.create,
       bodyExample: docs.create.example,
       responses: { 201: { description: docs.create.created, schema: docs.view } },
       errors: [403],
@@ -87,7 +88,7 @@ function agentKindRoutes<const K extends 'local' | 'cloud'>(
       summary: docs.update.summary,
       description: docs.update.description,
       params: agentIdParam,
-      body: schemas.update as typeof updateLocalAgentSchema | typeof updateCloudAgentSchema,
+      body: schemas.update,
       bodyExample: docs.update.example,
       responses: { 200: { description: 'The agent', schema: docs.view } },
       errors: [403, 404],
