@@ -97,6 +97,45 @@ describe('web console: the Flows page in Chromium', () => {
     expect(JSON.parse(await page.locator(byTestId('flow-input')).inputValue())).toEqual({ topic: '' });
   }, 60_000);
 
+  test('running the agentflow lights its nodes up live (running, then completed, in dependency order), shows the output, and lists the execution', async () => {
+    // Every status each node box shows, in order, with the time: recorded in the page as it changes.
+    await page.evaluate(() => {
+      const seen: Array<{ id: string; status: string; at: number }> = [];
+      (window as unknown as { flowStatuses: typeof seen }).flowStatuses = seen;
+      new MutationObserver((records) => {
+        for (const record of records) {
+          const node = record.target as HTMLElement;
+          if (record.attributeName === 'data-status' && node.dataset.testid === 'flow-node') seen.push({ id: node.dataset.nodeId!, status: node.dataset.status!, at: performance.now() });
+        }
+      }).observe(document.querySelector('[data-testid="flow-graph"]')!, { attributes: true, subtree: true, attributeFilter: ['data-status'] });
+    });
+    await page.locator(byTestId('flow-input')).fill(JSON.stringify({ topic: 'otters' }));
+    await page.locator(byTestId('flow-run-start')).click();
+
+    await page.locator(`${byTestId('flow-node')}[data-node-id="facts"][data-status="completed"]`).waitFor();
+    await shot('2-running');
+    await page.locator(`${byTestId('flow-run-status')}[data-state="execution_completed"]`).waitFor();
+    await shot('3-completed');
+
+    const seen = await page.evaluate(() => (window as unknown as { flowStatuses: Array<{ id: string; status: string; at: number }> }).flowStatuses);
+    const statuses = (id: string) => seen.filter((s) => s.id === id).map((s) => s.status);
+    const at = (id: string, status: string) => seen.find((s) => s.id === id && s.status === status)!.at;
+    for (const id of ['facts', 'audience', 'outline']) expect(statuses(id)).toEqual(['running', 'completed']);
+    // outline waits for both of its dependencies.
+    expect(at('outline', 'running')).toBeGreaterThanOrEqual(Math.max(at('facts', 'completed'), at('audience', 'completed')));
+    expect(await page.locator(`${byTestId('flow-node')}[data-node-id="outline"] .node-output`).textContent()).toMatch(/^Answer to: Outline for/);
+    expect(await page.locator(byTestId('flow-output')).textContent()).toMatch(/^Answer to: Outline for/);
+
+    const execution = page.locator(byTestId('flow-execution')).first();
+    await execution.waitFor();
+    expect(await execution.getAttribute('data-status')).toBe('completed');
+    // Opening it from the list shows the stored node states.
+    await page.evaluate(() => document.querySelector('[data-testid="flow-graph"]')!.replaceChildren());
+    await execution.click();
+    await page.locator(`${byTestId('flow-node')}[data-node-id="outline"][data-status="completed"]`).waitFor();
+    expect(await page.locator(byTestId('flow-run-status')).textContent()).toMatch(/: completed/);
+  }, 60_000);
+
   test('the page raised no script errors', () => {
     expect(pageErrors).toEqual([]);
   });

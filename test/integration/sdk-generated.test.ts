@@ -92,6 +92,21 @@ describe('generated SDKs (npm run sdk)', () => {
     expect(out.flows.got).toMatchObject({ type: 'agentflow', name: 'Py brief', definition: { output: 'summary' } });
     expect(out.flows.renamed).toBe('Py helper 2');
     expect(out.flows.badDefinition).toMatchObject({ status: 400, code: 'validation_failed', details: [expect.objectContaining({ path: 'definition.nodes.0.dependsOn.0' })] });
+    const execution = out.execution;
+    expect(execution.started).toEqual({ executionId: expect.any(String) });
+    expect(execution.events.map((e: { event: string }) => e.event)).toEqual([
+      'execution_started', 'node_started', 'node_completed', 'node_started', 'node_completed', 'execution_completed',
+    ]);
+    expect(execution.events.map((e: { id: string }) => e.id)).toEqual(['1', '2', '3', '4', '5', '6']);
+    expect(execution.events.at(-1).data).toMatchObject({ type: 'execution_completed', executionId: execution.started.executionId, output: 'A plain answer.' });
+    expect(execution.execution).toMatchObject({
+      id: execution.started.executionId, status: 'completed', input: { topic: 'otters' }, output: 'A plain answer.',
+      nodes: [expect.objectContaining({ id: 'facts', status: 'completed', attempts: 1 }), expect.objectContaining({ id: 'summary', status: 'completed', attempts: 1 })],
+    });
+    expect(execution.resumed).toEqual(['3', '4', '5', '6']);
+    expect(execution.live).toEqual({ header: expect.any(String), events: expect.arrayContaining(['execution_started', 'execution_completed']) });
+    expect(execution.missingInput).toMatchObject({ status: 400, code: 'missing_input' });
+    expect(execution.listed).toEqual([execution.live.header, execution.started.executionId]);
     expect(out.notFound).toMatchObject({ status: 404, code: 'not_found' });
     expect(out.invalid).toMatchObject({ status: 400, code: 'validation_failed', details: [expect.objectContaining({ path: 'title' })] });
     expect(out.anonymous).toMatchObject({ status: 401, code: 'unauthorized' });
@@ -103,6 +118,8 @@ describe('generated SDKs (npm run sdk)', () => {
       chat: 'A plain answer.',
       chatStream: expect.arrayContaining(['final']),
       flows: ['Py brief', 'Py helper 2'],
+      events: expect.arrayContaining(['execution_started', 'execution_completed']),
+      execution: { status: 'completed', output: 'A plain answer.' },
       notFound: expect.objectContaining({ status: 404, code: 'not_found' }),
     });
   }, 90_000);
@@ -136,6 +153,14 @@ describe('generated SDKs (npm run sdk)', () => {
     expect(out.chatStream.at(-1)).toEqual({ event: 'final', data: expect.objectContaining({ sessionId: out.chat.sessionId }) });
     expect(out.loginUser).toBe(true);
     expect(out.flows).toEqual({ created: { type: 'agentflow', name: 'TS brief' }, listed: 1, got: 'TS brief', updated: 'TS brief 2', badPath: 'definition.output' });
+    expect(out.execution).toEqual({
+      events: ['execution_started', 'node_started', 'node_completed', 'execution_completed'],
+      header: expect.any(String),
+      status: 'completed',
+      output: 'A plain answer.',
+      nodes: [{ id: 'facts', status: 'completed' }],
+      missing: { status: 400, code: 'missing_input', message: expect.any(String) },
+    });
     expect(out.notFound).toMatchObject({ status: 404, code: 'not_found' });
     expect(out.invalid).toMatchObject({ status: 400, code: 'validation_failed' });
     expect(out.anonymous).toMatchObject({ status: 401, code: 'unauthorized' });

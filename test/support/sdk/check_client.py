@@ -87,6 +87,24 @@ out["flows"] = {
     "badDefinition": error_of(lambda: client.flows.create("agentflow", "Bad", {"nodes": [{"id": "a", "prompt": "x", "dependsOn": ["b"]}], "output": "a"})),
 }
 
+# Execute (202), follow the execution's events to their end, then read its result.
+started = client.flows.execute(agentflow["id"], {"topic": "otters"})
+with client.flows.stream_flow_execution_events(agentflow["id"], started["executionId"]) as stream:
+    events = [{"event": e.event, "id": e.id, "data": e.data} for e in stream]
+execution = client.flows.get_execution(agentflow["id"], started["executionId"])["execution"]
+resumed = [e.id for e in client.flows.stream_flow_execution_events(agentflow["id"], started["executionId"], last_event_id=events[1]["id"])]
+with client.flows.execute_flow_stream(agentflow["id"], {"topic": "seals"}) as live:
+    live_events = [e.event for e in live]
+out["execution"] = {
+    "started": started,
+    "events": events,
+    "execution": execution,
+    "resumed": resumed,
+    "live": {"header": live.headers.get("x-execution-id"), "events": live_events},
+    "missingInput": error_of(lambda: client.flows.execute(agentflow["id"], {})),
+    "listed": [e["id"] for e in client.flows.list_flow_executions(agentflow["id"])["executions"]],
+}
+
 out["notFound"] = error_of(lambda: client.canvases.get_canvas(str(uuid.uuid4())))
 out["invalid"] = error_of(lambda: client.canvases.create_canvas(""))
 out["anonymous"] = error_of(lambda: Client(BASE).canvases.list_canvases())
@@ -106,6 +124,12 @@ async def run_async():
     stream = await client.chat.chat_stream("Async stream")
     result["chatStream"] = [e.event async for e in stream]
     result["flows"] = [f["name"] for f in (await client.flows.list(limit=10))["flows"]]
+    agentflow_id = next(f["id"] for f in (await client.flows.list())["flows"] if f["type"] == "agentflow")
+    started = await client.flows.execute(agentflow_id, {"topic": "puffins"})
+    stream = await client.flows.stream_flow_execution_events(agentflow_id, started["executionId"])
+    result["events"] = [e.event async for e in stream]
+    execution = (await client.flows.get_execution(agentflow_id, started["executionId"]))["execution"]
+    result["execution"] = {"status": execution["status"], "output": execution["output"]}
     result["notFound"] = await aerror_of(lambda: client.canvases.get_canvas(str(uuid.uuid4())))
     return result
 

@@ -69,6 +69,21 @@ async function main(base: string): Promise<Record<string, unknown>> {
     badPath: bad instanceof SwitchboardApiError ? (bad.details as Array<{ path: string }>)[0]?.path : null,
   };
 
+  // Execute and stream (X-Execution-Id), then read the execution back with its typed nodes.
+  const live = await client.flows.executeFlowStream(flow.id, { input: { topic: 'otters' } });
+  const names: string[] = [];
+  for await (const event of live) names.push(event.event);
+  const executionId = live.headers.get('x-execution-id') ?? '';
+  const { execution } = await client.flows.getExecution(flow.id, executionId);
+  out.execution = {
+    events: names,
+    header: executionId,
+    status: execution.status,
+    output: execution.output,
+    nodes: execution.nodes.map((node) => ({ id: node.id, status: node.status })),
+    missing: await errorOf(() => client.flows.execute(flow.id, {})),
+  };
+
   out.notFound = await errorOf(() => client.canvases.getCanvas('00000000-0000-4000-8000-000000000000'));
   out.invalid = await errorOf(() => client.canvases.createCanvas(''));
   out.anonymous = await errorOf(() => createClient({ baseUrl: base }).canvases.listCanvases());
