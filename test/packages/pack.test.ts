@@ -35,13 +35,15 @@ function lineMatching(child: ChildProcessWithoutNullStreams, pattern: RegExp, ms
  * from the tarball and npm's cache) and work there: the ESM import, the type declarations, and the
  * README's ten lines that watch a canvas, against a live server.
  */
-describe('npm pack of @switchboard/client', () => {
+describe('npm pack of @switchboard/client and @switchboard/react', () => {
   let project: string;
   let tarball: string;
+  let reactTarball: string;
 
   beforeAll(async () => {
-    ({ project, tarballs: [tarball] } = await installTarballs(['client']));
-  }, 180_000);
+    // Both tarballs in one fresh project, with react (the hooks' peer) and its types.
+    ({ project, tarballs: [tarball, reactTarball] } = await installTarballs(['client', 'react'], ['@types/react']));
+  }, 240_000);
 
   afterAll(async () => {
     if (project) await rm(project, { recursive: true, force: true });
@@ -51,6 +53,21 @@ describe('npm pack of @switchboard/client', () => {
     const files = await tarballFiles(tarball);
     expect(files).toEqual(expect.arrayContaining(['package/package.json', 'package/README.md', 'package/dist/index.js', 'package/dist/index.d.ts', 'package/dist/node-files.js', 'package/dist/browser/switchboard-client.js']));
     expect(files.filter((file) => file.startsWith('package/src/') || file.endsWith('.ts') && !file.endsWith('.d.ts'))).toEqual([]);
+  });
+
+  test('the react tarball holds its build and README; it depends on the client, react is a peer', async () => {
+    const files = await tarballFiles(reactTarball);
+    expect(files).toEqual(expect.arrayContaining(['package/package.json', 'package/README.md', 'package/dist/index.js', 'package/dist/index.d.ts']));
+    expect(files.filter((file) => file.startsWith('package/src/'))).toEqual([]);
+    const { stdout } = await run(process.execPath, ['-p', "JSON.stringify(require('./node_modules/@switchboard/react/package.json'))"], { cwd: project });
+    const manifest = JSON.parse(stdout) as { dependencies: Record<string, string>; peerDependencies: Record<string, string> };
+    expect(Object.keys(manifest.dependencies)).toEqual(['@switchboard/client']);
+    expect(Object.keys(manifest.peerDependencies)).toEqual(['react']);
+  });
+
+  test('import("@switchboard/react") works in the fresh project and gives the hooks', async () => {
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', "const m = await import('@switchboard/react'); console.log(JSON.stringify(Object.keys(m).sort()))"], { cwd: project });
+    expect(JSON.parse(stdout)).toEqual(expect.arrayContaining(['SwitchboardProvider', 'useApprovals', 'useCanvas', 'useChat', 'useGeneration', 'useSwitchboard']));
   });
 
   test('import("@switchboard/client") works in the fresh project', async () => {
@@ -68,6 +85,10 @@ describe('npm pack of @switchboard/client', () => {
       [
         "import { createSwitchboardClient, connectDevice, type Block, type CanvasRoomEvent } from '@switchboard/client';",
         "import { readFolderFiles } from '@switchboard/client/node';",
+        "import { useCanvas, useGeneration, type CanvasState } from '@switchboard/react';",
+        "export function useBoard(id: string): string[] { const canvas: CanvasState = useCanvas(id); const g = useGeneration(); void g.start; return canvas.blocks.map((b) => b.rank); }",
+        '// @ts-expect-error: useGeneration takes no argument',
+        "export const wrong = () => useGeneration('x');",
         "const sb = createSwitchboardClient({ baseUrl: 'http://127.0.0.1:3000' });",
         "export const blocks: Promise<Block[]> = sb.blocks.listAll('c');",
         "export const titles = (e: CanvasRoomEvent) => (e.event === 'blocks_bulk_added_chunk' ? e.payload.blocks.map((b) => b.rank) : []);",

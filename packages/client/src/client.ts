@@ -214,6 +214,9 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
     },
 
     approvals: {
+      /** The caller's own requests, newest first (`status: 'pending'` for what waits on a decision); `nextCursor` when more follow. */
+      list: (query: { status?: T.Approval['status']; limit?: number; cursor?: string } = {}) =>
+        get<{ requests: T.Approval[]; nextCursor?: string }>(`/hitl/requests${queryString(query)}`),
       get: (approvalId: string) => get<T.Approval>(`/hitl/requests/${seg(approvalId)}`),
       approve: (approvalId: string) => put<T.Approval>(`/hitl/requests/${seg(approvalId)}/approve`),
       reject: (approvalId: string) => put<T.Approval>(`/hitl/requests/${seg(approvalId)}/reject`),
