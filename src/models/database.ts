@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { sql } from 'drizzle-orm';
@@ -8,6 +8,7 @@ import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
 import { Pool } from 'pg';
 import * as schema from './schema';
 import { migrate } from './migrate';
+import { seedFromTemplate } from './pglite-template';
 import { processAlive } from '../lib/processes';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -29,7 +30,7 @@ export interface Database {
  * `dataDir`, or in memory for `memory://`). Applies migrations before returning.
  */
 export async function openDatabase(options: { url?: string; dataDir: string; poolSize?: number }): Promise<Database> {
-  const database = options.url?.startsWith('postgres') ? openServer(options.url, options.poolSize ?? 10) : openEmbedded(options);
+  const database = options.url?.startsWith('postgres') ? openServer(options.url, options.poolSize ?? 10) : await openEmbedded(options);
   await migrate(database.db);
   return database;
 }
@@ -48,11 +49,13 @@ function openServer(url: string, poolSize: number): Database {
   };
 }
 
-function openEmbedded(options: { url?: string; dataDir: string }): Database {
+async function openEmbedded(options: { url?: string; dataDir: string }): Promise<Database> {
   const inMemory = options.url === 'memory://';
   const dir = path.resolve(options.dataDir, 'pglite');
   if (!inMemory) mkdirSync(dir, { recursive: true });
   const release = inMemory ? () => undefined : claimDataDir(dir);
+  // A fresh directory starts from a prepared copy instead of running initdb (decision 0140).
+  if (!inMemory && !existsSync(path.join(dir, 'PG_VERSION'))) await seedFromTemplate(dir);
   const client = inMemory ? new PGlite() : new PGlite(dir);
   const db = drizzlePglite(client, { schema }) as unknown as Db;
   return {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import type { Db } from './database';
 
-const MIGRATIONS_DIR = path.join(__dirname, 'migrations');
+export const MIGRATIONS_DIR = path.join(__dirname, 'migrations');
 /** Arbitrary constant: every Switchboard process takes the same advisory lock to migrate. */
 const MIGRATION_LOCK_KEY = 7_042_001;
 

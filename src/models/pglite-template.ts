@@ -1,0 +1,65 @@
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { drizzle } from 'drizzle-orm/pglite';
+import type { Db } from './database';
+import { migrate, MIGRATIONS_DIR } from './migrate';
+import * as schema from './schema';
+
+/** Prepared data directories, per checkout (git-ignored, like `npm start`'s bundle). */
+const TEMPLATES_DIR = path.resolve(__dirname, '../../.build/pglite');
+
+/**
+ * A fresh embedded database starts from a copy of a prepared one (decision 0140): PGlite's initdb
+ * costs ~4–6 s of CPU at every first start, copying its result ~0.1 s. The template is keyed by
+ * PGlite's version and the migrations' contents, built once per checkout (initdb + migrations, in
+ * a directory of its own, renamed into place when complete) and never opened again, only copied.
+ * Returns false when it could not be used (read-only checkout, disk full): the caller then runs
+ * initdb in place as before.
+ */
+export async function seedFromTemplate(dir: string): Promise<boolean> {
+  try {
+    const template = path.join(TEMPLATES_DIR, templateKey());
+    if (!existsSync(path.join(template, 'PG_VERSION'))) await build(template);
+    // Copied beside the target first, then moved in: a copy cut short leaves no half a database.
+    const staging = `${dir}.seed-${process.pid}`;
+    rmSync(staging, { recursive: true, force: true });
+    cpSync(template, staging, { recursive: true });
+    for (const entry of readdirSync(staging)) renameSync(path.join(staging, entry), path.join(dir, entry));
+    rmSync(staging, { recursive: true, force: true });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function build(template: string): Promise<void> {
+  const staging = `${template}.${process.pid}.tmp`;
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  const client = new PGlite(staging);
+  try {
+    await migrate(drizzle(client, { schema }) as unknown as Db);
+  } finally {
+    await client.close();
+  }
+  try {
+    renameSync(staging, template);
+  } catch (error) {
+    // Another process built it at the same moment: theirs is as good.
+    rmSync(staging, { recursive: true, force: true });
+    if (!existsSync(path.join(template, 'PG_VERSION'))) throw error;
+  }
+}
+
+/** PGlite's version and a hash of every migration: a new migration or PGlite makes a new template. */
+function templateKey(): string {
+  const entry = require.resolve('@electric-sql/pglite');
+  let pkg = path.dirname(entry);
+  while (!existsSync(path.join(pkg, 'package.json'))) pkg = path.dirname(pkg);
+  const version = (JSON.parse(readFileSync(path.join(pkg, 'package.json'), 'utf8')) as { version: string }).version;
+  const hash = createHash('sha256');
+  for (const file of readdirSync(MIGRATIONS_DIR).filter((name) => name.endsWith('.sql')).sort()) hash.update(file).update(readFileSync(path.join(MIGRATIONS_DIR, file)));
+  return `${version}-${hash.digest('hex').slice(0, 16)}`;
+}
