@@ -20,7 +20,7 @@ export interface ModelRef {
 }
 
 /** What a model call was for: a label of the latency metrics and of recorded usage. */
-export type ModelPurpose = 'generation' | 'chat' | 'extraction' | 'journey' | 'notes' | 'flow';
+export type ModelPurpose = 'generation' | 'chat' | 'extraction' | 'journey' | 'notes' | 'flow' | 'chatflow';
 
 /** Tokens and cost of one model call; `estimated` when the provider reported none (about 4 characters a token). */
 export interface ModelUsage extends ModelRef {
@@ -46,6 +46,8 @@ export interface ModelTurnRequest {
   toolChoice?: string;
   /** A model chosen by the request (validated by the caller); else the deployment's default. */
   model?: ModelRef;
+  /** Sampling temperature (a chatflow's `temperature`); unset = the provider's default. */
+  temperature?: number;
   signal?: AbortSignal;
   /** Each text delta, in order. */
   onText?(text: string): void;
@@ -204,7 +206,7 @@ export class ModelGateway {
     };
 
     try {
-      const stream = await streamCompletion(provider, ref.model, request.messages, { tools: request.tools, toolChoice: request.toolChoice, signal: request.signal });
+      const stream = await streamCompletion(provider, ref.model, request.messages, { tools: request.tools, toolChoice: request.toolChoice, temperature: request.temperature, signal: request.signal });
       const yielder = new EventLoopYielder();
       for await (const chunk of stream) {
         if (chunk.usage) reported = chunk.usage;

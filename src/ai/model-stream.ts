@@ -47,7 +47,7 @@ export async function streamCompletion(
   endpoint: CompletionTarget,
   model: string,
   messages: BaseMessage[],
-  options: { tools?: Array<StructuredToolInterface | ToolDefinition>; toolChoice?: string; signal?: AbortSignal } = {},
+  options: { tools?: Array<StructuredToolInterface | ToolDefinition>; toolChoice?: string; temperature?: number; signal?: AbortSignal } = {},
 ): Promise<AsyncIterable<CompletionChunk>> {
   return completionsClient(endpoint).completionWithRetry(
     {
@@ -55,6 +55,7 @@ export async function streamCompletion(
       messages: convertMessagesToCompletionsMessageParams({ messages, model }),
       ...(options.tools?.length ? { tools: options.tools.map((tool) => convertToOpenAITool(tool) as ToolDefinition) } : {}),
       ...(options.toolChoice ? { tool_choice: { type: 'function' as const, function: { name: options.toolChoice } } } : {}),
+      ...(options.temperature === undefined ? {} : { temperature: options.temperature }),
       stream: true,
       stream_options: { include_usage: true },
     },

@@ -11,6 +11,7 @@ import { ChatService, deviceChatHandler } from '../assistant/chat-service';
 import { FlowEventLog } from '../flows/flow-events';
 import { FlowExecutions } from '../flows/flow-executions';
 import { FlowService } from '../flows/flow-service';
+import { FlowChats } from '../flows/flow-chat';
 import { AgentService } from '../agents/agent-service';
 import { CredentialVault } from '../agents/credentials';
 import { JourneyService } from '../agents/journey';
@@ -210,6 +211,7 @@ export async function startSwitchboard(
         flows: new FlowService({ repos, models }),
         flowExecutions: new FlowExecutions({ repos, events: flowEvents, queues, signals, usage: new UsageLimiter(redis, config.redis.keyPrefix, config.usageLimits), logger, metrics }),
         flowEvents,
+        flowChats: new FlowChats({ repos, enqueue: queues.enqueue, logger }),
         oauth: new OAuthService({ config, repos, redis, vault, secret: tokens.secret, logger }),
         canvasEvents,
         readiness: { redis: async () => void (await redis.ping()), database: () => database.ping() },

@@ -11,6 +11,7 @@ import type { ChatCancels } from '../assistant/chat-cancel';
 import type { ChatEventLog } from '../assistant/chat-events';
 import { NotesEventLog } from '../assistant/notes-events';
 import { SessionNotesRunner } from '../assistant/session-notes-runner';
+import { ChatflowRunner } from '../flows/chatflow-runner';
 import { JourneyRunner } from '../agents/journey-runner';
 import { AgentRunner } from '../agents/agent-runner';
 import type { CredentialVault } from '../agents/credentials';
@@ -119,6 +120,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
     }),
     notes: new SessionNotesRunner({ config, repos, models, notesEvents, logger, metrics }),
     journeys: new JourneyRunner({ config, repos, models, redis: deps.connection, logger, metrics }),
+    chatflows: new ChatflowRunner({ repos, models, chatEvents, logger, metrics, signals, chatCancels: deps.chatCancels }),
     agentRuns: new AgentRunner({
       config,
       repos,

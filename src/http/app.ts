@@ -12,7 +12,9 @@ import { rejectNulCharacters } from './middleware/reject-nul';
 import { redactError } from '../lib/redact-error';
 import { openApiRoutes } from './openapi/routes';
 import { routesRouter } from './route';
-import { apiRoutes, openApiJson } from './routes';
+import { apiRoutesOnApi, openApiJson } from './routes';
+import { embedPublicRouter } from './routes/embed-public-routes';
+import { embedScriptRouter } from './embed-script';
 import { webConsoleRouter } from './web-console';
 
 /** The express app: health, the `/api/v1` JSON API, and uniform errors. */
@@ -79,10 +81,14 @@ export function createHttpApp(ctx: ApiContext): Express {
   api.use(express.json({ limit: ctx.config.http.bodyLimit, strict: true, type: ['application/json', 'application/*+json'] }));
   api.use(rejectNulCharacters);
   // Every route, declared once (src/http/routes/index.ts); bearer routes authenticate themselves.
-  api.use(routesRouter(apiRoutes, ctx));
+  api.use(routesRouter(apiRoutesOnApi, ctx));
   // Anything else under /api/v1 without a valid token is 401, as before the routes were declared.
   api.use(authenticate(ctx.tokens));
+  // Public, no JWT, its own CORS and body parsing: a chatflow's embed chat (SPEC §13, 0121).
+  app.use('/api/v1', embedPublicRouter(ctx));
   app.use('/api/v1', api);
+  // The embed widget's script, at the site root.
+  app.use(embedScriptRouter());
 
   app.use(webConsoleRouter());
 

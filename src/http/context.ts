@@ -12,6 +12,7 @@ import type { TokenSettings } from '../auth/tokens';
 import type { FlowEventLog } from '../flows/flow-events';
 import type { FlowExecutions } from '../flows/flow-executions';
 import type { FlowService } from '../flows/flow-service';
+import type { FlowChats } from '../flows/flow-chat';
 import type { GenerationEventLog } from '../generation/event-log';
 import type { GenerationCancels } from '../generation/generation-cancel';
 import type { GenerationService } from '../generation/generation-service';
@@ -55,6 +56,8 @@ export interface ApiContext {
   flowExecutions: FlowExecutions;
   /** The sequenced event log of each execution (resumable SSE). */
   flowEvents: FlowEventLog;
+  /** Chatflow chat turns (the owner's and an embed's visitors'): checks, stores, enqueues (0120). */
+  flowChats: FlowChats;
   canvasEvents: CanvasEmitter;
   queues: QueueRegistry;
   metrics: Metrics;

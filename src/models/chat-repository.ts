@@ -43,6 +43,8 @@ export function toChatSessionView(row: ChatSessionRow) {
     status: row.status,
     mode: row.mode,
     flowId: row.flowId,
+    /** Set on a session started through a chatflow's public widget (decision 0121). */
+    embedId: row.embedId,
     escalationReason: row.escalationReason,
     title: row.title,
     createdAt: row.createdAt.toISOString(),
@@ -57,7 +59,8 @@ const unanswered = sql`not exists (select 1 from ${chatMessages} answer where an
 export class ChatRepository {
   constructor(private readonly db: Db) {}
 
-  async createSession(input: { userId: string; deviceId: string | null; title: string; mode: ChatSessionRow['mode'] }): Promise<ChatSessionRow> {
+  /** A new session; a chatflow's carries `flowId`, and `embedId` when a public widget started it. */
+  async createSession(input: { userId: string; deviceId: string | null; title: string; mode: ChatSessionRow['mode']; flowId?: string; embedId?: string }): Promise<ChatSessionRow> {
     const [row] = await this.db.insert(chatSessions).values(input).returning();
     return row;
   }

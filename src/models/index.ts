@@ -6,6 +6,7 @@ import { ChatRepository } from './chat-repository';
 import { FlowExecutionsRepository } from './flow-executions-repository';
 import { FlowsRepository } from './flows-repository';
 import { CanvasesRepository } from './canvases-repository';
+import { EmbedsRepository } from './embeds-repository';
 import { GenerationsRepository } from './generations-repository';
 import { HitlRepository } from './hitl-repository';
 import { SessionNotesRepository } from './session-notes-repository';
@@ -28,6 +29,7 @@ export function createRepositories(db: Db) {
     agents: new AgentsRepository(db),
     flows: new FlowsRepository(db),
     flowExecutions: new FlowExecutionsRepository(db),
+    embeds: new EmbedsRepository(db),
   };
 }
 export type Repositories = ReturnType<typeof createRepositories>;

@@ -128,6 +128,8 @@ export const chatSessions = pgTable('chat_sessions', {
   /** With the device's tools, or a plain assistant (0006_chat_modes.sql, SPEC §16). */
   mode: text('mode', { enum: ['device', 'none', 'flow'] }).notNull().default('device'),
   flowId: uuid('flow_id'),
+  /** A session of a public chat widget belongs to that embed alone (0009_flow_embeds.sql, decision 0121). */
+  embedId: uuid('embed_id'),
   escalationReason: text('escalation_reason'),
   ...timestamps,
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
@@ -330,3 +332,13 @@ export const flowExecutionNodes = pgTable(
   (table) => [primaryKey({ columns: [table.executionId, table.nodeId] })],
 );
 export type FlowExecutionNodeRow = typeof flowExecutionNodes.$inferSelect;
+/** Public chat widgets of chatflows: a hash of the token, the allowed origins (0009_flow_embeds.sql, decision 0121). */
+export const flowEmbeds = pgTable('flow_embeds', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  flowId: uuid('flow_id').notNull(),
+  userId: uuid('user_id').notNull(),
+  tokenHash: text('token_hash').notNull().unique(),
+  allowedOrigins: jsonb('allowed_origins').$type<string[]>().notNull(),
+  ...timestamps,
+});
+export type FlowEmbedRow = typeof flowEmbeds.$inferSelect;

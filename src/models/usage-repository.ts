@@ -6,7 +6,7 @@ export interface UsageRecord {
   userId: string | null;
   generationId?: string | null;
   sessionId?: string | null;
-  purpose: 'generation' | 'chat' | 'embedding' | 'extraction' | 'notes' | 'journey' | 'flow';
+  purpose: 'generation' | 'chat' | 'embedding' | 'extraction' | 'notes' | 'journey' | 'flow' | 'chatflow';
   provider: string;
   model: string;
   inputTokens: number;

@@ -50,6 +50,20 @@ export type JourneyTurnJob = z.infer<typeof journeyTurnJobSchema>;
 /** One job per (session, answer): a double submit of the same answer waits on the same job. */
 export const journeyTurnJobId = (sessionId: string, turn: number) => `journey-${sessionId}-${turn}`;
 
+/**
+ * `chatflow-turn`: one chat turn of a saved chatflow (SPEC §13): the flow's system prompt, model
+ * and history window instead of the assistant's tools. Same job id rule as a chat turn (the message
+ * id), so its event log, cancel, liveness checks and the reaper treat it as any chat turn (0120).
+ */
+export const chatflowTurnJobSchema = z.object({
+  /** The flow's owner: the session's user, billed for the turn (also for an embed's visitors). */
+  userId: z.uuid(),
+  flowId: z.uuid(),
+  sessionId: z.uuid(),
+  messageId: z.uuid(),
+});
+export type ChatflowTurnJob = z.infer<typeof chatflowTurnJobSchema>;
+
 export const assistantQueue = defineQueue({
   name: 'assistant',
   jobs: {
@@ -79,6 +93,8 @@ export const assistantQueue = defineQueue({
       options: { ...baseJobOptions, attempts: 1, removeOnComplete: { age: 3600 } },
       jobId: (job) => journeyTurnJobId(job.sessionId, job.turn),
     }),
+    /** One attempt, as a chat turn: a retry would stream the answer a second time to its listener. */
+    'chatflow-turn': defineJob({ schema: chatflowTurnJobSchema, options: { ...baseJobOptions, attempts: 1 }, jobId: (job) => job.messageId }),
   },
   /** Turns mostly wait on the model and on devices, not on CPU. */
   concurrency: 10,

@@ -4,9 +4,9 @@ import type { WorkerPorts } from './ports';
 /**
  * `assistant` queue: each job name has its handler here, once (the pool dispatches by name):
  * chat turns and their approvals to the assistant runner, ticket notes to the notes runner, agent
- * setup journey turns to the journey runner.
+ * setup journey turns to the journey runner, chatflow turns to the chatflow runner (0120).
  */
-type Ports = Pick<WorkerPorts, 'assistant' | 'notes' | 'journeys'>;
+type Ports = Pick<WorkerPorts, 'assistant' | 'notes' | 'journeys' | 'chatflows'>;
 
 export const assistantHandlers = onJobs('assistant', 'src/workers/assistant.ts', {
   'chat-turn': (payload, job, { assistant }: Ports) => assistant.chatTurn(payload, job),
@@ -14,4 +14,5 @@ export const assistantHandlers = onJobs('assistant', 'src/workers/assistant.ts',
   'hitl-timeout': (payload, _job, { assistant }: Ports) => assistant.expire(payload),
   'ticket-notes': (payload, job, { notes }: Ports) => notes.process(payload, job),
   'journey-turn': (payload, job, { journeys }: Ports) => journeys.process(payload, job),
+  'chatflow-turn': (payload, job, { chatflows }: Ports) => chatflows.process(payload, job),
 });

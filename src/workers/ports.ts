@@ -4,6 +4,7 @@ import type { JourneyRunner } from '../agents/journey-runner';
 import type { AssistantRunner } from '../assistant/assistant-runner';
 import type { SessionNotesRunner } from '../assistant/session-notes-runner';
 import type { FlowRunner } from '../flows/flow-runner';
+import type { ChatflowRunner } from '../flows/chatflow-runner';
 import type { GenerationEventLog } from '../generation/event-log';
 import type { GenerationRunner } from '../generation/generation-runner';
 import type { Logger } from '../lib/logger';
@@ -34,6 +35,8 @@ export interface WorkerPorts {
   assistant: AssistantRunner;
   notes: SessionNotesRunner;
   journeys: JourneyRunner;
+  /** Chatflow chat turns (0120). */
+  chatflows: ChatflowRunner;
   agentRuns: AgentRunner;
   /** Agentflow nodes (SPEC §13). */
   flows: FlowRunner;

@@ -259,6 +259,8 @@ export interface ChatSession {
   status: SessionStatus;
   mode: 'none' | 'device' | 'flow';
   flowId: string | null;
+  /** Set on a session started through a chatflow's public widget. */
+  embedId: string | null;
   escalationReason: string | null;
   title: string | null;
   createdAt: string;

@@ -110,7 +110,7 @@ export const chatRoutes = [
     method: 'get', path: '/chat/sessions', operationId: 'listChatSessions', tags, auth: 'bearer',
     summary: "The caller's chat sessions, most recently active first",
     query: chatSessionsQuerySchema,
-    responses: { 200: '`{sessions: [{id, deviceId, status, mode (device|none|flow), flowId, escalationReason, title, createdAt, updatedAt}], nextCursor}`' },
+    responses: { 200: '`{sessions: [{id, deviceId, status, mode (device|none|flow), flowId, embedId, escalationReason, title, createdAt, updatedAt}], nextCursor}`' },
     errors: [400],
     handler: async ({ user, query }, ctx) => {
       const rows = await ctx.repos.chat.listOwned(user.id, { limit: query.limit + 1, after: query.cursor ? sessionCursor.decode(query.cursor) : undefined });
@@ -123,7 +123,7 @@ export const chatRoutes = [
     method: 'get', path: '/chat/sessions/:id', operationId: 'getChatSession', tags, auth: 'bearer',
     summary: 'One session (its owner only)',
     params: sessionIdParam,
-    responses: { 200: '`{session: {id, deviceId, status, mode, flowId, escalationReason, title, createdAt, updatedAt}}`' },
+    responses: { 200: '`{session: {id, deviceId, status, mode, flowId, embedId, escalationReason, title, createdAt, updatedAt}}`' },
     errors: [404],
     handler: async ({ user, params }, ctx) => ({ session: toChatSessionView(await ownedSession(ctx, user.id, params.id)) }),
   }),

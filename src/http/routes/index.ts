@@ -5,6 +5,8 @@ import { authRoutes } from './auth-routes';
 import { blockRoutes } from './block-routes';
 import { canvasRoutes } from './canvas-routes';
 import { chatRoutes } from './chat-routes';
+import { embedPublicRoutes } from './embed-public-routes';
+import { flowChatRoutes } from './flow-chat-routes';
 import { flowRoutes } from './flow-routes';
 import { generationRoutes } from './generation-routes';
 import { hitlRoutes } from './hitl-routes';
@@ -45,9 +47,15 @@ export const apiRoutes = [
   ...sessionNotesRoutes,
   ...hitlRoutes,
   ...flowRoutes,
+  ...flowChatRoutes,
+  // Mounted by their own router before the API's (origin check and CORS first): see `apiRoutesOnApi`.
+  ...embedPublicRoutes,
   ...platformRoutes,
   ...usageRoutes,
   ...agentRoutes,
   ...oauthRoutes,
   openApiDocumentRoute,
 ] satisfies AnyRoute[];
+
+/** The routes `createHttpApp` mounts on the API router: all but the public embed chat, which `embedPublicRouter` serves (0121). */
+export const apiRoutesOnApi = apiRoutes.filter((route) => !(embedPublicRoutes as readonly AnyRoute[]).includes(route));

@@ -1,0 +1,152 @@
+import { AIMessage, HumanMessage, SystemMessage, type BaseMessage } from '@langchain/core/messages';
+import { UnrecoverableError, type Job } from 'bullmq';
+import { ModelCallCancelled, ModelUnavailableError, type ModelGateway } from '../ai/model-gateway';
+import type { ChatCancels } from '../assistant/chat-cancel';
+import type { ChatEvent, ChatEventLog, TurnUsage } from '../assistant/chat-events';
+import type { CancelSignals } from '../lib/cancel-signals';
+import type { Logger } from '../lib/logger';
+import { describeRedacted } from '../lib/redact-error';
+import type { Repositories } from '../models';
+import type { Metrics } from '../observability/metrics';
+import type { ChatflowTurnJob } from '../queues/assistant';
+import type { ChatflowDefinition } from './definition';
+
+/** SPEC §13: a chatflow's history window when its definition sets none. */
+export const DEFAULT_HISTORY_WINDOW = 20;
+
+export interface ChatflowRunnerDeps {
+  repos: Repositories;
+  models: ModelGateway;
+  chatEvents: ChatEventLog;
+  logger: Logger;
+  metrics?: Metrics;
+  /** Cancel requests (SPEC §11): `POST /chat/sessions/:id/cancel` stops a chatflow turn as any chat turn. */
+  signals?: CancelSignals;
+  chatCancels?: ChatCancels;
+}
+
+type TurnResult = { status: 'completed' | 'cancelled' | 'answered' };
+
+/**
+ * The worker side of a chatflow chat turn (SPEC §13, 0120): the flow's system prompt, the session's
+ * last `historyWindow` messages and the user's message go through the model gateway on the flow's
+ * model; text streams to the turn's event log (`text_chunk`), the answer is stored once with its
+ * usage (billed to the flow's owner, purpose `chatflow`) and `final` ends the stream. Each turn
+ * counts once in `switchboard_flow_executions_total{type="chatflow"}`.
+ */
+export class ChatflowRunner {
+  constructor(private readonly deps: ChatflowRunnerDeps) {}
+
+  /** `chatflow-turn` (its payload parsed by the queue's processor). */
+  async process(data: ChatflowTurnJob, job: Job): Promise<TurnResult> {
+    const watch = this.deps.signals?.watch('chat', data.messageId);
+    try {
+      return await this.turn(job, data, watch?.signal ?? new AbortController().signal);
+    } finally {
+      watch?.release();
+    }
+  }
+
+  private async turn(job: Job, data: ChatflowTurnJob, signal: AbortSignal): Promise<TurnResult> {
+    const log = this.deps.logger.child({ component: 'chatflow', jobId: job.id, flowId: data.flowId, sessionId: data.sessionId, messageId: data.messageId });
+    const { chat, users } = this.deps.repos;
+    const session = await chat.findOwned(data.userId, data.sessionId);
+    const message = session ? await chat.findMessage(data.sessionId, data.messageId) : null;
+    if (!session || !message) return this.fail(data, 'session_not_found', 'The chat session no longer exists');
+    const answered = await chat.findReply(data.sessionId, data.messageId);
+    if (answered) {
+      if (answered.status !== 'cancelled') await this.publish(data, { type: 'final', sessionId: data.sessionId, response: answered.content, usage: usageOf(answered) });
+      return { status: 'answered' };
+    }
+    if (message.cancelRequestedAt) return this.cancelled(data, log, '', null);
+    if (job.stalledCounter > 0 && this.deps.chatCancels && (await this.deps.chatCancels.streamedText(data.messageId))) {
+      // A worker died mid-answer: its listener has part of it; streaming it again would repeat that text.
+      return this.fail(data, 'interrupted', 'The answer was interrupted; please ask again');
+    }
+    const flow = await this.deps.repos.flows.find(data.flowId);
+    if (!flow || flow.userId !== data.userId || flow.type !== 'chatflow') return this.fail(data, 'flow_not_found', 'The chatflow no longer exists');
+    // Validated when the flow was saved (src/flows/definition.ts).
+    const settings = flow.definition as unknown as ChatflowDefinition;
+
+    const history = await chat.context(data.sessionId, message.seq, settings.historyWindow ?? DEFAULT_HISTORY_WINDOW);
+    const messages: BaseMessage[] = [
+      new SystemMessage(settings.systemPrompt),
+      ...history.map((m): BaseMessage => (m.role === 'user' ? new HumanMessage(m.content) : new AIMessage(m.content))),
+      new HumanMessage(message.content),
+    ];
+    const tier = (await users.findById(data.userId))?.tier ?? 'free';
+    const pending: Array<Promise<void>> = [];
+    let streamed = '';
+    try {
+      const turn = await this.deps.models.streamTurn({
+        purpose: 'chatflow',
+        messages,
+        model: settings.model,
+        temperature: settings.temperature,
+        signal,
+        // No onRestart: once text went out a model failure is final (the listener saw part of an answer).
+        onText: (text) => {
+          streamed += text;
+          pending.push(this.publish(data, { type: 'text_chunk', sessionId: data.sessionId, text }));
+        },
+        account: { userId: data.userId, tier, sessionId: data.sessionId },
+      });
+      const usage: TurnUsage = { provider: turn.usage.provider, model: turn.usage.model, inputTokens: turn.usage.inputTokens, outputTokens: turn.usage.outputTokens, costUsd: turn.usage.costUsd };
+      const stored = await chat.finishTurn({ sessionId: data.sessionId, role: 'assistant', content: turn.text, replyTo: data.messageId, ...usage });
+      await Promise.allSettled(pending);
+      if (stored.outcome === 'cancel_requested') return this.cancelled(data, log, turn.text, usage);
+      if (stored.outcome === 'answered') return { status: 'answered' };
+      await chat.touch(data.sessionId);
+      await this.publish(data, { type: 'final', sessionId: data.sessionId, response: turn.text, usage });
+      this.count('completed');
+      log.info({ inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, historyLength: history.length }, 'chatflow turn completed');
+      return { status: 'completed' };
+    } catch (error) {
+      await Promise.allSettled(pending);
+      if (error instanceof ModelCallCancelled || signal.aborted) {
+        const usage = error instanceof ModelCallCancelled ? { provider: error.usage.provider, model: error.usage.model, inputTokens: error.usage.inputTokens, outputTokens: error.usage.outputTokens, costUsd: error.usage.costUsd } : null;
+        return this.cancelled(data, log, streamed, usage);
+      }
+      log.warn({ err: error }, 'chatflow turn failed');
+      const unavailable = error instanceof ModelUnavailableError;
+      return this.fail(
+        data,
+        unavailable ? 'llm_unavailable' : 'chatflow_failed',
+        unavailable ? 'The language model could not be reached; please try again later' : 'The chatflow could not answer; please try again',
+        describeRedacted(error),
+      );
+    }
+  }
+
+  /** Ends the turn with an `error` event and counts it failed; the job fails without a retry. */
+  private async fail(data: ChatflowTurnJob, code: string, message: string, cause = message): Promise<never> {
+    await this.publish(data, { type: 'error', sessionId: data.sessionId, code, message }).catch(() => undefined);
+    this.count('failed');
+    throw new UnrecoverableError(`chatflow turn failed (${code}): ${cause}`);
+  }
+
+  /** Stopped by a cancel (SPEC §11): the partial answer is kept, marked cancelled; the stream ends with `cancelled`. */
+  private async cancelled(data: ChatflowTurnJob, log: Logger, response: string, usage: TurnUsage | null): Promise<TurnResult> {
+    if (!this.deps.chatCancels) throw new UnrecoverableError('The turn was cancelled, but this worker cannot end cancelled turns');
+    await this.deps.chatCancels.end({ userId: data.userId, sessionId: data.sessionId, messageId: data.messageId }, { response, usage });
+    this.count('cancelled');
+    log.info({ chars: response.length }, 'chatflow turn cancelled');
+    return { status: 'cancelled' };
+  }
+
+  private count(status: 'completed' | 'failed' | 'cancelled'): void {
+    this.deps.metrics?.flowExecutions.inc({ type: 'chatflow', status });
+  }
+
+  private publish(data: ChatflowTurnJob, event: Extract<ChatEvent, { type: 'text_chunk' | 'final' | 'error' }>): Promise<void> {
+    return this.deps.chatEvents.append(data.messageId, event);
+  }
+}
+
+const usageOf = (row: { provider: string | null; model: string | null; inputTokens: number; outputTokens: number; costUsd: number }): TurnUsage => ({
+  provider: row.provider ?? 'unknown',
+  model: row.model ?? 'unknown',
+  inputTokens: row.inputTokens,
+  outputTokens: row.outputTokens,
+  costUsd: row.costUsd,
+});

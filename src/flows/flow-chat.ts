@@ -1,0 +1,92 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { MAX_CHAT_MESSAGE_CHARS } from '../assistant/chat-service';
+import { AppError, notFound } from '../lib/errors';
+import type { Logger } from '../lib/logger';
+import type { Repositories } from '../models';
+import type { Enqueue } from '../queues/registry';
+
+/** `POST /flows/:id/chat[/stream]` and the public embed chat: `{message, sessionId?}` (SPEC §13). */
+export const flowChatBodySchema = z.strictObject({
+  message: z.string().trim().min(1).max(MAX_CHAT_MESSAGE_CHARS),
+  sessionId: z.uuid().optional(),
+});
+export type FlowChatBody = z.infer<typeof flowChatBodySchema>;
+
+/** An origin as a browser sends it in `Origin`: scheme, host and port only, no path. */
+const originSchema = z
+  .string()
+  .max(200)
+  .refine((value) => {
+    try {
+      const url = new URL(value);
+      return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === value;
+    } catch {
+      return false;
+    }
+  }, 'must be an origin such as https://shop.example.com (scheme, host and port only, no path or trailing slash)');
+
+/** `POST /flows/:id/embeds`: the origins whose pages may use the widget. */
+export const createEmbedBodySchema = z.strictObject({
+  allowedOrigins: z.array(originSchema).min(1).max(20),
+});
+
+/** The path segment of a public embed URL: an embed token, as {@link newEmbedToken} makes them. */
+export const embedTokenParam = z.string().regex(/^sbe_[A-Za-z0-9_-]{43}$/);
+
+/** A fresh embed token: shown once to the owner, then only its hash is kept. */
+export function newEmbedToken(): { token: string; hash: string } {
+  const token = `sbe_${randomBytes(32).toString('base64url')}`;
+  return { token, hash: hashEmbedToken(token) };
+}
+
+export const hashEmbedToken = (token: string) => createHash('sha256').update(token).digest('hex');
+
+/** The flow a chat turn runs: what the API checked (owner, type). */
+export interface ChatflowRef {
+  id: string;
+  userId: string;
+}
+
+/**
+ * The API side of a chatflow chat turn (0120): check the session (it must be this flow's, and the
+ * same embed's — or no embed's for the owner), store the user's message, enqueue the turn on the
+ * `assistant` queue. The model runs on a worker: the API never loads the model client.
+ */
+export class FlowChats {
+  private readonly log: Logger;
+
+  constructor(private readonly deps: { repos: Repositories; enqueue: Enqueue; logger: Logger }) {
+    this.log = deps.logger.child({ component: 'flow-chat' });
+  }
+
+  async start(flow: ChatflowRef, body: FlowChatBody, embedId: string | null = null): Promise<{ sessionId: string; messageId: string }> {
+    const { chat } = this.deps.repos;
+    let sessionId = body.sessionId;
+    if (sessionId) {
+      const session = await chat.findOwned(flow.userId, sessionId);
+      // Another flow's, another embed's, the owner's own (for an embed), or an embed's (for the owner): all answer as missing.
+      if (!session || session.flowId !== flow.id || (session.embedId ?? null) !== embedId) throw notFound('Chat session');
+    } else {
+      sessionId = (await chat.createSession({ userId: flow.userId, deviceId: null, title: titleOf(body.message), mode: 'flow', flowId: flow.id, embedId: embedId ?? undefined })).id;
+    }
+    const stored = await chat.addMessage({ sessionId, role: 'user', content: body.message });
+    await this.deps.enqueue('assistant', 'chatflow-turn', { userId: flow.userId, flowId: flow.id, sessionId, messageId: stored.id });
+    this.log.info({ flowId: flow.id, sessionId, messageId: stored.id, embedId }, 'chatflow turn queued');
+    return { sessionId, messageId: stored.id };
+  }
+}
+
+/** A chatflow chat turn that ended in `error`: the status its JSON answer carries. */
+export function chatErrorStatus(code: string): number {
+  if (code === 'llm_unavailable') return 503;
+  if (code === 'flow_not_found' || code === 'session_not_found') return 404;
+  return 502;
+}
+
+export const flowNotChat = () => new AppError(409, 'not_a_chatflow', 'This flow is an agentflow: run it with POST /flows/:id/execute');
+
+const titleOf = (text: string) => {
+  const line = text.replace(/\s+/g, ' ').trim();
+  return line.length > 80 ? `${line.slice(0, 79)}…` : line;
+};

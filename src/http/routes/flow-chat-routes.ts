@@ -1,0 +1,168 @@
+import type { Request, Response } from 'express';
+import { z } from 'zod';
+import type { ChatEvent } from '../../assistant/chat-events';
+import { chatErrorStatus, createEmbedBodySchema, flowChatBodySchema, flowNotChat, newEmbedToken, type FlowChatBody } from '../../flows/flow-chat';
+import { AppError, notFound } from '../../lib/errors';
+import { UsageLimiter } from '../../lib/usage-limiter';
+import { toEmbedView } from '../../models/embeds-repository';
+import { uuidParam } from '../../schemas/api';
+import type { ApiContext } from '../context';
+import type { AuthUser } from '../middleware/authenticate';
+import { defineRoute } from '../route';
+import { chatTurnEvents, chatTurnSource } from '../streams/chat-source';
+import { flowIdParam } from './flow-routes';
+
+/** Starts one turn of a chatflow for whoever may: the owner here, an embed's visitors there. */
+export interface ChatTurnStarter {
+  /** Stores the message and enqueues the turn (see FlowChats.start). */
+  start(body: FlowChatBody): Promise<{ sessionId: string; messageId: string }>;
+}
+
+/**
+ * One chatflow turn answered as JSON when it ends: `{sessionId, response, usage}` (a cancelled turn
+ * adds `cancelled: true`); an `error` event becomes its status and code.
+ */
+export async function answerChatTurnAsJson(ctx: ApiContext, res: Response, starter: ChatTurnStarter, body: FlowChatBody): Promise<void> {
+  const turn = await starter.start(body);
+  const controller = new AbortController();
+  res.on('close', () => controller.abort());
+  let final: Extract<ChatEvent, { type: 'final' | 'error' | 'cancelled' }> | undefined;
+  for await (const event of chatTurnEvents({ ...ctx, checkEveryMs: ctx.config.streams.checkIntervalMs }, turn, controller.signal)) {
+    if (event.type === 'final' || event.type === 'error' || event.type === 'cancelled') final = event;
+  }
+  if (!final) return; // the client left
+  if (final.type === 'error') throw new AppError(chatErrorStatus(final.code), final.code, final.message);
+  if (final.type === 'cancelled') return void res.json({ sessionId: turn.sessionId, response: final.response, cancelled: true, usage: final.usage });
+  res.json({ sessionId: turn.sessionId, response: final.response, usage: final.usage });
+}
+
+/**
+ * One chatflow turn as SSE through the one stream door: `text_chunk {sessionId, text}`, then
+ * `final {sessionId, response, usage}`, `error {code, message}` or `cancelled`. `streamOwner` is
+ * whose stream cap it counts against.
+ */
+export async function streamChatTurn(ctx: ApiContext, req: Request, res: Response, starter: ChatTurnStarter, body: FlowChatBody, streamOwner: string): Promise<void> {
+  await ctx.streams.serve(req, res, {
+    userId: streamOwner,
+    context: {},
+    prepare: async () => {
+      const turn = await starter.start(body);
+      res.setHeader('X-Chat-Session-Id', turn.sessionId);
+      return chatTurnSource({ ...ctx, checkEveryMs: ctx.config.streams.checkIntervalMs }, turn);
+    },
+  });
+}
+
+/** Documentation shared by the owner's and the public chat routes. */
+export const CHAT_JSON_RESPONSE = '`{sessionId, response, usage: {provider, model, inputTokens, outputTokens, costUsd}}`; a turn stopped by a cancel adds `cancelled: true`';
+export const CHAT_SSE_RESPONSE = {
+  description: 'SSE: `text_chunk {sessionId, text}` events, then `final {sessionId, response, usage}`, `error {sessionId, code, message}` or `cancelled {sessionId, response, usage}`',
+  contentType: 'text/event-stream',
+  headers: { 'X-Chat-Session-Id': 'The session id' },
+};
+const CHAT_TURN =
+  "The flow's `systemPrompt`, the session's last `historyWindow` messages and `message` go to the flow's `model` (else the deployment's default) on a worker. " +
+  'Without `sessionId` a new session (`mode: "flow"`, `flowId`) starts; `GET /chat/sessions/:id/history` reads it and `POST /chat/sessions/:id/cancel` stops a running turn. ' +
+  "A `sessionId` of another flow, of an embed, or not the caller's: 404. An agentflow: 409 `not_a_chatflow`. Usage is the owner's (purpose `chatflow`); " +
+  "the turn counts in the caller's per-minute chat limit.";
+
+const embedView = z.object({ id: z.uuid(), embedId: z.uuid(), flowId: z.uuid(), allowedOrigins: z.array(z.string()), createdAt: z.iso.datetime() });
+const embedParams = { ...flowIdParam, embedId: { schema: uuidParam, description: 'Embed id. A malformed id answers 404, like a missing one.', resource: 'Embed' } };
+const tags = ['flows'];
+
+/** One per-tier chat limiter per API context (a Redis command is defined once per connection). */
+const limiters = new WeakMap<ApiContext, UsageLimiter>();
+const takeChat = (ctx: ApiContext, user: AuthUser) => {
+  let limiter = limiters.get(ctx);
+  if (!limiter) limiters.set(ctx, (limiter = new UsageLimiter(ctx.redis, ctx.config.redis.keyPrefix, ctx.config.usageLimits)));
+  return limiter.take('chatPerMinute', user);
+};
+
+/** The caller's chatflow: another user's flow is 404 like a missing one, an agentflow 409. */
+async function ownedChatflow(ctx: ApiContext, user: AuthUser, flowId: string) {
+  const flow = await ctx.flows.get(user.id, flowId);
+  if (flow.type !== 'chatflow') throw flowNotChat();
+  return flow;
+}
+
+const ownerStarter = (ctx: ApiContext, flow: { id: string; userId: string }): ChatTurnStarter => ({ start: (body) => ctx.flowChats.start(flow, body) });
+
+/** The owner's side of a chatflow (SPEC §13), declared once (see `../route.ts`): chat as JSON and SSE, and its public embeds. */
+export const flowChatRoutes = [
+  defineRoute({
+    method: 'post', path: '/flows/:id/chat', operationId: 'chatWithFlow', tags, auth: 'bearer',
+    summary: 'One chatflow turn, answered as JSON when it ends',
+    description: CHAT_TURN,
+    params: flowIdParam,
+    body: flowChatBodySchema,
+    responses: { 200: CHAT_JSON_RESPONSE },
+    errors: [404, 409, 429, 503],
+    handler: async (input, ctx) => {
+      const flow = await ownedChatflow(ctx, input.user, input.params.id);
+      const body = input.body;
+      await takeChat(ctx, input.user);
+      await answerChatTurnAsJson(ctx, input.res, ownerStarter(ctx, flow), body);
+    },
+  }),
+
+  defineRoute({
+    method: 'post', path: '/flows/:id/chat/stream', operationId: 'chatWithFlowStream', tags, auth: 'bearer',
+    summary: 'One chatflow turn, streamed as server-sent events',
+    description: CHAT_TURN,
+    params: flowIdParam,
+    body: flowChatBodySchema,
+    responses: { 200: CHAT_SSE_RESPONSE },
+    errors: [404, 409, 429, 503],
+    handler: async (input, ctx) => {
+      const flow = await ownedChatflow(ctx, input.user, input.params.id);
+      const body = input.body;
+      // Counted before the stream opens, so a refusal is a plain 429 with Retry-After.
+      await takeChat(ctx, input.user);
+      await streamChatTurn(ctx, input.req, input.res, ownerStarter(ctx, flow), body, flow.userId);
+    },
+  }),
+
+  defineRoute({
+    method: 'post', path: '/flows/:id/embeds', operationId: 'createFlowEmbed', tags, auth: 'bearer',
+    summary: 'A public chat widget for a chatflow, usable from the listed origins',
+    description:
+      'Answers the `embedToken` this once (only its hash is stored). Put it on a page of an allowed origin with ' +
+      '`<script src="<server>/embed.js" data-embed-token="<embedToken>"></script>`. Origins are `scheme://host[:port]`, 1 to 20 of them.',
+    params: flowIdParam,
+    body: createEmbedBodySchema,
+    bodyExample: { allowedOrigins: ['https://shop.example.com'] },
+    responses: { 201: { description: '`{embedId, embedToken, embed}`', schema: z.object({ embedId: z.uuid(), embedToken: z.string(), embed: embedView }) } },
+    errors: [404, 409],
+    handler: async (input, ctx) => {
+      const flow = await ownedChatflow(ctx, input.user, input.params.id);
+      const { token, hash } = newEmbedToken();
+      const row = await ctx.repos.embeds.create({ flowId: flow.id, userId: flow.userId, tokenHash: hash, allowedOrigins: [...new Set(input.body.allowedOrigins)] });
+      // The token is shown this once; only its hash is stored.
+      return { embedId: row.id, embedToken: token, embed: toEmbedView(row) };
+    },
+  }),
+
+  defineRoute({
+    method: 'get', path: '/flows/:id/embeds', operationId: 'listFlowEmbeds', tags, auth: 'bearer',
+    summary: "The flow's embeds, newest first (tokens are never shown again)",
+    params: flowIdParam,
+    responses: { 200: { description: '`{embeds}`', schema: z.object({ embeds: z.array(embedView) }) } },
+    errors: [404],
+    handler: async ({ user, params }, ctx) => {
+      const flow = await ctx.flows.get(user.id, params.id);
+      return { embeds: (await ctx.repos.embeds.listForFlow(flow.id)).map(toEmbedView) };
+    },
+  }),
+
+  defineRoute({
+    method: 'delete', path: '/flows/:id/embeds/:embedId', operationId: 'deleteFlowEmbed', tags, auth: 'bearer',
+    summary: 'Revoke an embed: its token answers 404 from the next request on',
+    params: embedParams,
+    responses: { 204: 'Revoked' },
+    errors: [404],
+    handler: async ({ user, params }, ctx) => {
+      const flow = await ctx.flows.get(user.id, params.id);
+      if (!(await ctx.repos.embeds.delete(flow.id, params.embedId))) throw notFound('Embed');
+    },
+  }),
+];
