@@ -62,7 +62,7 @@ describe('React example (examples/react-canvas) with two users in Chromium', () 
     outDir = await mkdtemp(join(tmpdir(), 'sb-react-example-'));
     // The example's production build (the packages' dist/ were built by the test run's globalSetup).
     const build = run(process.execPath, [join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', 'examples/react-canvas', '--outDir', outDir, '--emptyOutDir'], { cwd: ROOT });
-    t = await startTestApp({ llmDelayMs: 40, script: [threeBlocks, { text: 'Done.' }], responder: () => longTurn });
+    t = await startTestApp({ llmDelayMs: 60, script: [threeBlocks, { text: 'Done.' }], responder: () => longTurn });
     await build;
     site = await startStaticProxy(outDir, t.url);
     userA = await registerUser(t.api, 'Ada');
