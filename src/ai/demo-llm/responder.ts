@@ -3,6 +3,7 @@ import { canvasTurn, isCanvasRequest } from './canvas';
 import { chatToolsTurn } from './chat-tools';
 import { lastUserText } from './conversation';
 import { extractionTurn, isExtractionRequest } from './extraction';
+import { flowNodeTurn, isFlowNodeRequest } from './flow-node';
 import { isJourneyRequest, journeyTurn } from './journey';
 import { isTicketNotesRequest, ticketNotesTurn } from './ticket-notes';
 
@@ -16,11 +17,13 @@ export function fallbackText(request: ChatRequest): string {
 }
 
 /**
- * Routes a chat request to the demo behaviour it looks like, most specific first: canvas tools,
+ * Routes a chat request to the demo behaviour it looks like, most specific first: agentflow nodes, canvas tools,
  * the agent setup journey (its prompt says "extraction" too), extraction, ticket notes, then any
  * other offered tools, else a plain text reply. Deterministic.
  */
 export function demoResponder(request: ChatRequest): ChatTurn {
+  // First: an agentflow node's task may say "extract" or "todo" and still be a node.
+  if (isFlowNodeRequest(request)) return flowNodeTurn(request);
   if (isCanvasRequest(request)) return canvasTurn(request);
   if (isJourneyRequest(request)) return journeyTurn(request);
   if (isExtractionRequest(request)) return extractionTurn(request);
