@@ -47,6 +47,11 @@ import type { ApiHeader, ApiOperation, ApiResponse } from './openapi/registry';
  * route with several 2xx statuses must answer through `res` itself). `undefined` means either
  * "no content" (the declared status is 204 and nothing was sent: 204 is sent) or "answered through
  * `res`" (streams, redirects, several statuses).
+ *
+ * Handlers are module-level functions of `(input, ctx)`, so the declarations exist without an app
+ * (the document and the client types need none). Per-app helpers come from `perContext(make)`;
+ * work that must precede the first request from `onMount(ctx)`. Every route goes in the one list
+ * of `routes/index.ts`, which `createHttpApp` mounts and the document describes.
  */
 
 /** A path parameter: its schema, its description, and what a value failing the schema names in the 404. */

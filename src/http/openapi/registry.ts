@@ -42,10 +42,10 @@ export interface ApiHeader {
 }
 
 /**
- * One documented route. The zod schemas here MUST be the very objects the handler validates with
- * (import them from the route module or `src/schemas/`), never copies: the document is generated
- * from them and `test/integration/openapi.test.ts` probes the live app with requests built from the
- * generated JSON Schema, so a copy that drifts fails the test.
+ * The documented part of a route. Routes are declared with `defineRoute` (`../route.ts`), whose
+ * declarations are these objects plus their handler: `mountRoutes` validates with the very schemas
+ * the document is generated from, and `test/integration/openapi.test.ts` probes the live app with
+ * requests built from the generated JSON Schema.
  */
 export interface ApiOperation {
   method: HttpMethod;
@@ -60,12 +60,12 @@ export interface ApiOperation {
   auth: 'bearer' | 'public';
   /** Path parameters by name; every `:name` in `path` must be listed. */
   params?: Record<string, { schema: z.ZodType; description?: string }>;
-  /** The query schema (a zod object) the handler parses `req.query` with. */
+  /** The query schema (a zod object) `req.query` is parsed with. */
   query?: z.ZodObject;
   headers?: Record<string, ApiHeader>;
-  /** The JSON body schema the handler parses `req.body` with. A 400 is documented for it. */
+  /** The JSON body schema `req.body` is parsed with. A 400 is documented for it. */
   body?: z.ZodType;
-  /** The handler accepts a missing body (it parses `req.body ?? {}`). */
+  /** A missing body is accepted (parsed as `{}`). */
   bodyOptional?: boolean;
   /**
    * A body valid for the handler, for constraints JSON Schema cannot state (refinements): shown in
