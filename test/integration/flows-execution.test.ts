@@ -260,6 +260,14 @@ describe('agentflow executions', () => {
     expect(all.at(-1)!.event).toBe('execution_completed');
   });
 
+  test('executions and node durations are counted in /metrics', async () => {
+    const metrics = await fetch(`${t.url}/metrics`).then((res) => res.text());
+    expect(metrics).toMatch(/switchboard_flow_executions_total\{type="agentflow",status="completed"\} [1-9]/);
+    expect(metrics).toMatch(/switchboard_flow_executions_total\{type="agentflow",status="failed"\} [1-9]/);
+    expect(metrics).toMatch(/switchboard_flow_node_seconds_count\{status="completed"\} [1-9]/);
+    expect(metrics).toMatch(/switchboard_llm_request_seconds_count\{[^}]*purpose="flow"[^}]*\} [1-9]/);
+  });
+
   test('a DAG of 20 nodes with a width of 5 runs each layer in parallel (overlapping node timings)', async () => {
     behaviour = async (tag) => {
       await sleep(400);
