@@ -414,7 +414,7 @@ export const notesSseCatalog = {
 
 /**
  * How a `/canvas` client keeps an exact copy of a canvas (issue 16): the rules docs/protocol.md
- * states under "Catch-up". The SDK (packages/client/src/canvas-sync.ts), the console (web/canvas-sync.js)
+ * states under "Catch-up". The SDK (packages/client/src/canvas-sync.ts; the console uses it through web/canvas-sync.js)
  * and the raw client of test/faults/churn.test.ts follow them.
  */
 export const canvasCatchUpRules = [

@@ -12,14 +12,16 @@ const WEB = resolve(__dirname, '../../web');
  * its own transport and SSE parser (decision 0130).
  */
 describe('web console: the built SDK, not a copy', () => {
-  test('web/api.js and web/sse.js are thin modules over /console/sdk/switchboard-client.js', async () => {
-    for (const file of ['api.js', 'sse.js']) {
+  test('web/api.js, web/sse.js and web/canvas-sync.js are thin modules over /console/sdk/switchboard-client.js', async () => {
+    for (const file of ['api.js', 'sse.js', 'canvas-sync.js']) {
       const source = await readFile(join(WEB, file), 'utf8');
       expect(source).toMatch(/from '\/console\/sdk\/switchboard-client\.js'/);
       const code = source.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/.*$/gm, '');
       // No transport or parser of their own: no fetch() calls, no line splitting of the event stream.
       expect(code).not.toMatch(/\bfetch\(/);
       expect(code).not.toMatch(/\\r\\n|TextDecoder|getReader/);
+      // No sequencer of their own either: the catch-up logic (seq gaps, `ahead` buffers) is the SDK's.
+      expect(code).not.toMatch(/\.ahead\b|state\.last\b/);
     }
   });
 

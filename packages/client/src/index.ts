@@ -7,6 +7,7 @@
 export { createSwitchboardClient, type GenerateOptions, type GenerationStream, type SwitchboardClient, type SwitchboardClientOptions } from './client';
 export { isApiError, SwitchboardApiError } from './errors';
 export { EventStream, readSseMessages, SseParser, type EventStreamOptions, type ReconnectInfo, type SseMessage } from './sse';
+export { CanvasSequencer } from './canvas-sync';
 export { connectCanvas, type CanvasConnection, type CanvasRoomEvent, type CanvasSocket, type ResyncListener, type DeviceSocket, type SocketConnectOptions, type TokenSource } from './sockets';
 export {
   connectDevice,
