@@ -3,7 +3,7 @@ import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { ChatRequest } from '../../src/ai/openai-compatible/server';
 import { startTestApp, type TestApp } from '../support/app';
-import { registerUser, type TestUser } from '../support/http';
+import { registerUser, request, type TestUser } from '../support/http';
 
 /**
  * The console's Flows page in a real Chromium against the whole app (API, workers, Redis, PGlite)
@@ -134,6 +134,43 @@ describe('web console: the Flows page in Chromium', () => {
     await execution.click();
     await page.locator(`${byTestId('flow-node')}[data-node-id="outline"][data-status="completed"]`).waitFor();
     expect(await page.locator(byTestId('flow-run-status')).textContent()).toMatch(/: completed/);
+  }, 60_000);
+
+  test('a chatflow answers in the page, streamed, and keeps its session', async () => {
+    await page.locator(byTestId('flow-new')).click();
+    await page.waitForURL(/#\/flows$/);
+    await page.locator(byTestId('flow-type')).selectOption('chatflow');
+    await page.locator(byTestId('flow-name')).fill('Helper');
+    await page.locator(byTestId('flow-save')).click();
+    await page.locator(byTestId('flow-chat')).waitFor();
+
+    // Text chunks arrive before the final answer: the message grows while its turn streams.
+    await page.evaluate(() => {
+      const lengths: number[] = [];
+      (window as unknown as { chatLengths: number[] }).chatLengths = lengths;
+      new MutationObserver(() => {
+        const text = document.querySelector('[data-testid="flow-message-assistant"] .text')?.textContent ?? '';
+        if (lengths.at(-1) !== text.length) lengths.push(text.length);
+      }).observe(document.querySelector('[data-testid="flow-messages"]')!, { childList: true, subtree: true, characterData: true });
+    });
+    await page.locator(byTestId('flow-chat-input')).fill('Hello there, flow');
+    await page.locator(byTestId('flow-chat-send')).click();
+    await page.locator(`${byTestId('flow-message-assistant')} .usage`).waitFor();
+    expect(await page.locator(`${byTestId('flow-message-assistant')} .text`).textContent()).toBe('Answer to: Hello there, flow');
+    const lengths = await page.evaluate(() => (window as unknown as { chatLengths: number[] }).chatLengths);
+    expect(lengths.filter((n) => n > 0).length).toBeGreaterThan(1);
+
+    await page.locator(byTestId('flow-chat-input')).fill('Again');
+    await page.locator(byTestId('flow-chat-send')).click();
+    await page.locator(`${byTestId('flow-message-assistant')} .usage`).nth(1).waitFor();
+    await shot('4-chat');
+    expect(await page.locator(byTestId('flow-message-assistant')).count()).toBe(2);
+    // Both turns went to one chat session of this flow.
+    const flowId = /#\/flows\/([0-9a-f-]{36})$/.exec(page.url())![1];
+    const sessions = (await request('GET', `${t.api}/chat/sessions`, { token: user.accessToken })).body.sessions.filter((s: { flowId: string }) => s.flowId === flowId);
+    expect(sessions).toHaveLength(1);
+    const history = await request('GET', `${t.api}/chat/sessions/${sessions[0].id}/history`, { token: user.accessToken });
+    expect(history.body.messages.map((m: { content: string }) => m.content)).toEqual(['Hello there, flow', 'Answer to: Hello there, flow', 'Again', 'Answer to: Again']);
   }, 60_000);
 
   test('the page raised no script errors', () => {

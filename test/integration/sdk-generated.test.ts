@@ -92,6 +92,11 @@ describe('generated SDKs (npm run sdk)', () => {
     expect(out.flows.got).toMatchObject({ type: 'agentflow', name: 'Py brief', definition: { output: 'summary' } });
     expect(out.flows.renamed).toBe('Py helper 2');
     expect(out.flows.badDefinition).toMatchObject({ status: 400, code: 'validation_failed', details: [expect.objectContaining({ path: 'definition.nodes.0.dependsOn.0' })] });
+    expect(out.flowChat.first).toMatchObject({ sessionId: expect.any(String), response: 'A plain answer.', usage: expect.any(Object) });
+    expect(out.flowChat.second.sessionId).toBe(out.flowChat.first.sessionId);
+    expect(out.flowChat.streamed.map((e: { event: string }) => e.event)).toContain('text_chunk');
+    expect(out.flowChat.streamed.at(-1)).toEqual({ event: 'final', data: expect.objectContaining({ sessionId: out.flowChat.first.sessionId, response: 'A plain answer.' }) });
+    expect(out.flowChat.history).toEqual(['Hi flow', 'A plain answer.', 'Again', 'A plain answer.', 'Stream it', 'A plain answer.']);
     const execution = out.execution;
     expect(execution.started).toEqual({ executionId: expect.any(String) });
     expect(execution.events.map((e: { event: string }) => e.event)).toEqual([
@@ -118,6 +123,7 @@ describe('generated SDKs (npm run sdk)', () => {
       chat: 'A plain answer.',
       chatStream: expect.arrayContaining(['final']),
       flows: ['Py brief', 'Py helper 2'],
+      flowChat: 'A plain answer.',
       events: expect.arrayContaining(['execution_started', 'execution_completed']),
       execution: { status: 'completed', output: 'A plain answer.' },
       notFound: expect.objectContaining({ status: 404, code: 'not_found' }),
@@ -161,6 +167,7 @@ describe('generated SDKs (npm run sdk)', () => {
       nodes: [{ id: 'facts', status: 'completed' }],
       missing: { status: 400, code: 'missing_input', message: expect.any(String) },
     });
+    expect(out.flowChat).toEqual({ response: 'A plain answer.', sameSession: true, streamed: expect.arrayContaining(['text_chunk', 'final']) });
     expect(out.notFound).toMatchObject({ status: 404, code: 'not_found' });
     expect(out.invalid).toMatchObject({ status: 400, code: 'validation_failed' });
     expect(out.anonymous).toMatchObject({ status: 401, code: 'unauthorized' });

@@ -87,6 +87,17 @@ out["flows"] = {
     "badDefinition": error_of(lambda: client.flows.create("agentflow", "Bad", {"nodes": [{"id": "a", "prompt": "x", "dependsOn": ["b"]}], "output": "a"})),
 }
 
+# Chat with the chatflow: JSON (SPEC's chat(flow_id, message, session_id=None)), then streamed.
+first = client.flows.chat(chatflow["id"], "Hi flow")
+second = client.flows.chat(chatflow["id"], "Again", first["sessionId"])
+streamed = [{"event": e.event, "data": e.data} for e in client.flows.chat_with_flow_stream(chatflow["id"], "Stream it", session_id=first["sessionId"])]
+out["flowChat"] = {
+    "first": first,
+    "second": second,
+    "streamed": streamed,
+    "history": [m["content"] for m in client.chat.get_chat_history(first["sessionId"])["messages"]],
+}
+
 # Execute (202), follow the execution's events to their end, then read its result.
 started = client.flows.execute(agentflow["id"], {"topic": "otters"})
 with client.flows.stream_flow_execution_events(agentflow["id"], started["executionId"]) as stream:
@@ -124,6 +135,8 @@ async def run_async():
     stream = await client.chat.chat_stream("Async stream")
     result["chatStream"] = [e.event async for e in stream]
     result["flows"] = [f["name"] for f in (await client.flows.list(limit=10))["flows"]]
+    chatflow_id = next(f["id"] for f in (await client.flows.list())["flows"] if f["type"] == "chatflow")
+    result["flowChat"] = (await client.flows.chat(chatflow_id, "Async flow hello"))["response"]
     agentflow_id = next(f["id"] for f in (await client.flows.list())["flows"] if f["type"] == "agentflow")
     started = await client.flows.execute(agentflow_id, {"topic": "puffins"})
     stream = await client.flows.stream_flow_execution_events(agentflow_id, started["executionId"])

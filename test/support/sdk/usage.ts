@@ -69,6 +69,16 @@ async function main(base: string): Promise<Record<string, unknown>> {
     badPath: bad instanceof SwitchboardApiError ? (bad.details as Array<{ path: string }>)[0]?.path : null,
   };
 
+  // A chatflow: chat (JSON) twice in one session, then streamed.
+  const chatflow = (await client.flows.create('chatflow', 'TS helper', { systemPrompt: 'You are terse.' })).flow;
+  // The chat answers are documented in words only (no schema), so they are `unknown` here.
+  type Turn = { sessionId: string; response: string };
+  const reply = (await client.flows.chat(chatflow.id, 'Hi flow')) as Turn;
+  const second = (await client.flows.chat(chatflow.id, 'Again', { sessionId: reply.sessionId })) as Turn;
+  const streamed: string[] = [];
+  for await (const event of await client.flows.chatWithFlowStream(chatflow.id, 'Stream it', { sessionId: reply.sessionId })) streamed.push(event.event);
+  out.flowChat = { response: reply.response, sameSession: second.sessionId === reply.sessionId, streamed };
+
   // Execute and stream (X-Execution-Id), then read the execution back with its typed nodes.
   const live = await client.flows.executeFlowStream(flow.id, { input: { topic: 'otters' } });
   const names: string[] = [];
