@@ -61,6 +61,7 @@ export class ChatflowRunner {
     if (message.cancelRequestedAt) return this.cancelled(data, log, '', null);
     if (job.stalledCounter > 0 && this.deps.chatCancels && (await this.deps.chatCancels.streamedText(data.messageId))) {
       // A worker died mid-answer: its listener has part of it; streaming it again would repeat that text.
+      log.warn({ stalledCounter: job.stalledCounter }, 'chatflow turn interrupted: the worker streaming it stopped');
       return this.fail(data, 'interrupted', 'The answer was interrupted; please ask again');
     }
     const flow = await this.deps.repos.flows.find(data.flowId);
@@ -75,6 +76,7 @@ export class ChatflowRunner {
       new HumanMessage(message.content),
     ];
     const tier = (await users.findById(data.userId))?.tier ?? 'free';
+    log.info({ historyLength: history.length, model: settings.model }, 'chatflow turn started');
     const pending: Array<Promise<void>> = [];
     let streamed = '';
     try {

@@ -1,0 +1,56 @@
+import { useCluster } from '../support/cluster';
+import { registerUser, request } from '../support/http';
+import type { SwitchboardProcess } from '../support/processes';
+import { readSse } from '../support/sse';
+
+/**
+ * kill -9 of the worker streaming a chatflow answer (0120): BullMQ hands the stalled job to the
+ * other worker, which sees that the listener already has part of the answer and ends the turn with
+ * `error interrupted` instead of streaming it a second time. Nothing is stored as an answer; the
+ * next message in the same session is answered normally.
+ */
+describe('a chatflow turn whose worker died mid-answer', () => {
+  const cluster = useCluster('chatflow-rerun', { WORKER_LOCK_MS: '1000', DEMO_LLM_DELAY_MS: '150', LOG_LEVEL: 'info' });
+
+  test('ends with error interrupted on the stream, repeats no text, and the session goes on', async () => {
+    const [api, workerA, workerB] = await Promise.all([
+      cluster.spawn({ SWITCHBOARD_ROLES: 'api', PORT: '0' }),
+      cluster.spawn({ SWITCHBOARD_ROLES: 'worker' }),
+      cluster.spawn({ SWITCHBOARD_ROLES: 'worker' }),
+    ]);
+    const base = `${api.url}/api/v1`;
+    const user = await registerUser(base, 'Rerun');
+    const flow = await request('POST', `${base}/flows`, { token: user.accessToken, body: { type: 'chatflow', name: 'Slow', definition: { systemPrompt: 'You answer at length.' } } });
+    expect(flow.status).toBe(201);
+    let killed: SwitchboardProcess | undefined;
+
+    const sse = await readSse(`${base}/flows/${flow.body.flow.id}/chat/stream`, {
+      method: 'POST',
+      token: user.accessToken,
+      body: { message: 'Tell me about the harbour, the ships, the weather and the tides' },
+      timeoutMs: 60_000,
+      onMessage: (message) => {
+        if (killed || message.event !== 'text_chunk') return;
+        killed = [workerA, workerB].find((worker) => worker.output().includes('chatflow turn started'));
+        killed?.child.kill('SIGKILL');
+      },
+    });
+
+    expect(killed).toBeDefined();
+    const last = sse.messages.at(-1)!;
+    expect(last).toMatchObject({ event: 'error', data: { code: 'interrupted' } });
+    const texts = sse.messages.filter((m) => m.event === 'text_chunk').map((m) => m.data.text as string);
+    const sessionId = last.data.sessionId as string;
+    const history = await request('GET', `${base}/chat/sessions/${sessionId}/history`, { token: user.accessToken });
+    expect(history.body.messages.map((m: { role: string }) => m.role)).toEqual(['user']);
+    // No piece of the answer reached the listener twice.
+    expect(new Set(texts.map((text, i) => `${i}:${text}`)).size).toBe(texts.length);
+    const survivor = killed === workerA ? workerB : workerA;
+    expect(survivor.output()).toContain('chatflow turn interrupted: the worker streaming it stopped');
+
+    const next = await request('POST', `${base}/flows/${flow.body.flow.id}/chat`, { token: user.accessToken, body: { message: 'Short one', sessionId } });
+    expect(next.status).toBe(200);
+    expect(next.body.sessionId).toBe(sessionId);
+    expect(next.body.response.length).toBeGreaterThan(0);
+  }, 120_000);
+});
