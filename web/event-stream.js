@@ -3,16 +3,9 @@
 // events route replays what came after it, then follows live).
 import { readSse } from './sse.js';
 
-/** fetch() of `/api/v1${path}` with the session's token; one refresh and retry on a 401. */
-export async function authorizedFetch(api, path, init = {}) {
-  if (typeof api.authorizedFetch === 'function') return api.authorizedFetch(path, init);
-  const send = () => fetch(`/api/v1${path}`, { ...init, headers: { ...init.headers, authorization: `Bearer ${api.accessToken}` } });
-  let response = await send();
-  if (response.status === 401) {
-    await api.refresh();
-    response = await send();
-  }
-  return response;
+/** A request with the session's token through the SDK's transport (api.js); one refresh and retry on a 401. */
+export function authorizedFetch(api, path, init = {}) {
+  return api.authorizedFetch(path, init);
 }
 
 /** An HTTP error answer as an Error with `status` and `code` (the API's error shape). */
