@@ -362,3 +362,30 @@ describe('cancelling an agentflow execution (SPEC §11)', () => {
     expect(t.llm.chatRequests()).toHaveLength(1);
   });
 });
+
+describe('executions are limited per user and tier (SPEC §9)', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await startTestApp({ env: { TIER_LIMITS: JSON.stringify({ free: { flowExecutionsPerMinute: 2 } }) } });
+  });
+  afterAll(() => t.stop());
+
+  test('past flowExecutionsPerMinute: 429 with Retry-After, nothing started; another user is not affected', async () => {
+    const [ada, bob] = await Promise.all([registerUser(t.api, 'Ada'), registerUser(t.api, 'Bob')]);
+    const definition = { nodes: [{ id: 'a', prompt: 'hi' }], output: 'a' };
+    const flowOf = async (user: TestUser) => (await request('POST', `${t.api}/flows`, { token: user.accessToken, body: { type: 'agentflow', name: 'F', definition } })).body.flow.id;
+    const [adaFlow, bobFlow] = await Promise.all([flowOf(ada), flowOf(bob)]);
+    const run = (user: TestUser, flowId: string) => request('POST', `${t.api}/flows/${flowId}/execute`, { token: user.accessToken, body: { input: {} } });
+    expect((await run(ada, adaFlow)).status).toBe(202);
+    expect((await run(ada, adaFlow)).status).toBe(202);
+    const third = await run(ada, adaFlow);
+    expect({ status: third.status, code: third.body.error.code }).toEqual({ status: 429, code: 'rate_limited' });
+    expect(Number(third.headers.get('retry-after'))).toBeGreaterThan(0);
+    const streamed = await readSse(`${t.api}/flows/${adaFlow}/execute/stream`, { method: 'POST', token: ada.accessToken, body: { input: {} } });
+    expect(streamed.status).toBe(429);
+    const list = await request('GET', `${t.api}/flows/${adaFlow}/executions`, { token: ada.accessToken });
+    expect(list.body.executions).toHaveLength(2);
+    expect((await run(bob, bobFlow)).status).toBe(202);
+  });
+});
