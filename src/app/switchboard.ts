@@ -7,6 +7,7 @@ import { ModelCatalog } from '../ai/model-catalog';
 import { ApprovalService, toolApprovalHandler } from '../assistant/approvals';
 import { ChatCancels } from '../assistant/chat-cancel';
 import { ChatEventLog } from '../assistant/chat-events';
+import { NotesEventLog } from '../assistant/notes-events';
 import { ChatService, deviceChatHandler } from '../assistant/chat-service';
 import { FlowEventLog } from '../flows/flow-events';
 import { FlowExecutions } from '../flows/flow-executions';
@@ -33,6 +34,7 @@ import { GenerationService } from '../generation/generation-service';
 import { createHttpApp } from '../http/app';
 import { SseStreams } from '../http/sse-streams';
 import { StreamFollower } from '../lib/stream-follower';
+import { StreamSources } from '../http/streams/sources';
 import type { ApiContext } from '../http/context';
 import { CancelSignals } from '../lib/cancel-signals';
 import { createLogger, logFormat, type Logger } from '../lib/logger';
@@ -201,9 +203,7 @@ export async function startSwitchboard(
         auth: new AuthService(repos.users, tokens, config.auth.refreshTokenTtlDays, sessions),
         generations: new GenerationService({ config, redis, repos, queues, events, limiter, canvasEvents, logger }),
         generationCancels: cancels,
-        events,
         chat,
-        chatEvents,
         chatCancels,
         approvals,
         journeys: new JourneyService({ config, redis, queues, logger }),
@@ -220,7 +220,14 @@ export async function startSwitchboard(
         metrics,
         admin: dashboardAccess(config, admins),
         streams,
-        follower,
+        sources: new StreamSources({
+          events,
+          chatEvents,
+          notesEvents: new NotesEventLog(redis, config.redis.keyPrefix, undefined, follower),
+          repos,
+          queues,
+          checkEveryMs: config.streams.checkIntervalMs,
+        }),
       };
       metrics.trackOpenStreams(() => streams.size);
       metrics.trackQueues([...QUEUE_NAMES], (name) => queues.get(name).getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed'));

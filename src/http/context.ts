@@ -2,7 +2,6 @@ import type { ApprovalService } from '../assistant/approvals';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../config';
 import type { ChatCancels } from '../assistant/chat-cancel';
-import type { ChatEventLog } from '../assistant/chat-events';
 import type { ChatService } from '../assistant/chat-service';
 import type { AgentService } from '../agents/agent-service';
 import type { JourneyService } from '../agents/journey';
@@ -13,7 +12,6 @@ import type { FlowEventLog } from '../flows/flow-events';
 import type { FlowExecutions } from '../flows/flow-executions';
 import type { FlowService } from '../flows/flow-service';
 import type { FlowChats } from '../flows/flow-chat';
-import type { GenerationEventLog } from '../generation/event-log';
 import type { GenerationCancels } from '../generation/generation-cancel';
 import type { GenerationService } from '../generation/generation-service';
 import type { Logger } from '../lib/logger';
@@ -21,9 +19,9 @@ import type { Repositories } from '../models';
 import type { Metrics } from '../observability/metrics';
 import type { QueueRegistry } from '../queues/registry';
 import type { CanvasEmitter } from '../realtime/canvas-emitter';
-import type { StreamFollower } from '../lib/stream-follower';
 import type { AdminAccess } from './admin';
 import type { SseStreams } from './sse-streams';
+import type { StreamSources } from './streams/sources';
 
 /** What the HTTP layer needs, built once by the api role and passed to each router. */
 export interface ApiContext {
@@ -36,10 +34,8 @@ export interface ApiContext {
   generations: GenerationService;
   /** Cancel requests of generations (SPEC §11). */
   generationCancels: GenerationCancels;
-  events: GenerationEventLog;
   /** Assistant turns: start one (checks, stores, enqueues) and follow its events. */
   chat: ChatService;
-  chatEvents: ChatEventLog;
   /** Stops a running chat turn (SPEC §11). */
   chatCancels: ChatCancels;
   /** Approval requests of dangerous assistant tool calls (0021). */
@@ -64,8 +60,8 @@ export interface ApiContext {
   admin: AdminAccess;
   /** The one door for SSE streams: per-user cap, heartbeat, shutdown with a `retry:` hint (0070). */
   streams: SseStreams;
-  /** The process's one reader of Redis event logs; every open stream follows through it. */
-  follower: StreamFollower;
+  /** The event logs routes stream from (generation, chat turn, ticket notes), followed through the process's one reader. */
+  sources: StreamSources;
   /** Dependency checks for /readyz; each throws when its dependency is unreachable. */
   readiness: { redis(): Promise<void>; database(): Promise<void> };
   /** Set when shutdown begins: readiness answers 503 and new streams are refused. */

@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import type { ChatEvent } from '../../assistant/chat-events';
-import { chatTurnEvents, chatTurnSource } from '../streams/chat-source';
 import { chatBodySchema } from '../../assistant/chat-service';
 import { AppError, notFound } from '../../lib/errors';
 import { decodeCursor, encodeCursor, pageQuerySchema } from '../../lib/pagination';
@@ -72,7 +71,7 @@ export const chatRoutes = [
       // 'close' on the response: the client went away before the answer (a finished request also closes).
       res.on('close', () => controller.abort());
       let final: Extract<ChatEvent, { type: 'final' | 'error' | 'cancelled' }> | undefined;
-      for await (const event of chatTurnEvents({ ...ctx, checkEveryMs: ctx.config.streams.checkIntervalMs }, turn, controller.signal)) {
+      for await (const event of ctx.sources.chatTurnEvents(turn, controller.signal)) {
         if (event.type === 'final' || event.type === 'error' || event.type === 'cancelled') final = event;
       }
       if (!final) return undefined; // client gone
@@ -100,7 +99,7 @@ export const chatRoutes = [
         prepare: async () => {
           const turn = await startTurn(ctx, user.id, body);
           res.setHeader('X-Chat-Session-Id', turn.sessionId);
-          return chatTurnSource({ ...ctx, checkEveryMs: ctx.config.streams.checkIntervalMs }, turn);
+          return ctx.sources.chatTurn(turn);
         },
       });
     },

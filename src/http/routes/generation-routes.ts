@@ -7,14 +7,12 @@ import { canvasAccess } from '../middleware/canvas-access';
 import { generationCancelResponse, undoResponse } from '../openapi/response-schemas';
 import { defineRoute } from '../route';
 import { lastEventSeq } from '../sse';
-import { generationSource } from '../streams/generation-source';
 import { canvasIdParam, generationParams } from './params';
 
 const SSE = 'Server-sent events: each message has `id:` (sequence), `event:` and JSON `data` whose `type` is the event name: `status {generationId, stage}`, `tool_output {generationId, index, block}`, `complete {generationId, blocks, truncated}`, `error {generationId, code, message}`, `cancelled {generationId}` (stopped by a cancel; terminal).';
 const tags = ['generation'];
 
 /** What a generation stream needs: three fields, not a copy of the whole context per stream (10,000 per node). */
-const sourceDeps = (ctx: ApiContext) => ({ events: ctx.events, repos: ctx.repos, checkEveryMs: ctx.config.streams.checkIntervalMs });
 
 /** The generation, if it belongs to the canvas the caller can view; else 404. */
 async function findGeneration(ctx: ApiContext, user: AuthUser, params: { id: string; generationId: string }) {
@@ -50,7 +48,7 @@ export const generationRoutes = [
           const { generationId, replayed } = await ctx.generations.start({ user, canvasId, role, prompt: body.prompt, afterId: body.afterId, idempotencyKey });
           res.setHeader('X-Generation-Id', generationId);
           if (replayed) res.setHeader('Idempotent-Replayed', 'true');
-          return generationSource(sourceDeps(ctx), generationId, 0);
+          return ctx.sources.generation(generationId, 0);
         },
       });
     },
@@ -79,7 +77,7 @@ export const generationRoutes = [
       await ctx.streams.serve(req, res, {
         userId: user.id,
         context: { canvasId: generation.canvasId, generationId: generation.id },
-        prepare: async () => generationSource(sourceDeps(ctx), generation.id, afterSeq),
+        prepare: async () => ctx.sources.generation(generation.id, afterSeq),
       });
     },
   }),

@@ -1,12 +1,10 @@
 import { z } from 'zod';
-import { NotesEventLog } from '../../assistant/notes-events';
 import { SessionLifecycle } from '../../assistant/session-lifecycle';
 import { notFound } from '../../lib/errors';
 import { RateLimiter } from '../../lib/rate-limiter';
 import type { ApiContext } from '../context';
 import { sessionStatusResponse } from '../openapi/response-schemas';
 import { defineRoute, perContext } from '../route';
-import { notesSource } from '../streams/notes-source';
 import { sessionIdParam } from './params';
 
 /** Per user and minute (issue item 6). */
@@ -19,9 +17,8 @@ export const emptyBodySchema = z.strictObject({});
 export const escalateBodySchema = z.strictObject({ reason: z.string().trim().min(1).max(2_000).optional() });
 
 const limiter = perContext((ctx) => new RateLimiter(ctx.redis, ctx.config.redis.keyPrefix));
-const notesEvents = perContext((ctx) => new NotesEventLog(ctx.redis, ctx.config.redis.keyPrefix, undefined, ctx.follower));
 const lifecycle = perContext(
-  (ctx) => new SessionLifecycle({ repos: ctx.repos, queues: ctx.queues, notesEvents: notesEvents(ctx), logger: ctx.logger.child({ component: 'session-notes' }) }),
+  (ctx) => new SessionLifecycle({ repos: ctx.repos, queues: ctx.queues, notesEvents: ctx.sources.notesEvents, logger: ctx.logger.child({ component: 'session-notes' }) }),
 );
 
 /** The user's session once notes were asked for; 404 otherwise. */
@@ -109,7 +106,7 @@ export const sessionNotesRoutes = [
       await ctx.streams.serve(req, res, {
         userId: user.id,
         context: { sessionId: session.id },
-        prepare: async () => notesSource({ notesEvents: notesEvents(ctx), repos: ctx.repos, queues: ctx.queues, checkEveryMs: ctx.config.streams.checkIntervalMs }, session),
+        prepare: async () => ctx.sources.notes(session),
       });
     },
   }),

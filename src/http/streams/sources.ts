@@ -1,0 +1,57 @@
+import type { ChatEvent, ChatEventLog } from '../../assistant/chat-events';
+import type { NotesEventLog } from '../../assistant/notes-events';
+import type { GenerationEventLog } from '../../generation/event-log';
+import type { Repositories } from '../../models';
+import type { ChatSessionRow } from '../../models/schema';
+import type { QueueRegistry } from '../../queues/registry';
+import type { SseSource } from '../sse-streams';
+import { chatTurnEvents, chatTurnSource } from './chat-source';
+import { generationSource } from './generation-source';
+import { notesSource } from './notes-source';
+
+type Turn = { sessionId: string; messageId: string };
+
+/**
+ * The event logs the HTTP layer follows, as one port built once by the api role: routes ask it for
+ * a stream (generation, chat turn, ticket notes) instead of being handed the logs, the follower
+ * and the queues to assemble one themselves.
+ */
+export class StreamSources {
+  constructor(
+    private readonly deps: {
+      events: GenerationEventLog;
+      chatEvents: ChatEventLog;
+      /** Also written by the API (a resolve resets a failed session's notes). */
+      notesEvents: NotesEventLog;
+      repos: Repositories;
+      queues: QueueRegistry;
+      /** How often a quiet stream asks whether its work ended without a terminal event. */
+      checkEveryMs?: number;
+    },
+  ) {}
+
+  /** Ticket notes' event log (SessionLifecycle resets it when notes are asked for again). */
+  get notesEvents(): NotesEventLog {
+    return this.deps.notesEvents;
+  }
+
+  /** A generation's events after `afterSeq`, then live ones, to a terminal event (0071). */
+  generation(generationId: string, afterSeq: number): SseSource {
+    return generationSource(this.deps, generationId, afterSeq);
+  }
+
+  /** A chat turn's events as SSE (`POST /chat/stream`). */
+  chatTurn(turn: Turn): SseSource {
+    return chatTurnSource(this.deps, turn);
+  }
+
+  /** A chat turn's events, ending with `final`, `error` or `cancelled` (`POST /chat` waits on them). */
+  chatTurnEvents(turn: Turn, signal: AbortSignal): AsyncGenerator<ChatEvent> {
+    return chatTurnEvents(this.deps, turn, signal);
+  }
+
+  /** A session's ticket notes as SSE `data:` lines (0022). */
+  notes(session: Pick<ChatSessionRow, 'id' | 'userId' | 'documentationStatus' | 'documentation'>): SseSource {
+    return notesSource(this.deps, session);
+  }
+}
