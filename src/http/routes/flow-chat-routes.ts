@@ -9,7 +9,6 @@ import { uuidParam } from '../../schemas/api';
 import type { ApiContext } from '../context';
 import type { AuthUser } from '../middleware/authenticate';
 import { defineRoute } from '../route';
-import { chatTurnEvents, chatTurnSource } from '../streams/chat-source';
 import { flowIdParam } from './flow-routes';
 
 /** Starts one turn of a chatflow for whoever may: the owner here, an embed's visitors there. */
@@ -27,7 +26,7 @@ export async function answerChatTurnAsJson(ctx: ApiContext, res: Response, start
   const controller = new AbortController();
   res.on('close', () => controller.abort());
   let final: Extract<ChatEvent, { type: 'final' | 'error' | 'cancelled' }> | undefined;
-  for await (const event of chatTurnEvents({ ...ctx, checkEveryMs: ctx.config.streams.checkIntervalMs }, turn, controller.signal)) {
+  for await (const event of ctx.sources.chatTurnEvents(turn, controller.signal)) {
     if (event.type === 'final' || event.type === 'error' || event.type === 'cancelled') final = event;
   }
   if (!final) return; // the client left
@@ -48,7 +47,7 @@ export async function streamChatTurn(ctx: ApiContext, req: Request, res: Respons
     prepare: async () => {
       const turn = await starter.start(body);
       res.setHeader('X-Chat-Session-Id', turn.sessionId);
-      return chatTurnSource({ ...ctx, checkEveryMs: ctx.config.streams.checkIntervalMs }, turn);
+      return ctx.sources.chatTurn(turn);
     },
   });
 }
