@@ -68,8 +68,11 @@ export const blockRoutes = [
       const { canvasId, user } = await canvasAccess(ctx.repos.canvases, input.user, input.params.id, 'editor');
       const { afterId, beforeId, ...fields } = input.body;
       const block = await placing(() =>
-        ctx.repos.blocks.create(canvasId, user.id, fields, { afterId, beforeId }, ctx.config.canvas.maxBlocks, (created) =>
-          announce(() => ctx.canvasEvents.emit(canvasId, 'block_added', { canvasId, block: created })),
+        ctx.repos.blocks.create(canvasId, user.id, fields, { afterId, beforeId }, ctx.config.canvas.maxBlocks, (created, reranked) =>
+          announce(async () => {
+            await ctx.canvasEvents.emitReranked(canvasId, reranked);
+            await ctx.canvasEvents.emit(canvasId, 'block_added', { canvasId, block: created });
+          }),
         ),
       );
       return { block };
@@ -100,8 +103,11 @@ export const blockRoutes = [
       }
       const moving = body.afterId !== undefined || body.beforeId !== undefined;
       const block = await placing(() =>
-        blocks.update(canvasId, blockId, { content, placement: moving ? { afterId: body.afterId, beforeId: body.beforeId } : undefined }, (updated) =>
-          announce(() => ctx.canvasEvents.emit(canvasId, 'block_updated', { canvasId, block: updated })),
+        blocks.update(canvasId, blockId, { content, placement: moving ? { afterId: body.afterId, beforeId: body.beforeId } : undefined }, (updated, reranked) =>
+          announce(async () => {
+            await ctx.canvasEvents.emitReranked(canvasId, reranked);
+            await ctx.canvasEvents.emit(canvasId, 'block_updated', { canvasId, block: updated });
+          }),
         ),
       );
       if (!block) throw notFound('Block');
