@@ -359,7 +359,7 @@ export class FlowsPage {
               node.dependsOn?.length ? el('span', { class: 'small' }, `after ${node.dependsOn.join(', ')}`) : null,
               el('span', { class: 'node-status', dataset: { testid: 'flow-node-status' } }, states[node.id]?.status ?? 'pending'),
               el('span', { class: 'small node-usage' }, tokens(states[node.id]?.usage)),
-              el('pre', { class: 'node-output', hidden: states[node.id]?.output === undefined && !states[node.id]?.error }, states[node.id]?.error ? pretty(states[node.id].error) : states[node.id]?.output === undefined ? '' : pretty(states[node.id].output)),
+              el('pre', { class: 'node-output', hidden: states[node.id]?.output == null && !states[node.id]?.error }, states[node.id]?.error ? pretty(states[node.id].error) : states[node.id]?.output == null ? '' : pretty(states[node.id].output)),
             ),
           ),
         ),
@@ -376,7 +376,7 @@ export class FlowsPage {
     box.querySelector('.node-status').textContent = state.status + (state.attempts > 1 ? ` (attempt ${state.attempts})` : '');
     if (state.usage) box.querySelector('.node-usage').textContent = tokens(state.usage);
     const output = box.querySelector('.node-output');
-    if (state.output !== undefined || state.error) {
+    if (state.output != null || state.error) {
       output.hidden = false;
       output.textContent = state.error ? pretty(state.error) : pretty(state.output);
     }
@@ -384,7 +384,7 @@ export class FlowsPage {
 
   showResult(execution) {
     const out = this.$('flow-output');
-    out.hidden = execution.output === undefined && !execution.error;
+    out.hidden = execution.output == null && !execution.error;
     out.textContent = execution.error ? `Error: ${pretty(execution.error)}` : pretty(execution.output);
   }
 
@@ -460,7 +460,11 @@ export class FlowsPage {
       start.disabled = false;
       cancel.hidden = true;
       if (this.running === controller) this.running = null;
-      if (this.flow === flow) void this.loadExecutions(false);
+      if (this.flow === flow) {
+        void this.loadExecutions(false);
+        // The stored record has what the events do not say (nodes cancelled or skipped, attempts).
+        if (this.executionId && !controller.signal.aborted) await this.openExecution(this.executionId);
+      }
     }
   }
 

@@ -114,7 +114,7 @@ describe('web console: the Flows page in Chromium', () => {
 
     await page.locator(`${byTestId('flow-node')}[data-node-id="facts"][data-status="completed"]`).waitFor();
     await shot('2-running');
-    await page.locator(`${byTestId('flow-run-status')}[data-state="execution_completed"]`).waitFor();
+    await page.locator(`${byTestId('flow-run-status')}[data-state="completed"]`).waitFor();
     await shot('3-completed');
 
     const seen = await page.evaluate(() => (window as unknown as { flowStatuses: Array<{ id: string; status: string; at: number }> }).flowStatuses);
@@ -134,6 +134,24 @@ describe('web console: the Flows page in Chromium', () => {
     await execution.click();
     await page.locator(`${byTestId('flow-node')}[data-node-id="outline"][data-status="completed"]`).waitFor();
     expect(await page.locator(byTestId('flow-run-status')).textContent()).toMatch(/: completed/);
+  }, 60_000);
+
+  test('Cancel stops a running execution: the nodes not yet run end cancelled', async () => {
+    await page.locator(byTestId('flow-list-item')).filter({ hasText: 'Research brief' }).locator('a').click();
+    await page.locator(byTestId('flow-run')).waitFor();
+    await page.locator(byTestId('flow-input')).fill(JSON.stringify({ topic: 'puffins' }));
+    await page.locator(byTestId('flow-run-start')).click();
+    await page.locator(`${byTestId('flow-node')}[data-node-id="facts"][data-status="running"]`).waitFor();
+    await page.locator(byTestId('flow-run-cancel')).click();
+
+    await page.locator(`${byTestId('flow-run-status')}[data-state="cancelled"]`).waitFor();
+    await shot('5-cancelled');
+    expect(await page.locator(`${byTestId('flow-node')}[data-node-id="outline"]`).getAttribute('data-status')).toBe('cancelled');
+    expect(await page.locator(byTestId('flow-run-cancel')).isHidden()).toBe(true);
+    const latest = page.locator(byTestId('flow-execution')).first();
+    await page.waitForFunction(() => document.querySelector('[data-testid="flow-execution"]')?.getAttribute('data-status') === 'cancelled');
+    expect(await page.locator(byTestId('flow-execution')).count()).toBe(2);
+    expect(await latest.getAttribute('data-status')).toBe('cancelled');
   }, 60_000);
 
   test('a chatflow answers in the page, streamed, and keeps its session', async () => {
