@@ -8,7 +8,6 @@ import type { JourneyService } from '../agents/journey';
 import type { OAuthService } from '../agents/oauth-service';
 import type { AuthService } from '../auth/auth-service';
 import type { TokenSettings } from '../auth/tokens';
-import type { FlowEventLog } from '../flows/flow-events';
 import type { FlowExecutions } from '../flows/flow-executions';
 import type { FlowService } from '../flows/flow-service';
 import type { FlowChats } from '../flows/flow-chat';
@@ -50,8 +49,6 @@ export interface ApiContext {
   flows: FlowService;
   /** Agentflow executions: start, read, cancel (SPEC §13, §11). */
   flowExecutions: FlowExecutions;
-  /** The sequenced event log of each execution (resumable SSE). */
-  flowEvents: FlowEventLog;
   /** Chatflow chat turns (the owner's and an embed's visitors'): checks, stores, enqueues (0120). */
   flowChats: FlowChats;
   canvasEvents: CanvasEmitter;

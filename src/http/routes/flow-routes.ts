@@ -6,7 +6,6 @@ import { toFlowView } from '../../models/flows-repository';
 import { uuidParam } from '../../schemas/api';
 import { defineRoute, type ParamSpec } from '../route';
 import { lastEventSeq } from '../sse';
-import { flowExecutionSource } from '../streams/flow-source';
 
 /** `GET /flows`: `?limit` 1–200 (default 50), `?cursor`. */
 export const flowsPageQuerySchema = pageQuerySchema(50);
@@ -187,7 +186,7 @@ export const flowRoutes = [
         prepare: async () => {
           const { executionId } = await ctx.flowExecutions.start(user, flow, body.input);
           res.setHeader('X-Execution-Id', executionId);
-          return flowExecutionSource({ events: ctx.flowEvents, repos: ctx.repos, checkEveryMs: ctx.config.streams.checkIntervalMs }, executionId, 0);
+          return ctx.sources.flowExecution(executionId, 0);
         },
       });
     },
@@ -236,7 +235,7 @@ export const flowRoutes = [
       await ctx.streams.serve(req, res, {
         userId: user.id,
         context: { flowId: flow.id, executionId: execution.id },
-        prepare: async () => flowExecutionSource({ events: ctx.flowEvents, repos: ctx.repos, checkEveryMs: ctx.config.streams.checkIntervalMs }, execution.id, afterSeq),
+        prepare: async () => ctx.sources.flowExecution(execution.id, afterSeq),
       });
     },
   }),

@@ -1,11 +1,13 @@
 import type { ChatEvent, ChatEventLog } from '../../assistant/chat-events';
 import type { NotesEventLog } from '../../assistant/notes-events';
+import type { FlowEventLog } from '../../flows/flow-events';
 import type { GenerationEventLog } from '../../generation/event-log';
 import type { Repositories } from '../../models';
 import type { ChatSessionRow } from '../../models/schema';
 import type { QueueRegistry } from '../../queues/registry';
 import type { SseSource } from '../sse-streams';
 import { chatTurnEvents, chatTurnSource } from './chat-source';
+import { flowExecutionSource } from './flow-source';
 import { generationSource } from './generation-source';
 import { notesSource } from './notes-source';
 
@@ -13,7 +15,7 @@ type Turn = { sessionId: string; messageId: string };
 
 /**
  * The event logs the HTTP layer follows, as one port built once by the api role: routes ask it for
- * a stream (generation, chat turn, ticket notes) instead of being handed the logs, the follower
+ * a stream (generation, chat turn, ticket notes, flow execution) instead of being handed the logs, the follower
  * and the queues to assemble one themselves.
  */
 export class StreamSources {
@@ -23,6 +25,7 @@ export class StreamSources {
       chatEvents: ChatEventLog;
       /** Also written by the API (a resolve resets a failed session's notes). */
       notesEvents: NotesEventLog;
+      flowEvents: FlowEventLog;
       repos: Repositories;
       queues: QueueRegistry;
       /** How often a quiet stream asks whether its work ended without a terminal event. */
@@ -48,6 +51,11 @@ export class StreamSources {
   /** A chat turn's events, ending with `final`, `error` or `cancelled` (`POST /chat` waits on them). */
   chatTurnEvents(turn: Turn, signal: AbortSignal): AsyncGenerator<ChatEvent> {
     return chatTurnEvents(this.deps, turn, signal);
+  }
+
+  /** An agentflow execution's events after `afterSeq`, then live ones, to a terminal event (SPEC §13). */
+  flowExecution(executionId: string, afterSeq: number): SseSource {
+    return flowExecutionSource({ events: this.deps.flowEvents, repos: this.deps.repos, checkEveryMs: this.deps.checkEveryMs }, executionId, afterSeq);
   }
 
   /** A session's ticket notes as SSE `data:` lines (0022). */
