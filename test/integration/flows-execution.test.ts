@@ -330,8 +330,11 @@ describe('cancelling an agentflow execution (SPEC §11)', () => {
       timeoutMs: 20_000,
       onMessage: (message) => {
         if (message.event !== 'node_started' || cancel) return;
-        cancelledAt = Date.now();
-        cancel = request('POST', `${t.api}/flows/${flowId}/executions/${message.data.executionId}/cancel`, { token: ada.accessToken });
+        // Cancel once the model has streamed a few words, so the cut call has output to account for.
+        cancel = eventually(async () => t.llm.requests.find((r) => r.kind === 'chat'), (chat) => (chat?.kind === 'chat' ? (chat.writes ?? 0) : 0) >= 3).then(() => {
+          cancelledAt = Date.now();
+          return request('POST', `${t.api}/flows/${flowId}/executions/${message.data.executionId}/cancel`, { token: ada.accessToken });
+        });
       },
     });
     const answer = await cancel!;

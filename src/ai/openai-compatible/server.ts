@@ -57,7 +57,7 @@ export interface EmbeddingsRequest {
 /** A request the server accepted, kept for test assertions. */
 export type RecordedRequest =
   /** `closedEarlyAt`: the client closed a streamed answer before its end (an aborted request). */
-  | { kind: 'chat'; body: ChatRequest; receivedAt: number; closedEarlyAt?: number }
+  | { kind: 'chat'; body: ChatRequest; receivedAt: number; closedEarlyAt?: number; /** Paced writes of a streamed answer sent so far. */ writes?: number }
   | { kind: 'embeddings'; body: EmbeddingsRequest; receivedAt: number };
 
 /** Options of {@link startOpenAICompatibleServer}. */
@@ -166,6 +166,7 @@ export async function startOpenAICompatibleServer(options: OpenAICompatibleServe
       if (delayMs === 0 || closed) return;
       res.write(pending.join(''));
       pending.length = 0;
+      recorded.writes = (recorded.writes ?? 0) + 1;
       await sleep(delayMs);
     };
 
