@@ -1,10 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { z as zod, type z } from 'zod';
+import { demoResponder } from '../../src/ai/demo-llm/responder';
+import { AdminDirectory } from '../../src/auth/admins';
+import { DeviceSimulator } from '../../src/devices/device-simulator';
+import type { ApprovalRequested } from '../../src/realtime/events';
 import type { OpenApiDocument } from '../../src/http/openapi/document';
 import { toOpenApiPath, type ApiOperation } from '../../src/http/openapi/registry';
 import { apiRoutes } from '../../src/http/routes';
 import { startTestApp, type TestApp } from '../support/app';
 import { createCanvas, registerUser, request, type TestUser } from '../support/http';
+import { readSse } from '../support/sse';
 
 type Schema = Record<string, any>;
 type DocOperation = Schema & { method: string; path: string };
@@ -26,7 +31,8 @@ describe('OpenAPI document and /docs', () => {
   let chatflowId: string;
 
   beforeAll(async () => {
-    t = await startTestApp();
+    // The demo model answers chats, generations and flows, and asks a device to delete a task (an approval).
+    t = await startTestApp({ responder: demoResponder, env: { ADMIN_USER: 'ops', ADMIN_PASSWORD: 'ops-password', HITL_TIMEOUT_MS: '60000' } });
     user = await registerUser(t.api, 'Documenter');
     canvasId = await createCanvas(t.api, user, 'Docs');
     const block = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: user.accessToken, body: { type: 'text', content: { text: 'Fixture' } } });
@@ -168,6 +174,115 @@ describe('OpenAPI document and /docs', () => {
         }
       }
       expect(checkedResponses).toBeGreaterThan(3);
+    });
+  });
+
+  describe('responses: live 2xx bodies against the declared schemas', () => {
+    /** Routes that once declared their 2xx in prose only: each must now carry a schema and be exercised below. */
+    const EXERCISED = [
+      'listCanvasAudit', 'getGeneration', 'chat', 'listChatSessions', 'getChatSession', 'getChatHistory', 'getSessionDocumentation',
+      'listApprovalRequests', 'getApprovalRequest', 'approveRequest', 'rejectRequest', 'chatWithFlow', 'embedChat', 'getMetricsSummary', 'getMetricsJson',
+    ];
+    const checked = new Set<string>();
+
+    /** A 2xx JSON body, checked against the schema its route declares for that status. */
+    const expectDeclared = (operationId: string, res: { status: number; body: unknown }) => {
+      const documented = registered(operationId).responses[res.status];
+      const schema = documented && typeof documented === 'object' ? (documented.schema as z.ZodType | undefined) : undefined;
+      expect({ op: operationId, status: res.status, schema: Boolean(schema) }).toEqual({ op: operationId, status: expect.any(Number), schema: true });
+      expect(res.status >= 200 && res.status < 300).toBe(true);
+      expect({ op: operationId, issues: schema!.safeParse(res.body).error?.issues ?? [] }).toEqual({ op: operationId, issues: [] });
+      checked.add(operationId);
+      return res.body as any;
+    };
+    const call = (method: string, path: string, body?: unknown, token = user.accessToken) => request(method, `${t.api}${path}`, { token, body });
+
+    test('each route whose 2xx was prose declares a schema', () => {
+      for (const operationId of EXERCISED) {
+        const route = registered(operationId);
+        const twoXx = Object.entries(route.responses).filter(([status]) => Number(status) >= 200 && Number(status) < 300);
+        expect({ op: operationId, schemas: twoXx.map(([, r]) => typeof r === 'object' && Boolean(r.schema)) }).toEqual({ op: operationId, schemas: [true] });
+      }
+    });
+
+    test('canvas audit and a finished generation', async () => {
+      const other = await registerUser(t.api, 'Audited');
+      expect((await call('POST', `/canvases/${canvasId}/members`, { email: other.email, role: 'viewer' })).status).toBeLessThan(300);
+      const sse = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, {
+        method: 'POST', token: user.accessToken, body: { prompt: 'A heading and two todos' }, until: (m) => m.event === 'complete' || m.event === 'error',
+      });
+      const generationId = sse.headers.get('x-generation-id');
+      expect(generationId).toEqual(expect.any(String));
+
+      const audit = expectDeclared('listCanvasAudit', await call('GET', `/canvases/${canvasId}/audit?limit=200`));
+      expect(audit.audit.map((row: { action: string }) => row.action)).toContain('canvas.member.set');
+      const { generation } = expectDeclared('getGeneration', await call('GET', `/canvases/${canvasId}/ai/generations/${generationId}`));
+      expect(generation).toMatchObject({ id: generationId, status: 'completed' });
+    }, 30_000);
+
+    test('assistant chat, its sessions, history and ticket notes', async () => {
+      const turn = expectDeclared('chat', await call('POST', '/chat', { message: 'Hello there', tools: 'none' }));
+      expect(turn.response.length).toBeGreaterThan(0);
+      const listed = expectDeclared('listChatSessions', await call('GET', '/chat/sessions?limit=200'));
+      expect(listed.sessions.map((s: { id: string }) => s.id)).toContain(turn.sessionId);
+      expect(expectDeclared('getChatSession', await call('GET', `/chat/sessions/${turn.sessionId}`)).session.id).toBe(turn.sessionId);
+      const history = expectDeclared('getChatHistory', await call('GET', `/chat/sessions/${turn.sessionId}/history`));
+      expect(history.messages.map((m: { role: string }) => m.role)).toEqual(['user', 'assistant']);
+      expect(history.messages[1].usage).not.toBeNull();
+      expect((await call('POST', `/chat/sessions/${turn.sessionId}/resolve`, {})).status).toBe(200);
+      const notes = expectDeclared('getSessionDocumentation', await call('GET', `/chat/sessions/${turn.sessionId}/documentation`));
+      expect(notes).toMatchObject({ sessionId: turn.sessionId, status: 'resolved' });
+    }, 30_000);
+
+    test('approvals: listed, read, approved and rejected', async () => {
+      const taskIds = [randomUUID(), randomUUID()];
+      const device = await DeviceSimulator.connect({
+        url: t.url, accessToken: user.accessToken, deviceId: 'openapi-device', reconnection: false,
+        seed: { tasks: taskIds.map((id, i) => ({ id, title: `Old ${i}`, status: 'done', priority: 'low' })) },
+      });
+      try {
+        const approvals: string[] = [];
+        for (const id of taskIds) {
+          const requested = new Promise<ApprovalRequested>((resolve) => device.socket.once('approval_requested', resolve));
+          await device.socket.timeout(5_000).emitWithAck('chat_request', { message: `Delete task ${id}` });
+          approvals.push((await requested).approvalId);
+        }
+        const pending = expectDeclared('listApprovalRequests', await call('GET', '/hitl/requests?status=pending&limit=1'));
+        expect(pending.requests).toHaveLength(1);
+        expect(pending.nextCursor).toEqual(expect.any(String));
+        expect(expectDeclared('getApprovalRequest', await call('GET', `/hitl/requests/${approvals[0]}`)).status).toBe('pending');
+        expect(expectDeclared('approveRequest', await call('PUT', `/hitl/requests/${approvals[0]}/approve`))).toMatchObject({ status: 'approved', decisionReason: 'user' });
+        expect(expectDeclared('rejectRequest', await call('PUT', `/hitl/requests/${approvals[1]}/reject`))).toMatchObject({ status: 'rejected', decidedBy: user.id });
+        const last = expectDeclared('listApprovalRequests', await call('GET', '/hitl/requests'));
+        expect(last).not.toHaveProperty('nextCursor');
+      } finally {
+        device.close();
+      }
+    }, 30_000);
+
+    test("a chatflow's chat, for its owner and through an embed", async () => {
+      const owned = expectDeclared('chatWithFlow', await call('POST', `/flows/${chatflowId}/chat`, { message: 'Hi flow' }));
+      expect(owned.response.length).toBeGreaterThan(0);
+      const embed = await call('POST', `/flows/${chatflowId}/embeds`, { allowedOrigins: ['https://shop.example'] });
+      expect(embed.status).toBe(201);
+      const visitor = expectDeclared('embedChat', await request('POST', `${t.api}/embed/public/${embed.body.embedToken}/chat`, { body: { message: 'Hi widget' } }));
+      expect(visitor.sessionId).not.toBe(owned.sessionId);
+    }, 30_000);
+
+    test('metrics: the summary (user and admin) and the JSON form', async () => {
+      expect(expectDeclared('getMetricsSummary', await call('GET', '/metrics/summary')).scope).toBe('user');
+      const admin = await registerUser(t.api, 'Operator');
+      await new AdminDirectory(t.app.repos.db).grant(admin.email);
+      const all = expectDeclared('getMetricsSummary', await call('GET', '/metrics/summary', undefined, admin.accessToken));
+      expect(all.scope).toBe('all');
+      expect(all.usage.byModel.length).toBeGreaterThan(0);
+      const basic = `Basic ${Buffer.from('ops:ops-password').toString('base64')}`;
+      const metrics = expectDeclared('getMetricsJson', await request('GET', `${t.api}/metrics/json`, { headers: { authorization: basic } }));
+      expect(metrics.some((m: { type: string }) => m.type === 'histogram')).toBe(true);
+    });
+
+    test('every route listed above was exercised', () => {
+      expect([...checked].sort()).toEqual([...EXERCISED].sort());
     });
   });
 

@@ -77,7 +77,7 @@ export function contract(): void {
   same<Same<Sdk.ChatSession, ServerSession>>();
   same<Same<Sdk.ChatMessage, ReturnType<typeof toChatMessageView>>>();
   same<Same<Sdk.SessionStatus, ServerSession['status']>>();
-  same<Same<Sdk.SessionDocumentation['documentationStatus'], ChatSessionRow['documentationStatus']>>();
+  same<Same<Sdk.SessionDocumentation['documentationStatus'], NonNullable<ChatSessionRow['documentationStatus']>>>();
   same<Same<Sdk.Approval, ReturnType<typeof toHitlView>>>();
   same<Same<Sdk.Embedding, z.output<typeof embeddingResultSchema>>>();
   same<Same<Sdk.Agent, ReturnType<typeof toAgentView>>>();
@@ -121,6 +121,14 @@ export function operationContract(): void {
   same<Same<Sdk.ChatHistory, ApiResponseBody<'getChatHistory'>>>();
   same<Same<Sdk.SessionDocumentation, ApiResponseBody<'getSessionDocumentation'>>>();
   same<Same<Sdk.Approval, ApiResponseBody<'getApprovalRequest'>>>();
+  same<Same<Sdk.Approval, ApiResponseBody<'approveRequest'>>>();
+  same<Same<Sdk.Approval[], ApiResponseBody<'listApprovalRequests'>['requests']>>();
+  same<Same<Sdk.Generation, ApiResponseBody<'getGeneration'>['generation']>>();
+  same<Same<Sdk.ChatResponse, ApiResponseBody<'chat'>>>();
+  same<Same<Sdk.ChatResponse, ApiResponseBody<'chatWithFlow'>>>();
+  same<Same<Sdk.ChatResponse, ApiResponseBody<'embedChat'>>>();
+  same<Same<Sdk.ChatSession, ApiResponseBody<'getChatSession'>['session']>>();
+  same<Same<Sdk.ChatSession[], ApiResponseBody<'listChatSessions'>['sessions']>>();
   same<Same<Sdk.Embedding, ApiResponseBody<'embedText'>>>();
   same<Same<Sdk.StartedRun, ApiResponseBody<'runAgent'>>>();
   same<Same<Sdk.JourneyReply, ApiResponseBody<'answerAgentJourney'>>>();

@@ -291,7 +291,8 @@ export interface ResolveResponse {
 export interface SessionDocumentation {
   sessionId: string;
   status: SessionStatus;
-  documentationStatus: 'pending' | 'generating' | 'ready' | 'failed' | null;
+  /** Never null here: a session whose notes were never asked for is 404. */
+  documentationStatus: 'pending' | 'generating' | 'ready' | 'failed';
   documentation: string | null;
 }
 export interface Approval {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { QUEUE_NAMES, type QueueName } from '../../../config';
 import { JOURNEY_AGENT_TYPES, JOURNEY_DATA_TYPES } from '../../agents/journey-script';
 import { journeyEntrySchema } from '../../agents/journey-store';
 import { AGENT_DATA_TYPES } from '../../devices/protocol';
@@ -180,3 +181,132 @@ export const journeyViewResponse = z.object({
   promptTemplate: z.string().optional(),
   expiresInSeconds: z.number().int(),
 });
+
+// Canvas audit (`toAuditView` in src/models/audit-repository.ts)
+
+const auditView = z.object({
+  id: z.uuid(),
+  actorId: z.uuid(),
+  onBehalfOf: z.uuid().nullable().describe('The user an agent or service acted for, or null'),
+  action: z.string().describe('E.g. `canvas.member.set`, `ai.generation.undone`'),
+  canvasId: z.uuid().nullable(),
+  targetType: z.string().nullable(),
+  targetId: z.uuid().nullable(),
+  details: z.record(z.string(), z.unknown()),
+  createdAt: timestamp,
+});
+export const auditListResponse = z.object({ audit: z.array(auditView).describe('Newest first'), nextCursor: z.string().nullable() });
+
+// Generations (`toGenerationView` in src/models/generations-repository.ts)
+
+export const generationResponse = z.object({
+  generation: z.object({
+    id: z.uuid(),
+    canvasId: z.uuid(),
+    userId: z.uuid(),
+    status: z.enum(['queued', 'running', 'completed', 'failed', 'undone', 'cancelled']),
+    blockCount: z.number().int(),
+    truncated: z.boolean(),
+    usage: z.object({ provider: z.string().nullable(), model: z.string().nullable(), inputTokens: z.number().int(), outputTokens: z.number().int(), costUsd: z.number() }),
+    error: z.object({ code: z.string(), message: z.string().nullable() }).nullable(),
+    attempts: z.number().int(),
+    createdAt: timestamp,
+    startedAt: timestamp.nullable(),
+    completedAt: timestamp.nullable(),
+    undoneAt: timestamp.nullable(),
+  }),
+});
+
+// Assistant chat and chatflows (src/models/chat-repository.ts, src/assistant/chat-events.ts)
+
+/** `TurnUsage`: summed over the turn's model calls (`none` when no model was called). */
+const turnUsage = z.object({ provider: z.string(), model: z.string(), inputTokens: z.number().int(), outputTokens: z.number().int(), costUsd: z.number() });
+/** `POST /chat`, `POST /flows/{id}/chat`, `POST /embed/public/{embedToken}/chat`. */
+export const chatTurnResponse = z.object({
+  sessionId: z.uuid(),
+  response: z.string().describe('The answer; the partial answer of a cancelled turn'),
+  cancelled: z.literal(true).optional().describe('Present when a cancel stopped the turn'),
+  usage: turnUsage,
+});
+
+const chatSessionStatus = z.enum(['active', 'resolved', 'escalated', 'paused']);
+const chatSessionView = z.object({
+  id: z.uuid(),
+  deviceId: z.string().nullable(),
+  status: chatSessionStatus,
+  mode: z.enum(['device', 'none', 'flow']),
+  flowId: z.uuid().nullable(),
+  embedId: z.uuid().nullable().describe("Set on a session started through a chatflow's public widget"),
+  escalationReason: z.string().nullable(),
+  title: z.string().nullable(),
+  createdAt: timestamp,
+  updatedAt: timestamp,
+});
+const chatMessageView = z.object({
+  id: z.uuid(),
+  role: z.enum(['user', 'assistant', 'tool']),
+  content: z.string(),
+  toolName: z.string().nullable(),
+  replyTo: z.uuid().nullable().describe('On an answer: the user message it answers'),
+  status: z.enum(['completed', 'cancelled']),
+  usage: z
+    .object({ provider: z.string().nullable(), model: z.string(), inputTokens: z.number().int(), outputTokens: z.number().int(), costUsd: z.number() })
+    .nullable()
+    .describe('On a message a model wrote'),
+  createdAt: timestamp,
+});
+export const chatSessionListResponse = z.object({ sessions: z.array(chatSessionView), nextCursor: z.string().nullable() });
+export const chatSessionResponse = z.object({ session: chatSessionView });
+export const chatHistoryResponse = z.object({ session: chatSessionView, messages: z.array(chatMessageView).describe('Oldest → newest within the page'), nextCursor: z.string().nullable() });
+export const sessionDocumentationResponse = z.object({
+  sessionId: z.uuid(),
+  status: chatSessionStatus,
+  documentationStatus: z.enum(['pending', 'generating', 'ready', 'failed']),
+  documentation: z.string().nullable().describe('Markdown ticket notes, once ready'),
+});
+
+// Approvals (`toHitlView` in src/models/hitl-repository.ts)
+
+export const approvalView = z.object({
+  id: z.uuid(),
+  sessionId: z.uuid(),
+  toolName: z.string(),
+  parameters: z.record(z.string(), z.unknown()),
+  reason: z.string(),
+  status: z.enum(['pending', 'approved', 'rejected', 'timeout']),
+  expiresAt: timestamp,
+  decidedAt: timestamp.nullable(),
+  decidedBy: z.uuid().nullable(),
+  decisionReason: z.enum(['user', 'timeout', 'cancelled']).nullable().describe('Null while pending'),
+  createdAt: timestamp,
+});
+export const approvalListResponse = z.object({
+  requests: z.array(approvalView).describe('Newest first'),
+  nextCursor: z.string().optional().describe('Present when older requests follow; send it back as `?cursor`'),
+});
+
+// Metrics
+
+const jobCounts = z.object({ waiting: z.number().int(), active: z.number().int(), delayed: z.number().int(), failed: z.number().int(), completed: z.number().int() });
+export const metricsSummaryResponse = z.object({
+  scope: z.enum(['user', 'all']).describe("`all` for an admin (everyone's usage), else `user`"),
+  queues: z.object(Object.fromEntries(QUEUE_NAMES.map((name) => [name, jobCounts])) as Record<QueueName, typeof jobCounts>).describe('Every queue, by name'),
+  usage: z.object({
+    byModel: z.array(z.object({ provider: z.string(), model: z.string(), calls: z.number().int(), inputTokens: z.number().int(), outputTokens: z.number().int(), costUsd: z.number() })),
+    last24h: z.object({ costUsd: z.number(), calls: z.number().int() }),
+  }),
+});
+export const metricsJsonResponse = z.array(
+  z.object({
+    name: z.string(),
+    help: z.string(),
+    type: z.enum(['counter', 'gauge', 'histogram', 'summary']),
+    values: z.array(
+      z.object({
+        labels: z.record(z.string(), z.union([z.string(), z.number()])),
+        value: z.number(),
+        metricName: z.string().optional().describe('A histogram series: `…_bucket`, `…_sum`, `…_count`'),
+      }),
+    ),
+  }),
+);

@@ -2,7 +2,7 @@ import { AppError, notFound } from '../../lib/errors';
 import { decodeCursor, idKey, MAX_PAGE_SIZE, pageOf, pageQuerySchema } from '../../lib/pagination';
 import { addMemberSchema, createCanvasSchema, updateCanvasSchema } from '../../schemas/api';
 import { canvasAccess } from '../middleware/canvas-access';
-import { canvasListResponse, canvasResponse, canvasWithMembersResponse, memberResponse, membersResponse } from '../openapi/response-schemas';
+import { auditListResponse, canvasListResponse, canvasResponse, canvasWithMembersResponse, memberResponse, membersResponse } from '../openapi/response-schemas';
 import { defineRoute } from '../route';
 import { canvasIdParam } from './params';
 
@@ -133,7 +133,7 @@ export const canvasRoutes = [
     description: '`?limit` 1–200 (default 50); pass `nextCursor` as `?cursor` for older rows (null on the last page).',
     params: canvasIdParam,
     query: auditPageQuerySchema,
-    responses: { 200: '`{audit: [{action, actorId, targetType, targetId, details, createdAt, …}], nextCursor}`, newest first' },
+    responses: { 200: { description: 'Audit rows, newest first', schema: auditListResponse } },
     errors: [400, 403, 404],
     handler: async (input, ctx) => {
       const { user, params } = input;

@@ -5,7 +5,7 @@ import { AppError, notFound } from '../../lib/errors';
 import { decodeCursor, encodeCursor, pageQuerySchema } from '../../lib/pagination';
 import { toChatMessageView, toChatSessionView } from '../../models/chat-repository';
 import type { ApiContext } from '../context';
-import { chatCancelResponse } from '../openapi/response-schemas';
+import { chatCancelResponse, chatHistoryResponse, chatSessionListResponse, chatSessionResponse, chatTurnResponse } from '../openapi/response-schemas';
 import { defineRoute } from '../route';
 import { sessionIdParam } from './params';
 import { usageLimiter } from './shared';
@@ -62,7 +62,7 @@ export const chatRoutes = [
       '`tools: "none"` (the default when no device is online) answers as a plain assistant without device tools; ' +
       '`tools: "device"` with no device online is 409 `device_offline`. `config: {provider, model}` picks a configured model (else 400 `unknown_model`).',
     body: chatBodySchema,
-    responses: { 200: '`{sessionId, response, usage}`; a turn stopped by a cancel answers `{sessionId, response: <partial>, cancelled: true, usage}`' },
+    responses: { 200: { description: 'The answer; a turn stopped by a cancel answers its partial response with `cancelled: true`', schema: chatTurnResponse } },
     errors: [404, 409, 429, 503],
     handler: async ({ res, user, body }, ctx) => {
       await usageLimiter(ctx).take('chatPerMinute', user);
@@ -109,7 +109,7 @@ export const chatRoutes = [
     method: 'get', path: '/chat/sessions', operationId: 'listChatSessions', tags, auth: 'bearer',
     summary: "The caller's chat sessions, most recently active first",
     query: chatSessionsQuerySchema,
-    responses: { 200: '`{sessions: [{id, deviceId, status, mode (device|none|flow), flowId, embedId, escalationReason, title, createdAt, updatedAt}], nextCursor}`' },
+    responses: { 200: { description: 'The sessions, most recently active first', schema: chatSessionListResponse } },
     errors: [400],
     handler: async ({ user, query }, ctx) => {
       const rows = await ctx.repos.chat.listOwned(user.id, { limit: query.limit + 1, after: query.cursor ? sessionCursor.decode(query.cursor) : undefined });
@@ -122,7 +122,7 @@ export const chatRoutes = [
     method: 'get', path: '/chat/sessions/:id', operationId: 'getChatSession', tags, auth: 'bearer',
     summary: 'One session (its owner only)',
     params: sessionIdParam,
-    responses: { 200: '`{session: {id, deviceId, status, mode, flowId, embedId, escalationReason, title, createdAt, updatedAt}}`' },
+    responses: { 200: { description: 'The session', schema: chatSessionResponse } },
     errors: [404],
     handler: async ({ user, params }, ctx) => ({ session: toChatSessionView(await ownedSession(ctx, user.id, params.id)) }),
   }),
@@ -135,7 +135,7 @@ export const chatRoutes = [
       'reaches the first message) goes back as `?cursor` for the messages before the page. A foreign cursor is 400 `invalid_cursor`.',
     params: sessionIdParam,
     query: historyPageQuerySchema,
-    responses: { 200: '`{session, messages, nextCursor}`: `messages` oldest → newest within the page' },
+    responses: { 200: { description: 'The session and a page of its messages, oldest → newest within the page', schema: chatHistoryResponse } },
     errors: [400, 404],
     // The query is read (400) before the session is looked up (404), as it always was.
     handler: async ({ user, params, query }, ctx) => {

@@ -8,6 +8,7 @@ import { toEmbedView } from '../../models/embeds-repository';
 import { uuidParam } from '../../schemas/api';
 import type { ApiContext } from '../context';
 import type { AuthUser } from '../middleware/authenticate';
+import { chatTurnResponse } from '../openapi/response-schemas';
 import { defineRoute } from '../route';
 import { flowIdParam } from './flow-routes';
 
@@ -53,7 +54,7 @@ export async function streamChatTurn(ctx: ApiContext, req: Request, res: Respons
 }
 
 /** Documentation shared by the owner's and the public chat routes. */
-export const CHAT_JSON_RESPONSE = '`{sessionId, response, usage: {provider, model, inputTokens, outputTokens, costUsd}}`; a turn stopped by a cancel adds `cancelled: true`';
+export const CHAT_JSON_RESPONSE = { description: 'The answer; a turn stopped by a cancel adds `cancelled: true`', schema: chatTurnResponse };
 export const CHAT_SSE_RESPONSE = {
   description: 'SSE: `text_chunk {sessionId, text}` events, then `final {sessionId, response, usage}`, `error {sessionId, code, message}` or `cancelled {sessionId, response, usage}`',
   contentType: 'text/event-stream',

@@ -4,7 +4,7 @@ import { generateSchema, idempotencyKeySchema } from '../../schemas/api';
 import type { ApiContext } from '../context';
 import type { AuthUser } from '../middleware/authenticate';
 import { canvasAccess } from '../middleware/canvas-access';
-import { generationCancelResponse, undoResponse } from '../openapi/response-schemas';
+import { generationCancelResponse, generationResponse, undoResponse } from '../openapi/response-schemas';
 import { defineRoute } from '../route';
 import { lastEventSeq } from '../sse';
 import { canvasIdParam, generationParams } from './params';
@@ -58,7 +58,7 @@ export const generationRoutes = [
     method: 'get', path: '/canvases/:id/ai/generations/:generationId', operationId: 'getGeneration', tags, auth: 'bearer',
     summary: 'Status, counts, token usage and error of a generation (viewer)',
     params: generationParams,
-    responses: { 200: '`{generation: {id, canvasId, userId, status, blockCount, truncated, usage, error, attempts, createdAt, startedAt, completedAt, undoneAt}}`' },
+    responses: { 200: { description: 'The generation', schema: generationResponse } },
     errors: [404],
     handler: async ({ user, params }, ctx) => ({ generation: toGenerationView(await findGeneration(ctx, user, params)) }),
   }),

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { decodeCursor, idKey, pageOf } from '../../lib/pagination';
 import { toHitlView } from '../../models/hitl-repository';
+import { approvalListResponse, approvalView } from '../openapi/response-schemas';
 import { defineRoute } from '../route';
 import { approvalIdParam } from './params';
 
@@ -12,7 +13,6 @@ export const hitlListQuerySchema = z.strictObject({
   cursor: z.string().min(1).max(500).optional(),
 });
 
-const hitlView = '`{id, sessionId, toolName, parameters, reason, status (pending|approved|rejected|timeout), expiresAt, decidedAt, decidedBy, decisionReason (user|timeout|cancelled; null while pending), createdAt}`';
 const tags = ['approvals'];
 
 /**
@@ -25,7 +25,7 @@ export const hitlRoutes = [
     method: 'get', path: '/hitl/requests', operationId: 'listApprovalRequests', tags, auth: 'bearer',
     summary: "The caller's own approval requests, newest first (e.g. `?status=pending`)",
     query: hitlListQuerySchema,
-    responses: { 200: `\`{requests: [${hitlView.slice(1, -1)}], nextCursor?}\`, newest first; \`nextCursor\` (present when older requests follow) goes back as \`?cursor\`` },
+    responses: { 200: { description: 'The requests, newest first; `nextCursor` (present when older requests follow) goes back as `?cursor`', schema: approvalListResponse } },
     handler: async ({ user, query }, ctx) => {
       const beforeId = query.cursor ? decodeCursor(query.cursor, idKey) : undefined;
       const rows = await ctx.repos.hitl.listForUser(user.id, { status: query.status, limit: query.limit + 1, beforeId });
@@ -39,7 +39,7 @@ export const hitlRoutes = [
     method: 'get', path: '/hitl/requests/:id', operationId: 'getApprovalRequest', tags, auth: 'bearer',
     summary: 'An approval request (its requester only)',
     params: approvalIdParam,
-    responses: { 200: hitlView },
+    responses: { 200: { description: 'The request', schema: approvalView } },
     errors: [404],
     handler: async ({ user, params }, ctx) => toHitlView(await ctx.approvals.get(user.id, params.id)),
   }),
@@ -48,7 +48,7 @@ export const hitlRoutes = [
     method: 'put', path: '/hitl/requests/:id/approve', operationId: 'approveRequest', tags, auth: 'bearer',
     summary: 'Approve a pending tool call',
     params: approvalIdParam,
-    responses: { 200: hitlView },
+    responses: { 200: { description: 'The decided request', schema: approvalView } },
     errors: [404, 409],
     handler: async ({ user, params }, ctx) => toHitlView(await ctx.approvals.decide(user.id, params.id, true, 'http')),
   }),
@@ -57,7 +57,7 @@ export const hitlRoutes = [
     method: 'put', path: '/hitl/requests/:id/reject', operationId: 'rejectRequest', tags, auth: 'bearer',
     summary: 'Reject a pending tool call',
     params: approvalIdParam,
-    responses: { 200: hitlView },
+    responses: { 200: { description: 'The decided request', schema: approvalView } },
     errors: [404, 409],
     handler: async ({ user, params }, ctx) => toHitlView(await ctx.approvals.decide(user.id, params.id, false, 'http')),
   }),

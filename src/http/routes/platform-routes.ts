@@ -2,7 +2,7 @@ import { QUEUE_NAMES } from '../../../config';
 import { embedSchema } from '../../schemas/api';
 import { requestEmbedding } from '../../queues/embeddings';
 import { isAdminRequest } from '../admin';
-import { embedResponse } from '../openapi/response-schemas';
+import { embedResponse, metricsJsonResponse, metricsSummaryResponse } from '../openapi/response-schemas';
 import { defineRoute } from '../route';
 import { usageLimiter } from './shared';
 
@@ -33,7 +33,7 @@ export const platformRoutes = [
     method: 'get', path: '/metrics/summary', operationId: 'getMetricsSummary', tags: ['operations'], auth: 'bearer',
     summary: 'Queue counts, tokens and cost by model, cost of the last 24 h',
     description: "A user sees their own usage (`scope: user`); an admin sees everyone's (`scope: all`).",
-    responses: { 200: '`{scope, queues: {<queue>: {waiting, active, delayed, failed, completed}}, usage: {byModel: [...], last24h: {costUsd, calls}}}`' },
+    responses: { 200: { description: 'Queue counts and usage', schema: metricsSummaryResponse } },
     handler: async ({ user }, ctx) => {
       const admin = await ctx.admin.directory.isAdmin(user.id);
       const [usage, queues] = await Promise.all([
@@ -56,7 +56,7 @@ export const platformRoutes = [
       "The dashboard's credentials: HTTP Basic `ADMIN_USER`/`ADMIN_PASSWORD`, or the Bearer token of an admin. 401 without credentials, 403 with " +
       'credentials that are not an admin\'s. Answers `[{name, help, type, values: [{labels, value}]}]` (histogram values carry `metricName`, ' +
       'e.g. `…_bucket`, `…_sum`, `…_count`).',
-    responses: { 200: '`[{name, help, type, values: [{labels, value, metricName?}]}]`' },
+    responses: { 200: { description: 'The metrics', schema: metricsJsonResponse } },
     errors: [401, 403],
     handler: async ({ req, res }, ctx) => {
       if (!(await isAdminRequest(req, ctx.admin, ctx.tokens))) {

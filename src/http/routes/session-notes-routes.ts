@@ -3,7 +3,7 @@ import { SessionLifecycle } from '../../assistant/session-lifecycle';
 import { notFound } from '../../lib/errors';
 import { RateLimiter } from '../../lib/rate-limiter';
 import type { ApiContext } from '../context';
-import { sessionStatusResponse } from '../openapi/response-schemas';
+import { sessionDocumentationResponse, sessionStatusResponse } from '../openapi/response-schemas';
 import { defineRoute, perContext } from '../route';
 import { sessionIdParam } from './params';
 
@@ -84,7 +84,7 @@ export const sessionNotesRoutes = [
     method: 'get', path: '/chat/sessions/:id/documentation', operationId: 'getSessionDocumentation', tags, auth: 'bearer',
     summary: "A resolved session's ticket notes",
     params: sessionIdParam,
-    responses: { 200: '`{sessionId, status, documentationStatus (pending|ready|failed), documentation}`' },
+    responses: { 200: { description: 'The notes and their state (`documentation` is null until ready)', schema: sessionDocumentationResponse } },
     errors: [404],
     handler: async ({ user, params }, ctx) => {
       const session = await documented(ctx, user.id, params.id);

@@ -42,7 +42,7 @@ async function main(base: string): Promise<Record<string, unknown>> {
   out.generationRecord = await client.generations.getGeneration(canvasId, events.at(-1)?.data.generationId);
   out.blocks = (await client.blocks.listBlocks(canvasId)).blocks.map((b) => b.content);
 
-  const chat = (await client.chat.chat('Hello from TypeScript')) as { sessionId: string; response: string };
+  const chat = await client.chat.chat('Hello from TypeScript');
   out.chat = chat;
   const chatEvents: Array<{ event: string; data: unknown }> = [];
   for await (const event of await client.chat.chatStream('And a stream', { sessionId: chat.sessionId })) chatEvents.push({ event: event.event, data: event.data });
@@ -71,10 +71,8 @@ async function main(base: string): Promise<Record<string, unknown>> {
 
   // A chatflow: chat (JSON) twice in one session, then streamed.
   const chatflow = (await client.flows.create('chatflow', 'TS helper', { systemPrompt: 'You are terse.' })).flow;
-  // The chat answers are documented in words only (no schema), so they are `unknown` here.
-  type Turn = { sessionId: string; response: string };
-  const reply = (await client.flows.chat(chatflow.id, 'Hi flow')) as Turn;
-  const second = (await client.flows.chat(chatflow.id, 'Again', { sessionId: reply.sessionId })) as Turn;
+  const reply = await client.flows.chat(chatflow.id, 'Hi flow');
+  const second = await client.flows.chat(chatflow.id, 'Again', { sessionId: reply.sessionId });
   const streamed: string[] = [];
   for await (const event of await client.flows.chatWithFlowStream(chatflow.id, 'Stream it', { sessionId: reply.sessionId })) streamed.push(event.event);
   out.flowChat = { response: reply.response, sameSession: second.sessionId === reply.sessionId, streamed };
