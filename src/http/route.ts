@@ -87,6 +87,7 @@ export interface RouteSpec<
   A extends Auth,
   R extends Partial<Record<number, ApiResponse>>,
   Out = unknown,
+  Ctx = ApiContext,
 > extends Omit<ApiOperation, 'operationId' | 'params' | 'query' | 'body' | 'headers' | 'auth' | 'responses'> {
   operationId: Id;
   auth: A;
@@ -99,9 +100,12 @@ export interface RouteSpec<
    * Runs once per app when the route is mounted, for what must exist before the first request
    * (e.g. listening for a queue's completions before the first job is enqueued).
    */
-  onMount?: (ctx: ApiContext) => void;
-  /** Returns the response body, or `undefined` once it answered through `res` (or for a 204). */
-  handler: (input: RouteInput<P, Q, B, H, A>, ctx: ApiContext) => Out;
+  onMount?: (ctx: Ctx) => void;
+  /**
+   * Returns the response body, or `undefined` once it answered through `res` (or for a 204).
+   * `ctx` is the module's port (`routesWith<Ports>()`): only the services the route may reach.
+   */
+  handler: (input: RouteInput<P, Q, B, H, A>, ctx: Ctx) => Out;
 }
 
 /** A declared route, its types kept (for `api-types.ts`). */
@@ -114,11 +118,16 @@ export type Route<
   A extends Auth = Auth,
   R extends Partial<Record<number, ApiResponse>> = Partial<Record<number, ApiResponse>>,
   Out = unknown,
-> = RouteSpec<Id, P, Q, B, H, A, R, Out>;
+  Ctx = ApiContext,
+> = RouteSpec<Id, P, Q, B, H, A, R, Out, Ctx>;
 
-/** Any declared route, for lists and for mounting. */
+/**
+ * Any declared route, for lists and for mounting. Its context is the full `ApiContext`: a route
+ * declared on a port fits only when `ApiContext` is assignable to that port (the handler's `ctx` is
+ * contravariant), so mounting with the full context is checked, not cast.
+ */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type AnyRoute = Route<string, any, any, any, any, any, any, any>;
+export type AnyRoute = Route<string, any, any, any, any, any, any, any, ApiContext>;
 
 /**
  * Declares one route. The generic parameters are inferred from the declaration, so the handler's
@@ -136,6 +145,29 @@ export function defineRoute<
 >(spec: RouteSpec<Id, P, Q, B, H, A, R, Out>): Route<Id, P, Q, B, H, A, R, Out> {
   return spec as Route<Id, P, Q, B, H, A, R, Out>;
 }
+
+/**
+ * `defineRoute` for one module's PORT: the narrow part of `ApiContext` its handlers may reach
+ * (issue 10, decision 0149). `const route = routesWith<BlockPorts>()` declares every route of the
+ * module; the handler's `ctx` (and `onMount`'s) is typed as `BlockPorts`, so reaching any other
+ * service fails the typecheck (see `test/types/route-ports.ts`). Mounting still passes the full
+ * `ApiContext`, which must be assignable to the port (`AnyRoute`).
+ */
+export const routesWith =
+  <Ctx>() =>
+  <
+    const Id extends string,
+    P extends Record<string, ParamSpec> = {},
+    Q extends z.ZodObject | undefined = undefined,
+    B extends z.ZodType | undefined = undefined,
+    H extends Record<string, ApiHeader> = {},
+    const A extends Auth = 'bearer',
+    const R extends Partial<Record<number, ApiResponse>> = Partial<Record<number, ApiResponse>>,
+    Out = unknown,
+  >(
+    spec: RouteSpec<Id, P, Q, B, H, A, R, Out, Ctx>,
+  ): Route<Id, P, Q, B, H, A, R, Out, Ctx> =>
+    spec;
 
 /** The one 2xx status a returned value is sent with; `undefined` when the route declares several. */
 export function successStatus(route: Pick<ApiOperation, 'responses'>): number | undefined {
@@ -221,9 +253,11 @@ export const routesRouter = (routes: readonly AnyRoute[], ctx: ApiContext): Rout
 /**
  * A value built once per API context (a limiter, an event log reader) for module-level handlers:
  * `const usage = perContext((ctx) => new UsageLimiter(...)); ... usage(ctx).take(...)`.
+ * Typed on the port it needs (`perContext((ctx: Pick<ApiContext, 'redis'>) => ...)`), keyed by the
+ * one context object every port is at run time, so modules share what they build.
  */
-export function perContext<T>(make: (ctx: ApiContext) => T): (ctx: ApiContext) => T {
-  const built = new WeakMap<ApiContext, T>();
+export function perContext<T, Ctx extends object = ApiContext>(make: (ctx: Ctx) => T): (ctx: Ctx) => T {
+  const built = new WeakMap<Ctx, T>();
   return (ctx) => {
     if (!built.has(ctx)) built.set(ctx, make(ctx));
     return built.get(ctx)!;

@@ -19,9 +19,15 @@ import {
   localAgentListResponse,
   localAgentView,
 } from '../openapi/response-schemas';
-import { defineRoute } from '../route';
+import { routesWith } from '../route';
 import { agentIdParam } from './params';
-import { usageLimiter } from './shared';
+import { usageLimiter, type UsagePorts } from './shared';
+import type { ApiContext } from '../context';
+import type { Repositories } from '../../models';
+
+/** The agent routes' port: the agent service and the agents repository (plus the usage limits). */
+export type AgentPorts = Pick<ApiContext, 'agents'> & { repos: Pick<Repositories, 'agents'> } & UsagePorts;
+const route = routesWith<AgentPorts>();
 
 /** `GET /agents/local` and `/agents/cloud`: `?limit` 1–200 (default 50), `?cursor`. */
 export const agentsPageQuerySchema = pageQuerySchema(50);
@@ -48,7 +54,7 @@ function agentKindRoutes<const K extends 'local' | 'cloud', const N extends 'Loc
   },
 ) {
   return [
-    defineRoute({
+    route({
       method: 'get', path: `/agents/${kind}`, operationId: `list${docs.Name}Agents`, tags, auth: 'bearer',
       summary: docs.list.summary,
       query: agentsPageQuerySchema,
@@ -61,7 +67,7 @@ function agentKindRoutes<const K extends 'local' | 'cloud', const N extends 'Loc
         return { agents: page.items.map((agent) => toAgentView({ kind, agent } as AgentRef)), nextCursor: page.nextCursor };
       },
     }),
-    defineRoute({
+    route({
       method: 'post', path: `/agents/${kind}`, operationId: `create${docs.Name}Agent`, tags, auth: 'bearer',
       summary: docs.create.summary,
       description: docs.create.description,
@@ -71,7 +77,7 @@ function agentKindRoutes<const K extends 'local' | 'cloud', const N extends 'Loc
       errors: [403],
       handler: async ({ user, body }, ctx) => toAgentView(await ctx.agents.create(kind, user.id, body as never)),
     }),
-    defineRoute({
+    route({
       method: 'get', path: `/agents/${kind}/:id`, operationId: `get${docs.Name}Agent`, tags, auth: 'bearer',
       summary: docs.get,
       params: agentIdParam,
@@ -83,7 +89,7 @@ function agentKindRoutes<const K extends 'local' | 'cloud', const N extends 'Loc
         return toAgentView({ kind, agent } as AgentRef);
       },
     }),
-    defineRoute({
+    route({
       method: 'put', path: `/agents/${kind}/:id`, operationId: `update${docs.Name}Agent`, tags, auth: 'bearer',
       summary: docs.update.summary,
       description: docs.update.description,
@@ -94,7 +100,7 @@ function agentKindRoutes<const K extends 'local' | 'cloud', const N extends 'Loc
       errors: [403, 404],
       handler: async ({ user, params, body }, ctx) => toAgentView(await ctx.agents.update(kind, user.id, params.id, body as never)),
     }),
-    defineRoute({
+    route({
       method: 'delete', path: `/agents/${kind}/:id`, operationId: `delete${docs.Name}Agent`, tags, auth: 'bearer',
       summary: docs.remove,
       params: agentIdParam,
@@ -113,14 +119,14 @@ function agentKindRoutes<const K extends 'local' | 'cloud', const N extends 'Loc
  * Creating or enabling past the plan's limit answers 403 `tier_limit`.
  */
 export const agentRoutes = [
-  defineRoute({
+  route({
     method: 'get', path: '/agents/catalog', operationId: 'getAgentCatalog', tags, auth: 'bearer',
     summary: 'The agent types, each with the JSON Schema of its config',
     responses: { 200: { description: 'The catalog', schema: agentCatalogResponse } },
     handler: () => ({ agents: agentCatalog() }),
   }),
 
-  defineRoute({
+  route({
     method: 'get', path: '/agents/runs', operationId: 'listAgentRuns', tags, auth: 'bearer',
     summary: "The caller's agent runs, newest first, a page at a time (optionally of one agent)",
     query: listRunsQuerySchema,
@@ -189,7 +195,7 @@ export const agentRoutes = [
     remove: 'Delete a cloud agent',
   }),
 
-  defineRoute({
+  route({
     method: 'post', path: '/agents/:id/run', operationId: 'runAgent', tags, auth: 'bearer',
     summary: 'Queue a manual run of a local or cloud agent',
     description:

@@ -4,16 +4,23 @@ import { publicUser } from '../../auth/auth-service';
 import { AppError, notFound } from '../../lib/errors';
 import { loginSchema, refreshSchema, registerSchema } from '../../schemas/api';
 import { authSessionResponse, meResponse } from '../openapi/response-schemas';
-import { defineRoute, perContext } from '../route';
+import { routesWith, perContext } from '../route';
+import type { ApiContext } from '../context';
+import type { Repositories } from '../../models';
+import type { Config } from '../../../config';
+
+/** The auth routes' port: the auth service, the admin directory, the users repository, Redis for the login throttle. */
+export type AuthPorts = Pick<ApiContext, 'auth' | 'admin' | 'redis'> & { config: Pick<Config, 'auth' | 'redis' | 'tiers'>; repos: Pick<Repositories, 'users'> };
+const route = routesWith<AuthPorts>();
 
 // Login and registration cost argon2 time and guess passwords: limited before any hashing (0067).
-const throttle = perContext((ctx) => new LoginThrottle(ctx.redis, ctx.config.redis.keyPrefix, ctx.config.auth));
+const throttle = perContext((ctx: AuthPorts) => new LoginThrottle(ctx.redis, ctx.config.redis.keyPrefix, ctx.config.auth));
 const clientIp = (req: Request) => req.ip ?? req.socket.remoteAddress ?? 'unknown';
 const tags = ['auth'];
 
 /** `/auth/register`, `/auth/login`, `/auth/refresh`, `/auth/logout`, `/me`. */
 export const authRoutes = [
-  defineRoute({
+  route({
     method: 'post', path: '/auth/register', operationId: 'register', tags, auth: 'public',
     summary: 'Create an account and sign in',
     body: registerSchema,
@@ -25,7 +32,7 @@ export const authRoutes = [
     },
   }),
 
-  defineRoute({
+  route({
     method: 'post', path: '/auth/login', operationId: 'login', tags, auth: 'public',
     summary: 'Sign in with email and password',
     body: loginSchema,
@@ -45,7 +52,7 @@ export const authRoutes = [
     },
   }),
 
-  defineRoute({
+  route({
     method: 'post', path: '/auth/refresh', operationId: 'refreshTokens', tags, auth: 'public',
     summary: 'Exchange a refresh token for a new pair',
     description: 'Refresh tokens rotate: each is single use, and presenting a used one revokes its whole family.',
@@ -56,7 +63,7 @@ export const authRoutes = [
   }),
 
   // The refresh token is the credential: a client whose access token already expired can still sign out.
-  defineRoute({
+  route({
     method: 'post', path: '/auth/logout', operationId: 'logout', tags, auth: 'public',
     summary: 'Sign out a session',
     description:
@@ -68,7 +75,7 @@ export const authRoutes = [
     },
   }),
 
-  defineRoute({
+  route({
     method: 'get', path: '/me', operationId: 'getMe', tags, auth: 'bearer',
     summary: 'The caller, with their tier limits',
     responses: { 200: { description: 'The user', schema: meResponse } },

@@ -4,8 +4,15 @@ import { CanvasFullError, PlacementError } from '../../models/blocks-repository'
 import { createBlockSchema, parseBlockContent, updateBlockSchema } from '../../schemas/blocks';
 import { canvasAccess } from '../middleware/canvas-access';
 import { blockListResponse, blockResponse } from '../openapi/response-schemas';
-import { defineRoute } from '../route';
+import { routesWith } from '../route';
 import { blockParams, canvasIdParam } from './params';
+import type { ApiContext } from '../context';
+import type { Repositories } from '../../models';
+import type { Config } from '../../../config';
+
+/** The block routes' port: the blocks and canvases repositories, the canvas event emitter, the canvas limits. */
+export type BlockPorts = { repos: Pick<Repositories, 'blocks' | 'canvases'>; canvasEvents: Pick<ApiContext['canvasEvents'], 'emit' | 'emitReranked'>; config: Pick<Config, 'canvas'> };
+const route = routesWith<BlockPorts>();
 
 export const blocksPageQuerySchema = pageQuerySchema(200);
 
@@ -39,7 +46,7 @@ const tags = ['blocks'];
 /** Blocks of a canvas; every mutation is broadcast to the canvas room. */
 export const blockRoutes = [
   // Rank order, in pages (SPEC §9): `?limit` ≤ 200 (default 200), `?cursor` = the last page's `nextCursor`.
-  defineRoute({
+  route({
     method: 'get', path: '/canvases/:id/blocks', operationId: 'listBlocks', tags, auth: 'bearer',
     summary: "A canvas's blocks, ordered by rank (viewer), in pages",
     description: '`?limit` 1–200 (default 200); `nextCursor` is null on the last page, else pass it as `?cursor` for the next (a foreign cursor is 400 `invalid_cursor`).',
@@ -56,7 +63,7 @@ export const blockRoutes = [
     },
   }),
 
-  defineRoute({
+  route({
     method: 'post', path: '/canvases/:id/blocks', operationId: 'createBlock', tags, auth: 'bearer',
     summary: 'Add a block (editor); broadcast to the room as `block_added`',
     description: 'Placed after `afterId` and/or before `beforeId` (an unknown or misordered neighbour is 400 `invalid_placement`); at the end without either. Content is at most 20,000 characters as JSON.',
@@ -79,7 +86,7 @@ export const blockRoutes = [
     },
   }),
 
-  defineRoute({
+  route({
     method: 'patch', path: '/canvases/:id/blocks/:blockId', operationId: 'updateBlock', tags, auth: 'bearer',
     summary: 'Change content and/or move a block (editor); broadcast as `block_updated`',
     description: "At least one of `content`, `afterId`, `beforeId`. `content` is checked against the block's stored type (its schema is that of `createBlock`'s `content` for the type).",
@@ -115,7 +122,7 @@ export const blockRoutes = [
     },
   }),
 
-  defineRoute({
+  route({
     method: 'delete', path: '/canvases/:id/blocks/:blockId', operationId: 'deleteBlock', tags, auth: 'bearer',
     summary: 'Delete a block (editor); broadcast as `block_deleted`',
     params: blockParams,

@@ -3,8 +3,18 @@ import { decodeCursor, idKey, MAX_PAGE_SIZE, pageOf, pageQuerySchema } from '../
 import { addMemberSchema, createCanvasSchema, updateCanvasSchema } from '../../schemas/api';
 import { canvasAccess } from '../middleware/canvas-access';
 import { auditListResponse, canvasListResponse, canvasResponse, canvasWithMembersResponse, memberResponse, membersResponse } from '../openapi/response-schemas';
-import { defineRoute } from '../route';
+import { routesWith } from '../route';
 import { canvasIdParam } from './params';
+import type { ApiContext } from '../context';
+import type { Repositories } from '../../models';
+
+/** The canvas routes' port: the canvases, users and audit repositories; `generations` and `canvasEvents` only to delete a canvas. */
+export type CanvasPorts = {
+  repos: Pick<Repositories, 'canvases' | 'users' | 'audit'>;
+  generations: Pick<ApiContext['generations'], 'deleteCanvas'>;
+  canvasEvents: Pick<ApiContext['canvasEvents'], 'forget'>;
+};
+const route = routesWith<CanvasPorts>();
 
 /** `GET /canvases/:id/audit`: `?limit` 1–200 (default 50), `?cursor`. */
 export const auditPageQuerySchema = pageQuerySchema(50);
@@ -17,7 +27,7 @@ const tags = ['canvases'];
 
 /** Canvases, members and the audit trail, declared once (see `../route.ts`). */
 export const canvasRoutes = [
-  defineRoute({
+  route({
     method: 'post', path: '/canvases', operationId: 'createCanvas', tags, auth: 'bearer',
     summary: 'Create a canvas (the caller becomes its owner)',
     body: createCanvasSchema,
@@ -25,7 +35,7 @@ export const canvasRoutes = [
     handler: async ({ user, body }, ctx) => ({ canvas: await ctx.repos.canvases.create(user.id, body.title) }),
   }),
 
-  defineRoute({
+  route({
     method: 'get', path: '/canvases', operationId: 'listCanvases', tags, auth: 'bearer',
     summary: 'Canvases the caller is a member of, newest first, in pages',
     description: '`?limit` 1–200 (default 50); pass `nextCursor` as `?cursor` for older canvases (null on the last page).',
@@ -40,7 +50,7 @@ export const canvasRoutes = [
     },
   }),
 
-  defineRoute({
+  route({
     method: 'get', path: '/canvases/:id', operationId: 'getCanvas', tags, auth: 'bearer',
     summary: 'A canvas and its members (viewer)',
     description: 'At most 200 members, in the order they joined; `membersNextCursor` (null when that is all) goes as `?cursor` to `GET /canvases/:id/members` for the rest.',
@@ -58,7 +68,7 @@ export const canvasRoutes = [
     },
   }),
 
-  defineRoute({
+  route({
     method: 'patch', path: '/canvases/:id', operationId: 'updateCanvas', tags, auth: 'bearer',
     summary: 'Rename a canvas (editor)',
     params: canvasIdParam,
@@ -73,7 +83,7 @@ export const canvasRoutes = [
     },
   }),
 
-  defineRoute({
+  route({
     method: 'delete', path: '/canvases/:id', operationId: 'deleteCanvas', tags, auth: 'bearer',
     summary: 'Delete a canvas and its blocks (owner)',
     params: canvasIdParam,
@@ -86,7 +96,7 @@ export const canvasRoutes = [
     },
   }),
 
-  defineRoute({
+  route({
     method: 'post', path: '/canvases/:id/members', operationId: 'setCanvasMember', tags, auth: 'bearer',
     summary: 'Add a member or change their role (owner)',
     description: 'The user must already have an account (else 404 `user_not_found`). Owners cannot change their own role.',
@@ -108,7 +118,7 @@ export const canvasRoutes = [
     },
   }),
 
-  defineRoute({
+  route({
     method: 'get', path: '/canvases/:id/members', operationId: 'listCanvasMembers', tags, auth: 'bearer',
     summary: "A canvas's members (viewer), in the order they joined (the owner first), in pages",
     description: '`?limit` 1–200 (default 200); pass `nextCursor` as `?cursor` for the next members (null on the last page; a foreign cursor is 400 `invalid_cursor`).',
@@ -127,7 +137,7 @@ export const canvasRoutes = [
     },
   }),
 
-  defineRoute({
+  route({
     method: 'get', path: '/canvases/:id/audit', operationId: 'listCanvasAudit', tags, auth: 'bearer',
     summary: "A canvas's audit rows (owner), newest first, in pages",
     description: '`?limit` 1–200 (default 50); pass `nextCursor` as `?cursor` for older rows (null on the last page).',

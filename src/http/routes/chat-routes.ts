@@ -6,9 +6,14 @@ import { decodeCursor, encodeCursor, pageQuerySchema } from '../../lib/paginatio
 import { toChatMessageView, toChatSessionView } from '../../models/chat-repository';
 import type { ApiContext } from '../context';
 import { chatCancelResponse, chatHistoryResponse, chatSessionListResponse, chatSessionResponse, chatTurnResponse } from '../openapi/response-schemas';
-import { defineRoute } from '../route';
+import { routesWith } from '../route';
 import { sessionIdParam } from './params';
-import { usageLimiter } from './shared';
+import { usageLimiter, type UsagePorts } from './shared';
+import type { Repositories } from '../../models';
+
+/** The chat routes' port: the chat service and its cancels, the chat repository, the stream door and sources (plus the usage limits). */
+export type ChatPorts = Pick<ApiContext, 'chat' | 'chatCancels' | 'streams' | 'sources'> & { repos: Pick<Repositories, 'chat'> } & UsagePorts;
+const route = routesWith<ChatPorts>();
 
 /** `GET /chat/sessions`: `?limit` (1–200, default 50) and the opaque `?cursor` of the previous page. */
 export const chatSessionsQuerySchema = z.strictObject({
@@ -42,11 +47,11 @@ const sessionCursor = {
 
 const tags = ['assistant'];
 
-const startTurn = (ctx: ApiContext, userId: string, body: z.output<typeof chatBodySchema>) =>
+const startTurn = (ctx: ChatPorts, userId: string, body: z.output<typeof chatBodySchema>) =>
   ctx.chat.start({ userId, message: body.message, sessionId: body.sessionId, deviceId: body.deviceId, tools: body.tools, model: body.config });
 
 /** The caller's session; someone else's answers exactly like a missing one (0014). */
-async function ownedSession(ctx: ApiContext, userId: string, id: string) {
+async function ownedSession(ctx: ChatPorts, userId: string, id: string) {
   const session = await ctx.repos.chat.findOwned(userId, id);
   if (!session) throw notFound('Chat session');
   return session;
@@ -54,7 +59,7 @@ async function ownedSession(ctx: ApiContext, userId: string, id: string) {
 
 /** Assistant chat: one turn as JSON or as SSE, a session's history, deleting a session. */
 export const chatRoutes = [
-  defineRoute({
+  route({
     method: 'post', path: '/chat', operationId: 'chat', tags, auth: 'bearer',
     summary: 'One assistant turn, answered as JSON when it ends',
     description:
@@ -82,7 +87,7 @@ export const chatRoutes = [
     },
   }),
 
-  defineRoute({
+  route({
     method: 'post', path: '/chat/stream', operationId: 'chatStream', tags, auth: 'bearer',
     summary: 'One assistant turn, streamed as server-sent events',
     body: chatBodySchema,
@@ -105,7 +110,7 @@ export const chatRoutes = [
     },
   }),
 
-  defineRoute({
+  route({
     method: 'get', path: '/chat/sessions', operationId: 'listChatSessions', tags, auth: 'bearer',
     summary: "The caller's chat sessions, most recently active first",
     query: chatSessionsQuerySchema,
@@ -118,7 +123,7 @@ export const chatRoutes = [
     },
   }),
 
-  defineRoute({
+  route({
     method: 'get', path: '/chat/sessions/:id', operationId: 'getChatSession', tags, auth: 'bearer',
     summary: 'One session (its owner only)',
     params: sessionIdParam,
@@ -127,7 +132,7 @@ export const chatRoutes = [
     handler: async ({ user, params }, ctx) => ({ session: toChatSessionView(await ownedSession(ctx, user.id, params.id)) }),
   }),
 
-  defineRoute({
+  route({
     method: 'get', path: '/chat/sessions/:id/history', operationId: 'getChatHistory', tags, auth: 'bearer',
     summary: "A session's messages (its owner only), in pages from the newest back",
     description:
@@ -150,7 +155,7 @@ export const chatRoutes = [
   }),
 
   // SPEC §11: stops the session's running turn, from any node; 202 while one runs, else 409 not_running.
-  defineRoute({
+  route({
     method: 'post', path: '/chat/sessions/:id/cancel', operationId: 'cancelChatTurn', tags, auth: 'bearer',
     summary: "Stop the session's running turn (its owner only), from any API node",
     description:
@@ -163,7 +168,7 @@ export const chatRoutes = [
     handler: ({ user, params }, ctx) => ctx.chatCancels.cancel(user.id, params.id),
   }),
 
-  defineRoute({
+  route({
     method: 'delete', path: '/chat/sessions/:id', operationId: 'deleteChatSession', tags, auth: 'bearer',
     summary: 'Delete a session and its history',
     params: sessionIdParam,

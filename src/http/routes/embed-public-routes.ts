@@ -6,8 +6,14 @@ import { RateLimiter } from '../../lib/rate-limiter';
 import type { FlowEmbedRow } from '../../models/schema';
 import type { ApiContext } from '../context';
 import { rejectNulCharacters } from '../middleware/reject-nul';
-import { defineRoute, mountRoutes } from '../route';
-import { answerChatTurnAsJson, CHAT_JSON_RESPONSE, CHAT_SSE_RESPONSE, streamChatTurn, type ChatTurnStarter } from './flow-chat-routes';
+import { routesWith, mountRoutes } from '../route';
+import { answerChatTurnAsJson, CHAT_JSON_RESPONSE, CHAT_SSE_RESPONSE, streamChatTurn, type ChatTurnPorts, type ChatTurnStarter } from './flow-chat-routes';
+import type { Repositories } from '../../models';
+import type { Config } from '../../../config';
+
+/** The public embed chat's port: chatflow turns, the flows repository, Redis for the embed limits. */
+export type EmbedPublicPorts = ChatTurnPorts & Pick<ApiContext, 'flowChats' | 'redis'> & { config: Pick<Config, 'embeds' | 'redis'>; repos: Pick<Repositories, 'flows'> };
+const route = routesWith<EmbedPublicPorts>();
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -19,13 +25,13 @@ declare module 'express-serve-static-core' {
 const originNotAllowed = () => new AppError(403, 'origin_not_allowed', 'This embed may not be used from this site');
 
 /** Per API context: the windows of the per-token and per-IP limits. */
-const limiters = new WeakMap<ApiContext, RateLimiter>();
+const limiters = new WeakMap<EmbedPublicPorts, RateLimiter>();
 
 /**
  * The body (400) first, then the token (unknown or revoked: 404), the limits per token and per
  * client IP (`EMBED_RATE_LIMIT_PER_MINUTE`, 429 with Retry-After), and the embed's chatflow.
  */
-async function embedTurn(ctx: ApiContext, req: Request, body: () => FlowChatBody): Promise<{ body: FlowChatBody; embed: FlowEmbedRow; starter: ChatTurnStarter }> {
+async function embedTurn(ctx: EmbedPublicPorts, req: Request, body: () => FlowChatBody): Promise<{ body: FlowChatBody; embed: FlowEmbedRow; starter: ChatTurnStarter }> {
   const checked = body();
   const embed = req.embed;
   if (!embed) throw notFound('Embed');
@@ -52,7 +58,7 @@ const tags = ['flows'];
 
 /** The public chat of a chatflow's embed (SPEC §13, decision 0121), declared once (see `../route.ts`). */
 export const embedPublicRoutes = [
-  defineRoute({
+  route({
     method: 'post', path: '/embed/public/:embedToken/chat', operationId: 'embedChat', tags, auth: 'public',
     summary: "One turn of an embed's chatflow, as JSON (public, origin-checked)",
     description: PUBLIC_CHAT,
@@ -66,7 +72,7 @@ export const embedPublicRoutes = [
     },
   }),
 
-  defineRoute({
+  route({
     method: 'post', path: '/embed/public/:embedToken/chat/stream', operationId: 'embedChatStream', tags, auth: 'public',
     summary: "One turn of an embed's chatflow, as server-sent events (public, origin-checked)",
     description: PUBLIC_CHAT,

@@ -9,8 +9,16 @@ import { uuidParam } from '../../schemas/api';
 import type { ApiContext } from '../context';
 import type { AuthUser } from '../middleware/authenticate';
 import { chatTurnResponse } from '../openapi/response-schemas';
-import { defineRoute } from '../route';
+import { routesWith } from '../route';
 import { flowIdParam } from './flow-routes';
+import type { UsagePorts } from './shared';
+import type { Repositories } from '../../models';
+
+/** What a chatflow turn answered as JSON or SSE needs: the stream door and the chat turn sources. */
+export type ChatTurnPorts = Pick<ApiContext, 'streams' | 'sources'>;
+/** The owner's chatflow routes' port: flows, chatflow turns, the embeds repository (plus the usage limits). */
+export type FlowChatPorts = ChatTurnPorts & Pick<ApiContext, 'flows' | 'flowChats'> & { repos: Pick<Repositories, 'embeds'> } & UsagePorts;
+const route = routesWith<FlowChatPorts>();
 
 /** Starts one turn of a chatflow for whoever may: the owner here, an embed's visitors there. */
 export interface ChatTurnStarter {
@@ -22,7 +30,7 @@ export interface ChatTurnStarter {
  * One chatflow turn answered as JSON when it ends: `{sessionId, response, usage}` (a cancelled turn
  * adds `cancelled: true`); an `error` event becomes its status and code.
  */
-export async function answerChatTurnAsJson(ctx: ApiContext, res: Response, starter: ChatTurnStarter, body: FlowChatBody): Promise<void> {
+export async function answerChatTurnAsJson(ctx: ChatTurnPorts, res: Response, starter: ChatTurnStarter, body: FlowChatBody): Promise<void> {
   const turn = await starter.start(body);
   const controller = new AbortController();
   res.on('close', () => controller.abort());
@@ -41,7 +49,7 @@ export async function answerChatTurnAsJson(ctx: ApiContext, res: Response, start
  * `final {sessionId, response, usage}`, `error {code, message}` or `cancelled`. `streamOwner` is
  * whose stream cap it counts against.
  */
-export async function streamChatTurn(ctx: ApiContext, req: Request, res: Response, starter: ChatTurnStarter, body: FlowChatBody, streamOwner: string): Promise<void> {
+export async function streamChatTurn(ctx: ChatTurnPorts, req: Request, res: Response, starter: ChatTurnStarter, body: FlowChatBody, streamOwner: string): Promise<void> {
   await ctx.streams.serve(req, res, {
     userId: streamOwner,
     context: {},
@@ -71,25 +79,25 @@ const embedParams = { ...flowIdParam, embedId: { schema: uuidParam, description:
 const tags = ['flows'];
 
 /** One per-tier chat limiter per API context (a Redis command is defined once per connection). */
-const limiters = new WeakMap<ApiContext, UsageLimiter>();
-const takeChat = (ctx: ApiContext, user: AuthUser) => {
+const limiters = new WeakMap<FlowChatPorts, UsageLimiter>();
+const takeChat = (ctx: FlowChatPorts, user: AuthUser) => {
   let limiter = limiters.get(ctx);
   if (!limiter) limiters.set(ctx, (limiter = new UsageLimiter(ctx.redis, ctx.config.redis.keyPrefix, ctx.config.usageLimits)));
   return limiter.take('chatPerMinute', user);
 };
 
 /** The caller's chatflow: another user's flow is 404 like a missing one, an agentflow 409. */
-async function ownedChatflow(ctx: ApiContext, user: AuthUser, flowId: string) {
+async function ownedChatflow(ctx: FlowChatPorts, user: AuthUser, flowId: string) {
   const flow = await ctx.flows.get(user.id, flowId);
   if (flow.type !== 'chatflow') throw flowNotChat();
   return flow;
 }
 
-const ownerStarter = (ctx: ApiContext, flow: { id: string; userId: string }): ChatTurnStarter => ({ start: (body) => ctx.flowChats.start(flow, body) });
+const ownerStarter = (ctx: FlowChatPorts, flow: { id: string; userId: string }): ChatTurnStarter => ({ start: (body) => ctx.flowChats.start(flow, body) });
 
 /** The owner's side of a chatflow (SPEC §13), declared once (see `../route.ts`): chat as JSON and SSE, and its public embeds. */
 export const flowChatRoutes = [
-  defineRoute({
+  route({
     method: 'post', path: '/flows/:id/chat', operationId: 'chatWithFlow', tags, auth: 'bearer',
     summary: 'One chatflow turn, answered as JSON when it ends',
     description: CHAT_TURN,
@@ -105,7 +113,7 @@ export const flowChatRoutes = [
     },
   }),
 
-  defineRoute({
+  route({
     method: 'post', path: '/flows/:id/chat/stream', operationId: 'chatWithFlowStream', tags, auth: 'bearer',
     summary: 'One chatflow turn, streamed as server-sent events',
     description: CHAT_TURN,
@@ -122,7 +130,7 @@ export const flowChatRoutes = [
     },
   }),
 
-  defineRoute({
+  route({
     method: 'post', path: '/flows/:id/embeds', operationId: 'createFlowEmbed', tags, auth: 'bearer',
     summary: 'A public chat widget for a chatflow, usable from the listed origins',
     description:
@@ -142,7 +150,7 @@ export const flowChatRoutes = [
     },
   }),
 
-  defineRoute({
+  route({
     method: 'get', path: '/flows/:id/embeds', operationId: 'listFlowEmbeds', tags, auth: 'bearer',
     summary: "The flow's embeds, newest first (tokens are never shown again)",
     params: flowIdParam,
@@ -154,7 +162,7 @@ export const flowChatRoutes = [
     },
   }),
 
-  defineRoute({
+  route({
     method: 'delete', path: '/flows/:id/embeds/:embedId', operationId: 'deleteFlowEmbed', tags, auth: 'bearer',
     summary: 'Revoke an embed: its token answers 404 from the next request on',
     params: embedParams,

@@ -4,8 +4,14 @@ import { pageQuerySchema } from '../../lib/pagination';
 import { toExecutionView } from '../../models/flow-executions-repository';
 import { toFlowView } from '../../models/flows-repository';
 import { uuidParam } from '../../schemas/api';
-import { defineRoute, type ParamSpec } from '../route';
+import { routesWith, type ParamSpec } from '../route';
 import { lastEventSeq } from '../sse';
+import type { ApiContext } from '../context';
+import type { Repositories } from '../../models';
+
+/** The flow routes' port: the flow and execution services, the executions repository, the stream door and sources. */
+export type FlowPorts = Pick<ApiContext, 'flows' | 'flowExecutions' | 'streams' | 'sources'> & { repos: Pick<Repositories, 'flowExecutions'> };
+const route = routesWith<FlowPorts>();
 
 /** `GET /flows`: `?limit` 1–200 (default 50), `?cursor`. */
 export const flowsPageQuerySchema = pageQuerySchema(50);
@@ -93,7 +99,7 @@ const tags = ['flows'];
 
 /** Flows CRUD (SPEC §13), declared once (see `../route.ts`): the caller's own flows only; another user's answers 404. */
 export const flowRoutes = [
-  defineRoute({
+  route({
     method: 'post', path: '/flows', operationId: 'createFlow', tags, auth: 'bearer',
     summary: 'Save a chatflow or an agentflow',
     description: DEFINITIONS,
@@ -103,7 +109,7 @@ export const flowRoutes = [
     handler: async ({ user, body }, ctx) => ({ flow: toFlowView(await ctx.flows.create(user.id, body)) }),
   }),
 
-  defineRoute({
+  route({
     method: 'get', path: '/flows', operationId: 'listFlows', tags, auth: 'bearer',
     summary: "The caller's flows, newest first, in pages",
     description: '`?limit` 1–200 (default 50); pass `nextCursor` as `?cursor` for older flows (null on the last page).',
@@ -115,7 +121,7 @@ export const flowRoutes = [
     },
   }),
 
-  defineRoute({
+  route({
     method: 'get', path: '/flows/:id', operationId: 'getFlow', tags, auth: 'bearer',
     summary: 'A flow (its owner only)',
     params: flowIdParam,
@@ -124,7 +130,7 @@ export const flowRoutes = [
     handler: async ({ user, params }, ctx) => ({ flow: toFlowView(await ctx.flows.get(user.id, params.id)) }),
   }),
 
-  defineRoute({
+  route({
     method: 'patch', path: '/flows/:id', operationId: 'updateFlow', tags, auth: 'bearer',
     summary: 'Rename a flow or replace its definition (its type never changes)',
     description: `At least one of \`name\`, \`definition\`. ${DEFINITIONS} Executions already started keep the definition they started with.`,
@@ -140,7 +146,7 @@ export const flowRoutes = [
     },
   }),
 
-  defineRoute({
+  route({
     method: 'delete', path: '/flows/:id', operationId: 'deleteFlow', tags, auth: 'bearer',
     summary: 'Delete a flow with its executions',
     params: flowIdParam,
@@ -151,7 +157,7 @@ export const flowRoutes = [
     },
   }),
 
-  defineRoute({
+  route({
     method: 'post', path: '/flows/:id/execute', operationId: 'executeFlow', tags, auth: 'bearer',
     summary: 'Execute an agentflow in the background',
     description: `${EXECUTE} Follow it at \`GET /flows/{id}/executions/{executionId}/events\` or read it at \`GET /flows/{id}/executions/{executionId}\`.`,
@@ -166,7 +172,7 @@ export const flowRoutes = [
     },
   }),
 
-  defineRoute({
+  route({
     method: 'post', path: '/flows/:id/execute/stream', operationId: 'executeFlowStream', tags, auth: 'bearer',
     summary: 'Execute an agentflow and stream its events (SSE)',
     description: `${EXECUTE} ${EVENTS} The execution goes on if the client leaves; resume at \`GET /flows/{id}/executions/{executionId}/events\` with \`Last-Event-ID\`.`,
@@ -192,7 +198,7 @@ export const flowRoutes = [
     },
   }),
 
-  defineRoute({
+  route({
     method: 'get', path: '/flows/:id/executions', operationId: 'listFlowExecutions', tags, auth: 'bearer',
     summary: "A flow's executions, newest first, in pages",
     description: '`?limit` 1–200 (default 50); pass `nextCursor` as `?cursor` for older executions (null on the last page). Nodes are left out: read one execution for them.',
@@ -207,7 +213,7 @@ export const flowRoutes = [
     },
   }),
 
-  defineRoute({
+  route({
     method: 'get', path: '/flows/:id/executions/:executionId', operationId: 'getFlowExecution', tags, auth: 'bearer',
     summary: 'An execution with the status, output, error, attempts, usage and timings of each node',
     params: executionParams,
@@ -220,7 +226,7 @@ export const flowRoutes = [
     },
   }),
 
-  defineRoute({
+  route({
     method: 'get', path: '/flows/:id/executions/:executionId/events', operationId: 'streamFlowExecutionEvents', tags, auth: 'bearer',
     summary: "An execution's events (SSE): replayed from the start or after `Last-Event-ID`, then live until the end",
     description: `${EVENTS} A finished execution replays what exists and closes.`,
@@ -240,7 +246,7 @@ export const flowRoutes = [
     },
   }),
 
-  defineRoute({
+  route({
     method: 'post', path: '/flows/:id/executions/:executionId/cancel', operationId: 'cancelFlowExecution', tags, auth: 'bearer',
     summary: 'Stop an execution (SPEC §11)',
     description: 'While queued or running: 202, the model calls of its running nodes are aborted, nodes not yet run become `cancelled`, and its stream ends with `cancelled` (replayed to resumed streams). Once ended: 409 `not_running`.',

@@ -5,9 +5,14 @@ import type { ApiContext } from '../context';
 import type { AuthUser } from '../middleware/authenticate';
 import { canvasAccess } from '../middleware/canvas-access';
 import { generationCancelResponse, generationResponse, undoResponse } from '../openapi/response-schemas';
-import { defineRoute } from '../route';
+import { routesWith } from '../route';
 import { lastEventSeq } from '../sse';
 import { canvasIdParam, generationParams } from './params';
+import type { Repositories } from '../../models';
+
+/** The generation routes' port: the generation service and its cancels, the canvases and generations repositories, the stream door and sources. */
+export type GenerationPorts = Pick<ApiContext, 'generations' | 'generationCancels' | 'streams' | 'sources'> & { repos: Pick<Repositories, 'canvases' | 'generations'> };
+const route = routesWith<GenerationPorts>();
 
 const SSE = 'Server-sent events: each message has `id:` (sequence), `event:` and JSON `data` whose `type` is the event name: `status {generationId, stage}`, `tool_output {generationId, index, block}`, `complete {generationId, blocks, truncated}`, `error {generationId, code, message}`, `cancelled {generationId}` (stopped by a cancel; terminal).';
 const tags = ['generation'];
@@ -15,7 +20,7 @@ const tags = ['generation'];
 /** What a generation stream needs: three fields, not a copy of the whole context per stream (10,000 per node). */
 
 /** The generation, if it belongs to the canvas the caller can view; else 404. */
-async function findGeneration(ctx: ApiContext, user: AuthUser, params: { id: string; generationId: string }) {
+async function findGeneration(ctx: GenerationPorts, user: AuthUser, params: { id: string; generationId: string }) {
   const { canvasId } = await canvasAccess(ctx.repos.canvases, user, params.id, 'viewer');
   const generation = await ctx.repos.generations.findOnCanvas(canvasId, params.generationId);
   if (!generation) throw notFound('Generation');
@@ -24,7 +29,7 @@ async function findGeneration(ctx: ApiContext, user: AuthUser, params: { id: str
 
 /** AI generation: start and stream, inspect, replay, cancel, undo. */
 export const generationRoutes = [
-  defineRoute({
+  route({
     method: 'post', path: '/canvases/:id/ai/generate-stream', operationId: 'generateStream', tags, auth: 'bearer',
     summary: 'Start an AI generation on a canvas and stream its events',
     description: 'Validates, applies the tier rate and concurrency limits (429 with `Retry-After`), runs the prompt guard (422 `prompt_rejected`), queues the generation and streams its events until it ends.',
@@ -54,7 +59,7 @@ export const generationRoutes = [
     },
   }),
 
-  defineRoute({
+  route({
     method: 'get', path: '/canvases/:id/ai/generations/:generationId', operationId: 'getGeneration', tags, auth: 'bearer',
     summary: 'Status, counts, token usage and error of a generation (viewer)',
     params: generationParams,
@@ -63,7 +68,7 @@ export const generationRoutes = [
     handler: async ({ user, params }, ctx) => ({ generation: toGenerationView(await findGeneration(ctx, user, params)) }),
   }),
 
-  defineRoute({
+  route({
     method: 'get', path: '/canvases/:id/ai/generations/:generationId/events', operationId: 'replayGenerationEvents', tags, auth: 'bearer',
     summary: "Replay a generation's events, then follow them live",
     description: 'From the start, or after the sequence number in `Last-Event-ID` (header) or `lastEventId` (query).',
@@ -83,7 +88,7 @@ export const generationRoutes = [
   }),
 
   // SPEC §11: the requester, or an editor/owner; 202 while queued or running, 409 once ended.
-  defineRoute({
+  route({
     method: 'post', path: '/canvases/:id/ai/generations/:generationId/cancel', operationId: 'cancelGeneration', tags, auth: 'bearer',
     summary: 'Stop a queued or running generation (its requester, or an editor/owner)',
     description:
@@ -99,7 +104,7 @@ export const generationRoutes = [
     },
   }),
 
-  defineRoute({
+  route({
     method: 'post', path: '/canvases/:id/ai/generations/:generationId/undo', operationId: 'undoGeneration', tags, auth: 'bearer',
     summary: "Delete every block of a completed generation (editor); broadcast as `generation_undone`",
     params: generationParams,

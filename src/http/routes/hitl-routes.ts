@@ -2,8 +2,14 @@ import { z } from 'zod';
 import { decodeCursor, idKey, pageOf } from '../../lib/pagination';
 import { toHitlView } from '../../models/hitl-repository';
 import { approvalListResponse, approvalView } from '../openapi/response-schemas';
-import { defineRoute } from '../route';
+import { routesWith } from '../route';
 import { approvalIdParam } from './params';
+import type { ApiContext } from '../context';
+import type { Repositories } from '../../models';
+
+/** The HITL routes' port: only the approval service and the hitl repository. */
+export type HitlPorts = Pick<ApiContext, 'approvals'> & { repos: Pick<Repositories, 'hitl'> };
+const route = routesWith<HitlPorts>();
 
 /** `GET /hitl/requests`: the caller's own approval requests, optionally by status. */
 export const hitlListQuerySchema = z.strictObject({
@@ -21,7 +27,7 @@ const tags = ['approvals'];
  */
 export const hitlRoutes = [
   // The caller's own requests (newest first), e.g. `?status=pending` for a console's approvals list.
-  defineRoute({
+  route({
     method: 'get', path: '/hitl/requests', operationId: 'listApprovalRequests', tags, auth: 'bearer',
     summary: "The caller's own approval requests, newest first (e.g. `?status=pending`)",
     query: hitlListQuerySchema,
@@ -35,7 +41,7 @@ export const hitlRoutes = [
     },
   }),
 
-  defineRoute({
+  route({
     method: 'get', path: '/hitl/requests/:id', operationId: 'getApprovalRequest', tags, auth: 'bearer',
     summary: 'An approval request (its requester only)',
     params: approvalIdParam,
@@ -44,7 +50,7 @@ export const hitlRoutes = [
     handler: async ({ user, params }, ctx) => toHitlView(await ctx.approvals.get(user.id, params.id)),
   }),
 
-  defineRoute({
+  route({
     method: 'put', path: '/hitl/requests/:id/approve', operationId: 'approveRequest', tags, auth: 'bearer',
     summary: 'Approve a pending tool call',
     params: approvalIdParam,
@@ -53,7 +59,7 @@ export const hitlRoutes = [
     handler: async ({ user, params }, ctx) => toHitlView(await ctx.approvals.decide(user.id, params.id, true, 'http')),
   }),
 
-  defineRoute({
+  route({
     method: 'put', path: '/hitl/requests/:id/reject', operationId: 'rejectRequest', tags, auth: 'bearer',
     summary: 'Reject a pending tool call',
     params: approvalIdParam,

@@ -1,5 +1,5 @@
 import { buildOpenApiDocument } from '../openapi/document';
-import { defineRoute, type AnyRoute } from '../route';
+import { routesWith, type AnyRoute } from '../route';
 import { agentRoutes } from './agent-routes';
 import { authRoutes } from './auth-routes';
 import { blockRoutes } from './block-routes';
@@ -25,7 +25,8 @@ let documentJson: string | undefined;
  */
 export const openApiJson = (): string => (documentJson ??= JSON.stringify(buildOpenApiDocument(apiRoutes)));
 
-const openApiDocumentRoute = defineRoute({
+/** Reaches no service: its port is empty. */
+const openApiDocumentRoute = routesWith<object>()({
   method: 'get', path: '/openapi.json', operationId: 'getOpenApiDocument', tags: ['operations'], auth: 'public',
   summary: 'This document (OpenAPI 3.1); an interactive reference is served at `/docs`',
   responses: { 200: 'The OpenAPI document' },

@@ -2,8 +2,12 @@ import { z } from 'zod';
 import { JOURNEY_AGENT_TYPES, JOURNEY_DATA_TYPES, MAX_ANSWER_CHARS } from '../../agents/journey-script';
 import type { ApiContext } from '../context';
 import { journeyReplyResponse, journeyViewResponse } from '../openapi/response-schemas';
-import { defineRoute } from '../route';
-import { usageLimiter } from './shared';
+import { routesWith } from '../route';
+import { usageLimiter, type UsagePorts } from './shared';
+
+/** The journey routes' port: only the journey service and the assistant queue's events (plus the usage limits). */
+export type JourneyPorts = Pick<ApiContext, 'journeys'> & { queues: Pick<ApiContext['queues'], 'events'> } & UsagePorts;
+const route = routesWith<JourneyPorts>();
 
 /** `POST /agents/journey/start`. */
 export const journeyStartSchema = z.strictObject({
@@ -24,7 +28,7 @@ const sessionParam = {
 
 const tags = ['agents'];
 // Listening before the first turn is enqueued, so no completion can slip past the first waiter.
-const listen = (ctx: ApiContext) => void ctx.queues.events('assistant');
+const listen = (ctx: JourneyPorts) => void ctx.queues.events('assistant');
 
 /**
  * The agent setup journey (decision 0027): a guided conversation that ends with a prompt template
@@ -32,7 +36,7 @@ const listen = (ctx: ApiContext) => void ctx.queues.events('assistant');
  * never read as an agent id.
  */
 export const journeyRoutes = [
-  defineRoute({
+  route({
     method: 'post', path: '/agents/journey/start', operationId: 'startAgentJourney', tags, auth: 'bearer',
     summary: 'Start a guided conversation that ends with a prompt template for an extraction agent',
     description: 'Answers with the first question at once (no model call). Sessions expire after a period without activity.',
@@ -46,7 +50,7 @@ export const journeyRoutes = [
     },
   }),
 
-  defineRoute({
+  route({
     method: 'post', path: '/agents/journey/message', operationId: 'answerAgentJourney', tags, auth: 'bearer',
     summary: 'Answer the last question; waits for the next one (or the finished template)',
     description:
@@ -61,7 +65,7 @@ export const journeyRoutes = [
     },
   }),
 
-  defineRoute({
+  route({
     method: 'get', path: '/agents/journey/:sessionId', operationId: 'getAgentJourney', tags, auth: 'bearer',
     summary: 'The whole conversation, e.g. to resume after a reload or a timeout',
     params: sessionParam,

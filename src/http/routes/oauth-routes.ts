@@ -1,7 +1,13 @@
 import { z } from 'zod';
 import { PROVIDERS } from '../../connectors/types';
 import { oauthAuthorizeResponse, oauthCallbackResponse, oauthRefreshResponse } from '../openapi/response-schemas';
-import { defineRoute, type ParamSpec } from '../route';
+import { routesWith, type ParamSpec } from '../route';
+import type { ApiContext } from '../context';
+import type { Config } from '../../../config';
+
+/** The OAuth routes' port: only the OAuth service and its config. */
+export type OAuthPorts = Pick<ApiContext, 'oauth'> & { config: Pick<Config, 'oauth'> };
+const route = routesWith<OAuthPorts>();
 
 export const oauthAuthorizeQuerySchema = z.strictObject({ agentId: z.uuid().optional() });
 export const oauthCallbackQuerySchema = z.looseObject({
@@ -36,7 +42,7 @@ const tags = ['oauth'];
 
 /** Connecting a Gmail, Outlook or Teams account to cloud agents (SPEC §7). */
 export const oauthRoutes = [
-  defineRoute({
+  route({
     method: 'get', path: '/oauth/:provider/authorize', operationId: 'oauthAuthorize', tags, auth: 'bearer',
     summary: "The provider's consent URL, with a signed single-use state",
     description:
@@ -62,7 +68,7 @@ export const oauthRoutes = [
   }),
 
   // The provider redirects the browser here without a Bearer token: the signed `state` names the user.
-  defineRoute({
+  route({
     method: 'get', path: '/oauth/:provider/callback', operationId: 'oauthCallback', tags, auth: 'public',
     summary: 'Where the provider sends the browser back (no Bearer token: the signed `state` names the user)',
     description:
@@ -82,7 +88,7 @@ export const oauthRoutes = [
     },
   }),
 
-  defineRoute({
+  route({
     method: 'post', path: '/oauth/:provider/refresh', operationId: 'oauthRefresh', tags, auth: 'bearer',
     summary: "Refresh a credential's access token now",
     description:

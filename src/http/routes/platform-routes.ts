@@ -3,8 +3,14 @@ import { embedSchema } from '../../schemas/api';
 import { requestEmbedding } from '../../queues/embeddings';
 import { isAdminRequest } from '../admin';
 import { embedResponse, metricsJsonResponse, metricsSummaryResponse } from '../openapi/response-schemas';
-import { defineRoute } from '../route';
-import { usageLimiter } from './shared';
+import { routesWith } from '../route';
+import { usageLimiter, type UsagePorts } from './shared';
+import type { ApiContext } from '../context';
+import type { Repositories } from '../../models';
+
+/** The platform routes' port: queues, metrics, the admin check (admin directory, tokens), the usage repository (plus the usage limits). */
+export type PlatformPorts = Pick<ApiContext, 'queues' | 'metrics' | 'admin' | 'tokens'> & { repos: Pick<Repositories, 'usage'> } & UsagePorts;
+const route = routesWith<PlatformPorts>();
 
 /** One sample: labels and value; a histogram's samples also name their series (`…_bucket`, `…_sum`, `…_count`). */
 function jsonValue(name: string, entry: { labels: object; value: number; metricName?: string }) {
@@ -14,7 +20,7 @@ function jsonValue(name: string, entry: { labels: object; value: number; metricN
 /** Embeddings, usage and metrics (the OpenAPI document itself is declared in `index.ts`, beside the list it describes). */
 export const platformRoutes = [
   /** `POST /storage/vectors/embed {text}` → `{vector, model, dimensions}`, computed by the `embeddings` queue. */
-  defineRoute({
+  route({
     method: 'post', path: '/storage/vectors/embed', operationId: 'embedText', tags: ['storage'], auth: 'bearer',
     summary: 'Embed a text through the `embeddings` queue',
     body: embedSchema,
@@ -29,7 +35,7 @@ export const platformRoutes = [
   }),
 
   /** Queue counts, tokens and cost by model, and the last 24 h of cost: a user's own, or everyone's for an admin. */
-  defineRoute({
+  route({
     method: 'get', path: '/metrics/summary', operationId: 'getMetricsSummary', tags: ['operations'], auth: 'bearer',
     summary: 'Queue counts, tokens and cost by model, cost of the last 24 h',
     description: "A user sees their own usage (`scope: user`); an admin sees everyone's (`scope: all`).",
@@ -49,7 +55,7 @@ export const platformRoutes = [
    * with the dashboard's credentials (HTTP Basic ADMIN_USER/ADMIN_PASSWORD, or an admin's Bearer
    * token): `auth: 'public'` because the API's Bearer authentication would refuse Basic credentials.
    */
-  defineRoute({
+  route({
     method: 'get', path: '/metrics/json', operationId: 'getMetricsJson', tags: ['operations'], auth: 'public',
     summary: "This process's Prometheus metrics in prom-client's JSON form (admins only)",
     description:

@@ -4,8 +4,13 @@ import { notFound } from '../../lib/errors';
 import { RateLimiter } from '../../lib/rate-limiter';
 import type { ApiContext } from '../context';
 import { sessionDocumentationResponse, sessionStatusResponse } from '../openapi/response-schemas';
-import { defineRoute, perContext } from '../route';
+import { routesWith, perContext } from '../route';
 import { sessionIdParam } from './params';
+import type { Config } from '../../../config';
+
+/** The session notes routes' port: what the session lifecycle needs (all repositories, queues, notes events, logger), the stream door, Redis for the limits. */
+export type SessionNotesPorts = Pick<ApiContext, 'repos' | 'queues' | 'sources' | 'streams' | 'logger' | 'redis'> & { config: Pick<Config, 'redis'> };
+const route = routesWith<SessionNotesPorts>();
 
 /** Per user and minute (issue item 6). */
 export const RESOLVES_PER_MINUTE = 15;
@@ -16,13 +21,13 @@ export const emptyBodySchema = z.strictObject({});
 /** `POST /chat/sessions/:id/escalate {reason?}` (SPEC §16): the reason is kept on the session. */
 export const escalateBodySchema = z.strictObject({ reason: z.string().trim().min(1).max(2_000).optional() });
 
-const limiter = perContext((ctx) => new RateLimiter(ctx.redis, ctx.config.redis.keyPrefix));
+const limiter = perContext((ctx: SessionNotesPorts) => new RateLimiter(ctx.redis, ctx.config.redis.keyPrefix));
 const lifecycle = perContext(
-  (ctx) => new SessionLifecycle({ repos: ctx.repos, queues: ctx.queues, notesEvents: ctx.sources.notesEvents, logger: ctx.logger.child({ component: 'session-notes' }) }),
+  (ctx: SessionNotesPorts) => new SessionLifecycle({ repos: ctx.repos, queues: ctx.queues, notesEvents: ctx.sources.notesEvents, logger: ctx.logger.child({ component: 'session-notes' }) }),
 );
 
 /** The user's session once notes were asked for; 404 otherwise. */
-async function documented(ctx: ApiContext, userId: string, sessionId: string) {
+async function documented(ctx: SessionNotesPorts, userId: string, sessionId: string) {
   const session = await ctx.repos.chat.findOwned(userId, sessionId);
   if (!session?.documentationStatus) throw notFound('Session documentation');
   return session;
@@ -36,7 +41,7 @@ const tags = ['sessions'];
  * A malformed session id answers like a missing session (0014).
  */
 export const sessionNotesRoutes = [
-  defineRoute({
+  route({
     method: 'post', path: '/chat/sessions/:id/resolve', operationId: 'resolveChatSession', tags, auth: 'bearer',
     summary: 'Resolve a session; its ticket notes are written in the background',
     body: resolveBodySchema,
@@ -51,7 +56,7 @@ export const sessionNotesRoutes = [
     },
   }),
 
-  defineRoute({
+  route({
     method: 'post', path: '/chat/sessions/:id/escalate', operationId: 'escalateChatSession', tags, auth: 'bearer',
     summary: 'Mark a session escalated, keeping the reason (≤ 2,000 characters) as `escalationReason`',
     body: escalateBodySchema,
@@ -65,7 +70,7 @@ export const sessionNotesRoutes = [
     },
   }),
 
-  defineRoute({
+  route({
     method: 'post', path: '/chat/sessions/:id/pause', operationId: 'pauseChatSession', tags, auth: 'bearer',
     summary: 'Mark a session paused',
     body: emptyBodySchema,
@@ -80,7 +85,7 @@ export const sessionNotesRoutes = [
     },
   }),
 
-  defineRoute({
+  route({
     method: 'get', path: '/chat/sessions/:id/documentation', operationId: 'getSessionDocumentation', tags, auth: 'bearer',
     summary: "A resolved session's ticket notes",
     params: sessionIdParam,
@@ -92,7 +97,7 @@ export const sessionNotesRoutes = [
     },
   }),
 
-  defineRoute({
+  route({
     method: 'get', path: '/chat/sessions/:id/documentation/stream', operationId: 'streamSessionDocumentation', tags, auth: 'bearer',
     summary: "Stream a session's ticket notes",
     params: sessionIdParam,

@@ -1,6 +1,12 @@
 import { z } from 'zod';
 import { badRequest, forbidden } from '../../lib/errors';
-import { defineRoute } from '../route';
+import { routesWith } from '../route';
+import type { ApiContext } from '../context';
+import type { Repositories } from '../../models';
+
+/** The usage routes' port: only the usage repository and the admin directory. */
+export type UsageRoutePorts = Pick<ApiContext, 'admin'> & { repos: Pick<Repositories, 'usage'> };
+const route = routesWith<UsageRoutePorts>();
 
 const DAY_MS = 86_400_000;
 /** The longest range one request may ask: a year and a day (a leap year's span, both ends included). */
@@ -32,7 +38,7 @@ function utcDay(value: string, name: string): Date {
 
 /** Model tokens and cost by UTC day, provider and model, declared once (see `../route.ts`). */
 export const usageRoutes = [
-  defineRoute({
+  route({
     method: 'get', path: '/usage', operationId: 'getUsage', tags: ['operations'], auth: 'bearer',
     summary: 'Model tokens and cost by UTC day, provider and model',
     description:
