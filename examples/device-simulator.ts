@@ -16,8 +16,7 @@
  */
 import { connectDevice } from '../packages/client/src';
 import { readFolderFiles } from '../packages/client/src/node-files';
-import { DeviceSimulator } from '../src/devices/device-simulator';
-import { MemoryStore } from '../src/devices/memory-store';
+import { DeviceSimulator, MemoryStore } from '../packages/client/src/testing';
 import type { AgentFile } from '../src/devices/protocol';
 
 const args = process.argv.slice(2);

@@ -19,7 +19,7 @@ import {
   type ToolCall,
 } from '../../packages/client/src';
 import { readFolderFiles } from '../../packages/client/src/node-files';
-import { MemoryStore } from '../../src/devices/memory-store';
+import { MemoryStore } from '../../packages/client/src/testing';
 import { agentCompleteSchema, agentDataSchema, type AgentRunRequest } from '../../src/devices/protocol';
 import { startTestApp, type TestApp } from '../support/app';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy';

@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Server, type Socket } from 'socket.io';
 import { connectDevice, type DeviceConnection } from '../../packages/client/src';
-import { MemoryStore } from '../../src/devices/memory-store';
+import { MemoryStore } from '../../packages/client/src/testing';
 
 /**
  * The SDK's device helper dedupes writes by `idempotencyKey` (decision 0078): a `tool_call` repeated

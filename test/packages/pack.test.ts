@@ -51,7 +51,7 @@ describe('npm pack of @switchboard/client and @switchboard/react', () => {
 
   test('the tarball holds the build, the declarations and the README, not the sources', async () => {
     const files = await tarballFiles(tarball);
-    expect(files).toEqual(expect.arrayContaining(['package/package.json', 'package/README.md', 'package/dist/index.js', 'package/dist/index.d.ts', 'package/dist/node-files.js', 'package/dist/browser/switchboard-client.js']));
+    expect(files).toEqual(expect.arrayContaining(['package/package.json', 'package/README.md', 'package/dist/index.js', 'package/dist/index.d.ts', 'package/dist/node-files.js', 'package/dist/browser/switchboard-client.js', 'package/dist/testing/index.js', 'package/dist/testing/index.d.ts']));
     expect(files.filter((file) => file.startsWith('package/src/') || file.endsWith('.ts') && !file.endsWith('.d.ts'))).toEqual([]);
   });
 
@@ -71,11 +71,14 @@ describe('npm pack of @switchboard/client and @switchboard/react', () => {
   });
 
   test('import("@switchboard/client") works in the fresh project', async () => {
-    const script = "const m = await import('@switchboard/client'); const n = await import('@switchboard/client/node'); console.log(JSON.stringify({ main: Object.keys(m).sort(), node: Object.keys(n) }));";
+    const script = "const m = await import('@switchboard/client'); const n = await import('@switchboard/client/node'); const t = await import('@switchboard/client/testing'); console.log(JSON.stringify({ main: Object.keys(m).sort(), node: Object.keys(n), testing: Object.keys(t) }));";
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: project });
-    const exported = JSON.parse(stdout) as { main: string[]; node: string[] };
+    const exported = JSON.parse(stdout) as { main: string[]; node: string[]; testing: string[] };
     expect(exported.main).toEqual(expect.arrayContaining(['createSwitchboardClient', 'connectCanvas', 'connectDevice', 'EventStream', 'SseParser', 'SwitchboardApiError', 'isApiError']));
     expect(exported.node).toContain('readFolderFiles');
+    // The test doubles are their own entry, not part of the main one.
+    expect(exported.testing).toEqual(expect.arrayContaining(['DeviceSimulator', 'MemoryStore', 'answerFromStore']));
+    expect(exported.main.filter((name) => exported.testing.includes(name))).toEqual([]);
   });
 
   test('its types resolve under nodenext, strict, libraries checked; a wrong field is an error', async () => {
@@ -85,6 +88,8 @@ describe('npm pack of @switchboard/client and @switchboard/react', () => {
       [
         "import { createSwitchboardClient, connectDevice, type Block, type CanvasRoomEvent } from '@switchboard/client';",
         "import { readFolderFiles } from '@switchboard/client/node';",
+        "import { DeviceSimulator, MemoryStore } from '@switchboard/client/testing';",
+        "export const simulate = (url: string, accessToken: string) => DeviceSimulator.connect({ url, accessToken, deviceId: 'x', store: new MemoryStore({ tasks: [{ title: 't' }] }) });",
         "import { useCanvas, useGeneration, type CanvasState } from '@switchboard/react';",
         "export function useBoard(id: string): string[] { const canvas: CanvasState = useCanvas(id); const g = useGeneration(); void g.start; return canvas.blocks.map((b) => b.rank); }",
         '// @ts-expect-error: useGeneration takes no argument',

@@ -1,4 +1,4 @@
-import type { DeviceSimulator } from '../../src/devices/device-simulator';
+import type { DeviceSimulator } from '../../packages/client/src/testing';
 
 /** Server → device events a test waits for on a simulator's socket. */
 export type AwaitedDeviceEvent = 'approval_requested' | 'final' | 'cancelled';

@@ -108,6 +108,28 @@ export interface DeviceConnectOptions extends SocketConnectOptions {
   frameBytes?: number;
   /** How long to wait for acks of `device_hello`, `agent_data`, `agent_complete` (default 30 s). */
   ackTimeoutMs?: number;
+  /**
+   * Test hooks (Socket.IO transport only). A real device leaves them unset; the device simulator of
+   * `@switchboard/client/testing` uses them to watch the protocol and to misbehave on purpose, so a
+   * server's handling of broken devices can be tested against this one implementation.
+   */
+  testHooks?: DeviceTestHooks;
+}
+
+/** See {@link DeviceConnectOptions.testHooks}. */
+export interface DeviceTestHooks {
+  /** Told of every `tool_call` as received: `call` when valid (`repeated` when answered from the idempotency memory), `invalid` (the reason) otherwise. */
+  onReceive?(event: { payload: unknown; call?: ToolCall; repeated: boolean; invalid?: string }): void;
+  /**
+   * Replaces the answer to a valid, non-repeated call. `answer()` runs it on `store` as usual
+   * (checked against the reply schemas). Whatever this returns is sent as the ack UNCHECKED (a
+   * wrong id or shape), and `undefined` sends no ack at all (a device that hangs).
+   */
+  respond?(call: ToolCall, answer: () => Promise<ToolReply>): unknown;
+  /** Told of every valid `agent_run` as it starts. */
+  onAgentRunStart?(request: AgentRunRequest): void;
+  /** `false`: send every file read, past the run's bounds (files, bytes, bytes per file), leaving the limits to the server. */
+  enforceRunLimits?: boolean;
 }
 
 /** A connected device. */
@@ -151,30 +173,41 @@ export async function connectDevice(options: DeviceConnectOptions): Promise<Devi
     for (const controller of runs.values()) controller.abort(new Error('disconnected'));
   });
   const writes = new IdempotentReplies();
-  socket.on('tool_call', (payload, ack) => void answer(payload).then((reply) => typeof ack === 'function' && ack(reply)));
+  const hooks = options.testHooks ?? {};
+  socket.on('tool_call', (payload, ack) => void answer(payload).then((reply) => reply !== undefined && typeof ack === 'function' && ack(reply as ToolReply)));
   socket.on('agent_run', (payload) => void runAgent(payload));
 
-  async function answer(payload: unknown): Promise<ToolReply> {
+  async function answer(payload: unknown): Promise<unknown> {
     const parsed = toolCallSchema.safeParse(payload);
     if (!parsed.success) {
       const id = (payload as { id?: unknown } | null)?.id;
-      return { id: typeof id === 'string' ? id : '', error: `invalid tool_call: ${describeIssues(parsed.error)}` };
+      const invalid = `invalid tool_call: ${describeIssues(parsed.error)}`;
+      hooks.onReceive?.({ payload, repeated: false, invalid });
+      return { id: typeof id === 'string' ? id : '', error: invalid };
     }
     const call = parsed.data;
     // A write repeated with the same idempotency key (the server re-ran a turn) is not run twice.
     const repeated = writes.replay(call);
+    hooks.onReceive?.({ payload, call, repeated: Boolean(repeated) });
     if (repeated) return repeated as ToolReply;
-    let reply: ToolReply;
+    const run = async (): Promise<ToolReply> => {
+      try {
+        const reply = await options.store.execute(call);
+        const schema = 'error' in (reply ?? {}) ? errorReplySchema : replySchemas[call.action];
+        const checked = schema.safeParse(reply);
+        return checked.success ? reply : { id: call.id, error: `the device store answered in the wrong shape: ${describeIssues(checked.error)}` };
+      } catch (error) {
+        return { id: call.id, error: errorMessage(error) };
+      }
+    };
+    let reply: unknown;
     try {
-      reply = await options.store.execute(call);
-      const schema = 'error' in (reply ?? {}) ? errorReplySchema : replySchemas[call.action];
-      const checked = schema.safeParse(reply);
-      if (!checked.success) reply = { id: call.id, error: `the device store answered in the wrong shape: ${describeIssues(checked.error)}` };
+      reply = hooks.respond ? await hooks.respond(call, run) : await run();
     } catch (error) {
       reply = { id: call.id, error: errorMessage(error) };
     }
     writes.remember(call, reply);
-    options.onCall?.(call, reply);
+    options.onCall?.(call, reply as ToolReply);
     return reply;
   }
 
@@ -188,7 +221,7 @@ export async function connectDevice(options: DeviceConnectOptions): Promise<Devi
     const outcome: AgentRunOutcome = { runId, agentId: parsed.success ? parsed.data.agentId : '', filesRead: 0, errors: [], frames: 0, aborted: false };
     try {
       if (!parsed.success) outcome.errors.push(`invalid agent_run: ${describeIssues(parsed.error)}`);
-      else if (!options.readAgentFiles) outcome.errors.push('this device cannot read files (no readAgentFiles)');
+      else if ((hooks.onAgentRunStart?.(parsed.data), !options.readAgentFiles)) outcome.errors.push('this device cannot read files (no readAgentFiles)');
       else await sendFiles(parsed.data, options.readAgentFiles, controller.signal, outcome);
     } catch (error) {
       outcome.errors.push(errorMessage(error));
@@ -205,24 +238,38 @@ export async function connectDevice(options: DeviceConnectOptions): Promise<Devi
     options.onAgentRun?.(outcome);
   }
 
-  /** Streams the files in frames within the run's bounds; the ack of each frame paces the next. */
+  /**
+   * Streams the files in frames within the run's bounds; the ack of each frame paces the next. A
+   * refused frame ends the run's sending, reported as `agent_data refused (<code>): N file(s) not sent`.
+   */
   async function sendFiles(run: AgentRunRequest, read: ReadAgentFiles, signal: AbortSignal, outcome: AgentRunOutcome): Promise<void> {
     const { maxFiles, maxBytes, maxFileBytes } = run.config;
+    const limits = hooks.enforceRunLimits !== false;
     const frameFiles = Math.max(1, Math.min(options.frameFiles ?? 50, 1_000));
     const frameBytes = options.frameBytes ?? 256 * 1024;
     let batch: AgentFile[] = [];
     let batchBytes = 0;
     let totalBytes = 0;
-    const flush = async () => {
-      if (!batch.length) return;
+    let seen = 0;
+    const source = await read(run.config, { runId: run.runId, agentId: run.agentId, signal });
+    /** Sends the batch; false when the server refused it (then nothing more is sent). `unreadFrom`: the index of the first item not batched. */
+    const flush = async (unreadFrom: number): Promise<boolean> => {
+      if (!batch.length) return true;
       const files = batch;
       batch = [];
       batchBytes = 0;
       const ack = await socket.timeout(ackTimeoutMs).emitWithAck('agent_data', { runId: run.runId, files });
       outcome.frames += 1;
-      if (!ack.ok) throw new Error(`agent_data refused: ${ack.error.code}${ack.error.message ? ` (${ack.error.message})` : ''}`);
+      if (ack.ok) return true;
+      outcome.filesRead -= files.length;
+      // Files still unread are counted when the reader gave a list; an iterator is just not read on.
+      const unread = Array.isArray(source) ? source.slice(unreadFrom).filter((item) => !('error' in item)).length : 0;
+      const more = Array.isArray(source) ? '' : ', reading stopped';
+      outcome.errors.push(`agent_data refused (${ack.error.code}): ${files.length + unread} file(s) not sent${more}${ack.error.message ? ` (${ack.error.message})` : ''}`);
+      return false;
     };
-    for await (const item of await read(run.config, { runId: run.runId, agentId: run.agentId, signal })) {
+    for await (const item of source) {
+      seen += 1;
       if (signal.aborted) return;
       if ('error' in item) {
         outcome.errors.push(item.path ? `${item.path}: ${item.error}` : item.error);
@@ -234,21 +281,21 @@ export async function connectDevice(options: DeviceConnectOptions): Promise<Devi
         continue;
       }
       const size = new TextEncoder().encode(file.data.content).length;
-      if (size > maxFileBytes) {
+      if (limits && size > maxFileBytes) {
         outcome.errors.push(`${file.data.path}: ${size} bytes is over the limit of ${maxFileBytes} per file`);
         continue;
       }
-      if (outcome.filesRead >= maxFiles || totalBytes + size > maxBytes) {
+      if (limits && (outcome.filesRead >= maxFiles || totalBytes + size > maxBytes)) {
         outcome.errors.push(`stopped at the run's limit (${maxFiles} files, ${maxBytes} bytes)`);
         break;
       }
-      if (batch.length >= frameFiles || (batch.length && batchBytes + size > frameBytes)) await flush();
+      if ((batch.length >= frameFiles || (batch.length && batchBytes + size > frameBytes)) && !(await flush(seen - 1))) return;
       batch.push(file.data);
       batchBytes += size;
       totalBytes += size;
       outcome.filesRead += 1;
     }
-    if (!signal.aborted) await flush();
+    if (!signal.aborted) await flush(seen);
   }
 
   await connected(socket, options.timeoutMs ?? 10_000);

@@ -1,6 +1,5 @@
-import { DEVICE_TABLES, type DeviceRow, type DeviceTable, type ToolCall, type ToolReply } from './protocol';
-import { cosineSimilarity } from '../lib/vectors';
-import type { TableStore } from '../../packages/client/src/device';
+import { DEVICE_TABLES, type DeviceRow, type DeviceTable, type ToolCall, type ToolReply } from '../protocol';
+import type { TableStore } from '../device';
 
 /** Rows to start with, per table; `id` and timestamps are added where missing. */
 export type StoreSeed = Partial<Record<DeviceTable, Array<Record<string, unknown>>>>;
@@ -24,8 +23,9 @@ const TEXT_FIELDS = ['title', 'name', 'content', 'description'];
 
 /**
  * The device's local database in memory: the six tables of seed 001 and a vector index, answering
- * `tool_call`s the way the desktop app does (the device owns ids and timestamps). Used by the
- * device simulator; runs in Node and in browsers (no Node-only imports).
+ * `tool_call`s the way the desktop app does (the device owns ids and timestamps). A test double
+ * (`@switchboard/client/testing`): the device simulator answers from it; runs in Node and in
+ * browsers (no Node-only imports).
  */
 export class MemoryStore implements TableStore {
   private readonly tables = new Map<DeviceTable, Map<string, DeviceRow>>(DEVICE_TABLES.map((table) => [table, new Map()]));
@@ -140,3 +140,17 @@ const compare = (a: unknown, b: unknown) => {
 };
 
 const pick = (source: Record<string, unknown>, keys: string[]) => Object.fromEntries(keys.filter((key) => source[key] !== undefined).map((key) => [key, source[key]]));
+
+/** Cosine similarity of two vectors of the same length (0 when the lengths differ or a norm is 0). */
+function cosineSimilarity(a: number[], b: number[]): number {
+  if (a.length !== b.length) return 0;
+  let dot = 0;
+  let normA = 0;
+  let normB = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i] * b[i];
+    normA += a[i] * a[i];
+    normB += b[i] * b[i];
+  }
+  return normA && normB ? dot / Math.sqrt(normA * normB) : 0;
+}
