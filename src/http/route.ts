@@ -48,6 +48,11 @@ import type { ApiHeader, ApiOperation, ApiResponse } from './openapi/registry';
  * "no content" (the declared status is 204 and nothing was sent: 204 is sent) or "answered through
  * `res`" (streams, redirects, several statuses).
  *
+ * Each route module declares the PORT its handlers may reach and declares its routes with
+ * `const route = routesWith<CanvasPorts>()` rather than `defineRoute`: `ctx` is then typed as that
+ * port (e.g. `{ repos: Pick<Repositories, 'canvases'> }`), so reaching another service fails the
+ * typecheck (0149). `defineRoute` (the full `ApiContext`) is for tests and one-offs.
+ *
  * Handlers are module-level functions of `(input, ctx)`, so the declarations exist without an app
  * (the document and the client types need none). Per-app helpers come from `perContext(make)`;
  * work that must precede the first request from `onMount(ctx)`. Every route goes in the one list
