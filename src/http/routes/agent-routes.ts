@@ -26,7 +26,7 @@ import type { ApiContext } from '../context';
 import type { Repositories } from '../../models';
 
 /** The agent routes' port: the agent service and the agents repository (plus the usage limits). */
-export type AgentPorts = Pick<ApiContext, 'agents'> & { repos: Pick<Repositories, 'agents'> } & UsagePorts;
+export type AgentPorts = { agents: Pick<ApiContext['agents'], 'create' | 'update' | 'remove' | 'runNow'> } & { repos: Pick<Repositories, 'agents'> } & UsagePorts;
 const route = routesWith<AgentPorts>();
 
 /** `GET /agents/local` and `/agents/cloud`: `?limit` 1–200 (default 50), `?cursor`. */

@@ -12,7 +12,7 @@ import { usageLimiter, type UsagePorts } from './shared';
 import type { Repositories } from '../../models';
 
 /** The chat routes' port: the chat service and its cancels, the chat repository, the stream door and sources (plus the usage limits). */
-export type ChatPorts = Pick<ApiContext, 'chat' | 'chatCancels' | 'streams' | 'sources'> & { repos: Pick<Repositories, 'chat'> } & UsagePorts;
+export type ChatPorts = Pick<ApiContext, 'streams' | 'sources'> & { chat: Pick<ApiContext['chat'], 'start'>; chatCancels: Pick<ApiContext['chatCancels'], 'cancel'> } & { repos: Pick<Repositories, 'chat'> } & UsagePorts;
 const route = routesWith<ChatPorts>();
 
 /** `GET /chat/sessions`: `?limit` (1–200, default 50) and the opaque `?cursor` of the previous page. */

@@ -12,7 +12,7 @@ import type { Repositories } from '../../models';
 import type { Config } from '../../../config';
 
 /** The public embed chat's port: chatflow turns, the flows repository, Redis for the embed limits. */
-export type EmbedPublicPorts = ChatTurnPorts & Pick<ApiContext, 'flowChats' | 'redis'> & { config: Pick<Config, 'embeds' | 'redis'>; repos: Pick<Repositories, 'flows'> };
+export type EmbedPublicPorts = ChatTurnPorts & Pick<ApiContext, 'redis'> & { flowChats: Pick<ApiContext['flowChats'], 'start'> } & { config: Pick<Config, 'embeds' | 'redis'>; repos: Pick<Repositories, 'flows'> };
 const route = routesWith<EmbedPublicPorts>();
 
 declare module 'express-serve-static-core' {

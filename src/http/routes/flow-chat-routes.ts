@@ -17,7 +17,7 @@ import type { Repositories } from '../../models';
 /** What a chatflow turn answered as JSON or SSE needs: the stream door and the chat turn sources. */
 export type ChatTurnPorts = Pick<ApiContext, 'streams' | 'sources'>;
 /** The owner's chatflow routes' port: flows, chatflow turns, the embeds repository (plus the usage limits). */
-export type FlowChatPorts = ChatTurnPorts & Pick<ApiContext, 'flows' | 'flowChats'> & { repos: Pick<Repositories, 'embeds'> } & UsagePorts;
+export type FlowChatPorts = ChatTurnPorts & { flows: Pick<ApiContext['flows'], 'get'>; flowChats: Pick<ApiContext['flowChats'], 'start'> } & { repos: Pick<Repositories, 'embeds'> } & UsagePorts;
 const route = routesWith<FlowChatPorts>();
 
 /** Starts one turn of a chatflow for whoever may: the owner here, an embed's visitors there. */

@@ -11,7 +11,10 @@ import { canvasIdParam, generationParams } from './params';
 import type { Repositories } from '../../models';
 
 /** The generation routes' port: the generation service and its cancels, the canvases and generations repositories, the stream door and sources. */
-export type GenerationPorts = Pick<ApiContext, 'generations' | 'generationCancels' | 'streams' | 'sources'> & { repos: Pick<Repositories, 'canvases' | 'generations'> };
+export type GenerationPorts = Pick<ApiContext, 'streams' | 'sources'> & {
+  generations: Pick<ApiContext['generations'], 'start' | 'undo'>;
+  generationCancels: Pick<ApiContext['generationCancels'], 'request'>;
+} & { repos: Pick<Repositories, 'canvases' | 'generations'> };
 const route = routesWith<GenerationPorts>();
 
 const SSE = 'Server-sent events: each message has `id:` (sequence), `event:` and JSON `data` whose `type` is the event name: `status {generationId, stage}`, `tool_output {generationId, index, block}`, `complete {generationId, blocks, truncated}`, `error {generationId, code, message}`, `cancelled {generationId}` (stopped by a cancel; terminal).';

@@ -8,7 +8,7 @@ import type { ApiContext } from '../context';
 import type { Repositories } from '../../models';
 
 /** The HITL routes' port: only the approval service and the hitl repository. */
-export type HitlPorts = Pick<ApiContext, 'approvals'> & { repos: Pick<Repositories, 'hitl'> };
+export type HitlPorts = { approvals: Pick<ApiContext['approvals'], 'get' | 'decide'> } & { repos: Pick<Repositories, 'hitl'> };
 const route = routesWith<HitlPorts>();
 
 /** `GET /hitl/requests`: the caller's own approval requests, optionally by status. */

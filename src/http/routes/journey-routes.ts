@@ -6,7 +6,7 @@ import { routesWith } from '../route';
 import { usageLimiter, type UsagePorts } from './shared';
 
 /** The journey routes' port: only the journey service and the assistant queue's events (plus the usage limits). */
-export type JourneyPorts = Pick<ApiContext, 'journeys'> & { queues: Pick<ApiContext['queues'], 'events'> } & UsagePorts;
+export type JourneyPorts = { journeys: Pick<ApiContext['journeys'], 'start' | 'message' | 'view'> } & { queues: Pick<ApiContext['queues'], 'events'> } & UsagePorts;
 const route = routesWith<JourneyPorts>();
 
 /** `POST /agents/journey/start`. */

@@ -6,7 +6,7 @@ import type { ApiContext } from '../context';
 import type { Config } from '../../../config';
 
 /** The OAuth routes' port: only the OAuth service and its config. */
-export type OAuthPorts = Pick<ApiContext, 'oauth'> & { config: Pick<Config, 'oauth'> };
+export type OAuthPorts = { oauth: Pick<ApiContext['oauth'], 'authorize' | 'callback' | 'refresh'> } & { config: Pick<Config, 'oauth'> };
 const route = routesWith<OAuthPorts>();
 
 export const oauthAuthorizeQuerySchema = z.strictObject({ agentId: z.uuid().optional() });
