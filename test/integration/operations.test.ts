@@ -70,7 +70,7 @@ describe('operations: health, metrics, dashboard', () => {
     expect(String(page.body)).toContain('<html');
     const api = await request('GET', `${t.url}/admin/queues/api/queues`, { token: admin.accessToken });
     expect(api.status).toBe(200);
-    expect(api.body.queues.map((q: { name: string }) => q.name).sort()).toEqual(['agent-runs', 'assistant', 'broadcast', 'connectors', 'embeddings', 'generation']);
+    expect(api.body.queues.map((q: { name: string }) => q.name).sort()).toEqual(['agent-runs', 'assistant', 'broadcast', 'connectors', 'embeddings', 'flows', 'generation']);
   });
 });
 
