@@ -147,7 +147,6 @@ export class GenerationRunner {
       if (locked?.cancelRequestedAt) return null;
       // Ended while the model ran (its canvas was deleted, or it was reaped): keep nothing.
       if (locked?.status !== 'running' && locked?.status !== 'queued') return ENDED;
-      const reranked: Block[] = [];
       const inserted = result.blocks.length
         ? await repos.blocks.insertMany(tx, {
             canvasId: data.canvasId,
@@ -159,11 +158,8 @@ export class GenerationRunner {
             // A generation never overfills its canvas: it keeps what fits and says truncated (0069).
             maxBlocks: config.canvas.maxBlocks,
             whenFull: 'truncate',
-            reranked,
           })
         : [];
-      // Collaborators hold the old ranks of the blocks a rebalance rewrote: tell them before the new blocks arrive.
-      await this.deps.canvasEvents.emitReranked(data.canvasId, reranked);
       const truncated = result.truncated || inserted.length < result.blocks.length;
       await repos.generations.update(
         data.generationId,

@@ -72,10 +72,8 @@ export class CanvasFullError extends Error {
 /**
  * Runs inside the write's transaction, after the write: if it throws, nothing is stored. The block
  * routes send the room event here, so a change is stored only when its event was logged (0077).
- * `reranked`: the OTHER blocks of the canvas whose ranks a rebalance rewrote during the write (empty
- * almost always), in rank order; collaborators hold their old ranks and must hear of the new ones.
  */
-export type BeforeCommit<T> = (value: T, reranked: Block[]) => Promise<unknown>;
+export type BeforeCommit<T> = (value: T) => Promise<unknown>;
 
 export class BlocksRepository {
   constructor(private readonly db: Db) {}
@@ -116,9 +114,8 @@ export class BlocksRepository {
   /** One block, placed as asked. */
   async create(canvasId: string, createdBy: string, input: BlockInput, placement: Placement, maxBlocks?: number, beforeCommit?: BeforeCommit<Block>): Promise<Block> {
     return this.db.transaction(async (tx) => {
-      const reranked: Block[] = [];
-      const [created] = await this.insertMany(tx, { canvasId, createdBy, inputs: [input], placement, generationSessionId: null, maxBlocks, whenFull: 'refuse', reranked });
-      await beforeCommit?.(created, reranked);
+      const [created] = await this.insertMany(tx, { canvasId, createdBy, inputs: [input], placement, generationSessionId: null, maxBlocks, whenFull: 'refuse' });
+      await beforeCommit?.(created);
       return created;
     });
   }
@@ -140,8 +137,6 @@ export class BlocksRepository {
       strict?: boolean;
       maxBlocks?: number;
       whenFull?: 'refuse' | 'truncate';
-      /** Receives the existing blocks a rebalance re-ranked before the insert (see BeforeCommit). */
-      reranked?: Block[];
     },
   ): Promise<Block[]> {
     await lockCanvas(tx, args.canvasId);
@@ -157,8 +152,7 @@ export class BlocksRepository {
     if (prev !== null && next !== null && prev >= next) throw new PlacementError('afterId must come before beforeId');
     let ranks = rankBetween(prev, next, args.inputs.length);
     if (ranks.some(needsRebalance)) {
-      const reranked = await this.rebalance(tx, args.canvasId);
-      args.reranked?.push(...reranked);
+      await this.rebalance(tx, args.canvasId);
       [prev, next] = await this.neighbours(tx, args.canvasId, args.placement, false);
       ranks = rankBetween(prev, next, args.inputs.length);
     }
@@ -180,7 +174,6 @@ export class BlocksRepository {
     return this.db.transaction(async (tx) => {
       await lockCanvas(tx, canvasId);
       const set: Partial<typeof blocks.$inferInsert> = { updatedAt: new Date() };
-      let reranked: Block[] = [];
       if (change.content) set.content = change.content;
       if (change.placement) {
         const placement = change.placement;
@@ -192,13 +185,13 @@ export class BlocksRepository {
         set.rank = await rankFor();
         // Repeated moves into one gap lengthen ranks like repeated inserts do: rebalance the same way.
         if (needsRebalance(set.rank)) {
-          reranked = (await this.rebalance(tx, canvasId)).filter((other) => other.id !== blockId);
+          await this.rebalance(tx, canvasId);
           set.rank = await rankFor();
         }
       }
       const rows = await tx.update(blocks).set(set).where(and(eq(blocks.canvasId, canvasId), eq(blocks.id, blockId))).returning();
       const block = rows[0] ? toBlock(rows[0]) : null;
-      if (block) await beforeCommit?.(block, reranked);
+      if (block) await beforeCommit?.(block);
       return block;
     });
   }
@@ -206,7 +199,7 @@ export class BlocksRepository {
   async delete(canvasId: string, blockId: string, beforeCommit?: BeforeCommit<string>): Promise<boolean> {
     return this.db.transaction(async (tx) => {
       const rows = await tx.delete(blocks).where(and(eq(blocks.canvasId, canvasId), eq(blocks.id, blockId))).returning({ id: blocks.id });
-      if (rows.length) await beforeCommit?.(blockId, []);
+      if (rows.length) await beforeCommit?.(blockId);
       return rows.length > 0;
     });
   }
@@ -220,10 +213,10 @@ export class BlocksRepository {
     return rows.sort((a, b) => (a.rank < b.rank ? -1 : 1)).map((row) => row.id);
   }
 
-  /** Rewrites every rank of a canvas to short, evenly spaced ones, keeping the order; returns the blocks, re-ranked, in order. */
-  async rebalance(tx: Tx, canvasId: string): Promise<Block[]> {
+  /** Rewrites every rank of a canvas to short, evenly spaced ones, keeping the order. */
+  async rebalance(tx: Tx, canvasId: string): Promise<void> {
     const rows = await tx.select({ id: blocks.id }).from(blocks).where(eq(blocks.canvasId, canvasId)).orderBy(asc(blocks.rank));
-    if (!rows.length) return [];
+    if (!rows.length) return;
     const ranks = evenRanks(rows.length);
     await tx.execute(sql`set constraints blocks_canvas_rank_unique deferred`);
     const values = sql.join(
@@ -231,7 +224,6 @@ export class BlocksRepository {
       sql`, `,
     );
     await tx.execute(sql`update blocks set rank = v.rank from (values ${values}) as v(id, rank) where blocks.id = v.id`);
-    return (await tx.select().from(blocks).where(eq(blocks.canvasId, canvasId)).orderBy(asc(blocks.rank))).map(toBlock);
   }
 
   /** The ranks around the insertion point. `excludeId` ignores the block being moved. */

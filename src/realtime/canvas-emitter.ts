@@ -1,6 +1,5 @@
 import type { Namespace, Server } from 'socket.io';
 import type { Logger } from '../lib/logger';
-import type { Block } from '../schemas/blocks';
 import type { CanvasLog, LoggedCanvasEvent } from './canvas-log';
 import { CANVAS_NAMESPACE, rooms, type CanvasClientEvents, type CanvasRoomEventName, type CanvasServerEvents, type CanvasSocketData, type CanvasUserEventName } from './events';
 
@@ -32,15 +31,6 @@ export class CanvasEmitter {
     const emit = this.nsp.to(rooms.canvas(canvasId)).emit as (event: E, payload: unknown) => boolean;
     emit.call(this.nsp.to(rooms.canvas(canvasId)), event, { ...payload, seq });
     return seq;
-  }
-
-  /**
-   * A rebalance rewrote the ranks of these blocks (rare: hundreds of inserts or moves into one gap):
-   * each goes to the room as `block_updated` with its new rank, before the change that caused it,
-   * so no collaborator sorts a new rank against the old ones it holds.
-   */
-  async emitReranked(canvasId: string, blocks: readonly Block[]): Promise<void> {
-    for (const block of blocks) await this.emit(canvasId, 'block_updated', { canvasId, block });
   }
 
   /** The room events named `event` still in the canvas's replay log (what clients got or can catch up on). */

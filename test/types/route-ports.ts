@@ -37,7 +37,7 @@ export const outsideMethod = blockRoute({
   method: 'delete', path: '/fixture/:id', operationId: 'fixtureOutsideMethod', auth: 'bearer', summary: 'fixture', tags: ['fixture'],
   params: { id: { schema: z.uuid() } },
   responses: { 204: 'fixture' },
-  // @ts-expect-error the port narrows `canvasEvents` to emit/emitReranked: `forget` is outside it
+  // @ts-expect-error the port narrows `canvasEvents` to emit: `forget` is outside it
   handler: ({ params }, ctx) => void ctx.canvasEvents.forget(params.id),
 });
 

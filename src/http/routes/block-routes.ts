@@ -11,7 +11,7 @@ import type { Repositories } from '../../models';
 import type { Config } from '../../../config';
 
 /** The block routes' port: the blocks and canvases repositories, the canvas event emitter, the canvas limits. */
-export type BlockPorts = { repos: Pick<Repositories, 'blocks' | 'canvases'>; canvasEvents: Pick<ApiContext['canvasEvents'], 'emit' | 'emitReranked'>; config: Pick<Config, 'canvas'> };
+export type BlockPorts = { repos: Pick<Repositories, 'blocks' | 'canvases'>; canvasEvents: Pick<ApiContext['canvasEvents'], 'emit'>; config: Pick<Config, 'canvas'> };
 const route = routesWith<BlockPorts>();
 
 export const blocksPageQuerySchema = pageQuerySchema(200);
@@ -75,11 +75,8 @@ export const blockRoutes = [
       const { canvasId, user } = await canvasAccess(ctx.repos.canvases, input.user, input.params.id, 'editor');
       const { afterId, beforeId, ...fields } = input.body;
       const block = await placing(() =>
-        ctx.repos.blocks.create(canvasId, user.id, fields, { afterId, beforeId }, ctx.config.canvas.maxBlocks, (created, reranked) =>
-          announce(async () => {
-            await ctx.canvasEvents.emitReranked(canvasId, reranked);
-            await ctx.canvasEvents.emit(canvasId, 'block_added', { canvasId, block: created });
-          }),
+        ctx.repos.blocks.create(canvasId, user.id, fields, { afterId, beforeId }, ctx.config.canvas.maxBlocks, (created) =>
+          announce(() => ctx.canvasEvents.emit(canvasId, 'block_added', { canvasId, block: created })),
         ),
       );
       return { block };
@@ -110,11 +107,8 @@ export const blockRoutes = [
       }
       const moving = body.afterId !== undefined || body.beforeId !== undefined;
       const block = await placing(() =>
-        blocks.update(canvasId, blockId, { content, placement: moving ? { afterId: body.afterId, beforeId: body.beforeId } : undefined }, (updated, reranked) =>
-          announce(async () => {
-            await ctx.canvasEvents.emitReranked(canvasId, reranked);
-            await ctx.canvasEvents.emit(canvasId, 'block_updated', { canvasId, block: updated });
-          }),
+        blocks.update(canvasId, blockId, { content, placement: moving ? { afterId: body.afterId, beforeId: body.beforeId } : undefined }, (updated) =>
+          announce(() => ctx.canvasEvents.emit(canvasId, 'block_updated', { canvasId, block: updated })),
         ),
       );
       if (!block) throw notFound('Block');
