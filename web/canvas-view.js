@@ -108,7 +108,13 @@ export class CanvasView {
     if (!canvasId || !this.socket.connected) return;
     const reply = await this.socket.timeout(10_000).emitWithAck('canvas:join', canvasId).catch(() => null);
     if (this.canvasId !== canvasId) return;
-    if (!reply?.ok) return this.notify(`Could not join the canvas room (${reply?.error?.code ?? 'timeout'})`, true);
+    if (!reply?.ok) {
+      const code = reply?.error?.code ?? 'timeout';
+      this.notify(`Could not join the canvas room (${code})`, true);
+      // A passing failure (slow server, busy socket) is tried again; a refusal (not_found) is final.
+      if (code !== 'not_found' && code !== 'validation_failed') setTimeout(() => this.canvasId === canvasId && void this.join(), 2_000);
+      return;
+    }
     this.renderPresence(reply.presence);
     // Joined again after a reconnect that lost the rooms: continue from the last applied seq.
     if (this.sync.state?.canvasId === canvasId) return this.catchUp();

@@ -29,6 +29,8 @@ export const CANVAS_SOCKET_LIMITS = {
   sync: { burst: 30, perSecond: 10 },
   cursor: { burst: 20, perSecond: 20 },
 } as const;
+/** After a burst of presence changes on this node, one more announcement this much later (see announcePresence). */
+const PRESENCE_SETTLE_MS = 300;
 const rateLimited = { ok: false as const, error: { code: 'rate_limited', message: 'Too many requests on this socket; slow down' } };
 
 const syncSchema = z.object({ canvasId: canvasIdSchema, afterSeq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) });
@@ -71,12 +73,38 @@ export function registerCanvasNamespace(
     return [...users.values()];
   };
 
-  const announcePresence = async (canvasId: string) => {
+  /**
+   * Announces a canvas's presence to its whole room. Computing it (`fetchSockets`, across nodes)
+   * and emitting it are not one step, so two joins at once could deliver a list computed before
+   * the second join after the one computed after it, and a member would be left out of a room it
+   * is in. Announcements therefore run one at a time per canvas on this node (a change during one
+   * asks for another, computed after it), and a last one follows PRESENCE_SETTLE_MS after a burst,
+   * so changes on other nodes in between end in an up-to-date list too.
+   */
+  const announcing = new Map<string, { running: boolean; again: boolean; settle?: NodeJS.Timeout }>();
+  const emitPresence = async (canvasId: string) => {
     try {
       nsp.to(rooms.canvas(canvasId)).emit('presence', { canvasId, users: await presenceOf(canvasId) });
     } catch (error) {
       log.warn({ err: error, canvasId }, 'presence update failed');
     }
+  };
+  const announcePresence = (canvasId: string): void => {
+    let state = announcing.get(canvasId);
+    if (!state) announcing.set(canvasId, (state = { running: false, again: false }));
+    clearTimeout(state.settle);
+    state.again = true;
+    if (state.running) return;
+    const current = state;
+    void (async () => {
+      current.running = true;
+      while (current.again) {
+        current.again = false;
+        await emitPresence(canvasId);
+      }
+      current.running = false;
+      current.settle = setTimeout(() => (announcing.delete(canvasId), void emitPresence(canvasId)), PRESENCE_SETTLE_MS).unref();
+    })();
   };
 
   nsp.on('connection', (socket: CanvasSocket) => {
@@ -86,6 +114,9 @@ export function registerCanvasNamespace(
     socket.once('disconnect', () => deps.metrics?.sockets.dec({ namespace: CANVAS_NAMESPACE }));
     // The user's own room: approval requests reach every tab of theirs, in a canvas or not (SPEC §15).
     void socket.join(rooms.user(socket.data.user.id));
+    // A recovered connection is back in its canvas rooms without a join, and its drop was announced
+    // to them (and replayed to it): say that it is here again.
+    if (socket.recovered) for (const room of socket.rooms) if (room.startsWith('canvas:')) announcePresence(room.slice('canvas:'.length));
     const limits = {
       rooms: new TokenBucket(CANVAS_SOCKET_LIMITS.rooms.burst, CANVAS_SOCKET_LIMITS.rooms.perSecond),
       sync: new TokenBucket(CANVAS_SOCKET_LIMITS.sync.burst, CANVAS_SOCKET_LIMITS.sync.perSecond),
@@ -104,7 +135,7 @@ export function registerCanvasNamespace(
         await socket.join(rooms.canvas(parsed.data));
         const seq = await deps.canvasLog.lastSeq(parsed.data);
         reply({ ok: true, presence: await presenceOf(parsed.data), seq });
-        socket.to(rooms.canvas(parsed.data)).emit('presence', { canvasId: parsed.data, users: await presenceOf(parsed.data) });
+        announcePresence(parsed.data);
       } catch (error) {
         log.error({ err: error }, 'canvas:join failed');
         reply({ ok: false, error: { code: 'internal_error', message: 'Could not join the canvas' } });
@@ -138,7 +169,7 @@ export function registerCanvasNamespace(
       if (!parsed.success || !socket.rooms.has(rooms.canvas(parsed.data))) return reply({ ok: false });
       await socket.leave(rooms.canvas(parsed.data));
       reply({ ok: true });
-      await announcePresence(parsed.data);
+      announcePresence(parsed.data);
     });
 
     socket.on('canvas:cursor', (payload) => {
@@ -156,7 +187,7 @@ export function registerCanvasNamespace(
     socket.on('disconnecting', () => {
       const canvasIds = [...socket.rooms].filter((room) => room.startsWith('canvas:')).map((room) => room.slice('canvas:'.length));
       // After the socket has left its rooms, tell the others who remains.
-      setImmediate(() => canvasIds.forEach((canvasId) => void announcePresence(canvasId)));
+      setImmediate(() => canvasIds.forEach(announcePresence));
     });
   });
 

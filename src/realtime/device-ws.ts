@@ -68,6 +68,8 @@ export function attachDeviceWebSocket(httpServer: HttpServer, deps: DeviceWsDeps
   // skipUTF8Validation: invalid UTF-8 would close with 1007; we answer it with an error frame instead.
   const wss = new WebSocketServer({ noServer: true, maxPayload: HARD_MAX_BYTES, skipUTF8Validation: true, perMessageDeflate: false });
   const open = new Set<WebSocket>();
+  /** Connections whose close is still being handled: a stop waits for them (gone signals written). */
+  const finishing = new Set<Promise<void>>();
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -127,7 +129,10 @@ export function attachDeviceWebSocket(httpServer: HttpServer, deps: DeviceWsDeps
         const expiry = setTimeout(() => ws.close(WS_CLOSE.tokenExpired, 'access token expired'), Math.min(Math.max(expiresAt - Date.now(), 0), 2 ** 31 - 1));
         expiry.unref();
         ws.once('close', () => (open.delete(ws), clearTimeout(expiry), done()));
-        new DeviceWsConnection(ws, user, connId, deps, log).start();
+        const connection = new DeviceWsConnection(ws, user, connId, deps, log);
+        finishing.add(connection.finished);
+        void connection.finished.then(() => finishing.delete(connection.finished));
+        connection.start();
       });
     })().catch((error: unknown) => {
       log.error({ err: error }, 'device websocket upgrade failed');
@@ -146,6 +151,7 @@ export function attachDeviceWebSocket(httpServer: HttpServer, deps: DeviceWsDeps
       const grace = setTimeout(() => open.forEach((ws) => ws.terminate()), 1_000);
       await Promise.all(closing);
       clearTimeout(grace);
+      await Promise.all(finishing);
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
   };
@@ -171,6 +177,9 @@ class DeviceWsConnection {
   private pongTimer?: NodeJS.Timeout;
   private closed = false;
   private readonly log: Logger;
+  private settle: () => void = () => undefined;
+  /** Settles when the close is fully handled: gone published, relay released, registry updated. */
+  readonly finished: Promise<void> = new Promise((resolve) => (this.settle = resolve));
 
   constructor(
     private readonly ws: WebSocket,
@@ -186,7 +195,7 @@ class DeviceWsConnection {
     const { ws } = this;
     ws.on('message', (data, isBinary) => this.enqueue(data, isBinary));
     ws.on('error', (error) => this.log.debug({ err: error }, 'device websocket error'));
-    ws.once('close', (code) => void this.onClose(code));
+    ws.once('close', (code) => void this.onClose(code).finally(this.settle));
     const pingEvery = this.deps.pingIntervalMs ?? 30_000;
     this.pingTimer = setInterval(() => this.ping(), pingEvery);
     this.pingTimer.unref();
@@ -356,12 +365,13 @@ class DeviceWsConnection {
     clearInterval(this.pingTimer);
     clearTimeout(this.pongTimer);
     this.deps.metrics?.sockets.dec({ namespace: DEVICE_WS_PATH });
-    await this.release?.().catch(() => undefined);
     const { deviceId } = this;
     this.log.info({ deviceId, code }, 'device websocket closed');
+    // Published first, before any await: calls waiting on this device end at once, and a graceful
+    // stop cannot close the adapter's connection before the signal is written (CI saw 'timeout').
+    if (deviceId) this.deps.channel.signals.publishGone({ userId: this.user.id, deviceId, socketId: this.connId, reason: `websocket close ${code}` });
+    await this.release?.().catch(() => undefined);
     if (!deviceId) return;
-    // Published before the registry write so that calls waiting on this device end at once.
-    this.deps.channel.signals.publishGone({ userId: this.user.id, deviceId, socketId: this.connId, reason: `websocket close ${code}` });
     await this.deps.registry.unregister(this.user.id, deviceId, this.connId).catch((error: unknown) => this.log.warn({ err: error }, 'device unregistration failed'));
   }
 }

@@ -3,6 +3,7 @@ import { startTestApp, type TestApp } from '../support/app';
 import { addMember, createCanvas, registerUser, request, type JsonResponse, type TestUser } from '../support/http';
 import { connectCanvas, join, record, waitFor, type CanvasClient } from '../support/sockets';
 import { readSse } from '../support/sse';
+import { eventually } from '../support/wait';
 
 describe('canvases, members, blocks and the /canvas namespace', () => {
   let t: TestApp;
@@ -251,6 +252,36 @@ describe('canvases, members, blocks and the /canvas namespace', () => {
       expect(joinedB.ok).toBe(true);
       const users = (await presence).users.map((u) => u.userId).sort();
       expect(users).toEqual([a.id, b.id].sort());
+    });
+
+    test('given A and B joining at the same moment (in 12 rooms at once), each ends with a presence that lists both', async () => {
+      const a = await registerUser(t.api, 'A');
+      const b = await registerUser(t.api, 'B');
+      const canvasIds = await Promise.all(Array.from({ length: 12 }, () => createCanvas(t.api, a, 'Race')));
+      await Promise.all(canvasIds.map((canvasId) => addMember(t.api, a, canvasId, b, 'viewer')));
+      const [socketA, socketB] = await Promise.all([connect(a), connect(b)]);
+      // What each socket believes about a canvas: the join's ack, then every presence event after it.
+      const view = new Map<string, string[]>();
+      for (const [name, socket] of [['A', socketA], ['B', socketB]] as const) {
+        socket.on('presence', (p) => view.set(`${name}:${p.canvasId}`, p.users.map((u) => u.userId).sort()));
+      }
+      await Promise.all(
+        canvasIds.flatMap((canvasId) =>
+          ([['A', socketA], ['B', socketB]] as const).map(async ([name, socket]) => {
+            const joined = await join(socket, canvasId);
+            if (!joined.ok) throw new Error(`join failed: ${joined.error.code}`);
+            if (!view.has(`${name}:${canvasId}`)) view.set(`${name}:${canvasId}`, joined.presence.map((u) => u.userId).sort());
+          }),
+        ),
+      );
+
+      const both = [a.id, b.id].sort();
+      const everyone = () => canvasIds.every((canvasId) => ['A', 'B'].every((name) => JSON.stringify(view.get(`${name}:${canvasId}`)) === JSON.stringify(both)));
+      await eventually(async () => everyone(), Boolean, 5_000);
+      // Settled: the last word each socket hears is still both (no stale list arrives late).
+      await roundTrip(socketA);
+      await roundTrip(socketB);
+      expect(everyone()).toBe(true);
     });
 
     test('given A and B in the room, A\'s cursor reaches B as {userId, x, y} and not A; a cursor for a room A has not joined is dropped', async () => {

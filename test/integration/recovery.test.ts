@@ -1,8 +1,9 @@
 import { io, type Socket } from 'socket.io-client';
 import type { CanvasClientEvents, CanvasServerEvents } from '../../src/realtime/events';
 import { startTestApp, type TestApp } from '../support/app';
-import { createCanvas, registerUser, request, type TestUser } from '../support/http';
+import { addMember, createCanvas, registerUser, request, type TestUser } from '../support/http';
 import { readSse } from '../support/sse';
+import { connectCanvas, type CanvasClient } from '../support/sockets';
 import { waitUntil } from '../support/wait';
 
 /**
@@ -21,8 +22,10 @@ describe('a canvas client that briefly loses its connection', () => {
     canvasId = await createCanvas(t.api, user);
   });
 
+  const others: CanvasClient[] = [];
   afterAll(async () => {
     socket?.close();
+    others.forEach((other) => other.close());
     await t.stop();
   });
 
@@ -54,5 +57,32 @@ describe('a canvas client that briefly loses its connection', () => {
     // Still in the room: a new event arrives without joining again.
     await request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: user.accessToken, body: { type: 'text', content: { text: 'after recovery' } } });
     await waitUntil(() => added.includes('after recovery'));
+  });
+
+  test('is listed in the room again once recovered: for the others, and in its own list (a replayed "left" is not the last word)', async () => {
+    const watcher = await registerUser(t.api, 'Watcher');
+    const room = await createCanvas(t.api, user, 'Presence');
+    await addMember(t.api, user, room, watcher, 'viewer');
+    const watching: CanvasClient = await connectCanvas(t.url, watcher.accessToken);
+    others.push(watching);
+    const flaky: CanvasClient = io(`${t.url}/canvas`, { auth: { token: user.accessToken }, transports: ['websocket'], reconnectionDelay: 300, reconnectionDelayMax: 300, randomizationFactor: 0 });
+    others.push(flaky);
+    await new Promise<void>((resolve) => flaky.once('connect', () => resolve()));
+    const seen = { watcher: [] as string[][], flaky: [] as string[][] };
+    watching.on('presence', (p) => p.canvasId === room && seen.watcher.push(p.users.map((u) => u.userId).sort()));
+    flaky.on('presence', (p) => p.canvasId === room && seen.flaky.push(p.users.map((u) => u.userId).sort()));
+    const both = [user.id, watcher.id].sort();
+    expect((await watching.timeout(5_000).emitWithAck('canvas:join', room)).ok).toBe(true);
+    expect((await flaky.timeout(5_000).emitWithAck('canvas:join', room)).ok).toBe(true);
+    await waitUntil(() => JSON.stringify(seen.watcher.at(-1)) === JSON.stringify(both));
+
+    const reconnected = new Promise<void>((resolve) => flaky.once('connect', () => resolve()));
+    flaky.io.engine.close();
+    // The watcher hears that the flaky member left…
+    await waitUntil(() => JSON.stringify(seen.watcher.at(-1)) === JSON.stringify([watcher.id]));
+    await reconnected;
+    expect(flaky.recovered).toBe(true);
+    // …and, once it is back (its room restored without a join), that it is here again; so does the flaky member itself.
+    await waitUntil(() => JSON.stringify(seen.watcher.at(-1)) === JSON.stringify(both) && JSON.stringify(seen.flaky.at(-1)) === JSON.stringify(both));
   });
 });
