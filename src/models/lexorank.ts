@@ -8,8 +8,10 @@
  * distinct ranks always have room between them.
  *
  * Length guarantee: a call whose neighbours have length at most `m` returns ranks of length at most
- * `m + ceil(log62(count + 1))`, so a single insert adds at most one digit. Repeated inserts into the
- * same gap halve it each time (about one digit per 6 inserts), which is unbounded, so callers check
+ * `m + ceil(log62(count + 1))` between two neighbours (a single insert adds at most one digit), and
+ * {@link OPEN_END_EXTRA_DIGITS} more at an open end. Appends after the last
+ * rank (and prepends) grow logarithmically with the number of blocks, but repeated inserts into the
+ * same inner gap halve it each time (about one digit per 6 inserts), which is unbounded, so callers check
  * {@link needsRebalance} and rewrite the canvas with {@link evenRanks} long before
  * {@link MAX_RANK_LENGTH} is reached.
  */
@@ -20,8 +22,11 @@ export const RANK_ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn
 /** Hard upper bound on rank length (size the database column for it). */
 export const MAX_RANK_LENGTH = 64;
 
-/** Ranks longer than this should be rebalanced; leaves 16 single-digit inserts of headroom. */
+/** Ranks longer than this should be rebalanced: one call adds at most 5 digits (10,000 ranks at an open end), so 64 is never reached. */
 export const REBALANCE_THRESHOLD = 48;
+
+/** At an open end a batch may go this many digits past the shortest length that fits (see `spread`). */
+export const OPEN_END_EXTRA_DIGITS = 2;
 
 /** Largest `count` accepted by {@link rankBetween}. */
 export const MAX_RANKS_PER_CALL = 10_000;
@@ -77,8 +82,9 @@ function toRank(value: bigint, length: number): string {
  * Returns `count` strictly increasing ranks strictly between `prev` and `next`.
  *
  * All ranks come from one digit length L: the smallest L at which the gap holds `count` distinct
- * values, so they stay as short as possible. They are spread evenly over the gap so that later
- * inserts between any two of them have equal room.
+ * values, so they stay as short as possible. Between two neighbours they are spread evenly over the
+ * gap so that later inserts between any two of them have equal room; at an open end (no `prev` or
+ * no `next`) they sit next to the known neighbour, so appends and prepends keep the open end.
  *
  * @param prev - rank just before the new ones, or null for the start of the list
  * @param next - rank just after the new ones, or null for the end of the list
@@ -103,6 +109,7 @@ function spread(prev: string | null, next: string | null, count: number): string
   const wanted = BigInt(count);
   let lo = 0n;
   let nextTrunc = 0n;
+  let shortest: number | undefined;
   for (let length = 1; ; length++) {
     lo = lo * BASE + (prev === null ? 0n : digitAt(prev, length - 1));
     nextTrunc = nextTrunc * BASE + (next === null ? 0n : digitAt(next, length - 1));
@@ -110,9 +117,25 @@ function spread(prev: string | null, next: string | null, count: number): string
     const hi = next === null ? BASE ** BigInt(length) : nextTrunc + (next.length > length ? 1n : 0n);
     const gap = hi - lo;
     if (gap - 1n < wanted) continue;
-    // floor(i * gap / (count+1)) steps by at least 1 because gap >= count+1, and stays in (0, gap).
+    // At an open end, deep enough that the batch takes at most the fraction f of the open end,
+    // where f is what is left of it (gap / 62^L), but never more than two digits past the
+    // shortest length that fits: see below.
+    const openEnd = (prev === null) !== (next === null);
+    shortest ??= length;
+    if (openEnd && length < shortest + OPEN_END_EXTRA_DIGITS && gap * gap < wanted * BASE ** BigInt(length)) continue;
     const ranks: string[] = new Array<string>(count);
-    for (let i = 0; i < count; i++) ranks[i] = toRank(lo + (BigInt(i + 1) * gap) / (wanted + 1n), length);
+    if (openEnd) {
+      // An open end (appending after the last rank, or before the first): the values next to the
+      // known neighbour, leaving the rest of the open end for later batches. Spreading over it
+      // would leave 1/(count+1) of it each time, a digit every one or two batches of 20. Taking at
+      // most f² of the space when f of it is left makes f fall like 1/k over k batches, so rank
+      // length grows with log(k); past the two-digit cap a batch takes at most 1/62² of what is
+      // left, a digit per ~15,000 batches. A canvas that grows at one end never needs a rebalance.
+      for (let i = 0; i < count; i++) ranks[i] = toRank(prev === null ? hi - wanted + BigInt(i) : lo + BigInt(i + 1), length);
+    } else {
+      // floor(i * gap / (count+1)) steps by at least 1 because gap >= count+1, and stays in (0, gap).
+      for (let i = 0; i < count; i++) ranks[i] = toRank(lo + (BigInt(i + 1) * gap) / (wanted + 1n), length);
+    }
     const longest = ranks.reduce((max, r) => Math.max(max, r.length), 0);
     if (longest > MAX_RANK_LENGTH) {
       throw new RankSpaceExhaustedError(`ranks would need ${longest} characters; rebalance the list first`);

@@ -345,6 +345,18 @@ describe.each(backends)('repositories on $name', (backend) => {
       expect(longest(after)).toBeLessThanOrEqual(1);
     });
 
+    test('given a canvas that grows at its end (120 batches of 20, as generations append), no rank is ever rewritten: the first batch keeps its ranks', async () => {
+      const { canvas } = await newCanvas();
+      const first = await insertMany(canvas.id, texts('batch 0', 20), {});
+      for (let batch = 1; batch < 120; batch++) await insertMany(canvas.id, texts(`batch ${batch}`, 20), {});
+
+      const listed = await repos.blocks.list(canvas.id);
+      expect(listed).toHaveLength(2_400);
+      expect(listed.slice(0, 20).map((block) => [block.id, block.rank])).toEqual(first.map((block) => [block.id, block.rank]));
+      expectStrictlyIncreasing(listed.map((block) => block.rank));
+      expect(Math.max(...listed.map((block) => block.rank.length))).toBeLessThanOrEqual(4);
+    });
+
     test('given neighbours whose ranks are near the length limit, an insert between them rebalances the canvas first', async () => {
       const { owner, canvas } = await newCanvas();
       const prefix = 'V'.repeat(47);

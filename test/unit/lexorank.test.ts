@@ -3,6 +3,7 @@ import {
   evenRanks,
   MAX_RANK_LENGTH,
   needsRebalance,
+  OPEN_END_EXTRA_DIGITS,
   RANK_ALPHABET,
   rankBetween,
   RankSpaceExhaustedError,
@@ -92,6 +93,26 @@ describe('rankBetween', () => {
     }
   });
 
+  test.each([
+    [1, 5_000],
+    [20, 5_000],
+    [200, 1_000],
+  ])('a canvas that grows at one end by batches of %i stays short: %i appends, and as many prepends, never near the rebalance threshold', (count, batches) => {
+    let last: string | null = null;
+    let first: string | null = null;
+    let longest = 0;
+    for (let i = 0; i < batches; i++) {
+      const appended = rankBetween(last, null, count);
+      expectValidRanks(appended, last, null, count);
+      last = appended[count - 1];
+      const prepended = rankBetween(null, first ?? appended[0], count);
+      first = prepended[0];
+      longest = Math.max(longest, last.length, first.length);
+    }
+    // Spread over the open end, as between two neighbours, 5,000 batches of 20 would need ~3,700 digits.
+    expect(longest).toBeLessThanOrEqual(7);
+  });
+
   test('property: N in 1..500 between any valid neighbours is ordered, unique and in bounds', () => {
     fc.assert(
       fc.property(boundsArb, fc.integer({ min: 1, max: 500 }), ([prev, next], count) => {
@@ -99,10 +120,11 @@ describe('rankBetween', () => {
         expect(rankProblem(ranks, prev, next, count)).toBeNull();
         expect(new Set(ranks).size).toBe(count);
         // The length bound behind the rebalance argument: at most ceil(log62(N+1)) digits
-        // beyond the longer neighbour (so at most one for a single insert).
+        // beyond the longer neighbour (so at most one for a single insert), two more at an open end.
         const neighbour = Math.max(prev?.length ?? 0, next?.length ?? 0);
         const longest = ranks.reduce((max, r) => Math.max(max, r.length), 0);
-        expect(longest).toBeLessThanOrEqual(neighbour + log62Ceil(count + 1));
+        const openEnd = (prev === null) !== (next === null);
+        expect(longest).toBeLessThanOrEqual(neighbour + log62Ceil(count + 1) + (openEnd ? OPEN_END_EXTRA_DIGITS : 0));
       }),
       { numRuns: 1000 },
     );
