@@ -140,7 +140,9 @@ export class GenerationRunner {
     await job.updateProgress({ stage: 'persisting', blocks: result.blocks.length });
     stage('persisting');
     const cost = costUsd(config.llm.pricing, result.usage.model, result.usage.inputTokens, result.usage.outputTokens);
+    let reranked = false;
     const blocks = await repos.db.transaction(async (tx) => {
+      reranked = false; // a retried transaction starts over
       const locked = await repos.generations.lock(data.generationId, tx);
       if (locked?.status === 'completed') return { inserted: await repos.blocks.listByGeneration(data.generationId, tx), truncated: locked.truncated };
       // The row lock orders this against the cancel request: one of them sees the other.
@@ -158,6 +160,7 @@ export class GenerationRunner {
             // A generation never overfills its canvas: it keeps what fits and says truncated (0069).
             maxBlocks: config.canvas.maxBlocks,
             whenFull: 'truncate',
+            onRebalanced: () => (reranked = true),
           })
         : [];
       const truncated = result.truncated || inserted.length < result.blocks.length;
@@ -193,6 +196,8 @@ export class GenerationRunner {
       await repos.usage.record({ userId: data.userId, generationId: data.generationId, purpose: 'generation', ...result.usage, costUsd: cost }, tx);
       return { inserted, truncated };
     });
+    // The canvas's ranks were rewritten to make room: collaborators reload its blocks (0150).
+    if (reranked) await this.deps.canvasEvents.notify(data.canvasId, 'blocks_reranked', { canvasId: data.canvasId });
     if (blocks === ENDED) return null;
     if (!blocks) return new Cancelled({ ...result.usage, estimated: false });
     this.deps.metrics?.countModelCall({ provider: result.usage.provider, model: result.usage.model, tier: data.tier }, result.usage, cost);

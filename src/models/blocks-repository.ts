@@ -112,9 +112,9 @@ export class BlocksRepository {
   }
 
   /** One block, placed as asked. */
-  async create(canvasId: string, createdBy: string, input: BlockInput, placement: Placement, maxBlocks?: number, beforeCommit?: BeforeCommit<Block>): Promise<Block> {
+  async create(canvasId: string, createdBy: string, input: BlockInput, placement: Placement, maxBlocks?: number, beforeCommit?: BeforeCommit<Block>, onRebalanced?: () => void): Promise<Block> {
     return this.db.transaction(async (tx) => {
-      const [created] = await this.insertMany(tx, { canvasId, createdBy, inputs: [input], placement, generationSessionId: null, maxBlocks, whenFull: 'refuse' });
+      const [created] = await this.insertMany(tx, { canvasId, createdBy, inputs: [input], placement, generationSessionId: null, maxBlocks, whenFull: 'refuse', onRebalanced });
       await beforeCommit?.(created);
       return created;
     });
@@ -137,6 +137,8 @@ export class BlocksRepository {
       strict?: boolean;
       maxBlocks?: number;
       whenFull?: 'refuse' | 'truncate';
+      /** Called (inside the transaction) when the canvas's ranks were rewritten to make room: see `rebalance`. */
+      onRebalanced?: () => void;
     },
   ): Promise<Block[]> {
     await lockCanvas(tx, args.canvasId);
@@ -153,6 +155,7 @@ export class BlocksRepository {
     let ranks = rankBetween(prev, next, args.inputs.length);
     if (ranks.some(needsRebalance)) {
       await this.rebalance(tx, args.canvasId);
+      args.onRebalanced?.();
       [prev, next] = await this.neighbours(tx, args.canvasId, args.placement, false);
       ranks = rankBetween(prev, next, args.inputs.length);
     }
@@ -170,7 +173,7 @@ export class BlocksRepository {
   }
 
   /** New content and/or a new position for one block. */
-  async update(canvasId: string, blockId: string, change: { content?: Record<string, unknown>; placement?: Placement }, beforeCommit?: BeforeCommit<Block>): Promise<Block | null> {
+  async update(canvasId: string, blockId: string, change: { content?: Record<string, unknown>; placement?: Placement }, beforeCommit?: BeforeCommit<Block>, onRebalanced?: () => void): Promise<Block | null> {
     return this.db.transaction(async (tx) => {
       await lockCanvas(tx, canvasId);
       const set: Partial<typeof blocks.$inferInsert> = { updatedAt: new Date() };
@@ -186,6 +189,7 @@ export class BlocksRepository {
         // Repeated moves into one gap lengthen ranks like repeated inserts do: rebalance the same way.
         if (needsRebalance(set.rank)) {
           await this.rebalance(tx, canvasId);
+          onRebalanced?.();
           set.rank = await rankFor();
         }
       }
@@ -213,7 +217,11 @@ export class BlocksRepository {
     return rows.sort((a, b) => (a.rank < b.rank ? -1 : 1)).map((row) => row.id);
   }
 
-  /** Rewrites every rank of a canvas to short, evenly spaced ones, keeping the order. */
+  /**
+   * Rewrites every rank of a canvas to short, evenly spaced ones, keeping the order. Clients hold
+   * the old ranks: whoever commits a rebalance announces `blocks_reranked` after the commit, and
+   * clients reload the canvas's blocks (decision 0150).
+   */
   async rebalance(tx: Tx, canvasId: string): Promise<void> {
     const rows = await tx.select({ id: blocks.id }).from(blocks).where(eq(blocks.canvasId, canvasId)).orderBy(asc(blocks.rank));
     if (!rows.length) return;

@@ -188,6 +188,12 @@ export const canvasServerCatalog = {
     fields: { canvasId, generationId: 'the generation', blockIds: 'the deleted blocks', seq },
     example: { canvasId: CANVAS, generationId: GEN, blockIds: [block.id], seq: 16 },
   },
+  blocks_reranked: {
+    summary: 'Every rank of the canvas was rewritten to make room for an insert (a rebalance, decision 0150); the order is unchanged. Reload the blocks over HTTP, as after `resync`: blocks added after this event carry ranks that only compare correctly with the new ones.',
+    fields: { canvasId, seq },
+    example: { canvasId: CANVAS, seq: 17 },
+    schema: z.object({ canvasId: z.uuid(), seq: z.number().int().min(1) }),
+  },
   presence: {
     summary: 'Who is in the room, after anyone joins or leaves.',
     fields: { canvasId, users: '`[{userId, name}]`' },
@@ -419,7 +425,7 @@ export const notesSseCatalog = {
  */
 export const canvasCatchUpRules = [
   'Every room event of a canvas (`block_added`, `block_updated`, `block_deleted`, `blocks_bulk_added_chunk`, `generation_status`,',
-  '`generation_undone`) carries `seq`: strictly increasing per canvas across every API and worker process, never reused. Each is',
+  '`generation_undone`, `blocks_reranked`) carries `seq`: strictly increasing per canvas across every API and worker process, never reused. Each is',
   'kept in the canvas\'s replay log for `CANVAS_LOG_TTL_SECONDS` (default 600, at least the 2-minute recovery window), at most',
   'about `CANVAS_LOG_MAX_EVENTS` (default 1000) of them. Socket.IO\'s connection state recovery replays most of what a dropped',
   'client missed, but not all of it (ADR 0060): the guarantee is `seq` plus `canvas:sync`. A client keeps `last`, the seq of the',
@@ -435,6 +441,8 @@ export const canvasCatchUpRules = [
   '4. **Reloads on `resync`.** The events after `last` are no longer kept (or are too many): load the blocks over HTTP (the load',
   '   is read after the answer, so it holds every event up to `lastSeq`), set `last = lastSeq`, then apply the held events by',
   '   rule 2. Live events that arrive during the load wait for it; applying them first would let the load wipe them.',
+  '5. **Reloads on `blocks_reranked`** the same way, when it is applied by rule 2 (with `last` = its seq): the canvas\'s ranks',
+  '   were rewritten, and the ranks the client holds no longer compare correctly with new ones.',
   '',
   'Replaying an event over a load that already holds it converges: each event states the full block (or its deletion).',
 ];

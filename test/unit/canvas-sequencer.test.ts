@@ -51,6 +51,45 @@ describe('CanvasSequencer', () => {
     expect(handed).toEqual([1, 2, 3]);
   });
 
+  test('blocks_reranked: handed on, then the application reloads; events arriving during the reload wait for it, in order', async () => {
+    const handed: string[] = [];
+    let finishReload!: () => void;
+    const reloads: number[] = [];
+    const sequencer = new CanvasSequencer(
+      async () => ({ ok: true, resync: false, events: [], lastSeq: 0 }),
+      (event) => handed.push(`${event.event}:${event.payload.seq}`),
+      (_id, lastSeq) => (reloads.push(lastSeq), new Promise<void>((resolve) => (finishReload = resolve))),
+    );
+    sequencer.track(CANVAS, 0);
+    sequencer.receive('block_deleted', { canvasId: CANVAS, seq: 1 });
+    sequencer.receive('blocks_reranked', { canvasId: CANVAS, seq: 2 });
+    sequencer.receive('block_deleted', { canvasId: CANVAS, seq: 3 });
+    expect(handed).toEqual(['block_deleted:1', 'blocks_reranked:2']);
+    expect(reloads).toEqual([2]);
+    finishReload();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(handed).toEqual(['block_deleted:1', 'blocks_reranked:2', 'block_deleted:3']);
+    expect(sequencer.lastSeq(CANVAS)).toBe(3);
+  });
+
+  test('blocks_reranked among held events (after a gap): what follows it still waits for the reload', async () => {
+    const handed: string[] = [];
+    let finishReload!: () => void;
+    const sequencer = new CanvasSequencer(
+      async () => ({ ok: true, resync: false, events: [], lastSeq: 0 }),
+      (event) => handed.push(`${event.event}:${event.payload.seq}`),
+      () => new Promise<void>((resolve) => (finishReload = resolve)),
+    );
+    sequencer.track(CANVAS, 0);
+    sequencer.receive('blocks_reranked', { canvasId: CANVAS, seq: 2 });
+    sequencer.receive('block_deleted', { canvasId: CANVAS, seq: 3 });
+    sequencer.receive('block_deleted', { canvasId: CANVAS, seq: 1 }); // fills the gap: 1, then 2 starts a reload
+    expect(handed).toEqual(['block_deleted:1', 'blocks_reranked:2']);
+    finishReload();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(handed).toEqual(['block_deleted:1', 'blocks_reranked:2', 'block_deleted:3']);
+  });
+
   test('when the server no longer keeps the gap, the application is told to reload and continues after lastSeq', async () => {
     const log = [10, 11, 12].map(entry);
     const { sequencer, handed, resyncs, live } = given(log, { keptFrom: 10 });

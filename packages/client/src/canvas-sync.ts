@@ -97,21 +97,25 @@ export class CanvasSequencer {
       const ack = await this.sync(canvasId, state.last);
       if (this.canvases.get(canvasId) !== state || !ack.ok) return;
       if (ack.resync) {
-        // The reload (read after this answer) holds every event up to lastSeq; what arrives while
-        // it runs waits in `ahead` and is handed on after it, in order.
-        state.reloading = true;
-        state.last = ack.lastSeq;
-        try {
-          await this.resync(canvasId, ack.lastSeq);
-        } finally {
-          state.reloading = false;
-        }
-        if (this.canvases.get(canvasId) !== state) return;
-        this.drain(state);
+        // The reload (read after this answer) holds every event up to lastSeq.
+        await this.reload(canvasId, state, ack.lastSeq);
       } else {
         for (const entry of ack.events) this.accept(canvasId, state, entry, false);
       }
     }
+  }
+
+  /** The application reloads the canvas; what arrives meanwhile waits in `ahead` and is handed on after it, in order. */
+  private async reload(canvasId: string, state: CanvasState, lastSeq: number): Promise<void> {
+    state.reloading = true;
+    state.last = lastSeq;
+    try {
+      await this.resync(canvasId, lastSeq);
+    } finally {
+      state.reloading = false;
+    }
+    if (this.canvases.get(canvasId) !== state) return;
+    this.drain(state);
   }
 
   private accept(canvasId: string, state: CanvasState, entry: CanvasLogEntry, mayAsk = true): void {
@@ -127,7 +131,8 @@ export class CanvasSequencer {
   }
 
   private drain(state: CanvasState): void {
-    for (let next = state.ahead.get(state.last + 1); next; next = state.ahead.get(state.last + 1)) {
+    // Stops at a `blocks_reranked`: what follows it waits for the reload it starts.
+    for (let next = state.ahead.get(state.last + 1); next && !state.reloading; next = state.ahead.get(state.last + 1)) {
       state.ahead.delete(next.seq);
       this.handOn(state, next);
     }
@@ -137,5 +142,11 @@ export class CanvasSequencer {
   private handOn(state: CanvasState, entry: CanvasLogEntry): void {
     state.last = entry.seq;
     this.deliver({ event: entry.event, payload: entry.payload } as CanvasRoomEvent);
+    // The canvas's ranks were rewritten (rule 5): reload as after `resync`; what follows waits for it.
+    if (entry.event === 'blocks_reranked') {
+      const canvasId = (entry.payload as { canvasId: string }).canvasId;
+      state.reloading = true;
+      void this.reload(canvasId, state, entry.seq).catch(() => undefined);
+    }
   }
 }

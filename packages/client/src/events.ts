@@ -64,6 +64,8 @@ export interface CanvasServerEvents extends AuthServerEvents {
   blocks_bulk_added_chunk: (payload: { canvasId: string; generationId: string; chunkIndex: number; chunkCount: number; blocks: Block[]; seq: number }) => void;
   generation_status: (payload: { canvasId: string; generationId: string; stage: GenerationStage; seq: number }) => void;
   generation_undone: (payload: { canvasId: string; generationId: string; blockIds: string[]; seq: number }) => void;
+  /** Every rank of the canvas was rewritten (order unchanged): reload its blocks, as after `resync`. */
+  blocks_reranked: (payload: { canvasId: string; seq: number }) => void;
   presence: (payload: { canvasId: string; users: PresenceUser[] }) => void;
   cursor: (payload: { userId: string; x: number; y: number }) => void;
   /** To every socket of the request's owner (room `user:<id>`), joined to a canvas or not (SPEC §15). */
@@ -76,7 +78,7 @@ export interface CanvasServerEvents extends AuthServerEvents {
 export type CanvasUserEventName = 'approval_requested' | 'approval_resolved';
 
 /** The sequenced room events of a canvas. */
-export const CANVAS_ROOM_EVENTS = ['block_added', 'block_updated', 'block_deleted', 'blocks_bulk_added_chunk', 'generation_status', 'generation_undone'] as const;
+export const CANVAS_ROOM_EVENTS = ['block_added', 'block_updated', 'block_deleted', 'blocks_bulk_added_chunk', 'generation_status', 'generation_undone', 'blocks_reranked'] as const;
 export type CanvasRoomEventName = (typeof CANVAS_ROOM_EVENTS)[number];
 
 export const CANVAS_NAMESPACE = '/canvas';

@@ -47,8 +47,9 @@ export interface CanvasConnection extends CanvasSocket {
   /** Room events of joined canvases, in order, exactly once. Returns the unsubscribe function. */
   onEvent(listener: (event: CanvasRoomEvent) => void): () => void;
   /**
-   * The server no longer keeps what this client missed: reload the canvas (`blocks.listAll`). Return
-   * the reload's promise: events after `lastSeq` are held back until it settles, then handed on.
+   * The server no longer keeps what this client missed, or the canvas's ranks were rewritten
+   * (`blocks_reranked`): reload the canvas (`blocks.listAll`). Return the reload's promise: events
+   * after `lastSeq` are held back until it settles, then handed on.
    */
   onResync(listener: ResyncListener): () => void;
   /** The last seq handed to `onEvent` listeners for a joined canvas. */

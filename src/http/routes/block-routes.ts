@@ -11,7 +11,7 @@ import type { Repositories } from '../../models';
 import type { Config } from '../../../config';
 
 /** The block routes' port: the blocks and canvases repositories, the canvas event emitter, the canvas limits. */
-export type BlockPorts = { repos: Pick<Repositories, 'blocks' | 'canvases'>; canvasEvents: Pick<ApiContext['canvasEvents'], 'emit'>; config: Pick<Config, 'canvas'> };
+export type BlockPorts = { repos: Pick<Repositories, 'blocks' | 'canvases'>; canvasEvents: Pick<ApiContext['canvasEvents'], 'emit' | 'notify'>; config: Pick<Config, 'canvas'> };
 const route = routesWith<BlockPorts>();
 
 export const blocksPageQuerySchema = pageQuerySchema(200);
@@ -39,6 +39,18 @@ async function announce(emit: () => Promise<unknown>): Promise<void> {
   } catch {
     throw new AppError(503, 'service_unavailable', 'The change could not be sent to the canvas room, so it was not saved; retry shortly', undefined, { 'Retry-After': '2' });
   }
+}
+
+/**
+ * A change that rewrote the canvas's ranks (a rebalance, in its transaction) is followed, once
+ * committed, by one `blocks_reranked`: collaborators reload the blocks instead of keeping the old
+ * ranks (0150). After the commit so that the reload reads the new ranks; a failure is logged.
+ */
+async function changing<T>(canvasEvents: BlockPorts['canvasEvents'], canvasId: string, change: (onRebalanced: () => void) => Promise<T>): Promise<T> {
+  let reranked = false;
+  const result = await placing(() => change(() => (reranked = true)));
+  if (reranked) await canvasEvents.notify(canvasId, 'blocks_reranked', { canvasId });
+  return result;
 }
 
 const tags = ['blocks'];
@@ -74,9 +86,15 @@ export const blockRoutes = [
     handler: async (input, ctx) => {
       const { canvasId, user } = await canvasAccess(ctx.repos.canvases, input.user, input.params.id, 'editor');
       const { afterId, beforeId, ...fields } = input.body;
-      const block = await placing(() =>
-        ctx.repos.blocks.create(canvasId, user.id, fields, { afterId, beforeId }, ctx.config.canvas.maxBlocks, (created) =>
-          announce(() => ctx.canvasEvents.emit(canvasId, 'block_added', { canvasId, block: created })),
+      const block = await changing(ctx.canvasEvents, canvasId, (onRebalanced) =>
+        ctx.repos.blocks.create(
+          canvasId,
+          user.id,
+          fields,
+          { afterId, beforeId },
+          ctx.config.canvas.maxBlocks,
+          (created) => announce(() => ctx.canvasEvents.emit(canvasId, 'block_added', { canvasId, block: created })),
+          onRebalanced,
         ),
       );
       return { block };
@@ -106,9 +124,13 @@ export const blockRoutes = [
         content = parsed.data as Record<string, unknown>;
       }
       const moving = body.afterId !== undefined || body.beforeId !== undefined;
-      const block = await placing(() =>
-        blocks.update(canvasId, blockId, { content, placement: moving ? { afterId: body.afterId, beforeId: body.beforeId } : undefined }, (updated) =>
-          announce(() => ctx.canvasEvents.emit(canvasId, 'block_updated', { canvasId, block: updated })),
+      const block = await changing(ctx.canvasEvents, canvasId, (onRebalanced) =>
+        blocks.update(
+          canvasId,
+          blockId,
+          { content, placement: moving ? { afterId: body.afterId, beforeId: body.beforeId } : undefined },
+          (updated) => announce(() => ctx.canvasEvents.emit(canvasId, 'block_updated', { canvasId, block: updated })),
+          onRebalanced,
         ),
       );
       if (!block) throw notFound('Block');
