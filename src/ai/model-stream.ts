@@ -1,7 +1,8 @@
 import type { BaseMessage } from '@langchain/core/messages';
 import type { StructuredToolInterface } from '@langchain/core/tools';
 import { convertToOpenAITool } from '@langchain/core/utils/function_calling';
-import { ChatOpenAICompletions, convertMessagesToCompletionsMessageParams, type OpenAIClient } from '@langchain/openai';
+import { ChatOpenAICompletions, convertMessagesToCompletionsMessageParams, OpenAIClient, wrapOpenAIClientError } from '@langchain/openai';
+import { SseParser } from '../../packages/client/src/sse';
 import { MODEL_ATTEMPTS } from './llm';
 
 /** One raw chunk of an OpenAI-compatible chat completion stream. */
@@ -35,13 +36,16 @@ function completionsClient(endpoint: CompletionTarget): ChatOpenAICompletions {
 }
 
 /**
- * Streams one model turn as the provider's raw chunks, through @langchain/openai's own client
- * (its retrying caller opens the request; LangChain's message and tool converters build it).
+ * Streams one model turn as the provider's raw chunks. @langchain/openai's own client opens the
+ * request (its retrying caller, its OpenAI SDK instance and settings; LangChain's message and tool
+ * converters build the body), and the response body is read here.
  *
  * Why not `ChatOpenAI.stream()`: it re-concatenates every chunk into a growing aggregate message,
  * which is quadratic in the number of chunks (about a second of CPU for a 200-block turn streamed
- * one token at a time), and even `_streamResponseChunks` builds a LangChain message per chunk.
- * Callers accumulate tool-call arguments per index themselves (decision 0055).
+ * one token at a time), and even `_streamResponseChunks` builds a LangChain message per chunk
+ * (decision 0055). Why not the SDK's own stream iterator either: its line decoder copies its
+ * buffer on every read, which costs ~2.5 × a plain SSE split of the same bytes and grows faster
+ * than the stream when the model is ahead of the reader (issue 12, decision 0151).
  */
 export async function streamCompletion(
   endpoint: CompletionTarget,
@@ -49,18 +53,66 @@ export async function streamCompletion(
   messages: BaseMessage[],
   options: { tools?: Array<StructuredToolInterface | ToolDefinition>; toolChoice?: string; temperature?: number; signal?: AbortSignal } = {},
 ): Promise<AsyncIterable<CompletionChunk>> {
-  return completionsClient(endpoint).completionWithRetry(
-    {
-      model,
-      messages: convertMessagesToCompletionsMessageParams({ messages, model }),
-      ...(options.tools?.length ? { tools: options.tools.map((tool) => convertToOpenAITool(tool) as ToolDefinition) } : {}),
-      ...(options.toolChoice ? { tool_choice: { type: 'function' as const, function: { name: options.toolChoice } } } : {}),
-      ...(options.temperature === undefined ? {} : { temperature: options.temperature }),
-      stream: true,
-      stream_options: { include_usage: true },
-    },
-    { signal: options.signal },
-  );
+  const langchain = completionsClient(endpoint);
+  const request: OpenAIClient.Chat.Completions.ChatCompletionCreateParamsStreaming = {
+    model,
+    messages: convertMessagesToCompletionsMessageParams({ messages, model }),
+    ...(options.tools?.length ? { tools: options.tools.map((tool) => convertToOpenAITool(tool) as ToolDefinition) } : {}),
+    ...(options.toolChoice ? { tool_choice: { type: 'function' as const, function: { name: options.toolChoice } } } : {}),
+    ...(options.temperature === undefined ? {} : { temperature: options.temperature }),
+    stream: true,
+    stream_options: { include_usage: true },
+  };
+  // What `completionWithRetry` does, but asking the SDK for the response instead of its iterator.
+  const sdkOptions = langchain._getClientOptions({ signal: options.signal });
+  const sdk = (langchain as unknown as { client: OpenAIClient }).client;
+  const response = await langchain.caller.callWithOptions({ signal: options.signal }, async () => {
+    try {
+      return await sdk.chat.completions.create(request, sdkOptions).asResponse();
+    } catch (error) {
+      throw wrapOpenAIClientError(error);
+    }
+  });
+  return readCompletionChunks(response, options.signal);
+}
+
+/**
+ * The chunks of a chat completion event stream, parsed as they arrive: `data: [DONE]` ends it, and
+ * a chunk carrying `error` (a provider failing mid-stream) throws as the SDK would. A consumer that
+ * stops early cancels the body, which closes the request.
+ */
+export async function* readCompletionChunks(response: Response, signal?: AbortSignal): AsyncGenerator<CompletionChunk> {
+  if (!response.body) return;
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  const ready: string[] = [];
+  const parser = new SseParser((message) => ready.push(message.data));
+  let done = false;
+  try {
+    while (!done) {
+      const read = await reader.read();
+      parser.feed(read.done ? decoder.decode() : decoder.decode(read.value, { stream: true }));
+      if (read.done) parser.feed('\n\n');
+      for (let i = 0; i < ready.length && !done; i += 1) {
+        const data = ready[i];
+        if (data.startsWith('[DONE]')) {
+          done = true;
+          break;
+        }
+        const chunk = JSON.parse(data) as CompletionChunk & { error?: unknown };
+        if (chunk?.error) throw new OpenAIClient.APIError(undefined, chunk.error as Record<string, unknown>, undefined, response.headers);
+        yield chunk;
+      }
+      ready.length = 0;
+      if (read.done) break;
+    }
+  } catch (error) {
+    // Cancelled by the caller: end quietly, as the SDK's iterator does; the caller sees its signal.
+    if (signal?.aborted) return;
+    throw error;
+  } finally {
+    reader.cancel().catch(() => undefined);
+  }
 }
 
 /** Lets timers and sockets run between bursts of buffered chunks, at most every `budgetMs` of work. */

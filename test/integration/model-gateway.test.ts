@@ -18,6 +18,20 @@ describe('model gateway', () => {
     await Promise.all(servers.splice(0).map((server) => server.close()));
   });
 
+  /** A provider answering every chat request with `respond` (an event stream it writes itself). */
+  const rawProvider = async (respond: (res: http.ServerResponse) => Promise<void>) => {
+    const server = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        void respond(res);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    servers.push({ close: () => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))) });
+    return { baseURL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1` };
+  };
+
   const scripted = async (...args: Parameters<typeof startScriptedLLM>): Promise<ScriptedLLM> => {
     const server = await startScriptedLLM(...args);
     servers.push(server);
@@ -115,6 +129,44 @@ describe('model gateway', () => {
     await expect(turn).rejects.toThrow();
     await provider.closed;
     expect(provider.requests).toBe(1);
+  });
+
+  test('the event stream is read as SSE, whatever the byte boundaries: CRLF lines, comments, a character split across reads, a last event without [DONE]', async () => {
+    const chunk = (delta: Record<string, unknown>, finish: string | null = null) =>
+      JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta, finish_reason: finish }] });
+    const bytes = Buffer.from(
+      `: keep-alive\r\n\r\ndata: ${chunk({ role: 'assistant', content: '' })}\r\n\r\n` +
+        `data: ${chunk({ content: 'Grüße, ' })}\n\n` +
+        `data: ${chunk({ content: '世界 🌍' })}\r\n\r\n` +
+        `data: ${chunk({}, 'stop')}`,
+    );
+    // Three bytes at a time: splits lines, CRLF pairs and multi-byte characters.
+    const provider = await rawProvider(async (res) => {
+      for (let i = 0; i < bytes.length; i += 3) res.write(bytes.subarray(i, i + 3));
+      res.end();
+    });
+    const gateway = ModelGateway.fromEndpoint({ baseURL: provider.baseURL, apiKey: 'x', provider: 'raw', models: ['m'] }, { pricing: {} });
+    const turn = await gateway.streamTurn({ purpose: 'chat', messages: [new HumanMessage('hi')] });
+    expect(turn.text).toBe('Grüße, 世界 🌍');
+  });
+
+  test('an error event in the stream (a provider failing after the headers) is a failed attempt: the chain falls back, and a lone model gives ModelUnavailableError', async () => {
+    const failing = await rawProvider(async (res) => void res.end(`data: ${JSON.stringify({ error: { message: 'overloaded', type: 'server_error' } })}\n\n`));
+    const up = await scripted([{ text: 'from the fallback' }]);
+    const gateway = new ModelGateway(
+      [
+        { name: 'flaky', baseURL: failing.baseURL, apiKey: 'a', models: ['f-1'] },
+        { name: 'steady', baseURL: up.baseURL, apiKey: 'b', models: ['s-1'] },
+      ],
+      [
+        { provider: 'flaky', model: 'f-1' },
+        { provider: 'steady', model: 's-1' },
+      ],
+      { pricing: {} },
+    );
+    expect((await gateway.streamTurn({ purpose: 'chat', messages: [new HumanMessage('hi')] })).text).toBe('from the fallback');
+    const alone = ModelGateway.fromEndpoint({ baseURL: failing.baseURL, apiKey: 'a', provider: 'flaky', models: ['f-1'] }, { pricing: {} });
+    await expect(alone.streamTurn({ purpose: 'chat', messages: [new HumanMessage('hi')] })).rejects.toThrow(ModelUnavailableError);
   });
 
   test('a provider that reports no usage gets an estimate, flagged as such', async () => {
