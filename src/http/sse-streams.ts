@@ -140,6 +140,7 @@ export class SseStreams {
     // Express keeps its router's continuation on `req.next` (the layer stack, params, the final
     // handler: ~1 KB per request); nothing calls it once the stream is open.
     (req as { next?: unknown }).next = undefined;
+    forgetRequestExtras(req);
     const reqId = String(req.id);
     void this.pump(stream, source, { reqId, ...options.context }).catch((error: unknown) => this.log.error({ err: redactError(error), reqId }, 'stream pump failed'));
   }
@@ -214,4 +215,16 @@ export class SseStreams {
 async function drained(res: Response, signal: AbortSignal): Promise<void> {
   if (signal.aborted || res.destroyed) return;
   await once(res, 'drain', { signal }).catch(() => undefined);
+}
+
+/**
+ * What an open stream's request no longer needs: the bearer token (verified already; one copy of a
+ * secret fewer in memory for the stream's whole life) and Express's parsed-URL cache. ~0.7 KB per
+ * idle stream (issue 12, memory per stream).
+ */
+function forgetRequestExtras(req: Request): void {
+  delete req.headers.authorization;
+  const raw = req.rawHeaders;
+  for (let i = raw.length - 2; i >= 0; i -= 2) if (raw[i].length === 13 && raw[i].toLowerCase() === 'authorization') raw.splice(i, 2);
+  (req as { _parsedUrl?: unknown })._parsedUrl = undefined;
 }

@@ -77,6 +77,18 @@ describe('every stream ends', () => {
   };
   const eventsUrl = (generationId: string) => `${t.api}/canvases/${canvasId}/ai/generations/${generationId}/events`;
 
+  test('an event stream keeps the headers that protect it (nosniff, frame and referrer policy) and drops those only documents use (CSP and the like)', async () => {
+    const sse = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, { method: 'POST', token: owner.accessToken, body: { prompt: 'Headers' } });
+    expect(sse.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+    expect(sse.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(sse.headers.get('x-frame-options')).toBeTruthy();
+    expect(sse.headers.get('referrer-policy')).toBeTruthy();
+    for (const name of ['content-security-policy', 'cross-origin-opener-policy', 'origin-agent-cluster', 'x-dns-prefetch-control', 'x-download-options', 'x-permitted-cross-domain-policies', 'x-xss-protection']) expect(sse.headers.get(name)).toBeNull();
+    // A JSON answer of the same API still carries them all.
+    const json = await fetch(`${t.api}/canvases/${canvasId}`, { headers: { authorization: `Bearer ${owner.accessToken}` } });
+    expect(json.headers.get('content-security-policy')).toBeTruthy();
+  });
+
   test('given a completed generation, a stream with Last-Event-ID at or past its end re-sends the terminal event and closes', async () => {
     const { generationId, messages } = await generate('A heading about streams');
     const lastSeq = Number(messages.at(-1)!.id);
