@@ -151,7 +151,9 @@ export function attachDeviceWebSocket(httpServer: HttpServer, deps: DeviceWsDeps
       const grace = setTimeout(() => open.forEach((ws) => ws.terminate()), 1_000);
       await Promise.all(closing);
       clearTimeout(grace);
-      await Promise.all(finishing);
+      // Their 'gone' signals were written at once; the rest (relay release, registry) may wait on
+      // a Redis that is away: give it the same second, not the whole shutdown deadline.
+      await Promise.race([Promise.all(finishing), new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
   };

@@ -110,12 +110,21 @@ export class CanvasSequencer {
     state.reloading = true;
     state.last = lastSeq;
     try {
-      await this.resync(canvasId, lastSeq);
+      // A reload that fails (a network blip) is tried again a few times before the held events go on.
+      for (let attempt = 0; ; attempt += 1) {
+        try {
+          await this.resync(canvasId, lastSeq);
+          break;
+        } catch (error) {
+          if (attempt >= 2 || this.canvases.get(canvasId) !== state) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 1_000 * (attempt + 1)));
+        }
+      }
     } finally {
       state.reloading = false;
+      // Held events are never left behind, even when every attempt failed.
+      if (this.canvases.get(canvasId) === state) this.drain(state);
     }
-    if (this.canvases.get(canvasId) !== state) return;
-    this.drain(state);
   }
 
   private accept(canvasId: string, state: CanvasState, entry: CanvasLogEntry, mayAsk = true): void {
