@@ -1,7 +1,6 @@
 import type { Browser, Page } from 'playwright-core';
-import { REBALANCE_THRESHOLD } from '../../src/models/lexorank';
-import { blocks as blocksTable } from '../../src/models/schema';
 import { startTestApp, type TestApp } from '../support/app';
+import { plantCrowdedPair } from '../support/ranks';
 import { byTestId, launchChromium, openCanvas, openPage, screenshot, signIn, WAIT_MS } from '../support/browser';
 import { addMember, createCanvas, registerUser, request, type TestUser } from '../support/http';
 
@@ -35,14 +34,7 @@ describe('web console: a rebalance reorders the board correctly', () => {
   test('after blocks_reranked the board reloads, and a block added later lands in its place', async () => {
     const canvasId = await createCanvas(t.api, owner, 'Crowded');
     await addMember(t.api, owner, canvasId, viewer, 'viewer');
-    const prefix = 'V'.repeat(REBALANCE_THRESHOLD - 1);
-    const [left] = await t.app.repos.db
-      .insert(blocksTable)
-      .values([
-        { canvasId, type: 'text', content: { text: 'left' }, rank: `${prefix}1`, createdBy: owner.id },
-        { canvasId, type: 'text', content: { text: 'right' }, rank: `${prefix}2`, createdBy: owner.id },
-      ])
-      .returning();
+    const { left } = await plantCrowdedPair(t.app.repos.db, canvasId, owner.id);
     page = await openPage(browser, t.url, 'viewer', problems);
     await signIn(page, viewer);
     await openCanvas(page, canvasId, viewer.id);

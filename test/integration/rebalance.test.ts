@@ -1,8 +1,7 @@
 import { connectCanvas, createSwitchboardClient, type CanvasRoomEvent, type SwitchboardClient } from '../../packages/client/src';
-import { REBALANCE_THRESHOLD } from '../../src/models/lexorank';
-import { blocks as blocksTable } from '../../src/models/schema';
 import type { Block } from '../../src/schemas/blocks';
 import { startTestApp, type TestApp } from '../support/app';
+import { plantCrowdedPair } from '../support/ranks';
 import { addMember, createCanvas, registerUser, request, type TestUser } from '../support/http';
 import { connectCanvas as connectRaw, join, record, waitFor, type CanvasClient } from '../support/sockets';
 import { readSse } from '../support/sse';
@@ -37,14 +36,7 @@ describe('a rebalance is announced once, and clients reload into the right order
   async function crowdedCanvas() {
     const canvasId = await createCanvas(t.api, owner, 'Crowded');
     await addMember(t.api, owner, canvasId, viewer, 'viewer');
-    const prefix = 'V'.repeat(REBALANCE_THRESHOLD - 1);
-    const [left, right] = await t.app.repos.db
-      .insert(blocksTable)
-      .values([
-        { canvasId, type: 'text', content: { text: 'left' }, rank: `${prefix}1`, createdBy: owner.id },
-        { canvasId, type: 'text', content: { text: 'right' }, rank: `${prefix}2`, createdBy: owner.id },
-      ])
-      .returning();
+    const { left, right } = await plantCrowdedPair(t.app.repos.db, canvasId, owner.id);
     return { canvasId, left, right };
   }
 
