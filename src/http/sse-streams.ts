@@ -218,13 +218,14 @@ async function drained(res: Response, signal: AbortSignal): Promise<void> {
 }
 
 /**
- * What an open stream's request no longer needs: the bearer token (verified already; one copy of a
- * secret fewer in memory for the stream's whole life) and Express's parsed-URL cache. ~0.7 KB per
- * idle stream (issue 12, memory per stream).
+ * What an open stream's request no longer needs (issue 12, memory per stream): its headers, the
+ * bearer token among them (verified already; one copy of a secret fewer in memory for the stream's
+ * whole life), and Express's parsed-URL cache. The log line and the metrics written when the
+ * stream ends read only the method, the URL, the route and the status. ~1.2 KB per idle stream.
  */
 function forgetRequestExtras(req: Request): void {
-  delete req.headers.authorization;
-  const raw = req.rawHeaders;
-  for (let i = raw.length - 2; i >= 0; i -= 2) if (raw[i].length === 13 && raw[i].toLowerCase() === 'authorization') raw.splice(i, 2);
+  req.headers = {};
+  req.rawHeaders = NO_HEADERS;
   (req as { _parsedUrl?: unknown })._parsedUrl = undefined;
 }
+const NO_HEADERS: string[] = Object.freeze([]) as unknown as string[];

@@ -1,0 +1,112 @@
+import { once } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import { connect, type AddressInfo, type Socket } from 'node:net';
+import express, { type Request, type Response } from 'express';
+import { Redis } from 'ioredis';
+import { SseStreams } from '../../src/http/sse-streams';
+import { createLogger } from '../../src/lib/logger';
+import { waitUntil } from '../support/wait';
+
+/**
+ * What an open event stream keeps of its request (issue 12, memory per stream): once the stream is
+ * open the request's headers are dropped (the bearer token with them), while the stream itself
+ * keeps working: messages reach the client as valid chunked HTTP, and a client that leaves frees
+ * its slot.
+ */
+describe('SseStreams: an open stream forgets its request headers', () => {
+  const TOKEN = `secret-${randomUUID()}`;
+  let server: Server;
+  let redis: Redis;
+  let streams: SseStreams;
+  let client: Socket | undefined;
+  let held: { req: Request; res: Response; push(): void; ended: boolean } | undefined;
+
+  beforeEach(async () => {
+    redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
+    streams = new SseStreams({ redis, keyPrefix: `test:sse-req:${randomUUID()}`, maxPerUser: 5, logger: createLogger({ level: 'silent' }), shuttingDown: () => false });
+    const app = express();
+    app.get('/events', async (req, res) => {
+      const once = req.url.includes('once');
+      let wake: (() => void) | undefined;
+      let sent = 0;
+      const state = { req, res, push: () => wake?.(), ended: false };
+      held = state;
+      await streams.serve(req, res, {
+        userId: 'u1',
+        context: {},
+        prepare: async () => ({
+          interrupted: { event: 'error', data: '{}' },
+          async *messages(signal: AbortSignal) {
+            try {
+              while (!signal.aborted) {
+                yield { id: (sent += 1), event: 'tick', data: JSON.stringify({ n: sent, auth: req.headers.authorization ?? null }) };
+                if (once) return;
+                await new Promise<void>((resolve) => {
+                  wake = resolve;
+                  signal.addEventListener('abort', () => resolve(), { once: true });
+                });
+              }
+            } finally {
+              state.ended = true;
+            }
+          },
+        }),
+      });
+    });
+    server = createServer(app);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+  });
+
+  afterEach(async () => {
+    client?.destroy();
+    server.closeAllConnections();
+    server.close();
+    redis.disconnect();
+  });
+
+  test('after the headers went out, neither headers nor rawHeaders hold the token, and messages still flow until the client leaves', async () => {
+    let received = '';
+    client = connect((server.address() as AddressInfo).port, '127.0.0.1');
+    client.setEncoding('utf8');
+    client.on('data', (text: string) => (received += text));
+    client.write(`GET /events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nAccept: text/event-stream\r\n\r\n`);
+
+    await waitUntil(() => received.includes('event: tick'), 5_000);
+    expect(received).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(received).toMatch(/\r\nContent-Type: text\/event-stream; charset=utf-8\r\n/i);
+    expect(received).toMatch(/\r\nTransfer-Encoding: chunked\r\n/i);
+    const { req, res } = held!;
+    expect(res.headersSent).toBe(true);
+    expect(req.headers.authorization).toBeUndefined();
+    expect(JSON.stringify(req.headers)).not.toContain(TOKEN);
+    expect(req.rawHeaders.join('\n')).not.toContain(TOKEN);
+
+    // The stream still works on the headerless request: the next message reaches the client.
+    held!.push();
+    await waitUntil(() => received.includes('"n":2'), 5_000);
+    expect(received).toContain('"auth":null');
+    expect(streams.size).toBe(1);
+
+    client.destroy();
+    await waitUntil(() => held!.ended && streams.size === 0, 5_000);
+  });
+
+  test('a stream that ends on its own ends its chunked response, and the connection serves the next request', async () => {
+    let text = '';
+    client = connect((server.address() as AddressInfo).port, '127.0.0.1');
+    client.setEncoding('utf8');
+    client.on('data', (chunk: string) => (text += chunk));
+    const request = `GET /events?once HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`;
+    client.write(request);
+    // The last chunk (`0`) after the message: the response ended cleanly, headers marker and all.
+    await waitUntil(() => /event: tick[\s\S]*\r\n0\r\n\r\n$/.test(text), 5_000);
+    await waitUntil(() => streams.size === 0, 5_000);
+    // Keep-alive: the same connection gets a second, complete response with its own header block.
+    const before = text.length;
+    client.write(request);
+    await waitUntil(() => /\r\n0\r\n\r\n$/.test(text.slice(before)), 5_000);
+    expect(text.slice(before)).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*Content-Type: text\/event-stream[\s\S]*event: tick/i);
+  });
+});
