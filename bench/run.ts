@@ -223,7 +223,9 @@ function targets(results: Record<string, unknown>): Target[] {
   list.push({ name: 'cancel → cancelled at the client p95', metric: 'cancel.cancelToCancelledMs.p95', value: cancel?.cancelToCancelledMs?.p95, limit: 500, direction: 'max', unit: 'ms' });
   const streams = results.manyStreams as AnyResult;
   list.push({ name: 'open SSE streams held', metric: 'manyStreams.streamsHeld', value: streams?.streamsHeld, limit: streams?.config?.steps?.at(-1) ?? 10_000, direction: 'min', unit: '' });
-  list.push({ name: 'Redis connections added by the streams', metric: 'manyStreams.redisConnectionsAdded', value: streams?.redisConnectionsWithStreams === undefined ? undefined : streams.redisConnectionsWithStreams - streams.redisConnectionsIdle, limit: 0, direction: 'max', unit: '' });
+  // "A constant number of Redis connections": the count must not grow with the streams. The node's
+  // one stream reader connects with the first stream, so growth is read from the first step to the last.
+  list.push({ name: 'Redis connections added, first → last step', metric: 'manyStreams.redisConnectionsGrowth', value: streams?.redisConnectionsGrowth, limit: 0, direction: 'max', unit: '' });
   list.push({ name: 'memory per SSE stream', metric: 'manyStreams.bytesPerStream', value: streams?.bytesPerStream, limit: 20 * 1024, direction: 'max', unit: 'B' });
   list.push({ name: 'SSE event latency p99 (1,000 hot streams)', metric: 'manyStreams.eventLatencyMs.p99', value: streams?.eventLatencyMs?.p99, limit: 50, direction: 'max', unit: 'ms' });
   list.push({ name: 'memory per socket', metric: 'memory.bytesPerSocket', value: memory?.bytesPerSocket, limit: 20 * 1024, direction: 'max', unit: 'B' });
@@ -301,10 +303,12 @@ function render(results: Record<string, unknown>): string {
   if (ms?.error) rows.push(['manyStreams', 'error', ms.error]);
   else if (ms) {
     rows.push(['manyStreams', `SSE streams open on one API node (refused)`, `${fmt(ms.streamsHeld)} (${fmt(ms.refused)}${ms.firstError ? `: ${ms.firstError}` : ''})`]);
-    rows.push(['', 'Redis connections of the API node: idle → with the streams', `${ms.redisConnectionsIdle} → ${ms.redisConnectionsWithStreams}`]);
+    rows.push(['', 'Redis connections of the API node: idle → per step', `${ms.redisConnectionsIdle} → ${ms.readings.slice(1).map((r: { redisConnections: number; streams: number }) => `${r.redisConnections} (${fmt(r.streams)})`).join(' → ')}`]);
     rows.push(['', 'bytes per stream: RSS delta / RSS slope (after GC)', `${fmt(ms.bytesPerStream ?? NaN)} / ${fmt(ms.slopeBytesPerStream ?? NaN)} B`]);
     const l = ms.eventLatencyMs;
     rows.push(['', `model wrote call → tool_output at ${ms.config.hotStreams} streams: p50 / p95 / p99`, l ? `${fmt(l.p50)} / ${fmt(l.p95)} / ${fmt(l.p99)} ms (${fmt(l.deliveries)} deliveries, ${l.missing} missing)` : `not measured: ${ms.hotError}`]);
+    const c = ms.hotCpuMs;
+    if (c) rows.push(['', 'while it streamed: CPU of the node / client fleet / worker + model', `${fmt(c.api)} / ${fmt(c.fleet)} / ${fmt(c.benchProcess)} ms in ${fmt(c.wallMs)} ms`]);
   }
   out.push('', table(['scenario', 'measure', 'value'], rows));
   return out.join('\n');

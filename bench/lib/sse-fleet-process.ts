@@ -4,7 +4,7 @@
  * {@link SseFleet}. Every `tool_output` it reads is stamped with the shared monotonic clock; only
  * the arrival times are kept (one Float64Array per stream), not the payloads.
  */
-import http from 'node:http';
+import net from 'node:net';
 import { fromWire, now, type Stamp } from './timing';
 
 export type SseFleetRequest = { id: number } & (
@@ -17,7 +17,7 @@ export type SseFleetRequest = { id: number } & (
 export type SseFleetReply = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: string };
 
 interface Stream {
-  request?: http.ClientRequest;
+  socket?: net.Socket;
   /** Arrival of tool_output i, as ns since `base` (NaN until it arrived). */
   arrivals: Float64Array;
   complete: boolean;
@@ -31,41 +31,63 @@ interface Group {
 const base: Stamp = now();
 const MAX_EVENTS = 1_024;
 const groups = new Map<string, Group>();
-const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
 
-/** Opens one stream; resolves once its response headers are in (rejects on a non-200 answer). */
+/**
+ * Opens one stream over a plain TCP socket (HTTP/1.1 written and read by hand, as `lean-client.ts`
+ * does for Socket.IO): the fleet shares the machine's two cores with the node it measures, and
+ * Node's HTTP client (llhttp, an IncomingMessage stream per response) cost more CPU per event than
+ * the node's own write. Resolves once the response head is in (rejects on a non-200 answer).
+ * The body is chunked (`<hex>\r\n<frame>\r\n`); events are found by their `\n\n` ends, so the
+ * chunk-size lines between them are simply part of the next event's text, which only the
+ * `event:` name and the `"index":` field are matched in.
+ */
 function openStream(group: Group, url: string, token: string): Promise<void> {
   const stream: Stream = { arrivals: new Float64Array(MAX_EVENTS).fill(Number.NaN), complete: false };
+  const target = new URL(url);
   return new Promise<void>((resolve, reject) => {
-    const request = http.get(url, { agent, headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' } }, (response) => {
-      if (response.statusCode !== 200) {
-        response.resume();
-        return reject(new Error(`events answered ${response.statusCode}`));
-      }
-      group.streams.push(stream);
-      resolve();
-      let buffer = '';
-      response.setEncoding('utf8');
-      response.on('data', (text: string) => {
-        const at = Number(now() - base);
-        buffer += text;
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const message = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          if (message.includes('event: tool_output')) {
-            const index = /"index":(\d+)/.exec(message);
-            if (index && Number(index[1]) < MAX_EVENTS) stream.arrivals[Number(index[1])] = at;
-          } else if (message.includes('event: complete') || message.includes('event: error')) {
-            stream.complete = true;
-            checkDone(group);
-          }
-        }
-      });
-      response.on('error', () => undefined);
+    const socket = net.connect({ host: target.hostname, port: Number(target.port), noDelay: true });
+    stream.socket = socket;
+    let head = true;
+    let buffer = '';
+    socket.setEncoding('utf8');
+    socket.once('connect', () => {
+      socket.write(`GET ${target.pathname}${target.search} HTTP/1.1\r\nHost: ${target.host}\r\nAuthorization: Bearer ${token}\r\nAccept: text/event-stream\r\nConnection: close\r\n\r\n`);
     });
-    stream.request = request;
-    request.on('error', reject);
+    socket.on('data', (text: string) => {
+      const at = Number(now() - base);
+      buffer += text;
+      if (head) {
+        const end = buffer.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const status = buffer.slice(0, buffer.indexOf('\r\n'));
+        if (!/^HTTP\/1\.1 200 /.test(status)) {
+          socket.destroy();
+          return reject(new Error(`events answered ${status.split(' ')[1] ?? status}`));
+        }
+        head = false;
+        buffer = buffer.slice(end + 4);
+        group.streams.push(stream);
+        resolve();
+      }
+      let end: number;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const message = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        if (message.includes('event: tool_output')) {
+          const index = /"index":(\d+)/.exec(message);
+          if (index && Number(index[1]) < MAX_EVENTS) stream.arrivals[Number(index[1])] = at;
+        } else if (message.includes('event: complete') || message.includes('event: error')) {
+          stream.complete = true;
+          checkDone(group);
+        }
+      }
+    });
+    socket.on('error', (error) => {
+      if (head) reject(error);
+    });
+    socket.on('close', () => {
+      if (head) reject(new Error('events: the connection closed before the response'));
+    });
   });
 }
 
@@ -112,7 +134,7 @@ function latency(group: Group, emittedAt: string[]) {
 function close(name: string) {
   const group = groups.get(name);
   groups.delete(name);
-  for (const stream of group?.streams ?? []) stream.request?.destroy();
+  for (const stream of group?.streams ?? []) stream.socket?.destroy();
   return { closed: group?.streams.length ?? 0 };
 }
 

@@ -13,7 +13,7 @@ import { createTestDatabase } from '../../test/support/database';
 import { createCanvas, registerUser } from '../../test/support/http';
 import { spawnSwitchboard } from '../../test/support/processes';
 import type { BenchContext } from '../lib/context';
-import { benchEnv, rssBytes, uniquePrefix } from '../lib/harness';
+import { benchEnv, cpuMsOf, ownCpuMs, rssBytes, uniquePrefix } from '../lib/harness';
 import { Inspector } from '../lib/inspector';
 import { SseFleet } from '../lib/sse-fleet';
 import { round, slope } from '../lib/stats';
@@ -59,7 +59,7 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
   let inspector: Inspector | undefined;
   let fleet: SseFleet | undefined;
   try {
-    api = await spawnSwitchboard({ ...env, SWITCHBOARD_ROLES: 'api', NODE_OPTIONS: '--inspect=127.0.0.1:0 --max-old-space-size=2048' }, 60_000);
+    api = await spawnSwitchboard({ ...env, SWITCHBOARD_ROLES: 'api', NODE_OPTIONS: '--inspect=127.0.0.1:0 --max-old-space-size=2048' }, 60_000, { bundle: true });
     const apiUrl = `${api.url}/api/v1`;
     const inspectorUrl = Inspector.urlIn(api.output());
     if (!inspectorUrl) throw new Error('the API process printed no inspector URL');
@@ -119,6 +119,8 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
     if (!hotJob) throw new Error('the hot generation has no job');
     // With --profile: the API process's CPU profile while the hot generation streams.
     const stopProfile = ctx.profileDir ? await inspector.startProfile(1_000) : undefined;
+    // Where the cores go while it streams: the node, the client fleet, and this process (worker + model).
+    const cpuBefore = { api: cpuMsOf(pid), fleet: cpuMsOf(fleet.pid!), bench: ownCpuMs(), at: performance.now() };
     await hotJob.promote();
     let latency;
     let hotError: string | undefined;
@@ -130,6 +132,8 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
     } catch (error) {
       hotError = error instanceof Error ? error.message : String(error);
     }
+    const hotCpuMs = { api: cpuMsOf(pid) - cpuBefore.api, fleet: cpuMsOf(fleet.pid!) - cpuBefore.fleet, benchProcess: round(ownCpuMs() - cpuBefore.bench), wallMs: round(performance.now() - cpuBefore.at) };
+    ctx.log(`manyStreams: while the hot generation streamed (${hotCpuMs.wallMs} ms): CPU of the node ${hotCpuMs.api} ms, the client fleet ${hotCpuMs.fleet} ms, the benchmark process (worker + model) ${hotCpuMs.benchProcess} ms`);
     if (stopProfile) {
       const file = path.join(ctx.profileDir!, 'many-streams-api.cpuprofile');
       writeFileSync(file, JSON.stringify(await stopProfile()));
@@ -151,10 +155,13 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
       firstError,
       redisConnectionsIdle: idleReading.redisConnections,
       redisConnectionsWithStreams: last.redisConnections,
+      /** From the first step with streams to the last (the reader connects with the first stream). */
+      redisConnectionsGrowth: readings.length > 1 ? last.redisConnections - readings[1].redisConnections : undefined,
       bytesPerStream: held ? Math.round((last.rss - idleReading.rss) / held) : undefined,
       slopeBytesPerStream: readings.length > 2 ? Math.round(slope(readings.map((r) => [r.streams, r.rss] as const))) : undefined,
       eventLatencyMs: latency ? { deliveries: latency.deliveries, missing: latency.missing, p50: round(latency.p50 ?? NaN), p95: round(latency.p95 ?? NaN), p99: round(latency.p99 ?? NaN), max: round(latency.max ?? NaN) } : undefined,
       hotError,
+      hotCpuMs,
       readings: readings.map((r) => ({ streams: r.streams, rssMiB: round(r.rss / 2 ** 20), redisConnections: r.redisConnections })),
     };
   } finally {

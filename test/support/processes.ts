@@ -14,11 +14,16 @@ export interface SwitchboardProcess {
   exited: Promise<number | null>;
 }
 
-/** Spawns `node --import tsx src/main.ts` with `env` and resolves once its start banner is printed. */
-export function spawnSwitchboard(env: Record<string, string>, timeoutMs = 30_000): Promise<SwitchboardProcess> {
+/**
+ * Spawns `node --import tsx src/main.ts` with `env` and resolves once its start banner is printed.
+ * With `bundle`, runs what `npm start` runs instead (`node scripts/start.cjs`: the esbuild bundle of
+ * src/, rebuilt when a source is newer): the benchmark measures memory on the shipped artifact.
+ */
+export function spawnSwitchboard(env: Record<string, string>, timeoutMs = 30_000, options: { bundle?: boolean } = {}): Promise<SwitchboardProcess> {
   // `node --import tsx` rather than the tsx binary: the pid is Switchboard itself, so a signal
   // (SIGTERM to drain, SIGKILL to crash) reaches it directly and nothing is left orphaned.
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  // scripts/start.cjs requires the bundle in its own process, so the pid is Switchboard's there too.
+  const child = spawn(process.execPath, options.bundle ? ['scripts/start.cjs'] : ['--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', NODE_ENV: 'test', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
