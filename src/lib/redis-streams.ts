@@ -41,6 +41,11 @@ export interface LogLiveness {
   checkEveryMs: number;
   /** After the producer ended, wait this long for its last events still in flight (default 2 s). */
   graceMs?: number;
+  /**
+   * The first check waits this long (default 0: at once). A stream of work that was just started
+   * skips a check that could only answer "still live" (a database read on every new stream).
+   */
+  firstCheckAfterMs?: number;
 }
 
 const REPLAY_PAGE = 500;
@@ -106,7 +111,7 @@ export async function* followLog(options: {
   const onAbort = () => wake?.();
   signal.addEventListener('abort', onAbort, { once: true });
   const graceMs = liveness.graceMs ?? 2_000;
-  let nextCheck = Date.now();
+  let nextCheck = Date.now() + (liveness.firstCheckAfterMs ?? 0);
   let endBy: number | undefined;
   try {
     while (!signal.aborted) {
@@ -153,7 +158,7 @@ function pushLive(follower: StreamFollower, key: string, after: string, sink: Li
   if (signal.aborted) return Promise.resolve();
   return new Promise<void>((resolve, reject) => {
     const graceMs = liveness.graceMs ?? 2_000;
-    let nextCheck = Date.now();
+    let nextCheck = Date.now() + (liveness.firstCheckAfterMs ?? 0);
     let endBy: number | undefined;
     let done = false;
     let timer: NodeJS.Timeout | undefined;

@@ -110,6 +110,39 @@ describe('shared SSE frames of one generation', () => {
     await stays.done;
     expect(follower.size).toBe(0);
   });
+
+  test.each([
+    ['pushed live', true],
+    ['yielded live', false],
+  ])('liveness (%s): asked at once by default, so a stream of ended work ends; not before firstCheckAfterMs for work just started', async (_name, pushed) => {
+    const generationId = randomUUID();
+    let askedDefault = 0;
+    let askedLater = 0;
+    const run = (liveness: LogLiveness) => {
+      const controller = new AbortController();
+      const seen: string[] = [];
+      const live = pushed ? { framer: generationFrame, push: (frames: Frame[]) => seen.push(...frames.map((f) => f.bytes.toString('utf8'))) } : undefined;
+      let finished = false;
+      const done = (async () => {
+        for await (const { event } of log.follow(generationId, 0, controller.signal, liveness, live)) seen.push(event.type);
+      })().then(() => (finished = true));
+      return { seen, controller, done, finished: () => finished };
+    };
+    // The producer "ended" long ago and wrote no terminal event.
+    const byDefault = run({ checkEveryMs: 60_000, graceMs: 0, endedAt: async () => ((askedDefault += 1), new Date(0)) });
+    const started = run({ checkEveryMs: 60_000, graceMs: 0, firstCheckAfterMs: 60_000, endedAt: async () => ((askedLater += 1), new Date(0)) });
+
+    await waitUntil(() => byDefault.finished(), 5_000);
+    expect(askedDefault).toBe(1);
+    expect(started.finished()).toBe(false);
+    expect(askedLater).toBe(0);
+
+    // The started stream still ends the ordinary way, at its terminal event, without having asked.
+    await log.append(generationId, 1, { type: 'complete', generationId, blocks: [], truncated: false } as GenerationEvent);
+    await waitUntil(() => started.finished(), 5_000);
+    expect(started.seen.join('')).toContain('complete');
+    expect(askedLater).toBe(0);
+  });
 });
 
 /** Chat turns and ticket notes take the same shared-frames path as generations (decision 0104). */

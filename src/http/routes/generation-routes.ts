@@ -56,7 +56,7 @@ export const generationRoutes = [
           const { generationId, replayed } = await ctx.generations.start({ user, canvasId, role, prompt: body.prompt, afterId: body.afterId, idempotencyKey });
           res.setHeader('X-Generation-Id', generationId);
           if (replayed) res.setHeader('Idempotent-Replayed', 'true');
-          return ctx.sources.generation(generationId, 0);
+          return ctx.sources.generation(generationId, 0, !replayed);
         },
       });
     },

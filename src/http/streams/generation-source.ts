@@ -18,8 +18,8 @@ const isFinished = (status: GenerationRow['status']) => status !== 'queued' && s
  * ended but its log holds no terminal event (expired, lost, a worker that died), the stream ends
  * with one built from the row instead of waiting forever (decision 0071).
  */
-export function generationSource(deps: GenerationSourceDeps, generationId: string, afterSeq: number): SseSource {
-  return new GenerationSource(deps, generationId, afterSeq);
+export function generationSource(deps: GenerationSourceDeps, generationId: string, afterSeq: number, started = false): SseSource {
+  return new GenerationSource(deps, generationId, afterSeq, started);
 }
 
 export interface GenerationSourceDeps {
@@ -38,6 +38,8 @@ class GenerationSource implements SseSource {
     private readonly deps: GenerationSourceDeps,
     private readonly generationId: string,
     private readonly afterSeq: number,
+    /** The generation was created for this stream: it is live, so the first liveness check waits. */
+    private readonly started: boolean,
   ) {}
 
   get interrupted(): SseMessage {
@@ -50,8 +52,10 @@ class GenerationSource implements SseSource {
 
   async *messages(signal: AbortSignal, push?: (frames: Frame[]) => void): AsyncGenerator<SseMessage> {
     const { deps, generationId } = this;
+    const checkEveryMs = deps.checkEveryMs ?? GENERATION_CHECK_MS;
     const liveness = {
-      checkEveryMs: deps.checkEveryMs ?? GENERATION_CHECK_MS,
+      checkEveryMs,
+      firstCheckAfterMs: this.started ? checkEveryMs : 0,
       endedAt: async () => {
         const row = await deps.repos.generations.find(generationId);
         if (!row) return new Date(0);

@@ -38,9 +38,12 @@ export class StreamSources {
     return this.deps.notesEvents;
   }
 
-  /** A generation's events after `afterSeq`, then live ones, to a terminal event (0071). */
-  generation(generationId: string, afterSeq: number): SseSource {
-    return generationSource(this.deps, generationId, afterSeq);
+  /**
+   * A generation's events after `afterSeq`, then live ones, to a terminal event (0071). `started`:
+   * the caller has just created it (its producer is live, so the stream does not ask at once).
+   */
+  generation(generationId: string, afterSeq: number, started = false): SseSource {
+    return generationSource(this.deps, generationId, afterSeq, started);
   }
 
   /** A chat turn's events as SSE (`POST /chat/stream`). */
