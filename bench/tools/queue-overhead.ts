@@ -81,14 +81,18 @@ function traceWaits() {
   redis.sendCommand = function (this: unknown, command) {
     const result = send.call(this, command);
     // Blocking reads (the stream follower, BullMQ's marker wait) are not waits on the path.
-    if (!BLOCKING.has(command.name)) void track(`redis ${command.name}`, command.promise).catch(() => undefined);
+    // A script is named by its first key (`evalsha <sha> <numkeys> <key>`), other commands by their key.
+    const args = (command as { args?: unknown[] }).args ?? [];
+    const key = String((command.name === 'evalsha' || command.name === 'eval' ? args[2] : args[0]) ?? '').replace(/[0-9a-f-]{36}/g, '<id>').slice(-40);
+    if (!BLOCKING.has(command.name)) void track(`redis ${command.name}${key ? ` ${key}` : ''}`, command.promise).catch(() => undefined);
     return result;
   };
   const base = Object.getPrototypeOf(PGlite.prototype) as Record<string, (...args: unknown[]) => Promise<unknown>>;
   for (const method of ['query', 'exec', 'transaction']) {
     const original = base[method];
     base[method] = function (this: unknown, ...args: unknown[]) {
-      return track(`pg ${method}`, original.apply(this, args));
+      const sql = typeof args[0] === 'string' ? ` ${args[0].replace(/\s+/g, ' ').slice(0, 48)}` : '';
+      return track(`pg ${method}${sql}`, original.apply(this, args));
     };
   }
 }
