@@ -206,28 +206,17 @@ export class StreamFollower {
           framed.set(subscriber.framer, frames);
         }
       }
-      if (atCursor) this.deliverAll(subscriber, entries, frames);
-      else this.deliverTo(subscriber, entries, frames);
+      this.deliverTo(subscriber, entries, frames, atCursor);
       cursor = earlierId(subscriber.last, cursor);
     }
     if (cursor !== undefined) followed.cursor = cursor;
   }
 
-  /** A subscriber at the read's cursor: every entry is new to it. */
-  private deliverAll(subscriber: Subscriber, entries: StreamEntry[], frames: Frame[] | null | undefined): void {
-    subscriber.last = entries[entries.length - 1][0];
-    try {
-      subscriber.deliver(entries, frames);
-    } catch {
-      // A subscriber's failure is its own; the others still get the entries.
-    }
-  }
-
-  private deliverTo(subscriber: Subscriber, entries: StreamEntry[], frames: Frame[] | null | undefined): void {
+  private deliverTo(subscriber: Subscriber, entries: StreamEntry[], frames: Frame[] | null | undefined, atCursor: boolean): void {
     // Only what this subscriber has not seen: a later joiner may have read part of it already.
-    // Entries are in id order, so the unseen ones are a suffix.
+    // Entries are in id order, so the unseen ones are a suffix (all of them when it is at the cursor).
     let start = 0;
-    while (start < entries.length && !streamIdBefore(subscriber.last, entries[start][0])) start += 1;
+    while (!atCursor && start < entries.length && !streamIdBefore(subscriber.last, entries[start][0])) start += 1;
     if (start === entries.length) return;
     const fresh = start ? entries.slice(start) : entries;
     subscriber.last = fresh[fresh.length - 1][0];
