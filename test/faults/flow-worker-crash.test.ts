@@ -22,8 +22,9 @@ describe('a worker killed in the middle of an agentflow execution', () => {
     llm = await startScriptedLLM(async (req) => {
       const tag = tagOf(req);
       calls.set(tag, (calls.get(tag) ?? 0) + 1);
-      // Each node's model call takes a while: the kill lands while some of them are running.
-      await sleep(tag === 'a' ? 200 : 700);
+      // Each node's model call takes a while, b1 less than its siblings: when b1 completes the
+      // others still have a second to run, so the kill lands while some of them are running.
+      await sleep(tag === 'a' ? 200 : tag === 'b1' ? 300 : 1_500);
       return { text: `out(${tag})` };
     });
   });
@@ -61,9 +62,12 @@ describe('a worker killed in the middle of an agentflow execution', () => {
       onMessage: (message) => {
         if (message.event === 'node_completed' && !killed) finishedBeforeKill.push(message.data.nodeId);
         if (killed || message.event !== 'node_completed' || !middle.includes(message.data.nodeId)) return;
-        // The first middle node is done, the others are running: kill a worker that has started one.
+        // The first middle node is done, the others are running: kill a worker that has started one
+        // of those still running (not only the one that just completed).
         const executionId = message.data.executionId;
-        const running = (w: SwitchboardProcess) => w.output().includes('flow node started') && w.output().includes(executionId);
+        const unfinished = middle.filter((id) => !finishedBeforeKill.includes(id));
+        const running = (w: SwitchboardProcess) =>
+          w.output().split('\n').some((line) => line.includes('flow node started') && line.includes(executionId) && unfinished.some((id) => line.includes(`"${id}"`)));
         killed = [workerA, workerB].find(running);
         killed?.child.kill('SIGKILL');
       },
