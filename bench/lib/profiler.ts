@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import path from 'node:path';
 
@@ -16,6 +16,7 @@ export async function startCpuProfile(dir: string | undefined, name: string): Pr
   return async () => {
     const { profile } = await session.post('Profiler.stop');
     session.disconnect();
+    mkdirSync(dir, { recursive: true });
     const file = path.join(dir, `${name}.cpuprofile`);
     writeFileSync(file, JSON.stringify(profile));
     return file;
