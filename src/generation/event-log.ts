@@ -4,6 +4,7 @@ import type { GenerationEvent } from './events';
 import { isTerminal } from './events';
 import { followLog, type LiveSink, type LogLiveness } from '../lib/redis-streams';
 import type { StreamFollower } from '../lib/stream-follower';
+import type { StreamSignal } from '../lib/stream-signal';
 
 /** How long the broadcast's copy of the blocks is kept: far beyond its retries (5 attempts, backoff from 200 ms). */
 const BLOCKS_TTL_SECONDS = 600;
@@ -74,7 +75,7 @@ export class SequencedEventLog<E extends { type: string }> {
    * then it returns and the caller reports how it ended. With `live`, the live events go to it as
    * frames instead of being yielded (see `followLog`).
    */
-  async *follow(id: string, afterSeq: number, signal: AbortSignal, liveness: LogLiveness, live?: LiveSink): AsyncGenerator<SequencedOf<E>> {
+  async *follow(id: string, afterSeq: number, signal: StreamSignal, liveness: LogLiveness, live?: LiveSink): AsyncGenerator<SequencedOf<E>> {
     if (!this.follower) throw new Error('This event log was built without a StreamFollower');
     for await (const [entryId, json] of followLog({
       redis: this.redis,

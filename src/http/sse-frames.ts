@@ -1,12 +1,12 @@
-import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import type { Response } from 'express';
 import type { Frame } from '../lib/stream-follower';
+import { untilEventOrAbort, type StreamSignal } from '../lib/stream-signal';
 
 /** Per stream: what `pushFrames` needs between calls (kept small: 10,000 of these per node). */
 export interface FrameTarget {
   res: Response;
-  signal: AbortSignal;
+  signal: StreamSignal;
   /** Wire chunks held while the client has not read what was written (back-pressure), in order. */
   held: Buffer[] | undefined;
   /** Whose 'drain' releases `held` (the socket when written directly, else the response). */
@@ -77,6 +77,6 @@ function flushHeld(target: FrameTarget): void {
 export async function framesDrained(target: FrameTarget): Promise<void> {
   while (target.held && target.drainer && !target.signal.aborted && !target.res.destroyed) {
     // `flushHeld` listened first, so it has run when this resumes.
-    await once(target.drainer, 'drain', { signal: target.signal }).catch(() => undefined);
+    await untilEventOrAbort(target.drainer, 'drain', target.signal);
   }
 }

@@ -1,10 +1,10 @@
-import { once } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
 import type { Redis } from 'ioredis';
 import { AppError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import { redactError } from '../lib/redact-error';
+import { StreamAbort, untilEventOrAbort, type StreamSignal } from '../lib/stream-signal';
 import type { Frame } from '../lib/stream-follower';
 import { framesDrained, pushFrames, type FrameTarget } from './sse-frames';
 import { formatSse, openSse, type SseMessage } from './sse';
@@ -20,7 +20,7 @@ export interface SseSource {
    * live phase to `push` as ready SSE frames (shared between streams) instead of yielding it; the
    * iteration then stays pending until the live phase ends, and what it yields after follows them.
    */
-  messages(signal: AbortSignal, push?: (frames: Frame[]) => void): AsyncIterable<SseMessage>;
+  messages(signal: StreamSignal, push?: (frames: Frame[]) => void): AsyncIterable<SseMessage>;
   /** Written when `messages` fails mid-stream (e.g. Redis unreachable); the client may reconnect. */
   interrupted: SseMessage;
 }
@@ -58,7 +58,7 @@ interface LeaseCommands {
 }
 
 interface OpenStream extends FrameTarget {
-  controller: AbortController;
+  controller: StreamAbort;
   leaseKey: string;
   leaseId: string;
 }
@@ -103,9 +103,9 @@ export class SseStreams {
    * frees the slot), then opens the stream and returns; the source is pumped until it ends or the
    * client leaves.
    */
-  async serve(req: Request, res: Response, options: { userId: string; context: StreamLogContext; prepare: (signal: AbortSignal) => Promise<SseSource> }): Promise<void> {
+  async serve(req: Request, res: Response, options: { userId: string; context: StreamLogContext; prepare: (signal: StreamSignal) => Promise<SseSource> }): Promise<void> {
     if (this.deps.shuttingDown()) throw new AppError(503, 'shutting_down', 'This node is shutting down; retry on another');
-    const controller = new AbortController();
+    const controller = new StreamAbort();
     const stream: OpenStream = {
       res,
       controller,
@@ -212,9 +212,9 @@ export class SseStreams {
 }
 
 /** Waits until the client reads what was written (or leaves), so a slow reader cannot pile up memory. */
-async function drained(res: Response, signal: AbortSignal): Promise<void> {
+async function drained(res: Response, signal: StreamSignal): Promise<void> {
   if (signal.aborted || res.destroyed) return;
-  await once(res, 'drain', { signal }).catch(() => undefined);
+  await untilEventOrAbort(res, 'drain', signal);
 }
 
 /**

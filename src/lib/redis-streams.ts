@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { streamIdBefore, type Frame, type Framer, type StreamEntry, type StreamFollower } from './stream-follower';
+import type { StreamSignal } from './stream-signal';
 
 /**
  * Follows a Redis stream live from after `fromId` until the consumer stops or `signal` aborts,
@@ -76,7 +77,7 @@ export async function* followLog(options: {
   afterId: string;
   isTerminal: (value: string) => boolean;
   liveness: LogLiveness;
-  signal: AbortSignal;
+  signal: StreamSignal;
   /** When given, live entries are pushed here as frames (not yielded); replay still yields. */
   live?: LiveSink;
 }): AsyncGenerator<StreamEntry> {
@@ -154,7 +155,7 @@ export async function* followLog(options: {
  * follower's callback and one timer per stream, not a generator resumed per entry. Rejects when an
  * entry cannot be framed (the caller reports the stream interrupted, as a throwing replay would).
  */
-function pushLive(follower: StreamFollower, key: string, after: string, sink: LiveSink, liveness: LogLiveness, signal: AbortSignal): Promise<void> {
+function pushLive(follower: StreamFollower, key: string, after: string, sink: LiveSink, liveness: LogLiveness, signal: StreamSignal): Promise<void> {
   if (signal.aborted) return Promise.resolve();
   return new Promise<void>((resolve, reject) => {
     const graceMs = liveness.graceMs ?? 2_000;
@@ -258,7 +259,7 @@ export class JsonEventLog<E> {
    * writer ended without one (then it returns; the caller says how it ended). With `live`, the live
    * phase is pushed there as frames shared by every follower of the log (decision 0104), not yielded.
    */
-  async *follow(id: string, signal: AbortSignal, liveness: LogLiveness, live?: LiveSink): AsyncGenerator<E> {
+  async *follow(id: string, signal: StreamSignal, liveness: LogLiveness, live?: LiveSink): AsyncGenerator<E> {
     if (!this.follower) throw new Error('This event log was built without a StreamFollower');
     const parse = (json: string) => JSON.parse(json) as E;
     for await (const [, json] of followLog({

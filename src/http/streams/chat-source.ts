@@ -4,6 +4,7 @@ import { hitlResumeJobId } from '../../queues/assistant';
 import type { QueueRegistry } from '../../queues/registry';
 import type { LiveSink, LogLiveness } from '../../lib/redis-streams';
 import type { Frame, StreamEntry } from '../../lib/stream-follower';
+import type { StreamSignal } from '../../lib/stream-signal';
 import { formatSse } from '../sse';
 import type { SseSource } from '../sse-streams';
 
@@ -39,7 +40,7 @@ export function chatTurnLiveness(deps: { repos: Repositories; queues: QueueRegis
 export async function* chatTurnEvents(
   deps: { chatEvents: ChatEventLog; repos: Repositories; queues: QueueRegistry; checkEveryMs?: number },
   turn: { sessionId: string; messageId: string },
-  signal: AbortSignal,
+  signal: StreamSignal,
   live?: LiveSink,
 ): AsyncGenerator<ChatEvent> {
   let ended = false;

@@ -3,6 +3,7 @@ import { generationErrorMessage, isTerminal, type GenerationEvent } from '../../
 import type { Repositories } from '../../models';
 import type { GenerationRow } from '../../models/schema';
 import type { Frame, StreamEntry } from '../../lib/stream-follower';
+import type { StreamSignal } from '../../lib/stream-signal';
 import { formatSse, type SseMessage } from '../sse';
 import type { SseSource } from '../sse-streams';
 
@@ -50,7 +51,7 @@ class GenerationSource implements SseSource {
     };
   }
 
-  async *messages(signal: AbortSignal, push?: (frames: Frame[]) => void): AsyncGenerator<SseMessage> {
+  async *messages(signal: StreamSignal, push?: (frames: Frame[]) => void): AsyncGenerator<SseMessage> {
     const { deps, generationId } = this;
     const checkEveryMs = deps.checkEveryMs ?? GENERATION_CHECK_MS;
     const liveness = {

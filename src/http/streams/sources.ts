@@ -5,6 +5,7 @@ import type { GenerationEventLog } from '../../generation/event-log';
 import type { Repositories } from '../../models';
 import type { ChatSessionRow } from '../../models/schema';
 import type { QueueRegistry } from '../../queues/registry';
+import type { StreamSignal } from '../../lib/stream-signal';
 import type { SseSource } from '../sse-streams';
 import { chatTurnEvents, chatTurnSource } from './chat-source';
 import { flowExecutionSource } from './flow-source';
@@ -52,7 +53,7 @@ export class StreamSources {
   }
 
   /** A chat turn's events, ending with `final`, `error` or `cancelled` (`POST /chat` waits on them). */
-  chatTurnEvents(turn: Turn, signal: AbortSignal): AsyncGenerator<ChatEvent> {
+  chatTurnEvents(turn: Turn, signal: StreamSignal): AsyncGenerator<ChatEvent> {
     return chatTurnEvents(this.deps, turn, signal);
   }
 
