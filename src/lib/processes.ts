@@ -1,13 +1,30 @@
+import { readFileSync } from 'node:fs';
+
 /**
- * Whether a process with this pid exists. Signal 0 checks without delivering anything; EPERM means
- * the process exists but belongs to another user, which still counts as alive (a pidfile's owner
- * must not be taken over while it runs).
+ * Whether a process with this pid exists and has not exited. Signal 0 checks without delivering
+ * anything; EPERM means the process exists but belongs to another user, which still counts as alive
+ * (a pidfile's owner must not be taken over while it runs). A zombie (exited, not yet reaped by its
+ * parent) answers signal 0 too, yet runs nothing and holds no port or file: it counts as gone. An
+ * orphan killed in a container waits for PID 1 to reap it, which may take a while.
  */
 export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+  return !exited(pid);
+}
+
+/** Linux: the state in /proc/<pid>/stat is Z (zombie) or X (dead). Elsewhere: unknown, so false. */
+function exited(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return false;
+  }
+  // "pid (comm) S ...": comm may hold spaces and parentheses, so the state follows the last ')'.
+  const state = stat.charAt(stat.lastIndexOf(')') + 2);
+  return state === 'Z' || state === 'X';
 }
