@@ -13,6 +13,12 @@ const PROMPT = 'Plan the launch: a heading, three todos (book venue, invite pres
 /** The pid redis-server wrote under DATA_DIR. */
 const redisPid = (dataDir: string) => Number.parseInt(readFileSync(path.join(dataDir, 'redis', 'redis-server.pid'), 'utf8'), 10);
 const parentOf = (pid: number) => Number.parseInt(spawnSync('ps', ['-p', String(pid), '-o', 'ppid=']).stdout.toString().trim(), 10);
+const childrenOf = (pid: number) =>
+  spawnSync('ps', ['--ppid', String(pid), '-o', 'pid='])
+    .stdout.toString()
+    .split('\n')
+    .map((line) => Number.parseInt(line.trim(), 10))
+    .filter(Number.isInteger);
 
 /**
  * `npm start` in embedded mode (no REDIS_URL, no DATABASE_URL): the redis-server child keeps its
@@ -99,7 +105,11 @@ describe('the embedded redis-server under crashes', () => {
   test('a redis-server orphaned with its watchdog (kill -9 of both) is stopped by the next start, which reuses its data', async () => {
     const app = started.at(-1)!;
     const orphan = redisPid(dataDir);
-    process.kill(parentOf(orphan), 'SIGKILL');
+    // The watchdog is the shell and its pipe reader (a subshell of its own): both go, or the reader
+    // would see the app's pipe close below and stop redis-server itself, leaving no orphan.
+    const watchdog = parentOf(orphan);
+    for (const pid of childrenOf(watchdog)) if (pid !== orphan) process.kill(pid, 'SIGKILL');
+    process.kill(watchdog, 'SIGKILL');
     await app.stop('SIGKILL');
     expect(processAlive(orphan)).toBe(true);
 
