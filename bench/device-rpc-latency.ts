@@ -1,5 +1,5 @@
 /**
- * Device RPC round trip: `npx tsx bench/device-rpc-latency.ts [calls]` (default 200).
+ * Device RPC round trip: `node -r ./bench/register.cjs bench/device-rpc-latency.ts [calls]` (default 200).
  *
  * Starts its own redis-server (or uses REDIS_URL), an api node with `/device` and a worker node
  * without HTTP, connects a simulated device to the api node, and times sequential `select` calls

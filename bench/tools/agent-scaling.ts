@@ -6,7 +6,7 @@
  *   chunks      ChatOpenAI._streamResponseChunks(): LangChain's parsing, no concatenation at all
  *   sdk         the OpenAI SDK's stream, arguments accumulated per index (the floor for this client stack)
  *
- *   npx tsx bench/tools/agent-scaling.ts [--calls=50,100,200,400] [--pieces=4,50]
+ *   node -r ./bench/register.cjs bench/tools/agent-scaling.ts [--calls=50,100,200,400] [--pieces=4,50]
  */
 import { HumanMessage, SystemMessage } from '@langchain/core/messages';
 import OpenAI from 'openai';

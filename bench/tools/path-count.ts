@@ -5,7 +5,7 @@
  * first Switchboard frame that issued it. Counts do not depend on the machine's load, so two trees
  * can be compared on a busy machine.
  *
- *   npx tsx bench/tools/path-count.ts [--blocks=20] [--runs=3]
+ *   node -r ./bench/register.cjs bench/tools/path-count.ts [--blocks=20] [--runs=3]
  */
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';

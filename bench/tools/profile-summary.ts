@@ -2,7 +2,7 @@
  * Summarises a V8 .cpuprofile (from `node --cpu-prof`): self time by package or source folder, the
  * top functions by self time, and inclusive time of the functions matching --focus.
  *
- *   npx tsx bench/tools/profile-summary.ts <file.cpuprofile> [--top=25] [--focus=regex]
+ *   node -r ./bench/register.cjs bench/tools/profile-summary.ts <file.cpuprofile> [--top=25] [--focus=regex]
  */
 import { readFileSync } from 'node:fs';
 

@@ -6,7 +6,7 @@
  * and this process's CPU (API, worker, client and model together; the model and client are the
  * same on both sides of a comparison).
  *
- *   npx tsx bench/tools/queue-overhead.ts [--runs=60] [--profile=/tmp/q]
+ *   node -r ./bench/register.cjs bench/tools/queue-overhead.ts [--runs=60] [--profile=/tmp/q]
  *
  * Also, per generation, the waits on the path from POST to the model's request: every Redis
  * command and PGlite query issued in that window, merged where they overlap. `serialWaits` (the

@@ -5,7 +5,7 @@
  * numbered packets to one room, and clients whose transports are cut at random. A recovered
  * reconnect must have every packet; the script counts those that did not.
  *
- *   npx tsx bench/tools/recovery-race.ts [--clients 40] [--seconds 30] [--redis redis://127.0.0.1:6379]
+ *   node -r ./bench/register.cjs bench/tools/recovery-race.ts [--clients 40] [--seconds 30] [--redis redis://127.0.0.1:6379]
  *
  * Prints one JSON line: recovered reconnects, how many of them lost packets, packets lost, and a
  * few samples (last packet before the cut, first after, the missing ones).

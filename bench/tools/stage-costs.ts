@@ -2,7 +2,7 @@
  * Isolated costs of the steps of one 200-block generation, each measured alone in this process
  * (PGlite in memory, the zero-latency scripted model): evidence for docs/performance.md.
  *
- *   npx tsx bench/tools/stage-costs.ts
+ *   node -r ./bench/register.cjs bench/tools/stage-costs.ts
  */
 import { randomUUID } from 'node:crypto';
 import { AIMessage, HumanMessage, SystemMessage, ToolMessage } from '@langchain/core/messages';

@@ -5,7 +5,7 @@
  * CPU by then (/proc; the embedded redis-server is a child and not counted). Prints one line per
  * start with the load average.
  *
- *   npx tsx bench/tools/startup.ts [--rounds=3] [tree ...]      (default: this tree)
+ *   node -r ./bench/register.cjs bench/tools/startup.ts [--rounds=3] [tree ...]      (default: this tree)
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';

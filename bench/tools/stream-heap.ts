@@ -5,7 +5,7 @@
  * difference aggregated by constructor / kind: count and bytes per stream. Also RSS and
  * `process.memoryUsage()` deltas per stream, so the part outside the JS heap shows.
  *
- *   node --expose-gc --import tsx bench/tools/stream-heap.ts [--streams=2000] [--top=30] [--retainers] [--keep=<dir>]
+ *   node --expose-gc -r ./bench/register.cjs bench/tools/stream-heap.ts [--streams=2000] [--top=30] [--retainers] [--keep=<dir>]
  */
 import { randomUUID } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';

@@ -4,7 +4,7 @@
  * with `readCompletionChunks`, when the body arrives in reads of 16 KB, 64 KB and 1 MB (a reader
  * far behind the model gets big reads). No network, no server: only the parse.
  *
- *   npx tsx bench/tools/stream-parse.ts
+ *   node -r ./bench/register.cjs bench/tools/stream-parse.ts
  */
 // The openai SDK's own stream class (a dependency of @langchain/openai), by path: its package exports do not list it.
 // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -1,0 +1,12 @@
+/**
+ * Compiles the benchmark's TypeScript on the fly as `npm start` compiles Switchboard
+ * (scripts/start.cjs: esbuild, this Node's target, no `keepNames`), so the Switchboard it runs in
+ * process is the code users run. tsx forces esbuild's `keepNames`, which wraps every function
+ * expression in `__name(fn, "…")`: a `defineProperty` each time a closure is created and a 256-byte
+ * property store on every closure; production never pays either (decision 0155). Dynamic
+ * `import()`s become `require`s, as bundling makes them.
+ */
+require('esbuild-register/dist/node.js').register({
+  target: `node${process.versions.node.split('.')[0]}`,
+  supported: { 'dynamic-import': false },
+});
