@@ -5,6 +5,7 @@ import { AppError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import { redactError } from '../lib/redact-error';
 import { StreamAbort, untilEventOrAbort, type StreamSignal } from '../lib/stream-signal';
+import type { LivePhase } from '../lib/redis-streams';
 import type { Frame } from '../lib/stream-follower';
 import { framesDrained, pushFrames, type FrameTarget } from './sse-frames';
 import { formatSse, openSse, type SseMessage } from './sse';
@@ -17,12 +18,31 @@ import { formatSse, openSse, type SseMessage } from './sse';
 export interface SseSource {
   /**
    * The messages, ending after the terminal one (or when `signal` aborts). A source may hand its
-   * live phase to `push` as ready SSE frames (shared between streams) instead of yielding it; the
-   * iteration then stays pending until the live phase ends, and what it yields after follows them.
+   * live phase to `push` as ready SSE frames (shared between streams) instead of yielding it: it
+   * then returns a `LiveHandoff`, and the helper runs the live phase and writes what follows it.
+   * No generator of the source stays suspended while the stream only waits for events.
    */
-  messages(signal: StreamSignal, push?: (frames: Frame[]) => void): AsyncIterable<SseMessage>;
+  messages(signal: StreamSignal, push?: (frames: Frame[]) => void): AsyncGenerator<SseMessage, LiveHandoff | void>;
   /** Written when `messages` fails mid-stream (e.g. Redis unreachable); the client may reconnect. */
   interrupted: SseMessage;
+}
+
+/** What a source returns when its live phase goes to `push`: run `live`, then write `after`'s messages. */
+export interface LiveHandoff<T = SseMessage> {
+  live: LivePhase;
+  after(): AsyncGenerator<T>;
+}
+
+/**
+ * A source's messages from a followed log: what `replay` yields, then, when it returns a live
+ * phase, a `LiveHandoff` whose `after` is `ending` (it yields whatever the stream still owes once
+ * the log ended, e.g. a terminal built from the row); without a live phase `ending` runs in place.
+ */
+export async function* handOffLive<T>(replay: AsyncGenerator<T, LivePhase | undefined>, ending: () => AsyncGenerator<T>): AsyncGenerator<T, LiveHandoff<T> | undefined> {
+  const live = yield* replay;
+  if (live) return { live, after: ending };
+  yield* ending();
+  return undefined;
 }
 
 /** Ids for the log line of a failed stream (never user content). */
@@ -150,11 +170,11 @@ export class SseStreams {
     const { res } = stream;
     const { signal } = stream.controller;
     try {
-      for await (const message of source.messages(signal, (frames) => pushFrames(stream, frames))) {
-        if (signal.aborted) break;
-        // Pushed frames still held go first: the order on the wire is the order of the log.
-        if (stream.held) await framesDrained(stream);
-        if (!res.write(formatSse(message))) await drained(res, signal);
+      const handoff = await writeAll(stream, source.messages(signal, (frames) => pushFrames(stream, frames)));
+      // The source's generators have all returned; only the live phase's callbacks remain.
+      if (handoff && !signal.aborted) {
+        await handoff.live();
+        if (!signal.aborted) await writeAll(stream, handoff.after());
       }
     } catch (error) {
       if (!signal.aborted) {
@@ -208,6 +228,30 @@ export class SseStreams {
       pipeline.sseLeaseRefresh(stream.leaseKey, stream.leaseId, LEASE_MS);
     }
     pipeline.exec().catch(() => undefined);
+  }
+}
+
+/**
+ * Writes `messages` in order, after any pushed frames still held (the order on the wire is the
+ * order of the log), waiting on back-pressure; returns what the generator returned. Stopped
+ * early (the client left), it closes the generator so its `finally` blocks run.
+ */
+async function writeAll<R>(stream: OpenStream, messages: AsyncGenerator<SseMessage, R>): Promise<R | undefined> {
+  const { res, signal } = stream;
+  let finished = false;
+  try {
+    for (;;) {
+      const next = await messages.next();
+      if (next.done) {
+        finished = true;
+        return next.value;
+      }
+      if (signal.aborted) return undefined;
+      if (stream.held) await framesDrained(stream);
+      if (!res.write(formatSse(next.value))) await drained(res, signal);
+    }
+  } finally {
+    if (!finished) await messages.return(undefined as R);
   }
 }
 

@@ -62,6 +62,35 @@ export interface LiveSink {
 }
 
 /**
+ * The live phase of a followed log, handed back by `followLog` (its return value) instead of
+ * being awaited inside it: run it, and it resolves when the phase ends (terminal frame pushed,
+ * abort, or the writer ended). Returning it lets every generator on the way finish, so an open
+ * stream keeps no suspended generator chain while it only waits for events (issue 12, memory).
+ */
+export type LivePhase = () => Promise<void>;
+
+/**
+ * `source`'s values through `map`, and its return value passed on (a `for await` would drop it):
+ * how a log's entries become events or messages without losing the `LivePhase` at the end. A
+ * consumer that stops early closes `source` too (its `finally` unsubscribes), as `for await` would.
+ */
+export async function* mapYields<T, U, R>(source: AsyncGenerator<T, R>, map: (value: T) => U): AsyncGenerator<U, R> {
+  let finished = false;
+  try {
+    for (;;) {
+      const next = await source.next();
+      if (next.done) {
+        finished = true;
+        return next.value;
+      }
+      yield map(next.value);
+    }
+  } finally {
+    if (!finished) await source.return(undefined as R);
+  }
+}
+
+/**
  * Every entry of `key` after `afterId`: first what is stored (replay), then live from the
  * process's one follower, until an entry `isTerminal`, `signal` aborts, or the producer has ended
  * without writing one (an expired or lost log, a crashed writer). In that last case it simply
@@ -78,9 +107,12 @@ export async function* followLog(options: {
   isTerminal: (value: string) => boolean;
   liveness: LogLiveness;
   signal: StreamSignal;
-  /** When given, live entries are pushed here as frames (not yielded); replay still yields. */
+  /**
+   * When given, live entries are pushed here as frames (not yielded); replay still yields, and the
+   * generator returns the live phase for the caller to run.
+   */
   live?: LiveSink;
-}): AsyncGenerator<StreamEntry> {
+}): AsyncGenerator<StreamEntry, LivePhase | undefined> {
   const { redis, follower, key, isTerminal, liveness, signal } = options;
   let last = options.afterId;
   for (;;) {
@@ -99,8 +131,9 @@ export async function* followLog(options: {
     return;
   }
   if (options.live) {
-    await pushLive(follower, key, last, options.live, liveness, signal);
-    return;
+    const { live } = options;
+    const after = last;
+    return () => pushLive(follower, key, after, live, liveness, signal);
   }
 
   const queue: StreamEntry[] = [];
@@ -257,12 +290,13 @@ export class JsonEventLog<E> {
   /**
    * Every event from the first, live, until a terminal one, `signal` aborts, or `liveness` says the
    * writer ended without one (then it returns; the caller says how it ended). With `live`, the live
-   * phase is pushed there as frames shared by every follower of the log (decision 0104), not yielded.
+   * phase is pushed there as frames shared by every follower of the log (decision 0104), not yielded:
+   * the generator returns it (`LivePhase`) for the caller to run.
    */
-  async *follow(id: string, signal: StreamSignal, liveness: LogLiveness, live?: LiveSink): AsyncGenerator<E> {
+  follow(id: string, signal: StreamSignal, liveness: LogLiveness, live?: LiveSink): AsyncGenerator<E, LivePhase | undefined> {
     if (!this.follower) throw new Error('This event log was built without a StreamFollower');
     const parse = (json: string) => JSON.parse(json) as E;
-    for await (const [, json] of followLog({
+    const entries = followLog({
       redis: this.redis,
       follower: this.follower,
       key: this.keyOf(id),
@@ -271,8 +305,8 @@ export class JsonEventLog<E> {
       liveness,
       signal,
       live,
-    })) {
-      yield parse(json);
-    }
+    });
+    return mapYields(entries, ([, json]) => parse(json));
   }
+
 }

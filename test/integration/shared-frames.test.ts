@@ -9,7 +9,7 @@ import { chatFrame } from '../../src/http/streams/chat-source';
 import { generationFrame } from '../../src/http/streams/generation-source';
 import { notesFrame } from '../../src/http/streams/notes-source';
 import { createRedis, redisReady } from '../../src/lib/redis';
-import type { LogLiveness } from '../../src/lib/redis-streams';
+import type { LivePhase, LogLiveness } from '../../src/lib/redis-streams';
 import { StreamFollower, type Frame } from '../../src/lib/stream-follower';
 import { testRedisUrl } from '../support/database';
 import { waitUntil } from '../support/wait';
@@ -19,6 +19,15 @@ import { waitUntil } from '../support/wait';
  * the same bytes go to every stream of the key; a stream resumed after Last-Event-ID still gets
  * exactly what it missed (replayed) and then the shared live frames.
  */
+/** Follows like the SSE door: the replay's values to `onValue`, then the live phase the log hands back, run to its end. */
+async function drive<T>(entries: AsyncGenerator<T, LivePhase | undefined>, onValue: (value: T) => void): Promise<void> {
+  for (;;) {
+    const next = await entries.next();
+    if (next.done) return next.value?.();
+    onValue(next.value);
+  }
+}
+
 describe('shared SSE frames of one generation', () => {
   let redis: Redis;
   let follower: StreamFollower;
@@ -46,9 +55,9 @@ describe('shared SSE frames of one generation', () => {
     const replayed: string[] = [];
     const pushed: Frame[] = [];
     const done = (async () => {
-      for await (const { seq, event } of log.follow(generationId, afterSeq, controller.signal, stillRunning, { framer: generationFrame, push: (frames) => pushed.push(...frames) })) {
+      await drive(log.follow(generationId, afterSeq, controller.signal, stillRunning, { framer: generationFrame, push: (frames) => pushed.push(...frames) }), ({ seq, event }) => {
         replayed.push(wire(seq, event));
-      }
+      });
     })();
     let finished = false;
     void done.then(() => (finished = true));
@@ -96,6 +105,47 @@ describe('shared SSE frames of one generation', () => {
     resumed.pushed.forEach((frame, i) => expect(frame.bytes).toBe(fresh.pushed[i].bytes));
   });
 
+  test('going live, the replay generator returns the live phase instead of waiting inside it: done while the log is still open, and the phase then pushes to the terminal frame', async () => {
+    const generationId = randomUUID();
+    await log.append(generationId, 1, output(generationId, 0));
+    const controller = new AbortController();
+    const pushed: Frame[] = [];
+    const replay = log.follow(generationId, 0, controller.signal, stillRunning, { framer: generationFrame, push: (frames) => pushed.push(...frames) });
+
+    const first = await replay.next();
+    expect(first.done).toBe(false);
+    const end = await replay.next();
+    // No terminal event yet, and nothing of the generator is pending: it has returned the phase.
+    expect(end.done).toBe(true);
+    expect(typeof end.value).toBe('function');
+    expect(follower.size).toBe(0);
+
+    const live = (end.value as LivePhase)();
+    await waitUntil(() => follower.size === 1, 5_000);
+    await log.append(generationId, 2, output(generationId, 1));
+    await log.append(generationId, 3, { type: 'complete', generationId, blocks: [], truncated: false } as GenerationEvent);
+    await live;
+    expect(pushed.map((frame) => frame.bytes.toString('utf8'))).toEqual([wire(2, output(generationId, 1)), wire(3, { type: 'complete', generationId, blocks: [], truncated: false } as GenerationEvent)]);
+    expect(follower.size).toBe(0);
+  });
+
+  test('a consumer that stops reading a yielded live phase early (break) leaves the follower', async () => {
+    const generationId = randomUUID();
+    const controller = new AbortController();
+    const seen: number[] = [];
+    const reading = (async () => {
+      for await (const { seq } of log.follow(generationId, 0, controller.signal, stillRunning)) {
+        seen.push(seq);
+        break;
+      }
+    })();
+    await waitUntil(() => follower.size === 1, 5_000);
+    await log.append(generationId, 1, output(generationId, 0));
+    await reading;
+    expect(seen).toEqual([1]);
+    expect(follower.size).toBe(0);
+  });
+
   test('an aborted follower stops receiving and leaves the follower', async () => {
     const generationId = randomUUID();
     const gone = follow(generationId, 0);
@@ -124,7 +174,7 @@ describe('shared SSE frames of one generation', () => {
       const live = pushed ? { framer: generationFrame, push: (frames: Frame[]) => seen.push(...frames.map((f) => f.bytes.toString('utf8'))) } : undefined;
       let finished = false;
       const done = (async () => {
-        for await (const { event } of log.follow(generationId, 0, controller.signal, liveness, live)) seen.push(event.type);
+        await drive(log.follow(generationId, 0, controller.signal, liveness, live), ({ event }) => seen.push(event.type));
       })().then(() => (finished = true));
       return { seen, controller, done, finished: () => finished };
     };
@@ -169,9 +219,8 @@ describe('shared SSE frames of chat turns and ticket notes', () => {
     const pushed: Frame[] = [];
     let finished = false;
     const done = (async () => {
-      for await (const event of (log as unknown as { follow: (...args: unknown[]) => AsyncIterable<E> }).follow(id, controller.signal, stillRunning, { framer, push: (frames: Frame[]) => pushed.push(...frames) })) {
-        replayed.push(event);
-      }
+      const follow = (log as unknown as { follow: (...args: unknown[]) => AsyncGenerator<E, LivePhase | undefined> }).follow.bind(log);
+      await drive(follow(id, controller.signal, stillRunning, { framer, push: (frames: Frame[]) => pushed.push(...frames) }), (event) => replayed.push(event));
       finished = true;
     })();
     return { replayed, pushed, controller, done, finished: () => finished };

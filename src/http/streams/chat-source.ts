@@ -2,11 +2,11 @@ import { isChatTerminal, type ChatEvent, type ChatEventLog } from '../../assista
 import type { Repositories } from '../../models';
 import { hitlResumeJobId } from '../../queues/assistant';
 import type { QueueRegistry } from '../../queues/registry';
-import type { LiveSink, LogLiveness } from '../../lib/redis-streams';
+import { mapYields, type LiveSink, type LogLiveness } from '../../lib/redis-streams';
 import type { Frame, StreamEntry } from '../../lib/stream-follower';
 import type { StreamSignal } from '../../lib/stream-signal';
 import { formatSse } from '../sse';
-import type { SseSource } from '../sse-streams';
+import { handOffLive, type LiveHandoff, type SseSource } from '../sse-streams';
 
 /** How often a quiet turn asks whether it ended without a terminal event. */
 export const CHAT_CHECK_MS = 10_000;
@@ -35,14 +35,14 @@ export function chatTurnLiveness(deps: { repos: Repositories; queues: QueueRegis
 
 /**
  * The turn's events, ending with `final`, `error` or `cancelled`; a turn that ended without one gets one built from its stored answer.
- * With `live`, the live phase goes there as shared frames (`chatFrame`) instead of being yielded.
+ * With `live`, the live phase goes there as shared frames (`chatFrame`) instead of being yielded, and the generator returns it (`LiveHandoff`).
  */
-export async function* chatTurnEvents(
+export function chatTurnEvents(
   deps: { chatEvents: ChatEventLog; repos: Repositories; queues: QueueRegistry; checkEveryMs?: number },
   turn: { sessionId: string; messageId: string },
   signal: StreamSignal,
   live?: LiveSink,
-): AsyncGenerator<ChatEvent> {
+): AsyncGenerator<ChatEvent, LiveHandoff<ChatEvent> | undefined> {
   let ended = false;
   const sink = live && {
     framer: live.framer,
@@ -51,30 +51,33 @@ export async function* chatTurnEvents(
       ended ||= frames[frames.length - 1].terminal;
     },
   };
-  for await (const event of deps.chatEvents.follow(turn.messageId, signal, chatTurnLiveness(deps, turn), sink)) {
-    yield event;
+  const replay = mapYields(deps.chatEvents.follow(turn.messageId, signal, chatTurnLiveness(deps, turn), sink), (event) => {
     ended ||= deps.chatEvents.isTerminal(event);
-  }
-  if (ended || signal.aborted) return;
-  const reply = await deps.repos.chat.findReply(turn.sessionId, turn.messageId);
-  if (reply) {
-    yield {
-      // An answer cut short by a cancel ends the stream as the cancel did (SPEC §11).
-      type: reply.status === 'cancelled' ? 'cancelled' : 'final',
-      sessionId: turn.sessionId,
-      response: reply.content,
-      usage: { provider: reply.provider ?? 'unknown', model: reply.model ?? 'unknown', inputTokens: reply.inputTokens, outputTokens: reply.outputTokens, costUsd: reply.costUsd },
-    };
-  } else {
-    yield { type: 'error', sessionId: turn.sessionId, code: 'turn_lost', message: 'The answer was lost; please ask again' };
-  }
+    return event;
+  });
+  return handOffLive(replay, async function* () {
+    if (ended || signal.aborted) return;
+    const reply = await deps.repos.chat.findReply(turn.sessionId, turn.messageId);
+    if (reply) {
+      yield {
+        // An answer cut short by a cancel ends the stream as the cancel did (SPEC §11).
+        type: reply.status === 'cancelled' ? 'cancelled' : 'final',
+        sessionId: turn.sessionId,
+        response: reply.content,
+        usage: { provider: reply.provider ?? 'unknown', model: reply.model ?? 'unknown', inputTokens: reply.inputTokens, outputTokens: reply.outputTokens, costUsd: reply.costUsd },
+      };
+    } else {
+      yield { type: 'error', sessionId: turn.sessionId, code: 'turn_lost', message: 'The answer was lost; please ask again' };
+    }
+  });
 }
 
 /** A chat turn as SSE (`POST /chat/stream`). */
 export function chatTurnSource(deps: Parameters<typeof chatTurnEvents>[0], turn: { sessionId: string; messageId: string }): SseSource {
   return {
     async *messages(signal, push) {
-      for await (const event of chatTurnEvents(deps, turn, signal, push && { framer: chatFrame, push })) yield chatMessage(event);
+      const handoff = yield* mapYields(chatTurnEvents(deps, turn, signal, push && { framer: chatFrame, push }), chatMessage);
+      return handoff && { live: handoff.live, after: () => mapYields(handoff.after(), chatMessage) };
     },
     interrupted: { event: 'error', data: JSON.stringify({ type: 'error', sessionId: turn.sessionId, code: 'stream_interrupted', message: 'The answer stream was interrupted' }) },
   };

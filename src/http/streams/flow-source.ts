@@ -1,8 +1,9 @@
 import { flowError, isFlowTerminal, type FlowEvent, type FlowEventLog } from '../../flows/flow-events';
 import type { Frame, StreamEntry } from '../../lib/stream-follower';
 import type { Repositories } from '../../models';
-import { formatSse } from '../sse';
-import type { SseSource } from '../sse-streams';
+import { mapYields } from '../../lib/redis-streams';
+import { formatSse, type SseMessage } from '../sse';
+import { handOffLive, type SseSource } from '../sse-streams';
 
 /** How often a quiet stream asks the database whether its execution ended without a terminal event. */
 export const FLOW_CHECK_MS = 10_000;
@@ -23,7 +24,7 @@ export function flowExecutionSource(deps: { events: FlowEventLog; repos: Reposit
     },
   };
   return {
-    async *messages(signal, push) {
+    messages(signal, push) {
       let ended = false;
       // Live events go straight to `push` as frames shared by every stream of this execution.
       const live = push && {
@@ -33,14 +34,16 @@ export function flowExecutionSource(deps: { events: FlowEventLog; repos: Reposit
           ended ||= frames[frames.length - 1].terminal;
         },
       };
-      for await (const { seq, event } of deps.events.follow(executionId, afterSeq, signal, liveness, live)) {
-        yield { id: seq, event: event.type, data: JSON.stringify(event) };
+      const replay = mapYields(deps.events.follow(executionId, afterSeq, signal, liveness, live), ({ seq, event }): SseMessage => {
         ended ||= isFlowTerminal(event);
-      }
-      if (ended || signal.aborted) return;
-      const event = await endedEvent(deps.repos, executionId);
-      // No id: it is not a position in the log, so a client's Last-Event-ID stays where it was.
-      yield { event: event.type, data: JSON.stringify(event) };
+        return { id: seq, event: event.type, data: JSON.stringify(event) };
+      });
+      return handOffLive(replay, async function* () {
+        if (ended || signal.aborted) return;
+        const event = await endedEvent(deps.repos, executionId);
+        // No id: it is not a position in the log, so a client's Last-Event-ID stays where it was.
+        yield { event: event.type, data: JSON.stringify(event) };
+      });
     },
     interrupted: {
       event: 'execution_failed',

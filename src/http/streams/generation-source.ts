@@ -4,8 +4,9 @@ import type { Repositories } from '../../models';
 import type { GenerationRow } from '../../models/schema';
 import type { Frame, StreamEntry } from '../../lib/stream-follower';
 import type { StreamSignal } from '../../lib/stream-signal';
+import { mapYields } from '../../lib/redis-streams';
 import { formatSse, type SseMessage } from '../sse';
-import type { SseSource } from '../sse-streams';
+import { handOffLive, type LiveHandoff, type SseSource } from '../sse-streams';
 
 /** How often a quiet stream asks the database whether its generation ended without a terminal event. */
 export const GENERATION_CHECK_MS = 10_000;
@@ -51,7 +52,7 @@ class GenerationSource implements SseSource {
     };
   }
 
-  async *messages(signal: StreamSignal, push?: (frames: Frame[]) => void): AsyncGenerator<SseMessage> {
+  messages(signal: StreamSignal, push?: (frames: Frame[]) => void): AsyncGenerator<SseMessage, LiveHandoff | undefined> {
     const { deps, generationId } = this;
     const checkEveryMs = deps.checkEveryMs ?? GENERATION_CHECK_MS;
     const liveness = {
@@ -72,12 +73,17 @@ class GenerationSource implements SseSource {
         ended ||= frames[frames.length - 1].terminal;
       },
     };
-    for await (const { seq, event } of deps.events.follow(generationId, this.afterSeq, signal, liveness, live)) {
-      yield { id: seq, event: event.type, data: JSON.stringify(event) };
+    const replay = mapYields(deps.events.follow(generationId, this.afterSeq, signal, liveness, live), ({ seq, event }): SseMessage => {
       ended ||= isTerminal(event);
-    }
+      return { id: seq, event: event.type, data: JSON.stringify(event) };
+    });
+    return handOffLive(replay, () => this.ending(signal, ended));
+  }
+
+  /** The log ended without a terminal event (`ended` false): one built from the row. */
+  private async *ending(signal: StreamSignal, ended: boolean): AsyncGenerator<SseMessage> {
     if (ended || signal.aborted) return;
-    const event = await endedEvent(deps.repos, generationId);
+    const event = await endedEvent(this.deps.repos, this.generationId);
     // No id: it is not a position in the log, so a client's Last-Event-ID stays where it was.
     yield { event: event.type, data: JSON.stringify(event) };
   }

@@ -5,7 +5,8 @@ import type { ChatSessionRow } from '../../models/schema';
 import type { QueueRegistry } from '../../queues/registry';
 import { ticketNotesJobId } from '../../queues/assistant';
 import { formatSse, type SseMessage } from '../sse';
-import type { SseSource } from '../sse-streams';
+import { handOffLive, type SseSource } from '../sse-streams';
+import { mapYields } from '../../lib/redis-streams';
 
 export const NOTES_CHECK_MS = 10_000;
 
@@ -31,16 +32,9 @@ export function notesSource(
     },
   };
   return {
-    async *messages(signal, push) {
-      if (session.documentationStatus === 'ready' && session.documentation !== null) {
-        yield { data: session.documentation };
-        yield { data: '[DONE]' };
-        return;
-      }
-      if (session.documentationStatus === 'failed') {
-        yield { data: FAILED_TEXT };
-        return;
-      }
+    messages(signal, push) {
+      if (session.documentationStatus === 'ready' && session.documentation !== null) return stored(session.documentation);
+      if (session.documentationStatus === 'failed') return failed();
       let ended = false;
       let streamed = false;
       // Live chunks go straight to `push` as frames shared by every stream of these notes.
@@ -52,24 +46,31 @@ export function notesSource(
           ended ||= frames[frames.length - 1].terminal;
         },
       };
-      for await (const event of deps.notesEvents.follow(session.id, signal, liveness, live)) {
+      const replay = mapYields(deps.notesEvents.follow(session.id, signal, liveness, live), (event) => {
         streamed ||= event.type === 'chunk';
         ended ||= isNotesTerminal(event);
-        yield notesMessage(event);
-      }
-      if (ended || signal.aborted) return;
-      const row = await current();
-      if (row?.documentationStatus === 'ready' && row.documentation !== null && !streamed) {
-        yield { data: row.documentation };
-        yield { data: '[DONE]' };
-      } else if (row?.documentationStatus === 'ready') {
-        yield { data: '[ERROR] The notes stream was interrupted; open it again' };
-      } else {
-        yield { data: FAILED_TEXT };
-      }
+        return notesMessage(event);
+      });
+      return handOffLive(replay, async function* () {
+        if (ended || signal.aborted) return;
+        const row = await current();
+        if (row?.documentationStatus === 'ready' && row.documentation !== null && !streamed) yield* stored(row.documentation);
+        else if (row?.documentationStatus === 'ready') yield { data: '[ERROR] The notes stream was interrupted; open it again' };
+        else yield* failed();
+      });
     },
     interrupted: { data: '[ERROR] The notes stream was interrupted; open it again' },
   };
+}
+
+/** Notes already written, whole. */
+async function* stored(documentation: string): AsyncGenerator<SseMessage> {
+  yield { data: documentation };
+  yield { data: '[DONE]' };
+}
+
+async function* failed(): AsyncGenerator<SseMessage> {
+  yield { data: FAILED_TEXT };
 }
 
 /** A notes event as the stream writes it: the chunk's text, `[DONE]`, or `[ERROR] …`. */
