@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Block } from '../schemas/blocks';
 import type { GenerationEvent } from './events';
 import { isTerminal } from './events';
-import { followLog, type LiveSink, type LogLiveness } from '../lib/redis-streams';
+import { followLog, mapYields, type LivePhase, type LiveSink, type LogLiveness } from '../lib/redis-streams';
 import type { StreamFollower } from '../lib/stream-follower';
 import type { StreamSignal } from '../lib/stream-signal';
 
@@ -73,11 +73,11 @@ export class SequencedEventLog<E extends { type: string }> {
    * Replays events after `afterSeq`, then follows live until a terminal event, `signal` aborts, or
    * `liveness` says the producer ended without one in the log (expired or lost log, dead worker):
    * then it returns and the caller reports how it ended. With `live`, the live events go to it as
-   * frames instead of being yielded (see `followLog`).
+   * frames instead of being yielded, and the generator returns the live phase (see `followLog`).
    */
-  async *follow(id: string, afterSeq: number, signal: StreamSignal, liveness: LogLiveness, live?: LiveSink): AsyncGenerator<SequencedOf<E>> {
+  follow(id: string, afterSeq: number, signal: StreamSignal, liveness: LogLiveness, live?: LiveSink): AsyncGenerator<SequencedOf<E>, LivePhase | undefined> {
     if (!this.follower) throw new Error('This event log was built without a StreamFollower');
-    for await (const [entryId, json] of followLog({
+    const entries = followLog({
       redis: this.redis,
       follower: this.follower,
       key: this.key(id),
@@ -86,10 +86,10 @@ export class SequencedEventLog<E extends { type: string }> {
       liveness,
       signal,
       live,
-    })) {
-      yield parseEntry<E>([entryId, ['e', json]]);
-    }
+    });
+    return mapYields(entries, ([entryId, json]) => parseEntry<E>([entryId, ['e', json]]));
   }
+
 }
 
 /** A stored event with its sequence number (the SSE `id:`). */
@@ -163,8 +163,28 @@ function parseEntry<E>([id, fields]: [string, string[]]): SequencedOf<E> {
 }
 
 /**
+ * Appends `[id, json]` pairs (ARGV[2..]) to the log in order and renews its TTL (ARGV[1]): one
+ * EVALSHA per flush instead of an XADD per event. An id at or below the last one stops the batch
+ * there with Redis's error (the writer then fails, as a pipeline's first error made it fail).
+ */
+const APPEND_BATCH = `
+for i = 2, #ARGV, 2 do redis.call('XADD', KEYS[1], ARGV[i], 'e', ARGV[i + 1]) end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return (#ARGV - 1) / 2
+`;
+
+interface AppendBatchCommand {
+  sbAppendBatch(key: string, ...args: Array<string | number>): Promise<number>;
+}
+
+/** Defines the batch append on `redis` (once per connection; EVALSHA after the first call). */
+function defineAppendBatch(redis: Redis): void {
+  if (!(redis as Partial<AppendBatchCommand>).sbAppendBatch) redis.defineCommand('sbAppendBatch', { numberOfKeys: 1, lua: APPEND_BATCH });
+}
+
+/**
  * Batches appends for one log. `emit` assigns the sequence number synchronously and
- * schedules one pipelined flush per tick, so 200 tool outputs cost a handful of round trips.
+ * schedules one flush per tick (one Redis command), so 200 tool outputs cost a handful of round trips.
  */
 export class EventWriter<E extends { type: string } = GenerationEvent> {
   private pending: Array<[number, string]> = [];
@@ -177,7 +197,9 @@ export class EventWriter<E extends { type: string } = GenerationEvent> {
     private readonly key: string,
     private readonly ttlSeconds: number,
     private seq: number,
-  ) {}
+  ) {
+    defineAppendBatch(redis);
+  }
 
   emit(event: E): number {
     this.seq += 1;
@@ -196,12 +218,10 @@ export class EventWriter<E extends { type: string } = GenerationEvent> {
     this.pending = [];
     this.flushing = this.flushing.then(async () => {
       if (!batch.length) return;
-      const pipeline = this.redis.pipeline();
-      for (const [seq, json] of batch) pipeline.xadd(this.key, `${seq}-0`, 'e', json);
-      pipeline.expire(this.key, this.ttlSeconds);
-      const results = (await pipeline.exec()) ?? [];
-      const error = results.find(([err]) => err)?.[0];
-      if (error) throw error;
+      // One command for the whole batch (not an XADD each): the writer's Redis cost is per flush.
+      const args: Array<string | number> = [this.ttlSeconds];
+      for (const [seq, json] of batch) args.push(`${seq}-0`, json);
+      await (this.redis as Redis & AppendBatchCommand).sbAppendBatch(this.key, ...args);
     }).catch((error) => {
       this.failure ??= error;
     });

@@ -1,0 +1,62 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { GenerationEventLog } from '../../src/generation/event-log';
+import type { GenerationEvent } from '../../src/generation/events';
+import { createRedis, redisReady } from '../../src/lib/redis';
+import { testRedisUrl } from '../support/database';
+
+/** The generation runner's writer: events emitted in one tick go to Redis as one batch (one command). */
+describe('EventWriter', () => {
+  let redis: Redis;
+  let log: GenerationEventLog;
+
+  beforeEach(async () => {
+    redis = createRedis(testRedisUrl(), 'command');
+    await redisReady(redis);
+    log = new GenerationEventLog(redis, `writer-test:${randomUUID()}`, 600);
+  });
+
+  afterEach(() => redis.disconnect());
+
+  const output = (generationId: string, index: number): GenerationEvent =>
+    ({ type: 'tool_output', generationId, index, block: { type: 'text', content: `line ${index} "quoted" ☃` } }) as unknown as GenerationEvent;
+
+  test('200 events emitted in one tick land in order at seq after the last stored one, with the TTL renewed, in one command', async () => {
+    const id = randomUUID();
+    await log.append(id, 1, { type: 'status', generationId: id, stage: 'queued' } as GenerationEvent);
+    const writer = await log.writer(id);
+    const sent: string[] = [];
+    const monitor = (command: string) => sent.push(command);
+    const commands = redis.duplicate();
+    const watcher = await commands.monitor();
+    // Commands the client sent that touch the log (not the ones a script ran inside Redis).
+    watcher.on('monitor', (_time: string, args: string[], source: string) => source !== 'lua' && args.includes(log.key(id)) && monitor(args[0].toLowerCase()));
+
+    const seqs = Array.from({ length: 200 }, (_, index) => writer.emit(output(id, index)));
+    await writer.flush();
+
+    expect(seqs).toEqual(Array.from({ length: 200 }, (_, index) => index + 2));
+    const stored = await log.readAfter(id, 1);
+    expect(stored.map((entry) => entry.seq)).toEqual(seqs);
+    expect(stored.map((entry) => (entry.event as { index: number }).index)).toEqual(Array.from({ length: 200 }, (_, index) => index));
+    expect(stored[0].event).toEqual(output(id, 0));
+    const ttl = await redis.ttl(log.key(id));
+    expect(ttl).toBeGreaterThan(590);
+    // One EVALSHA (or EVAL the first time) for the batch, not an XADD per event.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    watcher.disconnect();
+    commands.disconnect();
+    expect(sent.filter((command) => command === 'xadd')).toHaveLength(0);
+    expect(sent.filter((command) => command === 'evalsha' || command === 'eval').length).toBe(1);
+  });
+
+  test("a seq another writer already took fails the flush with Redis's error, and leaves the other writer's event in place", async () => {
+    const id = randomUUID();
+    const writer = await log.writer(id);
+    // Someone else appends seq 1 after the writer read the log's position.
+    await log.append(id, 1, { type: 'status', generationId: id, stage: 'queued' } as GenerationEvent);
+    writer.emit(output(id, 0));
+    await expect(writer.flush()).rejects.toThrow(/equal or smaller/);
+    expect((await log.readAfter(id, 0)).map((entry) => [entry.seq, entry.event.type])).toEqual([[1, 'status']]);
+  });
+});
