@@ -26,7 +26,9 @@ describe('web console: the Stop button', () => {
   beforeAll(async () => {
     if (!existsSync(CHROMIUM_PATH)) throw new Error(`Chromium not found at ${CHROMIUM_PATH}: install Debian's chromium package or set CHROMIUM_PATH.`);
     mkdirSync(SCREENSHOTS, { recursive: true });
-    t = await startTestApp({ llmDelayMs: 60, responder: () => longTurn });
+    // 200 ms between tool calls: the 40 calls take 8 s, so the click (after a full-page screenshot, on a
+    // loaded CI machine) lands well inside the first turn; the cancel itself takes tens of ms.
+    t = await startTestApp({ llmDelayMs: 200, responder: () => longTurn });
     browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: ['--no-sandbox'] });
     page = await (await browser.newContext({ viewport: { width: 1366, height: 900 } })).newPage();
     page.setDefaultTimeout(WAIT_MS);
