@@ -7,7 +7,7 @@ import type { StreamFollower } from '../lib/stream-follower';
 import type { StreamSignal } from '../lib/stream-signal';
 
 /** How long the broadcast's copy of the blocks is kept: far beyond its retries (5 attempts, backoff from 200 ms). */
-const BLOCKS_TTL_SECONDS = 600;
+export const KEPT_BLOCKS_TTL_SECONDS = 600;
 
 /**
  * Events in one Redis stream per producer (a generation, a flow execution), so an SSE client can
@@ -119,7 +119,7 @@ export class GenerationEventLog extends SequencedEventLog<GenerationEvent> {
    * the same blocks in its `complete` event, for a few minutes only.
    */
   async keepBlocks(generationId: string, blocks: Block[]): Promise<void> {
-    await this.redis.set(this.blocksKey(generationId), JSON.stringify(blocks), 'EX', BLOCKS_TTL_SECONDS);
+    await this.redis.set(this.blocksKey(generationId), JSON.stringify(blocks), 'EX', KEPT_BLOCKS_TTL_SECONDS);
   }
 
   /** The blocks kept by `keepBlocks`, or null when gone (expired, evicted, never written). */
@@ -128,9 +128,9 @@ export class GenerationEventLog extends SequencedEventLog<GenerationEvent> {
     return json ? (JSON.parse(json) as Block[]) : null;
   }
 
-  /** Drops the kept blocks once the broadcast has sent them. */
-  async forgetBlocks(generationId: string): Promise<void> {
-    await this.redis.del(this.blocksKey(generationId));
+  /** Drops the kept blocks: sent (the broadcast), or no longer to be sent (undo, canvas deletion). */
+  async forgetBlocks(...generationIds: string[]): Promise<void> {
+    if (generationIds.length) await this.redis.del(...generationIds.map((id) => this.blocksKey(id)));
   }
 
   private blocksKey(generationId: string): string {

@@ -194,6 +194,10 @@ export class GenerationRunner {
         tx,
       );
       await repos.usage.record({ userId: data.userId, generationId: data.generationId, purpose: 'generation', ...result.usage, costUsd: cost }, tx);
+      // The broadcast's copy, written before the commit: an undo or a canvas deletion, which drop
+      // it inside their own transactions, then always finds it to drop (0157). Without it the
+      // broadcast reads the rows.
+      await this.deps.events.keepBlocks(data.generationId, inserted).catch(() => undefined);
       return { inserted, truncated };
     });
     // The canvas's ranks were rewritten to make room: collaborators reload its blocks (0150).
@@ -208,8 +212,6 @@ export class GenerationRunner {
   private async finish(data: GenerationJob, writer: EventWriter, blocks: Block[], truncated: boolean) {
     await this.deps.limiter.release(data.userId, data.generationId);
     this.stage(data, writer, 'broadcasting');
-    // The broadcast sends from this copy instead of re-reading the rows (0095); without it, it reads them.
-    await this.deps.events.keepBlocks(data.generationId, blocks).catch(() => undefined);
     await this.deps.enqueue('broadcast', 'broadcast-blocks', { generationId: data.generationId, canvasId: data.canvasId });
     writer.emit({ type: 'complete', generationId: data.generationId, blocks, truncated });
     await writer.flush();

@@ -9,7 +9,7 @@ import type { MemberRole } from '../models/schema';
 import { announceEnded } from './end-generation';
 import type { QueueRegistry } from '../queues/registry';
 import type { CanvasEmitter } from '../realtime/canvas-emitter';
-import type { GenerationEventLog } from './event-log';
+import { KEPT_BLOCKS_TTL_SECONDS, type GenerationEventLog } from './event-log';
 import type { GenerationLimiter } from './generation-limiter';
 
 const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
@@ -95,16 +95,21 @@ export class GenerationService {
   }
 
   /**
-   * Deletes a canvas and ends its generations: their rows go with the canvas (cascade), so the
+   * Deletes a canvas and ends its generations: their rows go first, then the canvas, so the
    * requesters' concurrency slots are released and each SSE stream gets a terminal `error`
-   * (`canvas_deleted`) here; a worker still running one finds no row and keeps nothing.
+   * (`canvas_deleted`) here; a worker still running one finds no row and keeps nothing. A completed
+   * one's copy of its blocks is dropped before the commit, so its broadcast, if still due, finds
+   * neither copy nor row and sends nothing (0157).
    */
   async deleteCanvas(canvasId: string): Promise<void> {
-    const { repos } = this.deps;
+    const { repos, events } = this.deps;
     const active = await repos.db.transaction(async (tx) => {
-      const rows = await repos.generations.listActiveOnCanvas(canvasId, tx);
+      const rows = await repos.generations.deleteOnCanvas(canvasId, tx);
       await repos.canvases.delete(canvasId, tx);
-      return rows;
+      // Copies live KEPT_BLOCKS_TTL_SECONDS after the commit; twice that covers clock skew between nodes.
+      const since = Date.now() - 2 * KEPT_BLOCKS_TTL_SECONDS * 1000;
+      await events.forgetBlocks(...rows.filter((row) => row.status === 'completed' && (row.completedAt?.getTime() ?? 0) > since).map((row) => row.id));
+      return rows.filter((row) => row.status === 'queued' || row.status === 'running');
     });
     const results = await Promise.allSettled(active.map((generation) => announceEnded(this.deps, generation, 'canvas_deleted')));
     for (const result of results) if (result.status === 'rejected') this.deps.logger.warn({ err: result.reason, canvasId }, 'could not end a generation of a deleted canvas');
@@ -127,6 +132,8 @@ export class GenerationService {
       if (generation.status !== 'completed') throw new AppError(409, 'generation_not_completed', `Only a completed generation can be undone (it is ${generation.status})`);
       const deleted = await repos.blocks.deleteByGeneration(tx, canvasId, generation.id);
       await repos.generations.update(generation.id, { status: 'undone', undoneAt: new Date() }, tx);
+      // Its broadcast may still be due: it sends from this copy without reading the row (0157).
+      await this.deps.events.forgetBlocks(generation.id);
       await repos.audit.write(
         { actorId: userId, action: 'ai.generation.undone', canvasId, targetType: 'generation', targetId: generation.id, details: { blockCount: deleted.length } },
         tx,

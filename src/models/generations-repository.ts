@@ -1,5 +1,5 @@
 import { and, asc, eq, inArray, lt, sql } from 'drizzle-orm';
-import type { Db, DbOrTx } from './database';
+import type { Db, DbOrTx, Tx } from './database';
 import { generations, type GenerationRow } from './schema';
 
 /** The public view of a generation (`GET .../ai/generations/:id`). */
@@ -69,9 +69,16 @@ export class GenerationsRepository {
     return rows[0] ?? null;
   }
 
-  /** Queued or running generations of a canvas (a canvas deletion ends them). */
-  async listActiveOnCanvas(canvasId: string, db: DbOrTx = this.db): Promise<GenerationRow[]> {
-    return db.select().from(generations).where(and(eq(generations.canvasId, canvasId), inArray(generations.status, ['queued', 'running'])));
+  /**
+   * Deletes a canvas's generations (its deletion, before the canvas row): each row goes after
+   * whoever holds its lock (a worker's persist step) has committed, so the statuses returned are
+   * final, not a snapshot taken before the wait.
+   */
+  async deleteOnCanvas(canvasId: string, tx: Tx): Promise<Pick<GenerationRow, 'id' | 'canvasId' | 'userId' | 'status' | 'completedAt'>[]> {
+    return tx
+      .delete(generations)
+      .where(eq(generations.canvasId, canvasId))
+      .returning({ id: generations.id, canvasId: generations.canvasId, userId: generations.userId, status: generations.status, completedAt: generations.completedAt });
   }
 
   /** Queued or running generations created before `before`, oldest first (the reaper's candidates). */

@@ -7,14 +7,16 @@ import type { WorkerPorts } from './ports';
  * `broadcast` queue: sends a generation's persisted blocks to its canvas room as
  * `blocks_bulk_added_chunk` messages, `chunkSize` blocks each, `chunkDelayMs` apart, so clients
  * render progressively and no single frame is huge. The blocks come from the copy the runner kept
- * in Redis (0095), read while the status is checked, or from the database when it is gone; either
- * way in rank order, so a retry resends the same chunks with the same indexes.
+ * in Redis (0095), or from the database when it is gone; either way in rank order, so a retry
+ * resends the same chunks with the same indexes. The copy exists only while the generation stands:
+ * it is written before the persist commit, and undo and canvas deletion drop it before theirs
+ * (0157), so finding it answers the status question without a database read.
  */
 export const broadcastHandlers = onJobs('broadcast', 'src/workers/broadcast.ts', {
   'broadcast-blocks': async ({ generationId, canvasId }, job, { config, repos, emit, events, metrics }: Pick<WorkerPorts, 'config' | 'repos' | 'emit' | 'events' | 'metrics'>) => {
-    const [generation, kept] = await Promise.all([repos.generations.find(generationId), events.keptBlocks(generationId).catch(() => null)]);
-    if (!generation || generation.status === 'undone') return { chunks: 0 };
-    const blocks: Block[] = kept ?? (await repos.blocks.listByGeneration(generationId));
+    const kept = await events.keptBlocks(generationId).catch(() => null);
+    const blocks = kept ?? (await storedBlocks(repos, generationId));
+    if (!blocks) return { chunks: 0 };
     const { chunkSize, chunkDelayMs } = config.broadcast;
     const chunkCount = Math.ceil(blocks.length / chunkSize);
     // A re-run (its worker died, or the attempt failed, mid-broadcast): the chunks already in the
@@ -45,3 +47,10 @@ export const broadcastHandlers = onJobs('broadcast', 'src/workers/broadcast.ts',
     return { chunks: chunkCount - sent.size, skipped: sent.size, blocks: blocks.length };
   },
 });
+
+/** The generation's blocks from the database, or null when it no longer stands (undone, its canvas deleted). */
+async function storedBlocks(repos: WorkerPorts['repos'], generationId: string): Promise<Block[] | null> {
+  const generation = await repos.generations.find(generationId);
+  if (generation?.status !== 'completed') return null;
+  return repos.blocks.listByGeneration(generationId);
+}

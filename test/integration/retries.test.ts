@@ -125,7 +125,7 @@ describe('retries and model failures', () => {
     expect((await generate('after the failure')).messages.at(-1)!.event).toBe('complete');
   }, 30_000);
 
-  test('the broadcast sends the copy of the blocks the runner kept, then drops it; an undone generation sends nothing even with a copy', async () => {
+  test('the broadcast sends the copy of the blocks the runner kept, then drops it; undo drops a copy still waiting, so a late broadcast sends nothing', async () => {
     // A user of its own: generations are rate limited per user and minute.
     const owner = await registerUser(t.api, 'Kept');
     const ownCanvas = await createCanvas(t.api, owner);
@@ -142,14 +142,38 @@ describe('retries and model failures', () => {
       expect(chunks.flatMap((c) => c.blocks)).toEqual(complete.blocks);
       await eventually(() => redis.exists(kept), (count) => count === 0);
 
+      // As if the broadcast had not run yet: the copy is there when the undo commits.
+      await redis.set(kept, JSON.stringify(complete.blocks), 'EX', 60);
       const undo = await request('POST', `${t.api}/canvases/${ownCanvas}/ai/generations/${complete.generationId}/undo`, { token: owner.accessToken });
       expect(undo.status).toBe(200);
-      // As if the runner had just kept them: the status read alongside still wins.
-      await redis.set(kept, JSON.stringify(complete.blocks), 'EX', 60);
+      expect(await redis.exists(kept)).toBe(0);
       expect(await runJob('broadcast', { generationId: complete.generationId, canvasId: ownCanvas })).toEqual({ chunks: 0 });
       expect(chunks).toHaveLength(3);
     } finally {
       ownSocket.close();
+      redis.disconnect();
+    }
+  });
+
+  test('deleting a canvas drops the copies its completed generations still wait to send: a late broadcast sends nothing', async () => {
+    const owner = await registerUser(t.api, 'Deleter');
+    const ownCanvas = await createCanvas(t.api, owner);
+    const redis = new Redis(testRedisUrl());
+    try {
+      t.llm.push(fiveTexts);
+      const sse = await readSse(`${t.api}/canvases/${ownCanvas}/ai/generate-stream`, { method: 'POST', token: owner.accessToken, body: { prompt: 'five to delete' }, until: (m) => m.event === 'complete' || m.event === 'error' });
+      const complete = sse.messages.at(-1)!.data;
+      const kept = `${t.keyPrefix}:gen:${complete.generationId}:blocks`;
+      await eventually(() => redis.exists(kept), (count) => count === 0);
+      // As if the broadcast had not run yet when the canvas goes.
+      await redis.set(kept, JSON.stringify(complete.blocks), 'EX', 60);
+      const deleted = await request('DELETE', `${t.api}/canvases/${ownCanvas}`, { token: owner.accessToken });
+      expect(deleted.status).toBe(204);
+      expect(await redis.exists(kept)).toBe(0);
+      expect(await runJob('broadcast', { generationId: complete.generationId, canvasId: ownCanvas })).toEqual({ chunks: 0 });
+      // Nothing was appended to the deleted canvas's room log either.
+      expect(await redis.exists(`${t.keyPrefix}:canvas:${ownCanvas}:log`)).toBe(0);
+    } finally {
       redis.disconnect();
     }
   });
