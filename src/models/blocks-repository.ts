@@ -142,15 +142,18 @@ export class BlocksRepository {
     },
   ): Promise<Block[]> {
     await lockCanvas(tx, args.canvasId);
+    // Appending (no placement) needs the last rank; a limit needs the count: one read for both.
+    const appending = !args.placement.afterId && !args.placement.beforeId;
+    const filled = appending || args.maxBlocks !== undefined ? await this.filled(tx, args.canvasId) : null;
     if (args.maxBlocks !== undefined) {
-      const room = Math.max(0, args.maxBlocks - (await this.count(args.canvasId, tx)));
+      const room = Math.max(0, args.maxBlocks - filled!.count);
       if (args.inputs.length > room) {
         if (args.whenFull !== 'truncate') throw new CanvasFullError(args.maxBlocks, room);
         args = { ...args, inputs: args.inputs.slice(0, room) };
       }
       if (args.inputs.length === 0) return [];
     }
-    let [prev, next] = await this.neighbours(tx, args.canvasId, args.placement, args.strict ?? true);
+    let [prev, next] = appending ? [filled!.lastRank, null] : await this.neighbours(tx, args.canvasId, args.placement, args.strict ?? true);
     if (prev !== null && next !== null && prev >= next) throw new PlacementError('afterId must come before beforeId');
     let ranks = rankBetween(prev, next, args.inputs.length);
     if (ranks.some(needsRebalance)) {
@@ -235,6 +238,15 @@ export class BlocksRepository {
   }
 
   /** The ranks around the insertion point. `excludeId` ignores the block being moved. */
+  /** How many blocks the canvas holds and the last one's rank, in one statement. */
+  private async filled(tx: Tx, canvasId: string): Promise<{ count: number; lastRank: string | null }> {
+    const result = await tx.execute(sql`
+      select count(*)::int as count, (select rank from blocks where canvas_id = ${canvasId} order by rank desc limit 1) as last_rank
+      from blocks where canvas_id = ${canvasId}`);
+    const [row] = rowsOf<{ count: number; last_rank: string | null }>(result);
+    return { count: Number(row?.count ?? 0), lastRank: row?.last_rank ?? null };
+  }
+
   private async neighbours(tx: Tx, canvasId: string, placement: Placement, strict: boolean, excludeId?: string): Promise<[string | null, string | null]> {
     const rankOf = async (id: string) => {
       const rows = await tx.select({ rank: blocks.rank }).from(blocks).where(and(eq(blocks.canvasId, canvasId), eq(blocks.id, id))).limit(1);
