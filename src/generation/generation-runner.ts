@@ -164,36 +164,21 @@ export class GenerationRunner {
           })
         : [];
       const truncated = result.truncated || inserted.length < result.blocks.length;
-      await repos.generations.update(
-        data.generationId,
-        {
-          status: 'completed',
-          blockCount: inserted.length,
-          truncated,
-          provider: result.usage.provider,
-          model: result.usage.model,
-          inputTokens: result.usage.inputTokens,
-          outputTokens: result.usage.outputTokens,
-          costUsd: cost,
-          errorCode: null,
-          errorMessage: null,
-          completedAt: new Date(),
-        },
-        tx,
-      );
-      await repos.audit.write(
-        {
+      const { provider, model, inputTokens, outputTokens } = result.usage;
+      await repos.generations.complete(tx, {
+        id: data.generationId,
+        outcome: { blockCount: inserted.length, truncated, provider, model, inputTokens, outputTokens, costUsd: cost, completedAt: new Date() },
+        audit: {
           actorId: config.auth.aiAgentUserId,
           onBehalfOf: data.userId,
           action: 'ai.generation.persisted',
           canvasId: data.canvasId,
           targetType: 'generation',
           targetId: data.generationId,
-          details: { blockCount: inserted.length, truncated, model: result.usage.model, invalidToolCalls: result.invalidToolCalls },
+          details: { blockCount: inserted.length, truncated, model, invalidToolCalls: result.invalidToolCalls },
         },
-        tx,
-      );
-      await repos.usage.record({ userId: data.userId, generationId: data.generationId, purpose: 'generation', ...result.usage, costUsd: cost }, tx);
+        usage: { userId: data.userId, generationId: data.generationId, purpose: 'generation', provider, model, inputTokens, outputTokens, costUsd: cost },
+      });
       // The broadcast's copy, written before the commit: an undo or a canvas deletion, which drop
       // it inside their own transactions, then always finds it to drop (0157). Without it the
       // broadcast reads the rows.

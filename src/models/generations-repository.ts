@@ -1,6 +1,8 @@
 import { and, asc, eq, inArray, lt, sql } from 'drizzle-orm';
+import type { AuditEntry } from './audit-repository';
 import type { Db, DbOrTx, Tx } from './database';
 import { generations, type GenerationRow } from './schema';
+import type { UsageRecord } from './usage-repository';
 
 /** The public view of a generation (`GET .../ai/generations/:id`). */
 export function toGenerationView(row: GenerationRow) {
@@ -19,6 +21,18 @@ export function toGenerationView(row: GenerationRow) {
     completedAt: row.completedAt?.toISOString() ?? null,
     undoneAt: row.undoneAt?.toISOString() ?? null,
   };
+}
+
+/** What a completed generation's row records (`complete`). */
+export interface CompletedOutcome {
+  blockCount: number;
+  truncated: boolean;
+  provider: string;
+  model: string;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+  completedAt: Date;
 }
 
 export class GenerationsRepository {
@@ -54,6 +68,28 @@ export class GenerationsRepository {
 
   async update(id: string, change: Partial<typeof generations.$inferInsert>, db: DbOrTx = this.db): Promise<void> {
     await db.update(generations).set(change).where(eq(generations.id, id));
+  }
+
+  /**
+   * The persist step's bookkeeping in ONE statement (issue 12: one round trip and no query building,
+   * where `update`, `audit.write` and `usage.record` took three): the row becomes `completed` with
+   * its outcome, beside its audit entry and its usage row.
+   */
+  async complete(tx: Tx, input: { id: string; outcome: CompletedOutcome; audit: AuditEntry; usage: UsageRecord }): Promise<void> {
+    const { id, outcome: o, audit: a, usage: u } = input;
+    await tx.execute(sql`
+      with completed as (
+        update generations set status = 'completed', block_count = ${o.blockCount}::int, truncated = ${o.truncated}::boolean,
+          provider = ${o.provider}, model = ${o.model}, input_tokens = ${o.inputTokens}::int, output_tokens = ${o.outputTokens}::int,
+          cost_usd = ${o.costUsd}::float8, error_code = null, error_message = null, completed_at = ${o.completedAt.toISOString()}::timestamptz
+        where id = ${id}::uuid
+      ), audited as (
+        insert into system_audit (actor_id, on_behalf_of, action, canvas_id, target_type, target_id, details)
+        values (${a.actorId}::uuid, ${a.onBehalfOf ?? null}::uuid, ${a.action}, ${a.canvasId ?? null}::uuid, ${a.targetType ?? null}, ${a.targetId ?? null}::uuid, ${JSON.stringify(a.details ?? {})}::jsonb)
+      )
+      insert into llm_usage (user_id, generation_id, session_id, purpose, provider, model, input_tokens, output_tokens, cost_usd, estimated)
+      values (${u.userId}::uuid, ${u.generationId ?? null}::uuid, ${u.sessionId ?? null}::uuid, ${u.purpose}, ${u.provider}, ${u.model},
+        ${u.inputTokens}::int, ${u.outputTokens}::int, ${u.costUsd}::float8, ${u.estimated ?? false}::boolean)`);
   }
 
   /**

@@ -108,8 +108,23 @@ describe('canvas AI generation, end to end', () => {
 
     const audit = await request('GET', `${t.api}/canvases/${canvasId}/audit`, { token: owner.accessToken });
     expect(audit.body.audit).toEqual(
-      expect.arrayContaining([expect.objectContaining({ action: 'ai.generation.persisted', actorId: AI_AGENT_USER_ID, onBehalfOf: editor.id, targetId: generationId })]),
+      expect.arrayContaining([
+        expect.objectContaining({
+          action: 'ai.generation.persisted',
+          actorId: AI_AGENT_USER_ID,
+          onBehalfOf: editor.id,
+          targetType: 'generation',
+          targetId: generationId,
+          details: { blockCount: 5, truncated: false, model: 'scripted-model', invalidToolCalls: 1 },
+        }),
+      ]),
     );
+    // Its usage row: the generation's tokens, counted for the user who asked.
+    const usage = await request('GET', `${t.api}/usage`, { token: editor.accessToken });
+    expect(usage.status).toBe(200);
+    const day = usage.body.days.find((d: { model: string }) => d.model === 'scripted-model');
+    expect(day.inputTokens).toBeGreaterThanOrEqual(status.body.generation.usage.inputTokens);
+    expect(day.costUsd).toBeGreaterThanOrEqual(0);
     expect((await request('GET', `${t.api}/canvases/${canvasId}/audit`, { token: editor.accessToken })).status).toBe(403);
   });
 
