@@ -46,15 +46,25 @@ function trace() {
     count(`redis ${command.name}`);
     return send.call(this, command);
   };
-  const base = Object.getPrototypeOf(PGlite.prototype) as Record<string, (...args: unknown[]) => Promise<unknown>>;
-  for (const method of ['query', 'exec', 'transaction']) {
-    const original = base[method];
-    base[method] = function (this: unknown, ...args: unknown[]) {
+  type Query = (...args: unknown[]) => Promise<unknown>;
+  const counted = (method: string, original: Query): Query =>
+    function (this: unknown, ...args: unknown[]) {
       const sql = typeof args[0] === 'string' ? args[0].replace(/\s+/g, ' ').slice(0, 60) : '';
       count(`pg ${method} ${sql}`);
       return original.apply(this, args);
     };
-  }
+  const base = Object.getPrototypeOf(PGlite.prototype) as Record<string, Query>;
+  for (const method of ['query', 'exec']) base[method] = counted(method, base[method]);
+  // A transaction's statements go through its own handle: BEGIN and COMMIT count as statements too.
+  const transaction = base.transaction;
+  base.transaction = function (this: unknown, callback: unknown) {
+    count('pg transaction BEGIN … COMMIT (2 statements)');
+    count('pg transaction BEGIN … COMMIT (2 statements)');
+    return transaction.call(this, (tx: Record<string, Query>) => {
+      for (const method of ['query', 'exec']) tx[method] = counted(`${method} (in transaction)`, tx[method].bind(tx));
+      return (callback as (tx: unknown) => unknown)(tx);
+    });
+  } as Query;
 }
 
 async function main() {
