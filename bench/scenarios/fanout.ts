@@ -135,7 +135,7 @@ export async function fanoutScenario(ctx: BenchContext, options: FanoutOptions) 
           'lean: raw websocket clients speaking the Socket.IO protocol that match chunk frames by their first bytes (the target); socket.io-client: the library, which JSON-parses every chunk',
         chunkSize: app.config.broadcast.chunkSize,
         chunkDelayMs: app.config.broadcast.chunkDelayMs,
-        ours: 'broadcast job enqueued (BullMQ) → processor reads the generation and its blocks → 20 emits through the Redis Streams adapter → fleet',
+        ours: 'broadcast job enqueued (BullMQ) → processor reads the kept copy of the blocks (0157) → 20 emits through the Redis Streams adapter → fleet',
         raw: 'bare socket.io Server (in-memory adapter, no recovery) → 20 × io.to(room).emit of the same payloads → fleet',
       },
       byClients,
