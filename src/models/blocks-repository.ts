@@ -237,7 +237,6 @@ export class BlocksRepository {
     await tx.execute(sql`update blocks set rank = v.rank from (values ${values}) as v(id, rank) where blocks.id = v.id`);
   }
 
-  /** The ranks around the insertion point. `excludeId` ignores the block being moved. */
   /** How many blocks the canvas holds and the last one's rank, in one statement. */
   private async filled(tx: Tx, canvasId: string): Promise<{ count: number; lastRank: string | null }> {
     const result = await tx.execute(sql`
@@ -247,6 +246,7 @@ export class BlocksRepository {
     return { count: Number(row?.count ?? 0), lastRank: row?.last_rank ?? null };
   }
 
+  /** The ranks around the insertion point. `excludeId` ignores the block being moved. */
   private async neighbours(tx: Tx, canvasId: string, placement: Placement, strict: boolean, excludeId?: string): Promise<[string | null, string | null]> {
     const rankOf = async (id: string) => {
       const rows = await tx.select({ rank: blocks.rank }).from(blocks).where(and(eq(blocks.canvasId, canvasId), eq(blocks.id, id))).limit(1);
