@@ -1,6 +1,7 @@
 import type { Namespace, Server } from 'socket.io';
 import type { Logger } from '../lib/logger';
 import type { CanvasLog, LoggedCanvasEvent } from './canvas-log';
+import { roomBroadcasts, type RoomBroadcastRecord } from './socket-server';
 import { CANVAS_NAMESPACE, rooms, type CanvasClientEvents, type CanvasRoomEventName, type CanvasServerEvents, type CanvasSocketData, type CanvasUserEventName } from './events';
 
 export type CanvasNamespace = Namespace<CanvasClientEvents, CanvasServerEvents, Record<string, never>, CanvasSocketData>;
@@ -9,13 +10,15 @@ export type CanvasNamespace = Namespace<CanvasClientEvents, CanvasServerEvents, 
 export type RoomPayload<E extends CanvasRoomEventName> = Omit<Parameters<CanvasServerEvents[E]>[0], 'seq'>;
 
 /**
- * Emits canvas room events from any process (API or worker): each is first given the canvas's next
- * `seq` and kept in the canvas's replay log (one Redis round trip, canvas-log.ts), then sent to the
- * room through the adapter, which carries it to whichever node holds the sockets. A client that
- * notices a gap in `seq`, or reconnects, asks `canvas:sync` for what it missed (issue 16).
+ * Emits canvas room events from any process (API or worker). One Redis call per event
+ * (canvas-log.ts) gives it the canvas's next `seq`, keeps it in the canvas's replay log and adds
+ * it to the Socket.IO adapter's stream, from which every node holding sockets of the room sends
+ * it (0158), in seq order. A client that notices a gap in `seq`, or reconnects, asks
+ * `canvas:sync` for what it missed (issue 16).
  */
 export class CanvasEmitter {
   private readonly nsp: CanvasNamespace;
+  private readonly broadcast: (room: string, event: string) => RoomBroadcastRecord;
 
   constructor(
     io: Server,
@@ -23,14 +26,12 @@ export class CanvasEmitter {
     private readonly logger?: Logger,
   ) {
     this.nsp = io.of(CANVAS_NAMESPACE) as CanvasNamespace;
+    this.broadcast = roomBroadcasts(io, this.nsp);
   }
 
-  /** Resolves with the event's seq once it is logged and sent; rejects when Redis refused it (nothing sent). */
-  async emit<E extends CanvasRoomEventName>(canvasId: string, event: E, payload: RoomPayload<E>): Promise<number> {
-    const seq = await this.log.append(canvasId, event, payload);
-    const emit = this.nsp.to(rooms.canvas(canvasId)).emit as (event: E, payload: unknown) => boolean;
-    emit.call(this.nsp.to(rooms.canvas(canvasId)), event, { ...payload, seq });
-    return seq;
+  /** Resolves with the event's seq once it is logged and sent; rejects when Redis refused it (then it is neither). */
+  emit<E extends CanvasRoomEventName>(canvasId: string, event: E, payload: RoomPayload<E>): Promise<number> {
+    return this.log.append(canvasId, event, payload, this.broadcast(rooms.canvas(canvasId), event));
   }
 
   /** The room events named `event` still in the canvas's replay log (what clients got or can catch up on). */
@@ -45,7 +46,8 @@ export class CanvasEmitter {
 
   /**
    * `emit` for callers whose change is already stored and must not fail on the event: a failure is
-   * logged and resolves undefined. Awaiting it orders the event before the HTTP response.
+   * logged and resolves undefined. Awaiting it puts the event in the log and on its way before the
+   * HTTP response; a client may still see the response first (it listens before it asks).
    */
   notify<E extends CanvasRoomEventName>(canvasId: string, event: E, payload: RoomPayload<E>): Promise<number | undefined> {
     return this.emit(canvasId, event, payload).catch((error: unknown) => {

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { RoomBroadcastRecord } from './socket-server';
 
 /** One room event of a canvas as kept in its log. */
 export interface LoggedCanvasEvent {
@@ -15,12 +16,20 @@ export type CanvasCatchUp = { resync: false; events: LoggedCanvasEvent[]; lastSe
  * TTL refreshed. The counter never expires: a seq is never reused, so a client that was away for
  * an hour cannot mistake new events for ones it has seen. KEYS: seq counter, stream. ARGV: event
  * name, payload JSON object (non-empty, without seq), max length, ttl ms. Returns the seq.
+ *
+ * With a third key, the Socket.IO adapter's stream, the same call also adds the adapter's record
+ * of the event to the room, payload and seq included (0158): one write instead of two, and the
+ * adapter's stream holds a canvas's events in seq order. ARGV 5 – 10: its max length, then the
+ * record's uid, nsp, type, and its data before and after the payload.
  */
 const APPEND = `
 local seq = redis.call('INCR', KEYS[1])
 local payload = string.sub(ARGV[2], 1, -2) .. ',"seq":' .. seq .. '}'
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], seq .. '-0', 'e', ARGV[1], 'p', payload)
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
+if KEYS[3] then
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'uid', ARGV[6], 'nsp', ARGV[7], 'type', ARGV[8], 'data', ARGV[9] .. payload .. ARGV[10])
+end
 return seq
 `;
 
@@ -51,6 +60,7 @@ export class CanvasLog {
   ) {
     if (!('sbCanvasAppend' in redis)) {
       redis.defineCommand('sbCanvasAppend', { numberOfKeys: 2, lua: APPEND });
+      redis.defineCommand('sbCanvasAppendBroadcast', { numberOfKeys: 3, lua: APPEND });
       redis.defineCommand('sbCanvasSince', { numberOfKeys: 2, lua: SINCE });
     }
   }
@@ -59,10 +69,16 @@ export class CanvasLog {
     return [`${this.keyPrefix}:canvas:${canvasId}:seq`, `${this.keyPrefix}:canvas:${canvasId}:log`];
   }
 
-  /** Logs one room event (a non-empty object); returns its seq. */
-  async append(canvasId: string, event: string, payload: object): Promise<number> {
-    const command = (this.redis as unknown as Record<string, (...args: unknown[]) => Promise<number>>).sbCanvasAppend;
-    return Number(await command.call(this.redis, ...this.keys(canvasId), event, JSON.stringify(payload), this.options.maxEvents, this.options.ttlSeconds * 1000));
+  /**
+   * Logs one room event (a non-empty object); returns its seq. With `broadcast`, the same call
+   * sends it: the adapter's record of it, seq included, is added to the adapter's stream.
+   */
+  async append(canvasId: string, event: string, payload: object, broadcast?: RoomBroadcastRecord): Promise<number> {
+    const commands = this.redis as unknown as Record<string, (...args: unknown[]) => Promise<number>>;
+    const logged = [event, JSON.stringify(payload), this.options.maxEvents, this.options.ttlSeconds * 1000];
+    if (!broadcast) return Number(await commands.sbCanvasAppend.call(this.redis, ...this.keys(canvasId), ...logged));
+    const { uid, nsp, type, dataPrefix, dataSuffix } = broadcast.fields;
+    return Number(await commands.sbCanvasAppendBroadcast.call(this.redis, ...this.keys(canvasId), broadcast.stream, ...logged, broadcast.maxLen, uid, nsp, type, dataPrefix, dataSuffix));
   }
 
   /**

@@ -127,9 +127,11 @@ describe('a rebalance is announced once, and clients reload into the right order
     });
     await room.join(canvasId, 10_000, async () => show((await sb.blocks.listAll(canvasId)) as Block[]));
 
+    // Listening before the request: the room event may reach the socket before the HTTP answer.
+    const rerankedEvent = room.waitFor('blocks_reranked');
     const res = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: owner.accessToken, body: { type: 'text', content: { text: 'middle' }, afterId: left.id } });
     expect(res.status).toBe(201);
-    const reranked = await room.waitFor('blocks_reranked');
+    const reranked = await rerankedEvent;
     // An add after the rebalance lands where the new ranks say, in the reloaded copy.
     const tail = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: owner.accessToken, body: { type: 'text', content: { text: 'tail' } } });
     expect(tail.status).toBe(201);

@@ -1,0 +1,78 @@
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Redis } from 'ioredis';
+import type { Server } from 'socket.io';
+import { createRedis, redisReady } from '../../src/lib/redis';
+import { CanvasEmitter } from '../../src/realtime/canvas-emitter';
+import { CanvasLog } from '../../src/realtime/canvas-log';
+import { CANVAS_NAMESPACE, rooms } from '../../src/realtime/events';
+import { closeSocketServer, createSocketServer } from '../../src/realtime/socket-server';
+import { testRedisUrl } from '../support/database';
+import { connectCanvas, record, type CanvasClient } from '../support/sockets';
+import { waitUntil } from '../support/wait';
+
+/**
+ * Decision 0158: a room event's seq, its place in the replay log and the adapter's record of it
+ * are one Redis call, and a worker's emit-only server does not read the adapter's stream. Two
+ * real Socket.IO servers on one Redis, as an API node and a worker node, and a real client.
+ */
+describe('room events written to the adapter stream with their seq', () => {
+  const keyPrefix = `rb-${randomUUID().slice(0, 8)}`;
+  const connections: Redis[] = [];
+  const redis = (role: 'command' | 'blocking') => {
+    const connection = createRedis(testRedisUrl(), role);
+    connections.push(connection);
+    return connection;
+  };
+  const httpServer = http.createServer();
+  let api: Server;
+  let worker: Server;
+  let client: CanvasClient;
+  const canvasId = randomUUID();
+  const logOptions = { maxEvents: 1_000, ttlSeconds: 60, maxCatchUp: 1_000 };
+
+  beforeAll(async () => {
+    await redisReady(redis('command'));
+    api = createSocketServer({ redis: redis('blocking'), keyPrefix, httpServer });
+    worker = createSocketServer({ redis: redis('blocking'), keyPrefix });
+    api.of(CANVAS_NAMESPACE).on('connection', (socket) => void socket.join(rooms.canvas(canvasId)));
+    await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
+    client = await connectCanvas(`http://127.0.0.1:${(httpServer.address() as AddressInfo).port}`, undefined);
+  });
+
+  afterAll(async () => {
+    client?.close();
+    await Promise.all([closeSocketServer(api), closeSocketServer(worker)]);
+    const cleanup = connections[0];
+    const keys = await cleanup.keys(`${keyPrefix}:*`);
+    if (keys.length > 0) await cleanup.del(...keys);
+    connections.forEach((connection) => connection.disconnect());
+  });
+
+  test('events from two processes at once reach the client once each, in seq order, and the worker node reads none of them', async () => {
+    const workerAdapter = worker.of(CANVAS_NAMESPACE).adapter as unknown as { onRawMessage: (...args: unknown[]) => void };
+    const read = workerAdapter.onRawMessage.bind(workerAdapter);
+    let readByWorker = 0;
+    workerAdapter.onRawMessage = (...args) => ((readByWorker += 1), read(...args));
+    const [apiRedis, workerRedis] = [redis('command'), redis('command')];
+    await Promise.all([redisReady(apiRedis), redisReady(workerRedis)]);
+    const emitters = [new CanvasEmitter(api, new CanvasLog(apiRedis, keyPrefix, logOptions)), new CanvasEmitter(worker, new CanvasLog(workerRedis, keyPrefix, logOptions))];
+    const deleted = record(client, 'block_deleted');
+
+    const perEmitter = 150;
+    const seqs = await Promise.all(
+      emitters.flatMap((emitter, node) => Array.from({ length: perEmitter }, (_, i) => emitter.emit(canvasId, 'block_deleted', { canvasId, blockId: `${node}-${i}` }))),
+    );
+    await waitUntil(() => deleted.length >= 2 * perEmitter);
+
+    expect([...seqs].sort((a, b) => a - b)).toEqual(Array.from({ length: 2 * perEmitter }, (_, i) => i + 1));
+    // In the order of their seq, each once, whichever node emitted it, the client's own node included.
+    expect(deleted.map((event) => event.seq)).toEqual(Array.from({ length: 2 * perEmitter }, (_, i) => i + 1));
+    expect(new Set(deleted.map((event) => event.blockId)).size).toBe(2 * perEmitter);
+    const logged = await new CanvasLog(connections[0], keyPrefix, logOptions).since(canvasId, 0);
+    expect(logged).toMatchObject({ resync: false, lastSeq: 2 * perEmitter });
+    if (!logged.resync) expect(logged.events.map((event) => event.payload)).toEqual(deleted);
+    expect(readByWorker).toBe(0);
+  });
+});
