@@ -4,6 +4,7 @@ import { convertToOpenAITool } from '@langchain/core/utils/function_calling';
 import { ChatOpenAICompletions, convertMessagesToCompletionsMessageParams, OpenAIClient, wrapOpenAIClientError } from '@langchain/openai';
 import { SseParser } from '../../packages/client/src/sse';
 import { MODEL_ATTEMPTS } from './llm';
+import { modelFetch, NodeStreamResponse } from './model-fetch';
 
 /** One raw chunk of an OpenAI-compatible chat completion stream. */
 export type CompletionChunk = OpenAIClient.Chat.Completions.ChatCompletionChunk;
@@ -26,7 +27,7 @@ function completionsClient(endpoint: CompletionTarget): ChatOpenAICompletions {
   if (!client) {
     client = new ChatOpenAICompletions({
       apiKey: endpoint.apiKey,
-      configuration: { baseURL: endpoint.baseURL },
+      configuration: { baseURL: endpoint.baseURL, fetch: modelFetch },
       maxRetries: MODEL_ATTEMPTS - 1,
       timeout: 120_000,
     });
@@ -79,18 +80,20 @@ export async function streamCompletion(
 /**
  * The chunks of a chat completion event stream, parsed as they arrive: `data: [DONE]` ends it, and
  * a chunk carrying `error` (a provider failing mid-stream) throws as the SDK would. A consumer that
- * stops early cancels the body, which closes the request.
+ * stops early closes the body, which closes the request.
  */
 export async function* readCompletionChunks(response: Response, signal?: AbortSignal): AsyncGenerator<CompletionChunk> {
-  if (!response.body) return;
-  const reader = response.body.getReader();
+  // The Node stream itself when modelFetch brought it (no web stream in between), else the body.
+  const source: AsyncIterable<Uint8Array> | null = response instanceof NodeStreamResponse ? response.incoming : response.body;
+  if (!source) return;
+  const reader = source[Symbol.asyncIterator]();
   const decoder = new TextDecoder();
   const ready: string[] = [];
   const parser = new SseParser((message) => ready.push(message.data));
   let done = false;
   try {
     while (!done) {
-      const read = await reader.read();
+      const read = await reader.next();
       parser.feed(read.done ? decoder.decode() : decoder.decode(read.value, { stream: true }));
       if (read.done) parser.feed('\n\n');
       for (let i = 0; i < ready.length && !done; i += 1) {
@@ -111,7 +114,8 @@ export async function* readCompletionChunks(response: Response, signal?: AbortSi
     if (signal?.aborted) return;
     throw error;
   } finally {
-    reader.cancel().catch(() => undefined);
+    // Stopping early closes the body, and with it the request.
+    await Promise.resolve(reader.return?.()).catch(() => undefined);
   }
 }
 

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import zlib from 'node:zlib';
 import { HumanMessage } from '@langchain/core/messages';
 import { DEFAULT_PRICING } from '../../config/pricing';
 import { blockTools } from '../../src/ai/block-tools';
@@ -19,11 +20,11 @@ describe('model gateway', () => {
   });
 
   /** A provider answering every chat request with `respond` (an event stream it writes itself). */
-  const rawProvider = async (respond: (res: http.ServerResponse) => Promise<void>) => {
+  const rawProvider = async (respond: (res: http.ServerResponse) => Promise<void>, head: { status: number; headers: http.OutgoingHttpHeaders } = { status: 200, headers: { 'content-type': 'text/event-stream' } }) => {
     const server = http.createServer((req, res) => {
       req.resume();
       req.on('end', () => {
-        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.writeHead(head.status, head.headers);
         void respond(res);
       });
     });
@@ -148,6 +149,24 @@ describe('model gateway', () => {
     const gateway = ModelGateway.fromEndpoint({ baseURL: provider.baseURL, apiKey: 'x', provider: 'raw', models: ['m'] }, { pricing: {} });
     const turn = await gateway.streamTurn({ purpose: 'chat', messages: [new HumanMessage('hi')] });
     expect(turn.text).toBe('Grüße, 世界 🌍');
+  });
+
+  test('a compressed event stream is decoded, and a refusal keeps its body for the error', async () => {
+    const chunk = (delta: Record<string, unknown>, finish: string | null = null) =>
+      JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta, finish_reason: finish }] });
+    const packed = zlib.gzipSync(`data: ${chunk({ role: 'assistant', content: 'packed ' })}\n\ndata: ${chunk({ content: 'and sent' })}\n\ndata: ${chunk({}, 'stop')}\n\ndata: [DONE]\n\n`);
+    const gzipped = await rawProvider(async (res) => void res.end(packed), { status: 200, headers: { 'content-type': 'text/event-stream', 'content-encoding': 'gzip' } });
+    const gateway = ModelGateway.fromEndpoint({ baseURL: gzipped.baseURL, apiKey: 'x', provider: 'gz', models: ['m'] }, { pricing: {} });
+    expect((await gateway.streamTurn({ purpose: 'chat', messages: [new HumanMessage('hi')] })).text).toBe('packed and sent');
+
+    const refusing = await rawProvider(async (res) => void res.end(JSON.stringify({ error: { message: 'context length exceeded', type: 'invalid_request_error' } })), {
+      status: 400,
+      headers: { 'content-type': 'application/json' },
+    });
+    const refused = ModelGateway.fromEndpoint({ baseURL: refusing.baseURL, apiKey: 'x', provider: 'strict', models: ['m'] }, { pricing: {} });
+    const error = await refused.streamTurn({ purpose: 'chat', messages: [new HumanMessage('hi')] }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(ModelUnavailableError);
+    expect(String((error as Error).message) + String((error as { cause?: unknown }).cause)).toContain('context length exceeded');
   });
 
   test('an error event in the stream (a provider failing after the headers) is a failed attempt: the chain falls back, and a lone model gives ModelUnavailableError', async () => {
