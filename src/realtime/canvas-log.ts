@@ -74,11 +74,32 @@ export class CanvasLog {
    * sends it: the adapter's record of it, seq included, is added to the adapter's stream.
    */
   async append(canvasId: string, event: string, payload: object, broadcast?: RoomBroadcastRecord): Promise<number> {
-    const commands = this.redis as unknown as Record<string, (...args: unknown[]) => Promise<number>>;
+    const [command, args] = this.appendCall(canvasId, event, payload, broadcast);
+    return Number(await (this.redis as unknown as Record<string, (...args: unknown[]) => Promise<number>>)[command].call(this.redis, ...args));
+  }
+
+  /**
+   * `append` for several events of one canvas, in order, in one write to Redis (a pipeline):
+   * a broadcast's chunks. Resolves with their seqs; rejects with the first failure (the events
+   * before it are logged and sent, as they would have been one by one).
+   */
+  async appendAll(canvasId: string, event: string, payloads: object[], broadcast?: RoomBroadcastRecord): Promise<number[]> {
+    const pipeline = this.redis.pipeline() as unknown as Record<string, (...args: unknown[]) => unknown> & { exec(): Promise<Array<[Error | null, unknown]> | null> };
+    for (const payload of payloads) {
+      const [command, args] = this.appendCall(canvasId, event, payload, broadcast);
+      pipeline[command](...args);
+    }
+    const results = (await pipeline.exec()) ?? [];
+    const failed = results.find(([error]) => error);
+    if (failed) throw failed[0];
+    return results.map(([, seq]) => Number(seq));
+  }
+
+  private appendCall(canvasId: string, event: string, payload: object, broadcast?: RoomBroadcastRecord): [string, unknown[]] {
     const logged = [event, JSON.stringify(payload), this.options.maxEvents, this.options.ttlSeconds * 1000];
-    if (!broadcast) return Number(await commands.sbCanvasAppend.call(this.redis, ...this.keys(canvasId), ...logged));
+    if (!broadcast) return ['sbCanvasAppend', [...this.keys(canvasId), ...logged]];
     const { uid, nsp, type, dataPrefix, dataSuffix } = broadcast.fields;
-    return Number(await commands.sbCanvasAppendBroadcast.call(this.redis, ...this.keys(canvasId), broadcast.stream, ...logged, broadcast.maxLen, uid, nsp, type, dataPrefix, dataSuffix));
+    return ['sbCanvasAppendBroadcast', [...this.keys(canvasId), broadcast.stream, ...logged, broadcast.maxLen, uid, nsp, type, dataPrefix, dataSuffix]];
   }
 
   /**

@@ -75,4 +75,36 @@ describe('room events written to the adapter stream with their seq', () => {
     if (!logged.resync) expect(logged.events.map((event) => event.payload)).toEqual(deleted);
     expect(readByWorker).toBe(0);
   });
+
+  test('a batch of events (a broadcast\'s chunks) is logged and sent in order, one seq each, among events from another process', async () => {
+    const [apiRedis, workerRedis] = [redis('command'), redis('command')];
+    await Promise.all([redisReady(apiRedis), redisReady(workerRedis)]);
+    const other = randomUUID();
+    const api2 = new CanvasEmitter(api, new CanvasLog(apiRedis, keyPrefix, logOptions));
+    const worker2 = new CanvasEmitter(worker, new CanvasLog(workerRedis, keyPrefix, logOptions));
+    const room = rooms.canvas(other);
+    for (const socket of await api.of(CANVAS_NAMESPACE).fetchSockets()) socket.join(room);
+    const deleted = record(client, 'block_deleted');
+    const before = deleted.length;
+
+    const batch = (n: number) => Array.from({ length: 20 }, (_, i) => ({ canvasId: other, blockId: `batch-${n}-${i}` }));
+    const [first, , second] = await Promise.all([
+      worker2.emitAll(other, 'block_deleted', batch(1)),
+      Promise.all(Array.from({ length: 20 }, (_, i) => api2.emit(other, 'block_deleted', { canvasId: other, blockId: `single-${i}` }))),
+      worker2.emitAll(other, 'block_deleted', batch(2)),
+    ]);
+    await waitUntil(() => deleted.filter((event) => event.canvasId === other).length >= 60);
+
+    const received = deleted.slice(before).filter((event) => event.canvasId === other);
+    expect(received.map((event) => event.seq)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+    // Each batch keeps its own order: increasing seqs, received in the order given.
+    for (const [n, seqs] of [[1, first], [2, second]] as const) {
+      expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+      expect(received.filter((event) => event.blockId.startsWith(`batch-${n}-`)).map((event) => event.seq)).toEqual(seqs);
+      expect(received.filter((event) => event.blockId.startsWith(`batch-${n}-`)).map((event) => event.blockId)).toEqual(batch(n).map((event) => event.blockId));
+    }
+    const logged = await new CanvasLog(connections[0], keyPrefix, logOptions).since(other, 0);
+    if (logged.resync) throw new Error('the replay log lost events');
+    expect(logged.events.map((event) => event.payload)).toEqual(received);
+  });
 });
