@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import type { BaseMessage } from '@langchain/core/messages';
 import type { StructuredToolInterface } from '@langchain/core/tools';
 import { convertToOpenAITool } from '@langchain/core/utils/function_calling';
@@ -114,8 +115,31 @@ export async function* readCompletionChunks(response: Response, signal?: AbortSi
     if (signal?.aborted) return;
     throw error;
   } finally {
-    // Stopping early closes the body, and with it the request.
-    await Promise.resolve(reader.return?.()).catch(() => undefined);
+    // After [DONE] the rest of the body (usually only the end of the chunked response, already
+    // received) is read, so the keep-alive connection goes back to the pool instead of being
+    // closed: the next model request, often the very next thing the agent does, then skips a TCP
+    // handshake. The turn waits for that one event-loop turn at most; a body that goes on is read
+    // in the background (and closed after DRAIN_AFTER_DONE_MS). Stopping early closes the body,
+    // and with it the request.
+    if (done) await Promise.race([drainRest(reader, source), new Promise((resolve) => setImmediate(resolve))]);
+    else await Promise.resolve(reader.return?.()).catch(() => undefined);
+  }
+}
+
+/** How long the body may go on after [DONE] before its connection is closed instead of reused. */
+const DRAIN_AFTER_DONE_MS = 1_000;
+
+async function drainRest(reader: AsyncIterator<Uint8Array>, source: AsyncIterable<Uint8Array>): Promise<void> {
+  // A Node stream is destroyed directly: its iterator's return() would wait for the pending read.
+  const close = () => (source instanceof Readable ? source.destroy() : void Promise.resolve(reader.return?.()).catch(() => undefined));
+  const deadline = setTimeout(close, DRAIN_AFTER_DONE_MS);
+  deadline.unref();
+  try {
+    while (!(await reader.next()).done);
+  } catch {
+    // The connection failed or was closed by the deadline: nothing to reuse.
+  } finally {
+    clearTimeout(deadline);
   }
 }
 

@@ -30,7 +30,7 @@ describe('model gateway', () => {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
     servers.push({ close: () => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))) });
-    return { baseURL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1` };
+    return { baseURL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, server };
   };
 
   const scripted = async (...args: Parameters<typeof startScriptedLLM>): Promise<ScriptedLLM> => {
@@ -167,6 +167,27 @@ describe('model gateway', () => {
     const error = await refused.streamTurn({ purpose: 'chat', messages: [new HumanMessage('hi')] }).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(ModelUnavailableError);
     expect(String((error as Error).message) + String((error as { cause?: unknown }).cause)).toContain('context length exceeded');
+  });
+
+  test('a finished turn hands its connection back: the next request reuses it; a body left open after [DONE] does not hold the turn', async () => {
+    const chunk = (delta: Record<string, unknown>, finish: string | null = null) =>
+      JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta, finish_reason: finish }] });
+    const answer = `data: ${chunk({ role: 'assistant', content: 'again' })}\n\ndata: ${chunk({}, 'stop')}\n\ndata: [DONE]\n\n`;
+    let openAfterDone = false;
+    const provider = await rawProvider(async (res) => void (openAfterDone ? res.write(answer) : res.end(answer)));
+    const connections: Array<{ closed: Promise<void> }> = [];
+    provider.server.on('connection', (socket) => connections.push({ closed: new Promise((resolve) => socket.once('close', () => resolve())) }));
+    const gateway = ModelGateway.fromEndpoint({ baseURL: provider.baseURL, apiKey: 'x', provider: 'pooled', models: ['m'] }, { pricing: {} });
+    const ask = () => gateway.streamTurn({ purpose: 'chat', messages: [new HumanMessage('hi')] });
+
+    expect((await ask()).text).toBe('again');
+    expect((await ask()).text).toBe('again');
+    expect(connections).toHaveLength(1);
+
+    openAfterDone = true;
+    expect((await ask()).text).toBe('again');
+    // Its body never ends: that connection is closed instead of reused (after a short wait).
+    await Promise.race([connections[0].closed, new Promise((_, reject) => setTimeout(() => reject(new Error('connection still open')), 5_000))]);
   });
 
   test('an error event in the stream (a provider failing after the headers) is a failed attempt: the chain falls back, and a lone model gives ModelUnavailableError', async () => {
