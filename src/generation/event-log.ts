@@ -122,13 +122,17 @@ export class GenerationEventLog extends SequencedEventLog<GenerationEvent> {
     await this.redis.set(this.blocksKey(generationId), JSON.stringify(blocks), 'EX', KEPT_BLOCKS_TTL_SECONDS);
   }
 
-  /** The blocks kept by `keepBlocks`, or null when gone (expired, evicted, never written). */
-  async keptBlocks(generationId: string): Promise<Block[] | null> {
-    const json = await this.redis.get(this.blocksKey(generationId));
+  /**
+   * Takes the blocks kept by `keepBlocks` (read and dropped in one command, GETDEL), or null when
+   * gone (taken, expired, evicted, never written). A broadcast that fails after taking them reads
+   * the database on its retry.
+   */
+  async takeKeptBlocks(generationId: string): Promise<Block[] | null> {
+    const json = await this.redis.getdel(this.blocksKey(generationId));
     return json ? (JSON.parse(json) as Block[]) : null;
   }
 
-  /** Drops the kept blocks: sent (the broadcast), or no longer to be sent (undo, canvas deletion). */
+  /** Drops the kept blocks: no longer to be sent (undo, canvas deletion). */
   async forgetBlocks(...generationIds: string[]): Promise<void> {
     if (generationIds.length) await this.redis.del(...generationIds.map((id) => this.blocksKey(id)));
   }

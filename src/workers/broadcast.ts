@@ -7,14 +7,15 @@ import type { WorkerPorts } from './ports';
  * `broadcast` queue: sends a generation's persisted blocks to its canvas room as
  * `blocks_bulk_added_chunk` messages, `chunkSize` blocks each, `chunkDelayMs` apart, so clients
  * render progressively and no single frame is huge. The blocks come from the copy the runner kept
- * in Redis (0095), or from the database when it is gone; either way in rank order, so a retry
- * resends the same chunks with the same indexes. The copy exists only while the generation stands:
+ * in Redis (0095), taken in one read-and-delete, or from the database when it is gone (a retry
+ * after the copy was taken reads there); either way in rank order, so a retry resends the same
+ * chunks with the same indexes. The copy exists only while the generation stands:
  * it is written before the persist commit, and undo and canvas deletion drop it before theirs
  * (0157), so finding it answers the status question without a database read.
  */
 export const broadcastHandlers = onJobs('broadcast', 'src/workers/broadcast.ts', {
   'broadcast-blocks': async ({ generationId, canvasId }, job, { config, repos, emit, events, metrics }: Pick<WorkerPorts, 'config' | 'repos' | 'emit' | 'events' | 'metrics'>) => {
-    const kept = await events.keptBlocks(generationId).catch(() => null);
+    const kept = await events.takeKeptBlocks(generationId).catch(() => null);
     const blocks = kept ?? (await storedBlocks(repos, generationId));
     if (!blocks) return { chunks: 0 };
     const { chunkSize, chunkDelayMs } = config.broadcast;
@@ -39,7 +40,6 @@ export const broadcastHandlers = onJobs('broadcast', 'src/workers/broadcast.ts',
       metrics.broadcastChunks.inc(unsent.length);
     }
     await job.updateProgress({ chunksSent: chunkCount, chunkCount });
-    if (kept) await events.forgetBlocks(generationId).catch(() => undefined);
     return { chunks: chunkCount - sent.size, skipped: sent.size, blocks: blocks.length };
   },
 });

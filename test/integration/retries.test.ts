@@ -1,5 +1,6 @@
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
+import { broadcastJobId } from '../../src/queues/broadcast';
 import { bullPrefix } from '../../src/queues/registry';
 import { startTestApp, type TestApp } from '../support/app';
 import { testRedisUrl } from '../support/database';
@@ -54,6 +55,18 @@ describe('retries and model failures', () => {
     await events.waitUntilReady();
     const job = await queue.add('retry', data, { jobId: `retry-${Math.random().toString(36).slice(2)}` });
     return job.waitUntilFinished(events, 15_000);
+  }
+
+  /** Waits for the generation's own `broadcast` job to finish (jobs are kept a day after completing). */
+  async function broadcastFinished(generationId: string) {
+    const connection = { url: testRedisUrl() };
+    const prefix = bullPrefix(t.keyPrefix);
+    const queue = new Queue('broadcast', { connection, prefix });
+    const events = new QueueEvents('broadcast', { connection, prefix });
+    queues.push(queue, events);
+    await events.waitUntilReady();
+    const job = await eventually(() => queue.getJob(broadcastJobId(generationId)), (found) => found !== undefined);
+    await job!.waitUntilFinished(events, 15_000);
   }
 
   test('a generation job run again after its commit inserts nothing and re-announces the same blocks', async () => {
@@ -164,7 +177,9 @@ describe('retries and model failures', () => {
       const sse = await readSse(`${t.api}/canvases/${ownCanvas}/ai/generate-stream`, { method: 'POST', token: owner.accessToken, body: { prompt: 'five to delete' }, until: (m) => m.event === 'complete' || m.event === 'error' });
       const complete = sse.messages.at(-1)!.data;
       const kept = `${t.keyPrefix}:gen:${complete.generationId}:blocks`;
-      await eventually(() => redis.exists(kept), (count) => count === 0);
+      // The generation's own broadcast is over (it takes the copy first, then sends).
+      await broadcastFinished(complete.generationId);
+      expect(await redis.exists(kept)).toBe(0);
       // As if the broadcast had not run yet when the canvas goes.
       await redis.set(kept, JSON.stringify(complete.blocks), 'EX', 60);
       const deleted = await request('DELETE', `${t.api}/canvases/${ownCanvas}`, { token: owner.accessToken });
