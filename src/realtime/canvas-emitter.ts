@@ -29,7 +29,10 @@ export class CanvasEmitter {
     this.broadcast = roomBroadcasts(io, this.nsp);
   }
 
-  /** Resolves with the event's seq once it is logged and sent; rejects when Redis refused it (then it is neither). */
+  /**
+   * Resolves with the event's seq once it is logged and sent, or 0 when the canvas was deleted
+   * (neither); rejects when Redis refused it (neither).
+   */
   emit<E extends CanvasRoomEventName>(canvasId: string, event: E, payload: RoomPayload<E>): Promise<number> {
     return this.log.append(canvasId, event, payload, this.broadcast(rooms.canvas(canvasId), event));
   }

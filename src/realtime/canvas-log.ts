@@ -1,6 +1,9 @@
 import type { Redis } from 'ioredis';
 import type { RoomBroadcastRecord } from './socket-server';
 
+/** How long a deleted canvas refuses room events: far beyond any job still running for it. */
+const DELETED_MARK_SECONDS = 24 * 3600;
+
 /** One room event of a canvas as kept in its log. */
 export interface LoggedCanvasEvent {
   seq: number;
@@ -14,21 +17,24 @@ export type CanvasCatchUp = { resync: false; events: LoggedCanvasEvent[]; lastSe
  * One round trip per room event: the next seq of the canvas (INCR), the event appended to the
  * canvas's stream under the entry id `<seq>-0` (so a range read by seq is an XRANGE), the stream's
  * TTL refreshed. The counter never expires: a seq is never reused, so a client that was away for
- * an hour cannot mistake new events for ones it has seen. KEYS: seq counter, stream. ARGV: event
- * name, payload JSON object (non-empty, without seq), max length, ttl ms. Returns the seq.
+ * an hour cannot mistake new events for ones it has seen. KEYS: seq counter, stream, the deleted
+ * canvas's mark. ARGV: event name, payload JSON object (non-empty, without seq), max length, ttl
+ * ms. Returns the seq, or 0 when the canvas was deleted (nothing logged or sent: a job still
+ * running for it must not bring back the counter its deletion dropped).
  *
- * With a third key, the Socket.IO adapter's stream, the same call also adds the adapter's record
+ * With a fourth key, the Socket.IO adapter's stream, the same call also adds the adapter's record
  * of the event to the room, payload and seq included (0158): one write instead of two, and the
  * adapter's stream holds a canvas's events in seq order. ARGV 5 – 10: its max length, then the
  * record's uid, nsp, type, and its data before and after the payload.
  */
 const APPEND = `
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
 local seq = redis.call('INCR', KEYS[1])
 local payload = string.sub(ARGV[2], 1, -2) .. ',"seq":' .. seq .. '}'
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], seq .. '-0', 'e', ARGV[1], 'p', payload)
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
-if KEYS[3] then
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'uid', ARGV[6], 'nsp', ARGV[7], 'type', ARGV[8], 'data', ARGV[9] .. payload .. ARGV[10])
+if KEYS[4] then
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[5], '*', 'uid', ARGV[6], 'nsp', ARGV[7], 'type', ARGV[8], 'data', ARGV[9] .. payload .. ARGV[10])
 end
 return seq
 `;
@@ -59,19 +65,26 @@ export class CanvasLog {
     private readonly options: { maxEvents: number; ttlSeconds: number; maxCatchUp: number },
   ) {
     if (!('sbCanvasAppend' in redis)) {
-      redis.defineCommand('sbCanvasAppend', { numberOfKeys: 2, lua: APPEND });
-      redis.defineCommand('sbCanvasAppendBroadcast', { numberOfKeys: 3, lua: APPEND });
+      redis.defineCommand('sbCanvasAppend', { numberOfKeys: 3, lua: APPEND });
+      redis.defineCommand('sbCanvasAppendBroadcast', { numberOfKeys: 4, lua: APPEND });
       redis.defineCommand('sbCanvasSince', { numberOfKeys: 2, lua: SINCE });
     }
   }
 
+  /** The seq counter and the replay log. */
   private keys(canvasId: string): [string, string] {
     return [`${this.keyPrefix}:canvas:${canvasId}:seq`, `${this.keyPrefix}:canvas:${canvasId}:log`];
   }
 
+  /** The mark a deleted canvas leaves (canvas ids are never reused). */
+  private goneKey(canvasId: string): string {
+    return `${this.keyPrefix}:canvas:${canvasId}:gone`;
+  }
+
   /**
-   * Logs one room event (a non-empty object); returns its seq. With `broadcast`, the same call
-   * sends it: the adapter's record of it, seq included, is added to the adapter's stream.
+   * Logs one room event (a non-empty object); returns its seq, or 0 when the canvas was deleted
+   * (then nothing is logged or sent). With `broadcast`, the same call sends it: the adapter's
+   * record of it, seq included, is added to the adapter's stream.
    */
   async append(canvasId: string, event: string, payload: object, broadcast?: RoomBroadcastRecord): Promise<number> {
     const [command, args] = this.appendCall(canvasId, event, payload, broadcast);
@@ -97,9 +110,10 @@ export class CanvasLog {
 
   private appendCall(canvasId: string, event: string, payload: object, broadcast?: RoomBroadcastRecord): [string, unknown[]] {
     const logged = [event, JSON.stringify(payload), this.options.maxEvents, this.options.ttlSeconds * 1000];
-    if (!broadcast) return ['sbCanvasAppend', [...this.keys(canvasId), ...logged]];
+    const keys = [...this.keys(canvasId), this.goneKey(canvasId)];
+    if (!broadcast) return ['sbCanvasAppend', [...keys, ...logged]];
     const { uid, nsp, type, dataPrefix, dataSuffix } = broadcast.fields;
-    return ['sbCanvasAppendBroadcast', [...this.keys(canvasId), broadcast.stream, ...logged, broadcast.maxLen, uid, nsp, type, dataPrefix, dataSuffix]];
+    return ['sbCanvasAppendBroadcast', [...keys, broadcast.stream, ...logged, broadcast.maxLen, uid, nsp, type, dataPrefix, dataSuffix]];
   }
 
   /**
@@ -134,9 +148,14 @@ export class CanvasLog {
       .map(([id, fields]) => ({ seq: Number.parseInt(id, 10), event, payload: JSON.parse(fields[fields.indexOf('p') + 1]) as Record<string, unknown> }));
   }
 
-  /** Drops a deleted canvas's counter and log (the counter never expires by itself). */
+  /**
+   * Drops a deleted canvas's counter and log (the counter never expires by itself) and marks it
+   * deleted for a day, so events from jobs still running for it are refused, not logged anew.
+   */
   async forget(canvasId: string): Promise<void> {
-    await this.redis.del(...this.keys(canvasId));
+    const results = await this.redis.multi().set(this.goneKey(canvasId), '1', 'EX', DELETED_MARK_SECONDS).del(...this.keys(canvasId)).exec();
+    const failed = results?.find(([error]) => error);
+    if (failed) throw failed[0];
   }
 
   /** The seq of the canvas's latest event (0 when it has none, or they expired). */

@@ -118,7 +118,7 @@ describe('canvas event sequence and catch-up', () => {
     }
   });
 
-  test('deleting a canvas removes its seq counter and replay log from Redis', async () => {
+  test('deleting a canvas removes its seq counter and replay log from Redis; a job still running for it cannot bring them back', async () => {
     const owner = await registerUser(t.api, 'Deleter');
     const canvasId = await createCanvas(t.api, owner, 'Doomed');
     await addBlock(owner, canvasId, 'one');
@@ -128,6 +128,11 @@ describe('canvas event sequence and catch-up', () => {
       const keys = [`${t.keyPrefix}:canvas:${canvasId}:seq`, `${t.keyPrefix}:canvas:${canvasId}:log`];
       expect(await redis.exists(...keys)).toBe(2);
       expect((await request('DELETE', `${t.api}/canvases/${canvasId}`, { token: owner.accessToken })).status).toBe(204);
+      expect(await redis.exists(...keys)).toBe(0);
+      // As a broadcast or generation job that was mid-way when the canvas went would: refused.
+      const late = new CanvasLog(redis, t.keyPrefix, { maxEvents: 10, ttlSeconds: 60, maxCatchUp: 10 });
+      expect(await late.append(canvasId, 'block_deleted', { canvasId, blockId: 'late' })).toBe(0);
+      expect(await late.appendAll(canvasId, 'block_deleted', [{ canvasId, blockId: 'later' }])).toEqual([0]);
       expect(await redis.exists(...keys)).toBe(0);
     } finally {
       redis.disconnect();
