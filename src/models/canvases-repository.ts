@@ -1,5 +1,6 @@
 import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
 import type { Db, DbOrTx } from './database';
+import { preparedOnce } from './prepared';
 import { canvases, canvasMembers, users, type CanvasRow, type MemberRole } from './schema';
 
 export interface CanvasView {
@@ -34,13 +35,18 @@ export class CanvasesRepository {
 
   /** The caller's role on the canvas, or null when the canvas does not exist or they are not a member. */
   async roleOf(canvasId: string, userId: string): Promise<MemberRole | null> {
-    const rows = await this.db
-      .select({ role: canvasMembers.role })
-      .from(canvasMembers)
-      .where(and(eq(canvasMembers.canvasId, canvasId), eq(canvasMembers.userId, userId)))
-      .limit(1);
+    const rows = await this.roleQuery().execute({ canvasId, userId });
     return rows[0]?.role ?? null;
   }
+
+  private readonly roleQuery = preparedOnce((name) =>
+    this.db
+      .select({ role: canvasMembers.role })
+      .from(canvasMembers)
+      .where(and(eq(canvasMembers.canvasId, sql.placeholder('canvasId')), eq(canvasMembers.userId, sql.placeholder('userId'))))
+      .limit(1)
+      .prepare(name),
+  );
 
   async findForMember(canvasId: string, userId: string): Promise<CanvasView | null> {
     const rows = await this.db

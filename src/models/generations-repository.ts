@@ -1,6 +1,7 @@
 import { and, asc, eq, inArray, lt, sql } from 'drizzle-orm';
 import type { AuditEntry } from './audit-repository';
 import type { Db, DbOrTx, Tx } from './database';
+import { preparedOnce } from './prepared';
 import { generations, type GenerationRow } from './schema';
 import type { UsageRecord } from './usage-repository';
 
@@ -38,12 +39,37 @@ export interface CompletedOutcome {
 export class GenerationsRepository {
   constructor(private readonly db: Db) {}
 
+  // The statements on every generation's way to its model request, built once (0160).
+  private readonly createQuery = preparedOnce((name) =>
+    this.db
+      .insert(generations)
+      .values({ id: sql.placeholder('id'), canvasId: sql.placeholder('canvasId'), userId: sql.placeholder('userId'), prompt: sql.placeholder('prompt'), afterId: sql.placeholder('afterId') })
+      .onConflictDoNothing({ target: generations.id })
+      .prepare(name),
+  );
+  private readonly findQuery = preparedOnce((name) => this.db.select().from(generations).where(eq(generations.id, sql.placeholder('id'))).limit(1).prepare(name));
+  private readonly findOnCanvasQuery = preparedOnce((name) =>
+    this.db
+      .select()
+      .from(generations)
+      .where(and(eq(generations.id, sql.placeholder('id')), eq(generations.canvasId, sql.placeholder('canvasId'))))
+      .limit(1)
+      .prepare(name),
+  );
+  private readonly markRunningQuery = preparedOnce((name) =>
+    this.db
+      .update(generations)
+      .set({ status: 'running', startedAt: sql`coalesce(${generations.startedAt}, now())`, attempts: sql`${generations.attempts} + 1` })
+      .where(and(eq(generations.id, sql.placeholder('id')), inArray(generations.status, ['queued', 'running', 'failed'])))
+      .prepare(name),
+  );
+
   async create(input: { id: string; canvasId: string; userId: string; prompt: string; afterId: string | null }): Promise<void> {
-    await this.db.insert(generations).values(input).onConflictDoNothing({ target: generations.id });
+    await this.createQuery().execute(input);
   }
 
   async find(id: string, db: DbOrTx = this.db): Promise<GenerationRow | null> {
-    const rows = await db.select().from(generations).where(eq(generations.id, id)).limit(1);
+    const rows = db === this.db ? await this.findQuery().execute({ id }) : await db.select().from(generations).where(eq(generations.id, id)).limit(1);
     return rows[0] ?? null;
   }
 
@@ -54,16 +80,13 @@ export class GenerationsRepository {
   }
 
   async findOnCanvas(canvasId: string, id: string): Promise<GenerationRow | null> {
-    const rows = await this.db.select().from(generations).where(and(eq(generations.id, id), eq(generations.canvasId, canvasId))).limit(1);
+    const rows = await this.findOnCanvasQuery().execute({ id, canvasId });
     return rows[0] ?? null;
   }
 
   /** Marks the attempt started (status running unless already finished). */
   async markRunning(id: string): Promise<void> {
-    await this.db
-      .update(generations)
-      .set({ status: 'running', startedAt: sql`coalesce(${generations.startedAt}, now())`, attempts: sql`${generations.attempts} + 1` })
-      .where(and(eq(generations.id, id), inArray(generations.status, ['queued', 'running', 'failed'])));
+    await this.markRunningQuery().execute({ id });
   }
 
   async update(id: string, change: Partial<typeof generations.$inferInsert>, db: DbOrTx = this.db): Promise<void> {

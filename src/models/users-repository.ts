@@ -1,5 +1,6 @@
 import { and, eq, gt, isNull, sql } from 'drizzle-orm';
 import type { Db, DbOrTx, Tx } from './database';
+import { preparedOnce } from './prepared';
 import { refreshTokens, users, type UserRow } from './schema';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -41,12 +42,19 @@ export class UsersRepository {
    */
   async sessionStands(userId: string, familyId?: string): Promise<boolean> {
     if (!UUID.test(userId) || (familyId !== undefined && !UUID.test(familyId))) return false;
-    const revoked = familyId
-      ? sql<boolean>`exists(select 1 from ${refreshTokens} where ${refreshTokens.familyId} = ${familyId} and ${refreshTokens.revokedAt} is not null)`
-      : sql<boolean>`false`;
-    const rows = await this.db.select({ revoked }).from(users).where(eq(users.id, userId)).limit(1);
+    // No session named: `family_id = null` matches nothing, so only the user's existence counts.
+    const rows = await this.sessionQuery().execute({ userId, familyId: familyId ?? null });
     return rows.length > 0 && !rows[0]!.revoked;
   }
+
+  private readonly sessionQuery = preparedOnce((name) =>
+    this.db
+      .select({ revoked: sql<boolean>`exists(select 1 from ${refreshTokens} where ${refreshTokens.familyId} = ${sql.placeholder('familyId')} and ${refreshTokens.revokedAt} is not null)` })
+      .from(users)
+      .where(eq(users.id, sql.placeholder('userId')))
+      .limit(1)
+      .prepare(name),
+  );
 
   async setTier(id: string, tier: UserRow['tier'], db: DbOrTx = this.db): Promise<void> {
     await db.update(users).set({ tier, updatedAt: new Date() }).where(eq(users.id, id));

@@ -9,7 +9,7 @@ import { openDatabase, type Database } from '../../src/models/database';
 import { createRepositories, type Repositories } from '../../src/models';
 import { PlacementError } from '../../src/models/blocks-repository';
 import { migrate, rowsOf } from '../../src/models/migrate';
-import { blocks as blocksTable } from '../../src/models/schema';
+import { blocks as blocksTable, users } from '../../src/models/schema';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 
 /**
@@ -183,6 +183,28 @@ describe.each(backends)('repositories on $name', (backend) => {
 
       await expect(repos.users.consumeRefreshToken(expired)).resolves.toEqual({ status: 'invalid' });
       await expect(repos.users.consumeRefreshToken(hash('never issued'))).resolves.toEqual({ status: 'invalid' });
+    });
+
+    test('given sessions, sessionStands is true for a live user and session and false once the family is revoked or the user is gone', async () => {
+      const user = await newUser();
+      const live = randomUUID();
+      const revoked = randomUUID();
+      await issue(user.id, live);
+      await issue(user.id, revoked);
+      await repos.users.revokeFamily(revoked);
+
+      const answers = await Promise.all([
+        repos.users.sessionStands(user.id),
+        repos.users.sessionStands(user.id, live),
+        repos.users.sessionStands(user.id, revoked),
+        repos.users.sessionStands(randomUUID(), live),
+        repos.users.sessionStands('not-a-uuid'),
+      ]);
+      await repos.db.delete(users).where(eq(users.id, user.id));
+      const afterDelete = await Promise.all([repos.users.sessionStands(user.id), repos.users.sessionStands(user.id, live)]);
+
+      expect(answers).toEqual([true, true, false, false, false]);
+      expect(afterDelete).toEqual([false, false]);
     });
 
     test('given a revoked family, tokens of other families still work', async () => {
@@ -415,6 +437,23 @@ describe.each(backends)('repositories on $name', (backend) => {
       await expect(repos.generations.find(id)).resolves.toMatchObject({ status: 'queued', prompt: 'Plan the launch', attempts: 0, blockCount: 0 });
       await expect(repos.generations.countActive(owner.id)).resolves.toBe(1);
       await expect(repos.generations.findOnCanvas(randomUUID(), id)).resolves.toBeNull();
+      const found = await repos.generations.findOnCanvas(canvas.id, id);
+      expect(found).toMatchObject({ id, canvasId: canvas.id, startedAt: null });
+      expect(Math.abs(found!.createdAt.getTime() - Date.now())).toBeLessThan(60_000);
+    });
+
+    test('given raw SQL, dates, timestamps, intervals and numeric arrays come back as the text drizzle parses, in and out of a transaction', async () => {
+      const query = sql`select timestamptz '2026-01-02 03:04:05+00' as at, timestamp '2026-01-02 03:04:05' as local, date '2026-01-02' as day, interval '1 day' as span, array[1.5, 2]::numeric[] as numbers, 7::int4 as count, true as yes`;
+      const outside = rowsOf<Record<string, unknown>>(await repos.db.execute(query))[0];
+      const inside = await repos.db.transaction(async (tx) => rowsOf<Record<string, unknown>>(await tx.execute(query))[0]);
+
+      for (const row of [outside, inside]) {
+        expect(typeof row.at).toBe('string');
+        expect(new Date(String(row.at)).toISOString()).toBe('2026-01-02T03:04:05.000Z');
+        expect(row).toMatchObject({ local: '2026-01-02 03:04:05', day: '2026-01-02', count: 7, yes: true });
+        expect(typeof row.span).toBe('string');
+        expect(String(row.numbers)).toBe('{1.5,2}');
+      }
     });
 
     test('given a lock inside a transaction, the row can be read and updated there and the change is committed', async () => {
@@ -430,6 +469,9 @@ describe.each(backends)('repositories on $name', (backend) => {
       });
 
       expect(locked).toMatchObject({ id, status: 'running', attempts: 1 });
+      // Timestamps read as Dates, inside a transaction as outside (PGlite reads them as text for drizzle).
+      expect(locked!.startedAt).toBeInstanceOf(Date);
+      expect(Math.abs(locked!.startedAt!.getTime() - Date.now())).toBeLessThan(60_000);
       await expect(repos.generations.find(id)).resolves.toMatchObject({ status: 'completed', blockCount: 3, inputTokens: 120, outputTokens: 45 });
       await expect(repos.generations.countActive(owner.id)).resolves.toBe(0);
       await expect(repos.db.transaction((tx) => repos.generations.lock(randomUUID(), tx))).resolves.toBeNull();
