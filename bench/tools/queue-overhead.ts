@@ -6,7 +6,7 @@
  * and this process's CPU (API, worker, client and model together; the model and client are the
  * same on both sides of a comparison).
  *
- *   node -r ./bench/register.cjs bench/tools/queue-overhead.ts [--runs=60] [--profile=/tmp/q]
+ *   node -r ./bench/register.cjs bench/tools/queue-overhead.ts [--runs=60] [--profile=/tmp/q] [--postgres=<server url>]
  *
  * Also, per generation, the waits on the path from POST to the model's request: every Redis
  * command and PGlite query issued in that window, merged where they overlap. `serialWaits` (the
@@ -24,6 +24,7 @@ import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import Redis from 'ioredis';
 import { startEmbeddedRedis } from '../../src/app/embedded-redis';
+import { createTestDatabase } from '../../test/support/database';
 import { createCanvas, registerUser } from '../../test/support/http';
 import { ownCpuMs, startInProcessSwitchboard, uniquePrefix } from '../lib/harness';
 import { startCpuProfile } from '../lib/profiler';
@@ -116,11 +117,14 @@ async function main() {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'switchboard-qo-'));
   const redis = await startEmbeddedRedis(dataDir);
   const model = await startModel();
+  // --postgres=<url>: the PostgreSQL server instead of PGlite in this process (a database of its own).
+  const database = arg('postgres') ? await createTestDatabase({ server: arg('postgres') }) : undefined;
   const app = await startInProcessSwitchboard({
     redisUrl: redis.url,
     keyPrefix: uniquePrefix('queue'),
     dataDir,
     endpoint: { baseURL: model.baseURL, apiKey: 'bench', provider: 'scripted', models: ['q'] },
+    env: database ? { DATABASE_URL: database.url } : undefined,
   });
   const samples = { postToHeaders: [] as number[], postToModelRequest: [] as number[], firstCallToToolStage: [] as number[], postToComplete: [] as number[], cpuMs: [] as number[], serialWaits: [] as number[], commands: [] as number[] };
   let names: string[] = [];
@@ -157,6 +161,7 @@ async function main() {
     if (file) process.stderr.write(`profile: ${file}\n`);
   } finally {
     await app.stop();
+    await database?.drop();
     await model.close();
     await redis.stop();
     rmSync(dataDir, { recursive: true, force: true });
