@@ -40,6 +40,32 @@ return seq
 `;
 
 /*
+ * APPEND for several events of one canvas in one call (a broadcast's chunks): their seqs are
+ * consecutive, and a node reading the adapter's stream gets them together, as one batch it sends
+ * in one go, instead of the first alone (Redis answers a blocked XREAD after the first command that
+ * adds to its stream). KEYS as APPEND. ARGV: event name, max length, ttl ms, then the adapter
+ * record's max length, uid, nsp, type, data before and after the payload (ignored without a fourth
+ * key), then the payloads. Returns the seqs, or an empty list when the canvas was deleted.
+ */
+const APPEND_ALL = `
+if redis.call('EXISTS', KEYS[3]) == 1 then return {} end
+local count = #ARGV - 9
+local first = redis.call('INCRBY', KEYS[1], count) - count
+local seqs = {}
+for i = 1, count do
+  local seq = first + i
+  local payload = string.sub(ARGV[9 + i], 1, -2) .. ',"seq":' .. seq .. '}'
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'e', ARGV[1], 'p', payload)
+  if KEYS[4] then
+    redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[4], '*', 'uid', ARGV[5], 'nsp', ARGV[6], 'type', ARGV[7], 'data', ARGV[8] .. payload .. ARGV[9])
+  end
+  seqs[i] = seq
+end
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return seqs
+`;
+
+/*
  * What a client missed after `afterSeq`: the last seq, the first seq the stream still holds, and up
  * to `cap + 1` entries after afterSeq. KEYS: seq counter, stream. ARGV: afterSeq, cap.
  */
@@ -67,6 +93,8 @@ export class CanvasLog {
     if (!('sbCanvasAppend' in redis)) {
       redis.defineCommand('sbCanvasAppend', { numberOfKeys: 3, lua: APPEND });
       redis.defineCommand('sbCanvasAppendBroadcast', { numberOfKeys: 4, lua: APPEND });
+      redis.defineCommand('sbCanvasAppendAll', { numberOfKeys: 3, lua: APPEND_ALL });
+      redis.defineCommand('sbCanvasAppendAllBroadcast', { numberOfKeys: 4, lua: APPEND_ALL });
       redis.defineCommand('sbCanvasSince', { numberOfKeys: 2, lua: SINCE });
     }
   }
@@ -92,20 +120,20 @@ export class CanvasLog {
   }
 
   /**
-   * `append` for several events of one canvas, in order, in one write to Redis (a pipeline):
-   * a broadcast's chunks. Resolves with their seqs; rejects with the first failure (the events
-   * before it are logged and sent, as they would have been one by one).
+   * `append` for several events of one canvas, in order, in one call to Redis (a broadcast's
+   * chunks): all are logged and sent, with consecutive seqs, or none. Resolves with their seqs
+   * (each 0 when the canvas was deleted).
    */
   async appendAll(canvasId: string, event: string, payloads: object[], broadcast?: RoomBroadcastRecord): Promise<number[]> {
-    const pipeline = this.redis.pipeline() as unknown as Record<string, (...args: unknown[]) => unknown> & { exec(): Promise<Array<[Error | null, unknown]> | null> };
-    for (const payload of payloads) {
-      const [command, args] = this.appendCall(canvasId, event, payload, broadcast);
-      pipeline[command](...args);
-    }
-    const results = (await pipeline.exec()) ?? [];
-    const failed = results.find(([error]) => error);
-    if (failed) throw failed[0];
-    return results.map(([, seq]) => Number(seq));
+    if (!payloads.length) return [];
+    const keys = [...this.keys(canvasId), this.goneKey(canvasId)];
+    const settings = [event, this.options.maxEvents, this.options.ttlSeconds * 1000];
+    const record = broadcast ? [broadcast.fields.uid, broadcast.fields.nsp, broadcast.fields.type, broadcast.fields.dataPrefix, broadcast.fields.dataSuffix] : ['', '', '', '', ''];
+    const [command, args] = broadcast
+      ? ['sbCanvasAppendAllBroadcast', [...keys, broadcast.stream, ...settings, broadcast.maxLen, ...record]]
+      : ['sbCanvasAppendAll', [...keys, ...settings, '', ...record]];
+    const seqs = (await (this.redis as unknown as Record<string, (...args: unknown[]) => Promise<number[]>>)[command].call(this.redis, ...args, ...payloads.map((payload) => JSON.stringify(payload)))) ?? [];
+    return seqs.length ? seqs.map(Number) : payloads.map(() => 0);
   }
 
   private appendCall(canvasId: string, event: string, payload: object, broadcast?: RoomBroadcastRecord): [string, unknown[]] {

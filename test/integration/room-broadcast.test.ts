@@ -32,9 +32,24 @@ describe('room events written to the adapter stream with their seq', () => {
   const canvasId = randomUUID();
   const logOptions = { maxEvents: 1_000, ttlSeconds: 60, maxCatchUp: 1_000 };
 
+  /** What each XREAD of the API node's adapter returned: the entries' data fields. */
+  const apiReads: string[][] = [];
+
   beforeAll(async () => {
     await redisReady(redis('command'));
-    api = createSocketServer({ redis: redis('blocking'), keyPrefix, httpServer });
+    const apiRedis = redis('blocking');
+    const duplicate = apiRedis.duplicate.bind(apiRedis);
+    apiRedis.duplicate = (...args: Parameters<Redis['duplicate']>) => {
+      const copy = duplicate(...args);
+      const xread = copy.xread.bind(copy) as (...args: unknown[]) => Promise<Array<[string, Array<[string, string[]]>]> | null>;
+      copy.xread = (async (...args: unknown[]) => {
+        const result = await xread(...args);
+        if (result) apiReads.push(result[0][1].map(([, fields]) => fields[fields.indexOf('data') + 1] ?? ''));
+        return result;
+      }) as unknown as Redis['xread'];
+      return copy;
+    };
+    api = createSocketServer({ redis: apiRedis, keyPrefix, httpServer });
     worker = createSocketServer({ redis: redis('blocking'), keyPrefix });
     api.of(CANVAS_NAMESPACE).on('connection', (socket) => void socket.join(rooms.canvas(canvasId)));
     await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
@@ -106,5 +121,25 @@ describe('room events written to the adapter stream with their seq', () => {
     const logged = await new CanvasLog(connections[0], keyPrefix, logOptions).since(other, 0);
     if (logged.resync) throw new Error('the replay log lost events');
     expect(logged.events.map((event) => event.payload)).toEqual(received);
+    // One call per batch: its seqs are consecutive.
+    for (const seqs of [first, second]) expect(seqs).toEqual(Array.from({ length: 20 }, (_, i) => seqs[0] + i));
+  });
+
+  test("a batch reaches a node in one read of the adapter's stream, so the node sends it in one go", async () => {
+    const workerRedis = redis('command');
+    await redisReady(workerRedis);
+    const third = randomUUID();
+    const emitter = new CanvasEmitter(worker, new CanvasLog(workerRedis, keyPrefix, logOptions));
+    for (const socket of await api.of(CANVAS_NAMESPACE).fetchSockets()) socket.join(rooms.canvas(third));
+    const deleted = record(client, 'block_deleted');
+
+    await emitter.emitAll(third, 'block_deleted', Array.from({ length: 20 }, (_, i) => ({ canvasId: third, blockId: `together-${i}` })));
+    await waitUntil(() => deleted.filter((event) => event.canvasId === third).length >= 20);
+
+    // Redis answers a blocked XREAD after the first command that adds to its stream: had the batch
+    // been 20 commands, the node would have read the first chunk alone and the rest a read later.
+    const readsWithBatch = apiReads.map((read) => read.filter((data) => data.includes('together-')).length).filter((count) => count > 0);
+    expect(readsWithBatch).toEqual([20]);
+    expect(deleted.filter((event) => event.canvasId === third).map((event) => event.blockId)).toEqual(Array.from({ length: 20 }, (_, i) => `together-${i}`));
   });
 });
