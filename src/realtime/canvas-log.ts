@@ -18,9 +18,9 @@ export type CanvasCatchUp = { resync: false; events: LoggedCanvasEvent[]; lastSe
  * canvas's stream under the entry id `<seq>-0` (so a range read by seq is an XRANGE), the stream's
  * TTL refreshed. The counter never expires: a seq is never reused, so a client that was away for
  * an hour cannot mistake new events for ones it has seen. KEYS: seq counter, stream, the deleted
- * canvas's mark. ARGV: event name, payload JSON object (non-empty, without seq), max length, ttl
- * ms. Returns the seq, or 0 when the canvas was deleted (nothing logged or sent: a job still
- * running for it must not bring back the counter its deletion dropped).
+ * canvas's mark. ARGV: event name, the payload's JSON open for its seq (`{…,"seq":`, see
+ * `openForSeq`), max length, ttl ms. Returns the seq, or 0 when the canvas was deleted (nothing
+ * logged or sent: a job still running for it must not bring back the counter its deletion dropped).
  *
  * With a fourth key, the Socket.IO adapter's stream, the same call also adds the adapter's record
  * of the event to the room, payload and seq included (0158): one write instead of two, and the
@@ -30,7 +30,7 @@ export type CanvasCatchUp = { resync: false; events: LoggedCanvasEvent[]; lastSe
 const APPEND = `
 if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
 local seq = redis.call('INCR', KEYS[1])
-local payload = string.sub(ARGV[2], 1, -2) .. ',"seq":' .. seq .. '}'
+local payload = ARGV[2] .. seq .. '}'
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], seq .. '-0', 'e', ARGV[1], 'p', payload)
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
 if KEYS[4] then
@@ -45,8 +45,19 @@ return seq
  * in one go, instead of the first alone (Redis answers a blocked XREAD after the first command that
  * adds to its stream). KEYS as APPEND. ARGV: event name, max length, ttl ms, then the adapter
  * record's max length, uid, nsp, type, data before and after the payload (ignored without a fourth
- * key), then the payloads. Returns the seqs, or an empty list when the canvas was deleted.
+ * key), then the payloads, each open for its seq. Returns the seqs, or an empty list when the
+ * canvas was deleted.
  */
+/**
+ * A payload's JSON with its closing brace replaced by `,"seq":`, for a script to close with the
+ * seq it assigns: one new string in Lua per event instead of two (a 5 KB chunk costs Redis ~6 µs
+ * per string it builds; issue 12).
+ */
+function openForSeq(payload: object): string {
+  const json = JSON.stringify(payload);
+  return json === '{}' ? '{"seq":' : `${json.slice(0, -1)},"seq":`;
+}
+
 const APPEND_ALL = `
 if redis.call('EXISTS', KEYS[3]) == 1 then return {} end
 local count = #ARGV - 9
@@ -54,7 +65,7 @@ local first = redis.call('INCRBY', KEYS[1], count) - count
 local seqs = {}
 for i = 1, count do
   local seq = first + i
-  local payload = string.sub(ARGV[9 + i], 1, -2) .. ',"seq":' .. seq .. '}'
+  local payload = ARGV[9 + i] .. seq .. '}'
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'e', ARGV[1], 'p', payload)
   if KEYS[4] then
     redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[4], '*', 'uid', ARGV[5], 'nsp', ARGV[6], 'type', ARGV[7], 'data', ARGV[8] .. payload .. ARGV[9])
@@ -110,7 +121,7 @@ export class CanvasLog {
   }
 
   /**
-   * Logs one room event (a non-empty object); returns its seq, or 0 when the canvas was deleted
+   * Logs one room event (an object); returns its seq, or 0 when the canvas was deleted
    * (then nothing is logged or sent). With `broadcast`, the same call sends it: the adapter's
    * record of it, seq included, is added to the adapter's stream.
    */
@@ -132,12 +143,12 @@ export class CanvasLog {
     const [command, args] = broadcast
       ? ['sbCanvasAppendAllBroadcast', [...keys, broadcast.stream, ...settings, broadcast.maxLen, ...record]]
       : ['sbCanvasAppendAll', [...keys, ...settings, '', ...record]];
-    const seqs = (await (this.redis as unknown as Record<string, (...args: unknown[]) => Promise<number[]>>)[command].call(this.redis, ...args, ...payloads.map((payload) => JSON.stringify(payload)))) ?? [];
+    const seqs = (await (this.redis as unknown as Record<string, (...args: unknown[]) => Promise<number[]>>)[command].call(this.redis, ...args, ...payloads.map(openForSeq))) ?? [];
     return seqs.length ? seqs.map(Number) : payloads.map(() => 0);
   }
 
   private appendCall(canvasId: string, event: string, payload: object, broadcast?: RoomBroadcastRecord): [string, unknown[]] {
-    const logged = [event, JSON.stringify(payload), this.options.maxEvents, this.options.ttlSeconds * 1000];
+    const logged = [event, openForSeq(payload), this.options.maxEvents, this.options.ttlSeconds * 1000];
     const keys = [...this.keys(canvasId), this.goneKey(canvasId)];
     if (!broadcast) return ['sbCanvasAppend', [...keys, ...logged]];
     const { uid, nsp, type, dataPrefix, dataSuffix } = broadcast.fields;
