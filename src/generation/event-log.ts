@@ -116,20 +116,25 @@ export class GenerationEventLog extends SequencedEventLog<GenerationEvent> {
    * Keeps the persisted blocks for the broadcast job (decision 0095): the runner already holds
    * them, so the fan-out need not read 200 rows back from the database before its first chunk. The
    * job payload stays ids only (0011); this copy lives beside the event log, which already holds
-   * the same blocks in its `complete` event, for a few minutes only.
+   * the same blocks in its `complete` event, for a few minutes only. Each block is kept as its
+   * JSON text, one per line (JSON text has no raw newline), so the broadcast can cut its chunks
+   * without parsing and serializing 200 blocks again (issue 12).
    */
   async keepBlocks(generationId: string, blocks: Block[]): Promise<void> {
-    await this.redis.set(this.blocksKey(generationId), JSON.stringify(blocks), 'EX', KEPT_BLOCKS_TTL_SECONDS);
+    await this.redis.set(this.blocksKey(generationId), blocks.map((block) => JSON.stringify(block)).join('\n'), 'EX', KEPT_BLOCKS_TTL_SECONDS);
   }
 
   /**
-   * Takes the blocks kept by `keepBlocks` (read and dropped in one command, GETDEL), or null when
-   * gone (taken, expired, evicted, never written). A broadcast that fails after taking them reads
-   * the database on its retry.
+   * Takes the blocks kept by `keepBlocks` as their JSON texts, in order (read and dropped in one
+   * command, GETDEL), or null when gone (taken, expired, evicted, never written). A broadcast that
+   * fails after taking them reads the database on its retry. A copy kept as one JSON array (by a
+   * worker of the version before) is read too.
    */
-  async takeKeptBlocks(generationId: string): Promise<Block[] | null> {
-    const json = await this.redis.getdel(this.blocksKey(generationId));
-    return json ? (JSON.parse(json) as Block[]) : null;
+  async takeKeptBlocks(generationId: string): Promise<string[] | null> {
+    const kept = await this.redis.getdel(this.blocksKey(generationId));
+    if (kept === null) return null;
+    if (kept.startsWith('[')) return (JSON.parse(kept) as Block[]).map((block) => JSON.stringify(block));
+    return kept ? kept.split('\n') : [];
   }
 
   /** Drops the kept blocks: no longer to be sent (undo, canvas deletion). */

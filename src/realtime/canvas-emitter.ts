@@ -1,6 +1,6 @@
 import type { Namespace, Server } from 'socket.io';
 import type { Logger } from '../lib/logger';
-import type { CanvasLog, LoggedCanvasEvent } from './canvas-log';
+import type { CanvasLog, JsonText, LoggedCanvasEvent } from './canvas-log';
 import { roomBroadcasts, type RoomBroadcastRecord } from './socket-server';
 import { CANVAS_NAMESPACE, rooms, type CanvasClientEvents, type CanvasRoomEventName, type CanvasServerEvents, type CanvasSocketData, type CanvasUserEventName } from './events';
 
@@ -37,8 +37,11 @@ export class CanvasEmitter {
     return this.log.append(canvasId, event, payload, this.broadcast(rooms.canvas(canvasId), event));
   }
 
-  /** `emit` for several events of one kind to one canvas, in order, in one write to Redis (a broadcast's chunks). */
-  emitAll<E extends CanvasRoomEventName>(canvasId: string, event: E, payloads: Array<RoomPayload<E>>): Promise<number[]> {
+  /**
+   * `emit` for several events of one kind to one canvas, in order, in one call to Redis (a
+   * broadcast's chunks). A payload may come serialized already (`JsonText`), in the event's shape.
+   */
+  emitAll<E extends CanvasRoomEventName>(canvasId: string, event: E, payloads: Array<RoomPayload<E> | JsonText>): Promise<number[]> {
     return this.log.appendAll(canvasId, event, payloads, this.broadcast(rooms.canvas(canvasId), event));
   }
 

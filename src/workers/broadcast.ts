@@ -1,5 +1,5 @@
 import { sleep } from '../lib/sleep';
-import type { Block } from '../schemas/blocks';
+import { JsonText } from '../realtime/canvas-log';
 import { onJobs } from './handlers';
 import type { WorkerPorts } from './ports';
 
@@ -15,6 +15,7 @@ import type { WorkerPorts } from './ports';
  */
 export const broadcastHandlers = onJobs('broadcast', 'src/workers/broadcast.ts', {
   'broadcast-blocks': async ({ generationId, canvasId }, job, { config, repos, emit, events, metrics }: Pick<WorkerPorts, 'config' | 'repos' | 'emit' | 'events' | 'metrics'>) => {
+    // Each block as its JSON text: the chunks are cut and sent without parsing them again.
     const kept = await events.takeKeptBlocks(generationId).catch(() => null);
     const blocks = kept ?? (await storedBlocks(repos, generationId));
     if (!blocks) return { chunks: 0 };
@@ -26,16 +27,19 @@ export const broadcastHandlers = onJobs('broadcast', 'src/workers/broadcast.ts',
     const logged = job.attemptsStarted > 1 ? await emit.logged(canvasId, 'blocks_bulk_added_chunk') : [];
     const sent = new Set(logged.filter((e) => e.payload.generationId === generationId).map((e) => Number(e.payload.chunkIndex)));
     const unsent = Array.from({ length: chunkCount }, (_, chunkIndex) => chunkIndex).filter((chunkIndex) => !sent.has(chunkIndex));
-    const payload = (chunkIndex: number) => ({ canvasId, generationId, chunkIndex, chunkCount, blocks: blocks.slice(chunkIndex * chunkSize, (chunkIndex + 1) * chunkSize) });
+    // `{canvasId, generationId, chunkIndex, chunkCount, blocks}`, written as JSON.stringify would.
+    const head = JSON.stringify({ canvasId, generationId }).slice(0, -1);
+    const payload = (chunkIndex: number) =>
+      new JsonText(`${head},"chunkIndex":${chunkIndex},"chunkCount":${chunkCount},"blocks":[${blocks.slice(chunkIndex * chunkSize, (chunkIndex + 1) * chunkSize).join(',')}]}`);
     if (chunkDelayMs > 0) {
       for (const [i, chunkIndex] of unsent.entries()) {
         if (i > 0) await sleep(chunkDelayMs);
-        await emit.emit(canvasId, 'blocks_bulk_added_chunk', payload(chunkIndex));
+        await emit.emitAll(canvasId, 'blocks_bulk_added_chunk', [payload(chunkIndex)]);
         metrics.broadcastChunks.inc();
       }
     } else if (unsent.length > 0) {
-      // No pacing: every chunk in one write to Redis, each logged and sent in order (one pipeline,
-      // instead of a command and a socket write per chunk).
+      // No pacing: every chunk in one call to Redis, each logged and sent in order, and read by
+      // every node in one go.
       await emit.emitAll(canvasId, 'blocks_bulk_added_chunk', unsent.map(payload));
       metrics.broadcastChunks.inc(unsent.length);
     }
@@ -44,9 +48,9 @@ export const broadcastHandlers = onJobs('broadcast', 'src/workers/broadcast.ts',
   },
 });
 
-/** The generation's blocks from the database, or null when it no longer stands (undone, its canvas deleted). */
-async function storedBlocks(repos: WorkerPorts['repos'], generationId: string): Promise<Block[] | null> {
+/** The generation's blocks from the database as JSON texts, or null when it no longer stands (undone, its canvas deleted). */
+async function storedBlocks(repos: WorkerPorts['repos'], generationId: string): Promise<string[] | null> {
   const generation = await repos.generations.find(generationId);
   if (generation?.status !== 'completed') return null;
-  return repos.blocks.listByGeneration(generationId);
+  return (await repos.blocks.listByGeneration(generationId)).map((block) => JSON.stringify(block));
 }

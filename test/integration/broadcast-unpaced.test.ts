@@ -1,4 +1,9 @@
+import { randomUUID } from 'node:crypto';
+import { Queue } from 'bullmq';
+import { createRedis, redisReady } from '../../src/lib/redis';
+import { bullPrefix } from '../../src/queues/registry';
 import { startTestApp, type TestApp } from '../support/app';
+import { testRedisUrl } from '../support/database';
 import { createCanvas, registerUser, type TestUser } from '../support/http';
 import { connectCanvas, join, record, type CanvasClient } from '../support/sockets';
 import { readSse } from '../support/sse';
@@ -43,5 +48,35 @@ describe('unpaced broadcast', () => {
     expect(new Set(seqs).size).toBe(5);
     expect(chunks.flatMap((c) => c.blocks)).toEqual(complete.data.blocks);
     expect(chunks.flatMap((c) => c.blocks.map((b) => (b.content as { text: string }).text))).toEqual(texts);
+    // The chunks' blocks are cut from the kept copy's JSON texts: byte for byte the stored blocks.
+    const stored = await t.app.repos.blocks.listByGeneration(complete.data.generationId);
+    expect(chunks.flatMap((c) => c.blocks)).toEqual(JSON.parse(JSON.stringify(stored)));
+  });
+
+  test('a copy kept by the version before (one JSON array) is broadcast the same', async () => {
+    const texts = ['old one', 'old two', 'old three'];
+    t.llm.push({ toolCalls: texts.map((text) => ({ name: 'create_text', args: { text } })) });
+    const first = record(socket, 'blocks_bulk_added_chunk');
+    const sse = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, { method: 'POST', token: user.accessToken, body: { prompt: 'three' }, until: (m) => m.event === 'complete' || m.event === 'error' });
+    const { generationId, blocks } = sse.messages.at(-1)!.data as { generationId: string; blocks: unknown[] };
+    await waitUntil(() => first.filter((c) => c.generationId === generationId).length === 2);
+
+    const redis = createRedis(testRedisUrl(), 'command');
+    const queue = new Queue('broadcast', { connection: redis, prefix: bullPrefix(t.keyPrefix) });
+    try {
+      await redisReady(redis);
+      // The old format, and a job id of its own (the first broadcast's job is done).
+      await redis.set(`${t.keyPrefix}:gen:${generationId}:blocks`, JSON.stringify(blocks), 'EX', 60);
+      const again = record(socket, 'blocks_bulk_added_chunk');
+      await queue.add('broadcast-blocks', { generationId, canvasId }, { jobId: `again-${randomUUID()}` });
+      await waitUntil(() => again.filter((c) => c.generationId === generationId).length === 2);
+
+      expect(again.map((c) => c.chunkIndex)).toEqual([0, 1]);
+      expect(again.flatMap((c) => c.blocks)).toEqual(blocks);
+      expect(await redis.exists(`${t.keyPrefix}:gen:${generationId}:blocks`)).toBe(0);
+    } finally {
+      await queue.close();
+      redis.disconnect();
+    }
   });
 });
