@@ -189,6 +189,7 @@ export async function startSwitchboard(
         relay.revokeSession(sessionId).catch((error: unknown) => logger.warn({ err: error }, 'could not announce a revoked session to websocket devices'));
       });
       tokens.accept = sessions.accept;
+      tokens.acceptOnCanvas = sessions.acceptOnCanvas;
       const admins = new AdminDirectory(database.db, config.admin.userIds);
       for (const id of await admins.recordEnvGrants()) logger.warn({ userId: id }, 'ADMIN_USER_IDS names no user: ignored until such a user exists');
       const models = ModelCatalog.of(config, options.endpoint);

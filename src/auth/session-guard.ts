@@ -1,3 +1,4 @@
+import type { MemberRole } from '../models/schema';
 import type { UsersRepository } from '../models/users-repository';
 import type { AccessClaims } from './tokens';
 
@@ -18,6 +19,10 @@ export class SessionGuard {
 
   /** True when the token's user exists and its session stands. */
   readonly accept = (claims: AccessClaims): Promise<boolean> => this.users.sessionStands(claims.sub, claims.sid);
+
+  /** `accept`, and the user's role on `canvasId` read in the same statement (a canvas route). */
+  readonly acceptOnCanvas = (claims: AccessClaims, canvasId: string): Promise<{ stands: boolean; role: MemberRole | null }> =>
+    this.users.sessionAndCanvasRole(claims.sub, claims.sid, canvasId);
 
   /** Called after a family was revoked in the database: ends the session's live connections. */
   async revoke(sessionId: string): Promise<void> {

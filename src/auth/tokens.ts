@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { SignJWT, jwtVerify } from 'jose';
 import type { Tier } from '../../config';
+import type { MemberRole } from '../models/schema';
 
 /** Claims carried by an access token: enough to authorise a request without a database read. */
 export interface AccessClaims {
@@ -25,6 +26,11 @@ export interface TokenSettings {
    * exists or its session was revoked (0065). Absent in unit tests that only sign and verify.
    */
   accept?: (claims: AccessClaims) => Promise<boolean>;
+  /**
+   * `accept` for a request on one canvas: the same answer, plus the user's role there (null when
+   * not a member) from the same statement. Without it, `accept` alone is asked.
+   */
+  acceptOnCanvas?: (claims: AccessClaims, canvasId: string) => Promise<{ stands: boolean; role: MemberRole | null }>;
 }
 
 const ALGORITHM = 'HS256';
@@ -48,7 +54,30 @@ export async function signAccessToken(settings: TokenSettings, claims: AccessCla
  * outage answers 5xx rather than signing everyone out.
  */
 export async function verifyAccessToken(settings: TokenSettings, token: string): Promise<AccessClaims | null> {
-  let claims: AccessClaims;
+  const claims = await verifySignature(settings, token);
+  if (!claims) return null;
+  if (settings.accept && !(await settings.accept(claims))) return null;
+  return claims;
+}
+
+/**
+ * `verifyAccessToken` for a request on canvas `canvasId`: also the caller's role there, read with
+ * the session check in one statement (`acceptOnCanvas`); `role` is undefined when the settings
+ * cannot tell it (the caller then reads it itself).
+ */
+export async function verifyAccessTokenOnCanvas(settings: TokenSettings, token: string, canvasId: string): Promise<{ claims: AccessClaims; role?: MemberRole | null } | null> {
+  if (!settings.acceptOnCanvas) {
+    const claims = await verifyAccessToken(settings, token);
+    return claims && { claims };
+  }
+  const claims = await verifySignature(settings, token);
+  if (!claims) return null;
+  const { stands, role } = await settings.acceptOnCanvas(claims, canvasId);
+  return stands ? { claims, role } : null;
+}
+
+/** Signature, algorithm, issuer, audience, expiry and the claims' types; null for any bad token. */
+async function verifySignature(settings: TokenSettings, token: string): Promise<AccessClaims | null> {
   try {
     const { payload } = await jwtVerify(token, settings.secret, {
       algorithms: [ALGORITHM],
@@ -58,12 +87,10 @@ export async function verifyAccessToken(settings: TokenSettings, token: string):
     });
     if (typeof payload.sub !== 'string' || typeof payload.email !== 'string' || typeof payload.exp !== 'number') return null;
     if (payload.sid !== undefined && typeof payload.sid !== 'string') return null;
-    claims = payload as unknown as AccessClaims;
+    return payload as unknown as AccessClaims;
   } catch {
     return null;
   }
-  if (settings.accept && !(await settings.accept(claims))) return null;
-  return claims;
 }
 
 /** An opaque refresh token; only its SHA-256 is stored. */

@@ -234,7 +234,10 @@ function routeInput(route: AnyRoute, req: Request, res: Response): RouteInput<un
  */
 export function mountRoutes(router: Router, routes: readonly AnyRoute[], ctx: ApiContext): Router {
   const auth = authenticate(ctx.tokens);
+  // A route on one canvas reads the caller's role there with the session check (0162).
+  const authOnCanvas = authenticate(ctx.tokens, { canvasParam: 'id' });
   const ensureUser: RequestHandler = (req: Request, res: Response, next: NextFunction) => (req.user ? next() : auth(req, res, next));
+  const ensureUserOnCanvas: RequestHandler = (req: Request, res: Response, next: NextFunction) => (req.user ? next() : authOnCanvas(req, res, next));
   for (const route of routes) {
     route.onMount?.(ctx);
     const status = successStatus(route);
@@ -247,7 +250,8 @@ export function mountRoutes(router: Router, routes: readonly AnyRoute[], ctx: Ap
         res.status(204).end();
       }
     };
-    router[route.method](route.path, ...(route.auth === 'bearer' ? [ensureUser, handle] : [handle]));
+    const onCanvas = route.path.startsWith('/canvases/:id/') || route.path === '/canvases/:id';
+    router[route.method](route.path, ...(route.auth === 'bearer' ? [onCanvas ? ensureUserOnCanvas : ensureUser, handle] : [handle]));
   }
   return router;
 }

@@ -1,7 +1,7 @@
 import { and, eq, gt, isNull, sql } from 'drizzle-orm';
 import type { Db, DbOrTx, Tx } from './database';
 import { preparedOnce } from './prepared';
-import { refreshTokens, users, type UserRow } from './schema';
+import { canvasMembers, refreshTokens, users, type MemberRole, type UserRow } from './schema';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -46,6 +46,29 @@ export class UsersRepository {
     const rows = await this.sessionQuery().execute({ userId, familyId: familyId ?? null });
     return rows.length > 0 && !rows[0]!.revoked;
   }
+
+  /**
+   * `sessionStands` and the user's role on one canvas (null when not a member), in the same one
+   * statement: a canvas route's authentication and its access check in one round trip (0162).
+   */
+  async sessionAndCanvasRole(userId: string, familyId: string | undefined, canvasId: string): Promise<{ stands: boolean; role: MemberRole | null }> {
+    if (!UUID.test(userId) || (familyId !== undefined && !UUID.test(familyId)) || !UUID.test(canvasId)) return { stands: false, role: null };
+    const rows = await this.sessionAndRoleQuery().execute({ userId, familyId: familyId ?? null, canvasId });
+    const row = rows[0];
+    return row && !row.revoked ? { stands: true, role: row.role } : { stands: false, role: null };
+  }
+
+  private readonly sessionAndRoleQuery = preparedOnce((name) =>
+    this.db
+      .select({
+        revoked: sql<boolean>`exists(select 1 from ${refreshTokens} where ${refreshTokens.familyId} = ${sql.placeholder('familyId')} and ${refreshTokens.revokedAt} is not null)`,
+        role: sql<MemberRole | null>`(select ${canvasMembers.role} from ${canvasMembers} where ${canvasMembers.canvasId} = ${sql.placeholder('canvasId')} and ${canvasMembers.userId} = ${sql.placeholder('userId')})`,
+      })
+      .from(users)
+      .where(eq(users.id, sql.placeholder('userId')))
+      .limit(1)
+      .prepare(name),
+  );
 
   private readonly sessionQuery = preparedOnce((name) =>
     this.db

@@ -71,6 +71,32 @@ describe('canvases, members, blocks and the /canvas namespace', () => {
       expect(viewersList.body.canvases).toEqual([expect.objectContaining({ id: canvasId, role: 'viewer' })]);
     });
 
+    test('given a member whose role changes, or who signs out, the very next request on the canvas follows (the role is read with the session, never kept)', async () => {
+      const { owner, canvasId } = await givenCanvas();
+      const member = await registerUser(t.api, 'Changing');
+      const setRole = (role: string) => request('POST', `${t.api}/canvases/${canvasId}/members`, { token: owner.accessToken, body: { email: member.email, role } });
+      const write = () => request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: member.accessToken, body: textBlock('by the member') });
+      const read = () => request('GET', `${t.api}/canvases/${canvasId}/blocks`, { token: member.accessToken });
+
+      const asOutsider = await write();
+      await setRole('viewer');
+      const asViewer = [await write(), await read()];
+      await setRole('editor');
+      const asEditor = await write();
+      await setRole('viewer');
+      const demoted = await write();
+      await request('POST', `${t.api}/auth/logout`, { body: { refreshToken: member.refreshToken } });
+      const signedOut = [await write(), await read(), await request('PATCH', `${t.api}/canvases/${canvasId}`, { token: member.accessToken, body: { title: 'Signed out' } })];
+
+      expectError(asOutsider, 404, 'not_found');
+      expectError(asViewer[0], 403, 'forbidden');
+      expect(asViewer[1].status).toBe(200);
+      expect(asEditor.status).toBe(201);
+      expectError(demoted, 403, 'forbidden');
+      for (const res of signedOut) expectError(res, 401, 'unauthorized');
+      expect((await blocksOf(owner, canvasId)).map((block) => block.content.text)).toEqual(['by the member']);
+    });
+
     test('given an outsider, every canvas route answers 404 and nothing changes', async () => {
       const { owner, canvasId, blockId } = await givenCanvas({ withBlock: true });
       const generationId = await givenGeneration(owner, canvasId);

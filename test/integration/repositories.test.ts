@@ -207,6 +207,36 @@ describe.each(backends)('repositories on $name', (backend) => {
       expect(afterDelete).toEqual([false, false]);
     });
 
+    test('given a canvas, sessionAndCanvasRole answers the session check and the role on that canvas together', async () => {
+      const { owner, canvas } = await newCanvas();
+      const stranger = await newUser('Stranger');
+      const live = randomUUID();
+      const revoked = randomUUID();
+      await issue(owner.id, live);
+      await issue(owner.id, revoked);
+      await repos.users.revokeFamily(revoked);
+
+      const answers = await Promise.all([
+        repos.users.sessionAndCanvasRole(owner.id, live, canvas.id),
+        repos.users.sessionAndCanvasRole(owner.id, undefined, canvas.id),
+        repos.users.sessionAndCanvasRole(stranger.id, undefined, canvas.id),
+        repos.users.sessionAndCanvasRole(owner.id, live, randomUUID()),
+        repos.users.sessionAndCanvasRole(owner.id, revoked, canvas.id),
+        repos.users.sessionAndCanvasRole(randomUUID(), undefined, canvas.id),
+        repos.users.sessionAndCanvasRole(owner.id, live, 'not-a-uuid'),
+      ]);
+
+      expect(answers).toEqual([
+        { stands: true, role: 'owner' },
+        { stands: true, role: 'owner' },
+        { stands: true, role: null },
+        { stands: true, role: null },
+        { stands: false, role: null },
+        { stands: false, role: null },
+        { stands: false, role: null },
+      ]);
+    });
+
     test('given a revoked family, tokens of other families still work', async () => {
       const user = await newUser();
       const revokedFamily = randomUUID();

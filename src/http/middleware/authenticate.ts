@@ -1,6 +1,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Tier } from '../../../config';
-import { verifyAccessToken, type TokenSettings } from '../../auth/tokens';
+import { verifyAccessToken, verifyAccessTokenOnCanvas, type TokenSettings } from '../../auth/tokens';
+import type { MemberRole } from '../../models/schema';
 import { unauthorized } from '../../lib/errors';
 
 /** The caller, from a verified access token. */
@@ -18,16 +19,42 @@ declare module 'express-serve-static-core' {
   }
 }
 
-/** Requires `Authorization: Bearer <access token>`; sets `req.user`. */
-export function authenticate(tokens: TokenSettings) {
+/**
+ * Requires `Authorization: Bearer <access token>`; sets `req.user`. With `canvasParam` (a route on
+ * one canvas, `/canvases/:id/…`), the session check also reads the caller's role on that canvas in
+ * the same statement, and `canvasAccess` uses it instead of asking again (0162).
+ */
+export function authenticate(tokens: TokenSettings, options: { canvasParam?: string } = {}) {
   return async (req: Request, _res: Response, next: NextFunction) => {
     const header = req.headers.authorization;
     const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
-    const claims = token ? await verifyAccessToken(tokens, token) : null;
-    if (!claims) return next(unauthorized(token ? 'Invalid or expired access token' : 'Authentication required'));
-    req.user = { id: claims.sub, email: claims.email, name: claims.name, tier: claims.tier, role: claims.role };
+    if (!token) return next(unauthorized('Authentication required'));
+    const canvasId = options.canvasParam ? req.params[options.canvasParam] : undefined;
+    const onCanvas = typeof canvasId === 'string' && UUID.test(canvasId);
+    const verified = onCanvas ? await verifyAccessTokenOnCanvas(tokens, token, canvasId) : await verifyAccessToken(tokens, token).then((claims) => claims && { claims, role: undefined });
+    if (!verified) return next(unauthorized('Invalid or expired access token'));
+    const { claims, role } = verified;
+    const user: AuthUser = { id: claims.sub, email: claims.email, name: claims.name, tier: claims.tier, role: claims.role };
+    if (onCanvas && role !== undefined) rolesRead.set(user, { canvasId, role });
+    req.user = user;
     next();
   };
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The caller's role on the canvas of the request's path, read with its session (per request: its user object). */
+const rolesRead = new WeakMap<AuthUser, { canvasId: string; role: MemberRole | null }>();
+
+/**
+ * The role `authenticate` read for `user` on `canvasId` (null: not a member), taken once; undefined
+ * when it read none for that canvas.
+ */
+export function takeCanvasRoleRead(user: AuthUser, canvasId: string): MemberRole | null | undefined {
+  const read = rolesRead.get(user);
+  if (read?.canvasId !== canvasId) return undefined;
+  rolesRead.delete(user);
+  return read.role;
 }
 
 /** `req.user` after `authenticate` ran. */

@@ -3,7 +3,7 @@ import type { MemberRole } from '../../models/schema';
 import type { CanvasesRepository } from '../../models/canvases-repository';
 import { forbidden, notFound } from '../../lib/errors';
 import { uuidParam } from '../../schemas/api';
-import { currentUser, type AuthUser } from './authenticate';
+import { currentUser, takeCanvasRoleRead, type AuthUser } from './authenticate';
 
 const RANK: Record<MemberRole, number> = { viewer: 0, editor: 1, owner: 2 };
 
@@ -20,7 +20,9 @@ export async function requireCanvasRole(req: Request, canvases: CanvasesReposito
 
 /** The same check for a declared route, whose `:id` is already parsed: `{user, canvasId, role}` or 404/403. */
 export async function canvasAccess(canvases: CanvasesRepository, user: AuthUser, canvasId: string, minimum: MemberRole) {
-  const role = await canvases.roleOf(canvasId, user.id);
+  // Read with the session when this request's path is on this canvas (authenticate), else now.
+  const read = takeCanvasRoleRead(user, canvasId);
+  const role = read !== undefined ? read : await canvases.roleOf(canvasId, user.id);
   if (!role) throw notFound('Canvas');
   if (RANK[role] < RANK[minimum]) throw forbidden(`This needs the ${minimum} role on the canvas; you are ${role}`);
   return { user, canvasId, role };
