@@ -6,6 +6,9 @@ import { followLog, mapYields, type LivePhase, type LiveSink, type LogLiveness }
 import type { StreamFollower } from '../lib/stream-follower';
 import type { StreamSignal } from '../lib/stream-signal';
 
+/** The first line of a kept copy of blocks (`keepBlocks`): not JSON, on purpose. */
+const KEPT_BLOCKS_FORMAT = '#blocks v2';
+
 /** How long the broadcast's copy of the blocks is kept: far beyond its retries (5 attempts, backoff from 200 ms). */
 export const KEPT_BLOCKS_TTL_SECONDS = 600;
 
@@ -118,10 +121,13 @@ export class GenerationEventLog extends SequencedEventLog<GenerationEvent> {
    * job payload stays ids only (0011); this copy lives beside the event log, which already holds
    * the same blocks in its `complete` event, for a few minutes only. Each block is kept as its
    * JSON text, one per line (JSON text has no raw newline), so the broadcast can cut its chunks
-   * without parsing and serializing 200 blocks again (issue 12).
+   * without parsing and serializing 200 blocks again (issue 12). The first line marks the format:
+   * it is not JSON, so a worker of the version before, which parsed one JSON array, fails to
+   * parse it and reads the database instead of sending a wrong broadcast.
    */
   async keepBlocks(generationId: string, blocks: Block[]): Promise<void> {
-    await this.redis.set(this.blocksKey(generationId), blocks.map((block) => JSON.stringify(block)).join('\n'), 'EX', KEPT_BLOCKS_TTL_SECONDS);
+    const lines = [KEPT_BLOCKS_FORMAT, ...blocks.map((block) => JSON.stringify(block))];
+    await this.redis.set(this.blocksKey(generationId), lines.join('\n'), 'EX', KEPT_BLOCKS_TTL_SECONDS);
   }
 
   /**
@@ -134,7 +140,9 @@ export class GenerationEventLog extends SequencedEventLog<GenerationEvent> {
     const kept = await this.redis.getdel(this.blocksKey(generationId));
     if (kept === null) return null;
     if (kept.startsWith('[')) return (JSON.parse(kept) as Block[]).map((block) => JSON.stringify(block));
-    return kept ? kept.split('\n') : [];
+    const [format, ...blocks] = kept.split('\n');
+    if (format !== KEPT_BLOCKS_FORMAT) throw new Error(`kept blocks of ${generationId} in an unknown format`);
+    return blocks;
   }
 
   /** Drops the kept blocks: no longer to be sent (undo, canvas deletion). */

@@ -141,8 +141,10 @@ export class CanvasLog {
 
   /**
    * `append` for several events of one canvas, in order, in one call to Redis (a broadcast's
-   * chunks): all are logged and sent, with consecutive seqs, or none. Resolves with their seqs
-   * (each 0 when the canvas was deleted).
+   * chunks), with consecutive seqs. Resolves with their seqs (each 0 when the canvas was deleted);
+   * rejects when Redis refused the call (a script failing part way, e.g. out of memory, leaves the
+   * events before the failure logged and sent, as separate calls would; clients catch up on the
+   * rest through the seq gap).
    */
   async appendAll(canvasId: string, event: string, payloads: object[], broadcast?: RoomBroadcastRecord): Promise<number[]> {
     if (!payloads.length) return [];

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
+import { GenerationEventLog } from '../../src/generation/event-log';
 import { createRedis, redisReady } from '../../src/lib/redis';
 import { bullPrefix } from '../../src/queues/registry';
 import { startTestApp, type TestApp } from '../support/app';
@@ -51,6 +52,27 @@ describe('unpaced broadcast', () => {
     // The chunks' blocks are cut from the kept copy's JSON texts: byte for byte the stored blocks.
     const stored = await t.app.repos.blocks.listByGeneration(complete.data.generationId);
     expect(chunks.flatMap((c) => c.blocks)).toEqual(JSON.parse(JSON.stringify(stored)));
+  });
+
+  test('a kept copy gives back each block\'s JSON text, and is no JSON a worker of the version before could misread', async () => {
+    const redis = createRedis(testRedisUrl(), 'command');
+    try {
+      await redisReady(redis);
+      const events = new GenerationEventLog(redis, t.keyPrefix, 60);
+      const stored = await t.app.repos.blocks.list(canvasId);
+      expect(stored.length).toBeGreaterThanOrEqual(3);
+      for (const blocks of [[], stored.slice(0, 1), stored.slice(0, 3)]) {
+        const generationId = randomUUID();
+        await events.keepBlocks(generationId, blocks);
+        // The version before took the copy with JSON.parse: it must fail (and read the database), not send a wrong broadcast.
+        const kept = await redis.get(`${t.keyPrefix}:gen:${generationId}:blocks`);
+        expect(() => JSON.parse(kept!)).toThrow(SyntaxError);
+        expect(await events.takeKeptBlocks(generationId)).toEqual(blocks.map((block) => JSON.stringify(block)));
+        expect(await events.takeKeptBlocks(generationId)).toBeNull();
+      }
+    } finally {
+      redis.disconnect();
+    }
   });
 
   test('a copy kept by the version before (one JSON array) is broadcast the same', async () => {

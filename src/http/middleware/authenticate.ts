@@ -29,8 +29,10 @@ export function authenticate(tokens: TokenSettings, options: { canvasParam?: str
     const header = req.headers.authorization;
     const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
     if (!token) return next(unauthorized('Authentication required'));
-    const canvasId = options.canvasParam ? req.params[options.canvasParam] : undefined;
-    const onCanvas = typeof canvasId === 'string' && UUID.test(canvasId);
+    // Lower case, as the route's own id schema gives it to `canvasAccess`.
+    const param = options.canvasParam ? req.params[options.canvasParam] : undefined;
+    const canvasId = typeof param === 'string' ? param.toLowerCase() : undefined;
+    const onCanvas = canvasId !== undefined && UUID.test(canvasId);
     const verified = onCanvas ? await verifyAccessTokenOnCanvas(tokens, token, canvasId) : await verifyAccessToken(tokens, token).then((claims) => claims && { claims, role: undefined });
     if (!verified) return next(unauthorized('Invalid or expired access token'));
     const { claims, role } = verified;
