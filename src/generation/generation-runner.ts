@@ -137,7 +137,8 @@ export class GenerationRunner {
     // A cancel that arrived after the last token still wins: nothing is persisted.
     if (signal.aborted) return new Cancelled({ ...result.usage, estimated: false });
     await running;
-    await job.updateProgress({ stage: 'persisting', blocks: result.blocks.length });
+    // For the dashboard: the persist step does not wait for it (a round trip on every generation's way to its blocks).
+    void job.updateProgress({ stage: 'persisting', blocks: result.blocks.length }).catch(() => undefined);
     stage('persisting');
     const cost = costUsd(config.llm.pricing, result.usage.model, result.usage.inputTokens, result.usage.outputTokens);
     let reranked = false;

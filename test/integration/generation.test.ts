@@ -1,9 +1,14 @@
+import { Queue } from 'bullmq';
 import { AI_AGENT_USER_ID } from '../../config';
+import { createRedis } from '../../src/lib/redis';
+import { broadcastJobId } from '../../src/queues/broadcast';
+import { bullPrefix } from '../../src/queues/registry';
+import { testRedisUrl } from '../support/database';
 import { startTestApp, type TestApp } from '../support/app';
 import { addMember, createCanvas, registerUser, request, type TestUser } from '../support/http';
 import { connectCanvas, join, record, waitFor, type CanvasClient } from '../support/sockets';
 import { readSse } from '../support/sse';
-import { waitUntil } from '../support/wait';
+import { eventually, waitUntil } from '../support/wait';
 
 const PROMPT = 'Plan the launch: a heading, three todos (book venue, invite press, ship beta) and a short paragraph';
 const launchTurn = {
@@ -126,6 +131,19 @@ describe('canvas AI generation, end to end', () => {
     expect(day.inputTokens).toBeGreaterThanOrEqual(status.body.generation.usage.inputTokens);
     expect(day.costUsd).toBeGreaterThanOrEqual(0);
     expect((await request('GET', `${t.api}/canvases/${canvasId}/audit`, { token: editor.accessToken })).status).toBe(403);
+
+    // Progress for the dashboard (SPEC §3): the generation job's last stage, the broadcast's chunks.
+    const redis = createRedis(testRedisUrl(), 'command');
+    const queues = ['generation', 'broadcast'].map((name) => new Queue(name, { connection: redis, prefix: bullPrefix(t.keyPrefix) }));
+    try {
+      const broadcast = await eventually(() => queues[1].getJob(broadcastJobId(generationId)), (job) => job?.finishedOn !== undefined);
+      const generation = await eventually(() => queues[0].getJob(generationId), (job) => job?.finishedOn !== undefined);
+      expect(generation?.progress).toEqual({ stage: 'persisting', blocks: 5 });
+      expect(broadcast?.progress).toEqual({ chunksSent: expect.any(Number), chunkCount: expect.any(Number) });
+    } finally {
+      await Promise.all(queues.map((queue) => queue.close()));
+      redis.disconnect();
+    }
   });
 
   test('undo deletes exactly that generation, audits, broadcasts, and a second undo is 409', async () => {
