@@ -196,9 +196,13 @@ export class GenerationRunner {
 
   /** Frees the user's slot, queues the fan-out, and completes the SSE stream. */
   private async finish(data: GenerationJob, writer: EventWriter, blocks: Block[], truncated: boolean) {
-    await this.deps.limiter.release(data.userId, data.generationId);
     this.stage(data, writer, 'broadcasting');
-    await this.deps.enqueue('broadcast', 'broadcast-blocks', { generationId: data.generationId, canvasId: data.canvasId });
+    // Independent writes, together (one wait, not two); both are done before `complete`, so a
+    // client that starts its next generation on `complete` finds its slot free.
+    await Promise.all([
+      this.deps.limiter.release(data.userId, data.generationId),
+      this.deps.enqueue('broadcast', 'broadcast-blocks', { generationId: data.generationId, canvasId: data.canvasId }),
+    ]);
     writer.emit({ type: 'complete', generationId: data.generationId, blocks, truncated });
     await writer.flush();
   }
