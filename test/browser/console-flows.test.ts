@@ -93,6 +93,8 @@ describe('web console: the Flows page in Chromium', () => {
     await page.locator(byTestId('flow-list-item')).waitFor();
     expect(await page.locator(byTestId('flow-errors')).textContent()).toBe('');
     expect(await page.locator(byTestId('flow-list-item')).textContent()).toContain('Research brief');
+    // The saved flow's nodes render once its page has loaded it (the list can come first).
+    await page.locator(byTestId('flow-node')).first().waitFor();
     expect(await page.locator(byTestId('flow-node')).evaluateAll((nodes) => nodes.map((n) => (n as HTMLElement).dataset.nodeId))).toEqual(['facts', 'audience', 'outline']);
     expect(JSON.parse(await page.locator(byTestId('flow-input')).inputValue())).toEqual({ topic: '' });
   }, 60_000);
