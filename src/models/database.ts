@@ -81,15 +81,16 @@ async function installTextParsers(client: PGlite): Promise<void> {
   // After start-up, which fills in the array types' parsers.
   await client.waitReady;
   for (const oid of TEXT_TYPES) client.parsers[oid] = asText;
-  const query = client.query.bind(client);
-  client.query = ((text: string, params?: unknown[], options?: QueryOptions) => query(text, params, withoutTextParsers(options))) as PGlite['query'];
+  dropTextParsers(client);
   const transaction = client.transaction.bind(client);
-  client.transaction = (<T>(callback: (tx: Transaction) => Promise<T>) =>
-    transaction((tx) => {
-      const txQuery = tx.query.bind(tx);
-      tx.query = ((text: string, params?: unknown[], options?: QueryOptions) => txQuery(text, params, withoutTextParsers(options))) as Transaction['query'];
-      return callback(tx);
-    })) as PGlite['transaction'];
+  client.transaction = (<T>(callback: (tx: Transaction) => Promise<T>) => transaction((tx) => callback(dropTextParsers(tx)))) as PGlite['transaction'];
+}
+
+/** `target`'s queries, from now on without the text parsers the instance already has. */
+function dropTextParsers<T extends PGlite | Transaction>(target: T): T {
+  const query = target.query.bind(target);
+  target.query = ((text: string, params?: unknown[], options?: QueryOptions) => query(text, params, withoutTextParsers(options))) as T['query'];
+  return target;
 }
 
 /** The types drizzle-orm/pglite reads as text: timestamp, timestamptz, interval, date, and the arrays numeric[], timestamp[], timestamptz[], interval[], date[]. */

@@ -3,6 +3,9 @@ import type { Db, DbOrTx, Tx } from './database';
 import { preparedOnce } from './prepared';
 import { canvasMembers, refreshTokens, users, type MemberRole, type UserRow } from './schema';
 
+/** Whether the session (refresh-token family) named by placeholder `familyId` was revoked; false for null. */
+const sessionRevoked = () => sql<boolean>`exists(select 1 from ${refreshTokens} where ${refreshTokens.familyId} = ${sql.placeholder('familyId')} and ${refreshTokens.revokedAt} is not null)`;
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Users and their refresh-token families. */
@@ -61,7 +64,7 @@ export class UsersRepository {
   private readonly sessionAndRoleQuery = preparedOnce((name) =>
     this.db
       .select({
-        revoked: sql<boolean>`exists(select 1 from ${refreshTokens} where ${refreshTokens.familyId} = ${sql.placeholder('familyId')} and ${refreshTokens.revokedAt} is not null)`,
+        revoked: sessionRevoked(),
         role: sql<MemberRole | null>`(select ${canvasMembers.role} from ${canvasMembers} where ${canvasMembers.canvasId} = ${sql.placeholder('canvasId')} and ${canvasMembers.userId} = ${sql.placeholder('userId')})`,
       })
       .from(users)
@@ -72,7 +75,7 @@ export class UsersRepository {
 
   private readonly sessionQuery = preparedOnce((name) =>
     this.db
-      .select({ revoked: sql<boolean>`exists(select 1 from ${refreshTokens} where ${refreshTokens.familyId} = ${sql.placeholder('familyId')} and ${refreshTokens.revokedAt} is not null)` })
+      .select({ revoked: sessionRevoked() })
       .from(users)
       .where(eq(users.id, sql.placeholder('userId')))
       .limit(1)

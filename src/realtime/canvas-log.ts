@@ -13,41 +13,6 @@ export interface LoggedCanvasEvent {
 
 export type CanvasCatchUp = { resync: false; events: LoggedCanvasEvent[]; lastSeq: number } | { resync: true; lastSeq: number };
 
-/*
- * One round trip per room event: the next seq of the canvas (INCR), the event appended to the
- * canvas's stream under the entry id `<seq>-0` (so a range read by seq is an XRANGE), the stream's
- * TTL refreshed. The counter never expires: a seq is never reused, so a client that was away for
- * an hour cannot mistake new events for ones it has seen. KEYS: seq counter, stream, the deleted
- * canvas's mark. ARGV: event name, the payload's JSON open for its seq (`{…,"seq":`, see
- * `openForSeq`), max length, ttl ms. Returns the seq, or 0 when the canvas was deleted (nothing
- * logged or sent: a job still running for it must not bring back the counter its deletion dropped).
- *
- * With a fourth key, the Socket.IO adapter's stream, the same call also adds the adapter's record
- * of the event to the room, payload and seq included (0158): one write instead of two, and the
- * adapter's stream holds a canvas's events in seq order. ARGV 5 – 10: its max length, then the
- * record's uid, nsp, type, and its data before and after the payload.
- */
-const APPEND = `
-if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
-local seq = redis.call('INCR', KEYS[1])
-local payload = ARGV[2] .. seq .. '}'
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], seq .. '-0', 'e', ARGV[1], 'p', payload)
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
-if KEYS[4] then
-  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[5], '*', 'uid', ARGV[6], 'nsp', ARGV[7], 'type', ARGV[8], 'data', ARGV[9] .. payload .. ARGV[10])
-end
-return seq
-`;
-
-/*
- * APPEND for several events of one canvas in one call (a broadcast's chunks): their seqs are
- * consecutive, and a node reading the adapter's stream gets them together, as one batch it sends
- * in one go, instead of the first alone (Redis answers a blocked XREAD after the first command that
- * adds to its stream). KEYS as APPEND. ARGV: event name, max length, ttl ms, then the adapter
- * record's max length, uid, nsp, type, data before and after the payload (ignored without a fourth
- * key), then the payloads, each open for its seq. Returns the seqs, or an empty list when the
- * canvas was deleted.
- */
 /**
  * A payload already serialized: the text of a JSON object, sent as it is. For a caller that holds
  * the parts as JSON already (the broadcast's kept blocks), so they are not parsed and serialized
@@ -58,7 +23,7 @@ export class JsonText {
 }
 
 /**
- * A payload's JSON with its closing brace replaced by `,"seq":`, for a script to close with the
+ * A payload's JSON with its closing brace replaced by `,"seq":`, for the script to close with the
  * seq it assigns: one new string in Lua per event instead of two (a 5 KB chunk costs Redis ~6 µs
  * per string it builds; issue 12).
  */
@@ -67,7 +32,24 @@ function openForSeq(payload: object): string {
   return json === '{}' ? '{"seq":' : `${json.slice(0, -1)},"seq":`;
 }
 
-const APPEND_ALL = `
+/*
+ * One round trip for one or several room events of a canvas: the canvas's next seqs (INCRBY,
+ * consecutive), each event appended to the canvas's stream under the entry id `<seq>-0` (so a
+ * range read by seq is an XRANGE), the stream's TTL refreshed. The counter never expires: a seq is
+ * never reused, so a client that was away for an hour cannot mistake new events for ones it has
+ * seen. KEYS: seq counter, stream, the deleted canvas's mark. ARGV: event name, max length, ttl
+ * ms, then the adapter record's max length, uid, nsp, type, data before and after the payload
+ * (ignored without a fourth key), then the payloads, each open for its seq (`openForSeq`). Returns
+ * the seqs, or an empty list when the canvas was deleted (nothing logged or sent: a job still
+ * running for it must not bring back the counter its deletion dropped).
+ *
+ * With a fourth key, the Socket.IO adapter's stream, the same call also adds the adapter's record
+ * of each event to the room, payload and seq included (0158): one write instead of two, and the
+ * adapter's stream holds a canvas's events in seq order. Several events in one call reach a node
+ * reading that stream together, as one batch it sends in one go, instead of the first alone (Redis
+ * answers a blocked XREAD after the first command that adds to its stream; 0161).
+ */
+const APPEND = `
 if redis.call('EXISTS', KEYS[3]) == 1 then return {} end
 local count = #ARGV - 9
 local first = redis.call('INCRBY', KEYS[1], count) - count
@@ -113,8 +95,6 @@ export class CanvasLog {
     if (!('sbCanvasAppend' in redis)) {
       redis.defineCommand('sbCanvasAppend', { numberOfKeys: 3, lua: APPEND });
       redis.defineCommand('sbCanvasAppendBroadcast', { numberOfKeys: 4, lua: APPEND });
-      redis.defineCommand('sbCanvasAppendAll', { numberOfKeys: 3, lua: APPEND_ALL });
-      redis.defineCommand('sbCanvasAppendAllBroadcast', { numberOfKeys: 4, lua: APPEND_ALL });
       redis.defineCommand('sbCanvasSince', { numberOfKeys: 2, lua: SINCE });
     }
   }
@@ -135,8 +115,7 @@ export class CanvasLog {
    * record of it, seq included, is added to the adapter's stream.
    */
   async append(canvasId: string, event: string, payload: object, broadcast?: RoomBroadcastRecord): Promise<number> {
-    const [command, args] = this.appendCall(canvasId, event, payload, broadcast);
-    return Number(await (this.redis as unknown as Record<string, (...args: unknown[]) => Promise<number>>)[command].call(this.redis, ...args));
+    return (await this.appendAll(canvasId, event, [payload], broadcast))[0];
   }
 
   /**
@@ -152,18 +131,10 @@ export class CanvasLog {
     const settings = [event, this.options.maxEvents, this.options.ttlSeconds * 1000];
     const record = broadcast ? [broadcast.fields.uid, broadcast.fields.nsp, broadcast.fields.type, broadcast.fields.dataPrefix, broadcast.fields.dataSuffix] : ['', '', '', '', ''];
     const [command, args] = broadcast
-      ? ['sbCanvasAppendAllBroadcast', [...keys, broadcast.stream, ...settings, broadcast.maxLen, ...record]]
-      : ['sbCanvasAppendAll', [...keys, ...settings, '', ...record]];
+      ? ['sbCanvasAppendBroadcast', [...keys, broadcast.stream, ...settings, broadcast.maxLen, ...record]]
+      : ['sbCanvasAppend', [...keys, ...settings, '', ...record]];
     const seqs = (await (this.redis as unknown as Record<string, (...args: unknown[]) => Promise<number[]>>)[command].call(this.redis, ...args, ...payloads.map(openForSeq))) ?? [];
     return seqs.length ? seqs.map(Number) : payloads.map(() => 0);
-  }
-
-  private appendCall(canvasId: string, event: string, payload: object, broadcast?: RoomBroadcastRecord): [string, unknown[]] {
-    const logged = [event, openForSeq(payload), this.options.maxEvents, this.options.ttlSeconds * 1000];
-    const keys = [...this.keys(canvasId), this.goneKey(canvasId)];
-    if (!broadcast) return ['sbCanvasAppend', [...keys, ...logged]];
-    const { uid, nsp, type, dataPrefix, dataSuffix } = broadcast.fields;
-    return ['sbCanvasAppendBroadcast', [...keys, broadcast.stream, ...logged, broadcast.maxLen, uid, nsp, type, dataPrefix, dataSuffix]];
   }
 
   /**

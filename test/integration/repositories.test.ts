@@ -185,13 +185,18 @@ describe.each(backends)('repositories on $name', (backend) => {
       await expect(repos.users.consumeRefreshToken(hash('never issued'))).resolves.toEqual({ status: 'invalid' });
     });
 
+    /** Two sessions (refresh-token families) of the user: one standing, one revoked. */
+    const liveAndRevokedSessions = async (userId: string) => {
+      const [live, revoked] = [randomUUID(), randomUUID()];
+      await issue(userId, live);
+      await issue(userId, revoked);
+      await repos.users.revokeFamily(revoked);
+      return { live, revoked };
+    };
+
     test('given sessions, sessionStands is true for a live user and session and false once the family is revoked or the user is gone', async () => {
       const user = await newUser();
-      const live = randomUUID();
-      const revoked = randomUUID();
-      await issue(user.id, live);
-      await issue(user.id, revoked);
-      await repos.users.revokeFamily(revoked);
+      const { live, revoked } = await liveAndRevokedSessions(user.id);
 
       const answers = await Promise.all([
         repos.users.sessionStands(user.id),
@@ -210,11 +215,7 @@ describe.each(backends)('repositories on $name', (backend) => {
     test('given a canvas, sessionAndCanvasRole answers the session check and the role on that canvas together', async () => {
       const { owner, canvas } = await newCanvas();
       const stranger = await newUser('Stranger');
-      const live = randomUUID();
-      const revoked = randomUUID();
-      await issue(owner.id, live);
-      await issue(owner.id, revoked);
-      await repos.users.revokeFamily(revoked);
+      const { live, revoked } = await liveAndRevokedSessions(owner.id);
 
       const answers = await Promise.all([
         repos.users.sessionAndCanvasRole(owner.id, live, canvas.id),

@@ -2,6 +2,7 @@ import type { NextFunction, Request, Response } from 'express';
 import type { Tier } from '../../../config';
 import { verifyAccessToken, verifyAccessTokenOnCanvas, type TokenSettings } from '../../auth/tokens';
 import type { MemberRole } from '../../models/schema';
+import { uuidParam } from '../../schemas/api';
 import { unauthorized } from '../../lib/errors';
 
 /** The caller, from a verified access token. */
@@ -29,21 +30,18 @@ export function authenticate(tokens: TokenSettings, options: { canvasParam?: str
     const header = req.headers.authorization;
     const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
     if (!token) return next(unauthorized('Authentication required'));
-    // Lower case, as the route's own id schema gives it to `canvasAccess`.
-    const param = options.canvasParam ? req.params[options.canvasParam] : undefined;
-    const canvasId = typeof param === 'string' ? param.toLowerCase() : undefined;
-    const onCanvas = canvasId !== undefined && UUID.test(canvasId);
-    const verified = onCanvas ? await verifyAccessTokenOnCanvas(tokens, token, canvasId) : await verifyAccessToken(tokens, token).then((claims) => claims && { claims, role: undefined });
+    // The id as the route's own schema gives it to `canvasAccess` (a UUID, lower case), if it is one.
+    const parsed = options.canvasParam ? uuidParam.safeParse(req.params[options.canvasParam]) : undefined;
+    const canvasId = parsed?.success ? parsed.data : undefined;
+    const verified = canvasId ? await verifyAccessTokenOnCanvas(tokens, token, canvasId) : await verifyAccessToken(tokens, token).then((claims) => claims && { claims, role: undefined });
     if (!verified) return next(unauthorized('Invalid or expired access token'));
     const { claims, role } = verified;
     const user: AuthUser = { id: claims.sub, email: claims.email, name: claims.name, tier: claims.tier, role: claims.role };
-    if (onCanvas && role !== undefined) rolesRead.set(user, { canvasId, role });
+    if (canvasId && role !== undefined) rolesRead.set(user, { canvasId, role });
     req.user = user;
     next();
   };
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The caller's role on the canvas of the request's path, read with its session (per request: its user object). */
 const rolesRead = new WeakMap<AuthUser, { canvasId: string; role: MemberRole | null }>();
