@@ -11,6 +11,8 @@ export interface FrameTarget {
   held: Buffer[] | undefined;
   /** Whose 'drain' releases `held` (the socket when written directly, else the response). */
   drainer: NodeJS.EventEmitter | undefined;
+  /** The socket `directSocket` last accepted for this response (checked in full only once). */
+  direct?: Socket;
 }
 
 /** A frame as one HTTP/1.1 chunk (`<hex size>\r\n<bytes>\r\n`), built once and kept on the shared frame. */
@@ -26,6 +28,21 @@ function chunkOf(frame: Frame): Buffer {
 const CRLF = Buffer.from('\r\n');
 
 /**
+ * A read's frames as one buffer of chunks, built once: the follower hands the same array to every
+ * stream at its cursor, so 1,000 followers of a generation share one concatenation per read.
+ */
+const batches = new WeakMap<Frame[], Buffer>();
+function chunksOf(frames: Frame[]): Buffer {
+  if (frames.length === 1) return chunkOf(frames[0]);
+  let bytes = batches.get(frames);
+  if (!bytes) {
+    bytes = Buffer.concat(frames.map(chunkOf));
+    batches.set(frames, bytes);
+  }
+  return bytes;
+}
+
+/**
  * The socket to write ready chunks to, when that is the same as `res.write` would do: a chunked
  * response whose headers are out and which owns its socket with nothing of it still buffered.
  * `res.write` costs a cork, three writes and a tick per call; 1,000 streams × each event made that
@@ -38,6 +55,18 @@ function directSocket(res: Response): Socket | undefined {
 }
 
 /**
+ * `directSocket`, checked in full at a stream's first push and then kept: once accepted, the
+ * response writes straight to its socket too (it buffers only while its socket is not writable), so
+ * the socket still owned by the response and writable is enough (issue 12: the full check was 5 %
+ * of the node's CPU with 1,000 streams).
+ */
+function keptDirectSocket(target: FrameTarget): Socket | undefined {
+  const kept = target.direct as (Socket & { _httpMessage?: unknown }) | undefined;
+  if (kept && kept._httpMessage === target.res && kept.writable) return kept;
+  return (target.direct = directSocket(target.res));
+}
+
+/**
  * Writes live frames as they come. Once the client stops reading (a write reports back-pressure),
  * further frames are held (references to the shared buffers, no copies) until it drains, then
  * written together: the same policy as the message loop, which stops writing until 'drain'.
@@ -45,14 +74,14 @@ function directSocket(res: Response): Socket | undefined {
 export function pushFrames(target: FrameTarget, frames: Frame[]): void {
   const { res } = target;
   if (res.destroyed || target.signal.aborted) return;
-  const socket = target.held ? undefined : directSocket(res);
+  const socket = target.held ? undefined : keptDirectSocket(target);
   if (target.held) {
     for (const frame of frames) target.held.push(target.drainer === res ? frame.bytes : chunkOf(frame));
     return;
   }
   let ok: boolean;
   if (socket) {
-    ok = socket.write(frames.length === 1 ? chunkOf(frames[0]) : Buffer.concat(frames.map(chunkOf)));
+    ok = socket.write(chunksOf(frames));
   } else {
     ok = res.write(frames.length === 1 ? frames[0].bytes : Buffer.concat(frames.map((frame) => frame.bytes)));
   }

@@ -258,4 +258,25 @@ describe('a user holds at most MAX_STREAMS_PER_USER streams, across nodes', () =
 
     expect(reopened.response.status).toBe(200);
   });
+
+  test('streams that end together all give their slots back (their releases go out as one batch)', async () => {
+    // Every stream of the owner closes in the same turn: the cap is free again, whole.
+    open.splice(0).forEach((stream) => stream.close());
+
+    const again: Array<Awaited<ReturnType<typeof openStream>>> = [];
+    await eventually(
+      async () => {
+        const attempt = await openStream(eventsUrl(), owner.accessToken);
+        if (attempt.response.status === 200) again.push(attempt);
+        else await attempt.response.text();
+        return again.length;
+      },
+      (n) => n >= 3,
+    );
+    open.push(...again);
+    const fourth = await request('GET', eventsUrl(), { token: owner.accessToken });
+
+    expect(again).toHaveLength(3);
+    expect(fourth.status).toBe(429);
+  });
 });
