@@ -8,6 +8,7 @@ import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
 import { Pool } from 'pg';
 import * as schema from './schema';
 import { migrate } from './migrate';
+import { PgliteStatements } from './pglite-statements';
 import { seedFromTemplate } from './pglite-template';
 import { processAlive } from '../lib/processes';
 
@@ -75,21 +76,26 @@ async function openEmbedded(options: { url?: string; dataDir: string }): Promise
  * itself) by passing those parsers with every query, and PGlite then copies its whole parser table
  * (some 300 types) into a new object for each query: ~75 µs, a fifth of a simple query's CPU (issue
  * 12, decision 0160). The same text parsers are installed once on the instance instead, and each
- * query's copy of them is dropped; a query passing any other parser keeps its own.
+ * query's copy of them is dropped; a query passing any other parser keeps its own. Queries then
+ * run as one call to PGlite's backend, their statements kept parsed (`PgliteStatements`, 0164).
  */
 async function installTextParsers(client: PGlite): Promise<void> {
   // After start-up, which fills in the array types' parsers.
   await client.waitReady;
   for (const oid of TEXT_TYPES) client.parsers[oid] = asText;
-  dropTextParsers(client);
+  const statements = new PgliteStatements(client);
+  routeQueries(statements, client);
   const transaction = client.transaction.bind(client);
-  client.transaction = (<T>(callback: (tx: Transaction) => Promise<T>) => transaction((tx) => callback(dropTextParsers(tx)))) as PGlite['transaction'];
+  client.transaction = (<T>(callback: (tx: Transaction) => Promise<T>) => transaction((tx) => callback(routeQueries(statements, tx, tx)))) as PGlite['transaction'];
 }
 
-/** `target`'s queries, from now on without the text parsers the instance already has. */
-function dropTextParsers<T extends PGlite | Transaction>(target: T): T {
+/** `target`'s queries, from now on without the text parsers the instance already has, through `statements` where they can. */
+function routeQueries<T extends PGlite | Transaction>(statements: PgliteStatements, target: T, tx?: Transaction): T {
   const query = target.query.bind(target);
-  target.query = ((text: string, params?: unknown[], options?: QueryOptions) => query(text, params, withoutTextParsers(options))) as T['query'];
+  target.query = ((text: string, params?: unknown[], options?: QueryOptions) => {
+    const own = withoutTextParsers(options);
+    return PgliteStatements.handles(params, own) ? statements.query(text, params, own, tx) : query(text, params, own);
+  }) as T['query'];
   return target;
 }
 
