@@ -141,19 +141,18 @@ export class BlocksRepository {
       onRebalanced?: () => void;
     },
   ): Promise<Block[]> {
-    await lockCanvas(tx, args.canvasId);
-    // Appending (no placement) needs the last rank; a limit needs the count: one read for both.
+    // Appending (no placement) needs the last rank; a limit needs the count: read with the lock.
     const appending = !args.placement.afterId && !args.placement.beforeId;
-    const filled = appending || args.maxBlocks !== undefined ? await this.filled(tx, args.canvasId) : null;
+    const filled = await this.lockFilled(tx, args.canvasId, appending);
     if (args.maxBlocks !== undefined) {
-      const room = Math.max(0, args.maxBlocks - filled!.count);
+      const room = Math.max(0, args.maxBlocks - filled.count);
       if (args.inputs.length > room) {
         if (args.whenFull !== 'truncate') throw new CanvasFullError(args.maxBlocks, room);
         args = { ...args, inputs: args.inputs.slice(0, room) };
       }
       if (args.inputs.length === 0) return [];
     }
-    let [prev, next] = appending ? [filled!.lastRank, null] : await this.neighbours(tx, args.canvasId, args.placement, args.strict ?? true);
+    let [prev, next] = appending ? [filled.lastRank, null] : await this.neighbours(tx, args.canvasId, args.placement, args.strict ?? true);
     if (prev !== null && next !== null && prev >= next) throw new PlacementError('afterId must come before beforeId');
     let ranks = rankBetween(prev, next, args.inputs.length);
     if (ranks.some(needsRebalance)) {
@@ -237,11 +236,14 @@ export class BlocksRepository {
     await tx.execute(sql`update blocks set rank = v.rank from (values ${values}) as v(id, rank) where blocks.id = v.id`);
   }
 
-  /** How many blocks the canvas holds and the last one's rank, in one statement. */
-  private async filled(tx: Tx, canvasId: string): Promise<{ count: number; lastRank: string | null }> {
-    const result = await tx.execute(sql`
-      select count(*)::int as count, (select rank from blocks where canvas_id = ${canvasId} order by rank desc limit 1) as last_rank
-      from blocks where canvas_id = ${canvasId}`);
+  /**
+   * Locks the canvas's row (inserts into one canvas take turns) and reads how many blocks it holds,
+   * a count its row keeps (triggers on blocks, decision 0165: counting the blocks grew with the
+   * canvas), and with `withLastRank` the last block's rank: one statement.
+   */
+  private async lockFilled(tx: Tx, canvasId: string, withLastRank: boolean): Promise<{ count: number; lastRank: string | null }> {
+    const lastRank = withLastRank ? sql`(select rank from blocks where canvas_id = c.id order by rank desc limit 1)` : sql`null::text`;
+    const result = await tx.execute(sql`select c.block_count as count, ${lastRank} as last_rank from canvases c where c.id = ${canvasId} for update of c`);
     const [row] = rowsOf<{ count: number; last_rank: string | null }>(result);
     return { count: Number(row?.count ?? 0), lastRank: row?.last_rank ?? null };
   }

@@ -31,6 +31,7 @@ export const refreshTokens = pgTable('refresh_tokens', {
   ...timestamps,
 });
 
+/** Also `block_count` (migration 0011, decision 0165): kept by triggers on `blocks`, read only by `BlocksRepository.insertMany`. */
 export const canvases = pgTable('canvases', {
   id: uuid('id').primaryKey().defaultRandom(),
   title: text('title').notNull(),

@@ -314,6 +314,38 @@ describe.each(backends)('repositories on $name', (backend) => {
       expectStrictlyIncreasing(listed.map((block) => block.rank));
     });
 
+    test('the canvas row keeps its block count through inserts, deletes, an undo and a second canvas, and the cap reads it', async () => {
+      const { owner, canvas } = await newCanvas();
+      const other = await newCanvas();
+      const stored = async (canvasId: string) => {
+        const [row] = rowsOf<{ kept: number; counted: number }>(
+          await database.db.execute(sql`select block_count as kept, (select count(*)::int from blocks where canvas_id = ${canvasId}::uuid) as counted from canvases where id = ${canvasId}::uuid`),
+        );
+        return row;
+      };
+      const single = await repos.blocks.create(canvas.id, owner.id, text('one'), {});
+      const generationId = randomUUID();
+      await insertMany(canvas.id, texts('generated', 30), { generationId });
+      await insertMany(other.canvas.id, texts('elsewhere', 5));
+      expect(await stored(canvas.id)).toEqual({ kept: 31, counted: 31 });
+      expect(await stored(other.canvas.id)).toEqual({ kept: 5, counted: 5 });
+
+      await repos.blocks.delete(canvas.id, single.id);
+      await repos.db.transaction((tx) => repos.blocks.deleteByGeneration(tx, canvas.id, generationId));
+      await repos.blocks.create(canvas.id, owner.id, text('two'), {});
+      expect(await stored(canvas.id)).toEqual({ kept: 1, counted: 1 });
+      expect(await stored(other.canvas.id)).toEqual({ kept: 5, counted: 5 });
+
+      // The cap counts what the row keeps: 5 held, 3 of 6 fit under 8, the next is refused.
+      const capped = (inputs: BlockInput[], whenFull: 'refuse' | 'truncate') =>
+        repos.db.transaction((tx) =>
+          repos.blocks.insertMany(tx, { canvasId: other.canvas.id, createdBy: AI_AGENT_USER_ID, inputs, placement: {}, generationSessionId: null, maxBlocks: 8, whenFull }),
+        );
+      expect(await capped(texts('more', 6), 'truncate')).toHaveLength(3);
+      await expect(capped(texts('over', 1), 'refuse')).rejects.toThrow();
+      expect(await stored(other.canvas.id)).toEqual({ kept: 8, counted: 8 });
+    });
+
     test('given no placement, new blocks go to the end; beforeId puts them before that block', async () => {
       const { owner, canvas } = await newCanvas();
       const tail = await repos.blocks.create(canvas.id, owner.id, text('b'), {});
