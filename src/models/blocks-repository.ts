@@ -239,13 +239,19 @@ export class BlocksRepository {
   /**
    * Locks the canvas's row (inserts into one canvas take turns) and reads how many blocks it holds,
    * a count its row keeps (triggers on blocks, decision 0165: counting the blocks grew with the
-   * canvas), and with `withLastRank` the last block's rank: one statement.
+   * canvas); with `withLastRank`, the last block's rank too. The rank is read in a statement of its
+   * own, after the lock: a subquery of the locking statement would read the blocks as they were
+   * before it waited for the previous holder, whose blocks it would then not see (the count is
+   * the locked row's own, read as that holder left it).
    */
   private async lockFilled(tx: Tx, canvasId: string, withLastRank: boolean): Promise<{ count: number; lastRank: string | null }> {
-    const lastRank = withLastRank ? sql`(select rank from blocks where canvas_id = c.id order by rank desc limit 1)` : sql`null::text`;
-    const result = await tx.execute(sql`select c.block_count as count, ${lastRank} as last_rank from canvases c where c.id = ${canvasId} for update of c`);
-    const [row] = rowsOf<{ count: number; last_rank: string | null }>(result);
-    return { count: Number(row?.count ?? 0), lastRank: row?.last_rank ?? null };
+    const [locked] = rowsOf<{ count: number }>(await tx.execute(sql`select block_count as count from canvases where id = ${canvasId} for update`));
+    let lastRank: string | null = null;
+    if (withLastRank) {
+      const [last] = rowsOf<{ rank: string }>(await tx.execute(sql`select rank from blocks where canvas_id = ${canvasId} order by rank desc limit 1`));
+      lastRank = last?.rank ?? null;
+    }
+    return { count: Number(locked?.count ?? 0), lastRank };
   }
 
   /** The ranks around the insertion point. `excludeId` ignores the block being moved. */

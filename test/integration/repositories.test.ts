@@ -314,15 +314,32 @@ describe.each(backends)('repositories on $name', (backend) => {
       expectStrictlyIncreasing(listed.map((block) => block.rank));
     });
 
+    /** The count the canvas row keeps and the count of its blocks. */
+    const stored = async (canvasId: string) => {
+      const [row] = rowsOf<{ kept: number; counted: number }>(
+        await database.db.execute(sql`select block_count as kept, (select count(*)::int from blocks where canvas_id = ${canvasId}::uuid) as counted from canvases where id = ${canvasId}::uuid`),
+      );
+      return row;
+    };
+
+    test('appends racing into one canvas all land, each batch in one piece, with distinct ranks and the count kept', async () => {
+      const { canvas } = await newCanvas();
+
+      await Promise.all(Array.from({ length: 8 }, (_, i) => insertMany(canvas.id, texts(`batch ${i}`, 20))));
+
+      const listed = await repos.blocks.list(canvas.id);
+      expect(listed).toHaveLength(160);
+      expect(new Set(listed.map((block) => block.rank)).size).toBe(160);
+      expectStrictlyIncreasing(listed.map((block) => block.rank));
+      // Each batch went in whole after the one before it committed: 20 of a kind in a row.
+      const runs = textsOf(listed).map((label) => label.replace(/ \d+$/, '')).filter((label, i, all) => i === 0 || all[i - 1] !== label);
+      expect(runs).toHaveLength(8);
+      expect(await stored(canvas.id)).toEqual({ kept: 160, counted: 160 });
+    });
+
     test('the canvas row keeps its block count through inserts, deletes, an undo and a second canvas, and the cap reads it', async () => {
       const { owner, canvas } = await newCanvas();
       const other = await newCanvas();
-      const stored = async (canvasId: string) => {
-        const [row] = rowsOf<{ kept: number; counted: number }>(
-          await database.db.execute(sql`select block_count as kept, (select count(*)::int from blocks where canvas_id = ${canvasId}::uuid) as counted from canvases where id = ${canvasId}::uuid`),
-        );
-        return row;
-      };
       const single = await repos.blocks.create(canvas.id, owner.id, text('one'), {});
       const generationId = randomUUID();
       await insertMany(canvas.id, texts('generated', 30), { generationId });
