@@ -335,6 +335,18 @@ describe.each(backends)('repositories on $name', (backend) => {
       const runs = textsOf(listed).map((label) => label.replace(/ \d+$/, '')).filter((label, i, all) => i === 0 || all[i - 1] !== label);
       expect(runs).toHaveLength(8);
       expect(await stored(canvas.id)).toEqual({ kept: 160, counted: 160 });
+
+      // Under a cap, each append reads the count its predecessor left: exactly the cap lands.
+      const capped = await newCanvas();
+      const landed = await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          repos.db.transaction((tx) =>
+            repos.blocks.insertMany(tx, { canvasId: capped.canvas.id, createdBy: AI_AGENT_USER_ID, inputs: texts(`capped ${i}`, 20), placement: {}, generationSessionId: null, maxBlocks: 150, whenFull: 'truncate' }),
+          ),
+        ),
+      );
+      expect(landed.reduce((sum, batch) => sum + batch.length, 0)).toBe(150);
+      expect(await stored(capped.canvas.id)).toEqual({ kept: 150, counted: 150 });
     });
 
     test('the canvas row keeps its block count through inserts, deletes, an undo and a second canvas, and the cap reads it', async () => {
