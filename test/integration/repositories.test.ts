@@ -332,7 +332,7 @@ describe.each(backends)('repositories on $name', (backend) => {
       expect(new Set(listed.map((block) => block.rank)).size).toBe(160);
       expectStrictlyIncreasing(listed.map((block) => block.rank));
       // Each batch went in whole after the one before it committed: 20 of a kind in a row.
-      const runs = textsOf(listed).map((label) => label.replace(/ \d+$/, '')).filter((label, i, all) => i === 0 || all[i - 1] !== label);
+      const runs = textsOf(listed).map((label) => String(label).replace(/ \d+$/, '')).filter((label, i, all) => i === 0 || all[i - 1] !== label);
       expect(runs).toHaveLength(8);
       expect(await stored(canvas.id)).toEqual({ kept: 160, counted: 160 });
 
