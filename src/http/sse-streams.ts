@@ -218,13 +218,8 @@ export class SseStreams {
   }
 
   private flushReleases(): void {
-    const streams = this.releasing.splice(0);
-    if (streams.length === 1) {
-      this.deps.redis.zrem(streams[0].leaseKey, streams[0].leaseId).catch(() => undefined);
-      return;
-    }
     const pipeline = this.deps.redis.pipeline();
-    for (const { leaseKey, leaseId } of streams) pipeline.zrem(leaseKey, leaseId);
+    for (const { leaseKey, leaseId } of this.releasing.splice(0)) pipeline.zrem(leaseKey, leaseId);
     pipeline.exec().catch(() => undefined);
   }
 

@@ -3,7 +3,7 @@ import type { Block, BlockInput, BlockType } from '../schemas/blocks';
 import type { Db, DbOrTx, Tx } from './database';
 import { evenRanks, needsRebalance, rankBetween } from './lexorank';
 import { rowsOf } from './migrate';
-import { blocks, canvases, type BlockRow } from './schema';
+import { blocks, type BlockRow } from './schema';
 
 /** A block row as the API shows it. */
 export function toBlock(row: BlockRow): Block {
@@ -141,18 +141,17 @@ export class BlocksRepository {
       onRebalanced?: () => void;
     },
   ): Promise<Block[]> {
-    // Appending (no placement) needs the last rank; a limit needs the count: read with the lock.
+    const count = await lockCanvas(tx, args.canvasId);
     const appending = !args.placement.afterId && !args.placement.beforeId;
-    const filled = await this.lockFilled(tx, args.canvasId, appending);
     if (args.maxBlocks !== undefined) {
-      const room = Math.max(0, args.maxBlocks - filled.count);
+      const room = Math.max(0, args.maxBlocks - count);
       if (args.inputs.length > room) {
         if (args.whenFull !== 'truncate') throw new CanvasFullError(args.maxBlocks, room);
         args = { ...args, inputs: args.inputs.slice(0, room) };
       }
       if (args.inputs.length === 0) return [];
     }
-    let [prev, next] = appending ? [filled.lastRank, null] : await this.neighbours(tx, args.canvasId, args.placement, args.strict ?? true);
+    let [prev, next] = appending ? [await this.lastRank(tx, args.canvasId), null] : await this.neighbours(tx, args.canvasId, args.placement, args.strict ?? true);
     if (prev !== null && next !== null && prev >= next) throw new PlacementError('afterId must come before beforeId');
     let ranks = rankBetween(prev, next, args.inputs.length);
     if (ranks.some(needsRebalance)) {
@@ -237,21 +236,13 @@ export class BlocksRepository {
   }
 
   /**
-   * Locks the canvas's row (inserts into one canvas take turns) and reads how many blocks it holds,
-   * a count its row keeps (triggers on blocks, decision 0165: counting the blocks grew with the
-   * canvas); with `withLastRank`, the last block's rank too. The rank is read in a statement of its
-   * own, after the lock: a subquery of the locking statement would read the blocks as they were
-   * before it waited for the previous holder, whose blocks it would then not see (the count is
-   * the locked row's own, read as that holder left it).
+   * The canvas's last rank, read in a statement after `lockCanvas`: as a subquery of the locking
+   * statement it would read the blocks as they were before the lock waited for the previous
+   * holder, whose blocks it would then not see (0165).
    */
-  private async lockFilled(tx: Tx, canvasId: string, withLastRank: boolean): Promise<{ count: number; lastRank: string | null }> {
-    const [locked] = rowsOf<{ count: number }>(await tx.execute(sql`select block_count as count from canvases where id = ${canvasId} for update`));
-    let lastRank: string | null = null;
-    if (withLastRank) {
-      const [last] = rowsOf<{ rank: string }>(await tx.execute(sql`select rank from blocks where canvas_id = ${canvasId} order by rank desc limit 1`));
-      lastRank = last?.rank ?? null;
-    }
-    return { count: Number(locked?.count ?? 0), lastRank };
+  private async lastRank(tx: Tx, canvasId: string): Promise<string | null> {
+    const [last] = rowsOf<{ rank: string }>(await tx.execute(sql`select rank from blocks where canvas_id = ${canvasId} order by rank desc limit 1`));
+    return last?.rank ?? null;
   }
 
   /** The ranks around the insertion point. `excludeId` ignores the block being moved. */
@@ -278,7 +269,12 @@ export class BlocksRepository {
   }
 }
 
-/** Serialises block writes per canvas (rank computation reads then writes). */
-async function lockCanvas(tx: Tx, canvasId: string): Promise<void> {
-  await tx.select({ id: canvases.id }).from(canvases).where(eq(canvases.id, canvasId)).for('update');
+/**
+ * Serialises block writes per canvas (rank computation reads then writes); returns how many blocks
+ * the canvas holds, a count its row keeps (triggers on blocks, decision 0165), read from the row as
+ * the previous holder of the lock left it.
+ */
+async function lockCanvas(tx: Tx, canvasId: string): Promise<number> {
+  const [locked] = rowsOf<{ count: number }>(await tx.execute(sql`select block_count as count from canvases where id = ${canvasId} for update`));
+  return Number(locked?.count ?? 0);
 }
