@@ -24,6 +24,7 @@ import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import Redis from 'ioredis';
 import { startEmbeddedRedis } from '../../src/app/embedded-redis';
+import { PgliteStatements } from '../../src/models/pglite-statements';
 import { createTestDatabase } from '../../test/support/database';
 import { createCanvas, registerUser } from '../../test/support/http';
 import { ownCpuMs, startInProcessSwitchboard, uniquePrefix } from '../lib/harness';
@@ -89,9 +90,11 @@ function traceWaits() {
     return result;
   };
   const base = Object.getPrototypeOf(PGlite.prototype) as Record<string, (...args: unknown[]) => Promise<unknown>>;
-  for (const method of ['query', 'exec', 'transaction']) {
-    const original = base[method];
-    base[method] = function (this: unknown, ...args: unknown[]) {
+  const statements = PgliteStatements.prototype as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+  // PGlite's own methods, and the kept statements that run most queries past them (0164).
+  for (const [target, method] of [[base, 'query'], [base, 'exec'], [base, 'transaction'], [statements, 'query']] as const) {
+    const original = target[method];
+    target[method] = function (this: unknown, ...args: unknown[]) {
       const sql = typeof args[0] === 'string' ? ` ${args[0].replace(/\s+/g, ' ').slice(0, 48)}` : '';
       return track(`pg ${method}${sql}`, original.apply(this, args));
     };
