@@ -140,6 +140,9 @@ export class GenerationRunner {
     // For the dashboard: the persist step does not wait for it (a round trip on every generation's way to its blocks).
     void job.updateProgress({ stage: 'persisting', blocks: result.blocks.length }).catch(() => undefined);
     stage('persisting');
+    // Sent now, not on the next turn: embedded PGlite runs the persist's queries on this thread,
+    // so a scheduled flush would tell SSE clients "persisting" only once the rows were in.
+    void writer.flush().catch(() => undefined);
     const cost = costUsd(config.llm.pricing, result.usage.model, result.usage.inputTokens, result.usage.outputTokens);
     let reranked = false;
     const blocks = await repos.db.transaction(async (tx) => {
