@@ -1,10 +1,10 @@
 /**
- * Approval fan-out (SPEC §15, target p95 ≤ 250 ms): `node -r ./bench/register.cjs bench/approval-latency.ts [approvals]`
+ * Approval fan-out (target p95 ≤ 250 ms): `node -r ./bench/register.cjs bench/approval-latency.ts [approvals]`
  * (default 40).
  *
  * Starts its own redis-server (or uses REDIS_URL), the whole app on PGlite with the offline demo
  * model, and one user with every surface open: a Socket.IO device (whose tools run the turn), a
- * plain-WebSocket device (SPEC §12), a browser socket on `/canvas` that joined no canvas, and the
+ * plain-WebSocket device, a browser socket on `/canvas` that joined no canvas, and the
  * turn's `POST /chat/stream`. Each round asks "Delete task <id>", waits for `approval_requested` on
  * the stream, approves over HTTP, and times `approval_resolved` on each surface from the moment the
  * PUT was sent (and `approval_requested` from the stream's copy to each other surface).

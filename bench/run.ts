@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: Switchboard's benchmark (issue 5 item 9). Runs every scenario on embedded
+ * `npm run bench`: Switchboard's benchmark. Runs every scenario on embedded
  * defaults (its own redis-server, PGlite in memory; a PostgreSQL server for the multi-process
  * scenario), prints a table with PASS/MISS per target, and writes bench/results/latest.json plus a
  * dated copy. A benchmark, not a test: it never fails on a missed target, only on a broken run.
@@ -117,9 +117,9 @@ async function main() {
             sseOverhead: () => sseOverheadScenario(ctx, { generations: q ? 2 : 8, warmups: 1, calls: 60, gapMs: 10 }),
             throughput: () => throughputScenario(ctx, { workerCounts: [1, 2], generations: q ? 20 : 50, bursts: q ? 1 : 3, users: 10, blocks: 20 }),
             memory: () => memoryScenario(ctx, { steps: [250, 500, 750, 1000] }),
-            // Issue 16's measurement: 200 clients, 1/15 of them cut each second, ~2 s away, 60 s.
+            // Delivery under connection churn: 200 clients, 1/15 of them cut each second, ~2 s away, 60 s.
             churn: () => churnScenario(ctx, { clients: q ? 50 : 200, seconds: q ? 15 : 60, cutsPerClientPerSecond: 1 / 15, offlineMs: 2_000, blocksPerGeneration: 14 }),
-            // SPEC §11: a model streaming a block every 20 ms, stopped after the third block reached the client.
+            // Cancel latency: a model streaming a block every 20 ms, stopped after the third block reached the client.
             cancel: () => cancelScenario(ctx, { runs: q ? 5 : 40, warmups: q ? 1 : 3, calls: 200, delayMs: 20, cancelAfterBlocks: 3 }),
             // 10,000 open SSE streams on one API node, 1,000 of them following a generation that streams.
             manyStreams: () => manyStreamsScenario(ctx, { steps: q ? [2_500, 10_000] : [2_500, 5_000, 9_000, 10_000], hot: 1_000, calls: 60, gapMs: 10 }),
@@ -211,7 +211,7 @@ function targets(results: Record<string, unknown>): Target[] {
   list.push({ name: 'model first token → first SSE byte p95', metric: 'realisticStream.modelFirstTokenToFirstSseMs.p95', value: stream?.modelFirstTokenToFirstSseMs?.p95, limit: 25, direction: 'max', unit: 'ms' });
   const leanRows = (fanout?.byClients as Array<{ clients: number; client: string; shareOfRaw: number }> | undefined)?.filter((row) => row.client === 'lean');
   for (const row of leanRows ?? [{ clients: 0, shareOfRaw: undefined as unknown as number }]) {
-    // Issue 12: at least 0.8 of raw Socket.IO at 100 clients and 0.9 from 500 on.
+    // The fan-out target: at least 0.8 of raw Socket.IO at 100 clients and 0.9 from 500 on.
     const limit = row.clients >= 500 ? 0.9 : 0.8;
     list.push({ name: `fanout shareOfRaw (${row.clients || '?'} clients)`, metric: `fanout.byClients[client=lean,clients=${row.clients}].shareOfRaw`, value: row.shareOfRaw, limit, direction: 'min', unit: '×' });
   }

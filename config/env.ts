@@ -50,7 +50,7 @@ export const envSchema = z.object({
   /** Provider label recorded with token usage (openai, ollama, vllm, ...). */
   LLM_PROVIDER: z.string().default('openai'),
   /**
-   * Several OpenAI-compatible providers (SPEC §14), JSON: [{name, baseUrl, apiKeyEnv, models, kind?}].
+   * Several OpenAI-compatible providers, JSON: [{name, baseUrl, apiKeyEnv, models, kind?}].
    * The first provider's first model is the default. Unset = the short form above (one provider).
    */
   LLM_PROVIDERS: json.optional(),
@@ -73,7 +73,7 @@ export const envSchema = z.object({
   /** `/auth/register` calls per client IP per hour. */
   REGISTRATIONS_PER_IP_PER_HOUR: int(1).default(50),
   /**
-   * Public embed chats (SPEC §13): requests per minute per embed token, and again per client IP on
+   * Public embed chats: requests per minute per embed token, and again per client IP on
    * each token; the next is 429 with Retry-After.
    */
   EMBED_RATE_LIMIT_PER_MINUTE: int(1).default(20),
@@ -116,7 +116,7 @@ export const envSchema = z.object({
   ADMIN_PASSWORD: z.string().optional(),
   /**
    * User ids (comma list) that hold admin rights besides those granted with `switchboard admin
-   * grant`. Ids, never emails: an email is something a stranger can register (SPEC §9, 0090).
+   * grant`. Ids, never emails: an email is something a stranger can register (0090).
    */
   ADMIN_USER_IDS: list.pipe(z.array(z.uuid('each entry must be a user id (uuid)'))).default([]),
   /** Bearer token `/metrics` requires (on PORT and METRICS_PORT); unset = open, as before. */
@@ -131,7 +131,7 @@ export const envSchema = z.object({
   /** Most blocks one canvas holds: creating past it is 409 canvas_full, a generation keeps what fits (0069). */
   MAX_BLOCKS_PER_CANVAS: int(1).default(10_000),
   /**
-   * Open sockets one user may hold over every API node, `/canvas` and `/device` together (SPEC §9);
+   * Open sockets one user may hold over every API node, `/canvas` and `/device` together;
    * the next connection fails with connect_error `too_many_sockets`.
    */
   MAX_SOCKETS_PER_USER: int(1).default(20),
@@ -166,7 +166,7 @@ export const envSchema = z.object({
   TIER_LIMITS: json.optional(),
   /** Device tool call timeout and approval timeout. */
   DEVICE_RPC_TIMEOUT_MS: int(1).default(30_000),
-  /** Plain-WebSocket devices (SPEC §12): `ping` every this often, closed when no `pong` comes within the timeout. */
+  /** Plain-WebSocket devices: `ping` every this often, closed when no `pong` comes within the timeout. */
   DEVICE_WS_PING_INTERVAL_MS: int(50).default(30_000),
   DEVICE_WS_PONG_TIMEOUT_MS: int(50).default(10_000),
   HITL_TIMEOUT_MS: int(1).default(300_000),

@@ -143,18 +143,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     warnings: cleaned.ADMIN_EMAILS ? ['ADMIN_EMAILS is ignored: admin rights come from `switchboard admin grant <email>` or ADMIN_USER_IDS (user ids)'] : [],
     /** `explicit`: WORKER_QUEUES was set, so every listed queue must have a processor. */
     queues: { names: workerQueues as QueueName[], explicit: e.WORKER_QUEUES !== undefined, lockMs: e.WORKER_LOCK_MS },
-    /** Crash safety (SPEC §9): ends or resumes work left `running`/`pending` by a dead process (src/app/reaper.ts). */
+    /** Crash safety: ends or resumes work left `running`/`pending` by a dead process (src/app/reaper.ts). */
     reaper: { intervalMs: e.REAPER_INTERVAL_MS, graceMs: e.REAPER_GRACE_MS },
     broadcast: { chunkSize: e.BROADCAST_CHUNK_SIZE, chunkDelayMs: e.BROADCAST_CHUNK_DELAY_MS, concurrency: e.BROADCAST_CONCURRENCY },
     /** The per-canvas event sequence and replay log (src/realtime/canvas-log.ts). */
     /**
-     * Sockets per user across nodes and namespaces (SPEC §9: default 20), counted in Redis with a
+     * Sockets per user across nodes and namespaces (default 20), counted in Redis with a
      * lease per socket that its node renews, so a kill -9'd node's sockets stop counting after
      * `leaseSeconds` (src/realtime/socket-quota.ts).
      */
     sockets: { maxPerUser: e.MAX_SOCKETS_PER_USER, leaseSeconds: e.SOCKET_LEASE_SECONDS },
     canvas: { maxBlocks: e.MAX_BLOCKS_PER_CANVAS },
-    /** Public chat widgets of chatflows (SPEC §13): per-token and per-IP requests a minute. */
+    /** Public chat widgets of chatflows: per-token and per-IP requests a minute. */
     embeds: { ratePerMinute: e.EMBED_RATE_LIMIT_PER_MINUTE },
     canvasLog: { ttlSeconds: e.CANVAS_LOG_TTL_SECONDS, maxEvents: e.CANVAS_LOG_MAX_EVENTS, maxCatchUp: e.CANVAS_SYNC_MAX_EVENTS },
     /** Open SSE streams per user, across nodes (src/http/sse-streams.ts, decision 0070). */
@@ -180,7 +180,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 
 export type Config = ReturnType<typeof loadConfig>;
 
-/** An OpenAI-compatible endpoint as configured (SPEC §14). */
+/** An OpenAI-compatible endpoint as configured. */
 export interface ConfiguredProvider {
   name: string;
   baseURL: string;

@@ -28,8 +28,8 @@ export const DEFAULT_TIER_LIMITS: Record<Tier, TierLimits> = {
 };
 
 /**
- * Per-minute limits on paid work (issue 11, 0067), per user, by tier. Kept beside the generation
- * table of SPEC §4 rather than in it; `TIER_LIMITS` overrides both (`{"free":{"chatPerMinute":10}}`).
+ * Per-minute limits on paid work (0067), per user, by tier. Kept beside the generation
+ * table above rather than in it; `TIER_LIMITS` overrides both (`{"free":{"chatPerMinute":10}}`).
  */
 export interface UsageLimits {
   /** Assistant turns started: `POST /chat`, `/chat/stream` and the socket `chat_request` together (each a model call). */

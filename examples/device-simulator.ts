@@ -7,7 +7,7 @@
  *   npx tsx examples/device-simulator.ts [--transport=ws] <baseUrl> <accessToken> [deviceId]
  *   npx tsx examples/device-simulator.ts http://127.0.0.1:3000 eyJhbGciOi... laptop-1
  *
- * `--transport=ws` speaks the desktop app's own protocol (seed 001, SPEC §12): plain JSON frames
+ * `--transport=ws` speaks the desktop app's own protocol: plain JSON frames
  * over a WebSocket at `/api/v1/ws/device?token=` instead of Socket.IO `/device`, through the SDK's
  * `connectDevice({transport: 'ws'})`.
  *

@@ -1,7 +1,6 @@
-// The Assistant page (`#/assistant`): chat with the assistant, with or without a device (SPEC §6,
-// §16). A turn is `POST /chat/stream` read as SSE: `text_chunk` streams the answer in;
+// The Assistant page (`#/assistant`): chat with the assistant, with or without a device. A turn is `POST /chat/stream` read as SSE: `text_chunk` streams the answer in;
 // `approval_requested` / `approval_resolved` show a dangerous tool call inline with Approve and
-// Reject (PUT /hitl/requests/:id/approve|reject, SPEC §15); `final`, `error` or `cancelled` end
+// Reject (PUT /hitl/requests/:id/approve|reject); `final`, `error` or `cancelled` end
 // it. Stop is `POST /chat/sessions/:id/cancel`. Conversations are listed from `GET /chat/sessions`
 // and reopened from their history.
 import { el } from './blocks.js';

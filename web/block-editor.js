@@ -1,5 +1,5 @@
 // Writing on the board by hand: add, edit, delete and drag-reorder blocks. Every change is one
-// REST call; the server computes ranks (LexoRank, SPEC §4) from the neighbours named in
+// REST call; the server computes ranks (LexoRank) from the neighbours named in
 // `afterId`/`beforeId`, and sends the change to the room, so collaborators see it live through
 // the same room events as everything else (canvas-view.js applies them).
 //

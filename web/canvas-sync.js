@@ -1,4 +1,4 @@
-// Exactly-once, in-order room events for the open canvas (issue 16; docs/protocol.md, "Catch-up"):
+// Exactly-once, in-order room events for the open canvas (docs/protocol.md, "Catch-up"):
 // the SDK's CanvasSequencer (@switchboard/client, served built at /console/sdk/, decision 0130),
 // following one canvas at a time. Events are applied by `seq`; a repeat is skipped; a jump holds
 // what arrived and asks `canvas:sync` at once; after every reconnect the view calls `catchUp`;

@@ -1,5 +1,5 @@
 // GET an SSE stream with the Bearer token and resume headers (EventSource cannot send
-// Authorization). Used to resume a dropped generation stream with `Last-Event-ID` (SPEC §4: the
+// Authorization). Used to resume a dropped generation stream with `Last-Event-ID` (the
 // events route replays what came after it, then follows live).
 import { readSse } from './sse.js';
 

@@ -1,4 +1,4 @@
-// The Flows page (`#/flows`, `#/flows/<id>`): saved chatflows and agentflows (SPEC §13). Create
+// The Flows page (`#/flows`, `#/flows/<id>`): saved chatflows and agentflows. Create
 // and edit a flow in a JSON editor (a 400's problems listed under it with their path; a click
 // selects the text at that path), chat with a chatflow (streamed), run an agentflow and watch its
 // nodes light up as the execution's events arrive, and browse past executions.

@@ -40,7 +40,7 @@ export class GeneratePanel {
     $('stop-button').addEventListener('click', () => void this.stop());
   }
 
-  /** The Stop button shows while a generation runs (SPEC §11). */
+  /** The Stop button shows while a generation runs. */
   showStop(running) {
     const button = $('stop-button');
     button.hidden = !running;
@@ -75,7 +75,7 @@ export class GeneratePanel {
     state.textContent = 'Starting…';
     this.controller = new AbortController();
     const signal = this.controller.signal;
-    // Each message once, in order: `id` is the generation's event sequence (SPEC §4).
+    // Each message once, in order: `id` is the generation's event sequence.
     let finished = false;
     let lastId = 0;
     const onMessage = (message) => {

@@ -1,5 +1,5 @@
 // "Ada is generating…": what a collaborator's generation is doing, from the room's events
-// (SPEC §5): `generation_status {generationId, stage}` for its stages, then one
+//: `generation_status {generationId, stage}` for its stages, then one
 // `blocks_bulk_added_chunk {chunkIndex, chunkCount}` per chunk, drawn as a progress bar. Who
 // started it comes from `GET …/ai/generations/:id` (its `userId`) and the member list. The
 // requester's own tab shows its progress in the Generate panel instead.

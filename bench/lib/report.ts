@@ -1,4 +1,4 @@
-/** Targets of issue 5 item 9 and the printed table. */
+/** The benchmark's targets and the printed table. */
 
 export interface Target {
   name: string;

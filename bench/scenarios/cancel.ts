@@ -21,7 +21,7 @@ export interface CancelOptions {
 }
 
 /**
- * SPEC §11's figure: cancel → terminal `cancelled` at the client, while the model streams. Three
+ * Cancel latency (target p95 ≤ 500 ms): cancel → terminal `cancelled` at the client, while the model streams. Three
  * processes as deployed: the client streams from API node A, a worker process streams the model,
  * and the cancel is POSTed to API node B, so the signal crosses Redis (pub/sub) to the worker,
  * which aborts the model request and writes the terminal event that node A relays.

@@ -20,7 +20,7 @@ export interface ChurnOptions {
 
 interface Client {
   connection: CanvasConnection;
-  /** Seqs handed to the application by the SDK (issue 16's guarantee). */
+  /** Seqs handed to the application by the SDK (each exactly once, in order). */
   handed: number[];
   /** Seqs Socket.IO delivered, live or replayed by its recovery, before any catch-up of ours. */
   delivered: Set<number>;
@@ -31,7 +31,7 @@ interface Client {
 }
 
 /**
- * Issue 16's churn, measured: `clients` SDK clients on one canvas, a random 1/15 of them losing
+ * Connection churn, measured: `clients` SDK clients on one canvas, a random 1/15 of them losing
  * their transport each second for `seconds` (away `offlineMs`, then reconnecting: Socket.IO's
  * recovery applies), while generations of 14 blocks and hand edits flow. Reports delivery by
  * Socket.IO alone (live + recovery) against delivery to the application by the SDK (seq +

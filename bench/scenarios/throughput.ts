@@ -72,7 +72,7 @@ export async function throughputScenario(ctx: BenchContext, options: ThroughputO
         postgresCores: share(servers().postgres - cpu0.servers.postgres),
         redisCores: share(servers().redis - cpu0.servers.redis),
       };
-      // CPU milliseconds per generation (issue 12, item 3): every worker process together, and the API.
+      // CPU milliseconds per generation (target: 10 ms per 20-block generation): every worker process together, and the API.
       const workerCpuMs = processes.slice(1).reduce((sum, p, i) => sum + cpuMsOf(p.child.pid!) - cpu0.procs[i + 1], 0);
       const perGeneration = { worker: round(workerCpuMs / count, 1), api: round((cpuMsOf(processes[0].child.pid!) - cpu0.procs[0]) / count, 1) };
       return { seconds, cpu, perGeneration, latencies: streams.map((stream) => msBetween(stream.startedAt, stream.events.at(-1)!.at)) };

@@ -1,5 +1,5 @@
 /**
- * Queue overhead alone (issue 12): small generations one after another, every role in this
+ * Queue overhead alone: small generations one after another, every role in this
  * process (as `realisticStream` measures it), against a model that stamps when the request arrived
  * and writes one tool call at once. Per generation: POST → SSE headers, POST → the model has the
  * request, the model's first call → `status {stage: tool}` at the SSE client, POST → `complete`,

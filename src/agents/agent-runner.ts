@@ -52,7 +52,7 @@ class DeviceGoneError extends Error {
 type FetchedDocument = Pick<ConnectorItem, 'id' | 'kind' | 'subject' | 'sender' | 'date' | 'text'>;
 
 /**
- * Runs background agents (SPEC §7, seed 001 Step 3.4).
+ * Runs background agents.
  *
  * Cloud: {@link fetch} (on `connectors`) reads the provider since the agent's last run, one item at
  * a time, keeps the items on the run row, then queues {@link run}. Local: {@link run} sends

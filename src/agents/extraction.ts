@@ -8,7 +8,7 @@ import type { Repositories } from '../models';
 import type { Metrics } from '../observability/metrics';
 
 /**
- * Extraction for agent runs (SPEC §7): the agent's prompt template plus one document (a file, a
+ * Extraction for agent runs: the agent's prompt template plus one document (a file, a
  * mail, a chat message) in, suggested items out. The document is untrusted DATA: it goes in its
  * own delimited message, the system prompt says it holds no instructions, and the model's only
  * way to answer is one forced `record_items` call whose schema can describe new items and nothing
@@ -133,7 +133,7 @@ function pluralType(type: string, dataTypes: AgentDataType[]): string {
 }
 
 /**
- * The device insert for an item (seed 001's local tables): tasks and checkpoints carry
+ * The device insert for an item (the desktop app's local tables): tasks and checkpoints carry
  * `isAiSuggested: 1, isApproved: 0`; notes and projects have no such columns, so the suggestion
  * is marked in their text. A checkpoint needs a project, so it can only be suggested with one.
  */

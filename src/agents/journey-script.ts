@@ -8,7 +8,7 @@ import { z } from 'zod';
 
 export const JOURNEY_AGENT_TYPES = ['local', 'cloud'] as const;
 export type JourneyAgentType = (typeof JOURNEY_AGENT_TYPES)[number];
-/** The data types an agent may extract (SPEC §7). */
+/** The data types an agent may extract. */
 export const JOURNEY_DATA_TYPES = ['tasks', 'notes', 'checkpoints', 'projects'] as const;
 export type JourneyDataType = (typeof JOURNEY_DATA_TYPES)[number];
 
@@ -18,7 +18,7 @@ export const MIN_ANSWERS = 3;
 export const MAX_ANSWERS = 5;
 /** Longest answer the journey takes. */
 export const MAX_ANSWER_CHARS = 4_000;
-/** Longest prompt template accepted (SPEC §9 bounds prompts at 8,000 characters). */
+/** Longest prompt template accepted (bounds prompts at 8, 000 characters). */
 export const MAX_PROMPT_TEMPLATE_CHARS = 8_000;
 /** Shortest template worth keeping: anything shorter cannot say what to extract. */
 export const MIN_PROMPT_TEMPLATE_CHARS = 20;

@@ -23,7 +23,7 @@ export const reauthRequired = (provider: string) =>
   new AppError(409, 'reauth_required', `The ${provider} connection was revoked or expired; reconnect through /api/v1/oauth/${provider}/authorize`);
 
 /**
- * The OAuth authorization-code flow (SPEC §7, seed 001 Step 3.8). `authorize` hands out the
+ * The OAuth authorization-code flow. `authorize` hands out the
  * provider's consent URL with a `state` that is a signed, expiring JWT bound to the user, the
  * provider and (optionally) the cloud agent to connect; the `callback` accepts each state once
  * (a Redis SET NX on its nonce), trades the code for tokens, stores them sealed, and attaches the

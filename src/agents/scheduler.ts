@@ -7,7 +7,7 @@ import type { Enqueue } from '../queues/registry';
 import { cronSlots } from '../schemas/agents';
 
 /**
- * The scheduler role (SPEC §7): a node-cron tick (every minute by default) reads the enabled
+ * The scheduler role: a node-cron tick (every minute by default) reads the enabled
  * agents whose `next_run_at` has passed and enqueues one run per agent for its latest due slot.
  *
  * Exactly once per slot, however many schedulers tick: the job id is derived from (agent, slot),

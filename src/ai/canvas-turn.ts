@@ -85,7 +85,7 @@ export async function runCanvasTurn(
         },
       });
     } catch (error) {
-      // A cancel: the usage of every turn so far, the cut-short one included (SPEC §11).
+      // A cancel: the usage of every turn so far, the cut-short one included.
       if (!(error instanceof ModelCallCancelled)) throw error;
       const cut = error.usage;
       throw new ModelCallCancelled({ ...cut, inputTokens: usage.inputTokens + cut.inputTokens, outputTokens: usage.outputTokens + cut.outputTokens, costUsd: cut.costUsd }, error.reason);

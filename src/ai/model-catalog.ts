@@ -1,7 +1,7 @@
 import type { Config } from '../../config';
 import type { LlmEndpoint } from './llm';
 
-/** A model a request may choose (SPEC §14): `{provider, model}`. */
+/** A model a request may choose: `{provider, model}`. */
 export interface ModelChoice {
   provider: string;
   model: string;

@@ -5,7 +5,7 @@ import { costUsd, type ModelPrice } from '../../config/pricing';
 import type { LlmEndpoint } from './llm';
 import { EventLoopYielder, streamCompletion, type ToolDefinition } from './model-stream';
 
-/** An OpenAI-compatible endpoint and the models a deployment may use on it (SPEC §14). */
+/** An OpenAI-compatible endpoint and the models a deployment may use on it. */
 export interface ModelProvider {
   name: string;
   baseURL: string;
@@ -91,7 +91,7 @@ export class ModelUnavailableError extends Error {
 }
 
 /**
- * The call was stopped through its `AbortSignal` (a cancel, SPEC §11); its HTTP request to the
+ * The call was stopped through its `AbortSignal` (a cancel); its HTTP request to the
  * provider is closed. `usage` is what it cost up to then: the provider's figures when it sent them,
  * else an estimate from the prompt and the streamed text (`estimated: true`).
  */
@@ -154,7 +154,7 @@ export class ModelGateway {
         return turn;
       } catch (error) {
         if (error instanceof ModelCallCancelled) {
-          // What an aborted call spent is still the user's usage (SPEC §11).
+          // What an aborted call spent is still the user's usage.
           await this.account(request, error.usage).catch(() => undefined);
           throw error;
         }

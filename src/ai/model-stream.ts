@@ -47,7 +47,7 @@ function completionsClient(endpoint: CompletionTarget): ChatOpenAICompletions {
  * one token at a time), and even `_streamResponseChunks` builds a LangChain message per chunk
  * (decision 0055). Why not the SDK's own stream iterator either: its line decoder copies its
  * buffer on every read, which costs ~2.5 × a plain SSE split of the same bytes and grows faster
- * than the stream when the model is ahead of the reader (issue 12, decision 0151).
+ * than the stream when the model is ahead of the reader (decision 0151).
  */
 export async function streamCompletion(
   endpoint: CompletionTarget,

@@ -40,7 +40,7 @@ export interface ReaperDeps {
   approvals: ApprovalService;
   /** A generation whose cancel was requested ends as `cancelled`, the way its worker would have. */
   cancels: GenerationCancels;
-  /** A chat turn whose cancel was requested ends as `cancelled` (SPEC §11), not `interrupted`. */
+  /** A chat turn whose cancel was requested ends as `cancelled`, not `interrupted`. */
   chatCancels?: ChatCancels;
   devices: DevicePort;
   logger: Logger;
@@ -59,7 +59,7 @@ export interface ReapReport {
 }
 
 /**
- * Crash safety (SPEC §9): after kill -9 of any process, nothing stays `running` or `pending`
+ * Crash safety: after kill -9 of any process, nothing stays `running` or `pending`
  * forever. Worker processes sweep at start and every REAPER_INTERVAL_MS for work whose job is gone
  * (Redis lost it, or it failed without its processor's bookkeeping, e.g. past the stall limit):
  * - generations queued/running with no live job → `failed` (`interrupted`), slot released, SSE `error`;

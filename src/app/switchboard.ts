@@ -92,7 +92,7 @@ export async function startSwitchboard(
         ? Promise.resolve(undefined)
         : startEmbeddedRedis(config.data.dir, {
             onRestart: ({ code, attempt }) => logger.error({ code, attempt }, 'embedded redis-server died; restarted it on the same port and data'),
-            // Past repeated restarts: exit non-zero, so a supervisor restarts the whole process (SPEC §9).
+            // Past repeated restarts: exit non-zero, so a supervisor restarts the whole process.
             onFatal: (error) => {
               logger.fatal({ err: error }, 'embedded redis-server cannot be kept running; exiting');
               process.exit(1);
@@ -120,7 +120,7 @@ export async function startSwitchboard(
     closers.unshift(['stream follower', () => follower.close()]);
     const events = new GenerationEventLog(redis, config.redis.keyPrefix, config.generation.eventsTtlSeconds, follower);
     const limiter = new GenerationLimiter(redis, config.redis.keyPrefix);
-    // Agentflow executions: the same sequenced, resumable log as generations (SPEC §13).
+    // Agentflow executions: the same sequenced, resumable log as generations.
     const flowEvents = new FlowEventLog(redis, config.redis.keyPrefix, config.generation.eventsTtlSeconds, follower);
     const chatEvents = new ChatEventLog(redis, config.redis.keyPrefix, undefined, follower);
     // OAuth tokens are sealed with OAUTH_ENCRYPTION_KEY (generated under DATA_DIR when unset outside production).
@@ -134,7 +134,7 @@ export async function startSwitchboard(
     const httpServer = roles.has('api') ? http.createServer((req, res) => handleRequest(req, res)) : undefined;
     const io = createSocketServer({ redis: blockingRedis, keyPrefix: config.redis.keyPrefix, httpServer });
     closers.unshift(['sockets', () => closeSocketServer(io)]);
-    // Every canvas room event gets a seq and a place in the canvas's replay log (issue 16).
+    // Every canvas room event gets a seq and a place in the canvas's replay log.
     const canvasLog = new CanvasLog(redis, config.redis.keyPrefix, config.canvasLog);
     const canvasEvents = new CanvasEmitter(io, canvasLog, logger);
     // Any process can call a device: the channel reaches it on whichever node holds its connection.
@@ -144,7 +144,7 @@ export async function startSwitchboard(
     const deviceRegistry = new DeviceRegistry(redis, config.redis.keyPrefix, { logger });
     // One approval service per process: the worker parks turns on it, the API decides through it.
     const approvals = new ApprovalService({ config, repos, queues, logger, metrics, devices, chatEvents, browsers: canvasEvents });
-    // Cancel requests (SPEC §11): any API node asks, the worker streaming the model hears it.
+    // Cancel requests: any API node asks, the worker streaming the model hears it.
     const signals = new CancelSignals(redis, config.redis.keyPrefix, logger);
     closers.unshift(['cancel signals', () => signals.close()]);
     const cancels = new GenerationCancels({ config, repos, events, limiter, canvasEvents, signals, queues, logger, metrics });
@@ -233,12 +233,12 @@ export async function startSwitchboard(
       metrics.trackOpenStreams(() => streams.size);
       metrics.trackQueues([...QUEUE_NAMES], (name) => queues.get(name).getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed'));
       handleRequest = createHttpApp(ctx);
-      // Cursors between nodes over pub/sub, never the adapter's (recovery) stream: issue 11.
+      // Cursors between nodes over pub/sub, never the adapter's (recovery) stream: a cursor flood must not evict room events a reconnecting client needs.
       const cursorSubscriber = createRedis(redisUrl, 'blocking');
       const cursors = await CursorRelay.start({ publisher: redis, subscriber: cursorSubscriber, keyPrefix: config.redis.keyPrefix, nsp: io.of(CANVAS_NAMESPACE) as never, logger });
       closers.unshift(['cursor relay', () => cursors.close()]);
       registerCanvasNamespace(io, { tokens, canvases: repos.canvases, canvasLog, logger, metrics, cursors });
-      // One set of handlers for both device transports: Socket.IO /device and the plain WebSocket (SPEC §12).
+      // One set of handlers for both device transports: Socket.IO /device and the plain WebSocket.
       const deviceHandlers: DeviceFrameHandlers = {
         onChatRequest: deviceChatHandler(chat, new UsageLimiter(redis, config.redis.keyPrefix, config.usageLimits)),
         onToolApproval: toolApprovalHandler(approvals),

@@ -43,13 +43,13 @@ export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'models' | 'm
   /** The process's one approval service (shared with the API role when both run here). */
   approvals: ApprovalService;
   chatEvents: ChatEventLog;
-  /** Ends chat turns stopped by a cancel (SPEC §11). */
+  /** Ends chat turns stopped by a cancel. */
   chatCancels: ChatCancels;
   /** Agent runs: who is online, the frames of local runs, and sealed OAuth tokens. */
   deviceRegistry: DeviceRegistry;
   agentRunChannel: AgentRunChannel;
   vault: CredentialVault;
-  /** The event logs of agentflow executions (SPEC §13). */
+  /** The event logs of agentflow executions. */
   flowEvents: FlowEventLog;
   /** Overrides the configured model endpoint (tests point it at a scripted server). */
   endpoint?: LlmEndpoint;
@@ -88,7 +88,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
     summary = `DEMO model at ${endpoint.baseURL} (offline and deterministic: NOT a real language model; set OPENAI_BASE_URL / OPENAI_API_KEY for one)`;
   }
 
-  // One subscriber connection per worker process hears every cancel request (SPEC §11).
+  // One subscriber connection per worker process hears every cancel request.
   await deps.signals.listen();
   const { repos, logger, metrics, events, canvasEvents: emit, queues, devices, chatEvents, signals } = deps;
   const { enqueue } = queues;

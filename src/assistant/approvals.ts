@@ -15,7 +15,7 @@ import type { StoredContinuation } from './continuation';
 import type { ToolPolicy } from './tool-policy';
 
 /**
- * The approvals policy (SPEC §6, 0021): every `delete_*` tool and the tools HITL_DANGEROUS_TOOLS
+ * The approvals policy (0021): every `delete_*` tool and the tools HITL_DANGEROUS_TOOLS
  * lists wait for the user's decision. `check` allows: with approvals wired, the runner parks the
  * turn instead of asking `check` (it is what runs when no approval service is given).
  */
@@ -53,7 +53,7 @@ export interface ApprovalServiceDeps {
  * UPDATE (the first wins, later ones get 409), audited in the same transaction, counted, and
  * followed by a resume job on the `assistant` queue.
  *
- * Every surface of the owner hears both ends at once (SPEC §15): their devices, the turn's HTTP
+ * Every surface of the owner hears both ends at once: their devices, the turn's HTTP
  * stream, and their browser sockets get `approval_requested` and then `approval_resolved`.
  */
 export class ApprovalService {
@@ -89,7 +89,7 @@ export class ApprovalService {
   /** The requester's decision: 404 for anyone else, 409 once decided; then the turn resumes. */
   async decide(userId: string, id: string, approved: boolean, via: 'http' | 'device'): Promise<HitlRequestRow> {
     const current = await this.get(userId, id);
-    // Past expiresAt no decision counts, whatever the timeout job did (SPEC §9): the request times
+    // Past expiresAt no decision counts, whatever the timeout job did: the request times
     // out now if nothing settled it yet, and the turn resumes telling the model it did not run.
     if (current.expiresAt.getTime() <= Date.now()) return this.refuseExpired(current);
     const decided = await this.settle(current.id, approved ? 'approved' : 'rejected', userId, { via });
@@ -103,7 +103,7 @@ export class ApprovalService {
   }
 
   /**
-   * Its turn was cancelled (SPEC §11): every request of that turn still pending becomes `rejected`
+   * Its turn was cancelled: every request of that turn still pending becomes `rejected`
    * with `decisionReason: "cancelled"`, and no resume follows (the cancel ends the turn).
    */
   async cancelPending(messageId: string, userId: string): Promise<HitlRequestRow[]> {

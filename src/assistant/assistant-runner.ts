@@ -46,7 +46,7 @@ export interface AssistantRunnerDeps {
   embed?: (job: EmbeddingJob, timeoutMs: number) => Promise<EmbeddingResult>;
   /** With it, a dangerous call parks the turn until the user decides (0021) instead of asking `policy.check`. */
   approvals?: ApprovalService;
-  /** Cancel requests (SPEC §11): heard through `signals`, ended through `chatCancels`. */
+  /** Cancel requests: heard through `signals`, ended through `chatCancels`. */
   signals?: CancelSignals;
   chatCancels?: ChatCancels;
 }
@@ -93,11 +93,11 @@ export class AssistantRunner {
       if (answered.status !== 'cancelled') await this.publish(data, { type: 'final', sessionId: data.sessionId, response: answered.content, usage: usageOf(answered) });
       return { toolCalls: 0, toolIterations: 0 };
     }
-    // Cancelled while queued: it never starts (SPEC §11).
+    // Cancelled while queued: it never starts.
     if (message.cancelRequestedAt) return this.cancelled(data, log, '', null);
 
     const history = await chat.context(data.sessionId, message.seq, HISTORY_LIMIT);
-    // Without a device (SPEC §16) the assistant has no tools and says it cannot reach local data.
+    // Without a device the assistant has no tools and says it cannot reach local data.
     const toolsets = data.tools === 'none' || !data.deviceId ? [] : classifyIntent(message.content).toolsets;
     log.info({ toolsets, mode: data.tools, historyLength: history.length }, 'assistant turn started');
     return this.runTurn(data, log, toolsets, newUsage(this.deps.models), signal, {
@@ -167,7 +167,7 @@ export class AssistantRunner {
     const tier = (await this.deps.repos.users.findById(data.userId))?.tier ?? 'free';
     const pending: Array<Promise<void>> = [];
     const approvals = this.deps.approvals;
-    // What the user has seen so far: the answer a cancel keeps (SPEC §11).
+    // What the user has seen so far: the answer a cancel keeps.
     let streamed = 'resume' in start ? start.resume.state.response : '';
 
     try {

@@ -34,7 +34,7 @@ export interface ChatCancelsDeps {
 type TurnState = { kind: 'queued' | 'running' | 'ended' } | { kind: 'parked'; approval: HitlRequestRow };
 
 /**
- * Cancelling a chat turn (SPEC §11, decision 0081), for the HTTP route, the `/device` socket and
+ * Cancelling a chat turn (decision 0081), for the HTTP route, the `/device` socket and
  * the plain-WebSocket `chat_cancel` frame alike, and ending one for the worker. The request is
  * recorded on the turn's user message under its row lock (the worker stores the answer under the
  * same lock), then signalled through Redis; the worker streaming the turn aborts the model and any

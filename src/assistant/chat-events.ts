@@ -15,13 +15,13 @@ export interface TurnUsage {
 /** What a turn tells its HTTP listener; devices get `text_chunk` and `final` over Socket.IO too. */
 export type ChatEvent =
   | { type: 'text_chunk'; sessionId: string; text: string }
-  /** The turn waits for the user's decision on a dangerous tool call (SPEC §15). */
+  /** The turn waits for the user's decision on a dangerous tool call. */
   | ({ type: 'approval_requested' } & ApprovalRequested)
   /** The decision (or timeout); the turn goes on and ends with `final`. */
   | ({ type: 'approval_resolved'; sessionId: string } & ApprovalResolved)
   | { type: 'final'; sessionId: string; response: string; usage: TurnUsage }
   | { type: 'error'; sessionId: string; code: string; message: string }
-  /** Stopped by a cancel (SPEC §11): the answer as far as it got, kept in history marked cancelled. */
+  /** Stopped by a cancel: the answer as far as it got, kept in history marked cancelled. */
   | { type: 'cancelled'; sessionId: string; response: string; usage: TurnUsage };
 
 /** The events that end a turn's stream. */

@@ -10,16 +10,16 @@ import type { Repositories } from '../models';
 import type { Enqueue } from '../queues/registry';
 import type { ChatRequestAck } from '../realtime/events';
 
-/** Longest message the assistant takes (SPEC §9: prompts are bounded at 8,000 characters). */
+/** Longest message the assistant takes (prompts are bounded at 8, 000 characters). */
 export const MAX_CHAT_MESSAGE_CHARS = 8_000;
 
 const message = z.string().trim().min(1).max(MAX_CHAT_MESSAGE_CHARS);
 
-/** A model chosen by the request (SPEC §14); it must be one the deployment serves. */
+/** A model chosen by the request; it must be one the deployment serves. */
 export const modelChoiceSchema = z.strictObject({ provider: z.string().min(1).max(100), model: z.string().min(1).max(200) });
 
 /**
- * `POST /chat` and `POST /chat/stream`. `tools` (SPEC §16): `device` runs the assistant's tools on
+ * `POST /chat` and `POST /chat/stream`. `tools`: `device` runs the assistant's tools on
  * a device (409 when none is online), `none` answers as a plain assistant; default: `device` when
  * one of the user's devices is online, else `none`.
  */
@@ -46,7 +46,7 @@ export interface StartTurn {
   deviceId?: string;
   /** The request came from this device's socket, so it is online: skip the registry check. */
   fromDevice?: boolean;
-  /** `device` | `none`; unset = `device` when a device is online, else `none` (SPEC §16). */
+  /** `device` | `none`; unset = `device` when a device is online, else `none`. */
   tools?: 'device' | 'none';
   /** The model chosen by the request; validated against the catalog (400 `unknown_model`). */
   model?: { provider: string; model: string };
@@ -82,7 +82,7 @@ export class ChatService {
     return { sessionId, messageId: stored.id, deviceId };
   }
 
-  /** The device the turn's tools run on, or null for a plain assistant turn (SPEC §16). */
+  /** The device the turn's tools run on, or null for a plain assistant turn. */
   private async deviceFor(input: StartTurn, sessionDevice?: string): Promise<string | null> {
     if (input.tools === 'none') return null;
     if (input.fromDevice && input.deviceId) return input.deviceId;
@@ -125,7 +125,7 @@ export function deviceChatHandler(service: ChatService, usage?: UsageLimiter) {
     const parsed = chatRequestSchema.safeParse(payload);
     if (!parsed.success) return { error: { code: 'validation_failed', message: describeIssues(parsed.error) } };
     try {
-      // Counts with POST /chat in the user's chat window (issue 11): a refusal is a `rate_limited` ack.
+      // Counts with POST /chat in the user's chat window: a refusal is a `rate_limited` ack.
       await usage?.take('chatPerMinute', user);
       const { sessionId, messageId } = await service.start({ userId: user.id, deviceId, fromDevice: true, message: parsed.data.message, sessionId: parsed.data.sessionId });
       return { sessionId, messageId };

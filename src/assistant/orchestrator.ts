@@ -36,7 +36,7 @@ export function toolsFor(toolsets: ToolsetName[]): AssistantTool[] {
 }
 
 /** The system prompt of a turn: who the assistant is and how to use the tools. */
-/** A turn without a device (SPEC §16): a plain assistant that knows it cannot reach local data. */
+/** A turn without a device: a plain assistant that knows it cannot reach local data. */
 export function plainSystemPrompt(now = new Date()): string {
   return [
     "You are Switchboard's assistant. No desktop app of the user is connected, so you cannot read or change their tasks, projects, checkpoints or notes (their local data cannot be reached).",

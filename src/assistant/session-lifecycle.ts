@@ -6,7 +6,7 @@ import type { QueueRegistry } from '../queues/registry';
 import type { NotesEventLog } from './notes-events';
 
 /**
- * A chat session's lifecycle writes (SPEC §6 "Sessions", decision 0022): resolve (which queues its
+ * A chat session's lifecycle writes (decision 0022): resolve (which queues its
  * ticket notes), escalate, pause. The routes check input and limits; the writes happen here.
  */
 export class SessionLifecycle {

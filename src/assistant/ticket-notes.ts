@@ -1,4 +1,4 @@
-/** The sections ticket notes must have, in this order (SPEC §6). */
+/** The sections ticket notes must have, in this order. */
 export const NOTE_SECTIONS = ['Problem Summary', 'Steps Taken', 'Resolution', 'Next Steps'] as const;
 
 /** A session message as the notes see it. */

@@ -1,7 +1,7 @@
 import type { DeviceRow } from '../devices/protocol';
 
 /**
- * Readable text from the device's rows (seed 001, Step B.2): the model reasons over these lines,
+ * Readable text from the device's rows (Step B.2): the model reasons over these lines,
  * so each one carries what a question may need (status, priority, dates) and the id a follow-up
  * call needs. Every failure starts with "Error:", the convention the model (and the demo model)
  * read as a failed tool.

@@ -2,7 +2,7 @@ import { AIMessage, SystemMessage, ToolMessage, type BaseMessage } from '@langch
 import type { ModelGateway, ModelRef, ModelTurn } from '../ai/model-gateway';
 import { langchainTools, type AssistantTool } from './tools';
 
-/** Tool rounds before the model must answer (SPEC §6). */
+/** Tool rounds before the model must answer. */
 export const MAX_TOOL_ITERATIONS = 5;
 
 const WRAP_UP = 'You have used every tool step this turn allows. Answer the user now from the tool results above, without calling tools; say what is left undone.';
@@ -10,7 +10,7 @@ const NO_ANSWER = 'I could not finish this within the allowed number of steps. P
 
 export interface ToolLoopOptions {
   models: ModelGateway;
-  /** The model the request chose (SPEC §14), else the deployment's default. */
+  /** The model the request chose, else the deployment's default. */
   model?: ModelRef;
   /** Usage of every model call is recorded for this account (purpose `chat`). */
   account: { userId: string; tier: string; sessionId?: string };

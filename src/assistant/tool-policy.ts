@@ -10,7 +10,7 @@ export interface ToolCallRequest {
 export type ToolDecision = { allowed: true } | { allowed: false; reason: string };
 
 /**
- * Decides whether a dangerous tool call may run. This is where approvals (HITL, SPEC §6) plug in:
+ * Decides whether a dangerous tool call may run. This is where approvals (HITL) plug in:
  * an implementation will persist a `hitl_requests` row, emit `approval_requested` and resolve on
  * the user's decision or the timeout. A refusal reaches the model as an error result.
  */

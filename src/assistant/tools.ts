@@ -16,7 +16,7 @@ import {
   todayRange,
 } from './tool-format';
 
-/** The toolsets the orchestrator routes a message to (SPEC §6 and seed 001 Step B.2 call them "agents"). */
+/** The toolsets the orchestrator routes a message to (the desktop app's protocol calls them "agents"). */
 export const TOOLSETS = ['task', 'project', 'checkpoint', 'note'] as const;
 export type ToolsetName = (typeof TOOLSETS)[number];
 
@@ -195,7 +195,7 @@ export const ASSISTANT_TOOLS: AssistantTool[] = [
     run: async (a, device) => ((await device({ action: 'delete', table: 'checkpoints', data: { id: a.checkpoint_id } })).deleted ? `Checkpoint ${a.checkpoint_id} deleted.` : `No checkpoint with id ${a.checkpoint_id} was found; nothing deleted.`),
   }),
 
-  // Notes (5). Created and updated notes are embedded and vector_upserted on the device (SPEC §6).
+  // Notes (5). Created and updated notes are embedded and vector_upserted on the device.
   define({
     name: 'list_notes', toolset: 'note', description: 'List notes, optionally of one project; with query, find the notes about that topic (semantic search, best first).',
     schema: z.object({ project_id: optionalId('project'), query: z.string().trim().min(1).max(500).optional().describe('Find notes about this topic') }),

@@ -28,7 +28,7 @@ export class AdminTargetError extends Error {
 }
 
 /**
- * Who is an admin (SPEC §9): a user whose id is in ADMIN_USER_IDS, or whose `users.role` an operator
+ * Who is an admin: a user whose id is in ADMIN_USER_IDS, or whose `users.role` an operator
  * set to `admin` with `switchboard admin grant`. Never an email match, never the token's `role`
  * claim alone: the database is read on every check, so a revoke takes effect at the next request.
  */

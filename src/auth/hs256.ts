@@ -23,7 +23,7 @@ export interface Hs256Expectations {
  *
  * Why not jose here: in Node 20 its WebCrypto path imports the key and verifies on the thread
  * pool, ~150 µs of latency and ~200 µs of CPU per token; this is ~11 µs and ~20 µs, on every
- * authenticated request and socket handshake (issue 12). The MAC is checked before any JSON of
+ * authenticated request and socket handshake. The MAC is checked before any JSON of
  * the token is parsed. Signing stays with jose (sign-in and refresh only).
  */
 export function verifyHs256(token: string, secret: Uint8Array, expected: Hs256Expectations, nowSeconds = Math.floor(Date.now() / 1000)): Record<string, unknown> | null {

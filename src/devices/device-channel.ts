@@ -32,7 +32,7 @@ export interface DevicePort {
  * The device channel of one process (built once, in `startSwitchboard`): tool-call RPC with acks
  * and timeouts, one-way messages, and presence signals heard from every node. Socket.IO `/device`
  * sockets are reached through the adapter's rooms (`rooms.userDevice`, `rooms.user`), which deliver
- * on whichever node holds the socket; plain-WebSocket devices (SPEC §12) through the relay's Redis
+ * on whichever node holds the socket; plain-WebSocket devices through the relay's Redis
  * channels, to which the node holding the connection listens. A device is on one transport at a
  * time (the newest connection wins, {@link replaceOthers}), so a message reaches it once.
  */

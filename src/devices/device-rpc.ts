@@ -81,7 +81,7 @@ export interface DeviceRpcDeps {
   timeoutMs: number;
   logger?: Logger;
   metrics?: DeviceRpcMetrics;
-  /** Reaches devices on the plain WebSocket (SPEC §12) through Redis; without it, Socket.IO only. */
+  /** Reaches devices on the plain WebSocket through Redis; without it, Socket.IO only. */
   relay?: WsRelay;
 }
 

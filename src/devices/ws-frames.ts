@@ -2,7 +2,7 @@ import type { ApprovalRequested, ApprovalResolved, DeviceServerEvents } from '..
 import type { AgentFile, ToolCall } from './protocol';
 
 /**
- * The plain-WebSocket device protocol of seed 001 (SPEC §12): one JSON text frame per message,
+ * The plain-WebSocket device protocol of desktop apps: one JSON text frame per message,
  * `{type, ...payload}`, snake_case envelope fields, camelCase row fields. These maps type both the
  * server and the catalog that docs/protocol.md is rendered from.
  */

@@ -25,7 +25,7 @@ export class RelayTimeoutError extends Error {
 }
 
 /**
- * Carries device traffic to plain-WebSocket devices (SPEC §12) through Redis pub/sub: any process
+ * Carries device traffic to plain-WebSocket devices through Redis pub/sub: any process
  * publishes on the device's channel, the API node holding that device's WebSocket is subscribed to
  * it and writes the frame. `PUBLISH` answers how many subscribers got the message, so a caller
  * knows at once whether a WebSocket holds the device (else the call goes to Socket.IO).

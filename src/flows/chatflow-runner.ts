@@ -11,7 +11,7 @@ import type { Metrics } from '../observability/metrics';
 import type { ChatflowTurnJob } from '../queues/assistant';
 import type { ChatflowDefinition } from './definition';
 
-/** SPEC §13: a chatflow's history window when its definition sets none. */
+/** A chatflow's history window when its definition sets none. */
 export const DEFAULT_HISTORY_WINDOW = 20;
 
 export interface ChatflowRunnerDeps {
@@ -20,7 +20,7 @@ export interface ChatflowRunnerDeps {
   chatEvents: ChatEventLog;
   logger: Logger;
   metrics?: Metrics;
-  /** Cancel requests (SPEC §11): `POST /chat/sessions/:id/cancel` stops a chatflow turn as any chat turn. */
+  /** Cancel requests: `POST /chat/sessions/:id/cancel` stops a chatflow turn as any chat turn. */
   signals?: CancelSignals;
   chatCancels?: ChatCancels;
 }
@@ -28,7 +28,7 @@ export interface ChatflowRunnerDeps {
 type TurnResult = { status: 'completed' | 'cancelled' | 'answered' };
 
 /**
- * The worker side of a chatflow chat turn (SPEC §13, 0120): the flow's system prompt, the session's
+ * The worker side of a chatflow chat turn (0120): the flow's system prompt, the session's
  * last `historyWindow` messages and the user's message go through the model gateway on the flow's
  * model; text streams to the turn's event log (`text_chunk`), the answer is stored once with its
  * usage (billed to the flow's owner, purpose `chatflow`) and `final` ends the stream. Each turn
@@ -127,7 +127,7 @@ export class ChatflowRunner {
     throw new UnrecoverableError(`chatflow turn failed (${code}): ${cause}`);
   }
 
-  /** Stopped by a cancel (SPEC §11): the partial answer is kept, marked cancelled; the stream ends with `cancelled`. */
+  /** Stopped by a cancel: the partial answer is kept, marked cancelled; the stream ends with `cancelled`. */
   private async cancelled(data: ChatflowTurnJob, log: Logger, response: string, usage: TurnUsage | null): Promise<TurnResult> {
     if (!this.deps.chatCancels) throw new UnrecoverableError('The turn was cancelled, but this worker cannot end cancelled turns');
     await this.deps.chatCancels.end({ userId: data.userId, sessionId: data.sessionId, messageId: data.messageId }, { response, usage });

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { AppError } from '../lib/errors';
 
 /**
- * Flow definitions (SPEC §13): their shapes, and the checks a shape cannot state (a DAG with known
+ * Flow definitions: their shapes, and the checks a shape cannot state (a DAG with known
  * references and templates that only read ancestors). Every problem is a 400 whose `details` name
  * its path from the request body (`definition.nodes.2.dependsOn.0`).
  */
@@ -19,7 +19,7 @@ export const MAX_DEFINITION_DEPTH = 32;
 /** An input key as templates name it. */
 export const INPUT_KEY_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
-/** `{provider, model}` (SPEC §14); checked against the configured models on save. */
+/** `{provider, model}`; checked against the configured models on save. */
 export const modelRefSchema = z.strictObject({
   provider: z.string().min(1).max(100),
   model: z.string().min(1).max(200),

@@ -6,7 +6,7 @@ import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import type { Enqueue } from '../queues/registry';
 
-/** `POST /flows/:id/chat[/stream]` and the public embed chat: `{message, sessionId?}` (SPEC §13). */
+/** `POST /flows/:id/chat[/stream]` and the public embed chat: `{message, sessionId?}`. */
 export const flowChatBodySchema = z.strictObject({
   message: z.string().trim().min(1).max(MAX_CHAT_MESSAGE_CHARS),
   sessionId: z.uuid().optional(),

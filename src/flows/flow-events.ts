@@ -27,7 +27,7 @@ export interface FlowError {
 }
 
 /**
- * What the SSE stream of an agentflow execution carries (SPEC §13); `type` is also the SSE `event:`
+ * What the SSE stream of an agentflow execution carries; `type` is also the SSE `event:`
  * name and every event names its execution.
  */
 export type FlowEvent =
@@ -37,12 +37,12 @@ export type FlowEvent =
   | { type: 'node_failed'; executionId: string; nodeId: string; error: FlowError }
   | { type: 'execution_completed'; executionId: string; output: unknown; usage: ExecutionUsage }
   | { type: 'execution_failed'; executionId: string; error: FlowError }
-  /** Stopped by a cancel (SPEC §11): terminal. */
+  /** Stopped by a cancel: terminal. */
   | { type: 'cancelled'; executionId: string };
 
 export const isFlowTerminal = (event: FlowEvent) => event.type === 'execution_completed' || event.type === 'execution_failed' || event.type === 'cancelled';
 
-/** The fixed texts of flow error codes (SPEC §9: a cause's own message never reaches clients). */
+/** The fixed texts of flow error codes (a cause's own message never reaches clients). */
 export const FLOW_ERROR_MESSAGES: Record<string, string> = {
   node_failed: 'A node of the flow failed; see its error',
   invalid_output: 'The model did not return JSON matching the node\'s outputSchema, even when asked again',

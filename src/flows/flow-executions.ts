@@ -24,8 +24,8 @@ export interface FlowExecutionsDeps {
 }
 
 /**
- * Agentflow executions on the API side (SPEC §13): start one (checks, rows, `execution_started`,
- * the root nodes queued), read them, cancel them (SPEC §11). The worker side is `FlowRunner`.
+ * Agentflow executions on the API side: start one (checks, rows, `execution_started`,
+ * the root nodes queued), read them, cancel them. The worker side is `FlowRunner`.
  */
 export class FlowExecutions {
   private readonly log: Logger;
@@ -93,7 +93,7 @@ export class FlowExecutions {
   }
 
   /**
-   * `POST /flows/:id/executions/:executionId/cancel` (SPEC §11): 202 while queued or running, 409
+   * `POST /flows/:id/executions/:executionId/cancel`: 202 while queued or running, 409
    * `not_running` once ended. The request is recorded on the row and signalled to every worker (the
    * node streaming the model aborts it at once); the execution ends `cancelled` here, in one
    * conditional UPDATE, so a node finishing at the same moment cannot complete it any more; jobs

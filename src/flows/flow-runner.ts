@@ -87,7 +87,7 @@ export class FlowRunner {
       await this.settle(execution, data, completed ?? undefined);
     } catch (error) {
       if (error instanceof ModelCallCancelled || watch.signal.aborted) {
-        // The cancel ended the execution (SPEC §11); what the cut call cost is still the owner's.
+        // The cancel ended the execution; what the cut call cost is still the owner's.
         if (error instanceof ModelCallCancelled) await repos.flowExecutions.addNodeCost(data.executionId, data.nodeId, costOf(error.usage)).catch(() => undefined);
         this.deps.metrics?.flowNodeSeconds.observe({ status: 'cancelled' }, (performance.now() - began) / 1000);
         return;

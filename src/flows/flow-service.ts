@@ -7,7 +7,7 @@ import type { FlowRow } from '../models/schema';
 import { validateDefinition, type createFlowSchema, type updateFlowSchema } from './definition';
 
 /**
- * Saved flows (SPEC §13): create, read, change, delete, always as their owner (another user's flow
+ * Saved flows: create, read, change, delete, always as their owner (another user's flow
  * is a 404). Definitions are validated against the flow's type and the configured models on save.
  */
 export class FlowService {

@@ -102,7 +102,7 @@ export interface SequencedOf<E> {
 }
 
 /**
- * Generation events (SPEC §4): the sequenced log of each generation, plus the copy of its persisted
+ * Generation events: the sequenced log of each generation, plus the copy of its persisted
  * blocks kept for the broadcast job.
  */
 export class GenerationEventLog extends SequencedEventLog<GenerationEvent> {
@@ -121,7 +121,7 @@ export class GenerationEventLog extends SequencedEventLog<GenerationEvent> {
    * job payload stays ids only (0011); this copy lives beside the event log, which already holds
    * the same blocks in its `complete` event, for a few minutes only. Each block is kept as its
    * JSON text, one per line (JSON text has no raw newline), so the broadcast can cut its chunks
-   * without parsing and serializing 200 blocks again (issue 12). The first line marks the format:
+   * without parsing and serializing 200 blocks again. The first line marks the format:
    * it is not JSON, so a worker of the version before, which parsed one JSON array, fails to
    * parse it and reads the database instead of sending a wrong broadcast.
    */

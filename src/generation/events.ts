@@ -7,7 +7,7 @@ export type GenerationEvent =
   | { type: 'tool_output'; generationId: string; index: number; block: BlockInput }
   | { type: 'complete'; generationId: string; blocks: Block[]; truncated: boolean; usage?: Record<string, unknown> }
   | { type: 'error'; generationId: string; code: string; message: string }
-  /** Stopped by a cancel (SPEC §11): terminal, nothing of it was persisted. */
+  /** Stopped by a cancel: terminal, nothing of it was persisted. */
   | { type: 'cancelled'; generationId: string };
 
 /** A stored event with its sequence number (the SSE `id:`). */

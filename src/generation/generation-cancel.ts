@@ -11,7 +11,7 @@ import type { CanvasEmitter } from '../realtime/canvas-emitter';
 import type { EventWriter, GenerationEventLog } from './event-log';
 import type { GenerationLimiter } from './generation-limiter';
 
-/** Tokens spent before the stop (SPEC §11); `estimated` when the provider reported none. */
+/** Tokens spent before the stop; `estimated` when the provider reported none. */
 export interface CancelledUsage {
   provider: string;
   model: string;
@@ -33,7 +33,7 @@ export interface GenerationCancelsDeps {
 }
 
 /**
- * Cancelling a generation (SPEC §11, decision 0080), used by the API (the request) and the worker
+ * Cancelling a generation (decision 0080), used by the API (the request) and the worker
  * (the end). The request is recorded on the generation row (`cancel_requested_at`, only while it
  * is queued or running), then signalled through Redis so the worker streaming the model aborts at
  * once. Exactly one party ends the generation: whoever moves the row from queued/running to

@@ -32,7 +32,7 @@ export interface GenerationRunnerDeps {
   models: ModelGateway;
   logger: Logger;
   metrics?: Metrics;
-  /** Cancel requests from any API node (SPEC §11): heard here, ended through `cancels`. */
+  /** Cancel requests from any API node: heard here, ended through `cancels`. */
   signals: CancelSignals;
   cancels: GenerationCancels;
 }

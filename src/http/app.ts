@@ -84,7 +84,7 @@ export function createHttpApp(ctx: ApiContext): Express {
   api.use(routesRouter(apiRoutesOnApi, ctx));
   // Anything else under /api/v1 without a valid token is 401, as before the routes were declared.
   api.use(authenticate(ctx.tokens));
-  // Public, no JWT, its own CORS and body parsing: a chatflow's embed chat (SPEC §13, 0121).
+  // Public, no JWT, its own CORS and body parsing: a chatflow's embed chat (0121).
   app.use('/api/v1', embedPublicRouter(ctx));
   app.use('/api/v1', api);
   // The embed widget's script, at the site root.

@@ -31,23 +31,23 @@ export interface ApiContext {
   tokens: TokenSettings;
   auth: AuthService;
   generations: GenerationService;
-  /** Cancel requests of generations (SPEC §11). */
+  /** Cancel requests of generations. */
   generationCancels: GenerationCancels;
   /** Assistant turns: start one (checks, stores, enqueues) and follow its events. */
   chat: ChatService;
-  /** Stops a running chat turn (SPEC §11). */
+  /** Stops a running chat turn. */
   chatCancels: ChatCancels;
   /** Approval requests of dangerous assistant tool calls (0021). */
   approvals: ApprovalService;
   /** Agent setup journeys: guided conversations that end with a prompt template (0027). */
   journeys: JourneyService;
-  /** Background agent configs, manual runs, runs waiting for devices (SPEC §7). */
+  /** Background agent configs, manual runs, runs waiting for devices. */
   agents: AgentService;
   /** OAuth connections of cloud agents (authorize, callback, refresh). */
   oauth: OAuthService;
-  /** Saved flows (SPEC §13): CRUD with validated definitions. */
+  /** Saved flows: CRUD with validated definitions. */
   flows: FlowService;
-  /** Agentflow executions: start, read, cancel (SPEC §13, §11). */
+  /** Agentflow executions: start, read, cancel. */
   flowExecutions: FlowExecutions;
   /** Chatflow chat turns (the owner's and an embed's visitors'): checks, stores, enqueues (0120). */
   flowChats: FlowChats;

@@ -1,7 +1,7 @@
 import { Router } from 'express';
 
 /**
- * `GET /embed.js` (SPEC §13): the public chat widget of a chatflow. A page includes
+ * `GET /embed.js`: the public chat widget of a chatflow. A page includes
  * `<script src="https://switchboard.example/embed.js" data-embed-token="sbe_…">` and gets a chat box
  * (in a shadow root, so the page's styles and the widget's do not mix) that streams answers from
  * `POST /api/v1/embed/public/<token>/chat/stream`. The conversation's `sessionId` is kept in the

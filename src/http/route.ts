@@ -153,7 +153,7 @@ export function defineRoute<
 
 /**
  * `defineRoute` for one module's PORT: the narrow part of `ApiContext` its handlers may reach
- * (issue 10, decision 0149). `const route = routesWith<BlockPorts>()` declares every route of the
+ * (decision 0149). `const route = routesWith<BlockPorts>()` declares every route of the
  * module; the handler's `ctx` (and `onMount`'s) is typed as `BlockPorts`, so reaching any other
  * service fails the typecheck (see `test/types/route-ports.ts`). Mounting still passes the full
  * `ApiContext`, which must be assignable to the port (`AnyRoute`).

@@ -46,7 +46,7 @@ function chunksOf(frames: Frame[]): Buffer {
  * The socket to write ready chunks to, when that is the same as `res.write` would do: a chunked
  * response whose headers are out and which owns its socket with nothing of it still buffered.
  * `res.write` costs a cork, three writes and a tick per call; 1,000 streams × each event made that
- * the node's main cost (issue 12). Otherwise (HTTP/1.0, headers pending) frames go via `res.write`.
+ * the node's main cost. Otherwise (HTTP/1.0, headers pending) frames go via `res.write`.
  */
 function directSocket(res: Response): Socket | undefined {
   const socket = res.socket as (Socket & { _httpMessage?: unknown }) | null;
@@ -57,7 +57,7 @@ function directSocket(res: Response): Socket | undefined {
 /**
  * `directSocket`, checked in full at a stream's first push and then kept: once accepted, the
  * response writes straight to its socket too (it buffers only while its socket is not writable), so
- * the socket still owned by the response and writable is enough (issue 12: the full check was 5 %
+ * the socket still owned by the response and writable is enough (the full check was 5 %
  * of the node's CPU with 1,000 streams).
  */
 function keptDirectSocket(target: FrameTarget): Socket | undefined {

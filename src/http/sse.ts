@@ -3,7 +3,7 @@ import type { Response } from 'express';
 /** Opens a `text/event-stream` response and disables buffering on the way (proxies, Nagle). */
 /**
  * Helmet's headers that mean nothing for an event stream (documents, downloads and popups only):
- * a long-lived stream keeps its header block for its whole life, ~450 bytes of it these (issue 12).
+ * a long-lived stream keeps its header block for its whole life, ~450 bytes of it these.
  * `X-Content-Type-Options`, HSTS, CORP, `Referrer-Policy` and `X-Frame-Options` stay.
  */
 const DOCUMENT_ONLY_HEADERS = ['Content-Security-Policy', 'Cross-Origin-Opener-Policy', 'Origin-Agent-Cluster', 'X-DNS-Prefetch-Control', 'X-Download-Options', 'X-Permitted-Cross-Domain-Policies', 'X-XSS-Protection'];

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { AppError } from './errors';
 import { isStorableText } from './text-safety';
 
-/** Largest page any list answers (SPEC §9). */
+/** Largest page any list answers. */
 export const MAX_PAGE_SIZE = 200;
 
 /**

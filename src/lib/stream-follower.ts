@@ -50,7 +50,7 @@ const BLOCK_MS = 5_000;
 const COUNT = 500;
 
 /**
- * One reader per process for every followed Redis stream (issue 11 "Streams", decision 0070): a
+ * One reader per process for every followed Redis stream (decision 0070): a
  * single connection runs `XREAD BLOCK` over all followed keys at once and fans entries out to the
  * subscribers in memory, so an open SSE stream costs a callback, not a Redis connection.
  *

@@ -14,7 +14,7 @@ const ACTION: Record<UsageKind, string> = {
 };
 
 /**
- * Per-user, per-tier limits (config/tiers.ts, issue 11): one Redis window per user and kind, shared
+ * Per-user, per-tier limits (config/tiers.ts): one Redis window per user and kind, shared
  * by every node and every surface of the same work (HTTP and sockets count together).
  */
 export class UsageLimiter {

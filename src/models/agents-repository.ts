@@ -30,7 +30,7 @@ export class AgentLimitError extends Error {
 
 const tables = { local: localAgents, cloud: cloudAgents } as const;
 
-/** The JSON view of an agent config (SPEC §7): camelCase, no credential material. */
+/** The JSON view of an agent config: camelCase, no credential material. */
 export function toAgentView(ref: AgentRef) {
   const { agent } = ref;
   const common = {

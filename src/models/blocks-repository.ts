@@ -161,7 +161,7 @@ export class BlocksRepository {
       ranks = rankBetween(prev, next, args.inputs.length);
     }
     // One statement with ONE parameter, whatever the count: the rows travel as a JSON array that
-    // jsonb_to_recordset expands. Drizzle's builder spent ~27 ms on 200 rows × 8 values (issue 12).
+    // jsonb_to_recordset expands. Drizzle's builder spent ~27 ms on 200 rows × 8 values.
     const now = new Date().toISOString();
     const json = JSON.stringify(args.inputs.map((input, index) => ({ type: input.type, content: input.content, rank: ranks[index] })));
     const result = await tx.execute(sql`

@@ -16,7 +16,7 @@ export interface NewChatMessage {
   inputTokens?: number;
   outputTokens?: number;
   costUsd?: number;
-  /** `cancelled`: an answer cut short by a cancel (SPEC §11). */
+  /** `cancelled`: an answer cut short by a cancel. */
   status?: ChatMessageRow['status'];
 }
 
@@ -28,7 +28,7 @@ export function toChatMessageView(row: ChatMessageRow) {
     content: row.content,
     toolName: row.toolName,
     replyTo: row.replyTo,
-    /** `completed`, or `cancelled` for an answer cut short by a cancel (SPEC §11). */
+    /** `completed`, or `cancelled` for an answer cut short by a cancel. */
     status: row.status,
     usage: row.model ? { provider: row.provider, model: row.model, inputTokens: row.inputTokens, outputTokens: row.outputTokens, costUsd: row.costUsd } : null,
     createdAt: row.createdAt.toISOString(),

@@ -2,7 +2,7 @@ import { and, desc, eq, lt, or, sql } from 'drizzle-orm';
 import type { Db, DbOrTx } from './database';
 import { flows, type FlowRow, type FlowType } from './schema';
 
-/** The public view of a flow (SPEC §13). */
+/** The public view of a flow. */
 export function toFlowView(row: FlowRow) {
   return {
     id: row.id,

@@ -94,7 +94,7 @@ export class GenerationsRepository {
   }
 
   /**
-   * The persist step's bookkeeping in ONE statement (issue 12: one round trip and no query building,
+   * The persist step's bookkeeping in ONE statement (one round trip and no query building,
    * where `update`, `audit.write` and `usage.record` took three): the row becomes `completed` with
    * its outcome, beside its audit entry and its usage row.
    */

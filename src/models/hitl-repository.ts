@@ -26,7 +26,7 @@ export function toHitlView(row: HitlRequestRow) {
     expiresAt: row.expiresAt.toISOString(),
     decidedAt: row.decidedAt?.toISOString() ?? null,
     decidedBy: row.decidedBy,
-    /** `user`, `timeout`, or `cancelled` (the turn was cancelled, SPEC §11); null while pending. */
+    /** `user`, `timeout`, or `cancelled` (the turn was cancelled); null while pending. */
     decisionReason: row.decisionReason,
     createdAt: row.createdAt.toISOString(),
   };
@@ -81,7 +81,7 @@ export class HitlRepository {
     db: DbOrTx = this.db,
     decisionReason: NonNullable<HitlRequestRow['decisionReason']> = status === 'timeout' ? 'timeout' : 'user',
   ): Promise<HitlRequestRow | null> {
-    // A person's decision holds only before expiresAt, by the database's clock (SPEC §9): past it,
+    // A person's decision holds only before expiresAt, by the database's clock: past it,
     // only the timeout (or a cancel of the turn) can settle the request, whatever happened to the
     // delayed timeout job.
     const inTime = decisionReason === 'user' ? gt(hitlRequests.expiresAt, sql`now()`) : undefined;
@@ -122,7 +122,7 @@ export class HitlRepository {
         and(
           ne(hitlRequests.status, 'pending'),
           isNull(hitlRequests.resumedAt),
-          // A cancelled turn is not resumed (SPEC §11): its cancel ended it.
+          // A cancelled turn is not resumed: its cancel ended it.
           or(isNull(hitlRequests.decisionReason), ne(hitlRequests.decisionReason, 'cancelled')),
           lt(hitlRequests.decidedAt, before),
           gt(hitlRequests.decidedAt, after),

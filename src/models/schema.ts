@@ -126,7 +126,7 @@ export const chatSessions = pgTable('chat_sessions', {
   resolutionSummary: text('resolution_summary'),
   documentation: text('documentation'),
   documentationStatus: text('documentation_status', { enum: ['pending', 'generating', 'ready', 'failed'] }),
-  /** With the device's tools, or a plain assistant (0006_chat_modes.sql, SPEC §16). */
+  /** With the device's tools, or a plain assistant (0006_chat_modes.sql). */
   mode: text('mode', { enum: ['device', 'none', 'flow'] }).notNull().default('device'),
   flowId: uuid('flow_id'),
   /** A session of a public chat widget belongs to that embed alone (0009_flow_embeds.sql, decision 0121). */
@@ -149,7 +149,7 @@ export const chatMessages = pgTable('chat_messages', {
   inputTokens: integer('input_tokens').notNull().default(0),
   outputTokens: integer('output_tokens').notNull().default(0),
   costUsd: doublePrecision('cost_usd').notNull().default(0),
-  /** `cancelled`: an assistant answer cut short by a cancel (SPEC §11); kept as far as it got. */
+  /** `cancelled`: an assistant answer cut short by a cancel; kept as far as it got. */
   status: text('status', { enum: ['completed', 'cancelled'] }).notNull().default('completed'),
   /** On a user message: its turn was asked to stop (0007_cancellation.sql). */
   cancelRequestedAt: timestamp('cancel_requested_at', { withTimezone: true }),
@@ -171,7 +171,7 @@ export const hitlRequests = pgTable('hitl_requests', {
   expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
   decidedAt: timestamp('decided_at', { withTimezone: true }),
   decidedBy: uuid('decided_by'),
-  /** Who ended it: `user`, `timeout`, or `cancelled` (its turn was cancelled, SPEC §11). */
+  /** Who ended it: `user`, `timeout`, or `cancelled` (its turn was cancelled). */
   decisionReason: text('decision_reason', { enum: ['user', 'timeout', 'cancelled'] }),
   /** When the resume of the decided turn began (0007_crash_safety.sql): the reaper resumes those left null. */
   resumedAt: timestamp('resumed_at', { withTimezone: true }),
@@ -270,7 +270,7 @@ export const agentRuns = pgTable('agent_runs', {
 });
 export type AgentRunRow = typeof agentRuns.$inferSelect;
 
-/* ---- Flows (0008, SPEC §13) ------------------------------------------------------------------ */
+/* ---- Flows (0008) ------------------------------------------------------------------ */
 
 export type FlowType = 'chatflow' | 'agentflow';
 export const flows = pgTable('flows', {

@@ -3,7 +3,7 @@ import { baseJobOptions, defineJob, defineQueue } from './define';
 import type { Enqueue } from './registry';
 
 /**
- * `agent-runs` queue (SPEC §3, §7): read a local agent's files (or take a cloud run's fetched
+ * `agent-runs` queue: read a local agent's files (or take a cloud run's fetched
  * items), extract, deliver. A job names a run: its id, the agent, the owner, and how it started.
  * A cloud run is fetched on `connectors` first (./connectors.ts), which then queues the same run here.
  */

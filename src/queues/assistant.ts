@@ -17,7 +17,7 @@ export const chatTurnJobSchema = z.object({
   messageId: z.uuid(),
   /** The device whose local data the tools read and write; absent for a plain assistant turn. */
   deviceId: deviceIdSchema.optional(),
-  /** `none`: no device tools, the model answers from the conversation alone (SPEC §16). */
+  /** `none`: no device tools, the model answers from the conversation alone. */
   tools: z.enum(['device', 'none']).default('device'),
   /** The model the request chose (validated by the API against the configured providers). */
   model: z.object({ provider: z.string(), model: z.string() }).optional(),
@@ -51,7 +51,7 @@ export type JourneyTurnJob = z.infer<typeof journeyTurnJobSchema>;
 export const journeyTurnJobId = (sessionId: string, turn: number) => `journey-${sessionId}-${turn}`;
 
 /**
- * `chatflow-turn`: one chat turn of a saved chatflow (SPEC §13): the flow's system prompt, model
+ * `chatflow-turn`: one chat turn of a saved chatflow: the flow's system prompt, model
  * and history window instead of the assistant's tools. Same job id rule as a chat turn (the message
  * id), so its event log, cancel, liveness checks and the reaper treat it as any chat turn (0120).
  */

@@ -10,7 +10,7 @@ import { flowsQueue } from './flows';
 import { generationQueue } from './generation';
 
 /**
- * Every queue, one declaration each (SPEC §3): job names, payload schemas, job options and ids,
+ * Every queue, one declaration each: job names, payload schemas, job options and ids,
  * concurrency and limiter. `enqueue()` (./registry.ts) and the worker pools (src/workers/) are
  * derived from it. `satisfies` makes the compiler refuse a queue name of the config
  * (`QUEUE_NAMES`, which WORKER_QUEUES is checked against) that has no declaration, or the reverse.

@@ -2,7 +2,7 @@ import { agentRunJobId, agentRunJobSchema } from './agent-runs';
 import { baseJobOptions, defineJob, defineQueue } from './define';
 
 /**
- * `connectors` queue (SPEC §7): fetch a cloud agent's new mail or messages, then queue the same run
+ * `connectors` queue: fetch a cloud agent's new mail or messages, then queue the same run
  * on `agent-runs` to extract and deliver. The payload is the run's (./agent-runs.ts).
  */
 export const connectorsQueue = defineQueue({

@@ -14,7 +14,7 @@ export type RoomPayload<E extends CanvasRoomEventName> = Omit<Parameters<CanvasS
  * (canvas-log.ts) gives it the canvas's next `seq`, keeps it in the canvas's replay log and adds
  * it to the Socket.IO adapter's stream, from which every node holding sockets of the room sends
  * it (0158), in seq order. A client that notices a gap in `seq`, or reconnects, asks
- * `canvas:sync` for what it missed (issue 16).
+ * `canvas:sync` for what it missed.
  */
 export class CanvasEmitter {
   private readonly nsp: CanvasNamespace;

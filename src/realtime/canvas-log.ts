@@ -25,7 +25,7 @@ export class JsonText {
 /**
  * A payload's JSON with its closing brace replaced by `,"seq":`, for the script to close with the
  * seq it assigns: one new string in Lua per event instead of two (a 5 KB chunk costs Redis ~6 µs
- * per string it builds; issue 12).
+ * per string it builds).
  */
 function openForSeq(payload: object): string {
   const json = payload instanceof JsonText ? payload.text : JSON.stringify(payload);
@@ -81,7 +81,7 @@ return {last, firstSeq, entries}
 `;
 
 /**
- * The sequence and replay log of every canvas's room events (issue 16). Every event of a canvas
+ * The sequence and replay log of every canvas's room events. Every event of a canvas
  * gets `seq`, strictly increasing across all API and worker processes, and stays readable for
  * `ttlSeconds` (at least the recovery window) in a stream bounded to about `maxEvents`, so a
  * client that saw seq N can ask for everything after N, after any reconnect, on any node.

@@ -19,7 +19,7 @@ type CanvasSocket = Socket<CanvasClientEvents, CanvasServerEvents, Record<string
 const canvasIdSchema = z.uuid().transform((id) => id.toLowerCase());
 const cursorSchema = z.object({ canvasId: canvasIdSchema, x: z.number().finite(), y: z.number().finite() });
 /**
- * Per socket (issue 11): joins and leaves (each a membership query and a presence broadcast over
+ * Per socket: joins and leaves (each a membership query and a presence broadcast over
  * the cluster) and catch-ups (up to CANVAS_SYNC_MAX_EVENTS read from Redis) are refused with
  * `rate_limited` past a burst a real client never reaches; cursors past 20 a second (the console
  * sends one per 50 ms at most) are dropped, as a volatile event may be.
@@ -112,7 +112,7 @@ export function registerCanvasNamespace(
     guardSocketText(socket);
     deps.metrics?.sockets.inc({ namespace: CANVAS_NAMESPACE });
     socket.once('disconnect', () => deps.metrics?.sockets.dec({ namespace: CANVAS_NAMESPACE }));
-    // The user's own room: approval requests reach every tab of theirs, in a canvas or not (SPEC §15).
+    // The user's own room: approval requests reach every tab of theirs, in a canvas or not.
     void socket.join(rooms.user(socket.data.user.id));
     // A recovered connection is back in its canvas rooms without a join, and its drop was announced
     // to them (and replayed to it): say that it is here again.
@@ -142,7 +142,7 @@ export function registerCanvasNamespace(
       }
     });
 
-    // Catch-up by cursor (issue 16): what a member missed after `afterSeq`, or `resync`.
+    // Catch-up by cursor: what a member missed after `afterSeq`, or `resync`.
     socket.on('canvas:sync', async (payload, ack) => {
       const reply = typeof ack === 'function' ? ack : () => undefined;
       if (!limits.sync.take()) return reply(rateLimited);

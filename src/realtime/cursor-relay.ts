@@ -10,7 +10,7 @@ const relayed = z.object({ canvasId: z.string(), from: z.string(), userId: z.str
  * Carries `cursor` events between API nodes over one Redis pub/sub channel, NOT through the
  * Socket.IO adapter: the adapter's stream is also the connection-state-recovery history that every
  * client shares, and cursors (many per second, worthless a second later) would push everyone's
- * room events out of it (issue 11). Pub/sub keeps nothing: a node that is down misses the
+ * room events out of it. Pub/sub keeps nothing: a node that is down misses the
  * cursors, which is what a volatile event means anyway. Every node, the sender's included,
  * delivers what it hears to its own sockets in the room (`nsp.local`), except the sender.
  */

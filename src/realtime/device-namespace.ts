@@ -28,7 +28,7 @@ export interface DeviceNamespaceDeps {
    * ack. Without a handler the device is told the assistant is unavailable.
    */
   onChatRequest?: (user: DeviceSocketData['user'], deviceId: string, payload: unknown) => Promise<ChatRequestAck>;
-  /** Handles `chat_cancel` (SPEC §11): stop the named or this device's running turn; unvalidated payload. */
+  /** Handles `chat_cancel`: stop the named or this device's running turn; unvalidated payload. */
   onChatCancel?: (user: DeviceSocketData['user'], deviceId: string, payload: unknown) => Promise<ChatCancelAck>;
   /** Handles `tool_approval` (the user's decision on an approval request, 0021); unvalidated payload. */
   onToolApproval?: (user: DeviceSocketData['user'], deviceId: string, payload: unknown) => Promise<ToolApprovalAck>;

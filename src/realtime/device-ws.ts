@@ -13,10 +13,10 @@ import type { Metrics } from '../observability/metrics';
 import type { DeviceNamespaceDeps } from './device-namespace';
 import type { SocketQuota } from './socket-quota';
 
-/** Where desktop apps written to seed 001 connect (SPEC §12). */
+/** Where desktop apps that speak plain WebSocket connect. */
 export const DEVICE_WS_PATH = '/api/v1/ws/device';
 /**
- * Close codes (0086): 1008 for ten bad frames in a row (SPEC §12), 4000 replaced, 4001 no pong,
+ * Close codes (0086): 1008 for ten bad frames in a row, 4000 replaced, 4001 no pong,
  * 4002 token expired or its sign-in session revoked (0102).
  */
 export const WS_CLOSE = { badFrames: 1008, replaced: 4000, heartbeat: 4001, tokenExpired: 4002, shutdown: 1001 } as const;
@@ -25,7 +25,7 @@ export const WS_CLOSE = { badFrames: 1008, replaced: 4000, heartbeat: 4001, toke
 export type DeviceFrameHandlers = Pick<DeviceNamespaceDeps, 'onDeviceHello' | 'onChatRequest' | 'onToolApproval' | 'onAgentFrame' | 'onChatCancel'>;
 
 export interface DeviceWsOptions {
-  /** `ping` every this often (default 30 s, seed 001 §3.3). */
+  /** `ping` every this often (default 30 s). */
   pingIntervalMs?: number;
   /** No `pong` this long after a `ping` closes the connection (default 10 s). */
   pongTimeoutMs?: number;
@@ -44,7 +44,7 @@ export interface DeviceWsDeps extends DeviceFrameHandlers, DeviceWsOptions {
   quota?: Pick<SocketQuota, 'hold' | 'release'>;
 }
 
-/** Bad frames in a row that close the connection (SPEC §12). */
+/** Bad frames in a row that close the connection. */
 const MAX_BAD_FRAMES = 10;
 /** Frames (and their bytes) waiting to be handled; a client that floods past either is closed. */
 const MAX_QUEUED_FRAMES = 256;
@@ -52,7 +52,7 @@ const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
 const HARD_MAX_BYTES = 4 * 1024 * 1024;
 
 /**
- * `GET /api/v1/ws/device?token=<jwt>`: the plain-WebSocket device protocol of seed 001 on the API
+ * `GET /api/v1/ws/device?token=<jwt>`: the desktop apps' plain-WebSocket device protocol on the API
  * port, beside Socket.IO `/device` and behind the same device channel: presence in the registry
  * and signals, tool calls from any process (relayed through Redis to this node), one-way messages,
  * agent runs, approvals and chat through the namespace's own handlers. A bad token is refused at

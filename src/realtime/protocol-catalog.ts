@@ -419,7 +419,7 @@ export const notesSseCatalog = {
 } satisfies { [K in NotesEvent['type']]: SseDoc<string> };
 
 /**
- * How a `/canvas` client keeps an exact copy of a canvas (issue 16): the rules docs/protocol.md
+ * How a `/canvas` client keeps an exact copy of a canvas: the rules docs/protocol.md
  * states under "Catch-up". The SDK (packages/client/src/canvas-sync.ts; the console uses it through web/canvas-sync.js)
  * and the raw client of test/faults/churn.test.ts follow them.
  */

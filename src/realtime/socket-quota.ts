@@ -27,7 +27,7 @@ export interface QuotaRefusal {
 }
 
 /**
- * `MAX_SOCKETS_PER_USER` across every API node and both namespaces (`/canvas`, `/device`), SPEC §9,
+ * `MAX_SOCKETS_PER_USER` across every API node and both namespaces (`/canvas`, `/device`),
  * plus the plain-WebSocket device endpoint ({@link hold}).
  * Each admitted socket holds a lease in the user's Redis sorted set; this node renews the leases
  * of its live sockets every third of `leaseMs` and drops a socket's lease when it disconnects, so
@@ -63,7 +63,7 @@ export class SocketQuota {
 
   /**
    * Takes and keeps renewing a lease for a connection this node serves outside Socket.IO (the plain
-   * WebSocket device endpoint, SPEC §12); false at the cap. Give it back with {@link release}.
+   * WebSocket device endpoint); false at the cap. Give it back with {@link release}.
    */
   async hold(userId: string, member: string): Promise<boolean> {
     if (!(await this.acquire(userId, member))) return false;

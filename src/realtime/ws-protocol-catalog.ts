@@ -4,7 +4,7 @@ import { agentCompleteSchema, agentDataSchema, deviceHelloSchema, errorReplySche
 import { camelPayload, type WsClientFrames, type WsClientType, type WsFrame, type WsServerFrames } from '../devices/ws-frames';
 
 /**
- * The plain-WebSocket device protocol (SPEC §12, seed 001) for docs/protocol.md, typed by the frame
+ * The plain-WebSocket device protocol for docs/protocol.md, typed by the frame
  * maps in src/devices/ws-frames.ts: a frame type added there without an entry here fails the type
  * check. Client frame examples are checked by test/unit/protocol-doc.test.ts against the schemas the
  * server validates them with (after the snake_case → camelCase step it applies).

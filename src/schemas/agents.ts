@@ -4,7 +4,7 @@ import { AGENT_DATA_TYPES } from '../devices/protocol';
 import { deviceIdSchema } from '../devices/protocol';
 
 /**
- * Agent configs (SPEC §7, seed 001 Step 3.1) as the HTTP API reads and writes them: camelCase
+ * Agent configs as the HTTP API reads and writes them: camelCase
  * JSON, one schema per payload. Credentials are never part of a body: a cloud agent gets one
  * through the OAuth flow (`/oauth/:provider/authorize?agentId=…`).
  */
@@ -47,7 +47,7 @@ export const directoryPathSchema = z
   .max(1_024)
   .refine((value) => value.startsWith('/') || WINDOWS_ABSOLUTE.test(value), 'directoryPaths must be absolute paths')
   // `//host/share`, `\\host\share` and `\\?\` / `\\.\` device paths reach other machines or raw devices
-  // from a Windows device: a local agent reads local folders only (issue 11).
+  // from a Windows device: a local agent reads local folders only.
   .refine((value) => !/^[\\/]{2}/.test(value), 'directoryPaths may not be network (UNC) or device paths')
   .refine((value) => !value.split(/[\\/]+/).includes('..'), 'directoryPaths may not contain ".." segments')
   .refine((value) => !value.includes('\0'), 'directoryPaths may not contain NUL');

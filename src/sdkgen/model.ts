@@ -27,7 +27,7 @@ export interface SdkNamespace {
 export interface SdkMethod {
   name: string;
   operation: SdkOperation;
-  /** Set on a SPEC name that calls an operation also listed under its operationId. */
+  /** Set on a short alias name that calls an operation also listed under its operationId. */
   aliasOf?: string;
 }
 
@@ -63,13 +63,13 @@ export interface SdkOperation {
 }
 
 /**
- * Namespaces SPEC §13 names whose tag is spelled otherwise in the document (the tags predate it):
+ * Client namespaces whose tag is spelled otherwise in the document (the tags predate it):
  * the `assistant` tag holds `/chat`, the `generation` tag the canvas generations.
  */
 const NAMESPACE_OF_TAG: Record<string, string> = { assistant: 'chat', generation: 'generations' };
 
 /**
- * The method names SPEC §13 gives the clients, by route. Where an operationId differs, the name is
+ * The short method names the generated clients offer, by route. Where an operationId differs, the name is
  * generated as an alias of it; a route not (yet) in the document gives no alias.
  */
 export const SPEC_METHODS: Array<{ namespace: string; name: string; method: string; path: string }> = [
@@ -158,7 +158,7 @@ function toOperation(document: OpenApiDocument, method: string, path: string, ra
     const p = declared.find((d) => d.in === 'path' && d.name === name);
     const spec = param(name, 'path', true, p?.schema ?? { type: 'string' }, p?.description);
     // A bare `{id}` after a plural segment is named for it (`/flows/{id}` → flow_id / flowId), as
-    // SPEC writes `chat(flow_id, …)`; the wire name stays `id`.
+    // The client method is `chat(flow_id, …)`; the wire name stays `id`.
     const owner = new RegExp(`/([a-z]+s)/\\{${name}\\}`).exec(path)?.[1];
     if (name === 'id' && owner) {
       spec.py = pythonName(`${singular(owner)}_id`);

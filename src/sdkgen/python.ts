@@ -83,7 +83,7 @@ function renderNamespace(ns: SdkNamespace, sync: boolean): string {
     '    def __init__(self, transport: Transport) -> None:',
     '        self._t = transport',
   ];
-  // Operations first, then the SPEC names (class attributes bound to the same function).
+  // Operations first, then the short alias names (class attributes bound to the same function).
   for (const method of ns.methods.filter((m) => !m.aliasOf)) lines.push('', renderMethod(method, sync));
   const aliases = ns.methods.filter((m) => m.aliasOf);
   if (aliases.length) {

@@ -38,7 +38,7 @@ export interface WorkerPorts {
   /** Chatflow chat turns (0120). */
   chatflows: ChatflowRunner;
   agentRuns: AgentRunner;
-  /** Agentflow nodes (SPEC §13). */
+  /** Agentflow nodes. */
   flows: FlowRunner;
   /** The process's embedding model behind one micro-batcher. */
   embedder: BatchedEmbedder;

@@ -6,7 +6,7 @@ import { byTestId, launchChromium, openPage, screenshot, signIn, WAIT_MS } from 
 import { registerUser, request, type TestUser } from '../support/http';
 
 /**
- * The console's Assistant page (issue 15; SPEC §6, §15, §16) in Chromium against the demo model:
+ * The console's Assistant page in Chromium against the demo model:
  * a chat without a device streams its answer in; "with my device" and no device online says so;
  * with the device online, a dangerous tool call shows inline with Approve, and approving it lets
  * the device run it and the answer finish. The Approvals panel shows the same request and clears.

@@ -4,7 +4,7 @@ import { byTestId, launchChromium, openCanvas, openPage, screenshot, signIn, WAI
 import { addMember, createCanvas, registerUser, request, type TestUser } from '../support/http';
 
 /**
- * Writing by hand in the console (issue 15), two people in two Chromium contexts: A adds blocks
+ * Writing by hand in the console, two people in two Chromium contexts: A adds blocks
  * with the add form, B edits one, A drags one to the top, B moves one with the keyboard, A deletes
  * one; each change reaches the other board live (room events), and the ranks the server computed
  * keep both boards in the same order as the API's.

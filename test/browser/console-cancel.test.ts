@@ -6,7 +6,7 @@ import { startTestApp, type TestApp } from '../support/app';
 import { registerUser, request, type TestUser } from '../support/http';
 
 /**
- * The console's Stop button (SPEC §11) in a real Chromium (Debian's): a generation whose model
+ * The console's Stop button in a real Chromium (Debian's): a generation whose model
  * streams slowly is stopped from the page; the stream ends `cancelled`, the drafts go, nothing is
  * stored, and the button hides again.
  */

@@ -5,7 +5,7 @@ import { createCanvas, registerUser, request, type TestUser } from '../support/h
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy';
 
 /**
- * Issue 16 in the web console (real Chromium): the console reaches the server through a TCP proxy
+ * Exactly-once room events in the web console (real Chromium): the console reaches the server through a TCP proxy
  * the test cuts while blocks are being added, so its socket drops for real and reconnects when the
  * proxy is back. Every block written meanwhile must reach the board exactly once: the console
  * catches up by seq after the reconnect (recovered or not) and applies each event once.

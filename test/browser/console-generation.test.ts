@@ -6,7 +6,7 @@ import { addMember, createCanvas, registerUser, request, type TestUser } from '.
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy';
 
 /**
- * A generation seen from both sides (issue 15), in Chromium: the requester's drafts are readable
+ * A generation seen from both sides, in Chromium: the requester's drafts are readable
  * and marked as drafts; a collaborator sees "Ada is generating…" and a progress bar over the
  * broadcast's chunks; and when the requester's connection drops mid-stream (A reaches the server
  * through a TCP proxy the test cuts), the console resumes the stream with `Last-Event-ID` and

@@ -6,7 +6,7 @@ import { byTestId, launchChromium, openPage, screenshot, signIn } from '../suppo
 import { registerUser, type TestUser } from '../support/http';
 
 /**
- * The console's Usage page (issue 15) in Chromium: a user sees their own tokens and cost by day
+ * The console's Usage page in Chromium: a user sees their own tokens and cost by day
  * and model; an admin can also ask for every user's; a non-admin's page never asks (no 403 in its
  * console), and neither page gets any error answer.
  */

@@ -254,7 +254,7 @@ describe('web console: two users on one canvas in Chromium', () => {
     const final = new Promise<{ response: string }>((resolve) => device!.socket.once('final', resolve));
     await device.socket.timeout(5_000).emitWithAck('chat_request', { message: `Delete task ${TASK_ID}` });
 
-    // Pushed over A's /canvas socket the moment the request exists (SPEC §15).
+    // Pushed over A's /canvas socket the moment the request exists.
     const approval = pageA.locator(byTestId('approval'));
     await approval.waitFor();
     expect(await approval.locator('strong').textContent()).toBe('delete_task');

@@ -7,7 +7,7 @@ import { startTestApp, type TestApp } from '../support/app';
 import { registerUser, request, type TestUser } from '../support/http';
 
 /**
- * SPEC §13: `GET /embed.js` in a real Chromium (Debian's), on pages served by two other local
+ * Chatflow embeds: `GET /embed.js` in a real Chromium (Debian's), on pages served by two other local
  * origins: the one the embed allows gets a chat box that streams the chatflow's answers; the one it
  * does not allow gets the box, but its message is refused (no CORS headers) and the box says so.
  */

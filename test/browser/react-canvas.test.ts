@@ -17,7 +17,7 @@ const threeBlocks: ChatTurn = { toolCalls: ['Goals', 'Budget', 'Timeline'].map((
 const longTurn: ChatTurn = { toolCalls: Array.from({ length: 40 }, (_, i) => ({ name: 'create_text', args: { text: `paragraph ${i}` } })) };
 
 /**
- * Issue 15: the React example (examples/react-canvas, built by Vite 7 from the packages' builds)
+ * The React example (examples/react-canvas, built by Vite 7 from the packages' builds)
  * in Chromium against a live Switchboard: two users on one canvas through @switchboard/react's
  * hooks. A generates, both boards show the blocks in rank order; A stops a second generation
  * (nothing of it is stored); A undoes the first, and the blocks leave both boards.

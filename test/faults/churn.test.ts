@@ -10,7 +10,7 @@ import { readSse } from '../support/sse';
 import { waitUntil } from '../support/wait';
 
 /**
- * Issue 16's acceptance test: many clients on one canvas, transports killed at random while
+ * Room events under connection churn: many clients on one canvas, transports killed at random while
  * generations and hand edits flow; afterwards every client's blocks (built only from the events it
  * was handed) equal the database's, and no event was handed to the application twice — for raw
  * socket.io clients that follow the documented catch-up, and for the SDK.

@@ -6,7 +6,7 @@ import { createTestDatabase, LOCAL_POSTGRES, testRedisUrl } from '../support/dat
 import { randomUUID } from 'node:crypto';
 
 /**
- * The image (no Docker engine here): its instructions checked against issue 15's list, and its CMD
+ * The image (no Docker engine here): its instructions checked against what the image must do, and its CMD
  * run as a process to show it is one process, Switchboard itself.
  */
 const ROOT = path.resolve(__dirname, '../..');

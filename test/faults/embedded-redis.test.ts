@@ -23,7 +23,7 @@ const childrenOf = (pid: number) =>
 /**
  * `npm start` in embedded mode (no REDIS_URL, no DATABASE_URL): the redis-server child keeps its
  * data under DATA_DIR (AOF), is restarted when it dies, never outlives a killed app, and a
- * restart on the same DATA_DIR picks up queued work and event logs (SPEC §9 crash safety).
+ * restart on the same DATA_DIR picks up queued work and event logs (crash safety).
  */
 describe('the embedded redis-server under crashes', () => {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'sb-embedded-'));

@@ -9,7 +9,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const tagOf = (req: ChatRequest) => /^\[([\w-]+)\]/.exec(messageText(req.messages.find((m) => m.role === 'user') ?? { content: '' }))?.[1] ?? '?';
 
 /**
- * kill -9 of a worker process in the middle of an agentflow execution (SPEC §13, decision 0115):
+ * kill -9 of a worker process in the middle of an agentflow execution (decision 0115):
  * its node jobs' locks lapse, the other worker takes them, the execution completes, and every node
  * that had finished before the kill called the model exactly once (counted at the model server).
  */

@@ -18,7 +18,7 @@ const seed = { tasks: [{ id: TASK_ID, title: 'Old report', status: 'done', prior
 const next = <T>(device: DeviceSimulator, event: AwaitedDeviceEvent, predicate?: (payload: T) => boolean) => nextDeviceEvent<T>(device, event, predicate, 20_000);
 
 /**
- * Work parked on a person or on a queue must not be lost to a crash (SPEC §9): an approval holds
+ * Work parked on a person or on a queue must not be lost to a crash: an approval holds
  * only until expiresAt (by timestamp, not by a delayed job that a crash may have lost), a decided
  * approval whose resume was never queued is resumed, and deleting a canvas ends its generations.
  */

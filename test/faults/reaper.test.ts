@@ -15,7 +15,7 @@ import { eventually } from '../support/wait';
 /**
  * Work whose job is gone — what kill -9 leaves when Redis lost its data, or when a job failed past
  * the stall limit without its processor's bookkeeping — is reaped by the next worker process that
- * starts (SPEC §9: nothing stays `running`/`pending` forever). An API-only node takes the requests;
+ * starts (nothing stays `running`/`pending` forever). An API-only node takes the requests;
  * the job is then removed from Redis as a crash would lose it; a worker node starts and reaps.
  */
 describe('the reaper ends work a dead process left open', () => {

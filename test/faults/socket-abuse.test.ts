@@ -141,7 +141,7 @@ describe('/canvas under abuse', () => {
       expect(answeredWhenServed).toBeLessThan(acks.length);
       expect(ready.status).toBe(200);
       expect(acks.length).toBeGreaterThanOrEqual(300);
-      // not_found, or rate_limited once the socket's join budget is spent (issue 11): never a join
+      // not_found, or rate_limited once the socket's join budget is spent: never a join
       for (const ack of acks) expect(ack).toEqual({ ok: false, error: expect.objectContaining({ code: expect.stringMatching(/^(not_found|rate_limited)$/) }) });
       // and nothing was joined: events in the foreign rooms do not reach the intruder
       const delivered = waitFor(foreignWatcher, 'block_added', (p) => p.canvasId === foreign[0]);

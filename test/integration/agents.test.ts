@@ -18,7 +18,7 @@ import { registerUser, request, type TestUser } from '../support/http';
 import { eventually } from '../support/wait';
 
 /**
- * Background agents end to end (SPEC §7, seed 001 Phase 3 verification rows 1, 2, 3, 5, 7, 8):
+ * Background agents end to end (2, 3, 5, 7, 8):
  * configs over HTTP, local runs through a simulated device reading files, extraction with the
  * offline demo model through the real @langchain/openai client, suggestions inserted on the
  * device, waiting for the right device, and the scheduler.

@@ -9,7 +9,7 @@ import { readSse, type SseMessage } from '../support/sse';
 import { waitUntil } from '../support/wait';
 
 /**
- * SPEC §15: an approval request reaches every surface of its owner at once — the device, the
+ * An approval request reaches every surface of its owner at once — the device, the
  * turn's `/chat/stream`, the owner's `/canvas` sockets (in a canvas room or not) — and never
  * another user's; the first decision wins everywhere; a timeout resolves it like a decision.
  */

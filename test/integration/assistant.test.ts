@@ -167,7 +167,7 @@ describe('assistant chat', () => {
     const before = await queue.getJobCounts();
 
     const named = await chat(user, { message: 'How many todo tasks do I have?', deviceId: 'not-connected' });
-    // Without `tools: "device"` a user with no device online gets a plain assistant (SPEC §16, chat-modes.test.ts).
+    // Without `tools: "device"` a user with no device online gets a plain assistant (chat-modes.test.ts).
     const none = await chat(lonely, { message: 'How many todo tasks do I have?', tools: 'device' });
 
     expect(named.status).toBe(409);

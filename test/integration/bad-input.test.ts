@@ -5,7 +5,7 @@ import { connectCanvas, join, waitFor, type CanvasClient } from '../support/sock
 import { readSse, type SseResult } from '../support/sse';
 
 /**
- * SPEC §9: every bad input gets a clear 4xx in the error shape (never a 500) and writes nothing.
+ * Every bad input gets a clear 4xx in the error shape (never a 500) and writes nothing.
  * Each case lists the blocks before and after, and generation cases also check that the model was
  * never called and that a valid generation afterwards is the only one that reaches it.
  */

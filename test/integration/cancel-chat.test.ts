@@ -30,7 +30,7 @@ const ended = (m: SseMessage) => ['final', 'error', 'cancelled'].includes(m.even
 const next = nextDeviceEvent;
 
 /**
- * SPEC §11, chat turns, in one process: HTTP cancel of a streaming turn (SSE and JSON), the
+ * Cancelling chat turns, in one process: HTTP cancel of a streaming turn (SSE and JSON), the
  * device's `chat_cancel` abandoning a tool call the device has not answered, and a cancel of a turn
  * parked for an approval. The cross-node case is in cancel-cluster.test.ts.
  */

@@ -11,7 +11,7 @@ const longTurn: ChatTurn = { toolCalls: Array.from({ length: 40 }, (_, i) => ({ 
 const ended = (m: SseMessage) => ['complete', 'error', 'cancelled'].includes(m.event ?? '');
 
 /**
- * SPEC §11 across processes: two API nodes and a worker process, as `npm start` runs them. The
+ * Cancellation across processes: two API nodes and a worker process, as `npm start` runs them. The
  * generation is requested on node A, its model is streamed by the worker process, and the cancel
  * arrives on node B; the signal goes through Redis.
  */

@@ -12,7 +12,7 @@ const longTurn: ChatTurn = { toolCalls: Array.from({ length: 40 }, (_, i) => ({ 
 const ended = (m: SseMessage) => ['complete', 'error', 'cancelled'].includes(m.event ?? '');
 
 /**
- * SPEC §11, generations, in one process (every role): who may cancel, what a cancel leaves behind
+ * Cancelling generations, in one process (every role): who may cancel, what a cancel leaves behind
  * (nothing stored, usage recorded, slot freed), and that the stop survives a resumed stream. The
  * cross-process case is in cancel-cluster.test.ts.
  */

@@ -9,7 +9,7 @@ import { readSse } from '../support/sse';
 import { waitUntil } from '../support/wait';
 
 /**
- * Issue 16, across processes: the API process (block routes, undo, `queued`) and a worker process
+ * Room event seqs, across processes: the API process (block routes, undo, `queued`) and a worker process
  * (generation stages, broadcast chunks) append to one canvas's sequence. Every room event kind
  * reaches a client with `seq`, and the seqs of all of them together are 1..N with no gap and no
  * repeat, exactly what `canvas:sync` replays.

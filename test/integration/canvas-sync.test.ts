@@ -11,7 +11,7 @@ import { connectCanvas, join, type CanvasClient } from '../support/sockets';
 import { waitUntil } from '../support/wait';
 
 /**
- * Issue 16: every room event of a canvas carries `seq`, and `canvas:sync` returns what a member
+ * Every room event of a canvas carries `seq`, and `canvas:sync` returns what a member
  * missed, or `resync` when it is no longer kept. Real server, real sockets, real Redis.
  */
 describe('canvas event sequence and catch-up', () => {

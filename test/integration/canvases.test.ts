@@ -238,7 +238,7 @@ describe('canvases, members, blocks and the /canvas namespace', () => {
 
       const added = waitFor(editorSocket, 'block_added', (p) => p.canvasId === canvasId);
       const block = await addBlock(owner, canvasId, 'hello');
-      // Every room event of the canvas carries the next seq (issue 16): 1, 2, 3 on a fresh canvas.
+      // Every room event of the canvas carries the next seq: 1, 2, 3 on a fresh canvas.
       expect(await added).toEqual({ canvasId, block, seq: 1 });
 
       const updated = waitFor(editorSocket, 'block_updated', (p) => p.block.id === block.id);

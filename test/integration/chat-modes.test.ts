@@ -6,7 +6,7 @@ import { registerUser, request, type TestUser } from '../support/http';
 import { readSse } from '../support/sse';
 
 /**
- * SPEC §16: chat without a device, a model chosen per request, the session list and a session's
+ * Chat without a device, a model chosen per request, the session list and a session's
  * record, and the escalation reason. Real server, real scripted model over HTTP, real sockets.
  */
 describe('chat without a device, model choice, sessions', () => {

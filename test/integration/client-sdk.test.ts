@@ -198,7 +198,7 @@ describe('TypeScript client SDK against a live server', () => {
       expect((await undone).blockIds).toEqual(blockIds);
       await expect(sb.generations.undo(canvasId, stream.generationId!)).rejects.toMatchObject({ status: 409, code: 'already_undone' });
       const audit = await sb.generations.audit(canvasId);
-      // Newest first (SPEC §9, issue 11): the undo is the latest event.
+      // Newest first: the undo is the latest event.
       expect(audit.audit.filter((row) => row.targetId === stream.generationId).map((row) => row.action)).toEqual(['ai.generation.undone', 'ai.generation.persisted']);
     });
 

@@ -11,7 +11,7 @@ import { providerEnv } from '../support/provider-env';
 import { eventually } from '../support/wait';
 
 /**
- * Cloud agents end to end (SPEC §7, seed 001 Phase 3 rows 4 and 9): the OAuth flow against local
+ * Cloud agents end to end: the OAuth flow against local
  * fakes of Google's and Microsoft's HTTP APIs, tokens sealed at rest, the real googleapis and
  * Graph clients fetching over HTTP, extraction with the demo model, and suggestions delivered to a
  * simulated device. Also token refresh, `invalid_grant`, Graph 429 and paging.

@@ -17,7 +17,7 @@ import { eventually } from '../support/wait';
 import { WsDevice, type Frame } from '../support/ws-device';
 
 /**
- * SPEC §12: the desktop app's own protocol (seed 001) over a plain WebSocket, across TWO API nodes
+ * The desktop app's own protocol over a plain WebSocket, across TWO API nodes
  * on one database and Redis: node A runs the API and the workers, node B only the API. Devices
  * connect to node B, so every tool call, text chunk, approval and agent run from A's workers
  * reaches them through Redis.

@@ -7,7 +7,7 @@ import { registerUser, request, type TestUser } from '../support/http';
 import { readSse } from '../support/sse';
 
 /**
- * SPEC §13: chatflow chat (JSON and SSE) with history in chat sessions, the flow's model through
+ * Chatflow chat (JSON and SSE) with history in chat sessions, the flow's model through
  * the gateway, usage billed to the owner and counted as chatflow executions; embeds: create, list,
  * revoke, the public chat with its origin rules, CORS and limits, sessions bound to their embed.
  * Real server, real scripted model over HTTP, real Redis and PostgreSQL.

@@ -2,7 +2,7 @@ import { startTestApp, type TestApp } from '../support/app';
 import { registerUser, request, type TestUser } from '../support/http';
 
 /**
- * Flows CRUD (SPEC §13): saved chatflows and agentflows, validated on save (400 with the path of
+ * Flows CRUD: saved chatflows and agentflows, validated on save (400 with the path of
  * the problem), visible to their owner only, paginated, and never a 500 on hostile bodies.
  */
 

@@ -9,7 +9,7 @@ import { registerUser, request } from '../support/http';
 import { readSse } from '../support/sse';
 
 /**
- * The offline demo model runs agentflows (SPEC §10, §13): `npm start` with no model configured
+ * The offline demo model runs agentflows: `npm start` with no model configured
  * executes a flow end to end through the real client, from the prompts' own words.
  */
 describe('agentflows on the offline demo model', () => {

@@ -5,7 +5,7 @@ import { readSse, type SseMessage } from '../support/sse';
 import { eventually } from '../support/wait';
 
 /**
- * Agentflow executions (SPEC §13): queued on `flows`, one job per node, streamed with sequenced
+ * Agentflow executions: queued on `flows`, one job per node, streamed with sequenced
  * ids and resumable, listed and read with per-node detail, retried per node, outputSchema with one
  * repair, owner only. The scripted model answers each node by the `[tag]` its prompt starts with
  * and counts the requests per tag.

@@ -132,7 +132,7 @@ describe('canvas AI generation, end to end', () => {
     expect(day.costUsd).toBeGreaterThanOrEqual(0);
     expect((await request('GET', `${t.api}/canvases/${canvasId}/audit`, { token: editor.accessToken })).status).toBe(403);
 
-    // Progress for the dashboard (SPEC §3): the generation job's last stage, the broadcast's chunks.
+    // Progress for the dashboard: the generation job's last stage, the broadcast's chunks.
     const redis = createRedis(testRedisUrl(), 'command');
     const queues = ['generation', 'broadcast'].map((name) => new Queue(name, { connection: redis, prefix: bullPrefix(t.keyPrefix) }));
     try {

@@ -4,7 +4,7 @@ import { registerUser, request, type TestUser } from '../support/http';
 
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
-/** SPEC §13: `GET /api/v1/metrics/json`, prom-client's JSON form, for admins with the dashboard's credentials. */
+/** `GET /api/v1/metrics/json`, prom-client's JSON form, for admins with the dashboard's credentials. */
 describe('GET /api/v1/metrics/json', () => {
   let t: TestApp;
   let admin: TestUser;

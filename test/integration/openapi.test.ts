@@ -15,7 +15,7 @@ type Schema = Record<string, any>;
 type DocOperation = Schema & { method: string; path: string };
 
 /**
- * The OpenAPI document (issue 6, decision 0024) against the running app: every route documented,
+ * The OpenAPI document (decision 0024) against the running app: every route documented,
  * the document's JSON Schemas accepted and refused exactly as the validators do, a valid 3.1
  * document, and a /docs page whose assets are served locally.
  */

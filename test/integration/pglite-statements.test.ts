@@ -2,7 +2,7 @@ import { PGlite, types, type Transaction } from '@electric-sql/pglite';
 import { PgliteStatements } from '../../src/models/pglite-statements';
 
 /**
- * Queries as one call to PGlite's backend with their statements kept parsed (issue 12, decision
+ * Queries as one call to PGlite's backend with their statements kept parsed (decision
  * 0164), against PGlite's own `query` on the same instance: the same rows, fields, counts and
  * errors; statements cached, evicted and re-parsed when the backend lost them; the same locks.
  */

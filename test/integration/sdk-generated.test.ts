@@ -22,7 +22,7 @@ function responder(request: ChatRequest) {
 }
 
 /**
- * SPEC §13 SDK generation: `npm run sdk` writes clients from the OpenAPI document; the Python one
+ * SDK generation: `npm run sdk` writes clients from the OpenAPI document; the Python one
  * runs under `python3` (standard library only, sync and asyncio) and the TypeScript one type-checks
  * under `tsc --strict` and runs, both against a live server.
  */

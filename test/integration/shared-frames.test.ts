@@ -15,7 +15,7 @@ import { testRedisUrl } from '../support/database';
 import { waitUntil } from '../support/wait';
 
 /**
- * Issue 12 "many streams": live entries are framed once per entry by the process's follower and
+ * Many streams: live entries are framed once per entry by the process's follower and
  * the same bytes go to every stream of the key; a stream resumed after Last-Event-ID still gets
  * exactly what it missed (replayed) and then the shared live frames.
  */

@@ -8,7 +8,7 @@ import type { Frame } from '../../src/lib/stream-follower';
 import { waitUntil } from '../support/wait';
 
 /**
- * Live frames written straight to the socket as HTTP chunks (issue 12): a client that stops
+ * Live frames written straight to the socket as HTTP chunks: a client that stops
  * reading makes them held, not written, and once it reads again it gets every frame, in order,
  * as valid chunked HTTP, followed by whatever the stream writes next.
  */

@@ -31,7 +31,7 @@ function lineMatching(child: ChildProcessWithoutNullStreams, pattern: RegExp, ms
 }
 
 /**
- * Issue 15: `npm pack` of the packages gives tarballs that install into an empty project (offline,
+ * `npm pack` of the packages gives tarballs that install into an empty project (offline,
  * from the tarball and npm's cache) and work there: the ESM import, the type declarations, and the
  * README's ten lines that watch a canvas, against a live server.
  */

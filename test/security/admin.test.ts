@@ -8,7 +8,7 @@ import { request, type TestUser } from '../support/http';
 import { spawnSwitchboard, type SwitchboardProcess } from '../support/processes';
 
 /**
- * SPEC §9: admin rights never follow from an email a stranger can register; an operator grants
+ * Admin rights never follow from an email a stranger can register; an operator grants
  * them (`switchboard admin grant`, or ADMIN_USER_IDS), and every grant is audited. Black box: the
  * API and the CLI run as their own processes on one PostgreSQL database.
  */

@@ -10,7 +10,7 @@ import { eventually } from '../support/wait';
 import { WsDevice } from '../support/ws-device';
 
 /**
- * Issue 11 "Bad input", black box: text that PostgreSQL cannot store (NUL, lone surrogates) is
+ * Bad input, black box: text that PostgreSQL cannot store (NUL, lone surrogates) is
  * refused when a client sends it (400, an error ack) and cleaned when a device or a model sends it;
  * never a 500, never a run left `running`. UNC paths are no local directory.
  */

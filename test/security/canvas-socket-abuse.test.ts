@@ -8,7 +8,7 @@ import { connectCanvas, join, record, waitFor, type CanvasClient } from '../supp
 import { eventually } from '../support/wait';
 
 /**
- * Issue 11 / SPEC §9 on `/canvas`, black box (real server, real sockets, two users): a join flood
+ * Abuse limits on `/canvas`, black box (real server, real sockets, two users): a join flood
  * is refused per socket before any work; a cursor flood is cut down per socket and never enters the
  * adapter's stream (everyone's recovery history); one user holds at most MAX_SOCKETS_PER_USER
  * sockets over `/canvas` and `/device` together.

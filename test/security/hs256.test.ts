@@ -3,7 +3,7 @@ import { SignJWT, jwtVerify } from 'jose';
 import { verifyHs256 } from '../../src/auth/hs256';
 
 /**
- * The access-token check written on node:crypto (issue 12) against jose's `jwtVerify` with the
+ * The access-token check written on node:crypto against jose's `jwtVerify` with the
  * options the server used before: on a corpus of valid, forged and malformed tokens it never
  * accepts what jose refuses, accepts every valid token with the same claims, and refuses the
  * malformed ones jose happens to let through (non-canonical encodings, an infinite exp).

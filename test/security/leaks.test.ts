@@ -10,7 +10,7 @@ import { createCanvas, registerUser, request, type TestUser } from '../support/h
 import { readSse } from '../support/sse';
 
 /**
- * Issue 11 "Leaks", black box with the logs captured: an error's cause — provider text that quotes
+ * Leaks, black box with the logs captured: an error's cause — provider text that quotes
  * the prompt, a drizzle error that carries the SQL parameters — reaches neither clients (HTTP
  * bodies, SSE `error` events, the generation's row) nor logs nor the failed job's record. Clients
  * get a code and a fixed message; logs get the code, ids and the cause's class and codes.

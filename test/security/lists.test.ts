@@ -6,7 +6,7 @@ import { createCanvas, registerUser, request, type JsonResponse, type TestUser }
 import { readSse } from '../support/sse';
 
 /**
- * Lists and sizes (issue 11, SPEC §9): a canvas's blocks come in pages (`?limit` ≤ 200, default
+ * Lists and sizes: a canvas's blocks come in pages (`?limit` ≤ 200, default
  * 200, `?cursor`, `nextCursor`) in rank order; a canvas holds at most MAX_BLOCKS_PER_CANVAS blocks
  * (by hand: 409 canvas_full; a generation keeps what fits and says truncated); the audit trail is
  * newest first and paginated, so the latest events are visible however long it gets.

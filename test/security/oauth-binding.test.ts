@@ -6,7 +6,7 @@ import { registerUser, request, type TestUser } from '../support/http';
 import { providerEnv } from '../support/provider-env';
 
 /**
- * OAuth login CSRF (issue 11, SPEC §9): the `state` of an authorization flow is bound to the
+ * OAuth login CSRF: the `state` of an authorization flow is bound to the
  * browser that started it by an HttpOnly cookie, so a victim who completes an attacker's consent
  * URL does not attach the victim's mailbox to the attacker's agent.
  */

@@ -3,7 +3,7 @@ import { startTestApp, type TestApp } from '../support/app';
 import { registerUser, request, type JsonResponse, type TestUser } from '../support/http';
 
 /**
- * Abuse and cost (issue 11, SPEC §9): login per IP and per account (backoff, then 429 with
+ * Abuse and cost: login per IP and per account (backoff, then 429 with
  * Retry-After), registration per IP, and every endpoint that costs a model call, an embedding or a
  * device round trip per user and tier (config/tiers.ts), HTTP and sockets counted together.
  */

@@ -6,7 +6,7 @@ import { createCanvas, registerUser, request, type TestUser } from '../support/h
 import { waitUntil } from '../support/wait';
 
 /**
- * Sessions (issue 11, SPEC §9 "Tokens"): refresh-token reuse revokes the whole family even when it
+ * Sessions: refresh-token reuse revokes the whole family even when it
  * races a rotation; logout revokes the family and its access tokens; a socket lives no longer than
  * its token unless it re-authenticates (`auth:refresh`); connection-state recovery authenticates.
  */

@@ -11,7 +11,7 @@ import { startScriptedLLM, type ScriptedLLM } from '../support/scripted-llm';
 import { WsDevice } from '../support/ws-device';
 
 /**
- * The siblings of 0069's pagination (issue 11, SPEC §9): a chat session's history and a canvas's
+ * The siblings of 0069's pagination: a chat session's history and a canvas's
  * members come in pages too (`?limit` ≤ 200, `?cursor`, `nextCursor`, foreign cursors 400). History
  * pages walk back from the newest message, each page reading oldest → newest (0100).
  */

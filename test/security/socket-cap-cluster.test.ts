@@ -5,7 +5,7 @@ import { join, waitFor, type CanvasClient } from '../support/sockets';
 import { eventually } from '../support/wait';
 
 /**
- * SPEC §9 across API nodes (issue 11): MAX_SOCKETS_PER_USER counts a user's sockets on every node
+ * The socket cap across API nodes: MAX_SOCKETS_PER_USER counts a user's sockets on every node
  * and both namespaces; the sockets of a node killed with SIGKILL stop counting once their leases
  * (SOCKET_LEASE_SECONDS) run out. Cursors, no longer carried by the adapter, still cross nodes.
  */

@@ -15,7 +15,7 @@ import { startScriptedLLM, type ScriptedLLM } from '../support/scripted-llm';
 import { eventually } from '../support/wait';
 
 /**
- * Issue 11 "Streams": one reader per node serves every open stream (an open stream costs no Redis
+ * Streams: one reader per node serves every open stream (an open stream costs no Redis
  * connection of its own), and the per-user cap holds across API nodes.
  */
 

@@ -12,7 +12,7 @@ import { readSse } from '../support/sse';
 import { eventually } from '../support/wait';
 
 /**
- * Issue 11 "Streams", black box: every SSE stream ends (past the end, expired or lost logs, a
+ * Streams, black box: every SSE stream ends (past the end, expired or lost logs, a
  * producer that ended without a terminal event), and a user holds at most MAX_STREAMS_PER_USER.
  */
 

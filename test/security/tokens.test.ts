@@ -7,7 +7,7 @@ import { startTestApp, type TestApp } from '../support/app';
 import { registerUser, request, type TestUser } from '../support/http';
 
 /**
- * Access tokens (issue 11, SPEC §9 "Tokens"): a token must carry `exp`, and a token whose user no
+ * Access tokens: a token must carry `exp`, and a token whose user no
  * longer exists is refused everywhere — every route of the OpenAPI document and both socket
  * namespaces — with 401, never a 500.
  */

@@ -60,7 +60,7 @@ export async function startDeviceNode(options: {
   const io = createSocketServer({ redis: blocking, keyPrefix: options.keyPrefix, httpServer });
   const registry = new DeviceRegistry(redis, options.keyPrefix, { logger, heartbeatTtlMs: options.heartbeatTtlMs });
   const hellos: DeviceNode['hellos'] = [];
-  // The relay reaches plain-WebSocket devices (SPEC §12) held by any node.
+  // The relay reaches plain-WebSocket devices held by any node.
   const channel = new DeviceChannel(io, { timeoutMs: options.rpcTimeoutMs ?? 30_000, logger, metrics: options.metrics, relay: new WsRelay(redis, options.keyPrefix, logger) });
   const devices = options.http
     ? registerDeviceNamespace(channel, {

@@ -1,7 +1,7 @@
 import WebSocket from 'ws';
 
 /**
- * A desktop app as seed 001 describes it, written from the frame tables alone (SPEC §12): a plain
+ * A desktop app as its protocol describes it, written from the frame tables alone: a plain
  * WebSocket to `/api/v1/ws/device?token=<jwt>`, one JSON text frame per message with a `type`,
  * snake_case envelope. It shares no code with the server: it sees only frames.
  */

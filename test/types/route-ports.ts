@@ -1,5 +1,5 @@
 /**
- * Route ports (issue 10, decision 0149): a handler declared with `routesWith<Ports>()` may reach
+ * Route ports (decision 0149): a handler declared with `routesWith<Ports>()` may reach
  * only its module's port. Each `@ts-expect-error` below fails `npm run typecheck` the day the
  * compiler stops refusing what it marks. Type-only: compiled, never run.
  */

@@ -1,7 +1,7 @@
 import { CanvasSequencer, type CanvasRoomEvent } from '../../packages/client/src/canvas-sync';
 import type { CanvasLogEntry, SyncAck } from '../../src/realtime/events';
 
-/** The client side of issue 16 on its own: ordering, dedupe, gap repair and resync. */
+/** The client side of exactly-once room events on its own: ordering, dedupe, gap repair and resync. */
 describe('CanvasSequencer', () => {
   const CANVAS = '00000000-0000-4000-8000-000000000001';
   const entry = (seq: number): CanvasLogEntry => ({ seq, event: 'block_deleted', payload: { canvasId: CANVAS, blockId: `b${seq}`, seq } });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 const ROUTES_DIR = join(__dirname, '../../src/http/routes');
 
 /**
- * Issue 10: every write flow goes through a service or repository. A route file parses, checks
+ * Every write flow goes through a service or repository. A route file parses, checks
  * access and calls a service; it never holds SQL, a transaction or a database driver.
  */
 describe('route files', () => {

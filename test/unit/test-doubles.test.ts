@@ -22,7 +22,7 @@ function specifiers(file: string): string[] {
 const TEST_DOUBLE = /(^@switchboard\/client\/testing(\/|$))|(\/testing(\/index)?(\.[cm]?[jt]s)?$)|(device-simulator|memory-store)(\.[cm]?[jt]s)?$/;
 
 /**
- * Issue 10, point 7: the test doubles (DeviceSimulator, MemoryStore) live with the SDK's device
+ * The test doubles (DeviceSimulator, MemoryStore) live with the SDK's device
  * helper as `@switchboard/client/testing`; production code never loads them.
  */
 describe('test doubles stay out of production code', () => {

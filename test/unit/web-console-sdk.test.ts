@@ -8,7 +8,7 @@ import { SDK_BROWSER_DIR, webConsoleRouter } from '../../src/http/web-console';
 const WEB = resolve(__dirname, '../../web');
 
 /**
- * Issue 15: the console imports the built client SDK (served at /console/sdk/) instead of carrying
+ * The console imports the built client SDK (served at /console/sdk/) instead of carrying
  * its own transport and SSE parser (decision 0130).
  */
 describe('web console: the built SDK, not a copy', () => {

@@ -22,7 +22,7 @@ interface CanvasState {
 }
 
 /**
- * Exactly-once, in-order delivery of a canvas's room events over an unreliable path (issue 16):
+ * Exactly-once, in-order delivery of a canvas's room events over an unreliable path:
  * events are handed on by `seq`; a duplicate is dropped; a jump buffers what arrived and asks the
  * server (`canvas:sync`) for what is missing; after any reconnect the caller calls `catchUp`. When
  * the server no longer keeps the missed events it answers `resync`, and the application reloads.

@@ -48,9 +48,9 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
     setTokens: (tokens: ClientTokens) => http.setTokens(tokens),
     /** An access token valid for at least `minValidityMs` (default 60 s), refreshed first if needed; the token source for sockets. */
     freshAccessToken: (minValidityMs?: number) => http.freshAccessToken(minValidityMs),
-    /** Same as `generations.cancel`: stop a generation from any node (SPEC §11). */
+    /** Same as `generations.cancel`: stop a generation from any node. */
     cancelGeneration: (canvasId: string, generationId: string) => post<T.GenerationCancelResult>(`${generation(canvasId, generationId)}/cancel`),
-    /** Same as `chat.cancel`: stop a session's running turn (SPEC §11). */
+    /** Same as `chat.cancel`: stop a session's running turn. */
     cancelChat: (sessionId: string) => post<T.ChatCancelResult>(`/chat/sessions/${seg(sessionId)}/cancel`),
 
     auth: {
@@ -133,7 +133,7 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
       get: (canvasId: string, generationId: string) => get<{ generation: T.Generation }>(generation(canvasId, generationId)),
       /**
        * Stops a queued or running generation (its requester, or an editor/owner), from any node: 202
-       * `{generationId, status: "cancelling"}`; its stream then ends with `cancelled` (SPEC §11).
+       * `{generationId, status: "cancelling"}`; its stream then ends with `cancelled`.
        * 409 `not_running` once it has ended.
        */
       cancel: (canvasId: string, generationId: string) => post<T.GenerationCancelResult>(`${generation(canvasId, generationId)}/cancel`),
@@ -167,7 +167,7 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
         );
       },
       /**
-       * Stops the session's running turn (SPEC §11): 202 `{sessionId, status: "cancelling"}`; its stream
+       * Stops the session's running turn: 202 `{sessionId, status: "cancelling"}`; its stream
        * ends with `cancelled` (the partial answer), a pending `send` answers `{cancelled: true}`.
        * 409 `not_running` when no turn runs.
        */
@@ -298,7 +298,7 @@ function generationSource(open: (lastEventId: string | undefined, signal: AbortS
   };
 }
 
-/** `?limit=&cursor=` of a paginated list (SPEC §9), or nothing. */
+/** `?limit=&cursor=` of a paginated list, or nothing. */
 function pageQuery(page: { limit?: number; cursor?: string }): string {
   const params = new URLSearchParams();
   if (page.limit !== undefined) params.set('limit', String(page.limit));

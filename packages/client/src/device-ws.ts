@@ -2,7 +2,7 @@ import type { AgentFile, AgentRunRequest, ToolReply } from './protocol';
 import type { DeviceConnectOptions, ReadAgentFiles } from './device';
 import type { TokenSource } from './sockets';
 
-/** Server → device frames the application may listen to (snake_case, as on the wire, SPEC §12). */
+/** Server → device frames the application may listen to (snake_case, as on the wire). */
 export type DeviceWsEvent = 'text_chunk' | 'final' | 'approval_requested' | 'approval_resolved' | 'cancelled' | 'error';
 export type DeviceWsFrame = { type: string } & Record<string, unknown>;
 
@@ -33,7 +33,7 @@ async function webSocketClass(): Promise<typeof WebSocket> {
 }
 
 /**
- * `connectDevice({transport: 'ws'})`: the seed 001 protocol at `/api/v1/ws/device?token=`. Says
+ * `connectDevice({transport: 'ws'})`: the plain-WebSocket device protocol at `/api/v1/ws/device?token=`. Says
  * `device_hello` on every connection, answers `ping` and `tool_call` (validated, answered from
  * `store`), serves `agent_run` with `readAgentFiles`, and reconnects after a drop unless
  * `reconnection: false` (not after a replacement by a newer connection, code 4000). Resolves once

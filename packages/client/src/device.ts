@@ -87,8 +87,8 @@ export interface AgentRunOutcome {
 
 export interface DeviceConnectOptions extends SocketConnectOptions {
   /**
-   * `socket.io` (default): the `/device` namespace. `ws`: the plain WebSocket protocol of seed 001
-   * at `/api/v1/ws/device` (SPEC §12), for apps that do not ship Socket.IO; it resolves to a
+   * `socket.io` (default): the `/device` namespace. `ws`: the desktop apps' plain WebSocket protocol
+   * at `/api/v1/ws/device`, for apps that do not ship Socket.IO; it resolves to a
    * {@link DeviceWsConnection}.
    */
   transport?: 'socket.io' | 'ws';
@@ -140,7 +140,7 @@ export interface DeviceConnection {
   hello(): Promise<DeviceHelloAck>;
   /** Asks the assistant; its tools run on this device. Answers stream back as `text_chunk` / `final`. */
   chat(payload: ChatRequestPayload): Promise<ChatRequestAck>;
-  /** Stops the running turn of `sessionId`, or this device's running turn (SPEC §11); it then ends with `cancelled`. */
+  /** Stops the running turn of `sessionId`, or this device's running turn; it then ends with `cancelled`. */
   cancelChat(sessionId?: string): Promise<ChatCancelAck>;
   /** Decides an `approval_requested`. */
   decide(approvalId: string, approved: boolean): Promise<ToolApprovalAck>;

@@ -1,5 +1,5 @@
 /**
- * Every non-2xx answer of the API, as SPEC §4 shapes it: `{"error":{"code","message","details?"}}`.
+ * Every non-2xx answer of the API, in the API's error shape: `{"error":{"code","message","details?"}}`.
  * A body that is not in that shape (a proxy's HTML page, an empty 502) still becomes one, with
  * `code` `http_<status>`, so callers only ever branch on `status` and `code`.
  */

@@ -13,7 +13,7 @@ export interface PresenceUser {
 }
 
 export type Ack<T> = (response: T) => void;
-/** `seq`: the canvas's latest event when the socket joined; events after it are live (issue 16). */
+/** `seq`: the canvas's latest event when the socket joined; events after it are live. */
 export type JoinAck = { ok: true; presence: PresenceUser[]; seq: number } | { ok: false; error: { code: string; message?: string } };
 
 /** A room event as the catch-up call returns it: the event name and its payload (with `seq`). */
@@ -68,7 +68,7 @@ export interface CanvasServerEvents extends AuthServerEvents {
   blocks_reranked: (payload: { canvasId: string; seq: number }) => void;
   presence: (payload: { canvasId: string; users: PresenceUser[] }) => void;
   cursor: (payload: { userId: string; x: number; y: number }) => void;
-  /** To every socket of the request's owner (room `user:<id>`), joined to a canvas or not (SPEC §15). */
+  /** To every socket of the request's owner (room `user:<id>`), joined to a canvas or not. */
   approval_requested: (payload: ApprovalRequested) => void;
   /** The request was decided (first decision wins) or timed out; to every socket of its owner. */
   approval_resolved: (payload: ApprovalResolved) => void;
@@ -88,7 +88,7 @@ export interface DeviceClientEvents extends AuthClientEvents {
   device_hello: (payload: DeviceHello, ack: Ack<DeviceHelloAck>) => void;
   /** Asks the assistant; the turn is bound to this device (its tools run here). */
   chat_request: (payload: ChatRequestPayload, ack: Ack<ChatRequestAck>) => void;
-  /** Stops the running turn of `sessionId`, or of this device when it is left out (SPEC §11). */
+  /** Stops the running turn of `sessionId`, or of this device when it is left out. */
   chat_cancel: (payload: { sessionId?: string }, ack?: Ack<ChatCancelAck>) => void;
   /** The user's decision on an `approval_requested` (0021); the optional ack is `{ok}` or `{error}`. */
   tool_approval: (payload: { approvalId: string; approved: boolean }, ack?: Ack<ToolApprovalAck>) => void;
@@ -98,12 +98,12 @@ export interface DeviceClientEvents extends AuthClientEvents {
   agent_complete: (payload: AgentComplete, ack?: Ack<AgentFrameAck>) => void;
 }
 
-/** `chat_cancel` ack (SPEC §11): `not_running`, `not_found`, `validation_failed` on refusal. */
+/** `chat_cancel` ack: `not_running`, `not_found`, `validation_failed` on refusal. */
 export type ChatCancelAck = { ok: true } | { ok: false; error: { code: string; message?: string } };
 
 export type ToolApprovalAck = { ok: true; status: string } | { error: { code: string; message?: string } };
 
-/** `approval_requested` (SPEC §5): a dangerous tool call waits for the user's decision. */
+/** `approval_requested`: a dangerous tool call waits for the user's decision. */
 export interface ApprovalRequested {
   approvalId: string;
   sessionId: string;
@@ -113,14 +113,14 @@ export interface ApprovalRequested {
   expiresAt: string;
 }
 
-/** `approval_resolved` (SPEC §15): how a request ended; `decidedBy` is null for a timeout. */
+/** `approval_resolved`: how a request ended; `decidedBy` is null for a timeout. */
 export interface ApprovalResolved {
   approvalId: string;
   status: 'approved' | 'rejected' | 'timeout';
   decidedBy: string | null;
 }
 
-/** `chat_request` from a device (SPEC §5). `context` is accepted and not used yet. */
+/** `chat_request` from a device. `context` is accepted and not used yet. */
 export interface ChatRequestPayload {
   message: string;
   context?: Record<string, unknown>;
@@ -134,12 +134,12 @@ export interface DeviceServerEvents extends AuthServerEvents {
   /** A piece of the assistant's answer; the pieces of a turn concatenate to its `final` response. */
   text_chunk: (payload: { sessionId: string; text: string }) => void;
   approval_requested: (payload: ApprovalRequested) => void;
-  /** An approval request was decided on some surface, or timed out (SPEC §15). */
+  /** An approval request was decided on some surface, or timed out. */
   approval_resolved: (payload: ApprovalResolved) => void;
   final: (payload: { sessionId: string; response: string }) => void;
   /** The turn failed (model unreachable, ...); no `final` follows. */
   chat_error: (payload: { sessionId: string; code: string; message: string }) => void;
-  /** The running turn of that session was stopped (SPEC §11); no `final` follows. */
+  /** The running turn of that session was stopped; no `final` follows. */
   cancelled: (payload: { sessionId: string }) => void;
   /** A local agent run: read these folders and answer with `agent_data` frames, then `agent_complete`. */
   agent_run: (payload: AgentRunRequest) => void;

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /**
- * The `/device` wire protocol (SPEC §5, seed 001): the server asks a device to run a CRUD or
+ * The `/device` wire protocol: the server asks a device to run a CRUD or
  * vector operation on its local database with `tool_call`, and the device answers through the
  * Socket.IO ack. One zod schema per payload, used by the server before emitting, by the device
  * simulator on receipt, and by the server again on the reply.
@@ -28,7 +28,7 @@ const epochMs = z.number().int().nonnegative();
 const line = z.string().min(1).max(500);
 const longText = z.string().max(100_000);
 
-/** Columns of the device's local tables (seed 001, "SQLite Schema Reference"), without the device-owned ones. */
+/** Columns of the device's local tables ("SQLite Schema Reference"), without the device-owned ones. */
 const COLUMNS: Record<DeviceTable, { shape: Record<string, z.ZodType>; required: string[] }> = {
   tasks: {
     shape: {
@@ -204,7 +204,7 @@ export function describeIssues(error: z.ZodError): string {
   return error.issues.map((issue) => (issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message)).join('; ');
 }
 
-/* ---- Background agent runs (SPEC §7, seed 001 Phase 3) ------------------------------------- */
+/* ---- Background agent runs ------------------------------------- */
 
 export const AGENT_DATA_TYPES = ['tasks', 'notes', 'checkpoints', 'projects'] as const;
 export type AgentDataType = (typeof AGENT_DATA_TYPES)[number];

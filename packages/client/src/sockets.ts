@@ -34,7 +34,7 @@ type Payload<Map, E extends keyof Map> = Map[E] extends (payload: infer P, ...re
  * The `/canvas` socket with helpers; rooms joined through `join` are joined again after a
  * reconnection that lost them. `onEvent` hands the room events of joined canvases to the
  * application in `seq` order, each exactly once, catching up after every reconnect and at every
- * gap (issue 16); the raw socket events (`on('block_added')`) stay available but may repeat or
+ * gap; the raw socket events (`on('block_added')`) stay available but may repeat or
  * miss across reconnects.
  */
 export interface CanvasConnection extends CanvasSocket {

@@ -238,16 +238,16 @@ export interface ChatResponse {
   sessionId: string;
   /** The answer; when `cancelled`, as far as it got before the stop. */
   response: string;
-  /** The turn was stopped by a cancel (SPEC §11). */
+  /** The turn was stopped by a cancel. */
   cancelled?: true;
   usage: TurnUsage;
 }
-/** 202 of `generations.cancel` (SPEC §11). */
+/** 202 of `generations.cancel`. */
 export interface GenerationCancelResult {
   generationId: string;
   status: 'cancelling';
 }
-/** 202 of `chat.cancel` (SPEC §11). */
+/** 202 of `chat.cancel`. */
 export interface ChatCancelResult {
   sessionId: string;
   status: 'cancelling';

@@ -23,7 +23,7 @@ const fromView = (approval: Approval): PendingApproval => ({
 });
 
 /**
- * The signed-in user's pending approvals (SPEC §15): loaded once, then kept from the socket's
+ * The signed-in user's pending approvals: loaded once, then kept from the socket's
  * `approval_requested` / `approval_resolved` (a decision made anywhere — another tab, a device,
  * curl — removes it here too), and loaded again after every reconnect.
  */

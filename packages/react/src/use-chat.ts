@@ -19,7 +19,7 @@ export interface ChatState {
   error?: string;
   /** Sends a message and streams the answer into `messages`; resolves when the turn ends. */
   send(message: string, options?: Pick<ChatRequest, 'deviceId' | 'tools' | 'config'>): Promise<void>;
-  /** Stops the running turn (SPEC §11); the answer so far stays, marked `cancelled`. */
+  /** Stops the running turn; the answer so far stays, marked `cancelled`. */
   stop(): Promise<void>;
 }
 

@@ -1,7 +1,7 @@
 import { messageText, type ChatRequest, type ChatTurn } from '../openai-compatible/server';
 
 /**
- * Agentflow nodes on the offline demo model (SPEC §10, §13). The flow runner's system prompt names
+ * Agentflow nodes on the offline demo model. The flow runner's system prompt names
  * the node (src/flows/flow-runner.ts); the task is the node's rendered prompt. The answer is built
  * from the prompt's own words, deterministically, so `npm start` runs a flow offline:
  * - with a JSON Schema in the system prompt (`outputSchema`): JSON shaped by the schema;

@@ -5,7 +5,7 @@ export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
 /**
  * Error statuses with a shared component response in the document (`#/components/responses/…`),
- * all in the SPEC error shape `{"error":{"code","message","details?"}}`.
+ * all in the API's error shape `{"error":{"code","message","details?"}}`.
  */
 export const ERROR_RESPONSES = {
   400: { name: 'BadRequest', description: 'Invalid input: `code` is `validation_failed` (with `details: [{path, message}]`), `invalid_json` or a route-specific code' },

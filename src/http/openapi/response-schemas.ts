@@ -11,7 +11,7 @@ import { BLOCK_TYPES } from '../../schemas/blocks';
  * parses them at run time. `test/integration/openapi.test.ts` checks live responses against them.
  */
 
-/** The SPEC error shape, `#/components/schemas/Error`. */
+/** The API's error shape, `#/components/schemas/Error`. */
 export const errorBodySchema = z.object({
   error: z.object({
     code: z.string().describe('Stable, machine-readable code, e.g. `validation_failed`, `not_found`'),
@@ -70,7 +70,7 @@ export const blockListResponse = z.object({ blocks: z.array(blockView), nextCurs
 
 export const undoResponse = z.object({ generationId: z.uuid(), blockIds: z.array(z.uuid()) });
 
-/** 202 of a cancel request (SPEC §11): the stop is under way; the stream ends with `cancelled`. */
+/** 202 of a cancel request: the stop is under way; the stream ends with `cancelled`. */
 export const generationCancelResponse = z.object({ generationId: z.uuid(), status: z.literal('cancelling') });
 export const chatCancelResponse = z.object({ sessionId: z.uuid(), status: z.literal('cancelling') });
 

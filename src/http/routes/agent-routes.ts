@@ -61,7 +61,7 @@ function agentKindRoutes<const K extends 'local' | 'cloud', const N extends 'Loc
       responses: { 200: { description: 'One page of agents; `nextCursor` goes back as `?cursor` (null on the last page)', schema: docs.list.schema } },
       errors: [400],
       handler: async ({ user, query }, ctx) => {
-        // Newest first, in pages (SPEC §9).
+        // Newest first, in pages.
         const beforeId = query.cursor ? decodeCursor(query.cursor, idKey) : undefined;
         const page = pageOf(await ctx.repos.agents.listPage(kind, user.id, { limit: query.limit + 1, beforeId }), query.limit, (agent) => [agent.id]);
         return { agents: page.items.map((agent) => toAgentView({ kind, agent } as AgentRef)), nextCursor: page.nextCursor };
@@ -114,7 +114,7 @@ function agentKindRoutes<const K extends 'local' | 'cloud', const N extends 'Loc
 }
 
 /**
- * Background agents (SPEC §7): the catalog, CRUD of local and cloud agent configs, run logs and
+ * Background agents: the catalog, CRUD of local and cloud agent configs, run logs and
  * manual runs. Every call is scoped to the caller's own agents (another user's agent is a 404).
  * Creating or enabling past the plan's limit answers 403 `tier_limit`.
  */
@@ -135,7 +135,7 @@ export const agentRoutes = [
       const beforeId = query.cursor ? decodeCursor(query.cursor, idKey) : undefined;
       const { runs, total } = await ctx.repos.agents.listRuns(user.id, { ...query, beforeId });
       const page = pageOf(runs, query.limit, (run) => [run.id]);
-      // `page`/`total` stay for offset clients; `nextCursor` is the SPEC §9 way through the list.
+      // `page`/`total` stay for offset clients; `nextCursor` is the paginated way through the list.
       return { runs: page.items.map(toRunView), page: query.page, limit: query.limit, total, nextCursor: page.nextCursor };
     },
   }),

@@ -57,7 +57,7 @@ const tags = ['blocks'];
 
 /** Blocks of a canvas; every mutation is broadcast to the canvas room. */
 export const blockRoutes = [
-  // Rank order, in pages (SPEC §9): `?limit` ≤ 200 (default 200), `?cursor` = the last page's `nextCursor`.
+  // Rank order, in pages: `?limit` ≤ 200 (default 200), `?cursor` = the last page's `nextCursor`.
   route({
     method: 'get', path: '/canvases/:id/blocks', operationId: 'listBlocks', tags, auth: 'bearer',
     summary: "A canvas's blocks, ordered by rank (viewer), in pages",

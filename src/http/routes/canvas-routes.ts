@@ -43,7 +43,7 @@ export const canvasRoutes = [
     responses: { 200: { description: 'One page of canvases', schema: canvasListResponse } },
     errors: [400],
     handler: async ({ user, query }, ctx) => {
-      // Newest first, in pages (SPEC §9).
+      // Newest first, in pages.
       const beforeId = query.cursor ? decodeCursor(query.cursor, idKey) : undefined;
       const page = pageOf(await ctx.repos.canvases.listPageForMember(user.id, { limit: query.limit + 1, beforeId }), query.limit, (canvas) => [canvas.id]);
       return { canvases: page.items, nextCursor: page.nextCursor };
@@ -130,7 +130,7 @@ export const canvasRoutes = [
       const { user, params } = input;
       const { canvasId } = await canvasAccess(ctx.repos.canvases, user, params.id, 'viewer');
       const query = input.query;
-      // In the order members joined (the owner first), in pages (SPEC §9).
+      // In the order members joined (the owner first), in pages.
       const afterUserId = query.cursor ? decodeCursor(query.cursor, idKey) : undefined;
       const page = pageOf(await ctx.repos.canvases.listMembersPage(canvasId, { limit: query.limit + 1, afterUserId }), query.limit, (member) => [member.userId]);
       return { members: page.items, nextCursor: page.nextCursor };
@@ -149,7 +149,7 @@ export const canvasRoutes = [
       const { user, params } = input;
       const { canvasId } = await canvasAccess(ctx.repos.canvases, user, params.id, 'owner');
       const query = input.query;
-      // Newest first, in pages (SPEC §9): the latest events (e.g. ai.generation.undone) come first.
+      // Newest first, in pages: the latest events (e.g. ai.generation.undone) come first.
       const beforeId = query.cursor ? decodeCursor(query.cursor, idKey) : undefined;
       const page = pageOf(await ctx.repos.audit.listPageForCanvas(canvasId, { limit: query.limit + 1, beforeId }), query.limit, (entry) => [entry.id]);
       return { audit: page.items, nextCursor: page.nextCursor };

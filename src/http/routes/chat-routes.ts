@@ -81,7 +81,7 @@ export const chatRoutes = [
       }
       if (!final) return undefined; // client gone
       if (final.type === 'error') throw new AppError(final.code === 'llm_unavailable' ? 503 : 502, final.code, final.message);
-      // Stopped by a cancel (SPEC §11): what the assistant had said so far.
+      // Stopped by a cancel: what the assistant had said so far.
       if (final.type === 'cancelled') return { sessionId: turn.sessionId, response: final.response, cancelled: true, usage: final.usage };
       return { sessionId: turn.sessionId, response: final.response, usage: final.usage };
     },
@@ -154,7 +154,7 @@ export const chatRoutes = [
     },
   }),
 
-  // SPEC §11: stops the session's running turn, from any node; 202 while one runs, else 409 not_running.
+  // Cancel: stops the session's running turn, from any node; 202 while one runs, else 409 not_running.
   route({
     method: 'post', path: '/chat/sessions/:id/cancel', operationId: 'cancelChatTurn', tags, auth: 'bearer',
     summary: "Stop the session's running turn (its owner only), from any API node",

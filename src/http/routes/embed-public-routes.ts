@@ -56,7 +56,7 @@ const PUBLIC_CHAT =
 const tokenParam = { embedToken: { schema: z.string().max(200), description: 'The embed token (`sbe_…`) returned once by `POST /flows/:id/embeds`. Unknown or revoked: 404.', resource: 'Embed' } };
 const tags = ['flows'];
 
-/** The public chat of a chatflow's embed (SPEC §13, decision 0121), declared once (see `../route.ts`). */
+/** The public chat of a chatflow's embed (decision 0121), declared once (see `../route.ts`). */
 export const embedPublicRoutes = [
   route({
     method: 'post', path: '/embed/public/:embedToken/chat', operationId: 'embedChat', tags, auth: 'public',

@@ -95,7 +95,7 @@ async function ownedChatflow(ctx: FlowChatPorts, user: AuthUser, flowId: string)
 
 const ownerStarter = (ctx: FlowChatPorts, flow: { id: string; userId: string }): ChatTurnStarter => ({ start: (body) => ctx.flowChats.start(flow, body) });
 
-/** The owner's side of a chatflow (SPEC §13), declared once (see `../route.ts`): chat as JSON and SSE, and its public embeds. */
+/** The owner's side of a chatflow, declared once (see `../route.ts`): chat as JSON and SSE, and its public embeds. */
 export const flowChatRoutes = [
   route({
     method: 'post', path: '/flows/:id/chat', operationId: 'chatWithFlow', tags, auth: 'bearer',

@@ -97,7 +97,7 @@ const AGENTFLOW_EXAMPLE = {
 
 const tags = ['flows'];
 
-/** Flows CRUD (SPEC §13), declared once (see `../route.ts`): the caller's own flows only; another user's answers 404. */
+/** Flows CRUD, declared once (see `../route.ts`): the caller's own flows only; another user's answers 404. */
 export const flowRoutes = [
   route({
     method: 'post', path: '/flows', operationId: 'createFlow', tags, auth: 'bearer',

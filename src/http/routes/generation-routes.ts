@@ -90,7 +90,7 @@ export const generationRoutes = [
     },
   }),
 
-  // SPEC §11: the requester, or an editor/owner; 202 while queued or running, 409 once ended.
+  // Cancel: the requester, or an editor/owner; 202 while queued or running, 409 once ended.
   route({
     method: 'post', path: '/canvases/:id/ai/generations/:generationId/cancel', operationId: 'cancelGeneration', tags, auth: 'bearer',
     summary: 'Stop a queued or running generation (its requester, or an editor/owner)',

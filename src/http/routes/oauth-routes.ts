@@ -40,7 +40,7 @@ export const oauthProviderParam = z.enum(PROVIDERS);
 const providerParam = { provider: { schema: oauthProviderParam, description: 'The OAuth provider. Any other value answers 404.', resource: 'OAuth provider' } satisfies ParamSpec };
 const tags = ['oauth'];
 
-/** Connecting a Gmail, Outlook or Teams account to cloud agents (SPEC §7). */
+/** Connecting a Gmail, Outlook or Teams account to cloud agents. */
 export const oauthRoutes = [
   route({
     method: 'get', path: '/oauth/:provider/authorize', operationId: 'oauthAuthorize', tags, auth: 'bearer',

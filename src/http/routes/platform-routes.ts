@@ -51,7 +51,7 @@ export const platformRoutes = [
   }),
 
   /**
-   * `GET /metrics/json` (SPEC §13): this process's `/metrics` in prom-client's JSON form, for admins
+   * `GET /metrics/json`: this process's `/metrics` in prom-client's JSON form, for admins
    * with the dashboard's credentials (HTTP Basic ADMIN_USER/ADMIN_PASSWORD, or an admin's Bearer
    * token): `auth: 'public'` because the API's Bearer authentication would refuse Basic credentials.
    */

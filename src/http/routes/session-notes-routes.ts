@@ -18,7 +18,7 @@ export const DOCUMENTATION_STREAMS_PER_MINUTE = 20;
 
 export const resolveBodySchema = z.strictObject({ resolutionSummary: z.string().trim().min(1).max(4_000).optional() });
 export const emptyBodySchema = z.strictObject({});
-/** `POST /chat/sessions/:id/escalate {reason?}` (SPEC §16): the reason is kept on the session. */
+/** `POST /chat/sessions/:id/escalate {reason?}`: the reason is kept on the session. */
 export const escalateBodySchema = z.strictObject({ reason: z.string().trim().min(1).max(2_000).optional() });
 
 const limiter = perContext((ctx: SessionNotesPorts) => new RateLimiter(ctx.redis, ctx.config.redis.keyPrefix));
@@ -36,7 +36,7 @@ async function documented(ctx: SessionNotesPorts, userId: string, sessionId: str
 const tags = ['sessions'];
 
 /**
- * A session's lifecycle and its ticket notes (SPEC §6 "Sessions", decision 0022): resolve answers
+ * A session's lifecycle and its ticket notes (decision 0022): resolve answers
  * at once and queues the notes; the notes stream as SSE `data:` chunks and are kept on the session.
  * A malformed session id answers like a missing session (0014).
  */

@@ -6,5 +6,5 @@ import { perContext } from '../route';
 /** What the usage limiter needs: Redis and the limits. Part of the port of every route that takes a usage slot. */
 export type UsagePorts = { redis: Redis; config: Pick<Config, 'redis' | 'usageLimits'> };
 
-/** The per-user, per-minute usage limits (SPEC §3), one limiter per API context for every route. */
+/** The per-user, per-minute usage limits, one limiter per API context for every route. */
 export const usageLimiter = perContext((ctx: UsagePorts) => new UsageLimiter(ctx.redis, ctx.config.redis.keyPrefix, ctx.config.usageLimits));

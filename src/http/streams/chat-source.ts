@@ -60,7 +60,7 @@ export function chatTurnEvents(
     const reply = await deps.repos.chat.findReply(turn.sessionId, turn.messageId);
     if (reply) {
       yield {
-        // An answer cut short by a cancel ends the stream as the cancel did (SPEC §11).
+        // An answer cut short by a cancel ends the stream as the cancel did.
         type: reply.status === 'cancelled' ? 'cancelled' : 'final',
         sessionId: turn.sessionId,
         response: reply.content,

@@ -57,7 +57,7 @@ export class StreamSources {
     return chatTurnEvents(this.deps, turn, signal);
   }
 
-  /** An agentflow execution's events after `afterSeq`, then live ones, to a terminal event (SPEC §13). */
+  /** An agentflow execution's events after `afterSeq`, then live ones, to a terminal event. */
   flowExecution(executionId: string, afterSeq: number): SseSource {
     return flowExecutionSource({ events: this.deps.flowEvents, repos: this.deps.repos, checkEveryMs: this.deps.checkEveryMs }, executionId, afterSeq);
   }

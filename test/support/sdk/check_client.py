@@ -69,7 +69,7 @@ streamed = list(client.chat.chat_stream("And a stream", session_id=chat["session
 out["chatStream"] = [{"event": e.event, "data": e.data} for e in streamed]
 out["history"] = [m["content"] for m in client.chat.get_chat_history(chat["sessionId"])["messages"]]
 
-# ---- flows (SPEC §13 names) ----
+# ---- flows (short alias names) ----
 AGENTFLOW = {
     "nodes": [
         {"id": "facts", "prompt": "List three facts about {{input.topic}}"},
@@ -87,7 +87,7 @@ out["flows"] = {
     "badDefinition": error_of(lambda: client.flows.create("agentflow", "Bad", {"nodes": [{"id": "a", "prompt": "x", "dependsOn": ["b"]}], "output": "a"})),
 }
 
-# Chat with the chatflow: JSON (SPEC's chat(flow_id, message, session_id=None)), then streamed.
+# Chat with the chatflow: JSON (chat(flow_id, message, session_id=None)), then streamed.
 first = client.flows.chat(chatflow["id"], "Hi flow")
 second = client.flows.chat(chatflow["id"], "Again", first["sessionId"])
 streamed = [{"event": e.event, "data": e.data} for e in client.flows.chat_with_flow_stream(chatflow["id"], "Stream it", session_id=first["sessionId"])]

@@ -22,7 +22,7 @@ const DEFAULTS: Partial<Record<DeviceTable, Record<string, unknown>>> = {
 const TEXT_FIELDS = ['title', 'name', 'content', 'description'];
 
 /**
- * The device's local database in memory: the six tables of seed 001 and a vector index, answering
+ * The device's local database in memory: the six tables of the desktop app and a vector index, answering
  * `tool_call`s the way the desktop app does (the device owns ids and timestamps). A test double
  * (`@switchboard/client/testing`): the device simulator answers from it; runs in Node and in
  * browsers (no Node-only imports).
