@@ -14,7 +14,7 @@ import { spawnSwitchboard, type SwitchboardProcess } from '../support/processes'
 const ROOT = path.resolve(__dirname, '../..');
 const read = (file: string) => readFileSync(path.join(ROOT, file), 'utf8');
 
-/** Variables read outside the config schema, documented in the README. */
+/** Variables read outside the config schema, documented in docs/operations.md and .env.example. */
 const NON_CONFIG_VARS = ['REDIS_SERVER_BIN', 'TEST_REDIS_URL'];
 
 interface Service {
@@ -109,7 +109,7 @@ describe('deployment: docker-compose.yml, Dockerfile, nginx.conf, .env.example',
     const example = parseEnvFile(read('.env.example'));
     expect(Object.keys(example).sort()).toEqual(Object.keys(envSchema.shape).sort());
     expect(() => loadConfig(example)).not.toThrow();
-    // What a container gets before JWT_SECRET is set: the README's promised refusal.
+    // What a container gets before JWT_SECRET is set: the refusal docs/operations.md promises.
     expect(() => loadConfig({ ...example, ...envOf(services.api) })).toThrow('JWT_SECRET: required when NODE_ENV=production');
   });
 
@@ -152,7 +152,7 @@ describe('deployment: docker-compose.yml, Dockerfile, nginx.conf, .env.example',
 
     test('prints its banner, passes its own healthcheck, and drains on SIGTERM with exit code 0', async () => {
       // Given: what `docker compose up` would set — image ENV, then .env (from .env.example, with the
-      // JWT_SECRET the README says to add), then the service's environment — with the servers and
+      // JWT_SECRET docs/operations.md says to add), then the service's environment — with the servers and
       // ports that exist here.
       const image = Object.fromEntries(dockerfile().filter((i) => i.keyword === 'ENV').flatMap((i) => i.args.split(/\s+/).map((pair) => pair.split('=', 2))));
       const dotEnv = { ...parseEnvFile(read('.env.example')), JWT_SECRET: `compose-${randomUUID()}-${randomUUID()}`, OAUTH_ENCRYPTION_KEY: randomBytes(32).toString('base64') };

@@ -98,7 +98,7 @@ describe('the switchboard command', () => {
     const keyPrefix = `cli-${randomUUID().slice(0, 8)}`;
     const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
     const queues = QUEUE_NAMES.map((name) => new Queue(name, { connection: redis, prefix: bullPrefix(keyPrefix) }));
-    // The README's line, run as written (npx finds the project's own `bin`).
+    // The line of docs/operations.md, run as written (npx finds the project's own `bin`).
     const worker = await startCommand('npx', ['switchboard', 'worker', '--queues=generation'], {
       DATABASE_URL: database.url,
       REDIS_URL: testRedisUrl(),

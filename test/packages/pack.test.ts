@@ -33,7 +33,7 @@ function lineMatching(child: ChildProcessWithoutNullStreams, pattern: RegExp, ms
 /**
  * `npm pack` of the packages gives tarballs that install into an empty project (offline,
  * from the tarball and npm's cache) and work there: the ESM import, the type declarations, and the
- * README's ten lines that watch a canvas, against a live server.
+ * The ten lines of docs/sdks.md that watch a canvas, against a live server.
  */
 describe('npm pack of @switchboard/client and @switchboard/react', () => {
   let project: string;

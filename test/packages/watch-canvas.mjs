@@ -1,4 +1,4 @@
-// README "Use the SDK": watch a canvas in ten lines (run by test/packages/pack.test.ts from a fresh project).
+// docs/sdks.md "Use the SDK": watch a canvas in ten lines (run by test/packages/pack.test.ts from a fresh project).
 import { createSwitchboardClient, connectCanvas } from '@switchboard/client';
 
 const sb = createSwitchboardClient({ baseUrl: process.env.SWITCHBOARD_URL ?? 'http://127.0.0.1:3000' });
