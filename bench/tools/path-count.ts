@@ -1,5 +1,5 @@
 /**
- * What one generation asks of Redis and the database, counted (worker CPU): every role in
+ * What one generation asks of Redis and the database, counted (the worker-CPU target): every role in
  * this process, a scripted model writing N blocks at once, and for one generation after warm-ups
  * every Redis command and PGlite statement from POST to `complete`, grouped by name and by the
  * first Switchboard frame that issued it. Counts do not depend on the machine's load, so two trees

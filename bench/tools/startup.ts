@@ -1,5 +1,5 @@
 /**
- * `npm start` → `/readyz` 200 (start-up): runs `node scripts/start.cjs` of one or more
+ * `npm start` → `/readyz` 200 (the start-up target): runs `node scripts/start.cjs` of one or more
  * trees in turn (alternating, so they share the machine's load) on a fresh DATA_DIR and then again
  * on the same, now warm, one. Per start: wall time until /readyz answers 200 and the process's own
  * CPU by then (/proc; the embedded redis-server is a child and not counted). Prints one line per

@@ -1,5 +1,5 @@
 /**
- * What one idle SSE generation stream holds on an API node (memory per stream): an API
+ * What one idle SSE generation stream holds on an API node (the ≤ 20 KB per stream target): an API
  * role in this process (PostgreSQL, as `manyStreams`), N streams from the SSE client fleet (a
  * process of its own) following queued generations, a V8 heap snapshot before and after, and the
  * difference aggregated by constructor / kind: count and bytes per stream. Also RSS and

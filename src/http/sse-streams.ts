@@ -159,7 +159,7 @@ export class SseStreams {
     this.startTimer();
     // The stream runs on without the request handler: once this returns, the route's async frames
     // and the router's per-request closures are free, so an idle stream holds only what it needs
-    // (memory per stream). The pump catches its own failures.
+    // (the ≤ 20 KB per stream target). The pump catches its own failures.
     // Express keeps its router's continuation on `req.next` (the layer stack, params, the final
     // handler: ~1 KB per request); nothing calls it once the stream is open.
     (req as { next?: unknown }).next = undefined;
@@ -276,7 +276,7 @@ async function drained(res: Response, signal: StreamSignal): Promise<void> {
 }
 
 /**
- * What an open stream's request no longer needs (memory per stream): its headers, the
+ * What an open stream's request no longer needs (the ≤ 20 KB per stream target): its headers, the
  * bearer token among them (verified already; one copy of a secret fewer in memory for the stream's
  * whole life), and Express's parsed-URL cache. The log line and the metrics written when the
  * stream ends read only the method, the URL, the route and the status. ~1.2 KB per idle stream.

@@ -65,7 +65,7 @@ export interface LiveSink {
  * The live phase of a followed log, handed back by `followLog` (its return value) instead of
  * being awaited inside it: run it, and it resolves when the phase ends (terminal frame pushed,
  * abort, or the writer ended). Returning it lets every generator on the way finish, so an open
- * stream keeps no suspended generator chain while it only waits for events (memory).
+ * stream keeps no suspended generator chain while it only waits for events (the memory-per-stream target).
  */
 export type LivePhase = () => Promise<void>;
 

@@ -9,7 +9,7 @@ import { createLogger } from '../../src/lib/logger';
 import { waitUntil } from '../support/wait';
 
 /**
- * What an open event stream keeps of its request (memory per stream): once the stream is
+ * What an open event stream keeps of its request (the ≤ 20 KB per stream target): once the stream is
  * open the request's headers are dropped (the bearer token with them), while the stream itself
  * keeps working: messages reach the client as valid chunked HTTP, and a client that leaves frees
  * its slot.
