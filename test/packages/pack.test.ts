@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { copyFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { createSwitchboardClient } from '../../packages/client/src';
+import { createSwitchboardClient } from '@switchboard/client';
 import { startTestApp, type TestApp } from '../support/app';
 import { installTarballs, tarballFiles } from '../support/pack-install';
 
