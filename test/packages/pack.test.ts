@@ -31,9 +31,9 @@ function lineMatching(child: ChildProcessWithoutNullStreams, pattern: RegExp, ms
 }
 
 /**
- * Issue 15: `npm pack` of the packages gives tarballs that install into an empty project (offline,
- * from the tarball and npm's cache) and work there: the ESM import, the type declarations, and the
- * README's ten lines that watch a canvas, against a live server.
+ * `npm pack` of the packages gives tarballs that a fresh project outside the repository installs
+ * with `npm install <tarball>` and uses: the ESM import under node, the shipped type declarations
+ * under `tsc`, and the README's ten lines that watch a canvas, against a live server.
  */
 describe('npm pack of @switchboard/client and @switchboard/react', () => {
   let project: string;
