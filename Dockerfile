@@ -22,11 +22,14 @@ COPY config ./config
 COPY src ./src
 COPY web ./web
 COPY tsconfig.json ./
-# The client package: the server shares its wire protocol (packages/client/src), and the console
-# loads its browser bundle, built here (esbuild is a production dependency; no declarations).
+# The client package: the server imports its wire protocol (`@switchboard/client/events`, `/protocol`),
+# and the console loads its browser bundle, built here (esbuild is a production dependency; no
+# declarations). The install above ran before packages/ was here, so the workspace link npm makes
+# (node_modules/@switchboard/client → packages/client) is made here.
 COPY packages ./packages
 COPY scripts/build-packages.cjs ./scripts/build-packages.cjs
-RUN node scripts/build-packages.cjs --no-types client
+RUN node scripts/build-packages.cjs --no-types client \
+ && mkdir -p node_modules/@switchboard && ln -s ../../packages/client node_modules/@switchboard/client
 
 # DATA_DIR is only written in embedded mode (no DATABASE_URL / no JWT_SECRET); make it ours anyway.
 RUN mkdir -p /app/.data && chown node:node /app/.data

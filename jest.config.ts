@@ -7,6 +7,9 @@ import type { Config } from 'jest';
  */
 const config: Config = {
   testEnvironment: 'node',
+  // The workspace packages resolve through their `switchboard-source` export condition to their
+  // TypeScript sources (transformed like ours), so a test never runs a stale dist/ build.
+  testEnvironmentOptions: { customExportConditions: ['node', 'node-addons', 'switchboard-source'] },
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: {

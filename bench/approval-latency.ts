@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { demoResponder } from '../src/ai/demo-llm';
 import { startEmbeddedRedis } from '../src/app/embedded-redis';
-import { DeviceSimulator } from '../packages/client/src/testing';
+import { DeviceSimulator } from '@switchboard/client/testing';
 import { startTestApp } from '../test/support/app';
 import { registerUser, request } from '../test/support/http';
 import { connectCanvas } from '../test/support/sockets';

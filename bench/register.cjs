@@ -6,7 +6,12 @@
  * property store on every closure; production never pays either (decision 0155). Dynamic
  * `import()`s become `require`s, as bundling makes them.
  */
+const path = require('node:path');
+
 require('esbuild-register/dist/node.js').register({
   target: `node${process.versions.node.split('.')[0]}`,
   supported: { 'dynamic-import': false },
+  // The workspace packages' builds (packages/*/dist, reached through node_modules/@switchboard links
+  // whose real path is outside node_modules) are ES modules that Node loads itself.
+  hookMatcher: (file) => !file.startsWith(path.join(__dirname, '..', 'packages') + path.sep),
 });

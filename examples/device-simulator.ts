@@ -14,9 +14,9 @@
  * Every call and the answer it got is printed until Ctrl-C. The connection comes back by itself
  * after a server restart (the access token must still be valid).
  */
-import { connectDevice } from '../packages/client/src';
-import { readFolderFiles } from '../packages/client/src/node-files';
-import { DeviceSimulator, MemoryStore } from '../packages/client/src/testing';
+import { connectDevice } from '@switchboard/client';
+import { readFolderFiles } from '@switchboard/client/node';
+import { DeviceSimulator, MemoryStore } from '@switchboard/client/testing';
 import type { AgentFile } from '../src/devices/protocol';
 
 const args = process.argv.slice(2);

@@ -8,7 +8,7 @@
  * canvas room (the server answers through the ack: only members may join), then prints block and
  * generation events until Ctrl-C. After a reconnect the SDK joins the room again by itself.
  */
-import { connectCanvas } from '../packages/client/src';
+import { connectCanvas } from '@switchboard/client';
 import type { Block } from '../src/schemas/blocks';
 
 const [baseUrl, token, canvasId] = process.argv.slice(2);

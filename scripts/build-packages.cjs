@@ -21,7 +21,7 @@ const ROOT = path.resolve(__dirname, '..');
 /** Each package: its entry points, the browser bundle if any. */
 const PACKAGES = {
   client: {
-    entries: ['index.ts', 'node-files.ts', 'testing/index.ts'],
+    entries: ['index.ts', 'node-files.ts', 'testing/index.ts', 'events.ts', 'protocol.ts'],
     browser: { entry: 'index.ts', out: 'browser/switchboard-client.js', external: ['ws'] },
   },
   react: {

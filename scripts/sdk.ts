@@ -4,6 +4,8 @@
  *   npm run sdk                                   # both, into sdk/
  *   npm run sdk -- --python --output-dir out      # out/python/switchboard_client/
  *   npm run sdk -- --typescript                   # sdk/typescript/index.ts
+ *   npm run sdk -- --python --output-dir clients  # clients/python: the pip-installable project
+ *                                                 # (pip install ./clients/python), committed
  *
  * Neither flag means both. Unknown flags are errors (exit 2).
  */

@@ -1,4 +1,4 @@
-import { connectCanvas, type CanvasConnection } from '../../packages/client/src';
+import { connectCanvas, type CanvasConnection } from '@switchboard/client';
 import { CANVAS_ROOM_EVENTS } from '../../src/realtime/events';
 import { createCanvas, registerUser, request } from '../../test/support/http';
 import type { BenchContext } from '../lib/context';

@@ -1,6 +1,7 @@
 // The React example, built with Vite 7 (JSX through Vite's own esbuild, no React plugin).
-// `@switchboard/client` and `@switchboard/react` are the packages' builds in this repository (the
-// same files their tarballs hold); `npm start` and `npm test` build them.
+// `@switchboard/client` and `@switchboard/react` resolve through the npm workspace links to the
+// packages' builds in this repository (the same files their tarballs hold); `npm start` and `npm
+// test` build them.
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
 
@@ -11,12 +12,6 @@ const target = process.env.SWITCHBOARD_URL ?? 'http://127.0.0.1:3000';
 export default defineConfig({
   root: here('.'),
   esbuild: { jsx: 'automatic' },
-  resolve: {
-    alias: {
-      '@switchboard/client': here('../../packages/client/dist/index.js'),
-      '@switchboard/react': here('../../packages/react/dist/index.js'),
-    },
-  },
   server: {
     proxy: {
       '/api': target,

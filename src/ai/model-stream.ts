@@ -3,7 +3,7 @@ import type { BaseMessage } from '@langchain/core/messages';
 import type { StructuredToolInterface } from '@langchain/core/tools';
 import { convertToOpenAITool } from '@langchain/core/utils/function_calling';
 import { ChatOpenAICompletions, convertMessagesToCompletionsMessageParams, OpenAIClient, wrapOpenAIClientError } from '@langchain/openai';
-import { SseParser } from '../../packages/client/src/sse';
+import { SseParser } from '@switchboard/client';
 import { MODEL_ATTEMPTS } from './llm';
 import { modelFetch, NodeStreamResponse } from './model-fetch';
 

@@ -2,4 +2,4 @@
  * The `/device` wire protocol lives in the client package (packages/client/src/protocol.ts): the
  * server validates with the same zod schemas the SDK's device helper does (decision 0130).
  */
-export * from '../../packages/client/src/protocol';
+export * from '@switchboard/client/protocol';

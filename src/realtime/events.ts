@@ -4,7 +4,7 @@ import type { Tier } from '../../config';
  * The Socket.IO event maps are the wire contract and live in the client package
  * (packages/client/src/events.ts, decision 0130); what only the server needs stays here.
  */
-export * from '../../packages/client/src/events';
+export * from '@switchboard/client/events';
 
 /** What a `/canvas` socket carries after authentication. */
 export interface CanvasSocketData {

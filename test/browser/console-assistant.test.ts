@@ -1,6 +1,6 @@
 import type { Browser, Page } from 'playwright-core';
 import { demoResponder } from '../../src/ai/demo-llm';
-import { DeviceSimulator } from '../../packages/client/src/testing';
+import { DeviceSimulator } from '@switchboard/client/testing';
 import { startTestApp, type TestApp } from '../support/app';
 import { byTestId, launchChromium, openPage, screenshot, signIn, WAIT_MS } from '../support/browser';
 import { registerUser, request, type TestUser } from '../support/http';

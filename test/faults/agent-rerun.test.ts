@@ -1,4 +1,4 @@
-import { DeviceSimulator } from '../../packages/client/src/testing';
+import { DeviceSimulator } from '@switchboard/client/testing';
 import type { AgentFile } from '../../src/devices/protocol';
 import { useCluster } from '../support/cluster';
 import { registerUser, request } from '../support/http';

@@ -1,5 +1,5 @@
 import { io, type Socket } from 'socket.io-client';
-import { connectCanvas as connectSdk, type CanvasConnection, type CanvasRoomEvent } from '../../packages/client/src';
+import { connectCanvas as connectSdk, type CanvasConnection, type CanvasRoomEvent } from '@switchboard/client';
 import type { ChatRequest } from '../../src/ai/openai-compatible/server';
 import type { CanvasClientEvents, CanvasLogEntry, CanvasServerEvents } from '../../src/realtime/events';
 import { CANVAS_ROOM_EVENTS } from '../../src/realtime/events';

@@ -1,5 +1,5 @@
 import { createParser } from 'eventsource-parser';
-import { DeviceSimulator } from '../../packages/client/src/testing';
+import { DeviceSimulator } from '@switchboard/client/testing';
 import { useCluster } from '../support/cluster';
 import { registerUser, request } from '../support/http';
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { demoResponder } from '../../src/ai/demo-llm';
-import { DeviceSimulator } from '../../packages/client/src/testing';
+import { DeviceSimulator } from '@switchboard/client/testing';
 import { bullPrefix } from '../../src/queues/registry';
 import type { ApprovalRequested } from '../../src/realtime/events';
 import { startTestApp, type TestApp } from '../support/app';

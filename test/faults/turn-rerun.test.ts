@@ -1,4 +1,4 @@
-import { DeviceSimulator } from '../../packages/client/src/testing';
+import { DeviceSimulator } from '@switchboard/client/testing';
 import { useCluster } from '../support/cluster';
 import { registerUser } from '../support/http';
 import type { SwitchboardProcess } from '../support/processes';

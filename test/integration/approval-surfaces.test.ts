@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { demoResponder } from '../../src/ai/demo-llm';
-import { DeviceSimulator } from '../../packages/client/src/testing';
+import { DeviceSimulator } from '@switchboard/client/testing';
 import type { ApprovalRequested, ApprovalResolved } from '../../src/realtime/events';
 import { startTestApp, type TestApp } from '../support/app';
 import { registerUser, request, type TestUser } from '../support/http';

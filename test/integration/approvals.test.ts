@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { demoResponder } from '../../src/ai/demo-llm';
 import type { ChatRequest } from '../../src/ai/openai-compatible/server';
 import { startSwitchboard, type RunningSwitchboard } from '../../src/app/switchboard';
-import { DeviceSimulator } from '../../packages/client/src/testing';
+import { DeviceSimulator } from '@switchboard/client/testing';
 import { createLogger } from '../../src/lib/logger';
 import type { ApprovalRequested } from '../../src/realtime/events';
 import { startTestApp, testConfig, type TestApp } from '../support/app';

@@ -3,7 +3,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { demoResponder } from '../../src/ai/demo-llm';
 import type { ChatRequest } from '../../src/ai/openai-compatible/server';
-import { DeviceSimulator } from '../../packages/client/src/testing';
+import { DeviceSimulator } from '@switchboard/client/testing';
 import { createRedis, redisReady } from '../../src/lib/redis';
 import { bullPrefix } from '../../src/queues/registry';
 import { startTestApp, type TestApp } from '../support/app';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { messageText, type ChatRequest, type ChatTurn } from '../../src/ai/openai-compatible/server';
-import { DeviceSimulator } from '../../packages/client/src/testing';
+import { DeviceSimulator } from '@switchboard/client/testing';
 import type { ToolCall } from '../../src/devices/protocol';
 import { rowsOf } from '../../src/models/migrate';
 import type { ApprovalRequested } from '../../src/realtime/events';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { connectCanvas as connectSdk } from '../../packages/client/src';
+import { connectCanvas as connectSdk } from '@switchboard/client';
 import { createRedis, redisReady } from '../../src/lib/redis';
 import { CanvasLog } from '../../src/realtime/canvas-log';
 import type { SyncAck } from '../../src/realtime/events';

@@ -17,9 +17,9 @@ import {
   type SequencedEvent,
   type SwitchboardClient,
   type ToolCall,
-} from '../../packages/client/src';
-import { readFolderFiles } from '../../packages/client/src/node-files';
-import { MemoryStore } from '../../packages/client/src/testing';
+} from '@switchboard/client';
+import { readFolderFiles } from '@switchboard/client/node';
+import { MemoryStore } from '@switchboard/client/testing';
 import { agentCompleteSchema, agentDataSchema, type AgentRunRequest } from '../../src/devices/protocol';
 import { startTestApp, type TestApp } from '../support/app';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy';

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { CredentialVault } from '../../src/agents/credentials';
 import { demoResponder } from '../../src/ai/demo-llm/responder';
 import { SecretBox } from '../../src/connectors/secret-box';
-import { DeviceSimulator } from '../../packages/client/src/testing';
+import { DeviceSimulator } from '@switchboard/client/testing';
 import { startTestApp, type TestApp } from '../support/app';
 import { seedInbox, startFakeGoogle, TODO_LINES, type FakeGoogle } from '../support/fake-google';
 import { seedChats, startFakeMicrosoft, type FakeMicrosoft } from '../support/fake-microsoft';

@@ -1,8 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Server, type Socket } from 'socket.io';
-import { connectDevice, type DeviceConnection } from '../../packages/client/src';
-import { MemoryStore } from '../../packages/client/src/testing';
+import { connectDevice, type DeviceConnection } from '@switchboard/client';
+import { MemoryStore } from '@switchboard/client/testing';
 
 /**
  * The SDK's device helper dedupes writes by `idempotencyKey` (decision 0078): a `tool_call` repeated

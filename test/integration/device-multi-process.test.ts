@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { signAccessToken } from '../../src/auth/tokens';
 import { DeviceRpcError } from '../../src/devices/device-rpc';
-import { DeviceSimulator } from '../../packages/client/src/testing';
+import { DeviceSimulator } from '@switchboard/client/testing';
 import { testRedisUrl } from '../support/database';
 import { DEVICE_TEST_TOKENS, deleteKeys, startDeviceNode, waitForCluster, type DeviceNode } from '../support/device-fixture';
 import { WsDevice } from '../support/ws-device';

@@ -3,7 +3,7 @@ import { signAccessToken } from '../../src/auth/tokens';
 import { DeviceRegistry } from '../../src/devices/device-registry';
 import { DeviceRpcError, type DeviceRpcMetrics } from '../../src/devices/device-rpc';
 import type { DeviceOnline } from '../../src/devices/device-signals';
-import { DeviceSimulator } from '../../packages/client/src/testing';
+import { DeviceSimulator } from '@switchboard/client/testing';
 import { createRedis, redisReady } from '../../src/lib/redis';
 import { testRedisUrl } from '../support/database';
 import { DEVICE_TEST_TOKENS, startDeviceFixture, startDeviceNode, waitForCluster, type DeviceFixture } from '../support/device-fixture';

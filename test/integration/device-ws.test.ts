@@ -1,10 +1,10 @@
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { demoResponder } from '../../src/ai/demo-llm';
-import { connectDevice, type DeviceWsFrame } from '../../packages/client/src';
+import { connectDevice, type DeviceWsFrame } from '@switchboard/client';
 import { startSwitchboard, type RunningSwitchboard } from '../../src/app/switchboard';
 import { DeviceRegistry } from '../../src/devices/device-registry';
-import { DeviceSimulator, MemoryStore } from '../../packages/client/src/testing';
+import { DeviceSimulator, MemoryStore } from '@switchboard/client/testing';
 import type { ToolCall } from '../../src/devices/protocol';
 import { createLogger } from '../../src/lib/logger';
 import { createRedis, redisReady } from '../../src/lib/redis';

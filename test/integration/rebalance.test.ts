@@ -1,4 +1,4 @@
-import { connectCanvas, createSwitchboardClient, type CanvasRoomEvent, type SwitchboardClient } from '../../packages/client/src';
+import { connectCanvas, createSwitchboardClient, type CanvasRoomEvent, type SwitchboardClient } from '@switchboard/client';
 import type { Block } from '../../src/schemas/blocks';
 import { startTestApp, type TestApp } from '../support/app';
 import { plantCrowdedPair } from '../support/ranks';

@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
 import { demoResponder } from '../../src/ai/demo-llm';
 import type { ChatRequest, ChatTurn } from '../../src/ai/openai-compatible/server';
 import { NOTE_SECTIONS, hasNoteSections } from '../../src/assistant/ticket-notes';
-import { DeviceSimulator } from '../../packages/client/src/testing';
+import { DeviceSimulator } from '@switchboard/client/testing';
 import { createRedis, redisReady } from '../../src/lib/redis';
 import { bullPrefix } from '../../src/queues/registry';
 import { startTestApp, type TestApp } from '../support/app';

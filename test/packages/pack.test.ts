@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { copyFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { createSwitchboardClient } from '../../packages/client/src';
+import { createSwitchboardClient } from '@switchboard/client';
 import { startTestApp, type TestApp } from '../support/app';
 import { installTarballs, tarballFiles } from '../support/pack-install';
 
@@ -31,9 +31,9 @@ function lineMatching(child: ChildProcessWithoutNullStreams, pattern: RegExp, ms
 }
 
 /**
- * `npm pack` of the packages gives tarballs that install into an empty project (offline,
- * from the tarball and npm's cache) and work there: the ESM import, the type declarations, and the
- * The ten lines of docs/sdks.md that watch a canvas, against a live server.
+ * `npm pack` of the packages gives tarballs that a fresh project outside the repository installs
+ * with `npm install <tarball>` and uses: the ESM import under node, the shipped type declarations
+ * under `tsc`, and the ten lines of docs/sdks.md that watch a canvas, against a live server.
  */
 describe('npm pack of @switchboard/client and @switchboard/react', () => {
   let project: string;
@@ -74,7 +74,7 @@ describe('npm pack of @switchboard/client and @switchboard/react', () => {
     const script = "const m = await import('@switchboard/client'); const n = await import('@switchboard/client/node'); const t = await import('@switchboard/client/testing'); console.log(JSON.stringify({ main: Object.keys(m).sort(), node: Object.keys(n), testing: Object.keys(t) }));";
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: project });
     const exported = JSON.parse(stdout) as { main: string[]; node: string[]; testing: string[] };
-    expect(exported.main).toEqual(expect.arrayContaining(['createSwitchboardClient', 'connectCanvas', 'connectDevice', 'EventStream', 'SseParser', 'SwitchboardApiError', 'isApiError']));
+    expect(exported.main).toEqual(expect.arrayContaining(['createSwitchboardClient', 'CLIENT_OPERATIONS', 'connectCanvas', 'connectDevice', 'EventStream', 'SseParser', 'SwitchboardApiError', 'isApiError']));
     expect(exported.node).toContain('readFolderFiles');
     // The test doubles are their own entry, not part of the main one.
     expect(exported.testing).toEqual(expect.arrayContaining(['DeviceSimulator', 'MemoryStore', 'answerFromStore']));
@@ -100,6 +100,10 @@ describe('npm pack of @switchboard/client and @switchboard/react', () => {
         'export const device = connectDevice; export const read = readFolderFiles;',
         '// @ts-expect-error: `titel` is not a field of the request',
         "void sb.canvases.create({ titel: 'x' });",
+        "export const executions = async (flowId: string): Promise<string[]> => { const out: string[] = []; for await (const { event } of sb.flows.executeStream(flowId, { input: { topic: 'x' } })) out.push(event.type); return out; };",
+        "export const escalated: Promise<{ sessionId: string; status: 'escalated' }> = sb.chat.escalate('s', { reason: 'needs a human' });",
+        '// @ts-expect-error: the reason is a string',
+        "void sb.chat.escalate('s', { reason: 1 });",
         '',
       ].join('\n'),
     );

@@ -1,4 +1,4 @@
-import { createSwitchboardClient } from '../../packages/client/src';
+import { createSwitchboardClient } from '@switchboard/client';
 import { chatMessages, chatSessions, hitlRequests } from '../../src/models/schema';
 import type { BlockInput } from '../../src/schemas/blocks';
 import { startTestApp, type TestApp } from '../support/app';

@@ -1,6 +1,6 @@
 import { SignJWT } from 'jose';
 import { io, type Socket } from 'socket.io-client';
-import { connectCanvas as sdkConnectCanvas } from '../../packages/client/src';
+import { connectCanvas as sdkConnectCanvas } from '@switchboard/client';
 import { startTestApp, type TestApp } from '../support/app';
 import { createCanvas, registerUser, request, type TestUser } from '../support/http';
 import { waitUntil } from '../support/wait';

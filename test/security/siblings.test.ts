@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { demoResponder } from '../../src/ai/demo-llm';
 import { startSwitchboard, type RunningSwitchboard } from '../../src/app/switchboard';
-import { createSwitchboardClient } from '../../packages/client/src';
+import { createSwitchboardClient } from '@switchboard/client';
 import { createLogger } from '../../src/lib/logger';
 import { canvasMembers, chatMessages, chatSessions, users } from '../../src/models/schema';
 import { startTestApp, testConfig, type TestApp } from '../support/app';

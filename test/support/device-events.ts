@@ -1,4 +1,4 @@
-import type { DeviceSimulator } from '../../packages/client/src/testing';
+import type { DeviceSimulator } from '@switchboard/client/testing';
 
 /** Server → device events a test waits for on a simulator's socket. */
 export type AwaitedDeviceEvent = 'approval_requested' | 'final' | 'cancelled';

@@ -8,7 +8,7 @@ import { DeviceRegistry } from '../../src/devices/device-registry';
 import { DeviceChannel } from '../../src/devices/device-channel';
 import type { DeviceRpcMetrics } from '../../src/devices/device-rpc';
 import { DEVICE_NAMESPACE } from '../../src/realtime/events';
-import { DeviceSimulator, type DeviceSimulatorOptions } from '../../packages/client/src/testing';
+import { DeviceSimulator, type DeviceSimulatorOptions } from '@switchboard/client/testing';
 import { createLogger } from '../../src/lib/logger';
 import { createRedis, redisReady } from '../../src/lib/redis';
 import { WsRelay } from '../../src/devices/ws-relay';

@@ -6,7 +6,7 @@
  */
 import type { z } from 'zod';
 import type { ApiRequestBody, ApiResponseBody } from '../../src/http/api-types';
-import type * as Sdk from '../../packages/client/src/types';
+import type * as Sdk from '@switchboard/client';
 import type { TierLimits } from '../../config/tiers';
 import type { chatBodySchema } from '../../src/assistant/chat-service';
 import type { ChatEvent, TurnUsage } from '../../src/assistant/chat-events';

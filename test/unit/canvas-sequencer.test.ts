@@ -1,4 +1,4 @@
-import { CanvasSequencer, type CanvasRoomEvent } from '../../packages/client/src/canvas-sync';
+import { CanvasSequencer, type CanvasRoomEvent } from '@switchboard/client';
 import type { CanvasLogEntry, SyncAck } from '../../src/realtime/events';
 
 /** The client side of exactly-once room events on its own: ordering, dedupe, gap repair and resync. */

@@ -1,4 +1,4 @@
-import { MemoryStore } from '../../packages/client/src/testing';
+import { MemoryStore } from '@switchboard/client/testing';
 import { cosineSimilarity as cosine } from '../../src/lib/vectors';
 import { describeIssues, deviceIdSchema, replySchemas, toolCallInputSchema, toolCallSchema, type ToolCall } from '../../src/devices/protocol';
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import { PROTOCOL_DOC_PATH, renderProtocolDoc } from '../../scripts/protocol-doc';
-import { SseParser, type SseMessage } from '../../packages/client/src/sse';
+import { SseParser, type SseMessage } from '@switchboard/client';
 import { formatSse } from '../../src/http/sse';
 import { protocolCatalog, type AckDoc, type SseDoc } from '../../src/realtime/protocol-catalog';
 

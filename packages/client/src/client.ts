@@ -36,6 +36,9 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
   const del = (path: string) => http.json<void>('DELETE', path);
   const keep = (auth: T.AuthResponse | T.TokenPair) => (http.setTokens({ accessToken: auth.accessToken, refreshToken: auth.refreshToken }), auth);
   const canvas = (canvasId: string) => `/canvases/${seg(canvasId)}`;
+  const flow = (flowId: string) => `/flows/${seg(flowId)}`;
+  const execution = (flowId: string, executionId: string) => `${flow(flowId)}/executions/${seg(executionId)}`;
+  const embed = (embedToken: string) => `/embed/public/${seg(embedToken)}`;
   const generation = (canvasId: string, generationId: string) => `${canvas(canvasId)}/ai/generations/${seg(generationId)}`;
 
   return {
@@ -147,25 +150,7 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
       /** One assistant turn, answered when done. */
       send: (body: T.ChatRequest) => post<T.ChatResponse>('/chat', body),
       /** One assistant turn as `text_chunk`s then `final` (or `error`). Not resumable: the turn is not replayed. */
-      stream(body: T.ChatRequest, opts: Pick<EventStreamOptions, 'signal'> & { onStart?: (info: { sessionId: string }) => void } = {}): EventStream<T.ChatEvent> {
-        return new EventStream<T.ChatEvent>(
-          {
-            resumable: false,
-            retryable: () => false,
-            open: async (_lastEventId, signal) => {
-              const response = await http.send('POST', '/chat/stream', { body, signal, headers: { accept: 'text/event-stream' } });
-              const sessionId = response.headers.get('x-chat-session-id');
-              if (sessionId) opts.onStart?.({ sessionId });
-              return response;
-            },
-            decode: (message) => {
-              const event = JSON.parse(message.data) as T.ChatEvent;
-              return { kind: 'event', value: event, terminal: event.type === 'final' || event.type === 'error' || event.type === 'cancelled' };
-            },
-          },
-          opts,
-        );
-      },
+      stream: (body: T.ChatRequest, opts: ChatStreamOptions = {}): EventStream<T.ChatEvent> => chatTurn('/chat/stream', body, opts),
       /**
        * Stops the session's running turn: 202 `{sessionId, status: "cancelling"}`; its stream
        * ends with `cancelled` (the partial answer), a pending `send` answers `{cancelled: true}`.
@@ -190,9 +175,14 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
         } while (cursor);
         return { ...first, messages: pages.flat(), nextCursor: null };
       },
+      /** The caller's sessions, most recently active first (`limit` ≤ 200, default 50); pass `nextCursor` back as `cursor`. */
+      sessions: (page: { limit?: number; cursor?: string } = {}) => get<{ sessions: T.ChatSession[]; nextCursor: string | null }>(`/chat/sessions${pageQuery(page)}`),
+      /** One session (its owner only). */
+      session: (sessionId: string) => get<{ session: T.ChatSession }>(`/chat/sessions/${seg(sessionId)}`),
       deleteSession: (sessionId: string) => del(`/chat/sessions/${seg(sessionId)}`),
       resolve: (sessionId: string, body: { resolutionSummary?: string } = {}) => post<T.ResolveResponse>(`/chat/sessions/${seg(sessionId)}/resolve`, body),
-      escalate: (sessionId: string) => post<{ sessionId: string; status: 'escalated' }>(`/chat/sessions/${seg(sessionId)}/escalate`, {}),
+      /** Hands the session to a human; `reason` is kept on the session (`escalationReason`). */
+      escalate: (sessionId: string, body: { reason?: string } = {}) => post<{ sessionId: string; status: 'escalated' }>(`/chat/sessions/${seg(sessionId)}/escalate`, body),
       pause: (sessionId: string) => post<{ sessionId: string; status: 'paused' }>(`/chat/sessions/${seg(sessionId)}/pause`, {}),
       documentation: (sessionId: string) => get<T.SessionDocumentation>(`/chat/sessions/${seg(sessionId)}/documentation`),
       /** The ticket notes as they are written: `chunk`s, then `done` or `error`. Reopening replays from the first chunk. */
@@ -220,6 +210,64 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
       get: (approvalId: string) => get<T.Approval>(`/hitl/requests/${seg(approvalId)}`),
       approve: (approvalId: string) => put<T.Approval>(`/hitl/requests/${seg(approvalId)}/approve`),
       reject: (approvalId: string) => put<T.Approval>(`/hitl/requests/${seg(approvalId)}/reject`),
+    },
+
+    flows: {
+      create: (body: T.CreateFlowRequest) => post<{ flow: T.Flow }>('/flows', body),
+      /** Newest first, one page (`limit` ≤ 200, default 50); pass `nextCursor` back as `cursor`. */
+      list: (page: { limit?: number; cursor?: string } = {}) => get<{ flows: T.Flow[]; nextCursor: string | null }>(`/flows${pageQuery(page)}`),
+      get: (flowId: string) => get<{ flow: T.Flow }>(flow(flowId)),
+      /** Renames it or replaces its definition (its type never changes). */
+      update: (flowId: string, body: T.UpdateFlowRequest) => patch<{ flow: T.Flow }>(flow(flowId), body),
+      /** Deletes the flow with its executions. */
+      delete: (flowId: string) => del(flow(flowId)),
+      /** Runs an agentflow in the background (202); `input` fills its `{{input.<key>}}` templates. */
+      execute: (flowId: string, body: { input?: Record<string, unknown> } = {}) => post<{ executionId: string }>(`${flow(flowId)}/execute`, body),
+      /**
+       * Runs an agentflow and streams its events; a dropped connection resumes from the last event
+       * through `…/executions/{executionId}/events`. `executionId` is set once the server answered.
+       */
+      executeStream(flowId: string, body: { input?: Record<string, unknown> } = {}, opts: EventStreamOptions = {}): ExecutionStream {
+        let stream: ExecutionStream;
+        const open = async (lastEventId: string | undefined, signal: AbortSignal) => {
+          if (stream.executionId) return openExecutionEvents(flowId, stream.executionId, lastEventId, signal);
+          const response = await http.send('POST', `${flow(flowId)}/execute/stream`, { body, signal, headers: { accept: 'text/event-stream' } });
+          stream.executionId = response.headers.get('x-execution-id') ?? undefined;
+          return response;
+        };
+        stream = new EventStream(executionSource(open), opts);
+        return stream;
+      },
+      /** A flow's executions, newest first, one page (`limit` ≤ 200, default 50). */
+      executions: (flowId: string, page: { limit?: number; cursor?: string } = {}) =>
+        get<{ executions: T.FlowExecutionSummary[]; nextCursor: string | null }>(`${flow(flowId)}/executions${pageQuery(page)}`),
+      /** An execution with each node's status, output, error, attempts, usage and timings. */
+      execution: (flowId: string, executionId: string) => get<{ execution: T.FlowExecution }>(execution(flowId, executionId)),
+      /** Replays an execution's events from the start (or after `lastEventId`), then follows it live to the end. */
+      events(flowId: string, executionId: string, opts: EventStreamOptions = {}): ExecutionStream {
+        const stream: ExecutionStream = new EventStream(executionSource((lastEventId, signal) => openExecutionEvents(flowId, executionId, lastEventId, signal)), opts);
+        stream.executionId = executionId;
+        return stream;
+      },
+      /** Stops an execution: 202 `{executionId, status: "cancelling"}`; its stream ends with `cancelled`. */
+      cancel: (flowId: string, executionId: string) => post<{ executionId: string; status: 'cancelling' }>(`${execution(flowId, executionId)}/cancel`),
+      /** One chatflow turn, answered when done; pass the returned `sessionId` back to continue the conversation. */
+      chat: (flowId: string, body: T.FlowChatRequest) => post<T.ChatResponse>(`${flow(flowId)}/chat`, body),
+      /** One chatflow turn as `text_chunk`s then `final` (or `error`, `cancelled`). Not resumable. */
+      chatStream: (flowId: string, body: T.FlowChatRequest, opts: ChatStreamOptions = {}): EventStream<T.ChatEvent> => chatTurn(`${flow(flowId)}/chat/stream`, body, opts),
+      embeds: {
+        /** A public chat widget of a chatflow, answering only to `allowedOrigins`; the `embedToken` is shown once. */
+        create: (flowId: string, body: { allowedOrigins: string[] }) => post<T.CreatedFlowEmbed>(`${flow(flowId)}/embeds`, body),
+        list: (flowId: string) => get<{ embeds: T.FlowEmbed[] }>(`${flow(flowId)}/embeds`),
+        delete: (flowId: string, embedId: string) => del(`${flow(flowId)}/embeds/${seg(embedId)}`),
+      },
+    },
+
+    /** A chatflow's public widget: no token, the `embedToken` names the flow (the server checks the page's `Origin`). */
+    embed: {
+      chat: (embedToken: string, body: T.FlowChatRequest) => http.json<T.ChatResponse>('POST', `${embed(embedToken)}/chat`, { body, auth: false }),
+      chatStream: (embedToken: string, body: T.FlowChatRequest, opts: ChatStreamOptions = {}): EventStream<T.ChatEvent> =>
+        chatTurn(`${embed(embedToken)}/chat/stream`, body, opts, false),
     },
 
     embeddings: {
@@ -258,13 +306,57 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
     oauth: {
       /** The provider's consent URL (open it in a browser); with `agentId` the account is attached to that cloud agent. */
       authorize: (provider: T.OAuthProvider, agentId?: string) => get<T.OAuthAuthorization>(`/oauth/${seg(provider)}/authorize${queryString({ agentId })}`),
+      /**
+       * Where the provider sends the browser back: pass the query it carried (`code` and `state`, or
+       * `error`). Needs no token (the signed `state` names the user); answers ids, never a token.
+       */
+      callback: (provider: T.OAuthProvider, query: { code?: string; state?: string; error?: string }) =>
+        http.json<Record<string, unknown>>('GET', `/oauth/${seg(provider)}/callback${queryString(query)}`, { auth: false }),
       refresh: (provider: T.OAuthProvider, body: T.OAuthRefreshRequest = {}) => post<T.OAuthRefreshed>(`/oauth/${seg(provider)}/refresh`, body),
     },
 
     metrics: {
       summary: () => get<T.MetricsSummary>('/metrics/summary'),
+      /** This process's Prometheus metrics in prom-client's JSON form (an admin's token; 403 for anyone else). */
+      json: () => get<Array<{ name: string; help: string; type: string; values: Array<{ labels: Record<string, string | number>; value: number; metricName?: string }> }>>('/metrics/json'),
     },
+
+    usage: {
+      /** Model usage per UTC day, provider and model (`from`..`to`, default the last 30 days; `all` for admins). */
+      daily: (query: T.UsageQuery = {}) => get<{ days: T.DailyUsage[] }>(`/usage${queryString({ from: query.from, to: query.to, all: query.all === undefined ? undefined : String(query.all) })}`),
+    },
+
+    /** The OpenAPI 3.1 document of this API (public). */
+    openapi: () => http.json<Record<string, unknown>>('GET', '/openapi.json', { auth: false }),
   };
+
+  /** One chat turn's SSE (`/chat/stream`, a chatflow's, a public widget's): not resumable, the turn is not replayed. */
+  function chatTurn(path: string, body: unknown, opts: ChatStreamOptions, auth = true): EventStream<T.ChatEvent> {
+    return new EventStream<T.ChatEvent>(
+      {
+        resumable: false,
+        retryable: () => false,
+        open: async (_lastEventId, signal) => {
+          const response = await http.send('POST', path, { body, signal, auth, headers: { accept: 'text/event-stream' } });
+          const sessionId = response.headers.get('x-chat-session-id');
+          if (sessionId) opts.onStart?.({ sessionId });
+          return response;
+        },
+        decode: (message) => {
+          const parsed = JSON.parse(message.data) as T.ChatEvent;
+          const event = { ...parsed, type: parsed.type ?? message.event } as T.ChatEvent;
+          return { kind: 'event', value: event, terminal: event.type === 'final' || event.type === 'error' || event.type === 'cancelled' };
+        },
+      },
+      opts,
+    );
+  }
+
+  function openExecutionEvents(flowId: string, executionId: string, lastEventId: string | undefined, signal: AbortSignal) {
+    const headers: Record<string, string> = { accept: 'text/event-stream' };
+    if (lastEventId) headers['last-event-id'] = lastEventId;
+    return http.send('GET', `${execution(flowId, executionId)}/events`, { signal, headers });
+  }
 
   function openEvents(canvasId: string, generationId: string, lastEventId: string | undefined, signal: AbortSignal) {
     const headers: Record<string, string> = { accept: 'text/event-stream' };
@@ -274,6 +366,29 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
 }
 
 export type SwitchboardClient = ReturnType<typeof createSwitchboardClient>;
+
+/** Options of a chat turn's stream: `onStart` is told the session id once the server answered. */
+export type ChatStreamOptions = Pick<EventStreamOptions, 'signal'> & { onStart?: (info: { sessionId: string }) => void };
+
+/** An agentflow execution's event stream; `executionId` is known once the first response arrived. */
+export interface ExecutionStream extends EventStream<T.SequencedExecutionEvent> {
+  executionId?: string;
+}
+
+/** An execution's SSE messages as `{seq, event}`; `execution_completed`, `execution_failed` and `cancelled` end it. */
+function executionSource(open: (lastEventId: string | undefined, signal: AbortSignal) => Promise<Response>): EventSource<T.SequencedExecutionEvent> {
+  return {
+    resumable: true,
+    open,
+    retryable: (error: unknown) => !(error instanceof SwitchboardApiError) || error.status === 0 || error.status >= 500,
+    decode: (message: SseMessage) => {
+      if (message.id === undefined) return { kind: 'skip' };
+      const parsed = JSON.parse(message.data) as T.FlowExecutionEvent;
+      const event = { ...parsed, type: parsed.type ?? message.event } as T.FlowExecutionEvent;
+      return { kind: 'event', value: { seq: Number(message.id), event }, terminal: event.type === 'execution_completed' || event.type === 'execution_failed' || event.type === 'cancelled' };
+    },
+  };
+}
 
 /** `?a=1&b=2` from the defined values, or nothing. */
 function queryString(query: Record<string, string | number | undefined>): string {

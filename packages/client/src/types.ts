@@ -409,3 +409,110 @@ export interface MetricsSummary {
 
 /** A chunk of the ticket-notes stream (`data: <chunk>` … `data: [DONE]` / `data: [ERROR] msg`). */
 export type NotesStreamEvent = { type: 'chunk'; text: string } | { type: 'done' } | { type: 'error'; message: string };
+
+// Flows (chatflows and agentflows), their executions and public embeds.
+export type FlowType = 'chatflow' | 'agentflow';
+export interface Flow {
+  id: string;
+  type: FlowType;
+  name: string;
+  /** As saved (defaults filled in, e.g. a chatflow's `historyWindow`). */
+  definition: Record<string, unknown>;
+  createdAt: string;
+  updatedAt: string;
+}
+/**
+ * A chatflow definition is `{systemPrompt, model?: {provider, model}, temperature?, historyWindow?}`; an
+ * agentflow's is `{nodes: [{id, prompt, model?, dependsOn?, outputSchema?}], output: nodeId}`.
+ */
+export interface CreateFlowRequest {
+  type: FlowType;
+  name: string;
+  definition: Record<string, unknown>;
+}
+export interface UpdateFlowRequest {
+  name?: string;
+  definition?: Record<string, unknown>;
+}
+export interface FlowUsage {
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+}
+export type ExecutionStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
+export interface FlowExecutionSummary {
+  id: string;
+  flowId: string;
+  status: ExecutionStatus;
+  input: Record<string, unknown>;
+  /** The `output` node's output once completed, else null. */
+  output: unknown;
+  error: { code: string; message: string } | null;
+  usage: FlowUsage;
+  createdAt: string;
+  startedAt: string | null;
+  completedAt: string | null;
+}
+export interface FlowExecutionNode {
+  id: string;
+  status: 'pending' | 'running' | 'completed' | 'failed' | 'skipped' | 'cancelled';
+  output: unknown;
+  error: { code: string; message: string } | null;
+  attempts: number;
+  usage: FlowUsage & { provider: string | null; model: string | null };
+  startedAt: string | null;
+  completedAt: string | null;
+}
+export interface FlowExecution extends FlowExecutionSummary {
+  /** In definition order. */
+  nodes: FlowExecutionNode[];
+}
+/** An execution's event: `type` is the SSE event name, every one carries `executionId`. */
+export type FlowExecutionEvent = { executionId: string } & (
+  | { type: 'execution_started'; flowId: string }
+  | { type: 'node_started'; nodeId: string; attempt: number }
+  | { type: 'node_completed'; nodeId: string; output: unknown; usage: FlowUsage }
+  | { type: 'node_failed'; nodeId: string; error: { code: string; message: string } }
+  | { type: 'execution_completed'; output: unknown; usage: FlowUsage }
+  | { type: 'execution_failed'; error: { code: string; message: string } }
+  | { type: 'cancelled' }
+);
+/** An execution event with its sequence number (the SSE `id`, from 1 per execution). */
+export interface SequencedExecutionEvent {
+  seq: number;
+  event: FlowExecutionEvent;
+}
+export interface FlowChatRequest {
+  message: string;
+  sessionId?: string;
+}
+export interface FlowEmbed {
+  id: string;
+  embedId: string;
+  flowId: string;
+  allowedOrigins: string[];
+  createdAt: string;
+}
+export interface CreatedFlowEmbed {
+  embedId: string;
+  /** The public token of the widget's routes (`/embed/public/{embedToken}/…`); shown once. */
+  embedToken: string;
+  embed: FlowEmbed;
+}
+/** One UTC day of model usage per provider and model. */
+export interface DailyUsage {
+  day: string;
+  provider: string;
+  model: string;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+}
+export interface UsageQuery {
+  /** First UTC day, `YYYY-MM-DD` (default: 29 days before `to`). */
+  from?: string;
+  /** Last UTC day, included (default: today). */
+  to?: string;
+  /** Every user's usage (admins only; 403 otherwise). */
+  all?: boolean;
+}

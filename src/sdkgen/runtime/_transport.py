@@ -142,37 +142,69 @@ _DONE = object()
 
 
 class AsyncEventStream:
-    """The asyncio view of :class:`EventStream`: ``async for event in stream`` (reads in a thread)."""
+    """The asyncio view of :class:`EventStream`: ``async for event in client.x.stream(...)``.
 
-    def __init__(self, stream: EventStream) -> None:
-        self._stream = stream
-        self._iterator = iter(stream)
-        self.headers = stream.headers
+    The request is sent on the first ``__anext__`` (or on ``async with``), in the loop's default
+    executor, and every read runs there too, so the event loop never blocks. ``await`` on it opens
+    it and gives it back, for code that awaited the call.
+    """
+
+    def __init__(self, opener: Any) -> None:
+        self._opener = opener
+        self._stream: Optional[EventStream] = None
+        self._iterator: Optional[Iterator[ServerSentEvent]] = None
+        self._closed = False
+
+    @property
+    def headers(self) -> Dict[str, str]:
+        """The response headers once the stream is open (empty before)."""
+        return self._stream.headers if self._stream is not None else {}
 
     @property
     def last_event_id(self) -> Optional[str]:
-        return self._stream.last_event_id
+        return self._stream.last_event_id if self._stream is not None else None
+
+    async def _open(self) -> EventStream:
+        if self._stream is None:
+            self._stream = await asyncio.get_running_loop().run_in_executor(None, self._opener)
+            self._iterator = iter(self._stream)
+            if self._closed:
+                self._stream.close()
+        return self._stream
+
+    def __await__(self) -> Any:
+        async def opened() -> "AsyncEventStream":
+            await self._open()
+            return self
+
+        return opened().__await__()
 
     def __aiter__(self) -> "AsyncEventStream":
         return self
 
     def _next(self) -> Any:
-        return next(self._iterator, _DONE)
+        return next(self._iterator, _DONE) if self._iterator is not None else _DONE
 
     async def __anext__(self) -> ServerSentEvent:
+        if self._closed:
+            raise StopAsyncIteration
+        await self._open()
         item = await asyncio.get_running_loop().run_in_executor(None, self._next)
         if item is _DONE:
             raise StopAsyncIteration
         return item
 
     async def aclose(self) -> None:
-        self._stream.close()
+        self._closed = True
+        if self._stream is not None:
+            self._stream.close()
 
     async def __aenter__(self) -> "AsyncEventStream":
+        await self._open()
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
-        self._stream.close()
+        await self.aclose()
 
 
 def _query_value(value: Any) -> str:
@@ -271,5 +303,9 @@ class Transport:
         loop = asyncio.get_running_loop()
         result = await loop.run_in_executor(None, lambda: self.request(*args, **kwargs))
         if isinstance(result, EventStream):
-            return AsyncEventStream(result)
+            return AsyncEventStream(lambda: result)
         return result
+
+    def astream(self, *args: Any, **kwargs: Any) -> AsyncEventStream:
+        """An :class:`AsyncEventStream` that sends the request (:meth:`request`) when first iterated."""
+        return AsyncEventStream(lambda: self.request(*args, **kwargs))
