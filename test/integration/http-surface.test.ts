@@ -1,3 +1,4 @@
+import { io } from 'socket.io-client';
 import { startTestApp, type TestApp } from '../support/app';
 import { createCanvas, registerUser, request, type TestUser } from '../support/http';
 
@@ -99,6 +100,36 @@ describe('HTTP surface', () => {
       expect(shopPreflight.status).toBe(204);
       expect(shopPreflight.headers.get('access-control-allow-origin')).toBe(SHOP_ORIGIN);
       expect(shopPreflight.headers.get('access-control-allow-methods')).toBe('POST, OPTIONS');
+    });
+  });
+
+  describe('Socket.IO and CORS_ORIGINS', () => {
+    const pollingHandshake = (origin: string) => fetch(`${t.url}/socket.io/?EIO=4&transport=polling`, { headers: { origin } });
+
+    test('given a listed origin, the long-polling handshake and its preflight carry that origin; an unlisted one gets none', async () => {
+      const listed = await pollingHandshake(APP_ORIGIN);
+      const unlisted = await pollingHandshake('https://evil.example');
+      const preflight = await fetch(`${t.url}/socket.io/?EIO=4&transport=polling`, { method: 'OPTIONS', headers: { origin: OTHER_APP_ORIGIN, 'access-control-request-method': 'POST' } });
+      await Promise.all([listed.text(), unlisted.text()]);
+
+      expect(listed.status).toBe(200);
+      expect(listed.headers.get('access-control-allow-origin')).toBe(APP_ORIGIN);
+      expect(preflight.status).toBe(204);
+      expect(preflight.headers.get('access-control-allow-origin')).toBe(OTHER_APP_ORIGIN);
+      expect(unlisted.headers.get('access-control-allow-origin')).toBeNull();
+    });
+
+    test('given a listed origin, a client on long-polling connects to /canvas with its token; without a token it is refused whatever the origin', async () => {
+      const connect = (token: string | undefined) =>
+        new Promise<string>((resolve, reject) => {
+          const socket = io(`${t.url}/canvas`, { auth: token ? { token } : {}, transports: ['polling'], extraHeaders: { origin: APP_ORIGIN }, reconnection: false, forceNew: true });
+          const timer = setTimeout(() => (socket.close(), reject(new Error('no connect or connect_error in 5 s'))), 5_000);
+          socket.once('connect', () => (clearTimeout(timer), socket.close(), resolve('connected')));
+          socket.once('connect_error', (error) => (clearTimeout(timer), socket.close(), resolve(`refused: ${error.message}`)));
+        });
+
+      expect(await connect(user.accessToken)).toBe('connected');
+      expect(await connect(undefined)).toMatch(/^refused/);
     });
   });
 
