@@ -1,6 +1,7 @@
 import { io } from 'socket.io-client';
 import { startTestApp, type TestApp } from '../support/app';
 import { createCanvas, registerUser, request, type TestUser } from '../support/http';
+import { readSse } from '../support/sse';
 
 /**
  * The HTTP surface of a release: CORS for the listed browser origins only (the public embed chat
@@ -177,6 +178,28 @@ describe('HTTP surface', () => {
 
       expect(res.status).toBe(400);
       expect(res.body.error.code).toBe('validation_failed');
+    });
+  });
+
+  describe('replaying a stream with ?lastEventId', () => {
+    test('given a finished generation, ?lastEventId resumes after that event, and the Last-Event-ID header wins over it', async () => {
+      const canvasId = await createCanvas(t.api, user, 'Replay');
+      t.llm.push({ toolCalls: [{ name: 'create_text', args: { text: 'replayed' } }] });
+      const live = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, { method: 'POST', token: user.accessToken, body: { prompt: 'one paragraph' }, until: (m) => m.event === 'complete' });
+      expect(live.messages.at(-1)!.event).toBe('complete');
+      const generationId = live.headers.get('x-generation-id')!;
+      const ids = live.messages.map((m) => Number(m.id)).filter((id) => id > 0);
+      expect(ids.length).toBeGreaterThan(2);
+      const events = `${t.api}/canvases/${canvasId}/ai/generations/${generationId}/events`;
+
+      const fromQuery = await readSse(`${events}?lastEventId=${ids[1]}`, { token: user.accessToken });
+      const headerWins = await readSse(`${events}?lastEventId=${ids[0]}`, { token: user.accessToken, headers: { 'last-event-id': String(ids[1]) } });
+      const garbage = await readSse(`${events}?lastEventId=not-a-number`, { token: user.accessToken });
+
+      expect(fromQuery.status).toBe(200);
+      expect(fromQuery.messages.map((m) => Number(m.id)).filter((id) => id > 0)).toEqual(ids.slice(2));
+      expect(headerWins.messages.map((m) => Number(m.id)).filter((id) => id > 0)).toEqual(ids.slice(2));
+      expect(garbage.messages.map((m) => Number(m.id)).filter((id) => id > 0)).toEqual(ids);
     });
   });
 
