@@ -9,6 +9,15 @@ const list = z.string().transform((value) =>
     .map((item) => item.trim())
     .filter(Boolean),
 );
+/** `https://host[:port]` exactly as a browser sends it in `Origin` (lowercase, no path, no default port). */
+function isExactOrigin(value: string): boolean {
+  if (!/^https?:\/\/[^/?#*\s]+$/.test(value)) return false;
+  try {
+    return new URL(value).origin === value;
+  } catch {
+    return false;
+  }
+}
 const int = (min = 0) => z.coerce.number().int().min(min);
 const json = z.string().transform((value, ctx) => {
   try {
@@ -79,6 +88,12 @@ export const envSchema = z.object({
   EMBED_RATE_LIMIT_PER_MINUTE: int(1).default(20),
   /** Express `trust proxy`: unset = the socket's address is the client IP; a hop count or a list of proxy addresses behind a reverse proxy. */
   TRUST_PROXY: z.string().optional(),
+  /**
+   * Browser origins (comma list of exact origins, e.g. `https://app.example.com`) allowed to call
+   * the API and open sockets from another site; default none. `*`, paths and non-http(s) values are
+   * refused: each entry is compared exactly with the request's `Origin`.
+   */
+  CORS_ORIGINS: list.pipe(z.array(z.string().refine(isExactOrigin, 'each entry must be an exact origin like https://app.example.com (scheme, host, optional port; no path, no wildcard)'))).default([]),
   /** base64 of 32 bytes: encrypts OAuth tokens at rest. */
   OAUTH_ENCRYPTION_KEY: z
     .string()

@@ -168,6 +168,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     tiers: mergeTierLimits(tiers.data as Partial<Record<Tier, Partial<TierLimits>>>),
     /** Per-minute limits on paid work per user, by tier (0067). */
     usageLimits: mergeUsageLimits(tiers.data as Partial<Record<Tier, Partial<UsageLimits>>>),
+    /** Browser origins the API answers CORS for and sockets accept (CORS_ORIGINS, decision 0172). */
+    cors: { origins: e.CORS_ORIGINS },
     /** Express `trust proxy` (TRUST_PROXY): whose address `req.ip` is, for per-IP limits. */
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
     device: { rpcTimeoutMs: e.DEVICE_RPC_TIMEOUT_MS, wsPingIntervalMs: e.DEVICE_WS_PING_INTERVAL_MS, wsPongTimeoutMs: e.DEVICE_WS_PONG_TIMEOUT_MS },

@@ -132,7 +132,7 @@ export async function startSwitchboard(
     // must exist BEFORE Socket.IO attaches: Socket.IO then routes /socket.io/ to itself only.
     let handleRequest: http.RequestListener = (_req, res) => void res.writeHead(503).end();
     const httpServer = roles.has('api') ? http.createServer((req, res) => handleRequest(req, res)) : undefined;
-    const io = createSocketServer({ redis: blockingRedis, keyPrefix: config.redis.keyPrefix, httpServer });
+    const io = createSocketServer({ redis: blockingRedis, keyPrefix: config.redis.keyPrefix, httpServer, corsOrigins: config.cors.origins });
     closers.unshift(['sockets', () => closeSocketServer(io)]);
     // Every canvas room event gets a seq and a place in the canvas's replay log.
     const canvasLog = new CanvasLog(redis, config.redis.keyPrefix, config.canvasLog);

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
@@ -7,6 +9,7 @@ import type { ApiContext } from './context';
 import { authenticate } from './middleware/authenticate';
 import { errorHandler, notFoundHandler } from './middleware/error-handler';
 import { metricsAuthorized } from '../observability/metrics';
+import { apiCors } from './middleware/cors';
 import { httpMetrics } from './middleware/http-metrics';
 import { rejectNulCharacters } from './middleware/reject-nul';
 import { redactError } from '../lib/redact-error';
@@ -34,7 +37,7 @@ export function createHttpApp(ctx: ApiContext): Express {
         res.setHeader('X-Request-Id', id);
         return id;
       },
-      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' || req.url === '/metrics' },
+      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' || req.url === '/health' || req.url === '/metrics' },
       // Method, path and status only: headers carry tokens and cookies, queries may carry ids.
       serializers: {
         req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, path: req.url.split('?')[0] }),
@@ -48,19 +51,14 @@ export function createHttpApp(ctx: ApiContext): Express {
     res.json({ status: 'ok' });
   });
   app.get('/readyz', async (_req, res) => {
-    if (ctx.shuttingDown.value) return void res.status(503).json({ status: 'shutting_down' });
-    const checks = await Promise.all(
-      Object.entries(ctx.readiness).map(async ([name, check]) => {
-        try {
-          await withTimeout(check(), 1_500);
-          return [name, 'ok'] as const;
-        } catch {
-          return [name, 'unavailable'] as const;
-        }
-      }),
-    );
-    const ready = checks.every(([, state]) => state === 'ok');
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', checks: Object.fromEntries(checks) });
+    const readiness = await readinessOf(ctx);
+    res.status(readiness.ready ? 200 : 503).json(readiness.body);
+  });
+  // The same readiness as /readyz, plus what is running: the package version and this process's roles.
+  const version = packageVersion();
+  app.get('/health', async (_req, res) => {
+    const readiness = await readinessOf(ctx);
+    res.status(readiness.ready ? 200 : 503).json({ status: readiness.body.status, version, roles: ctx.config.roles, ...('checks' in readiness.body ? { checks: readiness.body.checks } : {}) });
   });
 
   app.get('/metrics', async (req, res) => {
@@ -78,6 +76,8 @@ export function createHttpApp(ctx: ApiContext): Express {
   openApiJson();
 
   const api = express.Router();
+  // First, so every answer to a listed origin (a 401, a refused body) is readable by its page.
+  api.use(apiCors(ctx.config.cors.origins));
   api.use(express.json({ limit: ctx.config.http.bodyLimit, strict: true, type: ['application/json', 'application/*+json'] }));
   api.use(rejectNulCharacters);
   // Every route, declared once (src/http/routes/index.ts); bearer routes authenticate themselves.
@@ -95,6 +95,34 @@ export function createHttpApp(ctx: ApiContext): Express {
   app.use(notFoundHandler);
   app.use(errorHandler(ctx.logger));
   return app;
+}
+
+/** The readiness checks (Redis, database), each bounded; not ready while shutting down. */
+async function readinessOf(ctx: ApiContext): Promise<{ ready: boolean; body: { status: string; checks?: Record<string, 'ok' | 'unavailable'> } }> {
+  if (ctx.shuttingDown.value) return { ready: false, body: { status: 'shutting_down' } };
+  const checks = await Promise.all(
+    Object.entries(ctx.readiness).map(async ([name, check]) => {
+      try {
+        await withTimeout(check(), 1_500);
+        return [name, 'ok'] as const;
+      } catch {
+        return [name, 'unavailable'] as const;
+      }
+    }),
+  );
+  const ready = checks.every(([, state]) => state === 'ok');
+  return { ready, body: { status: ready ? 'ready' : 'unavailable', checks: Object.fromEntries(checks) } };
+}
+
+/** Switchboard's version: the nearest package.json above this file (src/ or the .build bundle). */
+function packageVersion(): string {
+  let dir = __dirname;
+  while (!existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  try {
+    return (JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

@@ -1,6 +1,6 @@
 import { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import type { z } from 'zod';
-import { badRequest, notFound, parseOr400 } from '../lib/errors';
+import { AppError, badRequest, notFound, parseOr400 } from '../lib/errors';
 import type { ApiContext } from './context';
 import { authenticate, currentUser, type AuthUser } from './middleware/authenticate';
 import type { ApiHeader, ApiOperation, ApiResponse } from './openapi/registry';
@@ -180,6 +180,13 @@ export function successStatus(route: Pick<ApiOperation, 'responses'>): number | 
   return statuses.length === 1 ? statuses[0] : undefined;
 }
 
+/** The Content-Types the API's JSON parser reads (`application/json`, `application/*+json`). */
+const JSON_CONTENT_TYPE = /^application\/(?:[\w.-]+\+)?json\s*(?:;|$)/i;
+const isJsonContentType = (req: Request) => JSON_CONTENT_TYPE.test(req.headers['content-type'] ?? '');
+const hasRequestBody = (req: Request) => req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
+const notJson = () =>
+  new AppError(415, 'unsupported_media_type', 'The request body must be JSON sent with Content-Type: application/json', [{ path: 'Content-Type', message: 'Expected application/json' }]);
+
 /** Builds the handler input: params now, the rest on first read. */
 function routeInput(route: AnyRoute, req: Request, res: Response): RouteInput<unknown, unknown, unknown, unknown, Auth> {
   const params: Record<string, unknown> = {};
@@ -200,7 +207,13 @@ function routeInput(route: AnyRoute, req: Request, res: Response): RouteInput<un
     };
   };
   const query = once(() => (route.query ? parseOr400(route.query, req.query, 'query') : undefined));
-  const body = once(() => (route.body ? parseOr400(route.body, route.bodyOptional ? (req.body ?? {}) : req.body) : undefined));
+  const body = once(() => {
+    if (!route.body) return undefined;
+    // The JSON parser leaves `req.body` unset for any other Content-Type: say so, rather than a
+    // validation error about an empty path (decision 0174).
+    if (req.body === undefined && !isJsonContentType(req) && (hasRequestBody(req) || !route.bodyOptional)) throw notJson();
+    return parseOr400(route.body, route.bodyOptional ? (req.body ?? {}) : req.body);
+  });
   const headers = once(() => {
     const out: Record<string, unknown> = {};
     for (const [name, spec] of Object.entries((route.headers ?? {}) as Record<string, ApiHeader>)) {
@@ -251,10 +264,20 @@ export function mountRoutes(router: Router, routes: readonly AnyRoute[], ctx: Ap
       }
     };
     const onCanvas = route.path.startsWith('/canvases/:id/') || route.path === '/canvases/:id';
-    router[route.method](route.path, ...(route.auth === 'bearer' ? [onCanvas ? ensureUserOnCanvas : ensureUser, handle] : [handle]));
+    router[route.method](route.path, recordRoute, ...(route.auth === 'bearer' ? [onCanvas ? ensureUserOnCanvas : ensureUser, handle] : [handle]));
   }
   return router;
 }
+
+/**
+ * Keeps the matched route's full template (`/api/v1/canvases/:id`) while `req.baseUrl` still holds
+ * the mount path: once an error leaves the router, express resets `baseUrl`, and the HTTP metrics
+ * would label the failure with the bare `/canvases/:id`.
+ */
+const recordRoute: RequestHandler = (req, res, next) => {
+  res.locals.routeTemplate = `${req.baseUrl}${(req.route as { path: string }).path}`;
+  next();
+};
 
 /** A new router with `routes` mounted. */
 export const routesRouter = (routes: readonly AnyRoute[], ctx: ApiContext): Router => mountRoutes(Router(), routes, ctx);

@@ -1,4 +1,5 @@
 import type { Response } from 'express';
+import { z } from 'zod';
 
 /** Opens a `text/event-stream` response and disables buffering on the way (proxies, Nagle). */
 /**
@@ -50,3 +51,11 @@ export function lastEventSeq(header: string | undefined): number {
   if (!header || !/^\d{1,12}$/.test(header.trim())) return 0;
   return Number.parseInt(header.trim(), 10);
 }
+
+/**
+ * `?lastEventId=`: the `Last-Event-ID` header for clients that cannot set headers (a browser's
+ * `EventSource` only sends it on its own reconnects). The header wins when both are sent.
+ */
+export const lastEventIdQuery = z.object({
+  lastEventId: z.string().optional().describe('The `id:` of the last event received, as the `Last-Event-ID` header (which wins when both are sent): the stream resumes after it; anything but a sequence number means from the start'),
+});

@@ -27,7 +27,7 @@ export const RECOVERY_WINDOW_MS = 2 * 60_000;
  *
  * `redis` must be a connection that queues while reconnecting (the adapter polls with XREAD).
  */
-export function createSocketServer(options: { redis: Redis; keyPrefix: string; httpServer?: HttpServer }): Server {
+export function createSocketServer(options: { redis: Redis; keyPrefix: string; httpServer?: HttpServer; corsOrigins?: readonly string[] }): Server {
   // The adapter duplicates its client for XREAD polling and never closes those copies itself
   // (they would reconnect forever after Redis goes away); record them so closeSocketServer can.
   // An emit-only server (a worker) holds no sockets, so nothing on the adapter's stream is for it:
@@ -60,6 +60,9 @@ export function createSocketServer(options: { redis: Redis; keyPrefix: string; h
     pingTimeout: 10_000,
     // Middlewares run on recovery too: a restored connection is authenticated like a new one (0066).
     connectionStateRecovery: { maxDisconnectionDuration: RECOVERY_WINDOW_MS, skipMiddlewares: false },
+    // The API's browser origins (CORS_ORIGINS) may use the HTTP long-polling transport too; the
+    // handshake's token, not the origin, is what admits a socket (decision 0173).
+    ...(options.corsOrigins?.length ? { cors: { origin: [...options.corsOrigins], methods: ['GET', 'POST'] } } : {}),
   };
   const io = options.httpServer ? new Server(options.httpServer, serverOptions) : new Server(serverOptions);
   adapterConnections.set(io, copies);

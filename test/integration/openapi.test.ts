@@ -322,6 +322,59 @@ describe('OpenAPI document and /docs', () => {
       expect((doc.components.responses.TooManyRequests as Schema).headers['Retry-After']).toBeDefined();
     });
 
+    test('a route that checks admin credentials itself documents them: HTTP Basic or an admin bearer token', () => {
+      const op = (doc.paths['/metrics/json'] as Schema).get;
+      expect(op.security).toEqual([{ adminBasic: [] }, { bearerAuth: [] }]);
+      expect(doc.components.securitySchemes.adminBasic).toEqual(expect.objectContaining({ type: 'http', scheme: 'basic' }));
+      expect(Object.keys(op.responses)).toEqual(expect.arrayContaining(['200', '401', '403']));
+      // Public routes that check nothing stay open.
+      expect((doc.paths['/auth/login'] as Schema).post.security).toEqual([]);
+    });
+
+    test('every event stream documents its 429 too_many_streams and its 503 while the node shuts down', () => {
+      const streams = operations().filter((op) => Object.values(op.responses).some((r) => (r as Schema).content?.['text/event-stream']));
+      expect(streams.map((op) => op.operationId)).toEqual(expect.arrayContaining(['replayGenerationEvents', 'chatStream', 'streamFlowExecutionEvents']));
+      for (const op of streams) {
+        const { 429: tooMany, 503: unavailable } = op.responses as Record<string, Schema>;
+        expect({ op: op.operationId, tooMany: tooMany?.description, unavailable: unavailable?.description }).toEqual({
+          op: op.operationId,
+          tooMany: expect.stringContaining('too_many_streams'),
+          unavailable: expect.stringContaining('shutting_down'),
+        });
+        expect(tooMany.content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Error' });
+        expect(tooMany.headers['Retry-After']).toBeDefined();
+      }
+    });
+
+    test('the replay streams take lastEventId in the query, and a JSON body documents its 415', () => {
+      for (const path of ['/canvases/{id}/ai/generations/{generationId}/events', '/flows/{id}/executions/{executionId}/events']) {
+        const parameters = (doc.paths[path] as Schema).get.parameters as Schema[];
+        expect(parameters.find((p) => p.name === 'lastEventId')).toEqual(expect.objectContaining({ in: 'query', required: false, schema: expect.objectContaining({ type: 'string' }) }));
+        expect(parameters.find((p) => p.name === 'Last-Event-ID')).toEqual(expect.objectContaining({ in: 'header' }));
+      }
+      expect((doc.paths['/canvases'] as Schema).post.responses['415']).toEqual({ $ref: '#/components/responses/UnsupportedMediaType' });
+    });
+
+    test('the chat stream lists its approval events, and the device WebSocket is described', () => {
+      const description = (doc.paths['/chat/stream'] as Schema).post.responses['200'].description as string;
+      for (const event of ['text_chunk', 'approval_requested', 'approval_resolved', 'final', 'error', 'cancelled']) expect(description).toContain(`\`${event} `);
+      expect(doc.info.description).toContain('GET /api/v1/ws/device?token=');
+      expect(doc.info.description).toContain('101 Switching Protocols');
+    });
+
+    test('a flow definition is documented with the definition schemas, not as an untyped object', () => {
+      const flowSchema = (doc.paths['/flows/{id}'] as Schema).get.responses['200'].content['application/json'].schema;
+      const definition = flowSchema.properties.flow.properties.definition;
+      expect(definition.anyOf.map((s: Schema) => Object.keys(s.properties).sort())).toEqual([['historyWindow', 'model', 'systemPrompt', 'temperature'], ['nodes', 'output']]);
+      for (const [path, method] of [['/flows', 'post'], ['/flows/{id}', 'patch']] as const) {
+        const body = (doc.paths[path] as Schema)[method].requestBody.content['application/json'].schema;
+        const variants = body.properties.definition.oneOf as Schema[];
+        expect(variants.map((s) => s.required)).toEqual([['nodes', 'output'], ['systemPrompt']]);
+        expect(variants[0].properties.nodes.items.properties.id.pattern).toBeDefined();
+        expect(variants[1].additionalProperties).toBe(false);
+      }
+    });
+
     test('the served request schemas are what zod generates from the registered objects (no stale copy)', () => {
       const bodies = apiRoutes.filter((o) => o.body);
       expect(bodies.length).toBeGreaterThan(10);
@@ -351,11 +404,34 @@ describe('OpenAPI document and /docs', () => {
       for (const asset of assets) {
         const res = await fetch(`${t.url}${asset}`);
         const type = res.headers.get('content-type') ?? '';
-        expect({ asset, status: res.status, typeOk: /\.js$/.test(asset) ? /javascript/.test(type) : /\.css$/.test(asset) ? /text\/css/.test(type) : true }).toEqual({ asset, status: 200, typeOk: true });
+        expect({ asset, status: res.status, typeOk: /\.js(\?|$)/.test(asset) ? /javascript/.test(type) : /\.css(\?|$)/.test(asset) ? /text\/css/.test(type) : true }).toEqual({ asset, status: 200, typeOk: true });
         expect((await res.arrayBuffer()).byteLength).toBeGreaterThan(100);
       }
       const init = await (await fetch(`${t.url}/docs/switchboard-init.js`)).text();
       expect(init).toContain("'/api/v1/openapi.json'");
+    });
+
+    test('the page, its assets and the document are served compressed, assets cached as immutable, all revalidated by ETag', async () => {
+      const html = await (await fetch(`${t.url}/docs`)).text();
+      const assets = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]);
+      let compressedBytes = 0;
+      for (const url of [...assets.filter((a) => !a.endsWith('.png') && !a.includes('.png?')), '/api/v1/openapi.json']) {
+        const res = await fetch(`${t.url}${url}`, { headers: { 'accept-encoding': 'br, gzip' } });
+        await res.arrayBuffer();
+        const etag = res.headers.get('etag');
+        expect({ url, status: res.status, encoding: res.headers.get('content-encoding'), vary: /Accept-Encoding/i.test(res.headers.get('vary') ?? '') }).toEqual({ url, status: 200, encoding: 'br', vary: true });
+        if (url.includes('?v=')) expect(res.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+        compressedBytes += Number(res.headers.get('content-length'));
+        // A browser's revalidation (fetch alone would add `Cache-Control: no-cache`, a forced reload).
+        const again = await fetch(`${t.url}${url}`, { headers: { 'if-none-match': etag!, 'cache-control': 'max-age=0' } });
+        expect({ url, status: again.status }).toEqual({ url, status: 304 });
+      }
+      // Uncompressed the page loads 2.4 MB (the Swagger UI bundle alone is 1.7 MB).
+      expect(compressedBytes).toBeLessThan(800_000);
+      const gzip = await fetch(`${t.url}/api/v1/openapi.json`, { headers: { 'accept-encoding': 'gzip' } });
+      const plain = await fetch(`${t.url}/api/v1/openapi.json`, { headers: { 'accept-encoding': 'identity' } });
+      expect([gzip.headers.get('content-encoding'), plain.headers.get('content-encoding')]).toEqual(['gzip', null]);
+      expect(await gzip.json()).toEqual(await plain.json());
     });
 
     test('files of swagger-ui-dist that /docs does not use are not served', async () => {

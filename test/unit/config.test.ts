@@ -255,6 +255,26 @@ describe('LLM endpoint', () => {
   });
 });
 
+describe('loadConfig CORS_ORIGINS', () => {
+  test('given no CORS_ORIGINS, no origin is allowed', () => {
+    expect(loadConfig({}).cors).toEqual({ origins: [] });
+  });
+
+  test('given a comma list of exact origins, each is kept as written', () => {
+    expect(loadConfig({ CORS_ORIGINS: ' https://app.example.com , http://localhost:5173 ' }).cors.origins).toEqual(['https://app.example.com', 'http://localhost:5173']);
+  });
+
+  test.each(['*', 'https://*.example.com', 'app.example.com', 'https://app.example.com/', 'https://app.example.com/path', 'ftp://files.example.com', 'https://App.Example.com', 'https://app.example.com:443', 'null', 'https://ok.example.com,garbage'])(
+    'given CORS_ORIGINS=%j, loadConfig refuses it and says what an origin looks like',
+    (value) => {
+      const error = configError({ CORS_ORIGINS: value });
+
+      expect(error.message).toContain('CORS_ORIGINS');
+      expect(error.message).toContain('exact origin like https://app.example.com');
+    },
+  );
+});
+
 describe('.env.example', () => {
   const example = readDotenv(path.join(__dirname, '../../.env.example'));
 

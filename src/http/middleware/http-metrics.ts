@@ -9,7 +9,9 @@ export function httpMetrics(metrics: Metrics) {
   return (req: Request, res: Response, next: NextFunction) => {
     const start = process.hrtime.bigint();
     res.once('finish', () => {
-      const route = req.route?.path ? `${req.baseUrl}${req.route.path}` : 'unmatched';
+      // Declared routes record their template when matched (route.ts), errors included; other
+      // express routes are read here; anything that matched no route is one bounded `unmatched`.
+      const route = (res.locals.routeTemplate as string | undefined) ?? (req.route?.path ? `${req.baseUrl}${req.route.path}` : 'unmatched');
       const labels = { method: req.method, route, status: String(res.statusCode) };
       metrics.httpDuration.observe(labels, Number(process.hrtime.bigint() - start) / 1e9);
       metrics.httpRequests.inc(labels);

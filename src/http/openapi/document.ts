@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ERROR_RESPONSES, pathParamNames, toOpenApiPath, type ApiOperation, type ApiResponse, type ErrorStatus } from './registry';
+import { DEVICE_WEBSOCKET_DESCRIPTION, ERROR_RESPONSES, STREAM_ERRORS, pathParamNames, toOpenApiPath, type ApiOperation, type ApiResponse, type ErrorStatus } from './registry';
 import { errorBodySchema } from './response-schemas';
 
 type JsonSchema = Record<string, unknown>;
@@ -83,7 +83,9 @@ export function buildOpenApiDocument(operations: ApiOperation[]): OpenApiDocumen
       version: 'v1',
       description:
         'Canvas AI generation, assistant chat, approvals and operations. Errors are always `{"error":{"code","message","details?"}}`. ' +
-        'Generated from the zod schemas the routes validate with.',
+        'Generated from the zod schemas the routes validate with. A JSON body must be sent with `Content-Type: application/json` ' +
+        '(any other is 415 `unsupported_media_type`). Event streams resume with the `Last-Event-ID` header (or `?lastEventId=`). ' +
+        DEVICE_WEBSOCKET_DESCRIPTION,
     },
     servers: [{ url: API_BASE_PATH }],
     security: [{ bearerAuth: [] }],
@@ -91,18 +93,21 @@ export function buildOpenApiDocument(operations: ApiOperation[]): OpenApiDocumen
     paths,
     components: {
       schemas: { ...converter.components, Error: converter.convert(errorBodySchema, 'output') },
-      responses: Object.fromEntries(
-        Object.entries(ERROR_RESPONSES).map(([status, { name, description }]) => [
-          name,
-          {
-            description,
-            content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
-            ...(status === '429' || status === '503' ? { headers: { 'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer' } } } } : {}),
-          },
-        ]),
-      ),
-      securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'The `accessToken` from register, login or refresh' } },
+      responses: Object.fromEntries(Object.entries(ERROR_RESPONSES).map(([status, { name }]) => [name, errorResponse(Number(status) as ErrorStatus)])),
+      securitySchemes: {
+        bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'The `accessToken` from register, login or refresh (on admin operations: an admin\'s)' },
+        adminBasic: { type: 'http', scheme: 'basic', description: 'The operator\'s `ADMIN_USER` / `ADMIN_PASSWORD` (the queue dashboard\'s credentials)' },
+      },
     },
+  };
+}
+
+/** The shared response of an error status: its description, the error shape, Retry-After where it applies. */
+function errorResponse(status: ErrorStatus): Json {
+  return {
+    description: ERROR_RESPONSES[status].description,
+    content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+    ...(status === 429 || status === 503 ? { headers: { 'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer' } } } } : {}),
   };
 }
 
@@ -127,17 +132,24 @@ function operationObject(op: ApiOperation, converter: SchemaConverter): Json {
   if (validates) errors.add(400);
   if (op.auth === 'bearer') errors.add(401);
   if (op.body) errors.add(413);
+  if (op.body) errors.add(415);
+  // Every event stream passes the per-user stream cap and refuses while its node shuts down.
+  const streams = Object.values(op.responses).some((response) => typeof response === 'object' && response.contentType === 'text/event-stream');
+  if (streams) for (const status of Object.keys(STREAM_ERRORS)) errors.add(Number(status) as ErrorStatus);
 
   const responses: Json = {};
   for (const [status, response] of Object.entries(op.responses)) responses[status] = responseObject(response!, converter);
-  for (const status of [...errors].sort()) responses[status] = { $ref: `#/components/responses/${ERROR_RESPONSES[status].name}` };
+  for (const status of [...errors].sort()) {
+    const note = streams ? STREAM_ERRORS[status] : undefined;
+    responses[status] = note ? { ...errorResponse(status), description: note } : { $ref: `#/components/responses/${ERROR_RESPONSES[status].name}` };
+  }
 
   return {
     operationId: op.operationId,
     summary: op.summary,
     ...(op.description ? { description: op.description } : {}),
     tags: op.tags,
-    ...(op.auth === 'public' ? { security: [] } : {}),
+    ...(op.auth === 'public' ? { security: (op.credentials ?? []).map((scheme) => ({ [scheme]: [] })) } : {}),
     ...(parameters.length ? { parameters } : {}),
     ...(op.body
       ? {

@@ -14,11 +14,28 @@ export const ERROR_RESPONSES = {
   404: { name: 'NotFound', description: 'No such resource, or one the caller may not see (`not_found`; see decision 0014)' },
   409: { name: 'Conflict', description: 'The resource is in a state that does not allow this (route-specific `code`)' },
   413: { name: 'PayloadTooLarge', description: 'Request body larger than the limit (`payload_too_large`)' },
+  415: { name: 'UnsupportedMediaType', description: 'A JSON body sent without `Content-Type: application/json` (`unsupported_media_type`)' },
   422: { name: 'Unprocessable', description: 'Well-formed but refused, e.g. `prompt_rejected` by the prompt guard' },
   429: { name: 'TooManyRequests', description: 'Over a rate or concurrency limit; retry after `Retry-After` seconds' },
   503: { name: 'Unavailable', description: 'A backing service is unavailable or this node is shutting down; retry shortly' },
 } as const;
 export type ErrorStatus = keyof typeof ERROR_RESPONSES;
+
+/**
+ * What every event stream (`text/event-stream`) may answer instead of opening: each goes through
+ * the per-user stream cap and refuses new streams while its node shuts down.
+ */
+export const STREAM_ERRORS: Partial<Record<ErrorStatus, string>> = {
+  429: 'The caller already holds `MAX_STREAMS_PER_USER` open streams (`too_many_streams`, `details: {limit}`; retry after `Retry-After` seconds or close one), or a rate limit of the route',
+  503: 'This node is shutting down (`shutting_down`: retry, a load balancer sends it to another node), or a backing service is unavailable (`service_unavailable`)',
+};
+
+/** The plain WebSocket of devices, which no operation can describe (it answers an HTTP upgrade). */
+export const DEVICE_WEBSOCKET_DESCRIPTION =
+  'Devices may also speak a plain WebSocket (no Socket.IO): `GET /api/v1/ws/device?token=<access token>` with `Upgrade: websocket` answers ' +
+  '`101 Switching Protocols`, or refuses the upgrade with an HTTP status and the error body: 401 `unauthorized` (missing, invalid or expired token), ' +
+  '429 `too_many_sockets` (`MAX_SOCKETS_PER_USER`), 503 `unavailable` (the token could not be checked). Frames are JSON text messages ' +
+  '(`{"type": ...}`), described in `docs/protocol.md`; an expired token or a revoked session closes the connection with code 4002. A plain GET without the upgrade is not this endpoint (401, or 404 with a token).';
 
 /** A success response: a description only, or a description with a body schema (JSON unless `contentType` says otherwise). */
 export type ApiResponse =
@@ -74,6 +91,12 @@ export interface ApiOperation {
   bodyExample?: unknown;
   /** Success responses by status. */
   responses: Partial<Record<number, ApiResponse>>;
+  /**
+   * For a `public` route that checks credentials itself (the API's Bearer authentication would
+   * refuse others): the schemes it accepts, any one of them (`adminBasic`: the dashboard's
+   * `ADMIN_USER`/`ADMIN_PASSWORD`; `bearerAuth`: an access token, here an admin's).
+   */
+  credentials?: Array<'adminBasic' | 'bearerAuth'>;
   /** Error statuses beyond the automatic ones (400 with a body/query/header schema, 401 with bearer auth). */
   errors?: ErrorStatus[];
 }

@@ -92,7 +92,15 @@ export const chatRoutes = [
     summary: 'One assistant turn, streamed as server-sent events',
     body: chatBodySchema,
     responses: {
-      200: { description: 'SSE: `text_chunk {sessionId, text}` events, then `final {sessionId, response, usage}`, `error {sessionId, code, message}` or `cancelled {sessionId, response, usage}` (stopped by a cancel)', contentType: 'text/event-stream', headers: { 'X-Chat-Session-Id': 'The session id' } },
+      200: {
+        description:
+          'SSE: `text_chunk {sessionId, text}` events; when the assistant calls a tool that needs the user\'s approval, `approval_requested ' +
+          '{approvalId, sessionId, toolName, parameters, reason, expiresAt}` (the turn waits: decide with `PUT /hitl/requests/{id}/approve` or `/reject`, ' +
+          'or from any other surface) and then `approval_resolved {approvalId, sessionId, status: approved|rejected|timeout, decidedBy: user id, null for a timeout}`; ' +
+          'then `final {sessionId, response, usage}`, `error {sessionId, code, message}` or `cancelled {sessionId, response, usage}` (stopped by a cancel)',
+        contentType: 'text/event-stream',
+        headers: { 'X-Chat-Session-Id': 'The session id' },
+      },
     },
     errors: [404, 409, 429, 503],
     handler: async ({ req, res, user, body }, ctx) => {

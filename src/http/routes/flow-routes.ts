@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import { createFlowSchema, executeFlowSchema, updateFlowSchema } from '../../flows/definition';
+import { agentflowDefinitionSchema, chatflowDefinitionSchema, createFlowSchema, executeFlowSchema, updateFlowSchema } from '../../flows/definition';
 import { pageQuerySchema } from '../../lib/pagination';
 import { toExecutionView } from '../../models/flow-executions-repository';
 import { toFlowView } from '../../models/flows-repository';
 import { uuidParam } from '../../schemas/api';
 import { routesWith, type ParamSpec } from '../route';
-import { lastEventSeq } from '../sse';
+import { lastEventIdQuery, lastEventSeq } from '../sse';
 import type { ApiContext } from '../context';
 import type { Repositories } from '../../models';
 
@@ -29,7 +29,9 @@ export const flowView = z.object({
   id: z.uuid(),
   type: z.enum(['chatflow', 'agentflow']),
   name: z.string(),
-  definition: z.record(z.string(), z.unknown()).describe("As saved (defaults filled in, e.g. a chatflow's `historyWindow`)"),
+  definition: z
+    .union([chatflowDefinitionSchema, agentflowDefinitionSchema])
+    .describe("As saved, by the flow's `type` (defaults filled in, e.g. a chatflow's `historyWindow`)"),
   createdAt: timestamp,
   updatedAt: timestamp,
 });
@@ -95,6 +97,27 @@ const AGENTFLOW_EXAMPLE = {
   },
 };
 
+/** A definition schema as JSON Schema, in the form a client sends (defaults optional). */
+const definitionJson = (schema: z.ZodType) => {
+  const { $schema: _, ...json } = z.toJSONSchema(schema, { target: 'draft-2020-12', io: 'input' }) as Record<string, unknown>;
+  return json;
+};
+
+/**
+ * The documented `definition` of a request: the same record the body is parsed with (each flow
+ * type's definition is then checked by `validateDefinition`, so a problem's path stays
+ * `definition.nodes.2...` rather than a union's), described as one of the two definition schemas
+ * (decision 0177). The agentflow comes first: it is the body's example.
+ */
+const documentedDefinition = <S extends z.ZodType>(record: S): S =>
+  record.meta({
+    description: "An agentflow definition for `type: 'agentflow'`, a chatflow definition for `type: 'chatflow'`",
+    oneOf: [definitionJson(agentflowDefinitionSchema), definitionJson(chatflowDefinitionSchema)],
+  });
+const createFlowBody = createFlowSchema.extend({ definition: documentedDefinition(createFlowSchema.shape.definition) });
+// `safeExtend` keeps the body's refinement (at least one of name, definition).
+const updateFlowBody = updateFlowSchema.safeExtend({ definition: documentedDefinition(updateFlowSchema.shape.definition) });
+
 const tags = ['flows'];
 
 /** Flows CRUD, declared once (see `../route.ts`): the caller's own flows only; another user's answers 404. */
@@ -103,7 +126,7 @@ export const flowRoutes = [
     method: 'post', path: '/flows', operationId: 'createFlow', tags, auth: 'bearer',
     summary: 'Save a chatflow or an agentflow',
     description: DEFINITIONS,
-    body: createFlowSchema,
+    body: createFlowBody,
     bodyExample: AGENTFLOW_EXAMPLE,
     responses: { 201: { description: 'The flow', schema: flowResponse } },
     handler: async ({ user, body }, ctx) => ({ flow: toFlowView(await ctx.flows.create(user.id, body)) }),
@@ -135,7 +158,7 @@ export const flowRoutes = [
     summary: 'Rename a flow or replace its definition (its type never changes)',
     description: `At least one of \`name\`, \`definition\`. ${DEFINITIONS} Executions already started keep the definition they started with.`,
     params: flowIdParam,
-    body: updateFlowSchema,
+    body: updateFlowBody,
     bodyExample: { name: 'Renamed flow' },
     responses: { 200: { description: 'The flow', schema: flowResponse } },
     errors: [404],
@@ -232,12 +255,14 @@ export const flowRoutes = [
     description: `${EVENTS} A finished execution replays what exists and closes.`,
     params: executionParams,
     headers: { 'Last-Event-ID': { description: 'The `id:` of the last event received: the stream resumes after it' } },
+    query: lastEventIdQuery,
     responses: { 200: { description: 'The event stream', contentType: 'text/event-stream' } },
     errors: [404, 429],
-    handler: async ({ user, params, req, res }, ctx) => {
+    handler: async (input, ctx) => {
+      const { user, params, req, res } = input;
       const flow = await ctx.flows.get(user.id, params.id);
       const execution = await ctx.flowExecutions.get(flow.id, params.executionId);
-      const afterSeq = lastEventSeq(req.get('Last-Event-ID') ?? (typeof req.query.lastEventId === 'string' ? req.query.lastEventId : undefined));
+      const afterSeq = lastEventSeq(req.get('Last-Event-ID') ?? input.query.lastEventId);
       await ctx.streams.serve(req, res, {
         userId: user.id,
         context: { flowId: flow.id, executionId: execution.id },

@@ -6,7 +6,7 @@ import type { AuthUser } from '../middleware/authenticate';
 import { canvasAccess } from '../middleware/canvas-access';
 import { generationCancelResponse, generationResponse, undoResponse } from '../openapi/response-schemas';
 import { routesWith } from '../route';
-import { lastEventSeq } from '../sse';
+import { lastEventIdQuery, lastEventSeq } from '../sse';
 import { canvasIdParam, generationParams } from './params';
 import type { Repositories } from '../../models';
 
@@ -77,11 +77,13 @@ export const generationRoutes = [
     description: 'From the start, or after the sequence number in `Last-Event-ID` (header) or `lastEventId` (query).',
     params: generationParams,
     headers: { 'Last-Event-ID': { description: 'Resume after this event id' } },
+    query: lastEventIdQuery,
     responses: { 200: { description: SSE, contentType: 'text/event-stream' } },
     errors: [404, 503],
-    handler: async ({ req, res, user, params, headers }, ctx) => {
+    handler: async (input, ctx) => {
+      const { req, res, user, params, headers } = input;
       const generation = await findGeneration(ctx, user, params);
-      const afterSeq = lastEventSeq(headers['Last-Event-ID'] ?? (req.query.lastEventId as string | undefined));
+      const afterSeq = lastEventSeq(headers['Last-Event-ID'] ?? input.query.lastEventId);
       await ctx.streams.serve(req, res, {
         userId: user.id,
         context: { canvasId: generation.canvasId, generationId: generation.id },

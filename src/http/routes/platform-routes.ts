@@ -57,6 +57,7 @@ export const platformRoutes = [
    */
   route({
     method: 'get', path: '/metrics/json', operationId: 'getMetricsJson', tags: ['operations'], auth: 'public',
+    credentials: ['adminBasic', 'bearerAuth'],
     summary: "This process's Prometheus metrics in prom-client's JSON form (admins only)",
     description:
       "The dashboard's credentials: HTTP Basic `ADMIN_USER`/`ADMIN_PASSWORD`, or the Bearer token of an admin. 401 without credentials, 403 with " +
