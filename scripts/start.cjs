@@ -12,6 +12,11 @@ const path = require('node:path');
 
 const ROOT = path.resolve(__dirname, '..');
 const OUT_DIR = path.join(ROOT, '.build');
+
+// V8's compiled code of the bundle and of every package it loads, kept on disk between starts: a
+// warm start then skips compiling ~0.3 s of JavaScript. Node checks each entry against its source,
+// so an edited file is compiled afresh. The CLI flushes it once Switchboard is ready.
+require('node:module').enableCompileCache?.(path.join(OUT_DIR, 'compile-cache'));
 const OUT = path.join(OUT_DIR, 'main.cjs');
 const SOURCES = ['src', 'config', 'packages/client/src'];
 
@@ -74,7 +79,11 @@ async function build() {
 // The workspace packages first (decision 0130): the console serves the client's browser bundle.
 require('./build-packages.cjs')
   .buildPackages()
-  .then(() => (isFresh() ? undefined : build()))
+  .then(() => {
+    if (isFresh()) return undefined;
+    process.stdout.write('Building Switchboard into .build/ (first start, or sources changed)…\n');
+    return build();
+  })
   .then(
     () => require(OUT),
     (error) => {

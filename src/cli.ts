@@ -1,3 +1,4 @@
+import { flushCompileCache } from 'node:module';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, QUEUE_NAMES } from '../config';
 
@@ -111,7 +112,7 @@ function parse(argv: string[]) {
 async function serve(env: NodeJS.ProcessEnv): Promise<void> {
   const config = loadConfig(env);
   const { startSwitchboard } = await import('./app/switchboard');
-  const running = await startSwitchboard(config);
+  const running = await startSwitchboard(config, { progress: (step) => process.stdout.write(`${step}…\n`) });
   const { summary } = running;
   const lines = [
     '',
@@ -137,6 +138,9 @@ async function serve(env: NodeJS.ProcessEnv): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
   process.stdout.write(`${lines.join('\n')}\n`);
+  // Everything start-up loaded is compiled by now: keep it for the next start (when the launcher
+  // enabled Node's compile cache; a no-op otherwise).
+  flushCompileCache?.();
 }
 
 async function migrateCommand(env: NodeJS.ProcessEnv): Promise<number> {

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { AIMessage, HumanMessage, SystemMessage, ToolMessage } from '@langchain/core/messages';
 import { AI_AGENT_USER_ID } from '../../config';
 import { blockTools } from '../../src/ai/block-tools';
-import { chatModel } from '../../src/ai/llm';
+import { chatModel } from './chat-openai';
 import { createRepositories } from '../../src/models';
 import { openDatabase } from '../../src/models/database';
 import type { BlockInput } from '../../src/schemas/blocks';

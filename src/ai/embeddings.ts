@@ -1,4 +1,5 @@
-import { OpenAIEmbeddings } from '@langchain/openai';
+import type { OpenAIEmbeddings } from '@langchain/openai';
+import { langchainOpenAI } from './langchain-openai';
 import type { LlmEndpoint } from './llm';
 
 /** About four characters per token for English text: the usual rule of thumb when a count is missing. */
@@ -23,19 +24,29 @@ export interface TextEmbedder {
  * this makes the same single retried request (`embeddingWithRetry`) and keeps `usage`. Batches here
  * never exceed LangChain's `batchSize` (512), so one request is what `embedDocuments` would send.
  */
-class UsageReportingEmbeddings extends OpenAIEmbeddings {
-  async embedWithUsage(texts: string[]): Promise<{ vectors: number[][]; promptTokens?: number }> {
-    const input = this.stripNewLines ? texts.map((text) => text.replace(/\n/g, ' ')) : texts;
-    const response = await this.embeddingWithRetry({
-      model: this.model,
-      input,
-      ...(this.dimensions ? { dimensions: this.dimensions } : {}),
-      ...(this.encodingFormat ? { encoding_format: this.encodingFormat } : {}),
-    });
-    const vectors = [...response.data].sort((a, b) => a.index - b.index).map((item) => item.embedding as number[]);
-    if (vectors.length !== texts.length) throw new Error(`Embedding endpoint returned ${vectors.length} vector(s) for ${texts.length} text(s)`);
-    return { vectors, promptTokens: response.usage?.prompt_tokens };
-  }
+interface UsageReportingEmbeddings extends OpenAIEmbeddings {
+  embedWithUsage(texts: string[]): Promise<{ vectors: number[][]; promptTokens?: number }>;
+}
+
+/** Made on first use (@langchain/openai is loaded then, not at start-up). */
+let UsageReporting: (new (fields: ConstructorParameters<typeof OpenAIEmbeddings>[0]) => UsageReportingEmbeddings) | undefined;
+
+function usageReportingEmbeddings(fields: ConstructorParameters<typeof OpenAIEmbeddings>[0]): UsageReportingEmbeddings {
+  UsageReporting ??= class extends langchainOpenAI().OpenAIEmbeddings {
+    async embedWithUsage(texts: string[]): Promise<{ vectors: number[][]; promptTokens?: number }> {
+      const input = this.stripNewLines ? texts.map((text) => text.replace(/\n/g, ' ')) : texts;
+      const response = await this.embeddingWithRetry({
+        model: this.model,
+        input,
+        ...(this.dimensions ? { dimensions: this.dimensions } : {}),
+        ...(this.encodingFormat ? { encoding_format: this.encodingFormat } : {}),
+      });
+      const vectors = [...response.data].sort((a, b) => a.index - b.index).map((item) => item.embedding as number[]);
+      if (vectors.length !== texts.length) throw new Error(`Embedding endpoint returned ${vectors.length} vector(s) for ${texts.length} text(s)`);
+      return { vectors, promptTokens: response.usage?.prompt_tokens };
+    }
+  };
+  return new UsageReporting(fields);
 }
 
 /** Splits `total` tokens over texts in proportion to their estimated tokens; the parts add up to `total`. */
@@ -57,17 +68,12 @@ export function splitTokens(texts: string[], total: number | undefined): number[
  * (with backoff, each job alone) handle longer outages.
  */
 export function createTextEmbedder(endpoint: LlmEndpoint, model: string): TextEmbedder {
-  const client = new UsageReportingEmbeddings({
-    model,
-    apiKey: endpoint.apiKey,
-    configuration: { baseURL: endpoint.baseURL },
-    maxRetries: 1,
-    timeout: 20_000,
-  });
+  let client: UsageReportingEmbeddings | undefined;
   return {
     provider: endpoint.provider,
     model,
     embed: async (texts) => {
+      client ??= usageReportingEmbeddings({ model, apiKey: endpoint.apiKey, configuration: { baseURL: endpoint.baseURL }, maxRetries: 1, timeout: 20_000 });
       const { vectors, promptTokens } = await client.embedWithUsage(texts);
       return { vectors, inputTokens: splitTokens(texts, promptTokens) };
     },

@@ -2,8 +2,9 @@ import { Readable } from 'node:stream';
 import type { BaseMessage } from '@langchain/core/messages';
 import type { StructuredToolInterface } from '@langchain/core/tools';
 import { convertToOpenAITool } from '@langchain/core/utils/function_calling';
-import { ChatOpenAICompletions, convertMessagesToCompletionsMessageParams, OpenAIClient, wrapOpenAIClientError } from '@langchain/openai';
+import type { ChatOpenAICompletions, OpenAIClient } from '@langchain/openai';
 import { SseParser } from '@switchboard/client';
+import { langchainOpenAI } from './langchain-openai';
 import { MODEL_ATTEMPTS } from './llm';
 import { modelFetch, NodeStreamResponse } from './model-fetch';
 
@@ -26,7 +27,7 @@ function completionsClient(endpoint: CompletionTarget): ChatOpenAICompletions {
   const key = `${endpoint.baseURL}|${endpoint.apiKey}`;
   let client = clients.get(key);
   if (!client) {
-    client = new ChatOpenAICompletions({
+    client = new (langchainOpenAI().ChatOpenAICompletions)({
       apiKey: endpoint.apiKey,
       configuration: { baseURL: endpoint.baseURL, fetch: modelFetch },
       maxRetries: MODEL_ATTEMPTS - 1,
@@ -55,6 +56,7 @@ export async function streamCompletion(
   messages: BaseMessage[],
   options: { tools?: Array<StructuredToolInterface | ToolDefinition>; toolChoice?: string; temperature?: number; signal?: AbortSignal } = {},
 ): Promise<AsyncIterable<CompletionChunk>> {
+  const { convertMessagesToCompletionsMessageParams, wrapOpenAIClientError } = langchainOpenAI();
   const langchain = completionsClient(endpoint);
   const request: OpenAIClient.Chat.Completions.ChatCompletionCreateParamsStreaming = {
     model,
@@ -104,7 +106,7 @@ export async function* readCompletionChunks(response: Response, signal?: AbortSi
           break;
         }
         const chunk = JSON.parse(data) as CompletionChunk & { error?: unknown };
-        if (chunk?.error) throw new OpenAIClient.APIError(undefined, chunk.error as Record<string, unknown>, undefined, response.headers);
+        if (chunk?.error) throw new (langchainOpenAI().OpenAIClient.APIError)(undefined, chunk.error as Record<string, unknown>, undefined, response.headers);
         yield chunk;
       }
       ready.length = 0;

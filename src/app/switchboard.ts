@@ -77,8 +77,15 @@ export interface RunningSwitchboard {
  */
 export async function startSwitchboard(
   config: Config,
-  options: { logger?: Logger; endpoint?: LlmEndpoint; metrics?: Metrics } = {},
+  options: {
+    logger?: Logger;
+    endpoint?: LlmEndpoint;
+    metrics?: Metrics;
+    /** Told each slow start-up step as it begins (the CLI prints them; a start can take seconds). */
+    progress?: (step: string) => void;
+  } = {},
 ): Promise<RunningSwitchboard> {
+  const progress = options.progress ?? (() => undefined);
   const logger = options.logger ?? createLogger({ level: config.log.level, format: logFormat(config.env, config.log.format) });
   const metrics = options.metrics ?? new Metrics();
   const closers: Array<[string, () => Promise<unknown> | unknown]> = [];
@@ -87,6 +94,7 @@ export async function startSwitchboard(
   try {
     // The embedded redis-server boots in its own process while the database opens here (PGlite's
     // WASM start and the migrations check): start-up waits for the slower of the two, not both.
+    if (!config.redis.url) progress(`Starting Redis (redis-server under ${config.data.dir})`);
     const [redisStart, databaseOpen] = await Promise.allSettled([
       config.redis.url
         ? Promise.resolve(undefined)
@@ -98,7 +106,7 @@ export async function startSwitchboard(
               process.exit(1);
             },
           }),
-      openDatabase({ url: config.database.url, dataDir: config.data.dir }),
+      openDatabase({ url: config.database.url, dataDir: config.data.dir, progress }),
     ]);
     const embeddedRedis = redisStart.status === 'fulfilled' ? redisStart.value : undefined;
     if (embeddedRedis) closers.unshift(['embedded redis', () => embeddedRedis.stop()]);

@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 
 /** A compact JWS segment: base64url without padding, nothing else (no whitespace, no `+ / =`). */
 const SEGMENT = /^[A-Za-z0-9_-]+$/;
@@ -6,6 +6,22 @@ const SEGMENT = /^[A-Za-z0-9_-]+$/;
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 /** Far above any token this server issues (~400 characters); a longer one is not read at all. */
 const MAX_TOKEN_CHARS = 8_192;
+
+/**
+ * The HMAC key of each secret, made once: `createHmac` with raw key bytes imports the key again at
+ * every call, which on Node 24 costs about four times the whole MAC of a token. Keyed by the secret
+ * array; the bytes are kept and compared so a secret changed in place gets a new key, never a stale one.
+ */
+const hmacKeys = new WeakMap<Uint8Array, { bytes: Buffer; key: KeyObject }>();
+
+function hmacKeyFor(secret: Uint8Array): KeyObject {
+  const cached = hmacKeys.get(secret);
+  if (cached && cached.bytes.equals(secret)) return cached.key;
+  const bytes = Buffer.from(secret);
+  const key = createSecretKey(bytes);
+  hmacKeys.set(secret, { bytes, key });
+  return key;
+}
 
 export interface Hs256Expectations {
   issuer: string;
@@ -36,7 +52,7 @@ export function verifyHs256(token: string, secret: Uint8Array, expected: Hs256Ex
   const signature = token.slice(second + 1);
   if (!SEGMENT.test(header) || !SEGMENT.test(payload) || !SEGMENT.test(signature)) return null;
 
-  const mac = createHmac('sha256', secret).update(token.slice(0, second)).digest();
+  const mac = createHmac('sha256', hmacKeyFor(secret)).update(token.slice(0, second)).digest();
   const given = Buffer.from(signature, 'base64url');
   if (given.length !== mac.length || given.toString('base64url') !== signature || !timingSafeEqual(given, mac)) return null;
 

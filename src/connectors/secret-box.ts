@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -57,23 +57,29 @@ function parse(sealed: string): SealedParts {
 export class SecretBox {
   /** Id of the current key (first 8 hex chars of its sha256); new seals carry it. */
   readonly keyId: string;
-  private readonly current: Buffer;
-  private readonly keys = new Map<string, Buffer>();
+  /** Each key as a KeyObject, made once: a raw key is imported again at every cipher (slow on Node 24). */
+  private readonly current: KeyObject;
+  private readonly keys = new Map<string, KeyObject>();
 
   /**
    * @param currentKeyBase64 base64 of 32 bytes (OAUTH_ENCRYPTION_KEY)
    * @param oldKeysBase64 earlier keys (OAUTH_ENCRYPTION_OLD_KEYS); they only open, never seal
    */
   constructor(currentKeyBase64: string, oldKeysBase64: string[] = []) {
-    this.current = decodeKey(currentKeyBase64, 'OAuth encryption key');
-    this.keyId = keyIdFor(this.current);
+    const current = decodeKey(currentKeyBase64, 'OAuth encryption key');
+    this.keyId = keyIdFor(current);
+    this.current = createSecretKey(current);
+    const raw = new Map<string, Buffer>([[this.keyId, current]]);
     this.keys.set(this.keyId, this.current);
     oldKeysBase64.forEach((value, index) => {
       const key = decodeKey(value, `Old OAuth encryption key #${index + 1}`);
       const id = keyIdFor(key);
-      const known = this.keys.get(id);
+      const known = raw.get(id);
       if (known && !known.equals(key)) throw new SecretBoxError('Two OAuth encryption keys share a key id; generate a new key');
-      if (!known) this.keys.set(id, key);
+      if (!known) {
+        raw.set(id, key);
+        this.keys.set(id, createSecretKey(key));
+      }
     });
   }
 

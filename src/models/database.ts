@@ -30,8 +30,9 @@ export interface Database {
  * Opens PostgreSQL: a server when `url` is a postgres:// URL, else embedded PGlite (files under
  * `dataDir`, or in memory for `memory://`). Applies migrations before returning.
  */
-export async function openDatabase(options: { url?: string; dataDir: string; poolSize?: number }): Promise<Database> {
+export async function openDatabase(options: { url?: string; dataDir: string; poolSize?: number; progress?: (step: string) => void }): Promise<Database> {
   const database = options.url?.startsWith('postgres') ? openServer(options.url, options.poolSize ?? 10) : await openEmbedded(options);
+  options.progress?.(`Migrating the database: ${database.description}`);
   await migrate(database.db);
   return database;
 }
@@ -50,13 +51,16 @@ function openServer(url: string, poolSize: number): Database {
   };
 }
 
-async function openEmbedded(options: { url?: string; dataDir: string }): Promise<Database> {
+async function openEmbedded(options: { url?: string; dataDir: string; progress?: (step: string) => void }): Promise<Database> {
   const inMemory = options.url === 'memory://';
   const dir = path.resolve(options.dataDir, 'pglite');
   if (!inMemory) mkdirSync(dir, { recursive: true });
   const release = inMemory ? () => undefined : claimDataDir(dir);
   // A fresh directory starts from a prepared copy instead of running initdb (decision 0140).
-  if (!inMemory && !existsSync(path.join(dir, 'PG_VERSION'))) await seedFromTemplate(dir);
+  if (!inMemory && !existsSync(path.join(dir, 'PG_VERSION'))) {
+    options.progress?.(`Creating the embedded database in ${dir}`);
+    await seedFromTemplate(dir);
+  }
   const client = inMemory ? new PGlite() : new PGlite(dir);
   await installTextParsers(client);
   const db = drizzlePglite(client, { schema }) as unknown as Db;

@@ -48,6 +48,24 @@ describe('the switchboard command', () => {
     expect(run.stderr).toContain("Unknown option '--rolez'");
   });
 
+  test('npm start says what it is doing before its banner: a fresh DATA_DIR gets its database created, Redis started, migrations run', async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'sb-progress-'));
+    const server = await spawnSwitchboard({ DATA_DIR: dataDir, SWITCHBOARD_ROLES: 'api', PORT: '0', LOG_LEVEL: 'silent' }, 90_000, { bundle: true });
+    try {
+      const lines = server.output().split('\n');
+      const at = (start: string) => lines.findIndex((line) => line.startsWith(start));
+      const steps = [`Starting Redis (redis-server under ${dataDir})`, `Creating the embedded database in ${path.join(dataDir, 'pglite')}`, 'Migrating the database: pglite', 'Switchboard is running at http://'].map(at);
+      expect(steps.every((index) => index >= 0)).toBe(true);
+      // Redis and the database start together; migrating comes after the database exists, the banner last.
+      expect(steps[2]).toBeGreaterThan(steps[1]);
+      expect(steps[3]).toBeGreaterThan(Math.max(...steps.slice(0, 3)));
+      expect(await request('GET', `${server.url}/readyz`)).toMatchObject({ status: 200 });
+    } finally {
+      expect(await server.stop()).toBe(0);
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
   test('migrate on a fresh DATA_DIR creates the embedded database with every migration, and again is a no-op', async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'sb-migrate-'));
     try {

@@ -124,4 +124,14 @@ describe('verifyHs256', () => {
     expect(verifyHs256(expiring, SECRET, EXPECTED, now())).not.toBeNull();
     expect(verifyHs256(expiring, SECRET, EXPECTED, now() + 1)).toBeNull();
   });
+  test('the key made once per secret follows the secret: bytes changed in place, or another array with the same bytes', () => {
+    const secret = new TextEncoder().encode('hs256-cached-key-secret-0123456789-abcdefghij');
+    const token = forge({ alg: 'HS256', typ: 'JWT' }, claims(), { secret });
+    expect(verifyHs256(token, secret, EXPECTED)?.sub).toBe('user-1');
+    expect(verifyHs256(token, Uint8Array.from(secret), EXPECTED)?.sub).toBe('user-1');
+    expect(verifyHs256(token, OTHER, EXPECTED)).toBeNull();
+    secret[0] ^= 1;
+    expect(verifyHs256(token, secret, EXPECTED)).toBeNull();
+    expect(verifyHs256(forge({ alg: 'HS256', typ: 'JWT' }, claims(), { secret }), secret, EXPECTED)?.sub).toBe('user-1');
+  });
 });
