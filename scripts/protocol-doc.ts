@@ -117,7 +117,7 @@ export function renderProtocolDoc(): string {
   out.push(
     '## Plain WebSocket for desktop apps',
     '',
-    'The protocol of seed 001 (SPEC §12), for apps that do not speak Socket.IO: `GET /api/v1/ws/device?token=<accessToken>`',
+    'The desktop app protocol, for apps that do not speak Socket.IO: `GET /api/v1/ws/device?token=<accessToken>`',
     '(a WebSocket upgrade on the API port; a missing or bad token is refused with HTTP 401 before the upgrade). Every frame is',
     'one JSON object in a text frame with a `type`; envelope fields are snake_case, row fields camelCase. The device is the same',
     'device as on Socket.IO `/device` (presence, tool calls from any worker, agent runs, approvals, chat, whichever API node',

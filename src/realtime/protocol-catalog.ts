@@ -119,7 +119,7 @@ export const canvasClientCatalog = {
   },
   'canvas:sync': {
     summary:
-      'Catch up by cursor (issue 16): the room events of a canvas after `afterSeq`. Call it after EVERY reconnect (recovered or not) and as soon as a ' +
+      'Catch up by cursor: the room events of a canvas after `afterSeq`. Call it after EVERY reconnect (recovered or not) and as soon as a ' +
       'received `seq` is not the last one + 1; hand each event to the application once (skip any seq you already have).',
     fields: { canvasId: 'a canvas you are a member of', afterSeq: 'the last seq you handled (0 for none)' },
     example: { canvasId: CANVAS, afterSeq: 41 },
@@ -234,7 +234,7 @@ export const deviceClientCatalog = {
   },
   chat_cancel: {
     summary:
-      'Stop a running assistant turn (SPEC §11): the model request is aborted, tool calls waiting on the device are abandoned (a late answer is ignored), ' +
+      'Stop a running assistant turn: the model request is aborted, tool calls waiting on the device are abandoned (a late answer is ignored), ' +
       'its pending approvals become `rejected` (`decisionReason: "cancelled"`), and the turn ends with `cancelled {sessionId}`; the partial answer is kept ' +
       'in the history marked `cancelled`.',
     fields: { sessionId: 'the session whose turn to stop (optional: without it, the running turn this device asked for)' },
@@ -370,7 +370,7 @@ export const generationSseCatalog = {
   },
   cancelled: {
     summary:
-      'Last message: the generation was cancelled (`POST …/generations/:generationId/cancel`, SPEC §11). Nothing of it was stored; the usage up to the stop ' +
+      'Last message: the generation was cancelled (`POST …/generations/:generationId/cancel`). Nothing of it was stored; the usage up to the stop ' +
       'is on `GET …/generations/:generationId`. A stream resumed after the stop replays it.',
     fields: { generationId: 'the generation' },
     id: 7,

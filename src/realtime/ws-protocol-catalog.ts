@@ -75,7 +75,7 @@ export const wsClientCatalog = {
     schema: wire('tool_approval', z.strictObject({ approvalId: z.uuid(), approved: z.boolean() })),
   },
   chat_cancel: {
-    summary: "Stops a running turn (SPEC §11): the one of `session_id`, else this device's running turn; the turn ends with `cancelled`.",
+    summary: "Stops a running turn: the one of `session_id`, else this device's running turn; the turn ends with `cancelled`.",
     fields: { session_id: 'the session (optional)' },
     example: { type: 'chat_cancel', session_id: SESSION },
   },

@@ -72,7 +72,7 @@ const NAMESPACE_OF_TAG: Record<string, string> = { assistant: 'chat', generation
  * The short method names the generated clients offer, by route. Where an operationId differs, the name is
  * generated as an alias of it; a route not (yet) in the document gives no alias.
  */
-export const SPEC_METHODS: Array<{ namespace: string; name: string; method: string; path: string }> = [
+export const SHORT_METHODS: Array<{ namespace: string; name: string; method: string; path: string }> = [
   { namespace: 'auth', name: 'login', method: 'post', path: '/auth/login' },
   { namespace: 'auth', name: 'register', method: 'post', path: '/auth/register' },
   { namespace: 'flows', name: 'list', method: 'get', path: '/flows' },
@@ -109,13 +109,13 @@ export function buildSdkModel(document: OpenApiDocument): SdkModel {
     }
   }
 
-  for (const spec of SPEC_METHODS) {
+  for (const spec of SHORT_METHODS) {
     const operation = routes.get(`${spec.method} ${spec.path}`);
     if (!operation) continue;
     const namespace = namespaces.get(spec.namespace) ?? namespaceOf(spec.namespace);
     const existing = namespace.methods.find((m) => m.name === spec.name);
     if (existing?.operation === operation) continue;
-    if (existing) throw new Error(`SDK: ${spec.namespace}.${spec.name} (SPEC) would shadow operation ${existing.operation.operationId}`);
+    if (existing) throw new Error(`SDK: ${spec.namespace}.${spec.name} (short name) would shadow operation ${existing.operation.operationId}`);
     namespace.methods.push({ name: spec.name, operation, aliasOf: camelCase(operation.operationId) });
   }
 

@@ -145,7 +145,7 @@ function renderNamespace(ns: SdkNamespace, sync: boolean): string {
   for (const method of ns.methods.filter((m) => !m.aliasOf)) lines.push('', renderMethod(method, sync));
   const aliases = ns.methods.filter((m) => m.aliasOf);
   if (aliases.length) {
-    lines.push('', '    # SPEC §13 names of the operations above');
+    lines.push('', '    # short names of the operations above');
     for (const alias of aliases) lines.push(`    ${pythonName(alias.name)} = ${pythonName(alias.aliasOf!)}`);
   }
   return lines.join('\n');

@@ -105,7 +105,7 @@ function returnType(op: SdkOperation): string {
 function methodDoc(method: SdkMethod, indent: string): string {
   const op = method.operation;
   const lines = [op.summary, '', `\`${op.method} /api/v1${op.path}\`${op.public ? ' (no token needed)' : ''}${op.result.kind === 'sse' ? ': server-sent events' : ''}.`];
-  if (method.aliasOf) lines.push(`SPEC §13 name of \`${method.aliasOf}\`.`);
+  if (method.aliasOf) lines.push(`Short name of \`${method.aliasOf}\`.`);
   if (op.description) lines.push('', op.description);
   const params = op.params.filter((p) => p.description).map((p) => `@param ${p.required ? p.ts : `options.${p.ts}`} ${p.description}`);
   if (params.length) lines.push('', ...params);

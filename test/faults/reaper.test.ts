@@ -107,7 +107,7 @@ describe('the reaper ends work a dead process left open', () => {
     }
   }, 60_000);
 
-  test('a chat turn asked to stop whose worker then died ends `cancelled` (SPEC §11), not `interrupted`', async () => {
+  test('a chat turn asked to stop whose worker then died ends `cancelled`, not `interrupted`', async () => {
     await Promise.all(workers.splice(0).map((w) => w.stop()));
     const assistant = queue('assistant');
     const db = new Client({ connectionString: database.url });

@@ -11,7 +11,7 @@ import { readSse, type SseResult } from '../support/sse';
  */
 const LIMITS = { free: { generationsPerMinute: 3, concurrentGenerations: 5 } };
 
-describe('bad input is refused with a clear 4xx and writes nothing (SPEC §9)', () => {
+describe('bad input is refused with a clear 4xx and writes nothing', () => {
   let t: TestApp;
 
   beforeAll(async () => {

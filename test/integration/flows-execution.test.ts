@@ -304,7 +304,7 @@ describe('agentflow executions', () => {
   }, 90_000);
 });
 
-describe('cancelling an agentflow execution (SPEC §11)', () => {
+describe('cancelling an agentflow execution', () => {
   let t: TestApp;
   let ada: TestUser;
 
@@ -366,7 +366,7 @@ describe('cancelling an agentflow execution (SPEC §11)', () => {
   });
 });
 
-describe('executions are limited per user and tier (SPEC §9)', () => {
+describe('executions are limited per user and tier', () => {
   let t: TestApp;
 
   beforeAll(async () => {

@@ -116,7 +116,7 @@ describe('OpenAPI document and /docs', () => {
   });
 
   describe('drift: requests built from the document meet the same validators', () => {
-    test('a body, header or query that violates the documented schema is a 400 in the SPEC error shape', async () => {
+    test('a body, header or query that violates the documented schema is a 400 in the documented error shape', async () => {
       let probes = 0;
       for (const op of operations()) {
         const bodySchema = op.requestBody?.content?.['application/json']?.schema as Schema | undefined;
@@ -314,7 +314,7 @@ describe('OpenAPI document and /docs', () => {
       for (const ref of new Set(refs)) expect({ ref, resolves: resolvePointer(doc, ref) !== undefined }).toEqual({ ref, resolves: true });
     });
 
-    test('the SPEC error shape is one shared component, used for 400/401/403/404/409/422/429', () => {
+    test('the error shape is one shared component, used for 400/401/403/404/409/422/429', () => {
       expect(doc.components.schemas.Error).toEqual(expect.objectContaining({ type: 'object', required: ['error'] }));
       expect((doc.components.schemas.Error as Schema).properties.error.required).toEqual(['code', 'message']);
       const used = new Set(operations().flatMap((op) => Object.entries(op.responses).filter(([, r]) => (r as Schema).$ref).map(([status]) => status)));

@@ -48,7 +48,7 @@ async function packagesLoadedBy(roles: string): Promise<string[]> {
   }
 }
 
-describe('process boundaries (SPEC §2, STYLE: the API process never loads LangChain or connector SDKs)', () => {
+describe('process boundaries (the API process never loads LangChain or connector SDKs)', () => {
   test('an api-only process loads no model client and no connector SDK', async () => {
     const loaded = await packagesLoadedBy('api');
     expect(loaded.some((file) => file.includes('/node_modules/express/'))).toBe(true);

@@ -54,7 +54,7 @@ describe('generated SDKs (npm run sdk)', () => {
     expect(unknown).toMatchObject({ code: 2, stderr: expect.stringMatching(/Unknown option '--ruby'[\s\S]*usage: npm run sdk/) });
   }, 60_000);
 
-  test('generation is deterministic and names the SPEC namespaces', () => {
+  test('generation is deterministic and names the short namespaces', () => {
     const again = generateSdk(buildOpenApiDocument(apiOperations), { typescript: true, python: true });
     for (const [file, text] of Object.entries(again)) expect(readFileSync(path.join(dir, file), 'utf8')).toBe(text);
     const py = again['python/switchboard_client/client.py'];

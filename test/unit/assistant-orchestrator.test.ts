@@ -6,7 +6,7 @@ import { ASSISTANT_TOOLS } from '../../src/assistant/tools';
 import { listText, describeTask, toEpochMs, ToolInputError } from '../../src/assistant/tool-format';
 
 describe('assistant orchestrator and tools', () => {
-  test('the catalogue has the 23 tools of SPEC §6, split over four agents', () => {
+  test('the catalogue has the 23 assistant tools, split over four agents', () => {
     expect(ASSISTANT_TOOLS.map((t) => t.name).sort()).toEqual(
       [
         'list_tasks', 'create_task', 'update_task', 'delete_task', 'list_tasks_due_today', 'list_task_comments', 'add_task_comment', 'delete_task_comment',

@@ -87,7 +87,7 @@ const validCases = BLOCK_TYPES.flatMap((type) => validContent[type].map((content
 const invalidCases = BLOCK_TYPES.flatMap((type) => invalidContent[type].map(([why, content]) => [type, why, content] as const));
 
 describe('block content schemas', () => {
-  test('cover exactly the eight block types of SPEC §4', () => {
+  test('cover exactly the eight block types', () => {
     expect([...BLOCK_TYPES].sort()).toEqual(['bullet_list', 'code', 'divider', 'heading', 'image', 'quote', 'text', 'todo']);
   });
 
@@ -242,7 +242,7 @@ describe('checkToolCall', () => {
 });
 
 describe('blockTools', () => {
-  test('are exactly the eight create_* tools of SPEC §4', () => {
+  test('are exactly the eight create_* tools', () => {
     expect(blockTools.map((tool) => tool.name).sort()).toEqual(
       ['create_bullet_list', 'create_code', 'create_divider', 'create_heading', 'create_image', 'create_quote', 'create_text', 'create_todo'],
     );

@@ -48,7 +48,7 @@ describe('loadConfig defaults', () => {
     expect(config.admin).toEqual({ user: undefined, password: undefined, userIds: [] });
   });
 
-  test('given an empty env, the tier table is the one of SPEC §4', () => {
+  test('given an empty env, the tier table is the default one', () => {
     const { tiers } = loadConfig({});
 
     expect(tiers).toEqual({

@@ -8,7 +8,7 @@ const problems = (input: unknown) => {
 };
 
 describe('tool_call schema', () => {
-  test('accepts every action in the shapes the assistant tools send (seed 001)', () => {
+  test('accepts every action in the shapes the assistant tools send', () => {
     const calls = [
       { action: 'select', table: 'tasks', filters: { projectId: null, status: 'todo', search: null, orderBy: null } },
       { action: 'select', table: 'tasks', filters: { dueDateFrom: 1, dueDateTo: 2 }, limit: 10 },

@@ -1071,7 +1071,7 @@ class FlowsApi:
         self._t = transport
 
     def cancel_flow_execution(self, flow_id: str, execution_id: str) -> Dict[str, Any]:
-        """Stop an execution (SPEC §11)
+        """Stop an execution
 
         ``POST /api/v1/flows/{id}/executions/{executionId}/cancel``.
 
@@ -1116,6 +1116,8 @@ class FlowsApi:
         ``POST /api/v1/flows``.
 
         A chatflow definition is `{systemPrompt, model?: {provider, model}, temperature? (0-2), historyWindow? (1-100, default 20)}`. An agentflow definition is `{nodes: [{id, prompt, model?, dependsOn?: [id], outputSchema?: JSON Schema}], output: id}`: a DAG of at most 50 nodes with unique ids (letters, digits, `_`, `-`), `dependsOn` and `output` naming existing nodes, no cycle, prompts of at most 8,000 characters. A prompt is a template over `{{input.<key>}}` and `{{nodes.<id>.output}}`, and a node may only read the output of one of its ancestors. Every problem is a 400 `validation_failed` whose `details` are `[{path, message}]` from the body (`definition.nodes.2.dependsOn.0`); a `model` this deployment does not serve is a 400 `unknown_model` with the same details.
+
+        definition: An agentflow definition for `type: 'agentflow'`, a chatflow definition for `type: 'chatflow'`
         """
         body: Dict[str, Any] = {"type": type, "name": name, "definition": definition}
         return self._t.request("POST", "/flows", {}, {}, {}, body, True, False)
@@ -1255,7 +1257,7 @@ class FlowsApi:
         """
         return self._t.request("GET", "/flows", {}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
 
-    def stream_flow_execution_events(self, flow_id: str, execution_id: str, last_event_id: Optional[str] = None) -> EventStream:
+    def stream_flow_execution_events(self, flow_id: str, execution_id: str, last_event_id: Optional[str] = None, last_event_id_header: Optional[str] = None) -> EventStream:
         """An execution's events (SSE): replayed from the start or after `Last-Event-ID`, then live until the end
 
         ``GET /api/v1/flows/{id}/executions/{executionId}/events``: server-sent events; iterate the answer.
@@ -1264,9 +1266,9 @@ class FlowsApi:
 
         flow_id: Flow id. A malformed id answers 404, like a missing one.
         execution_id: Execution id. A malformed id answers 404, like a missing one.
-        last_event_id: The `id:` of the last event received: the stream resumes after it
+        last_event_id_header: The `id:` of the last event received: the stream resumes after it
         """
-        return self._t.request("GET", "/flows/{id}/executions/{executionId}/events", {"id": flow_id, "executionId": execution_id}, {}, {"Last-Event-ID": last_event_id}, None, False, True)
+        return self._t.request("GET", "/flows/{id}/executions/{executionId}/events", {"id": flow_id, "executionId": execution_id}, {"lastEventId": last_event_id}, {"Last-Event-ID": last_event_id_header}, None, False, True)
 
     def update_flow(self, flow_id: str, name: Optional[str] = None, definition: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         """Rename a flow or replace its definition (its type never changes)
@@ -1276,6 +1278,7 @@ class FlowsApi:
         At least one of `name`, `definition`. A chatflow definition is `{systemPrompt, model?: {provider, model}, temperature? (0-2), historyWindow? (1-100, default 20)}`. An agentflow definition is `{nodes: [{id, prompt, model?, dependsOn?: [id], outputSchema?: JSON Schema}], output: id}`: a DAG of at most 50 nodes with unique ids (letters, digits, `_`, `-`), `dependsOn` and `output` naming existing nodes, no cycle, prompts of at most 8,000 characters. A prompt is a template over `{{input.<key>}}` and `{{nodes.<id>.output}}`, and a node may only read the output of one of its ancestors. Every problem is a 400 `validation_failed` whose `details` are `[{path, message}]` from the body (`definition.nodes.2.dependsOn.0`); a `model` this deployment does not serve is a 400 `unknown_model` with the same details. Executions already started keep the definition they started with.
 
         flow_id: Flow id. A malformed id answers 404, like a missing one.
+        definition: An agentflow definition for `type: 'agentflow'`, a chatflow definition for `type: 'chatflow'`
         """
         body: Dict[str, Any] = {}
         if name is not None:
@@ -1284,7 +1287,7 @@ class FlowsApi:
             body["definition"] = definition
         return self._t.request("PATCH", "/flows/{id}", {"id": flow_id}, {}, {}, body, True, False)
 
-    # SPEC §13 names of the operations above
+    # short names of the operations above
     chat = chat_with_flow
     create = create_flow
     execute = execute_flow
@@ -1299,7 +1302,7 @@ class AsyncFlowsApi:
         self._t = transport
 
     async def cancel_flow_execution(self, flow_id: str, execution_id: str) -> Dict[str, Any]:
-        """Stop an execution (SPEC §11)
+        """Stop an execution
 
         ``POST /api/v1/flows/{id}/executions/{executionId}/cancel``.
 
@@ -1344,6 +1347,8 @@ class AsyncFlowsApi:
         ``POST /api/v1/flows``.
 
         A chatflow definition is `{systemPrompt, model?: {provider, model}, temperature? (0-2), historyWindow? (1-100, default 20)}`. An agentflow definition is `{nodes: [{id, prompt, model?, dependsOn?: [id], outputSchema?: JSON Schema}], output: id}`: a DAG of at most 50 nodes with unique ids (letters, digits, `_`, `-`), `dependsOn` and `output` naming existing nodes, no cycle, prompts of at most 8,000 characters. A prompt is a template over `{{input.<key>}}` and `{{nodes.<id>.output}}`, and a node may only read the output of one of its ancestors. Every problem is a 400 `validation_failed` whose `details` are `[{path, message}]` from the body (`definition.nodes.2.dependsOn.0`); a `model` this deployment does not serve is a 400 `unknown_model` with the same details.
+
+        definition: An agentflow definition for `type: 'agentflow'`, a chatflow definition for `type: 'chatflow'`
         """
         body: Dict[str, Any] = {"type": type, "name": name, "definition": definition}
         return await self._t.arequest("POST", "/flows", {}, {}, {}, body, True, False)
@@ -1483,7 +1488,7 @@ class AsyncFlowsApi:
         """
         return await self._t.arequest("GET", "/flows", {}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
 
-    def stream_flow_execution_events(self, flow_id: str, execution_id: str, last_event_id: Optional[str] = None) -> AsyncEventStream:
+    def stream_flow_execution_events(self, flow_id: str, execution_id: str, last_event_id: Optional[str] = None, last_event_id_header: Optional[str] = None) -> AsyncEventStream:
         """An execution's events (SSE): replayed from the start or after `Last-Event-ID`, then live until the end
 
         ``GET /api/v1/flows/{id}/executions/{executionId}/events``: server-sent events; iterate the answer.
@@ -1492,9 +1497,9 @@ class AsyncFlowsApi:
 
         flow_id: Flow id. A malformed id answers 404, like a missing one.
         execution_id: Execution id. A malformed id answers 404, like a missing one.
-        last_event_id: The `id:` of the last event received: the stream resumes after it
+        last_event_id_header: The `id:` of the last event received: the stream resumes after it
         """
-        return self._t.astream("GET", "/flows/{id}/executions/{executionId}/events", {"id": flow_id, "executionId": execution_id}, {}, {"Last-Event-ID": last_event_id}, None, False, True)
+        return self._t.astream("GET", "/flows/{id}/executions/{executionId}/events", {"id": flow_id, "executionId": execution_id}, {"lastEventId": last_event_id}, {"Last-Event-ID": last_event_id_header}, None, False, True)
 
     async def update_flow(self, flow_id: str, name: Optional[str] = None, definition: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         """Rename a flow or replace its definition (its type never changes)
@@ -1504,6 +1509,7 @@ class AsyncFlowsApi:
         At least one of `name`, `definition`. A chatflow definition is `{systemPrompt, model?: {provider, model}, temperature? (0-2), historyWindow? (1-100, default 20)}`. An agentflow definition is `{nodes: [{id, prompt, model?, dependsOn?: [id], outputSchema?: JSON Schema}], output: id}`: a DAG of at most 50 nodes with unique ids (letters, digits, `_`, `-`), `dependsOn` and `output` naming existing nodes, no cycle, prompts of at most 8,000 characters. A prompt is a template over `{{input.<key>}}` and `{{nodes.<id>.output}}`, and a node may only read the output of one of its ancestors. Every problem is a 400 `validation_failed` whose `details` are `[{path, message}]` from the body (`definition.nodes.2.dependsOn.0`); a `model` this deployment does not serve is a 400 `unknown_model` with the same details. Executions already started keep the definition they started with.
 
         flow_id: Flow id. A malformed id answers 404, like a missing one.
+        definition: An agentflow definition for `type: 'agentflow'`, a chatflow definition for `type: 'chatflow'`
         """
         body: Dict[str, Any] = {}
         if name is not None:
@@ -1512,7 +1518,7 @@ class AsyncFlowsApi:
             body["definition"] = definition
         return await self._t.arequest("PATCH", "/flows/{id}", {"id": flow_id}, {}, {}, body, True, False)
 
-    # SPEC §13 names of the operations above
+    # short names of the operations above
     chat = chat_with_flow
     create = create_flow
     execute = execute_flow
@@ -1563,7 +1569,7 @@ class GenerationsApi:
         """
         return self._t.request("GET", "/canvases/{id}/ai/generations/{generationId}", {"id": canvas_id, "generationId": generation_id}, {}, {}, None, False, False)
 
-    def replay_generation_events(self, canvas_id: str, generation_id: str, last_event_id: Optional[str] = None) -> EventStream:
+    def replay_generation_events(self, canvas_id: str, generation_id: str, last_event_id: Optional[str] = None, last_event_id_header: Optional[str] = None) -> EventStream:
         """Replay a generation's events, then follow them live
 
         ``GET /api/v1/canvases/{id}/ai/generations/{generationId}/events``: server-sent events; iterate the answer.
@@ -1572,9 +1578,9 @@ class GenerationsApi:
 
         canvas_id: Canvas id. A malformed id answers 404, like a missing one.
         generation_id: Generation id. A malformed id answers 404, like a missing one.
-        last_event_id: Resume after this event id
+        last_event_id_header: Resume after this event id
         """
-        return self._t.request("GET", "/canvases/{id}/ai/generations/{generationId}/events", {"id": canvas_id, "generationId": generation_id}, {}, {"Last-Event-ID": last_event_id}, None, False, True)
+        return self._t.request("GET", "/canvases/{id}/ai/generations/{generationId}/events", {"id": canvas_id, "generationId": generation_id}, {"lastEventId": last_event_id}, {"Last-Event-ID": last_event_id_header}, None, False, True)
 
     def undo_generation(self, canvas_id: str, generation_id: str) -> Dict[str, Any]:
         """Delete every block of a completed generation (editor); broadcast as `generation_undone`
@@ -1629,7 +1635,7 @@ class AsyncGenerationsApi:
         """
         return await self._t.arequest("GET", "/canvases/{id}/ai/generations/{generationId}", {"id": canvas_id, "generationId": generation_id}, {}, {}, None, False, False)
 
-    def replay_generation_events(self, canvas_id: str, generation_id: str, last_event_id: Optional[str] = None) -> AsyncEventStream:
+    def replay_generation_events(self, canvas_id: str, generation_id: str, last_event_id: Optional[str] = None, last_event_id_header: Optional[str] = None) -> AsyncEventStream:
         """Replay a generation's events, then follow them live
 
         ``GET /api/v1/canvases/{id}/ai/generations/{generationId}/events``: server-sent events; iterate the answer.
@@ -1638,9 +1644,9 @@ class AsyncGenerationsApi:
 
         canvas_id: Canvas id. A malformed id answers 404, like a missing one.
         generation_id: Generation id. A malformed id answers 404, like a missing one.
-        last_event_id: Resume after this event id
+        last_event_id_header: Resume after this event id
         """
-        return self._t.astream("GET", "/canvases/{id}/ai/generations/{generationId}/events", {"id": canvas_id, "generationId": generation_id}, {}, {"Last-Event-ID": last_event_id}, None, False, True)
+        return self._t.astream("GET", "/canvases/{id}/ai/generations/{generationId}/events", {"id": canvas_id, "generationId": generation_id}, {"lastEventId": last_event_id}, {"Last-Event-ID": last_event_id_header}, None, False, True)
 
     async def undo_generation(self, canvas_id: str, generation_id: str) -> Dict[str, Any]:
         """Delete every block of a completed generation (editor); broadcast as `generation_undone`
@@ -1749,7 +1755,7 @@ class OperationsApi:
     def get_metrics_json(self) -> List[Dict[str, Any]]:
         """This process's Prometheus metrics in prom-client's JSON form (admins only)
 
-        ``GET /api/v1/metrics/json`` (no token needed).
+        ``GET /api/v1/metrics/json``.
 
         The dashboard's credentials: HTTP Basic `ADMIN_USER`/`ADMIN_PASSWORD`, or the Bearer token of an admin. 401 without credentials, 403 with credentials that are not an admin's. Answers `[{name, help, type, values: [{labels, value}]}]` (histogram values carry `metricName`, e.g. `…_bucket`, `…_sum`, `…_count`).
         """
@@ -1789,7 +1795,7 @@ class AsyncOperationsApi:
     async def get_metrics_json(self) -> List[Dict[str, Any]]:
         """This process's Prometheus metrics in prom-client's JSON form (admins only)
 
-        ``GET /api/v1/metrics/json`` (no token needed).
+        ``GET /api/v1/metrics/json``.
 
         The dashboard's credentials: HTTP Basic `ADMIN_USER`/`ADMIN_PASSWORD`, or the Bearer token of an admin. 401 without credentials, 403 with credentials that are not an admin's. Answers `[{name, help, type, values: [{labels, value}]}]` (histogram values carry `metricName`, e.g. `…_bucket`, `…_sum`, `…_count`).
         """

@@ -273,7 +273,7 @@ export const flowRoutes = [
 
   route({
     method: 'post', path: '/flows/:id/executions/:executionId/cancel', operationId: 'cancelFlowExecution', tags, auth: 'bearer',
-    summary: 'Stop an execution (SPEC §11)',
+    summary: 'Stop an execution',
     description: 'While queued or running: 202, the model calls of its running nodes are aborted, nodes not yet run become `cancelled`, and its stream ends with `cancelled` (replayed to resumed streams). Once ended: 409 `not_running`.',
     params: executionParams,
     responses: { 202: { description: 'Cancelling', schema: executionCancelResponse } },
