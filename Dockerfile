@@ -15,7 +15,11 @@ WORKDIR /app
 # platforms' optional binaries (swc, msgpackr-extract, unrs-resolver), which the registry this
 # project is built against does not serve (docs/decisions/0092).
 COPY package.json package-lock.json ./
-RUN npm install --omit=dev --no-audit --no-fund && npm cache clean --force
+# npm keeps TypeScript even so: it is both our devDependency and an optional peer of the dashboard's
+# validator (valibot, for its types only), and npm's --omit=dev keeps a package reached by both kinds
+# of edge. The image carries no build tools, so it goes here (docs/decisions/0166).
+RUN npm install --omit=dev --no-audit --no-fund && npm cache clean --force \
+ && rm -rf node_modules/typescript node_modules/typescript-7
 
 COPY bin ./bin
 COPY config ./config

@@ -23,6 +23,8 @@ describe('Dockerfile', () => {
     const runs = all('RUN').map((i) => i.args);
     const install = runs.find((run) => /\bnpm (install|ci)\b/.test(run))!;
     expect(install).toMatch(/--omit=dev/);
+    // npm keeps TypeScript (a devDependency that is also an optional peer of the dashboard's validator): the image drops it.
+    expect(install).toMatch(/rm -rf node_modules\/typescript /);
     expect(all('COPY')[0].args).toBe('package.json package-lock.json ./');
     const copied = all('COPY').flatMap((i) => i.args.split(/\s+/).slice(0, -1));
     for (const needed of ['bin', 'config', 'src', 'web', 'packages', 'tsconfig.json']) expect(copied).toContain(needed);
