@@ -23,8 +23,8 @@ const walk = (dir) => {
   }
 };
 for (const dir of ['src', 'config', 'scripts']) walk(dir);
-// Set by the tooling, not by an operator.
-for (const name of ['NODE_OPTIONS', 'NODE_V8_COVERAGE', 'JEST_WORKER_ID']) names.delete(name);
+// Set by the tooling or the system, not by an operator.
+for (const name of ['NODE_OPTIONS', 'NODE_V8_COVERAGE', 'JEST_WORKER_ID', 'PATH']) names.delete(name);
 
 const lines = read('.env.example').split('\n');
 const listed = new Map();
