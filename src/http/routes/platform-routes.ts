@@ -1,6 +1,7 @@
 import { QUEUE_NAMES } from '../../../config';
 import { embedSchema } from '../../schemas/api';
 import { requestEmbedding } from '../../queues/embeddings';
+import { verifyAccessToken } from '../../auth/tokens';
 import { isAdminRequest } from '../admin';
 import { embedResponse, metricsJsonResponse, metricsSummaryResponse } from '../openapi/response-schemas';
 import { routesWith } from '../route';
@@ -67,9 +68,12 @@ export const platformRoutes = [
     errors: [401, 403],
     handler: async ({ req, res }, ctx) => {
       if (!(await isAdminRequest(req, ctx.admin, ctx.tokens))) {
-        const hadCredentials = Boolean(req.headers.authorization);
+        // 401 without credentials and for an access token that is expired, revoked or whose user is
+        // gone, as on every other route; 403 for credentials that are not an admin's.
+        const header = req.headers.authorization ?? '';
+        const someone = header.startsWith('Bearer ') ? (await verifyAccessToken(ctx.tokens, header.slice(7).trim())) !== null : header !== '';
         res.setHeader('WWW-Authenticate', 'Basic realm="Switchboard metrics", charset="UTF-8"');
-        return void res.status(hadCredentials ? 403 : 401).json({ error: { code: hadCredentials ? 'forbidden' : 'unauthorized', message: 'Admins only' } });
+        return void res.status(someone ? 403 : 401).json({ error: { code: someone ? 'forbidden' : 'unauthorized', message: 'Admins only' } });
       }
       const metrics = await ctx.metrics.registry.getMetricsAsJSON();
       return metrics.map(({ name, help, type, values }) => ({ name, help, type, values: values.map((entry) => jsonValue(name, entry)) }));
