@@ -130,7 +130,10 @@ export class FlowExecutions {
       this.deps.metrics?.flowExecutions.inc({ type: 'agentflow', status: 'cancelled' });
       const definition = execution.definition as unknown as AgentflowDefinition;
       // Waiting or delayed jobs go; a job a worker holds is locked (remove fails) and returns on its own.
-      await Promise.all(definition.nodes.map((node) => this.deps.queues.get('flows').remove(flowNodeJobId(execution.id, node.id)).catch(() => 0)));
+      const jobIds = definition.nodes.map((node) => flowNodeJobId(execution.id, node.id));
+      await Promise.all(jobIds.map((jobId) => this.deps.queues.get('flows').remove(jobId).catch(() => 0)));
+      // Removed jobs never finish on a worker: none of them counts against the owner's fair share any more.
+      await this.deps.queues.fairShare.release('flows', execution.userId, jobIds).catch(() => undefined);
       this.log.info({ executionId: execution.id }, 'flow execution cancelled');
     }
     return { executionId: execution.id, status: 'cancelling' };
