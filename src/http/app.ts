@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
+import { LoginThrottle } from '../auth/login-throttle';
 import { DASHBOARD_PATH, dashboardRouter } from './admin';
 import type { ApiContext } from './context';
 import { authenticate } from './middleware/authenticate';
@@ -71,7 +72,7 @@ export function createHttpApp(ctx: ApiContext): Express {
     res.setHeader('Content-Type', ctx.metrics.registry.contentType);
     res.send(await ctx.metrics.registry.metrics());
   });
-  app.use(DASHBOARD_PATH, dashboardRouter(ctx.queues, ctx.admin, ctx.tokens));
+  app.use(DASHBOARD_PATH, dashboardRouter(ctx.queues, ctx.admin, ctx.tokens, new LoginThrottle(ctx.redis, ctx.config.redis.keyPrefix, ctx.config.auth)));
   // Public: the /docs reference (the document itself is a declared route).
   app.use(openApiRoutes());
   // Built now: a bad route declaration stops the API from starting.
