@@ -4,6 +4,7 @@ import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
 import { LoginThrottle } from '../auth/login-throttle';
 import { DASHBOARD_PATH, dashboardRouter } from './admin';
+import { loggedPath } from './log-redaction';
 import type { ApiContext } from './context';
 import { authenticate } from './middleware/authenticate';
 import { errorHandler, notFoundHandler } from './middleware/error-handler';
@@ -36,9 +37,9 @@ export function createHttpApp(ctx: ApiContext): Express {
         return id;
       },
       autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' || req.url === '/metrics' },
-      // Method, path and status only: headers carry tokens and cookies, queries may carry ids.
+      // Method, path and status only: headers carry tokens and cookies, queries may carry ids, embed paths carry tokens.
       serializers: {
-        req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, path: req.url.split('?')[0] }),
+        req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, path: loggedPath(req.url) }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
         err: (error: unknown) => redactError(error),
       },
