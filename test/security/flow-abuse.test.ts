@@ -103,4 +103,18 @@ describe('flow abuse', () => {
     const stored = (read.body.execution.nodes as Array<{ id: string; output: string }>).find((n) => n.id === 'a')!;
     expect(stored.output).toHaveLength(MAX_NODE_OUTPUT_CHARS);
   });
+
+  test("a node whose ancestors' outputs would fill its prompt past the limit fails prompt_too_large without a model call", async () => {
+    answer = (tag) => ({ text: tag === 'big' ? 'w'.repeat(MAX_NODE_OUTPUT_CHARS) : `out(${tag})` });
+    const created = await save({
+      nodes: [{ id: 'a', prompt: '[big] talk' }, { id: 'b', prompt: `[amp3] ${'{{nodes.a.output}} '.repeat(MAX_TEMPLATE_REFS)}`, dependsOn: ['a'] }],
+      output: 'b',
+    });
+    const flowId = created.body.flow.id as string;
+    const sse = await readSse(`${t.api}/flows/${flowId}/execute/stream`, { method: 'POST', token: ada.accessToken, body: { input: {} }, timeoutMs: 30_000 });
+    const failed = sse.messages.find((m) => m.event === 'node_failed')!;
+    expect(failed.data).toMatchObject({ nodeId: 'b', error: { code: 'prompt_too_large' } });
+    expect(sse.messages.at(-1)!.event).toBe('execution_failed');
+    expect(modelCalls('amp3')).toBe(0);
+  });
 });
