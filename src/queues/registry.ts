@@ -99,6 +99,15 @@ export class QueueRegistry {
     return this.get(queue).addBulk(jobs) as Promise<Job<JobPayload<Q, J>>[]>;
   };
 
+  /**
+   * A queue's job counts by state. Jobs of a fairly shared queue wait in BullMQ's `prioritized`
+   * state (decision 0191); they are counted as `waiting`, which is what they are.
+   */
+  async counts(name: QueueName): Promise<Record<'waiting' | 'active' | 'delayed' | 'failed' | 'completed', number>> {
+    const counts = await this.get(name).getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'failed', 'completed');
+    return { waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0), active: counts.active ?? 0, delayed: counts.delayed ?? 0, failed: counts.failed ?? 0, completed: counts.completed ?? 0 };
+  }
+
   all(): Queue[] {
     return [...this.queues.values()];
   }

@@ -55,6 +55,9 @@ describe('flows queue fairness', () => {
     const adaRuns: string[] = [];
     for (let i = 0; i < EXECUTIONS; i += 1) adaRuns.push(await execute(ada, wide));
     const bobRun = await execute(bob, one);
+    // Jobs waiting in priority order still count as waiting.
+    const summary = await request('GET', `${t.api}/metrics/summary`, { token: ada.accessToken });
+    expect(summary.body.queues.flows.waiting).toBeGreaterThan(0);
 
     await eventually(() => statusOf(bob, one, bobRun), (status) => status === 'completed', 30_000);
     const before = arrivals.indexOf('bob');
