@@ -37,7 +37,7 @@ describe('assistant queue fairness', () => {
     [ada, bob] = await Promise.all([registerUser(t.api, 'Ada'), registerUser(t.api, 'Bob')]);
     redis = new Redis(testRedisUrl());
     queues = new QueueRegistry(redis, t.keyPrefix);
-  });
+  }, 60_000);
   afterAll(async () => {
     open();
     await queues.close();

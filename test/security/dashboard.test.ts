@@ -20,7 +20,7 @@ describe('queue dashboard', () => {
     t = await startTestApp({ env: { ADMIN_USER: 'ops', ADMIN_PASSWORD: 'ops-password', LOGIN_FAILURES_BEFORE_BACKOFF: String(FAILURES) } });
     redis = new Redis(testRedisUrl());
     queues = new QueueRegistry(redis, t.keyPrefix);
-  });
+  }, 60_000);
   afterAll(async () => {
     await queues.close();
     redis.disconnect();

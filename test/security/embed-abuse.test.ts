@@ -23,7 +23,7 @@ describe('embeds', () => {
     owner = await registerUser(t.api, 'Owner');
     const res = await request('POST', `${t.api}/flows`, { token: owner.accessToken, body: { type: 'chatflow', name: 'Helper', definition: { systemPrompt: 'You are a pirate helper.' } } });
     flowId = res.body.flow.id;
-  });
+  }, 60_000);
   afterAll(() => t.stop());
 
   const embed = async (allowedOrigins = ['https://shop.example']) => request('POST', `${t.api}/flows/${flowId}/embeds`, { token: owner.accessToken, body: { allowedOrigins } });

@@ -22,7 +22,7 @@ describe('flow abuse', () => {
   beforeAll(async () => {
     t = await startTestApp({ responder: (req) => answer(tagOf(req)) });
     ada = await registerUser(t.api, 'Ada');
-  });
+  }, 60_000);
   afterAll(() => t.stop());
 
   const save = (definition: unknown) => request('POST', `${t.api}/flows`, { token: ada.accessToken, body: { type: 'agentflow', name: 'Flow', definition } });

@@ -33,7 +33,7 @@ describe('flows queue fairness', () => {
       },
     });
     [ada, bob] = await Promise.all([registerUser(t.api, 'Ada'), registerUser(t.api, 'Bob')]);
-  });
+  }, 60_000);
   afterAll(() => t.stop());
 
   const createFlow = async (user: TestUser, definition: unknown): Promise<string> => {
