@@ -29,6 +29,7 @@ export interface CancelOptions {
 export async function cancelScenario(ctx: BenchContext, options: CancelOptions) {
   const database = await createTestDatabase({ server: ctx.postgresUrl });
   const model = await startOpenAICompatibleServer({
+    recordRequests: true,
     delayMs: options.delayMs,
     responder: () => ({ toolCalls: Array.from({ length: options.calls }, (_, i) => ({ name: 'create_text', args: { text: `paragraph ${i}` } })) }),
   });

@@ -3,9 +3,10 @@ import type { Redis } from 'ioredis';
 import { SignJWT, jwtVerify } from 'jose';
 import type { Config } from '../../config';
 import { authorizeUrl, exchangeCode, refreshTokens } from '../connectors/oauth-clients';
-import { ProviderNotConfiguredError, ReauthRequiredError, type Provider } from '../connectors/types';
+import { ConnectorError, ProviderNotConfiguredError, ReauthRequiredError, type Provider } from '../connectors/types';
 import { AppError, badRequest, notFound } from '../lib/errors';
 import type { Logger } from '../lib/logger';
+import { describeRedacted } from '../lib/redact-error';
 import type { Repositories } from '../models';
 import type { CredentialVault } from './credentials';
 
@@ -29,6 +30,15 @@ export const reauthRequired = (provider: string) =>
  * (a Redis SET NX on its nonce), trades the code for tokens, stores them sealed, and attaches the
  * credential to the agent. The browser never sees a token: the callback answers with ids only.
  */
+/** How clients read a provider in a fixed error message (never the provider's own words). */
+const PROVIDER_NAMES: Record<Provider, string> = { gmail: 'Google', outlook: 'Microsoft', teams: 'Microsoft' };
+
+/** An OAuth `error` code as RFC 6749 spells them (`access_denied`), else `other`: query text is never logged as it is. */
+const oauthErrorCode = (value: string) => (/^[a-z_]{1,40}$/.test(value) ? value : 'other');
+
+/** The HTTP status the provider's token endpoint answered, for the log. */
+const providerStatus = (error: unknown) => (error instanceof ConnectorError ? error.status : undefined);
+
 export class OAuthService {
   constructor(
     private readonly deps: { config: Config; repos: Repositories; redis: Redis; vault: CredentialVault; secret: Uint8Array; logger: Logger },
@@ -79,7 +89,11 @@ export class OAuthService {
     query: { code?: string; state?: string; error?: string },
     cookies: Record<string, string> = {},
   ): Promise<{ credentialId: string; provider: Provider; agentId: string | null; bindingCookie: string }> {
-    if (query.error) throw new AppError(400, 'oauth_denied', `The provider returned "${query.error.slice(0, 100)}": the account was not connected`);
+    if (query.error) {
+      // The query is anyone's to write: only a well-formed OAuth error code reaches the log, and none reaches the client.
+      this.deps.logger.info({ provider, reason: oauthErrorCode(query.error) }, 'oauth consent not given');
+      throw new AppError(400, 'oauth_denied', 'The provider did not grant access: the account was not connected');
+    }
     if (!query.code || !query.state) throw badRequest('The callback needs code and state');
     const claims = await this.verifyState(query.state, provider);
     const binding = cookies[oauthBindingCookie(claims.jti)];
@@ -95,7 +109,8 @@ export class OAuthService {
     } catch (error) {
       if (error instanceof ProviderNotConfiguredError) throw notConfigured(error);
       if (error instanceof ReauthRequiredError) throw new AppError(400, 'invalid_grant', 'The authorization code was refused by the provider; start again');
-      throw new AppError(502, 'provider_unavailable', `${provider} did not complete the sign-in: ${(error as Error).message}`);
+      this.deps.logger.warn({ provider, cause: describeRedacted(error), status: providerStatus(error) }, 'oauth code exchange failed');
+      throw new AppError(502, 'provider_unavailable', `${PROVIDER_NAMES[provider]} did not complete the sign-in; please try again later`);
     }
     const credentialId = await this.deps.vault.store(claims.sub, provider, tokens);
     let agentId: string | null = null;
@@ -133,7 +148,8 @@ export class OAuthService {
         await this.deps.repos.agents.markCredentialRevoked(credentialId);
         throw reauthRequired(provider);
       }
-      throw new AppError(502, 'provider_unavailable', `${provider} did not refresh the token: ${(error as Error).message}`);
+      this.deps.logger.warn({ provider, credentialId, cause: describeRedacted(error), status: providerStatus(error) }, 'oauth token refresh failed');
+      throw new AppError(502, 'provider_unavailable', `${PROVIDER_NAMES[provider]} did not refresh the token; please try again later`);
     }
   }
 

@@ -239,7 +239,7 @@ export async function startSwitchboard(
         }),
       };
       metrics.trackOpenStreams(() => streams.size);
-      metrics.trackQueues([...QUEUE_NAMES], (name) => queues.get(name).getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed'));
+      metrics.trackQueues([...QUEUE_NAMES], (name) => queues.counts(name));
       handleRequest = createHttpApp(ctx);
       // Cursors between nodes over pub/sub, never the adapter's (recovery) stream: a cursor flood must not evict room events a reconnecting client needs.
       const cursorSubscriber = createRedis(redisUrl, 'blocking');

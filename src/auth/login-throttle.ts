@@ -70,6 +70,31 @@ export class LoginThrottle {
     await this.redis.del(this.accountKey(email, 'fails'), this.accountKey(email, 'lock'));
   }
 
+  private dashboardKey(ip: string, what: 'fails' | 'lock') {
+    return `${this.keyPrefix}:dashboard-login:${what}:${createHash('sha256').update(ip).digest('hex').slice(0, 32)}`;
+  }
+
+  /**
+   * The queue dashboard's Basic password, per client IP: after the same run of wrong passwords as
+   * an account, this IP backs off (429 with Retry-After, right password or not) until the lock lapses.
+   */
+  async beforeDashboardBasic(ip: string): Promise<void> {
+    const lockMs = await this.redis.pttl(this.dashboardKey(ip, 'lock'));
+    if (lockMs > 0) {
+      const retryAfter = Math.max(1, Math.ceil(lockMs / 1000));
+      throw new AppError(429, 'rate_limited', `Too many failed dashboard sign-ins from this address; retry in ${retryAfter} s`, undefined, { 'Retry-After': String(retryAfter) });
+    }
+  }
+
+  async dashboardBasicFailed(ip: string): Promise<void> {
+    const command = (this.redis as unknown as Record<string, (...args: unknown[]) => Promise<number>>).sbLoginFailed;
+    await command.call(this.redis, this.dashboardKey(ip, 'fails'), this.dashboardKey(ip, 'lock'), this.limits.loginFailuresBeforeBackoff, FIRST_LOCK_MS, MAX_LOCK_MS, FAILURES_TTL_MS);
+  }
+
+  async dashboardBasicSucceeded(ip: string): Promise<void> {
+    await this.redis.del(this.dashboardKey(ip, 'fails'), this.dashboardKey(ip, 'lock'));
+  }
+
   /** Throws 429 when this IP registered too many accounts this hour. */
   async beforeRegister(ip: string): Promise<void> {
     await this.windows.take('register', ip, this.limits.registrationsPerIpPerHour, 3600_000);

@@ -18,6 +18,27 @@ export const NODE_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 export const MAX_DEFINITION_DEPTH = 32;
 /** An input key as templates name it. */
 export const INPUT_KEY_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+/** `{{…}}` references one prompt may hold: each copies an input or an output into the model request. */
+export const MAX_TEMPLATE_REFS = 20;
+/** The whole `input` of an execution as JSON text. */
+export const MAX_INPUT_CHARS = 32_000;
+/** A node's prompt once its references are filled: what one model request may carry. */
+export const MAX_RENDERED_PROMPT_CHARS = 64_000;
+/**
+ * A node's output as stored, streamed and passed on: a longer text answer is cut and ends with
+ * {@link TRUNCATED_MARK}; a longer JSON answer does not validate (it is never parsed).
+ */
+export const MAX_NODE_OUTPUT_CHARS = 16_000;
+/** The end of a text output that was cut to {@link MAX_NODE_OUTPUT_CHARS}. */
+export const TRUNCATED_MARK = '\n[output truncated]';
+/**
+ * JSON-Schema keywords whose value is a regular expression. They are refused (decision 0190): a
+ * user's pattern would run in the backtracking engine of the worker's thread against a model's
+ * answer, and one pattern can stall every job of that process for seconds.
+ */
+export const REGEX_KEYWORDS = ['pattern', 'patternProperties'] as const;
+/** Keywords whose value maps names (not keywords) to schemas. */
+const SCHEMA_MAPS = new Set(['properties', '$defs', 'definitions', 'dependentSchemas']);
 
 /** `{provider, model}`; checked against the configured models on save. */
 export const modelRefSchema = z.strictObject({
@@ -230,9 +251,12 @@ function graphProblems(definition: AgentflowDefinition, prefix: (path: PropertyK
       if (!firstIndex.has(ref.id)) problems.push({ path, message: `${ref.text} names no node` });
       else if (!ancestors.get(node.id)?.has(ref.id)) problems.push({ path, message: `${ref.text} is not an ancestor of "${node.id}": add "${ref.id}" to its dependsOn` });
     }
+    if (refs.length + bad.length > MAX_TEMPLATE_REFS) problems.push({ path, message: `at most ${MAX_TEMPLATE_REFS} {{…}} references per prompt` });
     if (node.outputSchema !== undefined) {
       const schemaPath = prefix(['nodes', index, 'outputSchema']);
+      const regex = regexKeyword(node.outputSchema);
       if (JSON.stringify(node.outputSchema).length > MAX_OUTPUT_SCHEMA_CHARS) problems.push({ path: schemaPath, message: `at most ${MAX_OUTPUT_SCHEMA_CHARS} characters of JSON` });
+      else if (regex) problems.push({ path: prefix(['nodes', index, 'outputSchema', ...regex]), message: `"${String(regex.at(-1))}" is not supported: regular expressions are not run on model answers` });
       else {
         try {
           z.fromJSONSchema(node.outputSchema as never);
@@ -270,7 +294,57 @@ function findCycle(definition: AgentflowDefinition): string[] | null {
   return null;
 }
 
+/**
+ * The path of the first regular-expression keyword ({@link REGEX_KEYWORDS}) in a JSON Schema, or
+ * null. Names under `properties` and the like are names, so a property called `pattern` is fine.
+ */
+export function regexKeyword(schema: unknown, path: PropertyKey[] = []): PropertyKey[] | null {
+  if (schema === null || typeof schema !== 'object') return null;
+  if (Array.isArray(schema)) {
+    for (const [index, item] of schema.entries()) {
+      const found = regexKeyword(item, [...path, index]);
+      if (found) return found;
+    }
+    return null;
+  }
+  for (const [key, value] of Object.entries(schema)) {
+    if ((REGEX_KEYWORDS as readonly string[]).includes(key)) return [...path, key];
+    if (SCHEMA_MAPS.has(key) && value !== null && typeof value === 'object' && !Array.isArray(value)) {
+      for (const [name, sub] of Object.entries(value)) {
+        const found = regexKeyword(sub, [...path, key, name]);
+        if (found) return found;
+      }
+      continue;
+    }
+    const found = regexKeyword(value, [...path, key]);
+    if (found) return found;
+  }
+  return null;
+}
+
+/**
+ * The problem of an agentflow definition that was valid when it was saved but is not run now
+ * (a regular-expression keyword in an `outputSchema`), as a path under `nodes`, or null.
+ */
+export function unsafeStoredSchema(definition: AgentflowDefinition): Problem | null {
+  for (const [index, node] of definition.nodes.entries()) {
+    const regex = node.outputSchema === undefined ? null : regexKeyword(node.outputSchema);
+    if (regex) return { path: ['definition', 'nodes', index, 'outputSchema', ...regex].map(String).join('.'), message: `"${String(regex.at(-1))}" is not supported: regular expressions are not run on model answers` };
+  }
+  return null;
+}
+
+/** A text output cut to {@link MAX_NODE_OUTPUT_CHARS} (ending with {@link TRUNCATED_MARK} when cut). */
+export function boundedText(text: string): { text: string; truncated: boolean } {
+  if (text.length <= MAX_NODE_OUTPUT_CHARS) return { text, truncated: false };
+  return { text: text.slice(0, MAX_NODE_OUTPUT_CHARS - TRUNCATED_MARK.length) + TRUNCATED_MARK, truncated: true };
+}
+
+/** Whether a stored output is a text that was cut (see {@link boundedText}). */
+export const wasTruncated = (output: unknown) => typeof output === 'string' && output.length === MAX_NODE_OUTPUT_CHARS && output.endsWith(TRUNCATED_MARK);
+
 /** A zod validator for a node's `outputSchema` (checked on save, so it builds). */
 export function outputValidator(schema: Record<string, unknown>): z.ZodType {
+  if (regexKeyword(schema)) throw new Error('outputSchema holds a regular-expression keyword');
   return z.fromJSONSchema(schema as never);
 }

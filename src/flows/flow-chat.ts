@@ -26,9 +26,13 @@ const originSchema = z
     }
   }, 'must be an origin such as https://shop.example.com (scheme, host and port only, no path or trailing slash)');
 
-/** `POST /flows/:id/embeds`: the origins whose pages may use the widget. */
+/**
+ * `POST /flows/:id/embeds`: the origins whose pages may use the widget. Exact origins only: a
+ * wildcard (`https://*.shop.example`) is refused, since an origin is compared as it is and a
+ * pattern would silently never match (decision 0192).
+ */
 export const createEmbedBodySchema = z.strictObject({
-  allowedOrigins: z.array(originSchema).min(1).max(20),
+  allowedOrigins: z.array(z.string().max(200).refine((value) => !value.includes('*'), 'wildcards are not supported: list each origin exactly (https://shop.example.com)').pipe(originSchema)).min(1).max(20),
 });
 
 /** The path segment of a public embed URL: an embed token, as {@link newEmbedToken} makes them. */

@@ -33,7 +33,8 @@ export interface FlowError {
 export type FlowEvent =
   | { type: 'execution_started'; executionId: string; flowId: string }
   | { type: 'node_started'; executionId: string; nodeId: string; attempt: number }
-  | { type: 'node_completed'; executionId: string; nodeId: string; output: unknown; usage: NodeUsage }
+  /** `truncated`: the text answer was longer than a node output may be and was cut. */
+  | { type: 'node_completed'; executionId: string; nodeId: string; output: unknown; usage: NodeUsage; truncated?: true }
   | { type: 'node_failed'; executionId: string; nodeId: string; error: FlowError }
   | { type: 'execution_completed'; executionId: string; output: unknown; usage: ExecutionUsage }
   | { type: 'execution_failed'; executionId: string; error: FlowError }
@@ -49,6 +50,8 @@ export const FLOW_ERROR_MESSAGES: Record<string, string> = {
   llm_unavailable: 'The language model could not be reached; please try again later',
   queue_unavailable: 'The execution could not be queued; please try again',
   interrupted: 'The execution was interrupted and could not be resumed',
+  prompt_too_large: 'The node\'s prompt, with its inputs and the outputs it reads filled in, is larger than a model request may be',
+  unsupported_schema: 'The node\'s outputSchema uses a regular expression (pattern), which is not supported; update the flow',
 };
 export const flowError = (code: string): FlowError => ({ code, message: FLOW_ERROR_MESSAGES[code] ?? FLOW_ERROR_MESSAGES.node_failed });
 

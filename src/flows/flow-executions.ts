@@ -10,7 +10,7 @@ import type { FlowExecutionRow, FlowRow } from '../models/schema';
 import type { Metrics } from '../observability/metrics';
 import { flowNodeJobId } from '../queues/flows';
 import type { QueueRegistry } from '../queues/registry';
-import { inputKeys, MAX_DEFINITION_DEPTH, tooDeep, type AgentflowDefinition } from './definition';
+import { inputKeys, MAX_DEFINITION_DEPTH, MAX_INPUT_CHARS, MAX_RENDERED_PROMPT_CHARS, renderPrompt, tooDeep, unsafeStoredSchema, type AgentflowDefinition } from './definition';
 import { flowError, type FlowEventLog } from './flow-events';
 
 export interface FlowExecutionsDeps {
@@ -48,6 +48,7 @@ export class FlowExecutions {
     }
     const deep = tooDeep(input, MAX_DEFINITION_DEPTH);
     if (deep) throw new AppError(400, 'validation_failed', 'Invalid request body', [{ path: ['input', ...deep].map(String).join('.'), message: `nested more than ${MAX_DEFINITION_DEPTH} levels deep` }]);
+    this.checkBounds(definition, input);
     await this.deps.usage.take('flowExecutionsPerMinute', user);
 
     const executionId = randomUUID();
@@ -76,6 +77,25 @@ export class FlowExecutions {
     }
     this.log.info({ executionId, flowId: flow.id, userId: user.id, nodes: definition.nodes.length }, 'flow execution started');
     return { executionId };
+  }
+
+  /**
+   * What is refused before anything is queued or any model called: an input over
+   * {@link MAX_INPUT_CHARS} (400 `input_too_large`), a stored `outputSchema` with a regular
+   * expression (400 `validation_failed`: flows saved before those were refused), and a prompt that
+   * the input alone already fills past {@link MAX_RENDERED_PROMPT_CHARS} (400 `prompt_too_large`).
+   */
+  private checkBounds(definition: AgentflowDefinition, input: Record<string, unknown>): void {
+    const inputChars = JSON.stringify(input).length;
+    if (inputChars > MAX_INPUT_CHARS) throw new AppError(400, 'input_too_large', `The input is ${inputChars} characters of JSON; at most ${MAX_INPUT_CHARS}`);
+    const unsafe = unsafeStoredSchema(definition);
+    if (unsafe) throw new AppError(400, 'validation_failed', `Invalid flow definition: ${unsafe.path}: ${unsafe.message}; update the flow`, [unsafe]);
+    for (const node of definition.nodes) {
+      const chars = renderPrompt(node.prompt, input, new Map()).length;
+      if (chars > MAX_RENDERED_PROMPT_CHARS) {
+        throw new AppError(400, 'prompt_too_large', `The prompt of node "${node.id}" would be ${chars} characters with this input; at most ${MAX_RENDERED_PROMPT_CHARS}`, { nodeId: node.id, chars, max: MAX_RENDERED_PROMPT_CHARS });
+      }
+    }
   }
 
   /** The execution of the flow, else 404. */
@@ -110,7 +130,10 @@ export class FlowExecutions {
       this.deps.metrics?.flowExecutions.inc({ type: 'agentflow', status: 'cancelled' });
       const definition = execution.definition as unknown as AgentflowDefinition;
       // Waiting or delayed jobs go; a job a worker holds is locked (remove fails) and returns on its own.
-      await Promise.all(definition.nodes.map((node) => this.deps.queues.get('flows').remove(flowNodeJobId(execution.id, node.id)).catch(() => 0)));
+      const jobIds = definition.nodes.map((node) => flowNodeJobId(execution.id, node.id));
+      await Promise.all(jobIds.map((jobId) => this.deps.queues.get('flows').remove(jobId).catch(() => 0)));
+      // Removed jobs never finish on a worker: none of them counts against the owner's fair share any more.
+      await this.deps.queues.fairShare.release('flows', execution.userId, jobIds).catch(() => undefined);
       this.log.info({ executionId: execution.id }, 'flow execution cancelled');
     }
     return { executionId: execution.id, status: 'cancelling' };

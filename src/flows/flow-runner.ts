@@ -10,7 +10,7 @@ import type { FlowExecutionNodeRow, FlowExecutionRow } from '../models/schema';
 import type { Metrics } from '../observability/metrics';
 import type { FlowNodeJob } from '../queues/flows';
 import type { EnqueueBulk } from '../queues/registry';
-import { outputValidator, renderPrompt, type AgentflowDefinition, type AgentflowNode } from './definition';
+import { boundedText, MAX_NODE_OUTPUT_CHARS, MAX_RENDERED_PROMPT_CHARS, outputValidator, regexKeyword, renderPrompt, wasTruncated, type AgentflowDefinition, type AgentflowNode } from './definition';
 import { flowError, type FlowEventLog } from './flow-events';
 
 /**
@@ -33,6 +33,14 @@ export interface FlowRunnerDeps {
 }
 
 /** The model's answer did not validate against the node's `outputSchema`, even after one repair request. */
+/** A node that is refused before its model call, with the flow error code that says why. */
+class RefusedNodeError extends Error {
+  constructor(readonly code: 'prompt_too_large' | 'unsupported_schema') {
+    super(`flow node refused: ${code}`);
+    this.name = 'RefusedNodeError';
+  }
+}
+
 class InvalidOutputError extends Error {
   constructor(readonly cost: NodeCost) {
     super('The answer did not match the outputSchema');
@@ -78,6 +86,9 @@ export class FlowRunner {
       this.log.info({ executionId: data.executionId, nodeId: data.nodeId, attempt: started.attempts }, 'flow node started');
       const outputs = new Map((await repos.flowExecutions.nodes(data.executionId)).filter((n) => n.status === 'completed').map((n) => [n.nodeId, n.output]));
       const prompt = renderPrompt(node.prompt, execution.input, outputs);
+      if (prompt.length > MAX_RENDERED_PROMPT_CHARS) throw new RefusedNodeError('prompt_too_large');
+      // Flows saved before regular expressions were refused: never compiled, the node fails.
+      if (node.outputSchema && regexKeyword(node.outputSchema)) throw new RefusedNodeError('unsupported_schema');
       const result = await this.runNode(node, prompt, watch.signal, data);
       const won = await repos.flowExecutions.completeNode(data.executionId, data.nodeId, result.output, result.cost);
       this.deps.metrics?.flowNodeSeconds.observe({ status: 'completed' }, (performance.now() - began) / 1000);
@@ -92,13 +103,13 @@ export class FlowRunner {
         this.deps.metrics?.flowNodeSeconds.observe({ status: 'cancelled' }, (performance.now() - began) / 1000);
         return;
       }
-      const permanent = error instanceof InvalidOutputError || error instanceof UnrecoverableError;
+      const permanent = error instanceof InvalidOutputError || error instanceof RefusedNodeError || error instanceof UnrecoverableError;
       if (!permanent && job.attemptsMade + 1 < (job.opts.attempts ?? 1)) {
         // Thrown: BullMQ retries this node alone, with backoff; finished nodes are untouched.
         this.log.warn({ executionId: data.executionId, nodeId: data.nodeId, attempt: job.attemptsMade + 1, err: describeRedacted(error) }, 'flow node attempt failed; retrying');
         throw error;
       }
-      const code = error instanceof InvalidOutputError ? 'invalid_output' : error instanceof ModelUnavailableError ? 'llm_unavailable' : 'node_failed';
+      const code = error instanceof InvalidOutputError ? 'invalid_output' : error instanceof RefusedNodeError ? error.code : error instanceof ModelUnavailableError ? 'llm_unavailable' : 'node_failed';
       this.deps.metrics?.flowNodeSeconds.observe({ status: 'failed' }, (performance.now() - began) / 1000);
       const failed = await repos.flowExecutions.failNode(data.executionId, data.nodeId, flowError(code), error instanceof InvalidOutputError ? error.cost : undefined);
       if (failed) {
@@ -122,7 +133,7 @@ export class FlowRunner {
     const messages: BaseMessage[] = [new SystemMessage(system), new HumanMessage(prompt)];
     const turn = await this.deps.models.streamTurn({ purpose: 'flow', messages, model: node.model, signal, account });
     let cost = costOf(turn.usage);
-    if (!node.outputSchema) return { output: turn.text, cost };
+    if (!node.outputSchema) return { output: boundedText(turn.text).text, cost };
     const validator = outputValidator(node.outputSchema);
     const first = checkJson(turn.text, validator);
     if (first.ok) return { output: first.value, cost };
@@ -152,7 +163,8 @@ export class FlowRunner {
     const executionId = execution.id;
     if (own) {
       if (own.status === 'completed') {
-        await events.appendNextOnce(executionId, `node:${own.nodeId}`, { type: 'node_completed', executionId, nodeId: own.nodeId, output: own.output ?? null, usage: nodeUsage(own) });
+        const truncated = wasTruncated(own.output) ? ({ truncated: true } as const) : {};
+        await events.appendNextOnce(executionId, `node:${own.nodeId}`, { type: 'node_completed', executionId, nodeId: own.nodeId, output: own.output ?? null, usage: nodeUsage(own), ...truncated });
       } else {
         await events.appendNextOnce(executionId, `node:${own.nodeId}`, { type: 'node_failed', executionId, nodeId: own.nodeId, error: { code: own.errorCode ?? 'node_failed', message: own.errorMessage ?? '' } });
       }
@@ -219,6 +231,8 @@ export class FlowRunner {
 
 /** The JSON value of a model's answer (a code fence around it is tolerated) when it validates. */
 function checkJson(text: string, validator: { safeParse(value: unknown): { success: boolean; error?: { issues: Array<{ path: PropertyKey[]; message: string }> } } }): { ok: true; value: unknown } | { ok: false; problem: string } {
+  // Bounded before parsing: the validator's work grows with the answer.
+  if (text.length > MAX_NODE_OUTPUT_CHARS) return { ok: false, problem: `it is longer than ${MAX_NODE_OUTPUT_CHARS} characters` };
   const body = text.trim().replace(/^```(?:json)?\s*/i, '').replace(/\s*```$/, '');
   let value: unknown;
   try {

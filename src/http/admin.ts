@@ -5,6 +5,8 @@ import { ExpressAdapter } from '@bull-board/express';
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import { QUEUE_NAMES } from '../../config';
 import type { AdminDirectory } from '../auth/admins';
+import type { LoginThrottle } from '../auth/login-throttle';
+import { AppError } from '../lib/errors';
 import { verifyAccessToken, type TokenSettings } from '../auth/tokens';
 import type { QueueRegistry } from '../queues/registry';
 
@@ -42,21 +44,76 @@ export async function isAdminRequest(req: Request, access: AdminAccess, tokens: 
   return false;
 }
 
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * Whether a state-changing request comes from the dashboard's own pages. A browser sends Basic
+ * credentials it has cached to any site's form or fetch, so a cross-site POST would act as the
+ * admin: it must say `Sec-Fetch-Site: same-origin` (or `none`, typed by the user), or, from a
+ * browser that lacks that header, an `Origin` equal to this host's. A request with neither header
+ * is not from a browser page (curl, scripts) and cannot ride a browser's credentials.
+ */
+export function isSameOriginWrite(req: Request): boolean {
+  if (SAFE_METHODS.has(req.method)) return true;
+  const site = req.headers['sec-fetch-site'];
+  if (typeof site === 'string') return site === 'same-origin' || site === 'none';
+  const origin = req.headers.origin;
+  if (origin === undefined) return true;
+  return origin === `${req.protocol}://${req.headers.host ?? ''}`;
+}
+
+/**
+ * What the dashboard's pages may load: this origin only. Bull Board's page links Google Fonts;
+ * the link is taken out of the HTML and this policy would refuse it anyway (the fonts fall back
+ * to the system's).
+ */
+export const DASHBOARD_CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; font-src 'self' data:; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'self'; object-src 'none'";
+const REMOTE_LINK = /<link\b[^>]*\bhref="https?:\/\/[^"]*"[^>]*>\s*/gi;
+
+/** Sends Bull Board's rendered page without links to other hosts. */
+function withoutRemoteLinks(req: Request, res: Response, next: NextFunction): void {
+  const render = res.render.bind(res);
+  res.render = ((view: string, options?: object, callback?: (error: Error, html: string) => void) => {
+    render(view, options ?? {}, (error: Error, html: string) => {
+      if (callback) return callback(error, html?.replace(REMOTE_LINK, ''));
+      if (error) return next(error);
+      res.send(html.replace(REMOTE_LINK, ''));
+    });
+  }) as Response['render'];
+  next();
+}
+
+const clientIp = (req: Request) => req.ip ?? req.socket.remoteAddress ?? 'unknown';
+
 /**
  * Bull Board over every queue, behind admin authentication: the UI, its JSON API and its static
- * assets all sit under one guarded router.
+ * assets all sit under one guarded router. Wrong Basic passwords back off per client IP (429), state-changing
+ * calls must come from the dashboard's own origin (403 `cross_site_request`), and the pages load
+ * nothing from other hosts.
  */
-export function dashboardRouter(queues: QueueRegistry, access: AdminAccess, tokens: TokenSettings): Router {
+export function dashboardRouter(queues: QueueRegistry, access: AdminAccess, tokens: TokenSettings, throttle?: LoginThrottle): Router {
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(DASHBOARD_PATH);
   createBullBoard({ queues: QUEUE_NAMES.map((name) => new BullMQAdapter(queues.get(name))), serverAdapter });
   const guard = async (req: Request, res: Response, next: NextFunction) => {
-    if (await isAdminRequest(req, access, tokens)) return next();
+    res.setHeader('Content-Security-Policy', DASHBOARD_CSP);
+    const basic = (req.headers.authorization ?? '').startsWith('Basic ');
+    try {
+      if (basic) await throttle?.beforeDashboardBasic(clientIp(req));
+    } catch (error) {
+      return next(error);
+    }
+    if (await isAdminRequest(req, access, tokens)) {
+      if (basic) await throttle?.dashboardBasicSucceeded(clientIp(req));
+      if (!isSameOriginWrite(req)) return next(new AppError(403, 'cross_site_request', 'Dashboard changes are only accepted from the dashboard itself'));
+      return next();
+    }
+    if (basic) await throttle?.dashboardBasicFailed(clientIp(req));
     const hadCredentials = Boolean(req.headers.authorization);
     res.setHeader('WWW-Authenticate', 'Basic realm="Switchboard queues", charset="UTF-8"');
     res.status(hadCredentials ? 403 : 401).json({ error: { code: hadCredentials ? 'forbidden' : 'unauthorized', message: 'Admins only' } });
   };
   const router = Router();
-  router.use(guard, serverAdapter.getRouter() as Router);
+  router.use(guard, withoutRemoteLinks, serverAdapter.getRouter() as Router);
   return router;
 }

@@ -4,7 +4,9 @@ import path from 'node:path';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
+import { LoginThrottle } from '../auth/login-throttle';
 import { DASHBOARD_PATH, dashboardRouter } from './admin';
+import { loggedPath } from './log-redaction';
 import type { ApiContext } from './context';
 import { authenticate } from './middleware/authenticate';
 import { errorHandler, notFoundHandler } from './middleware/error-handler';
@@ -38,9 +40,9 @@ export function createHttpApp(ctx: ApiContext): Express {
         return id;
       },
       autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' || req.url === '/health' || req.url === '/metrics' },
-      // Method, path and status only: headers carry tokens and cookies, queries may carry ids.
+      // Method, path and status only: headers carry tokens and cookies, queries may carry ids, embed paths carry tokens.
       serializers: {
-        req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, path: req.url.split('?')[0] }),
+        req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, path: loggedPath(req.url) }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
         err: (error: unknown) => redactError(error),
       },
@@ -69,7 +71,7 @@ export function createHttpApp(ctx: ApiContext): Express {
     res.setHeader('Content-Type', ctx.metrics.registry.contentType);
     res.send(await ctx.metrics.registry.metrics());
   });
-  app.use(DASHBOARD_PATH, dashboardRouter(ctx.queues, ctx.admin, ctx.tokens));
+  app.use(DASHBOARD_PATH, dashboardRouter(ctx.queues, ctx.admin, ctx.tokens, new LoginThrottle(ctx.redis, ctx.config.redis.keyPrefix, ctx.config.auth)));
   // Public: the /docs reference (the document itself is a declared route).
   app.use(openApiRoutes());
   // Built now: a bad route declaration stops the API from starting.

@@ -72,7 +72,8 @@ export const assistantQueue = defineQueue({
      * calls write on the user's device, so a blind retry could create the same task twice. A failed
      * turn reports an `error` event and the user asks again.
      */
-    'chat-turn': defineJob({ schema: chatTurnJobSchema, options: { ...baseJobOptions, attempts: 1 }, jobId: (job) => job.messageId }),
+    // Turns share the queue fairly per user (0191): one user's burst does not queue ahead of everyone.
+    'chat-turn': defineJob({ schema: chatTurnJobSchema, options: { ...baseJobOptions, attempts: 1 }, jobId: (job) => job.messageId, fairBy: (job) => job.userId }),
     /** Continues a parked turn once decided: one resume per request, one attempt (the approved tool writes on the device). */
     'hitl-resume': defineJob({ schema: hitlJobSchema, options: { ...baseJobOptions, attempts: 1 }, jobId: (job) => hitlResumeJobId(job.approvalId) }),
     /** Times an approval out: queued with `delay: HITL_TIMEOUT_MS`, a no-op when the request was decided before. */
@@ -94,7 +95,7 @@ export const assistantQueue = defineQueue({
       jobId: (job) => journeyTurnJobId(job.sessionId, job.turn),
     }),
     /** One attempt, as a chat turn: a retry would stream the answer a second time to its listener. */
-    'chatflow-turn': defineJob({ schema: chatflowTurnJobSchema, options: { ...baseJobOptions, attempts: 1 }, jobId: (job) => job.messageId }),
+    'chatflow-turn': defineJob({ schema: chatflowTurnJobSchema, options: { ...baseJobOptions, attempts: 1 }, jobId: (job) => job.messageId, fairBy: (job) => job.userId }),
   },
   /** Turns mostly wait on the model and on devices, not on CPU. */
   concurrency: 10,

@@ -13,6 +13,11 @@ export interface JobDeclaration<S extends z.ZodType = z.ZodType> {
   options: Omit<JobsOptions, 'jobId'>;
   /** A deterministic id from the payload where a duplicate would be harmful; BullMQ's own otherwise. */
   jobId?: (payload: z.output<S>) => string;
+  /**
+   * The owner (a user id) whose jobs share this queue fairly with other owners' (decision 0191):
+   * a job's priority is how many of its owner's jobs are already queued. Needs {@link jobId}.
+   */
+  fairBy?: (payload: z.output<S>) => string;
 }
 
 /** A queue's whole contract: its name, its jobs, and how many of them one worker process runs at once. */

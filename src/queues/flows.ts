@@ -30,6 +30,8 @@ export const flowsQueue = defineQueue({
       schema: flowNodeJobSchema,
       options: { ...baseJobOptions, attempts: FLOW_NODE_ATTEMPTS, backoff: { type: 'exponential', delay: 1_000 } },
       jobId: (job) => flowNodeJobId(job.executionId, job.nodeId),
+      // One user's executions (up to 50 nodes each) must not queue ahead of everyone else's.
+      fairBy: (job) => job.userId,
     }),
   },
   /** Nodes wait on one model call each, so several run side by side in one worker process. */

@@ -1,7 +1,8 @@
-import { Queue, QueueEvents, type Job } from 'bullmq';
+import { Queue, QueueEvents, type Job, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { QueueName } from '../../config';
 import { jobDeclaration, type JobInput, type JobName, type JobPayload } from './catalog';
+import { FairShare } from './fair-share';
 
 /** BullMQ key prefix for a deployment prefix (`sb` → `sb:bull`), shared by queues and workers. */
 export const bullPrefix = (keyPrefix: string) => `${keyPrefix}:bull`;
@@ -14,13 +15,17 @@ export const bullPrefix = (keyPrefix: string) => `${keyPrefix}:bull`;
 export class QueueRegistry {
   private readonly queues = new Map<QueueName, Queue>();
   private readonly queueEvents = new Map<QueueName, QueueEvents>();
+  /** Per-owner counts of the queues whose jobs declare `fairBy`. */
+  readonly fairShare: FairShare;
 
   constructor(
     private readonly connection: Redis,
     private readonly keyPrefix: string,
     /** A connection that retries forever (`maxRetriesPerRequest: null`); QueueEvents duplicates it for its blocking reads. */
     private readonly eventsConnection?: Redis,
-  ) {}
+  ) {
+    this.fairShare = new FairShare(connection, keyPrefix);
+  }
 
   get(name: QueueName): Queue {
     let queue = this.queues.get(name);
@@ -62,7 +67,8 @@ export class QueueRegistry {
     if (!declaration) throw new Error(`Queue ${queue} has no job named ${name}`);
     const data = declaration.schema.parse(payload);
     const jobId = declaration.jobId?.(data);
-    return this.get(queue).add(name, data, { ...declaration.options, ...extra, ...(jobId === undefined ? {} : { jobId }) }) as Promise<Job<JobPayload<Q, J>>>;
+    const [priority] = declaration.fairBy && jobId !== undefined ? await this.fairShare.take(queue, declaration.fairBy(data), [jobId]) : [];
+    return this.get(queue).add(name, data, { ...declaration.options, ...extra, ...(jobId === undefined ? {} : { jobId }), ...(priority === undefined ? {} : { priority }) }) as Promise<Job<JobPayload<Q, J>>>;
   };
 
   /**
@@ -77,10 +83,30 @@ export class QueueRegistry {
     const jobs = payloads.map((payload) => {
       const data = declaration.schema.parse(payload);
       const jobId = declaration.jobId?.(data);
-      return { name, data, opts: { ...declaration.options, ...(jobId === undefined ? {} : { jobId }) } };
+      return { name, data, opts: { ...declaration.options, ...(jobId === undefined ? {} : { jobId }) } as JobsOptions };
     });
+    if (declaration.fairBy) {
+      const byOwner = new Map<string, typeof jobs>();
+      for (const job of jobs) {
+        const owner = declaration.fairBy(job.data);
+        byOwner.set(owner, [...(byOwner.get(owner) ?? []), job]);
+      }
+      for (const [owner, owned] of byOwner) {
+        const priorities = await this.fairShare.take(queue, owner, owned.flatMap((job) => (job.opts.jobId === undefined ? [] : [job.opts.jobId])));
+        owned.forEach((job, i) => (job.opts.priority = priorities[i]));
+      }
+    }
     return this.get(queue).addBulk(jobs) as Promise<Job<JobPayload<Q, J>>[]>;
   };
+
+  /**
+   * A queue's job counts by state. Jobs of a fairly shared queue wait in BullMQ's `prioritized`
+   * state (decision 0191); they are counted as `waiting`, which is what they are.
+   */
+  async counts(name: QueueName): Promise<Record<'waiting' | 'active' | 'delayed' | 'failed' | 'completed', number>> {
+    const counts = await this.get(name).getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'failed', 'completed');
+    return { waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0), active: counts.active ?? 0, delayed: counts.delayed ?? 0, failed: counts.failed ?? 0, completed: counts.completed ?? 0 };
+  }
 
   all(): Queue[] {
     return [...this.queues.values()];

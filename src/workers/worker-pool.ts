@@ -4,6 +4,8 @@ import type { Redis } from 'ioredis';
 import type { QueueName } from '../../config';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../observability/metrics';
+import { jobDeclaration } from '../queues/catalog';
+import { FairShare } from '../queues/fair-share';
 import { bullPrefix } from '../queues/registry';
 
 /** BullMQ's control-flow errors: their names and messages are its protocol, kept as they are. */
@@ -50,6 +52,7 @@ export function startWorkers(options: {
 }): Worker[] {
   const missing = options.queues.filter((name) => !options.processors[name]);
   if (missing.length) throw new Error(`No processor for queue(s): ${missing.join(', ')}`);
+  const fairShare = new FairShare(options.connection, options.keyPrefix);
   return options.queues.map((name) => {
     const { processor, concurrency, limiter } = options.processors[name]!;
     const log = options.logger.child({ component: 'worker', queue: name });
@@ -58,11 +61,20 @@ export function startWorkers(options: {
       try {
         const result = await processor(job, token, signal);
         end?.({ outcome: 'completed' });
+        await releaseFairShare(job, true);
         return result;
       } catch (error) {
         end?.({ outcome: 'failed' });
+        const final = error instanceof UnrecoverableError || (!(error instanceof Error && BULLMQ_SIGNALS.has(error.name)) && job.attemptsMade + 1 >= (job.opts.attempts ?? 1));
+        await releaseFairShare(job, final);
         throw forJobRecord(error);
       }
+    };
+    /** A job of a fairly shared queue that is finished for good no longer counts for its owner (0191). */
+    const releaseFairShare = async (job: Job, final: boolean) => {
+      const fairBy = final ? jobDeclaration(name, job.name)?.fairBy : undefined;
+      if (!fairBy || job.id === undefined) return;
+      await fairShare.release(name, fairBy(job.data), [job.id]).catch((error: unknown) => log.warn({ jobId: job.id, err: describeRedacted(error) }, 'fair share count not released'));
     };
     const worker = new Worker(name, timed, {
       connection: options.connection,

@@ -92,9 +92,9 @@ describe('the reaper ends work a dead process left open', () => {
     await Promise.all(workers.splice(0).map((w) => w.stop()));
     const assistant = queue('assistant');
     try {
-      const before = new Set((await assistant.getJobs(['waiting'])).map((job) => job.id));
+      const before = new Set((await assistant.getJobs(['waiting', 'prioritized'])).map((job) => job.id));
       const answer = request('POST', `${base}/chat`, { token: user.accessToken, body: { message: 'Are you there?', tools: 'none' } });
-      const job = await eventually(async () => (await assistant.getJobs(['waiting'])).find((j) => !before.has(j.id)), Boolean);
+      const job = await eventually(async () => (await assistant.getJobs(['waiting', 'prioritized'])).find((j) => !before.has(j.id)), Boolean);
       await job!.remove();
 
       workers.push(await start({ SWITCHBOARD_ROLES: 'worker' }));
@@ -113,9 +113,9 @@ describe('the reaper ends work a dead process left open', () => {
     const db = new Client({ connectionString: database.url });
     await db.connect();
     try {
-      const before = new Set((await assistant.getJobs(['waiting'])).map((job) => job.id));
+      const before = new Set((await assistant.getJobs(['waiting', 'prioritized'])).map((job) => job.id));
       const answer = request('POST', `${base}/chat`, { token: user.accessToken, body: { message: 'Stop me', tools: 'none' } });
-      const job = await eventually(async () => (await assistant.getJobs(['waiting'])).find((j) => !before.has(j.id)), Boolean);
+      const job = await eventually(async () => (await assistant.getJobs(['waiting', 'prioritized'])).find((j) => !before.has(j.id)), Boolean);
       // The cancel reached the row while a worker ran the turn; then that worker died and its job was lost.
       await db.query('update chat_messages set cancel_requested_at = now() where id = $1', [job!.id]);
       await job!.remove();

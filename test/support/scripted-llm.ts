@@ -29,6 +29,7 @@ export async function startScriptedLLM(
   const fallback: ChatResponder = typeof script === 'function' ? script : () => ({ text: 'done' });
   const server = await startOpenAICompatibleServer({
     embedder: demoEmbedder,
+    recordRequests: true,
     ...options,
     responder: (request) => queue.shift() ?? fallback(request),
   });

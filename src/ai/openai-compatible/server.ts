@@ -75,12 +75,18 @@ export interface OpenAICompatibleServerOptions {
    * asked for it (or nothing), else `label/<requested>`, so a stand-in never claims to be a real model.
    */
   modelLabel?: string;
+  /**
+   * Keep every request body in `requests` (tests and benchmarks read them). Off by default: a
+   * server that lives as long as its process (the demo model) would hold every prompt it was sent.
+   */
+  recordRequests?: boolean;
 }
 
 /** A running server; `baseURL` ends in `/v1`, ready for the OpenAI SDK's `baseURL`. */
 export interface OpenAICompatibleServer {
   baseURL: string;
   close(): Promise<void>;
+  /** The requests received, when started with `recordRequests` (else always empty). */
   requests: RecordedRequest[];
 }
 
@@ -125,7 +131,7 @@ export async function startOpenAICompatibleServer(options: OpenAICompatibleServe
   const handleChat = async (body: unknown, res: ServerResponse): Promise<void> => {
     const request = validateChat(body);
     const recorded: RecordedRequest & { kind: 'chat' } = { kind: 'chat', body: request, receivedAt: Date.now() };
-    requests.push(recorded);
+    if (options.recordRequests) requests.push(recorded);
     const turn = await options.responder(request);
     if (turn.error) {
       const { status, message } = turn.error;
@@ -189,7 +195,7 @@ export async function startOpenAICompatibleServer(options: OpenAICompatibleServe
   const handleEmbeddings = (body: unknown, res: ServerResponse): void => {
     if (!options.embedder) throw new HttpError(404, 'This server has no embeddings model configured.');
     const request = validateEmbeddings(body);
-    requests.push({ kind: 'embeddings', body: request, receivedAt: Date.now() });
+    if (options.recordRequests) requests.push({ kind: 'embeddings', body: request, receivedAt: Date.now() });
     const texts = typeof request.input === 'string' ? [request.input] : request.input;
     const vectors = options.embedder(texts, request.model, { dimensions: request.dimensions });
     const tokens = estimateTokens(texts.reduce((n, t) => n + t.length, 0));

@@ -38,8 +38,9 @@ async function embedTurn(ctx: EmbedPublicPorts, req: Request, body: () => FlowCh
   let limits = limiters.get(ctx);
   if (!limits) limiters.set(ctx, (limits = new RateLimiter(ctx.redis, ctx.config.redis.keyPrefix)));
   const perMinute = ctx.config.embeds.ratePerMinute;
-  await limits.take('embed chat', `token:${embed.id}`, perMinute);
+  // The visitor first: an address already over its limit must not go on spending the widget's budget for everyone.
   await limits.take('embed chat', `ip:${req.ip ?? 'unknown'}`, perMinute);
+  await limits.take('embed chat', `token:${embed.id}`, perMinute);
   const flow = await ctx.repos.flows.find(embed.flowId);
   if (!flow) throw notFound('Embed');
   if (flow.type !== 'chatflow') throw flowNotChat();

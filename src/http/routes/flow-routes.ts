@@ -73,13 +73,15 @@ const EVENTS =
   '`execution_completed {output, usage}`, `execution_failed {error}`, `cancelled`. Nodes whose inputs are ready run in parallel.';
 const EXECUTE =
   'Runs the agentflow on the `flows` queue. `input` holds the values of its `{{input.<key>}}` templates: a key the prompts read and the input lacks is a 400 `missing_input` ' +
-  '(`details: {missing: [key]}`). A chatflow answers 409 `not_an_agentflow`. Limited per user by the tier (`flowExecutionsPerMinute`, 429 with `Retry-After`).';
+  '(`details: {missing: [key]}`); an input over 32,000 characters of JSON is a 400 `input_too_large`, and one that fills a prompt past 64,000 characters a 400 `prompt_too_large` (no model is called). ' +
+  'A chatflow answers 409 `not_an_agentflow`. Limited per user by the tier (`flowExecutionsPerMinute`, 429 with `Retry-After`).';
 const INPUT_EXAMPLE = { input: { topic: 'octopuses' } };
 
 const DEFINITIONS =
   'A chatflow definition is `{systemPrompt, model?: {provider, model}, temperature? (0-2), historyWindow? (1-100, default 20)}`. ' +
   'An agentflow definition is `{nodes: [{id, prompt, model?, dependsOn?: [id], outputSchema?: JSON Schema}], output: id}`: a DAG of at most 50 nodes ' +
-  'with unique ids (letters, digits, `_`, `-`), `dependsOn` and `output` naming existing nodes, no cycle, prompts of at most 8,000 characters. ' +
+  'with unique ids (letters, digits, `_`, `-`), `dependsOn` and `output` naming existing nodes, no cycle, prompts of at most 8,000 characters and 20 `{{…}}` references, ' +
+  'an `outputSchema` without `pattern` or `patternProperties` (regular expressions are not run on model answers). ' +
   'A prompt is a template over `{{input.<key>}}` and `{{nodes.<id>.output}}`, and a node may only read the output of one of its ancestors. ' +
   'Every problem is a 400 `validation_failed` whose `details` are `[{path, message}]` from the body (`definition.nodes.2.dependsOn.0`); ' +
   'a `model` this deployment does not serve is a 400 `unknown_model` with the same details.';

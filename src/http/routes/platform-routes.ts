@@ -45,7 +45,7 @@ export const platformRoutes = [
       const admin = await ctx.admin.directory.isAdmin(user.id);
       const [usage, queues] = await Promise.all([
         ctx.repos.usage.summary(admin ? null : user.id, new Date(Date.now() - 24 * 3600 * 1000)),
-        Promise.all(QUEUE_NAMES.map(async (name) => [name, await ctx.queues.get(name).getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed')] as const)),
+        Promise.all(QUEUE_NAMES.map(async (name) => [name, await ctx.queues.counts(name)] as const)),
       ]);
       return { scope: admin ? 'all' : 'user', queues: Object.fromEntries(queues), usage: { byModel: usage.byModel, last24h: usage.recent } };
     },

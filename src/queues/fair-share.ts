@@ -1,0 +1,54 @@
+import type { Redis } from 'ioredis';
+
+/** BullMQ's largest priority (2^21). */
+export const MAX_PRIORITY = 2_097_152;
+/**
+ * A user's set expires this long after their last enqueue: a job lost without being finished (a
+ * crashed worker past its retries) only lowers that user's priority until then.
+ */
+export const FAIR_SHARE_TTL_SECONDS = 3_600;
+
+/**
+ * Adds job ids to the owner's set; returns for each the set's size once it is in. An id already
+ * there (the same job dispatched twice, which BullMQ queues once) is not counted twice.
+ */
+const TAKE = `
+local size = redis.call('SCARD', KEYS[1])
+local out = {}
+for i = 2, #ARGV do
+  size = size + redis.call('SADD', KEYS[1], ARGV[i])
+  out[i - 1] = size
+end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return out`;
+
+/**
+ * Fair ordering of a shared queue per owner (decision 0191). Each owner has the set of their jobs
+ * queued and not finished; a new job's BullMQ priority is that set's size once it is in (1 for
+ * the first, 2 for the second, …), so a user with one job waiting goes ahead of another user's
+ * hundredth. Priority only orders: nobody's job is held back while the queue has nothing else to
+ * run, and nothing polls.
+ */
+export class FairShare {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keyPrefix: string,
+  ) {}
+
+  private key(queue: string, owner: string): string {
+    return `${this.keyPrefix}:fair:${queue}:${owner}`;
+  }
+
+  /** Counts the jobs `jobIds` of `owner` on `queue` and returns their priorities, in order. */
+  async take(queue: string, owner: string, jobIds: readonly string[]): Promise<number[]> {
+    if (!jobIds.length) return [];
+    const sizes = (await this.redis.eval(TAKE, 1, this.key(queue, owner), String(FAIR_SHARE_TTL_SECONDS), ...jobIds)) as number[];
+    return sizes.map((size) => Math.min(MAX_PRIORITY, Math.max(1, Number(size))));
+  }
+
+  /** The jobs `jobIds` of `owner` left `queue` (finished for good, or removed). */
+  async release(queue: string, owner: string, jobIds: readonly string[]): Promise<void> {
+    if (!jobIds.length) return;
+    await this.redis.srem(this.key(queue, owner), ...jobIds);
+  }
+}
