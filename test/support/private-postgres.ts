@@ -77,8 +77,8 @@ function serverUser(): { uid: number; gid: number } | undefined {
 
 /**
  * Between us and postgres: when our end of its stdin pipe closes (we stopped, or were killed
- * with -9) it stops postgres with SIGINT (fast shutdown: open sessions are cut, not waited for),
- * so no server outlives the run.
+ * with -9) it stops postgres with SIGINT (fast shutdown: open sessions are cut, not waited for)
+ * and removes the server's folder ($SB_PG_ROOT), so neither outlives the run.
  */
 const WATCHDOG = `exec 3<&0
 "$0" "$@" </dev/null &
@@ -87,6 +87,7 @@ r=$!
 w=$!
 wait "$r"; code=$?
 kill "$w" 2>/dev/null
+rm -rf "$SB_PG_ROOT"
 exit "$code"`;
 
 /**
@@ -116,7 +117,7 @@ export async function startPrivatePostgres(binDir: string): Promise<PrivatePostg
         '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off',
         '-c', 'full_page_writes=off', '-c', 'max_connections=300',
       ],
-      { ...asOwner, cwd: root, stdio: ['pipe', 'pipe', 'pipe'], detached: true },
+      { ...asOwner, cwd: root, env: { ...process.env, SB_PG_ROOT: root }, stdio: ['pipe', 'pipe', 'pipe'], detached: true },
     );
     child.stdin!.on('error', () => undefined);
     await waitForReady(child, port);
