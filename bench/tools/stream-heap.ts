@@ -21,7 +21,7 @@ import { GenerationEventLog } from '../../src/generation/event-log';
 import { createLogger } from '../../src/lib/logger';
 import { baseJobOptions } from '../../src/queues/define';
 import { bullPrefix } from '../../src/queues/registry';
-import { createTestDatabase, LOCAL_POSTGRES } from '../../test/support/database';
+import { createTestDatabase, serverPostgresUrl } from '../../test/support/database';
 import { createCanvas, registerUser } from '../../test/support/http';
 import { benchEnv, uniquePrefix } from '../lib/harness';
 import { SseFleet } from '../lib/sse-fleet';
@@ -118,7 +118,7 @@ async function main() {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'switchboard-heap-'));
   const redisServer = await startEmbeddedRedis(dataDir);
   const keyPrefix = uniquePrefix('heap');
-  const database = await createTestDatabase({ server: process.env.DATABASE_URL ?? LOCAL_POSTGRES });
+  const database = await createTestDatabase({ server: serverPostgresUrl() });
   const env = { ...benchEnv({ redisUrl: redisServer.url, keyPrefix, dataDir }), DATABASE_URL: database.url, MAX_STREAMS_PER_USER: '1000000', SWITCHBOARD_ROLES: 'api' };
   const app = await startSwitchboard(loadConfig(env), { logger: createLogger({ level: 'silent' }) });
   const redis = new Redis(redisServer.url, { maxRetriesPerRequest: null });

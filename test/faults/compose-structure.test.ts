@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, QUEUE_NAMES } from '../../config';
 import { envSchema } from '../../config/env';
-import { createTestDatabase, LOCAL_POSTGRES, testRedisUrl, type TestDatabase } from '../support/database';
+import { createTestDatabase, serverPostgresUrl, testRedisUrl, type TestDatabase } from '../support/database';
 import { dockerfileInstructions } from '../support/dockerfile';
 import { request } from '../support/http';
 import { spawnSwitchboard, type SwitchboardProcess } from '../support/processes';
@@ -140,7 +140,7 @@ describe('deployment: docker-compose.yml, Dockerfile, nginx.conf, .env.example',
     const processes: SwitchboardProcess[] = [];
 
     beforeAll(async () => {
-      database = await createTestDatabase({ server: process.env.DATABASE_URL ?? LOCAL_POSTGRES });
+      database = await createTestDatabase({ server: serverPostgresUrl() });
       dataDir = mkdtempSync(path.join(os.tmpdir(), 'sb-compose-'));
     });
 

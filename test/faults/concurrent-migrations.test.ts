@@ -3,7 +3,7 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { Client } from 'pg';
 import { AI_AGENT_USER_ID } from '../../config';
-import { createTestDatabase, LOCAL_POSTGRES, testRedisUrl, type TestDatabase } from '../support/database';
+import { createTestDatabase, serverPostgresUrl, testRedisUrl, type TestDatabase } from '../support/database';
 import { registerUser, request } from '../support/http';
 import { spawnSwitchboard, type SwitchboardProcess } from '../support/processes';
 
@@ -28,7 +28,7 @@ describe('API processes starting together on a fresh database', () => {
 
   test.each([2, 3])('given %i api processes started at once, each migration is applied once and every node serves the same users', async (count) => {
     // Given: an empty database on the PostgreSQL server, and one Redis key prefix for the whole cluster
-    const database = await createTestDatabase({ server: process.env.DATABASE_URL ?? LOCAL_POSTGRES });
+    const database = await createTestDatabase({ server: serverPostgresUrl() });
     databases.push(database);
     const env = {
       SWITCHBOARD_ROLES: 'api',

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { startCommand } from '../support/cli';
 import { dockerfileInstructions } from '../support/dockerfile';
-import { createTestDatabase, LOCAL_POSTGRES, testRedisUrl } from '../support/database';
+import { createTestDatabase, serverPostgresUrl, testRedisUrl } from '../support/database';
 import { randomUUID } from 'node:crypto';
 
 /**
@@ -49,7 +49,7 @@ describe('Dockerfile', () => {
   });
 
   test('the CMD is one process: the pid in its logs is the pid that was started, and SIGTERM drains it to exit 0', async () => {
-    const database = await createTestDatabase({ server: process.env.DATABASE_URL ?? LOCAL_POSTGRES });
+    const database = await createTestDatabase({ server: serverPostgresUrl() });
     const cmd = JSON.parse(all('CMD')[0].args) as string[];
     const started = await startCommand(process.execPath, cmd.slice(1), {
       SWITCHBOARD_ROLES: 'scheduler',

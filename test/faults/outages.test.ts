@@ -2,7 +2,7 @@ import { Queue } from 'bullmq';
 import { Client } from 'pg';
 import { bullPrefix } from '../../src/queues/registry';
 import { startTestApp, type TestApp } from '../support/app';
-import { createTestDatabase, LOCAL_POSTGRES, testRedisUrl, type TestDatabase } from '../support/database';
+import { createTestDatabase, serverPostgresUrl, testRedisUrl, type TestDatabase } from '../support/database';
 import { createCanvas, registerUser, request, type TestUser } from '../support/http';
 import { readSse } from '../support/sse';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy';
@@ -41,7 +41,7 @@ describe('outages of Redis and PostgreSQL', () => {
   let held = false;
 
   beforeAll(async () => {
-    database = await createTestDatabase({ server: process.env.DATABASE_URL ?? LOCAL_POSTGRES });
+    database = await createTestDatabase({ server: serverPostgresUrl() });
     const redis = new URL(testRedisUrl());
     redisProxy = await startTcpProxy({ host: redis.hostname, port: Number(redis.port) });
     const pg = new URL(database.url);

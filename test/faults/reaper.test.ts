@@ -6,7 +6,7 @@ import { startSwitchboard, type RunningSwitchboard } from '../../src/app/switchb
 import { createLogger } from '../../src/lib/logger';
 import { bullPrefix } from '../../src/queues/registry';
 import { testConfig } from '../support/app';
-import { createTestDatabase, LOCAL_POSTGRES, testRedisUrl, type TestDatabase } from '../support/database';
+import { createTestDatabase, serverPostgresUrl, testRedisUrl, type TestDatabase } from '../support/database';
 import { createCanvas, registerUser, request, type TestUser } from '../support/http';
 import { startScriptedLLM, type ScriptedLLM } from '../support/scripted-llm';
 import { readSse } from '../support/sse';
@@ -40,7 +40,7 @@ describe('the reaper ends work a dead process left open', () => {
 
   beforeAll(async () => {
     // A PostgreSQL server: the API and worker nodes must share the database (PGlite lives in one process).
-    database = await createTestDatabase({ server: process.env.DATABASE_URL ?? LOCAL_POSTGRES });
+    database = await createTestDatabase({ server: serverPostgresUrl() });
     llm = await startScriptedLLM(async () => ({ toolCalls: [{ name: 'create_text', args: { text: 'after the crash' } }] }));
     api = await start({ SWITCHBOARD_ROLES: 'api' });
     base = `${api.url}/api/v1`;

@@ -6,7 +6,7 @@ import { DeviceSimulator } from '@switchboard/client/testing';
 import { createLogger } from '../../src/lib/logger';
 import type { ApprovalRequested } from '../../src/realtime/events';
 import { startTestApp, testConfig, type TestApp } from '../support/app';
-import { createTestDatabase, LOCAL_POSTGRES } from '../support/database';
+import { createTestDatabase, serverPostgresUrl } from '../support/database';
 import { registerUser, request, type TestUser } from '../support/http';
 import { startScriptedLLM } from '../support/scripted-llm';
 import { nextDeviceEvent } from '../support/device-events';
@@ -159,7 +159,7 @@ describe('approval timeout', () => {
 
 describe('approvals across a restart', () => {
   test('stopped after approval_requested, a new app on the same database and Redis prefix completes the approved turn', async () => {
-    const database = await createTestDatabase({ server: process.env.DATABASE_URL ?? LOCAL_POSTGRES });
+    const database = await createTestDatabase({ server: serverPostgresUrl() });
     const llm = await startScriptedLLM();
     const keyPrefix = `t-${randomUUID().slice(0, 8)}`;
     const start = (): Promise<RunningSwitchboard> => {

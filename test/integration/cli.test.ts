@@ -9,7 +9,7 @@ import { openDatabase } from '../../src/models/database';
 import { rowsOf } from '../../src/models/migrate';
 import { bullPrefix } from '../../src/queues/registry';
 import { runSwitchboardCli, startCommand } from '../support/cli';
-import { createTestDatabase, LOCAL_POSTGRES, testRedisUrl } from '../support/database';
+import { createTestDatabase, serverPostgresUrl, testRedisUrl } from '../support/database';
 import { request } from '../support/http';
 import { spawnSwitchboard } from '../support/processes';
 import { eventually } from '../support/wait';
@@ -112,7 +112,7 @@ describe('the switchboard command', () => {
   }, 240_000);
 
   test('`npx switchboard worker --queues=generation` runs a worker for that queue only, and drains on SIGTERM', async () => {
-    const database = await createTestDatabase({ server: process.env.DATABASE_URL ?? LOCAL_POSTGRES });
+    const database = await createTestDatabase({ server: serverPostgresUrl() });
     const keyPrefix = `cli-${randomUUID().slice(0, 8)}`;
     const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
     const queues = QUEUE_NAMES.map((name) => new Queue(name, { connection: redis, prefix: bullPrefix(keyPrefix) }));

@@ -9,7 +9,7 @@ import type { ToolCall } from '../../src/devices/protocol';
 import { createLogger } from '../../src/lib/logger';
 import { createRedis, redisReady } from '../../src/lib/redis';
 import { testConfig } from '../support/app';
-import { createTestDatabase, LOCAL_POSTGRES, testRedisUrl, type TestDatabase } from '../support/database';
+import { createTestDatabase, serverPostgresUrl, testRedisUrl, type TestDatabase } from '../support/database';
 import { registerUser, request, type TestUser } from '../support/http';
 import { startScriptedLLM, type ScriptedLLM } from '../support/scripted-llm';
 import { connectCanvas } from '../support/sockets';
@@ -50,7 +50,7 @@ describe('plain WebSocket devices across two API nodes', () => {
   const open: Array<{ close(): void }> = [];
 
   beforeAll(async () => {
-    database = await createTestDatabase({ server: process.env.DATABASE_URL ?? LOCAL_POSTGRES });
+    database = await createTestDatabase({ server: serverPostgresUrl() });
     llm = await startScriptedLLM(demoResponder);
     const env = { DEVICE_RPC_TIMEOUT_MS: '3000', HITL_TIMEOUT_MS: '60000', AGENT_RUN_TIMEOUT_MS: '8000', DEVICE_WS_PING_INTERVAL_MS: '300', DEVICE_WS_PONG_TIMEOUT_MS: '2000', MAX_SOCKETS_PER_USER: '4' };
     const start = (roles: string) => {

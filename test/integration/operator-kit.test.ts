@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { logFormat } from '../../src/lib/logger';
 import { startTestApp, type TestApp } from '../support/app';
-import { createTestDatabase, LOCAL_POSTGRES, testRedisUrl, type TestDatabase } from '../support/database';
+import { createTestDatabase, serverPostgresUrl, testRedisUrl, type TestDatabase } from '../support/database';
 import { request } from '../support/http';
 import { spawnSwitchboard } from '../support/processes';
 import { loadYamlDocuments } from '../support/yaml';
@@ -104,7 +104,7 @@ describe('a worker process: /metrics on METRICS_PORT behind METRICS_TOKEN, and r
   let database: TestDatabase;
 
   beforeAll(async () => {
-    database = await createTestDatabase({ server: process.env.DATABASE_URL ?? LOCAL_POSTGRES });
+    database = await createTestDatabase({ server: serverPostgresUrl() });
   });
   afterAll(() => database.drop());
 

@@ -3,7 +3,7 @@ import { SignJWT } from 'jose';
 import { Client } from 'pg';
 import { loadConfig } from '../../config';
 import { runSwitchboardCli } from '../support/cli';
-import { createTestDatabase, LOCAL_POSTGRES, testRedisUrl, type TestDatabase } from '../support/database';
+import { createTestDatabase, serverPostgresUrl, testRedisUrl, type TestDatabase } from '../support/database';
 import { request, type TestUser } from '../support/http';
 import { spawnSwitchboard, type SwitchboardProcess } from '../support/processes';
 
@@ -53,7 +53,7 @@ describe('admin rights come from an operator, never from an email', () => {
   };
 
   beforeAll(async () => {
-    database = await createTestDatabase({ server: process.env.DATABASE_URL ?? LOCAL_POSTGRES });
+    database = await createTestDatabase({ server: serverPostgresUrl() });
     env = {
       SWITCHBOARD_ROLES: 'api',
       PORT: '0',

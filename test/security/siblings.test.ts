@@ -5,7 +5,7 @@ import { createSwitchboardClient } from '@switchboard/client';
 import { createLogger } from '../../src/lib/logger';
 import { canvasMembers, chatMessages, chatSessions, users } from '../../src/models/schema';
 import { startTestApp, testConfig, type TestApp } from '../support/app';
-import { createTestDatabase, LOCAL_POSTGRES, type TestDatabase } from '../support/database';
+import { createTestDatabase, serverPostgresUrl, type TestDatabase } from '../support/database';
 import { addMember, createCanvas, registerUser, request, type JsonResponse, type TestUser } from '../support/http';
 import { startScriptedLLM, type ScriptedLLM } from '../support/scripted-llm';
 import { WsDevice } from '../support/ws-device';
@@ -173,7 +173,7 @@ describe('security: logout closes the session\'s WebSocket devices on every node
   const open: WsDevice[] = [];
 
   beforeAll(async () => {
-    database = await createTestDatabase({ server: process.env.DATABASE_URL ?? LOCAL_POSTGRES });
+    database = await createTestDatabase({ server: serverPostgresUrl() });
     llm = await startScriptedLLM(demoResponder);
     const keyPrefix = `t-${randomUUID().slice(0, 8)}`;
     for (const roles of ['api,worker', 'api']) {

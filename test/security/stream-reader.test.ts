@@ -8,7 +8,7 @@ import { createLogger } from '../../src/lib/logger';
 import { createRedis, redisReady } from '../../src/lib/redis';
 import { FOLLOWER_CONNECTION_NAME } from '../../src/lib/stream-follower';
 import { startTestApp, testConfig, type TestApp } from '../support/app';
-import { createTestDatabase, LOCAL_POSTGRES, type TestDatabase } from '../support/database';
+import { createTestDatabase, serverPostgresUrl, type TestDatabase } from '../support/database';
 import { createCanvas, registerUser, request, type TestUser } from '../support/http';
 import { readSse, type SseResult } from '../support/sse';
 import { startScriptedLLM, type ScriptedLLM } from '../support/scripted-llm';
@@ -111,7 +111,7 @@ describe('the stream cap counts across nodes', () => {
   const open: Array<{ close(): unknown }> = [];
 
   beforeAll(async () => {
-    database = await createTestDatabase({ server: process.env.DATABASE_URL ?? LOCAL_POSTGRES });
+    database = await createTestDatabase({ server: serverPostgresUrl() });
     llm = await startScriptedLLM(async (req) => {
       if (said(req, 'hold-me')) await hold.opened;
       return demoResponder(req);

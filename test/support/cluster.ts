@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createTestDatabase, LOCAL_POSTGRES, testRedisUrl, type TestDatabase } from './database';
+import { createTestDatabase, serverPostgresUrl, testRedisUrl, type TestDatabase } from './database';
 import { createCanvas, registerUser } from './http';
 import { spawnSwitchboard, type SwitchboardProcess } from './processes';
 import { connectCanvas, join, record, type CanvasClient } from './sockets';
@@ -15,7 +15,7 @@ export function useCluster(name: string, env: Record<string, string> = {}) {
   const prefix = `${name}-${randomUUID().slice(0, 8)}`;
 
   beforeAll(async () => {
-    database = await createTestDatabase({ server: process.env.DATABASE_URL ?? LOCAL_POSTGRES });
+    database = await createTestDatabase({ server: serverPostgresUrl() });
   });
 
   afterAll(async () => {

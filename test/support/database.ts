@@ -7,8 +7,22 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-/** The machine's PostgreSQL server, for tests that need one database shared by several processes. */
+/** The machine's PostgreSQL server, where a developer usually has one. */
 export const LOCAL_POSTGRES = 'postgres://postgres@127.0.0.1:5432/test';
+
+/**
+ * The PostgreSQL server for tests that need one database shared by several processes (PGlite is
+ * one process's): DATABASE_URL, else the server the test run's global setup found or started
+ * (TEST_POSTGRES_URL: the machine's on 5432, or a private one). When it found neither a server
+ * nor the binaries to start one, this throws its message: what to install, or what to set.
+ * Outside a jest run (the benchmark tools) it is the machine's server.
+ */
+export function serverPostgresUrl(): string {
+  if (process.env.DATABASE_URL) return process.env.DATABASE_URL;
+  if (process.env.TEST_POSTGRES_URL) return process.env.TEST_POSTGRES_URL;
+  if (process.env.TEST_POSTGRES_MISSING) throw new Error(process.env.TEST_POSTGRES_MISSING);
+  return LOCAL_POSTGRES;
+}
 
 export async function createTestDatabase(options: { server?: string } = {}): Promise<TestDatabase> {
   const server = options.server ?? process.env.DATABASE_URL;

@@ -1,16 +1,47 @@
 import { startEmbeddedRedis } from '../../src/app/embedded-redis';
+import { LOCAL_POSTGRES } from './database';
+import { findPostgresBinaries, POSTGRES_MISSING, postgresAnswers, startPrivatePostgres } from './private-postgres';
 const { buildPackages } = require('../../scripts/build-packages.cjs') as { buildPackages(): Promise<string[]> };
+
+type Stoppable = { stop(): Promise<void> };
 
 /**
  * One private redis-server for the whole run (unless TEST_REDIS_URL points at one), so tests never
  * touch a developer's data on 6379. Each test still isolates itself with its own key prefix.
+ * Likewise a PostgreSQL server for the multi-process tests: DATABASE_URL or TEST_POSTGRES_URL when
+ * set, else the machine's on 127.0.0.1:5432 when it accepts us, else a private one started from
+ * the installed binaries (see serverPostgresUrl in ./database).
  */
 export default async function globalSetup(): Promise<void> {
   // The packages' dist/ (the console serves the client's browser bundle; the example app and the
   // pack test use the builds): rebuilt here only when a source is newer (decision 0130).
   await buildPackages();
+  await setUpPostgres();
   if (process.env.TEST_REDIS_URL) return;
   const redis = await startEmbeddedRedis(`${process.cwd()}/.data/test`);
   process.env.TEST_REDIS_URL = redis.url;
-  (globalThis as { __sbRedis?: { stop(): Promise<void> } }).__sbRedis = redis;
+  (globalThis as { __sbRedis?: Stoppable }).__sbRedis = redis;
+}
+
+async function setUpPostgres(): Promise<void> {
+  if (process.env.DATABASE_URL || process.env.TEST_POSTGRES_URL) return;
+  if (await postgresAnswers(LOCAL_POSTGRES)) {
+    process.env.TEST_POSTGRES_URL = LOCAL_POSTGRES;
+    return;
+  }
+  const binDir = findPostgresBinaries();
+  // Not thrown: only the tests that need a server fail (with this message); the rest run on PGlite.
+  if (!binDir) {
+    process.env.TEST_POSTGRES_MISSING = POSTGRES_MISSING;
+    return;
+  }
+  const started = Date.now();
+  try {
+    const postgres = await startPrivatePostgres(binDir);
+    process.env.TEST_POSTGRES_URL = postgres.url;
+    (globalThis as { __sbPostgres?: Stoppable }).__sbPostgres = postgres;
+    process.stderr.write(`\nNo PostgreSQL on 127.0.0.1:5432: started a private one from ${binDir} in ${Date.now() - started} ms\n`);
+  } catch (error) {
+    process.env.TEST_POSTGRES_MISSING = `Could not start a private PostgreSQL from ${binDir} (set DATABASE_URL to use a server): ${(error as Error).message}`;
+  }
 }

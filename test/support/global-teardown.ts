@@ -1,3 +1,6 @@
+type Stoppable = { stop(): Promise<void> };
+
 export default async function globalTeardown(): Promise<void> {
-  await (globalThis as { __sbRedis?: { stop(): Promise<void> } }).__sbRedis?.stop();
+  const servers = globalThis as { __sbRedis?: Stoppable; __sbPostgres?: Stoppable };
+  await Promise.all([servers.__sbRedis?.stop(), servers.__sbPostgres?.stop()]);
 }
