@@ -1,0 +1,94 @@
+// ESLint (flat config). TypeScript is linted with typescript-eslint's type-checked rules through the
+// `typescript` 6.x JS API (`npm run typecheck` runs TypeScript 7, see docs/decisions/0196); the
+// browser console in web/ is plain JS and is linted without types. Formatting is Prettier's job:
+// eslint-config-prettier, last, turns off every rule that would fight it.
+import js from '@eslint/js';
+import prettier from 'eslint-config-prettier';
+import { defineConfig } from 'eslint/config';
+import globals from 'globals';
+import tseslint from 'typescript-eslint';
+
+export default defineConfig(
+  {
+    ignores: [
+      '**/node_modules/',
+      '**/dist/',
+      'coverage/',
+      '.data/',
+      '.build/',
+      'sdk/',
+      'test-artifacts/',
+      'bench/results/',
+      'packages/*/.dist-*/',
+      // a fixture copied next to a generated client by its test; it does not compile where it sits
+      'test/support/sdk/',
+    ],
+  },
+  {
+    linterOptions: { reportUnusedDisableDirectives: 'error' },
+  },
+  {
+    files: ['**/*.{ts,tsx,mts,cts}'],
+    extends: [js.configs.recommended, tseslint.configs.recommendedTypeChecked],
+    languageOptions: {
+      // one program, the root tsconfig's: the packages' own tsconfigs resolve each other through
+      // dist/ (built declarations), which a checkout does not have
+      parserOptions: { project: './tsconfig.json', tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      'no-empty': ['error', { allowEmptyCatch: false }],
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      // off: `async` without `await` is deliberate here, it makes a function that throws reject instead
+      '@typescript-eslint/require-await': 'off',
+      // an error must not vanish: `.catch(() => {})` either logs why, or is removed with a comment
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector:
+            "CallExpression[callee.property.name='catch'] > ArrowFunctionExpression:matches([body.type='BlockStatement'][body.body.length=0], [body.name='undefined'], [body.raw='null'])",
+          message: 'Do not swallow a rejection: log it with a reason, or say in a comment why it cannot matter.',
+        },
+      ],
+    },
+  },
+  {
+    // tests and benchmarks read JSON bodies and socket payloads, which are `any` by nature, and
+    // check them with expect(); jest's expect(obj.method) is not an unbound call
+    files: ['test/**', 'bench/**'],
+    rules: {
+      '@typescript-eslint/no-unsafe-argument': 'off',
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-call': 'off',
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/no-unsafe-return': 'off',
+      '@typescript-eslint/no-explicit-any': 'off',
+      '@typescript-eslint/unbound-method': 'off',
+      'no-restricted-syntax': 'off',
+    },
+  },
+  {
+    files: ['**/*.{js,cjs,mjs}'],
+    extends: [js.configs.recommended],
+    languageOptions: { globals: globals.node },
+    rules: {
+      'no-empty': ['error', { allowEmptyCatch: false }],
+      'no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+    },
+  },
+  {
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs' },
+  },
+  {
+    // the web console and the Swagger UI starter run in the browser, not in Node
+    files: ['web/**/*.js', 'src/http/openapi/docs-init.js'],
+    languageOptions: { globals: globals.browser },
+  },
+  {
+    files: ['src/http/openapi/docs-init.js'],
+    languageOptions: { sourceType: 'script', globals: { SwaggerUIBundle: 'readonly', SwaggerUIStandalonePreset: 'readonly' } },
+  },
+  prettier,
+);
