@@ -42,6 +42,9 @@ export default defineConfig(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
       // off: `async` without `await` is deliberate here, it makes a function that throws reject instead
       '@typescript-eslint/require-await': 'off',
+      // off: it judges with TypeScript 6.0, which infers some types differently from the TypeScript 7 that
+      // type-checks; removing what it flagged broke the TS 7 build in four files (see docs/decisions/0197)
+      '@typescript-eslint/no-unnecessary-type-assertion': 'off',
       // an error must not vanish: `.catch(() => {})` either logs why, or is removed with a comment
       'no-restricted-syntax': [
         'error',
