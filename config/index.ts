@@ -165,9 +165,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       eventsTtlSeconds: e.GENERATION_EVENTS_TTL_SECONDS,
       concurrency: e.GENERATION_CONCURRENCY,
     },
-    tiers: mergeTierLimits(tiers.data as Partial<Record<Tier, Partial<TierLimits>>>),
+    tiers: mergeTierLimits(tiers.data),
     /** Per-minute limits on paid work per user, by tier (0067). */
-    usageLimits: mergeUsageLimits(tiers.data as Partial<Record<Tier, Partial<UsageLimits>>>),
+    usageLimits: mergeUsageLimits(tiers.data),
     /** Express `trust proxy` (TRUST_PROXY): whose address `req.ip` is, for per-IP limits. */
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
     device: { rpcTimeoutMs: e.DEVICE_RPC_TIMEOUT_MS, wsPingIntervalMs: e.DEVICE_WS_PING_INTERVAL_MS, wsPongTimeoutMs: e.DEVICE_WS_PONG_TIMEOUT_MS },

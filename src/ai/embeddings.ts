@@ -32,7 +32,7 @@ class UsageReportingEmbeddings extends OpenAIEmbeddings {
       ...(this.dimensions ? { dimensions: this.dimensions } : {}),
       ...(this.encodingFormat ? { encoding_format: this.encodingFormat } : {}),
     });
-    const vectors = [...response.data].sort((a, b) => a.index - b.index).map((item) => item.embedding as number[]);
+    const vectors = [...response.data].sort((a, b) => a.index - b.index).map((item) => item.embedding);
     if (vectors.length !== texts.length) throw new Error(`Embedding endpoint returned ${vectors.length} vector(s) for ${texts.length} text(s)`);
     return { vectors, promptTokens: response.usage?.prompt_tokens };
   }

@@ -250,7 +250,7 @@ export function langchainTools(tools: AssistantTool[]): StructuredToolInterface[
   return tools.map((t) => {
     let bound = bindable.get(t.name);
     if (!bound) {
-      bound = tool(async () => '', { name: t.name, description: t.description, schema: t.schema }) as unknown as StructuredToolInterface;
+      bound = tool(async () => '', { name: t.name, description: t.description, schema: t.schema });
       bindable.set(t.name, bound);
     }
     return bound;

@@ -235,7 +235,7 @@ function graphProblems(definition: AgentflowDefinition, prefix: (path: PropertyK
       if (JSON.stringify(node.outputSchema).length > MAX_OUTPUT_SCHEMA_CHARS) problems.push({ path: schemaPath, message: `at most ${MAX_OUTPUT_SCHEMA_CHARS} characters of JSON` });
       else {
         try {
-          z.fromJSONSchema(node.outputSchema as never);
+          z.fromJSONSchema(node.outputSchema);
         } catch (error) {
           problems.push({ path: schemaPath, message: `not a usable JSON Schema: ${error instanceof Error ? error.message.slice(0, 200) : 'invalid'}` });
         }
@@ -272,5 +272,5 @@ function findCycle(definition: AgentflowDefinition): string[] | null {
 
 /** A zod validator for a node's `outputSchema` (checked on save, so it builds). */
 export function outputValidator(schema: Record<string, unknown>): z.ZodType {
-  return z.fromJSONSchema(schema as never);
+  return z.fromJSONSchema(schema);
 }

@@ -148,7 +148,7 @@ export function defineRoute<
   const R extends Partial<Record<number, ApiResponse>> = Partial<Record<number, ApiResponse>>,
   Out = unknown,
 >(spec: RouteSpec<Id, P, Q, B, H, A, R, Out>): Route<Id, P, Q, B, H, A, R, Out> {
-  return spec as Route<Id, P, Q, B, H, A, R, Out>;
+  return spec;
 }
 
 /**

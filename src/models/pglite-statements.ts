@@ -79,7 +79,7 @@ export class PgliteStatements {
       }
       throw Object.assign(error, { query: text, params, queryOptions: options });
     }
-    return toResults<T>(messages as unknown as BackendMessage[], this.client.parsers, options);
+    return toResults<T>(messages, this.client.parsers, options);
   }
 }
 
@@ -124,7 +124,7 @@ function toResults<T>(messages: BackendMessage[], instanceParsers: PGlite['parse
       return { rows, fields, command, affectedRows, ...(Number.isNaN(count) ? {} : { rowCount: count }) } as unknown as Results<T>;
     }
   }
-  return { rows: [], fields: [], affectedRows: 0 } as unknown as Results<T>;
+  return { rows: [], fields: [], affectedRows: 0 };
 }
 
 function parse(value: string | null, oid: number, parsers: PGlite['parsers']): unknown {

@@ -40,7 +40,7 @@ async function build(template: string): Promise<void> {
   mkdirSync(staging, { recursive: true });
   const client = new PGlite(staging);
   try {
-    await migrate(drizzle(client, { schema }) as unknown as Db);
+    await migrate(drizzle(client, { schema }));
   } finally {
     await client.close();
   }
