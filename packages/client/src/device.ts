@@ -189,7 +189,7 @@ export async function connectDevice(options: DeviceConnectOptions): Promise<Devi
     // A write repeated with the same idempotency key (the server re-ran a turn) is not run twice.
     const repeated = writes.replay(call);
     hooks.onReceive?.({ payload, call, repeated: Boolean(repeated) });
-    if (repeated) return repeated as ToolReply;
+    if (repeated) return repeated;
     const run = async (): Promise<ToolReply> => {
       try {
         const reply = await options.store.execute(call);
@@ -231,7 +231,7 @@ export async function connectDevice(options: DeviceConnectOptions): Promise<Devi
       const ack = await socket
         .timeout(ackTimeoutMs)
         .emitWithAck('agent_complete', { runId, filesRead: outcome.filesRead, errors: outcome.errors.slice(0, 1_000).map((e) => e.slice(0, 2_000)) })
-        .catch((error: unknown) => ({ ok: false, error: { code: 'no_ack', message: errorMessage(error) } }) as AgentFrameAck);
+        .catch((error: unknown) => ({ ok: false, error: { code: 'no_ack', message: errorMessage(error) } }));
       if (!ack.ok) outcome.errors.push(`agent_complete refused: ${ack.error.code}`);
     }
     if (runs.get(runId) === controller) runs.delete(runId);

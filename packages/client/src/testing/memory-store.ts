@@ -109,7 +109,7 @@ export class MemoryStore implements TableStore {
     );
     if (typeof search === 'string' && search) {
       const needle = search.toLowerCase();
-      rows = rows.filter((row) => TEXT_FIELDS.some((field) => typeof row[field] === 'string' && (row[field] as string).toLowerCase().includes(needle)));
+      rows = rows.filter((row) => TEXT_FIELDS.some((field) => typeof row[field] === 'string' && (row[field]).toLowerCase().includes(needle)));
     }
     if (includeArchived === false) rows = rows.filter((row) => row.status !== 'archived');
     const [field, direction] = typeof orderBy === 'string' && orderBy ? (orderBy.startsWith('-') ? [orderBy.slice(1), -1] : [orderBy, 1]) : ['createdAt', 1];
