@@ -105,7 +105,7 @@ async function followRedis(redis: Redis, key: string): Promise<Map<number, Stamp
   const seen = new Map<number, Stamp>();
   let last = '0-0';
   for (;;) {
-    const result = (await redis.xread('BLOCK', 10_000, 'STREAMS', key, last)) as Array<[string, Array<[string, string[]]>]> | null;
+    const result = (await redis.xread('BLOCK', 10_000, 'STREAMS', key, last));
     if (!result) throw new Error(`no events on ${key} for 10 s`);
     const at = now();
     for (const [id, fields] of result[0][1]) {

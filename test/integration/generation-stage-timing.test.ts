@@ -29,7 +29,7 @@ describe('generation status timing on embedded PGlite', () => {
   });
 
   test('the persisting status is in the event log when the blocks are inserted', async () => {
-    const blocks = t.app.repos.blocks as Repositories['blocks'];
+    const blocks = t.app.repos.blocks;
     const insertMany = blocks.insertMany.bind(blocks);
     const loggedAtInsert: string[][] = [];
     blocks.insertMany = async (tx, args) => {

@@ -77,7 +77,7 @@ describe('tool_call schema', () => {
 describe('MemoryStore', () => {
   let clock = 1_000;
   const store = () => new MemoryStore({ tasks: [{ title: 'B', priority: 'low', dueDate: 50 }, { title: 'A', priority: 'high', dueDate: 150, status: 'done' }] }, () => clock++);
-  const call = (input: unknown) => toolCallSchema.parse({ id: 'c1', ...(input as object) }) as ToolCall;
+  const call = (input: unknown) => toolCallSchema.parse({ id: 'c1', ...(input as object) });
 
   test('insert adds id, timestamps and column defaults; the device owns them', () => {
     const s = store();
