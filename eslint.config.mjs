@@ -50,7 +50,7 @@ export default defineConfig(
         'error',
         {
           selector:
-            "CallExpression[callee.property.name='catch'] > ArrowFunctionExpression:matches([body.type='BlockStatement'][body.body.length=0], [body.name='undefined'], [body.raw='null'])",
+            "CallExpression[callee.property.name='catch'] > ArrowFunctionExpression:matches([body.type='BlockStatement'][body.body.length=0], [body.type='Identifier'][body.name='undefined'], [body.type='Literal'][body.raw='null'])",
           message: 'Do not swallow a rejection: log it with a reason, or say in a comment why it cannot matter.',
         },
       ],
