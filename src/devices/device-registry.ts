@@ -76,7 +76,7 @@ export class DeviceRegistry {
     if (!this.heartbeat) return;
     clearInterval(this.heartbeat);
     this.heartbeat = undefined;
-    await this.redis.del(this.nodeKey(this.nodeId)).catch(() => undefined);
+    await this.redis.del(this.nodeKey(this.nodeId)).catch((error: unknown) => this.log?.warn({ err: error }, 'node heartbeat key not removed; it expires on its own'));
   }
 
   /** Records a connected socket for `userId`'s device, replacing whatever was recorded for it. */

@@ -220,7 +220,7 @@ export class SseStreams {
   private flushReleases(): void {
     const pipeline = this.deps.redis.pipeline();
     for (const { leaseKey, leaseId } of this.releasing.splice(0)) pipeline.zrem(leaseKey, leaseId);
-    pipeline.exec().catch(() => undefined);
+    pipeline.exec().catch((error: unknown) => this.log.warn({ err: error }, 'stream leases not released; they expire on their own'));
   }
 
   private startTimer(): void {
@@ -241,7 +241,7 @@ export class SseStreams {
       stream.res.write(': ping\n\n');
       pipeline.sseLeaseRefresh(stream.leaseKey, stream.leaseId, LEASE_MS);
     }
-    pipeline.exec().catch(() => undefined);
+    pipeline.exec().catch((error: unknown) => this.log.warn({ err: error }, 'stream leases not refreshed; the next ping refreshes them'));
   }
 }
 

@@ -162,6 +162,7 @@ export async function* followLog(options: {
       const now = Date.now();
       if (endBy !== undefined && now >= endBy) return;
       if (endBy === undefined && now >= nextCheck) {
+        // eslint-disable-next-line no-restricted-syntax -- unknown is treated as "not ended": the check runs again after checkEveryMs
         const endedAt = await follower.shared(`ended:${key}`, Math.min(liveness.checkEveryMs, 1_000), liveness.endedAt).catch(() => null);
         nextCheck = Date.now() + liveness.checkEveryMs;
         if (endedAt) endBy = Math.max(Date.now(), endedAt.getTime() + graceMs);
@@ -235,6 +236,7 @@ function pushLive(follower: StreamFollower, key: string, after: string, sink: Li
       }
       void follower
         .shared(`ended:${key}`, Math.min(liveness.checkEveryMs, 1_000), liveness.endedAt)
+        // eslint-disable-next-line no-restricted-syntax -- unknown is treated as "not ended": the check runs again after checkEveryMs
         .catch(() => null)
         .then((endedAt) => {
           nextCheck = Date.now() + liveness.checkEveryMs;

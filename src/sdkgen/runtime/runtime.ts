@@ -109,12 +109,14 @@ export class EventStream implements AsyncIterable<SseEvent> {
         if (done) return;
       }
     } finally {
+      // eslint-disable-next-line no-restricted-syntax -- releasing a stream already read or abandoned: a failed cancel leaves nothing to do
       await reader.cancel().catch(() => undefined);
     }
   }
 
   /** Stops reading and closes the connection. */
   async close(): Promise<void> {
+    // eslint-disable-next-line no-restricted-syntax -- releasing a stream already read or abandoned: a failed cancel leaves nothing to do
     await this.response.body?.cancel().catch(() => undefined);
   }
 }
