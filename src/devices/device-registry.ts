@@ -67,7 +67,7 @@ export class DeviceRegistry {
         this.log?.warn({ err: error, nodeId: this.nodeId }, 'device registry heartbeat failed');
       });
     void beat();
-    this.heartbeat = setInterval(beat, this.heartbeatIntervalMs);
+    this.heartbeat = setInterval(() => void beat(), this.heartbeatIntervalMs);
     this.heartbeat.unref();
   }
 
