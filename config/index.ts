@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { envSchema } from './env';
 import { DEFAULT_PRICING, type ModelPrice } from './pricing';
-import { mergeTierLimits, mergeUsageLimits, TIERS, type Tier, type TierLimits, type UsageLimits } from './tiers';
+import { mergeTierLimits, mergeUsageLimits, TIERS } from './tiers';
 
 export { TIERS, type Tier, type TierLimits, type UsageLimits } from './tiers';
 export { costUsd, type ModelPrice } from './pricing';

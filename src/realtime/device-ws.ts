@@ -107,7 +107,7 @@ export function attachDeviceWebSocket(httpServer: HttpServer, deps: DeviceWsDeps
         void unwatch().catch((error: unknown) => log.warn({ err: error }, 'device revocation watch not removed'));
         releaseQuota();
       };
-      let stands = true;
+      let stands: boolean;
       try {
         if (claims.sid) unwatch = await relay.watchSession(claims.sid, closeRevoked);
         stands = claims.sid && deps.tokens.accept ? await deps.tokens.accept(claims) : true;
