@@ -37,6 +37,8 @@ export default defineConfig(
     },
     rules: {
       'no-empty': ['error', { allowEmptyCatch: false }],
+      // a `let` assigned once but read first by a closure (a callback that refers to its own result) stays `let`
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],

@@ -47,7 +47,9 @@ export async function sseOverheadScenario(ctx: BenchContext, options: SseOverhea
       const tag = `sse-${g}`;
       let follower: Promise<Map<number, Stamp>> | undefined;
       const stream = await generateStream(app.api, owner.accessToken, canvasId, `Write ${options.calls} paragraphs, one at a time [run:${tag}]`, {
-        onHeaders: (generationId) => (follower = followRedis(reader, `${keyPrefix}:gen:${generationId}:events`)),
+        onHeaders: (generationId) => {
+          follower = followRedis(reader, `${keyPrefix}:gen:${generationId}:events`);
+        },
       });
       const seenInRedis = await follower!;
       const turn = model.turns.get(tag);

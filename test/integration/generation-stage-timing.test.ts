@@ -1,5 +1,4 @@
 import { createRedis, redisReady } from '../../src/lib/redis';
-import type { Repositories } from '../../src/models';
 import { startTestApp, type TestApp } from '../support/app';
 import { testRedisUrl } from '../support/database';
 import { createCanvas, registerUser, type TestUser } from '../support/http';

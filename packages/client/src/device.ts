@@ -1,4 +1,4 @@
-import type { AgentFile, AgentFrameAck, AgentRunRequest, DeviceHelloAck, ToolCall, ToolReply } from './protocol';
+import type { AgentFile, AgentRunRequest, DeviceHelloAck, ToolCall, ToolReply } from './protocol';
 import type { ChatCancelAck, ChatRequestAck, ChatRequestPayload, ToolApprovalAck } from './events';
 import type { DeviceWsConnection } from './device-ws';
 import { connected, createSocket, type DeviceSocket, type SocketConnectOptions } from './sockets';
