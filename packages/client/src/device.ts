@@ -167,6 +167,7 @@ export async function connectDevice(options: DeviceConnectOptions): Promise<Devi
   socket.on('connect', () => {
     const pending = hello();
     firstHello ??= pending;
+    // eslint-disable-next-line no-restricted-syntax -- the first hello is awaited below; a later one that fails is sent again on the next connect
     pending.catch(() => undefined);
   });
   socket.on('disconnect', () => {

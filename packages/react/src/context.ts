@@ -34,6 +34,7 @@ export function SwitchboardProvider({ client, children }: SwitchboardProviderPro
     const close = () => {
       const closing = socket;
       socket = undefined;
+      // eslint-disable-next-line no-restricted-syntax -- a socket that never opened has nothing to close
       void closing?.then((connection) => connection.close()).catch(() => undefined);
     };
     return { client, canvasSocket, close };
