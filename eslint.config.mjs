@@ -41,6 +41,8 @@ export default defineConfig(
       'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': 'error',
+      // passing on a caught error as it came (it is `unknown`) is allowed, as only-throw-error allows rethrowing it
+      '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingAny: true, allowThrowingUnknown: true }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
       // off: `async` without `await` is deliberate here, it makes a function that throws reject instead
       '@typescript-eslint/require-await': 'off',

@@ -81,7 +81,7 @@ export async function startSwitchboard(
 ): Promise<RunningSwitchboard> {
   const logger = options.logger ?? createLogger({ level: config.log.level, format: logFormat(config.env, config.log.format) });
   const metrics = options.metrics ?? new Metrics();
-  const closers: Array<[string, () => Promise<unknown> | unknown]> = [];
+  const closers: Array<[string, () => unknown]> = [];
   const roles = new Set(config.roles);
   for (const warning of config.warnings) logger.warn(warning);
   try {

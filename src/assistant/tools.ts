@@ -36,6 +36,7 @@ export interface AssistantTool {
   description: string;
   schema: z.ZodObject;
   /** Returns readable text built from the device's reply; throws DeviceRpcError / ToolInputError. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each tool's args are its own schema's output; the catalog holds them all
   run(args: any, device: DeviceCall, context?: ToolContext): Promise<string>;
 }
 

@@ -164,7 +164,7 @@ export class SseStreams {
     // handler: ~1 KB per request); nothing calls it once the stream is open.
     (req as { next?: unknown }).next = undefined;
     forgetRequestExtras(req);
-    const reqId = String(req.id);
+    const reqId = String(req.id as string | number); // pino-http's ids: this app's genReqId makes strings
     void this.pump(stream, source, { reqId, ...options.context }).catch((error: unknown) => this.log.error({ err: redactError(error), reqId }, 'stream pump failed'));
   }
 

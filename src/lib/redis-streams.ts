@@ -37,7 +37,7 @@ export interface LogLiveness {
    * When the producer ended (its row says completed, failed, …), or null while it may still write.
    * A check that throws (database away) counts as "still live": a stream never ends on a guess.
    */
-  endedAt(): Promise<Date | null>;
+  endedAt: () => Promise<Date | null>;
   /** Ask at most this often while the log is quiet (shared between streams of one key). */
   checkEveryMs: number;
   /** After the producer ended, wait this long for its last events still in flight (default 2 s). */

@@ -139,6 +139,7 @@ function parse(value: string | null, oid: number, parsers: PGlite['parsers']): u
  * Sync.
  */
 function encode(closes: string[], text: string | undefined, name: string, params: unknown[]): Buffer {
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- drizzle hands serialized parameters (text, numbers, booleans): String() is the text protocol's encoding
   const values = params.map((param) => (param === null || param === undefined ? null : String(param)));
   let size = TAIL.length;
   for (const close of closes) size += 1 + 4 + 1 + cstringBytes(close);

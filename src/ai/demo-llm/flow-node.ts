@@ -97,6 +97,7 @@ function listOf(content: string): string {
 /** A value the JSON Schema accepts, filled from the task's words (depth-bounded). */
 export function fromSchema(schema: unknown, source: string[], depth: number): unknown {
   if (typeof schema !== 'object' || schema === null || depth > 8) return null;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- walks arbitrary JSON Schema
   const s = schema as Record<string, any>;
   if (Array.isArray(s.enum) && s.enum.length) return s.enum[0];
   if ('const' in s) return s.const;

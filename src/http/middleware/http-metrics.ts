@@ -9,7 +9,8 @@ export function httpMetrics(metrics: Metrics) {
   return (req: Request, res: Response, next: NextFunction) => {
     const start = process.hrtime.bigint();
     res.once('finish', () => {
-      const route = req.route?.path ? `${req.baseUrl}${req.route.path}` : 'unmatched';
+      const path = (req.route as { path?: string } | undefined)?.path;
+      const route = path ? `${req.baseUrl}${path}` : 'unmatched';
       const labels = { method: req.method, route, status: String(res.statusCode) };
       metrics.httpDuration.observe(labels, Number(process.hrtime.bigint() - start) / 1e9);
       metrics.httpRequests.inc(labels);
