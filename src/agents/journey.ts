@@ -137,7 +137,7 @@ export class JourneyService {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new AppError(504, 'journey_timeout', `No reply arrived within ${Math.round(waitMs / 1000)} s; GET /api/v1/agents/journey/${job.data.sessionId} shows it once it does`)),
+        () => reject(new AppError(504, 'journey_timeout', `No reply arrived within ${Math.round(waitMs / 1000)} s; GET /api/v1/agents/journey/${(job.data as { sessionId: string }).sessionId} shows it once it does`)),
         waitMs,
       );
     });

@@ -197,7 +197,7 @@ function pushLive(follower: StreamFollower, key: string, after: string, sink: Li
     let endBy: number | undefined;
     let done = false;
     let timer: NodeJS.Timeout | undefined;
-    const finish = (error?: unknown) => {
+    const finish = (error?: Error) => {
       if (done) return;
       done = true;
       clearTimeout(timer);

@@ -102,7 +102,7 @@ export function fromSchema(schema: unknown, source: string[], depth: number): un
   if (Array.isArray(s.enum) && s.enum.length) return s.enum[0];
   if ('const' in s) return s.const;
   for (const key of ['anyOf', 'oneOf', 'allOf'] as const) if (Array.isArray(s[key]) && s[key].length) return fromSchema(s[key][0], source, depth + 1);
-  const type = Array.isArray(s.type) ? (s.type.find((t: string) => t !== 'null') ?? s.type[0]) : (s.type ?? (s.properties ? 'object' : s.items ? 'array' : 'string'));
+  const type: unknown = Array.isArray(s.type) ? (s.type.find((t: string) => t !== 'null') ?? s.type[0]) : (s.type ?? (s.properties ? 'object' : s.items ? 'array' : 'string'));
   switch (type) {
     case 'object': {
       const out: Record<string, unknown> = {};
