@@ -293,6 +293,7 @@ describe('background agents', () => {
       const user = await registerUser(t.api, 'Drop');
       const agent = await createLocal(user, localAgent('laptop'));
       let device: DeviceSimulator | undefined;
+      // eslint-disable-next-line prefer-const -- assigned from connect(), whose callback reads it
       device = await connect(user, 'laptop', async () => {
         device!.close(); // the laptop lid closes while the files are read
         return new Promise(() => undefined);

@@ -1,4 +1,5 @@
 import { startEmbeddedRedis } from '../../src/app/embedded-redis';
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- a CommonJS script, loaded as one
 const { buildPackages } = require('../../scripts/build-packages.cjs') as { buildPackages(): Promise<string[]> };
 
 /**
