@@ -1,4 +1,4 @@
-import type { AgentFile, AgentRunRequest, DeviceHelloAck, ToolCall, ToolReply } from './protocol';
+import type { AgentFile, AgentFrameAck, AgentRunRequest, DeviceHelloAck, ToolCall, ToolReply } from './protocol';
 import type { ChatCancelAck, ChatRequestAck, ChatRequestPayload, ToolApprovalAck } from './events';
 import type { DeviceWsConnection } from './device-ws';
 import { connected, createSocket, type DeviceSocket, type SocketConnectOptions } from './sockets';
@@ -229,10 +229,10 @@ export async function connectDevice(options: DeviceConnectOptions): Promise<Devi
     }
     if (controller.signal.aborted) outcome.aborted = true;
     else {
-      const ack = await socket
+      const ack = (await socket
         .timeout(ackTimeoutMs)
         .emitWithAck('agent_complete', { runId, filesRead: outcome.filesRead, errors: outcome.errors.slice(0, 1_000).map((e) => e.slice(0, 2_000)) })
-        .catch((error: unknown) => ({ ok: false, error: { code: 'no_ack', message: errorMessage(error) } }));
+        .catch((error: unknown) => ({ ok: false, error: { code: 'no_ack', message: errorMessage(error) } }))) as AgentFrameAck;
       if (!ack.ok) outcome.errors.push(`agent_complete refused: ${ack.error.code}`);
     }
     if (runs.get(runId) === controller) runs.delete(runId);
@@ -259,7 +259,7 @@ export async function connectDevice(options: DeviceConnectOptions): Promise<Devi
       const files = batch;
       batch = [];
       batchBytes = 0;
-      const ack = await socket.timeout(ackTimeoutMs).emitWithAck('agent_data', { runId: run.runId, files });
+      const ack = (await socket.timeout(ackTimeoutMs).emitWithAck('agent_data', { runId: run.runId, files })) as AgentFrameAck;
       outcome.frames += 1;
       if (ack.ok) return true;
       outcome.filesRead -= files.length;

@@ -4,7 +4,7 @@ import { createContext, createElement, useContext, useEffect, useMemo, type Reac
 export interface SwitchboardContextValue {
   client: SwitchboardClient;
   /** The one `/canvas` socket of the provider, connected on first use (authenticated with `client.freshAccessToken()`). */
-  canvasSocket(): Promise<CanvasConnection>;
+  canvasSocket: () => Promise<CanvasConnection>;
 }
 
 const SwitchboardContext = createContext<SwitchboardContextValue | null>(null);

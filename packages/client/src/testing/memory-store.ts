@@ -136,6 +136,7 @@ const compare = (a: unknown, b: unknown) => {
   if (a === b) return 0;
   if (a === undefined || a === null) return 1;
   if (b === undefined || b === null) return -1;
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- other values sort by their text, as a stored row's cast would
   return typeof a === 'number' && typeof b === 'number' ? a - b : String(a).localeCompare(String(b));
 };
 
