@@ -51,13 +51,15 @@ export default defineConfig(
       // off: it judges with TypeScript 6.0, which infers some types differently from the TypeScript 7 that
       // type-checks; removing what it flagged broke the TS 7 build in four files (see docs/decisions/0197)
       '@typescript-eslint/no-unnecessary-type-assertion': 'off',
-      // an error must not vanish: `.catch(() => {})` either logs why, or is removed with a comment
+      // an error must not vanish: a `.catch(() => {})` logs why on the component's logger, or waits with
+      // settled() (src/lib/settled.ts) when the promise's owner reports it, or says why in its disable line
       'no-restricted-syntax': [
         'error',
         {
           selector:
             "CallExpression[callee.property.name='catch'] > ArrowFunctionExpression:matches([body.type='BlockStatement'][body.body.length=0], [body.type='Identifier'][body.name='undefined'], [body.type='Literal'][body.raw='null'])",
-          message: 'Do not swallow a rejection: log it with a reason, or say in a comment why it cannot matter.',
+          message:
+            'Do not swallow a rejection: log it with a reason, use settled() where its owner reports it, or say why it cannot matter in an eslint-disable-next-line comment.',
         },
       ],
     },
