@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { envSchema } from './env';
 import { DEFAULT_PRICING, type ModelPrice } from './pricing';
-import { mergeTierLimits, mergeUsageLimits, TIERS, type Tier, type TierLimits, type UsageLimits } from './tiers';
+import { mergeTierLimits, mergeUsageLimits, TIERS } from './tiers';
 
 export { TIERS, type Tier, type TierLimits, type UsageLimits } from './tiers';
 export { costUsd, type ModelPrice } from './pricing';
@@ -165,9 +165,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       eventsTtlSeconds: e.GENERATION_EVENTS_TTL_SECONDS,
       concurrency: e.GENERATION_CONCURRENCY,
     },
-    tiers: mergeTierLimits(tiers.data as Partial<Record<Tier, Partial<TierLimits>>>),
+    tiers: mergeTierLimits(tiers.data),
     /** Per-minute limits on paid work per user, by tier (0067). */
-    usageLimits: mergeUsageLimits(tiers.data as Partial<Record<Tier, Partial<UsageLimits>>>),
+    usageLimits: mergeUsageLimits(tiers.data),
     /** Browser origins the API answers CORS for and sockets accept (CORS_ORIGINS, decision 0172). */
     cors: { origins: e.CORS_ORIGINS },
     /** Express `trust proxy` (TRUST_PROXY): whose address `req.ip` is, for per-IP limits. */

@@ -54,7 +54,7 @@ function summarize(reply: unknown): string {
   if (Array.isArray(r.rows)) return `${r.rows.length} row(s)`;
   if (Array.isArray(r.results)) return `${r.results.length} result(s)`;
   if ('row' in r) return r.row ? `row ${(r.row as { id: string }).id}` : 'not found';
-  if ('deleted' in r) return `deleted: ${r.deleted}`;
+  if ('deleted' in r) return `deleted: ${String(r.deleted as boolean | number)}`;
   return JSON.stringify(r);
 }
 

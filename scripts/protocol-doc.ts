@@ -112,7 +112,7 @@ export function renderProtocolDoc(): string {
   }
   out.push('### Between nodes', '', 'Sent through the Redis adapter with `serverSideEmit`; clients never receive them.', '');
   for (const group of nodes) {
-    for (const [name, doc] of Object.entries(group.events)) out.push(socketEvent(name, doc as AnyEventDoc), '');
+    for (const [name, doc] of Object.entries(group.events)) out.push(socketEvent(name, doc), '');
   }
   out.push(
     '## Plain WebSocket for desktop apps',
@@ -133,9 +133,9 @@ export function renderProtocolDoc(): string {
     '### Device → server',
     '',
   );
-  for (const [name, doc] of Object.entries(websocket.client)) out.push(socketEvent(name, doc as AnyEventDoc), '');
+  for (const [name, doc] of Object.entries(websocket.client)) out.push(socketEvent(name, doc), '');
   out.push('### Server → device', '');
-  for (const [name, doc] of Object.entries(websocket.server)) out.push(socketEvent(name, doc as AnyEventDoc), '');
+  for (const [name, doc] of Object.entries(websocket.server)) out.push(socketEvent(name, doc), '');
   out.push(
     '## Server-sent events',
     '',
@@ -153,7 +153,7 @@ export function renderProtocolDoc(): string {
     '`retry: <ms>` and closes: reconnect after that long with `Last-Event-ID`.',
     '',
   );
-  for (const [name, doc] of Object.entries(sse.generation)) out.push(sseEvent(name, doc as SseDoc<unknown>, 'json'), '');
+  for (const [name, doc] of Object.entries(sse.generation)) out.push(sseEvent(name, doc, 'json'), '');
   out.push(
     '### Chat stream',
     '',
@@ -162,7 +162,7 @@ export function renderProtocolDoc(): string {
     '`GET /chat/sessions/:id/history`.',
     '',
   );
-  for (const [name, doc] of Object.entries(sse.chat)) out.push(sseEvent(name, doc as SseDoc<unknown>, 'json'), '');
+  for (const [name, doc] of Object.entries(sse.chat)) out.push(sseEvent(name, doc, 'json'), '');
   out.push(
     '### Ticket notes stream',
     '',
@@ -171,7 +171,7 @@ export function renderProtocolDoc(): string {
     'have exactly four sections: `## Problem Summary`, `## Steps Taken`, `## Resolution`, `## Next Steps`.',
     '',
   );
-  for (const [name, doc] of Object.entries(sse.notes)) out.push(sseEvent(name, doc as SseDoc<unknown>, 'text'), '');
+  for (const [name, doc] of Object.entries(sse.notes)) out.push(sseEvent(name, doc, 'text'), '');
   return `${out.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd()}\n`;
 }
 

@@ -54,7 +54,7 @@ function setConnection(state) {
 const view = new CanvasView({ api, socket, notify });
 const generator = new GeneratePanel({ api, view, notify });
 const approvals = new ApprovalsPanel({ api, socket, notify });
-const editor = new BlockEditor({ api, view, notify });
+new BlockEditor({ api, view, notify });
 const banner = new GenerationBanner({ api, view });
 const assistant = new AssistantPanel({ api, socket, notify });
 const usage = new UsagePage({ api, notify });

@@ -133,7 +133,7 @@ export class ClientFleet {
     const reply = new Promise<unknown>((resolve, reject) => {
       if (!this.child.connected) return reject(new Error(`fleet ${request.cmd}: the fleet process is gone`));
       this.pending.set(id, { resolve, reject });
-      this.child.send({ ...request, id } as FleetRequest);
+      this.child.send({ ...request, id });
     });
     return withTimeout(reply, timeoutMs, `fleet ${request.cmd}`).finally(() => this.pending.delete(id));
   }

@@ -45,7 +45,7 @@ function follow(redisUrl: string, key: string) {
   const done = (async () => {
     let last = '0-0';
     for (;;) {
-      const result = (await redis.xread('BLOCK', 30_000, 'STREAMS', key, last)) as Array<[string, Array<[string, string[]]>]> | null;
+      const result = (await redis.xread('BLOCK', 30_000, 'STREAMS', key, last));
       if (!result) throw new Error(`no events on ${key} for 30 s`);
       const at = toWire(now());
       for (const [id, fields] of result[0][1]) {

@@ -86,7 +86,7 @@ export class SseFleet {
     const reply = new Promise<unknown>((resolve, reject) => {
       if (!this.child.connected) return reject(new Error(`sse fleet ${request.cmd}: the process is gone`));
       this.pending.set(id, { resolve, reject });
-      this.child.send({ ...request, id } as SseFleetRequest);
+      this.child.send({ ...request, id });
     });
     return withTimeout(reply, timeoutMs, `sse fleet ${request.cmd}`).finally(() => this.pending.delete(id));
   }

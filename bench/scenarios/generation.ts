@@ -54,7 +54,9 @@ export async function generationScenario(ctx: BenchContext, options: GenerationO
       // Ours: the whole product path.
       let following: Promise<unknown> | undefined;
       const stream = await generateStream(app.api, owner.accessToken, canvasId, `Write ${options.blocks} paragraphs about the quarterly plan [run:${run}]`, {
-        onHeaders: (generationId) => (following = fleet.follow(ctx.redisUrl, `${keyPrefix}:gen:${generationId}:events`)),
+        onHeaders: (generationId) => {
+          following = fleet.follow(ctx.redisUrl, `${keyPrefix}:gen:${generationId}:events`);
+        },
       });
       const done = await fleet.completion(groups.ours, stream.generationId, { withSample: payloads === undefined, timeoutMs: 60_000 });
       await following;

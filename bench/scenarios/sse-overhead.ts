@@ -47,7 +47,9 @@ export async function sseOverheadScenario(ctx: BenchContext, options: SseOverhea
       const tag = `sse-${g}`;
       let follower: Promise<Map<number, Stamp>> | undefined;
       const stream = await generateStream(app.api, owner.accessToken, canvasId, `Write ${options.calls} paragraphs, one at a time [run:${tag}]`, {
-        onHeaders: (generationId) => (follower = followRedis(reader, `${keyPrefix}:gen:${generationId}:events`)),
+        onHeaders: (generationId) => {
+          follower = followRedis(reader, `${keyPrefix}:gen:${generationId}:events`);
+        },
       });
       const seenInRedis = await follower!;
       const turn = model.turns.get(tag);
@@ -105,7 +107,7 @@ async function followRedis(redis: Redis, key: string): Promise<Map<number, Stamp
   const seen = new Map<number, Stamp>();
   let last = '0-0';
   for (;;) {
-    const result = (await redis.xread('BLOCK', 10_000, 'STREAMS', key, last)) as Array<[string, Array<[string, string[]]>]> | null;
+    const result = (await redis.xread('BLOCK', 10_000, 'STREAMS', key, last));
     if (!result) throw new Error(`no events on ${key} for 10 s`);
     const at = now();
     for (const [id, fields] of result[0][1]) {

@@ -64,7 +64,7 @@ function trace() {
       for (const method of ['query', 'exec']) tx[method] = counted(`${method} (in transaction)`, tx[method].bind(tx));
       return (callback as (tx: unknown) => unknown)(tx);
     });
-  } as Query;
+  };
 }
 
 async function main() {

@@ -71,7 +71,7 @@ async function main() {
     });
     return state;
   });
-  await Promise.all(clients.map((c) => (c.socket.connected ? undefined : new Promise<void>((resolve) => c.socket.once('connect', () => resolve())))));
+  await Promise.all(clients.map((c) => (c.socket.connected ? Promise.resolve() : new Promise<void>((resolve) => c.socket.once('connect', () => resolve())))));
   // Let every session join (and the first packets flow) before counting.
   await new Promise((resolve) => setTimeout(resolve, 500));
 

@@ -68,7 +68,7 @@ async function main() {
     await time('agent: ChatOpenAI tool conversion, 10 requests (invocationParams with the 8 zod tools; a suspect ruled out)', async () => {
       for (let i = 0; i < 10; i += 1) (chat as unknown as { invocationParams(o: unknown): unknown }).invocationParams({ tools: blockTools });
     });
-    const calls = inputs.map((input, i) => ({ id: `call_${i}`, name: 'create_text', args: input.content as Record<string, unknown>, type: 'tool_call' as const }));
+    const calls = inputs.map((input, i) => ({ id: `call_${i}`, name: 'create_text', args: input.content, type: 'tool_call' as const }));
     const turn2 = [
       new SystemMessage('bench'),
       new HumanMessage('Write paragraphs'),

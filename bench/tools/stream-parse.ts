@@ -32,4 +32,7 @@ async function main() {
     }
   }
 }
-main();
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});

@@ -80,7 +80,7 @@ export class AgentRunner {
     if (run.fetched) {
       // A retry after the items were stored (and last_run_at moved): hand them on, do not fetch again.
       await this.deps.enqueue('agent-runs', 'agent-run', job);
-      return { runId: run.id, status: 'running', itemsProcessed: (run.fetched as unknown[]).length, itemsCreated: 0, errors: run.errors.length };
+      return { runId: run.id, status: 'running', itemsProcessed: (run.fetched).length, itemsCreated: 0, errors: run.errors.length };
     }
     if (!agent.credentialId || agent.status === 'reauth_required') {
       return this.finish(run, ref, { status: 'error', errors: [`the ${agent.provider} account is not connected (or must be reconnected)`] });

@@ -97,14 +97,14 @@ function parseItems(turn: ModelTurn, dataTypes: AgentDataType[]): { items: Extra
   const raw: unknown[] = [];
   for (const call of turn.toolCalls) {
     if (call.name !== EXTRACTION_TOOL) continue;
-    const items = call.parsed?.items;
-    if (Array.isArray(items)) raw.push(...items);
+    const items: unknown = call.parsed?.items;
+    if (Array.isArray(items)) raw.push(...(items as unknown[]));
   }
   if (raw.length === 0 && turn.text.trim().startsWith('{')) {
     try {
       // Escapes in the model's text can spell NUL or lone surrogates: cleaned like every model output (0072).
       const parsed = toStorable(JSON.parse(turn.text)) as { items?: unknown };
-      if (Array.isArray(parsed.items)) raw.push(...parsed.items);
+      if (Array.isArray(parsed.items)) raw.push(...(parsed.items as unknown[]));
     } catch {
       // Not JSON: no items.
     }

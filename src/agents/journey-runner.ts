@@ -54,7 +54,7 @@ const finishTool: StructuredToolInterface = tool(async () => '', {
   name: FINISH_TOOL,
   description: 'Finish the setup: hand over the prompt template for the extraction agent and a short message for the user.',
   schema: finishArgsSchema,
-}) as unknown as StructuredToolInterface;
+});
 
 /**
  * The worker side of a journey turn (decision 0027). The server keeps the rules, whatever the

@@ -8,6 +8,7 @@ import { journeyTurnJobId, journeyTurnResultSchema, parseJourneyFailure } from '
 import type { QueueRegistry } from '../queues/registry';
 import { FIRST_QUESTIONS, JOURNEY_DATA_TYPES, type JourneyAgentType, type JourneyDataType } from './journey-script';
 import { JourneyStore, type JourneyEntry, type JourneySession } from './journey-store';
+import { settled } from '../lib/settled';
 
 /** How long a request waits for its turn's reply (the model call retries and falls back inside). */
 export const JOURNEY_WAIT_MS = 90_000;
@@ -89,7 +90,7 @@ export class JourneyService {
     const earlier = await queues.get('assistant').getJob(journeyTurnJobId(session.id, turn));
     if (earlier && (await earlier.isFailed())) {
       // The user answers again after a failed turn: that job gives way to a fresh one with this answer.
-      await earlier.remove().catch(() => undefined);
+      await earlier.remove().catch((error: unknown) => this.log.warn({ err: error, sessionId: session.id, turn }, 'failed journey turn job not removed'));
       await this.store.dropAnswer(session.id, turn);
     }
     // A double submit finds the first answer waiting and the same job id: it waits for the same reply.
@@ -136,13 +137,13 @@ export class JourneyService {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new AppError(504, 'journey_timeout', `No reply arrived within ${Math.round(waitMs / 1000)} s; GET /api/v1/agents/journey/${job.data.sessionId} shows it once it does`)),
+        () => reject(new AppError(504, 'journey_timeout', `No reply arrived within ${Math.round(waitMs / 1000)} s; GET /api/v1/agents/journey/${(job.data as { sessionId: string }).sessionId} shows it once it does`)),
         waitMs,
       );
     });
     // BullMQ's own deadline (a little later) only releases its listeners; ours decides the answer.
     const finished = job.waitUntilFinished(events, waitMs + 1_000);
-    finished.catch(() => undefined);
+    void settled(finished);
     try {
       journeyTurnResultSchema.parse(await Promise.race([finished, timeout]));
     } catch (error) {

@@ -5,6 +5,7 @@ import type { Repositories } from '../models';
 import { startAgentRun } from '../queues/agent-runs';
 import type { Enqueue } from '../queues/registry';
 import { cronSlots } from '../schemas/agents';
+import { settled } from '../lib/settled';
 
 /**
  * The scheduler role: a node-cron tick (every minute by default) reads the enabled
@@ -69,6 +70,6 @@ export class AgentScheduler {
 
   async stop(): Promise<void> {
     await this.task?.destroy();
-    await this.ticking?.catch(() => undefined);
+    if (this.ticking) await settled(this.ticking); // a failed tick was logged by the tick itself
   }
 }

@@ -155,6 +155,7 @@ export class ModelGateway {
       } catch (error) {
         if (error instanceof ModelCallCancelled) {
           // What an aborted call spent is still the user's usage.
+          // eslint-disable-next-line no-restricted-syntax -- the cancellation rethrown below is what the caller handles; a failed usage write loses only this call's cost line
           await this.account(request, error.usage).catch(() => undefined);
           throw error;
         }

@@ -137,7 +137,7 @@ export async function startEmbeddedRedis(dataDir: string, options: EmbeddedRedis
 async function launch(binary: string, args: string[], port: number): Promise<ChildProcess> {
   // detached: a terminal's Ctrl-C reaches us, not redis-server: we stop it last, after draining.
   const child = spawn('sh', ['-c', WATCHDOG, binary, ...args], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
-  child.stdin!.on('error', () => undefined);
+  child.stdin.on('error', () => undefined);
   await waitForReady(child, port);
   return child;
 }

@@ -5,7 +5,7 @@ import type { Logger } from '../lib/logger';
  * Order matters: stop taking work (readiness, HTTP), finish work (workers), then close what the
  * work used (sockets, queues, Redis, database).
  */
-export async function closeAll(closers: Array<[string, () => Promise<unknown> | unknown]>, timeoutMs: number, logger: Logger): Promise<void> {
+export async function closeAll(closers: Array<[string, () => unknown]>, timeoutMs: number, logger: Logger): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (const [name, close] of closers) {
     const left = deadline - Date.now();

@@ -88,7 +88,7 @@ export async function startSwitchboard(
   const progress = options.progress ?? (() => undefined);
   const logger = options.logger ?? createLogger({ level: config.log.level, format: logFormat(config.env, config.log.format) });
   const metrics = options.metrics ?? new Metrics();
-  const closers: Array<[string, () => Promise<unknown> | unknown]> = [];
+  const closers: Array<[string, () => unknown]> = [];
   const roles = new Set(config.roles);
   for (const warning of config.warnings) logger.warn(warning);
   try {
@@ -321,7 +321,7 @@ export async function startSwitchboard(
  * processes without the api role, so workers can be scraped and probed (deploy/k8s).
  */
 async function serveMetrics(metrics: Metrics, host: string, port: number, token: string | undefined, ready: () => Promise<boolean>): Promise<http.Server> {
-  const server = http.createServer(async (req, res) => {
+  const server = http.createServer((req, res) => void (async () => {
     if (req.url === '/metrics') {
       if (!metricsAuthorized(req.headers.authorization, token)) {
         res.writeHead(401, { 'Content-Type': 'application/json', 'WWW-Authenticate': 'Bearer realm="metrics"' });
@@ -337,7 +337,11 @@ async function serveMetrics(metrics: Metrics, host: string, port: number, token:
       return void res.end(JSON.stringify({ status: ok ? 'ready' : 'unavailable' }));
     }
     res.writeHead(404).end();
-  });
+  })().catch(() => {
+    // A scrape or probe whose read failed (Redis, the database) answers 503, not an unhandled rejection.
+    if (!res.headersSent) res.writeHead(503);
+    res.end();
+  }));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());

@@ -235,7 +235,7 @@ export class AssistantRunner {
         sessionId: data.sessionId,
         code: unavailable ? 'llm_unavailable' : 'assistant_failed',
         message: unavailable ? 'The language model could not be reached; please try again later' : 'The assistant could not answer; please try again',
-      }).catch(() => undefined);
+      }).catch((error: unknown) => log.warn({ err: error }, 'assistant error event not appended'));
       throw new UnrecoverableError(`assistant turn failed: ${describeRedacted(error)}`);
     }
   }

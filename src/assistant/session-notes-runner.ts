@@ -80,8 +80,8 @@ export class SessionNotesRunner {
       await Promise.allSettled(pending);
       log.warn({ err: error }, 'ticket notes failed');
       const message = error instanceof ModelUnavailableError ? 'The language model could not be reached; resolve the session again to retry' : 'The notes could not be written; resolve the session again to retry';
-      await notes.setDocumentationStatus(data.sessionId, 'failed').catch(() => undefined);
-      await events.append(data.sessionId, { type: 'error', message }).catch(() => undefined);
+      await notes.setDocumentationStatus(data.sessionId, 'failed').catch((error: unknown) => log.warn({ err: error }, 'notes status not marked failed'));
+      await events.append(data.sessionId, { type: 'error', message }).catch((error: unknown) => log.warn({ err: error }, 'notes error event not appended'));
       throw new UnrecoverableError(`ticket notes failed: ${describeRedacted(error)}`);
     }
   }

@@ -36,6 +36,7 @@ export interface AssistantTool {
   description: string;
   schema: z.ZodObject;
   /** Returns readable text built from the device's reply; throws DeviceRpcError / ToolInputError. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each tool's args are its own schema's output; the catalog holds them all
   run(args: any, device: DeviceCall, context?: ToolContext): Promise<string>;
 }
 
@@ -53,10 +54,13 @@ const define = <S extends z.ZodObject>(t: { name: string; toolset: ToolsetName; 
  * Embeds a note (title and content) and stores the vector on the device (`vector_upsert`), so
  * `list_notes {query}` finds it. A failure leaves the note saved and says so; it never fails the call.
  */
+/** A device row's field as text: strings as they are, anything else as JSON (never `[object Object]`). */
+const asText = (value: unknown): string => (typeof value === 'string' ? value : (JSON.stringify(value) ?? ''));
+
 async function indexNote(row: Record<string, unknown>, device: DeviceCall, context?: ToolContext): Promise<string> {
   if (!context?.embed) return '';
-  const content = String(row.content ?? '');
-  const title = String(row.title ?? '');
+  const content = asText(row.content ?? '');
+  const title = asText(row.title ?? '');
   try {
     const vector = await context.embed(`${title}\n\n${content}`.trim());
     await device({ action: 'vector_upsert', table: 'notes', data: defined({ id: String(row.id), content, title, projectId: typeof row.projectId === 'string' ? row.projectId : undefined }) as never, vector });
@@ -145,14 +149,14 @@ export const ASSISTANT_TOOLS: AssistantTool[] = [
     name: 'get_project', toolset: 'project', description: 'Get one project with its details.', schema: z.object({ project_id: id('project') }),
     run: async (a, device) => {
       const { row } = await device({ action: 'get', table: 'projects', data: { id: a.project_id } });
-      return row ? `Project ${describeProject(row)}${row.aiSummary ? `\nSummary: ${String(row.aiSummary)}` : ''}` : `Project ${a.project_id} not found.`;
+      return row ? `Project ${describeProject(row)}${row.aiSummary ? `\nSummary: ${asText(row.aiSummary)}` : ''}` : `Project ${a.project_id} not found.`;
     },
   }),
   define({
     name: 'create_project', toolset: 'project', description: 'Create a project.', schema: z.object({ name: title, client_id: optionalId('client') }),
     run: async (a, device) => {
       const { row } = await device({ action: 'insert', table: 'projects', data: defined({ name: a.name, clientId: a.client_id }) });
-      return `Project created: '${String(row.name)}' (id: ${row.id}, status: ${String(row.status ?? 'active')})`;
+      return `Project created: '${String(row.name)}' (id: ${row.id}, status: ${asText(row.status ?? 'active')})`;
     },
   }),
   define({
@@ -212,7 +216,7 @@ export const ASSISTANT_TOOLS: AssistantTool[] = [
     name: 'get_note', toolset: 'note', description: 'Get one note with its full markdown content.', schema: z.object({ note_id: id('note') }),
     run: async (a, device) => {
       const { row } = await device({ action: 'get', table: 'notes', data: { id: a.note_id } });
-      return row ? `Note ${describeNote(row)}\n\n${String(row.content ?? '')}` : `Note ${a.note_id} not found.`;
+      return row ? `Note ${describeNote(row)}\n\n${asText(row.content ?? '')}` : `Note ${a.note_id} not found.`;
     },
   }),
   define({
@@ -250,7 +254,7 @@ export function langchainTools(tools: AssistantTool[]): StructuredToolInterface[
   return tools.map((t) => {
     let bound = bindable.get(t.name);
     if (!bound) {
-      bound = tool(async () => '', { name: t.name, description: t.description, schema: t.schema }) as unknown as StructuredToolInterface;
+      bound = tool(async () => '', { name: t.name, description: t.description, schema: t.schema });
       bindable.set(t.name, bound);
     }
     return bound;

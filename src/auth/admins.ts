@@ -87,7 +87,7 @@ export class AdminDirectory {
           .where(and(eq(systemAudit.action, ADMIN_GRANTED), eq(systemAudit.targetId, id), sql`${systemAudit.details}->>'via' = 'env'`))
           .limit(1);
         if (seen) return;
-        await ensureOperator(tx as unknown as Db);
+        await ensureOperator(tx);
         await tx.insert(systemAudit).values({ actorId: OPERATOR_ACTOR_ID, action: ADMIN_GRANTED, targetType: 'user', targetId: id, details: { via: 'env', variable: 'ADMIN_USER_IDS' } });
       });
     }
@@ -104,7 +104,7 @@ export class AdminDirectory {
       const view = { id: user.id, email: user.email, name: user.name, createdAt: user.createdAt };
       if (user.role === role) return { user: view, changed: false };
       await tx.update(users).set({ role, updatedAt: new Date() }).where(eq(users.id, user.id));
-      await ensureOperator(tx as unknown as Db);
+      await ensureOperator(tx);
       await tx.insert(systemAudit).values({
         actorId: OPERATOR_ACTOR_ID,
         action: role === 'admin' ? ADMIN_GRANTED : ADMIN_REVOKED,

@@ -14,7 +14,7 @@ export interface FetchContext {
    * Called (and awaited) with the new token set after every refresh, before it is used, so the
    * caller re-encrypts and stores it; a refresh token the provider rotated is only in here.
    */
-  onTokens(tokens: OAuthTokens): Promise<void>;
+  onTokens: (tokens: OAuthTokens) => Promise<void>;
   filter: FilterConfig;
   /** Only items received (Teams: changed) after this instant; usually the last successful run. */
   since?: Date;

@@ -67,7 +67,7 @@ export class DeviceRegistry {
         this.log?.warn({ err: error, nodeId: this.nodeId }, 'device registry heartbeat failed');
       });
     void beat();
-    this.heartbeat = setInterval(beat, this.heartbeatIntervalMs);
+    this.heartbeat = setInterval(() => void beat(), this.heartbeatIntervalMs);
     this.heartbeat.unref();
   }
 
@@ -76,7 +76,7 @@ export class DeviceRegistry {
     if (!this.heartbeat) return;
     clearInterval(this.heartbeat);
     this.heartbeat = undefined;
-    await this.redis.del(this.nodeKey(this.nodeId)).catch(() => undefined);
+    await this.redis.del(this.nodeKey(this.nodeId)).catch((error: unknown) => this.log?.warn({ err: error }, 'node heartbeat key not removed; it expires on its own'));
   }
 
   /** Records a connected socket for `userId`'s device, replacing whatever was recorded for it. */

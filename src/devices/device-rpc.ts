@@ -5,6 +5,7 @@ import type { WsRelay } from './ws-relay';
 import type { Metrics } from '../observability/metrics';
 import { rooms } from '../realtime/events';
 import type { DeviceGone, DeviceNamespace, DeviceSignals } from './device-signals';
+import { settled } from '../lib/settled';
 import {
   describeIssues,
   deviceIdSchema,
@@ -138,7 +139,7 @@ export class DeviceRpc {
 
     try {
       const acks = this.deliver(userId, deviceId, payload, timeoutMs, options.signal);
-      acks.catch(() => undefined); // it may lose the race below and time out later
+      void settled(acks); // it may lose the race below and time out later
       const interrupted = new Promise<never>((_, reject) => {
         const key = `${userId}\n${deviceId}`;
         const onGone = () => reject(new DeviceRpcError('disconnected', `Device ${deviceId} disconnected before answering`, deviceId, action));

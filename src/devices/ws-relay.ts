@@ -180,7 +180,7 @@ export class WsRelay {
     const handlers = this.handlers.get(channel);
     if (!handlers?.delete(handler) || handlers.size) return;
     this.handlers.delete(channel);
-    await this.subscriber?.unsubscribe(channel).catch(() => undefined);
+    await this.subscriber?.unsubscribe(channel).catch((error: unknown) => this.logger?.warn({ err: error, channel }, 'ws relay channel not unsubscribed'));
   }
 
   private dispatch(channel: string, raw: string): void {

@@ -122,7 +122,7 @@ export class ChatflowRunner {
 
   /** Ends the turn with an `error` event and counts it failed; the job fails without a retry. */
   private async fail(data: ChatflowTurnJob, code: string, message: string, cause = message): Promise<never> {
-    await this.publish(data, { type: 'error', sessionId: data.sessionId, code, message }).catch(() => undefined);
+    await this.publish(data, { type: 'error', sessionId: data.sessionId, code, message }).catch((error: unknown) => this.deps.logger.warn({ err: error, sessionId: data.sessionId, code }, 'chatflow error event not published'));
     this.count('failed');
     throw new UnrecoverableError(`chatflow turn failed (${code}): ${cause}`);
   }

@@ -259,7 +259,7 @@ function graphProblems(definition: AgentflowDefinition, prefix: (path: PropertyK
       else if (regex) problems.push({ path: prefix(['nodes', index, 'outputSchema', ...regex]), message: `"${String(regex.at(-1))}" is not supported: regular expressions are not run on model answers` });
       else {
         try {
-          z.fromJSONSchema(node.outputSchema as never);
+          z.fromJSONSchema(node.outputSchema);
         } catch (error) {
           problems.push({ path: schemaPath, message: `not a usable JSON Schema: ${error instanceof Error ? error.message.slice(0, 200) : 'invalid'}` });
         }
@@ -346,5 +346,5 @@ export const wasTruncated = (output: unknown) => typeof output === 'string' && o
 /** A zod validator for a node's `outputSchema` (checked on save, so it builds). */
 export function outputValidator(schema: Record<string, unknown>): z.ZodType {
   if (regexKeyword(schema)) throw new Error('outputSchema holds a regular-expression keyword');
-  return z.fromJSONSchema(schema as never);
+  return z.fromJSONSchema(schema);
 }

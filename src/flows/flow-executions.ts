@@ -69,7 +69,7 @@ export class FlowExecutions {
     } catch (error) {
       const failure = flowError('queue_unavailable');
       if (await this.deps.repos.flowExecutions.end(executionId, { status: 'failed', errorCode: failure.code, errorMessage: failure.message })) {
-        await this.deps.events.appendNext(executionId, { type: 'execution_failed', executionId, error: failure }).catch(() => undefined);
+        await this.deps.events.appendNext(executionId, { type: 'execution_failed', executionId, error: failure }).catch((error: unknown) => this.log.warn({ err: error, executionId }, 'execution_failed event not appended'));
         this.deps.metrics?.flowExecutions.inc({ type: 'agentflow', status: 'failed' });
       }
       this.log.error({ err: error, executionId }, 'flow execution could not be queued');

@@ -99,7 +99,7 @@ export class FlowRunner {
     } catch (error) {
       if (error instanceof ModelCallCancelled || watch.signal.aborted) {
         // The cancel ended the execution; what the cut call cost is still the owner's.
-        if (error instanceof ModelCallCancelled) await repos.flowExecutions.addNodeCost(data.executionId, data.nodeId, costOf(error.usage)).catch(() => undefined);
+        if (error instanceof ModelCallCancelled) await repos.flowExecutions.addNodeCost(data.executionId, data.nodeId, costOf(error.usage)).catch((error: unknown) => this.log.warn({ err: error, executionId: data.executionId, nodeId: data.nodeId }, 'cost of a cancelled node not recorded'));
         this.deps.metrics?.flowNodeSeconds.observe({ status: 'cancelled' }, (performance.now() - began) / 1000);
         return;
       }

@@ -17,7 +17,7 @@ export class FlowService {
 
   async create(userId: string, body: z.output<typeof createFlowSchema>): Promise<FlowRow> {
     const definition = validateDefinition(body.type, body.definition, this.knows);
-    return this.deps.repos.flows.create({ userId, type: body.type, name: body.name, definition: definition as unknown as Record<string, unknown> });
+    return this.deps.repos.flows.create({ userId, type: body.type, name: body.name, definition: definition });
   }
 
   /** The owner's flow, else 404. */

@@ -5,6 +5,7 @@ import { isTerminal } from './events';
 import { followLog, mapYields, type LivePhase, type LiveSink, type LogLiveness } from '../lib/redis-streams';
 import type { StreamFollower } from '../lib/stream-follower';
 import type { StreamSignal } from '../lib/stream-signal';
+import { settled } from '../lib/settled';
 
 /** The first line of a kept copy of blocks (`keepBlocks`): not JSON, on purpose. */
 const KEPT_BLOCKS_FORMAT = '#blocks v2';
@@ -207,7 +208,7 @@ export class EventWriter<E extends { type: string } = GenerationEvent> {
   private pending: Array<[number, string]> = [];
   private flushing: Promise<void> = Promise.resolve();
   private scheduled = false;
-  private failure: unknown;
+  private failure: Error | undefined;
 
   constructor(
     private readonly redis: Redis,
@@ -223,7 +224,8 @@ export class EventWriter<E extends { type: string } = GenerationEvent> {
     this.pending.push([this.seq, JSON.stringify(event)]);
     if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(() => void this.flush().catch(() => undefined));
+      // A failed write is kept in `failure` and thrown by the next flush its caller awaits.
+      setImmediate(() => void settled(this.flush()));
     }
     return this.seq;
   }
@@ -239,8 +241,8 @@ export class EventWriter<E extends { type: string } = GenerationEvent> {
       const args: Array<string | number> = [this.ttlSeconds];
       for (const [seq, json] of batch) args.push(`${seq}-0`, json);
       await (this.redis as Redis & AppendBatchCommand).sbAppendBatch(this.key, ...args);
-    }).catch((error) => {
-      this.failure ??= error;
+    }).catch((error: unknown) => {
+      this.failure ??= error instanceof Error ? error : new Error(String(error));
     });
     return this.flushing.then(() => {
       if (this.failure) throw this.failure;

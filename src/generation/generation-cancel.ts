@@ -108,7 +108,9 @@ export class GenerationCancels {
     });
     if (!ended) return false;
     if (usage && options.tier) this.deps.metrics?.countModelCall({ provider: usage.provider, model: usage.model, tier: options.tier }, usage, cost);
-    await this.deps.limiter.release(generation.userId, generation.id).catch(() => undefined);
+    await this.deps.limiter
+      .release(generation.userId, generation.id)
+      .catch((error: unknown) => this.log.warn({ err: error, generationId: generation.id }, 'slot of a cancelled generation not released; it expires on its own'));
     const event = { type: 'cancelled' as const, generationId: generation.id };
     if (options.writer) {
       options.writer.emit(event);

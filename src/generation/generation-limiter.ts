@@ -52,7 +52,7 @@ export class GenerationLimiter {
       SLOT_TTL_MS,
       60_000,
       3_600_000,
-    )) as [number, number];
+    ));
     if (reason === 0) return;
     const retryAfter = Math.max(1, Math.ceil(Math.max(retryMs, 0) / 1000));
     throw new AppError(429, 'rate_limited', `Generation limit reached (${REASONS[reason]}); retry in ${retryAfter} s`, { limit: REASONS[reason] }, {

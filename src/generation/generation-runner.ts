@@ -16,6 +16,7 @@ import { announceEnded } from './end-generation';
 import type { EventWriter, GenerationEventLog } from './event-log';
 import type { CancelledUsage, GenerationCancels } from './generation-cancel';
 import { generationErrorMessage } from './events';
+import { settled } from '../lib/settled';
 import type { GenerationLimiter } from './generation-limiter';
 
 /** The persist step's answer when the generation was ended elsewhere while the model ran. */
@@ -77,7 +78,7 @@ export class GenerationRunner {
     // `markRunning` can never revive a row another path has just ended.
     let running: Promise<void> = Promise.resolve();
     const cancelled = async (usage?: CancelledUsage) => {
-      await running.catch(() => undefined);
+      await settled(running); // a failed mark is the attempt's error, thrown where `generate` awaits it
       await this.deps.cancels.end(generation, { writer, usage, tier: data.tier });
       log.info({ usage }, 'generation cancelled by request');
       return { blockCount: 0, truncated: false, cancelled: true };
@@ -95,7 +96,7 @@ export class GenerationRunner {
       // The model request does not wait for the row's `running` mark (a round trip on the way to
       // the first token); the persist step does, since its lock reads the status.
       running = this.deps.repos.generations.markRunning(generation.id);
-      running.catch(() => undefined);
+      void settled(running); // awaited later (by `generate` or the catch below), which reports a failure
       log.info({ attempt: job.attemptsMade + 1 }, 'generation started');
       const outcome = await this.generate(data, generation, writer, job, signal, running);
       if (outcome instanceof Cancelled) return cancelled(outcome.usage);
@@ -109,7 +110,7 @@ export class GenerationRunner {
       log.info({ blockCount: blocks.length, truncated }, 'generation completed');
       return { blockCount: blocks.length, truncated };
     } catch (error) {
-      await running.catch(() => undefined);
+      await settled(running); // the attempt's error is reported below; a failed mark adds nothing
       if (error instanceof ModelCallCancelled || signal.aborted) return cancelled(error instanceof ModelCallCancelled ? error.usage : undefined);
       const final = error instanceof UnrecoverableError || error instanceof ModelUnavailableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       log.warn({ err: error, attempt: job.attemptsMade + 1, final }, 'generation attempt failed');
@@ -138,11 +139,13 @@ export class GenerationRunner {
     if (signal.aborted) return new Cancelled({ ...result.usage, estimated: false });
     await running;
     // For the dashboard: the persist step does not wait for it (a round trip on every generation's way to its blocks).
-    void job.updateProgress({ stage: 'persisting', blocks: result.blocks.length }).catch(() => undefined);
+    void job
+      .updateProgress({ stage: 'persisting', blocks: result.blocks.length })
+      .catch((error: unknown) => this.log(data).debug({ err: error }, 'job progress not recorded (dashboard only)'));
     stage('persisting');
     // Sent now, not on the next turn: embedded PGlite runs the persist's queries on this thread,
     // so a scheduled flush would tell SSE clients "persisting" only once the rows were in.
-    void writer.flush().catch(() => undefined);
+    void writer.flush().catch((error: unknown) => this.log(data).warn({ err: error }, 'persisting status not flushed; the next flush retries'));
     const cost = costUsd(config.llm.pricing, result.usage.model, result.usage.inputTokens, result.usage.outputTokens);
     let reranked = false;
     const blocks = await repos.db.transaction(async (tx) => {
@@ -186,7 +189,9 @@ export class GenerationRunner {
       // The broadcast's copy, written before the commit: an undo or a canvas deletion, which drop
       // it inside their own transactions, then always finds it to drop (0157). Without it the
       // broadcast reads the rows.
-      await this.deps.events.keepBlocks(data.generationId, inserted).catch(() => undefined);
+      await this.deps.events
+        .keepBlocks(data.generationId, inserted)
+        .catch((error: unknown) => this.log(data).warn({ err: error }, 'broadcast copy of the blocks not kept; the broadcast reads the rows'));
       return { inserted, truncated };
     });
     // The canvas's ranks were rewritten to make room: collaborators reload its blocks (0150).
@@ -218,16 +223,25 @@ export class GenerationRunner {
     // Only a generation still running is failed here: one ended elsewhere already has its terminal event.
     const ended = await this.deps.repos.generations
       .endIfActive(data.generationId, { status: 'failed', errorCode: code, errorMessage: message })
-      .catch(() => undefined);
-    await this.deps.limiter.release(data.userId, data.generationId).catch(() => undefined);
+      .catch((error: unknown) => this.log(data).warn({ err: error }, 'failed generation not ended; the reaper ends it'));
+    await this.deps.limiter
+      .release(data.userId, data.generationId)
+      .catch((error: unknown) => this.log(data).warn({ err: error }, 'generation slot not released; it expires on its own'));
     if (ended === null) return;
     writer.emit({ type: 'error', generationId: data.generationId, code, message });
-    await writer.flush().catch(() => undefined);
+    await writer.flush().catch((error: unknown) => this.log(data).warn({ err: error }, 'error event not flushed'));
   }
 
   /** The row went with its canvas: free the slot and end the stream (the deletion did too, unless it raced). */
   private async gone(data: GenerationJob) {
-    await announceEnded(this.deps, { id: data.generationId, userId: data.userId, canvasId: data.canvasId }, 'canvas_deleted').catch(() => undefined);
+    await announceEnded(this.deps, { id: data.generationId, userId: data.userId, canvasId: data.canvasId }, 'canvas_deleted').catch((error: unknown) =>
+      this.log(data).warn({ err: error }, 'end of a deleted canvas generation not announced'),
+    );
+  }
+
+  /** The component's logger for one generation, for the paths that do not carry the run's. */
+  private log(data: GenerationJob) {
+    return this.deps.logger.child({ component: 'generation', generationId: data.generationId });
   }
 
   private stage(data: GenerationJob, writer: EventWriter, stage: GenerationStage) {

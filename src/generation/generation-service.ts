@@ -77,8 +77,7 @@ export class GenerationService {
       this.deps.events.append(generationId, 1, { type: 'status', generationId, stage: 'queued' }),
     ]);
     if (created.status === 'rejected') {
-      await limiter.release(input.user.id, generationId).catch(() => undefined);
-      if (idemKey) await redis.del(idemKey).catch(() => undefined);
+      await this.giveBack(input.user.id, generationId, idemKey);
       throw created.reason;
     }
     try {
@@ -86,12 +85,23 @@ export class GenerationService {
       await this.deps.queues.enqueue('generation', 'generate', { generationId, canvasId: input.canvasId, userId: input.user.id, tier: input.user.tier });
     } catch (error) {
       await repos.generations.update(generationId, { status: 'failed', errorCode: 'queue_unavailable', errorMessage: 'Could not enqueue the generation' });
-      await limiter.release(input.user.id, generationId).catch(() => undefined);
-      if (idemKey) await redis.del(idemKey).catch(() => undefined);
+      await this.giveBack(input.user.id, generationId, idemKey);
       throw error;
     }
     void this.deps.canvasEvents.notify(input.canvasId, 'generation_status', { canvasId: input.canvasId, generationId, stage: 'queued' });
     return { generationId, replayed: false };
+  }
+
+  /**
+   * Undoes a start that failed: the user's slot and the idempotency key. Both expire on their own,
+   * so a failure here is logged, not thrown over the error that brought us here.
+   */
+  private async giveBack(userId: string, generationId: string, idemKey: string | null): Promise<void> {
+    const log = this.deps.logger;
+    await this.deps.limiter
+      .release(userId, generationId)
+      .catch((error: unknown) => log.warn({ err: error, generationId }, 'slot of a failed start not released; it expires on its own'));
+    if (idemKey) await this.deps.redis.del(idemKey).catch((error: unknown) => log.warn({ err: error, generationId }, 'idempotency key of a failed start not removed; it expires on its own'));
   }
 
   /**

@@ -140,15 +140,17 @@ export type AnyRoute = Route<string, any, any, any, any, any, any, any, ApiConte
  */
 export function defineRoute<
   const Id extends string,
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type -- no params/headers: the mapped types over it give {}
   P extends Record<string, ParamSpec> = {},
   Q extends z.ZodObject | undefined = undefined,
   B extends z.ZodType | undefined = undefined,
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type -- no params/headers: the mapped types over it give {}
   H extends Record<string, ApiHeader> = {},
   const A extends Auth = 'bearer',
   const R extends Partial<Record<number, ApiResponse>> = Partial<Record<number, ApiResponse>>,
   Out = unknown,
 >(spec: RouteSpec<Id, P, Q, B, H, A, R, Out>): Route<Id, P, Q, B, H, A, R, Out> {
-  return spec as Route<Id, P, Q, B, H, A, R, Out>;
+  return spec;
 }
 
 /**
@@ -162,9 +164,11 @@ export const routesWith =
   <Ctx>() =>
   <
     const Id extends string,
+    // eslint-disable-next-line @typescript-eslint/no-empty-object-type -- no params/headers: the mapped types over it give {}
     P extends Record<string, ParamSpec> = {},
     Q extends z.ZodObject | undefined = undefined,
     B extends z.ZodType | undefined = undefined,
+    // eslint-disable-next-line @typescript-eslint/no-empty-object-type -- no params/headers: the mapped types over it give {}
     H extends Record<string, ApiHeader> = {},
     const A extends Auth = 'bearer',
     const R extends Partial<Record<number, ApiResponse>> = Partial<Record<number, ApiResponse>>,
@@ -188,6 +192,8 @@ const notJson = () =>
   new AppError(415, 'unsupported_media_type', 'The request body must be JSON sent with Content-Type: application/json', [{ path: 'Content-Type', message: 'Expected application/json' }]);
 
 /** Builds the handler input: params now, the rest on first read. */
+/* eslint-disable @typescript-eslint/no-unsafe-return, @typescript-eslint/no-unsafe-assignment -- `AnyRoute` erases each
+   route's schemas to `any`; the route's own handler type is what checks the parsed values */
 function routeInput(route: AnyRoute, req: Request, res: Response): RouteInput<unknown, unknown, unknown, unknown, Auth> {
   const params: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries((route.params ?? {}) as Record<string, ParamSpec>)) {
@@ -239,6 +245,7 @@ function routeInput(route: AnyRoute, req: Request, res: Response): RouteInput<un
     },
   };
 }
+/* eslint-enable @typescript-eslint/no-unsafe-return, @typescript-eslint/no-unsafe-assignment */
 
 /**
  * Registers each route on `router` (in list order, which matters where paths overlap): bearer
@@ -255,7 +262,7 @@ export function mountRoutes(router: Router, routes: readonly AnyRoute[], ctx: Ap
     route.onMount?.(ctx);
     const status = successStatus(route);
     const handle: RequestHandler = async (req, res) => {
-      const result = await route.handler(routeInput(route, req, res), ctx);
+      const result: unknown = await route.handler(routeInput(route, req, res), ctx);
       if (result !== undefined) {
         if (status === undefined || status === 204) throw new Error(`${route.operationId} returned a body but declares ${status ?? 'several 2xx statuses'}`);
         res.status(status).json(result);

@@ -164,7 +164,7 @@ export class SseStreams {
     // handler: ~1 KB per request); nothing calls it once the stream is open.
     (req as { next?: unknown }).next = undefined;
     forgetRequestExtras(req);
-    const reqId = String(req.id);
+    const reqId = String(req.id as string | number); // pino-http's ids: this app's genReqId makes strings
     void this.pump(stream, source, { reqId, ...options.context }).catch((error: unknown) => this.log.error({ err: redactError(error), reqId }, 'stream pump failed'));
   }
 
@@ -220,7 +220,7 @@ export class SseStreams {
   private flushReleases(): void {
     const pipeline = this.deps.redis.pipeline();
     for (const { leaseKey, leaseId } of this.releasing.splice(0)) pipeline.zrem(leaseKey, leaseId);
-    pipeline.exec().catch(() => undefined);
+    pipeline.exec().catch((error: unknown) => this.log.warn({ err: error }, 'stream leases not released; they expire on their own'));
   }
 
   private startTimer(): void {
@@ -241,7 +241,7 @@ export class SseStreams {
       stream.res.write(': ping\n\n');
       pipeline.sseLeaseRefresh(stream.leaseKey, stream.leaseId, LEASE_MS);
     }
-    pipeline.exec().catch(() => undefined);
+    pipeline.exec().catch((error: unknown) => this.log.warn({ err: error }, 'stream leases not refreshed; the next ping refreshes them'));
   }
 }
 

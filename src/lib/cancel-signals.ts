@@ -77,7 +77,7 @@ export class CancelSignals {
     this.watching.set(name, set.add(controller));
     void this.isRequested(kind, id)
       .then((requested) => requested && controller.abort(new CancelledError(kind, id)))
-      .catch(() => undefined);
+      .catch((error: unknown) => this.logger?.warn({ err: error, kind, id }, 'cancel check at watch start failed; the pub/sub signal still arrives'));
     return {
       signal: controller.signal,
       release: () => {

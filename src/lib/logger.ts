@@ -63,6 +63,7 @@ export function createLogger(options: { level: string; name?: string; destinatio
 function prettyStream(): DestinationStream | undefined {
   try {
     // Loaded only when asked for: production images install no dev dependencies.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a synchronous, optional load: an import would fail where it is not installed
     const pretty = require('pino-pretty') as (options: Record<string, unknown>) => DestinationStream;
     return pretty({ colorize: Boolean(process.stdout.isTTY), sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' });
   } catch {

@@ -35,7 +35,7 @@ export function redactError(error: unknown, depth = 0): RedactedError {
   if (typeof fields.code === 'string' || typeof fields.code === 'number') out.code = fields.code;
   if (typeof fields.message === 'string' && SAFE_MESSAGES.test(fields.message)) out.message = fields.message;
   for (const key of ['routine', 'constraint', 'table', 'column', 'syscall'] as const) {
-    if (typeof fields[key] === 'string') out[key] = fields[key] as string;
+    if (typeof fields[key] === 'string') out[key] = fields[key];
   }
   if (typeof fields.status === 'number') out.status = fields.status;
   // The stack's first line repeats the message: keep only the frames.

@@ -37,7 +37,7 @@ export interface LogLiveness {
    * When the producer ended (its row says completed, failed, …), or null while it may still write.
    * A check that throws (database away) counts as "still live": a stream never ends on a guess.
    */
-  endedAt(): Promise<Date | null>;
+  endedAt: () => Promise<Date | null>;
   /** Ask at most this often while the log is quiet (shared between streams of one key). */
   checkEveryMs: number;
   /** After the producer ended, wait this long for its last events still in flight (default 2 s). */
@@ -162,6 +162,7 @@ export async function* followLog(options: {
       const now = Date.now();
       if (endBy !== undefined && now >= endBy) return;
       if (endBy === undefined && now >= nextCheck) {
+        // eslint-disable-next-line no-restricted-syntax -- unknown is treated as "not ended": the check runs again after checkEveryMs
         const endedAt = await follower.shared(`ended:${key}`, Math.min(liveness.checkEveryMs, 1_000), liveness.endedAt).catch(() => null);
         nextCheck = Date.now() + liveness.checkEveryMs;
         if (endedAt) endBy = Math.max(Date.now(), endedAt.getTime() + graceMs);
@@ -196,7 +197,7 @@ function pushLive(follower: StreamFollower, key: string, after: string, sink: Li
     let endBy: number | undefined;
     let done = false;
     let timer: NodeJS.Timeout | undefined;
-    const finish = (error?: unknown) => {
+    const finish = (error?: Error) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
@@ -235,6 +236,7 @@ function pushLive(follower: StreamFollower, key: string, after: string, sink: Li
       }
       void follower
         .shared(`ended:${key}`, Math.min(liveness.checkEveryMs, 1_000), liveness.endedAt)
+        // eslint-disable-next-line no-restricted-syntax -- unknown is treated as "not ended": the check runs again after checkEveryMs
         .catch(() => null)
         .then((endedAt) => {
           nextCheck = Date.now() + liveness.checkEveryMs;

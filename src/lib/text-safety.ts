@@ -46,7 +46,7 @@ export function findUnstorableText(value: unknown, path = '', depth = 0): string
 export function toStorable<T>(value: T, depth = 0): T {
   if (typeof value === 'string') return toStorableText(value) as T;
   if (depth > 64 || value === null || typeof value !== 'object') return value;
-  if (Array.isArray(value)) return value.map((item) => toStorable(item, depth + 1)) as T;
+  if (Array.isArray(value)) return (value as unknown[]).map((item) => toStorable(item, depth + 1)) as T;
   if (Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null) return value;
   const out: Record<string, unknown> = {};
   for (const [key, item] of Object.entries(value)) out[toStorableText(key)] = toStorable(item, depth + 1);

@@ -90,7 +90,7 @@ async function installTextParsers(client: PGlite): Promise<void> {
   const statements = new PgliteStatements(client);
   routeQueries(statements, client);
   const transaction = client.transaction.bind(client);
-  client.transaction = (<T>(callback: (tx: Transaction) => Promise<T>) => transaction((tx) => callback(routeQueries(statements, tx, tx)))) as PGlite['transaction'];
+  client.transaction = (<T>(callback: (tx: Transaction) => Promise<T>) => transaction((tx) => callback(routeQueries(statements, tx, tx))));
 }
 
 /** `target`'s queries, from now on without the text parsers the instance already has, through `statements` where they can. */

@@ -37,5 +37,5 @@ export async function migrate(db: Db): Promise<string[]> {
 
 /** node-postgres returns `{rows}`, PGlite returns `{rows}` too, but typed differently; normalise. */
 export function rowsOf<T>(result: unknown): T[] {
-  return ((result as { rows?: T[] }).rows ?? (result as T[])) as T[];
+  return ((result as { rows?: T[] }).rows ?? (result as T[]));
 }

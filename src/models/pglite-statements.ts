@@ -79,7 +79,7 @@ export class PgliteStatements {
       }
       throw Object.assign(error, { query: text, params, queryOptions: options });
     }
-    return toResults<T>(messages as unknown as BackendMessage[], this.client.parsers, options);
+    return toResults<T>(messages, this.client.parsers, options);
   }
 }
 
@@ -124,7 +124,7 @@ function toResults<T>(messages: BackendMessage[], instanceParsers: PGlite['parse
       return { rows, fields, command, affectedRows, ...(Number.isNaN(count) ? {} : { rowCount: count }) } as unknown as Results<T>;
     }
   }
-  return { rows: [], fields: [], affectedRows: 0 } as unknown as Results<T>;
+  return { rows: [], fields: [], affectedRows: 0 };
 }
 
 function parse(value: string | null, oid: number, parsers: PGlite['parsers']): unknown {
@@ -139,6 +139,7 @@ function parse(value: string | null, oid: number, parsers: PGlite['parsers']): u
  * Sync.
  */
 function encode(closes: string[], text: string | undefined, name: string, params: unknown[]): Buffer {
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- drizzle hands serialized parameters (text, numbers, booleans): String() is the text protocol's encoding
   const values = params.map((param) => (param === null || param === undefined ? null : String(param)));
   let size = TAIL.length;
   for (const close of closes) size += 1 + 4 + 1 + cstringBytes(close);

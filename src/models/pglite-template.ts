@@ -3,7 +3,6 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, r
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { drizzle } from 'drizzle-orm/pglite';
-import type { Db } from './database';
 import { migrate, MIGRATIONS_DIR } from './migrate';
 import * as schema from './schema';
 
@@ -40,7 +39,7 @@ async function build(template: string): Promise<void> {
   mkdirSync(staging, { recursive: true });
   const client = new PGlite(staging);
   try {
-    await migrate(drizzle(client, { schema }) as unknown as Db);
+    await migrate(drizzle(client, { schema }));
   } finally {
     await client.close();
   }

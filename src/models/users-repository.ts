@@ -47,7 +47,7 @@ export class UsersRepository {
     if (!UUID.test(userId) || (familyId !== undefined && !UUID.test(familyId))) return false;
     // No session named: `family_id = null` matches nothing, so only the user's existence counts.
     const rows = await this.sessionQuery().execute({ userId, familyId: familyId ?? null });
-    return rows.length > 0 && !rows[0]!.revoked;
+    return rows.length > 0 && !rows[0].revoked;
   }
 
   /**

@@ -4,6 +4,7 @@ import { AppError } from '../lib/errors';
 import { MAX_EMBED_TEXT_CHARS } from '../schemas/api';
 import { baseJobOptions, defineJob, defineQueue } from './define';
 import type { QueueRegistry } from './registry';
+import { settled } from '../lib/settled';
 
 /**
  * `embeddings` queue: one text → one vector. Unlike other queues the payload carries the text
@@ -67,7 +68,7 @@ export async function requestEmbedding(queues: QueueRegistry, data: EmbeddingJob
   });
   // BullMQ's own deadline (a little later) only releases its listeners; ours decides the answer.
   const finished = job.waitUntilFinished(events, timeoutMs + 1_000);
-  finished.catch(() => undefined);
+  void settled(finished);
   try {
     return embeddingResultSchema.parse(await Promise.race([finished, timeout]));
   } catch (error) {

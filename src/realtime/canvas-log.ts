@@ -175,8 +175,8 @@ export class CanvasLog {
    */
   async forget(canvasId: string): Promise<void> {
     const results = await this.redis.multi().set(this.goneKey(canvasId), '1', 'EX', DELETED_MARK_SECONDS).del(...this.keys(canvasId)).exec();
-    const failed = results?.find(([error]) => error);
-    if (failed) throw failed[0];
+    const failed = results?.find(([error]) => error)?.[0];
+    if (failed) throw failed;
   }
 
   /** The seq of the canvas's latest event (0 when it has none, or they expired). */

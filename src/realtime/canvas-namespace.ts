@@ -49,7 +49,7 @@ export function registerCanvasNamespace(
   const claimsOf = new WeakMap<object, AccessClaims>();
 
   // Runs on recovered connections too (0066): a restored session still needs a valid token.
-  nsp.use(async (socket, next) => {
+  nsp.use((socket, next) => void (async () => {
     try {
       const claims = await handshakeClaims(deps.tokens, socket);
       if (!claims) return next(new Error('unauthorized'));
@@ -61,7 +61,7 @@ export function registerCanvasNamespace(
       log.warn({ err: error }, 'canvas handshake check failed');
       next(new Error('unavailable'));
     }
-  });
+  })());
 
   const presenceOf = async (canvasId: string): Promise<PresenceUser[]> => {
     const sockets = await nsp.in(rooms.canvas(canvasId)).fetchSockets();

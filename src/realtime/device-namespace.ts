@@ -62,7 +62,7 @@ export function registerDeviceNamespace(channel: DeviceChannel, deps: DeviceName
   registry.startHeartbeat();
 
   // Runs on recovered connections too (0066): a restored session still needs a valid token.
-  nsp.use(async (socket, next) => {
+  nsp.use((socket, next) => void (async () => {
     const auth = (socket.handshake.auth ?? {}) as { deviceId?: unknown };
     let claims: AccessClaims | null;
     try {
@@ -79,7 +79,7 @@ export function registerDeviceNamespace(channel: DeviceChannel, deps: DeviceName
     socket.data.exp = claims.exp!;
     claimsOf.set(socket, claims);
     next();
-  });
+  })());
 
   nsp.on('connection', (socket: DeviceSocket) => {
     guardSocketAuth(socket, claimsOf.get(socket)!, deps.tokens, log);

@@ -104,10 +104,10 @@ export function attachDeviceWebSocket(httpServer: HttpServer, deps: DeviceWsDeps
       const done = () => {
         if (released) return;
         released = true;
-        void unwatch().catch(() => undefined);
+        void unwatch().catch((error: unknown) => log.warn({ err: error }, 'device revocation watch not removed'));
         releaseQuota();
       };
-      let stands = true;
+      let stands: boolean;
       try {
         if (claims.sid) unwatch = await relay.watchSession(claims.sid, closeRevoked);
         stands = claims.sid && deps.tokens.accept ? await deps.tokens.accept(claims) : true;
@@ -296,7 +296,7 @@ class DeviceWsConnection {
         const release = this.release;
         this.deviceId = undefined;
         this.release = undefined;
-        await release?.().catch(() => undefined);
+        await release?.().catch((error: unknown) => this.log.warn({ err: error }, 'device slot not released after a failed hello'));
         throw error;
       }
       // Closed meanwhile: onClose may have run before the entry existed.
@@ -372,7 +372,7 @@ class DeviceWsConnection {
     // Published first, before any await: calls waiting on this device end at once, and a graceful
     // stop cannot close the adapter's connection before the signal is written (CI saw 'timeout').
     if (deviceId) this.deps.channel.signals.publishGone({ userId: this.user.id, deviceId, socketId: this.connId, reason: `websocket close ${code}` });
-    await this.release?.().catch(() => undefined);
+    await this.release?.().catch((error: unknown) => this.log.warn({ err: error, deviceId }, 'device slot not released on close'));
     if (!deviceId) return;
     await this.deps.registry.unregister(this.user.id, deviceId, this.connId).catch((error: unknown) => this.log.warn({ err: error }, 'device unregistration failed'));
   }

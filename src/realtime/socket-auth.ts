@@ -1,4 +1,4 @@
-import type { Socket } from 'socket.io';
+import type { DefaultEventsMap, Socket } from 'socket.io';
 import { z } from 'zod';
 import { verifyAccessToken, type AccessClaims, type TokenSettings } from '../auth/tokens';
 import type { Logger } from '../lib/logger';
@@ -8,7 +8,7 @@ import { rooms, type AuthRefreshAck } from './events';
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const refreshSchema = z.strictObject({ token: z.string().min(1).max(4096) });
 
-type AuthedSocket = Socket & { data: { user: { id: string }; exp: number } };
+type AuthedSocket = Socket<DefaultEventsMap, DefaultEventsMap, DefaultEventsMap, { user: { id: string }; exp: number }>;
 
 /**
  * Sends `auth:expired` to this socket now. With connection-state recovery on, `socket.emit` goes

@@ -113,7 +113,7 @@ export class SocketQuota {
   guard(nsp: Namespace): void {
     const admitted = new WeakSet<Socket>();
     const memberOf = (socket: Socket) => `${nsp.name}#${socket.id}`;
-    nsp.use(async (socket, next) => {
+    nsp.use((socket, next) => void (async () => {
       const userId = (socket.data as { user?: { id: string } }).user?.id;
       if (!userId) return next(new Error('unauthorized'));
       try {
@@ -127,7 +127,7 @@ export class SocketQuota {
       }
       admitted.add(socket);
       next();
-    });
+    })());
     // Leases are renewed only from here: one taken for a socket that never connected ages out.
     nsp.on('connection', (socket: Socket) => {
       const userId = (socket.data as { user?: { id: string } }).user?.id;

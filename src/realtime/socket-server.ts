@@ -40,7 +40,7 @@ export function createSocketServer(options: { redis: Redis; keyPrefix: string; h
   client.duplicate = (...args: Parameters<Redis['duplicate']>) => {
     const copy = options.redis.duplicate(...args);
     copies.push(copy);
-    if (!options.httpServer) copy.xread = (() => new Promise<null>(() => undefined)) as unknown as Redis['xread'];
+    if (!options.httpServer) copy.xread = () => new Promise<null>(() => undefined);
     return copy;
   };
   const stream = { key: `${options.keyPrefix}:socket.io`, maxLen: 50_000 };

@@ -140,7 +140,7 @@ export function resolve(document: OpenApiDocument, schema: unknown): JsonSchema 
 }
 
 function toOperation(document: OpenApiDocument, method: string, path: string, raw: JsonSchema): SdkOperation {
-  const operationId = String(raw.operationId ?? camelCase(`${method} ${path}`));
+  const operationId = typeof raw.operationId === 'string' ? raw.operationId : camelCase(`${method} ${path}`);
   const params: SdkParam[] = [];
   const param = (wire: string, location: ParamLocation, required: boolean, schema: unknown, description?: unknown): SdkParam => ({
     wire,
@@ -209,7 +209,7 @@ function toOperation(document: OpenApiDocument, method: string, path: string, ra
     operationId,
     method: method.toUpperCase(),
     path,
-    summary: String(raw.summary ?? operationId),
+    summary: typeof raw.summary === 'string' ? raw.summary : operationId,
     ...(typeof raw.description === 'string' ? { description: raw.description } : {}),
     public: Array.isArray(raw.security) && raw.security.length === 0,
     params: [...ordered.filter((p) => p.required), ...ordered.filter((p) => !p.required)],

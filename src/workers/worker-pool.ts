@@ -59,7 +59,7 @@ export function startWorkers(options: {
     const timed: Processor = async (job, token, signal) => {
       const end = options.metrics?.jobDuration.startTimer({ queue: name });
       try {
-        const result = await processor(job, token, signal);
+        const result: unknown = await processor(job, token, signal);
         end?.({ outcome: 'completed' });
         await releaseFairShare(job, true);
         return result;

@@ -91,6 +91,7 @@ describe('web console: no lost blocks across a dropped connection', () => {
     const lab = await (await browser.newContext({ bypassCSP: true })).newPage();
     await lab.goto(`${t.url}/console/styles.css`);
     const outcome = await lab.evaluate(async () => {
+      // eslint-disable-next-line @typescript-eslint/no-implied-eval -- a dynamic import inside the page: swc would rewrite a literal import() to require()
       const { CanvasSync } = await (new Function('path', 'return import(path)') as (path: string) => Promise<any>)('/console/canvas-sync.js');
       const C = 'c1';
       const entry = (seq: number) => ({ seq, event: 'block_deleted', payload: { canvasId: C, blockId: `b${seq}`, seq } });

@@ -1,7 +1,7 @@
 import type { Browser, Page } from 'playwright-core';
 import type { ChatTurn } from '../../src/ai/openai-compatible/server';
 import { startTestApp, type TestApp } from '../support/app';
-import { byTestId, launchChromium, openCanvas, openPage, screenshot, signIn, WAIT_MS } from '../support/browser';
+import { byTestId, launchChromium, openCanvas, openPage, screenshot, signIn } from '../support/browser';
 import { addMember, createCanvas, registerUser, request, type TestUser } from '../support/http';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy';
 

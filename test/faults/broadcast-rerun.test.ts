@@ -1,5 +1,4 @@
 import type { SyncAck } from '../../src/realtime/events';
-import { request } from '../support/http';
 import { useCluster } from '../support/cluster';
 import type { CanvasClient } from '../support/sockets';
 import { readSse } from '../support/sse';

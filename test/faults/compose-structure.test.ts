@@ -170,7 +170,7 @@ describe('deployment: docker-compose.yml, Dockerfile, nginx.conf, .env.example',
       const started = await Promise.allSettled(plans.map((plan) => spawnSwitchboard(plan.env, 45_000)));
       started.forEach((result) => result.status === 'fulfilled' && processes.push(result.value));
       const failure = started.find((result) => result.status === 'rejected');
-      if (failure) throw (failure as PromiseRejectedResult).reason;
+      if (failure) throw (failure).reason;
       const nodes = started.map((result) => (result as PromiseFulfilledResult<SwitchboardProcess>).value);
 
       // Then: each printed its banner with its roles, and its own healthcheck passes

@@ -78,7 +78,7 @@ describe('API processes starting together on a fresh database', () => {
     const results = await Promise.allSettled(envs.map((env) => spawnSwitchboard(env)));
     for (const result of results) if (result.status === 'fulfilled') processes.push(result.value);
     const failed = results.find((result) => result.status === 'rejected');
-    if (failed) throw (failed as PromiseRejectedResult).reason;
+    if (failed) throw (failed).reason;
     return results.map((result) => (result as PromiseFulfilledResult<SwitchboardProcess>).value);
   }
 });

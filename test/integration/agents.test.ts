@@ -293,6 +293,7 @@ describe('background agents', () => {
       const user = await registerUser(t.api, 'Drop');
       const agent = await createLocal(user, localAgent('laptop'));
       let device: DeviceSimulator | undefined;
+      // eslint-disable-next-line prefer-const -- assigned from connect(), whose callback reads it
       device = await connect(user, 'laptop', async () => {
         device!.close(); // the laptop lid closes while the files are read
         return new Promise(() => undefined);
@@ -349,7 +350,7 @@ describe('background agents', () => {
       const device = await connect(user, 'laptop');
       const ack = await device.socket.timeout(5_000).emitWithAck('agent_data', { runId: '00000000-0000-4000-8000-000000000001', files: [FILES[0]] });
       expect(ack).toEqual({ ok: false, error: { code: 'unknown_run', message: expect.any(String) } });
-      const bad = await device.socket.timeout(5_000).emitWithAck('agent_complete', { runId: 'x', filesRead: -1 } as never);
+      const bad = await device.socket.timeout(5_000).emitWithAck('agent_complete', { runId: 'x', filesRead: -1 });
       expect(bad).toMatchObject({ ok: false, error: { code: 'validation_failed' } });
     });
   });

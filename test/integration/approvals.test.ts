@@ -128,7 +128,7 @@ describe('approvals of dangerous tool calls', () => {
     expect(again.body.error.code).toBe('already_decided');
     const twice = await device.socket.timeout(5_000).emitWithAck('tool_approval', { approvalId: id, approved: true });
     expect(twice).toEqual({ error: expect.objectContaining({ code: 'already_decided' }) });
-    expect((await device.socket.timeout(5_000).emitWithAck('tool_approval', { approvalId: 'x', approved: 'yes' } as never))).toEqual({ error: expect.objectContaining({ code: 'validation_failed' }) });
+    expect((await device.socket.timeout(5_000).emitWithAck('tool_approval', { approvalId: 'x', approved: 'yes' }))).toEqual({ error: expect.objectContaining({ code: 'validation_failed' }) });
   });
 });
 

@@ -12,7 +12,6 @@ import {
   isApiError,
   SwitchboardApiError,
   type AgentRunOutcome,
-  type CanvasConnection,
   type DeviceConnection,
   type SequencedEvent,
   type SwitchboardClient,
@@ -407,7 +406,7 @@ describe('TypeScript client SDK against a live server', () => {
     });
 
     afterAll(async () => {
-      await new Promise((resolve) => io.close(resolve));
+      await new Promise<void>((resolve) => void io.close(() => resolve()));
       await rm(folder, { recursive: true, force: true });
     });
 

@@ -27,7 +27,7 @@ describe('the SDK device helper and idempotency keys', () => {
 
   afterAll(async () => {
     device?.close();
-    await new Promise((resolve) => io.close(resolve));
+    await new Promise<void>((resolve) => void io.close(() => resolve()));
   });
 
   test('a repeated insert with the same key runs once; another key, or a read, runs again', async () => {

@@ -29,8 +29,8 @@ function spawnApiNode(env: Record<string, string>): Promise<ApiProcess> {
   let output = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => (child.kill('SIGKILL'), reject(new Error(`device node did not start:\n${output}`))), 30_000);
-    child.stderr!.on('data', (data: Buffer) => (output += data.toString()));
-    child.stdout!.on('data', (data: Buffer) => {
+    child.stderr.on('data', (data: Buffer) => (output += data.toString()));
+    child.stdout.on('data', (data: Buffer) => {
       output += data.toString();
       const line = output.split('\n').find((candidate) => candidate.startsWith('{'));
       if (!line) return;

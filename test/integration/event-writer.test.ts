@@ -23,7 +23,7 @@ describe('EventWriter', () => {
 
   test('200 events emitted in one tick land in order at seq after the last stored one, with the TTL renewed, in one command', async () => {
     const id = randomUUID();
-    await log.append(id, 1, { type: 'status', generationId: id, stage: 'queued' } as GenerationEvent);
+    await log.append(id, 1, { type: 'status', generationId: id, stage: 'queued' });
     const writer = await log.writer(id);
     const sent: string[] = [];
     const monitor = (command: string) => sent.push(command);
@@ -54,7 +54,7 @@ describe('EventWriter', () => {
     const id = randomUUID();
     const writer = await log.writer(id);
     // Someone else appends seq 1 after the writer read the log's position.
-    await log.append(id, 1, { type: 'status', generationId: id, stage: 'queued' } as GenerationEvent);
+    await log.append(id, 1, { type: 'status', generationId: id, stage: 'queued' });
     writer.emit(output(id, 0));
     await expect(writer.flush()).rejects.toThrow(/equal or smaller/);
     expect((await log.readAfter(id, 0)).map((entry) => [entry.seq, entry.event.type])).toEqual([[1, 'status']]);

@@ -1,5 +1,4 @@
 import { createRedis, redisReady } from '../../src/lib/redis';
-import type { Repositories } from '../../src/models';
 import { startTestApp, type TestApp } from '../support/app';
 import { testRedisUrl } from '../support/database';
 import { createCanvas, registerUser, type TestUser } from '../support/http';
@@ -29,7 +28,7 @@ describe('generation status timing on embedded PGlite', () => {
   });
 
   test('the persisting status is in the event log when the blocks are inserted', async () => {
-    const blocks = t.app.repos.blocks as Repositories['blocks'];
+    const blocks = t.app.repos.blocks;
     const insertMany = blocks.insertMany.bind(blocks);
     const loggedAtInsert: string[][] = [];
     blocks.insertMany = async (tx, args) => {

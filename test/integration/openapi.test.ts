@@ -307,7 +307,10 @@ describe('OpenAPI document and /docs', () => {
       const walk = (node: unknown) => {
         if (Array.isArray(node)) return node.forEach(walk);
         if (!node || typeof node !== 'object') return;
-        for (const [key, value] of Object.entries(node)) (key === '$ref' && typeof value === 'string' ? refs.push(value) : walk(value));
+        for (const [key, value] of Object.entries(node)) {
+          if (key === '$ref' && typeof value === 'string') refs.push(value);
+          else walk(value);
+        }
       };
       walk(doc);
       expect(refs.length).toBeGreaterThan(10);

@@ -118,14 +118,14 @@ describe('a rebalance is announced once, and clients reload into the right order
       reloads.push(lastSeq);
       const fresh = await sb.blocks.listAll(id);
       shown.clear();
-      show(fresh as Block[]);
+      show(fresh);
     });
     const events: CanvasRoomEvent[] = [];
     room.onEvent((event) => {
       events.push(event);
-      if (event.event === 'block_added') show([event.payload.block as Block]);
+      if (event.event === 'block_added') show([event.payload.block]);
     });
-    await room.join(canvasId, 10_000, async () => show((await sb.blocks.listAll(canvasId)) as Block[]));
+    await room.join(canvasId, 10_000, async () => show((await sb.blocks.listAll(canvasId))));
 
     // Listening before the request: the room event may reach the socket before the HTTP answer.
     const rerankedEvent = room.waitFor('blocks_reranked');

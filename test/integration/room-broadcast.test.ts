@@ -42,11 +42,11 @@ describe('room events written to the adapter stream with their seq', () => {
     apiRedis.duplicate = (...args: Parameters<Redis['duplicate']>) => {
       const copy = duplicate(...args);
       const xread = copy.xread.bind(copy) as (...args: unknown[]) => Promise<Array<[string, Array<[string, string[]]>]> | null>;
-      copy.xread = (async (...args: unknown[]) => {
+      copy.xread = async (...args: unknown[]) => {
         const result = await xread(...args);
         if (result) apiReads.push(result[0][1].map(([, fields]) => fields[fields.indexOf('data') + 1] ?? ''));
         return result;
-      }) as unknown as Redis['xread'];
+      };
       return copy;
     };
     api = createSocketServer({ redis: apiRedis, keyPrefix, httpServer });

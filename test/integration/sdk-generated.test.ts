@@ -65,7 +65,7 @@ describe('generated SDKs (npm run sdk)', () => {
     }
     expect(py).toMatch(/def login\(self, email: str, password: str\)/);
     expect(py).toMatch(/def get_flow\(self, flow_id: str\)/);
-    expect(py).toMatch(/^    get = get_flow$/m);
+    expect(py).toMatch(/^ {4}get = get_flow$/m);
     expect(ts).toMatch(/getFlow\(flowId: string, options\?: RequestOptions\): Promise<GetFlowResult>;/);
     expect(ts).toMatch(/login\(email: LoginBody\["email"\], password: LoginBody\["password"\], options\?: RequestOptions\): Promise<LoginResult>;/);
   });
@@ -143,7 +143,7 @@ describe('generated SDKs (npm run sdk)', () => {
       }),
     );
     const typecheck = await run(bin('tsc'), ['-p', path.join(dir, 'tsconfig.json')], { cwd: dir }).catch((error: { stdout: string }) => error);
-    expect((typecheck as { stdout: string }).stdout).toBe('');
+    expect((typecheck).stdout).toBe('');
 
     const { stdout } = await run(bin('tsx'), [path.join(dir, 'usage.ts'), t.url], { cwd: dir, timeout: 60_000 });
     const out = JSON.parse(stdout);

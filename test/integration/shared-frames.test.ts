@@ -123,9 +123,9 @@ describe('shared SSE frames of one generation', () => {
     const live = (end.value as LivePhase)();
     await waitUntil(() => follower.size === 1, 5_000);
     await log.append(generationId, 2, output(generationId, 1));
-    await log.append(generationId, 3, { type: 'complete', generationId, blocks: [], truncated: false } as GenerationEvent);
+    await log.append(generationId, 3, { type: 'complete', generationId, blocks: [], truncated: false });
     await live;
-    expect(pushed.map((frame) => frame.bytes.toString('utf8'))).toEqual([wire(2, output(generationId, 1)), wire(3, { type: 'complete', generationId, blocks: [], truncated: false } as GenerationEvent)]);
+    expect(pushed.map((frame) => frame.bytes.toString('utf8'))).toEqual([wire(2, output(generationId, 1)), wire(3, { type: 'complete', generationId, blocks: [], truncated: false })]);
     expect(follower.size).toBe(0);
   });
 
@@ -188,7 +188,7 @@ describe('shared SSE frames of one generation', () => {
     expect(askedLater).toBe(0);
 
     // The started stream still ends the ordinary way, at its terminal event, without having asked.
-    await log.append(generationId, 1, { type: 'complete', generationId, blocks: [], truncated: false } as GenerationEvent);
+    await log.append(generationId, 1, { type: 'complete', generationId, blocks: [], truncated: false });
     await waitUntil(() => started.finished(), 5_000);
     expect(started.seen.join('')).toContain('complete');
     expect(askedLater).toBe(0);

@@ -27,7 +27,7 @@ describe('security: lists are paginated and canvases are bounded', () => {
 
   /** Fills a canvas with `count` text blocks in one transaction (setup only; reads stay black box). */
   const seedBlocks = async (canvasId: string, count: number, tag: string) => {
-    const inputs: BlockInput[] = Array.from({ length: count }, (_, i) => ({ type: 'text', content: { text: `${tag} ${i}` } }) as BlockInput);
+    const inputs: BlockInput[] = Array.from({ length: count }, (_, i) => ({ type: 'text', content: { text: `${tag} ${i}` } }));
     await t.app.repos.db.transaction((tx) => t.app.repos.blocks.insertMany(tx, { canvasId, createdBy: owner.id, inputs, placement: {}, generationSessionId: null }));
   };
   const list = (canvasId: string, query = '') => request('GET', `${t.api}/canvases/${canvasId}/blocks${query}`, { token: owner.accessToken });

@@ -203,7 +203,7 @@ describe('security: sessions', () => {
     const first = await short.token;
     let asked = 0;
     const sdk = await sdkConnectCanvas({ url: t.url, reconnection: false, token: () => (asked++ === 0 ? first : user.accessToken) });
-    sockets.push(sdk as unknown as Socket);
+    sockets.push(sdk);
     // A plain socket with the same first token and no renewal marks the moment that token expired.
     const witness = await connect(t.url, '/canvas', { token: first });
     sockets.push(witness);

@@ -74,7 +74,7 @@ describe('one reader per node', () => {
   test('given 100 open streams of a running generation, Redis holds no connection per stream, and every stream gets the live end', async () => {
     const started = await openStream(`${t.api}/canvases/${canvasId}/ai/generate-stream`, user.accessToken, { method: 'POST', body: { prompt: 'hold-me: a heading' } });
     const generationId = started.response.headers.get('x-generation-id')!;
-    started.close();
+    void started.close(); // aborts the request; the body's cancel catches its own failure
     const url = `${t.api}/canvases/${canvasId}/ai/generations/${generationId}/events`;
     const follow = (onFirst: () => void) =>
       readSse(url, { token: user.accessToken, timeoutMs: 60_000, onMessage: onFirst, until: (m) => m.event === 'complete' });
@@ -137,7 +137,7 @@ describe('the stream cap counts across nodes', () => {
     const canvasId = await createCanvas(a, user);
     const started = await openStream(`${a}/canvases/${canvasId}/ai/generate-stream`, user.accessToken, { method: 'POST', body: { prompt: 'hold-me: across nodes' } });
     const generationId = started.response.headers.get('x-generation-id')!;
-    started.close();
+    void started.close(); // aborts the request; the body's cancel catches its own failure
     const path = `/canvases/${canvasId}/ai/generations/${generationId}/events`;
     // The POST's slot is given back when its connection closes.
     await eventually(

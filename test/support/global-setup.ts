@@ -1,6 +1,7 @@
 import { startEmbeddedRedis } from '../../src/app/embedded-redis';
 import { LOCAL_POSTGRES } from './database';
 import { findPostgresBinaries, POSTGRES_MISSING, postgresAnswers, startPrivatePostgres } from './private-postgres';
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- a CommonJS script, loaded as one
 const { buildPackages } = require('../../scripts/build-packages.cjs') as { buildPackages(): Promise<string[]> };
 
 type Stoppable = { stop(): Promise<void> };

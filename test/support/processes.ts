@@ -50,8 +50,8 @@ export function spawnSwitchboard(env: Record<string, string>, timeoutMs = 30_000
         },
       });
     };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', (data: Buffer) => (output += data.toString()));
+    child.stdout.on('data', onData);
+    child.stderr.on('data', (data: Buffer) => (output += data.toString()));
     void exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`switchboard exited with ${code} before starting:\n${output}`));

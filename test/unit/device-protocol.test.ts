@@ -1,6 +1,6 @@
 import { MemoryStore } from '@switchboard/client/testing';
 import { cosineSimilarity as cosine } from '../../src/lib/vectors';
-import { describeIssues, deviceIdSchema, replySchemas, toolCallInputSchema, toolCallSchema, type ToolCall } from '../../src/devices/protocol';
+import { describeIssues, deviceIdSchema, replySchemas, toolCallInputSchema, toolCallSchema } from '../../src/devices/protocol';
 
 const problems = (input: unknown) => {
   const result = toolCallInputSchema.safeParse(input);
@@ -77,7 +77,7 @@ describe('tool_call schema', () => {
 describe('MemoryStore', () => {
   let clock = 1_000;
   const store = () => new MemoryStore({ tasks: [{ title: 'B', priority: 'low', dueDate: 50 }, { title: 'A', priority: 'high', dueDate: 150, status: 'done' }] }, () => clock++);
-  const call = (input: unknown) => toolCallSchema.parse({ id: 'c1', ...(input as object) }) as ToolCall;
+  const call = (input: unknown) => toolCallSchema.parse({ id: 'c1', ...(input as object) });
 
   test('insert adds id, timestamps and column defaults; the device owns them', () => {
     const s = store();

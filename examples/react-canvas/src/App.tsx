@@ -20,14 +20,15 @@ function SignIn({ onSignedIn }: { onSignedIn: (client: SwitchboardClient) => voi
     const form = new FormData(event.currentTarget);
     const client = createSwitchboardClient({ baseUrl: location.origin });
     try {
-      await client.auth.login({ email: String(form.get('email')), password: String(form.get('password')) });
+      // text inputs: FormData gives strings for them
+      await client.auth.login({ email: form.get('email') as string, password: form.get('password') as string });
       onSignedIn(client);
     } catch (caught) {
       setError(caught instanceof Error ? caught.message : String(caught));
     }
   };
   return (
-    <form className="signin" onSubmit={submit}>
+    <form className="signin" onSubmit={(event) => void submit(event)}>
       <input name="email" type="email" placeholder="Email" required data-testid="email" />
       <input name="password" type="password" autoComplete="current-password" placeholder="Password" required data-testid="password" />
       <button data-testid="sign-in">Sign in</button>

@@ -56,6 +56,7 @@ export class CanvasSequencer {
     }
     if (this.canvases.get(canvasId) !== state) return;
     this.drain(state);
+    // eslint-disable-next-line no-restricted-syntax -- a failed catch-up keeps the events held in `ahead`; the next event past the gap asks again
     if (state.ahead.size > 0) void this.catchUp(canvasId).catch(() => undefined);
   }
 
@@ -132,6 +133,7 @@ export class CanvasSequencer {
     if (state.reloading) return void state.ahead.set(entry.seq, entry);
     if (entry.seq > state.last + 1) {
       state.ahead.set(entry.seq, entry);
+      // eslint-disable-next-line no-restricted-syntax -- a failed catch-up keeps the events held in `ahead`; the next event past the gap asks again
       if (mayAsk) void this.catchUp(canvasId).catch(() => undefined);
       return;
     }
@@ -155,6 +157,7 @@ export class CanvasSequencer {
     if (entry.event === 'blocks_reranked') {
       const canvasId = (entry.payload as { canvasId: string }).canvasId;
       state.reloading = true;
+      // eslint-disable-next-line no-restricted-syntax -- the reload retries on its own and releases the held events in its finally: nothing is left to undo here
       void this.reload(canvasId, state, entry.seq).catch(() => undefined);
     }
   }

@@ -61,7 +61,7 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
       register: async (body: T.RegisterRequest) => keep(await post<T.AuthResponse>('/auth/register', body)) as T.AuthResponse,
       login: async (body: T.LoginRequest) => keep(await post<T.AuthResponse>('/auth/login', body)) as T.AuthResponse,
       /** Rotates the refresh token (the old one is consumed). Done by itself on a 401 too. */
-      refresh: async (refreshToken = http.getTokens().refreshToken ?? '') => keep(await http.json<T.TokenPair>('POST', '/auth/refresh', { body: { refreshToken }, auth: false })) as T.TokenPair,
+      refresh: async (refreshToken = http.getTokens().refreshToken ?? '') => keep(await http.json<T.TokenPair>('POST', '/auth/refresh', { body: { refreshToken }, auth: false })),
       /** Signs this session out (its refresh and access tokens stop working, its sockets close) and forgets the tokens. */
       logout: async (refreshToken = http.getTokens().refreshToken ?? '') => {
         await http.json<void>('POST', '/auth/logout', { body: { refreshToken }, auth: false });

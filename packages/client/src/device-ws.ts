@@ -174,7 +174,7 @@ export async function connectDeviceWs(options: DeviceConnectOptions): Promise<De
       for (const controller of runs.values()) controller.abort(new Error('disconnected'));
       if (closedByUs || options.reconnection === false || event.code === 4000) return;
       const delay = Math.min(1_000 * 2 ** attempt++, 30_000);
-      setTimeout(() => void open().catch(() => socket.onclose?.(event)), delay);
+      setTimeout(() => void open().catch(() => void socket.onclose?.(event)), delay);
     };
     hello();
   }

@@ -167,6 +167,7 @@ export async function connectDevice(options: DeviceConnectOptions): Promise<Devi
   socket.on('connect', () => {
     const pending = hello();
     firstHello ??= pending;
+    // eslint-disable-next-line no-restricted-syntax -- the first hello is awaited below; a later one that fails is sent again on the next connect
     pending.catch(() => undefined);
   });
   socket.on('disconnect', () => {
@@ -189,7 +190,7 @@ export async function connectDevice(options: DeviceConnectOptions): Promise<Devi
     // A write repeated with the same idempotency key (the server re-ran a turn) is not run twice.
     const repeated = writes.replay(call);
     hooks.onReceive?.({ payload, call, repeated: Boolean(repeated) });
-    if (repeated) return repeated as ToolReply;
+    if (repeated) return repeated;
     const run = async (): Promise<ToolReply> => {
       try {
         const reply = await options.store.execute(call);
@@ -228,10 +229,10 @@ export async function connectDevice(options: DeviceConnectOptions): Promise<Devi
     }
     if (controller.signal.aborted) outcome.aborted = true;
     else {
-      const ack = await socket
+      const ack = (await socket
         .timeout(ackTimeoutMs)
         .emitWithAck('agent_complete', { runId, filesRead: outcome.filesRead, errors: outcome.errors.slice(0, 1_000).map((e) => e.slice(0, 2_000)) })
-        .catch((error: unknown) => ({ ok: false, error: { code: 'no_ack', message: errorMessage(error) } }) as AgentFrameAck);
+        .catch((error: unknown) => ({ ok: false, error: { code: 'no_ack', message: errorMessage(error) } }))) as AgentFrameAck;
       if (!ack.ok) outcome.errors.push(`agent_complete refused: ${ack.error.code}`);
     }
     if (runs.get(runId) === controller) runs.delete(runId);
@@ -258,7 +259,7 @@ export async function connectDevice(options: DeviceConnectOptions): Promise<Devi
       const files = batch;
       batch = [];
       batchBytes = 0;
-      const ack = await socket.timeout(ackTimeoutMs).emitWithAck('agent_data', { runId: run.runId, files });
+      const ack = (await socket.timeout(ackTimeoutMs).emitWithAck('agent_data', { runId: run.runId, files })) as AgentFrameAck;
       outcome.frames += 1;
       if (ack.ok) return true;
       outcome.filesRead -= files.length;

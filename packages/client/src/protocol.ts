@@ -131,7 +131,7 @@ function checkColumns(call: { action: string; table?: DeviceTable; data?: unknow
   const schemas = tableSchemas[call.table];
   const [schema, value, path] =
     call.action === 'insert' ? [schemas.insert, call.data, ['data']] : [schemas.update, (call.data as { updates: unknown }).updates, ['data', 'updates']];
-  schema.safeParse(value).error?.issues.forEach((issue) => ctx.addIssue({ ...issue, path: [...path, ...issue.path] } as never));
+  schema.safeParse(value).error?.issues.forEach((issue) => ctx.addIssue({ ...issue, path: [...path, ...issue.path] }));
 }
 
 /** The operation without its `id`: what a caller of the RPC passes. */

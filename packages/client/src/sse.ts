@@ -84,6 +84,7 @@ export async function* readSseMessages(body: ReadableStream<Uint8Array>, onRetry
       while (queue.length) yield queue.shift()!;
     }
   } finally {
+    // eslint-disable-next-line no-restricted-syntax -- releasing a body the iterator is done with: a failed cancel leaves nothing to do
     reader.cancel().catch(() => undefined);
   }
 }
@@ -184,6 +185,7 @@ export class EventStream<T> implements AsyncIterable<T> {
       }
       attempt += 1;
       if (attempt > maxReconnects) {
+        // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows the last connection error as it came
         throw failure ?? new Error(this.source.resumable ? `The event stream ended early and ${maxReconnects} reconnection(s) failed` : 'The event stream ended before its last event');
       }
       const delayMs = Math.min(30_000, (serverRetryMs ?? this.options.retryMs ?? 1_000) * 2 ** (attempt - 1));

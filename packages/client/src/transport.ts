@@ -65,6 +65,7 @@ export class Transport {
     const sentToken = useAuth ? this.tokens.accessToken : undefined;
     let response = await this.fetchOnce(method, path, options, sentToken);
     if (response.status === 401 && sentToken && (await this.refreshAfter(sentToken))) {
+      // eslint-disable-next-line no-restricted-syntax -- the refused body is dropped before the retry: a failed cancel changes nothing
       await response.body?.cancel().catch(() => undefined);
       response = await this.fetchOnce(method, path, options, this.tokens.accessToken);
     }

@@ -4,7 +4,7 @@ import { createContext, createElement, useContext, useEffect, useMemo, type Reac
 export interface SwitchboardContextValue {
   client: SwitchboardClient;
   /** The one `/canvas` socket of the provider, connected on first use (authenticated with `client.freshAccessToken()`). */
-  canvasSocket(): Promise<CanvasConnection>;
+  canvasSocket: () => Promise<CanvasConnection>;
 }
 
 const SwitchboardContext = createContext<SwitchboardContextValue | null>(null);
@@ -34,6 +34,7 @@ export function SwitchboardProvider({ client, children }: SwitchboardProviderPro
     const close = () => {
       const closing = socket;
       socket = undefined;
+      // eslint-disable-next-line no-restricted-syntax -- a socket that never opened has nothing to close
       void closing?.then((connection) => connection.close()).catch(() => undefined);
     };
     return { client, canvasSocket, close };

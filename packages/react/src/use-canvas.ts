@@ -90,6 +90,7 @@ export function useCanvas(canvasId: string | undefined): CanvasState {
         room.off('presence', onPresence);
         room.off('connect', onConnect);
         room.off('disconnect', onDisconnect);
+        // eslint-disable-next-line no-restricted-syntax -- leaving on unmount: a socket already gone has left the room
         void room.leave(canvasId).catch(() => undefined);
       });
       const ack = await room.join(canvasId, 10_000, load);

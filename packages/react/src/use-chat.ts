@@ -52,7 +52,7 @@ export function useChat(sessionId?: string): ChatState {
       const abort = new AbortController();
       controller.current = abort;
       const setAnswer = (change: (answer: ChatMessageItem) => ChatMessageItem) =>
-        setState((previous) => ({ ...previous, messages: [...previous.messages.slice(0, -1), change(previous.messages[previous.messages.length - 1]!)] }));
+        setState((previous) => ({ ...previous, messages: [...previous.messages.slice(0, -1), change(previous.messages[previous.messages.length - 1])] }));
       setState((previous) => ({ ...previous, status: 'streaming', error: undefined, messages: [...previous.messages, { role: 'user', content: message }, { role: 'assistant', content: '' }] }));
       try {
         const stream = client.chat.stream(

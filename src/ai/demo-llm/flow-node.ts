@@ -97,11 +97,12 @@ function listOf(content: string): string {
 /** A value the JSON Schema accepts, filled from the task's words (depth-bounded). */
 export function fromSchema(schema: unknown, source: string[], depth: number): unknown {
   if (typeof schema !== 'object' || schema === null || depth > 8) return null;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- walks arbitrary JSON Schema
   const s = schema as Record<string, any>;
   if (Array.isArray(s.enum) && s.enum.length) return s.enum[0];
   if ('const' in s) return s.const;
   for (const key of ['anyOf', 'oneOf', 'allOf'] as const) if (Array.isArray(s[key]) && s[key].length) return fromSchema(s[key][0], source, depth + 1);
-  const type = Array.isArray(s.type) ? (s.type.find((t: string) => t !== 'null') ?? s.type[0]) : (s.type ?? (s.properties ? 'object' : s.items ? 'array' : 'string'));
+  const type: unknown = Array.isArray(s.type) ? (s.type.find((t: string) => t !== 'null') ?? s.type[0]) : (s.type ?? (s.properties ? 'object' : s.items ? 'array' : 'string'));
   switch (type) {
     case 'object': {
       const out: Record<string, unknown> = {};

@@ -55,7 +55,7 @@ export function summariseToolResult(toolName: string, args: Record<string, unkno
     return list.length === 0 ? `You have no ${label}s.` : `You have ${list.length} ${label}(s): ${list.join(', ')}.`;
   }
   if (typeof json === 'object' && json !== null) {
-    const verb = toolName.split(/[_\-]/)[0].toLowerCase();
+    const verb = toolName.split(/[_-]/)[0].toLowerCase();
     const done = PAST_TENSE.get(verb);
     return done ? `${done} ${noun} "${labelOf(json)}".` : `Here is the ${noun}: ${labelOf(json)}.`;
   }

@@ -11,7 +11,8 @@ export function httpMetrics(metrics: Metrics) {
     res.once('finish', () => {
       // Declared routes record their template when matched (route.ts), errors included; other
       // express routes are read here; anything that matched no route is one bounded `unmatched`.
-      const route = (res.locals.routeTemplate as string | undefined) ?? (req.route?.path ? `${req.baseUrl}${req.route.path}` : 'unmatched');
+      const routePath = (req.route as { path?: string } | undefined)?.path;
+      const route = (res.locals.routeTemplate as string | undefined) ?? (routePath ? `${req.baseUrl}${routePath}` : 'unmatched');
       const labels = { method: req.method, route, status: String(res.statusCode) };
       metrics.httpDuration.observe(labels, Number(process.hrtime.bigint() - start) / 1e9);
       metrics.httpRequests.inc(labels);

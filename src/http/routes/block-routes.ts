@@ -121,7 +121,7 @@ export const blockRoutes = [
       if (body.content) {
         const parsed = parseBlockContent(existing.type, body.content);
         if (!parsed.success) throw new AppError(400, 'validation_failed', `Invalid content for a ${existing.type} block`, zodDetails(parsed.error as never));
-        content = parsed.data as Record<string, unknown>;
+        content = parsed.data;
       }
       const moving = body.afterId !== undefined || body.beforeId !== undefined;
       const block = await changing(ctx.canvasEvents, canvasId, (onRebalanced) =>

@@ -42,6 +42,7 @@ export class SwitchboardApiError extends Error {
 }
 
 /** One server-sent event: its name, id (if any) and data (parsed JSON, else the text). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a public type of the generated client: callers read `data` without a cast
 export interface SseEvent<T = any> {
   event: string;
   id?: string;
@@ -109,12 +110,14 @@ export class EventStream implements AsyncIterable<SseEvent> {
         if (done) return;
       }
     } finally {
+      // eslint-disable-next-line no-restricted-syntax -- releasing a stream already read or abandoned: a failed cancel leaves nothing to do
       await reader.cancel().catch(() => undefined);
     }
   }
 
   /** Stops reading and closes the connection. */
   async close(): Promise<void> {
+    // eslint-disable-next-line no-restricted-syntax -- releasing a stream already read or abandoned: a failed cancel leaves nothing to do
     await this.response.body?.cancel().catch(() => undefined);
   }
 }
@@ -171,7 +174,7 @@ export class Transport {
   url(path: string, pathParams: Record<string, string | number> = {}, query: Record<string, unknown> = {}): string {
     const filled = path.replace(/\{([^}]+)\}/g, (_, name: string) => encodeURIComponent(String(pathParams[name])));
     const search = new URLSearchParams();
-    for (const [key, value] of Object.entries(query)) if (value !== undefined && value !== null) search.append(key, String(value));
+    for (const [key, value] of Object.entries(query)) if (value !== undefined && value !== null) search.append(key, String(value as string | number | boolean));
     const qs = search.toString();
     return `${this.baseUrl}${API_PREFIX}${filled}${qs ? `?${qs}` : ''}`;
   }
@@ -179,7 +182,7 @@ export class Transport {
   async request(spec: RequestSpec): Promise<unknown> {
     const headers: Record<string, string> = { accept: spec.stream ? 'text/event-stream' : 'application/json', ...this.headers };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
-    for (const [name, value] of Object.entries(spec.headers ?? {})) if (value !== undefined && value !== null) headers[name] = String(value);
+    for (const [name, value] of Object.entries(spec.headers ?? {})) if (value !== undefined && value !== null) headers[name] = String(value as string | number | boolean);
     if (spec.hasBody) headers['content-type'] = 'application/json';
     let response: Response;
     try {
@@ -217,6 +220,7 @@ export class Transport {
 }
 
 /** Drops the `undefined` members of a body, so optional fields left out are not sent. */
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- called by the generated methods written next to this runtime (sdkgen/typescript.ts)
 function defined(body: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(body)) if (value !== undefined) out[key] = value;

@@ -9,7 +9,7 @@ export type DeviceClient = DeviceSocket;
  * Produces the ack for a call. Returning `undefined` sends no ack at all (a device that hangs);
  * anything else is sent as-is, so tests can answer with a wrong id or shape.
  */
-export type Responder = (call: ToolCall, store: MemoryStore) => unknown | Promise<unknown>;
+export type Responder = (call: ToolCall, store: MemoryStore) => unknown; // a reply, or a promise of one
 
 /** Answers from the store, like the desktop app (through the SDK's checked path). */
 export const answerFromStore: Responder = (call, store) => store.execute(call);

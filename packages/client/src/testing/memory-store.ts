@@ -109,7 +109,7 @@ export class MemoryStore implements TableStore {
     );
     if (typeof search === 'string' && search) {
       const needle = search.toLowerCase();
-      rows = rows.filter((row) => TEXT_FIELDS.some((field) => typeof row[field] === 'string' && (row[field] as string).toLowerCase().includes(needle)));
+      rows = rows.filter((row) => TEXT_FIELDS.some((field) => typeof row[field] === 'string' && (row[field]).toLowerCase().includes(needle)));
     }
     if (includeArchived === false) rows = rows.filter((row) => row.status !== 'archived');
     const [field, direction] = typeof orderBy === 'string' && orderBy ? (orderBy.startsWith('-') ? [orderBy.slice(1), -1] : [orderBy, 1]) : ['createdAt', 1];
@@ -136,6 +136,7 @@ const compare = (a: unknown, b: unknown) => {
   if (a === b) return 0;
   if (a === undefined || a === null) return 1;
   if (b === undefined || b === null) return -1;
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- other values sort by their text, as a stored row's cast would
   return typeof a === 'number' && typeof b === 'number' ? a - b : String(a).localeCompare(String(b));
 };
 
