@@ -8,6 +8,8 @@ let loaded: typeof LangChainOpenAI | undefined;
  * `npm start`), and a process may run for a long time before its first model call.
  */
 export function langchainOpenAI(): typeof LangChainOpenAI {
+  // A synchronous require on purpose: callers are synchronous, and an import() would make them async.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded lazily, see above
   loaded ??= require('@langchain/openai') as typeof LangChainOpenAI;
   return loaded;
 }

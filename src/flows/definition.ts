@@ -310,7 +310,7 @@ export function regexKeyword(schema: unknown, path: PropertyKey[] = []): Propert
   for (const [key, value] of Object.entries(schema)) {
     if ((REGEX_KEYWORDS as readonly string[]).includes(key)) return [...path, key];
     if (SCHEMA_MAPS.has(key) && value !== null && typeof value === 'object' && !Array.isArray(value)) {
-      for (const [name, sub] of Object.entries(value)) {
+      for (const [name, sub] of Object.entries(value as Record<string, unknown>)) {
         const found = regexKeyword(sub, [...path, key, name]);
         if (found) return found;
       }

@@ -133,7 +133,9 @@ export class FlowExecutions {
       const jobIds = definition.nodes.map((node) => flowNodeJobId(execution.id, node.id));
       await Promise.all(jobIds.map((jobId) => this.deps.queues.get('flows').remove(jobId).catch(() => 0)));
       // Removed jobs never finish on a worker: none of them counts against the owner's fair share any more.
-      await this.deps.queues.fairShare.release('flows', execution.userId, jobIds).catch(() => undefined);
+      await this.deps.queues.fairShare
+        .release('flows', execution.userId, jobIds)
+        .catch((error: unknown) => this.log.warn({ err: error, executionId: execution.id }, 'fair share not released; its entries expire on their own'));
       this.log.info({ executionId: execution.id }, 'flow execution cancelled');
     }
     return { executionId: execution.id, status: 'cancelling' };

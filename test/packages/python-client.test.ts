@@ -23,7 +23,7 @@ function responder(request: ChatRequest) {
 /** Every file under `dir`, relative to it. */
 async function filesUnder(dir: string, prefix = ''): Promise<string[]> {
   const entries = await readdir(join(dir, prefix), { withFileTypes: true });
-  const nested = await Promise.all(entries.map((e) => (e.isDirectory() ? filesUnder(dir, join(prefix, e.name)) : [join(prefix, e.name)])));
+  const nested = await Promise.all(entries.map((e) => (e.isDirectory() ? filesUnder(dir, join(prefix, e.name)) : Promise.resolve([join(prefix, e.name)]))));
   return nested.flat().sort();
 }
 
