@@ -47,11 +47,20 @@ async function main() {
   const t = await startTestApp({ responder: demoResponder, env: { HITL_TIMEOUT_MS: '60000', TIER_LIMITS: tierLimits } });
   try {
     const user = await registerUser(t.api, 'Bench');
-    const device = await DeviceSimulator.connect({ url: t.url, accessToken: user.accessToken, deviceId: 'bench-laptop', reconnection: false });
+    const device = await DeviceSimulator.connect({
+      url: t.url,
+      accessToken: user.accessToken,
+      deviceId: 'bench-laptop',
+      reconnection: false,
+    });
     const wsDevice = await WsDevice.hello(t.url, user.accessToken, 'bench-desktop');
     const browser = await connectCanvas(t.url, user.accessToken);
     const resolved: Record<Surface, number[]> = { sse: [], 'device (Socket.IO)': [], 'device (WebSocket)': [], 'browser (/canvas)': [] };
-    const requested: Record<Exclude<Surface, 'sse'>, number[]> = { 'device (Socket.IO)': [], 'device (WebSocket)': [], 'browser (/canvas)': [] };
+    const requested: Record<Exclude<Surface, 'sse'>, number[]> = {
+      'device (Socket.IO)': [],
+      'device (WebSocket)': [],
+      'browser (/canvas)': [],
+    };
     // Arrival times by approval id, per surface and event.
     const arrivals = new Map<string, number>();
     const mark = (surface: string, event: string, id: string) => arrivals.set(`${surface}|${event}|${id}`, performance.now());
@@ -87,13 +96,17 @@ async function main() {
       });
       // No approval on the stream: nothing to time. Say why instead of scoring every surface a miss.
       if (!approvalId || !decided) {
-        throw new Error(`round ${i}: the turn's stream carried no approval_requested (HTTP ${turn.status}${turn.body ? ` ${JSON.stringify(turn.body)}` : ''}; events: ${turn.messages.map((m) => m.event).join(', ') || 'none'})`);
+        throw new Error(
+          `round ${i}: the turn's stream carried no approval_requested (HTTP ${turn.status}${turn.body ? ` ${JSON.stringify(turn.body)}` : ''}; events: ${turn.messages.map((m) => m.event).join(', ') || 'none'})`,
+        );
       }
       const decision = await decided;
-      if (decision.status !== 200) throw new Error(`round ${i}: PUT …/approve answered ${decision.status} ${JSON.stringify(decision.body)}`);
+      if (decision.status !== 200)
+        throw new Error(`round ${i}: PUT …/approve answered ${decision.status} ${JSON.stringify(decision.body)}`);
       // Every surface has heard it by now or within a moment; wait for all before the next round.
       const deadline = Date.now() + 5_000;
-      while (SURFACES.some((s) => !arrivals.has(`${s}|resolved|${approvalId}`)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      while (SURFACES.some((s) => !arrivals.has(`${s}|resolved|${approvalId}`)) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 5));
       if (i < WARM_UP) continue;
       for (const surface of SURFACES) {
         const got = arrivals.get(`${surface}|resolved|${approvalId}`);
@@ -105,10 +118,13 @@ async function main() {
         requested[surface].push(got === undefined ? Number.POSITIVE_INFINITY : Math.abs(got - requestedAt));
       }
     }
-    process.stdout.write(`approval_resolved after PUT …/approve, ${rounds} approvals, every surface of one user (one process, all roles)\n`);
+    process.stdout.write(
+      `approval_resolved after PUT …/approve, ${rounds} approvals, every surface of one user (one process, all roles)\n`,
+    );
     for (const surface of SURFACES) process.stdout.write(`${row(surface, resolved[surface])}\n`);
     process.stdout.write(`approval_requested: gap between the stream's copy and each other surface\n`);
-    for (const surface of Object.keys(requested) as Array<keyof typeof requested>) process.stdout.write(`${row(surface, requested[surface])}\n`);
+    for (const surface of Object.keys(requested) as Array<keyof typeof requested>)
+      process.stdout.write(`${row(surface, requested[surface])}\n`);
     device.close();
     wsDevice.close();
     browser.close();

@@ -26,7 +26,10 @@ async function time(rpc: DevicePort, userId: string, count: number): Promise<num
 
 const at = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 const row = (label: string, sorted: number[]) =>
-  `${label.padEnd(28)} p50 ${at(sorted, 0.5).toFixed(2).padStart(6)} ms   p95 ${at(sorted, 0.95).toFixed(2).padStart(6)} ms   p99 ${at(sorted, 0.99)
+  `${label.padEnd(28)} p50 ${at(sorted, 0.5).toFixed(2).padStart(6)} ms   p95 ${at(sorted, 0.95).toFixed(2).padStart(6)} ms   p99 ${at(
+    sorted,
+    0.99,
+  )
     .toFixed(2)
     .padStart(6)} ms   max ${sorted.at(-1)!.toFixed(2).padStart(6)} ms`;
 

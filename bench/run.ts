@@ -31,13 +31,27 @@ import { realisticStreamScenario } from './scenarios/realistic-stream';
 import { sseOverheadScenario } from './scenarios/sse-overhead';
 import { throughputScenario } from './scenarios/throughput';
 
-const SCENARIOS = ['generation', 'realisticStream', 'fanout', 'sseOverhead', 'throughput', 'memory', 'churn', 'cancel', 'manyStreams'] as const;
+const SCENARIOS = [
+  'generation',
+  'realisticStream',
+  'fanout',
+  'sseOverhead',
+  'throughput',
+  'memory',
+  'churn',
+  'cancel',
+  'manyStreams',
+] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
 
 const RESULTS_DIR = path.resolve(__dirname, 'results');
 
 function parseArgs(argv: string[]) {
-  const only = argv.find((arg) => arg.startsWith('--only='))?.slice('--only='.length).split(',').filter(Boolean);
+  const only = argv
+    .find((arg) => arg.startsWith('--only='))
+    ?.slice('--only='.length)
+    .split(',')
+    .filter(Boolean);
   const unknown = only?.filter((name) => !(SCENARIOS as readonly string[]).includes(name)) ?? [];
   if (unknown.length) throw new Error(`unknown scenario(s) ${unknown.join(', ')}; choose from ${SCENARIOS.join(', ')}`);
   const profile = argv.find((arg) => arg.startsWith('--profile='))?.slice('--profile='.length);
@@ -77,9 +91,15 @@ function source() {
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const started = new Date();
-  const log = (line: string) => process.stderr.write(`[bench ${((Date.now() - started.getTime()) / 1000).toFixed(1).padStart(5)} s] ${line}\n`);
+  const log = (line: string) =>
+    process.stderr.write(`[bench ${((Date.now() - started.getTime()) / 1000).toFixed(1).padStart(5)} s] ${line}\n`);
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'switchboard-bench-'));
-  const results: Record<string, unknown> = { startedAt: started.toISOString(), machine: machine(), quick: args.mode !== 'full', mode: args.mode };
+  const results: Record<string, unknown> = {
+    startedAt: started.toISOString(),
+    machine: machine(),
+    quick: args.mode !== 'full',
+    mode: args.mode,
+  };
   const redis = await startEmbeddedRedis(dataDir);
   let fleet: ClientFleet | undefined;
   try {
@@ -101,11 +121,19 @@ async function main() {
         ? {
             generation: () => generationScenario(ctx, { runs: 2, warmups: 1, clients: 20, blocks: 50 }),
             realisticStream: () => realisticStreamScenario(ctx, { callCounts: [18, 91], reps: 1, warmups: 1 }),
-            fanout: () => fanoutScenario(ctx, { clientCounts: [50], clientKinds: ['lean', 'socket.io-client'], reps: 1, clientLibraryReps: 1, warmups: 1 }),
+            fanout: () =>
+              fanoutScenario(ctx, {
+                clientCounts: [50],
+                clientKinds: ['lean', 'socket.io-client'],
+                reps: 1,
+                clientLibraryReps: 1,
+                warmups: 1,
+              }),
             sseOverhead: () => sseOverheadScenario(ctx, { generations: 1, warmups: 1, calls: 20, gapMs: 10 }),
             throughput: () => throughputScenario(ctx, { workerCounts: [1], generations: 10, bursts: 1, users: 5, blocks: 20 }),
             memory: () => memoryScenario(ctx, { steps: [100, 200] }),
-            churn: () => churnScenario(ctx, { clients: 20, seconds: 5, cutsPerClientPerSecond: 1 / 15, offlineMs: 500, blocksPerGeneration: 14 }),
+            churn: () =>
+              churnScenario(ctx, { clients: 20, seconds: 5, cutsPerClientPerSecond: 1 / 15, offlineMs: 500, blocksPerGeneration: 14 }),
             cancel: () => cancelScenario(ctx, { runs: 2, warmups: 1, calls: 40, delayMs: 20, cancelAfterBlocks: 2 }),
             manyStreams: () => manyStreamsScenario(ctx, { steps: [100, 200], hot: 50, calls: 10, gapMs: 10 }),
           }
@@ -113,20 +141,37 @@ async function main() {
             generation: () => generationScenario(ctx, { runs: q ? 5 : 30, warmups: q ? 1 : 3, clients: 100, blocks: 200 }),
             // ~1k, 5k, 11k and 20k chunks: CPU against chunks should be a straight line.
             realisticStream: () => realisticStreamScenario(ctx, { callCounts: [18, 91, 200, 364], reps: q ? 1 : 5, warmups: 1 }),
-            fanout: () => fanoutScenario(ctx, { clientCounts: [100, 500], clientKinds: ['lean', 'socket.io-client'], reps: q ? 2 : 11, clientLibraryReps: q ? 1 : 5, warmups: q ? 1 : 3 }),
+            fanout: () =>
+              fanoutScenario(ctx, {
+                clientCounts: [100, 500],
+                clientKinds: ['lean', 'socket.io-client'],
+                reps: q ? 2 : 11,
+                clientLibraryReps: q ? 1 : 5,
+                warmups: q ? 1 : 3,
+              }),
             sseOverhead: () => sseOverheadScenario(ctx, { generations: q ? 2 : 8, warmups: 1, calls: 60, gapMs: 10 }),
-            throughput: () => throughputScenario(ctx, { workerCounts: [1, 2], generations: q ? 20 : 50, bursts: q ? 1 : 3, users: 10, blocks: 20 }),
+            throughput: () =>
+              throughputScenario(ctx, { workerCounts: [1, 2], generations: q ? 20 : 50, bursts: q ? 1 : 3, users: 10, blocks: 20 }),
             memory: () => memoryScenario(ctx, { steps: [250, 500, 750, 1000] }),
             // Delivery under connection churn: 200 clients, 1/15 of them cut each second, ~2 s away, 60 s.
-            churn: () => churnScenario(ctx, { clients: q ? 50 : 200, seconds: q ? 15 : 60, cutsPerClientPerSecond: 1 / 15, offlineMs: 2_000, blocksPerGeneration: 14 }),
+            churn: () =>
+              churnScenario(ctx, {
+                clients: q ? 50 : 200,
+                seconds: q ? 15 : 60,
+                cutsPerClientPerSecond: 1 / 15,
+                offlineMs: 2_000,
+                blocksPerGeneration: 14,
+              }),
             // Cancel latency: a model streaming a block every 20 ms, stopped after the third block reached the client.
             cancel: () => cancelScenario(ctx, { runs: q ? 5 : 40, warmups: q ? 1 : 3, calls: 200, delayMs: 20, cancelAfterBlocks: 3 }),
             // 10,000 open SSE streams on one API node, 1,000 of them following a generation that streams.
-            manyStreams: () => manyStreamsScenario(ctx, { steps: q ? [2_500, 10_000] : [2_500, 5_000, 9_000, 10_000], hot: 1_000, calls: 60, gapMs: 10 }),
+            manyStreams: () =>
+              manyStreamsScenario(ctx, { steps: q ? [2_500, 10_000] : [2_500, 5_000, 9_000, 10_000], hot: 1_000, calls: 60, gapMs: 10 }),
           };
     const quiet = await settleMachine();
     results.machine = { ...(results.machine as object), otherCoresBusyAtStart: quiet };
-    if (quiet > 0.25) log(`warning: other processes keep ${quiet.toFixed(2)} cores busy; results will be noisy (see machine.otherCoresBusyAtStart)`);
+    if (quiet > 0.25)
+      log(`warning: other processes keep ${quiet.toFixed(2)} cores busy; results will be noisy (see machine.otherCoresBusyAtStart)`);
     for (const name of args.only) {
       log(`${name}: starting`);
       const t0 = Date.now();
@@ -157,17 +202,50 @@ async function main() {
   }
 
   const finished = new Date();
-  Object.assign(results, { finishedAt: finished.toISOString(), durationS: Math.round((finished.getTime() - started.getTime()) / 100) / 10 });
+  Object.assign(results, {
+    finishedAt: finished.toISOString(),
+    durationS: Math.round((finished.getTime() - started.getTime()) / 100) / 10,
+  });
   const verdicts = judge(targets(results));
-  results.targets = verdicts.map(({ name, metric, value, limit, direction, unit, verdict }) => ({ name, metric, value, limit, direction, unit, verdict }));
-  process.stdout.write(`\n${render(results)}\n\n${table(['target', 'value', 'limit', 'verdict'], verdicts.map((v) => [v.name, v.value === undefined ? undefined : `${fmt(v.value)} ${v.unit}`, `${v.direction === 'max' ? '≤' : '≥'} ${fmt(v.limit)} ${v.unit}`, v.verdict]))}\n`);
+  results.targets = verdicts.map(({ name, metric, value, limit, direction, unit, verdict }) => ({
+    name,
+    metric,
+    value,
+    limit,
+    direction,
+    unit,
+    verdict,
+  }));
+  process.stdout.write(
+    `\n${render(results)}\n\n${table(
+      ['target', 'value', 'limit', 'verdict'],
+      verdicts.map((v) => [
+        v.name,
+        v.value === undefined ? undefined : `${fmt(v.value)} ${v.unit}`,
+        `${v.direction === 'max' ? '≤' : '≥'} ${fmt(v.limit)} ${v.unit}`,
+        v.verdict,
+      ]),
+    )}\n`,
+  );
 
   mkdirSync(RESULTS_DIR, { recursive: true });
   const json = `${JSON.stringify(results, null, 2)}\n`;
   const latest = path.join(RESULTS_DIR, 'latest.json');
   const partial = args.mode === 'full' && args.only.length < SCENARIOS.length && existsSync(latest);
   // Only a full run is comparable, so only a full run replaces latest.json (the committed figures).
-  const written = args.mode === 'full' ? [path.join(RESULTS_DIR, 'latest.json'), path.join(RESULTS_DIR, `${started.toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z')}.json`)] : [path.join(RESULTS_DIR, `${args.mode}.json`)];
+  const written =
+    args.mode === 'full'
+      ? [
+          path.join(RESULTS_DIR, 'latest.json'),
+          path.join(
+            RESULTS_DIR,
+            `${started
+              .toISOString()
+              .replace(/:/g, '-')
+              .replace(/\.\d+Z$/, 'Z')}.json`,
+          ),
+        ]
+      : [path.join(RESULTS_DIR, `${args.mode}.json`)];
   for (const file of written) writeFileSync(file, file === latest && partial ? mergedLatest(latest, results, args.only) : json);
   process.stdout.write(`\nresults: ${written.map((file) => path.relative(process.cwd(), file)).join(', ')} (${results.durationS} s)\n`);
 
@@ -186,13 +264,22 @@ async function main() {
 function mergedLatest(file: string, results: Record<string, unknown>, only: readonly string[]): string {
   const merged = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
   for (const name of only) merged[name] = results[name];
-  merged.targets = judge(targets(merged)).map(({ name, metric, value, limit, direction, unit, verdict }) => ({ name, metric, value, limit, direction, unit, verdict }));
+  merged.targets = judge(targets(merged)).map(({ name, metric, value, limit, direction, unit, verdict }) => ({
+    name,
+    metric,
+    value,
+    limit,
+    direction,
+    unit,
+    verdict,
+  }));
   const note = `${only.join(', ')} from the full run at ${String(results.startedAt)} (machine: ${JSON.stringify((results.machine as { loadAvgAtStart?: unknown }).loadAvgAtStart)} load at start)`;
   merged.note = merged.note ? `${String(merged.note)}; ${note}` : note;
   return `${JSON.stringify(merged, null, 2)}\n`;
 }
 
-const fmt = (value: number) => (Math.abs(value) >= 1000 ? Math.round(value).toLocaleString('en-US') : String(Math.round(value * 100) / 100));
+const fmt = (value: number) =>
+  Math.abs(value) >= 1000 ? Math.round(value).toLocaleString('en-US') : String(Math.round(value * 100) / 100);
 
 type AnyResult = Record<string, any> | undefined;
 
@@ -202,115 +289,334 @@ function targets(results: Record<string, unknown>): Target[] {
   const sse = results.sseOverhead as AnyResult;
   const memory = results.memory as AnyResult;
   const stream = results.realisticStream as AnyResult;
-  const list: Target[] = [{ name: 'generation ratioP50', metric: 'generation.ratioP50', value: generation?.ratioP50, limit: 1.5, direction: 'max', unit: '×' }];
-  list.push({ name: 'realistic stream CPU / openai SDK', metric: 'realisticStream.ratioToOpenaiSdk', value: stream?.ratioToOpenaiSdk, limit: 2, direction: 'max', unit: '×' });
-  list.push({ name: 'last model byte → complete p50', metric: 'realisticStream.lastByteToCompleteMs.p50', value: stream?.lastByteToCompleteMs?.p50, limit: 300, direction: 'max', unit: 'ms' });
-  list.push({ name: 'first call → first tool_output p50', metric: 'realisticStream.firstCallToFirstToolOutputMs.p50', value: stream?.firstCallToFirstToolOutputMs?.p50, limit: 50, direction: 'max', unit: 'ms' });
-  list.push({ name: 'POST → model has the request p50', metric: 'realisticStream.postToModelRequestMs.p50', value: stream?.postToModelRequestMs?.p50, limit: 10, direction: 'max', unit: 'ms' });
-  list.push({ name: 'POST → model has the request p95', metric: 'realisticStream.postToModelRequestMs.p95', value: stream?.postToModelRequestMs?.p95, limit: 25, direction: 'max', unit: 'ms' });
-  list.push({ name: 'model first token → first SSE byte p95', metric: 'realisticStream.modelFirstTokenToFirstSseMs.p95', value: stream?.modelFirstTokenToFirstSseMs?.p95, limit: 25, direction: 'max', unit: 'ms' });
-  const leanRows = (fanout?.byClients as Array<{ clients: number; client: string; shareOfRaw: number }> | undefined)?.filter((row) => row.client === 'lean');
+  const list: Target[] = [
+    { name: 'generation ratioP50', metric: 'generation.ratioP50', value: generation?.ratioP50, limit: 1.5, direction: 'max', unit: '×' },
+  ];
+  list.push({
+    name: 'realistic stream CPU / openai SDK',
+    metric: 'realisticStream.ratioToOpenaiSdk',
+    value: stream?.ratioToOpenaiSdk,
+    limit: 2,
+    direction: 'max',
+    unit: '×',
+  });
+  list.push({
+    name: 'last model byte → complete p50',
+    metric: 'realisticStream.lastByteToCompleteMs.p50',
+    value: stream?.lastByteToCompleteMs?.p50,
+    limit: 300,
+    direction: 'max',
+    unit: 'ms',
+  });
+  list.push({
+    name: 'first call → first tool_output p50',
+    metric: 'realisticStream.firstCallToFirstToolOutputMs.p50',
+    value: stream?.firstCallToFirstToolOutputMs?.p50,
+    limit: 50,
+    direction: 'max',
+    unit: 'ms',
+  });
+  list.push({
+    name: 'POST → model has the request p50',
+    metric: 'realisticStream.postToModelRequestMs.p50',
+    value: stream?.postToModelRequestMs?.p50,
+    limit: 10,
+    direction: 'max',
+    unit: 'ms',
+  });
+  list.push({
+    name: 'POST → model has the request p95',
+    metric: 'realisticStream.postToModelRequestMs.p95',
+    value: stream?.postToModelRequestMs?.p95,
+    limit: 25,
+    direction: 'max',
+    unit: 'ms',
+  });
+  list.push({
+    name: 'model first token → first SSE byte p95',
+    metric: 'realisticStream.modelFirstTokenToFirstSseMs.p95',
+    value: stream?.modelFirstTokenToFirstSseMs?.p95,
+    limit: 25,
+    direction: 'max',
+    unit: 'ms',
+  });
+  const leanRows = (fanout?.byClients as Array<{ clients: number; client: string; shareOfRaw: number }> | undefined)?.filter(
+    (row) => row.client === 'lean',
+  );
   for (const row of leanRows ?? [{ clients: 0, shareOfRaw: undefined as unknown as number }]) {
     // The fan-out target: at least 0.8 of raw Socket.IO at 100 clients and 0.9 from 500 on.
     const limit = row.clients >= 500 ? 0.9 : 0.8;
-    list.push({ name: `fanout shareOfRaw (${row.clients || '?'} clients)`, metric: `fanout.byClients[client=lean,clients=${row.clients}].shareOfRaw`, value: row.shareOfRaw, limit, direction: 'min', unit: '×' });
+    list.push({
+      name: `fanout shareOfRaw (${row.clients || '?'} clients)`,
+      metric: `fanout.byClients[client=lean,clients=${row.clients}].shareOfRaw`,
+      value: row.shareOfRaw,
+      limit,
+      direction: 'min',
+      unit: '×',
+    });
   }
   const throughput = results.throughput as AnyResult;
-  list.push({ name: 'worker CPU per 20-block generation', metric: 'throughput.byWorkers[workers=1].workerCpuMsPerGeneration', value: throughput?.byWorkers?.[0]?.workerCpuMsPerGeneration, limit: 10, direction: 'max', unit: 'ms' });
+  list.push({
+    name: 'worker CPU per 20-block generation',
+    metric: 'throughput.byWorkers[workers=1].workerCpuMsPerGeneration',
+    value: throughput?.byWorkers?.[0]?.workerCpuMsPerGeneration,
+    limit: 10,
+    direction: 'max',
+    unit: 'ms',
+  });
   list.push({ name: 'sseOverhead p50', metric: 'sseOverhead.p50Ms', value: sse?.p50Ms, limit: 3, direction: 'max', unit: 'ms' });
   const churn = results.churn as AnyResult;
-  list.push({ name: 'churn delivery to the app (SDK)', metric: 'churn.deliveryPct.sdk', value: churn?.deliveryPct?.sdk, limit: 100, direction: 'min', unit: '%' });
-  list.push({ name: 'churn replay p99 from reconnect', metric: 'churn.replayFromReconnectAttemptMs.p99', value: churn?.replayFromReconnectAttemptMs?.p99, limit: 1_000, direction: 'max', unit: 'ms' });
+  list.push({
+    name: 'churn delivery to the app (SDK)',
+    metric: 'churn.deliveryPct.sdk',
+    value: churn?.deliveryPct?.sdk,
+    limit: 100,
+    direction: 'min',
+    unit: '%',
+  });
+  list.push({
+    name: 'churn replay p99 from reconnect',
+    metric: 'churn.replayFromReconnectAttemptMs.p99',
+    value: churn?.replayFromReconnectAttemptMs?.p99,
+    limit: 1_000,
+    direction: 'max',
+    unit: 'ms',
+  });
   const cancel = results.cancel as AnyResult;
-  list.push({ name: 'cancel → cancelled at the client p95', metric: 'cancel.cancelToCancelledMs.p95', value: cancel?.cancelToCancelledMs?.p95, limit: 500, direction: 'max', unit: 'ms' });
+  list.push({
+    name: 'cancel → cancelled at the client p95',
+    metric: 'cancel.cancelToCancelledMs.p95',
+    value: cancel?.cancelToCancelledMs?.p95,
+    limit: 500,
+    direction: 'max',
+    unit: 'ms',
+  });
   const streams = results.manyStreams as AnyResult;
-  list.push({ name: 'open SSE streams held', metric: 'manyStreams.streamsHeld', value: streams?.streamsHeld, limit: streams?.config?.steps?.at(-1) ?? 10_000, direction: 'min', unit: '' });
+  list.push({
+    name: 'open SSE streams held',
+    metric: 'manyStreams.streamsHeld',
+    value: streams?.streamsHeld,
+    limit: streams?.config?.steps?.at(-1) ?? 10_000,
+    direction: 'min',
+    unit: '',
+  });
   // "A constant number of Redis connections": the count must not grow with the streams. The node's
   // one stream reader connects with the first stream, so growth is read from the first step to the last.
-  list.push({ name: 'Redis connections added, first → last step', metric: 'manyStreams.redisConnectionsGrowth', value: streams?.redisConnectionsGrowth, limit: 0, direction: 'max', unit: '' });
-  list.push({ name: 'memory per SSE stream', metric: 'manyStreams.bytesPerStream', value: streams?.bytesPerStream, limit: 20 * 1024, direction: 'max', unit: 'B' });
-  list.push({ name: 'SSE event latency p99 (1,000 hot streams)', metric: 'manyStreams.eventLatencyMs.p99', value: streams?.eventLatencyMs?.p99, limit: 50, direction: 'max', unit: 'ms' });
-  list.push({ name: 'memory per socket', metric: 'memory.bytesPerSocket', value: memory?.bytesPerSocket, limit: 20 * 1024, direction: 'max', unit: 'B' });
+  list.push({
+    name: 'Redis connections added, first → last step',
+    metric: 'manyStreams.redisConnectionsGrowth',
+    value: streams?.redisConnectionsGrowth,
+    limit: 0,
+    direction: 'max',
+    unit: '',
+  });
+  list.push({
+    name: 'memory per SSE stream',
+    metric: 'manyStreams.bytesPerStream',
+    value: streams?.bytesPerStream,
+    limit: 20 * 1024,
+    direction: 'max',
+    unit: 'B',
+  });
+  list.push({
+    name: 'SSE event latency p99 (1,000 hot streams)',
+    metric: 'manyStreams.eventLatencyMs.p99',
+    value: streams?.eventLatencyMs?.p99,
+    limit: 50,
+    direction: 'max',
+    unit: 'ms',
+  });
+  list.push({
+    name: 'memory per socket',
+    metric: 'memory.bytesPerSocket',
+    value: memory?.bytesPerSocket,
+    limit: 20 * 1024,
+    direction: 'max',
+    unit: 'B',
+  });
   return list;
 }
 
 function render(results: Record<string, unknown>): string {
   const out: string[] = [];
   const m = results.machine as Record<string, unknown>;
-  const note = results.mode === 'smoke' ? ' (SMOKE: checks every scenario runs; not comparable)' : results.quick ? ' (QUICK: not comparable)' : '';
+  const note =
+    results.mode === 'smoke' ? ' (SMOKE: checks every scenario runs; not comparable)' : results.quick ? ' (QUICK: not comparable)' : '';
   out.push(`Switchboard benchmark — ${m.cpus} × ${m.cpuModel}, node ${m.node}, redis ${m.redis}${note}`);
   const rows: Array<Array<string | number | undefined>> = [];
   const g = results.generation as AnyResult;
   if (g?.error) rows.push(['generation', 'error', g.error]);
   else if (g) {
-    rows.push(['generation', `end to end, ${g.config.blocks} blocks → ${g.config.clients} clients: p50 / p99`, `${fmt(g.p50Ms)} / ${fmt(g.p99Ms)} ms`]);
-    rows.push(['', 'floor (queue + insert + emit): p50', `${fmt(g.floorP50Ms)} ms (${fmt(g.floorPartsP50Ms.queue)} + ${fmt(g.floorPartsP50Ms.insert)} + ${fmt(g.floorPartsP50Ms.emit)})`]);
+    rows.push([
+      'generation',
+      `end to end, ${g.config.blocks} blocks → ${g.config.clients} clients: p50 / p99`,
+      `${fmt(g.p50Ms)} / ${fmt(g.p99Ms)} ms`,
+    ]);
+    rows.push([
+      '',
+      'floor (queue + insert + emit): p50',
+      `${fmt(g.floorP50Ms)} ms (${fmt(g.floorPartsP50Ms.queue)} + ${fmt(g.floorPartsP50Ms.insert)} + ${fmt(g.floorPartsP50Ms.emit)})`,
+    ]);
     rows.push(['', 'ratioP50 (median of paired run ratios)', `${fmt(g.ratioP50)} × (${fmt(g.ratioPairedMedian)} ×)`]);
   }
   const r = results.realisticStream as AnyResult;
   if (r?.error) rows.push(['realisticStream', 'error', r.error]);
   else if (r) {
     for (const row of r.bySize) {
-      rows.push([row === r.bySize[0] ? 'realisticStream' : '', `${fmt(row.chunks)} chunks (${row.megabytes} MB): CPU ours / openai SDK / bare`, `${fmt(row.cpuMsP50.switchboard)} / ${fmt(row.cpuMsP50.openaiSdk)} / ${fmt(row.cpuMsP50.bare)} ms (${fmt(row.ratioToOpenaiSdk)} ×; ${fmt(row.switchboardCpuMsPer1kChunks)} ms per 1k chunks)`]);
+      rows.push([
+        row === r.bySize[0] ? 'realisticStream' : '',
+        `${fmt(row.chunks)} chunks (${row.megabytes} MB): CPU ours / openai SDK / bare`,
+        `${fmt(row.cpuMsP50.switchboard)} / ${fmt(row.cpuMsP50.openaiSdk)} / ${fmt(row.cpuMsP50.bare)} ms (${fmt(row.ratioToOpenaiSdk)} ×; ${fmt(row.switchboardCpuMsPer1kChunks)} ms per 1k chunks)`,
+      ]);
     }
-    rows.push(['', 'last model byte → complete; first call → first tool_output: p50 / p99', `${fmt(r.lastByteToCompleteMs.p50)} / ${fmt(r.lastByteToCompleteMs.p99)} ms; ${fmt(r.firstCallToFirstToolOutputMs.p50)} / ${fmt(r.firstCallToFirstToolOutputMs.p99)} ms`]);
-    rows.push(['', 'POST → model has the request; model first token → first SSE byte: p50 / p95', `${fmt(r.postToModelRequestMs.p50)} / ${fmt(r.postToModelRequestMs.p95)} ms; ${fmt(r.modelFirstTokenToFirstSseMs.p50)} / ${fmt(r.modelFirstTokenToFirstSseMs.p95)} ms`]);
+    rows.push([
+      '',
+      'last model byte → complete; first call → first tool_output: p50 / p99',
+      `${fmt(r.lastByteToCompleteMs.p50)} / ${fmt(r.lastByteToCompleteMs.p99)} ms; ${fmt(r.firstCallToFirstToolOutputMs.p50)} / ${fmt(r.firstCallToFirstToolOutputMs.p99)} ms`,
+    ]);
+    rows.push([
+      '',
+      'POST → model has the request; model first token → first SSE byte: p50 / p95',
+      `${fmt(r.postToModelRequestMs.p50)} / ${fmt(r.postToModelRequestMs.p95)} ms; ${fmt(r.modelFirstTokenToFirstSseMs.p50)} / ${fmt(r.modelFirstTokenToFirstSseMs.p95)} ms`,
+    ]);
   }
   const f = results.fanout as AnyResult;
   if (f?.error) rows.push(['fanout', 'error', f.error]);
   else if (f) {
     for (const row of f.byClients) {
-      rows.push(['fanout', `${row.clients} ${row.client} clients: ours / raw deliveries/s (p50 ms)`, `${fmt(row.oursDeliveriesPerS)} / ${fmt(row.rawDeliveriesPerS)} (${fmt(row.oursP50Ms)} / ${fmt(row.rawP50Ms)} ms)`]);
-      rows.push(['', `${row.clients} ${row.client} clients: shareOfRaw (paired median); server CPU ours / raw`, `${fmt(row.shareOfRaw)} × (${fmt(row.shareOfRawPairedMedian)} ×); ${fmt(row.oursServerCpuMs)} / ${fmt(row.rawServerCpuMs)} ms`]);
+      rows.push([
+        'fanout',
+        `${row.clients} ${row.client} clients: ours / raw deliveries/s (p50 ms)`,
+        `${fmt(row.oursDeliveriesPerS)} / ${fmt(row.rawDeliveriesPerS)} (${fmt(row.oursP50Ms)} / ${fmt(row.rawP50Ms)} ms)`,
+      ]);
+      rows.push([
+        '',
+        `${row.clients} ${row.client} clients: shareOfRaw (paired median); server CPU ours / raw`,
+        `${fmt(row.shareOfRaw)} × (${fmt(row.shareOfRawPairedMedian)} ×); ${fmt(row.oursServerCpuMs)} / ${fmt(row.rawServerCpuMs)} ms`,
+      ]);
     }
   }
   const s = results.sseOverhead as AnyResult;
   if (s?.error) rows.push(['sseOverhead', 'error', s.error]);
   else if (s) {
     rows.push(['sseOverhead', 'model wrote call → tool_output on SSE: p50 / p99', `${fmt(s.p50Ms)} / ${fmt(s.p99Ms)} ms`]);
-    rows.push(['', 'call known complete → tool_output on SSE: p50 / p99', `${fmt(s.fromCallClosedP50Ms)} / ${fmt(s.fromCallClosedP99Ms)} ms`]);
+    rows.push([
+      '',
+      'call known complete → tool_output on SSE: p50 / p99',
+      `${fmt(s.fromCallClosedP50Ms)} / ${fmt(s.fromCallClosedP99Ms)} ms`,
+    ]);
   }
   const t = results.throughput as AnyResult;
   if (t?.error) rows.push(['throughput', 'error', t.error]);
   else if (t) {
     for (const row of t.byWorkers) {
       const cores = row.cpuOfMedianBurst;
-      rows.push([row.workers === 1 ? 'throughput' : '', `${row.workers} worker process(es): generations/s (latency p50)`, `${fmt(row.generationsPerS)} /s (${fmt(row.latencyP50Ms)} ms)`]);
-      rows.push(['', `  cores busy: machine / workers`, `${fmt(cores.machineCoresBusy)} / ${cores.workerProcessCores.map(fmt).join(' + ')}`]);
-      rows.push(['', `  CPU per ${t.config.blocksPerGeneration}-block generation: workers / API`, `${fmt(row.workerCpuMsPerGeneration)} / ${fmt(row.apiCpuMsPerGeneration)} ms`]);
+      rows.push([
+        row.workers === 1 ? 'throughput' : '',
+        `${row.workers} worker process(es): generations/s (latency p50)`,
+        `${fmt(row.generationsPerS)} /s (${fmt(row.latencyP50Ms)} ms)`,
+      ]);
+      rows.push([
+        '',
+        `  cores busy: machine / workers`,
+        `${fmt(cores.machineCoresBusy)} / ${cores.workerProcessCores.map(fmt).join(' + ')}`,
+      ]);
+      rows.push([
+        '',
+        `  CPU per ${t.config.blocksPerGeneration}-block generation: workers / API`,
+        `${fmt(row.workerCpuMsPerGeneration)} / ${fmt(row.apiCpuMsPerGeneration)} ms`,
+      ]);
     }
   }
   const mem = results.memory as AnyResult;
   if (mem?.error) rows.push(['memory', 'error', mem.error]);
   else if (mem) {
-    rows.push(['memory', `API RSS idle → ${mem.sockets} /canvas sockets (after GC)`, `${fmt(mem.idleRssBytes / 2 ** 20)} → ${fmt(mem.rssWithSocketsBytes / 2 ** 20)} MiB`]);
-    rows.push(['', 'bytes per socket: RSS delta / RSS slope / V8 heap (all after GC)', `${fmt(mem.bytesPerSocket)} / ${fmt(mem.slopeBytesPerSocket)} / ${fmt(mem.heapBytesPerSocket)} B`]);
+    rows.push([
+      'memory',
+      `API RSS idle → ${mem.sockets} /canvas sockets (after GC)`,
+      `${fmt(mem.idleRssBytes / 2 ** 20)} → ${fmt(mem.rssWithSocketsBytes / 2 ** 20)} MiB`,
+    ]);
+    rows.push([
+      '',
+      'bytes per socket: RSS delta / RSS slope / V8 heap (all after GC)',
+      `${fmt(mem.bytesPerSocket)} / ${fmt(mem.slopeBytesPerSocket)} / ${fmt(mem.heapBytesPerSocket)} B`,
+    ]);
   }
   const c = results.churn as AnyResult;
   if (c?.error) rows.push(['churn', 'error', c.error]);
   else if (c) {
-    rows.push(['churn', `${c.config.clients} clients, ${c.cuts} cuts (${c.reconnectsRecovered} recovered): delivery Socket.IO alone / SDK`, `${c.deliveryPct.socketIoAlone} % / ${c.deliveryPct.sdk} % of ${fmt(c.roomEvents)} events × clients`]);
-    rows.push(['', 'clients with a gap: Socket.IO alone / SDK; duplicates handed', `${c.clientsWithGap.socketIoAlone} / ${c.clientsWithGap.sdk}; ${c.duplicatesHanded}`]);
-    rows.push(['', 'replay, reconnect attempt → caught up: p50 / p99', `${fmt(c.replayFromReconnectAttemptMs.p50)} / ${fmt(c.replayFromReconnectAttemptMs.p99)} ms`]);
-    rows.push(['', 'catch-up CPU: per canvas:sync / all / share of the run', `${c.catchUp.cpuMsPerSync} ms / ${fmt(c.catchUp.cpuMsTotal)} ms / ${fmt(c.catchUp.shareOfRunCpu * 100)} %`]);
+    rows.push([
+      'churn',
+      `${c.config.clients} clients, ${c.cuts} cuts (${c.reconnectsRecovered} recovered): delivery Socket.IO alone / SDK`,
+      `${c.deliveryPct.socketIoAlone} % / ${c.deliveryPct.sdk} % of ${fmt(c.roomEvents)} events × clients`,
+    ]);
+    rows.push([
+      '',
+      'clients with a gap: Socket.IO alone / SDK; duplicates handed',
+      `${c.clientsWithGap.socketIoAlone} / ${c.clientsWithGap.sdk}; ${c.duplicatesHanded}`,
+    ]);
+    rows.push([
+      '',
+      'replay, reconnect attempt → caught up: p50 / p99',
+      `${fmt(c.replayFromReconnectAttemptMs.p50)} / ${fmt(c.replayFromReconnectAttemptMs.p99)} ms`,
+    ]);
+    rows.push([
+      '',
+      'catch-up CPU: per canvas:sync / all / share of the run',
+      `${c.catchUp.cpuMsPerSync} ms / ${fmt(c.catchUp.cpuMsTotal)} ms / ${fmt(c.catchUp.shareOfRunCpu * 100)} %`,
+    ]);
   }
   const k = results.cancel as AnyResult;
   if (k?.error) rows.push(['cancel', 'error', k.error]);
   else if (k) {
-    rows.push(['cancel', 'POST cancel on node B → `cancelled` at node A\'s client: p50 / p95 / p99', `${fmt(k.cancelToCancelledMs.p50)} / ${fmt(k.cancelToCancelledMs.p95)} / ${fmt(k.cancelToCancelledMs.p99)} ms`]);
+    rows.push([
+      'cancel',
+      "POST cancel on node B → `cancelled` at node A's client: p50 / p95 / p99",
+      `${fmt(k.cancelToCancelledMs.p50)} / ${fmt(k.cancelToCancelledMs.p95)} / ${fmt(k.cancelToCancelledMs.p99)} ms`,
+    ]);
     const closed = k.cancelToModelConnectionClosedMs;
-    rows.push(['', 'POST → 202; POST → model connection closed: p50 / p95', `${fmt(k.cancelTo202Ms.p50)} / ${fmt(k.cancelTo202Ms.p95)} ms; ${closed ? `${fmt(closed.p50)} / ${fmt(closed.p95)} ms` : 'not seen'}`]);
+    rows.push([
+      '',
+      'POST → 202; POST → model connection closed: p50 / p95',
+      `${fmt(k.cancelTo202Ms.p50)} / ${fmt(k.cancelTo202Ms.p95)} ms; ${closed ? `${fmt(closed.p50)} / ${fmt(closed.p95)} ms` : 'not seen'}`,
+    ]);
   }
   const ms = results.manyStreams as AnyResult;
   if (ms?.error) rows.push(['manyStreams', 'error', ms.error]);
   else if (ms) {
-    rows.push(['manyStreams', `SSE streams open on one API node (refused)`, `${fmt(ms.streamsHeld)} (${fmt(ms.refused)}${ms.firstError ? `: ${ms.firstError}` : ''})`]);
-    rows.push(['', 'Redis connections of the API node: idle → per step', `${ms.redisConnectionsIdle} → ${ms.readings.slice(1).map((r: { redisConnections: number; streams: number }) => `${r.redisConnections} (${fmt(r.streams)})`).join(' → ')}`]);
-    rows.push(['', 'bytes per stream: RSS delta / RSS slope (after GC)', `${fmt(ms.bytesPerStream ?? NaN)} / ${fmt(ms.slopeBytesPerStream ?? NaN)} B`]);
+    rows.push([
+      'manyStreams',
+      `SSE streams open on one API node (refused)`,
+      `${fmt(ms.streamsHeld)} (${fmt(ms.refused)}${ms.firstError ? `: ${ms.firstError}` : ''})`,
+    ]);
+    rows.push([
+      '',
+      'Redis connections of the API node: idle → per step',
+      `${ms.redisConnectionsIdle} → ${ms.readings
+        .slice(1)
+        .map((r: { redisConnections: number; streams: number }) => `${r.redisConnections} (${fmt(r.streams)})`)
+        .join(' → ')}`,
+    ]);
+    rows.push([
+      '',
+      'bytes per stream: RSS delta / RSS slope (after GC)',
+      `${fmt(ms.bytesPerStream ?? NaN)} / ${fmt(ms.slopeBytesPerStream ?? NaN)} B`,
+    ]);
     const l = ms.eventLatencyMs;
-    rows.push(['', `model wrote call → tool_output at ${ms.config.hotStreams} streams: p50 / p95 / p99`, l ? `${fmt(l.p50)} / ${fmt(l.p95)} / ${fmt(l.p99)} ms (${fmt(l.deliveries)} deliveries, ${l.missing} missing)` : `not measured: ${ms.hotError}`]);
+    rows.push([
+      '',
+      `model wrote call → tool_output at ${ms.config.hotStreams} streams: p50 / p95 / p99`,
+      l
+        ? `${fmt(l.p50)} / ${fmt(l.p95)} / ${fmt(l.p99)} ms (${fmt(l.deliveries)} deliveries, ${l.missing} missing)`
+        : `not measured: ${ms.hotError}`,
+    ]);
     const c = ms.hotCpuMs;
-    if (c) rows.push(['', 'while it streamed: CPU of the node / client fleet / worker + model', `${fmt(c.api)} / ${fmt(c.fleet)} / ${fmt(c.benchProcess)} ms in ${fmt(c.wallMs)} ms`]);
+    if (c)
+      rows.push([
+        '',
+        'while it streamed: CPU of the node / client fleet / worker + model',
+        `${fmt(c.api)} / ${fmt(c.fleet)} / ${fmt(c.benchProcess)} ms in ${fmt(c.wallMs)} ms`,
+      ]);
   }
   out.push('', table(['scenario', 'measure', 'value'], rows));
   return out.join('\n');

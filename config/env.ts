@@ -46,7 +46,10 @@ export const envSchema = z.object({
   /** Redis server; unset = a redis-server child process on a free port. */
   REDIS_URL: z.string().optional(),
   /** Prefix of every Redis key (BullMQ queues, rate limits, event logs): isolates deployments and tests. */
-  REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/).default('sb'),
+  REDIS_KEY_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/)
+    .default('sb'),
   /** OpenAI-compatible endpoint. Unset (both) = the in-process offline demo model. */
   OPENAI_API_KEY: z.string().optional(),
   OPENAI_BASE_URL: z.url().optional(),
@@ -90,7 +93,18 @@ export const envSchema = z.object({
    * the API and open sockets from another site; default none. `*`, paths and non-http(s) values are
    * refused: each entry is compared exactly with the request's `Origin`.
    */
-  CORS_ORIGINS: list.pipe(z.array(z.string().refine(isExactOrigin, 'each entry must be an exact origin like https://app.example.com (scheme, host, optional port; no path, no wildcard)'))).default([]),
+  CORS_ORIGINS: list
+    .pipe(
+      z.array(
+        z
+          .string()
+          .refine(
+            isExactOrigin,
+            'each entry must be an exact origin like https://app.example.com (scheme, host, optional port; no path, no wildcard)',
+          ),
+      ),
+    )
+    .default([]),
   /** base64 of 32 bytes: encrypts OAuth tokens at rest. */
   OAUTH_ENCRYPTION_KEY: z
     .string()
@@ -111,7 +125,10 @@ export const envSchema = z.object({
   /** Microsoft identity platform client (Outlook and Teams agents), tenant, and endpoints. */
   MS_CLIENT_ID: z.string().optional(),
   MS_CLIENT_SECRET: z.string().optional(),
-  MS_TENANT: z.string().regex(/^[A-Za-z0-9.-]+$/).default('common'),
+  MS_TENANT: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]+$/)
+    .default('common'),
   MS_GRAPH_BASE_URL: z.url().default('https://graph.microsoft.com'),
   MS_LOGIN_BASE_URL: z.url().default('https://login.microsoftonline.com'),
   /** Bounds of one local agent run: files, total bytes, bytes per file, and how long the device may take. */

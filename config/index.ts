@@ -15,18 +15,20 @@ export const AI_AGENT_USER_ID = '00000000-0000-4000-8000-0000000000a1';
 
 const tierOverrideSchema = z.partialRecord(
   z.enum(TIERS),
-  z.strictObject({
-    generationsPerMinute: z.number().int().positive(),
-    generationsPerHour: z.number().int().positive(),
-    concurrentGenerations: z.number().int().positive(),
-    maxBlocksPerGeneration: z.number().int().positive(),
-    maxEnabledAgents: z.number().int().nonnegative(),
-    chatPerMinute: z.number().int().positive(),
-    embeddingsPerMinute: z.number().int().positive(),
-    journeyPerMinute: z.number().int().positive(),
-    agentRunsPerMinute: z.number().int().positive(),
-    flowExecutionsPerMinute: z.number().int().positive(),
-  }).partial(),
+  z
+    .strictObject({
+      generationsPerMinute: z.number().int().positive(),
+      generationsPerHour: z.number().int().positive(),
+      concurrentGenerations: z.number().int().positive(),
+      maxBlocksPerGeneration: z.number().int().positive(),
+      maxEnabledAgents: z.number().int().nonnegative(),
+      chatPerMinute: z.number().int().positive(),
+      embeddingsPerMinute: z.number().int().positive(),
+      journeyPerMinute: z.number().int().positive(),
+      agentRunsPerMinute: z.number().int().positive(),
+      flowExecutionsPerMinute: z.number().int().positive(),
+    })
+    .partial(),
 );
 const providersSchema = z
   .array(
@@ -34,7 +36,10 @@ const providersSchema = z
       name: z.string().regex(/^[A-Za-z0-9_.-]+$/),
       baseUrl: z.url(),
       /** The env variable holding this provider's API key (keys never sit in the JSON itself). */
-      apiKeyEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(),
+      apiKeyEnv: z
+        .string()
+        .regex(/^[A-Z_][A-Z0-9_]*$/)
+        .optional(),
       models: z.array(z.string().min(1)).min(1),
       kind: z.enum(['openai', 'ollama', 'vllm', 'lmstudio']).optional(),
     }),
@@ -140,7 +145,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     admin: { user: e.ADMIN_USER, password: e.ADMIN_PASSWORD, userIds: e.ADMIN_USER_IDS },
     /** Settings read but no longer honoured; the process warns about each at start (0090). */
-    warnings: cleaned.ADMIN_EMAILS ? ['ADMIN_EMAILS is ignored: admin rights come from `switchboard admin grant <email>` or ADMIN_USER_IDS (user ids)'] : [],
+    warnings: cleaned.ADMIN_EMAILS
+      ? ['ADMIN_EMAILS is ignored: admin rights come from `switchboard admin grant <email>` or ADMIN_USER_IDS (user ids)']
+      : [],
     /** `explicit`: WORKER_QUEUES was set, so every listed queue must have a processor. */
     queues: { names: workerQueues as QueueName[], explicit: e.WORKER_QUEUES !== undefined, lockMs: e.WORKER_LOCK_MS },
     /** Crash safety: ends or resumes work left `running`/`pending` by a dead process (src/app/reaper.ts). */
@@ -172,7 +179,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     cors: { origins: e.CORS_ORIGINS },
     /** Express `trust proxy` (TRUST_PROXY): whose address `req.ip` is, for per-IP limits. */
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
-    device: { rpcTimeoutMs: e.DEVICE_RPC_TIMEOUT_MS, wsPingIntervalMs: e.DEVICE_WS_PING_INTERVAL_MS, wsPongTimeoutMs: e.DEVICE_WS_PONG_TIMEOUT_MS },
+    device: {
+      rpcTimeoutMs: e.DEVICE_RPC_TIMEOUT_MS,
+      wsPingIntervalMs: e.DEVICE_WS_PING_INTERVAL_MS,
+      wsPongTimeoutMs: e.DEVICE_WS_PONG_TIMEOUT_MS,
+    },
     hitl: { timeoutMs: e.HITL_TIMEOUT_MS, dangerousTools: e.HITL_DANGEROUS_TOOLS },
     shutdown: { timeoutMs: e.SHUTDOWN_TIMEOUT_MS },
     log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
@@ -202,17 +213,33 @@ function modelProviders(e: z.output<typeof envSchema>, env: Record<string, strin
     const parsed = providersSchema.safeParse(e.LLM_PROVIDERS);
     if (!parsed.success) issues.push(`LLM_PROVIDERS: ${parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`);
     else {
-      providers = parsed.data.map((p) => ({ name: p.name, baseURL: p.baseUrl, apiKey: (p.apiKeyEnv && env[p.apiKeyEnv]) || 'not-set', models: p.models, kind: p.kind ?? 'openai' }));
-      for (const p of parsed.data) if (p.apiKeyEnv && !env[p.apiKeyEnv]) issues.push(`LLM_PROVIDERS: ${p.name}.apiKeyEnv names ${p.apiKeyEnv}, which is not set`);
+      providers = parsed.data.map((p) => ({
+        name: p.name,
+        baseURL: p.baseUrl,
+        apiKey: (p.apiKeyEnv && env[p.apiKeyEnv]) || 'not-set',
+        models: p.models,
+        kind: p.kind ?? 'openai',
+      }));
+      for (const p of parsed.data)
+        if (p.apiKeyEnv && !env[p.apiKeyEnv]) issues.push(`LLM_PROVIDERS: ${p.name}.apiKeyEnv names ${p.apiKeyEnv}, which is not set`);
     }
   } else if (e.OPENAI_BASE_URL || e.OPENAI_API_KEY) {
-    providers = [{ name: e.LLM_PROVIDER, baseURL: e.OPENAI_BASE_URL ?? 'https://api.openai.com/v1', apiKey: e.OPENAI_API_KEY ?? 'not-set', models: [e.LLM_MODEL, ...e.LLM_FALLBACK_MODELS], kind: 'openai' }];
+    providers = [
+      {
+        name: e.LLM_PROVIDER,
+        baseURL: e.OPENAI_BASE_URL ?? 'https://api.openai.com/v1',
+        apiKey: e.OPENAI_API_KEY ?? 'not-set',
+        models: [e.LLM_MODEL, ...e.LLM_FALLBACK_MODELS],
+        kind: 'openai',
+      },
+    ];
   }
   const fallback: Array<{ provider: string; model: string }> = [];
   for (const entry of e.LLM_FALLBACK) {
     const [provider, ...rest] = entry.split(':');
     const model = rest.join(':');
-    if (!providers.find((p) => p.name === provider)?.models.includes(model)) issues.push(`LLM_FALLBACK: ${entry} is not a configured provider:model`);
+    if (!providers.find((p) => p.name === provider)?.models.includes(model))
+      issues.push(`LLM_FALLBACK: ${entry} is not a configured provider:model`);
     else fallback.push({ provider, model });
   }
   if (!e.LLM_FALLBACK.length && e.LLM_PROVIDERS === undefined && providers.length) {

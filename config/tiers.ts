@@ -49,16 +49,32 @@ export interface UsageLimits {
 export const DEFAULT_USAGE_LIMITS: Record<Tier, UsageLimits> = {
   free: { chatPerMinute: 30, embeddingsPerMinute: 300, journeyPerMinute: 30, agentRunsPerMinute: 10, flowExecutionsPerMinute: 20 },
   pro: { chatPerMinute: 120, embeddingsPerMinute: 1_200, journeyPerMinute: 120, agentRunsPerMinute: 30, flowExecutionsPerMinute: 60 },
-  enterprise: { chatPerMinute: 600, embeddingsPerMinute: 6_000, journeyPerMinute: 600, agentRunsPerMinute: 120, flowExecutionsPerMinute: 300 },
+  enterprise: {
+    chatPerMinute: 600,
+    embeddingsPerMinute: 6_000,
+    journeyPerMinute: 600,
+    agentRunsPerMinute: 120,
+    flowExecutionsPerMinute: 300,
+  },
 };
 
-export const USAGE_LIMIT_KEYS = ['chatPerMinute', 'embeddingsPerMinute', 'journeyPerMinute', 'agentRunsPerMinute', 'flowExecutionsPerMinute'] as const;
+export const USAGE_LIMIT_KEYS = [
+  'chatPerMinute',
+  'embeddingsPerMinute',
+  'journeyPerMinute',
+  'agentRunsPerMinute',
+  'flowExecutionsPerMinute',
+] as const;
 
 /** Merges the usage part of a `TIER_LIMITS` override over the defaults (other keys are ignored). */
-export function mergeUsageLimits(override: Partial<Record<Tier, Partial<UsageLimits> & Record<string, unknown>>> | undefined): Record<Tier, UsageLimits> {
+export function mergeUsageLimits(
+  override: Partial<Record<Tier, Partial<UsageLimits> & Record<string, unknown>>> | undefined,
+): Record<Tier, UsageLimits> {
   const merged = { ...DEFAULT_USAGE_LIMITS };
   for (const tier of TIERS) {
-    const picked = Object.fromEntries(Object.entries(override?.[tier] ?? {}).filter(([key]) => (USAGE_LIMIT_KEYS as readonly string[]).includes(key)));
+    const picked = Object.fromEntries(
+      Object.entries(override?.[tier] ?? {}).filter(([key]) => (USAGE_LIMIT_KEYS as readonly string[]).includes(key)),
+    );
     merged[tier] = { ...DEFAULT_USAGE_LIMITS[tier], ...picked };
   }
   return merged;
@@ -69,7 +85,9 @@ export function mergeTierLimits(override: Partial<Record<Tier, Partial<TierLimit
   const merged = { ...DEFAULT_TIER_LIMITS };
   for (const tier of TIERS) {
     // The usage limits of the same override live in their own table (mergeUsageLimits).
-    const picked = Object.fromEntries(Object.entries(override?.[tier] ?? {}).filter(([key]) => !(USAGE_LIMIT_KEYS as readonly string[]).includes(key)));
+    const picked = Object.fromEntries(
+      Object.entries(override?.[tier] ?? {}).filter(([key]) => !(USAGE_LIMIT_KEYS as readonly string[]).includes(key)),
+    );
     merged[tier] = { ...DEFAULT_TIER_LIMITS[tier], ...picked };
   }
   return merged;

@@ -70,17 +70,22 @@ async function mainWs() {
     readAgentFiles: (config) => readFolderFiles(config),
     onCall: (call, reply) => {
       const target = 'table' in call && call.table ? ` ${call.table}` : '';
-      const detail = 'filters' in call && call.filters ? ` ${JSON.stringify(call.filters)}` : 'data' in call ? ` ${JSON.stringify(call.data)}` : '';
+      const detail =
+        'filters' in call && call.filters ? ` ${JSON.stringify(call.filters)}` : 'data' in call ? ` ${JSON.stringify(call.data)}` : '';
       print(`tool_call ${call.action}${target}${detail} → ${summarize(reply)}`);
     },
   });
   device.on('final', (frame) => print(`assistant: ${String(frame.response)}`));
   device.on('approval_requested', (frame) =>
-    print(`approval requested ${String(frame.approval_id)}: ${String(frame.tool_name)} ${JSON.stringify(frame.parameters)} — PUT /api/v1/hitl/requests/${String(frame.approval_id)}/approve`),
+    print(
+      `approval requested ${String(frame.approval_id)}: ${String(frame.tool_name)} ${JSON.stringify(frame.parameters)} — PUT /api/v1/hitl/requests/${String(frame.approval_id)}/approve`,
+    ),
   );
   device.on('approval_resolved', (frame) => print(`approval ${String(frame.approval_id)}: ${String(frame.status)}`));
   device.on('error', (frame) => print(`error frame: ${String(frame.code)} ${String(frame.message)}`));
-  print(`connected to ${baseUrl} over the plain WebSocket as device "${deviceId}" with ${store.rows('tasks').length} tasks; waiting for tool calls (Ctrl-C to stop)`);
+  print(
+    `connected to ${baseUrl} over the plain WebSocket as device "${deviceId}" with ${store.rows('tasks').length} tasks; waiting for tool calls (Ctrl-C to stop)`,
+  );
   process.on('SIGINT', () => {
     device.close();
     process.exit(0);
@@ -101,12 +106,15 @@ async function main() {
         if ('error' in item) errors.push(`${item.path}: ${item.error}`);
         else files.push(item);
       }
-      print(`agent_run ${request.runId}: read ${files.length} file(s) from ${request.config.paths.join(', ')}${errors.length ? `, ${errors.length} error(s)` : ''}`);
+      print(
+        `agent_run ${request.runId}: read ${files.length} file(s) from ${request.config.paths.join(', ')}${errors.length ? `, ${errors.length} error(s)` : ''}`,
+      );
       return { files, errors };
     },
     onCall: (call, reply) => {
       const target = 'table' in call && call.table ? ` ${call.table}` : '';
-      const detail = 'filters' in call && call.filters ? ` ${JSON.stringify(call.filters)}` : 'data' in call ? ` ${JSON.stringify(call.data)}` : '';
+      const detail =
+        'filters' in call && call.filters ? ` ${JSON.stringify(call.filters)}` : 'data' in call ? ` ${JSON.stringify(call.data)}` : '';
       print(`tool_call ${call.action}${target}${detail} → ${summarize(reply)}`);
     },
   });
@@ -122,7 +130,9 @@ async function main() {
   device.socket.on('approval_requested', ({ approvalId, toolName, parameters }) =>
     print(`approval requested ${approvalId}: ${toolName} ${JSON.stringify(parameters)} — PUT /api/v1/hitl/requests/${approvalId}/approve`),
   );
-  print(`connected to ${baseUrl} as device "${deviceId}" with ${device.store.rows('tasks').length} tasks; waiting for tool calls (Ctrl-C to stop)`);
+  print(
+    `connected to ${baseUrl} as device "${deviceId}" with ${device.store.rows('tasks').length} tasks; waiting for tool calls (Ctrl-C to stop)`,
+  );
 
   process.on('SIGINT', () => {
     device.close();

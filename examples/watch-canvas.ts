@@ -39,7 +39,9 @@ async function main() {
     print('blocks_bulk_added_chunk', `chunk ${chunkIndex + 1}/${chunkCount}, ${blocks.length} block(s)`);
     for (const block of blocks) process.stdout.write(`${' '.repeat(38)}${describe(block)}\n`);
   });
-  room.on('generation_undone', ({ generationId, blockIds }) => print('generation_undone', `${generationId}, ${blockIds.length} block(s) removed`));
+  room.on('generation_undone', ({ generationId, blockIds }) =>
+    print('generation_undone', `${generationId}, ${blockIds.length} block(s) removed`),
+  );
   room.on('block_added', ({ block }) => print('block_added', describe(block)));
 
   process.on('SIGINT', () => {

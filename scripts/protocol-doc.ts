@@ -30,12 +30,15 @@ const json = (value: unknown) => {
 };
 
 function fieldsTable(fields: Record<string, string>): string {
-  return ['| field | meaning |', '|---|---|', ...Object.entries(fields).map(([name, meaning]) => `| \`${name}\` | ${meaning} |`)].join('\n');
+  return ['| field | meaning |', '|---|---|', ...Object.entries(fields).map(([name, meaning]) => `| \`${name}\` | ${meaning} |`)].join(
+    '\n',
+  );
 }
 
 function socketEvent(name: string, doc: AnyEventDoc): string {
   const parts = [`#### \`${name}\``, '', doc.summary, '', fieldsTable(doc.fields), '', 'Payload:', '', json(doc.example)];
-  if (doc.schema) parts.push('', '_The example is checked against a zod schema (`src/realtime/protocol-catalog.ts`) by the protocol-doc test._');
+  if (doc.schema)
+    parts.push('', '_The example is checked against a zod schema (`src/realtime/protocol-catalog.ts`) by the protocol-doc test._');
   if (doc.ack) {
     parts.push('', `Ack: ${doc.ack.description}`, '');
     for (const example of doc.ack.examples) parts.push(json(example), '');
@@ -69,13 +72,33 @@ export function renderProtocolDoc(): string {
     '',
     '| transport | where | direction | events |',
     '|---|---|---|---|',
-    ...sockets.map((s) => `| Socket.IO | \`${s.namespace}\` | ${s.direction} | ${Object.keys(s.events).map((e) => `\`${e}\``).join(', ')} |`),
-    ...nodes.map((s) => `| Socket.IO (adapter) | \`${s.namespace}\` | ${s.direction} | ${Object.keys(s.events).map((e) => `\`${e}\``).join(', ')} |`),
-    `| WebSocket | \`/api/v1/ws/device\` | device → server | ${Object.keys(websocket.client).map((e) => `\`${e}\``).join(', ')} |`,
-    `| WebSocket | \`/api/v1/ws/device\` | server → device | ${Object.keys(websocket.server).map((e) => `\`${e}\``).join(', ')} |`,
-    `| SSE | generation events | server → client | ${Object.keys(sse.generation).map((e) => `\`${e}\``).join(', ')} |`,
-    `| SSE | chat stream | server → client | ${Object.keys(sse.chat).map((e) => `\`${e}\``).join(', ')} |`,
-    `| SSE | ticket notes stream | server → client | ${Object.keys(sse.notes).map((e) => `\`${e}\``).join(', ')} |`,
+    ...sockets.map(
+      (s) =>
+        `| Socket.IO | \`${s.namespace}\` | ${s.direction} | ${Object.keys(s.events)
+          .map((e) => `\`${e}\``)
+          .join(', ')} |`,
+    ),
+    ...nodes.map(
+      (s) =>
+        `| Socket.IO (adapter) | \`${s.namespace}\` | ${s.direction} | ${Object.keys(s.events)
+          .map((e) => `\`${e}\``)
+          .join(', ')} |`,
+    ),
+    `| WebSocket | \`/api/v1/ws/device\` | device → server | ${Object.keys(websocket.client)
+      .map((e) => `\`${e}\``)
+      .join(', ')} |`,
+    `| WebSocket | \`/api/v1/ws/device\` | server → device | ${Object.keys(websocket.server)
+      .map((e) => `\`${e}\``)
+      .join(', ')} |`,
+    `| SSE | generation events | server → client | ${Object.keys(sse.generation)
+      .map((e) => `\`${e}\``)
+      .join(', ')} |`,
+    `| SSE | chat stream | server → client | ${Object.keys(sse.chat)
+      .map((e) => `\`${e}\``)
+      .join(', ')} |`,
+    `| SSE | ticket notes stream | server → client | ${Object.keys(sse.notes)
+      .map((e) => `\`${e}\``)
+      .join(', ')} |`,
     '',
     '## Socket.IO',
     '',
@@ -172,7 +195,10 @@ export function renderProtocolDoc(): string {
     '',
   );
   for (const [name, doc] of Object.entries(sse.notes)) out.push(sseEvent(name, doc, 'text'), '');
-  return `${out.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd()}\n`;
+  return `${out
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trimEnd()}\n`;
 }
 
 if (process.argv[1] && /protocol-doc\.ts$/.test(process.argv[1])) {

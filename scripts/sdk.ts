@@ -41,7 +41,10 @@ function main(argv: string[]): number {
   }
   const both = !values.typescript && !values.python;
   const dir = resolve(values['output-dir'] || 'sdk');
-  const files = generateSdk(buildOpenApiDocument(apiOperations), { typescript: both || Boolean(values.typescript), python: both || Boolean(values.python) });
+  const files = generateSdk(buildOpenApiDocument(apiOperations), {
+    typescript: both || Boolean(values.typescript),
+    python: both || Boolean(values.python),
+  });
   for (const path of writeSdk(dir, files)) process.stdout.write(`${path}\n`);
   return 0;
 }

@@ -161,9 +161,11 @@ async function adminCommand(env: NodeJS.ProcessEnv, action: 'grant' | 'revoke', 
     const admins = new AdminDirectory(database.db, config.admin.userIds);
     const { user, changed } = action === 'grant' ? await admins.grant(who) : await admins.revoke(who);
     const whom = `${user.email} (id ${user.id}, "${user.name}", registered ${user.createdAt.toISOString()})`;
-    if (action === 'grant') process.stdout.write(changed ? `Granted admin rights to ${whom}.\n` : `${whom} already is an admin: nothing changed.\n`);
+    if (action === 'grant')
+      process.stdout.write(changed ? `Granted admin rights to ${whom}.\n` : `${whom} already is an admin: nothing changed.\n`);
     else process.stdout.write(changed ? `Revoked admin rights of ${whom}.\n` : `${whom} had no granted admin rights: nothing changed.\n`);
-    if (action === 'revoke' && admins.namedByEnv(user.id)) process.stdout.write(`Note: ADMIN_USER_IDS still names ${user.id}; remove it there too.\n`);
+    if (action === 'revoke' && admins.namedByEnv(user.id))
+      process.stdout.write(`Note: ADMIN_USER_IDS still names ${user.id}; remove it there too.\n`);
     return 0;
   } finally {
     await database.close();

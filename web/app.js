@@ -61,7 +61,8 @@ const usage = new UsagePage({ api, notify });
 const flows = new FlowsPage({ api, notify });
 
 function show(name) {
-  for (const section of ['auth-view', 'home-view', 'canvas-view', 'assistant-view', 'usage-view', 'flows-view']) $(section).hidden = section !== name;
+  for (const section of ['auth-view', 'home-view', 'canvas-view', 'assistant-view', 'usage-view', 'flows-view'])
+    $(section).hidden = section !== name;
 }
 
 async function route() {
@@ -194,7 +195,9 @@ function authForm(id, action) {
   });
 }
 authForm('signin-form', (data) => api.signIn(String(data.get('email')).trim(), String(data.get('password'))));
-authForm('signup-form', (data) => api.signUp(String(data.get('name')).trim(), String(data.get('email')).trim(), String(data.get('password'))));
+authForm('signup-form', (data) =>
+  api.signUp(String(data.get('name')).trim(), String(data.get('email')).trim(), String(data.get('password'))),
+);
 
 $('signout').addEventListener('click', () => {
   location.hash = '#/';

@@ -71,8 +71,16 @@ export class ApprovalsPanel {
           el(
             'div',
             { class: 'row' },
-            el('button', { type: 'button', dataset: { testid: 'approve-button' }, onclick: () => this.decide(request, 'approve') }, 'Approve'),
-            el('button', { type: 'button', class: 'secondary', dataset: { testid: 'reject-button' }, onclick: () => this.decide(request, 'reject') }, 'Reject'),
+            el(
+              'button',
+              { type: 'button', dataset: { testid: 'approve-button' }, onclick: () => this.decide(request, 'approve') },
+              'Approve',
+            ),
+            el(
+              'button',
+              { type: 'button', class: 'secondary', dataset: { testid: 'reject-button' }, onclick: () => this.decide(request, 'reject') },
+              'Reject',
+            ),
           ),
         ),
       ),
@@ -84,7 +92,10 @@ export class ApprovalsPanel {
       await this.api.request('PUT', `/hitl/requests/${request.id}/${decision}`);
       this.notify(`${request.toolName}: ${decision === 'approve' ? 'approved' : 'rejected'}.`);
     } catch (error) {
-      this.notify(error.status === 409 ? `${request.toolName} was already decided elsewhere.` : `Could not ${decision}: ${error.message}`, true);
+      this.notify(
+        error.status === 409 ? `${request.toolName} was already decided elsewhere.` : `Could not ${decision}: ${error.message}`,
+        true,
+      );
     }
     // approval_resolved clears it; this covers a socket that is down.
     if (this.pending.delete(request.id)) this.render();

@@ -78,7 +78,13 @@ export class AssistantPanel {
           el(
             'li',
             { dataset: { testid: 'assistant-session', sessionId: session.id } },
-            el('button', { type: 'button', class: 'link-button', onclick: () => void this.open(session.id) }, session.title || 'Conversation', ' ', el('span', { class: 'small' }, new Date(session.updatedAt).toLocaleString())),
+            el(
+              'button',
+              { type: 'button', class: 'link-button', onclick: () => void this.open(session.id) },
+              session.title || 'Conversation',
+              ' ',
+              el('span', { class: 'small' }, new Date(session.updatedAt).toLocaleString()),
+            ),
           ),
         ),
       );
@@ -90,7 +96,8 @@ export class AssistantPanel {
   }
 
   markCurrent() {
-    for (const item of document.querySelectorAll('[data-testid="assistant-session"]')) item.classList.toggle('current', item.dataset.sessionId === this.sessionId);
+    for (const item of document.querySelectorAll('[data-testid="assistant-session"]'))
+      item.classList.toggle('current', item.dataset.sessionId === this.sessionId);
   }
 
   /** Reopens a conversation from its history. */
@@ -102,7 +109,9 @@ export class AssistantPanel {
       this.approvals.clear();
       $('assistant-state').textContent = '';
       $('assistant-log').replaceChildren(
-        ...messages.filter((m) => m.role === 'user' || m.role === 'assistant').map((m) => this.bubble(m.role, m.content, m.status === 'cancelled' ? 'cancelled' : 'done')),
+        ...messages
+          .filter((m) => m.role === 'user' || m.role === 'assistant')
+          .map((m) => this.bubble(m.role, m.content, m.status === 'cancelled' ? 'cancelled' : 'done')),
       );
       this.markCurrent();
     } catch (error) {
@@ -111,7 +120,12 @@ export class AssistantPanel {
   }
 
   bubble(role, text, status) {
-    return el('li', { class: `chat-message ${role}`, dataset: { testid: `${role}-message`, status } }, el('span', { class: 'who' }, role === 'user' ? 'You' : 'Assistant'), el('div', { class: 'text' }, text));
+    return el(
+      'li',
+      { class: `chat-message ${role}`, dataset: { testid: `${role}-message`, status } },
+      el('span', { class: 'who' }, role === 'user' ? 'You' : 'Assistant'),
+      el('div', { class: 'text' }, text),
+    );
   }
 
   append(node) {
@@ -227,8 +241,16 @@ export class AssistantPanel {
       el(
         'div',
         { class: 'row' },
-        el('button', { type: 'button', dataset: { testid: 'chat-approve' }, onclick: () => void this.decide(request, 'approve') }, 'Approve'),
-        el('button', { type: 'button', class: 'secondary', dataset: { testid: 'chat-reject' }, onclick: () => void this.decide(request, 'reject') }, 'Reject'),
+        el(
+          'button',
+          { type: 'button', dataset: { testid: 'chat-approve' }, onclick: () => void this.decide(request, 'approve') },
+          'Approve',
+        ),
+        el(
+          'button',
+          { type: 'button', class: 'secondary', dataset: { testid: 'chat-reject' }, onclick: () => void this.decide(request, 'reject') },
+          'Reject',
+        ),
       ),
       el('p', { class: 'decision', dataset: { testid: 'chat-approval-status' } }),
     );
@@ -254,7 +276,8 @@ export class AssistantPanel {
     if (!card || card.dataset.status !== 'pending') return;
     card.dataset.status = status;
     for (const button of card.querySelectorAll('button')) button.remove();
-    card.querySelector('.decision').textContent = { approved: 'Approved.', rejected: 'Rejected.', timeout: 'Timed out: not run.' }[status] ?? status;
+    card.querySelector('.decision').textContent =
+      { approved: 'Approved.', rejected: 'Rejected.', timeout: 'Timed out: not run.' }[status] ?? status;
   }
 }
 

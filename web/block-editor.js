@@ -10,21 +10,41 @@ import { el } from './blocks.js';
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 
 export const BLOCK_TYPES = ['text', 'heading', 'todo', 'bullet_list', 'quote', 'code', 'image', 'divider'];
-const TYPE_LABEL = { text: 'Paragraph', heading: 'Heading', todo: 'Todo', bullet_list: 'List', quote: 'Quote', code: 'Code', image: 'Image', divider: 'Divider' };
+const TYPE_LABEL = {
+  text: 'Paragraph',
+  heading: 'Heading',
+  todo: 'Todo',
+  bullet_list: 'List',
+  quote: 'Quote',
+  code: 'Code',
+  image: 'Image',
+  divider: 'Divider',
+};
 
 /**
  * Form fields for one block type's content, filled from `content`. `read()` returns the content
  * to send (or throws a message for the user).
  */
 export function contentFields(type, content = {}) {
-  const area = (name, label, value, rows = 3) => el('label', {}, label, el('textarea', { name, rows, maxlength: 20000, dataset: { testid: `field-${name}` } }, value ?? ''));
-  const input = (name, label, value, extra = {}) => el('label', {}, label, el('input', { name, value: value ?? '', dataset: { testid: `field-${name}` }, ...extra }));
+  const area = (name, label, value, rows = 3) =>
+    el('label', {}, label, el('textarea', { name, rows, maxlength: 20000, dataset: { testid: `field-${name}` } }, value ?? ''));
+  const input = (name, label, value, extra = {}) =>
+    el('label', {}, label, el('input', { name, value: value ?? '', dataset: { testid: `field-${name}` }, ...extra }));
   let nodes;
   switch (type) {
     case 'heading':
       nodes = [
         input('text', 'Heading', content.text, { maxlength: 2000 }),
-        el('label', {}, 'Level', el('select', { name: 'level', dataset: { testid: 'field-level' } }, [1, 2, 3].map((n) => el('option', { value: String(n), selected: Number(content.level ?? 1) === n }, `Level ${n}`)))),
+        el(
+          'label',
+          {},
+          'Level',
+          el(
+            'select',
+            { name: 'level', dataset: { testid: 'field-level' } },
+            [1, 2, 3].map((n) => el('option', { value: String(n), selected: Number(content.level ?? 1) === n }, `Level ${n}`)),
+          ),
+        ),
       ];
       break;
     case 'todo':
@@ -37,7 +57,10 @@ export function contentFields(type, content = {}) {
       nodes = [area('code', 'Code', content.code, 5), input('language', 'Language', content.language ?? '', { maxlength: 50 })];
       break;
     case 'image':
-      nodes = [input('url', 'Image URL (http or https)', content.url, { type: 'url' }), input('alt', 'Description', content.alt ?? '', { maxlength: 500 })];
+      nodes = [
+        input('url', 'Image URL (http or https)', content.url, { type: 'url' }),
+        input('alt', 'Description', content.alt ?? '', { maxlength: 500 }),
+      ];
       break;
     case 'divider':
       nodes = [el('p', { class: 'small' }, 'A divider has no content.')];
@@ -45,7 +68,8 @@ export function contentFields(type, content = {}) {
     default:
       nodes = [area('text', type === 'quote' ? 'Quote' : 'Text', content.text)];
   }
-  const value = (name) => nodes.map((node) => node.querySelector?.(`[name="${name}"]`) ?? (node.name === name ? node : null)).find(Boolean)?.value ?? '';
+  const value = (name) =>
+    nodes.map((node) => node.querySelector?.(`[name="${name}"]`) ?? (node.name === name ? node : null)).find(Boolean)?.value ?? '';
   const read = () => {
     const text = value('text').trim();
     switch (type) {
@@ -56,7 +80,10 @@ export function contentFields(type, content = {}) {
         if (!text) throw new Error('Write the todo first.');
         return { text, checked: Boolean(content.checked) };
       case 'bullet_list': {
-        const items = value('items').split('\n').map((line) => line.trim()).filter(Boolean);
+        const items = value('items')
+          .split('\n')
+          .map((line) => line.trim())
+          .filter(Boolean);
         if (items.length === 0) throw new Error('Write at least one item.');
         return { items };
       }
@@ -164,7 +191,14 @@ export class BlockEditor {
       this.clearDropMarks();
     });
     const button = (action, label, onclick) =>
-      el('button', { type: 'button', class: `block-action action-${action}`, 'aria-label': `${label}`, title: label, dataset: { testid: `block-${action}` }, onclick });
+      el('button', {
+        type: 'button',
+        class: `block-action action-${action}`,
+        'aria-label': `${label}`,
+        title: label,
+        dataset: { testid: `block-${action}` },
+        onclick,
+      });
     const handle = button('move', 'Drag to move (or press ↑ / ↓ here)', () => undefined);
     handle.addEventListener('keydown', (event) => {
       if (event.key !== 'ArrowUp' && event.key !== 'ArrowDown') return;
@@ -199,7 +233,12 @@ export class BlockEditor {
       'form',
       { class: 'block-edit-form', dataset: { testid: 'block-edit-form' } },
       ...fields.nodes,
-      el('div', { class: 'row' }, el('button', { type: 'submit', dataset: { testid: 'block-save' } }, 'Save'), el('button', { type: 'button', class: 'secondary', dataset: { testid: 'block-cancel' }, onclick: close }, 'Cancel')),
+      el(
+        'div',
+        { class: 'row' },
+        el('button', { type: 'submit', dataset: { testid: 'block-save' } }, 'Save'),
+        el('button', { type: 'button', class: 'secondary', dataset: { testid: 'block-cancel' }, onclick: close }, 'Cancel'),
+      ),
       error,
     );
     form.addEventListener('keydown', (event) => {

@@ -36,7 +36,11 @@ export function blockBody(block, { onToggle } = {}) {
       return el('label', { class: `block-todo${c.checked ? ' done' : ''}` }, box, el('span', {}, c.text));
     }
     case 'bullet_list':
-      return el('ul', { class: 'block-list' }, (Array.isArray(c.items) ? c.items : []).map((item) => el('li', {}, item)));
+      return el(
+        'ul',
+        { class: 'block-list' },
+        (Array.isArray(c.items) ? c.items : []).map((item) => el('li', {}, item)),
+      );
     case 'code':
       return el('pre', { class: 'block-code', dataset: { language: c.language ?? '' } }, el('code', {}, c.code));
     case 'quote':
@@ -44,7 +48,12 @@ export function blockBody(block, { onToggle } = {}) {
     case 'divider':
       return el('hr', { class: 'block-divider' });
     case 'image':
-      return el('figure', { class: 'block-image' }, el('img', { src: c.url, alt: c.alt ?? '', loading: 'lazy', referrerpolicy: 'no-referrer' }), c.alt ? el('figcaption', {}, c.alt) : null);
+      return el(
+        'figure',
+        { class: 'block-image' },
+        el('img', { src: c.url, alt: c.alt ?? '', loading: 'lazy', referrerpolicy: 'no-referrer' }),
+        c.alt ? el('figcaption', {}, c.alt) : null,
+      );
     default:
       return el('pre', { class: 'block-unknown' }, JSON.stringify(c));
   }

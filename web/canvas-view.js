@@ -41,7 +41,10 @@ export class CanvasView {
   async open(canvasId) {
     this.close();
     this.canvasId = canvasId;
-    const [{ canvas, members, membersNextCursor }, blocks] = await Promise.all([this.api.get(`/canvases/${canvasId}`), this.loadAllBlocks(canvasId)]);
+    const [{ canvas, members, membersNextCursor }, blocks] = await Promise.all([
+      this.api.get(`/canvases/${canvasId}`),
+      this.loadAllBlocks(canvasId),
+    ]);
     // Over 200 members: the rest come from the members list.
     if (membersNextCursor) members.push(...(await this.loadAllMembers(canvasId, membersNextCursor)));
     if (this.canvasId !== canvasId) return;
@@ -106,7 +109,10 @@ export class CanvasView {
   async join() {
     const canvasId = this.canvasId;
     if (!canvasId || !this.socket.connected) return;
-    const reply = await this.socket.timeout(10_000).emitWithAck('canvas:join', canvasId).catch(() => null);
+    const reply = await this.socket
+      .timeout(10_000)
+      .emitWithAck('canvas:join', canvasId)
+      .catch(() => null);
     if (this.canvasId !== canvasId) return;
     if (!reply?.ok) {
       const code = reply?.error?.code ?? 'timeout';
@@ -180,7 +186,14 @@ export class CanvasView {
       // A block open in the editor keeps its element (and the text being typed) until saved or closed.
       if (node && (node.dataset.updatedAt === block.updatedAt || node.dataset.editing === 'true')) return node;
       const onToggle = this.role === 'viewer' || block.type !== 'todo' ? undefined : (checked) => this.toggleTodo(block, checked);
-      const item = el('li', { class: 'block', dataset: { testid: 'block', blockId: block.id, blockType: block.type, rank: block.rank, updatedAt: block.updatedAt } }, blockBody(block, { onToggle }));
+      const item = el(
+        'li',
+        {
+          class: 'block',
+          dataset: { testid: 'block', blockId: block.id, blockType: block.type, rank: block.rank, updatedAt: block.updatedAt },
+        },
+        blockBody(block, { onToggle }),
+      );
       this.decorate?.(item, block);
       return item;
     });
@@ -197,13 +210,16 @@ export class CanvasView {
       at = next;
     }
     // A re-rendered block (an edited todo) gets the focus its old element had.
-    if (focusedId && !list.contains(document.activeElement)) list.querySelector(`[data-block-id="${focusedId}"] input, [data-block-id="${focusedId}"]`)?.focus?.();
+    if (focusedId && !list.contains(document.activeElement))
+      list.querySelector(`[data-block-id="${focusedId}"] input, [data-block-id="${focusedId}"]`)?.focus?.();
     $('board-empty').hidden = nodes.length > 0 || $('draft-list').children.length > 0;
   }
 
   async toggleTodo(block, checked) {
     try {
-      const { block: updated } = await this.api.request('PATCH', `/canvases/${this.canvasId}/blocks/${block.id}`, { content: { ...block.content, checked } });
+      const { block: updated } = await this.api.request('PATCH', `/canvases/${this.canvasId}/blocks/${block.id}`, {
+        content: { ...block.content, checked },
+      });
       this.upsert([updated]);
     } catch (error) {
       this.notify(`Could not update the todo: ${error.message}`, true);
@@ -219,7 +235,14 @@ export class CanvasView {
    */
   showDraft(index, block) {
     const label = el('span', { class: 'draft-label', dataset: { testid: 'draft-label' } }, 'Draft · not saved yet');
-    $('draft-list').append(el('li', { class: 'block draft', dataset: { testid: 'draft-block', index: String(index), blockType: block.type } }, label, blockBody(block)));
+    $('draft-list').append(
+      el(
+        'li',
+        { class: 'block draft', dataset: { testid: 'draft-block', index: String(index), blockType: block.type } },
+        label,
+        blockBody(block),
+      ),
+    );
     $('board-empty').hidden = true;
   }
 
@@ -232,7 +255,9 @@ export class CanvasView {
     this.names = new Map(users.map((user) => [user.userId, user.name]));
     const me = this.api.user?.id;
     $('presence-list').replaceChildren(
-      ...users.map((user) => el('li', { dataset: { testid: 'presence-user', userId: user.userId } }, user.name, user.userId === me ? ' (you)' : '')),
+      ...users.map((user) =>
+        el('li', { dataset: { testid: 'presence-user', userId: user.userId } }, user.name, user.userId === me ? ' (you)' : ''),
+      ),
     );
     for (const [userId, cursor] of this.cursors) {
       if (!this.names.has(userId)) {
@@ -250,7 +275,14 @@ export class CanvasView {
   renderMembers(members) {
     this.memberNames = new Map(members.map((member) => [member.userId ?? member.id, member.name]));
     $('member-list').replaceChildren(
-      ...members.map((member) => el('li', { dataset: { testid: 'member', userId: member.userId ?? member.id } }, `${member.name} `, el('span', { class: 'small' }, `${member.email ?? ''} · ${member.role}`))),
+      ...members.map((member) =>
+        el(
+          'li',
+          { dataset: { testid: 'member', userId: member.userId ?? member.id } },
+          `${member.name} `,
+          el('span', { class: 'small' }, `${member.email ?? ''} · ${member.role}`),
+        ),
+      ),
     );
   }
 
@@ -260,7 +292,10 @@ export class CanvasView {
     const data = new FormData(form);
     const result = $('invite-result');
     try {
-      const { member } = await this.api.post(`/canvases/${this.canvasId}/members`, { email: String(data.get('email')).trim(), role: data.get('role') });
+      const { member } = await this.api.post(`/canvases/${this.canvasId}/members`, {
+        email: String(data.get('email')).trim(),
+        role: data.get('role'),
+      });
       result.textContent = `${member.name} is now ${/^[aeiou]/.test(member.role) ? 'an' : 'a'} ${member.role}.`;
       form.reset();
       this.renderMembers(await this.loadAllMembers(this.canvasId));
@@ -287,7 +322,8 @@ export class CanvasView {
     this.cursorTimer = setTimeout(() => {
       this.cursorTimer = 0;
       this.lastCursorAt = performance.now();
-      if (this.socket.connected && this.pendingCursor?.canvasId === this.canvasId) this.socket.volatile.emit('canvas:cursor', this.pendingCursor);
+      if (this.socket.connected && this.pendingCursor?.canvasId === this.canvasId)
+        this.socket.volatile.emit('canvas:cursor', this.pendingCursor);
       this.pendingCursor = null;
     }, wait);
   }
@@ -296,7 +332,11 @@ export class CanvasView {
     if (userId === this.api.user?.id) return;
     let cursor = this.cursors.get(userId);
     if (!cursor) {
-      const node = el('div', { class: 'cursor', dataset: { testid: 'cursor', userId }, 'aria-hidden': 'true' }, el('span', { class: 'label' }));
+      const node = el(
+        'div',
+        { class: 'cursor', dataset: { testid: 'cursor', userId }, 'aria-hidden': 'true' },
+        el('span', { class: 'label' }),
+      );
       this.board.append(node);
       cursor = { node, timer: 0 };
       this.cursors.set(userId, cursor);

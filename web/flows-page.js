@@ -13,7 +13,11 @@ const TEMPLATES = {
     nodes: [
       { id: 'facts', prompt: 'List three facts about {{input.topic}}.' },
       { id: 'audience', prompt: 'Who would want to read about {{input.topic}}?' },
-      { id: 'outline', prompt: 'Outline a short article for {{nodes.audience.output}} using {{nodes.facts.output}}.', dependsOn: ['facts', 'audience'] },
+      {
+        id: 'outline',
+        prompt: 'Outline a short article for {{nodes.audience.output}} using {{nodes.facts.output}}.',
+        dependsOn: ['facts', 'audience'],
+      },
       { id: 'title', prompt: 'Write a title for this outline: {{nodes.outline.output}}', dependsOn: ['outline'] },
     ],
     output: 'title',
@@ -23,12 +27,16 @@ const TEMPLATES = {
 const PAGE_SIZE = 20;
 const pretty = (value) => (typeof value === 'string' ? value : JSON.stringify(value, null, 2));
 const when = (iso) => (iso ? new Date(iso).toLocaleString() : '');
-const tokens = (usage) => (usage ? `${usage.inputTokens ?? 0} in / ${usage.outputTokens ?? 0} out${usage.costUsd ? ` · $${Number(usage.costUsd).toFixed(6)}` : ''}` : '');
+const tokens = (usage) =>
+  usage
+    ? `${usage.inputTokens ?? 0} in / ${usage.outputTokens ?? 0} out${usage.costUsd ? ` · $${Number(usage.costUsd).toFixed(6)}` : ''}`
+    : '';
 
 /** The `{{input.key}}` names a definition's prompts use, in order of first use. */
 function inputKeys(definition) {
   const keys = new Set();
-  for (const node of definition?.nodes ?? []) for (const match of String(node.prompt ?? '').matchAll(/\{\{\s*input\.([A-Za-z0-9_-]+)\s*\}\}/g)) keys.add(match[1]);
+  for (const node of definition?.nodes ?? [])
+    for (const match of String(node.prompt ?? '').matchAll(/\{\{\s*input\.([A-Za-z0-9_-]+)\s*\}\}/g)) keys.add(match[1]);
   return [...keys];
 }
 
@@ -66,7 +74,12 @@ export class FlowsPage {
   }
 
   build() {
-    const typeSelect = el('select', { name: 'type', dataset: { testid: 'flow-type' }, onchange: () => this.useTemplate() }, el('option', { value: 'agentflow' }, 'agentflow'), el('option', { value: 'chatflow' }, 'chatflow'));
+    const typeSelect = el(
+      'select',
+      { name: 'type', dataset: { testid: 'flow-type' }, onchange: () => this.useTemplate() },
+      el('option', { value: 'agentflow' }, 'agentflow'),
+      el('option', { value: 'chatflow' }, 'chatflow'),
+    );
     this.root.replaceChildren(
       el('h1', { id: 'flows-h' }, 'Flows'),
       el(
@@ -84,16 +97,42 @@ export class FlowsPage {
           { class: 'flows-main' },
           el(
             'form',
-            { class: 'card', dataset: { testid: 'flow-form' }, novalidate: true, onsubmit: (event) => (event.preventDefault(), void this.save()) },
+            {
+              class: 'card',
+              dataset: { testid: 'flow-form' },
+              novalidate: true,
+              onsubmit: (event) => (event.preventDefault(), void this.save()),
+            },
             el('h2', { dataset: { testid: 'flow-form-title' } }, 'New flow'),
-            el('div', { class: 'flow-fields' }, el('label', {}, 'Type ', typeSelect), el('label', {}, 'Name ', el('input', { name: 'name', required: true, maxlength: '200', dataset: { testid: 'flow-name' } }))),
-            el('label', {}, 'Definition (JSON) ', el('textarea', { name: 'definition', rows: '16', spellcheck: 'false', class: 'code', dataset: { testid: 'flow-definition' }, 'aria-describedby': 'flow-errors' })),
+            el(
+              'div',
+              { class: 'flow-fields' },
+              el('label', {}, 'Type ', typeSelect),
+              el('label', {}, 'Name ', el('input', { name: 'name', required: true, maxlength: '200', dataset: { testid: 'flow-name' } })),
+            ),
+            el(
+              'label',
+              {},
+              'Definition (JSON) ',
+              el('textarea', {
+                name: 'definition',
+                rows: '16',
+                spellcheck: 'false',
+                class: 'code',
+                dataset: { testid: 'flow-definition' },
+                'aria-describedby': 'flow-errors',
+              }),
+            ),
             el('ul', { id: 'flow-errors', class: 'flow-errors', role: 'alert', dataset: { testid: 'flow-errors' } }),
             el(
               'div',
               { class: 'row' },
               el('button', { type: 'submit', dataset: { testid: 'flow-save' } }, 'Save'),
-              el('button', { type: 'button', class: 'danger', hidden: true, dataset: { testid: 'flow-delete' }, onclick: () => void this.remove() }, 'Delete'),
+              el(
+                'button',
+                { type: 'button', class: 'danger', hidden: true, dataset: { testid: 'flow-delete' }, onclick: () => void this.remove() },
+                'Delete',
+              ),
             ),
           ),
           this.buildChat(),
@@ -103,7 +142,17 @@ export class FlowsPage {
             { class: 'card', hidden: true, dataset: { testid: 'flow-executions' }, 'aria-labelledby': 'flow-executions-h' },
             el('h2', { id: 'flow-executions-h' }, 'Executions'),
             el('ul', { class: 'execution-list', dataset: { testid: 'flow-execution-list' } }),
-            el('button', { type: 'button', class: 'secondary', hidden: true, dataset: { testid: 'flow-executions-more' }, onclick: () => void this.loadExecutions(true) }, 'Older executions'),
+            el(
+              'button',
+              {
+                type: 'button',
+                class: 'secondary',
+                hidden: true,
+                dataset: { testid: 'flow-executions-more' },
+                onclick: () => void this.loadExecutions(true),
+              },
+              'Older executions',
+            ),
           ),
         ),
       ),
@@ -119,9 +168,18 @@ export class FlowsPage {
       el(
         'form',
         { class: 'inline', dataset: { testid: 'flow-chat-form' }, onsubmit: (event) => (event.preventDefault(), void this.chat()) },
-        el('label', {}, 'Message ', el('input', { name: 'message', required: true, maxlength: '8000', autocomplete: 'off', dataset: { testid: 'flow-chat-input' } })),
+        el(
+          'label',
+          {},
+          'Message ',
+          el('input', { name: 'message', required: true, maxlength: '8000', autocomplete: 'off', dataset: { testid: 'flow-chat-input' } }),
+        ),
         el('button', { type: 'submit', dataset: { testid: 'flow-chat-send' } }, 'Send'),
-        el('button', { type: 'button', class: 'secondary', dataset: { testid: 'flow-chat-new' }, onclick: () => this.newChat() }, 'New chat'),
+        el(
+          'button',
+          { type: 'button', class: 'secondary', dataset: { testid: 'flow-chat-new' }, onclick: () => this.newChat() },
+          'New chat',
+        ),
       ),
     );
   }
@@ -131,12 +189,21 @@ export class FlowsPage {
       'section',
       { class: 'card', hidden: true, dataset: { testid: 'flow-run' }, 'aria-labelledby': 'flow-run-h' },
       el('h2', { id: 'flow-run-h' }, 'Run'),
-      el('label', {}, 'Input (JSON) ', el('textarea', { rows: '3', spellcheck: 'false', class: 'code', dataset: { testid: 'flow-input' } })),
+      el(
+        'label',
+        {},
+        'Input (JSON) ',
+        el('textarea', { rows: '3', spellcheck: 'false', class: 'code', dataset: { testid: 'flow-input' } }),
+      ),
       el(
         'div',
         { class: 'row' },
         el('button', { type: 'button', dataset: { testid: 'flow-run-start' }, onclick: () => void this.run() }, 'Run'),
-        el('button', { type: 'button', class: 'danger', hidden: true, dataset: { testid: 'flow-run-cancel' }, onclick: () => void this.cancel() }, 'Cancel'),
+        el(
+          'button',
+          { type: 'button', class: 'danger', hidden: true, dataset: { testid: 'flow-run-cancel' }, onclick: () => void this.cancel() },
+          'Cancel',
+        ),
       ),
       el('p', { class: 'state', role: 'status', dataset: { testid: 'flow-run-status' } }),
       el('ul', { class: 'flow-errors', role: 'alert', dataset: { testid: 'flow-run-errors' } }),
@@ -236,7 +303,9 @@ export class FlowsPage {
         el(
           'li',
           { dataset: { testid: 'flow-error', path: path ?? '' } },
-          path ? el('button', { type: 'button', class: 'link path', title: 'Show in the editor', onclick: () => this.point(path) }, path) : null,
+          path
+            ? el('button', { type: 'button', class: 'link path', title: 'Show in the editor', onclick: () => this.point(path) }, path)
+            : null,
           ` ${message}`,
         ),
       ),
@@ -273,7 +342,11 @@ export class FlowsPage {
       // Paths are the body's (`definition.nodes.1.id`); the editor holds the definition.
       const details = Array.isArray(error.details) ? error.details : [];
       const problems = details.length
-        ? details.map((d) => ({ path: String(d.path ?? '').replace(/^definition\.?/, ''), message: d.message, field: String(d.path ?? '') }))
+        ? details.map((d) => ({
+            path: String(d.path ?? '').replace(/^definition\.?/, ''),
+            message: d.message,
+            field: String(d.path ?? ''),
+          }))
         : [{ path: '', message: error.message }];
       this.showErrors(problems.map((p) => (p.field === 'name' ? { path: '', message: `Name: ${p.message}` } : p)));
     } finally {
@@ -301,7 +374,12 @@ export class FlowsPage {
   }
 
   message(role, text) {
-    const item = el('li', { class: `msg msg-${role}`, dataset: { testid: `flow-message-${role}` } }, el('span', { class: 'tag' }, role), el('span', { class: 'text' }, text));
+    const item = el(
+      'li',
+      { class: `msg msg-${role}`, dataset: { testid: `flow-message-${role}` } },
+      el('span', { class: 'tag' }, role),
+      el('span', { class: 'text' }, text),
+    );
     this.$('flow-messages').append(item);
     return item.querySelector('.text');
   }
@@ -354,12 +432,25 @@ export class FlowsPage {
           column.map((node) =>
             el(
               'div',
-              { class: 'flow-node', dataset: { testid: 'flow-node', nodeId: node.id, status: states[node.id]?.status ?? 'pending' }, tabindex: '0', 'aria-label': `${node.id}: ${states[node.id]?.status ?? 'pending'}` },
+              {
+                class: 'flow-node',
+                dataset: { testid: 'flow-node', nodeId: node.id, status: states[node.id]?.status ?? 'pending' },
+                tabindex: '0',
+                'aria-label': `${node.id}: ${states[node.id]?.status ?? 'pending'}`,
+              },
               el('strong', {}, node.id, definition.output === node.id ? el('span', { class: 'badge' }, 'output') : null),
               node.dependsOn?.length ? el('span', { class: 'small' }, `after ${node.dependsOn.join(', ')}`) : null,
               el('span', { class: 'node-status', dataset: { testid: 'flow-node-status' } }, states[node.id]?.status ?? 'pending'),
               el('span', { class: 'small node-usage' }, tokens(states[node.id]?.usage)),
-              el('pre', { class: 'node-output', hidden: states[node.id]?.output == null && !states[node.id]?.error }, states[node.id]?.error ? pretty(states[node.id].error) : states[node.id]?.output == null ? '' : pretty(states[node.id].output)),
+              el(
+                'pre',
+                { class: 'node-output', hidden: states[node.id]?.output == null && !states[node.id]?.error },
+                states[node.id]?.error
+                  ? pretty(states[node.id].error)
+                  : states[node.id]?.output == null
+                    ? ''
+                    : pretty(states[node.id].output),
+              ),
             ),
           ),
         ),
@@ -451,10 +542,16 @@ export class FlowsPage {
     } catch (error) {
       if (error.name === 'AbortError') return;
       status.textContent = '';
-      const details = Array.isArray(error.details) ? error.details : error.details?.missing ? [{ path: 'input', message: `missing ${error.details.missing.join(', ')}` }] : [];
+      const details = Array.isArray(error.details)
+        ? error.details
+        : error.details?.missing
+          ? [{ path: 'input', message: `missing ${error.details.missing.join(', ')}` }]
+          : [];
       errors.replaceChildren(
         el('li', { dataset: { testid: 'flow-run-error' } }, error.message),
-        ...details.map((d) => el('li', { dataset: { testid: 'flow-run-error' } }, el('code', {}, String(d.path ?? '')), ` ${d.message ?? pretty(d)}`)),
+        ...details.map((d) =>
+          el('li', { dataset: { testid: 'flow-run-error' } }, el('code', {}, String(d.path ?? '')), ` ${d.message ?? pretty(d)}`),
+        ),
       );
     } finally {
       start.disabled = false;
@@ -482,7 +579,9 @@ export class FlowsPage {
     if (!flow) return;
     const cursor = more ? this.executionsCursor : null;
     try {
-      const page = await this.api.get(`/flows/${flow.id}/executions?limit=${PAGE_SIZE}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+      const page = await this.api.get(
+        `/flows/${flow.id}/executions?limit=${PAGE_SIZE}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+      );
       if (this.flow !== flow) return;
       const list = this.$('flow-execution-list');
       const items = page.executions.map((execution) =>
@@ -491,7 +590,12 @@ export class FlowsPage {
           {},
           el(
             'button',
-            { type: 'button', class: 'execution', dataset: { testid: 'flow-execution', executionId: execution.id, status: execution.status }, onclick: () => void this.openExecution(execution.id) },
+            {
+              type: 'button',
+              class: 'execution',
+              dataset: { testid: 'flow-execution', executionId: execution.id, status: execution.status },
+              onclick: () => void this.openExecution(execution.id),
+            },
             el('span', { class: `badge status-${execution.status}` }, execution.status),
             ` ${when(execution.createdAt)} `,
             el('span', { class: 'small' }, tokens(execution.usage)),

@@ -59,7 +59,14 @@ export class GeneratePanel {
   }
 
   log(event, text, extra) {
-    const item = el('li', { dataset: { testid: 'generation-event', event } }, el('span', { class: `tag tag-${event}` }, event.replace('_', ' ')), ' ', text, extra ?? null);
+    const item = el(
+      'li',
+      { dataset: { testid: 'generation-event', event } },
+      el('span', { class: `tag tag-${event}` }, event.replace('_', ' ')),
+      ' ',
+      text,
+      extra ?? null,
+    );
     $('generation-log').append(item);
     item.scrollIntoView({ block: 'nearest' });
   }
@@ -95,7 +102,13 @@ export class GeneratePanel {
         // generation started: resumed below.
         if (error.name === 'AbortError' || isHttpError(error) || !this.generationId) throw error;
       }
-      if (!finished) finished = await this.resume(canvasId, () => lastId, onMessage, () => finished);
+      if (!finished)
+        finished = await this.resume(
+          canvasId,
+          () => lastId,
+          onMessage,
+          () => finished,
+        );
       if (!finished) {
         this.view.clearDrafts();
         state.textContent = 'The connection dropped and could not be resumed; the result will still reach the canvas.';
@@ -128,7 +141,11 @@ export class GeneratePanel {
       if (this.generationId !== generationId) return false;
       this.log('resumed', `reconnecting after event ${from}`);
       try {
-        await readEventStream(this.api, `/canvases/${canvasId}/ai/generations/${generationId}/events`, { lastEventId: from, signal: this.controller.signal, onMessage });
+        await readEventStream(this.api, `/canvases/${canvasId}/ai/generations/${generationId}/events`, {
+          lastEventId: from,
+          signal: this.controller.signal,
+          onMessage,
+        });
       } catch (error) {
         if (error.name === 'AbortError') throw error;
         // The generation is gone or not ours to see: no point retrying.

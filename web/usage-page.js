@@ -57,13 +57,32 @@ export class UsagePage {
 
   render(days, all) {
     const totals = days.reduce(
-      (sum, row) => ({ inputTokens: sum.inputTokens + row.inputTokens, outputTokens: sum.outputTokens + row.outputTokens, costUsd: sum.costUsd + row.costUsd }),
+      (sum, row) => ({
+        inputTokens: sum.inputTokens + row.inputTokens,
+        outputTokens: sum.outputTokens + row.outputTokens,
+        costUsd: sum.costUsd + row.costUsd,
+      }),
       { inputTokens: 0, outputTokens: 0, costUsd: 0 },
     );
     $('usage-summary').replaceChildren(
-      el('div', { class: 'figure' }, el('span', { class: 'small' }, 'Input tokens'), el('strong', { dataset: { testid: 'usage-total-input' } }, integer.format(totals.inputTokens))),
-      el('div', { class: 'figure' }, el('span', { class: 'small' }, 'Output tokens'), el('strong', { dataset: { testid: 'usage-total-output' } }, integer.format(totals.outputTokens))),
-      el('div', { class: 'figure' }, el('span', { class: 'small' }, 'Cost'), el('strong', { dataset: { testid: 'usage-total-cost' } }, dollars(totals.costUsd))),
+      el(
+        'div',
+        { class: 'figure' },
+        el('span', { class: 'small' }, 'Input tokens'),
+        el('strong', { dataset: { testid: 'usage-total-input' } }, integer.format(totals.inputTokens)),
+      ),
+      el(
+        'div',
+        { class: 'figure' },
+        el('span', { class: 'small' }, 'Output tokens'),
+        el('strong', { dataset: { testid: 'usage-total-output' } }, integer.format(totals.outputTokens)),
+      ),
+      el(
+        'div',
+        { class: 'figure' },
+        el('span', { class: 'small' }, 'Cost'),
+        el('strong', { dataset: { testid: 'usage-total-cost' } }, dollars(totals.costUsd)),
+      ),
     );
     $('usage-rows').replaceChildren(
       ...days.map((row) =>

@@ -45,7 +45,7 @@ function follow(redisUrl: string, key: string) {
   const done = (async () => {
     let last = '0-0';
     for (;;) {
-      const result = (await redis.xread('BLOCK', 30_000, 'STREAMS', key, last));
+      const result = await redis.xread('BLOCK', 30_000, 'STREAMS', key, last);
       if (!result) throw new Error(`no events on ${key} for 30 s`);
       const at = toWire(now());
       for (const [id, fields] of result[0][1]) {
@@ -134,13 +134,22 @@ async function connect(request: Extract<FleetRequest, { cmd: 'connect' }>) {
         const at = now();
         if (frame.length <= prefix.length || !frame.subarray(0, prefix.length).equals(prefix)) return;
         const head = chunkHead(frame, prefix.length);
-        if (head) onChunk(target, index, at, head.generationId, head.chunkCount, () => (JSON.parse(frame.toString('utf8', bodyStart)) as unknown[])[1]);
+        if (head)
+          onChunk(
+            target,
+            index,
+            at,
+            head.generationId,
+            head.chunkCount,
+            () => (JSON.parse(frame.toString('utf8', bodyStart)) as unknown[])[1],
+          );
       });
     }
     const socket = await connectOne(request.url, request.auth, request.join);
     socket.on(event, (payload: { generationId?: string; chunkCount?: number }) => {
       const at = now();
-      if (typeof payload?.generationId === 'string') onChunk(target, index, at, payload.generationId, payload.chunkCount ?? 0, () => payload);
+      if (typeof payload?.generationId === 'string')
+        onChunk(target, index, at, payload.generationId, payload.chunkCount ?? 0, () => payload);
     });
     return socket;
   };
@@ -210,7 +219,8 @@ async function handle(request: FleetRequest): Promise<unknown> {
 process.on('message', (request: FleetRequest) => {
   handle(request).then(
     (result) => process.send?.({ id: request.id, ok: true, result } satisfies FleetReply),
-    (error: unknown) => process.send?.({ id: request.id, ok: false, error: error instanceof Error ? error.message : String(error) } satisfies FleetReply),
+    (error: unknown) =>
+      process.send?.({ id: request.id, ok: false, error: error instanceof Error ? error.message : String(error) } satisfies FleetReply),
   );
 });
 // The parent going away ends the fleet, whatever state it is in.

@@ -25,7 +25,9 @@ export function table(headers: string[], rows: Array<Array<string | number | und
   const cells = rows.map((row) => row.map((cell) => (cell === undefined ? '—' : typeof cell === 'number' ? format(cell) : cell)));
   const widths = headers.map((header, i) => Math.max(header.length, ...cells.map((row) => (row[i] ?? '').length)));
   const line = (row: string[]) =>
-    row.map((cell, i) => (i > 0 && /^[-\d.,]+( ?[a-zA-Z/%×]*)?$/.test(cell) ? cell.padStart(widths[i]) : cell.padEnd(widths[i]))).join('  ');
+    row
+      .map((cell, i) => (i > 0 && /^[-\d.,]+( ?[a-zA-Z/%×]*)?$/.test(cell) ? cell.padStart(widths[i]) : cell.padEnd(widths[i])))
+      .join('  ');
   return [line(headers), widths.map((w) => '─'.repeat(w)).join('  '), ...cells.map(line)].join('\n');
 }
 

@@ -65,7 +65,13 @@ export async function generateStream(
     controller.abort();
     const last = events.at(-1);
     if (last?.event !== 'complete') throw new Error(`generation did not complete: ${JSON.stringify(last?.data)}`);
-    return { status: response.status, generationId: response.headers.get('x-generation-id') ?? last.data.generationId, startedAt, headersAt, events };
+    return {
+      status: response.status,
+      generationId: response.headers.get('x-generation-id') ?? last.data.generationId,
+      startedAt,
+      headersAt,
+      events,
+    };
   } finally {
     clearTimeout(timer);
   }

@@ -51,7 +51,9 @@ function openStream(group: Group, url: string, token: string): Promise<void> {
     let buffer = '';
     socket.setEncoding('utf8');
     socket.once('connect', () => {
-      socket.write(`GET ${target.pathname}${target.search} HTTP/1.1\r\nHost: ${target.host}\r\nAuthorization: Bearer ${token}\r\nAccept: text/event-stream\r\nConnection: close\r\n\r\n`);
+      socket.write(
+        `GET ${target.pathname}${target.search} HTTP/1.1\r\nHost: ${target.host}\r\nAuthorization: Bearer ${token}\r\nAccept: text/event-stream\r\nConnection: close\r\n\r\n`,
+      );
     });
     socket.on('data', (text: string) => {
       const at = Number(now() - base);
@@ -168,7 +170,8 @@ async function handle(request: SseFleetRequest): Promise<unknown> {
 process.on('message', (request: SseFleetRequest) => {
   handle(request).then(
     (result) => process.send?.({ id: request.id, ok: true, result } satisfies SseFleetReply),
-    (error: unknown) => process.send?.({ id: request.id, ok: false, error: error instanceof Error ? error.message : String(error) } satisfies SseFleetReply),
+    (error: unknown) =>
+      process.send?.({ id: request.id, ok: false, error: error instanceof Error ? error.message : String(error) } satisfies SseFleetReply),
   );
 });
 process.send?.({ ready: true });

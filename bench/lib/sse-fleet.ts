@@ -58,7 +58,11 @@ export class SseFleet {
 
   /** Opens one stream per URL, `concurrency` at a time; failures are counted, not thrown. */
   open(group: string, urls: string[], token: string, concurrency = 50): Promise<{ opened: number; failed: number; firstError?: string }> {
-    return this.call({ cmd: 'open', group, urls, token, concurrency }, 300_000) as Promise<{ opened: number; failed: number; firstError?: string }>;
+    return this.call({ cmd: 'open', group, urls, token, concurrency }, 300_000) as Promise<{
+      opened: number;
+      failed: number;
+      firstError?: string;
+    }>;
   }
 
   /** Resolves once every stream of the group has read `complete` or `error`. */

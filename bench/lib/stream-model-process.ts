@@ -33,7 +33,10 @@ const server = http.createServer({ noDelay: true }, (req, res) => {
   req.on('data', (part: Buffer) => parts.push(part));
   req.on('end', () => {
     const requestAt = toWire(now());
-    const body = JSON.parse(Buffer.concat(parts).toString('utf8')) as { model: string; messages: Array<{ role: string; content: unknown }> };
+    const body = JSON.parse(Buffer.concat(parts).toString('utf8')) as {
+      model: string;
+      messages: Array<{ role: string; content: unknown }>;
+    };
     const frame = (choices: unknown[], extra: Record<string, unknown> = {}) =>
       `data: ${JSON.stringify({ id: 'chatcmpl-r', object: 'chat.completion.chunk', created: 0, model: body.model, choices, ...extra })}\n\n`;
     const delta = (d: Record<string, unknown>, finish: string | null = null) => frame([{ index: 0, delta: d, finish_reason: finish }]);
@@ -58,7 +61,9 @@ const server = http.createServer({ noDelay: true }, (req, res) => {
     const writeCalls = () => {
       while (index < calls) {
         const args = JSON.stringify({ text: `Paragraph ${index + 1}. ${'Lorem ipsum dolor sit amet, '.repeat(8)}`.slice(0, TEXT_CHARS) });
-        let text = delta({ tool_calls: [{ index, id: `call_${index}`, type: 'function', function: { name: 'create_text', arguments: '' } }] });
+        let text = delta({
+          tool_calls: [{ index, id: `call_${index}`, type: 'function', function: { name: 'create_text', arguments: '' } }],
+        });
         let chunks = 1;
         for (let i = 0; i < args.length; i += DELTA_CHARS) {
           text += delta({ tool_calls: [{ index, function: { arguments: args.slice(i, i + DELTA_CHARS) } }] });

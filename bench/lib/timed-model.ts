@@ -40,15 +40,25 @@ export async function startTimedModel(options: {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
-      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { model: string; messages: Array<{ role: string; content: unknown }> };
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+        model: string;
+        messages: Array<{ role: string; content: unknown }>;
+      };
       const id = `chatcmpl-${++completions}`;
       const frame = (choices: unknown[], extra: Record<string, unknown> = {}) =>
         `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model: body.model, choices, ...extra })}\n\n`;
-      const delta = (d: Record<string, unknown>, finish: string | null = null) => frame([{ index: 0, delta: d, logprobs: null, finish_reason: finish }]);
+      const delta = (d: Record<string, unknown>, finish: string | null = null) =>
+        frame([{ index: 0, delta: d, logprobs: null, finish_reason: finish }]);
       const usage = { prompt_tokens: 100, completion_tokens: 10 * options.calls, total_tokens: 100 + 10 * options.calls };
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
       if (body.messages.some((message) => message.role === 'tool')) {
-        res.end(delta({ role: 'assistant', content: '' }) + delta({ content: 'Done.' }) + delta({}, 'stop') + frame([], { usage }) + 'data: [DONE]\n\n');
+        res.end(
+          delta({ role: 'assistant', content: '' }) +
+            delta({ content: 'Done.' }) +
+            delta({}, 'stop') +
+            frame([], { usage }) +
+            'data: [DONE]\n\n',
+        );
         return;
       }
       const prompt = String(body.messages.filter((m) => m.role === 'user').at(-1)?.content ?? '');
@@ -62,8 +72,11 @@ export async function startTimedModel(options: {
         if (res.destroyed) return '';
         const args = JSON.stringify({ text: `Paragraph ${index + 1}. ${filler}` });
         const size = Math.ceil(args.length / (options.pieces ?? 4));
-        let out = delta({ tool_calls: [{ index, id: `call_${completions}_${index}`, type: 'function', function: { name: 'create_text', arguments: '' } }] });
-        for (let i = 0; i < args.length; i += size) out += delta({ tool_calls: [{ index, function: { arguments: args.slice(i, i + size) } }] });
+        let out = delta({
+          tool_calls: [{ index, id: `call_${completions}_${index}`, type: 'function', function: { name: 'create_text', arguments: '' } }],
+        });
+        for (let i = 0; i < args.length; i += size)
+          out += delta({ tool_calls: [{ index, function: { arguments: args.slice(i, i + size) } }] });
         const at = now();
         if (index > 0) turn.closedAt.push(at);
         turn.emittedAt.push(at);

@@ -31,7 +31,9 @@ export async function cancelScenario(ctx: BenchContext, options: CancelOptions) 
   const model = await startOpenAICompatibleServer({
     recordRequests: true,
     delayMs: options.delayMs,
-    responder: () => ({ toolCalls: Array.from({ length: options.calls }, (_, i) => ({ name: 'create_text', args: { text: `paragraph ${i}` } })) }),
+    responder: () => ({
+      toolCalls: Array.from({ length: options.calls }, (_, i) => ({ name: 'create_text', args: { text: `paragraph ${i}` } })),
+    }),
   });
   const processes: SwitchboardProcess[] = [];
   try {
@@ -75,13 +77,16 @@ export async function cancelScenario(ctx: BenchContext, options: CancelOptions) 
         modelCalls: options.calls,
         modelDelayMs: options.delayMs,
         cancelAfterBlocks: options.cancelAfterBlocks,
-        processes: 'client streams from API node A; POST …/cancel to API node B; the model streamed by a worker process (SWITCHBOARD_ROLES=api, api, worker)',
+        processes:
+          'client streams from API node A; POST …/cancel to API node B; the model streamed by a worker process (SWITCHBOARD_ROLES=api, api, worker)',
       },
       samples: toCancelled.length,
       cancelToCancelledMs: { p50: cancelled.p50, p95: cancelled.p95, p99: cancelled.p99, max: cancelled.max },
       cancelTo202Ms: { p50: summarize(toAccepted).p50, p95: summarize(toAccepted).p95 },
       // Date.now() resolution (the model server stamps the close with it).
-      cancelToModelConnectionClosedMs: toModelClosed.length ? { p50: summarize(toModelClosed).p50, p95: summarize(toModelClosed).p95 } : null,
+      cancelToModelConnectionClosedMs: toModelClosed.length
+        ? { p50: summarize(toModelClosed).p50, p95: summarize(toModelClosed).p95 }
+        : null,
       meanBlocksStreamedBeforeTheStop: round(blocksBefore / Math.max(1, options.runs), 1),
     };
   } finally {
@@ -92,7 +97,14 @@ export async function cancelScenario(ctx: BenchContext, options: CancelOptions) 
 }
 
 /** One generation on node A, cancelled on node B once `cancelAfterBlocks` blocks arrived. */
-async function cancelOnce(apiA: string, apiB: string, user: TestUser, canvasId: string, model: OpenAICompatibleServer, options: CancelOptions) {
+async function cancelOnce(
+  apiA: string,
+  apiB: string,
+  user: TestUser,
+  canvasId: string,
+  model: OpenAICompatibleServer,
+  options: CancelOptions,
+) {
   const controller = new AbortController();
   const requestIndex = model.requests.length;
   const response = await fetch(`${apiA}/canvases/${canvasId}/ai/generate-stream`, {
@@ -115,7 +127,10 @@ async function cancelOnce(apiA: string, apiB: string, user: TestUser, canvasId: 
       if (message.event === 'tool_output' && ++blocks === options.cancelAfterBlocks) {
         sentAt = now();
         sentWall = Date.now();
-        accepted = fetch(`${apiB}/canvases/${canvasId}/ai/generations/${generationId}/cancel`, { method: 'POST', headers: { authorization: `Bearer ${user.accessToken}` } }).then((res) => {
+        accepted = fetch(`${apiB}/canvases/${canvasId}/ai/generations/${generationId}/cancel`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${user.accessToken}` },
+        }).then((res) => {
           if (res.status !== 202) throw new Error(`cancel answered ${res.status}`);
           return msBetween(sentAt!);
         });
@@ -139,9 +154,15 @@ async function cancelOnce(apiA: string, apiB: string, user: TestUser, canvasId: 
     'the cancelled event',
   );
   controller.abort();
-  if (ending !== 'cancelled' || !sentAt || !endedAt) throw new Error(`the generation ended with ${ending || 'nothing'} instead of cancelled`);
+  if (ending !== 'cancelled' || !sentAt || !endedAt)
+    throw new Error(`the generation ended with ${ending || 'nothing'} instead of cancelled`);
   const toAcceptedMs = await accepted!;
   const recorded = model.requests.slice(requestIndex).find((request) => request.kind === 'chat' && request.closedEarlyAt !== undefined);
   const closedAt = recorded?.kind === 'chat' ? recorded.closedEarlyAt : undefined;
-  return { toCancelledMs: msBetween(sentAt, endedAt), toAcceptedMs, toModelClosedMs: closedAt === undefined ? undefined : closedAt - sentWall, blocks };
+  return {
+    toCancelledMs: msBetween(sentAt, endedAt),
+    toAcceptedMs,
+    toModelClosedMs: closedAt === undefined ? undefined : closedAt - sentWall,
+    blocks,
+  };
 }

@@ -40,7 +40,13 @@ interface Client {
  */
 export async function churnScenario(ctx: BenchContext, options: ChurnOptions) {
   const model = await startBulkModel(options.blocksPerGeneration);
-  const app = await startInProcessSwitchboard({ redisUrl: ctx.redisUrl, keyPrefix: uniquePrefix('churn'), dataDir: ctx.dataDir, endpoint: model.endpoint, env: { BROADCAST_CHUNK_DELAY_MS: '50' } });
+  const app = await startInProcessSwitchboard({
+    redisUrl: ctx.redisUrl,
+    keyPrefix: uniquePrefix('churn'),
+    dataDir: ctx.dataDir,
+    endpoint: model.endpoint,
+    env: { BROADCAST_CHUNK_DELAY_MS: '50' },
+  });
   const clients: Client[] = [];
   const extra: CanvasConnection[] = [];
   try {
@@ -100,18 +106,32 @@ export async function churnScenario(ctx: BenchContext, options: ChurnOptions) {
     let edits = 0;
     const generate = (async () => {
       while (running) {
-        await generateStream(app.api, owner.accessToken, canvasId, `Write ${options.blocksPerGeneration} paragraphs [run:churn-${generations}]`, { timeoutMs: 60_000 });
+        await generateStream(
+          app.api,
+          owner.accessToken,
+          canvasId,
+          `Write ${options.blocksPerGeneration} paragraphs [run:churn-${generations}]`,
+          { timeoutMs: 60_000 },
+        );
         generations += 1;
       }
     })();
     const handEdits = (async () => {
       const made: string[] = [];
       while (running) {
-        const res = await request('POST', `${app.api}/canvases/${canvasId}/blocks`, { token: owner.accessToken, body: { type: 'text', content: { text: `hand ${edits}` } } });
+        const res = await request('POST', `${app.api}/canvases/${canvasId}/blocks`, {
+          token: owner.accessToken,
+          body: { type: 'text', content: { text: `hand ${edits}` } },
+        });
         made.push(res.body.block.id);
         edits += 1;
-        if (edits % 4 === 0) await request('DELETE', `${app.api}/canvases/${canvasId}/blocks/${made.shift()}`, { token: owner.accessToken });
-        if (edits % 5 === 0) await request('PATCH', `${app.api}/canvases/${canvasId}/blocks/${made[0]}`, { token: owner.accessToken, body: { content: { text: `edited ${edits}` } } });
+        if (edits % 4 === 0)
+          await request('DELETE', `${app.api}/canvases/${canvasId}/blocks/${made.shift()}`, { token: owner.accessToken });
+        if (edits % 5 === 0)
+          await request('PATCH', `${app.api}/canvases/${canvasId}/blocks/${made[0]}`, {
+            token: owner.accessToken,
+            body: { content: { text: `edited ${edits}` } },
+          });
         await settle(100);
       }
     })();
@@ -180,7 +200,12 @@ export async function churnScenario(ctx: BenchContext, options: ChurnOptions) {
       },
       clientsWithGap: { socketIoAlone: clientsWithGapRaw, sdk: clientsWithGap },
       duplicatesHanded: duplicates,
-      replayFromReconnectAttemptMs: { samples: replay.length, p50: round(percentile(replay, 50)), p99: round(percentile(replay, 99)), max: round(Math.max(0, ...replay)) },
+      replayFromReconnectAttemptMs: {
+        samples: replay.length,
+        p50: round(percentile(replay, 50)),
+        p99: round(percentile(replay, 99)),
+        max: round(Math.max(0, ...replay)),
+      },
       catchUp: {
         syncCalls,
         missedEventsPerCallForCpu: missedPerReconnect,

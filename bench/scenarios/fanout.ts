@@ -64,7 +64,14 @@ export async function fanoutScenario(ctx: BenchContext, options: FanoutOptions) 
         const groups = { ours: `${keyPrefix}-ours-${client}-${clients}`, raw: `${keyPrefix}-raw-${client}-${clients}` };
         open.push(groups.ours, groups.raw);
         ctx.log(`fanout: ${clients} ${client} clients in the canvas room and ${clients} on a bare Socket.IO server`);
-        await fleet.connect({ group: groups.ours, url: `${app.url}/canvas`, auth: { token: owner.accessToken }, count: clients, client, join: { event: 'canvas:join', arg: canvasId } });
+        await fleet.connect({
+          group: groups.ours,
+          url: `${app.url}/canvas`,
+          auth: { token: owner.accessToken },
+          count: clients,
+          client,
+          join: { event: 'canvas:join', arg: canvasId },
+        });
         await fleet.connect({ group: groups.raw, url: raw.url, auth: {}, count: clients, client });
         const ours = { total: [] as number[], toFirst: [] as number[], cpu: 0, fleetCpu: 0 };
         const bare = { total: [] as number[], toFirst: [] as number[], cpu: 0, fleetCpu: 0 };

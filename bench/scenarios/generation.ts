@@ -38,7 +38,13 @@ export async function generationScenario(ctx: BenchContext, options: GenerationO
     const owner = await registerUser(app.api, 'Bench');
     const canvasId = await createCanvas(app.api, owner, 'Benchmark canvas');
     ctx.log(`generation: connecting ${options.clients} clients to the canvas room and ${options.clients} to a bare Socket.IO server`);
-    await fleet.connect({ group: groups.ours, url: `${app.url}/canvas`, auth: { token: owner.accessToken }, count: options.clients, join: { event: 'canvas:join', arg: canvasId } });
+    await fleet.connect({
+      group: groups.ours,
+      url: `${app.url}/canvas`,
+      auth: { token: owner.accessToken },
+      count: options.clients,
+      join: { event: 'canvas:join', arg: canvasId },
+    });
     await fleet.connect({ group: groups.floor, url: raw.url, auth: {}, count: options.clients });
 
     const ours: number[] = [];
@@ -53,11 +59,17 @@ export async function generationScenario(ctx: BenchContext, options: GenerationO
       if (run === options.warmups) stopProfile = await startCpuProfile(ctx.profileDir, 'generation');
       // Ours: the whole product path.
       let following: Promise<unknown> | undefined;
-      const stream = await generateStream(app.api, owner.accessToken, canvasId, `Write ${options.blocks} paragraphs about the quarterly plan [run:${run}]`, {
-        onHeaders: (generationId) => {
-          following = fleet.follow(ctx.redisUrl, `${keyPrefix}:gen:${generationId}:events`);
+      const stream = await generateStream(
+        app.api,
+        owner.accessToken,
+        canvasId,
+        `Write ${options.blocks} paragraphs about the quarterly plan [run:${run}]`,
+        {
+          onHeaders: (generationId) => {
+            following = fleet.follow(ctx.redisUrl, `${keyPrefix}:gen:${generationId}:events`);
+          },
         },
-      });
+      );
       const done = await fleet.completion(groups.ours, stream.generationId, { withSample: payloads === undefined, timeoutMs: 60_000 });
       await following;
       const events = await fleet.followed(`${keyPrefix}:gen:${stream.generationId}:events`);

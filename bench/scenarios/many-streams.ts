@@ -50,22 +50,36 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
   const database = await createTestDatabase({ server: ctx.postgresUrl });
   // One user holds every stream here, so the per-user stream cap is lifted (the node's cost per
   // stream, its lease in Redis included, is what is measured, not the cap).
-  const env = { ...benchEnv({ redisUrl: ctx.redisUrl, keyPrefix, dataDir: ctx.dataDir }), DATABASE_URL: database.url, MAX_STREAMS_PER_USER: '1000000' };
+  const env = {
+    ...benchEnv({ redisUrl: ctx.redisUrl, keyPrefix, dataDir: ctx.dataDir }),
+    DATABASE_URL: database.url,
+    MAX_STREAMS_PER_USER: '1000000',
+  };
   const model = await startTimedModel({ calls: options.calls, gapMs: options.gapMs });
   const redis = new Redis(ctx.redisUrl, { maxRetriesPerRequest: null });
-  const queue = new Queue('generation', { connection: { host: '127.0.0.1', port: redisPort, maxRetriesPerRequest: null }, prefix: bullPrefix(keyPrefix) });
+  const queue = new Queue('generation', {
+    connection: { host: '127.0.0.1', port: redisPort, maxRetriesPerRequest: null },
+    prefix: bullPrefix(keyPrefix),
+  });
   let api: Awaited<ReturnType<typeof spawnSwitchboard>> | undefined;
   let worker: RunningSwitchboard | undefined;
   let inspector: Inspector | undefined;
   let fleet: SseFleet | undefined;
   try {
-    api = await spawnSwitchboard({ ...env, SWITCHBOARD_ROLES: 'api', NODE_OPTIONS: '--inspect=127.0.0.1:0 --max-old-space-size=2048' }, 60_000, { bundle: true });
+    api = await spawnSwitchboard(
+      { ...env, SWITCHBOARD_ROLES: 'api', NODE_OPTIONS: '--inspect=127.0.0.1:0 --max-old-space-size=2048' },
+      60_000,
+      { bundle: true },
+    );
     const apiUrl = `${api.url}/api/v1`;
     const inspectorUrl = Inspector.urlIn(api.output());
     if (!inspectorUrl) throw new Error('the API process printed no inspector URL');
     inspector = await Inspector.connect(inspectorUrl);
     const workerConfig = loadConfig({ ...env, SWITCHBOARD_ROLES: 'worker' });
-    worker = await startSwitchboard(workerConfig, { logger: createLogger({ level: 'silent' }), endpoint: { baseURL: model.baseURL, apiKey: 'bench', provider: 'bench', models: ['bench-model'] } });
+    worker = await startSwitchboard(workerConfig, {
+      logger: createLogger({ level: 'silent' }),
+      endpoint: { baseURL: model.baseURL, apiKey: 'bench', provider: 'bench', models: ['bench-model'] },
+    });
     fleet = await SseFleet.start();
     const pid = api.child.pid!;
 
@@ -77,9 +91,19 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
     const events = new GenerationEventLog(redis, keyPrefix, 3600);
     const queued = async (tag: string) => {
       const id = randomUUID();
-      await worker!.repos.generations.create({ id, canvasId, userId: owner.id, prompt: `Write ${options.calls} paragraphs [run:${tag}]`, afterId: null });
+      await worker!.repos.generations.create({
+        id,
+        canvasId,
+        userId: owner.id,
+        prompt: `Write ${options.calls} paragraphs [run:${tag}]`,
+        afterId: null,
+      });
       await events.append(id, 1, { type: 'status', generationId: id, stage: 'queued' });
-      await queue.add('generate', { generationId: id, canvasId, userId: owner.id, tier: 'free' }, { ...baseJobOptions, jobId: id, delay: 3_600_000 });
+      await queue.add(
+        'generate',
+        { generationId: id, canvasId, userId: owner.id, tier: 'free' },
+        { ...baseJobOptions, jobId: id, delay: 3_600_000 },
+      );
       return id;
     };
     const idle = await Promise.all(Array.from({ length: IDLE_GENERATIONS }, (_, i) => queued(`idle-${i}`)));
@@ -105,12 +129,21 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
       const hotWanted = Math.max(0, step - idleTotal) - Math.max(0, open - idleTotal);
       const urls = Array.from({ length: idleWanted }, (_, i) => eventsUrl(idle[(open + i) % idle.length]));
       const opened = await fleet.open('idle', urls, owner.accessToken);
-      const openedHot = hotWanted > 0 ? await fleet.open('hot', Array.from({ length: hotWanted }, () => eventsUrl(hot)), owner.accessToken) : { failed: 0, firstError: undefined };
+      const openedHot =
+        hotWanted > 0
+          ? await fleet.open(
+              'hot',
+              Array.from({ length: hotWanted }, () => eventsUrl(hot)),
+              owner.accessToken,
+            )
+          : { failed: 0, firstError: undefined };
       failed += opened.failed + openedHot.failed;
       firstError ??= opened.firstError ?? openedHot.firstError;
       open = step;
       readings.push({ streams: step - failed, ...(await read()) });
-      ctx.log(`manyStreams: ${step - failed} streams open (${failed} refused), ${readings.at(-1)!.redisConnections} Redis connections, RSS ${(readings.at(-1)!.rss / 2 ** 20).toFixed(1)} MiB`);
+      ctx.log(
+        `manyStreams: ${step - failed} streams open (${failed} refused), ${readings.at(-1)!.redisConnections} Redis connections, RSS ${(readings.at(-1)!.rss / 2 ** 20).toFixed(1)} MiB`,
+      );
       if (failed > step / 2) break;
     }
 
@@ -132,8 +165,15 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
     } catch (error) {
       hotError = error instanceof Error ? error.message : String(error);
     }
-    const hotCpuMs = { api: cpuMsOf(pid) - cpuBefore.api, fleet: cpuMsOf(fleet.pid!) - cpuBefore.fleet, benchProcess: round(ownCpuMs() - cpuBefore.bench), wallMs: round(performance.now() - cpuBefore.at) };
-    ctx.log(`manyStreams: while the hot generation streamed (${hotCpuMs.wallMs} ms): CPU of the node ${hotCpuMs.api} ms, the client fleet ${hotCpuMs.fleet} ms, the benchmark process (worker + model) ${hotCpuMs.benchProcess} ms`);
+    const hotCpuMs = {
+      api: cpuMsOf(pid) - cpuBefore.api,
+      fleet: cpuMsOf(fleet.pid!) - cpuBefore.fleet,
+      benchProcess: round(ownCpuMs() - cpuBefore.bench),
+      wallMs: round(performance.now() - cpuBefore.at),
+    };
+    ctx.log(
+      `manyStreams: while the hot generation streamed (${hotCpuMs.wallMs} ms): CPU of the node ${hotCpuMs.api} ms, the client fleet ${hotCpuMs.fleet} ms, the benchmark process (worker + model) ${hotCpuMs.benchProcess} ms`,
+    );
     if (stopProfile) {
       const file = path.join(ctx.profileDir!, 'many-streams-api.cpuprofile');
       writeFileSync(file, JSON.stringify(await stopProfile()));
@@ -143,12 +183,14 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
     const held = last.streams;
     return {
       config: {
-        process: 'API only (SWITCHBOARD_ROLES=api) on the PostgreSQL server, --inspect on loopback; streams from a client fleet process; the hot generation run by a worker in the benchmark process',
+        process:
+          'API only (SWITCHBOARD_ROLES=api) on the PostgreSQL server, --inspect on loopback; streams from a client fleet process; the hot generation run by a worker in the benchmark process',
         steps: options.steps,
         hotStreams: options.hot,
         calls: options.calls,
         gapMs: options.gapMs,
-        reading: 'full GC through the inspector, 0.5 s settle; Redis connections = TCP sockets of the API process to the Redis port (/proc)',
+        reading:
+          'full GC through the inspector, 0.5 s settle; Redis connections = TCP sockets of the API process to the Redis port (/proc)',
       },
       streamsHeld: held,
       refused: failed,
@@ -159,7 +201,16 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
       redisConnectionsGrowth: readings.length > 1 ? last.redisConnections - readings[1].redisConnections : undefined,
       bytesPerStream: held ? Math.round((last.rss - idleReading.rss) / held) : undefined,
       slopeBytesPerStream: readings.length > 2 ? Math.round(slope(readings.map((r) => [r.streams, r.rss] as const))) : undefined,
-      eventLatencyMs: latency ? { deliveries: latency.deliveries, missing: latency.missing, p50: round(latency.p50 ?? NaN), p95: round(latency.p95 ?? NaN), p99: round(latency.p99 ?? NaN), max: round(latency.max ?? NaN) } : undefined,
+      eventLatencyMs: latency
+        ? {
+            deliveries: latency.deliveries,
+            missing: latency.missing,
+            p50: round(latency.p50 ?? NaN),
+            p95: round(latency.p95 ?? NaN),
+            p99: round(latency.p99 ?? NaN),
+            max: round(latency.max ?? NaN),
+          }
+        : undefined,
       hotError,
       hotCpuMs,
       readings: readings.map((r) => ({ streams: r.streams, rssMiB: round(r.rss / 2 ** 20), redisConnections: r.redisConnections })),

@@ -30,7 +30,12 @@ export async function memoryScenario(ctx: BenchContext, options: MemoryOptions) 
   const keyPrefix = uniquePrefix('mem');
   const database = await createTestDatabase({ server: ctx.postgresUrl });
   const groups: string[] = [];
-  const env = { ...benchEnv({ redisUrl: ctx.redisUrl, keyPrefix, dataDir: ctx.dataDir }), DATABASE_URL: database.url, SWITCHBOARD_ROLES: 'api', NODE_OPTIONS: '--inspect=127.0.0.1:0' };
+  const env = {
+    ...benchEnv({ redisUrl: ctx.redisUrl, keyPrefix, dataDir: ctx.dataDir }),
+    DATABASE_URL: database.url,
+    SWITCHBOARD_ROLES: 'api',
+    NODE_OPTIONS: '--inspect=127.0.0.1:0',
+  };
   const api = await spawnSwitchboard(env, 60_000).catch(async (error: unknown) => {
     await database.drop();
     throw error;
@@ -73,7 +78,8 @@ export async function memoryScenario(ctx: BenchContext, options: MemoryOptions) 
     const last = readings.at(-1)!;
     return {
       config: {
-        process: 'API only (SWITCHBOARD_ROLES=api) on the PostgreSQL server, --inspect on loopback; websocket transport; sockets authenticated, not in a room',
+        process:
+          'API only (SWITCHBOARD_ROLES=api) on the PostgreSQL server, --inspect on loopback; websocket transport; sockets authenticated, not in a room',
         reading: 'full GC through the inspector, 1 s settle, median of 3 VmRSS reads',
       },
       sockets: connected,
@@ -82,7 +88,12 @@ export async function memoryScenario(ctx: BenchContext, options: MemoryOptions) 
       bytesPerSocket: Math.round((last.rss - idle.rss) / connected),
       slopeBytesPerSocket: Math.round(slope(readings.map((r) => [r.sockets, r.rss] as const))),
       heapBytesPerSocket: Math.round((last.heap - idle.heap) / connected),
-      readings: readings.map((r) => ({ sockets: r.sockets, rssMiB: round(r.rss / 2 ** 20), heapUsedMiB: round(r.heap / 2 ** 20), rssBeforeGcMiB: round(r.rawRss / 2 ** 20) })),
+      readings: readings.map((r) => ({
+        sockets: r.sockets,
+        rssMiB: round(r.rss / 2 ** 20),
+        heapUsedMiB: round(r.heap / 2 ** 20),
+        rssBeforeGcMiB: round(r.rawRss / 2 ** 20),
+      })),
     };
   } finally {
     inspector?.close();

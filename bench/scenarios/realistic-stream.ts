@@ -41,15 +41,35 @@ export async function realisticStreamScenario(ctx: BenchContext, options: Realis
     const owner = await registerUser(app.api, 'Stream');
     const canvasId = await createCanvas(app.api, owner, 'Stream canvas');
     let run = 0;
-    type Consumed = { startedAt?: bigint; headersAt?: bigint; toolStageAt?: bigint; firstOutputAt?: bigint; completeAt?: bigint; calls: number };
+    type Consumed = {
+      startedAt?: bigint;
+      headersAt?: bigint;
+      toolStageAt?: bigint;
+      firstOutputAt?: bigint;
+      completeAt?: bigint;
+      calls: number;
+    };
     const consume: Record<Consumer, (calls: number, tag: string) => Promise<Consumed>> = {
       switchboard: async (calls, tag) => {
-        const stream = await generateStream(app.api, owner.accessToken, canvasId, `Write ${calls} paragraphs [calls:${calls}] [run:${tag}]`, { timeoutMs: 120_000 });
+        const stream = await generateStream(
+          app.api,
+          owner.accessToken,
+          canvasId,
+          `Write ${calls} paragraphs [calls:${calls}] [run:${tag}]`,
+          { timeoutMs: 120_000 },
+        );
         const outputs = stream.events.filter((event) => event.event === 'tool_output');
         const complete = stream.events.find((event) => event.event === 'complete');
         const toolStage = stream.events.find((event) => event.event === 'status' && event.data.stage === 'tool');
         if (!complete) throw new Error(`generation ended without complete: ${JSON.stringify(stream.events.at(-1)?.data)}`);
-        return { startedAt: stream.startedAt, headersAt: stream.headersAt, toolStageAt: toolStage?.at, firstOutputAt: outputs[0]?.at, completeAt: complete.at, calls: outputs.length };
+        return {
+          startedAt: stream.startedAt,
+          headersAt: stream.headersAt,
+          toolStageAt: toolStage?.at,
+          firstOutputAt: outputs[0]?.at,
+          completeAt: complete.at,
+          calls: outputs.length,
+        };
       },
       openaiSdk: async (calls, tag) => {
         const stream = await sdk.chat.completions.create({
@@ -58,7 +78,9 @@ export async function realisticStreamScenario(ctx: BenchContext, options: Realis
           messages: [{ role: 'user', content: `Write ${calls} paragraphs [calls:${calls}] [run:${tag}]` }],
         });
         const args: string[] = [];
-        for await (const chunk of stream) for (const part of chunk.choices[0]?.delta?.tool_calls ?? []) args[part.index] = (args[part.index] ?? '') + (part.function?.arguments ?? '');
+        for await (const chunk of stream)
+          for (const part of chunk.choices[0]?.delta?.tool_calls ?? [])
+            args[part.index] = (args[part.index] ?? '') + (part.function?.arguments ?? '');
         return { calls: args.filter((text) => JSON.parse(text)).length };
       },
       bare: async (calls, tag) => bareConsumer(model.baseURL, `Write ${calls} paragraphs [calls:${calls}] [run:${tag}]`),
@@ -113,7 +135,9 @@ export async function realisticStreamScenario(ctx: BenchContext, options: Realis
         ratioToOpenaiSdk: round(medians.switchboard / medians.openaiSdk),
         switchboardCpuMsPer1kChunks: round((medians.switchboard / chunks) * 1000),
       });
-      ctx.log(`realisticStream: ${calls} calls (${chunks} chunks): CPU ours ${medians.switchboard} ms, openai SDK ${medians.openaiSdk} ms, bare ${medians.bare} ms`);
+      ctx.log(
+        `realisticStream: ${calls} calls (${chunks} chunks): CPU ours ${medians.switchboard} ms, openai SDK ${medians.openaiSdk} ms, bare ${medians.bare} ms`,
+      );
     }
     const largest = bySize.at(-1)!;
     return {
@@ -125,7 +149,9 @@ export async function realisticStreamScenario(ctx: BenchContext, options: Realis
       bySize,
       ratioToOpenaiSdk: largest.ratioToOpenaiSdk,
       // CPU per chunk should not grow with the stream: a slope in ms per 1k chunks, and the spread.
-      cpuMsPer1kChunksSlope: round(slope(bySize.map((row) => [row.chunks as number, (row.cpuMsP50 as Record<Consumer, number>).switchboard] as const)) * 1000),
+      cpuMsPer1kChunksSlope: round(
+        slope(bySize.map((row) => [row.chunks as number, (row.cpuMsP50 as Record<Consumer, number>).switchboard] as const)) * 1000,
+      ),
       lastByteToCompleteMs: summarize(lastByteToComplete),
       firstCallToFirstToolOutputMs: summarize(firstCallToOutput),
       // POST sent → the model has the request; the model's first token → its first SSE byte (status tool).
@@ -157,8 +183,11 @@ async function bareConsumer(baseURL: string, prompt: string) {
       const line = buffer.slice(6, end);
       buffer = buffer.slice(end + 2);
       if (line === '[DONE]') continue;
-      const chunk = JSON.parse(line) as { choices: Array<{ delta?: { tool_calls?: Array<{ index: number; function?: { arguments?: string } }> } }> };
-      for (const call of chunk.choices[0]?.delta?.tool_calls ?? []) args[call.index] = (args[call.index] ?? '') + (call.function?.arguments ?? '');
+      const chunk = JSON.parse(line) as {
+        choices: Array<{ delta?: { tool_calls?: Array<{ index: number; function?: { arguments?: string } }> } }>;
+      };
+      for (const call of chunk.choices[0]?.delta?.tool_calls ?? [])
+        args[call.index] = (args[call.index] ?? '') + (call.function?.arguments ?? '');
     }
   }
   return { calls: args.filter((text) => JSON.parse(text)).length };
@@ -195,20 +224,23 @@ class StreamModel {
     for (let attempt = 0; attempt < 50; attempt += 1) {
       const id = this.nextId++;
       const reply = await withTimeout(
-        new Promise<{ turn: { chunks: number; bytes: number; requestAt?: string; firstCallAt?: string; lastByteAt?: string } | null }>((resolve) => {
-          const onMessage = (message: { id?: number; turn: never }) => {
-            if (message.id !== id) return;
-            this.child.off('message', onMessage);
-            resolve(message);
-          };
-          this.child.on('message', onMessage);
-          this.child.send({ id, cmd: 'turn', tag });
-        }),
+        new Promise<{ turn: { chunks: number; bytes: number; requestAt?: string; firstCallAt?: string; lastByteAt?: string } | null }>(
+          (resolve) => {
+            const onMessage = (message: { id?: number; turn: never }) => {
+              if (message.id !== id) return;
+              this.child.off('message', onMessage);
+              resolve(message);
+            };
+            this.child.on('message', onMessage);
+            this.child.send({ id, cmd: 'turn', tag });
+          },
+        ),
         10_000,
         'model turn',
       );
       const turn = reply.turn;
-      if (turn?.requestAt && turn.firstCallAt && turn.lastByteAt) return turn as { chunks: number; bytes: number; requestAt: string; firstCallAt: string; lastByteAt: string };
+      if (turn?.requestAt && turn.firstCallAt && turn.lastByteAt)
+        return turn as { chunks: number; bytes: number; requestAt: string; firstCallAt: string; lastByteAt: string };
       await settle(10);
     }
     throw new Error(`model process has no finished turn ${tag}`);

@@ -46,11 +46,17 @@ export async function sseOverheadScenario(ctx: BenchContext, options: SseOverhea
       if (g === options.warmups) stopProfile = await startCpuProfile(ctx.profileDir, 'sse-overhead');
       const tag = `sse-${g}`;
       let follower: Promise<Map<number, Stamp>> | undefined;
-      const stream = await generateStream(app.api, owner.accessToken, canvasId, `Write ${options.calls} paragraphs, one at a time [run:${tag}]`, {
-        onHeaders: (generationId) => {
-          follower = followRedis(reader, `${keyPrefix}:gen:${generationId}:events`);
+      const stream = await generateStream(
+        app.api,
+        owner.accessToken,
+        canvasId,
+        `Write ${options.calls} paragraphs, one at a time [run:${tag}]`,
+        {
+          onHeaders: (generationId) => {
+            follower = followRedis(reader, `${keyPrefix}:gen:${generationId}:events`);
+          },
         },
-      });
+      );
       const seenInRedis = await follower!;
       const turn = model.turns.get(tag);
       if (!turn) throw new Error(`the model saw no turn ${tag}`);
@@ -107,7 +113,7 @@ async function followRedis(redis: Redis, key: string): Promise<Map<number, Stamp
   const seen = new Map<number, Stamp>();
   let last = '0-0';
   for (;;) {
-    const result = (await redis.xread('BLOCK', 10_000, 'STREAMS', key, last));
+    const result = await redis.xread('BLOCK', 10_000, 'STREAMS', key, last);
     if (!result) throw new Error(`no events on ${key} for 10 s`);
     const at = now();
     for (const [id, fields] of result[0][1]) {

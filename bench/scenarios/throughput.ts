@@ -56,7 +56,9 @@ export async function throughputScenario(ctx: BenchContext, options: ThroughputO
       const streams = await Promise.all(
         Array.from({ length: count }, (_, i) => {
           const { user, canvasId } = users[i % users.length];
-          return generateStream(api, user.accessToken, canvasId, `Write ${options.blocks} paragraphs [run:${tag}-${i}]`, { timeoutMs: 120_000 });
+          return generateStream(api, user.accessToken, canvasId, `Write ${options.blocks} paragraphs [run:${tag}-${i}]`, {
+            timeoutMs: 120_000,
+          });
         }),
       );
       const seconds = msBetween(started) / 1000;
@@ -74,7 +76,10 @@ export async function throughputScenario(ctx: BenchContext, options: ThroughputO
       };
       // CPU milliseconds per generation (target: 10 ms per 20-block generation): every worker process together, and the API.
       const workerCpuMs = processes.slice(1).reduce((sum, p, i) => sum + cpuMsOf(p.child.pid!) - cpu0.procs[i + 1], 0);
-      const perGeneration = { worker: round(workerCpuMs / count, 1), api: round((cpuMsOf(processes[0].child.pid!) - cpu0.procs[0]) / count, 1) };
+      const perGeneration = {
+        worker: round(workerCpuMs / count, 1),
+        api: round((cpuMsOf(processes[0].child.pid!) - cpu0.procs[0]) / count, 1),
+      };
       return { seconds, cpu, perGeneration, latencies: streams.map((stream) => msBetween(stream.startedAt, stream.events.at(-1)!.at)) };
     };
 
@@ -92,7 +97,10 @@ export async function throughputScenario(ctx: BenchContext, options: ThroughputO
       for (let b = 0; b < options.bursts; b += 1) {
         const profiling = ctx.profileDir && workers === 1 && b === 0 ? await profileWorker(processes[1].output()) : undefined;
         runs.push(await burst(options.generations, `w${workers}-${b}`));
-        if (profiling) ctx.log(`throughput: CPU profile of worker 1 during one burst in ${await profiling(path.join(ctx.profileDir!, 'throughput-worker.cpuprofile'))}`);
+        if (profiling)
+          ctx.log(
+            `throughput: CPU profile of worker 1 during one burst in ${await profiling(path.join(ctx.profileDir!, 'throughput-worker.cpuprofile'))}`,
+          );
       }
       const perSecond = runs.map((run) => options.generations / run.seconds);
       const best = runs[perSecond.indexOf(median(perSecond))] ?? runs[0];
@@ -119,8 +127,10 @@ export async function throughputScenario(ctx: BenchContext, options: ThroughputO
         generationConcurrencyPerWorker: 4,
         database: `PostgreSQL ${await serverVersion(database.url)} (fresh database, dropped afterwards)`,
         model: 'zero-latency scripted model in the benchmark process',
-        processes: 'one API process (SWITCHBOARD_ROLES=api) + N worker processes (SWITCHBOARD_ROLES=worker, generation and broadcast queues)',
-        measure: 'a burst POSTs all its generations at once; rate = generations / wall time from the first POST to the last `complete` on SSE; median of the bursts',
+        processes:
+          'one API process (SWITCHBOARD_ROLES=api) + N worker processes (SWITCHBOARD_ROLES=worker, generation and broadcast queues)',
+        measure:
+          'a burst POSTs all its generations at once; rate = generations / wall time from the first POST to the last `complete` on SSE; median of the bursts',
         cpu: 'average cores busy during the burst: whole machine (/proc/stat), benchmark process (model + SSE clients), API and worker processes',
       },
       byWorkers,
@@ -128,7 +138,9 @@ export async function throughputScenario(ctx: BenchContext, options: ThroughputO
     };
   } finally {
     // SIGTERM first (a graceful drain is part of the product); the harness SIGKILLs what hangs.
-    await Promise.all(processes.map((p) => Promise.race([p.stop('SIGTERM'), new Promise((resolve) => setTimeout(resolve, 8_000).unref())])));
+    await Promise.all(
+      processes.map((p) => Promise.race([p.stop('SIGTERM'), new Promise((resolve) => setTimeout(resolve, 8_000).unref())])),
+    );
     await Promise.all(processes.map((p) => p.stop('SIGKILL')));
     await model.close();
     await database.drop();

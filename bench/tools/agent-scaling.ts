@@ -20,7 +20,11 @@ import { startTimedModel } from '../lib/timed-model';
 import { msBetween, now } from '../lib/timing';
 
 const arg = (name: string, fallback: number[]) =>
-  (process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1].split(',').map(Number) ?? fallback);
+  process.argv
+    .find((a) => a.startsWith(`--${name}=`))
+    ?.split('=')[1]
+    .split(',')
+    .map(Number) ?? fallback;
 const CALLS = arg('calls', [50, 100, 200, 400]);
 const PIECES = arg('pieces', [4, 50]);
 const REPS = 5;
@@ -35,18 +39,32 @@ async function main() {
       const bound = chatModel(endpoint, 'timed').bindTools(blockTools);
       const sdk = new OpenAI({ baseURL: model.baseURL, apiKey: 'bench' });
       const variants: Record<string, () => Promise<unknown>> = {
-        agent: () => runCanvasTurn('Write paragraphs', { models: ModelGateway.fromEndpoint(endpoint, { pricing: {} }), maxBlocks: calls, hooks: { onBlock: () => undefined } }), // truncated after turn 1: one model call, like the others
+        agent: () =>
+          runCanvasTurn('Write paragraphs', {
+            models: ModelGateway.fromEndpoint(endpoint, { pricing: {} }),
+            maxBlocks: calls,
+            hooks: { onBlock: () => undefined },
+          }), // truncated after turn 1: one model call, like the others
         stream: async () => {
           for await (const chunk of await bound.stream(messages)) void chunk;
         },
         chunks: async () => {
           const chat = chatModel(endpoint, 'timed') as unknown as { _streamResponseChunks(m: unknown, o: unknown): AsyncIterable<unknown> };
-          for await (const chunk of chat._streamResponseChunks(messages, { tools: blockTools.map((t) => ({ type: 'function', function: { name: t.name, parameters: {} } })) })) void chunk;
+          for await (const chunk of chat._streamResponseChunks(messages, {
+            tools: blockTools.map((t) => ({ type: 'function', function: { name: t.name, parameters: {} } })),
+          }))
+            void chunk;
         },
         sdk: async () => {
-          const stream = await sdk.chat.completions.create({ model: 'timed', messages: [{ role: 'user', content: 'Write paragraphs' }], stream: true });
+          const stream = await sdk.chat.completions.create({
+            model: 'timed',
+            messages: [{ role: 'user', content: 'Write paragraphs' }],
+            stream: true,
+          });
           const args: string[] = [];
-          for await (const chunk of stream) for (const call of chunk.choices[0]?.delta?.tool_calls ?? []) args[call.index] = (args[call.index] ?? '') + (call.function?.arguments ?? '');
+          for await (const chunk of stream)
+            for (const call of chunk.choices[0]?.delta?.tool_calls ?? [])
+              args[call.index] = (args[call.index] ?? '') + (call.function?.arguments ?? '');
         },
       };
       const row: string[] = [];
@@ -59,7 +77,9 @@ async function main() {
         }
         row.push(median(times).toFixed(1).padStart(11));
       }
-      console.log(`${String(calls).padStart(5)}  ${String(pieces).padStart(6)}  ${String(calls * (pieces + 1)).padStart(6)} | ${row.join(' ')}`);
+      console.log(
+        `${String(calls).padStart(5)}  ${String(pieces).padStart(6)}  ${String(calls * (pieces + 1)).padStart(6)} | ${row.join(' ')}`,
+      );
       await model.close();
     }
   }

@@ -30,7 +30,12 @@ const seen = new Map<string, number>();
 function origin(): string {
   const stack = new Error().stack?.split('\n') ?? [];
   const frame = stack.find((line) => line.includes('/src/') && !line.includes('/src/lib/redis.ts'));
-  return frame?.replace(/.*\/src\//, '').replace(/\)$/, '').replace(/:\d+$/, '') ?? '(library)';
+  return (
+    frame
+      ?.replace(/.*\/src\//, '')
+      .replace(/\)$/, '')
+      .replace(/:\d+$/, '') ?? '(library)'
+  );
 }
 
 function count(what: string) {

@@ -44,7 +44,8 @@ function area(node: ProfileNode): string {
   return url.replace(/^file:\/\//, '');
 }
 
-const label = (node: ProfileNode) => `${node.callFrame.functionName || '(anonymous)'} ${node.callFrame.url.replace(/^.*\/(node_modules|work\/main)\//, '')}:${node.callFrame.lineNumber + 1}`;
+const label = (node: ProfileNode) =>
+  `${node.callFrame.functionName || '(anonymous)'} ${node.callFrame.url.replace(/^.*\/(node_modules|work\/main)\//, '')}:${node.callFrame.lineNumber + 1}`;
 const ms = (us: number) => (us / 1000).toFixed(1).padStart(8);
 const pct = (us: number) => `${((100 * us) / totalUs).toFixed(1).padStart(5)}%`;
 

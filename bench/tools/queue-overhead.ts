@@ -45,8 +45,12 @@ async function startModel() {
     req.on('data', (part: Buffer) => parts.push(part));
     req.on('end', () => {
       const requestAt = now();
-      const body = JSON.parse(Buffer.concat(parts).toString('utf8')) as { model: string; messages: Array<{ role: string; content: unknown }> };
-      const frame = (choices: unknown[]) => `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: body.model, choices })}\n\n`;
+      const body = JSON.parse(Buffer.concat(parts).toString('utf8')) as {
+        model: string;
+        messages: Array<{ role: string; content: unknown }>;
+      };
+      const frame = (choices: unknown[]) =>
+        `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: body.model, choices })}\n\n`;
       const delta = (d: Record<string, unknown>, finish: string | null = null) => frame([{ index: 0, delta: d, finish_reason: finish }]);
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
       if (body.messages.some((message) => message.role === 'tool')) {
@@ -55,13 +59,22 @@ async function startModel() {
       }
       const prompt = String(body.messages.filter((m) => m.role === 'user').at(-1)?.content ?? '');
       const tag = /\[run:([^\]]+)\]/.exec(prompt)?.[1] ?? 'x';
-      const call = { index: 0, id: 'call_0', type: 'function', function: { name: 'create_text', arguments: JSON.stringify({ text: 'One paragraph.' }) } };
+      const call = {
+        index: 0,
+        id: 'call_0',
+        type: 'function',
+        function: { name: 'create_text', arguments: JSON.stringify({ text: 'One paragraph.' }) },
+      };
       turns.set(tag, { requestAt, firstCallAt: now() });
       res.end(delta({ role: 'assistant', content: '' }) + delta({ tool_calls: [call] }) + delta({}, 'tool_calls') + 'data: [DONE]\n\n');
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { baseURL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, turns, close: () => new Promise((r) => server.close(r)) };
+  return {
+    baseURL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
+    turns,
+    close: () => new Promise((r) => server.close(r)),
+  };
 }
 
 const BLOCKING = new Set(['xread', 'xreadgroup', 'bzpopmin', 'bzpopmax', 'blpop', 'brpop', 'brpoplpush', 'blmove']);
@@ -85,14 +98,21 @@ function traceWaits() {
     // Blocking reads (the stream follower, BullMQ's marker wait) are not waits on the path.
     // A script is named by its first key (`evalsha <sha> <numkeys> <key>`), other commands by their key.
     const args = (command as { args?: unknown[] }).args ?? [];
-    const key = String((command.name === 'evalsha' || command.name === 'eval' ? args[2] : args[0]) ?? '').replace(/[0-9a-f-]{36}/g, '<id>').slice(-40);
+    const key = String((command.name === 'evalsha' || command.name === 'eval' ? args[2] : args[0]) ?? '')
+      .replace(/[0-9a-f-]{36}/g, '<id>')
+      .slice(-40);
     if (!BLOCKING.has(command.name)) void track(`redis ${command.name}${key ? ` ${key}` : ''}`, command.promise).catch(() => undefined);
     return result;
   };
   const base = Object.getPrototypeOf(PGlite.prototype) as Record<string, (...args: unknown[]) => Promise<unknown>>;
   const statements = PgliteStatements.prototype as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
   // PGlite's own methods, and the kept statements that run most queries past them (0164).
-  for (const [target, method] of [[base, 'query'], [base, 'exec'], [base, 'transaction'], [statements, 'query']] as const) {
+  for (const [target, method] of [
+    [base, 'query'],
+    [base, 'exec'],
+    [base, 'transaction'],
+    [statements, 'query'],
+  ] as const) {
     const original = target[method];
     target[method] = function (this: unknown, ...args: unknown[]) {
       const sql = typeof args[0] === 'string' ? ` ${args[0].replace(/\s+/g, ' ').slice(0, 48)}` : '';
@@ -129,7 +149,15 @@ async function main() {
     endpoint: { baseURL: model.baseURL, apiKey: 'bench', provider: 'scripted', models: ['q'] },
     env: database ? { DATABASE_URL: database.url } : undefined,
   });
-  const samples = { postToHeaders: [] as number[], postToModelRequest: [] as number[], firstCallToToolStage: [] as number[], postToComplete: [] as number[], cpuMs: [] as number[], serialWaits: [] as number[], commands: [] as number[] };
+  const samples = {
+    postToHeaders: [] as number[],
+    postToModelRequest: [] as number[],
+    firstCallToToolStage: [] as number[],
+    postToComplete: [] as number[],
+    cpuMs: [] as number[],
+    serialWaits: [] as number[],
+    commands: [] as number[],
+  };
   let names: string[] = [];
   try {
     const owner = await registerUser(app.api, 'Queue');
@@ -171,7 +199,14 @@ async function main() {
   }
   const out = Object.fromEntries(Object.entries(samples).map(([name, values]) => [name, summarize(values)]));
   if (process.argv.includes('--names')) console.error(`waits of the last run, POST → model request: ${names.join(', ')}`);
-  console.log(JSON.stringify({ tree: process.cwd(), runs: RUNS, loadAvg: [loadStart, os.loadavg()[0]].map((v) => Math.round(v * 100) / 100), ...out }));
+  console.log(
+    JSON.stringify({
+      tree: process.cwd(),
+      runs: RUNS,
+      loadAvg: [loadStart, os.loadavg()[0]].map((v) => Math.round(v * 100) / 100),
+      ...out,
+    }),
+  );
 }
 
 main().catch((error) => {

@@ -44,7 +44,10 @@ async function main() {
 
   // Server A: holds the clients, recovery on (2 minutes), joins each new session to the room.
   const http = createServer();
-  const serverA = new Server(http, { adapter: createAdapter(redisA, adapterOptions), connectionStateRecovery: { maxDisconnectionDuration: 120_000, skipMiddlewares: true } });
+  const serverA = new Server(http, {
+    adapter: createAdapter(redisA, adapterOptions),
+    connectionStateRecovery: { maxDisconnectionDuration: 120_000, skipMiddlewares: true },
+  });
   serverA.on('connection', (socket) => {
     if (!socket.recovered) void socket.join('room');
   });
@@ -71,7 +74,11 @@ async function main() {
     });
     return state;
   });
-  await Promise.all(clients.map((c) => (c.socket.connected ? Promise.resolve() : new Promise<void>((resolve) => c.socket.once('connect', () => resolve())))));
+  await Promise.all(
+    clients.map((c) =>
+      c.socket.connected ? Promise.resolve() : new Promise<void>((resolve) => c.socket.once('connect', () => resolve())),
+    ),
+  );
   // Let every session join (and the first packets flow) before counting.
   await new Promise((resolve) => setTimeout(resolve, 500));
 
@@ -104,12 +111,30 @@ async function main() {
       const upTo = client.reconnects[index + 1]?.lastBefore ?? client.last;
       let lost = 0;
       for (let k = Math.max(first, reconnect.lastBefore + 1); k <= upTo; k += 1) if (!client.seen.has(k)) lost += 1;
-      if (lost > 0 && samples.length < 5) samples.push({ lastBefore: reconnect.lastBefore, firstAfter: reconnect.firstAfter, missing: [...Array(upTo - reconnect.lastBefore).keys()].map((i) => reconnect.lastBefore + 1 + i).filter((k) => !client.seen.has(k)) });
+      if (lost > 0 && samples.length < 5)
+        samples.push({
+          lastBefore: reconnect.lastBefore,
+          firstAfter: reconnect.firstAfter,
+          missing: [...Array(upTo - reconnect.lastBefore).keys()]
+            .map((i) => reconnect.lastBefore + 1 + i)
+            .filter((k) => !client.seen.has(k)),
+        });
       if (lost > 0) recoveredWithLoss += 1;
       packetsLost += lost;
     });
   }
-  console.log(JSON.stringify({ clients: CLIENTS, seconds: SECONDS, packetsEmitted: n, recovered, recoveredWithLoss, packetsLost, notRecovered, samples }));
+  console.log(
+    JSON.stringify({
+      clients: CLIENTS,
+      seconds: SECONDS,
+      packetsEmitted: n,
+      recovered,
+      recoveredWithLoss,
+      packetsLost,
+      notRecovered,
+      samples,
+    }),
+  );
 
   clients.forEach((c) => c.socket.close());
   await new Promise<void>((resolve) => void serverA.close(() => resolve()));

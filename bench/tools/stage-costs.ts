@@ -48,14 +48,52 @@ async function main() {
       await repos.generations.create({ id, canvasId: canvas.id, userId: user!.id, prompt: 'p', afterId: null });
       await repos.db.transaction(async (tx) => {
         await repos.generations.lock(id, tx);
-        const inserted = await repos.blocks.insertMany(tx, { canvasId: canvas.id, createdBy: AI_AGENT_USER_ID, inputs, placement: {}, generationSessionId: id, strict: false });
+        const inserted = await repos.blocks.insertMany(tx, {
+          canvasId: canvas.id,
+          createdBy: AI_AGENT_USER_ID,
+          inputs,
+          placement: {},
+          generationSessionId: id,
+          strict: false,
+        });
         await repos.generations.update(id, { status: 'completed', blockCount: inserted.length }, tx);
-        await repos.audit.write({ actorId: AI_AGENT_USER_ID, action: 'ai.generation.persisted', canvasId: canvas.id, targetType: 'generation', targetId: id, details: {} }, tx);
-        await repos.usage.record({ userId: user!.id, generationId: id, purpose: 'generation', provider: 'p', model: 'm', inputTokens: 1, outputTokens: 1, costUsd: 0 }, tx);
+        await repos.audit.write(
+          {
+            actorId: AI_AGENT_USER_ID,
+            action: 'ai.generation.persisted',
+            canvasId: canvas.id,
+            targetType: 'generation',
+            targetId: id,
+            details: {},
+          },
+          tx,
+        );
+        await repos.usage.record(
+          {
+            userId: user!.id,
+            generationId: id,
+            purpose: 'generation',
+            provider: 'p',
+            model: 'm',
+            inputTokens: 1,
+            outputTokens: 1,
+            costUsd: 0,
+          },
+          tx,
+        );
       });
     });
     await time('persist: insertMany alone (drizzle builds and maps 200 rows)', () =>
-      repos.db.transaction((tx) => repos.blocks.insertMany(tx, { canvasId: canvas.id, createdBy: AI_AGENT_USER_ID, inputs, placement: {}, generationSessionId: randomUUID(), strict: false })),
+      repos.db.transaction((tx) =>
+        repos.blocks.insertMany(tx, {
+          canvasId: canvas.id,
+          createdBy: AI_AGENT_USER_ID,
+          inputs,
+          placement: {},
+          generationSessionId: randomUUID(),
+          strict: false,
+        }),
+      ),
     );
     let next = 0;
     await time('broadcast: generations.find + blocks.listByGeneration (200 rows)', async () => {
@@ -66,7 +104,8 @@ async function main() {
 
     const chat = chatModel(model.endpoint, 'scripted');
     await time('agent: ChatOpenAI tool conversion, 10 requests (invocationParams with the 8 zod tools; a suspect ruled out)', async () => {
-      for (let i = 0; i < 10; i += 1) (chat as unknown as { invocationParams(o: unknown): unknown }).invocationParams({ tools: blockTools });
+      for (let i = 0; i < 10; i += 1)
+        (chat as unknown as { invocationParams(o: unknown): unknown }).invocationParams({ tools: blockTools });
     });
     const calls = inputs.map((input, i) => ({ id: `call_${i}`, name: 'create_text', args: input.content, type: 'tool_call' as const }));
     const turn2 = [

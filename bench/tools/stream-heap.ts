@@ -45,7 +45,12 @@ interface Snapshot {
 function retained(beforeFile: string, afterFile: string): Map<string, { count: number; bytes: number }> {
   const before = JSON.parse(readFileSync(beforeFile, 'utf8')) as Snapshot;
   const data = JSON.parse(readFileSync(afterFile, 'utf8')) as Snapshot;
-  const { node_fields: nf, node_types: [ntypes], edge_fields: ef, edge_types: [etypes] } = data.snapshot.meta;
+  const {
+    node_fields: nf,
+    node_types: [ntypes],
+    edge_fields: ef,
+    edge_types: [etypes],
+  } = data.snapshot.meta;
   const nw = nf.length;
   const ew = ef.length;
   const [nType, nName, nId, nSize, nEdges] = ['type', 'name', 'id', 'self_size', 'edge_count'].map((f) => nf.indexOf(f));
@@ -55,7 +60,9 @@ function retained(beforeFile: string, afterFile: string): Map<string, { count: n
   const label = (i: number) => {
     const type = ntypes[data.nodes[i + nType]];
     const name = data.strings[data.nodes[i + nName]] ?? '';
-    return type === 'string' || type === 'number' || type === 'concatenated string' || type === 'sliced string' ? type : `${type}:${name.slice(0, 50)}`;
+    return type === 'string' || type === 'number' || type === 'concatenated string' || type === 'sliced string'
+      ? type
+      : `${type}:${name.slice(0, 50)}`;
   };
   // First strong retainer of each node.
   const retainer = new Map<number, string>();
@@ -119,10 +126,18 @@ async function main() {
   const redisServer = await startEmbeddedRedis(dataDir);
   const keyPrefix = uniquePrefix('heap');
   const database = await createTestDatabase({ server: serverPostgresUrl() });
-  const env = { ...benchEnv({ redisUrl: redisServer.url, keyPrefix, dataDir }), DATABASE_URL: database.url, MAX_STREAMS_PER_USER: '1000000', SWITCHBOARD_ROLES: 'api' };
+  const env = {
+    ...benchEnv({ redisUrl: redisServer.url, keyPrefix, dataDir }),
+    DATABASE_URL: database.url,
+    MAX_STREAMS_PER_USER: '1000000',
+    SWITCHBOARD_ROLES: 'api',
+  };
   const app = await startSwitchboard(loadConfig(env), { logger: createLogger({ level: 'silent' }) });
   const redis = new Redis(redisServer.url, { maxRetriesPerRequest: null });
-  const queue = new Queue('generation', { connection: { host: '127.0.0.1', port: Number(new URL(redisServer.url).port), maxRetriesPerRequest: null }, prefix: bullPrefix(keyPrefix) });
+  const queue = new Queue('generation', {
+    connection: { host: '127.0.0.1', port: Number(new URL(redisServer.url).port), maxRetriesPerRequest: null },
+    prefix: bullPrefix(keyPrefix),
+  });
   const fleet = await SseFleet.start();
   try {
     const api = `${app.url}/api/v1`;
@@ -134,11 +149,18 @@ async function main() {
         const id = randomUUID();
         await app.repos.generations.create({ id, canvasId, userId: owner.id, prompt: 'idle', afterId: null });
         await events.append(id, 1, { type: 'status', generationId: id, stage: 'queued' });
-        await queue.add('generate', { generationId: id, canvasId, userId: owner.id, tier: 'free' }, { ...baseJobOptions, jobId: id, delay: 3_600_000 });
+        await queue.add(
+          'generate',
+          { generationId: id, canvasId, userId: owner.id, tier: 'free' },
+          { ...baseJobOptions, jobId: id, delay: 3_600_000 },
+        );
         return id;
       }),
     );
-    const urls = Array.from({ length: STREAMS }, (_, i) => `${api}/canvases/${canvasId}/ai/generations/${generations[i % generations.length]}/events`);
+    const urls = Array.from(
+      { length: STREAMS },
+      (_, i) => `${api}/canvases/${canvasId}/ai/generations/${generations[i % generations.length]}/events`,
+    );
     // A first batch warms every code path (so compiled code and caches are in both snapshots).
     await fleet.open('warm', urls.slice(0, 50), owner.accessToken);
     await settle(1000);
@@ -157,18 +179,33 @@ async function main() {
     if (keep) for (const file of [before.file, after.file]) copyFileSync(file, path.join(keep, path.basename(file)));
     const [a, b] = [aggregate(before.file), aggregate(after.file)];
     const rows = [...b]
-      .map(([key, value]) => ({ key, count: (value.count - (a.get(key)?.count ?? 0)) / STREAMS, bytes: (value.bytes - (a.get(key)?.bytes ?? 0)) / STREAMS }))
+      .map(([key, value]) => ({
+        key,
+        count: (value.count - (a.get(key)?.count ?? 0)) / STREAMS,
+        bytes: (value.bytes - (a.get(key)?.bytes ?? 0)) / STREAMS,
+      }))
       .sort((x, y) => y.bytes - x.bytes);
     const heapTotal = rows.reduce((sum, row) => sum + row.bytes, 0);
     const per = (x: number, y: number) => Math.round((y - x) / STREAMS);
-    console.log(`${STREAMS} idle streams; load average ${os.loadavg().map((v) => v.toFixed(1)).join(' ')}`);
-    console.log(`per stream: RSS ${per(before.rss, after.rss)} B; heapUsed ${per(before.memory.heapUsed, after.memory.heapUsed)} B; external ${per(before.memory.external, after.memory.external)} B; arrayBuffers ${per(before.memory.arrayBuffers, after.memory.arrayBuffers)} B; snapshot self sizes ${Math.round(heapTotal)} B`);
+    console.log(
+      `${STREAMS} idle streams; load average ${os
+        .loadavg()
+        .map((v) => v.toFixed(1))
+        .join(' ')}`,
+    );
+    console.log(
+      `per stream: RSS ${per(before.rss, after.rss)} B; heapUsed ${per(before.memory.heapUsed, after.memory.heapUsed)} B; external ${per(before.memory.external, after.memory.external)} B; arrayBuffers ${per(before.memory.arrayBuffers, after.memory.arrayBuffers)} B; snapshot self sizes ${Math.round(heapTotal)} B`,
+    );
     console.log('bytes/stream  objects/stream  kind:constructor');
-    for (const row of rows.slice(0, TOP)) console.log(`${row.bytes.toFixed(0).padStart(8)}  ${row.count.toFixed(2).padStart(8)}  ${row.key}`);
+    for (const row of rows.slice(0, TOP))
+      console.log(`${row.bytes.toFixed(0).padStart(8)}  ${row.count.toFixed(2).padStart(8)}  ${row.key}`);
     if (process.argv.includes('--retainers')) {
-      const byRetainer = [...retained(before.file, after.file)].map(([key, v]) => ({ key, bytes: v.bytes / STREAMS, count: v.count / STREAMS })).sort((x, y) => y.bytes - x.bytes);
+      const byRetainer = [...retained(before.file, after.file)]
+        .map(([key, v]) => ({ key, bytes: v.bytes / STREAMS, count: v.count / STREAMS }))
+        .sort((x, y) => y.bytes - x.bytes);
       console.log('\nnew objects by what retains them (bytes/stream  objects/stream):');
-      for (const row of byRetainer.slice(0, TOP * 2)) console.log(`${row.bytes.toFixed(0).padStart(8)}  ${row.count.toFixed(2).padStart(8)}  ${row.key}`);
+      for (const row of byRetainer.slice(0, TOP * 2))
+        console.log(`${row.bytes.toFixed(0).padStart(8)}  ${row.count.toFixed(2).padStart(8)}  ${row.key}`);
     }
   } finally {
     await fleet.stop();

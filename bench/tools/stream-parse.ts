@@ -8,9 +8,12 @@
  */
 // The openai SDK's own stream class (a dependency of @langchain/openai), by path: its package exports do not list it.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { Stream } = require(require.resolve('openai/core/streaming.js', { paths: [require.resolve('@langchain/openai')] })) as { Stream: { fromSSEResponse(response: Response, controller: AbortController): AsyncIterable<unknown> } };
+const { Stream } = require(require.resolve('openai/core/streaming.js', { paths: [require.resolve('@langchain/openai')] })) as {
+  Stream: { fromSSEResponse(response: Response, controller: AbortController): AsyncIterable<unknown> };
+};
 import { readCompletionChunks } from '../../src/ai/model-stream';
-const frame = (choices: unknown[]) => `data: ${JSON.stringify({ id: 'chatcmpl-r', object: 'chat.completion.chunk', created: 0, model: 'm', choices })}\n\n`;
+const frame = (choices: unknown[]) =>
+  `data: ${JSON.stringify({ id: 'chatcmpl-r', object: 'chat.completion.chunk', created: 0, model: 'm', choices })}\n\n`;
 const delta = (d: Record<string, unknown>) => frame([{ index: 0, delta: d, finish_reason: null }]);
 let text = delta({ role: 'assistant', content: '' });
 for (let index = 0; index < 200; index++) {
@@ -20,15 +23,33 @@ for (let index = 0; index < 200; index++) {
 }
 text += 'data: [DONE]\n\n';
 const bytes = Buffer.from(text);
-const response = (size: number) => new Response(new ReadableStream({ start(c) { for (let i = 0; i < bytes.length; i += size) c.enqueue(new Uint8Array(bytes.subarray(i, i + size))); c.close(); } }));
-async function consume(it: AsyncIterable<any>) { let n = 0; for await (const chunk of it) n += chunk.choices?.[0]?.delta?.tool_calls?.length ?? 0; return n; }
+const response = (size: number) =>
+  new Response(
+    new ReadableStream({
+      start(c) {
+        for (let i = 0; i < bytes.length; i += size) c.enqueue(new Uint8Array(bytes.subarray(i, i + size)));
+        c.close();
+      },
+    }),
+  );
+async function consume(it: AsyncIterable<any>) {
+  let n = 0;
+  for await (const chunk of it) n += chunk.choices?.[0]?.delta?.tool_calls?.length ?? 0;
+  return n;
+}
 async function main() {
   console.log('bytes', bytes.length);
   for (const size of [16_384, 65_536, 1_048_576]) {
     for (let round = 0; round < 3; round++) {
-      let t = process.cpuUsage(); const a = await consume(Stream.fromSSEResponse(response(size), new AbortController()) as any); const sdk = process.cpuUsage(t);
-      t = process.cpuUsage(); const b = await consume(readCompletionChunks(response(size))); const ours = process.cpuUsage(t);
-      console.log(`read ${size}: sdk ${((sdk.user + sdk.system) / 1000).toFixed(0)} ms, ours ${((ours.user + ours.system) / 1000).toFixed(0)} ms (${a}/${b} parts)`);
+      let t = process.cpuUsage();
+      const a = await consume(Stream.fromSSEResponse(response(size), new AbortController()) as any);
+      const sdk = process.cpuUsage(t);
+      t = process.cpuUsage();
+      const b = await consume(readCompletionChunks(response(size)));
+      const ours = process.cpuUsage(t);
+      console.log(
+        `read ${size}: sdk ${((sdk.user + sdk.system) / 1000).toFixed(0)} ms, ours ${((ours.user + ours.system) / 1000).toFixed(0)} ms (${a}/${b} parts)`,
+      );
     }
   }
 }

@@ -80,10 +80,13 @@ export class AgentRunner {
     if (run.fetched) {
       // A retry after the items were stored (and last_run_at moved): hand them on, do not fetch again.
       await this.deps.enqueue('agent-runs', 'agent-run', job);
-      return { runId: run.id, status: 'running', itemsProcessed: (run.fetched).length, itemsCreated: 0, errors: run.errors.length };
+      return { runId: run.id, status: 'running', itemsProcessed: run.fetched.length, itemsCreated: 0, errors: run.errors.length };
     }
     if (!agent.credentialId || agent.status === 'reauth_required') {
-      return this.finish(run, ref, { status: 'error', errors: [`the ${agent.provider} account is not connected (or must be reconnected)`] });
+      return this.finish(run, ref, {
+        status: 'error',
+        errors: [`the ${agent.provider} account is not connected (or must be reconnected)`],
+      });
     }
     const stored = await this.deps.vault.load(agent.credentialId);
     if (!stored) return this.finish(run, ref, { status: 'error', errors: [`the ${agent.provider} account is not connected`] });
@@ -109,14 +112,20 @@ export class AgentRunner {
     } catch (error) {
       if (error instanceof ProviderRateLimitedError) {
         // Not a failure: the whole connectors queue pauses for Retry-After and the job runs again.
-        this.log.warn({ agentId: agent.id, runId: run.id, retryAfterMs: error.retryAfterMs }, 'provider rate limit: pausing the connectors queue');
+        this.log.warn(
+          { agentId: agent.id, runId: run.id, retryAfterMs: error.retryAfterMs },
+          'provider rate limit: pausing the connectors queue',
+        );
         await this.deps.pauseConnectors(error.retryAfterMs);
         throw new RateLimitError();
       }
       if (error instanceof ReauthRequiredError) {
         // Every agent using this credential needs the reconnect, not only this one.
         await repos.agents.markCredentialRevoked(agent.credentialId);
-        await this.finish(run, ref, { status: 'error', errors: [...errors, `reauth_required: the ${agent.provider} account must be reconnected`] });
+        await this.finish(run, ref, {
+          status: 'error',
+          errors: [...errors, `reauth_required: the ${agent.provider} account must be reconnected`],
+        });
         throw new UnrecoverableError(`reauth_required: the ${agent.provider} account must be reconnected`);
       }
       const retryable = error instanceof ConnectorError ? error.retryable : true;
@@ -147,7 +156,10 @@ export class AgentRunner {
       // be on the device already: end the run instead of delivering them twice.
       const interrupted = await repos.agents.getRun(job.runId);
       if (interrupted?.status === 'running') {
-        return this.finish(interrupted, ref, { status: 'error', errors: [...interrupted.errors, 'interrupted: the worker running this run stopped; run the agent again'] });
+        return this.finish(interrupted, ref, {
+          status: 'error',
+          errors: [...interrupted.errors, 'interrupted: the worker running this run stopped; run the agent again'],
+        });
       }
     }
 
@@ -175,7 +187,10 @@ export class AgentRunner {
     try {
       const documents =
         ref.kind === 'local'
-          ? await readDeviceFiles({ devices: this.deps.devices, channel: this.deps.channel, limits: this.deps.config.agents }, { run, agent: ref.agent, deviceId, errors, gone: gone.signal })
+          ? await readDeviceFiles(
+              { devices: this.deps.devices, channel: this.deps.channel, limits: this.deps.config.agents },
+              { run, agent: ref.agent, deviceId, errors, gone: gone.signal },
+            )
           : cloudDocuments(run, ref.agent);
       const { processed, created } = await this.extractAndDeliver(run, ref, deviceId, documents, errors, gone.signal);
       const status: AgentRunStatus = errors.length === 0 ? 'success' : processed > 0 || created > 0 ? 'partial' : 'error';
@@ -247,7 +262,13 @@ export class AgentRunner {
       if (gone.aborted) throw gone.reason as Error;
       let items;
       try {
-        ({ items } = await extractItems(this.deps, { userId: run.userId, tier, promptTemplate: ref.agent.promptTemplate, dataTypes: ref.agent.dataTypes, document }));
+        ({ items } = await extractItems(this.deps, {
+          userId: run.userId,
+          tier,
+          promptTemplate: ref.agent.promptTemplate,
+          dataTypes: ref.agent.dataTypes,
+          document,
+        }));
       } catch (error) {
         errors.push(`${document.source}: extraction failed (${(error as Error).message})`);
         continue;
@@ -263,7 +284,8 @@ export class AgentRunner {
           await devices.callDevice(run.userId, deviceId, { action: 'insert', table: insert.table, data: insert.data }, { signal: gone });
           created++;
         } catch (error) {
-          if (gone.aborted || (error instanceof DeviceRpcError && (error.code === 'disconnected' || error.code === 'offline'))) throw new DeviceGoneError(deviceId);
+          if (gone.aborted || (error instanceof DeviceRpcError && (error.code === 'disconnected' || error.code === 'offline')))
+            throw new DeviceGoneError(deviceId);
           errors.push(`${document.source}: "${item.title}" was not inserted (${(error as Error).message})`);
         }
       }
@@ -287,8 +309,17 @@ export class AgentRunner {
       completedAt: new Date(),
     });
     this.deps.metrics?.agentRuns.inc({ type: ref.kind, status: result.status });
-    this.log.info({ runId: run.id, agentId: ref.agent.id, status: result.status, created: result.itemsCreated ?? 0, errors: errors.length }, 'agent run finished');
-    return { runId: run.id, status: result.status, itemsProcessed: result.itemsProcessed ?? 0, itemsCreated: result.itemsCreated ?? 0, errors: errors.length };
+    this.log.info(
+      { runId: run.id, agentId: ref.agent.id, status: result.status, created: result.itemsCreated ?? 0, errors: errors.length },
+      'agent run finished',
+    );
+    return {
+      runId: run.id,
+      status: result.status,
+      itemsProcessed: result.itemsProcessed ?? 0,
+      itemsCreated: result.itemsCreated ?? 0,
+      errors: errors.length,
+    };
   }
 }
 

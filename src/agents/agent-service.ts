@@ -39,19 +39,28 @@ export class AgentService {
 
   async createLocal(userId: string, body: CreateLocalAgent): Promise<LocalAgentRow> {
     return this.limited(async () =>
-      this.deps.repos.agents.createLocal(userId, { ...body, scheduleCron: body.scheduleCron ?? null, nextRunAt: nextRunAt(body) }, await this.maxEnabled(userId)),
+      this.deps.repos.agents.createLocal(
+        userId,
+        { ...body, scheduleCron: body.scheduleCron ?? null, nextRunAt: nextRunAt(body) },
+        await this.maxEnabled(userId),
+      ),
     );
   }
 
   async createCloud(userId: string, body: CreateCloudAgent): Promise<CloudAgentRow> {
     return this.limited(async () =>
-      this.deps.repos.agents.createCloud(userId, { ...body, scheduleCron: body.scheduleCron ?? null, nextRunAt: nextRunAt(body) }, await this.maxEnabled(userId)),
+      this.deps.repos.agents.createCloud(
+        userId,
+        { ...body, scheduleCron: body.scheduleCron ?? null, nextRunAt: nextRunAt(body) },
+        await this.maxEnabled(userId),
+      ),
     );
   }
 
   /** Applies changes; the schedule's next due time follows a changed cron, time zone or enabled flag. */
   async update(kind: AgentKind, userId: string, id: string, changes: UpdateLocalAgent | UpdateCloudAgent): Promise<AgentRef> {
-    const current = kind === 'local' ? await this.deps.repos.agents.get('local', userId, id) : await this.deps.repos.agents.get('cloud', userId, id);
+    const current =
+      kind === 'local' ? await this.deps.repos.agents.get('local', userId, id) : await this.deps.repos.agents.get('cloud', userId, id);
     if (!current) throw notFound('Agent');
     const merged = { scheduleCron: current.scheduleCron, timezone: current.timezone, enabled: current.enabled, ...changes };
     const scheduleChanged = 'scheduleCron' in changes || 'timezone' in changes || 'enabled' in changes;
@@ -71,10 +80,18 @@ export class AgentService {
     const ref = await this.deps.repos.agents.find(userId, agentId);
     if (!ref) throw notFound('Agent');
     if (ref.kind === 'cloud' && !ref.agent.credentialId) {
-      throw new AppError(409, 'not_connected', `Connect ${ref.agent.provider} first: GET /api/v1/oauth/${ref.agent.provider}/authorize?agentId=${ref.agent.id}`);
+      throw new AppError(
+        409,
+        'not_connected',
+        `Connect ${ref.agent.provider} first: GET /api/v1/oauth/${ref.agent.provider}/authorize?agentId=${ref.agent.id}`,
+      );
     }
     if (ref.kind === 'cloud' && ref.agent.status === 'reauth_required') {
-      throw new AppError(409, 'reauth_required', `The ${ref.agent.provider} connection was revoked; reconnect through /api/v1/oauth/${ref.agent.provider}/authorize`);
+      throw new AppError(
+        409,
+        'reauth_required',
+        `The ${ref.agent.provider} connection was revoked; reconnect through /api/v1/oauth/${ref.agent.provider}/authorize`,
+      );
     }
     const runId = randomUUID();
     await startAgentRun(this.deps.enqueue, { runId, agentId, agentType: ref.kind, userId, trigger: 'manual' });

@@ -15,7 +15,13 @@ export class CredentialVault {
   ) {}
 
   async store(userId: string, provider: Provider, tokens: OAuthTokens): Promise<string> {
-    const row = await this.repos.agents.insertCredential({ userId, provider, keyId: this.box.keyId, ciphertext: this.box.seal(JSON.stringify(tokens), userId), scope: tokens.scope ?? null });
+    const row = await this.repos.agents.insertCredential({
+      userId,
+      provider,
+      keyId: this.box.keyId,
+      ciphertext: this.box.seal(JSON.stringify(tokens), userId),
+      scope: tokens.scope ?? null,
+    });
     return row.id;
   }
 
@@ -34,6 +40,9 @@ export class CredentialVault {
   async save(credentialId: string, tokens: OAuthTokens, userId?: string): Promise<void> {
     const owner = userId ?? (await this.repos.agents.getCredential(credentialId))?.userId;
     if (!owner) return;
-    await this.repos.agents.updateCredential(credentialId, { keyId: this.box.keyId, ciphertext: this.box.seal(JSON.stringify(tokens), owner) });
+    await this.repos.agents.updateCredential(credentialId, {
+      keyId: this.box.keyId,
+      ciphertext: this.box.seal(JSON.stringify(tokens), owner),
+    });
   }
 }

@@ -28,7 +28,15 @@ export async function readDeviceFiles(
     deps.devices.send(run.userId, deviceId, 'agent_run', {
       runId: run.id,
       agentId: agent.id,
-      config: { paths: agent.directoryPaths, fileExtensions: agent.fileExtensions, promptTemplate: agent.promptTemplate, dataTypes: agent.dataTypes, maxFiles, maxBytes, maxFileBytes },
+      config: {
+        paths: agent.directoryPaths,
+        fileExtensions: agent.fileExtensions,
+        promptTemplate: agent.promptTemplate,
+        dataTypes: agent.dataTypes,
+        maxFiles,
+        maxBytes,
+        maxFileBytes,
+      },
     });
     for await (const frame of channel.frames(run.id, stop)) {
       if (frame.type === 'complete') {

@@ -68,7 +68,9 @@ export async function extractItems(
   const { document } = input;
   const text = document.text.length > MAX_DOCUMENT_CHARS ? `${document.text.slice(0, MAX_DOCUMENT_CHARS)}\n[…cut]` : document.text;
   const messages = [
-    new SystemMessage(`${SYSTEM}\n\nThe user's instructions for this agent (extract: ${input.dataTypes.join(', ')}):\n${input.promptTemplate}`),
+    new SystemMessage(
+      `${SYSTEM}\n\nThe user's instructions for this agent (extract: ${input.dataTypes.join(', ')}):\n${input.promptTemplate}`,
+    ),
     new HumanMessage(
       `Extract the items from this ${document.source}.\n<document>\n${document.title ? `Title: ${document.title}\n` : ''}${text.replaceAll('</document>', '</ document>')}\n</document>`,
     ),
@@ -157,7 +159,10 @@ export function deviceInsertFor(item: ExtractedItem): { table: AgentDataType; da
     case 'notes':
       return { table: 'notes', data: { title: item.title, content: item.description ?? item.title } };
     case 'projects':
-      return { table: 'projects', data: { name: item.title, status: 'active', ...(item.description ? { aiSummary: item.description } : {}) } };
+      return {
+        table: 'projects',
+        data: { name: item.title, status: 'active', ...(item.description ? { aiSummary: item.description } : {}) },
+      };
     case 'checkpoints':
       return { error: `checkpoint "${item.title}" skipped: a checkpoint needs a project` };
   }

@@ -73,10 +73,12 @@ export class JourneyRunner {
   async process(data: JourneyTurnJob, job: Job): Promise<JourneyTurnResult> {
     const log = this.deps.logger.child({ component: 'journey', jobId: job.id, sessionId: data.sessionId, turn: data.turn });
     const session = await this.store.get(data.sessionId);
-    if (!session || session.userId !== data.userId) throw journeyFailure('session_not_found', 'The setup journey has expired; start a new one');
+    if (!session || session.userId !== data.userId)
+      throw journeyFailure('session_not_found', 'The setup journey has expired; start a new one');
     // Already answered (a stalled job run again): the stored reply stands.
     if (session.turn >= data.turn) return { turn: data.turn, done: session.done && session.turn === data.turn };
-    if (session.done || session.turn !== data.turn - 1) throw journeyFailure('journey_failed', `Turn ${data.turn} does not follow turn ${session.turn}`);
+    if (session.done || session.turn !== data.turn - 1)
+      throw journeyFailure('journey_failed', `Turn ${data.turn} does not follow turn ${session.turn}`);
     const answer = await this.store.getAnswer(session.id, data.turn);
     if (answer === null) throw journeyFailure('journey_failed', 'The answer for this turn is gone; send it again');
 
@@ -85,7 +87,8 @@ export class JourneyRunner {
       outcome = await this.decide(data, session, answer, log);
     } catch (error) {
       log.warn({ err: error }, 'journey turn failed');
-      if (error instanceof ModelUnavailableError) throw journeyFailure('llm_unavailable', 'The language model could not be reached; please try again later');
+      if (error instanceof ModelUnavailableError)
+        throw journeyFailure('llm_unavailable', 'The language model could not be reached; please try again later');
       throw journeyFailure('journey_failed', describeRedacted(error));
     }
     session.messages.push({ role: 'user', content: answer }, { role: 'assistant', content: outcome.message });

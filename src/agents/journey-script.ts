@@ -30,7 +30,9 @@ export const FINISH_TOOL = 'finish_configuration';
 
 /** Arguments of {@link FINISH_TOOL} as offered to the model. */
 export const finishArgsSchema = z.object({
-  promptTemplate: z.string().describe('The complete instruction for the extraction model: what to extract, titles, priority rules, dates, mappings.'),
+  promptTemplate: z
+    .string()
+    .describe('The complete instruction for the extraction model: what to extract, titles, priority rules, dates, mappings.'),
   message: z.string().describe('A short message to the user presenting the configuration.'),
 });
 
@@ -42,8 +44,8 @@ export const JOURNEY_SYSTEM_PROMPT =
   'You are configuring a data extraction agent for a freelancer. Ask about file format, what data to extract (tasks, notes, checkpoints), naming conventions, priority rules, and any special mapping. After 3-5 questions, generate a detailed prompt_template.';
 
 const SOURCES: Record<JourneyAgentType, string> = {
-  local: 'a local agent: it reads files in directories on the user\'s computer',
-  cloud: 'a cloud agent: it reads the user\'s emails and messages (Gmail, Outlook, Teams)',
+  local: "a local agent: it reads files in directories on the user's computer",
+  cloud: "a cloud agent: it reads the user's emails and messages (Gmail, Outlook, Teams)",
 };
 
 /** The first question, asked by the server at start (no model call). */
@@ -82,8 +84,10 @@ export const tooEarly = (answers: number) =>
   `It is too early to finish: the user has answered ${answers} question(s) and at least ${MIN_ANSWERS} answers are needed. Ask your next question now, as plain text.`;
 
 const PER_TYPE: Record<JourneyDataType, string> = {
-  tasks: "Tasks: one item per action someone has to take; the title is the action in a few words. Set priority to high when the text says 'urgent' or 'ASAP', otherwise medium unless the rules above say otherwise. Extract a due date when one is mentioned.",
-  notes: 'Notes: information worth keeping that is not an action (decisions, facts, meeting summaries); a short title and the content in the author\'s words.',
+  tasks:
+    "Tasks: one item per action someone has to take; the title is the action in a few words. Set priority to high when the text says 'urgent' or 'ASAP', otherwise medium unless the rules above say otherwise. Extract a due date when one is mentioned.",
+  notes:
+    "Notes: information worth keeping that is not an action (decisions, facts, meeting summaries); a short title and the content in the author's words.",
   checkpoints: 'Checkpoints: milestones or deliverables, with their target date when one is given.',
   projects: 'Projects: projects or client engagements mentioned by name; reuse an existing name exactly instead of creating a variant.',
 };
@@ -114,7 +118,8 @@ export function composeTemplate(input: {
   return template;
 }
 
-const listed = (items: readonly string[]) => (items.length <= 1 ? items.join('') : `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`);
+const listed = (items: readonly string[]) =>
+  items.length <= 1 ? items.join('') : `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
 
 const oneLine = (text: string, max: number) => {
   const line = text.replace(/\s+/g, ' ').trim();

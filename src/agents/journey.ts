@@ -90,7 +90,9 @@ export class JourneyService {
     const earlier = await queues.get('assistant').getJob(journeyTurnJobId(session.id, turn));
     if (earlier && (await earlier.isFailed())) {
       // The user answers again after a failed turn: that job gives way to a fresh one with this answer.
-      await earlier.remove().catch((error: unknown) => this.log.warn({ err: error, sessionId: session.id, turn }, 'failed journey turn job not removed'));
+      await earlier
+        .remove()
+        .catch((error: unknown) => this.log.warn({ err: error, sessionId: session.id, turn }, 'failed journey turn job not removed'));
       await this.store.dropAnswer(session.id, turn);
     }
     // A double submit finds the first answer waiting and the same job id: it waits for the same reply.
@@ -137,7 +139,14 @@ export class JourneyService {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new AppError(504, 'journey_timeout', `No reply arrived within ${Math.round(waitMs / 1000)} s; GET /api/v1/agents/journey/${(job.data as { sessionId: string }).sessionId} shows it once it does`)),
+        () =>
+          reject(
+            new AppError(
+              504,
+              'journey_timeout',
+              `No reply arrived within ${Math.round(waitMs / 1000)} s; GET /api/v1/agents/journey/${(job.data as { sessionId: string }).sessionId} shows it once it does`,
+            ),
+          ),
         waitMs,
       );
     });

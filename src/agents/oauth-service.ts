@@ -21,7 +21,11 @@ export const oauthBindingCookie = (jti: string) => `sb_oauth_${jti.replace(/-/g,
 
 export const notConfigured = (error: ProviderNotConfiguredError) => new AppError(503, 'provider_not_configured', error.message);
 export const reauthRequired = (provider: string) =>
-  new AppError(409, 'reauth_required', `The ${provider} connection was revoked or expired; reconnect through /api/v1/oauth/${provider}/authorize`);
+  new AppError(
+    409,
+    'reauth_required',
+    `The ${provider} connection was revoked or expired; reconnect through /api/v1/oauth/${provider}/authorize`,
+  );
 
 /**
  * The OAuth authorization-code flow. `authorize` hands out the
@@ -41,7 +45,14 @@ const providerStatus = (error: unknown) => (error instanceof ConnectorError ? er
 
 export class OAuthService {
   constructor(
-    private readonly deps: { config: Config; repos: Repositories; redis: Redis; vault: CredentialVault; secret: Uint8Array; logger: Logger },
+    private readonly deps: {
+      config: Config;
+      repos: Repositories;
+      redis: Redis;
+      vault: CredentialVault;
+      secret: Uint8Array;
+      logger: Logger;
+    },
   ) {}
 
   private redirectUri(provider: Provider): string {
@@ -53,7 +64,11 @@ export class OAuthService {
    * `cookieName` in the browser that asked; the state carries only its hash, and the callback
    * accepts the state only from a browser that presents the binding.
    */
-  async authorize(userId: string, provider: Provider, agentId?: string): Promise<{ url: string; state: string; expiresAt: string; binding: { cookieName: string; value: string; maxAgeSeconds: number } }> {
+  async authorize(
+    userId: string,
+    provider: Provider,
+    agentId?: string,
+  ): Promise<{ url: string; state: string; expiresAt: string; binding: { cookieName: string; value: string; maxAgeSeconds: number } }> {
     if (agentId) {
       const agent = await this.deps.repos.agents.get('cloud', userId, agentId);
       if (!agent) throw notFound('Agent');
@@ -72,7 +87,12 @@ export class OAuthService {
       .sign(this.deps.secret);
     try {
       const url = authorizeUrl(provider, { settings: this.deps.config.oauth, state, redirectUri: this.redirectUri(provider) });
-      return { url, state, expiresAt: expiresAt.toISOString(), binding: { cookieName: oauthBindingCookie(jti), value: binding, maxAgeSeconds: STATE_TTL_SECONDS } };
+      return {
+        url,
+        state,
+        expiresAt: expiresAt.toISOString(),
+        binding: { cookieName: oauthBindingCookie(jti), value: binding, maxAgeSeconds: STATE_TTL_SECONDS },
+      };
     } catch (error) {
       if (error instanceof ProviderNotConfiguredError) throw notConfigured(error);
       throw error;
@@ -101,20 +121,32 @@ export class OAuthService {
       throw new AppError(400, 'invalid_state', 'This authorization was started in another browser; start it again from this one');
     }
     // One use per state: a replayed callback URL connects nothing.
-    const fresh = await this.deps.redis.set(`${this.deps.config.redis.keyPrefix}:oauth-state:${claims.jti}`, '1', 'EX', STATE_TTL_SECONDS, 'NX');
+    const fresh = await this.deps.redis.set(
+      `${this.deps.config.redis.keyPrefix}:oauth-state:${claims.jti}`,
+      '1',
+      'EX',
+      STATE_TTL_SECONDS,
+      'NX',
+    );
     if (fresh !== 'OK') throw new AppError(400, 'invalid_state', 'This authorization was already used; start again');
     let tokens;
     try {
-      tokens = await exchangeCode(provider, { settings: this.deps.config.oauth, code: query.code, redirectUri: this.redirectUri(provider) });
+      tokens = await exchangeCode(provider, {
+        settings: this.deps.config.oauth,
+        code: query.code,
+        redirectUri: this.redirectUri(provider),
+      });
     } catch (error) {
       if (error instanceof ProviderNotConfiguredError) throw notConfigured(error);
-      if (error instanceof ReauthRequiredError) throw new AppError(400, 'invalid_grant', 'The authorization code was refused by the provider; start again');
+      if (error instanceof ReauthRequiredError)
+        throw new AppError(400, 'invalid_grant', 'The authorization code was refused by the provider; start again');
       this.deps.logger.warn({ provider, cause: describeRedacted(error), status: providerStatus(error) }, 'oauth code exchange failed');
       throw new AppError(502, 'provider_unavailable', `${PROVIDER_NAMES[provider]} did not complete the sign-in; please try again later`);
     }
     const credentialId = await this.deps.vault.store(claims.sub, provider, tokens);
     let agentId: string | null = null;
-    if (claims.agentId && (await this.deps.repos.agents.attachCredential(claims.sub, claims.agentId, credentialId, provider))) agentId = claims.agentId;
+    if (claims.agentId && (await this.deps.repos.agents.attachCredential(claims.sub, claims.agentId, credentialId, provider)))
+      agentId = claims.agentId;
     this.deps.logger.info({ userId: claims.sub, provider, credentialId, agentId }, 'oauth account connected');
     return { credentialId, provider, agentId, bindingCookie: oauthBindingCookie(claims.jti) };
   }
@@ -123,7 +155,11 @@ export class OAuthService {
    * Refreshes a credential's access token now (the workers also refresh on their own when a token
    * expires). `invalid_grant` marks the agents using it `reauth_required` and answers 409.
    */
-  async refresh(userId: string, provider: Provider, target: { credentialId?: string; agentId?: string }): Promise<{ credentialId: string; expiresAt: string | null }> {
+  async refresh(
+    userId: string,
+    provider: Provider,
+    target: { credentialId?: string; agentId?: string },
+  ): Promise<{ credentialId: string; expiresAt: string | null }> {
     let credentialId = target.credentialId;
     if (target.agentId) {
       const agent = await this.deps.repos.agents.get('cloud', userId, target.agentId);
@@ -148,7 +184,10 @@ export class OAuthService {
         await this.deps.repos.agents.markCredentialRevoked(credentialId);
         throw reauthRequired(provider);
       }
-      this.deps.logger.warn({ provider, credentialId, cause: describeRedacted(error), status: providerStatus(error) }, 'oauth token refresh failed');
+      this.deps.logger.warn(
+        { provider, credentialId, cause: describeRedacted(error), status: providerStatus(error) },
+        'oauth token refresh failed',
+      );
       throw new AppError(502, 'provider_unavailable', `${PROVIDER_NAMES[provider]} did not refresh the token; please try again later`);
     }
   }
@@ -157,7 +196,12 @@ export class OAuthService {
     try {
       const { payload } = await jwtVerify(state, this.deps.secret, { algorithms: ['HS256'], audience: STATE_AUDIENCE });
       if (payload.provider !== provider || typeof payload.sub !== 'string' || typeof payload.jti !== 'string') throw new Error('mismatch');
-      return { sub: payload.sub, jti: payload.jti, agentId: typeof payload.agentId === 'string' ? payload.agentId : undefined, bh: typeof payload.bh === 'string' ? payload.bh : undefined };
+      return {
+        sub: payload.sub,
+        jti: payload.jti,
+        agentId: typeof payload.agentId === 'string' ? payload.agentId : undefined,
+        bh: typeof payload.bh === 'string' ? payload.bh : undefined,
+      };
     } catch {
       throw new AppError(400, 'invalid_state', 'The authorization state is invalid or expired; start again');
     }

@@ -27,7 +27,11 @@ export class AgentRunChannel {
   private bytesKey = (runId: string) => `${this.keyPrefix}:agent-run:${runId}:bytes`;
 
   async open(runId: string, userId: string, deviceId: string, ttlMs: number): Promise<void> {
-    await this.redis.multi().del(this.framesKey(runId), this.bytesKey(runId)).set(this.ownerKey(runId), `${userId}\n${deviceId}`, 'PX', ttlMs).exec();
+    await this.redis
+      .multi()
+      .del(this.framesKey(runId), this.bytesKey(runId))
+      .set(this.ownerKey(runId), `${userId}\n${deviceId}`, 'PX', ttlMs)
+      .exec();
   }
 
   async close(runId: string): Promise<void> {
@@ -44,16 +48,24 @@ export class AgentRunChannel {
     if (!parsed.success) return { ok: false, error: { code: 'validation_failed', message: describeIssues(parsed.error) } };
     const { runId } = parsed.data;
     const owner = await this.redis.get(this.ownerKey(runId));
-    if (owner !== `${userId}\n${deviceId}`) return { ok: false, error: { code: 'unknown_run', message: `No run ${runId} is waiting for files from this device` } };
+    if (owner !== `${userId}\n${deviceId}`)
+      return { ok: false, error: { code: 'unknown_run', message: `No run ${runId} is waiting for files from this device` } };
     const frame: RunFrame =
       type === 'agent_data'
         ? { type: 'data', files: (parsed.data as z.output<typeof agentDataSchema>).files }
-        : { type: 'complete', filesRead: (parsed.data as z.output<typeof agentCompleteSchema>).filesRead, errors: (parsed.data as z.output<typeof agentCompleteSchema>).errors };
+        : {
+            type: 'complete',
+            filesRead: (parsed.data as z.output<typeof agentCompleteSchema>).filesRead,
+            errors: (parsed.data as z.output<typeof agentCompleteSchema>).errors,
+          };
     if (frame.type === 'data') {
       const bytes = frame.files.reduce((sum, file) => sum + Buffer.byteLength(file.content, 'utf8'), 0);
       const total = await this.redis.multi().incrby(this.bytesKey(runId), bytes).pexpire(this.bytesKey(runId), 3_600_000).exec();
       if (Number(total?.[0]?.[1]) > this.maxStreamBytes) {
-        return { ok: false, error: { code: 'too_large', message: `The run's files passed ${this.maxStreamBytes} bytes; send agent_complete` } };
+        return {
+          ok: false,
+          error: { code: 'too_large', message: `The run's files passed ${this.maxStreamBytes} bytes; send agent_complete` },
+        };
       }
     }
     const key = this.framesKey(runId);

@@ -30,10 +30,14 @@ export class AgentScheduler {
   }
 
   start(): void {
-    this.task = cron.schedule(this.deps.tick, () => void this.tick().catch((error: unknown) => this.log.error({ err: error }, 'scheduler tick failed')), {
-      noOverlap: true,
-      name: 'agent-scheduler',
-    });
+    this.task = cron.schedule(
+      this.deps.tick,
+      () => void this.tick().catch((error: unknown) => this.log.error({ err: error }, 'scheduler tick failed')),
+      {
+        noOverlap: true,
+        name: 'agent-scheduler',
+      },
+    );
     // Catch up at once on start instead of waiting for the first tick.
     void this.tick().catch((error: unknown) => this.log.error({ err: error }, 'scheduler tick failed'));
   }
@@ -59,7 +63,13 @@ export class AgentScheduler {
           trigger: 'schedule',
           slot: slot.toISOString(),
         });
-        if (await this.deps.repos.agents.advanceSchedule(kind, agent.id, now, slot, next, { scheduleCron: agent.scheduleCron, timezone: agent.timezone })) scheduled++;
+        if (
+          await this.deps.repos.agents.advanceSchedule(kind, agent.id, now, slot, next, {
+            scheduleCron: agent.scheduleCron,
+            timezone: agent.timezone,
+          })
+        )
+          scheduled++;
       } catch (error) {
         this.log.error({ err: error, agentId: agent.id }, 'could not schedule agent run');
       }

@@ -88,7 +88,15 @@ export async function runCanvasTurn(
       // A cancel: the usage of every turn so far, the cut-short one included.
       if (!(error instanceof ModelCallCancelled)) throw error;
       const cut = error.usage;
-      throw new ModelCallCancelled({ ...cut, inputTokens: usage.inputTokens + cut.inputTokens, outputTokens: usage.outputTokens + cut.outputTokens, costUsd: cut.costUsd }, error.reason);
+      throw new ModelCallCancelled(
+        {
+          ...cut,
+          inputTokens: usage.inputTokens + cut.inputTokens,
+          outputTokens: usage.outputTokens + cut.outputTokens,
+          costUsd: cut.costUsd,
+        },
+        error.reason,
+      );
     }
     served = { provider: result.usage.provider, model: result.usage.model };
     Object.assign(usage, served);
@@ -100,13 +108,24 @@ export async function runCanvasTurn(
     messages.push(
       new AIMessage({
         content: result.text,
-        tool_calls: calls.map((call) => ({ id: call.id, name: call.name || 'unknown', args: call.parsed ?? {}, type: 'tool_call' as const })),
+        tool_calls: calls.map((call) => ({
+          id: call.id,
+          name: call.name || 'unknown',
+          args: call.parsed ?? {},
+          type: 'tool_call' as const,
+        })),
       }),
     );
     calls.forEach((call, position) => {
       const check = checks[position];
       if (!check.ok) invalidToolCalls += 1;
-      messages.push(new ToolMessage({ content: check.ok ? 'ok' : `Error: ${check.error}`, tool_call_id: call.id, status: check.ok ? 'success' : 'error' }));
+      messages.push(
+        new ToolMessage({
+          content: check.ok ? 'ok' : `Error: ${check.error}`,
+          tool_call_id: call.id,
+          status: check.ok ? 'success' : 'error',
+        }),
+      );
     });
     // The cap was reached while the model was still creating blocks: stop the agent here.
     if (blocks.length >= maxBlocks) truncated = true;

@@ -42,7 +42,8 @@ function usageReportingEmbeddings(fields: ConstructorParameters<typeof OpenAIEmb
         ...(this.encodingFormat ? { encoding_format: this.encodingFormat } : {}),
       });
       const vectors = [...response.data].sort((a, b) => a.index - b.index).map((item) => item.embedding as number[]);
-      if (vectors.length !== texts.length) throw new Error(`Embedding endpoint returned ${vectors.length} vector(s) for ${texts.length} text(s)`);
+      if (vectors.length !== texts.length)
+        throw new Error(`Embedding endpoint returned ${vectors.length} vector(s) for ${texts.length} text(s)`);
       return { vectors, promptTokens: response.usage?.prompt_tokens };
     }
   };
@@ -73,7 +74,13 @@ export function createTextEmbedder(endpoint: LlmEndpoint, model: string): TextEm
     provider: endpoint.provider,
     model,
     embed: async (texts) => {
-      client ??= usageReportingEmbeddings({ model, apiKey: endpoint.apiKey, configuration: { baseURL: endpoint.baseURL }, maxRetries: 1, timeout: 20_000 });
+      client ??= usageReportingEmbeddings({
+        model,
+        apiKey: endpoint.apiKey,
+        configuration: { baseURL: endpoint.baseURL },
+        maxRetries: 1,
+        timeout: 20_000,
+      });
       const { vectors, promptTokens } = await client.embedWithUsage(texts);
       return { vectors, inputTokens: splitTokens(texts, promptTokens) };
     },

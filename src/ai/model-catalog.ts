@@ -16,7 +16,8 @@ export class ModelCatalog {
 
   static of(config: Pick<Config, 'llm'>, endpoint?: LlmEndpoint): ModelCatalog {
     if (endpoint) return new ModelCatalog(new Map([[endpoint.provider, endpoint.models]]));
-    if (config.llm.providers.length) return new ModelCatalog(new Map(config.llm.providers.map((provider) => [provider.name, provider.models])));
+    if (config.llm.providers.length)
+      return new ModelCatalog(new Map(config.llm.providers.map((provider) => [provider.name, provider.models])));
     return new ModelCatalog(new Map([['demo', ['demo']]]));
   }
 

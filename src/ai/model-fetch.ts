@@ -37,17 +37,28 @@ export const modelFetch: typeof fetch = async (input, init = {}) => {
   const body = init.body;
   const url = new URL(input instanceof Request ? input.url : String(input));
   const agent = agents[url.protocol as keyof typeof agents];
-  if (input instanceof Request || !agent || (body != null && typeof body !== 'string' && !(body instanceof Uint8Array))) return fetch(input, init);
+  if (input instanceof Request || !agent || (body != null && typeof body !== 'string' && !(body instanceof Uint8Array)))
+    return fetch(input, init);
   const headers: Record<string, string> = {};
   new Headers(init.headers).forEach((value, name) => (headers[name] = value));
   return new Promise<Response>((resolve, reject) => {
-    const request = (url.protocol === 'https:' ? https : http).request(url, { method: init.method ?? 'GET', headers, agent, signal: init.signal ?? undefined });
+    const request = (url.protocol === 'https:' ? https : http).request(url, {
+      method: init.method ?? 'GET',
+      headers,
+      agent,
+      signal: init.signal ?? undefined,
+    });
     request.on('error', reject);
     request.once('response', (incoming) => {
       const status = incoming.statusCode ?? 500;
       const responseHeaders = new Headers();
       for (let i = 0; i < incoming.rawHeaders.length; i += 2) responseHeaders.append(incoming.rawHeaders[i], incoming.rawHeaders[i + 1]);
-      const decode = decoders[String(incoming.headers['content-encoding'] ?? '').trim().toLowerCase()];
+      const decode =
+        decoders[
+          String(incoming.headers['content-encoding'] ?? '')
+            .trim()
+            .toLowerCase()
+        ];
       const source: Readable = decode ? incoming.pipe(decode()) : incoming;
       if (decode) incoming.once('error', (error) => source.destroy(error));
       // A body nobody reads any more (its reader stopped, or the request was aborted) may still

@@ -73,9 +73,25 @@ export interface ModelTurn {
 /** Where usage goes (the usage repository) and what is counted (Metrics); both optional. */
 export interface ModelGatewayDeps {
   pricing: Record<string, ModelPrice>;
-  usage?: { record(entry: { userId: string; sessionId?: string; purpose: ModelPurpose; provider: string; model: string; inputTokens: number; outputTokens: number; costUsd: number; estimated?: boolean }): Promise<void> };
+  usage?: {
+    record(entry: {
+      userId: string;
+      sessionId?: string;
+      purpose: ModelPurpose;
+      provider: string;
+      model: string;
+      inputTokens: number;
+      outputTokens: number;
+      costUsd: number;
+      estimated?: boolean;
+    }): Promise<void>;
+  };
   metrics?: {
-    countModelCall(labels: { provider: string; model: string; tier: string }, tokens: { inputTokens: number; outputTokens: number }, costUsd: number): void;
+    countModelCall(
+      labels: { provider: string; model: string; tier: string },
+      tokens: { inputTokens: number; outputTokens: number },
+      costUsd: number,
+    ): void;
     observeModelCall(labels: { provider: string; model: string; purpose: string }, seconds: number, ttftSeconds?: number): void;
   };
 }
@@ -129,7 +145,11 @@ export class ModelGateway {
   /** One provider with its models in order (the short form: OPENAI_BASE_URL + LLM_MODEL + fallbacks). */
   static fromEndpoint(endpoint: LlmEndpoint, deps: ModelGatewayDeps): ModelGateway {
     const provider = { name: endpoint.provider, baseURL: endpoint.baseURL, apiKey: endpoint.apiKey, models: endpoint.models };
-    return new ModelGateway([provider], endpoint.models.map((model) => ({ provider: endpoint.provider, model })), deps);
+    return new ModelGateway(
+      [provider],
+      endpoint.models.map((model) => ({ provider: endpoint.provider, model })),
+      deps,
+    );
   }
 
   /** The default model (what a request gets when it names none). */
@@ -144,7 +164,9 @@ export class ModelGateway {
 
   /** Streams one turn on the first model of the chain that works. */
   async streamTurn(request: ModelTurnRequest): Promise<ModelTurn> {
-    const candidates = request.model ? [request.model, ...this.chain.filter((ref) => ref.provider !== request.model!.provider || ref.model !== request.model!.model)] : this.chain;
+    const candidates = request.model
+      ? [request.model, ...this.chain.filter((ref) => ref.provider !== request.model!.provider || ref.model !== request.model!.model)]
+      : this.chain;
     let lastError: unknown;
     for (const ref of candidates) {
       const delivered = { any: false };
@@ -165,7 +187,10 @@ export class ModelGateway {
         lastError = error;
       }
     }
-    throw new ModelUnavailableError(lastError, candidates.map((ref) => `${ref.provider}:${ref.model}`));
+    throw new ModelUnavailableError(
+      lastError,
+      candidates.map((ref) => `${ref.provider}:${ref.model}`),
+    );
   }
 
   private provider(ref: ModelRef): ModelProvider {
@@ -187,8 +212,15 @@ export class ModelGateway {
     let open: (ModelToolCall & { done: boolean }) | undefined;
     const usageSoFar = (): ModelUsage => {
       const inputTokens = reported?.prompt_tokens ?? estimateTokens(request.messages);
-      const outputTokens = reported?.completion_tokens ?? Math.ceil((text.length + calls.reduce((sum, call) => sum + call.args.length, 0)) / 4);
-      return { ...ref, inputTokens, outputTokens, costUsd: costUsd(this.deps.pricing, ref.model, inputTokens, outputTokens), estimated: !reported };
+      const outputTokens =
+        reported?.completion_tokens ?? Math.ceil((text.length + calls.reduce((sum, call) => sum + call.args.length, 0)) / 4);
+      return {
+        ...ref,
+        inputTokens,
+        outputTokens,
+        costUsd: costUsd(this.deps.pricing, ref.model, inputTokens, outputTokens),
+        estimated: !reported,
+      };
     };
     const cancelled = () => new ModelCallCancelled(usageSoFar(), request.signal?.reason);
 
@@ -207,7 +239,12 @@ export class ModelGateway {
     };
 
     try {
-      const stream = await streamCompletion(provider, ref.model, request.messages, { tools: request.tools, toolChoice: request.toolChoice, temperature: request.temperature, signal: request.signal });
+      const stream = await streamCompletion(provider, ref.model, request.messages, {
+        tools: request.tools,
+        toolChoice: request.toolChoice,
+        temperature: request.temperature,
+        signal: request.signal,
+      });
       const yielder = new EventLoopYielder();
       for await (const chunk of stream) {
         if (chunk.usage) reported = chunk.usage;
@@ -259,7 +296,11 @@ export class ModelGateway {
     calls.forEach((call, position) => (call.id ||= `call_${position}`));
 
     const seconds = (performance.now() - started) / 1000;
-    this.deps.metrics?.observeModelCall({ provider: ref.provider, model: ref.model, purpose: request.purpose }, seconds, firstTokenAt === undefined ? undefined : (firstTokenAt - started) / 1000);
+    this.deps.metrics?.observeModelCall(
+      { provider: ref.provider, model: ref.model, purpose: request.purpose },
+      seconds,
+      firstTokenAt === undefined ? undefined : (firstTokenAt - started) / 1000,
+    );
     return { text, toolCalls: calls.map(({ done: _done, ...call }) => call), usage: usageSoFar() };
   }
 
@@ -267,7 +308,17 @@ export class ModelGateway {
     const { account } = request;
     if (!account) return;
     const { provider, model, inputTokens, outputTokens, costUsd: cost, estimated } = usage;
-    await this.deps.usage?.record({ userId: account.userId, sessionId: account.sessionId, purpose: request.purpose, provider, model, inputTokens, outputTokens, costUsd: cost, estimated });
+    await this.deps.usage?.record({
+      userId: account.userId,
+      sessionId: account.sessionId,
+      purpose: request.purpose,
+      provider,
+      model,
+      inputTokens,
+      outputTokens,
+      costUsd: cost,
+      estimated,
+    });
     this.deps.metrics?.countModelCall({ provider, model, tier: account.tier }, usage, cost);
   }
 }
@@ -285,6 +336,9 @@ export function parseObject(text: string): Record<string, unknown> | undefined {
 
 /** About 4 characters a token, for a provider that reported no usage. */
 function estimateTokens(messages: BaseMessage[]): number {
-  const chars = messages.reduce((sum, message) => sum + (typeof message.content === 'string' ? message.content.length : JSON.stringify(message.content).length), 0);
+  const chars = messages.reduce(
+    (sum, message) => sum + (typeof message.content === 'string' ? message.content.length : JSON.stringify(message.content).length),
+    0,
+  );
   return Math.ceil(chars / 4);
 }

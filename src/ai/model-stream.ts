@@ -54,7 +54,12 @@ export async function streamCompletion(
   endpoint: CompletionTarget,
   model: string,
   messages: BaseMessage[],
-  options: { tools?: Array<StructuredToolInterface | ToolDefinition>; toolChoice?: string; temperature?: number; signal?: AbortSignal } = {},
+  options: {
+    tools?: Array<StructuredToolInterface | ToolDefinition>;
+    toolChoice?: string;
+    temperature?: number;
+    signal?: AbortSignal;
+  } = {},
 ): Promise<AsyncIterable<CompletionChunk>> {
   const { convertMessagesToCompletionsMessageParams, wrapOpenAIClientError } = langchainOpenAI();
   const langchain = completionsClient(endpoint);
@@ -106,7 +111,13 @@ export async function* readCompletionChunks(response: Response, signal?: AbortSi
           break;
         }
         const chunk = JSON.parse(data) as CompletionChunk & { error?: unknown };
-        if (chunk?.error) throw new (langchainOpenAI().OpenAIClient.APIError)(undefined, chunk.error as Record<string, unknown>, undefined, response.headers);
+        if (chunk?.error)
+          throw new (langchainOpenAI().OpenAIClient.APIError)(
+            undefined,
+            chunk.error as Record<string, unknown>,
+            undefined,
+            response.headers,
+          );
         yield chunk;
       }
       ready.length = 0;

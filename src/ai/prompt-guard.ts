@@ -92,15 +92,17 @@ const DAN_MARKER = /\bDAN\b/;
 
 /** Undoes the trivial obfuscations (case aside) that would otherwise defeat the patterns. */
 function normalizeKeepCase(text: string): string {
-  return text
-    .normalize('NFKC') // full-width letters, ligatures, compatibility forms
-    .replace(/\p{Cf}/gu, '') // zero-width space/joiners, soft hyphen, BOM, bidi controls
-    .replace(/[\u2018\u2019\u02bc`]/g, "'")
-    // Word-internal noise like "ignore -- all" or "*previous*"; sentence punctuation is kept so
-    // "Ignore the above. Prompt: ..." does not fuse into "ignore the above prompt".
-    .replace(/[-_*~|/\\"\u201c\u201d\u00ab\u00bb()[\]{}<>+=#^]+/g, ' ')
-    .replace(/\s+/g, ' ')
-    .trim();
+  return (
+    text
+      .normalize('NFKC') // full-width letters, ligatures, compatibility forms
+      .replace(/\p{Cf}/gu, '') // zero-width space/joiners, soft hyphen, BOM, bidi controls
+      .replace(/[\u2018\u2019\u02bc`]/g, "'")
+      // Word-internal noise like "ignore -- all" or "*previous*"; sentence punctuation is kept so
+      // "Ignore the above. Prompt: ..." does not fuse into "ignore the above prompt".
+      .replace(/[-_*~|/\\"\u201c\u201d\u00ab\u00bb()[\]{}<>+=#^]+/g, ' ')
+      .replace(/\s+/g, ' ')
+      .trim()
+  );
 }
 
 /**

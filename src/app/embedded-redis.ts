@@ -28,7 +28,12 @@ export class RedisUnavailableError extends Error {
  * than run (`redis-server --version`): a synchronous child process held every start-up for ~0.1 s.
  */
 function isExecutable(binary: string): boolean {
-  const candidates = binary.includes('/') ? [binary] : (process.env.PATH ?? '').split(path.delimiter).filter(Boolean).map((dir) => path.join(dir, binary));
+  const candidates = binary.includes('/')
+    ? [binary]
+    : (process.env.PATH ?? '')
+        .split(path.delimiter)
+        .filter(Boolean)
+        .map((dir) => path.join(dir, binary));
   return candidates.some((file) => {
     try {
       accessSync(file, constants.X_OK);
@@ -93,8 +98,20 @@ export async function startEmbeddedRedis(dataDir: string, options: EmbeddedRedis
   await stopOrphan(pidFile);
   const port = await freePort();
   const args = [
-    '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--pidfile', pidFile,
-    '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec',
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir,
+    '--pidfile',
+    pidFile,
+    '--save',
+    '',
+    '--appendonly',
+    'yes',
+    '--appendfsync',
+    'everysec',
   ];
 
   let stopping = false;
@@ -106,7 +123,8 @@ export async function startEmbeddedRedis(dataDir: string, options: EmbeddedRedis
       const now = Date.now();
       while (restarts.length && restarts[0] < now - RESTART_WINDOW_MS) restarts.shift();
       restarts.push(now);
-      if (restarts.length > MAX_RESTARTS) return options.onFatal?.(new Error(`redis-server died ${restarts.length} times in a minute (last exit code ${code})`));
+      if (restarts.length > MAX_RESTARTS)
+        return options.onFatal?.(new Error(`redis-server died ${restarts.length} times in a minute (last exit code ${code})`));
       options.onRestart?.({ code, attempt: restarts.length });
       launch(binary, args, port).then(
         (next) => {
@@ -164,7 +182,6 @@ async function stopOrphan(pidFile: string): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
-
 
 /** Only a live redis-server is stopped: a pid reused by anything else is left alone. */
 function isRedisServer(pid: number): boolean {

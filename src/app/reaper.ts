@@ -118,7 +118,12 @@ export class Reaper {
       approvalsResumed: await this.resumeDecided(before),
       turns: await this.reapTurns(before),
       notes: await this.reapNotes(before),
-      agentRuns: (await this.stale.failRunsStartedBefore(new Date(before.getTime() - this.deps.config.agents.runTimeoutMs), 'interrupted: the run stopped without finishing')).length,
+      agentRuns: (
+        await this.stale.failRunsStartedBefore(
+          new Date(before.getTime() - this.deps.config.agents.runTimeoutMs),
+          'interrupted: the run stopped without finishing',
+        )
+      ).length,
       flowExecutions: await this.resumeFlows(before),
     };
     if (Object.values(report).some((n) => n > 0)) this.log.warn(report, 'reaped work left behind by a stopped process');
@@ -130,7 +135,9 @@ export class Reaper {
     let reaped = 0;
     for (const generation of await this.deps.repos.generations.listActiveBefore(before, BATCH)) {
       if (await live(queue, generation.id)) continue;
-      const ended = generation.cancelRequestedAt ? await this.deps.cancels.end(generation) : await endGeneration(this.deps, generation.id, 'interrupted');
+      const ended = generation.cancelRequestedAt
+        ? await this.deps.cancels.end(generation)
+        : await endGeneration(this.deps, generation.id, 'interrupted');
       if (ended) reaped += 1;
     }
     return reaped;
@@ -192,7 +199,8 @@ export class Reaper {
       // While any node job can still run, the execution moves on its own (each job dispatches the next).
       if ((await Promise.all(nodes.map((node) => live(queue, flowNodeJobId(execution.id, node.nodeId))))).some(Boolean)) continue;
       // A failed or finished job with an open node's id would make the new add a no-op.
-      for (const node of nodes.filter((n) => n.status === 'pending' || n.status === 'running')) await queue.remove(flowNodeJobId(execution.id, node.nodeId)).catch(() => 0);
+      for (const node of nodes.filter((n) => n.status === 'pending' || n.status === 'running'))
+        await queue.remove(flowNodeJobId(execution.id, node.nodeId)).catch(() => 0);
       await flows.resume(execution);
       resumed += 1;
     }

@@ -99,7 +99,8 @@ export async function startSwitchboard(
       config.redis.url
         ? Promise.resolve(undefined)
         : startEmbeddedRedis(config.data.dir, {
-            onRestart: ({ code, attempt }) => logger.error({ code, attempt }, 'embedded redis-server died; restarted it on the same port and data'),
+            onRestart: ({ code, attempt }) =>
+              logger.error({ code, attempt }, 'embedded redis-server died; restarted it on the same port and data'),
             // Past repeated restarts: exit non-zero, so a supervisor restarts the whole process.
             onFatal: (error) => {
               logger.fatal({ err: error }, 'embedded redis-server cannot be kept running; exiting');
@@ -132,7 +133,10 @@ export async function startSwitchboard(
     const flowEvents = new FlowEventLog(redis, config.redis.keyPrefix, config.generation.eventsTtlSeconds, follower);
     const chatEvents = new ChatEventLog(redis, config.redis.keyPrefix, undefined, follower);
     // OAuth tokens are sealed with OAUTH_ENCRYPTION_KEY (generated under DATA_DIR when unset outside production).
-    const vault = new CredentialVault(new SecretBox(resolveOAuthEncryptionKey(config.oauth.encryptionKey, config.data.dir), config.oauth.oldKeys), repos);
+    const vault = new CredentialVault(
+      new SecretBox(resolveOAuthEncryptionKey(config.oauth.encryptionKey, config.data.dir), config.oauth.oldKeys),
+      repos,
+    );
     // Frames past twice the run's byte limit are refused (the worker keeps at most maxBytes of them).
     const agentRunChannel = new AgentRunChannel(redis, config.redis.keyPrefix, 2 * config.agents.maxBytes);
 
@@ -140,14 +144,24 @@ export async function startSwitchboard(
     // must exist BEFORE Socket.IO attaches: Socket.IO then routes /socket.io/ to itself only.
     let handleRequest: http.RequestListener = (_req, res) => void res.writeHead(503).end();
     const httpServer = roles.has('api') ? http.createServer((req, res) => handleRequest(req, res)) : undefined;
-    const io = createSocketServer({ redis: blockingRedis, keyPrefix: config.redis.keyPrefix, httpServer, corsOrigins: config.cors.origins });
+    const io = createSocketServer({
+      redis: blockingRedis,
+      keyPrefix: config.redis.keyPrefix,
+      httpServer,
+      corsOrigins: config.cors.origins,
+    });
     closers.unshift(['sockets', () => closeSocketServer(io)]);
     // Every canvas room event gets a seq and a place in the canvas's replay log.
     const canvasLog = new CanvasLog(redis, config.redis.keyPrefix, config.canvasLog);
     const canvasEvents = new CanvasEmitter(io, canvasLog, logger);
     // Any process can call a device: the channel reaches it on whichever node holds its connection.
     const relay = new WsRelay(redis, config.redis.keyPrefix, logger);
-    const devices = new DeviceChannel(io, { timeoutMs: config.device.rpcTimeoutMs, logger, metrics: prometheusDeviceRpcMetrics(metrics), relay });
+    const devices = new DeviceChannel(io, {
+      timeoutMs: config.device.rpcTimeoutMs,
+      logger,
+      metrics: prometheusDeviceRpcMetrics(metrics),
+      relay,
+    });
     closers.unshift(['device channel', () => devices.close()]);
     const deviceRegistry = new DeviceRegistry(redis, config.redis.keyPrefix, { logger });
     // One approval service per process: the worker parks turns on it, the API decides through it.
@@ -162,8 +176,26 @@ export async function startSwitchboard(
     if (roles.has('worker')) {
       const { startWorkerRole } = await import('./worker-role');
       const worker = await startWorkerRole({
-        config, repos, events, limiter, queues, canvasEvents, connection: blockingRedis, logger, metrics, endpoint: options.endpoint, devices, approvals, chatEvents,
-        deviceRegistry, agentRunChannel, vault, signals, cancels, chatCancels, flowEvents,
+        config,
+        repos,
+        events,
+        limiter,
+        queues,
+        canvasEvents,
+        connection: blockingRedis,
+        logger,
+        metrics,
+        endpoint: options.endpoint,
+        devices,
+        approvals,
+        chatEvents,
+        deviceRegistry,
+        agentRunChannel,
+        vault,
+        signals,
+        cancels,
+        chatCancels,
+        flowEvents,
       });
       llmSummary = worker.summary;
       for (const closer of [...worker.closers].reverse()) closers.unshift(closer);
@@ -176,7 +208,13 @@ export async function startSwitchboard(
     }
 
     const shuttingDown = { value: false };
-    const streams = new SseStreams({ redis, keyPrefix: config.redis.keyPrefix, maxPerUser: config.streams.maxPerUser, logger, shuttingDown: () => shuttingDown.value });
+    const streams = new SseStreams({
+      redis,
+      keyPrefix: config.redis.keyPrefix,
+      maxPerUser: config.streams.maxPerUser,
+      logger,
+      shuttingDown: () => shuttingDown.value,
+    });
     let url: string | undefined;
     let dashboard: string | undefined;
     if (httpServer) {
@@ -194,12 +232,15 @@ export async function startSwitchboard(
           io.of(namespace).in(rooms.session(sessionId)).disconnectSockets();
         }
         // Plain-WebSocket devices are not in Socket.IO rooms: the relay reaches their nodes (0102).
-        relay.revokeSession(sessionId).catch((error: unknown) => logger.warn({ err: error }, 'could not announce a revoked session to websocket devices'));
+        relay
+          .revokeSession(sessionId)
+          .catch((error: unknown) => logger.warn({ err: error }, 'could not announce a revoked session to websocket devices'));
       });
       tokens.accept = sessions.accept;
       tokens.acceptOnCanvas = sessions.acceptOnCanvas;
       const admins = new AdminDirectory(database.db, config.admin.userIds);
-      for (const id of await admins.recordEnvGrants()) logger.warn({ userId: id }, 'ADMIN_USER_IDS names no user: ignored until such a user exists');
+      for (const id of await admins.recordEnvGrants())
+        logger.warn({ userId: id }, 'ADMIN_USER_IDS names no user: ignored until such a user exists');
       const models = ModelCatalog.of(config, options.endpoint);
       const chat = new ChatService({ repos, enqueue: queues.enqueue, registry: deviceRegistry, logger, models });
       const agents = new AgentService({ config, repos, enqueue: queues.enqueue, logger });
@@ -218,7 +259,15 @@ export async function startSwitchboard(
         journeys: new JourneyService({ config, redis, queues, logger }),
         agents,
         flows: new FlowService({ repos, models }),
-        flowExecutions: new FlowExecutions({ repos, events: flowEvents, queues, signals, usage: new UsageLimiter(redis, config.redis.keyPrefix, config.usageLimits), logger, metrics }),
+        flowExecutions: new FlowExecutions({
+          repos,
+          events: flowEvents,
+          queues,
+          signals,
+          usage: new UsageLimiter(redis, config.redis.keyPrefix, config.usageLimits),
+          logger,
+          metrics,
+        }),
         flowChats: new FlowChats({ repos, enqueue: queues.enqueue, logger }),
         oauth: new OAuthService({ config, repos, redis, vault, secret: tokens.secret, logger }),
         canvasEvents,
@@ -243,7 +292,13 @@ export async function startSwitchboard(
       handleRequest = createHttpApp(ctx);
       // Cursors between nodes over pub/sub, never the adapter's (recovery) stream: a cursor flood must not evict room events a reconnecting client needs.
       const cursorSubscriber = createRedis(redisUrl, 'blocking');
-      const cursors = await CursorRelay.start({ publisher: redis, subscriber: cursorSubscriber, keyPrefix: config.redis.keyPrefix, nsp: io.of(CANVAS_NAMESPACE) as never, logger });
+      const cursors = await CursorRelay.start({
+        publisher: redis,
+        subscriber: cursorSubscriber,
+        keyPrefix: config.redis.keyPrefix,
+        nsp: io.of(CANVAS_NAMESPACE) as never,
+        logger,
+      });
       closers.unshift(['cursor relay', () => cursors.close()]);
       registerCanvasNamespace(io, { tokens, canvases: repos.canvases, canvasLog, logger, metrics, cursors });
       // One set of handlers for both device transports: Socket.IO /device and the plain WebSocket.
@@ -260,10 +315,22 @@ export async function startSwitchboard(
       const deviceSockets = registerDeviceNamespace(devices, { tokens, registry: deviceRegistry, logger, metrics, ...deviceHandlers });
       closers.unshift(['device presence', () => deviceSockets.close()]);
       // MAX_SOCKETS_PER_USER over every node, both namespaces and the plain WebSocket; registered after each namespace's auth.
-      const quota = new SocketQuota(redis, config.redis.keyPrefix, { maxPerUser: config.sockets.maxPerUser, leaseMs: config.sockets.leaseSeconds * 1000 }, logger);
+      const quota = new SocketQuota(
+        redis,
+        config.redis.keyPrefix,
+        { maxPerUser: config.sockets.maxPerUser, leaseMs: config.sockets.leaseSeconds * 1000 },
+        logger,
+      );
       const deviceWebSockets = attachDeviceWebSocket(httpServer, {
-        tokens, registry: deviceRegistry, channel: devices, logger, metrics, quota, ...deviceHandlers,
-        pingIntervalMs: config.device.wsPingIntervalMs, pongTimeoutMs: config.device.wsPongTimeoutMs,
+        tokens,
+        registry: deviceRegistry,
+        channel: devices,
+        logger,
+        metrics,
+        quota,
+        ...deviceHandlers,
+        pingIntervalMs: config.device.wsPingIntervalMs,
+        pongTimeoutMs: config.device.wsPongTimeoutMs,
       });
       quota.guard(io.of(CANVAS_NAMESPACE));
       quota.guard(deviceSockets.nsp as never);
@@ -288,7 +355,9 @@ export async function startSwitchboard(
     if (!httpServer && config.http.metricsPort !== undefined) {
       const ready = async () => {
         if (shuttingDown.value) return false;
-        const checks = [redis.ping(), database.ping()].map((check) => Promise.race([check, new Promise((_, reject) => setTimeout(reject, 1_500).unref())]));
+        const checks = [redis.ping(), database.ping()].map((check) =>
+          Promise.race([check, new Promise((_, reject) => setTimeout(reject, 1_500).unref())]),
+        );
         return (await Promise.allSettled(checks)).every((result) => result.status === 'fulfilled');
       };
       const metricsServer = await serveMetrics(metrics, config.http.host, config.http.metricsPort, config.metrics.token, ready);
@@ -320,28 +389,39 @@ export async function startSwitchboard(
  * /metrics, /healthz and /readyz (Redis and the database answer, and no shutdown has begun) for
  * processes without the api role, so workers can be scraped and probed (deploy/k8s).
  */
-async function serveMetrics(metrics: Metrics, host: string, port: number, token: string | undefined, ready: () => Promise<boolean>): Promise<http.Server> {
-  const server = http.createServer((req, res) => void (async () => {
-    if (req.url === '/metrics') {
-      if (!metricsAuthorized(req.headers.authorization, token)) {
-        res.writeHead(401, { 'Content-Type': 'application/json', 'WWW-Authenticate': 'Bearer realm="metrics"' });
-        return void res.end(JSON.stringify({ error: { code: 'unauthorized', message: 'Metrics require the METRICS_TOKEN bearer token' } }));
-      }
-      res.setHeader('Content-Type', metrics.registry.contentType);
-      return void res.end(await metrics.registry.metrics());
-    }
-    if (req.url === '/healthz') return void res.setHeader('Content-Type', 'application/json').end('{"status":"ok"}');
-    if (req.url === '/readyz') {
-      const ok = await ready();
-      res.writeHead(ok ? 200 : 503, { 'Content-Type': 'application/json' });
-      return void res.end(JSON.stringify({ status: ok ? 'ready' : 'unavailable' }));
-    }
-    res.writeHead(404).end();
-  })().catch(() => {
-    // A scrape or probe whose read failed (Redis, the database) answers 503, not an unhandled rejection.
-    if (!res.headersSent) res.writeHead(503);
-    res.end();
-  }));
+async function serveMetrics(
+  metrics: Metrics,
+  host: string,
+  port: number,
+  token: string | undefined,
+  ready: () => Promise<boolean>,
+): Promise<http.Server> {
+  const server = http.createServer(
+    (req, res) =>
+      void (async () => {
+        if (req.url === '/metrics') {
+          if (!metricsAuthorized(req.headers.authorization, token)) {
+            res.writeHead(401, { 'Content-Type': 'application/json', 'WWW-Authenticate': 'Bearer realm="metrics"' });
+            return void res.end(
+              JSON.stringify({ error: { code: 'unauthorized', message: 'Metrics require the METRICS_TOKEN bearer token' } }),
+            );
+          }
+          res.setHeader('Content-Type', metrics.registry.contentType);
+          return void res.end(await metrics.registry.metrics());
+        }
+        if (req.url === '/healthz') return void res.setHeader('Content-Type', 'application/json').end('{"status":"ok"}');
+        if (req.url === '/readyz') {
+          const ok = await ready();
+          res.writeHead(ok ? 200 : 503, { 'Content-Type': 'application/json' });
+          return void res.end(JSON.stringify({ status: ok ? 'ready' : 'unavailable' }));
+        }
+        res.writeHead(404).end();
+      })().catch(() => {
+        // A scrape or probe whose read failed (Redis, the database) answers 503, not an unhandled rejection.
+        if (!res.headersSent) res.writeHead(503);
+        res.end();
+      }),
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());

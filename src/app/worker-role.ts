@@ -76,7 +76,11 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
     summary = `${endpoint.provider} ${endpoint.models.join(' → ')} at ${endpoint.baseURL}`;
   } else if (config.llm.providers.length) {
     const [first] = config.llm.providers;
-    models = new ModelGateway(config.llm.providers, [{ provider: first.name, model: first.models[0] }, ...config.llm.fallback], gatewayDeps);
+    models = new ModelGateway(
+      config.llm.providers,
+      [{ provider: first.name, model: first.models[0] }, ...config.llm.fallback],
+      gatewayDeps,
+    );
     // Embeddings use the default provider's endpoint.
     endpoint = { baseURL: first.baseURL, apiKey: first.apiKey, provider: first.name, models: first.models };
     summary = models.chain.map((ref) => `${ref.provider}:${ref.model}`).join(' → ');
@@ -102,7 +106,19 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
     enqueue,
     emit,
     events,
-    generations: new GenerationRunner({ config, repos, events, limiter: deps.limiter, enqueue, canvasEvents: emit, models, logger, metrics, signals, cancels: deps.cancels }),
+    generations: new GenerationRunner({
+      config,
+      repos,
+      events,
+      limiter: deps.limiter,
+      enqueue,
+      canvasEvents: emit,
+      models,
+      logger,
+      metrics,
+      signals,
+      cancels: deps.cancels,
+    }),
     assistant: new AssistantRunner({
       config,
       repos,

@@ -29,7 +29,9 @@ export function dangerousToolPolicy(extra: readonly string[] = []): ToolPolicy {
 
 /** The reason shown with an approval request. */
 export const approvalReason = (toolName: string) =>
-  toolName.startsWith('delete_') ? `${toolName} permanently deletes data on your device` : `${toolName} is marked as needing your approval (HITL_DANGEROUS_TOOLS)`;
+  toolName.startsWith('delete_')
+    ? `${toolName} permanently deletes data on your device`
+    : `${toolName} is marked as needing your approval (HITL_DANGEROUS_TOOLS)`;
 
 export type Decision = Exclude<HitlStatus, 'pending'>;
 
@@ -64,14 +66,35 @@ export class ApprovalService {
   }
 
   /** Persists the request, tells the user's devices, and schedules the timeout. */
-  async request(input: { userId: string; sessionId: string; messageId: string; deviceId: string; toolName: string; parameters: Record<string, unknown>; continuation: StoredContinuation }): Promise<HitlRequestRow> {
+  async request(input: {
+    userId: string;
+    sessionId: string;
+    messageId: string;
+    deviceId: string;
+    toolName: string;
+    parameters: Record<string, unknown>;
+    continuation: StoredContinuation;
+  }): Promise<HitlRequestRow> {
     const { repos } = this.deps;
     const reason = approvalReason(input.toolName);
     const row = await repos.hitl.create({ ...input, reason, expiresAt: new Date(Date.now() + this.deps.config.hitl.timeoutMs) });
-    await repos.audit.write({ actorId: input.userId, action: 'hitl.requested', targetType: 'hitl_request', targetId: row.id, details: { toolName: row.toolName, sessionId: row.sessionId } });
+    await repos.audit.write({
+      actorId: input.userId,
+      action: 'hitl.requested',
+      targetType: 'hitl_request',
+      targetId: row.id,
+      details: { toolName: row.toolName, sessionId: row.sessionId },
+    });
     this.deps.metrics?.approvals.inc({ outcome: 'requested' });
     await this.deps.queues.enqueue('assistant', 'hitl-timeout', { approvalId: row.id }, { delay: this.deps.config.hitl.timeoutMs });
-    const payload: ApprovalRequested = { approvalId: row.id, sessionId: row.sessionId, toolName: row.toolName, parameters: row.parameters, reason: row.reason, expiresAt: row.expiresAt.toISOString() };
+    const payload: ApprovalRequested = {
+      approvalId: row.id,
+      sessionId: row.sessionId,
+      toolName: row.toolName,
+      parameters: row.parameters,
+      reason: row.reason,
+      expiresAt: row.expiresAt.toISOString(),
+    };
     this.deps.devices.sendToUser(input.userId, 'approval_requested', payload);
     this.deps.browsers.toUser(input.userId, 'approval_requested', payload);
     await this.deps.chatEvents.append(row.messageId, { type: 'approval_requested', ...payload });
@@ -108,7 +131,9 @@ export class ApprovalService {
    */
   async cancelPending(messageId: string, userId: string): Promise<HitlRequestRow[]> {
     const pending = await this.deps.repos.hitl.pendingForMessage(messageId);
-    const settled = await Promise.all(pending.map((row) => this.settle(row.id, 'rejected', userId, { via: 'cancel' }, { reason: 'cancelled', resume: false })));
+    const settled = await Promise.all(
+      pending.map((row) => this.settle(row.id, 'rejected', userId, { via: 'cancel' }, { reason: 'cancelled', resume: false })),
+    );
     return settled.filter((row): row is HitlRequestRow => row !== null);
   }
 
@@ -132,7 +157,17 @@ export class ApprovalService {
     const { repos } = this.deps;
     const decided = await repos.db.transaction(async (tx) => {
       const row = await repos.hitl.decide(id, status, decidedBy, tx, options.reason);
-      if (row) await repos.audit.write({ actorId: decidedBy ?? row.userId, action: `hitl.${status}`, targetType: 'hitl_request', targetId: row.id, details: { ...details, toolName: row.toolName, sessionId: row.sessionId } }, tx);
+      if (row)
+        await repos.audit.write(
+          {
+            actorId: decidedBy ?? row.userId,
+            action: `hitl.${status}`,
+            targetType: 'hitl_request',
+            targetId: row.id,
+            details: { ...details, toolName: row.toolName, sessionId: row.sessionId },
+          },
+          tx,
+        );
       return row;
     });
     if (!decided) return null;
@@ -141,10 +176,15 @@ export class ApprovalService {
     // The decision is committed, so it stands even if the resume cannot be queued now: the reaper
     // resumes decided turns whose resume never began (hitl_requests.resumed_at is null).
     if (options.resume !== false) {
-      await this.deps.queues.enqueue('assistant', 'hitl-resume', { approvalId: id }).catch((error: unknown) => this.log.warn({ err: error, approvalId: id }, 'resume not queued; the reaper will resume the turn'));
+      await this.deps.queues
+        .enqueue('assistant', 'hitl-resume', { approvalId: id })
+        .catch((error: unknown) => this.log.warn({ err: error, approvalId: id }, 'resume not queued; the reaper will resume the turn'));
     }
     if (status !== 'timeout') {
-      await this.deps.queues.get('assistant').remove(hitlTimeoutJobId(id)).catch(() => 0);
+      await this.deps.queues
+        .get('assistant')
+        .remove(hitlTimeoutJobId(id))
+        .catch(() => 0);
     }
     this.log.info({ approvalId: id, status, ...details }, 'approval decided');
     return decided;
@@ -154,9 +194,11 @@ export class ApprovalService {
   private async announce(row: HitlRequestRow, resolved: ApprovalResolved): Promise<void> {
     this.deps.devices.sendToUser(row.userId, 'approval_resolved', resolved);
     this.deps.browsers.toUser(row.userId, 'approval_resolved', resolved);
-    await this.deps.chatEvents.append(row.messageId, { type: 'approval_resolved', sessionId: row.sessionId, ...resolved }).catch((error: unknown) => {
-      this.log.warn({ err: error, approvalId: row.id }, 'approval_resolved not logged for the turn');
-    });
+    await this.deps.chatEvents
+      .append(row.messageId, { type: 'approval_resolved', sessionId: row.sessionId, ...resolved })
+      .catch((error: unknown) => {
+        this.log.warn({ err: error, approvalId: row.id }, 'approval_resolved not logged for the turn');
+      });
   }
 }
 

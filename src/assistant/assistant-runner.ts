@@ -78,19 +78,29 @@ export class AssistantRunner {
     }
   }
 
-  private async start(job: Job, data: ChatTurnJob, signal: AbortSignal): Promise<{ toolCalls: number; toolIterations: number; parked?: string }> {
+  private async start(
+    job: Job,
+    data: ChatTurnJob,
+    signal: AbortSignal,
+  ): Promise<{ toolCalls: number; toolIterations: number; parked?: string }> {
     const log = this.deps.logger.child({ component: 'assistant', jobId: job.id, sessionId: data.sessionId, messageId: data.messageId });
     const { chat } = this.deps.repos;
     const session = await chat.findOwned(data.userId, data.sessionId);
     const message = session ? await chat.findMessage(data.sessionId, data.messageId) : null;
     if (!session || !message) {
-      await this.publish(data, { type: 'error', sessionId: data.sessionId, code: 'session_not_found', message: 'The chat session no longer exists' });
+      await this.publish(data, {
+        type: 'error',
+        sessionId: data.sessionId,
+        code: 'session_not_found',
+        message: 'The chat session no longer exists',
+      });
       throw new UnrecoverableError(`Chat message ${data.messageId} of session ${data.sessionId} does not exist`);
     }
     const answered = await chat.findReply(data.sessionId, data.messageId);
     if (answered) {
       // A cancelled turn's stream already ended with `cancelled`.
-      if (answered.status !== 'cancelled') await this.publish(data, { type: 'final', sessionId: data.sessionId, response: answered.content, usage: usageOf(answered) });
+      if (answered.status !== 'cancelled')
+        await this.publish(data, { type: 'final', sessionId: data.sessionId, response: answered.content, usage: usageOf(answered) });
       return { toolCalls: 0, toolIterations: 0 };
     }
     // Cancelled while queued: it never starts.
@@ -128,26 +138,52 @@ export class AssistantRunner {
     // One resume per decision: a second one (the reaper re-queued it after a lost job) stops here,
     // unless this very job is being re-run after its worker died (its device calls carry the same ids).
     if (!(await this.deps.repos.hitl.markResumed(row.id)) && !(job.stalledCounter > 0)) return { toolCalls: 0, toolIterations: 0 };
-    const data: ChatTurnJob = { userId: row.userId, sessionId: row.sessionId, messageId: row.messageId, deviceId: row.deviceId, tools: 'device' };
+    const data: ChatTurnJob = {
+      userId: row.userId,
+      sessionId: row.sessionId,
+      messageId: row.messageId,
+      deviceId: row.deviceId,
+      tools: 'device',
+    };
     return this.watching(data.messageId, (signal) => this.continueParked(job, row, data, signal));
   }
 
-  private async continueParked(job: Job, row: HitlRequestRow, data: ChatTurnJob, signal: AbortSignal): Promise<{ toolCalls: number; toolIterations: number; parked?: string }> {
-    const log = this.deps.logger.child({ component: 'assistant', jobId: job.id, sessionId: data.sessionId, messageId: data.messageId, approvalId: row.id });
+  private async continueParked(
+    job: Job,
+    row: HitlRequestRow,
+    data: ChatTurnJob,
+    signal: AbortSignal,
+  ): Promise<{ toolCalls: number; toolIterations: number; parked?: string }> {
+    const log = this.deps.logger.child({
+      component: 'assistant',
+      jobId: job.id,
+      sessionId: data.sessionId,
+      messageId: data.messageId,
+      approvalId: row.id,
+    });
     const answered = await this.deps.repos.chat.findReply(data.sessionId, data.messageId);
     if (answered) {
-      if (answered.status !== 'cancelled') await this.publish(data, { type: 'final', sessionId: data.sessionId, response: answered.content, usage: usageOf(answered) });
+      if (answered.status !== 'cancelled')
+        await this.publish(data, { type: 'final', sessionId: data.sessionId, response: answered.content, usage: usageOf(answered) });
       return { toolCalls: 0, toolIterations: 0 };
     }
     const { parked, toolsets, usage } = loadContinuation(row.continuation as StoredContinuation);
     // Cancelled while parked or before this resume ran: the turn ends with what it had said.
-    if ((await this.deps.repos.chat.findMessage(data.sessionId, data.messageId))?.cancelRequestedAt) return this.cancelled(data, log, parked.response, usage);
+    if ((await this.deps.repos.chat.findMessage(data.sessionId, data.messageId))?.cancelRequestedAt)
+      return this.cancelled(data, log, parked.response, usage);
     const offered = new Set(toolsFor(toolsets as ToolsetName[]).map((t) => t.name));
     const [call] = parked.calls;
     let result: string;
-    if (row.status === 'approved') result = await this.executeTool(data, offered, call.name, call.args, log, { approved: true, signal, step: `${parked.iteration}.${call.index ?? 0}` });
-    else if (row.status === 'rejected') result = `Error: the user rejected ${call.name}; it was NOT run. Do not try it again; tell the user it was not done.`;
-    else result = `Error: ${call.name} was NOT run: the user did not approve it in time. Tell the user it was not done and that they can ask again.`;
+    if (row.status === 'approved')
+      result = await this.executeTool(data, offered, call.name, call.args, log, {
+        approved: true,
+        signal,
+        step: `${parked.iteration}.${call.index ?? 0}`,
+      });
+    else if (row.status === 'rejected')
+      result = `Error: the user rejected ${call.name}; it was NOT run. Do not try it again; tell the user it was not done.`;
+    else
+      result = `Error: ${call.name} was NOT run: the user did not approve it in time. Tell the user it was not done and that they can ask again.`;
     log.info({ status: row.status, tool: call.name }, 'assistant turn resumed');
     return this.runTurn(data, log, toolsets as ToolsetName[], usage, signal, { resume: { state: parked, result } });
   }
@@ -182,7 +218,8 @@ export class AssistantRunner {
         executeTool: (name, args, step) => this.executeTool(data, offered, name, args, log, { signal, step }),
         // Only a call that would really run parks: an unknown tool or bad arguments is an error at once.
         mustPark: approvals
-          ? (name, args) => offered.has(name) && this.policy.isDangerous(name) && TOOLS_BY_NAME.get(name)!.schema.safeParse(args ?? {}).success
+          ? (name, args) =>
+              offered.has(name) && this.policy.isDangerous(name) && TOOLS_BY_NAME.get(name)!.schema.safeParse(args ?? {}).success
           : undefined,
         onText: (text) => {
           streamed += text;
@@ -209,17 +246,32 @@ export class AssistantRunner {
         });
         log.info({ approvalId: request.id, tool: call.name }, 'assistant turn parked for approval');
         // A cancel that came while parking found no approval to reject: end the turn here.
-        if (signal.aborted || (await chat.findMessage(data.sessionId, data.messageId))?.cancelRequestedAt) return this.cancelled(data, log, result.response, usage);
+        if (signal.aborted || (await chat.findMessage(data.sessionId, data.messageId))?.cancelRequestedAt)
+          return this.cancelled(data, log, result.response, usage);
         return { toolCalls: result.toolCalls, toolIterations: result.toolIterations, parked: request.id };
       }
       // Stored under the lock of the user message: a cancel accepted before this wins (nothing stored).
-      const stored = await chat.finishTurn({ sessionId: data.sessionId, role: 'assistant', content: result.response, replyTo: data.messageId, ...usage });
+      const stored = await chat.finishTurn({
+        sessionId: data.sessionId,
+        role: 'assistant',
+        content: result.response,
+        replyTo: data.messageId,
+        ...usage,
+      });
       await Promise.allSettled(pending);
       if (stored.outcome === 'cancel_requested') return this.cancelled(data, log, result.response, usage);
       if (stored.outcome === 'answered') return { toolCalls: result.toolCalls, toolIterations: result.toolIterations };
       await chat.touch(data.sessionId, data.deviceId);
       await this.publish(data, { type: 'final', sessionId: data.sessionId, response: result.response, usage });
-      log.info({ toolCalls: result.toolCalls, toolIterations: result.toolIterations, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens }, 'assistant turn completed');
+      log.info(
+        {
+          toolCalls: result.toolCalls,
+          toolIterations: result.toolIterations,
+          inputTokens: usage.inputTokens,
+          outputTokens: usage.outputTokens,
+        },
+        'assistant turn completed',
+      );
       return { toolCalls: result.toolCalls, toolIterations: result.toolIterations };
     } catch (error) {
       await Promise.allSettled(pending);
@@ -234,7 +286,9 @@ export class AssistantRunner {
         type: 'error',
         sessionId: data.sessionId,
         code: unavailable ? 'llm_unavailable' : 'assistant_failed',
-        message: unavailable ? 'The language model could not be reached; please try again later' : 'The assistant could not answer; please try again',
+        message: unavailable
+          ? 'The language model could not be reached; please try again later'
+          : 'The assistant could not answer; please try again',
       }).catch((error: unknown) => log.warn({ err: error }, 'assistant error event not appended'));
       throw new UnrecoverableError(`assistant turn failed: ${describeRedacted(error)}`);
     }
@@ -244,7 +298,14 @@ export class AssistantRunner {
    * Runs one tool call on the turn's device. Every failure (bad arguments, policy refusal, device
    * offline, timeout, device error) becomes "Error: …" text for the model: the turn goes on.
    */
-  private async executeTool(data: ChatTurnJob, offered: Set<string>, name: string, rawArgs: unknown, log: Logger, options: { approved?: boolean; signal?: AbortSignal; step?: string } = {}): Promise<string> {
+  private async executeTool(
+    data: ChatTurnJob,
+    offered: Set<string>,
+    name: string,
+    rawArgs: unknown,
+    log: Logger,
+    options: { approved?: boolean; signal?: AbortSignal; step?: string } = {},
+  ): Promise<string> {
     const { deviceId } = data;
     if (!deviceId) return `Error: no device is connected, so ${name} cannot run.`;
     const tool = TOOLS_BY_NAME.get(name);
@@ -253,7 +314,13 @@ export class AssistantRunner {
     const args = tool.schema.safeParse(rawArgs ?? {});
     if (!args.success) return `Error: invalid arguments for ${name}: ${describeIssues(args.error)}. Fix them and call the tool again.`;
     if (!options.approved && this.policy.isDangerous(name)) {
-      const decision = await this.policy.check({ userId: data.userId, sessionId: data.sessionId, deviceId, toolName: name, args: args.data });
+      const decision = await this.policy.check({
+        userId: data.userId,
+        sessionId: data.sessionId,
+        deviceId,
+        toolName: name,
+        args: args.data,
+      });
       if (!decision.allowed) return `Error: ${name} was not allowed: ${decision.reason}`;
     }
     // A cancel abandons the call: the wait ends at once and a late answer is ignored.
@@ -262,7 +329,8 @@ export class AssistantRunner {
     // the tool give the same key, so the device answers a repeated write from memory (0078).
     let nth = 0;
     const device = ((call) => {
-      const idempotencyKey = options.step === undefined ? undefined : toolCallKey(data.messageId, options.step, name, args.data, (nth += 1));
+      const idempotencyKey =
+        options.step === undefined ? undefined : toolCallKey(data.messageId, options.step, name, args.data, (nth += 1));
       return this.deps.devices.callDevice(data.userId, deviceId, call as never, { signal: options.signal, idempotencyKey });
     }) as DeviceCall;
     try {
@@ -275,7 +343,12 @@ export class AssistantRunner {
   }
 
   /** Ends a cancelled turn (partial answer kept, marked cancelled; streams end with `cancelled`). */
-  private async cancelled(data: ChatTurnJob, log: Logger, response: string, usage: TurnUsage | null): Promise<{ toolCalls: number; toolIterations: number; cancelled: true }> {
+  private async cancelled(
+    data: ChatTurnJob,
+    log: Logger,
+    response: string,
+    usage: TurnUsage | null,
+  ): Promise<{ toolCalls: number; toolIterations: number; cancelled: true }> {
     const turn: TurnRef = { userId: data.userId, sessionId: data.sessionId, messageId: data.messageId, deviceId: data.deviceId };
     if (!this.deps.chatCancels) throw new UnrecoverableError('The turn was cancelled, but this worker cannot end cancelled turns');
     await this.deps.chatCancels.end(turn, { response, usage });
@@ -300,8 +373,10 @@ export class AssistantRunner {
   private async publish(data: ChatTurnJob, event: Extract<ChatEvent, { type: 'text_chunk' | 'final' | 'error' }>): Promise<void> {
     if (data.deviceId) {
       const { devices } = this.deps;
-      if (event.type === 'text_chunk') devices.send(data.userId, data.deviceId, 'text_chunk', { sessionId: event.sessionId, text: event.text });
-      else if (event.type === 'final') devices.send(data.userId, data.deviceId, 'final', { sessionId: event.sessionId, response: event.response });
+      if (event.type === 'text_chunk')
+        devices.send(data.userId, data.deviceId, 'text_chunk', { sessionId: event.sessionId, text: event.text });
+      else if (event.type === 'final')
+        devices.send(data.userId, data.deviceId, 'final', { sessionId: event.sessionId, response: event.response });
       else devices.send(data.userId, data.deviceId, 'chat_error', { sessionId: event.sessionId, code: event.code, message: event.message });
     }
     await this.deps.chatEvents.append(data.messageId, event);
@@ -309,12 +384,27 @@ export class AssistantRunner {
 }
 
 /** Adds one model call's tokens and cost to the turn's total. */
-const addUsage = (usage: TurnUsage, call: { provider: string; model: string; inputTokens: number; outputTokens: number; costUsd: number }) =>
-  Object.assign(usage, { provider: call.provider, model: call.model, inputTokens: usage.inputTokens + call.inputTokens, outputTokens: usage.outputTokens + call.outputTokens, costUsd: usage.costUsd + call.costUsd });
+const addUsage = (
+  usage: TurnUsage,
+  call: { provider: string; model: string; inputTokens: number; outputTokens: number; costUsd: number },
+) =>
+  Object.assign(usage, {
+    provider: call.provider,
+    model: call.model,
+    inputTokens: usage.inputTokens + call.inputTokens,
+    outputTokens: usage.outputTokens + call.outputTokens,
+    costUsd: usage.costUsd + call.costUsd,
+  });
 
 const newUsage = (models: ModelGateway): TurnUsage => ({ ...models.defaultModel, inputTokens: 0, outputTokens: 0, costUsd: 0 });
 
-const usageOf = (row: { provider: string | null; model: string | null; inputTokens: number; outputTokens: number; costUsd: number }): TurnUsage => ({
+const usageOf = (row: {
+  provider: string | null;
+  model: string | null;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+}): TurnUsage => ({
   provider: row.provider ?? 'unknown',
   model: row.model ?? 'unknown',
   inputTokens: row.inputTokens,
@@ -328,5 +418,8 @@ const usageOf = (row: { provider: string | null; model: string | null; inputToke
  * it is. Deterministic, so a re-run of the turn sends the same keys (decision 0078).
  */
 export function toolCallKey(messageId: string, step: string, tool: string, args: unknown, nth: number): string {
-  return createHash('sha256').update(JSON.stringify([messageId, step, tool, args, nth])).digest('base64url').slice(0, 32);
+  return createHash('sha256')
+    .update(JSON.stringify([messageId, step, tool, args, nth]))
+    .digest('base64url')
+    .slice(0, 32);
 }

@@ -77,7 +77,11 @@ export class ChatCancels {
         .get('assistant')
         .remove(turn.id)
         .catch(() => 0);
-      if (removed) await this.end({ ...ref, deviceId: (job?.data as { deviceId?: string } | undefined)?.deviceId ?? ref.deviceId }, { response: '', usage: null });
+      if (removed)
+        await this.end(
+          { ...ref, deviceId: (job?.data as { deviceId?: string } | undefined)?.deviceId ?? ref.deviceId },
+          { response: '', usage: null },
+        );
     }
     return { sessionId, status: 'cancelling' };
   }
@@ -89,7 +93,8 @@ export class ChatCancels {
    */
   async cancelFromDevice(userId: string, deviceId: string, payload: unknown): Promise<ChatCancelAck> {
     const parsed = chatCancelSchema.safeParse(payload ?? {});
-    if (!parsed.success) return { ok: false, error: { code: 'validation_failed', message: parsed.error.issues.map((i) => i.message).join('; ') } };
+    if (!parsed.success)
+      return { ok: false, error: { code: 'validation_failed', message: parsed.error.issues.map((i) => i.message).join('; ') } };
     try {
       const sessionId = parsed.data.sessionId ?? (await this.deps.repos.chat.runningSessionOnDevice(userId, deviceId));
       if (!sessionId) return { ok: false, error: { code: 'not_running', message: 'No turn of this device is running' } };
@@ -116,14 +121,30 @@ export class ChatCancels {
       content: partial.response,
       replyTo: turn.messageId,
       status: 'cancelled',
-      ...(usage ? { provider: usage.provider, model: usage.model, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, costUsd: usage.costUsd } : {}),
+      ...(usage
+        ? {
+            provider: usage.provider,
+            model: usage.model,
+            inputTokens: usage.inputTokens,
+            outputTokens: usage.outputTokens,
+            costUsd: usage.costUsd,
+          }
+        : {}),
     });
     if (stored.outcome !== 'stored') return false;
     await repos.chat.touch(turn.sessionId);
     if (turn.deviceId) devices.send(turn.userId, turn.deviceId, 'cancelled', { sessionId: turn.sessionId });
     const zero: TurnUsage = { provider: 'none', model: 'none', inputTokens: 0, outputTokens: 0, costUsd: 0 };
-    await this.deps.chatEvents.append(turn.messageId, { type: 'cancelled', sessionId: turn.sessionId, response: partial.response, usage: usage ?? zero });
-    this.log.info({ userId: turn.userId, sessionId: turn.sessionId, messageId: turn.messageId, chars: partial.response.length }, 'chat turn cancelled');
+    await this.deps.chatEvents.append(turn.messageId, {
+      type: 'cancelled',
+      sessionId: turn.sessionId,
+      response: partial.response,
+      usage: usage ?? zero,
+    });
+    this.log.info(
+      { userId: turn.userId, sessionId: turn.sessionId, messageId: turn.messageId, chars: partial.response.length },
+      'chat turn cancelled',
+    );
     return true;
   }
 

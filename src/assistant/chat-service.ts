@@ -35,7 +35,10 @@ export const chatBodySchema = z.strictObject({
 export const chatRequestSchema = z.strictObject({
   message,
   sessionId: z.uuid().optional(),
-  context: z.record(z.string(), z.unknown()).optional().refine((value) => value === undefined || JSON.stringify(value).length <= 20_000, 'context is too large'),
+  context: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .refine((value) => value === undefined || JSON.stringify(value).length <= 20_000, 'context is too large'),
 });
 
 export interface StartTurn {
@@ -59,7 +62,9 @@ export interface StartTurn {
 export class ChatService {
   private readonly log: Logger;
 
-  constructor(private readonly deps: { repos: Repositories; enqueue: Enqueue; registry: DeviceRegistry; logger: Logger; models: ModelCatalog }) {
+  constructor(
+    private readonly deps: { repos: Repositories; enqueue: Enqueue; registry: DeviceRegistry; logger: Logger; models: ModelCatalog },
+  ) {
     this.log = deps.logger.child({ component: 'chat' });
   }
 
@@ -71,13 +76,21 @@ export class ChatService {
     const session = input.sessionId ? await chat.findOwned(input.userId, input.sessionId) : null;
     if (input.sessionId && !session) throw notFound('Chat session');
     // A chatflow's session goes on with its flow's prompt and model, not as an assistant turn (0120).
-    if (session?.mode === 'flow') throw new AppError(409, 'flow_session', `This session belongs to a chatflow; continue it with POST /flows/${session.flowId}/chat`);
+    if (session?.mode === 'flow')
+      throw new AppError(409, 'flow_session', `This session belongs to a chatflow; continue it with POST /flows/${session.flowId}/chat`);
     const deviceId = await this.deviceFor(input, session?.deviceId ?? undefined);
     const mode = deviceId ? 'device' : 'none';
 
     const sessionId = session?.id ?? (await chat.createSession({ userId: input.userId, deviceId, title: titleOf(input.message), mode })).id;
     const stored = await chat.addMessage({ sessionId, role: 'user', content: input.message });
-    await this.deps.enqueue('assistant', 'chat-turn', { userId: input.userId, sessionId, messageId: stored.id, deviceId: deviceId ?? undefined, tools: mode, model: input.model });
+    await this.deps.enqueue('assistant', 'chat-turn', {
+      userId: input.userId,
+      sessionId,
+      messageId: stored.id,
+      deviceId: deviceId ?? undefined,
+      tools: mode,
+      model: input.model,
+    });
     this.log.info({ userId: input.userId, sessionId, messageId: stored.id, deviceId, mode }, 'assistant turn queued');
     return { sessionId, messageId: stored.id, deviceId };
   }
@@ -127,7 +140,13 @@ export function deviceChatHandler(service: ChatService, usage?: UsageLimiter) {
     try {
       // Counts with POST /chat in the user's chat window: a refusal is a `rate_limited` ack.
       await usage?.take('chatPerMinute', user);
-      const { sessionId, messageId } = await service.start({ userId: user.id, deviceId, fromDevice: true, message: parsed.data.message, sessionId: parsed.data.sessionId });
+      const { sessionId, messageId } = await service.start({
+        userId: user.id,
+        deviceId,
+        fromDevice: true,
+        message: parsed.data.message,
+        sessionId: parsed.data.sessionId,
+      });
       return { sessionId, messageId };
     } catch (error) {
       if (error instanceof AppError && error.status < 500) return { error: { code: error.code, message: error.message } };

@@ -33,8 +33,13 @@ export const storeContinuation = (parked: ParkedLoop, toolsets: string[], usage:
 });
 
 export const loadContinuation = (stored: StoredContinuation): { parked: ParkedLoop; toolsets: string[]; usage: TurnUsage } => ({
-  parked: { messages: mapStoredMessagesToChatMessages(stored.messages), calls: stored.calls, iteration: stored.iteration, response: stored.response, toolCalls: stored.toolCalls },
+  parked: {
+    messages: mapStoredMessagesToChatMessages(stored.messages),
+    calls: stored.calls,
+    iteration: stored.iteration,
+    response: stored.response,
+    toolCalls: stored.toolCalls,
+  },
   toolsets: stored.toolsets ?? stored.agents ?? [],
   usage: stored.usage,
 });
-

@@ -6,10 +6,7 @@ import type { StreamFollower } from '../lib/stream-follower';
 export const NOTES_INTERRUPTED = 'The notes were interrupted (their worker stopped); resolve the session again to retry';
 
 /** What the notes job tells its listeners. `chunk` texts concatenate to `done.documentation`. */
-export type NotesEvent =
-  | { type: 'chunk'; text: string }
-  | { type: 'done'; documentation: string }
-  | { type: 'error'; message: string };
+export type NotesEvent = { type: 'chunk'; text: string } | { type: 'done'; documentation: string } | { type: 'error'; message: string };
 
 /** Everything but a chunk ends the notes' stream. */
 export const isNotesTerminal = (event: NotesEvent): boolean => event.type !== 'chunk';

@@ -23,7 +23,9 @@ export interface Intent {
 /** Classifies a message into task / project / checkpoint / note by keywords. Ties keep every tied toolset. */
 export function classifyIntent(message: string): Intent {
   const words = (message.toLowerCase().match(/[\p{L}\p{N}]+(?:-[\p{L}\p{N}]+)*/gu) ?? []).map(stem);
-  const scores = Object.fromEntries(TOOLSETS.map((toolset) => [toolset, words.filter((w) => KEYWORDS[toolset].includes(w)).length])) as Record<ToolsetName, number>;
+  const scores = Object.fromEntries(
+    TOOLSETS.map((toolset) => [toolset, words.filter((w) => KEYWORDS[toolset].includes(w)).length]),
+  ) as Record<ToolsetName, number>;
   const best = Math.max(...Object.values(scores));
   // Nothing matched ("what's on my plate?"): offer every tool and let the model choose.
   const toolsets = best === 0 ? [...TOOLSETS] : TOOLSETS.filter((toolset) => scores[toolset] === best);
@@ -48,7 +50,7 @@ export function plainSystemPrompt(now = new Date()): string {
 
 export function systemPrompt(toolsets: ToolsetName[], now = new Date()): string {
   return [
-    'You are Switchboard\'s assistant. You help the user with the tasks, projects, checkpoints and notes stored on their desktop app.',
+    "You are Switchboard's assistant. You help the user with the tasks, projects, checkpoints and notes stored on their desktop app.",
     `Use the tools to read and change that data (you have the ${toolsets.join(', ')} tools); never invent rows, ids or counts.`,
     'Tool results are the real data. A result starting with "Error:" means the tool failed: say so plainly, and retry only when a fix is clear.',
     'Answer briefly in plain language, citing titles rather than ids unless the user asks for ids.',

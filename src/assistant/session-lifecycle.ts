@@ -25,7 +25,9 @@ export class SessionLifecycle {
     }
     await queues.enqueue('assistant', 'ticket-notes', { userId, sessionId }).catch(async (error) => {
       // Not queued (Redis down): mark the claim failed so the next resolve can queue it again.
-      await repos.notes.setDocumentationStatus(sessionId, 'failed').catch((error: unknown) => this.deps.logger.warn({ err: error, sessionId }, 'notes claim not marked failed'));
+      await repos.notes
+        .setDocumentationStatus(sessionId, 'failed')
+        .catch((error: unknown) => this.deps.logger.warn({ err: error, sessionId }, 'notes claim not marked failed'));
       throw error;
     });
     logger.info({ userId, sessionId, retry: resolved.retry }, 'ticket notes queued');

@@ -79,9 +79,16 @@ export class SessionNotesRunner {
     } catch (error) {
       await Promise.allSettled(pending);
       log.warn({ err: error }, 'ticket notes failed');
-      const message = error instanceof ModelUnavailableError ? 'The language model could not be reached; resolve the session again to retry' : 'The notes could not be written; resolve the session again to retry';
-      await notes.setDocumentationStatus(data.sessionId, 'failed').catch((error: unknown) => log.warn({ err: error }, 'notes status not marked failed'));
-      await events.append(data.sessionId, { type: 'error', message }).catch((error: unknown) => log.warn({ err: error }, 'notes error event not appended'));
+      const message =
+        error instanceof ModelUnavailableError
+          ? 'The language model could not be reached; resolve the session again to retry'
+          : 'The notes could not be written; resolve the session again to retry';
+      await notes
+        .setDocumentationStatus(data.sessionId, 'failed')
+        .catch((error: unknown) => log.warn({ err: error }, 'notes status not marked failed'));
+      await events
+        .append(data.sessionId, { type: 'error', message })
+        .catch((error: unknown) => log.warn({ err: error }, 'notes error event not appended'));
       throw new UnrecoverableError(`ticket notes failed: ${describeRedacted(error)}`);
     }
   }
@@ -89,7 +96,10 @@ export class SessionNotesRunner {
   private prompt(messages: NotesMessage[], resolutionSummary: string | null) {
     const transcript = messages.map((m) => `${m.role === 'user' ? 'Customer' : 'Assistant'}: ${m.content}`).join('\n');
     const summary = resolutionSummary?.trim() ? `\n\nResolution summary: ${resolutionSummary.trim()}` : '';
-    return [new SystemMessage(SYSTEM), new HumanMessage(`Write the ticket notes for this support session.\n\nConversation:\n${transcript || '(no messages)'}${summary}`)];
+    return [
+      new SystemMessage(SYSTEM),
+      new HumanMessage(`Write the ticket notes for this support session.\n\nConversation:\n${transcript || '(no messages)'}${summary}`),
+    ];
   }
 
   /**
@@ -98,6 +108,11 @@ export class SessionNotesRunner {
    */
   private async stream(data: TicketNotesJob, messages: Array<SystemMessage | HumanMessage>, onText: (text: string) => void): Promise<void> {
     const tier = (await this.deps.repos.users.findById(data.userId))?.tier ?? 'free';
-    await this.deps.models.streamTurn({ purpose: 'notes', messages, onText, account: { userId: data.userId, tier, sessionId: data.sessionId } });
+    await this.deps.models.streamTurn({
+      purpose: 'notes',
+      messages,
+      onText,
+      account: { userId: data.userId, tier, sessionId: data.sessionId },
+    });
   }
 }

@@ -9,7 +9,10 @@ export interface NotesMessage {
 
 /** Whether `text` has exactly the four `## ` section headings, in order (other `## ` headings fail it). */
 export function hasNoteSections(text: string): boolean {
-  const headings = text.split(/\r?\n/).filter((line) => /^##(?!#)/.test(line)).map((line) => line.replace(/^##\s*/, '').trim());
+  const headings = text
+    .split(/\r?\n/)
+    .filter((line) => /^##(?!#)/.test(line))
+    .map((line) => line.replace(/^##\s*/, '').trim());
   return headings.length === NOTE_SECTIONS.length && headings.every((heading, i) => heading === NOTE_SECTIONS[i]);
 }
 
@@ -23,7 +26,10 @@ export function templateSections(messages: NotesMessage[], resolutionSummary?: s
   const users = messages.filter((m) => m.role === 'user');
   const replies = messages.filter((m) => m.role === 'assistant');
   const problem = users[0] ? oneLine(users[0].content) : 'No conversation was recorded.';
-  const steps = [...users.slice(1).map((m) => `Customer: ${oneLine(m.content, 200)}`), ...replies.map((m) => `Assistant: ${oneLine(m.content, 200)}`)];
+  const steps = [
+    ...users.slice(1).map((m) => `Customer: ${oneLine(m.content, 200)}`),
+    ...replies.map((m) => `Assistant: ${oneLine(m.content, 200)}`),
+  ];
   const resolution = resolutionSummary?.trim() ? oneLine(resolutionSummary, 1_000) : 'Marked resolved without a summary.';
   return [
     problem,

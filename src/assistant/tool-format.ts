@@ -15,17 +15,38 @@ const str = (value: unknown) => (typeof value === 'string' && value ? value : un
 
 /** `(a: 1, b: 2)`, skipping empty parts. */
 const details = (parts: Array<[string, unknown]>) => {
-  const shown = parts.filter(([, value]) => value !== undefined && value !== null && value !== '').map(([key, value]) => `${key}: ${String(value)}`);
+  const shown = parts
+    .filter(([, value]) => value !== undefined && value !== null && value !== '')
+    .map(([key, value]) => `${key}: ${String(value)}`);
   return shown.length ? ` (${shown.join(', ')})` : '';
 };
 
 export const describeTask = (row: DeviceRow) =>
-  `${String(row.title)}${details([['status', row.status], ['priority', row.priority], ['due', day(row.dueDate)], ['project', row.projectId], ['id', row.id]])}`;
+  `${String(row.title)}${details([
+    ['status', row.status],
+    ['priority', row.priority],
+    ['due', day(row.dueDate)],
+    ['project', row.projectId],
+    ['id', row.id],
+  ])}`;
 export const describeProject = (row: DeviceRow) =>
-  `${String(row.name)}${details([['status', row.status], ['client', row.clientId], ['id', row.id]])}`;
+  `${String(row.name)}${details([
+    ['status', row.status],
+    ['client', row.clientId],
+    ['id', row.id],
+  ])}`;
 export const describeCheckpoint = (row: DeviceRow) =>
-  `${String(row.title)}${details([['date', day(row.date)], ['project', row.projectId], ['approved', row.isApproved === 0 ? 'no' : undefined], ['id', row.id]])}`;
-export const describeNote = (row: DeviceRow) => `${String(row.title)}${details([['project', row.projectId], ['id', row.id]])}`;
+  `${String(row.title)}${details([
+    ['date', day(row.date)],
+    ['project', row.projectId],
+    ['approved', row.isApproved === 0 ? 'no' : undefined],
+    ['id', row.id],
+  ])}`;
+export const describeNote = (row: DeviceRow) =>
+  `${String(row.title)}${details([
+    ['project', row.projectId],
+    ['id', row.id],
+  ])}`;
 export const describeComment = (row: DeviceRow) => `${str(row.author) ?? 'someone'}: ${String(row.content)}${details([['id', row.id]])}`;
 
 /** "Found 3 task(s):\n- …" or "No tasks found …". */

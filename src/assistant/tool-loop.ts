@@ -5,7 +5,8 @@ import { langchainTools, type AssistantTool } from './tools';
 /** Tool rounds before the model must answer. */
 export const MAX_TOOL_ITERATIONS = 5;
 
-const WRAP_UP = 'You have used every tool step this turn allows. Answer the user now from the tool results above, without calling tools; say what is left undone.';
+const WRAP_UP =
+  'You have used every tool step this turn allows. Answer the user now from the tool results above, without calling tools; say what is left undone.';
 const NO_ANSWER = 'I could not finish this within the allowed number of steps. Please ask again, more specifically.';
 
 export interface ToolLoopOptions {
@@ -106,7 +107,13 @@ export async function runToolLoop(options: ToolLoopOptions): Promise<ToolLoopRes
   let start = 0;
   if (resumed) {
     const left = await runCalls(resumed.calls, resumed.iteration, options.resume!.result);
-    if (left) return { response, toolIterations: resumed.iteration, toolCalls, parked: { messages, calls: left, iteration: resumed.iteration, response, toolCalls } };
+    if (left)
+      return {
+        response,
+        toolIterations: resumed.iteration,
+        toolCalls,
+        parked: { messages, calls: left, iteration: resumed.iteration, response, toolCalls },
+      };
     start = resumed.iteration + 1;
   }
   for (let iteration = start; iteration <= max; iteration += 1) {
@@ -119,12 +126,33 @@ export async function runToolLoop(options: ToolLoopOptions): Promise<ToolLoopRes
       if (!response.trim()) emit(NO_ANSWER);
       return { response, toolIterations: iteration, toolCalls };
     }
-    const calls: LoopCall[] = raw.map((call, position) => ({ id: call.id || `call_${iteration}_${position}`, name: call.name, args: call.parsed, index: position }));
+    const calls: LoopCall[] = raw.map((call, position) => ({
+      id: call.id || `call_${iteration}_${position}`,
+      name: call.name,
+      args: call.parsed,
+      index: position,
+    }));
     messages.push(
       new AIMessage({
         content: turn.text,
-        tool_calls: calls.flatMap((call) => (call.args === undefined ? [] : [{ id: call.id, name: call.name, args: call.args as Record<string, unknown>, type: 'tool_call' as const }])),
-        invalid_tool_calls: raw.flatMap((call, position) => (call.parsed === undefined ? [{ id: calls[position].id, name: call.name, args: call.args, error: 'arguments are not valid JSON', type: 'invalid_tool_call' as const }] : [])),
+        tool_calls: calls.flatMap((call) =>
+          call.args === undefined
+            ? []
+            : [{ id: call.id, name: call.name, args: call.args as Record<string, unknown>, type: 'tool_call' as const }],
+        ),
+        invalid_tool_calls: raw.flatMap((call, position) =>
+          call.parsed === undefined
+            ? [
+                {
+                  id: calls[position].id,
+                  name: call.name,
+                  args: call.args,
+                  error: 'arguments are not valid JSON',
+                  type: 'invalid_tool_call' as const,
+                },
+              ]
+            : [],
+        ),
       }),
     );
     const left = await runCalls(calls, iteration);
@@ -139,7 +167,12 @@ export async function runToolLoop(options: ToolLoopOptions): Promise<ToolLoopRes
  * replaced by the next of the chain; once text went out, the failure is final (the user has
  * already seen part of that answer).
  */
-async function callModel(options: ToolLoopOptions, messages: BaseMessage[], tools: AssistantTool[], emit: (text: string) => void): Promise<ModelTurn> {
+async function callModel(
+  options: ToolLoopOptions,
+  messages: BaseMessage[],
+  tools: AssistantTool[],
+  emit: (text: string) => void,
+): Promise<ModelTurn> {
   // Cancelled during a tool call: no new model request is opened.
   if (options.signal?.aborted) throw options.signal.reason ?? new Error('The turn was cancelled');
   const turn = await options.models.streamTurn({

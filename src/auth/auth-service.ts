@@ -60,7 +60,10 @@ export class AuthService {
       }
       if (result.status === 'invalid') return { status: 'invalid' as const };
       const refresh = newRefreshToken();
-      await this.users.insertRefreshToken({ userId: result.token.userId, familyId, tokenHash: refresh.hash, expiresAt: this.refreshExpiry() }, tx);
+      await this.users.insertRefreshToken(
+        { userId: result.token.userId, familyId, tokenHash: refresh.hash, expiresAt: this.refreshExpiry() },
+        tx,
+      );
       return { status: 'ok' as const, userId: result.token.userId, refreshToken: refresh.token };
     });
     if (outcome.status === 'reused') {
@@ -90,7 +93,14 @@ export class AuthService {
   }
 
   private accessToken(user: UserRow, familyId: string) {
-    return signAccessToken(this.tokens, { sub: user.id, email: user.email, name: user.name, tier: user.tier, role: user.role, sid: familyId });
+    return signAccessToken(this.tokens, {
+      sub: user.id,
+      email: user.email,
+      name: user.name,
+      tier: user.tier,
+      role: user.role,
+      sid: familyId,
+    });
   }
 
   private async issue(user: UserRow, familyId: string) {

@@ -42,7 +42,12 @@ export interface Hs256Expectations {
  * authenticated request and socket handshake. The MAC is checked before any JSON of
  * the token is parsed. Signing stays with jose (sign-in and refresh only).
  */
-export function verifyHs256(token: string, secret: Uint8Array, expected: Hs256Expectations, nowSeconds = Math.floor(Date.now() / 1000)): Record<string, unknown> | null {
+export function verifyHs256(
+  token: string,
+  secret: Uint8Array,
+  expected: Hs256Expectations,
+  nowSeconds = Math.floor(Date.now() / 1000),
+): Record<string, unknown> | null {
   if (typeof token !== 'string' || token.length > MAX_TOKEN_CHARS) return null;
   const first = token.indexOf('.');
   const second = token.indexOf('.', first + 1);
@@ -62,7 +67,11 @@ export function verifyHs256(token: string, secret: Uint8Array, expected: Hs256Ex
   if (!claims) return null;
   if (claims.iss !== expected.issuer) return null;
   const { aud, exp, nbf, iat } = claims;
-  if (!(aud === expected.audience || (Array.isArray(aud) && aud.every((each) => typeof each === 'string') && aud.includes(expected.audience)))) return null;
+  if (!(
+    aud === expected.audience ||
+    (Array.isArray(aud) && aud.every((each) => typeof each === 'string') && aud.includes(expected.audience))
+  ))
+    return null;
   if (typeof exp !== 'number' || !Number.isFinite(exp) || exp <= nowSeconds) return null;
   if (nbf !== undefined && (typeof nbf !== 'number' || nbf > nowSeconds)) return null;
   if (iat !== undefined && typeof iat !== 'number') return null;

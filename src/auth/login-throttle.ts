@@ -57,13 +57,23 @@ export class LoginThrottle {
     const lockMs = await this.redis.pttl(this.accountKey(email, 'lock'));
     if (lockMs > 0) {
       const retryAfter = Math.max(1, Math.ceil(lockMs / 1000));
-      throw new AppError(429, 'rate_limited', `Too many failed sign-ins for this account; retry in ${retryAfter} s`, undefined, { 'Retry-After': String(retryAfter) });
+      throw new AppError(429, 'rate_limited', `Too many failed sign-ins for this account; retry in ${retryAfter} s`, undefined, {
+        'Retry-After': String(retryAfter),
+      });
     }
   }
 
   async loginFailed(email: string): Promise<void> {
     const command = (this.redis as unknown as Record<string, (...args: unknown[]) => Promise<number>>).sbLoginFailed;
-    await command.call(this.redis, this.accountKey(email, 'fails'), this.accountKey(email, 'lock'), this.limits.loginFailuresBeforeBackoff, FIRST_LOCK_MS, MAX_LOCK_MS, FAILURES_TTL_MS);
+    await command.call(
+      this.redis,
+      this.accountKey(email, 'fails'),
+      this.accountKey(email, 'lock'),
+      this.limits.loginFailuresBeforeBackoff,
+      FIRST_LOCK_MS,
+      MAX_LOCK_MS,
+      FAILURES_TTL_MS,
+    );
   }
 
   async loginSucceeded(email: string): Promise<void> {
@@ -82,13 +92,23 @@ export class LoginThrottle {
     const lockMs = await this.redis.pttl(this.dashboardKey(ip, 'lock'));
     if (lockMs > 0) {
       const retryAfter = Math.max(1, Math.ceil(lockMs / 1000));
-      throw new AppError(429, 'rate_limited', `Too many failed dashboard sign-ins from this address; retry in ${retryAfter} s`, undefined, { 'Retry-After': String(retryAfter) });
+      throw new AppError(429, 'rate_limited', `Too many failed dashboard sign-ins from this address; retry in ${retryAfter} s`, undefined, {
+        'Retry-After': String(retryAfter),
+      });
     }
   }
 
   async dashboardBasicFailed(ip: string): Promise<void> {
     const command = (this.redis as unknown as Record<string, (...args: unknown[]) => Promise<number>>).sbLoginFailed;
-    await command.call(this.redis, this.dashboardKey(ip, 'fails'), this.dashboardKey(ip, 'lock'), this.limits.loginFailuresBeforeBackoff, FIRST_LOCK_MS, MAX_LOCK_MS, FAILURES_TTL_MS);
+    await command.call(
+      this.redis,
+      this.dashboardKey(ip, 'fails'),
+      this.dashboardKey(ip, 'lock'),
+      this.limits.loginFailuresBeforeBackoff,
+      FIRST_LOCK_MS,
+      MAX_LOCK_MS,
+      FAILURES_TTL_MS,
+    );
   }
 
   async dashboardBasicSucceeded(ip: string): Promise<void> {

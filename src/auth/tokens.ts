@@ -66,7 +66,11 @@ export async function verifyAccessToken(settings: TokenSettings, token: string):
  * the session check in one statement (`acceptOnCanvas`); `role` is undefined when the settings
  * cannot tell it (the caller then reads it itself).
  */
-export async function verifyAccessTokenOnCanvas(settings: TokenSettings, token: string, canvasId: string): Promise<{ claims: AccessClaims; role?: MemberRole | null } | null> {
+export async function verifyAccessTokenOnCanvas(
+  settings: TokenSettings,
+  token: string,
+  canvasId: string,
+): Promise<{ claims: AccessClaims; role?: MemberRole | null } | null> {
   if (!settings.acceptOnCanvas) {
     const claims = await verifyAccessToken(settings, token);
     return claims && { claims };

@@ -9,7 +9,8 @@ function parseBound(value: string, edge: 'from' | 'to'): Date {
     return edge === 'to' ? new Date(start.getTime() + 86_400_000) : start;
   }
   const at = new Date(value);
-  if (Number.isNaN(at.getTime())) throw new ConnectorError(`filterConfig.dateRange.${edge} is not a date: ${JSON.stringify(value).slice(0, 40)}`, 400, false);
+  if (Number.isNaN(at.getTime()))
+    throw new ConnectorError(`filterConfig.dateRange.${edge} is not a date: ${JSON.stringify(value).slice(0, 40)}`, 400, false);
   return at;
 }
 

@@ -44,7 +44,11 @@ export function gmailQuery(filter: FilterConfig, since?: Date): string {
 
 interface GoogleErrorShape {
   name?: string;
-  response?: { status?: number; headers?: Headers | Record<string, string>; data?: { error?: { status?: string; errors?: Array<{ reason?: string }> } } };
+  response?: {
+    status?: number;
+    headers?: Headers | Record<string, string>;
+    data?: { error?: { status?: string; errors?: Array<{ reason?: string }> } };
+  };
 }
 
 function header(headers: Headers | Record<string, string> | undefined, name: string): string | undefined {
@@ -71,7 +75,8 @@ function toConnectorError(error: unknown, signal?: AbortSignal): Error {
   if (response.status === 429 || (response.status === 403 && /rateLimitExceeded/i.test(reason))) {
     return new ProviderRateLimitedError(parseRetryAfter(header(response.headers, 'retry-after')), 'gmail');
   }
-  if (response.status === 401) return new ReauthRequiredError('gmail', 'Gmail rejected a freshly refreshed access token; reconnect the account');
+  if (response.status === 401)
+    return new ReauthRequiredError('gmail', 'Gmail rejected a freshly refreshed access token; reconnect the account');
   return new ConnectorError(`Gmail API answered ${response.status} (${reason})`, response.status);
 }
 

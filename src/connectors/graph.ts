@@ -45,7 +45,9 @@ export class GraphSession {
   ) {
     this.keeper = new TokenKeeper(provider, settings, tokens, onTokens);
     this.base = new URL(`${settings.microsoft.graphBaseUrl}/`);
-    const retry = new RetryHandler(new RetryHandlerOptions(1, 2, (_delay, _attempt, _request, _options, response) => response.status !== 429));
+    const retry = new RetryHandler(
+      new RetryHandlerOptions(1, 2, (_delay, _attempt, _request, _options, response) => response.status !== 429),
+    );
     this.client = Client.initWithMiddleware({
       baseUrl: this.base.toString(),
       defaultVersion: 'v1.0',
@@ -99,7 +101,11 @@ export class GraphSession {
     const { statusCode, code, headers } = (error ?? {}) as GraphErrorShape;
     if (!statusCode || statusCode < 0) return new ConnectorError(`Microsoft Graph unreachable (${code ?? 'network error'})`);
     if (statusCode === 429) return new ProviderRateLimitedError(parseRetryAfter(headers?.get?.('retry-after')), this.provider);
-    if (statusCode === 401) return new ReauthRequiredError(this.provider, `Microsoft Graph rejected a freshly refreshed access token; reconnect the ${this.provider} account`);
+    if (statusCode === 401)
+      return new ReauthRequiredError(
+        this.provider,
+        `Microsoft Graph rejected a freshly refreshed access token; reconnect the ${this.provider} account`,
+      );
     return new ConnectorError(`Microsoft Graph answered ${statusCode} (${code ?? 'error'})`, statusCode);
   }
 }

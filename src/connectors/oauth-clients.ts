@@ -65,7 +65,10 @@ export function authorizeUrl(provider: Provider, o: { settings: OAuthSettings; s
 }
 
 /** Trades the callback's `code` for tokens. An unknown, used or expired code is ReauthRequiredError. */
-export async function exchangeCode(provider: Provider, o: { settings: OAuthSettings; code: string; redirectUri: string }): Promise<OAuthTokens> {
+export async function exchangeCode(
+  provider: Provider,
+  o: { settings: OAuthSettings; code: string; redirectUri: string },
+): Promise<OAuthTokens> {
   const params: Record<string, string> = { grant_type: 'authorization_code', code: o.code, redirect_uri: o.redirectUri };
   if (provider !== 'gmail') params.scope = PROVIDER_SCOPES[provider].join(' ');
   return requestTokens(provider, o.settings, params);

@@ -56,7 +56,10 @@ export async function* fetchOutlook(ctx: FetchContext): AsyncGenerator<FetchResu
   let remaining = ctx.maxItems ?? Number.POSITIVE_INFINITY;
   const pages = session.pages<GraphMessage>(
     (client) => {
-      const request = client.api('/me/messages').select(SELECT).top(ctx.pageSize ?? 50);
+      const request = client
+        .api('/me/messages')
+        .select(SELECT)
+        .top(ctx.pageSize ?? 50);
       // The SDK puts query values into the URL as given.
       return filter ? request.filter(encodeURIComponent(filter)) : request;
     },

@@ -42,8 +42,14 @@ function parse(sealed: string): SealedParts {
   if (![iv, ciphertext, tag].every((part) => /^[A-Za-z0-9_-]*$/.test(part))) {
     throw new SecretBoxError('Sealed secret is not base64url');
   }
-  const decoded = { keyId, iv: Buffer.from(iv, 'base64url'), ciphertext: Buffer.from(ciphertext, 'base64url'), tag: Buffer.from(tag, 'base64url') };
-  if (decoded.iv.length !== IV_BYTES || decoded.tag.length !== TAG_BYTES) throw new SecretBoxError('Sealed secret has a bad IV or tag length');
+  const decoded = {
+    keyId,
+    iv: Buffer.from(iv, 'base64url'),
+    ciphertext: Buffer.from(ciphertext, 'base64url'),
+    tag: Buffer.from(tag, 'base64url'),
+  };
+  if (decoded.iv.length !== IV_BYTES || decoded.tag.length !== TAG_BYTES)
+    throw new SecretBoxError('Sealed secret has a bad IV or tag length');
   return decoded;
 }
 

@@ -66,7 +66,9 @@ export async function* fetchTeams(ctx: FetchContext): AsyncGenerator<FetchResult
         const request = client.api(`/chats/${encodeURIComponent(chat.id)}/messages`).top(ctx.pageSize ?? 50);
         if (!changedAfter) return request;
         // Graph only filters chat messages on lastModifiedDateTime, ordered by it.
-        return request.orderby('lastModifiedDateTime desc').filter(encodeURIComponent(`lastModifiedDateTime gt ${changedAfter.toISOString()}`));
+        return request
+          .orderby('lastModifiedDateTime desc')
+          .filter(encodeURIComponent(`lastModifiedDateTime gt ${changedAfter.toISOString()}`));
       });
       try {
         for await (const messages of messagePages) {

@@ -56,7 +56,11 @@ export class TokenKeeper {
 
   private async refresh(): Promise<void> {
     const { refreshToken } = this.tokens;
-    if (!refreshToken) throw new ReauthRequiredError(this.provider, `The ${this.provider} access token was rejected and there is no refresh token; reconnect the account`);
+    if (!refreshToken)
+      throw new ReauthRequiredError(
+        this.provider,
+        `The ${this.provider} access token was rejected and there is no refresh token; reconnect the account`,
+      );
     const fresh = await refreshTokens(this.provider, { settings: this.settings, refreshToken });
     const next: OAuthTokens = {
       accessToken: fresh.accessToken,

@@ -19,7 +19,12 @@ export type DeviceMessage<E extends keyof DeviceServerEvents> = Parameters<Devic
  */
 export interface DevicePort {
   /** Runs one tool call on the device and resolves with its validated reply (see {@link DeviceRpc.callDevice}). */
-  callDevice<A extends DeviceAction>(userId: string, deviceId: string, call: ToolCallInput & { action: A }, options?: DeviceCallOptions): Promise<DeviceReply<A>>;
+  callDevice<A extends DeviceAction>(
+    userId: string,
+    deviceId: string,
+    call: ToolCallInput & { action: A },
+    options?: DeviceCallOptions,
+  ): Promise<DeviceReply<A>>;
   /** Sends a message to one device of a user (dropped when it is offline). */
   send<E extends DeviceMessageName>(userId: string, deviceId: string, event: E, payload: DeviceMessage<E>): void;
   /** Sends a message to every connected device of a user. */
@@ -68,20 +73,29 @@ export class DeviceChannel implements DevicePort {
     return this.nsp;
   }
 
-  callDevice<A extends DeviceAction>(userId: string, deviceId: string, call: ToolCallInput & { action: A }, options: DeviceCallOptions = {}): Promise<DeviceReply<A>> {
+  callDevice<A extends DeviceAction>(
+    userId: string,
+    deviceId: string,
+    call: ToolCallInput & { action: A },
+    options: DeviceCallOptions = {},
+  ): Promise<DeviceReply<A>> {
     return this.rpc.callDevice(userId, deviceId, call as never, options) as Promise<DeviceReply<A>>;
   }
 
   send<E extends DeviceMessageName>(userId: string, deviceId: string, event: E, payload: DeviceMessage<E>): void {
     const room = this.nsp.to(rooms.userDevice(userId, deviceId));
     (room.emit as (event: E, payload: DeviceMessage<E>) => boolean).call(room, event, payload);
-    this.relay?.send(userId, deviceId, event, payload).catch((error: unknown) => this.log?.warn({ err: error, event }, 'device message not relayed'));
+    this.relay
+      ?.send(userId, deviceId, event, payload)
+      .catch((error: unknown) => this.log?.warn({ err: error, event }, 'device message not relayed'));
   }
 
   sendToUser<E extends UserDeviceMessageName>(userId: string, event: E, payload: DeviceMessage<E>): void {
     const room = this.nsp.to(rooms.user(userId));
     (room.emit as (event: E, payload: DeviceMessage<E>) => boolean).call(room, event, payload);
-    this.relay?.sendToUser(userId, event, payload).catch((error: unknown) => this.log?.warn({ err: error, event }, 'device message not relayed'));
+    this.relay
+      ?.sendToUser(userId, event, payload)
+      .catch((error: unknown) => this.log?.warn({ err: error, event }, 'device message not relayed'));
   }
 
   watchGone(userId: string, deviceId: string, listener: (gone: DeviceGone) => void): () => void {

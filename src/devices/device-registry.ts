@@ -76,7 +76,9 @@ export class DeviceRegistry {
     if (!this.heartbeat) return;
     clearInterval(this.heartbeat);
     this.heartbeat = undefined;
-    await this.redis.del(this.nodeKey(this.nodeId)).catch((error: unknown) => this.log?.warn({ err: error }, 'node heartbeat key not removed; it expires on its own'));
+    await this.redis
+      .del(this.nodeKey(this.nodeId))
+      .catch((error: unknown) => this.log?.warn({ err: error }, 'node heartbeat key not removed; it expires on its own'));
   }
 
   /** Records a connected socket for `userId`'s device, replacing whatever was recorded for it. */
@@ -88,7 +90,14 @@ export class DeviceRegistry {
   /** Updates the agents of a device, if `socketId` is still the one recorded. */
   async setAgentIds(userId: string, presence: Omit<DevicePresence, 'nodeId'>): Promise<boolean> {
     const entry: DevicePresence = { ...presence, nodeId: this.nodeId };
-    const updated = await this.redis.eval(SET_IF_SAME_SOCKET, 1, this.userKey(userId), presence.deviceId, presence.socketId, JSON.stringify(entry));
+    const updated = await this.redis.eval(
+      SET_IF_SAME_SOCKET,
+      1,
+      this.userKey(userId),
+      presence.deviceId,
+      presence.socketId,
+      JSON.stringify(entry),
+    );
     return updated === 1;
   }
 
@@ -112,7 +121,10 @@ export class DeviceRegistry {
     const nodeIds = [...new Set(entries.map((entry) => entry.nodeId))];
     const alive = await this.redis.mget(nodeIds.map(this.nodeKey));
     const aliveNodes = new Set(nodeIds.filter((_, index) => alive[index] !== null));
-    const [online, dead] = [entries.filter((entry) => aliveNodes.has(entry.nodeId)), entries.filter((entry) => !aliveNodes.has(entry.nodeId))];
+    const [online, dead] = [
+      entries.filter((entry) => aliveNodes.has(entry.nodeId)),
+      entries.filter((entry) => !aliveNodes.has(entry.nodeId)),
+    ];
     await Promise.all(dead.map((entry) => this.unregister(userId, entry.deviceId, entry.socketId).catch(() => false)));
     return online.sort((a, b) => a.deviceId.localeCompare(b.deviceId));
   }

@@ -126,12 +126,25 @@ export class DeviceRpc {
     const parsedDevice = deviceIdSchema.safeParse(deviceId);
     const parsed = toolCallInputSchema.safeParse(call);
     if (!userId || !parsedDevice.success || !parsed.success) {
-      const reason = !userId ? 'userId is required' : !parsedDevice.success ? describeIssues(parsedDevice.error) : describeIssues(parsed.error!);
-      throw new DeviceRpcError('invalid_call', `Invalid ${String(action)} call for device ${deviceId}: ${reason}`, deviceId, String(action));
+      const reason = !userId
+        ? 'userId is required'
+        : !parsedDevice.success
+          ? describeIssues(parsedDevice.error)
+          : describeIssues(parsed.error!);
+      throw new DeviceRpcError(
+        'invalid_call',
+        `Invalid ${String(action)} call for device ${deviceId}: ${reason}`,
+        deviceId,
+        String(action),
+      );
     }
 
     if (options.signal?.aborted) throw new DeviceRpcError('aborted', `The call to device ${deviceId} was cancelled`, deviceId, action);
-    const payload = { id: randomUUID(), ...parsed.data, ...(options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {}) } as ToolCall;
+    const payload = {
+      id: randomUUID(),
+      ...parsed.data,
+      ...(options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {}),
+    } as ToolCall;
     const timeoutMs = options.timeoutMs ?? this.deps.timeoutMs;
     const started = performance.now();
     const context = { callId: payload.id, userId, deviceId, action };
@@ -142,7 +155,8 @@ export class DeviceRpc {
       void settled(acks); // it may lose the race below and time out later
       const interrupted = new Promise<never>((_, reject) => {
         const key = `${userId}\n${deviceId}`;
-        const onGone = () => reject(new DeviceRpcError('disconnected', `Device ${deviceId} disconnected before answering`, deviceId, action));
+        const onGone = () =>
+          reject(new DeviceRpcError('disconnected', `Device ${deviceId} disconnected before answering`, deviceId, action));
         const set = this.waiting.get(key) ?? new Set();
         this.waiting.set(key, set.add(onGone));
         stopWaiting.push(() => (set.delete(onGone), set.size || this.waiting.delete(key)));
@@ -210,11 +224,13 @@ export class DeviceRpc {
     // A device's rows and errors are its data: cleaned before anything stores them (0072).
     const raw = toStorable(reply);
     const what = `${call.action}${call.table ? ` on ${call.table}` : ''}`;
-    const invalid = (why: string) => new DeviceRpcError('invalid_reply', `Device ${deviceId} sent an invalid reply to ${what}: ${why}`, deviceId, call.action);
+    const invalid = (why: string) =>
+      new DeviceRpcError('invalid_reply', `Device ${deviceId} sent an invalid reply to ${what}: ${why}`, deviceId, call.action);
     const id = (raw as { id?: unknown } | null)?.id;
     if (id !== call.id) throw invalid(`expected id ${call.id}, got ${JSON.stringify(id) ?? 'none'}`);
     const failed = errorReplySchema.safeParse(raw);
-    if (failed.success) throw new DeviceRpcError('device_error', `Device ${deviceId} could not run ${what}: ${failed.data.error}`, deviceId, call.action);
+    if (failed.success)
+      throw new DeviceRpcError('device_error', `Device ${deviceId} could not run ${what}: ${failed.data.error}`, deviceId, call.action);
     const parsed = replySchemas[call.action].safeParse(raw);
     if (!parsed.success) throw invalid(describeIssues(parsed.error));
     return parsed.data;

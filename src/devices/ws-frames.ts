@@ -11,7 +11,15 @@ import type { AgentFile, ToolCall } from './protocol';
 export interface WsClientFrames {
   device_hello: { device_id: string; agent_ids: string[] };
   chat_request: { message: string; context?: Record<string, unknown>; session_id?: string };
-  tool_result: { id: string; row?: Record<string, unknown> | null; rows?: Array<Record<string, unknown>>; results?: Array<{ id: string; score: number; content?: string }>; deleted?: boolean; ok?: boolean; error?: string };
+  tool_result: {
+    id: string;
+    row?: Record<string, unknown> | null;
+    rows?: Array<Record<string, unknown>>;
+    results?: Array<{ id: string; score: number; content?: string }>;
+    deleted?: boolean;
+    ok?: boolean;
+    error?: string;
+  };
   agent_data: { run_id: string; files: AgentFile[] };
   agent_complete: { run_id: string; files_read: number; errors: string[] };
   pong: Record<never, never>;
@@ -28,9 +36,24 @@ export interface WsServerFrames {
   agent_run: {
     run_id: string;
     agent_id: string;
-    config: { paths: string[]; file_extensions: string[]; prompt_template: string; data_types: string[]; max_files: number; max_bytes: number; max_file_bytes: number };
+    config: {
+      paths: string[];
+      file_extensions: string[];
+      prompt_template: string;
+      data_types: string[];
+      max_files: number;
+      max_bytes: number;
+      max_file_bytes: number;
+    };
   };
-  approval_requested: { approval_id: string; session_id: string; tool_name: string; parameters: Record<string, unknown>; reason: string; expires_at: string };
+  approval_requested: {
+    approval_id: string;
+    session_id: string;
+    tool_name: string;
+    parameters: Record<string, unknown>;
+    reason: string;
+    expires_at: string;
+  };
   approval_resolved: { approval_id: string; status: ApprovalResolved['status'] };
   cancelled: { session_id: string };
   /** A refused frame, or a failed turn (`session_id` set). */
@@ -39,7 +62,16 @@ export interface WsServerFrames {
 
 export type WsFrame<M, K extends keyof M> = { type: K } & M[K];
 export type WsClientType = keyof WsClientFrames;
-export const WS_CLIENT_TYPES = ['device_hello', 'chat_request', 'tool_result', 'agent_data', 'agent_complete', 'pong', 'tool_approval', 'chat_cancel'] as const satisfies readonly WsClientType[];
+export const WS_CLIENT_TYPES = [
+  'device_hello',
+  'chat_request',
+  'tool_result',
+  'agent_data',
+  'agent_complete',
+  'pong',
+  'tool_approval',
+  'chat_cancel',
+] as const satisfies readonly WsClientType[];
 
 /**
  * Envelope field names per client frame: snake_case on the wire → the camelCase the shared
@@ -57,7 +89,10 @@ const CLIENT_FIELDS: Record<Exclude<WsClientType, 'tool_result'>, Record<string,
 };
 
 /** A client frame's payload in the handlers' camelCase, or the name of the first field it should not have. */
-export function camelPayload(type: Exclude<WsClientType, 'tool_result'>, frame: Record<string, unknown>): { payload: Record<string, unknown> } | { unknownField: string } {
+export function camelPayload(
+  type: Exclude<WsClientType, 'tool_result'>,
+  frame: Record<string, unknown>,
+): { payload: Record<string, unknown> } | { unknownField: string } {
   const names = CLIENT_FIELDS[type];
   const payload: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(frame)) {
@@ -95,12 +130,28 @@ export function toWsFrame(event: string, payload: unknown): Record<string, unkno
         type: 'agent_run',
         run_id: p.runId,
         agent_id: p.agentId,
-        config: { paths: c.paths, file_extensions: c.fileExtensions, prompt_template: c.promptTemplate, data_types: c.dataTypes, max_files: c.maxFiles, max_bytes: c.maxBytes, max_file_bytes: c.maxFileBytes },
+        config: {
+          paths: c.paths,
+          file_extensions: c.fileExtensions,
+          prompt_template: c.promptTemplate,
+          data_types: c.dataTypes,
+          max_files: c.maxFiles,
+          max_bytes: c.maxBytes,
+          max_file_bytes: c.maxFileBytes,
+        },
       };
     }
     case 'approval_requested': {
       const p = payload as ApprovalRequested;
-      return { type: 'approval_requested', approval_id: p.approvalId, session_id: p.sessionId, tool_name: p.toolName, parameters: p.parameters, reason: p.reason, expires_at: p.expiresAt };
+      return {
+        type: 'approval_requested',
+        approval_id: p.approvalId,
+        session_id: p.sessionId,
+        tool_name: p.toolName,
+        parameters: p.parameters,
+        reason: p.reason,
+        expires_at: p.expiresAt,
+      };
     }
     case 'approval_resolved': {
       const p = payload as ApprovalResolved;
@@ -118,6 +169,7 @@ export function cleanText(value: unknown, depth = 0): boolean {
   if (depth > 64) return false;
   if (typeof value === 'string') return !LONE_SURROGATE.test(value) && !value.includes('\u0000');
   if (Array.isArray(value)) return value.every((item) => cleanText(item, depth + 1));
-  if (value && typeof value === 'object') return Object.entries(value).every(([key, item]) => cleanText(key, depth + 1) && cleanText(item, depth + 1));
+  if (value && typeof value === 'object')
+    return Object.entries(value).every(([key, item]) => cleanText(key, depth + 1) && cleanText(item, depth + 1));
   return true;
 }

@@ -95,7 +95,12 @@ export class WsRelay {
     let resolveReply!: (reply: unknown) => void;
     const reply = new Promise<unknown>((resolve) => (resolveReply = resolve));
     this.pending.set(call.id, resolveReply);
-    const holders = await this.publish(this.deviceChannel(userId, deviceId), { k: 'call', call, replyTo: this.replyChannel, timeoutMs }).catch((error: unknown) => {
+    const holders = await this.publish(this.deviceChannel(userId, deviceId), {
+      k: 'call',
+      call,
+      replyTo: this.replyChannel,
+      timeoutMs,
+    }).catch((error: unknown) => {
       this.pending.delete(call.id);
       throw error;
     });
@@ -108,7 +113,9 @@ export class WsRelay {
     try {
       const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new RelayTimeoutError()), timeoutMs)));
       // The turn's signal lives for the whole turn: its listener must go with this call.
-      const aborted = new Promise<never>((_, reject) => signal?.addEventListener('abort', (onAbort = () => reject(new RelayTimeoutError())), { once: true }));
+      const aborted = new Promise<never>((_, reject) =>
+        signal?.addEventListener('abort', (onAbort = () => reject(new RelayTimeoutError())), { once: true }),
+      );
       return [await Promise.race([reply, timeout, aborted])];
     } finally {
       clearTimeout(timer);
@@ -180,7 +187,9 @@ export class WsRelay {
     const handlers = this.handlers.get(channel);
     if (!handlers?.delete(handler) || handlers.size) return;
     this.handlers.delete(channel);
-    await this.subscriber?.unsubscribe(channel).catch((error: unknown) => this.logger?.warn({ err: error, channel }, 'ws relay channel not unsubscribed'));
+    await this.subscriber
+      ?.unsubscribe(channel)
+      .catch((error: unknown) => this.logger?.warn({ err: error, channel }, 'ws relay channel not unsubscribed'));
   }
 
   private dispatch(channel: string, raw: string): void {

@@ -48,14 +48,21 @@ export class ChatflowRunner {
   }
 
   private async turn(job: Job, data: ChatflowTurnJob, signal: AbortSignal): Promise<TurnResult> {
-    const log = this.deps.logger.child({ component: 'chatflow', jobId: job.id, flowId: data.flowId, sessionId: data.sessionId, messageId: data.messageId });
+    const log = this.deps.logger.child({
+      component: 'chatflow',
+      jobId: job.id,
+      flowId: data.flowId,
+      sessionId: data.sessionId,
+      messageId: data.messageId,
+    });
     const { chat, users } = this.deps.repos;
     const session = await chat.findOwned(data.userId, data.sessionId);
     const message = session ? await chat.findMessage(data.sessionId, data.messageId) : null;
     if (!session || !message) return this.fail(data, 'session_not_found', 'The chat session no longer exists');
     const answered = await chat.findReply(data.sessionId, data.messageId);
     if (answered) {
-      if (answered.status !== 'cancelled') await this.publish(data, { type: 'final', sessionId: data.sessionId, response: answered.content, usage: usageOf(answered) });
+      if (answered.status !== 'cancelled')
+        await this.publish(data, { type: 'final', sessionId: data.sessionId, response: answered.content, usage: usageOf(answered) });
       return { status: 'answered' };
     }
     if (message.cancelRequestedAt) return this.cancelled(data, log, '', null);
@@ -65,7 +72,8 @@ export class ChatflowRunner {
       return this.fail(data, 'interrupted', 'The answer was interrupted; please ask again');
     }
     const flow = await this.deps.repos.flows.find(data.flowId);
-    if (!flow || flow.userId !== data.userId || flow.type !== 'chatflow') return this.fail(data, 'flow_not_found', 'The chatflow no longer exists');
+    if (!flow || flow.userId !== data.userId || flow.type !== 'chatflow')
+      return this.fail(data, 'flow_not_found', 'The chatflow no longer exists');
     // Validated when the flow was saved (src/flows/definition.ts).
     const settings = flow.definition as unknown as ChatflowDefinition;
 
@@ -93,20 +101,44 @@ export class ChatflowRunner {
         },
         account: { userId: data.userId, tier, sessionId: data.sessionId },
       });
-      const usage: TurnUsage = { provider: turn.usage.provider, model: turn.usage.model, inputTokens: turn.usage.inputTokens, outputTokens: turn.usage.outputTokens, costUsd: turn.usage.costUsd };
-      const stored = await chat.finishTurn({ sessionId: data.sessionId, role: 'assistant', content: turn.text, replyTo: data.messageId, ...usage });
+      const usage: TurnUsage = {
+        provider: turn.usage.provider,
+        model: turn.usage.model,
+        inputTokens: turn.usage.inputTokens,
+        outputTokens: turn.usage.outputTokens,
+        costUsd: turn.usage.costUsd,
+      };
+      const stored = await chat.finishTurn({
+        sessionId: data.sessionId,
+        role: 'assistant',
+        content: turn.text,
+        replyTo: data.messageId,
+        ...usage,
+      });
       await Promise.allSettled(pending);
       if (stored.outcome === 'cancel_requested') return this.cancelled(data, log, turn.text, usage);
       if (stored.outcome === 'answered') return { status: 'answered' };
       await chat.touch(data.sessionId);
       await this.publish(data, { type: 'final', sessionId: data.sessionId, response: turn.text, usage });
       this.count('completed');
-      log.info({ inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, historyLength: history.length }, 'chatflow turn completed');
+      log.info(
+        { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, historyLength: history.length },
+        'chatflow turn completed',
+      );
       return { status: 'completed' };
     } catch (error) {
       await Promise.allSettled(pending);
       if (error instanceof ModelCallCancelled || signal.aborted) {
-        const usage = error instanceof ModelCallCancelled ? { provider: error.usage.provider, model: error.usage.model, inputTokens: error.usage.inputTokens, outputTokens: error.usage.outputTokens, costUsd: error.usage.costUsd } : null;
+        const usage =
+          error instanceof ModelCallCancelled
+            ? {
+                provider: error.usage.provider,
+                model: error.usage.model,
+                inputTokens: error.usage.inputTokens,
+                outputTokens: error.usage.outputTokens,
+                costUsd: error.usage.costUsd,
+              }
+            : null;
         return this.cancelled(data, log, streamed, usage);
       }
       log.warn({ err: error }, 'chatflow turn failed');
@@ -122,7 +154,9 @@ export class ChatflowRunner {
 
   /** Ends the turn with an `error` event and counts it failed; the job fails without a retry. */
   private async fail(data: ChatflowTurnJob, code: string, message: string, cause = message): Promise<never> {
-    await this.publish(data, { type: 'error', sessionId: data.sessionId, code, message }).catch((error: unknown) => this.deps.logger.warn({ err: error, sessionId: data.sessionId, code }, 'chatflow error event not published'));
+    await this.publish(data, { type: 'error', sessionId: data.sessionId, code, message }).catch((error: unknown) =>
+      this.deps.logger.warn({ err: error, sessionId: data.sessionId, code }, 'chatflow error event not published'),
+    );
     this.count('failed');
     throw new UnrecoverableError(`chatflow turn failed (${code}): ${cause}`);
   }
@@ -145,7 +179,13 @@ export class ChatflowRunner {
   }
 }
 
-const usageOf = (row: { provider: string | null; model: string | null; inputTokens: number; outputTokens: number; costUsd: number }): TurnUsage => ({
+const usageOf = (row: {
+  provider: string | null;
+  model: string | null;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+}): TurnUsage => ({
   provider: row.provider ?? 'unknown',
   model: row.model ?? 'unknown',
   inputTokens: row.inputTokens,

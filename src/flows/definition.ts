@@ -108,7 +108,12 @@ function invalid(problems: Problem[]): AppError {
  * The definition of a flow of `type`, parsed and checked; throws 400 (`validation_failed`, or
  * `unknown_model` for a model not configured) with every problem's path under `at`.
  */
-export function validateDefinition(type: (typeof FLOW_TYPES)[number], value: unknown, knows: ModelCheck, at = 'definition'): FlowDefinition {
+export function validateDefinition(
+  type: (typeof FLOW_TYPES)[number],
+  value: unknown,
+  knows: ModelCheck,
+  at = 'definition',
+): FlowDefinition {
   const prefix = (path: PropertyKey[]) => [at, ...path.map(String)].filter(Boolean).join('.');
   const deep = tooDeep(value, MAX_DEFINITION_DEPTH);
   if (deep !== null) throw invalid([{ path: prefix(deep), message: `nested more than ${MAX_DEFINITION_DEPTH} levels deep` }]);
@@ -219,7 +224,11 @@ function graphProblems(definition: AgentflowDefinition, prefix: (path: PropertyK
   const problems: Problem[] = [];
   const firstIndex = new Map<string, number>();
   definition.nodes.forEach((node, index) => {
-    if (firstIndex.has(node.id)) problems.push({ path: prefix(['nodes', index, 'id']), message: `duplicate node id "${node.id}" (also nodes.${firstIndex.get(node.id)})` });
+    if (firstIndex.has(node.id))
+      problems.push({
+        path: prefix(['nodes', index, 'id']),
+        message: `duplicate node id "${node.id}" (also nodes.${firstIndex.get(node.id)})`,
+      });
     else firstIndex.set(node.id, index);
   });
   definition.nodes.forEach((node, index) => {
@@ -245,23 +254,34 @@ function graphProblems(definition: AgentflowDefinition, prefix: (path: PropertyK
   definition.nodes.forEach((node, index) => {
     const path = prefix(['nodes', index, 'prompt']);
     const { refs, bad } = templateRefs(node.prompt);
-    for (const expression of bad) problems.push({ path, message: `unknown template ${expression}: use {{input.<key>}} or {{nodes.<id>.output}}` });
+    for (const expression of bad)
+      problems.push({ path, message: `unknown template ${expression}: use {{input.<key>}} or {{nodes.<id>.output}}` });
     for (const ref of refs) {
       if (ref.kind !== 'node') continue;
       if (!firstIndex.has(ref.id)) problems.push({ path, message: `${ref.text} names no node` });
-      else if (!ancestors.get(node.id)?.has(ref.id)) problems.push({ path, message: `${ref.text} is not an ancestor of "${node.id}": add "${ref.id}" to its dependsOn` });
+      else if (!ancestors.get(node.id)?.has(ref.id))
+        problems.push({ path, message: `${ref.text} is not an ancestor of "${node.id}": add "${ref.id}" to its dependsOn` });
     }
-    if (refs.length + bad.length > MAX_TEMPLATE_REFS) problems.push({ path, message: `at most ${MAX_TEMPLATE_REFS} {{…}} references per prompt` });
+    if (refs.length + bad.length > MAX_TEMPLATE_REFS)
+      problems.push({ path, message: `at most ${MAX_TEMPLATE_REFS} {{…}} references per prompt` });
     if (node.outputSchema !== undefined) {
       const schemaPath = prefix(['nodes', index, 'outputSchema']);
       const regex = regexKeyword(node.outputSchema);
-      if (JSON.stringify(node.outputSchema).length > MAX_OUTPUT_SCHEMA_CHARS) problems.push({ path: schemaPath, message: `at most ${MAX_OUTPUT_SCHEMA_CHARS} characters of JSON` });
-      else if (regex) problems.push({ path: prefix(['nodes', index, 'outputSchema', ...regex]), message: `"${String(regex.at(-1))}" is not supported: regular expressions are not run on model answers` });
+      if (JSON.stringify(node.outputSchema).length > MAX_OUTPUT_SCHEMA_CHARS)
+        problems.push({ path: schemaPath, message: `at most ${MAX_OUTPUT_SCHEMA_CHARS} characters of JSON` });
+      else if (regex)
+        problems.push({
+          path: prefix(['nodes', index, 'outputSchema', ...regex]),
+          message: `"${String(regex.at(-1))}" is not supported: regular expressions are not run on model answers`,
+        });
       else {
         try {
           z.fromJSONSchema(node.outputSchema);
         } catch (error) {
-          problems.push({ path: schemaPath, message: `not a usable JSON Schema: ${error instanceof Error ? error.message.slice(0, 200) : 'invalid'}` });
+          problems.push({
+            path: schemaPath,
+            message: `not a usable JSON Schema: ${error instanceof Error ? error.message.slice(0, 200) : 'invalid'}`,
+          });
         }
       }
     }
@@ -329,7 +349,11 @@ export function regexKeyword(schema: unknown, path: PropertyKey[] = []): Propert
 export function unsafeStoredSchema(definition: AgentflowDefinition): Problem | null {
   for (const [index, node] of definition.nodes.entries()) {
     const regex = node.outputSchema === undefined ? null : regexKeyword(node.outputSchema);
-    if (regex) return { path: ['definition', 'nodes', index, 'outputSchema', ...regex].map(String).join('.'), message: `"${String(regex.at(-1))}" is not supported: regular expressions are not run on model answers` };
+    if (regex)
+      return {
+        path: ['definition', 'nodes', index, 'outputSchema', ...regex].map(String).join('.'),
+        message: `"${String(regex.at(-1))}" is not supported: regular expressions are not run on model answers`,
+      };
   }
   return null;
 }
@@ -341,7 +365,8 @@ export function boundedText(text: string): { text: string; truncated: boolean } 
 }
 
 /** Whether a stored output is a text that was cut (see {@link boundedText}). */
-export const wasTruncated = (output: unknown) => typeof output === 'string' && output.length === MAX_NODE_OUTPUT_CHARS && output.endsWith(TRUNCATED_MARK);
+export const wasTruncated = (output: unknown) =>
+  typeof output === 'string' && output.length === MAX_NODE_OUTPUT_CHARS && output.endsWith(TRUNCATED_MARK);
 
 /** A zod validator for a node's `outputSchema` (checked on save, so it builds). */
 export function outputValidator(schema: Record<string, unknown>): z.ZodType {

@@ -32,7 +32,16 @@ const originSchema = z
  * pattern would silently never match (decision 0192).
  */
 export const createEmbedBodySchema = z.strictObject({
-  allowedOrigins: z.array(z.string().max(200).refine((value) => !value.includes('*'), 'wildcards are not supported: list each origin exactly (https://shop.example.com)').pipe(originSchema)).min(1).max(20),
+  allowedOrigins: z
+    .array(
+      z
+        .string()
+        .max(200)
+        .refine((value) => !value.includes('*'), 'wildcards are not supported: list each origin exactly (https://shop.example.com)')
+        .pipe(originSchema),
+    )
+    .min(1)
+    .max(20),
 });
 
 /** The path segment of a public embed URL: an embed token, as {@link newEmbedToken} makes them. */
@@ -72,7 +81,16 @@ export class FlowChats {
       // Another flow's, another embed's, the owner's own (for an embed), or an embed's (for the owner): all answer as missing.
       if (!session || session.flowId !== flow.id || (session.embedId ?? null) !== embedId) throw notFound('Chat session');
     } else {
-      sessionId = (await chat.createSession({ userId: flow.userId, deviceId: null, title: titleOf(body.message), mode: 'flow', flowId: flow.id, embedId: embedId ?? undefined })).id;
+      sessionId = (
+        await chat.createSession({
+          userId: flow.userId,
+          deviceId: null,
+          title: titleOf(body.message),
+          mode: 'flow',
+          flowId: flow.id,
+          embedId: embedId ?? undefined,
+        })
+      ).id;
     }
     const stored = await chat.addMessage({ sessionId, role: 'user', content: body.message });
     await this.deps.enqueue('assistant', 'chatflow-turn', { userId: flow.userId, flowId: flow.id, sessionId, messageId: stored.id });

@@ -41,17 +41,18 @@ export type FlowEvent =
   /** Stopped by a cancel: terminal. */
   | { type: 'cancelled'; executionId: string };
 
-export const isFlowTerminal = (event: FlowEvent) => event.type === 'execution_completed' || event.type === 'execution_failed' || event.type === 'cancelled';
+export const isFlowTerminal = (event: FlowEvent) =>
+  event.type === 'execution_completed' || event.type === 'execution_failed' || event.type === 'cancelled';
 
 /** The fixed texts of flow error codes (a cause's own message never reaches clients). */
 export const FLOW_ERROR_MESSAGES: Record<string, string> = {
   node_failed: 'A node of the flow failed; see its error',
-  invalid_output: 'The model did not return JSON matching the node\'s outputSchema, even when asked again',
+  invalid_output: "The model did not return JSON matching the node's outputSchema, even when asked again",
   llm_unavailable: 'The language model could not be reached; please try again later',
   queue_unavailable: 'The execution could not be queued; please try again',
   interrupted: 'The execution was interrupted and could not be resumed',
-  prompt_too_large: 'The node\'s prompt, with its inputs and the outputs it reads filled in, is larger than a model request may be',
-  unsupported_schema: 'The node\'s outputSchema uses a regular expression (pattern), which is not supported; update the flow',
+  prompt_too_large: "The node's prompt, with its inputs and the outputs it reads filled in, is larger than a model request may be",
+  unsupported_schema: "The node's outputSchema uses a regular expression (pattern), which is not supported; update the flow",
 };
 export const flowError = (code: string): FlowError => ({ code, message: FLOW_ERROR_MESSAGES[code] ?? FLOW_ERROR_MESSAGES.node_failed });
 

@@ -10,7 +10,16 @@ import type { FlowExecutionRow, FlowRow } from '../models/schema';
 import type { Metrics } from '../observability/metrics';
 import { flowNodeJobId } from '../queues/flows';
 import type { QueueRegistry } from '../queues/registry';
-import { inputKeys, MAX_DEFINITION_DEPTH, MAX_INPUT_CHARS, MAX_RENDERED_PROMPT_CHARS, renderPrompt, tooDeep, unsafeStoredSchema, type AgentflowDefinition } from './definition';
+import {
+  inputKeys,
+  MAX_DEFINITION_DEPTH,
+  MAX_INPUT_CHARS,
+  MAX_RENDERED_PROMPT_CHARS,
+  renderPrompt,
+  tooDeep,
+  unsafeStoredSchema,
+  type AgentflowDefinition,
+} from './definition';
 import { flowError, type FlowEventLog } from './flow-events';
 
 export interface FlowExecutionsDeps {
@@ -40,14 +49,23 @@ export class FlowExecutions {
    * `execution_started` is event 1; the nodes without dependencies are queued at once.
    */
   async start(user: { id: string; tier?: Tier }, flow: FlowRow, input: Record<string, unknown>): Promise<{ executionId: string }> {
-    if (flow.type !== 'agentflow') throw conflict('not_an_agentflow', 'Only an agentflow can be executed; chat with a chatflow at POST /flows/:id/chat');
+    if (flow.type !== 'agentflow')
+      throw conflict('not_an_agentflow', 'Only an agentflow can be executed; chat with a chatflow at POST /flows/:id/chat');
     const definition = flow.definition as unknown as AgentflowDefinition;
     const missing = inputKeys(definition).filter((key) => !(key in input) || input[key] === undefined);
     if (missing.length) {
-      throw new AppError(400, 'missing_input', `The input lacks ${missing.map((key) => `"${key}"`).join(', ')}, read by the flow's prompts`, { missing });
+      throw new AppError(
+        400,
+        'missing_input',
+        `The input lacks ${missing.map((key) => `"${key}"`).join(', ')}, read by the flow's prompts`,
+        { missing },
+      );
     }
     const deep = tooDeep(input, MAX_DEFINITION_DEPTH);
-    if (deep) throw new AppError(400, 'validation_failed', 'Invalid request body', [{ path: ['input', ...deep].map(String).join('.'), message: `nested more than ${MAX_DEFINITION_DEPTH} levels deep` }]);
+    if (deep)
+      throw new AppError(400, 'validation_failed', 'Invalid request body', [
+        { path: ['input', ...deep].map(String).join('.'), message: `nested more than ${MAX_DEFINITION_DEPTH} levels deep` },
+      ]);
     this.checkBounds(definition, input);
     await this.deps.usage.take('flowExecutionsPerMinute', user);
 
@@ -65,11 +83,19 @@ export class FlowExecutions {
     await this.deps.events.appendNext(executionId, { type: 'execution_started', executionId, flowId: flow.id });
     const roots = definition.nodes.filter((node) => !node.dependsOn?.length);
     try {
-      await this.deps.queues.enqueueBulk('flows', 'node', roots.map((node) => ({ executionId, nodeId: node.id, userId: user.id, tier })));
+      await this.deps.queues.enqueueBulk(
+        'flows',
+        'node',
+        roots.map((node) => ({ executionId, nodeId: node.id, userId: user.id, tier })),
+      );
     } catch (error) {
       const failure = flowError('queue_unavailable');
-      if (await this.deps.repos.flowExecutions.end(executionId, { status: 'failed', errorCode: failure.code, errorMessage: failure.message })) {
-        await this.deps.events.appendNext(executionId, { type: 'execution_failed', executionId, error: failure }).catch((error: unknown) => this.log.warn({ err: error, executionId }, 'execution_failed event not appended'));
+      if (
+        await this.deps.repos.flowExecutions.end(executionId, { status: 'failed', errorCode: failure.code, errorMessage: failure.message })
+      ) {
+        await this.deps.events
+          .appendNext(executionId, { type: 'execution_failed', executionId, error: failure })
+          .catch((error: unknown) => this.log.warn({ err: error, executionId }, 'execution_failed event not appended'));
         this.deps.metrics?.flowExecutions.inc({ type: 'agentflow', status: 'failed' });
       }
       this.log.error({ err: error, executionId }, 'flow execution could not be queued');
@@ -87,13 +113,20 @@ export class FlowExecutions {
    */
   private checkBounds(definition: AgentflowDefinition, input: Record<string, unknown>): void {
     const inputChars = JSON.stringify(input).length;
-    if (inputChars > MAX_INPUT_CHARS) throw new AppError(400, 'input_too_large', `The input is ${inputChars} characters of JSON; at most ${MAX_INPUT_CHARS}`);
+    if (inputChars > MAX_INPUT_CHARS)
+      throw new AppError(400, 'input_too_large', `The input is ${inputChars} characters of JSON; at most ${MAX_INPUT_CHARS}`);
     const unsafe = unsafeStoredSchema(definition);
-    if (unsafe) throw new AppError(400, 'validation_failed', `Invalid flow definition: ${unsafe.path}: ${unsafe.message}; update the flow`, [unsafe]);
+    if (unsafe)
+      throw new AppError(400, 'validation_failed', `Invalid flow definition: ${unsafe.path}: ${unsafe.message}; update the flow`, [unsafe]);
     for (const node of definition.nodes) {
       const chars = renderPrompt(node.prompt, input, new Map()).length;
       if (chars > MAX_RENDERED_PROMPT_CHARS) {
-        throw new AppError(400, 'prompt_too_large', `The prompt of node "${node.id}" would be ${chars} characters with this input; at most ${MAX_RENDERED_PROMPT_CHARS}`, { nodeId: node.id, chars, max: MAX_RENDERED_PROMPT_CHARS });
+        throw new AppError(
+          400,
+          'prompt_too_large',
+          `The prompt of node "${node.id}" would be ${chars} characters with this input; at most ${MAX_RENDERED_PROMPT_CHARS}`,
+          { nodeId: node.id, chars, max: MAX_RENDERED_PROMPT_CHARS },
+        );
       }
     }
   }
@@ -131,11 +164,20 @@ export class FlowExecutions {
       const definition = execution.definition as unknown as AgentflowDefinition;
       // Waiting or delayed jobs go; a job a worker holds is locked (remove fails) and returns on its own.
       const jobIds = definition.nodes.map((node) => flowNodeJobId(execution.id, node.id));
-      await Promise.all(jobIds.map((jobId) => this.deps.queues.get('flows').remove(jobId).catch(() => 0)));
+      await Promise.all(
+        jobIds.map((jobId) =>
+          this.deps.queues
+            .get('flows')
+            .remove(jobId)
+            .catch(() => 0),
+        ),
+      );
       // Removed jobs never finish on a worker: none of them counts against the owner's fair share any more.
       await this.deps.queues.fairShare
         .release('flows', execution.userId, jobIds)
-        .catch((error: unknown) => this.log.warn({ err: error, executionId: execution.id }, 'fair share not released; its entries expire on their own'));
+        .catch((error: unknown) =>
+          this.log.warn({ err: error, executionId: execution.id }, 'fair share not released; its entries expire on their own'),
+        );
       this.log.info({ executionId: execution.id }, 'flow execution cancelled');
     }
     return { executionId: execution.id, status: 'cancelling' };

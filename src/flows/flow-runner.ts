@@ -10,14 +10,25 @@ import type { FlowExecutionNodeRow, FlowExecutionRow } from '../models/schema';
 import type { Metrics } from '../observability/metrics';
 import type { FlowNodeJob } from '../queues/flows';
 import type { EnqueueBulk } from '../queues/registry';
-import { boundedText, MAX_NODE_OUTPUT_CHARS, MAX_RENDERED_PROMPT_CHARS, outputValidator, regexKeyword, renderPrompt, wasTruncated, type AgentflowDefinition, type AgentflowNode } from './definition';
+import {
+  boundedText,
+  MAX_NODE_OUTPUT_CHARS,
+  MAX_RENDERED_PROMPT_CHARS,
+  outputValidator,
+  regexKeyword,
+  renderPrompt,
+  wasTruncated,
+  type AgentflowDefinition,
+  type AgentflowNode,
+} from './definition';
 import { flowError, type FlowEventLog } from './flow-events';
 
 /**
  * The system prompt of every agentflow node. Its first sentence is how the offline demo model
  * recognises a node (src/ai/demo-llm/flow-node.ts).
  */
-export const FLOW_NODE_SYSTEM = 'You are one step of a Switchboard agentflow. Do exactly the task in the next message and answer with the result only: it is passed on as it is.';
+export const FLOW_NODE_SYSTEM =
+  'You are one step of a Switchboard agentflow. Do exactly the task in the next message and answer with the result only: it is passed on as it is.';
 /** Appended when the node has an `outputSchema`; the demo model answers JSON when it sees it. */
 export const FLOW_JSON_INSTRUCTION = 'Answer with JSON only (no prose, no code fence) that validates against this JSON Schema:';
 
@@ -82,9 +93,16 @@ export class FlowRunner {
     try {
       const started = await repos.flowExecutions.startNode(data.executionId, data.nodeId);
       if (!started) return;
-      await this.deps.events.appendNext(data.executionId, { type: 'node_started', executionId: data.executionId, nodeId: data.nodeId, attempt: started.attempts });
+      await this.deps.events.appendNext(data.executionId, {
+        type: 'node_started',
+        executionId: data.executionId,
+        nodeId: data.nodeId,
+        attempt: started.attempts,
+      });
       this.log.info({ executionId: data.executionId, nodeId: data.nodeId, attempt: started.attempts }, 'flow node started');
-      const outputs = new Map((await repos.flowExecutions.nodes(data.executionId)).filter((n) => n.status === 'completed').map((n) => [n.nodeId, n.output]));
+      const outputs = new Map(
+        (await repos.flowExecutions.nodes(data.executionId)).filter((n) => n.status === 'completed').map((n) => [n.nodeId, n.output]),
+      );
       const prompt = renderPrompt(node.prompt, execution.input, outputs);
       if (prompt.length > MAX_RENDERED_PROMPT_CHARS) throw new RefusedNodeError('prompt_too_large');
       // Flows saved before regular expressions were refused: never compiled, the node fails.
@@ -99,19 +117,39 @@ export class FlowRunner {
     } catch (error) {
       if (error instanceof ModelCallCancelled || watch.signal.aborted) {
         // The cancel ended the execution; what the cut call cost is still the owner's.
-        if (error instanceof ModelCallCancelled) await repos.flowExecutions.addNodeCost(data.executionId, data.nodeId, costOf(error.usage)).catch((error: unknown) => this.log.warn({ err: error, executionId: data.executionId, nodeId: data.nodeId }, 'cost of a cancelled node not recorded'));
+        if (error instanceof ModelCallCancelled)
+          await repos.flowExecutions
+            .addNodeCost(data.executionId, data.nodeId, costOf(error.usage))
+            .catch((error: unknown) =>
+              this.log.warn({ err: error, executionId: data.executionId, nodeId: data.nodeId }, 'cost of a cancelled node not recorded'),
+            );
         this.deps.metrics?.flowNodeSeconds.observe({ status: 'cancelled' }, (performance.now() - began) / 1000);
         return;
       }
       const permanent = error instanceof InvalidOutputError || error instanceof RefusedNodeError || error instanceof UnrecoverableError;
       if (!permanent && job.attemptsMade + 1 < (job.opts.attempts ?? 1)) {
         // Thrown: BullMQ retries this node alone, with backoff; finished nodes are untouched.
-        this.log.warn({ executionId: data.executionId, nodeId: data.nodeId, attempt: job.attemptsMade + 1, err: describeRedacted(error) }, 'flow node attempt failed; retrying');
+        this.log.warn(
+          { executionId: data.executionId, nodeId: data.nodeId, attempt: job.attemptsMade + 1, err: describeRedacted(error) },
+          'flow node attempt failed; retrying',
+        );
         throw error;
       }
-      const code = error instanceof InvalidOutputError ? 'invalid_output' : error instanceof RefusedNodeError ? error.code : error instanceof ModelUnavailableError ? 'llm_unavailable' : 'node_failed';
+      const code =
+        error instanceof InvalidOutputError
+          ? 'invalid_output'
+          : error instanceof RefusedNodeError
+            ? error.code
+            : error instanceof ModelUnavailableError
+              ? 'llm_unavailable'
+              : 'node_failed';
       this.deps.metrics?.flowNodeSeconds.observe({ status: 'failed' }, (performance.now() - began) / 1000);
-      const failed = await repos.flowExecutions.failNode(data.executionId, data.nodeId, flowError(code), error instanceof InvalidOutputError ? error.cost : undefined);
+      const failed = await repos.flowExecutions.failNode(
+        data.executionId,
+        data.nodeId,
+        flowError(code),
+        error instanceof InvalidOutputError ? error.cost : undefined,
+      );
       if (failed) {
         const row = await repos.flowExecutions.node(data.executionId, data.nodeId);
         await this.settle(execution, data, row ?? undefined);
@@ -127,9 +165,16 @@ export class FlowRunner {
    * `outputSchema` must answer JSON that validates: it is asked once more with the problems, then
    * it fails.
    */
-  private async runNode(node: AgentflowNode, prompt: string, signal: AbortSignal, data: FlowNodeJob): Promise<{ output: unknown; cost: NodeCost }> {
+  private async runNode(
+    node: AgentflowNode,
+    prompt: string,
+    signal: AbortSignal,
+    data: FlowNodeJob,
+  ): Promise<{ output: unknown; cost: NodeCost }> {
     const account = { userId: data.userId, tier: data.tier };
-    const system = node.outputSchema ? `${FLOW_NODE_SYSTEM}\n\n${FLOW_JSON_INSTRUCTION}\n${JSON.stringify(node.outputSchema)}` : FLOW_NODE_SYSTEM;
+    const system = node.outputSchema
+      ? `${FLOW_NODE_SYSTEM}\n\n${FLOW_JSON_INSTRUCTION}\n${JSON.stringify(node.outputSchema)}`
+      : FLOW_NODE_SYSTEM;
     const messages: BaseMessage[] = [new SystemMessage(system), new HumanMessage(prompt)];
     const turn = await this.deps.models.streamTurn({ purpose: 'flow', messages, model: node.model, signal, account });
     let cost = costOf(turn.usage);
@@ -140,7 +185,11 @@ export class FlowRunner {
     this.log.info({ nodeId: node.id }, 'flow node answer did not match its outputSchema; asking once more');
     const repair = await this.deps.models.streamTurn({
       purpose: 'flow',
-      messages: [...messages, new AIMessage(turn.text), new HumanMessage(`That answer is not valid: ${first.problem}. Reply again with only the JSON value, matching the schema.`)],
+      messages: [
+        ...messages,
+        new AIMessage(turn.text),
+        new HumanMessage(`That answer is not valid: ${first.problem}. Reply again with only the JSON value, matching the schema.`),
+      ],
       model: node.model,
       signal,
       account,
@@ -164,9 +213,21 @@ export class FlowRunner {
     if (own) {
       if (own.status === 'completed') {
         const truncated = wasTruncated(own.output) ? ({ truncated: true } as const) : {};
-        await events.appendNextOnce(executionId, `node:${own.nodeId}`, { type: 'node_completed', executionId, nodeId: own.nodeId, output: own.output ?? null, usage: nodeUsage(own), ...truncated });
+        await events.appendNextOnce(executionId, `node:${own.nodeId}`, {
+          type: 'node_completed',
+          executionId,
+          nodeId: own.nodeId,
+          output: own.output ?? null,
+          usage: nodeUsage(own),
+          ...truncated,
+        });
       } else {
-        await events.appendNextOnce(executionId, `node:${own.nodeId}`, { type: 'node_failed', executionId, nodeId: own.nodeId, error: { code: own.errorCode ?? 'node_failed', message: own.errorMessage ?? '' } });
+        await events.appendNextOnce(executionId, `node:${own.nodeId}`, {
+          type: 'node_failed',
+          executionId,
+          nodeId: own.nodeId,
+          error: { code: own.errorCode ?? 'node_failed', message: own.errorMessage ?? '' },
+        });
       }
       await repos.flowExecutions.markAnnounced(executionId, own.nodeId);
     }
@@ -202,10 +263,16 @@ export class FlowRunner {
   }
 
   /** Queues every pending node whose dependencies all completed (idempotent: job ids per node). */
-  private async dispatchReady(execution: FlowExecutionRow, nodes: FlowExecutionNodeRow[], data: Pick<FlowNodeJob, 'userId' | 'tier'>): Promise<void> {
+  private async dispatchReady(
+    execution: FlowExecutionRow,
+    nodes: FlowExecutionNodeRow[],
+    data: Pick<FlowNodeJob, 'userId' | 'tier'>,
+  ): Promise<void> {
     const status = new Map(nodes.map((node) => [node.nodeId, node.status]));
     const definition = execution.definition as unknown as AgentflowDefinition;
-    const ready = definition.nodes.filter((node) => status.get(node.id) === 'pending' && (node.dependsOn ?? []).every((parent) => status.get(parent) === 'completed'));
+    const ready = definition.nodes.filter(
+      (node) => status.get(node.id) === 'pending' && (node.dependsOn ?? []).every((parent) => status.get(parent) === 'completed'),
+    );
     await this.deps.enqueueBulk(
       'flows',
       'node',
@@ -225,15 +292,25 @@ export class FlowRunner {
     }
     await this.settle(execution, data);
     const running = nodes.filter((node) => node.status === 'running');
-    await this.deps.enqueueBulk('flows', 'node', running.map((node) => ({ ...data, nodeId: node.nodeId })));
+    await this.deps.enqueueBulk(
+      'flows',
+      'node',
+      running.map((node) => ({ ...data, nodeId: node.nodeId })),
+    );
   }
 }
 
 /** The JSON value of a model's answer (a code fence around it is tolerated) when it validates. */
-function checkJson(text: string, validator: { safeParse(value: unknown): { success: boolean; error?: { issues: Array<{ path: PropertyKey[]; message: string }> } } }): { ok: true; value: unknown } | { ok: false; problem: string } {
+function checkJson(
+  text: string,
+  validator: { safeParse(value: unknown): { success: boolean; error?: { issues: Array<{ path: PropertyKey[]; message: string }> } } },
+): { ok: true; value: unknown } | { ok: false; problem: string } {
   // Bounded before parsing: the validator's work grows with the answer.
   if (text.length > MAX_NODE_OUTPUT_CHARS) return { ok: false, problem: `it is longer than ${MAX_NODE_OUTPUT_CHARS} characters` };
-  const body = text.trim().replace(/^```(?:json)?\s*/i, '').replace(/\s*```$/, '');
+  const body = text
+    .trim()
+    .replace(/^```(?:json)?\s*/i, '')
+    .replace(/\s*```$/, '');
   let value: unknown;
   try {
     value = JSON.parse(body);
@@ -242,10 +319,30 @@ function checkJson(text: string, validator: { safeParse(value: unknown): { succe
   }
   const result = validator.safeParse(value);
   if (result.success) return { ok: true, value };
-  const issues = (result.error?.issues ?? []).slice(0, 5).map((issue) => `${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`);
+  const issues = (result.error?.issues ?? [])
+    .slice(0, 5)
+    .map((issue) => `${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`);
   return { ok: false, problem: `it does not match the schema (${issues.join('; ')})` };
 }
 
-const costOf = (usage: ModelUsage): NodeCost => ({ provider: usage.provider, model: usage.model, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, costUsd: usage.costUsd });
-const addCost = (a: NodeCost, b: NodeCost): NodeCost => ({ provider: b.provider, model: b.model, inputTokens: a.inputTokens + b.inputTokens, outputTokens: a.outputTokens + b.outputTokens, costUsd: a.costUsd + b.costUsd });
-const nodeUsage = (row: FlowExecutionNodeRow) => ({ provider: row.provider, model: row.model, inputTokens: row.inputTokens, outputTokens: row.outputTokens, costUsd: row.costUsd });
+const costOf = (usage: ModelUsage): NodeCost => ({
+  provider: usage.provider,
+  model: usage.model,
+  inputTokens: usage.inputTokens,
+  outputTokens: usage.outputTokens,
+  costUsd: usage.costUsd,
+});
+const addCost = (a: NodeCost, b: NodeCost): NodeCost => ({
+  provider: b.provider,
+  model: b.model,
+  inputTokens: a.inputTokens + b.inputTokens,
+  outputTokens: a.outputTokens + b.outputTokens,
+  costUsd: a.costUsd + b.costUsd,
+});
+const nodeUsage = (row: FlowExecutionNodeRow) => ({
+  provider: row.provider,
+  model: row.model,
+  inputTokens: row.inputTokens,
+  outputTokens: row.outputTokens,
+  costUsd: row.costUsd,
+});

@@ -37,7 +37,10 @@ export class FlowService {
   /** Renames it or replaces its definition (checked against its type, which never changes). */
   async update(userId: string, flowId: string, body: z.output<typeof updateFlowSchema>): Promise<FlowRow> {
     const flow = await this.get(userId, flowId);
-    const definition = body.definition === undefined ? undefined : (validateDefinition(flow.type, body.definition, this.knows) as unknown as Record<string, unknown>);
+    const definition =
+      body.definition === undefined
+        ? undefined
+        : (validateDefinition(flow.type, body.definition, this.knows) as unknown as Record<string, unknown>);
     const updated = await this.deps.repos.flows.update(userId, flowId, { name: body.name, definition });
     if (!updated) throw notFound('Flow');
     return updated;

@@ -27,7 +27,11 @@ export type GenerationEndReason = keyof typeof GENERATION_END_REASONS;
  * no longer running). Returns false when the generation had already ended.
  */
 export async function endGeneration(deps: EndGenerationDeps, generationId: string, reason: GenerationEndReason): Promise<boolean> {
-  const ended = await deps.repos.generations.endIfActive(generationId, { status: 'failed', errorCode: reason, errorMessage: GENERATION_END_REASONS[reason] });
+  const ended = await deps.repos.generations.endIfActive(generationId, {
+    status: 'failed',
+    errorCode: reason,
+    errorMessage: GENERATION_END_REASONS[reason],
+  });
   if (!ended) return false;
   await announceEnded(deps, ended, reason);
   return true;
@@ -37,8 +41,20 @@ export async function endGeneration(deps: EndGenerationDeps, generationId: strin
  * What follows the end of a generation whose row is already ended or gone (a canvas deletion
  * cascades to its generations): the slot goes back, the stream gets its terminal `error`.
  */
-export async function announceEnded(deps: EndGenerationDeps, generation: { id: string; userId: string; canvasId: string }, reason: GenerationEndReason): Promise<void> {
+export async function announceEnded(
+  deps: EndGenerationDeps,
+  generation: { id: string; userId: string; canvasId: string },
+  reason: GenerationEndReason,
+): Promise<void> {
   await deps.limiter.release(generation.userId, generation.id);
-  await deps.events.appendNext(generation.id, { type: 'error', generationId: generation.id, code: reason, message: GENERATION_END_REASONS[reason] });
-  deps.logger.warn({ generationId: generation.id, canvasId: generation.canvasId, userId: generation.userId, reason }, 'generation ended from outside its worker');
+  await deps.events.appendNext(generation.id, {
+    type: 'error',
+    generationId: generation.id,
+    code: reason,
+    message: GENERATION_END_REASONS[reason],
+  });
+  deps.logger.warn(
+    { generationId: generation.id, canvasId: generation.canvasId, userId: generation.userId, reason },
+    'generation ended from outside its worker',
+  );
 }

@@ -79,7 +79,13 @@ export class SequencedEventLog<E extends { type: string }> {
    * then it returns and the caller reports how it ended. With `live`, the live events go to it as
    * frames instead of being yielded, and the generator returns the live phase (see `followLog`).
    */
-  follow(id: string, afterSeq: number, signal: StreamSignal, liveness: LogLiveness, live?: LiveSink): AsyncGenerator<SequencedOf<E>, LivePhase | undefined> {
+  follow(
+    id: string,
+    afterSeq: number,
+    signal: StreamSignal,
+    liveness: LogLiveness,
+    live?: LiveSink,
+  ): AsyncGenerator<SequencedOf<E>, LivePhase | undefined> {
     if (!this.follower) throw new Error('This event log was built without a StreamFollower');
     const entries = followLog({
       redis: this.redis,
@@ -93,7 +99,6 @@ export class SequencedEventLog<E extends { type: string }> {
     });
     return mapYields(entries, ([entryId, json]) => parseEntry<E>([entryId, ['e', json]]));
   }
-
 }
 
 /** A stored event with its sequence number (the SSE `id:`). */
@@ -235,15 +240,17 @@ export class EventWriter<E extends { type: string } = GenerationEvent> {
     this.scheduled = false;
     const batch = this.pending;
     this.pending = [];
-    this.flushing = this.flushing.then(async () => {
-      if (!batch.length) return;
-      // One command for the whole batch (not an XADD each): the writer's Redis cost is per flush.
-      const args: Array<string | number> = [this.ttlSeconds];
-      for (const [seq, json] of batch) args.push(`${seq}-0`, json);
-      await (this.redis as Redis & AppendBatchCommand).sbAppendBatch(this.key, ...args);
-    }).catch((error: unknown) => {
-      this.failure ??= error instanceof Error ? error : new Error(String(error));
-    });
+    this.flushing = this.flushing
+      .then(async () => {
+        if (!batch.length) return;
+        // One command for the whole batch (not an XADD each): the writer's Redis cost is per flush.
+        const args: Array<string | number> = [this.ttlSeconds];
+        for (const [seq, json] of batch) args.push(`${seq}-0`, json);
+        await (this.redis as Redis & AppendBatchCommand).sbAppendBatch(this.key, ...args);
+      })
+      .catch((error: unknown) => {
+        this.failure ??= error instanceof Error ? error : new Error(String(error));
+      });
     return this.flushing.then(() => {
       if (this.failure) throw this.failure;
     });

@@ -51,11 +51,17 @@ export class GenerationCancels {
    * generation not on the canvas, 403 for a viewer who did not start it, 409 `not_running` once it
    * has ended. A job still waiting in the queue is taken off it and ended here.
    */
-  async request(input: { userId: string; role: MemberRole; canvasId: string; generationId: string }): Promise<{ generationId: string; status: 'cancelling' }> {
+  async request(input: {
+    userId: string;
+    role: MemberRole;
+    canvasId: string;
+    generationId: string;
+  }): Promise<{ generationId: string; status: 'cancelling' }> {
     const { repos } = this.deps;
     const existing = await repos.generations.findOnCanvas(input.canvasId, input.generationId);
     if (!existing) throw notFound('Generation');
-    if (existing.userId !== input.userId && input.role === 'viewer') throw forbidden('Only its requester or an editor can cancel this generation');
+    if (existing.userId !== input.userId && input.role === 'viewer')
+      throw forbidden('Only its requester or an editor can cancel this generation');
     const rows = await repos.db
       .update(generations)
       .set({ cancelRequestedAt: sql`coalesce(${generations.cancelRequestedAt}, now())` })
@@ -66,7 +72,15 @@ export class GenerationCancels {
     await this.deps.signals.request('generation', row.id);
     // Who asked (an editor may stop someone else's generation); the end is audited by whoever ends it.
     await repos.audit
-      .write({ actorId: input.userId, onBehalfOf: row.userId, action: 'ai.generation.cancel_requested', canvasId: row.canvasId, targetType: 'generation', targetId: row.id, details: { status: row.status } })
+      .write({
+        actorId: input.userId,
+        onBehalfOf: row.userId,
+        action: 'ai.generation.cancel_requested',
+        canvasId: row.canvasId,
+        targetType: 'generation',
+        targetId: row.id,
+        details: { status: row.status },
+      })
       .catch((error: unknown) => this.log.warn({ err: error, generationId: row.id }, 'cancel request not audited'));
     this.log.info({ generationId: row.id, userId: input.userId }, 'generation cancel requested');
     // Waiting or delayed (between retries): no worker holds it, so it ends here. A job a worker
@@ -85,7 +99,10 @@ export class GenerationCancels {
    * its sequence continues) and sends `generation_status {stage:"cancelled"}` to the room.
    * Returns false when someone else ended it first.
    */
-  async end(generation: Pick<GenerationRow, 'id' | 'canvasId' | 'userId'>, options: { writer?: EventWriter; usage?: CancelledUsage; tier?: string } = {}): Promise<boolean> {
+  async end(
+    generation: Pick<GenerationRow, 'id' | 'canvasId' | 'userId'>,
+    options: { writer?: EventWriter; usage?: CancelledUsage; tier?: string } = {},
+  ): Promise<boolean> {
     const { repos, config } = this.deps;
     const usage = options.usage;
     const cost = usage ? costUsd(config.llm.pricing, usage.model, usage.inputTokens, usage.outputTokens) : 0;
@@ -95,22 +112,46 @@ export class GenerationCancels {
         .set({
           status: 'cancelled',
           completedAt: new Date(),
-          ...(usage ? { provider: usage.provider, model: usage.model, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, costUsd: cost } : {}),
+          ...(usage
+            ? {
+                provider: usage.provider,
+                model: usage.model,
+                inputTokens: usage.inputTokens,
+                outputTokens: usage.outputTokens,
+                costUsd: cost,
+              }
+            : {}),
         })
         .where(and(eq(generations.id, generation.id), inArray(generations.status, ['queued', 'running'])))
         .returning({ id: generations.id });
       if (!rows.length) return false;
       if (usage && (usage.inputTokens || usage.outputTokens)) {
-        await repos.usage.record({ userId: generation.userId, generationId: generation.id, purpose: 'generation', ...usage, costUsd: cost }, tx);
+        await repos.usage.record(
+          { userId: generation.userId, generationId: generation.id, purpose: 'generation', ...usage, costUsd: cost },
+          tx,
+        );
       }
-      await repos.audit.write({ actorId: generation.userId, action: 'ai.generation.cancelled', canvasId: generation.canvasId, targetType: 'generation', targetId: generation.id, details: { usage: usage ?? null } }, tx);
+      await repos.audit.write(
+        {
+          actorId: generation.userId,
+          action: 'ai.generation.cancelled',
+          canvasId: generation.canvasId,
+          targetType: 'generation',
+          targetId: generation.id,
+          details: { usage: usage ?? null },
+        },
+        tx,
+      );
       return true;
     });
     if (!ended) return false;
-    if (usage && options.tier) this.deps.metrics?.countModelCall({ provider: usage.provider, model: usage.model, tier: options.tier }, usage, cost);
+    if (usage && options.tier)
+      this.deps.metrics?.countModelCall({ provider: usage.provider, model: usage.model, tier: options.tier }, usage, cost);
     await this.deps.limiter
       .release(generation.userId, generation.id)
-      .catch((error: unknown) => this.log.warn({ err: error, generationId: generation.id }, 'slot of a cancelled generation not released; it expires on its own'));
+      .catch((error: unknown) =>
+        this.log.warn({ err: error, generationId: generation.id }, 'slot of a cancelled generation not released; it expires on its own'),
+      );
     const event = { type: 'cancelled' as const, generationId: generation.id };
     if (options.writer) {
       options.writer.emit(event);
@@ -119,7 +160,11 @@ export class GenerationCancels {
       // From outside the worker (the API, the reaper): one atomic append after the last entry.
       await this.deps.events.appendNext(generation.id, event);
     }
-    void this.deps.canvasEvents.notify(generation.canvasId, 'generation_status', { canvasId: generation.canvasId, generationId: generation.id, stage: 'cancelled' });
+    void this.deps.canvasEvents.notify(generation.canvasId, 'generation_status', {
+      canvasId: generation.canvasId,
+      generationId: generation.id,
+      stage: 'cancelled',
+    });
     this.log.info({ generationId: generation.id, usage }, 'generation cancelled');
     return true;
   }

@@ -40,7 +40,9 @@ export class GenerationLimiter {
     const minuteWindow = Math.floor(now / 60_000);
     const hourWindow = Math.floor(now / 3_600_000);
     const base = `${this.keyPrefix}:rl:gen:${userId}`;
-    const [reason, retryMs] = (await (this.redis as unknown as Record<string, (...args: unknown[]) => Promise<[number, number]>>).sbTakeGenerationSlot(
+    const [reason, retryMs] = await (
+      this.redis as unknown as Record<string, (...args: unknown[]) => Promise<[number, number]>>
+    ).sbTakeGenerationSlot(
       `${base}:m:${minuteWindow}`,
       `${base}:h:${hourWindow}`,
       this.activeKey(userId),
@@ -52,12 +54,18 @@ export class GenerationLimiter {
       SLOT_TTL_MS,
       60_000,
       3_600_000,
-    ));
+    );
     if (reason === 0) return;
     const retryAfter = Math.max(1, Math.ceil(Math.max(retryMs, 0) / 1000));
-    throw new AppError(429, 'rate_limited', `Generation limit reached (${REASONS[reason]}); retry in ${retryAfter} s`, { limit: REASONS[reason] }, {
-      'Retry-After': String(retryAfter),
-    });
+    throw new AppError(
+      429,
+      'rate_limited',
+      `Generation limit reached (${REASONS[reason]}); retry in ${retryAfter} s`,
+      { limit: REASONS[reason] },
+      {
+        'Retry-After': String(retryAfter),
+      },
+    );
   }
 
   /** Frees the concurrency slot of a finished generation. */

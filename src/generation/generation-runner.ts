@@ -62,16 +62,24 @@ export class GenerationRunner {
     }
   }
 
-  private async run(job: Job, data: GenerationJob, signal: AbortSignal): Promise<{ blockCount: number; truncated: boolean; cancelled?: boolean }> {
+  private async run(
+    job: Job,
+    data: GenerationJob,
+    signal: AbortSignal,
+  ): Promise<{ blockCount: number; truncated: boolean; cancelled?: boolean }> {
     const log = this.deps.logger.child({ component: 'generation', jobId: job.id, generationId: data.generationId });
     // The row and the log's position are independent reads: together. The writer is dropped
     // unused when the row says there is nothing to run.
-    const [generation, writer] = await Promise.all([this.deps.repos.generations.find(data.generationId), this.deps.events.writer(data.generationId)]);
+    const [generation, writer] = await Promise.all([
+      this.deps.repos.generations.find(data.generationId),
+      this.deps.events.writer(data.generationId),
+    ]);
     if (!generation) {
       await this.gone(data);
       throw new UnrecoverableError(`Generation ${data.generationId} does not exist`);
     }
-    if (generation.status === 'undone' || generation.status === 'cancelled') return { blockCount: 0, truncated: false, cancelled: generation.status === 'cancelled' };
+    if (generation.status === 'undone' || generation.status === 'cancelled')
+      return { blockCount: 0, truncated: false, cancelled: generation.status === 'cancelled' };
     // Ended elsewhere (reaped after a crash): nothing to run or announce.
     if (generation.status === 'failed') return { blockCount: 0, truncated: false };
     // Set below, before the model is asked; every way out waits for it first, so a late
@@ -111,8 +119,10 @@ export class GenerationRunner {
       return { blockCount: blocks.length, truncated };
     } catch (error) {
       await settled(running); // the attempt's error is reported below; a failed mark adds nothing
-      if (error instanceof ModelCallCancelled || signal.aborted) return cancelled(error instanceof ModelCallCancelled ? error.usage : undefined);
-      const final = error instanceof UnrecoverableError || error instanceof ModelUnavailableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      if (error instanceof ModelCallCancelled || signal.aborted)
+        return cancelled(error instanceof ModelCallCancelled ? error.usage : undefined);
+      const final =
+        error instanceof UnrecoverableError || error instanceof ModelUnavailableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       log.warn({ err: error, attempt: job.attemptsMade + 1, final }, 'generation attempt failed');
       if (final) await this.fail(data, writer, error);
       // The job keeps a fixed reason: the provider's own text may quote the prompt (0073).
@@ -121,7 +131,14 @@ export class GenerationRunner {
     }
   }
 
-  private async generate(data: GenerationJob, generation: GenerationRow, writer: EventWriter, job: Job, signal: AbortSignal, running: Promise<void>) {
+  private async generate(
+    data: GenerationJob,
+    generation: GenerationRow,
+    writer: EventWriter,
+    job: Job,
+    signal: AbortSignal,
+    running: Promise<void>,
+  ) {
     const { config, repos } = this.deps;
     const stage = (value: GenerationStage) => this.stage(data, writer, value);
     stage('thinking');
@@ -145,13 +162,16 @@ export class GenerationRunner {
     stage('persisting');
     // Sent now, not on the next turn: embedded PGlite runs the persist's queries on this thread,
     // so a scheduled flush would tell SSE clients "persisting" only once the rows were in.
-    void writer.flush().catch((error: unknown) => this.log(data).warn({ err: error }, 'persisting status not flushed; the next flush retries'));
+    void writer
+      .flush()
+      .catch((error: unknown) => this.log(data).warn({ err: error }, 'persisting status not flushed; the next flush retries'));
     const cost = costUsd(config.llm.pricing, result.usage.model, result.usage.inputTokens, result.usage.outputTokens);
     let reranked = false;
     const blocks = await repos.db.transaction(async (tx) => {
       reranked = false; // a retried transaction starts over
       const locked = await repos.generations.lock(data.generationId, tx);
-      if (locked?.status === 'completed') return { inserted: await repos.blocks.listByGeneration(data.generationId, tx), truncated: locked.truncated };
+      if (locked?.status === 'completed')
+        return { inserted: await repos.blocks.listByGeneration(data.generationId, tx), truncated: locked.truncated };
       // The row lock orders this against the cancel request: one of them sees the other.
       if (locked?.cancelRequestedAt) return null;
       // Ended while the model ran (its canvas was deleted, or it was reaped): keep nothing.
@@ -174,7 +194,16 @@ export class GenerationRunner {
       const { provider, model, inputTokens, outputTokens } = result.usage;
       await repos.generations.complete(tx, {
         id: data.generationId,
-        outcome: { blockCount: inserted.length, truncated, provider, model, inputTokens, outputTokens, costUsd: cost, completedAt: new Date() },
+        outcome: {
+          blockCount: inserted.length,
+          truncated,
+          provider,
+          model,
+          inputTokens,
+          outputTokens,
+          costUsd: cost,
+          completedAt: new Date(),
+        },
         audit: {
           actorId: config.auth.aiAgentUserId,
           onBehalfOf: data.userId,
@@ -184,14 +213,25 @@ export class GenerationRunner {
           targetId: data.generationId,
           details: { blockCount: inserted.length, truncated, model, invalidToolCalls: result.invalidToolCalls },
         },
-        usage: { userId: data.userId, generationId: data.generationId, purpose: 'generation', provider, model, inputTokens, outputTokens, costUsd: cost },
+        usage: {
+          userId: data.userId,
+          generationId: data.generationId,
+          purpose: 'generation',
+          provider,
+          model,
+          inputTokens,
+          outputTokens,
+          costUsd: cost,
+        },
       });
       // The broadcast's copy, written before the commit: an undo or a canvas deletion, which drop
       // it inside their own transactions, then always finds it to drop (0157). Without it the
       // broadcast reads the rows.
       await this.deps.events
         .keepBlocks(data.generationId, inserted)
-        .catch((error: unknown) => this.log(data).warn({ err: error }, 'broadcast copy of the blocks not kept; the broadcast reads the rows'));
+        .catch((error: unknown) =>
+          this.log(data).warn({ err: error }, 'broadcast copy of the blocks not kept; the broadcast reads the rows'),
+        );
       return { inserted, truncated };
     });
     // The canvas's ranks were rewritten to make room: collaborators reload its blocks (0150).
@@ -234,8 +274,8 @@ export class GenerationRunner {
 
   /** The row went with its canvas: free the slot and end the stream (the deletion did too, unless it raced). */
   private async gone(data: GenerationJob) {
-    await announceEnded(this.deps, { id: data.generationId, userId: data.userId, canvasId: data.canvasId }, 'canvas_deleted').catch((error: unknown) =>
-      this.log(data).warn({ err: error }, 'end of a deleted canvas generation not announced'),
+    await announceEnded(this.deps, { id: data.generationId, userId: data.userId, canvasId: data.canvasId }, 'canvas_deleted').catch(
+      (error: unknown) => this.log(data).warn({ err: error }, 'end of a deleted canvas generation not announced'),
     );
   }
 
@@ -246,6 +286,10 @@ export class GenerationRunner {
 
   private stage(data: GenerationJob, writer: EventWriter, stage: GenerationStage) {
     writer.emit({ type: 'status', generationId: data.generationId, stage });
-    void this.deps.canvasEvents.notify(data.canvasId, 'generation_status', { canvasId: data.canvasId, generationId: data.generationId, stage });
+    void this.deps.canvasEvents.notify(data.canvasId, 'generation_status', {
+      canvasId: data.canvasId,
+      generationId: data.generationId,
+      stage,
+    });
   }
 }

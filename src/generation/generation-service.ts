@@ -49,10 +49,13 @@ export class GenerationService {
     if (!role) throw notFound('Canvas');
     if (role === 'viewer') throw forbidden('Viewers cannot generate on this canvas');
     if (input.afterId && !(await repos.blocks.find(input.canvasId, input.afterId))) {
-      throw new AppError(400, 'validation_failed', 'afterId is not a block of this canvas', [{ path: 'afterId', message: 'unknown block' }]);
+      throw new AppError(400, 'validation_failed', 'afterId is not a block of this canvas', [
+        { path: 'afterId', message: 'unknown block' },
+      ]);
     }
     const guard = checkPrompt(input.prompt, config.generation.promptGuard, config.generation.maxPromptChars);
-    if (!guard.allowed) throw new AppError(422, 'prompt_rejected', 'The prompt was rejected by the prompt guard', { reasons: guard.reasons });
+    if (!guard.allowed)
+      throw new AppError(422, 'prompt_rejected', 'The prompt was rejected by the prompt guard', { reasons: guard.reasons });
     if (guard.flagged) this.deps.logger.warn({ userId: input.user.id, reasons: guard.reasons }, 'prompt flagged by guard');
 
     const idemKey = input.idempotencyKey ? `${config.redis.keyPrefix}:idem:gen:${input.user.id}:${input.idempotencyKey}` : null;
@@ -73,7 +76,13 @@ export class GenerationService {
     // The row and the first event are independent writes: together (one wait, not two). The job
     // goes last: its worker reads the row and continues the log after the `queued` event.
     const [created, appended] = await Promise.allSettled([
-      repos.generations.create({ id: generationId, canvasId: input.canvasId, userId: input.user.id, prompt: input.prompt, afterId: input.afterId ?? null }),
+      repos.generations.create({
+        id: generationId,
+        canvasId: input.canvasId,
+        userId: input.user.id,
+        prompt: input.prompt,
+        afterId: input.afterId ?? null,
+      }),
       this.deps.events.append(generationId, 1, { type: 'status', generationId, stage: 'queued' }),
     ]);
     if (created.status === 'rejected') {
@@ -82,9 +91,18 @@ export class GenerationService {
     }
     try {
       if (appended.status === 'rejected') throw appended.reason;
-      await this.deps.queues.enqueue('generation', 'generate', { generationId, canvasId: input.canvasId, userId: input.user.id, tier: input.user.tier });
+      await this.deps.queues.enqueue('generation', 'generate', {
+        generationId,
+        canvasId: input.canvasId,
+        userId: input.user.id,
+        tier: input.user.tier,
+      });
     } catch (error) {
-      await repos.generations.update(generationId, { status: 'failed', errorCode: 'queue_unavailable', errorMessage: 'Could not enqueue the generation' });
+      await repos.generations.update(generationId, {
+        status: 'failed',
+        errorCode: 'queue_unavailable',
+        errorMessage: 'Could not enqueue the generation',
+      });
       await this.giveBack(input.user.id, generationId, idemKey);
       throw error;
     }
@@ -101,7 +119,12 @@ export class GenerationService {
     await this.deps.limiter
       .release(userId, generationId)
       .catch((error: unknown) => log.warn({ err: error, generationId }, 'slot of a failed start not released; it expires on its own'));
-    if (idemKey) await this.deps.redis.del(idemKey).catch((error: unknown) => log.warn({ err: error, generationId }, 'idempotency key of a failed start not removed; it expires on its own'));
+    if (idemKey)
+      await this.deps.redis
+        .del(idemKey)
+        .catch((error: unknown) =>
+          log.warn({ err: error, generationId }, 'idempotency key of a failed start not removed; it expires on its own'),
+        );
   }
 
   /**
@@ -118,11 +141,15 @@ export class GenerationService {
       await repos.canvases.delete(canvasId, tx);
       // Copies live KEPT_BLOCKS_TTL_SECONDS after the commit; twice that covers clock skew between nodes.
       const since = Date.now() - 2 * KEPT_BLOCKS_TTL_SECONDS * 1000;
-      await events.forgetBlocks(...rows.filter((row) => row.status === 'completed' && (row.completedAt?.getTime() ?? 0) > since).map((row) => row.id));
+      await events.forgetBlocks(
+        ...rows.filter((row) => row.status === 'completed' && (row.completedAt?.getTime() ?? 0) > since).map((row) => row.id),
+      );
       return rows.filter((row) => row.status === 'queued' || row.status === 'running');
     });
     const results = await Promise.allSettled(active.map((generation) => announceEnded(this.deps, generation, 'canvas_deleted')));
-    for (const result of results) if (result.status === 'rejected') this.deps.logger.warn({ err: result.reason, canvasId }, 'could not end a generation of a deleted canvas');
+    for (const result of results)
+      if (result.status === 'rejected')
+        this.deps.logger.warn({ err: result.reason, canvasId }, 'could not end a generation of a deleted canvas');
     // Waiting jobs are dropped; an active one is left to its worker (a locked job cannot be removed).
     await Promise.allSettled(active.map((generation) => this.deps.queues.get('generation').remove(generation.id)));
   }
@@ -139,13 +166,21 @@ export class GenerationService {
       const generation = await repos.generations.lock(generationId, tx);
       if (!generation || generation.canvasId !== canvasId) throw notFound('Generation');
       if (generation.status === 'undone') throw new AppError(409, 'already_undone', 'This generation was already undone');
-      if (generation.status !== 'completed') throw new AppError(409, 'generation_not_completed', `Only a completed generation can be undone (it is ${generation.status})`);
+      if (generation.status !== 'completed')
+        throw new AppError(409, 'generation_not_completed', `Only a completed generation can be undone (it is ${generation.status})`);
       const deleted = await repos.blocks.deleteByGeneration(tx, canvasId, generation.id);
       await repos.generations.update(generation.id, { status: 'undone', undoneAt: new Date() }, tx);
       // Its broadcast may still be due: it sends from this copy without reading the row (0157).
       await this.deps.events.forgetBlocks(generation.id);
       await repos.audit.write(
-        { actorId: userId, action: 'ai.generation.undone', canvasId, targetType: 'generation', targetId: generation.id, details: { blockCount: deleted.length } },
+        {
+          actorId: userId,
+          action: 'ai.generation.undone',
+          canvasId,
+          targetType: 'generation',
+          targetId: generation.id,
+          details: { blockCount: deleted.length },
+        },
         tx,
       );
       return deleted;

@@ -67,7 +67,8 @@ export function isSameOriginWrite(req: Request): boolean {
  * the link is taken out of the HTML and this policy would refuse it anyway (the fonts fall back
  * to the system's).
  */
-export const DASHBOARD_CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; font-src 'self' data:; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'self'; object-src 'none'";
+export const DASHBOARD_CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; font-src 'self' data:; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'self'; object-src 'none'";
 const REMOTE_LINK = /<link\b[^>]*\bhref="https?:\/\/[^"]*"[^>]*>\s*/gi;
 
 /** Sends Bull Board's rendered page without links to other hosts. */
@@ -105,7 +106,8 @@ export function dashboardRouter(queues: QueueRegistry, access: AdminAccess, toke
     }
     if (await isAdminRequest(req, access, tokens)) {
       if (basic) await throttle?.dashboardBasicSucceeded(clientIp(req));
-      if (!isSameOriginWrite(req)) return next(new AppError(403, 'cross_site_request', 'Dashboard changes are only accepted from the dashboard itself'));
+      if (!isSameOriginWrite(req))
+        return next(new AppError(403, 'cross_site_request', 'Dashboard changes are only accepted from the dashboard itself'));
       return next();
     }
     if (basic) await throttle?.dashboardBasicFailed(clientIp(req));

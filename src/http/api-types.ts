@@ -32,13 +32,22 @@ export type Jsonify<T> = T extends Date
           : unknown;
 
 /** The input type of an optional schema field (`undefined` when the route declares none). */
-type Input<S> = [Exclude<S, undefined>] extends [never] ? undefined : Exclude<S, undefined> extends z.ZodType ? z.input<Exclude<S, undefined>> : undefined;
-type Params<P> = P extends Record<string, ParamSpec> ? { [K in keyof P]: P[K] extends ParamSpec<infer S> ? z.input<S> : never } : Record<string, never>;
+type Input<S> = [Exclude<S, undefined>] extends [never]
+  ? undefined
+  : Exclude<S, undefined> extends z.ZodType
+    ? z.input<Exclude<S, undefined>>
+    : undefined;
+type Params<P> =
+  P extends Record<string, ParamSpec> ? { [K in keyof P]: P[K] extends ParamSpec<infer S> ? z.input<S> : never } : Record<string, never>;
 type Success = 200 | 201 | 202 | 203 | 204;
 /** The output type of the declared 2xx response schema, `never` when none has a schema. */
-type Declared<R> = { [S in keyof R]: S extends Success ? (R[S] extends { schema: infer T extends z.ZodType } ? z.output<T> : never) : never }[keyof R];
+type Declared<R> = {
+  [S in keyof R]: S extends Success ? (R[S] extends { schema: infer T extends z.ZodType } ? z.output<T> : never) : never;
+}[keyof R];
 /** The documented response schema when there is one, else what the handler returns, as JSON. */
-type Reply<R extends Routes> = [Declared<R['responses']>] extends [never] ? Jsonify<Exclude<Awaited<ReturnType<R['handler']>>, undefined | void>> : Declared<R['responses']>;
+type Reply<R extends Routes> = [Declared<R['responses']>] extends [never]
+  ? Jsonify<Exclude<Awaited<ReturnType<R['handler']>>, undefined | void>>
+  : Declared<R['responses']>;
 
 /** What a client sends and receives for each operation. */
 export type ApiOperations = {

@@ -60,7 +60,14 @@ export function createHttpApp(ctx: ApiContext): Express {
   const version = packageVersion();
   app.get('/health', async (_req, res) => {
     const readiness = await readinessOf(ctx);
-    res.status(readiness.ready ? 200 : 503).json({ status: readiness.body.status, version, roles: ctx.config.roles, ...('checks' in readiness.body ? { checks: readiness.body.checks } : {}) });
+    res
+      .status(readiness.ready ? 200 : 503)
+      .json({
+        status: readiness.body.status,
+        version,
+        roles: ctx.config.roles,
+        ...('checks' in readiness.body ? { checks: readiness.body.checks } : {}),
+      });
   });
 
   app.get('/metrics', async (req, res) => {
@@ -71,7 +78,10 @@ export function createHttpApp(ctx: ApiContext): Express {
     res.setHeader('Content-Type', ctx.metrics.registry.contentType);
     res.send(await ctx.metrics.registry.metrics());
   });
-  app.use(DASHBOARD_PATH, dashboardRouter(ctx.queues, ctx.admin, ctx.tokens, new LoginThrottle(ctx.redis, ctx.config.redis.keyPrefix, ctx.config.auth)));
+  app.use(
+    DASHBOARD_PATH,
+    dashboardRouter(ctx.queues, ctx.admin, ctx.tokens, new LoginThrottle(ctx.redis, ctx.config.redis.keyPrefix, ctx.config.auth)),
+  );
   // Public: the /docs reference (the document itself is a declared route).
   app.use(openApiRoutes());
   // Built now: a bad route declaration stops the API from starting.
@@ -100,7 +110,9 @@ export function createHttpApp(ctx: ApiContext): Express {
 }
 
 /** The readiness checks (Redis, database), each bounded; not ready while shutting down. */
-async function readinessOf(ctx: ApiContext): Promise<{ ready: boolean; body: { status: string; checks?: Record<string, 'ok' | 'unavailable'> } }> {
+async function readinessOf(
+  ctx: ApiContext,
+): Promise<{ ready: boolean; body: { status: string; checks?: Record<string, 'ok' | 'unavailable'> } }> {
   if (ctx.shuttingDown.value) return { ready: false, body: { status: 'shutting_down' } };
   const checks = await Promise.all(
     Object.entries(ctx.readiness).map(async ([name, check]) => {

@@ -180,7 +180,9 @@ export const routesWith =
 
 /** The one 2xx status a returned value is sent with; `undefined` when the route declares several. */
 export function successStatus(route: Pick<ApiOperation, 'responses'>): number | undefined {
-  const statuses = Object.keys(route.responses).map(Number).filter((status) => status >= 200 && status < 300);
+  const statuses = Object.keys(route.responses)
+    .map(Number)
+    .filter((status) => status >= 200 && status < 300);
   return statuses.length === 1 ? statuses[0] : undefined;
 }
 
@@ -189,7 +191,9 @@ const JSON_CONTENT_TYPE = /^application\/(?:[\w.-]+\+)?json\s*(?:;|$)/i;
 const isJsonContentType = (req: Request) => JSON_CONTENT_TYPE.test(req.headers['content-type'] ?? '');
 const hasRequestBody = (req: Request) => req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
 const notJson = () =>
-  new AppError(415, 'unsupported_media_type', 'The request body must be JSON sent with Content-Type: application/json', [{ path: 'Content-Type', message: 'Expected application/json' }]);
+  new AppError(415, 'unsupported_media_type', 'The request body must be JSON sent with Content-Type: application/json', [
+    { path: 'Content-Type', message: 'Expected application/json' },
+  ]);
 
 /** Builds the handler input: params now, the rest on first read. */
 /* eslint-disable @typescript-eslint/no-unsafe-return, @typescript-eslint/no-unsafe-assignment -- `AnyRoute` erases each
@@ -257,21 +261,27 @@ export function mountRoutes(router: Router, routes: readonly AnyRoute[], ctx: Ap
   // A route on one canvas reads the caller's role there with the session check (0162).
   const authOnCanvas = authenticate(ctx.tokens, { canvasParam: 'id' });
   const ensureUser: RequestHandler = (req: Request, res: Response, next: NextFunction) => (req.user ? next() : auth(req, res, next));
-  const ensureUserOnCanvas: RequestHandler = (req: Request, res: Response, next: NextFunction) => (req.user ? next() : authOnCanvas(req, res, next));
+  const ensureUserOnCanvas: RequestHandler = (req: Request, res: Response, next: NextFunction) =>
+    req.user ? next() : authOnCanvas(req, res, next);
   for (const route of routes) {
     route.onMount?.(ctx);
     const status = successStatus(route);
     const handle: RequestHandler = async (req, res) => {
       const result: unknown = await route.handler(routeInput(route, req, res), ctx);
       if (result !== undefined) {
-        if (status === undefined || status === 204) throw new Error(`${route.operationId} returned a body but declares ${status ?? 'several 2xx statuses'}`);
+        if (status === undefined || status === 204)
+          throw new Error(`${route.operationId} returned a body but declares ${status ?? 'several 2xx statuses'}`);
         res.status(status).json(result);
       } else if (status === 204 && !res.headersSent) {
         res.status(204).end();
       }
     };
     const onCanvas = route.path.startsWith('/canvases/:id/') || route.path === '/canvases/:id';
-    router[route.method](route.path, recordRoute, ...(route.auth === 'bearer' ? [onCanvas ? ensureUserOnCanvas : ensureUser, handle] : [handle]));
+    router[route.method](
+      route.path,
+      recordRoute,
+      ...(route.auth === 'bearer' ? [onCanvas ? ensureUserOnCanvas : ensureUser, handle] : [handle]),
+    );
   }
   return router;
 }

@@ -38,7 +38,10 @@ export interface LiveHandoff<T = SseMessage> {
  * phase, a `LiveHandoff` whose `after` is `ending` (it yields whatever the stream still owes once
  * the log ended, e.g. a terminal built from the row); without a live phase `ending` runs in place.
  */
-export async function* handOffLive<T>(replay: AsyncGenerator<T, LivePhase | undefined>, ending: () => AsyncGenerator<T>): AsyncGenerator<T, LiveHandoff<T> | undefined> {
+export async function* handOffLive<T>(
+  replay: AsyncGenerator<T, LivePhase | undefined>,
+  ending: () => AsyncGenerator<T>,
+): AsyncGenerator<T, LiveHandoff<T> | undefined> {
   const live = yield* replay;
   if (live) return { live, after: ending };
   yield* ending();
@@ -125,7 +128,11 @@ export class SseStreams {
    * frees the slot), then opens the stream and returns; the source is pumped until it ends or the
    * client leaves.
    */
-  async serve(req: Request, res: Response, options: { userId: string; context: StreamLogContext; prepare: (signal: StreamSignal) => Promise<SseSource> }): Promise<void> {
+  async serve(
+    req: Request,
+    res: Response,
+    options: { userId: string; context: StreamLogContext; prepare: (signal: StreamSignal) => Promise<SseSource> },
+  ): Promise<void> {
     if (this.deps.shuttingDown()) throw new AppError(503, 'shutting_down', 'This node is shutting down; retry on another');
     const controller = new StreamAbort();
     const stream: OpenStream = {
@@ -165,7 +172,9 @@ export class SseStreams {
     (req as { next?: unknown }).next = undefined;
     forgetRequestExtras(req);
     const reqId = String(req.id as string | number); // pino-http's ids: this app's genReqId makes strings
-    void this.pump(stream, source, { reqId, ...options.context }).catch((error: unknown) => this.log.error({ err: redactError(error), reqId }, 'stream pump failed'));
+    void this.pump(stream, source, { reqId, ...options.context }).catch((error: unknown) =>
+      this.log.error({ err: redactError(error), reqId }, 'stream pump failed'),
+    );
   }
 
   /** Writes the source's messages (and pushed frames) until it ends or the client leaves, then frees the slot. */
@@ -173,7 +182,10 @@ export class SseStreams {
     const { res } = stream;
     const { signal } = stream.controller;
     try {
-      const handoff = await writeAll(stream, source.messages(signal, (frames) => pushFrames(stream, frames)));
+      const handoff = await writeAll(
+        stream,
+        source.messages(signal, (frames) => pushFrames(stream, frames)),
+      );
       // The source's generators have all returned; only the live phase's callbacks remain.
       if (handoff && !signal.aborted) {
         await handoff.live();
@@ -201,9 +213,20 @@ export class SseStreams {
   }
 
   private async acquire(stream: OpenStream): Promise<void> {
-    const taken = await (this.deps.redis as unknown as LeaseCommands).sseLeaseAcquire(stream.leaseKey, stream.leaseId, this.deps.maxPerUser, LEASE_MS);
+    const taken = await (this.deps.redis as unknown as LeaseCommands).sseLeaseAcquire(
+      stream.leaseKey,
+      stream.leaseId,
+      this.deps.maxPerUser,
+      LEASE_MS,
+    );
     if (Number(taken) !== 1) {
-      throw new AppError(429, 'too_many_streams', `At most ${this.deps.maxPerUser} streams may be open at once; close one first`, { limit: this.deps.maxPerUser }, { 'Retry-After': '5' });
+      throw new AppError(
+        429,
+        'too_many_streams',
+        `At most ${this.deps.maxPerUser} streams may be open at once; close one first`,
+        { limit: this.deps.maxPerUser },
+        { 'Retry-After': '5' },
+      );
     }
   }
 

@@ -7,7 +7,15 @@ import { z } from 'zod';
  * a long-lived stream keeps its header block for its whole life, ~450 bytes of it these.
  * `X-Content-Type-Options`, HSTS, CORP, `Referrer-Policy` and `X-Frame-Options` stay.
  */
-const DOCUMENT_ONLY_HEADERS = ['Content-Security-Policy', 'Cross-Origin-Opener-Policy', 'Origin-Agent-Cluster', 'X-DNS-Prefetch-Control', 'X-Download-Options', 'X-Permitted-Cross-Domain-Policies', 'X-XSS-Protection'];
+const DOCUMENT_ONLY_HEADERS = [
+  'Content-Security-Policy',
+  'Cross-Origin-Opener-Policy',
+  'Origin-Agent-Cluster',
+  'X-DNS-Prefetch-Control',
+  'X-Download-Options',
+  'X-Permitted-Cross-Domain-Policies',
+  'X-XSS-Protection',
+];
 
 export function openSse(res: Response): void {
   for (const header of DOCUMENT_ONLY_HEADERS) res.removeHeader(header);
@@ -57,5 +65,10 @@ export function lastEventSeq(header: string | undefined): number {
  * `EventSource` only sends it on its own reconnects). The header wins when both are sent.
  */
 export const lastEventIdQuery = z.object({
-  lastEventId: z.string().optional().describe('The `id:` of the last event received, as the `Last-Event-ID` header (which wins when both are sent): the stream resumes after it; anything but a sequence number means from the start'),
+  lastEventId: z
+    .string()
+    .optional()
+    .describe(
+      'The `id:` of the last event received, as the `Last-Event-ID` header (which wins when both are sent): the stream resumes after it; anything but a sequence number means from the start',
+    ),
 });

@@ -77,7 +77,9 @@ export class CancelSignals {
     this.watching.set(name, set.add(controller));
     void this.isRequested(kind, id)
       .then((requested) => requested && controller.abort(new CancelledError(kind, id)))
-      .catch((error: unknown) => this.logger?.warn({ err: error, kind, id }, 'cancel check at watch start failed; the pub/sub signal still arrives'));
+      .catch((error: unknown) =>
+        this.logger?.warn({ err: error, kind, id }, 'cancel check at watch start failed; the pub/sub signal still arrives'),
+      );
     return {
       signal: controller.signal,
       release: () => {

@@ -55,7 +55,8 @@ export function createLogger(options: { level: string; name?: string; destinatio
   };
   const pretty = options.format === 'pretty' && !options.destination ? prettyStream() : undefined;
   const logger = pino(settings, pretty ?? options.destination);
-  if (options.format === 'pretty' && !options.destination && !pretty) logger.warn('LOG_FORMAT=pretty needs the pino-pretty package (a dev dependency): logging JSON');
+  if (options.format === 'pretty' && !options.destination && !pretty)
+    logger.warn('LOG_FORMAT=pretty needs the pino-pretty package (a dev dependency): logging JSON');
   return logger;
 }
 

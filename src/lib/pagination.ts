@@ -50,7 +50,12 @@ export function idKey(key: unknown[]): string | null {
 /** A `[rank, uuid]` key (blocks in rank order), or null; the rank must be text PostgreSQL can store. */
 export function rankIdKey(key: unknown[]): { rank: string; id: string } | null {
   const [rank, id] = key;
-  return key.length === 2 && typeof rank === 'string' && rank.length <= 200 && isStorableText(rank) && typeof id === 'string' && uuid.safeParse(id).success
+  return key.length === 2 &&
+    typeof rank === 'string' &&
+    rank.length <= 200 &&
+    isStorableText(rank) &&
+    typeof id === 'string' &&
+    uuid.safeParse(id).success
     ? { rank, id }
     : null;
 }

@@ -30,8 +30,14 @@ export class RateLimiter {
     const retryMs = Number(await hit.call(this.redis, key, limit, windowMs));
     if (retryMs === 0) return;
     const retryAfter = Math.max(1, Math.ceil(Math.max(retryMs, 0) / 1000));
-    throw new AppError(429, 'rate_limited', `Too many ${action} requests (limit ${limit} per ${Math.round(windowMs / 1000)} s); retry in ${retryAfter} s`, { limit }, {
-      'Retry-After': String(retryAfter),
-    });
+    throw new AppError(
+      429,
+      'rate_limited',
+      `Too many ${action} requests (limit ${limit} per ${Math.round(windowMs / 1000)} s); retry in ${retryAfter} s`,
+      { limit },
+      {
+        'Retry-After': String(retryAfter),
+      },
+    );
   }
 }

@@ -31,7 +31,16 @@ export function redactError(error: unknown, depth = 0): RedactedError {
   // An Error, or what pino's standard serializer made of one ({type, message, stack, ...}).
   const fields = error as Record<string, unknown>;
   const className = error instanceof Error ? error.constructor?.name : undefined;
-  const out: RedactedError = { type: className && className !== 'Object' ? className : typeof fields.type === 'string' ? fields.type : typeof fields.name === 'string' ? fields.name : 'Error' };
+  const out: RedactedError = {
+    type:
+      className && className !== 'Object'
+        ? className
+        : typeof fields.type === 'string'
+          ? fields.type
+          : typeof fields.name === 'string'
+            ? fields.name
+            : 'Error',
+  };
   if (typeof fields.code === 'string' || typeof fields.code === 'number') out.code = fields.code;
   if (typeof fields.message === 'string' && SAFE_MESSAGES.test(fields.message)) out.message = fields.message;
   for (const key of ['routine', 'constraint', 'table', 'column', 'syscall'] as const) {
@@ -39,7 +48,12 @@ export function redactError(error: unknown, depth = 0): RedactedError {
   }
   if (typeof fields.status === 'number') out.status = fields.status;
   // The stack's first line repeats the message: keep only the frames.
-  if (typeof fields.stack === 'string') out.stack = fields.stack.split('\n').filter((line) => /^\s+at /.test(line)).slice(0, 12).join('\n');
+  if (typeof fields.stack === 'string')
+    out.stack = fields.stack
+      .split('\n')
+      .filter((line) => /^\s+at /.test(line))
+      .slice(0, 12)
+      .join('\n');
   if (fields.cause !== undefined && depth < 3) out.cause = redactError(fields.cause, depth + 1);
   return out;
 }
@@ -55,7 +69,9 @@ export function describeRedacted(error: unknown): string {
     let part = current.type;
     if (current.code !== undefined) part += ` ${current.code}`;
     if (current.message) part += `: ${current.message}`;
-    const where = [current.constraint && `constraint ${current.constraint}`, current.table && `table ${current.table}`].filter(Boolean).join(', ');
+    const where = [current.constraint && `constraint ${current.constraint}`, current.table && `table ${current.table}`]
+      .filter(Boolean)
+      .join(', ');
     if (where) part += ` (${where})`;
     parts.push(part);
   }

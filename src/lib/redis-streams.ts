@@ -189,7 +189,14 @@ export async function* followLog(options: {
  * follower's callback and one timer per stream, not a generator resumed per entry. Rejects when an
  * entry cannot be framed (the caller reports the stream interrupted, as a throwing replay would).
  */
-function pushLive(follower: StreamFollower, key: string, after: string, sink: LiveSink, liveness: LogLiveness, signal: StreamSignal): Promise<void> {
+function pushLive(
+  follower: StreamFollower,
+  key: string,
+  after: string,
+  sink: LiveSink,
+  liveness: LogLiveness,
+  signal: StreamSignal,
+): Promise<void> {
   if (signal.aborted) return Promise.resolve();
   return new Promise<void>((resolve, reject) => {
     const graceMs = liveness.graceMs ?? 2_000;
@@ -310,5 +317,4 @@ export class JsonEventLog<E> {
     });
     return mapYields(entries, ([, json]) => parse(json));
   }
-
 }

@@ -163,7 +163,7 @@ export class StreamFollower {
         this.reading = true;
         let result: Array<[string, Array<[string, string[]]>]> | null;
         try {
-          result = (await connection.xread('COUNT', COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', ...keys, ...cursors));
+          result = await connection.xread('COUNT', COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', ...keys, ...cursors);
         } finally {
           this.reading = false;
         }

@@ -82,14 +82,20 @@ export class AgentsRepository {
 
   createLocal(userId: string, values: NewLocalAgent, maxEnabled: number): Promise<LocalAgentRow> {
     return this.withinLimit(userId, values.enabled !== false, maxEnabled, async (tx) => {
-      const [row] = await tx.insert(localAgents).values({ ...values, userId }).returning();
+      const [row] = await tx
+        .insert(localAgents)
+        .values({ ...values, userId })
+        .returning();
       return row;
     });
   }
 
   createCloud(userId: string, values: NewCloudAgent, maxEnabled: number): Promise<CloudAgentRow> {
     return this.withinLimit(userId, values.enabled !== false, maxEnabled, async (tx) => {
-      const [row] = await tx.insert(cloudAgents).values({ ...values, userId }).returning();
+      const [row] = await tx
+        .insert(cloudAgents)
+        .values({ ...values, userId })
+        .returning();
       return row;
     });
   }
@@ -103,21 +109,30 @@ export class AgentsRepository {
     maxEnabled: number,
   ): Promise<(K extends 'local' ? LocalAgentRow : CloudAgentRow) | null> {
     const table = tables[kind] as typeof localAgents;
-    return this.withinLimit(userId, changes.enabled === true, maxEnabled, async (tx) => {
-      const [row] = await tx
-        .update(table)
-        .set({ ...(changes as Partial<NewLocalAgent>), updatedAt: new Date() })
-        .where(and(eq(table.id, id), eq(table.userId, userId)))
-        .returning();
-      return (row ?? null) as never;
-    }, id);
+    return this.withinLimit(
+      userId,
+      changes.enabled === true,
+      maxEnabled,
+      async (tx) => {
+        const [row] = await tx
+          .update(table)
+          .set({ ...(changes as Partial<NewLocalAgent>), updatedAt: new Date() })
+          .where(and(eq(table.id, id), eq(table.userId, userId)))
+          .returning();
+        return (row ?? null) as never;
+      },
+      id,
+    );
   }
 
   async get(kind: 'local', userId: string, id: string): Promise<LocalAgentRow | null>;
   async get(kind: 'cloud', userId: string, id: string): Promise<CloudAgentRow | null>;
   async get(kind: AgentKind, userId: string, id: string): Promise<AgentRow | null> {
     const table = tables[kind] as typeof localAgents;
-    const [row] = await this.db.select().from(table).where(and(eq(table.id, id), eq(table.userId, userId)));
+    const [row] = await this.db
+      .select()
+      .from(table)
+      .where(and(eq(table.id, id), eq(table.userId, userId)));
     return row ?? null;
   }
 
@@ -146,7 +161,9 @@ export class AgentsRepository {
   /** The user's agents of a kind, newest first, up to `limit`, after agent `beforeId` (the previous page's last). */
   listPage(kind: AgentKind, userId: string, options: { limit: number; beforeId?: string }): Promise<AgentRow[]> {
     const table = tables[kind] as typeof localAgents;
-    const before = options.beforeId ? sql`(${table.createdAt}, ${table.id}) < (select a.created_at, a.id from ${table} a where a.id = ${options.beforeId})` : undefined;
+    const before = options.beforeId
+      ? sql`(${table.createdAt}, ${table.id}) < (select a.created_at, a.id from ${table} a where a.id = ${options.beforeId})`
+      : undefined;
     return this.db
       .select()
       .from(table)
@@ -159,7 +176,10 @@ export class AgentsRepository {
   delete(kind: AgentKind, userId: string, id: string): Promise<boolean> {
     const table = tables[kind] as typeof localAgents;
     return this.db.transaction(async (tx) => {
-      const deleted = await tx.delete(table).where(and(eq(table.id, id), eq(table.userId, userId))).returning({ id: table.id });
+      const deleted = await tx
+        .delete(table)
+        .where(and(eq(table.id, id), eq(table.userId, userId)))
+        .returning({ id: table.id });
       if (deleted.length === 0) return false;
       await tx.delete(agentRuns).where(eq(agentRuns.agentId, id));
       return true;
@@ -179,7 +199,10 @@ export class AgentsRepository {
           .limit(limit);
       }),
     );
-    return [...local.map((agent) => ({ kind: 'local' as const, agent })), ...cloud.map((agent) => ({ kind: 'cloud' as const, agent: agent as unknown as CloudAgentRow }))];
+    return [
+      ...local.map((agent) => ({ kind: 'local' as const, agent })),
+      ...cloud.map((agent) => ({ kind: 'cloud' as const, agent: agent as unknown as CloudAgentRow })),
+    ];
   }
 
   /**
@@ -187,13 +210,27 @@ export class AgentsRepository {
    * moved it first) and still has the schedule the slot was computed from. Returns whether this
    * caller moved it.
    */
-  async advanceSchedule(kind: AgentKind, id: string, now: Date, slot: Date, next: Date, schedule: { scheduleCron: string; timezone: string }): Promise<boolean> {
+  async advanceSchedule(
+    kind: AgentKind,
+    id: string,
+    now: Date,
+    slot: Date,
+    next: Date,
+    schedule: { scheduleCron: string; timezone: string },
+  ): Promise<boolean> {
     const table = tables[kind] as typeof localAgents;
     const moved = await this.db
       .update(table)
       .set({ nextRunAt: next, lastScheduledAt: slot })
       // Also unchanged since it was read: a schedule edited meanwhile keeps the next run it computed.
-      .where(and(eq(table.id, id), lte(table.nextRunAt, now), eq(table.scheduleCron, schedule.scheduleCron), eq(table.timezone, schedule.timezone)))
+      .where(
+        and(
+          eq(table.id, id),
+          lte(table.nextRunAt, now),
+          eq(table.scheduleCron, schedule.scheduleCron),
+          eq(table.timezone, schedule.timezone),
+        ),
+      )
       .returning({ id: table.id });
     return moved.length > 0;
   }
@@ -209,7 +246,10 @@ export class AgentsRepository {
 
   /** The provider refused a credential's refresh token: every agent using it needs the user to reconnect. */
   async markCredentialRevoked(credentialId: string): Promise<void> {
-    await this.db.update(cloudAgents).set({ status: 'reauth_required', updatedAt: new Date() }).where(eq(cloudAgents.credentialId, credentialId));
+    await this.db
+      .update(cloudAgents)
+      .set({ status: 'reauth_required', updatedAt: new Date() })
+      .where(eq(cloudAgents.credentialId, credentialId));
   }
 
   /** Attaches a credential to the user's cloud agent of the same provider; false when there is none. */
@@ -226,7 +266,13 @@ export class AgentsRepository {
    * Runs `write` in a transaction that holds the user's agent lock and, when it enables an agent,
    * checks that the user stays within `maxEnabled` (the lock makes concurrent creates count right).
    */
-  private withinLimit<T>(userId: string, enables: boolean, maxEnabled: number, write: (tx: DbOrTx) => Promise<T>, excludeId?: string): Promise<T> {
+  private withinLimit<T>(
+    userId: string,
+    enables: boolean,
+    maxEnabled: number,
+    write: (tx: DbOrTx) => Promise<T>,
+    excludeId?: string,
+  ): Promise<T> {
     return this.db.transaction(async (tx) => {
       await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${`agents:${userId}`}))`);
       if (enables && Number.isFinite(maxEnabled)) {
@@ -324,9 +370,14 @@ export class AgentsRepository {
    * Newest first: by `page` (offset), or after run `beforeId` (keyset, the cursor's run). Answers
    * up to `limit + 1` runs, so the caller knows whether another page follows.
    */
-  async listRuns(userId: string, options: { agentId?: string; page: number; limit: number; beforeId?: string }): Promise<{ runs: AgentRunRow[]; total: number }> {
+  async listRuns(
+    userId: string,
+    options: { agentId?: string; page: number; limit: number; beforeId?: string },
+  ): Promise<{ runs: AgentRunRow[]; total: number }> {
     const where = and(eq(agentRuns.userId, userId), options.agentId ? eq(agentRuns.agentId, options.agentId) : undefined);
-    const before = options.beforeId ? sql`(${agentRuns.startedAt}, ${agentRuns.id}) < (select r.started_at, r.id from agent_runs r where r.id = ${options.beforeId})` : undefined;
+    const before = options.beforeId
+      ? sql`(${agentRuns.startedAt}, ${agentRuns.id}) < (select r.started_at, r.id from agent_runs r where r.id = ${options.beforeId})`
+      : undefined;
     const [runs, [{ total }]] = await Promise.all([
       this.db
         .select()
@@ -345,12 +396,20 @@ export class AgentsRepository {
     return this.db
       .select()
       .from(agentRuns)
-      .where(and(eq(agentRuns.userId, userId), eq(agentRuns.deviceId, deviceId), inArray(agentRuns.status, ['running'] as AgentRunStatus[])));
+      .where(
+        and(eq(agentRuns.userId, userId), eq(agentRuns.deviceId, deviceId), inArray(agentRuns.status, ['running'] as AgentRunStatus[])),
+      );
   }
 
   /* ---- OAuth credentials ------------------------------------------------------------------- */
 
-  async insertCredential(values: { userId: string; provider: AgentProvider; keyId: string; ciphertext: string; scope?: string | null }): Promise<OAuthCredentialRow> {
+  async insertCredential(values: {
+    userId: string;
+    provider: AgentProvider;
+    keyId: string;
+    ciphertext: string;
+    scope?: string | null;
+  }): Promise<OAuthCredentialRow> {
     const [row] = await this.db.insert(oauthCredentials).values(values).returning();
     return row;
   }
@@ -375,7 +434,10 @@ export class AgentsRepository {
   }
 
   async updateCredential(id: string, values: { keyId: string; ciphertext: string }): Promise<void> {
-    await this.db.update(oauthCredentials).set({ ...values, updatedAt: new Date() }).where(eq(oauthCredentials.id, id));
+    await this.db
+      .update(oauthCredentials)
+      .set({ ...values, updatedAt: new Date() })
+      .where(eq(oauthCredentials.id, id));
   }
 
   /** Raw rows, for tests that check what is at rest. */

@@ -40,7 +40,12 @@ export class AuditRepository {
   }
 
   async listForCanvas(canvasId: string, limit = 500) {
-    const rows = await this.db.select().from(systemAudit).where(eq(systemAudit.canvasId, canvasId)).orderBy(asc(systemAudit.createdAt)).limit(limit);
+    const rows = await this.db
+      .select()
+      .from(systemAudit)
+      .where(eq(systemAudit.canvasId, canvasId))
+      .orderBy(asc(systemAudit.createdAt))
+      .limit(limit);
     return rows.map(toAuditView);
   }
 }

@@ -89,7 +89,12 @@ export class BlocksRepository {
     const rows = await this.db
       .select()
       .from(blocks)
-      .where(and(eq(blocks.canvasId, canvasId), after ? or(gt(blocks.rank, after.rank), and(eq(blocks.rank, after.rank), gt(blocks.id, after.id))) : undefined))
+      .where(
+        and(
+          eq(blocks.canvasId, canvasId),
+          after ? or(gt(blocks.rank, after.rank), and(eq(blocks.rank, after.rank), gt(blocks.id, after.id))) : undefined,
+        ),
+      )
       .orderBy(asc(blocks.rank), asc(blocks.id))
       .limit(options.limit);
     return rows.map(toBlock);
@@ -97,12 +102,19 @@ export class BlocksRepository {
 
   /** How many blocks a canvas holds. */
   async count(canvasId: string, db: DbOrTx = this.db): Promise<number> {
-    const [row] = await db.select({ n: sql<number>`count(*)::int` }).from(blocks).where(eq(blocks.canvasId, canvasId));
+    const [row] = await db
+      .select({ n: sql<number>`count(*)::int` })
+      .from(blocks)
+      .where(eq(blocks.canvasId, canvasId));
     return Number(row?.n ?? 0);
   }
 
   async find(canvasId: string, blockId: string, db: DbOrTx = this.db): Promise<Block | null> {
-    const rows = await db.select().from(blocks).where(and(eq(blocks.canvasId, canvasId), eq(blocks.id, blockId))).limit(1);
+    const rows = await db
+      .select()
+      .from(blocks)
+      .where(and(eq(blocks.canvasId, canvasId), eq(blocks.id, blockId)))
+      .limit(1);
     return rows[0] ? toBlock(rows[0]) : null;
   }
 
@@ -112,9 +124,26 @@ export class BlocksRepository {
   }
 
   /** One block, placed as asked. */
-  async create(canvasId: string, createdBy: string, input: BlockInput, placement: Placement, maxBlocks?: number, beforeCommit?: BeforeCommit<Block>, onRebalanced?: () => void): Promise<Block> {
+  async create(
+    canvasId: string,
+    createdBy: string,
+    input: BlockInput,
+    placement: Placement,
+    maxBlocks?: number,
+    beforeCommit?: BeforeCommit<Block>,
+    onRebalanced?: () => void,
+  ): Promise<Block> {
     return this.db.transaction(async (tx) => {
-      const [created] = await this.insertMany(tx, { canvasId, createdBy, inputs: [input], placement, generationSessionId: null, maxBlocks, whenFull: 'refuse', onRebalanced });
+      const [created] = await this.insertMany(tx, {
+        canvasId,
+        createdBy,
+        inputs: [input],
+        placement,
+        generationSessionId: null,
+        maxBlocks,
+        whenFull: 'refuse',
+        onRebalanced,
+      });
       await beforeCommit?.(created);
       return created;
     });
@@ -151,7 +180,9 @@ export class BlocksRepository {
       }
       if (args.inputs.length === 0) return [];
     }
-    let [prev, next] = appending ? [await this.lastRank(tx, args.canvasId), null] : await this.neighbours(tx, args.canvasId, args.placement, args.strict ?? true);
+    let [prev, next] = appending
+      ? [await this.lastRank(tx, args.canvasId), null]
+      : await this.neighbours(tx, args.canvasId, args.placement, args.strict ?? true);
     if (prev !== null && next !== null && prev >= next) throw new PlacementError('afterId must come before beforeId');
     let ranks = rankBetween(prev, next, args.inputs.length);
     if (ranks.some(needsRebalance)) {
@@ -174,7 +205,13 @@ export class BlocksRepository {
   }
 
   /** New content and/or a new position for one block. */
-  async update(canvasId: string, blockId: string, change: { content?: Record<string, unknown>; placement?: Placement }, beforeCommit?: BeforeCommit<Block>, onRebalanced?: () => void): Promise<Block | null> {
+  async update(
+    canvasId: string,
+    blockId: string,
+    change: { content?: Record<string, unknown>; placement?: Placement },
+    beforeCommit?: BeforeCommit<Block>,
+    onRebalanced?: () => void,
+  ): Promise<Block | null> {
     return this.db.transaction(async (tx) => {
       await lockCanvas(tx, canvasId);
       const set: Partial<typeof blocks.$inferInsert> = { updatedAt: new Date() };
@@ -194,7 +231,11 @@ export class BlocksRepository {
           set.rank = await rankFor();
         }
       }
-      const rows = await tx.update(blocks).set(set).where(and(eq(blocks.canvasId, canvasId), eq(blocks.id, blockId))).returning();
+      const rows = await tx
+        .update(blocks)
+        .set(set)
+        .where(and(eq(blocks.canvasId, canvasId), eq(blocks.id, blockId)))
+        .returning();
       const block = rows[0] ? toBlock(rows[0]) : null;
       if (block) await beforeCommit?.(block);
       return block;
@@ -203,7 +244,10 @@ export class BlocksRepository {
 
   async delete(canvasId: string, blockId: string, beforeCommit?: BeforeCommit<string>): Promise<boolean> {
     return this.db.transaction(async (tx) => {
-      const rows = await tx.delete(blocks).where(and(eq(blocks.canvasId, canvasId), eq(blocks.id, blockId))).returning({ id: blocks.id });
+      const rows = await tx
+        .delete(blocks)
+        .where(and(eq(blocks.canvasId, canvasId), eq(blocks.id, blockId)))
+        .returning({ id: blocks.id });
       if (rows.length) await beforeCommit?.(blockId);
       return rows.length > 0;
     });
@@ -241,14 +285,26 @@ export class BlocksRepository {
    * holder, whose blocks it would then not see (0165).
    */
   private async lastRank(tx: Tx, canvasId: string): Promise<string | null> {
-    const [last] = rowsOf<{ rank: string }>(await tx.execute(sql`select rank from blocks where canvas_id = ${canvasId} order by rank desc limit 1`));
+    const [last] = rowsOf<{ rank: string }>(
+      await tx.execute(sql`select rank from blocks where canvas_id = ${canvasId} order by rank desc limit 1`),
+    );
     return last?.rank ?? null;
   }
 
   /** The ranks around the insertion point. `excludeId` ignores the block being moved. */
-  private async neighbours(tx: Tx, canvasId: string, placement: Placement, strict: boolean, excludeId?: string): Promise<[string | null, string | null]> {
+  private async neighbours(
+    tx: Tx,
+    canvasId: string,
+    placement: Placement,
+    strict: boolean,
+    excludeId?: string,
+  ): Promise<[string | null, string | null]> {
     const rankOf = async (id: string) => {
-      const rows = await tx.select({ rank: blocks.rank }).from(blocks).where(and(eq(blocks.canvasId, canvasId), eq(blocks.id, id))).limit(1);
+      const rows = await tx
+        .select({ rank: blocks.rank })
+        .from(blocks)
+        .where(and(eq(blocks.canvasId, canvasId), eq(blocks.id, id)))
+        .limit(1);
       if (!rows[0] && strict) throw new PlacementError(`block ${id} is not on this canvas`);
       return rows[0]?.rank ?? null;
     };
@@ -257,14 +313,29 @@ export class BlocksRepository {
     const before = placement.beforeId ? await rankOf(placement.beforeId) : null;
     if (after !== null && before !== null) return [after, before];
     if (after !== null) {
-      const rows = await tx.select({ rank: blocks.rank }).from(blocks).where(and(eq(blocks.canvasId, canvasId), gt(blocks.rank, after), others)).orderBy(asc(blocks.rank)).limit(1);
+      const rows = await tx
+        .select({ rank: blocks.rank })
+        .from(blocks)
+        .where(and(eq(blocks.canvasId, canvasId), gt(blocks.rank, after), others))
+        .orderBy(asc(blocks.rank))
+        .limit(1);
       return [after, rows[0]?.rank ?? null];
     }
     if (before !== null) {
-      const rows = await tx.select({ rank: blocks.rank }).from(blocks).where(and(eq(blocks.canvasId, canvasId), lt(blocks.rank, before), others)).orderBy(desc(blocks.rank)).limit(1);
+      const rows = await tx
+        .select({ rank: blocks.rank })
+        .from(blocks)
+        .where(and(eq(blocks.canvasId, canvasId), lt(blocks.rank, before), others))
+        .orderBy(desc(blocks.rank))
+        .limit(1);
       return [rows[0]?.rank ?? null, before];
     }
-    const last = await tx.select({ rank: blocks.rank }).from(blocks).where(and(eq(blocks.canvasId, canvasId), others)).orderBy(desc(blocks.rank)).limit(1);
+    const last = await tx
+      .select({ rank: blocks.rank })
+      .from(blocks)
+      .where(and(eq(blocks.canvasId, canvasId), others))
+      .orderBy(desc(blocks.rank))
+      .limit(1);
     return [last[0]?.rank ?? null, null];
   }
 }
@@ -275,6 +346,8 @@ export class BlocksRepository {
  * the previous holder of the lock left it.
  */
 async function lockCanvas(tx: Tx, canvasId: string): Promise<number> {
-  const [locked] = rowsOf<{ count: number }>(await tx.execute(sql`select block_count as count from canvases where id = ${canvasId} for update`));
+  const [locked] = rowsOf<{ count: number }>(
+    await tx.execute(sql`select block_count as count from canvases where id = ${canvasId} for update`),
+  );
   return Number(locked?.count ?? 0);
 }

@@ -63,7 +63,9 @@ export class CanvasesRepository {
    * page's last; its position is read from its row, so no timestamp precision is lost).
    */
   async listPageForMember(userId: string, options: { limit: number; beforeId?: string }): Promise<CanvasView[]> {
-    const before = options.beforeId ? sql`(${canvases.createdAt}, ${canvases.id}) < (select c.created_at, c.id from canvases c where c.id = ${options.beforeId})` : undefined;
+    const before = options.beforeId
+      ? sql`(${canvases.createdAt}, ${canvases.id}) < (select c.created_at, c.id from canvases c where c.id = ${options.beforeId})`
+      : undefined;
     const rows = await this.db
       .select({ canvas: canvases, role: canvasMembers.role })
       .from(canvases)

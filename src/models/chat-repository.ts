@@ -30,7 +30,9 @@ export function toChatMessageView(row: ChatMessageRow) {
     replyTo: row.replyTo,
     /** `completed`, or `cancelled` for an answer cut short by a cancel. */
     status: row.status,
-    usage: row.model ? { provider: row.provider, model: row.model, inputTokens: row.inputTokens, outputTokens: row.outputTokens, costUsd: row.costUsd } : null,
+    usage: row.model
+      ? { provider: row.provider, model: row.model, inputTokens: row.inputTokens, outputTokens: row.outputTokens, costUsd: row.costUsd }
+      : null,
     createdAt: row.createdAt.toISOString(),
   };
 }
@@ -60,7 +62,14 @@ export class ChatRepository {
   constructor(private readonly db: Db) {}
 
   /** A new session; a chatflow's carries `flowId`, and `embedId` when a public widget started it. */
-  async createSession(input: { userId: string; deviceId: string | null; title: string; mode: ChatSessionRow['mode']; flowId?: string; embedId?: string }): Promise<ChatSessionRow> {
+  async createSession(input: {
+    userId: string;
+    deviceId: string | null;
+    title: string;
+    mode: ChatSessionRow['mode'];
+    flowId?: string;
+    embedId?: string;
+  }): Promise<ChatSessionRow> {
     const [row] = await this.db.insert(chatSessions).values(input).returning();
     return row;
   }
@@ -68,7 +77,9 @@ export class ChatRepository {
   /** The user's sessions, most recently active first, `limit` after the (updatedAt, id) cursor. */
   async listOwned(userId: string, options: { limit: number; after?: { updatedAt: Date; id: string } }): Promise<ChatSessionRow[]> {
     const { after } = options;
-    const page = after ? or(lt(chatSessions.updatedAt, after.updatedAt), and(eq(chatSessions.updatedAt, after.updatedAt), lt(chatSessions.id, after.id))) : undefined;
+    const page = after
+      ? or(lt(chatSessions.updatedAt, after.updatedAt), and(eq(chatSessions.updatedAt, after.updatedAt), lt(chatSessions.id, after.id)))
+      : undefined;
     return this.db
       .select()
       .from(chatSessions)
@@ -89,19 +100,29 @@ export class ChatRepository {
 
   /** The session if `userId` owns it; null otherwise (callers answer 404 either way). */
   async findOwned(userId: string, sessionId: string): Promise<ChatSessionRow | null> {
-    const rows = await this.db.select().from(chatSessions).where(and(eq(chatSessions.id, sessionId), eq(chatSessions.userId, userId))).limit(1);
+    const rows = await this.db
+      .select()
+      .from(chatSessions)
+      .where(and(eq(chatSessions.id, sessionId), eq(chatSessions.userId, userId)))
+      .limit(1);
     return rows[0] ?? null;
   }
 
   /** Binds the session to the device of its latest turn. */
   /** The session was active now; a device turn also records which device answered. */
   async touch(sessionId: string, deviceId?: string): Promise<void> {
-    await this.db.update(chatSessions).set({ ...(deviceId ? { deviceId } : {}), updatedAt: sql`now()` }).where(eq(chatSessions.id, sessionId));
+    await this.db
+      .update(chatSessions)
+      .set({ ...(deviceId ? { deviceId } : {}), updatedAt: sql`now()` })
+      .where(eq(chatSessions.id, sessionId));
   }
 
   /** Deletes the session and (cascade) its messages; false when the user owns no such session. */
   async deleteOwned(userId: string, sessionId: string): Promise<boolean> {
-    const rows = await this.db.delete(chatSessions).where(and(eq(chatSessions.id, sessionId), eq(chatSessions.userId, userId))).returning({ id: chatSessions.id });
+    const rows = await this.db
+      .delete(chatSessions)
+      .where(and(eq(chatSessions.id, sessionId), eq(chatSessions.userId, userId)))
+      .returning({ id: chatSessions.id });
     return rows.length > 0;
   }
 
@@ -111,7 +132,11 @@ export class ChatRepository {
   }
 
   async findMessage(sessionId: string, messageId: string): Promise<ChatMessageRow | null> {
-    const rows = await this.db.select().from(chatMessages).where(and(eq(chatMessages.id, messageId), eq(chatMessages.sessionId, sessionId))).limit(1);
+    const rows = await this.db
+      .select()
+      .from(chatMessages)
+      .where(and(eq(chatMessages.id, messageId), eq(chatMessages.sessionId, sessionId)))
+      .limit(1);
     return rows[0] ?? null;
   }
 
@@ -167,7 +192,15 @@ export class ChatRepository {
       .select({ sessionId: chatMessages.sessionId })
       .from(chatMessages)
       .innerJoin(chatSessions, eq(chatSessions.id, chatMessages.sessionId))
-      .where(and(eq(chatSessions.userId, userId), eq(chatSessions.deviceId, deviceId), eq(chatMessages.role, 'user'), isNull(chatMessages.replyTo), unanswered))
+      .where(
+        and(
+          eq(chatSessions.userId, userId),
+          eq(chatSessions.deviceId, deviceId),
+          eq(chatMessages.role, 'user'),
+          isNull(chatMessages.replyTo),
+          unanswered,
+        ),
+      )
       .orderBy(desc(chatMessages.seq))
       .limit(1);
     return rows[0]?.sessionId ?? null;
@@ -178,7 +211,9 @@ export class ChatRepository {
    * row; `answered` when an answer exists already (a retry, or the cancel won); `cancel_requested`
    * when a cancel was accepted and `reply.status` is not `cancelled` (nothing is stored then).
    */
-  async finishTurn(reply: NewChatMessage & { replyTo: string }): Promise<{ outcome: 'stored' | 'answered' | 'cancel_requested'; row?: ChatMessageRow }> {
+  async finishTurn(
+    reply: NewChatMessage & { replyTo: string },
+  ): Promise<{ outcome: 'stored' | 'answered' | 'cancel_requested'; row?: ChatMessageRow }> {
     return this.db.transaction(async (tx) => {
       const [turn] = await tx.select().from(chatMessages).where(eq(chatMessages.id, reply.replyTo)).for('update');
       const existing = await this.findReply(reply.sessionId, reply.replyTo, tx);
@@ -200,7 +235,12 @@ export class ChatRepository {
    */
   async historyPage(sessionId: string, options: { limit: number; beforeSeq?: number }): Promise<ChatMessageRow[]> {
     const before = options.beforeSeq === undefined ? undefined : lt(chatMessages.seq, options.beforeSeq);
-    return this.db.select().from(chatMessages).where(and(eq(chatMessages.sessionId, sessionId), before)).orderBy(desc(chatMessages.seq)).limit(options.limit);
+    return this.db
+      .select()
+      .from(chatMessages)
+      .where(and(eq(chatMessages.sessionId, sessionId), before))
+      .orderBy(desc(chatMessages.seq))
+      .limit(options.limit);
   }
 
   /**
@@ -211,7 +251,9 @@ export class ChatRepository {
     const rows = await this.db
       .select()
       .from(chatMessages)
-      .where(and(eq(chatMessages.sessionId, sessionId), lt(chatMessages.seq, beforeSeq), sql`${chatMessages.role} in ('user', 'assistant')`))
+      .where(
+        and(eq(chatMessages.sessionId, sessionId), lt(chatMessages.seq, beforeSeq), sql`${chatMessages.role} in ('user', 'assistant')`),
+      )
       .orderBy(desc(chatMessages.seq))
       .limit(limit);
     return rows.reverse();

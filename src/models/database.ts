@@ -30,7 +30,12 @@ export interface Database {
  * Opens PostgreSQL: a server when `url` is a postgres:// URL, else embedded PGlite (files under
  * `dataDir`, or in memory for `memory://`). Applies migrations before returning.
  */
-export async function openDatabase(options: { url?: string; dataDir: string; poolSize?: number; progress?: (step: string) => void }): Promise<Database> {
+export async function openDatabase(options: {
+  url?: string;
+  dataDir: string;
+  poolSize?: number;
+  progress?: (step: string) => void;
+}): Promise<Database> {
   const database = options.url?.startsWith('postgres') ? openServer(options.url, options.poolSize ?? 10) : await openEmbedded(options);
   options.progress?.(`Migrating the database: ${database.description}`);
   await migrate(database.db);
@@ -90,7 +95,7 @@ async function installTextParsers(client: PGlite): Promise<void> {
   const statements = new PgliteStatements(client);
   routeQueries(statements, client);
   const transaction = client.transaction.bind(client);
-  client.transaction = (<T>(callback: (tx: Transaction) => Promise<T>) => transaction((tx) => callback(routeQueries(statements, tx, tx))));
+  client.transaction = <T>(callback: (tx: Transaction) => Promise<T>) => transaction((tx) => callback(routeQueries(statements, tx, tx)));
 }
 
 /** `target`'s queries, from now on without the text parsers the instance already has, through `statements` where they can. */
@@ -145,4 +150,3 @@ function claimDataDir(dir: string): () => void {
     }
   };
 }
-

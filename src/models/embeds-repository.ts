@@ -18,12 +18,20 @@ export class EmbedsRepository {
 
   /** A flow's embeds, newest first (a flow holds a handful; capped all the same). */
   async listForFlow(flowId: string, limit = 200): Promise<FlowEmbedRow[]> {
-    return this.db.select().from(flowEmbeds).where(eq(flowEmbeds.flowId, flowId)).orderBy(desc(flowEmbeds.createdAt), desc(flowEmbeds.id)).limit(limit);
+    return this.db
+      .select()
+      .from(flowEmbeds)
+      .where(eq(flowEmbeds.flowId, flowId))
+      .orderBy(desc(flowEmbeds.createdAt), desc(flowEmbeds.id))
+      .limit(limit);
   }
 
   /** Revokes an embed: its token stops working with the next request. False when the flow has no such embed. */
   async delete(flowId: string, embedId: string): Promise<boolean> {
-    const rows = await this.db.delete(flowEmbeds).where(and(eq(flowEmbeds.id, embedId), eq(flowEmbeds.flowId, flowId))).returning({ id: flowEmbeds.id });
+    const rows = await this.db
+      .delete(flowEmbeds)
+      .where(and(eq(flowEmbeds.id, embedId), eq(flowEmbeds.flowId, flowId)))
+      .returning({ id: flowEmbeds.id });
     return rows.length > 0;
   }
 

@@ -53,11 +53,26 @@ export class FlowExecutionsRepository {
   constructor(private readonly db: Db) {}
 
   /** The execution and one pending row per node, in one transaction. */
-  async create(input: { id: string; flowId: string; userId: string; tier: FlowExecutionRow['tier']; definition: Record<string, unknown>; input: Record<string, unknown>; nodeIds: string[] }): Promise<FlowExecutionRow> {
+  async create(input: {
+    id: string;
+    flowId: string;
+    userId: string;
+    tier: FlowExecutionRow['tier'];
+    definition: Record<string, unknown>;
+    input: Record<string, unknown>;
+    nodeIds: string[];
+  }): Promise<FlowExecutionRow> {
     return this.db.transaction(async (tx) => {
       const [row] = await tx
         .insert(flowExecutions)
-        .values({ id: input.id, flowId: input.flowId, userId: input.userId, tier: input.tier, definition: input.definition, input: input.input })
+        .values({
+          id: input.id,
+          flowId: input.flowId,
+          userId: input.userId,
+          tier: input.tier,
+          definition: input.definition,
+          input: input.input,
+        })
         .returning();
       await tx.insert(flowExecutionNodes).values(input.nodeIds.map((nodeId, position) => ({ executionId: input.id, nodeId, position })));
       return row;
@@ -71,14 +86,20 @@ export class FlowExecutionsRepository {
 
   /** The execution when it belongs to `flowId` (whose owner the caller was checked to be). */
   async findOfFlow(flowId: string, id: string): Promise<FlowExecutionRow | null> {
-    const rows = await this.db.select().from(flowExecutions).where(and(eq(flowExecutions.id, id), eq(flowExecutions.flowId, flowId))).limit(1);
+    const rows = await this.db
+      .select()
+      .from(flowExecutions)
+      .where(and(eq(flowExecutions.id, id), eq(flowExecutions.flowId, flowId)))
+      .limit(1);
     return rows[0] ?? null;
   }
 
   /** A flow's executions, newest first, `limit` after the cursor's `(createdAt, id)`. */
   async listPage(flowId: string, options: { limit: number; after?: { at: Date; id: string } }): Promise<FlowExecutionRow[]> {
     const { after } = options;
-    const page = after ? or(lt(flowExecutions.createdAt, after.at), and(eq(flowExecutions.createdAt, after.at), lt(flowExecutions.id, after.id))) : undefined;
+    const page = after
+      ? or(lt(flowExecutions.createdAt, after.at), and(eq(flowExecutions.createdAt, after.at), lt(flowExecutions.id, after.id)))
+      : undefined;
     return this.db
       .select()
       .from(flowExecutions)
@@ -89,7 +110,11 @@ export class FlowExecutionsRepository {
 
   /** The nodes of an execution in definition order. */
   async nodes(executionId: string, db: DbOrTx = this.db): Promise<FlowExecutionNodeRow[]> {
-    return db.select().from(flowExecutionNodes).where(eq(flowExecutionNodes.executionId, executionId)).orderBy(asc(flowExecutionNodes.position));
+    return db
+      .select()
+      .from(flowExecutionNodes)
+      .where(eq(flowExecutionNodes.executionId, executionId))
+      .orderBy(asc(flowExecutionNodes.position));
   }
 
   async node(executionId: string, nodeId: string): Promise<FlowExecutionNodeRow | null> {
@@ -116,8 +141,20 @@ export class FlowExecutionsRepository {
       if (!started.length) return null;
       const [node] = await tx
         .update(flowExecutionNodes)
-        .set({ status: 'running', attempts: sql`${flowExecutionNodes.attempts} + 1`, startedAt: sql`coalesce(${flowExecutionNodes.startedAt}, now())`, errorCode: null, errorMessage: null })
-        .where(and(eq(flowExecutionNodes.executionId, executionId), eq(flowExecutionNodes.nodeId, nodeId), inArray(flowExecutionNodes.status, ['pending', 'running'])))
+        .set({
+          status: 'running',
+          attempts: sql`${flowExecutionNodes.attempts} + 1`,
+          startedAt: sql`coalesce(${flowExecutionNodes.startedAt}, now())`,
+          errorCode: null,
+          errorMessage: null,
+        })
+        .where(
+          and(
+            eq(flowExecutionNodes.executionId, executionId),
+            eq(flowExecutionNodes.nodeId, nodeId),
+            inArray(flowExecutionNodes.status, ['pending', 'running']),
+          ),
+        )
         .returning();
       return node ?? null;
     });
@@ -134,7 +171,13 @@ export class FlowExecutionsRepository {
       const rows = await tx
         .update(flowExecutionNodes)
         .set({ status: 'completed', output: sql`${JSON.stringify(output ?? null)}::jsonb`, completedAt: sql`now()`, ...cost })
-        .where(and(eq(flowExecutionNodes.executionId, executionId), eq(flowExecutionNodes.nodeId, nodeId), eq(flowExecutionNodes.status, 'running')))
+        .where(
+          and(
+            eq(flowExecutionNodes.executionId, executionId),
+            eq(flowExecutionNodes.nodeId, nodeId),
+            eq(flowExecutionNodes.status, 'running'),
+          ),
+        )
         .returning({ nodeId: flowExecutionNodes.nodeId });
       if (!rows.length) return false;
       await this.addCost(tx, executionId, cost);
@@ -149,7 +192,13 @@ export class FlowExecutionsRepository {
       const rows = await tx
         .update(flowExecutionNodes)
         .set({ status: 'failed', errorCode: error.code, errorMessage: error.message, completedAt: sql`now()`, ...(cost ?? {}) })
-        .where(and(eq(flowExecutionNodes.executionId, executionId), eq(flowExecutionNodes.nodeId, nodeId), inArray(flowExecutionNodes.status, ['pending', 'running'])))
+        .where(
+          and(
+            eq(flowExecutionNodes.executionId, executionId),
+            eq(flowExecutionNodes.nodeId, nodeId),
+            inArray(flowExecutionNodes.status, ['pending', 'running']),
+          ),
+        )
         .returning({ nodeId: flowExecutionNodes.nodeId });
       if (!rows.length) return false;
       if (cost) await this.addCost(tx, executionId, cost);
@@ -181,7 +230,11 @@ export class FlowExecutionsRepository {
    * so two workers and a cancel never deadlock. Returns the execution's status.
    */
   private async lockExecution(tx: DbOrTx, executionId: string): Promise<FlowExecutionRow['status'] | null> {
-    const [row] = await tx.select({ status: flowExecutions.status }).from(flowExecutions).where(eq(flowExecutions.id, executionId)).for('update');
+    const [row] = await tx
+      .select({ status: flowExecutions.status })
+      .from(flowExecutions)
+      .where(eq(flowExecutions.id, executionId))
+      .for('update');
     return row?.status ?? null;
   }
 
@@ -261,6 +314,12 @@ export class FlowExecutionsRepository {
     return this.db
       .select()
       .from(flowExecutionNodes)
-      .where(and(eq(flowExecutionNodes.executionId, executionId), inArray(flowExecutionNodes.status, ['completed', 'failed']), isNull(flowExecutionNodes.announcedAt)));
+      .where(
+        and(
+          eq(flowExecutionNodes.executionId, executionId),
+          inArray(flowExecutionNodes.status, ['completed', 'failed']),
+          isNull(flowExecutionNodes.announcedAt),
+        ),
+      );
   }
 }

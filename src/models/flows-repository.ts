@@ -29,7 +29,11 @@ export class FlowsRepository {
 
   /** The flow when `userId` owns it. */
   async get(userId: string, id: string, db: DbOrTx = this.db): Promise<FlowRow | null> {
-    const rows = await db.select().from(flows).where(and(eq(flows.id, id), eq(flows.userId, userId))).limit(1);
+    const rows = await db
+      .select()
+      .from(flows)
+      .where(and(eq(flows.id, id), eq(flows.userId, userId)))
+      .limit(1);
     return rows[0] ?? null;
   }
 
@@ -63,7 +67,10 @@ export class FlowsRepository {
 
   /** Deletes the owner's flow (its executions go with it); false when there is none. */
   async remove(userId: string, id: string): Promise<boolean> {
-    const rows = await this.db.delete(flows).where(and(eq(flows.id, id), eq(flows.userId, userId))).returning({ id: flows.id });
+    const rows = await this.db
+      .delete(flows)
+      .where(and(eq(flows.id, id), eq(flows.userId, userId)))
+      .returning({ id: flows.id });
     return rows.length > 0;
   }
 }

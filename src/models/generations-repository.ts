@@ -43,11 +43,24 @@ export class GenerationsRepository {
   private readonly createQuery = preparedOnce((name) =>
     this.db
       .insert(generations)
-      .values({ id: sql.placeholder('id'), canvasId: sql.placeholder('canvasId'), userId: sql.placeholder('userId'), prompt: sql.placeholder('prompt'), afterId: sql.placeholder('afterId') })
+      .values({
+        id: sql.placeholder('id'),
+        canvasId: sql.placeholder('canvasId'),
+        userId: sql.placeholder('userId'),
+        prompt: sql.placeholder('prompt'),
+        afterId: sql.placeholder('afterId'),
+      })
       .onConflictDoNothing({ target: generations.id })
       .prepare(name),
   );
-  private readonly findQuery = preparedOnce((name) => this.db.select().from(generations).where(eq(generations.id, sql.placeholder('id'))).limit(1).prepare(name));
+  private readonly findQuery = preparedOnce((name) =>
+    this.db
+      .select()
+      .from(generations)
+      .where(eq(generations.id, sql.placeholder('id')))
+      .limit(1)
+      .prepare(name),
+  );
   private readonly findOnCanvasQuery = preparedOnce((name) =>
     this.db
       .select()
@@ -69,7 +82,8 @@ export class GenerationsRepository {
   }
 
   async find(id: string, db: DbOrTx = this.db): Promise<GenerationRow | null> {
-    const rows = db === this.db ? await this.findQuery().execute({ id }) : await db.select().from(generations).where(eq(generations.id, id)).limit(1);
+    const rows =
+      db === this.db ? await this.findQuery().execute({ id }) : await db.select().from(generations).where(eq(generations.id, id)).limit(1);
     return rows[0] ?? null;
   }
 
@@ -137,7 +151,13 @@ export class GenerationsRepository {
     return tx
       .delete(generations)
       .where(eq(generations.canvasId, canvasId))
-      .returning({ id: generations.id, canvasId: generations.canvasId, userId: generations.userId, status: generations.status, completedAt: generations.completedAt });
+      .returning({
+        id: generations.id,
+        canvasId: generations.canvasId,
+        userId: generations.userId,
+        status: generations.status,
+        completedAt: generations.completedAt,
+      });
   }
 
   /** Queued or running generations created before `before`, oldest first (the reaper's candidates). */

@@ -49,25 +49,42 @@ export class HitlRepository {
   /** The request if `userId` made it; null otherwise (callers answer 404 either way, 0014). */
   /** The approvals one chat turn asked for (ids and states only), to tell a parked turn from a lost one. */
   async forMessage(messageId: string): Promise<Array<{ id: string; status: HitlStatus }>> {
-    return this.db.select({ id: hitlRequests.id, status: hitlRequests.status }).from(hitlRequests).where(eq(hitlRequests.messageId, messageId));
+    return this.db
+      .select({ id: hitlRequests.id, status: hitlRequests.status })
+      .from(hitlRequests)
+      .where(eq(hitlRequests.messageId, messageId));
   }
 
   async findOwned(userId: string, id: string): Promise<HitlRequestRow | null> {
-    const rows = await this.db.select().from(hitlRequests).where(and(eq(hitlRequests.id, id), eq(hitlRequests.userId, userId))).limit(1);
+    const rows = await this.db
+      .select()
+      .from(hitlRequests)
+      .where(and(eq(hitlRequests.id, id), eq(hitlRequests.userId, userId)))
+      .limit(1);
     return rows[0] ?? null;
   }
 
   /** The requests of one turn (its user message) still waiting for a decision. */
   async pendingForMessage(messageId: string): Promise<HitlRequestRow[]> {
-    return this.db.select().from(hitlRequests).where(and(eq(hitlRequests.messageId, messageId), eq(hitlRequests.status, 'pending')));
+    return this.db
+      .select()
+      .from(hitlRequests)
+      .where(and(eq(hitlRequests.messageId, messageId), eq(hitlRequests.status, 'pending')));
   }
 
   /** `userId`'s requests, newest first, optionally only those in `status` (the console's approvals list). */
   /** Newest first, up to `limit`, after request `beforeId` (the previous page's last). */
   async listForUser(userId: string, options: { status?: HitlStatus; limit: number; beforeId?: string }): Promise<HitlRequestRow[]> {
-    const before = options.beforeId ? sql`(${hitlRequests.createdAt}, ${hitlRequests.id}) < (select h.created_at, h.id from hitl_requests h where h.id = ${options.beforeId})` : undefined;
+    const before = options.beforeId
+      ? sql`(${hitlRequests.createdAt}, ${hitlRequests.id}) < (select h.created_at, h.id from hitl_requests h where h.id = ${options.beforeId})`
+      : undefined;
     const where = and(eq(hitlRequests.userId, userId), options.status ? eq(hitlRequests.status, options.status) : undefined, before);
-    return this.db.select().from(hitlRequests).where(where).orderBy(desc(hitlRequests.createdAt), desc(hitlRequests.id)).limit(options.limit);
+    return this.db
+      .select()
+      .from(hitlRequests)
+      .where(where)
+      .orderBy(desc(hitlRequests.createdAt), desc(hitlRequests.id))
+      .limit(options.limit);
   }
 
   /**

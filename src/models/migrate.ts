@@ -18,7 +18,9 @@ export async function migrate(db: Db): Promise<string[]> {
     .sort();
   return db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`);
-    await tx.execute(sql`create table if not exists schema_migrations (name text primary key, applied_at timestamptz not null default now())`);
+    await tx.execute(
+      sql`create table if not exists schema_migrations (name text primary key, applied_at timestamptz not null default now())`,
+    );
     const applied = await tx.execute<{ name: string }>(sql`select name from schema_migrations`);
     const done = new Set(rowsOf<{ name: string }>(applied).map((row) => row.name));
     const ran: string[] = [];
@@ -37,5 +39,5 @@ export async function migrate(db: Db): Promise<string[]> {
 
 /** node-postgres returns `{rows}`, PGlite returns `{rows}` too, but typed differently; normalise. */
 export function rowsOf<T>(result: unknown): T[] {
-  return ((result as { rows?: T[] }).rows ?? (result as T[]));
+  return (result as { rows?: T[] }).rows ?? (result as T[]);
 }

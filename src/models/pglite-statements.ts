@@ -42,7 +42,9 @@ export class PgliteStatements {
       return this.client._runExclusiveQuery(() => this.run<T>(text, params ?? [], options, true));
     }
     await this.client._checkReady();
-    return this.client._runExclusiveTransaction(() => this.client._runExclusiveQuery(() => this.run<T>(text, params ?? [], options, false)));
+    return this.client._runExclusiveTransaction(() =>
+      this.client._runExclusiveQuery(() => this.run<T>(text, params ?? [], options, false)),
+    );
   }
 
   private async run<T>(text: string, params: unknown[], options: QueryOptions | undefined, inTransaction: boolean): Promise<Results<T>> {

@@ -59,6 +59,9 @@ function templateKey(): string {
   while (!existsSync(path.join(pkg, 'package.json'))) pkg = path.dirname(pkg);
   const version = (JSON.parse(readFileSync(path.join(pkg, 'package.json'), 'utf8')) as { version: string }).version;
   const hash = createHash('sha256');
-  for (const file of readdirSync(MIGRATIONS_DIR).filter((name) => name.endsWith('.sql')).sort()) hash.update(file).update(readFileSync(path.join(MIGRATIONS_DIR, file)));
+  for (const file of readdirSync(MIGRATIONS_DIR)
+    .filter((name) => name.endsWith('.sql'))
+    .sort())
+    hash.update(file).update(readFileSync(path.join(MIGRATIONS_DIR, file)));
   return `${version}-${hash.digest('hex').slice(0, 16)}`;
 }

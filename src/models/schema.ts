@@ -14,8 +14,12 @@ export const users = pgTable('users', {
   email: text('email').notNull().unique(),
   name: text('name').notNull(),
   passwordHash: text('password_hash'),
-  tier: text('tier', { enum: ['free', 'pro', 'enterprise'] }).notNull().default('free'),
-  role: text('role', { enum: ['user', 'admin', 'service'] }).notNull().default('user'),
+  tier: text('tier', { enum: ['free', 'pro', 'enterprise'] })
+    .notNull()
+    .default('free'),
+  role: text('role', { enum: ['user', 'admin', 'service'] })
+    .notNull()
+    .default('user'),
   ...timestamps,
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 });
@@ -69,7 +73,9 @@ export const generations = pgTable('generations', {
   userId: uuid('user_id').notNull(),
   prompt: text('prompt').notNull(),
   afterId: uuid('after_id'),
-  status: text('status', { enum: ['queued', 'running', 'completed', 'failed', 'undone', 'cancelled'] }).notNull().default('queued'),
+  status: text('status', { enum: ['queued', 'running', 'completed', 'failed', 'undone', 'cancelled'] })
+    .notNull()
+    .default('queued'),
   blockCount: integer('block_count').notNull().default(0),
   truncated: boolean('truncated').notNull().default(false),
   provider: text('provider'),
@@ -96,7 +102,9 @@ export const systemAudit = pgTable('system_audit', {
   canvasId: uuid('canvas_id'),
   targetType: text('target_type'),
   targetId: uuid('target_id'),
-  details: jsonb('details').notNull().default(sql`'{}'::jsonb`),
+  details: jsonb('details')
+    .notNull()
+    .default(sql`'{}'::jsonb`),
   ...timestamps,
 });
 
@@ -120,14 +128,18 @@ export const chatSessions = pgTable('chat_sessions', {
   id: uuid('id').primaryKey().defaultRandom(),
   userId: uuid('user_id').notNull(),
   deviceId: text('device_id'),
-  status: text('status', { enum: ['active', 'resolved', 'escalated', 'paused'] }).notNull().default('active'),
+  status: text('status', { enum: ['active', 'resolved', 'escalated', 'paused'] })
+    .notNull()
+    .default('active'),
   title: text('title'),
   /** Ticket notes (0004_session_notes.sql, decision 0022). */
   resolutionSummary: text('resolution_summary'),
   documentation: text('documentation'),
   documentationStatus: text('documentation_status', { enum: ['pending', 'generating', 'ready', 'failed'] }),
   /** With the device's tools, or a plain assistant (0006_chat_modes.sql). */
-  mode: text('mode', { enum: ['device', 'none', 'flow'] }).notNull().default('device'),
+  mode: text('mode', { enum: ['device', 'none', 'flow'] })
+    .notNull()
+    .default('device'),
   flowId: uuid('flow_id'),
   /** A session of a public chat widget belongs to that embed alone (0009_flow_embeds.sql, decision 0121). */
   embedId: uuid('embed_id'),
@@ -150,7 +162,9 @@ export const chatMessages = pgTable('chat_messages', {
   outputTokens: integer('output_tokens').notNull().default(0),
   costUsd: doublePrecision('cost_usd').notNull().default(0),
   /** `cancelled`: an assistant answer cut short by a cancel; kept as far as it got. */
-  status: text('status', { enum: ['completed', 'cancelled'] }).notNull().default('completed'),
+  status: text('status', { enum: ['completed', 'cancelled'] })
+    .notNull()
+    .default('completed'),
   /** On a user message: its turn was asked to stop (0007_cancellation.sql). */
   cancelRequestedAt: timestamp('cancel_requested_at', { withTimezone: true }),
   ...timestamps,
@@ -166,7 +180,9 @@ export const hitlRequests = pgTable('hitl_requests', {
   toolName: text('tool_name').notNull(),
   parameters: jsonb('parameters').$type<Record<string, unknown>>().notNull(),
   reason: text('reason').notNull(),
-  status: text('status', { enum: ['pending', 'approved', 'rejected', 'timeout'] }).notNull().default('pending'),
+  status: text('status', { enum: ['pending', 'approved', 'rejected', 'timeout'] })
+    .notNull()
+    .default('pending'),
   continuation: jsonb('continuation').$type<unknown>().notNull(),
   expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
   decidedAt: timestamp('decided_at', { withTimezone: true }),
@@ -244,7 +260,9 @@ export const cloudAgents = pgTable('cloud_agents', {
   promptTemplate: text('prompt_template').notNull(),
   filterConfig: jsonb('filter_config').$type<FilterConfigJson>().notNull().default({}),
   credentialId: uuid('credential_id'),
-  status: text('status', { enum: ['active', 'reauth_required'] }).notNull().default('active'),
+  status: text('status', { enum: ['active', 'reauth_required'] })
+    .notNull()
+    .default('active'),
   ...agentSchedule,
   ...timestamps,
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
@@ -290,14 +308,18 @@ export const flowExecutions = pgTable('flow_executions', {
   id: uuid('id').primaryKey(),
   flowId: uuid('flow_id').notNull(),
   userId: uuid('user_id').notNull(),
-  status: text('status', { enum: ['queued', 'running', 'completed', 'failed', 'cancelled'] }).notNull().default('queued'),
+  status: text('status', { enum: ['queued', 'running', 'completed', 'failed', 'cancelled'] })
+    .notNull()
+    .default('queued'),
   /** The agentflow definition as it was at execute time. */
   definition: jsonb('definition').$type<Record<string, unknown>>().notNull(),
   input: jsonb('input').$type<Record<string, unknown>>().notNull(),
   output: jsonb('output').$type<unknown>(),
   errorCode: text('error_code'),
   errorMessage: text('error_message'),
-  tier: text('tier', { enum: ['free', 'pro', 'enterprise'] }).notNull().default('free'),
+  tier: text('tier', { enum: ['free', 'pro', 'enterprise'] })
+    .notNull()
+    .default('free'),
   inputTokens: integer('input_tokens').notNull().default(0),
   outputTokens: integer('output_tokens').notNull().default(0),
   costUsd: doublePrecision('cost_usd').notNull().default(0),
@@ -315,7 +337,9 @@ export const flowExecutionNodes = pgTable(
     executionId: uuid('execution_id').notNull(),
     nodeId: text('node_id').notNull(),
     position: integer('position').notNull(),
-    status: text('status', { enum: ['pending', 'running', 'completed', 'failed', 'skipped', 'cancelled'] }).notNull().default('pending'),
+    status: text('status', { enum: ['pending', 'running', 'completed', 'failed', 'skipped', 'cancelled'] })
+      .notNull()
+      .default('pending'),
     output: jsonb('output').$type<unknown>(),
     errorCode: text('error_code'),
     errorMessage: text('error_message'),

@@ -23,7 +23,11 @@ export class SessionNotesRepository {
    * Marks the session resolved and claims its notes: `queue` is true for exactly one caller while
    * no notes exist or the last attempt failed, so concurrent resolves queue one job between them.
    */
-  async resolve(userId: string, sessionId: string, resolutionSummary?: string): Promise<{ session: ChatSessionRow; queue: boolean; retry: boolean } | null> {
+  async resolve(
+    userId: string,
+    sessionId: string,
+    resolutionSummary?: string,
+  ): Promise<{ session: ChatSessionRow; queue: boolean; retry: boolean } | null> {
     return this.db.transaction(async (tx) => {
       const [session] = await tx
         .update(chatSessions)
@@ -34,7 +38,9 @@ export class SessionNotesRepository {
       const claimed = await tx
         .update(chatSessions)
         .set({ documentationStatus: 'pending', documentation: null })
-        .where(and(eq(chatSessions.id, sessionId), or(isNull(chatSessions.documentationStatus), eq(chatSessions.documentationStatus, 'failed'))))
+        .where(
+          and(eq(chatSessions.id, sessionId), or(isNull(chatSessions.documentationStatus), eq(chatSessions.documentationStatus, 'failed'))),
+        )
         .returning({ id: chatSessions.id });
       return { session, queue: claimed.length > 0, retry: claimed.length > 0 && session.documentationStatus === 'failed' };
     });

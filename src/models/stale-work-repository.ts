@@ -11,9 +11,19 @@ export class StaleWorkRepository {
   constructor(private readonly db: Db) {}
 
   /** User messages sent between `after` and `before` that have no assistant answer. */
-  async unansweredTurns(before: Date, after: Date, limit: number): Promise<Array<{ messageId: string; sessionId: string; userId: string; deviceId: string | null; cancelRequestedAt: Date | null }>> {
+  async unansweredTurns(
+    before: Date,
+    after: Date,
+    limit: number,
+  ): Promise<Array<{ messageId: string; sessionId: string; userId: string; deviceId: string | null; cancelRequestedAt: Date | null }>> {
     return this.db
-      .select({ messageId: chatMessages.id, sessionId: chatMessages.sessionId, userId: chatSessions.userId, deviceId: chatSessions.deviceId, cancelRequestedAt: chatMessages.cancelRequestedAt })
+      .select({
+        messageId: chatMessages.id,
+        sessionId: chatMessages.sessionId,
+        userId: chatSessions.userId,
+        deviceId: chatSessions.deviceId,
+        cancelRequestedAt: chatMessages.cancelRequestedAt,
+      })
       .from(chatMessages)
       .innerJoin(chatSessions, eq(chatSessions.id, chatMessages.sessionId))
       .where(

@@ -62,10 +62,21 @@ export class UsageRepository {
         costUsd: sql<number>`coalesce(sum(${llmUsage.costUsd}), 0)::float8`,
       })
       .from(llmUsage)
-      .where(and(range.userId === null ? undefined : eq(llmUsage.userId, range.userId), gte(llmUsage.createdAt, range.from), lt(llmUsage.createdAt, range.until)))
+      .where(
+        and(
+          range.userId === null ? undefined : eq(llmUsage.userId, range.userId),
+          gte(llmUsage.createdAt, range.from),
+          lt(llmUsage.createdAt, range.until),
+        ),
+      )
       .groupBy(day, llmUsage.provider, llmUsage.model)
       .orderBy(asc(day), asc(llmUsage.provider), asc(llmUsage.model));
-    return rows.map((row) => ({ ...row, inputTokens: Number(row.inputTokens), outputTokens: Number(row.outputTokens), costUsd: Number(row.costUsd) }));
+    return rows.map((row) => ({
+      ...row,
+      inputTokens: Number(row.inputTokens),
+      outputTokens: Number(row.outputTokens),
+      costUsd: Number(row.costUsd),
+    }));
   }
 
   /**

@@ -4,7 +4,8 @@ import { preparedOnce } from './prepared';
 import { canvasMembers, refreshTokens, users, type MemberRole, type UserRow } from './schema';
 
 /** Whether the session (refresh-token family) named by placeholder `familyId` was revoked; false for null. */
-const sessionRevoked = () => sql<boolean>`exists(select 1 from ${refreshTokens} where ${refreshTokens.familyId} = ${sql.placeholder('familyId')} and ${refreshTokens.revokedAt} is not null)`;
+const sessionRevoked = () =>
+  sql<boolean>`exists(select 1 from ${refreshTokens} where ${refreshTokens.familyId} = ${sql.placeholder('familyId')} and ${refreshTokens.revokedAt} is not null)`;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -54,8 +55,13 @@ export class UsersRepository {
    * `sessionStands` and the user's role on one canvas (null when not a member), in the same one
    * statement: a canvas route's authentication and its access check in one round trip (0162).
    */
-  async sessionAndCanvasRole(userId: string, familyId: string | undefined, canvasId: string): Promise<{ stands: boolean; role: MemberRole | null }> {
-    if (!UUID.test(userId) || (familyId !== undefined && !UUID.test(familyId)) || !UUID.test(canvasId)) return { stands: false, role: null };
+  async sessionAndCanvasRole(
+    userId: string,
+    familyId: string | undefined,
+    canvasId: string,
+  ): Promise<{ stands: boolean; role: MemberRole | null }> {
+    if (!UUID.test(userId) || (familyId !== undefined && !UUID.test(familyId)) || !UUID.test(canvasId))
+      return { stands: false, role: null };
     const rows = await this.sessionAndRoleQuery().execute({ userId, familyId: familyId ?? null, canvasId });
     const row = rows[0];
     return row && !row.revoked ? { stands: true, role: row.role } : { stands: false, role: null };
@@ -99,7 +105,14 @@ export class UsersRepository {
     const consumed = await db
       .update(refreshTokens)
       .set({ usedAt: now })
-      .where(and(eq(refreshTokens.tokenHash, tokenHash), isNull(refreshTokens.usedAt), isNull(refreshTokens.revokedAt), gt(refreshTokens.expiresAt, now)))
+      .where(
+        and(
+          eq(refreshTokens.tokenHash, tokenHash),
+          isNull(refreshTokens.usedAt),
+          isNull(refreshTokens.revokedAt),
+          gt(refreshTokens.expiresAt, now),
+        ),
+      )
       .returning();
     if (consumed[0]) return { status: 'ok' as const, token: consumed[0] };
     const existing = await db.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, tokenHash)).limit(1);
@@ -132,6 +145,9 @@ export class UsersRepository {
 
   /** Revokes every token of a family (after reuse of a rotated token, or logout). */
   async revokeFamily(familyId: string, db: DbOrTx = this.db) {
-    await db.update(refreshTokens).set({ revokedAt: new Date() }).where(and(eq(refreshTokens.familyId, familyId), isNull(refreshTokens.revokedAt)));
+    await db
+      .update(refreshTokens)
+      .set({ revokedAt: new Date() })
+      .where(and(eq(refreshTokens.familyId, familyId), isNull(refreshTokens.revokedAt)));
   }
 }

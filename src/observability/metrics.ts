@@ -142,7 +142,11 @@ export class Metrics {
 
   /** Reads per-queue counts at scrape time (only the process serving /metrics needs this). */
   /** Counts one model call's tokens (input, output) and cost under its provider, model and tier. */
-  countModelCall(labels: { provider: string; model: string; tier: string }, tokens: { inputTokens: number; outputTokens: number }, costUsd: number): void {
+  countModelCall(
+    labels: { provider: string; model: string; tier: string },
+    tokens: { inputTokens: number; outputTokens: number },
+    costUsd: number,
+  ): void {
     this.llmTokens.inc({ ...labels, direction: 'input' }, tokens.inputTokens);
     this.llmTokens.inc({ ...labels, direction: 'output' }, tokens.outputTokens);
     this.llmCost.inc(labels, costUsd);

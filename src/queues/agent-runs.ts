@@ -32,7 +32,9 @@ export function agentRunJobId(job: AgentRunJob, stage: 'fetch' | 'run'): string 
 
 /** Queues a run where it starts: `connectors` for a cloud agent that still has to fetch, else `agent-runs`. */
 export function startAgentRun(enqueue: Enqueue, job: AgentRunJob) {
-  return job.agentType === 'cloud' && !job.deviceId ? enqueue('connectors', 'connector-fetch', job) : enqueue('agent-runs', 'agent-run', job);
+  return job.agentType === 'cloud' && !job.deviceId
+    ? enqueue('connectors', 'connector-fetch', job)
+    : enqueue('agent-runs', 'agent-run', job);
 }
 
 export const agentRunsQueue = defineQueue({
@@ -42,7 +44,11 @@ export const agentRunsQueue = defineQueue({
      * Runs do their own bookkeeping (the run row records every error), so the job is tried once
      * unless the worker crashed: a retry would deliver suggestions the user already has.
      */
-    'agent-run': defineJob({ schema: agentRunJobSchema, options: { ...baseJobOptions, attempts: 1 }, jobId: (job) => agentRunJobId(job, 'run') }),
+    'agent-run': defineJob({
+      schema: agentRunJobSchema,
+      options: { ...baseJobOptions, attempts: 1 },
+      jobId: (job) => agentRunJobId(job, 'run'),
+    }),
   },
   /** Runs wait on devices, providers and the model. */
   concurrency: 4,

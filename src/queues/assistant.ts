@@ -73,9 +73,18 @@ export const assistantQueue = defineQueue({
      * turn reports an `error` event and the user asks again.
      */
     // Turns share the queue fairly per user (0191): one user's burst does not queue ahead of everyone.
-    'chat-turn': defineJob({ schema: chatTurnJobSchema, options: { ...baseJobOptions, attempts: 1 }, jobId: (job) => job.messageId, fairBy: (job) => job.userId }),
+    'chat-turn': defineJob({
+      schema: chatTurnJobSchema,
+      options: { ...baseJobOptions, attempts: 1 },
+      jobId: (job) => job.messageId,
+      fairBy: (job) => job.userId,
+    }),
     /** Continues a parked turn once decided: one resume per request, one attempt (the approved tool writes on the device). */
-    'hitl-resume': defineJob({ schema: hitlJobSchema, options: { ...baseJobOptions, attempts: 1 }, jobId: (job) => hitlResumeJobId(job.approvalId) }),
+    'hitl-resume': defineJob({
+      schema: hitlJobSchema,
+      options: { ...baseJobOptions, attempts: 1 },
+      jobId: (job) => hitlResumeJobId(job.approvalId),
+    }),
     /** Times an approval out: queued with `delay: HITL_TIMEOUT_MS`, a no-op when the request was decided before. */
     'hitl-timeout': defineJob({ schema: hitlJobSchema, options: baseJobOptions, jobId: (job) => hitlTimeoutJobId(job.approvalId) }),
     /**
@@ -83,7 +92,11 @@ export const assistantQueue = defineQueue({
      * second attempt would repeat text they already showed. The model call retries (and falls back)
      * inside the attempt; a failed job ends the stream with `[ERROR]`, the next resolve queues afresh.
      */
-    'ticket-notes': defineJob({ schema: ticketNotesJobSchema, options: { ...baseJobOptions, attempts: 1 }, jobId: (job) => ticketNotesJobId(job.sessionId) }),
+    'ticket-notes': defineJob({
+      schema: ticketNotesJobSchema,
+      options: { ...baseJobOptions, attempts: 1 },
+      jobId: (job) => ticketNotesJobId(job.sessionId),
+    }),
     /**
      * One attempt: the model call retries and falls back inside it; a failed turn answers the waiting
      * request with an error and the user sends the answer again (which replaces the failed job).
@@ -95,7 +108,12 @@ export const assistantQueue = defineQueue({
       jobId: (job) => journeyTurnJobId(job.sessionId, job.turn),
     }),
     /** One attempt, as a chat turn: a retry would stream the answer a second time to its listener. */
-    'chatflow-turn': defineJob({ schema: chatflowTurnJobSchema, options: { ...baseJobOptions, attempts: 1 }, jobId: (job) => job.messageId, fairBy: (job) => job.userId }),
+    'chatflow-turn': defineJob({
+      schema: chatflowTurnJobSchema,
+      options: { ...baseJobOptions, attempts: 1 },
+      jobId: (job) => job.messageId,
+      fairBy: (job) => job.userId,
+    }),
   },
   /** Turns mostly wait on the model and on devices, not on CPU. */
   concurrency: 10,

@@ -9,7 +9,11 @@ export const connectorsQueue = defineQueue({
   name: 'connectors',
   jobs: {
     /** Retried on network errors (nothing was delivered yet); a provider's 429 does not count (rate limit). */
-    'connector-fetch': defineJob({ schema: agentRunJobSchema, options: { ...baseJobOptions, attempts: 3 }, jobId: (job) => agentRunJobId(job, 'fetch') }),
+    'connector-fetch': defineJob({
+      schema: agentRunJobSchema,
+      options: { ...baseJobOptions, attempts: 3 },
+      jobId: (job) => agentRunJobId(job, 'fetch'),
+    }),
   },
   concurrency: 4,
   // Far above real use: it is there so a provider 429's queue.rateLimit pauses every worker.

@@ -21,7 +21,10 @@ export interface JobDeclaration<S extends z.ZodType = z.ZodType> {
 }
 
 /** A queue's whole contract: its name, its jobs, and how many of them one worker process runs at once. */
-export interface QueueDeclaration<N extends QueueName = QueueName, J extends Record<string, JobDeclaration> = Record<string, JobDeclaration>> {
+export interface QueueDeclaration<
+  N extends QueueName = QueueName,
+  J extends Record<string, JobDeclaration> = Record<string, JobDeclaration>,
+> {
   name: N;
   jobs: J;
   /** Jobs one worker process runs at once: a figure, or read from the config (env-tunable). */
@@ -37,8 +40,9 @@ export interface QueueDeclaration<N extends QueueName = QueueName, J extends Rec
 export const defineJob = <S extends z.ZodType>(job: JobDeclaration<S>): JobDeclaration<S> => job;
 
 /** Declares one queue (kept literal, so the catalog's types know every job name and payload). */
-export const defineQueue = <const N extends QueueName, const J extends Record<string, JobDeclaration>>(queue: QueueDeclaration<N, J>): QueueDeclaration<N, J> =>
-  queue;
+export const defineQueue = <const N extends QueueName, const J extends Record<string, JobDeclaration>>(
+  queue: QueueDeclaration<N, J>,
+): QueueDeclaration<N, J> => queue;
 
 /** Defaults every job shares: retries with exponential backoff, bounded history. */
 export const baseJobOptions: Omit<JobsOptions, 'jobId'> = {

@@ -64,7 +64,10 @@ export async function requestEmbedding(queues: QueueRegistry, data: EmbeddingJob
   const job = await queues.enqueue('embeddings', 'embed', data);
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new AppError(504, 'embedding_timeout', `No embedding arrived within ${Math.round(timeoutMs / 1000)} s; retry later`)), timeoutMs);
+    timer = setTimeout(
+      () => reject(new AppError(504, 'embedding_timeout', `No embedding arrived within ${Math.round(timeoutMs / 1000)} s; retry later`)),
+      timeoutMs,
+    );
   });
   // BullMQ's own deadline (a little later) only releases its listeners; ours decides the answer.
   const finished = job.waitUntilFinished(events, timeoutMs + 1_000);

@@ -62,13 +62,23 @@ export class QueueRegistry {
    * job id are the declaration's. `delay` is the one per-call option (an approval's timeout).
    * Bound (an arrow), so it can be handed out alone as the `enqueue` port.
    */
-  readonly enqueue = async <Q extends QueueName, J extends JobName<Q>>(queue: Q, name: J, payload: JobInput<Q, J>, extra: { delay?: number } = {}): Promise<Job<JobPayload<Q, J>>> => {
+  readonly enqueue = async <Q extends QueueName, J extends JobName<Q>>(
+    queue: Q,
+    name: J,
+    payload: JobInput<Q, J>,
+    extra: { delay?: number } = {},
+  ): Promise<Job<JobPayload<Q, J>>> => {
     const declaration = jobDeclaration(queue, name);
     if (!declaration) throw new Error(`Queue ${queue} has no job named ${name}`);
     const data = declaration.schema.parse(payload);
     const jobId = declaration.jobId?.(data);
     const [priority] = declaration.fairBy && jobId !== undefined ? await this.fairShare.take(queue, declaration.fairBy(data), [jobId]) : [];
-    return this.get(queue).add(name, data, { ...declaration.options, ...extra, ...(jobId === undefined ? {} : { jobId }), ...(priority === undefined ? {} : { priority }) }) as Promise<Job<JobPayload<Q, J>>>;
+    return this.get(queue).add(name, data, {
+      ...declaration.options,
+      ...extra,
+      ...(jobId === undefined ? {} : { jobId }),
+      ...(priority === undefined ? {} : { priority }),
+    }) as Promise<Job<JobPayload<Q, J>>>;
   };
 
   /**
@@ -76,7 +86,11 @@ export class QueueRegistry {
    * each job given its declared options and id, so a payload already queued under its id is not
    * queued again. Nothing is added when any payload does not parse.
    */
-  readonly enqueueBulk = async <Q extends QueueName, J extends JobName<Q>>(queue: Q, name: J, payloads: readonly JobInput<Q, J>[]): Promise<Job<JobPayload<Q, J>>[]> => {
+  readonly enqueueBulk = async <Q extends QueueName, J extends JobName<Q>>(
+    queue: Q,
+    name: J,
+    payloads: readonly JobInput<Q, J>[],
+  ): Promise<Job<JobPayload<Q, J>>[]> => {
     const declaration = jobDeclaration(queue, name);
     if (!declaration) throw new Error(`Queue ${queue} has no job named ${name}`);
     if (!payloads.length) return [];
@@ -92,7 +106,11 @@ export class QueueRegistry {
         byOwner.set(owner, [...(byOwner.get(owner) ?? []), job]);
       }
       for (const [owner, owned] of byOwner) {
-        const priorities = await this.fairShare.take(queue, owner, owned.flatMap((job) => (job.opts.jobId === undefined ? [] : [job.opts.jobId])));
+        const priorities = await this.fairShare.take(
+          queue,
+          owner,
+          owned.flatMap((job) => (job.opts.jobId === undefined ? [] : [job.opts.jobId])),
+        );
         owned.forEach((job, i) => (job.opts.priority = priorities[i]));
       }
     }
@@ -105,7 +123,13 @@ export class QueueRegistry {
    */
   async counts(name: QueueName): Promise<Record<'waiting' | 'active' | 'delayed' | 'failed' | 'completed', number>> {
     const counts = await this.get(name).getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'failed', 'completed');
-    return { waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0), active: counts.active ?? 0, delayed: counts.delayed ?? 0, failed: counts.failed ?? 0, completed: counts.completed ?? 0 };
+    return {
+      waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0),
+      active: counts.active ?? 0,
+      delayed: counts.delayed ?? 0,
+      failed: counts.failed ?? 0,
+      completed: counts.completed ?? 0,
+    };
   }
 
   all(): Queue[] {

@@ -2,7 +2,15 @@ import type { Namespace, Server } from 'socket.io';
 import type { Logger } from '../lib/logger';
 import type { CanvasLog, JsonText, LoggedCanvasEvent } from './canvas-log';
 import { roomBroadcasts, type RoomBroadcastRecord } from './socket-server';
-import { CANVAS_NAMESPACE, rooms, type CanvasClientEvents, type CanvasRoomEventName, type CanvasServerEvents, type CanvasSocketData, type CanvasUserEventName } from './events';
+import {
+  CANVAS_NAMESPACE,
+  rooms,
+  type CanvasClientEvents,
+  type CanvasRoomEventName,
+  type CanvasServerEvents,
+  type CanvasSocketData,
+  type CanvasUserEventName,
+} from './events';
 
 export type CanvasNamespace = Namespace<CanvasClientEvents, CanvasServerEvents, Record<string, never>, CanvasSocketData>;
 

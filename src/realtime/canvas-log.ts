@@ -129,11 +129,18 @@ export class CanvasLog {
     if (!payloads.length) return [];
     const keys = [...this.keys(canvasId), this.goneKey(canvasId)];
     const settings = [event, this.options.maxEvents, this.options.ttlSeconds * 1000];
-    const record = broadcast ? [broadcast.fields.uid, broadcast.fields.nsp, broadcast.fields.type, broadcast.fields.dataPrefix, broadcast.fields.dataSuffix] : ['', '', '', '', ''];
+    const record = broadcast
+      ? [broadcast.fields.uid, broadcast.fields.nsp, broadcast.fields.type, broadcast.fields.dataPrefix, broadcast.fields.dataSuffix]
+      : ['', '', '', '', ''];
     const [command, args] = broadcast
       ? ['sbCanvasAppendBroadcast', [...keys, broadcast.stream, ...settings, broadcast.maxLen, ...record]]
       : ['sbCanvasAppend', [...keys, ...settings, '', ...record]];
-    const seqs = (await (this.redis as unknown as Record<string, (...args: unknown[]) => Promise<number[]>>)[command].call(this.redis, ...args, ...payloads.map(openForSeq))) ?? [];
+    const seqs =
+      (await (this.redis as unknown as Record<string, (...args: unknown[]) => Promise<number[]>>)[command].call(
+        this.redis,
+        ...args,
+        ...payloads.map(openForSeq),
+      )) ?? [];
     return seqs.length ? seqs.map(Number) : payloads.map(() => 0);
   }
 
@@ -142,7 +149,8 @@ export class CanvasLog {
    * expired) or there are more than `maxCatchUp` (reloading the canvas is then cheaper).
    */
   async since(canvasId: string, afterSeq: number): Promise<CanvasCatchUp> {
-    const command = (this.redis as unknown as Record<string, (...args: unknown[]) => Promise<[number, number, Array<[string, string[]]>]>>).sbCanvasSince;
+    const command = (this.redis as unknown as Record<string, (...args: unknown[]) => Promise<[number, number, Array<[string, string[]]>]>>)
+      .sbCanvasSince;
     const [lastRaw, firstRaw, entries] = await command.call(this.redis, ...this.keys(canvasId), afterSeq, this.options.maxCatchUp);
     const lastSeq = Number(lastRaw);
     const firstSeq = Number(firstRaw);
@@ -166,7 +174,11 @@ export class CanvasLog {
     const entries = (await this.redis.xrange(this.keys(canvasId)[1], '-', '+')) as Array<[string, string[]]>;
     return entries
       .filter(([, fields]) => fields[fields.indexOf('e') + 1] === event)
-      .map(([id, fields]) => ({ seq: Number.parseInt(id, 10), event, payload: JSON.parse(fields[fields.indexOf('p') + 1]) as Record<string, unknown> }));
+      .map(([id, fields]) => ({
+        seq: Number.parseInt(id, 10),
+        event,
+        payload: JSON.parse(fields[fields.indexOf('p') + 1]) as Record<string, unknown>,
+      }));
   }
 
   /**
@@ -174,7 +186,11 @@ export class CanvasLog {
    * deleted for a day, so events from jobs still running for it are refused, not logged anew.
    */
   async forget(canvasId: string): Promise<void> {
-    const results = await this.redis.multi().set(this.goneKey(canvasId), '1', 'EX', DELETED_MARK_SECONDS).del(...this.keys(canvasId)).exec();
+    const results = await this.redis
+      .multi()
+      .set(this.goneKey(canvasId), '1', 'EX', DELETED_MARK_SECONDS)
+      .del(...this.keys(canvasId))
+      .exec();
     const failed = results?.find(([error]) => error)?.[0];
     if (failed) throw failed;
   }

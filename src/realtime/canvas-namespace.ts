@@ -10,7 +10,14 @@ import type { CanvasLog } from './canvas-log';
 import { guardSocketAuth, handshakeClaims } from './socket-auth';
 import type { CursorRelay } from './cursor-relay';
 import { TokenBucket } from './token-bucket';
-import { CANVAS_NAMESPACE, rooms, type CanvasClientEvents, type CanvasServerEvents, type CanvasSocketData, type PresenceUser } from './events';
+import {
+  CANVAS_NAMESPACE,
+  rooms,
+  type CanvasClientEvents,
+  type CanvasServerEvents,
+  type CanvasSocketData,
+  type PresenceUser,
+} from './events';
 
 type CanvasSocket = Socket<CanvasClientEvents, CanvasServerEvents, Record<string, never>, CanvasSocketData>;
 
@@ -42,26 +49,36 @@ const syncSchema = z.object({ canvasId: canvasIdSchema, afterSeq: z.number().int
  */
 export function registerCanvasNamespace(
   io: Server,
-  deps: { tokens: TokenSettings; canvases: CanvasesRepository; canvasLog: CanvasLog; logger: Logger; metrics?: Metrics; cursors?: CursorRelay },
+  deps: {
+    tokens: TokenSettings;
+    canvases: CanvasesRepository;
+    canvasLog: CanvasLog;
+    logger: Logger;
+    metrics?: Metrics;
+    cursors?: CursorRelay;
+  },
 ): CanvasNamespace {
   const nsp = io.of(CANVAS_NAMESPACE) as CanvasNamespace;
   const log = deps.logger.child({ component: 'canvas-namespace' });
   const claimsOf = new WeakMap<object, AccessClaims>();
 
   // Runs on recovered connections too (0066): a restored session still needs a valid token.
-  nsp.use((socket, next) => void (async () => {
-    try {
-      const claims = await handshakeClaims(deps.tokens, socket);
-      if (!claims) return next(new Error('unauthorized'));
-      socket.data.user = { id: claims.sub, name: claims.name, email: claims.email };
-      socket.data.exp = claims.exp!;
-      claimsOf.set(socket, claims);
-      next();
-    } catch (error) {
-      log.warn({ err: error }, 'canvas handshake check failed');
-      next(new Error('unavailable'));
-    }
-  })());
+  nsp.use(
+    (socket, next) =>
+      void (async () => {
+        try {
+          const claims = await handshakeClaims(deps.tokens, socket);
+          if (!claims) return next(new Error('unauthorized'));
+          socket.data.user = { id: claims.sub, name: claims.name, email: claims.email };
+          socket.data.exp = claims.exp!;
+          claimsOf.set(socket, claims);
+          next();
+        } catch (error) {
+          log.warn({ err: error }, 'canvas handshake check failed');
+          next(new Error('unavailable'));
+        }
+      })(),
+  );
 
   const presenceOf = async (canvasId: string): Promise<PresenceUser[]> => {
     const sockets = await nsp.in(rooms.canvas(canvasId)).fetchSockets();
@@ -147,7 +164,8 @@ export function registerCanvasNamespace(
       const reply = typeof ack === 'function' ? ack : () => undefined;
       if (!limits.sync.take()) return reply(rateLimited);
       const parsed = syncSchema.safeParse(payload);
-      if (!parsed.success) return reply({ ok: false, error: { code: 'validation_failed', message: 'expected {canvasId: UUID, afterSeq: integer ≥ 0}' } });
+      if (!parsed.success)
+        return reply({ ok: false, error: { code: 'validation_failed', message: 'expected {canvasId: UUID, afterSeq: integer ≥ 0}' } });
       const { canvasId, afterSeq } = parsed.data;
       try {
         // A socket in the room was checked when it joined; anyone else is checked now.
@@ -155,7 +173,11 @@ export function registerCanvasNamespace(
           return reply({ ok: false, error: { code: 'not_found', message: 'Canvas not found' } });
         }
         const caughtUp = await deps.canvasLog.since(canvasId, afterSeq);
-        reply(caughtUp.resync ? { ok: true, resync: true, lastSeq: caughtUp.lastSeq } : { ok: true, resync: false, events: caughtUp.events as never, lastSeq: caughtUp.lastSeq });
+        reply(
+          caughtUp.resync
+            ? { ok: true, resync: true, lastSeq: caughtUp.lastSeq }
+            : { ok: true, resync: false, events: caughtUp.events as never, lastSeq: caughtUp.lastSeq },
+        );
       } catch (error) {
         log.error({ err: error }, 'canvas:sync failed');
         reply({ ok: false, error: { code: 'internal_error', message: 'Could not read the canvas events' } });

@@ -26,7 +26,13 @@ export class CursorRelay {
   }
 
   /** Subscribes with `subscriber` (a connection of its own: pub/sub mode takes it over). */
-  static async start(options: { publisher: Redis; subscriber: Redis; keyPrefix: string; nsp: CanvasNamespace; logger?: Logger }): Promise<CursorRelay> {
+  static async start(options: {
+    publisher: Redis;
+    subscriber: Redis;
+    keyPrefix: string;
+    nsp: CanvasNamespace;
+    logger?: Logger;
+  }): Promise<CursorRelay> {
     const relay = new CursorRelay(options.publisher, options.subscriber, options.keyPrefix);
     options.subscriber.on('message', (channel: string, message: string) => {
       if (channel !== relay.channel) return;

@@ -8,7 +8,17 @@ import { describeIssues, deviceHelloSchema, deviceIdSchema, type AgentFrameAck, 
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../observability/metrics';
 import { guardSocketAuth, handshakeClaims } from './socket-auth';
-import { DEVICE_NAMESPACE, rooms, type ChatCancelAck, type ChatRequestAck, type ToolApprovalAck, type DeviceClientEvents, type DeviceServerEvents, type DeviceServerSideEvents, type DeviceSocketData } from './events';
+import {
+  DEVICE_NAMESPACE,
+  rooms,
+  type ChatCancelAck,
+  type ChatRequestAck,
+  type ToolApprovalAck,
+  type DeviceClientEvents,
+  type DeviceServerEvents,
+  type DeviceServerSideEvents,
+  type DeviceSocketData,
+} from './events';
 
 type DeviceSocket = Socket<DeviceClientEvents, DeviceServerEvents, DeviceServerSideEvents, DeviceSocketData>;
 
@@ -33,7 +43,12 @@ export interface DeviceNamespaceDeps {
   /** Handles `tool_approval` (the user's decision on an approval request, 0021); unvalidated payload. */
   onToolApproval?: (user: DeviceSocketData['user'], deviceId: string, payload: unknown) => Promise<ToolApprovalAck>;
   /** Handles `agent_data` / `agent_complete` of a local agent run (unvalidated payload); the result is the ack. */
-  onAgentFrame?: (user: DeviceSocketData['user'], deviceId: string, type: 'agent_data' | 'agent_complete', payload: unknown) => Promise<AgentFrameAck>;
+  onAgentFrame?: (
+    user: DeviceSocketData['user'],
+    deviceId: string,
+    type: 'agent_data' | 'agent_complete',
+    payload: unknown,
+  ) => Promise<AgentFrameAck>;
 }
 
 export interface DeviceNamespaceHandle {
@@ -62,24 +77,27 @@ export function registerDeviceNamespace(channel: DeviceChannel, deps: DeviceName
   registry.startHeartbeat();
 
   // Runs on recovered connections too (0066): a restored session still needs a valid token.
-  nsp.use((socket, next) => void (async () => {
-    const auth = (socket.handshake.auth ?? {}) as { deviceId?: unknown };
-    let claims: AccessClaims | null;
-    try {
-      claims = await handshakeClaims(deps.tokens, socket);
-    } catch (error) {
-      log.warn({ err: error }, 'device handshake check failed');
-      return next(new Error('unavailable'));
-    }
-    if (!claims) return next(new Error('unauthorized'));
-    const deviceId = deviceIdSchema.safeParse(auth.deviceId);
-    if (!deviceId.success) return next(new Error('invalid_device'));
-    socket.data.user = { id: claims.sub, name: claims.name, email: claims.email, tier: claims.tier };
-    socket.data.deviceId = deviceId.data;
-    socket.data.exp = claims.exp!;
-    claimsOf.set(socket, claims);
-    next();
-  })());
+  nsp.use(
+    (socket, next) =>
+      void (async () => {
+        const auth = (socket.handshake.auth ?? {}) as { deviceId?: unknown };
+        let claims: AccessClaims | null;
+        try {
+          claims = await handshakeClaims(deps.tokens, socket);
+        } catch (error) {
+          log.warn({ err: error }, 'device handshake check failed');
+          return next(new Error('unavailable'));
+        }
+        if (!claims) return next(new Error('unauthorized'));
+        const deviceId = deviceIdSchema.safeParse(auth.deviceId);
+        if (!deviceId.success) return next(new Error('invalid_device'));
+        socket.data.user = { id: claims.sub, name: claims.name, email: claims.email, tier: claims.tier };
+        socket.data.deviceId = deviceId.data;
+        socket.data.exp = claims.exp!;
+        claimsOf.set(socket, claims);
+        next();
+      })(),
+  );
 
   nsp.on('connection', (socket: DeviceSocket) => {
     guardSocketAuth(socket, claimsOf.get(socket)!, deps.tokens, log);
@@ -89,7 +107,9 @@ export function registerDeviceNamespace(channel: DeviceChannel, deps: DeviceName
     const room = rooms.userDevice(user.id, deviceId);
     const connectedAt = new Date().toISOString();
 
-    void channel.replaceOthers(user.id, deviceId, socket.id).catch((error: unknown) => log.warn({ err: error, ...context }, 'older connections not told to close'));
+    void channel
+      .replaceOthers(user.id, deviceId, socket.id)
+      .catch((error: unknown) => log.warn({ err: error, ...context }, 'older connections not told to close'));
     void socket.join([room, rooms.user(user.id)]);
     const registered = registry.register(user.id, { deviceId, socketId: socket.id, connectedAt, agentIds: [] }).catch((error: unknown) => {
       log.warn({ err: error, ...context }, 'device registration failed');
@@ -133,7 +153,8 @@ export function registerDeviceNamespace(channel: DeviceChannel, deps: DeviceName
 
     socket.on('chat_cancel', async (payload, ack) => {
       const reply = typeof ack === 'function' ? ack : (_: ChatCancelAck) => undefined;
-      if (!deps.onChatCancel) return reply({ ok: false, error: { code: 'unavailable', message: 'The assistant is not available on this server' } });
+      if (!deps.onChatCancel)
+        return reply({ ok: false, error: { code: 'unavailable', message: 'The assistant is not available on this server' } });
       try {
         reply(await deps.onChatCancel(user, deviceId, payload));
       } catch (error) {
@@ -156,7 +177,8 @@ export function registerDeviceNamespace(channel: DeviceChannel, deps: DeviceName
     for (const type of ['agent_data', 'agent_complete'] as const) {
       socket.on(type, async (payload: unknown, ack?: (reply: AgentFrameAck) => void) => {
         const reply = typeof ack === 'function' ? ack : (_: AgentFrameAck) => undefined;
-        if (!deps.onAgentFrame) return reply({ ok: false, error: { code: 'unavailable', message: 'Agent runs are not available on this server' } });
+        if (!deps.onAgentFrame)
+          return reply({ ok: false, error: { code: 'unavailable', message: 'Agent runs are not available on this server' } });
         try {
           reply(await deps.onAgentFrame(user, deviceId, type, payload));
         } catch (error) {

@@ -22,7 +22,10 @@ export const DEVICE_WS_PATH = '/api/v1/ws/device';
 export const WS_CLOSE = { badFrames: 1008, replaced: 4000, heartbeat: 4001, tokenExpired: 4002, shutdown: 1001 } as const;
 
 /** The same handlers the Socket.IO `/device` namespace uses, so both transports behave alike. */
-export type DeviceFrameHandlers = Pick<DeviceNamespaceDeps, 'onDeviceHello' | 'onChatRequest' | 'onToolApproval' | 'onAgentFrame' | 'onChatCancel'>;
+export type DeviceFrameHandlers = Pick<
+  DeviceNamespaceDeps,
+  'onDeviceHello' | 'onChatRequest' | 'onToolApproval' | 'onAgentFrame' | 'onChatCancel'
+>;
 
 export interface DeviceWsOptions {
   /** `ping` every this often (default 30 s). */
@@ -88,15 +91,20 @@ export function attachDeviceWebSocket(httpServer: HttpServer, deps: DeviceWsDeps
       const user = { id: claims.sub, name: claims.name, email: claims.email, tier: claims.tier };
       const connId = `ws-${randomUUID()}`;
       const member = `${DEVICE_WS_PATH}#${connId}`;
-      if (deps.quota && !(await deps.quota.hold(user.id, member))) return refuseUpgrade(socket, 429, 'Too Many Requests', 'too_many_sockets', 'Too many open sockets for this user');
-      const releaseQuota = () => void deps.quota?.release(user.id, member).catch((error: unknown) => log.warn({ err: error }, 'socket lease release failed'));
+      if (deps.quota && !(await deps.quota.hold(user.id, member)))
+        return refuseUpgrade(socket, 429, 'Too Many Requests', 'too_many_sockets', 'Too many open sockets for this user');
+      const releaseQuota = () =>
+        void deps.quota?.release(user.id, member).catch((error: unknown) => log.warn({ err: error }, 'socket lease release failed'));
       // A logout (or refresh-token reuse) ends the connection on whichever node holds it (0102).
       // Listen first, then ask again whether the session stands, so a logout in between is not missed.
       let opened: WebSocket | undefined;
       let revokedEarly = false;
       const closeRevoked = () => {
         if (!opened) return void (revokedEarly = true);
-        if (opened.readyState === opened.OPEN) opened.send(JSON.stringify({ type: 'error', code: 'session_revoked', message: 'This sign-in session was revoked; sign in again' }));
+        if (opened.readyState === opened.OPEN)
+          opened.send(
+            JSON.stringify({ type: 'error', code: 'session_revoked', message: 'This sign-in session was revoked; sign in again' }),
+          );
         opened.close(WS_CLOSE.tokenExpired, 'session revoked');
       };
       let unwatch: () => Promise<void> = async () => undefined;
@@ -116,7 +124,8 @@ export function attachDeviceWebSocket(httpServer: HttpServer, deps: DeviceWsDeps
         log.warn({ err: error }, 'device websocket session check failed');
         return refuseUpgrade(socket, 503, 'Service Unavailable', 'unavailable', 'Could not check the token; try again');
       }
-      if (!stands || revokedEarly) return (done(), refuseUpgrade(socket, 401, 'Unauthorized', 'unauthorized', 'A valid access token is required (?token=)'));
+      if (!stands || revokedEarly)
+        return (done(), refuseUpgrade(socket, 401, 'Unauthorized', 'unauthorized', 'A valid access token is required (?token=)'));
       if (socket.destroyed) return done();
       const expiresAt = (claims.exp ?? 0) * 1000;
       // ws answers a malformed upgrade (bad key, version, method) itself and never calls back: the
@@ -126,7 +135,10 @@ export function attachDeviceWebSocket(httpServer: HttpServer, deps: DeviceWsDeps
         open.add(ws);
         opened = ws;
         // An expired access token ends the connection (as on Socket.IO, 0066); the app reconnects with a new one.
-        const expiry = setTimeout(() => ws.close(WS_CLOSE.tokenExpired, 'access token expired'), Math.min(Math.max(expiresAt - Date.now(), 0), 2 ** 31 - 1));
+        const expiry = setTimeout(
+          () => ws.close(WS_CLOSE.tokenExpired, 'access token expired'),
+          Math.min(Math.max(expiresAt - Date.now(), 0), 2 ** 31 - 1),
+        );
         expiry.unref();
         ws.once('close', () => (open.delete(ws), clearTimeout(expiry), done()));
         const connection = new DeviceWsConnection(ws, user, connId, deps, log);
@@ -147,7 +159,9 @@ export function attachDeviceWebSocket(httpServer: HttpServer, deps: DeviceWsDeps
       httpServer.off('upgrade', onUpgrade);
       // Upgraded sockets keep the HTTP server open: close them (1001), and cut those whose peer
       // does not finish the closing handshake within a second.
-      const closing = [...open].map((ws) => new Promise<void>((resolve) => (ws.once('close', () => resolve()), ws.close(WS_CLOSE.shutdown, 'server shutting down'))));
+      const closing = [...open].map(
+        (ws) => new Promise<void>((resolve) => (ws.once('close', () => resolve()), ws.close(WS_CLOSE.shutdown, 'server shutting down'))),
+      );
       const grace = setTimeout(() => open.forEach((ws) => ws.terminate()), 1_000);
       await Promise.all(closing);
       clearTimeout(grace);
@@ -161,7 +175,9 @@ export function attachDeviceWebSocket(httpServer: HttpServer, deps: DeviceWsDeps
 
 function refuseUpgrade(socket: Duplex, status: number, text: string, code: string, message: string): void {
   const body = JSON.stringify({ error: { code, message } });
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  socket.end(
+    `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 /** One device's connection: its state machine (hello first), heartbeat, frames and relayed traffic. */
@@ -227,7 +243,8 @@ class DeviceWsConnection {
     const size = Array.isArray(data) ? data.reduce((sum, part) => sum + part.length, 0) : (data as ArrayBuffer).byteLength;
     this.queued += 1;
     this.queuedBytes += size;
-    if (this.queued > MAX_QUEUED_FRAMES || this.queuedBytes > MAX_QUEUED_BYTES) return void this.ws.close(WS_CLOSE.badFrames, 'too many frames waiting');
+    if (this.queued > MAX_QUEUED_FRAMES || this.queuedBytes > MAX_QUEUED_BYTES)
+      return void this.ws.close(WS_CLOSE.badFrames, 'too many frames waiting');
     this.chain = this.chain
       .then(() => this.handle(data, isBinary))
       .catch((error: unknown) => {
@@ -244,20 +261,26 @@ class DeviceWsConnection {
     if (this.closed) return;
     const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
     if (isBinary) return this.refuse('invalid_frame', 'Frames are JSON text, not binary');
-    if (bytes.length > (this.deps.maxFrameBytes ?? 1_000_000)) return this.refuse('too_large', `Frames are limited to ${this.deps.maxFrameBytes ?? 1_000_000} bytes`);
+    if (bytes.length > (this.deps.maxFrameBytes ?? 1_000_000))
+      return this.refuse('too_large', `Frames are limited to ${this.deps.maxFrameBytes ?? 1_000_000} bytes`);
     let frame: unknown;
     try {
       frame = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
     } catch {
       return this.refuse('invalid_json', 'The frame is not valid UTF-8 JSON');
     }
-    if (!frame || typeof frame !== 'object' || Array.isArray(frame)) return this.refuse('invalid_frame', 'A frame is a JSON object with a "type"');
+    if (!frame || typeof frame !== 'object' || Array.isArray(frame))
+      return this.refuse('invalid_frame', 'A frame is a JSON object with a "type"');
     const type = (frame as { type?: unknown }).type;
     // The device's own data (files, their errors, tool results) is cleaned where it enters, like on
     // Socket.IO: refusing it would lose the user's files or leave a run open (0072). Commands are refused.
-    if (!DEVICE_DATA.has(type) && !cleanText(frame)) return this.refuse('invalid_text', 'Text must be well-formed Unicode without NUL characters');
+    if (!DEVICE_DATA.has(type) && !cleanText(frame))
+      return this.refuse('invalid_text', 'Text must be well-formed Unicode without NUL characters');
     if (typeof type !== 'string' || !(WS_CLIENT_TYPES as readonly string[]).includes(type)) {
-      return this.refuse('unknown_type', `Unknown frame type ${JSON.stringify(type)?.slice(0, 60) ?? 'none'}; expected one of ${WS_CLIENT_TYPES.join(', ')}`);
+      return this.refuse(
+        'unknown_type',
+        `Unknown frame type ${JSON.stringify(type)?.slice(0, 60) ?? 'none'}; expected one of ${WS_CLIENT_TYPES.join(', ')}`,
+      );
     }
     const body = frame as Record<string, unknown>;
     if (type === 'pong') {
@@ -268,7 +291,8 @@ class DeviceWsConnection {
     }
     if (type === 'tool_result') return this.toolResult(body);
     const converted = camelPayload(type as Exclude<WsClientType, 'tool_result'>, body);
-    if ('unknownField' in converted) return this.refuse('validation_failed', `${type} has no field ${JSON.stringify(converted.unknownField).slice(0, 80)}`);
+    if ('unknownField' in converted)
+      return this.refuse('validation_failed', `${type} has no field ${JSON.stringify(converted.unknownField).slice(0, 80)}`);
     if (type === 'device_hello') return this.hello(converted.payload);
     if (!this.deviceId) return this.refuse('hello_required', 'Send device_hello first');
     await this.dispatch(type as Exclude<WsClientType, 'tool_result' | 'pong' | 'device_hello'>, converted.payload, this.deviceId);
@@ -278,7 +302,8 @@ class DeviceWsConnection {
     const parsed = deviceHelloSchema.safeParse(payload);
     if (!parsed.success) return this.refuse('validation_failed', describeIssues(parsed.error));
     const { deviceId, agentIds } = parsed.data;
-    if (this.deviceId && this.deviceId !== deviceId) return this.refuse('invalid_device', `This connection is device ${this.deviceId}; open another for ${deviceId}`);
+    if (this.deviceId && this.deviceId !== deviceId)
+      return this.refuse('invalid_device', `This connection is device ${this.deviceId}; open another for ${deviceId}`);
     const { channel, registry } = this.deps;
     const userId = this.user.id;
     const presence = { deviceId, socketId: this.connId, connectedAt: this.connectedAt, agentIds };
@@ -314,20 +339,32 @@ class DeviceWsConnection {
     }
   }
 
-  private async dispatch(type: 'chat_request' | 'agent_data' | 'agent_complete' | 'tool_approval' | 'chat_cancel', payload: Record<string, unknown>, deviceId: string): Promise<void> {
+  private async dispatch(
+    type: 'chat_request' | 'agent_data' | 'agent_complete' | 'tool_approval' | 'chat_cancel',
+    payload: Record<string, unknown>,
+    deviceId: string,
+  ): Promise<void> {
     const { deps, user } = this;
     let failure: { code: string; message?: string } | undefined;
     if (type === 'chat_request') {
-      const ack = deps.onChatRequest ? await deps.onChatRequest(user, deviceId, payload) : { error: { code: 'unavailable', message: 'The assistant is not available on this server' } };
+      const ack = deps.onChatRequest
+        ? await deps.onChatRequest(user, deviceId, payload)
+        : { error: { code: 'unavailable', message: 'The assistant is not available on this server' } };
       if ('error' in ack) failure = ack.error;
     } else if (type === 'tool_approval') {
-      const ack = deps.onToolApproval ? await deps.onToolApproval(user, deviceId, payload) : { error: { code: 'unavailable', message: 'Approvals are not available on this server' } };
+      const ack = deps.onToolApproval
+        ? await deps.onToolApproval(user, deviceId, payload)
+        : { error: { code: 'unavailable', message: 'Approvals are not available on this server' } };
       if ('error' in ack) failure = ack.error;
     } else if (type === 'chat_cancel') {
-      const ack = deps.onChatCancel ? await deps.onChatCancel(user, deviceId, payload) : { ok: false as const, error: { code: 'not_supported', message: 'chat_cancel is not supported by this server yet' } };
+      const ack = deps.onChatCancel
+        ? await deps.onChatCancel(user, deviceId, payload)
+        : { ok: false as const, error: { code: 'not_supported', message: 'chat_cancel is not supported by this server yet' } };
       if (!ack.ok) failure = ack.error;
     } else {
-      const ack = deps.onAgentFrame ? await deps.onAgentFrame(user, deviceId, type, payload) : { ok: false as const, error: { code: 'unavailable', message: 'Agent runs are not available on this server' } };
+      const ack = deps.onAgentFrame
+        ? await deps.onAgentFrame(user, deviceId, type, payload)
+        : { ok: false as const, error: { code: 'unavailable', message: 'Agent runs are not available on this server' } };
       if (!ack.ok) failure = ack.error;
     }
     if (failure) return this.refuse(failure.code, failure.message ?? failure.code);
@@ -338,7 +375,11 @@ class DeviceWsConnection {
   private async toolResult(frame: Record<string, unknown>): Promise<void> {
     const id = frame.id;
     const replyTo = typeof id === 'string' ? this.calls.get(id) : undefined;
-    if (!replyTo) return this.refuse('unknown_call', `No tool_call ${JSON.stringify(id)?.slice(0, 80) ?? ''} is waiting for a result on this connection`);
+    if (!replyTo)
+      return this.refuse(
+        'unknown_call',
+        `No tool_call ${JSON.stringify(id)?.slice(0, 80) ?? ''} is waiting for a result on this connection`,
+      );
     this.calls.delete(id as string);
     const { type: _type, ...reply } = frame;
     this.badInARow = 0;
@@ -371,9 +412,12 @@ class DeviceWsConnection {
     this.log.info({ deviceId, code }, 'device websocket closed');
     // Published first, before any await: calls waiting on this device end at once, and a graceful
     // stop cannot close the adapter's connection before the signal is written (CI saw 'timeout').
-    if (deviceId) this.deps.channel.signals.publishGone({ userId: this.user.id, deviceId, socketId: this.connId, reason: `websocket close ${code}` });
+    if (deviceId)
+      this.deps.channel.signals.publishGone({ userId: this.user.id, deviceId, socketId: this.connId, reason: `websocket close ${code}` });
     await this.release?.().catch((error: unknown) => this.log.warn({ err: error, deviceId }, 'device slot not released on close'));
     if (!deviceId) return;
-    await this.deps.registry.unregister(this.user.id, deviceId, this.connId).catch((error: unknown) => this.log.warn({ err: error }, 'device unregistration failed'));
+    await this.deps.registry
+      .unregister(this.user.id, deviceId, this.connId)
+      .catch((error: unknown) => this.log.warn({ err: error }, 'device unregistration failed'));
   }
 }

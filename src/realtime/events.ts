@@ -48,4 +48,3 @@ export interface DeviceSocketData {
   /** Expiry of the access token the socket is authenticated with (seconds since the epoch). */
   exp: number;
 }
-

@@ -3,7 +3,15 @@ import type { ChatEvent } from '../assistant/chat-events';
 import { chatCancelSchema } from '../assistant/chat-cancel';
 import { chatRequestSchema } from '../assistant/chat-service';
 import type { NotesEvent } from '../assistant/notes-events';
-import { agentCompleteSchema, agentDataSchema, agentRunSchema, deviceHelloSchema, errorReplySchema, replySchemas, toolCallSchema } from '../devices/protocol';
+import {
+  agentCompleteSchema,
+  agentDataSchema,
+  agentRunSchema,
+  deviceHelloSchema,
+  errorReplySchema,
+  replySchemas,
+  toolCallSchema,
+} from '../devices/protocol';
 import type { GenerationEvent } from '../generation/events';
 import { blockInputSchema, type Block } from '../schemas/blocks';
 import { wsClientCatalog, wsServerCatalog } from './ws-protocol-catalog';
@@ -20,7 +28,11 @@ type Args<F> = F extends (...args: infer A) => void ? A : never;
 /** The first argument of an event handler: its payload. */
 export type PayloadOf<F> = Args<F>[0];
 /** What the handler's ack callback is called with (`never` when the event has no ack). */
-export type AckOf<F> = F extends (payload: never, ack: infer A) => void ? (NonNullable<A> extends (reply: infer R) => void ? R : never) : never;
+export type AckOf<F> = F extends (payload: never, ack: infer A) => void
+  ? NonNullable<A> extends (reply: infer R) => void
+    ? R
+    : never
+  : never;
 
 export interface AckDoc<R> {
   description: string;
@@ -62,9 +74,11 @@ const authRefreshDoc = {
   fields: { token: 'an access token of the same user (from `POST /auth/refresh`)' },
   example: { token: 'eyJhbGciOiJIUzI1NiIs…' },
   schema: z.strictObject({ token: z.string().min(1).max(4096) }),
-  notes: 'Refusals: `validation_failed`, `unauthorized` (bad, expired or revoked token), `forbidden` (another user), `unavailable`. The socket keeps its current token after a refusal.',
+  notes:
+    'Refusals: `validation_failed`, `unauthorized` (bad, expired or revoked token), `forbidden` (another user), `unavailable`. The socket keeps its current token after a refusal.',
   ack: {
-    description: '`{ok: true, expiresAt}` (when the socket will be disconnected unless refreshed again) or `{ok: false, error: {code, message}}`.',
+    description:
+      '`{ok: true, expiresAt}` (when the socket will be disconnected unless refreshed again) or `{ok: false, error: {code, message}}`.',
     examples: [
       { ok: true as const, expiresAt: '2026-01-01T12:15:00.000Z' },
       { ok: false as const, error: { code: 'unauthorized', message: 'Invalid or expired access token' } },
@@ -83,9 +97,27 @@ const GEN = '15e047a5-c3b0-46ce-93b3-e0723d73277d';
 const USER = '7d1e2a40-95c3-4b8e-a1f0-3c6d2b9e8f11';
 const SESSION = '5a0c7e52-18d4-4f3b-b6a9-2e7f1c0d9b44';
 const APPROVAL = '9e3b5d17-6c2a-4f80-b4d1-8a7c0e2f6b55';
-const APPROVAL_REQUESTED = { approvalId: APPROVAL, sessionId: SESSION, toolName: 'delete_task', parameters: { task_id: 't-1' }, reason: 'delete_task permanently deletes data on your device', expiresAt: '2026-11-22T10:40:42.779Z' };
-const approvalRequestedFields = { approvalId: 'the request', sessionId: 'the chat session', toolName: 'e.g. `delete_task`', parameters: 'the arguments', reason: 'why it needs approval', expiresAt: 'ISO time; a decision after it is 409 `expired`' };
-const approvalResolvedFields = { approvalId: 'the request', status: '`approved`, `rejected` or `timeout`', decidedBy: 'the user who decided; `null` for a timeout' };
+const APPROVAL_REQUESTED = {
+  approvalId: APPROVAL,
+  sessionId: SESSION,
+  toolName: 'delete_task',
+  parameters: { task_id: 't-1' },
+  reason: 'delete_task permanently deletes data on your device',
+  expiresAt: '2026-11-22T10:40:42.779Z',
+};
+const approvalRequestedFields = {
+  approvalId: 'the request',
+  sessionId: 'the chat session',
+  toolName: 'e.g. `delete_task`',
+  parameters: 'the arguments',
+  reason: 'why it needs approval',
+  expiresAt: 'ISO time; a decision after it is 409 `expired`',
+};
+const approvalResolvedFields = {
+  approvalId: 'the request',
+  status: '`approved`, `rejected` or `timeout`',
+  decidedBy: 'the user who decided; `null` for a timeout',
+};
 const block: Block = {
   id: '1722160a-db38-4b7f-b025-cfa7f21ced79',
   canvasId: CANVAS,
@@ -100,7 +132,7 @@ const block: Block = {
 /** A block's `{type, content}` is checked with the block schemas; the stored fields ride along. */
 const withBlock = z.looseObject({ canvasId: z.uuid(), block: blockInputSchema, seq: z.number().int().min(1) });
 const canvasId = 'the canvas (UUID)';
-const seq = 'this canvas\'s event sequence number: strictly increasing, never reused (see `canvas:sync`)';
+const seq = "this canvas's event sequence number: strictly increasing, never reused (see `canvas:sync`)";
 
 export const canvasClientCatalog = {
   'auth:refresh': authRefreshDoc,
@@ -111,10 +143,13 @@ export const canvasClientCatalog = {
     schema: z.uuid(),
     ack: {
       description:
-        '`{ok:true, presence, seq}` with the users in the room and the seq of the canvas\'s latest event (events after it reach you live), ' +
+        "`{ok:true, presence, seq}` with the users in the room and the seq of the canvas's latest event (events after it reach you live), " +
         'or `{ok:false, error:{code}}` (`not_found` for a canvas you cannot see, `validation_failed`, `rate_limited` past 20 joins/leaves in a burst, 5/s after). Join first, then load the blocks over HTTP, ' +
         'then apply room events with a larger seq (adding a block you already have is a no-op).',
-      examples: [{ ok: true, presence: [{ userId: USER, name: 'Ada' }], seq: 41 }, { ok: false, error: { code: 'not_found' } }],
+      examples: [
+        { ok: true, presence: [{ userId: USER, name: 'Ada' }], seq: 41 },
+        { ok: false, error: { code: 'not_found' } },
+      ],
     },
   },
   'canvas:sync': {
@@ -130,7 +165,12 @@ export const canvasClientCatalog = {
         'no longer kept (older than `CANVAS_LOG_TTL_SECONDS`, or more than `CANVAS_SYNC_MAX_EVENTS`): reload the blocks over HTTP and continue after ' +
         '`lastSeq`. `{ok:false, error:{code}}`: `not_found`, `validation_failed`, `rate_limited` (past 30 in a burst, 10/s after: ask again a little later).',
       examples: [
-        { ok: true, resync: false, events: [{ seq: 42, event: 'block_deleted', payload: { canvasId: CANVAS, blockId: block.id, seq: 42 } }], lastSeq: 42 },
+        {
+          ok: true,
+          resync: false,
+          events: [{ seq: 42, event: 'block_deleted', payload: { canvasId: CANVAS, blockId: block.id, seq: 42 } }],
+          lastSeq: 42,
+        },
         { ok: true, resync: true, lastSeq: 980 },
       ],
     },
@@ -156,7 +196,11 @@ export const canvasServerCatalog = {
   'auth:expired': authExpiredDoc,
   block_added: {
     summary: 'A block was created by hand (`POST /canvases/:id/blocks`).',
-    fields: { canvasId, block: 'the stored block (`id, canvasId, type, content, rank, generationSessionId, createdBy, createdAt, updatedAt`)', seq },
+    fields: {
+      canvasId,
+      block: 'the stored block (`id, canvasId, type, content, rank, generationSessionId, createdBy, createdAt, updatedAt`)',
+      seq,
+    },
     example: { canvasId: CANVAS, block: { ...block, generationSessionId: null, createdBy: USER }, seq: 12 },
     schema: withBlock,
   },
@@ -174,13 +218,32 @@ export const canvasServerCatalog = {
   },
   blocks_bulk_added_chunk: {
     summary: 'Part of the blocks a generation persisted, sent by the `broadcast` queue in chunks of `BROADCAST_CHUNK_SIZE`.',
-    fields: { canvasId, generationId: 'the generation', chunkIndex: '0-based', chunkCount: 'chunks in all', blocks: 'the blocks of this chunk, in rank order', seq },
+    fields: {
+      canvasId,
+      generationId: 'the generation',
+      chunkIndex: '0-based',
+      chunkCount: 'chunks in all',
+      blocks: 'the blocks of this chunk, in rank order',
+      seq,
+    },
     example: { canvasId: CANVAS, generationId: GEN, chunkIndex: 0, chunkCount: 1, blocks: [block], seq: 15 },
-    schema: z.object({ canvasId: z.uuid(), generationId: z.uuid(), chunkIndex: z.number().int().min(0), chunkCount: z.number().int().min(1), blocks: z.array(blockInputSchema), seq: z.number().int().min(1) }),
+    schema: z.object({
+      canvasId: z.uuid(),
+      generationId: z.uuid(),
+      chunkIndex: z.number().int().min(0),
+      chunkCount: z.number().int().min(1),
+      blocks: z.array(blockInputSchema),
+      seq: z.number().int().min(1),
+    }),
   },
   generation_status: {
     summary: 'A generation on this canvas moved to another stage (from the worker, through the Redis adapter).',
-    fields: { canvasId, generationId: 'the generation', stage: '`queued`, `thinking`, `tool`, `persisting`, `broadcasting`, or `cancelled` (it was stopped; nothing of it was stored)', seq },
+    fields: {
+      canvasId,
+      generationId: 'the generation',
+      stage: '`queued`, `thinking`, `tool`, `persisting`, `broadcasting`, or `cancelled` (it was stopped; nothing of it was stored)',
+      seq,
+    },
     example: { canvasId: CANVAS, generationId: GEN, stage: 'thinking', seq: 11 },
   },
   generation_undone: {
@@ -189,7 +252,8 @@ export const canvasServerCatalog = {
     example: { canvasId: CANVAS, generationId: GEN, blockIds: [block.id], seq: 16 },
   },
   blocks_reranked: {
-    summary: 'Every rank of the canvas was rewritten to make room for an insert (a rebalance, decision 0150); the order is unchanged. Reload the blocks over HTTP, as after `resync`: blocks added after this event carry ranks that only compare correctly with the new ones.',
+    summary:
+      'Every rank of the canvas was rewritten to make room for an insert (a rebalance, decision 0150); the order is unchanged. Reload the blocks over HTTP, as after `resync`: blocks added after this event carry ranks that only compare correctly with the new ones.',
     fields: { canvasId, seq },
     example: { canvasId: CANVAS, seq: 17 },
     schema: z.object({ canvasId: z.uuid(), seq: z.number().int().min(1) }),
@@ -205,12 +269,14 @@ export const canvasServerCatalog = {
     example: { userId: USER, x: 120.5, y: 48 },
   },
   approval_requested: {
-    summary: "To every `/canvas` socket of the request's owner (room `user:<id>`, joined on connection, in a canvas or not; never another user's): a dangerous tool call of one of your chat turns waits for your decision (`PUT /hitl/requests/:id/approve|reject`).",
+    summary:
+      "To every `/canvas` socket of the request's owner (room `user:<id>`, joined on connection, in a canvas or not; never another user's): a dangerous tool call of one of your chat turns waits for your decision (`PUT /hitl/requests/:id/approve|reject`).",
     fields: approvalRequestedFields,
     example: APPROVAL_REQUESTED,
   },
   approval_resolved: {
-    summary: 'To every `/canvas` socket of the owner: the request was decided (the first decision wins, on any surface) or timed out. Clear it from view.',
+    summary:
+      'To every `/canvas` socket of the owner: the request was decided (the first decision wins, on any surface) or timed out. Clear it from view.',
     fields: approvalResolvedFields,
     example: { approvalId: APPROVAL, status: 'approved', decidedBy: USER },
   },
@@ -219,18 +285,31 @@ export const canvasServerCatalog = {
 export const deviceClientCatalog = {
   'auth:refresh': authRefreshDoc,
   device_hello: {
-    summary: 'Sent on every connection (and reconnection): which of your local agents this device runs. Devices only count as online for runs after it.',
+    summary:
+      'Sent on every connection (and reconnection): which of your local agents this device runs. Devices only count as online for runs after it.',
     fields: { deviceId: 'the same id as in the handshake', agentIds: 'local agent ids (default `[]`)' },
     example: { deviceId: 'laptop-1', agentIds: ['agent-a'] },
     schema: deviceHelloSchema,
-    ack: { description: '`{ok:true}` or `{ok:false, error:{code}}` (`validation_failed`, `invalid_device`).', examples: [{ ok: true }, { ok: false, error: { code: 'invalid_device', message: 'deviceId differs from the one given in the handshake' } }] },
+    ack: {
+      description: '`{ok:true}` or `{ok:false, error:{code}}` (`validation_failed`, `invalid_device`).',
+      examples: [
+        { ok: true },
+        { ok: false, error: { code: 'invalid_device', message: 'deviceId differs from the one given in the handshake' } },
+      ],
+    },
   },
   chat_request: {
     summary: 'Ask the assistant; tools run on this device; the answer streams back as `text_chunk` then `final` (or `chat_error`).',
     fields: { message: '1-8,000 characters', sessionId: 'continue a session (optional)', context: 'accepted, not used yet (optional)' },
     example: { message: 'How many todo tasks do I have?' },
     schema: chatRequestSchema,
-    ack: { description: '`{sessionId, messageId}` once the turn is queued, or `{error:{code}}`.', examples: [{ sessionId: SESSION, messageId: 'c3f1a2b4-5d6e-4f70-8a9b-0c1d2e3f4a5b' }, { error: { code: 'validation_failed', message: 'message: Too small' } }] },
+    ack: {
+      description: '`{sessionId, messageId}` once the turn is queued, or `{error:{code}}`.',
+      examples: [
+        { sessionId: SESSION, messageId: 'c3f1a2b4-5d6e-4f70-8a9b-0c1d2e3f4a5b' },
+        { error: { code: 'validation_failed', message: 'message: Too small' } },
+      ],
+    },
   },
   chat_cancel: {
     summary:
@@ -241,7 +320,8 @@ export const deviceClientCatalog = {
     example: { sessionId: SESSION },
     schema: chatCancelSchema,
     ack: {
-      description: 'Optional; `{ok:true}` once the stop is under way, or `{ok:false, error:{code}}` (`not_running`, `not_found`, `validation_failed`).',
+      description:
+        'Optional; `{ok:true}` once the stop is under way, or `{ok:false, error:{code}}` (`not_running`, `not_found`, `validation_failed`).',
       examples: [{ ok: true }, { ok: false, error: { code: 'not_running' } }],
     },
   },
@@ -250,18 +330,31 @@ export const deviceClientCatalog = {
     fields: { approvalId: 'from `approval_requested`', approved: 'boolean' },
     example: { approvalId: APPROVAL, approved: true },
     schema: z.strictObject({ approvalId: z.uuid(), approved: z.boolean() }),
-    ack: { description: 'Optional; `{ok:true, status}` or `{error:{code}}` (`not_found`, `already_decided`).', examples: [{ ok: true, status: 'approved' }, { error: { code: 'not_found' } }] },
+    ack: {
+      description: 'Optional; `{ok:true, status}` or `{error:{code}}` (`not_found`, `already_decided`).',
+      examples: [{ ok: true, status: 'approved' }, { error: { code: 'not_found' } }],
+    },
   },
   agent_data: {
     summary: 'Some of the files read for an `agent_run`; a run may send any number of frames (keep each well under 1 MB).',
     fields: { runId: 'from `agent_run`', files: '`[{path, name, content, metadata?}]`, text content' },
-    example: { runId: 'run-1', files: [{ path: '/home/ada/notes/launch.md', name: 'launch.md', content: 'TODO book venue\n', metadata: { size: 16 } }] },
+    example: {
+      runId: 'run-1',
+      files: [{ path: '/home/ada/notes/launch.md', name: 'launch.md', content: 'TODO book venue\n', metadata: { size: 16 } }],
+    },
     schema: agentDataSchema,
-    ack: { description: 'Optional; `{ok:true}` or `{ok:false, error:{code}}`. The SDK waits for it before sending the next frame.', examples: [{ ok: true }] },
+    ack: {
+      description: 'Optional; `{ok:true}` or `{ok:false, error:{code}}`. The SDK waits for it before sending the next frame.',
+      examples: [{ ok: true }],
+    },
   },
   agent_complete: {
     summary: 'Every file of the run was sent.',
-    fields: { runId: 'from `agent_run`', filesRead: 'files sent in `agent_data`', errors: 'files or folders that could not be read, and why' },
+    fields: {
+      runId: 'from `agent_run`',
+      filesRead: 'files sent in `agent_data`',
+      errors: 'files or folders that could not be read, and why',
+    },
     example: { runId: 'run-1', filesRead: 1, errors: ['/home/ada/notes/huge.pdf: 9000000 bytes is over the limit of 1000000 per file'] },
     schema: agentCompleteSchema,
     ack: { description: 'Optional; `{ok:true}` or `{ok:false, error:{code}}`.', examples: [{ ok: true }] },
@@ -284,8 +377,12 @@ export const deviceServerCatalog = {
     example: { id: 'rpc-1', action: 'select', table: 'tasks', filters: { status: 'todo' }, limit: 50 },
     schema: toolCallSchema,
     ack: {
-      description: '`{id, rows}` (select), `{id, row}` (get/insert/update), `{id, deleted}`, `{id, ok}` (vector_upsert), `{id, results}` (vector_search), or `{id, error}`. The device adds ids and timestamps.',
-      examples: [{ id: 'rpc-1', rows: [{ id: 't-1', title: 'Book venue', status: 'todo', createdAt: 1763807742779, updatedAt: 1763807742779 }] }, { id: 'rpc-1', error: 'tasks t-9 not found' }],
+      description:
+        '`{id, rows}` (select), `{id, row}` (get/insert/update), `{id, deleted}`, `{id, ok}` (vector_upsert), `{id, results}` (vector_search), or `{id, error}`. The device adds ids and timestamps.',
+      examples: [
+        { id: 'rpc-1', rows: [{ id: 't-1', title: 'Book venue', status: 'todo', createdAt: 1763807742779, updatedAt: 1763807742779 }] },
+        { id: 'rpc-1', error: 'tasks t-9 not found' },
+      ],
       schemas: [replySchemas.select, errorReplySchema],
     },
   },
@@ -295,7 +392,8 @@ export const deviceServerCatalog = {
     example: { sessionId: SESSION, text: 'You have 2 ' },
   },
   approval_requested: {
-    summary: 'A dangerous tool call waits for your decision (`tool_approval` or `PUT /hitl/requests/:id/approve|reject`) until `expiresAt`.',
+    summary:
+      'A dangerous tool call waits for your decision (`tool_approval` or `PUT /hitl/requests/:id/approve|reject`) until `expiresAt`.',
     fields: approvalRequestedFields,
     example: APPROVAL_REQUESTED,
   },
@@ -321,8 +419,27 @@ export const deviceServerCatalog = {
   },
   agent_run: {
     summary: 'Run a local agent: read its folders within the bounds, answer with `agent_data` frames, then `agent_complete`.',
-    fields: { runId: 'the run', agentId: 'the local agent', 'config.paths': 'folders or files', 'config.fileExtensions': 'extensions to read (empty: all)', 'config.promptTemplate / dataTypes': 'how the server extracts items (informational)', 'config.maxFiles / maxBytes / maxFileBytes': 'bounds the server enforces' },
-    example: { runId: 'run-1', agentId: 'agent-a', config: { paths: ['/home/ada/notes'], fileExtensions: ['.md', '.txt'], promptTemplate: 'Extract my tasks', dataTypes: ['tasks'], maxFiles: 200, maxBytes: 5_000_000, maxFileBytes: 1_000_000 } },
+    fields: {
+      runId: 'the run',
+      agentId: 'the local agent',
+      'config.paths': 'folders or files',
+      'config.fileExtensions': 'extensions to read (empty: all)',
+      'config.promptTemplate / dataTypes': 'how the server extracts items (informational)',
+      'config.maxFiles / maxBytes / maxFileBytes': 'bounds the server enforces',
+    },
+    example: {
+      runId: 'run-1',
+      agentId: 'agent-a',
+      config: {
+        paths: ['/home/ada/notes'],
+        fileExtensions: ['.md', '.txt'],
+        promptTemplate: 'Extract my tasks',
+        dataTypes: ['tasks'],
+        maxFiles: 200,
+        maxBytes: 5_000_000,
+        maxFileBytes: 1_000_000,
+      },
+    },
     schema: agentRunSchema,
   },
 } satisfies EventCatalog<DeviceServerEvents>;
@@ -343,7 +460,8 @@ export const deviceNodeCatalog = {
 
 export const generationSseCatalog = {
   status: {
-    summary: 'The generation moved to a stage: `queued`, `thinking`, `tool`, `persisting`, `broadcasting` (a cancel ends the stream with `cancelled` instead).',
+    summary:
+      'The generation moved to a stage: `queued`, `thinking`, `tool`, `persisting`, `broadcasting` (a cancel ends the stream with `cancelled` instead).',
     fields: { generationId: 'the generation', stage: 'the new stage' },
     id: 1,
     example: { type: 'status', generationId: GEN, stage: 'queued' },
@@ -352,18 +470,34 @@ export const generationSseCatalog = {
     summary: 'The model produced a valid block (not stored yet).',
     fields: { generationId: 'the generation', index: '0-based, in order', block: '`{type, content}`' },
     id: 4,
-    example: { type: 'tool_output', generationId: GEN, index: 0, block: { type: 'heading', content: { text: 'Plan the launch', level: 1 } } },
-    schema: z.looseObject({ type: z.literal('tool_output'), generationId: z.uuid(), index: z.number().int().min(0), block: blockInputSchema }),
+    example: {
+      type: 'tool_output',
+      generationId: GEN,
+      index: 0,
+      block: { type: 'heading', content: { text: 'Plan the launch', level: 1 } },
+    },
+    schema: z.looseObject({
+      type: z.literal('tool_output'),
+      generationId: z.uuid(),
+      index: z.number().int().min(0),
+      block: blockInputSchema,
+    }),
   },
   complete: {
     summary: 'Last message: the stored blocks. `truncated` when the tier’s block limit cut the generation short.',
-    fields: { generationId: 'the generation', blocks: 'stored blocks in rank order', truncated: 'boolean', usage: 'token usage (optional)' },
+    fields: {
+      generationId: 'the generation',
+      blocks: 'stored blocks in rank order',
+      truncated: 'boolean',
+      usage: 'token usage (optional)',
+    },
     id: 11,
     example: { type: 'complete', generationId: GEN, blocks: [block], truncated: false },
     schema: z.looseObject({ type: z.literal('complete'), blocks: z.array(blockInputSchema), truncated: z.boolean() }),
   },
   error: {
-    summary: 'Last message: the generation failed. Without an `id:` (code `stream_interrupted`, with `retry:`) it means only this connection failed: reconnect with `Last-Event-ID`.',
+    summary:
+      'Last message: the generation failed. Without an `id:` (code `stream_interrupted`, with `retry:`) it means only this connection failed: reconnect with `Last-Event-ID`.',
     fields: { generationId: 'the generation', code: 'e.g. `llm_unavailable`, `stream_interrupted`', message: 'readable' },
     id: 5,
     example: { type: 'error', generationId: GEN, code: 'llm_unavailable', message: 'The model did not answer after 3 attempts' },
@@ -387,7 +521,12 @@ export const chatSseCatalog = {
   final: {
     summary: 'Last message: the whole answer and the token usage of the turn.',
     fields: { sessionId: 'the session', response: 'the answer', usage: '`{provider, model, inputTokens, outputTokens, costUsd}`' },
-    example: { type: 'final', sessionId: SESSION, response: 'You have 2 todo tasks.', usage: { provider: 'openai', model: 'gpt-4o-mini', inputTokens: 412, outputTokens: 9, costUsd: 0.0000672 } },
+    example: {
+      type: 'final',
+      sessionId: SESSION,
+      response: 'You have 2 todo tasks.',
+      usage: { provider: 'openai', model: 'gpt-4o-mini', inputTokens: 412, outputTokens: 9, costUsd: 0.0000672 },
+    },
   },
   approval_requested: {
     summary: 'The turn waits for your decision on a dangerous tool call (`PUT /hitl/requests/:id/approve|reject`); the stream stays open.',
@@ -405,17 +544,35 @@ export const chatSseCatalog = {
     example: { type: 'error', sessionId: SESSION, code: 'llm_unavailable', message: 'The model did not answer' },
   },
   cancelled: {
-    summary: 'Last message: the turn was cancelled (`POST /chat/sessions/:id/cancel` or `chat_cancel`); `response` is the answer as far as it got, kept in the history marked `cancelled`.',
-    fields: { sessionId: 'the session', response: 'the partial answer (may be empty)', usage: 'tokens and cost up to the stop (estimated when the provider reported none)' },
-    example: { type: 'cancelled', sessionId: SESSION, response: 'You have 2 ', usage: { provider: 'openai', model: 'gpt-4o-mini', inputTokens: 412, outputTokens: 3, costUsd: 0.0000636 } },
+    summary:
+      'Last message: the turn was cancelled (`POST /chat/sessions/:id/cancel` or `chat_cancel`); `response` is the answer as far as it got, kept in the history marked `cancelled`.',
+    fields: {
+      sessionId: 'the session',
+      response: 'the partial answer (may be empty)',
+      usage: 'tokens and cost up to the stop (estimated when the provider reported none)',
+    },
+    example: {
+      type: 'cancelled',
+      sessionId: SESSION,
+      response: 'You have 2 ',
+      usage: { provider: 'openai', model: 'gpt-4o-mini', inputTokens: 412, outputTokens: 3, costUsd: 0.0000636 },
+    },
   },
 } satisfies SseCatalog<ChatEvent>;
 
 /** Ticket notes are plain `data:` lines, not JSON: the catalog is keyed by the notes log's event types. */
 export const notesSseCatalog = {
-  chunk: { summary: 'A piece of the markdown notes (a stored note arrives as one chunk).', fields: { data: 'markdown text; multi-line pieces use several `data:` lines' }, example: '## Problem Summary\nThe user could not find their tasks.' },
+  chunk: {
+    summary: 'A piece of the markdown notes (a stored note arrives as one chunk).',
+    fields: { data: 'markdown text; multi-line pieces use several `data:` lines' },
+    example: '## Problem Summary\nThe user could not find their tasks.',
+  },
   done: { summary: 'Last message: the notes are complete.', fields: { data: '`[DONE]`' }, example: '[DONE]' },
-  error: { summary: 'Last message: writing the notes failed; resolve the session again to retry.', fields: { data: '`[ERROR] <message>`' }, example: '[ERROR] The notes could not be written; resolve the session again to retry' },
+  error: {
+    summary: 'Last message: writing the notes failed; resolve the session again to retry.',
+    fields: { data: '`[ERROR] <message>`' },
+    example: '[ERROR] The notes could not be written; resolve the session again to retry',
+  },
 } satisfies { [K in NotesEvent['type']]: SseDoc<string> };
 
 /**
@@ -426,8 +583,8 @@ export const notesSseCatalog = {
 export const canvasCatchUpRules = [
   'Every room event of a canvas (`block_added`, `block_updated`, `block_deleted`, `blocks_bulk_added_chunk`, `generation_status`,',
   '`generation_undone`, `blocks_reranked`) carries `seq`: strictly increasing per canvas across every API and worker process, never reused. Each is',
-  'kept in the canvas\'s replay log for `CANVAS_LOG_TTL_SECONDS` (default 600, at least the 2-minute recovery window), at most',
-  'about `CANVAS_LOG_MAX_EVENTS` (default 1000) of them. Socket.IO\'s connection state recovery replays most of what a dropped',
+  "kept in the canvas's replay log for `CANVAS_LOG_TTL_SECONDS` (default 600, at least the 2-minute recovery window), at most",
+  "about `CANVAS_LOG_MAX_EVENTS` (default 1000) of them. Socket.IO's connection state recovery replays most of what a dropped",
   'client missed, but not all of it (ADR 0060): the guarantee is `seq` plus `canvas:sync`. A client keeps `last`, the seq of the',
   'last event it applied, per canvas, and:',
   '',
@@ -441,7 +598,7 @@ export const canvasCatchUpRules = [
   '4. **Reloads on `resync`.** The events after `last` are no longer kept (or are too many): load the blocks over HTTP (the load',
   '   is read after the answer, so it holds every event up to `lastSeq`), set `last = lastSeq`, then apply the held events by',
   '   rule 2. Live events that arrive during the load wait for it; applying them first would let the load wipe them.',
-  '5. **Reloads on `blocks_reranked`** the same way, when it is applied by rule 2 (with `last` = its seq): the canvas\'s ranks',
+  "5. **Reloads on `blocks_reranked`** the same way, when it is applied by rule 2 (with `last` = its seq): the canvas's ranks",
   '   were rewritten, and the ranks the client holds no longer compare correctly with new ones.',
   '',
   'Replaying an event over a load that already holds it converges: each event states the full block (or its deletion).',

@@ -17,7 +17,10 @@ type AuthedSocket = Socket<DefaultEventsMap, DefaultEventsMap, DefaultEventsMap,
  */
 function tellExpired(socket: Socket, reason: 'token_expired' | 'session_revoked') {
   const EVENT = 2; // socket.io-parser's PacketType.EVENT
-  void socket.nsp.adapter.broadcast({ type: EVENT, data: ['auth:expired', { reason }], nsp: socket.nsp.name }, { rooms: new Set([socket.id]), except: new Set(), flags: { local: true } });
+  void socket.nsp.adapter.broadcast(
+    { type: EVENT, data: ['auth:expired', { reason }], nsp: socket.nsp.name },
+    { rooms: new Set([socket.id]), except: new Set(), flags: { local: true } },
+  );
 }
 
 /**
@@ -44,12 +47,15 @@ export function guardSocketAuth(socket: AuthedSocket, claims: AccessClaims, toke
   const arm = () => {
     clearTimeout(timer);
     const remaining = socket.data.exp * 1000 - Date.now();
-    timer = setTimeout(() => {
-      if (socket.data.exp * 1000 > Date.now()) return arm();
-      tellExpired(socket, 'token_expired');
-      // Not close=true: the DISCONNECT packet then follows auth:expired on the wire, so the client hears why.
-      socket.disconnect();
-    }, Math.min(Math.max(remaining, 0), MAX_TIMER_MS));
+    timer = setTimeout(
+      () => {
+        if (socket.data.exp * 1000 > Date.now()) return arm();
+        tellExpired(socket, 'token_expired');
+        // Not close=true: the DISCONNECT packet then follows auth:expired on the wire, so the client hears why.
+        socket.disconnect();
+      },
+      Math.min(Math.max(remaining, 0), MAX_TIMER_MS),
+    );
   };
   if (session) void socket.join(rooms.session(session));
   arm();
@@ -67,7 +73,8 @@ export function guardSocketAuth(socket: AuthedSocket, claims: AccessClaims, toke
       return reply({ ok: false, error: { code: 'unavailable', message: 'Could not check the token; try again' } });
     }
     if (!fresh) return reply({ ok: false, error: { code: 'unauthorized', message: 'Invalid or expired access token' } });
-    if (fresh.sub !== socket.data.user.id) return reply({ ok: false, error: { code: 'forbidden', message: 'The token belongs to another user' } });
+    if (fresh.sub !== socket.data.user.id)
+      return reply({ ok: false, error: { code: 'forbidden', message: 'The token belongs to another user' } });
     // A token that expires sooner than the current one would only shorten the socket's life: keep the later.
     socket.data.exp = Math.max(socket.data.exp, fresh.exp!);
     if (fresh.sid !== session) {

@@ -58,7 +58,17 @@ export class SocketQuota {
   async acquire(userId: string, member: string): Promise<boolean> {
     const now = Date.now();
     const command = (this.redis as unknown as Record<string, (...args: unknown[]) => Promise<number>>).sbSocketAcquire;
-    return (await command.call(this.redis, this.key(userId), now, now + this.options.leaseMs, member, this.options.maxPerUser, this.options.leaseMs * 2)) === 1;
+    return (
+      (await command.call(
+        this.redis,
+        this.key(userId),
+        now,
+        now + this.options.leaseMs,
+        member,
+        this.options.maxPerUser,
+        this.options.leaseMs * 2,
+      )) === 1
+    );
   }
 
   /**
@@ -113,30 +123,40 @@ export class SocketQuota {
   guard(nsp: Namespace): void {
     const admitted = new WeakSet<Socket>();
     const memberOf = (socket: Socket) => `${nsp.name}#${socket.id}`;
-    nsp.use((socket, next) => void (async () => {
-      const userId = (socket.data as { user?: { id: string } }).user?.id;
-      if (!userId) return next(new Error('unauthorized'));
-      try {
-        if (!(await this.acquire(userId, memberOf(socket)))) {
-          const refusal: QuotaRefusal = { code: 'too_many_sockets', message: `At most ${this.options.maxPerUser} open sockets per user` };
-          return next(Object.assign(new Error('too_many_sockets'), { data: refusal }));
-        }
-      } catch (error) {
-        this.logger?.warn({ err: error }, 'socket quota unavailable');
-        return next(Object.assign(new Error('unavailable'), { data: { code: 'unavailable', message: 'Try again shortly' } }));
-      }
-      admitted.add(socket);
-      next();
-    })());
+    nsp.use(
+      (socket, next) =>
+        void (async () => {
+          const userId = (socket.data as { user?: { id: string } }).user?.id;
+          if (!userId) return next(new Error('unauthorized'));
+          try {
+            if (!(await this.acquire(userId, memberOf(socket)))) {
+              const refusal: QuotaRefusal = {
+                code: 'too_many_sockets',
+                message: `At most ${this.options.maxPerUser} open sockets per user`,
+              };
+              return next(Object.assign(new Error('too_many_sockets'), { data: refusal }));
+            }
+          } catch (error) {
+            this.logger?.warn({ err: error }, 'socket quota unavailable');
+            return next(Object.assign(new Error('unavailable'), { data: { code: 'unavailable', message: 'Try again shortly' } }));
+          }
+          admitted.add(socket);
+          next();
+        })(),
+    );
     // Leases are renewed only from here: one taken for a socket that never connected ages out.
     nsp.on('connection', (socket: Socket) => {
       const userId = (socket.data as { user?: { id: string } }).user?.id;
       if (!userId) return;
       const member = memberOf(socket);
       this.remember(userId, member);
-      socket.once('disconnect', () => void this.release(userId, member).catch((error: unknown) => this.logger?.warn({ err: error }, 'socket lease release failed')));
+      socket.once(
+        'disconnect',
+        () => void this.release(userId, member).catch((error: unknown) => this.logger?.warn({ err: error }, 'socket lease release failed')),
+      );
       // A recovered session skips middlewares: count it again (its lease went when it dropped).
-      if (!admitted.has(socket)) void this.adopt(userId, member).catch((error: unknown) => this.logger?.warn({ err: error }, 'socket lease failed'));
+      if (!admitted.has(socket))
+        void this.adopt(userId, member).catch((error: unknown) => this.logger?.warn({ err: error }, 'socket lease failed'));
     });
   }
 

@@ -27,7 +27,12 @@ export const RECOVERY_WINDOW_MS = 2 * 60_000;
  *
  * `redis` must be a connection that queues while reconnecting (the adapter polls with XREAD).
  */
-export function createSocketServer(options: { redis: Redis; keyPrefix: string; httpServer?: HttpServer; corsOrigins?: readonly string[] }): Server {
+export function createSocketServer(options: {
+  redis: Redis;
+  keyPrefix: string;
+  httpServer?: HttpServer;
+  corsOrigins?: readonly string[];
+}): Server {
   // The adapter duplicates its client for XREAD polling and never closes those copies itself
   // (they would reconnect forever after Redis goes away); record them so closeSocketServer can.
   // An emit-only server (a worker) holds no sockets, so nothing on the adapter's stream is for it:
@@ -98,12 +103,21 @@ export function roomBroadcasts(io: Server, nsp: Namespace): (room: string, event
           uid: EVERY_NODE,
           nsp: nsp.name,
           type: BROADCAST_MESSAGE,
-          data: { packet: { type: EVENT_PACKET, data: [marks.event, marks.payload] }, opts: { rooms: [marks.room], except: [], flags: {} } },
+          data: {
+            packet: { type: EVENT_PACKET, data: [marks.event, marks.payload] },
+            opts: { rooms: [marks.room], except: [], flags: {} },
+          },
         })
       : undefined;
   const [template, ...rest] = (record?.data ?? '').split(JSON.stringify(marks.payload));
-  const shaped = record && Object.keys(record).join() === 'uid,nsp,type,data' && rest.length === 1 && template.includes(JSON.stringify(marks.event)) && rest[0].includes(JSON.stringify(marks.room));
-  if (!stream || !record || !shaped) throw new Error(`socket server: the ${nsp.name} adapter does not write broadcasts as Redis stream records this server can add to`);
+  const shaped =
+    record &&
+    Object.keys(record).join() === 'uid,nsp,type,data' &&
+    rest.length === 1 &&
+    template.includes(JSON.stringify(marks.event)) &&
+    rest[0].includes(JSON.stringify(marks.room));
+  if (!stream || !record || !shaped)
+    throw new Error(`socket server: the ${nsp.name} adapter does not write broadcasts as Redis stream records this server can add to`);
   const [prefix, suffix] = [template, rest[0]];
   return (room, event) => ({
     stream: stream.key,

@@ -18,6 +18,9 @@ export function guardSocketText(socket: Socket, options: { deviceData?: readonly
     const ack = typeof args.at(-1) === 'function' ? (args.at(-1) as (reply: unknown) => void) : undefined;
     const where = findUnstorableText(ack ? args.slice(0, -1) : args);
     if (!where) return next();
-    ack?.({ ok: false, error: { code: 'validation_failed', message: `Text must be valid Unicode without NUL or lone surrogates (at ${where})` } });
+    ack?.({
+      ok: false,
+      error: { code: 'validation_failed', message: `Text must be valid Unicode without NUL or lone surrogates (at ${where})` },
+    });
   });
 }

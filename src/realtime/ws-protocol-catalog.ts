@@ -1,6 +1,13 @@
 import { z } from 'zod';
 import { chatRequestSchema } from '../assistant/chat-service';
-import { agentCompleteSchema, agentDataSchema, deviceHelloSchema, errorReplySchema, replySchemas, toolCallSchema } from '../devices/protocol';
+import {
+  agentCompleteSchema,
+  agentDataSchema,
+  deviceHelloSchema,
+  errorReplySchema,
+  replySchemas,
+  toolCallSchema,
+} from '../devices/protocol';
 import { camelPayload, type WsClientFrames, type WsClientType, type WsFrame, type WsServerFrames } from '../devices/ws-frames';
 
 /**
@@ -31,21 +38,32 @@ const APPROVAL = '9e3b5d17-6c2a-4f80-b4d1-8a7c0e2f6b55';
 
 export const wsClientCatalog = {
   device_hello: {
-    summary: 'Must be the first frame (before it only `pong` is accepted). Makes the device online for its user on every node; a newer connection of the same `device_id`, on either transport, replaces this one (closed with 4000).',
+    summary:
+      'Must be the first frame (before it only `pong` is accepted). Makes the device online for its user on every node; a newer connection of the same `device_id`, on either transport, replaces this one (closed with 4000).',
     fields: { device_id: '1-128 of `A-Z a-z 0-9 . _ : -`, stable per installation', agent_ids: 'local agents this device runs' },
     example: { type: 'device_hello', device_id: 'laptop-1', agent_ids: ['agent-a'] },
     schema: wire('device_hello', deviceHelloSchema),
   },
   chat_request: {
-    summary: "Asks the assistant; tools run on this device; the answer streams back as `text_chunk` frames then `final` (or `error` with `session_id`).",
+    summary:
+      'Asks the assistant; tools run on this device; the answer streams back as `text_chunk` frames then `final` (or `error` with `session_id`).',
     fields: { message: '1-8,000 characters', session_id: 'continue a session (optional)', context: 'accepted, not used yet (optional)' },
     example: { type: 'chat_request', message: 'How many todo tasks do I have?' },
     schema: wire('chat_request', chatRequestSchema),
   },
   tool_result: {
-    summary: 'The answer to a `tool_call`, matched by `id`; within `DEVICE_RPC_TIMEOUT_MS` (30 s). A result for an id not waiting on this connection (unknown, answered, or past its timeout) gets `error unknown_call`.',
-    fields: { id: 'the `tool_call` id', 'rows / row / deleted / ok / results': 'per action, as on Socket.IO', error: 'what went wrong on the device' },
-    example: { type: 'tool_result', id: 'rpc-1', rows: [{ id: 't-1', title: 'Book venue', status: 'todo', createdAt: 1763807742779, updatedAt: 1763807742779 }] },
+    summary:
+      'The answer to a `tool_call`, matched by `id`; within `DEVICE_RPC_TIMEOUT_MS` (30 s). A result for an id not waiting on this connection (unknown, answered, or past its timeout) gets `error unknown_call`.',
+    fields: {
+      id: 'the `tool_call` id',
+      'rows / row / deleted / ok / results': 'per action, as on Socket.IO',
+      error: 'what went wrong on the device',
+    },
+    example: {
+      type: 'tool_result',
+      id: 'rpc-1',
+      rows: [{ id: 't-1', title: 'Book venue', status: 'todo', createdAt: 1763807742779, updatedAt: 1763807742779 }],
+    },
     schema: z.custom((frame) => {
       const { type: _type, ...reply } = frame as Record<string, unknown>;
       return replySchemas.select.safeParse(reply).success || errorReplySchema.safeParse(reply).success;
@@ -54,12 +72,20 @@ export const wsClientCatalog = {
   agent_data: {
     summary: 'Some of the files read for an `agent_run` (any number of frames per run, each under 1 MB).',
     fields: { run_id: 'from `agent_run`', files: '`[{path, name, content, metadata?}]`, text content' },
-    example: { type: 'agent_data', run_id: 'run-1', files: [{ path: '/home/ada/notes/launch.md', name: 'launch.md', content: 'TODO book venue\n', metadata: { size: 16 } }] },
+    example: {
+      type: 'agent_data',
+      run_id: 'run-1',
+      files: [{ path: '/home/ada/notes/launch.md', name: 'launch.md', content: 'TODO book venue\n', metadata: { size: 16 } }],
+    },
     schema: wire('agent_data', agentDataSchema),
   },
   agent_complete: {
     summary: 'Every file of the run was sent.',
-    fields: { run_id: 'from `agent_run`', files_read: 'files sent in `agent_data`', errors: 'files or folders that could not be read, and why' },
+    fields: {
+      run_id: 'from `agent_run`',
+      files_read: 'files sent in `agent_data`',
+      errors: 'files or folders that could not be read, and why',
+    },
     example: { type: 'agent_complete', run_id: 'run-1', files_read: 1, errors: [] },
     schema: wire('agent_complete', agentCompleteSchema),
   },
@@ -69,7 +95,8 @@ export const wsClientCatalog = {
     example: { type: 'pong' },
   },
   tool_approval: {
-    summary: 'Your decision on an `approval_requested`; every surface then gets `approval_resolved`. An already decided request gets `error already_decided`.',
+    summary:
+      'Your decision on an `approval_requested`; every surface then gets `approval_resolved`. An already decided request gets `error already_decided`.',
     fields: { approval_id: 'from `approval_requested`', approved: 'boolean' },
     example: { type: 'tool_approval', approval_id: APPROVAL, approved: true },
     schema: wire('tool_approval', z.strictObject({ approvalId: z.uuid(), approved: z.boolean() })),
@@ -84,28 +111,85 @@ export const wsClientCatalog = {
 export const wsServerCatalog = {
   tool_call: {
     summary: "Run one operation on the device's local tables; answer with `tool_result` and the same `id`.",
-    fields: { id: 'correlation id', action: '`select get insert update delete vector_upsert vector_search`', table: '`tasks projects checkpoints notes taskComments clients`', 'data / filters / vector / limit': 'per action, camelCase row fields' },
+    fields: {
+      id: 'correlation id',
+      action: '`select get insert update delete vector_upsert vector_search`',
+      table: '`tasks projects checkpoints notes taskComments clients`',
+      'data / filters / vector / limit': 'per action, camelCase row fields',
+    },
     example: { type: 'tool_call', id: 'rpc-1', action: 'select', table: 'tasks', filters: { status: 'todo' }, limit: 50 },
     schema: z.custom((frame) => {
       const { type: _type, ...call } = frame as Record<string, unknown>;
       return toolCallSchema.safeParse(call).success;
     }),
   },
-  text_chunk: { summary: "A piece of the assistant's answer; the pieces concatenate to `final.response`.", fields: { text: 'the piece', session_id: 'the session' }, example: { type: 'text_chunk', text: 'You have 2 ', session_id: SESSION } },
-  final: { summary: 'The whole answer; the turn is over.', fields: { response: 'the answer', session_id: 'the session' }, example: { type: 'final', response: 'You have 2 todo tasks.', session_id: SESSION } },
+  text_chunk: {
+    summary: "A piece of the assistant's answer; the pieces concatenate to `final.response`.",
+    fields: { text: 'the piece', session_id: 'the session' },
+    example: { type: 'text_chunk', text: 'You have 2 ', session_id: SESSION },
+  },
+  final: {
+    summary: 'The whole answer; the turn is over.',
+    fields: { response: 'the answer', session_id: 'the session' },
+    example: { type: 'final', response: 'You have 2 todo tasks.', session_id: SESSION },
+  },
   ping: { summary: 'Heartbeat every `DEVICE_WS_PING_INTERVAL_MS` (30 s): answer `pong`.', fields: {}, example: { type: 'ping' } },
   agent_run: {
-    summary: 'Run a local agent: read its folders within the bounds, answer with `agent_data` frames, then `agent_complete`. A run waiting for this device starts when it says `device_hello`.',
-    fields: { run_id: 'the run', agent_id: 'the local agent', 'config.paths / file_extensions': 'what to read', 'config.prompt_template / data_types': 'how the server extracts (informational)', 'config.max_files / max_bytes / max_file_bytes': 'bounds the server enforces (Switchboard addition)' },
-    example: { type: 'agent_run', run_id: 'run-1', agent_id: 'agent-a', config: { paths: ['/home/ada/notes'], file_extensions: ['.md'], prompt_template: 'Extract my tasks', data_types: ['tasks'], max_files: 200, max_bytes: 5_000_000, max_file_bytes: 1_000_000 } },
+    summary:
+      'Run a local agent: read its folders within the bounds, answer with `agent_data` frames, then `agent_complete`. A run waiting for this device starts when it says `device_hello`.',
+    fields: {
+      run_id: 'the run',
+      agent_id: 'the local agent',
+      'config.paths / file_extensions': 'what to read',
+      'config.prompt_template / data_types': 'how the server extracts (informational)',
+      'config.max_files / max_bytes / max_file_bytes': 'bounds the server enforces (Switchboard addition)',
+    },
+    example: {
+      type: 'agent_run',
+      run_id: 'run-1',
+      agent_id: 'agent-a',
+      config: {
+        paths: ['/home/ada/notes'],
+        file_extensions: ['.md'],
+        prompt_template: 'Extract my tasks',
+        data_types: ['tasks'],
+        max_files: 200,
+        max_bytes: 5_000_000,
+        max_file_bytes: 1_000_000,
+      },
+    },
   },
   approval_requested: {
-    summary: 'A dangerous tool call waits for the decision (`tool_approval`, or any other surface) until `expires_at`. Sent to every connected device of the user.',
-    fields: { approval_id: 'the request', session_id: 'the session', tool_name: 'e.g. `delete_task`', parameters: 'the arguments', reason: 'why it needs approval', expires_at: 'ISO time' },
-    example: { type: 'approval_requested', approval_id: APPROVAL, session_id: SESSION, tool_name: 'delete_task', parameters: { task_id: 't-1' }, reason: 'delete_task permanently deletes data on your device', expires_at: '2026-11-22T10:40:42.779Z' },
+    summary:
+      'A dangerous tool call waits for the decision (`tool_approval`, or any other surface) until `expires_at`. Sent to every connected device of the user.',
+    fields: {
+      approval_id: 'the request',
+      session_id: 'the session',
+      tool_name: 'e.g. `delete_task`',
+      parameters: 'the arguments',
+      reason: 'why it needs approval',
+      expires_at: 'ISO time',
+    },
+    example: {
+      type: 'approval_requested',
+      approval_id: APPROVAL,
+      session_id: SESSION,
+      tool_name: 'delete_task',
+      parameters: { task_id: 't-1' },
+      reason: 'delete_task permanently deletes data on your device',
+      expires_at: '2026-11-22T10:40:42.779Z',
+    },
   },
-  approval_resolved: { summary: 'The request was decided on some surface (first decision wins) or timed out.', fields: { approval_id: 'the request', status: '`approved`, `rejected` or `timeout`' }, example: { type: 'approval_resolved', approval_id: APPROVAL, status: 'approved' } },
-  cancelled: { summary: 'The running turn of the session was stopped; no `final` follows.', fields: { session_id: 'the session' }, example: { type: 'cancelled', session_id: SESSION } },
+  approval_resolved: {
+    summary: 'The request was decided on some surface (first decision wins) or timed out.',
+    fields: { approval_id: 'the request', status: '`approved`, `rejected` or `timeout`' },
+    example: { type: 'approval_resolved', approval_id: APPROVAL, status: 'approved' },
+  },
+  cancelled: {
+    summary: 'The running turn of the session was stopped; no `final` follows.',
+    fields: { session_id: 'the session' },
+    example: { type: 'cancelled', session_id: SESSION },
+  },
   error: {
     summary: 'A refused frame (the connection stays; 10 bad frames in a row close it with 1008), or a failed turn (with `session_id`).',
     fields: {

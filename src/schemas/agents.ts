@@ -19,7 +19,8 @@ export const cronSchema = z
   .min(9)
   .max(100)
   .superRefine((value, ctx) => {
-    if (value.split(/\s+/).length !== 5) return void ctx.addIssue({ code: 'custom', message: 'scheduleCron must have 5 fields: minute hour day month weekday' });
+    if (value.split(/\s+/).length !== 5)
+      return void ctx.addIssue({ code: 'custom', message: 'scheduleCron must have 5 fields: minute hour day month weekday' });
     try {
       CronExpressionParser.parse(value, { tz: 'UTC' });
     } catch (error) {
@@ -65,7 +66,12 @@ export const dataTypesSchema = z
 
 /** A trimmed, non-empty text without NUL, which Postgres text and jsonb columns refuse (a 500, not a 400). */
 const text = (max: number) =>
-  z.string().trim().min(1).max(max).refine((value) => !value.includes('\0'), 'may not contain NUL characters');
+  z
+    .string()
+    .trim()
+    .min(1)
+    .max(max)
+    .refine((value) => !value.includes('\0'), 'may not contain NUL characters');
 const name = text(200);
 const promptTemplate = text(8_000);
 
@@ -75,7 +81,10 @@ export const filterConfigSchema = z
     labels: z.array(text(100)).max(20).optional(),
     dateRange: z
       .strictObject({ from: isoDate.optional(), to: isoDate.optional() })
-      .refine((range) => !range.from || !range.to || Date.parse(range.from) <= Date.parse(range.to), 'dateRange.from must not be after dateRange.to')
+      .refine(
+        (range) => !range.from || !range.to || Date.parse(range.from) <= Date.parse(range.to),
+        'dateRange.from must not be after dateRange.to',
+      )
       .optional(),
     senders: z.array(text(254)).max(50).optional(),
   })
@@ -146,10 +155,37 @@ export function agentCatalog() {
   const local = z.toJSONSchema(createLocalAgentSchema, { io: 'input', unrepresentable: 'any' });
   const cloud = z.toJSONSchema(createCloudAgentSchema, { io: 'input', unrepresentable: 'any' });
   return [
-    { type: 'local_directory', kind: 'local', name: 'Local directory', description: 'Watches local directories, extracts data from files using AI', configSchema: local },
-    { type: 'gmail', kind: 'cloud', name: 'Gmail', description: 'Scans Gmail inbox, extracts tasks/notes from emails', configSchema: cloud, scopes: ['https://www.googleapis.com/auth/gmail.readonly'] },
-    { type: 'teams', kind: 'cloud', name: 'Microsoft Teams', description: 'Monitors your Teams chats (1:1 and group), extracts action items', configSchema: cloud, scopes: ['Chat.Read'] },
-    { type: 'outlook', kind: 'cloud', name: 'Outlook', description: 'Scans Outlook inbox, extracts tasks/notes', configSchema: cloud, scopes: ['Mail.Read'] },
+    {
+      type: 'local_directory',
+      kind: 'local',
+      name: 'Local directory',
+      description: 'Watches local directories, extracts data from files using AI',
+      configSchema: local,
+    },
+    {
+      type: 'gmail',
+      kind: 'cloud',
+      name: 'Gmail',
+      description: 'Scans Gmail inbox, extracts tasks/notes from emails',
+      configSchema: cloud,
+      scopes: ['https://www.googleapis.com/auth/gmail.readonly'],
+    },
+    {
+      type: 'teams',
+      kind: 'cloud',
+      name: 'Microsoft Teams',
+      description: 'Monitors your Teams chats (1:1 and group), extracts action items',
+      configSchema: cloud,
+      scopes: ['Chat.Read'],
+    },
+    {
+      type: 'outlook',
+      kind: 'cloud',
+      name: 'Outlook',
+      description: 'Scans Outlook inbox, extracts tasks/notes',
+      configSchema: cloud,
+      scopes: ['Mail.Read'],
+    },
   ] as const;
 }
 

@@ -18,7 +18,11 @@ export const generateSchema = z.strictObject({
   prompt: z.string().trim().min(1).max(MAX_PROMPT_CHARS),
   afterId: z.uuid().optional(),
 });
-export const idempotencyKeySchema = z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
+export const idempotencyKeySchema = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
 
 /** A UUID path parameter, lower-cased so it names the same room and row however the client spelled it. */
 export const uuidParam = z.uuid().transform((id) => id.toLowerCase());

@@ -25,7 +25,10 @@ export const blockContentSchemas = {
   heading: z.strictObject({ text: text.describe('Heading text'), level: z.number().int().min(1).max(3).describe('1, 2 or 3') }),
   todo: z.strictObject({ text: text.describe('What to do'), checked: z.boolean().describe('Done already?') }),
   bullet_list: z.strictObject({ items: z.array(z.string().min(1).max(2_000)).min(1).max(200).describe('List items') }),
-  code: z.strictObject({ code: z.string().max(MAX_BLOCK_CONTENT_CHARS).describe('Source code'), language: z.string().min(1).max(40).describe('Language, e.g. ts') }),
+  code: z.strictObject({
+    code: z.string().max(MAX_BLOCK_CONTENT_CHARS).describe('Source code'),
+    language: z.string().min(1).max(40).describe('Language, e.g. ts'),
+  }),
   quote: z.strictObject({ text: text.describe('Quoted text') }),
   divider: z.strictObject({}),
   image: z.strictObject({ url: httpUrl.describe('http(s) image URL'), alt: z.string().max(500).describe('Alternative text') }),

@@ -84,7 +84,10 @@ export const SHORT_METHODS: Array<{ namespace: string; name: string; method: str
 ];
 
 const METHODS = ['get', 'post', 'put', 'patch', 'delete'];
-const byName = <T>(key: (item: T) => string) => (a: T, b: T) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
+const byName =
+  <T>(key: (item: T) => string) =>
+  (a: T, b: T) =>
+    key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0;
 
 export function buildSdkModel(document: OpenApiDocument): SdkModel {
   const namespaces = new Map<string, SdkNamespace>();
@@ -115,7 +118,8 @@ export function buildSdkModel(document: OpenApiDocument): SdkModel {
     const namespace = namespaces.get(spec.namespace) ?? namespaceOf(spec.namespace);
     const existing = namespace.methods.find((m) => m.name === spec.name);
     if (existing?.operation === operation) continue;
-    if (existing) throw new Error(`SDK: ${spec.namespace}.${spec.name} (short name) would shadow operation ${existing.operation.operationId}`);
+    if (existing)
+      throw new Error(`SDK: ${spec.namespace}.${spec.name} (short name) would shadow operation ${existing.operation.operationId}`);
     namespace.methods.push({ name: spec.name, operation, aliasOf: camelCase(operation.operationId) });
   }
 
@@ -152,7 +156,13 @@ function toOperation(document: OpenApiDocument, method: string, path: string, ra
     ts: tsParamName(wire),
   });
 
-  const declared = (raw.parameters ?? []) as Array<{ name: string; in: string; required?: boolean; description?: string; schema?: JsonSchema }>;
+  const declared = (raw.parameters ?? []) as Array<{
+    name: string;
+    in: string;
+    required?: boolean;
+    description?: string;
+    schema?: JsonSchema;
+  }>;
   const pathOrder = [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]);
   for (const name of pathOrder) {
     const p = declared.find((d) => d.in === 'path' && d.name === name);
@@ -178,10 +188,15 @@ function toOperation(document: OpenApiDocument, method: string, path: string, ra
   let fields: SdkParam[] = [];
   if (bodySchema) {
     const target = resolve(document, bodySchema);
-    const properties = target.type === 'object' && target.properties && !target.anyOf && !target.oneOf ? (target.properties as Record<string, JsonSchema>) : null;
+    const properties =
+      target.type === 'object' && target.properties && !target.anyOf && !target.oneOf
+        ? (target.properties as Record<string, JsonSchema>)
+        : null;
     const required = new Set((target.required as string[] | undefined) ?? []);
     fields = properties
-      ? Object.entries(properties).map(([name, schema]) => param(name, 'field', bodyRequired && required.has(name), schema, schema.description))
+      ? Object.entries(properties).map(([name, schema]) =>
+          param(name, 'field', bodyRequired && required.has(name), schema, schema.description),
+        )
       : [param('body', 'body', bodyRequired, bodySchema)];
   }
   for (const p of params) {
@@ -190,8 +205,10 @@ function toOperation(document: OpenApiDocument, method: string, path: string, ra
       p.ts = 'id';
     }
   }
-  const collides = (list: SdkParam[]) => new Set(list.map((p) => p.py)).size !== list.length || new Set(list.map((p) => p.ts)).size !== list.length;
-  if (fields.some((f) => f.location === 'field') && collides([...params, ...fields, ...others])) fields = [param('body', 'body', bodyRequired, bodySchema)];
+  const collides = (list: SdkParam[]) =>
+    new Set(list.map((p) => p.py)).size !== list.length || new Set(list.map((p) => p.ts)).size !== list.length;
+  if (fields.some((f) => f.location === 'field') && collides([...params, ...fields, ...others]))
+    fields = [param('body', 'body', bodyRequired, bodySchema)];
   // A query or header parameter spelled like a path parameter or body field keeps its place under a suffixed name.
   const taken = new Set([...params, ...fields].flatMap((p) => [p.py, p.ts]));
   for (const p of others) {
@@ -222,7 +239,9 @@ function toOperation(document: OpenApiDocument, method: string, path: string, ra
 
 function resultOf(raw: JsonSchema): SdkOperation['result'] {
   const responses = (raw.responses ?? {}) as Record<string, JsonSchema>;
-  const success = Object.keys(responses).filter((status) => /^2\d\d$/.test(status)).sort();
+  const success = Object.keys(responses)
+    .filter((status) => /^2\d\d$/.test(status))
+    .sort();
   const contents = success.map((status) => (responses[status].content ?? {}) as Record<string, { schema?: JsonSchema }>);
   if (contents.some((c) => 'text/event-stream' in c)) return { kind: 'sse' };
   const json = contents.find((c) => c['application/json']?.schema)?.['application/json']?.schema;

@@ -30,12 +30,22 @@ function hint(schema: JsonSchema | undefined): string {
   const one =
     base[0] === 'array'
       ? `List[${hint(schema.items as JsonSchema | undefined)}]`
-      : ({ string: 'str', integer: 'int', number: 'float', boolean: 'bool', object: 'Dict[str, Any]' } as Record<string, string>)[base[0]] ?? 'Any';
+      : (({ string: 'str', integer: 'int', number: 'float', boolean: 'bool', object: 'Dict[str, Any]' } as Record<string, string>)[
+          base[0]
+        ] ?? 'Any');
   return nullable ? `Optional[${one}]` : one;
 }
 
 const returnHint = (op: SdkOperation, sync: boolean) =>
-  op.result.kind === 'sse' ? (sync ? 'EventStream' : 'AsyncEventStream') : op.result.kind === 'none' ? 'None' : op.result.kind === 'json' ? hint(op.result.schema) : 'Any';
+  op.result.kind === 'sse'
+    ? sync
+      ? 'EventStream'
+      : 'AsyncEventStream'
+    : op.result.kind === 'none'
+      ? 'None'
+      : op.result.kind === 'json'
+        ? hint(op.result.schema)
+        : 'Any';
 
 /** The Python package: `switchboard_client/` (standard library only, Python 3.9+). */
 export function renderPython(model: SdkModel): Record<string, string> {
@@ -62,7 +72,7 @@ export function renderPython(model: SdkModel): Record<string, string> {
     'from ._transport import ApiError, AsyncEventStream, EventStream, ServerSentEvent',
     'from .client import AsyncClient, Client',
     '',
-    '#: The same class under the TypeScript client\'s name.',
+    "#: The same class under the TypeScript client's name.",
     'SwitchboardApiError = ApiError',
     '',
     `__version__ = ${str(model.version)}`,
@@ -157,7 +167,11 @@ function renderMethod(method: SdkMethod, sync: boolean): string {
   // An asyncio stream is returned at once (not a coroutine): `async for event in client.x.stream(...)`.
   const asyncStream = !sync && op.result.kind === 'sse';
   const signature = `    ${sync || asyncStream ? 'def' : 'async def'} ${pythonName(method.name)}(${args.join(', ')}) -> ${returnHint(op, sync)}:`;
-  const doc = [op.summary, '', `\`\`${op.method} /api/v1${op.path}\`\`${op.public ? ' (no token needed)' : ''}${op.result.kind === 'sse' ? ': server-sent events; iterate the answer' : ''}.`];
+  const doc = [
+    op.summary,
+    '',
+    `\`\`${op.method} /api/v1${op.path}\`\`${op.public ? ' (no token needed)' : ''}${op.result.kind === 'sse' ? ': server-sent events; iterate the answer' : ''}.`,
+  ];
   if (op.description) doc.push('', op.description);
   const described = op.params.filter((p) => p.description);
   if (described.length) doc.push('', ...described.map((p) => `${p.py}: ${p.description}`));
@@ -168,7 +182,8 @@ function renderMethod(method: SdkMethod, sync: boolean): string {
   if (op.hasBody && !whole) {
     const fields = op.params.filter((p) => p.location === 'field');
     body.push(`        body: Dict[str, Any] = ${mapping(fields.filter((p) => p.required))}`);
-    for (const p of fields.filter((f) => !f.required)) body.push(`        if ${p.py} is not None:`, `            body[${str(p.wire)}] = ${p.py}`);
+    for (const p of fields.filter((f) => !f.required))
+      body.push(`        if ${p.py} is not None:`, `            body[${str(p.wire)}] = ${p.py}`);
   }
   const args2 = [
     str(op.method),
@@ -180,7 +195,11 @@ function renderMethod(method: SdkMethod, sync: boolean): string {
     op.hasBody ? 'True' : 'False',
     op.result.kind === 'sse' ? 'True' : 'False',
   ];
-  const call = sync ? `self._t.request(${args2.join(', ')})` : asyncStream ? `self._t.astream(${args2.join(', ')})` : `await self._t.arequest(${args2.join(', ')})`;
+  const call = sync
+    ? `self._t.request(${args2.join(', ')})`
+    : asyncStream
+      ? `self._t.astream(${args2.join(', ')})`
+      : `await self._t.arequest(${args2.join(', ')})`;
   if (op.keepsTokens) body.push(`        result = ${call}`, '        self._t.remember(result)', '        return result');
   else body.push(`        return ${call}`);
   return [signature, docstring(doc.join('\n'), '        '), ...body].join('\n');
@@ -203,7 +222,7 @@ function renderClient(model: SdkModel, sync: boolean): string {
       `${sync ? 'Synchronous' : 'asyncio'} client of the ${model.title}.\n\n` +
         `\`\`${name}("http://127.0.0.1:3000", token=None)\`\`: the server root, without /api/v1. \`\`auth.register\`\` and\n` +
         `\`\`auth.login\`\` keep the token they get. Errors raise :class:\`ApiError\` (status, code, message, details).` +
-        (sync ? '' : '\nEach call runs the blocking request in the loop\'s default executor.'),
+        (sync ? '' : "\nEach call runs the blocking request in the loop's default executor."),
       '    ',
     ),
     '',

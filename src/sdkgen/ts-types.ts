@@ -8,7 +8,23 @@ export function componentTypeName(name: string): string {
   // Names a module-level type would shadow (the client throws `Error`s and uses `Response`).
   return GLOBAL_TYPES.has(base) ? `${base}Schema` : base;
 }
-const GLOBAL_TYPES = new Set(['Error', 'Response', 'Request', 'Headers', 'Record', 'Partial', 'Promise', 'Array', 'Object', 'String', 'Number', 'Boolean', 'Date', 'Map', 'Set']);
+const GLOBAL_TYPES = new Set([
+  'Error',
+  'Response',
+  'Request',
+  'Headers',
+  'Record',
+  'Partial',
+  'Promise',
+  'Array',
+  'Object',
+  'String',
+  'Number',
+  'Boolean',
+  'Date',
+  'Map',
+  'Set',
+]);
 
 const literal = (value: unknown) => (value === null ? 'null' : JSON.stringify(value));
 
@@ -16,7 +32,9 @@ const literal = (value: unknown) => (value === null ? 'null' : JSON.stringify(va
 export function jsDoc(text: unknown, indent: string): string {
   if (typeof text !== 'string' || !text.trim()) return '';
   const lines = text.trim().replace(/\*\//g, '*\\/').split(/\r?\n/);
-  return lines.length === 1 ? `${indent}/** ${lines[0]} */\n` : `${indent}/**\n${lines.map((line) => `${indent} * ${line}`.trimEnd()).join('\n')}\n${indent} */\n`;
+  return lines.length === 1
+    ? `${indent}/** ${lines[0]} */\n`
+    : `${indent}/**\n${lines.map((line) => `${indent} * ${line}`.trimEnd()).join('\n')}\n${indent} */\n`;
 }
 
 /**
@@ -88,7 +106,10 @@ function objectType(s: JsonSchema, indent: string): string {
   const valueOfExtra = extra === false ? null : extra === undefined || extra === true ? 'unknown' : tsType(extra, indent);
   if (!names.length) {
     if (valueOfExtra === null) return 'Record<string, never>';
-    const keys = s.propertyNames && typeof s.propertyNames === 'object' && Array.isArray((s.propertyNames as JsonSchema).enum) ? tsType(s.propertyNames) : 'string';
+    const keys =
+      s.propertyNames && typeof s.propertyNames === 'object' && Array.isArray((s.propertyNames as JsonSchema).enum)
+        ? tsType(s.propertyNames)
+        : 'string';
     return keys === 'string' ? `Record<string, ${valueOfExtra}>` : `Partial<Record<${keys}, ${valueOfExtra}>>`;
   }
   const inner = `${indent}  `;

@@ -24,14 +24,17 @@ export function renderTypeScript(model: SdkModel): Record<string, string> {
     '// ---- schemas (components.schemas) ----',
     '',
   ];
-  for (const [name, schema] of model.schemas) out.push(`${jsDoc(schema.description, '')}export type ${componentTypeName(name)} = ${tsType(schema)};`, '');
+  for (const [name, schema] of model.schemas)
+    out.push(`${jsDoc(schema.description, '')}export type ${componentTypeName(name)} = ${tsType(schema)};`, '');
 
   out.push('// ---- request and answer types, by operation ----', '');
   const seen = new Set<SdkOperation>();
   const operations = model.namespaces.flatMap((ns) => ns.methods.map((m) => m.operation)).filter((op) => !seen.has(op) && seen.add(op));
   for (const op of [...operations].sort((a, b) => (a.operationId < b.operationId ? -1 : 1))) {
-    if (op.bodySchema) out.push(`/** Body of \`${op.method} ${op.path}\`. */`, `export type ${bodyType(op)} = ${tsType(op.bodySchema)};`, '');
-    if (op.result.kind === 'json') out.push(`/** Answer of \`${op.method} ${op.path}\`. */`, `export type ${resultType(op)} = ${tsType(op.result.schema)};`, '');
+    if (op.bodySchema)
+      out.push(`/** Body of \`${op.method} ${op.path}\`. */`, `export type ${bodyType(op)} = ${tsType(op.bodySchema)};`, '');
+    if (op.result.kind === 'json')
+      out.push(`/** Answer of \`${op.method} ${op.path}\`. */`, `export type ${resultType(op)} = ${tsType(op.result.schema)};`, '');
   }
 
   out.push('// ---- namespaces ----', '');
@@ -104,7 +107,11 @@ function returnType(op: SdkOperation): string {
 
 function methodDoc(method: SdkMethod, indent: string): string {
   const op = method.operation;
-  const lines = [op.summary, '', `\`${op.method} /api/v1${op.path}\`${op.public ? ' (no token needed)' : ''}${op.result.kind === 'sse' ? ': server-sent events' : ''}.`];
+  const lines = [
+    op.summary,
+    '',
+    `\`${op.method} /api/v1${op.path}\`${op.public ? ' (no token needed)' : ''}${op.result.kind === 'sse' ? ': server-sent events' : ''}.`,
+  ];
   if (method.aliasOf) lines.push(`Short name of \`${method.aliasOf}\`.`);
   if (op.description) lines.push('', op.description);
   const params = op.params.filter((p) => p.description).map((p) => `@param ${p.required ? p.ts : `options.${p.ts}`} ${p.description}`);
@@ -114,7 +121,12 @@ function methodDoc(method: SdkMethod, indent: string): string {
 
 function renderInterface(ns: SdkNamespace): string {
   const members = ns.methods.map((m) => `${methodDoc(m, '  ')}  ${tsKey(m.name)}${signature(m.operation)}: ${returnType(m.operation)};`);
-  return [`/** Operations tagged ${ns.tags.map((t) => `\`${t}\``).join(', ')}. */`, `export interface ${apiType(ns)} {`, members.join('\n'), '}'].join('\n');
+  return [
+    `/** Operations tagged ${ns.tags.map((t) => `\`${t}\``).join(', ')}. */`,
+    `export interface ${apiType(ns)} {`,
+    members.join('\n'),
+    '}',
+  ].join('\n');
 }
 
 function renderFactory(ns: SdkNamespace): string {
@@ -135,16 +147,25 @@ function implementation(method: SdkMethod): string {
   const query = op.params.filter((p) => p.location === 'query');
   if (query.length) spec.push(`query: { ${query.map((p) => `${tsKey(p.wire)}: ${value(p)}`).join(', ')} }`);
   const headers = op.params.filter((p) => p.location === 'header');
-  spec.push(headers.length ? `headers: { ...options.headers, ${headers.map((p) => `${tsKey(p.wire)}: ${value(p)}`).join(', ')} }` : 'headers: options.headers');
+  spec.push(
+    headers.length
+      ? `headers: { ...options.headers, ${headers.map((p) => `${tsKey(p.wire)}: ${value(p)}`).join(', ')} }`
+      : 'headers: options.headers',
+  );
   if (op.hasBody) {
     const whole = op.params.find((p) => p.location === 'body');
     const fields = op.params.filter((p) => p.location === 'field');
-    spec.push(whole ? `body: ${value(whole)}` : `body: defined({ ${fields.map((p) => `${tsKey(p.wire)}: ${value(p)}`).join(', ')} })`, 'hasBody: true');
+    spec.push(
+      whole ? `body: ${value(whole)}` : `body: defined({ ${fields.map((p) => `${tsKey(p.wire)}: ${value(p)}`).join(', ')} })`,
+      'hasBody: true',
+    );
   }
   if (op.result.kind === 'sse') spec.push('stream: true');
   if (op.keepsTokens) spec.push('keepTokens: true');
   spec.push('signal: options.signal');
-  const cast = returnType(op).replace(/^Promise</, '').replace(/>$/, '');
+  const cast = returnType(op)
+    .replace(/^Promise</, '')
+    .replace(/>$/, '');
   const call = `t.request({ ${spec.join(', ')} })`;
   return `async (${args.join(', ')}) => (await ${call}) as ${cast}`;
 }

@@ -11,5 +11,6 @@ export const agentRunHandlers = onJobs('agent-runs', 'src/workers/agent-runs.ts'
 
 /** `connectors` queue: fetch a cloud agent's new mail or messages, then queue the run on `agent-runs`. */
 export const connectorHandlers = onJobs('connectors', 'src/workers/agent-runs.ts', {
-  'connector-fetch': (payload, job, { agentRuns }: Ports) => agentRuns.fetch(payload, { last: job.attemptsMade + 1 >= (job.opts.attempts ?? 1) }),
+  'connector-fetch': (payload, job, { agentRuns }: Ports) =>
+    agentRuns.fetch(payload, { last: job.attemptsMade + 1 >= (job.opts.attempts ?? 1) }),
 });

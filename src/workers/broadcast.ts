@@ -14,7 +14,11 @@ import type { WorkerPorts } from './ports';
  * (0157), so finding it answers the status question without a database read.
  */
 export const broadcastHandlers = onJobs('broadcast', 'src/workers/broadcast.ts', {
-  'broadcast-blocks': async ({ generationId, canvasId }, job, { config, repos, emit, events, metrics }: Pick<WorkerPorts, 'config' | 'repos' | 'emit' | 'events' | 'metrics'>) => {
+  'broadcast-blocks': async (
+    { generationId, canvasId },
+    job,
+    { config, repos, emit, events, metrics }: Pick<WorkerPorts, 'config' | 'repos' | 'emit' | 'events' | 'metrics'>,
+  ) => {
     // Each block as its JSON text: the chunks are cut and sent without parsing them again.
     // eslint-disable-next-line no-restricted-syntax -- the kept copy is an optimisation: without it the blocks are read from the rows below
     const kept = await events.takeKeptBlocks(generationId).catch(() => null);
@@ -31,7 +35,9 @@ export const broadcastHandlers = onJobs('broadcast', 'src/workers/broadcast.ts',
     // `{canvasId, generationId, chunkIndex, chunkCount, blocks}`, written as JSON.stringify would.
     const head = JSON.stringify({ canvasId, generationId }).slice(0, -1);
     const payload = (chunkIndex: number) =>
-      new JsonText(`${head},"chunkIndex":${chunkIndex},"chunkCount":${chunkCount},"blocks":[${blocks.slice(chunkIndex * chunkSize, (chunkIndex + 1) * chunkSize).join(',')}]}`);
+      new JsonText(
+        `${head},"chunkIndex":${chunkIndex},"chunkCount":${chunkCount},"blocks":[${blocks.slice(chunkIndex * chunkSize, (chunkIndex + 1) * chunkSize).join(',')}]}`,
+      );
     if (chunkDelayMs > 0) {
       for (const [i, chunkIndex] of unsent.entries()) {
         if (i > 0) await sleep(chunkDelayMs);

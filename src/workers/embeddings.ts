@@ -30,11 +30,23 @@ export function batchedEmbedder(embedder: TextEmbedder): BatchedEmbedder {
  * (its user, its share of the tokens) and returns its vector.
  */
 export const embeddingHandlers = onJobs('embeddings', 'src/workers/embeddings.ts', {
-  embed: async ({ text, userId, tier }, _job, { config, repos, metrics, embedder }: Pick<WorkerPorts, 'config' | 'repos' | 'metrics' | 'embedder'>): Promise<EmbeddingResult> => {
+  embed: async (
+    { text, userId, tier },
+    _job,
+    { config, repos, metrics, embedder }: Pick<WorkerPorts, 'config' | 'repos' | 'metrics' | 'embedder'>,
+  ): Promise<EmbeddingResult> => {
     const { vector, inputTokens } = await embedder.embed(text);
     if (vector.length === 0) throw new UnrecoverableError(`The embedding model ${embedder.model} returned an empty vector`);
     const cost = costUsd(config.llm.pricing, embedder.model, inputTokens, 0);
-    await repos.usage.record({ userId, purpose: 'embedding', provider: embedder.provider, model: embedder.model, inputTokens, outputTokens: 0, costUsd: cost });
+    await repos.usage.record({
+      userId,
+      purpose: 'embedding',
+      provider: embedder.provider,
+      model: embedder.model,
+      inputTokens,
+      outputTokens: 0,
+      costUsd: cost,
+    });
     const labels = { provider: embedder.provider, model: embedder.model, tier };
     metrics.llmTokens.inc({ ...labels, direction: 'input' }, inputTokens);
     metrics.llmCost.inc(labels, cost);

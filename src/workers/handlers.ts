@@ -58,7 +58,8 @@ export function resolveHandlers<P>(
     }
   }
   for (const [queue, { jobs }] of Object.entries(catalog)) {
-    for (const name of Object.keys(jobs)) if (!byQueue.get(queue)!.has(name)) problems.push(`job "${name}" of queue ${queue} has no handler`);
+    for (const name of Object.keys(jobs))
+      if (!byQueue.get(queue)!.has(name)) problems.push(`job "${name}" of queue ${queue} has no handler`);
   }
   if (problems.length) throw new Error(`Queue handlers do not match the catalog (src/queues/catalog.ts): ${problems.join('; ')}`);
   return byQueue;
@@ -71,7 +72,11 @@ export function resolveHandlers<P>(
  * name is a label there, as it was before the catalog; an operator re-running a job by hand relies
  * on it); on a queue of several jobs an unknown name fails without retries.
  */
-export function queueProcessor<P>(declaration: { name: string; jobs: Readonly<Record<string, JobDeclaration>> }, handlers: Map<string, ResolvedHandler<P>>, ports: P): Processor {
+export function queueProcessor<P>(
+  declaration: { name: string; jobs: Readonly<Record<string, JobDeclaration>> },
+  handlers: Map<string, ResolvedHandler<P>>,
+  ports: P,
+): Processor {
   const jobs: Record<string, JobDeclaration> = declaration.jobs;
   const names = Object.keys(jobs);
   const only = names.length === 1 ? names[0] : undefined;
@@ -80,7 +85,8 @@ export function queueProcessor<P>(declaration: { name: string; jobs: Readonly<Re
     const handler = name === undefined ? undefined : handlers.get(name);
     if (name === undefined || !handler) throw new UnrecoverableError(`Queue ${declaration.name} has no job named "${job.name}"`);
     const parsed = jobs[name].schema.safeParse(job.data);
-    if (!parsed.success) throw new UnrecoverableError(`Invalid ${declaration.name} payload (${name}): ${describePayloadIssues(parsed.error)}`);
+    if (!parsed.success)
+      throw new UnrecoverableError(`Invalid ${declaration.name} payload (${name}): ${describePayloadIssues(parsed.error)}`);
     return handler.handle(parsed.data, job, ports);
   };
 }

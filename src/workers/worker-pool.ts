@@ -18,7 +18,13 @@ const BULLMQ_SIGNALS = new Set(['DelayedError', 'WaitingChildrenError', 'RateLim
  * its class, codes and frames only (0073).
  */
 function forJobRecord(error: unknown): unknown {
-  if (!(error instanceof Error) || error instanceof UnrecoverableError || BULLMQ_SIGNALS.has(error.name) || error.message.startsWith('bullmq:')) return error;
+  if (
+    !(error instanceof Error) ||
+    error instanceof UnrecoverableError ||
+    BULLMQ_SIGNALS.has(error.name) ||
+    error.message.startsWith('bullmq:')
+  )
+    return error;
   const summary = describeRedacted(error);
   const frames = (error.stack ?? '').split('\n').filter((line) => /^\s+at /.test(line));
   error.message = summary;
@@ -65,7 +71,9 @@ export function startWorkers(options: {
         return result;
       } catch (error) {
         end?.({ outcome: 'failed' });
-        const final = error instanceof UnrecoverableError || (!(error instanceof Error && BULLMQ_SIGNALS.has(error.name)) && job.attemptsMade + 1 >= (job.opts.attempts ?? 1));
+        const final =
+          error instanceof UnrecoverableError ||
+          (!(error instanceof Error && BULLMQ_SIGNALS.has(error.name)) && job.attemptsMade + 1 >= (job.opts.attempts ?? 1));
         await releaseFairShare(job, final);
         throw forJobRecord(error);
       }
@@ -74,7 +82,9 @@ export function startWorkers(options: {
     const releaseFairShare = async (job: Job, final: boolean) => {
       const fairBy = final ? jobDeclaration(name, job.name)?.fairBy : undefined;
       if (!fairBy || job.id === undefined) return;
-      await fairShare.release(name, fairBy(job.data), [job.id]).catch((error: unknown) => log.warn({ jobId: job.id, err: describeRedacted(error) }, 'fair share count not released'));
+      await fairShare
+        .release(name, fairBy(job.data), [job.id])
+        .catch((error: unknown) => log.warn({ jobId: job.id, err: describeRedacted(error) }, 'fair share count not released'));
     };
     const worker = new Worker(name, timed, {
       connection: options.connection,
@@ -86,7 +96,9 @@ export function startWorkers(options: {
       maxStalledCount: 2,
       ...(limiter ? { limiter } : {}),
     });
-    worker.on('failed', (job: Job | undefined, error) => log.warn({ jobId: job?.id, attempts: job?.attemptsMade, err: error }, 'job failed'));
+    worker.on('failed', (job: Job | undefined, error) =>
+      log.warn({ jobId: job?.id, attempts: job?.attemptsMade, err: error }, 'job failed'),
+    );
     worker.on('error', (error) => log.error({ err: error }, 'worker error'));
     return worker;
   });

@@ -20,7 +20,8 @@ describe('web console: the admin link', () => {
   let plain: TestUser;
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM_PATH)) throw new Error(`Chromium not found at ${CHROMIUM_PATH}: install Debian's chromium package or set CHROMIUM_PATH.`);
+    if (!existsSync(CHROMIUM_PATH))
+      throw new Error(`Chromium not found at ${CHROMIUM_PATH}: install Debian's chromium package or set CHROMIUM_PATH.`);
     t = await startTestApp();
     admin = await registerUser(t.api, 'Operator');
     plain = await registerUser(t.api, 'Plain');

@@ -74,7 +74,11 @@ describe('web console: the Assistant page', () => {
   test('"with my device" while no device is online says how to fix it', async () => {
     await page.locator(byTestId('assistant-new')).click();
     await send('device', 'How many tasks do I have?');
-    await page.waitForFunction(() => document.querySelector('[data-testid="assistant-state"]')?.textContent?.includes('None of your devices is online'), undefined, { timeout: WAIT_MS });
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="assistant-state"]')?.textContent?.includes('None of your devices is online'),
+      undefined,
+      { timeout: WAIT_MS },
+    );
     expect(await page.locator(byTestId('assistant-send')).isEnabled()).toBe(true);
   });
 
@@ -114,7 +118,12 @@ describe('web console: the Assistant page', () => {
     await page.locator(byTestId('assistant-new')).click();
     await send('none', 'Tell me a very long story');
     const streaming = page.locator(`${byTestId('assistant-message')}[data-status="streaming"]`);
-    await page.waitForFunction(() => (document.querySelector('[data-testid="assistant-message"][data-status="streaming"] .text')?.textContent ?? '').includes('word3'), undefined, { timeout: WAIT_MS });
+    await page.waitForFunction(
+      () =>
+        (document.querySelector('[data-testid="assistant-message"][data-status="streaming"] .text')?.textContent ?? '').includes('word3'),
+      undefined,
+      { timeout: WAIT_MS },
+    );
     await page.locator(byTestId('assistant-stop')).click();
     const stopped = page.locator(`${byTestId('assistant-message')}[data-status="cancelled"]`);
     await stopped.waitFor({ timeout: WAIT_MS });
@@ -129,7 +138,11 @@ describe('web console: the Assistant page', () => {
   test('a past conversation reopens from its history', async () => {
     const first = page.locator(byTestId('assistant-session')).last();
     await first.locator('button').click();
-    await page.waitForFunction(() => document.querySelector('[data-testid="user-message"]')?.textContent?.includes('launch planning'), undefined, { timeout: WAIT_MS });
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="user-message"]')?.textContent?.includes('launch planning'),
+      undefined,
+      { timeout: WAIT_MS },
+    );
     expect(await page.locator(byTestId('assistant-message')).count()).toBe(1);
   });
 

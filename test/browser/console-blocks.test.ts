@@ -37,17 +37,27 @@ describe('web console: add, edit, delete and reorder blocks, live for collaborat
 
   /** A board's blocks in DOM order as `type: text` (controls carry no text). */
   const board = (page: Page) =>
-    page.locator(`${byTestId('block-list')} > ${byTestId('block')}`).evaluateAll((nodes) => nodes.map((n) => `${(n as HTMLElement).dataset.blockType}: ${n.textContent?.trim()}`));
+    page
+      .locator(`${byTestId('block-list')} > ${byTestId('block')}`)
+      .evaluateAll((nodes) => nodes.map((n) => `${(n as HTMLElement).dataset.blockType}: ${n.textContent?.trim()}`));
   const boardIs = (page: Page, expected: string[]) =>
     page.waitForFunction(
-      (want) => JSON.stringify([...document.querySelectorAll<HTMLElement>('[data-testid="block-list"] > [data-testid="block"]')].map((n) => `${n.dataset.blockType}: ${n.textContent?.trim()}`)) === JSON.stringify(want),
+      (want) =>
+        JSON.stringify(
+          [...document.querySelectorAll<HTMLElement>('[data-testid="block-list"] > [data-testid="block"]')].map(
+            (n) => `${n.dataset.blockType}: ${n.textContent?.trim()}`,
+          ),
+        ) === JSON.stringify(want),
       expected,
       { timeout: WAIT_MS },
     );
   /** The API's order: the truth both boards must match. */
   const stored = async () => {
     const res = await request('GET', `${t.api}/canvases/${canvasId}/blocks`, { token: userA.accessToken });
-    return res.body.blocks.map((b: { type: string; content: Record<string, unknown> }) => `${b.type}: ${b.content.text ?? (b.content.items as string[] | undefined)?.join('') ?? ''}`);
+    return res.body.blocks.map(
+      (b: { type: string; content: Record<string, unknown> }) =>
+        `${b.type}: ${b.content.text ?? (b.content.items as string[] | undefined)?.join('') ?? ''}`,
+    );
   };
   const block = (page: Page, text: string) => page.locator(`${byTestId('block-list')} > ${byTestId('block')}`, { hasText: text });
 

@@ -24,7 +24,8 @@ describe('web console: the Stop button', () => {
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM_PATH)) throw new Error(`Chromium not found at ${CHROMIUM_PATH}: install Debian's chromium package or set CHROMIUM_PATH.`);
+    if (!existsSync(CHROMIUM_PATH))
+      throw new Error(`Chromium not found at ${CHROMIUM_PATH}: install Debian's chromium package or set CHROMIUM_PATH.`);
     mkdirSync(SCREENSHOTS, { recursive: true });
     // 200 ms between tool calls: the 40 calls take 8 s, so the click (after a full-page screenshot, on a
     // loaded CI machine) lands well inside the first turn; the cancel itself takes tens of ms.
@@ -60,7 +61,10 @@ describe('web console: the Stop button', () => {
     await page.locator(byTestId('generate-button')).click();
     // Running: the Stop button shows and blocks are streaming in as drafts.
     await stop.waitFor({ state: 'visible' });
-    await page.locator(`${byTestId('generation-event')}[data-event="tool_output"]`).first().waitFor();
+    await page
+      .locator(`${byTestId('generation-event')}[data-event="tool_output"]`)
+      .first()
+      .waitFor();
     await page.screenshot({ path: path.join(SCREENSHOTS, 'cancel-01-streaming.png'), fullPage: true });
 
     await stop.click();

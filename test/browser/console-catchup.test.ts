@@ -24,7 +24,8 @@ describe('web console: no lost blocks across a dropped connection', () => {
   const scriptErrors: string[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM_PATH)) throw new Error(`Chromium not found at ${CHROMIUM_PATH} (apt-get install chromium, or set CHROMIUM_PATH)`);
+    if (!existsSync(CHROMIUM_PATH))
+      throw new Error(`Chromium not found at ${CHROMIUM_PATH} (apt-get install chromium, or set CHROMIUM_PATH)`);
     t = await startTestApp();
     proxy = await startTcpProxy({ host: '127.0.0.1', port: Number(new URL(t.url).port) });
     browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: ['--no-sandbox'] });
@@ -42,14 +43,22 @@ describe('web console: no lost blocks across a dropped connection', () => {
   });
 
   const addBlock = async (text: string) => {
-    const res = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: user.accessToken, body: { type: 'text', content: { text } } });
+    const res = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, {
+      token: user.accessToken,
+      body: { type: 'text', content: { text } },
+    });
     expect(res.status).toBe(201);
   };
   const boardState = () =>
     page.evaluate(() => {
       const list = document.querySelector<HTMLElement>('[data-testid="block-list"]')!;
       const ids = [...list.querySelectorAll<HTMLElement>('[data-testid="block"]')].map((node) => node.dataset.blockId);
-      return { ids, texts: [...list.querySelectorAll('[data-testid="block"]')].map((node) => node.textContent?.trim()), lastSeq: list.dataset.lastSeq, applied: list.dataset.applied };
+      return {
+        ids,
+        texts: [...list.querySelectorAll('[data-testid="block"]')].map((node) => node.textContent?.trim()),
+        lastSeq: list.dataset.lastSeq,
+        applied: list.dataset.applied,
+      };
     });
 
   test('blocks added while the socket is down arrive once it reconnects, each exactly once', async () => {
@@ -64,7 +73,11 @@ describe('web console: no lost blocks across a dropped connection', () => {
     // Live first: two blocks reach the board by their room events (seq 1, 2).
     await addBlock('before 1');
     await addBlock('before 2');
-    await page.waitForFunction(() => document.querySelector<HTMLElement>('[data-testid="block-list"]')?.dataset.lastSeq === '2', undefined, { timeout: WAIT_MS });
+    await page.waitForFunction(
+      () => document.querySelector<HTMLElement>('[data-testid="block-list"]')?.dataset.lastSeq === '2',
+      undefined,
+      { timeout: WAIT_MS },
+    );
 
     // The connection drops in the middle of a run of writes and comes back before its end.
     await addBlock('during 1');
@@ -76,7 +89,11 @@ describe('web console: no lost blocks across a dropped connection', () => {
     await page.locator(`${byTestId('connection-status')}[data-state="live"]`).waitFor();
     await addBlock('after 2');
 
-    await page.waitForFunction(() => document.querySelector<HTMLElement>('[data-testid="block-list"]')?.dataset.lastSeq === '10', undefined, { timeout: WAIT_MS });
+    await page.waitForFunction(
+      () => document.querySelector<HTMLElement>('[data-testid="block-list"]')?.dataset.lastSeq === '10',
+      undefined,
+      { timeout: WAIT_MS },
+    );
     const state = await boardState();
     const expected = ['before 1', 'before 2', 'during 1', 'during 2', 'during 3', 'during 4', 'during 5', 'during 6', 'after 1', 'after 2'];
     expect([...state.texts].sort()).toEqual([...expected].sort());
@@ -92,7 +109,9 @@ describe('web console: no lost blocks across a dropped connection', () => {
     await lab.goto(`${t.url}/console/styles.css`);
     const outcome = await lab.evaluate(async () => {
       // eslint-disable-next-line @typescript-eslint/no-implied-eval -- a dynamic import inside the page: swc would rewrite a literal import() to require()
-      const { CanvasSync } = await (new Function('path', 'return import(path)') as (path: string) => Promise<any>)('/console/canvas-sync.js');
+      const { CanvasSync } = await (new Function('path', 'return import(path)') as (path: string) => Promise<any>)(
+        '/console/canvas-sync.js',
+      );
       const C = 'c1';
       const entry = (seq: number) => ({ seq, event: 'block_deleted', payload: { canvasId: C, blockId: `b${seq}`, seq } });
       const log: string[] = [];

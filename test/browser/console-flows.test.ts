@@ -82,7 +82,9 @@ describe('web console: the Flows page in Chromium', () => {
     expect(await error.textContent()).toMatch(/nodes\.1\.dependsOn\.0/);
     // A click on the path selects the offending text in the editor.
     await error.locator('button').click();
-    const selected = await page.locator(byTestId('flow-definition')).evaluate((area: HTMLTextAreaElement) => area.value.slice(area.selectionStart, area.selectionEnd));
+    const selected = await page
+      .locator(byTestId('flow-definition'))
+      .evaluate((area: HTMLTextAreaElement) => area.value.slice(area.selectionStart, area.selectionEnd));
     expect(selected).toBe('"fcts"');
     expect(await page.locator(byTestId('flow-list-item')).count()).toBe(0);
     await shot('1-invalid');
@@ -95,7 +97,11 @@ describe('web console: the Flows page in Chromium', () => {
     expect(await page.locator(byTestId('flow-list-item')).textContent()).toContain('Research brief');
     // The saved flow's nodes render once its page has loaded it (the list can come first).
     await page.locator(byTestId('flow-node')).first().waitFor();
-    expect(await page.locator(byTestId('flow-node')).evaluateAll((nodes) => nodes.map((n) => (n as HTMLElement).dataset.nodeId))).toEqual(['facts', 'audience', 'outline']);
+    expect(await page.locator(byTestId('flow-node')).evaluateAll((nodes) => nodes.map((n) => (n as HTMLElement).dataset.nodeId))).toEqual([
+      'facts',
+      'audience',
+      'outline',
+    ]);
     expect(JSON.parse(await page.locator(byTestId('flow-input')).inputValue())).toEqual({ topic: '' });
   }, 60_000);
 
@@ -107,9 +113,14 @@ describe('web console: the Flows page in Chromium', () => {
       new MutationObserver((records) => {
         for (const record of records) {
           const node = record.target as HTMLElement;
-          if (record.attributeName === 'data-status' && node.dataset.testid === 'flow-node') seen.push({ id: node.dataset.nodeId!, status: node.dataset.status!, at: performance.now() });
+          if (record.attributeName === 'data-status' && node.dataset.testid === 'flow-node')
+            seen.push({ id: node.dataset.nodeId!, status: node.dataset.status!, at: performance.now() });
         }
-      }).observe(document.querySelector('[data-testid="flow-graph"]')!, { attributes: true, subtree: true, attributeFilter: ['data-status'] });
+      }).observe(document.querySelector('[data-testid="flow-graph"]')!, {
+        attributes: true,
+        subtree: true,
+        attributeFilter: ['data-status'],
+      });
     });
     await page.locator(byTestId('flow-input')).fill(JSON.stringify({ topic: 'otters' }));
     await page.locator(byTestId('flow-run-start')).click();
@@ -119,13 +130,17 @@ describe('web console: the Flows page in Chromium', () => {
     await page.locator(`${byTestId('flow-run-status')}[data-state="completed"]`).waitFor();
     await shot('3-completed');
 
-    const seen = await page.evaluate(() => (window as unknown as { flowStatuses: Array<{ id: string; status: string; at: number }> }).flowStatuses);
+    const seen = await page.evaluate(
+      () => (window as unknown as { flowStatuses: Array<{ id: string; status: string; at: number }> }).flowStatuses,
+    );
     const statuses = (id: string) => seen.filter((s) => s.id === id).map((s) => s.status);
     const at = (id: string, status: string) => seen.find((s) => s.id === id && s.status === status)!.at;
     for (const id of ['facts', 'audience', 'outline']) expect(statuses(id)).toEqual(['running', 'completed']);
     // outline waits for both of its dependencies.
     expect(at('outline', 'running')).toBeGreaterThanOrEqual(Math.max(at('facts', 'completed'), at('audience', 'completed')));
-    expect(await page.locator(`${byTestId('flow-node')}[data-node-id="outline"] .node-output`).textContent()).toMatch(/^Answer to: Outline for/);
+    expect(await page.locator(`${byTestId('flow-node')}[data-node-id="outline"] .node-output`).textContent()).toMatch(
+      /^Answer to: Outline for/,
+    );
     expect(await page.locator(byTestId('flow-output')).textContent()).toMatch(/^Answer to: Outline for/);
 
     const execution = page.locator(byTestId('flow-execution')).first();
@@ -182,15 +197,25 @@ describe('web console: the Flows page in Chromium', () => {
 
     await page.locator(byTestId('flow-chat-input')).fill('Again');
     await page.locator(byTestId('flow-chat-send')).click();
-    await page.locator(`${byTestId('flow-message-assistant')} .usage`).nth(1).waitFor();
+    await page
+      .locator(`${byTestId('flow-message-assistant')} .usage`)
+      .nth(1)
+      .waitFor();
     await shot('4-chat');
     expect(await page.locator(byTestId('flow-message-assistant')).count()).toBe(2);
     // Both turns went to one chat session of this flow.
     const flowId = /#\/flows\/([0-9a-f-]{36})$/.exec(page.url())![1];
-    const sessions = (await request('GET', `${t.api}/chat/sessions`, { token: user.accessToken })).body.sessions.filter((s: { flowId: string }) => s.flowId === flowId);
+    const sessions = (await request('GET', `${t.api}/chat/sessions`, { token: user.accessToken })).body.sessions.filter(
+      (s: { flowId: string }) => s.flowId === flowId,
+    );
     expect(sessions).toHaveLength(1);
     const history = await request('GET', `${t.api}/chat/sessions/${sessions[0].id}/history`, { token: user.accessToken });
-    expect(history.body.messages.map((m: { content: string }) => m.content)).toEqual(['Hello there, flow', 'Answer to: Hello there, flow', 'Again', 'Answer to: Again']);
+    expect(history.body.messages.map((m: { content: string }) => m.content)).toEqual([
+      'Hello there, flow',
+      'Answer to: Hello there, flow',
+      'Again',
+      'Answer to: Again',
+    ]);
   }, 60_000);
 
   test('the page raised no script errors', () => {

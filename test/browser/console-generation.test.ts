@@ -13,7 +13,9 @@ import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy';
  * shows every block exactly once instead of "stream ended early".
  */
 const BLOCKS = 25; // three broadcast chunks of up to 10
-const turn = (label: string): ChatTurn => ({ toolCalls: Array.from({ length: BLOCKS }, (_, i) => ({ name: 'create_text', args: { text: `${label} paragraph ${i + 1}` } })) });
+const turn = (label: string): ChatTurn => ({
+  toolCalls: Array.from({ length: BLOCKS }, (_, i) => ({ name: 'create_text', args: { text: `${label} paragraph ${i + 1}` } })),
+});
 
 describe('web console: generation progress for collaborators, readable drafts, resumed streams', () => {
   let t: TestApp;
@@ -34,7 +36,10 @@ describe('web console: generation progress for collaborators, readable drafts, r
     canvasId = await createCanvas(t.api, userA, 'Progress');
     await addMember(t.api, userA, canvasId, userB, 'editor');
     browser = await launchChromium();
-    [pageA, pageB] = await Promise.all([openPage(browser, `http://127.0.0.1:${proxy.port}`, 'A', problems), openPage(browser, t.url, 'B', problems)]);
+    [pageA, pageB] = await Promise.all([
+      openPage(browser, `http://127.0.0.1:${proxy.port}`, 'A', problems),
+      openPage(browser, t.url, 'B', problems),
+    ]);
     await Promise.all([signIn(pageA, userA), signIn(pageB, userB)]);
     await Promise.all([openCanvas(pageA, canvasId, userA.id), openCanvas(pageB, canvasId, userB.id)]);
   }, 90_000);
@@ -46,7 +51,9 @@ describe('web console: generation progress for collaborators, readable drafts, r
   });
 
   const blockCount = (page: Page, n: number) =>
-    page.waitForFunction((want) => document.querySelectorAll('[data-testid="block-list"] > [data-testid="block"]').length === want, n, { timeout: 30_000 });
+    page.waitForFunction((want) => document.querySelectorAll('[data-testid="block-list"] > [data-testid="block"]').length === want, n, {
+      timeout: 30_000,
+    });
 
   /** Records every state of the collaborator banner in the page (window.__banner). */
   const watchBanner = (page: Page) =>
@@ -56,7 +63,9 @@ describe('web console: generation progress for collaborators, readable drafts, r
       const banner = document.querySelector<HTMLElement>('[data-testid="collab-generation"]')!;
       const progress = document.querySelector<HTMLProgressElement>('[data-testid="collab-generation-progress"]')!;
       const record = () => {
-        const state = banner.hidden ? 'hidden' : `${banner.textContent?.replace(/\s+/g, ' ').trim()} [${progress.hasAttribute('value') ? `${progress.value}/${progress.max}` : 'indeterminate'}]`;
+        const state = banner.hidden
+          ? 'hidden'
+          : `${banner.textContent?.replace(/\s+/g, ' ').trim()} [${progress.hasAttribute('value') ? `${progress.value}/${progress.max}` : 'indeterminate'}]`;
         if (seen.at(-1) !== state) seen.push(state);
       };
       new MutationObserver(record).observe(banner, { attributes: true, childList: true, subtree: true, characterData: true });
@@ -69,10 +78,14 @@ describe('web console: generation progress for collaborators, readable drafts, r
     await pageA.locator(byTestId('generate-button')).click();
     // B's side, watched from now on while A's drafts are checked: a determinate bar part-way.
     const bPartWay = pageB
-      .waitForFunction(() => {
-        const progress = document.querySelector<HTMLProgressElement>('[data-testid="collab-generation-progress"]');
-        return progress?.hasAttribute('value') && progress.max === 3 && progress.value >= 1 && progress.value < 3;
-      }, undefined, { timeout: 30_000, polling: 'raf' })
+      .waitForFunction(
+        () => {
+          const progress = document.querySelector<HTMLProgressElement>('[data-testid="collab-generation-progress"]');
+          return progress?.hasAttribute('value') && progress.max === 3 && progress.value >= 1 && progress.value < 3;
+        },
+        undefined,
+        { timeout: 30_000, polling: 'raf' },
+      )
       .then(() => screenshot(pageB, 'generation-02-b-progress'));
 
     // The requester's drafts: full-strength text, a visible "Draft" label, a dashed outline.
@@ -83,7 +96,13 @@ describe('web console: generation progress for collaborators, readable drafts, r
       await Promise.all(node.getAnimations({ subtree: true }).map((animation) => animation.finished));
       const style = getComputedStyle(node);
       const text = getComputedStyle(node.querySelector('.block-text')!);
-      return { opacity: style.opacity, textOpacity: text.opacity, border: style.borderTopStyle, color: text.color, label: node.querySelector('[data-testid="draft-label"]')?.textContent };
+      return {
+        opacity: style.opacity,
+        textOpacity: text.opacity,
+        border: style.borderTopStyle,
+        color: text.color,
+        label: node.querySelector('[data-testid="draft-label"]')?.textContent,
+      };
     });
     expect(look).toEqual({ opacity: '1', textOpacity: '1', border: 'dashed', color: 'rgb(29, 35, 48)', label: 'Draft · not saved yet' });
     expect(await draft.textContent()).toContain('First paragraph 3');
@@ -115,18 +134,29 @@ describe('web console: generation progress for collaborators, readable drafts, r
     });
     await pageA.locator(byTestId('prompt-input')).fill('Twenty-five more paragraphs');
     await pageA.locator(byTestId('generate-button')).click();
-    await pageA.locator(`${byTestId('generation-event')}[data-event="tool_output"]`).nth(4).waitFor();
+    await pageA
+      .locator(`${byTestId('generation-event')}[data-event="tool_output"]`)
+      .nth(4)
+      .waitFor();
 
     // Cut everything between A and the server (the stream and the socket), then bring it back.
     await proxy.cut();
     // Down long enough that a resume attempt itself fails (refused) and the next one is tried.
-    await pageA.locator(`${byTestId('generation-event')}[data-event="resumed"]`).nth(1).waitFor();
+    await pageA
+      .locator(`${byTestId('generation-event')}[data-event="resumed"]`)
+      .nth(1)
+      .waitFor();
     await proxy.restore();
 
-    await pageA.locator(`${byTestId('generation-event')}[data-event="complete"]`).last().waitFor({ timeout: 30_000 });
+    await pageA
+      .locator(`${byTestId('generation-event')}[data-event="complete"]`)
+      .last()
+      .waitFor({ timeout: 30_000 });
     await screenshot(pageA, 'generation-03-a-resumed');
     expect(await pageA.locator(byTestId('generation-state')).textContent()).toBe(`Done: ${BLOCKS} block(s).`);
-    const log = await pageA.locator(byTestId('generation-event')).evaluateAll((nodes) => nodes.map((n) => `${(n as HTMLElement).dataset.event} ${n.textContent}`));
+    const log = await pageA
+      .locator(byTestId('generation-event'))
+      .evaluateAll((nodes) => nodes.map((n) => `${(n as HTMLElement).dataset.event} ${n.textContent}`));
     // The log starts with this generation.
     const second = log.filter((line) => line.startsWith('tool_output'));
     // Each of the 25 streamed blocks exactly once, in order, across the drop.

@@ -38,18 +38,41 @@ describe('web console: a rebalance reorders the board correctly', () => {
     page = await openPage(browser, t.url, 'viewer', problems);
     await signIn(page, viewer);
     await openCanvas(page, canvasId, viewer.id);
-    await page.waitForFunction(() => document.querySelectorAll('[data-testid="block-list"] > [data-testid="block"]').length === 2, undefined, { timeout: WAIT_MS });
+    await page.waitForFunction(
+      () => document.querySelectorAll('[data-testid="block-list"] > [data-testid="block"]').length === 2,
+      undefined,
+      { timeout: WAIT_MS },
+    );
 
-    const middle = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: owner.accessToken, body: { type: 'text', content: { text: 'middle' }, afterId: left.id } });
+    const middle = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, {
+      token: owner.accessToken,
+      body: { type: 'text', content: { text: 'middle' }, afterId: left.id },
+    });
     expect(middle.status).toBe(201);
     // block_added (1), blocks_reranked (2): the board has applied both once its reload is in.
-    await page.waitForFunction(() => document.querySelector<HTMLElement>('[data-testid="block-list"]')?.dataset.lastSeq === '2', undefined, { timeout: WAIT_MS });
-    const tail = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: owner.accessToken, body: { type: 'text', content: { text: 'tail' } } });
+    await page.waitForFunction(
+      () => document.querySelector<HTMLElement>('[data-testid="block-list"]')?.dataset.lastSeq === '2',
+      undefined,
+      { timeout: WAIT_MS },
+    );
+    const tail = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, {
+      token: owner.accessToken,
+      body: { type: 'text', content: { text: 'tail' } },
+    });
     expect(tail.status).toBe(201);
-    await page.waitForFunction(() => document.querySelectorAll('[data-testid="block-list"] > [data-testid="block"]').length === 4, undefined, { timeout: WAIT_MS });
+    await page.waitForFunction(
+      () => document.querySelectorAll('[data-testid="block-list"] > [data-testid="block"]').length === 4,
+      undefined,
+      { timeout: WAIT_MS },
+    );
 
     const texts = await boardTexts();
-    expect(texts.map((text) => text.replace(/\s+/g, ' ').trim())).toEqual([expect.stringContaining('left'), expect.stringContaining('middle'), expect.stringContaining('right'), expect.stringContaining('tail')]);
+    expect(texts.map((text) => text.replace(/\s+/g, ' ').trim())).toEqual([
+      expect.stringContaining('left'),
+      expect.stringContaining('middle'),
+      expect.stringContaining('right'),
+      expect.stringContaining('tail'),
+    ]);
     await screenshot(page, 'rerank-01-board', { fullPage: false });
     expect(problems).toEqual([]);
   });

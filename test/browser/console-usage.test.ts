@@ -24,14 +24,23 @@ describe('web console: the Usage page', () => {
     [plain, admin] = await Promise.all([registerUser(t.api, 'Plain'), registerUser(t.api, 'Root')]);
     await new AdminDirectory(t.app.repos.db).grant(admin.email);
     const row = (user: TestUser, day: string, model: string, inputTokens: number, outputTokens: number, costUsd: number) => ({
-      userId: user.id, purpose: 'chat', provider: 'openai', model, inputTokens, outputTokens, costUsd, createdAt: new Date(`${day}T12:00:00Z`),
+      userId: user.id,
+      purpose: 'chat',
+      provider: 'openai',
+      model,
+      inputTokens,
+      outputTokens,
+      costUsd,
+      createdAt: new Date(`${day}T12:00:00Z`),
     });
-    await t.app.repos.db.insert(llmUsage).values([
-      row(plain, yesterday, 'gpt-4o', 1200, 300, 0.0105),
-      row(plain, today, 'gpt-4o', 800, 200, 0.007),
-      row(plain, today, 'gpt-4o-mini', 5000, 1000, 0.0013),
-      row(admin, today, 'gpt-4o', 100_000, 20_000, 0.45),
-    ]);
+    await t.app.repos.db
+      .insert(llmUsage)
+      .values([
+        row(plain, yesterday, 'gpt-4o', 1200, 300, 0.0105),
+        row(plain, today, 'gpt-4o', 800, 200, 0.007),
+        row(plain, today, 'gpt-4o-mini', 5000, 1000, 0.0013),
+        row(admin, today, 'gpt-4o', 100_000, 20_000, 0.45),
+      ]);
     browser = await launchChromium();
   }, 90_000);
 
@@ -49,7 +58,8 @@ describe('web console: the Usage page', () => {
     await page.locator(`${byTestId('usage-table')}:not([hidden])`).waitFor();
     return { page, seen };
   };
-  const rows = (page: Page) => page.locator(byTestId('usage-row')).evaluateAll((nodes) => nodes.map((n) => [...n.querySelectorAll('td')].map((td) => td.textContent)));
+  const rows = (page: Page) =>
+    page.locator(byTestId('usage-row')).evaluateAll((nodes) => nodes.map((n) => [...n.querySelectorAll('td')].map((td) => td.textContent)));
 
   test('a user sees their own usage by day and model, with totals; no "All users" box', async () => {
     const { page, seen } = await openUsage(plain, 'plain');
@@ -72,7 +82,7 @@ describe('web console: the Usage page', () => {
     await page.context().close();
   });
 
-  test("an admin ticks \"All users\" and sees everyone's calls summed", async () => {
+  test('an admin ticks "All users" and sees everyone\'s calls summed', async () => {
     const { page } = await openUsage(admin, 'admin');
     expect(await rows(page)).toEqual([[today, 'openai', 'gpt-4o', '100,000', '20,000', '$0.4500']]);
     await page.locator(byTestId('usage-all')).check();

@@ -39,11 +39,15 @@ const byTestId = (id: string) => `[data-testid="${id}"]`;
 
 /** The blocks on a page's board, in DOM order, as [type, text]. */
 const boardBlocks = (page: Page) =>
-  page.locator(`${byTestId('block-list')} > ${byTestId('block')}`).evaluateAll((nodes) => nodes.map((n) => [(n as HTMLElement).dataset.blockType, n.textContent?.trim()]));
+  page
+    .locator(`${byTestId('block-list')} > ${byTestId('block')}`)
+    .evaluateAll((nodes) => nodes.map((n) => [(n as HTMLElement).dataset.blockType, n.textContent?.trim()]));
 
 /** Waits (Playwright polls on animation frames) until the board holds exactly `count` blocks. */
 const waitForBlockCount = (page: Page, count: number) =>
-  page.waitForFunction((n) => document.querySelectorAll('[data-testid="block-list"] > [data-testid="block"]').length === n, count, { timeout: WAIT_MS });
+  page.waitForFunction((n) => document.querySelectorAll('[data-testid="block-list"] > [data-testid="block"]').length === n, count, {
+    timeout: WAIT_MS,
+  });
 
 describe('web console: two users on one canvas in Chromium', () => {
   let t: TestApp;
@@ -63,7 +67,9 @@ describe('web console: two users on one canvas in Chromium', () => {
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM_PATH)) {
-      throw new Error(`Chromium not found at ${CHROMIUM_PATH}: install Debian's chromium package (apt-get install chromium) or set CHROMIUM_PATH. The browser tests do not download browsers.`);
+      throw new Error(
+        `Chromium not found at ${CHROMIUM_PATH}: install Debian's chromium package (apt-get install chromium) or set CHROMIUM_PATH. The browser tests do not download browsers.`,
+      );
     }
     mkdirSync(SCREENSHOTS, { recursive: true });
     // Scripted turns first (the generation below pushes its own); the demo model answers the rest
@@ -78,7 +84,8 @@ describe('web console: two users on one canvas in Chromium', () => {
       page.on('pageerror', (error) => pageErrors.push(`${label}: ${error.message}`));
       page.on('console', (message) => {
         // Failed loads are checked by status below (the console's text does not name the URL).
-        if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) pageErrors.push(`${label}: ${message.text()}`);
+        if (message.type() === 'error' && !message.text().startsWith('Failed to load resource'))
+          pageErrors.push(`${label}: ${message.text()}`);
       });
       page.on('response', (response) => {
         const url = new URL(response.url());
@@ -113,7 +120,10 @@ describe('web console: two users on one canvas in Chromium', () => {
     await pageA.locator(byTestId('create-canvas-title')).press('Enter');
     await pageA.locator(byTestId('canvas-view')).waitFor();
     await pageA.locator(`${byTestId('connection-status')}[data-state="live"]`).waitFor();
-    await pageA.locator(`${byTestId('presence-user')}`).first().waitFor();
+    await pageA
+      .locator(`${byTestId('presence-user')}`)
+      .first()
+      .waitFor();
     expect(await pageA.locator(byTestId('canvas-title')).textContent()).toBe('Launch');
     canvasId = /#\/canvases\/(.+)$/.exec(pageA.url())![1];
     await shot(pageA, '01-a-created-canvas');
@@ -123,7 +133,11 @@ describe('web console: two users on one canvas in Chromium', () => {
     await pageA.locator(byTestId('invite-email')).fill(userB.email);
     await pageA.locator(byTestId('invite-role')).selectOption('editor');
     await pageA.locator(byTestId('invite-submit')).click();
-    await pageA.waitForFunction(() => document.querySelector('[data-testid="invite-result"]')?.textContent === 'Bea is now an editor.', undefined, { timeout: WAIT_MS });
+    await pageA.waitForFunction(
+      () => document.querySelector('[data-testid="invite-result"]')?.textContent === 'Bea is now an editor.',
+      undefined,
+      { timeout: WAIT_MS },
+    );
     await pageA.locator(`${byTestId('member')}[data-user-id="${userB.id}"]`).waitFor();
 
     await pageB.locator(byTestId('signin-email')).fill(userB.email);
@@ -134,7 +148,9 @@ describe('web console: two users on one canvas in Chromium', () => {
 
     for (const page of [pageA, pageB]) {
       await page.locator(`${byTestId('presence-user')}[data-user-id="${userB.id}"]`).waitFor();
-      await page.waitForFunction(() => document.querySelectorAll('[data-testid="presence-user"]').length === 2, undefined, { timeout: WAIT_MS });
+      await page.waitForFunction(() => document.querySelectorAll('[data-testid="presence-user"]').length === 2, undefined, {
+        timeout: WAIT_MS,
+      });
     }
     const presenceB = await pageB.locator(byTestId('presence-user')).allTextContents();
     expect(presenceB.sort()).toEqual(['Ada', 'Bea (you)']);
@@ -144,7 +160,9 @@ describe('web console: two users on one canvas in Chromium', () => {
 
   test('A generates: the progress streams on A, and both boards show the blocks in rank order', async () => {
     t.llm.push(TURN, { text: 'Created the plan.' });
-    await pageA.locator(byTestId('prompt-input')).fill('Plan the launch: a heading, three todos (book venue, invite press, ship beta), a list and a paragraph');
+    await pageA
+      .locator(byTestId('prompt-input'))
+      .fill('Plan the launch: a heading, three todos (book venue, invite press, ship beta), a list and a paragraph');
     // Clocks in both pages (epoch ms, so A's and B's times compare), started before the click.
     const observe = (page: Page) =>
       page.evaluate(() => {
@@ -156,7 +174,9 @@ describe('web console: two users on one canvas in Chromium', () => {
           if (!marks.firstDraft && document.querySelector('[data-testid="draft-block"]')) marks.firstDraft = now();
         };
         new MutationObserver(check).observe(document.body, { childList: true, subtree: true });
-        document.querySelector('[data-testid="generate-button"]')?.addEventListener('click', () => (marks.click = now()), { capture: true, once: true });
+        document
+          .querySelector('[data-testid="generate-button"]')
+          ?.addEventListener('click', () => (marks.click = now()), { capture: true, once: true });
       });
     await Promise.all([observe(pageA), observe(pageB)]);
 
@@ -169,7 +189,9 @@ describe('web console: two users on one canvas in Chromium', () => {
     expect([...ranks].sort()).toEqual(ranks);
 
     await pageA.locator(`${byTestId('generation-event')}[data-event="complete"]`).waitFor();
-    const log = await pageA.locator(byTestId('generation-event')).evaluateAll((nodes) => nodes.map((n) => (n as HTMLElement).dataset.event));
+    const log = await pageA
+      .locator(byTestId('generation-event'))
+      .evaluateAll((nodes) => nodes.map((n) => (n as HTMLElement).dataset.event));
     expect(log.filter((e) => e === 'tool_output')).toHaveLength(EXPECTED.length);
     expect(log.indexOf('status')).toBe(0);
     expect(log.at(-1)).toBe('complete');
@@ -179,7 +201,10 @@ describe('web console: two users on one canvas in Chromium', () => {
     expect(await pageA.locator(byTestId('draft-block')).count()).toBe(0);
     expect(await pageB.locator(byTestId('draft-block')).count()).toBe(0);
 
-    const [a, b] = await Promise.all([pageA.evaluate(() => (window as any).__consoleTiming), pageB.evaluate(() => (window as any).__consoleTiming)]);
+    const [a, b] = await Promise.all([
+      pageA.evaluate(() => (window as any).__consoleTiming),
+      pageB.evaluate(() => (window as any).__consoleTiming),
+    ]);
     const timing = {
       measuredAt: new Date().toISOString(),
       blocks: EXPECTED.length,
@@ -210,21 +235,33 @@ describe('web console: two users on one canvas in Chromium', () => {
     expect(await cursor.getAttribute('data-user-id')).not.toBe(userB.id);
     expect(await cursor.textContent()).toBe('Ada');
     // The trailing send delivers where the pointer stopped (board coordinates, same layout on B).
-    await pageB.waitForFunction(() => {
-      const node = document.querySelector<HTMLElement>('[data-testid="cursor"]');
-      return node?.style.getPropertyValue('--x') === '300px' && node.style.getPropertyValue('--y') === '220px';
-    }, undefined, { timeout: WAIT_MS });
+    await pageB.waitForFunction(
+      () => {
+        const node = document.querySelector<HTMLElement>('[data-testid="cursor"]');
+        return node?.style.getPropertyValue('--x') === '300px' && node.style.getPropertyValue('--y') === '220px';
+      },
+      undefined,
+      { timeout: WAIT_MS },
+    );
     expect(await pageA.locator(byTestId('cursor')).count()).toBe(0);
     await shot(pageB, '04-b-sees-a-cursor');
   });
 
   test('B ticks a todo and A sees it ticked (block_updated)', async () => {
-    const todoB = pageB.locator(`${byTestId('block')}[data-block-type="todo"]`, { hasText: 'book venue' }).locator('input[type="checkbox"]');
+    const todoB = pageB
+      .locator(`${byTestId('block')}[data-block-type="todo"]`, { hasText: 'book venue' })
+      .locator('input[type="checkbox"]');
     await todoB.check();
-    await pageA.waitForFunction(() => {
-      const todo = [...document.querySelectorAll('[data-testid="block"][data-block-type="todo"]')].find((n) => n.textContent?.includes('book venue'));
-      return todo?.querySelector<HTMLInputElement>('input')?.checked === true;
-    }, undefined, { timeout: WAIT_MS });
+    await pageA.waitForFunction(
+      () => {
+        const todo = [...document.querySelectorAll('[data-testid="block"][data-block-type="todo"]')].find((n) =>
+          n.textContent?.includes('book venue'),
+        );
+        return todo?.querySelector<HTMLInputElement>('input')?.checked === true;
+      },
+      undefined,
+      { timeout: WAIT_MS },
+    );
     expect(await boardBlocks(pageA)).toEqual(EXPECTED);
     expect(await todoB.isChecked()).toBe(true);
     await shot(pageA, '05-a-sees-b-ticked-todo');
@@ -272,7 +309,8 @@ describe('web console: two users on one canvas in Chromium', () => {
   test("a request appears on A's console the moment it exists, without polling, and clears when decided on the device; B's console never shows it", async () => {
     const OTHER_TASK = '0a1b2c3d-4e5f-4a6b-8c7d-8e9f0a1b2c3d';
     const hitlLoads: string[] = [];
-    const onRequest = (req: { url(): string }) => void (new URL(req.url()).pathname === '/api/v1/hitl/requests' && hitlLoads.push(req.url()));
+    const onRequest = (req: { url(): string }) =>
+      void (new URL(req.url()).pathname === '/api/v1/hitl/requests' && hitlLoads.push(req.url()));
     pageA.on('request', onRequest);
     try {
       const requested = new Promise<{ approvalId: string }>((resolve) => device!.socket.once('approval_requested', resolve));
@@ -311,7 +349,9 @@ describe('web console: two users on one canvas in Chromium', () => {
     await pageB.locator(`${byTestId('connection-status')}[data-state="live"]`).waitFor();
     await pageB.locator(`${byTestId('presence-user')}[data-user-id="${userB.id}"]`).waitFor();
     expect(await pageB.locator(byTestId('canvas-title')).textContent()).toBe('Launch');
-    expect(await pageB.evaluate(() => JSON.parse(sessionStorage.getItem('switchboard.console.session')!).accessToken)).not.toBe('expired.or.forged');
+    expect(await pageB.evaluate(() => JSON.parse(sessionStorage.getItem('switchboard.console.session')!).accessToken)).not.toBe(
+      'expired.or.forged',
+    );
     expect401 = false;
   });
 

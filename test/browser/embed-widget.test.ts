@@ -36,11 +36,15 @@ describe('embed widget (embed.js) in Chromium', () => {
   const sites: Server[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM_PATH)) throw new Error(`Chromium not found at ${CHROMIUM_PATH}: install Debian's chromium package or set CHROMIUM_PATH.`);
+    if (!existsSync(CHROMIUM_PATH))
+      throw new Error(`Chromium not found at ${CHROMIUM_PATH}: install Debian's chromium package or set CHROMIUM_PATH.`);
     t = await startTestApp({ llmDelayMs: 10, responder: (req) => ({ text: `The shop says: we have ${lastUser(req)} in stock.` }) });
     browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: ['--no-sandbox'] });
     owner = await registerUser(t.api, 'Shopkeeper');
-    const flow = await request('POST', `${t.api}/flows`, { token: owner.accessToken, body: { type: 'chatflow', name: 'Shop help', definition: { systemPrompt: 'You help shoppers.' } } });
+    const flow = await request('POST', `${t.api}/flows`, {
+      token: owner.accessToken,
+      body: { type: 'chatflow', name: 'Shop help', definition: { systemPrompt: 'You help shoppers.' } },
+    });
     flowId = flow.body.flow.id;
   }, 120_000);
 
@@ -55,7 +59,10 @@ describe('embed widget (embed.js) in Chromium', () => {
     // The origin is known once the site listens; the embed is made for it (or for another) after.
     const site = await hostSite(`${t.url}/embed.js`);
     sites.push(site.server);
-    const embed = await request('POST', `${t.api}/flows/${flowId}/embeds`, { token: owner.accessToken, body: { allowedOrigins: [allowed ? site.origin : 'http://127.0.0.1:1'] } });
+    const embed = await request('POST', `${t.api}/flows/${flowId}/embeds`, {
+      token: owner.accessToken,
+      body: { allowedOrigins: [allowed ? site.origin : 'http://127.0.0.1:1'] },
+    });
     expect(embed.status).toBe(201);
     site.page.embedToken = embed.body.embedToken;
     const page = await (await browser.newContext()).newPage();
@@ -88,7 +95,10 @@ describe('embed widget (embed.js) in Chromium', () => {
     expect(embedSessions).toHaveLength(1);
     const history = await request('GET', `${t.api}/chat/sessions/${embedSessions[0].id}/history`, { token: owner.accessToken });
     expect(history.body.messages.map((m: { content: string }) => m.content)).toEqual([
-      'red boots', 'The shop says: we have red boots in stock.', 'blue hats', 'The shop says: we have blue hats in stock.',
+      'red boots',
+      'The shop says: we have red boots in stock.',
+      'blue hats',
+      'The shop says: we have blue hats in stock.',
     ]);
   });
 

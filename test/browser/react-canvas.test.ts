@@ -36,7 +36,13 @@ describe('React example (examples/react-canvas) with two users in Chromium', () 
 
   const board = (page: Page) => page.locator(`${byTestId('blocks')} > ${byTestId('block')}`).allTextContents();
   const boardIs = (page: Page, expected: string[]) =>
-    page.waitForFunction((want) => JSON.stringify([...document.querySelectorAll('[data-testid="blocks"] > [data-testid="block"]')].map((n) => n.textContent)) === JSON.stringify(want), expected, { timeout: WAIT_MS });
+    page.waitForFunction(
+      (want) =>
+        JSON.stringify([...document.querySelectorAll('[data-testid="blocks"] > [data-testid="block"]')].map((n) => n.textContent)) ===
+        JSON.stringify(want),
+      expected,
+      { timeout: WAIT_MS },
+    );
   const generationIs = (page: Page, status: string) => page.locator(`${byTestId('generation-status')}[data-status="${status}"]`).waitFor();
 
   async function open(label: string, user: TestUser): Promise<Page> {
@@ -44,7 +50,10 @@ describe('React example (examples/react-canvas) with two users in Chromium', () 
     const page = await context.newPage();
     page.setDefaultTimeout(WAIT_MS);
     page.on('pageerror', (error) => problems.push(`${label}: ${error.message}`));
-    page.on('response', (response) => response.status() >= 400 && problems.push(`${label}: ${response.status()} ${new URL(response.url()).pathname}`));
+    page.on(
+      'response',
+      (response) => response.status() >= 400 && problems.push(`${label}: ${response.status()} ${new URL(response.url()).pathname}`),
+    );
     await page.goto(`${site.url}/#${canvasId}`);
     await page.locator(byTestId('email')).fill(user.email);
     await page.locator(byTestId('password')).fill('correct horse battery');
@@ -53,7 +62,9 @@ describe('React example (examples/react-canvas) with two users in Chromium', () 
       .locator(`${byTestId('status')}[data-state="live"]`)
       .waitFor()
       .catch(async (error: Error) => {
-        throw new Error(`${label} did not go live: ${error.message}\npage: ${await page.locator('#root').innerHTML()}\nproblems: ${problems.join('; ')}`);
+        throw new Error(
+          `${label} did not go live: ${error.message}\npage: ${await page.locator('#root').innerHTML()}\nproblems: ${problems.join('; ')}`,
+        );
       });
     return page;
   }
@@ -61,7 +72,11 @@ describe('React example (examples/react-canvas) with two users in Chromium', () 
   beforeAll(async () => {
     outDir = await mkdtemp(join(tmpdir(), 'sb-react-example-'));
     // The example's production build (the packages' dist/ were built by the test run's globalSetup).
-    const build = run(process.execPath, [join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', 'examples/react-canvas', '--outDir', outDir, '--emptyOutDir'], { cwd: ROOT });
+    const build = run(
+      process.execPath,
+      [join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', 'examples/react-canvas', '--outDir', outDir, '--emptyOutDir'],
+      { cwd: ROOT },
+    );
     t = await startTestApp({ llmDelayMs: 60, script: [threeBlocks, { text: 'Done.' }], responder: () => longTurn });
     await build;
     site = await startStaticProxy(outDir, t.url);
@@ -94,7 +109,9 @@ describe('React example (examples/react-canvas) with two users in Chromium', () 
     await generationIs(pageA, 'completed');
     await boardIs(pageA, ['Goals', 'Budget', 'Timeline']);
     await boardIs(pageB, ['Goals', 'Budget', 'Timeline']);
-    const ranks = await pageB.locator(`${byTestId('blocks')} > ${byTestId('block')}`).evaluateAll((nodes) => nodes.map((n) => (n as HTMLElement).dataset.rank!));
+    const ranks = await pageB
+      .locator(`${byTestId('blocks')} > ${byTestId('block')}`)
+      .evaluateAll((nodes) => nodes.map((n) => (n as HTMLElement).dataset.rank!));
     expect([...ranks].sort()).toEqual(ranks);
     expect(await pageA.locator(byTestId('generation-status')).textContent()).toContain('3 streamed');
     await screenshot(pageB, 'react-02-generated-B');
@@ -103,7 +120,9 @@ describe('React example (examples/react-canvas) with two users in Chromium', () 
   test('A stops a long generation part way: it ends cancelled, nothing of it is stored, both boards keep the first three', async () => {
     await pageA.locator(byTestId('prompt')).fill('Forty paragraphs');
     await pageA.locator(byTestId('generate')).click();
-    await pageA.waitForFunction(() => /[1-9]\d* streamed/.test(document.querySelector('[data-testid="generation-status"]')?.textContent ?? ''));
+    await pageA.waitForFunction(() =>
+      /[1-9]\d* streamed/.test(document.querySelector('[data-testid="generation-status"]')?.textContent ?? ''),
+    );
     await pageA.locator(byTestId('stop')).click();
     await generationIs(pageA, 'cancelled');
     const streamed = Number((await pageA.locator(byTestId('generation-status')).textContent())!.match(/(\d+) streamed/)![1]);

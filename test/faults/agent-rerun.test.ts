@@ -5,7 +5,11 @@ import { registerUser, request } from '../support/http';
 import { eventually } from '../support/wait';
 
 const FILES: AgentFile[] = [
-  { path: '/Users/ana/Notes/acme.txt', name: 'acme.txt', content: 'Call with ACME\nTODO: Send the revised quote\nTODO: Book the kickoff room\n' },
+  {
+    path: '/Users/ana/Notes/acme.txt',
+    name: 'acme.txt',
+    content: 'Call with ACME\nTODO: Send the revised quote\nTODO: Book the kickoff room\n',
+  },
   { path: '/Users/ana/Notes/bob.md', name: 'bob.md', content: '# Bob\nAction: Ask Bob for the brand assets\n' },
 ];
 
@@ -31,7 +35,14 @@ describe('an agent run re-run after its worker died', () => {
     const user = await registerUser(base, 'AgentRerun');
     const created = await request('POST', `${base}/agents/local`, {
       token: user.accessToken,
-      body: { name: 'Inbox folder', deviceId: 'laptop-agent-rerun', directoryPaths: ['/Users/ana/Notes'], dataTypes: ['tasks'], promptTemplate: 'Extract tasks. Lines starting with TODO or Action: are tasks.', fileExtensions: ['.txt', '.md'] },
+      body: {
+        name: 'Inbox folder',
+        deviceId: 'laptop-agent-rerun',
+        directoryPaths: ['/Users/ana/Notes'],
+        dataTypes: ['tasks'],
+        promptTemplate: 'Extract tasks. Lines starting with TODO or Action: are tasks.',
+        fileExtensions: ['.txt', '.md'],
+      },
     });
     expect(created.status).toBe(201);
     let crashed = false;
@@ -53,7 +64,10 @@ describe('an agent run re-run after its worker died', () => {
     const started = await request('POST', `${base}/agents/${created.body.id}/run`, { token: user.accessToken });
     expect(started.status).toBe(202);
     const runs = await eventually(
-      async () => (await request('GET', `${base}/agents/runs?agentId=${created.body.id}`, { token: user.accessToken })).body.runs as Array<Record<string, any>>,
+      async () =>
+        (await request('GET', `${base}/agents/runs?agentId=${created.body.id}`, { token: user.accessToken })).body.runs as Array<
+          Record<string, any>
+        >,
       (list) => list.length > 0 && list.every((run) => run.completedAt !== null),
       60_000,
     );

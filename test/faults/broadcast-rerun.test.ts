@@ -13,7 +13,12 @@ const PROMPT = 'Plan the launch: a heading, three todos (book venue, invite pres
  * client receives each chunk exactly once, in order, with increasing seqs (0103).
  */
 describe('a broadcast re-run after its worker died', () => {
-  const cluster = useCluster('bcast-rerun', { WORKER_LOCK_MS: '1000', BROADCAST_CHUNK_SIZE: '1', BROADCAST_CHUNK_DELAY_MS: '1000', LOG_LEVEL: 'info' });
+  const cluster = useCluster('bcast-rerun', {
+    WORKER_LOCK_MS: '1000',
+    BROADCAST_CHUNK_SIZE: '1',
+    BROADCAST_CHUNK_DELAY_MS: '1000',
+    LOG_LEVEL: 'info',
+  });
   const sockets: CanvasClient[] = [];
 
   afterAll(() => sockets.forEach((socket) => socket.close()));

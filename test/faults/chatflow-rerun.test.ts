@@ -20,7 +20,10 @@ describe('a chatflow turn whose worker died mid-answer', () => {
     ]);
     const base = `${api.url}/api/v1`;
     const user = await registerUser(base, 'Rerun');
-    const flow = await request('POST', `${base}/flows`, { token: user.accessToken, body: { type: 'chatflow', name: 'Slow', definition: { systemPrompt: 'You answer at length.' } } });
+    const flow = await request('POST', `${base}/flows`, {
+      token: user.accessToken,
+      body: { type: 'chatflow', name: 'Slow', definition: { systemPrompt: 'You answer at length.' } },
+    });
     expect(flow.status).toBe(201);
     let killed: SwitchboardProcess | undefined;
 
@@ -48,7 +51,10 @@ describe('a chatflow turn whose worker died mid-answer', () => {
     const survivor = killed === workerA ? workerB : workerA;
     expect(survivor.output()).toContain('chatflow turn interrupted: the worker streaming it stopped');
 
-    const next = await request('POST', `${base}/flows/${flow.body.flow.id}/chat`, { token: user.accessToken, body: { message: 'Short one', sessionId } });
+    const next = await request('POST', `${base}/flows/${flow.body.flow.id}/chat`, {
+      token: user.accessToken,
+      body: { message: 'Short one', sessionId },
+    });
     expect(next.status).toBe(200);
     expect(next.body.sessionId).toBe(sessionId);
     expect(next.body.response.length).toBeGreaterThan(0);

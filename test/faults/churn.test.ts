@@ -67,9 +67,17 @@ class RawFollower {
     private readonly canvasId: string,
     private readonly loadBlocks: () => Promise<Block[]>,
   ) {
-    this.socket = io(`${url}/canvas`, { auth: { token }, transports: ['websocket'], forceNew: true, reconnectionDelay: 20, reconnectionDelayMax: 200 });
+    this.socket = io(`${url}/canvas`, {
+      auth: { token },
+      transports: ['websocket'],
+      forceNew: true,
+      reconnectionDelay: 20,
+      reconnectionDelayMax: 200,
+    });
     for (const name of CANVAS_ROOM_EVENTS) {
-      (this.socket as unknown as Socket).on(name, (payload: Record<string, any>) => this.handle({ seq: payload.seq, event: name, payload }, true));
+      (this.socket as unknown as Socket).on(name, (payload: Record<string, any>) =>
+        this.handle({ seq: payload.seq, event: name, payload }, true),
+      );
     }
   }
 
@@ -172,10 +180,18 @@ describe('no lost blocks under connection churn', () => {
     const responder = (req: ChatRequest) =>
       req.messages.some((m) => m.role === 'tool')
         ? { text: 'Done.' }
-        : { toolCalls: Array.from({ length: BLOCKS_PER_GENERATION }, (_, i) => ({ name: 'create_text', args: { text: `generated paragraph ${i + 1}` } })) };
+        : {
+            toolCalls: Array.from({ length: BLOCKS_PER_GENERATION }, (_, i) => ({
+              name: 'create_text',
+              args: { text: `generated paragraph ${i + 1}` },
+            })),
+          };
     // A small catch-up cap: a client that missed more than 6 events is told to resync, so the
     // reload path (paginated HTTP read, live events held meanwhile) runs under churn as well.
-    t = await startTestApp({ responder, env: { CANVAS_SYNC_MAX_EVENTS: '6', TIER_LIMITS: JSON.stringify({ free: { generationsPerMinute: 100, concurrentGenerations: 4 } }) } });
+    t = await startTestApp({
+      responder,
+      env: { CANVAS_SYNC_MAX_EVENTS: '6', TIER_LIMITS: JSON.stringify({ free: { generationsPerMinute: 100, concurrentGenerations: 4 } }) },
+    });
   }, 120_000);
 
   afterAll(async () => {
@@ -183,7 +199,7 @@ describe('no lost blocks under connection churn', () => {
     await t.stop();
   });
 
-  test('every client ends with the database\'s blocks, each event handed on once, raw and SDK clients alike', async () => {
+  test("every client ends with the database's blocks, each event handed on once, raw and SDK clients alike", async () => {
     const owner = await registerUser(t.api, 'Owner');
     const canvasId = await createCanvas(t.api, owner, 'Churn');
     const viewers: TestUser[] = [];
@@ -194,14 +210,21 @@ describe('no lost blocks under connection churn', () => {
     }
     const loadBlocks = (user: TestUser) => loadAllBlocks(t.api, canvasId, user.accessToken);
 
-    const raw = Array.from({ length: RAW_CLIENTS }, (_, i) => new RawFollower(t.url, viewers[i % viewers.length].accessToken, canvasId, () => loadBlocks(viewers[i % viewers.length])));
+    const raw = Array.from(
+      { length: RAW_CLIENTS },
+      (_, i) => new RawFollower(t.url, viewers[i % viewers.length].accessToken, canvasId, () => loadBlocks(viewers[i % viewers.length])),
+    );
     opened.push(...raw.map((client) => client.socket));
     await Promise.all(raw.map((client) => client.start()));
     const sdk: Array<{ connection: CanvasConnection; view: CanvasView }> = [];
     // One more SDK client is never cut: once it holds the database's blocks, every block event is out.
     for (let i = 0; i <= SDK_CLIENTS; i += 1) {
       const user = viewers[i % viewers.length];
-      const connection = await connectSdk({ url: t.url, token: user.accessToken, socketOptions: { reconnectionDelay: 20, reconnectionDelayMax: 200 } });
+      const connection = await connectSdk({
+        url: t.url,
+        token: user.accessToken,
+        socketOptions: { reconnectionDelay: 20, reconnectionDelayMax: 200 },
+      });
       opened.push(connection);
       const view = new CanvasView();
       connection.onEvent((event: CanvasRoomEvent) => view.apply(event.event, event.payload as Record<string, any>));
@@ -230,7 +253,12 @@ describe('no lost blocks under connection churn', () => {
     // another cut, so the edits are spread over the churn however fast or slow the machine is.
     const generations = (async () => {
       for (let g = 0; g < GENERATIONS; g += 1) {
-        const stream = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, { method: 'POST', token: owner.accessToken, body: { prompt: `Write part ${g}` }, timeoutMs: 60_000 });
+        const stream = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, {
+          method: 'POST',
+          token: owner.accessToken,
+          body: { prompt: `Write part ${g}` },
+          timeoutMs: 60_000,
+        });
         expect(stream.messages.at(-1)?.event).toBe('complete');
       }
     })();
@@ -239,10 +267,26 @@ describe('no lost blocks under connection churn', () => {
       for (let i = 0; i < HAND_EDITS; i += 1) {
         const cutsBefore = cuts;
         await waitUntil(() => cuts > cutsBefore, 30_000);
-        const block = (await request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: owner.accessToken, body: { type: 'text', content: { text: `hand ${i}` } } })).body.block as Block;
+        const block = (
+          await request('POST', `${t.api}/canvases/${canvasId}/blocks`, {
+            token: owner.accessToken,
+            body: { type: 'text', content: { text: `hand ${i}` } },
+          })
+        ).body.block as Block;
         made.push(block.id);
-        if (i % 4 === 3) expect((await request('DELETE', `${t.api}/canvases/${canvasId}/blocks/${made.shift()}`, { token: owner.accessToken })).status).toBe(204);
-        if (i % 5 === 4) expect((await request('PATCH', `${t.api}/canvases/${canvasId}/blocks/${made[0]}`, { token: owner.accessToken, body: { content: { text: `edited ${i}` } } })).status).toBe(200);
+        if (i % 4 === 3)
+          expect(
+            (await request('DELETE', `${t.api}/canvases/${canvasId}/blocks/${made.shift()}`, { token: owner.accessToken })).status,
+          ).toBe(204);
+        if (i % 5 === 4)
+          expect(
+            (
+              await request('PATCH', `${t.api}/canvases/${canvasId}/blocks/${made[0]}`, {
+                token: owner.accessToken,
+                body: { content: { text: `edited ${i}` } },
+              })
+            ).status,
+          ).toBe(200);
       }
     })();
     await Promise.all([generations, edits]);
@@ -253,11 +297,15 @@ describe('no lost blocks under connection churn', () => {
     // uncut observer holds the database's blocks; its last seq is then the canvas's last block event.
     const database = await loadBlocks(owner);
     const expected = new Map(database.map((block) => [block.id, JSON.stringify(block.content)]));
-    const same = (view: CanvasView) => view.blocks.size === expected.size && [...view.blocks].every(([id, block]) => expected.get(id) === JSON.stringify(block.content));
+    const same = (view: CanvasView) =>
+      view.blocks.size === expected.size && [...view.blocks].every(([id, block]) => expected.get(id) === JSON.stringify(block.content));
     await waitUntil(() => same(observer.view), 30_000);
     const finalSeq = observer.connection.lastSeq(canvasId)!;
     await waitUntil(() => sockets.every((socket) => socket.connected), 30_000);
-    await waitUntil(() => raw.every((client) => client.last >= finalSeq) && sdk.every((client) => (client.connection.lastSeq(canvasId) ?? 0) >= finalSeq), 30_000);
+    await waitUntil(
+      () => raw.every((client) => client.last >= finalSeq) && sdk.every((client) => (client.connection.lastSeq(canvasId) ?? 0) >= finalSeq),
+      30_000,
+    );
 
     const views = [...raw.map((client) => client.view), ...sdk.map((client) => client.view)];
     expect(cuts).toBeGreaterThanOrEqual(HAND_EDITS);

@@ -83,7 +83,10 @@ describe('deployment: docker-compose.yml, Dockerfile, nginx.conf, .env.example',
     expect(workers.length).toBeGreaterThan(0);
     const consumed = new Set<string>();
     for (const [name, service] of workers) {
-      const queues = String(envOf(service).WORKER_QUEUES ?? '').split(',').map((q) => q.trim()).filter(Boolean);
+      const queues = String(envOf(service).WORKER_QUEUES ?? '')
+        .split(',')
+        .map((q) => q.trim())
+        .filter(Boolean);
       expect({ name, hasQueues: queues.length > 0 }).toEqual({ name, hasQueues: true });
       for (const queue of queues) {
         expect(QUEUE_NAMES).toContain(queue);
@@ -122,7 +125,10 @@ describe('deployment: docker-compose.yml, Dockerfile, nginx.conf, .env.example',
 
     const instructions = dockerfile();
     for (const copy of instructions.filter((i) => i.keyword === 'COPY')) {
-      const sources = copy.args.split(/\s+/).filter((arg) => !arg.startsWith('--')).slice(0, -1);
+      const sources = copy.args
+        .split(/\s+/)
+        .filter((arg) => !arg.startsWith('--'))
+        .slice(0, -1);
       expect(sources.length).toBeGreaterThan(0);
       for (const source of sources) expect({ source, exists: existsSync(path.join(ROOT, source)) }).toEqual({ source, exists: true });
     }
@@ -154,14 +160,29 @@ describe('deployment: docker-compose.yml, Dockerfile, nginx.conf, .env.example',
       // Given: what `docker compose up` would set — image ENV, then .env (from .env.example, with the
       // JWT_SECRET docs/operations.md says to add), then the service's environment — with the servers and
       // ports that exist here.
-      const image = Object.fromEntries(dockerfile().filter((i) => i.keyword === 'ENV').flatMap((i) => i.args.split(/\s+/).map((pair) => pair.split('=', 2))));
-      const dotEnv = { ...parseEnvFile(read('.env.example')), JWT_SECRET: `compose-${randomUUID()}-${randomUUID()}`, OAUTH_ENCRYPTION_KEY: randomBytes(32).toString('base64') };
+      const image = Object.fromEntries(
+        dockerfile()
+          .filter((i) => i.keyword === 'ENV')
+          .flatMap((i) => i.args.split(/\s+/).map((pair) => pair.split('=', 2))),
+      );
+      const dotEnv = {
+        ...parseEnvFile(read('.env.example')),
+        JWT_SECRET: `compose-${randomUUID()}-${randomUUID()}`,
+        OAUTH_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+      };
       const keyPrefix = `compose-${randomUUID().slice(0, 8)}`;
       const plans = await Promise.all(
         switchboardServices.map(async ([name, service]) => {
           const env = { ...image, ...dotEnv, ...envOf(service) } as Record<string, string>;
           const metricsPort = env.METRICS_PORT ? String(await freePort()) : undefined;
-          const here = { DATABASE_URL: database.url, REDIS_URL: testRedisUrl(), REDIS_KEY_PREFIX: keyPrefix, DATA_DIR: dataDir, PORT: '0', ...(metricsPort && { METRICS_PORT: metricsPort }) };
+          const here = {
+            DATABASE_URL: database.url,
+            REDIS_URL: testRedisUrl(),
+            REDIS_KEY_PREFIX: keyPrefix,
+            DATA_DIR: dataDir,
+            PORT: '0',
+            ...(metricsPort && { METRICS_PORT: metricsPort }),
+          };
           return { name, service, env: { ...env, ...here }, composePort: env.METRICS_PORT };
         }),
       );
@@ -170,7 +191,7 @@ describe('deployment: docker-compose.yml, Dockerfile, nginx.conf, .env.example',
       const started = await Promise.allSettled(plans.map((plan) => spawnSwitchboard(plan.env, 45_000)));
       started.forEach((result) => result.status === 'fulfilled' && processes.push(result.value));
       const failure = started.find((result) => result.status === 'rejected');
-      if (failure) throw (failure).reason;
+      if (failure) throw failure.reason;
       const nodes = started.map((result) => (result as PromiseFulfilledResult<SwitchboardProcess>).value);
 
       // Then: each printed its banner with its roles, and its own healthcheck passes
@@ -195,8 +216,17 @@ describe('deployment: docker-compose.yml, Dockerfile, nginx.conf, .env.example',
     }, 60_000);
 
     test('a worker naming a queue that does not exist refuses to start, so the check above has teeth', async () => {
-      const start = spawnSwitchboard({ SWITCHBOARD_ROLES: 'worker', WORKER_QUEUES: 'generation,mailbox', DATABASE_URL: database.url, REDIS_URL: testRedisUrl(), REDIS_KEY_PREFIX: `compose-${randomUUID().slice(0, 8)}` });
-      start.then((node) => processes.push(node), () => undefined);
+      const start = spawnSwitchboard({
+        SWITCHBOARD_ROLES: 'worker',
+        WORKER_QUEUES: 'generation,mailbox',
+        DATABASE_URL: database.url,
+        REDIS_URL: testRedisUrl(),
+        REDIS_KEY_PREFIX: `compose-${randomUUID().slice(0, 8)}`,
+      });
+      start.then(
+        (node) => processes.push(node),
+        () => undefined,
+      );
 
       await expect(start).rejects.toThrow(/WORKER_QUEUES: unknown queue\(s\) mailbox/);
     });

@@ -44,7 +44,8 @@ describe('Dockerfile', () => {
     expect(all('ENTRYPOINT')).toEqual([]);
     const cmd = JSON.parse(all('CMD')[0].args) as string[];
     expect(cmd[0]).toBe('node');
-    for (const launcher of ['npm', 'npx', 'tsx', 'tini', 'dumb-init', 'sh', 'bash']) expect(cmd.some((arg) => arg === launcher || arg.endsWith(`/${launcher}`))).toBe(false);
+    for (const launcher of ['npm', 'npx', 'tsx', 'tini', 'dumb-init', 'sh', 'bash'])
+      expect(cmd.some((arg) => arg === launcher || arg.endsWith(`/${launcher}`))).toBe(false);
     expect(existsSync(path.join(ROOT, cmd[1]))).toBe(true);
   });
 
@@ -62,7 +63,10 @@ describe('Dockerfile', () => {
       ADMIN_EMAILS: 'ops@corp.example',
     });
     try {
-      const line = started.output().split('\n').find((text) => text.includes('ADMIN_EMAILS is ignored'))!;
+      const line = started
+        .output()
+        .split('\n')
+        .find((text) => text.includes('ADMIN_EMAILS is ignored'))!;
       expect(JSON.parse(line).pid).toBe(started.pid);
       expect(await started.stop()).toBe(0);
     } finally {

@@ -12,7 +12,13 @@ const PROMPT = 'Plan the launch: a heading, three todos (book venue, invite pres
 
 /** The pid redis-server wrote under DATA_DIR. */
 const redisPid = (dataDir: string) => Number.parseInt(readFileSync(path.join(dataDir, 'redis', 'redis-server.pid'), 'utf8'), 10);
-const parentOf = (pid: number) => Number.parseInt(spawnSync('ps', ['-p', String(pid), '-o', 'ppid=']).stdout.toString().trim(), 10);
+const parentOf = (pid: number) =>
+  Number.parseInt(
+    spawnSync('ps', ['-p', String(pid), '-o', 'ppid='])
+      .stdout.toString()
+      .trim(),
+    10,
+  );
 const childrenOf = (pid: number) =>
   spawnSync('ps', ['--ppid', String(pid), '-o', 'pid='])
     .stdout.toString()
@@ -58,11 +64,23 @@ describe('the embedded redis-server under crashes', () => {
     const before = redisPid(dataDir);
 
     process.kill(before, 'SIGKILL');
-    await eventually(async () => redisPid(dataDir), (pid) => pid !== before && processAlive(pid), 20_000);
-    await eventually(async () => (await request('GET', `${app.url}/readyz`)).status, (status) => status === 200, 20_000);
+    await eventually(
+      async () => redisPid(dataDir),
+      (pid) => pid !== before && processAlive(pid),
+      20_000,
+    );
+    await eventually(
+      async () => (await request('GET', `${app.url}/readyz`)).status,
+      (status) => status === 200,
+      20_000,
+    );
 
     const sse = await readSse(`${api}/canvases/${canvasId}/ai/generate-stream`, {
-      method: 'POST', token: user.accessToken, body: { prompt: PROMPT }, timeoutMs: 30_000, until: (m) => m.event === 'complete' || m.event === 'error',
+      method: 'POST',
+      token: user.accessToken,
+      body: { prompt: PROMPT },
+      timeoutMs: 30_000,
+      until: (m) => m.event === 'complete' || m.event === 'error',
     });
     expect(sse.messages.at(-1)!.event).toBe('complete');
     expect(app.child.exitCode).toBeNull();
@@ -75,7 +93,10 @@ describe('the embedded redis-server under crashes', () => {
     let generationId = '';
     let lastId = '0';
     await readSse(`${api}/canvases/${canvasId}/ai/generate-stream`, {
-      method: 'POST', token: user.accessToken, body: { prompt: PROMPT }, timeoutMs: 30_000,
+      method: 'POST',
+      token: user.accessToken,
+      body: { prompt: PROMPT },
+      timeoutMs: 30_000,
       until: (m) => m.event === 'tool_output',
       onMessage: (m) => {
         generationId = m.data.generationId;
@@ -84,22 +105,34 @@ describe('the embedded redis-server under crashes', () => {
     });
     await app.stop('SIGKILL');
     // No orphan keeps listening once its app is gone.
-    await eventually(async () => processAlive(oldRedis), (up) => !up, 15_000);
+    await eventually(
+      async () => processAlive(oldRedis),
+      (up) => !up,
+      15_000,
+    );
 
     const restarted = await start();
     const api2 = `${restarted.url}/api/v1`;
     const resumed = await readSse(`${api2}/canvases/${canvasId}/ai/generations/${generationId}/events`, {
-      token: user.accessToken, headers: { 'Last-Event-ID': lastId }, timeoutMs: 45_000, until: (m) => m.event === 'complete' || m.event === 'error',
+      token: user.accessToken,
+      headers: { 'Last-Event-ID': lastId },
+      timeoutMs: 45_000,
+      until: (m) => m.event === 'complete' || m.event === 'error',
     });
     expect(resumed.messages.at(-1)!.event).toBe('complete');
     expect(resumed.messages.at(-1)!.data.blocks).toHaveLength(5);
     // The log from before the crash is still there: a replay from the start begins at seq 1.
-    const replay = await readSse(`${api2}/canvases/${canvasId}/ai/generations/${generationId}/events`, { token: user.accessToken, timeoutMs: 15_000 });
+    const replay = await readSse(`${api2}/canvases/${canvasId}/ai/generations/${generationId}/events`, {
+      token: user.accessToken,
+      timeoutMs: 15_000,
+    });
     expect(replay.messages[0]).toMatchObject({ id: '1', event: 'status', data: { stage: 'queued' } });
     expect(replay.messages.at(-1)!.event).toBe('complete');
     const generation = await request('GET', `${api2}/canvases/${canvasId}/ai/generations/${generationId}`, { token: user.accessToken });
     expect(generation.body.generation.status).toBe('completed');
-    expect((await request('POST', `${api2}/canvases/${canvasId}/ai/generations/${generationId}/undo`, { token: user.accessToken })).status).toBe(200);
+    expect(
+      (await request('POST', `${api2}/canvases/${canvasId}/ai/generations/${generationId}/undo`, { token: user.accessToken })).status,
+    ).toBe(200);
   }, 120_000);
 
   test('a redis-server orphaned with its watchdog (kill -9 of both) is stopped by the next start, which reuses its data', async () => {

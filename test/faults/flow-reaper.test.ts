@@ -12,7 +12,10 @@ describe('the reaper resumes an agentflow execution with no live node job', () =
   let t: TestApp;
 
   beforeAll(async () => {
-    t = await startTestApp({ env: { REAPER_GRACE_MS: '300', REAPER_INTERVAL_MS: '300' }, responder: (req) => ({ text: `answer ${req.messages.length}` }) });
+    t = await startTestApp({
+      env: { REAPER_GRACE_MS: '300', REAPER_INTERVAL_MS: '300' },
+      responder: (req) => ({ text: `answer ${req.messages.length}` }),
+    });
   });
   afterAll(() => t.stop());
 
@@ -20,15 +23,41 @@ describe('the reaper resumes an agentflow execution with no live node job', () =
     const user = await registerUser(t.api, 'Reaped');
     const created = await request('POST', `${t.api}/flows`, {
       token: user.accessToken,
-      body: { type: 'agentflow', name: 'Orphan', definition: { nodes: [{ id: 'a', prompt: 'first' }, { id: 'b', prompt: 'then {{nodes.a.output}}', dependsOn: ['a'] }], output: 'b' } },
+      body: {
+        type: 'agentflow',
+        name: 'Orphan',
+        definition: {
+          nodes: [
+            { id: 'a', prompt: 'first' },
+            { id: 'b', prompt: 'then {{nodes.a.output}}', dependsOn: ['a'] },
+          ],
+          output: 'b',
+        },
+      },
     });
     const flow = created.body.flow;
     // Given: rows written, node `a` already completed, and no job in Redis for anything.
     const { repos } = t.app;
     const executionId = randomUUID();
-    await repos.flowExecutions.create({ id: executionId, flowId: flow.id, userId: user.id, tier: 'free', definition: flow.definition, input: {}, nodeIds: ['a', 'b'] });
+    await repos.flowExecutions.create({
+      id: executionId,
+      flowId: flow.id,
+      userId: user.id,
+      tier: 'free',
+      definition: flow.definition,
+      input: {},
+      nodeIds: ['a', 'b'],
+    });
     await repos.flowExecutions.startNode(executionId, 'a');
-    expect(await repos.flowExecutions.completeNode(executionId, 'a', 'done before the crash', { provider: 'scripted', model: 'scripted-model', inputTokens: 1, outputTokens: 1, costUsd: 0 })).toBe(true);
+    expect(
+      await repos.flowExecutions.completeNode(executionId, 'a', 'done before the crash', {
+        provider: 'scripted',
+        model: 'scripted-model',
+        inputTokens: 1,
+        outputTokens: 1,
+        costUsd: 0,
+      }),
+    ).toBe(true);
 
     const view = await eventually(
       () => request('GET', `${t.api}/flows/${flow.id}/executions/${executionId}`, { token: user.accessToken }),
@@ -45,7 +74,14 @@ describe('the reaper resumes an agentflow execution with no live node job', () =
     expect(calls).toHaveLength(1);
     expect(JSON.stringify(calls[0].messages)).toContain('then done before the crash');
     // The stream has `a`'s missing event, then `b`'s, then the end.
-    const events = await fetch(`${t.api}/flows/${flow.id}/executions/${executionId}/events`, { headers: { authorization: `Bearer ${user.accessToken}` } }).then((r) => r.text());
-    expect([...events.matchAll(/event: (\w+)/g)].map((m) => m[1])).toEqual(['node_completed', 'node_started', 'node_completed', 'execution_completed']);
+    const events = await fetch(`${t.api}/flows/${flow.id}/executions/${executionId}/events`, {
+      headers: { authorization: `Bearer ${user.accessToken}` },
+    }).then((r) => r.text());
+    expect([...events.matchAll(/event: (\w+)/g)].map((m) => m[1])).toEqual([
+      'node_completed',
+      'node_started',
+      'node_completed',
+      'execution_completed',
+    ]);
   });
 });

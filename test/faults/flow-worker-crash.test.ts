@@ -6,7 +6,8 @@ import { startScriptedLLM, type ScriptedLLM } from '../support/scripted-llm';
 import { readSse } from '../support/sse';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const tagOf = (req: ChatRequest) => /^\[([\w-]+)\]/.exec(messageText(req.messages.find((m) => m.role === 'user') ?? { content: '' }))?.[1] ?? '?';
+const tagOf = (req: ChatRequest) =>
+  /^\[([\w-]+)\]/.exec(messageText(req.messages.find((m) => m.role === 'user') ?? { content: '' }))?.[1] ?? '?';
 
 /**
  * kill -9 of a worker process in the middle of an agentflow execution (decision 0115):
@@ -48,7 +49,10 @@ describe('a worker killed in the middle of an agentflow execution', () => {
       ],
       output: 'z',
     };
-    const created = await request('POST', `${base}/flows`, { token: user.accessToken, body: { type: 'agentflow', name: 'Crash', definition } });
+    const created = await request('POST', `${base}/flows`, {
+      token: user.accessToken,
+      body: { type: 'agentflow', name: 'Crash', definition },
+    });
     expect(created.status).toBe(201);
     const flowId = created.body.flow.id;
 
@@ -67,7 +71,13 @@ describe('a worker killed in the middle of an agentflow execution', () => {
         const executionId = message.data.executionId;
         const unfinished = middle.filter((id) => !finishedBeforeKill.includes(id));
         const running = (w: SwitchboardProcess) =>
-          w.output().split('\n').some((line) => line.includes('flow node started') && line.includes(executionId) && unfinished.some((id) => line.includes(`"${id}"`)));
+          w
+            .output()
+            .split('\n')
+            .some(
+              (line) =>
+                line.includes('flow node started') && line.includes(executionId) && unfinished.some((id) => line.includes(`"${id}"`)),
+            );
         killed = [workerA, workerB].find(running);
         killed?.child.kill('SIGKILL');
       },
@@ -94,6 +104,7 @@ describe('a worker killed in the middle of an agentflow execution', () => {
     const view = await request('GET', `${base}/flows/${flowId}/executions/${executionId}`, { token: user.accessToken });
     expect(view.body.execution.status).toBe('completed');
     for (const node of view.body.execution.nodes) expect(node.status).toBe('completed');
-    for (const nodeId of finishedBeforeKill) expect(view.body.execution.nodes.find((n: { id: string }) => n.id === nodeId).attempts).toBe(1);
+    for (const nodeId of finishedBeforeKill)
+      expect(view.body.execution.nodes.find((n: { id: string }) => n.id === nodeId).attempts).toBe(1);
   }, 120_000);
 });

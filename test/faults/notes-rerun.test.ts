@@ -23,8 +23,17 @@ describe('ticket notes re-run after their worker died', () => {
     ]);
     const base = `${api.url}/api/v1`;
     const user = await registerUser(base, 'NotesRerun');
-    device = await DeviceSimulator.connect({ url: api.url!, accessToken: user.accessToken, deviceId: 'laptop-notes-rerun', seed: {}, reconnection: false });
-    const chat = await request('POST', `${base}/chat`, { token: user.accessToken, body: { message: 'Hello, my printer prints blank pages.', deviceId: device.deviceId } });
+    device = await DeviceSimulator.connect({
+      url: api.url!,
+      accessToken: user.accessToken,
+      deviceId: 'laptop-notes-rerun',
+      seed: {},
+      reconnection: false,
+    });
+    const chat = await request('POST', `${base}/chat`, {
+      token: user.accessToken,
+      body: { message: 'Hello, my printer prints blank pages.', deviceId: device.deviceId },
+    });
     expect(chat.status).toBe(200);
     const sessionId = chat.body.sessionId as string;
     expect((await request('POST', `${base}/chat/sessions/${sessionId}/resolve`, { token: user.accessToken, body: {} })).status).toBe(200);

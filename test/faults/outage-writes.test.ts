@@ -36,28 +36,48 @@ describe('block writes during a Redis outage', () => {
   });
 
   const blockTexts = async () =>
-    ((await request('GET', `${t.api}/canvases/${canvasId}/blocks`, { token: user.accessToken })).body.blocks ?? []).map((b: { content: { text: string } }) => b.content.text);
+    ((await request('GET', `${t.api}/canvases/${canvasId}/blocks`, { token: user.accessToken })).body.blocks ?? []).map(
+      (b: { content: { text: string } }) => b.content.text,
+    );
 
   test('POST, PATCH and DELETE answer 503 and change nothing; once Redis is back, a 201 reaches the room', async () => {
-    const kept = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: user.accessToken, body: { type: 'text', content: { text: 'before the outage' } } });
+    const kept = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, {
+      token: user.accessToken,
+      body: { type: 'text', content: { text: 'before the outage' } },
+    });
     expect(kept.status).toBe(201);
     const added = record(observer, 'block_added');
 
     await proxy.cut();
-    await eventually(async () => (await request('GET', `${t.url}/readyz`)).status, (status) => status === 503);
-    const refused = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: user.accessToken, body: { type: 'text', content: { text: 'during the outage' } } });
+    await eventually(
+      async () => (await request('GET', `${t.url}/readyz`)).status,
+      (status) => status === 503,
+    );
+    const refused = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, {
+      token: user.accessToken,
+      body: { type: 'text', content: { text: 'during the outage' } },
+    });
     expect(refused.status).toBe(503);
     expect(refused.body.error.code).toBe('service_unavailable');
-    const patched = await request('PATCH', `${t.api}/canvases/${canvasId}/blocks/${kept.body.block.id}`, { token: user.accessToken, body: { content: { text: 'changed in the dark' } } });
+    const patched = await request('PATCH', `${t.api}/canvases/${canvasId}/blocks/${kept.body.block.id}`, {
+      token: user.accessToken,
+      body: { content: { text: 'changed in the dark' } },
+    });
     expect(patched.status).toBe(503);
     const deleted = await request('DELETE', `${t.api}/canvases/${canvasId}/blocks/${kept.body.block.id}`, { token: user.accessToken });
     expect(deleted.status).toBe(503);
 
     await proxy.restore();
-    await eventually(async () => (await request('GET', `${t.url}/readyz`)).status, (status) => status === 200);
+    await eventually(
+      async () => (await request('GET', `${t.url}/readyz`)).status,
+      (status) => status === 200,
+    );
     expect(await blockTexts()).toEqual(['before the outage']);
 
-    const after = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: user.accessToken, body: { type: 'text', content: { text: 'after the outage' } } });
+    const after = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, {
+      token: user.accessToken,
+      body: { type: 'text', content: { text: 'after the outage' } },
+    });
     expect(after.status).toBe(201);
     await waitUntil(() => added.some((event) => event.block.id === after.body.block.id), 15_000);
     expect(added.map((event) => event.block.content.text)).not.toContain('during the outage');
@@ -73,14 +93,20 @@ describe('block writes during a Redis outage', () => {
       const saved = await redis.get(seqKey);
       await redis.del(seqKey);
       await redis.rpush(seqKey, 'not a counter');
-      const refused = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: user.accessToken, body: { type: 'text', content: { text: 'never announced' } } });
+      const refused = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, {
+        token: user.accessToken,
+        body: { type: 'text', content: { text: 'never announced' } },
+      });
       expect(refused.status).toBe(503);
       expect(refused.body.error.code).toBe('service_unavailable');
       expect(await blockTexts()).toEqual(before);
       await redis.del(seqKey);
       if (saved) await redis.set(seqKey, saved);
 
-      const ok = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: user.accessToken, body: { type: 'text', content: { text: 'announced' } } });
+      const ok = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, {
+        token: user.accessToken,
+        body: { type: 'text', content: { text: 'announced' } },
+      });
       expect(ok.status).toBe(201);
       await waitUntil(() => added.some((event) => event.block.id === ok.body.block.id), 15_000);
       expect(added.map((event) => event.block.content.text)).toEqual(['announced']);

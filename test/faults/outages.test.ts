@@ -48,7 +48,11 @@ describe('outages of Redis and PostgreSQL', () => {
     pgProxy = await startTcpProxy({ host: pg.hostname, port: Number(pg.port || 5432) });
     pg.port = String(pgProxy.port);
     t = await startTestApp({
-      env: { REDIS_URL: `redis://127.0.0.1:${redisProxy.port}`, DATABASE_URL: pg.toString(), TIER_LIMITS: JSON.stringify({ free: { generationsPerMinute: 50 } }) },
+      env: {
+        REDIS_URL: `redis://127.0.0.1:${redisProxy.port}`,
+        DATABASE_URL: pg.toString(),
+        TIER_LIMITS: JSON.stringify({ free: { generationsPerMinute: 50 } }),
+      },
       responder: async (req) => {
         if (req.messages.some((m) => m.role === 'tool')) return { text: 'done' };
         // The first turn of the first "hold" request waits until the test releases it (retries pass).
@@ -72,7 +76,13 @@ describe('outages of Redis and PostgreSQL', () => {
   });
 
   const generate = (prompt: string) =>
-    readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, { method: 'POST', token: user.accessToken, body: { prompt }, timeoutMs: 30_000, until: (m) => m.event === 'complete' || m.event === 'error' });
+    readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, {
+      method: 'POST',
+      token: user.accessToken,
+      body: { prompt },
+      timeoutMs: 30_000,
+      until: (m) => m.event === 'complete' || m.event === 'error',
+    });
   const readiness = () => request('GET', `${t.url}/readyz`);
 
   test('with Redis gone: readiness 503, requests fail fast with 503, nothing half-written; after it returns, generations work again', async () => {
@@ -118,7 +128,9 @@ describe('outages of Redis and PostgreSQL', () => {
       release();
       await eventually(async () => ((await queue.getJob(generationId))?.attemptsMade ?? 0) >= 1);
       const failedAttempt = await queue.getJob(generationId);
-      expect((failedAttempt!.stacktrace ?? []).join('\n') + (failedAttempt!.failedReason ?? '')).toMatch(/ECONNREFUSED|terminat|connect|Connection/i);
+      expect((failedAttempt!.stacktrace ?? []).join('\n') + (failedAttempt!.failedReason ?? '')).toMatch(
+        /ECONNREFUSED|terminat|connect|Connection/i,
+      );
       expect((await readiness()).body.checks.database).toBe('unavailable');
       await pgProxy.restore();
 

@@ -15,7 +15,8 @@ const TASK_ID = '3f2b8c1e-9d4a-4b6e-8f00-1234567890ab';
 const seed = { tasks: [{ id: TASK_ID, title: 'Old report', status: 'done', priority: 'low' }] };
 
 /** The first `event` the device receives that satisfies `predicate` (a slow crash path: 20 s). */
-const next = <T>(device: DeviceSimulator, event: AwaitedDeviceEvent, predicate?: (payload: T) => boolean) => nextDeviceEvent<T>(device, event, predicate, 20_000);
+const next = <T>(device: DeviceSimulator, event: AwaitedDeviceEvent, predicate?: (payload: T) => boolean) =>
+  nextDeviceEvent<T>(device, event, predicate, 20_000);
 
 /**
  * Work parked on a person or on a queue must not be lost to a crash: an approval holds
@@ -53,9 +54,20 @@ describe('parked work survives lost jobs', () => {
     await t.stop();
   });
 
-  async function parkedDelete(): Promise<{ user: TestUser; device: DeviceSimulator; approval: ApprovalRequested; final: Promise<{ response: string }> }> {
+  async function parkedDelete(): Promise<{
+    user: TestUser;
+    device: DeviceSimulator;
+    approval: ApprovalRequested;
+    final: Promise<{ response: string }>;
+  }> {
     const user = await registerUser(t.api, 'Parked');
-    const device = await DeviceSimulator.connect({ url: t.url, accessToken: user.accessToken, deviceId: `laptop-${randomUUID().slice(0, 6)}`, seed, reconnection: false });
+    const device = await DeviceSimulator.connect({
+      url: t.url,
+      accessToken: user.accessToken,
+      deviceId: `laptop-${randomUUID().slice(0, 6)}`,
+      seed,
+      reconnection: false,
+    });
     devices.push(device);
     const requested = next<ApprovalRequested>(device, 'approval_requested');
     const final = next<{ response: string }>(device, 'final');
@@ -63,13 +75,18 @@ describe('parked work survives lost jobs', () => {
     return { user, device, approval: await requested, final };
   }
   const deletes = (device: DeviceSimulator) => device.calls.filter((call) => call.action === 'delete');
-  const status = async (user: TestUser, id: string) => (await request('GET', `${t.api}/hitl/requests/${id}`, { token: user.accessToken })).body.status;
+  const status = async (user: TestUser, id: string) =>
+    (await request('GET', `${t.api}/hitl/requests/${id}`, { token: user.accessToken })).body.status;
 
   test('approving after expiresAt is 409 `expired` even when the timeout job is gone; the tool never runs and the turn ends', async () => {
     const { user, device, approval, final } = await parkedDelete();
     // A crash lost the delayed timeout job.
     await queue.remove(`hitl-timeout-${approval.approvalId}`);
-    await eventually(async () => Date.now(), (now) => now > Date.parse(approval.expiresAt) + 50, 10_000);
+    await eventually(
+      async () => Date.now(),
+      (now) => now > Date.parse(approval.expiresAt) + 50,
+      10_000,
+    );
 
     const late = await request('PUT', `${t.api}/hitl/requests/${approval.approvalId}/approve`, { token: user.accessToken });
     expect(late.status).toBe(409);
@@ -109,10 +126,16 @@ describe('parked work survives lost jobs', () => {
     const canvasId = await createCanvas(t.api, user);
     const before = t.llm.chatRequests().length;
     const stream = readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, {
-      method: 'POST', token: user.accessToken, body: { prompt: 'A paragraph: hold for the deletion' }, timeoutMs: 20_000,
+      method: 'POST',
+      token: user.accessToken,
+      body: { prompt: 'A paragraph: hold for the deletion' },
+      timeoutMs: 20_000,
       until: (m) => m.event === 'complete' || m.event === 'error',
     });
-    await eventually(async () => t.llm.chatRequests().length, (n) => n > before);
+    await eventually(
+      async () => t.llm.chatRequests().length,
+      (n) => n > before,
+    );
 
     expect((await request('DELETE', `${t.api}/canvases/${canvasId}`, { token: user.accessToken })).status).toBe(204);
     const sse = await stream;
@@ -121,7 +144,10 @@ describe('parked work survives lost jobs', () => {
 
     const other = await createCanvas(t.api, user);
     const next = await readSse(`${t.api}/canvases/${other}/ai/generate-stream`, {
-      method: 'POST', token: user.accessToken, body: { prompt: 'A heading and a paragraph about what comes next' }, timeoutMs: 20_000,
+      method: 'POST',
+      token: user.accessToken,
+      body: { prompt: 'A heading and a paragraph about what comes next' },
+      timeoutMs: 20_000,
       until: (m) => m.event === 'complete' || m.event === 'error',
     });
     expect(next.status).toBe(200);

@@ -33,9 +33,17 @@ describe('the reaper ends work a dead process left open', () => {
       testConfig({
         keyPrefix,
         databaseUrl: database.url,
-        env: { TIER_LIMITS: JSON.stringify({ free: { concurrentGenerations: 1 } }), REAPER_GRACE_MS: '500', REAPER_INTERVAL_MS: '300', ...env },
+        env: {
+          TIER_LIMITS: JSON.stringify({ free: { concurrentGenerations: 1 } }),
+          REAPER_GRACE_MS: '500',
+          REAPER_INTERVAL_MS: '300',
+          ...env,
+        },
       }),
-      { logger: createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), endpoint: { baseURL: llm.baseURL, apiKey: 'test', provider: 'scripted', models: ['scripted-model'] } },
+      {
+        logger: createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+        endpoint: { baseURL: llm.baseURL, apiKey: 'test', provider: 'scripted', models: ['scripted-model'] },
+      },
     );
 
   beforeAll(async () => {
@@ -58,15 +66,24 @@ describe('the reaper ends work a dead process left open', () => {
     const generations = queue('generation');
     let generationId = '';
     const stream = readSse(`${base}/canvases/${canvasId}/ai/generate-stream`, {
-      method: 'POST', token: user.accessToken, body: { prompt: 'a paragraph about crashes' }, timeoutMs: 30_000,
+      method: 'POST',
+      token: user.accessToken,
+      body: { prompt: 'a paragraph about crashes' },
+      timeoutMs: 30_000,
       until: (m) => m.event === 'complete' || m.event === 'error',
       onMessage: (m) => void (generationId ||= m.data.generationId),
     });
     try {
-      await eventually(async () => generationId && (await generations.getJobState(generationId)), (state) => state === 'waiting');
+      await eventually(
+        async () => generationId && (await generations.getJobState(generationId)),
+        (state) => state === 'waiting',
+      );
       await generations.remove(generationId);
       // While it is "running", the user's one slot is taken.
-      expect((await request('POST', `${base}/canvases/${canvasId}/ai/generate-stream`, { token: user.accessToken, body: { prompt: 'another' } })).status).toBe(429);
+      expect(
+        (await request('POST', `${base}/canvases/${canvasId}/ai/generate-stream`, { token: user.accessToken, body: { prompt: 'another' } }))
+          .status,
+      ).toBe(429);
 
       workers.push(await start({ SWITCHBOARD_ROLES: 'worker' }));
 
@@ -74,12 +91,22 @@ describe('the reaper ends work a dead process left open', () => {
       expect(sse.messages.at(-1)).toMatchObject({ event: 'error', data: { code: 'interrupted' } });
       const row = await request('GET', `${base}/canvases/${canvasId}/ai/generations/${generationId}`, { token: user.accessToken });
       expect(row.body.generation).toMatchObject({ status: 'failed', error: { code: 'interrupted' } });
-      expect((await request('POST', `${base}/canvases/${canvasId}/ai/generations/${generationId}/undo`, { token: user.accessToken })).body.error.code).toBe('generation_not_completed');
+      expect(
+        (await request('POST', `${base}/canvases/${canvasId}/ai/generations/${generationId}/undo`, { token: user.accessToken })).body.error
+          .code,
+      ).toBe('generation_not_completed');
       // A stream opened later replays to the same end instead of hanging.
-      const later = await readSse(`${base}/canvases/${canvasId}/ai/generations/${generationId}/events`, { token: user.accessToken, timeoutMs: 10_000 });
+      const later = await readSse(`${base}/canvases/${canvasId}/ai/generations/${generationId}/events`, {
+        token: user.accessToken,
+        timeoutMs: 10_000,
+      });
       expect(later.messages.at(-1)!.event).toBe('error');
       const next = await readSse(`${base}/canvases/${canvasId}/ai/generate-stream`, {
-        method: 'POST', token: user.accessToken, body: { prompt: 'the next one' }, timeoutMs: 30_000, until: (m) => m.event === 'complete' || m.event === 'error',
+        method: 'POST',
+        token: user.accessToken,
+        body: { prompt: 'the next one' },
+        timeoutMs: 30_000,
+        until: (m) => m.event === 'complete' || m.event === 'error',
       });
       expect(next.status).toBe(200);
       expect(next.messages.at(-1)!.event).toBe('complete');
@@ -94,7 +121,10 @@ describe('the reaper ends work a dead process left open', () => {
     try {
       const before = new Set((await assistant.getJobs(['waiting', 'prioritized'])).map((job) => job.id));
       const answer = request('POST', `${base}/chat`, { token: user.accessToken, body: { message: 'Are you there?', tools: 'none' } });
-      const job = await eventually(async () => (await assistant.getJobs(['waiting', 'prioritized'])).find((j) => !before.has(j.id)), Boolean);
+      const job = await eventually(
+        async () => (await assistant.getJobs(['waiting', 'prioritized'])).find((j) => !before.has(j.id)),
+        Boolean,
+      );
       await job!.remove();
 
       workers.push(await start({ SWITCHBOARD_ROLES: 'worker' }));
@@ -115,14 +145,18 @@ describe('the reaper ends work a dead process left open', () => {
     try {
       const before = new Set((await assistant.getJobs(['waiting', 'prioritized'])).map((job) => job.id));
       const answer = request('POST', `${base}/chat`, { token: user.accessToken, body: { message: 'Stop me', tools: 'none' } });
-      const job = await eventually(async () => (await assistant.getJobs(['waiting', 'prioritized'])).find((j) => !before.has(j.id)), Boolean);
+      const job = await eventually(
+        async () => (await assistant.getJobs(['waiting', 'prioritized'])).find((j) => !before.has(j.id)),
+        Boolean,
+      );
       // The cancel reached the row while a worker ran the turn; then that worker died and its job was lost.
       await db.query('update chat_messages set cancel_requested_at = now() where id = $1', [job!.id]);
       await job!.remove();
       // What the dead worker had streamed before it died.
       const redis = new Redis(testRedisUrl());
       const sessionId = (job!.data as { sessionId: string }).sessionId;
-      for (const text of ['Half ', 'an answer']) await redis.xadd(`${keyPrefix}:chat:${job!.id}:events`, '*', 'e', JSON.stringify({ type: 'text_chunk', sessionId, text }));
+      for (const text of ['Half ', 'an answer'])
+        await redis.xadd(`${keyPrefix}:chat:${job!.id}:events`, '*', 'e', JSON.stringify({ type: 'text_chunk', sessionId, text }));
       redis.disconnect();
 
       workers.push(await start({ SWITCHBOARD_ROLES: 'worker' }));

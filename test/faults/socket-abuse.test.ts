@@ -33,23 +33,29 @@ describe('/canvas under abuse', () => {
       ['a truncated JSON event', ['2/canvas,["canvas:join",']],
       ['an object instead of the event array', ['2/canvas,{}']],
       ['a reserved event name', ['2/canvas,["disconnect"]']],
-      ['a binary-event header whose attachment never comes', ['51-/canvas,["canvas:join",{"_placeholder":true,"num":0}]', '2/canvas,["canvas:leave","x"]']],
+      [
+        'a binary-event header whose attachment never comes',
+        ['51-/canvas,["canvas:join",{"_placeholder":true,"num":0}]', '2/canvas,["canvas:leave","x"]'],
+      ],
       ['an illegal attachment count', ['5x-/canvas,["canvas:join"]']],
       ['an unknown packet type', ['9/canvas,["canvas:join"]']],
       ['an event for a namespace it never connected to', ['2/admin,["canvas:join","x"]']],
       ['a second CONNECT for /canvas', ['0/canvas,{}']],
     ];
 
-    test.each(frames)('given a client writing %s, only that client is disconnected and the room keeps its events', async (_name, packets) => {
-      const room = await givenWatchedCanvas();
-      const attacker = await connect(room.owner);
-      const dropped = disconnection(attacker);
+    test.each(frames)(
+      'given a client writing %s, only that client is disconnected and the room keeps its events',
+      async (_name, packets) => {
+        const room = await givenWatchedCanvas();
+        const attacker = await connect(room.owner);
+        const dropped = disconnection(attacker);
 
-      for (const packet of packets) attacker.io.engine.write(packet);
+        for (const packet of packets) attacker.io.engine.write(packet);
 
-      expect(await dropped).toMatch(/transport (close|error)|parse error|io server disconnect/);
-      await expectRoomServed(room);
-    });
+        expect(await dropped).toMatch(/transport (close|error)|parse error|io server disconnect/);
+        await expectRoomServed(room);
+      },
+    );
 
     test('given a client writing an unknown engine.io packet type, only that client is disconnected', async () => {
       const room = await givenWatchedCanvas();
@@ -82,7 +88,12 @@ describe('/canvas under abuse', () => {
       const attacker = await connect(room.owner);
       const dropped = disconnection(attacker);
 
-      (attacker as unknown as { emit(event: string, ...args: unknown[]): void }).emit('canvas:cursor', { canvasId: room.canvasId, x: 1, y: 1, pad: payload() });
+      (attacker as unknown as { emit(event: string, ...args: unknown[]): void }).emit('canvas:cursor', {
+        canvasId: room.canvasId,
+        x: 1,
+        y: 1,
+        pad: payload(),
+      });
 
       await dropped;
       await expectRoomServed(room);
@@ -142,7 +153,8 @@ describe('/canvas under abuse', () => {
       expect(ready.status).toBe(200);
       expect(acks.length).toBeGreaterThanOrEqual(300);
       // not_found, or rate_limited once the socket's join budget is spent: never a join
-      for (const ack of acks) expect(ack).toEqual({ ok: false, error: expect.objectContaining({ code: expect.stringMatching(/^(not_found|rate_limited)$/) }) });
+      for (const ack of acks)
+        expect(ack).toEqual({ ok: false, error: expect.objectContaining({ code: expect.stringMatching(/^(not_found|rate_limited)$/) }) });
       // and nothing was joined: events in the foreign rooms do not reach the intruder
       const delivered = waitFor(foreignWatcher, 'block_added', (p) => p.canvasId === foreign[0]);
       await addBlock(room.owner, foreign[0], 'private');
@@ -158,7 +170,19 @@ describe('/canvas under abuse', () => {
     test('given canvas:join with non-string, huge or missing ids and no ack, the server answers or ignores each and the client can still join', async () => {
       const room = await givenWatchedCanvas();
       const client = await connect(room.owner);
-      const badIds: unknown[] = [42, Number.NaN, null, true, [], [room.canvasId], { canvasId: room.canvasId }, `${room.canvasId} `, `${room.canvasId}\u0000`, 'x'.repeat(100_000), nested(500)];
+      const badIds: unknown[] = [
+        42,
+        Number.NaN,
+        null,
+        true,
+        [],
+        [room.canvasId],
+        { canvasId: room.canvasId },
+        `${room.canvasId} `,
+        `${room.canvasId}\u0000`,
+        'x'.repeat(100_000),
+        nested(500),
+      ];
 
       const acks = await Promise.all(badIds.map((id) => rawAck(client, 'canvas:join', id)));
       rawEmit(client, 'canvas:join');
@@ -220,7 +244,14 @@ describe('/canvas under abuse', () => {
       const user = await registerUser(t.api, 'Forger');
       const claims = { email: user.email, name: user.name, tier: 'free', role: 'user' };
       const signed = (secret: Uint8Array, expiresAt: number, audience = 'switchboard-api') =>
-        new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setSubject(user.id).setIssuer('switchboard').setAudience(audience).setIssuedAt().setExpirationTime(expiresAt).sign(secret);
+        new SignJWT(claims)
+          .setProtectedHeader({ alg: 'HS256' })
+          .setSubject(user.id)
+          .setIssuer('switchboard')
+          .setAudience(audience)
+          .setIssuedAt()
+          .setExpirationTime(expiresAt)
+          .sign(secret);
       const inAnHour = Math.floor(Date.now() / 1000) + 3600;
       const unsigned = `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ ...claims, sub: user.id, iss: 'switchboard', aud: 'switchboard-api', exp: inAnHour })}.`;
 
@@ -264,7 +295,10 @@ describe('/canvas under abuse', () => {
   }
 
   async function addBlock(user: TestUser, canvasId: string, text: string) {
-    const res = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: user.accessToken, body: { type: 'text', content: { text } } });
+    const res = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, {
+      token: user.accessToken,
+      body: { type: 'text', content: { text } },
+    });
     expect(res.status).toBe(201);
     return res.body.block;
   }
@@ -300,7 +334,9 @@ function rawEmit(socket: CanvasClient, event: string, ...args: unknown[]) {
 }
 
 function rawAck(socket: CanvasClient, event: string, ...args: unknown[]): Promise<unknown> {
-  return (socket as unknown as { timeout(ms: number): { emitWithAck(event: string, ...args: unknown[]): Promise<unknown> } }).timeout(10_000).emitWithAck(event, ...args);
+  return (socket as unknown as { timeout(ms: number): { emitWithAck(event: string, ...args: unknown[]): Promise<unknown> } })
+    .timeout(10_000)
+    .emitWithAck(event, ...args);
 }
 
 /** An ack on the same connection: everything the server sent before it has arrived. */

@@ -52,7 +52,9 @@ describe('a worker killed in the middle of a generation', () => {
       await waitUntil(() => chunks.flatMap((c) => c.blocks).length >= 5, 15_000);
       expect(chunks.flatMap((c) => c.blocks.map((b) => b.id))).toEqual(ids);
     }
-    const generation = await request('GET', `${base}/canvases/${canvasId}/ai/generations/${complete.data.generationId}`, { token: user.accessToken });
+    const generation = await request('GET', `${base}/canvases/${canvasId}/ai/generations/${complete.data.generationId}`, {
+      token: user.accessToken,
+    });
     expect(generation.body.generation).toMatchObject({ status: 'completed', blockCount: 5 });
     expect(generation.body.generation.attempts).toBeGreaterThanOrEqual(2);
   }, 90_000);

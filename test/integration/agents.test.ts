@@ -35,7 +35,11 @@ const localAgent = (deviceId: string, extra: Record<string, unknown> = {}) => ({
 });
 
 const FILES: AgentFile[] = [
-  { path: '/Users/ana/Notes/acme.txt', name: 'acme.txt', content: 'Call with ACME\nTODO: Send the revised quote\nTODO: Book the kickoff room\n' },
+  {
+    path: '/Users/ana/Notes/acme.txt',
+    name: 'acme.txt',
+    content: 'Call with ACME\nTODO: Send the revised quote\nTODO: Book the kickoff room\n',
+  },
   { path: '/Users/ana/Notes/bob.md', name: 'bob.md', content: '# Bob\nAction: Ask Bob for the brand assets\n' },
   { path: '/Users/ana/Notes/diary.txt', name: 'diary.txt', content: 'A quiet day. Nothing to do.\n' },
 ];
@@ -45,7 +49,16 @@ describe('background agents', () => {
   const devices: DeviceSimulator[] = [];
 
   beforeAll(async () => {
-    t = await startTestApp({ responder: demoResponder, env: { AGENT_RUN_MAX_FILE_BYTES: '2000', AGENT_RUN_MAX_BYTES: '6000', AGENT_RUN_MAX_FILES: '5', AGENT_RUN_TIMEOUT_MS: '8000', SWITCHBOARD_ROLES: 'api,worker' } });
+    t = await startTestApp({
+      responder: demoResponder,
+      env: {
+        AGENT_RUN_MAX_FILE_BYTES: '2000',
+        AGENT_RUN_MAX_BYTES: '6000',
+        AGENT_RUN_MAX_FILES: '5',
+        AGENT_RUN_TIMEOUT_MS: '8000',
+        SWITCHBOARD_ROLES: 'api,worker',
+      },
+    });
     // No scheduler role here: the test's own schedulers are the only ones ticking.
   });
   afterEach(() => {
@@ -55,7 +68,11 @@ describe('background agents', () => {
     await t.stop();
   });
 
-  const connect = async (user: TestUser, deviceId: string, files: AgentFile[] | ((request: AgentRunRequest) => Promise<{ files: AgentFile[]; errors?: string[] }>) = FILES) => {
+  const connect = async (
+    user: TestUser,
+    deviceId: string,
+    files: AgentFile[] | ((request: AgentRunRequest) => Promise<{ files: AgentFile[]; errors?: string[] }>) = FILES,
+  ) => {
     const device = await DeviceSimulator.connect({
       url: t.url,
       accessToken: user.accessToken,
@@ -66,7 +83,8 @@ describe('background agents', () => {
     devices.push(device);
     return device;
   };
-  const runs = async (user: TestUser, agentId: string) => (await request('GET', `${t.api}/agents/runs?agentId=${agentId}`, { token: user.accessToken })).body.runs as Array<Record<string, any>>;
+  const runs = async (user: TestUser, agentId: string) =>
+    (await request('GET', `${t.api}/agents/runs?agentId=${agentId}`, { token: user.accessToken })).body.runs as Array<Record<string, any>>;
   const finished = (list: Array<Record<string, any>>) => list.length > 0 && list.every((run) => run.completedAt !== null);
   const createLocal = async (user: TestUser, body: Record<string, unknown>) => {
     const res = await request('POST', `${t.api}/agents/local`, { token: user.accessToken, body });
@@ -80,7 +98,9 @@ describe('background agents', () => {
       const res = await request('GET', `${t.api}/agents/catalog`, { token: user.accessToken });
       expect(res.status).toBe(200);
       expect(res.body.agents.map((a: { type: string }) => a.type)).toEqual(['local_directory', 'gmail', 'teams', 'outlook']);
-      expect(res.body.agents[0].configSchema.required).toEqual(expect.arrayContaining(['name', 'deviceId', 'directoryPaths', 'dataTypes', 'promptTemplate']));
+      expect(res.body.agents[0].configSchema.required).toEqual(
+        expect.arrayContaining(['name', 'deviceId', 'directoryPaths', 'dataTypes', 'promptTemplate']),
+      );
       expect(res.body.agents[1].configSchema.properties.provider.enum).toEqual(['gmail', 'outlook', 'teams']);
     });
 
@@ -100,19 +120,36 @@ describe('background agents', () => {
       });
       expect(Date.parse(created.nextRunAt)).toBeGreaterThan(Date.now());
 
-      const updated = await request('PUT', `${t.api}/agents/local/${created.id}`, { token: user.accessToken, body: { name: 'Renamed', scheduleCron: null } });
+      const updated = await request('PUT', `${t.api}/agents/local/${created.id}`, {
+        token: user.accessToken,
+        body: { name: 'Renamed', scheduleCron: null },
+      });
       expect(updated.status).toBe(200);
       expect(updated.body).toMatchObject({ name: 'Renamed', scheduleCron: null, nextRunAt: null });
 
       const cloud = await request('POST', `${t.api}/agents/cloud`, {
         token: user.accessToken,
-        body: { provider: 'gmail', name: 'Client mail', dataTypes: ['tasks', 'notes'], promptTemplate: 'Extract tasks', filterConfig: { labels: ['clients'], senders: ['ceo@acme.test'], dateRange: { from: '2026-01-01' } } },
+        body: {
+          provider: 'gmail',
+          name: 'Client mail',
+          dataTypes: ['tasks', 'notes'],
+          promptTemplate: 'Extract tasks',
+          filterConfig: { labels: ['clients'], senders: ['ceo@acme.test'], dateRange: { from: '2026-01-01' } },
+        },
       });
       expect(cloud.status).toBe(201);
-      expect(cloud.body).toMatchObject({ type: 'gmail', provider: 'gmail', connected: false, status: 'active', filterConfig: { labels: ['clients'] } });
+      expect(cloud.body).toMatchObject({
+        type: 'gmail',
+        provider: 'gmail',
+        connected: false,
+        status: 'active',
+        filterConfig: { labels: ['clients'] },
+      });
       expect(JSON.stringify(cloud.body)).not.toMatch(/token/i);
 
-      const lists = await Promise.all(['local', 'cloud'].map((kind) => request('GET', `${t.api}/agents/${kind}`, { token: user.accessToken })));
+      const lists = await Promise.all(
+        ['local', 'cloud'].map((kind) => request('GET', `${t.api}/agents/${kind}`, { token: user.accessToken })),
+      );
       expect(lists.map((res) => res.body.agents.map((a: { id: string }) => a.id))).toEqual([[created.id], [cloud.body.id]]);
 
       expect((await request('DELETE', `${t.api}/agents/local/${created.id}`, { token: user.accessToken })).status).toBe(204);
@@ -172,12 +209,16 @@ describe('background agents', () => {
       expect(enable.body.error.code).toBe('tier_limit');
 
       await t.app.repos.users.setTier(user.id, 'pro');
-      expect((await request('PUT', `${t.api}/agents/local/${disabled.id}`, { token: user.accessToken, body: { enabled: true } })).status).toBe(200);
+      expect(
+        (await request('PUT', `${t.api}/agents/local/${disabled.id}`, { token: user.accessToken, body: { enabled: true } })).status,
+      ).toBe(200);
     });
 
     test('concurrent creates cannot pass the limit together', async () => {
       const user = await registerUser(t.api, 'Race');
-      const results = await Promise.all(Array.from({ length: 5 }, () => request('POST', `${t.api}/agents/local`, { token: user.accessToken, body: localAgent('laptop') })));
+      const results = await Promise.all(
+        Array.from({ length: 5 }, () => request('POST', `${t.api}/agents/local`, { token: user.accessToken, body: localAgent('laptop') })),
+      );
       expect(results.map((res) => res.status).sort()).toEqual([201, 201, 403, 403, 403]);
     });
 
@@ -188,7 +229,10 @@ describe('background agents', () => {
       const device = await connect(user, 'laptop');
       for (let i = 0; i < 3; i++) {
         expect((await request('POST', `${t.api}/agents/${agent.id}/run`, { token: user.accessToken })).status).toBe(202);
-        await eventually(() => runs(user, agent.id), (list) => list.length === i + 1 && finished(list));
+        await eventually(
+          () => runs(user, agent.id),
+          (list) => list.length === i + 1 && finished(list),
+        );
       }
       device.close();
       const page1 = await request('GET', `${t.api}/agents/runs?agentId=${agent.id}&page=1&limit=2`, { token: user.accessToken });
@@ -200,7 +244,10 @@ describe('background agents', () => {
       expect((await request('GET', `${t.api}/agents/runs?limit=500`, { token: user.accessToken })).status).toBe(400);
 
       expect((await request('DELETE', `${t.api}/agents/local/${agent.id}`, { token: user.accessToken })).status).toBe(204);
-      expect((await request('GET', `${t.api}/agents/runs?agentId=${agent.id}`, { token: user.accessToken })).body).toMatchObject({ runs: [], total: 0 });
+      expect((await request('GET', `${t.api}/agents/runs?agentId=${agent.id}`, { token: user.accessToken })).body).toMatchObject({
+        runs: [],
+        total: 0,
+      });
     });
   });
 
@@ -215,10 +262,26 @@ describe('background agents', () => {
       expect(res.body).toMatchObject({ agentId: agent.id, agentType: 'local', status: 'queued', runId: expect.any(String) });
 
       const [run] = await eventually(() => runs(user, agent.id), finished);
-      expect(run).toMatchObject({ id: res.body.runId, status: 'success', itemsProcessed: 3, itemsCreated: 3, errors: [], deviceId: 'laptop', trigger: 'manual' });
-      expect(device.agentRuns[0]).toMatchObject({ runId: run.id, agentId: agent.id, config: { paths: ['/Users/ana/Notes'], fileExtensions: ['.txt', '.md'], dataTypes: ['tasks'] } });
+      expect(run).toMatchObject({
+        id: res.body.runId,
+        status: 'success',
+        itemsProcessed: 3,
+        itemsCreated: 3,
+        errors: [],
+        deviceId: 'laptop',
+        trigger: 'manual',
+      });
+      expect(device.agentRuns[0]).toMatchObject({
+        runId: run.id,
+        agentId: agent.id,
+        config: { paths: ['/Users/ana/Notes'], fileExtensions: ['.txt', '.md'], dataTypes: ['tasks'] },
+      });
       const tasks = device.store.rows('tasks');
-      expect(tasks.map((task) => task.title).sort()).toEqual(['Ask Bob for the brand assets', 'Book the kickoff room', 'Send the revised quote']);
+      expect(tasks.map((task) => task.title).sort()).toEqual([
+        'Ask Bob for the brand assets',
+        'Book the kickoff room',
+        'Send the revised quote',
+      ]);
       for (const task of tasks) expect(task).toMatchObject({ isAiSuggested: 1, isApproved: 0, status: 'todo' });
       expect(device.calls.every((call) => call.action === 'insert')).toBe(true);
       expect((await request('GET', `${t.api}/agents/local/${agent.id}`, { token: user.accessToken })).body.lastRunAt).toBe(run.startedAt);
@@ -239,13 +302,24 @@ describe('background agents', () => {
     test('a run keeps at most AGENT_RUN_MAX_FILES files and AGENT_RUN_MAX_BYTES bytes; Redis refuses frames past twice the byte limit', async () => {
       const user = await registerUser(t.api, 'Bounds');
       const agent = await createLocal(user, localAgent('laptop'));
-      const file = (i: number, size: number): AgentFile => ({ path: `/Users/ana/Notes/f${i}.txt`, name: `f${i}.txt`, content: `TODO: Item ${i}\n`.padEnd(size, '.') });
+      const file = (i: number, size: number): AgentFile => ({
+        path: `/Users/ana/Notes/f${i}.txt`,
+        name: `f${i}.txt`,
+        content: `TODO: Item ${i}\n`.padEnd(size, '.'),
+      });
       // Seven small files: five kept, two past the file limit.
-      const small = await connect(user, 'laptop', Array.from({ length: 7 }, (_, i) => file(i, 100)));
+      const small = await connect(
+        user,
+        'laptop',
+        Array.from({ length: 7 }, (_, i) => file(i, 100)),
+      );
       await request('POST', `${t.api}/agents/${agent.id}/run`, { token: user.accessToken });
       const [byCount] = await eventually(() => runs(user, agent.id), finished);
       expect(byCount).toMatchObject({ status: 'partial', itemsProcessed: 5, itemsCreated: 5 });
-      expect(byCount.errors).toEqual([expect.stringMatching(/f5\.txt: skipped, the run's 5-file limit/), expect.stringMatching(/f6\.txt: skipped, the run's 5-file limit/)]);
+      expect(byCount.errors).toEqual([
+        expect.stringMatching(/f5\.txt: skipped, the run's 5-file limit/),
+        expect.stringMatching(/f6\.txt: skipped, the run's 5-file limit/),
+      ]);
       small.close();
 
       // Eight files of 1,900 bytes sent one per frame: three fit the 6,000-byte limit, frames past
@@ -254,7 +328,11 @@ describe('background agents', () => {
       await request('PUT', `${t.api}/agents/local/${agent.id}`, { token: user.accessToken, body: { enabled: false } });
       await request('PUT', `${t.api}/agents/local/${agent2.id}`, { token: user.accessToken, body: { enabled: true } });
       const big = await DeviceSimulator.connect({
-        url: t.url, accessToken: user.accessToken, deviceId: 'desktop', reconnection: false, agentFilesPerFrame: 1,
+        url: t.url,
+        accessToken: user.accessToken,
+        deviceId: 'desktop',
+        reconnection: false,
+        agentFilesPerFrame: 1,
         readAgentFiles: async () => ({ files: Array.from({ length: 8 }, (_, i) => file(i, 1_900)) }),
       });
       devices.push(big);
@@ -269,7 +347,10 @@ describe('background agents', () => {
       const user = await registerUser(t.api, 'Wait');
       const agent = await createLocal(user, localAgent('device-a'));
       await request('POST', `${t.api}/agents/${agent.id}/run`, { token: user.accessToken });
-      const [waiting] = await eventually(() => runs(user, agent.id), (list) => list[0]?.status === 'waiting_device');
+      const [waiting] = await eventually(
+        () => runs(user, agent.id),
+        (list) => list[0]?.status === 'waiting_device',
+      );
       expect(waiting.completedAt).toBeNull();
 
       // A second trigger while it waits is folded into the waiting run.
@@ -319,7 +400,8 @@ describe('background agents', () => {
       expect(device.calls.map((call) => call.action)).toEqual(device.calls.map(() => 'insert'));
       const tasks = device.store.rows('tasks');
       expect(tasks.find((task) => task.title === 'Existing task')).toBeDefined();
-      for (const task of tasks.filter((task) => task.title !== 'Existing task')) expect(task).toMatchObject({ isAiSuggested: 1, isApproved: 0 });
+      for (const task of tasks.filter((task) => task.title !== 'Existing task'))
+        expect(task).toMatchObject({ isAiSuggested: 1, isApproved: 0 });
     });
 
     test('the client SDK device helper reads a real folder for the run (readFolderFiles)', async () => {
@@ -331,12 +413,23 @@ describe('background agents', () => {
         const user = await registerUser(t.api, 'Sdk');
         const agent = await createLocal(user, localAgent('desktop', { directoryPaths: [folder] }));
         const store = new MemoryStore();
-        const device = await connectDevice({ url: t.url, token: user.accessToken, deviceId: 'desktop', store, readAgentFiles: readFolderFiles });
+        const device = await connectDevice({
+          url: t.url,
+          token: user.accessToken,
+          deviceId: 'desktop',
+          store,
+          readAgentFiles: readFolderFiles,
+        });
         try {
           await request('POST', `${t.api}/agents/${agent.id}/run`, { token: user.accessToken });
           const [run] = await eventually(() => runs(user, agent.id), finished);
           expect(run).toMatchObject({ status: 'success', itemsProcessed: 2, itemsCreated: 2 });
-          expect(store.rows('tasks').map((task) => task.title).sort()).toEqual(['Email the signed contract', 'Order new business cards']);
+          expect(
+            store
+              .rows('tasks')
+              .map((task) => task.title)
+              .sort(),
+          ).toEqual(['Email the signed contract', 'Order new business cards']);
         } finally {
           device.close();
         }
@@ -348,7 +441,9 @@ describe('background agents', () => {
     test('frames from a device that was not asked are refused', async () => {
       const user = await registerUser(t.api, 'Forge');
       const device = await connect(user, 'laptop');
-      const ack = await device.socket.timeout(5_000).emitWithAck('agent_data', { runId: '00000000-0000-4000-8000-000000000001', files: [FILES[0]] });
+      const ack = await device.socket
+        .timeout(5_000)
+        .emitWithAck('agent_data', { runId: '00000000-0000-4000-8000-000000000001', files: [FILES[0]] });
       expect(ack).toEqual({ ok: false, error: { code: 'unknown_run', message: expect.any(String) } });
       const bad = await device.socket.timeout(5_000).emitWithAck('agent_complete', { runId: 'x', filesRead: -1 });
       expect(bad).toMatchObject({ ok: false, error: { code: 'validation_failed' } });
@@ -373,7 +468,10 @@ describe('background agents', () => {
         // Three schedulers tick at the same moment.
         const scheduled = await Promise.all(schedulers.map((scheduler) => scheduler.tick(now)));
         expect(scheduled.reduce((a, b) => a + b, 0)).toBe(1);
-        const [run] = await eventually(() => runs(user, agent.id), (list) => list.length === 1 && list[0].status === 'waiting_device');
+        const [run] = await eventually(
+          () => runs(user, agent.id),
+          (list) => list.length === 1 && list[0].status === 'waiting_device',
+        );
         expect(run.trigger).toBe('schedule');
         const hour = new Date(run.slot).getUTCHours();
         expect(hour % 6).toBe(0);

@@ -39,10 +39,19 @@ describe('approvals reach every surface of their owner', () => {
 
   async function owner(): Promise<{ user: TestUser; device: DeviceSimulator; browser: CanvasClient }> {
     const user = await registerUser(t.api, 'Owner');
-    const device = await DeviceSimulator.connect({ url: t.url, accessToken: user.accessToken, deviceId: `laptop-${randomUUID().slice(0, 6)}`, seed, reconnection: false });
+    const device = await DeviceSimulator.connect({
+      url: t.url,
+      accessToken: user.accessToken,
+      deviceId: `laptop-${randomUUID().slice(0, 6)}`,
+      seed,
+      reconnection: false,
+    });
     // A browser tab that joined no canvas.
     const browser = await connectCanvas(t.url, user.accessToken);
-    closers.push(() => device.close(), () => browser.close());
+    closers.push(
+      () => device.close(),
+      () => browser.close(),
+    );
     return { user, device, browser };
   }
 
@@ -60,9 +69,16 @@ describe('approvals reach every surface of their owner', () => {
     let decided: Promise<unknown> | undefined;
     const onMessage = (message: SseMessage) => {
       // Decided from the device the moment the stream shows the request.
-      if (message.event === 'approval_requested') decided = device.socket.timeout(5_000).emitWithAck('tool_approval', { approvalId: message.data.approvalId, approved: true });
+      if (message.event === 'approval_requested')
+        decided = device.socket.timeout(5_000).emitWithAck('tool_approval', { approvalId: message.data.approvalId, approved: true });
     };
-    const stream = await readSse(`${t.api}/chat/stream`, { method: 'POST', token: user.accessToken, body: { message: `Delete task ${TASK_ID}`, deviceId: device.deviceId }, onMessage, timeoutMs: 20_000 });
+    const stream = await readSse(`${t.api}/chat/stream`, {
+      method: 'POST',
+      token: user.accessToken,
+      body: { message: `Delete task ${TASK_ID}`, deviceId: device.deviceId },
+      onMessage,
+      timeoutMs: 20_000,
+    });
 
     expect({ status: stream.status, body: stream.body }).toEqual({ status: 200, body: undefined });
     const events = stream.messages.map((m) => m.event);
@@ -70,10 +86,20 @@ describe('approvals reach every surface of their owner', () => {
     expect(events.indexOf('approval_resolved')).toBeGreaterThan(events.indexOf('approval_requested'));
     expect(events.at(-1)).toBe('final');
     const requested = stream.messages.find((m) => m.event === 'approval_requested')!.data;
-    expect(requested).toMatchObject({ type: 'approval_requested', toolName: 'delete_task', parameters: { task_id: TASK_ID }, reason: expect.any(String), expiresAt: expect.any(String) });
+    expect(requested).toMatchObject({
+      type: 'approval_requested',
+      toolName: 'delete_task',
+      parameters: { task_id: TASK_ID },
+      reason: expect.any(String),
+      expiresAt: expect.any(String),
+    });
     const approvalId: string = requested.approvalId;
     const resolved = { approvalId, status: 'approved', decidedBy: user.id };
-    expect(stream.messages.find((m) => m.event === 'approval_resolved')!.data).toEqual({ type: 'approval_resolved', sessionId: requested.sessionId, ...resolved });
+    expect(stream.messages.find((m) => m.event === 'approval_resolved')!.data).toEqual({
+      type: 'approval_resolved',
+      sessionId: requested.sessionId,
+      ...resolved,
+    });
     expect(await decided).toEqual({ ok: true, status: 'approved' });
 
     const { type: _type, ...payload } = requested;
@@ -94,7 +120,10 @@ describe('approvals reach every surface of their owner', () => {
     const browserRequested = waitFor(browser, 'approval_requested');
     const browserResolved = waitFor(browser, 'approval_resolved');
     const deviceResolved = deviceEvent<ApprovalResolved>(device, 'approval_resolved');
-    const answer = request('POST', `${t.api}/chat`, { token: user.accessToken, body: { message: `Delete task ${TASK_ID}`, deviceId: device.deviceId } });
+    const answer = request('POST', `${t.api}/chat`, {
+      token: user.accessToken,
+      body: { message: `Delete task ${TASK_ID}`, deviceId: device.deviceId },
+    });
 
     const { approvalId } = await browserRequested;
     const rejected = await request('PUT', `${t.api}/hitl/requests/${approvalId}/reject`, { token: user.accessToken });
@@ -115,12 +144,23 @@ describe('an approval that times out', () => {
     const t = await startTestApp({ responder: demoResponder, env: { HITL_TIMEOUT_MS: '400' } });
     try {
       const user = await registerUser(t.api, 'Away');
-      const device = await DeviceSimulator.connect({ url: t.url, accessToken: user.accessToken, deviceId: 'laptop-away', seed, reconnection: false });
+      const device = await DeviceSimulator.connect({
+        url: t.url,
+        accessToken: user.accessToken,
+        deviceId: 'laptop-away',
+        seed,
+        reconnection: false,
+      });
       const browser = await connectCanvas(t.url, user.accessToken);
       try {
         const browserResolved = record(browser, 'approval_resolved');
         const deviceResolved = deviceEvent<ApprovalResolved>(device, 'approval_resolved');
-        const stream = await readSse(`${t.api}/chat/stream`, { method: 'POST', token: user.accessToken, body: { message: `Delete task ${TASK_ID}`, deviceId: device.deviceId }, timeoutMs: 20_000 });
+        const stream = await readSse(`${t.api}/chat/stream`, {
+          method: 'POST',
+          token: user.accessToken,
+          body: { message: `Delete task ${TASK_ID}`, deviceId: device.deviceId },
+          timeoutMs: 20_000,
+        });
 
         const approvalId = stream.messages.find((m) => m.event === 'approval_requested')!.data.approvalId;
         const resolved = { approvalId, status: 'timeout', decidedBy: null };

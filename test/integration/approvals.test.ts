@@ -30,7 +30,11 @@ async function askForDelete(device: DeviceSimulator, message = `Delete task ${TA
   expect(ack.sessionId).toEqual(expect.any(String));
   const requested = await approval;
   expect(requested.sessionId).toBe(ack.sessionId);
-  return { sessionId: ack.sessionId, approval: requested, final: next<{ sessionId: string; response: string }>(device, 'final', (f) => f.sessionId === ack.sessionId, 15_000) };
+  return {
+    sessionId: ack.sessionId,
+    approval: requested,
+    final: next<{ sessionId: string; response: string }>(device, 'final', (f) => f.sessionId === ack.sessionId, 15_000),
+  };
 }
 
 const deleteCalls = (device: DeviceSimulator) => device.calls.filter((call) => call.action === 'delete');
@@ -50,19 +54,30 @@ describe('approvals of dangerous tool calls', () => {
 
   async function userWithDevice(app: { url: string } = t): Promise<{ user: TestUser; device: DeviceSimulator }> {
     const user = await registerUser(`${app.url}/api/v1`, 'Approver');
-    const device = await DeviceSimulator.connect({ url: app.url, accessToken: user.accessToken, deviceId: `laptop-${randomUUID().slice(0, 6)}`, seed, reconnection: false });
+    const device = await DeviceSimulator.connect({
+      url: app.url,
+      accessToken: user.accessToken,
+      deviceId: `laptop-${randomUUID().slice(0, 6)}`,
+      seed,
+      reconnection: false,
+    });
     devices.push(device);
     return { user, device };
   }
 
-  const decide = (user: TestUser, id: string, decision: 'approve' | 'reject') => request('PUT', `${t.api}/hitl/requests/${id}/${decision}`, { token: user.accessToken });
+  const decide = (user: TestUser, id: string, decision: 'approve' | 'reject') =>
+    request('PUT', `${t.api}/hitl/requests/${id}/${decision}`, { token: user.accessToken });
 
   test('the demo model\'s "Delete task <id>" asks for approval; the delete reaches the device only after approval', async () => {
     const { user, device } = await userWithDevice();
 
     const turn = await askForDelete(device);
 
-    expect(turn.approval).toMatchObject({ toolName: 'delete_task', parameters: { task_id: TASK_ID }, reason: expect.stringContaining('delete') });
+    expect(turn.approval).toMatchObject({
+      toolName: 'delete_task',
+      parameters: { task_id: TASK_ID },
+      reason: expect.stringContaining('delete'),
+    });
     expect(Date.parse(turn.approval.expiresAt)).toBeGreaterThan(Date.now());
     const pending = await request('GET', `${t.api}/hitl/requests/${turn.approval.approvalId}`, { token: user.accessToken });
     expect(pending.status).toBe(200);
@@ -105,7 +120,7 @@ describe('approvals of dangerous tool calls', () => {
     expect(toolResults(resumed)).toEqual([expect.stringMatching(/^Error: the user rejected delete_task/)]);
   });
 
-  test('the device\'s tool_approval event approves; a second decision is 409; an outsider gets 404', async () => {
+  test("the device's tool_approval event approves; a second decision is 409; an outsider gets 404", async () => {
     const { user, device } = await userWithDevice();
     const outsider = await registerUser(t.api, 'Outsider');
     t.llm.push({ toolCalls: [{ name: 'delete_task', args: { task_id: TASK_ID } }] }, { text: 'Deleted it.' });
@@ -128,7 +143,9 @@ describe('approvals of dangerous tool calls', () => {
     expect(again.body.error.code).toBe('already_decided');
     const twice = await device.socket.timeout(5_000).emitWithAck('tool_approval', { approvalId: id, approved: true });
     expect(twice).toEqual({ error: expect.objectContaining({ code: 'already_decided' }) });
-    expect((await device.socket.timeout(5_000).emitWithAck('tool_approval', { approvalId: 'x', approved: 'yes' }))).toEqual({ error: expect.objectContaining({ code: 'validation_failed' }) });
+    expect(await device.socket.timeout(5_000).emitWithAck('tool_approval', { approvalId: 'x', approved: 'yes' })).toEqual({
+      error: expect.objectContaining({ code: 'validation_failed' }),
+    });
   });
 });
 
@@ -137,7 +154,13 @@ describe('approval timeout', () => {
     const t = await startTestApp({ env: { HITL_TIMEOUT_MS: '500' } });
     try {
       const user = await registerUser(t.api, 'Slow');
-      const device = await DeviceSimulator.connect({ url: t.url, accessToken: user.accessToken, deviceId: 'laptop-slow', seed, reconnection: false });
+      const device = await DeviceSimulator.connect({
+        url: t.url,
+        accessToken: user.accessToken,
+        deviceId: 'laptop-slow',
+        seed,
+        reconnection: false,
+      });
       try {
         t.llm.push({ toolCalls: [{ name: 'delete_task', args: { task_id: TASK_ID } }] }, { text: 'It was not deleted: no approval came.' });
         const turn = await askForDelete(device);
@@ -146,8 +169,12 @@ describe('approval timeout', () => {
         expect(deleteCalls(device)).toEqual([]);
         const row = await request('GET', `${t.api}/hitl/requests/${turn.approval.approvalId}`, { token: user.accessToken });
         expect(row.body).toMatchObject({ status: 'timeout', decidedBy: null, decidedAt: expect.any(String) });
-        expect(toolResults(t.llm.chatRequests().at(-1)!)).toEqual([expect.stringMatching(/^Error: delete_task was NOT run: the user did not approve it in time/)]);
-        expect((await request('PUT', `${t.api}/hitl/requests/${turn.approval.approvalId}/approve`, { token: user.accessToken })).status).toBe(409);
+        expect(toolResults(t.llm.chatRequests().at(-1)!)).toEqual([
+          expect.stringMatching(/^Error: delete_task was NOT run: the user did not approve it in time/),
+        ]);
+        expect(
+          (await request('PUT', `${t.api}/hitl/requests/${turn.approval.approvalId}/approve`, { token: user.accessToken })).status,
+        ).toBe(409);
       } finally {
         device.close();
       }
@@ -164,13 +191,22 @@ describe('approvals across a restart', () => {
     const keyPrefix = `t-${randomUUID().slice(0, 8)}`;
     const start = (): Promise<RunningSwitchboard> => {
       const config = testConfig({ keyPrefix, databaseUrl: database.url });
-      return startSwitchboard(config, { logger: createLogger({ level: config.log.level }), endpoint: { baseURL: llm.baseURL, apiKey: 'test', provider: 'scripted', models: ['scripted-model'] } });
+      return startSwitchboard(config, {
+        logger: createLogger({ level: config.log.level }),
+        endpoint: { baseURL: llm.baseURL, apiKey: 'test', provider: 'scripted', models: ['scripted-model'] },
+      });
     };
     let app = await start();
     let device: DeviceSimulator | undefined;
     try {
       const user = await registerUser(`${app.url}/api/v1`, 'Restart');
-      device = await DeviceSimulator.connect({ url: app.url!, accessToken: user.accessToken, deviceId: 'laptop-restart', seed, reconnection: false });
+      device = await DeviceSimulator.connect({
+        url: app.url!,
+        accessToken: user.accessToken,
+        deviceId: 'laptop-restart',
+        seed,
+        reconnection: false,
+      });
       llm.push({ toolCalls: [{ name: 'delete_task', args: { task_id: TASK_ID } }] });
       const turn = await askForDelete(device);
       turn.final.catch(() => undefined);
@@ -178,10 +214,18 @@ describe('approvals across a restart', () => {
       await app.stop();
 
       app = await start();
-      device = await DeviceSimulator.connect({ url: app.url!, accessToken: user.accessToken, deviceId: 'laptop-restart', seed, reconnection: false });
+      device = await DeviceSimulator.connect({
+        url: app.url!,
+        accessToken: user.accessToken,
+        deviceId: 'laptop-restart',
+        seed,
+        reconnection: false,
+      });
       const final = next<{ sessionId: string; response: string }>(device, 'final', (f) => f.sessionId === turn.sessionId, 15_000);
       llm.push({ text: 'Deleted the old report after your approval.' });
-      const approved = await request('PUT', `${app.url}/api/v1/hitl/requests/${turn.approval.approvalId}/approve`, { token: user.accessToken });
+      const approved = await request('PUT', `${app.url}/api/v1/hitl/requests/${turn.approval.approvalId}/approve`, {
+        token: user.accessToken,
+      });
       expect(approved.status).toBe(200);
 
       expect((await final).response).toBe('Deleted the old report after your approval.');

@@ -21,7 +21,8 @@ const seed = {
 };
 
 /** Text of every message of a model request, role first, for assertions. */
-const transcript = (req: ChatRequest) => req.messages.map((m) => `${m.role}: ${typeof m.content === 'string' ? m.content : JSON.stringify(m.content)}`);
+const transcript = (req: ChatRequest) =>
+  req.messages.map((m) => `${m.role}: ${typeof m.content === 'string' ? m.content : JSON.stringify(m.content)}`);
 const toolResults = (req: ChatRequest) => req.messages.filter((m) => m.role === 'tool').map((m) => String(m.content));
 
 describe('assistant chat', () => {
@@ -48,7 +49,13 @@ describe('assistant chat', () => {
   /** A user with a simulated desktop app holding the seed rows. */
   async function userWithDevice(): Promise<{ user: TestUser; device: DeviceSimulator }> {
     const user = await registerUser(t.api, 'Chat');
-    const device = await DeviceSimulator.connect({ url: t.url, accessToken: user.accessToken, deviceId: `laptop-${randomUUID().slice(0, 6)}`, seed, reconnection: false });
+    const device = await DeviceSimulator.connect({
+      url: t.url,
+      accessToken: user.accessToken,
+      deviceId: `laptop-${randomUUID().slice(0, 6)}`,
+      seed,
+      reconnection: false,
+    });
     devices.push(device);
     return { user, device };
   }
@@ -65,7 +72,9 @@ describe('assistant chat', () => {
   test('given seeded tasks, "how many todo tasks" lists them on the device and the answer names them', async () => {
     const { user, device } = await userWithDevice();
 
-    const { result: res, requests } = await requestsDuring(() => chat(user, { message: 'How many todo tasks do I have?', deviceId: device.deviceId }));
+    const { result: res, requests } = await requestsDuring(() =>
+      chat(user, { message: 'How many todo tasks do I have?', deviceId: device.deviceId }),
+    );
 
     expect(res.status).toBe(200);
     expect(device.calls).toEqual([expect.objectContaining({ action: 'select', table: 'tasks', filters: { status: 'todo' } })]);
@@ -75,7 +84,11 @@ describe('assistant chat', () => {
     expect(res.body.response).toContain('2');
     expect(res.body.response).toContain('Write launch brief');
     expect(res.body.response).toContain('Send March invoices');
-    expect(res.body).toEqual({ sessionId: expect.any(String), response: expect.any(String), usage: expect.objectContaining({ provider: 'scripted', model: 'scripted-model' }) });
+    expect(res.body).toEqual({
+      sessionId: expect.any(String),
+      response: expect.any(String),
+      usage: expect.objectContaining({ provider: 'scripted', model: 'scripted-model' }),
+    });
     expect(res.body.usage.inputTokens).toBeGreaterThan(0);
 
     // One llm_usage row per model call, for this user.
@@ -85,13 +98,23 @@ describe('assistant chat', () => {
 
   test('create_task inserts on the device with camelCase fields and answers with the new row', async () => {
     const { user, device } = await userWithDevice();
-    t.llm.push({ toolCalls: [{ name: 'create_task', args: { title: 'Buy milk', priority: 'high', due_date: '2026-03-01', project_id: 'p-launch' } }] }, { text: 'Done: Buy milk is on your list.' });
+    t.llm.push(
+      {
+        toolCalls: [{ name: 'create_task', args: { title: 'Buy milk', priority: 'high', due_date: '2026-03-01', project_id: 'p-launch' } }],
+      },
+      { text: 'Done: Buy milk is on your list.' },
+    );
 
-    const { result: res, requests } = await requestsDuring(() => chat(user, { message: 'Create a task called Buy milk', deviceId: device.deviceId }));
+    const { result: res, requests } = await requestsDuring(() =>
+      chat(user, { message: 'Create a task called Buy milk', deviceId: device.deviceId }),
+    );
 
     expect(res.status).toBe(200);
     const insert = await device.waitForCall((call) => call.action === 'insert');
-    expect(insert).toMatchObject({ table: 'tasks', data: { title: 'Buy milk', status: 'todo', priority: 'high', dueDate: Date.parse('2026-03-01'), projectId: 'p-launch' } });
+    expect(insert).toMatchObject({
+      table: 'tasks',
+      data: { title: 'Buy milk', status: 'todo', priority: 'high', dueDate: Date.parse('2026-03-01'), projectId: 'p-launch' },
+    });
     const stored = device.store.rows('tasks').find((row) => row.title === 'Buy milk')!;
     expect(toolResults(requests[1])[0]).toBe(`Task created: 'Buy milk' (id: ${stored.id}, status: todo, priority: high)`);
     expect(res.body.response).toBe('Done: Buy milk is on your list.');
@@ -100,17 +123,32 @@ describe('assistant chat', () => {
   test('several tools in one turn and across rounds run in order, each result going back to the model', async () => {
     const { user, device } = await userWithDevice();
     t.llm.push(
-      { toolCalls: [{ name: 'list_tasks', args: { status: 'todo' } }, { name: 'list_projects', args: {} }] },
+      {
+        toolCalls: [
+          { name: 'list_tasks', args: { status: 'todo' } },
+          { name: 'list_projects', args: {} },
+        ],
+      },
       { toolCalls: [{ name: 'get_project', args: { project_id: 'p-launch' } }] },
       { text: 'Two todo tasks, one in Product launch.' },
     );
 
-    const { result: res, requests } = await requestsDuring(() => chat(user, { message: 'Which tasks and projects do I have?', deviceId: device.deviceId }));
+    const { result: res, requests } = await requestsDuring(() =>
+      chat(user, { message: 'Which tasks and projects do I have?', deviceId: device.deviceId }),
+    );
 
     expect(res.status).toBe(200);
-    expect(device.calls.map((call) => `${call.action} ${'table' in call ? call.table : ''}`)).toEqual(['select tasks', 'select projects', 'get projects']);
+    expect(device.calls.map((call) => `${call.action} ${'table' in call ? call.table : ''}`)).toEqual([
+      'select tasks',
+      'select projects',
+      'get projects',
+    ]);
     expect(requests).toHaveLength(3);
-    expect(toolResults(requests[2])).toEqual([expect.stringMatching(/^Found 2 task/), expect.stringMatching(/^Found 1 project\(s\):\n- Product launch/), expect.stringMatching(/^Project Product launch/)]);
+    expect(toolResults(requests[2])).toEqual([
+      expect.stringMatching(/^Found 2 task/),
+      expect.stringMatching(/^Found 1 project\(s\):\n- Product launch/),
+      expect.stringMatching(/^Project Product launch/),
+    ]);
     expect(res.body.response).toBe('Two todo tasks, one in Product launch.');
   });
 
@@ -132,7 +170,9 @@ describe('assistant chat', () => {
     const { user, device } = await userWithDevice();
     device.responder = () => undefined;
 
-    const { result: res, requests } = await requestsDuring(() => chat(user, { message: 'How many todo tasks do I have?', deviceId: device.deviceId }));
+    const { result: res, requests } = await requestsDuring(() =>
+      chat(user, { message: 'How many todo tasks do I have?', deviceId: device.deviceId }),
+    );
 
     expect(res.status).toBe(200);
     expect(toolResults(requests[1])[0]).toBe(`Error: Device ${device.deviceId} did not answer within 1 s`);
@@ -144,7 +184,9 @@ describe('assistant chat', () => {
     const first = await chat(user, { message: 'How many todo tasks do I have?', deviceId: device.deviceId });
     const { sessionId } = first.body;
 
-    const { result: second, requests } = await requestsDuring(() => chat(user, { message: 'Create a task called "Plan offsite"', sessionId }));
+    const { result: second, requests } = await requestsDuring(() =>
+      chat(user, { message: 'Create a task called "Plan offsite"', sessionId }),
+    );
 
     expect(second.status).toBe(200);
     expect(second.body.sessionId).toBe(sessionId);
@@ -157,8 +199,16 @@ describe('assistant chat', () => {
     const history = await request('GET', `${t.api}/chat/sessions/${sessionId}/history`, { token: user.accessToken });
     expect(history.status).toBe(200);
     expect(history.body.messages.map((m: { role: string }) => m.role)).toEqual(['user', 'tool', 'assistant', 'user', 'tool', 'assistant']);
-    expect(history.body.messages[4]).toMatchObject({ toolName: 'create_task', content: expect.stringMatching(/^Task created: 'Plan offsite'/) });
-    expect(history.body.session).toMatchObject({ id: sessionId, deviceId: device.deviceId, status: 'active', title: 'How many todo tasks do I have?' });
+    expect(history.body.messages[4]).toMatchObject({
+      toolName: 'create_task',
+      content: expect.stringMatching(/^Task created: 'Plan offsite'/),
+    });
+    expect(history.body.session).toMatchObject({
+      id: sessionId,
+      deviceId: device.deviceId,
+      status: 'active',
+      title: 'How many todo tasks do I have?',
+    });
   });
 
   test('a chat needing a device that is offline answers 409 device_offline and enqueues nothing', async () => {
@@ -177,7 +227,7 @@ describe('assistant chat', () => {
     expect(await queue.getJobCounts()).toEqual(before);
   });
 
-  test('without deviceId the user\'s online device is used', async () => {
+  test("without deviceId the user's online device is used", async () => {
     const { user, device } = await userWithDevice();
     const res = await chat(user, { message: 'How many todo tasks do I have?' });
     expect(res.status).toBe(200);
@@ -209,16 +259,27 @@ describe('assistant chat', () => {
   test('POST /chat/stream streams text_chunk events then final; the chunks concatenate to the response', async () => {
     const { user, device } = await userWithDevice();
 
-    const sse = await readSse(`${t.api}/chat/stream`, { method: 'POST', token: user.accessToken, body: { message: 'How many todo tasks do I have?', deviceId: device.deviceId } });
+    const sse = await readSse(`${t.api}/chat/stream`, {
+      method: 'POST',
+      token: user.accessToken,
+      body: { message: 'How many todo tasks do I have?', deviceId: device.deviceId },
+    });
 
     expect(sse.status).toBe(200);
     const events = sse.messages.map((m) => m.event);
     expect(events[events.length - 1]).toBe('final');
     expect(events.filter((e) => e === 'text_chunk').length).toBeGreaterThan(1);
     const final = sse.messages[sse.messages.length - 1].data;
-    const text = sse.messages.filter((m) => m.event === 'text_chunk').map((m) => m.data.text).join('');
+    const text = sse.messages
+      .filter((m) => m.event === 'text_chunk')
+      .map((m) => m.data.text)
+      .join('');
     expect(text).toBe(final.response);
-    expect(final).toMatchObject({ type: 'final', sessionId: expect.any(String), usage: expect.objectContaining({ model: 'scripted-model' }) });
+    expect(final).toMatchObject({
+      type: 'final',
+      sessionId: expect.any(String),
+      usage: expect.objectContaining({ model: 'scripted-model' }),
+    });
   });
 
   test('a model that cannot be reached ends the turn with llm_unavailable (503), told to the device as chat_error', async () => {

@@ -38,7 +38,9 @@ describe('auth: register, login, access tokens, refresh rotation', () => {
       const user = await registerUser(t.api, 'Taken');
 
       const same = await request('POST', `${t.api}/auth/register`, { body: { email: user.email, password: PASSWORD, name: 'Again' } });
-      const upper = await request('POST', `${t.api}/auth/register`, { body: { email: user.email.toUpperCase(), password: PASSWORD, name: 'Again' } });
+      const upper = await request('POST', `${t.api}/auth/register`, {
+        body: { email: user.email.toUpperCase(), password: PASSWORD, name: 'Again' },
+      });
 
       expectError(same, 409, 'email_taken');
       expectError(upper, 409, 'email_taken');
@@ -219,6 +221,16 @@ function tamper(token: string, claims: Record<string, unknown>) {
 function unsigned(user: TestUser) {
   const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
   const now = Math.floor(Date.now() / 1000);
-  const payload = { sub: user.id, email: user.email, name: user.name, tier: 'free', role: 'user', iss: ISSUER, aud: AUDIENCE, iat: now, exp: now + 900 };
+  const payload = {
+    sub: user.id,
+    email: user.email,
+    name: user.name,
+    tier: 'free',
+    role: 'user',
+    iss: ISSUER,
+    aud: AUDIENCE,
+    iat: now,
+    exp: now + 900,
+  };
   return `${encode({ alg: 'none', typ: 'JWT' })}.${encode(payload)}.`;
 }

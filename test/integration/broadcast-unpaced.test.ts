@@ -37,7 +37,12 @@ describe('unpaced broadcast', () => {
     const texts = Array.from({ length: 9 }, (_, i) => `paragraph ${i}`);
     t.llm.push({ toolCalls: texts.map((text) => ({ name: 'create_text', args: { text } })) });
     const chunks = record(socket, 'blocks_bulk_added_chunk');
-    const sse = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, { method: 'POST', token: user.accessToken, body: { prompt: 'nine' }, until: (m) => m.event === 'complete' || m.event === 'error' });
+    const sse = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, {
+      method: 'POST',
+      token: user.accessToken,
+      body: { prompt: 'nine' },
+      until: (m) => m.event === 'complete' || m.event === 'error',
+    });
     const complete = sse.messages.at(-1)!;
     expect(complete.event).toBe('complete');
 
@@ -54,7 +59,7 @@ describe('unpaced broadcast', () => {
     expect(chunks.flatMap((c) => c.blocks)).toEqual(JSON.parse(JSON.stringify(stored)));
   });
 
-  test('a kept copy gives back each block\'s JSON text, and is no JSON a worker of the version before could misread', async () => {
+  test("a kept copy gives back each block's JSON text, and is no JSON a worker of the version before could misread", async () => {
     const redis = createRedis(testRedisUrl(), 'command');
     try {
       await redisReady(redis);
@@ -79,7 +84,12 @@ describe('unpaced broadcast', () => {
     const texts = ['old one', 'old two', 'old three'];
     t.llm.push({ toolCalls: texts.map((text) => ({ name: 'create_text', args: { text } })) });
     const first = record(socket, 'blocks_bulk_added_chunk');
-    const sse = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, { method: 'POST', token: user.accessToken, body: { prompt: 'three' }, until: (m) => m.event === 'complete' || m.event === 'error' });
+    const sse = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, {
+      method: 'POST',
+      token: user.accessToken,
+      body: { prompt: 'three' },
+      until: (m) => m.event === 'complete' || m.event === 'error',
+    });
     const { generationId, blocks } = sse.messages.at(-1)!.data as { generationId: string; blocks: unknown[] };
     await waitUntil(() => first.filter((c) => c.generationId === generationId).length === 2);
 

@@ -20,8 +20,10 @@ function responder(request: ChatRequest): ChatTurn {
   const asked = lastUser ? messageText(lastUser) : '';
   const toolDone = request.messages.some((m) => m.role === 'tool');
   if (/long/i.test(asked)) return { text: LONG_ANSWER };
-  if (/how many/i.test(asked) && !toolDone && request.tools?.length) return { toolCalls: [{ name: 'list_tasks', args: { status: 'todo' } }] };
-  if (/delete task/i.test(asked) && !toolDone && request.tools?.length) return { toolCalls: [{ name: 'delete_task', args: { task_id: TASK_ID } }] };
+  if (/how many/i.test(asked) && !toolDone && request.tools?.length)
+    return { toolCalls: [{ name: 'list_tasks', args: { status: 'todo' } }] };
+  if (/delete task/i.test(asked) && !toolDone && request.tools?.length)
+    return { toolCalls: [{ name: 'delete_task', args: { task_id: TASK_ID } }] };
   return { text: 'All done.' };
 }
 
@@ -48,12 +50,20 @@ describe('cancelling a chat turn', () => {
     await t.stop();
   });
 
-  const cancel = (user: TestUser, sessionId: string) => request('POST', `${t.api}/chat/sessions/${sessionId}/cancel`, { token: user.accessToken });
-  const history = async (user: TestUser, sessionId: string) => (await request('GET', `${t.api}/chat/sessions/${sessionId}/history`, { token: user.accessToken })).body.messages;
+  const cancel = (user: TestUser, sessionId: string) =>
+    request('POST', `${t.api}/chat/sessions/${sessionId}/cancel`, { token: user.accessToken });
+  const history = async (user: TestUser, sessionId: string) =>
+    (await request('GET', `${t.api}/chat/sessions/${sessionId}/history`, { token: user.accessToken })).body.messages;
 
   async function withDevice(name: string, hold = false) {
     const user = await registerUser(t.api, name);
-    const device = await DeviceSimulator.connect({ url: t.url, accessToken: user.accessToken, deviceId: `laptop-${randomUUID().slice(0, 6)}`, reconnection: false, seed: { tasks: [{ id: TASK_ID, title: 'Old report', status: 'todo', priority: 'low' }] } });
+    const device = await DeviceSimulator.connect({
+      url: t.url,
+      accessToken: user.accessToken,
+      deviceId: `laptop-${randomUUID().slice(0, 6)}`,
+      reconnection: false,
+      seed: { tasks: [{ id: TASK_ID, title: 'Old report', status: 'todo', priority: 'low' }] },
+    });
     devices.push(device);
     const held: Array<{ call: ToolCall; release: () => void }> = [];
     if (hold) {
@@ -84,7 +94,10 @@ describe('cancelling a chat turn', () => {
 
     const last = sse.messages.at(-1)!;
     expect(last.event).toBe('cancelled');
-    const streamed = sse.messages.filter((m) => m.event === 'text_chunk').map((m) => m.data.text).join('');
+    const streamed = sse.messages
+      .filter((m) => m.event === 'text_chunk')
+      .map((m) => m.data.text)
+      .join('');
     expect(last.data).toEqual(expect.objectContaining({ type: 'cancelled', sessionId, response: streamed }));
     expect(streamed.length).toBeGreaterThan(0);
     expect(LONG_ANSWER.startsWith(streamed)).toBe(true);
@@ -92,9 +105,14 @@ describe('cancelling a chat turn', () => {
     await waitUntil(() => t.llm.requests.slice(before).some((r) => r.kind === 'chat' && r.closedEarlyAt !== undefined));
 
     const messages = await history(user, sessionId);
-    expect(messages.map((m: { role: string; status: string }) => [m.role, m.status])).toEqual([['user', 'completed'], ['assistant', 'cancelled']]);
+    expect(messages.map((m: { role: string; status: string }) => [m.role, m.status])).toEqual([
+      ['user', 'completed'],
+      ['assistant', 'cancelled'],
+    ]);
     expect(messages[1].content).toBe(streamed);
-    const usage = rowsOf<{ estimated: boolean; output_tokens: number }>(await t.app.repos.db.execute(sql`select estimated, output_tokens from llm_usage where session_id = ${sessionId}`));
+    const usage = rowsOf<{ estimated: boolean; output_tokens: number }>(
+      await t.app.repos.db.execute(sql`select estimated, output_tokens from llm_usage where session_id = ${sessionId}`),
+    );
     expect(usage).toEqual([expect.objectContaining({ estimated: true })]);
     expect(usage[0].output_tokens).toBeGreaterThan(0);
 
@@ -108,17 +126,30 @@ describe('cancelling a chat turn', () => {
   test('a cancelled POST /chat (JSON) answers 200 with the partial response, cancelled: true and the usage', async () => {
     const user = await registerUser(t.api, 'Jsoner');
     const before = t.llm.chatRequests().length;
-    const pending = request('POST', `${t.api}/chat`, { token: user.accessToken, body: { message: 'Another long one please', tools: 'none' } });
+    const pending = request('POST', `${t.api}/chat`, {
+      token: user.accessToken,
+      body: { message: 'Another long one please', tools: 'none' },
+    });
     await waitUntil(() => t.llm.chatRequests().length > before);
-    const sessions = await eventually(() => request('GET', `${t.api}/chat/sessions`, { token: user.accessToken }), (r) => r.body.sessions.length === 1);
+    const sessions = await eventually(
+      () => request('GET', `${t.api}/chat/sessions`, { token: user.accessToken }),
+      (r) => r.body.sessions.length === 1,
+    );
     const sessionId = sessions.body.sessions[0].id;
     expect((await cancel(user, sessionId)).status).toBe(202);
 
     const answer = await pending;
     expect(answer.status).toBe(200);
-    expect(answer.body).toEqual({ sessionId, response: expect.any(String), cancelled: true, usage: expect.objectContaining({ inputTokens: expect.any(Number) }) });
+    expect(answer.body).toEqual({
+      sessionId,
+      response: expect.any(String),
+      cancelled: true,
+      usage: expect.objectContaining({ inputTokens: expect.any(Number) }),
+    });
     expect(LONG_ANSWER.startsWith(answer.body.response)).toBe(true);
-    expect((await history(user, sessionId)).at(-1)).toEqual(expect.objectContaining({ role: 'assistant', status: 'cancelled', content: answer.body.response }));
+    expect((await history(user, sessionId)).at(-1)).toEqual(
+      expect.objectContaining({ role: 'assistant', status: 'cancelled', content: answer.body.response }),
+    );
   }, 60_000);
 
   test('chat_cancel from the device (no sessionId) abandons a tool call the device has not answered; its late answer is ignored', async () => {
@@ -126,7 +157,9 @@ describe('cancelling a chat turn', () => {
     const cancelled = next<{ sessionId: string }>(device, 'cancelled');
     const finals: unknown[] = [];
     device.socket.on('final', (payload) => void finals.push(payload));
-    const ack = (await device.socket.timeout(5_000).emitWithAck('chat_request', { message: 'How many todo tasks do I have?' })) as { sessionId: string };
+    const ack = (await device.socket.timeout(5_000).emitWithAck('chat_request', { message: 'How many todo tasks do I have?' })) as {
+      sessionId: string;
+    };
     await waitUntil(() => held.length === 1);
     const requestsBefore = t.llm.chatRequests().length;
 
@@ -136,18 +169,29 @@ describe('cancelling a chat turn', () => {
 
     held[0].release();
     // The late answer changes nothing: no new model request, and the stored answer stays cancelled.
-    const messages = await eventually(() => history(user, ack.sessionId), (m) => m.some((x: { role: string }) => x.role === 'assistant'));
+    const messages = await eventually(
+      () => history(user, ack.sessionId),
+      (m) => m.some((x: { role: string }) => x.role === 'assistant'),
+    );
     expect(messages.filter((m: { role: string }) => m.role === 'assistant')).toEqual([expect.objectContaining({ status: 'cancelled' })]);
-    expect(await device.socket.timeout(5_000).emitWithAck('chat_cancel', { sessionId: ack.sessionId })).toEqual({ ok: false, error: expect.objectContaining({ code: 'not_running' }) });
+    expect(await device.socket.timeout(5_000).emitWithAck('chat_cancel', { sessionId: ack.sessionId })).toEqual({
+      ok: false,
+      error: expect.objectContaining({ code: 'not_running' }),
+    });
     expect(t.llm.chatRequests().length).toBe(requestsBefore);
-    expect(await device.socket.timeout(5_000).emitWithAck('chat_cancel', { sessionId: 'nope' })).toEqual({ ok: false, error: expect.objectContaining({ code: 'validation_failed' }) });
+    expect(await device.socket.timeout(5_000).emitWithAck('chat_cancel', { sessionId: 'nope' })).toEqual({
+      ok: false,
+      error: expect.objectContaining({ code: 'validation_failed' }),
+    });
     expect(finals).toEqual([]);
   }, 60_000);
 
   test('a turn parked for an approval: the cancel rejects the approval with decisionReason "cancelled" (reason stays the policy’s) and ends the turn', async () => {
     const { user, device } = await withDevice('Parker');
     const approval = next<ApprovalRequested>(device, 'approval_requested');
-    const ack = (await device.socket.timeout(5_000).emitWithAck('chat_request', { message: `Delete task ${TASK_ID}` })) as { sessionId: string };
+    const ack = (await device.socket.timeout(5_000).emitWithAck('chat_request', { message: `Delete task ${TASK_ID}` })) as {
+      sessionId: string;
+    };
     const requested = await approval;
     const cancelled = next<{ sessionId: string }>(device, 'cancelled');
 

@@ -32,7 +32,10 @@ describe('cancel across API nodes and a worker process', () => {
   let started: Promise<{ apiA: string; apiB: string; urlB: string }> | undefined;
   const nodes = () =>
     (started ??= (async () => {
-      const [nodeA, nodeB] = await Promise.all([cluster.spawn({ SWITCHBOARD_ROLES: 'api', PORT: '0' }), cluster.spawn({ SWITCHBOARD_ROLES: 'api', PORT: '0' })]);
+      const [nodeA, nodeB] = await Promise.all([
+        cluster.spawn({ SWITCHBOARD_ROLES: 'api', PORT: '0' }),
+        cluster.spawn({ SWITCHBOARD_ROLES: 'api', PORT: '0' }),
+      ]);
       await cluster.spawn({ SWITCHBOARD_ROLES: 'worker', ...modelEnv() });
       return { apiA: `${nodeA.url}/api/v1`, apiB: `${nodeB.url}/api/v1`, urlB: nodeB.url! };
     })());
@@ -51,7 +54,10 @@ describe('cancel across API nodes and a worker process', () => {
         token: user.accessToken,
         body: { prompt: 'Forty paragraphs about the launch' },
         onMessage: (m) => {
-          if (m.event === 'tool_output' && !cancelled) cancelled = request('POST', `${apiB}/canvases/${canvasId}/ai/generations/${m.data.generationId}/cancel`, { token: user.accessToken });
+          if (m.event === 'tool_output' && !cancelled)
+            cancelled = request('POST', `${apiB}/canvases/${canvasId}/ai/generations/${m.data.generationId}/cancel`, {
+              token: user.accessToken,
+            });
         },
         until: ended,
         timeoutMs: 30_000,
@@ -65,12 +71,17 @@ describe('cancel across API nodes and a worker process', () => {
       await waitUntil(() => statuses.some((s) => s.generationId === generationId && s.stage === 'cancelled'));
 
       // Node B replays the stop to a stream resumed there.
-      const resumed = await readSse(`${apiB}/canvases/${canvasId}/ai/generations/${generationId}/events`, { token: user.accessToken, headers: { 'Last-Event-ID': '1' } });
+      const resumed = await readSse(`${apiB}/canvases/${canvasId}/ai/generations/${generationId}/events`, {
+        token: user.accessToken,
+        headers: { 'Last-Event-ID': '1' },
+      });
       expect(resumed.messages.at(-1)!.event).toBe('cancelled');
       const view = await request('GET', `${apiB}/canvases/${canvasId}/ai/generations/${generationId}`, { token: user.accessToken });
       expect(view.body.generation.status).toBe('cancelled');
       expect((await request('GET', `${apiB}/canvases/${canvasId}/blocks`, { token: user.accessToken })).body.blocks).toEqual([]);
-      expect((await request('POST', `${apiA}/canvases/${canvasId}/ai/generations/${generationId}/cancel`, { token: user.accessToken })).status).toBe(409);
+      expect(
+        (await request('POST', `${apiA}/canvases/${canvasId}/ai/generations/${generationId}/cancel`, { token: user.accessToken })).status,
+      ).toBe(409);
     } finally {
       socketB.close();
     }
@@ -88,15 +99,21 @@ describe('cancel across API nodes and a worker process', () => {
       token: user.accessToken,
       body: { message: 'Tell me a long story', tools: 'none' },
       onMessage: (m) => {
-        if (m.event === 'text_chunk' && ++chunks === 2) cancelled = request('POST', `${apiB}/chat/sessions/${m.data.sessionId}/cancel`, { token: user.accessToken });
+        if (m.event === 'text_chunk' && ++chunks === 2)
+          cancelled = request('POST', `${apiB}/chat/sessions/${m.data.sessionId}/cancel`, { token: user.accessToken });
       },
       until: (m) => ['final', 'error', 'cancelled'].includes(m.event ?? ''),
       timeoutMs: 30_000,
     });
     const sessionId = sse.headers.get('x-chat-session-id')!;
     expect(await cancelled).toEqual(expect.objectContaining({ status: 202, body: { sessionId, status: 'cancelling' } }));
-    const streamed = sse.messages.filter((m) => m.event === 'text_chunk').map((m) => m.data.text).join('');
-    expect(sse.messages.at(-1)).toEqual(expect.objectContaining({ event: 'cancelled', data: expect.objectContaining({ sessionId, response: streamed }) }));
+    const streamed = sse.messages
+      .filter((m) => m.event === 'text_chunk')
+      .map((m) => m.data.text)
+      .join('');
+    expect(sse.messages.at(-1)).toEqual(
+      expect.objectContaining({ event: 'cancelled', data: expect.objectContaining({ sessionId, response: streamed }) }),
+    );
     await waitUntil(() => llm.requests.filter((r) => r.kind === 'chat' && r.closedEarlyAt !== undefined).length > closedBefore, 10_000);
     const history = await request('GET', `${apiB}/chat/sessions/${sessionId}/history`, { token: user.accessToken });
     expect(history.body.messages.at(-1)).toEqual(expect.objectContaining({ role: 'assistant', status: 'cancelled', content: streamed }));
@@ -124,18 +141,34 @@ describe('cancel across API nodes and a worker process', () => {
       until: ended,
     });
     expect(sse.messages.map((m) => m.event)).toEqual(['status', 'cancelled']);
-    expect((await request('GET', `${base}/canvases/${canvasId}/ai/generations/${generationId}`, { token: user.accessToken })).body.generation.status).toBe('cancelled');
+    expect(
+      (await request('GET', `${base}/canvases/${canvasId}/ai/generations/${generationId}`, { token: user.accessToken })).body.generation
+        .status,
+    ).toBe('cancelled');
 
     // 2. A chat turn still queued: the API takes it off the queue; its stream ends `cancelled`.
-    const chat = readSse(`${base}/chat/stream`, { method: 'POST', token: user.accessToken, body: { message: 'Never answered', tools: 'none' }, until: (m) => m.event === 'cancelled' });
-    const sessions = await eventually(() => request('GET', `${base}/chat/sessions`, { token: user.accessToken }), (r) => r.body.sessions.length === 1);
+    const chat = readSse(`${base}/chat/stream`, {
+      method: 'POST',
+      token: user.accessToken,
+      body: { message: 'Never answered', tools: 'none' },
+      until: (m) => m.event === 'cancelled',
+    });
+    const sessions = await eventually(
+      () => request('GET', `${base}/chat/sessions`, { token: user.accessToken }),
+      (r) => r.body.sessions.length === 1,
+    );
     const chatCancel = await request('POST', `${base}/chat/sessions/${sessions.body.sessions[0].id}/cancel`, { token: user.accessToken });
     expect(chatCancel.status).toBe(202);
     expect((await chat).messages.map((m) => m.event)).toEqual(['cancelled']);
 
     // 3. The cancel reached the row but the job stayed queued (as when a worker grabbed it in the
     // same instant): the worker reads the row before starting and ends the job cleanly.
-    const second = await readSse(`${base}/canvases/${canvasId}/ai/generate-stream`, { method: 'POST', token: user.accessToken, body: { prompt: 'Also never runs' }, until: (m) => m.event === 'status' });
+    const second = await readSse(`${base}/canvases/${canvasId}/ai/generate-stream`, {
+      method: 'POST',
+      token: user.accessToken,
+      body: { prompt: 'Also never runs' },
+      until: (m) => m.event === 'status',
+    });
     const secondId = second.headers.get('x-generation-id')!;
     const db = new Client({ connectionString: cluster.databaseUrl() });
     await db.connect();

@@ -26,7 +26,9 @@ describe('cancelling a generation', () => {
 
   beforeAll(async () => {
     t = await startTestApp({ llmDelayMs: 40, responder: () => longTurn });
-    [owner, editor, viewer, stranger] = await Promise.all(['Owner', 'Editor', 'Viewer', 'Stranger'].map((name) => registerUser(t.api, name)));
+    [owner, editor, viewer, stranger] = await Promise.all(
+      ['Owner', 'Editor', 'Viewer', 'Stranger'].map((name) => registerUser(t.api, name)),
+    );
     canvasId = await createCanvas(t.api, owner);
     await addMember(t.api, owner, canvasId, editor, 'editor');
     await addMember(t.api, owner, canvasId, viewer, 'viewer');
@@ -36,7 +38,8 @@ describe('cancelling a generation', () => {
     await t.stop();
   });
 
-  const cancel = (user: TestUser, generationId: string) => request('POST', `${t.api}/canvases/${canvasId}/ai/generations/${generationId}/cancel`, { token: user.accessToken });
+  const cancel = (user: TestUser, generationId: string) =>
+    request('POST', `${t.api}/canvases/${canvasId}/ai/generations/${generationId}/cancel`, { token: user.accessToken });
 
   /** Starts a generation as `user` and cancels it as `canceller` once its first block streamed. */
   async function generateAndCancel(user: TestUser, canceller: TestUser = user) {
@@ -79,7 +82,11 @@ describe('cancelling a generation', () => {
       const blocks = await request('GET', `${t.api}/canvases/${canvasId}/blocks`, { token: owner.accessToken });
       expect(blocks.body.blocks.filter((b: { generationSessionId: string }) => b.generationSessionId === generationId)).toEqual([]);
       // The scripted model reports usage only at the end of a stream, so what was recorded is an estimate.
-      const usage = rowsOf(await t.app.repos.db.execute(sql`select input_tokens, output_tokens, estimated from llm_usage where generation_id = ${generationId}`));
+      const usage = rowsOf(
+        await t.app.repos.db.execute(
+          sql`select input_tokens, output_tokens, estimated from llm_usage where generation_id = ${generationId}`,
+        ),
+      );
       expect(usage).toEqual([expect.objectContaining({ estimated: true })]);
 
       // A free user has one concurrent generation: the slot is free again, so a new one starts.
@@ -112,13 +119,21 @@ describe('cancelling a generation', () => {
 
   test('a completed generation cannot be cancelled (409), and stays completed', async () => {
     t.llm.push({ toolCalls: [{ name: 'create_heading', args: { text: 'Done', level: 1 } }] }, { text: 'ok' });
-    const sse = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, { method: 'POST', token: editor.accessToken, body: { prompt: 'One heading' }, until: ended });
+    const sse = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, {
+      method: 'POST',
+      token: editor.accessToken,
+      body: { prompt: 'One heading' },
+      until: ended,
+    });
     const generationId = sse.headers.get('x-generation-id')!;
     expect(sse.messages.at(-1)!.event).toBe('complete');
     const answer = await cancel(editor, generationId);
     expect(answer.status).toBe(409);
     expect(answer.body.error.code).toBe('not_running');
-    const view = await eventually(() => request('GET', `${t.api}/canvases/${canvasId}/ai/generations/${generationId}`, { token: editor.accessToken }), (r) => r.status === 200);
+    const view = await eventually(
+      () => request('GET', `${t.api}/canvases/${canvasId}/ai/generations/${generationId}`, { token: editor.accessToken }),
+      (r) => r.status === 200,
+    );
     expect(view.body.generation.status).toBe('completed');
   }, 30_000);
 

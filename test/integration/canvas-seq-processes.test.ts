@@ -18,18 +18,34 @@ describe('canvas seq from every process', () => {
   const cluster = useCluster('seqp', { BROADCAST_CHUNK_SIZE: '2' });
 
   test('all seven room event kinds carry seq, consecutive across the api and worker processes', async () => {
-    const [api] = await Promise.all([cluster.spawn({ SWITCHBOARD_ROLES: 'api', PORT: '0' }), cluster.spawn({ SWITCHBOARD_ROLES: 'worker' })]);
+    const [api] = await Promise.all([
+      cluster.spawn({ SWITCHBOARD_ROLES: 'api', PORT: '0' }),
+      cluster.spawn({ SWITCHBOARD_ROLES: 'worker' }),
+    ]);
     const base = `${api.url}/api/v1`;
     const owner = await registerUser(base, 'SeqOwner');
     const canvasId = await createCanvas(base, owner);
     const socket = await connectCanvas(api.url!, owner.accessToken);
     const seen: Array<{ event: string; seq: unknown; payload: Record<string, unknown> }> = [];
     try {
-      for (const name of CANVAS_ROOM_EVENTS) socket.on(name as 'block_added', (payload) => seen.push({ event: name, seq: payload.seq, payload }));
+      for (const name of CANVAS_ROOM_EVENTS)
+        socket.on(name as 'block_added', (payload) => seen.push({ event: name, seq: payload.seq, payload }));
       expect(await join(socket, canvasId)).toMatchObject({ ok: true, seq: 0 });
 
-      const added = (await request('POST', `${base}/canvases/${canvasId}/blocks`, { token: owner.accessToken, body: { type: 'text', content: { text: 'hand' } } })).body.block;
-      expect((await request('PATCH', `${base}/canvases/${canvasId}/blocks/${added.id}`, { token: owner.accessToken, body: { content: { text: 'edited' } } })).status).toBe(200);
+      const added = (
+        await request('POST', `${base}/canvases/${canvasId}/blocks`, {
+          token: owner.accessToken,
+          body: { type: 'text', content: { text: 'hand' } },
+        })
+      ).body.block;
+      expect(
+        (
+          await request('PATCH', `${base}/canvases/${canvasId}/blocks/${added.id}`, {
+            token: owner.accessToken,
+            body: { content: { text: 'edited' } },
+          })
+        ).status,
+      ).toBe(200);
       expect((await request('DELETE', `${base}/canvases/${canvasId}/blocks/${added.id}`, { token: owner.accessToken })).status).toBe(204);
       const sse = await readSse(`${base}/canvases/${canvasId}/ai/generate-stream`, {
         method: 'POST',
@@ -40,28 +56,51 @@ describe('canvas seq from every process', () => {
       const complete = sse.messages.at(-1)!;
       expect(complete.event).toBe('complete');
       await waitUntil(() => seen.filter((e) => e.event === 'blocks_bulk_added_chunk').length === 3, 20_000);
-      expect((await request('POST', `${base}/canvases/${canvasId}/ai/generations/${complete.data.generationId}/undo`, { token: owner.accessToken })).status).toBe(200);
+      expect(
+        (
+          await request('POST', `${base}/canvases/${canvasId}/ai/generations/${complete.data.generationId}/undo`, {
+            token: owner.accessToken,
+          })
+        ).status,
+      ).toBe(200);
       await waitUntil(() => seen.some((e) => e.event === 'generation_undone'), 20_000);
       // A rebalance from the worker: a generation into a gap whose ranks were planted at the limit.
       const db = new Client({ connectionString: cluster.databaseUrl() });
       await db.connect();
       const prefix = 'V'.repeat(REBALANCE_THRESHOLD - 1);
       const planted = await db
-        .query(`insert into blocks (canvas_id, type, content, rank, created_by) values ($1, 'text', '{"text":"left"}', $2, $4), ($1, 'text', '{"text":"right"}', $3, $4) returning id, rank`, [canvasId, `${prefix}1`, `${prefix}2`, owner.id])
+        .query(
+          `insert into blocks (canvas_id, type, content, rank, created_by) values ($1, 'text', '{"text":"left"}', $2, $4), ($1, 'text', '{"text":"right"}', $3, $4) returning id, rank`,
+          [canvasId, `${prefix}1`, `${prefix}2`, owner.id],
+        )
         .finally(() => db.end());
       const left = planted.rows.find((row) => row.rank === `${prefix}1`)!;
-      const second = await readSse(`${base}/canvases/${canvasId}/ai/generate-stream`, { method: 'POST', token: owner.accessToken, body: { prompt: 'A short paragraph', afterId: left.id }, until: (m) => m.event === 'complete' || m.event === 'error' });
+      const second = await readSse(`${base}/canvases/${canvasId}/ai/generate-stream`, {
+        method: 'POST',
+        token: owner.accessToken,
+        body: { prompt: 'A short paragraph', afterId: left.id },
+        until: (m) => m.event === 'complete' || m.event === 'error',
+      });
       expect(second.messages.at(-1)!.event).toBe('complete');
       const secondId = second.messages.at(-1)!.data.generationId;
       const chunksOf = (id: string) => seen.filter((e) => e.event === 'blocks_bulk_added_chunk' && e.payload.generationId === id);
-      await waitUntil(() => seen.some((e) => e.event === 'blocks_reranked') && chunksOf(secondId).length > 0 && chunksOf(secondId).length === chunksOf(secondId)[0].payload.chunkCount, 20_000);
+      await waitUntil(
+        () =>
+          seen.some((e) => e.event === 'blocks_reranked') &&
+          chunksOf(secondId).length > 0 &&
+          chunksOf(secondId).length === chunksOf(secondId)[0].payload.chunkCount,
+        20_000,
+      );
 
       expect(new Set(seen.map((e) => e.event))).toEqual(new Set(CANVAS_ROOM_EVENTS));
       const seqs = seen.map((e) => e.seq as number).sort((a, b) => a - b);
       expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1));
       const replay: SyncAck = await socket.timeout(10_000).emitWithAck('canvas:sync', { canvasId, afterSeq: 0 });
       expect(replay).toMatchObject({ ok: true, resync: false, lastSeq: seqs.length });
-      if (replay.ok && !replay.resync) expect(replay.events.map((e) => [e.seq, e.event])).toEqual([...seen].sort((a, b) => (a.seq as number) - (b.seq as number)).map((e) => [e.seq, e.event]));
+      if (replay.ok && !replay.resync)
+        expect(replay.events.map((e) => [e.seq, e.event])).toEqual(
+          [...seen].sort((a, b) => (a.seq as number) - (b.seq as number)).map((e) => [e.seq, e.event]),
+        );
     } finally {
       socket.close();
     }

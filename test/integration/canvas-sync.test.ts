@@ -35,7 +35,8 @@ describe('canvas event sequence and catch-up', () => {
   const sync = (socket: CanvasClient, canvasId: string, afterSeq: unknown): Promise<SyncAck> =>
     socket.timeout(5_000).emitWithAck('canvas:sync', { canvasId, afterSeq } as never);
   const addBlock = async (user: TestUser, canvasId: string, text: string) =>
-    (await request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: user.accessToken, body: { type: 'text', content: { text } } })).body.block as { id: string };
+    (await request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: user.accessToken, body: { type: 'text', content: { text } } }))
+      .body.block as { id: string };
 
   test('a member who was away gets exactly the events it missed, in order, by canvas:sync', async () => {
     const owner = await registerUser(t.api, 'Owner');
@@ -56,7 +57,11 @@ describe('canvas event sequence and catch-up', () => {
       resync: false,
       lastSeq: 3,
       events: [
-        { seq: 1, event: 'block_added', payload: expect.objectContaining({ canvasId, seq: 1, block: expect.objectContaining({ id: a.id }) }) },
+        {
+          seq: 1,
+          event: 'block_added',
+          payload: expect.objectContaining({ canvasId, seq: 1, block: expect.objectContaining({ id: a.id }) }),
+        },
         { seq: 2, event: 'block_added', payload: expect.objectContaining({ seq: 2, block: expect.objectContaining({ id: b.id }) }) },
         { seq: 3, event: 'block_deleted', payload: { canvasId, blockId: a.id, seq: 3 } },
       ],
@@ -89,7 +94,10 @@ describe('canvas event sequence and catch-up', () => {
     expect(await sync(outsiderSocket, canvasId, 0)).toEqual({ ok: false, error: expect.objectContaining({ code: 'not_found' }) });
     expect(await sync(outsiderSocket, randomUUID(), 0)).toEqual({ ok: false, error: expect.objectContaining({ code: 'not_found' }) });
     for (const bad of [-1, 1.5, '3', null, Number.MAX_VALUE]) {
-      expect(await sync(outsiderSocket, canvasId, bad)).toEqual({ ok: false, error: expect.objectContaining({ code: 'validation_failed' }) });
+      expect(await sync(outsiderSocket, canvasId, bad)).toEqual({
+        ok: false,
+        error: expect.objectContaining({ code: 'validation_failed' }),
+      });
     }
     // A viewer may catch up without joining first (it is checked as a member).
     expect(await sync(viewerSocket, canvasId, 0)).toMatchObject({ ok: true, resync: false, lastSeq: 1 });
@@ -107,7 +115,13 @@ describe('canvas event sequence and catch-up', () => {
       const prefix = `seq-${randomUUID().slice(0, 8)}`;
       const writers = connections.map((redis) => new CanvasLog(redis, prefix, { maxEvents: 1000, ttlSeconds: 120, maxCatchUp: 1000 }));
       const canvasId = randomUUID();
-      const seqs = (await Promise.all(writers.flatMap((log, w) => Array.from({ length: 50 }, (_, n) => log.append(canvasId, 'block_deleted', { canvasId, blockId: `${w}-${n}` }))))).sort((x, y) => x - y);
+      const seqs = (
+        await Promise.all(
+          writers.flatMap((log, w) =>
+            Array.from({ length: 50 }, (_, n) => log.append(canvasId, 'block_deleted', { canvasId, blockId: `${w}-${n}` })),
+          ),
+        )
+      ).sort((x, y) => x - y);
 
       expect(seqs).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
       const replay = await writers[0].since(canvasId, 0);
@@ -142,7 +156,11 @@ describe('canvas event sequence and catch-up', () => {
   test('the SDK hands each event to the application once, in order, across a dropped connection', async () => {
     const owner = await registerUser(t.api, 'Sdk');
     const canvasId = await createCanvas(t.api, owner, 'SDK');
-    const connection = await connectSdk({ url: t.url, token: owner.accessToken, socketOptions: { reconnectionDelay: 50, reconnectionDelayMax: 100 } });
+    const connection = await connectSdk({
+      url: t.url,
+      token: owner.accessToken,
+      socketOptions: { reconnectionDelay: 50, reconnectionDelayMax: 100 },
+    });
     sockets.push(connection);
     const handed: number[] = [];
     connection.onEvent(({ payload }) => handed.push(payload.seq));

@@ -55,9 +55,18 @@ describe('canvases, members, blocks and the /canvas namespace', () => {
       const { owner, canvasId } = await givenCanvas();
       const [editor, viewer] = await Promise.all([registerUser(t.api, 'Editor'), registerUser(t.api, 'Viewer')]);
 
-      const addEditor = await request('POST', `${t.api}/canvases/${canvasId}/members`, { token: owner.accessToken, body: { email: editor.email, role: 'editor' } });
-      const addViewer = await request('POST', `${t.api}/canvases/${canvasId}/members`, { token: owner.accessToken, body: { email: viewer.email, role: 'viewer' } });
-      const unknown = await request('POST', `${t.api}/canvases/${canvasId}/members`, { token: owner.accessToken, body: { email: `nobody-${randomUUID()}@example.test`, role: 'viewer' } });
+      const addEditor = await request('POST', `${t.api}/canvases/${canvasId}/members`, {
+        token: owner.accessToken,
+        body: { email: editor.email, role: 'editor' },
+      });
+      const addViewer = await request('POST', `${t.api}/canvases/${canvasId}/members`, {
+        token: owner.accessToken,
+        body: { email: viewer.email, role: 'viewer' },
+      });
+      const unknown = await request('POST', `${t.api}/canvases/${canvasId}/members`, {
+        token: owner.accessToken,
+        body: { email: `nobody-${randomUUID()}@example.test`, role: 'viewer' },
+      });
 
       expect(addEditor.status).toBe(201);
       expect(addEditor.body.member).toMatchObject({ userId: editor.id, role: 'editor' });
@@ -65,7 +74,11 @@ describe('canvases, members, blocks and the /canvas namespace', () => {
       expectError(unknown, 404, 'user_not_found');
       const members = (await request('GET', `${t.api}/canvases/${canvasId}`, { token: owner.accessToken })).body.members;
       expect(members.map((m: { userId: string; role: string }) => [m.userId, m.role]).sort()).toEqual(
-        [[owner.id, 'owner'], [editor.id, 'editor'], [viewer.id, 'viewer']].sort(),
+        [
+          [owner.id, 'owner'],
+          [editor.id, 'editor'],
+          [viewer.id, 'viewer'],
+        ].sort(),
       );
       const viewersList = await request('GET', `${t.api}/canvases`, { token: viewer.accessToken });
       expect(viewersList.body.canvases).toEqual([expect.objectContaining({ id: canvasId, role: 'viewer' })]);
@@ -74,8 +87,10 @@ describe('canvases, members, blocks and the /canvas namespace', () => {
     test('given a member whose role changes, or who signs out, the very next request on the canvas follows (the role is read with the session, never kept)', async () => {
       const { owner, canvasId } = await givenCanvas();
       const member = await registerUser(t.api, 'Changing');
-      const setRole = (role: string) => request('POST', `${t.api}/canvases/${canvasId}/members`, { token: owner.accessToken, body: { email: member.email, role } });
-      const write = () => request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: member.accessToken, body: textBlock('by the member') });
+      const setRole = (role: string) =>
+        request('POST', `${t.api}/canvases/${canvasId}/members`, { token: owner.accessToken, body: { email: member.email, role } });
+      const write = () =>
+        request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: member.accessToken, body: textBlock('by the member') });
       const read = () => request('GET', `${t.api}/canvases/${canvasId}/blocks`, { token: member.accessToken });
 
       const asOutsider = await write();
@@ -86,7 +101,11 @@ describe('canvases, members, blocks and the /canvas namespace', () => {
       await setRole('viewer');
       const demoted = await write();
       await request('POST', `${t.api}/auth/logout`, { body: { refreshToken: member.refreshToken } });
-      const signedOut = [await write(), await read(), await request('PATCH', `${t.api}/canvases/${canvasId}`, { token: member.accessToken, body: { title: 'Signed out' } })];
+      const signedOut = [
+        await write(),
+        await read(),
+        await request('PATCH', `${t.api}/canvases/${canvasId}`, { token: member.accessToken, body: { title: 'Signed out' } }),
+      ];
 
       expectError(asOutsider, 404, 'not_found');
       expectError(asViewer[0], 403, 'forbidden');
@@ -114,7 +133,10 @@ describe('canvases, members, blocks and the /canvas namespace', () => {
         deleteBlock: await request('DELETE', `${t.api}/canvases/${canvasId}/blocks/${blockId}`, as),
         generationStatus: await request('GET', `${t.api}/canvases/${canvasId}/ai/generations/${generationId}`, as),
         audit: await request('GET', `${t.api}/canvases/${canvasId}/audit`, as),
-        addMember: await request('POST', `${t.api}/canvases/${canvasId}/members`, { ...as, body: { email: outsider.email, role: 'owner' } }),
+        addMember: await request('POST', `${t.api}/canvases/${canvasId}/members`, {
+          ...as,
+          body: { email: outsider.email, role: 'owner' },
+        }),
       };
 
       for (const [route, res] of Object.entries(responses)) {
@@ -137,9 +159,16 @@ describe('canvases, members, blocks and the /canvas namespace', () => {
 
       const read = await request('GET', `${t.api}/canvases/${canvasId}/blocks`, as);
       const create = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, { ...as, body: textBlock('viewer says hi') });
-      const update = await request('PATCH', `${t.api}/canvases/${canvasId}/blocks/${blockId}`, { ...as, body: { content: { text: 'edited' } } });
+      const update = await request('PATCH', `${t.api}/canvases/${canvasId}/blocks/${blockId}`, {
+        ...as,
+        body: { content: { text: 'edited' } },
+      });
       const remove = await request('DELETE', `${t.api}/canvases/${canvasId}/blocks/${blockId}`, as);
-      const generate = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, { method: 'POST', ...as, body: { prompt: 'a heading please' } });
+      const generate = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, {
+        method: 'POST',
+        ...as,
+        body: { prompt: 'a heading please' },
+      });
 
       expect(read.status).toBe(200);
       expect(read.body.blocks).toEqual(before);
@@ -159,9 +188,15 @@ describe('canvases, members, blocks and the /canvas namespace', () => {
       const as = { token: editor.accessToken };
 
       const create = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, { ...as, body: textBlock('from the editor') });
-      const update = await request('PATCH', `${t.api}/canvases/${canvasId}/blocks/${create.body.block.id}`, { ...as, body: { content: { text: 'edited by the editor' } } });
+      const update = await request('PATCH', `${t.api}/canvases/${canvasId}/blocks/${create.body.block.id}`, {
+        ...as,
+        body: { content: { text: 'edited by the editor' } },
+      });
       const deleteCanvas = await request('DELETE', `${t.api}/canvases/${canvasId}`, as);
-      const addFriend = await request('POST', `${t.api}/canvases/${canvasId}/members`, { ...as, body: { email: friend.email, role: 'editor' } });
+      const addFriend = await request('POST', `${t.api}/canvases/${canvasId}/members`, {
+        ...as,
+        body: { email: friend.email, role: 'editor' },
+      });
       const audit = await request('GET', `${t.api}/canvases/${canvasId}/audit`, as);
 
       expect(create.status).toBe(201);
@@ -190,7 +225,14 @@ describe('canvases, members, blocks and the /canvas namespace', () => {
       expect(blocks.map((block) => block.id)).toEqual([d.id, a.id, c.id, e.id, b.id]);
       expectStrictlyIncreasing(blocks.map((block) => block.rank));
       for (const block of blocks) {
-        expect(block).toMatchObject({ canvasId, type: 'text', generationSessionId: null, createdBy: owner.id, createdAt: expect.any(String), updatedAt: expect.any(String) });
+        expect(block).toMatchObject({
+          canvasId,
+          type: 'text',
+          generationSessionId: null,
+          createdBy: owner.id,
+          createdAt: expect.any(String),
+          updatedAt: expect.any(String),
+        });
       }
     });
 
@@ -200,9 +242,18 @@ describe('canvases, members, blocks and the /canvas namespace', () => {
       const second = await addBlock(owner, canvasId, 'second');
       const third = await addBlock(owner, canvasId, 'third');
 
-      const edited = await request('PATCH', `${t.api}/canvases/${canvasId}/blocks/${heading.id}`, { token: owner.accessToken, body: { content: { text: 'New title', level: 2 } } });
-      const wrongShape = await request('PATCH', `${t.api}/canvases/${canvasId}/blocks/${heading.id}`, { token: owner.accessToken, body: { content: { text: 'no level' } } });
-      const moved = await request('PATCH', `${t.api}/canvases/${canvasId}/blocks/${heading.id}`, { token: owner.accessToken, body: { afterId: third.id } });
+      const edited = await request('PATCH', `${t.api}/canvases/${canvasId}/blocks/${heading.id}`, {
+        token: owner.accessToken,
+        body: { content: { text: 'New title', level: 2 } },
+      });
+      const wrongShape = await request('PATCH', `${t.api}/canvases/${canvasId}/blocks/${heading.id}`, {
+        token: owner.accessToken,
+        body: { content: { text: 'no level' } },
+      });
+      const moved = await request('PATCH', `${t.api}/canvases/${canvasId}/blocks/${heading.id}`, {
+        token: owner.accessToken,
+        body: { afterId: third.id },
+      });
 
       expect(edited.status).toBe(200);
       expect(edited.body.block).toMatchObject({ id: heading.id, type: 'heading', content: { text: 'New title', level: 2 } });
@@ -219,7 +270,10 @@ describe('canvases, members, blocks and the /canvas namespace', () => {
 
       const first = await request('DELETE', `${t.api}/canvases/${canvasId}/blocks/${blockId}`, { token: owner.accessToken });
       const second = await request('DELETE', `${t.api}/canvases/${canvasId}/blocks/${blockId}`, { token: owner.accessToken });
-      const patch = await request('PATCH', `${t.api}/canvases/${canvasId}/blocks/${blockId}`, { token: owner.accessToken, body: { content: { text: 'ghost' } } });
+      const patch = await request('PATCH', `${t.api}/canvases/${canvasId}/blocks/${blockId}`, {
+        token: owner.accessToken,
+        body: { content: { text: 'ghost' } },
+      });
 
       expect(first.status).toBe(204);
       expectError(second, 404, 'not_found');
@@ -234,7 +288,11 @@ describe('canvases, members, blocks and the /canvas namespace', () => {
       const [editorSocket, outsiderSocket] = await Promise.all([connect(editor), connect(outsider)]);
       expect((await join(editorSocket, canvasId)).ok).toBe(true);
       expect(await join(outsiderSocket, canvasId)).toEqual({ ok: false, error: expect.objectContaining({ code: 'not_found' }) });
-      const overheard = [record(outsiderSocket, 'block_added'), record(outsiderSocket, 'block_updated'), record(outsiderSocket, 'block_deleted')];
+      const overheard = [
+        record(outsiderSocket, 'block_added'),
+        record(outsiderSocket, 'block_updated'),
+        record(outsiderSocket, 'block_deleted'),
+      ];
 
       const added = waitFor(editorSocket, 'block_added', (p) => p.canvasId === canvasId);
       const block = await addBlock(owner, canvasId, 'hello');
@@ -242,7 +300,10 @@ describe('canvases, members, blocks and the /canvas namespace', () => {
       expect(await added).toEqual({ canvasId, block, seq: 1 });
 
       const updated = waitFor(editorSocket, 'block_updated', (p) => p.block.id === block.id);
-      const patch = await request('PATCH', `${t.api}/canvases/${canvasId}/blocks/${block.id}`, { token: owner.accessToken, body: { content: { text: 'hello again' } } });
+      const patch = await request('PATCH', `${t.api}/canvases/${canvasId}/blocks/${block.id}`, {
+        token: owner.accessToken,
+        body: { content: { text: 'hello again' } },
+      });
       expect(await updated).toEqual({ canvasId, block: patch.body.block, seq: 2 });
       expect(patch.body.block.content).toEqual({ text: 'hello again' });
 
@@ -288,12 +349,20 @@ describe('canvases, members, blocks and the /canvas namespace', () => {
       const [socketA, socketB] = await Promise.all([connect(a), connect(b)]);
       // What each socket believes about a canvas: the join's ack, then every presence event after it.
       const view = new Map<string, string[]>();
-      for (const [name, socket] of [['A', socketA], ['B', socketB]] as const) {
+      for (const [name, socket] of [
+        ['A', socketA],
+        ['B', socketB],
+      ] as const) {
         socket.on('presence', (p) => view.set(`${name}:${p.canvasId}`, p.users.map((u) => u.userId).sort()));
       }
       await Promise.all(
         canvasIds.flatMap((canvasId) =>
-          ([['A', socketA], ['B', socketB]] as const).map(async ([name, socket]) => {
+          (
+            [
+              ['A', socketA],
+              ['B', socketB],
+            ] as const
+          ).map(async ([name, socket]) => {
             const joined = await join(socket, canvasId);
             if (!joined.ok) throw new Error(`join failed: ${joined.error.code}`);
             if (!view.has(`${name}:${canvasId}`)) view.set(`${name}:${canvasId}`, joined.presence.map((u) => u.userId).sort());
@@ -302,7 +371,8 @@ describe('canvases, members, blocks and the /canvas namespace', () => {
       );
 
       const both = [a.id, b.id].sort();
-      const everyone = () => canvasIds.every((canvasId) => ['A', 'B'].every((name) => JSON.stringify(view.get(`${name}:${canvasId}`)) === JSON.stringify(both)));
+      const everyone = () =>
+        canvasIds.every((canvasId) => ['A', 'B'].every((name) => JSON.stringify(view.get(`${name}:${canvasId}`)) === JSON.stringify(both)));
       await eventually(async () => everyone(), Boolean, 5_000);
       // Settled: the last word each socket hears is still both (no stale list arrives late).
       await roundTrip(socketA);
@@ -310,7 +380,7 @@ describe('canvases, members, blocks and the /canvas namespace', () => {
       expect(everyone()).toBe(true);
     });
 
-    test('given A and B in the room, A\'s cursor reaches B as {userId, x, y} and not A; a cursor for a room A has not joined is dropped', async () => {
+    test("given A and B in the room, A's cursor reaches B as {userId, x, y} and not A; a cursor for a room A has not joined is dropped", async () => {
       const { owner: a, canvasId } = await givenCanvas();
       const b = await registerUser(t.api, 'B');
       await addMember(t.api, a, canvasId, b, 'editor');
@@ -334,7 +404,10 @@ describe('canvases, members, blocks and the /canvas namespace', () => {
     test('given malformed canvas:join payloads, the server answers or ignores them and the socket can still join', async () => {
       const { owner, canvasId } = await givenCanvas();
       const socket = await connect(owner);
-      const raw = socket as unknown as { timeout(ms: number): { emitWithAck(event: string, ...args: unknown[]): Promise<unknown> }; emit(event: string, ...args: unknown[]): void };
+      const raw = socket as unknown as {
+        timeout(ms: number): { emitWithAck(event: string, ...args: unknown[]): Promise<unknown> };
+        emit(event: string, ...args: unknown[]): void;
+      };
 
       const number = await raw.timeout(5_000).emitWithAck('canvas:join', 42);
       const object = await raw.timeout(5_000).emitWithAck('canvas:join', { canvasId });
@@ -345,7 +418,8 @@ describe('canvases, members, blocks and the /canvas namespace', () => {
       raw.emit('canvas:cursor', 'garbage');
       raw.emit('canvas:cursor', null);
 
-      for (const ack of [number, object, notUuid]) expect(ack).toEqual({ ok: false, error: expect.objectContaining({ code: 'validation_failed' }) });
+      for (const ack of [number, object, notUuid])
+        expect(ack).toEqual({ ok: false, error: expect.objectContaining({ code: 'validation_failed' }) });
       expect(await join(socket, canvasId)).toEqual({ ok: true, presence: [expect.objectContaining({ userId: owner.id })], seq: 0 });
       expect(socket.connected).toBe(true);
       expect((await request('GET', `${t.url}/healthz`)).status).toBe(200);
@@ -363,13 +437,27 @@ describe('canvases, members, blocks and the /canvas namespace', () => {
   /** A completed (empty) generation on the canvas, so its status route exists. */
   async function givenGeneration(user: TestUser, canvasId: string): Promise<string> {
     t.llm.push({ text: 'Nothing to add.' });
-    const sse = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, { method: 'POST', token: user.accessToken, body: { prompt: 'nothing yet' }, until: (m) => m.event === 'complete' || m.event === 'error' });
+    const sse = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, {
+      method: 'POST',
+      token: user.accessToken,
+      body: { prompt: 'nothing yet' },
+      until: (m) => m.event === 'complete' || m.event === 'error',
+    });
     expect(sse.messages.at(-1)?.event).toBe('complete');
     return sse.messages[0].data.generationId;
   }
 
-  async function addBlock(user: TestUser, canvasId: string, label: string, placement: { afterId?: string; beforeId?: string } = {}, block: { type: string; content: unknown } = textBlock(label)) {
-    const res = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: user.accessToken, body: { ...block, ...placement } });
+  async function addBlock(
+    user: TestUser,
+    canvasId: string,
+    label: string,
+    placement: { afterId?: string; beforeId?: string } = {},
+    block: { type: string; content: unknown } = textBlock(label),
+  ) {
+    const res = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, {
+      token: user.accessToken,
+      body: { ...block, ...placement },
+    });
     expect(res.status).toBe(201);
     return res.body.block as Block;
   }

@@ -36,34 +36,60 @@ describe('chat without a device, model choice, sessions', () => {
     const user = await registerUser(t.api, 'NoDevice');
 
     const { result: first, requests } = await requestsDuring(() => chat(user, { message: 'What is a good name for a cat?' }));
-    const { result: second, requests: later } = await requestsDuring(() => chat(user, { message: 'And for a dog?', sessionId: first.body.sessionId }));
+    const { result: second, requests: later } = await requestsDuring(() =>
+      chat(user, { message: 'And for a dog?', sessionId: first.body.sessionId }),
+    );
 
     expect(first.status).toBe(200);
-    expect(first.body).toMatchObject({ sessionId: expect.any(String), response: 'A plain answer.', usage: expect.objectContaining({ provider: 'scripted' }) });
+    expect(first.body).toMatchObject({
+      sessionId: expect.any(String),
+      response: 'A plain answer.',
+      usage: expect.objectContaining({ provider: 'scripted' }),
+    });
     expect(requests).toHaveLength(1);
     expect(requests[0].tools ?? []).toEqual([]);
     expect(systemOf(requests[0])).toMatch(/local data cannot be reached/);
     expect(second.status).toBe(200);
-    expect(later[0].messages.map((m) => m.content)).toEqual(expect.arrayContaining(['What is a good name for a cat?', 'A plain answer.', 'And for a dog?']));
+    expect(later[0].messages.map((m) => m.content)).toEqual(
+      expect.arrayContaining(['What is a good name for a cat?', 'A plain answer.', 'And for a dog?']),
+    );
     const session = await get(user, `/chat/sessions/${first.body.sessionId}`);
-    expect(session.body.session).toMatchObject({ id: first.body.sessionId, mode: 'none', deviceId: null, status: 'active', flowId: null, escalationReason: null });
+    expect(session.body.session).toMatchObject({
+      id: first.body.sessionId,
+      mode: 'none',
+      deviceId: null,
+      status: 'active',
+      flowId: null,
+      escalationReason: null,
+    });
   });
 
   test('tools "none" skips the online device; the default uses it; tools "device" without one is 409', async () => {
     const user = await registerUser(t.api, 'Both');
-    const device = await DeviceSimulator.connect({ url: t.url, accessToken: user.accessToken, deviceId: `laptop-${randomUUID().slice(0, 6)}`, seed: { tasks: [] }, reconnection: false });
+    const device = await DeviceSimulator.connect({
+      url: t.url,
+      accessToken: user.accessToken,
+      deviceId: `laptop-${randomUUID().slice(0, 6)}`,
+      seed: { tasks: [] },
+      reconnection: false,
+    });
     devices.push(device);
     const lonely = await registerUser(t.api, 'Lonely');
 
     const { result: plain, requests: plainRequests } = await requestsDuring(() => chat(user, { message: 'Hello there', tools: 'none' }));
-    const { result: withDevice, requests: deviceRequests } = await requestsDuring(() => chat(user, { message: 'How many todo tasks do I have?' }));
+    const { result: withDevice, requests: deviceRequests } = await requestsDuring(() =>
+      chat(user, { message: 'How many todo tasks do I have?' }),
+    );
     const refused = await chat(lonely, { message: 'Hello', tools: 'device' });
 
     expect(plain.status).toBe(200);
     expect(plainRequests[0].tools ?? []).toEqual([]);
     expect(withDevice.status).toBe(200);
     expect(deviceRequests[0].tools?.length).toBeGreaterThan(0);
-    expect((await get(user, `/chat/sessions/${withDevice.body.sessionId}`)).body.session).toMatchObject({ mode: 'device', deviceId: device.deviceId });
+    expect((await get(user, `/chat/sessions/${withDevice.body.sessionId}`)).body.session).toMatchObject({
+      mode: 'device',
+      deviceId: device.deviceId,
+    });
     expect(refused.status).toBe(409);
     expect(refused.body.error.code).toBe('device_offline');
   });
@@ -71,7 +97,9 @@ describe('chat without a device, model choice, sessions', () => {
   test('config {provider, model} picks a configured model; an unknown one is 400 unknown_model and nothing is written', async () => {
     const user = await registerUser(t.api, 'Chooser');
 
-    const { result: chosen, requests } = await requestsDuring(() => chat(user, { message: 'Hi', config: { provider: 'scripted', model: 'scripted-model' } }));
+    const { result: chosen, requests } = await requestsDuring(() =>
+      chat(user, { message: 'Hi', config: { provider: 'scripted', model: 'scripted-model' } }),
+    );
     const unknownProvider = await chat(user, { message: 'Hi', config: { provider: 'openai', model: 'gpt-4o' } });
     const unknownModel = await chat(user, { message: 'Hi', config: { provider: 'scripted', model: 'bigger-model' } });
     const malformed = await chat(user, { message: 'Hi', config: { provider: 'scripted' } });
@@ -89,13 +117,17 @@ describe('chat without a device, model choice, sessions', () => {
 
   test('the chat stream works without a device', async () => {
     const user = await registerUser(t.api, 'Streamer');
-    const res = await readSse(`${t.api}/chat/stream`, { method: 'POST', token: user.accessToken, body: { message: 'Stream me an answer' } });
+    const res = await readSse(`${t.api}/chat/stream`, {
+      method: 'POST',
+      token: user.accessToken,
+      body: { message: 'Stream me an answer' },
+    });
     expect(res.status).toBe(200);
     expect(res.messages.map((message) => message.event)).toEqual(expect.arrayContaining(['text_chunk', 'final']));
     expect(res.messages.find((message) => message.event === 'final')?.data).toMatchObject({ response: 'A plain answer.' });
   });
 
-  test('GET /chat/sessions lists only the caller\'s sessions, most recent first, page by page', async () => {
+  test("GET /chat/sessions lists only the caller's sessions, most recent first, page by page", async () => {
     const user = await registerUser(t.api, 'Lister');
     const other = await registerUser(t.api, 'Other');
     const ids: string[] = [];
@@ -119,7 +151,8 @@ describe('chat without a device, model choice, sessions', () => {
   test('escalate stores its reason; a reason over 2,000 characters is 400 and changes nothing', async () => {
     const user = await registerUser(t.api, 'Escalator');
     const { sessionId } = (await chat(user, { message: 'It does not work' })).body;
-    const escalate = (reason: unknown) => request('POST', `${t.api}/chat/sessions/${sessionId}/escalate`, { token: user.accessToken, body: { reason } });
+    const escalate = (reason: unknown) =>
+      request('POST', `${t.api}/chat/sessions/${sessionId}/escalate`, { token: user.accessToken, body: { reason } });
 
     const tooLong = await escalate('x'.repeat(2_001));
     expect(tooLong.status).toBe(400);
@@ -128,6 +161,9 @@ describe('chat without a device, model choice, sessions', () => {
     const ok = await escalate('Customer needs a refund');
     expect(ok.status).toBe(200);
     expect(ok.body).toEqual({ sessionId, status: 'escalated' });
-    expect((await get(user, `/chat/sessions/${sessionId}`)).body.session).toMatchObject({ status: 'escalated', escalationReason: 'Customer needs a refund' });
+    expect((await get(user, `/chat/sessions/${sessionId}`)).body.session).toMatchObject({
+      status: 'escalated',
+      escalationReason: 'Customer needs a refund',
+    });
   });
 });

@@ -20,7 +20,15 @@ describe('the switchboard command', () => {
   test('--help prints every command and exits 0', async () => {
     const result = await runSwitchboardCli(['--help']);
     expect(result.code).toBe(0);
-    for (const command of ['start', 'api', 'worker [--queues=a,b]', 'scheduler', 'migrate', 'admin grant <email|id>', 'admin revoke <email|id>']) {
+    for (const command of [
+      'start',
+      'api',
+      'worker [--queues=a,b]',
+      'scheduler',
+      'migrate',
+      'admin grant <email|id>',
+      'admin revoke <email|id>',
+    ]) {
       expect(result.stdout).toContain(command);
     }
   });
@@ -50,11 +58,18 @@ describe('the switchboard command', () => {
 
   test('npm start says what it is doing before its banner: a fresh DATA_DIR gets its database created, Redis started, migrations run', async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'sb-progress-'));
-    const server = await spawnSwitchboard({ DATA_DIR: dataDir, SWITCHBOARD_ROLES: 'api', PORT: '0', LOG_LEVEL: 'silent' }, 90_000, { bundle: true });
+    const server = await spawnSwitchboard({ DATA_DIR: dataDir, SWITCHBOARD_ROLES: 'api', PORT: '0', LOG_LEVEL: 'silent' }, 90_000, {
+      bundle: true,
+    });
     try {
       const lines = server.output().split('\n');
       const at = (start: string) => lines.findIndex((line) => line.startsWith(start));
-      const steps = [`Starting Redis (redis-server under ${dataDir})`, `Creating the embedded database in ${path.join(dataDir, 'pglite')}`, 'Migrating the database: pglite', 'Switchboard is running at http://'].map(at);
+      const steps = [
+        `Starting Redis (redis-server under ${dataDir})`,
+        `Creating the embedded database in ${path.join(dataDir, 'pglite')}`,
+        'Migrating the database: pglite',
+        'Switchboard is running at http://',
+      ].map(at);
       expect(steps.every((index) => index >= 0)).toBe(true);
       // Redis and the database start together; migrating comes after the database exists, the banner last.
       expect(steps[2]).toBeGreaterThan(steps[1]);
@@ -77,8 +92,12 @@ describe('the switchboard command', () => {
       // Read back after the CLI exited (PGlite has one writer at a time).
       const database = await openDatabase({ dataDir });
       try {
-        const applied = rowsOf<{ name: string }>(await database.db.execute(sql`select name from schema_migrations order by name`)).map((row) => row.name);
-        const files = readdirSync(path.resolve(__dirname, '../../src/models/migrations')).filter((file) => file.endsWith('.sql')).sort();
+        const applied = rowsOf<{ name: string }>(await database.db.execute(sql`select name from schema_migrations order by name`)).map(
+          (row) => row.name,
+        );
+        const files = readdirSync(path.resolve(__dirname, '../../src/models/migrations'))
+          .filter((file) => file.endsWith('.sql'))
+          .sort();
         expect(applied).toEqual(files);
       } finally {
         await database.close();
@@ -90,12 +109,20 @@ describe('the switchboard command', () => {
 
   test('admin grant refuses an embedded database a running server holds (PGlite has one writer), and works once it stopped', async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'sb-owner-'));
-    const env = { DATA_DIR: dataDir, REDIS_URL: testRedisUrl(), REDIS_KEY_PREFIX: `own-${randomUUID().slice(0, 8)}`, JWT_SECRET: 'owner-test-secret-owner-test-secret-0123' };
+    const env = {
+      DATA_DIR: dataDir,
+      REDIS_URL: testRedisUrl(),
+      REDIS_KEY_PREFIX: `own-${randomUUID().slice(0, 8)}`,
+      JWT_SECRET: 'owner-test-secret-owner-test-secret-0123',
+    };
     // A fresh PGlite (initdb and every migration) takes a while on a loaded machine.
     const server = await spawnSwitchboard({ ...env, SWITCHBOARD_ROLES: 'api', PORT: '0' }, 90_000);
     try {
       const email = `owner-${randomUUID().slice(0, 8)}@example.test`;
-      expect((await request('POST', `${server.url}/api/v1/auth/register`, { body: { email, password: 'correct horse battery', name: 'Owner' } })).status).toBe(201);
+      expect(
+        (await request('POST', `${server.url}/api/v1/auth/register`, { body: { email, password: 'correct horse battery', name: 'Owner' } }))
+          .status,
+      ).toBe(201);
       const refused = await runSwitchboardCli(['admin', 'grant', email], env);
       expect(refused.code).toBe(1);
       expect(refused.stderr).toContain(`is in use by process ${server.child.pid}`);
@@ -123,13 +150,18 @@ describe('the switchboard command', () => {
       REDIS_KEY_PREFIX: keyPrefix,
       JWT_SECRET: 'cli-test-secret-cli-test-secret-0123456789',
     });
-    const counts = async () => Object.fromEntries(await Promise.all(queues.map(async (queue) => [queue.name, (await queue.getWorkers()).length] as const)));
+    const counts = async () =>
+      Object.fromEntries(await Promise.all(queues.map(async (queue) => [queue.name, (await queue.getWorkers()).length] as const)));
     try {
       expect(worker.output()).toMatch(/roles {5}worker\n/);
       expect(worker.output()).toMatch(/workers {3}generation\n/);
       expect(worker.output()).not.toContain('running at http');
       const seen = await eventually(counts, (byQueue) => byQueue.generation > 0);
-      expect(Object.entries(seen).filter(([, count]) => count > 0).map(([name]) => name)).toEqual(['generation']);
+      expect(
+        Object.entries(seen)
+          .filter(([, count]) => count > 0)
+          .map(([name]) => name),
+      ).toEqual(['generation']);
       // SIGTERM (to npx, npm and Switchboard alike): the worker closes its queue connections and the process exits.
       await worker.stop();
       expect(await counts()).toEqual(Object.fromEntries(QUEUE_NAMES.map((name) => [name, 0])));

@@ -34,12 +34,20 @@ function gate() {
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms);
-    promise.then((value) => (clearTimeout(timer), resolve(value)), (error) => (clearTimeout(timer), reject(error)));
+    promise.then(
+      (value) => (clearTimeout(timer), resolve(value)),
+      (error) => (clearTimeout(timer), reject(error)),
+    );
   });
 }
 
 const seqs = (events: SequencedEvent[]) => events.map((e) => e.seq);
-const twoTexts = { toolCalls: [{ name: 'create_text', args: { text: 'one' } }, { name: 'create_text', args: { text: 'two' } }] };
+const twoTexts = {
+  toolCalls: [
+    { name: 'create_text', args: { text: 'one' } },
+    { name: 'create_text', args: { text: 'two' } },
+  ],
+};
 
 describe('TypeScript client SDK against a live server', () => {
   let t: TestApp;
@@ -52,7 +60,10 @@ describe('TypeScript client SDK against a live server', () => {
   beforeAll(async () => {
     held.open();
     t = await startTestApp({
-      env: { TIER_LIMITS: JSON.stringify({ free: { generationsPerMinute: 100, concurrentGenerations: 5 } }), DEVICE_RPC_TIMEOUT_MS: '5000' },
+      env: {
+        TIER_LIMITS: JSON.stringify({ free: { generationsPerMinute: 100, concurrentGenerations: 5 } }),
+        DEVICE_RPC_TIMEOUT_MS: '5000',
+      },
       responder: async () => {
         await held.promise;
         return { text: 'Done.' };
@@ -80,13 +91,21 @@ describe('TypeScript client SDK against a live server', () => {
 
       expect(client.tokens()).toEqual({ accessToken: registered.accessToken, refreshToken: registered.refreshToken });
       expect(loggedIn.user).toEqual(registered.user);
-      expect(me.user).toMatchObject({ email, name: 'Ada', tier: 'free', limits: expect.objectContaining({ concurrentGenerations: 5, maxBlocksPerGeneration: 200 }) });
+      expect(me.user).toMatchObject({
+        email,
+        name: 'Ada',
+        tier: 'free',
+        limits: expect.objectContaining({ concurrentGenerations: 5, maxBlocksPerGeneration: 200 }),
+      });
       const { canvas } = await client.canvases.create({ title: 'Mine' });
       expect(canvas).toMatchObject({ title: 'Mine', role: 'owner', ownerId: registered.user.id });
       expect((await client.canvases.list()).canvases.map((c) => c.id)).toEqual([canvas.id]);
       expect((await client.canvases.update(canvas.id, { title: 'Renamed' })).canvas.title).toBe('Renamed');
       const { block } = await client.blocks.create(canvas.id, { type: 'todo', content: { text: 'ship', checked: false } });
-      expect((await client.blocks.update(canvas.id, block.id, { content: { text: 'ship it', checked: true } })).block.content).toEqual({ text: 'ship it', checked: true });
+      expect((await client.blocks.update(canvas.id, block.id, { content: { text: 'ship it', checked: true } })).block.content).toEqual({
+        text: 'ship it',
+        checked: true,
+      });
       await client.blocks.delete(canvas.id, block.id);
       expect((await client.blocks.list(canvas.id)).blocks).toEqual([]);
       await client.canvases.delete(canvas.id);
@@ -96,8 +115,17 @@ describe('TypeScript client SDK against a live server', () => {
     test('an expired access token is refreshed once on 401, the request retried, and the new pair reported', async () => {
       const seen: unknown[] = [];
       const first = createSwitchboardClient({ baseUrl: t.url });
-      const auth = await first.auth.register({ email: `bob-${randomUUID().slice(0, 8)}@example.test`, password: 'correct horse battery', name: 'Bob' });
-      const client = createSwitchboardClient({ baseUrl: t.url, accessToken: 'not-a-jwt', refreshToken: auth.refreshToken, onTokens: (tokens) => seen.push(tokens) });
+      const auth = await first.auth.register({
+        email: `bob-${randomUUID().slice(0, 8)}@example.test`,
+        password: 'correct horse battery',
+        name: 'Bob',
+      });
+      const client = createSwitchboardClient({
+        baseUrl: t.url,
+        accessToken: 'not-a-jwt',
+        refreshToken: auth.refreshToken,
+        onTokens: (tokens) => seen.push(tokens),
+      });
 
       const [a, b] = await Promise.all([client.canvases.list(), client.auth.me()]);
 
@@ -138,8 +166,24 @@ describe('TypeScript client SDK against a live server', () => {
 
   describe('agents', () => {
     test('a local agent is created, read, changed, listed and deleted through the typed methods; a bad cron is a typed 400', async () => {
-      const created = await sb.agents.local.create({ name: 'Notes folder', deviceId: 'laptop-1', directoryPaths: ['/home/sdk/notes'], dataTypes: ['tasks'], promptTemplate: 'Extract my tasks', enabled: false });
-      const badCron = await sb.agents.local.create({ name: 'Bad', deviceId: 'laptop-1', directoryPaths: ['/home/sdk/notes'], dataTypes: ['tasks'], promptTemplate: 'x', scheduleCron: 'every day' }).catch((e: unknown) => e);
+      const created = await sb.agents.local.create({
+        name: 'Notes folder',
+        deviceId: 'laptop-1',
+        directoryPaths: ['/home/sdk/notes'],
+        dataTypes: ['tasks'],
+        promptTemplate: 'Extract my tasks',
+        enabled: false,
+      });
+      const badCron = await sb.agents.local
+        .create({
+          name: 'Bad',
+          deviceId: 'laptop-1',
+          directoryPaths: ['/home/sdk/notes'],
+          dataTypes: ['tasks'],
+          promptTemplate: 'x',
+          scheduleCron: 'every day',
+        })
+        .catch((e: unknown) => e);
 
       expect(created).toMatchObject({ id: expect.any(String), name: 'Notes folder', enabled: false });
       expect(await sb.agents.local.get(created.id)).toEqual(created);
@@ -156,8 +200,16 @@ describe('TypeScript client SDK against a live server', () => {
     test('a journey starts and is read back through the typed methods; OAuth without a configured client is a typed 503', async () => {
       const started = await sb.agents.journey.start({ agentType: 'local', dataTypes: ['tasks'] });
       expect(started).toMatchObject({ sessionId: expect.any(String), done: false, turn: 0, message: expect.stringMatching(/files/) });
-      expect(await sb.agents.journey.get(started.sessionId)).toMatchObject({ sessionId: started.sessionId, agentType: 'local', turn: 0, done: false });
-      await expect(sb.agents.journey.message({ sessionId: randomUUID(), message: 'hello' })).rejects.toMatchObject({ status: 404, code: 'not_found' });
+      expect(await sb.agents.journey.get(started.sessionId)).toMatchObject({
+        sessionId: started.sessionId,
+        agentType: 'local',
+        turn: 0,
+        done: false,
+      });
+      await expect(sb.agents.journey.message({ sessionId: randomUUID(), message: 'hello' })).rejects.toMatchObject({
+        status: 404,
+        code: 'not_found',
+      });
 
       await expect(sb.oauth.authorize('gmail')).rejects.toMatchObject({ status: 503, code: 'provider_not_configured' });
       await expect(sb.oauth.refresh('outlook')).rejects.toMatchObject({ status: 404 });
@@ -168,18 +220,32 @@ describe('TypeScript client SDK against a live server', () => {
     test('generate streams every event in order to complete, the canvas socket receives the blocks, and undo is typed', async () => {
       const room = await connectCanvas({ url: sb.serverUrl, token: () => sb.tokens().accessToken, reconnection: false });
       closers.push(() => room.close());
-      expect(await room.join(canvasId)).toEqual({ ok: true, presence: [expect.objectContaining({ name: 'Sdk' })], seq: expect.any(Number) });
+      expect(await room.join(canvasId)).toEqual({
+        ok: true,
+        presence: [expect.objectContaining({ name: 'Sdk' })],
+        seq: expect.any(Number),
+      });
       t.llm.push(twoTexts);
       const started: string[] = [];
       const chunk = room.waitFor('blocks_bulk_added_chunk', (c) => c.canvasId === canvasId);
 
-      const stream = sb.generations.generate(canvasId, { prompt: 'two paragraphs' }, { onStart: ({ generationId }) => started.push(generationId) });
+      const stream = sb.generations.generate(
+        canvasId,
+        { prompt: 'two paragraphs' },
+        { onStart: ({ generationId }) => started.push(generationId) },
+      );
       const events: SequencedEvent[] = [];
       const last = await stream.finished((event) => void events.push(event));
 
       expect(started).toEqual([stream.generationId]);
       expect(seqs(events)).toEqual(events.map((_, i) => i + 1));
-      expect(events.filter((e) => e.event.type === 'status').map((e) => (e.event.type === 'status' ? e.event.stage : ''))).toEqual(['queued', 'thinking', 'tool', 'persisting', 'broadcasting']);
+      expect(events.filter((e) => e.event.type === 'status').map((e) => (e.event.type === 'status' ? e.event.stage : ''))).toEqual([
+        'queued',
+        'thinking',
+        'tool',
+        'persisting',
+        'broadcasting',
+      ]);
       expect(last?.event.type).toBe('complete');
       if (last?.event.type !== 'complete') throw new Error('no complete');
       const blockIds = last.event.blocks.map((b) => b.id);
@@ -198,7 +264,10 @@ describe('TypeScript client SDK against a live server', () => {
       await expect(sb.generations.undo(canvasId, stream.generationId!)).rejects.toMatchObject({ status: 409, code: 'already_undone' });
       const audit = await sb.generations.audit(canvasId);
       // Newest first: the undo is the latest event.
-      expect(audit.audit.filter((row) => row.targetId === stream.generationId).map((row) => row.action)).toEqual(['ai.generation.undone', 'ai.generation.persisted']);
+      expect(audit.audit.filter((row) => row.targetId === stream.generationId).map((row) => row.action)).toEqual([
+        'ai.generation.undone',
+        'ai.generation.persisted',
+      ]);
     });
 
     test('a consumer that stops mid-generation resumes with lastEventId and gets the rest with no duplicate and no gap', async () => {
@@ -256,7 +325,11 @@ describe('TypeScript client SDK against a live server', () => {
       const reconnects: Array<{ attempt: number; lastEventId?: string }> = [];
 
       const events: SequencedEvent[] = [];
-      const stream = viaProxy.generations.generate(canvasId, { prompt: 'paragraphs through a flaky network' }, { retryMs: 20, onReconnect: (r) => void reconnects.push(r) });
+      const stream = viaProxy.generations.generate(
+        canvasId,
+        { prompt: 'paragraphs through a flaky network' },
+        { retryMs: 20, onReconnect: (r) => void reconnects.push(r) },
+      );
       for await (const event of stream) {
         events.push(event);
         if (event.event.type === 'tool_output' && event.event.index === 1) {
@@ -268,7 +341,10 @@ describe('TypeScript client SDK against a live server', () => {
       }
 
       expect(reconnects.length).toBeGreaterThanOrEqual(1);
-      expect(reconnects[0]).toMatchObject({ attempt: 1, lastEventId: String(events.findIndex((e) => e.event.type === 'tool_output' && e.event.index === 1) + 1) });
+      expect(reconnects[0]).toMatchObject({
+        attempt: 1,
+        lastEventId: String(events.findIndex((e) => e.event.type === 'tool_output' && e.event.index === 1) + 1),
+      });
       expect(seqs(events)).toEqual(events.map((_, i) => i + 1));
       expect(events.at(-1)?.event.type).toBe('complete');
       expect(events.filter((e) => e.event.type === 'status').length).toBe(5);
@@ -296,7 +372,10 @@ describe('TypeScript client SDK against a live server', () => {
 
       const events = await collect(client.generations.events('c', 'g', { onReconnect: (r) => void reconnects.push(r) }));
 
-      expect(events.map((e) => [e.seq, e.event.type])).toEqual([[1, 'status'], [2, 'complete']]);
+      expect(events.map((e) => [e.seq, e.event.type])).toEqual([
+        [1, 'status'],
+        [2, 'complete'],
+      ]);
       expect(reconnects).toEqual([expect.objectContaining({ attempt: 1, delayMs: 40, lastEventId: '1' })]);
       expect(lastEventIds).toEqual([undefined, '1']);
     });
@@ -304,7 +383,9 @@ describe('TypeScript client SDK against a live server', () => {
     test('a stream that cannot reconnect gives up after maxReconnects with the last error', async () => {
       const client = createSwitchboardClient({ baseUrl: 'http://127.0.0.1:9', accessToken: 'x' });
       const reconnects: number[] = [];
-      const failure = await collect(client.generations.events('c', 'g', { maxReconnects: 2, retryMs: 5, onReconnect: (r) => void reconnects.push(r.delayMs) })).catch((e: unknown) => e);
+      const failure = await collect(
+        client.generations.events('c', 'g', { maxReconnects: 2, retryMs: 5, onReconnect: (r) => void reconnects.push(r.delayMs) }),
+      ).catch((e: unknown) => e);
 
       expect(failure).toMatchObject({ status: 0, code: 'network_error' });
       expect(reconnects).toEqual([5, 10]);
@@ -313,9 +394,21 @@ describe('TypeScript client SDK against a live server', () => {
 
   describe('devices', () => {
     test('the device helper answers a real assistant tool call from its store, and the chat stream ends with final', async () => {
-      const store = new MemoryStore({ tasks: [{ title: 'Write launch brief', status: 'todo' }, { title: 'Book venue', status: 'done' }] });
+      const store = new MemoryStore({
+        tasks: [
+          { title: 'Write launch brief', status: 'todo' },
+          { title: 'Book venue', status: 'done' },
+        ],
+      });
       const calls: ToolCall[] = [];
-      const device: DeviceConnection = await connectDevice({ url: sb.serverUrl, token: () => sb.tokens().accessToken, deviceId: `sdk-${randomUUID().slice(0, 6)}`, store, reconnection: false, onCall: (call) => void calls.push(call) });
+      const device: DeviceConnection = await connectDevice({
+        url: sb.serverUrl,
+        token: () => sb.tokens().accessToken,
+        deviceId: `sdk-${randomUUID().slice(0, 6)}`,
+        store,
+        reconnection: false,
+        onCall: (call) => void calls.push(call),
+      });
       closers.push(() => device.close());
       t.llm.push({ toolCalls: [{ name: 'list_tasks', args: { status: 'todo' } }] }, { text: 'You have 1 todo task: Write launch brief.' });
 
@@ -323,15 +416,28 @@ describe('TypeScript client SDK against a live server', () => {
 
       expect(calls).toEqual([expect.objectContaining({ action: 'select', table: 'tasks', filters: { status: 'todo' } })]);
       expect(answer).toMatchObject({ sessionId: expect.any(String), response: 'You have 1 todo task: Write launch brief.' });
-      const toolResult = t.llm.chatRequests().at(-1)!.messages.find((m) => m.role === 'tool');
+      const toolResult = t.llm
+        .chatRequests()
+        .at(-1)!
+        .messages.find((m) => m.role === 'tool');
       expect(String(toolResult?.content)).toMatch(/^Found 1 task\(s\):\n- Write launch brief/);
 
       t.llm.push({ text: 'Still one.' });
       const sessions: string[] = [];
-      const streamed = await collect(sb.chat.stream({ message: 'And now?', sessionId: answer.sessionId, deviceId: device.deviceId }, { onStart: ({ sessionId }) => void sessions.push(sessionId) }));
+      const streamed = await collect(
+        sb.chat.stream(
+          { message: 'And now?', sessionId: answer.sessionId, deviceId: device.deviceId },
+          { onStart: ({ sessionId }) => void sessions.push(sessionId) },
+        ),
+      );
       expect(sessions).toEqual([answer.sessionId]);
       expect(streamed.at(-1)).toMatchObject({ type: 'final', sessionId: answer.sessionId, response: 'Still one.' });
-      expect(streamed.filter((e) => e.type === 'text_chunk').map((e) => (e.type === 'text_chunk' ? e.text : '')).join('')).toBe('Still one.');
+      expect(
+        streamed
+          .filter((e) => e.type === 'text_chunk')
+          .map((e) => (e.type === 'text_chunk' ? e.text : ''))
+          .join(''),
+      ).toBe('Still one.');
       expect((await sb.chat.history(answer.sessionId)).messages.map((m) => m.role)).toEqual(expect.arrayContaining(['user', 'assistant']));
     });
 
@@ -355,10 +461,21 @@ describe('TypeScript client SDK against a live server', () => {
 
     test('cancelChat / chat.cancel stop a running turn: the chat stream ends with `cancelled`; the device helper’s cancelChat is then not_running', async () => {
       held = gate();
-      const device: DeviceConnection = await connectDevice({ url: sb.serverUrl, token: () => sb.tokens().accessToken, deviceId: `sdk-${randomUUID().slice(0, 6)}`, store: new MemoryStore(), reconnection: false });
+      const device: DeviceConnection = await connectDevice({
+        url: sb.serverUrl,
+        token: () => sb.tokens().accessToken,
+        deviceId: `sdk-${randomUUID().slice(0, 6)}`,
+        store: new MemoryStore(),
+        reconnection: false,
+      });
       closers.push(() => device.close());
       let cancelled: Promise<unknown> | undefined;
-      const streamed = await collect(sb.chat.stream({ message: 'Say something, slowly', tools: 'none' }, { onStart: ({ sessionId }) => void (cancelled = sb.cancelChat(sessionId)) }));
+      const streamed = await collect(
+        sb.chat.stream(
+          { message: 'Say something, slowly', tools: 'none' },
+          { onStart: ({ sessionId }) => void (cancelled = sb.cancelChat(sessionId)) },
+        ),
+      );
       const sessionId = streamed.at(-1)!.sessionId;
       expect(await cancelled).toEqual({ sessionId, status: 'cancelling' });
       expect(streamed.at(-1)).toMatchObject({ type: 'cancelled', sessionId, response: '' });
@@ -369,7 +486,9 @@ describe('TypeScript client SDK against a live server', () => {
 
     test('a bad token is refused with connect_error "unauthorized"', async () => {
       await expect(connectCanvas({ url: t.url, token: 'nope', reconnection: false })).rejects.toThrow('unauthorized');
-      await expect(connectDevice({ url: t.url, token: 'nope', deviceId: 'd1', store: new MemoryStore(), reconnection: false })).rejects.toThrow('unauthorized');
+      await expect(
+        connectDevice({ url: t.url, token: 'nope', deviceId: 'd1', store: new MemoryStore(), reconnection: false }),
+      ).rejects.toThrow('unauthorized');
     });
   });
 
@@ -413,7 +532,16 @@ describe('TypeScript client SDK against a live server', () => {
     const run = (runId: string, config: Partial<AgentRunRequest['config']> = {}): AgentRunRequest => ({
       runId,
       agentId: 'agent-1',
-      config: { paths: [folder, join(folder, 'missing')], fileExtensions: ['md', '.txt'], promptTemplate: 'Extract tasks', dataTypes: ['tasks'], maxFiles: 100, maxBytes: 1_000_000, maxFileBytes: 1_000, ...config },
+      config: {
+        paths: [folder, join(folder, 'missing')],
+        fileExtensions: ['md', '.txt'],
+        promptTemplate: 'Extract tasks',
+        dataTypes: ['tasks'],
+        maxFiles: 100,
+        maxBytes: 1_000_000,
+        maxFileBytes: 1_000,
+        ...config,
+      },
     });
 
     /** Resolves with the outcome of the next agent run the device finishes. */
@@ -425,28 +553,52 @@ describe('TypeScript client SDK against a live server', () => {
 
     test('given readFolderFiles, an agent_run is answered with agent_data frames within the bounds, then agent_complete with the errors', async () => {
       const outcome = nextOutcome();
-      const device = await connectDevice({ url, token: 'any', deviceId: 'desk', agentIds: ['agent-1'], store: new MemoryStore(), readAgentFiles: readFolderFiles, frameFiles: 2, reconnection: false, onAgentRun: outcome.onAgentRun });
+      const device = await connectDevice({
+        url,
+        token: 'any',
+        deviceId: 'desk',
+        agentIds: ['agent-1'],
+        store: new MemoryStore(),
+        readAgentFiles: readFolderFiles,
+        frameFiles: 2,
+        reconnection: false,
+        onAgentRun: outcome.onAgentRun,
+      });
       closers.push(() => device.close());
       expect(hellos).toEqual([{ deviceId: 'desk', agentIds: ['agent-1'] }]);
 
       lastSocket!.emit('agent_run', run('run-1'));
       const result = await within(outcome.promise, 10_000, 'agent run');
 
-      const sent = (frames as Array<{ runId: string; files: Array<{ path: string; name: string; content: string }> }>).filter((f) => f.runId === 'run-1');
+      const sent = (frames as Array<{ runId: string; files: Array<{ path: string; name: string; content: string }> }>).filter(
+        (f) => f.runId === 'run-1',
+      );
       expect(sent.map((f) => f.files.length)).toEqual([2, 1]);
       expect(sent.flatMap((f) => f.files.map((file) => file.name))).toEqual(['a.md', 'b.TXT', 'c.md']);
       expect(sent[0].files[0]).toMatchObject({ path: join(folder, 'a.md'), content: 'TODO write brief\n', metadata: { size: 17 } });
       expect(completes).toContainEqual({
         runId: 'run-1',
         filesRead: 3,
-        errors: [expect.stringMatching(/big\.md: 2000 bytes is over the limit of 1000/), expect.stringMatching(/binary\.md: not a text file/), `${join(folder, 'missing')}: no such file or folder`],
+        errors: [
+          expect.stringMatching(/big\.md: 2000 bytes is over the limit of 1000/),
+          expect.stringMatching(/binary\.md: not a text file/),
+          `${join(folder, 'missing')}: no such file or folder`,
+        ],
       });
       expect(result).toMatchObject({ runId: 'run-1', agentId: 'agent-1', filesRead: 3, frames: 2, aborted: false });
     });
 
     test('maxFiles stops the run, and a device without readAgentFiles completes at once with an error', async () => {
       const outcome = nextOutcome();
-      const reader = await connectDevice({ url, token: 'any', deviceId: 'reader', store: new MemoryStore(), readAgentFiles: readFolderFiles, reconnection: false, onAgentRun: outcome.onAgentRun });
+      const reader = await connectDevice({
+        url,
+        token: 'any',
+        deviceId: 'reader',
+        store: new MemoryStore(),
+        readAgentFiles: readFolderFiles,
+        reconnection: false,
+        onAgentRun: outcome.onAgentRun,
+      });
       closers.push(() => reader.close());
       lastSocket!.emit('agent_run', run('run-2', { maxFiles: 1 }));
       expect(await within(outcome.promise, 10_000, 'run-2')).toMatchObject({ runId: 'run-2', filesRead: 1, frames: 1 });
@@ -456,12 +608,24 @@ describe('TypeScript client SDK against a live server', () => {
       closers.push(() => plain.close());
       const completed = new Promise((resolve) => lastSocket!.once('agent_complete', resolve));
       lastSocket!.emit('agent_run', run('run-3'));
-      expect(await within(completed, 10_000, 'run-3 agent_complete')).toEqual({ runId: 'run-3', filesRead: 0, errors: ['this device cannot read files (no readAgentFiles)'] });
+      expect(await within(completed, 10_000, 'run-3 agent_complete')).toEqual({
+        runId: 'run-3',
+        filesRead: 0,
+        errors: ['this device cannot read files (no readAgentFiles)'],
+      });
     });
 
     test('an agent_run that fails validation is still completed, with the problem as its error', async () => {
       const outcome = nextOutcome();
-      const device = await connectDevice({ url, token: 'any', deviceId: 'strict', store: new MemoryStore(), readAgentFiles: readFolderFiles, reconnection: false, onAgentRun: outcome.onAgentRun });
+      const device = await connectDevice({
+        url,
+        token: 'any',
+        deviceId: 'strict',
+        store: new MemoryStore(),
+        readAgentFiles: readFolderFiles,
+        reconnection: false,
+        onAgentRun: outcome.onAgentRun,
+      });
       closers.push(() => device.close());
       lastSocket!.emit('agent_run', { ...run('run-4'), config: { ...run('run-4').config, paths: [] } });
       const result = await within(outcome.promise, 10_000, 'run-4');
@@ -470,7 +634,13 @@ describe('TypeScript client SDK against a live server', () => {
     });
 
     test('device_hello is said again after the connection drops and comes back', async () => {
-      const device = await connectDevice({ url, token: 'any', deviceId: 'roamer', store: new MemoryStore(), socketOptions: { reconnectionDelay: 10, reconnectionDelayMax: 20 } });
+      const device = await connectDevice({
+        url,
+        token: 'any',
+        deviceId: 'roamer',
+        store: new MemoryStore(),
+        socketOptions: { reconnectionDelay: 10, reconnectionDelayMax: 20 },
+      });
       closers.push(() => device.close());
       const helloAgain = new Promise((resolve) => io.of('/device').once('connection', (socket) => socket.once('device_hello', resolve)));
 
@@ -486,4 +656,3 @@ async function collect<T>(stream: AsyncIterable<T>): Promise<T[]> {
   for await (const item of stream) out.push(item);
   return out;
 }
-

@@ -36,7 +36,8 @@ afterEach(async () => {
 async function collect(ctx: Partial<FetchContext> & Pick<FetchContext, 'provider' | 'tokens'>) {
   const stored: OAuthTokens[] = [];
   const results: FetchResult[] = [];
-  for await (const result of fetchItems({ settings, filter: {}, onTokens: async (tokens) => void stored.push(tokens), ...ctx })) results.push(result);
+  for await (const result of fetchItems({ settings, filter: {}, onTokens: async (tokens) => void stored.push(tokens), ...ctx }))
+    results.push(result);
   const items = results.flatMap((r) => ('item' in r ? [r.item] : []));
   const errors = results.flatMap((r) => ('error' in r ? [r.error] : []));
   return { results, items, errors, stored };
@@ -44,7 +45,8 @@ async function collect(ctx: Partial<FetchContext> & Pick<FetchContext, 'provider
 
 const ids = (items: ConnectorItem[]) => items.map((item) => item.id);
 const apiRequests = (fake: { requests: FakeRequest[] }, prefix: string) => fake.requests.filter((r) => r.path.startsWith(prefix));
-const newestFirst = (mails: FakeMail[]) => [...mails].sort((a, b) => new Date(b.date).getTime() - new Date(a.date).getTime()).map((m) => m.id);
+const newestFirst = (mails: FakeMail[]) =>
+  [...mails].sort((a, b) => new Date(b.date).getTime() - new Date(a.date).getTime()).map((m) => m.id);
 
 describe('Gmail', () => {
   test('given 10 mails and a page size of 4, every page is followed and every mail decoded', async () => {
@@ -102,18 +104,30 @@ describe('Gmail', () => {
   });
 
   test('given an HTML-only body inside a mixed multipart, the text comes from the stripped HTML and attachments are skipped', async () => {
-    const html = '<html><head><style>p{color:red}</style></head><body><p>TODO: Call&nbsp;Dana &amp; Evan</p><ul><li>agenda</li></ul></body></html>';
+    const html =
+      '<html><head><style>p{color:red}</style></head><body><p>TODO: Call&nbsp;Dana &amp; Evan</p><ul><li>agenda</li></ul></body></html>';
     const b64 = (text: string) => Buffer.from(text).toString('base64url');
-    google.mailbox = [{
-      ...seedInbox({ count: 1 })[0],
-      payload: {
-        mimeType: 'multipart/mixed',
-        parts: [
-          { mimeType: 'multipart/alternative', parts: [{ mimeType: 'text/html', headers: [{ name: 'Content-Type', value: 'text/html; charset=UTF-8' }], body: { size: html.length, data: b64(html) } }] },
-          { mimeType: 'text/plain', filename: 'notes.txt', body: { size: 12, attachmentId: 'att-1' } },
-        ],
+    google.mailbox = [
+      {
+        ...seedInbox({ count: 1 })[0],
+        payload: {
+          mimeType: 'multipart/mixed',
+          parts: [
+            {
+              mimeType: 'multipart/alternative',
+              parts: [
+                {
+                  mimeType: 'text/html',
+                  headers: [{ name: 'Content-Type', value: 'text/html; charset=UTF-8' }],
+                  body: { size: html.length, data: b64(html) },
+                },
+              ],
+            },
+            { mimeType: 'text/plain', filename: 'notes.txt', body: { size: 12, attachmentId: 'att-1' } },
+          ],
+        },
       },
-    }];
+    ];
 
     const { items } = await collect({ provider: 'gmail', tokens: google.issueTokens() });
 
@@ -130,7 +144,11 @@ describe('Gmail', () => {
     expect(items).toHaveLength(10);
     const refreshes = google.requests.filter((r) => r.path === '/token');
     expect(refreshes).toHaveLength(1);
-    expect(refreshes[0].form).toMatchObject({ grant_type: 'refresh_token', refresh_token: tokens.refreshToken, client_id: google.clientId });
+    expect(refreshes[0].form).toMatchObject({
+      grant_type: 'refresh_token',
+      refresh_token: tokens.refreshToken,
+      client_id: google.clientId,
+    });
     expect(stored).toHaveLength(1);
     expect(stored[0].accessToken).not.toBe(tokens.accessToken);
     expect(stored[0].refreshToken).toBe(tokens.refreshToken);
@@ -195,7 +213,10 @@ describe('Gmail', () => {
     google.mailbox = seedInbox({ count: 3 });
     google.throttleNext(1, 7);
 
-    await expect(collect({ provider: 'gmail', tokens: google.issueTokens() })).rejects.toMatchObject({ name: 'ProviderRateLimitedError', retryAfterMs: 7000 });
+    await expect(collect({ provider: 'gmail', tokens: google.issueTokens() })).rejects.toMatchObject({
+      name: 'ProviderRateLimitedError',
+      retryAfterMs: 7000,
+    });
     expect(apiRequests(google, '/gmail/')).toHaveLength(1);
   });
 
@@ -205,7 +226,15 @@ describe('Gmail', () => {
     const seen: FetchResult[] = [];
 
     const run = (async () => {
-      for await (const result of fetchItems({ provider: 'gmail', settings, tokens: google.issueTokens(), filter: {}, onTokens: async () => {}, signal: controller.signal, pageSize: 4 })) {
+      for await (const result of fetchItems({
+        provider: 'gmail',
+        settings,
+        tokens: google.issueTokens(),
+        filter: {},
+        onTokens: async () => {},
+        signal: controller.signal,
+        pageSize: 4,
+      })) {
         seen.push(result);
         controller.abort();
       }
@@ -226,8 +255,16 @@ describe('Outlook', () => {
     expect(errors).toEqual([]);
     expect(ids(items)).toEqual(newestFirst(microsoft.mailbox));
     const pages = apiRequests(microsoft, '/v1.0/me/messages');
-    expect(pages.map((r) => [r.query.$top, r.query.$skip])).toEqual([['4', undefined], ['4', '4'], ['4', '8']]);
-    expect(pages.every((r) => r.auth === `Bearer ${tokens.accessToken}` && r.query.$select === 'id,subject,from,receivedDateTime,body,categories')).toBe(true);
+    expect(pages.map((r) => [r.query.$top, r.query.$skip])).toEqual([
+      ['4', undefined],
+      ['4', '4'],
+      ['4', '8'],
+    ]);
+    expect(
+      pages.every(
+        (r) => r.auth === `Bearer ${tokens.accessToken}` && r.query.$select === 'id,subject,from,receivedDateTime,body,categories',
+      ),
+    ).toBe(true);
     expect(items.find((item) => item.id === 'm002')).toEqual({
       id: 'm002',
       provider: 'outlook',
@@ -244,10 +281,18 @@ describe('Outlook', () => {
     microsoft.mailbox = seedInbox({ count: 10, todos: 3 });
     const since = new Date('2025-03-03T09:03:30.000Z');
 
-    const { items } = await collect({ provider: 'outlook', tokens: microsoft.issueTokens(), since, pageSize: 1, filter: { senders: ['Bob@Globex.example'], labels: ['Work'] } });
+    const { items } = await collect({
+      provider: 'outlook',
+      tokens: microsoft.issueTokens(),
+      since,
+      pageSize: 1,
+      filter: { senders: ['Bob@Globex.example'], labels: ['Work'] },
+    });
 
     const filters = apiRequests(microsoft, '/v1.0/me/messages').map((r) => r.query.$filter);
-    expect(filters[0]).toBe("receivedDateTime ge 2025-03-03T09:03:30.000Z and (from/emailAddress/address eq 'bob@globex.example') and (categories/any(c:c eq 'Work'))");
+    expect(filters[0]).toBe(
+      "receivedDateTime ge 2025-03-03T09:03:30.000Z and (from/emailAddress/address eq 'bob@globex.example') and (categories/any(c:c eq 'Work'))",
+    );
     expect(new Set(filters).size).toBe(1); // nextLinks keep the filter
     expect(ids(items)).toEqual(['m008', 'm005']);
   });
@@ -307,7 +352,13 @@ describe('Outlook', () => {
 describe('Teams', () => {
   test('given two chats, every chat and every page of its messages is read, HTML stripped', async () => {
     microsoft.chats = seedChats({ chats: 2, perChat: 3, todos: 1 });
-    microsoft.chats[0].messages.push({ id: '99', from: 'System', html: '<systemEventMessage/>', createdDateTime: '2025-03-03T11:00:00Z', messageType: 'systemEventMessage' });
+    microsoft.chats[0].messages.push({
+      id: '99',
+      from: 'System',
+      html: '<systemEventMessage/>',
+      createdDateTime: '2025-03-03T11:00:00Z',
+      messageType: 'systemEventMessage',
+    });
 
     const { items, errors } = await collect({ provider: 'teams', tokens: microsoft.issueTokens(), pageSize: 2 });
 
@@ -351,7 +402,9 @@ describe('Teams', () => {
 
     const { items, errors } = await collect({ provider: 'teams', tokens: microsoft.issueTokens() });
 
-    expect(errors).toEqual([{ id: '19:chat2@thread.v2', message: 'Teams chat could not be read: Microsoft Graph answered 403 (Forbidden)' }]);
+    expect(errors).toEqual([
+      { id: '19:chat2@thread.v2', message: 'Teams chat could not be read: Microsoft Graph answered 403 (Forbidden)' },
+    ]);
     expect([...new Set(items.map((item) => item.channel))].sort()).toEqual(['Project A', 'Project C']);
     expect(items).toHaveLength(4);
   });
@@ -390,7 +443,13 @@ describe('OAuth clients', () => {
     const url = new URL(authorizeUrl(provider, { settings, state: 's', redirectUri }));
 
     expect(`${url.origin}${url.pathname}`).toBe(`${microsoft.url}/common/oauth2/v2.0/authorize`);
-    expect(Object.fromEntries(url.searchParams)).toMatchObject({ client_id: microsoft.clientId, scope, state: 's', redirect_uri: redirectUri, response_type: 'code' });
+    expect(Object.fromEntries(url.searchParams)).toMatchObject({
+      client_id: microsoft.clientId,
+      scope,
+      state: 's',
+      redirect_uri: redirectUri,
+      response_type: 'code',
+    });
   });
 
   test('exchangeCode for Gmail trades a code once for tokens with a refresh token', async () => {
@@ -398,9 +457,20 @@ describe('OAuth clients', () => {
 
     const tokens = await exchangeCode('gmail', { settings, code, redirectUri });
 
-    expect(tokens).toMatchObject({ accessToken: expect.stringMatching(/^ya29-at-/), refreshToken: expect.stringMatching(/^ya29-rt-/), tokenType: 'Bearer', scope: 'https://www.googleapis.com/auth/gmail.readonly' });
+    expect(tokens).toMatchObject({
+      accessToken: expect.stringMatching(/^ya29-at-/),
+      refreshToken: expect.stringMatching(/^ya29-rt-/),
+      tokenType: 'Bearer',
+      scope: 'https://www.googleapis.com/auth/gmail.readonly',
+    });
     expect(tokens.expiresAt).toBeGreaterThan(Date.now() + 3500_000);
-    expect(google.requests.at(-1)?.form).toMatchObject({ grant_type: 'authorization_code', code, redirect_uri: redirectUri, client_id: google.clientId, client_secret: google.clientSecret });
+    expect(google.requests.at(-1)?.form).toMatchObject({
+      grant_type: 'authorization_code',
+      code,
+      redirect_uri: redirectUri,
+      client_id: google.clientId,
+      client_secret: google.clientSecret,
+    });
     await expect(exchangeCode('gmail', { settings, code, redirectUri })).rejects.toBeInstanceOf(ReauthRequiredError);
   });
 

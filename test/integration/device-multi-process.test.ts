@@ -64,14 +64,24 @@ describe('device RPC across processes', () => {
   });
 
   const start = async (heartbeatTtlMs: number) => {
-    const api = await spawnApiNode({ DEVICE_NODE_REDIS_URL: testRedisUrl(), DEVICE_NODE_KEY_PREFIX: keyPrefix, DEVICE_NODE_HEARTBEAT_TTL_MS: String(heartbeatTtlMs) });
+    const api = await spawnApiNode({
+      DEVICE_NODE_REDIS_URL: testRedisUrl(),
+      DEVICE_NODE_KEY_PREFIX: keyPrefix,
+      DEVICE_NODE_HEARTBEAT_TTL_MS: String(heartbeatTtlMs),
+    });
     children.push(api.child);
     return api;
   };
 
   const device = async (url: string, deviceId: string) => {
     const userId = randomUUID();
-    const token = await signAccessToken(DEVICE_TEST_TOKENS, { sub: userId, email: `${userId}@example.test`, name: 'Remote', tier: 'free', role: 'user' });
+    const token = await signAccessToken(DEVICE_TEST_TOKENS, {
+      sub: userId,
+      email: `${userId}@example.test`,
+      name: 'Remote',
+      tier: 'free',
+      role: 'user',
+    });
     const simulator = await DeviceSimulator.connect({
       url,
       accessToken: token,
@@ -95,7 +105,9 @@ describe('device RPC across processes', () => {
 
     simulator.responder = () => undefined;
     const started = Date.now();
-    const pending = worker.rpc.callDevice(userId, 'laptop', { action: 'select', table: 'tasks' }, { timeoutMs: 5_000 }).catch((error: unknown) => error);
+    const pending = worker.rpc
+      .callDevice(userId, 'laptop', { action: 'select', table: 'tasks' }, { timeoutMs: 5_000 })
+      .catch((error: unknown) => error);
     await simulator.waitForCall((call) => call.id !== reply.id);
     api.child.kill('SIGTERM');
 
@@ -117,7 +129,9 @@ describe('device RPC across processes', () => {
     expect(await worker.registry.isOnline(userId, 'desktop')).toMatchObject({ nodeId: api.nodeId });
 
     simulator.responder = () => undefined;
-    const pending = worker.rpc.callDevice(userId, 'desktop', { action: 'select', table: 'tasks' }, { timeoutMs: 1_000 }).catch((error: unknown) => error);
+    const pending = worker.rpc
+      .callDevice(userId, 'desktop', { action: 'select', table: 'tasks' }, { timeoutMs: 1_000 })
+      .catch((error: unknown) => error);
     await simulator.waitForCall();
     api.child.kill('SIGKILL');
     await api.exited;
@@ -139,7 +153,13 @@ describe('device RPC across processes', () => {
   test('a call from this process reaches a plain-WebSocket device held by the api process (through Redis); its graceful stop ends a pending call at once', async () => {
     const api = await start(30_000);
     const userId = randomUUID();
-    const token = await signAccessToken(DEVICE_TEST_TOKENS, { sub: userId, email: `${userId}@example.test`, name: 'Raw', tier: 'free', role: 'user' });
+    const token = await signAccessToken(DEVICE_TEST_TOKENS, {
+      sub: userId,
+      email: `${userId}@example.test`,
+      name: 'Raw',
+      tier: 'free',
+      role: 'user',
+    });
     const ws = await WsDevice.hello(api.url, token, 'raw-laptop');
     const rows = [{ id: 't-1', title: 'Write launch brief', createdAt: 1, updatedAt: 1 }];
     ws.onToolCall = (call) => ({ id: call.id, rows });
@@ -152,10 +172,15 @@ describe('device RPC across processes', () => {
     const reply = await worker.rpc.callDevice(userId, 'raw-laptop', { action: 'select', table: 'tasks' });
     expect(reply.rows).toEqual(rows);
     expect(ws.all('tool_call')).toEqual([expect.objectContaining({ type: 'tool_call', id: reply.id, action: 'select', table: 'tasks' })]);
-    expect(await worker.registry.isOnline(userId, 'raw-laptop')).toMatchObject({ nodeId: api.nodeId, socketId: expect.stringMatching(/^ws-/) });
+    expect(await worker.registry.isOnline(userId, 'raw-laptop')).toMatchObject({
+      nodeId: api.nodeId,
+      socketId: expect.stringMatching(/^ws-/),
+    });
 
     ws.onToolCall = () => undefined;
-    const pending = worker.rpc.callDevice(userId, 'raw-laptop', { action: 'select', table: 'tasks' }, { timeoutMs: 5_000 }).catch((error: unknown) => error);
+    const pending = worker.rpc
+      .callDevice(userId, 'raw-laptop', { action: 'select', table: 'tasks' }, { timeoutMs: 5_000 })
+      .catch((error: unknown) => error);
     await ws.next('tool_call', (call) => call.id !== reply.id);
     api.child.kill('SIGTERM');
 

@@ -58,7 +58,13 @@ describe('/device namespace and device RPC', () => {
       expect(t.api.hellos).toContainEqual({ userId: user.id, deviceId: 'laptop-1', agentIds: ['agent-a', 'agent-b'] });
       const online = await t.worker.registry.onlineDevices(user.id);
       expect(online).toEqual([
-        { deviceId: 'laptop-1', nodeId: t.api.registry.nodeId, socketId: device.socket.id, connectedAt: expect.any(String), agentIds: ['agent-a', 'agent-b'] },
+        {
+          deviceId: 'laptop-1',
+          nodeId: t.api.registry.nodeId,
+          socketId: device.socket.id,
+          connectedAt: expect.any(String),
+          agentIds: ['agent-a', 'agent-b'],
+        },
       ]);
       expect(await t.worker.registry.isOnline(user.id, 'laptop-1')).toMatchObject({ deviceId: 'laptop-1' });
       expect(await t.worker.registry.onlineDevices(other.id)).toEqual([]);
@@ -77,7 +83,12 @@ describe('/device namespace and device RPC', () => {
       try {
         await redisReady(redis);
         const crashed = new DeviceRegistry(redis, t.keyPrefix, { nodeId: 'crashed-node' });
-        await crashed.register(user.id, { deviceId: 'desktop', socketId: 'gone-socket', connectedAt: new Date().toISOString(), agentIds: [] });
+        await crashed.register(user.id, {
+          deviceId: 'desktop',
+          socketId: 'gone-socket',
+          connectedAt: new Date().toISOString(),
+          agentIds: [],
+        });
         const device = await t.connect(user, 'laptop');
 
         expect((await t.worker.registry.onlineDevices(user.id)).map((entry) => entry.deviceId)).toEqual(['laptop']);
@@ -133,13 +144,16 @@ describe('/device namespace and device RPC', () => {
 
     test('given a missing, forged or foreign token, or a missing or malformed deviceId, the connection is refused', async () => {
       const user = await t.newUser();
-      const forged = await signAccessToken({ ...DEVICE_TEST_TOKENS, secret: new TextEncoder().encode('another-secret-another-secret-another') }, {
-        sub: user.id,
-        email: 'x@example.test',
-        name: 'X',
-        tier: 'free',
-        role: 'user',
-      });
+      const forged = await signAccessToken(
+        { ...DEVICE_TEST_TOKENS, secret: new TextEncoder().encode('another-secret-another-secret-another') },
+        {
+          sub: user.id,
+          email: 'x@example.test',
+          name: 'X',
+          tier: 'free',
+          role: 'user',
+        },
+      );
 
       expect(await connectError({ deviceId: 'laptop' })).toBe('unauthorized');
       expect(await connectError({ token: 'not-a-jwt', deviceId: 'laptop' })).toBe('unauthorized');
@@ -147,7 +161,9 @@ describe('/device namespace and device RPC', () => {
       expect(await connectError({ token: user.token })).toBe('invalid_device');
       expect(await connectError({ token: user.token, deviceId: 'has space' })).toBe('invalid_device');
       expect(await connectError({ token: user.token, deviceId: 'x'.repeat(129) })).toBe('invalid_device');
-      await expect(DeviceSimulator.connect({ url: t.url, accessToken: 'nope', deviceId: 'laptop', reconnection: false })).rejects.toThrow('unauthorized');
+      await expect(DeviceSimulator.connect({ url: t.url, accessToken: 'nope', deviceId: 'laptop', reconnection: false })).rejects.toThrow(
+        'unauthorized',
+      );
     });
 
     test('given a hello for another device id or a malformed hello, it is refused through the ack', async () => {
@@ -158,10 +174,12 @@ describe('/device namespace and device RPC', () => {
         ok: false,
         error: expect.objectContaining({ code: 'invalid_device' }),
       });
-      expect(await device.socket.timeout(5_000).emitWithAck('device_hello', { deviceId: 'laptop-hello', agentIds: [42] } as never)).toEqual({
-        ok: false,
-        error: expect.objectContaining({ code: 'validation_failed' }),
-      });
+      expect(await device.socket.timeout(5_000).emitWithAck('device_hello', { deviceId: 'laptop-hello', agentIds: [42] } as never)).toEqual(
+        {
+          ok: false,
+          error: expect.objectContaining({ code: 'validation_failed' }),
+        },
+      );
       expect(await device.hello()).toEqual({ ok: true });
     });
   });
@@ -172,9 +190,18 @@ describe('/device namespace and device RPC', () => {
       const device = await t.connect(user, 'laptop', { seed: { tasks: tasksSeed } });
       const rpc = t.api.rpc;
 
-      const todo = await rpc.callDevice(user.id, 'laptop', { action: 'select', table: 'tasks', filters: { status: 'todo', projectId: null } });
+      const todo = await rpc.callDevice(user.id, 'laptop', {
+        action: 'select',
+        table: 'tasks',
+        filters: { status: 'todo', projectId: null },
+      });
       expect(todo.rows.map((row) => row.title)).toEqual(['Write launch brief', 'Send invoices']);
-      const limited = await rpc.callDevice(user.id, 'laptop', { action: 'select', table: 'tasks', filters: { orderBy: '-title' }, limit: 2 });
+      const limited = await rpc.callDevice(user.id, 'laptop', {
+        action: 'select',
+        table: 'tasks',
+        filters: { orderBy: '-title' },
+        limit: 2,
+      });
       expect(limited.rows.map((row) => row.title)).toEqual(['Write launch brief', 'Send invoices']);
 
       const inserted = await rpc.callDevice(user.id, 'laptop', {
@@ -183,20 +210,39 @@ describe('/device namespace and device RPC', () => {
         data: { title: 'Ship beta', priority: 'high', isAiSuggested: 1, isApproved: 0 },
       });
       expect(inserted.row).toEqual(
-        expect.objectContaining({ id: expect.any(String), title: 'Ship beta', status: 'todo', isAiSuggested: 1, createdAt: expect.any(Number), updatedAt: expect.any(Number) }),
+        expect.objectContaining({
+          id: expect.any(String),
+          title: 'Ship beta',
+          status: 'todo',
+          isAiSuggested: 1,
+          createdAt: expect.any(Number),
+          updatedAt: expect.any(Number),
+        }),
       );
       const id = inserted.row.id;
       expect((await rpc.callDevice(user.id, 'laptop', { action: 'get', table: 'tasks', data: { id } })).row).toEqual(inserted.row);
 
-      const updated = await rpc.callDevice(user.id, 'laptop', { action: 'update', table: 'tasks', data: { id, updates: { status: 'done' } } });
+      const updated = await rpc.callDevice(user.id, 'laptop', {
+        action: 'update',
+        table: 'tasks',
+        data: { id, updates: { status: 'done' } },
+      });
       expect(updated.row).toMatchObject({ id, title: 'Ship beta', status: 'done' });
       expect(device.store.rows('tasks').find((row) => row.id === id)).toMatchObject({ status: 'done' });
 
-      expect(await rpc.callDevice(user.id, 'laptop', { action: 'delete', table: 'tasks', data: { id } })).toEqual({ id: expect.any(String), deleted: true });
+      expect(await rpc.callDevice(user.id, 'laptop', { action: 'delete', table: 'tasks', data: { id } })).toEqual({
+        id: expect.any(String),
+        deleted: true,
+      });
       expect((await rpc.callDevice(user.id, 'laptop', { action: 'get', table: 'tasks', data: { id } })).row).toBeNull();
 
       expect(device.calls.map((call) => call.action)).toEqual(['select', 'select', 'insert', 'get', 'update', 'delete', 'get']);
-      expect(device.calls[2]).toEqual({ id: expect.any(String), action: 'insert', table: 'tasks', data: { title: 'Ship beta', priority: 'high', isAiSuggested: 1, isApproved: 0 } });
+      expect(device.calls[2]).toEqual({
+        id: expect.any(String),
+        action: 'insert',
+        table: 'tasks',
+        data: { title: 'Ship beta', priority: 'high', isAiSuggested: 1, isApproved: 0 },
+      });
       // null filters mean "no filter" and are dropped before sending
       expect(device.calls[0]).toEqual({ id: expect.any(String), action: 'select', table: 'tasks', filters: { status: 'todo' } });
     });
@@ -211,7 +257,9 @@ describe('/device namespace and device RPC', () => {
         ['n-budget', [0, 1, 0], 'Budget for Q3'],
         ['n-mixed', [0.7, 0.7, 0], 'Deploy budget'],
       ] as const) {
-        expect(await rpc.callDevice(user.id, 'laptop', { action: 'vector_upsert', data: { id, content, projectId: 'p1' }, vector: [...vector] })).toMatchObject({ ok: true });
+        expect(
+          await rpc.callDevice(user.id, 'laptop', { action: 'vector_upsert', data: { id, content, projectId: 'p1' }, vector: [...vector] }),
+        ).toMatchObject({ ok: true });
       }
 
       const found = await rpc.callDevice(user.id, 'laptop', { action: 'vector_search', vector: [0.9, 0.1, 0], limit: 2 });
@@ -236,7 +284,11 @@ describe('/device namespace and device RPC', () => {
 
       const replies = await Promise.all(
         Array.from({ length: 20 }, (_, i) =>
-          (i % 2 ? t.worker.rpc : t.api.rpc).callDevice(user.id, 'laptop', { action: 'insert', table: 'notes', data: { title: `Note ${i}`, content: `body ${i}` } }),
+          (i % 2 ? t.worker.rpc : t.api.rpc).callDevice(user.id, 'laptop', {
+            action: 'insert',
+            table: 'notes',
+            data: { title: `Note ${i}`, content: `body ${i}` },
+          }),
         ),
       );
 
@@ -249,7 +301,9 @@ describe('/device namespace and device RPC', () => {
     test('given no device online, the call fails at once as offline', async () => {
       const user = await t.newUser();
 
-      const { error, ms } = await failure(t.worker.rpc.callDevice(user.id, 'laptop', { action: 'select', table: 'tasks' }, { timeoutMs: 3_000 }));
+      const { error, ms } = await failure(
+        t.worker.rpc.callDevice(user.id, 'laptop', { action: 'select', table: 'tasks' }, { timeoutMs: 3_000 }),
+      );
 
       expect(error).toMatchObject({ code: 'offline', message: 'Device laptop is not connected' });
       expect(ms).toBeLessThan(1_000);
@@ -260,7 +314,9 @@ describe('/device namespace and device RPC', () => {
       const device = await t.connect(user, 'laptop');
       device.responder = () => undefined;
 
-      const { error, ms } = await failure(t.worker.rpc.callDevice(user.id, 'laptop', { action: 'select', table: 'tasks' }, { timeoutMs: 300 }));
+      const { error, ms } = await failure(
+        t.worker.rpc.callDevice(user.id, 'laptop', { action: 'select', table: 'tasks' }, { timeoutMs: 300 }),
+      );
 
       expect(error).toMatchObject({ code: 'timeout', message: 'Device laptop did not answer within 0.3 s' });
       expect(ms).toBeGreaterThanOrEqual(290);
@@ -294,7 +350,10 @@ describe('/device namespace and device RPC', () => {
       expect((await select()).error).toMatchObject({ code: 'invalid_reply', message: expect.stringContaining('expected id') });
 
       device.responder = (call) => ({ id: call.id, rows: 'not a list' });
-      expect((await select()).error).toMatchObject({ code: 'invalid_reply', message: expect.stringMatching(/^Device laptop sent an invalid reply to select on tasks: rows/) });
+      expect((await select()).error).toMatchObject({
+        code: 'invalid_reply',
+        message: expect.stringMatching(/^Device laptop sent an invalid reply to select on tasks: rows/),
+      });
 
       device.responder = () => 'just a string';
       expect((await select()).error.code).toBe('invalid_reply');
@@ -304,7 +363,10 @@ describe('/device namespace and device RPC', () => {
       expect(insert.error).toMatchObject({ code: 'invalid_reply', message: expect.stringContaining('row') });
 
       device.responder = (call) => ({ id: call.id, error: 'SQLITE_FULL: database or disk is full' });
-      expect((await select()).error).toMatchObject({ code: 'device_error', message: 'Device laptop could not run select on tasks: SQLITE_FULL: database or disk is full' });
+      expect((await select()).error).toMatchObject({
+        code: 'device_error',
+        message: 'Device laptop could not run select on tasks: SQLITE_FULL: database or disk is full',
+      });
     });
 
     test('given invalid tool calls, they are rejected before anything is sent', async () => {
@@ -312,13 +374,24 @@ describe('/device namespace and device RPC', () => {
       const device = await t.connect(user, 'laptop');
       const call = (input: unknown, deviceId = 'laptop') => failure(t.api.rpc.callDevice(user.id, deviceId, input as never));
 
-      expect((await call({ action: 'drop', table: 'tasks' })).error).toMatchObject({ code: 'invalid_call', message: expect.stringContaining('action must be one of') });
+      expect((await call({ action: 'drop', table: 'tasks' })).error).toMatchObject({
+        code: 'invalid_call',
+        message: expect.stringContaining('action must be one of'),
+      });
       expect((await call({ action: 'select', table: 'users' })).error.message).toContain('table must be one of');
-      expect((await call({ action: 'insert', table: 'tasks', data: { id: 'mine', title: 'x' } })).error.message).toContain('data.id: id is set by the device');
-      expect((await call({ action: 'insert', table: 'notes', data: { title: 'x', createdAt: 1 } })).error.message).toContain('createdAt is set by the device');
-      expect((await call({ action: 'insert', table: 'tasks', data: { title: 'x', status: 'someday' } })).error.message).toContain('data.status');
+      expect((await call({ action: 'insert', table: 'tasks', data: { id: 'mine', title: 'x' } })).error.message).toContain(
+        'data.id: id is set by the device',
+      );
+      expect((await call({ action: 'insert', table: 'notes', data: { title: 'x', createdAt: 1 } })).error.message).toContain(
+        'createdAt is set by the device',
+      );
+      expect((await call({ action: 'insert', table: 'tasks', data: { title: 'x', status: 'someday' } })).error.message).toContain(
+        'data.status',
+      );
       expect((await call({ action: 'insert', table: 'tasks', data: { title: 'x', due_date: 1 } })).error.message).toContain('due_date');
-      expect((await call({ action: 'update', table: 'tasks', data: { id: 't1', updates: {} } })).error.message).toContain('at least one field');
+      expect((await call({ action: 'update', table: 'tasks', data: { id: 't1', updates: {} } })).error.message).toContain(
+        'at least one field',
+      );
       expect((await call({ action: 'vector_search', vector: [] })).error.code).toBe('invalid_call');
       expect((await call({ action: 'select', table: 'tasks' }, 'bad device id')).error.code).toBe('invalid_call');
 
@@ -342,7 +415,9 @@ describe('/device namespace and device RPC', () => {
       expect(forBob.rows.map((row) => row.title)).toEqual(['Bob private note']);
       expect(aliceDevice.calls.map((call) => call.id)).toEqual([forAlice.id]);
       expect(bobDevice.calls.map((call) => call.id)).toEqual([forBob.id]);
-      expect((await failure(t.worker.rpc.callDevice(carol.id, 'shared-laptop', { action: 'select', table: 'notes' }))).error.code).toBe('offline');
+      expect((await failure(t.worker.rpc.callDevice(carol.id, 'shared-laptop', { action: 'select', table: 'notes' }))).error.code).toBe(
+        'offline',
+      );
       expect(await t.worker.registry.onlineDevices(carol.id)).toEqual([]);
       // Both stay connected: one user's connection does not replace the other's.
       expect(aliceDevice.socket.connected && bobDevice.socket.connected).toBe(true);

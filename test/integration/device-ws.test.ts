@@ -52,10 +52,20 @@ describe('plain WebSocket devices across two API nodes', () => {
   beforeAll(async () => {
     database = await createTestDatabase({ server: serverPostgresUrl() });
     llm = await startScriptedLLM(demoResponder);
-    const env = { DEVICE_RPC_TIMEOUT_MS: '3000', HITL_TIMEOUT_MS: '60000', AGENT_RUN_TIMEOUT_MS: '8000', DEVICE_WS_PING_INTERVAL_MS: '300', DEVICE_WS_PONG_TIMEOUT_MS: '2000', MAX_SOCKETS_PER_USER: '4' };
+    const env = {
+      DEVICE_RPC_TIMEOUT_MS: '3000',
+      HITL_TIMEOUT_MS: '60000',
+      AGENT_RUN_TIMEOUT_MS: '8000',
+      DEVICE_WS_PING_INTERVAL_MS: '300',
+      DEVICE_WS_PONG_TIMEOUT_MS: '2000',
+      MAX_SOCKETS_PER_USER: '4',
+    };
     const start = (roles: string) => {
       const config = testConfig({ keyPrefix, databaseUrl: database.url, env: { ...env, SWITCHBOARD_ROLES: roles } });
-      return startSwitchboard(config, { logger: createLogger({ level: config.log.level }), endpoint: { baseURL: llm.baseURL, apiKey: 'test', provider: 'scripted', models: ['scripted-model'] } });
+      return startSwitchboard(config, {
+        logger: createLogger({ level: config.log.level }),
+        endpoint: { baseURL: llm.baseURL, apiKey: 'test', provider: 'scripted', models: ['scripted-model'] },
+      });
     };
     nodeA = await start('api,worker');
     nodeB = await start('api');
@@ -75,12 +85,20 @@ describe('plain WebSocket devices across two API nodes', () => {
   const api = (node: RunningSwitchboard) => `${node.url}/api/v1`;
 
   /** A WebSocket device on `node` that said hello and is registered (online for every node). */
-  async function wsDevice(user: TestUser, deviceId: string, node = nodeB, store = new MemoryStore(seedRows())): Promise<{ device: WsDevice; store: MemoryStore }> {
+  async function wsDevice(
+    user: TestUser,
+    deviceId: string,
+    node = nodeB,
+    store = new MemoryStore(seedRows()),
+  ): Promise<{ device: WsDevice; store: MemoryStore }> {
     const before = (await registry.isOnline(user.id, deviceId))?.socketId;
     const device = await WsDevice.hello(node.url!, user.accessToken, deviceId);
     open.push(device);
     device.onToolCall = answerFrom(store);
-    await eventually(() => registry.isOnline(user.id, deviceId), (presence) => !!presence?.socketId.startsWith('ws-') && presence.socketId !== before);
+    await eventually(
+      () => registry.isOnline(user.id, deviceId),
+      (presence) => !!presence?.socketId.startsWith('ws-') && presence.socketId !== before,
+    );
     return { device, store };
   }
 
@@ -93,7 +111,12 @@ describe('plain WebSocket devices across two API nodes', () => {
     const user = await registerUser(api(nodeA), 'Many');
     const first = await wsDevice(user, 'cap-1', nodeB);
     await wsDevice(user, 'cap-2', nodeA);
-    const simulator = await DeviceSimulator.connect({ url: nodeA.url!, accessToken: user.accessToken, deviceId: 'cap-3', reconnection: false });
+    const simulator = await DeviceSimulator.connect({
+      url: nodeA.url!,
+      accessToken: user.accessToken,
+      deviceId: 'cap-3',
+      reconnection: false,
+    });
     open.push(simulator);
     const browser = await connectCanvas(nodeB.url!, user.accessToken);
     open.push(browser);
@@ -145,15 +168,24 @@ describe('plain WebSocket devices across two API nodes', () => {
     expect(await registry.isOnline(user.id, 'desk-1')).toBeNull();
 
     device.send({ type: 'device_hello', device_id: 'desk-1', agent_ids: ['agent-x'] });
-    const presence = await eventually(() => registry.isOnline(user.id, 'desk-1'), (p) => p !== null);
+    const presence = await eventually(
+      () => registry.isOnline(user.id, 'desk-1'),
+      (p) => p !== null,
+    );
     expect(presence).toMatchObject({ deviceId: 'desk-1', agentIds: ['agent-x'], socketId: expect.stringMatching(/^ws-/) });
     expect(await registry.isOnline(other.id, 'desk-1')).toBeNull();
     // The other node's API sees the device too: a chat for it is accepted, not 409 device_offline.
-    const chat = await request('POST', `${api(nodeA)}/chat`, { token: user.accessToken, body: { message: 'How many todo tasks do I have?', deviceId: 'desk-1' } });
+    const chat = await request('POST', `${api(nodeA)}/chat`, {
+      token: user.accessToken,
+      body: { message: 'How many todo tasks do I have?', deviceId: 'desk-1' },
+    });
     expect(chat.status).toBe(200);
 
     device.close();
-    await eventually(() => registry.isOnline(user.id, 'desk-1'), (p) => p === null);
+    await eventually(
+      () => registry.isOnline(user.id, 'desk-1'),
+      (p) => p === null,
+    );
   });
 
   test('chat_request on node B: the worker on node A runs the tool on the WebSocket through Redis; text_chunk frames concatenate to final', async () => {
@@ -164,7 +196,9 @@ describe('plain WebSocket devices across two API nodes', () => {
 
     const final = await device.next('final');
     const call = device.all('tool_call')[0];
-    expect(call).toEqual(expect.objectContaining({ type: 'tool_call', id: expect.any(String), action: 'select', table: 'tasks', filters: { status: 'todo' } }));
+    expect(call).toEqual(
+      expect.objectContaining({ type: 'tool_call', id: expect.any(String), action: 'select', table: 'tasks', filters: { status: 'todo' } }),
+    );
     expect(final).toEqual({ type: 'final', response: expect.stringContaining('2'), session_id: expect.any(String) });
     const chunks = device.all('text_chunk');
     expect(chunks.length).toBeGreaterThan(0);
@@ -174,7 +208,10 @@ describe('plain WebSocket devices across two API nodes', () => {
 
     // An HTTP turn on node A for this device reaches the same WebSocket.
     const before = device.all('tool_call').length;
-    const res = await request('POST', `${api(nodeA)}/chat`, { token: user.accessToken, body: { message: 'How many todo tasks do I have?', deviceId: 'laptop-chat' } });
+    const res = await request('POST', `${api(nodeA)}/chat`, {
+      token: user.accessToken,
+      body: { message: 'How many todo tasks do I have?', deviceId: 'laptop-chat' },
+    });
     expect(res.status).toBe(200);
     expect(device.all('tool_call').length).toBe(before + 1);
   });
@@ -184,7 +221,10 @@ describe('plain WebSocket devices across two API nodes', () => {
     const { device } = await wsDevice(user, 'laptop-slow');
     device.onToolCall = () => undefined;
 
-    const res = await request('POST', `${api(nodeA)}/chat`, { token: user.accessToken, body: { message: 'How many todo tasks do I have?', deviceId: 'laptop-slow' } });
+    const res = await request('POST', `${api(nodeA)}/chat`, {
+      token: user.accessToken,
+      body: { message: 'How many todo tasks do I have?', deviceId: 'laptop-slow' },
+    });
 
     expect(res.status).toBe(200);
     const [call] = device.all('tool_call');
@@ -196,7 +236,7 @@ describe('plain WebSocket devices across two API nodes', () => {
     expect(device.open).toBe(true);
   });
 
-  test('chat_cancel without session_id stops the device\'s running turn: cancelled frame, the partial answer kept as cancelled; with nothing running it is an error frame', async () => {
+  test("chat_cancel without session_id stops the device's running turn: cancelled frame, the partial answer kept as cancelled; with nothing running it is an error frame", async () => {
     const user = await registerUser(api(nodeA), 'Cancel');
     const { device } = await wsDevice(user, 'laptop-cancel');
     device.onToolCall = () => undefined; // the turn waits on the device
@@ -237,9 +277,15 @@ describe('plain WebSocket devices across two API nodes', () => {
     expect(device.all('tool_call').filter((call) => call.action === 'delete')).toEqual([]);
 
     device.send({ type: 'tool_approval', approval_id: requested.approval_id, approved: true });
-    expect(await device.next('approval_resolved')).toEqual({ type: 'approval_resolved', approval_id: requested.approval_id, status: 'approved' });
+    expect(await device.next('approval_resolved')).toEqual({
+      type: 'approval_resolved',
+      approval_id: requested.approval_id,
+      status: 'approved',
+    });
     await device.next('final', (frame) => frame.session_id === requested.session_id);
-    expect(device.all('tool_call').filter((call) => call.action === 'delete')).toEqual([expect.objectContaining({ table: 'tasks', data: { id: TASK_ID } })]);
+    expect(device.all('tool_call').filter((call) => call.action === 'delete')).toEqual([
+      expect.objectContaining({ table: 'tasks', data: { id: TASK_ID } }),
+    ]);
     expect(store.rows('tasks').map((row) => row.id)).not.toContain(TASK_ID);
 
     const from = device.frames.length;
@@ -253,11 +299,21 @@ describe('plain WebSocket devices across two API nodes', () => {
     const user = await registerUser(api(nodeA), 'Agent');
     const created = await request('POST', `${api(nodeB)}/agents/local`, {
       token: user.accessToken,
-      body: { name: 'Notes', deviceId: 'laptop-agent', directoryPaths: ['/Users/ana/Notes'], dataTypes: ['tasks'], promptTemplate: 'Extract tasks. Lines starting with TODO are tasks.', fileExtensions: ['.md'] },
+      body: {
+        name: 'Notes',
+        deviceId: 'laptop-agent',
+        directoryPaths: ['/Users/ana/Notes'],
+        dataTypes: ['tasks'],
+        promptTemplate: 'Extract tasks. Lines starting with TODO are tasks.',
+        fileExtensions: ['.md'],
+      },
     });
     expect(created.status).toBe(201);
     await request('POST', `${api(nodeB)}/agents/${created.body.id}/run`, { token: user.accessToken });
-    const runs = () => request('GET', `${api(nodeB)}/agents/runs?agentId=${created.body.id}`, { token: user.accessToken }).then((res) => res.body.runs as Array<Record<string, any>>);
+    const runs = () =>
+      request('GET', `${api(nodeB)}/agents/runs?agentId=${created.body.id}`, { token: user.accessToken }).then(
+        (res) => res.body.runs as Array<Record<string, any>>,
+      );
     await eventually(runs, (list) => list[0]?.status === 'waiting_device');
 
     const store = new MemoryStore();
@@ -266,8 +322,17 @@ describe('plain WebSocket devices across two API nodes', () => {
     device.onToolCall = answerFrom(store);
     device.send({ type: 'device_hello', device_id: 'laptop-agent', agent_ids: [created.body.id] });
     const run = await device.next('agent_run');
-    expect(run).toMatchObject({ type: 'agent_run', run_id: expect.any(String), agent_id: created.body.id, config: { paths: ['/Users/ana/Notes'], file_extensions: ['.md'], prompt_template: expect.any(String), data_types: ['tasks'] } });
-    device.send({ type: 'agent_data', run_id: run.run_id, files: [{ path: '/Users/ana/Notes/a.md', name: 'a.md', content: 'TODO: Send the revised quote\n', metadata: {} }] });
+    expect(run).toMatchObject({
+      type: 'agent_run',
+      run_id: expect.any(String),
+      agent_id: created.body.id,
+      config: { paths: ['/Users/ana/Notes'], file_extensions: ['.md'], prompt_template: expect.any(String), data_types: ['tasks'] },
+    });
+    device.send({
+      type: 'agent_data',
+      run_id: run.run_id,
+      files: [{ path: '/Users/ana/Notes/a.md', name: 'a.md', content: 'TODO: Send the revised quote\n', metadata: {} }],
+    });
     device.send({ type: 'agent_complete', run_id: run.run_id, files_read: 1, errors: [] });
 
     const [done] = await eventually(runs, (list) => list[0]?.completedAt != null);
@@ -281,13 +346,22 @@ describe('plain WebSocket devices across two API nodes', () => {
     const { device } = await wsDevice(user, 'laptop-drop');
     const created = await request('POST', `${api(nodeA)}/agents/local`, {
       token: user.accessToken,
-      body: { name: 'Notes', deviceId: 'laptop-drop', directoryPaths: ['/Users/ana/Notes'], dataTypes: ['tasks'], promptTemplate: 'Extract tasks.' },
+      body: {
+        name: 'Notes',
+        deviceId: 'laptop-drop',
+        directoryPaths: ['/Users/ana/Notes'],
+        dataTypes: ['tasks'],
+        promptTemplate: 'Extract tasks.',
+      },
     });
     await request('POST', `${api(nodeA)}/agents/${created.body.id}/run`, { token: user.accessToken });
     await device.next('agent_run');
     device.close(); // the lid closes while the files are read
 
-    const runs = () => request('GET', `${api(nodeA)}/agents/runs?agentId=${created.body.id}`, { token: user.accessToken }).then((res) => res.body.runs as Array<Record<string, any>>);
+    const runs = () =>
+      request('GET', `${api(nodeA)}/agents/runs?agentId=${created.body.id}`, { token: user.accessToken }).then(
+        (res) => res.body.runs as Array<Record<string, any>>,
+      );
     const [run] = await eventually(runs, (list) => list[0]?.completedAt != null);
     expect(run.status).toBe('error');
     expect(run.errors.join('\n')).toMatch(/device disconnected/);
@@ -339,15 +413,28 @@ describe('plain WebSocket devices across two API nodes', () => {
     device.autoPong = false;
     const closed = await device.closed;
     expect(closed.code).toBe(4001);
-    await eventually(() => registry.isOnline(user.id, 'laptop-beat'), (p) => p === null);
+    await eventually(
+      () => registry.isOnline(user.id, 'laptop-beat'),
+      (p) => p === null,
+    );
   });
 
   test("the SDK's device helper with transport 'ws': tool calls answered from its store, streamed answer, an approval decided from it", async () => {
     const user = await registerUser(api(nodeA), 'Sdk');
     const store = new MemoryStore(seedRows());
-    const device = await connectDevice({ transport: 'ws', url: nodeB.url!, token: user.accessToken, deviceId: 'sdk-ws', store, reconnection: false });
+    const device = await connectDevice({
+      transport: 'ws',
+      url: nodeB.url!,
+      token: user.accessToken,
+      deviceId: 'sdk-ws',
+      store,
+      reconnection: false,
+    });
     open.push(device);
-    await eventually(() => registry.isOnline(user.id, 'sdk-ws'), (p) => p !== null);
+    await eventually(
+      () => registry.isOnline(user.id, 'sdk-ws'),
+      (p) => p !== null,
+    );
     const next = (event: 'final' | 'approval_requested' | 'approval_resolved') =>
       new Promise<DeviceWsFrame>((resolve) => {
         const off = device.on(event, (frame) => (off(), resolve(frame)));
@@ -377,10 +464,19 @@ describe('plain WebSocket devices across two API nodes', () => {
     expect((await first.device.closed).code).toBe(4000);
 
     // A Socket.IO connection of the same device replaces the WebSocket; tool calls then go there.
-    const simulator = await DeviceSimulator.connect({ url: nodeB.url!, accessToken: user.accessToken, deviceId: 'laptop-new', seed: seedRows(), reconnection: false });
+    const simulator = await DeviceSimulator.connect({
+      url: nodeB.url!,
+      accessToken: user.accessToken,
+      deviceId: 'laptop-new',
+      seed: seedRows(),
+      reconnection: false,
+    });
     open.push(simulator);
     expect((await second.device.closed).code).toBe(4000);
-    const res = await request('POST', `${api(nodeA)}/chat`, { token: user.accessToken, body: { message: 'How many todo tasks do I have?', deviceId: 'laptop-new' } });
+    const res = await request('POST', `${api(nodeA)}/chat`, {
+      token: user.accessToken,
+      body: { message: 'How many todo tasks do I have?', deviceId: 'laptop-new' },
+    });
     expect(res.status).toBe(200);
     expect(simulator.calls).toEqual([expect.objectContaining({ action: 'select', table: 'tasks' })]);
     expect(second.device.all('tool_call')).toEqual([]);
@@ -389,7 +485,10 @@ describe('plain WebSocket devices across two API nodes', () => {
     const disconnected = new Promise<string>((resolve) => simulator.socket.once('disconnect', (reason) => resolve(reason)));
     const third = await wsDevice(user, 'laptop-new', nodeB);
     expect(await disconnected).toBe('io server disconnect');
-    const again = await request('POST', `${api(nodeA)}/chat`, { token: user.accessToken, body: { message: 'How many todo tasks do I have?', deviceId: 'laptop-new' } });
+    const again = await request('POST', `${api(nodeA)}/chat`, {
+      token: user.accessToken,
+      body: { message: 'How many todo tasks do I have?', deviceId: 'laptop-new' },
+    });
     expect(again.status).toBe(200);
     expect(third.device.all('tool_call')).toHaveLength(1);
     expect(simulator.calls).toHaveLength(1);

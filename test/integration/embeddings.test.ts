@@ -22,7 +22,8 @@ describe('POST /storage/vectors/embed through the embeddings queue', () => {
     await t.stop();
   });
 
-  const embed = (body: unknown, as: { token?: string } = { token: user.accessToken }) => request('POST', `${t.api}/storage/vectors/embed`, { token: as.token, body });
+  const embed = (body: unknown, as: { token?: string } = { token: user.accessToken }) =>
+    request('POST', `${t.api}/storage/vectors/embed`, { token: as.token, body });
 
   /** The embeddings calls the model server received since `from` (an index into its request log). */
   const embeddingCalls = (from = 0): EmbeddingsRequest[] =>
@@ -30,7 +31,8 @@ describe('POST /storage/vectors/embed through the embeddings queue', () => {
   const inputsOf = (call: EmbeddingsRequest) => (Array.isArray(call.input) ? call.input : [call.input]);
 
   /** Distinct texts for concurrent callers; `expected` is what the demo model gives for each. */
-  const texts = (n: number, tag: string) => Array.from({ length: n }, (_, i) => `${tag} note ${i}: reset the password for account ${i * 7}`);
+  const texts = (n: number, tag: string) =>
+    Array.from({ length: n }, (_, i) => `${tag} note ${i}: reset the password for account ${i * 7}`);
 
   test('given a text, it answers the demo model vector with its model and size, the same vector every time', async () => {
     const text = 'How do I reset my password?';
@@ -103,7 +105,9 @@ describe('POST /storage/vectors/embed through the embeddings queue', () => {
     const summary = await request('GET', `${t.api}/metrics/summary`, { token: fresh.accessToken });
 
     expect(summary.status).toBe(200);
-    expect(summary.body.usage.byModel).toEqual([expect.objectContaining({ provider: 'scripted', model: 'demo', calls: 2, outputTokens: 0, costUsd: 0 })]);
+    expect(summary.body.usage.byModel).toEqual([
+      expect.objectContaining({ provider: 'scripted', model: 'demo', calls: 2, outputTokens: 0, costUsd: 0 }),
+    ]);
     expect(summary.body.usage.byModel[0].inputTokens).toBeGreaterThan(0);
   });
 });
@@ -115,7 +119,9 @@ describe('waiting for an embedding', () => {
     const queues = new QueueRegistry(command, `t-${randomUUID().slice(0, 8)}`, blocking);
     try {
       await redisReady(command);
-      const error = await requestEmbedding(queues, { text: 'nobody will embed this', userId: randomUUID(), tier: 'free' }, 300).catch((e: unknown) => e);
+      const error = await requestEmbedding(queues, { text: 'nobody will embed this', userId: randomUUID(), tier: 'free' }, 300).catch(
+        (e: unknown) => e,
+      );
 
       expect(error).toBeInstanceOf(AppError);
       expect(error).toMatchObject({ status: 504, code: 'embedding_timeout' });

@@ -19,7 +19,12 @@ describe('EventWriter', () => {
   afterEach(() => redis.disconnect());
 
   const output = (generationId: string, index: number): GenerationEvent =>
-    ({ type: 'tool_output', generationId, index, block: { type: 'text', content: `line ${index} "quoted" ☃` } }) as unknown as GenerationEvent;
+    ({
+      type: 'tool_output',
+      generationId,
+      index,
+      block: { type: 'text', content: `line ${index} "quoted" ☃` },
+    }) as unknown as GenerationEvent;
 
   test('200 events emitted in one tick land in order at seq after the last stored one, with the TTL renewed, in one command', async () => {
     const id = randomUUID();
@@ -30,7 +35,10 @@ describe('EventWriter', () => {
     const commands = redis.duplicate();
     const watcher = await commands.monitor();
     // Commands the client sent that touch the log (not the ones a script ran inside Redis).
-    watcher.on('monitor', (_time: string, args: string[], source: string) => source !== 'lua' && args.includes(log.key(id)) && monitor(args[0].toLowerCase()));
+    watcher.on(
+      'monitor',
+      (_time: string, args: string[], source: string) => source !== 'lua' && args.includes(log.key(id)) && monitor(args[0].toLowerCase()),
+    );
 
     const seqs = Array.from({ length: 200 }, (_, index) => writer.emit(output(id, index)));
     await writer.flush();

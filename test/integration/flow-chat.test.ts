@@ -24,7 +24,11 @@ async function createFlow(api: string, user: TestUser, body: Record<string, unkn
   if (res.status !== 201) throw new Error(`create flow failed: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body.flow.id;
 }
-const chatflow = (definition: Record<string, unknown> = {}) => ({ type: 'chatflow', name: 'Helper', definition: { systemPrompt: 'You are a pirate helper.', ...definition } });
+const chatflow = (definition: Record<string, unknown> = {}) => ({
+  type: 'chatflow',
+  name: 'Helper',
+  definition: { systemPrompt: 'You are a pirate helper.', ...definition },
+});
 
 describe('chatflows: chat and embeds', () => {
   let t: TestApp;
@@ -36,13 +40,19 @@ describe('chatflows: chat and embeds', () => {
     t = await startTestApp({ responder: echo });
     owner = await registerUser(t.api, 'Owner');
     other = await registerUser(t.api, 'Other');
-    flowId = await createFlow(t.api, owner, chatflow({ model: { provider: 'scripted', model: 'scripted-model' }, temperature: 0.3, historyWindow: 2 }));
+    flowId = await createFlow(
+      t.api,
+      owner,
+      chatflow({ model: { provider: 'scripted', model: 'scripted-model' }, temperature: 0.3, historyWindow: 2 }),
+    );
   });
 
   afterAll(() => t.stop());
 
-  const chat = (user: TestUser, id: string, body: unknown) => request('POST', `${t.api}/flows/${id}/chat`, { token: user.accessToken, body });
-  const publicChat = (token: string, body: unknown, headers: Record<string, string> = {}) => request('POST', `${t.api}/embed/public/${token}/chat`, { body, headers });
+  const chat = (user: TestUser, id: string, body: unknown) =>
+    request('POST', `${t.api}/flows/${id}/chat`, { token: user.accessToken, body });
+  const publicChat = (token: string, body: unknown, headers: Record<string, string> = {}) =>
+    request('POST', `${t.api}/embed/public/${token}/chat`, { body, headers });
   const createEmbed = async (id: string, allowedOrigins: string[], user = owner) => {
     const res = await request('POST', `${t.api}/flows/${id}/embeds`, { token: user.accessToken, body: { allowedOrigins } });
     expect(res.status).toBe(201);
@@ -53,25 +63,37 @@ describe('chatflows: chat and embeds', () => {
     const result = await work();
     return { result, requests: t.llm.chatRequests().slice(before) };
   }
-  const chatflowUsageRows = (userId: string) => t.app.repos.db.select().from(llmUsage).where(and(eq(llmUsage.userId, userId), eq(llmUsage.purpose, 'chatflow')));
+  const chatflowUsageRows = (userId: string) =>
+    t.app.repos.db
+      .select()
+      .from(llmUsage)
+      .where(and(eq(llmUsage.userId, userId), eq(llmUsage.purpose, 'chatflow')));
   const executions = async (status: string) => {
     const text = (await request('GET', `${t.url}/metrics`)).body as string;
     const match = text.match(new RegExp(`switchboard_flow_executions_total\\{type="chatflow",status="${status}"\\} (\\d+)`));
     return match ? Number(match[1]) : 0;
   };
 
-  test('JSON chat: the flow prompt, model and temperature reach the model; history is the session\'s, cut to historyWindow; usage is the owner\'s', async () => {
+  test("JSON chat: the flow prompt, model and temperature reach the model; history is the session's, cut to historyWindow; usage is the owner's", async () => {
     const countedBefore = await executions('completed');
 
     const { result: first, requests: firstRequests } = await requestsDuring(() => chat(owner, flowId, { message: 'Ahoy one' }));
     const second = await chat(owner, flowId, { message: 'Ahoy two', sessionId: first.body.sessionId });
-    const { result: third, requests: thirdRequests } = await requestsDuring(() => chat(owner, flowId, { message: 'Ahoy three', sessionId: first.body.sessionId }));
+    const { result: third, requests: thirdRequests } = await requestsDuring(() =>
+      chat(owner, flowId, { message: 'Ahoy three', sessionId: first.body.sessionId }),
+    );
 
     expect(first.status).toBe(200);
     expect(first.body).toEqual({
       sessionId: expect.any(String),
       response: 'Echo one. Echo two: Ahoy one',
-      usage: { provider: 'scripted', model: 'scripted-model', inputTokens: expect.any(Number), outputTokens: expect.any(Number), costUsd: expect.any(Number) },
+      usage: {
+        provider: 'scripted',
+        model: 'scripted-model',
+        inputTokens: expect.any(Number),
+        outputTokens: expect.any(Number),
+        costUsd: expect.any(Number),
+      },
     });
     expect(firstRequests).toHaveLength(1);
     expect(firstRequests[0]).toMatchObject({ model: 'scripted-model', temperature: 0.3 });
@@ -91,7 +113,12 @@ describe('chatflows: chat and embeds', () => {
     expect(session.body.session).toMatchObject({ mode: 'flow', flowId, embedId: null, deviceId: null });
     const history = await request('GET', `${t.api}/chat/sessions/${first.body.sessionId}/history`, { token: owner.accessToken });
     expect(history.body.messages.map((m: { role: string; content: string }) => `${m.role}:${m.content}`)).toEqual([
-      'user:Ahoy one', 'assistant:Echo one. Echo two: Ahoy one', 'user:Ahoy two', 'assistant:Echo one. Echo two: Ahoy two', 'user:Ahoy three', 'assistant:Echo one. Echo two: Ahoy three',
+      'user:Ahoy one',
+      'assistant:Echo one. Echo two: Ahoy one',
+      'user:Ahoy two',
+      'assistant:Echo one. Echo two: Ahoy two',
+      'user:Ahoy three',
+      'assistant:Echo one. Echo two: Ahoy three',
     ]);
     expect(await chatflowUsageRows(owner.id)).toHaveLength(3);
     expect(await executions('completed')).toBe(countedBefore + 3);
@@ -100,8 +127,16 @@ describe('chatflows: chat and embeds', () => {
   test('SSE chat: text_chunk {sessionId, text} events, then final {sessionId, response, usage}; a failing model is error {code, message} and a failed execution', async () => {
     const failedBefore = await executions('failed');
 
-    const sse = await readSse(`${t.api}/flows/${flowId}/chat/stream`, { method: 'POST', token: owner.accessToken, body: { message: 'Stream it' } });
-    const failing = await readSse(`${t.api}/flows/${flowId}/chat/stream`, { method: 'POST', token: owner.accessToken, body: { message: 'please FAIL' } });
+    const sse = await readSse(`${t.api}/flows/${flowId}/chat/stream`, {
+      method: 'POST',
+      token: owner.accessToken,
+      body: { message: 'Stream it' },
+    });
+    const failing = await readSse(`${t.api}/flows/${flowId}/chat/stream`, {
+      method: 'POST',
+      token: owner.accessToken,
+      body: { message: 'please FAIL' },
+    });
     const failingJson = await chat(owner, flowId, { message: 'FAIL again' });
 
     expect(sse.status).toBe(200);
@@ -111,7 +146,11 @@ describe('chatflows: chat and embeds', () => {
     for (const chunk of chunks) expect(chunk.data).toMatchObject({ type: 'text_chunk', sessionId, text: expect.any(String) });
     const final = sse.messages.at(-1)!;
     expect(final.event).toBe('final');
-    expect(final.data).toMatchObject({ sessionId, response: 'Echo one. Echo two: Stream it', usage: { provider: 'scripted', model: 'scripted-model' } });
+    expect(final.data).toMatchObject({
+      sessionId,
+      response: 'Echo one. Echo two: Stream it',
+      usage: { provider: 'scripted', model: 'scripted-model' },
+    });
     expect(chunks.map((c) => c.data.text).join('')).toBe(final.data.response);
     expect(failing.messages.at(-1)).toMatchObject({ event: 'error', data: { code: 'llm_unavailable', message: expect.any(String) } });
     expect(JSON.stringify(failing.messages)).not.toContain('secret text');
@@ -123,22 +162,40 @@ describe('chatflows: chat and embeds', () => {
   test('two users: no chat, embeds or sessions across them; an agentflow is no chatflow; an assistant chat cannot take over a flow session', async () => {
     const mine = await chat(owner, flowId, { message: 'Mine' });
     const theirFlow = await createFlow(t.api, other, chatflow());
-    const agentflow = await createFlow(t.api, owner, { type: 'agentflow', name: 'DAG', definition: { nodes: [{ id: 'a', prompt: 'Say hi' }], output: 'a' } });
+    const agentflow = await createFlow(t.api, owner, {
+      type: 'agentflow',
+      name: 'DAG',
+      definition: { nodes: [{ id: 'a', prompt: 'Say hi' }], output: 'a' },
+    });
     const { embedId } = await createEmbed(flowId, ['https://shop.example']);
 
     const responses = {
       chat: await chat(other, flowId, { message: 'Let me in' }),
-      stream: (await readSse(`${t.api}/flows/${flowId}/chat/stream`, { method: 'POST', token: other.accessToken, body: { message: 'Let me in' } })).status,
+      stream: (
+        await readSse(`${t.api}/flows/${flowId}/chat/stream`, { method: 'POST', token: other.accessToken, body: { message: 'Let me in' } })
+      ).status,
       session: await chat(other, theirFlow, { message: 'Hijack', sessionId: mine.body.sessionId }),
-      ownSessionOtherFlow: await chat(owner, (await createFlow(t.api, owner, chatflow())), { message: 'Wrong flow', sessionId: mine.body.sessionId }),
+      ownSessionOtherFlow: await chat(owner, await createFlow(t.api, owner, chatflow()), {
+        message: 'Wrong flow',
+        sessionId: mine.body.sessionId,
+      }),
       listEmbeds: await request('GET', `${t.api}/flows/${flowId}/embeds`, { token: other.accessToken }),
-      createEmbed: await request('POST', `${t.api}/flows/${flowId}/embeds`, { token: other.accessToken, body: { allowedOrigins: ['https://evil.example'] } }),
+      createEmbed: await request('POST', `${t.api}/flows/${flowId}/embeds`, {
+        token: other.accessToken,
+        body: { allowedOrigins: ['https://evil.example'] },
+      }),
       deleteEmbed: await request('DELETE', `${t.api}/flows/${flowId}/embeds/${embedId}`, { token: other.accessToken }),
       deleteViaOwnFlow: await request('DELETE', `${t.api}/flows/${theirFlow}/embeds/${embedId}`, { token: other.accessToken }),
       history: await request('GET', `${t.api}/chat/sessions/${mine.body.sessionId}/history`, { token: other.accessToken }),
       agentflow: await chat(owner, agentflow, { message: 'Hello' }),
-      agentflowEmbed: await request('POST', `${t.api}/flows/${agentflow}/embeds`, { token: owner.accessToken, body: { allowedOrigins: ['https://shop.example'] } }),
-      assistant: await request('POST', `${t.api}/chat`, { token: owner.accessToken, body: { message: 'Take over', sessionId: mine.body.sessionId, tools: 'none' } }),
+      agentflowEmbed: await request('POST', `${t.api}/flows/${agentflow}/embeds`, {
+        token: owner.accessToken,
+        body: { allowedOrigins: ['https://shop.example'] },
+      }),
+      assistant: await request('POST', `${t.api}/chat`, {
+        token: owner.accessToken,
+        body: { message: 'Take over', sessionId: mine.body.sessionId, tools: 'none' },
+      }),
     };
 
     expect(responses.chat.status).toBe(404);
@@ -156,7 +213,9 @@ describe('chatflows: chat and embeds', () => {
     expect(responses.assistant.status).toBe(409);
     expect(responses.assistant.body.error.code).toBe('flow_session');
     // The embed survived the stranger's attempts.
-    expect((await request('GET', `${t.api}/flows/${flowId}/embeds`, { token: owner.accessToken })).body.embeds.map((e: { id: string }) => e.id)).toContain(embedId);
+    expect(
+      (await request('GET', `${t.api}/flows/${flowId}/embeds`, { token: owner.accessToken })).body.embeds.map((e: { id: string }) => e.id),
+    ).toContain(embedId);
   });
 
   test('bad input is a clear 400 and writes nothing: lone surrogate, NUL, oversized, unknown field, bad origins', async () => {
@@ -175,21 +234,44 @@ describe('chatflows: chat and embeds', () => {
     for (const input of bodies) {
       const owned = await request('POST', `${t.api}/flows/${flowId}/chat`, { token: owner.accessToken, ...input });
       const stream = await request('POST', `${t.api}/flows/${flowId}/chat/stream`, { token: owner.accessToken, ...input });
-      const open = await request('POST', `${t.api}/embed/public/${embedToken}/chat`, { headers: { origin: 'https://shop.example' }, ...input });
+      const open = await request('POST', `${t.api}/embed/public/${embedToken}/chat`, {
+        headers: { origin: 'https://shop.example' },
+        ...input,
+      });
       for (const res of [owned, stream, open]) {
-        expect({ input: JSON.stringify(input).slice(0, 60), status: res.status }).toEqual({ input: JSON.stringify(input).slice(0, 60), status: 400 });
-        expect(res.body.error).toEqual(expect.objectContaining({ code: expect.stringMatching(/^(validation_failed|invalid_json)$/), message: expect.any(String) }));
+        expect({ input: JSON.stringify(input).slice(0, 60), status: res.status }).toEqual({
+          input: JSON.stringify(input).slice(0, 60),
+          status: 400,
+        });
+        expect(res.body.error).toEqual(
+          expect.objectContaining({ code: expect.stringMatching(/^(validation_failed|invalid_json)$/), message: expect.any(String) }),
+        );
       }
       // The widget can read the refusal: its origin is allowed.
       expect(open.headers.get('access-control-allow-origin')).toBe('https://shop.example');
     }
-    for (const allowedOrigins of [[], ['https://shop.example/path'], ['https://shop.example/'], ['ftp://shop.example'], ['not an origin'], ['https://a.example\u0000'], Array(21).fill('https://a.example')]) {
+    for (const allowedOrigins of [
+      [],
+      ['https://shop.example/path'],
+      ['https://shop.example/'],
+      ['ftp://shop.example'],
+      ['not an origin'],
+      ['https://a.example\u0000'],
+      Array(21).fill('https://a.example'),
+    ]) {
       const res = await request('POST', `${t.api}/flows/${flowId}/embeds`, { token: owner.accessToken, body: { allowedOrigins } });
-      expect({ allowedOrigins: allowedOrigins.slice(0, 1), status: res.status }).toEqual({ allowedOrigins: allowedOrigins.slice(0, 1), status: 400 });
+      expect({ allowedOrigins: allowedOrigins.slice(0, 1), status: res.status }).toEqual({
+        allowedOrigins: allowedOrigins.slice(0, 1),
+        status: 400,
+      });
     }
-    const bigBody = await request('POST', `${t.api}/embed/public/${embedToken}/chat`, { rawBody: JSON.stringify({ message: 'x'.repeat(2_000_000) }) });
+    const bigBody = await request('POST', `${t.api}/embed/public/${embedToken}/chat`, {
+      rawBody: JSON.stringify({ message: 'x'.repeat(2_000_000) }),
+    });
     expect(bigBody.status).toBe(413);
-    expect((await request('GET', `${t.api}/chat/sessions?limit=200`, { token: owner.accessToken })).body.sessions.length).toBe(sessionsBefore);
+    expect((await request('GET', `${t.api}/chat/sessions?limit=200`, { token: owner.accessToken })).body.sessions.length).toBe(
+      sessionsBefore,
+    );
   });
 
   test('embeds: 201 {embedId, embedToken} shown once, only its hash stored; listed without it; the public chat answers, billed to the owner', async () => {
@@ -199,10 +281,24 @@ describe('chatflows: chat and embeds', () => {
     const usageBefore = (await chatflowUsageRows(owner.id)).length;
 
     const answer = await publicChat(created.embedToken, { message: 'Public hello' }, { origin: 'https://shop.example' });
-    const streamed = await readSse(`${t.api}/embed/public/${created.embedToken}/chat/stream`, { method: 'POST', body: { message: 'Streamed hello', sessionId: answer.body.sessionId }, headers: { origin: 'http://localhost:8080' } });
+    const streamed = await readSse(`${t.api}/embed/public/${created.embedToken}/chat/stream`, {
+      method: 'POST',
+      body: { message: 'Streamed hello', sessionId: answer.body.sessionId },
+      headers: { origin: 'http://localhost:8080' },
+    });
 
     expect(created.embedToken).toMatch(/^sbe_[A-Za-z0-9_-]{43}$/);
-    expect(listed.body.embeds).toEqual(expect.arrayContaining([{ id: created.embedId, embedId: created.embedId, flowId, allowedOrigins: ['https://shop.example', 'http://localhost:8080'], createdAt: expect.any(String) }]));
+    expect(listed.body.embeds).toEqual(
+      expect.arrayContaining([
+        {
+          id: created.embedId,
+          embedId: created.embedId,
+          flowId,
+          allowedOrigins: ['https://shop.example', 'http://localhost:8080'],
+          createdAt: expect.any(String),
+        },
+      ]),
+    );
     expect(JSON.stringify(listed.body)).not.toContain(created.embedToken);
     expect(row.tokenHash).toBe(createHash('sha256').update(created.embedToken).digest('hex'));
     expect(JSON.stringify(row)).not.toContain(created.embedToken.slice(4));
@@ -212,7 +308,10 @@ describe('chatflows: chat and embeds', () => {
     expect(answer.headers.get('vary')).toMatch(/Origin/);
     expect(streamed.status).toBe(200);
     expect(streamed.headers.get('access-control-allow-origin')).toBe('http://localhost:8080');
-    expect(streamed.messages.at(-1)).toMatchObject({ event: 'final', data: { sessionId: answer.body.sessionId, response: 'Echo one. Echo two: Streamed hello' } });
+    expect(streamed.messages.at(-1)).toMatchObject({
+      event: 'final',
+      data: { sessionId: answer.body.sessionId, response: 'Echo one. Echo two: Streamed hello' },
+    });
     // The owner pays and can read what visitors said; the session is marked as the embed's.
     expect((await chatflowUsageRows(owner.id)).length).toBe(usageBefore + 2);
     const session = await request('GET', `${t.api}/chat/sessions/${answer.body.sessionId}/history`, { token: owner.accessToken });
@@ -224,10 +323,24 @@ describe('chatflows: chat and embeds', () => {
     const { embedToken } = await createEmbed(flowId, ['https://shop.example']);
     const url = `${t.api}/embed/public/${embedToken}/chat`;
 
-    const preflight = await fetch(url, { method: 'OPTIONS', headers: { origin: 'https://shop.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' } });
-    const refusedPreflight = await fetch(url, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+    const preflight = await fetch(url, {
+      method: 'OPTIONS',
+      headers: {
+        origin: 'https://shop.example',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'content-type',
+      },
+    });
+    const refusedPreflight = await fetch(url, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' },
+    });
     const refused = await publicChat(embedToken, { message: 'From evil' }, { origin: 'https://evil.example' });
-    const refusedStream = await readSse(`${url}/stream`, { method: 'POST', body: { message: 'From evil' }, headers: { origin: 'https://evil.example' } });
+    const refusedStream = await readSse(`${url}/stream`, {
+      method: 'POST',
+      body: { message: 'From evil' },
+      headers: { origin: 'https://evil.example' },
+    });
     const lookalike = await publicChat(embedToken, { message: 'From a lookalike' }, { origin: 'https://shop.example.evil.example' });
     const noOrigin = await publicChat(embedToken, { message: 'From a server' });
 
@@ -277,7 +390,10 @@ describe('chatflows: chat and embeds', () => {
     const deleted = await request('DELETE', `${t.api}/flows/${flowId}/embeds/${embedId}`, { token: owner.accessToken });
     const after = await publicChat(embedToken, { message: 'After' }, { origin: 'https://shop.example' });
     const afterStream = await readSse(`${t.api}/embed/public/${embedToken}/chat/stream`, { method: 'POST', body: { message: 'After' } });
-    const preflight = await fetch(`${t.api}/embed/public/${embedToken}/chat`, { method: 'OPTIONS', headers: { origin: 'https://shop.example', 'access-control-request-method': 'POST' } });
+    const preflight = await fetch(`${t.api}/embed/public/${embedToken}/chat`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://shop.example', 'access-control-request-method': 'POST' },
+    });
 
     expect(deleted.status).toBe(204);
     expect(after.status).toBe(404);
@@ -285,7 +401,9 @@ describe('chatflows: chat and embeds', () => {
     expect(afterStream.status).toBe(404);
     expect(preflight.status).toBe(404);
     expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
-    expect((await request('GET', `${t.api}/flows/${flowId}/embeds`, { token: owner.accessToken })).body.embeds.map((e: { id: string }) => e.id)).not.toContain(embedId);
+    expect(
+      (await request('GET', `${t.api}/flows/${flowId}/embeds`, { token: owner.accessToken })).body.embeds.map((e: { id: string }) => e.id),
+    ).not.toContain(embedId);
     expect((await request('DELETE', `${t.api}/flows/${flowId}/embeds/${embedId}`, { token: owner.accessToken })).status).toBe(404);
     expect((await publicChat('sbe_' + 'A'.repeat(43), { message: 'Guess' })).status).toBe(404);
     expect((await publicChat('short', { message: 'Guess' })).status).toBe(404);
@@ -299,15 +417,29 @@ describe('chatflows: embed rate limits and cancel', () => {
 
   beforeAll(async () => {
     // Client IPs from X-Forwarded-For (TRUST_PROXY), so one test machine can be several visitors.
-    t = await startTestApp({ responder: () => ({ text: 'Short answer from the model, streamed slowly in several pieces.' }), llmDelayMs: 15, env: { EMBED_RATE_LIMIT_PER_MINUTE: '3', TRUST_PROXY: 'loopback' } });
+    t = await startTestApp({
+      responder: () => ({ text: 'Short answer from the model, streamed slowly in several pieces.' }),
+      llmDelayMs: 15,
+      env: { EMBED_RATE_LIMIT_PER_MINUTE: '3', TRUST_PROXY: 'loopback' },
+    });
     owner = await registerUser(t.api, 'Owner');
     flowId = await createFlow(t.api, owner, chatflow());
   });
 
   afterAll(() => t.stop());
 
-  const embed = async () => (await request('POST', `${t.api}/flows/${flowId}/embeds`, { token: owner.accessToken, body: { allowedOrigins: ['https://shop.example'] } })).body as { embedId: string; embedToken: string };
-  const visit = (token: string, ip: string) => request('POST', `${t.api}/embed/public/${token}/chat`, { body: { message: 'Hi' }, headers: { 'x-forwarded-for': ip, origin: 'https://shop.example' } });
+  const embed = async () =>
+    (
+      await request('POST', `${t.api}/flows/${flowId}/embeds`, {
+        token: owner.accessToken,
+        body: { allowedOrigins: ['https://shop.example'] },
+      })
+    ).body as { embedId: string; embedToken: string };
+  const visit = (token: string, ip: string) =>
+    request('POST', `${t.api}/embed/public/${token}/chat`, {
+      body: { message: 'Hi' },
+      headers: { 'x-forwarded-for': ip, origin: 'https://shop.example' },
+    });
 
   test('per token: the fourth request in a minute is 429 with Retry-After, whatever the visitor', async () => {
     const { embedToken } = await embed();
@@ -346,7 +478,8 @@ describe('chatflows: embed rate limits and cancel', () => {
       token: owner.accessToken,
       body: { message: 'Talk slowly' },
       onMessage: (message) => {
-        if (message.event === 'text_chunk' && !cancelled) cancelled = request('POST', `${t.api}/chat/sessions/${message.data.sessionId}/cancel`, { token: owner.accessToken });
+        if (message.event === 'text_chunk' && !cancelled)
+          cancelled = request('POST', `${t.api}/chat/sessions/${message.data.sessionId}/cancel`, { token: owner.accessToken });
       },
     });
 

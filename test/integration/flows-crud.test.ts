@@ -7,12 +7,21 @@ import { registerUser, request, type TestUser } from '../support/http';
  */
 
 const MODEL = { provider: 'scripted', model: 'scripted-model' };
-const chatflow = (extra: Record<string, unknown> = {}) => ({ type: 'chatflow', name: 'Support bot', definition: { systemPrompt: 'You answer briefly.', ...extra } });
+const chatflow = (extra: Record<string, unknown> = {}) => ({
+  type: 'chatflow',
+  name: 'Support bot',
+  definition: { systemPrompt: 'You answer briefly.', ...extra },
+});
 const agentflow = (nodes: unknown[], output = 'c') => ({ type: 'agentflow', name: 'Pipeline', definition: { nodes, output } });
 const threeNodes = [
   { id: 'a', prompt: 'List facts about {{input.topic}}' },
   { id: 'b', prompt: 'Summarize {{nodes.a.output}}', dependsOn: ['a'], model: MODEL },
-  { id: 'c', prompt: 'Translate {{nodes.b.output}} and {{nodes.a.output}}', dependsOn: ['b'], outputSchema: { type: 'object', properties: { text: { type: 'string' } }, required: ['text'] } },
+  {
+    id: 'c',
+    prompt: 'Translate {{nodes.b.output}} and {{nodes.a.output}}',
+    dependsOn: ['b'],
+    outputSchema: { type: 'object', properties: { text: { type: 'string' } }, required: ['text'] },
+  },
 ];
 
 describe('flows CRUD', () => {
@@ -32,7 +41,11 @@ describe('flows CRUD', () => {
     const created = await post(ada, chatflow({ model: MODEL, temperature: 0.3 }));
     expect(created.status).toBe(201);
     const flow = created.body.flow;
-    expect(flow).toMatchObject({ type: 'chatflow', name: 'Support bot', definition: { systemPrompt: 'You answer briefly.', model: MODEL, temperature: 0.3, historyWindow: 20 } });
+    expect(flow).toMatchObject({
+      type: 'chatflow',
+      name: 'Support bot',
+      definition: { systemPrompt: 'You answer briefly.', model: MODEL, temperature: 0.3, historyWindow: 20 },
+    });
 
     const read = await request('GET', `${t.api}/flows/${flow.id}`, { token: ada.accessToken });
     expect(read.status).toBe(200);
@@ -42,12 +55,18 @@ describe('flows CRUD', () => {
     expect(renamed.status).toBe(200);
     expect(renamed.body.flow).toMatchObject({ name: 'Helpdesk', definition: flow.definition });
 
-    const redefined = await request('PATCH', `${t.api}/flows/${flow.id}`, { token: ada.accessToken, body: { definition: { systemPrompt: 'Be terse.', historyWindow: 5 } } });
+    const redefined = await request('PATCH', `${t.api}/flows/${flow.id}`, {
+      token: ada.accessToken,
+      body: { definition: { systemPrompt: 'Be terse.', historyWindow: 5 } },
+    });
     expect(redefined.status).toBe(200);
     expect(redefined.body.flow.definition).toEqual({ systemPrompt: 'Be terse.', historyWindow: 5 });
 
     // Its type never changes: an agentflow definition on a chatflow is refused.
-    const wrongType = await request('PATCH', `${t.api}/flows/${flow.id}`, { token: ada.accessToken, body: { definition: agentflow(threeNodes).definition } });
+    const wrongType = await request('PATCH', `${t.api}/flows/${flow.id}`, {
+      token: ada.accessToken,
+      body: { definition: agentflow(threeNodes).definition },
+    });
     expect(wrongType.status).toBe(400);
 
     expect((await request('DELETE', `${t.api}/flows/${flow.id}`, { token: ada.accessToken })).status).toBe(204);
@@ -83,7 +102,11 @@ describe('flows CRUD', () => {
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
-      const page: { status: number; body: { flows: Array<{ id: string }>; nextCursor: string | null } } = await request('GET', `${t.api}/flows?limit=2${cursor ? `&cursor=${cursor}` : ''}`, { token: carol.accessToken });
+      const page: { status: number; body: { flows: Array<{ id: string }>; nextCursor: string | null } } = await request(
+        'GET',
+        `${t.api}/flows?limit=2${cursor ? `&cursor=${cursor}` : ''}`,
+        { token: carol.accessToken },
+      );
       expect(page.status).toBe(200);
       expect(page.body.flows.length).toBeLessThanOrEqual(2);
       seen.push(...page.body.flows.map((f) => f.id));
@@ -106,22 +129,62 @@ describe('flows CRUD', () => {
       ['a chatflow model not configured', chatflow({ model: { provider: 'openai', model: 'gpt-9' } }), 'definition.model', 'unknown_model'],
       ['no nodes', agentflow([], 'a'), 'definition.nodes'],
       ['51 nodes', agentflow(many, 'n0'), 'definition.nodes'],
-      ['a duplicate id', agentflow([{ id: 'a', prompt: 'x' }, { id: 'a', prompt: 'y' }], 'a'), 'definition.nodes.1.id'],
+      [
+        'a duplicate id',
+        agentflow(
+          [
+            { id: 'a', prompt: 'x' },
+            { id: 'a', prompt: 'y' },
+          ],
+          'a',
+        ),
+        'definition.nodes.1.id',
+      ],
       ['an id with a space', agentflow([{ id: 'a b', prompt: 'x' }], 'a b'), 'definition.nodes.0.id'],
       ['dependsOn an unknown node', agentflow([{ id: 'a', prompt: 'x', dependsOn: ['zz'] }], 'a'), 'definition.nodes.0.dependsOn.0'],
       ['output naming no node', agentflow([{ id: 'a', prompt: 'x' }], 'b'), 'definition.output'],
       ['a node depending on itself', agentflow([{ id: 'a', prompt: 'x', dependsOn: ['a'] }], 'a'), 'definition.nodes.0.dependsOn.0'],
       [
         'a cycle',
-        agentflow([{ id: 'a', prompt: 'x', dependsOn: ['c'] }, { id: 'b', prompt: 'x', dependsOn: ['a'] }, { id: 'c', prompt: 'x', dependsOn: ['b'] }], 'c'),
+        agentflow(
+          [
+            { id: 'a', prompt: 'x', dependsOn: ['c'] },
+            { id: 'b', prompt: 'x', dependsOn: ['a'] },
+            { id: 'c', prompt: 'x', dependsOn: ['b'] },
+          ],
+          'c',
+        ),
         'definition.nodes.0.dependsOn',
       ],
       ['a prompt of 8,001 characters', agentflow([{ id: 'a', prompt: 'x'.repeat(8_001) }], 'a'), 'definition.nodes.0.prompt'],
-      ['a template reading a node that is not an ancestor', agentflow([{ id: 'a', prompt: 'x' }, { id: 'b', prompt: 'use {{nodes.a.output}}' }], 'b'), 'definition.nodes.1.prompt'],
-      ['a template reading a node that does not exist', agentflow([{ id: 'a', prompt: 'use {{nodes.ghost.output}}' }], 'a'), 'definition.nodes.0.prompt'],
+      [
+        'a template reading a node that is not an ancestor',
+        agentflow(
+          [
+            { id: 'a', prompt: 'x' },
+            { id: 'b', prompt: 'use {{nodes.a.output}}' },
+          ],
+          'b',
+        ),
+        'definition.nodes.1.prompt',
+      ],
+      [
+        'a template reading a node that does not exist',
+        agentflow([{ id: 'a', prompt: 'use {{nodes.ghost.output}}' }], 'a'),
+        'definition.nodes.0.prompt',
+      ],
       ['an unknown template expression', agentflow([{ id: 'a', prompt: 'use {{env.SECRET}}' }], 'a'), 'definition.nodes.0.prompt'],
-      ['an outputSchema that is no JSON Schema', agentflow([{ id: 'a', prompt: 'x', outputSchema: { type: 'bogus' } }], 'a'), 'definition.nodes.0.outputSchema'],
-      ['a node model not configured', agentflow([{ id: 'a', prompt: 'x', model: { provider: 'scripted', model: 'other' } }], 'a'), 'definition.nodes.0.model', 'unknown_model'],
+      [
+        'an outputSchema that is no JSON Schema',
+        agentflow([{ id: 'a', prompt: 'x', outputSchema: { type: 'bogus' } }], 'a'),
+        'definition.nodes.0.outputSchema',
+      ],
+      [
+        'a node model not configured',
+        agentflow([{ id: 'a', prompt: 'x', model: { provider: 'scripted', model: 'other' } }], 'a'),
+        'definition.nodes.0.model',
+        'unknown_model',
+      ],
     ];
     test.each(cases)('%s', async (_what, body, path, code = 'validation_failed') => {
       const res = await post(ada, body);
@@ -131,7 +194,10 @@ describe('flows CRUD', () => {
 
     test('a PATCH with a bad definition changes nothing', async () => {
       const { body } = await post(ada, agentflow(threeNodes));
-      const res = await request('PATCH', `${t.api}/flows/${body.flow.id}`, { token: ada.accessToken, body: { definition: { nodes: [{ id: 'a', prompt: 'x', dependsOn: ['a'] }], output: 'a' } } });
+      const res = await request('PATCH', `${t.api}/flows/${body.flow.id}`, {
+        token: ada.accessToken,
+        body: { definition: { nodes: [{ id: 'a', prompt: 'x', dependsOn: ['a'] }], output: 'a' } },
+      });
       expect(res.status).toBe(400);
       expect(res.body.error.details[0].path).toBe('definition.nodes.0.dependsOn.0');
       const after = await request('GET', `${t.api}/flows/${body.flow.id}`, { token: ada.accessToken });
@@ -146,11 +212,15 @@ describe('flows CRUD', () => {
     expect(surrogate.status).toBe(400);
     const nul = await raw('{"type":"agentflow","name":"n","definition":{"nodes":[{"id":"a","prompt":"x\\u0000y"}],"output":"a"}}');
     expect(nul.status).toBe(400);
-    const surrogateKey = await raw('{"type":"agentflow","name":"n","definition":{"nodes":[{"id":"a","prompt":"x","outputSchema":{"\\udc00":1}}],"output":"a"}}');
+    const surrogateKey = await raw(
+      '{"type":"agentflow","name":"n","definition":{"nodes":[{"id":"a","prompt":"x","outputSchema":{"\\udc00":1}}],"output":"a"}}',
+    );
     expect(surrogateKey.status).toBe(400);
     const huge = await post(dan, chatflow({ systemPrompt: 'x'.repeat(1_100_000) }));
     expect(huge.status).toBe(413);
-    const deep = await raw(`{"type":"agentflow","name":"n","definition":{"nodes":[{"id":"a","prompt":"x","outputSchema":${'{"a":'.repeat(5_000)}1${'}'.repeat(5_000)}}],"output":"a"}}`);
+    const deep = await raw(
+      `{"type":"agentflow","name":"n","definition":{"nodes":[{"id":"a","prompt":"x","outputSchema":${'{"a":'.repeat(5_000)}1${'}'.repeat(5_000)}}],"output":"a"}}`,
+    );
     expect(deep.status).toBeGreaterThanOrEqual(400);
     expect(deep.status).toBeLessThan(500);
     const notJson = await raw('{"type":');

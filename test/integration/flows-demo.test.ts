@@ -27,7 +27,13 @@ describe('agentflows on the offline demo model', () => {
   test('JSON answers validate against the schema they were asked for', () => {
     const schema = {
       type: 'object',
-      properties: { title: { type: 'string', maxLength: 20 }, score: { type: 'integer', minimum: 1, maximum: 5 }, tags: { type: 'array', items: { type: 'string' }, minItems: 1 }, kind: { enum: ['a', 'b'] }, ok: { type: 'boolean' } },
+      properties: {
+        title: { type: 'string', maxLength: 20 },
+        score: { type: 'integer', minimum: 1, maximum: 5 },
+        tags: { type: 'array', items: { type: 'string' }, minItems: 1 },
+        kind: { enum: ['a', 'b'] },
+        ok: { type: 'boolean' },
+      },
       required: ['title', 'score', 'tags', 'kind', 'ok'],
       additionalProperties: false,
     };
@@ -36,7 +42,7 @@ describe('agentflows on the offline demo model', () => {
     expect(value).toMatchObject({ score: 5, kind: 'a', ok: true });
   });
 
-  describe('through npm start\'s configuration (no model configured)', () => {
+  describe("through npm start's configuration (no model configured)", () => {
     let database: TestDatabase;
     let app: RunningSwitchboard;
     let api: string;
@@ -62,15 +68,34 @@ describe('agentflows on the offline demo model', () => {
           definition: {
             nodes: [
               { id: 'facts', prompt: 'List three facts about {{input.topic}}' },
-              { id: 'summary', prompt: 'Summarize: {{nodes.facts.output}}', dependsOn: ['facts'], model: { provider: 'demo', model: 'demo' } },
-              { id: 'card', prompt: 'Make a card from: {{nodes.summary.output}}', dependsOn: ['summary'], outputSchema: { type: 'object', properties: { headline: { type: 'string' }, facts: { type: 'integer' } }, required: ['headline', 'facts'] } },
+              {
+                id: 'summary',
+                prompt: 'Summarize: {{nodes.facts.output}}',
+                dependsOn: ['facts'],
+                model: { provider: 'demo', model: 'demo' },
+              },
+              {
+                id: 'card',
+                prompt: 'Make a card from: {{nodes.summary.output}}',
+                dependsOn: ['summary'],
+                outputSchema: {
+                  type: 'object',
+                  properties: { headline: { type: 'string' }, facts: { type: 'integer' } },
+                  required: ['headline', 'facts'],
+                },
+              },
             ],
             output: 'card',
           },
         },
       });
       expect(created.status).toBe(201);
-      const sse = await readSse(`${api}/flows/${created.body.flow.id}/execute/stream`, { method: 'POST', token: user.accessToken, body: { input: { topic: 'octopuses' } }, timeoutMs: 30_000 });
+      const sse = await readSse(`${api}/flows/${created.body.flow.id}/execute/stream`, {
+        method: 'POST',
+        token: user.accessToken,
+        body: { input: { topic: 'octopuses' } },
+        timeoutMs: 30_000,
+      });
       const byNode = Object.fromEntries(sse.messages.filter((m) => m.event === 'node_completed').map((m) => [m.data.nodeId, m.data]));
       expect(byNode.facts.output).toBe('- Fact 1 about octopuses\n- Fact 2 about octopuses\n- Fact 3 about octopuses');
       expect(byNode.summary.output).toBe('Summary: - Fact 1 about octopuses - Fact 2 about octopuses - Fact 3 about octopuses');

@@ -13,7 +13,8 @@ import { eventually } from '../support/wait';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** The node's tag: its prompt (the first user message; a repair request adds a second) starts with `[tag]`. */
-const tagOf = (request: ChatRequest) => /^\[([\w-]+)\]/.exec(messageText(request.messages.find((m) => m.role === 'user') ?? { content: '' }))?.[1] ?? '?';
+const tagOf = (request: ChatRequest) =>
+  /^\[([\w-]+)\]/.exec(messageText(request.messages.find((m) => m.role === 'user') ?? { content: '' }))?.[1] ?? '?';
 
 describe('agentflow executions', () => {
   let t: TestApp;
@@ -44,21 +45,34 @@ describe('agentflow executions', () => {
     if (res.status !== 201) throw new Error(`create flow: ${res.status} ${JSON.stringify(res.body)}`);
     return res.body.flow.id;
   };
-  const execution = (user: TestUser, flowId: string, executionId: string) => request('GET', `${t.api}/flows/${flowId}/executions/${executionId}`, { token: user.accessToken });
+  const execution = (user: TestUser, flowId: string, executionId: string) =>
+    request('GET', `${t.api}/flows/${flowId}/executions/${executionId}`, { token: user.accessToken });
   const streamRun = (user: TestUser, flowId: string, input: unknown, extra: Parameters<typeof readSse>[1] = {}) =>
-    readSse(`${t.api}/flows/${flowId}/execute/stream`, { method: 'POST', token: user.accessToken, body: { input }, timeoutMs: 30_000, ...extra });
+    readSse(`${t.api}/flows/${flowId}/execute/stream`, {
+      method: 'POST',
+      token: user.accessToken,
+      body: { input },
+      timeoutMs: 30_000,
+      ...extra,
+    });
   const types = (messages: SseMessage[]) => messages.map((m) => (m.data.nodeId ? `${m.event}:${m.data.nodeId}` : m.event));
 
   test('three nodes stream every event in order, ids from 1, and the execution records each node', async () => {
     behaviour = (tag, req) => {
-      if (tag === 's3') return { text: JSON.stringify({ title: 'Octopuses', words: messageText(req.messages.at(-1)!).split(/\s+/).length }) };
+      if (tag === 's3')
+        return { text: JSON.stringify({ title: 'Octopuses', words: messageText(req.messages.at(-1)!).split(/\s+/).length }) };
       return { text: `out(${tag}) from ${messageText(req.messages.at(-1)!)}` };
     };
     const flowId = await createFlow(ada, {
       nodes: [
         { id: 'facts', prompt: '[s1] facts about {{input.topic}}' },
         { id: 'summary', prompt: '[s2] summarize {{nodes.facts.output}}', dependsOn: ['facts'] },
-        { id: 'title', prompt: '[s3] title for {{nodes.summary.output}}', dependsOn: ['summary'], outputSchema: { type: 'object', properties: { title: { type: 'string' }, words: { type: 'integer' } }, required: ['title'] } },
+        {
+          id: 'title',
+          prompt: '[s3] title for {{nodes.summary.output}}',
+          dependsOn: ['summary'],
+          outputSchema: { type: 'object', properties: { title: { type: 'string' }, words: { type: 'integer' } }, required: ['title'] },
+        },
       ],
       output: 'title',
     });
@@ -68,9 +82,12 @@ describe('agentflow executions', () => {
     expect(executionId).toMatch(/^[0-9a-f-]{36}$/);
     expect(types(sse.messages)).toEqual([
       'execution_started',
-      'node_started:facts', 'node_completed:facts',
-      'node_started:summary', 'node_completed:summary',
-      'node_started:title', 'node_completed:title',
+      'node_started:facts',
+      'node_completed:facts',
+      'node_started:summary',
+      'node_completed:summary',
+      'node_started:title',
+      'node_completed:title',
       'execution_completed',
     ]);
     expect(sse.messages.map((m) => m.id)).toEqual(sse.messages.map((_, i) => String(i + 1)));
@@ -80,7 +97,12 @@ describe('agentflow executions', () => {
     expect(sse.messages[2].data.output).toBe('out(s1) from [s1] facts about octopuses');
     expect(sse.messages[4].data.output).toBe('out(s2) from [s2] summarize out(s1) from [s1] facts about octopuses');
     expect(sse.messages[6].data.output).toEqual({ title: 'Octopuses', words: expect.any(Number) });
-    expect(sse.messages[6].data.usage).toMatchObject({ provider: 'scripted', model: 'scripted-model', inputTokens: expect.any(Number), outputTokens: expect.any(Number) });
+    expect(sse.messages[6].data.usage).toMatchObject({
+      provider: 'scripted',
+      model: 'scripted-model',
+      inputTokens: expect.any(Number),
+      outputTokens: expect.any(Number),
+    });
     const done = sse.messages.at(-1)!.data;
     expect(done.output).toEqual(sse.messages[6].data.output);
     expect(done.usage.inputTokens).toBeGreaterThan(0);
@@ -88,10 +110,23 @@ describe('agentflow executions', () => {
     const read = await execution(ada, flowId, executionId);
     expect(read.status).toBe(200);
     const view = read.body.execution;
-    expect(view).toMatchObject({ id: executionId, flowId, status: 'completed', input: { topic: 'octopuses' }, output: done.output, error: null, usage: done.usage });
+    expect(view).toMatchObject({
+      id: executionId,
+      flowId,
+      status: 'completed',
+      input: { topic: 'octopuses' },
+      output: done.output,
+      error: null,
+      usage: done.usage,
+    });
     expect(view.nodes.map((n: { id: string }) => n.id)).toEqual(['facts', 'summary', 'title']);
     for (const node of view.nodes) {
-      expect(node).toMatchObject({ status: 'completed', attempts: 1, error: null, usage: { provider: 'scripted', model: 'scripted-model' } });
+      expect(node).toMatchObject({
+        status: 'completed',
+        attempts: 1,
+        error: null,
+        usage: { provider: 'scripted', model: 'scripted-model' },
+      });
       expect(Date.parse(node.completedAt)).toBeGreaterThanOrEqual(Date.parse(node.startedAt));
     }
     const sum = view.nodes.reduce((acc: number, n: { usage: { inputTokens: number } }) => acc + n.usage.inputTokens, 0);
@@ -102,9 +137,15 @@ describe('agentflow executions', () => {
     // A finished execution's stream replays and closes; Last-Event-ID resumes after that event.
     const replay = await readSse(`${t.api}/flows/${flowId}/executions/${executionId}/events`, { token: ada.accessToken });
     expect(replay.messages.map((m) => m.id)).toEqual(sse.messages.map((m) => m.id));
-    const resumed = await readSse(`${t.api}/flows/${flowId}/executions/${executionId}/events`, { token: ada.accessToken, headers: { 'Last-Event-ID': '5' } });
+    const resumed = await readSse(`${t.api}/flows/${flowId}/executions/${executionId}/events`, {
+      token: ada.accessToken,
+      headers: { 'Last-Event-ID': '5' },
+    });
     expect(resumed.messages.map((m) => m.id)).toEqual(['6', '7', '8']);
-    const pastEnd = await readSse(`${t.api}/flows/${flowId}/executions/${executionId}/events`, { token: ada.accessToken, headers: { 'Last-Event-ID': '8' } });
+    const pastEnd = await readSse(`${t.api}/flows/${flowId}/executions/${executionId}/events`, {
+      token: ada.accessToken,
+      headers: { 'Last-Event-ID': '8' },
+    });
     expect(pastEnd.messages.map((m) => m.event)).toEqual(['execution_completed']);
   });
 
@@ -116,12 +157,18 @@ describe('agentflow executions', () => {
       expect(res.status).toBe(202);
       ids.push(res.body.executionId);
     }
-    for (const id of ids) await eventually(() => execution(ada, flowId, id), (res) => res.body.execution.status === 'completed');
+    for (const id of ids)
+      await eventually(
+        () => execution(ada, flowId, id),
+        (res) => res.body.execution.status === 'completed',
+      );
     const first = await request('GET', `${t.api}/flows/${flowId}/executions?limit=2`, { token: ada.accessToken });
     expect(first.status).toBe(200);
     expect(first.body.executions.map((e: { id: string }) => e.id)).toEqual([ids[2], ids[1]]);
     expect(first.body.executions[0]).toMatchObject({ status: 'completed', output: 'out(l1)', input: { word: 'three' } });
-    const second = await request('GET', `${t.api}/flows/${flowId}/executions?limit=2&cursor=${first.body.nextCursor}`, { token: ada.accessToken });
+    const second = await request('GET', `${t.api}/flows/${flowId}/executions?limit=2&cursor=${first.body.nextCursor}`, {
+      token: ada.accessToken,
+    });
     expect(second.body).toEqual({ executions: [expect.objectContaining({ id: ids[0] })], nextCursor: null });
   });
 
@@ -146,9 +193,15 @@ describe('agentflow executions', () => {
     const chatflowId = await createFlow(ada, { systemPrompt: 'Hi' }, 'chatflow');
     const chat = await request('POST', `${t.api}/flows/${chatflowId}/execute`, { token: ada.accessToken, body: { input: {} } });
     expect({ status: chat.status, code: chat.body.error.code }).toEqual({ status: 409, code: 'not_an_agentflow' });
-    const bad = await request('POST', `${t.api}/flows/${flowId}/execute`, { token: ada.accessToken, rawBody: '{"input":{"topic":"\\ud800","lang":"x","tone":"y"}}' });
+    const bad = await request('POST', `${t.api}/flows/${flowId}/execute`, {
+      token: ada.accessToken,
+      rawBody: '{"input":{"topic":"\\ud800","lang":"x","tone":"y"}}',
+    });
     expect(bad.status).toBe(400);
-    const deep = await request('POST', `${t.api}/flows/${flowId}/execute`, { token: ada.accessToken, rawBody: `{"input":{"topic":${'['.repeat(200)}${']'.repeat(200)},"lang":"x","tone":"y"}}` });
+    const deep = await request('POST', `${t.api}/flows/${flowId}/execute`, {
+      token: ada.accessToken,
+      rawBody: `{"input":{"topic":${'['.repeat(200)}${']'.repeat(200)},"lang":"x","tone":"y"}}`,
+    });
     expect(deep.status).toBe(400);
   });
 
@@ -156,7 +209,10 @@ describe('agentflow executions', () => {
     const flowId = await createFlow(ada, { nodes: [{ id: 'a', prompt: '[u1] hi' }], output: 'a' });
     const run = await request('POST', `${t.api}/flows/${flowId}/execute`, { token: ada.accessToken, body: { input: {} } });
     const executionId = run.body.executionId;
-    await eventually(() => execution(ada, flowId, executionId), (res) => res.body.execution.status === 'completed');
+    await eventually(
+      () => execution(ada, flowId, executionId),
+      (res) => res.body.execution.status === 'completed',
+    );
     const attempts: Array<[string, string, unknown?]> = [
       ['POST', `/flows/${flowId}/execute`, { input: {} }],
       ['POST', `/flows/${flowId}/execute/stream`, { input: {} }],
@@ -177,7 +233,8 @@ describe('agentflow executions', () => {
   });
 
   test('a failed node retries alone, with backoff; the nodes before it ran once', async () => {
-    behaviour = (tag, _req, count) => (tag === 'r2' && count === 1 ? { error: { status: 400, message: 'scripted failure' } } : { text: `out(${tag})` });
+    behaviour = (tag, _req, count) =>
+      tag === 'r2' && count === 1 ? { error: { status: 400, message: 'scripted failure' } } : { text: `out(${tag})` };
     const flowId = await createFlow(ada, {
       nodes: [
         { id: 'a', prompt: '[r1] start' },
@@ -188,9 +245,15 @@ describe('agentflow executions', () => {
     });
     const sse = await streamRun(ada, flowId, {});
     expect(types(sse.messages)).toEqual([
-      'execution_started', 'node_started:a', 'node_completed:a',
-      'node_started:b', 'node_started:b', 'node_completed:b',
-      'node_started:c', 'node_completed:c', 'execution_completed',
+      'execution_started',
+      'node_started:a',
+      'node_completed:a',
+      'node_started:b',
+      'node_started:b',
+      'node_completed:b',
+      'node_started:c',
+      'node_completed:c',
+      'execution_completed',
     ]);
     expect(sse.messages.filter((m) => m.event === 'node_started' && m.data.nodeId === 'b').map((m) => m.data.attempt)).toEqual([1, 2]);
     const view = (await execution(ada, flowId, sse.headers.get('x-execution-id')!)).body.execution;
@@ -199,7 +262,12 @@ describe('agentflow executions', () => {
   });
 
   test('an outputSchema answer that does not validate is asked again once: repaired, or node_failed', async () => {
-    const schema = { type: 'object', properties: { score: { type: 'integer', minimum: 1, maximum: 5 } }, required: ['score'], additionalProperties: false };
+    const schema = {
+      type: 'object',
+      properties: { score: { type: 'integer', minimum: 1, maximum: 5 } },
+      required: ['score'],
+      additionalProperties: false,
+    };
     behaviour = (tag, req, count) => {
       if (tag === 'j1') return count === 1 ? { text: 'Sure! The score is four.' } : { text: '{"score": 4}' };
       if (tag === 'j2') return { text: count === 1 ? '{"score": 9}' : '```json\n{"score": "high"}\n```' };
@@ -231,7 +299,12 @@ describe('agentflow executions', () => {
     const view = (await execution(ada, failing, bad.headers.get('x-execution-id')!)).body.execution;
     expect(view).toMatchObject({ status: 'failed', error: { code: 'node_failed' }, output: null });
     expect(view.nodes).toEqual([
-      expect.objectContaining({ id: 'rate', status: 'failed', attempts: 1, error: { code: 'invalid_output', message: expect.any(String) } }),
+      expect.objectContaining({
+        id: 'rate',
+        status: 'failed',
+        attempts: 1,
+        error: { code: 'invalid_output', message: expect.any(String) },
+      }),
       expect.objectContaining({ id: 'after', status: 'skipped', attempts: 0 }),
     ]);
     expect(view.nodes[0].usage.inputTokens).toBeGreaterThan(0);
@@ -254,7 +327,11 @@ describe('agentflow executions', () => {
     const executionId = first.headers.get('x-execution-id')!;
     const last = first.messages.at(-1)!;
     expect(last.event).toBe('node_completed');
-    const rest = await readSse(`${t.api}/flows/${flowId}/executions/${executionId}/events`, { token: ada.accessToken, headers: { 'Last-Event-ID': last.id! }, timeoutMs: 30_000 });
+    const rest = await readSse(`${t.api}/flows/${flowId}/executions/${executionId}/events`, {
+      token: ada.accessToken,
+      headers: { 'Last-Event-ID': last.id! },
+      timeoutMs: 30_000,
+    });
     const all = [...first.messages, ...rest.messages];
     expect(all.map((m) => m.id)).toEqual(all.map((_, i) => String(i + 1)));
     expect(all.at(-1)!.event).toBe('execution_completed');
@@ -277,7 +354,11 @@ describe('agentflow executions', () => {
     for (let layer = 0; layer < 4; layer++) {
       for (let i = 0; i < 5; i++) {
         const parents = layer === 0 ? [] : [0, 1, 2, 3, 4].map((p) => `n${layer - 1}${p}`);
-        nodes.push({ id: `n${layer}${i}`, prompt: `[w${layer}${i}] ${parents.map((p) => `{{nodes.${p}.output}}`).join(' ')}`, ...(parents.length ? { dependsOn: parents } : {}) });
+        nodes.push({
+          id: `n${layer}${i}`,
+          prompt: `[w${layer}${i}] ${parents.map((p) => `{{nodes.${p}.output}}`).join(' ')}`,
+          ...(parents.length ? { dependsOn: parents } : {}),
+        });
       }
     }
     const flowId = await createFlow(ada, { nodes, output: 'n34' });
@@ -294,7 +375,11 @@ describe('agentflow executions', () => {
       // Every node of the layer had started before any of them finished: they ran side by side.
       expect({ layer, overlap: latestStart < earliestEnd }).toEqual({ layer, overlap: true });
       if (layer > 0) {
-        const previousEnd = Math.max(...view.nodes.filter((n: { id: string }) => n.id.startsWith(`n${layer - 1}`)).map((n: { completedAt: string }) => Date.parse(n.completedAt)));
+        const previousEnd = Math.max(
+          ...view.nodes
+            .filter((n: { id: string }) => n.id.startsWith(`n${layer - 1}`))
+            .map((n: { completedAt: string }) => Date.parse(n.completedAt)),
+        );
         expect(Math.min(...group.map((n: { startedAt: string }) => Date.parse(n.startedAt)))).toBeGreaterThanOrEqual(previousEnd);
       }
     }
@@ -318,7 +403,17 @@ describe('cancelling an agentflow execution', () => {
   test('stops the running node’s model call, cancels what has not run, and ends every stream with `cancelled`', async () => {
     const created = await request('POST', `${t.api}/flows`, {
       token: ada.accessToken,
-      body: { type: 'agentflow', name: 'Slow', definition: { nodes: [{ id: 'slow', prompt: 'long answer' }, { id: 'next', prompt: 'then {{nodes.slow.output}}', dependsOn: ['slow'] }], output: 'next' } },
+      body: {
+        type: 'agentflow',
+        name: 'Slow',
+        definition: {
+          nodes: [
+            { id: 'slow', prompt: 'long answer' },
+            { id: 'next', prompt: 'then {{nodes.slow.output}}', dependsOn: ['slow'] },
+          ],
+          output: 'next',
+        },
+      },
     });
     const flowId = created.body.flow.id;
     let cancelledAt = 0;
@@ -331,7 +426,10 @@ describe('cancelling an agentflow execution', () => {
       onMessage: (message) => {
         if (message.event !== 'node_started' || cancel) return;
         // Cancel once the model has streamed a few words, so the cut call has output to account for.
-        cancel = eventually(async () => t.llm.requests.find((r) => r.kind === 'chat'), (chat) => (chat?.kind === 'chat' ? (chat.writes ?? 0) : 0) >= 3).then(() => {
+        cancel = eventually(
+          async () => t.llm.requests.find((r) => r.kind === 'chat'),
+          (chat) => (chat?.kind === 'chat' ? (chat.writes ?? 0) : 0) >= 3,
+        ).then(() => {
           cancelledAt = Date.now();
           return request('POST', `${t.api}/flows/${flowId}/executions/${message.data.executionId}/cancel`, { token: ada.accessToken });
         });
@@ -346,7 +444,10 @@ describe('cancelling an agentflow execution', () => {
     expect(Date.now() - cancelledAt).toBeLessThan(5_000);
 
     // The model's HTTP request was closed before its answer ended.
-    await eventually(async () => t.llm.requests.filter((r) => r.kind === 'chat'), (chats) => chats.length === 1 && chats[0].kind === 'chat' && chats[0].closedEarlyAt !== undefined);
+    await eventually(
+      async () => t.llm.requests.filter((r) => r.kind === 'chat'),
+      (chats) => chats.length === 1 && chats[0].kind === 'chat' && chats[0].closedEarlyAt !== undefined,
+    );
     const view = await eventually(
       () => request('GET', `${t.api}/flows/${flowId}/executions/${executionId}`, { token: ada.accessToken }),
       (res) => res.body.execution.nodes[0].usage.outputTokens > 0,
@@ -359,7 +460,10 @@ describe('cancelling an agentflow execution', () => {
     const again = await request('POST', `${t.api}/flows/${flowId}/executions/${executionId}/cancel`, { token: ada.accessToken });
     expect({ status: again.status, code: again.body.error.code }).toEqual({ status: 409, code: 'not_running' });
     // A client resuming after the stop sees the stop.
-    const resumed = await readSse(`${t.api}/flows/${flowId}/executions/${executionId}/events`, { token: ada.accessToken, headers: { 'Last-Event-ID': '1' } });
+    const resumed = await readSse(`${t.api}/flows/${flowId}/executions/${executionId}/events`, {
+      token: ada.accessToken,
+      headers: { 'Last-Event-ID': '1' },
+    });
     expect(resumed.messages.map((m) => m.event)).toEqual(['node_started', 'cancelled']);
     // Nothing ran after the cancel.
     expect(t.llm.chatRequests()).toHaveLength(1);
@@ -377,15 +481,22 @@ describe('executions are limited per user and tier', () => {
   test('past flowExecutionsPerMinute: 429 with Retry-After, nothing started; another user is not affected', async () => {
     const [ada, bob] = await Promise.all([registerUser(t.api, 'Ada'), registerUser(t.api, 'Bob')]);
     const definition = { nodes: [{ id: 'a', prompt: 'hi' }], output: 'a' };
-    const flowOf = async (user: TestUser) => (await request('POST', `${t.api}/flows`, { token: user.accessToken, body: { type: 'agentflow', name: 'F', definition } })).body.flow.id;
+    const flowOf = async (user: TestUser) =>
+      (await request('POST', `${t.api}/flows`, { token: user.accessToken, body: { type: 'agentflow', name: 'F', definition } })).body.flow
+        .id;
     const [adaFlow, bobFlow] = await Promise.all([flowOf(ada), flowOf(bob)]);
-    const run = (user: TestUser, flowId: string) => request('POST', `${t.api}/flows/${flowId}/execute`, { token: user.accessToken, body: { input: {} } });
+    const run = (user: TestUser, flowId: string) =>
+      request('POST', `${t.api}/flows/${flowId}/execute`, { token: user.accessToken, body: { input: {} } });
     expect((await run(ada, adaFlow)).status).toBe(202);
     expect((await run(ada, adaFlow)).status).toBe(202);
     const third = await run(ada, adaFlow);
     expect({ status: third.status, code: third.body.error.code }).toEqual({ status: 429, code: 'rate_limited' });
     expect(Number(third.headers.get('retry-after'))).toBeGreaterThan(0);
-    const streamed = await readSse(`${t.api}/flows/${adaFlow}/execute/stream`, { method: 'POST', token: ada.accessToken, body: { input: {} } });
+    const streamed = await readSse(`${t.api}/flows/${adaFlow}/execute/stream`, {
+      method: 'POST',
+      token: ada.accessToken,
+      body: { input: {} },
+    });
     expect(streamed.status).toBe(429);
     const list = await request('GET', `${t.api}/flows/${adaFlow}/executions`, { token: ada.accessToken });
     expect(list.body.executions).toHaveLength(2);

@@ -33,12 +33,30 @@ describe('generation status timing on embedded PGlite', () => {
     const loggedAtInsert: string[][] = [];
     blocks.insertMany = async (tx, args) => {
       const entries = await redis.xrange(`${t.keyPrefix}:gen:${args.generationSessionId}:events`, '-', '+');
-      loggedAtInsert.push(entries.map(([, fields]) => JSON.parse(fields[1]) as { type: string; stage?: string }).filter((e) => e.type === 'status').map((e) => e.stage!));
+      loggedAtInsert.push(
+        entries
+          .map(([, fields]) => JSON.parse(fields[1]) as { type: string; stage?: string })
+          .filter((e) => e.type === 'status')
+          .map((e) => e.stage!),
+      );
       return insertMany(tx, args);
     };
     try {
-      t.llm.push({ toolCalls: [{ name: 'create_text', args: { text: 'one' } }, { name: 'create_text', args: { text: 'two' } }] }, { text: 'Done.' });
-      const sse = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, { method: 'POST', token: user.accessToken, body: { prompt: 'two' }, until: (m) => m.event === 'complete' || m.event === 'error' });
+      t.llm.push(
+        {
+          toolCalls: [
+            { name: 'create_text', args: { text: 'one' } },
+            { name: 'create_text', args: { text: 'two' } },
+          ],
+        },
+        { text: 'Done.' },
+      );
+      const sse = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, {
+        method: 'POST',
+        token: user.accessToken,
+        body: { prompt: 'two' },
+        until: (m) => m.event === 'complete' || m.event === 'error',
+      });
 
       expect(sse.messages.at(-1)?.event).toBe('complete');
       expect(loggedAtInsert).toEqual([['queued', 'thinking', 'tool', 'persisting']]);

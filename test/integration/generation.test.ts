@@ -32,7 +32,11 @@ describe('canvas AI generation, end to end', () => {
 
   beforeAll(async () => {
     t = await startTestApp({ env: { TIER_LIMITS: JSON.stringify({ free: { generationsPerMinute: 100, concurrentGenerations: 5 } }) } });
-    [owner, editor, outsider] = await Promise.all([registerUser(t.api, 'Owner'), registerUser(t.api, 'Editor'), registerUser(t.api, 'Outsider')]);
+    [owner, editor, outsider] = await Promise.all([
+      registerUser(t.api, 'Owner'),
+      registerUser(t.api, 'Editor'),
+      registerUser(t.api, 'Outsider'),
+    ]);
     canvasId = await createCanvas(t.api, owner);
     await addMember(t.api, owner, canvasId, editor, 'editor');
   });
@@ -49,7 +53,13 @@ describe('canvas AI generation, end to end', () => {
   };
 
   const generate = (user: TestUser, body: Record<string, unknown>, headers: Record<string, string> = {}) =>
-    readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, { method: 'POST', token: user.accessToken, body, headers, until: (m) => m.event === 'complete' || m.event === 'error' });
+    readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, {
+      method: 'POST',
+      token: user.accessToken,
+      body,
+      headers,
+      until: (m) => m.event === 'complete' || m.event === 'error',
+    });
 
   test('given two members in the room and an outsider, a generation streams, persists atomically and reaches only the members', async () => {
     const [ownerSocket, editorSocket, outsiderSocket] = await Promise.all([connect(owner), connect(editor), connect(outsider)]);
@@ -136,8 +146,14 @@ describe('canvas AI generation, end to end', () => {
     const redis = createRedis(testRedisUrl(), 'command');
     const queues = ['generation', 'broadcast'].map((name) => new Queue(name, { connection: redis, prefix: bullPrefix(t.keyPrefix) }));
     try {
-      const broadcast = await eventually(() => queues[1].getJob(broadcastJobId(generationId)), (job) => job?.finishedOn !== undefined);
-      const generation = await eventually(() => queues[0].getJob(generationId), (job) => job?.finishedOn !== undefined);
+      const broadcast = await eventually(
+        () => queues[1].getJob(broadcastJobId(generationId)),
+        (job) => job?.finishedOn !== undefined,
+      );
+      const generation = await eventually(
+        () => queues[0].getJob(generationId),
+        (job) => job?.finishedOn !== undefined,
+      );
       expect(generation?.progress).toEqual({ stage: 'persisting', blocks: 5 });
       expect(broadcast?.progress).toEqual({ chunksSent: expect.any(Number), chunkCount: expect.any(Number) });
     } finally {
@@ -147,9 +163,17 @@ describe('canvas AI generation, end to end', () => {
   });
 
   test('undo deletes exactly that generation, audits, broadcasts, and a second undo is 409', async () => {
-    const manual = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: owner.accessToken, body: { type: 'text', content: { text: 'mine' } } });
+    const manual = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, {
+      token: owner.accessToken,
+      body: { type: 'text', content: { text: 'mine' } },
+    });
     expect(manual.status).toBe(201);
-    t.llm.push({ toolCalls: [{ name: 'create_quote', args: { text: 'To be undone' } }, { name: 'create_divider', args: {} }] });
+    t.llm.push({
+      toolCalls: [
+        { name: 'create_quote', args: { text: 'To be undone' } },
+        { name: 'create_divider', args: {} },
+      ],
+    });
     const sse = await generate(owner, { prompt: 'a quote and a divider' });
     const { generationId, blocks } = sse.messages.at(-1)!.data;
     expect(blocks).toHaveLength(2);
@@ -170,11 +194,20 @@ describe('canvas AI generation, end to end', () => {
     expect(again.status).toBe(409);
     expect(again.body.error.code).toBe('already_undone');
     const audit = await request('GET', `${t.api}/canvases/${canvasId}/audit`, { token: owner.accessToken });
-    expect(audit.body.audit.filter((row: { action: string; targetId: string }) => row.action === 'ai.generation.undone' && row.targetId === generationId)).toHaveLength(1);
+    expect(
+      audit.body.audit.filter(
+        (row: { action: string; targetId: string }) => row.action === 'ai.generation.undone' && row.targetId === generationId,
+      ),
+    ).toHaveLength(1);
   });
 
   test('the event stream replays after Last-Event-ID and from the start', async () => {
-    t.llm.push({ toolCalls: [{ name: 'create_text', args: { text: 'one' } }, { name: 'create_text', args: { text: 'two' } }] });
+    t.llm.push({
+      toolCalls: [
+        { name: 'create_text', args: { text: 'one' } },
+        { name: 'create_text', args: { text: 'two' } },
+      ],
+    });
     const first = await generate(owner, { prompt: 'two paragraphs' });
     const generationId = first.messages[0].data.generationId;
     const url = `${t.api}/canvases/${canvasId}/ai/generations/${generationId}/events`;
@@ -208,7 +241,11 @@ describe('canvas AI generation, end to end', () => {
       const user = await registerUser(app.api, 'Cap');
       const canvas = await createCanvas(app.api, user);
       app.llm.push({ toolCalls: Array.from({ length: 5 }, (_, i) => ({ name: 'create_text', args: { text: `block ${i}` } })) });
-      const sse = await readSse(`${app.api}/canvases/${canvas}/ai/generate-stream`, { method: 'POST', token: user.accessToken, body: { prompt: 'five blocks' } });
+      const sse = await readSse(`${app.api}/canvases/${canvas}/ai/generate-stream`, {
+        method: 'POST',
+        token: user.accessToken,
+        body: { prompt: 'five blocks' },
+      });
       const complete = sse.messages.at(-1)!;
       expect(complete.event).toBe('complete');
       expect(complete.data.truncated).toBe(true);

@@ -16,7 +16,13 @@ describe('listing approval requests', () => {
   beforeAll(async () => {
     t = await startTestApp({ responder: demoResponder, env: { HITL_TIMEOUT_MS: '60000' } });
     [owner, other] = await Promise.all([registerUser(t.api, 'Owner'), registerUser(t.api, 'Other')]);
-    device = await DeviceSimulator.connect({ url: t.url, accessToken: owner.accessToken, deviceId: 'owner-laptop', seed: { tasks: [{ id: TASK_ID, title: 'Old report', status: 'done', priority: 'low' }] }, reconnection: false });
+    device = await DeviceSimulator.connect({
+      url: t.url,
+      accessToken: owner.accessToken,
+      deviceId: 'owner-laptop',
+      seed: { tasks: [{ id: TASK_ID, title: 'Old report', status: 'done', priority: 'low' }] },
+      reconnection: false,
+    });
   });
 
   afterAll(async () => {
@@ -33,7 +39,9 @@ describe('listing approval requests', () => {
 
     const pending = await list(owner, '?status=pending');
     expect(pending.status).toBe(200);
-    expect(pending.body.requests).toEqual([expect.objectContaining({ id: approvalId, toolName: 'delete_task', status: 'pending', parameters: { task_id: TASK_ID } })]);
+    expect(pending.body.requests).toEqual([
+      expect.objectContaining({ id: approvalId, toolName: 'delete_task', status: 'pending', parameters: { task_id: TASK_ID } }),
+    ]);
     expect(pending.body.requests[0]).not.toHaveProperty('continuation');
     expect((await list(other)).body).toEqual({ requests: [] });
 
@@ -43,11 +51,14 @@ describe('listing approval requests', () => {
     expect((await list(owner)).body.requests).toHaveLength(1);
   });
 
-  test.each(['?status=maybe', '?limit=0', '?limit=101', '?limit=ten', '?sort=asc'])('bad query %s answers 400 in the error shape', async (query) => {
-    const res = await list(owner, query);
-    expect(res.status).toBe(400);
-    expect(res.body).toEqual({ error: expect.objectContaining({ code: expect.any(String), message: expect.any(String) }) });
-  });
+  test.each(['?status=maybe', '?limit=0', '?limit=101', '?limit=ten', '?sort=asc'])(
+    'bad query %s answers 400 in the error shape',
+    async (query) => {
+      const res = await list(owner, query);
+      expect(res.status).toBe(400);
+      expect(res.body).toEqual({ error: expect.objectContaining({ code: expect.any(String), message: expect.any(String) }) });
+    },
+  );
 
   test('without a token the list answers 401', async () => {
     expect((await request('GET', `${t.api}/hitl/requests`)).status).toBe(401);

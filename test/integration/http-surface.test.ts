@@ -25,7 +25,10 @@ describe('HTTP surface', () => {
   afterAll(() => t.stop());
 
   const preflight = (path: string, origin: string, method = 'PATCH', headers = 'authorization, content-type') =>
-    fetch(`${t.api}${path}`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': method, 'access-control-request-headers': headers } });
+    fetch(`${t.api}${path}`, {
+      method: 'OPTIONS',
+      headers: { origin, 'access-control-request-method': method, 'access-control-request-headers': headers },
+    });
 
   describe('CORS', () => {
     test('given a listed origin, a preflight is 204 with that exact origin, the methods, the headers clients send and a max age', async () => {
@@ -60,9 +63,17 @@ describe('HTTP surface', () => {
     );
 
     test('given a listed origin, actual answers carry the origin and expose the headers clients read, errors included', async () => {
-      const ok = await request('POST', `${t.api}/canvases`, { token: user.accessToken, body: { title: 'CORS' }, headers: { origin: APP_ORIGIN } });
+      const ok = await request('POST', `${t.api}/canvases`, {
+        token: user.accessToken,
+        body: { title: 'CORS' },
+        headers: { origin: APP_ORIGIN },
+      });
       const unauthorized = await request('GET', `${t.api}/canvases`, { headers: { origin: APP_ORIGIN } });
-      const badJson = await request('POST', `${t.api}/canvases`, { token: user.accessToken, rawBody: '{', headers: { origin: APP_ORIGIN } });
+      const badJson = await request('POST', `${t.api}/canvases`, {
+        token: user.accessToken,
+        rawBody: '{',
+        headers: { origin: APP_ORIGIN },
+      });
 
       expect(ok.status).toBe(201);
       expect([unauthorized.status, badJson.status]).toEqual([401, 400]);
@@ -83,15 +94,27 @@ describe('HTTP surface', () => {
     });
 
     test('given the public embed chat, its own origins rule: a CORS_ORIGINS origin it does not list is refused, its own gets CORS', async () => {
-      const flow = await request('POST', `${t.api}/flows`, { token: user.accessToken, body: { type: 'chatflow', name: 'Embedded', definition: { systemPrompt: 'Help.' } } });
+      const flow = await request('POST', `${t.api}/flows`, {
+        token: user.accessToken,
+        body: { type: 'chatflow', name: 'Embedded', definition: { systemPrompt: 'Help.' } },
+      });
       expect(flow.status).toBe(201);
-      const embed = await request('POST', `${t.api}/flows/${flow.body.flow.id}/embeds`, { token: user.accessToken, body: { allowedOrigins: [SHOP_ORIGIN] } });
+      const embed = await request('POST', `${t.api}/flows/${flow.body.flow.id}/embeds`, {
+        token: user.accessToken,
+        body: { allowedOrigins: [SHOP_ORIGIN] },
+      });
       expect(embed.status).toBe(201);
       const url = `${t.api}/embed/public/${embed.body.embedToken}/chat`;
 
-      const appPreflight = await fetch(url, { method: 'OPTIONS', headers: { origin: APP_ORIGIN, 'access-control-request-method': 'POST' } });
+      const appPreflight = await fetch(url, {
+        method: 'OPTIONS',
+        headers: { origin: APP_ORIGIN, 'access-control-request-method': 'POST' },
+      });
       const appChat = await request('POST', url, { body: { message: 'Hi' }, headers: { origin: APP_ORIGIN } });
-      const shopPreflight = await fetch(url, { method: 'OPTIONS', headers: { origin: SHOP_ORIGIN, 'access-control-request-method': 'POST' } });
+      const shopPreflight = await fetch(url, {
+        method: 'OPTIONS',
+        headers: { origin: SHOP_ORIGIN, 'access-control-request-method': 'POST' },
+      });
 
       expect(appPreflight.status).toBe(403);
       expect(appPreflight.headers.get('access-control-allow-origin')).toBeNull();
@@ -110,7 +133,10 @@ describe('HTTP surface', () => {
     test('given a listed origin, the long-polling handshake and its preflight carry that origin; an unlisted one gets none', async () => {
       const listed = await pollingHandshake(APP_ORIGIN);
       const unlisted = await pollingHandshake('https://evil.example');
-      const preflight = await fetch(`${t.url}/socket.io/?EIO=4&transport=polling`, { method: 'OPTIONS', headers: { origin: OTHER_APP_ORIGIN, 'access-control-request-method': 'POST' } });
+      const preflight = await fetch(`${t.url}/socket.io/?EIO=4&transport=polling`, {
+        method: 'OPTIONS',
+        headers: { origin: OTHER_APP_ORIGIN, 'access-control-request-method': 'POST' },
+      });
       await Promise.all([listed.text(), unlisted.text()]);
 
       expect(listed.status).toBe(200);
@@ -123,7 +149,13 @@ describe('HTTP surface', () => {
     test('given a listed origin, a client on long-polling connects to /canvas with its token; without a token it is refused whatever the origin', async () => {
       const connect = (token: string | undefined) =>
         new Promise<string>((resolve, reject) => {
-          const socket = io(`${t.url}/canvas`, { auth: token ? { token } : {}, transports: ['polling'], extraHeaders: { origin: APP_ORIGIN }, reconnection: false, forceNew: true });
+          const socket = io(`${t.url}/canvas`, {
+            auth: token ? { token } : {},
+            transports: ['polling'],
+            extraHeaders: { origin: APP_ORIGIN },
+            reconnection: false,
+            forceNew: true,
+          });
           const timer = setTimeout(() => (socket.close(), reject(new Error('no connect or connect_error in 5 s'))), 5_000);
           socket.once('connect', () => (clearTimeout(timer), socket.close(), resolve('connected')));
           socket.once('connect_error', (error) => (clearTimeout(timer), socket.close(), resolve(`refused: ${error.message}`)));
@@ -141,7 +173,12 @@ describe('HTTP surface', () => {
       const res = await request('GET', `${t.url}/health`);
 
       expect(res.status).toBe(200);
-      expect(res.body).toEqual({ status: 'ready', version, roles: ['api', 'worker', 'scheduler'], checks: { redis: 'ok', database: 'ok' } });
+      expect(res.body).toEqual({
+        status: 'ready',
+        version,
+        roles: ['api', 'worker', 'scheduler'],
+        checks: { redis: 'ok', database: 'ok' },
+      });
     });
   });
 
@@ -151,7 +188,11 @@ describe('HTTP surface', () => {
       ['application/x-www-form-urlencoded', 'title=x'],
       [undefined, '{"title":"x"}'],
     ])('given Content-Type %j, it is 415 unsupported_media_type naming application/json', async (contentType, rawBody) => {
-      const res = await fetch(`${t.api}/canvases`, { method: 'POST', headers: { authorization: `Bearer ${user.accessToken}`, ...(contentType ? { 'content-type': contentType } : {}) }, body: Buffer.from(rawBody) });
+      const res = await fetch(`${t.api}/canvases`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${user.accessToken}`, ...(contentType ? { 'content-type': contentType } : {}) },
+        body: Buffer.from(rawBody),
+      });
       const body = await res.json();
 
       expect(res.status).toBe(415);
@@ -167,8 +208,16 @@ describe('HTTP surface', () => {
     });
 
     test('given JSON with a charset or a +json type, the body is read as before', async () => {
-      const plain = await request('POST', `${t.api}/canvases`, { token: user.accessToken, body: { title: 'charset' }, headers: { 'content-type': 'application/json; charset=utf-8' } });
-      const vendor = await request('POST', `${t.api}/canvases`, { token: user.accessToken, body: { title: 'vendor' }, headers: { 'content-type': 'application/vnd.switchboard+json' } });
+      const plain = await request('POST', `${t.api}/canvases`, {
+        token: user.accessToken,
+        body: { title: 'charset' },
+        headers: { 'content-type': 'application/json; charset=utf-8' },
+      });
+      const vendor = await request('POST', `${t.api}/canvases`, {
+        token: user.accessToken,
+        body: { title: 'vendor' },
+        headers: { 'content-type': 'application/vnd.switchboard+json' },
+      });
 
       expect([plain.status, vendor.status]).toEqual([201, 201]);
     });
@@ -185,7 +234,12 @@ describe('HTTP surface', () => {
     test('given a finished generation, ?lastEventId resumes after that event, and the Last-Event-ID header wins over it', async () => {
       const canvasId = await createCanvas(t.api, user, 'Replay');
       t.llm.push({ toolCalls: [{ name: 'create_text', args: { text: 'replayed' } }] });
-      const live = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, { method: 'POST', token: user.accessToken, body: { prompt: 'one paragraph' }, until: (m) => m.event === 'complete' });
+      const live = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, {
+        method: 'POST',
+        token: user.accessToken,
+        body: { prompt: 'one paragraph' },
+        until: (m) => m.event === 'complete',
+      });
       expect(live.messages.at(-1)!.event).toBe('complete');
       const generationId = live.headers.get('x-generation-id')!;
       const ids = live.messages.map((m) => Number(m.id)).filter((id) => id > 0);
@@ -193,7 +247,10 @@ describe('HTTP surface', () => {
       const events = `${t.api}/canvases/${canvasId}/ai/generations/${generationId}/events`;
 
       const fromQuery = await readSse(`${events}?lastEventId=${ids[1]}`, { token: user.accessToken });
-      const headerWins = await readSse(`${events}?lastEventId=${ids[0]}`, { token: user.accessToken, headers: { 'last-event-id': String(ids[1]) } });
+      const headerWins = await readSse(`${events}?lastEventId=${ids[0]}`, {
+        token: user.accessToken,
+        headers: { 'last-event-id': String(ids[1]) },
+      });
       const garbage = await readSse(`${events}?lastEventId=not-a-number`, { token: user.accessToken });
 
       expect(fromQuery.status).toBe(200);
@@ -207,14 +264,25 @@ describe('HTTP surface', () => {
     test('given a route answering 200 and 404, both count under the same full route pattern; unmatched paths under one label', async () => {
       const canvasId = await createCanvas(t.api, user, 'Metrics');
       expect((await request('GET', `${t.api}/canvases/${canvasId}`, { token: user.accessToken })).status).toBe(200);
-      expect((await request('GET', `${t.api}/canvases/00000000-0000-4000-8000-000000000000`, { token: user.accessToken })).status).toBe(404);
+      expect((await request('GET', `${t.api}/canvases/00000000-0000-4000-8000-000000000000`, { token: user.accessToken })).status).toBe(
+        404,
+      );
       expect((await request('GET', `${t.api}/canvases/not-a-uuid`, { token: user.accessToken })).status).toBe(404);
       expect((await request('GET', `${t.url}/no/such/path/${canvasId}`)).status).toBe(404);
 
       const text = (await request('GET', `${t.url}/metrics`)).body as string;
-      const routes = [...text.matchAll(/switchboard_http_requests_total\{method="GET",route="([^"]*)",status="(\d+)"\}/g)].map((m) => [m[1], m[2]]);
+      const routes = [...text.matchAll(/switchboard_http_requests_total\{method="GET",route="([^"]*)",status="(\d+)"\}/g)].map((m) => [
+        m[1],
+        m[2],
+      ]);
 
-      expect(routes).toEqual(expect.arrayContaining([['/api/v1/canvases/:id', '200'], ['/api/v1/canvases/:id', '404'], ['unmatched', '404']]));
+      expect(routes).toEqual(
+        expect.arrayContaining([
+          ['/api/v1/canvases/:id', '200'],
+          ['/api/v1/canvases/:id', '404'],
+          ['unmatched', '404'],
+        ]),
+      );
       expect(routes.map(([route]) => route)).not.toContain('/canvases/:id');
       expect(routes.every(([route]) => route === 'unmatched' || route.startsWith('/'))).toBe(true);
       expect(text).not.toContain(`/no/such/path`);

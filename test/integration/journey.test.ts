@@ -19,14 +19,17 @@ import { startTestApp, testConfig, type TestApp } from '../support/app';
 import { createTestDatabase, testRedisUrl, type TestDatabase } from '../support/database';
 import { registerUser, request, type TestUser } from '../support/http';
 
-const TEMPLATE = "Extract tasks from each markdown file. A line starting with TODO becomes a task titled with the rest of the line. If the text says 'urgent' or 'ASAP', set priority to high.";
+const TEMPLATE =
+  "Extract tasks from each markdown file. A line starting with TODO becomes a task titled with the rest of the line. If the text says 'urgent' or 'ASAP', set priority to high.";
 const finishCall = (args: Record<string, unknown>): ChatTurn => ({ toolCalls: [{ name: 'finish_configuration', args }] });
 
 /** Every message of a model request as `role: text`, for assertions. */
-const transcript = (req: ChatRequest) => req.messages.map((m) => `${m.role}: ${typeof m.content === 'string' ? m.content : JSON.stringify(m.content)}`);
+const transcript = (req: ChatRequest) =>
+  req.messages.map((m) => `${m.role}: ${typeof m.content === 'string' ? m.content : JSON.stringify(m.content)}`);
 const toolNames = (req: ChatRequest) => (req.tools ?? []).map((tool) => tool.function.name);
 
-const start = (user: TestUser, api: string, body: unknown) => request('POST', `${api}/agents/journey/start`, { token: user.accessToken, body });
+const start = (user: TestUser, api: string, body: unknown) =>
+  request('POST', `${api}/agents/journey/start`, { token: user.accessToken, body });
 const send = (user: TestUser, api: string, sessionId: string, message: string) =>
   request('POST', `${api}/agents/journey/message`, { token: user.accessToken, body: { sessionId, message } });
 
@@ -70,8 +73,15 @@ describe('agent setup journey with a scripted model', () => {
     const cloud = await start(user, t.api, { agentType: 'cloud', dataTypes: ['tasks', 'checkpoints'] });
 
     expect(local.status).toBe(201);
-    expect(local.body).toEqual({ sessionId: expect.stringMatching(/^[0-9a-f-]{36}$/), message: 'What kind of files are in the directories you want to monitor? (emails, documents, logs, etc.)', done: false, turn: 0 });
-    expect(cloud.body.message).toBe('What kind of emails/messages should I look for? (client communications, invoices, meeting notes, etc.)');
+    expect(local.body).toEqual({
+      sessionId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      message: 'What kind of files are in the directories you want to monitor? (emails, documents, logs, etc.)',
+      done: false,
+      turn: 0,
+    });
+    expect(cloud.body.message).toBe(
+      'What kind of emails/messages should I look for? (client communications, invoices, meeting notes, etc.)',
+    );
     expect(cloud.body.sessionId).not.toBe(local.body.sessionId);
     expect(requests).toHaveLength(0);
     const ttl = await redis.ttl(`${t.keyPrefix}:journey:${local.body.sessionId}`);
@@ -82,7 +92,11 @@ describe('agent setup journey with a scripted model', () => {
   test('three answers, then the model finishes: done with its template; the history goes to the model each turn; usage is recorded', async () => {
     const user = await registerUser(t.api, 'Journey');
     const sessionId = await startLocal(user);
-    t.llm.push({ text: 'Which items should I extract from them?' }, { text: 'Any naming conventions?' }, finishCall({ promptTemplate: TEMPLATE, message: "Here's your configuration." }));
+    t.llm.push(
+      { text: 'Which items should I extract from them?' },
+      { text: 'Any naming conventions?' },
+      finishCall({ promptTemplate: TEMPLATE, message: "Here's your configuration." }),
+    );
 
     const { result: replies, requests } = await requestsDuring(async () => [
       await send(user, t.api, sessionId, 'Markdown meeting notes'),
@@ -110,7 +124,14 @@ describe('agent setup journey with a scripted model', () => {
 
     const view = await request('GET', `${t.api}/agents/journey/${sessionId}`, { token: user.accessToken });
     expect(view.status).toBe(200);
-    expect(view.body).toMatchObject({ sessionId, agentType: 'local', dataTypes: ['tasks', 'notes'], turn: 3, done: true, promptTemplate: TEMPLATE });
+    expect(view.body).toMatchObject({
+      sessionId,
+      agentType: 'local',
+      dataTypes: ['tasks', 'notes'],
+      turn: 3,
+      done: true,
+      promptTemplate: TEMPLATE,
+    });
     expect(view.body.messages).toHaveLength(7);
     const summary = await request('GET', `${t.api}/metrics/summary`, { token: user.accessToken });
     expect(summary.body.usage.last24h.calls).toBe(3);
@@ -126,7 +147,13 @@ describe('agent setup journey with a scripted model', () => {
   test('a model that never finishes is made to at the fifth answer; its unusable reply gives way to a template from the answers', async () => {
     const user = await registerUser(t.api, 'Journey');
     const sessionId = await startLocal(user);
-    const answers = ['Plain-text logs', 'Error lines become tasks', 'Prefix titles with the host name', 'FATAL means high priority', 'Logs under /srv/acme belong to the Acme project'];
+    const answers = [
+      'Plain-text logs',
+      'Error lines become tasks',
+      'Prefix titles with the host name',
+      'FATAL means high priority',
+      'Logs under /srv/acme belong to the Acme project',
+    ];
 
     const { result: replies, requests } = await requestsDuring(async () => {
       const out = [];
@@ -134,7 +161,9 @@ describe('agent setup journey with a scripted model', () => {
       return out;
     });
 
-    expect(replies.slice(0, 4).map((r) => [r.status, r.body.done, r.body.turn, r.body.message])).toEqual([1, 2, 3, 4].map((turn) => [200, false, turn, 'Tell me more?']));
+    expect(replies.slice(0, 4).map((r) => [r.status, r.body.done, r.body.turn, r.body.message])).toEqual(
+      [1, 2, 3, 4].map((turn) => [200, false, turn, 'Tell me more?']),
+    );
     const last = replies[4].body;
     expect(last).toMatchObject({ sessionId, done: true, turn: 5, message: DONE_MESSAGE });
     expect(last.promptTemplate.length).toBeLessThanOrEqual(MAX_PROMPT_TEMPLATE_CHARS);
@@ -147,7 +176,7 @@ describe('agent setup journey with a scripted model', () => {
     expect(transcript(requests[4]).at(-1)).toBe(`system: ${FINISH_NOW}`);
   });
 
-  test('a finish with an empty template after the third answer still ends the journey, with the server\'s template', async () => {
+  test("a finish with an empty template after the third answer still ends the journey, with the server's template", async () => {
     const user = await registerUser(t.api, 'Journey');
     const sessionId = await startLocal(user);
     t.llm.push({ text: 'What should I extract?' }, { text: 'Naming?' }, finishCall({ promptTemplate: '   ', message: 'All set!' }));
@@ -194,14 +223,18 @@ describe('agent setup journey with a scripted model', () => {
     };
     try {
       // The model answers only once the second submit has found the first one's job.
-      const duplicated = new Promise<void>((resolve) => events.on('duplicated', ({ jobId }) => jobId === `journey-${sessionId}-1` && resolve()));
+      const duplicated = new Promise<void>((resolve) =>
+        events.on('duplicated', ({ jobId }) => jobId === `journey-${sessionId}-1` && resolve()),
+      );
       const { result, requests } = await requestsDuring(async () => {
         const both = Promise.all([send(user, t.api, sessionId, 'Markdown notes'), send(user, t.api, sessionId, 'Markdown notes')]);
         await duplicated;
         release();
         return both;
       });
-      expect(result.map((r) => r.body)).toEqual([0, 1].map(() => ({ sessionId, message: 'Which items should I extract?', done: false, turn: 1 })));
+      expect(result.map((r) => r.body)).toEqual(
+        [0, 1].map(() => ({ sessionId, message: 'Which items should I extract?', done: false, turn: 1 })),
+      );
       expect(requests).toHaveLength(1);
     } finally {
       respond = () => ({ text: 'Tell me more?' });
@@ -226,10 +259,14 @@ describe('agent setup journey with a scripted model', () => {
     expect(again.status).toBe(200);
     expect(again.body).toEqual({ sessionId, message: 'Which items should I extract?', done: false, turn: 1 });
     const view = await request('GET', `${t.api}/agents/journey/${sessionId}`, { token: user.accessToken });
-    expect(view.body.messages.map((m: { content: string }) => m.content)).toEqual([FIRST_QUESTIONS.local, 'Markdown meeting notes', 'Which items should I extract?']);
+    expect(view.body.messages.map((m: { content: string }) => m.content)).toEqual([
+      FIRST_QUESTIONS.local,
+      'Markdown meeting notes',
+      'Which items should I extract?',
+    ]);
   });
 
-  test('bad input answers 400 and writes nothing; someone else\'s or an unknown session is 404', async () => {
+  test("bad input answers 400 and writes nothing; someone else's or an unknown session is 404", async () => {
     const user = await registerUser(t.api, 'Journey');
     const other = await registerUser(t.api, 'Other');
     const sessionId = await startLocal(user);
@@ -237,21 +274,25 @@ describe('agent setup journey with a scripted model', () => {
     const jobsBefore = await queue.getJobCounts();
     const modelCallsBefore = t.llm.chatRequests().length;
 
-    const badStarts = await Promise.all([
-      { agentType: 'hybrid', dataTypes: ['tasks'] },
-      { agentType: 'local', dataTypes: [] },
-      { agentType: 'local', dataTypes: ['tasks', 'emails'] },
-      { agentType: 'local' },
-      { agentType: 'cloud', dataTypes: ['tasks'], promptTemplate: 'sneaky' },
-      ['tasks'],
-    ].map((body) => start(user, t.api, body)));
-    const badMessages = await Promise.all([
-      { message: 'Markdown notes' },
-      { sessionId: 'not-a-uuid', message: 'Markdown notes' },
-      { sessionId, message: '   ' },
-      { sessionId, message: 'x'.repeat(4_001) },
-      { sessionId },
-    ].map((body) => request('POST', `${t.api}/agents/journey/message`, { token: user.accessToken, body })));
+    const badStarts = await Promise.all(
+      [
+        { agentType: 'hybrid', dataTypes: ['tasks'] },
+        { agentType: 'local', dataTypes: [] },
+        { agentType: 'local', dataTypes: ['tasks', 'emails'] },
+        { agentType: 'local' },
+        { agentType: 'cloud', dataTypes: ['tasks'], promptTemplate: 'sneaky' },
+        ['tasks'],
+      ].map((body) => start(user, t.api, body)),
+    );
+    const badMessages = await Promise.all(
+      [
+        { message: 'Markdown notes' },
+        { sessionId: 'not-a-uuid', message: 'Markdown notes' },
+        { sessionId, message: '   ' },
+        { sessionId, message: 'x'.repeat(4_001) },
+        { sessionId },
+      ].map((body) => request('POST', `${t.api}/agents/journey/message`, { token: user.accessToken, body })),
+    );
 
     for (const res of [...badStarts, ...badMessages]) {
       expect(res.status).toBe(400);
@@ -315,7 +356,11 @@ describe('agent setup journey with the offline demo model', () => {
       'unused',
     ]);
 
-    expect(replies.map((r) => [r.turn, r.done])).toEqual([[1, false], [2, false], [3, true]]);
+    expect(replies.map((r) => [r.turn, r.done])).toEqual([
+      [1, false],
+      [2, false],
+      [3, true],
+    ]);
     expect(replies[0].message).toMatch(/^Which tasks and notes should I pull out of those files/);
     expect(replies[1].message).toMatch(/naming conventions/);
     expect(replies[2].message).toMatch(/demo model/);
@@ -326,11 +371,23 @@ describe('agent setup journey with the offline demo model', () => {
     expect(summary.body.usage.byModel).toEqual([expect.objectContaining({ provider: 'demo', model: 'demo', calls: 3 })]);
   });
 
-  test('short answers: every topic is asked and the server ends it at the fifth with the demo\'s template', async () => {
+  test("short answers: every topic is asked and the server ends it at the fifth with the demo's template", async () => {
     const user = await registerUser(api, 'Demo');
-    const replies = await journey(user, { agentType: 'cloud', dataTypes: ['checkpoints', 'tasks'] }, ['Client emails', 'The ones from clients', 'Whatever you think', 'Use your judgement', 'None']);
+    const replies = await journey(user, { agentType: 'cloud', dataTypes: ['checkpoints', 'tasks'] }, [
+      'Client emails',
+      'The ones from clients',
+      'Whatever you think',
+      'Use your judgement',
+      'None',
+    ]);
 
-    expect(replies.map((r) => [r.turn, r.done])).toEqual([[1, false], [2, false], [3, false], [4, false], [5, true]]);
+    expect(replies.map((r) => [r.turn, r.done])).toEqual([
+      [1, false],
+      [2, false],
+      [3, false],
+      [4, false],
+      [5, true],
+    ]);
     expect(replies.slice(0, 4).map((r) => r.message)).toEqual([
       expect.stringMatching(/^Which tasks and checkpoints should I pull out of those messages/),
       expect.stringMatching(/naming conventions/),

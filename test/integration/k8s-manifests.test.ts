@@ -24,7 +24,10 @@ const of = (kind: string) => docs.filter((doc) => doc.kind === kind);
 const configMap = of('ConfigMap').find((doc) => doc.metadata.name === 'switchboard-config')!;
 const secretExample = load('secret.example.yaml')[0];
 const deployments = of('Deployment');
-const podSpecs = [...deployments.map((d) => [d.metadata.name, d.spec.template.spec] as const), ...of('Job').map((j) => [j.metadata.name, j.spec.template.spec] as const)];
+const podSpecs = [
+  ...deployments.map((d) => [d.metadata.name, d.spec.template.spec] as const),
+  ...of('Job').map((j) => [j.metadata.name, j.spec.template.spec] as const),
+];
 const containers = podSpecs.flatMap(([name, spec]) => (spec.containers as Doc[]).map((container) => ({ pod: name, spec, container })));
 /** KEDA's Redis scaler reads REDIS_ADDRESS (host:port); Switchboard itself does not. */
 const KEDA_ONLY = ['REDIS_ADDRESS'];
@@ -35,9 +38,17 @@ const queuesOf = (container: Doc): string[] => {
 
 describe('deploy/k8s', () => {
   test('the kustomization lists every manifest but the example Secret, and each parses', () => {
-    const files = readdirSync(DIR).filter((file) => file.endsWith('.yaml') && file !== 'kustomization.yaml' && file !== 'secret.example.yaml');
+    const files = readdirSync(DIR).filter(
+      (file) => file.endsWith('.yaml') && file !== 'kustomization.yaml' && file !== 'secret.example.yaml',
+    );
     expect([...kustomization.resources].sort()).toEqual(files.sort());
-    expect(deployments.map((d) => d.metadata.name).sort()).toEqual(['switchboard-api', 'switchboard-scheduler', 'switchboard-worker-agents', 'switchboard-worker-fanout', 'switchboard-worker-llm']);
+    expect(deployments.map((d) => d.metadata.name).sort()).toEqual([
+      'switchboard-api',
+      'switchboard-scheduler',
+      'switchboard-worker-agents',
+      'switchboard-worker-fanout',
+      'switchboard-worker-llm',
+    ]);
   });
 
   test('every pod runs the one image of this version through the switchboard command, with the Secret and ConfigMap', () => {
@@ -48,7 +59,10 @@ describe('deploy/k8s', () => {
       expect([node, bin]).toEqual(['node', 'bin/switchboard.mjs']);
       expect(existsSync(path.join(ROOT, bin))).toBe(true);
       expect(['api', 'worker', 'scheduler', 'migrate']).toContain(command);
-      expect(container.envFrom).toEqual([{ configMapRef: { name: 'switchboard-config' } }, { secretRef: { name: secretExample.metadata.name } }]);
+      expect(container.envFrom).toEqual([
+        { configMapRef: { name: 'switchboard-config' } },
+        { secretRef: { name: secretExample.metadata.name } },
+      ]);
     }
   });
 
@@ -60,11 +74,21 @@ describe('deploy/k8s', () => {
 
   test('every env name set anywhere is a config variable, and the ConfigMap plus the Secret load as production config', () => {
     const known = new Set(Object.keys(envSchema.shape));
-    const named = [...Object.keys(configMap.data), ...containers.flatMap(({ container }) => (container.env ?? []).map((e: Doc) => e.name as string))];
+    const named = [
+      ...Object.keys(configMap.data),
+      ...containers.flatMap(({ container }) => (container.env ?? []).map((e: Doc) => e.name as string)),
+    ];
     expect(named.filter((name) => !known.has(name))).toEqual([]);
     expect(Object.keys(secretExample.stringData).filter((name) => !known.has(name) && !KEDA_ONLY.includes(name))).toEqual([]);
-    for (const required of ['JWT_SECRET', 'OAUTH_ENCRYPTION_KEY', 'DATABASE_URL', 'REDIS_URL']) expect(secretExample.stringData).toHaveProperty(required);
-    const secrets = { JWT_SECRET: 'x'.repeat(48), OAUTH_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64'), DATABASE_URL: 'postgres://db/sb', REDIS_URL: 'redis://redis:6379', METRICS_TOKEN: 'm'.repeat(32) };
+    for (const required of ['JWT_SECRET', 'OAUTH_ENCRYPTION_KEY', 'DATABASE_URL', 'REDIS_URL'])
+      expect(secretExample.stringData).toHaveProperty(required);
+    const secrets = {
+      JWT_SECRET: 'x'.repeat(48),
+      OAUTH_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64'),
+      DATABASE_URL: 'postgres://db/sb',
+      REDIS_URL: 'redis://redis:6379',
+      METRICS_TOKEN: 'm'.repeat(32),
+    };
     const config = loadConfig({ ...configMap.data, ...secrets });
     expect(config.env).toBe('production');
     expect(config.http.host).toBe('0.0.0.0');
@@ -73,7 +97,11 @@ describe('deploy/k8s', () => {
   test('ports and probes: readiness on /readyz and liveness on /healthz of a port the container declares', () => {
     for (const { pod, container } of containers.filter(({ container }) => container.command[2] !== 'migrate')) {
       const ports = new Map((container.ports as Doc[]).map((port) => [port.name, port.containerPort]));
-      expect({ pod, readiness: container.readinessProbe.httpGet.path, liveness: container.livenessProbe.httpGet.path }).toEqual({ pod, readiness: '/readyz', liveness: '/healthz' });
+      expect({ pod, readiness: container.readinessProbe.httpGet.path, liveness: container.livenessProbe.httpGet.path }).toEqual({
+        pod,
+        readiness: '/readyz',
+        liveness: '/healthz',
+      });
       for (const probe of [container.readinessProbe, container.livenessProbe]) expect(ports.has(probe.httpGet.port)).toBe(true);
       const env = Object.fromEntries((container.env ?? []).map((e: Doc) => [e.name, e.value]));
       // The api listens on PORT; other roles serve metrics and probes on METRICS_PORT.
@@ -87,7 +115,10 @@ describe('deploy/k8s', () => {
     expect(api.spec.template.spec.containers[0].ports.map((p: Doc) => p.name)).toContain(service.spec.ports[0].targetPort);
     for (const deployment of deployments) {
       const annotations = deployment.spec.template.metadata.annotations ?? {};
-      if (annotations['prometheus.io/port']) expect(deployment.spec.template.spec.containers[0].ports.map((p: Doc) => String(p.containerPort))).toContain(annotations['prometheus.io/port']);
+      if (annotations['prometheus.io/port'])
+        expect(deployment.spec.template.spec.containers[0].ports.map((p: Doc) => String(p.containerPort))).toContain(
+          annotations['prometheus.io/port'],
+        );
     }
   });
 
@@ -97,7 +128,11 @@ describe('deploy/k8s', () => {
       const spec = deployment.spec.template.spec;
       const preStop = spec.containers[0].lifecycle?.preStop?.sleep?.seconds ?? 0;
       const grace = spec.terminationGracePeriodSeconds;
-      expect({ name: deployment.metadata.name, enough: grace >= shutdownSeconds + preStop + 5, bounded: grace <= shutdownSeconds + preStop + 30 }).toEqual({ name: deployment.metadata.name, enough: true, bounded: true });
+      expect({
+        name: deployment.metadata.name,
+        enough: grace >= shutdownSeconds + preStop + 5,
+        bounded: grace <= shutdownSeconds + preStop + 30,
+      }).toEqual({ name: deployment.metadata.name, enough: true, bounded: true });
     }
   });
 
@@ -128,7 +163,11 @@ describe('deploy/k8s', () => {
         expect(Number(trigger.metadata.listLength)).toBeGreaterThan(0);
         return trigger.metadata.listName as string;
       });
-      expect(lists.sort()).toEqual(queuesOf(target.spec.template.spec.containers[0]).map((queue) => `${prefix}:${queue}:wait`).sort());
+      expect(lists.sort()).toEqual(
+        queuesOf(target.spec.template.spec.containers[0])
+          .map((queue) => `${prefix}:${queue}:wait`)
+          .sort(),
+      );
       expect(object.spec.minReplicaCount).toBeGreaterThanOrEqual(1);
     }
   });

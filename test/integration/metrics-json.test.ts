@@ -31,13 +31,20 @@ describe('GET /api/v1/metrics/json', () => {
     expect(res.headers.get('content-type')).toMatch(/application\/json/);
     expect(Array.isArray(res.body)).toBe(true);
     for (const metric of res.body) {
-      expect(metric).toEqual({ name: expect.stringMatching(/^switchboard_/), help: expect.any(String), type: expect.stringMatching(/^(counter|gauge|histogram|summary)$/), values: expect.any(Array) });
+      expect(metric).toEqual({
+        name: expect.stringMatching(/^switchboard_/),
+        help: expect.any(String),
+        type: expect.stringMatching(/^(counter|gauge|histogram|summary)$/),
+        values: expect.any(Array),
+      });
     }
     const byName = new Map<string, any>(res.body.map((metric: any) => [metric.name, metric]));
     expect(byName.get('switchboard_flow_executions_total')).toMatchObject({ type: 'counter', values: [] });
     expect(byName.get('switchboard_flow_node_seconds')).toMatchObject({ type: 'histogram' });
     const requests = byName.get('switchboard_http_requests_total');
-    expect(requests.values).toEqual(expect.arrayContaining([{ labels: { method: 'GET', route: '/healthz', status: '200' }, value: expect.any(Number) }]));
+    expect(requests.values).toEqual(
+      expect.arrayContaining([{ labels: { method: 'GET', route: '/healthz', status: '200' }, value: expect.any(Number) }]),
+    );
   });
 
   test("an admin's Bearer token opens it too; a plain user's is 403, no credentials 401, a wrong password 403", async () => {

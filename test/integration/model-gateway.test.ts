@@ -20,7 +20,10 @@ describe('model gateway', () => {
   });
 
   /** A provider answering every chat request with `respond` (an event stream it writes itself). */
-  const rawProvider = async (respond: (res: http.ServerResponse) => Promise<void>, head: { status: number; headers: http.OutgoingHttpHeaders } = { status: 200, headers: { 'content-type': 'text/event-stream' } }) => {
+  const rawProvider = async (
+    respond: (res: http.ServerResponse) => Promise<void>,
+    head: { status: number; headers: http.OutgoingHttpHeaders } = { status: 200, headers: { 'content-type': 'text/event-stream' } },
+  ) => {
     const server = http.createServer((req, res) => {
       req.resume();
       req.on('end', () => {
@@ -69,7 +72,9 @@ describe('model gateway', () => {
     expect(turn.usage).toMatchObject({ provider: 'beta', model: 'gpt-4o-mini', estimated: false });
     expect(turn.usage.inputTokens).toBeGreaterThan(0);
     expect(turn.usage.costUsd).toBeGreaterThan(0);
-    expect(recorded).toEqual([expect.objectContaining({ userId: 'u1', sessionId: 's1', purpose: 'chat', provider: 'beta', model: 'gpt-4o-mini' })]);
+    expect(recorded).toEqual([
+      expect.objectContaining({ userId: 'u1', sessionId: 's1', purpose: 'chat', provider: 'beta', model: 'gpt-4o-mini' }),
+    ]);
     const text = await metrics.registry.metrics();
     expect(text).toMatch(/switchboard_llm_request_seconds_count\{provider="beta",model="gpt-4o-mini",purpose="chat"\} 1/);
     expect(text).toMatch(/switchboard_llm_ttft_seconds_count\{provider="beta",model="gpt-4o-mini",purpose="chat"\} 1/);
@@ -78,7 +83,10 @@ describe('model gateway', () => {
 
   test('when every model fails, the error names the chain', async () => {
     const down = await scripted(() => ({ error: { status: 400, message: 'bad request' } }));
-    const gateway = ModelGateway.fromEndpoint({ baseURL: down.baseURL, apiKey: 'x', provider: 'solo', models: ['m1', 'm2'] }, { pricing: {} });
+    const gateway = ModelGateway.fromEndpoint(
+      { baseURL: down.baseURL, apiKey: 'x', provider: 'solo', models: ['m1', 'm2'] },
+      { pricing: {} },
+    );
     await expect(gateway.streamTurn({ purpose: 'notes', messages: [new HumanMessage('hi')] })).rejects.toThrow(ModelUnavailableError);
     await expect(gateway.streamTurn({ purpose: 'notes', messages: [new HumanMessage('hi')] })).rejects.toThrow(/solo:m1, solo:m2/);
   });
@@ -118,7 +126,10 @@ describe('model gateway', () => {
   test('an aborted call closes its HTTP request to the provider and is not retried elsewhere', async () => {
     const provider = await hangingProvider();
     servers.push(provider);
-    const gateway = ModelGateway.fromEndpoint({ baseURL: provider.baseURL, apiKey: 'x', provider: 'slow', models: ['m1', 'm2'] }, { pricing: {} });
+    const gateway = ModelGateway.fromEndpoint(
+      { baseURL: provider.baseURL, apiKey: 'x', provider: 'slow', models: ['m1', 'm2'] },
+      { pricing: {} },
+    );
     const controller = new AbortController();
     const turn = gateway.streamTurn({
       purpose: 'chat',
@@ -134,7 +145,13 @@ describe('model gateway', () => {
 
   test('the event stream is read as SSE, whatever the byte boundaries: CRLF lines, comments, a character split across reads, a last event without [DONE]', async () => {
     const chunk = (delta: Record<string, unknown>, finish: string | null = null) =>
-      JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta, finish_reason: finish }] });
+      JSON.stringify({
+        id: 'c',
+        object: 'chat.completion.chunk',
+        created: 0,
+        model: 'm',
+        choices: [{ index: 0, delta, finish_reason: finish }],
+      });
     const bytes = Buffer.from(
       `: keep-alive\r\n\r\ndata: ${chunk({ role: 'assistant', content: '' })}\r\n\r\n` +
         `data: ${chunk({ content: 'Grüße, ' })}\n\n` +
@@ -153,17 +170,34 @@ describe('model gateway', () => {
 
   test('a compressed event stream is decoded, and a refusal keeps its body for the error', async () => {
     const chunk = (delta: Record<string, unknown>, finish: string | null = null) =>
-      JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta, finish_reason: finish }] });
-    const packed = zlib.gzipSync(`data: ${chunk({ role: 'assistant', content: 'packed ' })}\n\ndata: ${chunk({ content: 'and sent' })}\n\ndata: ${chunk({}, 'stop')}\n\ndata: [DONE]\n\n`);
-    const gzipped = await rawProvider(async (res) => void res.end(packed), { status: 200, headers: { 'content-type': 'text/event-stream', 'content-encoding': 'gzip' } });
+      JSON.stringify({
+        id: 'c',
+        object: 'chat.completion.chunk',
+        created: 0,
+        model: 'm',
+        choices: [{ index: 0, delta, finish_reason: finish }],
+      });
+    const packed = zlib.gzipSync(
+      `data: ${chunk({ role: 'assistant', content: 'packed ' })}\n\ndata: ${chunk({ content: 'and sent' })}\n\ndata: ${chunk({}, 'stop')}\n\ndata: [DONE]\n\n`,
+    );
+    const gzipped = await rawProvider(async (res) => void res.end(packed), {
+      status: 200,
+      headers: { 'content-type': 'text/event-stream', 'content-encoding': 'gzip' },
+    });
     const gateway = ModelGateway.fromEndpoint({ baseURL: gzipped.baseURL, apiKey: 'x', provider: 'gz', models: ['m'] }, { pricing: {} });
     expect((await gateway.streamTurn({ purpose: 'chat', messages: [new HumanMessage('hi')] })).text).toBe('packed and sent');
 
-    const refusing = await rawProvider(async (res) => void res.end(JSON.stringify({ error: { message: 'context length exceeded', type: 'invalid_request_error' } })), {
-      status: 400,
-      headers: { 'content-type': 'application/json' },
-    });
-    const refused = ModelGateway.fromEndpoint({ baseURL: refusing.baseURL, apiKey: 'x', provider: 'strict', models: ['m'] }, { pricing: {} });
+    const refusing = await rawProvider(
+      async (res) => void res.end(JSON.stringify({ error: { message: 'context length exceeded', type: 'invalid_request_error' } })),
+      {
+        status: 400,
+        headers: { 'content-type': 'application/json' },
+      },
+    );
+    const refused = ModelGateway.fromEndpoint(
+      { baseURL: refusing.baseURL, apiKey: 'x', provider: 'strict', models: ['m'] },
+      { pricing: {} },
+    );
     const error = await refused.streamTurn({ purpose: 'chat', messages: [new HumanMessage('hi')] }).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(ModelUnavailableError);
     expect(String((error as Error).message) + String((error as { cause?: unknown }).cause)).toContain('context length exceeded');
@@ -171,13 +205,24 @@ describe('model gateway', () => {
 
   test('a finished turn hands its connection back: the next request reuses it; a body left open after [DONE] does not hold the turn', async () => {
     const chunk = (delta: Record<string, unknown>, finish: string | null = null) =>
-      JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta, finish_reason: finish }] });
+      JSON.stringify({
+        id: 'c',
+        object: 'chat.completion.chunk',
+        created: 0,
+        model: 'm',
+        choices: [{ index: 0, delta, finish_reason: finish }],
+      });
     const answer = `data: ${chunk({ role: 'assistant', content: 'again' })}\n\ndata: ${chunk({}, 'stop')}\n\ndata: [DONE]\n\n`;
     let openAfterDone = false;
     const provider = await rawProvider(async (res) => void (openAfterDone ? res.write(answer) : res.end(answer)));
     const connections: Array<{ closed: Promise<void> }> = [];
-    provider.server.on('connection', (socket) => connections.push({ closed: new Promise((resolve) => socket.once('close', () => resolve())) }));
-    const gateway = ModelGateway.fromEndpoint({ baseURL: provider.baseURL, apiKey: 'x', provider: 'pooled', models: ['m'] }, { pricing: {} });
+    provider.server.on('connection', (socket) =>
+      connections.push({ closed: new Promise((resolve) => socket.once('close', () => resolve())) }),
+    );
+    const gateway = ModelGateway.fromEndpoint(
+      { baseURL: provider.baseURL, apiKey: 'x', provider: 'pooled', models: ['m'] },
+      { pricing: {} },
+    );
     const ask = () => gateway.streamTurn({ purpose: 'chat', messages: [new HumanMessage('hi')] });
 
     expect((await ask()).text).toBe('again');
@@ -187,11 +232,16 @@ describe('model gateway', () => {
     openAfterDone = true;
     expect((await ask()).text).toBe('again');
     // Its body never ends: that connection is closed instead of reused (after a short wait).
-    await Promise.race([connections[0].closed, new Promise((_, reject) => setTimeout(() => reject(new Error('connection still open')), 5_000))]);
+    await Promise.race([
+      connections[0].closed,
+      new Promise((_, reject) => setTimeout(() => reject(new Error('connection still open')), 5_000)),
+    ]);
   });
 
   test('an error event in the stream (a provider failing after the headers) is a failed attempt: the chain falls back, and a lone model gives ModelUnavailableError', async () => {
-    const failing = await rawProvider(async (res) => void res.end(`data: ${JSON.stringify({ error: { message: 'overloaded', type: 'server_error' } })}\n\n`));
+    const failing = await rawProvider(
+      async (res) => void res.end(`data: ${JSON.stringify({ error: { message: 'overloaded', type: 'server_error' } })}\n\n`),
+    );
     const up = await scripted([{ text: 'from the fallback' }]);
     const gateway = new ModelGateway(
       [
@@ -212,7 +262,10 @@ describe('model gateway', () => {
   test('a provider that reports no usage gets an estimate, flagged as such', async () => {
     const provider = await hangingProvider({ finish: true });
     servers.push(provider);
-    const gateway = ModelGateway.fromEndpoint({ baseURL: provider.baseURL, apiKey: 'x', provider: 'quiet', models: ['m'] }, { pricing: {} });
+    const gateway = ModelGateway.fromEndpoint(
+      { baseURL: provider.baseURL, apiKey: 'x', provider: 'quiet', models: ['m'] },
+      { pricing: {} },
+    );
     const turn = await gateway.streamTurn({ purpose: 'chat', messages: [new HumanMessage('a'.repeat(400))] });
     expect(turn.text).toBe('partial answer');
     expect(turn.usage).toMatchObject({ estimated: true, outputTokens: Math.ceil('partial answer'.length / 4) });

@@ -14,7 +14,12 @@ describe('note vectors', () => {
   beforeAll(async () => {
     t = await startTestApp();
     user = await registerUser(t.api, 'Notes');
-    device = await DeviceSimulator.connect({ url: t.url, accessToken: user.accessToken, deviceId: `laptop-${randomUUID().slice(0, 6)}`, reconnection: false });
+    device = await DeviceSimulator.connect({
+      url: t.url,
+      accessToken: user.accessToken,
+      deviceId: `laptop-${randomUUID().slice(0, 6)}`,
+      reconnection: false,
+    });
   });
 
   afterAll(async () => {
@@ -22,11 +27,19 @@ describe('note vectors', () => {
     await t.stop();
   });
 
-  const chat = (message: string) => request('POST', `${t.api}/chat`, { token: user.accessToken, body: { message, deviceId: device.deviceId } });
+  const chat = (message: string) =>
+    request('POST', `${t.api}/chat`, { token: user.accessToken, body: { message, deviceId: device.deviceId } });
 
   test('create_note and update_note embed the note and vector_upsert it on the device; list_notes {query} searches the vectors', async () => {
     t.llm.push(
-      { toolCalls: [{ name: 'create_note', args: { title: 'Kubernetes deploy', content: 'Rolling deploy of the kubernetes cluster with helm charts', project_id: 'p1' } }] },
+      {
+        toolCalls: [
+          {
+            name: 'create_note',
+            args: { title: 'Kubernetes deploy', content: 'Rolling deploy of the kubernetes cluster with helm charts', project_id: 'p1' },
+          },
+        ],
+      },
       { text: 'Noted.' },
     );
     expect((await chat('Create a note about the deploy')).status).toBe(200);
@@ -34,14 +47,32 @@ describe('note vectors', () => {
     const noteId = device.store.rows('notes')[0].id;
     const upsert = await device.waitForCall((call) => call.action === 'vector_upsert');
     expect(device.calls.indexOf(upsert)).toBeGreaterThan(device.calls.indexOf(insert));
-    expect(upsert).toMatchObject({ table: 'notes', data: { id: noteId, title: 'Kubernetes deploy', content: 'Rolling deploy of the kubernetes cluster with helm charts', projectId: 'p1' } });
+    expect(upsert).toMatchObject({
+      table: 'notes',
+      data: {
+        id: noteId,
+        title: 'Kubernetes deploy',
+        content: 'Rolling deploy of the kubernetes cluster with helm charts',
+        projectId: 'p1',
+      },
+    });
     expect((upsert as { vector: number[] }).vector.length).toBeGreaterThan(0);
 
-    t.llm.push({ toolCalls: [{ name: 'create_note', args: { title: 'Lunch menu', content: 'Pasta salad soup and bread for friday lunch' } }] }, { text: 'Noted too.' });
+    t.llm.push(
+      { toolCalls: [{ name: 'create_note', args: { title: 'Lunch menu', content: 'Pasta salad soup and bread for friday lunch' } }] },
+      { text: 'Noted too.' },
+    );
     expect((await chat('Create a note for lunch')).status).toBe(200);
 
     const before = t.llm.chatRequests().length;
-    t.llm.push({ toolCalls: [{ name: 'update_note', args: { note_id: noteId, content: 'Blue green deploy of the kubernetes cluster with helm charts' } }] }, { text: 'Updated.' });
+    t.llm.push(
+      {
+        toolCalls: [
+          { name: 'update_note', args: { note_id: noteId, content: 'Blue green deploy of the kubernetes cluster with helm charts' } },
+        ],
+      },
+      { text: 'Updated.' },
+    );
     expect((await chat('Update my deploy note')).status).toBe(200);
     const upserts = device.calls.filter((call) => call.action === 'vector_upsert');
     expect(upserts).toHaveLength(3);

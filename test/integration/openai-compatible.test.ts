@@ -35,11 +35,19 @@ async function streamAll(stream: AsyncIterable<AIMessageChunk>, onChunk?: (c: AI
 /** The parsed `data:` payloads of a raw SSE body. */
 async function sseEvents(res: Response): Promise<unknown[]> {
   const body = await res.text();
-  return body.split('\n\n').filter(Boolean).map((e) => e.replace(/^data: /, '')).map((d) => (d === '[DONE]' ? d : JSON.parse(d)));
+  return body
+    .split('\n\n')
+    .filter(Boolean)
+    .map((e) => e.replace(/^data: /, ''))
+    .map((d) => (d === '[DONE]' ? d : JSON.parse(d)));
 }
 
 const post = (baseURL: string, path: string, body: unknown): Promise<Response> =>
-  fetch(`${baseURL}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  fetch(`${baseURL}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
 
 test('streamed tool calls with split arguments aggregate into parsed tool_calls and usage', async () => {
   const calls = [
@@ -59,11 +67,25 @@ test('streamed tool calls with split arguments aggregate into parsed tool_calls 
 });
 
 test('the SSE stream follows OpenAI chunk format, arguments split across deltas', async () => {
-  const llm = await track(startScriptedLLM([{ toolCalls: [{ name: 'create_task', args: { title: 'A fairly long task title to split' } }] }]));
-  const res = await post(llm.baseURL, '/chat/completions', { model: 'x', messages: [{ role: 'user', content: 'hi' }], stream: true, stream_options: { include_usage: true } });
+  const llm = await track(
+    startScriptedLLM([{ toolCalls: [{ name: 'create_task', args: { title: 'A fairly long task title to split' } }] }]),
+  );
+  const res = await post(llm.baseURL, '/chat/completions', {
+    model: 'x',
+    messages: [{ role: 'user', content: 'hi' }],
+    stream: true,
+    stream_options: { include_usage: true },
+  });
   expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
   const events = await sseEvents(res);
-  type Chunk = { object: string; choices: Array<{ delta: { role?: string; tool_calls?: Array<{ id?: string; function: { name?: string; arguments: string } }> }; finish_reason: string | null }>; usage?: unknown };
+  type Chunk = {
+    object: string;
+    choices: Array<{
+      delta: { role?: string; tool_calls?: Array<{ id?: string; function: { name?: string; arguments: string } }> };
+      finish_reason: string | null;
+    }>;
+    usage?: unknown;
+  };
   const chunks = events.slice(0, -1) as Chunk[];
   expect(events.at(-1)).toBe('[DONE]');
   expect(chunks.every((c) => c.object === 'chat.completion.chunk')).toBe(true);
@@ -80,17 +102,30 @@ test('the SSE stream follows OpenAI chunk format, arguments split across deltas'
 test('the demo model builds the canvas example through bindTools with zod tools', async () => {
   const demo = await track(startDemoLLM());
   const blocks: Array<{ kind: string; value: unknown }> = [];
-  const block = (kind: string) => async (value: unknown) => { blocks.push({ kind, value }); return `ok: ${kind} created`; };
+  const block = (kind: string) => async (value: unknown) => {
+    blocks.push({ kind, value });
+    return `ok: ${kind} created`;
+  };
   const tools = [
-    tool(block('heading'), { name: 'create_heading', description: 'Add a heading', schema: z.object({ text: z.string(), level: z.number().int().min(1).max(3) }) }),
+    tool(block('heading'), {
+      name: 'create_heading',
+      description: 'Add a heading',
+      schema: z.object({ text: z.string(), level: z.number().int().min(1).max(3) }),
+    }),
     tool(block('todo'), { name: 'create_todo', description: 'Add a todo', schema: z.object({ text: z.string(), checked: z.boolean() }) }),
-    tool(block('bullets'), { name: 'create_bullet_list', description: 'Add a bullet list', schema: z.object({ items: z.array(z.string()) }) }),
+    tool(block('bullets'), {
+      name: 'create_bullet_list',
+      description: 'Add a bullet list',
+      schema: z.object({ items: z.array(z.string()) }),
+    }),
     tool(block('text'), { name: 'create_text', description: 'Add a paragraph', schema: z.object({ text: z.string() }) }),
   ];
   // One loose signature for the runner; each tool still validates its input against its zod schema.
   const byName = new Map<string, { invoke(call: ToolCall): Promise<unknown> }>(tools.map((t) => [t.name, t as never]));
   const model = chatModel(demo.baseURL).bindTools(tools);
-  const messages: BaseMessage[] = [new HumanMessage('Plan the launch: a heading, three todos (book venue, invite press, ship beta) and a short paragraph')];
+  const messages: BaseMessage[] = [
+    new HumanMessage('Plan the launch: a heading, three todos (book venue, invite press, ship beta) and a short paragraph'),
+  ];
 
   let answer: AIMessageChunk | undefined;
   for (let round = 0; round < 4; round++) {
@@ -113,16 +148,27 @@ test('the demo model builds the canvas example through bindTools with zod tools'
 
 test('the demo model answers chat questions from tool results', async () => {
   const demo = await track(startDemoLLM());
-  const listTasks = tool(async ({ status }) => JSON.stringify([{ title: 'Write launch brief', status }, { title: 'Book venue', status }]), {
-    name: 'list_tasks', description: 'List tasks', schema: z.object({ status: z.enum(['todo', 'done']).optional() }),
-  });
+  const listTasks = tool(
+    async ({ status }) =>
+      JSON.stringify([
+        { title: 'Write launch brief', status },
+        { title: 'Book venue', status },
+      ]),
+    {
+      name: 'list_tasks',
+      description: 'List tasks',
+      schema: z.object({ status: z.enum(['todo', 'done']).optional() }),
+    },
+  );
   const model = chatModel(demo.baseURL).bindTools([listTasks]);
   const messages: BaseMessage[] = [new HumanMessage('how many todo tasks do I have?')];
   const first = await streamAll(await model.stream(messages));
   expect(first.tool_calls?.map((c) => [c.name, c.args])).toEqual([['list_tasks', { status: 'todo' }]]);
   messages.push(first, await listTasks.invoke(first.tool_calls![0] as never));
   const chunks: string[] = [];
-  const second = await streamAll(await model.stream(messages), (c) => { if (c.content) chunks.push(String(c.content)); });
+  const second = await streamAll(await model.stream(messages), (c) => {
+    if (c.content) chunks.push(String(c.content));
+  });
   expect(second.content).toBe('You have 2 todo task(s): Write launch brief, Book venue.');
   expect(chunks.length).toBeGreaterThan(3);
 });
@@ -139,7 +185,10 @@ test('a 500 error turn is retried by the client, which then succeeds', async () 
 test('a 400 error turn is not retried and surfaces the status and message', async () => {
   const llm = await track(startScriptedLLM([{ error: { status: 400, message: 'bad things' } }]));
   const model = chatModel(llm.baseURL, 3);
-  await expect((async () => streamAll(await model.stream('hello')))()).rejects.toMatchObject({ status: 400, message: expect.stringContaining('bad things') });
+  await expect((async () => streamAll(await model.stream('hello')))()).rejects.toMatchObject({
+    status: 400,
+    message: expect.stringContaining('bad things'),
+  });
   expect(llm.chatRequests()).toHaveLength(1);
 });
 

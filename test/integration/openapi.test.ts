@@ -32,15 +32,28 @@ describe('OpenAPI document and /docs', () => {
 
   beforeAll(async () => {
     // The demo model answers chats, generations and flows, and asks a device to delete a task (an approval).
-    t = await startTestApp({ responder: demoResponder, env: { ADMIN_USER: 'ops', ADMIN_PASSWORD: 'ops-password', HITL_TIMEOUT_MS: '60000' } });
+    t = await startTestApp({
+      responder: demoResponder,
+      env: { ADMIN_USER: 'ops', ADMIN_PASSWORD: 'ops-password', HITL_TIMEOUT_MS: '60000' },
+    });
     user = await registerUser(t.api, 'Documenter');
     canvasId = await createCanvas(t.api, user, 'Docs');
-    const block = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: user.accessToken, body: { type: 'text', content: { text: 'Fixture' } } });
+    const block = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, {
+      token: user.accessToken,
+      body: { type: 'text', content: { text: 'Fixture' } },
+    });
     blockId = block.body.block.id;
     // Disabled, so the POST probes' enabled agents stay within the free tier's limit.
     const local = await request('POST', `${t.api}/agents/local`, {
       token: user.accessToken,
-      body: { name: 'Fixture', deviceId: 'device-1', directoryPaths: ['/fixture'], dataTypes: ['notes'], promptTemplate: 'Fixture', enabled: false },
+      body: {
+        name: 'Fixture',
+        deviceId: 'device-1',
+        directoryPaths: ['/fixture'],
+        dataTypes: ['notes'],
+        promptTemplate: 'Fixture',
+        enabled: false,
+      },
     });
     expect(local.status).toBe(201);
     localAgentId = local.body.id;
@@ -57,7 +70,10 @@ describe('OpenAPI document and /docs', () => {
     });
     expect(agentflow.status).toBe(201);
     agentflowId = agentflow.body.flow.id;
-    const chatflow = await request('POST', `${t.api}/flows`, { token: user.accessToken, body: { type: 'chatflow', name: 'Fixture', definition: { systemPrompt: 'Fixture' } } });
+    const chatflow = await request('POST', `${t.api}/flows`, {
+      token: user.accessToken,
+      body: { type: 'chatflow', name: 'Fixture', definition: { systemPrompt: 'Fixture' } },
+    });
     expect(chatflow.status).toBe(201);
     chatflowId = chatflow.body.flow.id;
     const res = await request('GET', `${t.api}/openapi.json`); // no token: public
@@ -108,8 +124,14 @@ describe('OpenAPI document and /docs', () => {
     test('every declared route answers on the live app (no "No route for" 404)', async () => {
       for (const route of apiRoutes) {
         const body = route.body ? [] : undefined; // refused by every body schema: no side effects
-        const res = await request(route.method.toUpperCase(), `${t.api}${fill(toOpenApiPath(route.path), false)}`, { token: user.accessToken, body });
-        expect({ op: route.operationId, routed: !(res.status === 404 && /^No route for/.test(res.body?.error?.message ?? '')) }).toEqual({ op: route.operationId, routed: true });
+        const res = await request(route.method.toUpperCase(), `${t.api}${fill(toOpenApiPath(route.path), false)}`, {
+          token: user.accessToken,
+          body,
+        });
+        expect({ op: route.operationId, routed: !(res.status === 404 && /^No route for/.test(res.body?.error?.message ?? '')) }).toEqual({
+          op: route.operationId,
+          routed: true,
+        });
         expect(res.status).toBeLessThan(500);
       }
     });
@@ -131,18 +153,37 @@ describe('OpenAPI document and /docs', () => {
         }
         for (const param of (op.parameters ?? []) as Schema[]) {
           if (param.in === 'header' && param.schema?.pattern) {
-            const bad = ['has space', '', 'x'.repeat((param.schema.maxLength ?? 200) + 1)].find((value) => value && !fits(param.schema, value));
-            if (bad) cases.push({ what: `header ${param.name}: ${JSON.stringify(bad.slice(0, 20))}`, run: () => send(base, { ...validHeaders, [param.name]: bad }) });
+            const bad = ['has space', '', 'x'.repeat((param.schema.maxLength ?? 200) + 1)].find(
+              (value) => value && !fits(param.schema, value),
+            );
+            if (bad)
+              cases.push({
+                what: `header ${param.name}: ${JSON.stringify(bad.slice(0, 20))}`,
+                run: () => send(base, { ...validHeaders, [param.name]: bad }),
+              });
           }
           if (param.in === 'query') {
-            for (const bad of queryViolations(param)) cases.push({ what: `query ${param.name}=${bad.length > 40 ? `${bad.slice(0, 8)}… (${bad.length} chars)` : bad}`, run: () => send(base, validHeaders, `?${queryString(op, { [param.name]: bad })}`) });
-            if (param.required) cases.push({ what: `query without ${param.name}`, run: () => send(base, validHeaders, `?${queryString(op, {}, param.name)}`) });
+            for (const bad of queryViolations(param))
+              cases.push({
+                what: `query ${param.name}=${bad.length > 40 ? `${bad.slice(0, 8)}… (${bad.length} chars)` : bad}`,
+                run: () => send(base, validHeaders, `?${queryString(op, { [param.name]: bad })}`),
+              });
+            if (param.required)
+              cases.push({
+                what: `query without ${param.name}`,
+                run: () => send(base, validHeaders, `?${queryString(op, {}, param.name)}`),
+              });
           }
         }
         for (const c of cases) {
           const res = await c.run();
           probes++;
-          expect({ op: op.operationId, case: c.what, status: res.status, code: res.body?.error?.code }).toEqual({ op: op.operationId, case: c.what, status: 400, code: 'validation_failed' });
+          expect({ op: op.operationId, case: c.what, status: res.status, code: res.body?.error?.code }).toEqual({
+            op: op.operationId,
+            case: c.what,
+            status: 400,
+            code: 'validation_failed',
+          });
           expect(typeof res.body.error.message).toBe('string');
         }
       }
@@ -156,19 +197,35 @@ describe('OpenAPI document and /docs', () => {
         if (!media) continue;
         // Required fields only, every field, and (unless a refinement JSON Schema cannot state caps it)
         // every string at its documented maxLength, so a documented limit looser than the validator's fails.
-        const bodies = media.example !== undefined
-          ? [media.example]
-          : [sample(media.schema), sample(media.schema, { full: true }), ...(op.operationId in REFINED_LENGTHS ? [] : [sample(media.schema, { full: true, longest: true })])];
+        const bodies =
+          media.example !== undefined
+            ? [media.example]
+            : [
+                sample(media.schema),
+                sample(media.schema, { full: true }),
+                ...(op.operationId in REFINED_LENGTHS ? [] : [sample(media.schema, { full: true, longest: true })]),
+              ];
         for (const body of bodies) {
           const res = await probe(op.method, `${t.api}${fill(op.path)}`, { token: user.accessToken, body, headers: headerSamples(op) });
           // Refused by a schema = parseOr400's "Invalid request body"; a 400 from a later check (an
           // afterId that names no block, say) means the body passed validation.
-          const refused = res.status === 400 && (res.body?.error?.code === 'invalid_json' || /^Invalid request body/.test(res.body?.error?.message ?? ''));
-          expect({ op: op.operationId, body, refused, status: res.status < 500 }).toEqual({ op: op.operationId, body, refused: false, status: true });
-          if (res.status >= 400) expect(res.body).toEqual({ error: expect.objectContaining({ code: expect.any(String), message: expect.any(String) }) });
+          const refused =
+            res.status === 400 &&
+            (res.body?.error?.code === 'invalid_json' || /^Invalid request body/.test(res.body?.error?.message ?? ''));
+          expect({ op: op.operationId, body, refused, status: res.status < 500 }).toEqual({
+            op: op.operationId,
+            body,
+            refused: false,
+            status: true,
+          });
+          if (res.status >= 400)
+            expect(res.body).toEqual({ error: expect.objectContaining({ code: expect.any(String), message: expect.any(String) }) });
           const documented = registered(op.operationId).responses[res.status];
           if (documented && typeof documented === 'object' && documented.schema && res.json) {
-            expect({ op: op.operationId, issues: (documented.schema as z.ZodType).safeParse(res.body).error?.issues ?? [] }).toEqual({ op: op.operationId, issues: [] });
+            expect({ op: op.operationId, issues: (documented.schema as z.ZodType).safeParse(res.body).error?.issues ?? [] }).toEqual({
+              op: op.operationId,
+              issues: [],
+            });
             checkedResponses++;
           }
         }
@@ -180,8 +237,21 @@ describe('OpenAPI document and /docs', () => {
   describe('responses: live 2xx bodies against the declared schemas', () => {
     /** Routes that once declared their 2xx in prose only: each must now carry a schema and be exercised below. */
     const EXERCISED = [
-      'listCanvasAudit', 'getGeneration', 'chat', 'listChatSessions', 'getChatSession', 'getChatHistory', 'getSessionDocumentation',
-      'listApprovalRequests', 'getApprovalRequest', 'approveRequest', 'rejectRequest', 'chatWithFlow', 'embedChat', 'getMetricsSummary', 'getMetricsJson',
+      'listCanvasAudit',
+      'getGeneration',
+      'chat',
+      'listChatSessions',
+      'getChatSession',
+      'getChatHistory',
+      'getSessionDocumentation',
+      'listApprovalRequests',
+      'getApprovalRequest',
+      'approveRequest',
+      'rejectRequest',
+      'chatWithFlow',
+      'embedChat',
+      'getMetricsSummary',
+      'getMetricsJson',
     ];
     const checked = new Set<string>();
 
@@ -189,19 +259,27 @@ describe('OpenAPI document and /docs', () => {
     const expectDeclared = (operationId: string, res: { status: number; body: unknown }) => {
       const documented = registered(operationId).responses[res.status];
       const schema = documented && typeof documented === 'object' ? (documented.schema as z.ZodType | undefined) : undefined;
-      expect({ op: operationId, status: res.status, schema: Boolean(schema) }).toEqual({ op: operationId, status: expect.any(Number), schema: true });
+      expect({ op: operationId, status: res.status, schema: Boolean(schema) }).toEqual({
+        op: operationId,
+        status: expect.any(Number),
+        schema: true,
+      });
       expect(res.status >= 200 && res.status < 300).toBe(true);
       expect({ op: operationId, issues: schema!.safeParse(res.body).error?.issues ?? [] }).toEqual({ op: operationId, issues: [] });
       checked.add(operationId);
       return res.body as any;
     };
-    const call = (method: string, path: string, body?: unknown, token = user.accessToken) => request(method, `${t.api}${path}`, { token, body });
+    const call = (method: string, path: string, body?: unknown, token = user.accessToken) =>
+      request(method, `${t.api}${path}`, { token, body });
 
     test('each route whose 2xx was prose declares a schema', () => {
       for (const operationId of EXERCISED) {
         const route = registered(operationId);
         const twoXx = Object.entries(route.responses).filter(([status]) => Number(status) >= 200 && Number(status) < 300);
-        expect({ op: operationId, schemas: twoXx.map(([, r]) => typeof r === 'object' && Boolean(r.schema)) }).toEqual({ op: operationId, schemas: [true] });
+        expect({ op: operationId, schemas: twoXx.map(([, r]) => typeof r === 'object' && Boolean(r.schema)) }).toEqual({
+          op: operationId,
+          schemas: [true],
+        });
       }
     });
 
@@ -209,7 +287,10 @@ describe('OpenAPI document and /docs', () => {
       const other = await registerUser(t.api, 'Audited');
       expect((await call('POST', `/canvases/${canvasId}/members`, { email: other.email, role: 'viewer' })).status).toBeLessThan(300);
       const sse = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, {
-        method: 'POST', token: user.accessToken, body: { prompt: 'A heading and two todos' }, until: (m) => m.event === 'complete' || m.event === 'error',
+        method: 'POST',
+        token: user.accessToken,
+        body: { prompt: 'A heading and two todos' },
+        until: (m) => m.event === 'complete' || m.event === 'error',
       });
       const generationId = sse.headers.get('x-generation-id');
       expect(generationId).toEqual(expect.any(String));
@@ -237,7 +318,10 @@ describe('OpenAPI document and /docs', () => {
     test('approvals: listed, read, approved and rejected', async () => {
       const taskIds = [randomUUID(), randomUUID()];
       const device = await DeviceSimulator.connect({
-        url: t.url, accessToken: user.accessToken, deviceId: 'openapi-device', reconnection: false,
+        url: t.url,
+        accessToken: user.accessToken,
+        deviceId: 'openapi-device',
+        reconnection: false,
         seed: { tasks: taskIds.map((id, i) => ({ id, title: `Old ${i}`, status: 'done', priority: 'low' })) },
       });
       try {
@@ -251,8 +335,14 @@ describe('OpenAPI document and /docs', () => {
         expect(pending.requests).toHaveLength(1);
         expect(pending.nextCursor).toEqual(expect.any(String));
         expect(expectDeclared('getApprovalRequest', await call('GET', `/hitl/requests/${approvals[0]}`)).status).toBe('pending');
-        expect(expectDeclared('approveRequest', await call('PUT', `/hitl/requests/${approvals[0]}/approve`))).toMatchObject({ status: 'approved', decisionReason: 'user' });
-        expect(expectDeclared('rejectRequest', await call('PUT', `/hitl/requests/${approvals[1]}/reject`))).toMatchObject({ status: 'rejected', decidedBy: user.id });
+        expect(expectDeclared('approveRequest', await call('PUT', `/hitl/requests/${approvals[0]}/approve`))).toMatchObject({
+          status: 'approved',
+          decisionReason: 'user',
+        });
+        expect(expectDeclared('rejectRequest', await call('PUT', `/hitl/requests/${approvals[1]}/reject`))).toMatchObject({
+          status: 'rejected',
+          decidedBy: user.id,
+        });
         const last = expectDeclared('listApprovalRequests', await call('GET', '/hitl/requests'));
         expect(last).not.toHaveProperty('nextCursor');
       } finally {
@@ -265,7 +355,10 @@ describe('OpenAPI document and /docs', () => {
       expect(owned.response.length).toBeGreaterThan(0);
       const embed = await call('POST', `/flows/${chatflowId}/embeds`, { allowedOrigins: ['https://shop.example'] });
       expect(embed.status).toBe(201);
-      const visitor = expectDeclared('embedChat', await request('POST', `${t.api}/embed/public/${embed.body.embedToken}/chat`, { body: { message: 'Hi widget' } }));
+      const visitor = expectDeclared(
+        'embedChat',
+        await request('POST', `${t.api}/embed/public/${embed.body.embedToken}/chat`, { body: { message: 'Hi widget' } }),
+      );
       expect(visitor.sessionId).not.toBe(owned.sessionId);
     }, 30_000);
 
@@ -277,7 +370,10 @@ describe('OpenAPI document and /docs', () => {
       expect(all.scope).toBe('all');
       expect(all.usage.byModel.length).toBeGreaterThan(0);
       const basic = `Basic ${Buffer.from('ops:ops-password').toString('base64')}`;
-      const metrics = expectDeclared('getMetricsJson', await request('GET', `${t.api}/metrics/json`, { headers: { authorization: basic } }));
+      const metrics = expectDeclared(
+        'getMetricsJson',
+        await request('GET', `${t.api}/metrics/json`, { headers: { authorization: basic } }),
+      );
       expect(metrics.some((m: { type: string }) => m.type === 'histogram')).toBe(true);
     });
 
@@ -296,10 +392,14 @@ describe('OpenAPI document and /docs', () => {
       for (const op of operations()) {
         const inTemplate = [...op.path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]).sort();
         const declared = (op.parameters ?? []).filter((p: Schema) => p.in === 'path');
-        expect({ op: op.operationId, params: declared.map((p: Schema) => p.name).sort() }).toEqual({ op: op.operationId, params: inTemplate });
+        expect({ op: op.operationId, params: declared.map((p: Schema) => p.name).sort() }).toEqual({
+          op: op.operationId,
+          params: inTemplate,
+        });
         for (const p of declared) expect(p.required).toBe(true);
         expect(Object.keys(op.responses).length).toBeGreaterThan(0);
-        for (const requirement of op.security ?? doc.security) for (const scheme of Object.keys(requirement)) expect(doc.components.securitySchemes[scheme]).toBeDefined();
+        for (const requirement of op.security ?? doc.security)
+          for (const scheme of Object.keys(requirement)) expect(doc.components.securitySchemes[scheme]).toBeDefined();
         if (op.security?.length !== 0) expect(op.responses['401']).toEqual({ $ref: '#/components/responses/Unauthorized' });
       }
 
@@ -320,7 +420,13 @@ describe('OpenAPI document and /docs', () => {
     test('the error shape is one shared component, used for 400/401/403/404/409/422/429', () => {
       expect(doc.components.schemas.Error).toEqual(expect.objectContaining({ type: 'object', required: ['error'] }));
       expect((doc.components.schemas.Error as Schema).properties.error.required).toEqual(['code', 'message']);
-      const used = new Set(operations().flatMap((op) => Object.entries(op.responses).filter(([, r]) => (r as Schema).$ref).map(([status]) => status)));
+      const used = new Set(
+        operations().flatMap((op) =>
+          Object.entries(op.responses)
+            .filter(([, r]) => (r as Schema).$ref)
+            .map(([status]) => status),
+        ),
+      );
       for (const status of ['400', '401', '403', '404', '409', '422', '429']) expect(used).toContain(status);
       expect((doc.components.responses.TooManyRequests as Schema).headers['Retry-After']).toBeDefined();
     });
@@ -336,7 +442,9 @@ describe('OpenAPI document and /docs', () => {
 
     test('every event stream documents its 429 too_many_streams and its 503 while the node shuts down', () => {
       const streams = operations().filter((op) => Object.values(op.responses).some((r) => (r as Schema).content?.['text/event-stream']));
-      expect(streams.map((op) => op.operationId)).toEqual(expect.arrayContaining(['replayGenerationEvents', 'chatStream', 'streamFlowExecutionEvents']));
+      expect(streams.map((op) => op.operationId)).toEqual(
+        expect.arrayContaining(['replayGenerationEvents', 'chatStream', 'streamFlowExecutionEvents']),
+      );
       for (const op of streams) {
         const { 429: tooMany, 503: unavailable } = op.responses as Record<string, Schema>;
         expect({ op: op.operationId, tooMany: tooMany?.description, unavailable: unavailable?.description }).toEqual({
@@ -352,7 +460,9 @@ describe('OpenAPI document and /docs', () => {
     test('the replay streams take lastEventId in the query, and a JSON body documents its 415', () => {
       for (const path of ['/canvases/{id}/ai/generations/{generationId}/events', '/flows/{id}/executions/{executionId}/events']) {
         const parameters = (doc.paths[path] as Schema).get.parameters as Schema[];
-        expect(parameters.find((p) => p.name === 'lastEventId')).toEqual(expect.objectContaining({ in: 'query', required: false, schema: expect.objectContaining({ type: 'string' }) }));
+        expect(parameters.find((p) => p.name === 'lastEventId')).toEqual(
+          expect.objectContaining({ in: 'query', required: false, schema: expect.objectContaining({ type: 'string' }) }),
+        );
         expect(parameters.find((p) => p.name === 'Last-Event-ID')).toEqual(expect.objectContaining({ in: 'header' }));
       }
       expect((doc.paths['/canvases'] as Schema).post.responses['415']).toEqual({ $ref: '#/components/responses/UnsupportedMediaType' });
@@ -360,7 +470,8 @@ describe('OpenAPI document and /docs', () => {
 
     test('the chat stream lists its approval events, and the device WebSocket is described', () => {
       const description = (doc.paths['/chat/stream'] as Schema).post.responses['200'].description as string;
-      for (const event of ['text_chunk', 'approval_requested', 'approval_resolved', 'final', 'error', 'cancelled']) expect(description).toContain(`\`${event} `);
+      for (const event of ['text_chunk', 'approval_requested', 'approval_resolved', 'final', 'error', 'cancelled'])
+        expect(description).toContain(`\`${event} `);
       expect(doc.info.description).toContain('GET /api/v1/ws/device?token=');
       expect(doc.info.description).toContain('101 Switching Protocols');
     });
@@ -368,8 +479,14 @@ describe('OpenAPI document and /docs', () => {
     test('a flow definition is documented with the definition schemas, not as an untyped object', () => {
       const flowSchema = (doc.paths['/flows/{id}'] as Schema).get.responses['200'].content['application/json'].schema;
       const definition = flowSchema.properties.flow.properties.definition;
-      expect(definition.anyOf.map((s: Schema) => Object.keys(s.properties).sort())).toEqual([['historyWindow', 'model', 'systemPrompt', 'temperature'], ['nodes', 'output']]);
-      for (const [path, method] of [['/flows', 'post'], ['/flows/{id}', 'patch']] as const) {
+      expect(definition.anyOf.map((s: Schema) => Object.keys(s.properties).sort())).toEqual([
+        ['historyWindow', 'model', 'systemPrompt', 'temperature'],
+        ['nodes', 'output'],
+      ]);
+      for (const [path, method] of [
+        ['/flows', 'post'],
+        ['/flows/{id}', 'patch'],
+      ] as const) {
         const body = (doc.paths[path] as Schema)[method].requestBody.content['application/json'].schema;
         const variants = body.properties.definition.oneOf as Schema[];
         expect(variants.map((s) => s.required)).toEqual([['nodes', 'output'], ['systemPrompt']]);
@@ -407,7 +524,11 @@ describe('OpenAPI document and /docs', () => {
       for (const asset of assets) {
         const res = await fetch(`${t.url}${asset}`);
         const type = res.headers.get('content-type') ?? '';
-        expect({ asset, status: res.status, typeOk: /\.js(\?|$)/.test(asset) ? /javascript/.test(type) : /\.css(\?|$)/.test(asset) ? /text\/css/.test(type) : true }).toEqual({ asset, status: 200, typeOk: true });
+        expect({
+          asset,
+          status: res.status,
+          typeOk: /\.js(\?|$)/.test(asset) ? /javascript/.test(type) : /\.css(\?|$)/.test(asset) ? /text\/css/.test(type) : true,
+        }).toEqual({ asset, status: 200, typeOk: true });
         expect((await res.arrayBuffer()).byteLength).toBeGreaterThan(100);
       }
       const init = await (await fetch(`${t.url}/docs/switchboard-init.js`)).text();
@@ -422,7 +543,12 @@ describe('OpenAPI document and /docs', () => {
         const res = await fetch(`${t.url}${url}`, { headers: { 'accept-encoding': 'br, gzip' } });
         await res.arrayBuffer();
         const etag = res.headers.get('etag');
-        expect({ url, status: res.status, encoding: res.headers.get('content-encoding'), vary: /Accept-Encoding/i.test(res.headers.get('vary') ?? '') }).toEqual({ url, status: 200, encoding: 'br', vary: true });
+        expect({
+          url,
+          status: res.status,
+          encoding: res.headers.get('content-encoding'),
+          vary: /Accept-Encoding/i.test(res.headers.get('vary') ?? ''),
+        }).toEqual({ url, status: 200, encoding: 'br', vary: true });
         if (url.includes('?v=')) expect(res.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
         compressedBytes += Number(res.headers.get('content-length'));
         // A browser's revalidation (fetch alone would add `Cache-Control: no-cache`, a forced reload).
@@ -461,11 +587,20 @@ interface Probe {
 }
 
 /** One request; an event stream is closed once its status and headers arrived (no need to follow it). */
-async function probe(method: string, url: string, options: { token: string; body: unknown; headers?: Record<string, string> }): Promise<Probe> {
+async function probe(
+  method: string,
+  url: string,
+  options: { token: string; body: unknown; headers?: Record<string, string> },
+): Promise<Probe> {
   const headers: Record<string, string> = { authorization: `Bearer ${options.token}`, ...options.headers };
   if (options.body !== undefined) headers['content-type'] = 'application/json';
   const controller = new AbortController();
-  const res = await fetch(url, { method: method.toUpperCase(), headers, body: options.body === undefined ? undefined : JSON.stringify(options.body), signal: controller.signal });
+  const res = await fetch(url, {
+    method: method.toUpperCase(),
+    headers,
+    body: options.body === undefined ? undefined : JSON.stringify(options.body),
+    signal: controller.signal,
+  });
   const type = res.headers.get('content-type') ?? '';
   if (type.startsWith('text/event-stream')) {
     controller.abort();
@@ -532,7 +667,9 @@ function sample(schema: Schema, options: { full?: boolean; longest?: boolean } =
     case 'null':
       return null;
     case 'string':
-      return options.longest && s.maxLength !== undefined && s.maxLength <= 100_000 && !s.pattern && !s.format ? 'a'.repeat(s.maxLength) : sampleString(s);
+      return options.longest && s.maxLength !== undefined && s.maxLength <= 100_000 && !s.pattern && !s.format
+        ? 'a'.repeat(s.maxLength)
+        : sampleString(s);
     default:
       return null;
   }
@@ -552,7 +689,11 @@ function sampleString(s: Schema): string {
 }
 
 function fits(s: Schema, value: string): boolean {
-  return (s.minLength === undefined || value.length >= s.minLength) && (s.maxLength === undefined || value.length <= s.maxLength) && (s.pattern === undefined || new RegExp(s.pattern, 'u').test(value));
+  return (
+    (s.minLength === undefined || value.length >= s.minLength) &&
+    (s.maxLength === undefined || value.length <= s.maxLength) &&
+    (s.pattern === undefined || new RegExp(s.pattern, 'u').test(value))
+  );
 }
 
 /** JSON types a schema admits. */
@@ -583,21 +724,25 @@ function violations(schema: Schema, base: unknown, path: string[] = []): Array<{
   const types = typesOf(schema);
   if (types.size) {
     // At the top only arrays and objects: express.json is strict, so a bare 12345 is `invalid_json` before any validator.
-    const candidates = path.length === 0 ? [[] as unknown[], { unexpected: 1 }] : [12345, 'not-the-type', true, [] as unknown[], { unexpected: 1 }];
+    const candidates =
+      path.length === 0 ? [[] as unknown[], { unexpected: 1 }] : [12345, 'not-the-type', true, [] as unknown[], { unexpected: 1 }];
     const wrong = candidates.find((v) => !types.has(typeOfValue(v)) && !(types.has('object') && typeOfValue(v) === 'object'));
     if (wrong !== undefined) out.push({ what: `${label} as ${typeOfValue(wrong)}`, value: at(wrong) });
   }
   if ('const' in s && typeof s.const === 'string') out.push({ what: `${label} not ${s.const}`, value: at(`not-${s.const}`) });
   if (s.enum) out.push({ what: `${label} outside enum`, value: at('not-one-of-the-values') });
   if (s.type === 'string' && !types.has('null')) {
-    if (s.maxLength !== undefined && s.maxLength < 100_000) out.push({ what: `${label} longer than ${s.maxLength}`, value: at('a'.repeat(s.maxLength + 1)) });
+    if (s.maxLength !== undefined && s.maxLength < 100_000)
+      out.push({ what: `${label} longer than ${s.maxLength}`, value: at('a'.repeat(s.maxLength + 1)) });
     if ((s.minLength ?? 0) > 0) out.push({ what: `${label} empty`, value: at('') });
     if (s.format === 'uuid' || s.format === 'email') out.push({ what: `${label} not ${s.format}`, value: at('not valid') });
   }
-  if ((s.type === 'integer' || s.type === 'number') && s.maximum !== undefined) out.push({ what: `${label} above ${s.maximum}`, value: at(s.maximum + 1) });
+  if ((s.type === 'integer' || s.type === 'number') && s.maximum !== undefined)
+    out.push({ what: `${label} above ${s.maximum}`, value: at(s.maximum + 1) });
   if (s.type === 'object' && here && typeof here === 'object') {
     for (const name of s.required ?? []) out.push({ what: `${label} without ${name}`, value: at(omit(here, name)) });
-    if (s.additionalProperties === false) out.push({ what: `${label} with an undeclared property`, value: at({ ...here, undeclaredProperty: 1 }) });
+    if (s.additionalProperties === false)
+      out.push({ what: `${label} with an undeclared property`, value: at({ ...here, undeclaredProperty: 1 }) });
     for (const [name, prop] of Object.entries((s.properties ?? {}) as Record<string, Schema>)) {
       if (name in here) out.push(...violations(prop, base, [...path, name]));
     }

@@ -13,13 +13,20 @@ describe('operations: health, metrics, dashboard', () => {
   beforeAll(async () => {
     t = await startTestApp({ env: { ADMIN_USER: 'ops', ADMIN_PASSWORD: 'ops-password' } });
     user = await registerUser(t.api, 'Plain');
-    const registered = await request('POST', `${t.api}/auth/register`, { body: { email: 'boss@example.test', password: 'correct horse battery', name: 'Boss' } });
+    const registered = await request('POST', `${t.api}/auth/register`, {
+      body: { email: 'boss@example.test', password: 'correct horse battery', name: 'Boss' },
+    });
     admin = { ...registered.body.user, accessToken: registered.body.accessToken, refreshToken: registered.body.refreshToken };
     // Admin rights come from an operator's grant (what `switchboard admin grant` runs), never from an email.
     await new AdminDirectory(t.app.repos.db).grant('boss@example.test');
     const canvasId = await createCanvas(t.api, user);
     t.llm.push({ toolCalls: [{ name: 'create_text', args: { text: 'counted' } }] });
-    const sse = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, { method: 'POST', token: user.accessToken, body: { prompt: 'one paragraph' }, until: (m) => m.event === 'complete' });
+    const sse = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, {
+      method: 'POST',
+      token: user.accessToken,
+      body: { prompt: 'one paragraph' },
+      until: (m) => m.event === 'complete',
+    });
     expect(sse.messages.at(-1)!.event).toBe('complete');
   });
 
@@ -34,7 +41,9 @@ describe('operations: health, metrics, dashboard', () => {
 
   test('/metrics exposes HTTP by route template, queue gauges, tokens and broadcast chunks', async () => {
     const text = (await request('GET', `${t.url}/metrics`)).body as string;
-    expect(text).toMatch(/switchboard_http_requests_total\{method="POST",route="\/api\/v1\/canvases\/:id\/ai\/generate-stream",status="200"\} 1/);
+    expect(text).toMatch(
+      /switchboard_http_requests_total\{method="POST",route="\/api\/v1\/canvases\/:id\/ai\/generate-stream",status="200"\} 1/,
+    );
     expect(text).not.toMatch(/route="\/api\/v1\/canvases\/[0-9a-f]{8}-/);
     expect(text).toMatch(/switchboard_queue_jobs\{queue="generation",state="completed"\} 1/);
     expect(text).toMatch(/switchboard_queue_jobs\{queue="agent-runs",state="waiting"\} 0/);
@@ -70,7 +79,15 @@ describe('operations: health, metrics, dashboard', () => {
     expect(String(page.body)).toContain('<html');
     const api = await request('GET', `${t.url}/admin/queues/api/queues`, { token: admin.accessToken });
     expect(api.status).toBe(200);
-    expect(api.body.queues.map((q: { name: string }) => q.name).sort()).toEqual(['agent-runs', 'assistant', 'broadcast', 'connectors', 'embeddings', 'flows', 'generation']);
+    expect(api.body.queues.map((q: { name: string }) => q.name).sort()).toEqual([
+      'agent-runs',
+      'assistant',
+      'broadcast',
+      'connectors',
+      'embeddings',
+      'flows',
+      'generation',
+    ]);
   });
 });
 

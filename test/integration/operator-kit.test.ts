@@ -55,21 +55,35 @@ describe('Grafana dashboard and alerts against a live /metrics, behind METRICS_T
     expect(none.headers.get('www-authenticate')).toBe('Bearer realm="metrics"');
     expect(none.body).toEqual({ error: { code: 'unauthorized', message: expect.any(String) } });
     expect((await request('GET', `${t.url}/metrics`, { headers: bearer(`${TOKEN}x`) })).status).toBe(401);
-    expect((await request('GET', `${t.url}/metrics`, { headers: { authorization: `Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}` } })).status).toBe(401);
+    expect(
+      (await request('GET', `${t.url}/metrics`, { headers: { authorization: `Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}` } }))
+        .status,
+    ).toBe(401);
     expect((await request('GET', `${t.url}/healthz`)).status).toBe(200);
     expect((await request('GET', `${t.url}/readyz`)).status).toBe(200);
   });
 
   test('every metric the dashboard queries exists in /metrics (histograms through _bucket/_sum/_count)', () => {
     const dashboard = JSON.parse(read('deploy/grafana/switchboard.json'));
-    const exprs: string[] = dashboard.panels.flatMap((panel: { targets?: Array<{ expr: string }> }) => (panel.targets ?? []).map((target) => target.expr));
+    const exprs: string[] = dashboard.panels.flatMap((panel: { targets?: Array<{ expr: string }> }) =>
+      (panel.targets ?? []).map((target) => target.expr),
+    );
     expect(exprs.length).toBeGreaterThan(20);
     const used = new Set(exprs.flatMap(metricNames));
     // Every expression reads at least one of our metrics, and every one it reads is exposed.
     for (const expr of exprs) expect({ expr, names: metricNames(expr).length > 0 }).toEqual({ expr, names: true });
     expect([...used].filter((name) => !exposed.has(name))).toEqual([]);
     // What the issue asks the dashboard to show.
-    for (const name of ['switchboard_queue_jobs', 'switchboard_job_duration_seconds_bucket', 'switchboard_llm_tokens_total', 'switchboard_llm_cost_usd_total', 'switchboard_socket_connections', 'switchboard_sse_streams_open', 'switchboard_device_rpc_duration_seconds_bucket', 'switchboard_approvals_total']) {
+    for (const name of [
+      'switchboard_queue_jobs',
+      'switchboard_job_duration_seconds_bucket',
+      'switchboard_llm_tokens_total',
+      'switchboard_llm_cost_usd_total',
+      'switchboard_socket_connections',
+      'switchboard_sse_streams_open',
+      'switchboard_device_rpc_duration_seconds_bucket',
+      'switchboard_approvals_total',
+    ]) {
       expect(used).toContain(name);
     }
   });
@@ -87,16 +101,21 @@ describe('Grafana dashboard and alerts against a live /metrics, behind METRICS_T
   });
 
   test('every metric the example alert rules use exists too', () => {
-    const rules = loadYamlDocuments(path.join(ROOT, 'deploy/prometheus-alerts.yml'))[0] as { groups: Array<{ rules: Array<{ alert: string; expr: string }> }> };
+    const rules = loadYamlDocuments(path.join(ROOT, 'deploy/prometheus-alerts.yml'))[0] as {
+      groups: Array<{ rules: Array<{ alert: string; expr: string }> }>;
+    };
     const exprs = rules.groups.flatMap((group) => group.rules.map((rule) => rule.expr));
     expect(exprs.length).toBeGreaterThan(0);
     expect([...new Set(exprs.flatMap(metricNames))].filter((name) => !exposed.has(name))).toEqual([]);
   });
 
   test('the example scrape config passes the token from a file on every Switchboard job', () => {
-    const config = loadYamlDocuments(path.join(ROOT, 'deploy/prometheus.yml'))[0] as { scrape_configs: Array<{ job_name: string; authorization?: { type: string; credentials_file?: string } }> };
+    const config = loadYamlDocuments(path.join(ROOT, 'deploy/prometheus.yml'))[0] as {
+      scrape_configs: Array<{ job_name: string; authorization?: { type: string; credentials_file?: string } }>;
+    };
     expect(config.scrape_configs.map((job) => job.job_name)).toEqual(['switchboard-api', 'switchboard-workers']);
-    for (const job of config.scrape_configs) expect(job.authorization).toEqual({ type: 'Bearer', credentials_file: expect.stringMatching(/^\//) });
+    for (const job of config.scrape_configs)
+      expect(job.authorization).toEqual({ type: 'Bearer', credentials_file: expect.stringMatching(/^\//) });
   });
 });
 
@@ -135,7 +154,10 @@ describe('a worker process: /metrics on METRICS_PORT behind METRICS_TOKEN, and r
       const ready = await request('GET', `${base}/readyz`);
       expect(ready).toMatchObject({ status: 200, body: { status: 'ready' } });
       // pino-pretty: a level word and the message, not a JSON object.
-      const line = worker.output().split('\n').find((text) => text.includes('ADMIN_EMAILS is ignored'));
+      const line = worker
+        .output()
+        .split('\n')
+        .find((text) => text.includes('ADMIN_EMAILS is ignored'));
       expect(line).toMatch(/WARN/);
       expect(line).not.toMatch(/^\{/);
     } finally {
@@ -146,7 +168,10 @@ describe('a worker process: /metrics on METRICS_PORT behind METRICS_TOKEN, and r
   test('LOG_FORMAT=json (and the default off a terminal) prints one JSON object per line', async () => {
     const worker = await spawnSwitchboard(workerEnv({ LOG_FORMAT: 'json' }));
     try {
-      const line = worker.output().split('\n').find((text) => text.includes('ADMIN_EMAILS is ignored'));
+      const line = worker
+        .output()
+        .split('\n')
+        .find((text) => text.includes('ADMIN_EMAILS is ignored'));
       expect(JSON.parse(line!)).toMatchObject({ level: 40, name: 'switchboard', msg: expect.stringContaining('ADMIN_EMAILS is ignored') });
     } finally {
       await worker.stop();

@@ -26,7 +26,8 @@ describe('PgliteStatements', () => {
     await pg.close();
   });
 
-  const prepared = async () => (await pg.query<{ name: string; statement: string }>('select name, statement from pg_prepared_statements order by name')).rows;
+  const prepared = async () =>
+    (await pg.query<{ name: string; statement: string }>('select name, statement from pg_prepared_statements order by name')).rows;
 
   test('rows, fields and counts are what PGlite query returns, in both row modes and with per-query parsers', async () => {
     const cases: Array<[string, unknown[], Parameters<PGlite['query']>[2]]> = [
@@ -34,7 +35,11 @@ describe('PgliteStatements', () => {
       ['select * from items where id = $1', [1], { rowMode: 'array' }],
       ['select name, flag from items where name = $1 or flag = $2', ['Zoë 😀', true], undefined],
       ['select id from items where id > $1', [99], undefined],
-      ['select $1::text as echoed, $2::int + 1 as next, $3::boolean as yes, $4::bigint as big', ['a\'b"c', 41, false, 9007199254740993n], undefined],
+      [
+        'select $1::text as echoed, $2::int + 1 as next, $3::boolean as yes, $4::bigint as big',
+        ['a\'b"c', 41, false, 9007199254740993n],
+        undefined,
+      ],
       ['select at, price from items where id = $1', [1], { parsers: { [types.TIMESTAMPTZ]: (value: string) => `parsed:${value}` } }],
       ['update items set flag = $1 where id = any($2::int[])', [true, '{1,2}'], undefined],
       ['update items set flag = flag where id = -1', [], undefined],
@@ -44,7 +49,12 @@ describe('PgliteStatements', () => {
       const theirs = await pg.query(text, params, options);
       expect({ text, ours }).toEqual({ text, ours: theirs });
     }
-    const inserted = await statements.query('insert into items (id, name) values ($1, $2), ($3, $4) returning id', [10, 'ten', 11, 'eleven']);
+    const inserted = await statements.query('insert into items (id, name) values ($1, $2), ($3, $4) returning id', [
+      10,
+      'ten',
+      11,
+      'eleven',
+    ]);
     expect(inserted).toMatchObject({ affectedRows: 2, rows: [{ id: 10 }, { id: 11 }] });
     const deleted = await statements.query('delete from items where id >= $1', [10]);
     expect(deleted.affectedRows).toBe(2);
@@ -64,8 +74,14 @@ describe('PgliteStatements', () => {
   });
 
   test('errors carry the code, constraint and query as PGlite query errors do, and the next query runs', async () => {
-    const error = (await statements.query('insert into items (id, name) values ($1, $2)', [1, 'dup']).catch((e: unknown) => e)) as Record<string, unknown>;
-    const theirs = (await pg.query('insert into items (id, name) values ($1, $2)', [1, 'dup']).catch((e: unknown) => e)) as Record<string, unknown>;
+    const error = (await statements.query('insert into items (id, name) values ($1, $2)', [1, 'dup']).catch((e: unknown) => e)) as Record<
+      string,
+      unknown
+    >;
+    const theirs = (await pg.query('insert into items (id, name) values ($1, $2)', [1, 'dup']).catch((e: unknown) => e)) as Record<
+      string,
+      unknown
+    >;
     expect(error).toBeInstanceOf(Error);
     expect({ code: error.code, constraint: error.constraint, message: error.message, query: error.query, params: error.params }).toEqual({
       code: theirs.code,
@@ -115,7 +131,9 @@ describe('PgliteStatements', () => {
     const transaction = pg
       .transaction(async (tx: Transaction) => {
         await statements.query('insert into items (id, name) values ($1, $2)', [30, 'thirty'], undefined, tx);
-        expect((await statements.query<{ n: number }>('select count(*)::int as n from items where id = $1', [30], undefined, tx)).rows[0].n).toBe(1);
+        expect(
+          (await statements.query<{ n: number }>('select count(*)::int as n from items where id = $1', [30], undefined, tx)).rows[0].n,
+        ).toBe(1);
         insertedInside();
         await gate;
         order.push('rollback');

@@ -21,7 +21,9 @@ describe('fresh embedded databases from the prepared template', () => {
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 
-  const migrations = readdirSync(path.resolve(__dirname, '../../src/models/migrations')).filter((file) => file.endsWith('.sql')).sort();
+  const migrations = readdirSync(path.resolve(__dirname, '../../src/models/migrations'))
+    .filter((file) => file.endsWith('.sql'))
+    .sort();
   const applied = async (db: Awaited<ReturnType<typeof openDatabase>>['db']) =>
     rowsOf<{ name: string }>(await db.execute(sql`select name from schema_migrations order by name`)).map((row) => row.name);
 

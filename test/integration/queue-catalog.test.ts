@@ -60,7 +60,9 @@ describe('queue catalog: enqueue and the processor derived from it', () => {
     const payload = (generationId: string) => ({ generationId, canvasId: ids.sessionId });
 
     const jobs = await queues.enqueueBulk('broadcast', 'broadcast-blocks', [payload(a), payload(b), payload(a)]);
-    await expect(queues.enqueueBulk('broadcast', 'broadcast-blocks', [payload(randomUUID()), { generationId: 'x' } as never])).rejects.toThrow(z.ZodError);
+    await expect(
+      queues.enqueueBulk('broadcast', 'broadcast-blocks', [payload(randomUUID()), { generationId: 'x' } as never]),
+    ).rejects.toThrow(z.ZodError);
 
     expect(jobs.map((job) => job.id)).toEqual([`broadcast-${a}`, `broadcast-${b}`, `broadcast-${a}`]);
     expect(jobs[0].opts).toMatchObject({ attempts: 5, backoff: { type: 'exponential', delay: 200 } });
@@ -75,7 +77,11 @@ describe('queue catalog: enqueue and the processor derived from it', () => {
     const queue = new Queue(name, { connection });
     const events = new QueueEvents(name, { connection });
     const worker = new Worker(name, processor, { connection });
-    closers.push(() => worker.close(), () => events.close(), () => queue.close());
+    closers.push(
+      () => worker.close(),
+      () => events.close(),
+      () => queue.close(),
+    );
     await Promise.all([events.waitUntilReady(), worker.waitUntilReady()]);
     return async (jobName: string, data: unknown, attempts = 3) => {
       const job = await queue.add(jobName, data, { attempts, backoff: { type: 'fixed', delay: 10 } });
@@ -88,7 +94,10 @@ describe('queue catalog: enqueue and the processor derived from it', () => {
     };
   }
 
-  const handler = <P>(handle: (payload: P, job: Job) => Promise<unknown>): ResolvedHandler<unknown> => ({ handle: handle as never, source: 'test' });
+  const handler = <P>(handle: (payload: P, job: Job) => Promise<unknown>): ResolvedHandler<unknown> => ({
+    handle: handle as never,
+    source: 'test',
+  });
 
   test('a queue of several jobs runs each name by its handler, with the parsed payload and the ports', async () => {
     const jobs = {
@@ -98,7 +107,13 @@ describe('queue catalog: enqueue and the processor derived from it', () => {
     const ports = { prefix: '>' };
     const handlers = new Map([
       ['add', handler<{ a: number; b: number }>(async ({ a, b }) => a + b)],
-      ['echo', { handle: (async (payload: { text: string }, job: Job, p: typeof ports) => `${p.prefix}${payload.text} (${job.name})`) as never, source: 'test' }],
+      [
+        'echo',
+        {
+          handle: (async (payload: { text: string }, job: Job, p: typeof ports) => `${p.prefix}${payload.text} (${job.name})`) as never,
+          source: 'test',
+        },
+      ],
     ]) as Map<string, ResolvedHandler<typeof ports>>;
     const run = await serve(queueProcessor({ name: 'multi', jobs }, handlers, ports));
 
@@ -107,8 +122,14 @@ describe('queue catalog: enqueue and the processor derived from it', () => {
   });
 
   test('a bad payload and an unknown job name fail at once, without retries, saying why', async () => {
-    const jobs = { one: defineJob({ schema: z.object({ n: z.number() }), options: {} }), two: defineJob({ schema: z.object({}), options: {} }) };
-    const handlers = new Map([['one', handler(async () => 'ran')], ['two', handler(async () => 'ran')]]);
+    const jobs = {
+      one: defineJob({ schema: z.object({ n: z.number() }), options: {} }),
+      two: defineJob({ schema: z.object({}), options: {} }),
+    };
+    const handlers = new Map([
+      ['one', handler(async () => 'ran')],
+      ['two', handler(async () => 'ran')],
+    ]);
     const run = await serve(queueProcessor({ name: 'multi', jobs }, handlers, {}));
 
     expect(await run('one', { n: 'x' })).toEqual({ error: expect.stringMatching(/^Invalid multi payload \(one\): n: /), attemptsMade: 1 });
@@ -117,7 +138,9 @@ describe('queue catalog: enqueue and the processor derived from it', () => {
 
   test('on a queue of one job, any job name runs as that job (an operator re-running one by hand)', async () => {
     const jobs = { only: defineJob({ schema: z.object({ n: z.number() }), options: {} }) };
-    const run = await serve(queueProcessor({ name: 'single', jobs }, new Map([['only', handler<{ n: number }>(async ({ n }) => n * 2)]]), {}));
+    const run = await serve(
+      queueProcessor({ name: 'single', jobs }, new Map([['only', handler<{ n: number }>(async ({ n }) => n * 2)]]), {}),
+    );
 
     expect(await run('retry', { n: 21 })).toEqual({ result: 42 });
   });

@@ -60,7 +60,10 @@ describe('a rebalance is announced once, and clients reload into the right order
     const added = waitFor(room.socket, 'block_added');
     const reranked = waitFor(room.socket, 'blocks_reranked');
 
-    const res = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: owner.accessToken, body: { type: 'text', content: { text: 'middle' }, afterId: left.id } });
+    const res = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, {
+      token: owner.accessToken,
+      body: { type: 'text', content: { text: 'middle' }, afterId: left.id },
+    });
     expect(res.status).toBe(201);
 
     const [event, rerank] = await Promise.all([added, reranked]);
@@ -74,13 +77,19 @@ describe('a rebalance is announced once, and clients reload into the right order
 
   test('PATCH a move into the crowded gap: the move rebalances, and the room hears blocks_reranked after block_updated', async () => {
     const { canvasId, left } = await crowdedCanvas();
-    const moved = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: owner.accessToken, body: { type: 'text', content: { text: 'mover' } } });
+    const moved = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, {
+      token: owner.accessToken,
+      body: { type: 'text', content: { text: 'mover' } },
+    });
     expect(moved.status).toBe(201);
     const room = await watch(canvasId);
     const updated = waitFor(room.socket, 'block_updated');
     const reranked = waitFor(room.socket, 'blocks_reranked');
 
-    const res = await request('PATCH', `${t.api}/canvases/${canvasId}/blocks/${moved.body.block.id}`, { token: owner.accessToken, body: { afterId: left.id } });
+    const res = await request('PATCH', `${t.api}/canvases/${canvasId}/blocks/${moved.body.block.id}`, {
+      token: owner.accessToken,
+      body: { afterId: left.id },
+    });
     expect(res.status).toBe(200);
 
     const [event, rerank] = await Promise.all([updated, reranked]);
@@ -93,13 +102,30 @@ describe('a rebalance is announced once, and clients reload into the right order
     const room = await watch(canvasId);
     const chunks = record(room.socket, 'blocks_bulk_added_chunk');
     const reranked = waitFor(room.socket, 'blocks_reranked');
-    t.llm.push({ toolCalls: [{ name: 'create_text', args: { text: 'generated 1' } }, { name: 'create_text', args: { text: 'generated 2' } }] }, { text: 'Done.' });
+    t.llm.push(
+      {
+        toolCalls: [
+          { name: 'create_text', args: { text: 'generated 1' } },
+          { name: 'create_text', args: { text: 'generated 2' } },
+        ],
+      },
+      { text: 'Done.' },
+    );
 
-    const sse = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, { method: 'POST', token: owner.accessToken, body: { prompt: 'two', afterId: left.id }, until: (m) => m.event === 'complete' || m.event === 'error' });
+    const sse = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, {
+      method: 'POST',
+      token: owner.accessToken,
+      body: { prompt: 'two', afterId: left.id },
+      until: (m) => m.event === 'complete' || m.event === 'error',
+    });
     expect(sse.messages.at(-1)?.event).toBe('complete');
 
     const rerank = await reranked;
-    await eventually(async () => chunks.length, (n) => n > 0, 10_000);
+    await eventually(
+      async () => chunks.length,
+      (n) => n > 0,
+      10_000,
+    );
     expect(chunks.every((chunk) => chunk.seq > rerank.seq)).toBe(true);
     expect((await textsInOrder(canvasId)).texts).toEqual(['left', 'generated 1', 'generated 2', 'right']);
   });
@@ -125,15 +151,21 @@ describe('a rebalance is announced once, and clients reload into the right order
       events.push(event);
       if (event.event === 'block_added') show([event.payload.block]);
     });
-    await room.join(canvasId, 10_000, async () => show((await sb.blocks.listAll(canvasId))));
+    await room.join(canvasId, 10_000, async () => show(await sb.blocks.listAll(canvasId)));
 
     // Listening before the request: the room event may reach the socket before the HTTP answer.
     const rerankedEvent = room.waitFor('blocks_reranked');
-    const res = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: owner.accessToken, body: { type: 'text', content: { text: 'middle' }, afterId: left.id } });
+    const res = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, {
+      token: owner.accessToken,
+      body: { type: 'text', content: { text: 'middle' }, afterId: left.id },
+    });
     expect(res.status).toBe(201);
     const reranked = await rerankedEvent;
     // An add after the rebalance lands where the new ranks say, in the reloaded copy.
-    const tail = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: owner.accessToken, body: { type: 'text', content: { text: 'tail' } } });
+    const tail = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, {
+      token: owner.accessToken,
+      body: { type: 'text', content: { text: 'tail' } },
+    });
     expect(tail.status).toBe(201);
     const deadline = Date.now() + 10_000;
     while (!shown.has(tail.body.block.id)) {
@@ -148,7 +180,12 @@ describe('a rebalance is announced once, and clients reload into the right order
     // What the copy would show had it kept the old ranks of left and right (why the reload matters).
     const old = new Map([left, right].map((block) => [block.id, block.rank]));
     const stale = [...shown.values()].map((block) => ({ ...block, rank: old.get(block.id) ?? block.rank }));
-    expect(stale.sort((a, b) => (a.rank < b.rank ? -1 : 1)).map((block) => block.content.text)).not.toEqual(['left', 'middle', 'right', 'tail']);
+    expect(stale.sort((a, b) => (a.rank < b.rank ? -1 : 1)).map((block) => block.content.text)).not.toEqual([
+      'left',
+      'middle',
+      'right',
+      'tail',
+    ]);
   });
 
   test('a stranger learns nothing: blocks_reranked goes only to the canvas room', async () => {
@@ -161,7 +198,10 @@ describe('a rebalance is announced once, and clients reload into the right order
     const room = await watch(canvasId);
     const reranked = waitFor(room.socket, 'blocks_reranked');
 
-    await request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: owner.accessToken, body: { type: 'text', content: { text: 'middle' }, afterId: left.id } });
+    await request('POST', `${t.api}/canvases/${canvasId}/blocks`, {
+      token: owner.accessToken,
+      body: { type: 'text', content: { text: 'middle' }, afterId: left.id },
+    });
     await reranked;
     await socket.timeout(5_000).emitWithAck('canvas:join', 'round-trip');
     expect(overheard).toEqual([]);

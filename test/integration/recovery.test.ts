@@ -30,22 +30,39 @@ describe('a canvas client that briefly loses its connection', () => {
   });
 
   test('receives what it missed on reconnect, with its room membership restored', async () => {
-    socket = io(`${t.url}/canvas`, { auth: { token: user.accessToken }, transports: ['websocket'], reconnectionDelay: 1_500, reconnectionDelayMax: 1_500, randomizationFactor: 0 });
+    socket = io(`${t.url}/canvas`, {
+      auth: { token: user.accessToken },
+      transports: ['websocket'],
+      reconnectionDelay: 1_500,
+      reconnectionDelayMax: 1_500,
+      randomizationFactor: 0,
+    });
     const added: string[] = [];
     const chunks: string[] = [];
     socket.on('block_added', ({ block }) => added.push(block.content.text as string));
     socket.on('blocks_bulk_added_chunk', ({ blocks }) => chunks.push(...blocks.map((b) => b.content.text as string)));
     await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
     expect((await socket.timeout(5_000).emitWithAck('canvas:join', canvasId)).ok).toBe(true);
-    await request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: user.accessToken, body: { type: 'text', content: { text: 'seen live' } } });
+    await request('POST', `${t.api}/canvases/${canvasId}/blocks`, {
+      token: user.accessToken,
+      body: { type: 'text', content: { text: 'seen live' } },
+    });
     await waitUntil(() => added.includes('seen live'));
 
     // Drop the transport; the client reconnects on its own after 1.5 s, after these events.
     const reconnected = new Promise<void>((resolve) => socket.io.once('reconnect', () => resolve()));
     socket.io.engine.close();
-    await request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: user.accessToken, body: { type: 'text', content: { text: 'missed while away' } } });
+    await request('POST', `${t.api}/canvases/${canvasId}/blocks`, {
+      token: user.accessToken,
+      body: { type: 'text', content: { text: 'missed while away' } },
+    });
     t.llm.push({ toolCalls: [{ name: 'create_text', args: { text: 'generated while away' } }] });
-    const sse = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, { method: 'POST', token: user.accessToken, body: { prompt: 'one' }, until: (m) => m.event === 'complete' });
+    const sse = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, {
+      method: 'POST',
+      token: user.accessToken,
+      body: { prompt: 'one' },
+      until: (m) => m.event === 'complete',
+    });
     expect(sse.messages.at(-1)!.event).toBe('complete');
     expect(socket.connected).toBe(false);
     expect(added).toEqual(['seen live']);
@@ -55,7 +72,10 @@ describe('a canvas client that briefly loses its connection', () => {
     expect(socket.recovered).toBe(true);
     expect(added).toEqual(['seen live', 'missed while away']);
     // Still in the room: a new event arrives without joining again.
-    await request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: user.accessToken, body: { type: 'text', content: { text: 'after recovery' } } });
+    await request('POST', `${t.api}/canvases/${canvasId}/blocks`, {
+      token: user.accessToken,
+      body: { type: 'text', content: { text: 'after recovery' } },
+    });
     await waitUntil(() => added.includes('after recovery'));
   });
 
@@ -65,7 +85,13 @@ describe('a canvas client that briefly loses its connection', () => {
     await addMember(t.api, user, room, watcher, 'viewer');
     const watching: CanvasClient = await connectCanvas(t.url, watcher.accessToken);
     others.push(watching);
-    const flaky: CanvasClient = io(`${t.url}/canvas`, { auth: { token: user.accessToken }, transports: ['websocket'], reconnectionDelay: 300, reconnectionDelayMax: 300, randomizationFactor: 0 });
+    const flaky: CanvasClient = io(`${t.url}/canvas`, {
+      auth: { token: user.accessToken },
+      transports: ['websocket'],
+      reconnectionDelay: 300,
+      reconnectionDelayMax: 300,
+      randomizationFactor: 0,
+    });
     others.push(flaky);
     await new Promise<void>((resolve) => flaky.once('connect', () => resolve()));
     const seen = { watcher: [] as string[][], flaky: [] as string[][] };
@@ -83,6 +109,8 @@ describe('a canvas client that briefly loses its connection', () => {
     await reconnected;
     expect(flaky.recovered).toBe(true);
     // …and, once it is back (its room restored without a join), that it is here again; so does the flaky member itself.
-    await waitUntil(() => JSON.stringify(seen.watcher.at(-1)) === JSON.stringify(both) && JSON.stringify(seen.flaky.at(-1)) === JSON.stringify(both));
+    await waitUntil(
+      () => JSON.stringify(seen.watcher.at(-1)) === JSON.stringify(both) && JSON.stringify(seen.flaky.at(-1)) === JSON.stringify(both),
+    );
   });
 });

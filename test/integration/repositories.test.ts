@@ -22,7 +22,9 @@ interface Backend {
   create(): Promise<TestDatabase>;
 }
 
-const backends: Backend[] = [{ name: 'PGlite (in memory)', server: false, create: async () => ({ url: 'memory://', drop: async () => undefined }) }];
+const backends: Backend[] = [
+  { name: 'PGlite (in memory)', server: false, create: async () => ({ url: 'memory://', drop: async () => undefined }) },
+];
 if (process.env.DATABASE_URL) backends.push({ name: 'PostgreSQL server', server: true, create: createTestDatabase });
 
 const UNUSED_DATA_DIR = path.join(os.tmpdir(), 'switchboard-repositories-test');
@@ -55,7 +57,11 @@ describe.each(backends)('repositories on $name', (backend) => {
   });
 
   const newUser = async (name = 'User') => {
-    const user = await repos.users.create({ email: `${name.toLowerCase()}-${randomUUID()}@example.com`, name, passwordHash: 'argon2-hash' });
+    const user = await repos.users.create({
+      email: `${name.toLowerCase()}-${randomUUID()}@example.com`,
+      name,
+      passwordHash: 'argon2-hash',
+    });
     if (!user) throw new Error('user was not created');
     return user;
   };
@@ -67,7 +73,11 @@ describe.each(backends)('repositories on $name', (backend) => {
   };
 
   /** Inserts `inputs` in a transaction of their own, as the generation persist step does. */
-  const insertMany = (canvasId: string, inputs: BlockInput[], options: { afterId?: string; beforeId?: string; generationId?: string | null } = {}) =>
+  const insertMany = (
+    canvasId: string,
+    inputs: BlockInput[],
+    options: { afterId?: string; beforeId?: string; generationId?: string | null } = {},
+  ) =>
     repos.db.transaction((tx) =>
       repos.blocks.insertMany(tx, {
         canvasId,
@@ -256,7 +266,9 @@ describe.each(backends)('repositories on $name', (backend) => {
 
       expect(canvas).toMatchObject({ title: 'Launch plan', ownerId: owner.id, role: 'owner' });
       await expect(repos.canvases.roleOf(canvas.id, owner.id)).resolves.toBe('owner');
-      await expect(repos.canvases.listMembers(canvas.id)).resolves.toEqual([{ userId: owner.id, name: 'Owner', email: owner.email, role: 'owner' }]);
+      await expect(repos.canvases.listMembers(canvas.id)).resolves.toEqual([
+        { userId: owner.id, name: 'Owner', email: owner.email, role: 'owner' },
+      ]);
     });
 
     test('given a member added then promoted, roleOf follows; strangers and unknown canvases get null', async () => {
@@ -317,7 +329,9 @@ describe.each(backends)('repositories on $name', (backend) => {
     /** The count the canvas row keeps and the count of its blocks. */
     const stored = async (canvasId: string) => {
       const [row] = rowsOf<{ kept: number; counted: number }>(
-        await database.db.execute(sql`select block_count as kept, (select count(*)::int from blocks where canvas_id = ${canvasId}::uuid) as counted from canvases where id = ${canvasId}::uuid`),
+        await database.db.execute(
+          sql`select block_count as kept, (select count(*)::int from blocks where canvas_id = ${canvasId}::uuid) as counted from canvases where id = ${canvasId}::uuid`,
+        ),
       );
       return row;
     };
@@ -332,7 +346,9 @@ describe.each(backends)('repositories on $name', (backend) => {
       expect(new Set(listed.map((block) => block.rank)).size).toBe(160);
       expectStrictlyIncreasing(listed.map((block) => block.rank));
       // Each batch went in whole after the one before it committed: 20 of a kind in a row.
-      const runs = textsOf(listed).map((label) => String(label).replace(/ \d+$/, '')).filter((label, i, all) => i === 0 || all[i - 1] !== label);
+      const runs = textsOf(listed)
+        .map((label) => String(label).replace(/ \d+$/, ''))
+        .filter((label, i, all) => i === 0 || all[i - 1] !== label);
       expect(runs).toHaveLength(8);
       expect(await stored(canvas.id)).toEqual({ kept: 160, counted: 160 });
 
@@ -341,7 +357,15 @@ describe.each(backends)('repositories on $name', (backend) => {
       const landed = await Promise.all(
         Array.from({ length: 8 }, (_, i) =>
           repos.db.transaction((tx) =>
-            repos.blocks.insertMany(tx, { canvasId: capped.canvas.id, createdBy: AI_AGENT_USER_ID, inputs: texts(`capped ${i}`, 20), placement: {}, generationSessionId: null, maxBlocks: 150, whenFull: 'truncate' }),
+            repos.blocks.insertMany(tx, {
+              canvasId: capped.canvas.id,
+              createdBy: AI_AGENT_USER_ID,
+              inputs: texts(`capped ${i}`, 20),
+              placement: {},
+              generationSessionId: null,
+              maxBlocks: 150,
+              whenFull: 'truncate',
+            }),
           ),
         ),
       );
@@ -368,7 +392,15 @@ describe.each(backends)('repositories on $name', (backend) => {
       // The cap counts what the row keeps: 5 held, 3 of 6 fit under 8, the next is refused.
       const capped = (inputs: BlockInput[], whenFull: 'refuse' | 'truncate') =>
         repos.db.transaction((tx) =>
-          repos.blocks.insertMany(tx, { canvasId: other.canvas.id, createdBy: AI_AGENT_USER_ID, inputs, placement: {}, generationSessionId: null, maxBlocks: 8, whenFull }),
+          repos.blocks.insertMany(tx, {
+            canvasId: other.canvas.id,
+            createdBy: AI_AGENT_USER_ID,
+            inputs,
+            placement: {},
+            generationSessionId: null,
+            maxBlocks: 8,
+            whenFull,
+          }),
         );
       expect(await capped(texts('more', 6), 'truncate')).toHaveLength(3);
       await expect(capped(texts('over', 1), 'refuse')).rejects.toThrow();
@@ -404,7 +436,13 @@ describe.each(backends)('repositories on $name', (backend) => {
       const generationId = randomUUID();
 
       const persist = repos.db.transaction(async (tx) => {
-        await repos.blocks.insertMany(tx, { canvasId: canvas.id, createdBy: AI_AGENT_USER_ID, inputs: texts('lost', 50), placement: {}, generationSessionId: generationId });
+        await repos.blocks.insertMany(tx, {
+          canvasId: canvas.id,
+          createdBy: AI_AGENT_USER_ID,
+          inputs: texts('lost', 50),
+          placement: {},
+          generationSessionId: generationId,
+        });
         await repos.audit.write({ actorId: AI_AGENT_USER_ID, action: 'generation.persisted', canvasId: canvas.id }, tx);
         throw new Error('crash after insert');
       });
@@ -446,7 +484,8 @@ describe.each(backends)('repositories on $name', (backend) => {
       const first = await repos.blocks.create(canvas.id, owner.id, text('first'), {});
       await repos.blocks.create(canvas.id, owner.id, text('last'), {});
       let anchor = first.id;
-      for (let index = 0; index < 30; index++) anchor = (await repos.blocks.create(canvas.id, owner.id, text(`deep ${index}`), { afterId: anchor })).id;
+      for (let index = 0; index < 30; index++)
+        anchor = (await repos.blocks.create(canvas.id, owner.id, text(`deep ${index}`), { afterId: anchor })).id;
       const before = await repos.blocks.list(canvas.id);
 
       await repos.db.transaction((tx) => repos.blocks.rebalance(tx, canvas.id));
@@ -478,7 +517,10 @@ describe.each(backends)('repositories on $name', (backend) => {
         { canvasId: canvas.id, type: 'text', content: { text: 'left' }, rank: `${prefix}1`, createdBy: owner.id },
         { canvasId: canvas.id, type: 'text', content: { text: 'right' }, rank: `${prefix}2`, createdBy: owner.id },
       ]);
-      const [left] = await repos.db.select().from(blocksTable).where(eq(blocksTable.rank, `${prefix}1`));
+      const [left] = await repos.db
+        .select()
+        .from(blocksTable)
+        .where(eq(blocksTable.rank, `${prefix}1`));
 
       await insertMany(canvas.id, texts('middle', 3), { afterId: left.id });
 
@@ -526,7 +568,12 @@ describe.each(backends)('repositories on $name', (backend) => {
       await repos.generations.create({ id, canvasId: canvas.id, userId: owner.id, prompt: 'Plan the launch', afterId: null });
       await repos.generations.create({ id, canvasId: canvas.id, userId: owner.id, prompt: 'A different prompt', afterId: null });
 
-      await expect(repos.generations.find(id)).resolves.toMatchObject({ status: 'queued', prompt: 'Plan the launch', attempts: 0, blockCount: 0 });
+      await expect(repos.generations.find(id)).resolves.toMatchObject({
+        status: 'queued',
+        prompt: 'Plan the launch',
+        attempts: 0,
+        blockCount: 0,
+      });
       await expect(repos.generations.countActive(owner.id)).resolves.toBe(1);
       await expect(repos.generations.findOnCanvas(randomUUID(), id)).resolves.toBeNull();
       const found = await repos.generations.findOnCanvas(canvas.id, id);
@@ -556,7 +603,11 @@ describe.each(backends)('repositories on $name', (backend) => {
 
       const locked = await repos.db.transaction(async (tx) => {
         const row = await repos.generations.lock(id, tx);
-        await repos.generations.update(id, { status: 'completed', blockCount: 3, inputTokens: 120, outputTokens: 45, completedAt: new Date() }, tx);
+        await repos.generations.update(
+          id,
+          { status: 'completed', blockCount: 3, inputTokens: 120, outputTokens: 45, completedAt: new Date() },
+          tx,
+        );
         return row;
       });
 
@@ -564,7 +615,12 @@ describe.each(backends)('repositories on $name', (backend) => {
       // Timestamps read as Dates, inside a transaction as outside (PGlite reads them as text for drizzle).
       expect(locked!.startedAt).toBeInstanceOf(Date);
       expect(Math.abs(locked!.startedAt!.getTime() - Date.now())).toBeLessThan(60_000);
-      await expect(repos.generations.find(id)).resolves.toMatchObject({ status: 'completed', blockCount: 3, inputTokens: 120, outputTokens: 45 });
+      await expect(repos.generations.find(id)).resolves.toMatchObject({
+        status: 'completed',
+        blockCount: 3,
+        inputTokens: 120,
+        outputTokens: 45,
+      });
       await expect(repos.generations.countActive(owner.id)).resolves.toBe(0);
       await expect(repos.db.transaction((tx) => repos.generations.lock(randomUUID(), tx))).resolves.toBeNull();
     });
@@ -582,19 +638,38 @@ describe.each(backends)('repositories on $name', (backend) => {
   });
 
   describe('audit', () => {
-    test('given entries on two canvases, listForCanvas returns that canvas\'s entries in order, with details', async () => {
+    test("given entries on two canvases, listForCanvas returns that canvas's entries in order, with details", async () => {
       const { owner, canvas } = await newCanvas();
       const other = await newCanvas();
       const generationId = randomUUID();
 
-      await repos.audit.write({ actorId: AI_AGENT_USER_ID, onBehalfOf: owner.id, action: 'generation.persisted', canvasId: canvas.id, targetType: 'generation', targetId: generationId, details: { blockCount: 3 } });
-      await repos.db.transaction((tx) => repos.audit.write({ actorId: owner.id, action: 'generation.undone', canvasId: canvas.id, targetType: 'generation', targetId: generationId }, tx));
+      await repos.audit.write({
+        actorId: AI_AGENT_USER_ID,
+        onBehalfOf: owner.id,
+        action: 'generation.persisted',
+        canvasId: canvas.id,
+        targetType: 'generation',
+        targetId: generationId,
+        details: { blockCount: 3 },
+      });
+      await repos.db.transaction((tx) =>
+        repos.audit.write(
+          { actorId: owner.id, action: 'generation.undone', canvasId: canvas.id, targetType: 'generation', targetId: generationId },
+          tx,
+        ),
+      );
       await repos.audit.write({ actorId: other.owner.id, action: 'canvas.renamed', canvasId: other.canvas.id });
 
       const rows = await repos.audit.listForCanvas(canvas.id);
 
       expect(rows).toEqual([
-        expect.objectContaining({ actorId: AI_AGENT_USER_ID, onBehalfOf: owner.id, action: 'generation.persisted', targetId: generationId, details: { blockCount: 3 } }),
+        expect.objectContaining({
+          actorId: AI_AGENT_USER_ID,
+          onBehalfOf: owner.id,
+          action: 'generation.persisted',
+          targetId: generationId,
+          details: { blockCount: 3 },
+        }),
         expect.objectContaining({ actorId: owner.id, onBehalfOf: null, action: 'generation.undone', details: {} }),
       ]);
       expect(typeof rows[0].createdAt).toBe('string');

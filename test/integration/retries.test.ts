@@ -43,7 +43,12 @@ describe('retries and model failures', () => {
   });
 
   const generate = (prompt: string) =>
-    readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, { method: 'POST', token: user.accessToken, body: { prompt }, until: (m) => m.event === 'complete' || m.event === 'error' });
+    readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, {
+      method: 'POST',
+      token: user.accessToken,
+      body: { prompt },
+      until: (m) => m.event === 'complete' || m.event === 'error',
+    });
 
   /** Adds a job to one of the app's queues and waits until it has finished. */
   async function runJob(queueName: string, data: Record<string, unknown>) {
@@ -65,7 +70,10 @@ describe('retries and model failures', () => {
     const events = new QueueEvents('broadcast', { connection, prefix });
     queues.push(queue, events);
     await events.waitUntilReady();
-    const job = await eventually(() => queue.getJob(broadcastJobId(generationId)), (found) => found !== undefined);
+    const job = await eventually(
+      () => queue.getJob(broadcastJobId(generationId)),
+      (found) => found !== undefined,
+    );
     await job!.waitUntilFinished(events, 15_000);
   }
 
@@ -81,7 +89,9 @@ describe('retries and model failures', () => {
     expect(result).toEqual({ blockCount: 5, truncated: false });
     expect(t.llm.chatRequests()).toHaveLength(requestsBefore);
     const blocks = await request('GET', `${t.api}/canvases/${canvasId}/blocks`, { token: user.accessToken });
-    expect(blocks.body.blocks.filter((b: { generationSessionId: string }) => b.generationSessionId === complete.generationId)).toHaveLength(5);
+    expect(blocks.body.blocks.filter((b: { generationSessionId: string }) => b.generationSessionId === complete.generationId)).toHaveLength(
+      5,
+    );
     const replay = await readSse(`${t.api}/canvases/${canvasId}/ai/generations/${complete.generationId}/events`, {
       token: user.accessToken,
       headers: { 'Last-Event-ID': first.messages.at(-1)!.id! },
@@ -109,17 +119,26 @@ describe('retries and model failures', () => {
   });
 
   test('when the primary model keeps failing, the fallback model completes the generation', async () => {
-    t.llm.push({ error: { status: 503, message: 'down' } }, { error: { status: 503, message: 'down' } }, { error: { status: 503, message: 'down' } });
+    t.llm.push(
+      { error: { status: 503, message: 'down' } },
+      { error: { status: 503, message: 'down' } },
+      { error: { status: 503, message: 'down' } },
+    );
     t.llm.push({ toolCalls: [{ name: 'create_text', args: { text: 'from the backup' } }] });
     const sse = await generate('primary is down, write one paragraph');
     const complete = sse.messages.at(-1)!;
 
     expect(complete.event).toBe('complete');
     expect(complete.data.blocks.map((b: { content: { text: string } }) => b.content.text)).toEqual(['from the backup']);
-    const models = t.llm.chatRequests().slice(-5).map((r) => r.model);
+    const models = t.llm
+      .chatRequests()
+      .slice(-5)
+      .map((r) => r.model);
     expect(models.slice(0, 3)).toEqual(['primary-model', 'primary-model', 'primary-model']);
     expect(models[3]).toBe('backup-model');
-    const status = await request('GET', `${t.api}/canvases/${canvasId}/ai/generations/${complete.data.generationId}`, { token: user.accessToken });
+    const status = await request('GET', `${t.api}/canvases/${canvasId}/ai/generations/${complete.data.generationId}`, {
+      token: user.accessToken,
+    });
     expect(status.body.generation.usage.model).toBe('backup-model');
   }, 20_000);
 
@@ -131,7 +150,9 @@ describe('retries and model failures', () => {
 
     expect(last.event).toBe('error');
     expect(last.data).toMatchObject({ type: 'error', code: 'llm_unavailable' });
-    const status = await request('GET', `${t.api}/canvases/${canvasId}/ai/generations/${last.data.generationId}`, { token: user.accessToken });
+    const status = await request('GET', `${t.api}/canvases/${canvasId}/ai/generations/${last.data.generationId}`, {
+      token: user.accessToken,
+    });
     expect(status.body.generation).toMatchObject({ status: 'failed', error: { code: 'llm_unavailable' } });
     // The user's concurrency slot was given back: the next generation is accepted.
     t.llm.push({ toolCalls: [{ name: 'create_divider', args: {} }] });
@@ -148,16 +169,26 @@ describe('retries and model failures', () => {
       await join(ownSocket, ownCanvas);
       const chunks = record(ownSocket, 'blocks_bulk_added_chunk');
       t.llm.push(fiveTexts);
-      const sse = await readSse(`${t.api}/canvases/${ownCanvas}/ai/generate-stream`, { method: 'POST', token: owner.accessToken, body: { prompt: 'five kept' }, until: (m) => m.event === 'complete' || m.event === 'error' });
+      const sse = await readSse(`${t.api}/canvases/${ownCanvas}/ai/generate-stream`, {
+        method: 'POST',
+        token: owner.accessToken,
+        body: { prompt: 'five kept' },
+        until: (m) => m.event === 'complete' || m.event === 'error',
+      });
       const complete = sse.messages.at(-1)!.data;
       const kept = `${t.keyPrefix}:gen:${complete.generationId}:blocks`;
       await waitUntil(() => chunks.length === 3);
       expect(chunks.flatMap((c) => c.blocks)).toEqual(complete.blocks);
-      await eventually(() => redis.exists(kept), (count) => count === 0);
+      await eventually(
+        () => redis.exists(kept),
+        (count) => count === 0,
+      );
 
       // As if the broadcast had not run yet: the copy is there when the undo commits.
       await redis.set(kept, JSON.stringify(complete.blocks), 'EX', 60);
-      const undo = await request('POST', `${t.api}/canvases/${ownCanvas}/ai/generations/${complete.generationId}/undo`, { token: owner.accessToken });
+      const undo = await request('POST', `${t.api}/canvases/${ownCanvas}/ai/generations/${complete.generationId}/undo`, {
+        token: owner.accessToken,
+      });
       expect(undo.status).toBe(200);
       expect(await redis.exists(kept)).toBe(0);
       expect(await runJob('broadcast', { generationId: complete.generationId, canvasId: ownCanvas })).toEqual({ chunks: 0 });
@@ -174,7 +205,12 @@ describe('retries and model failures', () => {
     const redis = new Redis(testRedisUrl());
     try {
       t.llm.push(fiveTexts);
-      const sse = await readSse(`${t.api}/canvases/${ownCanvas}/ai/generate-stream`, { method: 'POST', token: owner.accessToken, body: { prompt: 'five to delete' }, until: (m) => m.event === 'complete' || m.event === 'error' });
+      const sse = await readSse(`${t.api}/canvases/${ownCanvas}/ai/generate-stream`, {
+        method: 'POST',
+        token: owner.accessToken,
+        body: { prompt: 'five to delete' },
+        until: (m) => m.event === 'complete' || m.event === 'error',
+      });
       const complete = sse.messages.at(-1)!.data;
       const kept = `${t.keyPrefix}:gen:${complete.generationId}:blocks`;
       // The generation's own broadcast is over (it takes the copy first, then sends).

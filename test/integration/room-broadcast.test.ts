@@ -72,12 +72,17 @@ describe('room events written to the adapter stream with their seq', () => {
     workerAdapter.onRawMessage = (...args) => ((readByWorker += 1), read(...args));
     const [apiRedis, workerRedis] = [redis('command'), redis('command')];
     await Promise.all([redisReady(apiRedis), redisReady(workerRedis)]);
-    const emitters = [new CanvasEmitter(api, new CanvasLog(apiRedis, keyPrefix, logOptions)), new CanvasEmitter(worker, new CanvasLog(workerRedis, keyPrefix, logOptions))];
+    const emitters = [
+      new CanvasEmitter(api, new CanvasLog(apiRedis, keyPrefix, logOptions)),
+      new CanvasEmitter(worker, new CanvasLog(workerRedis, keyPrefix, logOptions)),
+    ];
     const deleted = record(client, 'block_deleted');
 
     const perEmitter = 150;
     const seqs = await Promise.all(
-      emitters.flatMap((emitter, node) => Array.from({ length: perEmitter }, (_, i) => emitter.emit(canvasId, 'block_deleted', { canvasId, blockId: `${node}-${i}` }))),
+      emitters.flatMap((emitter, node) =>
+        Array.from({ length: perEmitter }, (_, i) => emitter.emit(canvasId, 'block_deleted', { canvasId, blockId: `${node}-${i}` })),
+      ),
     );
     await waitUntil(() => deleted.length >= 2 * perEmitter);
 
@@ -91,7 +96,7 @@ describe('room events written to the adapter stream with their seq', () => {
     expect(readByWorker).toBe(0);
   });
 
-  test('a batch of events (a broadcast\'s chunks) is logged and sent in order, one seq each, among events from another process', async () => {
+  test("a batch of events (a broadcast's chunks) is logged and sent in order, one seq each, among events from another process", async () => {
     const [apiRedis, workerRedis] = [redis('command'), redis('command')];
     await Promise.all([redisReady(apiRedis), redisReady(workerRedis)]);
     const other = randomUUID();
@@ -113,10 +118,15 @@ describe('room events written to the adapter stream with their seq', () => {
     const received = deleted.slice(before).filter((event) => event.canvasId === other);
     expect(received.map((event) => event.seq)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
     // Each batch keeps its own order: increasing seqs, received in the order given.
-    for (const [n, seqs] of [[1, first], [2, second]] as const) {
+    for (const [n, seqs] of [
+      [1, first],
+      [2, second],
+    ] as const) {
       expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
       expect(received.filter((event) => event.blockId.startsWith(`batch-${n}-`)).map((event) => event.seq)).toEqual(seqs);
-      expect(received.filter((event) => event.blockId.startsWith(`batch-${n}-`)).map((event) => event.blockId)).toEqual(batch(n).map((event) => event.blockId));
+      expect(received.filter((event) => event.blockId.startsWith(`batch-${n}-`)).map((event) => event.blockId)).toEqual(
+        batch(n).map((event) => event.blockId),
+      );
     }
     const logged = await new CanvasLog(connections[0], keyPrefix, logOptions).since(other, 0);
     if (logged.resync) throw new Error('the replay log lost events');
@@ -133,13 +143,19 @@ describe('room events written to the adapter stream with their seq', () => {
     for (const socket of await api.of(CANVAS_NAMESPACE).fetchSockets()) socket.join(rooms.canvas(third));
     const deleted = record(client, 'block_deleted');
 
-    await emitter.emitAll(third, 'block_deleted', Array.from({ length: 20 }, (_, i) => ({ canvasId: third, blockId: `together-${i}` })));
+    await emitter.emitAll(
+      third,
+      'block_deleted',
+      Array.from({ length: 20 }, (_, i) => ({ canvasId: third, blockId: `together-${i}` })),
+    );
     await waitUntil(() => deleted.filter((event) => event.canvasId === third).length >= 20);
 
     // Redis answers a blocked XREAD after the first command that adds to its stream: had the batch
     // been 20 commands, the node would have read the first chunk alone and the rest a read later.
     const readsWithBatch = apiReads.map((read) => read.filter((data) => data.includes('together-')).length).filter((count) => count > 0);
     expect(readsWithBatch).toEqual([20]);
-    expect(deleted.filter((event) => event.canvasId === third).map((event) => event.blockId)).toEqual(Array.from({ length: 20 }, (_, i) => `together-${i}`));
+    expect(deleted.filter((event) => event.canvasId === third).map((event) => event.blockId)).toEqual(
+      Array.from({ length: 20 }, (_, i) => `together-${i}`),
+    );
   });
 });

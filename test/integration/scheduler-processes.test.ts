@@ -23,7 +23,14 @@ describe('three scheduler processes', () => {
     const user = await registerUser(base, 'Cron');
     const created = await request('POST', `${base}/agents/local`, {
       token: user.accessToken,
-      body: { name: 'Six-hourly', deviceId: 'laptop', directoryPaths: ['/notes'], dataTypes: ['tasks'], promptTemplate: 'Extract tasks', scheduleCron: '0 */6 * * *' },
+      body: {
+        name: 'Six-hourly',
+        deviceId: 'laptop',
+        directoryPaths: ['/notes'],
+        dataTypes: ['tasks'],
+        promptTemplate: 'Extract tasks',
+        scheduleCron: '0 */6 * * *',
+      },
     });
     expect(created.status).toBe(201);
     const agentId = created.body.id as string;
@@ -33,8 +40,10 @@ describe('three scheduler processes', () => {
     const redis = createRedis(testRedisUrl(), 'command');
     await redisReady(redis);
     const queue = new Queue('agent-runs', { connection: redis, prefix: bullPrefix(cluster.keyPrefix) });
-    const nextRunAt = async () => (await db.query<{ next_run_at: Date }>('select next_run_at from local_agents where id = $1', [agentId])).rows[0].next_run_at;
-    const jobsOfAgent = async () => (await queue.getJobs(['waiting', 'delayed', 'active', 'completed', 'failed'])).filter((job) => job.data.agentId === agentId);
+    const nextRunAt = async () =>
+      (await db.query<{ next_run_at: Date }>('select next_run_at from local_agents where id = $1', [agentId])).rows[0].next_run_at;
+    const jobsOfAgent = async () =>
+      (await queue.getJobs(['waiting', 'delayed', 'active', 'completed', 'failed'])).filter((job) => job.data.agentId === agentId);
     /** Makes the agent due (as after three days of downtime) and waits until a scheduler moved it on. */
     const dueAndWait = async () => {
       await db.query(`update local_agents set next_run_at = now() - interval '3 days' where id = $1`, [agentId]);

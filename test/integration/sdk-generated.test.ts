@@ -17,7 +17,8 @@ const bin = (name: string) => path.join(ROOT, 'node_modules/.bin', name);
 /** The scripted model: a canvas generation gets one heading, then words; a chat gets a plain answer. */
 function responder(request: ChatRequest) {
   const canvasTools = (request.tools ?? []).some((tool) => tool.function.name === 'create_heading');
-  if (canvasTools && !request.messages.some((m) => m.role === 'tool')) return { toolCalls: [{ name: 'create_heading', args: { text: 'From the SDK', level: 1 } }] };
+  if (canvasTools && !request.messages.some((m) => m.role === 'tool'))
+    return { toolCalls: [{ name: 'create_heading', args: { text: 'From the SDK', level: 1 } }] };
   return { text: 'A plain answer.' };
 }
 
@@ -44,12 +45,16 @@ describe('generated SDKs (npm run sdk)', () => {
   test('the CLI writes only the languages asked for, byte for byte what the generator gives, and refuses unknown flags', async () => {
     const out = path.join(dir, 'cli');
     const python = await run(bin('tsx'), ['scripts/sdk.ts', '--python', '--output-dir', out], { cwd: ROOT });
-    const unknown = await run(bin('tsx'), ['scripts/sdk.ts', '--ruby'], { cwd: ROOT }).catch((error: { code: number; stderr: string }) => error);
+    const unknown = await run(bin('tsx'), ['scripts/sdk.ts', '--ruby'], { cwd: ROOT }).catch(
+      (error: { code: number; stderr: string }) => error,
+    );
 
     expect(python.stdout).toContain(path.join(out, 'python/switchboard_client/client.py'));
     expect(readdirSync(out)).toEqual(['python']);
     for (const file of ['__init__.py', '_transport.py', 'client.py']) {
-      expect(readFileSync(path.join(out, 'python/switchboard_client', file), 'utf8')).toBe(readFileSync(path.join(dir, 'python/switchboard_client', file), 'utf8'));
+      expect(readFileSync(path.join(out, 'python/switchboard_client', file), 'utf8')).toBe(
+        readFileSync(path.join(dir, 'python/switchboard_client', file), 'utf8'),
+      );
     }
     expect(unknown).toMatchObject({ code: 2, stderr: expect.stringMatching(/Unknown option '--ruby'[\s\S]*usage: npm run sdk/) });
   }, 60_000);
@@ -67,11 +72,15 @@ describe('generated SDKs (npm run sdk)', () => {
     expect(py).toMatch(/def get_flow\(self, flow_id: str\)/);
     expect(py).toMatch(/^ {4}get = get_flow$/m);
     expect(ts).toMatch(/getFlow\(flowId: string, options\?: RequestOptions\): Promise<GetFlowResult>;/);
-    expect(ts).toMatch(/login\(email: LoginBody\["email"\], password: LoginBody\["password"\], options\?: RequestOptions\): Promise<LoginResult>;/);
+    expect(ts).toMatch(
+      /login\(email: LoginBody\["email"\], password: LoginBody\["password"\], options\?: RequestOptions\): Promise<LoginResult>;/,
+    );
   });
 
   test('the Python client (python3, standard library only) registers, creates a canvas, generates, chats and raises typed errors, sync and asyncio', async () => {
-    const { stdout } = await run('python3', [path.join(FIXTURES, 'check_client.py'), t.url, path.join(dir, 'python/switchboard_client')], { timeout: 60_000 });
+    const { stdout } = await run('python3', [path.join(FIXTURES, 'check_client.py'), t.url, path.join(dir, 'python/switchboard_client')], {
+      timeout: 60_000,
+    });
     const out = JSON.parse(stdout);
 
     expect(out.py39).toEqual(['__init__.py', '_transport.py', 'client.py']);
@@ -85,31 +94,63 @@ describe('generated SDKs (npm run sdk)', () => {
     expect(out.generationRecord.generation).toMatchObject({ id: out.generation.complete.generationId, status: 'completed' });
     expect(out.blocks).toEqual([expect.objectContaining({ text: 'From the SDK' })]);
     expect(out.chat).toMatchObject({ sessionId: expect.any(String), response: 'A plain answer.' });
-    expect(out.chatStream.at(-1)).toEqual({ event: 'final', data: expect.objectContaining({ sessionId: out.chat.sessionId, response: 'A plain answer.' }) });
+    expect(out.chatStream.at(-1)).toEqual({
+      event: 'final',
+      data: expect.objectContaining({ sessionId: out.chat.sessionId, response: 'A plain answer.' }),
+    });
     expect(out.history).toEqual(['Hello from Python', 'A plain answer.', 'And a stream', 'A plain answer.']);
-    expect(out.flows.chatflow).toMatchObject({ type: 'chatflow', name: 'Py helper', definition: expect.objectContaining({ systemPrompt: 'You are terse.' }) });
+    expect(out.flows.chatflow).toMatchObject({
+      type: 'chatflow',
+      name: 'Py helper',
+      definition: expect.objectContaining({ systemPrompt: 'You are terse.' }),
+    });
     expect(out.flows.listed).toHaveLength(2);
     expect(out.flows.got).toMatchObject({ type: 'agentflow', name: 'Py brief', definition: { output: 'summary' } });
     expect(out.flows.renamed).toBe('Py helper 2');
-    expect(out.flows.badDefinition).toMatchObject({ status: 400, code: 'validation_failed', details: [expect.objectContaining({ path: 'definition.nodes.0.dependsOn.0' })] });
+    expect(out.flows.badDefinition).toMatchObject({
+      status: 400,
+      code: 'validation_failed',
+      details: [expect.objectContaining({ path: 'definition.nodes.0.dependsOn.0' })],
+    });
     expect(out.flowChat.first).toMatchObject({ sessionId: expect.any(String), response: 'A plain answer.', usage: expect.any(Object) });
     expect(out.flowChat.second.sessionId).toBe(out.flowChat.first.sessionId);
     expect(out.flowChat.streamed.map((e: { event: string }) => e.event)).toContain('text_chunk');
-    expect(out.flowChat.streamed.at(-1)).toEqual({ event: 'final', data: expect.objectContaining({ sessionId: out.flowChat.first.sessionId, response: 'A plain answer.' }) });
+    expect(out.flowChat.streamed.at(-1)).toEqual({
+      event: 'final',
+      data: expect.objectContaining({ sessionId: out.flowChat.first.sessionId, response: 'A plain answer.' }),
+    });
     expect(out.flowChat.history).toEqual(['Hi flow', 'A plain answer.', 'Again', 'A plain answer.', 'Stream it', 'A plain answer.']);
     const execution = out.execution;
     expect(execution.started).toEqual({ executionId: expect.any(String) });
     expect(execution.events.map((e: { event: string }) => e.event)).toEqual([
-      'execution_started', 'node_started', 'node_completed', 'node_started', 'node_completed', 'execution_completed',
+      'execution_started',
+      'node_started',
+      'node_completed',
+      'node_started',
+      'node_completed',
+      'execution_completed',
     ]);
     expect(execution.events.map((e: { id: string }) => e.id)).toEqual(['1', '2', '3', '4', '5', '6']);
-    expect(execution.events.at(-1).data).toMatchObject({ type: 'execution_completed', executionId: execution.started.executionId, output: 'A plain answer.' });
+    expect(execution.events.at(-1).data).toMatchObject({
+      type: 'execution_completed',
+      executionId: execution.started.executionId,
+      output: 'A plain answer.',
+    });
     expect(execution.execution).toMatchObject({
-      id: execution.started.executionId, status: 'completed', input: { topic: 'otters' }, output: 'A plain answer.',
-      nodes: [expect.objectContaining({ id: 'facts', status: 'completed', attempts: 1 }), expect.objectContaining({ id: 'summary', status: 'completed', attempts: 1 })],
+      id: execution.started.executionId,
+      status: 'completed',
+      input: { topic: 'otters' },
+      output: 'A plain answer.',
+      nodes: [
+        expect.objectContaining({ id: 'facts', status: 'completed', attempts: 1 }),
+        expect.objectContaining({ id: 'summary', status: 'completed', attempts: 1 }),
+      ],
     });
     expect(execution.resumed).toEqual(['3', '4', '5', '6']);
-    expect(execution.live).toEqual({ header: expect.any(String), events: expect.arrayContaining(['execution_started', 'execution_completed']) });
+    expect(execution.live).toEqual({
+      header: expect.any(String),
+      events: expect.arrayContaining(['execution_started', 'execution_completed']),
+    });
     expect(execution.missingInput).toMatchObject({ status: 400, code: 'missing_input' });
     expect(execution.listed).toEqual([execution.live.header, execution.started.executionId]);
     expect(out.notFound).toMatchObject({ status: 404, code: 'not_found' });
@@ -136,14 +177,25 @@ describe('generated SDKs (npm run sdk)', () => {
       path.join(dir, 'tsconfig.json'),
       JSON.stringify({
         compilerOptions: {
-          target: 'es2022', module: 'esnext', moduleResolution: 'bundler', strict: true, noEmit: true, noUnusedLocals: true, noUnusedParameters: true,
-          noImplicitReturns: true, lib: ['es2022', 'dom', 'dom.iterable'], types: ['node'], typeRoots: [path.join(ROOT, 'node_modules/@types')],
+          target: 'es2022',
+          module: 'esnext',
+          moduleResolution: 'bundler',
+          strict: true,
+          noEmit: true,
+          noUnusedLocals: true,
+          noUnusedParameters: true,
+          noImplicitReturns: true,
+          lib: ['es2022', 'dom', 'dom.iterable'],
+          types: ['node'],
+          typeRoots: [path.join(ROOT, 'node_modules/@types')],
         },
         files: ['usage.ts', 'typescript/index.ts'],
       }),
     );
-    const typecheck = await run(bin('tsc'), ['-p', path.join(dir, 'tsconfig.json')], { cwd: dir }).catch((error: { stdout: string }) => error);
-    expect((typecheck).stdout).toBe('');
+    const typecheck = await run(bin('tsc'), ['-p', path.join(dir, 'tsconfig.json')], { cwd: dir }).catch(
+      (error: { stdout: string }) => error,
+    );
+    expect(typecheck.stdout).toBe('');
 
     const { stdout } = await run(bin('tsx'), [path.join(dir, 'usage.ts'), t.url], { cwd: dir, timeout: 60_000 });
     const out = JSON.parse(stdout);
@@ -158,7 +210,13 @@ describe('generated SDKs (npm run sdk)', () => {
     expect(out.chat).toMatchObject({ response: 'A plain answer.' });
     expect(out.chatStream.at(-1)).toEqual({ event: 'final', data: expect.objectContaining({ sessionId: out.chat.sessionId }) });
     expect(out.loginUser).toBe(true);
-    expect(out.flows).toEqual({ created: { type: 'agentflow', name: 'TS brief' }, listed: 1, got: 'TS brief', updated: 'TS brief 2', badPath: 'definition.output' });
+    expect(out.flows).toEqual({
+      created: { type: 'agentflow', name: 'TS brief' },
+      listed: 1,
+      got: 'TS brief',
+      updated: 'TS brief 2',
+      badPath: 'definition.output',
+    });
     expect(out.execution).toEqual({
       events: ['execution_started', 'node_started', 'node_completed', 'execution_completed'],
       header: expect.any(String),
@@ -167,7 +225,11 @@ describe('generated SDKs (npm run sdk)', () => {
       nodes: [{ id: 'facts', status: 'completed' }],
       missing: { status: 400, code: 'missing_input', message: expect.any(String) },
     });
-    expect(out.flowChat).toEqual({ response: 'A plain answer.', sameSession: true, streamed: expect.arrayContaining(['text_chunk', 'final']) });
+    expect(out.flowChat).toEqual({
+      response: 'A plain answer.',
+      sameSession: true,
+      streamed: expect.arrayContaining(['text_chunk', 'final']),
+    });
     expect(out.notFound).toMatchObject({ status: 404, code: 'not_found' });
     expect(out.invalid).toMatchObject({ status: 400, code: 'validation_failed' });
     expect(out.anonymous).toMatchObject({ status: 401, code: 'unauthorized' });

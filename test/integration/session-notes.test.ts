@@ -13,7 +13,8 @@ import { testRedisUrl } from '../support/database';
 import { registerUser, request, type TestUser } from '../support/http';
 
 /** The notes job's model request (the chat turns' requests have another system prompt). */
-const isNotesRequest = (req: ChatRequest) => req.messages.some((m) => m.role === 'system' && String(m.content).includes('support ticket notes'));
+const isNotesRequest = (req: ChatRequest) =>
+  req.messages.some((m) => m.role === 'system' && String(m.content).includes('support ticket notes'));
 
 /** A promise the test releases by hand: holds the model mid-request. */
 function gate() {
@@ -23,8 +24,16 @@ function gate() {
 }
 
 /** Reads an SSE response to its end, keeping each message's data as the exact text sent. */
-async function readDataStream(url: string, token: string, onOpen?: () => void, timeoutMs = 15_000): Promise<{ status: number; headers: Headers; data: string[]; body?: any }> {
-  const response = await fetch(url, { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' }, signal: AbortSignal.timeout(timeoutMs) });
+async function readDataStream(
+  url: string,
+  token: string,
+  onOpen?: () => void,
+  timeoutMs = 15_000,
+): Promise<{ status: number; headers: Headers; data: string[]; body?: any }> {
+  const response = await fetch(url, {
+    headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' },
+    signal: AbortSignal.timeout(timeoutMs),
+  });
   onOpen?.();
   if (!response.headers.get('content-type')?.startsWith('text/event-stream')) {
     const text = await response.text();
@@ -46,7 +55,9 @@ describe('session ticket notes', () => {
   let notesTurn: (req: ChatRequest) => ChatTurn | Promise<ChatTurn> = demoResponder;
 
   beforeAll(async () => {
-    t = await startTestApp({ responder: (req) => (isNotesRequest(req) ? notesTurn(req) : { text: 'Restart the router, then check that the cable is plugged in.' }) });
+    t = await startTestApp({
+      responder: (req) => (isNotesRequest(req) ? notesTurn(req) : { text: 'Restart the router, then check that the cable is plugged in.' }),
+    });
     redis = createRedis(testRedisUrl(), 'command');
     await redisReady(redis);
     queue = new Queue('assistant', { connection: redis, prefix: bullPrefix(t.keyPrefix) });
@@ -66,20 +77,39 @@ describe('session ticket notes', () => {
   /** A user with a connected device and a session of two chat turns. */
   async function userWithSession(): Promise<{ user: TestUser; sessionId: string }> {
     const user = await registerUser(t.api, 'Notes');
-    const device = await DeviceSimulator.connect({ url: t.url, accessToken: user.accessToken, deviceId: `laptop-${randomUUID().slice(0, 6)}`, seed: {}, reconnection: false });
+    const device = await DeviceSimulator.connect({
+      url: t.url,
+      accessToken: user.accessToken,
+      deviceId: `laptop-${randomUUID().slice(0, 6)}`,
+      seed: {},
+      reconnection: false,
+    });
     devices.push(device);
-    const first = await request('POST', `${t.api}/chat`, { token: user.accessToken, body: { message: 'My wifi keeps dropping every few minutes.', deviceId: device.deviceId } });
+    const first = await request('POST', `${t.api}/chat`, {
+      token: user.accessToken,
+      body: { message: 'My wifi keeps dropping every few minutes.', deviceId: device.deviceId },
+    });
     expect(first.status).toBe(200);
-    const second = await request('POST', `${t.api}/chat`, { token: user.accessToken, body: { message: 'I restarted the router and it works now.', sessionId: first.body.sessionId } });
+    const second = await request('POST', `${t.api}/chat`, {
+      token: user.accessToken,
+      body: { message: 'I restarted the router and it works now.', sessionId: first.body.sessionId },
+    });
     expect(second.status).toBe(200);
     return { user, sessionId: first.body.sessionId };
   }
 
-  const resolve = (user: TestUser, sessionId: string, body: unknown = {}) => request('POST', `${t.api}/chat/sessions/${sessionId}/resolve`, { token: user.accessToken, body });
-  const documentation = (user: TestUser, sessionId: string) => request('GET', `${t.api}/chat/sessions/${sessionId}/documentation`, { token: user.accessToken });
-  const stream = (user: TestUser, sessionId: string, onOpen?: () => void) => readDataStream(`${t.api}/chat/sessions/${sessionId}/documentation/stream`, user.accessToken, onOpen);
-  const notesJobs = async (sessionId: string) => (await queue.getJobs(['waiting', 'active', 'completed', 'failed', 'delayed'])).filter((job) => job.name === 'ticket-notes' && job.data.sessionId === sessionId);
-  const usageCalls = async (user: TestUser) => (await request('GET', `${t.api}/metrics/summary`, { token: user.accessToken })).body.usage.last24h.calls as number;
+  const resolve = (user: TestUser, sessionId: string, body: unknown = {}) =>
+    request('POST', `${t.api}/chat/sessions/${sessionId}/resolve`, { token: user.accessToken, body });
+  const documentation = (user: TestUser, sessionId: string) =>
+    request('GET', `${t.api}/chat/sessions/${sessionId}/documentation`, { token: user.accessToken });
+  const stream = (user: TestUser, sessionId: string, onOpen?: () => void) =>
+    readDataStream(`${t.api}/chat/sessions/${sessionId}/documentation/stream`, user.accessToken, onOpen);
+  const notesJobs = async (sessionId: string) =>
+    (await queue.getJobs(['waiting', 'active', 'completed', 'failed', 'delayed'])).filter(
+      (job) => job.name === 'ticket-notes' && job.data.sessionId === sessionId,
+    );
+  const usageCalls = async (user: TestUser) =>
+    (await request('GET', `${t.api}/metrics/summary`, { token: user.accessToken })).body.usage.last24h.calls as number;
 
   test('given a held model, resolve answers before the notes exist; the stream then yields the four sections and [DONE], and the stored copy equals it', async () => {
     const { user, sessionId } = await userWithSession();
@@ -171,7 +201,8 @@ describe('session ticket notes', () => {
 
   test('escalate and pause set the status and answer at once', async () => {
     const { user, sessionId } = await userWithSession();
-    const history = async () => (await request('GET', `${t.api}/chat/sessions/${sessionId}/history`, { token: user.accessToken })).body.session.status;
+    const history = async () =>
+      (await request('GET', `${t.api}/chat/sessions/${sessionId}/history`, { token: user.accessToken })).body.session.status;
 
     const escalated = await request('POST', `${t.api}/chat/sessions/${sessionId}/escalate`, { token: user.accessToken, body: {} });
     expect(escalated.body).toEqual({ sessionId, status: 'escalated' });
@@ -189,7 +220,9 @@ describe('session ticket notes', () => {
 
     expect((await documentation(user, sessionId)).status).toBe(404); // not resolved yet
     expect((await resolve(other, sessionId)).status).toBe(404);
-    expect((await request('POST', `${t.api}/chat/sessions/${sessionId}/escalate`, { token: other.accessToken, body: {} })).status).toBe(404);
+    expect((await request('POST', `${t.api}/chat/sessions/${sessionId}/escalate`, { token: other.accessToken, body: {} })).status).toBe(
+      404,
+    );
     expect((await resolve(user, sessionId, { resolutionSummary: 42 })).status).toBe(400);
     expect((await resolve(user, sessionId, { unexpected: true })).status).toBe(400);
     expect((await resolve(user, sessionId)).status).toBe(200);

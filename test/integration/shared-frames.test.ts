@@ -46,7 +46,13 @@ describe('shared SSE frames of one generation', () => {
     redis.disconnect();
   });
 
-  const output = (generationId: string, index: number): GenerationEvent => ({ type: 'tool_output', generationId, index, block: { type: 'text', content: `line ${index}\nsecond "line"` } } as unknown as GenerationEvent);
+  const output = (generationId: string, index: number): GenerationEvent =>
+    ({
+      type: 'tool_output',
+      generationId,
+      index,
+      block: { type: 'text', content: `line ${index}\nsecond "line"` },
+    }) as unknown as GenerationEvent;
   const wire = (seq: number, event: GenerationEvent) => formatSse({ id: seq, event: event.type, data: JSON.stringify(event) });
 
   /** Follows like the SSE door does: replay yielded as messages, live pushed as frames. */
@@ -55,9 +61,15 @@ describe('shared SSE frames of one generation', () => {
     const replayed: string[] = [];
     const pushed: Frame[] = [];
     const done = (async () => {
-      await drive(log.follow(generationId, afterSeq, controller.signal, stillRunning, { framer: generationFrame, push: (frames) => pushed.push(...frames) }), ({ seq, event }) => {
-        replayed.push(wire(seq, event));
-      });
+      await drive(
+        log.follow(generationId, afterSeq, controller.signal, stillRunning, {
+          framer: generationFrame,
+          push: (frames) => pushed.push(...frames),
+        }),
+        ({ seq, event }) => {
+          replayed.push(wire(seq, event));
+        },
+      );
     })();
     let finished = false;
     void done.then(() => (finished = true));
@@ -70,7 +82,11 @@ describe('shared SSE frames of one generation', () => {
     const followers = Array.from({ length: 50 }, () => follow(generationId, 1));
     await waitUntil(() => follower.size === 50, 5_000);
 
-    const live = [output(generationId, 1), output(generationId, 2), { type: 'complete', generationId, blocks: [], truncated: false } as GenerationEvent];
+    const live = [
+      output(generationId, 1),
+      output(generationId, 2),
+      { type: 'complete', generationId, blocks: [], truncated: false } as GenerationEvent,
+    ];
     for (const [i, event] of live.entries()) await log.append(generationId, i + 2, event);
 
     await waitUntil(() => followers.every((f) => f.finished()), 5_000);
@@ -110,7 +126,10 @@ describe('shared SSE frames of one generation', () => {
     await log.append(generationId, 1, output(generationId, 0));
     const controller = new AbortController();
     const pushed: Frame[] = [];
-    const replay = log.follow(generationId, 0, controller.signal, stillRunning, { framer: generationFrame, push: (frames) => pushed.push(...frames) });
+    const replay = log.follow(generationId, 0, controller.signal, stillRunning, {
+      framer: generationFrame,
+      push: (frames) => pushed.push(...frames),
+    });
 
     const first = await replay.next();
     expect(first.done).toBe(false);
@@ -125,7 +144,10 @@ describe('shared SSE frames of one generation', () => {
     await log.append(generationId, 2, output(generationId, 1));
     await log.append(generationId, 3, { type: 'complete', generationId, blocks: [], truncated: false });
     await live;
-    expect(pushed.map((frame) => frame.bytes.toString('utf8'))).toEqual([wire(2, output(generationId, 1)), wire(3, { type: 'complete', generationId, blocks: [], truncated: false })]);
+    expect(pushed.map((frame) => frame.bytes.toString('utf8'))).toEqual([
+      wire(2, output(generationId, 1)),
+      wire(3, { type: 'complete', generationId, blocks: [], truncated: false }),
+    ]);
     expect(follower.size).toBe(0);
   });
 
@@ -164,35 +186,45 @@ describe('shared SSE frames of one generation', () => {
   test.each([
     ['pushed live', true],
     ['yielded live', false],
-  ])('liveness (%s): asked at once by default, so a stream of ended work ends; not before firstCheckAfterMs for work just started', async (_name, pushed) => {
-    const generationId = randomUUID();
-    let askedDefault = 0;
-    let askedLater = 0;
-    const run = (liveness: LogLiveness) => {
-      const controller = new AbortController();
-      const seen: string[] = [];
-      const live = pushed ? { framer: generationFrame, push: (frames: Frame[]) => seen.push(...frames.map((f) => f.bytes.toString('utf8'))) } : undefined;
-      let finished = false;
-      const done = (async () => {
-        await drive(log.follow(generationId, 0, controller.signal, liveness, live), ({ event }) => seen.push(event.type));
-      })().then(() => (finished = true));
-      return { seen, controller, done, finished: () => finished };
-    };
-    // The producer "ended" long ago and wrote no terminal event.
-    const byDefault = run({ checkEveryMs: 60_000, graceMs: 0, endedAt: async () => ((askedDefault += 1), new Date(0)) });
-    const started = run({ checkEveryMs: 60_000, graceMs: 0, firstCheckAfterMs: 60_000, endedAt: async () => ((askedLater += 1), new Date(0)) });
+  ])(
+    'liveness (%s): asked at once by default, so a stream of ended work ends; not before firstCheckAfterMs for work just started',
+    async (_name, pushed) => {
+      const generationId = randomUUID();
+      let askedDefault = 0;
+      let askedLater = 0;
+      const run = (liveness: LogLiveness) => {
+        const controller = new AbortController();
+        const seen: string[] = [];
+        const live = pushed
+          ? { framer: generationFrame, push: (frames: Frame[]) => seen.push(...frames.map((f) => f.bytes.toString('utf8'))) }
+          : undefined;
+        let finished = false;
+        const done = (async () => {
+          await drive(log.follow(generationId, 0, controller.signal, liveness, live), ({ event }) => seen.push(event.type));
+        })().then(() => (finished = true));
+        return { seen, controller, done, finished: () => finished };
+      };
+      // The producer "ended" long ago and wrote no terminal event.
+      const byDefault = run({ checkEveryMs: 60_000, graceMs: 0, endedAt: async () => ((askedDefault += 1), new Date(0)) });
+      const started = run({
+        checkEveryMs: 60_000,
+        graceMs: 0,
+        firstCheckAfterMs: 60_000,
+        endedAt: async () => ((askedLater += 1), new Date(0)),
+      });
 
-    await waitUntil(() => byDefault.finished(), 5_000);
-    expect(askedDefault).toBe(1);
-    expect(started.finished()).toBe(false);
-    expect(askedLater).toBe(0);
+      await waitUntil(() => byDefault.finished(), 5_000);
+      expect(askedDefault).toBe(1);
+      expect(started.finished()).toBe(false);
+      expect(askedLater).toBe(0);
 
-    // The started stream still ends the ordinary way, at its terminal event, without having asked.
-    await log.append(generationId, 1, { type: 'complete', generationId, blocks: [], truncated: false });
-    await waitUntil(() => started.finished(), 5_000);
-    expect(started.seen.join('')).toContain('complete');
-    expect(askedLater).toBe(0);
-  });
+      // The started stream still ends the ordinary way, at its terminal event, without having asked.
+      await log.append(generationId, 1, { type: 'complete', generationId, blocks: [], truncated: false });
+      await waitUntil(() => started.finished(), 5_000);
+      expect(started.seen.join('')).toContain('complete');
+      expect(askedLater).toBe(0);
+    },
+  );
 });
 
 /** Chat turns and ticket notes take the same shared-frames path as generations (decision 0104). */
@@ -220,7 +252,9 @@ describe('shared SSE frames of chat turns and ticket notes', () => {
     let finished = false;
     const done = (async () => {
       const follow = (log as unknown as { follow: (...args: unknown[]) => AsyncGenerator<E, LivePhase | undefined> }).follow.bind(log);
-      await drive(follow(id, controller.signal, stillRunning, { framer, push: (frames: Frame[]) => pushed.push(...frames) }), (event) => replayed.push(event));
+      await drive(follow(id, controller.signal, stillRunning, { framer, push: (frames: Frame[]) => pushed.push(...frames) }), (event) =>
+        replayed.push(event),
+      );
       finished = true;
     })();
     return { replayed, pushed, controller, done, finished: () => finished };
@@ -260,7 +294,10 @@ describe('shared SSE frames of chat turns and ticket notes', () => {
     await waitUntil(() => followers.every((f) => f.finished()), 5_000);
     for (const f of followers) {
       expect(f.replayed).toEqual([]);
-      expect(f.pushed.map((frame) => frame.bytes.toString('utf8'))).toEqual(['data: Summary:\ndata: - one\n\n', 'data: [ERROR] model away\n\n']);
+      expect(f.pushed.map((frame) => frame.bytes.toString('utf8'))).toEqual([
+        'data: Summary:\ndata: - one\n\n',
+        'data: [ERROR] model away\n\n',
+      ]);
       expect(f.pushed.map((frame) => frame.terminal)).toEqual([false, true]);
     }
   });

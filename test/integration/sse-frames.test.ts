@@ -83,7 +83,8 @@ describe('pushFrames', () => {
     for (const each of targets) pushFrames(each, [frame('f')]);
     for (const each of targets) each.res.end('data: tail\n\n');
     for (const chunks of received) await waitUntil(() => Buffer.concat(chunks).includes('\r\n0\r\n\r\n'), 10_000);
-    for (const chunks of received) expect(bodyOf(chunks)).toBe('data: a\n\ndata: b\n\ndata: c\n\n: ping\n\ndata: d\n\ndata: e\n\ndata: f\n\ndata: tail\n\n');
+    for (const chunks of received)
+      expect(bodyOf(chunks)).toBe('data: a\n\ndata: b\n\ndata: c\n\n: ping\n\ndata: d\n\ndata: e\n\ndata: f\n\ndata: tail\n\n');
   });
 });
 
@@ -92,7 +93,7 @@ function bodyOf(received: Buffer[]): string {
   const raw = Buffer.concat(received).toString('latin1');
   const chunked = raw.slice(raw.indexOf('\r\n\r\n') + 4);
   let text = '';
-  for (let at = 0; ; ) {
+  for (let at = 0; ;) {
     const eol = chunked.indexOf('\r\n', at);
     const size = Number.parseInt(chunked.slice(at, eol), 16);
     if (!size) break;

@@ -24,7 +24,13 @@ describe('SseStreams: an open stream forgets its request headers', () => {
 
   beforeEach(async () => {
     redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
-    streams = new SseStreams({ redis, keyPrefix: `test:sse-req:${randomUUID()}`, maxPerUser: 5, logger: createLogger({ level: 'silent' }), shuttingDown: () => false });
+    streams = new SseStreams({
+      redis,
+      keyPrefix: `test:sse-req:${randomUUID()}`,
+      maxPerUser: 5,
+      logger: createLogger({ level: 'silent' }),
+      shuttingDown: () => false,
+    });
     const app = express();
     app.get('/events', async (req, res) => {
       const once = req.url.includes('once');

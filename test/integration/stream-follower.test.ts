@@ -44,7 +44,7 @@ describe('StreamFollower', () => {
   test('a subscriber joining later with an earlier cursor gets every entry after its cursor, in order, once', async () => {
     const target = key();
     const ids: string[] = [];
-    for (const value of ['1', '2', '3']) ids.push(await redis.xadd(target, '*', 'e', value) as string);
+    for (const value of ['1', '2', '3']) ids.push((await redis.xadd(target, '*', 'e', value)) as string);
     const late = collect(target, ids[2]);
     await redis.xadd(target, '*', 'e', '4');
     await waitUntil(() => late.seen.length === 1);

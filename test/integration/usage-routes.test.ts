@@ -54,16 +54,28 @@ describe('GET /usage', () => {
       ],
     });
     const other = await get(bea, '?from=2026-01-01&to=2026-01-02');
-    expect(other.body).toEqual({ days: [{ day: '2026-01-01', provider: 'openai', model: 'gpt-4o', inputTokens: 20, outputTokens: 2, costUsd: 0.1 }] });
+    expect(other.body).toEqual({
+      days: [{ day: '2026-01-01', provider: 'openai', model: 'gpt-4o', inputTokens: 20, outputTokens: 2, costUsd: 0.1 }],
+    });
     // One day.
     expect((await get(ada, '?from=2026-01-02&to=2026-01-02')).body.days).toHaveLength(1);
   });
 
   test('with no range it answers the last 30 days, today included', async () => {
-    await t.app.repos.usage.record({ userId: bea.id, purpose: 'chat', provider: 'demo', model: 'demo', inputTokens: 3, outputTokens: 4, costUsd: 0 });
+    await t.app.repos.usage.record({
+      userId: bea.id,
+      purpose: 'chat',
+      provider: 'demo',
+      model: 'demo',
+      inputTokens: 3,
+      outputTokens: 4,
+      costUsd: 0,
+    });
     const res = await get(bea, '');
     expect(res.status).toBe(200);
-    expect(res.body.days).toEqual([{ day: new Date().toISOString().slice(0, 10), provider: 'demo', model: 'demo', inputTokens: 3, outputTokens: 4, costUsd: 0 }]);
+    expect(res.body.days).toEqual([
+      { day: new Date().toISOString().slice(0, 10), provider: 'demo', model: 'demo', inputTokens: 3, outputTokens: 4, costUsd: 0 },
+    ]);
   });
 
   test("an admin's all=true sums every user's calls; anyone else's all=true is 403", async () => {

@@ -40,7 +40,11 @@ describe('the methods added for flows, embeds, sessions and usage, against a liv
   });
 
   test('an agentflow: create, list, rename, execute as a stream, replay its events, read it, list executions, delete', async () => {
-    const { flow } = await sb.flows.create({ type: 'agentflow', name: `brief-${randomUUID().slice(0, 6)}`, definition: { nodes: [{ id: 'facts', prompt: 'Facts about {{input.topic}}' }], output: 'facts' } });
+    const { flow } = await sb.flows.create({
+      type: 'agentflow',
+      name: `brief-${randomUUID().slice(0, 6)}`,
+      definition: { nodes: [{ id: 'facts', prompt: 'Facts about {{input.topic}}' }], output: 'facts' },
+    });
     expect((await sb.flows.list({ limit: 10 })).flows.map((f) => f.id)).toContain(flow.id);
     expect((await sb.flows.update(flow.id, { name: 'renamed' })).flow.name).toBe('renamed');
 
@@ -54,7 +58,11 @@ describe('the methods added for flows, embeds, sessions and usage, against a liv
     const replayed: number[] = [];
     for await (const { seq } of sb.flows.events(flow.id, executionId, { lastEventId: '2' })) replayed.push(seq);
     expect(replayed).toEqual([3, 4]);
-    expect((await sb.flows.execution(flow.id, executionId)).execution).toMatchObject({ status: 'completed', output: 'A plain answer.', input: { topic: 'otters' } });
+    expect((await sb.flows.execution(flow.id, executionId)).execution).toMatchObject({
+      status: 'completed',
+      output: 'A plain answer.',
+      input: { topic: 'otters' },
+    });
     expect((await sb.flows.executions(flow.id)).executions.map((e) => e.id)).toEqual([executionId]);
 
     const started = await sb.flows.execute(flow.id, { input: { topic: 'seals' } });
@@ -83,15 +91,24 @@ describe('the methods added for flows, embeds, sessions and usage, against a liv
     const viaEmbed = await anonymous.embed.chat(embedToken, { message: 'From a widget' });
     expect(viaEmbed.response).toBe('A plain answer.');
     const streamed: string[] = [];
-    for await (const event of anonymous.embed.chatStream(embedToken, { message: 'Streamed', sessionId: viaEmbed.sessionId })) streamed.push(event.type);
+    for await (const event of anonymous.embed.chatStream(embedToken, { message: 'Streamed', sessionId: viaEmbed.sessionId }))
+      streamed.push(event.type);
     expect(streamed.at(-1)).toBe('final');
     await sb.flows.embeds.delete(flow.id, embed.embedId);
     await expect(anonymous.embed.chat(embedToken, { message: 'gone' })).rejects.toMatchObject({ status: 404 });
 
     const { sessions } = await sb.chat.sessions({ limit: 50 });
     expect(sessions.map((s) => s.id)).toContain(first.sessionId);
-    expect(await sb.chat.escalate(first.sessionId, { reason: 'needs a human' })).toEqual({ sessionId: first.sessionId, status: 'escalated' });
-    expect((await sb.chat.session(first.sessionId)).session).toMatchObject({ id: first.sessionId, status: 'escalated', escalationReason: 'needs a human', flowId: flow.id });
+    expect(await sb.chat.escalate(first.sessionId, { reason: 'needs a human' })).toEqual({
+      sessionId: first.sessionId,
+      status: 'escalated',
+    });
+    expect((await sb.chat.session(first.sessionId)).session).toMatchObject({
+      id: first.sessionId,
+      status: 'escalated',
+      escalationReason: 'needs a human',
+      flowId: flow.id,
+    });
   }, 30_000);
 
   test('usage, the JSON metrics and the OpenAPI document', async () => {

@@ -42,7 +42,10 @@ describe('npm pack of @switchboard/client and @switchboard/react', () => {
 
   beforeAll(async () => {
     // Both tarballs in one fresh project, with react (the hooks' peer) and its types.
-    ({ project, tarballs: [tarball, reactTarball] } = await installTarballs(['client', 'react'], ['@types/react']));
+    ({
+      project,
+      tarballs: [tarball, reactTarball],
+    } = await installTarballs(['client', 'react'], ['@types/react']));
   }, 240_000);
 
   afterAll(async () => {
@@ -51,30 +54,63 @@ describe('npm pack of @switchboard/client and @switchboard/react', () => {
 
   test('the tarball holds the build, the declarations and the README, not the sources', async () => {
     const files = await tarballFiles(tarball);
-    expect(files).toEqual(expect.arrayContaining(['package/package.json', 'package/README.md', 'package/dist/index.js', 'package/dist/index.d.ts', 'package/dist/node-files.js', 'package/dist/browser/switchboard-client.js', 'package/dist/testing/index.js', 'package/dist/testing/index.d.ts']));
-    expect(files.filter((file) => file.startsWith('package/src/') || file.endsWith('.ts') && !file.endsWith('.d.ts'))).toEqual([]);
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'package/package.json',
+        'package/README.md',
+        'package/dist/index.js',
+        'package/dist/index.d.ts',
+        'package/dist/node-files.js',
+        'package/dist/browser/switchboard-client.js',
+        'package/dist/testing/index.js',
+        'package/dist/testing/index.d.ts',
+      ]),
+    );
+    expect(files.filter((file) => file.startsWith('package/src/') || (file.endsWith('.ts') && !file.endsWith('.d.ts')))).toEqual([]);
   });
 
   test('the react tarball holds its build and README; it depends on the client, react is a peer', async () => {
     const files = await tarballFiles(reactTarball);
-    expect(files).toEqual(expect.arrayContaining(['package/package.json', 'package/README.md', 'package/dist/index.js', 'package/dist/index.d.ts']));
+    expect(files).toEqual(
+      expect.arrayContaining(['package/package.json', 'package/README.md', 'package/dist/index.js', 'package/dist/index.d.ts']),
+    );
     expect(files.filter((file) => file.startsWith('package/src/'))).toEqual([]);
-    const { stdout } = await run(process.execPath, ['-p', "JSON.stringify(require('./node_modules/@switchboard/react/package.json'))"], { cwd: project });
+    const { stdout } = await run(process.execPath, ['-p', "JSON.stringify(require('./node_modules/@switchboard/react/package.json'))"], {
+      cwd: project,
+    });
     const manifest = JSON.parse(stdout) as { dependencies: Record<string, string>; peerDependencies: Record<string, string> };
     expect(Object.keys(manifest.dependencies)).toEqual(['@switchboard/client']);
     expect(Object.keys(manifest.peerDependencies)).toEqual(['react']);
   });
 
   test('import("@switchboard/react") works in the fresh project and gives the hooks', async () => {
-    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', "const m = await import('@switchboard/react'); console.log(JSON.stringify(Object.keys(m).sort()))"], { cwd: project });
-    expect(JSON.parse(stdout)).toEqual(expect.arrayContaining(['SwitchboardProvider', 'useApprovals', 'useCanvas', 'useChat', 'useGeneration', 'useSwitchboard']));
+    const { stdout } = await run(
+      process.execPath,
+      ['--input-type=module', '-e', "const m = await import('@switchboard/react'); console.log(JSON.stringify(Object.keys(m).sort()))"],
+      { cwd: project },
+    );
+    expect(JSON.parse(stdout)).toEqual(
+      expect.arrayContaining(['SwitchboardProvider', 'useApprovals', 'useCanvas', 'useChat', 'useGeneration', 'useSwitchboard']),
+    );
   });
 
   test('import("@switchboard/client") works in the fresh project', async () => {
-    const script = "const m = await import('@switchboard/client'); const n = await import('@switchboard/client/node'); const t = await import('@switchboard/client/testing'); console.log(JSON.stringify({ main: Object.keys(m).sort(), node: Object.keys(n), testing: Object.keys(t) }));";
+    const script =
+      "const m = await import('@switchboard/client'); const n = await import('@switchboard/client/node'); const t = await import('@switchboard/client/testing'); console.log(JSON.stringify({ main: Object.keys(m).sort(), node: Object.keys(n), testing: Object.keys(t) }));";
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: project });
     const exported = JSON.parse(stdout) as { main: string[]; node: string[]; testing: string[] };
-    expect(exported.main).toEqual(expect.arrayContaining(['createSwitchboardClient', 'CLIENT_OPERATIONS', 'connectCanvas', 'connectDevice', 'EventStream', 'SseParser', 'SwitchboardApiError', 'isApiError']));
+    expect(exported.main).toEqual(
+      expect.arrayContaining([
+        'createSwitchboardClient',
+        'CLIENT_OPERATIONS',
+        'connectCanvas',
+        'connectDevice',
+        'EventStream',
+        'SseParser',
+        'SwitchboardApiError',
+        'isApiError',
+      ]),
+    );
     expect(exported.node).toContain('readFolderFiles');
     // The test doubles are their own entry, not part of the main one.
     expect(exported.testing).toEqual(expect.arrayContaining(['DeviceSimulator', 'MemoryStore', 'answerFromStore']));
@@ -91,7 +127,7 @@ describe('npm pack of @switchboard/client and @switchboard/react', () => {
         "import { DeviceSimulator, MemoryStore } from '@switchboard/client/testing';",
         "export const simulate = (url: string, accessToken: string) => DeviceSimulator.connect({ url, accessToken, deviceId: 'x', store: new MemoryStore({ tasks: [{ title: 't' }] }) });",
         "import { useCanvas, useGeneration, type CanvasState } from '@switchboard/react';",
-        "export function useBoard(id: string): string[] { const canvas: CanvasState = useCanvas(id); const g = useGeneration(); void g.start; return canvas.blocks.map((b) => b.rank); }",
+        'export function useBoard(id: string): string[] { const canvas: CanvasState = useCanvas(id); const g = useGeneration(); void g.start; return canvas.blocks.map((b) => b.rank); }',
         '// @ts-expect-error: useGeneration takes no argument',
         "export const wrong = () => useGeneration('x');",
         "const sb = createSwitchboardClient({ baseUrl: 'http://127.0.0.1:3000' });",
@@ -110,7 +146,19 @@ describe('npm pack of @switchboard/client and @switchboard/react', () => {
     await writeFile(
       join(project, 'tsconfig.json'),
       JSON.stringify({
-        compilerOptions: { target: 'es2022', module: 'nodenext', moduleResolution: 'nodenext', strict: true, noEmit: true, allowJs: true, checkJs: true, skipLibCheck: false, lib: ['es2022', 'dom'], types: ['node'], typeRoots: [join(ROOT, 'node_modules/@types')] },
+        compilerOptions: {
+          target: 'es2022',
+          module: 'nodenext',
+          moduleResolution: 'nodenext',
+          strict: true,
+          noEmit: true,
+          allowJs: true,
+          checkJs: true,
+          skipLibCheck: false,
+          lib: ['es2022', 'dom'],
+          types: ['node'],
+          typeRoots: [join(ROOT, 'node_modules/@types')],
+        },
         files: ['typed.ts', 'watch.mjs'],
       }),
     );
@@ -141,14 +189,18 @@ describe('npm pack of @switchboard/client and @switchboard/react', () => {
       await sb.blocks.create(canvas.id, { type: 'text', content: { text: 'already here' } });
 
       await copyFile(join(__dirname, 'watch-canvas.mjs'), join(project, 'watch.mjs'));
-      watcher = spawn(process.execPath, ['watch.mjs', canvas.id], { cwd: project, env: { ...process.env, SWITCHBOARD_URL: t.url, SB_EMAIL: email, SB_PASSWORD: 'correct horse battery' } });
+      watcher = spawn(process.execPath, ['watch.mjs', canvas.id], {
+        cwd: project,
+        env: { ...process.env, SWITCHBOARD_URL: t.url, SB_EMAIL: email, SB_PASSWORD: 'correct horse battery' },
+      });
       const loaded = lineMatching(watcher, /^loaded /, 15_000);
       await lineMatching(watcher, /^watching$/, 15_000);
       expect(await loaded).toBe('loaded 1');
 
       t.llm.push({ toolCalls: [{ name: 'create_text', args: { text: 'from the model' } }] }, { text: 'Done.' });
       const landed = lineMatching(watcher, /^blocks_bulk_added_chunk /, 15_000);
-      for await (const { event } of sb.generations.generate(canvas.id, { prompt: 'one block' })) if (event.type === 'complete' || event.type === 'error') break;
+      for await (const { event } of sb.generations.generate(canvas.id, { prompt: 'one block' }))
+        if (event.type === 'complete' || event.type === 'error') break;
       expect(await landed).toBe("blocks_bulk_added_chunk [ 'from the model' ]");
     }, 60_000);
   });

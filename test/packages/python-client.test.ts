@@ -16,14 +16,17 @@ const PROJECT = join(ROOT, 'clients/python');
 /** A canvas generation gets one heading, then words; a chat gets a plain answer. */
 function responder(request: ChatRequest) {
   const canvasTools = (request.tools ?? []).some((tool) => tool.function.name === 'create_heading');
-  if (canvasTools && !request.messages.some((m) => m.role === 'tool')) return { toolCalls: [{ name: 'create_heading', args: { text: 'From pip', level: 1 } }] };
+  if (canvasTools && !request.messages.some((m) => m.role === 'tool'))
+    return { toolCalls: [{ name: 'create_heading', args: { text: 'From pip', level: 1 } }] };
   return { text: 'A plain answer.' };
 }
 
 /** Every file under `dir`, relative to it. */
 async function filesUnder(dir: string, prefix = ''): Promise<string[]> {
   const entries = await readdir(join(dir, prefix), { withFileTypes: true });
-  const nested = await Promise.all(entries.map((e) => (e.isDirectory() ? filesUnder(dir, join(prefix, e.name)) : Promise.resolve([join(prefix, e.name)]))));
+  const nested = await Promise.all(
+    entries.map((e) => (e.isDirectory() ? filesUnder(dir, join(prefix, e.name)) : Promise.resolve([join(prefix, e.name)]))),
+  );
   return nested.flat().sort();
 }
 
@@ -48,16 +51,22 @@ describe('pip install ./clients/python', () => {
 
   test('clients/python is exactly what the generator writes (regenerate it with npm run sdk -- --python --output-dir clients)', async () => {
     const generated = generateSdk(buildOpenApiDocument(apiRoutes), { typescript: false, python: true });
-    const expected = Object.keys(generated).map((path) => path.replace(/^python\//, '')).sort();
+    const expected = Object.keys(generated)
+      .map((path) => path.replace(/^python\//, ''))
+      .sort();
     expect(await filesUnder(PROJECT)).toEqual(expected);
-    for (const [path, text] of Object.entries(generated)) expect({ path, same: (await readFile(join(ROOT, 'clients', path), 'utf8')) === text }).toEqual({ path, same: true });
+    for (const [path, text] of Object.entries(generated))
+      expect({ path, same: (await readFile(join(ROOT, 'clients', path), 'utf8')) === text }).toEqual({ path, same: true });
   });
 
   test('installs into a fresh venv without an index, and streams a generation with plain for / async for', async () => {
     await run('python3', ['-m', 'venv', join(venv, 'env')], { timeout: 60_000 });
     const python = join(venv, 'env/bin/python');
     // --no-index: nothing may come from PyPI (the build needs no setuptools from it).
-    const install = await run(python, ['-m', 'pip', 'install', '--no-index', '--disable-pip-version-check', PROJECT], { cwd: venv, timeout: 120_000 });
+    const install = await run(python, ['-m', 'pip', 'install', '--no-index', '--disable-pip-version-check', PROJECT], {
+      cwd: venv,
+      timeout: 120_000,
+    });
     expect(install.stdout).toMatch(/Successfully installed switchboard-client-0\.1\.0/);
 
     // Run from the temp folder: the import must come from the venv, not from the repository.

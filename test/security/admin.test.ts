@@ -45,7 +45,10 @@ describe('admin rights come from an operator, never from an email', () => {
     const client = new Client({ connectionString: database.url });
     await client.connect();
     try {
-      const { rows } = await client.query(`select action, actor_id, details from system_audit where target_id = $1 and action like 'admin.%' order by created_at`, [userId]);
+      const { rows } = await client.query(
+        `select action, actor_id, details from system_audit where target_id = $1 and action like 'admin.%' order by created_at`,
+        [userId],
+      );
       return rows as Array<{ action: string; actor_id: string; details: Record<string, string> }>;
     } finally {
       await client.end();
@@ -111,7 +114,9 @@ describe('admin rights come from an operator, never from an email', () => {
     expect(await adminView(boss)).toEqual(EVERYTHING);
     expect(await adminView(bystander)).toEqual(NOTHING);
     // HTTP Basic for the dashboard is unchanged.
-    expect((await request('GET', `${server!.url}/admin/queues`, { headers: { authorization: basic('ops', 'ops-dashboard-password') } })).status).toBe(200);
+    expect(
+      (await request('GET', `${server!.url}/admin/queues`, { headers: { authorization: basic('ops', 'ops-dashboard-password') } })).status,
+    ).toBe(200);
 
     const again = await runSwitchboardCli(['admin', 'grant', boss.email], env);
     expect(again.code).toBe(0);

@@ -46,7 +46,12 @@ describe('assistant queue fairness', () => {
   });
 
   const chatflow = async (user: TestUser) =>
-    (await request('POST', `${t.api}/flows`, { token: user.accessToken, body: { type: 'chatflow', name: 'Helper', definition: { systemPrompt: 'Help.' } } })).body.flow.id as string;
+    (
+      await request('POST', `${t.api}/flows`, {
+        token: user.accessToken,
+        body: { type: 'chatflow', name: 'Helper', definition: { systemPrompt: 'Help.' } },
+      })
+    ).body.flow.id as string;
   const queued = async () => {
     const counts = await queues.get('assistant').getJobCounts('waiting', 'prioritized');
     return counts.waiting + counts.prioritized;
@@ -54,7 +59,9 @@ describe('assistant queue fairness', () => {
 
   test("another user's turn is answered before one user's burst drains", async () => {
     const [adaFlow, bobFlow] = await Promise.all([chatflow(ada), chatflow(bob)]);
-    const burst = Array.from({ length: BURST }, (_, i) => request('POST', `${t.api}/flows/${adaFlow}/chat`, { token: ada.accessToken, body: { message: `ada ${i}` } }));
+    const burst = Array.from({ length: BURST }, (_, i) =>
+      request('POST', `${t.api}/flows/${adaFlow}/chat`, { token: ada.accessToken, body: { message: `ada ${i}` } }),
+    );
     await eventually(queued, (n) => n === BURST - CONCURRENCY);
     const bobTurn = request('POST', `${t.api}/flows/${bobFlow}/chat`, { token: bob.accessToken, body: { message: 'bob asks' } });
     await eventually(queued, (n) => n === BURST - CONCURRENCY + 1);

@@ -46,17 +46,40 @@ describe('text that cannot be stored', () => {
     await t.stop();
   });
 
-  const blocks = async () => (await request('GET', `${t.api}/canvases/${canvasId}/blocks`, { token: user.accessToken })).body.blocks as Array<{ id: string; content: any }>;
+  const blocks = async () =>
+    (await request('GET', `${t.api}/canvases/${canvasId}/blocks`, { token: user.accessToken })).body.blocks as Array<{
+      id: string;
+      content: any;
+    }>;
   const localAgent = (extra: Record<string, unknown>) => ({
-    name: 'Notes', deviceId: 'laptop', directoryPaths: ['/Users/ana/Notes'], dataTypes: ['tasks'], promptTemplate: 'Extract tasks.', fileExtensions: ['.txt'], ...extra,
+    name: 'Notes',
+    deviceId: 'laptop',
+    directoryPaths: ['/Users/ana/Notes'],
+    dataTypes: ['tasks'],
+    promptTemplate: 'Extract tasks.',
+    fileExtensions: ['.txt'],
+    ...extra,
   });
 
   test('a lone surrogate in block content, a block PATCH, a canvas title or a chat message is 400 and writes nothing', async () => {
-    const created = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: user.accessToken, body: { type: 'text', content: { text: 'kept' } } });
+    const created = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, {
+      token: user.accessToken,
+      body: { type: 'text', content: { text: 'kept' } },
+    });
     expect(created.status).toBe(201);
 
-    expect400(await request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: user.accessToken, body: { type: 'text', content: { text: `a${LONE}b` } } }));
-    expect400(await request('PATCH', `${t.api}/canvases/${canvasId}/blocks/${created.body.block.id}`, { token: user.accessToken, body: { content: { text: `x${LONE}` } } }));
+    expect400(
+      await request('POST', `${t.api}/canvases/${canvasId}/blocks`, {
+        token: user.accessToken,
+        body: { type: 'text', content: { text: `a${LONE}b` } },
+      }),
+    );
+    expect400(
+      await request('PATCH', `${t.api}/canvases/${canvasId}/blocks/${created.body.block.id}`, {
+        token: user.accessToken,
+        body: { content: { text: `x${LONE}` } },
+      }),
+    );
     expect400(await request('PATCH', `${t.api}/canvases/${canvasId}`, { token: user.accessToken, body: { title: `t\udc00` } }));
     expect400(await request('POST', `${t.api}/chat`, { token: user.accessToken, body: { message: `hello ${LONE}`, tools: 'none' } }));
 
@@ -65,19 +88,44 @@ describe('text that cannot be stored', () => {
   });
 
   test('a lone surrogate in filterConfig.labels or directoryPaths, or a NUL in an object key, is 400 and creates no agent', async () => {
-    expect400(await request('POST', `${t.api}/agents/cloud`, { token: user.accessToken, body: { provider: 'gmail', name: 'g', dataTypes: ['tasks'], promptTemplate: 'p', filterConfig: { labels: [`inbox${LONE}`] } } }));
-    expect400(await request('POST', `${t.api}/agents/local`, { token: user.accessToken, body: localAgent({ directoryPaths: [`/Users/ana/${LONE}`] }) }));
-    expect400(await request('POST', `${t.api}/agents/local`, { token: user.accessToken, body: { ...localAgent({}), ['na\u0000me']: 'x' } }));
+    expect400(
+      await request('POST', `${t.api}/agents/cloud`, {
+        token: user.accessToken,
+        body: { provider: 'gmail', name: 'g', dataTypes: ['tasks'], promptTemplate: 'p', filterConfig: { labels: [`inbox${LONE}`] } },
+      }),
+    );
+    expect400(
+      await request('POST', `${t.api}/agents/local`, {
+        token: user.accessToken,
+        body: localAgent({ directoryPaths: [`/Users/ana/${LONE}`] }),
+      }),
+    );
+    expect400(
+      await request('POST', `${t.api}/agents/local`, { token: user.accessToken, body: { ...localAgent({}), ['na\u0000me']: 'x' } }),
+    );
 
     expect((await request('GET', `${t.api}/agents/local`, { token: user.accessToken })).body.agents).toEqual([]);
     expect((await request('GET', `${t.api}/agents/cloud`, { token: user.accessToken })).body.agents).toEqual([]);
   });
 
   test('UNC and device paths are no local directory: 400', async () => {
-    for (const path of ['//attacker.example/share', '\\\\attacker.example\\share', '\\\\?\\C:\\Users', '\\\\.\\PhysicalDrive0', '/\\attacker\\share']) {
+    for (const path of [
+      '//attacker.example/share',
+      '\\\\attacker.example\\share',
+      '\\\\?\\C:\\Users',
+      '\\\\.\\PhysicalDrive0',
+      '/\\attacker\\share',
+    ]) {
       expect400(await request('POST', `${t.api}/agents/local`, { token: user.accessToken, body: localAgent({ directoryPaths: [path] }) }));
     }
-    expect((await request('POST', `${t.api}/agents/local`, { token: user.accessToken, body: localAgent({ directoryPaths: ['C:\\Users\\ana\\Notes'] }) })).status).toBe(201);
+    expect(
+      (
+        await request('POST', `${t.api}/agents/local`, {
+          token: user.accessToken,
+          body: localAgent({ directoryPaths: ['C:\\Users\\ana\\Notes'] }),
+        })
+      ).status,
+    ).toBe(201);
   });
 
   test('a NUL in a query string is 400; a path that is not UTF-8 is 4xx, never 500', async () => {
@@ -93,7 +141,11 @@ describe('text that cannot be stored', () => {
   test('socket frames: canvas:join with a lone surrogate and a device chat_request with a lone surrogate get an error ack, and nothing is queued', async () => {
     const canvas: CanvasClient = await connectCanvas(t.url, user.accessToken);
     closers.push(() => canvas.close());
-    const device: Socket = io(`${t.url}/device`, { auth: { token: user.accessToken, deviceId: `dev-${randomUUID().slice(0, 6)}` }, transports: ['websocket'], reconnection: false });
+    const device: Socket = io(`${t.url}/device`, {
+      auth: { token: user.accessToken, deviceId: `dev-${randomUUID().slice(0, 6)}` },
+      transports: ['websocket'],
+      reconnection: false,
+    });
     closers.push(() => device.close());
     await new Promise<void>((resolve, reject) => (device.once('connect', () => resolve()), device.once('connect_error', reject)));
 
@@ -115,13 +167,19 @@ describe('text that cannot be stored', () => {
       accessToken: runner.accessToken,
       deviceId: 'laptop',
       reconnection: false,
-      readAgentFiles: async () => ({ files: [{ path: '/Users/ana/Notes/a.txt', name: `a${LONE}.txt`, content: `TODO: Call Ana \u0000today${LONE}\n` }], errors: ['bad \u0000 file'] }),
+      readAgentFiles: async () => ({
+        files: [{ path: '/Users/ana/Notes/a.txt', name: `a${LONE}.txt`, content: `TODO: Call Ana \u0000today${LONE}\n` }],
+        errors: ['bad \u0000 file'],
+      }),
     });
     closers.push(() => device.close());
 
     expect((await request('POST', `${t.api}/agents/${agent.id}/run`, { token: runner.accessToken })).status).toBe(202);
     const [run] = await eventually(
-      async () => (await request('GET', `${t.api}/agents/runs?agentId=${agent.id}`, { token: runner.accessToken })).body.runs as Array<Record<string, any>>,
+      async () =>
+        (await request('GET', `${t.api}/agents/runs?agentId=${agent.id}`, { token: runner.accessToken })).body.runs as Array<
+          Record<string, any>
+        >,
       (list) => list.length === 1 && list[0].completedAt !== null,
     );
 
@@ -130,9 +188,11 @@ describe('text that cannot be stored', () => {
     expect(device.store.rows('tasks').map((task) => task.title)).toEqual(['Call Ana today\uFFFD']);
   });
 
-  test("the same over the plain WebSocket device protocol: agent_complete with a NUL ends the run, cleaned, and draws no error frame", async () => {
+  test('the same over the plain WebSocket device protocol: agent_complete with a NUL ends the run, cleaned, and draws no error frame', async () => {
     const runner = await registerUser(t.api, 'WsRunner');
-    const agent = (await request('POST', `${t.api}/agents/local`, { token: runner.accessToken, body: localAgent({ deviceId: 'ws-laptop' }) })).body;
+    const agent = (
+      await request('POST', `${t.api}/agents/local`, { token: runner.accessToken, body: localAgent({ deviceId: 'ws-laptop' }) })
+    ).body;
     const device = await WsDevice.connect(t.url, runner.accessToken);
     closers.push(() => device.close());
     device.send({ type: 'device_hello', device_id: 'ws-laptop', agent_ids: [agent.id] });
@@ -141,7 +201,10 @@ describe('text that cannot be stored', () => {
     const run = await device.next('agent_run');
     device.send({ type: 'agent_complete', run_id: run.run_id, files_read: 0, errors: ['bad \u0000 frame'] });
     const [done] = await eventually(
-      async () => (await request('GET', `${t.api}/agents/runs?agentId=${agent.id}`, { token: runner.accessToken })).body.runs as Array<Record<string, any>>,
+      async () =>
+        (await request('GET', `${t.api}/agents/runs?agentId=${agent.id}`, { token: runner.accessToken })).body.runs as Array<
+          Record<string, any>
+        >,
       (list) => list.length === 1 && list[0].completedAt !== null,
     );
 
@@ -160,7 +223,10 @@ describe('text that cannot be stored', () => {
     });
     closers.push(() => device.close());
 
-    const res = await request('POST', `${t.api}/chat`, { token: owner.accessToken, body: { message: 'How many todo tasks do I have?', deviceId: device.deviceId } });
+    const res = await request('POST', `${t.api}/chat`, {
+      token: owner.accessToken,
+      body: { message: 'How many todo tasks do I have?', deviceId: device.deviceId },
+    });
     const history = await request('GET', `${t.api}/chat/sessions/${res.body.sessionId}/history`, { token: owner.accessToken });
 
     expect(res.status).toBe(200);
@@ -169,7 +235,11 @@ describe('text that cannot be stored', () => {
   });
 
   test("a model's NUL and lone surrogates are cleaned before the blocks are stored", async () => {
-    const sse = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, { method: 'POST', token: user.accessToken, body: { prompt: 'unclean-model: write one line' } });
+    const sse = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, {
+      method: 'POST',
+      token: user.accessToken,
+      body: { prompt: 'unclean-model: write one line' },
+    });
 
     expect(sse.messages.at(-1)!.event).toBe('complete');
     expect(sse.messages.at(-1)!.data.blocks.map((b: { content: { text: string } }) => b.content.text)).toEqual(['model said\uFFFD']);

@@ -56,7 +56,11 @@ describe('canvas socket abuse', () => {
     const refused = acks.filter((ack) => !ack.ok && ack.error.code === 'rate_limited').length;
     // The joins that did work announce presence (one at a time per canvas, coalesced): wait for the
     // list that includes the flooder, then count.
-    await eventually(async () => presence.at(-1)?.users.length, (n) => n === 2, 10_000);
+    await eventually(
+      async () => presence.at(-1)?.users.length,
+      (n) => n === 2,
+      10_000,
+    );
 
     expect(joined + refused).toBe(1_000);
     expect(refused).toBeGreaterThan(900);
@@ -92,7 +96,12 @@ describe('canvas socket abuse', () => {
   describe('MAX_SOCKETS_PER_USER (default 20) over /canvas and /device', () => {
     const connectTo = (namespace: '/canvas' | '/device', user: TestUser, deviceId?: string) =>
       new Promise<Socket>((resolve, reject) => {
-        const socket = io(`${t.url}${namespace}`, { auth: { token: user.accessToken, deviceId }, transports: ['websocket'], reconnection: false, forceNew: true });
+        const socket = io(`${t.url}${namespace}`, {
+          auth: { token: user.accessToken, deviceId },
+          transports: ['websocket'],
+          reconnection: false,
+          forceNew: true,
+        });
         opened.push(socket);
         socket.once('connect', () => resolve(socket));
         socket.once('connect_error', (error) => reject(error));
@@ -118,7 +127,11 @@ describe('canvas socket abuse', () => {
 
       held[0].close();
       const again = await eventually(
-        () => connectTo('/canvas', user).then((socket) => socket, () => undefined),
+        () =>
+          connectTo('/canvas', user).then(
+            (socket) => socket,
+            () => undefined,
+          ),
         (socket) => socket !== undefined,
         10_000,
       );
@@ -143,9 +156,22 @@ describe('canvas socket abuse', () => {
       const second = await upgrade();
       expect(second.status).toBe(429);
       expect(JSON.parse(second.body!)).toEqual({ error: { code: 'too_many_sockets', message: expect.any(String) } });
-      expect(await connectTo('/canvas', user).then(() => 'connected', (e: Error) => e.message)).toBe('too_many_sockets');
+      expect(
+        await connectTo('/canvas', user).then(
+          () => 'connected',
+          (e: Error) => e.message,
+        ),
+      ).toBe('too_many_sockets');
       first.ws!.close();
-      await eventually(() => connectTo('/canvas', user).then(() => 'connected', (e: Error) => e.message), (outcome) => outcome === 'connected', 10_000);
+      await eventually(
+        () =>
+          connectTo('/canvas', user).then(
+            () => 'connected',
+            (e: Error) => e.message,
+          ),
+        (outcome) => outcome === 'connected',
+        10_000,
+      );
     }, 60_000);
   });
 });

@@ -30,7 +30,8 @@ describe('queue dashboard', () => {
   const admin = { authorization: basic('ops', 'ops-password') };
   const add = (queue: string, headers: Record<string, string>, rawBody: string) =>
     request('POST', `${t.url}/admin/queues/api/queues/${queue}/add`, { headers: { ...admin, ...headers }, rawBody });
-  const waiting = async (queue: 'broadcast') => queues.get(queue).getJobCounts('waiting', 'prioritized', 'delayed', 'failed', 'completed', 'active');
+  const waiting = async (queue: 'broadcast') =>
+    queues.get(queue).getJobCounts('waiting', 'prioritized', 'delayed', 'failed', 'completed', 'active');
   const total = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
 
   test('cross-site POSTs (text, form, multipart, or only an Origin) are refused and add nothing', async () => {
@@ -40,7 +41,11 @@ describe('queue dashboard', () => {
     const forged = [
       add('broadcast', { ...evil, 'content-type': 'text/plain' }, json),
       add('broadcast', { ...evil, 'content-type': 'application/x-www-form-urlencoded' }, 'name=forged&data=%7B%7D'),
-      add('broadcast', { ...evil, 'content-type': 'multipart/form-data; boundary=X' }, '--X\r\nContent-Disposition: form-data; name="name"\r\n\r\nforged\r\n--X--\r\n'),
+      add(
+        'broadcast',
+        { ...evil, 'content-type': 'multipart/form-data; boundary=X' },
+        '--X\r\nContent-Disposition: form-data; name="name"\r\n\r\nforged\r\n--X--\r\n',
+      ),
       add('broadcast', { ...evil, 'content-type': 'application/json' }, json),
       add('broadcast', { origin: 'https://evil.example', 'content-type': 'application/json' }, json),
       add('broadcast', { 'sec-fetch-site': 'same-site', 'content-type': 'application/json' }, json),
@@ -53,7 +58,11 @@ describe('queue dashboard', () => {
   });
 
   test('the same POST from the dashboard itself goes through', async () => {
-    const res = await add('embeddings', { 'sec-fetch-site': 'same-origin', origin: t.url, 'content-type': 'application/json' }, JSON.stringify({ name: 'dashboard-made', data: { from: 'admin' } }));
+    const res = await add(
+      'embeddings',
+      { 'sec-fetch-site': 'same-origin', origin: t.url, 'content-type': 'application/json' },
+      JSON.stringify({ name: 'dashboard-made', data: { from: 'admin' } }),
+    );
     expect(res.status).toBe(200);
     expect(res.body.job.name).toBe('dashboard-made');
   });
@@ -70,7 +79,10 @@ describe('queue dashboard', () => {
   });
 
   test(`after ${FAILURES} wrong Basic passwords the address gets 429, even with the right one`, async () => {
-    for (let i = 0; i < FAILURES; i += 1) expect((await request('GET', `${t.url}/admin/queues/api/queues`, { headers: { authorization: basic('ops', `guess-${i}`) } })).status).toBe(403);
+    for (let i = 0; i < FAILURES; i += 1)
+      expect(
+        (await request('GET', `${t.url}/admin/queues/api/queues`, { headers: { authorization: basic('ops', `guess-${i}`) } })).status,
+      ).toBe(403);
     const locked = await request('GET', `${t.url}/admin/queues/api/queues`, { headers: admin });
     expect(locked.status).toBe(429);
     expect(locked.body.error.code).toBe('rate_limited');

@@ -21,13 +21,21 @@ describe('embeds', () => {
       logLevel: 'info',
     });
     owner = await registerUser(t.api, 'Owner');
-    const res = await request('POST', `${t.api}/flows`, { token: owner.accessToken, body: { type: 'chatflow', name: 'Helper', definition: { systemPrompt: 'You are a pirate helper.' } } });
+    const res = await request('POST', `${t.api}/flows`, {
+      token: owner.accessToken,
+      body: { type: 'chatflow', name: 'Helper', definition: { systemPrompt: 'You are a pirate helper.' } },
+    });
     flowId = res.body.flow.id;
   }, 60_000);
   afterAll(() => t.stop());
 
-  const embed = async (allowedOrigins = ['https://shop.example']) => request('POST', `${t.api}/flows/${flowId}/embeds`, { token: owner.accessToken, body: { allowedOrigins } });
-  const visit = (token: string, ip: string) => request('POST', `${t.api}/embed/public/${token}/chat`, { body: { message: 'Hi' }, headers: { 'x-forwarded-for': ip, origin: 'https://shop.example' } });
+  const embed = async (allowedOrigins = ['https://shop.example']) =>
+    request('POST', `${t.api}/flows/${flowId}/embeds`, { token: owner.accessToken, body: { allowedOrigins } });
+  const visit = (token: string, ip: string) =>
+    request('POST', `${t.api}/embed/public/${token}/chat`, {
+      body: { message: 'Hi' },
+      headers: { 'x-forwarded-for': ip, origin: 'https://shop.example' },
+    });
 
   test('the request log shows an embed path without its token', async () => {
     const { embedToken } = (await embed()).body;

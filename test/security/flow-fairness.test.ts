@@ -11,7 +11,8 @@ import { eventually } from '../support/wait';
  * backlog instead of behind it.
  */
 
-const tagOf = (req: ChatRequest) => /^\[([\w-]+)\]/.exec(messageText(req.messages.find((m) => m.role === 'user') ?? { content: '' }))?.[1] ?? '?';
+const tagOf = (req: ChatRequest) =>
+  /^\[([\w-]+)\]/.exec(messageText(req.messages.find((m) => m.role === 'user') ?? { content: '' }))?.[1] ?? '?';
 const NODES = 40;
 const EXECUTIONS = 5;
 
@@ -47,10 +48,14 @@ describe('flows queue fairness', () => {
     return res.body.executionId;
   };
   const statusOf = async (user: TestUser, flowId: string, executionId: string) =>
-    (await request('GET', `${t.api}/flows/${flowId}/executions/${executionId}`, { token: user.accessToken })).body.execution.status as string;
+    (await request('GET', `${t.api}/flows/${flowId}/executions/${executionId}`, { token: user.accessToken })).body.execution
+      .status as string;
 
   test("another user's one-node run completes before one user's backlog drains", async () => {
-    const wide = await createFlow(ada, { nodes: Array.from({ length: NODES }, (_, i) => ({ id: `n${i}`, prompt: `[ada-${i}] work` })), output: 'n0' });
+    const wide = await createFlow(ada, {
+      nodes: Array.from({ length: NODES }, (_, i) => ({ id: `n${i}`, prompt: `[ada-${i}] work` })),
+      output: 'n0',
+    });
     const one = await createFlow(bob, { nodes: [{ id: 'only', prompt: '[bob] hello' }], output: 'only' });
     const adaRuns: string[] = [];
     for (let i = 0; i < EXECUTIONS; i += 1) adaRuns.push(await execute(ada, wide));
@@ -59,17 +64,30 @@ describe('flows queue fairness', () => {
     const summary = await request('GET', `${t.api}/metrics/summary`, { token: ada.accessToken });
     expect(summary.body.queues.flows.waiting).toBeGreaterThan(0);
 
-    await eventually(() => statusOf(bob, one, bobRun), (status) => status === 'completed', 30_000);
+    await eventually(
+      () => statusOf(bob, one, bobRun),
+      (status) => status === 'completed',
+      30_000,
+    );
     const before = arrivals.indexOf('bob');
     expect(before).toBeGreaterThanOrEqual(0);
     // FIFO would put Bob's node behind all of Ada's queued nodes.
     expect(before).toBeLessThan((NODES * EXECUTIONS) / 4);
-    for (const id of adaRuns) await eventually(() => statusOf(ada, wide, id), (status) => status === 'completed', 60_000);
+    for (const id of adaRuns)
+      await eventually(
+        () => statusOf(ada, wide, id),
+        (status) => status === 'completed',
+        60_000,
+      );
     expect(arrivals.filter((tag) => tag.startsWith('ada'))).toHaveLength(NODES * EXECUTIONS);
     // Every finished job was released: nobody's count is left over to lower their next runs.
     const redis = new Redis(testRedisUrl());
     try {
-      await eventually(() => redis.exists(`${t.keyPrefix}:fair:flows:${ada.id}`, `${t.keyPrefix}:fair:flows:${bob.id}`), (n) => n === 0, 10_000);
+      await eventually(
+        () => redis.exists(`${t.keyPrefix}:fair:flows:${ada.id}`, `${t.keyPrefix}:fair:flows:${bob.id}`),
+        (n) => n === 0,
+        10_000,
+      );
     } finally {
       redis.disconnect();
     }

@@ -15,12 +15,24 @@ const JOSE_OPTIONS = { algorithms: ['HS256'], ...EXPECTED, requiredClaims: ['exp
 
 const now = () => Math.floor(Date.now() / 1000);
 const b64 = (value: string | Buffer) => Buffer.from(value).toString('base64url');
-const claims = (extra: Record<string, unknown> = {}) => ({ sub: 'user-1', email: 'a@example.test', iss: EXPECTED.issuer, aud: EXPECTED.audience, iat: now(), exp: now() + 600, ...extra });
+const claims = (extra: Record<string, unknown> = {}) => ({
+  sub: 'user-1',
+  email: 'a@example.test',
+  iss: EXPECTED.issuer,
+  aud: EXPECTED.audience,
+  iat: now(),
+  exp: now() + 600,
+  ...extra,
+});
 
 /** A token signed by hand: any header, any payload text, HMAC with `hash` over the first two segments. */
 function forge(header: unknown, payload: unknown, options: { secret?: Uint8Array; hash?: string; rawPayload?: Buffer } = {}): string {
   const signingInput = `${b64(JSON.stringify(header))}.${options.rawPayload ? b64(options.rawPayload) : b64(JSON.stringify(payload))}`;
-  return `${signingInput}.${b64(createHmac(options.hash ?? 'sha256', options.secret ?? SECRET).update(signingInput).digest())}`;
+  return `${signingInput}.${b64(
+    createHmac(options.hash ?? 'sha256', options.secret ?? SECRET)
+      .update(signingInput)
+      .digest(),
+  )}`;
 }
 
 async function joseAccepts(token: string): Promise<boolean> {
@@ -74,7 +86,7 @@ describe('verifyHs256', () => {
       'wrong audience': forge({ alg: 'HS256' }, claims({ aud: 'other-api' })),
       'audience array without ours': forge({ alg: 'HS256' }, claims({ aud: ['a', 'b'] })),
       'no audience': forge({ alg: 'HS256' }, claims({ aud: undefined })),
-      'expired': forge({ alg: 'HS256' }, claims({ exp: now() - 1 })),
+      expired: forge({ alg: 'HS256' }, claims({ exp: now() - 1 })),
       'expires this second': forge({ alg: 'HS256' }, claims({ exp: now() })),
       'exp a string': forge({ alg: 'HS256' }, claims({ exp: String(now() + 600) })),
       'no exp': forge({ alg: 'HS256' }, claims({ exp: undefined })),
@@ -85,10 +97,18 @@ describe('verifyHs256', () => {
       'payload an array': forge({ alg: 'HS256' }, [claims()]),
       'payload null': forge({ alg: 'HS256' }, null),
       'payload not JSON': forge({ alg: 'HS256' }, undefined, { rawPayload: Buffer.from('{"sub":') }),
-      'payload invalid UTF-8 (a lone surrogate encoded)': forge({ alg: 'HS256' }, undefined, { rawPayload: Buffer.from([...Buffer.from('{"sub":"'), 0xed, 0xa0, 0x80, ...Buffer.from(`","exp":${now() + 600},"iss":"switchboard","aud":"switchboard-api"}`)]) }),
+      'payload invalid UTF-8 (a lone surrogate encoded)': forge({ alg: 'HS256' }, undefined, {
+        rawPayload: Buffer.from([
+          ...Buffer.from('{"sub":"'),
+          0xed,
+          0xa0,
+          0x80,
+          ...Buffer.from(`","exp":${now() + 600},"iss":"switchboard","aud":"switchboard-api"}`),
+        ]),
+      }),
       'two segments': `${header}.${payload}`,
       'four segments': `${good}.${signature}`,
-      'empty': '',
+      empty: '',
       'dots only': '..',
       'crit header': forge({ alg: 'HS256', crit: ['exp'] }, claims()),
     };

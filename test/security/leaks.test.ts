@@ -34,7 +34,9 @@ describe('errors leak no user content', () => {
         if (said(req, 'leak-probe')) throw new Error(`upstream refused this request: ${JSON.stringify(req.messages)}`);
         if (said(req, 'store-probe')) {
           const secret = /SECRET-[0-9a-f-]+/.exec(JSON.stringify(req.messages))![0];
-          return req.messages.at(-1)?.role === 'tool' ? { text: 'done' } : { toolCalls: [{ name: 'create_text', args: { text: `model wrote ${secret}` } }] };
+          return req.messages.at(-1)?.role === 'tool'
+            ? { text: 'done' }
+            : { toolCalls: [{ name: 'create_text', args: { text: `model wrote ${secret}` } }] };
         }
         return demoResponder(req);
       },
@@ -63,7 +65,10 @@ describe('errors leak no user content', () => {
     const text = secret();
     await t.app.repos.db.execute(sql.raw('ALTER TABLE blocks ADD CONSTRAINT leak_probe CHECK (false) NOT VALID'));
     try {
-      const res = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: user.accessToken, body: { type: 'text', content: { text } } });
+      const res = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, {
+        token: user.accessToken,
+        body: { type: 'text', content: { text } },
+      });
 
       expect(res.status).toBe(500);
       expect(res.body).toEqual({ error: { code: 'internal_error', message: 'Internal server error' } });
@@ -81,11 +86,19 @@ describe('errors leak no user content', () => {
   test('a provider error quoting the prompt reaches neither the SSE error event, the generation row, the job record nor the logs', async () => {
     const words = secret();
 
-    const sse = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, { method: 'POST', token: user.accessToken, body: { prompt: `leak-probe ${words}` }, timeoutMs: 60_000 });
+    const sse = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, {
+      method: 'POST',
+      token: user.accessToken,
+      body: { prompt: `leak-probe ${words}` },
+      timeoutMs: 60_000,
+    });
     const generationId = sse.headers.get('x-generation-id')!;
     const status = await request('GET', `${t.api}/canvases/${canvasId}/ai/generations/${generationId}`, { token: user.accessToken });
 
-    expect(sse.messages.at(-1)).toMatchObject({ event: 'error', data: { type: 'error', code: 'llm_unavailable', message: expect.any(String) } });
+    expect(sse.messages.at(-1)).toMatchObject({
+      event: 'error',
+      data: { type: 'error', code: 'llm_unavailable', message: expect.any(String) },
+    });
     expect(JSON.stringify(sse.messages)).not.toContain(words);
     expect(JSON.stringify(sse.messages)).not.toContain('upstream refused');
     expect(status.body.generation.error).toEqual({ code: 'llm_unavailable', message: sse.messages.at(-1)!.data.message });
@@ -99,7 +112,11 @@ describe('errors leak no user content', () => {
     let sse;
     try {
       sse = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, {
-        method: 'POST', token: user.accessToken, body: { prompt: `store-probe ${words}` }, timeoutMs: 60_000, until: (m) => m.event === 'error' || m.event === 'complete',
+        method: 'POST',
+        token: user.accessToken,
+        body: { prompt: `store-probe ${words}` },
+        timeoutMs: 60_000,
+        until: (m) => m.event === 'error' || m.event === 'complete',
       });
     } finally {
       await t.app.repos.db.execute(sql.raw('ALTER TABLE blocks DROP CONSTRAINT leak_probe_2'));
@@ -107,7 +124,10 @@ describe('errors leak no user content', () => {
     const generationId = sse.headers.get('x-generation-id')!;
     const error = sse.messages.at(-1)!;
 
-    expect(error).toMatchObject({ event: 'error', data: { code: 'generation_failed', message: 'The generation failed; please try again' } });
+    expect(error).toMatchObject({
+      event: 'error',
+      data: { code: 'generation_failed', message: 'The generation failed; please try again' },
+    });
     const record = await jobRecord(generationQueue, generationId);
     expect(record).toMatch(/DrizzleQueryError/);
     expect(record).not.toContain(words);
@@ -117,7 +137,12 @@ describe('errors leak no user content', () => {
   test("a provider error in a chat turn reaches neither the stream's error event, the job record nor the logs", async () => {
     const words = secret();
 
-    const sse = await readSse(`${t.api}/chat/stream`, { method: 'POST', token: user.accessToken, body: { message: `leak-probe ${words}`, tools: 'none' }, timeoutMs: 60_000 });
+    const sse = await readSse(`${t.api}/chat/stream`, {
+      method: 'POST',
+      token: user.accessToken,
+      body: { message: `leak-probe ${words}`, tools: 'none' },
+      timeoutMs: 60_000,
+    });
     const sessionId = sse.headers.get('x-chat-session-id')!;
     const [question] = await t.app.repos.chat.history(sessionId);
 

@@ -28,9 +28,12 @@ describe('security: lists are paginated and canvases are bounded', () => {
   /** Fills a canvas with `count` text blocks in one transaction (setup only; reads stay black box). */
   const seedBlocks = async (canvasId: string, count: number, tag: string) => {
     const inputs: BlockInput[] = Array.from({ length: count }, (_, i) => ({ type: 'text', content: { text: `${tag} ${i}` } }));
-    await t.app.repos.db.transaction((tx) => t.app.repos.blocks.insertMany(tx, { canvasId, createdBy: owner.id, inputs, placement: {}, generationSessionId: null }));
+    await t.app.repos.db.transaction((tx) =>
+      t.app.repos.blocks.insertMany(tx, { canvasId, createdBy: owner.id, inputs, placement: {}, generationSessionId: null }),
+    );
   };
-  const list = (canvasId: string, query = '') => request('GET', `${t.api}/canvases/${canvasId}/blocks${query}`, { token: owner.accessToken });
+  const list = (canvasId: string, query = '') =>
+    request('GET', `${t.api}/canvases/${canvasId}/blocks${query}`, { token: owner.accessToken });
 
   test('GET /canvases/:id/blocks answers 200 at most per page in rank order with nextCursor; following it yields every block once', async () => {
     const canvasId = await createCanvas(t.api, owner, 'Big');
@@ -68,7 +71,14 @@ describe('security: lists are paginated and canvases are bounded', () => {
 
   test('a limit over 200 or under 1, a foreign cursor and unknown query fields are 400, not a 500 or a silent full list', async () => {
     const canvasId = await createCanvas(t.api, owner, 'Bad paging');
-    const answers = await Promise.all([list(canvasId, '?limit=201'), list(canvasId, '?limit=0'), list(canvasId, '?limit=abc'), list(canvasId, '?cursor=not-ours'), list(canvasId, `?cursor=${Buffer.from('["a"]').toString('base64url')}`), list(canvasId, '?offset=5')]);
+    const answers = await Promise.all([
+      list(canvasId, '?limit=201'),
+      list(canvasId, '?limit=0'),
+      list(canvasId, '?limit=abc'),
+      list(canvasId, '?cursor=not-ours'),
+      list(canvasId, `?cursor=${Buffer.from('["a"]').toString('base64url')}`),
+      list(canvasId, '?offset=5'),
+    ]);
 
     expect(answers.map((res) => res.status)).toEqual([400, 400, 400, 400, 400, 400]);
     expect(answers[3].body.error.code).toBe('invalid_cursor');
@@ -102,8 +112,14 @@ describe('security: lists are paginated and canvases are bounded', () => {
     const canvasId = await createCanvas(t.api, owner, 'Full');
     await seedBlocks(canvasId, MAX_BLOCKS - 1, 'full');
 
-    const last = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: owner.accessToken, body: { type: 'text', content: { text: 'the last one' } } });
-    const over = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: owner.accessToken, body: { type: 'text', content: { text: 'one too many' } } });
+    const last = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, {
+      token: owner.accessToken,
+      body: { type: 'text', content: { text: 'the last one' } },
+    });
+    const over = await request('POST', `${t.api}/canvases/${canvasId}/blocks`, {
+      token: owner.accessToken,
+      body: { type: 'text', content: { text: 'one too many' } },
+    });
 
     expect(last.status).toBe(201);
     expect(over.status).toBe(409);
@@ -114,9 +130,17 @@ describe('security: lists are paginated and canvases are bounded', () => {
   test('a generation on a nearly full canvas keeps only what fits and completes truncated', async () => {
     const canvasId = await createCanvas(t.api, owner, 'Nearly full');
     await seedBlocks(canvasId, MAX_BLOCKS - 2, 'near');
-    t.llm.push({ toolCalls: Array.from({ length: 5 }, (_, i) => ({ name: 'create_text', args: { text: `generated ${i}` } })) }, { text: 'Done.' });
+    t.llm.push(
+      { toolCalls: Array.from({ length: 5 }, (_, i) => ({ name: 'create_text', args: { text: `generated ${i}` } })) },
+      { text: 'Done.' },
+    );
 
-    const sse = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, { method: 'POST', token: owner.accessToken, body: { prompt: 'five more blocks' }, until: (m) => m.event === 'complete' || m.event === 'error' });
+    const sse = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, {
+      method: 'POST',
+      token: owner.accessToken,
+      body: { prompt: 'five more blocks' },
+      until: (m) => m.event === 'complete' || m.event === 'error',
+    });
 
     const complete = sse.messages.at(-1)!;
     expect(complete.event).toBe('complete');
@@ -129,7 +153,8 @@ describe('security: lists are paginated and canvases are bounded', () => {
     const canvasId = await createCanvas(t.api, owner, 'Audited');
     for (let i = 0; i < 600; i += 100) {
       await t.app.repos.db.transaction(async (tx) => {
-        for (let j = i; j < i + 100; j++) await t.app.repos.audit.write({ actorId: owner.id, action: 'test.filler', canvasId, details: { n: j } }, tx);
+        for (let j = i; j < i + 100; j++)
+          await t.app.repos.audit.write({ actorId: owner.id, action: 'test.filler', canvasId, details: { n: j } }, tx);
       });
     }
     await t.app.repos.audit.write({ actorId: owner.id, action: 'ai.generation.undone', canvasId, targetType: 'generation' });
@@ -141,7 +166,11 @@ describe('security: lists are paginated and canvases are bounded', () => {
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
-      const page: JsonResponse = await request('GET', `${t.api}/canvases/${canvasId}/audit?limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, { token: owner.accessToken });
+      const page: JsonResponse = await request(
+        'GET',
+        `${t.api}/canvases/${canvasId}/audit?limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+        { token: owner.accessToken },
+      );
       expect(page.status).toBe(200);
       seen.push(...page.body.audit.map((entry: { id: string }) => entry.id));
       cursor = page.body.nextCursor;
@@ -158,7 +187,11 @@ describe('security: lists are paginated and canvases are bounded', () => {
     let cursor: string | null = null;
     do {
       const sep = path.includes('?') ? '&' : '?';
-      const page: JsonResponse = await request('GET', `${t.api}${path}${sep}limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, { token });
+      const page: JsonResponse = await request(
+        'GET',
+        `${t.api}${path}${sep}limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+        { token },
+      );
       expect(page.status).toBe(200);
       expect(page.body[field].length).toBeLessThanOrEqual(limit);
       ids.push(...page.body[field].map((row: { id: string }) => row.id));
@@ -174,15 +207,37 @@ describe('security: lists are paginated and canvases are bounded', () => {
     for (let i = 0; i < 7; i++) made.push(await createCanvas(t.api, user, `canvas ${i}`));
     const agent = await request('POST', `${t.api}/agents/local`, {
       token: user.accessToken,
-      body: { name: 'Inbox', deviceId: 'laptop', directoryPaths: ['/Users/ana/Notes'], dataTypes: ['tasks'], promptTemplate: 'Extract tasks. Lines starting with TODO are tasks.', fileExtensions: ['.txt'] },
+      body: {
+        name: 'Inbox',
+        deviceId: 'laptop',
+        directoryPaths: ['/Users/ana/Notes'],
+        dataTypes: ['tasks'],
+        promptTemplate: 'Extract tasks. Lines starting with TODO are tasks.',
+        fileExtensions: ['.txt'],
+      },
     });
     expect(agent.status).toBe(201);
     // Rows made in one transaction share a timestamp: the cursor must still order them (by id).
     const [session] = await t.app.repos.db.insert(chatSessions).values({ userId: user.id }).returning();
-    const [message] = await t.app.repos.db.insert(chatMessages).values({ sessionId: session.id, role: 'assistant', content: 'asking' }).returning();
+    const [message] = await t.app.repos.db
+      .insert(chatMessages)
+      .values({ sessionId: session.id, role: 'assistant', content: 'asking' })
+      .returning();
     await t.app.repos.db.transaction(async (tx) => {
       for (let i = 0; i < 5; i++) {
-        await tx.insert(hitlRequests).values({ userId: user.id, sessionId: session.id, messageId: message.id, deviceId: 'laptop', toolName: 'delete_task', parameters: { n: i }, reason: 'r', continuation: {}, expiresAt: new Date(Date.now() + 60_000) });
+        await tx
+          .insert(hitlRequests)
+          .values({
+            userId: user.id,
+            sessionId: session.id,
+            messageId: message.id,
+            deviceId: 'laptop',
+            toolName: 'delete_task',
+            parameters: { n: i },
+            reason: 'r',
+            continuation: {},
+            expiresAt: new Date(Date.now() + 60_000),
+          });
       }
     });
 
@@ -193,13 +248,26 @@ describe('security: lists are paginated and canvases are bounded', () => {
     expect(new Set(approvals.ids).size).toBe(5);
     expect(approvals.pages).toBe(3);
     expect((await request('GET', `${t.api}/canvases?limit=201`, { token: user.accessToken })).status).toBe(400);
-    expect((await request('GET', `${t.api}/hitl/requests?cursor=nope`, { token: user.accessToken })).body.error.code).toBe('invalid_cursor');
+    expect((await request('GET', `${t.api}/hitl/requests?cursor=nope`, { token: user.accessToken })).body.error.code).toBe(
+      'invalid_cursor',
+    );
     expect((await request('GET', `${t.api}/agents/runs?cursor=nope`, { token: user.accessToken })).body.error.code).toBe('invalid_cursor');
-    expect((await request('GET', `${t.api}/agents/runs?limit=5`, { token: user.accessToken })).body).toMatchObject({ runs: [], nextCursor: null });
+    expect((await request('GET', `${t.api}/agents/runs?limit=5`, { token: user.accessToken })).body).toMatchObject({
+      runs: [],
+      nextCursor: null,
+    });
     for (let i = 0; i < 2; i++) {
       const more = await request('POST', `${t.api}/agents/local`, {
         token: user.accessToken,
-        body: { name: `Inbox ${i}`, deviceId: 'laptop', directoryPaths: ['/Users/ana/Notes'], dataTypes: ['tasks'], promptTemplate: 'Extract tasks. Lines starting with TODO are tasks.', fileExtensions: ['.txt'], enabled: false },
+        body: {
+          name: `Inbox ${i}`,
+          deviceId: 'laptop',
+          directoryPaths: ['/Users/ana/Notes'],
+          dataTypes: ['tasks'],
+          promptTemplate: 'Extract tasks. Lines starting with TODO are tasks.',
+          fileExtensions: ['.txt'],
+          enabled: false,
+        },
       });
       expect(more.status).toBe(201);
     }

@@ -26,7 +26,10 @@ describe('security: OAuth state is bound to the browser that started the flow', 
 
   /** A browser: what `authorize` set in it, and the consent URL it was sent to. */
   async function startFlow(user: TestUser, provider: 'gmail' | 'outlook') {
-    const agent = await request('POST', `${t.api}/agents/cloud`, { token: user.accessToken, body: { provider, name: `${provider} agent`, dataTypes: ['tasks'], promptTemplate: 'Extract tasks.' } });
+    const agent = await request('POST', `${t.api}/agents/cloud`, {
+      token: user.accessToken,
+      body: { provider, name: `${provider} agent`, dataTypes: ['tasks'], promptTemplate: 'Extract tasks.' },
+    });
     expect(agent.status).toBe(201);
     const authorize = await request('GET', `${t.api}/oauth/${provider}/authorize?agentId=${agent.body.id}`, { token: user.accessToken });
     expect(authorize.status).toBe(200);
@@ -41,8 +44,11 @@ describe('security: OAuth state is bound to the browser that started the flow', 
     };
   }
   const callback = (provider: string, code: string, state: string, cookie?: string) =>
-    request('GET', `${t.api}/oauth/${provider}/callback?code=${encodeURIComponent(code)}&state=${encodeURIComponent(state)}`, { headers: cookie ? { cookie } : {} });
-  const agentOf = async (user: TestUser, agentId: string) => (await request('GET', `${t.api}/agents/cloud/${agentId}`, { token: user.accessToken })).body;
+    request('GET', `${t.api}/oauth/${provider}/callback?code=${encodeURIComponent(code)}&state=${encodeURIComponent(state)}`, {
+      headers: cookie ? { cookie } : {},
+    });
+  const agentOf = async (user: TestUser, agentId: string) =>
+    (await request('GET', `${t.api}/agents/cloud/${agentId}`, { token: user.accessToken })).body;
 
   test('authorize sets an HttpOnly, SameSite=Lax binding cookie scoped to the OAuth routes, and keeps it out of the JSON', async () => {
     const user = await registerUser(t.api, 'Cookie');
@@ -66,7 +72,12 @@ describe('security: OAuth state is bound to the browser that started the flow', 
     const victimsCode = google.issueCode({ redirectUri: attackersFlow.redirectUri, accessToken: 'ya29.victim-mailbox' });
     const withoutCookie = await callback('gmail', victimsCode, attackersFlow.state);
     const withOwnCookie = await callback('gmail', victimsCode, attackersFlow.state, victimsFlow.cookie);
-    const forgedCookie = await callback('gmail', victimsCode, attackersFlow.state, `${attackersFlow.cookie.split('=')[0]}=${'A'.repeat(43)}`);
+    const forgedCookie = await callback(
+      'gmail',
+      victimsCode,
+      attackersFlow.state,
+      `${attackersFlow.cookie.split('=')[0]}=${'A'.repeat(43)}`,
+    );
 
     for (const res of [withoutCookie, withOwnCookie, forgedCookie]) {
       expect(res.status).toBe(400);

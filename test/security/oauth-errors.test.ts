@@ -24,7 +24,12 @@ describe('OAuth errors are a code and a fixed message', () => {
   beforeAll(async () => {
     [google, microsoft] = await Promise.all([startFakeGoogle(), startFakeMicrosoft()]);
     t = await startTestApp({
-      env: { OAUTH_ENCRYPTION_KEY: key, ...providerEnv(google, microsoft), GOOGLE_CLIENT_SECRET: 'stale-secret', MS_CLIENT_SECRET: 'stale-secret' },
+      env: {
+        OAUTH_ENCRYPTION_KEY: key,
+        ...providerEnv(google, microsoft),
+        GOOGLE_CLIENT_SECRET: 'stale-secret',
+        MS_CLIENT_SECRET: 'stale-secret',
+      },
       logs: (line) => logs.push(line),
       logLevel: 'info',
     });
@@ -45,24 +50,38 @@ describe('OAuth errors are a code and a fixed message', () => {
     expect(logs.some((line) => line.includes('<img'))).toBe(false);
   });
 
-  test.each(['gmail', 'outlook'] as const)('%s: a code exchange the token endpoint refuses is 502 with a fixed message; the log keeps a redacted cause', async (provider) => {
-    const authorize = await request('GET', `${t.api}/oauth/${provider}/authorize`, { token: user.accessToken });
-    expect(authorize.status).toBe(200);
-    const consent = new URL(authorize.body.url);
-    const cookie = authorize.headers.getSetCookie().map((line) => line.split(';')[0]).join('; ');
-    const fake = provider === 'gmail' ? google : microsoft;
-    const code = fake.issueCode({ redirectUri: consent.searchParams.get('redirect_uri')! });
-    const res = await request('GET', `${t.api}/oauth/${provider}/callback?code=${encodeURIComponent(code)}&state=${encodeURIComponent(consent.searchParams.get('state')!)}`, { headers: { cookie } });
-    expect(res.status).toBe(502);
-    expect(res.body.error.code).toBe('provider_unavailable');
-    expect(res.body.error.message).not.toMatch(providerWords);
-    const logged = logs.filter((line) => line.includes('oauth code exchange failed')).map((line) => JSON.parse(line));
-    expect(logged).toContainEqual(expect.objectContaining({ provider, cause: 'ConnectorError', status: 401 }));
-  });
+  test.each(['gmail', 'outlook'] as const)(
+    '%s: a code exchange the token endpoint refuses is 502 with a fixed message; the log keeps a redacted cause',
+    async (provider) => {
+      const authorize = await request('GET', `${t.api}/oauth/${provider}/authorize`, { token: user.accessToken });
+      expect(authorize.status).toBe(200);
+      const consent = new URL(authorize.body.url);
+      const cookie = authorize.headers
+        .getSetCookie()
+        .map((line) => line.split(';')[0])
+        .join('; ');
+      const fake = provider === 'gmail' ? google : microsoft;
+      const code = fake.issueCode({ redirectUri: consent.searchParams.get('redirect_uri')! });
+      const res = await request(
+        'GET',
+        `${t.api}/oauth/${provider}/callback?code=${encodeURIComponent(code)}&state=${encodeURIComponent(consent.searchParams.get('state')!)}`,
+        { headers: { cookie } },
+      );
+      expect(res.status).toBe(502);
+      expect(res.body.error.code).toBe('provider_unavailable');
+      expect(res.body.error.message).not.toMatch(providerWords);
+      const logged = logs.filter((line) => line.includes('oauth code exchange failed')).map((line) => JSON.parse(line));
+      expect(logged).toContainEqual(expect.objectContaining({ provider, cause: 'ConnectorError', status: 401 }));
+    },
+  );
 
   test('a refresh the token endpoint refuses is 502 with a fixed message', async () => {
     const vault = new CredentialVault(new SecretBox(key), t.app.repos);
-    const credentialId = await vault.store(user.id, 'gmail', { accessToken: 'ya29.old', refreshToken: 'rt-old', expiresAt: Date.now() - 1000 });
+    const credentialId = await vault.store(user.id, 'gmail', {
+      accessToken: 'ya29.old',
+      refreshToken: 'rt-old',
+      expiresAt: Date.now() - 1000,
+    });
     const res = await request('POST', `${t.api}/oauth/gmail/refresh`, { token: user.accessToken, body: { credentialId } });
     expect(res.status).toBe(502);
     expect(res.body.error.code).toBe('provider_unavailable');

@@ -17,7 +17,8 @@ function expectLimited(res: JsonResponse) {
 
 const login = (t: TestApp, email: string, password: string) => request('POST', `${t.api}/auth/login`, { body: { email, password } });
 const emailFor = (tag: string) => `${tag}-${Math.random().toString(36).slice(2, 10)}@example.test`;
-const register = (t: TestApp, tag: string, email = emailFor(tag)) => request('POST', `${t.api}/auth/register`, { body: { email, password: PASSWORD, name: tag } });
+const register = (t: TestApp, tag: string, email = emailFor(tag)) =>
+  request('POST', `${t.api}/auth/register`, { body: { email, password: PASSWORD, name: tag } });
 
 describe('security: login backoff per account (defaults)', () => {
   let t: TestApp;
@@ -90,7 +91,9 @@ describe('security: per-user tier limits on paid work', () => {
   beforeAll(async () => {
     t = await startTestApp({
       responder: () => ({ text: 'ok' }),
-      env: { TIER_LIMITS: JSON.stringify({ free: { chatPerMinute: 3, embeddingsPerMinute: 3, journeyPerMinute: 2, agentRunsPerMinute: 2 } }) },
+      env: {
+        TIER_LIMITS: JSON.stringify({ free: { chatPerMinute: 3, embeddingsPerMinute: 3, journeyPerMinute: 2, agentRunsPerMinute: 2 } }),
+      },
     });
   }, 120_000);
   afterAll(async () => {
@@ -103,7 +106,12 @@ describe('security: per-user tier limits on paid work', () => {
   test('chat: POST /chat, /chat/stream and the socket chat_request share one window; past it each answers rate_limited; another user is unaffected', async () => {
     const user = await registerUser(t.api, 'Chatty');
     const other = await registerUser(t.api, 'Quiet');
-    const device: Socket = io(`${t.url}/device`, { auth: { token: user.accessToken, deviceId: 'laptop-rl' }, transports: ['websocket'], reconnection: false, forceNew: true });
+    const device: Socket = io(`${t.url}/device`, {
+      auth: { token: user.accessToken, deviceId: 'laptop-rl' },
+      transports: ['websocket'],
+      reconnection: false,
+      forceNew: true,
+    });
     sockets.push(device);
     await new Promise<void>((resolve, reject) => (device.once('connect', () => resolve()), device.once('connect_error', reject)));
 
@@ -146,8 +154,12 @@ describe('security: per-user tier limits on paid work', () => {
   test('manual agent runs: the 3rd POST /agents/:id/run in a minute is 429', async () => {
     const user = await registerUser(t.api, 'Runner');
     const agent = await post(user, '/agents/local', {
-      name: 'Inbox folder', deviceId: 'laptop', directoryPaths: ['/Users/ana/Notes'], dataTypes: ['tasks'],
-      promptTemplate: 'Extract tasks. Lines starting with TODO or Action: are tasks.', fileExtensions: ['.txt', '.md'],
+      name: 'Inbox folder',
+      deviceId: 'laptop',
+      directoryPaths: ['/Users/ana/Notes'],
+      dataTypes: ['tasks'],
+      promptTemplate: 'Extract tasks. Lines starting with TODO or Action: are tasks.',
+      fileExtensions: ['.txt', '.md'],
     });
     expect(agent.status).toBe(201);
 

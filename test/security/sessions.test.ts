@@ -29,7 +29,12 @@ function shortToken(user: TestUser, seconds: number) {
   };
 }
 
-function connect(url: string, namespace: string, auth: Record<string, unknown> | ((cb: (data: object) => void) => void), reconnection = false): Promise<Socket> {
+function connect(
+  url: string,
+  namespace: string,
+  auth: Record<string, unknown> | ((cb: (data: object) => void) => void),
+  reconnection = false,
+): Promise<Socket> {
   const socket = io(`${url}${namespace}`, { auth, transports: ['websocket'], reconnection, forceNew: true });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => (socket.close(), reject(new Error('connect timed out'))), 10_000);
@@ -181,7 +186,14 @@ describe('security: sessions', () => {
     expect(await socket.timeout(5_000).emitWithAck('canvas:join', canvasId)).toMatchObject({ ok: true });
     // A broadcast gives the client an offset, which it sends back to ask for recovery.
     const added = new Promise((resolve) => socket.once('block_added', resolve));
-    expect((await request('POST', `${t.api}/canvases/${canvasId}/blocks`, { token: user.accessToken, body: { type: 'text', content: { text: 'x' } } })).status).toBe(201);
+    expect(
+      (
+        await request('POST', `${t.api}/canvases/${canvasId}/blocks`, {
+          token: user.accessToken,
+          body: { type: 'text', content: { text: 'x' } },
+        })
+      ).status,
+    ).toBe(201);
     await added;
 
     (socket.io as unknown as { engine: { close(): void } }).engine.close();

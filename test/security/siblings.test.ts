@@ -28,7 +28,11 @@ describe('security: history and members are paginated', () => {
   /** A session of `count` messages `"<tag> i"`, inserted in order (setup only; reads stay black box). */
   const seedSession = async (user: TestUser, count: number, tag: string) => {
     const [session] = await t.app.repos.db.insert(chatSessions).values({ userId: user.id }).returning();
-    const rows = Array.from({ length: count }, (_, i) => ({ sessionId: session.id, role: i % 2 ? ('assistant' as const) : ('user' as const), content: `${tag} ${i}` }));
+    const rows = Array.from({ length: count }, (_, i) => ({
+      sessionId: session.id,
+      role: i % 2 ? ('assistant' as const) : ('user' as const),
+      content: `${tag} ${i}`,
+    }));
     // One insert: the rows share a timestamp, so only `seq` orders them.
     await t.app.repos.db.insert(chatMessages).values(rows);
     return session.id;
@@ -86,14 +90,24 @@ describe('security: history and members are paginated', () => {
     expect(whole.body.nextCursor).toBeNull();
 
     const foreign = Buffer.from(JSON.stringify(['2026-01-01T00:00:00Z', 'x'])).toString('base64url');
-    for (const query of ['?limit=0', '?limit=201', '?limit=abc', '?cursor=%F0%9F', `?cursor=${foreign}`, `?cursor=${Buffer.from('[-1]').toString('base64url')}`, '?page=2']) {
+    for (const query of [
+      '?limit=0',
+      '?limit=201',
+      '?limit=abc',
+      '?cursor=%F0%9F',
+      `?cursor=${foreign}`,
+      `?cursor=${Buffer.from('[-1]').toString('base64url')}`,
+      '?page=2',
+    ]) {
       const res = await request('GET', `${url}${query}`, { token: user.accessToken });
       expect([query, res.status]).toEqual([query, 400]);
       expect(['validation_failed', 'invalid_cursor']).toContain(res.body.error.code);
     }
     // A cursor from the owner's session does not open someone else's.
     const walk = await request('GET', `${url}?limit=1`, { token: user.accessToken });
-    expect((await request('GET', `${url}?cursor=${encodeURIComponent(walk.body.nextCursor)}`, { token: stranger.accessToken })).status).toBe(404);
+    expect(
+      (await request('GET', `${url}?cursor=${encodeURIComponent(walk.body.nextCursor)}`, { token: stranger.accessToken })).status,
+    ).toBe(404);
   });
 
   test('a canvas of 230 members: GET /canvases/:id embeds the first 200 with membersNextCursor; the members list continues from it', async () => {
@@ -101,18 +115,31 @@ describe('security: history and members are paginated', () => {
     const canvasId = await createCanvas(t.api, owner, 'Stadium');
     // Setup only: 229 accounts and memberships in one statement each (registration would cost 229 argon2 hashes).
     const tag = randomUUID().slice(0, 8);
-    const made = await t.app.repos.db.insert(users).values(Array.from({ length: 229 }, (_, i) => ({ email: `fan-${tag}-${i}@example.test`, name: `Fan ${i}` }))).returning({ id: users.id });
-    for (const [i, row] of made.entries()) await t.app.repos.db.insert(canvasMembers).values({ canvasId, userId: row.id, role: 'viewer', createdAt: new Date(Date.now() + 1000 + i) });
+    const made = await t.app.repos.db
+      .insert(users)
+      .values(Array.from({ length: 229 }, (_, i) => ({ email: `fan-${tag}-${i}@example.test`, name: `Fan ${i}` })))
+      .returning({ id: users.id });
+    for (const [i, row] of made.entries())
+      await t.app.repos.db
+        .insert(canvasMembers)
+        .values({ canvasId, userId: row.id, role: 'viewer', createdAt: new Date(Date.now() + 1000 + i) });
 
     const withCanvas = await request('GET', `${t.api}/canvases/${canvasId}`, { token: owner.accessToken });
     expect(withCanvas.status).toBe(200);
     expect(withCanvas.body.members).toHaveLength(200);
     expect(withCanvas.body.members[0].userId).toBe(owner.id);
     expect(withCanvas.body.membersNextCursor).toEqual(expect.any(String));
-    const rest = await request('GET', `${t.api}/canvases/${canvasId}/members?cursor=${encodeURIComponent(withCanvas.body.membersNextCursor)}`, { token: owner.accessToken });
+    const rest = await request(
+      'GET',
+      `${t.api}/canvases/${canvasId}/members?cursor=${encodeURIComponent(withCanvas.body.membersNextCursor)}`,
+      { token: owner.accessToken },
+    );
     expect(rest.status).toBe(200);
     expect(rest.body.nextCursor).toBeNull();
-    expect([...withCanvas.body.members, ...rest.body.members].map((m: { userId: string }) => m.userId)).toEqual([owner.id, ...made.map((row) => row.id)]);
+    expect([...withCanvas.body.members, ...rest.body.members].map((m: { userId: string }) => m.userId)).toEqual([
+      owner.id,
+      ...made.map((row) => row.id),
+    ]);
   });
 
   test('GET /canvases/:id/members: pages in join order (owner first), nextCursor, 400 on foreign cursors', async () => {
@@ -134,7 +161,9 @@ describe('security: history and members are paginated', () => {
     const walked: string[] = [];
     let cursor: string | null = null;
     do {
-      const page: JsonResponse = await request('GET', `${url}?limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, { token: owner.accessToken });
+      const page: JsonResponse = await request('GET', `${url}?limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, {
+        token: owner.accessToken,
+      });
       expect(page.status).toBe(200);
       expect(page.body.members.length).toBeLessThanOrEqual(2);
       walked.push(...page.body.members.map((m: { userId: string }) => m.userId));
@@ -150,7 +179,9 @@ describe('security: history and members are paginated', () => {
     const client = createSwitchboardClient({ baseUrl: t.url, accessToken: owner.accessToken });
     const first = await client.members.list(canvasId, { limit: 4 });
     expect(first.members).toHaveLength(4);
-    expect((await client.members.list(canvasId, { cursor: first.nextCursor! })).members.map((m) => m.userId)).toEqual(guests.slice(3).map((g) => g.id));
+    expect((await client.members.list(canvasId, { cursor: first.nextCursor! })).members.map((m) => m.userId)).toEqual(
+      guests.slice(3).map((g) => g.id),
+    );
 
     for (const query of ['?limit=0', '?limit=201', '?cursor=bm9wZQ', '?cursor=W1swXV0', '?sort=name']) {
       const res = await request('GET', `${url}${query}`, { token: owner.accessToken });
@@ -166,7 +197,7 @@ describe('security: history and members are paginated', () => {
  * (0102): Socket.IO sockets already did (rooms through the adapter); WebSockets are reached through
  * the device relay's Redis pub/sub. Two API nodes on one database and Redis.
  */
-describe('security: logout closes the session\'s WebSocket devices on every node', () => {
+describe("security: logout closes the session's WebSocket devices on every node", () => {
   let database: TestDatabase;
   let llm: ScriptedLLM;
   const nodes: RunningSwitchboard[] = [];
@@ -178,7 +209,12 @@ describe('security: logout closes the session\'s WebSocket devices on every node
     const keyPrefix = `t-${randomUUID().slice(0, 8)}`;
     for (const roles of ['api,worker', 'api']) {
       const config = testConfig({ keyPrefix, databaseUrl: database.url, env: { SWITCHBOARD_ROLES: roles } });
-      nodes.push(await startSwitchboard(config, { logger: createLogger({ level: 'silent' }), endpoint: { baseURL: llm.baseURL, apiKey: 'test', provider: 'scripted', models: ['scripted-model'] } }));
+      nodes.push(
+        await startSwitchboard(config, {
+          logger: createLogger({ level: 'silent' }),
+          endpoint: { baseURL: llm.baseURL, apiKey: 'test', provider: 'scripted', models: ['scripted-model'] },
+        }),
+      );
     }
   }, 120_000);
 
@@ -191,9 +227,12 @@ describe('security: logout closes the session\'s WebSocket devices on every node
 
   /** Resolves with the close, or rejects after `ms` (so a connection that stays open fails the test, not the timeout). */
   const closedWithin = (device: WsDevice, ms = 20_000) =>
-    Promise.race([device.closed, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the websocket stayed open')), ms).unref())]);
+    Promise.race([
+      device.closed,
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the websocket stayed open')), ms).unref()),
+    ]);
 
-  test('POST /auth/logout on node A closes that session\'s WebSockets on A and B with session_revoked and 4002; another session\'s stays; the token is 401 at the upgrade', async () => {
+  test("POST /auth/logout on node A closes that session's WebSockets on A and B with session_revoked and 4002; another session's stays; the token is 401 at the upgrade", async () => {
     const [a, b] = nodes.map((node) => node.url!);
     const user = await registerUser(`${a}/api/v1`, 'Leaver');
     const login = await request('POST', `${a}/api/v1/auth/login`, { body: { email: user.email, password: 'correct horse battery' } });

@@ -17,15 +17,27 @@ describe('socket cap and cursors over two API nodes', () => {
 
   const connectTo = (url: string, namespace: '/canvas' | '/device', user: TestUser, deviceId?: string) =>
     new Promise<Socket>((resolve, reject) => {
-      const socket = io(`${url}${namespace}`, { auth: { token: user.accessToken, deviceId }, transports: ['websocket'], reconnection: false, forceNew: true });
+      const socket = io(`${url}${namespace}`, {
+        auth: { token: user.accessToken, deviceId },
+        transports: ['websocket'],
+        reconnection: false,
+        forceNew: true,
+      });
       opened.push(socket);
       socket.once('connect', () => resolve(socket));
       socket.once('connect_error', (error) => reject(error));
     });
-  const refusal = (attempt: Promise<Socket>) => attempt.then(() => 'connected', (error: Error) => error.message);
+  const refusal = (attempt: Promise<Socket>) =>
+    attempt.then(
+      () => 'connected',
+      (error: Error) => error.message,
+    );
 
-  test('the cap holds across nodes and namespaces, a killed node\'s sockets age out, and cursors cross nodes', async () => {
-    const [a, b] = await Promise.all([cluster.spawn({ SWITCHBOARD_ROLES: 'api', PORT: '0' }), cluster.spawn({ SWITCHBOARD_ROLES: 'api', PORT: '0' })]);
+  test("the cap holds across nodes and namespaces, a killed node's sockets age out, and cursors cross nodes", async () => {
+    const [a, b] = await Promise.all([
+      cluster.spawn({ SWITCHBOARD_ROLES: 'api', PORT: '0' }),
+      cluster.spawn({ SWITCHBOARD_ROLES: 'api', PORT: '0' }),
+    ]);
     const user = await registerUser(`${a.url}/api/v1`, 'TwoNodes');
     const other = await registerUser(`${a.url}/api/v1`, 'Other');
     const canvasId = await createCanvas(`${a.url}/api/v1`, other, 'Shared');
@@ -52,8 +64,17 @@ describe('socket cap and cursors over two API nodes', () => {
     // Node B dies without closing anything: its 3 sockets free their places once their leases end.
     await b.stop('SIGKILL');
     // (each lease ends on its own: take the three places back one by one)
-    for (const deviceId of ['desk-5', 'desk-6']) await eventually(() => refusal(connectTo(a.url!, '/device', user, deviceId)), (outcome) => outcome === 'connected', 20_000);
-    await eventually(() => refusal(connectTo(a.url!, '/canvas', user)), (outcome) => outcome === 'connected', 20_000);
+    for (const deviceId of ['desk-5', 'desk-6'])
+      await eventually(
+        () => refusal(connectTo(a.url!, '/device', user, deviceId)),
+        (outcome) => outcome === 'connected',
+        20_000,
+      );
+    await eventually(
+      () => refusal(connectTo(a.url!, '/canvas', user)),
+      (outcome) => outcome === 'connected',
+      20_000,
+    );
     expect(await refusal(connectTo(a.url!, '/canvas', user))).toBe('too_many_sockets');
   }, 120_000);
 });

@@ -30,7 +30,11 @@ async function openStream(url: string, token: string, init: { method?: string; b
   const controller = new AbortController();
   const response = await fetch(url, {
     method: init.method ?? 'GET',
-    headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream', ...(init.body ? { 'content-type': 'application/json' } : {}) },
+    headers: {
+      authorization: `Bearer ${token}`,
+      accept: 'text/event-stream',
+      ...(init.body ? { 'content-type': 'application/json' } : {}),
+    },
     body: init.body ? JSON.stringify(init.body) : undefined,
     signal: controller.signal,
   });
@@ -72,7 +76,10 @@ describe('one reader per node', () => {
   const connectionsReceived = async () => Number(/total_connections_received:(\d+)/.exec(await redis.info('stats'))![1]);
 
   test('given 100 open streams of a running generation, Redis holds no connection per stream, and every stream gets the live end', async () => {
-    const started = await openStream(`${t.api}/canvases/${canvasId}/ai/generate-stream`, user.accessToken, { method: 'POST', body: { prompt: 'hold-me: a heading' } });
+    const started = await openStream(`${t.api}/canvases/${canvasId}/ai/generate-stream`, user.accessToken, {
+      method: 'POST',
+      body: { prompt: 'hold-me: a heading' },
+    });
     const generationId = started.response.headers.get('x-generation-id')!;
     void started.close(); // aborts the request; the body's cancel catches its own failure
     const url = `${t.api}/canvases/${canvasId}/ai/generations/${generationId}/events`;
@@ -87,7 +94,11 @@ describe('one reader per node', () => {
     let seen = 0;
     const counted = new Set<number>();
     for (let i = 0; i < 100; i += 1) streams.push(follow(() => void (counted.has(i) || (counted.add(i), (seen += 1)))));
-    await eventually(async () => seen, (n) => n === 100, 30_000);
+    await eventually(
+      async () => seen,
+      (n) => n === 100,
+      30_000,
+    );
     const peak = (await clients()).trim().split('\n');
     hold.open();
     const results = await Promise.all(streams);
@@ -97,7 +108,9 @@ describe('one reader per node', () => {
     expect(results.every((sse) => sse.messages.at(-1)!.event === 'complete')).toBe(true);
     expect(peak.filter((line) => line.includes(`name=${FOLLOWER_CONNECTION_NAME}`))).toHaveLength(1);
     // Figures for the report: connections at the peak against one stream open, and new ones accepted.
-    process.stdout.write(`one reader per node: ${baseline.clients} Redis clients with 1 stream, ${peak.length} with 101; ${received} connections opened meanwhile\n`);
+    process.stdout.write(
+      `one reader per node: ${baseline.clients} Redis clients with 1 stream, ${peak.length} with 101; ${received} connections opened meanwhile\n`,
+    );
     expect(peak.length).toBeLessThanOrEqual(baseline.clients + 1);
     expect(received).toBeLessThanOrEqual(1);
   }, 120_000);
@@ -119,7 +132,12 @@ describe('the stream cap counts across nodes', () => {
     const keyPrefix = `t-${randomUUID().slice(0, 8)}`;
     for (const roles of ['api,worker', 'api']) {
       const config = testConfig({ keyPrefix, databaseUrl: database.url, env: { SWITCHBOARD_ROLES: roles, MAX_STREAMS_PER_USER: '4' } });
-      nodes.push(await startSwitchboard(config, { logger: createLogger({ level: 'silent' }), endpoint: { baseURL: llm.baseURL, apiKey: 'test', provider: 'scripted', models: ['scripted-model'] } }));
+      nodes.push(
+        await startSwitchboard(config, {
+          logger: createLogger({ level: 'silent' }),
+          endpoint: { baseURL: llm.baseURL, apiKey: 'test', provider: 'scripted', models: ['scripted-model'] },
+        }),
+      );
     }
   });
 
@@ -135,7 +153,10 @@ describe('the stream cap counts across nodes', () => {
     const [a, b] = nodes.map((node) => `${node.url}/api/v1`);
     const user = await registerUser(a, 'Both');
     const canvasId = await createCanvas(a, user);
-    const started = await openStream(`${a}/canvases/${canvasId}/ai/generate-stream`, user.accessToken, { method: 'POST', body: { prompt: 'hold-me: across nodes' } });
+    const started = await openStream(`${a}/canvases/${canvasId}/ai/generate-stream`, user.accessToken, {
+      method: 'POST',
+      body: { prompt: 'hold-me: across nodes' },
+    });
     const generationId = started.response.headers.get('x-generation-id')!;
     void started.close(); // aborts the request; the body's cancel catches its own failure
     const path = `/canvases/${canvasId}/ai/generations/${generationId}/events`;

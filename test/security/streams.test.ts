@@ -30,7 +30,12 @@ async function openStream(url: string, token: string, init: { method?: string; b
   const controller = new AbortController();
   const response = await fetch(url, {
     method: init.method ?? 'GET',
-    headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream', ...(init.body ? { 'content-type': 'application/json' } : {}), ...init.headers },
+    headers: {
+      authorization: `Bearer ${token}`,
+      accept: 'text/event-stream',
+      ...(init.body ? { 'content-type': 'application/json' } : {}),
+      ...init.headers,
+    },
     body: init.body ? JSON.stringify(init.body) : undefined,
     signal: controller.signal,
   });
@@ -52,7 +57,10 @@ describe('every stream ends', () => {
 
   beforeAll(async () => {
     t = await startTestApp({
-      env: { STREAM_CHECK_INTERVAL_MS: '200', TIER_LIMITS: JSON.stringify({ free: { generationsPerMinute: 100, concurrentGenerations: 5 } }) },
+      env: {
+        STREAM_CHECK_INTERVAL_MS: '200',
+        TIER_LIMITS: JSON.stringify({ free: { generationsPerMinute: 100, concurrentGenerations: 5 } }),
+      },
       responder: async (req) => {
         if (said(req, 'hold-me')) await hold.opened;
         return demoResponder(req);
@@ -71,19 +79,36 @@ describe('every stream ends', () => {
   });
 
   const generate = async (prompt: string) => {
-    const sse = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, { method: 'POST', token: owner.accessToken, body: { prompt } });
+    const sse = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, {
+      method: 'POST',
+      token: owner.accessToken,
+      body: { prompt },
+    });
     expect(sse.messages.at(-1)!.event).toBe('complete');
     return { generationId: sse.headers.get('x-generation-id')!, messages: sse.messages };
   };
   const eventsUrl = (generationId: string) => `${t.api}/canvases/${canvasId}/ai/generations/${generationId}/events`;
 
   test('an event stream keeps the headers that protect it (nosniff, frame and referrer policy) and drops those only documents use (CSP and the like)', async () => {
-    const sse = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, { method: 'POST', token: owner.accessToken, body: { prompt: 'Headers' } });
+    const sse = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, {
+      method: 'POST',
+      token: owner.accessToken,
+      body: { prompt: 'Headers' },
+    });
     expect(sse.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
     expect(sse.headers.get('x-content-type-options')).toBe('nosniff');
     expect(sse.headers.get('x-frame-options')).toBeTruthy();
     expect(sse.headers.get('referrer-policy')).toBeTruthy();
-    for (const name of ['content-security-policy', 'cross-origin-opener-policy', 'origin-agent-cluster', 'x-dns-prefetch-control', 'x-download-options', 'x-permitted-cross-domain-policies', 'x-xss-protection']) expect(sse.headers.get(name)).toBeNull();
+    for (const name of [
+      'content-security-policy',
+      'cross-origin-opener-policy',
+      'origin-agent-cluster',
+      'x-dns-prefetch-control',
+      'x-download-options',
+      'x-permitted-cross-domain-policies',
+      'x-xss-protection',
+    ])
+      expect(sse.headers.get(name)).toBeNull();
     // A JSON answer of the same API still carries them all.
     const json = await fetch(`${t.api}/canvases/${canvasId}`, { headers: { authorization: `Bearer ${owner.accessToken}` } });
     expect(json.headers.get('content-security-policy')).toBeTruthy();
@@ -95,7 +120,11 @@ describe('every stream ends', () => {
 
     for (const lastEventId of [String(lastSeq), String(lastSeq + 5), '999999999']) {
       // No `until`: readSse resolves only when the server ends the response.
-      const sse = await readSse(eventsUrl(generationId), { token: owner.accessToken, headers: { 'Last-Event-ID': lastEventId }, timeoutMs: 10_000 });
+      const sse = await readSse(eventsUrl(generationId), {
+        token: owner.accessToken,
+        headers: { 'Last-Event-ID': lastEventId },
+        timeoutMs: 10_000,
+      });
 
       expect(sse.status).toBe(200);
       expect(sse.messages.map((m) => [m.id, m.event])).toEqual([[String(lastSeq), 'complete']]);
@@ -116,14 +145,25 @@ describe('every stream ends', () => {
 
   test('given a running generation whose log is lost and whose run ends without a terminal event, the open stream ends with error', async () => {
     hold = gate();
-    const started = await openStream(`${t.api}/canvases/${canvasId}/ai/generate-stream`, owner.accessToken, { method: 'POST', body: { prompt: 'hold-me a while' } });
+    const started = await openStream(`${t.api}/canvases/${canvasId}/ai/generate-stream`, owner.accessToken, {
+      method: 'POST',
+      body: { prompt: 'hold-me a while' },
+    });
     const generationId = started.response.headers.get('x-generation-id')!;
     started.close();
-    await eventually(async () => t.llm.chatRequests().filter((r) => said(r, 'hold-me')).length, (n) => n >= 1);
+    await eventually(
+      async () => t.llm.chatRequests().filter((r) => said(r, 'hold-me')).length,
+      (n) => n >= 1,
+    );
     const following = readSse(eventsUrl(generationId), { token: owner.accessToken, timeoutMs: 15_000 });
 
     // What a reaper does for a dead worker, with the log gone as well (Redis lost it).
-    await t.app.repos.generations.update(generationId, { status: 'failed', errorCode: 'generation_failed', errorMessage: 'x', completedAt: new Date(0) });
+    await t.app.repos.generations.update(generationId, {
+      status: 'failed',
+      errorCode: 'generation_failed',
+      errorMessage: 'x',
+      completedAt: new Date(0),
+    });
     await redis.del(`${t.keyPrefix}:gen:${generationId}:events`);
     const sse = await following;
     hold.open();
@@ -148,8 +188,16 @@ describe('every stream ends', () => {
   test('given a chat turn whose answer was stored but whose log is lost, its stream ends with that answer as final', async () => {
     hold = gate();
     const user = await registerUser(t.api, 'Chatter');
-    const following = readSse(`${t.api}/chat/stream`, { method: 'POST', token: user.accessToken, body: { message: 'hold-me please', tools: 'none' }, timeoutMs: 15_000 });
-    await eventually(async () => t.llm.chatRequests().filter((r) => said(r, 'hold-me please')).length, (n) => n >= 1);
+    const following = readSse(`${t.api}/chat/stream`, {
+      method: 'POST',
+      token: user.accessToken,
+      body: { message: 'hold-me please', tools: 'none' },
+      timeoutMs: 15_000,
+    });
+    await eventually(
+      async () => t.llm.chatRequests().filter((r) => said(r, 'hold-me please')).length,
+      (n) => n >= 1,
+    );
     const [session] = (await request('GET', `${t.api}/chat/sessions`, { token: user.accessToken })).body.sessions;
     const [question] = await t.app.repos.chat.history(session.id);
 
@@ -165,13 +213,26 @@ describe('every stream ends', () => {
 
   test('given ticket notes whose job ended without a word in the log, the notes stream ends with [ERROR]', async () => {
     const user = await registerUser(t.api, 'Notes');
-    const chat = await request('POST', `${t.api}/chat`, { token: user.accessToken, body: { message: 'My printer is jammed.', tools: 'none' } });
+    const chat = await request('POST', `${t.api}/chat`, {
+      token: user.accessToken,
+      body: { message: 'My printer is jammed.', tools: 'none' },
+    });
     expect(chat.status).toBe(200);
     hold = gate();
     const sessionId = chat.body.sessionId;
     // The notes request is held by the word in the resolution summary.
-    expect((await request('POST', `${t.api}/chat/sessions/${sessionId}/resolve`, { token: user.accessToken, body: { resolutionSummary: 'hold-me notes' } })).status).toBe(200);
-    await eventually(async () => t.llm.chatRequests().filter((r) => said(r, 'hold-me notes')).length, (n) => n >= 1);
+    expect(
+      (
+        await request('POST', `${t.api}/chat/sessions/${sessionId}/resolve`, {
+          token: user.accessToken,
+          body: { resolutionSummary: 'hold-me notes' },
+        })
+      ).status,
+    ).toBe(200);
+    await eventually(
+      async () => t.llm.chatRequests().filter((r) => said(r, 'hold-me notes')).length,
+      (n) => n >= 1,
+    );
     const following = readSse(`${t.api}/chat/sessions/${sessionId}/documentation/stream`, { token: user.accessToken, timeoutMs: 15_000 });
 
     await t.app.repos.notes.setDocumentationStatus(sessionId, 'failed');
@@ -203,7 +264,10 @@ describe('a user holds at most MAX_STREAMS_PER_USER streams, across nodes', () =
     [owner, viewer] = await Promise.all([registerUser(t.api, 'Owner'), registerUser(t.api, 'Viewer')]);
     canvasId = await createCanvas(t.api, owner);
     await addMember(t.api, owner, canvasId, viewer, 'viewer');
-    const started = await openStream(`${t.api}/canvases/${canvasId}/ai/generate-stream`, owner.accessToken, { method: 'POST', body: { prompt: 'hold-me until the end' } });
+    const started = await openStream(`${t.api}/canvases/${canvasId}/ai/generate-stream`, owner.accessToken, {
+      method: 'POST',
+      body: { prompt: 'hold-me until the end' },
+    });
     generationId = started.response.headers.get('x-generation-id')!;
     started.close();
   });
@@ -230,7 +294,10 @@ describe('a user holds at most MAX_STREAMS_PER_USER streams, across nodes', () =
 
     const refused = await request('GET', eventsUrl(), { token: owner.accessToken });
     const before = await t.app.repos.db.select().from(generations).where(eq(generations.userId, owner.id));
-    const refusedStart = await request('POST', `${t.api}/canvases/${canvasId}/ai/generate-stream`, { token: owner.accessToken, body: { prompt: 'one too many' } });
+    const refusedStart = await request('POST', `${t.api}/canvases/${canvasId}/ai/generate-stream`, {
+      token: owner.accessToken,
+      body: { prompt: 'one too many' },
+    });
     const after = await t.app.repos.db.select().from(generations).where(eq(generations.userId, owner.id));
     const other = await openStream(eventsUrl(), viewer.accessToken);
     open.push(other);

@@ -14,7 +14,11 @@ import { registerUser, request, type TestUser } from '../support/http';
 const SECRET = new TextEncoder().encode('test-secret-test-secret-test-secret-0123456789');
 
 async function sign(claims: Record<string, unknown>, options: { exp?: number | null } = {}) {
-  const jwt = new SignJWT(claims).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setIssuer('switchboard').setAudience('switchboard-api').setIssuedAt();
+  const jwt = new SignJWT(claims)
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setIssuer('switchboard')
+    .setAudience('switchboard-api')
+    .setIssuedAt();
   if (options.exp !== null) jwt.setExpirationTime(options.exp ?? Math.floor(Date.now() / 1000) + 600);
   return jwt.sign(SECRET);
 }
@@ -87,7 +91,15 @@ describe('security: access tokens', () => {
     const operations = await authenticatedOperations(t);
     expect(operations.length).toBeGreaterThan(40);
     const answers = await Promise.all(
-      operations.map(async (op) => ({ op: `${op.method} ${op.url}`, status: (await request(op.method, op.url, { token: user.accessToken, body: op.method === 'GET' || op.method === 'DELETE' ? undefined : {} })).status })),
+      operations.map(async (op) => ({
+        op: `${op.method} ${op.url}`,
+        status: (
+          await request(op.method, op.url, {
+            token: user.accessToken,
+            body: op.method === 'GET' || op.method === 'DELETE' ? undefined : {},
+          })
+        ).status,
+      })),
     );
     expect(answers.filter((answer) => answer.status !== 401)).toEqual([]);
     expect(await handshake(t.url, '/canvas', { token: user.accessToken })).toBe('unauthorized');

@@ -43,7 +43,12 @@ export async function startTestApp(
     logger: options.logs
       ? createLogger({ level: options.logLevel ?? 'debug', destination: { write: (line: string) => void options.logs!(line) } })
       : createLogger({ level: config.log.level }),
-    endpoint: { baseURL: llm.baseURL, apiKey: 'test', provider: 'scripted', models: [config.llm.configured ? config.llm.model : 'scripted-model', ...config.llm.fallbackModels] },
+    endpoint: {
+      baseURL: llm.baseURL,
+      apiKey: 'test',
+      provider: 'scripted',
+      models: [config.llm.configured ? config.llm.model : 'scripted-model', ...config.llm.fallbackModels],
+    },
   });
   return {
     app,

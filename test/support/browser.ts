@@ -14,7 +14,10 @@ export const WAIT_MS = 15_000;
 export const byTestId = (id: string) => `[data-testid="${id}"]`;
 
 export async function launchChromium(): Promise<Browser> {
-  if (!existsSync(CHROMIUM_PATH)) throw new Error(`Chromium not found at ${CHROMIUM_PATH}: install Debian's chromium package (apt-get install chromium) or set CHROMIUM_PATH.`);
+  if (!existsSync(CHROMIUM_PATH))
+    throw new Error(
+      `Chromium not found at ${CHROMIUM_PATH}: install Debian's chromium package (apt-get install chromium) or set CHROMIUM_PATH.`,
+    );
   mkdirSync(SCREENSHOTS, { recursive: true });
   return chromium.launch({ executablePath: CHROMIUM_PATH, args: ['--no-sandbox'] });
 }
@@ -24,7 +27,13 @@ export async function launchChromium(): Promise<Browser> {
  * violations and every HTTP answer ≥ 400 are pushed to `problems` as `label: …`, unless `allowed`
  * says that answer was expected.
  */
-export async function openPage(browser: Browser, url: string, label: string, problems: string[], allowed: (status: number, pathname: string) => boolean = () => false): Promise<Page> {
+export async function openPage(
+  browser: Browser,
+  url: string,
+  label: string,
+  problems: string[],
+  allowed: (status: number, pathname: string) => boolean = () => false,
+): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 1366, height: 900 } });
   const page = await context.newPage();
   page.setDefaultTimeout(WAIT_MS);
@@ -52,15 +61,18 @@ export async function signIn(page: Page, user: TestUser): Promise<void> {
 export async function openCanvas(page: Page, canvasId: string, userId: string): Promise<void> {
   await page.locator(`${byTestId('canvas-list-item')}[data-canvas-id="${canvasId}"] ${byTestId('open-canvas')}`).click();
   await page.locator(`${byTestId('connection-status')}[data-state="live"]`).waitFor();
-  await page.locator(`${byTestId('presence-user')}[data-user-id="${userId}"]`).waitFor().catch(async (error: Error) => {
-    // What the page showed instead, so a failure on CI says more than "timeout".
-    const shown = await page.evaluate(() => ({
-      connection: document.querySelector('[data-testid="connection-status"]')?.textContent,
-      notice: document.querySelector('[data-testid="notice"]')?.textContent,
-      presence: [...document.querySelectorAll('[data-testid="presence-user"]')].map((node) => (node as HTMLElement).dataset.userId),
-    }));
-    throw new Error(`${error.message}\nthe page showed: ${JSON.stringify(shown)}`);
-  });
+  await page
+    .locator(`${byTestId('presence-user')}[data-user-id="${userId}"]`)
+    .waitFor()
+    .catch(async (error: Error) => {
+      // What the page showed instead, so a failure on CI says more than "timeout".
+      const shown = await page.evaluate(() => ({
+        connection: document.querySelector('[data-testid="connection-status"]')?.textContent,
+        notice: document.querySelector('[data-testid="notice"]')?.textContent,
+        presence: [...document.querySelectorAll('[data-testid="presence-user"]')].map((node) => (node as HTMLElement).dataset.userId),
+      }));
+      throw new Error(`${error.message}\nthe page showed: ${JSON.stringify(shown)}`);
+    });
 }
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -70,6 +82,7 @@ export async function screenshot(page: Page, name: string, options: { fullPage?:
   const file = path.join(SCREENSHOTS, `${name}.png`);
   await page.screenshot({ path: file, fullPage: options.fullPage ?? true });
   const bytes = readFileSync(file);
-  if (bytes.length < 1_000 || !bytes.subarray(0, 8).equals(PNG_SIGNATURE)) throw new Error(`${file} is not a PNG screenshot (${bytes.length} bytes)`);
+  if (bytes.length < 1_000 || !bytes.subarray(0, 8).equals(PNG_SIGNATURE))
+    throw new Error(`${file} is not a PNG screenshot (${bytes.length} bytes)`);
   return file;
 }

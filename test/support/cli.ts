@@ -13,7 +13,12 @@ export interface CliResult {
  * Runs `switchboard <args>` (bin/switchboard.mjs, exactly what the package's `bin` installs) as its
  * own process and waits for it to exit. One-shot commands only: servers use spawnSwitchboard.
  */
-export function runSwitchboardCli(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000, entry = 'bin/switchboard.mjs'): Promise<CliResult> {
+export function runSwitchboardCli(
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 60_000,
+  entry = 'bin/switchboard.mjs',
+): Promise<CliResult> {
   // src/main.ts (what `npm start` runs) needs tsx's loader on the command line; the bin loads it itself.
   const node = entry.endsWith('.ts') ? ['--import', 'tsx', entry] : [path.join(ROOT, entry)];
   const child = spawn(process.execPath, [...node, ...args], {

@@ -55,7 +55,10 @@ export function useCluster(name: string, env: Record<string, string> = {}) {
       const base = `${api.url}/api/v1`;
       const user = await registerUser(base, userName);
       const canvasId = await createCanvas(base, user);
-      const clients: CanvasClient[] = await Promise.all([connectCanvas(api.url!, user.accessToken), connectCanvas(api.url!, user.accessToken)]);
+      const clients: CanvasClient[] = await Promise.all([
+        connectCanvas(api.url!, user.accessToken),
+        connectCanvas(api.url!, user.accessToken),
+      ]);
       await Promise.all(clients.map((client) => join(client, canvasId)));
       const received = clients.map((client) => record(client, 'blocks_bulk_added_chunk'));
       return { api, workerA, workerB, base, user, canvasId, clients, received };

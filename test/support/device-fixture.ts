@@ -61,7 +61,12 @@ export async function startDeviceNode(options: {
   const registry = new DeviceRegistry(redis, options.keyPrefix, { logger, heartbeatTtlMs: options.heartbeatTtlMs });
   const hellos: DeviceNode['hellos'] = [];
   // The relay reaches plain-WebSocket devices held by any node.
-  const channel = new DeviceChannel(io, { timeoutMs: options.rpcTimeoutMs ?? 30_000, logger, metrics: options.metrics, relay: new WsRelay(redis, options.keyPrefix, logger) });
+  const channel = new DeviceChannel(io, {
+    timeoutMs: options.rpcTimeoutMs ?? 30_000,
+    logger,
+    metrics: options.metrics,
+    relay: new WsRelay(redis, options.keyPrefix, logger),
+  });
   const devices = options.http
     ? registerDeviceNamespace(channel, {
         tokens: DEVICE_TEST_TOKENS,
@@ -70,7 +75,15 @@ export async function startDeviceNode(options: {
         onDeviceHello: (userId, deviceId, agentIds) => void hellos.push({ userId, deviceId, agentIds }),
       })
     : undefined;
-  const webSockets = httpServer ? attachDeviceWebSocket(httpServer, { tokens: DEVICE_TEST_TOKENS, registry, channel, logger, onDeviceHello: (userId, deviceId, agentIds) => void hellos.push({ userId, deviceId, agentIds }) }) : undefined;
+  const webSockets = httpServer
+    ? attachDeviceWebSocket(httpServer, {
+        tokens: DEVICE_TEST_TOKENS,
+        registry,
+        channel,
+        logger,
+        onDeviceHello: (userId, deviceId, agentIds) => void hellos.push({ userId, deviceId, agentIds }),
+      })
+    : undefined;
   let url: string | undefined;
   if (httpServer) {
     await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', () => resolve()));

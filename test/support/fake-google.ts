@@ -49,7 +49,11 @@ export interface GmailPart {
   parts?: GmailPart[];
 }
 
-export const TODO_LINES = ['TODO: Send the invoice to ACME', 'TODO: Book the venue for the team offsite', 'TODO: Review the Q3 budget draft'];
+export const TODO_LINES = [
+  'TODO: Send the invoice to ACME',
+  'TODO: Book the venue for the team offsite',
+  'TODO: Review the Q3 budget draft',
+];
 
 /**
  * `count` mails a minute apart from `start` (oldest first), senders rotating over three people;
@@ -84,7 +88,9 @@ export interface IssuedTokens {
 }
 
 /** A fake's token controls ({@link FakeProvider}), handed to its authority. */
-export function tokenControls(authority: FakeAuthority): Pick<FakeProvider, 'issueCode' | 'issueTokens' | 'expireAccessTokens' | 'revokeRefreshTokens'> {
+export function tokenControls(
+  authority: FakeAuthority,
+): Pick<FakeProvider, 'issueCode' | 'issueTokens' | 'expireAccessTokens' | 'revokeRefreshTokens'> {
   return {
     issueCode: (o) => authority.issueCode(o),
     issueTokens: (o) => authority.issueTokens(o),
@@ -184,8 +190,17 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 
 /** The request as FakeRequest (form fields parsed for urlencoded bodies). */
 export function record(req: IncomingMessage, url: URL, body: string): FakeRequest {
-  const form = req.headers['content-type']?.includes('application/x-www-form-urlencoded') ? Object.fromEntries(new URLSearchParams(body)) : undefined;
-  return { method: req.method ?? 'GET', path: url.pathname, query: Object.fromEntries(url.searchParams), auth: req.headers.authorization, form, at: Date.now() };
+  const form = req.headers['content-type']?.includes('application/x-www-form-urlencoded')
+    ? Object.fromEntries(new URLSearchParams(body))
+    : undefined;
+  return {
+    method: req.method ?? 'GET',
+    path: url.pathname,
+    query: Object.fromEntries(url.searchParams),
+    auth: req.headers.authorization,
+    form,
+    at: Date.now(),
+  };
 }
 
 /** The client id / secret of a token request: form fields, or HTTP Basic. */
@@ -202,7 +217,14 @@ const SYSTEM_LABELS = new Set(['INBOX', 'SPAM', 'TRASH', 'UNREAD', 'STARRED', 'I
 const b64url = (text: string) => Buffer.from(text, 'utf8').toString('base64url');
 const normalLabel = (name: string) => name.toLowerCase().replace(/[\s/]+/g, '-');
 
-function googleError(res: ServerResponse, code: number, status: string, reason: string, message: string, headers: Record<string, string> = {}): void {
+function googleError(
+  res: ServerResponse,
+  code: number,
+  status: string,
+  reason: string,
+  message: string,
+  headers: Record<string, string> = {},
+): void {
   sendJson(res, code, { error: { code, message, errors: [{ message, domain: 'global', reason }], status } }, headers);
 }
 
@@ -293,7 +315,12 @@ export function gmailSearch(q: string): Predicate {
     const op = /^([a-z_]+):(.+)$/i.exec(term);
     if (!op) return (mail) => `${mail.subject}\n${mail.text}`.toLowerCase().includes(unquote(term).toLowerCase());
     const [, name, raw] = op;
-    const values = /^\((.*)\)$/.test(raw) ? raw.slice(1, -1).split(/\s+OR\s+/).map(unquote) : [unquote(raw)];
+    const values = /^\((.*)\)$/.test(raw)
+      ? raw
+          .slice(1, -1)
+          .split(/\s+OR\s+/)
+          .map(unquote)
+      : [unquote(raw)];
     const time = (mail: FakeMail) => new Date(mail.date).getTime() / 1000;
     switch (name.toLowerCase()) {
       case 'after':
@@ -325,12 +352,20 @@ export function gmailMessage(mail: FakeMail, ids: Map<string, string>) {
     { name: 'Date', value: rfc2822(date) },
     { name: 'Message-ID', value: `<${mail.id}@fake.google>` },
   ];
-  const html = mail.html ?? mail.text.split('\n').map((line) => `<div>${line || '<br>'}</div>`).join('');
+  const html =
+    mail.html ??
+    mail.text
+      .split('\n')
+      .map((line) => `<div>${line || '<br>'}</div>`)
+      .join('');
   const leaf = (partId: string, mimeType: string, content: string): GmailPart => ({
     partId,
     mimeType,
     filename: '',
-    headers: [{ name: 'Content-Type', value: `${mimeType}; charset="UTF-8"` }, { name: 'Content-Transfer-Encoding', value: 'quoted-printable' }],
+    headers: [
+      { name: 'Content-Type', value: `${mimeType}; charset="UTF-8"` },
+      { name: 'Content-Transfer-Encoding', value: 'quoted-printable' },
+    ],
     body: { size: Buffer.byteLength(content), data: b64url(content) },
   });
   const tree: GmailPart = mail.payload ?? {
@@ -367,30 +402,58 @@ export async function startFakeGoogle(options: FakeGoogleOptions = {}): Promise<
       return sendJson(res, 401, { error: 'invalid_client', error_description: 'The OAuth client was not found.' });
     }
     const issued =
-      form.grant_type === 'authorization_code' ? authority.redeem(form.code ?? '', form.redirect_uri)
-      : form.grant_type === 'refresh_token' ? authority.refreshWith(form.refresh_token ?? '')
-      : null;
-    if (issued === null) return sendJson(res, 400, { error: 'unsupported_grant_type', error_description: `Invalid grant_type: ${form.grant_type}` });
-    if (!issued) return sendJson(res, 400, { error: 'invalid_grant', error_description: form.grant_type === 'refresh_token' ? 'Token has been expired or revoked.' : 'Bad Request' });
+      form.grant_type === 'authorization_code'
+        ? authority.redeem(form.code ?? '', form.redirect_uri)
+        : form.grant_type === 'refresh_token'
+          ? authority.refreshWith(form.refresh_token ?? '')
+          : null;
+    if (issued === null)
+      return sendJson(res, 400, { error: 'unsupported_grant_type', error_description: `Invalid grant_type: ${form.grant_type}` });
+    if (!issued)
+      return sendJson(res, 400, {
+        error: 'invalid_grant',
+        error_description: form.grant_type === 'refresh_token' ? 'Token has been expired or revoked.' : 'Bad Request',
+      });
     const scope = 'https://www.googleapis.com/auth/gmail.readonly';
     const expires_in = Math.round((issued.expiresAt - Date.now()) / 1000);
-    return sendJson(res, 200, { access_token: issued.accessToken, expires_in, scope, token_type: 'Bearer', ...(issued.refreshToken ? { refresh_token: issued.refreshToken } : {}) });
+    return sendJson(res, 200, {
+      access_token: issued.accessToken,
+      expires_in,
+      scope,
+      token_type: 'Bearer',
+      ...(issued.refreshToken ? { refresh_token: issued.refreshToken } : {}),
+    });
   };
 
   const gmail = (res: ServerResponse, req: IncomingMessage, url: URL) => {
     if (throttled.remaining > 0) {
       throttled.remaining -= 1;
-      return googleError(res, 429, 'RESOURCE_EXHAUSTED', 'rateLimitExceeded', 'Too many concurrent requests for user.', { 'retry-after': String(throttled.retryAfterSeconds) });
+      return googleError(res, 429, 'RESOURCE_EXHAUSTED', 'rateLimitExceeded', 'Too many concurrent requests for user.', {
+        'retry-after': String(throttled.retryAfterSeconds),
+      });
     }
     if (!authority.isValid(req.headers.authorization)) {
-      return googleError(res, 401, 'UNAUTHENTICATED', 'authError', 'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.', { 'www-authenticate': 'Bearer realm="https://accounts.google.com/", error="invalid_token"' });
+      return googleError(
+        res,
+        401,
+        'UNAUTHENTICATED',
+        'authError',
+        'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.',
+        { 'www-authenticate': 'Bearer realm="https://accounts.google.com/", error="invalid_token"' },
+      );
     }
     if (expireAfter > 0 && --expireAfter === 0) authority.expireAccessTokens();
     const ids = labelIds(state.mailbox);
     const base = '/gmail/v1/users/me/';
     const rest = url.pathname.startsWith(base) ? url.pathname.slice(base.length) : '';
     if (rest === 'labels') {
-      return sendJson(res, 200, { labels: [...ids].map(([name, id]) => ({ id, name: id === name.toUpperCase() ? id : name, type: id.startsWith('Label_') ? 'user' : 'system' })) });
+      return sendJson(res, 200, {
+        labels: [...ids].map(([name, id]) => ({
+          id,
+          name: id === name.toUpperCase() ? id : name,
+          type: id.startsWith('Label_') ? 'user' : 'system',
+        })),
+      });
     }
     if (rest === 'messages') {
       let matches: FakeMail[];

@@ -53,7 +53,10 @@ export function seedChats(options: { chats?: number; perChat?: number; todos?: n
       id: String(start.getTime() + (c * perChat + m) * 60_000),
       from: people[m % people.length],
       userId: `user-${m % people.length}`,
-      html: m === 1 && c < todos ? `<p>TODO: Prepare the <b>demo</b> for chat ${c + 1}</p>` : `<p>Message ${m + 1} in chat ${c + 1} &amp; more</p>`,
+      html:
+        m === 1 && c < todos
+          ? `<p>TODO: Prepare the <b>demo</b> for chat ${c + 1}</p>`
+          : `<p>Message ${m + 1} in chat ${c + 1} &amp; more</p>`,
       createdDateTime: new Date(start.getTime() + (c * perChat + m) * 60_000),
     })),
   }));
@@ -78,7 +81,11 @@ export interface FakeMicrosoft extends FakeProvider {
 }
 
 function graphError(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
-  const innerError = { date: new Date().toISOString().slice(0, 19), 'request-id': 'fake-request', 'client-request-id': 'fake-client-request' };
+  const innerError = {
+    date: new Date().toISOString().slice(0, 19),
+    'request-id': 'fake-request',
+    'client-request-id': 'fake-client-request',
+  };
   sendJson(res, status, { error: { code, message, innerError } }, headers);
 }
 
@@ -134,7 +141,9 @@ export function graphFilter(expression: string): (row: Row) => boolean {
       };
     }
     const from = /^from\/emailAddress\/address eq ('(?:[^']|'')*')$/.exec(clause);
-    if (from) return (row) => String((row.from as { emailAddress: { address: string } }).emailAddress.address).toLowerCase() === literal(from[1]).toLowerCase();
+    if (from)
+      return (row) =>
+        String((row.from as { emailAddress: { address: string } }).emailAddress.address).toLowerCase() === literal(from[1]).toLowerCase();
     const category = /^categories\/any\(c:c eq ('(?:[^']|'')*')\)$/.exec(clause);
     if (category) return (row) => (row.categories as string[]).includes(literal(category[1]));
     throw new Error(`Invalid filter clause: ${clause}`);
@@ -145,7 +154,12 @@ export function graphFilter(expression: string): (row: Row) => boolean {
 /** The Graph `message` resource of a fake mail (HTML body unless `text` is preferred). */
 function graphMessage(mail: FakeMail, preferText: boolean): Row {
   const sender = { emailAddress: address(mail.from) };
-  const html = mail.html ?? `<html><body>${mail.text.split('\n').map((line) => `<p>${line}</p>`).join('')}</body></html>`;
+  const html =
+    mail.html ??
+    `<html><body>${mail.text
+      .split('\n')
+      .map((line) => `<p>${line}</p>`)
+      .join('')}</body></html>`;
   const received = iso(mail.date);
   return {
     '@odata.etag': `W/"${mail.id}"`,
@@ -186,7 +200,16 @@ function graphChatMessage(chat: FakeChat, message: FakeChatMessage): Row {
     locale: 'en-us',
     webUrl: null,
     channelIdentity: null,
-    from: { application: null, device: null, user: { '@odata.type': '#microsoft.graph.teamworkUserIdentity', id: message.userId ?? message.from, displayName: message.from, userIdentityType: 'aadUser' } },
+    from: {
+      application: null,
+      device: null,
+      user: {
+        '@odata.type': '#microsoft.graph.teamworkUserIdentity',
+        id: message.userId ?? message.from,
+        displayName: message.from,
+        userIdentityType: 'aadUser',
+      },
+    },
     body: { contentType: 'html', content: message.html },
     attachments: [],
     mentions: [],
@@ -208,22 +231,44 @@ export async function startFakeMicrosoft(options: FakeMicrosoftOptions = {}): Pr
   const token = (res: ServerResponse, req: IncomingMessage, form: Record<string, string>, pathTenant: string) => {
     const client = clientCredentials(req, form);
     const aad = (status: number, error: string, code: number, description: string) =>
-      sendJson(res, status, { error, error_description: `AADSTS${code}: ${description}`, error_codes: [code], timestamp: new Date().toISOString(), trace_id: 'fake-trace', correlation_id: 'fake-correlation' });
+      sendJson(res, status, {
+        error,
+        error_description: `AADSTS${code}: ${description}`,
+        error_codes: [code],
+        timestamp: new Date().toISOString(),
+        trace_id: 'fake-trace',
+        correlation_id: 'fake-correlation',
+      });
     if (pathTenant !== tenant) return aad(400, 'invalid_request', 90002, `Tenant '${pathTenant}' not found.`);
-    if (client.id !== clientId || client.secret !== clientSecret) return aad(401, 'invalid_client', 7000215, 'Invalid client secret provided.');
+    if (client.id !== clientId || client.secret !== clientSecret)
+      return aad(401, 'invalid_client', 7000215, 'Invalid client secret provided.');
     if (!form.scope) return aad(400, 'invalid_request', 900144, "The request body must contain the following parameter: 'scope'.");
     const issued =
-      form.grant_type === 'authorization_code' ? authority.redeem(form.code ?? '', form.redirect_uri)
-      : form.grant_type === 'refresh_token' ? authority.refreshWith(form.refresh_token ?? '')
-      : null;
+      form.grant_type === 'authorization_code'
+        ? authority.redeem(form.code ?? '', form.redirect_uri)
+        : form.grant_type === 'refresh_token'
+          ? authority.refreshWith(form.refresh_token ?? '')
+          : null;
     if (issued === null) return aad(400, 'unsupported_grant_type', 70003, 'The app requested an unsupported grant type.');
     if (!issued) return aad(400, 'invalid_grant', 70008, 'The provided authorization code or refresh token has expired due to inactivity.');
     const expires_in = Math.round((issued.expiresAt - Date.now()) / 1000);
-    return sendJson(res, 200, { token_type: 'Bearer', scope: form.scope, expires_in, ext_expires_in: expires_in, access_token: issued.accessToken, refresh_token: issued.refreshToken });
+    return sendJson(res, 200, {
+      token_type: 'Bearer',
+      scope: form.scope,
+      expires_in,
+      ext_expires_in: expires_in,
+      access_token: issued.accessToken,
+      refresh_token: issued.refreshToken,
+    });
   };
 
   /** One page of `rows` with OData $filter / $orderby / $select / $top and a $skip or $skiptoken nextLink. */
-  const collection = (res: ServerResponse, url: URL, rows: Row[], o: { context: string; defaultTop: number; maxTop: number; skipParam: '$skip' | '$skiptoken'; dateField: string }) => {
+  const collection = (
+    res: ServerResponse,
+    url: URL,
+    rows: Row[],
+    o: { context: string; defaultTop: number; maxTop: number; skipParam: '$skip' | '$skiptoken'; dateField: string },
+  ) => {
     const params = url.searchParams;
     let matches = rows;
     const filter = params.get('$filter');
@@ -241,7 +286,13 @@ export async function startFakeMicrosoft(options: FakeMicrosoftOptions = {}): Pr
     const skipValue = params.get(o.skipParam) ?? '';
     const offset = o.skipParam === '$skip' ? Number(skipValue || 0) : Number(Buffer.from(skipValue, 'base64url').toString() || 0);
     const select = params.get('$select')?.split(',');
-    const page = matches.slice(offset, offset + top).map((row) => (select ? Object.fromEntries(Object.entries(row).filter(([key]) => key === '@odata.etag' || key === 'id' || select.includes(key))) : row));
+    const page = matches
+      .slice(offset, offset + top)
+      .map((row) =>
+        select
+          ? Object.fromEntries(Object.entries(row).filter(([key]) => key === '@odata.etag' || key === 'id' || select.includes(key)))
+          : row,
+      );
     const body: Row = { '@odata.context': `${baseUrl}/v1.0/$metadata#${o.context}`, value: page };
     if (offset + top < matches.length) {
       const nextOffset = o.skipParam === '$skip' ? String(offset + top) : Buffer.from(String(offset + top)).toString('base64url');
@@ -254,32 +305,62 @@ export async function startFakeMicrosoft(options: FakeMicrosoftOptions = {}): Pr
   const graph = (res: ServerResponse, req: IncomingMessage, url: URL) => {
     if (throttled.remaining > 0) {
       throttled.remaining -= 1;
-      return graphError(res, 429, 'TooManyRequests', 'Too many requests, retry after the time in the Retry-After header.', { 'retry-after': String(throttled.retryAfterSeconds) });
+      return graphError(res, 429, 'TooManyRequests', 'Too many requests, retry after the time in the Retry-After header.', {
+        'retry-after': String(throttled.retryAfterSeconds),
+      });
     }
     if (!authority.isValid(req.headers.authorization)) {
-      return graphError(res, 401, 'InvalidAuthenticationToken', 'Access token has expired or is not yet valid.', { 'www-authenticate': 'Bearer realm="", error="invalid_token"' });
+      return graphError(res, 401, 'InvalidAuthenticationToken', 'Access token has expired or is not yet valid.', {
+        'www-authenticate': 'Bearer realm="", error="invalid_token"',
+      });
     }
     const path = url.pathname.slice('/v1.0'.length);
     if (path === '/me/messages') {
       const preferText = /outlook\.body-content-type="?text"?/i.test(String(req.headers.prefer ?? ''));
       if (preferText) res.setHeader('preference-applied', 'outlook.body-content-type="text"');
       const rows = state.mailbox.map((mail) => graphMessage(mail, preferText));
-      return collection(res, url, rows, { context: "users('me')/messages", defaultTop: 10, maxTop: 1000, skipParam: '$skip', dateField: 'receivedDateTime' });
+      return collection(res, url, rows, {
+        context: "users('me')/messages",
+        defaultTop: 10,
+        maxTop: 1000,
+        skipParam: '$skip',
+        dateField: 'receivedDateTime',
+      });
     }
     if (path === '/me/chats') {
       const rows = state.chats.map((chat) => {
         const times = chat.messages.map((m) => new Date(m.lastModifiedDateTime ?? m.createdDateTime).getTime());
         const updated = new Date(times.length ? Math.max(...times) : Date.UTC(2025, 0, 1)).toISOString();
-        return { id: chat.id, topic: chat.topic ?? null, createdDateTime: updated, lastUpdatedDateTime: updated, chatType: chat.chatType ?? 'group', webUrl: `https://teams.microsoft.com/l/chat/${encodeURIComponent(chat.id)}/0`, tenantId: 'fake-tenant' };
+        return {
+          id: chat.id,
+          topic: chat.topic ?? null,
+          createdDateTime: updated,
+          lastUpdatedDateTime: updated,
+          chatType: chat.chatType ?? 'group',
+          webUrl: `https://teams.microsoft.com/l/chat/${encodeURIComponent(chat.id)}/0`,
+          tenantId: 'fake-tenant',
+        };
       });
-      return collection(res, url, rows, { context: "users('me')/chats", defaultTop: 20, maxTop: 50, skipParam: '$skiptoken', dateField: 'lastUpdatedDateTime' });
+      return collection(res, url, rows, {
+        context: "users('me')/chats",
+        defaultTop: 20,
+        maxTop: 50,
+        skipParam: '$skiptoken',
+        dateField: 'lastUpdatedDateTime',
+      });
     }
     const chatId = /^\/chats\/([^/]+)\/messages$/.exec(path)?.[1];
     const chat = chatId ? state.chats.find((c) => c.id === decodeURIComponent(chatId)) : undefined;
     if (chat && state.failChatIds.has(chat.id)) return graphError(res, 403, 'Forbidden', 'Forbidden');
     if (chat) {
       const rows = chat.messages.map((message) => graphChatMessage(chat, message));
-      return collection(res, url, rows, { context: `chats('${chat.id}')/messages`, defaultTop: 20, maxTop: 50, skipParam: '$skiptoken', dateField: 'createdDateTime' });
+      return collection(res, url, rows, {
+        context: `chats('${chat.id}')/messages`,
+        defaultTop: 20,
+        maxTop: 50,
+        skipParam: '$skiptoken',
+        dateField: 'createdDateTime',
+      });
     }
     return graphError(res, 404, chatId ? 'NotFound' : 'UnknownError', `Resource not found for the segment '${path}'.`);
   };

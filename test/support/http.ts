@@ -15,7 +15,11 @@ export async function request<T = any>(
   const headers: Record<string, string> = { ...options.headers };
   if (options.token) headers.authorization = `Bearer ${options.token}`;
   if (options.body !== undefined || options.rawBody !== undefined) headers['content-type'] ??= 'application/json';
-  const response = await fetch(url, { method, headers, body: options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body)) });
+  const response = await fetch(url, {
+    method,
+    headers,
+    body: options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
+  });
   const text = await response.text();
   let body: unknown = text;
   try {
@@ -49,6 +53,9 @@ export async function createCanvas(api: string, user: TestUser, title = 'Canvas'
 }
 
 export async function addMember(api: string, owner: TestUser, canvasId: string, member: TestUser, role: 'owner' | 'editor' | 'viewer') {
-  const res = await request('POST', `${api}/canvases/${canvasId}/members`, { token: owner.accessToken, body: { email: member.email, role } });
+  const res = await request('POST', `${api}/canvases/${canvasId}/members`, {
+    token: owner.accessToken,
+    body: { email: member.email, role },
+  });
   if (res.status !== 201) throw new Error(`add member failed: ${res.status}`);
 }

@@ -9,7 +9,10 @@ const ROOT = resolve(__dirname, '../..');
 
 /** `npm pack` of packages/<name> into `dir`; returns the tarball's path. */
 export async function packPackage(name: string, dir: string): Promise<string> {
-  const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', dir], { cwd: join(ROOT, 'packages', name), env: { ...process.env, npm_config_loglevel: 'error' } });
+  const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', dir], {
+    cwd: join(ROOT, 'packages', name),
+    env: { ...process.env, npm_config_loglevel: 'error' },
+  });
   const [info] = JSON.parse(stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
   return join(dir, info.filename);
 }
@@ -24,10 +27,15 @@ export async function installTarballs(names: string[], extra: string[] = []): Pr
   const project = await mkdtemp(join(tmpdir(), 'sb-pack-'));
   const tarballs: string[] = [];
   for (const name of names) tarballs.push(await packPackage(name, project));
-  const rootLock = JSON.parse(await readFile(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version?: string }> };
+  const rootLock = JSON.parse(await readFile(join(ROOT, 'package-lock.json'), 'utf8')) as {
+    packages: Record<string, { version?: string }>;
+  };
   const pinned = extra.map((name) => `${name}@${rootLock.packages[`node_modules/${name}`]?.version ?? 'latest'}`);
   await writeFile(join(project, 'package.json'), JSON.stringify({ name: basename(project), private: true, type: 'module' }, null, 2));
-  await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', ...tarballs, ...pinned], { cwd: project, env: { ...process.env, npm_config_loglevel: 'error' } });
+  await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', ...tarballs, ...pinned], {
+    cwd: project,
+    env: { ...process.env, npm_config_loglevel: 'error' },
+  });
   return { project, tarballs };
 }
 

@@ -69,7 +69,9 @@ export function findPostgresBinaries(): string | undefined {
  */
 function serverUser(): { uid: number; gid: number } | undefined {
   if (process.getuid?.() !== 0) return undefined;
-  const passwd = readFileSync('/etc/passwd', 'utf8').split('\n').map((line) => line.split(':'));
+  const passwd = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .map((line) => line.split(':'));
   const entry = passwd.find((fields) => fields[0] === 'postgres') ?? passwd.find((fields) => fields[0] === 'nobody');
   if (!entry) throw new Error('Running as root, and neither a `postgres` nor a `nobody` user exists to run PostgreSQL as.');
   return { uid: Number(entry[2]), gid: Number(entry[3]) };
@@ -107,15 +109,31 @@ export async function startPrivatePostgres(binDir: string): Promise<PrivatePostg
       ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--no-sync', '--encoding=UTF8', '--locale=C'],
       { ...asOwner, cwd: root, encoding: 'utf8' },
     );
-    if (init.status !== 0) throw new Error(`initdb failed (${init.error?.message ?? `exit ${init.status}`}):\n${init.stdout}${init.stderr}`);
+    if (init.status !== 0)
+      throw new Error(`initdb failed (${init.error?.message ?? `exit ${init.status}`}):\n${init.stdout}${init.stderr}`);
     const port = await freePort();
     const child = spawn(
       'sh',
       [
-        '-c', WATCHDOG, path.join(binDir, 'postgres'),
-        '-D', dataDir, '-p', String(port), '-k', root,
-        '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off',
-        '-c', 'full_page_writes=off', '-c', 'max_connections=300',
+        '-c',
+        WATCHDOG,
+        path.join(binDir, 'postgres'),
+        '-D',
+        dataDir,
+        '-p',
+        String(port),
+        '-k',
+        root,
+        '-c',
+        'listen_addresses=127.0.0.1',
+        '-c',
+        'fsync=off',
+        '-c',
+        'synchronous_commit=off',
+        '-c',
+        'full_page_writes=off',
+        '-c',
+        'max_connections=300',
       ],
       { ...asOwner, cwd: root, env: { ...process.env, SB_PG_ROOT: root }, stdio: ['pipe', 'pipe', 'pipe'], detached: true },
     );

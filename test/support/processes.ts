@@ -19,7 +19,11 @@ export interface SwitchboardProcess {
  * With `bundle`, runs what `npm start` runs instead (`node scripts/start.cjs`: the esbuild bundle of
  * src/, rebuilt when a source is newer): the benchmark measures memory on the shipped artifact.
  */
-export function spawnSwitchboard(env: Record<string, string>, timeoutMs = 30_000, options: { bundle?: boolean } = {}): Promise<SwitchboardProcess> {
+export function spawnSwitchboard(
+  env: Record<string, string>,
+  timeoutMs = 30_000,
+  options: { bundle?: boolean } = {},
+): Promise<SwitchboardProcess> {
   // `node --import tsx` rather than the tsx binary: the pid is Switchboard itself, so a signal
   // (SIGTERM to drain, SIGKILL to crash) reaches it directly and nothing is left orphaned.
   // scripts/start.cjs requires the bundle in its own process, so the pid is Switchboard's there too.

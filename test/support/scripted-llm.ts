@@ -35,7 +35,9 @@ export async function startScriptedLLM(
   });
   return {
     ...server,
-    push: (...turns) => { queue.push(...turns); },
+    push: (...turns) => {
+      queue.push(...turns);
+    },
     chatRequests: () => server.requests.flatMap((r) => (r.kind === 'chat' ? [r.body] : [])),
   };
 }

@@ -5,7 +5,12 @@ export type CanvasClient = Socket<CanvasServerEvents, CanvasClientEvents>;
 
 /** Connects to `/canvas` over websocket; resolves once connected, rejects on connect_error. */
 export function connectCanvas(url: string, token: string | undefined, timeoutMs = 5_000): Promise<CanvasClient> {
-  const socket: CanvasClient = io(`${url}/canvas`, { auth: token === undefined ? {} : { token }, transports: ['websocket'], reconnection: false, forceNew: true });
+  const socket: CanvasClient = io(`${url}/canvas`, {
+    auth: token === undefined ? {} : { token },
+    transports: ['websocket'],
+    reconnection: false,
+    forceNew: true,
+  });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('socket connect timed out')), timeoutMs);
     socket.once('connect', () => (clearTimeout(timer), resolve(socket)));

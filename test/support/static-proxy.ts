@@ -4,7 +4,13 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { extname, join, normalize, sep } from 'node:path';
 
-const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml', '.map': 'application/json' };
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.map': 'application/json',
+};
 
 export interface StaticProxy {
   url: string;
@@ -22,10 +28,13 @@ export async function startStaticProxy(dir: string, target: string): Promise<Sta
   const server = http.createServer((req, res) => {
     const url = req.url ?? '/';
     if (proxied(url)) {
-      const forward = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: url, headers: { ...req.headers, host: upstream.host } }, (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      });
+      const forward = http.request(
+        { host: upstream.hostname, port: upstream.port, method: req.method, path: url, headers: { ...req.headers, host: upstream.host } },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        },
+      );
       forward.on('error', () => res.destroy());
       res.on('close', () => !res.writableFinished && forward.destroy());
       req.pipe(forward);
@@ -42,7 +51,9 @@ export async function startStaticProxy(dir: string, target: string): Promise<Sta
   });
   server.on('upgrade', (req, socket, head) => {
     const backend = net.connect(Number(upstream.port), upstream.hostname, () => {
-      const headers = Object.entries({ ...req.headers, host: upstream.host }).flatMap(([name, value]) => (Array.isArray(value) ? value.map((v) => `${name}: ${v}`) : [`${name}: ${value}`]));
+      const headers = Object.entries({ ...req.headers, host: upstream.host }).flatMap(([name, value]) =>
+        Array.isArray(value) ? value.map((v) => `${name}: ${v}`) : [`${name}: ${value}`],
+      );
       backend.write(`${req.method} ${req.url} HTTP/1.1\r\n${headers.join('\r\n')}\r\n\r\n`);
       if (head.length) backend.write(head);
       backend.pipe(socket);

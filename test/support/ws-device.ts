@@ -22,7 +22,8 @@ export class WsDevice {
       const frame = JSON.parse(String(data)) as Frame;
       this.frames.push(frame);
       if (frame.type === 'ping' && this.autoPong) this.send({ type: 'pong' });
-      if (frame.type === 'tool_call' && this.onToolCall) void Promise.resolve(this.onToolCall(frame)).then((reply) => reply && this.send({ type: 'tool_result', ...reply }));
+      if (frame.type === 'tool_call' && this.onToolCall)
+        void Promise.resolve(this.onToolCall(frame)).then((reply) => reply && this.send({ type: 'tool_result', ...reply }));
       this.waiters.forEach((check) => check());
     });
     this.closed = new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: String(reason) })));
@@ -54,7 +55,11 @@ export class WsDevice {
   }
 
   /** The first frame (already received or future) after `from` of `type` that satisfies `predicate`. */
-  next(type: string, predicate: (frame: Frame) => boolean = () => true, options: { from?: number; timeoutMs?: number } = {}): Promise<Frame> {
+  next(
+    type: string,
+    predicate: (frame: Frame) => boolean = () => true,
+    options: { from?: number; timeoutMs?: number } = {},
+  ): Promise<Frame> {
     const timeoutMs = options.timeoutMs ?? 15_000;
     return new Promise((resolve, reject) => {
       const check = () => {
@@ -64,7 +69,13 @@ export class WsDevice {
         this.waiters.delete(check);
         resolve(found);
       };
-      const timer = setTimeout(() => (this.waiters.delete(check), reject(new Error(`no ${type} frame within ${timeoutMs} ms; got ${JSON.stringify(this.frames.map((f) => f.type))}`))), timeoutMs);
+      const timer = setTimeout(
+        () => (
+          this.waiters.delete(check),
+          reject(new Error(`no ${type} frame within ${timeoutMs} ms; got ${JSON.stringify(this.frames.map((f) => f.type))}`))
+        ),
+        timeoutMs,
+      );
       this.waiters.add(check);
       check();
     });

@@ -26,12 +26,32 @@ import type { journeyMessageSchema, journeyStartSchema } from '../../src/http/ro
 import type { oauthRefreshSchema } from '../../src/http/routes/oauth-routes';
 import type { toAgentView, toRunView } from '../../src/models/agents-repository';
 import type { embeddingResultSchema } from '../../src/queues/embeddings';
-import type { createCloudAgentSchema, createLocalAgentSchema, listRunsQuerySchema, updateCloudAgentSchema, updateLocalAgentSchema } from '../../src/schemas/agents';
-import type { addMemberSchema, createCanvasSchema, embedSchema, generateSchema, loginSchema, registerSchema, updateCanvasSchema } from '../../src/schemas/api';
+import type {
+  createCloudAgentSchema,
+  createLocalAgentSchema,
+  listRunsQuerySchema,
+  updateCloudAgentSchema,
+  updateLocalAgentSchema,
+} from '../../src/schemas/agents';
+import type {
+  addMemberSchema,
+  createCanvasSchema,
+  embedSchema,
+  generateSchema,
+  loginSchema,
+  registerSchema,
+  updateCanvasSchema,
+} from '../../src/schemas/api';
 import type { Block, BlockInput, BlockType, createBlockSchema, updateBlockSchema } from '../../src/schemas/blocks';
 
 /** Each side's type, every property expanded, so that `a?: T` and `a?: T | undefined` compare alike. */
-type Deep<X> = X extends (...args: never[]) => unknown ? X : X extends readonly (infer E)[] ? Deep<E>[] : X extends object ? { [K in keyof X]: Deep<Exclude<X[K], undefined>> } : X;
+type Deep<X> = X extends (...args: never[]) => unknown
+  ? X
+  : X extends readonly (infer E)[]
+    ? Deep<E>[]
+    : X extends object
+      ? { [K in keyof X]: Deep<Exclude<X[K], undefined>> }
+      : X;
 type Same<A, B> = [Deep<A>] extends [Deep<B>] ? ([Deep<B>] extends [Deep<A>] ? true : false) : false;
 /** Fails to compile unless `true`. */
 function same<_T extends true>(): void {}

@@ -13,28 +13,48 @@ import { apiRoutes } from '../../src/http/routes';
 const blockRoute = routesWith<BlockPorts>();
 
 export const inPort = blockRoute({
-  method: 'get', path: '/fixture/:id', operationId: 'fixtureInPort', auth: 'bearer', summary: 'fixture', tags: ['fixture'],
+  method: 'get',
+  path: '/fixture/:id',
+  operationId: 'fixtureInPort',
+  auth: 'bearer',
+  summary: 'fixture',
+  tags: ['fixture'],
   params: { id: { schema: z.uuid() } },
   responses: { 200: 'fixture' },
   handler: async ({ user, params }, ctx) => ({ canvas: await ctx.repos.canvases.findForMember(params.id, user.id) }),
 });
 
 export const outsideService = blockRoute({
-  method: 'get', path: '/fixture', operationId: 'fixtureOutsideService', auth: 'bearer', summary: 'fixture', tags: ['fixture'],
+  method: 'get',
+  path: '/fixture',
+  operationId: 'fixtureOutsideService',
+  auth: 'bearer',
+  summary: 'fixture',
+  tags: ['fixture'],
   responses: { 200: 'fixture' },
   // @ts-expect-error `chat` is not in the block routes' port
   handler: ({ user }, ctx) => ctx.chat.start(user.id, { message: 'hi' }),
 });
 
 export const outsideRepository = blockRoute({
-  method: 'get', path: '/fixture', operationId: 'fixtureOutsideRepository', auth: 'bearer', summary: 'fixture', tags: ['fixture'],
+  method: 'get',
+  path: '/fixture',
+  operationId: 'fixtureOutsideRepository',
+  auth: 'bearer',
+  summary: 'fixture',
+  tags: ['fixture'],
   responses: { 200: 'fixture' },
   // @ts-expect-error the port narrows `repos` to blocks and canvases: `users` is outside it
   handler: ({ user }, ctx) => ctx.repos.users.findById(user.id),
 });
 
 export const outsideMethod = blockRoute({
-  method: 'delete', path: '/fixture/:id', operationId: 'fixtureOutsideMethod', auth: 'bearer', summary: 'fixture', tags: ['fixture'],
+  method: 'delete',
+  path: '/fixture/:id',
+  operationId: 'fixtureOutsideMethod',
+  auth: 'bearer',
+  summary: 'fixture',
+  tags: ['fixture'],
   params: { id: { schema: z.uuid() } },
   responses: { 204: 'fixture' },
   // @ts-expect-error the port narrows `canvasEvents` to emit: `forget` is outside it
@@ -42,7 +62,12 @@ export const outsideMethod = blockRoute({
 });
 
 export const hitlRoute = routesWith<HitlPorts>()({
-  method: 'get', path: '/fixture', operationId: 'fixtureHitl', auth: 'bearer', summary: 'fixture', tags: ['fixture'],
+  method: 'get',
+  path: '/fixture',
+  operationId: 'fixtureHitl',
+  auth: 'bearer',
+  summary: 'fixture',
+  tags: ['fixture'],
   responses: { 200: 'fixture' },
   // @ts-expect-error the HITL port has no `config`
   handler: (_input, ctx) => ctx.config.env,
@@ -52,7 +77,12 @@ export const hitlRoute = routesWith<HitlPorts>()({
 export const mounted: readonly AnyRoute[] = apiRoutes;
 // ...so a port asking for something ApiContext lacks cannot be mounted.
 const strayRoute = routesWith<ApiContext & { notAService: string }>()({
-  method: 'get', path: '/fixture', operationId: 'fixtureStray', auth: 'bearer', summary: 'fixture', tags: ['fixture'],
+  method: 'get',
+  path: '/fixture',
+  operationId: 'fixtureStray',
+  auth: 'bearer',
+  summary: 'fixture',
+  tags: ['fixture'],
   responses: { 200: 'fixture' },
   handler: (_input, ctx) => ctx.notAService,
 });

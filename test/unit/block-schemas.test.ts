@@ -174,7 +174,9 @@ describe('content size', () => {
 describe('create and update bodies', () => {
   test('given afterId that is not a uuid, a create body is rejected', () => {
     expect(createBlockSchema.safeParse({ type: 'divider', content: {}, afterId: 'first' }).success).toBe(false);
-    expect(createBlockSchema.safeParse({ type: 'divider', content: {}, afterId: '7d1f0c2e-6a39-4c9b-9c1a-2f4f7f0e8b11' }).success).toBe(true);
+    expect(createBlockSchema.safeParse({ type: 'divider', content: {}, afterId: '7d1f0c2e-6a39-4c9b-9c1a-2f4f7f0e8b11' }).success).toBe(
+      true,
+    );
   });
 
   test('given an empty patch or an unknown key, an update body is rejected', () => {
@@ -201,7 +203,10 @@ describe('checkToolCall', () => {
   });
 
   test('given arguments as a JSON string, they are parsed', () => {
-    expect(checkToolCall('create_heading', '{"text":"Plan","level":2}')).toEqual({ ok: true, block: { type: 'heading', content: { text: 'Plan', level: 2 } } });
+    expect(checkToolCall('create_heading', '{"text":"Plan","level":2}')).toEqual({
+      ok: true,
+      block: { type: 'heading', content: { text: 'Plan', level: 2 } },
+    });
   });
 
   test('given an empty argument string for a divider, it counts as no arguments', () => {
@@ -216,9 +221,12 @@ describe('checkToolCall', () => {
     expect(!result.ok && result.error).toContain('create_text');
   });
 
-  test.each(['{text: "unquoted"}', '{"text": "cut off', 'null, 1'])('given the invalid JSON %j, it says the arguments are not JSON', (raw) => {
-    expect(checkToolCall('create_text', raw)).toEqual({ ok: false, error: 'Arguments are not valid JSON.' });
-  });
+  test.each(['{text: "unquoted"}', '{"text": "cut off', 'null, 1'])(
+    'given the invalid JSON %j, it says the arguments are not JSON',
+    (raw) => {
+      expect(checkToolCall('create_text', raw)).toEqual({ ok: false, error: 'Arguments are not valid JSON.' });
+    },
+  );
 
   test.each([
     ['create_heading', { text: 'Title', level: 7 }, 'level'],
@@ -243,15 +251,25 @@ describe('checkToolCall', () => {
 
 describe('blockTools', () => {
   test('are exactly the eight create_* tools', () => {
-    expect(blockTools.map((tool) => tool.name).sort()).toEqual(
-      ['create_bullet_list', 'create_code', 'create_divider', 'create_heading', 'create_image', 'create_quote', 'create_text', 'create_todo'],
-    );
+    expect(blockTools.map((tool) => tool.name).sort()).toEqual([
+      'create_bullet_list',
+      'create_code',
+      'create_divider',
+      'create_heading',
+      'create_image',
+      'create_quote',
+      'create_text',
+      'create_todo',
+    ]);
   });
 
-  test.each(blockTools.map((tool) => [tool.name, tool] as const))('%s takes the block content schema of its type as its argument schema', (name, tool) => {
-    expect(tool.schema).toBe(blockContentSchemas[TOOL_BLOCK_TYPES[name]]);
-    expect(tool.description.length).toBeGreaterThan(0);
-  });
+  test.each(blockTools.map((tool) => [tool.name, tool] as const))(
+    '%s takes the block content schema of its type as its argument schema',
+    (name, tool) => {
+      expect(tool.schema).toBe(blockContentSchemas[TOOL_BLOCK_TYPES[name]]);
+      expect(tool.description.length).toBeGreaterThan(0);
+    },
+  );
 
   test('given arguments that break the schema, LangChain refuses to run the tool', async () => {
     const heading = blockTools.find((tool) => tool.name === 'create_heading')!;

@@ -16,7 +16,11 @@ describe('CanvasSequencer', () => {
       if (options.keptFrom !== undefined && afterSeq + 1 < options.keptFrom) return { ok: true, resync: true, lastSeq };
       return { ok: true, resync: false, events: serverLog.filter((e) => e.seq > afterSeq), lastSeq };
     };
-    const sequencer = new CanvasSequencer(sync, (event: CanvasRoomEvent) => handed.push(event.payload.seq), (_id, lastSeq) => resyncs.push(lastSeq));
+    const sequencer = new CanvasSequencer(
+      sync,
+      (event: CanvasRoomEvent) => handed.push(event.payload.seq),
+      (_id, lastSeq) => resyncs.push(lastSeq),
+    );
     const live = (seq: number) => sequencer.receive('block_deleted', { canvasId: CANVAS, seq });
     return { sequencer, handed, resyncs, asked, live };
   }
@@ -107,7 +111,10 @@ describe('CanvasSequencer', () => {
     const handed: string[] = [];
     let finishReload!: () => void;
     const sequencer = new CanvasSequencer(
-      async (_id, afterSeq): Promise<SyncAck> => (afterSeq < 9 ? { ok: true, resync: true, lastSeq: 12 } : { ok: true, resync: false, events: log.filter((e) => e.seq > afterSeq), lastSeq: 12 }),
+      async (_id, afterSeq): Promise<SyncAck> =>
+        afterSeq < 9
+          ? { ok: true, resync: true, lastSeq: 12 }
+          : { ok: true, resync: false, events: log.filter((e) => e.seq > afterSeq), lastSeq: 12 },
       (event) => handed.push(`event ${event.payload.seq}`),
       () => new Promise<void>((resolve) => (finishReload = () => (handed.push('reloaded'), resolve()))),
     );
@@ -125,7 +132,11 @@ describe('CanvasSequencer', () => {
 
   test("events arriving during the application's first load (after the join) wait for it, then follow in order", async () => {
     const handed: string[] = [];
-    const sequencer = new CanvasSequencer(async (): Promise<SyncAck> => ({ ok: true, resync: false, events: [], lastSeq: 7 }), (event) => handed.push(`event ${event.payload.seq}`), () => undefined);
+    const sequencer = new CanvasSequencer(
+      async (): Promise<SyncAck> => ({ ok: true, resync: false, events: [], lastSeq: 7 }),
+      (event) => handed.push(`event ${event.payload.seq}`),
+      () => undefined,
+    );
     sequencer.track(CANVAS, 5);
     let finishLoad!: () => void;
     const loading = sequencer.load(CANVAS, () => new Promise<void>((resolve) => (finishLoad = () => (handed.push('loaded'), resolve()))));

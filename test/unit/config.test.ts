@@ -40,7 +40,14 @@ describe('loadConfig defaults', () => {
     expect(config.data.dir).toBe('./.data');
     expect(config.database.url).toBeUndefined();
     expect(config.redis).toEqual({ url: undefined, keyPrefix: 'sb' });
-    expect(config.llm).toMatchObject({ configured: false, model: 'demo', provider: 'demo', embeddingModel: 'demo', fallbackModels: [], demoDelayMs: 0 });
+    expect(config.llm).toMatchObject({
+      configured: false,
+      model: 'demo',
+      provider: 'demo',
+      embeddingModel: 'demo',
+      fallbackModels: [],
+      demoDelayMs: 0,
+    });
     expect(config.broadcast).toEqual({ chunkSize: 10, chunkDelayMs: 50, concurrency: 8 });
     expect(config.generation).toMatchObject({ promptGuard: 'block', maxPromptChars: 8_000, concurrency: 4 });
     expect(config.queues).toEqual({ names: [...QUEUE_NAMES], explicit: false, lockMs: 30_000 });
@@ -53,13 +60,35 @@ describe('loadConfig defaults', () => {
 
     expect(tiers).toEqual({
       free: { generationsPerMinute: 5, generationsPerHour: 50, concurrentGenerations: 1, maxBlocksPerGeneration: 200, maxEnabledAgents: 2 },
-      pro: { generationsPerMinute: 30, generationsPerHour: 1_000, concurrentGenerations: 4, maxBlocksPerGeneration: 200, maxEnabledAgents: 10 },
-      enterprise: { generationsPerMinute: 120, generationsPerHour: 10_000, concurrentGenerations: 16, maxBlocksPerGeneration: 200, maxEnabledAgents: Infinity },
+      pro: {
+        generationsPerMinute: 30,
+        generationsPerHour: 1_000,
+        concurrentGenerations: 4,
+        maxBlocksPerGeneration: 200,
+        maxEnabledAgents: 10,
+      },
+      enterprise: {
+        generationsPerMinute: 120,
+        generationsPerHour: 10_000,
+        concurrentGenerations: 16,
+        maxBlocksPerGeneration: 200,
+        maxEnabledAgents: Infinity,
+      },
     });
   });
 
   test('given variables set to empty strings, they count as unset', () => {
-    const config = loadConfig({ PORT: '', HOST: '', REDIS_URL: '', DATABASE_URL: '', SWITCHBOARD_ROLES: '', OPENAI_BASE_URL: '', OPENAI_API_KEY: '', TIER_LIMITS: '', NODE_ENV: '' });
+    const config = loadConfig({
+      PORT: '',
+      HOST: '',
+      REDIS_URL: '',
+      DATABASE_URL: '',
+      SWITCHBOARD_ROLES: '',
+      OPENAI_BASE_URL: '',
+      OPENAI_API_KEY: '',
+      TIER_LIMITS: '',
+      NODE_ENV: '',
+    });
 
     expect(config).toEqual(loadConfig({}));
   });
@@ -92,7 +121,11 @@ describe('loadConfig roles and queues', () => {
   });
 
   test('given WORKER_QUEUES with known queues, only those are consumed and the list is explicit', () => {
-    expect(loadConfig({ WORKER_QUEUES: 'generation, broadcast' }).queues).toEqual({ names: ['generation', 'broadcast'], explicit: true, lockMs: 30_000 });
+    expect(loadConfig({ WORKER_QUEUES: 'generation, broadcast' }).queues).toEqual({
+      names: ['generation', 'broadcast'],
+      explicit: true,
+      lockMs: 30_000,
+    });
   });
 
   test('given WORKER_QUEUES with unknown queues, the error lists each of them', () => {
@@ -114,7 +147,9 @@ describe('loadConfig validation', () => {
   test('given production with a 32-character JWT_SECRET and an encryption key, loadConfig accepts them', () => {
     const secret = 'x'.repeat(32);
 
-    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret, OAUTH_ENCRYPTION_KEY: randomBytes(32).toString('base64') }).auth.jwtSecret).toBe(secret);
+    expect(
+      loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret, OAUTH_ENCRYPTION_KEY: randomBytes(32).toString('base64') }).auth.jwtSecret,
+    ).toBe(secret);
   });
 
   test.each([
@@ -150,13 +185,20 @@ describe('loadConfig validation', () => {
   test('given several bad variables, every one is listed in one error', () => {
     const error = configError({ WORKER_QUEUES: 'nope', TIER_LIMITS: '{"free": {"generationsPerHour": -5}}', NODE_ENV: 'production' });
 
-    expect(error.issues.map((issue) => issue.split(':')[0]).sort()).toEqual(['JWT_SECRET', 'OAUTH_ENCRYPTION_KEY', 'TIER_LIMITS', 'WORKER_QUEUES']);
+    expect(error.issues.map((issue) => issue.split(':')[0]).sort()).toEqual([
+      'JWT_SECRET',
+      'OAUTH_ENCRYPTION_KEY',
+      'TIER_LIMITS',
+      'WORKER_QUEUES',
+    ]);
   });
 });
 
 describe('tiers', () => {
   test('given a partial TIER_LIMITS override, it merges over the defaults per tier and limit', () => {
-    const { tiers } = loadConfig({ TIER_LIMITS: JSON.stringify({ free: { generationsPerMinute: 10 }, enterprise: { maxEnabledAgents: 50 } }) });
+    const { tiers } = loadConfig({
+      TIER_LIMITS: JSON.stringify({ free: { generationsPerMinute: 10 }, enterprise: { maxEnabledAgents: 50 } }),
+    });
 
     expect(tiers.free).toEqual({ ...DEFAULT_TIER_LIMITS.free, generationsPerMinute: 10 });
     expect(tiers.pro).toEqual(DEFAULT_TIER_LIMITS.pro);
@@ -215,12 +257,24 @@ describe('LLM endpoint', () => {
   });
 
   test('given only OPENAI_API_KEY, the LLM is configured with the default model', () => {
-    expect(loadConfig({ OPENAI_API_KEY: 'sk-test' }).llm).toMatchObject({ configured: true, apiKey: 'sk-test', model: 'gpt-4o-mini', provider: 'openai' });
+    expect(loadConfig({ OPENAI_API_KEY: 'sk-test' }).llm).toMatchObject({
+      configured: true,
+      apiKey: 'sk-test',
+      model: 'gpt-4o-mini',
+      provider: 'openai',
+    });
   });
 
   test('given the short form, it is one provider whose extra models are the fallback chain', () => {
-    const { llm } = loadConfig({ OPENAI_BASE_URL: 'http://127.0.0.1:11434/v1', LLM_MODEL: 'a', LLM_FALLBACK_MODELS: 'b', LLM_PROVIDER: 'ollama' });
-    expect(llm.providers).toEqual([{ name: 'ollama', baseURL: 'http://127.0.0.1:11434/v1', apiKey: 'not-set', models: ['a', 'b'], kind: 'openai' }]);
+    const { llm } = loadConfig({
+      OPENAI_BASE_URL: 'http://127.0.0.1:11434/v1',
+      LLM_MODEL: 'a',
+      LLM_FALLBACK_MODELS: 'b',
+      LLM_PROVIDER: 'ollama',
+    });
+    expect(llm.providers).toEqual([
+      { name: 'ollama', baseURL: 'http://127.0.0.1:11434/v1', apiKey: 'not-set', models: ['a', 'b'], kind: 'openai' },
+    ]);
     expect(llm.fallback).toEqual([{ provider: 'ollama', model: 'b' }]);
   });
 
@@ -261,18 +315,29 @@ describe('loadConfig CORS_ORIGINS', () => {
   });
 
   test('given a comma list of exact origins, each is kept as written', () => {
-    expect(loadConfig({ CORS_ORIGINS: ' https://app.example.com , http://localhost:5173 ' }).cors.origins).toEqual(['https://app.example.com', 'http://localhost:5173']);
+    expect(loadConfig({ CORS_ORIGINS: ' https://app.example.com , http://localhost:5173 ' }).cors.origins).toEqual([
+      'https://app.example.com',
+      'http://localhost:5173',
+    ]);
   });
 
-  test.each(['*', 'https://*.example.com', 'app.example.com', 'https://app.example.com/', 'https://app.example.com/path', 'ftp://files.example.com', 'https://App.Example.com', 'https://app.example.com:443', 'null', 'https://ok.example.com,garbage'])(
-    'given CORS_ORIGINS=%j, loadConfig refuses it and says what an origin looks like',
-    (value) => {
-      const error = configError({ CORS_ORIGINS: value });
+  test.each([
+    '*',
+    'https://*.example.com',
+    'app.example.com',
+    'https://app.example.com/',
+    'https://app.example.com/path',
+    'ftp://files.example.com',
+    'https://App.Example.com',
+    'https://app.example.com:443',
+    'null',
+    'https://ok.example.com,garbage',
+  ])('given CORS_ORIGINS=%j, loadConfig refuses it and says what an origin looks like', (value) => {
+    const error = configError({ CORS_ORIGINS: value });
 
-      expect(error.message).toContain('CORS_ORIGINS');
-      expect(error.message).toContain('exact origin like https://app.example.com');
-    },
-  );
+    expect(error.message).toContain('CORS_ORIGINS');
+    expect(error.message).toContain('exact origin like https://app.example.com');
+  });
 });
 
 describe('.env.example', () => {

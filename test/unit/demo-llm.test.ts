@@ -12,7 +12,12 @@ const tool = (name: string, properties: Record<string, unknown> = {}): ChatTool 
   type: 'function',
   function: { name, parameters: { type: 'object', properties } },
 });
-const request = (messages: ChatMessage[], tools?: ChatTool[], extra: Partial<ChatRequest> = {}): ChatRequest => ({ model: 'demo', messages, tools, ...extra });
+const request = (messages: ChatMessage[], tools?: ChatTool[], extra: Partial<ChatRequest> = {}): ChatRequest => ({
+  model: 'demo',
+  messages,
+  tools,
+  ...extra,
+});
 const user = (content: string): ChatMessage => ({ role: 'user', content });
 
 const CANVAS_TOOLS = ['create_heading', 'create_todo', 'create_bullet_list', 'create_text'].map((n) => tool(n));
@@ -52,7 +57,10 @@ describe('canvas generation', () => {
   });
 
   test('a prompt with no list gives a heading and a text', () => {
-    expect(planCanvas('write an intro about our onboarding flow for new hires').map((c) => c.name)).toEqual(['create_heading', 'create_text']);
+    expect(planCanvas('write an intro about our onboarding flow for new hires').map((c) => c.name)).toEqual([
+      'create_heading',
+      'create_text',
+    ]);
     expect(deriveSubject('write an intro about our onboarding flow for new hires')).toBe('Write an intro about our onboarding');
     expect(planCanvas('Roadmap: a heading and a paragraph').map((c) => c.name)).toEqual(['create_heading', 'create_text']);
   });
@@ -60,11 +68,24 @@ describe('canvas generation', () => {
   test('after tool results it reports and stops; an error result ends the loop too', () => {
     const first = canvasTurn(request([user(prompt)], CANVAS_TOOLS));
     expect(first.toolCalls).toHaveLength(5);
-    const calls = first.toolCalls!.map((c, i) => ({ id: `c${i}`, type: 'function' as const, function: { name: c.name, arguments: JSON.stringify(c.args) } }));
+    const calls = first.toolCalls!.map((c, i) => ({
+      id: `c${i}`,
+      type: 'function' as const,
+      function: { name: c.name, arguments: JSON.stringify(c.args) },
+    }));
     const results = calls.map((c): ChatMessage => ({ role: 'tool', tool_call_id: c.id, content: 'ok' }));
     const done = canvasTurn(request([user(prompt), { role: 'assistant', content: null, tool_calls: calls }, ...results], CANVAS_TOOLS));
     expect(done).toEqual({ text: 'Created 5 blocks (demo model).' });
-    const failed = canvasTurn(request([user(prompt), { role: 'assistant', content: null, tool_calls: calls }, { role: 'tool', tool_call_id: 'c0', content: 'Error: canvas is locked' }], CANVAS_TOOLS));
+    const failed = canvasTurn(
+      request(
+        [
+          user(prompt),
+          { role: 'assistant', content: null, tool_calls: calls },
+          { role: 'tool', tool_call_id: 'c0', content: 'Error: canvas is locked' },
+        ],
+        CANVAS_TOOLS,
+      ),
+    );
     expect(failed.toolCalls).toBeUndefined();
     expect(failed.text).toMatch(/canvas is locked/);
   });
@@ -73,7 +94,10 @@ describe('canvas generation', () => {
 describe('tools in chat', () => {
   test('picks the best matching tool and fills only declared args', () => {
     expect(pickToolCall('how many todo tasks do I have?', TASK_TOOLS)).toEqual({ name: 'list_tasks', args: { status: 'todo' } });
-    expect(pickToolCall('create a task called "Write launch brief"', TASK_TOOLS)).toEqual({ name: 'create_task', args: { title: 'Write launch brief' } });
+    expect(pickToolCall('create a task called "Write launch brief"', TASK_TOOLS)).toEqual({
+      name: 'create_task',
+      args: { title: 'Write launch brief' },
+    });
     expect(pickToolCall(`delete task ${UUID}`, TASK_TOOLS)).toEqual({ name: 'delete_task', args: { id: UUID } });
     expect(pickToolCall(`mark task ${UUID} as done`, TASK_TOOLS)).toEqual({ name: 'update_task', args: { taskId: UUID, status: 'done' } });
     expect(pickToolCall('show my notes', TASK_TOOLS)).toEqual({ name: 'list_notes', args: {} });
@@ -88,11 +112,16 @@ describe('tools in chat', () => {
   test('after a tool result it answers from what the tool returned', () => {
     const call = { id: 'call_1', type: 'function' as const, function: { name: 'list_tasks', arguments: '{"status":"todo"}' } };
     const tasks = JSON.stringify([{ title: 'Write launch brief' }, { title: 'Book venue' }, { title: 'Ship beta' }]);
-    const turn = chatToolsTurn(request([
-      user('how many todo tasks?'),
-      { role: 'assistant', content: null, tool_calls: [call] },
-      { role: 'tool', tool_call_id: 'call_1', content: tasks },
-    ], TASK_TOOLS));
+    const turn = chatToolsTurn(
+      request(
+        [
+          user('how many todo tasks?'),
+          { role: 'assistant', content: null, tool_calls: [call] },
+          { role: 'tool', tool_call_id: 'call_1', content: tasks },
+        ],
+        TASK_TOOLS,
+      ),
+    );
     expect(turn).toEqual({ text: 'You have 3 todo task(s): Write launch brief, Book venue, Ship beta.' });
   });
 });
@@ -112,7 +141,11 @@ describe('extraction', () => {
     const req = request([{ role: 'system', content: 'Extract action items.' }, user(text)]);
     expect(isExtractionRequest(req)).toBe(true);
     expect(JSON.parse(demoResponder(req).text!)).toEqual({ items: extractItems(text) });
-    const forced = extractionTurn({ ...req, tools: [tool('extract_items')], tool_choice: { type: 'function', function: { name: 'extract_items' } } });
+    const forced = extractionTurn({
+      ...req,
+      tools: [tool('extract_items')],
+      tool_choice: { type: 'function', function: { name: 'extract_items' } },
+    });
     expect(forced.toolCalls).toEqual([{ name: 'extract_items', args: { items: extractItems(text) } }]);
   });
 });
@@ -133,7 +166,9 @@ describe('agent setup journey', () => {
 
   test('is recognised by the seed system prompt, before the extraction behaviour its wording also matches', () => {
     expect(JOURNEY_SYSTEM_PROMPT).toMatch(/extraction/);
-    const req = request(conversation(['Markdown meeting notes']), [finish], { tool_choice: { type: 'function', function: { name: 'finish_configuration' } } });
+    const req = request(conversation(['Markdown meeting notes']), [finish], {
+      tool_choice: { type: 'function', function: { name: 'finish_configuration' } },
+    });
     expect(isJourneyRequest(req)).toBe(true);
     expect(isExtractionRequest(req)).toBe(true);
     expect(demoResponder(req).toolCalls?.[0].name).toBe('finish_configuration');
@@ -141,15 +176,25 @@ describe('agent setup journey', () => {
   });
 
   test('asks in order: what to extract, naming, priority, mapping; a topic the user already covered is skipped', () => {
-    expect(demoResponder(request(conversation(['Markdown meeting notes']))).text).toMatch(/^Which tasks and notes should I pull out of those files/);
-    expect(demoResponder(request(conversation(['Markdown files', 'Lines starting with TODO are tasks']))).text).toMatch(/naming conventions/);
-    expect(demoResponder(request(conversation(['Markdown files', 'TODO lines are tasks', 'Titles start with the client code']), [finish])).text).toMatch(/priority/);
+    expect(demoResponder(request(conversation(['Markdown meeting notes']))).text).toMatch(
+      /^Which tasks and notes should I pull out of those files/,
+    );
+    expect(demoResponder(request(conversation(['Markdown files', 'Lines starting with TODO are tasks']))).text).toMatch(
+      /naming conventions/,
+    );
+    expect(
+      demoResponder(request(conversation(['Markdown files', 'TODO lines are tasks', 'Titles start with the client code']), [finish])).text,
+    ).toMatch(/priority/);
     // "urgent" in the third answer covers priority: the fourth question is the mapping one.
     expect(planJourney(['Markdown files', 'TODO lines', 'Client code first; urgent means high']).next).toBe('mapping');
   });
 
   test('never finishes without the tool; with it, finishes once nothing is left to ask, or when the user says that is all', () => {
-    const thorough = ['Markdown meeting notes', 'TODO lines are tasks, decisions are notes', "Titles start with the client code; urgent or ASAP is high priority; the acme folder maps to the Acme project"];
+    const thorough = [
+      'Markdown meeting notes',
+      'TODO lines are tasks, decisions are notes',
+      'Titles start with the client code; urgent or ASAP is high priority; the acme folder maps to the Acme project',
+    ];
     expect(demoResponder(request(conversation(thorough))).toolCalls).toBeUndefined();
     const done = demoResponder(request(conversation(thorough), [finish]));
     expect(done.toolCalls).toHaveLength(1);
@@ -161,7 +206,9 @@ describe('agent setup journey', () => {
     expect(args.promptTemplate).toContain("If the text says 'urgent' or 'ASAP', set priority to high");
     expect(args.promptTemplate).toMatch(/Extract notes from each file/);
     expect(args.promptTemplate).not.toMatch(/checkpoints/);
-    expect(demoResponder(request(conversation(['PDF invoices', 'Only tasks', "No, that's all"]), [finish])).toolCalls?.[0].name).toBe('finish_configuration');
+    expect(demoResponder(request(conversation(['PDF invoices', 'Only tasks', "No, that's all"]), [finish])).toolCalls?.[0].name).toBe(
+      'finish_configuration',
+    );
     // Deterministic: the same conversation gives the same template.
     expect(demoResponder(request(conversation(thorough), [finish]))).toEqual(done);
   });

@@ -13,7 +13,21 @@ describe('tool_call schema', () => {
       { action: 'select', table: 'tasks', filters: { projectId: null, status: 'todo', search: null, orderBy: null } },
       { action: 'select', table: 'tasks', filters: { dueDateFrom: 1, dueDateTo: 2 }, limit: 10 },
       { action: 'get', table: 'projects', data: { id: 'p1' } },
-      { action: 'insert', table: 'tasks', data: { title: 'Buy milk', description: null, status: 'todo', priority: 'high', assignee: ['me'], dueDate: null, projectId: null, isAiSuggested: 1, isApproved: 0 } },
+      {
+        action: 'insert',
+        table: 'tasks',
+        data: {
+          title: 'Buy milk',
+          description: null,
+          status: 'todo',
+          priority: 'high',
+          assignee: ['me'],
+          dueDate: null,
+          projectId: null,
+          isAiSuggested: 1,
+          isApproved: 0,
+        },
+      },
       { action: 'insert', table: 'checkpoints', data: { projectId: 'p1', title: 'Beta', date: 1_700_000_000_000 } },
       { action: 'insert', table: 'taskComments', data: { taskId: 't1', author: 'AI', content: 'Looks good' } },
       { action: 'insert', table: 'clients', data: { name: 'Acme', parentId: null, industry: 'Retail' } },
@@ -59,7 +73,8 @@ describe('tool_call schema', () => {
   });
 
   test('device ids are 1-128 characters of [A-Za-z0-9._:-]', () => {
-    for (const id of ['laptop-1', 'MacBook.local', 'win:DESKTOP_42', 'x'.repeat(128)]) expect(deviceIdSchema.safeParse(id).success).toBe(true);
+    for (const id of ['laptop-1', 'MacBook.local', 'win:DESKTOP_42', 'x'.repeat(128)])
+      expect(deviceIdSchema.safeParse(id).success).toBe(true);
     for (const id of ['', 'has space', 'slash/y', 'x'.repeat(129), 'ümlaut', 42]) expect(deviceIdSchema.safeParse(id).success).toBe(false);
   });
 
@@ -76,7 +91,16 @@ describe('tool_call schema', () => {
 
 describe('MemoryStore', () => {
   let clock = 1_000;
-  const store = () => new MemoryStore({ tasks: [{ title: 'B', priority: 'low', dueDate: 50 }, { title: 'A', priority: 'high', dueDate: 150, status: 'done' }] }, () => clock++);
+  const store = () =>
+    new MemoryStore(
+      {
+        tasks: [
+          { title: 'B', priority: 'low', dueDate: 50 },
+          { title: 'A', priority: 'high', dueDate: 150, status: 'done' },
+        ],
+      },
+      () => clock++,
+    );
   const call = (input: unknown) => toolCallSchema.parse({ id: 'c1', ...(input as object) });
 
   test('insert adds id, timestamps and column defaults; the device owns them', () => {
@@ -84,14 +108,25 @@ describe('MemoryStore', () => {
     const reply = s.execute(call({ action: 'insert', table: 'tasks', data: { title: 'New' } }));
     expect(reply).toEqual({
       id: 'c1',
-      row: { id: expect.stringMatching(/^[0-9a-f-]{36}$/), title: 'New', status: 'todo', priority: 'medium', isAiSuggested: 0, isApproved: 1, createdAt: expect.any(Number), updatedAt: expect.any(Number) },
+      row: {
+        id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+        title: 'New',
+        status: 'todo',
+        priority: 'medium',
+        isAiSuggested: 0,
+        isApproved: 1,
+        createdAt: expect.any(Number),
+        updatedAt: expect.any(Number),
+      },
     });
   });
 
   test('select filters by equality, range, search, order and limit', () => {
     const s = store();
     const titles = (filters: Record<string, unknown>, limit?: number) =>
-      (s.execute(call({ action: 'select', table: 'tasks', filters, limit })) as unknown as { rows: Array<{ title: string }> }).rows.map((row) => row.title);
+      (s.execute(call({ action: 'select', table: 'tasks', filters, limit })) as unknown as { rows: Array<{ title: string }> }).rows.map(
+        (row) => row.title,
+      );
     expect(titles({})).toEqual(['B', 'A']);
     expect(titles({ status: 'done' })).toEqual(['A']);
     expect(titles({ dueDateFrom: 100, dueDateTo: 200 })).toEqual(['A']);
@@ -103,10 +138,15 @@ describe('MemoryStore', () => {
   test('update keeps id and createdAt, moves updatedAt; missing rows are errors, deletes report whether a row went', () => {
     const s = store();
     const [row] = s.rows('tasks');
-    const updated = s.execute(call({ action: 'update', table: 'tasks', data: { id: row.id, updates: { status: 'done' } } })) as { row: Record<string, unknown> };
+    const updated = s.execute(call({ action: 'update', table: 'tasks', data: { id: row.id, updates: { status: 'done' } } })) as {
+      row: Record<string, unknown>;
+    };
     expect(updated.row).toMatchObject({ id: row.id, status: 'done', createdAt: row.createdAt });
     expect(updated.row.updatedAt).toBeGreaterThan(row.updatedAt as number);
-    expect(s.execute(call({ action: 'update', table: 'tasks', data: { id: 'nope', updates: { status: 'done' } } }))).toEqual({ id: 'c1', error: 'tasks nope not found' });
+    expect(s.execute(call({ action: 'update', table: 'tasks', data: { id: 'nope', updates: { status: 'done' } } }))).toEqual({
+      id: 'c1',
+      error: 'tasks nope not found',
+    });
     expect(s.execute(call({ action: 'delete', table: 'tasks', data: { id: row.id } }))).toEqual({ id: 'c1', deleted: true });
     expect(s.execute(call({ action: 'delete', table: 'tasks', data: { id: row.id } }))).toEqual({ id: 'c1', deleted: false });
     expect(s.execute(call({ action: 'get', table: 'tasks', data: { id: row.id } }))).toEqual({ id: 'c1', row: null });
@@ -117,7 +157,9 @@ describe('MemoryStore', () => {
     s.execute(call({ action: 'vector_upsert', data: { id: 'a', content: 'A', projectId: 'p1' }, vector: [1, 0] }));
     s.execute(call({ action: 'vector_upsert', data: { id: 'b', content: 'B', projectId: 'p2' }, vector: [0, 1] }));
     s.execute(call({ action: 'vector_upsert', data: { id: 'a', content: 'A2', projectId: 'p1' }, vector: [1, 1] }));
-    const search = (input: object) => (s.execute(call({ action: 'vector_search', ...input })) as { results: Array<{ id: string; content: string; score: number }> }).results;
+    const search = (input: object) =>
+      (s.execute(call({ action: 'vector_search', ...input })) as { results: Array<{ id: string; content: string; score: number }> })
+        .results;
 
     expect(search({ vector: [1, 0.9] }).map((hit) => [hit.id, hit.content])).toEqual([
       ['a', 'A2'],

@@ -40,9 +40,7 @@ function expectValidRanks(ranks: string[], prev: string | null, next: string | n
 const digit = fc.constantFrom(...RANK_ALPHABET);
 const nonZeroDigit = fc.constantFrom(...RANK_ALPHABET.slice(1));
 /** Any valid rank: alphabet only, not ending in '0'. */
-const rankArb = fc
-  .tuple(fc.string({ unit: digit, maxLength: 10 }), nonZeroDigit)
-  .map(([body, last]) => body + last);
+const rankArb = fc.tuple(fc.string({ unit: digit, maxLength: 10 }), nonZeroDigit).map(([body, last]) => body + last);
 
 /** Neighbour pairs, weighted toward the tight ones where off-by-one bugs live. */
 const boundsArb: fc.Arbitrary<[string | null, string | null]> = fc.oneof(
@@ -97,21 +95,24 @@ describe('rankBetween', () => {
     [1, 5_000],
     [20, 5_000],
     [200, 1_000],
-  ])('a canvas that grows at one end by batches of %i stays short: %i appends, and as many prepends, never near the rebalance threshold', (count, batches) => {
-    let last: string | null = null;
-    let first: string | null = null;
-    let longest = 0;
-    for (let i = 0; i < batches; i++) {
-      const appended = rankBetween(last, null, count);
-      expectValidRanks(appended, last, null, count);
-      last = appended[count - 1];
-      const prepended = rankBetween(null, first ?? appended[0], count);
-      first = prepended[0];
-      longest = Math.max(longest, last.length, first.length);
-    }
-    // Spread over the open end, as between two neighbours, 5,000 batches of 20 would need ~3,700 digits.
-    expect(longest).toBeLessThanOrEqual(7);
-  });
+  ])(
+    'a canvas that grows at one end by batches of %i stays short: %i appends, and as many prepends, never near the rebalance threshold',
+    (count, batches) => {
+      let last: string | null = null;
+      let first: string | null = null;
+      let longest = 0;
+      for (let i = 0; i < batches; i++) {
+        const appended = rankBetween(last, null, count);
+        expectValidRanks(appended, last, null, count);
+        last = appended[count - 1];
+        const prepended = rankBetween(null, first ?? appended[0], count);
+        first = prepended[0];
+        longest = Math.max(longest, last.length, first.length);
+      }
+      // Spread over the open end, as between two neighbours, 5,000 batches of 20 would need ~3,700 digits.
+      expect(longest).toBeLessThanOrEqual(7);
+    },
+  );
 
   test('property: N in 1..500 between any valid neighbours is ordered, unique and in bounds', () => {
     fc.assert(

@@ -29,11 +29,18 @@ describe('MicroBatcher', () => {
     const batcher = new MicroBatcher(run, { maxSize: 4, maxDelayMs: 10 });
 
     const pending = Promise.all(Array.from({ length: 10 }, (_, i) => batcher.add(i)));
-    expect(batches).toEqual([[0, 1, 2, 3], [4, 5, 6, 7]]);
+    expect(batches).toEqual([
+      [0, 1, 2, 3],
+      [4, 5, 6, 7],
+    ]);
     jest.advanceTimersByTime(10);
 
     expect(await pending).toEqual(Array.from({ length: 10 }, (_, i) => -i));
-    expect(batches).toEqual([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]);
+    expect(batches).toEqual([
+      [0, 1, 2, 3],
+      [4, 5, 6, 7],
+      [8, 9],
+    ]);
   });
 
   test('given fewer than maxSize items, it runs them together once maxDelayMs has passed since the first', async () => {

@@ -22,8 +22,10 @@ function withEnv<T>(values: Partial<Record<(typeof NAMES)[number], string>>, wor
 }
 
 describe('which PostgreSQL server the multi-process tests use', () => {
-  test('DATABASE_URL first, then the run\'s TEST_POSTGRES_URL, then the machine\'s server', () => {
-    expect(withEnv({ DATABASE_URL: 'postgres://a/x', TEST_POSTGRES_URL: 'postgres://b/y', TEST_POSTGRES_MISSING: 'no' }, serverPostgresUrl)).toBe('postgres://a/x');
+  test("DATABASE_URL first, then the run's TEST_POSTGRES_URL, then the machine's server", () => {
+    expect(
+      withEnv({ DATABASE_URL: 'postgres://a/x', TEST_POSTGRES_URL: 'postgres://b/y', TEST_POSTGRES_MISSING: 'no' }, serverPostgresUrl),
+    ).toBe('postgres://a/x');
     expect(withEnv({ TEST_POSTGRES_URL: 'postgres://b/y', TEST_POSTGRES_MISSING: 'no' }, serverPostgresUrl)).toBe('postgres://b/y');
     expect(withEnv({}, serverPostgresUrl)).toBe(LOCAL_POSTGRES);
   });

@@ -26,8 +26,14 @@ describe('processAlive', () => {
     // the short sleep ends as a zombie whose parent is still running.
     const parent = spawn('sh', ['-c', 'sleep 0.1 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
     try {
-      const pid = await new Promise<number>((resolve) => parent.stdout.once('data', (data: Buffer) => resolve(Number.parseInt(data.toString(), 10))));
-      await eventually(async () => stateOf(pid), (state) => state === 'Z', 5_000);
+      const pid = await new Promise<number>((resolve) =>
+        parent.stdout.once('data', (data: Buffer) => resolve(Number.parseInt(data.toString(), 10))),
+      );
+      await eventually(
+        async () => stateOf(pid),
+        (state) => state === 'Z',
+        5_000,
+      );
 
       expect(() => process.kill(pid, 0)).not.toThrow();
       expect(processAlive(pid)).toBe(false);

@@ -30,28 +30,38 @@ describe('docs/protocol.md', () => {
   test('documents every event of every catalog by name', () => {
     const doc = renderProtocolDoc();
     for (const { where } of socketEvents) expect(doc).toContain(`\`${where.split(' ').at(-1)}\``);
-    for (const stream of Object.values(protocolCatalog.sse)) for (const name of Object.keys(stream)) expect(doc).toContain(`#### \`${name}\``);
+    for (const stream of Object.values(protocolCatalog.sse))
+      for (const name of Object.keys(stream)) expect(doc).toContain(`#### \`${name}\``);
   });
 });
 
 describe('protocol catalog examples', () => {
-  test.each(socketEvents.filter((e) => e.doc.schema).map((e) => [e.where, e.doc] as const))('%s: the payload example parses with its schema', (_where, doc) => {
-    const result = doc.schema!.safeParse(doc.example);
-    expect(result.error?.issues ?? []).toEqual([]);
-  });
+  test.each(socketEvents.filter((e) => e.doc.schema).map((e) => [e.where, e.doc] as const))(
+    '%s: the payload example parses with its schema',
+    (_where, doc) => {
+      const result = doc.schema!.safeParse(doc.example);
+      expect(result.error?.issues ?? []).toEqual([]);
+    },
+  );
 
-  test.each(socketEvents.filter((e) => e.doc.ack?.schemas).map((e) => [e.where, e.doc] as const))('%s: every ack example parses with one of its schemas', (_where, doc) => {
-    for (const example of doc.ack!.examples) expect(doc.ack!.schemas!.some((schema) => schema.safeParse(example).success)).toBe(true);
-  });
+  test.each(socketEvents.filter((e) => e.doc.ack?.schemas).map((e) => [e.where, e.doc] as const))(
+    '%s: every ack example parses with one of its schemas',
+    (_where, doc) => {
+      for (const example of doc.ack!.examples) expect(doc.ack!.schemas!.some((schema) => schema.safeParse(example).success)).toBe(true);
+    },
+  );
 
   test.each([
     ...Object.entries(protocolCatalog.websocket.client).map(([name, doc]) => [`device → server ${name}`, name, doc] as const),
     ...Object.entries(protocolCatalog.websocket.server).map(([name, doc]) => [`server → device ${name}`, name, doc] as const),
-  ])('plain WebSocket %s: the example is a frame of its own type, and parses with its schema as the server reads it', (_where, name, doc) => {
-    const frame = doc as { example: { type: string }; schema?: z.ZodType };
-    expect(frame.example.type).toBe(name);
-    if (frame.schema) expect(frame.schema.safeParse(frame.example).success).toBe(true);
-  });
+  ])(
+    'plain WebSocket %s: the example is a frame of its own type, and parses with its schema as the server reads it',
+    (_where, name, doc) => {
+      const frame = doc as { example: { type: string }; schema?: z.ZodType };
+      expect(frame.example.type).toBe(name);
+      if (frame.schema) expect(frame.schema.safeParse(frame.example).success).toBe(true);
+    },
+  );
 
   test('a plain WebSocket frame in camelCase, or with a field the seed does not have, fails its schema', () => {
     const { device_hello, agent_complete } = protocolCatalog.websocket.client;
@@ -60,18 +70,24 @@ describe('protocol catalog examples', () => {
   });
 
   test('a payload that breaks a schema is caught (the check can fail)', () => {
-    const hello = protocolCatalog.sockets.find((g) => g.namespace === '/device' && g.direction === 'device → server')!.events as Record<string, AnyDoc>;
+    const hello = protocolCatalog.sockets.find((g) => g.namespace === '/device' && g.direction === 'device → server')!.events as Record<
+      string,
+      AnyDoc
+    >;
     expect(hello.device_hello.schema!.safeParse({ ...(hello.device_hello.example as object), deviceId: 'has spaces' }).success).toBe(false);
   });
 
-  test.each(Object.entries({ ...protocolCatalog.sse.generation }))('generation SSE %s: framed by the server and parsed by the SDK, it round-trips with `type` equal to the event name', (name, doc) => {
-    const sse = doc as SseDoc<{ type: string }>;
-    const [message] = parse(formatSse({ id: sse.id, event: name, data: JSON.stringify(sse.example) }));
-    expect(message).toEqual({ id: String(sse.id), event: name, data: JSON.stringify(sse.example) });
-    expect(JSON.parse(message.data).type).toBe(name);
-    expect(sse.id).toEqual(expect.any(Number));
-    if (sse.schema) expect(sse.schema.safeParse(sse.example).error?.issues ?? []).toEqual([]);
-  });
+  test.each(Object.entries({ ...protocolCatalog.sse.generation }))(
+    'generation SSE %s: framed by the server and parsed by the SDK, it round-trips with `type` equal to the event name',
+    (name, doc) => {
+      const sse = doc as SseDoc<{ type: string }>;
+      const [message] = parse(formatSse({ id: sse.id, event: name, data: JSON.stringify(sse.example) }));
+      expect(message).toEqual({ id: String(sse.id), event: name, data: JSON.stringify(sse.example) });
+      expect(JSON.parse(message.data).type).toBe(name);
+      expect(sse.id).toEqual(expect.any(Number));
+      if (sse.schema) expect(sse.schema.safeParse(sse.example).error?.issues ?? []).toEqual([]);
+    },
+  );
 
   test.each(Object.entries(protocolCatalog.sse.chat))('chat SSE %s: `type` equals the event name and it round-trips', (name, doc) => {
     const [message] = parse(formatSse({ event: name, data: JSON.stringify(doc.example) }));
@@ -93,8 +109,19 @@ describe('SseParser (the SDK side of the framing)', () => {
   test('handles CRLF, CR and LF line ends, a CRLF split across chunks, comments, a BOM, and retry', () => {
     const messages: SseMessage[] = [];
     const retries: number[] = [];
-    const parser = new SseParser((m) => messages.push(m), (ms) => retries.push(ms));
-    for (const piece of ['\uFEFFretry: 250\r', '\nid: 7\r\nevent: status\r\ndata: {"a":1}\r', '\n\r', '\n: ping\n\n', 'data: line one\rdata: line two\n\n', 'retry: soon\nevent: x\n\n']) parser.feed(piece);
+    const parser = new SseParser(
+      (m) => messages.push(m),
+      (ms) => retries.push(ms),
+    );
+    for (const piece of [
+      '\uFEFFretry: 250\r',
+      '\nid: 7\r\nevent: status\r\ndata: {"a":1}\r',
+      '\n\r',
+      '\n: ping\n\n',
+      'data: line one\rdata: line two\n\n',
+      'retry: soon\nevent: x\n\n',
+    ])
+      parser.feed(piece);
 
     expect(messages).toEqual([
       { id: '7', event: 'status', data: '{"a":1}' },

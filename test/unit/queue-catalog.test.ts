@@ -28,7 +28,12 @@ describe('the queue catalog (src/queues/catalog.ts)', () => {
     const agentRuns = QUEUE_CATALOG['agent-runs'];
     expect(generation.jobs.generate.options).toMatchObject({ attempts: 3, backoff: { type: 'exponential', delay: 1_000 } });
     expect(broadcast.jobs['broadcast-blocks'].options).toMatchObject({ attempts: 5, backoff: { type: 'exponential', delay: 200 } });
-    expect(embeddings.jobs.embed.options).toMatchObject({ attempts: 3, backoff: { type: 'exponential', delay: 250 }, removeOnComplete: { age: 60 }, removeOnFail: { age: 3600 } });
+    expect(embeddings.jobs.embed.options).toMatchObject({
+      attempts: 3,
+      backoff: { type: 'exponential', delay: 250 },
+      removeOnComplete: { age: 60 },
+      removeOnFail: { age: 3600 },
+    });
     expect(assistant.jobs['chat-turn'].options.attempts).toBe(1);
     expect(assistant.jobs['hitl-resume'].options.attempts).toBe(1);
     expect(assistant.jobs['hitl-timeout'].options.attempts).toBe(3);
@@ -39,7 +44,14 @@ describe('the queue catalog (src/queues/catalog.ts)', () => {
     expect(agentRuns.jobs['agent-run'].options.attempts).toBe(1);
     expect(connectors.limiter).toEqual({ max: 1_000, duration: 1_000 });
 
-    const run = { runId: uuid, agentId: uuid, agentType: 'cloud' as const, userId: uuid, trigger: 'schedule' as const, slot: '2026-01-01T00:00:00.000Z' };
+    const run = {
+      runId: uuid,
+      agentId: uuid,
+      agentType: 'cloud' as const,
+      userId: uuid,
+      trigger: 'schedule' as const,
+      slot: '2026-01-01T00:00:00.000Z',
+    };
     expect(generation.jobs.generate.jobId!({ generationId: uuid, canvasId: uuid, userId: uuid, tier: 'free' })).toBe(uuid);
     expect(broadcast.jobs['broadcast-blocks'].jobId!({ generationId: uuid, canvasId: uuid })).toBe(`broadcast-${uuid}`);
     expect(assistant.jobs['chat-turn'].jobId!({ userId: uuid, sessionId: uuid, messageId: 'm', tools: 'device' })).toBe('m');
@@ -94,6 +106,8 @@ describe('resolveHandlers: a worker refuses to start unless each job has one han
     await expect(startWorkerRole(deps([...JOB_HANDLERS, doubled]))).rejects.toThrow(
       'job "chat-turn" of queue assistant has two handlers (src/workers/assistant.ts, test/unit/queue-catalog.test.ts)',
     );
-    await expect(startWorkerRole(deps(JOB_HANDLERS.filter((set) => set !== assistantHandlers)))).rejects.toThrow('job "chat-turn" of queue assistant has no handler');
+    await expect(startWorkerRole(deps(JOB_HANDLERS.filter((set) => set !== assistantHandlers)))).rejects.toThrow(
+      'job "chat-turn" of queue assistant has no handler',
+    );
   });
 });

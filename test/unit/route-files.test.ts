@@ -19,7 +19,17 @@ describe('route files', () => {
     // Type-only imports (a row type) load nothing at run time: only value imports count.
     const valueSource = source.replace(/^import\s+type\s[^;]*;/gm, '');
     const imports = [...valueSource.matchAll(/(?:from|import|require\()\s*['"]([^'"]+)['"]/g)].map((match) => match[1]);
-    expect({ name, drivers: imports.filter((spec) => /^(drizzle-orm|pg|@electric-sql\/pglite|postgres)(\/|$)/.test(spec) || /\/models\/(schema|database)$/.test(spec)) }).toEqual({ name, drivers: [] });
-    expect({ name, transaction: /\.transaction\s*\(/.test(source), sql: /\bsql\s*(<[^>]*>)?\s*`/.test(source), db: /\brepos\.db\b/.test(source) }).toEqual({ name, transaction: false, sql: false, db: false });
+    expect({
+      name,
+      drivers: imports.filter(
+        (spec) => /^(drizzle-orm|pg|@electric-sql\/pglite|postgres)(\/|$)/.test(spec) || /\/models\/(schema|database)$/.test(spec),
+      ),
+    }).toEqual({ name, drivers: [] });
+    expect({
+      name,
+      transaction: /\.transaction\s*\(/.test(source),
+      sql: /\bsql\s*(<[^>]*>)?\s*`/.test(source),
+      db: /\brepos\.db\b/.test(source),
+    }).toEqual({ name, transaction: false, sql: false, db: false });
   });
 });

@@ -17,7 +17,12 @@ describe('route declarations', () => {
   const seen: string[] = [];
   const routes = [
     defineRoute({
-      method: 'post', path: '/things/:id', operationId: 'postThing', tags: ['t'], auth: 'public', summary: 'A thing',
+      method: 'post',
+      path: '/things/:id',
+      operationId: 'postThing',
+      tags: ['t'],
+      auth: 'public',
+      summary: 'A thing',
       params: canvasIdParam,
       query: z.strictObject({ mode: z.enum(['a', 'b']).optional() }),
       body: z.strictObject({ title: z.string().min(1) }),
@@ -30,23 +35,40 @@ describe('route declarations', () => {
       },
     }),
     defineRoute({
-      method: 'delete', path: '/things/:id', operationId: 'deleteThing', tags: ['t'], auth: 'public', summary: 'Delete',
+      method: 'delete',
+      path: '/things/:id',
+      operationId: 'deleteThing',
+      tags: ['t'],
+      auth: 'public',
+      summary: 'Delete',
       params: canvasIdParam,
       responses: { 204: 'Deleted' },
       handler: () => undefined,
     }),
     defineRoute({
-      method: 'get', path: '/mine', operationId: 'mine', tags: ['t'], auth: 'bearer', summary: 'Needs a token',
+      method: 'get',
+      path: '/mine',
+      operationId: 'mine',
+      tags: ['t'],
+      auth: 'bearer',
+      summary: 'Needs a token',
       responses: { 200: 'Yours' },
       handler: ({ user }) => ({ id: user.id }),
     }),
     defineRoute({
-      method: 'get', path: '/raw', operationId: 'raw', tags: ['t'], auth: 'public', summary: 'Answers through res',
+      method: 'get',
+      path: '/raw',
+      operationId: 'raw',
+      tags: ['t'],
+      auth: 'public',
+      summary: 'Answers through res',
       responses: { 200: 'Text', 202: 'Accepted' },
       handler: ({ res }) => void res.type('text/plain').send('raw'),
     }),
   ];
-  const ctx = { tokens: { secret: new TextEncoder().encode('x'.repeat(32)), issuer: 'i', audience: 'a', accessTokenTtlSeconds: 60 } } as unknown as ApiContext;
+  const ctx = {
+    tokens: { secret: new TextEncoder().encode('x'.repeat(32)), issuer: 'i', audience: 'a', accessTokenTtlSeconds: 60 },
+  } as unknown as ApiContext;
   let base: string;
   let server: ReturnType<express.Express['listen']>;
 
@@ -64,7 +86,11 @@ describe('route declarations', () => {
 
   const id = '6F9619FF-8B86-4011-B42D-00C04FC964FF';
   const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
-    const res = await fetch(`${base}${path}`, { method, headers: { 'content-type': 'application/json', ...headers }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const res = await fetch(`${base}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json', ...headers },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
     const text = await res.text();
     return { status: res.status, body: text && res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text };
   };
@@ -83,7 +109,11 @@ describe('route declarations', () => {
 
   test('body, query and headers are parsed on first read: a 403 thrown before reading them wins over a bad body', async () => {
     expect((await call('POST', `/things/${id}`, { title: '' }, { 'x-deny': '1' })).body.error.code).toBe('forbidden');
-    for (const [body, query, headers] of [[{ title: '' }, '', {}], [{ title: 'T' }, '?mode=c', {}], [{ title: 'T' }, '', { 'X-Count': '99' }]] as const) {
+    for (const [body, query, headers] of [
+      [{ title: '' }, '', {}],
+      [{ title: 'T' }, '?mode=c', {}],
+      [{ title: 'T' }, '', { 'X-Count': '99' }],
+    ] as const) {
       const res = await call('POST', `/things/${id}${query}`, body, headers);
       expect({ status: res.status, code: res.body.error.code }).toEqual({ status: 400, code: 'validation_failed' });
     }

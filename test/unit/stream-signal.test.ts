@@ -90,5 +90,4 @@ describe('untilEventOrAbort', () => {
 
     expect(emitter.listenerCount('drain')).toBe(0);
   });
-
 });

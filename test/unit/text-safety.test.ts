@@ -26,9 +26,18 @@ describe('text PostgreSQL can store (0072)', () => {
 
 describe('errors described for logs (0073)', () => {
   test("a drizzle-like query error keeps class, SQLSTATE and constraint, never the query, its parameters or the cause's detail", () => {
-    const cause = Object.assign(new Error('duplicate key value violates unique constraint "users_email_key"'), { code: '23505', constraint: 'users_email_key', table: 'users', detail: 'Key (email)=(ana@example.test) already exists.' });
+    const cause = Object.assign(new Error('duplicate key value violates unique constraint "users_email_key"'), {
+      code: '23505',
+      constraint: 'users_email_key',
+      table: 'users',
+      detail: 'Key (email)=(ana@example.test) already exists.',
+    });
     class DrizzleQueryError extends Error {
-      constructor(readonly query: string, readonly params: unknown[], readonly cause: unknown) {
+      constructor(
+        readonly query: string,
+        readonly params: unknown[],
+        readonly cause: unknown,
+      ) {
         super(`Failed query: ${query}\nparams: ${params.join(',')}`);
       }
     }
@@ -36,14 +45,19 @@ describe('errors described for logs (0073)', () => {
 
     const logged = JSON.stringify(redactError(error));
 
-    expect(redactError(error)).toMatchObject({ type: 'DrizzleQueryError', cause: { type: 'Error', code: '23505', constraint: 'users_email_key', table: 'users' } });
+    expect(redactError(error)).toMatchObject({
+      type: 'DrizzleQueryError',
+      cause: { type: 'Error', code: '23505', constraint: 'users_email_key', table: 'users' },
+    });
     expect(logged).not.toContain('ana@example.test');
     expect(logged).not.toContain('insert into');
     expect(describeRedacted(error)).toBe('DrizzleQueryError <- Error 23505 (constraint users_email_key, table users)');
   });
 
   test('connection failures keep their message; anything else loses it', () => {
-    expect(redactError(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' })).message).toBe('connect ECONNREFUSED 127.0.0.1:6379');
+    expect(redactError(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' })).message).toBe(
+      'connect ECONNREFUSED 127.0.0.1:6379',
+    );
     expect(redactError(new Error('upstream said: summarise my diary')).message).toBeUndefined();
     expect(redactError('a thrown string with secrets')).toEqual({ type: 'string' });
   });

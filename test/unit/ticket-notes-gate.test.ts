@@ -48,7 +48,13 @@ describe('NotesGate', () => {
   });
 
   test('the template has the four sections and uses the resolution summary', () => {
-    const notes = templateNotes([{ role: 'user', content: 'Printer offline' }, { role: 'assistant', content: 'Power-cycle it' }], 'Replaced the cable');
+    const notes = templateNotes(
+      [
+        { role: 'user', content: 'Printer offline' },
+        { role: 'assistant', content: 'Power-cycle it' },
+      ],
+      'Replaced the cable',
+    );
     expect(hasNoteSections(notes)).toBe(true);
     expect(notes).toContain('Printer offline');
     expect(templateSections([], null)[2]).toMatch(/without a summary/);

@@ -71,8 +71,16 @@ function Canvas({ canvasId }: { canvasId: string }) {
           void generation.start(canvasId, prompt);
         }}
       >
-        <input value={prompt} onChange={(event) => setPrompt(event.target.value)} placeholder="Ask for blocks…" required data-testid="prompt" />
-        <button disabled={busy} data-testid="generate">Generate</button>
+        <input
+          value={prompt}
+          onChange={(event) => setPrompt(event.target.value)}
+          placeholder="Ask for blocks…"
+          required
+          data-testid="prompt"
+        />
+        <button disabled={busy} data-testid="generate">
+          Generate
+        </button>
         <button type="button" disabled={!busy} onClick={() => void generation.stop()} data-testid="stop">
           Stop
         </button>

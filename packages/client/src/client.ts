@@ -34,7 +34,10 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
   const patch = <R>(path: string, body: unknown) => http.json<R>('PATCH', path, { body });
   const put = <R>(path: string) => http.json<R>('PUT', path);
   const del = (path: string) => http.json<void>('DELETE', path);
-  const keep = (auth: T.AuthResponse | T.TokenPair) => (http.setTokens({ accessToken: auth.accessToken, refreshToken: auth.refreshToken }), auth);
+  const keep = (auth: T.AuthResponse | T.TokenPair) => (
+    http.setTokens({ accessToken: auth.accessToken, refreshToken: auth.refreshToken }),
+    auth
+  );
   const canvas = (canvasId: string) => `/canvases/${seg(canvasId)}`;
   const flow = (flowId: string) => `/flows/${seg(flowId)}`;
   const execution = (flowId: string, executionId: string) => `${flow(flowId)}/executions/${seg(executionId)}`;
@@ -52,7 +55,8 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
     /** An access token valid for at least `minValidityMs` (default 60 s), refreshed first if needed; the token source for sockets. */
     freshAccessToken: (minValidityMs?: number) => http.freshAccessToken(minValidityMs),
     /** Same as `generations.cancel`: stop a generation from any node. */
-    cancelGeneration: (canvasId: string, generationId: string) => post<T.GenerationCancelResult>(`${generation(canvasId, generationId)}/cancel`),
+    cancelGeneration: (canvasId: string, generationId: string) =>
+      post<T.GenerationCancelResult>(`${generation(canvasId, generationId)}/cancel`),
     /** Same as `chat.cancel`: stop a session's running turn. */
     cancelChat: (sessionId: string) => post<T.ChatCancelResult>(`/chat/sessions/${seg(sessionId)}/cancel`),
 
@@ -61,7 +65,8 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
       register: async (body: T.RegisterRequest) => keep(await post<T.AuthResponse>('/auth/register', body)) as T.AuthResponse,
       login: async (body: T.LoginRequest) => keep(await post<T.AuthResponse>('/auth/login', body)) as T.AuthResponse,
       /** Rotates the refresh token (the old one is consumed). Done by itself on a 401 too. */
-      refresh: async (refreshToken = http.getTokens().refreshToken ?? '') => keep(await http.json<T.TokenPair>('POST', '/auth/refresh', { body: { refreshToken }, auth: false })),
+      refresh: async (refreshToken = http.getTokens().refreshToken ?? '') =>
+        keep(await http.json<T.TokenPair>('POST', '/auth/refresh', { body: { refreshToken }, auth: false })),
       /** Signs this session out (its refresh and access tokens stop working, its sockets close) and forgets the tokens. */
       logout: async (refreshToken = http.getTokens().refreshToken ?? '') => {
         await http.json<void>('POST', '/auth/logout', { body: { refreshToken }, auth: false });
@@ -73,12 +78,14 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
     canvases: {
       create: (body: T.CreateCanvasRequest) => post<{ canvas: T.Canvas }>('/canvases', body),
       /** Newest first, one page (`limit` ≤ 200, default 50); pass `nextCursor` back as `cursor`. */
-      list: (page: { limit?: number; cursor?: string } = {}) => get<{ canvases: T.Canvas[]; nextCursor: string | null }>(`/canvases${pageQuery(page)}`),
+      list: (page: { limit?: number; cursor?: string } = {}) =>
+        get<{ canvases: T.Canvas[]; nextCursor: string | null }>(`/canvases${pageQuery(page)}`),
       get: (canvasId: string) => get<T.CanvasWithMembers>(canvas(canvasId)),
       update: (canvasId: string, body: T.UpdateCanvasRequest) => patch<{ canvas: T.Canvas }>(canvas(canvasId), body),
       delete: (canvasId: string) => del(canvas(canvasId)),
       /** Owner only. */
-      audit: (canvasId: string, page: { limit?: number; cursor?: string } = {}) => get<{ audit: T.AuditRow[]; nextCursor: string | null }>(`${canvas(canvasId)}/audit${pageQuery(page)}`),
+      audit: (canvasId: string, page: { limit?: number; cursor?: string } = {}) =>
+        get<{ audit: T.AuditRow[]; nextCursor: string | null }>(`${canvas(canvasId)}/audit${pageQuery(page)}`),
     },
 
     members: {
@@ -105,7 +112,8 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
         return all;
       },
       create: (canvasId: string, body: T.CreateBlockRequest) => post<{ block: T.Block }>(`${canvas(canvasId)}/blocks`, body),
-      update: (canvasId: string, blockId: string, body: T.UpdateBlockRequest) => patch<{ block: T.Block }>(`${canvas(canvasId)}/blocks/${seg(blockId)}`, body),
+      update: (canvasId: string, blockId: string, body: T.UpdateBlockRequest) =>
+        patch<{ block: T.Block }>(`${canvas(canvasId)}/blocks/${seg(blockId)}`, body),
       delete: (canvasId: string, blockId: string) => del(`${canvas(canvasId)}/blocks/${seg(blockId)}`),
     },
 
@@ -119,9 +127,14 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
         let stream: GenerationStream;
         const open = async (lastEventId: string | undefined, signal: AbortSignal) => {
           if (stream.generationId) return openEvents(canvasId, stream.generationId, lastEventId, signal);
-          const response = await http.send('POST', `${canvas(canvasId)}/ai/generate-stream`, { body, signal, headers: { accept: 'text/event-stream', 'idempotency-key': idempotencyKey } });
+          const response = await http.send('POST', `${canvas(canvasId)}/ai/generate-stream`, {
+            body,
+            signal,
+            headers: { accept: 'text/event-stream', 'idempotency-key': idempotencyKey },
+          });
           stream.generationId = response.headers.get('x-generation-id') ?? undefined;
-          if (stream.generationId) opts.onStart?.({ generationId: stream.generationId, replayed: response.headers.get('idempotent-replayed') === 'true' });
+          if (stream.generationId)
+            opts.onStart?.({ generationId: stream.generationId, replayed: response.headers.get('idempotent-replayed') === 'true' });
           return response;
         };
         stream = new EventStream(generationSource(open), opts);
@@ -129,7 +142,10 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
       },
       /** Replays a generation's events from the start (or after `lastEventId`), then follows it live to the end. */
       events(canvasId: string, generationId: string, opts: EventStreamOptions = {}): GenerationStream {
-        const stream: GenerationStream = new EventStream(generationSource((lastEventId, signal) => openEvents(canvasId, generationId, lastEventId, signal)), opts);
+        const stream: GenerationStream = new EventStream(
+          generationSource((lastEventId, signal) => openEvents(canvasId, generationId, lastEventId, signal)),
+          opts,
+        );
         stream.generationId = generationId;
         return stream;
       },
@@ -143,7 +159,8 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
       /** Deletes the generation's blocks; a second undo is 409 `already_undone`. */
       undo: (canvasId: string, generationId: string) => post<T.UndoResult>(`${generation(canvasId, generationId)}/undo`),
       /** Alias of `canvases.audit`. */
-      audit: (canvasId: string, page: { limit?: number; cursor?: string } = {}) => get<{ audit: T.AuditRow[]; nextCursor: string | null }>(`${canvas(canvasId)}/audit${pageQuery(page)}`),
+      audit: (canvasId: string, page: { limit?: number; cursor?: string } = {}) =>
+        get<{ audit: T.AuditRow[]; nextCursor: string | null }>(`${canvas(canvasId)}/audit${pageQuery(page)}`),
     },
 
     chat: {
@@ -161,7 +178,8 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
        * One page of the conversation (`limit` ≤ 200, default 200): the latest messages, oldest → newest; pass
        * `nextCursor` back as `cursor` for the messages before them (null once the page reaches the first).
        */
-      history: (sessionId: string, page: { limit?: number; cursor?: string } = {}) => get<T.ChatHistory>(`/chat/sessions/${seg(sessionId)}/history${pageQuery(page)}`),
+      history: (sessionId: string, page: { limit?: number; cursor?: string } = {}) =>
+        get<T.ChatHistory>(`/chat/sessions/${seg(sessionId)}/history${pageQuery(page)}`),
       /** The whole conversation, oldest → newest, following `nextCursor` back page by page. */
       historyAll: async (sessionId: string): Promise<T.ChatHistory> => {
         let cursor: string | undefined;
@@ -176,13 +194,16 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
         return { ...first, messages: pages.flat(), nextCursor: null };
       },
       /** The caller's sessions, most recently active first (`limit` ≤ 200, default 50); pass `nextCursor` back as `cursor`. */
-      sessions: (page: { limit?: number; cursor?: string } = {}) => get<{ sessions: T.ChatSession[]; nextCursor: string | null }>(`/chat/sessions${pageQuery(page)}`),
+      sessions: (page: { limit?: number; cursor?: string } = {}) =>
+        get<{ sessions: T.ChatSession[]; nextCursor: string | null }>(`/chat/sessions${pageQuery(page)}`),
       /** One session (its owner only). */
       session: (sessionId: string) => get<{ session: T.ChatSession }>(`/chat/sessions/${seg(sessionId)}`),
       deleteSession: (sessionId: string) => del(`/chat/sessions/${seg(sessionId)}`),
-      resolve: (sessionId: string, body: { resolutionSummary?: string } = {}) => post<T.ResolveResponse>(`/chat/sessions/${seg(sessionId)}/resolve`, body),
+      resolve: (sessionId: string, body: { resolutionSummary?: string } = {}) =>
+        post<T.ResolveResponse>(`/chat/sessions/${seg(sessionId)}/resolve`, body),
       /** Hands the session to a human; `reason` is kept on the session (`escalationReason`). */
-      escalate: (sessionId: string, body: { reason?: string } = {}) => post<{ sessionId: string; status: 'escalated' }>(`/chat/sessions/${seg(sessionId)}/escalate`, body),
+      escalate: (sessionId: string, body: { reason?: string } = {}) =>
+        post<{ sessionId: string; status: 'escalated' }>(`/chat/sessions/${seg(sessionId)}/escalate`, body),
       pause: (sessionId: string) => post<{ sessionId: string; status: 'paused' }>(`/chat/sessions/${seg(sessionId)}/pause`, {}),
       documentation: (sessionId: string) => get<T.SessionDocumentation>(`/chat/sessions/${seg(sessionId)}/documentation`),
       /** The ticket notes as they are written: `chunk`s, then `done` or `error`. Reopening replays from the first chunk. */
@@ -191,10 +212,15 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
           {
             resumable: false,
             retryable: () => false,
-            open: (_lastEventId, signal) => http.send('GET', `/chat/sessions/${seg(sessionId)}/documentation/stream`, { signal, headers: { accept: 'text/event-stream' } }),
+            open: (_lastEventId, signal) =>
+              http.send('GET', `/chat/sessions/${seg(sessionId)}/documentation/stream`, {
+                signal,
+                headers: { accept: 'text/event-stream' },
+              }),
             decode: ({ data }) => {
               if (data === '[DONE]') return { kind: 'event', value: { type: 'done' }, terminal: true };
-              if (data.startsWith('[ERROR]')) return { kind: 'event', value: { type: 'error', message: data.slice(7).trim() }, terminal: true };
+              if (data.startsWith('[ERROR]'))
+                return { kind: 'event', value: { type: 'error', message: data.slice(7).trim() }, terminal: true };
               return { kind: 'event', value: { type: 'chunk', text: data }, terminal: false };
             },
           },
@@ -215,14 +241,16 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
     flows: {
       create: (body: T.CreateFlowRequest) => post<{ flow: T.Flow }>('/flows', body),
       /** Newest first, one page (`limit` ≤ 200, default 50); pass `nextCursor` back as `cursor`. */
-      list: (page: { limit?: number; cursor?: string } = {}) => get<{ flows: T.Flow[]; nextCursor: string | null }>(`/flows${pageQuery(page)}`),
+      list: (page: { limit?: number; cursor?: string } = {}) =>
+        get<{ flows: T.Flow[]; nextCursor: string | null }>(`/flows${pageQuery(page)}`),
       get: (flowId: string) => get<{ flow: T.Flow }>(flow(flowId)),
       /** Renames it or replaces its definition (its type never changes). */
       update: (flowId: string, body: T.UpdateFlowRequest) => patch<{ flow: T.Flow }>(flow(flowId), body),
       /** Deletes the flow with its executions. */
       delete: (flowId: string) => del(flow(flowId)),
       /** Runs an agentflow in the background (202); `input` fills its `{{input.<key>}}` templates. */
-      execute: (flowId: string, body: { input?: Record<string, unknown> } = {}) => post<{ executionId: string }>(`${flow(flowId)}/execute`, body),
+      execute: (flowId: string, body: { input?: Record<string, unknown> } = {}) =>
+        post<{ executionId: string }>(`${flow(flowId)}/execute`, body),
       /**
        * Runs an agentflow and streams its events; a dropped connection resumes from the last event
        * through `…/executions/{executionId}/events`. `executionId` is set once the server answered.
@@ -231,7 +259,11 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
         let stream: ExecutionStream;
         const open = async (lastEventId: string | undefined, signal: AbortSignal) => {
           if (stream.executionId) return openExecutionEvents(flowId, stream.executionId, lastEventId, signal);
-          const response = await http.send('POST', `${flow(flowId)}/execute/stream`, { body, signal, headers: { accept: 'text/event-stream' } });
+          const response = await http.send('POST', `${flow(flowId)}/execute/stream`, {
+            body,
+            signal,
+            headers: { accept: 'text/event-stream' },
+          });
           stream.executionId = response.headers.get('x-execution-id') ?? undefined;
           return response;
         };
@@ -245,16 +277,21 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
       execution: (flowId: string, executionId: string) => get<{ execution: T.FlowExecution }>(execution(flowId, executionId)),
       /** Replays an execution's events from the start (or after `lastEventId`), then follows it live to the end. */
       events(flowId: string, executionId: string, opts: EventStreamOptions = {}): ExecutionStream {
-        const stream: ExecutionStream = new EventStream(executionSource((lastEventId, signal) => openExecutionEvents(flowId, executionId, lastEventId, signal)), opts);
+        const stream: ExecutionStream = new EventStream(
+          executionSource((lastEventId, signal) => openExecutionEvents(flowId, executionId, lastEventId, signal)),
+          opts,
+        );
         stream.executionId = executionId;
         return stream;
       },
       /** Stops an execution: 202 `{executionId, status: "cancelling"}`; its stream ends with `cancelled`. */
-      cancel: (flowId: string, executionId: string) => post<{ executionId: string; status: 'cancelling' }>(`${execution(flowId, executionId)}/cancel`),
+      cancel: (flowId: string, executionId: string) =>
+        post<{ executionId: string; status: 'cancelling' }>(`${execution(flowId, executionId)}/cancel`),
       /** One chatflow turn, answered when done; pass the returned `sessionId` back to continue the conversation. */
       chat: (flowId: string, body: T.FlowChatRequest) => post<T.ChatResponse>(`${flow(flowId)}/chat`, body),
       /** One chatflow turn as `text_chunk`s then `final` (or `error`, `cancelled`). Not resumable. */
-      chatStream: (flowId: string, body: T.FlowChatRequest, opts: ChatStreamOptions = {}): EventStream<T.ChatEvent> => chatTurn(`${flow(flowId)}/chat/stream`, body, opts),
+      chatStream: (flowId: string, body: T.FlowChatRequest, opts: ChatStreamOptions = {}): EventStream<T.ChatEvent> =>
+        chatTurn(`${flow(flowId)}/chat/stream`, body, opts),
       embeds: {
         /** A public chat widget of a chatflow, answering only to `allowedOrigins`; the `embedToken` is shown once. */
         create: (flowId: string, body: { allowedOrigins: string[] }) => post<T.CreatedFlowEmbed>(`${flow(flowId)}/embeds`, body),
@@ -265,7 +302,8 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
 
     /** A chatflow's public widget: no token, the `embedToken` names the flow (the server checks the page's `Origin`). */
     embed: {
-      chat: (embedToken: string, body: T.FlowChatRequest) => http.json<T.ChatResponse>('POST', `${embed(embedToken)}/chat`, { body, auth: false }),
+      chat: (embedToken: string, body: T.FlowChatRequest) =>
+        http.json<T.ChatResponse>('POST', `${embed(embedToken)}/chat`, { body, auth: false }),
       chatStream: (embedToken: string, body: T.FlowChatRequest, opts: ChatStreamOptions = {}): EventStream<T.ChatEvent> =>
         chatTurn(`${embed(embedToken)}/chat/stream`, body, opts, false),
     },
@@ -305,25 +343,38 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
 
     oauth: {
       /** The provider's consent URL (open it in a browser); with `agentId` the account is attached to that cloud agent. */
-      authorize: (provider: T.OAuthProvider, agentId?: string) => get<T.OAuthAuthorization>(`/oauth/${seg(provider)}/authorize${queryString({ agentId })}`),
+      authorize: (provider: T.OAuthProvider, agentId?: string) =>
+        get<T.OAuthAuthorization>(`/oauth/${seg(provider)}/authorize${queryString({ agentId })}`),
       /**
        * Where the provider sends the browser back: pass the query it carried (`code` and `state`, or
        * `error`). Needs no token (the signed `state` names the user); answers ids, never a token.
        */
       callback: (provider: T.OAuthProvider, query: { code?: string; state?: string; error?: string }) =>
         http.json<Record<string, unknown>>('GET', `/oauth/${seg(provider)}/callback${queryString(query)}`, { auth: false }),
-      refresh: (provider: T.OAuthProvider, body: T.OAuthRefreshRequest = {}) => post<T.OAuthRefreshed>(`/oauth/${seg(provider)}/refresh`, body),
+      refresh: (provider: T.OAuthProvider, body: T.OAuthRefreshRequest = {}) =>
+        post<T.OAuthRefreshed>(`/oauth/${seg(provider)}/refresh`, body),
     },
 
     metrics: {
       summary: () => get<T.MetricsSummary>('/metrics/summary'),
       /** This process's Prometheus metrics in prom-client's JSON form (an admin's token; 403 for anyone else). */
-      json: () => get<Array<{ name: string; help: string; type: string; values: Array<{ labels: Record<string, string | number>; value: number; metricName?: string }> }>>('/metrics/json'),
+      json: () =>
+        get<
+          Array<{
+            name: string;
+            help: string;
+            type: string;
+            values: Array<{ labels: Record<string, string | number>; value: number; metricName?: string }>;
+          }>
+        >('/metrics/json'),
     },
 
     usage: {
       /** Model usage per UTC day, provider and model (`from`..`to`, default the last 30 days; `all` for admins). */
-      daily: (query: T.UsageQuery = {}) => get<{ days: T.DailyUsage[] }>(`/usage${queryString({ from: query.from, to: query.to, all: query.all === undefined ? undefined : String(query.all) })}`),
+      daily: (query: T.UsageQuery = {}) =>
+        get<{ days: T.DailyUsage[] }>(
+          `/usage${queryString({ from: query.from, to: query.to, all: query.all === undefined ? undefined : String(query.all) })}`,
+        ),
     },
 
     /** The OpenAPI 3.1 document of this API (public). */
@@ -376,7 +427,9 @@ export interface ExecutionStream extends EventStream<T.SequencedExecutionEvent> 
 }
 
 /** An execution's SSE messages as `{seq, event}`; `execution_completed`, `execution_failed` and `cancelled` end it. */
-function executionSource(open: (lastEventId: string | undefined, signal: AbortSignal) => Promise<Response>): EventSource<T.SequencedExecutionEvent> {
+function executionSource(
+  open: (lastEventId: string | undefined, signal: AbortSignal) => Promise<Response>,
+): EventSource<T.SequencedExecutionEvent> {
   return {
     resumable: true,
     open,
@@ -385,7 +438,11 @@ function executionSource(open: (lastEventId: string | undefined, signal: AbortSi
       if (message.id === undefined) return { kind: 'skip' };
       const parsed = JSON.parse(message.data) as T.FlowExecutionEvent;
       const event = { ...parsed, type: parsed.type ?? message.event } as T.FlowExecutionEvent;
-      return { kind: 'event', value: { seq: Number(message.id), event }, terminal: event.type === 'execution_completed' || event.type === 'execution_failed' || event.type === 'cancelled' };
+      return {
+        kind: 'event',
+        value: { seq: Number(message.id), event },
+        terminal: event.type === 'execution_completed' || event.type === 'execution_failed' || event.type === 'cancelled',
+      };
     },
   };
 }
@@ -400,7 +457,9 @@ function queryString(query: Record<string, string | number | undefined>): string
  * A generation's SSE messages as `{seq, event}`. `complete`, `cancelled` and `error` with an id end the stream;
  * an `error` without one (`stream_interrupted`) only ends the connection, so the stream resumes.
  */
-function generationSource(open: (lastEventId: string | undefined, signal: AbortSignal) => Promise<Response>): EventSource<T.SequencedEvent> {
+function generationSource(
+  open: (lastEventId: string | undefined, signal: AbortSignal) => Promise<Response>,
+): EventSource<T.SequencedEvent> {
   return {
     resumable: true,
     open,
@@ -408,7 +467,11 @@ function generationSource(open: (lastEventId: string | undefined, signal: AbortS
     decode: (message: SseMessage) => {
       const event = JSON.parse(message.data) as T.GenerationEvent;
       if (message.id === undefined) return event.type === 'error' ? { kind: 'reconnect' } : { kind: 'skip' };
-      return { kind: 'event', value: { seq: Number(message.id), event }, terminal: event.type === 'complete' || event.type === 'error' || event.type === 'cancelled' };
+      return {
+        kind: 'event',
+        value: { seq: Number(message.id), event },
+        terminal: event.type === 'complete' || event.type === 'error' || event.type === 'cancelled',
+      };
     },
   };
 }

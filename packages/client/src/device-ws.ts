@@ -40,7 +40,8 @@ async function webSocketClass(): Promise<typeof WebSocket> {
  * the first connection is open and the hello is sent.
  */
 export async function connectDeviceWs(options: DeviceConnectOptions): Promise<DeviceWsConnection> {
-  const { agentFileSchema, agentRunSchema, describeIssues, errorReplySchema, IdempotentReplies, replySchemas, toolCallSchema } = await import('./protocol');
+  const { agentFileSchema, agentRunSchema, describeIssues, errorReplySchema, IdempotentReplies, replySchemas, toolCallSchema } =
+    await import('./protocol');
   const Socket = await webSocketClass();
   // A write repeated with the same idempotency key (the server re-ran a turn) is not run twice (0078).
   const writes = new IdempotentReplies();
@@ -57,14 +58,16 @@ export async function connectDeviceWs(options: DeviceConnectOptions): Promise<De
     const { type: _type, ...payload } = frame;
     const parsed = toolCallSchema.safeParse(payload);
     let reply: ToolReply;
-    if (!parsed.success) reply = { id: typeof payload.id === 'string' ? payload.id : '', error: `invalid tool_call: ${describeIssues(parsed.error)}` };
+    if (!parsed.success)
+      reply = { id: typeof payload.id === 'string' ? payload.id : '', error: `invalid tool_call: ${describeIssues(parsed.error)}` };
     else if (writes.replay(parsed.data)) reply = writes.replay(parsed.data) as ToolReply;
     else {
       try {
         reply = await options.store.execute(parsed.data);
         const schema = 'error' in (reply ?? {}) ? errorReplySchema : replySchemas[parsed.data.action];
         const checked = schema.safeParse(reply);
-        if (!checked.success) reply = { id: parsed.data.id, error: `the device store answered in the wrong shape: ${describeIssues(checked.error)}` };
+        if (!checked.success)
+          reply = { id: parsed.data.id, error: `the device store answered in the wrong shape: ${describeIssues(checked.error)}` };
       } catch (error) {
         reply = { id: parsed.data.id, error: errorMessage(error) };
       }
@@ -80,7 +83,15 @@ export async function connectDeviceWs(options: DeviceConnectOptions): Promise<De
     const request = agentRunSchema.safeParse({
       runId: frame.run_id,
       agentId: frame.agent_id,
-      config: { paths: config.paths, fileExtensions: config.file_extensions, promptTemplate: config.prompt_template, dataTypes: config.data_types, maxFiles: config.max_files, maxBytes: config.max_bytes, maxFileBytes: config.max_file_bytes },
+      config: {
+        paths: config.paths,
+        fileExtensions: config.file_extensions,
+        promptTemplate: config.prompt_template,
+        dataTypes: config.data_types,
+        maxFiles: config.max_files,
+        maxBytes: config.max_bytes,
+        maxFileBytes: config.max_file_bytes,
+      },
     });
     const runId = typeof frame.run_id === 'string' ? frame.run_id : '';
     if (!runId) return;
@@ -96,7 +107,8 @@ export async function connectDeviceWs(options: DeviceConnectOptions): Promise<De
     } catch (error) {
       errors.push(errorMessage(error));
     }
-    if (!controller.signal.aborted) send({ type: 'agent_complete', run_id: runId, files_read: filesRead, errors: errors.slice(0, 1_000).map((e) => e.slice(0, 2_000)) });
+    if (!controller.signal.aborted)
+      send({ type: 'agent_complete', run_id: runId, files_read: filesRead, errors: errors.slice(0, 1_000).map((e) => e.slice(0, 2_000)) });
     if (runs.get(runId) === controller) runs.delete(runId);
   }
 
@@ -163,10 +175,16 @@ export async function connectDeviceWs(options: DeviceConnectOptions): Promise<De
     const socket = new Socket(url);
     ws = socket;
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => (socket.close(), reject(new Error('the device websocket did not open in time'))), options.timeoutMs ?? 10_000);
+      const timer = setTimeout(
+        () => (socket.close(), reject(new Error('the device websocket did not open in time'))),
+        options.timeoutMs ?? 10_000,
+      );
       socket.onopen = () => (clearTimeout(timer), resolve());
       // A refused upgrade (401, 429) surfaces as an error before open; the status is not exposed to browsers.
-      socket.onerror = () => (clearTimeout(timer), reject(new Error('the device websocket was refused (bad token, too many sockets, or unreachable)')));
+      socket.onerror = () => (
+        clearTimeout(timer),
+        reject(new Error('the device websocket was refused (bad token, too many sockets, or unreachable)'))
+      );
     });
     attempt = 0;
     socket.onmessage = (event) => onFrame(event.data);

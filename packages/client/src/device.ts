@@ -17,11 +17,19 @@ type Call<A extends ToolCall['action']> = Extract<ToolCall, { action: A }>;
 
 /** Per-action handlers for `tableStore()`; a thrown error becomes `{id, error: message}`. */
 export interface TableHandlers {
-  select(table: Call<'select'>['table'], filters: Record<string, string | number | boolean>, limit?: number): Awaitable<Array<Record<string, unknown>>>;
+  select(
+    table: Call<'select'>['table'],
+    filters: Record<string, string | number | boolean>,
+    limit?: number,
+  ): Awaitable<Array<Record<string, unknown>>>;
   get(table: Call<'get'>['table'], id: string): Awaitable<(Record<string, unknown> & { id: string }) | null>;
   insert(table: Call<'insert'>['table'], data: Record<string, unknown>): Awaitable<Record<string, unknown> & { id: string }>;
   /** `null` when there is no such row. */
-  update(table: Call<'update'>['table'], id: string, updates: Record<string, unknown>): Awaitable<(Record<string, unknown> & { id: string }) | null>;
+  update(
+    table: Call<'update'>['table'],
+    id: string,
+    updates: Record<string, unknown>,
+  ): Awaitable<(Record<string, unknown> & { id: string }) | null>;
   delete(table: Call<'delete'>['table'], id: string): Awaitable<boolean>;
   vectorUpsert?(call: Omit<Call<'vector_upsert'>, 'id' | 'action'>): Awaitable<void>;
   vectorSearch?(call: Omit<Call<'vector_search'>, 'id' | 'action'>): Awaitable<Array<{ id: string; score: number; content?: string }>>;
@@ -157,13 +165,15 @@ export async function connectDevice(options: DeviceConnectOptions & { transport?
 export async function connectDevice(options: DeviceConnectOptions): Promise<DeviceConnection | DeviceWsConnection> {
   if (options.transport === 'ws') return (await import('./device-ws')).connectDeviceWs(options);
   // The protocol schemas (and zod) load with the first device, not with the HTTP client.
-  const { agentFileSchema, agentRunSchema, describeIssues, errorReplySchema, IdempotentReplies, replySchemas, toolCallSchema } = await import('./protocol');
+  const { agentFileSchema, agentRunSchema, describeIssues, errorReplySchema, IdempotentReplies, replySchemas, toolCallSchema } =
+    await import('./protocol');
   const socket = await createSocket<DeviceSocket>(options, '/device', { deviceId: options.deviceId });
   const ackTimeoutMs = options.ackTimeoutMs ?? 30_000;
   const runs = new Map<string, AbortController>();
   let firstHello: Promise<DeviceHelloAck> | undefined;
 
-  const hello = () => socket.timeout(ackTimeoutMs).emitWithAck('device_hello', { deviceId: options.deviceId, agentIds: options.agentIds ?? [] });
+  const hello = () =>
+    socket.timeout(ackTimeoutMs).emitWithAck('device_hello', { deviceId: options.deviceId, agentIds: options.agentIds ?? [] });
   socket.on('connect', () => {
     const pending = hello();
     firstHello ??= pending;
@@ -175,7 +185,10 @@ export async function connectDevice(options: DeviceConnectOptions): Promise<Devi
   });
   const writes = new IdempotentReplies();
   const hooks = options.testHooks ?? {};
-  socket.on('tool_call', (payload, ack) => void answer(payload).then((reply) => reply !== undefined && typeof ack === 'function' && ack(reply as ToolReply)));
+  socket.on(
+    'tool_call',
+    (payload, ack) => void answer(payload).then((reply) => reply !== undefined && typeof ack === 'function' && ack(reply as ToolReply)),
+  );
   socket.on('agent_run', (payload) => void runAgent(payload));
 
   async function answer(payload: unknown): Promise<unknown> {
@@ -196,7 +209,9 @@ export async function connectDevice(options: DeviceConnectOptions): Promise<Devi
         const reply = await options.store.execute(call);
         const schema = 'error' in (reply ?? {}) ? errorReplySchema : replySchemas[call.action];
         const checked = schema.safeParse(reply);
-        return checked.success ? reply : { id: call.id, error: `the device store answered in the wrong shape: ${describeIssues(checked.error)}` };
+        return checked.success
+          ? reply
+          : { id: call.id, error: `the device store answered in the wrong shape: ${describeIssues(checked.error)}` };
       } catch (error) {
         return { id: call.id, error: errorMessage(error) };
       }
@@ -219,10 +234,18 @@ export async function connectDevice(options: DeviceConnectOptions): Promise<Devi
     const controller = new AbortController();
     runs.get(runId)?.abort(new Error('replaced by a new agent_run'));
     runs.set(runId, controller);
-    const outcome: AgentRunOutcome = { runId, agentId: parsed.success ? parsed.data.agentId : '', filesRead: 0, errors: [], frames: 0, aborted: false };
+    const outcome: AgentRunOutcome = {
+      runId,
+      agentId: parsed.success ? parsed.data.agentId : '',
+      filesRead: 0,
+      errors: [],
+      frames: 0,
+      aborted: false,
+    };
     try {
       if (!parsed.success) outcome.errors.push(`invalid agent_run: ${describeIssues(parsed.error)}`);
-      else if ((hooks.onAgentRunStart?.(parsed.data), !options.readAgentFiles)) outcome.errors.push('this device cannot read files (no readAgentFiles)');
+      else if ((hooks.onAgentRunStart?.(parsed.data), !options.readAgentFiles))
+        outcome.errors.push('this device cannot read files (no readAgentFiles)');
       else await sendFiles(parsed.data, options.readAgentFiles, controller.signal, outcome);
     } catch (error) {
       outcome.errors.push(errorMessage(error));
@@ -231,7 +254,11 @@ export async function connectDevice(options: DeviceConnectOptions): Promise<Devi
     else {
       const ack = (await socket
         .timeout(ackTimeoutMs)
-        .emitWithAck('agent_complete', { runId, filesRead: outcome.filesRead, errors: outcome.errors.slice(0, 1_000).map((e) => e.slice(0, 2_000)) })
+        .emitWithAck('agent_complete', {
+          runId,
+          filesRead: outcome.filesRead,
+          errors: outcome.errors.slice(0, 1_000).map((e) => e.slice(0, 2_000)),
+        })
         .catch((error: unknown) => ({ ok: false, error: { code: 'no_ack', message: errorMessage(error) } }))) as AgentFrameAck;
       if (!ack.ok) outcome.errors.push(`agent_complete refused: ${ack.error.code}`);
     }
@@ -266,7 +293,9 @@ export async function connectDevice(options: DeviceConnectOptions): Promise<Devi
       // Files still unread are counted when the reader gave a list; an iterator is just not read on.
       const unread = Array.isArray(source) ? source.slice(unreadFrom).filter((item) => !('error' in item)).length : 0;
       const more = Array.isArray(source) ? '' : ', reading stopped';
-      outcome.errors.push(`agent_data refused (${ack.error.code}): ${files.length + unread} file(s) not sent${more}${ack.error.message ? ` (${ack.error.message})` : ''}`);
+      outcome.errors.push(
+        `agent_data refused (${ack.error.code}): ${files.length + unread} file(s) not sent${more}${ack.error.message ? ` (${ack.error.message})` : ''}`,
+      );
       return false;
     };
     for await (const item of source) {
@@ -310,7 +339,8 @@ export async function connectDevice(options: DeviceConnectOptions): Promise<Devi
     deviceId: options.deviceId,
     hello,
     chat: (payload) => socket.timeout(ackTimeoutMs).emitWithAck('chat_request', payload),
-    cancelChat: (sessionId) => socket.timeout(ackTimeoutMs).emitWithAck('chat_cancel', sessionId ? { sessionId } : {}) as Promise<ChatCancelAck>,
+    cancelChat: (sessionId) =>
+      socket.timeout(ackTimeoutMs).emitWithAck('chat_cancel', sessionId ? { sessionId } : {}) as Promise<ChatCancelAck>,
     decide: (approvalId, approved) => socket.timeout(ackTimeoutMs).emitWithAck('tool_approval', { approvalId, approved }),
     close: () => socket.close(),
   };

@@ -28,7 +28,13 @@ export class SwitchboardApiError extends Error {
       const body = JSON.parse(text) as { error?: { code?: unknown; message?: unknown; details?: unknown } };
       const error = body?.error;
       if (error && typeof error.code === 'string') {
-        return new SwitchboardApiError(status, error.code, typeof error.message === 'string' ? error.message : error.code, error.details, retryAfterSeconds);
+        return new SwitchboardApiError(
+          status,
+          error.code,
+          typeof error.message === 'string' ? error.message : error.code,
+          error.details,
+          retryAfterSeconds,
+        );
       }
     } catch {
       // not JSON: fall through

@@ -61,7 +61,14 @@ export interface CanvasServerEvents extends AuthServerEvents {
   block_added: (payload: { canvasId: string; block: Block; seq: number }) => void;
   block_updated: (payload: { canvasId: string; block: Block; seq: number }) => void;
   block_deleted: (payload: { canvasId: string; blockId: string; seq: number }) => void;
-  blocks_bulk_added_chunk: (payload: { canvasId: string; generationId: string; chunkIndex: number; chunkCount: number; blocks: Block[]; seq: number }) => void;
+  blocks_bulk_added_chunk: (payload: {
+    canvasId: string;
+    generationId: string;
+    chunkIndex: number;
+    chunkCount: number;
+    blocks: Block[];
+    seq: number;
+  }) => void;
   generation_status: (payload: { canvasId: string; generationId: string; stage: GenerationStage; seq: number }) => void;
   generation_undone: (payload: { canvasId: string; generationId: string; blockIds: string[]; seq: number }) => void;
   /** Every rank of the canvas was rewritten (order unchanged): reload its blocks, as after `resync`. */
@@ -78,7 +85,15 @@ export interface CanvasServerEvents extends AuthServerEvents {
 export type CanvasUserEventName = 'approval_requested' | 'approval_resolved';
 
 /** The sequenced room events of a canvas. */
-export const CANVAS_ROOM_EVENTS = ['block_added', 'block_updated', 'block_deleted', 'blocks_bulk_added_chunk', 'generation_status', 'generation_undone', 'blocks_reranked'] as const;
+export const CANVAS_ROOM_EVENTS = [
+  'block_added',
+  'block_updated',
+  'block_deleted',
+  'blocks_bulk_added_chunk',
+  'generation_status',
+  'generation_undone',
+  'blocks_reranked',
+] as const;
 export type CanvasRoomEventName = (typeof CANVAS_ROOM_EVENTS)[number];
 
 export const CANVAS_NAMESPACE = '/canvas';

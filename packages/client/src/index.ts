@@ -4,12 +4,29 @@
  * test/types/client-contract.ts). Runs in browsers and Node 20. Node-only helpers live in
  * `./node-files` (`@switchboard/client/node`), not re-exported here.
  */
-export { createSwitchboardClient, type ChatStreamOptions, type ExecutionStream, type GenerateOptions, type GenerationStream, type SwitchboardClient, type SwitchboardClientOptions } from './client';
+export {
+  createSwitchboardClient,
+  type ChatStreamOptions,
+  type ExecutionStream,
+  type GenerateOptions,
+  type GenerationStream,
+  type SwitchboardClient,
+  type SwitchboardClientOptions,
+} from './client';
 export { CLIENT_OPERATIONS, type ClientOperationId } from './operations';
 export { isApiError, SwitchboardApiError } from './errors';
 export { EventStream, readSseMessages, SseParser, type EventStreamOptions, type ReconnectInfo, type SseMessage } from './sse';
 export { CanvasSequencer } from './canvas-sync';
-export { connectCanvas, type CanvasConnection, type CanvasRoomEvent, type CanvasSocket, type ResyncListener, type DeviceSocket, type SocketConnectOptions, type TokenSource } from './sockets';
+export {
+  connectCanvas,
+  type CanvasConnection,
+  type CanvasRoomEvent,
+  type CanvasSocket,
+  type ResyncListener,
+  type DeviceSocket,
+  type SocketConnectOptions,
+  type TokenSource,
+} from './sockets';
 export {
   connectDevice,
   tableStore,

@@ -19,7 +19,10 @@ export interface ReadFolderOptions {
  * symbolic links. A file over `maxFileBytes`, a binary file or an unreadable path is yielded as
  * `{path, error}`; reading stops after `maxFiles` files.
  */
-export async function* readFolderFiles(config: Pick<AgentRunConfig, 'paths' | 'fileExtensions' | 'maxFiles' | 'maxFileBytes'>, options: ReadFolderOptions = {}): AsyncGenerator<AgentReadItem> {
+export async function* readFolderFiles(
+  config: Pick<AgentRunConfig, 'paths' | 'fileExtensions' | 'maxFiles' | 'maxFileBytes'>,
+  options: ReadFolderOptions = {},
+): AsyncGenerator<AgentReadItem> {
   const extensions = new Set(config.fileExtensions.map((ext) => `.${ext.replace(/^\./, '').toLowerCase()}`));
   const maxDepth = options.recursive === false ? 0 : (options.maxDepth ?? 16);
   let yielded = 0;
@@ -50,10 +53,16 @@ export async function* readFolderFiles(config: Pick<AgentRunConfig, 'paths' | 'f
   async function readOne(path: string): Promise<AgentReadItem> {
     try {
       const info = await stat(path);
-      if (info.size > config.maxFileBytes) return { path, error: `${info.size} bytes is over the limit of ${config.maxFileBytes} per file` };
+      if (info.size > config.maxFileBytes)
+        return { path, error: `${info.size} bytes is over the limit of ${config.maxFileBytes} per file` };
       const bytes = await readFile(path);
       if (bytes.includes(0)) return { path, error: 'not a text file' };
-      return { path, name: basename(path), content: bytes.toString('utf8'), metadata: { size: info.size, modifiedAt: info.mtime.toISOString() } };
+      return {
+        path,
+        name: basename(path),
+        content: bytes.toString('utf8'),
+        metadata: { size: info.size, modifiedAt: info.mtime.toISOString() },
+      };
     } catch (error) {
       return { path, error: reason(error) };
     }

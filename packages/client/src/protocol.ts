@@ -54,13 +54,17 @@ const COLUMNS: Record<DeviceTable, { shape: Record<string, z.ZodType>; required:
     required: ['projectId', 'title'],
   },
   notes: { shape: { projectId: refId.nullable(), title: line, content: longText }, required: ['title'] },
-  taskComments: { shape: { taskId: refId, author: z.string().max(200).nullable(), content: z.string().min(1).max(20_000) }, required: ['taskId', 'content'] },
+  taskComments: {
+    shape: { taskId: refId, author: z.string().max(200).nullable(), content: z.string().min(1).max(20_000) },
+    required: ['taskId', 'content'],
+  },
   clients: { shape: { parentId: refId.nullable(), name: line, industry: z.string().max(200).nullable() }, required: ['name'] },
 };
 
 const ownedFieldsCheck = (what: string) => (data: Record<string, unknown>, ctx: z.RefinementCtx) => {
   for (const field of DEVICE_OWNED_FIELDS) {
-    if (field in data) ctx.addIssue({ code: 'custom', path: [field], message: `${field} is set by the device and may not be sent in ${what}` });
+    if (field in data)
+      ctx.addIssue({ code: 'custom', path: [field], message: `${field} is set by the device and may not be sent in ${what}` });
   }
 };
 
@@ -68,7 +72,9 @@ const ownedFieldsCheck = (what: string) => (data: Record<string, unknown>, ctx: 
 export const tableSchemas = Object.fromEntries(
   DEVICE_TABLES.map((table) => {
     const { shape, required } = COLUMNS[table];
-    const insertShape = Object.fromEntries(Object.entries(shape).map(([key, schema]) => [key, required.includes(key) ? schema : schema.optional()]));
+    const insertShape = Object.fromEntries(
+      Object.entries(shape).map(([key, schema]) => [key, required.includes(key) ? schema : schema.optional()]),
+    );
     const updateShape = Object.fromEntries(Object.entries(shape).map(([key, schema]) => [key, schema.optional()]));
     return [
       table,
@@ -93,14 +99,24 @@ export const tableSchemas = Object.fromEntries(
 export const filtersSchema = z
   .record(z.string().regex(/^[a-z][A-Za-z0-9]{0,63}$/), z.union([z.string().max(1_000), z.number().finite(), z.boolean(), z.null()]))
   .refine((filters) => Object.keys(filters).length <= 20, 'at most 20 filters')
-  .transform((filters) => Object.fromEntries(Object.entries(filters).filter(([, value]) => value !== null)) as Record<string, string | number | boolean>);
+  .transform(
+    (filters) =>
+      Object.fromEntries(Object.entries(filters).filter(([, value]) => value !== null)) as Record<string, string | number | boolean>,
+  );
 
-const tableSchema = z.enum(DEVICE_TABLES, { error: (issue) => `table must be one of ${DEVICE_TABLES.join(', ')} (got ${JSON.stringify(issue.input)})` });
+const tableSchema = z.enum(DEVICE_TABLES, {
+  error: (issue) => `table must be one of ${DEVICE_TABLES.join(', ')} (got ${JSON.stringify(issue.input)})`,
+});
 const limitSchema = z.number().int().min(1).max(1_000);
 const vectorSchema = z.array(z.number().finite()).min(1).max(8_192);
 const byId = z.strictObject({ id: refId });
 
-const selectCall = z.strictObject({ action: z.literal('select'), table: tableSchema, filters: filtersSchema.optional(), limit: limitSchema.optional() });
+const selectCall = z.strictObject({
+  action: z.literal('select'),
+  table: tableSchema,
+  filters: filtersSchema.optional(),
+  limit: limitSchema.optional(),
+});
 const getCall = z.strictObject({ action: z.literal('get'), table: tableSchema, data: byId });
 const insertCall = z.strictObject({ action: z.literal('insert'), table: tableSchema, data: z.record(z.string(), z.unknown()) });
 const updateCall = z.strictObject({
@@ -123,20 +139,28 @@ const vectorSearchCall = z.strictObject({
   limit: limitSchema.optional(),
 });
 
-const unknownAction = { error: (issue: { code: string }) => (issue.code === 'invalid_union' ? `action must be one of ${DEVICE_ACTIONS.join(', ')}` : undefined) };
+const unknownAction = {
+  error: (issue: { code: string }) => (issue.code === 'invalid_union' ? `action must be one of ${DEVICE_ACTIONS.join(', ')}` : undefined),
+};
 
 /** Column checks depend on the table, so they run once the shape is known. */
 function checkColumns(call: { action: string; table?: DeviceTable; data?: unknown }, ctx: z.RefinementCtx): void {
   if ((call.action !== 'insert' && call.action !== 'update') || !call.table) return;
   const schemas = tableSchemas[call.table];
   const [schema, value, path] =
-    call.action === 'insert' ? [schemas.insert, call.data, ['data']] : [schemas.update, (call.data as { updates: unknown }).updates, ['data', 'updates']];
+    call.action === 'insert'
+      ? [schemas.insert, call.data, ['data']]
+      : [schemas.update, (call.data as { updates: unknown }).updates, ['data', 'updates']];
   schema.safeParse(value).error?.issues.forEach((issue) => ctx.addIssue({ ...issue, path: [...path, ...issue.path] }));
 }
 
 /** The operation without its `id`: what a caller of the RPC passes. */
 export const toolCallInputSchema = z
-  .discriminatedUnion('action', [selectCall, getCall, insertCall, updateCall, deleteCall, vectorUpsertCall, vectorSearchCall], unknownAction)
+  .discriminatedUnion(
+    'action',
+    [selectCall, getCall, insertCall, updateCall, deleteCall, vectorUpsertCall, vectorSearchCall],
+    unknownAction,
+  )
   .superRefine(checkColumns);
 
 const withId = {

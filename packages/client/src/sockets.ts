@@ -1,5 +1,13 @@
 import type { ManagerOptions, Socket, SocketOptions } from 'socket.io-client';
-import { CANVAS_ROOM_EVENTS, type CanvasClientEvents, type CanvasServerEvents, type DeviceClientEvents, type DeviceServerEvents, type JoinAck, type SyncAck } from './events';
+import {
+  CANVAS_ROOM_EVENTS,
+  type CanvasClientEvents,
+  type CanvasServerEvents,
+  type DeviceClientEvents,
+  type DeviceServerEvents,
+  type JoinAck,
+  type SyncAck,
+} from './events';
 import { CanvasSequencer, type CanvasRoomEvent } from './canvas-sync';
 import { tokenExpiry } from './transport';
 
@@ -61,7 +69,11 @@ export interface CanvasConnection extends CanvasSocket {
   /** `canvas:cursor` (volatile: dropped rather than queued when the connection is busy). */
   cursor(canvasId: string, x: number, y: number): void;
   /** Resolves with the next `event` payload that satisfies `predicate`; rejects after `timeoutMs` (default 10 s). */
-  waitFor<E extends keyof CanvasServerEvents>(event: E, predicate?: (payload: Payload<CanvasServerEvents, E>) => boolean, timeoutMs?: number): Promise<Payload<CanvasServerEvents, E>>;
+  waitFor<E extends keyof CanvasServerEvents>(
+    event: E,
+    predicate?: (payload: Payload<CanvasServerEvents, E>) => boolean,
+    timeoutMs?: number,
+  ): Promise<Payload<CanvasServerEvents, E>>;
 }
 
 /**
@@ -91,7 +103,9 @@ export async function connectCanvas(options: SocketConnectOptions): Promise<Canv
     async (canvasId, lastSeq) => void (await Promise.all([...resyncListeners].map((listener) => listener(canvasId, lastSeq)))),
   );
   for (const name of CANVAS_ROOM_EVENTS) {
-    (socket as unknown as { on(event: string, handler: (payload: { canvasId: string; seq?: number }) => void): void }).on(name, (payload) => sequencer.receive(name, payload));
+    (socket as unknown as { on(event: string, handler: (payload: { canvasId: string; seq?: number }) => void): void }).on(name, (payload) =>
+      sequencer.receive(name, payload),
+    );
   }
   const connection = Object.assign(socket, {
     async join(canvasId: string, timeoutMs = 10_000, load?: () => unknown) {
@@ -117,7 +131,11 @@ export async function connectCanvas(options: SocketConnectOptions): Promise<Canv
     cursor(canvasId: string, x: number, y: number) {
       socket.volatile.emit('canvas:cursor', { canvasId, x, y });
     },
-    waitFor<E extends keyof CanvasServerEvents>(event: E, predicate: (payload: Payload<CanvasServerEvents, E>) => boolean = () => true, timeoutMs = 10_000) {
+    waitFor<E extends keyof CanvasServerEvents>(
+      event: E,
+      predicate: (payload: Payload<CanvasServerEvents, E>) => boolean = () => true,
+      timeoutMs = 10_000,
+    ) {
       return waitForEvent(socket, event, predicate, timeoutMs);
     },
   }) as CanvasConnection;
@@ -127,7 +145,12 @@ export async function connectCanvas(options: SocketConnectOptions): Promise<Canv
   socket.on('connect', () => {
     if (first) return void (first = false);
     for (const canvasId of sequencer.tracked()) {
-      const rejoin = socket.recovered ? Promise.resolve(true) : socket.timeout(10_000).emitWithAck('canvas:join', canvasId).then((ack: JoinAck) => ack.ok || (sequencer.untrack(canvasId), false));
+      const rejoin = socket.recovered
+        ? Promise.resolve(true)
+        : socket
+            .timeout(10_000)
+            .emitWithAck('canvas:join', canvasId)
+            .then((ack: JoinAck) => ack.ok || (sequencer.untrack(canvasId), false));
       // eslint-disable-next-line no-restricted-syntax -- a rejoin that fails leaves the canvas untracked or behind; the next reconnect or event catches it up
       void rejoin.then((ok) => (ok ? sequencer.catchUp(canvasId) : undefined)).catch(() => undefined);
     }
@@ -140,7 +163,11 @@ export async function connectCanvas(options: SocketConnectOptions): Promise<Canv
  * Builds a socket for `namespace` with `auth` read on every (re)connection. Not connected yet.
  * socket.io-client is imported on first use, so an app that only uses the HTTP client never bundles it.
  */
-export async function createSocket<S extends Socket>(options: SocketConnectOptions, namespace: string, extraAuth: Record<string, unknown>): Promise<S> {
+export async function createSocket<S extends Socket>(
+  options: SocketConnectOptions,
+  namespace: string,
+  extraAuth: Record<string, unknown>,
+): Promise<S> {
   const { io } = await import('socket.io-client');
   const state: { token?: string } = {};
   const auth = (callback: (data: object) => void) => {
@@ -223,7 +250,10 @@ export function connected(socket: Socket, timeoutMs: number): Promise<void> {
 /** The next payload of `event` that satisfies `predicate`, or a rejection after `timeoutMs`. */
 export function waitForEvent<P>(socket: Socket, event: string, predicate: (payload: P) => boolean, timeoutMs: number): Promise<P> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => (socket.off(event, handler), reject(new Error(`timed out after ${timeoutMs} ms waiting for ${event}`))), timeoutMs);
+    const timer = setTimeout(
+      () => (socket.off(event, handler), reject(new Error(`timed out after ${timeoutMs} ms waiting for ${event}`))),
+      timeoutMs,
+    );
     const handler = (payload: P) => {
       if (!predicate(payload)) return;
       clearTimeout(timer);

@@ -185,8 +185,11 @@ export class EventStream<T> implements AsyncIterable<T> {
       }
       attempt += 1;
       if (attempt > maxReconnects) {
+        const message = this.source.resumable
+          ? `The event stream ended early and ${maxReconnects} reconnection(s) failed`
+          : 'The event stream ended before its last event';
         // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows the last connection error as it came
-        throw failure ?? new Error(this.source.resumable ? `The event stream ended early and ${maxReconnects} reconnection(s) failed` : 'The event stream ended before its last event');
+        throw failure ?? new Error(message);
       }
       const delayMs = Math.min(30_000, (serverRetryMs ?? this.options.retryMs ?? 1_000) * 2 ** (attempt - 1));
       this.options.onReconnect?.({ attempt, delayMs, lastEventId: this.lastEventId, error: failure });

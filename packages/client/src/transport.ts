@@ -106,7 +106,10 @@ export class Transport {
     if (!refreshToken) return Promise.resolve(false);
     this.refreshing ??= (async () => {
       try {
-        const pair = await this.json<{ accessToken: string; refreshToken: string }>('POST', '/auth/refresh', { body: { refreshToken }, auth: false });
+        const pair = await this.json<{ accessToken: string; refreshToken: string }>('POST', '/auth/refresh', {
+          body: { refreshToken },
+          auth: false,
+        });
         this.setTokens({ accessToken: pair.accessToken, refreshToken: pair.refreshToken });
         return true;
       } catch {

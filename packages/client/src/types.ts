@@ -329,7 +329,13 @@ interface AgentCommon {
 }
 export type Agent =
   | (AgentCommon & { type: 'local_directory'; deviceId: string; directoryPaths: string[]; fileExtensions: string[] })
-  | (AgentCommon & { type: CloudProvider; provider: CloudProvider; filterConfig: CloudFilterConfig; connected: boolean; status: 'active' | 'reauth_required' });
+  | (AgentCommon & {
+      type: CloudProvider;
+      provider: CloudProvider;
+      filterConfig: CloudFilterConfig;
+      connected: boolean;
+      status: 'active' | 'reauth_required';
+    });
 export interface AgentRun {
   id: string;
   agentId: string;

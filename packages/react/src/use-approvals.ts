@@ -48,7 +48,8 @@ export function useApprovals(): ApprovalsState {
       if (!active) return;
       const onRequested = (request: ApprovalRequested) =>
         setPending((list) => (list.some((item) => item.approvalId === request.approvalId) ? list : [...list, request]));
-      const onResolved = ({ approvalId }: { approvalId: string }) => setPending((list) => list.filter((item) => item.approvalId !== approvalId));
+      const onResolved = ({ approvalId }: { approvalId: string }) =>
+        setPending((list) => list.filter((item) => item.approvalId !== approvalId));
       const onConnect = () => void load();
       socket.on('approval_requested', onRequested);
       socket.on('approval_resolved', onResolved);

@@ -66,7 +66,14 @@ export function useCanvas(canvasId: string | undefined): CanvasState {
           return publish();
         case 'blocks_bulk_added_chunk':
           for (const block of payload.blocks) blocks.set(block.id, block);
-          return publish({ generation: { generationId: payload.generationId, stage: 'broadcasting', chunkIndex: payload.chunkIndex, chunkCount: payload.chunkCount } });
+          return publish({
+            generation: {
+              generationId: payload.generationId,
+              stage: 'broadcasting',
+              chunkIndex: payload.chunkIndex,
+              chunkCount: payload.chunkCount,
+            },
+          });
         case 'generation_status':
           return update({ generation: { generationId: payload.generationId, stage: payload.stage } });
         case 'generation_undone':
@@ -80,7 +87,8 @@ export function useCanvas(canvasId: string | undefined): CanvasState {
       if (!active) return;
       cleanups.push(room.onEvent(apply));
       cleanups.push(room.onResync((id) => (id === canvasId ? load() : undefined)));
-      const onPresence = (payload: { canvasId: string; users: PresenceUser[] }) => payload.canvasId === canvasId && update({ presence: payload.users });
+      const onPresence = (payload: { canvasId: string; users: PresenceUser[] }) =>
+        payload.canvasId === canvasId && update({ presence: payload.users });
       const onConnect = () => update({ status: 'live' });
       const onDisconnect = () => update({ status: 'offline' });
       room.on('presence', onPresence);

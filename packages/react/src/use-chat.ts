@@ -36,8 +36,21 @@ export function useChat(sessionId?: string): ChatState {
     setState({ sessionId, messages: [], status: sessionId ? 'loading' : 'idle' });
     if (sessionId) {
       client.chat.historyAll(sessionId).then(
-        (history) => active && setState({ sessionId, status: 'idle', messages: history.messages.map((m) => ({ id: m.id, role: m.role, content: m.content, cancelled: m.status === 'cancelled' || undefined })) }),
-        (error: unknown) => active && setState((previous) => ({ ...previous, status: 'error', error: error instanceof Error ? error.message : String(error) })),
+        (history) =>
+          active &&
+          setState({
+            sessionId,
+            status: 'idle',
+            messages: history.messages.map((m) => ({
+              id: m.id,
+              role: m.role,
+              content: m.content,
+              cancelled: m.status === 'cancelled' || undefined,
+            })),
+          }),
+        (error: unknown) =>
+          active &&
+          setState((previous) => ({ ...previous, status: 'error', error: error instanceof Error ? error.message : String(error) })),
       );
     }
     return () => {
@@ -52,8 +65,16 @@ export function useChat(sessionId?: string): ChatState {
       const abort = new AbortController();
       controller.current = abort;
       const setAnswer = (change: (answer: ChatMessageItem) => ChatMessageItem) =>
-        setState((previous) => ({ ...previous, messages: [...previous.messages.slice(0, -1), change(previous.messages[previous.messages.length - 1])] }));
-      setState((previous) => ({ ...previous, status: 'streaming', error: undefined, messages: [...previous.messages, { role: 'user', content: message }, { role: 'assistant', content: '' }] }));
+        setState((previous) => ({
+          ...previous,
+          messages: [...previous.messages.slice(0, -1), change(previous.messages[previous.messages.length - 1])],
+        }));
+      setState((previous) => ({
+        ...previous,
+        status: 'streaming',
+        error: undefined,
+        messages: [...previous.messages, { role: 'user', content: message }, { role: 'assistant', content: '' }],
+      }));
       try {
         const stream = client.chat.stream(
           { message, ...(session.current ? { sessionId: session.current } : {}), ...options },
@@ -69,11 +90,13 @@ export function useChat(sessionId?: string): ChatState {
           if (event.type === 'text_chunk') setAnswer((answer) => ({ ...answer, content: answer.content + event.text }));
           else if (event.type === 'final') setAnswer((answer) => ({ ...answer, content: event.response }));
           else if (event.type === 'cancelled') setAnswer((answer) => ({ ...answer, content: event.response, cancelled: true }));
-          else if (event.type === 'error') setState((previous) => ({ ...previous, status: 'error', error: `${event.code}: ${event.message}` }));
+          else if (event.type === 'error')
+            setState((previous) => ({ ...previous, status: 'error', error: `${event.code}: ${event.message}` }));
         }
         setState((previous) => (previous.status === 'error' ? previous : { ...previous, status: 'idle' }));
       } catch (error) {
-        if (!abort.signal.aborted) setState((previous) => ({ ...previous, status: 'error', error: error instanceof Error ? error.message : String(error) }));
+        if (!abort.signal.aborted)
+          setState((previous) => ({ ...previous, status: 'error', error: error instanceof Error ? error.message : String(error) }));
       } finally {
         if (controller.current === abort) controller.current = null;
       }

@@ -33,7 +33,8 @@ export interface GenerationControls extends GenerationState {
 }
 
 const initial: GenerationState = { status: 'idle', drafts: [], streamed: 0, blocks: [] };
-const describe = (error: unknown) => (error instanceof Error ? ('code' in error ? `${String(error.code)}: ${error.message}` : error.message) : String(error));
+const describe = (error: unknown) =>
+  error instanceof Error ? ('code' in error ? `${String(error.code)}: ${error.message}` : error.message) : String(error);
 
 /** One generation at a time: start, its stream, stop, undo, and its status. */
 export function useGeneration(): GenerationControls {
@@ -56,18 +57,26 @@ export function useGeneration(): GenerationControls {
   const start = useCallback(
     async (canvasId: string, prompt: string, options: { afterId?: string } = {}) => {
       current.current?.controller.abort();
-      const run = { canvasId, controller: new AbortController() } as { canvasId: string; generationId?: string; controller: AbortController };
+      const run = { canvasId, controller: new AbortController() } as {
+        canvasId: string;
+        generationId?: string;
+        controller: AbortController;
+      };
       current.current = run;
       update((previous) => ({ ...initial, undoable: previous.undoable, status: 'starting', canvasId }));
       const mine = () => current.current === run;
       try {
-        const stream = client.generations.generate(canvasId, { prompt, ...options }, {
-          signal: run.controller.signal,
-          onStart: ({ generationId }) => {
-            run.generationId = generationId;
-            if (mine()) update((previous) => ({ generationId, status: previous.status === 'starting' ? 'running' : previous.status }));
+        const stream = client.generations.generate(
+          canvasId,
+          { prompt, ...options },
+          {
+            signal: run.controller.signal,
+            onStart: ({ generationId }) => {
+              run.generationId = generationId;
+              if (mine()) update((previous) => ({ generationId, status: previous.status === 'starting' ? 'running' : previous.status }));
+            },
           },
-        });
+        );
         for await (const { event } of stream) {
           if (!mine()) break;
           switch (event.type) {
@@ -78,7 +87,13 @@ export function useGeneration(): GenerationControls {
               update((previous) => ({ drafts: [...previous.drafts, event.block], streamed: previous.streamed + 1 }));
               break;
             case 'complete':
-              update({ status: 'completed', blocks: event.blocks, truncated: event.truncated, drafts: [], undoable: { canvasId, generationId: event.generationId } });
+              update({
+                status: 'completed',
+                blocks: event.blocks,
+                truncated: event.truncated,
+                drafts: [],
+                undoable: { canvasId, generationId: event.generationId },
+              });
               break;
             case 'cancelled':
               update({ status: 'cancelled', drafts: [] });
@@ -121,7 +136,10 @@ export function useGeneration(): GenerationControls {
       if (!which) return;
       try {
         await client.generations.undo(which.canvasId, which.generationId);
-        update((previous) => ({ status: 'undone', undoable: previous.undoable?.generationId === which.generationId ? undefined : previous.undoable }));
+        update((previous) => ({
+          status: 'undone',
+          undoable: previous.undoable?.generationId === which.generationId ? undefined : previous.undoable,
+        }));
       } catch (error) {
         update({ error: describe(error) });
       }

@@ -20,7 +20,12 @@ export function isCanvasRequest(request: ChatRequest): boolean {
 export function deriveSubject(prompt: string): string {
   const colon = prompt.indexOf(':');
   let head = colon >= 0 ? prompt.slice(0, colon) : prompt.split(/[(.!?\n]/)[0];
-  head = head.trim().split(/\s+/).slice(0, 6).join(' ').replace(/[\s,;:.!?-]+$/, '');
+  head = head
+    .trim()
+    .split(/\s+/)
+    .slice(0, 6)
+    .join(' ')
+    .replace(/[\s,;:.!?-]+$/, '');
   return capitalise(head || 'Untitled');
 }
 
@@ -43,8 +48,17 @@ function splitList(text: string): string[] {
   const parts = text.split(',');
   const last = parts.pop() ?? '';
   // "a, b and c" and "a, b, and c" both end in "and c".
-  if (parts.length > 0) parts.push(...last.split(/\s+and\s+/)); else parts.push(last);
-  return parts.map((p) => p.trim().replace(/^and\s+/i, '').replace(/[.;:]+$/, '').trim()).filter(Boolean);
+  if (parts.length > 0) parts.push(...last.split(/\s+and\s+/));
+  else parts.push(last);
+  return parts
+    .map((p) =>
+      p
+        .trim()
+        .replace(/^and\s+/i, '')
+        .replace(/[.;:]+$/, '')
+        .trim(),
+    )
+    .filter(Boolean);
 }
 
 /**
@@ -70,7 +84,9 @@ export function planCanvas(prompt: string, offered: Set<string> = new Set(CANVAS
 
 /** Plans blocks on the first turn; once tool results are in, reports and stops (never loops). */
 export function canvasTurn(request: ChatRequest): ChatTurn {
-  const results = currentExchange(request.messages).filter((m) => m.role === 'tool').map(messageText);
+  const results = currentExchange(request.messages)
+    .filter((m) => m.role === 'tool')
+    .map(messageText);
   if (results.length === 0) {
     const toolCalls = planCanvas(lastUserText(request.messages), offeredToolNames(request));
     return toolCalls.length > 0 ? { toolCalls } : { text: 'The demo model found no canvas tools it knows how to use.' };

@@ -6,23 +6,63 @@ import { summariseToolResults } from './tool-results';
 type VerbClass = 'read' | 'create' | 'delete' | 'update';
 
 /** Verb classes, so "show", "how many" and `list_` all mean reading. (A Map: user words like "constructor" must not hit Object.prototype.) */
-const VERBS = new Map<string, VerbClass>(Object.entries({
-  list: 'read', get: 'read', show: 'read', find: 'read', search: 'read', what: 'read', which: 'read',
-  many: 'read', count: 'read', view: 'read', read: 'read', fetch: 'read', display: 'read',
-  create: 'create', add: 'create', new: 'create', make: 'create', write: 'create', insert: 'create',
-  delete: 'delete', remove: 'delete', drop: 'delete', erase: 'delete', archive: 'delete',
-  update: 'update', rename: 'update', change: 'update', edit: 'update', set: 'update', mark: 'update',
-  complete: 'update', finish: 'update', move: 'update', assign: 'update', close: 'update',
-} satisfies Record<string, VerbClass>));
+const VERBS = new Map<string, VerbClass>(
+  Object.entries({
+    list: 'read',
+    get: 'read',
+    show: 'read',
+    find: 'read',
+    search: 'read',
+    what: 'read',
+    which: 'read',
+    many: 'read',
+    count: 'read',
+    view: 'read',
+    read: 'read',
+    fetch: 'read',
+    display: 'read',
+    create: 'create',
+    add: 'create',
+    new: 'create',
+    make: 'create',
+    write: 'create',
+    insert: 'create',
+    delete: 'delete',
+    remove: 'delete',
+    drop: 'delete',
+    erase: 'delete',
+    archive: 'delete',
+    update: 'update',
+    rename: 'update',
+    change: 'update',
+    edit: 'update',
+    set: 'update',
+    mark: 'update',
+    complete: 'update',
+    finish: 'update',
+    move: 'update',
+    assign: 'update',
+    close: 'update',
+  } satisfies Record<string, VerbClass>),
+);
 
 /** Words that name another noun: a "todo" is a task (whose status is todo). */
-const NOUN_SYNONYMS = new Map([['todo', 'task'], ['to-do', 'task'], ['memo', 'note'], ['doc', 'document']]);
+const NOUN_SYNONYMS = new Map([
+  ['todo', 'task'],
+  ['to-do', 'task'],
+  ['memo', 'note'],
+  ['doc', 'document'],
+]);
 
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/i;
 
 /** A tool name read as an optional verb plus nouns: `list_tasks` → read + [task]. */
 export function parseToolName(name: string): { verb?: VerbClass; nouns: string[] } {
-  const parts = name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase().split(/[_\-\s.]+/).filter(Boolean);
+  const parts = name
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .toLowerCase()
+    .split(/[_\-\s.]+/)
+    .filter(Boolean);
   const verb = parts.length > 1 ? VERBS.get(parts[0]) : undefined;
   return { verb, nouns: (verb ? parts.slice(1) : parts).map(stem) };
 }
@@ -64,5 +104,7 @@ export function chatToolsTurn(request: ChatRequest): ChatTurn {
   const call = pickToolCall(message, request.tools ?? []);
   if (call) return { toolCalls: [call] };
   const names = (request.tools ?? []).map((t) => t.function.name).join(', ');
-  return { text: `I'm the offline demo model and couldn't match that to one of my tools (${names}). Try naming what you want, e.g. "list tasks".` };
+  return {
+    text: `I'm the offline demo model and couldn't match that to one of my tools (${names}). Try naming what you want, e.g. "list tasks".`,
+  };
 }

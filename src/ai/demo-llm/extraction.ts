@@ -39,7 +39,12 @@ export function isExtractionRequest(request: ChatRequest): boolean {
  */
 export function extractionTurn(request: ChatRequest): ChatTurn {
   const from = (role: string): ExtractedItem[] =>
-    extractItems(request.messages.filter((m) => m.role === role).map(messageText).join('\n'));
+    extractItems(
+      request.messages
+        .filter((m) => m.role === role)
+        .map(messageText)
+        .join('\n'),
+    );
   const userItems = from('user');
   const items = userItems.length > 0 ? userItems : from('system');
   const forced = request.tool_choice;

@@ -79,15 +79,33 @@ function contentOf(task: string, verb: string): string {
   if (colon !== -1 && colon < task.length - 1) return task.slice(colon + 1).trim();
   if (!verb) return task;
   const index = task.toLowerCase().search(new RegExp(`\\b${verb}`));
-  return task.slice(index).replace(/^\S+\s*/, '').trim();
+  return task
+    .slice(index)
+    .replace(/^\S+\s*/, '')
+    .trim();
 }
 
 /** Items already in the content (lines or a comma list), else N made-up points about its subject. */
 function listOf(content: string): string {
-  const lines = content.split('\n').map((line) => line.replace(/^\s*(?:[-*]|\d+[.)])\s*/, '').trim()).filter(Boolean);
-  const items = lines.length >= 2 ? lines : content.split(/,\s*|\s+and\s+/).map((item) => item.trim()).filter(Boolean);
-  if (items.length >= 2) return items.slice(0, 10).map((item) => `- ${item}`).join('\n');
-  const match = /\b(\d+|one|two|three|four|five|six|seven|eight|nine|ten)\s+([A-Za-z]+)(?:\s+(?:about|of|for|on|in)\s+(.+))?/i.exec(content);
+  const lines = content
+    .split('\n')
+    .map((line) => line.replace(/^\s*(?:[-*]|\d+[.)])\s*/, '').trim())
+    .filter(Boolean);
+  const items =
+    lines.length >= 2
+      ? lines
+      : content
+          .split(/,\s*|\s+and\s+/)
+          .map((item) => item.trim())
+          .filter(Boolean);
+  if (items.length >= 2)
+    return items
+      .slice(0, 10)
+      .map((item) => `- ${item}`)
+      .join('\n');
+  const match = /\b(\d+|one|two|three|four|five|six|seven|eight|nine|ten)\s+([A-Za-z]+)(?:\s+(?:about|of|for|on|in)\s+(.+))?/i.exec(
+    content,
+  );
   const n = Math.min(10, Math.max(1, match ? (NUMBER_WORDS[match[1].toLowerCase()] ?? Number(match[1])) : 3));
   const noun = capitalize((match?.[2] ?? 'point').replace(/s$/i, ''));
   const subject = (match?.[3] ?? content).replace(/[.?!]+$/, '') || 'the subject';
@@ -101,12 +119,16 @@ export function fromSchema(schema: unknown, source: string[], depth: number): un
   const s = schema as Record<string, any>;
   if (Array.isArray(s.enum) && s.enum.length) return s.enum[0];
   if ('const' in s) return s.const;
-  for (const key of ['anyOf', 'oneOf', 'allOf'] as const) if (Array.isArray(s[key]) && s[key].length) return fromSchema(s[key][0], source, depth + 1);
-  const type: unknown = Array.isArray(s.type) ? (s.type.find((t: string) => t !== 'null') ?? s.type[0]) : (s.type ?? (s.properties ? 'object' : s.items ? 'array' : 'string'));
+  for (const key of ['anyOf', 'oneOf', 'allOf'] as const)
+    if (Array.isArray(s[key]) && s[key].length) return fromSchema(s[key][0], source, depth + 1);
+  const type: unknown = Array.isArray(s.type)
+    ? (s.type.find((t: string) => t !== 'null') ?? s.type[0])
+    : (s.type ?? (s.properties ? 'object' : s.items ? 'array' : 'string'));
   switch (type) {
     case 'object': {
       const out: Record<string, unknown> = {};
-      for (const [key, value] of Object.entries((s.properties ?? {}) as Record<string, unknown>)) out[key] = fromSchema(value, source, depth + 1);
+      for (const [key, value] of Object.entries((s.properties ?? {}) as Record<string, unknown>))
+        out[key] = fromSchema(value, source, depth + 1);
       return out;
     }
     case 'array': {
@@ -115,8 +137,10 @@ export function fromSchema(schema: unknown, source: string[], depth: number): un
     }
     case 'integer':
     case 'number': {
-      const low = s.minimum !== undefined ? Number(s.minimum) : s.exclusiveMinimum !== undefined ? Number(s.exclusiveMinimum) + 1 : -Infinity;
-      const high = s.maximum !== undefined ? Number(s.maximum) : s.exclusiveMaximum !== undefined ? Number(s.exclusiveMaximum) - 1 : Infinity;
+      const low =
+        s.minimum !== undefined ? Number(s.minimum) : s.exclusiveMinimum !== undefined ? Number(s.exclusiveMinimum) + 1 : -Infinity;
+      const high =
+        s.maximum !== undefined ? Number(s.maximum) : s.exclusiveMaximum !== undefined ? Number(s.exclusiveMaximum) - 1 : Infinity;
       return Math.min(high, Math.max(low, source.length));
     }
     case 'boolean':
@@ -136,7 +160,11 @@ export function fromSchema(schema: unknown, source: string[], depth: number): un
   }
 }
 
-const words = (text: string) => text.split(/\s+/).map((w) => w.replace(/^[^\p{L}\p{N}]+|[^\p{L}\p{N}]+$/gu, '')).filter(Boolean);
+const words = (text: string) =>
+  text
+    .split(/\s+/)
+    .map((w) => w.replace(/^[^\p{L}\p{N}]+|[^\p{L}\p{N}]+$/gu, ''))
+    .filter(Boolean);
 const capitalize = (word: string) => (word ? word[0].toUpperCase() + word.slice(1) : word);
 const firstSentence = (text: string) => text.split(/(?<=[.!?])\s+/)[0] ?? text;
 function clip(text: string, max: number): string {

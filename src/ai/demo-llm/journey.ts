@@ -25,7 +25,9 @@ const KNOWN_TYPES = ['tasks', 'notes', 'checkpoints', 'projects'] as const;
 
 /** Whether the request is a journey turn: the journey's system prompt is there. */
 export function isJourneyRequest(request: ChatRequest): boolean {
-  return request.messages.some((m) => (m.role === 'system' || m.role === 'developer') && /configuring a data extraction agent/i.test(messageText(m)));
+  return request.messages.some(
+    (m) => (m.role === 'system' || m.role === 'developer') && /configuring a data extraction agent/i.test(messageText(m)),
+  );
 }
 
 interface JourneyContext {
@@ -35,7 +37,10 @@ interface JourneyContext {
 }
 
 function contextOf(request: ChatRequest): JourneyContext {
-  const system = request.messages.filter((m) => m.role === 'system' || m.role === 'developer').map(messageText).join('\n');
+  const system = request.messages
+    .filter((m) => m.role === 'system' || m.role === 'developer')
+    .map(messageText)
+    .join('\n');
   const agentType = /agent type:\s*cloud/i.test(system) ? 'cloud' : 'local';
   const listed = /data types to extract:\s*([^\n]+)/i.exec(system)?.[1] ?? '';
   const dataTypes = KNOWN_TYPES.filter((type) => new RegExp(`\\b${type}\\b`, 'i').test(listed));
@@ -88,7 +93,10 @@ const LABELS: Record<Topic, string> = {
 };
 
 const oneLine = (text: string) => {
-  const line = text.replace(/\s+/g, ' ').trim().replace(/[.\s]+$/, '');
+  const line = text
+    .replace(/\s+/g, ' ')
+    .trim()
+    .replace(/[.\s]+$/, '');
   return line.length > 500 ? `${line.slice(0, 499)}…` : line;
 };
 
@@ -124,13 +132,16 @@ export function journeyTurn(request: ChatRequest): ChatTurn {
   const wantsToFinish = forced !== undefined || next === undefined || NOTHING_MORE.test(last);
   if (finishTool && request.tool_choice !== 'none' && wantsToFinish) {
     return {
-      toolCalls: [{
-        name: finishTool,
-        args: {
-          promptTemplate: composeDemoTemplate(context),
-          message: "Here's your configuration, drafted by the offline demo model from your answers. Review the prompt template and edit it if needed.",
+      toolCalls: [
+        {
+          name: finishTool,
+          args: {
+            promptTemplate: composeDemoTemplate(context),
+            message:
+              "Here's your configuration, drafted by the offline demo model from your answers. Review the prompt template and edit it if needed.",
+          },
         },
-      }],
+      ],
     };
   }
   return { text: question(next, context) };

@@ -7,14 +7,17 @@ export const TICKET_NOTE_SECTIONS = ['Problem Summary', 'Steps Taken', 'Resoluti
 const RESOLVED = /\b(?:resolv\w*|fix(?:ed|es)?|solved|works? now|working now|restored|succeeded|success\w*)\b/i;
 const FOLLOW_UP = /\b(?:follow[ -]?up|next|will|should|monitor\w*|schedul\w*|todo|remind\w*|check back)\b/i;
 /** Lines that are the instructions rather than the conversation. */
-const INSTRUCTION = /\b(?:write|create|generate|produce|draft|summari[sz]e|document)\b.*\b(?:notes?|sections?|documentation|markdown)\b|^#|:\s*$/i;
+const INSTRUCTION =
+  /\b(?:write|create|generate|produce|draft|summari[sz]e|document)\b.*\b(?:notes?|sections?|documentation|markdown)\b|^#|:\s*$/i;
 
 /** Whether the request asks for ticket/session notes or sectioned documentation. */
 export function isTicketNotesRequest(request: ChatRequest): boolean {
   const prompt = promptText(request.messages);
-  return /\b(?:ticket|session|support)\s+(?:notes?|summary|documentation)\b/i.test(prompt)
-    || /problem summary/i.test(prompt)
-    || (/\bdocument(?:ation)?\b/i.test(prompt) && /\bsections?\b/i.test(prompt));
+  return (
+    /\b(?:ticket|session|support)\s+(?:notes?|summary|documentation)\b/i.test(prompt) ||
+    /problem summary/i.test(prompt) ||
+    (/\bdocument(?:ation)?\b/i.test(prompt) && /\bsections?\b/i.test(prompt))
+  );
 }
 
 /** Conversation lines (speaker prefixes like "Customer:" removed), skipping system prompts and instructions. */

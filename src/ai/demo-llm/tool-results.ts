@@ -3,7 +3,13 @@ import { isErrorResult } from './conversation';
 
 const LIST_KEYS = ['items', 'tasks', 'notes', 'results', 'data', 'rows'];
 const LABEL_KEYS = ['title', 'name', 'content', 'text', 'label', 'id'];
-const PAST_TENSE = new Map([['create', 'Created'], ['add', 'Added'], ['delete', 'Deleted'], ['remove', 'Removed'], ['update', 'Updated']]);
+const PAST_TENSE = new Map([
+  ['create', 'Created'],
+  ['add', 'Added'],
+  ['delete', 'Deleted'],
+  ['remove', 'Removed'],
+  ['update', 'Updated'],
+]);
 
 function parseJson(text: string): unknown {
   try {
@@ -29,13 +35,19 @@ function listOf(text: string, json: unknown): string[] | undefined {
     const key = LIST_KEYS.find((k) => Array.isArray(record[k]));
     return key ? (record[key] as unknown[]).map(labelOf) : undefined;
   }
-  const bullets = text.split('\n').map((l) => /^\s*(?:[-*•]|\d+[.)])\s+(.+)$/.exec(l)?.[1]?.trim()).filter((l): l is string => !!l);
+  const bullets = text
+    .split('\n')
+    .map((l) => /^\s*(?:[-*•]|\d+[.)])\s+(.+)$/.exec(l)?.[1]?.trim())
+    .filter((l): l is string => !!l);
   return bullets.length > 0 ? bullets : undefined;
 }
 
 /** "list_tasks" → "task" (the tool's noun, singular). */
 function nounOf(toolName: string): string {
-  const parts = toolName.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase().split(/[_\-\s]+/);
+  const parts = toolName
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .toLowerCase()
+    .split(/[_\-\s]+/);
   const noun = parts.length > 1 ? parts.slice(1).join(' ') : parts[0];
   return noun.endsWith('s') && !noun.endsWith('ss') ? noun.slice(0, -1) : noun;
 }

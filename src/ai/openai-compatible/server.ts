@@ -57,7 +57,13 @@ export interface EmbeddingsRequest {
 /** A request the server accepted, kept for test assertions. */
 export type RecordedRequest =
   /** `closedEarlyAt`: the client closed a streamed answer before its end (an aborted request). */
-  | { kind: 'chat'; body: ChatRequest; receivedAt: number; closedEarlyAt?: number; /** Paced writes of a streamed answer sent so far. */ writes?: number }
+  | {
+      kind: 'chat';
+      body: ChatRequest;
+      receivedAt: number;
+      closedEarlyAt?: number;
+      /** Paced writes of a streamed answer sent so far. */ writes?: number;
+    }
   | { kind: 'embeddings'; body: EmbeddingsRequest; receivedAt: number };
 
 /** Options of {@link startOpenAICompatibleServer}. */
@@ -94,7 +100,10 @@ const MAX_BODY_BYTES = 20 * 1024 * 1024;
 
 /** Thrown while handling a request to answer with OpenAI's error JSON. */
 class HttpError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -151,8 +160,14 @@ export async function startOpenAICompatibleServer(options: OpenAICompatibleServe
 
     if (!request.stream) {
       const message: Record<string, unknown> = { role: 'assistant', content: calls.length > 0 && !text ? null : text, refusal: null };
-      if (calls.length > 0) message.tool_calls = calls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } }));
-      sendJson(res, 200, { ...base, object: 'chat.completion', choices: [{ index: 0, message, logprobs: null, finish_reason: finishReason }], usage });
+      if (calls.length > 0)
+        message.tool_calls = calls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } }));
+      sendJson(res, 200, {
+        ...base,
+        object: 'chat.completion',
+        choices: [{ index: 0, message, logprobs: null, finish_reason: finishReason }],
+        usage,
+      });
       return;
     }
 
@@ -167,7 +182,8 @@ export async function startOpenAICompatibleServer(options: OpenAICompatibleServe
     const emit = (choices: unknown[], extra?: Record<string, unknown>): void => {
       pending.push(`data: ${JSON.stringify({ ...base, object: 'chat.completion.chunk', choices, ...extra })}\n\n`);
     };
-    const delta = (d: Record<string, unknown>, finish: string | null = null): void => emit([{ index: 0, delta: d, logprobs: null, finish_reason: finish }]);
+    const delta = (d: Record<string, unknown>, finish: string | null = null): void =>
+      emit([{ index: 0, delta: d, logprobs: null, finish_reason: finish }]);
     const pace = async (): Promise<void> => {
       if (delayMs === 0 || closed) return;
       res.write(pending.join(''));
@@ -233,7 +249,10 @@ export async function startOpenAICompatibleServer(options: OpenAICompatibleServe
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => { server.off('error', reject); resolve(); });
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   const { port } = server.address() as AddressInfo;
   const urlHost = host.includes(':') ? `[${host}]` : host;
@@ -264,11 +283,18 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 }
 
 function errorBody(status: number, message: string): unknown {
-  const type = status === 400 ? 'invalid_request_error'
-    : status === 401 ? 'authentication_error'
-      : status === 404 ? 'not_found_error'
-        : status === 429 ? 'rate_limit_error'
-          : status >= 500 ? 'server_error' : 'invalid_request_error';
+  const type =
+    status === 400
+      ? 'invalid_request_error'
+      : status === 401
+        ? 'authentication_error'
+        : status === 404
+          ? 'not_found_error'
+          : status === 429
+            ? 'rate_limit_error'
+            : status >= 500
+              ? 'server_error'
+              : 'invalid_request_error';
   return { error: { message, type, param: null, code: null } };
 }
 
@@ -300,7 +326,8 @@ function validateChat(body: unknown): ChatRequest {
   const { messages, tools } = body;
   if (!Array.isArray(messages) || messages.length === 0) throw new HttpError(400, "'messages' must be a non-empty array.");
   messages.forEach((m, i) => {
-    if (!isObject(m) || typeof m.role !== 'string') throw new HttpError(400, `Invalid value for 'messages[${i}]': expected an object with a 'role'.`);
+    if (!isObject(m) || typeof m.role !== 'string')
+      throw new HttpError(400, `Invalid value for 'messages[${i}]': expected an object with a 'role'.`);
   });
   if (tools !== undefined && tools !== null) {
     if (!Array.isArray(tools)) throw new HttpError(400, "'tools' must be an array.");

@@ -33,7 +33,9 @@ export function authenticate(tokens: TokenSettings, options: { canvasParam?: str
     // The id as the route's own schema gives it to `canvasAccess` (a UUID, lower case), if it is one.
     const parsed = options.canvasParam ? uuidParam.safeParse(req.params[options.canvasParam]) : undefined;
     const canvasId = parsed?.success ? parsed.data : undefined;
-    const verified = canvasId ? await verifyAccessTokenOnCanvas(tokens, token, canvasId) : await verifyAccessToken(tokens, token).then((claims) => claims && { claims, role: undefined });
+    const verified = canvasId
+      ? await verifyAccessTokenOnCanvas(tokens, token, canvasId)
+      : await verifyAccessToken(tokens, token).then((claims) => claims && { claims, role: undefined });
     if (!verified) return next(unauthorized('Invalid or expired access token'));
     const { claims, role } = verified;
     const user: AuthUser = { id: claims.sub, email: claims.email, name: claims.name, tier: claims.tier, role: claims.role };

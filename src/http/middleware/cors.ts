@@ -10,7 +10,8 @@ export const CORS_ALLOWED_METHODS = 'GET, POST, PUT, PATCH, DELETE, OPTIONS';
 export const CORS_ALLOWED_HEADERS = 'Authorization, Content-Type, Idempotency-Key, Last-Event-ID, X-Request-Id';
 
 /** The response headers a browser client reads: backoff, correlation, and the ids of started runs. */
-export const CORS_EXPOSED_HEADERS = 'Retry-After, X-Request-Id, X-Generation-Id, X-Chat-Session-Id, X-Execution-Id, Idempotent-Replayed, WWW-Authenticate';
+export const CORS_EXPOSED_HEADERS =
+  'Retry-After, X-Request-Id, X-Generation-Id, X-Chat-Session-Id, X-Execution-Id, Idempotent-Replayed, WWW-Authenticate';
 
 /** How long a browser may reuse a preflight answer (seconds). */
 export const CORS_MAX_AGE_SECONDS = 600;

@@ -16,8 +16,12 @@ function isUnavailable(error: unknown): boolean {
   const message = error instanceof Error ? error.message : '';
   const code = (error as { code?: string })?.code;
   return (
-    /Stream isn't writeable|Connection is closed|enableOfflineQueue|ECONNREFUSED|Connection terminated|connect ETIMEDOUT|timeout exceeded when trying to connect/i.test(message) ||
-    code === 'ECONNREFUSED' || code === '57P01' || code === '57P03'
+    /Stream isn't writeable|Connection is closed|enableOfflineQueue|ECONNREFUSED|Connection terminated|connect ETIMEDOUT|timeout exceeded when trying to connect/i.test(
+      message,
+    ) ||
+    code === 'ECONNREFUSED' ||
+    code === '57P01' ||
+    code === '57P03'
   );
 }
 

@@ -1,5 +1,14 @@
 import { z } from 'zod';
-import { DEVICE_WEBSOCKET_DESCRIPTION, ERROR_RESPONSES, STREAM_ERRORS, pathParamNames, toOpenApiPath, type ApiOperation, type ApiResponse, type ErrorStatus } from './registry';
+import {
+  DEVICE_WEBSOCKET_DESCRIPTION,
+  ERROR_RESPONSES,
+  STREAM_ERRORS,
+  pathParamNames,
+  toOpenApiPath,
+  type ApiOperation,
+  type ApiResponse,
+  type ErrorStatus,
+} from './registry';
 import { errorBodySchema } from './response-schemas';
 
 type JsonSchema = Record<string, unknown>;
@@ -35,7 +44,8 @@ class SchemaConverter {
     const renamed = new Map<string, string>();
     for (const [name, def] of Object.entries(defs)) {
       let target = name;
-      for (let n = 2; this.components[target] && JSON.stringify(this.components[target]) !== JSON.stringify(def); n++) target = `${name}${n}`;
+      for (let n = 2; this.components[target] && JSON.stringify(this.components[target]) !== JSON.stringify(def); n++)
+        target = `${name}${n}`;
       renamed.set(name, target);
     }
     const rewrite = (node: unknown): unknown => {
@@ -43,9 +53,10 @@ class SchemaConverter {
       if (!node || typeof node !== 'object') return node;
       const out: Json = {};
       for (const [key, value] of Object.entries(node)) {
-        out[key] = key === '$ref' && typeof value === 'string' && value.startsWith('#/$defs/')
-          ? `#/components/schemas/${renamed.get(value.slice('#/$defs/'.length)) ?? value.slice('#/$defs/'.length)}`
-          : rewrite(value);
+        out[key] =
+          key === '$ref' && typeof value === 'string' && value.startsWith('#/$defs/')
+            ? `#/components/schemas/${renamed.get(value.slice('#/$defs/'.length)) ?? value.slice('#/$defs/'.length)}`
+            : rewrite(value);
       }
       return out;
     };
@@ -67,7 +78,9 @@ export function buildOpenApiDocument(operations: ApiOperation[]): OpenApiDocumen
     const where = `${op.method.toUpperCase()} ${op.path}`;
     if (operationIds.has(op.operationId)) throw new Error(`OpenAPI: duplicate operationId ${op.operationId} (${where})`);
     operationIds.add(op.operationId);
-    const declared = Object.keys(op.params ?? {}).sort().join(',');
+    const declared = Object.keys(op.params ?? {})
+      .sort()
+      .join(',');
     const inPath = pathParamNames(op.path).sort().join(',');
     if (declared !== inPath) throw new Error(`OpenAPI: ${where} declares path params [${declared}] but its path has [${inPath}]`);
     const pathItem = (paths[toOpenApiPath(op.path)] ??= {});
@@ -93,10 +106,21 @@ export function buildOpenApiDocument(operations: ApiOperation[]): OpenApiDocumen
     paths,
     components: {
       schemas: { ...converter.components, Error: converter.convert(errorBodySchema, 'output') },
-      responses: Object.fromEntries(Object.entries(ERROR_RESPONSES).map(([status, { name }]) => [name, errorResponse(Number(status) as ErrorStatus)])),
+      responses: Object.fromEntries(
+        Object.entries(ERROR_RESPONSES).map(([status, { name }]) => [name, errorResponse(Number(status) as ErrorStatus)]),
+      ),
       securitySchemes: {
-        bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'The `accessToken` from register, login or refresh (on admin operations: an admin\'s)' },
-        adminBasic: { type: 'http', scheme: 'basic', description: 'The operator\'s `ADMIN_USER` / `ADMIN_PASSWORD` (the queue dashboard\'s credentials)' },
+        bearerAuth: {
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: 'JWT',
+          description: "The `accessToken` from register, login or refresh (on admin operations: an admin's)",
+        },
+        adminBasic: {
+          type: 'http',
+          scheme: 'basic',
+          description: "The operator's `ADMIN_USER` / `ADMIN_PASSWORD` (the queue dashboard's credentials)",
+        },
       },
     },
   };
@@ -107,14 +131,22 @@ function errorResponse(status: ErrorStatus): Json {
   return {
     description: ERROR_RESPONSES[status].description,
     content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
-    ...(status === 429 || status === 503 ? { headers: { 'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer' } } } } : {}),
+    ...(status === 429 || status === 503
+      ? { headers: { 'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer' } } } }
+      : {}),
   };
 }
 
 function operationObject(op: ApiOperation, converter: SchemaConverter): Json {
   const parameters: Json[] = [];
   for (const [name, param] of Object.entries(op.params ?? {})) {
-    parameters.push({ name, in: 'path', required: true, ...(param.description ? { description: param.description } : {}), schema: converter.convert(param.schema, 'input') });
+    parameters.push({
+      name,
+      in: 'path',
+      required: true,
+      ...(param.description ? { description: param.description } : {}),
+      schema: converter.convert(param.schema, 'input'),
+    });
   }
   if (op.query) {
     const query = converter.convert(op.query, 'input');
@@ -124,7 +156,13 @@ function operationObject(op: ApiOperation, converter: SchemaConverter): Json {
     }
   }
   for (const [name, header] of Object.entries(op.headers ?? {})) {
-    parameters.push({ name, in: 'header', required: header.required ?? false, description: header.description, schema: header.schema ? converter.convert(header.schema, 'input') : { type: 'string' } });
+    parameters.push({
+      name,
+      in: 'header',
+      required: header.required ?? false,
+      description: header.description,
+      schema: header.schema ? converter.convert(header.schema, 'input') : { type: 'string' },
+    });
   }
 
   const validates = Boolean(op.body || op.query || Object.values(op.headers ?? {}).some((h) => h.schema));
@@ -134,14 +172,18 @@ function operationObject(op: ApiOperation, converter: SchemaConverter): Json {
   if (op.body) errors.add(413);
   if (op.body) errors.add(415);
   // Every event stream passes the per-user stream cap and refuses while its node shuts down.
-  const streams = Object.values(op.responses).some((response) => typeof response === 'object' && response.contentType === 'text/event-stream');
+  const streams = Object.values(op.responses).some(
+    (response) => typeof response === 'object' && response.contentType === 'text/event-stream',
+  );
   if (streams) for (const status of Object.keys(STREAM_ERRORS)) errors.add(Number(status) as ErrorStatus);
 
   const responses: Json = {};
   for (const [status, response] of Object.entries(op.responses)) responses[status] = responseObject(response!, converter);
   for (const status of [...errors].sort()) {
     const note = streams ? STREAM_ERRORS[status] : undefined;
-    responses[status] = note ? { ...errorResponse(status), description: note } : { $ref: `#/components/responses/${ERROR_RESPONSES[status].name}` };
+    responses[status] = note
+      ? { ...errorResponse(status), description: note }
+      : { $ref: `#/components/responses/${ERROR_RESPONSES[status].name}` };
   }
 
   return {
@@ -155,7 +197,12 @@ function operationObject(op: ApiOperation, converter: SchemaConverter): Json {
       ? {
           requestBody: {
             required: !op.bodyOptional,
-            content: { 'application/json': { schema: converter.convert(op.body, 'input'), ...(op.bodyExample !== undefined ? { example: op.bodyExample } : {}) } },
+            content: {
+              'application/json': {
+                schema: converter.convert(op.body, 'input'),
+                ...(op.bodyExample !== undefined ? { example: op.bodyExample } : {}),
+              },
+            },
           },
         }
       : {}),

@@ -8,13 +8,20 @@ export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
  * all in the API's error shape `{"error":{"code","message","details?"}}`.
  */
 export const ERROR_RESPONSES = {
-  400: { name: 'BadRequest', description: 'Invalid input: `code` is `validation_failed` (with `details: [{path, message}]`), `invalid_json` or a route-specific code' },
+  400: {
+    name: 'BadRequest',
+    description:
+      'Invalid input: `code` is `validation_failed` (with `details: [{path, message}]`), `invalid_json` or a route-specific code',
+  },
   401: { name: 'Unauthorized', description: 'Missing, invalid or expired access token (`unauthorized`)' },
-  403: { name: 'Forbidden', description: 'Authenticated, but the caller\'s role does not allow this (`forbidden`)' },
+  403: { name: 'Forbidden', description: "Authenticated, but the caller's role does not allow this (`forbidden`)" },
   404: { name: 'NotFound', description: 'No such resource, or one the caller may not see (`not_found`; see decision 0014)' },
   409: { name: 'Conflict', description: 'The resource is in a state that does not allow this (route-specific `code`)' },
   413: { name: 'PayloadTooLarge', description: 'Request body larger than the limit (`payload_too_large`)' },
-  415: { name: 'UnsupportedMediaType', description: 'A JSON body sent without `Content-Type: application/json` (`unsupported_media_type`)' },
+  415: {
+    name: 'UnsupportedMediaType',
+    description: 'A JSON body sent without `Content-Type: application/json` (`unsupported_media_type`)',
+  },
   422: { name: 'Unprocessable', description: 'Well-formed but refused, e.g. `prompt_rejected` by the prompt guard' },
   429: { name: 'TooManyRequests', description: 'Over a rate or concurrency limit; retry after `Retry-After` seconds' },
   503: { name: 'Unavailable', description: 'A backing service is unavailable or this node is shutting down; retry shortly' },

@@ -45,11 +45,22 @@ export const meResponse = z.object({
 });
 
 const memberRole = z.enum(['owner', 'editor', 'viewer']);
-const canvasView = z.object({ id: z.uuid(), title: z.string(), ownerId: z.uuid(), role: memberRole.describe("The caller's role"), createdAt: timestamp, updatedAt: timestamp });
+const canvasView = z.object({
+  id: z.uuid(),
+  title: z.string(),
+  ownerId: z.uuid(),
+  role: memberRole.describe("The caller's role"),
+  createdAt: timestamp,
+  updatedAt: timestamp,
+});
 const memberView = z.object({ userId: z.uuid(), name: z.string(), email: z.string(), role: memberRole });
 
 export const canvasResponse = z.object({ canvas: canvasView });
-export const canvasWithMembersResponse = z.object({ canvas: canvasView, members: z.array(memberView), membersNextCursor: z.string().nullable() });
+export const canvasWithMembersResponse = z.object({
+  canvas: canvasView,
+  members: z.array(memberView),
+  membersNextCursor: z.string().nullable(),
+});
 export const canvasListResponse = z.object({ canvases: z.array(canvasView), nextCursor: z.string().nullable() });
 export const membersResponse = z.object({ members: z.array(memberView), nextCursor: z.string().nullable() });
 export const memberResponse = z.object({ member: memberView });
@@ -143,8 +154,19 @@ const runView = z.object({
   startedAt: timestamp,
   completedAt: timestamp.nullable(),
 });
-export const agentRunListResponse = z.object({ runs: z.array(runView), page: z.number().int(), limit: z.number().int(), total: z.number().int(), nextCursor: z.string().nullable() });
-export const agentRunQueuedResponse = z.object({ runId: z.uuid(), agentId: z.uuid(), agentType: z.enum(['local', 'cloud']), status: z.literal('queued') });
+export const agentRunListResponse = z.object({
+  runs: z.array(runView),
+  page: z.number().int(),
+  limit: z.number().int(),
+  total: z.number().int(),
+  nextCursor: z.string().nullable(),
+});
+export const agentRunQueuedResponse = z.object({
+  runId: z.uuid(),
+  agentId: z.uuid(),
+  agentType: z.enum(['local', 'cloud']),
+  status: z.literal('queued'),
+});
 
 // OAuth
 
@@ -207,7 +229,13 @@ export const generationResponse = z.object({
     status: z.enum(['queued', 'running', 'completed', 'failed', 'undone', 'cancelled']),
     blockCount: z.number().int(),
     truncated: z.boolean(),
-    usage: z.object({ provider: z.string().nullable(), model: z.string().nullable(), inputTokens: z.number().int(), outputTokens: z.number().int(), costUsd: z.number() }),
+    usage: z.object({
+      provider: z.string().nullable(),
+      model: z.string().nullable(),
+      inputTokens: z.number().int(),
+      outputTokens: z.number().int(),
+      costUsd: z.number(),
+    }),
     error: z.object({ code: z.string(), message: z.string().nullable() }).nullable(),
     attempts: z.number().int(),
     createdAt: timestamp,
@@ -220,7 +248,13 @@ export const generationResponse = z.object({
 // Assistant chat and chatflows (src/models/chat-repository.ts, src/assistant/chat-events.ts)
 
 /** `TurnUsage`: summed over the turn's model calls (`none` when no model was called). */
-const turnUsage = z.object({ provider: z.string(), model: z.string(), inputTokens: z.number().int(), outputTokens: z.number().int(), costUsd: z.number() });
+const turnUsage = z.object({
+  provider: z.string(),
+  model: z.string(),
+  inputTokens: z.number().int(),
+  outputTokens: z.number().int(),
+  costUsd: z.number(),
+});
 /** `POST /chat`, `POST /flows/{id}/chat`, `POST /embed/public/{embedToken}/chat`. */
 export const chatTurnResponse = z.object({
   sessionId: z.uuid(),
@@ -250,14 +284,24 @@ const chatMessageView = z.object({
   replyTo: z.uuid().nullable().describe('On an answer: the user message it answers'),
   status: z.enum(['completed', 'cancelled']),
   usage: z
-    .object({ provider: z.string().nullable(), model: z.string(), inputTokens: z.number().int(), outputTokens: z.number().int(), costUsd: z.number() })
+    .object({
+      provider: z.string().nullable(),
+      model: z.string(),
+      inputTokens: z.number().int(),
+      outputTokens: z.number().int(),
+      costUsd: z.number(),
+    })
     .nullable()
     .describe('On a message a model wrote'),
   createdAt: timestamp,
 });
 export const chatSessionListResponse = z.object({ sessions: z.array(chatSessionView), nextCursor: z.string().nullable() });
 export const chatSessionResponse = z.object({ session: chatSessionView });
-export const chatHistoryResponse = z.object({ session: chatSessionView, messages: z.array(chatMessageView).describe('Oldest → newest within the page'), nextCursor: z.string().nullable() });
+export const chatHistoryResponse = z.object({
+  session: chatSessionView,
+  messages: z.array(chatMessageView).describe('Oldest → newest within the page'),
+  nextCursor: z.string().nullable(),
+});
 export const sessionDocumentationResponse = z.object({
   sessionId: z.uuid(),
   status: chatSessionStatus,
@@ -287,12 +331,29 @@ export const approvalListResponse = z.object({
 
 // Metrics
 
-const jobCounts = z.object({ waiting: z.number().int(), active: z.number().int(), delayed: z.number().int(), failed: z.number().int(), completed: z.number().int() });
+const jobCounts = z.object({
+  waiting: z.number().int(),
+  active: z.number().int(),
+  delayed: z.number().int(),
+  failed: z.number().int(),
+  completed: z.number().int(),
+});
 export const metricsSummaryResponse = z.object({
   scope: z.enum(['user', 'all']).describe("`all` for an admin (everyone's usage), else `user`"),
-  queues: z.object(Object.fromEntries(QUEUE_NAMES.map((name) => [name, jobCounts])) as Record<QueueName, typeof jobCounts>).describe('Every queue, by name'),
+  queues: z
+    .object(Object.fromEntries(QUEUE_NAMES.map((name) => [name, jobCounts])) as Record<QueueName, typeof jobCounts>)
+    .describe('Every queue, by name'),
   usage: z.object({
-    byModel: z.array(z.object({ provider: z.string(), model: z.string(), calls: z.number().int(), inputTokens: z.number().int(), outputTokens: z.number().int(), costUsd: z.number() })),
+    byModel: z.array(
+      z.object({
+        provider: z.string(),
+        model: z.string(),
+        calls: z.number().int(),
+        inputTokens: z.number().int(),
+        outputTokens: z.number().int(),
+        costUsd: z.number(),
+      }),
+    ),
     last24h: z.object({ costUsd: z.number(), calls: z.number().int() }),
   }),
 });

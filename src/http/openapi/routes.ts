@@ -8,7 +8,13 @@ export const OPENAPI_PATH = `${API_BASE_PATH}/openapi.json`;
 export const DOCS_PATH = '/docs';
 
 /** The Swagger UI files /docs uses, served from the installed `swagger-ui-dist` (no CDN). */
-export const DOCS_ASSETS = ['swagger-ui.css', 'swagger-ui-bundle.js', 'swagger-ui-standalone-preset.js', 'favicon-32x32.png', 'favicon-16x16.png'];
+export const DOCS_ASSETS = [
+  'swagger-ui.css',
+  'swagger-ui-bundle.js',
+  'swagger-ui-standalone-preset.js',
+  'favicon-32x32.png',
+  'favicon-16x16.png',
+];
 const INIT_SCRIPT = 'switchboard-init.js';
 
 const DOCS_HTML = `<!doctype html>
@@ -50,7 +56,10 @@ export function openApiRoutes(): Router {
 
   const router = Router();
   router.get(DOCS_PATH, (req, res, next) => void page(req, res, 'text/html; charset=utf-8', 'no-cache').catch(next));
-  router.get(`${DOCS_PATH}/${INIT_SCRIPT}`, (req, res, next) => void init(req, res, TYPES.js, req.query.v === version ? IMMUTABLE : 'no-cache').catch(next));
+  router.get(
+    `${DOCS_PATH}/${INIT_SCRIPT}`,
+    (req, res, next) => void init(req, res, TYPES.js, req.query.v === version ? IMMUTABLE : 'no-cache').catch(next),
+  );
   // Only the listed files: the package also ships a demo page and an initializer for the petstore.
   router.get(`${DOCS_PATH}/:file`, (req, res, next) => {
     const serve = assets.get(req.params.file);

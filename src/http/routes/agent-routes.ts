@@ -26,13 +26,16 @@ import type { ApiContext } from '../context';
 import type { Repositories } from '../../models';
 
 /** The agent routes' port: the agent service and the agents repository (plus the usage limits). */
-export type AgentPorts = { agents: Pick<ApiContext['agents'], 'create' | 'update' | 'remove' | 'runNow'> } & { repos: Pick<Repositories, 'agents'> } & UsagePorts;
+export type AgentPorts = { agents: Pick<ApiContext['agents'], 'create' | 'update' | 'remove' | 'runNow'> } & {
+  repos: Pick<Repositories, 'agents'>;
+} & UsagePorts;
 const route = routesWith<AgentPorts>();
 
 /** `GET /agents/local` and `/agents/cloud`: `?limit` 1–200 (default 50), `?cursor`. */
 export const agentsPageQuerySchema = pageQuerySchema(50);
 
-const TIER_LIMIT = 'Creating or enabling an agent past the plan\'s limit of enabled agents (local and cloud together) answers 403 `tier_limit` (`details: {limit}`).';
+const TIER_LIMIT =
+  "Creating or enabling an agent past the plan's limit of enabled agents (local and cloud together) answers 403 `tier_limit` (`details: {limit}`).";
 const REFINED =
   'JSON Schema cannot state every check: `scheduleCron` must be a valid five-field cron (minute hour day month weekday), `timezone` an IANA zone (e.g. `Europe/Berlin`)';
 const LOCAL_REFINED = `${REFINED}, each of \`directoryPaths\` an absolute path (POSIX or Windows) without \`..\` segments. Duplicate \`dataTypes\` are dropped; \`fileExtensions\` are lower-cased.`;
@@ -55,20 +58,32 @@ function agentKindRoutes<const K extends 'local' | 'cloud', const N extends 'Loc
 ) {
   return [
     route({
-      method: 'get', path: `/agents/${kind}`, operationId: `list${docs.Name}Agents`, tags, auth: 'bearer',
+      method: 'get',
+      path: `/agents/${kind}`,
+      operationId: `list${docs.Name}Agents`,
+      tags,
+      auth: 'bearer',
       summary: docs.list.summary,
       query: agentsPageQuerySchema,
-      responses: { 200: { description: 'One page of agents; `nextCursor` goes back as `?cursor` (null on the last page)', schema: docs.list.schema } },
+      responses: {
+        200: { description: 'One page of agents; `nextCursor` goes back as `?cursor` (null on the last page)', schema: docs.list.schema },
+      },
       errors: [400],
       handler: async ({ user, query }, ctx) => {
         // Newest first, in pages.
         const beforeId = query.cursor ? decodeCursor(query.cursor, idKey) : undefined;
-        const page = pageOf(await ctx.repos.agents.listPage(kind, user.id, { limit: query.limit + 1, beforeId }), query.limit, (agent) => [agent.id]);
+        const page = pageOf(await ctx.repos.agents.listPage(kind, user.id, { limit: query.limit + 1, beforeId }), query.limit, (agent) => [
+          agent.id,
+        ]);
         return { agents: page.items.map((agent) => toAgentView({ kind, agent } as AgentRef)), nextCursor: page.nextCursor };
       },
     }),
     route({
-      method: 'post', path: `/agents/${kind}`, operationId: `create${docs.Name}Agent`, tags, auth: 'bearer',
+      method: 'post',
+      path: `/agents/${kind}`,
+      operationId: `create${docs.Name}Agent`,
+      tags,
+      auth: 'bearer',
       summary: docs.create.summary,
       description: docs.create.description,
       body: schemas.create,
@@ -78,7 +93,11 @@ function agentKindRoutes<const K extends 'local' | 'cloud', const N extends 'Loc
       handler: async ({ user, body }, ctx) => toAgentView(await ctx.agents.create(kind, user.id, body as never)),
     }),
     route({
-      method: 'get', path: `/agents/${kind}/:id`, operationId: `get${docs.Name}Agent`, tags, auth: 'bearer',
+      method: 'get',
+      path: `/agents/${kind}/:id`,
+      operationId: `get${docs.Name}Agent`,
+      tags,
+      auth: 'bearer',
       summary: docs.get,
       params: agentIdParam,
       responses: { 200: { description: 'The agent', schema: docs.view } },
@@ -90,7 +109,11 @@ function agentKindRoutes<const K extends 'local' | 'cloud', const N extends 'Loc
       },
     }),
     route({
-      method: 'put', path: `/agents/${kind}/:id`, operationId: `update${docs.Name}Agent`, tags, auth: 'bearer',
+      method: 'put',
+      path: `/agents/${kind}/:id`,
+      operationId: `update${docs.Name}Agent`,
+      tags,
+      auth: 'bearer',
       summary: docs.update.summary,
       description: docs.update.description,
       params: agentIdParam,
@@ -101,7 +124,11 @@ function agentKindRoutes<const K extends 'local' | 'cloud', const N extends 'Loc
       handler: async ({ user, params, body }, ctx) => toAgentView(await ctx.agents.update(kind, user.id, params.id, body as never)),
     }),
     route({
-      method: 'delete', path: `/agents/${kind}/:id`, operationId: `delete${docs.Name}Agent`, tags, auth: 'bearer',
+      method: 'delete',
+      path: `/agents/${kind}/:id`,
+      operationId: `delete${docs.Name}Agent`,
+      tags,
+      auth: 'bearer',
       summary: docs.remove,
       params: agentIdParam,
       responses: { 204: 'Deleted' },
@@ -120,14 +147,22 @@ function agentKindRoutes<const K extends 'local' | 'cloud', const N extends 'Loc
  */
 export const agentRoutes = [
   route({
-    method: 'get', path: '/agents/catalog', operationId: 'getAgentCatalog', tags, auth: 'bearer',
+    method: 'get',
+    path: '/agents/catalog',
+    operationId: 'getAgentCatalog',
+    tags,
+    auth: 'bearer',
     summary: 'The agent types, each with the JSON Schema of its config',
     responses: { 200: { description: 'The catalog', schema: agentCatalogResponse } },
     handler: () => ({ agents: agentCatalog() }),
   }),
 
   route({
-    method: 'get', path: '/agents/runs', operationId: 'listAgentRuns', tags, auth: 'bearer',
+    method: 'get',
+    path: '/agents/runs',
+    operationId: 'listAgentRuns',
+    tags,
+    auth: 'bearer',
     summary: "The caller's agent runs, newest first, a page at a time (optionally of one agent)",
     query: listRunsQuerySchema,
     responses: { 200: { description: 'A page of runs and the total', schema: agentRunListResponse } },
@@ -140,66 +175,78 @@ export const agentRoutes = [
     },
   }),
 
-  ...agentKindRoutes('local', { create: createLocalAgentSchema, update: updateLocalAgentSchema }, {
-    Name: 'Local',
-    list: { summary: "The caller's local-directory agents, newest first, in pages", schema: localAgentListResponse },
-    view: localAgentView,
-    create: {
-      summary: 'Create a local-directory agent (its device reads the folders)',
-      description: `${LOCAL_REFINED} ${TIER_LIMIT}`,
-      example: {
-        name: 'Meeting notes',
-        deviceId: 'laptop-1',
-        directoryPaths: ['/home/me/notes'],
-        dataTypes: ['tasks', 'notes'],
-        promptTemplate: 'Extract the action items and decisions from this file.',
-        fileExtensions: ['.md', '.txt'],
-        scheduleCron: '0 9 * * 1-5',
-        timezone: 'Europe/Berlin',
+  ...agentKindRoutes(
+    'local',
+    { create: createLocalAgentSchema, update: updateLocalAgentSchema },
+    {
+      Name: 'Local',
+      list: { summary: "The caller's local-directory agents, newest first, in pages", schema: localAgentListResponse },
+      view: localAgentView,
+      create: {
+        summary: 'Create a local-directory agent (its device reads the folders)',
+        description: `${LOCAL_REFINED} ${TIER_LIMIT}`,
+        example: {
+          name: 'Meeting notes',
+          deviceId: 'laptop-1',
+          directoryPaths: ['/home/me/notes'],
+          dataTypes: ['tasks', 'notes'],
+          promptTemplate: 'Extract the action items and decisions from this file.',
+          fileExtensions: ['.md', '.txt'],
+          scheduleCron: '0 9 * * 1-5',
+          timezone: 'Europe/Berlin',
+        },
+        created: 'The agent',
       },
-      created: 'The agent',
+      get: 'A local-directory agent (its owner only)',
+      update: {
+        summary: 'Change some fields of a local-directory agent',
+        description: `At least one field. ${LOCAL_REFINED} A changed schedule, time zone or \`enabled\` recomputes \`nextRunAt\`. ${TIER_LIMIT}`,
+        example: { name: 'Weekday notes', scheduleCron: '30 8 * * 1-5', timezone: 'America/New_York' },
+      },
+      remove: 'Delete a local-directory agent',
     },
-    get: 'A local-directory agent (its owner only)',
-    update: {
-      summary: 'Change some fields of a local-directory agent',
-      description: `At least one field. ${LOCAL_REFINED} A changed schedule, time zone or \`enabled\` recomputes \`nextRunAt\`. ${TIER_LIMIT}`,
-      example: { name: 'Weekday notes', scheduleCron: '30 8 * * 1-5', timezone: 'America/New_York' },
-    },
-    remove: 'Delete a local-directory agent',
-  }),
+  ),
 
-  ...agentKindRoutes('cloud', { create: createCloudAgentSchema, update: updateCloudAgentSchema }, {
-    Name: 'Cloud',
-    list: { summary: "The caller's cloud agents (Gmail, Outlook, Teams), newest first, in pages", schema: cloudAgentListResponse },
-    view: cloudAgentView,
-    create: {
-      summary: 'Create a cloud agent; connect its account afterwards through OAuth',
-      description: `${CLOUD_REFINED} ${TIER_LIMIT}`,
-      example: {
-        provider: 'gmail',
-        name: 'Inbox tasks',
-        dataTypes: ['tasks'],
-        promptTemplate: 'Extract the tasks this email asks of me.',
-        scheduleCron: '0 * * * *',
-        timezone: 'UTC',
-        filterConfig: { labels: ['INBOX'], dateRange: { from: '2025-01-01' }, senders: ['boss@example.com'] },
+  ...agentKindRoutes(
+    'cloud',
+    { create: createCloudAgentSchema, update: updateCloudAgentSchema },
+    {
+      Name: 'Cloud',
+      list: { summary: "The caller's cloud agents (Gmail, Outlook, Teams), newest first, in pages", schema: cloudAgentListResponse },
+      view: cloudAgentView,
+      create: {
+        summary: 'Create a cloud agent; connect its account afterwards through OAuth',
+        description: `${CLOUD_REFINED} ${TIER_LIMIT}`,
+        example: {
+          provider: 'gmail',
+          name: 'Inbox tasks',
+          dataTypes: ['tasks'],
+          promptTemplate: 'Extract the tasks this email asks of me.',
+          scheduleCron: '0 * * * *',
+          timezone: 'UTC',
+          filterConfig: { labels: ['INBOX'], dateRange: { from: '2025-01-01' }, senders: ['boss@example.com'] },
+        },
+        created: 'The agent (`connected: false` until an account is connected)',
       },
-      created: 'The agent (`connected: false` until an account is connected)',
+      get: 'A cloud agent (its owner only)',
+      update: {
+        summary: 'Change some fields of a cloud agent (not its provider)',
+        description: `At least one field. ${CLOUD_REFINED} A changed schedule, time zone or \`enabled\` recomputes \`nextRunAt\`. ${TIER_LIMIT}`,
+        example: { promptTemplate: 'Extract deadlines and owners.', filterConfig: { senders: ['team@example.com'] } },
+      },
+      remove: 'Delete a cloud agent',
     },
-    get: 'A cloud agent (its owner only)',
-    update: {
-      summary: 'Change some fields of a cloud agent (not its provider)',
-      description: `At least one field. ${CLOUD_REFINED} A changed schedule, time zone or \`enabled\` recomputes \`nextRunAt\`. ${TIER_LIMIT}`,
-      example: { promptTemplate: 'Extract deadlines and owners.', filterConfig: { senders: ['team@example.com'] } },
-    },
-    remove: 'Delete a cloud agent',
-  }),
+  ),
 
   route({
-    method: 'post', path: '/agents/:id/run', operationId: 'runAgent', tags, auth: 'bearer',
+    method: 'post',
+    path: '/agents/:id/run',
+    operationId: 'runAgent',
+    tags,
+    auth: 'bearer',
     summary: 'Queue a manual run of a local or cloud agent',
     description:
-      'The run is logged in `GET /agents/runs`; a local agent\'s run waits (`waiting_device`) until its device is online. ' +
+      "The run is logged in `GET /agents/runs`; a local agent's run waits (`waiting_device`) until its device is online. " +
       'A cloud agent without a connected account answers 409 `not_connected`, one whose connection was revoked 409 `reauth_required`.',
     params: agentIdParam,
     responses: { 202: { description: 'Queued', schema: agentRunQueuedResponse } },

@@ -10,7 +10,10 @@ import type { Repositories } from '../../models';
 import type { Config } from '../../../config';
 
 /** The auth routes' port: the auth service, the admin directory, the users repository, Redis for the login throttle. */
-export type AuthPorts = Pick<ApiContext, 'auth' | 'admin' | 'redis'> & { config: Pick<Config, 'auth' | 'redis' | 'tiers'>; repos: Pick<Repositories, 'users'> };
+export type AuthPorts = Pick<ApiContext, 'auth' | 'admin' | 'redis'> & {
+  config: Pick<Config, 'auth' | 'redis' | 'tiers'>;
+  repos: Pick<Repositories, 'users'>;
+};
 const route = routesWith<AuthPorts>();
 
 // Login and registration cost argon2 time and guess passwords: limited before any hashing (0067).
@@ -21,7 +24,11 @@ const tags = ['auth'];
 /** `/auth/register`, `/auth/login`, `/auth/refresh`, `/auth/logout`, `/me`. */
 export const authRoutes = [
   route({
-    method: 'post', path: '/auth/register', operationId: 'register', tags, auth: 'public',
+    method: 'post',
+    path: '/auth/register',
+    operationId: 'register',
+    tags,
+    auth: 'public',
     summary: 'Create an account and sign in',
     body: registerSchema,
     responses: { 201: { description: 'The new user and a token pair', schema: authSessionResponse } },
@@ -33,7 +40,11 @@ export const authRoutes = [
   }),
 
   route({
-    method: 'post', path: '/auth/login', operationId: 'login', tags, auth: 'public',
+    method: 'post',
+    path: '/auth/login',
+    operationId: 'login',
+    tags,
+    auth: 'public',
     summary: 'Sign in with email and password',
     body: loginSchema,
     responses: { 200: { description: 'The user and a token pair', schema: authSessionResponse } },
@@ -53,7 +64,11 @@ export const authRoutes = [
   }),
 
   route({
-    method: 'post', path: '/auth/refresh', operationId: 'refreshTokens', tags, auth: 'public',
+    method: 'post',
+    path: '/auth/refresh',
+    operationId: 'refreshTokens',
+    tags,
+    auth: 'public',
     summary: 'Exchange a refresh token for a new pair',
     description: 'Refresh tokens rotate: each is single use, and presenting a used one revokes its whole family.',
     body: refreshSchema,
@@ -64,7 +79,11 @@ export const authRoutes = [
 
   // The refresh token is the credential: a client whose access token already expired can still sign out.
   route({
-    method: 'post', path: '/auth/logout', operationId: 'logout', tags, auth: 'public',
+    method: 'post',
+    path: '/auth/logout',
+    operationId: 'logout',
+    tags,
+    auth: 'public',
     summary: 'Sign out a session',
     description:
       'Revokes the refresh-token family of the given token: its refresh tokens and the access tokens issued in it stop working, and its open sockets are disconnected. An unknown token is accepted silently.',
@@ -76,7 +95,11 @@ export const authRoutes = [
   }),
 
   route({
-    method: 'get', path: '/me', operationId: 'getMe', tags, auth: 'bearer',
+    method: 'get',
+    path: '/me',
+    operationId: 'getMe',
+    tags,
+    auth: 'bearer',
     summary: 'The caller, with their tier limits',
     responses: { 200: { description: 'The user', schema: meResponse } },
     errors: [404],

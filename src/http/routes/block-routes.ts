@@ -11,7 +11,11 @@ import type { Repositories } from '../../models';
 import type { Config } from '../../../config';
 
 /** The block routes' port: the blocks and canvases repositories, the canvas event emitter, the canvas limits. */
-export type BlockPorts = { repos: Pick<Repositories, 'blocks' | 'canvases'>; canvasEvents: Pick<ApiContext['canvasEvents'], 'emit' | 'notify'>; config: Pick<Config, 'canvas'> };
+export type BlockPorts = {
+  repos: Pick<Repositories, 'blocks' | 'canvases'>;
+  canvasEvents: Pick<ApiContext['canvasEvents'], 'emit' | 'notify'>;
+  config: Pick<Config, 'canvas'>;
+};
 const route = routesWith<BlockPorts>();
 
 export const blocksPageQuerySchema = pageQuerySchema(200);
@@ -37,7 +41,13 @@ async function announce(emit: () => Promise<unknown>): Promise<void> {
   try {
     await emit();
   } catch {
-    throw new AppError(503, 'service_unavailable', 'The change could not be sent to the canvas room, so it was not saved; retry shortly', undefined, { 'Retry-After': '2' });
+    throw new AppError(
+      503,
+      'service_unavailable',
+      'The change could not be sent to the canvas room, so it was not saved; retry shortly',
+      undefined,
+      { 'Retry-After': '2' },
+    );
   }
 }
 
@@ -46,7 +56,11 @@ async function announce(emit: () => Promise<unknown>): Promise<void> {
  * committed, by one `blocks_reranked`: collaborators reload the blocks instead of keeping the old
  * ranks (0150). After the commit so that the reload reads the new ranks; a failure is logged.
  */
-async function changing<T>(canvasEvents: BlockPorts['canvasEvents'], canvasId: string, change: (onRebalanced: () => void) => Promise<T>): Promise<T> {
+async function changing<T>(
+  canvasEvents: BlockPorts['canvasEvents'],
+  canvasId: string,
+  change: (onRebalanced: () => void) => Promise<T>,
+): Promise<T> {
   let reranked = false;
   const result = await placing(() => change(() => (reranked = true)));
   if (reranked) await canvasEvents.notify(canvasId, 'blocks_reranked', { canvasId });
@@ -59,9 +73,14 @@ const tags = ['blocks'];
 export const blockRoutes = [
   // Rank order, in pages: `?limit` ≤ 200 (default 200), `?cursor` = the last page's `nextCursor`.
   route({
-    method: 'get', path: '/canvases/:id/blocks', operationId: 'listBlocks', tags, auth: 'bearer',
+    method: 'get',
+    path: '/canvases/:id/blocks',
+    operationId: 'listBlocks',
+    tags,
+    auth: 'bearer',
     summary: "A canvas's blocks, ordered by rank (viewer), in pages",
-    description: '`?limit` 1–200 (default 200); `nextCursor` is null on the last page, else pass it as `?cursor` for the next (a foreign cursor is 400 `invalid_cursor`).',
+    description:
+      '`?limit` 1–200 (default 200); `nextCursor` is null on the last page, else pass it as `?cursor` for the next (a foreign cursor is 400 `invalid_cursor`).',
     params: canvasIdParam,
     query: blocksPageQuerySchema,
     responses: { 200: { description: 'One page of blocks', schema: blockListResponse } },
@@ -70,15 +89,23 @@ export const blockRoutes = [
       const { canvasId } = await canvasAccess(ctx.repos.canvases, input.user, input.params.id, 'viewer');
       const query = input.query;
       const after = query.cursor ? decodeCursor(query.cursor, rankIdKey) : undefined;
-      const page = pageOf(await ctx.repos.blocks.listPage(canvasId, { limit: query.limit + 1, after }), query.limit, (block) => [block.rank, block.id]);
+      const page = pageOf(await ctx.repos.blocks.listPage(canvasId, { limit: query.limit + 1, after }), query.limit, (block) => [
+        block.rank,
+        block.id,
+      ]);
       return { blocks: page.items, nextCursor: page.nextCursor };
     },
   }),
 
   route({
-    method: 'post', path: '/canvases/:id/blocks', operationId: 'createBlock', tags, auth: 'bearer',
+    method: 'post',
+    path: '/canvases/:id/blocks',
+    operationId: 'createBlock',
+    tags,
+    auth: 'bearer',
     summary: 'Add a block (editor); broadcast to the room as `block_added`',
-    description: 'Placed after `afterId` and/or before `beforeId` (an unknown or misordered neighbour is 400 `invalid_placement`); at the end without either. Content is at most 20,000 characters as JSON.',
+    description:
+      'Placed after `afterId` and/or before `beforeId` (an unknown or misordered neighbour is 400 `invalid_placement`); at the end without either. Content is at most 20,000 characters as JSON.',
     params: canvasIdParam,
     body: createBlockSchema,
     responses: { 201: { description: 'The block', schema: blockResponse } },
@@ -102,9 +129,14 @@ export const blockRoutes = [
   }),
 
   route({
-    method: 'patch', path: '/canvases/:id/blocks/:blockId', operationId: 'updateBlock', tags, auth: 'bearer',
+    method: 'patch',
+    path: '/canvases/:id/blocks/:blockId',
+    operationId: 'updateBlock',
+    tags,
+    auth: 'bearer',
     summary: 'Change content and/or move a block (editor); broadcast as `block_updated`',
-    description: "At least one of `content`, `afterId`, `beforeId`. `content` is checked against the block's stored type (its schema is that of `createBlock`'s `content` for the type).",
+    description:
+      "At least one of `content`, `afterId`, `beforeId`. `content` is checked against the block's stored type (its schema is that of `createBlock`'s `content` for the type).",
     params: blockParams,
     body: updateBlockSchema,
     bodyExample: { content: { text: 'Edited text' } },
@@ -120,7 +152,8 @@ export const blockRoutes = [
       let content: Record<string, unknown> | undefined;
       if (body.content) {
         const parsed = parseBlockContent(existing.type, body.content);
-        if (!parsed.success) throw new AppError(400, 'validation_failed', `Invalid content for a ${existing.type} block`, zodDetails(parsed.error as never));
+        if (!parsed.success)
+          throw new AppError(400, 'validation_failed', `Invalid content for a ${existing.type} block`, zodDetails(parsed.error as never));
         content = parsed.data;
       }
       const moving = body.afterId !== undefined || body.beforeId !== undefined;
@@ -139,14 +172,20 @@ export const blockRoutes = [
   }),
 
   route({
-    method: 'delete', path: '/canvases/:id/blocks/:blockId', operationId: 'deleteBlock', tags, auth: 'bearer',
+    method: 'delete',
+    path: '/canvases/:id/blocks/:blockId',
+    operationId: 'deleteBlock',
+    tags,
+    auth: 'bearer',
     summary: 'Delete a block (editor); broadcast as `block_deleted`',
     params: blockParams,
     responses: { 204: 'Deleted' },
     errors: [403, 404],
     handler: async ({ user, params }, ctx) => {
       const { canvasId } = await canvasAccess(ctx.repos.canvases, user, params.id, 'editor');
-      const deleted = await ctx.repos.blocks.delete(canvasId, params.blockId, (id) => announce(() => ctx.canvasEvents.emit(canvasId, 'block_deleted', { canvasId, blockId: id })));
+      const deleted = await ctx.repos.blocks.delete(canvasId, params.blockId, (id) =>
+        announce(() => ctx.canvasEvents.emit(canvasId, 'block_deleted', { canvasId, blockId: id })),
+      );
       if (!deleted) throw notFound('Block');
     },
   }),

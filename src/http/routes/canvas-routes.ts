@@ -2,7 +2,14 @@ import { AppError, notFound } from '../../lib/errors';
 import { decodeCursor, idKey, MAX_PAGE_SIZE, pageOf, pageQuerySchema } from '../../lib/pagination';
 import { addMemberSchema, createCanvasSchema, updateCanvasSchema } from '../../schemas/api';
 import { canvasAccess } from '../middleware/canvas-access';
-import { auditListResponse, canvasListResponse, canvasResponse, canvasWithMembersResponse, memberResponse, membersResponse } from '../openapi/response-schemas';
+import {
+  auditListResponse,
+  canvasListResponse,
+  canvasResponse,
+  canvasWithMembersResponse,
+  memberResponse,
+  membersResponse,
+} from '../openapi/response-schemas';
 import { routesWith } from '../route';
 import { canvasIdParam } from './params';
 import type { ApiContext } from '../context';
@@ -28,7 +35,11 @@ const tags = ['canvases'];
 /** Canvases, members and the audit trail, declared once (see `../route.ts`). */
 export const canvasRoutes = [
   route({
-    method: 'post', path: '/canvases', operationId: 'createCanvas', tags, auth: 'bearer',
+    method: 'post',
+    path: '/canvases',
+    operationId: 'createCanvas',
+    tags,
+    auth: 'bearer',
     summary: 'Create a canvas (the caller becomes its owner)',
     body: createCanvasSchema,
     responses: { 201: { description: 'The canvas', schema: canvasResponse } },
@@ -36,7 +47,11 @@ export const canvasRoutes = [
   }),
 
   route({
-    method: 'get', path: '/canvases', operationId: 'listCanvases', tags, auth: 'bearer',
+    method: 'get',
+    path: '/canvases',
+    operationId: 'listCanvases',
+    tags,
+    auth: 'bearer',
     summary: 'Canvases the caller is a member of, newest first, in pages',
     description: '`?limit` 1–200 (default 50); pass `nextCursor` as `?cursor` for older canvases (null on the last page).',
     query: canvasesPageQuerySchema,
@@ -45,15 +60,24 @@ export const canvasRoutes = [
     handler: async ({ user, query }, ctx) => {
       // Newest first, in pages.
       const beforeId = query.cursor ? decodeCursor(query.cursor, idKey) : undefined;
-      const page = pageOf(await ctx.repos.canvases.listPageForMember(user.id, { limit: query.limit + 1, beforeId }), query.limit, (canvas) => [canvas.id]);
+      const page = pageOf(
+        await ctx.repos.canvases.listPageForMember(user.id, { limit: query.limit + 1, beforeId }),
+        query.limit,
+        (canvas) => [canvas.id],
+      );
       return { canvases: page.items, nextCursor: page.nextCursor };
     },
   }),
 
   route({
-    method: 'get', path: '/canvases/:id', operationId: 'getCanvas', tags, auth: 'bearer',
+    method: 'get',
+    path: '/canvases/:id',
+    operationId: 'getCanvas',
+    tags,
+    auth: 'bearer',
     summary: 'A canvas and its members (viewer)',
-    description: 'At most 200 members, in the order they joined; `membersNextCursor` (null when that is all) goes as `?cursor` to `GET /canvases/:id/members` for the rest.',
+    description:
+      'At most 200 members, in the order they joined; `membersNextCursor` (null when that is all) goes as `?cursor` to `GET /canvases/:id/members` for the rest.',
     params: canvasIdParam,
     responses: { 200: { description: 'The canvas and the first page of its members', schema: canvasWithMembersResponse } },
     errors: [404],
@@ -63,13 +87,19 @@ export const canvasRoutes = [
       const canvas = await canvases.findForMember(canvasId, user.id);
       if (!canvas) throw notFound('Canvas');
       // The first page of members (0100): `membersNextCursor` continues at GET /canvases/:id/members.
-      const members = pageOf(await canvases.listMembersPage(canvasId, { limit: MAX_PAGE_SIZE + 1 }), MAX_PAGE_SIZE, (member) => [member.userId]);
+      const members = pageOf(await canvases.listMembersPage(canvasId, { limit: MAX_PAGE_SIZE + 1 }), MAX_PAGE_SIZE, (member) => [
+        member.userId,
+      ]);
       return { canvas, members: members.items, membersNextCursor: members.nextCursor };
     },
   }),
 
   route({
-    method: 'patch', path: '/canvases/:id', operationId: 'updateCanvas', tags, auth: 'bearer',
+    method: 'patch',
+    path: '/canvases/:id',
+    operationId: 'updateCanvas',
+    tags,
+    auth: 'bearer',
     summary: 'Rename a canvas (editor)',
     params: canvasIdParam,
     body: updateCanvasSchema,
@@ -84,7 +114,11 @@ export const canvasRoutes = [
   }),
 
   route({
-    method: 'delete', path: '/canvases/:id', operationId: 'deleteCanvas', tags, auth: 'bearer',
+    method: 'delete',
+    path: '/canvases/:id',
+    operationId: 'deleteCanvas',
+    tags,
+    auth: 'bearer',
     summary: 'Delete a canvas and its blocks (owner)',
     params: canvasIdParam,
     responses: { 204: 'Deleted' },
@@ -97,7 +131,11 @@ export const canvasRoutes = [
   }),
 
   route({
-    method: 'post', path: '/canvases/:id/members', operationId: 'setCanvasMember', tags, auth: 'bearer',
+    method: 'post',
+    path: '/canvases/:id/members',
+    operationId: 'setCanvasMember',
+    tags,
+    auth: 'bearer',
     summary: 'Add a member or change their role (owner)',
     description: 'The user must already have an account (else 404 `user_not_found`). Owners cannot change their own role.',
     params: canvasIdParam,
@@ -110,18 +148,31 @@ export const canvasRoutes = [
       const { canvasId } = await canvasAccess(canvases, user, params.id, 'owner');
       const body = input.body; // after the access check: 404/403 before 400
       const member = await users.findByEmail(body.email);
-      if (!member || member.role === 'service') throw new AppError(404, 'user_not_found', 'No user with this email; they must sign up first');
+      if (!member || member.role === 'service')
+        throw new AppError(404, 'user_not_found', 'No user with this email; they must sign up first');
       if (member.id === user.id) throw new AppError(400, 'validation_failed', 'You cannot change your own role');
       await canvases.upsertMember(canvasId, member.id, body.role);
-      await audit.write({ actorId: user.id, action: 'canvas.member.set', canvasId, targetType: 'user', targetId: member.id, details: { role: body.role } });
+      await audit.write({
+        actorId: user.id,
+        action: 'canvas.member.set',
+        canvasId,
+        targetType: 'user',
+        targetId: member.id,
+        details: { role: body.role },
+      });
       return { member: { userId: member.id, name: member.name, email: member.email, role: body.role } };
     },
   }),
 
   route({
-    method: 'get', path: '/canvases/:id/members', operationId: 'listCanvasMembers', tags, auth: 'bearer',
+    method: 'get',
+    path: '/canvases/:id/members',
+    operationId: 'listCanvasMembers',
+    tags,
+    auth: 'bearer',
     summary: "A canvas's members (viewer), in the order they joined (the owner first), in pages",
-    description: '`?limit` 1–200 (default 200); pass `nextCursor` as `?cursor` for the next members (null on the last page; a foreign cursor is 400 `invalid_cursor`).',
+    description:
+      '`?limit` 1–200 (default 200); pass `nextCursor` as `?cursor` for the next members (null on the last page; a foreign cursor is 400 `invalid_cursor`).',
     params: canvasIdParam,
     query: membersPageQuerySchema,
     responses: { 200: { description: 'One page of members', schema: membersResponse } },
@@ -132,13 +183,21 @@ export const canvasRoutes = [
       const query = input.query;
       // In the order members joined (the owner first), in pages.
       const afterUserId = query.cursor ? decodeCursor(query.cursor, idKey) : undefined;
-      const page = pageOf(await ctx.repos.canvases.listMembersPage(canvasId, { limit: query.limit + 1, afterUserId }), query.limit, (member) => [member.userId]);
+      const page = pageOf(
+        await ctx.repos.canvases.listMembersPage(canvasId, { limit: query.limit + 1, afterUserId }),
+        query.limit,
+        (member) => [member.userId],
+      );
       return { members: page.items, nextCursor: page.nextCursor };
     },
   }),
 
   route({
-    method: 'get', path: '/canvases/:id/audit', operationId: 'listCanvasAudit', tags, auth: 'bearer',
+    method: 'get',
+    path: '/canvases/:id/audit',
+    operationId: 'listCanvasAudit',
+    tags,
+    auth: 'bearer',
     summary: "A canvas's audit rows (owner), newest first, in pages",
     description: '`?limit` 1–200 (default 50); pass `nextCursor` as `?cursor` for older rows (null on the last page).',
     params: canvasIdParam,
@@ -151,7 +210,9 @@ export const canvasRoutes = [
       const query = input.query;
       // Newest first, in pages: the latest events (e.g. ai.generation.undone) come first.
       const beforeId = query.cursor ? decodeCursor(query.cursor, idKey) : undefined;
-      const page = pageOf(await ctx.repos.audit.listPageForCanvas(canvasId, { limit: query.limit + 1, beforeId }), query.limit, (entry) => [entry.id]);
+      const page = pageOf(await ctx.repos.audit.listPageForCanvas(canvasId, { limit: query.limit + 1, beforeId }), query.limit, (entry) => [
+        entry.id,
+      ]);
       return { audit: page.items, nextCursor: page.nextCursor };
     },
   }),

@@ -5,14 +5,23 @@ import { AppError, notFound } from '../../lib/errors';
 import { decodeCursor, encodeCursor, pageQuerySchema } from '../../lib/pagination';
 import { toChatMessageView, toChatSessionView } from '../../models/chat-repository';
 import type { ApiContext } from '../context';
-import { chatCancelResponse, chatHistoryResponse, chatSessionListResponse, chatSessionResponse, chatTurnResponse } from '../openapi/response-schemas';
+import {
+  chatCancelResponse,
+  chatHistoryResponse,
+  chatSessionListResponse,
+  chatSessionResponse,
+  chatTurnResponse,
+} from '../openapi/response-schemas';
 import { routesWith } from '../route';
 import { sessionIdParam } from './params';
 import { usageLimiter, type UsagePorts } from './shared';
 import type { Repositories } from '../../models';
 
 /** The chat routes' port: the chat service and its cancels, the chat repository, the stream door and sources (plus the usage limits). */
-export type ChatPorts = Pick<ApiContext, 'streams' | 'sources'> & { chat: Pick<ApiContext['chat'], 'start'>; chatCancels: Pick<ApiContext['chatCancels'], 'cancel'> } & { repos: Pick<Repositories, 'chat'> } & UsagePorts;
+export type ChatPorts = Pick<ApiContext, 'streams' | 'sources'> & {
+  chat: Pick<ApiContext['chat'], 'start'>;
+  chatCancels: Pick<ApiContext['chatCancels'], 'cancel'>;
+} & { repos: Pick<Repositories, 'chat'> } & UsagePorts;
 const route = routesWith<ChatPorts>();
 
 /** `GET /chat/sessions`: `?limit` (1–200, default 50) and the opaque `?cursor` of the previous page. */
@@ -32,7 +41,8 @@ const seqKey = (key: unknown[]) => (key.length === 1 && Number.isSafeInteger(key
 
 /** The cursor names the last session of a page by (updatedAt, id). */
 const sessionCursor = {
-  encode: (row: { updatedAt: Date; id: string }) => Buffer.from(JSON.stringify([row.updatedAt.toISOString(), row.id])).toString('base64url'),
+  encode: (row: { updatedAt: Date; id: string }) =>
+    Buffer.from(JSON.stringify([row.updatedAt.toISOString(), row.id])).toString('base64url'),
   decode(cursor: string): { updatedAt: Date; id: string } {
     try {
       const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
@@ -48,7 +58,14 @@ const sessionCursor = {
 const tags = ['assistant'];
 
 const startTurn = (ctx: ChatPorts, userId: string, body: z.output<typeof chatBodySchema>) =>
-  ctx.chat.start({ userId, message: body.message, sessionId: body.sessionId, deviceId: body.deviceId, tools: body.tools, model: body.config });
+  ctx.chat.start({
+    userId,
+    message: body.message,
+    sessionId: body.sessionId,
+    deviceId: body.deviceId,
+    tools: body.tools,
+    model: body.config,
+  });
 
 /** The caller's session; someone else's answers exactly like a missing one (0014). */
 async function ownedSession(ctx: ChatPorts, userId: string, id: string) {
@@ -60,14 +77,23 @@ async function ownedSession(ctx: ChatPorts, userId: string, id: string) {
 /** Assistant chat: one turn as JSON or as SSE, a session's history, deleting a session. */
 export const chatRoutes = [
   route({
-    method: 'post', path: '/chat', operationId: 'chat', tags, auth: 'bearer',
+    method: 'post',
+    path: '/chat',
+    operationId: 'chat',
+    tags,
+    auth: 'bearer',
     summary: 'One assistant turn, answered as JSON when it ends',
     description:
-      'Tools run on the device (`deviceId`, else the caller\'s online device); dangerous ones wait for an approval. ' +
+      "Tools run on the device (`deviceId`, else the caller's online device); dangerous ones wait for an approval. " +
       '`tools: "none"` (the default when no device is online) answers as a plain assistant without device tools; ' +
       '`tools: "device"` with no device online is 409 `device_offline`. `config: {provider, model}` picks a configured model (else 400 `unknown_model`).',
     body: chatBodySchema,
-    responses: { 200: { description: 'The answer; a turn stopped by a cancel answers its partial response with `cancelled: true`', schema: chatTurnResponse } },
+    responses: {
+      200: {
+        description: 'The answer; a turn stopped by a cancel answers its partial response with `cancelled: true`',
+        schema: chatTurnResponse,
+      },
+    },
     errors: [404, 409, 429, 503],
     handler: async ({ res, user, body }, ctx) => {
       await usageLimiter(ctx).take('chatPerMinute', user);
@@ -88,13 +114,17 @@ export const chatRoutes = [
   }),
 
   route({
-    method: 'post', path: '/chat/stream', operationId: 'chatStream', tags, auth: 'bearer',
+    method: 'post',
+    path: '/chat/stream',
+    operationId: 'chatStream',
+    tags,
+    auth: 'bearer',
     summary: 'One assistant turn, streamed as server-sent events',
     body: chatBodySchema,
     responses: {
       200: {
         description:
-          'SSE: `text_chunk {sessionId, text}` events; when the assistant calls a tool that needs the user\'s approval, `approval_requested ' +
+          "SSE: `text_chunk {sessionId, text}` events; when the assistant calls a tool that needs the user's approval, `approval_requested " +
           '{approvalId, sessionId, toolName, parameters, reason, expiresAt}` (the turn waits: decide with `PUT /hitl/requests/{id}/approve` or `/reject`, ' +
           'or from any other surface) and then `approval_resolved {approvalId, sessionId, status: approved|rejected|timeout, decidedBy: user id, null for a timeout}`; ' +
           'then `final {sessionId, response, usage}`, `error {sessionId, code, message}` or `cancelled {sessionId, response, usage}` (stopped by a cancel)',
@@ -119,20 +149,31 @@ export const chatRoutes = [
   }),
 
   route({
-    method: 'get', path: '/chat/sessions', operationId: 'listChatSessions', tags, auth: 'bearer',
+    method: 'get',
+    path: '/chat/sessions',
+    operationId: 'listChatSessions',
+    tags,
+    auth: 'bearer',
     summary: "The caller's chat sessions, most recently active first",
     query: chatSessionsQuerySchema,
     responses: { 200: { description: 'The sessions, most recently active first', schema: chatSessionListResponse } },
     errors: [400],
     handler: async ({ user, query }, ctx) => {
-      const rows = await ctx.repos.chat.listOwned(user.id, { limit: query.limit + 1, after: query.cursor ? sessionCursor.decode(query.cursor) : undefined });
+      const rows = await ctx.repos.chat.listOwned(user.id, {
+        limit: query.limit + 1,
+        after: query.cursor ? sessionCursor.decode(query.cursor) : undefined,
+      });
       const page = rows.slice(0, query.limit);
       return { sessions: page.map(toChatSessionView), nextCursor: rows.length > query.limit ? sessionCursor.encode(page.at(-1)!) : null };
     },
   }),
 
   route({
-    method: 'get', path: '/chat/sessions/:id', operationId: 'getChatSession', tags, auth: 'bearer',
+    method: 'get',
+    path: '/chat/sessions/:id',
+    operationId: 'getChatSession',
+    tags,
+    auth: 'bearer',
     summary: 'One session (its owner only)',
     params: sessionIdParam,
     responses: { 200: { description: 'The session', schema: chatSessionResponse } },
@@ -141,14 +182,20 @@ export const chatRoutes = [
   }),
 
   route({
-    method: 'get', path: '/chat/sessions/:id/history', operationId: 'getChatHistory', tags, auth: 'bearer',
+    method: 'get',
+    path: '/chat/sessions/:id/history',
+    operationId: 'getChatHistory',
+    tags,
+    auth: 'bearer',
     summary: "A session's messages (its owner only), in pages from the newest back",
     description:
       '`?limit` 1–200 (default 200). The first page holds the latest messages; each page reads oldest → newest. `nextCursor` (null when the page ' +
       'reaches the first message) goes back as `?cursor` for the messages before the page. A foreign cursor is 400 `invalid_cursor`.',
     params: sessionIdParam,
     query: historyPageQuerySchema,
-    responses: { 200: { description: 'The session and a page of its messages, oldest → newest within the page', schema: chatHistoryResponse } },
+    responses: {
+      200: { description: 'The session and a page of its messages, oldest → newest within the page', schema: chatHistoryResponse },
+    },
     errors: [400, 404],
     // The query is read (400) before the session is looked up (404), as it always was.
     handler: async ({ user, params, query }, ctx) => {
@@ -164,7 +211,11 @@ export const chatRoutes = [
 
   // Cancel: stops the session's running turn, from any node; 202 while one runs, else 409 not_running.
   route({
-    method: 'post', path: '/chat/sessions/:id/cancel', operationId: 'cancelChatTurn', tags, auth: 'bearer',
+    method: 'post',
+    path: '/chat/sessions/:id/cancel',
+    operationId: 'cancelChatTurn',
+    tags,
+    auth: 'bearer',
     summary: "Stop the session's running turn (its owner only), from any API node",
     description:
       'The model request is aborted, device tool calls in flight are abandoned, pending approvals of the turn become `rejected` with ' +
@@ -177,7 +228,11 @@ export const chatRoutes = [
   }),
 
   route({
-    method: 'delete', path: '/chat/sessions/:id', operationId: 'deleteChatSession', tags, auth: 'bearer',
+    method: 'delete',
+    path: '/chat/sessions/:id',
+    operationId: 'deleteChatSession',
+    tags,
+    auth: 'bearer',
     summary: 'Delete a session and its history',
     params: sessionIdParam,
     responses: { 204: 'Deleted' },

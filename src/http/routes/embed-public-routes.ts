@@ -7,12 +7,23 @@ import type { FlowEmbedRow } from '../../models/schema';
 import type { ApiContext } from '../context';
 import { rejectNulCharacters } from '../middleware/reject-nul';
 import { routesWith, mountRoutes } from '../route';
-import { answerChatTurnAsJson, CHAT_JSON_RESPONSE, CHAT_SSE_RESPONSE, streamChatTurn, type ChatTurnPorts, type ChatTurnStarter } from './flow-chat-routes';
+import {
+  answerChatTurnAsJson,
+  CHAT_JSON_RESPONSE,
+  CHAT_SSE_RESPONSE,
+  streamChatTurn,
+  type ChatTurnPorts,
+  type ChatTurnStarter,
+} from './flow-chat-routes';
 import type { Repositories } from '../../models';
 import type { Config } from '../../../config';
 
 /** The public embed chat's port: chatflow turns, the flows repository, Redis for the embed limits. */
-export type EmbedPublicPorts = ChatTurnPorts & Pick<ApiContext, 'redis'> & { flowChats: Pick<ApiContext['flowChats'], 'start'> } & { config: Pick<Config, 'embeds' | 'redis'>; repos: Pick<Repositories, 'flows'> };
+export type EmbedPublicPorts = ChatTurnPorts &
+  Pick<ApiContext, 'redis'> & { flowChats: Pick<ApiContext['flowChats'], 'start'> } & {
+    config: Pick<Config, 'embeds' | 'redis'>;
+    repos: Pick<Repositories, 'flows'>;
+  };
 const route = routesWith<EmbedPublicPorts>();
 
 declare module 'express-serve-static-core' {
@@ -31,7 +42,11 @@ const limiters = new WeakMap<EmbedPublicPorts, RateLimiter>();
  * The body (400) first, then the token (unknown or revoked: 404), the limits per token and per
  * client IP (`EMBED_RATE_LIMIT_PER_MINUTE`, 429 with Retry-After), and the embed's chatflow.
  */
-async function embedTurn(ctx: EmbedPublicPorts, req: Request, body: () => FlowChatBody): Promise<{ body: FlowChatBody; embed: FlowEmbedRow; starter: ChatTurnStarter }> {
+async function embedTurn(
+  ctx: EmbedPublicPorts,
+  req: Request,
+  body: () => FlowChatBody,
+): Promise<{ body: FlowChatBody; embed: FlowEmbedRow; starter: ChatTurnStarter }> {
   const checked = body();
   const embed = req.embed;
   if (!embed) throw notFound('Embed');
@@ -54,13 +69,23 @@ const PUBLIC_CHAT =
   '`EMBED_RATE_LIMIT_PER_MINUTE` (default 20) requests a minute per embed token and per client IP (429 with Retry-After). A session started here belongs ' +
   "to this embed alone: another embed's session or the owner's own is 404. Billed to the flow's owner.";
 // Checked by the handler after the body, so a malformed token is a 404 like a revoked one.
-const tokenParam = { embedToken: { schema: z.string().max(200), description: 'The embed token (`sbe_…`) returned once by `POST /flows/:id/embeds`. Unknown or revoked: 404.', resource: 'Embed' } };
+const tokenParam = {
+  embedToken: {
+    schema: z.string().max(200),
+    description: 'The embed token (`sbe_…`) returned once by `POST /flows/:id/embeds`. Unknown or revoked: 404.',
+    resource: 'Embed',
+  },
+};
 const tags = ['flows'];
 
 /** The public chat of a chatflow's embed (decision 0121), declared once (see `../route.ts`). */
 export const embedPublicRoutes = [
   route({
-    method: 'post', path: '/embed/public/:embedToken/chat', operationId: 'embedChat', tags, auth: 'public',
+    method: 'post',
+    path: '/embed/public/:embedToken/chat',
+    operationId: 'embedChat',
+    tags,
+    auth: 'public',
     summary: "One turn of an embed's chatflow, as JSON (public, origin-checked)",
     description: PUBLIC_CHAT,
     params: tokenParam,
@@ -74,7 +99,11 @@ export const embedPublicRoutes = [
   }),
 
   route({
-    method: 'post', path: '/embed/public/:embedToken/chat/stream', operationId: 'embedChatStream', tags, auth: 'public',
+    method: 'post',
+    path: '/embed/public/:embedToken/chat/stream',
+    operationId: 'embedChatStream',
+    tags,
+    auth: 'public',
     summary: "One turn of an embed's chatflow, as server-sent events (public, origin-checked)",
     description: PUBLIC_CHAT,
     params: tokenParam,

@@ -1,7 +1,14 @@
 import type { Request, Response } from 'express';
 import { z } from 'zod';
 import type { ChatEvent } from '../../assistant/chat-events';
-import { chatErrorStatus, createEmbedBodySchema, flowChatBodySchema, flowNotChat, newEmbedToken, type FlowChatBody } from '../../flows/flow-chat';
+import {
+  chatErrorStatus,
+  createEmbedBodySchema,
+  flowChatBodySchema,
+  flowNotChat,
+  newEmbedToken,
+  type FlowChatBody,
+} from '../../flows/flow-chat';
 import { AppError, notFound } from '../../lib/errors';
 import { UsageLimiter } from '../../lib/usage-limiter';
 import { toEmbedView } from '../../models/embeds-repository';
@@ -17,7 +24,10 @@ import type { Repositories } from '../../models';
 /** What a chatflow turn answered as JSON or SSE needs: the stream door and the chat turn sources. */
 export type ChatTurnPorts = Pick<ApiContext, 'streams' | 'sources'>;
 /** The owner's chatflow routes' port: flows, chatflow turns, the embeds repository (plus the usage limits). */
-export type FlowChatPorts = ChatTurnPorts & { flows: Pick<ApiContext['flows'], 'get'>; flowChats: Pick<ApiContext['flowChats'], 'start'> } & { repos: Pick<Repositories, 'embeds'> } & UsagePorts;
+export type FlowChatPorts = ChatTurnPorts & {
+  flows: Pick<ApiContext['flows'], 'get'>;
+  flowChats: Pick<ApiContext['flowChats'], 'start'>;
+} & { repos: Pick<Repositories, 'embeds'> } & UsagePorts;
 const route = routesWith<FlowChatPorts>();
 
 /** Starts one turn of a chatflow for whoever may: the owner here, an embed's visitors there. */
@@ -40,7 +50,8 @@ export async function answerChatTurnAsJson(ctx: ChatTurnPorts, res: Response, st
   }
   if (!final) return; // the client left
   if (final.type === 'error') throw new AppError(chatErrorStatus(final.code), final.code, final.message);
-  if (final.type === 'cancelled') return void res.json({ sessionId: turn.sessionId, response: final.response, cancelled: true, usage: final.usage });
+  if (final.type === 'cancelled')
+    return void res.json({ sessionId: turn.sessionId, response: final.response, cancelled: true, usage: final.usage });
   res.json({ sessionId: turn.sessionId, response: final.response, usage: final.usage });
 }
 
@@ -49,7 +60,14 @@ export async function answerChatTurnAsJson(ctx: ChatTurnPorts, res: Response, st
  * `final {sessionId, response, usage}`, `error {code, message}` or `cancelled`. `streamOwner` is
  * whose stream cap it counts against.
  */
-export async function streamChatTurn(ctx: ChatTurnPorts, req: Request, res: Response, starter: ChatTurnStarter, body: FlowChatBody, streamOwner: string): Promise<void> {
+export async function streamChatTurn(
+  ctx: ChatTurnPorts,
+  req: Request,
+  res: Response,
+  starter: ChatTurnStarter,
+  body: FlowChatBody,
+  streamOwner: string,
+): Promise<void> {
   await ctx.streams.serve(req, res, {
     userId: streamOwner,
     context: {},
@@ -62,9 +80,13 @@ export async function streamChatTurn(ctx: ChatTurnPorts, req: Request, res: Resp
 }
 
 /** Documentation shared by the owner's and the public chat routes. */
-export const CHAT_JSON_RESPONSE = { description: 'The answer; a turn stopped by a cancel adds `cancelled: true`', schema: chatTurnResponse };
+export const CHAT_JSON_RESPONSE = {
+  description: 'The answer; a turn stopped by a cancel adds `cancelled: true`',
+  schema: chatTurnResponse,
+};
 export const CHAT_SSE_RESPONSE = {
-  description: 'SSE: `text_chunk {sessionId, text}` events, then `final {sessionId, response, usage}`, `error {sessionId, code, message}` or `cancelled {sessionId, response, usage}`',
+  description:
+    'SSE: `text_chunk {sessionId, text}` events, then `final {sessionId, response, usage}`, `error {sessionId, code, message}` or `cancelled {sessionId, response, usage}`',
   contentType: 'text/event-stream',
   headers: { 'X-Chat-Session-Id': 'The session id' },
 };
@@ -74,8 +96,17 @@ const CHAT_TURN =
   "A `sessionId` of another flow, of an embed, or not the caller's: 404. An agentflow: 409 `not_a_chatflow`. Usage is the owner's (purpose `chatflow`); " +
   "the turn counts in the caller's per-minute chat limit.";
 
-const embedView = z.object({ id: z.uuid(), embedId: z.uuid(), flowId: z.uuid(), allowedOrigins: z.array(z.string()), createdAt: z.iso.datetime() });
-const embedParams = { ...flowIdParam, embedId: { schema: uuidParam, description: 'Embed id. A malformed id answers 404, like a missing one.', resource: 'Embed' } };
+const embedView = z.object({
+  id: z.uuid(),
+  embedId: z.uuid(),
+  flowId: z.uuid(),
+  allowedOrigins: z.array(z.string()),
+  createdAt: z.iso.datetime(),
+});
+const embedParams = {
+  ...flowIdParam,
+  embedId: { schema: uuidParam, description: 'Embed id. A malformed id answers 404, like a missing one.', resource: 'Embed' },
+};
 const tags = ['flows'];
 
 /** One per-tier chat limiter per API context (a Redis command is defined once per connection). */
@@ -93,12 +124,18 @@ async function ownedChatflow(ctx: FlowChatPorts, user: AuthUser, flowId: string)
   return flow;
 }
 
-const ownerStarter = (ctx: FlowChatPorts, flow: { id: string; userId: string }): ChatTurnStarter => ({ start: (body) => ctx.flowChats.start(flow, body) });
+const ownerStarter = (ctx: FlowChatPorts, flow: { id: string; userId: string }): ChatTurnStarter => ({
+  start: (body) => ctx.flowChats.start(flow, body),
+});
 
 /** The owner's side of a chatflow, declared once (see `../route.ts`): chat as JSON and SSE, and its public embeds. */
 export const flowChatRoutes = [
   route({
-    method: 'post', path: '/flows/:id/chat', operationId: 'chatWithFlow', tags, auth: 'bearer',
+    method: 'post',
+    path: '/flows/:id/chat',
+    operationId: 'chatWithFlow',
+    tags,
+    auth: 'bearer',
     summary: 'One chatflow turn, answered as JSON when it ends',
     description: CHAT_TURN,
     params: flowIdParam,
@@ -114,7 +151,11 @@ export const flowChatRoutes = [
   }),
 
   route({
-    method: 'post', path: '/flows/:id/chat/stream', operationId: 'chatWithFlowStream', tags, auth: 'bearer',
+    method: 'post',
+    path: '/flows/:id/chat/stream',
+    operationId: 'chatWithFlowStream',
+    tags,
+    auth: 'bearer',
     summary: 'One chatflow turn, streamed as server-sent events',
     description: CHAT_TURN,
     params: flowIdParam,
@@ -131,7 +172,11 @@ export const flowChatRoutes = [
   }),
 
   route({
-    method: 'post', path: '/flows/:id/embeds', operationId: 'createFlowEmbed', tags, auth: 'bearer',
+    method: 'post',
+    path: '/flows/:id/embeds',
+    operationId: 'createFlowEmbed',
+    tags,
+    auth: 'bearer',
     summary: 'A public chat widget for a chatflow, usable from the listed origins',
     description:
       'Answers the `embedToken` this once (only its hash is stored). Put it on a page of an allowed origin with ' +
@@ -139,19 +184,33 @@ export const flowChatRoutes = [
     params: flowIdParam,
     body: createEmbedBodySchema,
     bodyExample: { allowedOrigins: ['https://shop.example.com'] },
-    responses: { 201: { description: '`{embedId, embedToken, embed}`', schema: z.object({ embedId: z.uuid(), embedToken: z.string(), embed: embedView }) } },
+    responses: {
+      201: {
+        description: '`{embedId, embedToken, embed}`',
+        schema: z.object({ embedId: z.uuid(), embedToken: z.string(), embed: embedView }),
+      },
+    },
     errors: [404, 409],
     handler: async (input, ctx) => {
       const flow = await ownedChatflow(ctx, input.user, input.params.id);
       const { token, hash } = newEmbedToken();
-      const row = await ctx.repos.embeds.create({ flowId: flow.id, userId: flow.userId, tokenHash: hash, allowedOrigins: [...new Set(input.body.allowedOrigins)] });
+      const row = await ctx.repos.embeds.create({
+        flowId: flow.id,
+        userId: flow.userId,
+        tokenHash: hash,
+        allowedOrigins: [...new Set(input.body.allowedOrigins)],
+      });
       // The token is shown this once; only its hash is stored.
       return { embedId: row.id, embedToken: token, embed: toEmbedView(row) };
     },
   }),
 
   route({
-    method: 'get', path: '/flows/:id/embeds', operationId: 'listFlowEmbeds', tags, auth: 'bearer',
+    method: 'get',
+    path: '/flows/:id/embeds',
+    operationId: 'listFlowEmbeds',
+    tags,
+    auth: 'bearer',
     summary: "The flow's embeds, newest first (tokens are never shown again)",
     params: flowIdParam,
     responses: { 200: { description: '`{embeds}`', schema: z.object({ embeds: z.array(embedView) }) } },
@@ -163,7 +222,11 @@ export const flowChatRoutes = [
   }),
 
   route({
-    method: 'delete', path: '/flows/:id/embeds/:embedId', operationId: 'deleteFlowEmbed', tags, auth: 'bearer',
+    method: 'delete',
+    path: '/flows/:id/embeds/:embedId',
+    operationId: 'deleteFlowEmbed',
+    tags,
+    auth: 'bearer',
     summary: 'Revoke an embed: its token answers 404 from the next request on',
     params: embedParams,
     responses: { 204: 'Revoked' },

@@ -1,5 +1,11 @@
 import { z } from 'zod';
-import { agentflowDefinitionSchema, chatflowDefinitionSchema, createFlowSchema, executeFlowSchema, updateFlowSchema } from '../../flows/definition';
+import {
+  agentflowDefinitionSchema,
+  chatflowDefinitionSchema,
+  createFlowSchema,
+  executeFlowSchema,
+  updateFlowSchema,
+} from '../../flows/definition';
 import { pageQuerySchema } from '../../lib/pagination';
 import { toExecutionView } from '../../models/flow-executions-repository';
 import { toFlowView } from '../../models/flows-repository';
@@ -10,7 +16,9 @@ import type { ApiContext } from '../context';
 import type { Repositories } from '../../models';
 
 /** The flow routes' port: the flow and execution services, the executions repository, the stream door and sources. */
-export type FlowPorts = Pick<ApiContext, 'flows' | 'flowExecutions' | 'streams' | 'sources'> & { repos: Pick<Repositories, 'flowExecutions'> };
+export type FlowPorts = Pick<ApiContext, 'flows' | 'flowExecutions' | 'streams' | 'sources'> & {
+  repos: Pick<Repositories, 'flowExecutions'>;
+};
 const route = routesWith<FlowPorts>();
 
 /** `GET /flows`: `?limit` 1–200 (default 50), `?cursor`. */
@@ -62,7 +70,9 @@ const executionSummary = z.object({
   startedAt: timestamp.nullable(),
   completedAt: timestamp.nullable(),
 });
-export const executionResponse = z.object({ execution: executionSummary.extend({ nodes: z.array(nodeView).describe('In definition order') }) });
+export const executionResponse = z.object({
+  execution: executionSummary.extend({ nodes: z.array(nodeView).describe('In definition order') }),
+});
 export const executionListResponse = z.object({ executions: z.array(executionSummary), nextCursor: z.string().nullable() });
 export const executionStartedResponse = z.object({ executionId: z.uuid() });
 export const executionCancelResponse = z.object({ executionId: z.uuid(), status: z.literal('cancelling') });
@@ -125,7 +135,11 @@ const tags = ['flows'];
 /** Flows CRUD, declared once (see `../route.ts`): the caller's own flows only; another user's answers 404. */
 export const flowRoutes = [
   route({
-    method: 'post', path: '/flows', operationId: 'createFlow', tags, auth: 'bearer',
+    method: 'post',
+    path: '/flows',
+    operationId: 'createFlow',
+    tags,
+    auth: 'bearer',
     summary: 'Save a chatflow or an agentflow',
     description: DEFINITIONS,
     body: createFlowBody,
@@ -135,7 +149,11 @@ export const flowRoutes = [
   }),
 
   route({
-    method: 'get', path: '/flows', operationId: 'listFlows', tags, auth: 'bearer',
+    method: 'get',
+    path: '/flows',
+    operationId: 'listFlows',
+    tags,
+    auth: 'bearer',
     summary: "The caller's flows, newest first, in pages",
     description: '`?limit` 1–200 (default 50); pass `nextCursor` as `?cursor` for older flows (null on the last page).',
     query: flowsPageQuerySchema,
@@ -147,7 +165,11 @@ export const flowRoutes = [
   }),
 
   route({
-    method: 'get', path: '/flows/:id', operationId: 'getFlow', tags, auth: 'bearer',
+    method: 'get',
+    path: '/flows/:id',
+    operationId: 'getFlow',
+    tags,
+    auth: 'bearer',
     summary: 'A flow (its owner only)',
     params: flowIdParam,
     responses: { 200: { description: 'The flow', schema: flowResponse } },
@@ -156,7 +178,11 @@ export const flowRoutes = [
   }),
 
   route({
-    method: 'patch', path: '/flows/:id', operationId: 'updateFlow', tags, auth: 'bearer',
+    method: 'patch',
+    path: '/flows/:id',
+    operationId: 'updateFlow',
+    tags,
+    auth: 'bearer',
     summary: 'Rename a flow or replace its definition (its type never changes)',
     description: `At least one of \`name\`, \`definition\`. ${DEFINITIONS} Executions already started keep the definition they started with.`,
     params: flowIdParam,
@@ -172,7 +198,11 @@ export const flowRoutes = [
   }),
 
   route({
-    method: 'delete', path: '/flows/:id', operationId: 'deleteFlow', tags, auth: 'bearer',
+    method: 'delete',
+    path: '/flows/:id',
+    operationId: 'deleteFlow',
+    tags,
+    auth: 'bearer',
     summary: 'Delete a flow with its executions',
     params: flowIdParam,
     responses: { 204: 'Deleted' },
@@ -183,7 +213,11 @@ export const flowRoutes = [
   }),
 
   route({
-    method: 'post', path: '/flows/:id/execute', operationId: 'executeFlow', tags, auth: 'bearer',
+    method: 'post',
+    path: '/flows/:id/execute',
+    operationId: 'executeFlow',
+    tags,
+    auth: 'bearer',
     summary: 'Execute an agentflow in the background',
     description: `${EXECUTE} Follow it at \`GET /flows/{id}/executions/{executionId}/events\` or read it at \`GET /flows/{id}/executions/{executionId}\`.`,
     params: flowIdParam,
@@ -198,13 +232,19 @@ export const flowRoutes = [
   }),
 
   route({
-    method: 'post', path: '/flows/:id/execute/stream', operationId: 'executeFlowStream', tags, auth: 'bearer',
+    method: 'post',
+    path: '/flows/:id/execute/stream',
+    operationId: 'executeFlowStream',
+    tags,
+    auth: 'bearer',
     summary: 'Execute an agentflow and stream its events (SSE)',
     description: `${EXECUTE} ${EVENTS} The execution goes on if the client leaves; resume at \`GET /flows/{id}/executions/{executionId}/events\` with \`Last-Event-ID\`.`,
     params: flowIdParam,
     body: executeFlowSchema,
     bodyExample: INPUT_EXAMPLE,
-    responses: { 200: { description: 'The event stream', contentType: 'text/event-stream', headers: { 'X-Execution-Id': 'The execution id' } } },
+    responses: {
+      200: { description: 'The event stream', contentType: 'text/event-stream', headers: { 'X-Execution-Id': 'The execution id' } },
+    },
     errors: [404, 409, 429, 503],
     handler: async (input, ctx) => {
       const { user, params, req, res } = input;
@@ -224,9 +264,14 @@ export const flowRoutes = [
   }),
 
   route({
-    method: 'get', path: '/flows/:id/executions', operationId: 'listFlowExecutions', tags, auth: 'bearer',
+    method: 'get',
+    path: '/flows/:id/executions',
+    operationId: 'listFlowExecutions',
+    tags,
+    auth: 'bearer',
     summary: "A flow's executions, newest first, in pages",
-    description: '`?limit` 1–200 (default 50); pass `nextCursor` as `?cursor` for older executions (null on the last page). Nodes are left out: read one execution for them.',
+    description:
+      '`?limit` 1–200 (default 50); pass `nextCursor` as `?cursor` for older executions (null on the last page). Nodes are left out: read one execution for them.',
     params: flowIdParam,
     query: executionsPageQuerySchema,
     responses: { 200: { description: 'One page of executions', schema: executionListResponse } },
@@ -239,7 +284,11 @@ export const flowRoutes = [
   }),
 
   route({
-    method: 'get', path: '/flows/:id/executions/:executionId', operationId: 'getFlowExecution', tags, auth: 'bearer',
+    method: 'get',
+    path: '/flows/:id/executions/:executionId',
+    operationId: 'getFlowExecution',
+    tags,
+    auth: 'bearer',
     summary: 'An execution with the status, output, error, attempts, usage and timings of each node',
     params: executionParams,
     responses: { 200: { description: 'The execution', schema: executionResponse } },
@@ -252,7 +301,11 @@ export const flowRoutes = [
   }),
 
   route({
-    method: 'get', path: '/flows/:id/executions/:executionId/events', operationId: 'streamFlowExecutionEvents', tags, auth: 'bearer',
+    method: 'get',
+    path: '/flows/:id/executions/:executionId/events',
+    operationId: 'streamFlowExecutionEvents',
+    tags,
+    auth: 'bearer',
     summary: "An execution's events (SSE): replayed from the start or after `Last-Event-ID`, then live until the end",
     description: `${EVENTS} A finished execution replays what exists and closes.`,
     params: executionParams,
@@ -274,9 +327,14 @@ export const flowRoutes = [
   }),
 
   route({
-    method: 'post', path: '/flows/:id/executions/:executionId/cancel', operationId: 'cancelFlowExecution', tags, auth: 'bearer',
+    method: 'post',
+    path: '/flows/:id/executions/:executionId/cancel',
+    operationId: 'cancelFlowExecution',
+    tags,
+    auth: 'bearer',
     summary: 'Stop an execution',
-    description: 'While queued or running: 202, the model calls of its running nodes are aborted, nodes not yet run become `cancelled`, and its stream ends with `cancelled` (replayed to resumed streams). Once ended: 409 `not_running`.',
+    description:
+      'While queued or running: 202, the model calls of its running nodes are aborted, nodes not yet run become `cancelled`, and its stream ends with `cancelled` (replayed to resumed streams). Once ended: 409 `not_running`.',
     params: executionParams,
     responses: { 202: { description: 'Cancelling', schema: executionCancelResponse } },
     errors: [404, 409],

@@ -17,7 +17,8 @@ export type GenerationPorts = Pick<ApiContext, 'streams' | 'sources'> & {
 } & { repos: Pick<Repositories, 'canvases' | 'generations'> };
 const route = routesWith<GenerationPorts>();
 
-const SSE = 'Server-sent events: each message has `id:` (sequence), `event:` and JSON `data` whose `type` is the event name: `status {generationId, stage}`, `tool_output {generationId, index, block}`, `complete {generationId, blocks, truncated}`, `error {generationId, code, message}`, `cancelled {generationId}` (stopped by a cancel; terminal).';
+const SSE =
+  'Server-sent events: each message has `id:` (sequence), `event:` and JSON `data` whose `type` is the event name: `status {generationId, stage}`, `tool_output {generationId, index, block}`, `complete {generationId, blocks, truncated}`, `error {generationId, code, message}`, `cancelled {generationId}` (stopped by a cancel; terminal).';
 const tags = ['generation'];
 
 /** What a generation stream needs: three fields, not a copy of the whole context per stream (10,000 per node). */
@@ -33,14 +34,28 @@ async function findGeneration(ctx: GenerationPorts, user: AuthUser, params: { id
 /** AI generation: start and stream, inspect, replay, cancel, undo. */
 export const generationRoutes = [
   route({
-    method: 'post', path: '/canvases/:id/ai/generate-stream', operationId: 'generateStream', tags, auth: 'bearer',
+    method: 'post',
+    path: '/canvases/:id/ai/generate-stream',
+    operationId: 'generateStream',
+    tags,
+    auth: 'bearer',
     summary: 'Start an AI generation on a canvas and stream its events',
-    description: 'Validates, applies the tier rate and concurrency limits (429 with `Retry-After`), runs the prompt guard (422 `prompt_rejected`), queues the generation and streams its events until it ends.',
+    description:
+      'Validates, applies the tier rate and concurrency limits (429 with `Retry-After`), runs the prompt guard (422 `prompt_rejected`), queues the generation and streams its events until it ends.',
     params: canvasIdParam,
-    headers: { 'Idempotency-Key': { description: 'A repeat with the same key returns the same generation (header `Idempotent-Replayed: true`)', schema: idempotencyKeySchema } },
+    headers: {
+      'Idempotency-Key': {
+        description: 'A repeat with the same key returns the same generation (header `Idempotent-Replayed: true`)',
+        schema: idempotencyKeySchema,
+      },
+    },
     body: generateSchema,
     responses: {
-      200: { description: SSE, contentType: 'text/event-stream', headers: { 'X-Generation-Id': 'The generation id', 'Idempotent-Replayed': '`true` when the Idempotency-Key was seen before' } },
+      200: {
+        description: SSE,
+        contentType: 'text/event-stream',
+        headers: { 'X-Generation-Id': 'The generation id', 'Idempotent-Replayed': '`true` when the Idempotency-Key was seen before' },
+      },
     },
     errors: [403, 404, 422, 429, 503],
     handler: async (input, ctx) => {
@@ -53,7 +68,14 @@ export const generationRoutes = [
         userId: user.id,
         context: { canvasId },
         prepare: async () => {
-          const { generationId, replayed } = await ctx.generations.start({ user, canvasId, role, prompt: body.prompt, afterId: body.afterId, idempotencyKey });
+          const { generationId, replayed } = await ctx.generations.start({
+            user,
+            canvasId,
+            role,
+            prompt: body.prompt,
+            afterId: body.afterId,
+            idempotencyKey,
+          });
           res.setHeader('X-Generation-Id', generationId);
           if (replayed) res.setHeader('Idempotent-Replayed', 'true');
           return ctx.sources.generation(generationId, 0, !replayed);
@@ -63,7 +85,11 @@ export const generationRoutes = [
   }),
 
   route({
-    method: 'get', path: '/canvases/:id/ai/generations/:generationId', operationId: 'getGeneration', tags, auth: 'bearer',
+    method: 'get',
+    path: '/canvases/:id/ai/generations/:generationId',
+    operationId: 'getGeneration',
+    tags,
+    auth: 'bearer',
     summary: 'Status, counts, token usage and error of a generation (viewer)',
     params: generationParams,
     responses: { 200: { description: 'The generation', schema: generationResponse } },
@@ -72,7 +98,11 @@ export const generationRoutes = [
   }),
 
   route({
-    method: 'get', path: '/canvases/:id/ai/generations/:generationId/events', operationId: 'replayGenerationEvents', tags, auth: 'bearer',
+    method: 'get',
+    path: '/canvases/:id/ai/generations/:generationId/events',
+    operationId: 'replayGenerationEvents',
+    tags,
+    auth: 'bearer',
     summary: "Replay a generation's events, then follow them live",
     description: 'From the start, or after the sequence number in `Last-Event-ID` (header) or `lastEventId` (query).',
     params: generationParams,
@@ -94,7 +124,11 @@ export const generationRoutes = [
 
   // Cancel: the requester, or an editor/owner; 202 while queued or running, 409 once ended.
   route({
-    method: 'post', path: '/canvases/:id/ai/generations/:generationId/cancel', operationId: 'cancelGeneration', tags, auth: 'bearer',
+    method: 'post',
+    path: '/canvases/:id/ai/generations/:generationId/cancel',
+    operationId: 'cancelGeneration',
+    tags,
+    auth: 'bearer',
     summary: 'Stop a queued or running generation (its requester, or an editor/owner)',
     description:
       'From any API node: the worker aborts the model request, stores nothing, records the usage so far and ends the generation `cancelled` ' +
@@ -110,8 +144,12 @@ export const generationRoutes = [
   }),
 
   route({
-    method: 'post', path: '/canvases/:id/ai/generations/:generationId/undo', operationId: 'undoGeneration', tags, auth: 'bearer',
-    summary: "Delete every block of a completed generation (editor); broadcast as `generation_undone`",
+    method: 'post',
+    path: '/canvases/:id/ai/generations/:generationId/undo',
+    operationId: 'undoGeneration',
+    tags,
+    auth: 'bearer',
+    summary: 'Delete every block of a completed generation (editor); broadcast as `generation_undone`',
     params: generationParams,
     responses: { 200: { description: 'The deleted block ids', schema: undoResponse } },
     errors: [403, 404, 409],

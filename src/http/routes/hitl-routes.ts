@@ -28,10 +28,19 @@ const tags = ['approvals'];
 export const hitlRoutes = [
   // The caller's own requests (newest first), e.g. `?status=pending` for a console's approvals list.
   route({
-    method: 'get', path: '/hitl/requests', operationId: 'listApprovalRequests', tags, auth: 'bearer',
+    method: 'get',
+    path: '/hitl/requests',
+    operationId: 'listApprovalRequests',
+    tags,
+    auth: 'bearer',
     summary: "The caller's own approval requests, newest first (e.g. `?status=pending`)",
     query: hitlListQuerySchema,
-    responses: { 200: { description: 'The requests, newest first; `nextCursor` (present when older requests follow) goes back as `?cursor`', schema: approvalListResponse } },
+    responses: {
+      200: {
+        description: 'The requests, newest first; `nextCursor` (present when older requests follow) goes back as `?cursor`',
+        schema: approvalListResponse,
+      },
+    },
     handler: async ({ user, query }, ctx) => {
       const beforeId = query.cursor ? decodeCursor(query.cursor, idKey) : undefined;
       const rows = await ctx.repos.hitl.listForUser(user.id, { status: query.status, limit: query.limit + 1, beforeId });
@@ -42,7 +51,11 @@ export const hitlRoutes = [
   }),
 
   route({
-    method: 'get', path: '/hitl/requests/:id', operationId: 'getApprovalRequest', tags, auth: 'bearer',
+    method: 'get',
+    path: '/hitl/requests/:id',
+    operationId: 'getApprovalRequest',
+    tags,
+    auth: 'bearer',
     summary: 'An approval request (its requester only)',
     params: approvalIdParam,
     responses: { 200: { description: 'The request', schema: approvalView } },
@@ -51,7 +64,11 @@ export const hitlRoutes = [
   }),
 
   route({
-    method: 'put', path: '/hitl/requests/:id/approve', operationId: 'approveRequest', tags, auth: 'bearer',
+    method: 'put',
+    path: '/hitl/requests/:id/approve',
+    operationId: 'approveRequest',
+    tags,
+    auth: 'bearer',
     summary: 'Approve a pending tool call',
     params: approvalIdParam,
     responses: { 200: { description: 'The decided request', schema: approvalView } },
@@ -60,7 +77,11 @@ export const hitlRoutes = [
   }),
 
   route({
-    method: 'put', path: '/hitl/requests/:id/reject', operationId: 'rejectRequest', tags, auth: 'bearer',
+    method: 'put',
+    path: '/hitl/requests/:id/reject',
+    operationId: 'rejectRequest',
+    tags,
+    auth: 'bearer',
     summary: 'Reject a pending tool call',
     params: approvalIdParam,
     responses: { 200: { description: 'The decided request', schema: approvalView } },

@@ -30,7 +30,11 @@ const openApiBody = precompressed(() => openApiJson());
 
 /** Reaches no service: its port is empty. */
 const openApiDocumentRoute = routesWith<object>()({
-  method: 'get', path: '/openapi.json', operationId: 'getOpenApiDocument', tags: ['operations'], auth: 'public',
+  method: 'get',
+  path: '/openapi.json',
+  operationId: 'getOpenApiDocument',
+  tags: ['operations'],
+  auth: 'public',
   summary: 'This document (OpenAPI 3.1); an interactive reference is served at `/docs`',
   responses: { 200: 'The OpenAPI document' },
   // Built once, compressed once (a 200 KB document is ~25 KB with brotli), revalidated by ETag.

@@ -6,7 +6,9 @@ import { routesWith } from '../route';
 import { usageLimiter, type UsagePorts } from './shared';
 
 /** The journey routes' port: only the journey service and the assistant queue's events (plus the usage limits). */
-export type JourneyPorts = { journeys: Pick<ApiContext['journeys'], 'start' | 'message' | 'view'> } & { queues: Pick<ApiContext['queues'], 'events'> } & UsagePorts;
+export type JourneyPorts = { journeys: Pick<ApiContext['journeys'], 'start' | 'message' | 'view'> } & {
+  queues: Pick<ApiContext['queues'], 'events'>;
+} & UsagePorts;
 const route = routesWith<JourneyPorts>();
 
 /** `POST /agents/journey/start`. */
@@ -23,7 +25,11 @@ export const journeyMessageSchema = z.strictObject({
 
 /** `GET /agents/journey/:sessionId`: a malformed id cannot name a session, same answer as a missing one. */
 const sessionParam = {
-  sessionId: { schema: z.uuid(), description: 'Journey session id (from start). A malformed id answers 404, like a missing or expired one.', resource: 'Journey session' },
+  sessionId: {
+    schema: z.uuid(),
+    description: 'Journey session id (from start). A malformed id answers 404, like a missing or expired one.',
+    resource: 'Journey session',
+  },
 };
 
 const tags = ['agents'];
@@ -37,7 +43,11 @@ const listen = (ctx: JourneyPorts) => void ctx.queues.events('assistant');
  */
 export const journeyRoutes = [
   route({
-    method: 'post', path: '/agents/journey/start', operationId: 'startAgentJourney', tags, auth: 'bearer',
+    method: 'post',
+    path: '/agents/journey/start',
+    operationId: 'startAgentJourney',
+    tags,
+    auth: 'bearer',
     summary: 'Start a guided conversation that ends with a prompt template for an extraction agent',
     description: 'Answers with the first question at once (no model call). Sessions expire after a period without activity.',
     body: journeyStartSchema,
@@ -51,10 +61,14 @@ export const journeyRoutes = [
   }),
 
   route({
-    method: 'post', path: '/agents/journey/message', operationId: 'answerAgentJourney', tags, auth: 'bearer',
+    method: 'post',
+    path: '/agents/journey/message',
+    operationId: 'answerAgentJourney',
+    tags,
+    auth: 'bearer',
     summary: 'Answer the last question; waits for the next one (or the finished template)',
     description:
-      'An unknown, expired or someone else\'s session is 404; a finished one 409 `journey_done`. The model is unreachable: 503 `llm_unavailable` (retry); ' +
+      "An unknown, expired or someone else's session is 404; a finished one 409 `journey_done`. The model is unreachable: 503 `llm_unavailable` (retry); " +
       'other failures 502 (send the answer again); no reply in time 504 `journey_timeout` (it still arrives: `GET /agents/journey/{sessionId}` shows it).',
     body: journeyMessageSchema,
     responses: { 200: { description: 'The reply; `promptTemplate` once `done`', schema: journeyReplyResponse } },
@@ -66,7 +80,11 @@ export const journeyRoutes = [
   }),
 
   route({
-    method: 'get', path: '/agents/journey/:sessionId', operationId: 'getAgentJourney', tags, auth: 'bearer',
+    method: 'get',
+    path: '/agents/journey/:sessionId',
+    operationId: 'getAgentJourney',
+    tags,
+    auth: 'bearer',
     summary: 'The whole conversation, e.g. to resume after a reload or a timeout',
     params: sessionParam,
     responses: { 200: { description: 'The session', schema: journeyViewResponse } },

@@ -37,13 +37,23 @@ function readCookies(header: string | undefined): Record<string, string> {
 
 /** The `:provider` path parameter; an unknown provider answers 404, like a missing resource. */
 export const oauthProviderParam = z.enum(PROVIDERS);
-const providerParam = { provider: { schema: oauthProviderParam, description: 'The OAuth provider. Any other value answers 404.', resource: 'OAuth provider' } satisfies ParamSpec };
+const providerParam = {
+  provider: {
+    schema: oauthProviderParam,
+    description: 'The OAuth provider. Any other value answers 404.',
+    resource: 'OAuth provider',
+  } satisfies ParamSpec,
+};
 const tags = ['oauth'];
 
 /** Connecting a Gmail, Outlook or Teams account to cloud agents. */
 export const oauthRoutes = [
   route({
-    method: 'get', path: '/oauth/:provider/authorize', operationId: 'oauthAuthorize', tags, auth: 'bearer',
+    method: 'get',
+    path: '/oauth/:provider/authorize',
+    operationId: 'oauthAuthorize',
+    tags,
+    auth: 'bearer',
     summary: "The provider's consent URL, with a signed single-use state",
     description:
       'With `agentId` the credential is attached to that cloud agent on the callback (an unknown agent is 404; one of another provider is 400). ' +
@@ -69,7 +79,11 @@ export const oauthRoutes = [
 
   // The provider redirects the browser here without a Bearer token: the signed `state` names the user.
   route({
-    method: 'get', path: '/oauth/:provider/callback', operationId: 'oauthCallback', tags, auth: 'public',
+    method: 'get',
+    path: '/oauth/:provider/callback',
+    operationId: 'oauthCallback',
+    tags,
+    auth: 'public',
     summary: 'Where the provider sends the browser back (no Bearer token: the signed `state` names the user)',
     description:
       'Needs `code` and the `state` from authorize (else 400); the state is accepted once and for 10 minutes (400 `invalid_state`). ' +
@@ -89,10 +103,14 @@ export const oauthRoutes = [
   }),
 
   route({
-    method: 'post', path: '/oauth/:provider/refresh', operationId: 'oauthRefresh', tags, auth: 'bearer',
+    method: 'post',
+    path: '/oauth/:provider/refresh',
+    operationId: 'oauthRefresh',
+    tags,
+    auth: 'bearer',
     summary: "Refresh a credential's access token now",
     description:
-      'Names the credential by `credentialId`, or by the cloud agent using it (`agentId`); with neither, the caller\'s latest credential for the provider. ' +
+      "Names the credential by `credentialId`, or by the cloud agent using it (`agentId`); with neither, the caller's latest credential for the provider. " +
       'No such credential or agent is 404; an agent without a connected account 409 `not_connected`; a refresh the provider refuses marks the agents using it ' +
       '`reauth_required` and answers 409 `reauth_required`; a provider that fails to answer is 502 `provider_unavailable`.',
     params: providerParam,

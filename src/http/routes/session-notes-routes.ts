@@ -9,7 +9,9 @@ import { sessionIdParam } from './params';
 import type { Config } from '../../../config';
 
 /** The session notes routes' port: what the session lifecycle needs (all repositories, queues, notes events, logger), the stream door, Redis for the limits. */
-export type SessionNotesPorts = Pick<ApiContext, 'repos' | 'queues' | 'sources' | 'streams' | 'logger' | 'redis'> & { config: Pick<Config, 'redis'> };
+export type SessionNotesPorts = Pick<ApiContext, 'repos' | 'queues' | 'sources' | 'streams' | 'logger' | 'redis'> & {
+  config: Pick<Config, 'redis'>;
+};
 const route = routesWith<SessionNotesPorts>();
 
 /** Per user and minute (issue item 6). */
@@ -23,7 +25,13 @@ export const escalateBodySchema = z.strictObject({ reason: z.string().trim().min
 
 const limiter = perContext((ctx: SessionNotesPorts) => new RateLimiter(ctx.redis, ctx.config.redis.keyPrefix));
 const lifecycle = perContext(
-  (ctx: SessionNotesPorts) => new SessionLifecycle({ repos: ctx.repos, queues: ctx.queues, notesEvents: ctx.sources.notesEvents, logger: ctx.logger.child({ component: 'session-notes' }) }),
+  (ctx: SessionNotesPorts) =>
+    new SessionLifecycle({
+      repos: ctx.repos,
+      queues: ctx.queues,
+      notesEvents: ctx.sources.notesEvents,
+      logger: ctx.logger.child({ component: 'session-notes' }),
+    }),
 );
 
 /** The user's session once notes were asked for; 404 otherwise. */
@@ -42,7 +50,11 @@ const tags = ['sessions'];
  */
 export const sessionNotesRoutes = [
   route({
-    method: 'post', path: '/chat/sessions/:id/resolve', operationId: 'resolveChatSession', tags, auth: 'bearer',
+    method: 'post',
+    path: '/chat/sessions/:id/resolve',
+    operationId: 'resolveChatSession',
+    tags,
+    auth: 'bearer',
     summary: 'Resolve a session; its ticket notes are written in the background',
     body: resolveBodySchema,
     bodyOptional: true,
@@ -57,7 +69,11 @@ export const sessionNotesRoutes = [
   }),
 
   route({
-    method: 'post', path: '/chat/sessions/:id/escalate', operationId: 'escalateChatSession', tags, auth: 'bearer',
+    method: 'post',
+    path: '/chat/sessions/:id/escalate',
+    operationId: 'escalateChatSession',
+    tags,
+    auth: 'bearer',
     summary: 'Mark a session escalated, keeping the reason (≤ 2,000 characters) as `escalationReason`',
     body: escalateBodySchema,
     bodyOptional: true,
@@ -71,7 +87,11 @@ export const sessionNotesRoutes = [
   }),
 
   route({
-    method: 'post', path: '/chat/sessions/:id/pause', operationId: 'pauseChatSession', tags, auth: 'bearer',
+    method: 'post',
+    path: '/chat/sessions/:id/pause',
+    operationId: 'pauseChatSession',
+    tags,
+    auth: 'bearer',
     summary: 'Mark a session paused',
     body: emptyBodySchema,
     bodyOptional: true,
@@ -86,23 +106,42 @@ export const sessionNotesRoutes = [
   }),
 
   route({
-    method: 'get', path: '/chat/sessions/:id/documentation', operationId: 'getSessionDocumentation', tags, auth: 'bearer',
+    method: 'get',
+    path: '/chat/sessions/:id/documentation',
+    operationId: 'getSessionDocumentation',
+    tags,
+    auth: 'bearer',
     summary: "A resolved session's ticket notes",
     params: sessionIdParam,
-    responses: { 200: { description: 'The notes and their state (`documentation` is null until ready)', schema: sessionDocumentationResponse } },
+    responses: {
+      200: { description: 'The notes and their state (`documentation` is null until ready)', schema: sessionDocumentationResponse },
+    },
     errors: [404],
     handler: async ({ user, params }, ctx) => {
       const session = await documented(ctx, user.id, params.id);
-      return { sessionId: session.id, status: session.status, documentationStatus: session.documentationStatus, documentation: session.documentation };
+      return {
+        sessionId: session.id,
+        status: session.status,
+        documentationStatus: session.documentationStatus,
+        documentation: session.documentation,
+      };
     },
   }),
 
   route({
-    method: 'get', path: '/chat/sessions/:id/documentation/stream', operationId: 'streamSessionDocumentation', tags, auth: 'bearer',
+    method: 'get',
+    path: '/chat/sessions/:id/documentation/stream',
+    operationId: 'streamSessionDocumentation',
+    tags,
+    auth: 'bearer',
     summary: "Stream a session's ticket notes",
     params: sessionIdParam,
     responses: {
-      200: { description: 'SSE `data: <chunk>` lines of markdown (## Problem Summary, ## Steps Taken, ## Resolution, ## Next Steps), ending `data: [DONE]` or `data: [ERROR] <message>`', contentType: 'text/event-stream' },
+      200: {
+        description:
+          'SSE `data: <chunk>` lines of markdown (## Problem Summary, ## Steps Taken, ## Resolution, ## Next Steps), ending `data: [DONE]` or `data: [ERROR] <message>`',
+        contentType: 'text/event-stream',
+      },
     },
     errors: [404, 429],
     handler: async ({ req, res, user, params }, ctx) => {

@@ -7,4 +7,6 @@ import { perContext } from '../route';
 export type UsagePorts = { redis: Redis; config: Pick<Config, 'redis' | 'usageLimits'> };
 
 /** The per-user, per-minute usage limits, one limiter per API context for every route. */
-export const usageLimiter = perContext((ctx: UsagePorts) => new UsageLimiter(ctx.redis, ctx.config.redis.keyPrefix, ctx.config.usageLimits));
+export const usageLimiter = perContext(
+  (ctx: UsagePorts) => new UsageLimiter(ctx.redis, ctx.config.redis.keyPrefix, ctx.config.usageLimits),
+);

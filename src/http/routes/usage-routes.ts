@@ -16,7 +16,7 @@ export const MAX_USAGE_DAYS = 367;
 export const usageQuerySchema = z.strictObject({
   from: z.iso.date().optional().describe('First UTC day, `YYYY-MM-DD` (default: 29 days before `to`)'),
   to: z.iso.date().optional().describe('Last UTC day, included, `YYYY-MM-DD` (default: today)'),
-  all: z.enum(['true', 'false']).optional().describe('`true`: every user\'s usage (admins only; 403 otherwise)'),
+  all: z.enum(['true', 'false']).optional().describe("`true`: every user's usage (admins only; 403 otherwise)"),
 });
 
 export const dailyUsageSchema = z.object({
@@ -32,14 +32,19 @@ export const usageResponseSchema = z.object({ days: z.array(dailyUsageSchema) })
 /** Midnight UTC of `YYYY-MM-DD`; a 400 for a day the calendar lacks (2026-02-30). */
 function utcDay(value: string, name: string): Date {
   const date = new Date(`${value}T00:00:00.000Z`);
-  if (Number.isNaN(date.getTime()) || date.toISOString().slice(0, 10) !== value) throw badRequest(`${name} is not a calendar day`, [{ path: name, message: 'not a calendar day' }]);
+  if (Number.isNaN(date.getTime()) || date.toISOString().slice(0, 10) !== value)
+    throw badRequest(`${name} is not a calendar day`, [{ path: name, message: 'not a calendar day' }]);
   return date;
 }
 
 /** Model tokens and cost by UTC day, provider and model, declared once (see `../route.ts`). */
 export const usageRoutes = [
   route({
-    method: 'get', path: '/usage', operationId: 'getUsage', tags: ['operations'], auth: 'bearer',
+    method: 'get',
+    path: '/usage',
+    operationId: 'getUsage',
+    tags: ['operations'],
+    auth: 'bearer',
     summary: 'Model tokens and cost by UTC day, provider and model',
     description:
       "The caller's own model calls (chat, generations, embeddings, agents…) between `from` and `to` (UTC days, both included; " +
@@ -52,7 +57,8 @@ export const usageRoutes = [
       const to = utcDay(query.to ?? new Date().toISOString().slice(0, 10), 'to');
       const from = query.from ? utcDay(query.from, 'from') : new Date(to.getTime() - 29 * DAY_MS);
       if (from > to) throw badRequest('from must not be after to', [{ path: 'from', message: 'after to' }]);
-      if ((to.getTime() - from.getTime()) / DAY_MS + 1 > MAX_USAGE_DAYS) throw badRequest(`At most ${MAX_USAGE_DAYS} days per request`, [{ path: 'from', message: 'range too long' }]);
+      if ((to.getTime() - from.getTime()) / DAY_MS + 1 > MAX_USAGE_DAYS)
+        throw badRequest(`At most ${MAX_USAGE_DAYS} days per request`, [{ path: 'from', message: 'range too long' }]);
       const all = query.all === 'true';
       // Asked only by admins' consoles; anyone else asking is refused, not quietly narrowed.
       if (all && !(await ctx.admin.directory.isAdmin(user.id))) throw forbidden("Only admins may see every user's usage");

@@ -17,7 +17,10 @@ const RUNNING = new Set(['active', 'waiting', 'delayed', 'prioritized', 'waiting
  * Whether a chat turn can still write: it has no stored answer, and its job (or the resume job of
  * one of its approvals) is still queued or running, or an approval of it is still pending.
  */
-export function chatTurnLiveness(deps: { repos: Repositories; queues: QueueRegistry; checkEveryMs?: number }, turn: { sessionId: string; messageId: string }): LogLiveness {
+export function chatTurnLiveness(
+  deps: { repos: Repositories; queues: QueueRegistry; checkEveryMs?: number },
+  turn: { sessionId: string; messageId: string },
+): LogLiveness {
   return {
     checkEveryMs: deps.checkEveryMs ?? CHAT_CHECK_MS,
     endedAt: async () => {
@@ -64,7 +67,13 @@ export function chatTurnEvents(
         type: reply.status === 'cancelled' ? 'cancelled' : 'final',
         sessionId: turn.sessionId,
         response: reply.content,
-        usage: { provider: reply.provider ?? 'unknown', model: reply.model ?? 'unknown', inputTokens: reply.inputTokens, outputTokens: reply.outputTokens, costUsd: reply.costUsd },
+        usage: {
+          provider: reply.provider ?? 'unknown',
+          model: reply.model ?? 'unknown',
+          inputTokens: reply.inputTokens,
+          outputTokens: reply.outputTokens,
+          costUsd: reply.costUsd,
+        },
       };
     } else {
       yield { type: 'error', sessionId: turn.sessionId, code: 'turn_lost', message: 'The answer was lost; please ask again' };
@@ -79,7 +88,15 @@ export function chatTurnSource(deps: Parameters<typeof chatTurnEvents>[0], turn:
       const handoff = yield* mapYields(chatTurnEvents(deps, turn, signal, push && { framer: chatFrame, push }), chatMessage);
       return handoff && { live: handoff.live, after: () => mapYields(handoff.after(), chatMessage) };
     },
-    interrupted: { event: 'error', data: JSON.stringify({ type: 'error', sessionId: turn.sessionId, code: 'stream_interrupted', message: 'The answer stream was interrupted' }) },
+    interrupted: {
+      event: 'error',
+      data: JSON.stringify({
+        type: 'error',
+        sessionId: turn.sessionId,
+        code: 'stream_interrupted',
+        message: 'The answer stream was interrupted',
+      }),
+    },
   };
 }
 

@@ -14,7 +14,11 @@ export const FLOW_CHECK_MS = 10_000;
  * (decision 0071): when the execution ended but its log holds no terminal event (expired, lost),
  * the stream ends with one built from the row instead of waiting forever.
  */
-export function flowExecutionSource(deps: { events: FlowEventLog; repos: Repositories; checkEveryMs?: number }, executionId: string, afterSeq: number): SseSource {
+export function flowExecutionSource(
+  deps: { events: FlowEventLog; repos: Repositories; checkEveryMs?: number },
+  executionId: string,
+  afterSeq: number,
+): SseSource {
   const liveness = {
     checkEveryMs: deps.checkEveryMs ?? FLOW_CHECK_MS,
     endedAt: async () => {
@@ -47,7 +51,11 @@ export function flowExecutionSource(deps: { events: FlowEventLog; repos: Reposit
     },
     interrupted: {
       event: 'execution_failed',
-      data: JSON.stringify({ type: 'execution_failed', executionId, error: { code: 'stream_interrupted', message: 'Event stream interrupted; reconnect with Last-Event-ID' } }),
+      data: JSON.stringify({
+        type: 'execution_failed',
+        executionId,
+        error: { code: 'stream_interrupted', message: 'Event stream interrupted; reconnect with Last-Event-ID' },
+      }),
       retry: 1000,
     },
   };
@@ -56,14 +64,27 @@ export function flowExecutionSource(deps: { events: FlowEventLog; repos: Reposit
 /** A live log entry as its SSE bytes, exactly as the replay writes it; built once, shared by every stream. */
 export function flowFrame([id, value]: StreamEntry): Frame {
   const event = JSON.parse(value) as FlowEvent;
-  return { bytes: Buffer.from(formatSse({ id: Number.parseInt(id, 10), event: event.type, data: JSON.stringify(event) })), terminal: isFlowTerminal(event) };
+  return {
+    bytes: Buffer.from(formatSse({ id: Number.parseInt(id, 10), event: event.type, data: JSON.stringify(event) })),
+    terminal: isFlowTerminal(event),
+  };
 }
 
 /** The terminal event an execution's row implies (its log had none). */
 async function endedEvent(repos: Repositories, executionId: string): Promise<FlowEvent> {
   const row = await repos.flowExecutions.find(executionId);
   if (!row) return { type: 'execution_failed', executionId, error: { code: 'not_found', message: 'This execution no longer exists' } };
-  if (row.status === 'completed') return { type: 'execution_completed', executionId, output: row.output ?? null, usage: { inputTokens: row.inputTokens, outputTokens: row.outputTokens, costUsd: row.costUsd } };
+  if (row.status === 'completed')
+    return {
+      type: 'execution_completed',
+      executionId,
+      output: row.output ?? null,
+      usage: { inputTokens: row.inputTokens, outputTokens: row.outputTokens, costUsd: row.costUsd },
+    };
   if (row.status === 'cancelled') return { type: 'cancelled', executionId };
-  return { type: 'execution_failed', executionId, error: row.errorCode ? { code: row.errorCode, message: row.errorMessage ?? '' } : flowError('interrupted') };
+  return {
+    type: 'execution_failed',
+    executionId,
+    error: row.errorCode ? { code: row.errorCode, message: row.errorMessage ?? '' } : flowError('interrupted'),
+  };
 }

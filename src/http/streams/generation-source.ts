@@ -47,7 +47,12 @@ class GenerationSource implements SseSource {
   get interrupted(): SseMessage {
     return {
       event: 'error',
-      data: JSON.stringify({ type: 'error', generationId: this.generationId, code: 'stream_interrupted', message: 'Event stream interrupted; reconnect with Last-Event-ID' }),
+      data: JSON.stringify({
+        type: 'error',
+        generationId: this.generationId,
+        code: 'stream_interrupted',
+        message: 'Event stream interrupted; reconnect with Last-Event-ID',
+      }),
       retry: 1000,
     };
   }
@@ -95,7 +100,10 @@ class GenerationSource implements SseSource {
  */
 export function generationFrame([id, value]: StreamEntry): Frame {
   const event = JSON.parse(value) as GenerationEvent;
-  return { bytes: Buffer.from(formatSse({ id: Number.parseInt(id, 10), event: event.type, data: JSON.stringify(event) })), terminal: isTerminal(event) };
+  return {
+    bytes: Buffer.from(formatSse({ id: Number.parseInt(id, 10), event: event.type, data: JSON.stringify(event) })),
+    terminal: isTerminal(event),
+  };
 }
 
 /** The terminal event a generation's row implies (its log had none). */
@@ -105,7 +113,13 @@ async function endedEvent(repos: Repositories, generationId: string): Promise<Ge
   if (row.status === 'completed' || row.status === 'undone') {
     return { type: 'complete', generationId, blocks: await repos.blocks.listByGeneration(generationId), truncated: row.truncated };
   }
-  if (row.status === 'failed') return { type: 'error', generationId, code: row.errorCode ?? 'generation_failed', message: generationErrorMessage(row.errorCode ?? 'generation_failed') };
+  if (row.status === 'failed')
+    return {
+      type: 'error',
+      generationId,
+      code: row.errorCode ?? 'generation_failed',
+      message: generationErrorMessage(row.errorCode ?? 'generation_failed'),
+    };
   // Any other end state (e.g. `cancelled`) is its own terminal event, named like the state.
   return { type: row.status, generationId } as unknown as GenerationEvent;
 }

@@ -27,7 +27,8 @@ export function notesSource(
     checkEveryMs: deps.checkEveryMs ?? NOTES_CHECK_MS,
     endedAt: async () => {
       const row = await current();
-      if (!row || row.documentationStatus === 'ready' || row.documentationStatus === 'failed' || !row.documentationStatus) return row?.updatedAt ?? new Date(0);
+      if (!row || row.documentationStatus === 'ready' || row.documentationStatus === 'failed' || !row.documentationStatus)
+        return row?.updatedAt ?? new Date(0);
       return RUNNING.has(await deps.queues.get('assistant').getJobState(ticketNotesJobId(session.id))) ? null : new Date();
     },
   };

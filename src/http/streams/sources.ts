@@ -59,7 +59,11 @@ export class StreamSources {
 
   /** An agentflow execution's events after `afterSeq`, then live ones, to a terminal event. */
   flowExecution(executionId: string, afterSeq: number): SseSource {
-    return flowExecutionSource({ events: this.deps.flowEvents, repos: this.deps.repos, checkEveryMs: this.deps.checkEveryMs }, executionId, afterSeq);
+    return flowExecutionSource(
+      { events: this.deps.flowEvents, repos: this.deps.repos, checkEveryMs: this.deps.checkEveryMs },
+      executionId,
+      afterSeq,
+    );
   }
 
   /** A session's ticket notes as SSE `data:` lines (0022). */

@@ -32,12 +32,24 @@ export class SwitchboardApiError extends Error {
     try {
       const error = (JSON.parse(text) as { error?: { code?: unknown; message?: unknown; details?: unknown } })?.error;
       if (error && typeof error.code === 'string') {
-        return new SwitchboardApiError(response.status, error.code, typeof error.message === 'string' ? error.message : error.code, error.details, seconds);
+        return new SwitchboardApiError(
+          response.status,
+          error.code,
+          typeof error.message === 'string' ? error.message : error.code,
+          error.details,
+          seconds,
+        );
       }
     } catch {
       // not JSON: fall through
     }
-    return new SwitchboardApiError(response.status, `http_${response.status}`, text.slice(0, 200) || `HTTP ${response.status}`, undefined, seconds);
+    return new SwitchboardApiError(
+      response.status,
+      `http_${response.status}`,
+      text.slice(0, 200) || `HTTP ${response.status}`,
+      undefined,
+      seconds,
+    );
   }
 }
 
@@ -79,7 +91,7 @@ export class EventStream implements AsyncIterable<SseEvent> {
         const { done, value } = await reader.read();
         buffer += done ? decoder.decode() : decoder.decode(value, { stream: true });
         const lines = buffer.split(/\r\n|\r|\n/);
-        buffer = done ? '' : lines.pop() ?? '';
+        buffer = done ? '' : (lines.pop() ?? '');
         for (const line of lines) {
           if (line === '') {
             if (data.length) {
@@ -174,7 +186,8 @@ export class Transport {
   url(path: string, pathParams: Record<string, string | number> = {}, query: Record<string, unknown> = {}): string {
     const filled = path.replace(/\{([^}]+)\}/g, (_, name: string) => encodeURIComponent(String(pathParams[name])));
     const search = new URLSearchParams();
-    for (const [key, value] of Object.entries(query)) if (value !== undefined && value !== null) search.append(key, String(value as string | number | boolean));
+    for (const [key, value] of Object.entries(query))
+      if (value !== undefined && value !== null) search.append(key, String(value as string | number | boolean));
     const qs = search.toString();
     return `${this.baseUrl}${API_PREFIX}${filled}${qs ? `?${qs}` : ''}`;
   }
@@ -182,7 +195,8 @@ export class Transport {
   async request(spec: RequestSpec): Promise<unknown> {
     const headers: Record<string, string> = { accept: spec.stream ? 'text/event-stream' : 'application/json', ...this.headers };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
-    for (const [name, value] of Object.entries(spec.headers ?? {})) if (value !== undefined && value !== null) headers[name] = String(value as string | number | boolean);
+    for (const [name, value] of Object.entries(spec.headers ?? {}))
+      if (value !== undefined && value !== null) headers[name] = String(value as string | number | boolean);
     if (spec.hasBody) headers['content-type'] = 'application/json';
     let response: Response;
     try {

@@ -38,14 +38,20 @@ async function main(base: string): Promise<Record<string, unknown>> {
   const events: SseEvent[] = [];
   const stream = await client.generations.generateStream(canvasId, 'A heading please');
   for await (const event of stream) events.push(event);
-  out.generation = { names: events.map((e) => e.event), ids: events.map((e) => e.id), complete: events.at(-1)?.data, lastEventId: stream.lastEventId };
+  out.generation = {
+    names: events.map((e) => e.event),
+    ids: events.map((e) => e.id),
+    complete: events.at(-1)?.data,
+    lastEventId: stream.lastEventId,
+  };
   out.generationRecord = await client.generations.getGeneration(canvasId, events.at(-1)?.data.generationId);
   out.blocks = (await client.blocks.listBlocks(canvasId)).blocks.map((b) => b.content);
 
   const chat = await client.chat.chat('Hello from TypeScript');
   out.chat = chat;
   const chatEvents: Array<{ event: string; data: unknown }> = [];
-  for await (const event of await client.chat.chatStream('And a stream', { sessionId: chat.sessionId })) chatEvents.push({ event: event.event, data: event.data });
+  for await (const event of await client.chat.chatStream('And a stream', { sessionId: chat.sessionId }))
+    chatEvents.push({ event: event.event, data: event.data });
   out.chatStream = chatEvents;
 
   // Two clients at once: the token is per client.
@@ -60,7 +66,9 @@ async function main(base: string): Promise<Record<string, unknown>> {
     output: 'facts',
   });
   const listedFlows = await client.flows.list({ limit: 10 });
-  const bad = await client.flows.create('agentflow', 'Bad', { nodes: [{ id: 'a', prompt: 'x' }], output: 'b' }).catch((error: unknown) => error);
+  const bad = await client.flows
+    .create('agentflow', 'Bad', { nodes: [{ id: 'a', prompt: 'x' }], output: 'b' })
+    .catch((error: unknown) => error);
   out.flows = {
     created: { type: flow.type, name: flow.name },
     listed: listedFlows.flows.length,
@@ -74,7 +82,8 @@ async function main(base: string): Promise<Record<string, unknown>> {
   const reply = await client.flows.chat(chatflow.id, 'Hi flow');
   const second = await client.flows.chat(chatflow.id, 'Again', { sessionId: reply.sessionId });
   const streamed: string[] = [];
-  for await (const event of await client.flows.chatWithFlowStream(chatflow.id, 'Stream it', { sessionId: reply.sessionId })) streamed.push(event.event);
+  for await (const event of await client.flows.chatWithFlowStream(chatflow.id, 'Stream it', { sessionId: reply.sessionId }))
+    streamed.push(event.event);
   out.flowChat = { response: reply.response, sameSession: second.sessionId === reply.sessionId, streamed };
 
   // Execute and stream (X-Execution-Id), then read the execution back with its typed nodes.

@@ -80,11 +80,13 @@ export class DeviceSimulator {
       frameFiles: options.agentFilesPerFrame ?? 20,
       frameBytes: Number.MAX_SAFE_INTEGER,
       onCall: (call, reply) => options.onCall?.(call, reply),
-      readAgentFiles: read && (async (_config, { runId }) => {
-        const request = [...simulator.agentRuns].reverse().find((run) => run.runId === runId)!;
-        const { files, errors = [] } = await read(request);
-        return [...errors.map((error): AgentReadItem => ({ error })), ...files];
-      }),
+      readAgentFiles:
+        read &&
+        (async (_config, { runId }) => {
+          const request = [...simulator.agentRuns].reverse().find((run) => run.runId === runId)!;
+          const { files, errors = [] } = await read(request);
+          return [...errors.map((error): AgentReadItem => ({ error })), ...files];
+        }),
       testHooks: {
         enforceRunLimits: false,
         onAgentRunStart: (request) => void simulator.agentRuns.push(request),
@@ -125,7 +127,10 @@ export class DeviceSimulator {
         resolve(found);
         return true;
       };
-      const timer = setTimeout(() => (this.callWaiters.delete(check), reject(new Error(`no matching tool_call within ${timeoutMs} ms`))), timeoutMs);
+      const timer = setTimeout(
+        () => (this.callWaiters.delete(check), reject(new Error(`no matching tool_call within ${timeoutMs} ms`))),
+        timeoutMs,
+      );
       if (!check()) this.callWaiters.add(check);
     });
   }

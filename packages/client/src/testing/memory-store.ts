@@ -42,7 +42,13 @@ export class MemoryStore implements TableStore {
   seed(table: DeviceTable, rows: Array<Record<string, unknown>>): DeviceRow[] {
     return rows.map((row) => {
       const stamp = this.now();
-      const stored = { ...DEFAULTS[table], createdAt: stamp, updatedAt: stamp, ...row, id: typeof row.id === 'string' ? row.id : newId() } as DeviceRow;
+      const stored = {
+        ...DEFAULTS[table],
+        createdAt: stamp,
+        updatedAt: stamp,
+        ...row,
+        id: typeof row.id === 'string' ? row.id : newId(),
+      } as DeviceRow;
       this.table(table).set(stored.id, stored);
       return { ...stored };
     });
@@ -62,7 +68,10 @@ export class MemoryStore implements TableStore {
         case 'get':
           return { id: call.id, row: this.copy(this.table(call.table).get(call.data.id)) };
         case 'insert':
-          return { id: call.id, row: this.seed(call.table, [{ ...call.data, id: newId(), createdAt: this.now(), updatedAt: this.now() }])[0] };
+          return {
+            id: call.id,
+            row: this.seed(call.table, [{ ...call.data, id: newId(), createdAt: this.now(), updatedAt: this.now() }])[0],
+          };
         case 'update': {
           const existing = this.table(call.table).get(call.data.id);
           if (!existing) return { id: call.id, error: `${call.table} ${call.data.id} not found` };
@@ -75,7 +84,12 @@ export class MemoryStore implements TableStore {
           return { id: call.id, deleted: this.table(call.table).delete(call.data.id) };
         case 'vector_upsert': {
           const { id, content, ...metadata } = call.data;
-          this.vectors.set(id, { id, content, vector: [...call.vector], metadata: { ...metadata, ...(call.table ? { table: call.table } : {}) } });
+          this.vectors.set(id, {
+            id,
+            content,
+            vector: [...call.vector],
+            metadata: { ...metadata, ...(call.table ? { table: call.table } : {}) },
+          });
           return { id: call.id, ok: true };
         }
         case 'vector_search':
@@ -109,18 +123,28 @@ export class MemoryStore implements TableStore {
     );
     if (typeof search === 'string' && search) {
       const needle = search.toLowerCase();
-      rows = rows.filter((row) => TEXT_FIELDS.some((field) => typeof row[field] === 'string' && (row[field]).toLowerCase().includes(needle)));
+      rows = rows.filter((row) => TEXT_FIELDS.some((field) => typeof row[field] === 'string' && row[field].toLowerCase().includes(needle)));
     }
     if (includeArchived === false) rows = rows.filter((row) => row.status !== 'archived');
-    const [field, direction] = typeof orderBy === 'string' && orderBy ? (orderBy.startsWith('-') ? [orderBy.slice(1), -1] : [orderBy, 1]) : ['createdAt', 1];
+    const [field, direction] =
+      typeof orderBy === 'string' && orderBy ? (orderBy.startsWith('-') ? [orderBy.slice(1), -1] : [orderBy, 1]) : ['createdAt', 1];
     rows.sort((a, b) => direction * compare(a[field], b[field]));
     return rows.slice(0, limit ?? rows.length).map((row) => ({ ...row }));
   }
 
   private search(vector: number[], filters: Record<string, string | number | boolean>, limit: number, table?: DeviceTable) {
     return [...this.vectors.values()]
-      .filter((entry) => (!table || entry.metadata.table === undefined || entry.metadata.table === table) && Object.entries(filters).every(([key, value]) => sameValue(entry.metadata[key], value)))
-      .map((entry) => ({ id: entry.id, content: entry.content, score: cosineSimilarity(vector, entry.vector), ...pick(entry.metadata, ['projectId', 'title']) }))
+      .filter(
+        (entry) =>
+          (!table || entry.metadata.table === undefined || entry.metadata.table === table) &&
+          Object.entries(filters).every(([key, value]) => sameValue(entry.metadata[key], value)),
+      )
+      .map((entry) => ({
+        id: entry.id,
+        content: entry.content,
+        score: cosineSimilarity(vector, entry.vector),
+        ...pick(entry.metadata, ['projectId', 'title']),
+      }))
       .sort((a, b) => b.score - a.score)
       .slice(0, limit);
   }
@@ -140,7 +164,8 @@ const compare = (a: unknown, b: unknown) => {
   return typeof a === 'number' && typeof b === 'number' ? a - b : String(a).localeCompare(String(b));
 };
 
-const pick = (source: Record<string, unknown>, keys: string[]) => Object.fromEntries(keys.filter((key) => source[key] !== undefined).map((key) => [key, source[key]]));
+const pick = (source: Record<string, unknown>, keys: string[]) =>
+  Object.fromEntries(keys.filter((key) => source[key] !== undefined).map((key) => [key, source[key]]));
 
 /** Cosine similarity of two vectors of the same length (0 when the lengths differ or a norm is 0). */
 function cosineSimilarity(a: number[], b: number[]): number {
