@@ -1,4 +1,4 @@
--- Assistant chat (SPEC §6): one session per conversation, owned by one user and bound to the device
+-- Assistant chat: one session per conversation, owned by one user and bound to the device
 -- its tools run on; every message of it in order (user, assistant and tool results).
 CREATE TABLE chat_sessions (
   id uuid PRIMARY KEY DEFAULT gen_random_uuid(),

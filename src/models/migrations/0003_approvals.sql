@@ -1,4 +1,4 @@
--- Approvals (SPEC §6, decision 0021): a dangerous assistant tool call waits for its user's decision.
+-- Approvals (decision 0021): a dangerous assistant tool call waits for its user's decision.
 -- The row also keeps the parked turn's continuation (the conversation so far and the calls left in
 -- the round), so the turn resumes on any worker, after any restart, without holding a worker slot.
 CREATE TABLE hitl_requests (

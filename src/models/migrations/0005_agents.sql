@@ -1,4 +1,4 @@
--- Background agents (SPEC §7, seed 001 Step 3.1). Local agents read folders on one device; cloud
+-- Background agents. Local agents read folders on one device; cloud
 -- agents fetch Gmail / Outlook / Teams with an OAuth credential. next_run_at drives the scheduler
 -- (indexed, so a tick reads only due agents); last_scheduled_at is the last slot it enqueued.
 CREATE TABLE oauth_credentials (

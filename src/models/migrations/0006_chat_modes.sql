@@ -1,5 +1,5 @@
--- Chat without a device (SPEC §16): a session runs with the device's tools (`device`) or as a plain
--- assistant (`none`); flows (SPEC §13) will add `flow` sessions. The escalation reason is kept.
+-- Chat without a device: a session runs with the device's tools (`device`) or as a plain
+-- assistant (`none`); flows add `flow` sessions. The escalation reason is kept.
 ALTER TABLE chat_sessions ADD COLUMN mode text NOT NULL DEFAULT 'device' CHECK (mode IN ('device', 'none', 'flow'));
 --> statement-breakpoint
 ALTER TABLE chat_sessions ADD COLUMN flow_id uuid;

@@ -1,4 +1,4 @@
--- Cancellation (SPEC §11, decision 0080). A generation can end `cancelled`; the API records that a
+-- Cancellation (decision 0080). A generation can end `cancelled`; the API records that a
 -- cancel was asked for on the row the worker reads (generations, and the user message of a chat
 -- turn), so the request and the worker's last write are ordered by the row lock.
 ALTER TABLE generations DROP CONSTRAINT IF EXISTS generations_status_check;

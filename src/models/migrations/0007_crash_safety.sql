@@ -1,4 +1,4 @@
--- Crash safety (SPEC §9): a decided approval whose resume never started (the enqueue failed, or
+-- Crash safety: a decided approval whose resume never started (the enqueue failed, or
 -- Redis lost the job) is found by the reaper and resumed; `resumed_at` says the resume has begun.
 ALTER TABLE hitl_requests ADD COLUMN resumed_at timestamptz;
 --> statement-breakpoint

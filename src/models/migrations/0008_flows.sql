@@ -1,4 +1,4 @@
--- Flows (SPEC §13, issue 14): saved chatflows and agentflows, and the executions of agentflows with
+-- Flows: saved chatflows and agentflows, and the executions of agentflows with
 -- one row per node. A node's completion is committed here before anything it unblocks is dispatched,
 -- so a worker that dies afterwards never makes a finished node run again (decision 0115).
 CREATE TABLE flows (
@@ -15,7 +15,7 @@ CREATE TABLE flows (
 -- GET /flows: the owner's flows, newest first, keyset-paginated on (created_at, id).
 CREATE INDEX flows_user_recent_idx ON flows (user_id, created_at DESC, id DESC);
 --> statement-breakpoint
--- Chat sessions of a chatflow (SPEC §16 `flowId`, column added by 0006): found by flow.
+-- Chat sessions of a chatflow (`flowId`, the column added by 0006): found by flow.
 CREATE INDEX chat_sessions_flow_idx ON chat_sessions (flow_id) WHERE flow_id IS NOT NULL;
 --> statement-breakpoint
 CREATE TABLE flow_executions (

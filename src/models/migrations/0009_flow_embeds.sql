@@ -1,4 +1,4 @@
--- Public chat widgets of chatflows (SPEC §13, decision 0121). Only a SHA-256 of the embed token is
+-- Public chat widgets of chatflows (decision 0121). Only a SHA-256 of the embed token is
 -- kept; deleting the row revokes the token at once. The flow's owner pays for every turn.
 CREATE TABLE flow_embeds (
   id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
