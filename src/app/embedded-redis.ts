@@ -2,7 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdirSync, readFileSync, statSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { processAlive } from '../lib/processes';
+import { processAlive, waitForReadyLine } from '../lib/processes';
 
 /** A redis-server child process owned by this process. */
 export interface EmbeddedRedis {
@@ -156,7 +156,7 @@ async function launch(binary: string, args: string[], port: number): Promise<Chi
   // detached: a terminal's Ctrl-C reaches us, not redis-server: we stop it last, after draining.
   const child = spawn('sh', ['-c', WATCHDOG, binary, ...args], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   child.stdin.on('error', () => undefined);
-  await waitForReady(child, port);
+  await waitForReadyLine(child, { name: 'redis-server', port, readyText: 'Ready to accept connections' });
   return child;
 }
 
@@ -188,35 +188,4 @@ function isRedisServer(pid: number): boolean {
   if (!processAlive(pid)) return false;
   const ps = spawnSync('ps', ['-p', String(pid), '-o', 'command=']);
   return !ps.error && ps.stdout.toString().includes('redis-server');
-}
-
-function waitForReady(child: ChildProcess, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let output = '';
-    const timer = setTimeout(() => fail(new Error(`redis-server did not start on port ${port}:\n${output}`)), 30_000);
-    const onData = (data: Buffer) => {
-      output += data.toString();
-      if (output.includes('Ready to accept connections')) {
-        clearTimeout(timer);
-        child.stdout?.off('data', onData);
-        child.off('exit', onExit);
-        child.stderr?.off('data', onError);
-        // Keep draining its output, or redis-server blocks once the pipe fills.
-        child.stdout?.resume();
-        child.stderr?.resume();
-        resolve();
-      }
-    };
-    const fail = (error: Error) => {
-      clearTimeout(timer);
-      child.stdin?.end();
-      child.kill('SIGKILL');
-      reject(error);
-    };
-    const onExit = (code: number | null) => fail(new Error(`redis-server exited with code ${code}:\n${output}`));
-    const onError = (data: Buffer) => void (output += data.toString());
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onError);
-    child.once('exit', onExit);
-  });
 }

@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 /**
@@ -27,4 +28,41 @@ function exited(pid: number): boolean {
   // "pid (comm) S ...": comm may hold spaces and parentheses, so the state follows the last ')'.
   const state = stat.charAt(stat.lastIndexOf(')') + 2);
   return state === 'Z' || state === 'X';
+}
+
+/**
+ * Resolves once a child server prints `readyText` on stdout or stderr; rejects (and kills it) when it
+ * exits first or has not printed it within `timeoutMs`. Its output keeps being drained afterwards,
+ * or the server would block once a pipe fills.
+ */
+export function waitForReadyLine(
+  child: ChildProcess,
+  options: { name: string; port: number; readyText: string; timeoutMs?: number },
+): Promise<void> {
+  const { name, port, readyText, timeoutMs = 30_000 } = options;
+  return new Promise((resolve, reject) => {
+    let output = '';
+    const timer = setTimeout(() => fail(new Error(`${name} did not start on port ${port}:\n${output}`)), timeoutMs);
+    const onData = (data: Buffer) => {
+      output += data.toString();
+      if (!output.includes(readyText)) return;
+      clearTimeout(timer);
+      child.stdout?.off('data', onData);
+      child.stderr?.off('data', onData);
+      child.off('exit', onExit);
+      child.stdout?.resume();
+      child.stderr?.resume();
+      resolve();
+    };
+    const fail = (error: Error) => {
+      clearTimeout(timer);
+      child.stdin?.end();
+      child.kill('SIGKILL');
+      reject(error);
+    };
+    const onExit = (code: number | null) => fail(new Error(`${name} exited with code ${code}:\n${output}`));
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', onExit);
+  });
 }

@@ -1,9 +1,10 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { accessSync, chownSync, constants, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
 import { freePort } from '../../src/app/embedded-redis';
+import { waitForReadyLine } from '../../src/lib/processes';
 
 /** A PostgreSQL server started for one test run, in a temporary folder of its own. */
 export interface PrivatePostgres {
@@ -138,7 +139,7 @@ export async function startPrivatePostgres(binDir: string): Promise<PrivatePostg
       { ...asOwner, cwd: root, env: { ...process.env, SB_PG_ROOT: root }, stdio: ['pipe', 'pipe', 'pipe'], detached: true },
     );
     child.stdin!.on('error', () => undefined);
-    await waitForReady(child, port);
+    await waitForReadyLine(child, { name: 'postgres', port, readyText: 'database system is ready to accept connections' });
     const server = `postgres://postgres@127.0.0.1:${port}`;
     // The same database name as the machine's server (postgres://postgres@127.0.0.1:5432/test).
     const admin = new Client({ connectionString: `${server}/postgres` });
@@ -160,34 +161,4 @@ export async function startPrivatePostgres(binDir: string): Promise<PrivatePostg
     rmSync(root, { recursive: true, force: true });
     throw error;
   }
-}
-
-function waitForReady(child: ChildProcess, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let output = '';
-    const timer = setTimeout(() => fail(new Error(`postgres did not start on port ${port}:\n${output}`)), 30_000);
-    const onData = (data: Buffer) => {
-      output += data.toString();
-      if (output.includes('database system is ready to accept connections')) {
-        clearTimeout(timer);
-        child.stderr?.off('data', onData);
-        child.stdout?.off('data', onData);
-        child.off('exit', onExit);
-        // Keep draining its log, or postgres blocks once the pipe fills.
-        child.stdout?.resume();
-        child.stderr?.resume();
-        resolve();
-      }
-    };
-    const fail = (error: Error) => {
-      clearTimeout(timer);
-      child.stdin?.end();
-      child.kill('SIGKILL');
-      reject(error);
-    };
-    const onExit = (code: number | null) => fail(new Error(`postgres exited with code ${code}:\n${output}`));
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('exit', onExit);
-  });
 }
