@@ -88,15 +88,13 @@ export class AdminDirectory {
           .limit(1);
         if (seen) return;
         await ensureOperator(tx);
-        await tx
-          .insert(systemAudit)
-          .values({
-            actorId: OPERATOR_ACTOR_ID,
-            action: ADMIN_GRANTED,
-            targetType: 'user',
-            targetId: id,
-            details: { via: 'env', variable: 'ADMIN_USER_IDS' },
-          });
+        await tx.insert(systemAudit).values({
+          actorId: OPERATOR_ACTOR_ID,
+          action: ADMIN_GRANTED,
+          targetType: 'user',
+          targetId: id,
+          details: { via: 'env', variable: 'ADMIN_USER_IDS' },
+        });
       });
     }
     return unknown;

@@ -60,14 +60,12 @@ export function createHttpApp(ctx: ApiContext): Express {
   const version = packageVersion();
   app.get('/health', async (_req, res) => {
     const readiness = await readinessOf(ctx);
-    res
-      .status(readiness.ready ? 200 : 503)
-      .json({
-        status: readiness.body.status,
-        version,
-        roles: ctx.config.roles,
-        ...('checks' in readiness.body ? { checks: readiness.body.checks } : {}),
-      });
+    res.status(readiness.ready ? 200 : 503).json({
+      status: readiness.body.status,
+      version,
+      roles: ctx.config.roles,
+      ...('checks' in readiness.body ? { checks: readiness.body.checks } : {}),
+    });
   });
 
   app.get('/metrics', async (req, res) => {

@@ -148,16 +148,13 @@ export class GenerationsRepository {
    * final, not a snapshot taken before the wait.
    */
   async deleteOnCanvas(canvasId: string, tx: Tx): Promise<Pick<GenerationRow, 'id' | 'canvasId' | 'userId' | 'status' | 'completedAt'>[]> {
-    return tx
-      .delete(generations)
-      .where(eq(generations.canvasId, canvasId))
-      .returning({
-        id: generations.id,
-        canvasId: generations.canvasId,
-        userId: generations.userId,
-        status: generations.status,
-        completedAt: generations.completedAt,
-      });
+    return tx.delete(generations).where(eq(generations.canvasId, canvasId)).returning({
+      id: generations.id,
+      canvasId: generations.canvasId,
+      userId: generations.userId,
+      status: generations.status,
+      completedAt: generations.completedAt,
+    });
   }
 
   /** Queued or running generations created before `before`, oldest first (the reaper's candidates). */

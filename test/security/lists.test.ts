@@ -225,19 +225,17 @@ describe('security: lists are paginated and canvases are bounded', () => {
       .returning();
     await t.app.repos.db.transaction(async (tx) => {
       for (let i = 0; i < 5; i++) {
-        await tx
-          .insert(hitlRequests)
-          .values({
-            userId: user.id,
-            sessionId: session.id,
-            messageId: message.id,
-            deviceId: 'laptop',
-            toolName: 'delete_task',
-            parameters: { n: i },
-            reason: 'r',
-            continuation: {},
-            expiresAt: new Date(Date.now() + 60_000),
-          });
+        await tx.insert(hitlRequests).values({
+          userId: user.id,
+          sessionId: session.id,
+          messageId: message.id,
+          deviceId: 'laptop',
+          toolName: 'delete_task',
+          parameters: { n: i },
+          reason: 'r',
+          continuation: {},
+          expiresAt: new Date(Date.now() + 60_000),
+        });
       }
     });
 
