@@ -38,7 +38,12 @@ describe('queue catalog: enqueue and the processor derived from it', () => {
     expect((await queues.get('assistant').getJob(ids.messageId))!.data).toEqual({ ...ids, tools: 'device' });
     expect(job.opts).toMatchObject({ attempts: 1, backoff: { type: 'exponential', delay: 1_000 } });
     expect(timeout.id).toBe(`hitl-timeout-${ids.messageId}`);
-    expect(await queues.get('assistant').getJobCounts('waiting', 'delayed')).toEqual({ waiting: 1, delayed: 1 });
+    // A chat turn waits in BullMQ's prioritized state: the assistant queue is ordered fairly per user.
+    expect(await queues.get('assistant').getJobCounts('waiting', 'prioritized', 'delayed')).toEqual({
+      waiting: 0,
+      prioritized: 1,
+      delayed: 1,
+    });
   });
 
   test('enqueue refuses a payload that does not parse and writes nothing to Redis', async () => {
