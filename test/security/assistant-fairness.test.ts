@@ -69,7 +69,10 @@ describe('assistant queue fairness', () => {
 
     expect((await bobTurn).status).toBe(200);
     expect((await Promise.all(burst)).map((res) => res.status)).toEqual(Array(BURST).fill(200));
-    // First in, first out would answer Bob after all of Ada's turns; fair, right after the ones running.
-    expect(arrivals.indexOf('bob asks')).toBe(CONCURRENCY);
+    // First in, first out would answer Bob after all of Ada's turns (index BURST). Fair: his turn is
+    // among the next ones taken once the running ones end; those start together, so their model
+    // requests may arrive in any order among themselves.
+    expect(arrivals.indexOf('bob asks')).toBeGreaterThanOrEqual(CONCURRENCY);
+    expect(arrivals.indexOf('bob asks')).toBeLessThan(2 * CONCURRENCY);
   }, 60_000);
 });
