@@ -4,6 +4,9 @@ import type { QueueName } from '../../config';
 import { jobDeclaration, type JobInput, type JobName, type JobPayload } from './catalog';
 import { FairShare } from './fair-share';
 
+/** The states of a job that will still run. */
+const LIVE_STATES = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
+
 /** BullMQ key prefix for a deployment prefix (`sb` → `sb:bull`), shared by queues and workers. */
 export const bullPrefix = (keyPrefix: string) => `${keyPrefix}:bull`;
 
@@ -130,6 +133,29 @@ export class QueueRegistry {
       failed: counts.failed ?? 0,
       completed: counts.completed ?? 0,
     };
+  }
+
+  /** The job `jobId` of `name`, or undefined when it is gone. */
+  async job(name: QueueName, jobId: string): Promise<Job | undefined> {
+    return this.get(name).getJob(jobId);
+  }
+
+  /**
+   * Takes a job off its queue when no worker holds it (waiting, delayed, prioritized, finished or
+   * failed). False when it is gone already or a worker holds it (its lock keeps it).
+   */
+  async remove(name: QueueName, jobId: string): Promise<boolean> {
+    return (await this.get(name).remove(jobId)) === 1;
+  }
+
+  /** Whether the job will still run (waiting, active, delayed…); a missing, failed or finished job will not. */
+  async isLive(name: QueueName, jobId: string): Promise<boolean> {
+    return LIVE_STATES.has(await this.get(name).getJobState(jobId));
+  }
+
+  /** Pauses taking jobs of `name` for `ms` on every worker (a provider asked us to back off). */
+  async rateLimit(name: QueueName, ms: number): Promise<void> {
+    await this.get(name).rateLimit(ms);
   }
 
   all(): Queue[] {
