@@ -62,7 +62,15 @@ const MAX_DOCUMENT_CHARS = 24_000;
  */
 export async function extractItems(
   deps: ExtractionDeps,
-  input: { userId: string; tier: string; promptTemplate: string; dataTypes: AgentDataType[]; document: ExtractionDocument },
+  input: {
+    userId: string;
+    tier: string;
+    promptTemplate: string;
+    dataTypes: AgentDataType[];
+    document: ExtractionDocument;
+    /** Stops the model call (a cancel, or the device going away). */
+    signal?: AbortSignal;
+  },
 ): Promise<{ items: ExtractedItem[]; dropped: number }> {
   const { models } = deps;
   const { document } = input;
@@ -90,6 +98,7 @@ export async function extractItems(
     tools: [tool],
     toolChoice: EXTRACTION_TOOL,
     account: { userId: input.userId, tier: input.tier },
+    signal: input.signal,
   });
   return parseItems(turn, input.dataTypes);
 }

@@ -243,7 +243,7 @@ export async function startSwitchboard(
         logger.warn({ userId: id }, 'ADMIN_USER_IDS names no user: ignored until such a user exists');
       const models = ModelCatalog.of(config, options.endpoint);
       const chat = new ChatService({ repos, enqueue: queues.enqueue, registry: deviceRegistry, logger, models });
-      const agents = new AgentService({ config, repos, enqueue: queues.enqueue, logger });
+      const agents = new AgentService({ config, repos, enqueue: queues.enqueue, queues, signals, logger, metrics });
       const ctx: ApiContext = {
         config,
         logger,

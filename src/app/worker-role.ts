@@ -147,6 +147,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       channel: deps.agentRunChannel,
       vault: deps.vault,
       models,
+      signals,
       logger,
       metrics,
     }),

@@ -1,8 +1,19 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from './logger';
 
-/** What can be cancelled: a canvas generation, a chat turn (keyed by its user message id), a flow execution. */
-export type CancelKind = 'generation' | 'chat' | 'flow';
+/**
+ * What can be cancelled: a canvas generation, a chat turn (keyed by its user message id), a flow
+ * execution, an agent run, a journey turn (keyed by the attempt id its answer was stored with).
+ */
+export type CancelKind = 'generation' | 'chat' | 'flow' | 'agent-run' | 'journey';
+
+const KIND_NAMES: Record<CancelKind, string> = {
+  generation: 'generation',
+  chat: 'chat turn',
+  flow: 'flow execution',
+  'agent-run': 'agent run',
+  journey: 'journey turn',
+};
 
 /** How long a cancel request is remembered in Redis (a turn or generation never runs longer). */
 const REQUEST_TTL_SECONDS = 3_600;
@@ -123,7 +134,7 @@ export class CancelledError extends Error {
     readonly kind: CancelKind,
     readonly id: string,
   ) {
-    super(`The ${kind === 'chat' ? 'chat turn' : kind === 'flow' ? 'flow execution' : 'generation'} was cancelled`);
+    super(`The ${KIND_NAMES[kind]} was cancelled`);
     this.name = 'CancelledError';
   }
 }

@@ -343,7 +343,7 @@ export interface AgentRun {
   trigger: 'schedule' | 'manual';
   slot: string | null;
   deviceId: string | null;
-  status: 'running' | 'waiting_device' | 'success' | 'partial' | 'error';
+  status: 'running' | 'waiting_device' | 'success' | 'partial' | 'error' | 'cancelled';
   itemsProcessed: number;
   itemsCreated: number;
   errors: string[];

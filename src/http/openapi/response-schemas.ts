@@ -147,7 +147,7 @@ const runView = z.object({
   trigger: z.enum(['schedule', 'manual']),
   slot: timestamp.nullable().describe('The schedule slot a scheduled run is for'),
   deviceId: z.string().nullable(),
-  status: z.enum(['running', 'success', 'error', 'partial', 'waiting_device']),
+  status: z.enum(['running', 'success', 'error', 'partial', 'waiting_device', 'cancelled']),
   itemsProcessed: z.number().int(),
   itemsCreated: z.number().int(),
   errors: z.array(z.string()),
