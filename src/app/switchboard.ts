@@ -256,7 +256,7 @@ export async function startSwitchboard(
         chat,
         chatCancels,
         approvals,
-        journeys: new JourneyService({ config, redis, queues, logger }),
+        journeys: new JourneyService({ config, redis, queues, signals, logger }),
         agents,
         flows: new FlowService({ repos, models }),
         flowExecutions: new FlowExecutions({

@@ -135,7 +135,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       chatCancels: deps.chatCancels,
     }),
     notes: new SessionNotesRunner({ config, repos, models, notesEvents, logger, metrics }),
-    journeys: new JourneyRunner({ config, repos, models, redis: deps.connection, logger, metrics }),
+    journeys: new JourneyRunner({ config, repos, models, redis: deps.connection, signals, logger, metrics }),
     chatflows: new ChatflowRunner({ repos, models, chatEvents, logger, metrics, signals, chatCancels: deps.chatCancels }),
     agentRuns: new AgentRunner({
       config,

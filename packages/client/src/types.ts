@@ -378,6 +378,8 @@ export interface JourneyReply {
   done: boolean;
   turn: number;
   promptTemplate?: string;
+  /** The answer was cancelled before its reply: `message` is the question it answered, asked again. */
+  cancelled?: true;
 }
 export interface JourneyView {
   sessionId: string;

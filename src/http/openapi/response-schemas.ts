@@ -192,6 +192,10 @@ export const journeyReplyResponse = z.object({
   done: z.boolean(),
   turn: z.number().int().describe('Answers processed so far: 0 after start'),
   promptTemplate: z.string().optional().describe('Only once `done`'),
+  cancelled: z
+    .literal(true)
+    .optional()
+    .describe('The answer was cancelled before its reply: `message` is the question it answered, asked again'),
 });
 export const journeyViewResponse = z.object({
   sessionId: z.uuid(),
