@@ -44,15 +44,20 @@ export class JourneyCancels {
     const { session, turn, pending } = running;
     const jobId = journeyTurnJobId(session.id, turn);
     const state = await (await this.deps.queues.job('assistant', jobId))?.getState();
-    if (state && QUEUED.has(state) && (await this.removeJob(jobId))) {
-      await this.end(session.id, turn, pending.attempt);
+    if (state && QUEUED.has(state)) {
+      // Ended first, then taken off the queue: a waiting request that sees the job go finds it
+      // cancelled, and a worker that took the job meanwhile finds the attempt ended.
+      if (await this.deps.store.claimEnd(session.id, pending.attempt, 'cancelled')) {
+        if (await this.removeJob(jobId)) await this.deps.store.dropAnswer(session.id, turn);
+        else await this.markCancelRequested(pending.attempt);
+      }
       this.log.info({ userId, sessionId, turn }, 'queued journey turn cancelled');
-    } else if (state !== 'active' && !(state && QUEUED.has(state))) {
+    } else if (state === 'active') {
+      await this.markCancelRequested(pending.attempt);
+      this.log.info({ userId, sessionId, turn }, 'journey turn cancel requested');
+    } else {
       // Failed (the answer waits to be sent again) or gone: nothing runs to stop.
       throw conflict('not_running', 'No answer of this journey is waiting for its reply');
-    } else {
-      await this.markCancelRequested(pending.attempt);
-      this.log.info({ userId, sessionId, turn, state }, 'journey turn cancel requested');
     }
     return { sessionId, status: 'cancelling' };
   }
@@ -70,10 +75,8 @@ export class JourneyCancels {
   }
 
   /** Ends the attempt as cancelled, once, dropping its answer. False when it had ended already. */
-  async end(sessionId: string, turn: number, attempt: string): Promise<boolean> {
-    if (!(await this.deps.store.claimEnd(sessionId, attempt, 'cancelled'))) return false;
-    await this.deps.store.dropAnswer(sessionId, turn);
-    return true;
+  end(sessionId: string, turn: number, attempt: string): Promise<boolean> {
+    return endCancelledAttempt(this.deps.store, sessionId, turn, attempt);
   }
 
   /** The session's next turn when an answer waits for it and that attempt has not ended. */
@@ -93,4 +96,15 @@ export class JourneyCancels {
       return false;
     }
   }
+}
+
+/**
+ * Ends an attempt as cancelled, once (true for the caller that ended it), and drops its answer, also
+ * when the other side ended it first: dropping is idempotent, and the worker and the API each end
+ * an attempt they stop.
+ */
+export async function endCancelledAttempt(store: JourneyStore, sessionId: string, turn: number, attempt: string): Promise<boolean> {
+  const won = await store.claimEnd(sessionId, attempt, 'cancelled');
+  if (won || (await store.endOf(sessionId, attempt)) === 'cancelled') await store.dropAnswer(sessionId, turn);
+  return won;
 }

@@ -24,6 +24,7 @@ import {
   promptTemplateSchema,
   tooEarly,
 } from './journey-script';
+import { endCancelledAttempt } from './journey-cancel';
 import { JourneyStore, type JourneySession } from './journey-store';
 import type { RunOutcome } from './run-outcome';
 
@@ -116,8 +117,7 @@ export class JourneyRunner {
     const pending = await this.store.getAnswer(session.id, turn);
     if (pending === null)
       return { status: 'failed', code: 'journey_failed', message: 'The answer for this turn is gone; send it again', turn };
-    const ended = await this.store.endOf(session.id, pending.attempt);
-    if (ended === 'cancelled') return { status: 'cancelled', turn };
+    if ((await this.store.endOf(session.id, pending.attempt)) === 'cancelled') return this.endCancelled(session.id, turn, pending.attempt);
     const cancel = this.deps.signals.watch('journey', pending.attempt);
     let decision: TurnDecision;
     try {
@@ -136,7 +136,7 @@ export class JourneyRunner {
     } finally {
       cancel.release();
     }
-    if (!(await this.store.claimEnd(session.id, pending.attempt, 'answered'))) return { status: 'cancelled', turn };
+    if (!(await this.store.claimEnd(session.id, pending.attempt, 'answered'))) return this.endCancelled(session.id, turn, pending.attempt);
     session.messages.push({ role: 'user', content: pending.text }, { role: 'assistant', content: decision.message });
     session.turn = turn;
     session.done = decision.done;
@@ -147,9 +147,9 @@ export class JourneyRunner {
     return { status: 'succeeded', turn, decision };
   }
 
-  /** Ends a cancelled attempt: the answer is dropped (once; the API may have ended it first). */
+  /** Ends a cancelled attempt: its answer is dropped (the API may have ended it first). */
   private async endCancelled(sessionId: string, turn: number, attempt: string): Promise<JourneyTurnOutcome> {
-    if (await this.store.claimEnd(sessionId, attempt, 'cancelled')) await this.store.dropAnswer(sessionId, turn);
+    await endCancelledAttempt(this.store, sessionId, turn, attempt);
     return { status: 'cancelled', turn };
   }
 
