@@ -356,6 +356,16 @@ export interface AgentRunPage {
   limit: number;
   total: number;
 }
+/** 202 of `agents.cancelRun`. */
+export interface AgentRunCancelResult {
+  runId: string;
+  status: 'cancelling';
+}
+/** 202 of `agents.journey.cancel`. */
+export interface JourneyCancelResult {
+  sessionId: string;
+  status: 'cancelling';
+}
 export interface StartedRun {
   runId: string;
   agentId: string;
