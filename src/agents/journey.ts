@@ -174,9 +174,17 @@ export class JourneyService {
         waitMs,
       );
     });
+    // A removal counts only when it ended this attempt as cancelled: the earlier, failed job of the
+    // same id may be removed just before this one was queued, and its event may arrive late.
     let onRemoved: ((args: { jobId: string }) => void) | undefined;
-    const removed = new Promise<'removed'>((resolve) => {
-      onRemoved = ({ jobId }) => jobId === job.id && resolve('removed');
+    const removed = new Promise<'cancelled'>((resolve) => {
+      onRemoved = ({ jobId }) => {
+        if (jobId !== job.id || !attempt) return;
+        this.store
+          .endOf(sessionId, attempt)
+          .then((end) => end === 'cancelled' && resolve('cancelled'))
+          .catch((error: unknown) => this.log.warn({ err: error, sessionId }, 'journey end marker not read; waiting for the job instead'));
+      };
       events.on('removed', onRemoved);
     });
     // BullMQ's own deadline (a little later) only releases its listeners; ours decides the answer.
@@ -186,10 +194,7 @@ export class JourneyService {
       // Cancelled while queued before this request listened: the removal went by already.
       if (attempt && (await this.store.endOf(sessionId, attempt)) === 'cancelled') return 'cancelled';
       const result: unknown = await Promise.race([finished, timeout, removed]);
-      if (result === 'removed') {
-        if (attempt && (await this.store.endOf(sessionId, attempt)) === 'cancelled') return 'cancelled';
-        throw new AppError(502, 'journey_failed', 'The setup assistant could not answer; send your answer again');
-      }
+      if (result === 'cancelled') return 'cancelled';
       journeyTurnResultSchema.parse(result);
       return isCancelledResult(result) ? 'cancelled' : 'answered';
     } catch (error) {
