@@ -1,5 +1,6 @@
+import { z } from 'zod';
 import type { CancelSignals } from '../lib/cancel-signals';
-import { conflict, notFound } from '../lib/errors';
+import { AppError, conflict, notFound } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import type { AgentRunRow, AgentRunStatus } from '../models/schema';
@@ -7,7 +8,11 @@ import type { Metrics } from '../observability/metrics';
 import { agentRunJobId, agentRunJobSchema, type AgentRunJob } from '../queues/agent-runs';
 import type { QueueName } from '../../config';
 import type { QueueRegistry } from '../queues/registry';
+import type { AgentCancelAck } from '../realtime/events';
 import { agentRunErrorsOf, agentRunStatusOf, type AgentRunOutcome } from './run-outcome';
+
+/** `agent_cancel` from a device: the run to stop. */
+export const agentCancelSchema = z.strictObject({ runId: z.uuid() });
 
 export interface AgentRunCancelsDeps {
   repos: Repositories;
@@ -64,6 +69,23 @@ export class AgentRunCancels {
       await this.end(target.run, { status: 'cancelled', ...countsOf(target.run) });
     this.log.info({ userId, runId }, 'agent run cancel requested');
     return { runId, status: 'cancelling' };
+  }
+
+  /**
+   * `agent_cancel {runId}` on `/device`: the same cancel for the socket's user. The ack is
+   * `{ok:true}` or `{ok:false, error}` (`validation_failed`, `not_found`, `not_running`).
+   */
+  async cancelFromDevice(userId: string, payload: unknown): Promise<AgentCancelAck> {
+    const parsed = agentCancelSchema.safeParse(payload ?? {});
+    if (!parsed.success)
+      return { ok: false, error: { code: 'validation_failed', message: parsed.error.issues.map((i) => i.message).join('; ') } };
+    try {
+      await this.cancel(userId, parsed.data.runId);
+      return { ok: true };
+    } catch (error) {
+      if (error instanceof AppError && error.status < 500) return { ok: false, error: { code: error.code, message: error.message } };
+      throw error;
+    }
   }
 
   /** The user's run by id: its row, or its manual job still queued. 404 for a missing run or another user's. */

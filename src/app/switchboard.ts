@@ -312,7 +312,14 @@ export async function startSwitchboard(
         },
         onAgentFrame: (user, deviceId, type, payload) => agentRunChannel.accept(user.id, deviceId, type, payload),
       };
-      const deviceSockets = registerDeviceNamespace(devices, { tokens, registry: deviceRegistry, logger, metrics, ...deviceHandlers });
+      const deviceSockets = registerDeviceNamespace(devices, {
+        tokens,
+        registry: deviceRegistry,
+        logger,
+        metrics,
+        ...deviceHandlers,
+        onAgentCancel: (user, _deviceId, payload) => agents.runCancels.cancelFromDevice(user.id, payload),
+      });
       closers.unshift(['device presence', () => deviceSockets.close()]);
       // MAX_SOCKETS_PER_USER over every node, both namespaces and the plain WebSocket; registered after each namespace's auth.
       const quota = new SocketQuota(

@@ -118,6 +118,21 @@ describe('cancelling an agent run', () => {
     expect(run).toMatchObject({ status: 'cancelled', itemsProcessed: 1, itemsCreated: 0 });
   }, 60_000);
 
+  test("the device stops a run over the socket: `agent_cancel {runId}` acks ok, then not_running; another user's run is not_found", async () => {
+    const before = t.llm.requests.length;
+    const { user, device, runId } = await withAgent('Socket', 'SLOW notes\nTODO: never reached\n');
+    await waitUntil(() => t.llm.requests.slice(before).some((r) => r.kind === 'chat'), 20_000);
+    const other = await withAgent('Other', 'TODO: mine\n', { connect: false });
+
+    const emit = (payload: unknown) => device!.socket.timeout(10_000).emitWithAck('agent_cancel', payload as { runId: string });
+    expect(await emit({ runId: other.runId })).toEqual({ ok: false, error: expect.objectContaining({ code: 'not_found' }) });
+    expect(await emit({ runId: 'nope' })).toEqual({ ok: false, error: expect.objectContaining({ code: 'validation_failed' }) });
+    expect(await emit({ runId })).toEqual({ ok: true });
+    await waitUntil(() => t.llm.requests.slice(before).some((r) => r.kind === 'chat' && r.closedEarlyAt !== undefined), 10_000);
+    expect(await eventually(() => runOf(user, runId), ended)).toMatchObject({ status: 'cancelled' });
+    expect(await emit({ runId })).toEqual({ ok: false, error: expect.objectContaining({ code: 'not_running' }) });
+  }, 60_000);
+
   test('a run waiting for its device ends at once, and the device coming back does not start it', async () => {
     const { user, deviceId, runId } = await withAgent('Offline', 'TODO: Anything\n', { connect: false });
     await eventually(
