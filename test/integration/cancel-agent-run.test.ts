@@ -167,6 +167,8 @@ describe('cancelling an agent run', () => {
     const { user, runId, agentId } = await withAgent('Racing', 'TODO: Quick one\n');
     const run = await eventually(() => runOf(user, runId), ended, 20_000);
     expect(run!.status).toBe('success');
+    // Ended on its own: nothing left to stop.
+    expect((await cancel(user, runId)).body.error.code).toBe('not_running');
     // A fresh running row, ended by ten callers at once: half cancel it, half finish it.
     const raceId = randomUUID();
     await t.app.repos.agents.insertRun({ id: raceId, agentId, agentType: 'local', userId: user.id, trigger: 'manual', status: 'running' });

@@ -1,5 +1,10 @@
 import { messageText, type ChatRequest, type ChatTurn } from '../../src/ai/openai-compatible/server';
+import { randomUUID } from 'node:crypto';
+import { endCancelledAttempt } from '../../src/agents/journey-cancel';
 import { FIRST_QUESTIONS } from '../../src/agents/journey-script';
+import { JourneyStore } from '../../src/agents/journey-store';
+import { createRedis, redisReady } from '../../src/lib/redis';
+import { testRedisUrl } from '../support/database';
 import { startTestApp, type TestApp } from '../support/app';
 import { registerUser, request, type TestUser } from '../support/http';
 import { waitUntil } from '../support/wait';
@@ -71,6 +76,8 @@ describe('cancelling a journey turn', () => {
     const retried = await send(user, sessionId, 'Markdown meeting notes');
     expect(retried.status).toBe(200);
     expect(retried.body).toEqual({ sessionId, message: 'Which folders should it read?', done: false, turn: 1 });
+    // Answered: nothing waits any more.
+    expect((await cancel(user, sessionId)).status).toBe(409);
   }, 60_000);
 
   test('an unknown session is 404, a session with no answer waiting 409', async () => {
@@ -81,4 +88,27 @@ describe('cancelling a journey turn', () => {
     expect(idle.status).toBe(409);
     expect(idle.body.error).toMatchObject({ code: 'not_running' });
   }, 30_000);
+
+  test('a cancel racing the reply: of the concurrent ends of one attempt exactly one wins, and a cancel that wins drops the answer', async () => {
+    const redis = createRedis(testRedisUrl(), 'command');
+    try {
+      await redisReady(redis);
+      const store = new JourneyStore(redis, `${t.keyPrefix}-race`, 60);
+      const sessionId = randomUUID();
+      expect(await store.putAnswer(sessionId, 1, 'Markdown notes')).toBe(true);
+      const { attempt } = (await store.getAnswer(sessionId, 1))!;
+      const results = await Promise.all(
+        Array.from({ length: 10 }, (_, i) =>
+          i % 2 ? endCancelledAttempt(store, sessionId, 1, attempt) : store.claimEnd(sessionId, attempt, 'answered'),
+        ),
+      );
+      expect(results.filter(Boolean)).toHaveLength(1);
+      const winner = results.findIndex(Boolean) % 2 ? 'cancelled' : 'answered';
+      expect(await store.endOf(sessionId, attempt)).toBe(winner);
+      // A cancel drops the answer only when the cancel won.
+      expect(await store.getAnswer(sessionId, 1)).toEqual(winner === 'cancelled' ? null : { attempt, text: 'Markdown notes' });
+    } finally {
+      redis.disconnect();
+    }
+  });
 });
