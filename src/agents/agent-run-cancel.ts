@@ -116,21 +116,9 @@ export class AgentRunCancels {
     return endAgentRun({ ...this.deps, logger: this.log }, run, outcome, from);
   }
 
-  /**
-   * Ends runs still `running` that started before `before` (their worker stopped): `cancelled` when
-   * their owner had asked to cancel, else `error` with `reason`. For the periodic sweep of work a
-   * stopped process left behind; returns how many it ended.
-   */
-  async endStaleRuns(before: Date, reason: string): Promise<number> {
-    let ended = 0;
-    for (const run of await this.deps.repos.agents.runningStartedBefore(before)) {
-      const counts = countsOf(run);
-      const outcome: AgentRunOutcome = run.cancelRequestedAt
-        ? { status: 'cancelled', ...counts }
-        : { status: 'failed', code: 'interrupted', message: reason, ...counts };
-      if (await this.end(run, outcome)) ended += 1;
-    }
-    return ended;
+  /** Ends runs left `running` past `before` (see {@link endStaleAgentRuns}); returns how many it ended. */
+  endStaleRuns(before: Date, reason: string): Promise<number> {
+    return endStaleAgentRuns({ ...this.deps, logger: this.log }, before, reason);
   }
 
   /**
@@ -211,4 +199,25 @@ export async function endAgentRun(
     'agent run ended',
   );
   return true;
+}
+
+/**
+ * Ends runs still `running` that started before `before` (their worker stopped): `cancelled` when
+ * their owner had asked to cancel, else `error` with `reason`, each through the one conditional end.
+ * For the periodic sweep of work a stopped process left behind; returns how many it ended.
+ */
+export async function endStaleAgentRuns(
+  deps: { repos: Repositories; logger: Logger; metrics?: Metrics },
+  before: Date,
+  reason: string,
+): Promise<number> {
+  let ended = 0;
+  for (const run of await deps.repos.agents.runningStartedBefore(before)) {
+    const counts = countsOf(run);
+    const outcome: AgentRunOutcome = run.cancelRequestedAt
+      ? { status: 'cancelled', ...counts }
+      : { status: 'failed', code: 'interrupted', message: reason, ...counts };
+    if (await endAgentRun(deps, run, outcome)) ended += 1;
+  }
+  return ended;
 }

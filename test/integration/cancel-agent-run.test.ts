@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { DeviceSimulator } from '@switchboard/client/testing';
-import { endAgentRun } from '../../src/agents/agent-run-cancel';
+import { endAgentRun, endStaleAgentRuns } from '../../src/agents/agent-run-cancel';
 import { messageText, type ChatRequest, type ChatTurn } from '../../src/ai/openai-compatible/server';
 import { demoResponder } from '../../src/ai/demo-llm/responder';
 import type { ToolCall } from '../../src/devices/protocol';
@@ -188,4 +188,31 @@ describe('cancelling an agent run', () => {
     expect((await runOf(user, raceId))!.status).toBe(winner % 2 ? 'cancelled' : 'success');
     expect((await cancel(user, raceId)).status).toBe(409);
   }, 60_000);
+
+  test('the sweep of runs a stopped worker left running ends them `cancelled` when their owner asked, else `error`', async () => {
+    const user = await registerUser(t.api, 'Sweep');
+    const agent = await request('POST', `${t.api}/agents/local`, { token: user.accessToken, body: agentBody('laptop-gone') });
+    const longAgo = new Date(Date.now() - 3_600_000);
+    const [asked, forgotten, fresh] = [randomUUID(), randomUUID(), randomUUID()];
+    const row = {
+      agentId: agent.body.id,
+      agentType: 'local' as const,
+      userId: user.id,
+      trigger: 'manual' as const,
+      status: 'running' as const,
+    };
+    await t.app.repos.agents.insertRun({ ...row, id: asked, startedAt: longAgo, cancelRequestedAt: longAgo });
+    await t.app.repos.agents.insertRun({ ...row, id: forgotten, startedAt: longAgo });
+    await t.app.repos.agents.insertRun({ ...row, id: fresh });
+
+    const deps = { repos: t.app.repos, logger: createLogger({ level: 'silent' }) };
+    const ended = await endStaleAgentRuns(deps, new Date(Date.now() - 60_000), 'interrupted: the run stopped without finishing');
+    expect(ended).toBeGreaterThanOrEqual(2);
+    expect(await runOf(user, asked)).toMatchObject({ status: 'cancelled' });
+    expect(await runOf(user, forgotten)).toMatchObject({ status: 'error', errors: ['interrupted: the run stopped without finishing'] });
+    expect(await runOf(user, fresh)).toMatchObject({ status: 'running', completedAt: null });
+    // Swept once: a second sweep finds nothing of this user's left.
+    await endStaleAgentRuns(deps, new Date(Date.now() - 60_000), 'again');
+    expect(await runOf(user, forgotten)).toMatchObject({ errors: ['interrupted: the run stopped without finishing'] });
+  }, 30_000);
 });
