@@ -238,7 +238,7 @@ export async function startSwitchboard(
       });
       tokens.accept = sessions.accept;
       tokens.acceptOnCanvas = sessions.acceptOnCanvas;
-      const admins = new AdminDirectory(database.db, config.admin.userIds);
+      const admins = new AdminDirectory(repos.admins, config.admin.userIds);
       for (const id of await admins.recordEnvGrants())
         logger.warn({ userId: id }, 'ADMIN_USER_IDS names no user: ignored until such a user exists');
       const models = ModelCatalog.of(config, options.endpoint);
