@@ -1,7 +1,7 @@
 import type { BaseMessage } from '@langchain/core/messages';
 import { findUnstorableText, StorableTextStream, toStorable } from '../lib/text-safety';
 import type { StructuredToolInterface } from '@langchain/core/tools';
-import { costUsd, type ModelPrice } from '../../config/pricing';
+import { Pricing, type PriceTable } from './pricing';
 import type { LlmEndpoint } from './llm';
 import { EventLoopYielder, streamCompletion, type ToolDefinition } from './model-stream';
 
@@ -72,7 +72,8 @@ export interface ModelTurn {
 
 /** Where usage goes (the usage repository) and what is counted (Metrics); both optional. */
 export interface ModelGatewayDeps {
-  pricing: Record<string, ModelPrice>;
+  /** The deployment's prices (config `llm.pricing`); every call's usage is priced with them. */
+  pricing: PriceTable;
   usage?: {
     record(entry: {
       userId: string;
@@ -130,6 +131,8 @@ export class ModelCallCancelled extends Error {
  */
 export class ModelGateway {
   private readonly providers: Map<string, ModelProvider>;
+  /** What a token count costs: the prices every call of this gateway is accounted with. */
+  readonly pricing: Pricing;
 
   constructor(
     providers: ModelProvider[],
@@ -138,6 +141,7 @@ export class ModelGateway {
     private readonly deps: ModelGatewayDeps,
   ) {
     this.providers = new Map(providers.map((provider) => [provider.name, provider]));
+    this.pricing = Pricing.of(deps.pricing);
     if (!chain.length) throw new Error('ModelGateway: no model configured');
     for (const ref of chain) this.provider(ref);
   }
@@ -218,7 +222,7 @@ export class ModelGateway {
         ...ref,
         inputTokens,
         outputTokens,
-        costUsd: costUsd(this.deps.pricing, ref.model, inputTokens, outputTokens),
+        costUsd: this.pricing.costOf({ model: ref.model, inputTokens, outputTokens }),
         estimated: !reported,
       };
     };
