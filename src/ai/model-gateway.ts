@@ -1,9 +1,9 @@
-import type { BaseMessage } from '@langchain/core/messages';
 import { findUnstorableText, StorableTextStream, toStorable } from '../lib/text-safety';
-import type { StructuredToolInterface } from '@langchain/core/tools';
 import { Pricing, type PriceTable } from './pricing';
 import type { LlmEndpoint } from './llm';
-import { EventLoopYielder, streamCompletion, type ToolDefinition } from './model-stream';
+import type { ModelMessage } from './model-messages';
+import { EventLoopYielder, streamCompletion } from './model-stream';
+import type { ModelTool } from './model-tools';
 
 /** An OpenAI-compatible endpoint and the models a deployment may use on it. */
 export interface ModelProvider {
@@ -40,8 +40,10 @@ export interface ModelToolCall {
 
 export interface ModelTurnRequest {
   purpose: ModelPurpose;
-  messages: BaseMessage[];
-  tools?: Array<StructuredToolInterface | ToolDefinition>;
+  /** The conversation, built with src/ai/model-messages.ts. */
+  messages: ModelMessage[];
+  /** Tools the model may call (src/ai/model-tools.ts). */
+  tools?: ModelTool[];
   /** Forces one tool by name. */
   toolChoice?: string;
   /** A model chosen by the request (validated by the caller); else the deployment's default. */
@@ -339,7 +341,7 @@ export function parseObject(text: string): Record<string, unknown> | undefined {
 }
 
 /** About 4 characters a token, for a provider that reported no usage. */
-function estimateTokens(messages: BaseMessage[]): number {
+function estimateTokens(messages: ModelMessage[]): number {
   const chars = messages.reduce(
     (sum, message) => sum + (typeof message.content === 'string' ? message.content.length : JSON.stringify(message.content).length),
     0,
