@@ -8,6 +8,23 @@ import { defineConfig } from 'eslint/config';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
+// Doors: each side effect is reached through one module (docs/architecture.md, "Doors"). SQL and the
+// tables live in src/models (repositories), model types and LangChain in src/ai (the gateway).
+const SQL = {
+  group: ['drizzle-orm', 'drizzle-orm/*', 'pg', '@electric-sql/pglite', '@electric-sql/pglite/*'],
+  message: 'SQL lives in src/models/*-repository.ts: add a repository method (transactions too).',
+};
+const TABLES = {
+  group: ['**/models/schema', '**/models/database'],
+  allowTypeImports: true,
+  message: 'Tables and the database handle stay in src/models: import row types only, and query through a repository.',
+};
+const LANGCHAIN = {
+  group: ['@langchain/*', 'langchain', 'langchain/*'],
+  message: 'Model messages and tools come from src/ai (model-messages.ts, model-tools.ts); only src/ai imports LangChain.',
+};
+const doors = (...patterns) => ({ '@typescript-eslint/no-restricted-imports': ['error', { patterns }] });
+
 export default defineConfig(
   {
     ignores: [
@@ -63,6 +80,44 @@ export default defineConfig(
         },
       ],
     },
+  },
+  {
+    files: ['src/**/*.ts'],
+    rules: doors(SQL, TABLES, LANGCHAIN),
+  },
+  {
+    files: ['src/models/**/*.ts'],
+    rules: doors(LANGCHAIN),
+  },
+  {
+    files: ['src/ai/**/*.ts'],
+    rules: doors(SQL, TABLES),
+  },
+  {
+    // the composition root opens the database it hands to the repositories
+    files: ['src/app/switchboard.ts'],
+    rules: doors(SQL, LANGCHAIN),
+  },
+  {
+    // TEMPORARY, until the run kernel's rewrite moves its transaction into a repository method
+    files: ['src/generation/generation-cancel.ts'],
+    rules: doors(LANGCHAIN),
+  },
+  {
+    // TEMPORARY, until these move onto src/ai/model-messages.ts and model-tools.ts (they are being
+    // rewritten now); each file leaves this list as it stops importing LangChain
+    files: [
+      'src/agents/extraction.ts',
+      'src/agents/journey-runner.ts',
+      'src/flows/flow-runner.ts',
+      'src/flows/chatflow-runner.ts',
+      'src/assistant/assistant-runner.ts',
+      'src/assistant/continuation.ts',
+      'src/assistant/session-notes-runner.ts',
+      'src/assistant/tool-loop.ts',
+      'src/assistant/tools.ts',
+    ],
+    rules: doors(SQL, TABLES),
   },
   {
     // tests and benchmarks read JSON bodies and socket payloads, which are `any` by nature, and
