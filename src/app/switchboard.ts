@@ -238,10 +238,12 @@ export async function startSwitchboard(
       });
       tokens.accept = sessions.accept;
       tokens.acceptOnCanvas = sessions.acceptOnCanvas;
-      const admins = new AdminDirectory(database.db, config.admin.userIds);
+      const admins = new AdminDirectory(repos.admins, config.admin.userIds);
       for (const id of await admins.recordEnvGrants())
         logger.warn({ userId: id }, 'ADMIN_USER_IDS names no user: ignored until such a user exists');
       const models = ModelCatalog.of(config, options.endpoint);
+      // One limiter for every surface of the same work: HTTP routes, device sockets, flow executions.
+      const usage = new UsageLimiter(redis, config.redis.keyPrefix, config.usageLimits);
       const chat = new ChatService({ repos, enqueue: queues.enqueue, registry: deviceRegistry, logger, models });
       const agents = new AgentService({ config, repos, enqueue: queues.enqueue, queues, signals, logger, metrics });
       const ctx: ApiContext = {
@@ -264,13 +266,14 @@ export async function startSwitchboard(
           events: flowEvents,
           queues,
           signals,
-          usage: new UsageLimiter(redis, config.redis.keyPrefix, config.usageLimits),
+          usage,
           logger,
           metrics,
         }),
         flowChats: new FlowChats({ repos, enqueue: queues.enqueue, logger }),
         oauth: new OAuthService({ config, repos, redis, vault, secret: tokens.secret, logger }),
         canvasEvents,
+        usage,
         readiness: { redis: async () => void (await redis.ping()), database: () => database.ping() },
         shuttingDown,
         queues,
@@ -303,7 +306,7 @@ export async function startSwitchboard(
       registerCanvasNamespace(io, { tokens, canvases: repos.canvases, canvasLog, logger, metrics, cursors });
       // One set of handlers for both device transports: Socket.IO /device and the plain WebSocket.
       const deviceHandlers: DeviceFrameHandlers = {
-        onChatRequest: deviceChatHandler(chat, new UsageLimiter(redis, config.redis.keyPrefix, config.usageLimits)),
+        onChatRequest: deviceChatHandler(chat, usage),
         onToolApproval: toolApprovalHandler(approvals),
         onChatCancel: (user, deviceId, payload) => chatCancels.cancelFromDevice(user.id, deviceId, payload),
         onDeviceHello: async (userId, deviceId) => {

@@ -141,7 +141,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       config,
       repos,
       enqueue,
-      pauseConnectors: (ms) => queues.get('connectors').rateLimit(ms),
+      pauseConnectors: (ms) => queues.rateLimit('connectors', ms),
       devices,
       registry: deps.deviceRegistry,
       channel: deps.agentRunChannel,

@@ -1,5 +1,6 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
-import { costUsd, type Config } from '../../config';
+import type { Config } from '../../config';
+import { Pricing } from '../ai/pricing';
 import type { CancelSignals } from '../lib/cancel-signals';
 import { conflict, forbidden, notFound } from '../lib/errors';
 import type { Logger } from '../lib/logger';
@@ -105,7 +106,7 @@ export class GenerationCancels {
   ): Promise<boolean> {
     const { repos, config } = this.deps;
     const usage = options.usage;
-    const cost = usage ? costUsd(config.llm.pricing, usage.model, usage.inputTokens, usage.outputTokens) : 0;
+    const cost = usage ? Pricing.of(config.llm.pricing).costOf(usage) : 0;
     const ended = await repos.db.transaction(async (tx) => {
       const rows = await tx
         .update(generations)

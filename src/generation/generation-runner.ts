@@ -1,5 +1,6 @@
 import { UnrecoverableError, type Job } from 'bullmq';
-import { costUsd, type Config } from '../../config';
+import type { Config } from '../../config';
+import { Pricing } from '../ai/pricing';
 import { ModelUnavailableError, runCanvasTurn } from '../ai/canvas-turn';
 import { ModelCallCancelled, type ModelGateway } from '../ai/model-gateway';
 import type { CancelSignals } from '../lib/cancel-signals';
@@ -165,7 +166,7 @@ export class GenerationRunner {
     void writer
       .flush()
       .catch((error: unknown) => this.log(data).warn({ err: error }, 'persisting status not flushed; the next flush retries'));
-    const cost = costUsd(config.llm.pricing, result.usage.model, result.usage.inputTokens, result.usage.outputTokens);
+    const cost = Pricing.of(config.llm.pricing).costOf(result.usage);
     let reranked = false;
     const blocks = await repos.db.transaction(async (tx) => {
       reranked = false; // a retried transaction starts over

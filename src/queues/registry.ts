@@ -1,6 +1,6 @@
 import { Queue, QueueEvents, type Job, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { QueueName } from '../../config';
+import { QUEUE_NAMES, type QueueName } from '../../config';
 import { jobDeclaration, type JobInput, type JobName, type JobPayload } from './catalog';
 import { FairShare } from './fair-share';
 
@@ -30,6 +30,11 @@ export class QueueRegistry {
     this.fairShare = new FairShare(connection, keyPrefix);
   }
 
+  /**
+   * The BullMQ `Queue` itself. Callers use the typed methods instead (enqueue, job, remove, isLive,
+   * rateLimit, counts), so every way into a queue goes through the catalog; the run kernel's
+   * generation service, cancels and reaper still reach in here until they move onto them.
+   */
   get(name: QueueName): Queue {
     let queue = this.queues.get(name);
     if (!queue) {
@@ -156,6 +161,14 @@ export class QueueRegistry {
   /** Pauses taking jobs of `name` for `ms` on every worker (a provider asked us to back off). */
   async rateLimit(name: QueueName, ms: number): Promise<void> {
     await this.get(name).rateLimit(ms);
+  }
+
+  /**
+   * Every catalog queue as its BullMQ `Queue`, for Bull Board only: the dashboard drives jobs
+   * (retry, remove, promote) through the objects themselves, which is what an admin asks of it.
+   */
+  forDashboard(): Queue[] {
+    return QUEUE_NAMES.map((name) => this.get(name));
   }
 
   all(): Queue[] {

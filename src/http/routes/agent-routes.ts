@@ -21,7 +21,7 @@ import {
 } from '../openapi/response-schemas';
 import { routesWith } from '../route';
 import { agentIdParam, agentRunIdParam } from './params';
-import { usageLimiter, type UsagePorts } from './shared';
+import type { UsagePorts } from './shared';
 import type { ApiContext } from '../context';
 import type { Repositories } from '../../models';
 
@@ -255,7 +255,7 @@ export const agentRoutes = [
     responses: { 202: { description: 'Queued', schema: agentRunQueuedResponse } },
     errors: [404, 409, 429],
     handler: async ({ user, params }, ctx) => {
-      await usageLimiter(ctx).take('agentRunsPerMinute', user);
+      await ctx.usage.take('agentRunsPerMinute', user);
       return ctx.agents.runNow(user.id, params.id);
     },
   }),

@@ -3,7 +3,7 @@ import { JOURNEY_AGENT_TYPES, JOURNEY_DATA_TYPES, MAX_ANSWER_CHARS } from '../..
 import type { ApiContext } from '../context';
 import { journeyReplyResponse, journeyViewResponse } from '../openapi/response-schemas';
 import { routesWith } from '../route';
-import { usageLimiter, type UsagePorts } from './shared';
+import type { UsagePorts } from './shared';
 
 /** The journey routes' port: only the journey service and the assistant queue's events (plus the usage limits). */
 export type JourneyPorts = { journeys: Pick<ApiContext['journeys'], 'start' | 'message' | 'view' | 'cancel'> } & {
@@ -58,7 +58,7 @@ export const journeyRoutes = [
     errors: [429],
     onMount: listen,
     handler: async ({ user, body }, ctx) => {
-      await usageLimiter(ctx).take('journeyPerMinute', user);
+      await ctx.usage.take('journeyPerMinute', user);
       return ctx.journeys.start(user.id, body);
     },
   }),
@@ -77,7 +77,7 @@ export const journeyRoutes = [
     responses: { 200: { description: 'The reply; `promptTemplate` once `done`', schema: journeyReplyResponse } },
     errors: [404, 409, 429, 503],
     handler: async ({ user, body }, ctx) => {
-      await usageLimiter(ctx).take('journeyPerMinute', user);
+      await ctx.usage.take('journeyPerMinute', user);
       return ctx.journeys.message(user.id, body);
     },
   }),
