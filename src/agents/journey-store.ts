@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { JOURNEY_AGENT_TYPES, JOURNEY_DATA_TYPES } from './journey-script';
+import { redisKeys } from '../lib/redis-keys';
 
 export const journeyEntrySchema = z.object({ role: z.enum(['assistant', 'user']), content: z.string() });
 export type JourneyEntry = z.infer<typeof journeyEntrySchema>;
@@ -52,11 +53,11 @@ export class JourneyStore {
   ) {}
 
   private key(id: string) {
-    return `${this.keyPrefix}:journey:${id}`;
+    return redisKeys(this.keyPrefix).journey(id);
   }
 
   private answerKey(id: string, turn: number) {
-    return `${this.keyPrefix}:journey:${id}:answer:${turn}`;
+    return redisKeys(this.keyPrefix).journeyAnswer(id, turn);
   }
 
   private endKey(id: string, attempt: string) {

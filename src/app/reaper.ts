@@ -18,6 +18,7 @@ import { StaleWorkRepository } from '../models/stale-work-repository';
 import type { QueueRegistry } from '../queues/registry';
 import { hitlResumeJobId, ticketNotesJobId } from '../queues/assistant';
 import { flowNodeJobId } from '../queues/flows';
+import { redisKeys } from '../lib/redis-keys';
 
 /** Rows looked at per kind and sweep: a backlog is worked off over several sweeps. */
 const BATCH = 100;
@@ -103,7 +104,7 @@ export class Reaper {
 
   /** One sweep, unless another process holds the sweep lock for this interval. */
   private async sweepLocked(): Promise<ReapReport | null> {
-    const key = `${this.deps.config.redis.keyPrefix}:reaper:lock`;
+    const key = redisKeys(this.deps.config.redis.keyPrefix).reaperLock();
     const ttl = Math.max(100, this.deps.config.reaper.intervalMs - 50);
     if ((await this.deps.redis.set(key, this.owner, 'PX', ttl, 'NX')) !== 'OK') return null;
     return this.sweep();

@@ -9,6 +9,8 @@ import type { LivePhase } from '../lib/redis-streams';
 import type { Frame } from '../lib/stream-follower';
 import { framesDrained, pushFrames, type FrameTarget } from './sse-frames';
 import { formatSse, openSse, type SseMessage } from './sse';
+import { redisKeys } from '../lib/redis-keys';
+import { redisScripts, type RedisScripts } from '../lib/redis-scripts';
 
 /**
  * What a route streams. The helper opens the response, writes `messages` in order and ends the
@@ -55,31 +57,6 @@ const HEARTBEAT_MS = 15_000;
 /** A lease outlives its refresh (each heartbeat) by this much, so a dead node's streams expire. */
 const LEASE_MS = 60_000;
 
-/**
- * Takes a stream slot of a user, across nodes: a sorted set of lease ids scored by expiry (Redis
- * time, so nodes' clocks do not matter). Expired leases (a node that died) are dropped first.
- */
-const ACQUIRE = `
-local t = redis.call('TIME')
-local now = t[1] * 1000 + math.floor(t[2] / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return 1`;
-const REFRESH = `
-local t = redis.call('TIME')
-local now = t[1] * 1000 + math.floor(t[2] / 1000)
-redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return 1`;
-
-/** The lease scripts, as ioredis commands (`defineCommand`). */
-interface LeaseCommands {
-  sseLeaseAcquire(key: string, id: string, max: number, leaseMs: number): Promise<number>;
-  sseLeaseRefresh(key: string, id: string, leaseMs: number): unknown;
-}
-
 interface OpenStream extends FrameTarget {
   controller: StreamAbort;
   leaseKey: string;
@@ -99,6 +76,7 @@ export class SseStreams {
   private readonly releasing: OpenStream[] = [];
   private timer: NodeJS.Timeout | undefined;
   private readonly log: Logger;
+  private readonly scripts: RedisScripts;
 
   constructor(
     private readonly deps: {
@@ -113,8 +91,7 @@ export class SseStreams {
   ) {
     this.log = deps.logger.child({ component: 'sse' });
     // EVALSHA after the first call: the refresh of 10,000 leases sends ids, not 10,000 scripts.
-    deps.redis.defineCommand('sseLeaseAcquire', { numberOfKeys: 1, lua: ACQUIRE });
-    deps.redis.defineCommand('sseLeaseRefresh', { numberOfKeys: 1, lua: REFRESH });
+    this.scripts = redisScripts(deps.redis);
   }
 
   /** Streams open on this node. */
@@ -139,7 +116,7 @@ export class SseStreams {
       res,
       controller,
       signal: controller.signal,
-      leaseKey: `${this.deps.keyPrefix}:sse:user:${options.userId}`,
+      leaseKey: redisKeys(this.deps.keyPrefix).sseLeases(options.userId),
       leaseId: randomUUID(),
       held: undefined,
       drainer: undefined,
@@ -213,13 +190,13 @@ export class SseStreams {
   }
 
   private async acquire(stream: OpenStream): Promise<void> {
-    const taken = await (this.deps.redis as unknown as LeaseCommands).sseLeaseAcquire(
-      stream.leaseKey,
-      stream.leaseId,
-      this.deps.maxPerUser,
-      LEASE_MS,
+    // A sorted set of lease ids scored by expiry in Redis time (nodes' clocks do not matter);
+    // leases of a node that died are dropped first.
+    const taken = await this.scripts.sseLeaseAcquire(
+      { leases: stream.leaseKey },
+      { leaseId: stream.leaseId, max: this.deps.maxPerUser, leaseMs: LEASE_MS },
     );
-    if (Number(taken) !== 1) {
+    if (!taken) {
       throw new AppError(
         429,
         'too_many_streams',
@@ -259,10 +236,10 @@ export class SseStreams {
 
   /** One pass over every open stream: a comment line to keep proxies from closing it, and its lease. */
   private beat(): void {
-    const pipeline = this.deps.redis.pipeline() as unknown as LeaseCommands & { exec(): Promise<unknown> };
+    const pipeline = this.deps.redis.pipeline();
     for (const stream of this.open) {
       stream.res.write(': ping\n\n');
-      pipeline.sseLeaseRefresh(stream.leaseKey, stream.leaseId, LEASE_MS);
+      this.scripts.queueSseLeaseRefresh(pipeline, { leases: stream.leaseKey }, { leaseId: stream.leaseId, leaseMs: LEASE_MS });
     }
     pipeline.exec().catch((error: unknown) => this.log.warn({ err: error }, 'stream leases not refreshed; the next ping refreshes them'));
   }

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from './logger';
+import { redisKeys } from './redis-keys';
 
 /**
  * What can be cancelled: a canvas generation, a chat turn (keyed by its user message id), a flow
@@ -42,11 +43,11 @@ export class CancelSignals {
     private readonly keyPrefix: string,
     private readonly logger?: Logger,
   ) {
-    this.channel = `${keyPrefix}:cancel`;
+    this.channel = redisKeys(keyPrefix).cancelChannel();
   }
 
   private key(kind: CancelKind, id: string) {
-    return `${this.keyPrefix}:cancel:${kind}:${id}`;
+    return redisKeys(this.keyPrefix).cancelRequest(kind, id);
   }
 
   /** Records the request and tells every listening process. */
@@ -115,7 +116,10 @@ export class CancelSignals {
     if (!names.length) return;
     try {
       const pipeline = this.redis.pipeline();
-      for (const name of names) pipeline.exists(`${this.keyPrefix}:cancel:${name}`);
+      for (const name of names) {
+        const split = name.indexOf(':');
+        pipeline.exists(this.key(name.slice(0, split) as CancelKind, name.slice(split + 1)));
+      }
       const results = (await pipeline.exec()) ?? [];
       names.forEach((name, index) => {
         if (results[index]?.[1] !== 1) return;

@@ -3,12 +3,13 @@ import type { Redis } from 'ioredis';
 import { QUEUE_NAMES, type QueueName } from '../../config';
 import { jobDeclaration, type JobInput, type JobName, type JobPayload } from './catalog';
 import { FairShare } from './fair-share';
+import { redisKeys } from '../lib/redis-keys';
 
 /** The states of a job that will still run. */
 const LIVE_STATES = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
 
 /** BullMQ key prefix for a deployment prefix (`sb` → `sb:bull`), shared by queues and workers. */
-export const bullPrefix = (keyPrefix: string) => `${keyPrefix}:bull`;
+export const bullPrefix = (keyPrefix: string) => redisKeys(keyPrefix).bullmqPrefix();
 
 /**
  * One BullMQ `Queue` per queue name, created on first use over a shared fail-fast connection, so
