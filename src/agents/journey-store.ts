@@ -61,7 +61,7 @@ export class JourneyStore {
   }
 
   private endKey(id: string, attempt: string) {
-    return `${this.keyPrefix}:journey:${id}:end:${attempt}`;
+    return redisKeys(this.keyPrefix).journeyAttemptEnd(id, attempt);
   }
 
   /** The session, or null when it is unknown, expired or unreadable. */
