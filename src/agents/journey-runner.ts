@@ -1,6 +1,4 @@
-import { AIMessage, HumanMessage, SystemMessage, type BaseMessage } from '@langchain/core/messages';
 import { describeRedacted } from '../lib/redact-error';
-import { tool, type StructuredToolInterface } from '@langchain/core/tools';
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../config';
@@ -27,6 +25,8 @@ import {
 import { endCancelledAttempt } from './journey-cancel';
 import { JourneyStore, type JourneySession } from './journey-store';
 import type { RunOutcome } from './run-outcome';
+import { historyMessages, systemMessage, userMessage, type ModelMessage } from '../ai/model-messages';
+import { offeredTool, type ModelTool } from '../ai/model-tools';
 
 export interface JourneyRunnerDeps {
   config: Config;
@@ -61,7 +61,7 @@ export type JourneyTurnOutcome = RunOutcome<{ turn: number }> & { decision?: Tur
 export type JourneyTurnJobResult = JourneyTurnResult & { cancelled?: true };
 
 /** Built once, bound on every call that offers it. */
-const finishTool: StructuredToolInterface = tool(async () => '', {
+const finishTool: ModelTool = offeredTool({
   name: FINISH_TOOL,
   description: 'Finish the setup: hand over the prompt template for the extraction agent and a short message for the user.',
   schema: finishArgsSchema,
@@ -161,13 +161,13 @@ export class JourneyRunner {
     signal: AbortSignal,
   ): Promise<TurnDecision> {
     const turn = data.turn;
-    const history: BaseMessage[] = [
-      new SystemMessage(journeySystemPrompt(session.agentType, session.dataTypes)),
-      ...session.messages.map((m) => (m.role === 'user' ? new HumanMessage(m.content) : new AIMessage(m.content))),
-      new HumanMessage(answer),
+    const history: ModelMessage[] = [
+      systemMessage(journeySystemPrompt(session.agentType, session.dataTypes)),
+      ...historyMessages(session.messages),
+      userMessage(answer),
     ];
     if (turn >= MAX_ANSWERS) {
-      const said = await this.call(data, [...history, new SystemMessage(FINISH_NOW)], { offer: true, force: true, signal });
+      const said = await this.call(data, [...history, systemMessage(FINISH_NOW)], { offer: true, force: true, signal });
       return this.finish(session, answer, said.finish?.args);
     }
     const said = await this.call(data, history, { offer: turn >= MIN_ANSWERS, signal });
@@ -175,7 +175,7 @@ export class JourneyRunner {
     if (said.finish) {
       // Too early: the finish is dropped and the model asked once more, for a question.
       log.info({ answers: turn }, 'journey model tried to finish early');
-      const again = await this.call(data, [...history, new SystemMessage(tooEarly(turn))], { offer: false, signal });
+      const again = await this.call(data, [...history, systemMessage(tooEarly(turn))], { offer: false, signal });
       return { done: false, message: questionOf(again.text) ?? FALLBACK_QUESTIONS[turn - 1] };
     }
     return { done: false, message: questionOf(said.text) ?? FALLBACK_QUESTIONS[turn - 1] };
@@ -201,7 +201,7 @@ export class JourneyRunner {
    */
   private async call(
     data: JourneyTurnJob,
-    messages: BaseMessage[],
+    messages: ModelMessage[],
     options: { offer: boolean; force?: boolean; signal: AbortSignal },
   ): Promise<ModelSaid> {
     const tier = (await this.deps.repos.users.findById(data.userId))?.tier ?? 'free';
