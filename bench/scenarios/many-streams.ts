@@ -113,12 +113,16 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
     const read = async () => {
       await inspector!.heapUsedAfterGc();
       await settle(500);
-      return { rss: rssBytes(pid), redisConnections: tcpConnectionsTo(pid, redisPort) };
+      const { heapUsed, heapTotal, newSpace } = await inspector!.memory();
+      return { rss: rssBytes(pid), heapUsed, heapTotal, newSpace, redisConnections: tcpConnectionsTo(pid, redisPort) };
     };
+    const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
     await settle(500);
     const idleReading = await read();
     const readings = [{ streams: 0, ...idleReading }];
-    ctx.log(`manyStreams: idle: ${idleReading.redisConnections} Redis connections, RSS ${(idleReading.rss / 2 ** 20).toFixed(1)} MiB`);
+    ctx.log(
+      `manyStreams: idle: ${idleReading.redisConnections} Redis connections, RSS ${mib(idleReading.rss)} MiB (V8 heap used ${mib(idleReading.heapUsed)}, young generation ${mib(idleReading.newSpace)})`,
+    );
     let open = 0;
     let failed = 0;
     let firstError: string | undefined;
@@ -142,7 +146,7 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
       open = step;
       readings.push({ streams: step - failed, ...(await read()) });
       ctx.log(
-        `manyStreams: ${step - failed} streams open (${failed} refused), ${readings.at(-1)!.redisConnections} Redis connections, RSS ${(readings.at(-1)!.rss / 2 ** 20).toFixed(1)} MiB`,
+        `manyStreams: ${step - failed} streams open (${failed} refused), ${readings.at(-1)!.redisConnections} Redis connections, RSS ${mib(readings.at(-1)!.rss)} MiB (V8 heap used ${mib(readings.at(-1)!.heapUsed)}, young generation ${mib(readings.at(-1)!.newSpace)})`,
       );
       if (failed > step / 2) break;
     }
@@ -213,7 +217,13 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
         : undefined,
       hotError,
       hotCpuMs,
-      readings: readings.map((r) => ({ streams: r.streams, rssMiB: round(r.rss / 2 ** 20), redisConnections: r.redisConnections })),
+      readings: readings.map((r) => ({
+        streams: r.streams,
+        rssMiB: round(r.rss / 2 ** 20),
+        heapUsedMiB: round(r.heapUsed / 2 ** 20),
+        youngGenerationMiB: round(r.newSpace / 2 ** 20),
+        redisConnections: r.redisConnections,
+      })),
     };
   } finally {
     inspector?.close();
