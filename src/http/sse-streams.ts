@@ -340,19 +340,28 @@ async function drained(res: Response, signal: StreamSignal): Promise<void> {
 /**
  * What an open stream's request no longer needs (the ≤ 20 KB per stream target): its headers, the
  * bearer token among them (verified already; one copy of a secret fewer in memory for the stream's
- * whole life), the authenticated user's row, and Express's parsed-URL cache. Express's
- * `res.locals` (an object without prototype, so a hash table from the start) becomes a plain
- * object holding only the route template the request metrics read when the stream ends. The log
- * line and the metrics written when the stream ends read only the method, the URL, the route and
- * the status.
+ * whole life), the authenticated user's row, the route's params, and Express's parsed-URL cache.
+ * Express's `res.locals` (an object without prototype, so a hash table from the start) becomes a
+ * plain object holding only the route template the request metrics read when the stream ends.
+ * The request log line is bound when the request arrives (its id, method and path are already in
+ * it), so the URL and original URL, two copies of a path with ids in it, become that shared
+ * template. When the stream ends, only the method, the route template and the status are read.
  */
 function forgetRequestExtras(req: Request, res: Response): void {
   req.headers = NO_HEADER_MAP;
   req.rawHeaders = NO_HEADERS;
+  req.params = NO_PARAMS;
   (req as { _parsedUrl?: unknown })._parsedUrl = undefined;
   (req as { user?: unknown }).user = undefined;
   const routeTemplate = (res.locals as { routeTemplate?: unknown }).routeTemplate;
-  res.locals = typeof routeTemplate === 'string' ? { routeTemplate: sharedTemplate(routeTemplate) } : NO_LOCALS;
+  if (typeof routeTemplate !== 'string') {
+    res.locals = NO_LOCALS;
+    return;
+  }
+  const template = sharedTemplate(routeTemplate);
+  res.locals = { routeTemplate: template };
+  req.url = template;
+  req.originalUrl = template;
 }
 
 /**
@@ -371,3 +380,4 @@ const MAX_TEMPLATES = 512;
 const NO_HEADERS: string[] = Object.freeze([]) as unknown as string[];
 const NO_HEADER_MAP = Object.freeze({}) as Request['headers'];
 const NO_LOCALS = Object.freeze({}) as Response['locals'];
+const NO_PARAMS = Object.freeze({}) as Request['params'];
