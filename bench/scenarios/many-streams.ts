@@ -113,15 +113,22 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
     const read = async () => {
       await inspector!.heapUsedAfterGc();
       await settle(500);
-      const { heapUsed, heapTotal, newSpace } = await inspector!.memory();
-      return { rss: rssBytes(pid), heapUsed, heapTotal, newSpace, redisConnections: tcpConnectionsTo(pid, redisPort) };
+      const { heapUsed, heapTotal, newSpace, newSpaceUsed } = await inspector!.memory();
+      // rss − heapTotal: what the process holds outside V8's heap (Node's C++ objects per
+      // connection, such as the HTTP parser, malloc'ed buffers, code).
+      const rss = rssBytes(pid);
+      // The young generation's empty part is V8's allocation buffer: a full GC leaves it empty, V8
+      // grows it again with whatever the process allocates in the settle before RSS is read (1 to
+      // 64 MiB on Node 24), and it holds nothing of the streams. Per-stream figures leave it out.
+      const net = rss - (newSpace - newSpaceUsed);
+      return { rss, net, heapUsed, heapTotal, newSpace, redisConnections: tcpConnectionsTo(pid, redisPort) };
     };
     const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
     await settle(500);
     const idleReading = await read();
     const readings = [{ streams: 0, ...idleReading }];
     ctx.log(
-      `manyStreams: idle: ${idleReading.redisConnections} Redis connections, RSS ${mib(idleReading.rss)} MiB (V8 heap used ${mib(idleReading.heapUsed)}, young generation ${mib(idleReading.newSpace)})`,
+      `manyStreams: idle: ${idleReading.redisConnections} Redis connections, RSS ${mib(idleReading.rss)} MiB (V8 heap used ${mib(idleReading.heapUsed)} of ${mib(idleReading.heapTotal)}, young generation ${mib(idleReading.newSpace)}; outside the V8 heap ${mib(idleReading.rss - idleReading.heapTotal)})`,
     );
     let open = 0;
     let failed = 0;
@@ -146,7 +153,7 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
       open = step;
       readings.push({ streams: step - failed, ...(await read()) });
       ctx.log(
-        `manyStreams: ${step - failed} streams open (${failed} refused), ${readings.at(-1)!.redisConnections} Redis connections, RSS ${mib(readings.at(-1)!.rss)} MiB (V8 heap used ${mib(readings.at(-1)!.heapUsed)}, young generation ${mib(readings.at(-1)!.newSpace)})`,
+        `manyStreams: ${step - failed} streams open (${failed} refused), ${readings.at(-1)!.redisConnections} Redis connections, RSS ${mib(readings.at(-1)!.rss)} MiB (V8 heap used ${mib(readings.at(-1)!.heapUsed)} of ${mib(readings.at(-1)!.heapTotal)}, young generation ${mib(readings.at(-1)!.newSpace)}; outside the V8 heap ${mib(readings.at(-1)!.rss - readings.at(-1)!.heapTotal)})`,
       );
       if (failed > step / 2) break;
     }
@@ -185,6 +192,8 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
     }
     const last = readings.at(-1)!;
     const held = last.streams;
+    const withStreams = readings.filter((r) => r.streams > 0);
+    const netPerStream = held ? Math.round((last.net - idleReading.net) / held) : undefined;
     return {
       config: {
         process:
@@ -203,6 +212,17 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
       redisConnectionsWithStreams: last.redisConnections,
       /** From the first step with streams to the last (the reader connects with the first stream). */
       redisConnectionsGrowth: readings.length > 1 ? last.redisConnections - readings[1].redisConnections : undefined,
+      /**
+       * The headline (decision 0217): what each further stream adds, the least-squares slope of RSS
+       * (without the young generation's empty part) over the readings with streams open. Costs that
+       * come once with the first streams (the node's stream reader, compiled code of the stream
+       * path, allocator high-water marks) are not per stream; with one reading it is the ratio below.
+       */
+      marginalBytesPerStream:
+        withStreams.length > 1 ? Math.round(slope(withStreams.map((r) => [r.streams, r.net] as const))) : netPerStream,
+      /** (last − idle) / streams of RSS without the young generation's empty part. */
+      bytesPerStreamNetOfYoungGeneration: netPerStream,
+      /** (last − idle) / streams of plain RSS, young generation and first-stream costs included. */
       bytesPerStream: held ? Math.round((last.rss - idleReading.rss) / held) : undefined,
       slopeBytesPerStream: readings.length > 2 ? Math.round(slope(readings.map((r) => [r.streams, r.rss] as const))) : undefined,
       eventLatencyMs: latency
@@ -221,7 +241,9 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
         streams: r.streams,
         rssMiB: round(r.rss / 2 ** 20),
         heapUsedMiB: round(r.heapUsed / 2 ** 20),
+        heapTotalMiB: round(r.heapTotal / 2 ** 20),
         youngGenerationMiB: round(r.newSpace / 2 ** 20),
+        rssWithoutEmptyYoungGenerationMiB: round(r.net / 2 ** 20),
         redisConnections: r.redisConnections,
       })),
     };
