@@ -23,6 +23,7 @@ import { resolveOAuthEncryptionKey, SecretBox } from '../connectors/secret-box';
 import { AdminDirectory } from '../auth/admins';
 import { AuthService } from '../auth/auth-service';
 import { resolveJwtSecret } from '../auth/jwt-secret';
+import { ApiKeys } from '../auth/api-keys';
 import { SessionGuard } from '../auth/session-guard';
 import { UsageLimiter } from '../lib/usage-limiter';
 import { CANVAS_NAMESPACE, DEVICE_NAMESPACE, rooms } from '../realtime/events';
@@ -238,6 +239,11 @@ export async function startSwitchboard(
       });
       tokens.accept = sessions.accept;
       tokens.acceptOnCanvas = sessions.acceptOnCanvas;
+      // A revoked API key's sockets close like a signed-out session's: the key's id names their room (0220).
+      const apiKeys = new ApiKeys(repos.apiKeys, redis, config.redis.keyPrefix, logger.child({ component: 'api-keys' }), (keyId) =>
+        sessions.revoke(keyId),
+      );
+      tokens.apiKeys = apiKeys;
       const admins = new AdminDirectory(repos.admins, config.admin.userIds);
       for (const id of await admins.recordEnvGrants())
         logger.warn({ userId: id }, 'ADMIN_USER_IDS names no user: ignored until such a user exists');
@@ -252,6 +258,7 @@ export async function startSwitchboard(
         redis,
         repos,
         tokens,
+        apiKeys,
         auth: new AuthService(repos.users, tokens, config.auth.refreshTokenTtlDays, sessions),
         generations: new GenerationService({ config, redis, repos, queues, events, limiter, canvasEvents, logger }),
         generationCancels: cancels,

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { SignJWT } from 'jose';
 import type { Tier } from '../../config';
 import type { MemberRole } from '../models/schema';
+import type { ApiKeys } from './api-keys';
 import { verifyHs256 } from './hs256';
 
 /** Claims carried by an access token: enough to authorise a request without a database read. */
@@ -32,6 +33,11 @@ export interface TokenSettings {
    * not a member) from the same statement. Without it, `accept` alone is asked.
    */
   acceptOnCanvas?: (claims: AccessClaims, canvasId: string) => Promise<{ stands: boolean; role: MemberRole | null }>;
+  /**
+   * API keys (`sb_live_…`), accepted wherever a bearer token is: HTTP requests and socket
+   * handshakes (0220). Absent: only access tokens authenticate.
+   */
+  apiKeys?: Pick<ApiKeys, 'authenticate'>;
 }
 
 const ALGORITHM = 'HS256';

@@ -6,6 +6,7 @@ import type { ChatService } from '../assistant/chat-service';
 import type { AgentService } from '../agents/agent-service';
 import type { JourneyService } from '../agents/journey';
 import type { OAuthService } from '../agents/oauth-service';
+import type { ApiKeys } from '../auth/api-keys';
 import type { AuthService } from '../auth/auth-service';
 import type { TokenSettings } from '../auth/tokens';
 import type { FlowExecutions } from '../flows/flow-executions';
@@ -30,6 +31,8 @@ export interface ApiContext {
   redis: Redis;
   repos: Repositories;
   tokens: TokenSettings;
+  /** API keys: create, list, revoke (their checks run through `tokens`). */
+  apiKeys: ApiKeys;
   auth: AuthService;
   generations: GenerationService;
   /** Cancel requests of generations. */

@@ -25,6 +25,10 @@ export const REDACT_PATHS = [
   'req.headers.authorization',
   'req.headers.cookie',
   'headers.authorization',
+  'req.headers["x-api-key"]',
+  'headers["x-api-key"]',
+  '*.apiKey',
+  '*.secret',
 ];
 
 export type LogFormat = 'json' | 'pretty';

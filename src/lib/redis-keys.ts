@@ -44,6 +44,11 @@ export class RedisKeys {
     return `${this.prefix}:gen:active:${slot(userId)}`;
   }
 
+  /** Consecutive failed API-key attempts (`fails`) or the back-off lock (`lock`) of a client (`ipId`: a hash of the IP); TTL 24 h / the lock. */
+  apiKeyFailures(what: 'fails' | 'lock', ipId: string): string {
+    return `${this.prefix}:api-key-fail:${what}:${slot(ipId)}`;
+  }
+
   /** Consecutive failed sign-ins (`fails`) or the back-off lock (`lock`) of an account (`accountId`: a hash of the email); TTL 24 h / the lock. */
   loginAccount(what: 'fails' | 'lock', accountId: string): string {
     return `${this.prefix}:login:${what}:${slot(accountId)}`;

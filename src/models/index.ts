@@ -1,6 +1,7 @@
 import type { Db } from './database';
 import { AdminsRepository } from './admins-repository';
 import { AgentsRepository } from './agents-repository';
+import { ApiKeysRepository } from './api-keys-repository';
 import { AuditRepository } from './audit-repository';
 import { BlocksRepository } from './blocks-repository';
 import { ChatRepository } from './chat-repository';
@@ -37,6 +38,7 @@ export function createRepositories(db: Db) {
     flows: new FlowsRepository(db),
     flowExecutions: new FlowExecutionsRepository(db),
     embeds: new EmbedsRepository(db),
+    apiKeys: new ApiKeysRepository(db),
   };
 }
 export type Repositories = ReturnType<typeof createRepositories>;

@@ -369,3 +369,20 @@ export const flowEmbeds = pgTable('flow_embeds', {
   ...timestamps,
 });
 export type FlowEmbedRow = typeof flowEmbeds.$inferSelect;
+
+/** A user's API keys (migration 0015): only the secret's SHA-256 is kept, with its first characters for lists. */
+export const apiKeys = pgTable('api_keys', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  userId: uuid('user_id').notNull(),
+  name: text('name').notNull(),
+  prefix: text('prefix').notNull(),
+  keyHash: text('key_hash').notNull().unique(),
+  scopes: text('scopes', { enum: ['read', 'write'] })
+    .array()
+    .notNull(),
+  ...timestamps,
+  lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
+  expiresAt: timestamp('expires_at', { withTimezone: true }),
+  revokedAt: timestamp('revoked_at', { withTimezone: true }),
+});
+export type ApiKeyRow = typeof apiKeys.$inferSelect;

@@ -1,5 +1,6 @@
 import type { DefaultEventsMap, Socket } from 'socket.io';
 import { z } from 'zod';
+import { isApiKeySecret } from '../auth/api-keys';
 import { verifyAccessToken, type AccessClaims, type TokenSettings } from '../auth/tokens';
 import type { Logger } from '../lib/logger';
 import { rooms, type AuthRefreshAck } from './events';
@@ -32,7 +33,27 @@ function tellExpired(socket: Socket, reason: 'token_expired' | 'session_revoked'
 export async function handshakeClaims(tokens: TokenSettings, socket: Socket): Promise<AccessClaims | null> {
   const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
   if (typeof token !== 'string' || token.length > 4096) return null;
+  if (isApiKeySecret(token)) return apiKeyClaims(tokens, token, socket.handshake.address);
   return verifyAccessToken(tokens, token);
+}
+
+/** How long a socket opened with a key that never expires stays before it must reconnect (and be checked again). */
+const KEY_SOCKET_LIFETIME_S = 24 * 3600;
+
+/**
+ * A socket opened with an API key (0220): a socket both reads and writes, so the key needs the
+ * `write` scope; an admin's key is not an admin. The key's id stands for the session, so revoking
+ * the key disconnects its sockets on every node as a logout does. Failed attempts count against
+ * the client's IP like on HTTP (a 429 is thrown, as the check failing).
+ */
+async function apiKeyClaims(tokens: TokenSettings, secret: string, ip: string): Promise<AccessClaims | null> {
+  const caller = tokens.apiKeys ? await tokens.apiKeys.authenticate(secret, ip) : null;
+  if (!caller || !caller.scopes.includes('write')) return null;
+  const { user } = caller;
+  const lifetime = Math.floor(Date.now() / 1000) + KEY_SOCKET_LIFETIME_S;
+  const exp = caller.expiresAt ? Math.min(Math.floor(caller.expiresAt.getTime() / 1000), lifetime) : lifetime;
+  const role = user.role === 'admin' ? 'user' : user.role;
+  return { sub: user.id, email: user.email, name: user.name, tier: user.tier, role, sid: caller.keyId, exp };
 }
 
 /**

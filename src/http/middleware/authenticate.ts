@@ -3,7 +3,8 @@ import type { Tier } from '../../../config';
 import { verifyAccessToken, verifyAccessTokenOnCanvas, type TokenSettings } from '../../auth/tokens';
 import type { MemberRole } from '../../models/schema';
 import { uuidParam } from '../../schemas/api';
-import { unauthorized } from '../../lib/errors';
+import { forbidden, unauthorized } from '../../lib/errors';
+import { isApiKeySecret, type ApiKeyScope } from '../../auth/api-keys';
 
 /** The caller, from a verified access token. */
 export interface AuthUser {
@@ -12,6 +13,8 @@ export interface AuthUser {
   name: string;
   tier: Tier;
   role: 'user' | 'admin' | 'service';
+  /** Set when the caller authenticated with an API key: its id and scopes (0220). */
+  apiKey?: { id: string; scopes: ApiKeyScope[] };
 }
 
 declare module 'express-serve-static-core' {
@@ -20,16 +23,59 @@ declare module 'express-serve-static-core' {
   }
 }
 
+/** Methods a `read` key may use; anything else needs `write`. */
+const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** The credential of a request: `Authorization: Bearer …` (an access token or an API key), else `X-API-Key`. */
+function credentialOf(req: Request): string | undefined {
+  const header = req.headers.authorization;
+  if (header?.startsWith('Bearer ')) return header.slice(7).trim() || undefined;
+  const key = req.headers['x-api-key'];
+  return typeof key === 'string' && key.trim() ? key.trim() : undefined;
+}
+
 /**
- * Requires `Authorization: Bearer <access token>`; sets `req.user`. With `canvasParam` (a route on
+ * The caller of an API key, or an error: unknown, revoked or expired → 401; a `read` key on a
+ * method that changes something → 403 (0220). Repeated failures from one IP → 429 (thrown).
+ */
+async function apiKeyUser(tokens: TokenSettings, req: Request, secret: string): Promise<AuthUser | Error> {
+  const caller = tokens.apiKeys ? await tokens.apiKeys.authenticate(secret, req.ip ?? req.socket.remoteAddress ?? 'unknown') : null;
+  if (!caller) return unauthorized('Invalid, revoked or expired API key');
+  if (!READ_METHODS.has(req.method) && !caller.scopes.includes('write')) return forbidden('This API key may only read (scope read)');
+  const { user } = caller;
+  // An admin's key is not an admin: admin rights need the admin's own session.
+  const role = user.role === 'admin' ? 'user' : user.role;
+  return { id: user.id, email: user.email, name: user.name, tier: user.tier, role, apiKey: { id: caller.keyId, scopes: caller.scopes } };
+}
+
+/**
+ * True when the caller holds admin rights now: never through an API key (0220), otherwise as the
+ * admin directory says.
+ */
+export async function isAdminCaller(directory: { isAdmin(userId: string): Promise<boolean> }, user: AuthUser): Promise<boolean> {
+  return !user.apiKey && (await directory.isAdmin(user.id));
+}
+
+/** Refuses a request made with an API key (403): managing keys, for one, needs a signed-in session. */
+export function requireSession(user: AuthUser, what: string): void {
+  if (user.apiKey) throw forbidden(`${what} needs a signed-in session, not an API key`);
+}
+
+/**
+ * Requires `Authorization: Bearer <access token or API key>` or `X-API-Key: <API key>`; sets `req.user`. With `canvasParam` (a route on
  * one canvas, `/canvases/:id/…`), the session check also reads the caller's role on that canvas in
  * the same statement, and `canvasAccess` uses it instead of asking again (0162).
  */
 export function authenticate(tokens: TokenSettings, options: { canvasParam?: string } = {}) {
   return async (req: Request, _res: Response, next: NextFunction) => {
-    const header = req.headers.authorization;
-    const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
+    const token = credentialOf(req);
     if (!token) return next(unauthorized('Authentication required'));
+    if (isApiKeySecret(token)) {
+      const user = await apiKeyUser(tokens, req, token);
+      if (user instanceof Error) return next(user);
+      req.user = user;
+      return next();
+    }
     // The id as the route's own schema gives it to `canvasAccess` (a UUID, lower case), if it is one.
     const parsed = options.canvasParam ? uuidParam.safeParse(req.params[options.canvasParam]) : undefined;
     const canvasId = parsed?.success ? parsed.data : undefined;

@@ -7,7 +7,7 @@ export const CORS_ALLOWED_METHODS = 'GET, POST, PUT, PATCH, DELETE, OPTIONS';
  * The request headers a browser client sends: the bearer token, JSON bodies, idempotent generation
  * starts, resuming an event stream, and a caller-chosen request id for correlation.
  */
-export const CORS_ALLOWED_HEADERS = 'Authorization, Content-Type, Idempotency-Key, Last-Event-ID, X-Request-Id';
+export const CORS_ALLOWED_HEADERS = 'Authorization, Content-Type, Idempotency-Key, Last-Event-ID, X-API-Key, X-Request-Id';
 
 /** The response headers a browser client reads: backoff, correlation, and the ids of started runs. */
 export const CORS_EXPOSED_HEADERS =

@@ -4,6 +4,7 @@ import { publicUser } from '../../auth/auth-service';
 import { AppError, notFound } from '../../lib/errors';
 import { loginSchema, refreshSchema, registerSchema } from '../../schemas/api';
 import { authSessionResponse, meResponse } from '../openapi/response-schemas';
+import { isAdminCaller } from '../middleware/authenticate';
 import { routesWith, perContext } from '../route';
 import type { ApiContext } from '../context';
 import type { Repositories } from '../../models';
@@ -106,7 +107,9 @@ export const authRoutes = [
     handler: async ({ user: caller }, ctx) => {
       const user = await ctx.repos.users.findById(caller.id);
       if (!user) throw notFound('User');
-      return { user: { ...publicUser(user), admin: await ctx.admin.directory.isAdmin(user.id), limits: ctx.config.tiers[user.tier] } };
+      return {
+        user: { ...publicUser(user), admin: await isAdminCaller(ctx.admin.directory, caller), limits: ctx.config.tiers[user.tier] },
+      };
     },
   }),
 ];

@@ -2,6 +2,7 @@ import { buildOpenApiDocument } from '../openapi/document';
 import { precompressed } from '../openapi/compressed';
 import { routesWith, type AnyRoute } from '../route';
 import { agentRoutes } from './agent-routes';
+import { apiKeyRoutes } from './api-keys-routes';
 import { authRoutes } from './auth-routes';
 import { blockRoutes } from './block-routes';
 import { canvasRoutes } from './canvas-routes';
@@ -48,6 +49,7 @@ const openApiDocumentRoute = routesWith<object>()({
  */
 export const apiRoutes = [
   ...authRoutes,
+  ...apiKeyRoutes,
   ...journeyRoutes,
   ...canvasRoutes,
   ...blockRoutes,

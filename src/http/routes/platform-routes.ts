@@ -1,9 +1,11 @@
 import { QUEUE_NAMES } from '../../../config';
 import { embedSchema } from '../../schemas/api';
 import { requestEmbedding } from '../../queues/embeddings';
+import { isApiKeySecret } from '../../auth/api-keys';
 import { verifyAccessToken } from '../../auth/tokens';
 import { isAdminRequest } from '../admin';
 import { embedResponse, metricsJsonResponse, metricsSummaryResponse } from '../openapi/response-schemas';
+import { isAdminCaller } from '../middleware/authenticate';
 import { routesWith } from '../route';
 import type { UsagePorts } from './shared';
 import type { ApiContext } from '../context';
@@ -56,7 +58,7 @@ export const platformRoutes = [
     description: "A user sees their own usage (`scope: user`); an admin sees everyone's (`scope: all`).",
     responses: { 200: { description: 'Queue counts and usage', schema: metricsSummaryResponse } },
     handler: async ({ user }, ctx) => {
-      const admin = await ctx.admin.directory.isAdmin(user.id);
+      const admin = await isAdminCaller(ctx.admin.directory, user);
       const [usage, queues] = await Promise.all([
         ctx.repos.usage.summary(admin ? null : user.id, new Date(Date.now() - 24 * 3600 * 1000)),
         Promise.all(QUEUE_NAMES.map(async (name) => [name, await ctx.queues.counts(name)] as const)),
@@ -92,10 +94,15 @@ export const platformRoutes = [
       if (!(await isAdminRequest(req, ctx.admin, ctx.tokens))) {
         // 401 without credentials and for an access token that is expired, revoked or whose user is
         // gone, as on every other route; 403 for credentials that are not an admin's.
+        // An admin's API key is someone, but never an admin (0220).
         const header = req.headers.authorization ?? '';
-        const someone = header.startsWith('Bearer ')
-          ? (await verifyAccessToken(ctx.tokens, header.slice(7).trim())) !== null
-          : header !== '';
+        const bearer = header.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
+        const someone =
+          bearer === undefined
+            ? header !== ''
+            : isApiKeySecret(bearer)
+              ? (await ctx.tokens.apiKeys?.authenticate(bearer, req.ip ?? 'unknown')) != null
+              : (await verifyAccessToken(ctx.tokens, bearer)) !== null;
         res.setHeader('WWW-Authenticate', 'Basic realm="Switchboard metrics", charset="UTF-8"');
         return void res
           .status(someone ? 403 : 401)

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { badRequest, forbidden } from '../../lib/errors';
+import { isAdminCaller } from '../middleware/authenticate';
 import { routesWith } from '../route';
 import type { ApiContext } from '../context';
 import type { Repositories } from '../../models';
@@ -61,7 +62,7 @@ export const usageRoutes = [
         throw badRequest(`At most ${MAX_USAGE_DAYS} days per request`, [{ path: 'from', message: 'range too long' }]);
       const all = query.all === 'true';
       // Asked only by admins' consoles; anyone else asking is refused, not quietly narrowed.
-      if (all && !(await ctx.admin.directory.isAdmin(user.id))) throw forbidden("Only admins may see every user's usage");
+      if (all && !(await isAdminCaller(ctx.admin.directory, user))) throw forbidden("Only admins may see every user's usage");
       return { days: await ctx.repos.usage.dailyTotals({ userId: all ? null : user.id, from, until: new Date(to.getTime() + DAY_MS) }) };
     },
   }),
