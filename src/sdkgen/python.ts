@@ -220,14 +220,14 @@ function renderClient(model: SdkModel, sync: boolean): string {
     `class ${name}:`,
     docstring(
       `${sync ? 'Synchronous' : 'asyncio'} client of the ${model.title}.\n\n` +
-        `\`\`${name}("http://127.0.0.1:3000", token=None)\`\`: the server root, without /api/v1. \`\`auth.register\`\` and\n` +
-        `\`\`auth.login\`\` keep the token they get. Errors raise :class:\`ApiError\` (status, code, message, details).` +
+        `\`\`${name}("http://127.0.0.1:3000", token=None, api_key=None)\`\`: the server root, without /api/v1. \`\`auth.register\`\` and\n` +
+        `\`\`auth.login\`\` keep the token they get; a program passes \`\`api_key="sb_live_…"\`\` instead. Errors raise :class:\`ApiError\` (status, code, message, details).` +
         (sync ? '' : "\nEach call runs the blocking request in the loop's default executor."),
       '    ',
     ),
     '',
-    '    def __init__(self, base_url: str, token: Optional[str] = None, timeout: float = 60.0, headers: Optional[Mapping[str, str]] = None) -> None:',
-    '        self._transport = Transport(base_url, token, timeout, headers)',
+    '    def __init__(self, base_url: str, token: Optional[str] = None, timeout: float = 60.0, headers: Optional[Mapping[str, str]] = None, api_key: Optional[str] = None) -> None:',
+    '        self._transport = Transport(base_url, token, timeout, headers, api_key)',
     ...model.namespaces.map((ns) => `        self.${pythonName(ns.name)} = ${className(ns, sync)}(self._transport)`),
     '',
     '    @property',

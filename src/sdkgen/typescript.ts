@@ -52,7 +52,7 @@ export function renderTypeScript(model: SdkModel): Record<string, string> {
     '  request(spec: RequestSpec): Promise<unknown>;',
     '}',
     '',
-    '/** `createClient({ baseUrl: "http://127.0.0.1:3000", token })`: the server root, without `/api/v1`. */',
+    '/** `createClient({ baseUrl: "http://127.0.0.1:3000", token })` (or `apiKey: "sb_live_…"` for a program): the server root, without `/api/v1`. */',
     'export function createClient(options: ClientOptions): SwitchboardClient {',
     '  const t = new Transport(options);',
     ...model.namespaces.map((ns) => `  const ${ns.name}Api = ${ns.name}Namespace(t);`),

@@ -1,5 +1,9 @@
 import { sql } from 'drizzle-orm';
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { createSwitchboardClient } from '@switchboard/client';
 import { testConfig } from '../support/app';
 import { createTestDatabase, serverPostgresUrl, type TestDatabase } from '../support/database';
 import { createCanvas, registerUser, request, type JsonResponse, type TestUser } from '../support/http';
@@ -25,7 +29,11 @@ describe('API keys', () => {
 
   beforeAll(async () => {
     database = await createTestDatabase({ server: serverPostgresUrl() });
-    const config = testConfig({ keyPrefix: `t-${randomUUID().slice(0, 8)}`, databaseUrl: database.url, env: { SWITCHBOARD_ROLES: 'api' } });
+    const config = testConfig({
+      keyPrefix: `t-${randomUUID().slice(0, 8)}`,
+      databaseUrl: database.url,
+      env: { SWITCHBOARD_ROLES: 'api', TRUST_PROXY: 'loopback' },
+    });
     a = await startSwitchboard(config, {
       logger: createLogger({ level: 'debug', destination: { write: (line: string) => void logs.push(line) } }),
     });
@@ -81,7 +89,7 @@ describe('API keys', () => {
     const audit = await t.app.repos.db.execute<{ action: string }>(
       sql`select action from system_audit where target_id = ${created.body.apiKey.id} order by created_at`,
     );
-    expect(rows(audit).map((row) => row.action)).toEqual(['api_key.created', 'api_key.revoked']);
+    expect(rows<{ action: string }>(audit).map((row) => row.action)).toEqual(['api_key.created', 'api_key.revoked']);
     expect(logs.join('\n')).not.toContain(secret);
   });
 
@@ -175,22 +183,59 @@ describe('API keys', () => {
     }
   });
 
-  test('repeated wrong keys from one address are 429 with Retry-After; a good key still works', async () => {
+  test('repeated wrong keys from one address are 429 with Retry-After; a good key still works, other addresses are not limited', async () => {
     const user = await registerUser(t.api, 'Brute');
     const good = (await createKey(user, { name: 'good' })).body.secret;
+    // Its own client address (the nodes trust the loopback proxy's X-Forwarded-For), so other tests' addresses stay unlocked.
+    const from = (ip: string, key: string, api = otherApi) =>
+      request('GET', `${api}/me`, { token: key, headers: { 'x-forwarded-for': ip } });
     const statuses: number[] = [];
     let limited: JsonResponse | undefined;
     for (let attempt = 0; attempt < 12 && !limited; attempt++) {
-      const res = await withKey('GET', `${otherApi}/me`, `sb_live_wrong${attempt}`);
+      const res = await from('203.0.113.7', `sb_live_wrong${attempt}`);
       statuses.push(res.status);
       if (res.status === 429) limited = res;
     }
-    // Earlier tests' failures from this address count too: every answer before the lock is 401.
-    expect(statuses.slice(0, -1).every((status) => status === 401)).toBe(true);
+
+    expect(statuses).toEqual([...Array(9).fill(401), 429]);
     expect(limited?.body.error.code).toBe('rate_limited');
     expect(Number(limited?.headers.get('retry-after'))).toBeGreaterThan(0);
-    expect((await withKey('GET', `${otherApi}/me`, good)).status).toBe(200);
-    expect((await withKey('GET', `${t.api}/me`, `sb_live_wrong-again`)).status).toBe(429);
+    expect((await from('203.0.113.7', 'sb_live_wrong-again', t.api)).status).toBe(429);
+    expect((await from('203.0.113.7', good)).status).toBe(200);
+    expect((await from('198.51.100.1', 'sb_live_wrong')).status).toBe(401);
+  });
+
+  test('the TS client with apiKey acts as its user; keys are managed with a session only', async () => {
+    const session = createSwitchboardClient({ baseUrl: t.url });
+    await session.auth.register({ email: `sdk-${randomUUID().slice(0, 8)}@example.test`, password: 'correct horse battery', name: 'Sdk' });
+    const { apiKey, secret } = await session.apiKeys.create({ name: 'sdk', scopes: ['read', 'write'] });
+
+    const program = createSwitchboardClient({ baseUrl: `${other.url}`, apiKey: secret });
+    const { canvas } = await program.canvases.create({ title: 'From a program' });
+    expect((await program.canvases.get(canvas.id)).canvas.title).toBe('From a program');
+    await expect(program.apiKeys.list()).rejects.toMatchObject({ status: 403, code: 'forbidden' });
+
+    expect((await session.apiKeys.list()).apiKeys.map((key) => key.id)).toEqual([apiKey.id]);
+    await session.apiKeys.revoke(apiKey.id);
+    await expect(program.auth.me()).rejects.toMatchObject({ status: 401, code: 'unauthorized' });
+  });
+
+  test('the generated Python client takes api_key', async () => {
+    const user = await registerUser(t.api, 'Py');
+    const { secret } = (await createKey(user, { name: 'py', scopes: ['read'] })).body;
+    const script = [
+      'import sys',
+      `sys.path.insert(0, ${JSON.stringify(path.resolve(__dirname, '../../clients/python'))})`,
+      'from switchboard_client import Client, ApiError',
+      'sb = Client(sys.argv[1], api_key=sys.argv[2])',
+      'print(sb.auth.get_me()["user"]["id"])',
+      'try:',
+      '    sb.canvases.create_canvas("no")',
+      'except ApiError as error:',
+      '    print(error.status, error.code)',
+    ].join('\n');
+    const { stdout } = await run('python3', ['-c', script, t.url, secret], { timeout: 60_000 });
+    expect(stdout.trim().split('\n')).toEqual([user.id, '403 forbidden']);
   });
 
   test('a canvas made with a key is the user’s own', async () => {
@@ -201,6 +246,8 @@ describe('API keys', () => {
     expect(res.status).toBe(200);
   });
 });
+
+const run = promisify(execFile);
 
 function expectError(res: JsonResponse, status: number, code: string) {
   expect([res.status, res.body?.error?.code]).toEqual([status, code]);

@@ -134,6 +134,10 @@ export function operationContract(): void {
   same<Same<Sdk.OAuthRefreshRequest, ApiRequestBody<'oauthRefresh'>>>();
 
   same<Same<Sdk.AuthResponse, ApiResponseBody<'login'>>>();
+  same<Same<Sdk.CreateApiKeyRequest, ApiRequestBody<'createApiKey'>>>();
+  same<Same<Sdk.CreatedApiKey, ApiResponseBody<'createApiKey'>>>();
+  same<Same<Sdk.ApiKeyPage, ApiResponseBody<'listApiKeys'>>>();
+  same<Same<{ apiKey: Sdk.ApiKey }, ApiResponseBody<'revokeApiKey'>>>();
   same<Same<Sdk.CanvasWithMembers, ApiResponseBody<'getCanvas'>>>();
   same<Same<Sdk.UndoResult, ApiResponseBody<'undoGeneration'>>>();
   same<Same<Sdk.GenerationCancelResult, ApiResponseBody<'cancelGeneration'>>>();

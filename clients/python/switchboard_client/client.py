@@ -542,12 +542,39 @@ class AuthApi:
     def __init__(self, transport: Transport) -> None:
         self._t = transport
 
+    def create_api_key(self, name: str, scopes: Optional[List[str]] = None, expires_at: Optional[str] = None) -> Dict[str, Any]:
+        """Create an API key; the answer holds its secret, shown this once
+
+        ``POST /api/v1/api-keys``.
+
+        Programs send the secret as `Authorization: Bearer sb_live_…` or `X-API-Key: sb_live_…` and act as the caller with the key’s scopes. Only its SHA-256 is stored. Needs a signed-in session: an API key cannot create, list or revoke keys (403). An `expiresAt` not in the future, an unknown scope or a name over 100 characters is 400.
+
+        name: What the key is for, shown in lists
+        scopes: Default `["read", "write"]`; `admin` is never granted to a key
+        expires_at: When the key stops working (ISO 8601, in the future); default never
+        """
+        body: Dict[str, Any] = {"name": name}
+        if scopes is not None:
+            body["scopes"] = scopes
+        if expires_at is not None:
+            body["expiresAt"] = expires_at
+        return self._t.request("POST", "/api-keys", {}, {}, {}, body, True, False)
+
     def get_me(self) -> Dict[str, Any]:
         """The caller, with their tier limits
 
         ``GET /api/v1/me``.
         """
         return self._t.request("GET", "/me", {}, {}, {}, None, False, False)
+
+    def list_api_keys(self, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
+        """The caller's API keys, newest first, in pages (never their secrets)
+
+        ``GET /api/v1/api-keys``.
+
+        Revoked and expired keys are listed too, with `revokedAt` / `expiresAt`. Needs a signed-in session: an API key cannot create, list or revoke keys (403).
+        """
+        return self._t.request("GET", "/api-keys", {}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
 
     def login(self, email: str, password: str) -> Dict[str, Any]:
         """Sign in with email and password
@@ -591,11 +618,38 @@ class AuthApi:
         self._t.remember(result)
         return result
 
+    def revoke_api_key(self, id: str) -> Dict[str, Any]:
+        """Revoke an API key at once, on every node (its open sockets are closed)
+
+        ``DELETE /api/v1/api-keys/{id}``.
+
+        Revoking a revoked key answers it unchanged. Needs a signed-in session: an API key cannot create, list or revoke keys (403).
+        """
+        return self._t.request("DELETE", "/api-keys/{id}", {"id": id}, {}, {}, None, False, False)
+
 class AsyncAuthApi:
     """asyncio: operations tagged `auth`."""
 
     def __init__(self, transport: Transport) -> None:
         self._t = transport
+
+    async def create_api_key(self, name: str, scopes: Optional[List[str]] = None, expires_at: Optional[str] = None) -> Dict[str, Any]:
+        """Create an API key; the answer holds its secret, shown this once
+
+        ``POST /api/v1/api-keys``.
+
+        Programs send the secret as `Authorization: Bearer sb_live_…` or `X-API-Key: sb_live_…` and act as the caller with the key’s scopes. Only its SHA-256 is stored. Needs a signed-in session: an API key cannot create, list or revoke keys (403). An `expiresAt` not in the future, an unknown scope or a name over 100 characters is 400.
+
+        name: What the key is for, shown in lists
+        scopes: Default `["read", "write"]`; `admin` is never granted to a key
+        expires_at: When the key stops working (ISO 8601, in the future); default never
+        """
+        body: Dict[str, Any] = {"name": name}
+        if scopes is not None:
+            body["scopes"] = scopes
+        if expires_at is not None:
+            body["expiresAt"] = expires_at
+        return await self._t.arequest("POST", "/api-keys", {}, {}, {}, body, True, False)
 
     async def get_me(self) -> Dict[str, Any]:
         """The caller, with their tier limits
@@ -603,6 +657,15 @@ class AsyncAuthApi:
         ``GET /api/v1/me``.
         """
         return await self._t.arequest("GET", "/me", {}, {}, {}, None, False, False)
+
+    async def list_api_keys(self, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
+        """The caller's API keys, newest first, in pages (never their secrets)
+
+        ``GET /api/v1/api-keys``.
+
+        Revoked and expired keys are listed too, with `revokedAt` / `expiresAt`. Needs a signed-in session: an API key cannot create, list or revoke keys (403).
+        """
+        return await self._t.arequest("GET", "/api-keys", {}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
 
     async def login(self, email: str, password: str) -> Dict[str, Any]:
         """Sign in with email and password
@@ -645,6 +708,15 @@ class AsyncAuthApi:
         result = await self._t.arequest("POST", "/auth/register", {}, {}, {}, body, True, False)
         self._t.remember(result)
         return result
+
+    async def revoke_api_key(self, id: str) -> Dict[str, Any]:
+        """Revoke an API key at once, on every node (its open sockets are closed)
+
+        ``DELETE /api/v1/api-keys/{id}``.
+
+        Revoking a revoked key answers it unchanged. Needs a signed-in session: an API key cannot create, list or revoke keys (403).
+        """
+        return await self._t.arequest("DELETE", "/api-keys/{id}", {"id": id}, {}, {}, None, False, False)
 
 class BlocksApi:
     """operations tagged `blocks`."""
@@ -2017,12 +2089,12 @@ class AsyncStorageApi:
 class Client:
     """Synchronous client of the Switchboard API.
 
-    ``Client("http://127.0.0.1:3000", token=None)``: the server root, without /api/v1. ``auth.register`` and
-    ``auth.login`` keep the token they get. Errors raise :class:`ApiError` (status, code, message, details).
+    ``Client("http://127.0.0.1:3000", token=None, api_key=None)``: the server root, without /api/v1. ``auth.register`` and
+    ``auth.login`` keep the token they get; a program passes ``api_key="sb_live_…"`` instead. Errors raise :class:`ApiError` (status, code, message, details).
     """
 
-    def __init__(self, base_url: str, token: Optional[str] = None, timeout: float = 60.0, headers: Optional[Mapping[str, str]] = None) -> None:
-        self._transport = Transport(base_url, token, timeout, headers)
+    def __init__(self, base_url: str, token: Optional[str] = None, timeout: float = 60.0, headers: Optional[Mapping[str, str]] = None, api_key: Optional[str] = None) -> None:
+        self._transport = Transport(base_url, token, timeout, headers, api_key)
         self.agents = AgentsApi(self._transport)
         self.approvals = ApprovalsApi(self._transport)
         self.auth = AuthApi(self._transport)
@@ -2057,13 +2129,13 @@ class Client:
 class AsyncClient:
     """asyncio client of the Switchboard API.
 
-    ``AsyncClient("http://127.0.0.1:3000", token=None)``: the server root, without /api/v1. ``auth.register`` and
-    ``auth.login`` keep the token they get. Errors raise :class:`ApiError` (status, code, message, details).
+    ``AsyncClient("http://127.0.0.1:3000", token=None, api_key=None)``: the server root, without /api/v1. ``auth.register`` and
+    ``auth.login`` keep the token they get; a program passes ``api_key="sb_live_…"`` instead. Errors raise :class:`ApiError` (status, code, message, details).
     Each call runs the blocking request in the loop's default executor.
     """
 
-    def __init__(self, base_url: str, token: Optional[str] = None, timeout: float = 60.0, headers: Optional[Mapping[str, str]] = None) -> None:
-        self._transport = Transport(base_url, token, timeout, headers)
+    def __init__(self, base_url: str, token: Optional[str] = None, timeout: float = 60.0, headers: Optional[Mapping[str, str]] = None, api_key: Optional[str] = None) -> None:
+        self._transport = Transport(base_url, token, timeout, headers, api_key)
         self.agents = AsyncAgentsApi(self._transport)
         self.approvals = AsyncApprovalsApi(self._transport)
         self.auth = AsyncAuthApi(self._transport)

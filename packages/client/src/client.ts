@@ -75,6 +75,16 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
       me: () => get<T.MeResponse>('/me'),
     },
 
+    /** API keys for programs (`createSwitchboardClient({ baseUrl, apiKey })`); managed with a signed-in session only. */
+    apiKeys: {
+      /** 201; `secret` is shown this once. */
+      create: (body: T.CreateApiKeyRequest) => post<T.CreatedApiKey>('/api-keys', body),
+      /** Newest first, one page (`limit` ≤ 200, default 50); never the secrets. */
+      list: (query: { limit?: number; cursor?: string } = {}) => get<T.ApiKeyPage>(`/api-keys${queryString(query)}`),
+      /** Revokes at once on every node; answers the revoked key. */
+      revoke: (keyId: string) => http.json<{ apiKey: T.ApiKey }>('DELETE', `/api-keys/${seg(keyId)}`),
+    },
+
     canvases: {
       create: (body: T.CreateCanvasRequest) => post<{ canvas: T.Canvas }>('/canvases', body),
       /** Newest first, one page (`limit` ≤ 200, default 50); pass `nextCursor` back as `cursor`. */

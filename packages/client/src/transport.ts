@@ -13,6 +13,11 @@ export interface TransportOptions extends ClientTokens {
   fetch?: typeof fetch;
   /** Called whenever the tokens change, e.g. to persist the rotated refresh token. */
   onTokens?: (tokens: ClientTokens) => void;
+  /**
+   * An API key (`sb_live_…`, from `apiKeys.create`): a program authenticates with it instead of
+   * signing in. Sent as `Authorization: Bearer` whenever the client holds no access token.
+   */
+  apiKey?: string;
 }
 
 export interface RequestOptions {
@@ -63,7 +68,8 @@ export class Transport {
   async send(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
     const useAuth = options.auth !== false;
     const sentToken = useAuth ? this.tokens.accessToken : undefined;
-    let response = await this.fetchOnce(method, path, options, sentToken);
+    let response = await this.fetchOnce(method, path, options, sentToken ?? (useAuth ? this.options.apiKey : undefined));
+    // A refused API key is final: only an access token can be refreshed.
     if (response.status === 401 && sentToken && (await this.refreshAfter(sentToken))) {
       // eslint-disable-next-line no-restricted-syntax -- the refused body is dropped before the retry: a failed cancel changes nothing
       await response.body?.cancel().catch(() => undefined);
@@ -75,11 +81,13 @@ export class Transport {
 
   /**
    * An access token valid for at least `minValidityMs` more (default 60 s): the current one, or a
-   * new one from `POST /auth/refresh` when it expires sooner. For sockets: `token: () =>
+   * new one from `POST /auth/refresh` when it expires sooner (the API key when the client has only that). For sockets: `token: () =>
    * sb.freshAccessToken()` keeps them authenticated across expiry (they send `auth:refresh`).
    */
   async freshAccessToken(minValidityMs = 60_000): Promise<string | undefined> {
     const current = this.tokens.accessToken;
+    // A client on an API key hands sockets the key: it has no expiry to refresh ahead of.
+    if (!current && this.options.apiKey) return this.options.apiKey;
     const expiresAt = current ? tokenExpiry(current) : undefined;
     if (current && (expiresAt === undefined || expiresAt - Date.now() > minValidityMs)) return current;
     if (current && (await this.refreshAfter(current))) return this.tokens.accessToken;

@@ -174,6 +174,36 @@ export interface TokenPair {
   accessToken: string;
   refreshToken: string;
 }
+/** `read`: GET and HEAD only; `write`: everything the user may do. Keys never carry admin rights. */
+export type ApiKeyScope = 'read' | 'write';
+/** An API key as listed: never its secret. */
+export interface ApiKey {
+  id: string;
+  name: string;
+  /** The first characters of the secret, to tell keys apart. */
+  prefix: string;
+  scopes: ApiKeyScope[];
+  createdAt: string;
+  lastUsedAt: string | null;
+  expiresAt: string | null;
+  revokedAt: string | null;
+}
+export interface CreateApiKeyRequest {
+  name: string;
+  /** Default `['read', 'write']`. */
+  scopes?: ApiKeyScope[];
+  /** ISO 8601, in the future; default never. */
+  expiresAt?: string;
+}
+/** The new key and its secret (`sb_live_…`), shown this once. */
+export interface CreatedApiKey {
+  apiKey: ApiKey;
+  secret: string;
+}
+export interface ApiKeyPage {
+  apiKeys: ApiKey[];
+  nextCursor: string | null;
+}
 export interface MeResponse {
   user: User & { limits: TierLimits };
 }

@@ -219,7 +219,8 @@ class Transport:
     """Sends one request to ``<base_url>/api/v1<path>`` and decodes the answer.
 
     Holds the access token: the auth calls that answer with ``accessToken`` store it here, and
-    every later request sends it as ``Authorization: Bearer``.
+    every later request sends it as ``Authorization: Bearer``. Without one, an API key
+    (``sb_live_…``, for programs) is sent as ``X-API-Key``.
     """
 
     def __init__(
@@ -228,11 +229,13 @@ class Transport:
         token: Optional[str] = None,
         timeout: float = 60.0,
         headers: Optional[Mapping[str, str]] = None,
+        api_key: Optional[str] = None,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError("base_url must start with http:// or https://")
         self.base_url = base_url.rstrip("/")
         self.token = token
+        self.api_key = api_key
         self.refresh_token: Optional[str] = None
         self.timeout = timeout
         self.headers = dict(headers or {})
@@ -269,6 +272,8 @@ class Transport:
         sent.update(self.headers)
         if self.token:
             sent["Authorization"] = "Bearer " + self.token
+        elif self.api_key:
+            sent["X-API-Key"] = self.api_key
         for name, value in (headers or {}).items():
             if value is not None:
                 sent[name] = str(value)

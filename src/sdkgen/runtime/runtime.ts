@@ -139,6 +139,8 @@ export interface ClientOptions {
   baseUrl: string;
   /** An access token; register and login set (and replace) it. */
   token?: string;
+  /** An API key (`sb_live_…`), sent as `X-API-Key` while no access token is held: for programs. */
+  apiKey?: string;
   /** A fetch implementation (default: the global one). */
   fetch?: typeof fetch;
   /** Headers sent with every request. */
@@ -171,6 +173,7 @@ const API_PREFIX = '/api/v1';
 export class Transport {
   token?: string;
   refreshToken?: string;
+  apiKey?: string;
   readonly baseUrl: string;
   private readonly fetchImpl: typeof fetch;
   private readonly headers: Record<string, string>;
@@ -179,6 +182,7 @@ export class Transport {
     if (!/^https?:\/\//.test(options.baseUrl)) throw new TypeError('baseUrl must start with http:// or https://');
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.token = options.token;
+    this.apiKey = options.apiKey;
     this.fetchImpl = options.fetch ?? ((input, init) => fetch(input, init));
     this.headers = { ...options.headers };
   }
@@ -195,6 +199,7 @@ export class Transport {
   async request(spec: RequestSpec): Promise<unknown> {
     const headers: Record<string, string> = { accept: spec.stream ? 'text/event-stream' : 'application/json', ...this.headers };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
+    else if (this.apiKey) headers['x-api-key'] = this.apiKey;
     for (const [name, value] of Object.entries(spec.headers ?? {}))
       if (value !== undefined && value !== null) headers[name] = String(value as string | number | boolean);
     if (spec.hasBody) headers['content-type'] = 'application/json';
