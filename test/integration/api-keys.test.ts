@@ -3,11 +3,12 @@ import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { createSwitchboardClient } from '@switchboard/client';
+import { connectCanvas as connectSdkCanvas, createSwitchboardClient } from '@switchboard/client';
 import { testConfig } from '../support/app';
 import { createTestDatabase, serverPostgresUrl, type TestDatabase } from '../support/database';
 import { createCanvas, registerUser, request, type JsonResponse, type TestUser } from '../support/http';
 import { connectCanvas } from '../support/sockets';
+import { readSse } from '../support/sse';
 import { within } from '../support/wait';
 import { startSwitchboard, type RunningSwitchboard } from '../../src/app/switchboard';
 import { createLogger } from '../../src/lib/logger';
@@ -214,6 +215,12 @@ describe('API keys', () => {
     const { canvas } = await program.canvases.create({ title: 'From a program' });
     expect((await program.canvases.get(canvas.id)).canvas.title).toBe('From a program');
     await expect(program.apiKeys.list()).rejects.toMatchObject({ status: 403, code: 'forbidden' });
+    const room = await connectSdkCanvas({ url: program.serverUrl, token: () => program.freshAccessToken(), reconnection: false });
+    try {
+      expect((await room.join(canvas.id, 20_000)).ok).toBe(true);
+    } finally {
+      room.close();
+    }
 
     expect((await session.apiKeys.list()).apiKeys.map((key) => key.id)).toEqual([apiKey.id]);
     await session.apiKeys.revoke(apiKey.id);
@@ -236,6 +243,20 @@ describe('API keys', () => {
     ].join('\n');
     const { stdout } = await run('python3', ['-c', script, t.url, secret], { timeout: 60_000 });
     expect(stdout.trim().split('\n')).toEqual([user.id, '403 forbidden']);
+  });
+
+  test('SSE routes authenticate a key like any route: a read key reaches the stream route, a revoked one is 401', async () => {
+    const user = await registerUser(t.api, 'Sse');
+    const canvasId = await createCanvas(t.api, user, 'Streams');
+    const { body } = await createKey(user, { name: 'sse', scopes: ['read'] });
+    const events = `${t.api}/canvases/${canvasId}/ai/generations/${randomUUID()}/events`;
+
+    const reached = await readSse(events, { token: body.secret, timeoutMs: 20_000 });
+    expect([reached.status, reached.body?.error?.code]).toEqual([404, 'not_found']);
+
+    await request('DELETE', `${t.api}/api-keys/${body.apiKey.id}`, { token: user.accessToken });
+    const refused = await readSse(events, { headers: { 'x-api-key': body.secret }, timeoutMs: 20_000 });
+    expect([refused.status, refused.body?.error?.code]).toEqual([401, 'unauthorized']);
   });
 
   test('a canvas made with a key is the user’s own', async () => {
