@@ -138,6 +138,10 @@ function readme(model: SdkModel): string {
     'With asyncio, `AsyncClient` has the same methods; a stream is iterated directly:',
     '`async for event in client.generations.generate_stream(...)`.',
     '',
+    'A program authenticates with an API key instead of signing in (created with a session through',
+    '`client.auth.create_api_key(...)`, its secret shown once); it is sent as `X-API-Key`:',
+    '`Client("http://127.0.0.1:3000", api_key="sb_live_…")`.',
+    '',
   ].join('\n');
 }
 
