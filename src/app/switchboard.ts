@@ -28,7 +28,7 @@ import { UsageLimiter } from '../lib/usage-limiter';
 import { CANVAS_NAMESPACE, DEVICE_NAMESPACE, rooms } from '../realtime/events';
 import type { TokenSettings } from '../auth/tokens';
 import { GenerationEventLog } from '../generation/event-log';
-import { GenerationCancels } from '../generation/generation-cancel';
+import { registerGenerationRuns } from '../generation/generation-run';
 import { GenerationLimiter } from '../generation/generation-limiter';
 import { GenerationService } from '../generation/generation-service';
 import { createHttpApp } from '../http/app';
@@ -43,6 +43,7 @@ import { createRepositories, type Repositories } from '../models';
 import { openDatabase } from '../models/database';
 import { Metrics, metricsAuthorized } from '../observability/metrics';
 import { QueueRegistry } from '../queues/registry';
+import { RunKernel } from '../runs/run-kernel';
 import { DeviceRegistry } from '../devices/device-registry';
 import { DeviceChannel } from '../devices/device-channel';
 import { prometheusDeviceRpcMetrics } from '../devices/device-rpc';
@@ -169,7 +170,18 @@ export async function startSwitchboard(
     // Cancel requests: any API node asks, the worker streaming the model hears it.
     const signals = new CancelSignals(redis, config.redis.keyPrefix, logger);
     closers.unshift(['cancel signals', () => signals.close()]);
-    const cancels = new GenerationCancels({ config, repos, events, limiter, canvasEvents, signals, queues, logger, metrics });
+    // Every run's life (start, end, cancel, recovery) goes through one kernel.
+    const runKernel = new RunKernel({ runs: repos.runs, queues, signals, logger });
+    const generationRuns = registerGenerationRuns(runKernel, {
+      config,
+      repos,
+      events,
+      limiter,
+      canvasEvents,
+      enqueue: queues.enqueue,
+      logger,
+      metrics,
+    });
     const chatCancels = new ChatCancels({ repos, queues, signals, chatEvents, devices, approvals, logger });
 
     let llmSummary = 'not used by these roles';
@@ -179,7 +191,6 @@ export async function startSwitchboard(
         config,
         repos,
         events,
-        limiter,
         queues,
         canvasEvents,
         connection: blockingRedis,
@@ -193,7 +204,8 @@ export async function startSwitchboard(
         agentRunChannel,
         vault,
         signals,
-        cancels,
+        runs: generationRuns,
+        kernel: runKernel,
         chatCancels,
         flowEvents,
       });
@@ -251,8 +263,8 @@ export async function startSwitchboard(
         repos,
         tokens,
         auth: new AuthService(repos.users, tokens, config.auth.refreshTokenTtlDays, sessions),
-        generations: new GenerationService({ config, redis, repos, queues, events, limiter, canvasEvents, logger }),
-        generationCancels: cancels,
+        generations: new GenerationService({ config, redis, repos, queues, events, limiter, canvasEvents, logger, runs: generationRuns }),
+        runs: runKernel,
         chat,
         chatCancels,
         approvals,

@@ -22,6 +22,7 @@ import { FlowRunner } from '../flows/flow-runner';
 import type { FlowEventLog } from '../flows/flow-events';
 import { GenerationRunner, type GenerationRunnerDeps } from '../generation/generation-runner';
 import type { Metrics } from '../observability/metrics';
+import type { RunKernel } from '../runs/run-kernel';
 import { Reaper } from './reaper';
 import { QUEUE_CATALOG } from '../queues/catalog';
 import { requestEmbedding } from '../queues/embeddings';
@@ -35,6 +36,8 @@ import { startWorkers, type QueueProcessor } from '../workers/worker-pool';
 /** What the generation runner needs (its endpoint is resolved here), plus what the other queues use. */
 export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'models' | 'metrics' | 'enqueue'> {
   connection: Redis;
+  /** The run kernel: the reaper recovers every registered kind through it. */
+  kernel: RunKernel;
   /** The process's queues: the catalog's `enqueue`, embeddings waited on, the connectors rate limit. */
   queues: QueueRegistry;
   metrics: Metrics;
@@ -110,14 +113,12 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       config,
       repos,
       events,
-      limiter: deps.limiter,
-      enqueue,
       canvasEvents: emit,
       models,
       logger,
       metrics,
       signals,
-      cancels: deps.cancels,
+      runs: deps.runs,
     }),
     assistant: new AssistantRunner({
       config,
@@ -179,12 +180,10 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
     repos,
     queues,
     redis: deps.connection,
-    events,
-    limiter: deps.limiter,
     chatEvents,
     notesEvents,
     approvals: deps.approvals,
-    cancels: deps.cancels,
+    kernel: deps.kernel,
     chatCancels: deps.chatCancels,
     devices,
     logger,

@@ -11,7 +11,7 @@ import type { TokenSettings } from '../auth/tokens';
 import type { FlowExecutions } from '../flows/flow-executions';
 import type { FlowService } from '../flows/flow-service';
 import type { FlowChats } from '../flows/flow-chat';
-import type { GenerationCancels } from '../generation/generation-cancel';
+import type { RunKernel } from '../runs/run-kernel';
 import type { GenerationService } from '../generation/generation-service';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
@@ -31,8 +31,8 @@ export interface ApiContext {
   tokens: TokenSettings;
   auth: AuthService;
   generations: GenerationService;
-  /** Cancel requests of generations. */
-  generationCancels: GenerationCancels;
+  /** The life of every run: cancel requests go through it. */
+  runs: RunKernel;
   /** Assistant turns: start one (checks, stores, enqueues) and follow its events. */
   chat: ChatService;
   /** Stops a running chat turn. */
