@@ -4,7 +4,6 @@ import type { Config } from '../../config';
 import type { ApprovalService } from '../assistant/approvals';
 import type { ChatCancels } from '../assistant/chat-cancel';
 import type { ChatEventLog } from '../assistant/chat-events';
-import { NOTES_INTERRUPTED, type NotesEventLog } from '../assistant/notes-events';
 import type { DevicePort } from '../devices/device-channel';
 import type { FlowRunner } from '../flows/flow-runner';
 import type { Logger } from '../lib/logger';
@@ -12,7 +11,7 @@ import type { Repositories } from '../models';
 import { StaleWorkRepository } from '../models/stale-work-repository';
 import type { QueueRegistry } from '../queues/registry';
 import type { RunKernel } from '../runs/run-kernel';
-import { hitlResumeJobId, ticketNotesJobId } from '../queues/assistant';
+import { hitlResumeJobId } from '../queues/assistant';
 import { flowNodeJobId } from '../queues/flows';
 
 /** Rows looked at per kind and sweep: a backlog is worked off over several sweeps. */
@@ -28,7 +27,6 @@ export interface ReaperDeps {
   queues: QueueRegistry;
   redis: Redis;
   chatEvents: ChatEventLog;
-  notesEvents: NotesEventLog;
   approvals: ApprovalService;
   /**
    * Runs of every registered kind whose job is gone end through it: `cancelled` when their cancel
@@ -57,12 +55,11 @@ export interface ReapReport {
  * Crash safety: after kill -9 of any process, nothing stays `running` or `pending`
  * forever. Worker processes sweep at start and every REAPER_INTERVAL_MS for work whose job is gone
  * (Redis lost it, or it failed without its processor's bookkeeping, e.g. past the stall limit):
- * - runs (generations…) queued/running with no live job → `failed` (`interrupted`), or `cancelled`
+ * - runs (generations, ticket notes) queued/running with no live job → `failed` (`interrupted`), or `cancelled`
  *   when their cancel was requested, through the run kernel (slot released, terminal event);
  * - approvals pending past expiresAt → `timeout`, and the turn resumes (the model is told);
  * - approvals decided but never resumed (the resume enqueue failed, or the job was lost) → resumed;
  * - chat turns without answer, job or terminal event → `error` (`interrupted`) to the listener and device;
- * - ticket notes pending/generating with no live job → `failed` with an `error` event;
  * - agent runs `running` past AGENT_RUN_TIMEOUT_MS → `error`;
  * - agentflow executions queued/running with no live node job → resumed: missing node events
  *   written, ready nodes queued again (finished nodes never run again, 0115).
@@ -108,12 +105,13 @@ export class Reaper {
   /** Reaps everything stale now (tests and the timer call it). */
   async sweep(): Promise<ReapReport> {
     const before = new Date(Date.now() - this.deps.config.reaper.graceMs);
+    const recovered = await this.deps.kernel.recover(before, BATCH);
     const report: ReapReport = {
-      generations: (await this.deps.kernel.recover(before, BATCH)).generation ?? 0,
+      generations: recovered.generation ?? 0,
       approvalsTimedOut: await this.timeOutApprovals(),
       approvalsResumed: await this.resumeDecided(before),
       turns: await this.reapTurns(before),
-      notes: await this.reapNotes(before),
+      notes: recovered.notes ?? 0,
       agentRuns: (
         await this.stale.failRunsStartedBefore(
           new Date(before.getTime() - this.deps.config.agents.runTimeoutMs),
@@ -189,17 +187,5 @@ export class Reaper {
       resumed += 1;
     }
     return resumed;
-  }
-
-  private async reapNotes(before: Date): Promise<number> {
-    const { queues } = this.deps;
-    let reaped = 0;
-    for (const session of await this.stale.notesInProgress(before, BATCH)) {
-      if (await queues.isLive('assistant', ticketNotesJobId(session.sessionId))) continue;
-      if (!(await this.stale.failNotes(session.sessionId))) continue;
-      await this.deps.notesEvents.append(session.sessionId, { type: 'error', message: NOTES_INTERRUPTED });
-      reaped += 1;
-    }
-    return reaped;
   }
 }

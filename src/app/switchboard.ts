@@ -8,6 +8,7 @@ import { ApprovalService, toolApprovalHandler } from '../assistant/approvals';
 import { ChatCancels } from '../assistant/chat-cancel';
 import { ChatEventLog } from '../assistant/chat-events';
 import { NotesEventLog } from '../assistant/notes-events';
+import { registerNotesRuns } from '../assistant/notes-run';
 import { ChatService, deviceChatHandler } from '../assistant/chat-service';
 import { FlowEventLog } from '../flows/flow-events';
 import { FlowExecutions } from '../flows/flow-executions';
@@ -182,6 +183,7 @@ export async function startSwitchboard(
       logger,
       metrics,
     });
+    const notesRuns = registerNotesRuns(runKernel, { repos, notesEvents: new NotesEventLog(redis, config.redis.keyPrefix), logger });
     const chatCancels = new ChatCancels({ repos, queues, signals, chatEvents, devices, approvals, logger });
 
     let llmSummary = 'not used by these roles';
@@ -205,6 +207,7 @@ export async function startSwitchboard(
         vault,
         signals,
         runs: generationRuns,
+        notesRuns,
         kernel: runKernel,
         chatCancels,
         flowEvents,
@@ -265,6 +268,7 @@ export async function startSwitchboard(
         auth: new AuthService(repos.users, tokens, config.auth.refreshTokenTtlDays, sessions),
         generations: new GenerationService({ config, redis, repos, queues, events, limiter, canvasEvents, logger, runs: generationRuns }),
         runs: runKernel,
+        notesRuns,
         chat,
         chatCancels,
         approvals,

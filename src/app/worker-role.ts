@@ -23,6 +23,7 @@ import type { FlowEventLog } from '../flows/flow-events';
 import { GenerationRunner, type GenerationRunnerDeps } from '../generation/generation-runner';
 import type { Metrics } from '../observability/metrics';
 import type { RunKernel } from '../runs/run-kernel';
+import type { NotesRuns } from '../assistant/notes-run';
 import { Reaper } from './reaper';
 import { QUEUE_CATALOG } from '../queues/catalog';
 import { requestEmbedding } from '../queues/embeddings';
@@ -38,6 +39,8 @@ export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'models' | 'm
   connection: Redis;
   /** The run kernel: the reaper recovers every registered kind through it. */
   kernel: RunKernel;
+  /** The ticket notes' runs. */
+  notesRuns: NotesRuns;
   /** The process's queues: the catalog's `enqueue`, embeddings waited on, the connectors rate limit. */
   queues: QueueRegistry;
   metrics: Metrics;
@@ -135,7 +138,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       signals,
       chatCancels: deps.chatCancels,
     }),
-    notes: new SessionNotesRunner({ config, repos, models, notesEvents, logger, metrics }),
+    notes: new SessionNotesRunner({ config, repos, models, notesEvents, logger, metrics, runs: deps.notesRuns }),
     journeys: new JourneyRunner({ config, repos, models, redis: deps.connection, logger, metrics }),
     chatflows: new ChatflowRunner({ repos, models, chatEvents, logger, metrics, signals, chatCancels: deps.chatCancels }),
     agentRuns: new AgentRunner({
@@ -181,7 +184,6 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
     queues,
     redis: deps.connection,
     chatEvents,
-    notesEvents,
     approvals: deps.approvals,
     kernel: deps.kernel,
     chatCancels: deps.chatCancels,

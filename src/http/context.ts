@@ -12,6 +12,7 @@ import type { FlowExecutions } from '../flows/flow-executions';
 import type { FlowService } from '../flows/flow-service';
 import type { FlowChats } from '../flows/flow-chat';
 import type { RunKernel } from '../runs/run-kernel';
+import type { NotesRuns } from '../assistant/notes-run';
 import type { GenerationService } from '../generation/generation-service';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
@@ -33,6 +34,8 @@ export interface ApiContext {
   generations: GenerationService;
   /** The life of every run: cancel requests go through it. */
   runs: RunKernel;
+  /** The ticket notes' runs (a session's resolve queues a new one). */
+  notesRuns: NotesRuns;
   /** Assistant turns: start one (checks, stores, enqueues) and follow its events. */
   chat: ChatService;
   /** Stops a running chat turn. */

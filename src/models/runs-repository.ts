@@ -39,6 +39,36 @@ export class RunsRepository {
       .onConflictDoNothing({ target: [runs.kind, runs.id] });
   }
 
+  /**
+   * A new queued run under an id whose last run has ended (a session's notes written again after a
+   * failure): the ended row is replaced. Nothing happens while a run under that id is still open.
+   * Returns whether the run was (re)created.
+   */
+  async reopen(run: NewRun, db: DbOrTx = this.db): Promise<boolean> {
+    const rows = await db
+      .insert(runs)
+      .values(run)
+      .onConflictDoUpdate({
+        target: [runs.kind, runs.id],
+        set: {
+          userId: run.userId,
+          status: 'queued',
+          queue: run.queue,
+          jobId: run.jobId,
+          cancelRequestedAt: null,
+          cancelRequestedBy: null,
+          errorCode: null,
+          errorMessage: null,
+          createdAt: sql`now()`,
+          startedAt: null,
+          endedAt: null,
+        },
+        setWhere: inArray(runs.status, ['succeeded', 'failed', 'cancelled', 'timed_out']),
+      })
+      .returning({ id: runs.id });
+    return rows.length > 0;
+  }
+
   async find(kind: RunKind, id: string, db: DbOrTx = this.db): Promise<RunRow | null> {
     const rows = await db
       .select()

@@ -141,6 +141,15 @@ export class RunKernel {
     await this.deps.runs.insert({ kind, id: input.id, userId: input.userId, queue: spec.queue, jobId: spec.jobId(input.id) }, db);
   }
 
+  /**
+   * Records a new queued run under an id whose previous run has ended (a kind whose subject runs
+   * again, as a session's notes after a failure); false while a run under that id is still open.
+   */
+  async reopen(kind: RunKindName, input: { id: string; userId: string }, db?: Tx): Promise<boolean> {
+    const spec = this.spec(kind);
+    return this.deps.runs.reopen({ kind, id: input.id, userId: input.userId, queue: spec.queue, jobId: spec.jobId(input.id) }, db);
+  }
+
   /** Moves the run to `running` unless it has ended or its cancel was requested. */
   async start(kind: RunKindName, id: string): Promise<StartResult> {
     const spec = this.spec(kind);
@@ -225,6 +234,10 @@ export class RunHandle<S, U, C, P> {
 
   create(input: { id: string; userId: string }, db?: Tx): Promise<void> {
     return this.kernel.create(this.spec.kind, input, db);
+  }
+
+  reopen(input: { id: string; userId: string }, db?: Tx): Promise<boolean> {
+    return this.kernel.reopen(this.spec.kind, input, db);
   }
 
   start(id: string): Promise<StartResult> {

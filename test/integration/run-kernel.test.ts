@@ -233,6 +233,17 @@ describe('the run kernel', () => {
     await expect(repos.runs.find('agent', id)).resolves.toMatchObject({ status: 'queued', cancelRequestedAt: null });
   });
 
+  test('given a subject that runs again, reopen starts a new run only once the last one has ended', async () => {
+    const { runs } = kernelWithKind();
+    const { id, userId } = await newRun(runs);
+
+    await expect(runs.reopen({ id, userId })).resolves.toBe(false);
+    await runs.end(id, { status: 'failed', code: 'broken', message: 'it broke' });
+    await expect(runs.reopen({ id, userId })).resolves.toBe(true);
+
+    await expect(repos.runs.find('agent', id)).resolves.toMatchObject({ status: 'queued', errorCode: null, endedAt: null });
+  });
+
   test('given runs whose jobs are gone, recovery ends them (cancelled when asked, else failed `interrupted`) and leaves live ones', async () => {
     const { runs, kernel, queues, seen } = kernelWithKind();
     const lost = await newRun(runs);

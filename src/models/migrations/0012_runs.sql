@@ -29,3 +29,9 @@ INSERT INTO runs (kind, id, user_id, status, queue, job_id, cancel_requested_at,
 SELECT 'generation', id, user_id, status, 'generation', id::text, cancel_requested_at, created_at, started_at
 FROM generations WHERE status IN ('queued', 'running')
 ON CONFLICT DO NOTHING;
+--> statement-breakpoint
+-- Ticket notes still pending or being written get their run (keyed by the session) likewise.
+INSERT INTO runs (kind, id, user_id, status, queue, job_id, created_at)
+SELECT 'notes', id, user_id, CASE WHEN documentation_status = 'generating' THEN 'running' ELSE 'queued' END, 'assistant', 'notes-' || id::text, updated_at
+FROM chat_sessions WHERE documentation_status IN ('pending', 'generating')
+ON CONFLICT DO NOTHING;
