@@ -12,6 +12,7 @@ import { registerNotesRuns } from '../assistant/notes-run';
 import { ChatService, deviceChatHandler } from '../assistant/chat-service';
 import { FlowEventLog } from '../flows/flow-events';
 import { FlowExecutions } from '../flows/flow-executions';
+import { registerFlowRuns } from '../flows/flow-run';
 import { FlowService } from '../flows/flow-service';
 import { FlowChats } from '../flows/flow-chat';
 import { AgentService } from '../agents/agent-service';
@@ -183,6 +184,7 @@ export async function startSwitchboard(
       logger,
       metrics,
     });
+    const flowRuns = registerFlowRuns(runKernel, { repos, events: flowEvents, queues, logger, metrics });
     const notesRuns = registerNotesRuns(runKernel, { repos, notesEvents: new NotesEventLog(redis, config.redis.keyPrefix), logger });
     const chatCancels = new ChatCancels({ repos, queues, signals, chatEvents, devices, approvals, logger });
 
@@ -208,6 +210,7 @@ export async function startSwitchboard(
         signals,
         runs: generationRuns,
         notesRuns,
+        flowRuns,
         kernel: runKernel,
         chatCancels,
         flowEvents,
@@ -283,6 +286,7 @@ export async function startSwitchboard(
           usage: new UsageLimiter(redis, config.redis.keyPrefix, config.usageLimits),
           logger,
           metrics,
+          runs: flowRuns,
         }),
         flowChats: new FlowChats({ repos, enqueue: queues.enqueue, logger }),
         oauth: new OAuthService({ config, repos, redis, vault, secret: tokens.secret, logger }),

@@ -24,6 +24,7 @@ import { GenerationRunner, type GenerationRunnerDeps } from '../generation/gener
 import type { Metrics } from '../observability/metrics';
 import type { RunKernel } from '../runs/run-kernel';
 import type { NotesRuns } from '../assistant/notes-run';
+import type { FlowRuns } from '../flows/flow-run';
 import { Reaper } from './reaper';
 import { QUEUE_CATALOG } from '../queues/catalog';
 import { requestEmbedding } from '../queues/embeddings';
@@ -41,6 +42,8 @@ export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'models' | 'm
   kernel: RunKernel;
   /** The ticket notes' runs. */
   notesRuns: NotesRuns;
+  /** The flow executions' runs. */
+  flowRuns: FlowRuns;
   /** The process's queues: the catalog's `enqueue`, embeddings waited on, the connectors rate limit. */
   queues: QueueRegistry;
   metrics: Metrics;
@@ -154,7 +157,16 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       logger,
       metrics,
     }),
-    flows: new FlowRunner({ repos, models, events: deps.flowEvents, enqueueBulk: queues.enqueueBulk, signals, logger, metrics }),
+    flows: new FlowRunner({
+      repos,
+      models,
+      events: deps.flowEvents,
+      enqueueBulk: queues.enqueueBulk,
+      signals,
+      logger,
+      metrics,
+      runs: deps.flowRuns,
+    }),
     embedder: batchedEmbedder(createTextEmbedder(endpoint, config.llm.embeddingModel)),
   };
   const processors: Partial<Record<QueueName, QueueProcessor>> = {};

@@ -31,9 +31,22 @@ export interface RunRelease {
  */
 export interface RunKindSpec<S, U, C, P> {
   kind: RunKindName;
-  /** The queue of its jobs, and the job id of a run (so liveness is asked the same way for every kind). */
+  /**
+   * The queue of its jobs, and the job id of a run (so liveness is asked the same way for every
+   * kind); null for a run carried by many jobs (a flow execution's nodes).
+   */
   queue: QueueName;
-  jobId(id: string): string;
+  jobId(id: string): string | null;
+  /**
+   * The kind recovers its runs itself (a flow execution is resumed, its steps being idempotent, and
+   * ends through the kernel from there); `recover` leaves its runs alone.
+   */
+  recoversItself?: boolean;
+  /**
+   * A cancel request ends the run at once, whoever holds its jobs (a flow execution: running nodes
+   * are aborted by the signal and find the execution ended). Otherwise the worker holding its job ends it.
+   */
+  cancelEndsAtOnce?: boolean;
   /** The cancel signal's kind (src/lib/cancel-signals.ts), when its worker listens for one. */
   signal?: CancelKind;
   /**
@@ -113,7 +126,7 @@ export class RunKernel {
     if (spec.signal) await this.deps.signals.request(spec.signal, id);
     if (spec.cancelRequested) await spec.cancelRequested(run, actor);
     this.log.info({ kind, id, userId: actor.userId }, 'cancel requested');
-    if (await this.takeOffQueue(spec, run)) await this.end(kind, id, { status: 'cancelled' }, undefined);
+    if (spec.cancelEndsAtOnce || (await this.takeOffQueue(spec, run))) await this.end(kind, id, { status: 'cancelled' }, undefined);
     return run;
   }
 
@@ -124,6 +137,7 @@ export class RunKernel {
   async recover(before: Date, limit: number): Promise<Partial<Record<RunKindName, number>>> {
     const report: Partial<Record<RunKindName, number>> = {};
     for (const [kind, spec] of this.kinds) {
+      if (spec.recoversItself) continue;
       let ended = 0;
       for (const run of await this.deps.runs.listOpenBefore(kind, before, limit)) {
         if (run.queue && run.jobId && (await this.deps.queues.isLive(run.queue as QueueName, run.jobId))) continue;

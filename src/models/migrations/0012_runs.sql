@@ -35,3 +35,9 @@ INSERT INTO runs (kind, id, user_id, status, queue, job_id, created_at)
 SELECT 'notes', id, user_id, CASE WHEN documentation_status = 'generating' THEN 'running' ELSE 'queued' END, 'assistant', 'notes-' || id::text, updated_at
 FROM chat_sessions WHERE documentation_status IN ('pending', 'generating')
 ON CONFLICT DO NOTHING;
+--> statement-breakpoint
+-- Flow executions still open likewise (carried by one job per node: no single job id).
+INSERT INTO runs (kind, id, user_id, status, queue, cancel_requested_at, created_at, started_at)
+SELECT 'flow', id, user_id, status, 'flows', cancel_requested_at, created_at, started_at
+FROM flow_executions WHERE status IN ('queued', 'running')
+ON CONFLICT DO NOTHING;
