@@ -90,8 +90,10 @@ export class GenerationService {
       this.deps.events.append(generationId, 1, { type: 'status', generationId, stage: 'queued' }),
     ]);
     if (created.status === 'rejected' || run.status === 'rejected') {
-      // Half recorded: a run without its row (or the reverse) must not wait for the reaper.
+      // Half recorded: a run without its row must not wait for the reaper, and a row without its
+      // run (which the reaper would never see) is failed here.
       if (run.status === 'fulfilled') await this.endUnqueued(generationId, 'generation_failed');
+      else await this.failRunless(generationId);
       await this.giveBack(input.user.id, generationId, idemKey);
       throw created.status === 'rejected' ? created.reason : (run as PromiseRejectedResult).reason;
     }
@@ -119,6 +121,20 @@ export class GenerationService {
     } catch (error) {
       // The start's own error is the one the caller gets; the reaper ends this run later.
       this.deps.logger.warn({ err: error, generationId }, 'run of a failed start not ended; the reaper ends it');
+    }
+  }
+
+  /** Fails a generation row whose run could not be recorded (nothing else would ever end it). */
+  private async failRunless(generationId: string): Promise<void> {
+    const code = 'generation_failed';
+    try {
+      await this.deps.repos.generations.endIfActive(generationId, {
+        status: 'failed',
+        errorCode: code,
+        errorMessage: generationErrorMessage(code),
+      });
+    } catch (error) {
+      this.deps.logger.warn({ err: error, generationId }, 'generation without a run not failed; it stays queued');
     }
   }
 
