@@ -10,7 +10,7 @@ import { startScriptedLLM, type ScriptedLLM } from '../support/scripted-llm';
 import { waitUntil } from '../support/wait';
 
 /**
- * The model gateway against real OpenAI-compatible servers over HTTP (the real @langchain/openai
+ * The model gateway against real OpenAI-compatible servers over HTTP (the real openai SDK
  * client): fallback across providers, tool calls handed over as they close, cancellation that
  * closes the provider's request, usage and metrics.
  */
