@@ -8,6 +8,36 @@ import { defineConfig } from 'eslint/config';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
+// Doors: each side effect is reached through one module (docs/architecture.md, "Doors"). SQL and the
+// tables live in src/models (repositories), model types and LangChain in src/ai (the gateway), BullMQ's
+// queue objects in src/queues (the registry) and src/workers (the worker pool).
+const SQL = {
+  group: ['drizzle-orm', 'drizzle-orm/*', 'pg', '@electric-sql/pglite', '@electric-sql/pglite/*'],
+  message: 'SQL lives in src/models/*-repository.ts: add a repository method (transactions too).',
+};
+const TABLES = {
+  group: ['**/models/schema', '**/models/database'],
+  allowTypeImports: true,
+  message: 'Tables and the database handle stay in src/models: import row types only, and query through a repository.',
+};
+const LANGCHAIN = {
+  group: ['@langchain/*', 'langchain', 'langchain/*'],
+  message: 'Model messages and tools come from src/ai (model-messages.ts, model-tools.ts); only src/ai imports LangChain.',
+};
+const QUEUES = {
+  name: 'bullmq',
+  importNames: ['Queue', 'QueueEvents', 'QueueEventsProducer', 'FlowProducer', 'Worker'],
+  allowTypeImports: true,
+  message: 'Queues are reached through QueueRegistry (src/queues/registry.ts: enqueue, job, remove, isLive, rateLimit, counts).',
+};
+/** The rule for a folder: the doors it must not go around (import paths by name, the rest by pattern). */
+const doors = (...restrictions) => ({
+  '@typescript-eslint/no-restricted-imports': [
+    'error',
+    { paths: restrictions.filter((r) => 'name' in r), patterns: restrictions.filter((r) => 'group' in r) },
+  ],
+});
+
 export default defineConfig(
   {
     ignores: [
@@ -63,6 +93,46 @@ export default defineConfig(
         },
       ],
     },
+  },
+  {
+    files: ['src/**/*.ts'],
+    rules: doors(SQL, TABLES, LANGCHAIN, QUEUES),
+  },
+  {
+    files: ['src/models/**/*.ts'],
+    rules: doors(LANGCHAIN, QUEUES),
+  },
+  {
+    files: ['src/ai/**/*.ts'],
+    rules: doors(SQL, TABLES, QUEUES),
+  },
+  {
+    files: ['src/queues/**/*.ts', 'src/workers/**/*.ts'],
+    rules: doors(SQL, TABLES, LANGCHAIN),
+  },
+  {
+    // the composition root opens the database it hands to the repositories
+    files: ['src/app/switchboard.ts'],
+    rules: doors(SQL, LANGCHAIN, QUEUES),
+  },
+  {
+    // TEMPORARY, until the run kernel's rewrite moves its transaction into a repository method
+    files: ['src/generation/generation-cancel.ts'],
+    rules: doors(LANGCHAIN, QUEUES),
+  },
+  {
+    // TEMPORARY, until these move onto src/ai/model-messages.ts and model-tools.ts (they are being
+    // rewritten now); each file leaves this list as it stops importing LangChain
+    files: [
+      'src/flows/flow-runner.ts',
+      'src/flows/chatflow-runner.ts',
+      'src/assistant/assistant-runner.ts',
+      'src/assistant/continuation.ts',
+      'src/assistant/session-notes-runner.ts',
+      'src/assistant/tool-loop.ts',
+      'src/assistant/tools.ts',
+    ],
+    rules: doors(SQL, TABLES, QUEUES),
   },
   {
     // tests and benchmarks read JSON bodies and socket payloads, which are `any` by nature, and

@@ -4,7 +4,7 @@ import { DEFAULT_PRICING, type ModelPrice } from './pricing';
 import { mergeTierLimits, mergeUsageLimits, TIERS } from './tiers';
 
 export { TIERS, type Tier, type TierLimits, type UsageLimits } from './tiers';
-export { costUsd, type ModelPrice } from './pricing';
+export type { ModelPrice } from './pricing';
 
 export const QUEUE_NAMES = ['generation', 'broadcast', 'assistant', 'embeddings', 'connectors', 'agent-runs', 'flows'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];

@@ -5,7 +5,7 @@ export interface ModelPrice {
 }
 
 /**
- * Known list prices. Models not listed cost 0 (local models, the demo model) — the usage is still
+ * Known list prices (src/ai/pricing.ts turns token counts into USD with them). Models not listed cost 0 (local models, the demo model) — the usage is still
  * recorded with its token counts, so a price can be added later and applied to history.
  * Overridable through `LLM_PRICING` (JSON of the same shape).
  */
@@ -19,10 +19,3 @@ export const DEFAULT_PRICING: Record<string, ModelPrice> = {
   'text-embedding-3-large': { inputPerMillion: 0.13, outputPerMillion: 0 },
   demo: { inputPerMillion: 0, outputPerMillion: 0 },
 };
-
-/** Cost in USD of one model call. */
-export function costUsd(pricing: Record<string, ModelPrice>, model: string, inputTokens: number, outputTokens: number): number {
-  const price = pricing[model];
-  if (!price) return 0;
-  return (inputTokens * price.inputPerMillion + outputTokens * price.outputPerMillion) / 1_000_000;
-}

@@ -155,10 +155,14 @@ async function migrateCommand(env: NodeJS.ProcessEnv): Promise<number> {
 
 async function adminCommand(env: NodeJS.ProcessEnv, action: 'grant' | 'revoke', who: string): Promise<number> {
   const config = loadConfig(env);
-  const [{ openDatabase }, { AdminDirectory }] = await Promise.all([import('./models/database'), import('./auth/admins')]);
+  const [{ openDatabase }, { AdminsRepository }, { AdminDirectory }] = await Promise.all([
+    import('./models/database'),
+    import('./models/admins-repository'),
+    import('./auth/admins'),
+  ]);
   const database = await openDatabase({ url: config.database.url, dataDir: config.data.dir, poolSize: 1 });
   try {
-    const admins = new AdminDirectory(database.db, config.admin.userIds);
+    const admins = new AdminDirectory(new AdminsRepository(database.db), config.admin.userIds);
     const { user, changed } = action === 'grant' ? await admins.grant(who) : await admins.revoke(who);
     const whom = `${user.email} (id ${user.id}, "${user.name}", registered ${user.createdAt.toISOString()})`;
     if (action === 'grant')

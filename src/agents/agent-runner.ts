@@ -7,10 +7,11 @@ import { ConnectorError, ProviderRateLimitedError, ReauthRequiredError, type Con
 import type { DeviceRegistry } from '../devices/device-registry';
 import type { DevicePort } from '../devices/device-channel';
 import { DeviceRpcError } from '../devices/device-rpc';
+import type { CancelSignals } from '../lib/cancel-signals';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import type { AgentRef } from '../models/agents-repository';
-import type { AgentRunRow, AgentRunStatus, CloudAgentRow } from '../models/schema';
+import type { AgentRunRow, CloudAgentRow } from '../models/schema';
 import type { Metrics } from '../observability/metrics';
 import type { AgentRunJob } from '../queues/agent-runs';
 import type { Enqueue } from '../queues/registry';
@@ -18,6 +19,8 @@ import type { CredentialVault } from './credentials';
 import { readDeviceFiles } from './device-files';
 import { deviceInsertFor, extractItems, type ExtractionDocument } from './extraction';
 import type { AgentRunChannel } from './run-channel';
+import { countsOf, endAgentRun } from './agent-run-cancel';
+import { RunTimedOutError, type AgentRunCounts, type AgentRunOutcome } from './run-outcome';
 
 export interface AgentRunnerDeps {
   config: Config;
@@ -32,13 +35,20 @@ export interface AgentRunnerDeps {
   channel: AgentRunChannel;
   vault: CredentialVault;
   models: ModelGateway;
+  /** Cancel requests from any API node: a run watches its own while it works. */
+  signals: Pick<CancelSignals, 'watch'>;
   logger: Logger;
   metrics?: Metrics;
 }
 
-/** What a job ended with (the job's return value, visible in the dashboard). */
-export type RunOutcome =
-  | { runId: string; status: AgentRunStatus; itemsProcessed: number; itemsCreated: number; errors: number }
+/**
+ * What a job hands back (its return value, visible in the dashboard): the run's outcome once it
+ * ended (`ended` false when a cancel or another end was written first), or where it went on.
+ */
+export type AgentRunJobResult =
+  | { runId: string; outcome: AgentRunOutcome['status']; ended: boolean; itemsProcessed: number; itemsCreated: number; errors: number }
+  | { runId: string; handedOn: 'agent-runs'; itemsFetched: number }
+  | { runId: string; waiting: 'device' }
   | { runId: string; skipped: string };
 
 /** The device went away during the run. */
@@ -70,30 +80,32 @@ export class AgentRunner {
 
   /* ---- connectors: fetch a cloud agent's items --------------------------------------------- */
 
-  async fetch(job: AgentRunJob, attempt: { last: boolean } = { last: true }): Promise<RunOutcome> {
+  async fetch(job: AgentRunJob, attempt: { last: boolean } = { last: true }): Promise<AgentRunJobResult> {
     const { repos, config } = this.deps;
     const ref = await repos.agents.findById('cloud', job.agentId);
     if (!ref || ref.kind !== 'cloud') return { runId: job.runId, skipped: 'the agent was deleted' };
     const agent = ref.agent;
     const run = await this.startRun(job, null);
     if (!run) return { runId: job.runId, skipped: 'this slot already ran' };
+    if (run.cancelRequestedAt) return this.end(run, { status: 'cancelled', ...countsOf(run) });
     if (run.fetched) {
       // A retry after the items were stored (and last_run_at moved): hand them on, do not fetch again.
       await this.deps.enqueue('agent-runs', 'agent-run', job);
-      return { runId: run.id, status: 'running', itemsProcessed: run.fetched.length, itemsCreated: 0, errors: run.errors.length };
+      return { runId: run.id, handedOn: 'agent-runs', itemsFetched: run.fetched.length };
     }
+    const none = { itemsProcessed: 0, itemsCreated: 0, errors: [] };
     if (!agent.credentialId || agent.status === 'reauth_required') {
-      return this.finish(run, ref, {
-        status: 'error',
-        errors: [`the ${agent.provider} account is not connected (or must be reconnected)`],
-      });
+      const message = `the ${agent.provider} account is not connected (or must be reconnected)`;
+      return this.end(run, { status: 'failed', code: 'not_connected', message, ...none });
     }
     const stored = await this.deps.vault.load(agent.credentialId);
-    if (!stored) return this.finish(run, ref, { status: 'error', errors: [`the ${agent.provider} account is not connected`] });
+    if (!stored)
+      return this.end(run, { status: 'failed', code: 'not_connected', message: `the ${agent.provider} account is not connected`, ...none });
 
     const fetchStarted = new Date();
     const documents: FetchedDocument[] = [];
     const errors: string[] = [];
+    const cancel = this.deps.signals.watch('agent-run', run.id);
     try {
       for await (const result of fetchItems({
         provider: agent.provider,
@@ -108,6 +120,7 @@ export class AgentRunner {
           const { id, kind, subject, sender, date, text } = result.item;
           documents.push({ id, kind, subject, sender, date, text });
         } else errors.push(`${agent.provider} item ${result.error.id}: ${result.error.message}`);
+        if (cancel.signal.aborted) break;
       }
     } catch (error) {
       if (error instanceof ProviderRateLimitedError) {
@@ -122,32 +135,40 @@ export class AgentRunner {
       if (error instanceof ReauthRequiredError) {
         // Every agent using this credential needs the reconnect, not only this one.
         await repos.agents.markCredentialRevoked(agent.credentialId);
-        await this.finish(run, ref, {
-          status: 'error',
-          errors: [...errors, `reauth_required: the ${agent.provider} account must be reconnected`],
-        });
-        throw new UnrecoverableError(`reauth_required: the ${agent.provider} account must be reconnected`);
+        const message = `reauth_required: the ${agent.provider} account must be reconnected`;
+        await this.end(run, { status: 'failed', code: 'reauth_required', message, ...none, errors });
+        throw new UnrecoverableError(message);
       }
       const retryable = error instanceof ConnectorError ? error.retryable : true;
       if (!retryable || attempt.last) {
         // No further attempt: the run ends here instead of staying `running` forever.
         // The run's errors are shown to the user and kept on the job: the class and code, not the provider's text (0073).
         const message = describeRedacted(error);
-        await this.finish(run, ref, { status: 'error', errors: [...errors, `${agent.provider} fetch failed: ${message}`] });
+        await this.end(run, {
+          status: 'failed',
+          code: 'fetch_failed',
+          message: `${agent.provider} fetch failed: ${message}`,
+          ...none,
+          errors,
+        });
         throw new UnrecoverableError(message);
       }
       throw error;
+    } finally {
+      cancel.release();
     }
+    // Cancelled while fetching: nothing is kept, and the next run reads from where this one began.
+    if (cancel.signal.aborted) return this.end(run, { status: 'cancelled', ...none });
     await repos.agents.updateRun(run.id, { fetched: documents, errors, itemsProcessed: 0 });
     // The next run reads from here on; the fetched items are safe on the run row.
     await repos.agents.setLastRunAt('cloud', agent.id, fetchStarted);
     await this.deps.enqueue('agent-runs', 'agent-run', job);
-    return { runId: run.id, status: 'running', itemsProcessed: documents.length, itemsCreated: 0, errors: errors.length };
+    return { runId: run.id, handedOn: 'agent-runs', itemsFetched: documents.length };
   }
 
   /* ---- agent-runs: read files / extract / deliver ------------------------------------------ */
 
-  async run(job: AgentRunJob, attempt: { restarted?: boolean } = {}): Promise<RunOutcome> {
+  async run(job: AgentRunJob, attempt: { restarted?: boolean } = {}): Promise<AgentRunJobResult> {
     const { repos, registry } = this.deps;
     const ref = await repos.agents.findById(job.agentType, job.agentId);
     if (!ref) return { runId: job.runId, skipped: 'the agent was deleted' };
@@ -156,10 +177,17 @@ export class AgentRunner {
       // be on the device already: end the run instead of delivering them twice.
       const interrupted = await repos.agents.getRun(job.runId);
       if (interrupted?.status === 'running') {
-        return this.finish(interrupted, ref, {
-          status: 'error',
-          errors: [...interrupted.errors, 'interrupted: the worker running this run stopped; run the agent again'],
-        });
+        return this.end(
+          interrupted,
+          interrupted.cancelRequestedAt
+            ? { status: 'cancelled', ...countsOf(interrupted) }
+            : {
+                status: 'failed',
+                code: 'interrupted',
+                message: 'interrupted: the worker running this run stopped; run the agent again',
+                ...countsOf(interrupted),
+              },
+        );
       }
     }
 
@@ -179,31 +207,42 @@ export class AgentRunner {
       if (!online) return this.waitForDevice(run, ref);
     }
     if (!run || !deviceId) return { runId: job.runId, skipped: 'the run is gone' };
+    // Cancelled before it began (between the fetch and this job, or while it waited).
+    if (run.cancelRequestedAt) return this.end(run, { status: 'cancelled', ...countsOf(run) });
     await repos.agents.updateRun(run.id, { deviceId });
 
-    const errors = [...run.errors];
+    const progress: AgentRunCounts = { itemsProcessed: 0, itemsCreated: 0, errors: [...run.errors] };
     const gone = new AbortController();
+    const cancel = this.deps.signals.watch('agent-run', run.id);
+    // Either stops the run: the model stream and any device call it waits on are aborted at once.
+    const stop = AbortSignal.any([gone.signal, cancel.signal]);
     const stopWatching = this.deps.devices.watchGone(job.userId, deviceId, () => gone.abort(new DeviceGoneError(deviceId)));
+    let outcome: AgentRunOutcome;
     try {
       const documents =
         ref.kind === 'local'
           ? await readDeviceFiles(
               { devices: this.deps.devices, channel: this.deps.channel, limits: this.deps.config.agents },
-              { run, agent: ref.agent, deviceId, errors, gone: gone.signal },
+              { run, agent: ref.agent, deviceId, errors: progress.errors, gone: stop },
             )
           : cloudDocuments(run, ref.agent);
-      const { processed, created } = await this.extractAndDeliver(run, ref, deviceId, documents, errors, gone.signal);
-      const status: AgentRunStatus = errors.length === 0 ? 'success' : processed > 0 || created > 0 ? 'partial' : 'error';
+      await this.extractAndDeliver(run, ref, deviceId, documents, progress, stop);
+      outcome = naturalEnd(progress);
       // A run that read and delivered nothing does not count as the agent's last run.
-      if (ref.kind === 'local' && status !== 'error') await repos.agents.setLastRunAt('local', ref.agent.id, run.startedAt);
-      return await this.finish(run, ref, { status, errors, itemsProcessed: processed, itemsCreated: created });
+      if (ref.kind === 'local' && outcome.status === 'succeeded') await repos.agents.setLastRunAt('local', ref.agent.id, run.startedAt);
     } catch (error) {
-      const reason = gone.signal.aborted ? (gone.signal.reason as Error).message : error instanceof Error ? error.message : String(error);
-      this.log.warn({ runId: run.id, agentId: ref.agent.id, deviceId, reason }, 'agent run failed');
-      return this.finish(run, ref, { status: 'error', errors: [...errors, reason] });
+      if (cancel.signal.aborted) outcome = { status: 'cancelled', ...progress };
+      else if (error instanceof RunTimedOutError) outcome = { status: 'timed_out', message: error.message, ...progress };
+      else {
+        const reason = gone.signal.aborted ? (gone.signal.reason as Error).message : error instanceof Error ? error.message : String(error);
+        this.log.warn({ runId: run.id, agentId: ref.agent.id, deviceId, reason }, 'agent run failed');
+        outcome = { status: 'failed', code: gone.signal.aborted ? 'device_gone' : 'run_failed', message: reason, ...progress };
+      }
     } finally {
       stopWatching();
+      cancel.release();
     }
+    return this.end(run, outcome);
   }
 
   /** Inserts the run row (idempotent per run id and per scheduled slot); null when the slot ran already. */
@@ -229,11 +268,14 @@ export class AgentRunner {
    * the next scheduled slot while the laptop is still closed) is folded into it, so a device that
    * comes back after days runs the agent once, not once per missed slot.
    */
-  private async waitForDevice(run: AgentRunRow, ref: AgentRef): Promise<RunOutcome> {
+  private async waitForDevice(run: AgentRunRow, ref: AgentRef): Promise<AgentRunJobResult> {
     try {
       await this.deps.repos.agents.updateRun(run.id, { status: 'waiting_device' });
+      // A cancel asked while it was running finds it waiting now: it ends here instead of waiting.
+      const latest = await this.deps.repos.agents.getRun(run.id);
+      if (latest?.cancelRequestedAt) return this.end(latest, { status: 'cancelled', ...countsOf(latest) });
       this.log.info({ runId: run.id, agentId: ref.agent.id }, 'agent run waits for its device');
-      return { runId: run.id, status: 'waiting_device', itemsProcessed: 0, itemsCreated: 0, errors: 0 };
+      return { runId: run.id, waiting: 'device' };
     } catch (error) {
       if (!isUniqueViolation(error)) throw error;
       // A cloud run's items were fetched past `last_run_at`: they go along into the waiting run.
@@ -251,15 +293,14 @@ export class AgentRunner {
     ref: AgentRef,
     deviceId: string,
     documents: ExtractionDocument[],
-    errors: string[],
-    gone: AbortSignal,
-  ): Promise<{ processed: number; created: number }> {
+    progress: AgentRunCounts,
+    stop: AbortSignal,
+  ): Promise<void> {
     const { repos, devices } = this.deps;
+    const { errors } = progress;
     const tier = (await repos.users.findById(run.userId))?.tier ?? 'free';
-    let processed = 0;
-    let created = 0;
     for (const document of documents) {
-      if (gone.aborted) throw gone.reason as Error;
+      if (stop.aborted) throw stop.reason as Error;
       let items;
       try {
         ({ items } = await extractItems(this.deps, {
@@ -268,12 +309,14 @@ export class AgentRunner {
           promptTemplate: ref.agent.promptTemplate,
           dataTypes: ref.agent.dataTypes,
           document,
+          signal: stop,
         }));
       } catch (error) {
+        if (stop.aborted) throw stop.reason as Error;
         errors.push(`${document.source}: extraction failed (${(error as Error).message})`);
         continue;
       }
-      processed++;
+      progress.itemsProcessed++;
       for (const item of items) {
         const insert = deviceInsertFor(item);
         if ('error' in insert) {
@@ -281,46 +324,39 @@ export class AgentRunner {
           continue;
         }
         try {
-          await devices.callDevice(run.userId, deviceId, { action: 'insert', table: insert.table, data: insert.data }, { signal: gone });
-          created++;
+          await devices.callDevice(run.userId, deviceId, { action: 'insert', table: insert.table, data: insert.data }, { signal: stop });
+          progress.itemsCreated++;
         } catch (error) {
-          if (gone.aborted || (error instanceof DeviceRpcError && (error.code === 'disconnected' || error.code === 'offline')))
+          if (stop.aborted) throw stop.reason as Error;
+          if (error instanceof DeviceRpcError && (error.code === 'disconnected' || error.code === 'offline'))
             throw new DeviceGoneError(deviceId);
           errors.push(`${document.source}: "${item.title}" was not inserted (${(error as Error).message})`);
         }
       }
-      await repos.agents.updateRun(run.id, { itemsProcessed: processed, itemsCreated: created });
+      await repos.agents.updateRun(run.id, { itemsProcessed: progress.itemsProcessed, itemsCreated: progress.itemsCreated });
     }
-    return { processed, created };
   }
 
-  private async finish(
-    run: AgentRunRow,
-    ref: AgentRef,
-    result: { status: AgentRunStatus; errors: string[]; itemsProcessed?: number; itemsCreated?: number },
-  ): Promise<RunOutcome> {
-    const errors = result.errors.slice(0, 200).map((message) => message.slice(0, 1_000));
-    await this.deps.repos.agents.updateRun(run.id, {
-      status: result.status,
-      errors,
-      ...(result.itemsProcessed !== undefined ? { itemsProcessed: result.itemsProcessed } : {}),
-      ...(result.itemsCreated !== undefined ? { itemsCreated: result.itemsCreated } : {}),
-      fetched: null,
-      completedAt: new Date(),
-    });
-    this.deps.metrics?.agentRuns.inc({ type: ref.kind, status: result.status });
-    this.log.info(
-      { runId: run.id, agentId: ref.agent.id, status: result.status, created: result.itemsCreated ?? 0, errors: errors.length },
-      'agent run finished',
-    );
+  /** Ends the run with its outcome (once: a cancel written first wins) and reports it as the job's result. */
+  private async end(run: AgentRunRow, outcome: AgentRunOutcome): Promise<AgentRunJobResult> {
+    const ended = await endAgentRun({ repos: this.deps.repos, logger: this.log, metrics: this.deps.metrics }, run, outcome);
     return {
       runId: run.id,
-      status: result.status,
-      itemsProcessed: result.itemsProcessed ?? 0,
-      itemsCreated: result.itemsCreated ?? 0,
-      errors: errors.length,
+      outcome: outcome.status,
+      ended,
+      itemsProcessed: outcome.itemsProcessed,
+      itemsCreated: outcome.itemsCreated,
+      errors: outcome.errors.length,
     };
   }
+}
+
+/** A run that went through: succeeded (partly, with errors but something done), or failed with nothing done. */
+function naturalEnd(progress: AgentRunCounts): AgentRunOutcome {
+  const { errors, itemsProcessed, itemsCreated } = progress;
+  if (errors.length === 0) return { status: 'succeeded', ...progress };
+  if (itemsProcessed > 0 || itemsCreated > 0) return { status: 'succeeded', partial: true, ...progress };
+  return { status: 'failed', code: 'nothing_delivered', message: errors.at(-1)!, ...progress };
 }
 
 function cloudDocuments(run: AgentRunRow, agent: CloudAgentRow): ExtractionDocument[] {

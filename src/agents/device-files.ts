@@ -4,13 +4,14 @@ import type { AgentFile } from '../devices/protocol';
 import type { AgentRunRow, LocalAgentRow } from '../models/schema';
 import type { ExtractionDocument } from './extraction';
 import type { AgentRunChannel } from './run-channel';
+import { RunTimedOutError } from './run-outcome';
 
 /**
  * A local run's reading step: sends `agent_run` to the agent's device and collects its
  * `agent_data` frames (through the run's channel) until `agent_complete`, keeping at most
  * `maxFiles` files and `maxBytes` bytes; a file over `maxFileBytes`, or past a limit, is skipped
- * with an error in `errors`. Throws when the device goes away (`gone`) or sends no
- * `agent_complete` within `runTimeoutMs`.
+ * with an error in `errors`. Throws `gone`'s reason when it aborts (the device went away, or the
+ * run was cancelled), and {@link RunTimedOutError} when no `agent_complete` came within `runTimeoutMs`.
  */
 export async function readDeviceFiles(
   deps: { devices: DevicePort; channel: AgentRunChannel; limits: Config['agents'] },
@@ -60,7 +61,7 @@ export async function readDeviceFiles(
     await channel.close(run.id).catch(() => undefined);
   }
   if (gone.aborted) throw gone.reason as Error;
-  if (!completed) throw new Error(`the device sent no agent_complete within ${runTimeoutMs} ms`);
+  if (!completed) throw new RunTimedOutError(`the device sent no agent_complete within ${runTimeoutMs} ms`);
   return documents;
 }
 

@@ -1,4 +1,3 @@
-import { HumanMessage, SystemMessage } from '@langchain/core/messages';
 import { toStorable } from '../lib/text-safety';
 import { z } from 'zod';
 import type { Config } from '../../config';
@@ -6,6 +5,7 @@ import type { ModelGateway, ModelTurn } from '../ai/model-gateway';
 import { AGENT_DATA_TYPES, type AgentDataType } from '../devices/protocol';
 import type { Repositories } from '../models';
 import type { Metrics } from '../observability/metrics';
+import { systemMessage, userMessage } from '../ai/model-messages';
 
 /**
  * Extraction for agent runs: the agent's prompt template plus one document (a file, a
@@ -62,16 +62,22 @@ const MAX_DOCUMENT_CHARS = 24_000;
  */
 export async function extractItems(
   deps: ExtractionDeps,
-  input: { userId: string; tier: string; promptTemplate: string; dataTypes: AgentDataType[]; document: ExtractionDocument },
+  input: {
+    userId: string;
+    tier: string;
+    promptTemplate: string;
+    dataTypes: AgentDataType[];
+    document: ExtractionDocument;
+    /** Stops the model call (a cancel, or the device going away). */
+    signal?: AbortSignal;
+  },
 ): Promise<{ items: ExtractedItem[]; dropped: number }> {
   const { models } = deps;
   const { document } = input;
   const text = document.text.length > MAX_DOCUMENT_CHARS ? `${document.text.slice(0, MAX_DOCUMENT_CHARS)}\n[…cut]` : document.text;
   const messages = [
-    new SystemMessage(
-      `${SYSTEM}\n\nThe user's instructions for this agent (extract: ${input.dataTypes.join(', ')}):\n${input.promptTemplate}`,
-    ),
-    new HumanMessage(
+    systemMessage(`${SYSTEM}\n\nThe user's instructions for this agent (extract: ${input.dataTypes.join(', ')}):\n${input.promptTemplate}`),
+    userMessage(
       `Extract the items from this ${document.source}.\n<document>\n${document.title ? `Title: ${document.title}\n` : ''}${text.replaceAll('</document>', '</ document>')}\n</document>`,
     ),
   ];
@@ -90,6 +96,7 @@ export async function extractItems(
     tools: [tool],
     toolChoice: EXTRACTION_TOOL,
     account: { userId: input.userId, tier: input.tier },
+    signal: input.signal,
   });
   return parseItems(turn, input.dataTypes);
 }

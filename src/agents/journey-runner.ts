@@ -1,14 +1,13 @@
-import { AIMessage, HumanMessage, SystemMessage, type BaseMessage } from '@langchain/core/messages';
 import { describeRedacted } from '../lib/redact-error';
-import { tool, type StructuredToolInterface } from '@langchain/core/tools';
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../config';
 import { ModelUnavailableError, type ModelGateway } from '../ai/model-gateway';
+import type { CancelSignals } from '../lib/cancel-signals';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import type { Metrics } from '../observability/metrics';
-import { journeyFailure, type JourneyTurnJob, type JourneyTurnResult } from '../queues/assistant';
+import { journeyFailure, type JourneyFailureCode, type JourneyTurnJob, type JourneyTurnResult } from '../queues/assistant';
 import {
   composeTemplate,
   DONE_MESSAGE,
@@ -23,7 +22,11 @@ import {
   promptTemplateSchema,
   tooEarly,
 } from './journey-script';
+import { endCancelledAttempt } from './journey-cancel';
 import { JourneyStore, type JourneySession } from './journey-store';
+import type { RunOutcome } from './run-outcome';
+import { historyMessages, systemMessage, userMessage, type ModelMessage } from '../ai/model-messages';
+import { offeredTool, type ModelTool } from '../ai/model-tools';
 
 export interface JourneyRunnerDeps {
   config: Config;
@@ -31,6 +34,8 @@ export interface JourneyRunnerDeps {
   models: ModelGateway;
   /** Where the journey sessions are (the worker's connection). */
   redis: Redis;
+  /** Cancel requests from any API node: a turn watches its own attempt while it runs. */
+  signals: Pick<CancelSignals, 'watch'>;
   logger: Logger;
   metrics?: Metrics;
 }
@@ -41,16 +46,22 @@ interface ModelSaid {
   finish?: { args: unknown };
 }
 
-/** What a turn ends with. */
-interface TurnOutcome {
+/** What a turn that went through decided. */
+interface TurnDecision {
   message: string;
   done: boolean;
   promptTemplate?: string;
   templateSource?: 'model' | 'server';
 }
 
+/** How a turn ended: its decision, a failure (code and words for the user), or a cancel. */
+export type JourneyTurnOutcome = RunOutcome<{ turn: number }> & { decision?: TurnDecision };
+
+/** The job's return value: the turn's reply is read from the session; `cancelled` when a cancel ended it. */
+export type JourneyTurnJobResult = JourneyTurnResult & { cancelled?: true };
+
 /** Built once, bound on every call that offers it. */
-const finishTool: StructuredToolInterface = tool(async () => '', {
+const finishTool: ModelTool = offeredTool({
   name: FINISH_TOOL,
   description: 'Finish the setup: hand over the prompt template for the extraction agent and a short message for the user.',
   schema: finishArgsSchema,
@@ -69,8 +80,11 @@ export class JourneyRunner {
     this.store = new JourneyStore(deps.redis, deps.config.redis.keyPrefix, deps.config.agents.journeyTtlSeconds);
   }
 
-  /** The `assistant/journey-turn` job, its payload parsed by the worker pool. */
-  async process(data: JourneyTurnJob, job: Job): Promise<JourneyTurnResult> {
+  /**
+   * The `assistant/journey-turn` job, its payload parsed by the worker pool: a failure is thrown
+   * (a permanent one, with its code), a reply or a cancel is the job's return value.
+   */
+  async process(data: JourneyTurnJob, job: Job): Promise<JourneyTurnJobResult> {
     const log = this.deps.logger.child({ component: 'journey', jobId: job.id, sessionId: data.sessionId, turn: data.turn });
     const session = await this.store.get(data.sessionId);
     if (!session || session.userId !== data.userId)
@@ -79,52 +93,96 @@ export class JourneyRunner {
     if (session.turn >= data.turn) return { turn: data.turn, done: session.done && session.turn === data.turn };
     if (session.done || session.turn !== data.turn - 1)
       throw journeyFailure('journey_failed', `Turn ${data.turn} does not follow turn ${session.turn}`);
-    const answer = await this.store.getAnswer(session.id, data.turn);
-    if (answer === null) throw journeyFailure('journey_failed', 'The answer for this turn is gone; send it again');
-
-    let outcome: TurnOutcome;
-    try {
-      outcome = await this.decide(data, session, answer, log);
-    } catch (error) {
-      log.warn({ err: error }, 'journey turn failed');
-      if (error instanceof ModelUnavailableError)
-        throw journeyFailure('llm_unavailable', 'The language model could not be reached; please try again later');
-      throw journeyFailure('journey_failed', describeRedacted(error));
+    const outcome = await this.runTurn(data, session, log);
+    switch (outcome.status) {
+      case 'succeeded':
+        return { turn: data.turn, done: outcome.decision!.done };
+      case 'cancelled':
+        log.info('journey turn cancelled');
+        return { turn: data.turn, done: false, cancelled: true };
+      case 'failed':
+        throw journeyFailure(outcome.code as JourneyFailureCode, outcome.message);
+      case 'timed_out':
+        throw journeyFailure('journey_failed', outcome.message);
     }
-    session.messages.push({ role: 'user', content: answer }, { role: 'assistant', content: outcome.message });
-    session.turn = data.turn;
-    session.done = outcome.done;
-    if (outcome.done) Object.assign(session, { promptTemplate: outcome.promptTemplate, templateSource: outcome.templateSource });
-    await this.store.save(session);
-    await this.store.dropAnswer(session.id, data.turn);
-    log.info({ done: outcome.done, templateSource: outcome.templateSource }, 'journey turn completed');
-    return { turn: data.turn, done: outcome.done };
   }
 
-  private async decide(data: JourneyTurnJob, session: JourneySession, answer: string, log: Logger): Promise<TurnOutcome> {
+  /**
+   * Runs one attempt at a turn to its outcome, watching for its cancel. The attempt ends once (the
+   * store's end marker): a reply is saved only when it wins over a cancel, and a cancel that wins
+   * drops the answer, leaving the session at its question.
+   */
+  private async runTurn(data: JourneyTurnJob, session: JourneySession, log: Logger): Promise<JourneyTurnOutcome> {
     const turn = data.turn;
-    const history: BaseMessage[] = [
-      new SystemMessage(journeySystemPrompt(session.agentType, session.dataTypes)),
-      ...session.messages.map((m) => (m.role === 'user' ? new HumanMessage(m.content) : new AIMessage(m.content))),
-      new HumanMessage(answer),
+    const pending = await this.store.getAnswer(session.id, turn);
+    if (pending === null)
+      return { status: 'failed', code: 'journey_failed', message: 'The answer for this turn is gone; send it again', turn };
+    if ((await this.store.endOf(session.id, pending.attempt)) === 'cancelled') return this.endCancelled(session.id, turn, pending.attempt);
+    const cancel = this.deps.signals.watch('journey', pending.attempt);
+    let decision: TurnDecision;
+    try {
+      decision = await this.decide(data, session, pending.text, log, cancel.signal);
+    } catch (error) {
+      if (cancel.signal.aborted) return this.endCancelled(session.id, turn, pending.attempt);
+      log.warn({ err: error }, 'journey turn failed');
+      if (error instanceof ModelUnavailableError)
+        return {
+          status: 'failed',
+          code: 'llm_unavailable',
+          message: 'The language model could not be reached; please try again later',
+          turn,
+        };
+      return { status: 'failed', code: 'journey_failed', message: describeRedacted(error), turn };
+    } finally {
+      cancel.release();
+    }
+    if (!(await this.store.claimEnd(session.id, pending.attempt, 'answered'))) return this.endCancelled(session.id, turn, pending.attempt);
+    session.messages.push({ role: 'user', content: pending.text }, { role: 'assistant', content: decision.message });
+    session.turn = turn;
+    session.done = decision.done;
+    if (decision.done) Object.assign(session, { promptTemplate: decision.promptTemplate, templateSource: decision.templateSource });
+    await this.store.save(session);
+    await this.store.dropAnswer(session.id, turn);
+    log.info({ done: decision.done, templateSource: decision.templateSource }, 'journey turn completed');
+    return { status: 'succeeded', turn, decision };
+  }
+
+  /** Ends a cancelled attempt: its answer is dropped (the API may have ended it first). */
+  private async endCancelled(sessionId: string, turn: number, attempt: string): Promise<JourneyTurnOutcome> {
+    await endCancelledAttempt(this.store, sessionId, turn, attempt);
+    return { status: 'cancelled', turn };
+  }
+
+  private async decide(
+    data: JourneyTurnJob,
+    session: JourneySession,
+    answer: string,
+    log: Logger,
+    signal: AbortSignal,
+  ): Promise<TurnDecision> {
+    const turn = data.turn;
+    const history: ModelMessage[] = [
+      systemMessage(journeySystemPrompt(session.agentType, session.dataTypes)),
+      ...historyMessages(session.messages),
+      userMessage(answer),
     ];
     if (turn >= MAX_ANSWERS) {
-      const said = await this.call(data, [...history, new SystemMessage(FINISH_NOW)], { offer: true, force: true });
+      const said = await this.call(data, [...history, systemMessage(FINISH_NOW)], { offer: true, force: true, signal });
       return this.finish(session, answer, said.finish?.args);
     }
-    const said = await this.call(data, history, { offer: turn >= MIN_ANSWERS });
+    const said = await this.call(data, history, { offer: turn >= MIN_ANSWERS, signal });
     if (said.finish && turn >= MIN_ANSWERS) return this.finish(session, answer, said.finish.args);
     if (said.finish) {
       // Too early: the finish is dropped and the model asked once more, for a question.
       log.info({ answers: turn }, 'journey model tried to finish early');
-      const again = await this.call(data, [...history, new SystemMessage(tooEarly(turn))], { offer: false });
+      const again = await this.call(data, [...history, systemMessage(tooEarly(turn))], { offer: false, signal });
       return { done: false, message: questionOf(again.text) ?? FALLBACK_QUESTIONS[turn - 1] };
     }
     return { done: false, message: questionOf(said.text) ?? FALLBACK_QUESTIONS[turn - 1] };
   }
 
   /** The model's template when it is usable, else one composed from the answers. */
-  private finish(session: JourneySession, answer: string, args: unknown): TurnOutcome {
+  private finish(session: JourneySession, answer: string, args: unknown): TurnDecision {
     const fields = (typeof args === 'object' && args !== null ? args : {}) as Record<string, unknown>;
     const template = promptTemplateSchema.safeParse(fields.promptTemplate ?? fields.prompt_template);
     if (template.success) {
@@ -141,7 +199,11 @@ export class JourneyRunner {
    * One model call through the gateway (usage recorded with purpose `journey`). Nothing reaches the
    * user until the turn ends, so any failure may move on to the next model.
    */
-  private async call(data: JourneyTurnJob, messages: BaseMessage[], options: { offer: boolean; force?: boolean }): Promise<ModelSaid> {
+  private async call(
+    data: JourneyTurnJob,
+    messages: ModelMessage[],
+    options: { offer: boolean; force?: boolean; signal: AbortSignal },
+  ): Promise<ModelSaid> {
     const tier = (await this.deps.repos.users.findById(data.userId))?.tier ?? 'free';
     const turn = await this.deps.models.streamTurn({
       purpose: 'journey',
@@ -149,6 +211,7 @@ export class JourneyRunner {
       tools: options.offer ? [finishTool] : undefined,
       toolChoice: options.offer && options.force ? FINISH_TOOL : undefined,
       account: { userId: data.userId, tier, sessionId: data.sessionId },
+      signal: options.signal,
     });
     // Arguments that were not JSON still mean "finish": the template then comes from the answers.
     const finish = turn.toolCalls.find((call) => call.name === FINISH_TOOL);

@@ -1,6 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { JOURNEY_AGENT_TYPES, JOURNEY_DATA_TYPES } from './journey-script';
+import { redisKeys } from '../lib/redis-keys';
 
 export const journeyEntrySchema = z.object({ role: z.enum(['assistant', 'user']), content: z.string() });
 export type JourneyEntry = z.infer<typeof journeyEntrySchema>;
@@ -26,9 +28,22 @@ export const journeySessionSchema = z.object({
 export type JourneySession = z.infer<typeof journeySessionSchema>;
 
 /**
+ * The answer a queued turn is about to process, and the id of this attempt at the turn: a cancel
+ * names the attempt, so an answer sent again after a cancel is a new attempt the old cancel cannot stop.
+ */
+export interface PendingAnswer {
+  attempt: string;
+  text: string;
+}
+const pendingAnswerSchema = z.object({ attempt: z.uuid(), text: z.string() });
+
+/** How an attempt at a turn ended: with its reply, or cancelled. Written once. */
+export type TurnEnd = 'answered' | 'cancelled';
+
+/**
  * Journey sessions in Redis under `<prefix>:journey:<id>`, each expiring `ttlSeconds` after its
  * last change, plus the answer a queued turn is about to process (`…:answer:<turn>`), which keeps
- * user text out of the job payload.
+ * user text out of the job payload, and how each attempt at a turn ended (`…:end:<attempt>`).
  */
 export class JourneyStore {
   constructor(
@@ -38,11 +53,15 @@ export class JourneyStore {
   ) {}
 
   private key(id: string) {
-    return `${this.keyPrefix}:journey:${id}`;
+    return redisKeys(this.keyPrefix).journey(id);
   }
 
   private answerKey(id: string, turn: number) {
-    return `${this.keyPrefix}:journey:${id}:answer:${turn}`;
+    return redisKeys(this.keyPrefix).journeyAnswer(id, turn);
+  }
+
+  private endKey(id: string, attempt: string) {
+    return redisKeys(this.keyPrefix).journeyAttemptEnd(id, attempt);
   }
 
   /** The session, or null when it is unknown, expired or unreadable. */
@@ -68,14 +87,41 @@ export class JourneyStore {
    * first). Returns whether this call stored it.
    */
   async putAnswer(id: string, turn: number, answer: string): Promise<boolean> {
-    return (await this.redis.set(this.answerKey(id, turn), answer, 'EX', this.ttlSeconds, 'NX')) === 'OK';
+    const pending: PendingAnswer = { attempt: randomUUID(), text: answer };
+    return (await this.redis.set(this.answerKey(id, turn), JSON.stringify(pending), 'EX', this.ttlSeconds, 'NX')) === 'OK';
   }
 
-  async getAnswer(id: string, turn: number): Promise<string | null> {
-    return this.redis.get(this.answerKey(id, turn));
+  /** The answer waiting for turn `turn` with its attempt id, or null when none waits. */
+  async getAnswer(id: string, turn: number): Promise<PendingAnswer | null> {
+    const raw = await this.redis.get(this.answerKey(id, turn));
+    if (raw === null) return null;
+    const parsed = pendingAnswerSchema.safeParse(parseJson(raw));
+    return parsed.success ? parsed.data : null;
+  }
+
+  /**
+   * Records how an attempt ended, unless it ended already: the one place a reply and a cancel
+   * racing each other meet. True for the first caller.
+   */
+  async claimEnd(id: string, attempt: string, end: TurnEnd): Promise<boolean> {
+    return (await this.redis.set(this.endKey(id, attempt), end, 'EX', this.ttlSeconds, 'NX')) === 'OK';
+  }
+
+  /** How an attempt ended, or null while it runs. */
+  async endOf(id: string, attempt: string): Promise<TurnEnd | null> {
+    return (await this.redis.get(this.endKey(id, attempt))) as TurnEnd | null;
   }
 
   async dropAnswer(id: string, turn: number): Promise<void> {
     await this.redis.del(this.answerKey(id, turn));
+  }
+}
+
+function parseJson(raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch {
+    // Not JSON: not an answer this store wrote.
+    return null;
   }
 }

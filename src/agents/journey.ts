@@ -2,11 +2,13 @@ import { randomUUID } from 'node:crypto';
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../config';
+import type { CancelSignals } from '../lib/cancel-signals';
 import { AppError, conflict, notFound } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import { journeyTurnJobId, journeyTurnResultSchema, parseJourneyFailure } from '../queues/assistant';
 import type { QueueRegistry } from '../queues/registry';
 import { FIRST_QUESTIONS, JOURNEY_DATA_TYPES, type JourneyAgentType, type JourneyDataType } from './journey-script';
+import { JourneyCancels } from './journey-cancel';
 import { JourneyStore, type JourneyEntry, type JourneySession } from './journey-store';
 import { settled } from '../lib/settled';
 
@@ -22,6 +24,8 @@ export interface JourneyReply {
   turn: number;
   /** Only once `done`. */
   promptTemplate?: string;
+  /** The answer was cancelled before its reply: `message` is the question it answered, asked again. */
+  cancelled?: true;
 }
 
 /** `GET /agents/journey/:sessionId`: the whole conversation, e.g. to resume after a reload or a 504. */
@@ -36,6 +40,8 @@ export interface JourneyServiceDeps {
   config: Config;
   redis: Redis;
   queues: QueueRegistry;
+  /** Cancel requests to the worker answering a turn, on any node. */
+  signals: Pick<CancelSignals, 'request'>;
   logger: Logger;
   /** Overrides {@link JOURNEY_WAIT_MS}. */
   waitMs?: number;
@@ -49,10 +55,18 @@ export interface JourneyServiceDeps {
 export class JourneyService {
   private readonly store: JourneyStore;
   private readonly log: Logger;
+  /** Cancels of the turn a session waits on. */
+  readonly cancels: JourneyCancels;
 
   constructor(private readonly deps: JourneyServiceDeps) {
     this.store = new JourneyStore(deps.redis, deps.config.redis.keyPrefix, deps.config.agents.journeyTtlSeconds);
     this.log = deps.logger.child({ component: 'journey' });
+    this.cancels = new JourneyCancels({ store: this.store, queues: deps.queues, signals: deps.signals, logger: deps.logger });
+  }
+
+  /** `POST /agents/journey/:sessionId/cancel`: stops the answer waiting for its reply (202), 404 not yours, 409 `not_running`. */
+  cancel(userId: string, sessionId: string): Promise<{ sessionId: string; status: 'cancelling' }> {
+    return this.cancels.cancel(userId, sessionId);
   }
 
   /** A new session and its first, contextual question (no model call). */
@@ -78,7 +92,8 @@ export class JourneyService {
   /**
    * Runs one answer through the worker and returns its reply. 404 for a session that is unknown,
    * expired or someone else's; 409 once it is done; 504 when the reply takes too long (it still
-   * arrives: {@link view} shows it); 503 when the model is unreachable; 502 for other failures.
+   * arrives: {@link view} shows it); 503 when the model is unreachable; 502 for other failures. A
+   * turn cancelled before its reply answers `cancelled: true` with the question asked again.
    */
   async message(userId: string, input: { sessionId: string; message: string }): Promise<JourneyReply> {
     const session = await this.owned(userId, input.sessionId);
@@ -88,8 +103,8 @@ export class JourneyService {
     // Listening before enqueueing, so the completion cannot slip past.
     const events = queues.events('assistant');
     const earlier = await queues.get('assistant').getJob(journeyTurnJobId(session.id, turn));
-    if (earlier && (await earlier.isFailed())) {
-      // The user answers again after a failed turn: that job gives way to a fresh one with this answer.
+    if (earlier && ((await earlier.isFailed()) || (await wasCancelled(earlier)))) {
+      // The user answers again after a failed or cancelled turn: that job gives way to a fresh one with this answer.
       await earlier
         .remove()
         .catch((error: unknown) => this.log.warn({ err: error, sessionId: session.id, turn }, 'failed journey turn job not removed'));
@@ -99,7 +114,11 @@ export class JourneyService {
     await this.store.putAnswer(session.id, turn, input.message);
     const job = await queues.enqueue('assistant', 'journey-turn', { userId, sessionId: session.id, turn });
     this.log.info({ userId, sessionId: session.id, turn, jobId: job.id }, 'journey turn queued');
-    await this.waitFor(job, events);
+    const attempt = (await this.store.getAnswer(session.id, turn))?.attempt;
+    if ((await this.waitFor(job, events, attempt)) === 'cancelled') {
+      this.log.info({ userId, sessionId: session.id, turn }, 'journey turn answered as cancelled');
+      return { sessionId: session.id, message: session.messages.at(-1)?.content ?? '', done: false, turn: turn - 1, cancelled: true };
+    }
 
     const after = await this.store.get(session.id);
     const reply = after?.messages[2 * turn];
@@ -134,8 +153,13 @@ export class JourneyService {
     return session;
   }
 
-  private async waitFor(job: Job, events: ReturnType<QueueRegistry['events']>): Promise<void> {
+  /**
+   * Waits for the turn's job: `answered`, or `cancelled` when the worker ended it so or a cancel took
+   * it off the queue (the queue's `removed` event, seen on every node).
+   */
+  private async waitFor(job: Job, events: ReturnType<QueueRegistry['events']>, attempt?: string): Promise<'answered' | 'cancelled'> {
     const waitMs = this.deps.waitMs ?? JOURNEY_WAIT_MS;
+    const sessionId = (job.data as { sessionId: string }).sessionId;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -144,17 +168,35 @@ export class JourneyService {
             new AppError(
               504,
               'journey_timeout',
-              `No reply arrived within ${Math.round(waitMs / 1000)} s; GET /api/v1/agents/journey/${(job.data as { sessionId: string }).sessionId} shows it once it does`,
+              `No reply arrived within ${Math.round(waitMs / 1000)} s; GET /api/v1/agents/journey/${sessionId} shows it once it does`,
             ),
           ),
         waitMs,
       );
     });
+    // A removal counts only when it ended this attempt as cancelled: the earlier, failed job of the
+    // same id may be removed just before this one was queued, and its event may arrive late.
+    let onRemoved: ((args: { jobId: string }) => void) | undefined;
+    const removed = new Promise<'cancelled'>((resolve) => {
+      onRemoved = ({ jobId }) => {
+        if (jobId !== job.id || !attempt) return;
+        this.store
+          .endOf(sessionId, attempt)
+          .then((end) => end === 'cancelled' && resolve('cancelled'))
+          .catch((error: unknown) => this.log.warn({ err: error, sessionId }, 'journey end marker not read; waiting for the job instead'));
+      };
+      events.on('removed', onRemoved);
+    });
     // BullMQ's own deadline (a little later) only releases its listeners; ours decides the answer.
     const finished = job.waitUntilFinished(events, waitMs + 1_000);
     void settled(finished);
     try {
-      journeyTurnResultSchema.parse(await Promise.race([finished, timeout]));
+      // Cancelled while queued before this request listened: the removal went by already.
+      if (attempt && (await this.store.endOf(sessionId, attempt)) === 'cancelled') return 'cancelled';
+      const result: unknown = await Promise.race([finished, timeout, removed]);
+      if (result === 'cancelled') return 'cancelled';
+      journeyTurnResultSchema.parse(result);
+      return isCancelledResult(result) ? 'cancelled' : 'answered';
     } catch (error) {
       if (error instanceof AppError) throw error;
       const { code, message } = parseJourneyFailure(error instanceof Error ? error.message : String(error));
@@ -163,6 +205,16 @@ export class JourneyService {
       throw new AppError(502, code, 'The setup assistant could not answer; send your answer again');
     } finally {
       clearTimeout(timer);
+      if (onRemoved) events.off('removed', onRemoved);
     }
   }
+}
+
+/** A turn's job ended `cancelled` (its worker stopped it), as its return value says. */
+function isCancelledResult(result: unknown): boolean {
+  return typeof result === 'object' && result !== null && (result as { cancelled?: unknown }).cancelled === true;
+}
+
+async function wasCancelled(job: Job): Promise<boolean> {
+  return (await job.isCompleted()) && isCancelledResult(job.returnvalue);
 }

@@ -9,6 +9,7 @@ import type { Logger } from '../lib/logger';
 import { describeRedacted } from '../lib/redact-error';
 import type { Repositories } from '../models';
 import type { CredentialVault } from './credentials';
+import { redisKeys } from '../lib/redis-keys';
 
 const STATE_AUDIENCE = 'switchboard-oauth-state';
 const STATE_TTL_SECONDS = 600;
@@ -122,7 +123,7 @@ export class OAuthService {
     }
     // One use per state: a replayed callback URL connects nothing.
     const fresh = await this.deps.redis.set(
-      `${this.deps.config.redis.keyPrefix}:oauth-state:${claims.jti}`,
+      redisKeys(this.deps.config.redis.keyPrefix).oauthState(claims.jti),
       '1',
       'EX',
       STATE_TTL_SECONDS,

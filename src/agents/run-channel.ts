@@ -3,6 +3,7 @@ import { toStorable } from '../lib/text-safety';
 import type { z } from 'zod';
 import { followStream } from '../lib/redis-streams';
 import { agentCompleteSchema, agentDataSchema, describeIssues, type AgentFile, type AgentFrameAck } from '../devices/protocol';
+import { redisKeys } from '../lib/redis-keys';
 
 /** A frame of a local run as the worker reads it. */
 export type RunFrame = { type: 'data'; files: AgentFile[] } | { type: 'complete'; filesRead: number; errors: string[] };
@@ -22,9 +23,9 @@ export class AgentRunChannel {
     private readonly maxStreamBytes = Number.POSITIVE_INFINITY,
   ) {}
 
-  private framesKey = (runId: string) => `${this.keyPrefix}:agent-run:${runId}:frames`;
-  private ownerKey = (runId: string) => `${this.keyPrefix}:agent-run:${runId}:owner`;
-  private bytesKey = (runId: string) => `${this.keyPrefix}:agent-run:${runId}:bytes`;
+  private framesKey = (runId: string) => redisKeys(this.keyPrefix).agentRunFrames(runId);
+  private ownerKey = (runId: string) => redisKeys(this.keyPrefix).agentRunOwner(runId);
+  private bytesKey = (runId: string) => redisKeys(this.keyPrefix).agentRunBytes(runId);
 
   async open(runId: string, userId: string, deviceId: string, ttlMs: number): Promise<void> {
     await this.redis

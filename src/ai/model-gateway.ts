@@ -1,9 +1,9 @@
-import type { BaseMessage } from '@langchain/core/messages';
 import { findUnstorableText, StorableTextStream, toStorable } from '../lib/text-safety';
-import type { StructuredToolInterface } from '@langchain/core/tools';
-import { costUsd, type ModelPrice } from '../../config/pricing';
+import { Pricing, type PriceTable } from './pricing';
 import type { LlmEndpoint } from './llm';
-import { EventLoopYielder, streamCompletion, type ToolDefinition } from './model-stream';
+import type { ModelMessage } from './model-messages';
+import { EventLoopYielder, streamCompletion } from './model-stream';
+import type { ModelTool } from './model-tools';
 
 /** An OpenAI-compatible endpoint and the models a deployment may use on it. */
 export interface ModelProvider {
@@ -40,8 +40,10 @@ export interface ModelToolCall {
 
 export interface ModelTurnRequest {
   purpose: ModelPurpose;
-  messages: BaseMessage[];
-  tools?: Array<StructuredToolInterface | ToolDefinition>;
+  /** The conversation, built with src/ai/model-messages.ts. */
+  messages: ModelMessage[];
+  /** Tools the model may call (src/ai/model-tools.ts). */
+  tools?: ModelTool[];
   /** Forces one tool by name. */
   toolChoice?: string;
   /** A model chosen by the request (validated by the caller); else the deployment's default. */
@@ -72,7 +74,8 @@ export interface ModelTurn {
 
 /** Where usage goes (the usage repository) and what is counted (Metrics); both optional. */
 export interface ModelGatewayDeps {
-  pricing: Record<string, ModelPrice>;
+  /** The deployment's prices (config `llm.pricing`); every call's usage is priced with them. */
+  pricing: PriceTable;
   usage?: {
     record(entry: {
       userId: string;
@@ -130,6 +133,8 @@ export class ModelCallCancelled extends Error {
  */
 export class ModelGateway {
   private readonly providers: Map<string, ModelProvider>;
+  /** What a token count costs: the prices every call of this gateway is accounted with. */
+  readonly pricing: Pricing;
 
   constructor(
     providers: ModelProvider[],
@@ -138,6 +143,7 @@ export class ModelGateway {
     private readonly deps: ModelGatewayDeps,
   ) {
     this.providers = new Map(providers.map((provider) => [provider.name, provider]));
+    this.pricing = Pricing.of(deps.pricing);
     if (!chain.length) throw new Error('ModelGateway: no model configured');
     for (const ref of chain) this.provider(ref);
   }
@@ -218,7 +224,7 @@ export class ModelGateway {
         ...ref,
         inputTokens,
         outputTokens,
-        costUsd: costUsd(this.deps.pricing, ref.model, inputTokens, outputTokens),
+        costUsd: this.pricing.costOf({ model: ref.model, inputTokens, outputTokens }),
         estimated: !reported,
       };
     };
@@ -335,7 +341,7 @@ export function parseObject(text: string): Record<string, unknown> | undefined {
 }
 
 /** About 4 characters a token, for a provider that reported no usage. */
-function estimateTokens(messages: BaseMessage[]): number {
+function estimateTokens(messages: ModelMessage[]): number {
   const chars = messages.reduce(
     (sum, message) => sum + (typeof message.content === 'string' ? message.content.length : JSON.stringify(message.content).length),
     0,

@@ -13,6 +13,7 @@ import type { QueueRegistry } from '../queues/registry';
 import type { RunKernel } from '../runs/run-kernel';
 import { hitlResumeJobId } from '../queues/assistant';
 import { flowNodeJobId } from '../queues/flows';
+import { redisKeys } from '../lib/redis-keys';
 
 /** Rows looked at per kind and sweep: a backlog is worked off over several sweeps. */
 const BATCH = 100;
@@ -96,7 +97,7 @@ export class Reaper {
 
   /** One sweep, unless another process holds the sweep lock for this interval. */
   private async sweepLocked(): Promise<ReapReport | null> {
-    const key = `${this.deps.config.redis.keyPrefix}:reaper:lock`;
+    const key = redisKeys(this.deps.config.redis.keyPrefix).reaperLock();
     const ttl = Math.max(100, this.deps.config.reaper.intervalMs - 50);
     if ((await this.deps.redis.set(key, this.owner, 'PX', ttl, 'NX')) !== 'OK') return null;
     return this.sweep();

@@ -256,12 +256,14 @@ export async function startSwitchboard(
       });
       tokens.accept = sessions.accept;
       tokens.acceptOnCanvas = sessions.acceptOnCanvas;
-      const admins = new AdminDirectory(database.db, config.admin.userIds);
+      const admins = new AdminDirectory(repos.admins, config.admin.userIds);
       for (const id of await admins.recordEnvGrants())
         logger.warn({ userId: id }, 'ADMIN_USER_IDS names no user: ignored until such a user exists');
       const models = ModelCatalog.of(config, options.endpoint);
+      // One limiter for every surface of the same work: HTTP routes, device sockets, flow executions.
+      const usage = new UsageLimiter(redis, config.redis.keyPrefix, config.usageLimits);
       const chat = new ChatService({ repos, enqueue: queues.enqueue, registry: deviceRegistry, logger, models });
-      const agents = new AgentService({ config, repos, enqueue: queues.enqueue, logger });
+      const agents = new AgentService({ config, repos, enqueue: queues.enqueue, queues, signals, logger, metrics });
       const ctx: ApiContext = {
         config,
         logger,
@@ -275,7 +277,7 @@ export async function startSwitchboard(
         chat,
         chatCancels,
         approvals,
-        journeys: new JourneyService({ config, redis, queues, logger }),
+        journeys: new JourneyService({ config, redis, queues, signals, logger }),
         agents,
         flows: new FlowService({ repos, models }),
         flowExecutions: new FlowExecutions({
@@ -283,7 +285,7 @@ export async function startSwitchboard(
           events: flowEvents,
           queues,
           signals,
-          usage: new UsageLimiter(redis, config.redis.keyPrefix, config.usageLimits),
+          usage,
           logger,
           metrics,
           runs: flowRuns,
@@ -291,6 +293,7 @@ export async function startSwitchboard(
         flowChats: new FlowChats({ repos, enqueue: queues.enqueue, logger }),
         oauth: new OAuthService({ config, repos, redis, vault, secret: tokens.secret, logger }),
         canvasEvents,
+        usage,
         readiness: { redis: async () => void (await redis.ping()), database: () => database.ping() },
         shuttingDown,
         queues,
@@ -323,7 +326,7 @@ export async function startSwitchboard(
       registerCanvasNamespace(io, { tokens, canvases: repos.canvases, canvasLog, logger, metrics, cursors });
       // One set of handlers for both device transports: Socket.IO /device and the plain WebSocket.
       const deviceHandlers: DeviceFrameHandlers = {
-        onChatRequest: deviceChatHandler(chat, new UsageLimiter(redis, config.redis.keyPrefix, config.usageLimits)),
+        onChatRequest: deviceChatHandler(chat, usage),
         onToolApproval: toolApprovalHandler(approvals),
         onChatCancel: (user, deviceId, payload) => chatCancels.cancelFromDevice(user.id, deviceId, payload),
         onDeviceHello: async (userId, deviceId) => {
@@ -332,7 +335,14 @@ export async function startSwitchboard(
         },
         onAgentFrame: (user, deviceId, type, payload) => agentRunChannel.accept(user.id, deviceId, type, payload),
       };
-      const deviceSockets = registerDeviceNamespace(devices, { tokens, registry: deviceRegistry, logger, metrics, ...deviceHandlers });
+      const deviceSockets = registerDeviceNamespace(devices, {
+        tokens,
+        registry: deviceRegistry,
+        logger,
+        metrics,
+        ...deviceHandlers,
+        onAgentCancel: (user, _deviceId, payload) => agents.runCancels.cancelFromDevice(user.id, payload),
+      });
       closers.unshift(['device presence', () => deviceSockets.close()]);
       // MAX_SOCKETS_PER_USER over every node, both namespaces and the plain WebSocket; registered after each namespace's auth.
       const quota = new SocketQuota(

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { JsonEventLog } from '../lib/redis-streams';
 import type { StreamFollower } from '../lib/stream-follower';
 import type { ApprovalRequested, ApprovalResolved } from '../realtime/events';
+import { redisKeys } from '../lib/redis-keys';
 
 /** Usage of one turn, summed over its model calls. */
 export interface TurnUsage {
@@ -34,6 +35,6 @@ export const isChatTerminal = (event: ChatEvent): boolean => event.type === 'fin
  */
 export class ChatEventLog extends JsonEventLog<ChatEvent> {
   constructor(redis: Redis, keyPrefix: string, ttlSeconds = 3_600, follower?: StreamFollower) {
-    super(redis, (messageId) => `${keyPrefix}:chat:${messageId}:events`, isChatTerminal, ttlSeconds, follower);
+    super(redis, (messageId) => redisKeys(keyPrefix).chatEvents(messageId), isChatTerminal, ttlSeconds, follower);
   }
 }

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { JsonEventLog } from '../lib/redis-streams';
 import type { StreamFollower } from '../lib/stream-follower';
+import { redisKeys } from '../lib/redis-keys';
 
 /** The `error` event of notes whose worker died mid-stream (the reaper and a stalled re-run both send it). */
 export const NOTES_INTERRUPTED = 'The notes were interrupted (their worker stopped); resolve the session again to retry';
@@ -17,6 +18,6 @@ export const isNotesTerminal = (event: NotesEvent): boolean => event.type !== 'c
  */
 export class NotesEventLog extends JsonEventLog<NotesEvent> {
   constructor(redis: Redis, keyPrefix: string, ttlSeconds = 3_600, follower?: StreamFollower) {
-    super(redis, (sessionId) => `${keyPrefix}:notes:${sessionId}:events`, isNotesTerminal, ttlSeconds, follower);
+    super(redis, (sessionId) => redisKeys(keyPrefix).notesEvents(sessionId), isNotesTerminal, ttlSeconds, follower);
   }
 }

@@ -2,24 +2,14 @@ import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { AppError } from '../lib/errors';
 import { RateLimiter } from '../lib/rate-limiter';
+import { redisKeys } from '../lib/redis-keys';
+import { redisScripts, type RedisScripts } from '../lib/redis-scripts';
 
 /** First lock after the allowed run of wrong passwords; it doubles with each further failure. */
 const FIRST_LOCK_MS = 30_000;
 const MAX_LOCK_MS = 15 * 60_000;
 /** A run of failures is forgotten a day after the last one. */
 const FAILURES_TTL_MS = 24 * 3600_000;
-
-/** Counts one failure; past `threshold` locks the account for FIRST_LOCK_MS × 2^(extra), capped. */
-const FAIL_SCRIPT = `
-local fails = redis.call('INCR', KEYS[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-local threshold = tonumber(ARGV[1])
-if fails >= threshold then
-  local lock = math.min(tonumber(ARGV[2]) * (2 ^ (fails - threshold)), tonumber(ARGV[3]))
-  redis.call('SET', KEYS[2], '1', 'PX', math.floor(lock))
-end
-return fails
-`;
 
 export interface LoginThrottleLimits {
   loginAttemptsPerIpPerMinute: number;
@@ -36,6 +26,7 @@ export interface LoginThrottleLimits {
  */
 export class LoginThrottle {
   private readonly windows: RateLimiter;
+  private readonly scripts: RedisScripts;
 
   constructor(
     private readonly redis: Redis,
@@ -43,12 +34,12 @@ export class LoginThrottle {
     private readonly limits: LoginThrottleLimits,
   ) {
     this.windows = new RateLimiter(redis, keyPrefix);
-    redis.defineCommand('sbLoginFailed', { numberOfKeys: 2, lua: FAIL_SCRIPT });
+    this.scripts = redisScripts(redis);
   }
 
   private accountKey(email: string, what: 'fails' | 'lock') {
     const id = createHash('sha256').update(email.trim().toLowerCase()).digest('hex').slice(0, 32);
-    return `${this.keyPrefix}:login:${what}:${id}`;
+    return redisKeys(this.keyPrefix).loginAccount(what, id);
   }
 
   /** Throws 429 when this IP is over its window or the account is backing off. */
@@ -64,16 +55,7 @@ export class LoginThrottle {
   }
 
   async loginFailed(email: string): Promise<void> {
-    const command = (this.redis as unknown as Record<string, (...args: unknown[]) => Promise<number>>).sbLoginFailed;
-    await command.call(
-      this.redis,
-      this.accountKey(email, 'fails'),
-      this.accountKey(email, 'lock'),
-      this.limits.loginFailuresBeforeBackoff,
-      FIRST_LOCK_MS,
-      MAX_LOCK_MS,
-      FAILURES_TTL_MS,
-    );
+    await this.scripts.loginFailed({ failures: this.accountKey(email, 'fails'), lock: this.accountKey(email, 'lock') }, this.backoff());
   }
 
   async loginSucceeded(email: string): Promise<void> {
@@ -81,7 +63,7 @@ export class LoginThrottle {
   }
 
   private dashboardKey(ip: string, what: 'fails' | 'lock') {
-    return `${this.keyPrefix}:dashboard-login:${what}:${createHash('sha256').update(ip).digest('hex').slice(0, 32)}`;
+    return redisKeys(this.keyPrefix).dashboardLogin(what, createHash('sha256').update(ip).digest('hex').slice(0, 32));
   }
 
   /**
@@ -99,20 +81,24 @@ export class LoginThrottle {
   }
 
   async dashboardBasicFailed(ip: string): Promise<void> {
-    const command = (this.redis as unknown as Record<string, (...args: unknown[]) => Promise<number>>).sbLoginFailed;
-    await command.call(
-      this.redis,
-      this.dashboardKey(ip, 'fails'),
-      this.dashboardKey(ip, 'lock'),
-      this.limits.loginFailuresBeforeBackoff,
-      FIRST_LOCK_MS,
-      MAX_LOCK_MS,
-      FAILURES_TTL_MS,
-    );
+    await this.scripts.loginFailed({ failures: this.dashboardKey(ip, 'fails'), lock: this.dashboardKey(ip, 'lock') }, this.backoff());
   }
 
   async dashboardBasicSucceeded(ip: string): Promise<void> {
     await this.redis.del(this.dashboardKey(ip, 'fails'), this.dashboardKey(ip, 'lock'));
+  }
+
+  /**
+   * Counts one failure; from the allowed run of wrong passwords on, locks for FIRST_LOCK_MS,
+   * doubling with each further failure up to MAX_LOCK_MS.
+   */
+  private backoff() {
+    return {
+      threshold: this.limits.loginFailuresBeforeBackoff,
+      firstLockMs: FIRST_LOCK_MS,
+      maxLockMs: MAX_LOCK_MS,
+      failuresTtlMs: FAILURES_TTL_MS,
+    };
   }
 
   /** Throws 429 when this IP registered too many accounts this hour. */

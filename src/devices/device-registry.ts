@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../lib/logger';
+import { redisKeys } from '../lib/redis-keys';
+import { redisScripts } from '../lib/redis-scripts';
 
 /** One connected device, as the registry records it. */
 export interface DevicePresence {
@@ -14,20 +16,6 @@ export interface DevicePresence {
   /** Local agents the device said it runs (`device_hello`); empty until it says hello. */
   agentIds: string[];
 }
-
-// Compare-and-set / compare-and-delete on the socket id, so that the late disconnect (or hello)
-// of a replaced socket never touches the entry of the socket that replaced it.
-const SET_IF_SAME_SOCKET = `
-local raw = redis.call('HGET', KEYS[1], ARGV[1])
-if not raw then return 0 end
-if cjson.decode(raw).socketId ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-return 1`;
-const DELETE_IF_SAME_SOCKET = `
-local raw = redis.call('HGET', KEYS[1], ARGV[1])
-if not raw then return 0 end
-if cjson.decode(raw).socketId ~= ARGV[2] then return 0 end
-return redis.call('HDEL', KEYS[1], ARGV[1])`;
 
 /**
  * Which devices of which user are online, and on which node, shared by every process through
@@ -56,8 +44,8 @@ export class DeviceRegistry {
     this.log = options.logger?.child({ component: 'device-registry' });
   }
 
-  private userKey = (userId: string) => `${this.keyPrefix}:devices:user:${userId}`;
-  private nodeKey = (nodeId: string) => `${this.keyPrefix}:devices:node:${nodeId}`;
+  private userKey = (userId: string) => redisKeys(this.keyPrefix).devicesOfUser(userId);
+  private nodeKey = (nodeId: string) => redisKeys(this.keyPrefix).deviceNode(nodeId);
 
   /** Starts this node's heartbeat; needed only on nodes that hold device sockets. Idempotent. */
   startHeartbeat(): void {
@@ -90,21 +78,17 @@ export class DeviceRegistry {
   /** Updates the agents of a device, if `socketId` is still the one recorded. */
   async setAgentIds(userId: string, presence: Omit<DevicePresence, 'nodeId'>): Promise<boolean> {
     const entry: DevicePresence = { ...presence, nodeId: this.nodeId };
-    const updated = await this.redis.eval(
-      SET_IF_SAME_SOCKET,
-      1,
-      this.userKey(userId),
-      presence.deviceId,
-      presence.socketId,
-      JSON.stringify(entry),
+    // Compare-and-set on the socket id: the late hello of a replaced socket never touches the entry of the socket that replaced it.
+    return redisScripts(this.redis).deviceSetIfSameSocket(
+      { devices: this.userKey(userId) },
+      { deviceId: presence.deviceId, socketId: presence.socketId, json: JSON.stringify(entry) },
     );
-    return updated === 1;
   }
 
   /** Removes the device's entry if it still belongs to `socketId`. */
   async unregister(userId: string, deviceId: string, socketId: string): Promise<boolean> {
-    const removed = await this.redis.eval(DELETE_IF_SAME_SOCKET, 1, this.userKey(userId), deviceId, socketId);
-    return removed === 1;
+    // Compare-and-delete on the socket id: the late disconnect of a replaced socket keeps its replacement's entry.
+    return redisScripts(this.redis).deviceDeleteIfSameSocket({ devices: this.userKey(userId) }, { deviceId, socketId });
   }
 
   /** The user's devices whose node is alive. Entries of dead nodes are pruned on the way. */

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../lib/logger';
 import type { ToolCall } from './protocol';
+import { redisKeys } from '../lib/redis-keys';
 
 /** What a node holding a plain-WebSocket device is told through Redis. */
 export type RelayMessage =
@@ -48,12 +49,12 @@ export class WsRelay {
     private readonly keyPrefix: string,
     private readonly logger?: Logger,
   ) {
-    this.replyChannel = `${keyPrefix}:ws-relay:reply:${randomUUID()}`;
+    this.replyChannel = redisKeys(keyPrefix).wsRelayReply(randomUUID());
   }
 
-  private deviceChannel = (userId: string, deviceId: string) => `${this.keyPrefix}:ws-relay:device:${userId}:${deviceId}`;
-  private userChannel = (userId: string) => `${this.keyPrefix}:ws-relay:user:${userId}`;
-  private sessionChannel = (sessionId: string) => `${this.keyPrefix}:ws-relay:session:${sessionId}`;
+  private deviceChannel = (userId: string, deviceId: string) => redisKeys(this.keyPrefix).wsRelayDevice(userId, deviceId);
+  private userChannel = (userId: string) => redisKeys(this.keyPrefix).wsRelayUser(userId);
+  private sessionChannel = (sessionId: string) => redisKeys(this.keyPrefix).wsRelaySession(sessionId);
 
   /** Sends a message to one device if a WebSocket holds it; resolves with how many holders got it. */
   send(userId: string, deviceId: string, event: string, payload: unknown): Promise<number> {

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { SequencedEventLog } from '../generation/event-log';
 import type { StreamFollower } from '../lib/stream-follower';
+import { redisKeys } from '../lib/redis-keys';
 
 /** Tokens and cost of one node (the provider and model it ran on). */
 export interface NodeUsage {
@@ -59,6 +60,6 @@ export const flowError = (code: string): FlowError => ({ code, message: FLOW_ERR
 /** One sequenced log per execution: ids from 1, replay after `Last-Event-ID`, live on any node (the generation machinery). */
 export class FlowEventLog extends SequencedEventLog<FlowEvent> {
   constructor(redis: Redis, keyPrefix: string, ttlSeconds: number, follower?: StreamFollower) {
-    super(redis, (executionId) => `${keyPrefix}:flowexec:${executionId}:events`, ttlSeconds, isFlowTerminal, follower);
+    super(redis, (executionId) => redisKeys(keyPrefix).flowExecutionEvents(executionId), ttlSeconds, isFlowTerminal, follower);
   }
 }

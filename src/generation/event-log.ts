@@ -6,6 +6,8 @@ import { followLog, mapYields, type LivePhase, type LiveSink, type LogLiveness }
 import type { StreamFollower } from '../lib/stream-follower';
 import type { StreamSignal } from '../lib/stream-signal';
 import { settled } from '../lib/settled';
+import { eventLogOnce, redisKeys } from '../lib/redis-keys';
+import { redisScripts } from '../lib/redis-scripts';
 
 /** The first line of a kept copy of blocks (`keepBlocks`): not JSON, on purpose. */
 const KEPT_BLOCKS_FORMAT = '#blocks v2';
@@ -44,7 +46,7 @@ export class SequencedEventLog<E extends { type: string }> {
    * running the nodes of one flow execution). Returns the seq given.
    */
   async appendNext(id: string, event: E): Promise<number> {
-    return Number(await this.redis.eval(APPEND_NEXT, 1, this.key(id), JSON.stringify(event), this.ttlSeconds));
+    return redisScripts(this.redis).appendNext({ log: this.key(id) }, { json: JSON.stringify(event), ttlSeconds: this.ttlSeconds });
   }
 
   /**
@@ -53,7 +55,10 @@ export class SequencedEventLog<E extends { type: string }> {
    */
   async appendNextOnce(id: string, tag: string, event: E): Promise<number> {
     const key = this.key(id);
-    return Number(await this.redis.eval(APPEND_NEXT_ONCE, 2, key, `${key}:once`, JSON.stringify(event), this.ttlSeconds, tag));
+    return redisScripts(this.redis).appendNextOnce(
+      { log: key, once: eventLogOnce(key) },
+      { json: JSON.stringify(event), ttlSeconds: this.ttlSeconds, tag },
+    );
   }
 
   /** The last sequence number written (0 when none). */
@@ -118,7 +123,7 @@ export class GenerationEventLog extends SequencedEventLog<GenerationEvent> {
     ttlSeconds: number,
     follower?: StreamFollower,
   ) {
-    super(redis, (generationId) => `${keyPrefix}:gen:${generationId}:events`, ttlSeconds, isTerminal, follower);
+    super(redis, (generationId) => redisKeys(keyPrefix).generationEvents(generationId), ttlSeconds, isTerminal, follower);
   }
 
   /**
@@ -157,52 +162,12 @@ export class GenerationEventLog extends SequencedEventLog<GenerationEvent> {
   }
 
   private blocksKey(generationId: string): string {
-    return `${this.keyPrefix}:gen:${generationId}:blocks`;
+    return redisKeys(this.keyPrefix).generationBlocks(generationId);
   }
 }
 
-const APPEND_NEXT = `
-local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-local seq = 1
-if #last > 0 then seq = tonumber(string.match(last[1][1], '^(%d+)')) + 1 end
-redis.call('XADD', KEYS[1], seq .. '-0', 'e', ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-return seq
-`;
-
-const APPEND_NEXT_ONCE = `
-if redis.call('HSETNX', KEYS[2], ARGV[3], '1') == 0 then return 0 end
-redis.call('EXPIRE', KEYS[2], ARGV[2])
-local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-local seq = 1
-if #last > 0 then seq = tonumber(string.match(last[1][1], '^(%d+)')) + 1 end
-redis.call('XADD', KEYS[1], seq .. '-0', 'e', ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-return seq
-`;
-
 function parseEntry<E>([id, fields]: [string, string[]]): SequencedOf<E> {
   return { seq: Number.parseInt(id, 10), event: JSON.parse(fields[1]) as E };
-}
-
-/**
- * Appends `[id, json]` pairs (ARGV[2..]) to the log in order and renews its TTL (ARGV[1]): one
- * EVALSHA per flush instead of an XADD per event. An id at or below the last one stops the batch
- * there with Redis's error (the writer then fails, as a pipeline's first error made it fail).
- */
-const APPEND_BATCH = `
-for i = 2, #ARGV, 2 do redis.call('XADD', KEYS[1], ARGV[i], 'e', ARGV[i + 1]) end
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-return (#ARGV - 1) / 2
-`;
-
-interface AppendBatchCommand {
-  sbAppendBatch(key: string, ...args: Array<string | number>): Promise<number>;
-}
-
-/** Defines the batch append on `redis` (once per connection; EVALSHA after the first call). */
-function defineAppendBatch(redis: Redis): void {
-  if (!(redis as Partial<AppendBatchCommand>).sbAppendBatch) redis.defineCommand('sbAppendBatch', { numberOfKeys: 1, lua: APPEND_BATCH });
 }
 
 /**
@@ -220,9 +185,7 @@ export class EventWriter<E extends { type: string } = GenerationEvent> {
     private readonly key: string,
     private readonly ttlSeconds: number,
     private seq: number,
-  ) {
-    defineAppendBatch(redis);
-  }
+  ) {}
 
   emit(event: E): number {
     this.seq += 1;
@@ -244,9 +207,8 @@ export class EventWriter<E extends { type: string } = GenerationEvent> {
       .then(async () => {
         if (!batch.length) return;
         // One command for the whole batch (not an XADD each): the writer's Redis cost is per flush.
-        const args: Array<string | number> = [this.ttlSeconds];
-        for (const [seq, json] of batch) args.push(`${seq}-0`, json);
-        await (this.redis as Redis & AppendBatchCommand).sbAppendBatch(this.key, ...args);
+        const entries = batch.map(([seq, json]) => [`${seq}-0`, json] as const);
+        await redisScripts(this.redis).appendBatch({ log: this.key }, { ttlSeconds: this.ttlSeconds, entries });
       })
       .catch((error: unknown) => {
         this.failure ??= error instanceof Error ? error : new Error(String(error));

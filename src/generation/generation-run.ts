@@ -1,4 +1,5 @@
-import { costUsd, type Config } from '../../config';
+import type { Config } from '../../config';
+import { Pricing } from '../ai/pricing';
 import { forbidden, notFound } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
@@ -168,7 +169,7 @@ export function registerGenerationRuns(kernel: RunKernel, deps: GenerationRunDep
           deps.metrics?.countModelCall(
             { provider: usage.provider, model: usage.model, tier: context.tier },
             usage,
-            costUsd(config.llm.pricing, usage.model, usage.inputTokens, usage.outputTokens),
+            Pricing.of(config.llm.pricing).costOf(usage),
           );
         await emit(run.id, { type: 'cancelled', generationId: run.id }, writer);
         const generation = await repos.generations.find(run.id);
@@ -205,7 +206,7 @@ export function registerGenerationRuns(kernel: RunKernel, deps: GenerationRunDep
       : [];
     const truncated = result.truncated || inserted.length < result.blocks.length;
     const { provider, model, inputTokens, outputTokens } = result.usage;
-    const cost = costUsd(config.llm.pricing, model, inputTokens, outputTokens);
+    const cost = Pricing.of(config.llm.pricing).costOf(result.usage);
     await repos.generations.complete(tx, {
       id: run.id,
       outcome: {
@@ -242,7 +243,7 @@ export function registerGenerationRuns(kernel: RunKernel, deps: GenerationRunDep
 
   /** The row becomes `cancelled` with the usage so far (recorded and audited), in the run's end transaction. */
   async function persistCancelled(tx: Tx, run: RunRow, usage: CancelledUsage | undefined): Promise<void> {
-    const cost = usage ? costUsd(config.llm.pricing, usage.model, usage.inputTokens, usage.outputTokens) : 0;
+    const cost = usage ? Pricing.of(config.llm.pricing).costOf(usage) : 0;
     const ended = await repos.generations.endIfActive(
       run.id,
       {

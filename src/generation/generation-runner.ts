@@ -1,5 +1,6 @@
 import { UnrecoverableError, type Job } from 'bullmq';
-import { costUsd, type Config } from '../../config';
+import type { Config } from '../../config';
+import { Pricing } from '../ai/pricing';
 import { ModelUnavailableError, runCanvasTurn } from '../ai/canvas-turn';
 import { ModelCallCancelled, type ModelGateway } from '../ai/model-gateway';
 import type { CancelSignals } from '../lib/cancel-signals';
@@ -138,7 +139,7 @@ export class GenerationRunner {
     this.deps.metrics?.countModelCall(
       { provider: usage.provider, model: usage.model, tier: data.tier },
       usage,
-      costUsd(this.deps.config.llm.pricing, usage.model, usage.inputTokens, usage.outputTokens),
+      Pricing.of(this.deps.config.llm.pricing).costOf(usage),
     );
     log.info({ blockCount: stored.blocks.length, truncated: stored.truncated }, 'generation completed');
     return { blockCount: stored.blocks.length, truncated: stored.truncated };

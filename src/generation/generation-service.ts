@@ -12,6 +12,7 @@ import { KEPT_BLOCKS_TTL_SECONDS, type GenerationEventLog } from './event-log';
 import type { GenerationLimiter } from './generation-limiter';
 import { endedBecause, type GenerationRuns } from './generation-run';
 import { generationErrorMessage } from './events';
+import { redisKeys } from '../lib/redis-keys';
 
 const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
 
@@ -61,7 +62,9 @@ export class GenerationService {
       throw new AppError(422, 'prompt_rejected', 'The prompt was rejected by the prompt guard', { reasons: guard.reasons });
     if (guard.flagged) this.deps.logger.warn({ userId: input.user.id, reasons: guard.reasons }, 'prompt flagged by guard');
 
-    const idemKey = input.idempotencyKey ? `${config.redis.keyPrefix}:idem:gen:${input.user.id}:${input.idempotencyKey}` : null;
+    const idemKey = input.idempotencyKey
+      ? redisKeys(config.redis.keyPrefix).generationIdempotency(input.user.id, input.idempotencyKey)
+      : null;
     if (idemKey) {
       const existing = await redis.get(idemKey);
       if (existing) return this.replay(existing, input.canvasId);

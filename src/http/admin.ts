@@ -3,7 +3,6 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { Router, type NextFunction, type Request, type Response } from 'express';
-import { QUEUE_NAMES } from '../../config';
 import type { AdminDirectory } from '../auth/admins';
 import type { LoginThrottle } from '../auth/login-throttle';
 import { AppError } from '../lib/errors';
@@ -92,10 +91,15 @@ const clientIp = (req: Request) => req.ip ?? req.socket.remoteAddress ?? 'unknow
  * calls must come from the dashboard's own origin (403 `cross_site_request`), and the pages load
  * nothing from other hosts.
  */
-export function dashboardRouter(queues: QueueRegistry, access: AdminAccess, tokens: TokenSettings, throttle?: LoginThrottle): Router {
+export function dashboardRouter(
+  queues: Pick<QueueRegistry, 'forDashboard'>,
+  access: AdminAccess,
+  tokens: TokenSettings,
+  throttle?: LoginThrottle,
+): Router {
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(DASHBOARD_PATH);
-  createBullBoard({ queues: QUEUE_NAMES.map((name) => new BullMQAdapter(queues.get(name))), serverAdapter });
+  createBullBoard({ queues: queues.forDashboard().map((queue) => new BullMQAdapter(queue)), serverAdapter });
   const guard = async (req: Request, res: Response, next: NextFunction) => {
     res.setHeader('Content-Security-Policy', DASHBOARD_CSP);
     const basic = (req.headers.authorization ?? '').startsWith('Basic ');

@@ -15,6 +15,7 @@ import type { RunKernel } from '../runs/run-kernel';
 import type { NotesRuns } from '../assistant/notes-run';
 import type { GenerationService } from '../generation/generation-service';
 import type { Logger } from '../lib/logger';
+import type { UsageLimiter } from '../lib/usage-limiter';
 import type { Repositories } from '../models';
 import type { Metrics } from '../observability/metrics';
 import type { QueueRegistry } from '../queues/registry';
@@ -55,6 +56,8 @@ export interface ApiContext {
   /** Chatflow chat turns (the owner's and an embed's visitors'): checks, stores, enqueues (0120). */
   flowChats: FlowChats;
   canvasEvents: CanvasEmitter;
+  /** The per-user, per-tier usage limits: the process's one limiter, shared with the device sockets and flow executions. */
+  usage: UsageLimiter;
   queues: QueueRegistry;
   metrics: Metrics;
   admin: AdminAccess;

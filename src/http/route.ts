@@ -301,7 +301,7 @@ export const routesRouter = (routes: readonly AnyRoute[], ctx: ApiContext): Rout
 
 /**
  * A value built once per API context (a limiter, an event log reader) for module-level handlers:
- * `const usage = perContext((ctx) => new UsageLimiter(...)); ... usage(ctx).take(...)`.
+ * `const throttle = perContext((ctx) => new LoginThrottle(...)); ... throttle(ctx).beforeRegister(...)`.
  * Typed on the port it needs (`perContext((ctx: Pick<ApiContext, 'redis'>) => ...)`), keyed by the
  * one context object every port is at run time, so modules share what they build.
  */

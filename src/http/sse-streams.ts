@@ -9,6 +9,8 @@ import type { LivePhase } from '../lib/redis-streams';
 import type { Frame } from '../lib/stream-follower';
 import { framesDrained, pushFrames, type FrameTarget } from './sse-frames';
 import { formatSse, openSse, type SseMessage } from './sse';
+import { redisKeys } from '../lib/redis-keys';
+import { redisScripts, type RedisScripts } from '../lib/redis-scripts';
 
 /**
  * What a route streams. The helper opens the response, writes `messages` in order and ends the
@@ -55,31 +57,6 @@ const HEARTBEAT_MS = 15_000;
 /** A lease outlives its refresh (each heartbeat) by this much, so a dead node's streams expire. */
 const LEASE_MS = 60_000;
 
-/**
- * Takes a stream slot of a user, across nodes: a sorted set of lease ids scored by expiry (Redis
- * time, so nodes' clocks do not matter). Expired leases (a node that died) are dropped first.
- */
-const ACQUIRE = `
-local t = redis.call('TIME')
-local now = t[1] * 1000 + math.floor(t[2] / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return 1`;
-const REFRESH = `
-local t = redis.call('TIME')
-local now = t[1] * 1000 + math.floor(t[2] / 1000)
-redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return 1`;
-
-/** The lease scripts, as ioredis commands (`defineCommand`). */
-interface LeaseCommands {
-  sseLeaseAcquire(key: string, id: string, max: number, leaseMs: number): Promise<number>;
-  sseLeaseRefresh(key: string, id: string, leaseMs: number): unknown;
-}
-
 interface OpenStream extends FrameTarget {
   controller: StreamAbort;
   leaseKey: string;
@@ -99,6 +76,7 @@ export class SseStreams {
   private readonly releasing: OpenStream[] = [];
   private timer: NodeJS.Timeout | undefined;
   private readonly log: Logger;
+  private readonly scripts: RedisScripts;
 
   constructor(
     private readonly deps: {
@@ -113,8 +91,7 @@ export class SseStreams {
   ) {
     this.log = deps.logger.child({ component: 'sse' });
     // EVALSHA after the first call: the refresh of 10,000 leases sends ids, not 10,000 scripts.
-    deps.redis.defineCommand('sseLeaseAcquire', { numberOfKeys: 1, lua: ACQUIRE });
-    deps.redis.defineCommand('sseLeaseRefresh', { numberOfKeys: 1, lua: REFRESH });
+    this.scripts = redisScripts(deps.redis);
   }
 
   /** Streams open on this node. */
@@ -139,7 +116,7 @@ export class SseStreams {
       res,
       controller,
       signal: controller.signal,
-      leaseKey: `${this.deps.keyPrefix}:sse:user:${options.userId}`,
+      leaseKey: redisKeys(this.deps.keyPrefix).sseLeases(options.userId),
       leaseId: randomUUID(),
       held: undefined,
       drainer: undefined,
@@ -170,38 +147,77 @@ export class SseStreams {
     // Express keeps its router's continuation on `req.next` (the layer stack, params, the final
     // handler: ~1 KB per request); nothing calls it once the stream is open.
     (req as { next?: unknown }).next = undefined;
-    forgetRequestExtras(req);
+    forgetRequestExtras(req, res);
     const reqId = String(req.id as string | number); // pino-http's ids: this app's genReqId makes strings
     void this.pump(stream, source, { reqId, ...options.context }).catch((error: unknown) =>
       this.log.error({ err: redactError(error), reqId }, 'stream pump failed'),
     );
   }
 
-  /** Writes the source's messages (and pushed frames) until it ends or the client leaves, then frees the slot. */
+  /**
+   * Writes the source's messages (and pushed frames) until it ends or the client leaves, then frees
+   * the slot. A live phase handed off by the source runs on callbacks: this function has returned by
+   * then, so an open stream keeps no suspended async frame of its own (nor its promise chain).
+   */
   private async pump(stream: OpenStream, source: SseSource, context: StreamLogContext): Promise<void> {
-    const { res } = stream;
     const { signal } = stream.controller;
+    let handoff: LiveHandoff | void;
     try {
-      const handoff = await writeAll(
+      handoff = await writeAll(
         stream,
         source.messages(signal, (frames) => pushFrames(stream, frames)),
       );
-      // The source's generators have all returned; only the live phase's callbacks remain.
-      if (handoff && !signal.aborted) {
-        await handoff.live();
-        if (!signal.aborted) await writeAll(stream, handoff.after());
-      }
     } catch (error) {
-      if (!signal.aborted) {
-        this.log.warn({ err: redactError(error), ...context }, 'stream failed');
-        res.write(formatSse(source.interrupted));
-      }
-    } finally {
-      this.open.delete(stream);
-      this.release(stream);
-      if (!this.open.size) this.stopTimer();
-      res.end();
+      this.interrupt(stream, source, context, error);
+      return this.finish(stream);
     }
+    // The source's generators have all returned; only the live phase's callbacks remain.
+    if (!handoff || signal.aborted) return this.finish(stream);
+    const live = handoff;
+    // Neither handler throws: `afterLive` runs its work async and logs its own failure.
+    live.live().then(
+      () => this.afterLive(stream, source, context, live),
+      (error: unknown) => this.afterLive(stream, source, context, undefined, { error }),
+    );
+  }
+
+  /**
+   * Once the live phase ended: what the source still writes (the handoff's `after`, e.g. a terminal
+   * built from the row), or the interruption when the live phase failed; then the end of the stream.
+   */
+  private afterLive(
+    stream: OpenStream,
+    source: SseSource,
+    context: StreamLogContext,
+    handoff: LiveHandoff | undefined,
+    failed?: { error: unknown },
+  ): void {
+    const run = async () => {
+      try {
+        if (failed) this.interrupt(stream, source, context, failed.error);
+        else if (handoff && !stream.controller.signal.aborted) await writeAll(stream, handoff.after());
+      } catch (error) {
+        this.interrupt(stream, source, context, error);
+      } finally {
+        this.finish(stream);
+      }
+    };
+    run().catch((error: unknown) => this.log.error({ err: redactError(error), reqId: context.reqId }, 'stream pump failed'));
+  }
+
+  /** A source that failed mid-stream: logged, and the client told to reconnect (unless it left). */
+  private interrupt(stream: OpenStream, source: SseSource, context: StreamLogContext, error: unknown): void {
+    if (stream.controller.signal.aborted) return;
+    this.log.warn({ err: redactError(error), ...context }, 'stream failed');
+    stream.res.write(formatSse(source.interrupted));
+  }
+
+  /** The stream is over: out of the open set, its slot freed, its response ended. */
+  private finish(stream: OpenStream): void {
+    this.open.delete(stream);
+    this.release(stream);
+    if (!this.open.size) this.stopTimer();
+    stream.res.end();
   }
 
   /** Shutdown: every open stream gets a `retry:` hint (reconnect elsewhere with Last-Event-ID) and ends. */
@@ -213,13 +229,13 @@ export class SseStreams {
   }
 
   private async acquire(stream: OpenStream): Promise<void> {
-    const taken = await (this.deps.redis as unknown as LeaseCommands).sseLeaseAcquire(
-      stream.leaseKey,
-      stream.leaseId,
-      this.deps.maxPerUser,
-      LEASE_MS,
+    // A sorted set of lease ids scored by expiry in Redis time (nodes' clocks do not matter);
+    // leases of a node that died are dropped first.
+    const taken = await this.scripts.sseLeaseAcquire(
+      { leases: stream.leaseKey },
+      { leaseId: stream.leaseId, max: this.deps.maxPerUser, leaseMs: LEASE_MS },
     );
-    if (Number(taken) !== 1) {
+    if (!taken) {
       throw new AppError(
         429,
         'too_many_streams',
@@ -259,10 +275,10 @@ export class SseStreams {
 
   /** One pass over every open stream: a comment line to keep proxies from closing it, and its lease. */
   private beat(): void {
-    const pipeline = this.deps.redis.pipeline() as unknown as LeaseCommands & { exec(): Promise<unknown> };
+    const pipeline = this.deps.redis.pipeline();
     for (const stream of this.open) {
       stream.res.write(': ping\n\n');
-      pipeline.sseLeaseRefresh(stream.leaseKey, stream.leaseId, LEASE_MS);
+      this.scripts.queueSseLeaseRefresh(pipeline, { leases: stream.leaseKey }, { leaseId: stream.leaseId, leaseMs: LEASE_MS });
     }
     pipeline.exec().catch((error: unknown) => this.log.warn({ err: error }, 'stream leases not refreshed; the next ping refreshes them'));
   }
@@ -301,12 +317,44 @@ async function drained(res: Response, signal: StreamSignal): Promise<void> {
 /**
  * What an open stream's request no longer needs (the ≤ 20 KB per stream target): its headers, the
  * bearer token among them (verified already; one copy of a secret fewer in memory for the stream's
- * whole life), and Express's parsed-URL cache. The log line and the metrics written when the
- * stream ends read only the method, the URL, the route and the status. ~1.2 KB per idle stream.
+ * whole life), the authenticated user's row, the route's params, and Express's parsed-URL cache.
+ * Express's `res.locals` (an object without prototype, so a hash table from the start) becomes a
+ * plain object holding only the route template the request metrics read when the stream ends.
+ * The request log line is bound when the request arrives (its id, method and path are already in
+ * it), so the URL and original URL, two copies of a path with ids in it, become that shared
+ * template. When the stream ends, only the method, the route template and the status are read.
  */
-function forgetRequestExtras(req: Request): void {
-  req.headers = {};
+function forgetRequestExtras(req: Request, res: Response): void {
+  req.headers = NO_HEADER_MAP;
   req.rawHeaders = NO_HEADERS;
+  req.params = NO_PARAMS;
   (req as { _parsedUrl?: unknown })._parsedUrl = undefined;
+  (req as { user?: unknown }).user = undefined;
+  const routeTemplate = (res.locals as { routeTemplate?: unknown }).routeTemplate;
+  if (typeof routeTemplate !== 'string') {
+    res.locals = NO_LOCALS;
+    return;
+  }
+  const template = sharedTemplate(routeTemplate);
+  res.locals = { routeTemplate: template };
+  req.url = template;
+  req.originalUrl = template;
 }
+
+/**
+ * One copy of each route template (`/api/v1/canvases/:id/…`, built by concatenation per request)
+ * for all the streams of that route. Templates come from the route table, so there are few; past
+ * `MAX_TEMPLATES` (a router mounted on a path with values in it) each stream keeps its own.
+ */
+function sharedTemplate(template: string): string {
+  const shared = TEMPLATES.get(template);
+  if (shared !== undefined) return shared;
+  if (TEMPLATES.size < MAX_TEMPLATES) TEMPLATES.set(template, template);
+  return template;
+}
+const TEMPLATES = new Map<string, string>();
+const MAX_TEMPLATES = 512;
 const NO_HEADERS: string[] = Object.freeze([]) as unknown as string[];
+const NO_HEADER_MAP = Object.freeze({}) as Request['headers'];
+const NO_LOCALS = Object.freeze({}) as Response['locals'];
+const NO_PARAMS = Object.freeze({}) as Request['params'];

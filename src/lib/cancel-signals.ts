@@ -1,8 +1,20 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from './logger';
+import { redisKeys } from './redis-keys';
 
-/** What can be cancelled: a canvas generation, a chat turn (keyed by its user message id), a flow execution. */
-export type CancelKind = 'generation' | 'chat' | 'flow';
+/**
+ * What can be cancelled: a canvas generation, a chat turn (keyed by its user message id), a flow
+ * execution, an agent run, a journey turn (keyed by the attempt id its answer was stored with).
+ */
+export type CancelKind = 'generation' | 'chat' | 'flow' | 'agent-run' | 'journey';
+
+const KIND_NAMES: Record<CancelKind, string> = {
+  generation: 'generation',
+  chat: 'chat turn',
+  flow: 'flow execution',
+  'agent-run': 'agent run',
+  journey: 'journey turn',
+};
 
 /** How long a cancel request is remembered in Redis (a turn or generation never runs longer). */
 const REQUEST_TTL_SECONDS = 3_600;
@@ -31,11 +43,11 @@ export class CancelSignals {
     private readonly keyPrefix: string,
     private readonly logger?: Logger,
   ) {
-    this.channel = `${keyPrefix}:cancel`;
+    this.channel = redisKeys(keyPrefix).cancelChannel();
   }
 
   private key(kind: CancelKind, id: string) {
-    return `${this.keyPrefix}:cancel:${kind}:${id}`;
+    return redisKeys(this.keyPrefix).cancelRequest(kind, id);
   }
 
   /** Records the request and tells every listening process. */
@@ -104,7 +116,10 @@ export class CancelSignals {
     if (!names.length) return;
     try {
       const pipeline = this.redis.pipeline();
-      for (const name of names) pipeline.exists(`${this.keyPrefix}:cancel:${name}`);
+      for (const name of names) {
+        const split = name.indexOf(':');
+        pipeline.exists(this.key(name.slice(0, split) as CancelKind, name.slice(split + 1)));
+      }
       const results = (await pipeline.exec()) ?? [];
       names.forEach((name, index) => {
         if (results[index]?.[1] !== 1) return;
@@ -123,7 +138,7 @@ export class CancelledError extends Error {
     readonly kind: CancelKind,
     readonly id: string,
   ) {
-    super(`The ${kind === 'chat' ? 'chat turn' : kind === 'flow' ? 'flow execution' : 'generation'} was cancelled`);
+    super(`The ${KIND_NAMES[kind]} was cancelled`);
     this.name = 'CancelledError';
   }
 }

@@ -351,6 +351,57 @@ export class AgentsRepository {
     return rows.length > 0;
   }
 
+  /** The user's own run, or null (another user's run reads as missing). */
+  async getOwnedRun(userId: string, id: string): Promise<AgentRunRow | null> {
+    const [row] = await this.db
+      .select()
+      .from(agentRuns)
+      .where(and(eq(agentRuns.id, id), eq(agentRuns.userId, userId)));
+    return row ?? null;
+  }
+
+  /**
+   * Records a cancel request on a run a worker may hold (`running`); the first request's time
+   * stays. Null when the run is not running (ended, waiting or gone).
+   */
+  async requestRunCancel(id: string): Promise<AgentRunRow | null> {
+    const [row] = await this.db
+      .update(agentRuns)
+      .set({ cancelRequestedAt: sql`coalesce(${agentRuns.cancelRequestedAt}, now())` })
+      .where(and(eq(agentRuns.id, id), eq(agentRuns.status, 'running')))
+      .returning();
+    return row ?? null;
+  }
+
+  /**
+   * Ends a run that has not ended (`running` or `waiting_device`): one conditional UPDATE, so of a
+   * cancel and the run's natural end racing, exactly one writes the terminal status. True for the
+   * winner. `from` narrows the statuses it may end (ending a waiting run must not end one a worker
+   * has just claimed).
+   */
+  async endRun(
+    id: string,
+    values: Pick<AgentRunRow, 'status' | 'errors'> & Partial<Pick<AgentRunRow, 'itemsProcessed' | 'itemsCreated'>>,
+    from: AgentRunStatus[] = ['running', 'waiting_device'],
+  ): Promise<boolean> {
+    const rows = await this.db
+      .update(agentRuns)
+      .set(toStorable({ ...values, fetched: null, completedAt: new Date() }))
+      .where(and(eq(agentRuns.id, id), inArray(agentRuns.status, from)))
+      .returning({ id: agentRuns.id });
+    return rows.length > 0;
+  }
+
+  /** Runs still `running` that started before `before` (past any run's deadline), oldest first. */
+  async runningStartedBefore(before: Date, limit = 500): Promise<AgentRunRow[]> {
+    return this.db
+      .select()
+      .from(agentRuns)
+      .where(and(eq(agentRuns.status, 'running'), lte(agentRuns.startedAt, before)))
+      .orderBy(agentRuns.startedAt)
+      .limit(limit);
+  }
+
   /** Runs of the user waiting for a device that `deviceId` may take: its own local agents' runs, and any cloud run. */
   async waitingRunsFor(userId: string, deviceId: string): Promise<AgentRunRow[]> {
     return this.db

@@ -1,4 +1,5 @@
 import type { Db } from './database';
+import { AdminsRepository } from './admins-repository';
 import { AgentsRepository } from './agents-repository';
 import { AuditRepository } from './audit-repository';
 import { BlocksRepository } from './blocks-repository';
@@ -17,8 +18,14 @@ import { UsersRepository } from './users-repository';
 /** Every repository over one database. */
 export function createRepositories(db: Db) {
   return {
+    /**
+     * The raw handle. SQL and transactions belong in repository methods; this stays only for the
+     * run kernel's transactions (src/generation, src/assistant/approvals.ts, the reaper's stale-work
+     * queries) until they move into repositories, and for tests that arrange rows directly.
+     */
     db,
     users: new UsersRepository(db),
+    admins: new AdminsRepository(db),
     canvases: new CanvasesRepository(db),
     blocks: new BlocksRepository(db),
     generations: new GenerationsRepository(db),

@@ -269,7 +269,7 @@ export const cloudAgents = pgTable('cloud_agents', {
 });
 export type CloudAgentRow = typeof cloudAgents.$inferSelect;
 
-export type AgentRunStatus = 'running' | 'success' | 'error' | 'partial' | 'waiting_device';
+export type AgentRunStatus = 'running' | 'success' | 'error' | 'partial' | 'waiting_device' | 'cancelled';
 export const agentRuns = pgTable('agent_runs', {
   id: uuid('id').primaryKey(),
   agentId: uuid('agent_id').notNull(),
@@ -278,13 +278,15 @@ export const agentRuns = pgTable('agent_runs', {
   trigger: text('trigger', { enum: ['schedule', 'manual'] }).notNull(),
   slot: timestamp('slot', { withTimezone: true }),
   deviceId: text('device_id'),
-  status: text('status', { enum: ['running', 'success', 'error', 'partial', 'waiting_device'] }).notNull(),
+  status: text('status', { enum: ['running', 'success', 'error', 'partial', 'waiting_device', 'cancelled'] }).notNull(),
   itemsProcessed: integer('items_processed').notNull().default(0),
   itemsCreated: integer('items_created').notNull().default(0),
   errors: jsonb('errors').$type<string[]>().notNull().default([]),
   fetched: jsonb('fetched').$type<unknown[]>(),
   startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
   completedAt: timestamp('completed_at', { withTimezone: true }),
+  /** When the owner asked to cancel the run while a worker held it (0206). */
+  cancelRequestedAt: timestamp('cancel_requested_at', { withTimezone: true }),
 });
 export type AgentRunRow = typeof agentRuns.$inferSelect;
 

@@ -1,4 +1,6 @@
 import type { Redis } from 'ioredis';
+import { redisKeys } from '../lib/redis-keys';
+import { redisScripts } from '../lib/redis-scripts';
 
 /** BullMQ's largest priority (2^21). */
 export const MAX_PRIORITY = 2_097_152;
@@ -7,20 +9,6 @@ export const MAX_PRIORITY = 2_097_152;
  * crashed worker past its retries) only lowers that user's priority until then.
  */
 export const FAIR_SHARE_TTL_SECONDS = 3_600;
-
-/**
- * Adds job ids to the owner's set; returns for each the set's size once it is in. An id already
- * there (the same job dispatched twice, which BullMQ queues once) is not counted twice.
- */
-const TAKE = `
-local size = redis.call('SCARD', KEYS[1])
-local out = {}
-for i = 2, #ARGV do
-  size = size + redis.call('SADD', KEYS[1], ARGV[i])
-  out[i - 1] = size
-end
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-return out`;
 
 /**
  * Fair ordering of a shared queue per owner (decision 0191). Each owner has the set of their jobs
@@ -36,14 +24,18 @@ export class FairShare {
   ) {}
 
   private key(queue: string, owner: string): string {
-    return `${this.keyPrefix}:fair:${queue}:${owner}`;
+    return redisKeys(this.keyPrefix).fairShare(queue, owner);
   }
 
   /** Counts the jobs `jobIds` of `owner` on `queue` and returns their priorities, in order. */
   async take(queue: string, owner: string, jobIds: readonly string[]): Promise<number[]> {
     if (!jobIds.length) return [];
-    const sizes = (await this.redis.eval(TAKE, 1, this.key(queue, owner), String(FAIR_SHARE_TTL_SECONDS), ...jobIds)) as number[];
-    return sizes.map((size) => Math.min(MAX_PRIORITY, Math.max(1, Number(size))));
+    // An id already in the set (the same job dispatched twice, queued once by BullMQ) counts once.
+    const sizes = await redisScripts(this.redis).fairShareTake(
+      { owned: this.key(queue, owner) },
+      { ttlSeconds: FAIR_SHARE_TTL_SECONDS, jobIds },
+    );
+    return sizes.map((size) => Math.min(MAX_PRIORITY, Math.max(1, size)));
   }
 
   /** The jobs `jobIds` of `owner` left `queue` (finished for good, or removed). */

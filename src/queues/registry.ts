@@ -1,14 +1,15 @@
 import { Queue, QueueEvents, type Job, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { QueueName } from '../../config';
+import { QUEUE_NAMES, type QueueName } from '../../config';
 import { jobDeclaration, type JobInput, type JobName, type JobPayload } from './catalog';
 import { FairShare } from './fair-share';
+import { redisKeys } from '../lib/redis-keys';
 
 /** The states of a job that will still run. */
 const LIVE_STATES = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
 
 /** BullMQ key prefix for a deployment prefix (`sb` → `sb:bull`), shared by queues and workers. */
-export const bullPrefix = (keyPrefix: string) => `${keyPrefix}:bull`;
+export const bullPrefix = (keyPrefix: string) => redisKeys(keyPrefix).bullmqPrefix();
 
 /**
  * One BullMQ `Queue` per queue name, created on first use over a shared fail-fast connection, so
@@ -30,6 +31,11 @@ export class QueueRegistry {
     this.fairShare = new FairShare(connection, keyPrefix);
   }
 
+  /**
+   * The BullMQ `Queue` itself. Callers use the typed methods instead (enqueue, job, remove, isLive,
+   * rateLimit, counts), so every way into a queue goes through the catalog; the run kernel's
+   * generation service, cancels and reaper still reach in here until they move onto them.
+   */
   get(name: QueueName): Queue {
     let queue = this.queues.get(name);
     if (!queue) {
@@ -156,6 +162,14 @@ export class QueueRegistry {
   /** Pauses taking jobs of `name` for `ms` on every worker (a provider asked us to back off). */
   async rateLimit(name: QueueName, ms: number): Promise<void> {
     await this.get(name).rateLimit(ms);
+  }
+
+  /**
+   * Every catalog queue as its BullMQ `Queue`, for Bull Board only: the dashboard drives jobs
+   * (retry, remove, promote) through the objects themselves, which is what an admin asks of it.
+   */
+  forDashboard(): Queue[] {
+    return QUEUE_NAMES.map((name) => this.get(name));
   }
 
   all(): Queue[] {

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Logger } from '../lib/logger';
 import type { CanvasNamespace } from './canvas-emitter';
 import { rooms } from './events';
+import { redisKeys } from '../lib/redis-keys';
 
 const relayed = z.object({ canvasId: z.string(), from: z.string(), userId: z.string(), x: z.number(), y: z.number() });
 
@@ -22,7 +23,7 @@ export class CursorRelay {
     private readonly subscriber: Redis,
     keyPrefix: string,
   ) {
-    this.channel = `${keyPrefix}:canvas-cursor`;
+    this.channel = redisKeys(keyPrefix).cursorChannel();
   }
 
   /** Subscribes with `subscriber` (a connection of its own: pub/sub mode takes it over). */

@@ -11,6 +11,7 @@ import { guardSocketAuth, handshakeClaims } from './socket-auth';
 import {
   DEVICE_NAMESPACE,
   rooms,
+  type AgentCancelAck,
   type ChatCancelAck,
   type ChatRequestAck,
   type ToolApprovalAck,
@@ -40,6 +41,8 @@ export interface DeviceNamespaceDeps {
   onChatRequest?: (user: DeviceSocketData['user'], deviceId: string, payload: unknown) => Promise<ChatRequestAck>;
   /** Handles `chat_cancel`: stop the named or this device's running turn; unvalidated payload. */
   onChatCancel?: (user: DeviceSocketData['user'], deviceId: string, payload: unknown) => Promise<ChatCancelAck>;
+  /** Handles `agent_cancel`: stop an agent run of the socket's user; unvalidated payload. */
+  onAgentCancel?: (user: DeviceSocketData['user'], deviceId: string, payload: unknown) => Promise<AgentCancelAck>;
   /** Handles `tool_approval` (the user's decision on an approval request, 0021); unvalidated payload. */
   onToolApproval?: (user: DeviceSocketData['user'], deviceId: string, payload: unknown) => Promise<ToolApprovalAck>;
   /** Handles `agent_data` / `agent_complete` of a local agent run (unvalidated payload); the result is the ack. */
@@ -159,6 +162,18 @@ export function registerDeviceNamespace(channel: DeviceChannel, deps: DeviceName
         reply(await deps.onChatCancel(user, deviceId, payload));
       } catch (error) {
         log.error({ err: error, ...context }, 'chat_cancel failed');
+        reply({ ok: false, error: { code: 'internal', message: 'The request could not be handled' } });
+      }
+    });
+
+    socket.on('agent_cancel', async (payload, ack) => {
+      const reply = typeof ack === 'function' ? ack : (_: AgentCancelAck) => undefined;
+      if (!deps.onAgentCancel)
+        return reply({ ok: false, error: { code: 'unavailable', message: 'Agent runs are not available on this server' } });
+      try {
+        reply(await deps.onAgentCancel(user, deviceId, payload));
+      } catch (error) {
+        log.error({ err: error, ...context }, 'agent_cancel failed');
         reply({ ok: false, error: { code: 'internal', message: 'The request could not be handled' } });
       }
     });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { ChatEvent } from '../assistant/chat-events';
+import { agentCancelSchema } from '../agents/agent-run-cancel';
 import { chatCancelSchema } from '../assistant/chat-cancel';
 import { chatRequestSchema } from '../assistant/chat-service';
 import type { NotesEvent } from '../assistant/notes-events';
@@ -358,6 +359,19 @@ export const deviceClientCatalog = {
     example: { runId: 'run-1', filesRead: 1, errors: ['/home/ada/notes/huge.pdf: 9000000 bytes is over the limit of 1000000 per file'] },
     schema: agentCompleteSchema,
     ack: { description: 'Optional; `{ok:true}` or `{ok:false, error:{code}}`.', examples: [{ ok: true }] },
+  },
+  agent_cancel: {
+    summary:
+      'Stop an agent run of your own (`POST /agents/runs/:runId/cancel` over the socket): queued or waiting for its device it ends at once; ' +
+      'running, its model call and any device call it waits on are aborted. It ends with status `cancelled`; suggestions already delivered stay.',
+    fields: { runId: 'the run to stop (from `agent_run`, or `POST /agents/:id/run`)' },
+    example: { runId: '7d1e4c2a-9b3f-4e8d-a6c5-1f2e3d4c5b6a' },
+    schema: agentCancelSchema,
+    ack: {
+      description:
+        'Optional; `{ok:true}` once the stop is under way, or `{ok:false, error:{code}}` (`not_running`, `not_found`, `validation_failed`).',
+      examples: [{ ok: true }, { ok: false, error: { code: 'not_running' } }],
+    },
   },
 } satisfies EventCatalog<DeviceClientEvents>;
 

@@ -1,24 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { Namespace, Socket } from 'socket.io';
 import type { Logger } from '../lib/logger';
-
-/*
- * One sorted set per user: member `<namespace>#<socket id>`, score the time its lease ends. KEYS:
- * the user's set. ARGV: now ms, lease end ms, member, max, key ttl ms. Drops expired leases (a node
- * that died with kill -9 stops renewing its sockets' leases, so they age out), then adds the member
- * if the user holds fewer than max. Returns 1 when admitted, 0 when at the cap.
- */
-const ACQUIRE = `
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if redis.call('ZSCORE', KEYS[1], ARGV[3]) then
-  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
-  return 1
-end
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 0 end
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-return 1
-`;
+import { redisKeys } from '../lib/redis-keys';
+import { redisScripts, type RedisScripts } from '../lib/redis-scripts';
 
 /** Error `data` of the `connect_error` a client over the cap gets. */
 export interface QuotaRefusal {
@@ -38,6 +22,7 @@ export class SocketQuota {
   /** This node's admitted sockets: key → members. */
   private readonly live = new Map<string, Set<string>>();
   private readonly timer: NodeJS.Timeout;
+  private readonly scripts: RedisScripts;
 
   constructor(
     private readonly redis: Redis,
@@ -45,29 +30,22 @@ export class SocketQuota {
     private readonly options: { maxPerUser: number; leaseMs: number },
     private readonly logger?: Logger,
   ) {
-    if (!('sbSocketAcquire' in redis)) redis.defineCommand('sbSocketAcquire', { numberOfKeys: 1, lua: ACQUIRE });
+    this.scripts = redisScripts(redis);
     this.timer = setInterval(() => void this.renew(), Math.max(250, Math.floor(options.leaseMs / 3)));
     this.timer.unref();
   }
 
   private key(userId: string): string {
-    return `${this.keyPrefix}:sockets:user:${userId}`;
+    return redisKeys(this.keyPrefix).socketLeases(userId);
   }
 
   /** Takes a lease for `member`; false at the cap. */
   async acquire(userId: string, member: string): Promise<boolean> {
     const now = Date.now();
-    const command = (this.redis as unknown as Record<string, (...args: unknown[]) => Promise<number>>).sbSocketAcquire;
-    return (
-      (await command.call(
-        this.redis,
-        this.key(userId),
-        now,
-        now + this.options.leaseMs,
-        member,
-        this.options.maxPerUser,
-        this.options.leaseMs * 2,
-      )) === 1
+    // Expired leases (of a node that died with kill -9 and stopped renewing) are dropped first.
+    return this.scripts.socketAcquire(
+      { leases: this.key(userId) },
+      { nowMs: now, untilMs: now + this.options.leaseMs, member, max: this.options.maxPerUser, keyTtlMs: this.options.leaseMs * 2 },
     );
   }
 

@@ -1,6 +1,6 @@
 import { UnrecoverableError } from 'bullmq';
-import { costUsd } from '../../config';
 import type { TextEmbedder } from '../ai/embeddings';
+import { Pricing } from '../ai/pricing';
 import { MicroBatcher } from '../lib/micro-batcher';
 import type { EmbeddingResult } from '../queues/embeddings';
 import { onJobs } from './handlers';
@@ -37,7 +37,7 @@ export const embeddingHandlers = onJobs('embeddings', 'src/workers/embeddings.ts
   ): Promise<EmbeddingResult> => {
     const { vector, inputTokens } = await embedder.embed(text);
     if (vector.length === 0) throw new UnrecoverableError(`The embedding model ${embedder.model} returned an empty vector`);
-    const cost = costUsd(config.llm.pricing, embedder.model, inputTokens, 0);
+    const cost = Pricing.of(config.llm.pricing).costOf({ model: embedder.model, inputTokens, outputTokens: 0 });
     await repos.usage.record({
       userId,
       purpose: 'embedding',

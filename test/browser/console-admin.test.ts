@@ -25,7 +25,7 @@ describe('web console: the admin link', () => {
     t = await startTestApp();
     admin = await registerUser(t.api, 'Operator');
     plain = await registerUser(t.api, 'Plain');
-    await new AdminDirectory(t.app.repos.db).grant(admin.email);
+    await new AdminDirectory(t.app.repos.admins).grant(admin.email);
     browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: ['--no-sandbox'] });
   }, 120_000);
 

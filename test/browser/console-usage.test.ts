@@ -22,7 +22,7 @@ describe('web console: the Usage page', () => {
   beforeAll(async () => {
     t = await startTestApp();
     [plain, admin] = await Promise.all([registerUser(t.api, 'Plain'), registerUser(t.api, 'Root')]);
-    await new AdminDirectory(t.app.repos.db).grant(admin.email);
+    await new AdminDirectory(t.app.repos.admins).grant(admin.email);
     const row = (user: TestUser, day: string, model: string, inputTokens: number, outputTokens: number, costUsd: number) => ({
       userId: user.id,
       purpose: 'chat',

@@ -14,7 +14,7 @@ describe('GET /api/v1/metrics/json', () => {
     t = await startTestApp({ env: { ADMIN_USER: 'ops', ADMIN_PASSWORD: 'ops-password' } });
     user = await registerUser(t.api, 'Plain');
     admin = await registerUser(t.api, 'Boss');
-    await new AdminDirectory(t.app.repos.db).grant(admin.email);
+    await new AdminDirectory(t.app.repos.admins).grant(admin.email);
   });
 
   afterAll(() => t.stop());

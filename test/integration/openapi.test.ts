@@ -365,7 +365,7 @@ describe('OpenAPI document and /docs', () => {
     test('metrics: the summary (user and admin) and the JSON form', async () => {
       expect(expectDeclared('getMetricsSummary', await call('GET', '/metrics/summary')).scope).toBe('user');
       const admin = await registerUser(t.api, 'Operator');
-      await new AdminDirectory(t.app.repos.db).grant(admin.email);
+      await new AdminDirectory(t.app.repos.admins).grant(admin.email);
       const all = expectDeclared('getMetricsSummary', await call('GET', '/metrics/summary', undefined, admin.accessToken));
       expect(all.scope).toBe('all');
       expect(all.usage.byModel.length).toBeGreaterThan(0);

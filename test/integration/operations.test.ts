@@ -18,7 +18,7 @@ describe('operations: health, metrics, dashboard', () => {
     });
     admin = { ...registered.body.user, accessToken: registered.body.accessToken, refreshToken: registered.body.refreshToken };
     // Admin rights come from an operator's grant (what `switchboard admin grant` runs), never from an email.
-    await new AdminDirectory(t.app.repos.db).grant('boss@example.test');
+    await new AdminDirectory(t.app.repos.admins).grant('boss@example.test');
     const canvasId = await createCanvas(t.api, user);
     t.llm.push({ toolCalls: [{ name: 'create_text', args: { text: 'counted' } }] });
     const sse = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, {

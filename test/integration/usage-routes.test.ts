@@ -24,7 +24,7 @@ describe('GET /usage', () => {
   beforeAll(async () => {
     t = await startTestApp();
     [ada, bea, admin] = await Promise.all([registerUser(t.api, 'Ada'), registerUser(t.api, 'Bea'), registerUser(t.api, 'Root')]);
-    await new AdminDirectory(t.app.repos.db).grant(admin.email);
+    await new AdminDirectory(t.app.repos.admins).grant(admin.email);
     await t.app.repos.db.insert(llmUsage).values([
       row(ada, '2026-01-01T00:00:00Z', 'gpt-4o', 100, 10, 0.5),
       row(ada, '2026-01-01T23:59:59.999Z', 'gpt-4o', 50, 5, 0.25),

@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { QUEUE_NAMES } from '../../config';
 import { QueueRegistry } from '../../src/queues/registry';
 import { startTestApp, type TestApp } from '../support/app';
 import { testRedisUrl } from '../support/database';
@@ -30,8 +31,7 @@ describe('queue dashboard', () => {
   const admin = { authorization: basic('ops', 'ops-password') };
   const add = (queue: string, headers: Record<string, string>, rawBody: string) =>
     request('POST', `${t.url}/admin/queues/api/queues/${queue}/add`, { headers: { ...admin, ...headers }, rawBody });
-  const waiting = async (queue: 'broadcast') =>
-    queues.get(queue).getJobCounts('waiting', 'prioritized', 'delayed', 'failed', 'completed', 'active');
+  const waiting = (queue: 'broadcast') => queues.counts(queue);
   const total = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
 
   test('cross-site POSTs (text, form, multipart, or only an Origin) are refused and add nothing', async () => {
@@ -65,6 +65,13 @@ describe('queue dashboard', () => {
     );
     expect(res.status).toBe(200);
     expect(res.body.job.name).toBe('dashboard-made');
+  });
+
+  test('an admin sees every queue of the catalog, and only those', async () => {
+    const res = await request('GET', `${t.url}/admin/queues/api/queues`, { headers: admin });
+
+    expect(res.status).toBe(200);
+    expect(res.body.queues.map((queue: { name: string }) => queue.name).sort()).toEqual([...QUEUE_NAMES].sort());
   });
 
   test('the page links nothing on other hosts, and its policy allows this origin only', async () => {

@@ -138,6 +138,9 @@ export function operationContract(): void {
   same<Same<Sdk.UndoResult, ApiResponseBody<'undoGeneration'>>>();
   same<Same<Sdk.GenerationCancelResult, ApiResponseBody<'cancelGeneration'>>>();
   same<Same<Sdk.ChatCancelResult, ApiResponseBody<'cancelChatTurn'>>>();
+  same<Same<Sdk.AgentRunCancelResult, ApiResponseBody<'cancelAgentRun'>>>();
+  same<Same<Sdk.JourneyCancelResult, ApiResponseBody<'cancelAgentJourneyTurn'>>>();
+  same<Same<Sdk.JourneyReply, ApiResponseBody<'answerAgentJourney'>>>();
   same<Same<Sdk.ChatHistory, ApiResponseBody<'getChatHistory'>>>();
   same<Same<Sdk.SessionDocumentation, ApiResponseBody<'getSessionDocumentation'>>>();
   same<Same<Sdk.Approval, ApiResponseBody<'getApprovalRequest'>>>();

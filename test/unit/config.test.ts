@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ConfigError, costUsd, loadConfig, QUEUE_NAMES } from '../../config';
+import { ConfigError, loadConfig, QUEUE_NAMES } from '../../config';
+import { Pricing } from '../../src/ai/pricing';
 import { envSchema } from '../../config/env';
 import { DEFAULT_PRICING } from '../../config/pricing';
 import { DEFAULT_TIER_LIMITS, mergeTierLimits } from '../../config/tiers';
@@ -215,15 +216,15 @@ describe('tiers', () => {
 });
 
 describe('pricing', () => {
-  test('given no override, costUsd uses the list price per million tokens', () => {
+  test('given no override, Pricing uses the list price per million tokens', () => {
     const { pricing } = loadConfig({}).llm;
 
-    expect(costUsd(pricing, 'gpt-4o-mini', 1_000_000, 1_000_000)).toBeCloseTo(0.75, 10);
-    expect(costUsd(pricing, 'demo', 5_000, 5_000)).toBe(0);
+    expect(Pricing.of(pricing).costOf({ model: 'gpt-4o-mini', inputTokens: 1_000_000, outputTokens: 1_000_000 })).toBeCloseTo(0.75, 10);
+    expect(Pricing.of(pricing).costOf({ model: 'demo', inputTokens: 5_000, outputTokens: 5_000 })).toBe(0);
   });
 
   test('given a model with no price, the call costs 0', () => {
-    expect(costUsd(DEFAULT_PRICING, 'llama3:8b', 10_000, 10_000)).toBe(0);
+    expect(Pricing.of(DEFAULT_PRICING).costOf({ model: 'llama3:8b', inputTokens: 10_000, outputTokens: 10_000 })).toBe(0);
   });
 
   test('given LLM_PRICING, it adds and replaces models while keeping the rest', () => {
@@ -231,9 +232,16 @@ describe('pricing', () => {
 
     const { pricing } = loadConfig({ LLM_PRICING: JSON.stringify(override) }).llm;
 
-    expect(costUsd(pricing, 'my-model', 1_000_000, 500_000)).toBeCloseTo(2, 10);
-    expect(costUsd(pricing, 'gpt-4o', 1_000_000, 1_000_000)).toBe(0);
+    expect(Pricing.of(pricing).costOf({ model: 'my-model', inputTokens: 1_000_000, outputTokens: 500_000 })).toBeCloseTo(2, 10);
+    expect(Pricing.of(pricing).costOf({ model: 'gpt-4o', inputTokens: 1_000_000, outputTokens: 1_000_000 })).toBe(0);
     expect(pricing['gpt-4.1']).toEqual(DEFAULT_PRICING['gpt-4.1']);
+  });
+
+  test('given the same table twice, Pricing.of hands back one pricing (callers need not hold it)', () => {
+    const { pricing } = loadConfig({}).llm;
+
+    expect(Pricing.of(pricing)).toBe(Pricing.of(pricing));
+    expect(Pricing.of(pricing)).not.toBe(Pricing.of({ ...pricing }));
   });
 });
 

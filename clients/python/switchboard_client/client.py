@@ -24,6 +24,28 @@ class AgentsApi:
         body: Dict[str, Any] = {"sessionId": session_id, "message": message}
         return self._t.request("POST", "/agents/journey/message", {}, {}, {}, body, True, False)
 
+    def cancel_agent_journey_turn(self, session_id: str) -> Dict[str, Any]:
+        """Stop the answer waiting for its reply (the session owner only), from any API node
+
+        ``POST /api/v1/agents/journey/{sessionId}/cancel``.
+
+        The model request is aborted (a turn still queued never starts) and the answer is dropped: the session stays at the question it asked, and the waiting `POST /agents/journey/message` answers 200 with `cancelled: true` and that question again. Send an answer again to go on. An unknown, expired or someone else's session is 404; 409 `not_running` when no answer waits for a reply.
+
+        session_id: Journey session id (from start). A malformed id answers 404, like a missing or expired one.
+        """
+        return self._t.request("POST", "/agents/journey/{sessionId}/cancel", {"sessionId": session_id}, {}, {}, None, False, False)
+
+    def cancel_agent_run(self, run_id: str) -> Dict[str, Any]:
+        """Stop an agent run (its owner only), from any API node
+
+        ``POST /api/v1/agents/runs/{runId}/cancel``.
+
+        A run still queued never starts and one waiting for its device stops waiting; both end `cancelled` at once. A running run stops within moments: its model call and any device call it waits on are aborted, the suggestions already delivered stay (the run keeps `itemsProcessed` and `itemsCreated`), and it ends with status `cancelled` in `GET /agents/runs`. Another user's run answers 404; a run that has ended 409 `not_running` (a cancel racing the end of the run may still answer 202 and find the run ended as it would have).
+
+        run_id: Agent run id. A malformed id answers 404, like a missing one.
+        """
+        return self._t.request("POST", "/agents/runs/{runId}/cancel", {"runId": run_id}, {}, {}, None, False, False)
+
     def create_cloud_agent(self, provider: str, name: str, data_types: List[str], prompt_template: str, schedule_cron: Any = None, timezone: Optional[str] = None, filter_config: Optional[Dict[str, Any]] = None, enabled: Optional[bool] = None) -> Dict[str, Any]:
         """Create a cloud agent; connect its account afterwards through OAuth
 
@@ -225,6 +247,28 @@ class AsyncAgentsApi:
         """
         body: Dict[str, Any] = {"sessionId": session_id, "message": message}
         return await self._t.arequest("POST", "/agents/journey/message", {}, {}, {}, body, True, False)
+
+    async def cancel_agent_journey_turn(self, session_id: str) -> Dict[str, Any]:
+        """Stop the answer waiting for its reply (the session owner only), from any API node
+
+        ``POST /api/v1/agents/journey/{sessionId}/cancel``.
+
+        The model request is aborted (a turn still queued never starts) and the answer is dropped: the session stays at the question it asked, and the waiting `POST /agents/journey/message` answers 200 with `cancelled: true` and that question again. Send an answer again to go on. An unknown, expired or someone else's session is 404; 409 `not_running` when no answer waits for a reply.
+
+        session_id: Journey session id (from start). A malformed id answers 404, like a missing or expired one.
+        """
+        return await self._t.arequest("POST", "/agents/journey/{sessionId}/cancel", {"sessionId": session_id}, {}, {}, None, False, False)
+
+    async def cancel_agent_run(self, run_id: str) -> Dict[str, Any]:
+        """Stop an agent run (its owner only), from any API node
+
+        ``POST /api/v1/agents/runs/{runId}/cancel``.
+
+        A run still queued never starts and one waiting for its device stops waiting; both end `cancelled` at once. A running run stops within moments: its model call and any device call it waits on are aborted, the suggestions already delivered stay (the run keeps `itemsProcessed` and `itemsCreated`), and it ends with status `cancelled` in `GET /agents/runs`. Another user's run answers 404; a run that has ended 409 `not_running` (a cancel racing the end of the run may still answer 202 and find the run ended as it would have).
+
+        run_id: Agent run id. A malformed id answers 404, like a missing one.
+        """
+        return await self._t.arequest("POST", "/agents/runs/{runId}/cancel", {"runId": run_id}, {}, {}, None, False, False)
 
     async def create_cloud_agent(self, provider: str, name: str, data_types: List[str], prompt_template: str, schedule_cron: Any = None, timezone: Optional[str] = None, filter_config: Optional[Dict[str, Any]] = None, enabled: Optional[bool] = None) -> Dict[str, Any]:
         """Create a cloud agent; connect its account afterwards through OAuth

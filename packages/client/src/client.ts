@@ -319,6 +319,11 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
       runs: (query: T.ListRunsQuery = {}) => get<T.AgentRunPage>(`/agents/runs${queryString(query)}`),
       /** Starts a run now (202); a local agent's run waits for its device. */
       run: (agentId: string) => post<T.StartedRun>(`/agents/${seg(agentId)}/run`),
+      /**
+       * Stops a run (202) from any API node: queued or waiting for its device, it ends at once; running, its model and device calls
+       * are aborted and what it delivered stays. 404 another user's run, 409 `not_running` once it has ended.
+       */
+      cancelRun: (runId: string) => post<T.AgentRunCancelResult>(`/agents/runs/${seg(runId)}/cancel`),
       local: {
         list: () => get<{ agents: T.Agent[] }>('/agents/local'),
         create: (body: T.CreateLocalAgentRequest) => post<T.Agent>('/agents/local', body),
@@ -338,6 +343,8 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
         start: (body: T.JourneyStartRequest) => post<T.JourneyReply>('/agents/journey/start', body),
         message: (body: T.JourneyMessageRequest) => post<T.JourneyReply>('/agents/journey/message', body),
         get: (sessionId: string) => get<T.JourneyView>(`/agents/journey/${seg(sessionId)}`),
+        /** Stops the answer waiting for its reply (202); the waiting `message` call answers `cancelled: true`. 409 `not_running` when none waits. */
+        cancel: (sessionId: string) => post<T.JourneyCancelResult>(`/agents/journey/${seg(sessionId)}/cancel`),
       },
     },
 

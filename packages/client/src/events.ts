@@ -105,6 +105,8 @@ export interface DeviceClientEvents extends AuthClientEvents {
   chat_request: (payload: ChatRequestPayload, ack: Ack<ChatRequestAck>) => void;
   /** Stops the running turn of `sessionId`, or of this device when it is left out. */
   chat_cancel: (payload: { sessionId?: string }, ack?: Ack<ChatCancelAck>) => void;
+  /** Stops an agent run of this device's user (queued, waiting for its device, or running). */
+  agent_cancel: (payload: { runId: string }, ack?: Ack<AgentCancelAck>) => void;
   /** The user's decision on an `approval_requested` (0021); the optional ack is `{ok}` or `{error}`. */
   tool_approval: (payload: { approvalId: string; approved: boolean }, ack?: Ack<ToolApprovalAck>) => void;
   /** Files read for an `agent_run` (any number of frames per run); the optional ack is `{ok}`. */
@@ -115,6 +117,9 @@ export interface DeviceClientEvents extends AuthClientEvents {
 
 /** `chat_cancel` ack: `not_running`, `not_found`, `validation_failed` on refusal. */
 export type ChatCancelAck = { ok: true } | { ok: false; error: { code: string; message?: string } };
+
+/** `agent_cancel` ack: `not_running`, `not_found`, `validation_failed` on refusal. */
+export type AgentCancelAck = { ok: true } | { ok: false; error: { code: string; message?: string } };
 
 export type ToolApprovalAck = { ok: true; status: string } | { error: { code: string; message?: string } };
 

@@ -343,7 +343,7 @@ export interface AgentRun {
   trigger: 'schedule' | 'manual';
   slot: string | null;
   deviceId: string | null;
-  status: 'running' | 'waiting_device' | 'success' | 'partial' | 'error';
+  status: 'running' | 'waiting_device' | 'success' | 'partial' | 'error' | 'cancelled';
   itemsProcessed: number;
   itemsCreated: number;
   errors: string[];
@@ -355,6 +355,16 @@ export interface AgentRunPage {
   page: number;
   limit: number;
   total: number;
+}
+/** 202 of `agents.cancelRun`. */
+export interface AgentRunCancelResult {
+  runId: string;
+  status: 'cancelling';
+}
+/** 202 of `agents.journey.cancel`. */
+export interface JourneyCancelResult {
+  sessionId: string;
+  status: 'cancelling';
 }
 export interface StartedRun {
   runId: string;
@@ -378,6 +388,8 @@ export interface JourneyReply {
   done: boolean;
   turn: number;
   promptTemplate?: string;
+  /** The answer was cancelled before its reply: `message` is the question it answered, asked again. */
+  cancelled?: true;
 }
 export interface JourneyView {
   sessionId: string;

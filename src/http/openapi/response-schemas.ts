@@ -147,7 +147,7 @@ const runView = z.object({
   trigger: z.enum(['schedule', 'manual']),
   slot: timestamp.nullable().describe('The schedule slot a scheduled run is for'),
   deviceId: z.string().nullable(),
-  status: z.enum(['running', 'success', 'error', 'partial', 'waiting_device']),
+  status: z.enum(['running', 'success', 'error', 'partial', 'waiting_device', 'cancelled']),
   itemsProcessed: z.number().int(),
   itemsCreated: z.number().int(),
   errors: z.array(z.string()),
@@ -192,6 +192,10 @@ export const journeyReplyResponse = z.object({
   done: z.boolean(),
   turn: z.number().int().describe('Answers processed so far: 0 after start'),
   promptTemplate: z.string().optional().describe('Only once `done`'),
+  cancelled: z
+    .literal(true)
+    .optional()
+    .describe('The answer was cancelled before its reply: `message` is the question it answered, asked again'),
 });
 export const journeyViewResponse = z.object({
   sessionId: z.uuid(),

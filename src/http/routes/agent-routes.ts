@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { notFound } from '../../lib/errors';
 import { decodeCursor, idKey, pageOf, pageQuerySchema } from '../../lib/pagination';
 import { toAgentView, toRunView, type AgentRef } from '../../models/agents-repository';
@@ -20,16 +20,19 @@ import {
   localAgentView,
 } from '../openapi/response-schemas';
 import { routesWith } from '../route';
-import { agentIdParam } from './params';
-import { usageLimiter, type UsagePorts } from './shared';
+import { agentIdParam, agentRunIdParam } from './params';
+import type { UsagePorts } from './shared';
 import type { ApiContext } from '../context';
 import type { Repositories } from '../../models';
 
 /** The agent routes' port: the agent service and the agents repository (plus the usage limits). */
-export type AgentPorts = { agents: Pick<ApiContext['agents'], 'create' | 'update' | 'remove' | 'runNow'> } & {
+export type AgentPorts = { agents: Pick<ApiContext['agents'], 'create' | 'update' | 'remove' | 'runNow' | 'cancelRun'> } & {
   repos: Pick<Repositories, 'agents'>;
 } & UsagePorts;
 const route = routesWith<AgentPorts>();
+
+/** `POST /agents/runs/:runId/cancel` answers 202 with this while the stop is under way. */
+export const agentRunCancelResponse = z.object({ runId: z.uuid(), status: z.literal('cancelling') });
 
 /** `GET /agents/local` and `/agents/cloud`: `?limit` 1–200 (default 50), `?cursor`. */
 export const agentsPageQuerySchema = pageQuerySchema(50);
@@ -252,8 +255,27 @@ export const agentRoutes = [
     responses: { 202: { description: 'Queued', schema: agentRunQueuedResponse } },
     errors: [404, 409, 429],
     handler: async ({ user, params }, ctx) => {
-      await usageLimiter(ctx).take('agentRunsPerMinute', user);
+      await ctx.usage.take('agentRunsPerMinute', user);
       return ctx.agents.runNow(user.id, params.id);
     },
+  }),
+
+  // Cancel: stops a run from any node; 202 while it is queued, waiting or running, else 409 not_running.
+  route({
+    method: 'post',
+    path: '/agents/runs/:runId/cancel',
+    operationId: 'cancelAgentRun',
+    tags,
+    auth: 'bearer',
+    summary: 'Stop an agent run (its owner only), from any API node',
+    description:
+      'A run still queued never starts and one waiting for its device stops waiting; both end `cancelled` at once. A running run stops ' +
+      'within moments: its model call and any device call it waits on are aborted, the suggestions already delivered stay (the run keeps ' +
+      "`itemsProcessed` and `itemsCreated`), and it ends with status `cancelled` in `GET /agents/runs`. Another user's run answers 404; " +
+      'a run that has ended 409 `not_running` (a cancel racing the end of the run may still answer 202 and find the run ended as it would have).',
+    params: agentRunIdParam,
+    responses: { 202: { description: 'The stop is under way', schema: agentRunCancelResponse } },
+    errors: [404, 409],
+    handler: ({ user, params }, ctx) => ctx.agents.cancelRun(user.id, params.runId),
   }),
 ];

@@ -14,7 +14,7 @@ import {
 } from '../openapi/response-schemas';
 import { routesWith } from '../route';
 import { sessionIdParam } from './params';
-import { usageLimiter, type UsagePorts } from './shared';
+import type { UsagePorts } from './shared';
 import type { Repositories } from '../../models';
 
 /** The chat routes' port: the chat service and its cancels, the chat repository, the stream door and sources (plus the usage limits). */
@@ -96,7 +96,7 @@ export const chatRoutes = [
     },
     errors: [404, 409, 429, 503],
     handler: async ({ res, user, body }, ctx) => {
-      await usageLimiter(ctx).take('chatPerMinute', user);
+      await ctx.usage.take('chatPerMinute', user);
       const turn = await startTurn(ctx, user.id, body);
       const controller = new AbortController();
       // 'close' on the response: the client went away before the answer (a finished request also closes).
@@ -135,7 +135,7 @@ export const chatRoutes = [
     errors: [404, 409, 429, 503],
     handler: async ({ req, res, user, body }, ctx) => {
       // Counted before the stream opens, so a refusal is a plain 429 with Retry-After.
-      await usageLimiter(ctx).take('chatPerMinute', user);
+      await ctx.usage.take('chatPerMinute', user);
       await ctx.streams.serve(req, res, {
         userId: user.id,
         context: {},

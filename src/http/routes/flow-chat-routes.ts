@@ -10,7 +10,6 @@ import {
   type FlowChatBody,
 } from '../../flows/flow-chat';
 import { AppError, notFound } from '../../lib/errors';
-import { UsageLimiter } from '../../lib/usage-limiter';
 import { toEmbedView } from '../../models/embeds-repository';
 import { uuidParam } from '../../schemas/api';
 import type { ApiContext } from '../context';
@@ -109,13 +108,8 @@ const embedParams = {
 };
 const tags = ['flows'];
 
-/** One per-tier chat limiter per API context (a Redis command is defined once per connection). */
-const limiters = new WeakMap<FlowChatPorts, UsageLimiter>();
-const takeChat = (ctx: FlowChatPorts, user: AuthUser) => {
-  let limiter = limiters.get(ctx);
-  if (!limiter) limiters.set(ctx, (limiter = new UsageLimiter(ctx.redis, ctx.config.redis.keyPrefix, ctx.config.usageLimits)));
-  return limiter.take('chatPerMinute', user);
-};
+/** A chatflow turn counts against the user's chat limit, as an assistant turn does. */
+const takeChat = (ctx: FlowChatPorts, user: AuthUser) => ctx.usage.take('chatPerMinute', user);
 
 /** The caller's chatflow: another user's flow is 404 like a missing one, an agentflow 409. */
 async function ownedChatflow(ctx: FlowChatPorts, user: AuthUser, flowId: string) {

@@ -3,10 +3,10 @@ import { JOURNEY_AGENT_TYPES, JOURNEY_DATA_TYPES, MAX_ANSWER_CHARS } from '../..
 import type { ApiContext } from '../context';
 import { journeyReplyResponse, journeyViewResponse } from '../openapi/response-schemas';
 import { routesWith } from '../route';
-import { usageLimiter, type UsagePorts } from './shared';
+import type { UsagePorts } from './shared';
 
 /** The journey routes' port: only the journey service and the assistant queue's events (plus the usage limits). */
-export type JourneyPorts = { journeys: Pick<ApiContext['journeys'], 'start' | 'message' | 'view'> } & {
+export type JourneyPorts = { journeys: Pick<ApiContext['journeys'], 'start' | 'message' | 'view' | 'cancel'> } & {
   queues: Pick<ApiContext['queues'], 'events'>;
 } & UsagePorts;
 const route = routesWith<JourneyPorts>();
@@ -32,6 +32,9 @@ const sessionParam = {
   },
 };
 
+/** `POST /agents/journey/:sessionId/cancel` answers 202 with this while the stop is under way. */
+export const journeyCancelResponse = z.object({ sessionId: z.uuid(), status: z.literal('cancelling') });
+
 const tags = ['agents'];
 // Listening before the first turn is enqueued, so no completion can slip past the first waiter.
 const listen = (ctx: JourneyPorts) => void ctx.queues.events('assistant');
@@ -55,7 +58,7 @@ export const journeyRoutes = [
     errors: [429],
     onMount: listen,
     handler: async ({ user, body }, ctx) => {
-      await usageLimiter(ctx).take('journeyPerMinute', user);
+      await ctx.usage.take('journeyPerMinute', user);
       return ctx.journeys.start(user.id, body);
     },
   }),
@@ -74,7 +77,7 @@ export const journeyRoutes = [
     responses: { 200: { description: 'The reply; `promptTemplate` once `done`', schema: journeyReplyResponse } },
     errors: [404, 409, 429, 503],
     handler: async ({ user, body }, ctx) => {
-      await usageLimiter(ctx).take('journeyPerMinute', user);
+      await ctx.usage.take('journeyPerMinute', user);
       return ctx.journeys.message(user.id, body);
     },
   }),
@@ -90,5 +93,23 @@ export const journeyRoutes = [
     responses: { 200: { description: 'The session', schema: journeyViewResponse } },
     errors: [404],
     handler: ({ user, params }, ctx) => ctx.journeys.view(user.id, params.sessionId),
+  }),
+
+  // Cancel: stops the answer waiting for its reply, from any node; 202 while one waits, else 409 not_running.
+  route({
+    method: 'post',
+    path: '/agents/journey/:sessionId/cancel',
+    operationId: 'cancelAgentJourneyTurn',
+    tags,
+    auth: 'bearer',
+    summary: 'Stop the answer waiting for its reply (the session owner only), from any API node',
+    description:
+      'The model request is aborted (a turn still queued never starts) and the answer is dropped: the session stays at the question it asked, ' +
+      'and the waiting `POST /agents/journey/message` answers 200 with `cancelled: true` and that question again. Send an answer again to go on. ' +
+      "An unknown, expired or someone else's session is 404; 409 `not_running` when no answer waits for a reply.",
+    params: sessionParam,
+    responses: { 202: { description: 'The stop is under way', schema: journeyCancelResponse } },
+    errors: [404, 409],
+    handler: ({ user, params }, ctx) => ctx.journeys.cancel(user.id, params.sessionId),
   }),
 ];

@@ -14,3 +14,4 @@ export const generationParams = { ...canvasIdParam, generationId: uuid('Generati
 export const sessionIdParam = { id: uuid('Chat session id', 'Chat session') };
 export const approvalIdParam = { id: uuid('Approval request id', 'Approval request') };
 export const agentIdParam = { id: uuid('Agent id', 'Agent') };
+export const agentRunIdParam = { runId: uuid('Agent run id', 'Agent run') };

@@ -5,7 +5,7 @@ import { verifyAccessToken } from '../../auth/tokens';
 import { isAdminRequest } from '../admin';
 import { embedResponse, metricsJsonResponse, metricsSummaryResponse } from '../openapi/response-schemas';
 import { routesWith } from '../route';
-import { usageLimiter, type UsagePorts } from './shared';
+import type { UsagePorts } from './shared';
 import type { ApiContext } from '../context';
 import type { Repositories } from '../../models';
 
@@ -40,7 +40,7 @@ export const platformRoutes = [
     // Listening before the first job is enqueued, so no completion can slip past the first waiter.
     onMount: (ctx) => void ctx.queues.events('embeddings'),
     handler: async ({ user, body }, ctx) => {
-      await usageLimiter(ctx).take('embeddingsPerMinute', user);
+      await ctx.usage.take('embeddingsPerMinute', user);
       return requestEmbedding(ctx.queues, { text: body.text, userId: user.id, tier: user.tier });
     },
   }),

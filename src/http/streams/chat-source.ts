@@ -11,14 +11,12 @@ import { handOffLive, type LiveHandoff, type SseSource } from '../sse-streams';
 /** How often a quiet turn asks whether it ended without a terminal event. */
 export const CHAT_CHECK_MS = 10_000;
 
-const RUNNING = new Set(['active', 'waiting', 'delayed', 'prioritized', 'waiting-children']);
-
 /**
  * Whether a chat turn can still write: it has no stored answer, and its job (or the resume job of
  * one of its approvals) is still queued or running, or an approval of it is still pending.
  */
 export function chatTurnLiveness(
-  deps: { repos: Repositories; queues: QueueRegistry; checkEveryMs?: number },
+  deps: { repos: Repositories; queues: Pick<QueueRegistry, 'isLive'>; checkEveryMs?: number },
   turn: { sessionId: string; messageId: string },
 ): LogLiveness {
   return {
@@ -26,11 +24,10 @@ export function chatTurnLiveness(
     endedAt: async () => {
       const reply = await deps.repos.chat.findReply(turn.sessionId, turn.messageId);
       if (reply) return reply.createdAt;
-      const queue = deps.queues.get('assistant');
-      if (RUNNING.has(await queue.getJobState(turn.messageId))) return null;
+      if (await deps.queues.isLive('assistant', turn.messageId)) return null;
       const approvals = await deps.repos.hitl.forMessage(turn.messageId);
       if (approvals.some((approval) => approval.status === 'pending')) return null;
-      for (const approval of approvals) if (RUNNING.has(await queue.getJobState(hitlResumeJobId(approval.id)))) return null;
+      for (const approval of approvals) if (await deps.queues.isLive('assistant', hitlResumeJobId(approval.id))) return null;
       return new Date();
     },
   };
@@ -41,7 +38,7 @@ export function chatTurnLiveness(
  * With `live`, the live phase goes there as shared frames (`chatFrame`) instead of being yielded, and the generator returns it (`LiveHandoff`).
  */
 export function chatTurnEvents(
-  deps: { chatEvents: ChatEventLog; repos: Repositories; queues: QueueRegistry; checkEveryMs?: number },
+  deps: { chatEvents: ChatEventLog; repos: Repositories; queues: Pick<QueueRegistry, 'isLive'>; checkEveryMs?: number },
   turn: { sessionId: string; messageId: string },
   signal: StreamSignal,
   live?: LiveSink,

@@ -11,7 +11,6 @@ import { mapYields } from '../../lib/redis-streams';
 export const NOTES_CHECK_MS = 10_000;
 
 const FAILED_TEXT = '[ERROR] The notes could not be written; resolve the session again to retry';
-const RUNNING = new Set(['active', 'waiting', 'delayed', 'prioritized', 'waiting-children']);
 
 /**
  * A session's ticket notes as SSE `data:` lines (decision 0022): the stored notes when ready,
@@ -19,7 +18,7 @@ const RUNNING = new Set(['active', 'waiting', 'delayed', 'prioritized', 'waiting
  * ended without writing to the log (log expired or lost, job gone) the stream ends from the row.
  */
 export function notesSource(
-  deps: { notesEvents: NotesEventLog; repos: Repositories; queues: QueueRegistry; checkEveryMs?: number },
+  deps: { notesEvents: NotesEventLog; repos: Repositories; queues: Pick<QueueRegistry, 'isLive'>; checkEveryMs?: number },
   session: Pick<ChatSessionRow, 'id' | 'userId' | 'documentationStatus' | 'documentation'>,
 ): SseSource {
   const current = () => deps.repos.chat.findOwned(session.userId, session.id);
@@ -29,7 +28,7 @@ export function notesSource(
       const row = await current();
       if (!row || row.documentationStatus === 'ready' || row.documentationStatus === 'failed' || !row.documentationStatus)
         return row?.updatedAt ?? new Date(0);
-      return RUNNING.has(await deps.queues.get('assistant').getJobState(ticketNotesJobId(session.id))) ? null : new Date();
+      return (await deps.queues.isLive('assistant', ticketNotesJobId(session.id))) ? null : new Date();
     },
   };
   return {

@@ -28,7 +28,7 @@ export class StreamSources {
       notesEvents: NotesEventLog;
       flowEvents: FlowEventLog;
       repos: Repositories;
-      queues: QueueRegistry;
+      queues: Pick<QueueRegistry, 'isLive'>;
       /** How often a quiet stream asks whether its work ended without a terminal event. */
       checkEveryMs?: number;
     },

@@ -1,0 +1,239 @@
+/**
+ * Every Redis key and pub/sub channel the server names, one function per family, under the
+ * deployment's `REDIS_KEY_PREFIX`. A key built anywhere else is a bug: two modules that spell the
+ * same key differently lose each other's data, and a rename must happen here, in one place.
+ *
+ * Redis Cluster: keys that one script, MULTI or multi-key command touches together must hash to
+ * one slot. Each family passes the id that groups such keys through {@link slot}; making `slot`
+ * return a hash tag (`{id}`) is the whole change, but it renames every key, so a running
+ * deployment would lose its windows, leases and logs: do it with a release note, not in passing.
+ * BullMQ's own keys live under {@link RedisKeys.bullmqPrefix}; BullMQ names them itself.
+ */
+
+/**
+ * The part of a key that decides its Cluster slot. The id is returned as it is today (no hash
+ * tag); returning `` `{${id}}` `` groups every key of the same id into one slot.
+ */
+function slot(id: string): string {
+  return id;
+}
+
+/** The key and channel names of one deployment (one key prefix). */
+export class RedisKeys {
+  constructor(readonly prefix: string) {}
+
+  // ── Limits ───────────────────────────────────────────────────────────────
+
+  /** Counter of a fixed window of `action` for `subject` (a user id, `ip:…`, `token:…`); TTL the window. */
+  rateWindow(action: string, subject: string): string {
+    return `${this.prefix}:rl:${action}:${slot(subject)}`;
+  }
+
+  /** Counter of a user's generations in one clock minute (`window` = minutes since epoch); TTL 1 min. */
+  generationMinuteWindow(userId: string, window: number): string {
+    return `${this.prefix}:rl:gen:${slot(userId)}:m:${window}`;
+  }
+
+  /** Counter of a user's generations in one clock hour (`window` = hours since epoch); TTL 1 h. */
+  generationHourWindow(userId: string, window: number): string {
+    return `${this.prefix}:rl:gen:${slot(userId)}:h:${window}`;
+  }
+
+  /** Sorted set of a user's in-flight generation ids, scored by when the slot lapses; TTL 15 min. */
+  generationSlots(userId: string): string {
+    return `${this.prefix}:gen:active:${slot(userId)}`;
+  }
+
+  /** Consecutive failed sign-ins (`fails`) or the back-off lock (`lock`) of an account (`accountId`: a hash of the email); TTL 24 h / the lock. */
+  loginAccount(what: 'fails' | 'lock', accountId: string): string {
+    return `${this.prefix}:login:${what}:${slot(accountId)}`;
+  }
+
+  /** The same for the queue dashboard's Basic password, per client (`ipId`: a hash of the IP). */
+  dashboardLogin(what: 'fails' | 'lock', ipId: string): string {
+    return `${this.prefix}:dashboard-login:${what}:${slot(ipId)}`;
+  }
+
+  /** Set of an owner's job ids queued and not finished on `queue` (fair ordering); TTL 1 h after the last enqueue. */
+  fairShare(queue: string, owner: string): string {
+    return `${this.prefix}:fair:${queue}:${slot(owner)}`;
+  }
+
+  /** Sorted set of a user's open SSE stream leases, scored by expiry (Redis time); TTL one lease (60 s). */
+  sseLeases(userId: string): string {
+    return `${this.prefix}:sse:user:${slot(userId)}`;
+  }
+
+  /** Sorted set of a user's open socket leases (`<namespace>#<socket id>`), scored by expiry; TTL two leases. */
+  socketLeases(userId: string): string {
+    return `${this.prefix}:sockets:user:${slot(userId)}`;
+  }
+
+  // ── Event logs ───────────────────────────────────────────────────────────
+
+  /** Stream of a generation's sequenced events (SSE replay); TTL `GENERATION_EVENTS_TTL_SECONDS`. */
+  generationEvents(generationId: string): string {
+    return `${this.prefix}:gen:${slot(generationId)}:events`;
+  }
+
+  /** A generation's persisted blocks kept for its broadcast job; TTL 10 min. */
+  generationBlocks(generationId: string): string {
+    return `${this.prefix}:gen:${slot(generationId)}:blocks`;
+  }
+
+  /** Stream of a flow execution's sequenced events; TTL `GENERATION_EVENTS_TTL_SECONDS`. */
+  flowExecutionEvents(executionId: string): string {
+    return `${this.prefix}:flowexec:${slot(executionId)}:events`;
+  }
+
+  /** Stream of a chat turn's events (keyed by the user message id); TTL 1 h. */
+  chatEvents(messageId: string): string {
+    return `${this.prefix}:chat:${slot(messageId)}:events`;
+  }
+
+  /** Stream of a ticket-notes session's events; TTL 1 h. */
+  notesEvents(sessionId: string): string {
+    return `${this.prefix}:notes:${slot(sessionId)}:events`;
+  }
+
+  // ── Generations, agents, auth ────────────────────────────────────────────
+
+  /** The generation id an `Idempotency-Key` of a user produced; TTL 24 h. */
+  generationIdempotency(userId: string, idempotencyKey: string): string {
+    return `${this.prefix}:idem:gen:${slot(userId)}:${idempotencyKey}`;
+  }
+
+  /** Marks an OAuth `state` (by its `jti`) as used, so a replayed callback connects nothing; TTL 10 min. */
+  oauthState(jti: string): string {
+    return `${this.prefix}:oauth-state:${slot(jti)}`;
+  }
+
+  /** Stream of a local agent run's frames from the device; TTL 1 h after the last frame. */
+  agentRunFrames(runId: string): string {
+    return `${this.prefix}:agent-run:${slot(runId)}:frames`;
+  }
+
+  /** `<userId>\n<deviceId>` allowed to write a local agent run's frames; TTL the run's timeout. */
+  agentRunOwner(runId: string): string {
+    return `${this.prefix}:agent-run:${slot(runId)}:owner`;
+  }
+
+  /** Content bytes a local agent run's frames carried so far; TTL 1 h. */
+  agentRunBytes(runId: string): string {
+    return `${this.prefix}:agent-run:${slot(runId)}:bytes`;
+  }
+
+  /** A setup journey session (JSON); TTL `JOURNEY_TTL_SECONDS` after its last change. */
+  journey(journeyId: string): string {
+    return `${this.prefix}:journey:${slot(journeyId)}`;
+  }
+
+  /** Marks how one attempt of a journey turn ended (answered or cancelled; SET NX, one winner); TTL `JOURNEY_TTL_SECONDS`. */
+  journeyAttemptEnd(journeyId: string, attempt: string): string {
+    return `${this.prefix}:journey:${slot(journeyId)}:end:${attempt}`;
+  }
+
+  /** The answer a queued journey turn is about to process; TTL `JOURNEY_TTL_SECONDS`. */
+  journeyAnswer(journeyId: string, turn: number): string {
+    return `${this.prefix}:journey:${slot(journeyId)}:answer:${turn}`;
+  }
+
+  /** Marks a cancel request for an operation (`kind`: generation, chat, flow); TTL 1 h. */
+  cancelRequest(kind: string, id: string): string {
+    return `${this.prefix}:cancel:${kind}:${slot(id)}`;
+  }
+
+  /** Lock that lets one process run the reaper's sweep per interval; TTL just under the interval. */
+  reaperLock(): string {
+    return `${this.prefix}:reaper:lock`;
+  }
+
+  // ── Devices ──────────────────────────────────────────────────────────────
+
+  /** Hash of a user's connected devices (device id → presence JSON); no TTL, pruned when read. */
+  devicesOfUser(userId: string): string {
+    return `${this.prefix}:devices:user:${slot(userId)}`;
+  }
+
+  /** Heartbeat of a process holding device sockets; TTL the heartbeat TTL (30 s by default). */
+  deviceNode(nodeId: string): string {
+    return `${this.prefix}:devices:node:${slot(nodeId)}`;
+  }
+
+  // ── Canvas and Socket.IO (built in the canvas log and the socket server) ─
+
+  /** A canvas's event seq counter; TTL the canvas log's. */
+  canvasSeq(canvasId: string): string {
+    return `${this.prefix}:canvas:${slot(canvasId)}:seq`;
+  }
+
+  /** Stream of a canvas's recent events for catch-up; TTL the canvas log's. */
+  canvasLog(canvasId: string): string {
+    return `${this.prefix}:canvas:${slot(canvasId)}:log`;
+  }
+
+  /** The mark a deleted canvas leaves (canvas ids are never reused). */
+  canvasGone(canvasId: string): string {
+    return `${this.prefix}:canvas:${slot(canvasId)}:gone`;
+  }
+
+  /** The Socket.IO Redis-streams adapter's stream, and the prefix of its pub/sub channels; capped by length. */
+  socketIoStream(): string {
+    return `${this.prefix}:socket.io`;
+  }
+
+  /** Prefix of the Socket.IO adapter's session keys (connection state recovery); TTL the recovery window. */
+  socketIoSessionPrefix(): string {
+    return `${this.prefix}:sio:session:`;
+  }
+
+  /** Prefix of every BullMQ key (queues, jobs, locks); BullMQ names what follows. */
+  bullmqPrefix(): string {
+    return `${this.prefix}:bull`;
+  }
+
+  // ── Pub/sub channels (hold nothing) ──────────────────────────────────────
+
+  /** Channel of cancel requests (`<kind>:<id>`) to every worker process. */
+  cancelChannel(): string {
+    return `${this.prefix}:cancel`;
+  }
+
+  /** Channel of cursor moves between API nodes. */
+  cursorChannel(): string {
+    return `${this.prefix}:canvas-cursor`;
+  }
+
+  /** Channel of the replies to one process's plain-WebSocket relay requests (`nodeToken`: random per process). */
+  wsRelayReply(nodeToken: string): string {
+    return `${this.prefix}:ws-relay:reply:${nodeToken}`;
+  }
+
+  /** Channel to whichever process holds a plain-WebSocket device. */
+  wsRelayDevice(userId: string, deviceId: string): string {
+    return `${this.prefix}:ws-relay:device:${userId}:${deviceId}`;
+  }
+
+  /** Channel to every process holding a plain-WebSocket device of a user. */
+  wsRelayUser(userId: string): string {
+    return `${this.prefix}:ws-relay:user:${userId}`;
+  }
+
+  /** Channel to the process holding a plain-WebSocket device session. */
+  wsRelaySession(sessionId: string): string {
+    return `${this.prefix}:ws-relay:session:${sessionId}`;
+  }
+}
+
+/**
+ * Hash of the tags already appended once to the sequenced log `logKey` (a generation's or flow
+ * execution's events); TTL the log's. Derived from the log's key, so it shares the log's slot.
+ */
+export function eventLogOnce(logKey: string): string {
+  return `${logKey}:once`;
+}
+
+/** The key and channel names under `prefix` (the deployment's `REDIS_KEY_PREFIX`). */
+export function redisKeys(prefix: string): RedisKeys {
+  return new RedisKeys(prefix);
+}

@@ -1,0 +1,361 @@
+import type { ChainableCommander, Redis } from 'ioredis';
+
+/**
+ * Every Lua script the server runs, each defined once per connection with ioredis
+ * `defineCommand` (sent as EVALSHA; EVAL only the first time on a socket), behind a typed wrapper
+ * that names its keys and arguments and parses its reply. Callers never touch `eval` or a
+ * command by name. Key names come from `redis-keys.ts`; the keys one script touches share the
+ * id that `slot` there groups, so a script stays valid on Redis Cluster once hash tags are on.
+ */
+
+/** A script as ioredis `defineCommand` takes it, and the command name it gets. */
+interface ScriptDefinition {
+  command: string;
+  numberOfKeys: number;
+  lua: string;
+}
+
+const SCRIPTS = {
+  /**
+   * Counts one hit in a window that opens at the first hit. KEYS: counter. ARGV: limit, window
+   * ms. Returns 0 when under the limit, else the window's remaining ms.
+   */
+  fixedWindowHit: {
+    command: 'sbFixedWindowHit',
+    numberOfKeys: 1,
+    lua: `
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if count > tonumber(ARGV[1]) then return redis.call('PTTL', KEYS[1]) end
+return 0
+`,
+  },
+  /**
+   * Checks and counts a generation in one step. KEYS: minute counter, hour counter, in-flight
+   * set. ARGV: per minute, per hour, concurrent, now ms, generation id, slot ms, minute ms, hour
+   * ms. Drops lapsed slots first. Returns {reason, retry ms}: reason 0 taken, 1 per-minute, 2
+   * per-hour, 3 concurrent.
+   */
+  takeGenerationSlot: {
+    command: 'sbTakeGenerationSlot',
+    numberOfKeys: 3,
+    lua: `
+local now = tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+local minute = tonumber(redis.call('GET', KEYS[1]) or '0')
+if minute >= tonumber(ARGV[1]) then return {1, redis.call('PTTL', KEYS[1])} end
+local hour = tonumber(redis.call('GET', KEYS[2]) or '0')
+if hour >= tonumber(ARGV[2]) then return {2, redis.call('PTTL', KEYS[2])} end
+if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[3]) then return {3, 2000} end
+if redis.call('INCR', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[7]) end
+if redis.call('INCR', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[8]) end
+redis.call('ZADD', KEYS[3], now + tonumber(ARGV[6]), ARGV[5])
+redis.call('PEXPIRE', KEYS[3], ARGV[6])
+return {0, 0}
+`,
+  },
+  /**
+   * Appends one event after the last one of a sequenced log (ids `<seq>-0`). KEYS: log. ARGV:
+   * event JSON, TTL s. Returns the seq given.
+   */
+  appendNext: {
+    command: 'sbAppendNext',
+    numberOfKeys: 1,
+    lua: `
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local seq = 1
+if #last > 0 then seq = tonumber(string.match(last[1][1], '^(%d+)')) + 1 end
+redis.call('XADD', KEYS[1], seq .. '-0', 'e', ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return seq
+`,
+  },
+  /**
+   * `appendNext`, once per tag. KEYS: log, tags appended. ARGV: event JSON, TTL s, tag. Returns
+   * the seq given, or 0 when the tag was already appended.
+   */
+  appendNextOnce: {
+    command: 'sbAppendNextOnce',
+    numberOfKeys: 2,
+    lua: `
+if redis.call('HSETNX', KEYS[2], ARGV[3], '1') == 0 then return 0 end
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local seq = 1
+if #last > 0 then seq = tonumber(string.match(last[1][1], '^(%d+)')) + 1 end
+redis.call('XADD', KEYS[1], seq .. '-0', 'e', ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return seq
+`,
+  },
+  /**
+   * Appends `[id, json]` pairs (ARGV[2..]) to a log in order and renews its TTL (ARGV[1], s). An
+   * id at or below the last one stops the batch there with Redis's error. Returns the count.
+   */
+  appendBatch: {
+    command: 'sbAppendBatch',
+    numberOfKeys: 1,
+    lua: `
+for i = 2, #ARGV, 2 do redis.call('XADD', KEYS[1], ARGV[i], 'e', ARGV[i + 1]) end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return (#ARGV - 1) / 2
+`,
+  },
+  /**
+   * Counts one failed sign-in; from `threshold` on, locks for first lock × 2^(failures past
+   * threshold), capped. KEYS: failures, lock. ARGV: threshold, first lock ms, max lock ms,
+   * failures TTL ms. Returns the failures counted.
+   */
+  loginFailed: {
+    command: 'sbLoginFailed',
+    numberOfKeys: 2,
+    lua: `
+local fails = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+local threshold = tonumber(ARGV[1])
+if fails >= threshold then
+  local lock = math.min(tonumber(ARGV[2]) * (2 ^ (fails - threshold)), tonumber(ARGV[3]))
+  redis.call('SET', KEYS[2], '1', 'PX', math.floor(lock))
+end
+return fails
+`,
+  },
+  /**
+   * Adds job ids to an owner's set. KEYS: set. ARGV: TTL s, job ids. Returns for each id the
+   * set's size once it is in (an id already there is not counted twice).
+   */
+  fairShareTake: {
+    command: 'sbFairShareTake',
+    numberOfKeys: 1,
+    lua: `
+local size = redis.call('SCARD', KEYS[1])
+local out = {}
+for i = 2, #ARGV do
+  size = size + redis.call('SADD', KEYS[1], ARGV[i])
+  out[i - 1] = size
+end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return out`,
+  },
+  /**
+   * Takes a stream lease, timed by Redis's clock. KEYS: leases. ARGV: lease id, max, lease ms.
+   * Drops expired leases first. Returns 1 taken, 0 at the cap.
+   */
+  sseLeaseAcquire: {
+    command: 'sbSseLeaseAcquire',
+    numberOfKeys: 1,
+    lua: `
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1`,
+  },
+  /** Extends a stream lease still held (ZADD XX). KEYS: leases. ARGV: lease id, lease ms. */
+  sseLeaseRefresh: {
+    command: 'sbSseLeaseRefresh',
+    numberOfKeys: 1,
+    lua: `
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1`,
+  },
+  /**
+   * Takes a socket lease. KEYS: leases. ARGV: now ms, lease end ms, member, max, key TTL ms.
+   * Drops expired leases first; a member already in is renewed. Returns 1 admitted, 0 at the cap.
+   */
+  socketAcquire: {
+    command: 'sbSocketAcquire',
+    numberOfKeys: 1,
+    lua: `
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZSCORE', KEYS[1], ARGV[3]) then
+  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+  return 1
+end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return 1
+`,
+  },
+  /**
+   * Replaces a device's presence if it still names the same socket. KEYS: devices. ARGV: device
+   * id, socket id, presence JSON. Returns 1 replaced, 0 absent or another socket's.
+   */
+  deviceSetIfSameSocket: {
+    command: 'sbDeviceSetIfSameSocket',
+    numberOfKeys: 1,
+    lua: `
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+if cjson.decode(raw).socketId ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1`,
+  },
+  /**
+   * Removes a device's presence if it still names the same socket. KEYS: devices. ARGV: device
+   * id, socket id. Returns 1 removed, 0 absent or another socket's.
+   */
+  deviceDeleteIfSameSocket: {
+    command: 'sbDeviceDeleteIfSameSocket',
+    numberOfKeys: 1,
+    lua: `
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+if cjson.decode(raw).socketId ~= ARGV[2] then return 0 end
+return redis.call('HDEL', KEYS[1], ARGV[1])`,
+  },
+} satisfies Record<string, ScriptDefinition>;
+
+export type ScriptName = keyof typeof SCRIPTS;
+
+type Arg = string | number;
+/** A command `defineCommand` added to a connection (or copied to its pipeline). */
+type ScriptCommand<R> = (...keysAndArgs: Arg[]) => R;
+
+function isScriptCommand<R>(value: unknown): value is ScriptCommand<R> {
+  return typeof value === 'function';
+}
+
+/** Why a generation was refused: per-minute, per-hour or concurrent limit. */
+export type GenerationLimitReason = 'per-minute' | 'per-hour' | 'concurrent';
+const GENERATION_REASONS = [undefined, 'per-minute', 'per-hour', 'concurrent'] as const;
+
+const defined = new WeakMap<Redis, RedisScripts>();
+
+/**
+ * The scripts on one connection. Get it with {@link redisScripts}: every script is defined on the
+ * connection the first time (so pipelines made from it have them too), once per connection.
+ */
+export class RedisScripts {
+  private constructor(private readonly redis: Redis) {
+    for (const { command, numberOfKeys, lua } of Object.values(SCRIPTS)) redis.defineCommand(command, { numberOfKeys, lua });
+  }
+
+  /** The scripts of `redis`, defining them on first use. */
+  static of(redis: Redis): RedisScripts {
+    let scripts = defined.get(redis);
+    if (!scripts) defined.set(redis, (scripts = new RedisScripts(redis)));
+    return scripts;
+  }
+
+  /** Counts a hit in the window; 0 when under `limit`, else the ms until the window ends. */
+  async fixedWindowHit(keys: { window: string }, args: { limit: number; windowMs: number }): Promise<number> {
+    return Number(await this.run('fixedWindowHit', [keys.window], [args.limit, args.windowMs]));
+  }
+
+  /** Takes a generation slot, or says which limit refused it and when to retry. */
+  async takeGenerationSlot(
+    keys: { minute: string; hour: string; inFlight: string },
+    args: {
+      perMinute: number;
+      perHour: number;
+      concurrent: number;
+      nowMs: number;
+      generationId: string;
+      slotMs: number;
+      minuteMs: number;
+      hourMs: number;
+    },
+  ): Promise<{ taken: true } | { taken: false; reason: GenerationLimitReason; retryMs: number }> {
+    const reply = await this.run(
+      'takeGenerationSlot',
+      [keys.minute, keys.hour, keys.inFlight],
+      [args.perMinute, args.perHour, args.concurrent, args.nowMs, args.generationId, args.slotMs, args.minuteMs, args.hourMs],
+    );
+    const [code, retryMs] = numbers(reply, 'takeGenerationSlot');
+    const reason = GENERATION_REASONS[code];
+    return reason ? { taken: false, reason, retryMs } : { taken: true };
+  }
+
+  /** Appends `json` after the log's last seq; returns the seq given. */
+  async appendNext(keys: { log: string }, args: { json: string; ttlSeconds: number }): Promise<number> {
+    return Number(await this.run('appendNext', [keys.log], [args.json, args.ttlSeconds]));
+  }
+
+  /** `appendNext` unless `tag` was appended already; returns the seq given, or 0. */
+  async appendNextOnce(keys: { log: string; once: string }, args: { json: string; ttlSeconds: number; tag: string }): Promise<number> {
+    return Number(await this.run('appendNextOnce', [keys.log, keys.once], [args.json, args.ttlSeconds, args.tag]));
+  }
+
+  /** Appends `[entry id, json]` pairs in order and renews the TTL; returns how many were appended. */
+  async appendBatch(
+    keys: { log: string },
+    args: { ttlSeconds: number; entries: ReadonlyArray<readonly [string, string]> },
+  ): Promise<number> {
+    const argv: Arg[] = [args.ttlSeconds];
+    for (const [id, json] of args.entries) argv.push(id, json);
+    return Number(await this.run('appendBatch', [keys.log], argv));
+  }
+
+  /** Counts a failed sign-in and locks past `threshold`; returns the failures counted. */
+  async loginFailed(
+    keys: { failures: string; lock: string },
+    args: { threshold: number; firstLockMs: number; maxLockMs: number; failuresTtlMs: number },
+  ): Promise<number> {
+    const argv = [args.threshold, args.firstLockMs, args.maxLockMs, args.failuresTtlMs];
+    return Number(await this.run('loginFailed', [keys.failures, keys.lock], argv));
+  }
+
+  /** Adds `jobIds` to the owner's set; for each, the set's size once it is in. */
+  async fairShareTake(keys: { owned: string }, args: { ttlSeconds: number; jobIds: readonly string[] }): Promise<number[]> {
+    return numbers(await this.run('fairShareTake', [keys.owned], [args.ttlSeconds, ...args.jobIds]), 'fairShareTake');
+  }
+
+  /** Takes a stream lease `leaseId` for `leaseMs`; false at `max`. */
+  async sseLeaseAcquire(keys: { leases: string }, args: { leaseId: string; max: number; leaseMs: number }): Promise<boolean> {
+    return Number(await this.run('sseLeaseAcquire', [keys.leases], [args.leaseId, args.max, args.leaseMs])) === 1;
+  }
+
+  /** Queues the refresh of a stream lease on `pipeline` (made from this connection). */
+  queueSseLeaseRefresh(pipeline: ChainableCommander, keys: { leases: string }, args: { leaseId: string; leaseMs: number }): void {
+    const command: unknown = Reflect.get(pipeline, SCRIPTS.sseLeaseRefresh.command);
+    if (!isScriptCommand<ChainableCommander>(command)) throw notDefined('sseLeaseRefresh');
+    command.call(pipeline, keys.leases, args.leaseId, args.leaseMs);
+  }
+
+  /** Takes (or renews) a socket lease until `untilMs`; false at `max`. */
+  async socketAcquire(
+    keys: { leases: string },
+    args: { nowMs: number; untilMs: number; member: string; max: number; keyTtlMs: number },
+  ): Promise<boolean> {
+    const argv = [args.nowMs, args.untilMs, args.member, args.max, args.keyTtlMs];
+    return Number(await this.run('socketAcquire', [keys.leases], argv)) === 1;
+  }
+
+  /** Replaces the device's presence with `json` if it still names `socketId`. */
+  async deviceSetIfSameSocket(keys: { devices: string }, args: { deviceId: string; socketId: string; json: string }): Promise<boolean> {
+    return Number(await this.run('deviceSetIfSameSocket', [keys.devices], [args.deviceId, args.socketId, args.json])) === 1;
+  }
+
+  /** Removes the device's presence if it still names `socketId`. */
+  async deviceDeleteIfSameSocket(keys: { devices: string }, args: { deviceId: string; socketId: string }): Promise<boolean> {
+    return Number(await this.run('deviceDeleteIfSameSocket', [keys.devices], [args.deviceId, args.socketId])) === 1;
+  }
+
+  private run(script: ScriptName, keys: string[], args: Arg[]): Promise<unknown> {
+    const command: unknown = Reflect.get(this.redis, SCRIPTS[script].command);
+    if (!isScriptCommand<Promise<unknown>>(command)) throw notDefined(script);
+    return command.call(this.redis, ...keys, ...args);
+  }
+}
+
+/** The scripts of `redis`, defined on it on first use. */
+export function redisScripts(redis: Redis): RedisScripts {
+  return RedisScripts.of(redis);
+}
+
+function notDefined(script: ScriptName): Error {
+  return new Error(`The Redis script ${script} is not defined on this connection`);
+}
+
+/** A script's array reply as numbers; anything else is a broken script, not bad input. */
+function numbers(reply: unknown, script: ScriptName): number[] {
+  if (!Array.isArray(reply)) throw new Error(`The Redis script ${script} answered ${typeof reply}, not an array`);
+  return reply.map((value) => Number(value));
+}

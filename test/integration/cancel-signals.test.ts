@@ -1,0 +1,79 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { CancelSignals } from '../../src/lib/cancel-signals';
+import { createRedis, redisReady } from '../../src/lib/redis';
+import { redisKeys } from '../../src/lib/redis-keys';
+import { testRedisUrl } from '../support/database';
+
+/** Resolves when `signal` aborts, or fails after `timeoutMs`. */
+function aborted(signal: AbortSignal, timeoutMs: number): Promise<unknown> {
+  if (signal.aborted) return Promise.resolve(signal.reason);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`not aborted within ${timeoutMs} ms`)), timeoutMs);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve(signal.reason);
+      },
+      { once: true },
+    );
+  });
+}
+
+/** Cancel requests across processes: a key that is remembered, plus a pub/sub message. */
+describe('CancelSignals', () => {
+  let redis: Redis;
+  let signals: CancelSignals;
+  let prefix: string;
+  let connectionName: string;
+
+  beforeEach(async () => {
+    prefix = `cancel-test:${randomUUID()}`;
+    connectionName = `cancel-test-${randomUUID()}`;
+    // The subscriber is a duplicate of this connection, so it carries the same name.
+    redis = createRedis(testRedisUrl(), 'command', { connectionName });
+    await redisReady(redis);
+    signals = new CancelSignals(redis, prefix);
+    await signals.listen();
+  });
+
+  afterEach(async () => {
+    await signals.close();
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length) await redis.del(...keys);
+    redis.disconnect();
+  });
+
+  test('a request from another node aborts the watch at once, through the channel', async () => {
+    const id = randomUUID();
+    const watch = signals.watch('generation', id);
+    const elsewhere = new CancelSignals(redis, prefix);
+    await elsewhere.request('generation', id);
+    const reason = await aborted(watch.signal, 10_000);
+    expect(reason).toMatchObject({ name: 'CancelledError', kind: 'generation', id });
+    expect(await redis.exists(redisKeys(prefix).cancelRequest('generation', id))).toBe(1);
+    watch.release();
+  });
+
+  test('a request recorded while the subscriber was away (its message lost) lands when the subscriber reconnects', async () => {
+    const id = randomUUID();
+    const watch = signals.watch('chat', id);
+    // The watch's first read (nothing requested yet) goes out before this one on the same connection.
+    expect(await signals.isRequested('chat', id)).toBe(false);
+    expect(watch.signal.aborted).toBe(false);
+
+    const clients = String(await redis.call('CLIENT', 'LIST'))
+      .split('\n')
+      .filter((line) => line.includes(`name=${connectionName} `) && / sub=[1-9]/.test(line));
+    expect(clients).toHaveLength(1);
+    const clientId = /\bid=(\d+)/.exec(clients[0])?.[1];
+    await redis.call('CLIENT', 'KILL', 'ID', String(clientId));
+    // The mark alone, with no message: only the re-read after the reconnect can see it.
+    await redis.set(redisKeys(prefix).cancelRequest('chat', id), '1', 'EX', 60);
+
+    const reason = await aborted(watch.signal, 15_000);
+    expect(reason).toMatchObject({ name: 'CancelledError', kind: 'chat', id });
+    watch.release();
+  });
+});

@@ -1,0 +1,225 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { createRedis, redisReady } from '../../src/lib/redis';
+import { redisScripts, type RedisScripts } from '../../src/lib/redis-scripts';
+import { testRedisUrl } from '../support/database';
+
+function waitFor(event: Promise<void>, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`not seen within ${timeoutMs} ms`)), timeoutMs);
+  });
+  return Promise.race([event, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Each Lua script of `redis-scripts.ts` against a real Redis, under a key prefix of its own. */
+describe('RedisScripts', () => {
+  let redis: Redis;
+  let scripts: RedisScripts;
+  let prefix: string;
+
+  beforeEach(async () => {
+    redis = createRedis(testRedisUrl(), 'command');
+    await redisReady(redis);
+    scripts = redisScripts(redis);
+    prefix = `scripts-test:${randomUUID()}`;
+  });
+
+  afterEach(async () => {
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length) await redis.del(...keys);
+    redis.disconnect();
+  });
+
+  const key = (name: string) => `${prefix}:${name}`;
+
+  test('one connection defines its scripts once, sends EVAL the first time and EVALSHA after, nothing else', async () => {
+    expect(redisScripts(redis)).toBe(scripts);
+    const commands = redis.duplicate();
+    const watcher = await commands.monitor();
+    const sent: string[] = [];
+    let markerSeen: () => void = () => undefined;
+    const marker = new Promise<void>((resolve) => (markerSeen = resolve));
+    watcher.on('monitor', (_time: string, args: string[], source: string) => {
+      if (source === 'lua') return;
+      if (args.includes(key('marker'))) markerSeen();
+      else if (args.includes(key('window'))) sent.push(args[0].toLowerCase());
+    });
+    try {
+      for (let hit = 0; hit < 3; hit += 1) await scripts.fixedWindowHit({ window: key('window') }, { limit: 10, windowMs: 60_000 });
+      // MONITOR reports commands in the order they ran: once the marker shows, every hit has.
+      await redis.exists(key('marker'));
+      await waitFor(marker, 10_000);
+    } finally {
+      watcher.disconnect();
+      commands.disconnect();
+    }
+    expect(sent).toEqual(['eval', 'evalsha', 'evalsha']);
+  });
+
+  test('fixedWindowHit counts hits up to the limit, then answers the ms left in the window', async () => {
+    const window = { window: key('rl') };
+    expect(await scripts.fixedWindowHit(window, { limit: 2, windowMs: 30_000 })).toBe(0);
+    expect(await scripts.fixedWindowHit(window, { limit: 2, windowMs: 30_000 })).toBe(0);
+    const retryMs = await scripts.fixedWindowHit(window, { limit: 2, windowMs: 30_000 });
+    expect(retryMs).toBeGreaterThan(25_000);
+    expect(retryMs).toBeLessThanOrEqual(30_000);
+    expect(await redis.pttl(key('rl'))).toBeGreaterThan(25_000);
+  });
+
+  test('takeGenerationSlot counts both windows and the in-flight set, and names the limit that refuses', async () => {
+    const keys = { minute: key('m'), hour: key('h'), inFlight: key('active') };
+    const args = (generationId: string, limits: { perMinute: number; perHour: number; concurrent: number }) => ({
+      ...limits,
+      nowMs: Date.now(),
+      generationId,
+      slotMs: 900_000,
+      minuteMs: 60_000,
+      hourMs: 3_600_000,
+    });
+    expect(await scripts.takeGenerationSlot(keys, args('g1', { perMinute: 5, perHour: 10, concurrent: 1 }))).toEqual({ taken: true });
+    expect(await redis.zrange(key('active'), '0', '-1')).toEqual(['g1']);
+    expect(await redis.get(key('m'))).toBe('1');
+    expect(await redis.get(key('h'))).toBe('1');
+
+    expect(await scripts.takeGenerationSlot(keys, args('g2', { perMinute: 5, perHour: 10, concurrent: 1 }))).toEqual({
+      taken: false,
+      reason: 'concurrent',
+      retryMs: 2_000,
+    });
+    const perHour = await scripts.takeGenerationSlot(keys, args('g3', { perMinute: 5, perHour: 1, concurrent: 5 }));
+    expect(perHour).toMatchObject({ taken: false, reason: 'per-hour' });
+    const perMinute = await scripts.takeGenerationSlot(keys, args('g4', { perMinute: 1, perHour: 10, concurrent: 5 }));
+    expect(perMinute).toMatchObject({ taken: false, reason: 'per-minute' });
+    if (perMinute.taken) throw new Error('unreachable');
+    expect(perMinute.retryMs).toBeGreaterThan(55_000);
+    // A refusal counts nothing.
+    expect(await redis.get(key('m'))).toBe('1');
+  });
+
+  test('takeGenerationSlot frees a slot whose time is up (a worker that died)', async () => {
+    const keys = { minute: key('m'), hour: key('h'), inFlight: key('active') };
+    const limits = { perMinute: 5, perHour: 10, concurrent: 1, minuteMs: 60_000, hourMs: 3_600_000 };
+    const now = Date.now();
+    await scripts.takeGenerationSlot(keys, { ...limits, nowMs: now - 2_000, generationId: 'old', slotMs: 1_000 });
+    expect(await scripts.takeGenerationSlot(keys, { ...limits, nowMs: now, generationId: 'new', slotMs: 900_000 })).toEqual({
+      taken: true,
+    });
+    expect(await redis.zrange(key('active'), '0', '-1')).toEqual(['new']);
+  });
+
+  test('appendNext appends after the last seq and renews the TTL', async () => {
+    const log = { log: key('events') };
+    expect(await scripts.appendNext(log, { json: '{"n":1}', ttlSeconds: 120 })).toBe(1);
+    await redis.xadd(key('events'), '7-0', 'e', '{"n":7}');
+    expect(await scripts.appendNext(log, { json: '{"n":8}', ttlSeconds: 120 })).toBe(8);
+    expect((await redis.xrange(key('events'), '-', '+')).map(([id, fields]) => [id, fields])).toEqual([
+      ['1-0', ['e', '{"n":1}']],
+      ['7-0', ['e', '{"n":7}']],
+      ['8-0', ['e', '{"n":8}']],
+    ]);
+    expect(await redis.ttl(key('events'))).toBeGreaterThan(100);
+  });
+
+  test('appendNextOnce appends a tag once; a second call with the same tag appends nothing and answers 0', async () => {
+    const keys = { log: key('events'), once: key('events:once') };
+    expect(await scripts.appendNextOnce(keys, { json: '"a"', ttlSeconds: 120, tag: 'job-1' })).toBe(1);
+    expect(await scripts.appendNextOnce(keys, { json: '"a again"', ttlSeconds: 120, tag: 'job-1' })).toBe(0);
+    expect(await scripts.appendNextOnce(keys, { json: '"b"', ttlSeconds: 120, tag: 'job-2' })).toBe(2);
+    expect((await redis.xrange(key('events'), '-', '+')).map(([, fields]) => fields[1])).toEqual(['"a"', '"b"']);
+    expect(await redis.ttl(key('events:once'))).toBeGreaterThan(100);
+  });
+
+  test('appendBatch appends entries in order in one call; an id at or below the last stops it with Redis’s error', async () => {
+    const log = { log: key('events') };
+    const entries = [
+      ['1-0', '"one"'],
+      ['2-0', '"two"'],
+    ] as const;
+    expect(await scripts.appendBatch(log, { ttlSeconds: 120, entries })).toBe(2);
+    expect((await redis.xrange(key('events'), '-', '+')).map(([id, fields]) => [id, fields[1]])).toEqual([
+      ['1-0', '"one"'],
+      ['2-0', '"two"'],
+    ]);
+    expect(await redis.ttl(key('events'))).toBeGreaterThan(100);
+    await expect(scripts.appendBatch(log, { ttlSeconds: 120, entries: [['2-0', '"again"']] })).rejects.toThrow(/equal or smaller/);
+  });
+
+  test('loginFailed counts failures and, from the threshold on, locks for a doubling time up to the cap', async () => {
+    const keys = { failures: key('fails'), lock: key('lock') };
+    const args = { threshold: 2, firstLockMs: 10_000, maxLockMs: 25_000, failuresTtlMs: 60_000 };
+    expect(await scripts.loginFailed(keys, args)).toBe(1);
+    expect(await redis.exists(key('lock'))).toBe(0);
+    expect(await scripts.loginFailed(keys, args)).toBe(2);
+    const first = await redis.pttl(key('lock'));
+    expect(first).toBeGreaterThan(9_000);
+    expect(first).toBeLessThanOrEqual(10_000);
+    expect(await scripts.loginFailed(keys, args)).toBe(3);
+    expect(await redis.pttl(key('lock'))).toBeGreaterThan(19_000);
+    expect(await scripts.loginFailed(keys, args)).toBe(4);
+    const capped = await redis.pttl(key('lock'));
+    expect(capped).toBeGreaterThan(24_000);
+    expect(capped).toBeLessThanOrEqual(25_000);
+    expect(await redis.pttl(key('fails'))).toBeGreaterThan(55_000);
+  });
+
+  test('fairShareTake answers the set size after each id, counting an id already in once', async () => {
+    const owned = { owned: key('fair') };
+    expect(await scripts.fairShareTake(owned, { ttlSeconds: 120, jobIds: ['a', 'b'] })).toEqual([1, 2]);
+    expect(await scripts.fairShareTake(owned, { ttlSeconds: 120, jobIds: ['b', 'c'] })).toEqual([2, 3]);
+    expect((await redis.smembers(key('fair'))).sort()).toEqual(['a', 'b', 'c']);
+    expect(await redis.ttl(key('fair'))).toBeGreaterThan(100);
+  });
+
+  test('sseLeaseAcquire admits up to max leases; an expired lease frees its place', async () => {
+    const leases = { leases: key('sse') };
+    expect(await scripts.sseLeaseAcquire(leases, { leaseId: 'a', max: 2, leaseMs: 60_000 })).toBe(true);
+    expect(await scripts.sseLeaseAcquire(leases, { leaseId: 'b', max: 2, leaseMs: 60_000 })).toBe(true);
+    expect(await scripts.sseLeaseAcquire(leases, { leaseId: 'c', max: 2, leaseMs: 60_000 })).toBe(false);
+    // Lease `a` of a node that died: its score is in the past.
+    await redis.zadd(key('sse'), 1, 'a');
+    expect(await scripts.sseLeaseAcquire(leases, { leaseId: 'c', max: 2, leaseMs: 60_000 })).toBe(true);
+    expect((await redis.zrange(key('sse'), '0', '-1')).sort()).toEqual(['b', 'c']);
+  });
+
+  test('queueSseLeaseRefresh extends leases still held, in a pipeline, and adds none', async () => {
+    await scripts.sseLeaseAcquire({ leases: key('sse') }, { leaseId: 'held', max: 5, leaseMs: 1_000 });
+    const before = Number(await redis.zscore(key('sse'), 'held'));
+    const pipeline = redis.pipeline();
+    scripts.queueSseLeaseRefresh(pipeline, { leases: key('sse') }, { leaseId: 'held', leaseMs: 60_000 });
+    scripts.queueSseLeaseRefresh(pipeline, { leases: key('sse') }, { leaseId: 'released', leaseMs: 60_000 });
+    const results = await pipeline.exec();
+    expect(results?.map(([error]) => error)).toEqual([null, null]);
+    expect(Number(await redis.zscore(key('sse'), 'held'))).toBeGreaterThan(before + 50_000);
+    expect(await redis.zscore(key('sse'), 'released')).toBeNull();
+    expect(await redis.pttl(key('sse'))).toBeGreaterThan(50_000);
+  });
+
+  test('socketAcquire admits up to max members, renews one already in, and drops expired leases', async () => {
+    const leases = { leases: key('sockets') };
+    const now = Date.now();
+    const lease = (member: string, nowMs = now) => ({ nowMs, untilMs: nowMs + 30_000, member, max: 2, keyTtlMs: 60_000 });
+    expect(await scripts.socketAcquire(leases, lease('/canvas#1'))).toBe(true);
+    expect(await scripts.socketAcquire(leases, lease('/device#2'))).toBe(true);
+    expect(await scripts.socketAcquire(leases, lease('/canvas#3'))).toBe(false);
+    // At the cap, a member already in is renewed, not refused.
+    expect(await scripts.socketAcquire(leases, lease('/canvas#1'))).toBe(true);
+    // Later than every lease's end: they all lapsed.
+    expect(await scripts.socketAcquire(leases, lease('/canvas#3', now + 31_000))).toBe(true);
+    expect(await redis.zrange(key('sockets'), '0', '-1')).toEqual(['/canvas#3']);
+  });
+
+  test('deviceSetIfSameSocket and deviceDeleteIfSameSocket touch an entry only while it names the same socket', async () => {
+    const devices = { devices: key('devices') };
+    const presence = (socketId: string, agentIds: string[] = []) => JSON.stringify({ deviceId: 'd1', socketId, agentIds });
+    expect(await scripts.deviceSetIfSameSocket(devices, { deviceId: 'd1', socketId: 's1', json: presence('s1') })).toBe(false);
+    await redis.hset(key('devices'), 'd1', presence('s2'));
+    expect(await scripts.deviceSetIfSameSocket(devices, { deviceId: 'd1', socketId: 's1', json: presence('s1', ['x']) })).toBe(false);
+    expect(await scripts.deviceSetIfSameSocket(devices, { deviceId: 'd1', socketId: 's2', json: presence('s2', ['x']) })).toBe(true);
+    expect(await redis.hget(key('devices'), 'd1')).toBe(presence('s2', ['x']));
+    expect(await scripts.deviceDeleteIfSameSocket(devices, { deviceId: 'd1', socketId: 's1' })).toBe(false);
+    expect(await redis.hexists(key('devices'), 'd1')).toBe(1);
+    expect(await scripts.deviceDeleteIfSameSocket(devices, { deviceId: 'd1', socketId: 's2' })).toBe(true);
+    expect(await redis.hexists(key('devices'), 'd1')).toBe(0);
+  });
+});
