@@ -369,7 +369,7 @@ export const flowEmbeds = pgTable('flow_embeds', {
   ...timestamps,
 });
 export type FlowEmbedRow = typeof flowEmbeds.$inferSelect;
-/** The life of every run, whatever its kind (0012_runs.sql, decision 0201); see src/runs/. */
+/** The life of every run, whatever its kind (0013_runs.sql, decision 0201); see src/runs/. */
 export const runs = pgTable(
   'runs',
   {
