@@ -11,6 +11,7 @@ import { CanvasesRepository } from './canvases-repository';
 import { EmbedsRepository } from './embeds-repository';
 import { GenerationsRepository } from './generations-repository';
 import { HitlRepository } from './hitl-repository';
+import { RunsRepository } from './runs-repository';
 import { SessionNotesRepository } from './session-notes-repository';
 import { UsageRepository } from './usage-repository';
 import { UsersRepository } from './users-repository';
@@ -39,6 +40,7 @@ export function createRepositories(db: Db) {
     flowExecutions: new FlowExecutionsRepository(db),
     embeds: new EmbedsRepository(db),
     apiKeys: new ApiKeysRepository(db),
+    runs: new RunsRepository(db),
   };
 }
 export type Repositories = ReturnType<typeof createRepositories>;
