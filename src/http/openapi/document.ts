@@ -101,7 +101,8 @@ export function buildOpenApiDocument(operations: ApiOperation[]): OpenApiDocumen
         DEVICE_WEBSOCKET_DESCRIPTION,
     },
     servers: [{ url: API_BASE_PATH }],
-    security: [{ bearerAuth: [] }],
+    // A bearer token or an API key; a key carries the user's rights narrowed to its scopes, never admin rights.
+    security: [{ bearerAuth: [] }, { apiKeyHeader: [] }],
     tags,
     paths,
     components: {
@@ -114,7 +115,15 @@ export function buildOpenApiDocument(operations: ApiOperation[]): OpenApiDocumen
           type: 'http',
           scheme: 'bearer',
           bearerFormat: 'JWT',
-          description: "The `accessToken` from register, login or refresh (on admin operations: an admin's)",
+          description:
+            "The `accessToken` from register, login or refresh (on admin operations: an admin's), or an API key (`sb_live_…`): " +
+            'a `read` key may only GET, a `write` key everything the user may; a key never holds admin rights nor manages keys',
+        },
+        apiKeyHeader: {
+          type: 'apiKey',
+          in: 'header',
+          name: 'X-API-Key',
+          description: 'An API key (`sb_live_…`, from `POST /api-keys`), the same as sending it as `Authorization: Bearer`',
         },
         adminBasic: {
           type: 'http',
