@@ -21,6 +21,7 @@ import { AgentRunChannel } from '../agents/run-channel';
 import { AgentScheduler } from '../agents/scheduler';
 import { resolveOAuthEncryptionKey, SecretBox } from '../connectors/secret-box';
 import { AdminDirectory } from '../auth/admins';
+import { LimitsResolver } from '../auth/limits';
 import { AuthService } from '../auth/auth-service';
 import { resolveJwtSecret } from '../auth/jwt-secret';
 import { SessionGuard } from '../auth/session-guard';
@@ -274,6 +275,7 @@ export async function startSwitchboard(
         oauth: new OAuthService({ config, repos, redis, vault, secret: tokens.secret, logger }),
         canvasEvents,
         usage,
+        limits: new LimitsResolver({ users: repos.users, tiers: config.tiers, providers: config.llm.providers }),
         readiness: { redis: async () => void (await redis.ping()), database: () => database.ping() },
         shuttingDown,
         queues,

@@ -26,7 +26,8 @@ export type ChatTurnPorts = Pick<ApiContext, 'streams' | 'sources'>;
 export type FlowChatPorts = ChatTurnPorts & {
   flows: Pick<ApiContext['flows'], 'get'>;
   flowChats: Pick<ApiContext['flowChats'], 'start'>;
-} & { repos: Pick<Repositories, 'embeds'> } & UsagePorts;
+} & { repos: Pick<Repositories, 'embeds'> } & UsagePorts &
+  Pick<ApiContext, 'limits'>;
 const route = routesWith<FlowChatPorts>();
 
 /** Starts one turn of a chatflow for whoever may: the owner here, an embed's visitors there. */
@@ -135,8 +136,9 @@ export const flowChatRoutes = [
     params: flowIdParam,
     body: flowChatBodySchema,
     responses: { 200: CHAT_JSON_RESPONSE },
-    errors: [404, 409, 429, 503],
+    errors: [403, 404, 409, 429, 503],
     handler: async (input, ctx) => {
+      await ctx.limits.requireFeature(input.user.id, 'flows');
       const flow = await ownedChatflow(ctx, input.user, input.params.id);
       const body = input.body;
       await takeChat(ctx, input.user);
@@ -155,8 +157,9 @@ export const flowChatRoutes = [
     params: flowIdParam,
     body: flowChatBodySchema,
     responses: { 200: CHAT_SSE_RESPONSE },
-    errors: [404, 409, 429, 503],
+    errors: [403, 404, 409, 429, 503],
     handler: async (input, ctx) => {
+      await ctx.limits.requireFeature(input.user.id, 'flows');
       const flow = await ownedChatflow(ctx, input.user, input.params.id);
       const body = input.body;
       // Counted before the stream opens, so a refusal is a plain 429 with Retry-After.

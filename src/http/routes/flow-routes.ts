@@ -16,7 +16,7 @@ import type { ApiContext } from '../context';
 import type { Repositories } from '../../models';
 
 /** The flow routes' port: the flow and execution services, the executions repository, the stream door and sources. */
-export type FlowPorts = Pick<ApiContext, 'flows' | 'flowExecutions' | 'streams' | 'sources'> & {
+export type FlowPorts = Pick<ApiContext, 'flows' | 'flowExecutions' | 'streams' | 'sources' | 'limits'> & {
   repos: Pick<Repositories, 'flowExecutions'>;
 };
 const route = routesWith<FlowPorts>();
@@ -145,7 +145,11 @@ export const flowRoutes = [
     body: createFlowBody,
     bodyExample: AGENTFLOW_EXAMPLE,
     responses: { 201: { description: 'The flow', schema: flowResponse } },
-    handler: async ({ user, body }, ctx) => ({ flow: toFlowView(await ctx.flows.create(user.id, body)) }),
+    errors: [403],
+    handler: async (input, ctx) => {
+      await ctx.limits.requireFeature(input.user.id, 'flows');
+      return { flow: toFlowView(await ctx.flows.create(input.user.id, input.body)) };
+    },
   }),
 
   route({
@@ -224,8 +228,9 @@ export const flowRoutes = [
     body: executeFlowSchema,
     bodyExample: INPUT_EXAMPLE,
     responses: { 202: { description: 'Queued', schema: executionStartedResponse } },
-    errors: [404, 409, 429, 503],
+    errors: [403, 404, 409, 429, 503],
     handler: async (input, ctx) => {
+      await ctx.limits.requireFeature(input.user.id, 'flows');
       const flow = await ctx.flows.get(input.user.id, input.params.id);
       return ctx.flowExecutions.start(input.user, flow, input.body.input);
     },
@@ -245,9 +250,10 @@ export const flowRoutes = [
     responses: {
       200: { description: 'The event stream', contentType: 'text/event-stream', headers: { 'X-Execution-Id': 'The execution id' } },
     },
-    errors: [404, 409, 429, 503],
+    errors: [403, 404, 409, 429, 503],
     handler: async (input, ctx) => {
       const { user, params, req, res } = input;
+      await ctx.limits.requireFeature(user.id, 'flows');
       const flow = await ctx.flows.get(user.id, params.id);
       const body = input.body;
       // The stream slot is taken before the execution starts: a refused stream (429) starts nothing.
