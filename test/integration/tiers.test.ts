@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { createSwitchboardClient, isApiError } from '@switchboard/client';
 import { and, eq } from 'drizzle-orm';
 import { AdminDirectory } from '../../src/auth/admins';
 import { budgetWindows } from '../../src/auth/limits';
@@ -305,5 +306,22 @@ describe('tiers and limits set by an operator', () => {
       ['month', null, 100, 0],
     ]);
     expect((await request('GET', `${apiB}/usage/budget`)).status).toBe(401);
+  }, 30_000);
+
+  test('the TypeScript client: an admin sets tier and limits, the user reads their budget', async () => {
+    const user = await registerUser(apiA, 'Client');
+    const operator = createSwitchboardClient({ baseUrl: nodeA.url!, accessToken: admin.accessToken, refreshToken: admin.refreshToken });
+    const own = createSwitchboardClient({ baseUrl: nodeB.url!, accessToken: user.accessToken, refreshToken: user.refreshToken });
+
+    expect((await operator.admin.users.setTier(user.id, 'enterprise')).user.tier).toBe('enterprise');
+    const { user: plan } = await operator.admin.users.setLimits(user.id, { costUsdPerMonth: 3 });
+    expect(plan).toEqual(
+      expect.objectContaining({ limitOverrides: { costUsdPerMonth: 3 }, limits: expect.objectContaining({ costUsdPerMonth: 3 }) }),
+    );
+    const budget = await own.usage.budget();
+    expect(budget.tier).toBe('enterprise');
+    expect(budget.windows.find((window) => window.window === 'month')?.limitCostUsd).toBe(3);
+    const refused = await own.admin.users.setTier(user.id, 'pro').catch((error: unknown) => error);
+    expect(isApiError(refused, 'forbidden')).toBe(true);
   }, 30_000);
 });

@@ -160,7 +160,7 @@ class AgentsApi:
 
         ``POST /api/v1/agents/{id}/run``.
 
-        The run is logged in `GET /agents/runs`; a local agent's run waits (`waiting_device`) until its device is online. A cloud agent without a connected account answers 409 `not_connected`, one whose connection was revoked 409 `reauth_required`.
+        The run is logged in `GET /agents/runs`; a local agent's run waits (`waiting_device`) until its device is online. A cloud agent without a connected account answers 409 `not_connected`, one whose connection was revoked 409 `reauth_required`; a cloud agent of a user whose plan lacks cloud agents answers 403 `tier_forbidden`.
 
         agent_id: Agent id. A malformed id answers 404, like a missing one.
         """
@@ -384,7 +384,7 @@ class AsyncAgentsApi:
 
         ``POST /api/v1/agents/{id}/run``.
 
-        The run is logged in `GET /agents/runs`; a local agent's run waits (`waiting_device`) until its device is online. A cloud agent without a connected account answers 409 `not_connected`, one whose connection was revoked 409 `reauth_required`.
+        The run is logged in `GET /agents/runs`; a local agent's run waits (`waiting_device`) until its device is online. A cloud agent without a connected account answers 409 `not_connected`, one whose connection was revoked 409 `reauth_required`; a cloud agent of a user whose plan lacks cloud agents answers 403 `tier_forbidden`.
 
         agent_id: Agent id. A malformed id answers 404, like a missing one.
         """
@@ -543,7 +543,7 @@ class AuthApi:
         self._t = transport
 
     def get_me(self) -> Dict[str, Any]:
-        """The caller, with their tier limits
+        """The caller, with the limits in effect (their tier and any overrides)
 
         ``GET /api/v1/me``.
         """
@@ -598,7 +598,7 @@ class AsyncAuthApi:
         self._t = transport
 
     async def get_me(self) -> Dict[str, Any]:
-        """The caller, with their tier limits
+        """The caller, with the limits in effect (their tier and any overrides)
 
         ``GET /api/v1/me``.
         """
@@ -956,7 +956,7 @@ class ChatApi:
 
         ``POST /api/v1/chat``.
 
-        Tools run on the device (`deviceId`, else the caller's online device); dangerous ones wait for an approval. `tools: "none"` (the default when no device is online) answers as a plain assistant without device tools; `tools: "device"` with no device online is 409 `device_offline`. `config: {provider, model}` picks a configured model (else 400 `unknown_model`).
+        Tools run on the device (`deviceId`, else the caller's online device); dangerous ones wait for an approval. `tools: "none"` (the default when no device is online) answers as a plain assistant without device tools; `tools: "device"` with no device online is 409 `device_offline`. `config: {provider, model}` picks a configured model (else 400 `unknown_model`; a local provider on a plan without local models is 403 `tier_forbidden`).
         """
         body: Dict[str, Any] = {"message": message}
         if session_id is not None:
@@ -1043,7 +1043,7 @@ class AsyncChatApi:
 
         ``POST /api/v1/chat``.
 
-        Tools run on the device (`deviceId`, else the caller's online device); dangerous ones wait for an approval. `tools: "none"` (the default when no device is online) answers as a plain assistant without device tools; `tools: "device"` with no device online is 409 `device_offline`. `config: {provider, model}` picks a configured model (else 400 `unknown_model`).
+        Tools run on the device (`deviceId`, else the caller's online device); dangerous ones wait for an approval. `tools: "none"` (the default when no device is online) answers as a plain assistant without device tools; `tools: "device"` with no device online is 409 `device_offline`. `config: {provider, model}` picks a configured model (else 400 `unknown_model`; a local provider on a plan without local models is 403 `tier_forbidden`).
         """
         body: Dict[str, Any] = {"message": message}
         if session_id is not None:
@@ -1830,6 +1830,41 @@ class OperationsApi:
         """
         return self._t.request("GET", "/usage", {}, {"from": from_, "to": to, "all": all}, {}, None, False, False)
 
+    def get_usage_budget(self) -> Dict[str, Any]:
+        """The caller's budget: limits and usage of the current hour and month
+
+        ``GET /api/v1/usage/budget``.
+
+        The caller's tier and, for the current UTC hour and UTC month, the limits in effect (tier and the caller's overrides; `null` = unlimited), what recorded model calls used, what is reserved, and when the window resets.
+        """
+        return self._t.request("GET", "/usage/budget", {}, {}, {}, None, False, False)
+
+    def set_user_limits(self, user_id: str, limits: Any) -> Dict[str, Any]:
+        """Replace a user's limit overrides (null clears them)
+
+        ``PUT /api/v1/admin/users/{id}/limits``.
+
+        Admins only (403 otherwise); audited; in effect from the user's next request on every node. An unknown user is 404. The overrides replace any earlier ones and are laid over the tier key by key: `tokensPerHour`, `tokensPerMonth`, `costUsdPerMonth`, `requestsPerMonth` (null = unlimited) and `features`. An unknown key or a negative number is 400.
+
+        user_id: User id. A malformed id answers 404, like a missing one.
+        limits: The user's overrides over their tier, replacing any before; null clears them
+        """
+        body: Dict[str, Any] = {"limits": limits}
+        return self._t.request("PUT", "/admin/users/{id}/limits", {"id": user_id}, {}, {}, body, True, False)
+
+    def set_user_tier(self, user_id: str, tier: str) -> Dict[str, Any]:
+        """Move a user to another tier
+
+        ``PUT /api/v1/admin/users/{id}/tier``.
+
+        Admins only (403 otherwise); audited; in effect from the user's next request on every node. An unknown user is 404. A tier `TIER_LIMITS` does not know is 400.
+
+        user_id: User id. A malformed id answers 404, like a missing one.
+        tier: The tier the user moves to
+        """
+        body: Dict[str, Any] = {"tier": tier}
+        return self._t.request("PUT", "/admin/users/{id}/tier", {"id": user_id}, {}, {}, body, True, False)
+
 class AsyncOperationsApi:
     """asyncio: operations tagged `operations`."""
 
@@ -1869,6 +1904,41 @@ class AsyncOperationsApi:
         The caller's own model calls (chat, generations, embeddings, agents…) between `from` and `to` (UTC days, both included; default the last 30 days; at most 367 days), oldest day first. `all=true` sums every user's calls: admins only, 403 for anyone else. `from` after `to`, or a day the calendar lacks, is 400.
         """
         return await self._t.arequest("GET", "/usage", {}, {"from": from_, "to": to, "all": all}, {}, None, False, False)
+
+    async def get_usage_budget(self) -> Dict[str, Any]:
+        """The caller's budget: limits and usage of the current hour and month
+
+        ``GET /api/v1/usage/budget``.
+
+        The caller's tier and, for the current UTC hour and UTC month, the limits in effect (tier and the caller's overrides; `null` = unlimited), what recorded model calls used, what is reserved, and when the window resets.
+        """
+        return await self._t.arequest("GET", "/usage/budget", {}, {}, {}, None, False, False)
+
+    async def set_user_limits(self, user_id: str, limits: Any) -> Dict[str, Any]:
+        """Replace a user's limit overrides (null clears them)
+
+        ``PUT /api/v1/admin/users/{id}/limits``.
+
+        Admins only (403 otherwise); audited; in effect from the user's next request on every node. An unknown user is 404. The overrides replace any earlier ones and are laid over the tier key by key: `tokensPerHour`, `tokensPerMonth`, `costUsdPerMonth`, `requestsPerMonth` (null = unlimited) and `features`. An unknown key or a negative number is 400.
+
+        user_id: User id. A malformed id answers 404, like a missing one.
+        limits: The user's overrides over their tier, replacing any before; null clears them
+        """
+        body: Dict[str, Any] = {"limits": limits}
+        return await self._t.arequest("PUT", "/admin/users/{id}/limits", {"id": user_id}, {}, {}, body, True, False)
+
+    async def set_user_tier(self, user_id: str, tier: str) -> Dict[str, Any]:
+        """Move a user to another tier
+
+        ``PUT /api/v1/admin/users/{id}/tier``.
+
+        Admins only (403 otherwise); audited; in effect from the user's next request on every node. An unknown user is 404. A tier `TIER_LIMITS` does not know is 400.
+
+        user_id: User id. A malformed id answers 404, like a missing one.
+        tier: The tier the user moves to
+        """
+        body: Dict[str, Any] = {"tier": tier}
+        return await self._t.arequest("PUT", "/admin/users/{id}/tier", {"id": user_id}, {}, {}, body, True, False)
 
 class SessionsApi:
     """operations tagged `sessions`."""

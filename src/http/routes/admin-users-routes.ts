@@ -55,7 +55,7 @@ async function requireAdmin(ctx: AdminUserPorts, userId: string): Promise<void> 
   if (!(await ctx.admin.directory.isAdmin(userId))) throw forbidden('Admins only');
 }
 
-const EFFECT = 'Admins only (403 otherwise); audited; in effect from the user’s next request on every node. An unknown user is 404.';
+const EFFECT = "Admins only (403 otherwise); audited; in effect from the user's next request on every node. An unknown user is 404.";
 
 /** Operators change a user's tier and limit overrides at runtime. */
 export const adminUserRoutes = [
@@ -72,8 +72,9 @@ export const adminUserRoutes = [
     responses: { 200: { description: "The user's plan and the limits now in effect", schema: userPlanResponse } },
     errors: [400, 403, 404],
     handler: async (input, ctx) => {
-      await requireAdmin(ctx, input.user.id);
+      // The body first: its schema is public (the OpenAPI document), so a 400 tells a non-admin nothing.
       const { tier } = input.body;
+      await requireAdmin(ctx, input.user.id);
       const user = await ctx.repos.users.changePlan(input.params.id, { tier }, { actorId: input.user.id, details: { via: 'api' } });
       if (!user) throw notFound('User');
       return planView(user, ctx.config.tiers);
@@ -94,8 +95,8 @@ export const adminUserRoutes = [
     responses: { 200: { description: "The user's plan and the limits now in effect", schema: userPlanResponse } },
     errors: [400, 403, 404],
     handler: async (input, ctx) => {
-      await requireAdmin(ctx, input.user.id);
       const { limits } = input.body;
+      await requireAdmin(ctx, input.user.id);
       const user = await ctx.repos.users.changePlan(
         input.params.id,
         { limitOverrides: limits },
