@@ -60,6 +60,17 @@ export function isLocalProvider(providers: Config['llm']['providers'], name: str
   return Boolean(provider?.kind && LOCAL_KINDS.has(provider.kind));
 }
 
+/** The providers a flow definition chooses: the definition's own `model` and its nodes'. */
+function flowModelProviders(definition: unknown): string[] {
+  const providerOf = (holder: unknown): string | undefined => {
+    const model = typeof holder === 'object' && holder !== null ? (holder as { model?: unknown }).model : undefined;
+    const provider = typeof model === 'object' && model !== null ? (model as { provider?: unknown }).provider : undefined;
+    return typeof provider === 'string' ? provider : undefined;
+  };
+  const nodes = typeof definition === 'object' && definition !== null ? (definition as { nodes?: unknown }).nodes : undefined;
+  return [providerOf(definition), ...(Array.isArray(nodes) ? nodes.map(providerOf) : [])].filter((p): p is string => p !== undefined);
+}
+
 /** Reads a user's plan and works out their limits; the DB is read each time, so a change applies at the next request. */
 export class LimitsResolver {
   constructor(
@@ -89,6 +100,17 @@ export class LimitsResolver {
    */
   async requireModelChoice(userId: string, choice: { provider: string } | undefined): Promise<void> {
     if (choice && isLocalProvider(this.deps.providers ?? [], choice.provider)) await this.requireFeature(userId, 'localModels');
+  }
+
+  /**
+   * `requireModelChoice` for every model a flow definition names (a chatflow's `model`, each
+   * agentflow node's `model`): checked when a flow is saved and again when it runs, since the
+   * plan may have changed in between. The definition may be unvalidated: what is not a choice is skipped.
+   */
+  async requireFlowModels(userId: string, definition: unknown): Promise<void> {
+    const providers = flowModelProviders(definition);
+    if (providers.some((provider) => isLocalProvider(this.deps.providers ?? [], provider)))
+      await this.requireFeature(userId, 'localModels');
   }
 }
 

@@ -223,6 +223,31 @@ describe('tiers and limits set by an operator', () => {
     expect(execute.body.error).toEqual(expect.objectContaining({ code: 'tier_forbidden' }));
   }, 60_000);
 
+  test('a flow on a local model: saved on a plan with local models, refused to save or run on one without', async () => {
+    const user = await registerUser(apiA, 'Flower');
+    const localFlow = {
+      type: 'chatflow',
+      name: 'On the LAN',
+      definition: { systemPrompt: 'Answer briefly.', model: { provider: 'lan', model: 'scripted-model' } },
+    };
+    const save = () => request('POST', `${apiB}/flows`, { token: user.accessToken, body: localFlow });
+    await setTier(apiA, admin, user.id, { tier: 'pro' });
+    const saved = await save();
+    expect(saved.status).toBe(201);
+
+    // Free with flows switched on for this user, local models still off.
+    await setTier(apiA, admin, user.id, { tier: 'free' });
+    await setLimits(apiA, admin, user.id, { limits: { features: { flows: true } } });
+    const refused = await save();
+    expect(refused.status).toBe(403);
+    expect(refused.body.error.details).toEqual({ feature: 'localModels' });
+    const chat = await request('POST', `${apiB}/flows/${saved.body.flow.id}/chat`, { token: user.accessToken, body: { message: 'hi' } });
+    expect(chat.status).toBe(403);
+    expect(chat.body.error.details).toEqual({ feature: 'localModels' });
+    // A flow on the hosted provider is fine on the same plan.
+    expect((await createFlow(apiB, user)).status).toBe(201);
+  }, 30_000);
+
   test('GET /usage/budget: limits, recorded usage of this hour and this month, and when each window resets', async () => {
     const [user, other] = await Promise.all([registerUser(apiA, 'Spender'), registerUser(apiA, 'Other')]);
     await setTier(apiA, admin, user.id, { tier: 'pro' });

@@ -96,6 +96,9 @@ const CHAT_TURN =
   "A `sessionId` of another flow, of an embed, or not the caller's: 404. An agentflow: 409 `not_a_chatflow`. Usage is the owner's (purpose `chatflow`); " +
   "the turn counts in the caller's per-minute chat limit.";
 
+const OWNER_GATES =
+  'A plan without flows, or a flow on a local model (`ollama`, `lmstudio`, `vllm`) on a plan without local models, is 403 `tier_forbidden`.';
+
 const embedView = z.object({
   id: z.uuid(),
   embedId: z.uuid(),
@@ -132,7 +135,7 @@ export const flowChatRoutes = [
     tags,
     auth: 'bearer',
     summary: 'One chatflow turn, answered as JSON when it ends',
-    description: CHAT_TURN,
+    description: `${CHAT_TURN} ${OWNER_GATES}`,
     params: flowIdParam,
     body: flowChatBodySchema,
     responses: { 200: CHAT_JSON_RESPONSE },
@@ -140,6 +143,7 @@ export const flowChatRoutes = [
     handler: async (input, ctx) => {
       await ctx.limits.requireFeature(input.user.id, 'flows');
       const flow = await ownedChatflow(ctx, input.user, input.params.id);
+      await ctx.limits.requireFlowModels(input.user.id, flow.definition);
       const body = input.body;
       await takeChat(ctx, input.user);
       await answerChatTurnAsJson(ctx, input.res, ownerStarter(ctx, flow), body);
@@ -153,7 +157,7 @@ export const flowChatRoutes = [
     tags,
     auth: 'bearer',
     summary: 'One chatflow turn, streamed as server-sent events',
-    description: CHAT_TURN,
+    description: `${CHAT_TURN} ${OWNER_GATES}`,
     params: flowIdParam,
     body: flowChatBodySchema,
     responses: { 200: CHAT_SSE_RESPONSE },
@@ -161,6 +165,7 @@ export const flowChatRoutes = [
     handler: async (input, ctx) => {
       await ctx.limits.requireFeature(input.user.id, 'flows');
       const flow = await ownedChatflow(ctx, input.user, input.params.id);
+      await ctx.limits.requireFlowModels(input.user.id, flow.definition);
       const body = input.body;
       // Counted before the stream opens, so a refusal is a plain 429 with Retry-After.
       await takeChat(ctx, input.user);
