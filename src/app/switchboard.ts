@@ -203,7 +203,13 @@ export async function startSwitchboard(
     }
 
     if (roles.has('scheduler')) {
-      const scheduler = new AgentScheduler({ repos, enqueue: queues.enqueue, logger, tick: config.agents.schedulerTick });
+      const scheduler = new AgentScheduler({
+        repos,
+        enqueue: queues.enqueue,
+        logger,
+        tick: config.agents.schedulerTick,
+        limits: new LimitsResolver({ users: repos.users, tiers: config.tiers }),
+      });
       scheduler.start();
       closers.unshift(['scheduler', () => scheduler.stop()]);
     }

@@ -1,15 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import { createSwitchboardClient, isApiError } from '@switchboard/client';
-import { and, eq } from 'drizzle-orm';
+import { Queue } from 'bullmq';
+import { and, eq, sql } from 'drizzle-orm';
+import { AgentScheduler } from '../../src/agents/scheduler';
 import { AdminDirectory } from '../../src/auth/admins';
-import { budgetWindows } from '../../src/auth/limits';
+import { budgetWindows, LimitsResolver } from '../../src/auth/limits';
+import { createRedis, redisReady } from '../../src/lib/redis';
+import { bullPrefix, QueueRegistry } from '../../src/queues/registry';
 import { startSwitchboard, type RunningSwitchboard } from '../../src/app/switchboard';
 import { createLogger } from '../../src/lib/logger';
 import { llmUsage, systemAudit } from '../../src/models/schema';
 import { testConfig } from '../support/app';
-import { createTestDatabase, serverPostgresUrl, type TestDatabase } from '../support/database';
+import { createTestDatabase, serverPostgresUrl, testRedisUrl, type TestDatabase } from '../support/database';
 import { registerUser, request, type TestUser } from '../support/http';
 import { startScriptedLLM, type ScriptedLLM } from '../support/scripted-llm';
+import { eventually } from '../support/wait';
 
 /**
  * Tiers and limits an operator changes at runtime: two API nodes on one database and one Redis.
@@ -29,11 +34,12 @@ describe('tiers and limits set by an operator', () => {
   let apiA: string;
   let apiB: string;
   let admin: TestUser;
+  let keyPrefix: string;
 
   beforeAll(async () => {
     database = await createTestDatabase({ server: serverPostgresUrl() });
     llm = await startScriptedLLM(() => ({ text: 'Hello from the model.' }));
-    const keyPrefix = `t-${randomUUID().slice(0, 8)}`;
+    keyPrefix = `t-${randomUUID().slice(0, 8)}`;
     const env = {
       TIER_LIMITS: JSON.stringify(TIER_LIMITS),
       LLM_PROVIDERS: JSON.stringify([
@@ -349,4 +355,54 @@ describe('tiers and limits set by an operator', () => {
     const refused = await own.admin.users.setTier(user.id, 'pro').catch((error: unknown) => error);
     expect(isApiError(refused, 'forbidden')).toBe(true);
   }, 30_000);
+
+  test('a scheduled cloud agent of a plan without cloud agents skips its slot; on a plan with them it runs', async () => {
+    const user = await registerUser(apiA, 'Scheduled');
+    await setTier(apiA, admin, user.id, { tier: 'pro' });
+    const created = await request('POST', `${apiB}/agents/cloud`, {
+      token: user.accessToken,
+      body: { provider: 'gmail', name: 'Hourly', dataTypes: ['tasks'], promptTemplate: 'Extract tasks.', scheduleCron: '0 * * * *' },
+    });
+    expect(created.status).toBe(201);
+    const agentId: string = created.body.id;
+    const redis = createRedis(testRedisUrl(), 'command');
+    await redisReady(redis);
+    const queues = new QueueRegistry(redis, keyPrefix);
+    // A cloud agent's run starts on `connectors` (it fetches first); `agent-runs` is checked as well.
+    const runQueues = ['connectors', 'agent-runs'].map((name) => new Queue(name, { connection: redis, prefix: bullPrefix(keyPrefix) }));
+    const scheduler = new AgentScheduler({
+      repos: nodeA.repos,
+      enqueue: queues.enqueue,
+      logger: createLogger({ level: 'silent' }),
+      tick: '* * * * *',
+      limits: new LimitsResolver({ users: nodeA.repos.users, tiers: nodeA.config.tiers }),
+    });
+    const makeDue = () =>
+      nodeA.repos.db.execute(
+        sql`update cloud_agents set next_run_at = ${new Date(Date.now() - 3_600_000).toISOString()} where id = ${agentId}`,
+      );
+    const nextRunAt = async () => (await request('GET', `${apiB}/agents/cloud/${agentId}`, { token: user.accessToken })).body.nextRunAt;
+    const jobsOfAgent = async () =>
+      (await Promise.all(runQueues.map((queue) => queue.getJobs(['waiting', 'prioritized', 'active', 'completed', 'failed', 'delayed']))))
+        .flat()
+        .filter((job) => job.data.agentId === agentId);
+    try {
+      await setTier(apiA, admin, user.id, { tier: 'free' });
+      await makeDue();
+      await scheduler.tick(new Date());
+      // Skipped (by this scheduler or node A's own): the schedule moved on and nothing was queued.
+      expect(Date.parse(await nextRunAt())).toBeGreaterThan(Date.now());
+      expect(await jobsOfAgent()).toHaveLength(0);
+
+      await setTier(apiA, admin, user.id, { tier: 'pro' });
+      await makeDue();
+      await scheduler.tick(new Date());
+      expect(await eventually(jobsOfAgent, (jobs) => jobs.length === 1)).toHaveLength(1);
+    } finally {
+      await scheduler.stop();
+      await Promise.all(runQueues.map((queue) => queue.close()));
+      await queues.close();
+      await redis.quit();
+    }
+  }, 60_000);
 });
