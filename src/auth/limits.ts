@@ -43,7 +43,7 @@ export function resolveLimits(user: PlanHolder, tiers: Config['tiers']): TierLim
 
 /** 403 `tier_forbidden`: the plan does not include `feature`. */
 export const tierForbidden = (feature: keyof TierFeatures) =>
-  new AppError(403, 'tier_forbidden', `Your plan does not include ${FEATURE_NAMES[feature]}`, { feature });
+  new AppError(403, 'tier_forbidden', `The plan does not include ${FEATURE_NAMES[feature]}`, { feature });
 
 const FEATURE_NAMES: Record<keyof TierFeatures, string> = {
   localModels: 'local models',

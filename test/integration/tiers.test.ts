@@ -254,6 +254,24 @@ describe('tiers and limits set by an operator', () => {
     expect((await createFlow(apiB, user)).status).toBe(201);
   }, 30_000);
 
+  test("an embed's public chat is refused when its owner's plan lacks flows", async () => {
+    const owner = await registerUser(apiA, 'Embedder');
+    await setTier(apiA, admin, owner.id, { tier: 'pro' });
+    const flow = await createFlow(apiB, owner);
+    const embed = await request('POST', `${apiB}/flows/${flow.body.flow.id}/embeds`, {
+      token: owner.accessToken,
+      body: { allowedOrigins: ['https://shop.example'] },
+    });
+    expect(embed.status).toBe(201);
+    const visit = () => request('POST', `${apiB}/embed/public/${embed.body.embedToken}/chat`, { body: { message: 'Hello' } });
+    expect((await visit()).status).toBe(200);
+
+    await setTier(apiA, admin, owner.id, { tier: 'free' });
+    const refused = await visit();
+    expect(refused.status).toBe(403);
+    expect(refused.body.error).toEqual(expect.objectContaining({ code: 'tier_forbidden', details: { feature: 'flows' } }));
+  }, 30_000);
+
   test('GET /usage/budget: limits, recorded usage of this hour and this month, and when each window resets', async () => {
     const [user, other] = await Promise.all([registerUser(apiA, 'Spender'), registerUser(apiA, 'Other')]);
     await setTier(apiA, admin, user.id, { tier: 'pro' });

@@ -1202,7 +1202,7 @@ class FlowsApi:
 
         ``POST /api/v1/embed/public/{embedToken}/chat`` (no token needed).
 
-        No JWT: the embed token opens it. A request whose `Origin` is not one of the embed's `allowedOrigins` is 403 `origin_not_allowed` with no CORS headers; a request without `Origin` is allowed; an allowed origin gets `Access-Control-Allow-Origin` (preflight `OPTIONS` is answered too). At most `EMBED_RATE_LIMIT_PER_MINUTE` (default 20) requests a minute per embed token and per client IP (429 with Retry-After). A session started here belongs to this embed alone: another embed's session or the owner's own is 404. Billed to the flow's owner.
+        No JWT: the embed token opens it. A request whose `Origin` is not one of the embed's `allowedOrigins` is 403 `origin_not_allowed` with no CORS headers; a request without `Origin` is allowed; an allowed origin gets `Access-Control-Allow-Origin` (preflight `OPTIONS` is answered too). At most `EMBED_RATE_LIMIT_PER_MINUTE` (default 20) requests a minute per embed token and per client IP (429 with Retry-After). A session started here belongs to this embed alone: another embed's session or the owner's own is 404. Billed to the flow's owner; when the owner's plan lacks flows (or local models, for a flow on one) the turn is 403 `tier_forbidden`.
 
         embed_token: The embed token (`sbe_…`) returned once by `POST /flows/:id/embeds`. Unknown or revoked: 404.
         """
@@ -1216,7 +1216,7 @@ class FlowsApi:
 
         ``POST /api/v1/embed/public/{embedToken}/chat/stream`` (no token needed): server-sent events; iterate the answer.
 
-        No JWT: the embed token opens it. A request whose `Origin` is not one of the embed's `allowedOrigins` is 403 `origin_not_allowed` with no CORS headers; a request without `Origin` is allowed; an allowed origin gets `Access-Control-Allow-Origin` (preflight `OPTIONS` is answered too). At most `EMBED_RATE_LIMIT_PER_MINUTE` (default 20) requests a minute per embed token and per client IP (429 with Retry-After). A session started here belongs to this embed alone: another embed's session or the owner's own is 404. Billed to the flow's owner.
+        No JWT: the embed token opens it. A request whose `Origin` is not one of the embed's `allowedOrigins` is 403 `origin_not_allowed` with no CORS headers; a request without `Origin` is allowed; an allowed origin gets `Access-Control-Allow-Origin` (preflight `OPTIONS` is answered too). At most `EMBED_RATE_LIMIT_PER_MINUTE` (default 20) requests a minute per embed token and per client IP (429 with Retry-After). A session started here belongs to this embed alone: another embed's session or the owner's own is 404. Billed to the flow's owner; when the owner's plan lacks flows (or local models, for a flow on one) the turn is 403 `tier_forbidden`.
 
         embed_token: The embed token (`sbe_…`) returned once by `POST /flows/:id/embeds`. Unknown or revoked: 404.
         """
@@ -1433,7 +1433,7 @@ class AsyncFlowsApi:
 
         ``POST /api/v1/embed/public/{embedToken}/chat`` (no token needed).
 
-        No JWT: the embed token opens it. A request whose `Origin` is not one of the embed's `allowedOrigins` is 403 `origin_not_allowed` with no CORS headers; a request without `Origin` is allowed; an allowed origin gets `Access-Control-Allow-Origin` (preflight `OPTIONS` is answered too). At most `EMBED_RATE_LIMIT_PER_MINUTE` (default 20) requests a minute per embed token and per client IP (429 with Retry-After). A session started here belongs to this embed alone: another embed's session or the owner's own is 404. Billed to the flow's owner.
+        No JWT: the embed token opens it. A request whose `Origin` is not one of the embed's `allowedOrigins` is 403 `origin_not_allowed` with no CORS headers; a request without `Origin` is allowed; an allowed origin gets `Access-Control-Allow-Origin` (preflight `OPTIONS` is answered too). At most `EMBED_RATE_LIMIT_PER_MINUTE` (default 20) requests a minute per embed token and per client IP (429 with Retry-After). A session started here belongs to this embed alone: another embed's session or the owner's own is 404. Billed to the flow's owner; when the owner's plan lacks flows (or local models, for a flow on one) the turn is 403 `tier_forbidden`.
 
         embed_token: The embed token (`sbe_…`) returned once by `POST /flows/:id/embeds`. Unknown or revoked: 404.
         """
@@ -1447,7 +1447,7 @@ class AsyncFlowsApi:
 
         ``POST /api/v1/embed/public/{embedToken}/chat/stream`` (no token needed): server-sent events; iterate the answer.
 
-        No JWT: the embed token opens it. A request whose `Origin` is not one of the embed's `allowedOrigins` is 403 `origin_not_allowed` with no CORS headers; a request without `Origin` is allowed; an allowed origin gets `Access-Control-Allow-Origin` (preflight `OPTIONS` is answered too). At most `EMBED_RATE_LIMIT_PER_MINUTE` (default 20) requests a minute per embed token and per client IP (429 with Retry-After). A session started here belongs to this embed alone: another embed's session or the owner's own is 404. Billed to the flow's owner.
+        No JWT: the embed token opens it. A request whose `Origin` is not one of the embed's `allowedOrigins` is 403 `origin_not_allowed` with no CORS headers; a request without `Origin` is allowed; an allowed origin gets `Access-Control-Allow-Origin` (preflight `OPTIONS` is answered too). At most `EMBED_RATE_LIMIT_PER_MINUTE` (default 20) requests a minute per embed token and per client IP (429 with Retry-After). A session started here belongs to this embed alone: another embed's session or the owner's own is 404. Billed to the flow's owner; when the owner's plan lacks flows (or local models, for a flow on one) the turn is 403 `tier_forbidden`.
 
         embed_token: The embed token (`sbe_…`) returned once by `POST /flows/:id/embeds`. Unknown or revoked: 404.
         """
