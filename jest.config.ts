@@ -18,7 +18,9 @@ const config: Config = {
   transformIgnorePatterns: ['/node_modules/(?!(jose)/)'],
   moduleFileExtensions: ['ts', 'js', 'mjs', 'cjs', 'json'],
   maxWorkers: 2,
-  testTimeout: 30_000,
+  // Also the default for hooks: an app's start (PGlite, Redis, sockets) on two cores shared with
+  // other busy processes can take well over ten seconds; a test that hangs still fails.
+  testTimeout: 60_000,
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
 };

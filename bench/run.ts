@@ -599,8 +599,8 @@ function render(results: Record<string, unknown>): string {
     ]);
     rows.push([
       '',
-      'bytes per stream: RSS delta / RSS slope (after GC)',
-      `${fmt(ms.bytesPerStream ?? NaN)} / ${fmt(ms.slopeBytesPerStream ?? NaN)} B`,
+      'bytes per stream (RSS after GC, young generation at rest): delta from idle / slope over the steps with streams',
+      `${fmt(ms.bytesPerStream ?? NaN)} / ${fmt(ms.marginalBytesPerStream ?? NaN)} B`,
     ]);
     const l = ms.eventLatencyMs;
     rows.push([

@@ -1,5 +1,18 @@
 import WebSocket from 'ws';
 
+/** `process.memoryUsage()` of the inspected process, plus its young generation's committed bytes. */
+export interface MemoryParts {
+  rss: number;
+  heapTotal: number;
+  heapUsed: number;
+  external: number;
+  arrayBuffers: number;
+  /** Bytes V8 has committed to its young generation (it grows them under allocation and keeps them a while). */
+  newSpace: number;
+  /** Of those, bytes holding objects (after a full GC: what survived it there). */
+  newSpaceUsed: number;
+}
+
 /**
  * A minimal Chrome DevTools Protocol client for a process started with `--inspect=127.0.0.1:0`:
  * enough to force a full garbage collection and read the V8 heap in use, so memory per socket can
@@ -45,6 +58,24 @@ export class Inspector {
     await this.send('HeapProfiler.collectGarbage');
     const usage = (await this.send('Runtime.getHeapUsage')) as { usedSize: number };
     return usage.usedSize;
+  }
+
+  /**
+   * Where the process's memory is, read inside it after the caller's GC: `process.memoryUsage()`
+   * and V8's young generation (`new_space`): its committed size, which V8 grows under allocation
+   * (up to 64 MiB on Node 24, 32 MiB on Node 20) and shrinks again later, and what it holds.
+   */
+  async memory(): Promise<MemoryParts> {
+    const expression = `(() => {
+      const young = process.getBuiltinModule('node:v8').getHeapSpaceStatistics().find((space) => space.space_name === 'new_space');
+      return JSON.stringify({ ...process.memoryUsage(), newSpace: young?.space_size ?? 0, newSpaceUsed: young?.space_used_size ?? 0 });
+    })()`;
+    const reply = (await this.send('Runtime.evaluate', { expression, returnByValue: true })) as {
+      result?: { value?: string };
+      exceptionDetails?: { text?: string };
+    };
+    if (typeof reply.result?.value !== 'string') throw new Error(`memory reading failed: ${reply.exceptionDetails?.text ?? 'no value'}`);
+    return JSON.parse(reply.result.value) as MemoryParts;
   }
 
   /** Starts the sampling profiler; the returned function stops it and returns the .cpuprofile JSON. */

@@ -69,12 +69,14 @@ function openStream(group: Group, url: string, token: string): Promise<void> {
         head = false;
         buffer = buffer.slice(end + 4);
         group.streams.push(stream);
-        resolve();
       }
       let end: number;
       while ((end = buffer.indexOf('\n\n')) >= 0) {
         const message = buffer.slice(0, end);
         buffer = buffer.slice(end + 2);
+        // Open once its first event arrived (every followed generation has one stored): the node
+        // has then also done the stream's replay, so a memory reading after `open` sees it at rest.
+        resolve();
         if (message.includes('event: tool_output')) {
           const index = /"index":(\d+)/.exec(message);
           if (index && Number(index[1]) < MAX_EVENTS) stream.arrivals[Number(index[1])] = at;
@@ -84,12 +86,9 @@ function openStream(group: Group, url: string, token: string): Promise<void> {
         }
       }
     });
-    socket.on('error', (error) => {
-      if (head) reject(error);
-    });
-    socket.on('close', () => {
-      if (head) reject(new Error('events: the connection closed before the response'));
-    });
+    // Once the first event arrived these change nothing (the promise is settled).
+    socket.on('error', (error) => reject(error));
+    socket.on('close', () => reject(new Error(`events: the connection closed before ${head ? 'the response' : 'the first event'}`)));
   });
 }
 

@@ -110,15 +110,32 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
     const hot = await queued('hot');
     const eventsUrl = (generationId: string) => `${apiUrl}/canvases/${canvasId}/ai/generations/${generationId}/events`;
 
+    // V8 grows its young generation (an allocation buffer: up to 64 MiB on Node 24, 32 MiB on
+    // Node 20) with whatever the node allocates around a reading, and a full GC shrinks it back.
+    // It holds nothing of the streams, but its size at the moment RSS is read would land in the
+    // per-stream figure divided by a fixed count, so each reading is taken with it at its resting
+    // size (that of the idle reading): GC and settle again, a few times at most, until it is.
+    let restingYoung: number | undefined;
     const read = async () => {
-      await inspector!.heapUsedAfterGc();
-      await settle(500);
-      return { rss: rssBytes(pid), redisConnections: tcpConnectionsTo(pid, redisPort) };
+      let attempts = 0;
+      let memory;
+      do {
+        attempts += 1;
+        await inspector!.heapUsedAfterGc();
+        await settle(500);
+        memory = await inspector!.memory();
+      } while (restingYoung !== undefined && memory.newSpace > restingYoung && attempts < 5);
+      restingYoung ??= memory.newSpace;
+      const { heapUsed, heapTotal, newSpace } = memory;
+      return { rss: rssBytes(pid), heapUsed, heapTotal, newSpace, attempts, redisConnections: tcpConnectionsTo(pid, redisPort) };
     };
+    const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
     await settle(500);
     const idleReading = await read();
     const readings = [{ streams: 0, ...idleReading }];
-    ctx.log(`manyStreams: idle: ${idleReading.redisConnections} Redis connections, RSS ${(idleReading.rss / 2 ** 20).toFixed(1)} MiB`);
+    ctx.log(
+      `manyStreams: idle: ${idleReading.redisConnections} Redis connections, RSS ${mib(idleReading.rss)} MiB (V8 heap used ${mib(idleReading.heapUsed)} of ${mib(idleReading.heapTotal)}, young generation ${mib(idleReading.newSpace)}; outside the V8 heap ${mib(idleReading.rss - idleReading.heapTotal)})`,
+    );
     let open = 0;
     let failed = 0;
     let firstError: string | undefined;
@@ -142,7 +159,7 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
       open = step;
       readings.push({ streams: step - failed, ...(await read()) });
       ctx.log(
-        `manyStreams: ${step - failed} streams open (${failed} refused), ${readings.at(-1)!.redisConnections} Redis connections, RSS ${(readings.at(-1)!.rss / 2 ** 20).toFixed(1)} MiB`,
+        `manyStreams: ${step - failed} streams open (${failed} refused), ${readings.at(-1)!.redisConnections} Redis connections, RSS ${mib(readings.at(-1)!.rss)} MiB (V8 heap used ${mib(readings.at(-1)!.heapUsed)} of ${mib(readings.at(-1)!.heapTotal)}, young generation ${mib(readings.at(-1)!.newSpace)}; outside the V8 heap ${mib(readings.at(-1)!.rss - readings.at(-1)!.heapTotal)})`,
       );
       if (failed > step / 2) break;
     }
@@ -181,6 +198,7 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
     }
     const last = readings.at(-1)!;
     const held = last.streams;
+    const withStreams = readings.filter((r) => r.streams > 0);
     return {
       config: {
         process:
@@ -190,7 +208,7 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
         calls: options.calls,
         gapMs: options.gapMs,
         reading:
-          'full GC through the inspector, 0.5 s settle; Redis connections = TCP sockets of the API process to the Redis port (/proc)',
+          'full GC through the inspector, 0.5 s settle, again (up to 5 times) until the young generation is back at its idle size; a stream counts as open once its first event arrived; Redis connections = TCP sockets of the API process to the Redis port (/proc)',
       },
       streamsHeld: held,
       refused: failed,
@@ -199,8 +217,11 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
       redisConnectionsWithStreams: last.redisConnections,
       /** From the first step with streams to the last (the reader connects with the first stream). */
       redisConnectionsGrowth: readings.length > 1 ? last.redisConnections - readings[1].redisConnections : undefined,
+      /** RSS after GC, young generation at rest: (last − idle) / streams held. The headline. */
       bytesPerStream: held ? Math.round((last.rss - idleReading.rss) / held) : undefined,
       slopeBytesPerStream: readings.length > 2 ? Math.round(slope(readings.map((r) => [r.streams, r.rss] as const))) : undefined,
+      /** What each further stream adds: the slope of RSS over the readings with streams open (the idle one left out). */
+      marginalBytesPerStream: withStreams.length > 1 ? Math.round(slope(withStreams.map((r) => [r.streams, r.rss] as const))) : undefined,
       eventLatencyMs: latency
         ? {
             deliveries: latency.deliveries,
@@ -213,7 +234,15 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
         : undefined,
       hotError,
       hotCpuMs,
-      readings: readings.map((r) => ({ streams: r.streams, rssMiB: round(r.rss / 2 ** 20), redisConnections: r.redisConnections })),
+      readings: readings.map((r) => ({
+        streams: r.streams,
+        rssMiB: round(r.rss / 2 ** 20),
+        heapUsedMiB: round(r.heapUsed / 2 ** 20),
+        heapTotalMiB: round(r.heapTotal / 2 ** 20),
+        youngGenerationMiB: round(r.newSpace / 2 ** 20),
+        gcRounds: r.attempts,
+        redisConnections: r.redisConnections,
+      })),
     };
   } finally {
     inspector?.close();

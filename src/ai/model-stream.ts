@@ -1,18 +1,19 @@
 import { Readable } from 'node:stream';
 import type { BaseMessage } from '@langchain/core/messages';
 import type { StructuredToolInterface } from '@langchain/core/tools';
+import { AsyncCaller } from '@langchain/core/utils/async_caller';
 import { convertToOpenAITool } from '@langchain/core/utils/function_calling';
-import type { ChatOpenAICompletions, OpenAIClient } from '@langchain/openai';
+import type { OpenAI } from 'openai';
 import { SseParser } from '@switchboard/client';
-import { langchainOpenAI } from './langchain-openai';
+import { langchainOpenAI, openaiSdk } from './langchain-openai';
 import { MODEL_ATTEMPTS } from './llm';
 import { modelFetch, NodeStreamResponse } from './model-fetch';
 
 /** One raw chunk of an OpenAI-compatible chat completion stream. */
-export type CompletionChunk = OpenAIClient.Chat.Completions.ChatCompletionChunk;
+export type CompletionChunk = OpenAI.Chat.Completions.ChatCompletionChunk;
 
 /** A tool already in OpenAI's wire form. */
-export type ToolDefinition = OpenAIClient.Chat.Completions.ChatCompletionFunctionTool;
+export type ToolDefinition = OpenAI.Chat.Completions.ChatCompletionFunctionTool;
 
 /** Where the model is. */
 export interface CompletionTarget {
@@ -20,18 +21,32 @@ export interface CompletionTarget {
   apiKey: string;
 }
 
-const clients = new Map<string, ChatOpenAICompletions>();
+/** How long one attempt may wait for the response's headers. */
+const REQUEST_TIMEOUT_MS = 120_000;
 
-/** The @langchain/openai completions client for one endpoint (reused: it holds keep-alive sockets). */
-function completionsClient(endpoint: CompletionTarget): ChatOpenAICompletions {
+const clients = new Map<string, OpenAI>();
+
+/**
+ * Retries a failed request with LangChain's policy, as every LangChain model call does: up to
+ * MODEL_ATTEMPTS in all, exponential backoff, no retry of a 4xx that cannot change (400, 401, 403,
+ * 404, 409, ...), of an exhausted quota, or of an abort; a 429 is retried after its Retry-After
+ * (up to a minute) and, without one, left to the next model of the chain.
+ * It runs no call itself and limits no concurrency, so one serves every endpoint.
+ */
+const retrying = new AsyncCaller({ maxRetries: MODEL_ATTEMPTS - 1 });
+
+/** The `openai` SDK client for one endpoint (reused: its fetch keeps sockets alive per origin). */
+function sdkClient(endpoint: CompletionTarget): OpenAI {
   const key = `${endpoint.baseURL}|${endpoint.apiKey}`;
   let client = clients.get(key);
   if (!client) {
-    client = new (langchainOpenAI().ChatOpenAICompletions)({
+    // The SDK's own retries are off: `retrying` decides, so a failure is classified once.
+    client = new (openaiSdk().OpenAI)({
       apiKey: endpoint.apiKey,
-      configuration: { baseURL: endpoint.baseURL, fetch: modelFetch },
-      maxRetries: MODEL_ATTEMPTS - 1,
-      timeout: 120_000,
+      baseURL: endpoint.baseURL,
+      fetch: modelFetch,
+      maxRetries: 0,
+      timeout: REQUEST_TIMEOUT_MS,
     });
     clients.set(key, client);
   }
@@ -39,16 +54,20 @@ function completionsClient(endpoint: CompletionTarget): ChatOpenAICompletions {
 }
 
 /**
- * Streams one model turn as the provider's raw chunks. @langchain/openai's own client opens the
- * request (its retrying caller, its OpenAI SDK instance and settings; LangChain's message and tool
- * converters build the body), and the response body is read here.
+ * Streams one model turn as the provider's raw chunks. The `openai` SDK opens the request (auth,
+ * headers, timeout, its `APIError` for a non-2xx status), LangChain's public converters build the
+ * body, LangChain's `AsyncCaller` retries, `wrapOpenAIClientError` classifies a failure as every
+ * LangChain model call does (timeout, abort, context overflow, authentication, rate limit, not
+ * found), and the response body is read here.
  *
  * Why not `ChatOpenAI.stream()`: it re-concatenates every chunk into a growing aggregate message,
  * which is quadratic in the number of chunks (about a second of CPU for a 200-block turn streamed
  * one token at a time), and even `_streamResponseChunks` builds a LangChain message per chunk
  * (decision 0055). Why not the SDK's own stream iterator either: its line decoder copies its
  * buffer on every read, which costs ~2.5 × a plain SSE split of the same bytes and grows faster
- * than the stream when the model is ahead of the reader (decision 0151).
+ * than the stream when the model is ahead of the reader (decision 0151). Why the SDK itself and
+ * not @langchain/openai's client: that one is reachable only through its private members
+ * (decision 0214).
  */
 export async function streamCompletion(
   endpoint: CompletionTarget,
@@ -62,8 +81,8 @@ export async function streamCompletion(
   } = {},
 ): Promise<AsyncIterable<CompletionChunk>> {
   const { convertMessagesToCompletionsMessageParams, wrapOpenAIClientError } = langchainOpenAI();
-  const langchain = completionsClient(endpoint);
-  const request: OpenAIClient.Chat.Completions.ChatCompletionCreateParamsStreaming = {
+  const sdk = sdkClient(endpoint);
+  const request: OpenAI.Chat.Completions.ChatCompletionCreateParamsStreaming = {
     model,
     messages: convertMessagesToCompletionsMessageParams({ messages, model }),
     ...(options.tools?.length ? { tools: options.tools.map((tool) => convertToOpenAITool(tool) as ToolDefinition) } : {}),
@@ -72,12 +91,10 @@ export async function streamCompletion(
     stream: true,
     stream_options: { include_usage: true },
   };
-  // What `completionWithRetry` does, but asking the SDK for the response instead of its iterator.
-  const sdkOptions = langchain._getClientOptions({ signal: options.signal });
-  const sdk = (langchain as unknown as { client: OpenAIClient }).client;
-  const response = await langchain.caller.callWithOptions({ signal: options.signal }, async () => {
+  // The raw response rather than the SDK's stream iterator: a non-2xx status still throws its APIError.
+  const response = await retrying.callWithOptions({ signal: options.signal }, async () => {
     try {
-      return await sdk.chat.completions.create(request, sdkOptions).asResponse();
+      return await sdk.chat.completions.create(request, { signal: options.signal }).asResponse();
     } catch (error) {
       throw wrapOpenAIClientError(error);
     }
@@ -111,13 +128,7 @@ export async function* readCompletionChunks(response: Response, signal?: AbortSi
           break;
         }
         const chunk = JSON.parse(data) as CompletionChunk & { error?: unknown };
-        if (chunk?.error)
-          throw new (langchainOpenAI().OpenAIClient.APIError)(
-            undefined,
-            chunk.error as Record<string, unknown>,
-            undefined,
-            response.headers,
-          );
+        if (chunk?.error) throw new (openaiSdk().APIError)(undefined, chunk.error as Record<string, unknown>, undefined, response.headers);
         yield chunk;
       }
       ready.length = 0;

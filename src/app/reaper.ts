@@ -1,29 +1,22 @@
 import { randomUUID } from 'node:crypto';
-import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../config';
 import type { ApprovalService } from '../assistant/approvals';
 import type { ChatCancels } from '../assistant/chat-cancel';
 import type { ChatEventLog } from '../assistant/chat-events';
-import { NOTES_INTERRUPTED, type NotesEventLog } from '../assistant/notes-events';
 import type { DevicePort } from '../devices/device-channel';
 import type { FlowRunner } from '../flows/flow-runner';
-import { endGeneration } from '../generation/end-generation';
-import type { GenerationCancels } from '../generation/generation-cancel';
-import type { GenerationEventLog } from '../generation/event-log';
-import type { GenerationLimiter } from '../generation/generation-limiter';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import { StaleWorkRepository } from '../models/stale-work-repository';
 import type { QueueRegistry } from '../queues/registry';
-import { hitlResumeJobId, ticketNotesJobId } from '../queues/assistant';
+import type { RunKernel } from '../runs/run-kernel';
+import { hitlResumeJobId } from '../queues/assistant';
 import { flowNodeJobId } from '../queues/flows';
 import { redisKeys } from '../lib/redis-keys';
 
 /** Rows looked at per kind and sweep: a backlog is worked off over several sweeps. */
 const BATCH = 100;
-/** A job in one of these states will still run: its work is not stale. */
-const LIVE = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
 /** Chat turns are reaped while their event log can still reach a listener (ChatEventLog's TTL). */
 const TURN_HORIZON_MS = 3_600_000;
 /** Decided approvals are resumed within a day (BullMQ keeps job history that long). */
@@ -34,13 +27,13 @@ export interface ReaperDeps {
   repos: Repositories;
   queues: QueueRegistry;
   redis: Redis;
-  events: GenerationEventLog;
-  limiter: GenerationLimiter;
   chatEvents: ChatEventLog;
-  notesEvents: NotesEventLog;
   approvals: ApprovalService;
-  /** A generation whose cancel was requested ends as `cancelled`, the way its worker would have. */
-  cancels: GenerationCancels;
+  /**
+   * Runs of every registered kind whose job is gone end through it: `cancelled` when their cancel
+   * was requested, else `failed` (`interrupted`), each through the same conditional end as a worker's.
+   */
+  kernel: Pick<RunKernel, 'recover'>;
   /** A chat turn whose cancel was requested ends as `cancelled`, not `interrupted`. */
   chatCancels?: ChatCancels;
   devices: DevicePort;
@@ -63,11 +56,11 @@ export interface ReapReport {
  * Crash safety: after kill -9 of any process, nothing stays `running` or `pending`
  * forever. Worker processes sweep at start and every REAPER_INTERVAL_MS for work whose job is gone
  * (Redis lost it, or it failed without its processor's bookkeeping, e.g. past the stall limit):
- * - generations queued/running with no live job → `failed` (`interrupted`), slot released, SSE `error`;
+ * - runs (generations, ticket notes) queued/running with no live job → `failed` (`interrupted`), or `cancelled`
+ *   when their cancel was requested, through the run kernel (slot released, terminal event);
  * - approvals pending past expiresAt → `timeout`, and the turn resumes (the model is told);
  * - approvals decided but never resumed (the resume enqueue failed, or the job was lost) → resumed;
  * - chat turns without answer, job or terminal event → `error` (`interrupted`) to the listener and device;
- * - ticket notes pending/generating with no live job → `failed` with an `error` event;
  * - agent runs `running` past AGENT_RUN_TIMEOUT_MS → `error`;
  * - agentflow executions queued/running with no live node job → resumed: missing node events
  *   written, ready nodes queued again (finished nodes never run again, 0115).
@@ -113,12 +106,13 @@ export class Reaper {
   /** Reaps everything stale now (tests and the timer call it). */
   async sweep(): Promise<ReapReport> {
     const before = new Date(Date.now() - this.deps.config.reaper.graceMs);
+    const recovered = await this.deps.kernel.recover(before, BATCH);
     const report: ReapReport = {
-      generations: await this.reapGenerations(before),
+      generations: recovered.generation ?? 0,
       approvalsTimedOut: await this.timeOutApprovals(),
       approvalsResumed: await this.resumeDecided(before),
       turns: await this.reapTurns(before),
-      notes: await this.reapNotes(before),
+      notes: recovered.notes ?? 0,
       agentRuns: (
         await this.stale.failRunsStartedBefore(
           new Date(before.getTime() - this.deps.config.agents.runTimeoutMs),
@@ -131,19 +125,6 @@ export class Reaper {
     return report;
   }
 
-  private async reapGenerations(before: Date): Promise<number> {
-    const queue = this.deps.queues.get('generation');
-    let reaped = 0;
-    for (const generation of await this.deps.repos.generations.listActiveBefore(before, BATCH)) {
-      if (await live(queue, generation.id)) continue;
-      const ended = generation.cancelRequestedAt
-        ? await this.deps.cancels.end(generation)
-        : await endGeneration(this.deps, generation.id, 'interrupted');
-      if (ended) reaped += 1;
-    }
-    return reaped;
-  }
-
   private async timeOutApprovals(): Promise<number> {
     let reaped = 0;
     for (const row of await this.deps.repos.hitl.listOverdue(BATCH)) if (await this.deps.approvals.expire(row.id)) reaped += 1;
@@ -151,13 +132,13 @@ export class Reaper {
   }
 
   private async resumeDecided(before: Date): Promise<number> {
-    const queue = this.deps.queues.get('assistant');
+    const { queues } = this.deps;
     let resumed = 0;
     for (const row of await this.deps.repos.hitl.listUnresumed(before, new Date(Date.now() - RESUME_HORIZON_MS), BATCH)) {
       const jobId = hitlResumeJobId(row.id);
-      if (await live(queue, jobId)) continue;
+      if (await queues.isLive('assistant', jobId)) continue;
       // A finished or failed job with this id would make the add a no-op: it never began the resume.
-      await queue.remove(jobId).catch(() => 0);
+      await queues.remove('assistant', jobId);
       await this.deps.queues.enqueue('assistant', 'hitl-resume', { approvalId: row.id });
       resumed += 1;
     }
@@ -165,14 +146,14 @@ export class Reaper {
   }
 
   private async reapTurns(before: Date): Promise<number> {
-    const queue = this.deps.queues.get('assistant');
+    const { queues } = this.deps;
     let reaped = 0;
     for (const turn of await this.stale.unansweredTurns(before, new Date(Date.now() - TURN_HORIZON_MS), BATCH)) {
-      if (await live(queue, turn.messageId)) continue;
+      if (await queues.isLive('assistant', turn.messageId)) continue;
       // A parked turn waits for a person, or for its resume (handled above).
       const approvals = await this.deps.repos.hitl.listForMessage(turn.messageId);
       if (approvals.some((row) => row.status === 'pending' || (row.resumedAt === null && row.decisionReason !== 'cancelled'))) continue;
-      if ((await Promise.all(approvals.map((row) => live(queue, hitlResumeJobId(row.id))))).some(Boolean)) continue;
+      if ((await Promise.all(approvals.map((row) => queues.isLive('assistant', hitlResumeJobId(row.id))))).some(Boolean)) continue;
       if (await this.deps.chatEvents.ended(turn.messageId)) continue;
       // Asked to stop before its worker died: it ends as the cancel said, keeping what had streamed.
       if (turn.cancelRequestedAt && this.deps.chatCancels) {
@@ -193,35 +174,19 @@ export class Reaper {
   private async resumeFlows(before: Date): Promise<number> {
     const { flows } = this.deps;
     if (!flows) return 0;
-    const queue = this.deps.queues.get('flows');
+    const { queues } = this.deps;
     let resumed = 0;
     for (const execution of await this.deps.repos.flowExecutions.listActiveBefore(before, BATCH)) {
       const nodes = await this.deps.repos.flowExecutions.nodes(execution.id);
       // While any node job can still run, the execution moves on its own (each job dispatches the next).
-      if ((await Promise.all(nodes.map((node) => live(queue, flowNodeJobId(execution.id, node.nodeId))))).some(Boolean)) continue;
+      if ((await Promise.all(nodes.map((node) => queues.isLive('flows', flowNodeJobId(execution.id, node.nodeId))))).some(Boolean))
+        continue;
       // A failed or finished job with an open node's id would make the new add a no-op.
       for (const node of nodes.filter((n) => n.status === 'pending' || n.status === 'running'))
-        await queue.remove(flowNodeJobId(execution.id, node.nodeId)).catch(() => 0);
+        await queues.remove('flows', flowNodeJobId(execution.id, node.nodeId));
       await flows.resume(execution);
       resumed += 1;
     }
     return resumed;
   }
-
-  private async reapNotes(before: Date): Promise<number> {
-    const queue = this.deps.queues.get('assistant');
-    let reaped = 0;
-    for (const session of await this.stale.notesInProgress(before, BATCH)) {
-      if (await live(queue, ticketNotesJobId(session.sessionId))) continue;
-      if (!(await this.stale.failNotes(session.sessionId))) continue;
-      await this.deps.notesEvents.append(session.sessionId, { type: 'error', message: NOTES_INTERRUPTED });
-      reaped += 1;
-    }
-    return reaped;
-  }
-}
-
-/** Whether the job will still run (waiting, active, delayed…); a missing, failed or finished job will not. */
-async function live(queue: Queue, jobId: string): Promise<boolean> {
-  return LIVE.has(await queue.getJobState(jobId));
 }

@@ -8,9 +8,11 @@ import { ApprovalService, toolApprovalHandler } from '../assistant/approvals';
 import { ChatCancels } from '../assistant/chat-cancel';
 import { ChatEventLog } from '../assistant/chat-events';
 import { NotesEventLog } from '../assistant/notes-events';
+import { registerNotesRuns } from '../assistant/notes-run';
 import { ChatService, deviceChatHandler } from '../assistant/chat-service';
 import { FlowEventLog } from '../flows/flow-events';
 import { FlowExecutions } from '../flows/flow-executions';
+import { registerFlowRuns } from '../flows/flow-run';
 import { FlowService } from '../flows/flow-service';
 import { FlowChats } from '../flows/flow-chat';
 import { AgentService } from '../agents/agent-service';
@@ -29,7 +31,7 @@ import { UsageLimiter } from '../lib/usage-limiter';
 import { CANVAS_NAMESPACE, DEVICE_NAMESPACE, rooms } from '../realtime/events';
 import type { TokenSettings } from '../auth/tokens';
 import { GenerationEventLog } from '../generation/event-log';
-import { GenerationCancels } from '../generation/generation-cancel';
+import { registerGenerationRuns } from '../generation/generation-run';
 import { GenerationLimiter } from '../generation/generation-limiter';
 import { GenerationService } from '../generation/generation-service';
 import { createHttpApp } from '../http/app';
@@ -44,6 +46,7 @@ import { createRepositories, type Repositories } from '../models';
 import { openDatabase } from '../models/database';
 import { Metrics, metricsAuthorized } from '../observability/metrics';
 import { QueueRegistry } from '../queues/registry';
+import { RunKernel } from '../runs/run-kernel';
 import { DeviceRegistry } from '../devices/device-registry';
 import { DeviceChannel } from '../devices/device-channel';
 import { prometheusDeviceRpcMetrics } from '../devices/device-rpc';
@@ -170,7 +173,20 @@ export async function startSwitchboard(
     // Cancel requests: any API node asks, the worker streaming the model hears it.
     const signals = new CancelSignals(redis, config.redis.keyPrefix, logger);
     closers.unshift(['cancel signals', () => signals.close()]);
-    const cancels = new GenerationCancels({ config, repos, events, limiter, canvasEvents, signals, queues, logger, metrics });
+    // Every run's life (start, end, cancel, recovery) goes through one kernel.
+    const runKernel = new RunKernel({ runs: repos.runs, queues, signals, logger });
+    const generationRuns = registerGenerationRuns(runKernel, {
+      config,
+      repos,
+      events,
+      limiter,
+      canvasEvents,
+      enqueue: queues.enqueue,
+      logger,
+      metrics,
+    });
+    const flowRuns = registerFlowRuns(runKernel, { repos, events: flowEvents, queues, logger, metrics });
+    const notesRuns = registerNotesRuns(runKernel, { repos, notesEvents: new NotesEventLog(redis, config.redis.keyPrefix), logger });
     const chatCancels = new ChatCancels({ repos, queues, signals, chatEvents, devices, approvals, logger });
 
     let llmSummary = 'not used by these roles';
@@ -180,7 +196,6 @@ export async function startSwitchboard(
         config,
         repos,
         events,
-        limiter,
         queues,
         canvasEvents,
         connection: blockingRedis,
@@ -194,7 +209,10 @@ export async function startSwitchboard(
         agentRunChannel,
         vault,
         signals,
-        cancels,
+        runs: generationRuns,
+        notesRuns,
+        flowRuns,
+        kernel: runKernel,
         chatCancels,
         flowEvents,
       });
@@ -260,8 +278,9 @@ export async function startSwitchboard(
         repos,
         tokens,
         auth: new AuthService(repos.users, tokens, config.auth.refreshTokenTtlDays, sessions),
-        generations: new GenerationService({ config, redis, repos, queues, events, limiter, canvasEvents, logger }),
-        generationCancels: cancels,
+        generations: new GenerationService({ config, redis, repos, queues, events, limiter, canvasEvents, logger, runs: generationRuns }),
+        runs: runKernel,
+        notesRuns,
         chat,
         chatCancels,
         approvals,
@@ -276,6 +295,7 @@ export async function startSwitchboard(
           usage,
           logger,
           metrics,
+          runs: flowRuns,
         }),
         flowChats: new FlowChats({ repos, enqueue: queues.enqueue, logger }),
         oauth: new OAuthService({ config, repos, redis, vault, secret: tokens.secret, logger }),

@@ -22,6 +22,9 @@ import { FlowRunner } from '../flows/flow-runner';
 import type { FlowEventLog } from '../flows/flow-events';
 import { GenerationRunner, type GenerationRunnerDeps } from '../generation/generation-runner';
 import type { Metrics } from '../observability/metrics';
+import type { RunKernel } from '../runs/run-kernel';
+import type { NotesRuns } from '../assistant/notes-run';
+import type { FlowRuns } from '../flows/flow-run';
 import { Reaper } from './reaper';
 import { QUEUE_CATALOG } from '../queues/catalog';
 import { requestEmbedding } from '../queues/embeddings';
@@ -35,6 +38,12 @@ import { startWorkers, type QueueProcessor } from '../workers/worker-pool';
 /** What the generation runner needs (its endpoint is resolved here), plus what the other queues use. */
 export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'models' | 'metrics' | 'enqueue'> {
   connection: Redis;
+  /** The run kernel: the reaper recovers every registered kind through it. */
+  kernel: RunKernel;
+  /** The ticket notes' runs. */
+  notesRuns: NotesRuns;
+  /** The flow executions' runs. */
+  flowRuns: FlowRuns;
   /** The process's queues: the catalog's `enqueue`, embeddings waited on, the connectors rate limit. */
   queues: QueueRegistry;
   metrics: Metrics;
@@ -110,14 +119,12 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       config,
       repos,
       events,
-      limiter: deps.limiter,
-      enqueue,
       canvasEvents: emit,
       models,
       logger,
       metrics,
       signals,
-      cancels: deps.cancels,
+      runs: deps.runs,
     }),
     assistant: new AssistantRunner({
       config,
@@ -134,7 +141,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       signals,
       chatCancels: deps.chatCancels,
     }),
-    notes: new SessionNotesRunner({ config, repos, models, notesEvents, logger, metrics }),
+    notes: new SessionNotesRunner({ config, repos, models, notesEvents, logger, metrics, runs: deps.notesRuns }),
     journeys: new JourneyRunner({ config, repos, models, redis: deps.connection, signals, logger, metrics }),
     chatflows: new ChatflowRunner({ repos, models, chatEvents, logger, metrics, signals, chatCancels: deps.chatCancels }),
     agentRuns: new AgentRunner({
@@ -151,7 +158,16 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       logger,
       metrics,
     }),
-    flows: new FlowRunner({ repos, models, events: deps.flowEvents, enqueueBulk: queues.enqueueBulk, signals, logger, metrics }),
+    flows: new FlowRunner({
+      repos,
+      models,
+      events: deps.flowEvents,
+      enqueueBulk: queues.enqueueBulk,
+      signals,
+      logger,
+      metrics,
+      runs: deps.flowRuns,
+    }),
     embedder: batchedEmbedder(createTextEmbedder(endpoint, config.llm.embeddingModel)),
   };
   const processors: Partial<Record<QueueName, QueueProcessor>> = {};
@@ -180,12 +196,9 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
     repos,
     queues,
     redis: deps.connection,
-    events,
-    limiter: deps.limiter,
     chatEvents,
-    notesEvents,
     approvals: deps.approvals,
-    cancels: deps.cancels,
+    kernel: deps.kernel,
     chatCancels: deps.chatCancels,
     devices,
     logger,

@@ -182,9 +182,8 @@ export class ApprovalService {
     }
     if (status !== 'timeout') {
       await this.deps.queues
-        .get('assistant')
-        .remove(hitlTimeoutJobId(id))
-        .catch(() => 0);
+        .remove('assistant', hitlTimeoutJobId(id))
+        .catch((error: unknown) => this.log.warn({ err: error, approvalId: id }, 'timeout job not removed; it finds the approval decided'));
     }
     this.log.info({ approvalId: id, status, ...details }, 'approval decided');
     return decided;

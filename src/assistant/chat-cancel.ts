@@ -72,11 +72,12 @@ export class ChatCancels {
       await this.end({ ...ref, deviceId: state.approval.deviceId }, { response: continuation.response, usage: continuation.usage });
     } else if (state.kind === 'queued') {
       // Still waiting: taken off the queue (0 when a worker took it meanwhile: that worker ends it).
-      const job = await this.deps.queues.get('assistant').getJob(turn.id);
-      const removed = await this.deps.queues
-        .get('assistant')
-        .remove(turn.id)
-        .catch(() => 0);
+      const job = await this.deps.queues.job('assistant', turn.id);
+      const removed = await this.deps.queues.remove('assistant', turn.id).catch((error: unknown) => {
+        // The request is recorded and signalled: a worker that takes the job ends the turn.
+        this.log.warn({ err: error, messageId: turn.id }, 'queued chat turn not removed; its worker ends it');
+        return false;
+      });
       if (removed)
         await this.end(
           { ...ref, deviceId: (job?.data as { deviceId?: string } | undefined)?.deviceId ?? ref.deviceId },
@@ -159,13 +160,12 @@ export class ChatCancels {
     const { repos, queues } = this.deps;
     const [approval] = await repos.hitl.pendingForMessage(messageId);
     if (approval) return { kind: 'parked', approval };
-    const queue = queues.get('assistant');
-    const state = await (await queue.getJob(messageId))?.getState();
+    const state = await (await queues.job('assistant', messageId))?.getState();
     if (state === 'active') return { kind: 'running' };
     if (state === 'waiting' || state === 'delayed' || state === 'prioritized' || state === 'waiting-children') return { kind: 'queued' };
     // The turn's own job is over; a decided approval may have resumed it on another job.
     for (const decided of await repos.hitl.forMessage(messageId)) {
-      const resume = await (await queue.getJob(hitlResumeJobId(decided.id)))?.getState();
+      const resume = await (await queues.job('assistant', hitlResumeJobId(decided.id)))?.getState();
       if (resume && resume !== 'completed' && resume !== 'failed') return { kind: 'running' };
     }
     return { kind: 'ended' };

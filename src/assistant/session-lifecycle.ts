@@ -4,32 +4,52 @@ import type { Repositories } from '../models';
 import { ticketNotesJobId } from '../queues/assistant';
 import type { QueueRegistry } from '../queues/registry';
 import type { NotesEventLog } from './notes-events';
+import type { NotesRuns } from './notes-run';
 
 /**
  * A chat session's lifecycle writes (decision 0022): resolve (which queues its
  * ticket notes), escalate, pause. The routes check input and limits; the writes happen here.
  */
 export class SessionLifecycle {
-  constructor(private readonly deps: { repos: Repositories; queues: QueueRegistry; notesEvents: NotesEventLog; logger: Logger }) {}
+  constructor(
+    private readonly deps: {
+      repos: Repositories;
+      queues: QueueRegistry;
+      notesEvents: NotesEventLog;
+      logger: Logger;
+      /** The notes' run: a new one each time they are queued. */
+      notesRuns: NotesRuns;
+    },
+  ) {}
 
   /** Resolves the caller's session and queues its ticket notes (again, after a failed run); 404 for another's or a missing session. */
   async resolve(userId: string, sessionId: string, resolutionSummary: string | undefined): Promise<void> {
-    const { repos, queues, notesEvents, logger } = this.deps;
+    const { repos, queues, notesEvents, logger, notesRuns } = this.deps;
     const resolved = await repos.notes.resolve(userId, sessionId, resolutionSummary);
     if (!resolved) throw notFound('Chat session');
     if (!resolved.queue) return;
     if (resolved.retry) {
       // The failed job keeps its id (and its log its [ERROR]) until removed: clear both first.
-      await queues.get('assistant').remove(ticketNotesJobId(sessionId));
+      await queues.remove('assistant', ticketNotesJobId(sessionId));
       await notesEvents.reset(sessionId);
     }
-    await queues.enqueue('assistant', 'ticket-notes', { userId, sessionId }).catch(async (error) => {
-      // Not queued (Redis down): mark the claim failed so the next resolve can queue it again.
-      await repos.notes
-        .setDocumentationStatus(sessionId, 'failed')
-        .catch((error: unknown) => this.deps.logger.warn({ err: error, sessionId }, 'notes claim not marked failed'));
+    await notesRuns.reopen({ id: sessionId, userId });
+    try {
+      await queues.enqueue('assistant', 'ticket-notes', { userId, sessionId });
+    } catch (error) {
+      // Not queued (Redis down): the run fails, which marks the claim failed so the next resolve
+      // can queue it again.
+      try {
+        await notesRuns.end(sessionId, {
+          status: 'failed',
+          code: 'queue_unavailable',
+          message: 'The notes could not be queued; resolve the session again',
+        });
+      } catch (endError) {
+        logger.warn({ err: endError, sessionId }, 'notes run of a failed enqueue not ended; the reaper ends it');
+      }
       throw error;
-    });
+    }
     logger.info({ userId, sessionId, retry: resolved.retry }, 'ticket notes queued');
   }
 

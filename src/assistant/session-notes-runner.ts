@@ -8,6 +8,7 @@ import type { Repositories } from '../models';
 import type { Metrics } from '../observability/metrics';
 import type { TicketNotesJob } from '../queues/assistant';
 import { NOTES_INTERRUPTED, type NotesEventLog } from './notes-events';
+import type { NotesOutcome, NotesRuns } from './notes-run';
 import { NOTE_SECTIONS, NotesGate, templateSections, type NotesMessage } from './ticket-notes';
 
 /** Messages of the session fed to the model (the latest ones when a session is long). */
@@ -25,6 +26,8 @@ export interface SessionNotesRunnerDeps {
   models: ModelGateway;
   notesEvents: NotesEventLog;
   logger: Logger;
+  /** The notes' run: every end goes through it. */
+  runs: NotesRuns;
   metrics?: Metrics;
 }
 
@@ -40,21 +43,30 @@ export class SessionNotesRunner {
   async process(data: TicketNotesJob, job: Job): Promise<{ completedFromTemplate: boolean; chars: number }> {
     const log = this.deps.logger.child({ component: 'session-notes', jobId: job.id, sessionId: data.sessionId });
     const { chat, notes } = this.deps.repos;
+    const { runs } = this.deps;
     const events = this.deps.notesEvents;
-    const session = await chat.findOwned(data.userId, data.sessionId);
+    const [session, start] = await Promise.all([chat.findOwned(data.userId, data.sessionId), runs.start(data.sessionId)]);
     if (!session) {
-      await events.append(data.sessionId, { type: 'error', message: 'The chat session no longer exists' });
+      const message = 'The chat session no longer exists';
+      const ended = await runs.end(data.sessionId, { status: 'failed', code: 'session_gone', message });
+      // No run to end (it never had one): its listeners still hear why.
+      if (!ended.won && !ended.run) await events.append(data.sessionId, { type: 'error', message });
       throw new UnrecoverableError(`Chat session ${data.sessionId} does not exist`);
     }
     if (session.documentationStatus === 'ready' && session.documentation !== null) {
       return { completedFromTemplate: false, chars: session.documentation.length };
     }
+    if (!start.started) {
+      // Cancelled before it began: ended here without a model call. Otherwise ended elsewhere.
+      if (start.run?.cancelRequestedAt && (start.run.status === 'queued' || start.run.status === 'running'))
+        await runs.end(data.sessionId, { status: 'cancelled' });
+      return { completedFromTemplate: false, chars: 0 };
+    }
     if (job.stalledCounter > 0) {
       // A worker ran this job before and died (BullMQ hands a stalled job on): part of the notes may
       // already be in the event stream, and streaming them again would repeat that text to readers.
-      // End them as the reaper ends interrupted notes; resolving the session again starts afresh.
-      await notes.setDocumentationStatus(data.sessionId, 'failed');
-      await events.append(data.sessionId, { type: 'error', message: NOTES_INTERRUPTED });
+      // They end as the reaper ends interrupted notes; resolving the session again starts afresh.
+      await runs.end(data.sessionId, { status: 'failed', code: 'interrupted', message: NOTES_INTERRUPTED });
       log.warn({ stalledCounter: job.stalledCounter }, 'ticket notes interrupted: their worker stopped');
       throw new UnrecoverableError('ticket notes interrupted: the worker running them stopped');
     }
@@ -67,30 +79,37 @@ export class SessionNotesRunner {
       if (text) pending.push(events.append(data.sessionId, { type: 'chunk', text }));
     };
 
+    let outcome: NotesOutcome;
+    let completed: boolean;
     try {
       await this.stream(data, this.prompt(messages, session.resolutionSummary), (text) => emit(gate.push(text)));
-      const { tail, notes: documentation, completed } = gate.end(templateSections(messages, session.resolutionSummary));
-      emit(tail);
+      const end = gate.end(templateSections(messages, session.resolutionSummary));
+      completed = end.completed;
+      emit(end.tail);
       await Promise.all(pending);
-      await notes.storeDocumentation(data.sessionId, documentation);
-      await events.append(data.sessionId, { type: 'done', documentation });
-      log.info({ chars: documentation.length, completedFromTemplate: completed }, 'ticket notes stored');
-      return { completedFromTemplate: completed, chars: documentation.length };
+      outcome = { status: 'succeeded', result: { documentation: end.notes } };
     } catch (error) {
       await Promise.allSettled(pending);
       log.warn({ err: error }, 'ticket notes failed');
-      const message =
-        error instanceof ModelUnavailableError
+      const unavailable = error instanceof ModelUnavailableError;
+      outcome = {
+        status: 'failed',
+        code: unavailable ? 'llm_unavailable' : 'notes_failed',
+        message: unavailable
           ? 'The language model could not be reached; resolve the session again to retry'
-          : 'The notes could not be written; resolve the session again to retry';
-      await notes
-        .setDocumentationStatus(data.sessionId, 'failed')
-        .catch((error: unknown) => log.warn({ err: error }, 'notes status not marked failed'));
-      await events
-        .append(data.sessionId, { type: 'error', message })
-        .catch((error: unknown) => log.warn({ err: error }, 'notes error event not appended'));
+          : 'The notes could not be written; resolve the session again to retry',
+      };
+      await runs.end(data.sessionId, outcome);
       throw new UnrecoverableError(`ticket notes failed: ${describeRedacted(error)}`);
     }
+    const ended = await runs.end(data.sessionId, outcome);
+    if (!ended.won) {
+      log.info({ status: ended.run?.status }, 'ticket notes ended elsewhere while they were written; dropped');
+      return { completedFromTemplate: false, chars: 0 };
+    }
+    const chars = outcome.result.documentation.length;
+    log.info({ chars, completedFromTemplate: completed }, 'ticket notes stored');
+    return { completedFromTemplate: completed, chars };
   }
 
   private prompt(messages: NotesMessage[], resolutionSummary: string | null) {

@@ -4,6 +4,8 @@ import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'no
 const SEGMENT = /^[A-Za-z0-9_-]+$/;
 /** Claims and headers must be valid UTF-8 (a lone surrogate's bytes are refused, not replaced). */
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
+/** A surrogate code unit without its pair (a paired one is one code point, not a match). */
+const LONE_SURROGATE = /\p{Cs}/u;
 /** Far above any token this server issues (~400 characters); a longer one is not read at all. */
 const MAX_TOKEN_CHARS = 8_192;
 
@@ -35,10 +37,11 @@ export interface Hs256Expectations {
  * and malformed tokens) and checks the same things: the MAC (constant-time), `alg` exactly HS256,
  * `iss`, `aud` (a string, or an array that holds it), `exp` in the future, `nbf` (if present) not in
  * the future, `iat` (if present) a number, `sub` present. Stricter where jose is lenient: segments
- * must be canonical base64url, `exp` must be finite, and a header with `crit` or `b64` is refused.
+ * must be canonical base64url, `exp` must be finite, a header with `crit` or `b64` is refused, and
+ * so are claims holding a lone surrogate (decision 0215).
  *
- * Why not jose here: in Node 20 its WebCrypto path imports the key and verifies on the thread
- * pool, ~150 µs of latency and ~200 µs of CPU per token; this is ~11 µs and ~20 µs, on every
+ * Why not jose here: its WebCrypto path imports the key at every call; on Node 24 that is
+ * ~31 µs of CPU per token against ~6 µs here (`bench/tools/hs256-verify.ts`), on every
  * authenticated request and socket handshake. The MAC is checked before any JSON of
  * the token is parsed. Signing stays with jose (sign-in and refresh only).
  */
@@ -76,7 +79,21 @@ export function verifyHs256(
   if (nbf !== undefined && (typeof nbf !== 'number' || nbf > nowSeconds)) return null;
   if (iat !== undefined && typeof iat !== 'number') return null;
   if (!Object.hasOwn(claims, 'sub')) return null;
+  if (!wellFormed(claims)) return null;
   return claims;
+}
+
+/**
+ * Whether every string in the claims (keys and values, at any depth) is well-formed UTF-16: a
+ * `\ud800` escape is valid JSON but a lone surrogate, which no token this server signs holds and
+ * PostgreSQL could not store.
+ */
+function wellFormed(value: unknown): boolean {
+  if (typeof value === 'string') return !LONE_SURROGATE.test(value);
+  if (value === null || typeof value !== 'object') return true;
+  if (Array.isArray(value)) return value.every(wellFormed);
+  for (const [key, each] of Object.entries(value)) if (LONE_SURROGATE.test(key) || !wellFormed(each)) return false;
+  return true;
 }
 
 /** A segment's JSON when it is a top-level object (not an array, not null), else null. */

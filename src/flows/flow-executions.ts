@@ -8,7 +8,6 @@ import type { UsageLimiter } from '../lib/usage-limiter';
 import type { Repositories } from '../models';
 import type { FlowExecutionRow, FlowRow } from '../models/schema';
 import type { Metrics } from '../observability/metrics';
-import { flowNodeJobId } from '../queues/flows';
 import type { QueueRegistry } from '../queues/registry';
 import {
   inputKeys,
@@ -21,6 +20,7 @@ import {
   type AgentflowDefinition,
 } from './definition';
 import { flowError, type FlowEventLog } from './flow-events';
+import type { FlowRuns } from './flow-run';
 
 export interface FlowExecutionsDeps {
   repos: Repositories;
@@ -30,6 +30,8 @@ export interface FlowExecutionsDeps {
   usage: UsageLimiter;
   logger: Logger;
   metrics?: Metrics;
+  /** The executions' runs: every end and cancel goes through them. */
+  runs: FlowRuns;
 }
 
 /**
@@ -90,13 +92,10 @@ export class FlowExecutions {
       );
     } catch (error) {
       const failure = flowError('queue_unavailable');
-      if (
-        await this.deps.repos.flowExecutions.end(executionId, { status: 'failed', errorCode: failure.code, errorMessage: failure.message })
-      ) {
-        await this.deps.events
-          .appendNext(executionId, { type: 'execution_failed', executionId, error: failure })
-          .catch((error: unknown) => this.log.warn({ err: error, executionId }, 'execution_failed event not appended'));
-        this.deps.metrics?.flowExecutions.inc({ type: 'agentflow', status: 'failed' });
+      try {
+        await this.deps.runs.end(executionId, { status: 'failed', ...failure });
+      } catch (endError) {
+        this.log.warn({ err: endError, executionId }, 'execution of a failed enqueue not ended; the reaper resumes it');
       }
       this.log.error({ err: error, executionId }, 'flow execution could not be queued');
       throw new AppError(503, 'queue_unavailable', failure.message, undefined, { 'Retry-After': '2' });
@@ -152,34 +151,9 @@ export class FlowExecutions {
    * conditional UPDATE, so a node finishing at the same moment cannot complete it any more; jobs
    * still waiting are taken off the queue.
    */
-  async cancel(flowId: string, executionId: string): Promise<{ executionId: string; status: 'cancelling' }> {
+  async cancel(flowId: string, executionId: string, userId: string): Promise<{ executionId: string; status: 'cancelling' }> {
     const execution = await this.get(flowId, executionId);
-    const requested = await this.deps.repos.flowExecutions.requestCancel(execution.id);
-    if (!requested) throw conflict('not_running', `This execution has already ended (it is ${execution.status})`);
-    await this.deps.signals.request('flow', execution.id);
-    const ended = await this.deps.repos.flowExecutions.end(execution.id, { status: 'cancelled' });
-    if (ended) {
-      await this.deps.events.appendNext(execution.id, { type: 'cancelled', executionId: execution.id });
-      this.deps.metrics?.flowExecutions.inc({ type: 'agentflow', status: 'cancelled' });
-      const definition = execution.definition as unknown as AgentflowDefinition;
-      // Waiting or delayed jobs go; a job a worker holds is locked (remove fails) and returns on its own.
-      const jobIds = definition.nodes.map((node) => flowNodeJobId(execution.id, node.id));
-      await Promise.all(
-        jobIds.map((jobId) =>
-          this.deps.queues
-            .get('flows')
-            .remove(jobId)
-            .catch(() => 0),
-        ),
-      );
-      // Removed jobs never finish on a worker: none of them counts against the owner's fair share any more.
-      await this.deps.queues.fairShare
-        .release('flows', execution.userId, jobIds)
-        .catch((error: unknown) =>
-          this.log.warn({ err: error, executionId: execution.id }, 'fair share not released; its entries expire on their own'),
-        );
-      this.log.info({ executionId: execution.id }, 'flow execution cancelled');
-    }
+    await this.deps.runs.cancel(execution.id, { userId });
     return { executionId: execution.id, status: 'cancelling' };
   }
 }

@@ -22,6 +22,7 @@ import {
   type AgentflowNode,
 } from './definition';
 import { flowError, type FlowEventLog } from './flow-events';
+import type { FlowRuns } from './flow-run';
 
 /**
  * The system prompt of every agentflow node. Its first sentence is how the offline demo model
@@ -41,6 +42,8 @@ export interface FlowRunnerDeps {
   signals: CancelSignals;
   logger: Logger;
   metrics?: Metrics;
+  /** The executions' runs: an execution ends only through them. */
+  runs: FlowRuns;
 }
 
 /** The model's answer did not validate against the node's `outputSchema`, even after one repair request. */
@@ -91,7 +94,11 @@ export class FlowRunner {
     const watch = this.deps.signals.watch('flow', data.executionId);
     const began = performance.now();
     try {
-      const started = await repos.flowExecutions.startNode(data.executionId, data.nodeId);
+      // The first node to start also starts the execution's run (later nodes find it running).
+      const [started] = await Promise.all([
+        repos.flowExecutions.startNode(data.executionId, data.nodeId),
+        execution.status === 'queued' ? this.deps.runs.start(data.executionId) : undefined,
+      ]);
       if (!started) return;
       await this.deps.events.appendNext(data.executionId, {
         type: 'node_started',
@@ -234,29 +241,13 @@ export class FlowRunner {
     const nodes = await repos.flowExecutions.nodes(executionId);
     const failed = nodes.find((node) => node.status === 'failed');
     if (failed) {
-      const error = flowError('node_failed');
-      const ended = await repos.flowExecutions.end(executionId, { status: 'failed', errorCode: error.code, errorMessage: error.message });
-      if (ended) {
-        await events.appendNext(executionId, { type: 'execution_failed', executionId, error: { ...error, nodeId: failed.nodeId } });
-        this.deps.metrics?.flowExecutions.inc({ type: 'agentflow', status: 'failed' });
-        this.log.info({ executionId, nodeId: failed.nodeId }, 'flow execution failed');
-      }
+      await this.deps.runs.end(executionId, { status: 'failed', ...flowError('node_failed') }, { nodeId: failed.nodeId });
       return;
     }
     const definition = execution.definition as unknown as AgentflowDefinition;
     if (nodes.every((node) => node.status === 'completed' && node.announcedAt)) {
       const output = nodes.find((node) => node.nodeId === definition.output)?.output ?? null;
-      const ended = await repos.flowExecutions.end(executionId, { status: 'completed', output });
-      if (ended) {
-        await events.appendNext(executionId, {
-          type: 'execution_completed',
-          executionId,
-          output,
-          usage: { inputTokens: ended.inputTokens, outputTokens: ended.outputTokens, costUsd: ended.costUsd },
-        });
-        this.deps.metrics?.flowExecutions.inc({ type: 'agentflow', status: 'completed' });
-        this.log.info({ executionId }, 'flow execution completed');
-      }
+      await this.deps.runs.end(executionId, { status: 'succeeded', result: { output } });
       return;
     }
     await this.dispatchReady(execution, nodes, data);

@@ -9,52 +9,56 @@ import type { Repositories } from '../models';
 import type { Metrics } from '../observability/metrics';
 import type { GenerationRow } from '../models/schema';
 import type { GenerationJob } from '../queues/generation';
-import type { Enqueue } from '../queues/registry';
 import type { CanvasEmitter } from '../realtime/canvas-emitter';
 import type { GenerationStage } from '../realtime/events';
-import type { Block } from '../schemas/blocks';
-import { announceEnded } from './end-generation';
 import type { EventWriter, GenerationEventLog } from './event-log';
-import type { CancelledUsage, GenerationCancels } from './generation-cancel';
 import { generationErrorMessage } from './events';
-import { settled } from '../lib/settled';
-import type { GenerationLimiter } from './generation-limiter';
+import {
+  endedBecause,
+  GenerationGone,
+  type CancelledUsage,
+  type GenerationEndContext,
+  type GenerationOutcome,
+  type GenerationResult,
+  type GenerationRuns,
+} from './generation-run';
 
-/** The persist step's answer when the generation was ended elsewhere while the model ran. */
-const ENDED = Symbol('ended');
+/** The usage of a result read back from the rows (a re-announce spends nothing). */
+const zeroUsage = () => ({ provider: 'none', model: 'none', inputTokens: 0, outputTokens: 0 });
 
 export interface GenerationRunnerDeps {
   config: Config;
   repos: Repositories;
   events: GenerationEventLog;
-  limiter: GenerationLimiter;
-  /** Queues the fan-out (`broadcast`). */
-  enqueue: Enqueue;
   canvasEvents: CanvasEmitter;
   models: ModelGateway;
   logger: Logger;
   metrics?: Metrics;
-  /** Cancel requests from any API node: heard here, ended through `cancels`. */
+  /** Cancel requests from any API node: heard here. */
   signals: CancelSignals;
-  cancels: GenerationCancels;
+  /** The generation's run: every end goes through it. */
+  runs: GenerationRuns;
 }
 
-/** The agent stopped for a cancel; its blocks are dropped. */
-class Cancelled {
-  constructor(readonly usage?: CancelledUsage) {}
+/** The job's result, for the dashboard. */
+export interface GenerationJobResult {
+  blockCount: number;
+  truncated: boolean;
+  cancelled?: boolean;
 }
 
 /**
- * The worker side of a generation: run the agent, persist every block in one transaction, hand the
- * fan-out to the `broadcast` queue. Idempotent: the generation row is the key, so a retry after
- * the commit re-announces the stored blocks instead of inserting new ones.
+ * The worker side of a generation: run the agent, then end the generation's run with a typed
+ * outcome; the run kernel persists every block in the end's transaction, gives the slot back and
+ * writes the terminal event. Idempotent: the run is the key, so a retry after the commit
+ * re-announces the stored blocks instead of inserting new ones.
  */
 export class GenerationRunner {
   constructor(private readonly deps: GenerationRunnerDeps) {}
 
   /** The `generation/generate` job, its payload parsed by the worker pool. */
-  async process(data: GenerationJob, job: Job): Promise<{ blockCount: number; truncated: boolean; cancelled?: boolean }> {
-    // Watch BEFORE reading the row: a cancel is either on the row read below or heard by the watch.
+  async process(data: GenerationJob, job: Job): Promise<GenerationJobResult> {
+    // Watch BEFORE starting the run: a cancel is either on the run's row or heard by the watch.
     const watch = this.deps.signals.watch('generation', data.generationId);
     try {
       return await this.run(job, data, watch.signal);
@@ -63,89 +67,121 @@ export class GenerationRunner {
     }
   }
 
-  private async run(
-    job: Job,
-    data: GenerationJob,
-    signal: AbortSignal,
-  ): Promise<{ blockCount: number; truncated: boolean; cancelled?: boolean }> {
+  private async run(job: Job, data: GenerationJob, signal: AbortSignal): Promise<GenerationJobResult> {
+    const { runs } = this.deps;
     const log = this.deps.logger.child({ component: 'generation', jobId: job.id, generationId: data.generationId });
-    // The row and the log's position are independent reads: together. The writer is dropped
-    // unused when the row says there is nothing to run.
-    const [generation, writer] = await Promise.all([
+    const context = { writer: undefined as EventWriter | undefined, tier: data.tier };
+    // The row, the log's position and the run's start are independent: together, one wait. The
+    // start moves the run only when it is open and no cancel was asked for.
+    const [generation, writer, start] = await Promise.all([
       this.deps.repos.generations.find(data.generationId),
       this.deps.events.writer(data.generationId),
+      runs.start(data.generationId),
     ]);
+    context.writer = writer;
     if (!generation) {
-      await this.gone(data);
+      await runs.end(data.generationId, endedBecause('canvas_deleted'), context);
       throw new UnrecoverableError(`Generation ${data.generationId} does not exist`);
     }
-    if (generation.status === 'undone' || generation.status === 'cancelled')
-      return { blockCount: 0, truncated: false, cancelled: generation.status === 'cancelled' };
-    // Ended elsewhere (reaped after a crash): nothing to run or announce.
-    if (generation.status === 'failed') return { blockCount: 0, truncated: false };
-    // Set below, before the model is asked; every way out waits for it first, so a late
-    // `markRunning` can never revive a row another path has just ended.
-    let running: Promise<void> = Promise.resolve();
-    const cancelled = async (usage?: CancelledUsage) => {
-      await settled(running); // a failed mark is the attempt's error, thrown where `generate` awaits it
-      await this.deps.cancels.end(generation, { writer, usage, tier: data.tier });
-      log.info({ usage }, 'generation cancelled by request');
-      return { blockCount: 0, truncated: false, cancelled: true };
-    };
-    // Cancelled while queued: it never starts (no model call, the job ends cleanly).
-    if (generation.cancelRequestedAt && generation.status !== 'completed') return cancelled();
-
-    try {
-      if (generation.status === 'completed') {
+    const run = start.run;
+    if (!start.started) {
+      if (run?.status === 'succeeded' && generation.status === 'completed') {
+        // An earlier attempt committed, then stopped before announcing: the slot and the events again.
         log.info('generation already persisted; re-announcing');
         const blocks = await this.deps.repos.blocks.listByGeneration(generation.id);
-        await this.finish(data, writer, blocks, generation.truncated);
+        const result = this.resultOf(data, generation, {
+          blocks: [],
+          truncated: generation.truncated,
+          usage: zeroUsage(),
+          invalidToolCalls: 0,
+        });
+        await runs.settle(run, { status: 'succeeded', result }, context, { blocks, truncated: generation.truncated, reranked: false });
         return { blockCount: blocks.length, truncated: generation.truncated };
       }
-      // The model request does not wait for the row's `running` mark (a round trip on the way to
-      // the first token); the persist step does, since its lock reads the status.
-      running = this.deps.repos.generations.markRunning(generation.id);
-      void settled(running); // awaited later (by `generate` or the catch below), which reports a failure
-      log.info({ attempt: job.attemptsMade + 1 }, 'generation started');
-      const outcome = await this.generate(data, generation, writer, job, signal, running);
-      if (outcome instanceof Cancelled) return cancelled(outcome.usage);
-      if (!outcome) {
-        log.info('generation ended elsewhere while it ran; result dropped');
-        if (!(await this.deps.repos.generations.find(data.generationId))) await this.gone(data);
-        return { blockCount: 0, truncated: false };
-      }
-      const { blocks, truncated } = outcome;
-      await this.finish(data, writer, blocks, truncated);
-      log.info({ blockCount: blocks.length, truncated }, 'generation completed');
-      return { blockCount: blocks.length, truncated };
-    } catch (error) {
-      await settled(running); // the attempt's error is reported below; a failed mark adds nothing
-      if (error instanceof ModelCallCancelled || signal.aborted)
-        return cancelled(error instanceof ModelCallCancelled ? error.usage : undefined);
-      const final =
-        error instanceof UnrecoverableError || error instanceof ModelUnavailableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      log.warn({ err: error, attempt: job.attemptsMade + 1, final }, 'generation attempt failed');
-      if (final) await this.fail(data, writer, error);
-      // The job keeps a fixed reason: the provider's own text may quote the prompt (0073).
-      if (error instanceof ModelUnavailableError) throw new UnrecoverableError('llm_unavailable: no configured model answered');
-      throw error;
+      // Cancelled while queued: it never starts (no model call, the job ends cleanly).
+      if (run?.cancelRequestedAt) return this.cancelled(data, context, undefined, log);
+      // Ended elsewhere (reaped after a crash, undone, cancelled): nothing to run or announce.
+      return { blockCount: 0, truncated: false, cancelled: run?.status === 'cancelled' };
     }
+
+    log.info({ attempt: job.attemptsMade + 1 }, 'generation started');
+    const outcome = await this.attempt(data, generation, writer, job, signal).catch((error: unknown) =>
+      this.failed(error, job, signal, log),
+    );
+    if (outcome.status === 'cancelled') return this.cancelled(data, context, outcome.usage, log);
+    if (outcome.status !== 'succeeded') {
+      await runs.end(data.generationId, outcome, context);
+      return { blockCount: 0, truncated: false };
+    }
+    // Told "persisting" now, not on the next turn: embedded PGlite runs the persist's queries on
+    // this thread, so a scheduled flush would reach SSE clients only once the rows were in.
+    this.stage(data, writer, 'persisting');
+    try {
+      await writer.flush();
+    } catch (error) {
+      log.warn({ err: error }, 'persisting status not flushed; the next flush retries');
+    }
+    const ended = await runs.end(data.generationId, outcome, context).catch(async (error: unknown) => {
+      if (!(error instanceof GenerationGone)) throw error;
+      await runs.end(data.generationId, endedBecause('canvas_deleted'), context);
+      return null;
+    });
+    if (!ended) return { blockCount: 0, truncated: false };
+    if (!ended.won) {
+      // The run was not running any more: a cancel that arrived after the last token still wins.
+      if (ended.run?.cancelRequestedAt && (ended.run.status === 'queued' || ended.run.status === 'running'))
+        return this.cancelled(data, context, { ...outcome.result.usage, estimated: false }, log);
+      log.info({ status: ended.run?.status }, 'generation ended elsewhere while it ran; result dropped');
+      return { blockCount: 0, truncated: false };
+    }
+    const stored = ended.persisted ?? { blocks: [], truncated: false };
+    const { usage } = outcome.result;
+    this.deps.metrics?.countModelCall(
+      { provider: usage.provider, model: usage.model, tier: data.tier },
+      usage,
+      Pricing.of(this.deps.config.llm.pricing).costOf(usage),
+    );
+    log.info({ blockCount: stored.blocks.length, truncated: stored.truncated }, 'generation completed');
+    return { blockCount: stored.blocks.length, truncated: stored.truncated };
   }
 
-  private async generate(
+  /** Ends the run `cancelled`, keeping the usage so far; whoever else ended it first wins. */
+  private async cancelled(data: GenerationJob, context: GenerationEndContext, usage: CancelledUsage | undefined, log: Logger) {
+    const ended = await this.deps.runs.end(data.generationId, { status: 'cancelled', usage }, context);
+    if (ended.won) log.info({ usage }, 'generation cancelled by request');
+    return { blockCount: 0, truncated: false, cancelled: true };
+  }
+
+  /**
+   * An attempt that threw: cancelled when the model call was aborted for a cancel; `failed` on the
+   * last attempt (or for a failure no retry mends); otherwise thrown again, for BullMQ to retry.
+   */
+  private failed(error: unknown, job: Job, signal: AbortSignal, log: Logger): GenerationOutcome {
+    if (error instanceof ModelCallCancelled) return { status: 'cancelled', usage: error.usage };
+    if (signal.aborted) return { status: 'cancelled' };
+    const final =
+      error instanceof UnrecoverableError || error instanceof ModelUnavailableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    log.warn({ err: error, attempt: job.attemptsMade + 1, final }, 'generation attempt failed');
+    if (!final) throw error;
+    const code = error instanceof ModelUnavailableError ? 'llm_unavailable' : 'generation_failed';
+    // Every viewer reads the event and the row: a fixed text, never the cause's message (provider
+    // text, SQL parameters); the cause went to the log, redacted (0073).
+    return { status: 'failed', code, message: generationErrorMessage(code) };
+  }
+
+  /** Runs the agent: its blocks stream to the SSE log as they come; the outcome says what to keep. */
+  private async attempt(
     data: GenerationJob,
     generation: GenerationRow,
     writer: EventWriter,
     job: Job,
     signal: AbortSignal,
-    running: Promise<void>,
-  ) {
-    const { config, repos } = this.deps;
+  ): Promise<GenerationOutcome> {
     const stage = (value: GenerationStage) => this.stage(data, writer, value);
     stage('thinking');
     const result = await runCanvasTurn(generation.prompt, {
       models: this.deps.models,
-      maxBlocks: config.tiers[data.tier].maxBlocksPerGeneration,
+      maxBlocks: this.deps.config.tiers[data.tier].maxBlocksPerGeneration,
       signal,
       hooks: {
         onThinking: () => undefined,
@@ -154,130 +190,27 @@ export class GenerationRunner {
       },
     });
     // A cancel that arrived after the last token still wins: nothing is persisted.
-    if (signal.aborted) return new Cancelled({ ...result.usage, estimated: false });
-    await running;
+    if (signal.aborted) return { status: 'cancelled', usage: { ...result.usage, estimated: false } };
     // For the dashboard: the persist step does not wait for it (a round trip on every generation's way to its blocks).
     void job
       .updateProgress({ stage: 'persisting', blocks: result.blocks.length })
       .catch((error: unknown) => this.log(data).debug({ err: error }, 'job progress not recorded (dashboard only)'));
-    stage('persisting');
-    // Sent now, not on the next turn: embedded PGlite runs the persist's queries on this thread,
-    // so a scheduled flush would tell SSE clients "persisting" only once the rows were in.
-    void writer
-      .flush()
-      .catch((error: unknown) => this.log(data).warn({ err: error }, 'persisting status not flushed; the next flush retries'));
-    const cost = Pricing.of(config.llm.pricing).costOf(result.usage);
-    let reranked = false;
-    const blocks = await repos.db.transaction(async (tx) => {
-      reranked = false; // a retried transaction starts over
-      const locked = await repos.generations.lock(data.generationId, tx);
-      if (locked?.status === 'completed')
-        return { inserted: await repos.blocks.listByGeneration(data.generationId, tx), truncated: locked.truncated };
-      // The row lock orders this against the cancel request: one of them sees the other.
-      if (locked?.cancelRequestedAt) return null;
-      // Ended while the model ran (its canvas was deleted, or it was reaped): keep nothing.
-      if (locked?.status !== 'running' && locked?.status !== 'queued') return ENDED;
-      const inserted = result.blocks.length
-        ? await repos.blocks.insertMany(tx, {
-            canvasId: data.canvasId,
-            createdBy: config.auth.aiAgentUserId,
-            inputs: result.blocks,
-            placement: { afterId: generation.afterId },
-            generationSessionId: data.generationId,
-            strict: false,
-            // A generation never overfills its canvas: it keeps what fits and says truncated (0069).
-            maxBlocks: config.canvas.maxBlocks,
-            whenFull: 'truncate',
-            onRebalanced: () => (reranked = true),
-          })
-        : [];
-      const truncated = result.truncated || inserted.length < result.blocks.length;
-      const { provider, model, inputTokens, outputTokens } = result.usage;
-      await repos.generations.complete(tx, {
-        id: data.generationId,
-        outcome: {
-          blockCount: inserted.length,
-          truncated,
-          provider,
-          model,
-          inputTokens,
-          outputTokens,
-          costUsd: cost,
-          completedAt: new Date(),
-        },
-        audit: {
-          actorId: config.auth.aiAgentUserId,
-          onBehalfOf: data.userId,
-          action: 'ai.generation.persisted',
-          canvasId: data.canvasId,
-          targetType: 'generation',
-          targetId: data.generationId,
-          details: { blockCount: inserted.length, truncated, model, invalidToolCalls: result.invalidToolCalls },
-        },
-        usage: {
-          userId: data.userId,
-          generationId: data.generationId,
-          purpose: 'generation',
-          provider,
-          model,
-          inputTokens,
-          outputTokens,
-          costUsd: cost,
-        },
-      });
-      // The broadcast's copy, written before the commit: an undo or a canvas deletion, which drop
-      // it inside their own transactions, then always finds it to drop (0157). Without it the
-      // broadcast reads the rows.
-      await this.deps.events
-        .keepBlocks(data.generationId, inserted)
-        .catch((error: unknown) =>
-          this.log(data).warn({ err: error }, 'broadcast copy of the blocks not kept; the broadcast reads the rows'),
-        );
-      return { inserted, truncated };
-    });
-    // The canvas's ranks were rewritten to make room: collaborators reload its blocks (0150).
-    if (reranked) await this.deps.canvasEvents.notify(data.canvasId, 'blocks_reranked', { canvasId: data.canvasId });
-    if (blocks === ENDED) return null;
-    if (!blocks) return new Cancelled({ ...result.usage, estimated: false });
-    this.deps.metrics?.countModelCall({ provider: result.usage.provider, model: result.usage.model, tier: data.tier }, result.usage, cost);
-    return { blocks: blocks.inserted, truncated: blocks.truncated };
+    return { status: 'succeeded', result: this.resultOf(data, generation, result) };
   }
 
-  /** Frees the user's slot, queues the fan-out, and completes the SSE stream. */
-  private async finish(data: GenerationJob, writer: EventWriter, blocks: Block[], truncated: boolean) {
-    this.stage(data, writer, 'broadcasting');
-    // Independent writes, together (one wait, not two); both are done before `complete`, so a
-    // client that starts its next generation on `complete` finds its slot free.
-    await Promise.all([
-      this.deps.limiter.release(data.userId, data.generationId),
-      this.deps.enqueue('broadcast', 'broadcast-blocks', { generationId: data.generationId, canvasId: data.canvasId }),
-    ]);
-    writer.emit({ type: 'complete', generationId: data.generationId, blocks, truncated });
-    await writer.flush();
-  }
-
-  private async fail(data: GenerationJob, writer: EventWriter, error: unknown) {
-    const code = error instanceof ModelUnavailableError ? 'llm_unavailable' : 'generation_failed';
-    // Every viewer reads the event and the row: a fixed text, never the cause's message (provider
-    // text, SQL parameters); the cause went to the log, redacted (0073).
-    const message = generationErrorMessage(code);
-    // Only a generation still running is failed here: one ended elsewhere already has its terminal event.
-    const ended = await this.deps.repos.generations
-      .endIfActive(data.generationId, { status: 'failed', errorCode: code, errorMessage: message })
-      .catch((error: unknown) => this.log(data).warn({ err: error }, 'failed generation not ended; the reaper ends it'));
-    await this.deps.limiter
-      .release(data.userId, data.generationId)
-      .catch((error: unknown) => this.log(data).warn({ err: error }, 'generation slot not released; it expires on its own'));
-    if (ended === null) return;
-    writer.emit({ type: 'error', generationId: data.generationId, code, message });
-    await writer.flush().catch((error: unknown) => this.log(data).warn({ err: error }, 'error event not flushed'));
-  }
-
-  /** The row went with its canvas: free the slot and end the stream (the deletion did too, unless it raced). */
-  private async gone(data: GenerationJob) {
-    await announceEnded(this.deps, { id: data.generationId, userId: data.userId, canvasId: data.canvasId }, 'canvas_deleted').catch(
-      (error: unknown) => this.log(data).warn({ err: error }, 'end of a deleted canvas generation not announced'),
-    );
+  private resultOf(
+    data: GenerationJob,
+    generation: GenerationRow,
+    result: Pick<GenerationResult, 'blocks' | 'truncated' | 'usage' | 'invalidToolCalls'>,
+  ): GenerationResult {
+    return {
+      canvasId: data.canvasId,
+      afterId: generation.afterId,
+      blocks: result.blocks,
+      truncated: result.truncated,
+      usage: result.usage,
+      invalidToolCalls: result.invalidToolCalls,
+    };
   }
 
   /** The component's logger for one generation, for the paths that do not carry the run's. */

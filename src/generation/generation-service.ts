@@ -6,11 +6,12 @@ import { AppError, forbidden, notFound } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import type { MemberRole } from '../models/schema';
-import { announceEnded } from './end-generation';
 import type { QueueRegistry } from '../queues/registry';
 import type { CanvasEmitter } from '../realtime/canvas-emitter';
 import { KEPT_BLOCKS_TTL_SECONDS, type GenerationEventLog } from './event-log';
 import type { GenerationLimiter } from './generation-limiter';
+import { endedBecause, type GenerationRuns } from './generation-run';
+import { generationErrorMessage } from './events';
 import { redisKeys } from '../lib/redis-keys';
 
 const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
@@ -40,6 +41,8 @@ export class GenerationService {
       limiter: GenerationLimiter;
       canvasEvents: CanvasEmitter;
       logger: Logger;
+      /** The generation's run: created with its row, ended through it. */
+      runs: GenerationRuns;
     },
   ) {}
 
@@ -76,9 +79,9 @@ export class GenerationService {
       if (winner) return this.replay(winner, input.canvasId);
     }
 
-    // The row and the first event are independent writes: together (one wait, not two). The job
-    // goes last: its worker reads the row and continues the log after the `queued` event.
-    const [created, appended] = await Promise.allSettled([
+    // The row, its run and the first event are independent writes: together (one wait, not
+    // three). The job goes last: its worker reads the row and continues the log after `queued`.
+    const [created, run, appended] = await Promise.allSettled([
       repos.generations.create({
         id: generationId,
         canvasId: input.canvasId,
@@ -86,11 +89,16 @@ export class GenerationService {
         prompt: input.prompt,
         afterId: input.afterId ?? null,
       }),
+      this.deps.runs.create({ id: generationId, userId: input.user.id }),
       this.deps.events.append(generationId, 1, { type: 'status', generationId, stage: 'queued' }),
     ]);
-    if (created.status === 'rejected') {
+    if (created.status === 'rejected' || run.status === 'rejected') {
+      // Half recorded: a run without its row must not wait for the reaper, and a row without its
+      // run (which the reaper would never see) is failed here.
+      if (run.status === 'fulfilled') await this.endUnqueued(generationId, 'generation_failed');
+      else await this.failRunless(generationId);
       await this.giveBack(input.user.id, generationId, idemKey);
-      throw created.reason;
+      throw created.status === 'rejected' ? created.reason : (run as PromiseRejectedResult).reason;
     }
     try {
       if (appended.status === 'rejected') throw appended.reason;
@@ -101,16 +109,36 @@ export class GenerationService {
         tier: input.user.tier,
       });
     } catch (error) {
-      await repos.generations.update(generationId, {
-        status: 'failed',
-        errorCode: 'queue_unavailable',
-        errorMessage: 'Could not enqueue the generation',
-      });
+      await this.endUnqueued(generationId, 'queue_unavailable');
       await this.giveBack(input.user.id, generationId, idemKey);
       throw error;
     }
     void this.deps.canvasEvents.notify(input.canvasId, 'generation_status', { canvasId: input.canvasId, generationId, stage: 'queued' });
     return { generationId, replayed: false };
+  }
+
+  /** Ends the run of a start that never reached the queue (its slot goes back with the end). */
+  private async endUnqueued(generationId: string, code: 'queue_unavailable' | 'generation_failed'): Promise<void> {
+    try {
+      await this.deps.runs.end(generationId, { status: 'failed', code, message: generationErrorMessage(code) });
+    } catch (error) {
+      // The start's own error is the one the caller gets; the reaper ends this run later.
+      this.deps.logger.warn({ err: error, generationId }, 'run of a failed start not ended; the reaper ends it');
+    }
+  }
+
+  /** Fails a generation row whose run could not be recorded (nothing else would ever end it). */
+  private async failRunless(generationId: string): Promise<void> {
+    const code = 'generation_failed';
+    try {
+      await this.deps.repos.generations.endIfActive(generationId, {
+        status: 'failed',
+        errorCode: code,
+        errorMessage: generationErrorMessage(code),
+      });
+    } catch (error) {
+      this.deps.logger.warn({ err: error, generationId }, 'generation without a run not failed; it stays queued');
+    }
   }
 
   /**
@@ -149,12 +177,15 @@ export class GenerationService {
       );
       return rows.filter((row) => row.status === 'queued' || row.status === 'running');
     });
-    const results = await Promise.allSettled(active.map((generation) => announceEnded(this.deps, generation, 'canvas_deleted')));
+    const results = await Promise.allSettled(active.map((generation) => this.deps.runs.end(generation.id, endedBecause('canvas_deleted'))));
     for (const result of results)
       if (result.status === 'rejected')
-        this.deps.logger.warn({ err: result.reason, canvasId }, 'could not end a generation of a deleted canvas');
+        this.deps.logger.warn({ err: result.reason, canvasId }, 'could not end a generation of a deleted canvas; the reaper ends it');
     // Waiting jobs are dropped; an active one is left to its worker (a locked job cannot be removed).
-    await Promise.allSettled(active.map((generation) => this.deps.queues.get('generation').remove(generation.id)));
+    const removals = await Promise.allSettled(active.map((generation) => this.deps.queues.remove('generation', generation.id)));
+    for (const removal of removals)
+      if (removal.status === 'rejected')
+        this.deps.logger.warn({ err: removal.reason, canvasId }, 'job of a deleted canvas generation not removed; its worker finds no row');
   }
 
   /**

@@ -12,7 +12,8 @@ import type { TokenSettings } from '../auth/tokens';
 import type { FlowExecutions } from '../flows/flow-executions';
 import type { FlowService } from '../flows/flow-service';
 import type { FlowChats } from '../flows/flow-chat';
-import type { GenerationCancels } from '../generation/generation-cancel';
+import type { RunKernel } from '../runs/run-kernel';
+import type { NotesRuns } from '../assistant/notes-run';
 import type { GenerationService } from '../generation/generation-service';
 import type { Logger } from '../lib/logger';
 import type { UsageLimiter } from '../lib/usage-limiter';
@@ -33,8 +34,10 @@ export interface ApiContext {
   tokens: TokenSettings;
   auth: AuthService;
   generations: GenerationService;
-  /** Cancel requests of generations. */
-  generationCancels: GenerationCancels;
+  /** The life of every run: cancel requests go through it. */
+  runs: RunKernel;
+  /** The ticket notes' runs (a session's resolve queues a new one). */
+  notesRuns: NotesRuns;
   /** Assistant turns: start one (checks, stores, enqueues) and follow its events. */
   chat: ChatService;
   /** Stops a running chat turn. */

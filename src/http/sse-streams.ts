@@ -147,38 +147,77 @@ export class SseStreams {
     // Express keeps its router's continuation on `req.next` (the layer stack, params, the final
     // handler: ~1 KB per request); nothing calls it once the stream is open.
     (req as { next?: unknown }).next = undefined;
-    forgetRequestExtras(req);
+    forgetRequestExtras(req, res);
     const reqId = String(req.id as string | number); // pino-http's ids: this app's genReqId makes strings
     void this.pump(stream, source, { reqId, ...options.context }).catch((error: unknown) =>
       this.log.error({ err: redactError(error), reqId }, 'stream pump failed'),
     );
   }
 
-  /** Writes the source's messages (and pushed frames) until it ends or the client leaves, then frees the slot. */
+  /**
+   * Writes the source's messages (and pushed frames) until it ends or the client leaves, then frees
+   * the slot. A live phase handed off by the source runs on callbacks: this function has returned by
+   * then, so an open stream keeps no suspended async frame of its own (nor its promise chain).
+   */
   private async pump(stream: OpenStream, source: SseSource, context: StreamLogContext): Promise<void> {
-    const { res } = stream;
     const { signal } = stream.controller;
+    let handoff: LiveHandoff | void;
     try {
-      const handoff = await writeAll(
+      handoff = await writeAll(
         stream,
         source.messages(signal, (frames) => pushFrames(stream, frames)),
       );
-      // The source's generators have all returned; only the live phase's callbacks remain.
-      if (handoff && !signal.aborted) {
-        await handoff.live();
-        if (!signal.aborted) await writeAll(stream, handoff.after());
-      }
     } catch (error) {
-      if (!signal.aborted) {
-        this.log.warn({ err: redactError(error), ...context }, 'stream failed');
-        res.write(formatSse(source.interrupted));
-      }
-    } finally {
-      this.open.delete(stream);
-      this.release(stream);
-      if (!this.open.size) this.stopTimer();
-      res.end();
+      this.interrupt(stream, source, context, error);
+      return this.finish(stream);
     }
+    // The source's generators have all returned; only the live phase's callbacks remain.
+    if (!handoff || signal.aborted) return this.finish(stream);
+    const live = handoff;
+    // Neither handler throws: `afterLive` runs its work async and logs its own failure.
+    live.live().then(
+      () => this.afterLive(stream, source, context, live),
+      (error: unknown) => this.afterLive(stream, source, context, undefined, { error }),
+    );
+  }
+
+  /**
+   * Once the live phase ended: what the source still writes (the handoff's `after`, e.g. a terminal
+   * built from the row), or the interruption when the live phase failed; then the end of the stream.
+   */
+  private afterLive(
+    stream: OpenStream,
+    source: SseSource,
+    context: StreamLogContext,
+    handoff: LiveHandoff | undefined,
+    failed?: { error: unknown },
+  ): void {
+    const run = async () => {
+      try {
+        if (failed) this.interrupt(stream, source, context, failed.error);
+        else if (handoff && !stream.controller.signal.aborted) await writeAll(stream, handoff.after());
+      } catch (error) {
+        this.interrupt(stream, source, context, error);
+      } finally {
+        this.finish(stream);
+      }
+    };
+    run().catch((error: unknown) => this.log.error({ err: redactError(error), reqId: context.reqId }, 'stream pump failed'));
+  }
+
+  /** A source that failed mid-stream: logged, and the client told to reconnect (unless it left). */
+  private interrupt(stream: OpenStream, source: SseSource, context: StreamLogContext, error: unknown): void {
+    if (stream.controller.signal.aborted) return;
+    this.log.warn({ err: redactError(error), ...context }, 'stream failed');
+    stream.res.write(formatSse(source.interrupted));
+  }
+
+  /** The stream is over: out of the open set, its slot freed, its response ended. */
+  private finish(stream: OpenStream): void {
+    this.open.delete(stream);
+    this.release(stream);
+    if (!this.open.size) this.stopTimer();
+    stream.res.end();
   }
 
   /** Shutdown: every open stream gets a `retry:` hint (reconnect elsewhere with Last-Event-ID) and ends. */
@@ -278,12 +317,44 @@ async function drained(res: Response, signal: StreamSignal): Promise<void> {
 /**
  * What an open stream's request no longer needs (the ≤ 20 KB per stream target): its headers, the
  * bearer token among them (verified already; one copy of a secret fewer in memory for the stream's
- * whole life), and Express's parsed-URL cache. The log line and the metrics written when the
- * stream ends read only the method, the URL, the route and the status. ~1.2 KB per idle stream.
+ * whole life), the authenticated user's row, the route's params, and Express's parsed-URL cache.
+ * Express's `res.locals` (an object without prototype, so a hash table from the start) becomes a
+ * plain object holding only the route template the request metrics read when the stream ends.
+ * The request log line is bound when the request arrives (its id, method and path are already in
+ * it), so the URL and original URL, two copies of a path with ids in it, become that shared
+ * template. When the stream ends, only the method, the route template and the status are read.
  */
-function forgetRequestExtras(req: Request): void {
-  req.headers = {};
+function forgetRequestExtras(req: Request, res: Response): void {
+  req.headers = NO_HEADER_MAP;
   req.rawHeaders = NO_HEADERS;
+  req.params = NO_PARAMS;
   (req as { _parsedUrl?: unknown })._parsedUrl = undefined;
+  (req as { user?: unknown }).user = undefined;
+  const routeTemplate = (res.locals as { routeTemplate?: unknown }).routeTemplate;
+  if (typeof routeTemplate !== 'string') {
+    res.locals = NO_LOCALS;
+    return;
+  }
+  const template = sharedTemplate(routeTemplate);
+  res.locals = { routeTemplate: template };
+  req.url = template;
+  req.originalUrl = template;
 }
+
+/**
+ * One copy of each route template (`/api/v1/canvases/:id/…`, built by concatenation per request)
+ * for all the streams of that route. Templates come from the route table, so there are few; past
+ * `MAX_TEMPLATES` (a router mounted on a path with values in it) each stream keeps its own.
+ */
+function sharedTemplate(template: string): string {
+  const shared = TEMPLATES.get(template);
+  if (shared !== undefined) return shared;
+  if (TEMPLATES.size < MAX_TEMPLATES) TEMPLATES.set(template, template);
+  return template;
+}
+const TEMPLATES = new Map<string, string>();
+const MAX_TEMPLATES = 512;
 const NO_HEADERS: string[] = Object.freeze([]) as unknown as string[];
+const NO_HEADER_MAP = Object.freeze({}) as Request['headers'];
+const NO_LOCALS = Object.freeze({}) as Response['locals'];
+const NO_PARAMS = Object.freeze({}) as Request['params'];

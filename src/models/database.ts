@@ -9,7 +9,7 @@ import { Pool } from 'pg';
 import * as schema from './schema';
 import { migrate } from './migrate';
 import { PgliteStatements } from './pglite-statements';
-import { seedFromTemplate } from './pglite-template';
+import { memoryTemplate, seedFromTemplate } from './pglite-template';
 import { processAlive } from '../lib/processes';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -66,7 +66,8 @@ async function openEmbedded(options: { url?: string; dataDir: string; progress?:
     options.progress?.(`Creating the embedded database in ${dir}`);
     await seedFromTemplate(dir);
   }
-  const client = inMemory ? new PGlite() : new PGlite(dir);
+  // In memory, from a dump of the same prepared database when there is one (decision 0219).
+  const client = inMemory ? new PGlite({ loadDataDir: await memoryTemplate() }) : new PGlite(dir);
   await installTextParsers(client);
   const db = drizzlePglite(client, { schema }) as unknown as Db;
   return {

@@ -1,5 +1,6 @@
 import { and, asc, desc, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm';
-import type { Db, DbOrTx } from './database';
+import type { Db, DbOrTx, Tx } from './database';
+import { RunsRepository } from './runs-repository';
 import { flowExecutionNodes, flowExecutions, type FlowExecutionNodeRow, type FlowExecutionRow } from './schema';
 
 const ACTIVE = ['queued', 'running'] as const;
@@ -50,9 +51,16 @@ export interface NodeCost {
  * completion is committed before anything it unblocks is dispatched (decision 0115).
  */
 export class FlowExecutionsRepository {
-  constructor(private readonly db: Db) {}
+  private readonly runs: RunsRepository;
 
-  /** The execution and one pending row per node, in one transaction. */
+  constructor(private readonly db: Db) {
+    this.runs = new RunsRepository(db);
+  }
+
+  /**
+   * The execution, one pending row per node and its queued run (decision 0201; carried by one job
+   * per node, so no single job id), in one transaction.
+   */
   async create(input: {
     id: string;
     flowId: string;
@@ -75,6 +83,7 @@ export class FlowExecutionsRepository {
         })
         .returning();
       await tx.insert(flowExecutionNodes).values(input.nodeIds.map((nodeId, position) => ({ executionId: input.id, nodeId, position })));
+      await this.runs.insert({ kind: 'flow', id: input.id, userId: input.userId, queue: 'flows', jobId: null }, tx);
       return row;
     });
   }
@@ -264,39 +273,30 @@ export class FlowExecutionsRepository {
   async end(
     id: string,
     change: { status: 'completed' | 'failed' | 'cancelled'; output?: unknown; errorCode?: string; errorMessage?: string },
+    db?: Tx,
   ): Promise<FlowExecutionRow | null> {
-    return this.db.transaction(async (tx) => {
-      const [row] = await tx
-        .update(flowExecutions)
-        .set({
-          status: change.status,
-          completedAt: sql`now()`,
-          ...(change.output !== undefined ? { output: sql`${JSON.stringify(change.output)}::jsonb` } : {}),
-          ...(change.errorCode ? { errorCode: change.errorCode, errorMessage: change.errorMessage ?? null } : {}),
-        })
-        .where(and(eq(flowExecutions.id, id), inArray(flowExecutions.status, ACTIVE)))
-        .returning();
-      if (!row) return null;
-      await tx
-        .update(flowExecutionNodes)
-        .set({ status: change.status === 'cancelled' ? 'cancelled' : 'skipped' })
-        .where(and(eq(flowExecutionNodes.executionId, id), eq(flowExecutionNodes.status, 'pending')));
-      await tx
-        .update(flowExecutionNodes)
-        .set({ status: 'cancelled', completedAt: sql`now()` })
-        .where(and(eq(flowExecutionNodes.executionId, id), eq(flowExecutionNodes.status, 'running')));
-      return row;
-    });
-  }
-
-  /** Records that a cancel was asked for, while the execution is active; null once it ended. */
-  async requestCancel(id: string): Promise<FlowExecutionRow | null> {
-    const [row] = await this.db
+    if (!db) return this.db.transaction((tx) => this.end(id, change, tx));
+    const tx = db;
+    const [row] = await tx
       .update(flowExecutions)
-      .set({ cancelRequestedAt: sql`coalesce(${flowExecutions.cancelRequestedAt}, now())` })
+      .set({
+        status: change.status,
+        completedAt: sql`now()`,
+        ...(change.output !== undefined ? { output: sql`${JSON.stringify(change.output)}::jsonb` } : {}),
+        ...(change.errorCode ? { errorCode: change.errorCode, errorMessage: change.errorMessage ?? null } : {}),
+      })
       .where(and(eq(flowExecutions.id, id), inArray(flowExecutions.status, ACTIVE)))
       .returning();
-    return row ?? null;
+    if (!row) return null;
+    await tx
+      .update(flowExecutionNodes)
+      .set({ status: change.status === 'cancelled' ? 'cancelled' : 'skipped' })
+      .where(and(eq(flowExecutionNodes.executionId, id), eq(flowExecutionNodes.status, 'pending')));
+    await tx
+      .update(flowExecutionNodes)
+      .set({ status: 'cancelled', completedAt: sql`now()` })
+      .where(and(eq(flowExecutionNodes.executionId, id), eq(flowExecutionNodes.status, 'running')));
+    return row;
   }
 
   /** Active executions created before `before`, oldest first (the reaper re-dispatches them). */

@@ -2,7 +2,9 @@ import { and, asc, eq, inArray, lt, sql } from 'drizzle-orm';
 import type { AuditEntry } from './audit-repository';
 import type { Db, DbOrTx, Tx } from './database';
 import { preparedOnce } from './prepared';
-import { generations, type GenerationRow } from './schema';
+import { rowsOf } from './migrate';
+import { runFromRaw, type RawRun } from './runs-repository';
+import { generations, type GenerationRow, type RunRow } from './schema';
 import type { UsageRecord } from './usage-repository';
 
 /** The public view of a generation (`GET .../ai/generations/:id`). */
@@ -69,14 +71,6 @@ export class GenerationsRepository {
       .limit(1)
       .prepare(name),
   );
-  private readonly markRunningQuery = preparedOnce((name) =>
-    this.db
-      .update(generations)
-      .set({ status: 'running', startedAt: sql`coalesce(${generations.startedAt}, now())`, attempts: sql`${generations.attempts} + 1` })
-      .where(and(eq(generations.id, sql.placeholder('id')), inArray(generations.status, ['queued', 'running', 'failed'])))
-      .prepare(name),
-  );
-
   async create(input: { id: string; canvasId: string; userId: string; prompt: string; afterId: string | null }): Promise<void> {
     await this.createQuery().execute(input);
   }
@@ -98,9 +92,34 @@ export class GenerationsRepository {
     return rows[0] ?? null;
   }
 
-  /** Marks the attempt started (status running unless already finished). */
-  async markRunning(id: string): Promise<void> {
-    await this.markRunningQuery().execute({ id });
+  /**
+   * Starts an attempt in ONE statement: the generation's run moves to `running` (when it is in
+   * `from` and, with `unlessCancelRequested`, no cancel was asked for) and, only if it moved, the
+   * generation's row becomes `running` with one more attempt. Returns the run as it now is.
+   */
+  async start(
+    id: string,
+    move: { from: readonly RunRow['status'][]; unlessCancelRequested: boolean },
+  ): Promise<{ run: RunRow | null; started: boolean }> {
+    const from = sql.join(
+      move.from.map((status) => sql`${status}`),
+      sql`, `,
+    );
+    const result = await this.db.execute(sql`
+      with moved as (
+        update runs set status = 'running', started_at = coalesce(started_at, now())
+        where kind = 'generation' and id = ${id}::uuid and status in (${from})
+          and (${!move.unlessCancelRequested}::boolean or cancel_requested_at is null)
+        returning *
+      ), marked as (
+        update generations set status = 'running', started_at = coalesce(started_at, now()), attempts = attempts + 1
+        where id = ${id}::uuid and status in ('queued', 'running') and exists (select 1 from moved)
+      )
+      select moved.*, true as started from moved
+      union all
+      select runs.*, false as started from runs where kind = 'generation' and id = ${id}::uuid and not exists (select 1 from moved)`);
+    const row = rowsOf<RawRun & { started: boolean }>(result)[0];
+    return row ? { run: runFromRaw(row), started: row.started } : { run: null, started: false };
   }
 
   async update(id: string, change: Partial<typeof generations.$inferInsert>, db: DbOrTx = this.db): Promise<void> {

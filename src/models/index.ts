@@ -10,6 +10,7 @@ import { CanvasesRepository } from './canvases-repository';
 import { EmbedsRepository } from './embeds-repository';
 import { GenerationsRepository } from './generations-repository';
 import { HitlRepository } from './hitl-repository';
+import { RunsRepository } from './runs-repository';
 import { SessionNotesRepository } from './session-notes-repository';
 import { UsageRepository } from './usage-repository';
 import { UsersRepository } from './users-repository';
@@ -37,6 +38,7 @@ export function createRepositories(db: Db) {
     flows: new FlowsRepository(db),
     flowExecutions: new FlowExecutionsRepository(db),
     embeds: new EmbedsRepository(db),
+    runs: new RunsRepository(db),
   };
 }
 export type Repositories = ReturnType<typeof createRepositories>;

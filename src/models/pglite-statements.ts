@@ -12,6 +12,12 @@ import type { PGlite, QueryOptions, Results, Transaction } from '@electric-sql/p
  * PGlite serializes those as their text whatever the column's type (the type it would look up
  * with its extra describe call changes nothing for them). Anything else (a Date, an object, bytes),
  * a blob, parameter types or custom serializers goes to PGlite's own `query`.
+ *
+ * The one place that uses PGlite beyond its documented API: the locks `_runExclusiveTransaction`
+ * and `_runExclusiveQuery` and `_checkReady` (the public `runExclusive` takes only the query lock,
+ * so a query through it could run inside somebody else's transaction). PGlite is pinned to an exact
+ * version for it, and test/integration/pglite-contract.test.ts checks what this relies on
+ * (decision 0216).
  */
 export class PgliteStatements {
   /** Statement name by SQL text, least recently used first. */

@@ -372,3 +372,26 @@ export const flowEmbeds = pgTable('flow_embeds', {
   ...timestamps,
 });
 export type FlowEmbedRow = typeof flowEmbeds.$inferSelect;
+/** The life of every run, whatever its kind (0013_runs.sql, decision 0201); see src/runs/. */
+export const runs = pgTable(
+  'runs',
+  {
+    kind: text('kind', { enum: ['generation', 'chat', 'notes', 'flow', 'agent', 'journey'] }).notNull(),
+    id: uuid('id').notNull(),
+    userId: uuid('user_id').notNull(),
+    status: text('status', { enum: ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'timed_out'] })
+      .notNull()
+      .default('queued'),
+    queue: text('queue'),
+    jobId: text('job_id'),
+    cancelRequestedAt: timestamp('cancel_requested_at', { withTimezone: true }),
+    cancelRequestedBy: uuid('cancel_requested_by'),
+    errorCode: text('error_code'),
+    errorMessage: text('error_message'),
+    ...timestamps,
+    startedAt: timestamp('started_at', { withTimezone: true }),
+    endedAt: timestamp('ended_at', { withTimezone: true }),
+  },
+  (table) => [primaryKey({ columns: [table.kind, table.id] })],
+);
+export type RunRow = typeof runs.$inferSelect;

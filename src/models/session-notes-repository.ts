@@ -1,5 +1,5 @@
 import { and, eq, isNull, or, sql } from 'drizzle-orm';
-import type { Db } from './database';
+import type { Db, DbOrTx } from './database';
 import { chatSessions, type ChatSessionRow } from './schema';
 
 export type SessionStatus = ChatSessionRow['status'];
@@ -46,12 +46,12 @@ export class SessionNotesRepository {
     });
   }
 
-  async setDocumentationStatus(sessionId: string, status: DocumentationStatus): Promise<void> {
-    await this.db.update(chatSessions).set({ documentationStatus: status }).where(eq(chatSessions.id, sessionId));
+  async setDocumentationStatus(sessionId: string, status: DocumentationStatus, db: DbOrTx = this.db): Promise<void> {
+    await db.update(chatSessions).set({ documentationStatus: status }).where(eq(chatSessions.id, sessionId));
   }
 
   /** Keeps the final notes. */
-  async storeDocumentation(sessionId: string, documentation: string): Promise<void> {
-    await this.db.update(chatSessions).set({ documentation, documentationStatus: 'ready' }).where(eq(chatSessions.id, sessionId));
+  async storeDocumentation(sessionId: string, documentation: string, db: DbOrTx = this.db): Promise<void> {
+    await db.update(chatSessions).set({ documentation, documentationStatus: 'ready' }).where(eq(chatSessions.id, sessionId));
   }
 }

@@ -1,10 +1,10 @@
-import { and, eq, gt, inArray, lt, sql } from 'drizzle-orm';
+import { and, eq, gt, lt, sql } from 'drizzle-orm';
 import type { Db } from './database';
 import { agentRuns, chatMessages, chatSessions } from './schema';
 
 /**
  * The reaper's queries (src/app/reaper.ts) over work that a dead process may have left open: chat
- * turns without an answer, ticket notes still being written, agent runs still `running`. Every
+ * turns without an answer and agent runs still `running` (runs the run kernel owns are recovered through it). Every
  * write is conditional, so any number of processes may reap at once.
  */
 export class StaleWorkRepository {
@@ -36,25 +36,6 @@ export class StaleWorkRepository {
       )
       .orderBy(chatMessages.createdAt)
       .limit(limit);
-  }
-
-  /** Sessions whose notes are pending or being written and were last touched before `before`. */
-  async notesInProgress(before: Date, limit: number): Promise<Array<{ sessionId: string; userId: string }>> {
-    return this.db
-      .select({ sessionId: chatSessions.id, userId: chatSessions.userId })
-      .from(chatSessions)
-      .where(and(inArray(chatSessions.documentationStatus, ['pending', 'generating']), lt(chatSessions.updatedAt, before)))
-      .limit(limit);
-  }
-
-  /** Fails notes still in progress (conditional: a job that finished meanwhile keeps its notes). */
-  async failNotes(sessionId: string): Promise<boolean> {
-    const rows = await this.db
-      .update(chatSessions)
-      .set({ documentationStatus: 'failed' })
-      .where(and(eq(chatSessions.id, sessionId), inArray(chatSessions.documentationStatus, ['pending', 'generating'])))
-      .returning({ id: chatSessions.id });
-    return rows.length > 0;
   }
 
   /** Ends runs still `running` that started before `before` (past any run's deadline): `error`. */

@@ -2,7 +2,7 @@ import { DeviceSimulator } from '@switchboard/client/testing';
 import type { AgentFile } from '../../src/devices/protocol';
 import { useCluster } from '../support/cluster';
 import { registerUser, request } from '../support/http';
-import { eventually } from '../support/wait';
+import { eventually, within } from '../support/wait';
 
 const FILES: AgentFile[] = [
   {
@@ -18,9 +18,12 @@ const FILES: AgentFile[] = [
  * stalled `agent-runs` job again on a fresh worker. The re-run must not deliver the suggestions a
  * second time: it ends the run as `error` ("interrupted"), and the device holds only what the first
  * run inserted.
+ *
+ * The lock is 2 s: a live worker renews it every half lock, and on a loaded machine a late renewal
+ * would re-run the job before any crash, ending it as interrupted before it inserted anything.
  */
 describe('an agent run re-run after its worker died', () => {
-  const cluster = useCluster('agent-rerun', { WORKER_LOCK_MS: '1000', LOG_LEVEL: 'info' });
+  const cluster = useCluster('agent-rerun', { WORKER_LOCK_MS: '2000', LOG_LEVEL: 'info' });
   let device: DeviceSimulator | undefined;
 
   afterAll(() => device?.close());
@@ -46,10 +49,16 @@ describe('an agent run re-run after its worker died', () => {
     });
     expect(created.status).toBe(201);
     let crashed = false;
+    // The replacement worker's start, settled either way: a failed start is reported below as this
+    // test's failure instead of surfacing as a stray rejection.
+    let respawned: Promise<{ error?: Error }> | undefined;
+    let onCrash!: () => void;
+    const crash = new Promise<void>((resolve) => (onCrash = resolve));
     device = await DeviceSimulator.connect({
       url: api.url!,
       accessToken: user.accessToken,
       deviceId: 'laptop-agent-rerun',
+      connectTimeoutMs: 30_000,
       readAgentFiles: async () => ({ files: FILES }),
       onCall: (call) => {
         if (crashed || call.action !== 'insert') return;
@@ -57,19 +66,26 @@ describe('an agent run re-run after its worker died', () => {
         crashed = true;
         workerA.child.kill('SIGKILL');
         workerB.child.kill('SIGKILL');
-        void cluster.spawn({ SWITCHBOARD_ROLES: 'worker' });
+        respawned = cluster.spawn({ SWITCHBOARD_ROLES: 'worker' }).then(
+          () => ({}),
+          (error: unknown) => ({ error: error instanceof Error ? error : new Error(String(error)) }),
+        );
+        onCrash();
       },
     });
 
     const started = await request('POST', `${base}/agents/${created.body.id}/run`, { token: user.accessToken });
     expect(started.status).toBe(202);
+    await within(crash, 60_000, 'the first suggestion reached the device');
+    const restart = await respawned!;
+    if (restart.error) throw restart.error;
     const runs = await eventually(
       async () =>
         (await request('GET', `${base}/agents/runs?agentId=${created.body.id}`, { token: user.accessToken })).body.runs as Array<
           Record<string, any>
         >,
       (list) => list.length > 0 && list.every((run) => run.completedAt !== null),
-      60_000,
+      90_000,
     );
 
     expect(crashed).toBe(true);
@@ -78,5 +94,5 @@ describe('an agent run re-run after its worker died', () => {
     expect(runs[0].errors).toEqual(expect.arrayContaining([expect.stringMatching(/^interrupted: the worker running this run stopped/)]));
     expect(device.calls.filter((call) => call.action === 'insert')).toHaveLength(1);
     expect(device.store.rows('tasks')).toHaveLength(1);
-  }, 120_000);
+  }, 240_000);
 });

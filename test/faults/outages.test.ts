@@ -7,8 +7,8 @@ import { createCanvas, registerUser, request, type TestUser } from '../support/h
 import { readSse } from '../support/sse';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy';
 
-/** Polls an async check until it holds (readiness flips within a reconnect or two). */
-async function eventually(check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+/** Polls an async check until it holds (readiness flips within a reconnect or two; generous for a loaded machine). */
+async function eventually(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`not reached within ${timeoutMs} ms`);
@@ -107,7 +107,7 @@ describe('outages of Redis and PostgreSQL', () => {
     const after = await generate('after redis returned');
     expect(after.messages.at(-1)!.event).toBe('complete');
     expect(after.messages.at(-1)!.data.blocks).toHaveLength(1);
-  }, 60_000);
+  }, 120_000);
 
   test('with PostgreSQL gone mid-generation: the attempt fails with a clear reason, readiness is 503, and the retry persists exactly one set of blocks', async () => {
     const queue = new Queue('generation', { connection: { url: testRedisUrl() }, prefix: bullPrefix(t.keyPrefix) });
@@ -144,5 +144,5 @@ describe('outages of Redis and PostgreSQL', () => {
     } finally {
       await queue.close();
     }
-  }, 60_000);
+  }, 120_000);
 });

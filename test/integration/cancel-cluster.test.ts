@@ -173,7 +173,7 @@ describe('cancel across API nodes and a worker process', () => {
     const db = new Client({ connectionString: cluster.databaseUrl() });
     await db.connect();
     try {
-      await db.query('update generations set cancel_requested_at = now() where id = $1', [secondId]);
+      await db.query("update runs set cancel_requested_at = now() where kind = 'generation' and id = $1", [secondId]);
     } finally {
       await db.end();
     }

@@ -6,6 +6,7 @@ import type { DeviceOnline } from '../../src/devices/device-signals';
 import { DeviceSimulator } from '@switchboard/client/testing';
 import { createRedis, redisReady } from '../../src/lib/redis';
 import { testRedisUrl } from '../support/database';
+import { within } from '../support/wait';
 import { DEVICE_TEST_TOKENS, startDeviceFixture, startDeviceNode, waitForCluster, type DeviceFixture } from '../support/device-fixture';
 
 const tasksSeed = [
@@ -14,8 +15,8 @@ const tasksSeed = [
   { title: 'Send invoices', status: 'todo', priority: 'low', projectId: 'p-admin' },
 ];
 
-/** Waits for an async condition (state held in Redis) with a deadline. */
-async function eventually(condition: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+/** Waits for an async condition (state held in Redis) with a deadline generous for a loaded machine. */
+async function eventually(condition: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
@@ -108,9 +109,21 @@ describe('/device namespace and device RPC', () => {
       const user = await t.newUser();
       const first = await t.connect(user, 'desk');
       const firstGone = new Promise<string>((resolve) => first.socket.once('disconnect', resolve));
+      // The worker ends calls to the device when it hears that a connection of it went away; the
+      // signal for the replaced connection travels through Redis and can come after the call starts
+      // on a loaded machine, so the call is made once the worker heard it.
+      const firstSocketId = first.socket.id;
+      const firstGoneOnWorker = new Promise<void>((resolve) => {
+        const stop = t.worker.channel.watchGone(user.id, 'desk', (gone) => {
+          if (gone.socketId !== firstSocketId) return;
+          stop();
+          resolve();
+        });
+      });
       const second = await t.connect(user, 'desk');
 
       expect(await firstGone).toBe('io server disconnect');
+      await within(firstGoneOnWorker, 30_000, 'the worker heard that the replaced connection went away');
       const reply = await t.worker.rpc.callDevice(user.id, 'desk', { action: 'select', table: 'tasks' });
       expect(reply.rows).toEqual([]);
       expect(second.calls).toHaveLength(1);

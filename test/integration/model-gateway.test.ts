@@ -7,9 +7,10 @@ import { blockTools } from '../../src/ai/block-tools';
 import { ModelGateway, ModelUnavailableError } from '../../src/ai/model-gateway';
 import { Metrics } from '../../src/observability/metrics';
 import { startScriptedLLM, type ScriptedLLM } from '../support/scripted-llm';
+import { waitUntil } from '../support/wait';
 
 /**
- * The model gateway against real OpenAI-compatible servers over HTTP (the real @langchain/openai
+ * The model gateway against real OpenAI-compatible servers over HTTP (the real openai SDK
  * client): fallback across providers, tool calls handed over as they close, cancellation that
  * closes the provider's request, usage and metrics.
  */
@@ -257,6 +258,43 @@ describe('model gateway', () => {
     expect((await gateway.streamTurn({ purpose: 'chat', messages: [new HumanMessage('hi')] })).text).toBe('from the fallback');
     const alone = ModelGateway.fromEndpoint({ baseURL: failing.baseURL, apiKey: 'a', provider: 'flaky', models: ['f-1'] }, { pricing: {} });
     await expect(alone.streamTurn({ purpose: 'chat', messages: [new HumanMessage('hi')] })).rejects.toThrow(ModelUnavailableError);
+  });
+
+  test('a refused key is classified as LangChain classifies it and is not retried, nor is a rate limit without Retry-After', async () => {
+    const locked = await scripted(() => ({ error: { status: 401, message: 'invalid api key' } }));
+    const gateway = ModelGateway.fromEndpoint(
+      { baseURL: locked.baseURL, apiKey: 'bad', provider: 'locked', models: ['m'] },
+      { pricing: {} },
+    );
+    const error = await gateway.streamTurn({ purpose: 'chat', messages: [new HumanMessage('hi')] }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(ModelUnavailableError);
+    expect((error as ModelUnavailableError).cause).toMatchObject({ status: 401, lc_error_code: 'MODEL_AUTHENTICATION' });
+    expect(locked.chatRequests()).toHaveLength(1);
+
+    // A 429 without Retry-After says nothing about when capacity returns: the next model is tried.
+    const busy = await scripted(() => ({ error: { status: 429, message: 'slow down' } }));
+    const patient = ModelGateway.fromEndpoint({ baseURL: busy.baseURL, apiKey: 'k', provider: 'busy', models: ['m'] }, { pricing: {} });
+    const limited = await patient.streamTurn({ purpose: 'chat', messages: [new HumanMessage('hi')] }).catch((caught: unknown) => caught);
+    expect((limited as ModelUnavailableError).cause).toMatchObject({ status: 429, lc_error_code: 'MODEL_RATE_LIMIT' });
+    expect(busy.chatRequests()).toHaveLength(1);
+  });
+
+  test('a cancel while the client waits to retry ends the call at once', async () => {
+    const down = await scripted(() => ({ error: { status: 500, message: 'overloaded' } }));
+    const gateway = ModelGateway.fromEndpoint({ baseURL: down.baseURL, apiKey: 'x', provider: 'down', models: ['m'] }, { pricing: {} });
+    const controller = new AbortController();
+    const turn = gateway.streamTurn({ purpose: 'chat', messages: [new HumanMessage('hi')], signal: controller.signal });
+    const settled = turn.then(
+      () => 'resolved',
+      () => 'rejected',
+    );
+    await waitUntil(() => down.chatRequests().length >= 1);
+    const cancelledAt = performance.now();
+    controller.abort(new Error('cancelled by the user'));
+    expect(await settled).toBe('rejected');
+    // The backoff before the second attempt is at least a second; the cancel does not wait for it.
+    expect(performance.now() - cancelledAt).toBeLessThan(500);
+    expect(down.chatRequests()).toHaveLength(1);
   });
 
   test('a provider that reports no usage gets an estimate, flagged as such', async () => {

@@ -35,17 +35,18 @@ describe('api and worker in separate processes', () => {
         token: user.accessToken,
         body: { prompt: 'Plan the launch: a heading, three todos (book venue, invite press, ship beta) and a short paragraph' },
         until: (m) => m.event === 'complete' || m.event === 'error',
+        timeoutMs: 60_000,
       });
 
       const complete = sse.messages.at(-1)!;
       expect(complete.event).toBe('complete');
       expect(complete.data.blocks.map((b: { type: string }) => b.type)).toEqual(['heading', 'todo', 'todo', 'todo', 'text']);
-      await waitUntil(() => chunks.flatMap((c) => c.blocks).length === 5);
+      await waitUntil(() => chunks.flatMap((c) => c.blocks).length === 5, 30_000);
       expect(chunks.map((c) => c.chunkIndex)).toEqual([0, 1, 2]);
       expect(chunks.flatMap((c) => c.blocks.map((b) => b.id))).toEqual(complete.data.blocks.map((b: { id: string }) => b.id));
       expect(statuses.map((s) => s.stage)).toEqual(expect.arrayContaining(['thinking', 'persisting', 'broadcasting']));
     } finally {
       socket.close();
     }
-  }, 60_000);
+  }, 150_000);
 });

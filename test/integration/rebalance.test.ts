@@ -21,15 +21,20 @@ describe('a rebalance is announced once, and clients reload into the right order
   const sockets: CanvasClient[] = [];
   const closers: Array<() => void> = [];
 
+  // Kept so that afterAll stops the app even when its start outlived the hook's deadline: an app
+  // left running would go on using Redis after this file's environment is torn down.
+  let starting: Promise<TestApp> | undefined;
+
   beforeAll(async () => {
-    t = await startTestApp();
+    starting = startTestApp();
+    t = await starting;
     [owner, viewer] = await Promise.all([registerUser(t.api, 'Owner'), registerUser(t.api, 'Viewer')]);
-  });
+  }, 120_000);
 
   afterAll(async () => {
     sockets.forEach((socket) => socket.close());
     closers.forEach((close) => close());
-    await t.stop();
+    await (await starting)?.stop();
   });
 
   /** A canvas the viewer can see, holding `left` and `right` with ranks at the rebalance threshold. */

@@ -620,7 +620,11 @@ describe.each(backends)('repositories on $name', (backend) => {
       const { owner, canvas } = await newCanvas();
       const id = randomUUID();
       await repos.generations.create({ id, canvasId: canvas.id, userId: owner.id, prompt: 'p', afterId: null });
-      await repos.generations.markRunning(id);
+      await repos.runs.insert({ kind: 'generation', id, userId: owner.id, queue: 'generation', jobId: id });
+      await expect(repos.generations.start(id, { from: ['queued', 'running'], unlessCancelRequested: true })).resolves.toMatchObject({
+        started: true,
+        run: { id, status: 'running' },
+      });
 
       const locked = await repos.db.transaction(async (tx) => {
         const row = await repos.generations.lock(id, tx);
@@ -646,15 +650,33 @@ describe.each(backends)('repositories on $name', (backend) => {
       await expect(repos.db.transaction((tx) => repos.generations.lock(randomUUID(), tx))).resolves.toBeNull();
     });
 
-    test('given a finished generation, markRunning leaves it finished', async () => {
+    test('given a finished run, start leaves it and its generation finished', async () => {
       const { owner, canvas } = await newCanvas();
       const id = randomUUID();
       await repos.generations.create({ id, canvasId: canvas.id, userId: owner.id, prompt: 'p', afterId: null });
+      await repos.runs.insert({ kind: 'generation', id, userId: owner.id, queue: 'generation', jobId: id });
+      await repos.runs.move('generation', id, { to: 'succeeded', from: ['queued'], unlessCancelRequested: true });
       await repos.generations.update(id, { status: 'undone', undoneAt: new Date() });
 
-      await repos.generations.markRunning(id);
+      const start = await repos.generations.start(id, { from: ['queued', 'running'], unlessCancelRequested: true });
 
+      expect(start).toMatchObject({ started: false, run: { id, status: 'succeeded' } });
+      expect(start.run!.endedAt).toBeInstanceOf(Date);
       await expect(repos.generations.find(id)).resolves.toMatchObject({ status: 'undone', attempts: 0 });
+    });
+
+    test('given a cancel request on a queued run, start refuses to start it', async () => {
+      const { owner, canvas } = await newCanvas();
+      const id = randomUUID();
+      await repos.generations.create({ id, canvasId: canvas.id, userId: owner.id, prompt: 'p', afterId: null });
+      await repos.runs.insert({ kind: 'generation', id, userId: owner.id, queue: 'generation', jobId: id });
+      await repos.runs.requestCancel('generation', id, owner.id);
+
+      const start = await repos.generations.start(id, { from: ['queued', 'running'], unlessCancelRequested: true });
+
+      expect(start).toMatchObject({ started: false, run: { status: 'queued', cancelRequestedBy: owner.id } });
+      expect(start.run!.cancelRequestedAt).toBeInstanceOf(Date);
+      await expect(repos.generations.find(id)).resolves.toMatchObject({ status: 'queued', attempts: 0 });
     });
   });
 

@@ -5,6 +5,7 @@ import { bullPrefix } from '../../src/queues/registry';
 import { useCluster } from '../support/cluster';
 import { testRedisUrl } from '../support/database';
 import { registerUser, request } from '../support/http';
+import { eventually } from '../support/wait';
 
 /**
  * Three real scheduler processes (`SWITCHBOARD_ROLES=scheduler`, ticking every second) on one
@@ -47,11 +48,8 @@ describe('three scheduler processes', () => {
     /** Makes the agent due (as after three days of downtime) and waits until a scheduler moved it on. */
     const dueAndWait = async () => {
       await db.query(`update local_agents set next_run_at = now() - interval '3 days' where id = $1`, [agentId]);
-      const deadline = Date.now() + 15_000;
-      while ((await nextRunAt()).getTime() <= Date.now()) {
-        if (Date.now() > deadline) throw new Error('no scheduler moved the agent on within 15 s');
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+      // A tick a second, three schedulers: generous for a loaded machine, where a tick can come late.
+      await eventually(nextRunAt, (next) => next.getTime() > Date.now(), 30_000);
     };
     try {
       await dueAndWait();
@@ -70,5 +68,5 @@ describe('three scheduler processes', () => {
       redis.disconnect();
       await db.end();
     }
-  }, 90_000);
+  }, 180_000);
 });

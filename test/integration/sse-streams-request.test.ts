@@ -10,7 +10,8 @@ import { waitUntil } from '../support/wait';
 
 /**
  * What an open event stream keeps of its request (the ≤ 20 KB per stream target): once the stream is
- * open the request's headers are dropped (the bearer token with them), while the stream itself
+ * open the request's headers are dropped (the bearer token with them), and so are the user, the
+ * params and the per-request URL and locals (the route template stays), while the stream itself
  * keeps working: messages reach the client as valid chunked HTTP, and a client that leaves frees
  * its slot.
  */
@@ -38,6 +39,10 @@ describe('SseStreams: an open stream forgets its request headers', () => {
       let sent = 0;
       const state = { req, res, push: () => wake?.(), ended: false };
       held = state;
+      // What the app's routes leave on a request before it streams: the user, the route template.
+      (req as { user?: unknown }).user = { id: 'u1', email: 'u1@example.test' };
+      res.locals.routeTemplate = '/events';
+      res.locals.scratch = 'x'.repeat(100);
       await streams.serve(req, res, {
         userId: 'u1',
         context: {},
@@ -95,6 +100,29 @@ describe('SseStreams: an open stream forgets its request headers', () => {
     expect(received).toContain('"auth":null');
     expect(streams.size).toBe(1);
 
+    client.destroy();
+    await waitUntil(() => held!.ended && streams.size === 0, 5_000);
+  });
+
+  test('an open stream keeps only the route template of its request: no user, no params, no per-request URL or locals', async () => {
+    let received = '';
+    client = connect((server.address() as AddressInfo).port, '127.0.0.1');
+    client.setEncoding('utf8');
+    client.on('data', (text: string) => (received += text));
+    client.write(`GET /events?from=7 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`);
+
+    await waitUntil(() => received.includes('event: tick'), 5_000);
+    const { req, res } = held!;
+    expect((req as { user?: unknown }).user).toBeUndefined();
+    expect(req.params).toEqual({});
+    expect(req.url).toBe('/events');
+    expect(req.originalUrl).toBe('/events');
+    expect(res.locals).toEqual({ routeTemplate: '/events' });
+    expect(req.method).toBe('GET');
+
+    // Still a working stream: the next message arrives, and leaving frees the slot.
+    held!.push();
+    await waitUntil(() => received.includes('"n":2'), 5_000);
     client.destroy();
     await waitUntil(() => held!.ended && streams.size === 0, 5_000);
   });

@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { SignJWT, jwtVerify } from 'jose';
 import { verifyHs256 } from '../../src/auth/hs256';
+import { signAccessToken } from '../../src/auth/tokens';
 
 /**
  * The access-token check written on node:crypto against jose's `jwtVerify` with the
@@ -56,6 +57,10 @@ describe('verifyHs256', () => {
       forge({ alg: 'HS256' }, claims()),
       forge({ alg: 'HS256', typ: 'JWT', kid: 'k1' }, claims({ aud: ['other', EXPECTED.audience], nbf: now() - 5 })),
       forge({ alg: 'HS256' }, claims({ name: 'Zoë 😀', iat: undefined })),
+      // A surrogate pair written as JSON escapes is one well-formed character.
+      forge({ alg: 'HS256' }, undefined, {
+        rawPayload: Buffer.from(JSON.stringify(claims({ name: 'x' })).replace('"x"', '"\\ud83d\\ude00"')),
+      }),
     ];
     for (const token of valid) {
       const ours = verifyHs256(token, SECRET, EXPECTED);
@@ -111,6 +116,25 @@ describe('verifyHs256', () => {
       empty: '',
       'dots only': '..',
       'crit header': forge({ alg: 'HS256', crit: ['exp'] }, claims()),
+      'a jose-signed token with a claim changed': await (async () => {
+        const signed = await new SignJWT({ role: 'user' })
+          .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+          .setSubject('user-1')
+          .setIssuer(EXPECTED.issuer)
+          .setAudience(EXPECTED.audience)
+          .setExpirationTime('10m')
+          .sign(SECRET);
+        const [h, p, sig] = signed.split('.');
+        const changed = { ...JSON.parse(Buffer.from(p, 'base64url').toString()), role: 'admin' };
+        return `${h}.${b64(JSON.stringify(changed))}.${sig}`;
+      })(),
+      'a jose-signed token that has expired': await new SignJWT({})
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject('user-1')
+        .setIssuer(EXPECTED.issuer)
+        .setAudience(EXPECTED.audience)
+        .setExpirationTime(now() - 30)
+        .sign(SECRET),
     };
     for (const [name, token] of Object.entries(refusedByBoth)) {
       expect({ name, ours: verifyHs256(token, SECRET, EXPECTED) }).toEqual({ name, ours: null });
@@ -135,6 +159,16 @@ describe('verifyHs256', () => {
         return `${input}.${b64(createHmac('sha256', SECRET).update(input).digest())}`;
       })(),
       'longer than any token we issue': forge({ alg: 'HS256' }, claims({ pad: 'x'.repeat(9_000) })),
+      // Valid JSON and valid UTF-8, but a lone surrogate once parsed: no token we sign holds one.
+      'a lone surrogate escaped in a claim': forge({ alg: 'HS256' }, undefined, {
+        rawPayload: Buffer.from(JSON.stringify(claims({ name: 'x' })).replace('"x"', '"a\\ud800b"')),
+      }),
+      'a lone surrogate escaped in a nested claim': forge({ alg: 'HS256' }, undefined, {
+        rawPayload: Buffer.from(JSON.stringify(claims({ tags: ['ok', { deep: 'x' }] })).replace('"x"', '"\\udfff"')),
+      }),
+      'a lone surrogate escaped in a claim name': forge({ alg: 'HS256' }, undefined, {
+        rawPayload: Buffer.from(JSON.stringify(claims({ x: 1 })).replace('"x"', '"\\ud800"')),
+      }),
     };
     for (const [name, token] of Object.entries(refusedHere)) {
       expect({ name, ours: verifyHs256(token, SECRET, EXPECTED) }).toEqual({ name, ours: null });
@@ -144,6 +178,23 @@ describe('verifyHs256', () => {
     expect(verifyHs256(expiring, SECRET, EXPECTED, now())).not.toBeNull();
     expect(verifyHs256(expiring, SECRET, EXPECTED, now() + 1)).toBeNull();
   });
+  test('what the server signs (signAccessToken) verifies with jose and with ours, to the same claims; with another secret, with neither', async () => {
+    const settings = { secret: SECRET, ...EXPECTED, accessTokenTtlSeconds: 900 };
+    const token = await signAccessToken(settings, {
+      sub: 'user-7',
+      email: 'z@example.test',
+      name: 'Zoë 😀',
+      tier: 'pro',
+      role: 'admin',
+      sid: 'family-1',
+    });
+    const ours = verifyHs256(token, SECRET, EXPECTED);
+    expect(ours).toMatchObject({ sub: 'user-7', name: 'Zoë 😀', role: 'admin', sid: 'family-1', iss: EXPECTED.issuer });
+    expect(ours).toEqual((await jwtVerify(token, SECRET, JOSE_OPTIONS)).payload);
+    expect(verifyHs256(token, OTHER, EXPECTED)).toBeNull();
+    await expect(jwtVerify(token, OTHER, JOSE_OPTIONS)).rejects.toThrow();
+  });
+
   test('the key made once per secret follows the secret: bytes changed in place, or another array with the same bytes', () => {
     const secret = new TextEncoder().encode('hs256-cached-key-secret-0123456789-abcdefghij');
     const token = forge({ alg: 'HS256', typ: 'JWT' }, claims(), { secret });

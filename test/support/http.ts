@@ -38,10 +38,21 @@ export interface TestUser {
   refreshToken: string;
 }
 
-/** Registers a fresh user with a unique email. */
+/**
+ * Registers a fresh user with a unique email. A 503 (a backing service not answering yet, as on a
+ * loaded machine right after a process started) is retried after its Retry-After, as a client
+ * would, for up to 30 s; any other answer but 201 fails at once.
+ */
 export async function registerUser(api: string, name = 'User'): Promise<TestUser> {
   const email = `${name.toLowerCase()}-${randomUUID().slice(0, 8)}@example.test`;
-  const res = await request('POST', `${api}/auth/register`, { body: { email, password: 'correct horse battery', name } });
+  const register = () => request('POST', `${api}/auth/register`, { body: { email, password: 'correct horse battery', name } });
+  const deadline = Date.now() + 30_000;
+  let res = await register();
+  while (res.status === 503 && Date.now() < deadline) {
+    const retryAfterMs = 1000 * Number(res.headers.get('retry-after') ?? '1');
+    await new Promise((resolve) => setTimeout(resolve, Math.min(retryAfterMs, Math.max(0, deadline - Date.now()))));
+    res = await register();
+  }
   if (res.status !== 201) throw new Error(`register failed: ${res.status} ${JSON.stringify(res.body)}`);
   return { ...res.body.user, accessToken: res.body.accessToken, refreshToken: res.body.refreshToken };
 }

@@ -16,12 +16,14 @@ export interface SwitchboardProcess {
 
 /**
  * Spawns `node --import tsx src/main.ts` with `env` and resolves once its start banner is printed.
+ * The default deadline is generous: on a loaded machine several processes starting at once (each
+ * compiling the sources through tsx) can take tens of seconds to print their banners.
  * With `bundle`, runs what `npm start` runs instead (`node scripts/start.cjs`: the esbuild bundle of
  * src/, rebuilt when a source is newer): the benchmark measures memory on the shipped artifact.
  */
 export function spawnSwitchboard(
   env: Record<string, string>,
-  timeoutMs = 30_000,
+  timeoutMs = 60_000,
   options: { bundle?: boolean } = {},
 ): Promise<SwitchboardProcess> {
   // `node --import tsx` rather than the tsx binary: the pid is Switchboard itself, so a signal

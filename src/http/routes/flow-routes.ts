@@ -353,7 +353,7 @@ export const flowRoutes = [
     errors: [404, 409],
     handler: async ({ user, params }, ctx) => {
       const flow = await ctx.flows.get(user.id, params.id);
-      return ctx.flowExecutions.cancel(flow.id, params.executionId);
+      return ctx.flowExecutions.cancel(flow.id, params.executionId, user.id);
     },
   }),
 ];

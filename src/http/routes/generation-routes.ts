@@ -10,10 +10,10 @@ import { lastEventIdQuery, lastEventSeq } from '../sse';
 import { canvasIdParam, generationParams } from './params';
 import type { Repositories } from '../../models';
 
-/** The generation routes' port: the generation service and its cancels, the canvases and generations repositories, the stream door and sources. */
+/** The generation routes' port: the generation service, the run kernel (cancel), the canvases and generations repositories, the stream door and sources. */
 export type GenerationPorts = Pick<ApiContext, 'streams' | 'sources'> & {
   generations: Pick<ApiContext['generations'], 'start' | 'undo'>;
-  generationCancels: Pick<ApiContext['generationCancels'], 'request'>;
+  runs: Pick<ApiContext['runs'], 'cancel'>;
 } & { repos: Pick<Repositories, 'canvases' | 'generations'> };
 const route = routesWith<GenerationPorts>();
 
@@ -139,7 +139,8 @@ export const generationRoutes = [
     errors: [403, 404, 409],
     handler: async ({ user, params }, ctx) => {
       const { canvasId, role } = await canvasAccess(ctx.repos.canvases, user, params.id, 'viewer');
-      return ctx.generationCancels.request({ userId: user.id, role, canvasId, generationId: params.generationId });
+      const run = await ctx.runs.cancel('generation', params.generationId, { userId: user.id, role, canvasId });
+      return { generationId: run.id, status: 'cancelling' as const };
     },
   }),
 

@@ -9,7 +9,7 @@ import { sessionIdParam } from './params';
 import type { Config } from '../../../config';
 
 /** The session notes routes' port: what the session lifecycle needs (all repositories, queues, notes events, logger), the stream door, Redis for the limits. */
-export type SessionNotesPorts = Pick<ApiContext, 'repos' | 'queues' | 'sources' | 'streams' | 'logger' | 'redis'> & {
+export type SessionNotesPorts = Pick<ApiContext, 'repos' | 'queues' | 'sources' | 'streams' | 'logger' | 'redis' | 'notesRuns'> & {
   config: Pick<Config, 'redis'>;
 };
 const route = routesWith<SessionNotesPorts>();
@@ -30,6 +30,7 @@ const lifecycle = perContext(
       repos: ctx.repos,
       queues: ctx.queues,
       notesEvents: ctx.sources.notesEvents,
+      notesRuns: ctx.notesRuns,
       logger: ctx.logger.child({ component: 'session-notes' }),
     }),
 );

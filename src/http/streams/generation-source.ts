@@ -2,9 +2,9 @@ import type { GenerationEventLog } from '../../generation/event-log';
 import { generationErrorMessage, isTerminal, type GenerationEvent } from '../../generation/events';
 import type { Repositories } from '../../models';
 import type { GenerationRow } from '../../models/schema';
-import type { Frame, StreamEntry } from '../../lib/stream-follower';
+import type { Frame, Framer, StreamEntry } from '../../lib/stream-follower';
 import type { StreamSignal } from '../../lib/stream-signal';
-import { mapYields } from '../../lib/redis-streams';
+import { mapYields, type LiveSink, type LogLiveness } from '../../lib/redis-streams';
 import { formatSse, type SseMessage } from '../sse';
 import { handOffLive, type LiveHandoff, type SseSource } from '../sse-streams';
 
@@ -33,16 +33,49 @@ export interface GenerationSourceDeps {
 /**
  * One instance per open stream, so it stays small (10,000 per node): `messages` is a method of the
  * class, not a generator closure (and its prototype) made per stream, and the `interrupted` message
- * is built only when a stream fails.
+ * is built only when a stream fails. The instance is also the live phase's sink and the log's
+ * liveness (fields and prototype getters), so a live stream holds no extra objects or closures for
+ * them: only `endedAt`, which the follower calls unbound.
  */
-class GenerationSource implements SseSource {
+class GenerationSource implements SseSource, LiveSink, LogLiveness {
+  /** A terminal event went out (replayed or pushed): nothing is built from the row at the end. */
+  private ended = false;
+  /** Where live frames go (the stream's writer), set by `messages`. */
+  private out: ((frames: Frame[]) => void) | undefined = undefined;
+  /** When the generation ended, from its row (null while it may still write). */
+  readonly endedAt: () => Promise<Date | null>;
+
   constructor(
     private readonly deps: GenerationSourceDeps,
     private readonly generationId: string,
     private readonly afterSeq: number,
     /** The generation was created for this stream: it is live, so the first liveness check waits. */
     private readonly started: boolean,
-  ) {}
+  ) {
+    this.endedAt = async () => {
+      const row = await deps.repos.generations.find(generationId);
+      if (!row) return new Date(0);
+      return isFinished(row.status) ? (row.completedAt ?? row.createdAt) : null;
+    };
+  }
+
+  get checkEveryMs(): number {
+    return this.deps.checkEveryMs ?? GENERATION_CHECK_MS;
+  }
+
+  get firstCheckAfterMs(): number {
+    return this.started ? this.checkEveryMs : 0;
+  }
+
+  get framer(): Framer {
+    return generationFrame;
+  }
+
+  /** Live events, as frames shared by every stream of this generation, straight to the stream. */
+  push(frames: Frame[]): void {
+    this.out!(frames);
+    this.ended ||= frames[frames.length - 1].terminal;
+  }
 
   get interrupted(): SseMessage {
     return {
@@ -58,36 +91,20 @@ class GenerationSource implements SseSource {
   }
 
   messages(signal: StreamSignal, push?: (frames: Frame[]) => void): AsyncGenerator<SseMessage, LiveHandoff | undefined> {
-    const { deps, generationId } = this;
-    const checkEveryMs = deps.checkEveryMs ?? GENERATION_CHECK_MS;
-    const liveness = {
-      checkEveryMs,
-      firstCheckAfterMs: this.started ? checkEveryMs : 0,
-      endedAt: async () => {
-        const row = await deps.repos.generations.find(generationId);
-        if (!row) return new Date(0);
-        return isFinished(row.status) ? (row.completedAt ?? row.createdAt) : null;
+    this.out = push;
+    const replay = mapYields(
+      this.deps.events.follow(this.generationId, this.afterSeq, signal, this, push && this),
+      ({ seq, event }): SseMessage => {
+        this.ended ||= isTerminal(event);
+        return { id: seq, event: event.type, data: JSON.stringify(event) };
       },
-    };
-    let ended = false;
-    // Live events go straight to `push` as frames shared by every stream of this generation.
-    const live = push && {
-      framer: generationFrame,
-      push: (frames: Frame[]) => {
-        push(frames);
-        ended ||= frames[frames.length - 1].terminal;
-      },
-    };
-    const replay = mapYields(deps.events.follow(generationId, this.afterSeq, signal, liveness, live), ({ seq, event }): SseMessage => {
-      ended ||= isTerminal(event);
-      return { id: seq, event: event.type, data: JSON.stringify(event) };
-    });
-    return handOffLive(replay, () => this.ending(signal, ended));
+    );
+    return handOffLive(replay, () => this.ending(signal));
   }
 
-  /** The log ended without a terminal event (`ended` false): one built from the row. */
-  private async *ending(signal: StreamSignal, ended: boolean): AsyncGenerator<SseMessage> {
-    if (ended || signal.aborted) return;
+  /** The log ended without a terminal event: one built from the row. */
+  private async *ending(signal: StreamSignal): AsyncGenerator<SseMessage> {
+    if (this.ended || signal.aborted) return;
     const event = await endedEvent(this.deps.repos, this.generationId);
     // No id: it is not a position in the log, so a client's Last-Event-ID stays where it was.
     yield { event: event.type, data: JSON.stringify(event) };

@@ -1,0 +1,290 @@
+import type { QueueName } from '../../config';
+import type { CancelKind, CancelSignals } from '../lib/cancel-signals';
+import { conflict } from '../lib/errors';
+import type { Logger } from '../lib/logger';
+import type { Tx } from '../models/database';
+import type { RunsRepository } from '../models/runs-repository';
+import type { MemberRole, RunRow } from '../models/schema';
+import type { QueueRegistry } from '../queues/registry';
+import { outcomeError, type RunOutcome } from './outcome';
+import { allowedFrom, blockedByCancel, OPEN_STATUSES, type RunKindName } from './transitions';
+
+/** Who asks to cancel: the user, and on a canvas their role there (a generation lets an editor cancel). */
+export interface RunActor {
+  userId: string;
+  canvasId?: string;
+  role?: MemberRole | null;
+}
+
+/** One thing a run holds until it ends (a rate-limit slot, a stream, a budget reservation). */
+export interface RunRelease {
+  /** Named in the log when it fails. */
+  name: string;
+  /** Gives it back; called once per end, by whoever ended the run. Must be safe to call twice. */
+  release(run: RunRow): Promise<void>;
+}
+
+/**
+ * What a kind of run tells the kernel. `S` is what its success carries, `U` the usage of a
+ * cancelled run, `C` what its worker hands to an end (a stream writer…), `P` what `persist`
+ * returns to `announce` and to the caller of `end`.
+ */
+export interface RunKindSpec<S, U, C, P> {
+  kind: RunKindName;
+  /**
+   * The queue of its jobs, and the job id of a run (so liveness is asked the same way for every
+   * kind); null for a run carried by many jobs (a flow execution's nodes).
+   */
+  queue: QueueName;
+  jobId(id: string): string | null;
+  /**
+   * The kind recovers its runs itself (a flow execution is resumed, its steps being idempotent, and
+   * ends through the kernel from there); `recover` leaves its runs alone.
+   */
+  recoversItself?: boolean;
+  /**
+   * A cancel request ends the run at once, whoever holds its jobs (a flow execution: running nodes
+   * are aborted by the signal and find the execution ended). Otherwise the worker holding its job ends it.
+   */
+  cancelEndsAtOnce?: boolean;
+  /** The cancel signal's kind (src/lib/cancel-signals.ts), when its worker listens for one. */
+  signal?: CancelKind;
+  /**
+   * Owner-only authorization as the kind defines it: throws 404 (not the actor's to see) or 403,
+   * else returns the kind's own status (the 409's message when the run has already ended).
+   */
+  authorizeCancel(id: string, actor: RunActor): Promise<{ status: string }>;
+  /** After a cancel request is recorded (its audit). */
+  cancelRequested?(run: RunRow, actor: RunActor): Promise<void>;
+  /** The kind's own row for this end, in the transaction that moved the run. */
+  persist(tx: Tx, run: RunRow, outcome: RunOutcome<S, U>, context: C | undefined): Promise<P>;
+  /** The terminal event, once, by whoever won the end; after the commit and the releases. */
+  announce(run: RunRow, outcome: RunOutcome<S, U>, context: C | undefined, persisted: P): Promise<void>;
+  releases: readonly RunRelease[];
+  /** The failure a run whose worker stopped ends with. */
+  interrupted: { code: string; message: string };
+  /**
+   * A kind's own start, when it folds the run's move into a statement on its own row (the hot path
+   * keeps one statement). Without it, the run's row alone moves.
+   */
+  start?(id: string, from: RunRow['status'][]): Promise<StartResult>;
+}
+
+/** The answer of `start`: the run as it now is, and whether this call started it. */
+export interface StartResult {
+  run: RunRow | null;
+  started: boolean;
+}
+
+/** The answer of `end`: the winner gets the run and what its kind persisted; a loser gets the run as it is. */
+export type EndResult<P> = { won: true; run: RunRow; persisted: P } | { won: false; run: RunRow | null };
+
+export interface RunKernelDeps {
+  runs: RunsRepository;
+  queues: Pick<QueueRegistry, 'remove' | 'isLive'>;
+  signals: Pick<CancelSignals, 'request'>;
+  logger: Logger;
+}
+
+/**
+ * The owner of every run's life (decision 0201). One state machine for all kinds
+ * (src/runs/transitions.ts), each move a conditional UPDATE of the run's row so two processes can
+ * never both end a run; the winner alone writes the kind's row (same transaction), gives back what
+ * the run held (one `finally`), then emits the terminal event. Cancel and crash recovery go
+ * through the same ends.
+ */
+export class RunKernel {
+  private readonly kinds = new Map<RunKindName, RunKindSpec<unknown, unknown, unknown, unknown>>();
+  private readonly log: Logger;
+
+  constructor(private readonly deps: RunKernelDeps) {
+    this.log = deps.logger.child({ component: 'run-kernel' });
+  }
+
+  /** Registers a kind (once) and returns its typed handle. */
+  register<S, U, C, P>(spec: RunKindSpec<S, U, C, P>): RunHandle<S, U, C, P> {
+    if (this.kinds.has(spec.kind)) throw new Error(`Run kind ${spec.kind} is registered twice`);
+    this.kinds.set(spec.kind, spec as RunKindSpec<unknown, unknown, unknown, unknown>);
+    return new RunHandle(this, spec);
+  }
+
+  /** The registered kinds (the reaper recovers each). */
+  registered(): RunKindName[] {
+    return [...this.kinds.keys()];
+  }
+
+  /**
+   * The one cancel path: the kind authorizes the actor (404/403), the request is recorded on the
+   * open run (409 `not_running` once it has ended), every node is signalled, and a job still
+   * waiting is taken off its queue and the run ended here; a job a worker holds is ended by it.
+   */
+  async cancel(kind: RunKindName, id: string, actor: RunActor): Promise<RunRow> {
+    const spec = this.spec(kind);
+    const subject = await spec.authorizeCancel(id, actor);
+    const run = await this.deps.runs.requestCancel(kind, id, actor.userId);
+    if (!run) throw conflict('not_running', `This ${describe(kind)} has already ended (it is ${subject.status})`);
+    if (spec.signal) await this.deps.signals.request(spec.signal, id);
+    if (spec.cancelRequested) await spec.cancelRequested(run, actor);
+    this.log.info({ kind, id, userId: actor.userId }, 'cancel requested');
+    if (spec.cancelEndsAtOnce || (await this.takeOffQueue(spec, run))) await this.end(kind, id, { status: 'cancelled' }, undefined);
+    return run;
+  }
+
+  /**
+   * Ends runs of every registered kind whose job can no longer run (its worker died, Redis lost
+   * it): `cancelled` when their cancel was requested, else `failed` with the kind's `interrupted`.
+   */
+  async recover(before: Date, limit: number): Promise<Partial<Record<RunKindName, number>>> {
+    const report: Partial<Record<RunKindName, number>> = {};
+    for (const [kind, spec] of this.kinds) {
+      if (spec.recoversItself) continue;
+      let ended = 0;
+      for (const run of await this.deps.runs.listOpenBefore(kind, before, limit)) {
+        if (run.queue && run.jobId && (await this.deps.queues.isLive(run.queue as QueueName, run.jobId))) continue;
+        const outcome: RunOutcome = run.cancelRequestedAt ? { status: 'cancelled' } : { status: 'failed', ...spec.interrupted };
+        if ((await this.end(kind, run.id, outcome, undefined)).won) ended += 1;
+      }
+      report[kind] = ended;
+    }
+    return report;
+  }
+
+  /** Records a new queued run on the job that will carry it. */
+  async create(kind: RunKindName, input: { id: string; userId: string }, db?: Tx): Promise<void> {
+    const spec = this.spec(kind);
+    await this.deps.runs.insert({ kind, id: input.id, userId: input.userId, queue: spec.queue, jobId: spec.jobId(input.id) }, db);
+  }
+
+  /**
+   * Records a new queued run under an id whose previous run has ended (a kind whose subject runs
+   * again, as a session's notes after a failure); false while a run under that id is still open.
+   */
+  async reopen(kind: RunKindName, input: { id: string; userId: string }, db?: Tx): Promise<boolean> {
+    const spec = this.spec(kind);
+    return this.deps.runs.reopen({ kind, id: input.id, userId: input.userId, queue: spec.queue, jobId: spec.jobId(input.id) }, db);
+  }
+
+  /** Moves the run to `running` unless it has ended or its cancel was requested. */
+  async start(kind: RunKindName, id: string): Promise<StartResult> {
+    const spec = this.spec(kind);
+    const from = allowedFrom('running');
+    if (spec.start) return spec.start(id, from);
+    const run = await this.deps.runs.move(kind, id, { to: 'running', from, unlessCancelRequested: blockedByCancel('running') });
+    return run ? { run, started: true } : { run: await this.deps.runs.find(kind, id), started: false };
+  }
+
+  /**
+   * Ends the run with `outcome` if it is still open (and, for a success, its cancel was not
+   * requested): the kind's row is written in the same transaction, what the run held is given back
+   * in one `finally`, then the terminal event is emitted. Exactly one caller wins; the others get
+   * `won: false` and the run as it is.
+   */
+  async end<P>(kind: RunKindName, id: string, outcome: RunOutcome, context: unknown): Promise<EndResult<P>> {
+    const spec = this.spec(kind) as RunKindSpec<unknown, unknown, unknown, P>;
+    const move = { to: outcome.status, from: allowedFrom(outcome.status), unlessCancelRequested: blockedByCancel(outcome.status) };
+    let moved: { run: RunRow; value: P } | null = null;
+    try {
+      moved = await this.deps.runs.moveWith(kind, id, { ...move, ...outcomeError(outcome) }, (tx, run) =>
+        spec.persist(tx, run, outcome, context),
+      );
+    } finally {
+      // The one place what a run held is given back: by the winner, before anyone hears it ended.
+      if (moved) await this.releaseAll(spec, moved.run);
+    }
+    if (!moved) return { won: false, run: await this.deps.runs.find(kind, id) };
+    await spec.announce(moved.run, outcome, context, moved.value);
+    return { won: true, run: moved.run, persisted: moved.value };
+  }
+
+  /**
+   * Finishes an end that an earlier attempt committed but did not follow through (its worker
+   * stopped between the commit and the terminal event): the releases, then the terminal event.
+   */
+  async settle<P>(spec: RunKindSpec<unknown, unknown, unknown, P>, run: RunRow, outcome: RunOutcome, context: unknown, persisted: P) {
+    await this.releaseAll(spec, run);
+    await spec.announce(run, outcome, context, persisted);
+  }
+
+  /** Gives back everything the run held; a release that fails is logged (each one expires on its own). */
+  private async releaseAll(spec: RunKindSpec<unknown, unknown, unknown, unknown>, run: RunRow): Promise<void> {
+    const results = await Promise.allSettled(spec.releases.map((release) => release.release(run)));
+    results.forEach((result, index) => {
+      if (result.status === 'rejected')
+        this.log.warn(
+          { err: result.reason, kind: run.kind, id: run.id, release: spec.releases[index]?.name },
+          'release of an ended run failed; it expires on its own',
+        );
+    });
+  }
+
+  /** Takes a job no worker holds off its queue; false when a worker holds it (that worker ends the run). */
+  private async takeOffQueue(spec: RunKindSpec<unknown, unknown, unknown, unknown>, run: RunRow): Promise<boolean> {
+    if (!run.queue || !run.jobId) return false;
+    try {
+      return await this.deps.queues.remove(run.queue as QueueName, run.jobId);
+    } catch (error) {
+      // The request is recorded and signalled: a worker that takes the job ends it, else the reaper does.
+      this.log.warn(
+        { err: error, kind: spec.kind, id: run.id },
+        'queued job of a cancelled run not removed; its worker or the reaper ends it',
+      );
+      return false;
+    }
+  }
+
+  private spec(kind: RunKindName): RunKindSpec<unknown, unknown, unknown, unknown> {
+    const spec = this.kinds.get(kind);
+    if (!spec) throw new Error(`Run kind ${kind} is not registered`);
+    return spec;
+  }
+}
+
+/** A kind's typed door to the kernel, for its service and runner. */
+export class RunHandle<S, U, C, P> {
+  constructor(
+    private readonly kernel: RunKernel,
+    readonly spec: RunKindSpec<S, U, C, P>,
+  ) {}
+
+  create(input: { id: string; userId: string }, db?: Tx): Promise<void> {
+    return this.kernel.create(this.spec.kind, input, db);
+  }
+
+  reopen(input: { id: string; userId: string }, db?: Tx): Promise<boolean> {
+    return this.kernel.reopen(this.spec.kind, input, db);
+  }
+
+  start(id: string): Promise<StartResult> {
+    return this.kernel.start(this.spec.kind, id);
+  }
+
+  end(id: string, outcome: RunOutcome<S, U>, context?: C): Promise<EndResult<P>> {
+    return this.kernel.end<P>(this.spec.kind, id, outcome, context);
+  }
+
+  /** Finishes an end an earlier attempt committed: releases, then the terminal event again. */
+  settle(run: RunRow, outcome: RunOutcome<S, U>, context: C | undefined, persisted: P): Promise<void> {
+    return this.kernel.settle(this.spec as RunKindSpec<unknown, unknown, unknown, P>, run, outcome, context, persisted);
+  }
+
+  cancel(id: string, actor: RunActor): Promise<RunRow> {
+    return this.kernel.cancel(this.spec.kind, id, actor);
+  }
+}
+
+/** Whether a run is still open. */
+export function isOpen(run: Pick<RunRow, 'status'>): boolean {
+  return (OPEN_STATUSES as readonly string[]).includes(run.status);
+}
+
+function describe(kind: RunKindName): string {
+  const names: Record<RunKindName, string> = {
+    generation: 'generation',
+    chat: 'chat turn',
+    notes: 'ticket notes run',
+    flow: 'flow execution',
+    agent: 'agent run',
+    journey: 'journey turn',
+  };
+  return names[kind];
+}
