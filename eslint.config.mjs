@@ -116,11 +116,6 @@ export default defineConfig(
     rules: doors(SQL, LANGCHAIN, QUEUES),
   },
   {
-    // TEMPORARY, until the run kernel's rewrite moves its transaction into a repository method
-    files: ['src/generation/generation-cancel.ts'],
-    rules: doors(LANGCHAIN, QUEUES),
-  },
-  {
     // tests and benchmarks read JSON bodies and socket payloads, which are `any` by nature, and
     // check them with expect(); jest's expect(obj.method) is not an unbound call
     files: ['test/**', 'bench/**'],
