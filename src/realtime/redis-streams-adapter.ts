@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { Namespace } from 'socket.io';
+import type { Namespace, Socket } from 'socket.io';
 import {
   ClusterAdapter,
   MessageType,
@@ -41,6 +41,8 @@ const READ_RETRY_MS = 1_000;
 /** The replay of a recovered session reads the stream in pages of this size, at most this many. */
 const RESTORE_PAGE = 1_000;
 const RESTORE_MAX_PAGES = 100;
+/** How long a restore keeps what it reads for a socket that has not connected yet (its middlewares run meanwhile). */
+const RESTORE_KEEP_MS = 30_000;
 
 export interface RedisStreamsAdapterOptions {
   /** The stream every node writes to and reads from. */
@@ -73,6 +75,15 @@ export interface RoomBroadcastRecord {
 }
 
 type Fields = string[];
+
+const BROADCAST_TYPE = String(MessageType.BROADCAST);
+
+/** Whether stream entry id `a` (`<ms>-<seq>`) comes after `b`. */
+function laterThan(a: string, b: string): boolean {
+  const [aMs, aSeq] = a.split('-').map(BigInt);
+  const [bMs, bSeq] = b.split('-').map(BigInt);
+  return aMs > bMs || (aMs === bMs && aSeq > bSeq);
+}
 
 function field(fields: Fields, name: string): string | undefined {
   for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
@@ -231,6 +242,14 @@ export class RedisStreamsCluster {
 export class RedisStreamsAdapter extends ClusterAdapter {
   private readonly publicChannel: string;
   private readonly channels: string[];
+  /**
+   * Restores under way, by socket id. Socket.IO joins a restored socket to its rooms once
+   * `restoreSession` resolves, and sends it room broadcasts only once its middlewares have run:
+   * what this node reads from the stream in between reaches no socket live. Each restore keeps
+   * those records: the ones read before it resolves join the missed packets, the later ones are
+   * sent when the socket connects.
+   */
+  private readonly restoring = new Map<string, Restore>();
   /** The namespace's name (socket.io-adapter types `nsp` loosely). */
   readonly nspName: string;
 
@@ -244,6 +263,24 @@ export class RedisStreamsAdapter extends ClusterAdapter {
     this.publicChannel = `${prefix}#${this.nspName}#`;
     this.channels = [this.publicChannel, `${prefix}#${this.nspName}#${this.uid}#`];
     cluster.subscribe(this, this.channels);
+    namespace.on('connection', (socket: Socket) => this.onConnection(socket));
+  }
+
+  /** Sends a restored socket what this node read for it while it was being set up, and stops keeping. */
+  private onConnection(socket: Socket): void {
+    const restore = this.restoring.get(socket.id);
+    if (!restore) return;
+    this.endRestore(socket.id, restore);
+    if (!socket.recovered) return;
+    for (const [id, message] of restore.read) {
+      const missed = laterThan(id, restore.after) ? this.missedPacket(message, restore.rooms) : undefined;
+      if (missed) socket.emit(...(missed as [string, ...unknown[]]), id);
+    }
+  }
+
+  private endRestore(sid: string, restore: Restore): void {
+    clearTimeout(restore.timer);
+    if (this.restoring.get(sid) === restore) this.restoring.delete(sid);
   }
 
   /** What a script needs to add a room event of this namespace to the stream (see `RoomBroadcastRecord`). */
@@ -254,6 +291,11 @@ export class RedisStreamsAdapter extends ClusterAdapter {
 
   /** Hands a message (from the stream, with its offset, or from pub/sub) to socket.io-adapter's handling. */
   receive(message: ClusterMessage, offset?: string): void {
+    // Kept before onMessage, which appends the offset to the packet's arguments.
+    if (offset !== undefined && this.restoring.size > 0 && message.type === MessageType.BROADCAST) {
+      const kept = structuredClone(message);
+      for (const restore of this.restoring.values()) restore.read.push([offset, kept]);
+    }
     this.onMessage(message, offset);
   }
 
@@ -310,26 +352,45 @@ export class RedisStreamsAdapter extends ClusterAdapter {
     ]);
     if (!stored || atOffset.length === 0) throw new Error('session or offset not found');
     const session = { ...(JSON.parse(stored) as Omit<Session, 'missedPackets'>), missedPackets: [] as unknown[][] };
-    let after = offset;
-    for (let page = 0; page < RESTORE_MAX_PAGES; page += 1) {
-      const entries = (await redis.xrange(options.streamKey, `(${after}`, '+', 'COUNT', RESTORE_PAGE)) as Array<[string, Fields]>;
-      for (const [id, fields] of entries) {
-        after = id;
-        if (field(fields, 'nsp') !== this.nspName) continue;
-        const missed = this.missedPacket(fields, session.rooms);
-        if (missed) session.missedPackets.push([...missed, id]);
+    const restore: Restore = {
+      rooms: session.rooms,
+      after: offset,
+      read: [],
+      timer: setTimeout(() => this.endRestore(session.sid, restore), RESTORE_KEEP_MS),
+    };
+    restore.timer.unref();
+    const previous = this.restoring.get(session.sid);
+    if (previous) this.endRestore(session.sid, previous);
+    this.restoring.set(session.sid, restore);
+    try {
+      for (let page = 0; page < RESTORE_MAX_PAGES; page += 1) {
+        const entries = (await redis.xrange(options.streamKey, `(${restore.after}`, '+', 'COUNT', RESTORE_PAGE)) as Array<[string, Fields]>;
+        for (const [id, fields] of entries) {
+          restore.after = id;
+          if (field(fields, 'nsp') !== this.nspName || (field(fields, 'room') === undefined && field(fields, 'type') !== BROADCAST_TYPE))
+            continue;
+          const missed = this.missedPacket(decodeRecord(fields), session.rooms);
+          if (missed) session.missedPackets.push([...missed, id]);
+        }
+        if (entries.length < RESTORE_PAGE) break;
       }
-      if (entries.length < RESTORE_PAGE) break;
+    } catch (error) {
+      this.endRestore(session.sid, restore);
+      throw error;
+    }
+    // Read live after the last range read: not in it, and delivered before the socket existed.
+    for (const [id, message] of restore.read.splice(0)) {
+      if (!laterThan(id, restore.after)) continue;
+      restore.after = id;
+      const missed = this.missedPacket(message, session.rooms);
+      if (missed) session.missedPackets.push([...missed, id]);
     }
     return session;
   }
 
-  /** A broadcast record's event arguments, when a socket in `rooms` would have received it live with an offset. */
-  private missedPacket(fields: Fields, rooms: string[]): unknown[] | undefined {
-    const type = field(fields, 'type');
-    if (field(fields, 'room') === undefined && type !== String(MessageType.BROADCAST)) return undefined;
-    const message = decodeRecord(fields);
-    if (message.type !== MessageType.BROADCAST) return undefined;
+  /** A broadcast's event arguments, when a socket in `rooms` would have received it live with an offset. */
+  private missedPacket(message: ClusterMessage, rooms: string[]): unknown[] | undefined {
+    if (message.type !== MessageType.BROADCAST || message.data.requestId !== undefined) return undefined;
     const { packet, opts } = message.data as { packet: { type: number; id?: number; data: unknown[] }; opts: BroadcastOptionsJson };
     if (packet.type !== EVENT_PACKET || packet.id !== undefined || opts.flags?.volatile !== undefined) return undefined;
     const included = opts.rooms.length === 0 || rooms.some((room) => opts.rooms.includes(room));
@@ -340,6 +401,14 @@ export class RedisStreamsAdapter extends ClusterAdapter {
   override async close(): Promise<void> {
     await this.cluster.release(this, this.channels);
   }
+}
+
+/** A session being restored: its rooms, the last stream entry it covers, and what was read since. */
+interface Restore {
+  rooms: string[];
+  after: string;
+  read: Array<[string, ClusterMessage]>;
+  timer: NodeJS.Timeout;
 }
 
 type BroadcastOptionsJson = { rooms: string[]; except: string[]; flags?: BroadcastOptions['flags'] };

@@ -125,6 +125,42 @@ describe('the Redis Streams adapter', () => {
     expect(got).toEqual([0, 1, 2, 3, 4, 5]);
   }, 30_000);
 
+  test('under a steady stream of room events, every recovered reconnect gets every event it missed, once, in order', async () => {
+    // The socket is restored, then waits for an asynchronous middleware (as authentication does)
+    // before it receives room broadcasts: events the node reads meanwhile must not fall between.
+    const httpServer = http.createServer();
+    const node = createSocketServer({ redis: redis('blocking'), keyPrefix, httpServer });
+    node.use((_socket, next) => void command.ping().then(() => next(), next));
+    node.on('connection', (socket) => void socket.join('steady'));
+    await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
+    const socket = await client(httpServer);
+    const got: number[] = [];
+    socket.on('tick', (n: number) => got.push(n));
+    let sent = 0;
+    const ticker = setInterval(() => void worker.to('steady').emit('tick', sent++), 2);
+    const recovered: boolean[] = [];
+
+    try {
+      for (let cut = 0; cut < 12; cut += 1) {
+        const seen = got.length;
+        await waitUntil(() => got.length > seen + 5, 15_000);
+        const back = new Promise<void>((resolve) => socket.io.once('reconnect', () => resolve()));
+        socket.io.engine.close();
+        await back;
+        await waitUntil(() => socket.connected, 15_000);
+        recovered.push(socket.recovered);
+      }
+    } finally {
+      clearInterval(ticker);
+    }
+    // The last event sent arrives last: everything before it arrived by then or was lost.
+    await waitUntil(() => got.at(-1) === sent - 1, 15_000);
+
+    expect(recovered).toEqual(Array.from({ length: 12 }, () => true));
+    expect(got).toEqual(Array.from({ length: sent }, (_, n) => n));
+    await closeSocketServer(node);
+  }, 120_000);
+
   test('the stream stays near its length bound', async () => {
     const blocking = redis('blocking');
     const streamKey = `${keyPrefix}:bounded`;
