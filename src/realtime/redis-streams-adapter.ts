@@ -61,7 +61,8 @@ export interface RedisStreamsAdapterOptions {
    * `emitWithAck`, `serverSideEmit`, `fetchSockets`).
    */
   readStream: boolean;
-  logger?: Logger;
+  /** Where failures of the adapter's connections and unreadable records are reported. */
+  logger: Logger;
   /** Called with the number of records of each read of the stream that returned some. */
   onRead?: (records: number) => void;
 }
@@ -139,11 +140,11 @@ export class RedisStreamsCluster {
     readonly options: RedisStreamsAdapterOptions,
   ) {
     this.subscriber = redis.duplicate();
-    this.subscriber.on('error', (error: Error) => this.options.logger?.warn({ err: error }, 'socket adapter subscriber: redis error'));
+    this.subscriber.on('error', (error: Error) => this.options.logger.warn({ err: error }, 'socket adapter subscriber: redis error'));
     this.subscriber.on('message', (channel: string, text: string) => this.onPublished(channel, text));
     if (options.readStream) {
       this.reader = redis.duplicate();
-      this.reader.on('error', (error: Error) => this.options.logger?.warn({ err: error }, 'socket adapter reader: redis error'));
+      this.reader.on('error', (error: Error) => this.options.logger.warn({ err: error }, 'socket adapter reader: redis error'));
       void this.read(this.reader);
     }
   }
@@ -164,7 +165,7 @@ export class RedisStreamsCluster {
   subscribe(adapter: RedisStreamsAdapter, channels: string[]): void {
     for (const channel of channels) this.channels.set(channel, adapter);
     this.subscriber.subscribe(...channels).catch((error: unknown) => {
-      this.options.logger?.error(
+      this.options.logger.error(
         { err: error, nsp: adapter.nspName },
         'socket adapter: subscribing failed, this node misses acks and answers',
       );
@@ -194,7 +195,7 @@ export class RedisStreamsCluster {
     try {
       message = JSON.parse(text) as ClusterMessage | ClusterResponse;
     } catch (error) {
-      this.options.logger?.warn({ err: error, channel }, 'socket adapter: a published message is not JSON, ignored');
+      this.options.logger.warn({ err: error, channel }, 'socket adapter: a published message is not JSON, ignored');
       return;
     }
     adapter.receive(message as ClusterMessage);
@@ -217,7 +218,7 @@ export class RedisStreamsCluster {
         )) as typeof result;
       } catch (error) {
         if (this.closed) return;
-        this.options.logger?.warn({ err: error }, 'socket adapter: reading the stream failed, reading again in a second');
+        this.options.logger.warn({ err: error }, 'socket adapter: reading the stream failed, reading again in a second');
         await new Promise((resolve) => setTimeout(resolve, READ_RETRY_MS));
         continue;
       }
@@ -231,7 +232,7 @@ export class RedisStreamsCluster {
         try {
           adapter.receive(decodeRecord(fields), id);
         } catch (error) {
-          this.options.logger?.warn({ err: error, id }, 'socket adapter: a stream record could not be read, skipped');
+          this.options.logger.warn({ err: error, id }, 'socket adapter: a stream record could not be read, skipped');
         }
       }
     }
@@ -335,7 +336,7 @@ export class RedisStreamsAdapter extends ClusterAdapter {
   override persistSession(session: Omit<Session, 'missedPackets'>): void {
     const { sessionKeyPrefix, recoveryWindowMs } = this.cluster.options;
     this.cluster.redis.set(sessionKeyPrefix + session.pid, JSON.stringify(session), 'PX', recoveryWindowMs).catch((error: unknown) => {
-      this.cluster.options.logger?.warn({ err: error }, 'socket adapter: session not kept, the socket cannot recover it');
+      this.cluster.options.logger.warn({ err: error }, 'socket adapter: session not kept, the socket cannot recover it');
     });
   }
 

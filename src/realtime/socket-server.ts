@@ -1,7 +1,7 @@
 import type { Server as HttpServer } from 'node:http';
 import type { Redis } from 'ioredis';
 import { Server, type Namespace } from 'socket.io';
-import type { Logger } from '../lib/logger';
+import { createLogger, type Logger } from '../lib/logger';
 import { RedisStreamsAdapter, RedisStreamsCluster, type RoomBroadcastRecord } from './redis-streams-adapter';
 
 export type { RoomBroadcastRecord } from './redis-streams-adapter';
@@ -41,7 +41,8 @@ export function createSocketServer(options: {
     recoveryWindowMs: RECOVERY_WINDOW_MS,
     // An emit-only server holds no sockets: nothing on the stream is for it (0158).
     readStream: Boolean(options.httpServer),
-    logger: options.logger?.child({ component: 'socket-adapter' }),
+    // Without the process's logger, failures still reach the log (stdout), never nowhere.
+    logger: options.logger?.child({ component: 'socket-adapter' }) ?? createLogger({ level: 'info', name: 'socket-adapter' }),
     onRead: options.onStreamRead,
   });
   const serverOptions = {

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
 import type { Server } from 'socket.io';
 import { io as connect, type Socket } from 'socket.io-client';
+import { createLogger } from '../../src/lib/logger';
 import { createRedis, redisReady } from '../../src/lib/redis';
 import { RedisStreamsCluster } from '../../src/realtime/redis-streams-adapter';
 import { closeSocketServer, createSocketServer } from '../../src/realtime/socket-server';
@@ -171,6 +172,7 @@ describe('the Redis Streams adapter', () => {
       sessionKeyPrefix: `${keyPrefix}:bounded:session:`,
       recoveryWindowMs: 60_000,
       readStream: false,
+      logger: createLogger({ level: 'warn', name: 'bounded-adapter-test' }),
     });
     const bounded = createSocketServer({ redis: redis('blocking'), keyPrefix: `${keyPrefix}:other` });
     const adapter = cluster.adapterFor(bounded.of('/bounded'));
