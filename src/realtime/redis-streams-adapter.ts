@@ -275,7 +275,9 @@ export class RedisStreamsAdapter extends ClusterAdapter {
     if (!socket.recovered) return;
     for (const [id, message] of restore.read) {
       const missed = laterThan(id, restore.after) ? this.missedPacket(message, restore.rooms) : undefined;
-      if (missed) socket.emit(...(missed as [string, ...unknown[]]), id);
+      // Local and synchronous, before any later record reaches the socket; `socket.emit` would go
+      // through the stream again (with connection state recovery on) and arrive after them.
+      if (missed) this.namespace.local.to(socket.id).emit(...(missed as [string, ...unknown[]]), id);
     }
   }
 
