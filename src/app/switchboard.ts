@@ -154,6 +154,7 @@ export async function startSwitchboard(
       keyPrefix: config.redis.keyPrefix,
       httpServer,
       corsOrigins: config.cors.origins,
+      logger,
     });
     closers.unshift(['sockets', () => closeSocketServer(io)]);
     // Every canvas room event gets a seq and a place in the canvas's replay log.
