@@ -24,6 +24,7 @@ import { AgentRunChannel } from '../agents/run-channel';
 import { AgentScheduler } from '../agents/scheduler';
 import { resolveOAuthEncryptionKey, SecretBox } from '../connectors/secret-box';
 import { AdminDirectory } from '../auth/admins';
+import { LimitsResolver } from '../auth/limits';
 import { AuthService } from '../auth/auth-service';
 import { resolveJwtSecret } from '../auth/jwt-secret';
 import { ApiKeys } from '../auth/api-keys';
@@ -154,6 +155,7 @@ export async function startSwitchboard(
       keyPrefix: config.redis.keyPrefix,
       httpServer,
       corsOrigins: config.cors.origins,
+      logger,
     });
     closers.unshift(['sockets', () => closeSocketServer(io)]);
     // Every canvas room event gets a seq and a place in the canvas's replay log.
@@ -223,7 +225,13 @@ export async function startSwitchboard(
     }
 
     if (roles.has('scheduler')) {
-      const scheduler = new AgentScheduler({ repos, enqueue: queues.enqueue, logger, tick: config.agents.schedulerTick });
+      const scheduler = new AgentScheduler({
+        repos,
+        enqueue: queues.enqueue,
+        logger,
+        tick: config.agents.schedulerTick,
+        limits: new LimitsResolver({ users: repos.users, tiers: config.tiers }),
+      });
       scheduler.start();
       closers.unshift(['scheduler', () => scheduler.stop()]);
     }
@@ -303,6 +311,7 @@ export async function startSwitchboard(
         oauth: new OAuthService({ config, repos, redis, vault, secret: tokens.secret, logger }),
         canvasEvents,
         usage,
+        limits: new LimitsResolver({ users: repos.users, tiers: config.tiers, providers: config.llm.providers }),
         readiness: { redis: async () => void (await redis.ping()), database: () => database.ping() },
         shuttingDown,
         queues,

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { AIMessage, HumanMessage, SystemMessage, type BaseMessage } from '@langchain/core/messages';
 import { describeRedacted } from '../lib/redact-error';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Config } from '../../config';
 import { ModelCallCancelled, ModelUnavailableError, type ModelGateway } from '../ai/model-gateway';
+import { historyMessages, systemMessage, userMessage, type ModelMessage } from '../ai/model-messages';
 import type { CancelSignals } from '../lib/cancel-signals';
 import type { DevicePort } from '../devices/device-channel';
 import { DeviceRpcError } from '../devices/device-rpc';
@@ -109,9 +109,9 @@ export class AssistantRunner {
     log.info({ toolsets, mode: data.tools, historyLength: history.length }, 'assistant turn started');
     return this.runTurn(data, log, toolsets, newUsage(this.deps.models), signal, {
       messages: [
-        new SystemMessage(toolsets.length ? systemPrompt(toolsets) : plainSystemPrompt()),
-        ...history.map((m): BaseMessage => (m.role === 'user' ? new HumanMessage(m.content) : new AIMessage(m.content))),
-        new HumanMessage(message.content),
+        systemMessage(toolsets.length ? systemPrompt(toolsets) : plainSystemPrompt()),
+        ...historyMessages(history),
+        userMessage(message.content),
       ],
     });
   }
@@ -193,7 +193,7 @@ export class AssistantRunner {
     toolsets: ToolsetName[],
     usage: TurnUsage,
     signal: AbortSignal,
-    start: { messages: BaseMessage[] } | { resume: { state: ParkedLoop; result: string } },
+    start: { messages: ModelMessage[] } | { resume: { state: ParkedLoop; result: string } },
   ): Promise<{ toolCalls: number; toolIterations: number; parked?: string }> {
     const { chat } = this.deps.repos;
     const tools = toolsFor(toolsets);

@@ -1,6 +1,6 @@
-import { AIMessage, HumanMessage, SystemMessage, type BaseMessage } from '@langchain/core/messages';
 import { UnrecoverableError, type Job } from 'bullmq';
 import { ModelCallCancelled, ModelUnavailableError, type ModelGateway } from '../ai/model-gateway';
+import { historyMessages, systemMessage, userMessage, type ModelMessage } from '../ai/model-messages';
 import type { ChatCancels, TurnRef } from '../assistant/chat-cancel';
 import type { ChatEvent, ChatEventLog, TurnUsage } from '../assistant/chat-events';
 import type { CancelSignals } from '../lib/cancel-signals';
@@ -80,11 +80,7 @@ export class ChatflowRunner {
     const settings = flow.definition as unknown as ChatflowDefinition;
 
     const history = await chat.context(data.sessionId, message.seq, settings.historyWindow ?? DEFAULT_HISTORY_WINDOW);
-    const messages: BaseMessage[] = [
-      new SystemMessage(settings.systemPrompt),
-      ...history.map((m): BaseMessage => (m.role === 'user' ? new HumanMessage(m.content) : new AIMessage(m.content))),
-      new HumanMessage(message.content),
-    ];
+    const messages: ModelMessage[] = [systemMessage(settings.systemPrompt), ...historyMessages(history), userMessage(message.content)];
     const tier = (await users.findById(data.userId))?.tier ?? 'free';
     log.info({ historyLength: history.length, model: settings.model }, 'chatflow turn started');
     const pending: Array<Promise<void>> = [];
