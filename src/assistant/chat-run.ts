@@ -82,7 +82,7 @@ export function registerChatRuns(kernel: RunKernel, deps: ChatRunDeps): ChatRuns
     async authorizeCancel(messageId, actor) {
       const turn = await turnOf(messageId);
       if (!turn || turn.userId !== actor.userId) throw notFound('Chat session');
-      return { status: (await repos.chat.findReply(turn.sessionId, messageId))?.status ?? 'ended' };
+      return { status: (await repos.runs.find('chat', messageId))?.status ?? 'unknown' };
     },
 
     async heldElsewhere(run) {
