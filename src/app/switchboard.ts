@@ -6,6 +6,7 @@ import type { LlmEndpoint } from '../ai/llm';
 import { ModelCatalog } from '../ai/model-catalog';
 import { ApprovalService, toolApprovalHandler } from '../assistant/approvals';
 import { ChatCancels } from '../assistant/chat-cancel';
+import { registerChatRuns } from '../assistant/chat-run';
 import { ChatEventLog } from '../assistant/chat-events';
 import { NotesEventLog } from '../assistant/notes-events';
 import { registerNotesRuns } from '../assistant/notes-run';
@@ -189,7 +190,8 @@ export async function startSwitchboard(
     });
     const flowRuns = registerFlowRuns(runKernel, { repos, events: flowEvents, queues, logger, metrics });
     const notesRuns = registerNotesRuns(runKernel, { repos, notesEvents: new NotesEventLog(redis, config.redis.keyPrefix), logger });
-    const chatCancels = new ChatCancels({ repos, queues, signals, chatEvents, devices, approvals, logger });
+    const chatRuns = registerChatRuns(runKernel, { repos, queues, chatEvents, devices, approvals, logger });
+    const chatCancels = new ChatCancels({ repos, runs: chatRuns, chatEvents });
 
     let llmSummary = 'not used by these roles';
     if (roles.has('worker')) {
@@ -276,7 +278,7 @@ export async function startSwitchboard(
       const models = ModelCatalog.of(config, options.endpoint);
       // One limiter for every surface of the same work: HTTP routes, device sockets, flow executions.
       const usage = new UsageLimiter(redis, config.redis.keyPrefix, config.usageLimits);
-      const chat = new ChatService({ repos, enqueue: queues.enqueue, registry: deviceRegistry, logger, models });
+      const chat = new ChatService({ repos, enqueue: queues.enqueue, registry: deviceRegistry, logger, models, runs: chatRuns });
       const agents = new AgentService({ config, repos, enqueue: queues.enqueue, queues, signals, logger, metrics });
       const ctx: ApiContext = {
         config,
@@ -305,7 +307,7 @@ export async function startSwitchboard(
           metrics,
           runs: flowRuns,
         }),
-        flowChats: new FlowChats({ repos, enqueue: queues.enqueue, logger }),
+        flowChats: new FlowChats({ repos, enqueue: queues.enqueue, logger, runs: chatRuns }),
         oauth: new OAuthService({ config, repos, redis, vault, secret: tokens.secret, logger }),
         canvasEvents,
         usage,
