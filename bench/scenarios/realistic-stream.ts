@@ -194,7 +194,7 @@ async function bareConsumer(baseURL: string, prompt: string) {
 }
 
 /** The model process (stream-model-process.ts) and its IPC. */
-class StreamModel {
+export class StreamModel {
   private nextId = 1;
 
   private constructor(
