@@ -492,8 +492,8 @@ function render(results: Record<string, unknown>): string {
     ]);
     rows.push([
       '',
-      'floor (queue + insert + emit): p50',
-      `${fmt(g.floorP50Ms)} ms (${fmt(g.floorPartsP50Ms.queue)} + ${fmt(g.floorPartsP50Ms.insert)} + ${fmt(g.floorPartsP50Ms.emit)})`,
+      'floor (queue + model stream + insert + emit): p50',
+      `${fmt(g.floorP50Ms)} ms (${fmt(g.floorPartsP50Ms.queue)} + ${fmt(g.floorPartsP50Ms.model)} + ${fmt(g.floorPartsP50Ms.insert)} + ${fmt(g.floorPartsP50Ms.emit)})`,
     ]);
     rows.push(['', 'ratioP50 (median of paired run ratios)', `${fmt(g.ratioP50)} × (${fmt(g.ratioPairedMedian)} ×)`]);
   }
