@@ -69,6 +69,8 @@ export async function runThroughputScenario(ctx: BenchContext, options: RunThrou
       LLM_MODEL: 'realistic',
       LLM_PROVIDER: 'scripted',
       TIER_LIMITS: JSON.stringify({ free: { ...limits.free, ...unlimited } }),
+      // 128 clients over 4 users hold up to 32 streams each; the per-user cap is not under test.
+      MAX_STREAMS_PER_USER: '100000',
     };
     ctx.log('runThroughput: starting the API process');
     processes.push(await spawnSwitchboard({ ...shared, SWITCHBOARD_ROLES: 'api' }, 60_000));
