@@ -9,7 +9,9 @@ import { registerUser, request, type TestUser } from '../../test/support/http';
 import { spawnSwitchboard, type SwitchboardProcess } from '../../test/support/processes';
 import type { BenchContext } from '../lib/context';
 import { BENCH_TIER_LIMITS, benchEnv, cpuMsOf, cpuMsOfCommand, machineCpuMs, ownCpuMs, uniquePrefix } from '../lib/harness';
+import { Inspector } from '../lib/inspector';
 import type { LoadCommand, LoadResult, LoadTarget } from '../lib/load-process';
+import { selfTimeByArea } from '../lib/profile-areas';
 import { median, round, summarize } from '../lib/stats';
 import { msBetween, now, settle, withTimeout } from '../lib/timing';
 import { StreamModel } from './realistic-stream';
@@ -321,22 +323,63 @@ async function fixedCosts(
     pg0 = pg1;
   }
 
+  // Where the CPU goes, by package or folder (JSON's builtins and GC by name): a CPU profile of an
+  // API and a worker process of their own, started with the inspector on loopback.
+  const profiled = [
+    await spawnSwitchboard({ ...input.shared, SWITCHBOARD_ROLES: 'api', NODE_OPTIONS: '--inspect=127.0.0.1:0' }, 60_000),
+    await spawnSwitchboard({ ...input.shared, SWITCHBOARD_ROLES: 'worker', NODE_OPTIONS: '--inspect=127.0.0.1:0' }, 60_000),
+  ];
+  const spawned = [...profiled];
+  const retarget = (kind: string, url: string) =>
+    targets
+      .filter((target) => target.kind === kind)
+      .map((target) => ({ ...target, url: target.url.replace(/^http:\/\/[^/]+\/api\/v1/, `${url}/api/v1`) }));
+  const inspectors = await Promise.all(
+    profiled.map((p) => {
+      const url = Inspector.urlIn(p.output());
+      if (!url) throw new Error('a profiled process printed no inspector URL');
+      return Inspector.connect(url);
+    }),
+  );
+  try {
+    for (const kind of Object.keys(byKind)) {
+      await loader.run({ cmd: 'closed', concurrency: 4, targets: retarget(kind, profiled[0].url!), warmupMs: 0, windowMs: 1_000 });
+      const stops = await Promise.all(inspectors.map((inspector) => inspector.startProfile()));
+      const result = await loader.run({
+        cmd: 'closed',
+        concurrency: 4,
+        targets: retarget(kind, profiled[0].url!),
+        warmupMs: 0,
+        windowMs: options.windowMs,
+      });
+      const profiles = await Promise.all(stops.map((stop) => stop()));
+      if (result.failed) throw new Error(`${result.failed} run(s) failed while profiling: ${result.firstError}`);
+      // The 16 largest areas, and JSON's builtins wherever they rank.
+      const perRun = (areas: Array<[string, number]>) =>
+        Object.fromEntries(
+          areas
+            .filter(([name], rank) => rank < 16 || name === '(stringify)' || name === '(parse)')
+            .map(([name, us]) => [name, round(us / result.total, 0)]),
+        );
+      byKind[kind].cpuUsByArea = { api: perRun(selfTimeByArea(profiles[0])), worker: perRun(selfTimeByArea(profiles[1])) };
+    }
+  } finally {
+    inspectors.forEach((inspector) => inspector.close());
+  }
+
   // Log lines at LOG_LEVEL=info, on a pair of processes of their own (the measured ones are silent).
   const infoApi = await spawnSwitchboard({ ...input.shared, LOG_LEVEL: 'info', SWITCHBOARD_ROLES: 'api' }, 60_000);
   const infoWorker = await spawnSwitchboard({ ...input.shared, LOG_LEVEL: 'info', SWITCHBOARD_ROLES: 'worker' }, 60_000);
-  const infoApiUrl = `${infoApi.url}/api/v1`;
+  spawned.push(infoApi, infoWorker);
   const lines = () => infoApi.output().split('\n').length + infoWorker.output().split('\n').length;
   for (const kind of Object.keys(byKind)) {
-    const infoTargets = targets
-      .filter((target) => target.kind === kind)
-      .map((target) => ({ ...target, url: target.url.replace(/^http:\/\/[^/]+\/api\/v1/, infoApiUrl) }));
     const lines0 = lines();
-    const logged = await loader.run({ cmd: 'closed', concurrency: 2, targets: infoTargets, warmupMs: 0, windowMs: 1_000 });
+    const logged = await loader.run({ cmd: 'closed', concurrency: 2, targets: retarget(kind, infoApi.url!), warmupMs: 0, windowMs: 1_000 });
     if (logged.failed) throw new Error(`${logged.failed} run(s) failed while counting log lines: ${logged.firstError}`);
     byKind[kind].logLinesAtInfo = round((lines() - lines0) / logged.total, 2);
   }
   ctx.log(`runThroughput: costs counted (load ${load().join(' ')})`);
-  return { spawned: [infoApi, infoWorker], perRun: { loadAvg: load(), byKind } };
+  return { spawned, perRun: { loadAvg: load(), byKind } };
 }
 
 type Counters = { redis: Record<string, { calls: number; usec: number }>; cpu: number[]; at: bigint };
@@ -396,6 +439,8 @@ function costsOf(
     apiCpuUs: perRun((c.after.cpu[0] - c.before.cpu[0]) * 1000, (c.idle1.cpu[0] - c.idle0.cpu[0]) * 1000),
     workerCpuUs: perRun((c.after.cpu[1] - c.before.cpu[1]) * 1000, (c.idle1.cpu[1] - c.idle0.cpu[1]) * 1000),
     logLinesAtInfo: Number.NaN,
+    /** CPU µs per run by package or folder, from a CPU profile of each process (the 16 largest, and JSON's builtins). */
+    cpuUsByArea: {} as Record<string, Record<string, number>>,
   };
 }
 
