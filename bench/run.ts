@@ -594,8 +594,8 @@ function render(results: Record<string, unknown>): string {
     for (const [kind, c] of Object.entries((rt.costsPerRun?.byKind ?? {}) as Record<string, AnyResult>)) {
       rows.push([
         '',
-        `per ${kind} run (${c!.runs} runs): Redis commands (server µs) / event writes / PG commits`,
-        `${fmt(c!.redisCommands)} (${fmt(c!.redisServerUsec)} µs) / ${fmt(c!.eventWrites)} / ${fmt(c!.postgresCommits)}`,
+        `per ${kind} run (${c!.runs} runs): Redis commands incl. in scripts (server µs) / round trips / event writes / PG commits`,
+        `${fmt(c!.redisCommands)} (${fmt(c!.redisServerUsec)} µs) / ${fmt(c!.redisRoundTrips?.total)} / ${fmt(c!.eventWrites)} / ${fmt(c!.postgresCommits)}`,
       ]);
       rows.push([
         '',

@@ -143,11 +143,12 @@ export async function runThroughputScenario(ctx: BenchContext, options: RunThrou
           ctx.log(
             `runThroughput: ${workers} worker(s), ${concurrency} clients: ${measured.runsPerS} runs/s, ${measured.ourCores} cores in our processes (${measured.runsPerCore} runs/s per core), load ${measured.loadAvg.join(' ')}`,
           );
-          // Saturated once runs/s has not grown by 5 % over the best for two steps in a row.
-          if (!best || measured.runsPerS > best.runsPerS * 1.05) {
-            best = measured;
-            flat = 0;
-          } else if (++flat >= 2) break;
+          // Saturated once runs/s has not grown by 5 % over the best for two steps in a row; the
+          // saturation rate is the best step's.
+          const grew = !best || measured.runsPerS > best.runsPerS * 1.05;
+          if (!best || measured.runsPerS > best.runsPerS) best = measured;
+          if (grew) flat = 0;
+          else if (++flat >= 2) break;
         }
         const rate = Math.max(1, round(best!.runsPerS / 2, 1));
         const half = await step({ cmd: 'open', rate });
@@ -345,6 +346,7 @@ async function fixedCosts(
     for (const kind of Object.keys(byKind)) {
       await loader.run({ cmd: 'closed', concurrency: 4, targets: retarget(kind, profiled[0].url!), warmupMs: 0, windowMs: 1_000 });
       const stops = await Promise.all(inspectors.map((inspector) => inspector.startProfile()));
+      const trips = await RoundTrips.start(redis);
       const result = await loader.run({
         cmd: 'closed',
         concurrency: 4,
@@ -352,6 +354,7 @@ async function fixedCosts(
         warmupMs: 0,
         windowMs: options.windowMs,
       });
+      const roundTrips = await trips.stop();
       const profiles = await Promise.all(stops.map((stop) => stop()));
       if (result.failed) throw new Error(`${result.failed} run(s) failed while profiling: ${result.firstError}`);
       // The 16 largest areas, and JSON's builtins wherever they rank.
@@ -362,6 +365,14 @@ async function fixedCosts(
             .map(([name, us]) => [name, round(us / result.total, 0)]),
         );
       byKind[kind].cpuUsByArea = { api: perRun(selfTimeByArea(profiles[0])), worker: perRun(selfTimeByArea(profiles[1])) };
+      byKind[kind].redisRoundTrips = {
+        total: round(roundTrips.total / result.total, 1),
+        byCommand: Object.fromEntries(
+          Object.entries(roundTrips.byCommand)
+            .sort(([, a], [, b]) => b - a)
+            .map(([name, count]) => [name, round(count / result.total, 2)]),
+        ),
+      };
     }
   } finally {
     inspectors.forEach((inspector) => inspector.close());
@@ -439,9 +450,45 @@ function costsOf(
     apiCpuUs: perRun((c.after.cpu[0] - c.before.cpu[0]) * 1000, (c.idle1.cpu[0] - c.idle0.cpu[0]) * 1000),
     workerCpuUs: perRun((c.after.cpu[1] - c.before.cpu[1]) * 1000, (c.idle1.cpu[1] - c.idle0.cpu[1]) * 1000),
     logLinesAtInfo: Number.NaN,
+    /** Requests our processes sent to Redis per run (MONITOR: commands from clients, not from scripts; a MULTI … EXEC block is one). */
+    redisRoundTrips: { total: Number.NaN, byCommand: {} as Record<string, number> },
     /** CPU µs per run by package or folder, from a CPU profile of each process (the 16 largest, and JSON's builtins). */
     cpuUsByArea: {} as Record<string, Record<string, number>>,
   };
+}
+
+/**
+ * Counts the requests clients send to Redis, through MONITOR: a command that a Lua script runs is
+ * not one (the script's EVALSHA is), and a MULTI … EXEC block is one, counted as `multi`.
+ * Commands of the benchmark's own connections (MONITOR, INFO) are left out.
+ */
+class RoundTrips {
+  private total = 0;
+  private readonly byCommand: Record<string, number> = {};
+  private readonly inMulti = new Set<string>();
+
+  private constructor(private readonly monitor: Redis) {
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      const name = String(args[0]).toLowerCase();
+      if (source === 'lua' || name === 'info' || name === 'monitor') return;
+      if (name === 'multi') this.inMulti.add(source);
+      if (name === 'exec' || name === 'discard') return void this.inMulti.delete(source);
+      if (this.inMulti.has(source) && name !== 'multi') return;
+      this.total += 1;
+      this.byCommand[name] = (this.byCommand[name] ?? 0) + 1;
+    });
+  }
+
+  static async start(redis: Redis): Promise<RoundTrips> {
+    // `monitor()` opens a connection of its own in monitoring mode.
+    return new RoundTrips(await redis.monitor());
+  }
+
+  async stop(): Promise<{ total: number; byCommand: Record<string, number> }> {
+    // A connection in monitoring mode takes no QUIT; it is closed from this side.
+    this.monitor.disconnect();
+    return { total: this.total, byCommand: this.byCommand };
+  }
 }
 
 /** A bare BullMQ loop on the same Redis: `concurrency` clients each `add` a job and wait for `completed`. */
