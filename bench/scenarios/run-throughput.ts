@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import { createConnection, type Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Queue, QueueEvents, Worker } from 'bullmq';
@@ -346,7 +347,7 @@ async function fixedCosts(
     for (const kind of Object.keys(byKind)) {
       await loader.run({ cmd: 'closed', concurrency: 4, targets: retarget(kind, profiled[0].url!), warmupMs: 0, windowMs: 1_000 });
       const stops = await Promise.all(inspectors.map((inspector) => inspector.startProfile()));
-      const trips = await RoundTrips.start(redis);
+      const trips = await RoundTrips.start(ctx.redisUrl);
       const result = await loader.run({
         cmd: 'closed',
         concurrency: 4,
@@ -354,7 +355,7 @@ async function fixedCosts(
         warmupMs: 0,
         windowMs: options.windowMs,
       });
-      const roundTrips = await trips.stop();
+      const roundTrips = trips.stop();
       const profiles = await Promise.all(stops.map((stop) => stop()));
       if (result.failed) throw new Error(`${result.failed} run(s) failed while profiling: ${result.firstError}`);
       // The 16 largest areas, and JSON's builtins wherever they rank.
@@ -458,35 +459,65 @@ function costsOf(
 }
 
 /**
- * Counts the requests clients send to Redis, through MONITOR: a command that a Lua script runs is
- * not one (the script's EVALSHA is), and a MULTI … EXEC block is one, counted as `multi`.
- * Commands of the benchmark's own connections (MONITOR, INFO) are left out.
+ * Counts the requests clients send to Redis, through MONITOR on a plain socket of its own: a
+ * command that a Lua script runs is not one (the script's EVALSHA is), and a MULTI … EXEC block is
+ * one, counted as `multi`. The benchmark's own commands (MONITOR, INFO) are left out.
  */
 class RoundTrips {
   private total = 0;
   private readonly byCommand: Record<string, number> = {};
   private readonly inMulti = new Set<string>();
+  private buffer = '';
+  private failure: Error | undefined;
 
-  private constructor(private readonly monitor: Redis) {
-    monitor.on('monitor', (_time: string, args: string[], source: string) => {
-      const name = String(args[0]).toLowerCase();
-      if (source === 'lua' || name === 'info' || name === 'monitor') return;
-      if (name === 'multi') this.inMulti.add(source);
-      if (name === 'exec' || name === 'discard') return void this.inMulti.delete(source);
-      if (this.inMulti.has(source) && name !== 'multi') return;
-      this.total += 1;
-      this.byCommand[name] = (this.byCommand[name] ?? 0) + 1;
+  private constructor(private readonly socket: Socket) {
+    socket.on('error', (error: Error) => (this.failure ??= error));
+    socket.setEncoding('utf8');
+    socket.on('data', (text: string) => {
+      this.buffer += text;
+      let end: number;
+      while ((end = this.buffer.indexOf('\r\n')) >= 0) {
+        this.line(this.buffer.slice(0, end));
+        this.buffer = this.buffer.slice(end + 2);
+      }
     });
   }
 
-  static async start(redis: Redis): Promise<RoundTrips> {
-    // `monitor()` opens a connection of its own in monitoring mode.
-    return new RoundTrips(await redis.monitor());
+  /** One MONITOR line: `+<time> [<db> <source>] "<command>" …`. */
+  private line(line: string) {
+    const match = /^\+[\d.]+ \[\d+ ([^\]]+)\] "([^"]+)"/.exec(line);
+    if (!match) return;
+    const [, source, command] = match;
+    const name = command.toLowerCase();
+    if (source === 'lua' || name === 'info' || name === 'monitor') return;
+    if (name === 'multi') this.inMulti.add(source);
+    if (name === 'exec' || name === 'discard') return void this.inMulti.delete(source);
+    if (this.inMulti.has(source) && name !== 'multi') return;
+    this.total += 1;
+    this.byCommand[name] = (this.byCommand[name] ?? 0) + 1;
   }
 
-  async stop(): Promise<{ total: number; byCommand: Record<string, number> }> {
-    // A connection in monitoring mode takes no QUIT; it is closed from this side.
-    this.monitor.disconnect();
+  static async start(redisUrl: string): Promise<RoundTrips> {
+    const url = new URL(redisUrl);
+    const socket = createConnection({ host: url.hostname, port: Number(url.port || 6379) });
+    await withTimeout(
+      new Promise<void>((resolve, reject) => {
+        socket.once('error', reject);
+        socket.once('data', (reply: Buffer | string) => {
+          if (String(reply).startsWith('+OK')) resolve();
+          else reject(new Error(`MONITOR answered ${String(reply).slice(0, 200)}`));
+        });
+        socket.write('MONITOR\r\n');
+      }),
+      10_000,
+      'MONITOR',
+    );
+    return new RoundTrips(socket);
+  }
+
+  stop(): { total: number; byCommand: Record<string, number> } {
+    this.socket.destroy();
+    if (this.failure) throw new Error(`the MONITOR connection failed: ${this.failure.message}`);
     return { total: this.total, byCommand: this.byCommand };
   }
 }
