@@ -5,7 +5,7 @@
  * dated copy. A benchmark, not a test: it never fails on a missed target, only on a broken run.
  *
  * Flags: --only=generation,realisticStream,fanout,sseOverhead,throughput,runThroughput,memory,churn,cancel,manyStreams   --quick (fewer runs, for trying)
- *        --smoke (every scenario at its smallest, about a minute: CI runs it so a broken scenario is
+ *        --smoke (every scenario at its smallest, about two minutes: CI runs it so a broken scenario is
  *        noticed; it fails on a broken scenario, never on a missed target)
  *        --profile=<dir> (CPU profiles of the in-process scenarios' measured runs)
  * Only a full run writes bench/results/latest.json; --quick and --smoke write quick.json / smoke.json.
