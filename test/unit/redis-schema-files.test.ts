@@ -3,12 +3,6 @@ import { join, relative } from 'node:path';
 
 const SRC = join(__dirname, '../../src');
 
-/**
- * Files that still name their own keys and define their own scripts: the canvas log and the
- * Socket.IO server (their key families are in the registry already, for when they move over).
- */
-const NOT_YET_MOVED = new Set(['realtime/canvas-log.ts', 'realtime/socket-server.ts']);
-
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const full = join(dir, entry.name);
@@ -23,9 +17,7 @@ function sourceFiles(dir: string): string[] {
  * escapes the one place a rename or a Cluster hash tag is made.
  */
 describe('Redis schema files', () => {
-  const files = sourceFiles(SRC).filter(
-    (file) => file !== 'lib/redis-keys.ts' && file !== 'lib/redis-scripts.ts' && !NOT_YET_MOVED.has(file),
-  );
+  const files = sourceFiles(SRC).filter((file) => file !== 'lib/redis-keys.ts' && file !== 'lib/redis-scripts.ts');
 
   test('there are source files to check', () => {
     expect(files.length).toBeGreaterThan(50);
