@@ -27,7 +27,8 @@ describe('Redis schema files', () => {
     const offending = files.flatMap((file) => {
       const source = readFileSync(join(SRC, file), 'utf8');
       const found: string[] = [];
-      if (/\$\{[\w.]*[kK]eyPrefix\}:/.test(source)) found.push('key built from the prefix');
+      // A name built from any prefix (`${keyPrefix}:…`, `${channelPrefix}#…`) or by appending an id to one.
+      if (/\$\{[\w.]*[pP]refix\}[:#]/.test(source) || /[kK]eyPrefix \+/.test(source)) found.push('key built from the prefix');
       if (/redis\.call\(|\.eval(sha)?\(|defineCommand\(/.test(source)) found.push('Lua script');
       return found.map((what) => `${file}: ${what}`);
     });
