@@ -16,7 +16,8 @@ import type { RedisKeys } from '../lib/redis-keys';
 /*
  * Our Socket.IO adapter: rooms across nodes through one Redis stream, built on socket.io-adapter's
  * public `ClusterAdapter`. Its record format is ours, so other code may write records to its stream
- * (canvas-log.ts adds a canvas's room event in the same Lua call that gives it its seq).
+ * (the canvas log's `canvasAppend` script, in redis-scripts.ts, adds a canvas's room event in the
+ * call that gives it its seq).
  *
  * Records on the stream (field: value, all strings), one of two kinds:
  * - a cluster message: `uid` (the writing adapter), `nsp`, `type` (socket.io-adapter `MessageType`
