@@ -165,9 +165,9 @@ export class RedisKeys {
     return `${this.prefix}:devices:node:${slot(nodeId)}`;
   }
 
-  // ── Canvas and Socket.IO (built in the canvas log and the socket server) ─
+  // ── Canvas and Socket.IO ─────────────────────────────────────────────────
 
-  /** A canvas's event seq counter; TTL the canvas log's. */
+  /** A canvas's event seq counter; never expires (a seq is never reused), dropped with the canvas. */
   canvasSeq(canvasId: string): string {
     return `${this.prefix}:canvas:${slot(canvasId)}:seq`;
   }
@@ -177,19 +177,29 @@ export class RedisKeys {
     return `${this.prefix}:canvas:${slot(canvasId)}:log`;
   }
 
-  /** The mark a deleted canvas leaves (canvas ids are never reused). */
+  /** The mark a deleted canvas leaves (canvas ids are never reused); TTL 24 h. */
   canvasGone(canvasId: string): string {
     return `${this.prefix}:canvas:${slot(canvasId)}:gone`;
   }
 
-  /** The Socket.IO Redis-streams adapter's stream, and the prefix of its pub/sub channels; capped by length. */
+  /** The Socket.IO adapter's stream (every node's room events and cluster messages); capped by length. */
   socketIoStream(): string {
     return `${this.prefix}:socket.io`;
   }
 
-  /** Prefix of the Socket.IO adapter's session keys (connection state recovery); TTL the recovery window. */
-  socketIoSessionPrefix(): string {
-    return `${this.prefix}:sio:session:`;
+  /** Channel of the Socket.IO adapter's requests of namespace `nsp` to every node. */
+  socketIoChannel(nsp: string): string {
+    return `${this.prefix}:socket.io#${nsp}#`;
+  }
+
+  /** Channel of the Socket.IO adapter's messages of namespace `nsp` to one adapter (`uid`: random per adapter). */
+  socketIoNodeChannel(nsp: string, uid: string): string {
+    return `${this.prefix}:socket.io#${nsp}#${uid}#`;
+  }
+
+  /** A dropped socket's session (by its private id), kept for connection state recovery; TTL the recovery window. */
+  socketIoSession(pid: string): string {
+    return `${this.prefix}:sio:session:${slot(pid)}`;
   }
 
   /** Prefix of every BullMQ key (queues, jobs, locks); BullMQ names what follows. */

@@ -15,6 +15,39 @@ interface ScriptDefinition {
   lua: string;
 }
 
+/*
+ * Gives one or several room events of a canvas its next seqs (INCRBY, consecutive) and appends
+ * each to the canvas's log under the entry id `<seq>-0` (so a range read by seq is an XRANGE),
+ * then refreshes the log's TTL. The counter never expires: a seq is never reused. KEYS: seq
+ * counter, log, the deleted canvas's mark, and optionally the Socket.IO adapter's stream. ARGV:
+ * event name, log max length, log TTL ms, the adapter stream's max length, namespace, room
+ * (ignored without the fourth key), then the payloads, each a JSON object whose closing is left
+ * for the seq (`{…,"seq":`): the script closes it with `<seq>}`, one string built per event.
+ * Returns the seqs, or an empty list when the canvas was deleted (nothing logged or sent).
+ *
+ * With the fourth key, each event is also added to the adapter's stream as its room event record
+ * (fields `nsp`, `room`, `event`, `payload`, no `uid`; format in redis-streams-adapter.ts), in the
+ * same call: one write, and the stream holds a canvas's events in seq order. All of a call's events
+ * reach a reading node in one read. On Redis Cluster that key is in another slot than the canvas's.
+ */
+const CANVAS_APPEND_LUA = `
+if redis.call('EXISTS', KEYS[3]) == 1 then return {} end
+local count = #ARGV - 6
+local first = redis.call('INCRBY', KEYS[1], count) - count
+local seqs = {}
+for i = 1, count do
+  local seq = first + i
+  local payload = ARGV[6 + i] .. seq .. '}'
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'e', ARGV[1], 'p', payload)
+  if KEYS[4] then
+    redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[4], '*', 'nsp', ARGV[5], 'room', ARGV[6], 'event', ARGV[1], 'payload', payload)
+  end
+  seqs[i] = seq
+end
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return seqs
+`;
+
 const SCRIPTS = {
   /**
    * Counts one hit in a window that opens at the first hit. KEYS: counter. ARGV: limit, window
@@ -210,6 +243,26 @@ if not raw then return 0 end
 if cjson.decode(raw).socketId ~= ARGV[2] then return 0 end
 return redis.call('HDEL', KEYS[1], ARGV[1])`,
   },
+  /** `CANVAS_APPEND_LUA` with three keys: logs the events, sends nothing. */
+  canvasAppend: { command: 'sbCanvasAppend', numberOfKeys: 3, lua: CANVAS_APPEND_LUA },
+  /** `CANVAS_APPEND_LUA` with four keys: logs the events and adds them to the adapter's stream. */
+  canvasAppendBroadcast: { command: 'sbCanvasAppendBroadcast', numberOfKeys: 4, lua: CANVAS_APPEND_LUA },
+  /**
+   * What a client missed after a seq. KEYS: seq counter, log. ARGV: after seq, cap. Returns
+   * {last seq, first seq the log still holds (0 when empty), up to cap + 1 entries after it}.
+   */
+  canvasSince: {
+    command: 'sbCanvasSince',
+    numberOfKeys: 2,
+    lua: `
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+local first = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
+local firstSeq = 0
+if first[1] then firstSeq = tonumber(string.match(first[1][1], '^(%d+)')) end
+local entries = redis.call('XRANGE', KEYS[2], (tonumber(ARGV[1]) + 1) .. '-0', '+', 'COUNT', tonumber(ARGV[2]) + 1)
+return {last, firstSeq, entries}
+`,
+  },
 } satisfies Record<string, ScriptDefinition>;
 
 export type ScriptName = keyof typeof SCRIPTS;
@@ -336,6 +389,54 @@ export class RedisScripts {
   /** Removes the device's presence if it still names `socketId`. */
   async deviceDeleteIfSameSocket(keys: { devices: string }, args: { deviceId: string; socketId: string }): Promise<boolean> {
     return Number(await this.run('deviceDeleteIfSameSocket', [keys.devices], [args.deviceId, args.socketId])) === 1;
+  }
+
+  /**
+   * Gives the events (`openPayloads`: JSON objects without their closing `}`, each ending in
+   * `,"seq":` or being `{"seq":`) the canvas's next seqs, logs them and, with
+   * `keys.adapterStream` and `args.broadcast`, adds each to the adapter's stream. One call to Redis. Returns the seqs in
+   * order, or an empty list when the canvas was deleted (nothing logged or sent).
+   */
+  async canvasAppend(
+    keys: { seq: string; log: string; gone: string; adapterStream?: string },
+    args: {
+      event: string;
+      maxLen: number;
+      ttlMs: number;
+      broadcast?: { maxLen: number; nsp: string; room: string };
+      openPayloads: readonly string[];
+    },
+  ): Promise<number[]> {
+    const { adapterStream } = keys;
+    const { broadcast } = args;
+    if ((adapterStream === undefined) !== (broadcast === undefined))
+      throw new Error('canvasAppend: the adapter stream and its record settings are given together or not at all');
+    const scriptKeys = [keys.seq, keys.log, keys.gone];
+    const argv: Arg[] = [args.event, args.maxLen, args.ttlMs];
+    if (adapterStream !== undefined && broadcast) {
+      scriptKeys.push(adapterStream);
+      argv.push(broadcast.maxLen, broadcast.nsp, broadcast.room);
+    } else {
+      argv.push('', '', '');
+    }
+    for (const payload of args.openPayloads) argv.push(payload);
+    const script = adapterStream === undefined ? 'canvasAppend' : 'canvasAppendBroadcast';
+    return numbers(await this.run(script, scriptKeys, argv), script);
+  }
+
+  /**
+   * The canvas's last seq, the first seq its log still holds (0 when it holds none), and up to
+   * `cap + 1` entries after `afterSeq` as `[entry id, fields]`.
+   */
+  async canvasSince(
+    keys: { seq: string; log: string },
+    args: { afterSeq: number; cap: number },
+  ): Promise<{ lastSeq: number; firstSeq: number; entries: Array<[string, string[]]> }> {
+    const reply = await this.run('canvasSince', [keys.seq, keys.log], [args.afterSeq, args.cap]);
+    if (!Array.isArray(reply) || reply.length !== 3 || !Array.isArray(reply[2]))
+      throw new Error('The Redis script canvasSince answered something other than {last, first, entries}');
+    const [last, first, entries] = reply as [unknown, unknown, Array<[string, string[]]>];
+    return { lastSeq: Number(last), firstSeq: Number(first), entries };
   }
 
   private run(script: ScriptName, keys: string[], args: Arg[]): Promise<unknown> {

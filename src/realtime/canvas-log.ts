@@ -1,4 +1,6 @@
 import type { Redis } from 'ioredis';
+import { redisKeys, type RedisKeys } from '../lib/redis-keys';
+import { redisScripts, type RedisScripts } from '../lib/redis-scripts';
 import type { RoomBroadcastRecord } from './redis-streams-adapter';
 
 /** How long a deleted canvas refuses room events: far beyond any job still running for it. */
@@ -23,91 +25,36 @@ export class JsonText {
 }
 
 /**
- * A payload's JSON with its closing brace replaced by `,"seq":`, for the script to close with the
- * seq it assigns: one new string in Lua per event instead of two (a 5 KB chunk costs Redis ~6 µs
- * per string it builds).
+ * A payload's JSON with its closing brace replaced by `,"seq":`, for the append script to close
+ * with the seq it assigns: one new string in Lua per event instead of two (a 5 KB chunk costs Redis
+ * ~6 µs per string it builds).
  */
 function openForSeq(payload: object): string {
   const json = payload instanceof JsonText ? payload.text : JSON.stringify(payload);
   return json === '{}' ? '{"seq":' : `${json.slice(0, -1)},"seq":`;
 }
 
-/*
- * One round trip for one or several room events of a canvas: the canvas's next seqs (INCRBY,
- * consecutive), each event appended to the canvas's stream under the entry id `<seq>-0` (so a
- * range read by seq is an XRANGE), the stream's TTL refreshed. The counter never expires: a seq is
- * never reused, so a client that was away for an hour cannot mistake new events for ones it has
- * seen. KEYS: seq counter, stream, the deleted canvas's mark. ARGV: event name, max length, ttl
- * ms, then the adapter stream's max length, the namespace and the room (ignored without a fourth
- * key), then the payloads, each open for its seq (`openForSeq`). Returns the seqs, or an empty list
- * when the canvas was deleted (nothing logged or sent: a job still running for it must not bring
- * back the counter its deletion dropped).
- *
- * With a fourth key, the Socket.IO adapter's stream, the same call also adds each event to it as
- * the adapter's room event record (fields `nsp`, `room`, `event`, `payload`, no `uid`; the format
- * is documented in redis-streams-adapter.ts), payload and seq included (0158): one write instead
- * of two, and the adapter's stream holds a canvas's events in seq order. Several events in one
- * call reach a node reading that stream together, as one batch it sends in one go, instead of the
- * first alone (Redis answers a blocked XREAD after the first command that adds to its stream; 0161).
- */
-const CANVAS_APPEND_SCRIPT = `
-if redis.call('EXISTS', KEYS[3]) == 1 then return {} end
-local count = #ARGV - 6
-local first = redis.call('INCRBY', KEYS[1], count) - count
-local seqs = {}
-for i = 1, count do
-  local seq = first + i
-  local payload = ARGV[6 + i] .. seq .. '}'
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'e', ARGV[1], 'p', payload)
-  if KEYS[4] then
-    redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[4], '*', 'nsp', ARGV[5], 'room', ARGV[6], 'event', ARGV[1], 'payload', payload)
-  end
-  seqs[i] = seq
-end
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
-return seqs
-`;
-
-/*
- * What a client missed after `afterSeq`: the last seq, the first seq the stream still holds, and up
- * to `cap + 1` entries after afterSeq. KEYS: seq counter, stream. ARGV: afterSeq, cap.
- */
-const CANVAS_SINCE_SCRIPT = `
-local last = tonumber(redis.call('GET', KEYS[1]) or '0')
-local first = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
-local firstSeq = 0
-if first[1] then firstSeq = tonumber(string.match(first[1][1], '^(%d+)')) end
-local entries = redis.call('XRANGE', KEYS[2], (tonumber(ARGV[1]) + 1) .. '-0', '+', 'COUNT', tonumber(ARGV[2]) + 1)
-return {last, firstSeq, entries}
-`;
-
 /**
  * The sequence and replay log of every canvas's room events. Every event of a canvas
  * gets `seq`, strictly increasing across all API and worker processes, and stays readable for
  * `ttlSeconds` (at least the recovery window) in a stream bounded to about `maxEvents`, so a
  * client that saw seq N can ask for everything after N, after any reconnect, on any node.
+ *
+ * An append is one call to Redis (the `canvasAppend` script): seqs, log and, for a broadcast, the
+ * Socket.IO adapter's room event records in one write, so the adapter's stream holds a canvas's
+ * events in seq order (0158) and a batch reaches a reading node in one read (0161).
  */
 export class CanvasLog {
+  private readonly keys: RedisKeys;
+  private readonly scripts: RedisScripts;
+
   constructor(
     private readonly redis: Redis,
-    private readonly keyPrefix: string,
+    keyPrefix: string,
     private readonly options: { maxEvents: number; ttlSeconds: number; maxCatchUp: number },
   ) {
-    if (!('sbCanvasAppend' in redis)) {
-      redis.defineCommand('sbCanvasAppend', { numberOfKeys: 3, lua: CANVAS_APPEND_SCRIPT });
-      redis.defineCommand('sbCanvasAppendBroadcast', { numberOfKeys: 4, lua: CANVAS_APPEND_SCRIPT });
-      redis.defineCommand('sbCanvasSince', { numberOfKeys: 2, lua: CANVAS_SINCE_SCRIPT });
-    }
-  }
-
-  /** The seq counter and the replay log. */
-  private keys(canvasId: string): [string, string] {
-    return [`${this.keyPrefix}:canvas:${canvasId}:seq`, `${this.keyPrefix}:canvas:${canvasId}:log`];
-  }
-
-  /** The mark a deleted canvas leaves (canvas ids are never reused). */
-  private goneKey(canvasId: string): string {
-    return `${this.keyPrefix}:canvas:${canvasId}:gone`;
+    this.keys = redisKeys(keyPrefix);
+    this.scripts = redisScripts(redis);
   }
 
   /**
@@ -128,18 +75,22 @@ export class CanvasLog {
    */
   async appendAll(canvasId: string, event: string, payloads: object[], broadcast?: RoomBroadcastRecord): Promise<number[]> {
     if (!payloads.length) return [];
-    const keys = [...this.keys(canvasId), this.goneKey(canvasId)];
-    const settings = [event, this.options.maxEvents, this.options.ttlSeconds * 1000];
-    const [command, args] = broadcast
-      ? ['sbCanvasAppendBroadcast', [...keys, broadcast.stream, ...settings, broadcast.maxLen, broadcast.nsp, broadcast.room]]
-      : ['sbCanvasAppend', [...keys, ...settings, '', '', '']];
-    const seqs =
-      (await (this.redis as unknown as Record<string, (...args: unknown[]) => Promise<number[]>>)[command].call(
-        this.redis,
-        ...args,
-        ...payloads.map(openForSeq),
-      )) ?? [];
-    return seqs.length ? seqs.map(Number) : payloads.map(() => 0);
+    const seqs = await this.scripts.canvasAppend(
+      {
+        seq: this.keys.canvasSeq(canvasId),
+        log: this.keys.canvasLog(canvasId),
+        gone: this.keys.canvasGone(canvasId),
+        adapterStream: broadcast?.stream,
+      },
+      {
+        event,
+        maxLen: this.options.maxEvents,
+        ttlMs: this.options.ttlSeconds * 1000,
+        broadcast: broadcast && { maxLen: broadcast.maxLen, nsp: broadcast.nsp, room: broadcast.room },
+        openPayloads: payloads.map(openForSeq),
+      },
+    );
+    return seqs.length ? seqs : payloads.map(() => 0);
   }
 
   /**
@@ -147,11 +98,10 @@ export class CanvasLog {
    * expired) or there are more than `maxCatchUp` (reloading the canvas is then cheaper).
    */
   async since(canvasId: string, afterSeq: number): Promise<CanvasCatchUp> {
-    const command = (this.redis as unknown as Record<string, (...args: unknown[]) => Promise<[number, number, Array<[string, string[]]>]>>)
-      .sbCanvasSince;
-    const [lastRaw, firstRaw, entries] = await command.call(this.redis, ...this.keys(canvasId), afterSeq, this.options.maxCatchUp);
-    const lastSeq = Number(lastRaw);
-    const firstSeq = Number(firstRaw);
+    const { lastSeq, firstSeq, entries } = await this.scripts.canvasSince(
+      { seq: this.keys.canvasSeq(canvasId), log: this.keys.canvasLog(canvasId) },
+      { afterSeq, cap: this.options.maxCatchUp },
+    );
     if (afterSeq === lastSeq) return { resync: false, events: [], lastSeq };
     // The counter is behind the client: Redis lost its data. Only a reload is safe.
     if (afterSeq > lastSeq) return { resync: true, lastSeq };
@@ -169,7 +119,7 @@ export class CanvasLog {
    * `maxEvents`): meant for the rare re-run of a job, not for every event.
    */
   async eventsNamed(canvasId: string, event: string): Promise<LoggedCanvasEvent[]> {
-    const entries = (await this.redis.xrange(this.keys(canvasId)[1], '-', '+')) as Array<[string, string[]]>;
+    const entries = (await this.redis.xrange(this.keys.canvasLog(canvasId), '-', '+')) as Array<[string, string[]]>;
     return entries
       .filter(([, fields]) => fields[fields.indexOf('e') + 1] === event)
       .map(([id, fields]) => ({
@@ -186,8 +136,8 @@ export class CanvasLog {
   async forget(canvasId: string): Promise<void> {
     const results = await this.redis
       .multi()
-      .set(this.goneKey(canvasId), '1', 'EX', DELETED_MARK_SECONDS)
-      .del(...this.keys(canvasId))
+      .set(this.keys.canvasGone(canvasId), '1', 'EX', DELETED_MARK_SECONDS)
+      .del(this.keys.canvasSeq(canvasId), this.keys.canvasLog(canvasId))
       .exec();
     const failed = results?.find(([error]) => error)?.[0];
     if (failed) throw failed;
@@ -195,6 +145,6 @@ export class CanvasLog {
 
   /** The seq of the canvas's latest event (0 when it has none, or they expired). */
   async lastSeq(canvasId: string): Promise<number> {
-    return Number((await this.redis.get(this.keys(canvasId)[0])) ?? 0);
+    return Number((await this.redis.get(this.keys.canvasSeq(canvasId))) ?? 0);
   }
 }

@@ -11,11 +11,13 @@ import {
   type Session,
 } from 'socket.io-adapter';
 import type { Logger } from '../lib/logger';
+import type { RedisKeys } from '../lib/redis-keys';
 
 /*
  * Our Socket.IO adapter: rooms across nodes through one Redis stream, built on socket.io-adapter's
  * public `ClusterAdapter`. Its record format is ours, so other code may write records to its stream
- * (canvas-log.ts adds a canvas's room event in the same Lua call that gives it its seq).
+ * (the canvas log's `canvasAppend` script, in redis-scripts.ts, adds a canvas's room event in the
+ * call that gives it its seq).
  *
  * Records on the stream (field: value, all strings), one of two kinds:
  * - a cluster message: `uid` (the writing adapter), `nsp`, `type` (socket.io-adapter `MessageType`
@@ -26,8 +28,9 @@ import type { Logger } from '../lib/logger';
  *   events in stream order.
  *
  * Messages that need an answer or need no history (a broadcast with acknowledgement,
- * `serverSideEmit`, `fetchSockets`) and every answer travel by pub/sub as JSON, on
- * `<channelPrefix>#<nsp>#` (every node) and `<channelPrefix>#<nsp>#<uid>#` (one adapter).
+ * `serverSideEmit`, `fetchSockets`) and every answer travel by pub/sub as JSON, on the namespace's
+ * channel (every node) and an adapter's own channel (`socketIoChannel`, `socketIoNodeChannel` in
+ * redis-keys.ts). A dropped socket's session is kept under `socketIoSession`.
  * Payloads are JSON: binary attachments are not carried across nodes.
  */
 
@@ -45,14 +48,13 @@ const RESTORE_MAX_PAGES = 100;
 const RESTORE_KEEP_MS = 30_000;
 
 export interface RedisStreamsAdapterOptions {
-  /** The stream every node writes to and reads from. */
-  streamKey: string;
+  /**
+   * The deployment's key names: the stream every node writes to and reads from, the pub/sub
+   * channels and the recovery sessions (the `socketIo…` families).
+   */
+  keys: Pick<RedisKeys, 'socketIoStream' | 'socketIoChannel' | 'socketIoNodeChannel' | 'socketIoSession'>;
   /** The stream's approximate length bound (`XADD MAXLEN ~`). */
   maxLen: number;
-  /** The prefix of the pub/sub channels. */
-  channelPrefix: string;
-  /** The prefix of the keys that keep a dropped socket's session for recovery. */
-  sessionKeyPrefix: string;
   /** How long a dropped socket's session is kept (the connection state recovery window). */
   recoveryWindowMs: number;
   /**
@@ -134,11 +136,14 @@ export class RedisStreamsCluster {
   private readonly subscriber: Redis;
   private readonly reader?: Redis;
   private closed = false;
+  /** The stream every node writes to and reads from. */
+  readonly streamKey: string;
 
   constructor(
     readonly redis: Redis,
     readonly options: RedisStreamsAdapterOptions,
   ) {
+    this.streamKey = options.keys.socketIoStream();
     this.subscriber = redis.duplicate();
     this.subscriber.on('error', (error: Error) => this.options.logger.warn({ err: error }, 'socket adapter subscriber: redis error'));
     this.subscriber.on('message', (channel: string, text: string) => this.onPublished(channel, text));
@@ -207,15 +212,7 @@ export class RedisStreamsCluster {
     while (!this.closed) {
       let result: Array<[string, Array<[string, Fields]>]> | null;
       try {
-        result = (await reader.xread(
-          'COUNT',
-          READ_COUNT,
-          'BLOCK',
-          READ_BLOCK_MS,
-          'STREAMS',
-          this.options.streamKey,
-          offset,
-        )) as typeof result;
+        result = (await reader.xread('COUNT', READ_COUNT, 'BLOCK', READ_BLOCK_MS, 'STREAMS', this.streamKey, offset)) as typeof result;
       } catch (error) {
         if (this.closed) return;
         this.options.logger.warn({ err: error }, 'socket adapter: reading the stream failed, reading again in a second');
@@ -260,9 +257,9 @@ export class RedisStreamsAdapter extends ClusterAdapter {
   ) {
     super(namespace);
     this.nspName = namespace.name;
-    const prefix = cluster.options.channelPrefix;
-    this.publicChannel = `${prefix}#${this.nspName}#`;
-    this.channels = [this.publicChannel, `${prefix}#${this.nspName}#${this.uid}#`];
+    const { keys } = cluster.options;
+    this.publicChannel = keys.socketIoChannel(this.nspName);
+    this.channels = [this.publicChannel, keys.socketIoNodeChannel(this.nspName, this.uid)];
     cluster.subscribe(this, this.channels);
     namespace.on('connection', (socket: Socket) => this.onConnection(socket));
   }
@@ -288,8 +285,7 @@ export class RedisStreamsAdapter extends ClusterAdapter {
 
   /** What a script needs to add a room event of this namespace to the stream (see `RoomBroadcastRecord`). */
   roomRecord(room: string): RoomBroadcastRecord {
-    const { streamKey, maxLen } = this.cluster.options;
-    return { stream: streamKey, maxLen, nsp: this.nspName, room };
+    return { stream: this.cluster.streamKey, maxLen: this.cluster.options.maxLen, nsp: this.nspName, room };
   }
 
   /** Hands a message (from the stream, with its offset, or from pub/sub) to socket.io-adapter's handling. */
@@ -308,7 +304,7 @@ export class RedisStreamsAdapter extends ClusterAdapter {
     const data = 'data' in message ? ['data', JSON.stringify(message.data)] : [];
     return redis
       .xadd(
-        options.streamKey,
+        this.cluster.streamKey,
         'MAXLEN',
         '~',
         options.maxLen,
@@ -325,19 +321,19 @@ export class RedisStreamsAdapter extends ClusterAdapter {
   }
 
   protected doPublishResponse(requesterUid: string, response: ClusterResponse): Promise<void> {
-    const channel = `${this.cluster.options.channelPrefix}#${this.nspName}#${requesterUid}#`;
+    const channel = this.cluster.options.keys.socketIoNodeChannel(this.nspName, requesterUid);
     return this.cluster.redis.publish(channel, JSON.stringify(response)).then(() => undefined);
   }
 
   /** The nodes subscribed to this namespace's channel, workers included. */
   override async serverCount(): Promise<number> {
-    const answer = (await this.cluster.redis.call('PUBSUB', 'NUMSUB', this.publicChannel)) as [string, number];
+    const answer = await this.cluster.redis.pubsub('NUMSUB', this.publicChannel);
     return Number(answer[1]);
   }
 
   override persistSession(session: Omit<Session, 'missedPackets'>): void {
-    const { sessionKeyPrefix, recoveryWindowMs } = this.cluster.options;
-    this.cluster.redis.set(sessionKeyPrefix + session.pid, JSON.stringify(session), 'PX', recoveryWindowMs).catch((error: unknown) => {
+    const { keys, recoveryWindowMs } = this.cluster.options;
+    this.cluster.redis.set(keys.socketIoSession(session.pid), JSON.stringify(session), 'PX', recoveryWindowMs).catch((error: unknown) => {
       this.cluster.options.logger.warn({ err: error }, 'socket adapter: session not kept, the socket cannot recover it');
     });
   }
@@ -348,10 +344,10 @@ export class RedisStreamsAdapter extends ClusterAdapter {
    */
   override async restoreSession(pid: PrivateSessionId, offset: string): Promise<Session> {
     if (!/^[0-9]+-[0-9]+$/.test(offset)) throw new Error('invalid offset');
-    const { redis, options } = this.cluster;
+    const { redis, options, streamKey } = this.cluster;
     const [stored, atOffset] = await Promise.all([
-      redis.getdel(options.sessionKeyPrefix + pid),
-      redis.xrange(options.streamKey, offset, offset),
+      redis.getdel(options.keys.socketIoSession(pid)),
+      redis.xrange(streamKey, offset, offset),
     ]);
     if (!stored || atOffset.length === 0) throw new Error('session or offset not found');
     const session = { ...(JSON.parse(stored) as Omit<Session, 'missedPackets'>), missedPackets: [] as unknown[][] };
@@ -367,7 +363,7 @@ export class RedisStreamsAdapter extends ClusterAdapter {
     this.restoring.set(session.sid, restore);
     try {
       for (let page = 0; page < RESTORE_MAX_PAGES; page += 1) {
-        const entries = (await redis.xrange(options.streamKey, `(${restore.after}`, '+', 'COUNT', RESTORE_PAGE)) as Array<[string, Fields]>;
+        const entries = (await redis.xrange(streamKey, `(${restore.after}`, '+', 'COUNT', RESTORE_PAGE)) as Array<[string, Fields]>;
         for (const [id, fields] of entries) {
           restore.after = id;
           if (field(fields, 'nsp') !== this.nspName || (field(fields, 'room') === undefined && field(fields, 'type') !== BROADCAST_TYPE))

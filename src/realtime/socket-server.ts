@@ -2,6 +2,7 @@ import type { Server as HttpServer } from 'node:http';
 import type { Redis } from 'ioredis';
 import { Server, type Namespace } from 'socket.io';
 import { createLogger, type Logger } from '../lib/logger';
+import { redisKeys } from '../lib/redis-keys';
 import { RedisStreamsAdapter, RedisStreamsCluster, type RoomBroadcastRecord } from './redis-streams-adapter';
 
 export type { RoomBroadcastRecord } from './redis-streams-adapter';
@@ -34,10 +35,8 @@ export function createSocketServer(options: {
   onStreamRead?: (records: number) => void;
 }): Server {
   const cluster = new RedisStreamsCluster(options.redis, {
-    streamKey: `${options.keyPrefix}:socket.io`,
+    keys: redisKeys(options.keyPrefix),
     maxLen: STREAM_MAX_LEN,
-    channelPrefix: `${options.keyPrefix}:socket.io`,
-    sessionKeyPrefix: `${options.keyPrefix}:sio:session:`,
     recoveryWindowMs: RECOVERY_WINDOW_MS,
     // An emit-only server holds no sockets: nothing on the stream is for it (0158).
     readStream: Boolean(options.httpServer),

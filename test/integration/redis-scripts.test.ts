@@ -222,4 +222,98 @@ describe('RedisScripts', () => {
     expect(await scripts.deviceDeleteIfSameSocket(devices, { deviceId: 'd1', socketId: 's2' })).toBe(true);
     expect(await redis.hexists(key('devices'), 'd1')).toBe(0);
   });
+
+  describe('canvas scripts', () => {
+    const canvas = () => ({ seq: key('canvas:c1:seq'), log: key('canvas:c1:log'), gone: key('canvas:c1:gone') });
+    const settings = (openPayloads: string[]) => ({ event: 'block', maxLen: 1_000, ttlMs: 60_000, openPayloads });
+    /** Fields of a stream entry as an object. */
+    const record = (fields: string[]) => Object.fromEntries(fields.flatMap((value, i) => (i % 2 ? [] : [[value, fields[i + 1]]])));
+
+    test('canvasAppend gives consecutive seqs across calls, logs each event under <seq>-0 with its seq closed in, and sets the TTL', async () => {
+      expect(await scripts.canvasAppend(canvas(), settings(['{"a":1,"seq":', '{"seq":']))).toEqual([1, 2]);
+      expect(await scripts.canvasAppend(canvas(), settings(['{"b":"x","seq":']))).toEqual([3]);
+      const entries = (await redis.xrange(key('canvas:c1:log'), '-', '+')) as Array<[string, string[]]>;
+      expect(entries.map(([id, fields]) => [id, record(fields)])).toEqual([
+        ['1-0', { e: 'block', p: '{"a":1,"seq":1}' }],
+        ['2-0', { e: 'block', p: '{"seq":2}' }],
+        ['3-0', { e: 'block', p: '{"b":"x","seq":3}' }],
+      ]);
+      expect(await redis.get(key('canvas:c1:seq'))).toBe('3');
+      expect(await redis.pttl(key('canvas:c1:log'))).toBeGreaterThan(50_000);
+      // The counter never expires: a seq is never reused.
+      expect(await redis.pttl(key('canvas:c1:seq'))).toBe(-1);
+    });
+
+    test('canvasAppend with the adapter stream adds each event as a room event record (no uid), in seq order', async () => {
+      const stream = key('socket.io');
+      const seqs = await scripts.canvasAppend(
+        { ...canvas(), adapterStream: stream },
+        { ...settings(['{"n":1,"seq":', '{"n":2,"seq":']), broadcast: { maxLen: 100, nsp: '/canvas', room: 'canvas:c1' } },
+      );
+      expect(seqs).toEqual([1, 2]);
+      const records = (await redis.xrange(stream, '-', '+')) as Array<[string, string[]]>;
+      expect(records.map(([, fields]) => record(fields))).toEqual([
+        { nsp: '/canvas', room: 'canvas:c1', event: 'block', payload: '{"n":1,"seq":1}' },
+        { nsp: '/canvas', room: 'canvas:c1', event: 'block', payload: '{"n":2,"seq":2}' },
+      ]);
+      expect(await redis.xlen(key('canvas:c1:log'))).toBe(2);
+    });
+
+    test('canvasAppend on a deleted canvas logs and sends nothing and answers an empty list', async () => {
+      await redis.set(key('canvas:c1:gone'), '1');
+      const stream = key('socket.io');
+      const seqs = await scripts.canvasAppend(
+        { ...canvas(), adapterStream: stream },
+        { ...settings(['{"seq":']), broadcast: { maxLen: 100, nsp: '/canvas', room: 'canvas:c1' } },
+      );
+      expect(seqs).toEqual([]);
+      expect(await redis.exists(key('canvas:c1:seq'), key('canvas:c1:log'), stream)).toBe(0);
+    });
+
+    test('canvasAppend refuses an adapter stream without its record settings, before calling Redis', async () => {
+      await expect(scripts.canvasAppend({ ...canvas(), adapterStream: key('socket.io') }, settings(['{"seq":']))).rejects.toThrow(
+        /given together/,
+      );
+      expect(await redis.exists(key('canvas:c1:seq'))).toBe(0);
+    });
+
+    test('canvasAppend with several events and the adapter stream is one EVALSHA, nothing else', async () => {
+      const keys = { ...canvas(), adapterStream: key('socket.io') };
+      const args = { ...settings(['{"seq":', '{"seq":', '{"seq":']), broadcast: { maxLen: 100, nsp: '/canvas', room: 'r' } };
+      await scripts.canvasAppend(keys, args);
+      const commands = redis.duplicate();
+      const watcher = await commands.monitor();
+      const sent: string[] = [];
+      let markerSeen: () => void = () => undefined;
+      const marker = new Promise<void>((resolve) => (markerSeen = resolve));
+      watcher.on('monitor', (_time: string, monitored: string[], source: string) => {
+        if (source === 'lua') return;
+        if (monitored.includes(key('marker'))) markerSeen();
+        else if (monitored.includes(key('canvas:c1:seq'))) sent.push(monitored[0].toLowerCase());
+      });
+      try {
+        expect(await scripts.canvasAppend(keys, args)).toEqual([4, 5, 6]);
+        await redis.exists(key('marker'));
+        await waitFor(marker, 10_000);
+      } finally {
+        watcher.disconnect();
+        commands.disconnect();
+      }
+      expect(sent).toEqual(['evalsha']);
+    });
+
+    test('canvasSince answers the last seq, the first seq kept, and at most cap + 1 entries after the given seq', async () => {
+      expect(await scripts.canvasSince(canvas(), { afterSeq: 0, cap: 10 })).toEqual({ lastSeq: 0, firstSeq: 0, entries: [] });
+      await scripts.canvasAppend(canvas(), settings(['{"seq":', '{"seq":', '{"seq":', '{"seq":', '{"seq":']));
+      await redis.xdel(key('canvas:c1:log'), '1-0');
+      const since = await scripts.canvasSince(canvas(), { afterSeq: 2, cap: 1 });
+      expect(since.lastSeq).toBe(5);
+      expect(since.firstSeq).toBe(2);
+      expect(since.entries).toEqual([
+        ['3-0', ['e', 'block', 'p', '{"seq":3}']],
+        ['4-0', ['e', 'block', 'p', '{"seq":4}']],
+      ]);
+      expect((await scripts.canvasSince(canvas(), { afterSeq: 5, cap: 10 })).entries).toEqual([]);
+    });
+  });
 });

@@ -6,6 +6,7 @@ import type { Server } from 'socket.io';
 import { io as connect, type Socket } from 'socket.io-client';
 import { createLogger } from '../../src/lib/logger';
 import { createRedis, redisReady } from '../../src/lib/redis';
+import { redisKeys } from '../../src/lib/redis-keys';
 import { RedisStreamsCluster } from '../../src/realtime/redis-streams-adapter';
 import { closeSocketServer, createSocketServer } from '../../src/realtime/socket-server';
 import { testRedisUrl } from '../support/database';
@@ -164,12 +165,11 @@ describe('the Redis Streams adapter', () => {
 
   test('the stream stays near its length bound', async () => {
     const blocking = redis('blocking');
-    const streamKey = `${keyPrefix}:bounded`;
+    const keys = redisKeys(`${keyPrefix}:bounded`);
+    const streamKey = keys.socketIoStream();
     const cluster = new RedisStreamsCluster(blocking, {
-      streamKey,
+      keys,
       maxLen: 100,
-      channelPrefix: `${keyPrefix}:bounded`,
-      sessionKeyPrefix: `${keyPrefix}:bounded:session:`,
       recoveryWindowMs: 60_000,
       readStream: false,
       logger: createLogger({ level: 'warn', name: 'bounded-adapter-test' }),
