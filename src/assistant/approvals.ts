@@ -154,22 +154,7 @@ export class ApprovalService {
     details: Record<string, unknown>,
     options: { reason?: 'user' | 'timeout' | 'cancelled'; resume?: boolean } = {},
   ): Promise<HitlRequestRow | null> {
-    const { repos } = this.deps;
-    const decided = await repos.db.transaction(async (tx) => {
-      const row = await repos.hitl.decide(id, status, decidedBy, tx, options.reason);
-      if (row)
-        await repos.audit.write(
-          {
-            actorId: decidedBy ?? row.userId,
-            action: `hitl.${status}`,
-            targetType: 'hitl_request',
-            targetId: row.id,
-            details: { ...details, toolName: row.toolName, sessionId: row.sessionId },
-          },
-          tx,
-        );
-      return row;
-    });
+    const decided = await this.deps.repos.hitl.decideAudited(id, status, decidedBy, details, options.reason);
     if (!decided) return null;
     this.deps.metrics?.approvals.inc({ outcome: status });
     await this.announce(decided, { approvalId: id, status, decidedBy });

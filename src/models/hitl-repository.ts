@@ -1,4 +1,5 @@
 import { and, asc, desc, eq, gt, isNull, lt, lte, ne, or, sql } from 'drizzle-orm';
+import type { AuditRepository } from './audit-repository';
 import type { Db, DbOrTx } from './database';
 import { hitlRequests, type HitlRequestRow, type HitlStatus } from './schema';
 
@@ -34,7 +35,11 @@ export function toHitlView(row: HitlRequestRow) {
 
 /** `hitl_requests`: approvals of dangerous tool calls. Reads by id are scoped to the requester. */
 export class HitlRepository {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    /** The audit trail a decision is written to in the same transaction. */
+    private readonly audit: AuditRepository,
+  ) {}
 
   async create(input: NewHitlRequest): Promise<HitlRequestRow> {
     const [row] = await this.db.insert(hitlRequests).values(input).returning();
@@ -108,6 +113,34 @@ export class HitlRepository {
       .where(and(eq(hitlRequests.id, id), eq(hitlRequests.status, 'pending'), inTime))
       .returning();
     return rows[0] ?? null;
+  }
+
+  /**
+   * {@link decide} and its audit row (`hitl.<status>` by `decidedBy`, or the owner when the system
+   * decided) in one transaction; null, and nothing written, when the request was already decided.
+   */
+  async decideAudited(
+    id: string,
+    status: Exclude<HitlStatus, 'pending'>,
+    decidedBy: string | null,
+    details: Record<string, unknown>,
+    decisionReason?: NonNullable<HitlRequestRow['decisionReason']>,
+  ): Promise<HitlRequestRow | null> {
+    return this.db.transaction(async (tx) => {
+      const row = await this.decide(id, status, decidedBy, tx, decisionReason);
+      if (row)
+        await this.audit.write(
+          {
+            actorId: decidedBy ?? row.userId,
+            action: `hitl.${status}`,
+            targetType: 'hitl_request',
+            targetId: row.id,
+            details: { ...details, toolName: row.toolName, sessionId: row.sessionId },
+          },
+          tx,
+        );
+      return row;
+    });
   }
 
   /** Records that the decided turn's resume began; false when another resume already did. */

@@ -36,7 +36,7 @@ export function createRepositories(db: Db) {
     audit,
     usage: new UsageRepository(db),
     chat: new ChatRepository(db),
-    hitl: new HitlRepository(db),
+    hitl: new HitlRepository(db, audit),
     notes: new SessionNotesRepository(db),
     agents: new AgentsRepository(db),
     flows: new FlowsRepository(db),
