@@ -56,12 +56,13 @@ export interface ReapReport {
  * Crash safety: after kill -9 of any process, nothing stays `running` or `pending`
  * forever. Worker processes sweep at start and every REAPER_INTERVAL_MS for work whose job is gone
  * (Redis lost it, or it failed without its processor's bookkeeping, e.g. past the stall limit):
- * - runs (generations, ticket notes) queued/running with no live job → `failed` (`interrupted`), or `cancelled`
- *   when their cancel was requested, through the run kernel (slot released, terminal event);
+ * - runs (generations, ticket notes, agent runs) queued/running with no live job → `failed` (`interrupted`),
+ *   or `cancelled` when their cancel was requested, through the run kernel (slot released, terminal event);
  * - approvals pending past expiresAt → `timeout`, and the turn resumes (the model is told);
  * - approvals decided but never resumed (the resume enqueue failed, or the job was lost) → resumed;
  * - chat turns without answer, job or terminal event → `error` (`interrupted`) to the listener and device;
- * - agent runs `running` past AGENT_RUN_TIMEOUT_MS → `error`;
+ * - agent runs `running` past AGENT_RUN_TIMEOUT_MS → `timed_out` through the run kernel (their row `error`);
+ *   one waiting for its device is left alone;
  * - agentflow executions queued/running with no live node job → resumed: missing node events
  *   written, ready nodes queued again (finished nodes never run again, 0115).
  * Work younger than REAPER_GRACE_MS is left alone. Every change is a conditional UPDATE, so many
@@ -113,12 +114,7 @@ export class Reaper {
       approvalsResumed: await this.resumeDecided(before),
       turns: await this.reapTurns(before),
       notes: recovered.notes ?? 0,
-      agentRuns: (
-        await this.stale.failRunsStartedBefore(
-          new Date(before.getTime() - this.deps.config.agents.runTimeoutMs),
-          'interrupted: the run stopped without finishing',
-        )
-      ).length,
+      agentRuns: recovered.agent ?? 0,
       flowExecutions: await this.resumeFlows(before),
     };
     if (Object.values(report).some((n) => n > 0)) this.log.warn(report, 'reaped work left behind by a stopped process');

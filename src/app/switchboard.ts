@@ -32,6 +32,7 @@ import { CANVAS_NAMESPACE, DEVICE_NAMESPACE, rooms } from '../realtime/events';
 import type { TokenSettings } from '../auth/tokens';
 import { GenerationEventLog } from '../generation/event-log';
 import { registerGenerationRuns } from '../generation/generation-run';
+import { registerAgentRuns } from '../agents/agent-run';
 import { GenerationLimiter } from '../generation/generation-limiter';
 import { GenerationService } from '../generation/generation-service';
 import { createHttpApp } from '../http/app';
@@ -186,6 +187,7 @@ export async function startSwitchboard(
       metrics,
     });
     const flowRuns = registerFlowRuns(runKernel, { repos, events: flowEvents, queues, logger, metrics });
+    const agentRuns = registerAgentRuns(runKernel, { config, repos, queues, logger, metrics });
     const notesRuns = registerNotesRuns(runKernel, { repos, notesEvents: new NotesEventLog(redis, config.redis.keyPrefix), logger });
     const chatCancels = new ChatCancels({ repos, queues, signals, chatEvents, devices, approvals, logger });
 
@@ -213,6 +215,7 @@ export async function startSwitchboard(
         notesRuns,
         flowRuns,
         kernel: runKernel,
+        agentRuns,
         chatCancels,
         flowEvents,
       });
@@ -269,7 +272,7 @@ export async function startSwitchboard(
       // One limiter for every surface of the same work: HTTP routes, device sockets, flow executions.
       const usage = new UsageLimiter(redis, config.redis.keyPrefix, config.usageLimits);
       const chat = new ChatService({ repos, enqueue: queues.enqueue, registry: deviceRegistry, logger, models });
-      const agents = new AgentService({ config, repos, enqueue: queues.enqueue, queues, signals, logger, metrics });
+      const agents = new AgentService({ config, repos, enqueue: queues.enqueue, runs: agentRuns, logger });
       const ctx: ApiContext = {
         config,
         logger,
@@ -348,7 +351,7 @@ export async function startSwitchboard(
         logger,
         metrics,
         ...deviceHandlers,
-        onAgentCancel: (user, _deviceId, payload) => agents.runCancels.cancelFromDevice(user.id, payload),
+        onAgentCancel: (user, _deviceId, payload) => agents.cancelFromDevice(user.id, payload),
       });
       closers.unshift(['device presence', () => deviceSockets.close()]);
       // MAX_SOCKETS_PER_USER over every node, both namespaces and the plain WebSocket; registered after each namespace's auth.

@@ -14,6 +14,7 @@ import { SessionNotesRunner } from '../assistant/session-notes-runner';
 import { ChatflowRunner } from '../flows/chatflow-runner';
 import { JourneyRunner } from '../agents/journey-runner';
 import { AgentRunner } from '../agents/agent-runner';
+import type { AgentRuns } from '../agents/agent-run';
 import type { CredentialVault } from '../agents/credentials';
 import type { AgentRunChannel } from '../agents/run-channel';
 import type { DeviceRegistry } from '../devices/device-registry';
@@ -40,6 +41,8 @@ export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'models' | 'm
   connection: Redis;
   /** The run kernel: the reaper recovers every registered kind through it. */
   kernel: RunKernel;
+  /** Agent runs on the run kernel. */
+  agentRuns: AgentRuns;
   /** The ticket notes' runs. */
   notesRuns: NotesRuns;
   /** The flow executions' runs. */
@@ -155,6 +158,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       vault: deps.vault,
       models,
       signals,
+      runs: deps.agentRuns,
       logger,
       metrics,
     }),

@@ -1,10 +1,10 @@
 import { and, eq, gt, lt, sql } from 'drizzle-orm';
 import type { Db } from './database';
-import { agentRuns, chatMessages, chatSessions } from './schema';
+import { chatMessages, chatSessions } from './schema';
 
 /**
  * The reaper's queries (src/app/reaper.ts) over work that a dead process may have left open: chat
- * turns without an answer and agent runs still `running` (runs the run kernel owns are recovered through it). Every
+ * turns without an answer (runs the run kernel owns are recovered through it). Every
  * write is conditional, so any number of processes may reap at once.
  */
 export class StaleWorkRepository {
@@ -36,15 +36,5 @@ export class StaleWorkRepository {
       )
       .orderBy(chatMessages.createdAt)
       .limit(limit);
-  }
-
-  /** Ends runs still `running` that started before `before` (past any run's deadline): `error`. */
-  async failRunsStartedBefore(before: Date, reason: string): Promise<string[]> {
-    const rows = await this.db
-      .update(agentRuns)
-      .set({ status: 'error', completedAt: sql`now()`, errors: sql`${agentRuns.errors} || ${JSON.stringify([reason])}::jsonb` })
-      .where(and(eq(agentRuns.status, 'running'), lt(agentRuns.startedAt, before)))
-      .returning({ id: agentRuns.id });
-    return rows.map((row) => row.id);
   }
 }

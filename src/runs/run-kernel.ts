@@ -54,6 +54,13 @@ export interface RunKindSpec<S, U, C, P> {
    * else returns the kind's own status (the 409's message when the run has already ended).
    */
   authorizeCancel(id: string, actor: RunActor): Promise<{ status: string }>;
+  /**
+   * Recovery's say over one of its open runs, before the default (end it when its job is not
+   * live): `leave` keeps it open (it waits on something other than a job), an outcome ends it with
+   * that outcome, `undefined` takes the default. For a kind with no single job id it also answers
+   * whether the run's jobs are live.
+   */
+  recover?(run: RunRow): Promise<'leave' | RunOutcome<S, U> | undefined>;
   /** After a cancel request is recorded (its audit). */
   cancelRequested?(run: RunRow, actor: RunActor): Promise<void>;
   /** The kind's own row for this end, in the transaction that moved the run. */
@@ -140,8 +147,11 @@ export class RunKernel {
       if (spec.recoversItself) continue;
       let ended = 0;
       for (const run of await this.deps.runs.listOpenBefore(kind, before, limit)) {
-        if (run.queue && run.jobId && (await this.deps.queues.isLive(run.queue as QueueName, run.jobId))) continue;
-        const outcome: RunOutcome = run.cancelRequestedAt ? { status: 'cancelled' } : { status: 'failed', ...spec.interrupted };
+        const verdict = spec.recover ? await spec.recover(run) : undefined;
+        if (verdict === 'leave') continue;
+        if (!verdict && run.queue && run.jobId && (await this.deps.queues.isLive(run.queue as QueueName, run.jobId))) continue;
+        const outcome: RunOutcome =
+          verdict ?? (run.cancelRequestedAt ? { status: 'cancelled' } : { status: 'failed', ...spec.interrupted });
         if ((await this.end(kind, run.id, outcome, undefined)).won) ended += 1;
       }
       report[kind] = ended;
