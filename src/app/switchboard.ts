@@ -33,6 +33,8 @@ import type { TokenSettings } from '../auth/tokens';
 import { GenerationEventLog } from '../generation/event-log';
 import { registerGenerationRuns } from '../generation/generation-run';
 import { registerAgentRuns } from '../agents/agent-run';
+import { registerJourneyRuns } from '../agents/journey-run';
+import { JourneyStore } from '../agents/journey-store';
 import { GenerationLimiter } from '../generation/generation-limiter';
 import { GenerationService } from '../generation/generation-service';
 import { createHttpApp } from '../http/app';
@@ -188,6 +190,12 @@ export async function startSwitchboard(
     });
     const flowRuns = registerFlowRuns(runKernel, { repos, events: flowEvents, queues, logger, metrics });
     const agentRuns = registerAgentRuns(runKernel, { config, repos, queues, logger, metrics });
+    const journeyRuns = registerJourneyRuns(runKernel, {
+      repos,
+      store: new JourneyStore(redis, config.redis.keyPrefix, config.agents.journeyTtlSeconds),
+      queues,
+      logger,
+    });
     const notesRuns = registerNotesRuns(runKernel, { repos, notesEvents: new NotesEventLog(redis, config.redis.keyPrefix), logger });
     const chatCancels = new ChatCancels({ repos, queues, signals, chatEvents, devices, approvals, logger });
 
@@ -216,6 +224,7 @@ export async function startSwitchboard(
         flowRuns,
         kernel: runKernel,
         agentRuns,
+        journeyRuns,
         chatCancels,
         flowEvents,
       });
@@ -287,7 +296,7 @@ export async function startSwitchboard(
         chat,
         chatCancels,
         approvals,
-        journeys: new JourneyService({ config, redis, queues, signals, logger }),
+        journeys: new JourneyService({ config, redis, queues, runs: journeyRuns, logger }),
         agents,
         flows: new FlowService({ repos, models }),
         flowExecutions: new FlowExecutions({

@@ -15,6 +15,7 @@ import { ChatflowRunner } from '../flows/chatflow-runner';
 import { JourneyRunner } from '../agents/journey-runner';
 import { AgentRunner } from '../agents/agent-runner';
 import type { AgentRuns } from '../agents/agent-run';
+import type { JourneyRuns } from '../agents/journey-run';
 import type { CredentialVault } from '../agents/credentials';
 import type { AgentRunChannel } from '../agents/run-channel';
 import type { DeviceRegistry } from '../devices/device-registry';
@@ -43,6 +44,8 @@ export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'models' | 'm
   kernel: RunKernel;
   /** Agent runs on the run kernel. */
   agentRuns: AgentRuns;
+  /** Journey turns on the run kernel. */
+  journeyRuns: JourneyRuns;
   /** The ticket notes' runs. */
   notesRuns: NotesRuns;
   /** The flow executions' runs. */
@@ -145,7 +148,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       chatCancels: deps.chatCancels,
     }),
     notes: new SessionNotesRunner({ config, repos, models, notesEvents, logger, metrics, runs: deps.notesRuns }),
-    journeys: new JourneyRunner({ config, repos, models, redis: deps.connection, signals, logger, metrics }),
+    journeys: new JourneyRunner({ config, repos, models, redis: deps.connection, signals, runs: deps.journeyRuns, logger, metrics }),
     chatflows: new ChatflowRunner({ repos, models, chatEvents, logger, metrics, signals, chatCancels: deps.chatCancels }),
     agentRuns: new AgentRunner({
       config,

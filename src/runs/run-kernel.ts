@@ -77,6 +77,13 @@ export interface RunKindSpec<S, U, C, P> {
   start?(id: string, from: RunRow['status'][]): Promise<StartResult>;
 }
 
+/** A new run: its id and owner, and the job carrying it when its id does not name it. */
+export interface NewRunInput {
+  id: string;
+  userId: string;
+  job?: { queue: QueueName; jobId: string };
+}
+
 /** The answer of `start`: the run as it now is, and whether this call started it. */
 export interface StartResult {
   run: RunRow | null;
@@ -159,10 +166,21 @@ export class RunKernel {
     return report;
   }
 
-  /** Records a new queued run on the job that will carry it. */
-  async create(kind: RunKindName, input: { id: string; userId: string }, db?: Tx): Promise<void> {
+  /**
+   * Records a new queued run on the job that will carry it: the kind's queue and job id, or `job`
+   * when the job id does not follow from the run's id (a journey turn's job is keyed by its session
+   * and turn, its run by the attempt).
+   */
+  async create(kind: RunKindName, input: NewRunInput, db?: Tx): Promise<void> {
     const spec = this.spec(kind);
-    await this.deps.runs.insert({ kind, id: input.id, userId: input.userId, queue: spec.queue, jobId: spec.jobId(input.id) }, db);
+    const queue = input.job?.queue ?? spec.queue;
+    const jobId = input.job ? input.job.jobId : spec.jobId(input.id);
+    await this.deps.runs.insert({ kind, id: input.id, userId: input.userId, queue, jobId }, db);
+  }
+
+  /** The run as it now is, or null. */
+  find(kind: RunKindName, id: string): Promise<RunRow | null> {
+    return this.deps.runs.find(kind, id);
   }
 
   /**
@@ -256,8 +274,12 @@ export class RunHandle<S, U, C, P> {
     readonly spec: RunKindSpec<S, U, C, P>,
   ) {}
 
-  create(input: { id: string; userId: string }, db?: Tx): Promise<void> {
+  create(input: NewRunInput, db?: Tx): Promise<void> {
     return this.kernel.create(this.spec.kind, input, db);
+  }
+
+  find(id: string): Promise<RunRow | null> {
+    return this.kernel.find(this.spec.kind, id);
   }
 
   reopen(input: { id: string; userId: string }, db?: Tx): Promise<boolean> {
