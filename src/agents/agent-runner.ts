@@ -287,7 +287,10 @@ export class AgentRunner {
     if (inserted) return inserted;
     // Same run id: a retried job picks its own row up again.
     const existing = await this.deps.repos.agents.getRun(job.runId);
-    return existing && existing.status === 'running' ? existing : null;
+    if (existing) return existing.status === 'running' ? existing : null;
+    // Another run has this scheduled slot: the run recorded for this job never runs.
+    await this.deps.runs.end(job.runId, { status: 'failed', code: 'slot_taken', message: 'another run of this agent has this slot' });
+    return null;
   }
 
   /**
