@@ -116,25 +116,6 @@ export default defineConfig(
     rules: doors(SQL, LANGCHAIN, QUEUES),
   },
   {
-    // TEMPORARY, until the run kernel's rewrite moves its transaction into a repository method
-    files: ['src/generation/generation-cancel.ts'],
-    rules: doors(LANGCHAIN, QUEUES),
-  },
-  {
-    // TEMPORARY, until these move onto src/ai/model-messages.ts and model-tools.ts (they are being
-    // rewritten now); each file leaves this list as it stops importing LangChain
-    files: [
-      'src/flows/flow-runner.ts',
-      'src/flows/chatflow-runner.ts',
-      'src/assistant/assistant-runner.ts',
-      'src/assistant/continuation.ts',
-      'src/assistant/session-notes-runner.ts',
-      'src/assistant/tool-loop.ts',
-      'src/assistant/tools.ts',
-    ],
-    rules: doors(SQL, TABLES, QUEUES),
-  },
-  {
     // tests and benchmarks read JSON bodies and socket payloads, which are `any` by nature, and
     // check them with expect(); jest's expect(obj.method) is not an unbound call
     files: ['test/**', 'bench/**'],

@@ -4,8 +4,8 @@
  * scenario), prints a table with PASS/MISS per target, and writes bench/results/latest.json plus a
  * dated copy. A benchmark, not a test: it never fails on a missed target, only on a broken run.
  *
- * Flags: --only=generation,realisticStream,fanout,sseOverhead,throughput,memory,churn,cancel,manyStreams   --quick (fewer runs, for trying)
- *        --smoke (every scenario at its smallest, about a minute: CI runs it so a broken scenario is
+ * Flags: --only=generation,realisticStream,fanout,sseOverhead,throughput,runThroughput,memory,churn,cancel,manyStreams   --quick (fewer runs, for trying)
+ *        --smoke (every scenario at its smallest, about two minutes: CI runs it so a broken scenario is
  *        noticed; it fails on a broken scenario, never on a missed target)
  *        --profile=<dir> (CPU profiles of the in-process scenarios' measured runs)
  * Only a full run writes bench/results/latest.json; --quick and --smoke write quick.json / smoke.json.
@@ -28,6 +28,7 @@ import { generationScenario } from './scenarios/generation';
 import { manyStreamsScenario } from './scenarios/many-streams';
 import { memoryScenario } from './scenarios/memory';
 import { realisticStreamScenario } from './scenarios/realistic-stream';
+import { ANCHORS, runThroughputScenario } from './scenarios/run-throughput';
 import { sseOverheadScenario } from './scenarios/sse-overhead';
 import { throughputScenario } from './scenarios/throughput';
 
@@ -37,6 +38,7 @@ const SCENARIOS = [
   'fanout',
   'sseOverhead',
   'throughput',
+  'runThroughput',
   'memory',
   'churn',
   'cancel',
@@ -131,6 +133,15 @@ async function main() {
               }),
             sseOverhead: () => sseOverheadScenario(ctx, { generations: 1, warmups: 1, calls: 20, gapMs: 10 }),
             throughput: () => throughputScenario(ctx, { workerCounts: [1], generations: 10, bursts: 1, users: 5, blocks: 20 }),
+            runThroughput: () =>
+              runThroughputScenario(ctx, {
+                workerCounts: [1],
+                concurrencies: [1, 4],
+                warmupMs: 300,
+                windowMs: 1_000,
+                repeats: 1,
+                bullmqConcurrency: 8,
+              }),
             memory: () => memoryScenario(ctx, { steps: [100, 200] }),
             churn: () =>
               churnScenario(ctx, { clients: 20, seconds: 5, cutsPerClientPerSecond: 1 / 15, offlineMs: 500, blocksPerGeneration: 14 }),
@@ -152,6 +163,16 @@ async function main() {
             sseOverhead: () => sseOverheadScenario(ctx, { generations: q ? 2 : 8, warmups: 1, calls: 60, gapMs: 10 }),
             throughput: () =>
               throughputScenario(ctx, { workerCounts: [1, 2], generations: q ? 20 : 50, bursts: q ? 1 : 3, users: 10, blocks: 20 }),
+            // Runs/s per core of the lightest runs: closed-loop sweeps until runs/s stops growing, three in a full run.
+            runThroughput: () =>
+              runThroughputScenario(ctx, {
+                workerCounts: [1, 2],
+                concurrencies: [1, 2, 4, 8, 16, 32, 64, 128],
+                warmupMs: q ? 500 : 1_000,
+                windowMs: q ? 2_000 : 5_000,
+                repeats: q ? 1 : 3,
+                bullmqConcurrency: 64,
+              }),
             memory: () => memoryScenario(ctx, { steps: [250, 500, 750, 1000] }),
             // Delivery under connection churn: 200 clients, 1/15 of them cut each second, ~2 s away, 60 s.
             churn: () =>
@@ -364,6 +385,23 @@ function targets(results: Record<string, unknown>): Target[] {
     direction: 'max',
     unit: 'ms',
   });
+  const runs = results.runThroughput as AnyResult;
+  list.push({
+    name: `light runs per core, 1 worker (Hatchet: ${ANCHORS.hatchetRunsPerVcpu} per vCPU)`,
+    metric: 'runThroughput.runsPerCore',
+    value: runs?.runsPerCore,
+    limit: ANCHORS.hatchetRunsPerVcpu,
+    direction: 'min',
+    unit: '/s',
+  });
+  list.push({
+    name: `light runs per second, best worker count (n8n queue mode: ~${ANCHORS.n8nRunsPerS})`,
+    metric: 'runThroughput.runsPerS',
+    value: runs?.runsPerS,
+    limit: ANCHORS.n8nRunsPerS,
+    direction: 'min',
+    unit: '/s',
+  });
   list.push({ name: 'sseOverhead p50', metric: 'sseOverhead.p50Ms', value: sse?.p50Ms, limit: 3, direction: 'max', unit: 'ms' });
   const churn = results.churn as AnyResult;
   list.push({
@@ -454,8 +492,8 @@ function render(results: Record<string, unknown>): string {
     ]);
     rows.push([
       '',
-      'floor (queue + insert + emit): p50',
-      `${fmt(g.floorP50Ms)} ms (${fmt(g.floorPartsP50Ms.queue)} + ${fmt(g.floorPartsP50Ms.insert)} + ${fmt(g.floorPartsP50Ms.emit)})`,
+      'floor (queue + model stream + insert + emit): p50',
+      `${fmt(g.floorP50Ms)} ms (${fmt(g.floorPartsP50Ms.queue)} + ${fmt(g.floorPartsP50Ms.model)} + ${fmt(g.floorPartsP50Ms.insert)} + ${fmt(g.floorPartsP50Ms.emit)})`,
     ]);
     rows.push(['', 'ratioP50 (median of paired run ratios)', `${fmt(g.ratioP50)} × (${fmt(g.ratioPairedMedian)} ×)`]);
   }
@@ -525,6 +563,44 @@ function render(results: Record<string, unknown>): string {
         '',
         `  CPU per ${t.config.blocksPerGeneration}-block generation: workers / API`,
         `${fmt(row.workerCpuMsPerGeneration)} / ${fmt(row.apiCpuMsPerGeneration)} ms`,
+      ]);
+    }
+  }
+  const rt = results.runThroughput as AnyResult;
+  if (rt?.error) rows.push(['runThroughput', 'error', rt.error]);
+  else if (rt) {
+    for (const row of rt.byWorkers) {
+      rows.push([
+        row.workers === rt.byWorkers[0].workers ? 'runThroughput' : '',
+        `${row.workers} worker process(es), saturated at ${row.saturationConcurrency} clients: runs/s; per core (cores in API + workers)`,
+        `${fmt(row.runsPerS)} /s; ${fmt(row.runsPerCore)} /s per core (${fmt(row.ourCores)}) [sweeps ${row.runsPerSBySweep.map(fmt).join(', ')}] load ${row.loadAvg.join(' ')}`,
+      ]);
+      const h = row.halfRateLatencyMs;
+      rows.push([
+        '',
+        `  at half that rate (${fmt(h.rate)} /s): latency p50 / p99`,
+        `${fmt(h.p50)} / ${fmt(h.p99)} ms load ${h.loadAvg.join(' ')}`,
+      ]);
+    }
+    if (rt.scaling2vs1 !== undefined) rows.push(['', 'growth from 1 to 2 worker processes', `${fmt(rt.scaling2vs1)} ×`]);
+    const b = rt.bullmq;
+    rows.push([
+      '',
+      `anchor: bare BullMQ add → completed, ${b.concurrency} clients, one process (ours, this machine)`,
+      `${fmt(b.jobsPerS)} jobs/s; ${fmt(b.jobsPerNodeCore)} per Node core (+ ${fmt(b.redisCores)} Redis cores) load ${b.loadAvg.join(' ')}`,
+    ]);
+    rows.push(['', `anchor: ${rt.anchors.hatchetNote}`, `${fmt(rt.anchors.hatchetRunsPerVcpu)} /s per vCPU`]);
+    rows.push(['', `anchor: ${rt.anchors.n8nNote}`, `${fmt(rt.anchors.n8nRunsPerS)} /s`]);
+    for (const [kind, c] of Object.entries((rt.costsPerRun?.byKind ?? {}) as Record<string, AnyResult>)) {
+      rows.push([
+        '',
+        `per ${kind} run (${c!.runs} runs): Redis commands incl. in scripts (server µs) / round trips / event writes / PG commits`,
+        `${fmt(c!.redisCommands)} (${fmt(c!.redisServerUsec)} µs) / ${fmt(c!.redisRoundTrips?.total)} / ${fmt(c!.eventWrites)} / ${fmt(c!.postgresCommits)}`,
+      ]);
+      rows.push([
+        '',
+        `per ${kind} run: CPU µs API / worker; log lines at info`,
+        `${fmt(c!.apiCpuUs)} / ${fmt(c!.workerCpuUs)}; ${fmt(c!.logLinesAtInfo)}`,
       ]);
     }
   }
@@ -619,6 +695,12 @@ function render(results: Record<string, unknown>): string {
       ]);
   }
   out.push('', table(['scenario', 'measure', 'value'], rows));
+  // Every figure is read with the machine's load: the 1-minute load average as each scenario started and ended.
+  const loads = SCENARIOS.flatMap((name) => {
+    const environment = (results[name] as AnyResult)?.environment as { loadAvg1?: number[] } | undefined;
+    return environment?.loadAvg1 ? [`${name} ${environment.loadAvg1.join(' → ')}`] : [];
+  });
+  out.push('', `load average (1 min) at start ${(m.loadAvgAtStart as number[]).join(' ')}; per scenario, start → end: ${loads.join('; ')}`);
   return out.join('\n');
 }
 

@@ -191,7 +191,11 @@ export const envSchema = z.object({
   REAPER_INTERVAL_MS: int(100).default(30_000),
   /** Work younger than this is never reaped (covers the gap between a row and its job). */
   REAPER_GRACE_MS: int(0).default(60_000),
-  /** JSON override of the tier table: {"free": {"generationsPerMinute": 10}}. */
+  /**
+   * JSON override of the tier table, merged over the defaults per key: rate limits, budgets
+   * (`tokensPerHour`, `tokensPerMonth`, `costUsdPerMonth`, `requestsPerMonth`; null = unlimited) and
+   * `features` (`localModels`, `cloudAgents`, `flows`): {"free": {"requestsPerMonth": 100, "features": {"localModels": false}}}.
+   */
   TIER_LIMITS: json.optional(),
   /** Device tool call timeout and approval timeout. */
   DEVICE_RPC_TIMEOUT_MS: int(1).default(30_000),

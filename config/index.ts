@@ -3,7 +3,7 @@ import { envSchema } from './env';
 import { DEFAULT_PRICING, type ModelPrice } from './pricing';
 import { mergeTierLimits, mergeUsageLimits, TIERS } from './tiers';
 
-export { TIERS, type Tier, type TierLimits, type UsageLimits } from './tiers';
+export { TIERS, type Tier, type TierLimits, type UsageLimits, type BudgetLimits, type TierFeatures } from './tiers';
 export type { ModelPrice } from './pricing';
 
 export const QUEUE_NAMES = ['generation', 'broadcast', 'assistant', 'embeddings', 'connectors', 'agent-runs', 'flows'] as const;
@@ -27,6 +27,12 @@ const tierOverrideSchema = z.partialRecord(
       journeyPerMinute: z.number().int().positive(),
       agentRunsPerMinute: z.number().int().positive(),
       flowExecutionsPerMinute: z.number().int().positive(),
+      // Budgets: null (or absent) = unlimited; 0 = none at all.
+      tokensPerHour: z.number().int().nonnegative().nullable(),
+      tokensPerMonth: z.number().int().nonnegative().nullable(),
+      costUsdPerMonth: z.number().nonnegative().nullable(),
+      requestsPerMonth: z.number().int().nonnegative().nullable(),
+      features: z.strictObject({ localModels: z.boolean(), cloudAgents: z.boolean(), flows: z.boolean() }).partial(),
     })
     .partial(),
 );

@@ -1,5 +1,50 @@
-/** Per-tier limits. `Infinity` means unlimited. Overridable through `TIER_LIMITS` (JSON). */
-export interface TierLimits {
+/** What a plan lets its users reach at all; a feature that is off answers 403 `tier_forbidden`. */
+export interface TierFeatures {
+  /** Self-hosted model providers (kind `ollama`, `lmstudio`, `vllm`) chosen per request. */
+  localModels: boolean;
+  /** Cloud agents (mailbox and chat connectors) run by the server. */
+  cloudAgents: boolean;
+  /** Saved flows: creating, executing, chatting with them. */
+  flows: boolean;
+}
+
+/**
+ * Model spend a plan allows per window (`null` = unlimited). The budget door reserves against
+ * these before a model call is queued; `GET /usage/budget` shows them.
+ */
+export interface BudgetLimits {
+  /** Input + output tokens of every model call and embedding in one UTC clock hour. */
+  tokensPerHour: number | null;
+  /** Input + output tokens in one UTC calendar month. */
+  tokensPerMonth: number | null;
+  /** Cost in USD (from the pricing table) in one UTC calendar month. */
+  costUsdPerMonth: number | null;
+  /** Model calls (embeddings excluded) in one UTC calendar month. */
+  requestsPerMonth: number | null;
+}
+
+export const BUDGET_LIMIT_KEYS = ['tokensPerHour', 'tokensPerMonth', 'costUsdPerMonth', 'requestsPerMonth'] as const;
+export const FEATURE_KEYS = ['localModels', 'cloudAgents', 'flows'] as const;
+
+/** Every budget unlimited and every feature on: a plan says only what it restricts. */
+export const UNLIMITED_BUDGET: BudgetLimits & { features: TierFeatures } = {
+  tokensPerHour: null,
+  tokensPerMonth: null,
+  costUsdPerMonth: null,
+  requestsPerMonth: null,
+  features: { localModels: true, cloudAgents: true, flows: true },
+};
+
+/**
+ * One user's overrides, set by an operator and laid over the tier's limits key by key: budgets
+ * (null = unlimited for that user) and features. Absent keys keep the tier's value.
+ */
+export type UserLimitOverrides = Partial<BudgetLimits> & { features?: Partial<TierFeatures> };
+
+/** Per-tier limits. `Infinity` means unlimited (`null` for the budgets). Overridable through `TIER_LIMITS` (JSON). */
+export interface TierLimits extends BudgetLimits {
+  /** Which features the plan includes (each default on). */
+  features: TierFeatures;
   /** Generations a user may start per minute. */
   generationsPerMinute: number;
   /** Generations a user may start per hour. */
@@ -16,9 +61,24 @@ export const TIERS = ['free', 'pro', 'enterprise'] as const;
 export type Tier = (typeof TIERS)[number];
 
 export const DEFAULT_TIER_LIMITS: Record<Tier, TierLimits> = {
-  free: { generationsPerMinute: 5, generationsPerHour: 50, concurrentGenerations: 1, maxBlocksPerGeneration: 200, maxEnabledAgents: 2 },
-  pro: { generationsPerMinute: 30, generationsPerHour: 1_000, concurrentGenerations: 4, maxBlocksPerGeneration: 200, maxEnabledAgents: 10 },
+  free: {
+    generationsPerMinute: 5,
+    generationsPerHour: 50,
+    concurrentGenerations: 1,
+    maxBlocksPerGeneration: 200,
+    maxEnabledAgents: 2,
+    ...UNLIMITED_BUDGET,
+  },
+  pro: {
+    generationsPerMinute: 30,
+    generationsPerHour: 1_000,
+    concurrentGenerations: 4,
+    maxBlocksPerGeneration: 200,
+    maxEnabledAgents: 10,
+    ...UNLIMITED_BUDGET,
+  },
   enterprise: {
+    ...UNLIMITED_BUDGET,
     generationsPerMinute: 120,
     generationsPerHour: 10_000,
     concurrentGenerations: 16,
@@ -80,15 +140,22 @@ export function mergeUsageLimits(
   return merged;
 }
 
-/** Merges a partial override (`{"free": {"generationsPerMinute": 10}}`) over the defaults. */
-export function mergeTierLimits(override: Partial<Record<Tier, Partial<TierLimits>>> | undefined): Record<Tier, TierLimits> {
+/** A tier's part of `TIER_LIMITS`: any limit, and any of the features (the others keep their default). */
+export type TierLimitsOverride = Partial<Omit<TierLimits, 'features'>> & { features?: Partial<TierFeatures> };
+
+/**
+ * Merges a partial override (`{"free": {"generationsPerMinute": 10, "features": {"localModels": false}}}`)
+ * over the defaults; `features` merges key by key.
+ */
+export function mergeTierLimits(override: Partial<Record<Tier, TierLimitsOverride>> | undefined): Record<Tier, TierLimits> {
   const merged = { ...DEFAULT_TIER_LIMITS };
   for (const tier of TIERS) {
     // The usage limits of the same override live in their own table (mergeUsageLimits).
     const picked = Object.fromEntries(
       Object.entries(override?.[tier] ?? {}).filter(([key]) => !(USAGE_LIMIT_KEYS as readonly string[]).includes(key)),
     );
-    merged[tier] = { ...DEFAULT_TIER_LIMITS[tier], ...picked };
+    const features = { ...DEFAULT_TIER_LIMITS[tier].features, ...override?.[tier]?.features };
+    merged[tier] = { ...DEFAULT_TIER_LIMITS[tier], ...picked, features };
   }
   return merged;
 }

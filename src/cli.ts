@@ -1,6 +1,7 @@
 import { flushCompileCache } from 'node:module';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, QUEUE_NAMES } from '../config';
+import { ConfigError, loadConfig, QUEUE_NAMES, TIERS, type Tier } from '../config';
+import type { UserLimitOverrides } from '../config/tiers';
 
 // The server, database and admin modules are imported by the commands that use them, so `--help`
 // and usage errors answer without loading the whole application.
@@ -20,6 +21,11 @@ Commands:
   migrate                   apply pending database migrations, then exit
   admin grant <email|id>    give a registered user admin rights (queue dashboard, usage of all users); audited
   admin revoke <email|id>   take them away; audited
+  users set-tier <id> <tier>
+                            move a user to another tier (${TIERS.join(', ')}); audited, in effect at their next request
+  users set-limits <id> <json|null>
+                            replace a user's limit overrides over their tier, e.g.
+                            '{"requestsPerMonth":500,"features":{"localModels":true}}'; null clears them; audited
 
 Options:
   -h, --help                show this help
@@ -37,6 +43,7 @@ const FLAGS: Record<string, readonly string[]> = {
   scheduler: [],
   migrate: [],
   admin: [],
+  users: [],
 };
 
 /**
@@ -66,6 +73,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
   try {
     if (command === 'migrate') return await migrateCommand(withFlags);
     if (command === 'admin') return await adminCommand(withFlags, positionals[0] as 'grant' | 'revoke', positionals[1]);
+    if (command === 'users') return await usersCommand(withFlags, positionals);
     await serve(withFlags);
     return 'running';
   } catch (error) {
@@ -102,6 +110,14 @@ function parse(argv: string[]) {
   if (command === 'admin') {
     if (rest[0] !== 'grant' && rest[0] !== 'revoke') throw new UsageError("'admin' needs 'grant' or 'revoke'");
     if (rest.length !== 2 || !rest[1].trim()) throw new UsageError(`'admin ${rest[0]}' needs exactly one email or user id`);
+    return { help: false as const, command, values, positionals: rest };
+  }
+  if (command === 'users') {
+    if (rest[0] !== 'set-tier' && rest[0] !== 'set-limits') throw new UsageError("'users' needs 'set-tier' or 'set-limits'");
+    if (rest.length !== 3 || !rest[1].trim())
+      throw new UsageError(`'users ${rest[0]}' needs a user id and a ${rest[0] === 'set-tier' ? 'tier' : 'JSON object or null'}`);
+    if (rest[0] === 'set-tier' && !(TIERS as readonly string[]).includes(rest[2]))
+      throw new UsageError(`unknown tier '${rest[2]}' (one of ${TIERS.join(', ')})`);
     return { help: false as const, command, values, positionals: rest };
   }
   if (rest.length) throw new UsageError(`'${command}' takes no arguments (got '${rest.join(' ')}')`);
@@ -170,6 +186,53 @@ async function adminCommand(env: NodeJS.ProcessEnv, action: 'grant' | 'revoke', 
     else process.stdout.write(changed ? `Revoked admin rights of ${whom}.\n` : `${whom} had no granted admin rights: nothing changed.\n`);
     if (action === 'revoke' && admins.namedByEnv(user.id))
       process.stdout.write(`Note: ADMIN_USER_IDS still names ${user.id}; remove it there too.\n`);
+    return 0;
+  } finally {
+    await database.close();
+  }
+}
+
+/** `users set-tier ID TIER` / `users set-limits ID JSON|null`: an operator's plan change, audited like the admin API's. */
+async function usersCommand(env: NodeJS.ProcessEnv, [action, id, value]: string[]): Promise<number> {
+  const config = loadConfig(env);
+  const [{ openDatabase }, { UsersRepository }, { OPERATOR_ACTOR_ID }, { limitOverridesSchema, resolveLimits }] = await Promise.all([
+    import('./models/database'),
+    import('./models/users-repository'),
+    import('./models/admins-repository'),
+    import('./auth/limits'),
+  ]);
+  let change: { tier: Tier } | { limitOverrides: UserLimitOverrides | null };
+  if (action === 'set-tier') change = { tier: value as Tier };
+  else {
+    let json: unknown;
+    try {
+      json = JSON.parse(value);
+    } catch (error) {
+      process.stderr.write(`switchboard: the limits are not JSON (${(error as Error).message})\n`);
+      return 2;
+    }
+    const parsed = limitOverridesSchema.nullable().safeParse(json);
+    if (!parsed.success) {
+      process.stderr.write(
+        `switchboard: bad limits: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'} ${i.message}`).join('; ')}\n`,
+      );
+      return 2;
+    }
+    change = { limitOverrides: parsed.data };
+  }
+  const database = await openDatabase({ url: config.database.url, dataDir: config.data.dir, poolSize: 1 });
+  try {
+    const user = await new UsersRepository(database.db).changePlan(id.trim(), change, {
+      actorId: OPERATOR_ACTOR_ID,
+      details: { via: 'cli' },
+    });
+    if (!user) {
+      process.stderr.write(`No user ${id}: the id names no registered account.\n`);
+      return 1;
+    }
+    process.stdout.write(
+      `${user.email} (id ${user.id}) is on tier ${user.tier}; limits now ${JSON.stringify(resolveLimits(user, config.tiers))}.\n`,
+    );
     return 0;
   } finally {
     await database.close();

@@ -5,7 +5,8 @@ import { msBetween, now } from './timing';
 
 /**
  * The pieces of the floor, each the least a generation's path could cost with the same tools:
- * a BullMQ round trip through a no-op worker, one multi-row insert in one transaction, and (in
+ * consuming the model's stream (fetch, SSE split, per-call argument accumulation, JSON.parse), a
+ * BullMQ round trip through a no-op worker, one multi-row insert in one transaction, and (in
  * raw-socket-server.ts) a bare Socket.IO emit loop.
  */
 
@@ -95,4 +96,38 @@ export class FloorDb {
   close(): Promise<void> {
     return this.pg.close();
   }
+}
+
+/**
+ * Reads one streamed chat completion the least any consumer can: fetch, split the SSE frames,
+ * accumulate each tool call's argument deltas, JSON.parse each call. Resolves with the number of
+ * complete calls and the milliseconds from the request to the last byte read.
+ */
+export async function consumeModelStream(baseURL: string, model: string, prompt: string): Promise<{ calls: number; ms: number }> {
+  const started = now();
+  const response = await fetch(`${baseURL}/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model, stream: true, messages: [{ role: 'user', content: prompt }] }),
+  });
+  if (!response.ok) throw new Error(`the model answered ${response.status}: ${await response.text()}`);
+  const decoder = new TextDecoder();
+  const args: string[] = [];
+  let buffer = '';
+  for await (const part of response.body as unknown as AsyncIterable<Uint8Array>) {
+    buffer += decoder.decode(part, { stream: true });
+    let end: number;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const line = buffer.slice(6, end);
+      buffer = buffer.slice(end + 2);
+      if (line === '[DONE]') continue;
+      const chunk = JSON.parse(line) as {
+        choices: Array<{ delta?: { tool_calls?: Array<{ index: number; function?: { arguments?: string } }> } }>;
+      };
+      for (const call of chunk.choices[0]?.delta?.tool_calls ?? [])
+        args[call.index] = (args[call.index] ?? '') + (call.function?.arguments ?? '');
+    }
+  }
+  const calls = args.filter((text) => JSON.parse(text)).length;
+  return { calls, ms: msBetween(started) };
 }

@@ -3,7 +3,9 @@
  * first turn of a conversation streams `[calls:N]` create_text tool calls whose arguments arrive
  * in ~4-character deltas (about one per token, as real models stream), as fast as the socket takes
  * them; a turn that carries tool results answers one line. It reports over IPC when each turn's
- * first call was complete on the wire and when its last byte left.
+ * first call was complete on the wire and when its last byte left. A prompt that carries `[text]`
+ * gets a short plain answer in a few deltas, written at once (the light runs of the run-throughput
+ * scenario: a chatflow turn and a chat turn without a device); those turns are not recorded.
  *
  * Protocol (IPC): on start it sends `{ready, port}`; `{id, cmd: 'turn', tag}` → `{id, turn}`.
  */
@@ -14,6 +16,8 @@ import { now, toWire } from './timing';
 /** Characters of text per paragraph: ~54 argument deltas per call, ~10,900 chunks for 200 calls. */
 const TEXT_CHARS = 200;
 const DELTA_CHARS = 4;
+/** The plain answer of a `[text]` turn, one delta per word (8 deltas). */
+const TEXT_ANSWER = 'Sure: the plan ships on Monday, as agreed.';
 
 interface TurnStamps {
   chunks: number;
@@ -46,6 +50,18 @@ const server = http.createServer({ noDelay: true }, (req, res) => {
       return;
     }
     const prompt = String(body.messages.filter((message) => message.role === 'user').at(-1)?.content ?? '');
+    if (prompt.includes('[text]')) {
+      const words = TEXT_ANSWER.split(/(?<= )/);
+      const usage = { prompt_tokens: 40, completion_tokens: words.length, total_tokens: 40 + words.length };
+      res.end(
+        delta({ role: 'assistant', content: '' }) +
+          words.map((word) => delta({ content: word })).join('') +
+          delta({}, 'stop') +
+          frame([], { usage }) +
+          'data: [DONE]\n\n',
+      );
+      return;
+    }
     const tag = /\[run:([^\]]+)\]/.exec(prompt)?.[1] ?? 'untagged';
     const calls = Number(/\[calls:(\d+)\]/.exec(prompt)?.[1] ?? 200);
     const stamps: TurnStamps = { chunks: 0, bytes: 0, requestAt };

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createCanvas, registerUser } from '../../test/support/http';
 import type { BenchContext } from '../lib/context';
-import { FloorDb, FloorQueue } from '../lib/floor';
+import { consumeModelStream, FloorDb, FloorQueue } from '../lib/floor';
 import { uniquePrefix, startInProcessSwitchboard } from '../lib/harness';
 import { startBulkModel } from '../lib/models';
 import { startCpuProfile } from '../lib/profiler';
@@ -22,8 +22,9 @@ export interface GenerationOptions {
 /**
  * One generation of `blocks` blocks from a zero-latency model, end to end: POST generate-stream →
  * the last `blocks_bulk_added_chunk` at the last of `clients` sockets in the canvas room. Each run
- * is followed by a floor run on the same machine: BullMQ add → no-op worker done, one 200-row
- * insert, and a bare Socket.IO emit of the same 20 chunk payloads to as many clients.
+ * is followed by a floor run on the same machine: BullMQ add → no-op worker done, the raw
+ * consumption of the same model stream (the first turn's 200 tool calls), one 200-row insert, and
+ * a bare Socket.IO emit of the same 20 chunk payloads to as many clients.
  */
 export async function generationScenario(ctx: BenchContext, options: GenerationOptions) {
   const { fleet } = ctx;
@@ -49,7 +50,7 @@ export async function generationScenario(ctx: BenchContext, options: GenerationO
 
     const ours: number[] = [];
     const floor: number[] = [];
-    const parts = { queue: [] as number[], insert: [] as number[], emit: [] as number[] };
+    const parts = { queue: [] as number[], model: [] as number[], insert: [] as number[], emit: [] as number[] };
     const stages: Array<Record<string, number>> = [];
     let payloads: Array<Record<string, unknown>> | undefined;
     let rows: Array<{ type: string; content: unknown }> = [];
@@ -80,6 +81,9 @@ export async function generationScenario(ctx: BenchContext, options: GenerationO
       }
       // Floor: the same work with nothing in between.
       const queueMs = await floorQueue.roundTrip();
+      const consumed = await consumeModelStream(model.baseURL, 'scripted', `Write ${options.blocks} paragraphs [floor:${run}]`);
+      if (consumed.calls !== options.blocks) throw new Error(`the floor read ${consumed.calls} of ${options.blocks} tool calls`);
+      const modelMs = consumed.ms;
       const insertMs = await floorDb.insert(rows);
       const key = randomUUID();
       const keyed = payloads.map((payload) => ({ ...payload, generationId: key }));
@@ -89,8 +93,9 @@ export async function generationScenario(ctx: BenchContext, options: GenerationO
       const emitMs = msBetween(emitted, floorDone.lastAt);
       if (run < options.warmups) continue;
       ours.push(msBetween(stream.startedAt, done.lastAt));
-      floor.push(queueMs + insertMs + emitMs);
+      floor.push(queueMs + modelMs + insertMs + emitMs);
       parts.queue.push(queueMs);
+      parts.model.push(modelMs);
       parts.insert.push(insertMs);
       parts.emit.push(emitMs);
       stages.push(stageTimes(stream, events, model.requestTimes, done.firstAt, done.lastAt));
@@ -120,7 +125,12 @@ export async function generationScenario(ctx: BenchContext, options: GenerationO
       maxMs: p.max,
       floorP50Ms: f.p50,
       floorP99Ms: f.p99,
-      floorPartsP50Ms: { queue: round(median(parts.queue)), insert: round(median(parts.insert)), emit: round(median(parts.emit)) },
+      floorPartsP50Ms: {
+        queue: round(median(parts.queue)),
+        model: round(median(parts.model)),
+        insert: round(median(parts.insert)),
+        emit: round(median(parts.emit)),
+      },
       ratioP50: round(p.p50 / f.p50),
       // Median of each run's own ratio (ours and its floor run back to back): steadier on a shared machine.
       ratioPairedMedian: round(median(ours.map((value, i) => value / floor[i]))),

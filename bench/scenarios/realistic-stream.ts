@@ -3,6 +3,7 @@ import path from 'node:path';
 import { OpenAIClient } from '@langchain/openai';
 import { createCanvas, registerUser } from '../../test/support/http';
 import type { BenchContext } from '../lib/context';
+import { consumeModelStream } from '../lib/floor';
 import { ownCpuMs, startInProcessSwitchboard, uniquePrefix } from '../lib/harness';
 import { startCpuProfile } from '../lib/profiler';
 import { generateStream } from '../lib/sse-client';
@@ -83,7 +84,7 @@ export async function realisticStreamScenario(ctx: BenchContext, options: Realis
             args[part.index] = (args[part.index] ?? '') + (part.function?.arguments ?? '');
         return { calls: args.filter((text) => JSON.parse(text)).length };
       },
-      bare: async (calls, tag) => bareConsumer(model.baseURL, `Write ${calls} paragraphs [calls:${calls}] [run:${tag}]`),
+      bare: async (calls, tag) => consumeModelStream(model.baseURL, 'realistic', `Write ${calls} paragraphs [calls:${calls}] [run:${tag}]`),
     };
 
     const bySize: Array<Record<string, unknown>> = [];
@@ -166,35 +167,8 @@ export async function realisticStreamScenario(ctx: BenchContext, options: Realis
   }
 }
 
-/** fetch + SSE split + per-call argument accumulation + JSON.parse: the least any consumer can do. */
-async function bareConsumer(baseURL: string, prompt: string) {
-  const response = await fetch(`${baseURL}/chat/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model: 'realistic', stream: true, messages: [{ role: 'user', content: prompt }] }),
-  });
-  const decoder = new TextDecoder();
-  const args: string[] = [];
-  let buffer = '';
-  for await (const part of response.body as unknown as AsyncIterable<Uint8Array>) {
-    buffer += decoder.decode(part, { stream: true });
-    let end: number;
-    while ((end = buffer.indexOf('\n\n')) >= 0) {
-      const line = buffer.slice(6, end);
-      buffer = buffer.slice(end + 2);
-      if (line === '[DONE]') continue;
-      const chunk = JSON.parse(line) as {
-        choices: Array<{ delta?: { tool_calls?: Array<{ index: number; function?: { arguments?: string } }> } }>;
-      };
-      for (const call of chunk.choices[0]?.delta?.tool_calls ?? [])
-        args[call.index] = (args[call.index] ?? '') + (call.function?.arguments ?? '');
-    }
-  }
-  return { calls: args.filter((text) => JSON.parse(text)).length };
-}
-
 /** The model process (stream-model-process.ts) and its IPC. */
-class StreamModel {
+export class StreamModel {
   private nextId = 1;
 
   private constructor(

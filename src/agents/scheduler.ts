@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import cron, { type ScheduledTask } from 'node-cron';
+import type { LimitsResolver } from '../auth/limits';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import { startAgentRun } from '../queues/agent-runs';
@@ -25,7 +26,16 @@ export class AgentScheduler {
   private ticking?: Promise<number>;
   private readonly log: Logger;
 
-  constructor(private readonly deps: { repos: Repositories; enqueue: Enqueue; logger: Logger; tick: string }) {
+  constructor(
+    private readonly deps: {
+      repos: Repositories;
+      enqueue: Enqueue;
+      logger: Logger;
+      tick: string;
+      /** The owners' plans: a cloud agent of a plan without `cloudAgents` skips its slot (0223). */
+      limits?: Pick<LimitsResolver, 'forUser'>;
+    },
+  ) {
     this.log = deps.logger.child({ component: 'scheduler' });
   }
 
@@ -55,6 +65,15 @@ export class AgentScheduler {
       if (!agent.scheduleCron || !agent.nextRunAt) continue;
       try {
         const { previous: slot, next } = cronSlots(agent.scheduleCron, agent.timezone, now);
+        if (kind === 'cloud' && !(await this.cloudAgentsAllowed(agent.userId))) {
+          // The slot passes without a run; the schedule moves on, so the next tick does not ask again.
+          await this.deps.repos.agents.advanceSchedule(kind, agent.id, now, slot, next, {
+            scheduleCron: agent.scheduleCron,
+            timezone: agent.timezone,
+          });
+          this.log.info({ agentId: agent.id, userId: agent.userId }, 'cloud agent slot skipped: the plan has no cloud agents');
+          continue;
+        }
         await startAgentRun(this.deps.enqueue, {
           runId: randomUUID(),
           agentId: agent.id,
@@ -76,6 +95,11 @@ export class AgentScheduler {
     }
     if (scheduled) this.log.info({ scheduled }, 'agent runs scheduled');
     return scheduled;
+  }
+
+  private async cloudAgentsAllowed(userId: string): Promise<boolean> {
+    if (!this.deps.limits) return true;
+    return (await this.deps.limits.forUser(userId))?.limits.features.cloudAgents ?? false;
   }
 
   async stop(): Promise<void> {

@@ -2,13 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../config';
 import type { ApprovalService } from '../assistant/approvals';
-import type { ChatCancels } from '../assistant/chat-cancel';
-import type { ChatEventLog } from '../assistant/chat-events';
-import type { DevicePort } from '../devices/device-channel';
 import type { FlowRunner } from '../flows/flow-runner';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
-import { StaleWorkRepository } from '../models/stale-work-repository';
 import type { QueueRegistry } from '../queues/registry';
 import type { RunKernel } from '../runs/run-kernel';
 import { hitlResumeJobId } from '../queues/assistant';
@@ -17,8 +13,6 @@ import { redisKeys } from '../lib/redis-keys';
 
 /** Rows looked at per kind and sweep: a backlog is worked off over several sweeps. */
 const BATCH = 100;
-/** Chat turns are reaped while their event log can still reach a listener (ChatEventLog's TTL). */
-const TURN_HORIZON_MS = 3_600_000;
 /** Decided approvals are resumed within a day (BullMQ keeps job history that long). */
 const RESUME_HORIZON_MS = 23 * 3_600_000;
 
@@ -27,16 +21,13 @@ export interface ReaperDeps {
   repos: Repositories;
   queues: QueueRegistry;
   redis: Redis;
-  chatEvents: ChatEventLog;
   approvals: ApprovalService;
   /**
    * Runs of every registered kind whose job is gone end through it: `cancelled` when their cancel
    * was requested, else `failed` (`interrupted`), each through the same conditional end as a worker's.
+   * A chat turn parked for an approval, or continued by its resume job, is left open.
    */
   kernel: Pick<RunKernel, 'recover'>;
-  /** A chat turn whose cancel was requested ends as `cancelled`, not `interrupted`. */
-  chatCancels?: ChatCancels;
-  devices: DevicePort;
   logger: Logger;
   /** Resumes agentflow executions whose jobs are all gone (its steps are idempotent, 0115). */
   flows?: Pick<FlowRunner, 'resume'>;
@@ -56,13 +47,13 @@ export interface ReapReport {
  * Crash safety: after kill -9 of any process, nothing stays `running` or `pending`
  * forever. Worker processes sweep at start and every REAPER_INTERVAL_MS for work whose job is gone
  * (Redis lost it, or it failed without its processor's bookkeeping, e.g. past the stall limit):
- * - runs (generations, ticket notes, agent runs) queued/running with no live job → `failed` (`interrupted`),
- *   or `cancelled` when their cancel was requested, through the run kernel (slot released, terminal event);
+ * - runs (generations, ticket notes, chat turns, agent runs) queued/running with no live job → `failed`
+ *   (`interrupted`), or `cancelled` when their cancel was requested, through the run kernel (slot
+ *   released, terminal event; a chat turn parked for an approval or continued by its resume job is
+ *   not dead, nor is an agent run waiting for its device);
  * - approvals pending past expiresAt → `timeout`, and the turn resumes (the model is told);
  * - approvals decided but never resumed (the resume enqueue failed, or the job was lost) → resumed;
- * - chat turns without answer, job or terminal event → `error` (`interrupted`) to the listener and device;
  * - agent runs `running` past AGENT_RUN_TIMEOUT_MS → `timed_out` through the run kernel (their row `error`);
- *   one waiting for its device is left alone;
  * - agentflow executions queued/running with no live node job → resumed: missing node events
  *   written, ready nodes queued again (finished nodes never run again, 0115).
  * Work younger than REAPER_GRACE_MS is left alone. Every change is a conditional UPDATE, so many
@@ -71,12 +62,10 @@ export interface ReapReport {
 export class Reaper {
   private timer?: NodeJS.Timeout;
   private running?: Promise<unknown>;
-  private readonly stale: StaleWorkRepository;
   private readonly log: Logger;
   private readonly owner = randomUUID();
 
   constructor(private readonly deps: ReaperDeps) {
-    this.stale = new StaleWorkRepository(deps.repos.db);
     this.log = deps.logger.child({ component: 'reaper' });
   }
 
@@ -112,7 +101,7 @@ export class Reaper {
       generations: recovered.generation ?? 0,
       approvalsTimedOut: await this.timeOutApprovals(),
       approvalsResumed: await this.resumeDecided(before),
-      turns: await this.reapTurns(before),
+      turns: recovered.chat ?? 0,
       notes: recovered.notes ?? 0,
       agentRuns: recovered.agent ?? 0,
       flowExecutions: await this.resumeFlows(before),
@@ -139,32 +128,6 @@ export class Reaper {
       resumed += 1;
     }
     return resumed;
-  }
-
-  private async reapTurns(before: Date): Promise<number> {
-    const { queues } = this.deps;
-    let reaped = 0;
-    for (const turn of await this.stale.unansweredTurns(before, new Date(Date.now() - TURN_HORIZON_MS), BATCH)) {
-      if (await queues.isLive('assistant', turn.messageId)) continue;
-      // A parked turn waits for a person, or for its resume (handled above).
-      const approvals = await this.deps.repos.hitl.listForMessage(turn.messageId);
-      if (approvals.some((row) => row.status === 'pending' || (row.resumedAt === null && row.decisionReason !== 'cancelled'))) continue;
-      if ((await Promise.all(approvals.map((row) => queues.isLive('assistant', hitlResumeJobId(row.id))))).some(Boolean)) continue;
-      if (await this.deps.chatEvents.ended(turn.messageId)) continue;
-      // Asked to stop before its worker died: it ends as the cancel said, keeping what had streamed.
-      if (turn.cancelRequestedAt && this.deps.chatCancels) {
-        const response = await this.deps.chatCancels.streamedText(turn.messageId);
-        if (await this.deps.chatCancels.end(turn, { response, usage: null })) reaped += 1;
-        continue;
-      }
-      const message = 'The assistant was interrupted (its worker stopped) before answering; please ask again';
-      await this.deps.chatEvents.append(turn.messageId, { type: 'error', sessionId: turn.sessionId, code: 'interrupted', message });
-      if (turn.deviceId) {
-        this.deps.devices.send(turn.userId, turn.deviceId, 'chat_error', { sessionId: turn.sessionId, code: 'interrupted', message });
-      }
-      reaped += 1;
-    }
-    return reaped;
   }
 
   private async resumeFlows(before: Date): Promise<number> {

@@ -6,6 +6,7 @@ import type { LlmEndpoint } from '../ai/llm';
 import { ModelCatalog } from '../ai/model-catalog';
 import { ApprovalService, toolApprovalHandler } from '../assistant/approvals';
 import { ChatCancels } from '../assistant/chat-cancel';
+import { registerChatRuns } from '../assistant/chat-run';
 import { ChatEventLog } from '../assistant/chat-events';
 import { NotesEventLog } from '../assistant/notes-events';
 import { registerNotesRuns } from '../assistant/notes-run';
@@ -23,6 +24,7 @@ import { AgentRunChannel } from '../agents/run-channel';
 import { AgentScheduler } from '../agents/scheduler';
 import { resolveOAuthEncryptionKey, SecretBox } from '../connectors/secret-box';
 import { AdminDirectory } from '../auth/admins';
+import { LimitsResolver } from '../auth/limits';
 import { AuthService } from '../auth/auth-service';
 import { resolveJwtSecret } from '../auth/jwt-secret';
 import { ApiKeys } from '../auth/api-keys';
@@ -156,6 +158,7 @@ export async function startSwitchboard(
       keyPrefix: config.redis.keyPrefix,
       httpServer,
       corsOrigins: config.cors.origins,
+      logger,
     });
     closers.unshift(['sockets', () => closeSocketServer(io)]);
     // Every canvas room event gets a seq and a place in the canvas's replay log.
@@ -197,7 +200,8 @@ export async function startSwitchboard(
       logger,
     });
     const notesRuns = registerNotesRuns(runKernel, { repos, notesEvents: new NotesEventLog(redis, config.redis.keyPrefix), logger });
-    const chatCancels = new ChatCancels({ repos, queues, signals, chatEvents, devices, approvals, logger });
+    const chatRuns = registerChatRuns(runKernel, { repos, queues, chatEvents, devices, approvals, logger });
+    const chatCancels = new ChatCancels({ repos, runs: chatRuns, chatEvents });
 
     let llmSummary = 'not used by these roles';
     if (roles.has('worker')) {
@@ -233,7 +237,13 @@ export async function startSwitchboard(
     }
 
     if (roles.has('scheduler')) {
-      const scheduler = new AgentScheduler({ repos, enqueue: queues.enqueue, logger, tick: config.agents.schedulerTick });
+      const scheduler = new AgentScheduler({
+        repos,
+        enqueue: queues.enqueue,
+        logger,
+        tick: config.agents.schedulerTick,
+        limits: new LimitsResolver({ users: repos.users, tiers: config.tiers }),
+      });
       scheduler.start();
       closers.unshift(['scheduler', () => scheduler.stop()]);
     }
@@ -280,7 +290,7 @@ export async function startSwitchboard(
       const models = ModelCatalog.of(config, options.endpoint);
       // One limiter for every surface of the same work: HTTP routes, device sockets, flow executions.
       const usage = new UsageLimiter(redis, config.redis.keyPrefix, config.usageLimits);
-      const chat = new ChatService({ repos, enqueue: queues.enqueue, registry: deviceRegistry, logger, models });
+      const chat = new ChatService({ repos, enqueue: queues.enqueue, registry: deviceRegistry, logger, models, runs: chatRuns });
       const agents = new AgentService({ config, repos, enqueue: queues.enqueue, runs: agentRuns, logger });
       const ctx: ApiContext = {
         config,
@@ -309,10 +319,11 @@ export async function startSwitchboard(
           metrics,
           runs: flowRuns,
         }),
-        flowChats: new FlowChats({ repos, enqueue: queues.enqueue, logger }),
+        flowChats: new FlowChats({ repos, enqueue: queues.enqueue, logger, runs: chatRuns }),
         oauth: new OAuthService({ config, repos, redis, vault, secret: tokens.secret, logger }),
         canvasEvents,
         usage,
+        limits: new LimitsResolver({ users: repos.users, tiers: config.tiers, providers: config.llm.providers }),
         readiness: { redis: async () => void (await redis.ping()), database: () => database.ping() },
         shuttingDown,
         queues,

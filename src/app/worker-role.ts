@@ -203,11 +203,8 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
     repos,
     queues,
     redis: deps.connection,
-    chatEvents,
     approvals: deps.approvals,
     kernel: deps.kernel,
-    chatCancels: deps.chatCancels,
-    devices,
     logger,
     flows: ports.flows,
   });

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { AIMessage, HumanMessage, SystemMessage, type BaseMessage } from '@langchain/core/messages';
 import { describeRedacted } from '../lib/redact-error';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Config } from '../../config';
 import { ModelCallCancelled, ModelUnavailableError, type ModelGateway } from '../ai/model-gateway';
+import { historyMessages, systemMessage, userMessage, type ModelMessage } from '../ai/model-messages';
 import type { CancelSignals } from '../lib/cancel-signals';
 import type { DevicePort } from '../devices/device-channel';
 import { DeviceRpcError } from '../devices/device-rpc';
@@ -46,7 +46,7 @@ export interface AssistantRunnerDeps {
   embed?: (job: EmbeddingJob, timeoutMs: number) => Promise<EmbeddingResult>;
   /** With it, a dangerous call parks the turn until the user decides (0021) instead of asking `policy.check`. */
   approvals?: ApprovalService;
-  /** Cancel requests: heard through `signals`, ended through `chatCancels`. */
+  /** Cancel requests: heard through `signals`; every start and end of a turn goes through `chatCancels`. */
   signals?: CancelSignals;
   chatCancels?: ChatCancels;
 }
@@ -88,12 +88,7 @@ export class AssistantRunner {
     const session = await chat.findOwned(data.userId, data.sessionId);
     const message = session ? await chat.findMessage(data.sessionId, data.messageId) : null;
     if (!session || !message) {
-      await this.publish(data, {
-        type: 'error',
-        sessionId: data.sessionId,
-        code: 'session_not_found',
-        message: 'The chat session no longer exists',
-      });
+      await this.turns().fail(turnOf(data), 'session_not_found', 'The chat session no longer exists');
       throw new UnrecoverableError(`Chat message ${data.messageId} of session ${data.sessionId} does not exist`);
     }
     const answered = await chat.findReply(data.sessionId, data.messageId);
@@ -104,7 +99,9 @@ export class AssistantRunner {
       return { toolCalls: 0, toolIterations: 0 };
     }
     // Cancelled while queued: it never starts.
-    if (message.cancelRequestedAt) return this.cancelled(data, log, '', null);
+    const begun = await this.turns().begin(turnOf(data));
+    if (begun === 'cancel_requested') return this.cancelled(data, log, '', null);
+    if (begun === 'ended') return { toolCalls: 0, toolIterations: 0 };
 
     const history = await chat.context(data.sessionId, message.seq, HISTORY_LIMIT);
     // Without a device the assistant has no tools and says it cannot reach local data.
@@ -112,9 +109,9 @@ export class AssistantRunner {
     log.info({ toolsets, mode: data.tools, historyLength: history.length }, 'assistant turn started');
     return this.runTurn(data, log, toolsets, newUsage(this.deps.models), signal, {
       messages: [
-        new SystemMessage(toolsets.length ? systemPrompt(toolsets) : plainSystemPrompt()),
-        ...history.map((m): BaseMessage => (m.role === 'user' ? new HumanMessage(m.content) : new AIMessage(m.content))),
-        new HumanMessage(message.content),
+        systemMessage(toolsets.length ? systemPrompt(toolsets) : plainSystemPrompt()),
+        ...historyMessages(history),
+        userMessage(message.content),
       ],
     });
   }
@@ -169,8 +166,9 @@ export class AssistantRunner {
     }
     const { parked, toolsets, usage } = loadContinuation(row.continuation as StoredContinuation);
     // Cancelled while parked or before this resume ran: the turn ends with what it had said.
-    if ((await this.deps.repos.chat.findMessage(data.sessionId, data.messageId))?.cancelRequestedAt)
-      return this.cancelled(data, log, parked.response, usage);
+    const begun = await this.turns().begin(turnOf(data));
+    if (begun === 'cancel_requested') return this.cancelled(data, log, parked.response, usage);
+    if (begun === 'ended') return { toolCalls: 0, toolIterations: 0 };
     const offered = new Set(toolsFor(toolsets as ToolsetName[]).map((t) => t.name));
     const [call] = parked.calls;
     let result: string;
@@ -195,7 +193,7 @@ export class AssistantRunner {
     toolsets: ToolsetName[],
     usage: TurnUsage,
     signal: AbortSignal,
-    start: { messages: BaseMessage[] } | { resume: { state: ParkedLoop; result: string } },
+    start: { messages: ModelMessage[] } | { resume: { state: ParkedLoop; result: string } },
   ): Promise<{ toolCalls: number; toolIterations: number; parked?: string }> {
     const { chat } = this.deps.repos;
     const tools = toolsFor(toolsets);
@@ -246,23 +244,15 @@ export class AssistantRunner {
         });
         log.info({ approvalId: request.id, tool: call.name }, 'assistant turn parked for approval');
         // A cancel that came while parking found no approval to reject: end the turn here.
-        if (signal.aborted || (await chat.findMessage(data.sessionId, data.messageId))?.cancelRequestedAt)
+        if (signal.aborted || (await this.turns().cancelRequested(data.messageId)))
           return this.cancelled(data, log, result.response, usage);
         return { toolCalls: result.toolCalls, toolIterations: result.toolIterations, parked: request.id };
       }
-      // Stored under the lock of the user message: a cancel accepted before this wins (nothing stored).
-      const stored = await chat.finishTurn({
-        sessionId: data.sessionId,
-        role: 'assistant',
-        content: result.response,
-        replyTo: data.messageId,
-        ...usage,
-      });
       await Promise.allSettled(pending);
-      if (stored.outcome === 'cancel_requested') return this.cancelled(data, log, result.response, usage);
-      if (stored.outcome === 'answered') return { toolCalls: result.toolCalls, toolIterations: result.toolIterations };
-      await chat.touch(data.sessionId, data.deviceId);
-      await this.publish(data, { type: 'final', sessionId: data.sessionId, response: result.response, usage });
+      // The run's end stores the answer and emits `final`; a cancel accepted before this wins (nothing stored).
+      const stored = await this.turns().finish(turnOf(data), result.response, usage);
+      if (stored === 'cancel_requested') return this.cancelled(data, log, result.response, usage);
+      if (stored === 'answered') return { toolCalls: result.toolCalls, toolIterations: result.toolIterations };
       log.info(
         {
           toolCalls: result.toolCalls,
@@ -282,14 +272,15 @@ export class AssistantRunner {
       }
       const unavailable = error instanceof ModelUnavailableError;
       log.warn({ err: error }, 'assistant turn failed');
-      await this.publish(data, {
-        type: 'error',
-        sessionId: data.sessionId,
-        code: unavailable ? 'llm_unavailable' : 'assistant_failed',
-        message: unavailable
-          ? 'The language model could not be reached; please try again later'
-          : 'The assistant could not answer; please try again',
-      }).catch((error: unknown) => log.warn({ err: error }, 'assistant error event not appended'));
+      await this.turns()
+        .fail(
+          turnOf(data),
+          unavailable ? 'llm_unavailable' : 'assistant_failed',
+          unavailable
+            ? 'The language model could not be reached; please try again later'
+            : 'The assistant could not answer; please try again',
+        )
+        .catch((error: unknown) => log.warn({ err: error }, 'assistant turn not ended as failed; the reaper ends it'));
       throw new UnrecoverableError(`assistant turn failed: ${describeRedacted(error)}`);
     }
   }
@@ -349,11 +340,15 @@ export class AssistantRunner {
     response: string,
     usage: TurnUsage | null,
   ): Promise<{ toolCalls: number; toolIterations: number; cancelled: true }> {
-    const turn: TurnRef = { userId: data.userId, sessionId: data.sessionId, messageId: data.messageId, deviceId: data.deviceId };
-    if (!this.deps.chatCancels) throw new UnrecoverableError('The turn was cancelled, but this worker cannot end cancelled turns');
-    await this.deps.chatCancels.end(turn, { response, usage });
+    await this.turns().end(turnOf(data), { response, usage });
     log.info({ chars: response.length, usage }, 'assistant turn cancelled');
     return { toolCalls: 0, toolIterations: 0, cancelled: true };
+  }
+
+  /** Every start and end of a turn goes through the run kernel's chat kind. */
+  private turns(): ChatCancels {
+    if (!this.deps.chatCancels) throw new UnrecoverableError('This worker cannot start or end chat turns (no run kernel)');
+    return this.deps.chatCancels;
   }
 
   /** Note tools embed through the `embeddings` queue (micro-batched, usage recorded, 0020). */
@@ -382,6 +377,13 @@ export class AssistantRunner {
     await this.deps.chatEvents.append(data.messageId, event);
   }
 }
+
+const turnOf = (data: ChatTurnJob): TurnRef => ({
+  userId: data.userId,
+  sessionId: data.sessionId,
+  messageId: data.messageId,
+  deviceId: data.deviceId,
+});
 
 /** Adds one model call's tokens and cost to the turn's total. */
 const addUsage = (

@@ -1,89 +1,39 @@
 import { z } from 'zod';
-import type { DevicePort } from '../devices/device-channel';
-import type { CancelSignals } from '../lib/cancel-signals';
 import { AppError, conflict, notFound } from '../lib/errors';
-import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
-import type { HitlRequestRow } from '../models/schema';
-import { hitlResumeJobId } from '../queues/assistant';
-import type { QueueRegistry } from '../queues/registry';
 import type { ChatCancelAck } from '../realtime/events';
-import type { ApprovalService } from './approvals';
+import { isOpen } from '../runs/run-kernel';
 import type { ChatEventLog, TurnUsage } from './chat-events';
-import type { StoredContinuation } from './continuation';
+import { streamedText, type ChatRuns, type TurnRef } from './chat-run';
 
-/** One chat turn: its user message (the turn's id), session, owner and the device it runs on. */
-export interface TurnRef {
-  userId: string;
-  sessionId: string;
-  messageId: string;
-  deviceId?: string | null;
-}
+export type { TurnRef } from './chat-run';
 
 export interface ChatCancelsDeps {
   repos: Repositories;
-  queues: QueueRegistry;
-  signals: CancelSignals;
+  /** The chat kind of the run kernel: every start, end and cancel of a turn goes through it. */
+  runs: ChatRuns;
   chatEvents: ChatEventLog;
-  devices: DevicePort;
-  approvals: ApprovalService;
-  logger: Logger;
 }
 
-/** Where a turn is, as far as the queue and the approvals tell. */
-type TurnState = { kind: 'queued' | 'running' | 'ended' } | { kind: 'parked'; approval: HitlRequestRow };
-
 /**
- * Cancelling a chat turn (decision 0081), for the HTTP route, the `/device` socket and
- * the plain-WebSocket `chat_cancel` frame alike, and ending one for the worker. The request is
- * recorded on the turn's user message under its row lock (the worker stores the answer under the
- * same lock), then signalled through Redis; the worker streaming the turn aborts the model and any
- * device call it waits on. A turn no worker holds (still queued, or parked for an approval) ends
- * here. Ending stores the partial answer once, marked `cancelled`, rejects the turn's pending
- * approvals (`decisionReason: "cancelled"`), and ends the streams with `cancelled {sessionId}`.
+ * A chat turn's life on the run kernel (decisions 0081, 0226), for the HTTP route, the `/device`
+ * socket, the plain-WebSocket `chat_cancel` frame and the workers alike. A cancel is recorded on
+ * the turn's run and signalled through Redis; the worker streaming the turn aborts the model and
+ * any device call it waits on and ends the run `cancelled`. A turn no worker holds (still queued,
+ * or parked for an approval) is ended by the cancel itself. Whoever ends the run first wins; its
+ * end alone stores the answer and emits the terminal event.
  */
 export class ChatCancels {
-  private readonly log: Logger;
-
-  constructor(private readonly deps: ChatCancelsDeps) {
-    this.log = deps.logger.child({ component: 'chat-cancel' });
-  }
+  constructor(private readonly deps: ChatCancelsDeps) {}
 
   /** `POST /chat/sessions/:id/cancel` (owner): 202 while a turn runs, 404 not yours, 409 `not_running`. */
   async cancel(userId: string, sessionId: string): Promise<{ sessionId: string; status: 'cancelling' }> {
     const { chat } = this.deps.repos;
     const session = await chat.findOwned(userId, sessionId);
     if (!session) throw notFound('Chat session');
-    const notRunning = () => conflict('not_running', 'No turn of this session is running');
-    const candidate = await chat.runningTurn(session.id);
-    if (!candidate) throw notRunning();
-    const state = await this.stateOf(candidate.id);
-    if (state.kind === 'ended') throw notRunning();
-    // Under the row lock: an answer committed meanwhile makes it 409 after all.
-    const turn = await chat.requestCancel(session.id);
-    if (!turn) throw notRunning();
-    await this.deps.signals.request('chat', turn.id);
-    this.log.info({ userId, sessionId, messageId: turn.id, state: state.kind }, 'chat turn cancel requested');
-    const ref: TurnRef = { userId, sessionId, messageId: turn.id, deviceId: session.deviceId };
-
-    if (state.kind === 'parked') {
-      // Parked for an approval: no worker holds it. Its partial answer is in the continuation.
-      const continuation = state.approval.continuation as StoredContinuation;
-      await this.end({ ...ref, deviceId: state.approval.deviceId }, { response: continuation.response, usage: continuation.usage });
-    } else if (state.kind === 'queued') {
-      // Still waiting: taken off the queue (0 when a worker took it meanwhile: that worker ends it).
-      const job = await this.deps.queues.job('assistant', turn.id);
-      const removed = await this.deps.queues.remove('assistant', turn.id).catch((error: unknown) => {
-        // The request is recorded and signalled: a worker that takes the job ends the turn.
-        this.log.warn({ err: error, messageId: turn.id }, 'queued chat turn not removed; its worker ends it');
-        return false;
-      });
-      if (removed)
-        await this.end(
-          { ...ref, deviceId: (job?.data as { deviceId?: string } | undefined)?.deviceId ?? ref.deviceId },
-          { response: '', usage: null },
-        );
-    }
+    const turn = await chat.runningTurn(session.id);
+    if (!turn) throw conflict('not_running', 'No turn of this session is running');
+    await this.deps.runs.cancel(turn.id, { userId });
     return { sessionId, status: 'cancelling' };
   }
 
@@ -108,67 +58,54 @@ export class ChatCancels {
   }
 
   /**
+   * A worker begins (or, after an approval, continues) the turn: `started`; `cancel_requested` when
+   * it was asked to stop first (the worker ends it `cancelled`); `ended` when it is over already.
+   */
+  async begin(turn: TurnRef): Promise<'started' | 'cancel_requested' | 'ended'> {
+    const { runs } = this.deps;
+    let start = await runs.start(turn.messageId);
+    if (!start.run) {
+      // Stored before turns had runs: it gets one now.
+      await runs.create({ id: turn.messageId, userId: turn.userId });
+      start = await runs.start(turn.messageId);
+    }
+    if (start.started) return 'started';
+    return start.run && isOpen(start.run) ? 'cancel_requested' : 'ended';
+  }
+
+  /** Whether the turn was asked to stop (read by a worker about to park it). */
+  async cancelRequested(messageId: string): Promise<boolean> {
+    return Boolean((await this.deps.repos.runs.find('chat', messageId))?.cancelRequestedAt);
+  }
+
+  /**
+   * Ends the turn with its answer: stored and `final` emitted (`stored`); `cancel_requested` when a
+   * cancel came first (nothing stored: the caller ends it `cancelled`); `answered` when it had ended.
+   */
+  async finish(turn: TurnRef, response: string, usage: TurnUsage): Promise<'stored' | 'cancel_requested' | 'answered'> {
+    const ended = await this.deps.runs.end(turn.messageId, { status: 'succeeded', result: { response, usage } }, { turn });
+    if (ended.won) return 'stored';
+    return ended.run && isOpen(ended.run) ? 'cancel_requested' : 'answered';
+  }
+
+  /** Ends the turn as failed: `error {code, message}` to its listener and device. False when it had ended. */
+  async fail(turn: TurnRef, code: string, message: string): Promise<boolean> {
+    return (await this.deps.runs.end(turn.messageId, { status: 'failed', code, message }, { turn })).won;
+  }
+
+  /**
    * Ends the turn as cancelled, once: stores `partial.response` as its answer (status `cancelled`,
    * with the usage so far), rejects its pending approvals, and ends the turn's stream and the
-   * device's with `cancelled`. False when the turn already had an answer.
+   * device's with `cancelled`. False when the turn had ended.
    */
   async end(turn: TurnRef, partial: { response: string; usage: TurnUsage | null }): Promise<boolean> {
-    const { repos, devices } = this.deps;
-    await this.deps.approvals.cancelPending(turn.messageId, turn.userId);
-    const usage = partial.usage;
-    const stored = await repos.chat.finishTurn({
-      sessionId: turn.sessionId,
-      role: 'assistant',
-      content: partial.response,
-      replyTo: turn.messageId,
-      status: 'cancelled',
-      ...(usage
-        ? {
-            provider: usage.provider,
-            model: usage.model,
-            inputTokens: usage.inputTokens,
-            outputTokens: usage.outputTokens,
-            costUsd: usage.costUsd,
-          }
-        : {}),
-    });
-    if (stored.outcome !== 'stored') return false;
-    await repos.chat.touch(turn.sessionId);
-    if (turn.deviceId) devices.send(turn.userId, turn.deviceId, 'cancelled', { sessionId: turn.sessionId });
-    const zero: TurnUsage = { provider: 'none', model: 'none', inputTokens: 0, outputTokens: 0, costUsd: 0 };
-    await this.deps.chatEvents.append(turn.messageId, {
-      type: 'cancelled',
-      sessionId: turn.sessionId,
-      response: partial.response,
-      usage: usage ?? zero,
-    });
-    this.log.info(
-      { userId: turn.userId, sessionId: turn.sessionId, messageId: turn.messageId, chars: partial.response.length },
-      'chat turn cancelled',
-    );
-    return true;
+    return (await this.deps.runs.end(turn.messageId, { status: 'cancelled', usage: partial.usage }, { turn, response: partial.response }))
+      .won;
   }
 
   /** The answer text a turn's listeners have seen so far (its `text_chunk`s), for a turn no worker can finish. */
-  async streamedText(messageId: string): Promise<string> {
-    const events = await this.deps.chatEvents.stored(messageId);
-    return events.map((event) => (event.type === 'text_chunk' ? event.text : '')).join('');
-  }
-
-  /** Queued, running (a worker holds the job or its resume), parked for an approval, or ended. */
-  private async stateOf(messageId: string): Promise<TurnState> {
-    const { repos, queues } = this.deps;
-    const [approval] = await repos.hitl.pendingForMessage(messageId);
-    if (approval) return { kind: 'parked', approval };
-    const state = await (await queues.job('assistant', messageId))?.getState();
-    if (state === 'active') return { kind: 'running' };
-    if (state === 'waiting' || state === 'delayed' || state === 'prioritized' || state === 'waiting-children') return { kind: 'queued' };
-    // The turn's own job is over; a decided approval may have resumed it on another job.
-    for (const decided of await repos.hitl.forMessage(messageId)) {
-      const resume = await (await queues.job('assistant', hitlResumeJobId(decided.id)))?.getState();
-      if (resume && resume !== 'completed' && resume !== 'failed') return { kind: 'running' };
-    }
-    return { kind: 'ended' };
+  streamedText(messageId: string): Promise<string> {
+    return streamedText(this.deps.chatEvents, messageId);
   }
 }
 

@@ -3,6 +3,7 @@ import type { ModelCatalog } from '../ai/model-catalog';
 import type { DeviceRegistry } from '../devices/device-registry';
 import { describeIssues, deviceIdSchema } from '../devices/protocol';
 import { AppError, notFound } from '../lib/errors';
+import type { ChatRuns } from './chat-run';
 import type { Logger } from '../lib/logger';
 import type { UsageLimiter } from '../lib/usage-limiter';
 import type { Tier } from '../../config';
@@ -63,7 +64,15 @@ export class ChatService {
   private readonly log: Logger;
 
   constructor(
-    private readonly deps: { repos: Repositories; enqueue: Enqueue; registry: DeviceRegistry; logger: Logger; models: ModelCatalog },
+    private readonly deps: {
+      repos: Repositories;
+      enqueue: Enqueue;
+      registry: DeviceRegistry;
+      logger: Logger;
+      models: ModelCatalog;
+      /** Each turn is a run of the kernel's chat kind, created before its job. */
+      runs: Pick<ChatRuns, 'create'>;
+    },
   ) {
     this.log = deps.logger.child({ component: 'chat' });
   }
@@ -83,6 +92,7 @@ export class ChatService {
 
     const sessionId = session?.id ?? (await chat.createSession({ userId: input.userId, deviceId, title: titleOf(input.message), mode })).id;
     const stored = await chat.addMessage({ sessionId, role: 'user', content: input.message });
+    await this.deps.runs.create({ id: stored.id, userId: input.userId });
     await this.deps.enqueue('assistant', 'chat-turn', {
       userId: input.userId,
       sessionId,

@@ -1,16 +1,16 @@
-import { mapChatMessagesToStoredMessages, mapStoredMessagesToChatMessages, type StoredMessage } from '@langchain/core/messages';
+import { loadMessages, storeMessages, type StoredModelMessage } from '../ai/model-messages';
 import type { LoopCall, ParkedLoop } from './tool-loop';
 import type { TurnUsage } from './chat-events';
 
 /*
- * A parked assistant turn as JSON (approvals, 0021). Worker side only: it needs LangChain's message
- * mapping, which the API process never loads.
+ * A parked assistant turn as JSON (approvals, 0021). Worker side only: it needs the model gateway's
+ * message mapping, which the API process never loads.
  */
 
 /** What a parked turn keeps in `hitl_requests.continuation` (JSON). */
 export interface StoredContinuation {
   version: 1;
-  messages: StoredMessage[];
+  messages: StoredModelMessage[];
   calls: LoopCall[];
   iteration: number;
   response: string;
@@ -23,7 +23,7 @@ export interface StoredContinuation {
 
 export const storeContinuation = (parked: ParkedLoop, toolsets: string[], usage: TurnUsage): StoredContinuation => ({
   version: 1,
-  messages: mapChatMessagesToStoredMessages(parked.messages),
+  messages: storeMessages(parked.messages),
   calls: parked.calls,
   iteration: parked.iteration,
   response: parked.response,
@@ -34,7 +34,7 @@ export const storeContinuation = (parked: ParkedLoop, toolsets: string[], usage:
 
 export const loadContinuation = (stored: StoredContinuation): { parked: ParkedLoop; toolsets: string[]; usage: TurnUsage } => ({
   parked: {
-    messages: mapStoredMessagesToChatMessages(stored.messages),
+    messages: loadMessages(stored.messages),
     calls: stored.calls,
     iteration: stored.iteration,
     response: stored.response,

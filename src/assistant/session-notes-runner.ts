@@ -1,8 +1,8 @@
-import { HumanMessage, SystemMessage } from '@langchain/core/messages';
 import { describeRedacted } from '../lib/redact-error';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Config } from '../../config';
 import { ModelUnavailableError, type ModelGateway } from '../ai/model-gateway';
+import { systemMessage, userMessage, type ModelMessage } from '../ai/model-messages';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import type { Metrics } from '../observability/metrics';
@@ -116,8 +116,8 @@ export class SessionNotesRunner {
     const transcript = messages.map((m) => `${m.role === 'user' ? 'Customer' : 'Assistant'}: ${m.content}`).join('\n');
     const summary = resolutionSummary?.trim() ? `\n\nResolution summary: ${resolutionSummary.trim()}` : '';
     return [
-      new SystemMessage(SYSTEM),
-      new HumanMessage(`Write the ticket notes for this support session.\n\nConversation:\n${transcript || '(no messages)'}${summary}`),
+      systemMessage(SYSTEM),
+      userMessage(`Write the ticket notes for this support session.\n\nConversation:\n${transcript || '(no messages)'}${summary}`),
     ];
   }
 
@@ -125,7 +125,7 @@ export class SessionNotesRunner {
    * Streams the notes through the gateway: a model that fails before any text is replaced by the
    * next; after text, failure is final. The gateway records the usage (purpose `notes`).
    */
-  private async stream(data: TicketNotesJob, messages: Array<SystemMessage | HumanMessage>, onText: (text: string) => void): Promise<void> {
+  private async stream(data: TicketNotesJob, messages: ModelMessage[], onText: (text: string) => void): Promise<void> {
     const tier = (await this.deps.repos.users.findById(data.userId))?.tier ?? 'free';
     await this.deps.models.streamTurn({
       purpose: 'notes',

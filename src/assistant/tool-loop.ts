@@ -1,6 +1,6 @@
-import { AIMessage, SystemMessage, ToolMessage, type BaseMessage } from '@langchain/core/messages';
 import type { ModelGateway, ModelRef, ModelTurn } from '../ai/model-gateway';
-import { langchainTools, type AssistantTool } from './tools';
+import { assistantMessage, systemMessage, toolResultMessage, type ModelMessage } from '../ai/model-messages';
+import { modelTools, type AssistantTool } from './tools';
 
 /** Tool rounds before the model must answer. */
 export const MAX_TOOL_ITERATIONS = 5;
@@ -16,7 +16,7 @@ export interface ToolLoopOptions {
   /** Usage of every model call is recorded for this account (purpose `chat`). */
   account: { userId: string; tier: string; sessionId?: string };
   /** System prompt, history and the user's message. */
-  messages: BaseMessage[];
+  messages: ModelMessage[];
   tools: AssistantTool[];
   /** Runs a call and returns its text result; never throws (failures are "Error: …" text). */
   executeTool(name: string, args: unknown, step: string): Promise<string>;
@@ -50,7 +50,7 @@ export interface LoopCall {
 /** Where a parked turn stopped: everything needed to continue it on any worker. */
 export interface ParkedLoop {
   /** The conversation so far, ending with the round's AI message and the results of its earlier calls. */
-  messages: BaseMessage[];
+  messages: ModelMessage[];
   /** The round's calls not run yet; the first is the one waiting for a decision. */
   calls: LoopCall[];
   iteration: number;
@@ -67,7 +67,7 @@ export interface ToolLoopResult {
 }
 
 /**
- * The assistant's loop on LangChain primitives (as the canvas turn, 0012): stream the model with
+ * The assistant's loop on the model gateway (as the canvas turn, 0012): stream the model with
  * the agent's tools bound, run its tool calls on the device, feed the results back, repeat. After
  * `maxToolIterations` rounds the model is called once more WITHOUT tools, so it has to answer.
  */
@@ -98,7 +98,7 @@ export async function runToolLoop(options: ToolLoopOptions): Promise<ToolLoopRes
       // `step` names the call within the turn (round, then place in the round), the same on a re-run.
       else result = await options.executeTool(call.name, call.args, `${iteration}.${call.index ?? position}`);
       toolCalls += 1;
-      messages.push(new ToolMessage({ content: result, tool_call_id: call.id, status: result.startsWith('Error:') ? 'error' : 'success' }));
+      messages.push(toolResultMessage(call.id, result, result.startsWith('Error:') ? 'error' : 'success'));
       await options.onToolResult?.(call.name, call.args, result);
     }
     return null;
@@ -118,7 +118,7 @@ export async function runToolLoop(options: ToolLoopOptions): Promise<ToolLoopRes
   }
   for (let iteration = start; iteration <= max; iteration += 1) {
     const withTools = iteration < max;
-    if (!withTools) messages.push(new SystemMessage(WRAP_UP));
+    if (!withTools) messages.push(systemMessage(WRAP_UP));
     separate = response.length > 0 && !/\s$/.test(response);
     const turn = await callModel(options, messages, withTools ? options.tools : [], emit);
     const raw = withTools ? turn.toolCalls : [];
@@ -133,27 +133,10 @@ export async function runToolLoop(options: ToolLoopOptions): Promise<ToolLoopRes
       index: position,
     }));
     messages.push(
-      new AIMessage({
-        content: turn.text,
-        tool_calls: calls.flatMap((call) =>
-          call.args === undefined
-            ? []
-            : [{ id: call.id, name: call.name, args: call.args as Record<string, unknown>, type: 'tool_call' as const }],
-        ),
-        invalid_tool_calls: raw.flatMap((call, position) =>
-          call.parsed === undefined
-            ? [
-                {
-                  id: calls[position].id,
-                  name: call.name,
-                  args: call.args,
-                  error: 'arguments are not valid JSON',
-                  type: 'invalid_tool_call' as const,
-                },
-              ]
-            : [],
-        ),
-      }),
+      assistantMessage(
+        turn.text,
+        raw.map((call, position) => ({ ...call, id: calls[position].id })),
+      ),
     );
     const left = await runCalls(calls, iteration);
     if (left) return { response, toolIterations: iteration, toolCalls, parked: { messages, calls: left, iteration, response, toolCalls } };
@@ -169,7 +152,7 @@ export async function runToolLoop(options: ToolLoopOptions): Promise<ToolLoopRes
  */
 async function callModel(
   options: ToolLoopOptions,
-  messages: BaseMessage[],
+  messages: ModelMessage[],
   tools: AssistantTool[],
   emit: (text: string) => void,
 ): Promise<ModelTurn> {
@@ -179,7 +162,7 @@ async function callModel(
     purpose: 'chat',
     model: options.model,
     messages,
-    tools: tools.length ? langchainTools(tools) : undefined,
+    tools: tools.length ? modelTools(tools) : undefined,
     signal: options.signal,
     onText: emit,
     account: options.account,

@@ -1,5 +1,5 @@
-import { tool, type StructuredToolInterface } from '@langchain/core/tools';
 import { z } from 'zod';
+import { offeredTool, type ModelTool } from '../ai/model-tools';
 import type { DeviceAction, DeviceReply, ToolCallInput } from '../devices/protocol';
 import { describeRedacted } from '../lib/redact-error';
 import {
@@ -443,19 +443,19 @@ export const ASSISTANT_TOOLS: AssistantTool[] = [
 
 export const TOOLS_BY_NAME = new Map(ASSISTANT_TOOLS.map((t) => [t.name, t]));
 
-const bindable = new Map<string, StructuredToolInterface>();
+const offered = new Map<string, ModelTool>();
 /**
- * The LangChain tools to bind for `tools` (name, description, JSON schema from zod). Their bodies
- * are never run: the tool loop executes calls itself, so it can validate, apply the ToolPolicy
- * and turn device errors into text.
+ * The tools to offer the model for `tools` (name, description, JSON schema from zod), built once
+ * per name. They have no bodies: the tool loop executes calls itself, so it can validate, apply
+ * the ToolPolicy and turn device errors into text.
  */
-export function langchainTools(tools: AssistantTool[]): StructuredToolInterface[] {
+export function modelTools(tools: AssistantTool[]): ModelTool[] {
   return tools.map((t) => {
-    let bound = bindable.get(t.name);
-    if (!bound) {
-      bound = tool(async () => '', { name: t.name, description: t.description, schema: t.schema });
-      bindable.set(t.name, bound);
+    let built = offered.get(t.name);
+    if (!built) {
+      built = offeredTool(t);
+      offered.set(t.name, built);
     }
-    return bound;
+    return built;
   });
 }

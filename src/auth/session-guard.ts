@@ -17,12 +17,24 @@ export class SessionGuard {
     private readonly onRevoke?: (sessionId: string) => void,
   ) {}
 
-  /** True when the token's user exists and its session stands. */
-  readonly accept = (claims: AccessClaims): Promise<boolean> => this.users.sessionStands(claims.sub, claims.sid);
+  /**
+   * True when the token's user exists and its session stands. The same statement reads the user's
+   * tier, which replaces the token's `tier` claim: an operator's tier change applies from the next
+   * request on every node, without waiting for the token to expire (0222).
+   */
+  readonly accept = async (claims: AccessClaims): Promise<boolean> => {
+    const tier = await this.users.sessionTier(claims.sub, claims.sid);
+    if (tier === null) return false;
+    claims.tier = tier;
+    return true;
+  };
 
   /** `accept`, and the user's role on `canvasId` read in the same statement (a canvas route). */
-  readonly acceptOnCanvas = (claims: AccessClaims, canvasId: string): Promise<{ stands: boolean; role: MemberRole | null }> =>
-    this.users.sessionAndCanvasRole(claims.sub, claims.sid, canvasId);
+  readonly acceptOnCanvas = async (claims: AccessClaims, canvasId: string): Promise<{ stands: boolean; role: MemberRole | null }> => {
+    const { stands, role, tier } = await this.users.sessionAndCanvasRole(claims.sub, claims.sid, canvasId);
+    if (tier) claims.tier = tier;
+    return { stands, role };
+  };
 
   /** Called after a family was revoked in the database: ends the session's live connections. */
   async revoke(sessionId: string): Promise<void> {

@@ -25,7 +25,8 @@ export interface TokenSettings {
   accessTokenTtlSeconds: number;
   /**
    * Called after the signature and claims check out: answers false when the token's user no longer
-   * exists or its session was revoked (0065). Absent in unit tests that only sign and verify.
+   * exists or its session was revoked (0065). It may bring the claims' `tier` up to date from the
+   * database (0222). Absent in unit tests that only sign and verify.
    */
   accept?: (claims: AccessClaims) => Promise<boolean>;
   /**

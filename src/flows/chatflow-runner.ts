@@ -1,7 +1,7 @@
-import { AIMessage, HumanMessage, SystemMessage, type BaseMessage } from '@langchain/core/messages';
 import { UnrecoverableError, type Job } from 'bullmq';
 import { ModelCallCancelled, ModelUnavailableError, type ModelGateway } from '../ai/model-gateway';
-import type { ChatCancels } from '../assistant/chat-cancel';
+import { historyMessages, systemMessage, userMessage, type ModelMessage } from '../ai/model-messages';
+import type { ChatCancels, TurnRef } from '../assistant/chat-cancel';
 import type { ChatEvent, ChatEventLog, TurnUsage } from '../assistant/chat-events';
 import type { CancelSignals } from '../lib/cancel-signals';
 import type { Logger } from '../lib/logger';
@@ -65,8 +65,10 @@ export class ChatflowRunner {
         await this.publish(data, { type: 'final', sessionId: data.sessionId, response: answered.content, usage: usageOf(answered) });
       return { status: 'answered' };
     }
-    if (message.cancelRequestedAt) return this.cancelled(data, log, '', null);
-    if (job.stalledCounter > 0 && this.deps.chatCancels && (await this.deps.chatCancels.streamedText(data.messageId))) {
+    const begun = await this.turns().begin(turnOf(data));
+    if (begun === 'cancel_requested') return this.cancelled(data, log, '', null);
+    if (begun === 'ended') return { status: 'answered' };
+    if (job.stalledCounter > 0 && (await this.turns().streamedText(data.messageId))) {
       // A worker died mid-answer: its listener has part of it; streaming it again would repeat that text.
       log.warn({ stalledCounter: job.stalledCounter }, 'chatflow turn interrupted: the worker streaming it stopped');
       return this.fail(data, 'interrupted', 'The answer was interrupted; please ask again');
@@ -78,11 +80,7 @@ export class ChatflowRunner {
     const settings = flow.definition as unknown as ChatflowDefinition;
 
     const history = await chat.context(data.sessionId, message.seq, settings.historyWindow ?? DEFAULT_HISTORY_WINDOW);
-    const messages: BaseMessage[] = [
-      new SystemMessage(settings.systemPrompt),
-      ...history.map((m): BaseMessage => (m.role === 'user' ? new HumanMessage(m.content) : new AIMessage(m.content))),
-      new HumanMessage(message.content),
-    ];
+    const messages: ModelMessage[] = [systemMessage(settings.systemPrompt), ...historyMessages(history), userMessage(message.content)];
     const tier = (await users.findById(data.userId))?.tier ?? 'free';
     log.info({ historyLength: history.length, model: settings.model }, 'chatflow turn started');
     const pending: Array<Promise<void>> = [];
@@ -108,18 +106,11 @@ export class ChatflowRunner {
         outputTokens: turn.usage.outputTokens,
         costUsd: turn.usage.costUsd,
       };
-      const stored = await chat.finishTurn({
-        sessionId: data.sessionId,
-        role: 'assistant',
-        content: turn.text,
-        replyTo: data.messageId,
-        ...usage,
-      });
       await Promise.allSettled(pending);
-      if (stored.outcome === 'cancel_requested') return this.cancelled(data, log, turn.text, usage);
-      if (stored.outcome === 'answered') return { status: 'answered' };
-      await chat.touch(data.sessionId);
-      await this.publish(data, { type: 'final', sessionId: data.sessionId, response: turn.text, usage });
+      // The run's end stores the answer and emits `final`; a cancel accepted before this wins (nothing stored).
+      const stored = await this.turns().finish(turnOf(data), turn.text, usage);
+      if (stored === 'cancel_requested') return this.cancelled(data, log, turn.text, usage);
+      if (stored === 'answered') return { status: 'answered' };
       this.count('completed');
       log.info(
         { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, historyLength: history.length },
@@ -154,20 +145,27 @@ export class ChatflowRunner {
 
   /** Ends the turn with an `error` event and counts it failed; the job fails without a retry. */
   private async fail(data: ChatflowTurnJob, code: string, message: string, cause = message): Promise<never> {
-    await this.publish(data, { type: 'error', sessionId: data.sessionId, code, message }).catch((error: unknown) =>
-      this.deps.logger.warn({ err: error, sessionId: data.sessionId, code }, 'chatflow error event not published'),
-    );
+    await this.turns()
+      .fail(turnOf(data), code, message)
+      .catch((error: unknown) =>
+        this.deps.logger.warn({ err: error, sessionId: data.sessionId, code }, 'chatflow turn not ended as failed; the reaper ends it'),
+      );
     this.count('failed');
     throw new UnrecoverableError(`chatflow turn failed (${code}): ${cause}`);
   }
 
   /** Stopped by a cancel: the partial answer is kept, marked cancelled; the stream ends with `cancelled`. */
   private async cancelled(data: ChatflowTurnJob, log: Logger, response: string, usage: TurnUsage | null): Promise<TurnResult> {
-    if (!this.deps.chatCancels) throw new UnrecoverableError('The turn was cancelled, but this worker cannot end cancelled turns');
-    await this.deps.chatCancels.end({ userId: data.userId, sessionId: data.sessionId, messageId: data.messageId }, { response, usage });
+    await this.turns().end(turnOf(data), { response, usage });
     this.count('cancelled');
     log.info({ chars: response.length }, 'chatflow turn cancelled');
     return { status: 'cancelled' };
+  }
+
+  /** Every start and end of a turn goes through the run kernel's chat kind. */
+  private turns(): ChatCancels {
+    if (!this.deps.chatCancels) throw new UnrecoverableError('This worker cannot start or end chat turns (no run kernel)');
+    return this.deps.chatCancels;
   }
 
   private count(status: 'completed' | 'failed' | 'cancelled'): void {
@@ -178,6 +176,8 @@ export class ChatflowRunner {
     return this.deps.chatEvents.append(data.messageId, event);
   }
 }
+
+const turnOf = (data: ChatflowTurnJob): TurnRef => ({ userId: data.userId, sessionId: data.sessionId, messageId: data.messageId });
 
 const usageOf = (row: {
   provider: string | null;

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { MAX_CHAT_MESSAGE_CHARS } from '../assistant/chat-service';
+import type { ChatRuns } from '../assistant/chat-run';
 import { AppError, notFound } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
@@ -69,7 +70,8 @@ export interface ChatflowRef {
 export class FlowChats {
   private readonly log: Logger;
 
-  constructor(private readonly deps: { repos: Repositories; enqueue: Enqueue; logger: Logger }) {
+  /** `runs`: each turn is a run of the kernel's chat kind, created before its job. */
+  constructor(private readonly deps: { repos: Repositories; enqueue: Enqueue; logger: Logger; runs: Pick<ChatRuns, 'create'> }) {
     this.log = deps.logger.child({ component: 'flow-chat' });
   }
 
@@ -93,6 +95,7 @@ export class FlowChats {
       ).id;
     }
     const stored = await chat.addMessage({ sessionId, role: 'user', content: body.message });
+    await this.deps.runs.create({ id: stored.id, userId: flow.userId });
     await this.deps.enqueue('assistant', 'chatflow-turn', { userId: flow.userId, flowId: flow.id, sessionId, messageId: stored.id });
     this.log.info({ flowId: flow.id, sessionId, messageId: stored.id, embedId }, 'chatflow turn queued');
     return { sessionId, messageId: stored.id };

@@ -1,6 +1,6 @@
 import { UnrecoverableError, type Job } from 'bullmq';
-import { AIMessage, HumanMessage, SystemMessage, type BaseMessage } from '@langchain/core/messages';
 import { ModelCallCancelled, ModelUnavailableError, type ModelGateway, type ModelUsage } from '../ai/model-gateway';
+import { assistantMessage, systemMessage, userMessage, type ModelMessage } from '../ai/model-messages';
 import type { CancelSignals } from '../lib/cancel-signals';
 import type { Logger } from '../lib/logger';
 import { describeRedacted } from '../lib/redact-error';
@@ -182,7 +182,7 @@ export class FlowRunner {
     const system = node.outputSchema
       ? `${FLOW_NODE_SYSTEM}\n\n${FLOW_JSON_INSTRUCTION}\n${JSON.stringify(node.outputSchema)}`
       : FLOW_NODE_SYSTEM;
-    const messages: BaseMessage[] = [new SystemMessage(system), new HumanMessage(prompt)];
+    const messages: ModelMessage[] = [systemMessage(system), userMessage(prompt)];
     const turn = await this.deps.models.streamTurn({ purpose: 'flow', messages, model: node.model, signal, account });
     let cost = costOf(turn.usage);
     if (!node.outputSchema) return { output: boundedText(turn.text).text, cost };
@@ -194,8 +194,8 @@ export class FlowRunner {
       purpose: 'flow',
       messages: [
         ...messages,
-        new AIMessage(turn.text),
-        new HumanMessage(`That answer is not valid: ${first.problem}. Reply again with only the JSON value, matching the schema.`),
+        assistantMessage(turn.text),
+        userMessage(`That answer is not valid: ${first.problem}. Reply again with only the JSON value, matching the schema.`),
       ],
       model: node.model,
       signal,

@@ -122,8 +122,15 @@ export class GenerationRunner {
       log.warn({ err: error }, 'persisting status not flushed; the next flush retries');
     }
     const ended = await runs.end(data.generationId, outcome, context).catch(async (error: unknown) => {
-      if (!(error instanceof GenerationGone)) throw error;
-      await runs.end(data.generationId, endedBecause('canvas_deleted'), context);
+      if (error instanceof GenerationGone) {
+        await runs.end(data.generationId, endedBecause('canvas_deleted'), context);
+        return null;
+      }
+      // Storing the result failed (the database refused it): retried like a failed model call, and
+      // on the last attempt the run ends `failed`, so every stream on it hears the end.
+      const failure = this.failed(error, job, signal, log);
+      if (failure.status === 'cancelled') await this.cancelled(data, context, failure.usage, log);
+      else await runs.end(data.generationId, failure, context);
       return null;
     });
     if (!ended) return { blockCount: 0, truncated: false };

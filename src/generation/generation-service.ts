@@ -167,16 +167,14 @@ export class GenerationService {
    */
   async deleteCanvas(canvasId: string): Promise<void> {
     const { repos, events } = this.deps;
-    const active = await repos.db.transaction(async (tx) => {
-      const rows = await repos.generations.deleteOnCanvas(canvasId, tx);
-      await repos.canvases.delete(canvasId, tx);
+    const deleted = await repos.generations.deleteCanvas(canvasId, async (rows) => {
       // Copies live KEPT_BLOCKS_TTL_SECONDS after the commit; twice that covers clock skew between nodes.
       const since = Date.now() - 2 * KEPT_BLOCKS_TTL_SECONDS * 1000;
       await events.forgetBlocks(
         ...rows.filter((row) => row.status === 'completed' && (row.completedAt?.getTime() ?? 0) > since).map((row) => row.id),
       );
-      return rows.filter((row) => row.status === 'queued' || row.status === 'running');
     });
+    const active = deleted.filter((row) => row.status === 'queued' || row.status === 'running');
     const results = await Promise.allSettled(active.map((generation) => this.deps.runs.end(generation.id, endedBecause('canvas_deleted'))));
     for (const result of results)
       if (result.status === 'rejected')
@@ -196,29 +194,16 @@ export class GenerationService {
   async undo(input: { userId: string; canvasId: string; generationId: string }): Promise<{ generationId: string; blockIds: string[] }> {
     const { repos } = this.deps;
     const { userId, canvasId, generationId } = input;
-    const blockIds = await repos.db.transaction(async (tx) => {
-      const generation = await repos.generations.lock(generationId, tx);
-      if (!generation || generation.canvasId !== canvasId) throw notFound('Generation');
-      if (generation.status === 'undone') throw new AppError(409, 'already_undone', 'This generation was already undone');
-      if (generation.status !== 'completed')
-        throw new AppError(409, 'generation_not_completed', `Only a completed generation can be undone (it is ${generation.status})`);
-      const deleted = await repos.blocks.deleteByGeneration(tx, canvasId, generation.id);
-      await repos.generations.update(generation.id, { status: 'undone', undoneAt: new Date() }, tx);
-      // Its broadcast may still be due: it sends from this copy without reading the row (0157).
-      await this.deps.events.forgetBlocks(generation.id);
-      await repos.audit.write(
-        {
-          actorId: userId,
-          action: 'ai.generation.undone',
-          canvasId,
-          targetType: 'generation',
-          targetId: generation.id,
-          details: { blockCount: deleted.length },
-        },
-        tx,
-      );
-      return deleted;
-    });
+    // Its broadcast may still be due: it sends from this copy without reading the row (0157).
+    const undone = await repos.generations.undo({ generationId, canvasId, actorId: userId }, () =>
+      this.deps.events.forgetBlocks(generationId),
+    );
+    if (!undone.undone) {
+      if (undone.reason === 'not_found') throw notFound('Generation');
+      if (undone.reason === 'already_undone') throw new AppError(409, 'already_undone', 'This generation was already undone');
+      throw new AppError(409, 'generation_not_completed', `Only a completed generation can be undone (it is ${undone.status})`);
+    }
+    const { blockIds } = undone;
     await this.deps.canvasEvents.notify(canvasId, 'generation_undone', { canvasId, generationId, blockIds });
     return { generationId, blockIds };
   }

@@ -8,6 +8,7 @@ import type { JourneyService } from '../agents/journey';
 import type { OAuthService } from '../agents/oauth-service';
 import type { ApiKeys } from '../auth/api-keys';
 import type { AuthService } from '../auth/auth-service';
+import type { LimitsResolver } from '../auth/limits';
 import type { TokenSettings } from '../auth/tokens';
 import type { FlowExecutions } from '../flows/flow-executions';
 import type { FlowService } from '../flows/flow-service';
@@ -61,6 +62,8 @@ export interface ApiContext {
   canvasEvents: CanvasEmitter;
   /** The per-user, per-tier usage limits: the process's one limiter, shared with the device sockets and flow executions. */
   usage: UsageLimiter;
+  /** A user's tier limits with their overrides, read from the database at each call; the feature gates ask it. */
+  limits: LimitsResolver;
   queues: QueueRegistry;
   metrics: Metrics;
   admin: AdminAccess;

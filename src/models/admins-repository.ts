@@ -85,7 +85,7 @@ export class AdminsRepository {
 }
 
 /** The operator row audit entries point at (actor_id references users). */
-async function ensureOperator(db: DbOrTx): Promise<void> {
+export async function ensureOperator(db: DbOrTx): Promise<void> {
   await db
     .insert(users)
     .values({ id: OPERATOR_ACTOR_ID, email: OPERATOR_EMAIL, name: 'Switchboard operator', role: 'service', tier: 'enterprise' })

@@ -110,8 +110,8 @@ export class ChatRepository {
 
   /** Binds the session to the device of its latest turn. */
   /** The session was active now; a device turn also records which device answered. */
-  async touch(sessionId: string, deviceId?: string): Promise<void> {
-    await this.db
+  async touch(sessionId: string, deviceId?: string, db: DbOrTx = this.db): Promise<void> {
+    await db
       .update(chatSessions)
       .set({ ...(deviceId ? { deviceId } : {}), updatedAt: sql`now()` })
       .where(eq(chatSessions.id, sessionId));
@@ -161,29 +161,15 @@ export class ChatRepository {
     return rows[0] ?? null;
   }
 
-  /**
-   * Marks the session's running turn (its latest user message without an answer) as asked to stop;
-   * null when no turn runs. The row lock orders this against {@link finishTurn}: a turn whose
-   * answer is committed is not running any more.
-   */
-  async requestCancel(sessionId: string): Promise<ChatMessageRow | null> {
-    return this.db.transaction(async (tx) => {
-      const [turn] = await tx
-        .select()
-        .from(chatMessages)
-        .where(and(eq(chatMessages.sessionId, sessionId), eq(chatMessages.role, 'user'), unanswered))
-        .orderBy(desc(chatMessages.seq))
-        .limit(1)
-        .for('update');
-      // Read again under the lock: an answer committed while we waited ends the turn.
-      if (!turn || (await this.findReply(sessionId, turn.id, tx))) return null;
-      const [marked] = await tx
-        .update(chatMessages)
-        .set({ cancelRequestedAt: sql`coalesce(${chatMessages.cancelRequestedAt}, now())` })
-        .where(eq(chatMessages.id, turn.id))
-        .returning();
-      return marked;
-    });
+  /** A turn (its user message) with the session's owner and device; null when either is gone. */
+  async findTurn(messageId: string, db: DbOrTx = this.db): Promise<{ sessionId: string; userId: string; deviceId: string | null } | null> {
+    const rows = await db
+      .select({ sessionId: chatMessages.sessionId, userId: chatSessions.userId, deviceId: chatSessions.deviceId })
+      .from(chatMessages)
+      .innerJoin(chatSessions, eq(chatSessions.id, chatMessages.sessionId))
+      .where(eq(chatMessages.id, messageId))
+      .limit(1);
+    return rows[0] ?? null;
   }
 
   /** The session of the latest unanswered turn asked from `deviceId` (the device's running turn). */
@@ -207,21 +193,14 @@ export class ChatRepository {
   }
 
   /**
-   * Stores the answer of a turn exactly once, under the lock of its user message. `stored` with the
-   * row; `answered` when an answer exists already (a retry, or the cancel won); `cancel_requested`
-   * when a cancel was accepted and `reply.status` is not `cancelled` (nothing is stored then).
+   * Stores the answer of a turn unless one exists (a retried end); in the transaction that ended the
+   * turn's run, so the answer and the run's end commit together. Returns the answer as stored.
    */
-  async finishTurn(
-    reply: NewChatMessage & { replyTo: string },
-  ): Promise<{ outcome: 'stored' | 'answered' | 'cancel_requested'; row?: ChatMessageRow }> {
-    return this.db.transaction(async (tx) => {
-      const [turn] = await tx.select().from(chatMessages).where(eq(chatMessages.id, reply.replyTo)).for('update');
-      const existing = await this.findReply(reply.sessionId, reply.replyTo, tx);
-      if (existing) return { outcome: 'answered' as const, row: existing };
-      if (turn?.cancelRequestedAt && reply.status !== 'cancelled') return { outcome: 'cancel_requested' as const };
-      const [row] = await tx.insert(chatMessages).values(reply).returning();
-      return { outcome: 'stored' as const, row };
-    });
+  async storeAnswer(reply: NewChatMessage & { replyTo: string }, db: DbOrTx): Promise<ChatMessageRow> {
+    const existing = await this.findReply(reply.sessionId, reply.replyTo, db);
+    if (existing) return existing;
+    const [row] = await db.insert(chatMessages).values(reply).returning();
+    return row;
   }
 
   /** Every message of a session, oldest first. */

@@ -1,5 +1,7 @@
 import { and, asc, eq, inArray, lt, sql } from 'drizzle-orm';
-import type { AuditEntry } from './audit-repository';
+import type { AuditEntry, AuditRepository } from './audit-repository';
+import type { BlocksRepository } from './blocks-repository';
+import type { CanvasesRepository } from './canvases-repository';
 import type { Db, DbOrTx, Tx } from './database';
 import { preparedOnce } from './prepared';
 import { rowsOf } from './migrate';
@@ -39,7 +41,11 @@ export interface CompletedOutcome {
 }
 
 export class GenerationsRepository {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    /** The tables a canvas deletion and an undo change in the same transaction. */
+    private readonly related: { canvases: CanvasesRepository; blocks: BlocksRepository; audit: AuditRepository },
+  ) {}
 
   // The statements on every generation's way to its model request, built once (0160).
   private readonly createQuery = preparedOnce((name) =>
@@ -173,6 +179,60 @@ export class GenerationsRepository {
       userId: generations.userId,
       status: generations.status,
       completedAt: generations.completedAt,
+    });
+  }
+
+  /**
+   * Deletes a canvas and its generations in one transaction (the generations first, each after
+   * whoever holds its lock has committed). `beforeCommit` runs inside it with the deleted rows, for
+   * what must be gone before anyone can see the canvas gone. Returns the deleted generations.
+   */
+  async deleteCanvas(
+    canvasId: string,
+    beforeCommit: (deleted: Awaited<ReturnType<GenerationsRepository['deleteOnCanvas']>>) => Promise<void>,
+  ): Promise<Awaited<ReturnType<GenerationsRepository['deleteOnCanvas']>>> {
+    return this.db.transaction(async (tx) => {
+      const rows = await this.deleteOnCanvas(canvasId, tx);
+      await this.related.canvases.delete(canvasId, tx);
+      await beforeCommit(rows);
+      return rows;
+    });
+  }
+
+  /**
+   * Undoes a completed generation of `canvasId` in one transaction: its blocks deleted, the row
+   * `undone`, the audit row written by `actorId`. `beforeCommit` runs inside it once the blocks are
+   * gone. Says why when it cannot: not this canvas's generation, undone already, or not completed.
+   */
+  async undo(
+    input: { generationId: string; canvasId: string; actorId: string },
+    beforeCommit: () => Promise<void>,
+  ): Promise<
+    | { undone: true; blockIds: string[] }
+    | { undone: false; reason: 'not_found' }
+    | { undone: false; reason: 'already_undone' }
+    | { undone: false; reason: 'not_completed'; status: GenerationRow['status'] }
+  > {
+    return this.db.transaction(async (tx) => {
+      const generation = await this.lock(input.generationId, tx);
+      if (!generation || generation.canvasId !== input.canvasId) return { undone: false as const, reason: 'not_found' as const };
+      if (generation.status === 'undone') return { undone: false as const, reason: 'already_undone' as const };
+      if (generation.status !== 'completed') return { undone: false as const, reason: 'not_completed' as const, status: generation.status };
+      const blockIds = await this.related.blocks.deleteByGeneration(tx, input.canvasId, generation.id);
+      await this.update(generation.id, { status: 'undone', undoneAt: new Date() }, tx);
+      await beforeCommit();
+      await this.related.audit.write(
+        {
+          actorId: input.actorId,
+          action: 'ai.generation.undone',
+          canvasId: input.canvasId,
+          targetType: 'generation',
+          targetId: generation.id,
+          details: { blockCount: blockIds.length },
+        },
+        tx,
+      );
+      return { undone: true as const, blockIds };
     });
   }
 

@@ -18,6 +18,9 @@ import { UsersRepository } from './users-repository';
 
 /** Every repository over one database. */
 export function createRepositories(db: Db) {
+  const canvases = new CanvasesRepository(db);
+  const blocks = new BlocksRepository(db);
+  const audit = new AuditRepository(db);
   return {
     /**
      * The raw handle. SQL and transactions belong in repository methods; this stays only for the
@@ -27,10 +30,10 @@ export function createRepositories(db: Db) {
     db,
     users: new UsersRepository(db),
     admins: new AdminsRepository(db),
-    canvases: new CanvasesRepository(db),
-    blocks: new BlocksRepository(db),
-    generations: new GenerationsRepository(db),
-    audit: new AuditRepository(db),
+    canvases,
+    blocks,
+    generations: new GenerationsRepository(db, { canvases, blocks, audit }),
+    audit,
     usage: new UsageRepository(db),
     chat: new ChatRepository(db),
     hitl: new HitlRepository(db),

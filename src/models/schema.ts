@@ -1,4 +1,5 @@
 import { sql } from 'drizzle-orm';
+import type { UserLimitOverrides } from '../../config/tiers';
 import { bigserial, boolean, doublePrecision, integer, jsonb, pgTable, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 
 /**
@@ -20,6 +21,8 @@ export const users = pgTable('users', {
   role: text('role', { enum: ['user', 'admin', 'service'] })
     .notNull()
     .default('user'),
+  /** An operator's per-user limit overrides over the tier (null: none). */
+  limitOverrides: jsonb('limit_overrides').$type<UserLimitOverrides>(),
   ...timestamps,
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 });

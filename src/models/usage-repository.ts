@@ -105,4 +105,35 @@ export class UsageRepository {
     ]);
     return { byModel, recent: recent[0] ?? { costUsd: 0, calls: 0 } };
   }
+
+  /**
+   * One user's spend since each of `starts` (tokens in + out, model calls — embeddings count
+   * tokens only — and cost), in one statement over the earliest start: the budget windows.
+   */
+  async spentSince(userId: string, starts: Date[]): Promise<Array<{ tokens: number; requests: number; costUsd: number }>> {
+    if (!starts.length) return [];
+    const earliest = new Date(Math.min(...starts.map((start) => start.getTime())));
+    const columns = Object.fromEntries(
+      starts.flatMap((start, index) => {
+        const within = sql`${llmUsage.createdAt} >= ${start.toISOString()}::timestamptz`;
+        return [
+          [
+            `tokens${index}`,
+            sql<number>`coalesce(sum(${llmUsage.inputTokens} + ${llmUsage.outputTokens}) filter (where ${within}), 0)::float8`,
+          ],
+          [`requests${index}`, sql<number>`count(*) filter (where ${within} and ${llmUsage.purpose} <> 'embedding')::float8`],
+          [`cost${index}`, sql<number>`coalesce(sum(${llmUsage.costUsd}) filter (where ${within}), 0)::float8`],
+        ];
+      }),
+    );
+    const [row] = await this.db
+      .select(columns)
+      .from(llmUsage)
+      .where(and(eq(llmUsage.userId, userId), gte(llmUsage.createdAt, earliest)));
+    return starts.map((_start, index) => ({
+      tokens: Number(row?.[`tokens${index}`] ?? 0),
+      requests: Number(row?.[`requests${index}`] ?? 0),
+      costUsd: Number(row?.[`cost${index}`] ?? 0),
+    }));
+  }
 }

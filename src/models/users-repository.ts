@@ -1,7 +1,14 @@
 import { and, eq, gt, isNull, sql } from 'drizzle-orm';
 import type { Db, DbOrTx, Tx } from './database';
 import { preparedOnce } from './prepared';
-import { canvasMembers, refreshTokens, users, type MemberRole, type UserRow } from './schema';
+import { ensureOperator, OPERATOR_ACTOR_ID } from './admins-repository';
+import { canvasMembers, refreshTokens, systemAudit, users, type MemberRole, type UserRow } from './schema';
+
+export const USER_TIER_CHANGED = 'user.tier_changed';
+export const USER_LIMITS_CHANGED = 'user.limits_changed';
+
+/** An operator's change to a user's plan: a new tier, or new limit overrides (null clears them). */
+export type PlanChange = { tier: UserRow['tier'] } | { limitOverrides: UserRow['limitOverrides'] };
 
 /** Whether the session (refresh-token family) named by placeholder `familyId` was revoked; false for null. */
 const sessionRevoked = () =>
@@ -45,10 +52,18 @@ export class UsersRepository {
    * not revoked — one query, so every authenticated request costs one round trip (0065).
    */
   async sessionStands(userId: string, familyId?: string): Promise<boolean> {
-    if (!UUID.test(userId) || (familyId !== undefined && !UUID.test(familyId))) return false;
+    return (await this.sessionTier(userId, familyId)) !== null;
+  }
+
+  /**
+   * `sessionStands`, answering the user's tier as stored now when the session stands (null when it
+   * does not): a tier an operator changed applies from the next request, whatever the token says.
+   */
+  async sessionTier(userId: string, familyId?: string): Promise<UserRow['tier'] | null> {
+    if (!UUID.test(userId) || (familyId !== undefined && !UUID.test(familyId))) return null;
     // No session named: `family_id = null` matches nothing, so only the user's existence counts.
     const rows = await this.sessionQuery().execute({ userId, familyId: familyId ?? null });
-    return rows.length > 0 && !rows[0].revoked;
+    return rows.length > 0 && !rows[0].revoked ? rows[0].tier : null;
   }
 
   /**
@@ -59,18 +74,19 @@ export class UsersRepository {
     userId: string,
     familyId: string | undefined,
     canvasId: string,
-  ): Promise<{ stands: boolean; role: MemberRole | null }> {
+  ): Promise<{ stands: boolean; role: MemberRole | null; tier?: UserRow['tier'] }> {
     if (!UUID.test(userId) || (familyId !== undefined && !UUID.test(familyId)) || !UUID.test(canvasId))
       return { stands: false, role: null };
     const rows = await this.sessionAndRoleQuery().execute({ userId, familyId: familyId ?? null, canvasId });
     const row = rows[0];
-    return row && !row.revoked ? { stands: true, role: row.role } : { stands: false, role: null };
+    return row && !row.revoked ? { stands: true, role: row.role, tier: row.tier } : { stands: false, role: null };
   }
 
   private readonly sessionAndRoleQuery = preparedOnce((name) =>
     this.db
       .select({
         revoked: sessionRevoked(),
+        tier: users.tier,
         role: sql<MemberRole | null>`(select ${canvasMembers.role} from ${canvasMembers} where ${canvasMembers.canvasId} = ${sql.placeholder('canvasId')} and ${canvasMembers.userId} = ${sql.placeholder('userId')})`,
       })
       .from(users)
@@ -81,7 +97,7 @@ export class UsersRepository {
 
   private readonly sessionQuery = preparedOnce((name) =>
     this.db
-      .select({ revoked: sessionRevoked() })
+      .select({ revoked: sessionRevoked(), tier: users.tier })
       .from(users)
       .where(eq(users.id, sql.placeholder('userId')))
       .limit(1)
@@ -90,6 +106,34 @@ export class UsersRepository {
 
   async setTier(id: string, tier: UserRow['tier'], db: DbOrTx = this.db): Promise<void> {
     await db.update(users).set({ tier, updatedAt: new Date() }).where(eq(users.id, id));
+  }
+
+  /**
+   * Applies an operator's plan change under the user's row lock and audits it in the same
+   * transaction (`actorId`: the admin, or the operator row for the CLI). Null when no such user.
+   */
+  async changePlan(id: string, change: PlanChange, actor: { actorId: string; details?: Record<string, unknown> }): Promise<UserRow | null> {
+    if (!UUID.test(id)) return null;
+    return this.db.transaction(async (tx) => {
+      const [user] = await tx.select().from(users).where(eq(users.id, id)).limit(1).for('update');
+      if (!user) return null;
+      const [updated] = await tx
+        .update(users)
+        .set({ ...change, updatedAt: new Date() })
+        .where(eq(users.id, id))
+        .returning();
+      if (actor.actorId === OPERATOR_ACTOR_ID) await ensureOperator(tx);
+      const details =
+        'tier' in change ? { from: user.tier, to: change.tier } : { from: user.limitOverrides ?? null, to: change.limitOverrides ?? null };
+      await tx.insert(systemAudit).values({
+        actorId: actor.actorId,
+        action: 'tier' in change ? USER_TIER_CHANGED : USER_LIMITS_CHANGED,
+        targetType: 'user',
+        targetId: id,
+        details: { ...actor.details, ...details },
+      });
+      return updated;
+    });
   }
 
   async insertRefreshToken(input: { userId: string; familyId: string; tokenHash: string; expiresAt: Date }, db: DbOrTx = this.db) {

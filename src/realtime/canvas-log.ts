@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { RoomBroadcastRecord } from './socket-server';
+import type { RoomBroadcastRecord } from './redis-streams-adapter';
 
 /** How long a deleted canvas refuses room events: far beyond any job still running for it. */
 const DELETED_MARK_SECONDS = 24 * 3600;
@@ -38,28 +38,29 @@ function openForSeq(payload: object): string {
  * range read by seq is an XRANGE), the stream's TTL refreshed. The counter never expires: a seq is
  * never reused, so a client that was away for an hour cannot mistake new events for ones it has
  * seen. KEYS: seq counter, stream, the deleted canvas's mark. ARGV: event name, max length, ttl
- * ms, then the adapter record's max length, uid, nsp, type, data before and after the payload
- * (ignored without a fourth key), then the payloads, each open for its seq (`openForSeq`). Returns
- * the seqs, or an empty list when the canvas was deleted (nothing logged or sent: a job still
- * running for it must not bring back the counter its deletion dropped).
+ * ms, then the adapter stream's max length, the namespace and the room (ignored without a fourth
+ * key), then the payloads, each open for its seq (`openForSeq`). Returns the seqs, or an empty list
+ * when the canvas was deleted (nothing logged or sent: a job still running for it must not bring
+ * back the counter its deletion dropped).
  *
- * With a fourth key, the Socket.IO adapter's stream, the same call also adds the adapter's record
- * of each event to the room, payload and seq included (0158): one write instead of two, and the
- * adapter's stream holds a canvas's events in seq order. Several events in one call reach a node
- * reading that stream together, as one batch it sends in one go, instead of the first alone (Redis
- * answers a blocked XREAD after the first command that adds to its stream; 0161).
+ * With a fourth key, the Socket.IO adapter's stream, the same call also adds each event to it as
+ * the adapter's room event record (fields `nsp`, `room`, `event`, `payload`, no `uid`; the format
+ * is documented in redis-streams-adapter.ts), payload and seq included (0158): one write instead
+ * of two, and the adapter's stream holds a canvas's events in seq order. Several events in one
+ * call reach a node reading that stream together, as one batch it sends in one go, instead of the
+ * first alone (Redis answers a blocked XREAD after the first command that adds to its stream; 0161).
  */
-const APPEND = `
+const CANVAS_APPEND_SCRIPT = `
 if redis.call('EXISTS', KEYS[3]) == 1 then return {} end
-local count = #ARGV - 9
+local count = #ARGV - 6
 local first = redis.call('INCRBY', KEYS[1], count) - count
 local seqs = {}
 for i = 1, count do
   local seq = first + i
-  local payload = ARGV[9 + i] .. seq .. '}'
+  local payload = ARGV[6 + i] .. seq .. '}'
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'e', ARGV[1], 'p', payload)
   if KEYS[4] then
-    redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[4], '*', 'uid', ARGV[5], 'nsp', ARGV[6], 'type', ARGV[7], 'data', ARGV[8] .. payload .. ARGV[9])
+    redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[4], '*', 'nsp', ARGV[5], 'room', ARGV[6], 'event', ARGV[1], 'payload', payload)
   end
   seqs[i] = seq
 end
@@ -71,7 +72,7 @@ return seqs
  * What a client missed after `afterSeq`: the last seq, the first seq the stream still holds, and up
  * to `cap + 1` entries after afterSeq. KEYS: seq counter, stream. ARGV: afterSeq, cap.
  */
-const SINCE = `
+const CANVAS_SINCE_SCRIPT = `
 local last = tonumber(redis.call('GET', KEYS[1]) or '0')
 local first = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
 local firstSeq = 0
@@ -93,9 +94,9 @@ export class CanvasLog {
     private readonly options: { maxEvents: number; ttlSeconds: number; maxCatchUp: number },
   ) {
     if (!('sbCanvasAppend' in redis)) {
-      redis.defineCommand('sbCanvasAppend', { numberOfKeys: 3, lua: APPEND });
-      redis.defineCommand('sbCanvasAppendBroadcast', { numberOfKeys: 4, lua: APPEND });
-      redis.defineCommand('sbCanvasSince', { numberOfKeys: 2, lua: SINCE });
+      redis.defineCommand('sbCanvasAppend', { numberOfKeys: 3, lua: CANVAS_APPEND_SCRIPT });
+      redis.defineCommand('sbCanvasAppendBroadcast', { numberOfKeys: 4, lua: CANVAS_APPEND_SCRIPT });
+      redis.defineCommand('sbCanvasSince', { numberOfKeys: 2, lua: CANVAS_SINCE_SCRIPT });
     }
   }
 
@@ -112,7 +113,7 @@ export class CanvasLog {
   /**
    * Logs one room event (an object); returns its seq, or 0 when the canvas was deleted
    * (then nothing is logged or sent). With `broadcast`, the same call sends it: the adapter's
-   * record of it, seq included, is added to the adapter's stream.
+   * room event record of it, seq included, is added to the adapter's stream.
    */
   async append(canvasId: string, event: string, payload: object, broadcast?: RoomBroadcastRecord): Promise<number> {
     return (await this.appendAll(canvasId, event, [payload], broadcast))[0];
@@ -129,12 +130,9 @@ export class CanvasLog {
     if (!payloads.length) return [];
     const keys = [...this.keys(canvasId), this.goneKey(canvasId)];
     const settings = [event, this.options.maxEvents, this.options.ttlSeconds * 1000];
-    const record = broadcast
-      ? [broadcast.fields.uid, broadcast.fields.nsp, broadcast.fields.type, broadcast.fields.dataPrefix, broadcast.fields.dataSuffix]
-      : ['', '', '', '', ''];
     const [command, args] = broadcast
-      ? ['sbCanvasAppendBroadcast', [...keys, broadcast.stream, ...settings, broadcast.maxLen, ...record]]
-      : ['sbCanvasAppend', [...keys, ...settings, '', ...record]];
+      ? ['sbCanvasAppendBroadcast', [...keys, broadcast.stream, ...settings, broadcast.maxLen, broadcast.nsp, broadcast.room]]
+      : ['sbCanvasAppend', [...keys, ...settings, '', '', '']];
     const seqs =
       (await (this.redis as unknown as Record<string, (...args: unknown[]) => Promise<number[]>>)[command].call(
         this.redis,

@@ -1,63 +1,55 @@
 import type { Server as HttpServer } from 'node:http';
-import { createAdapter } from '@socket.io/redis-streams-adapter';
 import type { Redis } from 'ioredis';
 import { Server, type Namespace } from 'socket.io';
+import { createLogger, type Logger } from '../lib/logger';
+import { RedisStreamsAdapter, RedisStreamsCluster, type RoomBroadcastRecord } from './redis-streams-adapter';
 
-/** The Redis connections the adapter duplicated for its blocking reads, per server, closed with it. */
-const adapterConnections = new WeakMap<Server, Redis[]>();
-/** The adapter's stream and its length bound, per server. */
-const adapterStreams = new WeakMap<Server, { key: string; maxLen: number }>();
+export type { RoomBroadcastRecord } from './redis-streams-adapter';
 
-/** Message and packet types of the adapter's records (socket.io-adapter `MessageType.BROADCAST`, socket.io-parser `PacketType.EVENT`). */
-const BROADCAST_MESSAGE = 3;
-const EVENT_PACKET = 2;
-/**
- * Any id but a node's own: the adapter skips the records its node wrote (that node delivered
- * them itself), so a record under this id is delivered by every node, the writer included.
- */
-const EVERY_NODE = 'room-broadcast';
+/** The adapter connections and namespaces of each server, closed with it. */
+const clusters = new WeakMap<Server, RedisStreamsCluster>();
 
 /** How long a dropped client may be away and still receive what it missed on reconnect. */
 export const RECOVERY_WINDOW_MS = 2 * 60_000;
 
+/** The adapter stream's approximate length bound. */
+const STREAM_MAX_LEN = 50_000;
+
 /**
- * A Socket.IO server on the Redis Streams adapter: rooms span every node, a worker can emit into
- * them without serving HTTP (it creates this server without an HTTP server), acknowledgements work
- * across nodes, and connection state recovery replays missed packets from the stream.
+ * A Socket.IO server on our Redis Streams adapter (redis-streams-adapter.ts): rooms span every
+ * node, a worker can emit into them without serving HTTP (it creates this server without an HTTP
+ * server, and then does not read the adapter's stream), acknowledgements work across nodes, and
+ * connection state recovery replays missed packets from the stream.
  *
- * `redis` must be a connection that queues while reconnecting (the adapter polls with XREAD).
+ * `redis` must be a connection that queues while reconnecting: the adapter duplicates it for its
+ * blocking stream reads and its subscriptions, and publishes through it.
  */
 export function createSocketServer(options: {
   redis: Redis;
   keyPrefix: string;
   httpServer?: HttpServer;
   corsOrigins?: readonly string[];
+  logger?: Logger;
+  /** Called with the number of records of each read of the adapter's stream that returned some. */
+  onStreamRead?: (records: number) => void;
 }): Server {
-  // The adapter duplicates its client for XREAD polling and never closes those copies itself
-  // (they would reconnect forever after Redis goes away); record them so closeSocketServer can.
-  // An emit-only server (a worker) holds no sockets, so nothing on the adapter's stream is for it:
-  // every record there is a broadcast, a join, a leave or a disconnect of sockets. Its polling copy
-  // would still read, and JSON-parse, every room event of every canvas; it waits instead. What a
-  // worker does need arrives by pub/sub: acknowledgements of `emitWithAck`, `serverSideEmit` and
-  // `fetchSockets` answers (0158).
-  const copies: Redis[] = [];
-  const client = Object.create(options.redis) as Redis;
-  client.duplicate = (...args: Parameters<Redis['duplicate']>) => {
-    const copy = options.redis.duplicate(...args);
-    copies.push(copy);
-    if (!options.httpServer) copy.xread = () => new Promise<null>(() => undefined);
-    return copy;
-  };
-  const stream = { key: `${options.keyPrefix}:socket.io`, maxLen: 50_000 };
-  const adapter = createAdapter(client, {
-    streamName: stream.key,
+  const cluster = new RedisStreamsCluster(options.redis, {
+    streamKey: `${options.keyPrefix}:socket.io`,
+    maxLen: STREAM_MAX_LEN,
     channelPrefix: `${options.keyPrefix}:socket.io`,
     sessionKeyPrefix: `${options.keyPrefix}:sio:session:`,
-    maxLen: stream.maxLen,
-    onlyPlaintext: true,
+    recoveryWindowMs: RECOVERY_WINDOW_MS,
+    // An emit-only server holds no sockets: nothing on the stream is for it (0158).
+    readStream: Boolean(options.httpServer),
+    // Without the process's logger, failures still reach the log (stdout), never nowhere.
+    logger: options.logger?.child({ component: 'socket-adapter' }) ?? createLogger({ level: 'info', name: 'socket-adapter' }),
+    onRead: options.onStreamRead,
   });
   const serverOptions = {
-    adapter,
+    // Socket.IO calls it with `new`: a function, not an arrow, returning the namespace's adapter.
+    adapter: function adapterFor(nsp: Namespace) {
+      return cluster.adapterFor(nsp);
+    },
     serveClient: false,
     maxHttpBufferSize: 1e6,
     // Devices are desktop apps on flaky networks: ping every 30 s, give up after 10 s of silence.
@@ -70,66 +62,20 @@ export function createSocketServer(options: {
     ...(options.corsOrigins?.length ? { cors: { origin: [...options.corsOrigins], methods: ['GET', 'POST'] } } : {}),
   };
   const io = options.httpServer ? new Server(options.httpServer, serverOptions) : new Server(serverOptions);
-  adapterConnections.set(io, copies);
-  adapterStreams.set(io, stream);
+  clusters.set(io, cluster);
   return io;
 }
 
 /**
- * The adapter's record of `emit(event, payload)` to one room of `nsp`, as its own `encode` writes
- * it, with `data` split around the payload: a Lua script can then add that record to `stream` in
- * the same call that completes the payload (canvas-log.ts adds the seq). Fields are in `XADD`
- * order. Every node delivers it, the writer's included, in stream order.
+ * How to add room events of `nsp` straight to the adapter's stream from a Lua script (decision
+ * 0158; the record's format is the adapter's, which is ours). Every node delivers such a record,
+ * the writer's included, in stream order. Throws at start-up when `nsp` is not on our adapter.
  */
-export interface RoomBroadcastRecord {
-  stream: string;
-  maxLen: number;
-  /** `uid`, `nsp`, `type` and `data` as the adapter names them, `data` without the payload. */
-  fields: { uid: string; nsp: string; type: string; dataPrefix: string; dataSuffix: string };
-}
-
-/**
- * How to write room broadcasts of `nsp` straight to the adapter's stream (decision 0158). Throws
- * at start-up when the adapter is not the Redis Streams adapter this module set up, or encodes
- * broadcasts in another shape, rather than sending records no node would read.
- */
-export function roomBroadcasts(io: Server, nsp: Namespace): (room: string, event: string) => RoomBroadcastRecord {
-  const stream = adapterStreams.get(io);
-  const adapter = nsp.adapter as unknown as { encode?: (message: unknown) => Record<string, string> };
-  const marks = { event: '\u0001event', room: '\u0001room', payload: '\u0001payload' };
-  const record =
-    stream && typeof adapter.encode === 'function'
-      ? adapter.encode({
-          uid: EVERY_NODE,
-          nsp: nsp.name,
-          type: BROADCAST_MESSAGE,
-          data: {
-            packet: { type: EVENT_PACKET, data: [marks.event, marks.payload] },
-            opts: { rooms: [marks.room], except: [], flags: {} },
-          },
-        })
-      : undefined;
-  const [template, ...rest] = (record?.data ?? '').split(JSON.stringify(marks.payload));
-  const shaped =
-    record &&
-    Object.keys(record).join() === 'uid,nsp,type,data' &&
-    rest.length === 1 &&
-    template.includes(JSON.stringify(marks.event)) &&
-    rest[0].includes(JSON.stringify(marks.room));
-  if (!stream || !record || !shaped)
-    throw new Error(`socket server: the ${nsp.name} adapter does not write broadcasts as Redis stream records this server can add to`);
-  const [prefix, suffix] = [template, rest[0]];
-  return (room, event) => ({
-    stream: stream.key,
-    maxLen: stream.maxLen,
-    fields: {
-      uid: record.uid,
-      nsp: record.nsp,
-      type: record.type,
-      dataPrefix: prefix.replace(JSON.stringify(marks.event), () => JSON.stringify(event)),
-      dataSuffix: suffix.replace(JSON.stringify(marks.room), () => JSON.stringify(room)),
-    },
-  });
+export function roomBroadcasts(io: Server, nsp: Namespace): (room: string) => RoomBroadcastRecord {
+  const adapter = nsp.adapter;
+  if (!clusters.has(io) || !(adapter instanceof RedisStreamsAdapter))
+    throw new Error(`socket server: the ${nsp.name} namespace is not on the Redis Streams adapter this module sets up`);
+  return (room) => adapter.roomRecord(room);
 }
 
 /**
@@ -138,15 +84,16 @@ export function roomBroadcasts(io: Server, nsp: Namespace): (room: string, event
  * adapters is the whole job.
  */
 export async function closeSocketServer(io: Server): Promise<void> {
+  const cluster = clusters.get(io);
   if (io.engine) {
     await new Promise<void>((resolve) => void io.close(() => resolve()));
   } else {
-    for (const nsp of (io as unknown as { _nsps: Map<string, Namespace> })._nsps.values()) {
+    for (const nsp of cluster?.namespaces() ?? []) {
       // local: only this node's sockets (a worker has none); a plain disconnectSockets would go
       // through the adapter and drop every client on every API node.
       nsp.local.disconnectSockets(true);
       await nsp.adapter.close();
     }
   }
-  for (const copy of adapterConnections.get(io) ?? []) copy.disconnect();
+  cluster?.close();
 }

@@ -47,6 +47,12 @@ export interface RunKindSpec<S, U, C, P> {
    * are aborted by the signal and find the execution ended). Otherwise the worker holding its job ends it.
    */
   cancelEndsAtOnce?: boolean;
+  /**
+   * The run is held outside its own job (a chat turn parked for a person's decision, or continued
+   * by another job): recovery leaves it open, and a cancel does not end it by taking its job off
+   * the queue (the kind ends it in `cancelRequested`, or the job holding it does).
+   */
+  heldElsewhere?(run: RunRow): Promise<boolean>;
   /** The cancel signal's kind (src/lib/cancel-signals.ts), when its worker listens for one. */
   signal?: CancelKind;
   /**
@@ -140,7 +146,9 @@ export class RunKernel {
     if (spec.signal) await this.deps.signals.request(spec.signal, id);
     if (spec.cancelRequested) await spec.cancelRequested(run, actor);
     this.log.info({ kind, id, userId: actor.userId }, 'cancel requested');
-    if (spec.cancelEndsAtOnce || (await this.takeOffQueue(spec, run))) await this.end(kind, id, { status: 'cancelled' }, undefined);
+    if (spec.cancelEndsAtOnce) await this.end(kind, id, { status: 'cancelled' }, undefined);
+    else if (!(await spec.heldElsewhere?.(run)) && (await this.takeOffQueue(spec, run)))
+      await this.end(kind, id, { status: 'cancelled' }, undefined);
     return run;
   }
 
@@ -157,6 +165,7 @@ export class RunKernel {
         const verdict = spec.recover ? await spec.recover(run) : undefined;
         if (verdict === 'leave') continue;
         if (!verdict && run.queue && run.jobId && (await this.deps.queues.isLive(run.queue as QueueName, run.jobId))) continue;
+        if (!verdict && (await spec.heldElsewhere?.(run))) continue;
         const outcome: RunOutcome =
           verdict ?? (run.cancelRequestedAt ? { status: 'cancelled' } : { status: 'failed', ...spec.interrupted });
         if ((await this.end(kind, run.id, outcome, undefined)).won) ended += 1;

@@ -149,8 +149,11 @@ describe('the reaper ends work a dead process left open', () => {
         async () => (await assistant.getJobs(['waiting', 'prioritized'])).find((j) => !before.has(j.id)),
         Boolean,
       );
-      // The cancel reached the row while a worker ran the turn; then that worker died and its job was lost.
-      await db.query('update chat_messages set cancel_requested_at = now() where id = $1', [job!.id]);
+      // The cancel reached the turn's run while a worker ran the turn; then that worker died and its job was lost.
+      const marked = await db.query("update runs set status = 'running', cancel_requested_at = now() where kind = 'chat' and id = $1", [
+        job!.id,
+      ]);
+      expect(marked.rowCount).toBe(1);
       await job!.remove();
       // What the dead worker had streamed before it died.
       const redis = new Redis(testRedisUrl());

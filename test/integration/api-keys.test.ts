@@ -121,6 +121,11 @@ describe('API keys', () => {
 
     expectError(await withKey('GET', `${t.api}/usage?all=true`, body.secret), 403, 'forbidden');
     expectError(await withKey('GET', `${t.api}/metrics/json`, body.secret), 403, 'forbidden');
+    // An admin's session may change tiers; the same admin's key may not.
+    expect(
+      (await request('PUT', `${t.api}/admin/users/${admin.id}/tier`, { token: admin.accessToken, body: { tier: 'pro' } })).status,
+    ).toBe(200);
+    expectError(await withKey('PUT', `${t.api}/admin/users/${admin.id}/tier`, body.secret, { tier: 'free' }), 403, 'forbidden');
     expect((await withKey('GET', `${t.api}/me`, body.secret)).body.user.admin).toBe(false);
   });
 

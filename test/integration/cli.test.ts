@@ -7,6 +7,8 @@ import { Redis } from 'ioredis';
 import { QUEUE_NAMES } from '../../config';
 import { openDatabase } from '../../src/models/database';
 import { rowsOf } from '../../src/models/migrate';
+import { OPERATOR_ACTOR_ID } from '../../src/models/admins-repository';
+import { UsersRepository } from '../../src/models/users-repository';
 import { bullPrefix } from '../../src/queues/registry';
 import { runSwitchboardCli, startCommand } from '../support/cli';
 import { createTestDatabase, serverPostgresUrl, testRedisUrl } from '../support/database';
@@ -28,6 +30,8 @@ describe('the switchboard command', () => {
       'migrate',
       'admin grant <email|id>',
       'admin revoke <email|id>',
+      'users set-tier <id> <tier>',
+      'users set-limits <id> <json|null>',
     ]) {
       expect(result.stdout).toContain(command);
     }
@@ -41,6 +45,9 @@ describe('the switchboard command', () => {
     ['admin without its action', ['admin'], "'admin' needs 'grant' or 'revoke'"],
     ['admin grant without a user', ['admin', 'grant'], 'needs exactly one email or user id'],
     ['a stray argument', ['migrate', 'now'], "'migrate' takes no arguments"],
+    ['users without its action', ['users'], "'users' needs 'set-tier' or 'set-limits'"],
+    ['users set-tier without a tier', ['users', 'set-tier', randomUUID()], "'users set-tier' needs a user id and a tier"],
+    ['users set-tier with an unknown tier', ['users', 'set-tier', randomUUID(), 'gold'], "unknown tier 'gold'"],
     ['an empty --queues', ['worker', '--queues='], '--queues needs a value'],
   ])('%s is a usage error: exit 2 with the usage, nothing started', async (_name, args, message) => {
     const result = await runSwitchboardCli(args);
@@ -137,6 +144,45 @@ describe('the switchboard command', () => {
       rmSync(dataDir, { recursive: true, force: true });
     }
   }, 240_000);
+
+  test("users set-tier and set-limits change a user's plan in the database, audited; bad limits exit 2 and an unknown user 1", async () => {
+    const database = await createTestDatabase({ server: serverPostgresUrl() });
+    const env = { DATABASE_URL: database.url, JWT_SECRET: 'cli-test-secret-cli-test-secret-0123456789' };
+    const opened = await openDatabase({ url: database.url, dataDir: tmpdir(), poolSize: 1 });
+    try {
+      const users = new UsersRepository(opened.db);
+      const user = (await users.create({ email: `plan-${randomUUID().slice(0, 8)}@example.test`, name: 'Plan', passwordHash: 'x' }))!;
+
+      const tier = await runSwitchboardCli(['users', 'set-tier', user.id, 'pro'], env);
+      expect(tier.code).toBe(0);
+      expect(tier.stdout).toContain(`${user.email} (id ${user.id}) is on tier pro`);
+      const limits = await runSwitchboardCli(['users', 'set-limits', user.id, '{"requestsPerMonth":500,"features":{"flows":false}}'], env);
+      expect(limits.code).toBe(0);
+      expect(await users.findById(user.id)).toEqual(
+        expect.objectContaining({ tier: 'pro', limitOverrides: { requestsPerMonth: 500, features: { flows: false } } }),
+      );
+
+      const bad = await runSwitchboardCli(['users', 'set-limits', user.id, '{"requestsPerMonth":-3}'], env);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toContain('bad limits: requestsPerMonth');
+      const notJson = await runSwitchboardCli(['users', 'set-limits', user.id, '{nope'], env);
+      expect(notJson.code).toBe(2);
+      const missing = await runSwitchboardCli(['users', 'set-tier', randomUUID(), 'pro'], env);
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toContain('names no registered account');
+
+      expect((await runSwitchboardCli(['users', 'set-limits', user.id, 'null'], env)).code).toBe(0);
+      expect((await users.findById(user.id))?.limitOverrides).toBeNull();
+      const audit = rowsOf<{ action: string; actor_id: string }>(
+        await opened.db.execute(sql`select action, actor_id from system_audit where target_id = ${user.id} order by created_at`),
+      );
+      expect(audit.map((row) => row.action)).toEqual(['user.tier_changed', 'user.limits_changed', 'user.limits_changed']);
+      expect(new Set(audit.map((row) => row.actor_id))).toEqual(new Set([OPERATOR_ACTOR_ID]));
+    } finally {
+      await opened.close();
+      await database.drop();
+    }
+  }, 120_000);
 
   test('`npx switchboard worker --queues=generation` runs a worker for that queue only, and drains on SIGTERM', async () => {
     const database = await createTestDatabase({ server: serverPostgresUrl() });

@@ -9,7 +9,7 @@ import { openDatabase, type Database } from '../../src/models/database';
 import { createRepositories, type Repositories } from '../../src/models';
 import { PlacementError } from '../../src/models/blocks-repository';
 import { migrate, rowsOf } from '../../src/models/migrate';
-import { blocks as blocksTable, users } from '../../src/models/schema';
+import { blocks as blocksTable, systemAudit, users } from '../../src/models/schema';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 
 /**
@@ -222,6 +222,26 @@ describe.each(backends)('repositories on $name', (backend) => {
       expect(afterDelete).toEqual([false, false]);
     });
 
+    test('sessionTier answers the tier stored now for a standing session, null otherwise; changePlan moves it and audits', async () => {
+      const user = await newUser();
+      const { live, revoked } = await liveAndRevokedSessions(user.id);
+      expect(await repos.users.sessionTier(user.id, live)).toBe('free');
+
+      const changed = await repos.users.changePlan(user.id, { tier: 'enterprise' }, { actorId: user.id, details: { via: 'test' } });
+      const missing = await repos.users.changePlan(randomUUID(), { tier: 'pro' }, { actorId: user.id });
+
+      expect(changed?.tier).toBe('enterprise');
+      expect(missing).toBeNull();
+      expect(await Promise.all([repos.users.sessionTier(user.id, live), repos.users.sessionTier(user.id, revoked)])).toEqual([
+        'enterprise',
+        null,
+      ]);
+      const audit = await repos.db.select().from(systemAudit).where(eq(systemAudit.targetId, user.id));
+      expect(audit.map((row) => [row.action, row.details])).toEqual([
+        ['user.tier_changed', { via: 'test', from: 'free', to: 'enterprise' }],
+      ]);
+    });
+
     test('given a canvas, sessionAndCanvasRole answers the session check and the role on that canvas together', async () => {
       const { owner, canvas } = await newCanvas();
       const stranger = await newUser('Stranger');
@@ -237,11 +257,12 @@ describe.each(backends)('repositories on $name', (backend) => {
         repos.users.sessionAndCanvasRole(owner.id, live, 'not-a-uuid'),
       ]);
 
+      // A standing session also answers the user's tier as stored now (the token's claim may be older).
       expect(answers).toEqual([
-        { stands: true, role: 'owner' },
-        { stands: true, role: 'owner' },
-        { stands: true, role: null },
-        { stands: true, role: null },
+        { stands: true, role: 'owner', tier: 'free' },
+        { stands: true, role: 'owner', tier: 'free' },
+        { stands: true, role: null, tier: 'free' },
+        { stands: true, role: null, tier: 'free' },
         { stands: false, role: null },
         { stands: false, role: null },
         { stands: false, role: null },

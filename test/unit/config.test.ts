@@ -59,14 +59,30 @@ describe('loadConfig defaults', () => {
   test('given an empty env, the tier table is the default one', () => {
     const { tiers } = loadConfig({});
 
+    // Budgets unlimited and every feature on, unless TIER_LIMITS says otherwise.
+    const open = {
+      tokensPerHour: null,
+      tokensPerMonth: null,
+      costUsdPerMonth: null,
+      requestsPerMonth: null,
+      features: { localModels: true, cloudAgents: true, flows: true },
+    };
     expect(tiers).toEqual({
-      free: { generationsPerMinute: 5, generationsPerHour: 50, concurrentGenerations: 1, maxBlocksPerGeneration: 200, maxEnabledAgents: 2 },
+      free: {
+        generationsPerMinute: 5,
+        generationsPerHour: 50,
+        concurrentGenerations: 1,
+        maxBlocksPerGeneration: 200,
+        maxEnabledAgents: 2,
+        ...open,
+      },
       pro: {
         generationsPerMinute: 30,
         generationsPerHour: 1_000,
         concurrentGenerations: 4,
         maxBlocksPerGeneration: 200,
         maxEnabledAgents: 10,
+        ...open,
       },
       enterprise: {
         generationsPerMinute: 120,
@@ -74,6 +90,7 @@ describe('loadConfig defaults', () => {
         concurrentGenerations: 16,
         maxBlocksPerGeneration: 200,
         maxEnabledAgents: Infinity,
+        ...open,
       },
     });
   });
@@ -164,6 +181,10 @@ describe('loadConfig validation', () => {
     ['TIER_LIMITS', '{"gold": {"generationsPerMinute": 1}}'],
     ['TIER_LIMITS', '{"free": {"generationsPerMinute": 0}}'],
     ['TIER_LIMITS', '{"free": {"generationPerMinute": 10}}'],
+    ['TIER_LIMITS', '{"free": {"requestsPerMonth": -1}}'],
+    ['TIER_LIMITS', '{"free": {"tokensPerHour": 1.5}}'],
+    ['TIER_LIMITS', '{"free": {"features": {"localModels": "no"}}}'],
+    ['TIER_LIMITS', '{"free": {"features": {"teleport": true}}}'],
     ['LLM_PRICING', 'nope'],
     ['LLM_PRICING', '{"m": {"inputPerMillion": -1, "outputPerMillion": 1}}'],
     ['JWT_SECRET', 'too-short'],
@@ -204,6 +225,42 @@ describe('tiers', () => {
     expect(tiers.free).toEqual({ ...DEFAULT_TIER_LIMITS.free, generationsPerMinute: 10 });
     expect(tiers.pro).toEqual(DEFAULT_TIER_LIMITS.pro);
     expect(tiers.enterprise).toEqual({ ...DEFAULT_TIER_LIMITS.enterprise, maxEnabledAgents: 50 });
+  });
+
+  test('given no override, every budget is unlimited (null) and every feature on', () => {
+    const { tiers } = loadConfig({});
+
+    for (const tier of ['free', 'pro', 'enterprise'] as const) {
+      expect(tiers[tier]).toEqual(
+        expect.objectContaining({
+          tokensPerHour: null,
+          tokensPerMonth: null,
+          costUsdPerMonth: null,
+          requestsPerMonth: null,
+          features: { localModels: true, cloudAgents: true, flows: true },
+        }),
+      );
+    }
+  });
+
+  test('given budgets and some features in TIER_LIMITS, they apply to that tier and the other features keep their default', () => {
+    const { tiers } = loadConfig({
+      TIER_LIMITS: JSON.stringify({ free: { requestsPerMonth: 100, costUsdPerMonth: 2.5, features: { localModels: false } } }),
+    });
+
+    expect(tiers.free).toEqual({
+      ...DEFAULT_TIER_LIMITS.free,
+      requestsPerMonth: 100,
+      costUsdPerMonth: 2.5,
+      features: { localModels: false, cloudAgents: true, flows: true },
+    });
+    expect(tiers.pro.features).toEqual({ localModels: true, cloudAgents: true, flows: true });
+  });
+
+  test('a bad budget in TIER_LIMITS names the tier and the key in the start-up error', () => {
+    const error = configError({ TIER_LIMITS: '{"free": {"requestsPerMonth": -1}}' });
+
+    expect(error.issues[0]).toMatch(/^TIER_LIMITS: free\.requestsPerMonth /);
   });
 
   test('given an override, mergeTierLimits leaves the default table untouched', () => {

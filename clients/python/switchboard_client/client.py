@@ -160,7 +160,7 @@ class AgentsApi:
 
         ``POST /api/v1/agents/{id}/run``.
 
-        The run is logged in `GET /agents/runs`; a local agent's run waits (`waiting_device`) until its device is online. A cloud agent without a connected account answers 409 `not_connected`, one whose connection was revoked 409 `reauth_required`.
+        The run is logged in `GET /agents/runs`; a local agent's run waits (`waiting_device`) until its device is online. A cloud agent without a connected account answers 409 `not_connected`, one whose connection was revoked 409 `reauth_required`; a cloud agent of a user whose plan lacks cloud agents answers 403 `tier_forbidden`.
 
         agent_id: Agent id. A malformed id answers 404, like a missing one.
         """
@@ -384,7 +384,7 @@ class AsyncAgentsApi:
 
         ``POST /api/v1/agents/{id}/run``.
 
-        The run is logged in `GET /agents/runs`; a local agent's run waits (`waiting_device`) until its device is online. A cloud agent without a connected account answers 409 `not_connected`, one whose connection was revoked 409 `reauth_required`.
+        The run is logged in `GET /agents/runs`; a local agent's run waits (`waiting_device`) until its device is online. A cloud agent without a connected account answers 409 `not_connected`, one whose connection was revoked 409 `reauth_required`; a cloud agent of a user whose plan lacks cloud agents answers 403 `tier_forbidden`.
 
         agent_id: Agent id. A malformed id answers 404, like a missing one.
         """
@@ -561,7 +561,7 @@ class AuthApi:
         return self._t.request("POST", "/api-keys", {}, {}, {}, body, True, False)
 
     def get_me(self) -> Dict[str, Any]:
-        """The caller, with their tier limits
+        """The caller, with the limits in effect (their tier and any overrides)
 
         ``GET /api/v1/me``.
         """
@@ -652,7 +652,7 @@ class AsyncAuthApi:
         return await self._t.arequest("POST", "/api-keys", {}, {}, {}, body, True, False)
 
     async def get_me(self) -> Dict[str, Any]:
-        """The caller, with their tier limits
+        """The caller, with the limits in effect (their tier and any overrides)
 
         ``GET /api/v1/me``.
         """
@@ -1028,7 +1028,7 @@ class ChatApi:
 
         ``POST /api/v1/chat``.
 
-        Tools run on the device (`deviceId`, else the caller's online device); dangerous ones wait for an approval. `tools: "none"` (the default when no device is online) answers as a plain assistant without device tools; `tools: "device"` with no device online is 409 `device_offline`. `config: {provider, model}` picks a configured model (else 400 `unknown_model`).
+        Tools run on the device (`deviceId`, else the caller's online device); dangerous ones wait for an approval. `tools: "none"` (the default when no device is online) answers as a plain assistant without device tools; `tools: "device"` with no device online is 409 `device_offline`. `config: {provider, model}` picks a configured model (else 400 `unknown_model`; a local provider on a plan without local models is 403 `tier_forbidden`).
         """
         body: Dict[str, Any] = {"message": message}
         if session_id is not None:
@@ -1115,7 +1115,7 @@ class AsyncChatApi:
 
         ``POST /api/v1/chat``.
 
-        Tools run on the device (`deviceId`, else the caller's online device); dangerous ones wait for an approval. `tools: "none"` (the default when no device is online) answers as a plain assistant without device tools; `tools: "device"` with no device online is 409 `device_offline`. `config: {provider, model}` picks a configured model (else 400 `unknown_model`).
+        Tools run on the device (`deviceId`, else the caller's online device); dangerous ones wait for an approval. `tools: "none"` (the default when no device is online) answers as a plain assistant without device tools; `tools: "device"` with no device online is 409 `device_offline`. `config: {provider, model}` picks a configured model (else 400 `unknown_model`; a local provider on a plan without local models is 403 `tier_forbidden`).
         """
         body: Dict[str, Any] = {"message": message}
         if session_id is not None:
@@ -1203,7 +1203,7 @@ class FlowsApi:
 
         ``POST /api/v1/flows/{id}/chat``.
 
-        The flow's `systemPrompt`, the session's last `historyWindow` messages and `message` go to the flow's `model` (else the deployment's default) on a worker. Without `sessionId` a new session (`mode: "flow"`, `flowId`) starts; `GET /chat/sessions/:id/history` reads it and `POST /chat/sessions/:id/cancel` stops a running turn. A `sessionId` of another flow, of an embed, or not the caller's: 404. An agentflow: 409 `not_a_chatflow`. Usage is the owner's (purpose `chatflow`); the turn counts in the caller's per-minute chat limit.
+        The flow's `systemPrompt`, the session's last `historyWindow` messages and `message` go to the flow's `model` (else the deployment's default) on a worker. Without `sessionId` a new session (`mode: "flow"`, `flowId`) starts; `GET /chat/sessions/:id/history` reads it and `POST /chat/sessions/:id/cancel` stops a running turn. A `sessionId` of another flow, of an embed, or not the caller's: 404. An agentflow: 409 `not_a_chatflow`. Usage is the owner's (purpose `chatflow`); the turn counts in the caller's per-minute chat limit. A plan without flows, or a flow on a local model (`ollama`, `lmstudio`, `vllm`) on a plan without local models, is 403 `tier_forbidden`.
 
         flow_id: Flow id. A malformed id answers 404, like a missing one.
         """
@@ -1217,7 +1217,7 @@ class FlowsApi:
 
         ``POST /api/v1/flows/{id}/chat/stream``: server-sent events; iterate the answer.
 
-        The flow's `systemPrompt`, the session's last `historyWindow` messages and `message` go to the flow's `model` (else the deployment's default) on a worker. Without `sessionId` a new session (`mode: "flow"`, `flowId`) starts; `GET /chat/sessions/:id/history` reads it and `POST /chat/sessions/:id/cancel` stops a running turn. A `sessionId` of another flow, of an embed, or not the caller's: 404. An agentflow: 409 `not_a_chatflow`. Usage is the owner's (purpose `chatflow`); the turn counts in the caller's per-minute chat limit.
+        The flow's `systemPrompt`, the session's last `historyWindow` messages and `message` go to the flow's `model` (else the deployment's default) on a worker. Without `sessionId` a new session (`mode: "flow"`, `flowId`) starts; `GET /chat/sessions/:id/history` reads it and `POST /chat/sessions/:id/cancel` stops a running turn. A `sessionId` of another flow, of an embed, or not the caller's: 404. An agentflow: 409 `not_a_chatflow`. Usage is the owner's (purpose `chatflow`); the turn counts in the caller's per-minute chat limit. A plan without flows, or a flow on a local model (`ollama`, `lmstudio`, `vllm`) on a plan without local models, is 403 `tier_forbidden`.
 
         flow_id: Flow id. A malformed id answers 404, like a missing one.
         """
@@ -1231,7 +1231,7 @@ class FlowsApi:
 
         ``POST /api/v1/flows``.
 
-        A chatflow definition is `{systemPrompt, model?: {provider, model}, temperature? (0-2), historyWindow? (1-100, default 20)}`. An agentflow definition is `{nodes: [{id, prompt, model?, dependsOn?: [id], outputSchema?: JSON Schema}], output: id}`: a DAG of at most 50 nodes with unique ids (letters, digits, `_`, `-`), `dependsOn` and `output` naming existing nodes, no cycle, prompts of at most 8,000 characters and 20 `{{…}}` references, an `outputSchema` without `pattern` or `patternProperties` (regular expressions are not run on model answers). A prompt is a template over `{{input.<key>}}` and `{{nodes.<id>.output}}`, and a node may only read the output of one of its ancestors. Every problem is a 400 `validation_failed` whose `details` are `[{path, message}]` from the body (`definition.nodes.2.dependsOn.0`); a `model` this deployment does not serve is a 400 `unknown_model` with the same details.
+        A chatflow definition is `{systemPrompt, model?: {provider, model}, temperature? (0-2), historyWindow? (1-100, default 20)}`. An agentflow definition is `{nodes: [{id, prompt, model?, dependsOn?: [id], outputSchema?: JSON Schema}], output: id}`: a DAG of at most 50 nodes with unique ids (letters, digits, `_`, `-`), `dependsOn` and `output` naming existing nodes, no cycle, prompts of at most 8,000 characters and 20 `{{…}}` references, an `outputSchema` without `pattern` or `patternProperties` (regular expressions are not run on model answers). A prompt is a template over `{{input.<key>}}` and `{{nodes.<id>.output}}`, and a node may only read the output of one of its ancestors. Every problem is a 400 `validation_failed` whose `details` are `[{path, message}]` from the body (`definition.nodes.2.dependsOn.0`); a `model` this deployment does not serve is a 400 `unknown_model` with the same details. Creating a flow on a plan without flows is 403 `tier_forbidden`, and so is saving or running a flow whose `model` is a local provider (`ollama`, `lmstudio`, `vllm`) on a plan without local models.
 
         definition: An agentflow definition for `type: 'agentflow'`, a chatflow definition for `type: 'chatflow'`
         """
@@ -1274,7 +1274,7 @@ class FlowsApi:
 
         ``POST /api/v1/embed/public/{embedToken}/chat`` (no token needed).
 
-        No JWT: the embed token opens it. A request whose `Origin` is not one of the embed's `allowedOrigins` is 403 `origin_not_allowed` with no CORS headers; a request without `Origin` is allowed; an allowed origin gets `Access-Control-Allow-Origin` (preflight `OPTIONS` is answered too). At most `EMBED_RATE_LIMIT_PER_MINUTE` (default 20) requests a minute per embed token and per client IP (429 with Retry-After). A session started here belongs to this embed alone: another embed's session or the owner's own is 404. Billed to the flow's owner.
+        No JWT: the embed token opens it. A request whose `Origin` is not one of the embed's `allowedOrigins` is 403 `origin_not_allowed` with no CORS headers; a request without `Origin` is allowed; an allowed origin gets `Access-Control-Allow-Origin` (preflight `OPTIONS` is answered too). At most `EMBED_RATE_LIMIT_PER_MINUTE` (default 20) requests a minute per embed token and per client IP (429 with Retry-After). A session started here belongs to this embed alone: another embed's session or the owner's own is 404. Billed to the flow's owner; when the owner's plan lacks flows (or local models, for a flow on one) the turn is 403 `tier_forbidden`.
 
         embed_token: The embed token (`sbe_…`) returned once by `POST /flows/:id/embeds`. Unknown or revoked: 404.
         """
@@ -1288,7 +1288,7 @@ class FlowsApi:
 
         ``POST /api/v1/embed/public/{embedToken}/chat/stream`` (no token needed): server-sent events; iterate the answer.
 
-        No JWT: the embed token opens it. A request whose `Origin` is not one of the embed's `allowedOrigins` is 403 `origin_not_allowed` with no CORS headers; a request without `Origin` is allowed; an allowed origin gets `Access-Control-Allow-Origin` (preflight `OPTIONS` is answered too). At most `EMBED_RATE_LIMIT_PER_MINUTE` (default 20) requests a minute per embed token and per client IP (429 with Retry-After). A session started here belongs to this embed alone: another embed's session or the owner's own is 404. Billed to the flow's owner.
+        No JWT: the embed token opens it. A request whose `Origin` is not one of the embed's `allowedOrigins` is 403 `origin_not_allowed` with no CORS headers; a request without `Origin` is allowed; an allowed origin gets `Access-Control-Allow-Origin` (preflight `OPTIONS` is answered too). At most `EMBED_RATE_LIMIT_PER_MINUTE` (default 20) requests a minute per embed token and per client IP (429 with Retry-After). A session started here belongs to this embed alone: another embed's session or the owner's own is 404. Billed to the flow's owner; when the owner's plan lacks flows (or local models, for a flow on one) the turn is 403 `tier_forbidden`.
 
         embed_token: The embed token (`sbe_…`) returned once by `POST /flows/:id/embeds`. Unknown or revoked: 404.
         """
@@ -1302,7 +1302,7 @@ class FlowsApi:
 
         ``POST /api/v1/flows/{id}/execute``.
 
-        Runs the agentflow on the `flows` queue. `input` holds the values of its `{{input.<key>}}` templates: a key the prompts read and the input lacks is a 400 `missing_input` (`details: {missing: [key]}`); an input over 32,000 characters of JSON is a 400 `input_too_large`, and one that fills a prompt past 64,000 characters a 400 `prompt_too_large` (no model is called). A chatflow answers 409 `not_an_agentflow`. Limited per user by the tier (`flowExecutionsPerMinute`, 429 with `Retry-After`). Follow it at `GET /flows/{id}/executions/{executionId}/events` or read it at `GET /flows/{id}/executions/{executionId}`.
+        Runs the agentflow on the `flows` queue. `input` holds the values of its `{{input.<key>}}` templates: a key the prompts read and the input lacks is a 400 `missing_input` (`details: {missing: [key]}`); an input over 32,000 characters of JSON is a 400 `input_too_large`, and one that fills a prompt past 64,000 characters a 400 `prompt_too_large` (no model is called). A chatflow answers 409 `not_an_agentflow`. Limited per user by the tier (`flowExecutionsPerMinute`, 429 with `Retry-After`); a plan without flows (or, for a flow on a local model, without local models) is 403 `tier_forbidden`. Follow it at `GET /flows/{id}/executions/{executionId}/events` or read it at `GET /flows/{id}/executions/{executionId}`.
 
         flow_id: Flow id. A malformed id answers 404, like a missing one.
         """
@@ -1316,7 +1316,7 @@ class FlowsApi:
 
         ``POST /api/v1/flows/{id}/execute/stream``: server-sent events; iterate the answer.
 
-        Runs the agentflow on the `flows` queue. `input` holds the values of its `{{input.<key>}}` templates: a key the prompts read and the input lacks is a 400 `missing_input` (`details: {missing: [key]}`); an input over 32,000 characters of JSON is a 400 `input_too_large`, and one that fills a prompt past 64,000 characters a 400 `prompt_too_large` (no model is called). A chatflow answers 409 `not_an_agentflow`. Limited per user by the tier (`flowExecutionsPerMinute`, 429 with `Retry-After`). Events (`id:` a sequence from 1 per execution, `event:` the name, `data` JSON whose `type` is the name and which carries `executionId`): `execution_started {flowId}`, `node_started {nodeId, attempt}`, `node_completed {nodeId, output, usage}`, `node_failed {nodeId, error}`, then one of `execution_completed {output, usage}`, `execution_failed {error}`, `cancelled`. Nodes whose inputs are ready run in parallel. The execution goes on if the client leaves; resume at `GET /flows/{id}/executions/{executionId}/events` with `Last-Event-ID`.
+        Runs the agentflow on the `flows` queue. `input` holds the values of its `{{input.<key>}}` templates: a key the prompts read and the input lacks is a 400 `missing_input` (`details: {missing: [key]}`); an input over 32,000 characters of JSON is a 400 `input_too_large`, and one that fills a prompt past 64,000 characters a 400 `prompt_too_large` (no model is called). A chatflow answers 409 `not_an_agentflow`. Limited per user by the tier (`flowExecutionsPerMinute`, 429 with `Retry-After`); a plan without flows (or, for a flow on a local model, without local models) is 403 `tier_forbidden`. Events (`id:` a sequence from 1 per execution, `event:` the name, `data` JSON whose `type` is the name and which carries `executionId`): `execution_started {flowId}`, `node_started {nodeId, attempt}`, `node_completed {nodeId, output, usage}`, `node_failed {nodeId, error}`, then one of `execution_completed {output, usage}`, `execution_failed {error}`, `cancelled`. Nodes whose inputs are ready run in parallel. The execution goes on if the client leaves; resume at `GET /flows/{id}/executions/{executionId}/events` with `Last-Event-ID`.
 
         flow_id: Flow id. A malformed id answers 404, like a missing one.
         """
@@ -1391,7 +1391,7 @@ class FlowsApi:
 
         ``PATCH /api/v1/flows/{id}``.
 
-        At least one of `name`, `definition`. A chatflow definition is `{systemPrompt, model?: {provider, model}, temperature? (0-2), historyWindow? (1-100, default 20)}`. An agentflow definition is `{nodes: [{id, prompt, model?, dependsOn?: [id], outputSchema?: JSON Schema}], output: id}`: a DAG of at most 50 nodes with unique ids (letters, digits, `_`, `-`), `dependsOn` and `output` naming existing nodes, no cycle, prompts of at most 8,000 characters and 20 `{{…}}` references, an `outputSchema` without `pattern` or `patternProperties` (regular expressions are not run on model answers). A prompt is a template over `{{input.<key>}}` and `{{nodes.<id>.output}}`, and a node may only read the output of one of its ancestors. Every problem is a 400 `validation_failed` whose `details` are `[{path, message}]` from the body (`definition.nodes.2.dependsOn.0`); a `model` this deployment does not serve is a 400 `unknown_model` with the same details. Executions already started keep the definition they started with.
+        At least one of `name`, `definition`. A chatflow definition is `{systemPrompt, model?: {provider, model}, temperature? (0-2), historyWindow? (1-100, default 20)}`. An agentflow definition is `{nodes: [{id, prompt, model?, dependsOn?: [id], outputSchema?: JSON Schema}], output: id}`: a DAG of at most 50 nodes with unique ids (letters, digits, `_`, `-`), `dependsOn` and `output` naming existing nodes, no cycle, prompts of at most 8,000 characters and 20 `{{…}}` references, an `outputSchema` without `pattern` or `patternProperties` (regular expressions are not run on model answers). A prompt is a template over `{{input.<key>}}` and `{{nodes.<id>.output}}`, and a node may only read the output of one of its ancestors. Every problem is a 400 `validation_failed` whose `details` are `[{path, message}]` from the body (`definition.nodes.2.dependsOn.0`); a `model` this deployment does not serve is a 400 `unknown_model` with the same details. Creating a flow on a plan without flows is 403 `tier_forbidden`, and so is saving or running a flow whose `model` is a local provider (`ollama`, `lmstudio`, `vllm`) on a plan without local models. Executions already started keep the definition they started with.
 
         flow_id: Flow id. A malformed id answers 404, like a missing one.
         definition: An agentflow definition for `type: 'agentflow'`, a chatflow definition for `type: 'chatflow'`
@@ -1434,7 +1434,7 @@ class AsyncFlowsApi:
 
         ``POST /api/v1/flows/{id}/chat``.
 
-        The flow's `systemPrompt`, the session's last `historyWindow` messages and `message` go to the flow's `model` (else the deployment's default) on a worker. Without `sessionId` a new session (`mode: "flow"`, `flowId`) starts; `GET /chat/sessions/:id/history` reads it and `POST /chat/sessions/:id/cancel` stops a running turn. A `sessionId` of another flow, of an embed, or not the caller's: 404. An agentflow: 409 `not_a_chatflow`. Usage is the owner's (purpose `chatflow`); the turn counts in the caller's per-minute chat limit.
+        The flow's `systemPrompt`, the session's last `historyWindow` messages and `message` go to the flow's `model` (else the deployment's default) on a worker. Without `sessionId` a new session (`mode: "flow"`, `flowId`) starts; `GET /chat/sessions/:id/history` reads it and `POST /chat/sessions/:id/cancel` stops a running turn. A `sessionId` of another flow, of an embed, or not the caller's: 404. An agentflow: 409 `not_a_chatflow`. Usage is the owner's (purpose `chatflow`); the turn counts in the caller's per-minute chat limit. A plan without flows, or a flow on a local model (`ollama`, `lmstudio`, `vllm`) on a plan without local models, is 403 `tier_forbidden`.
 
         flow_id: Flow id. A malformed id answers 404, like a missing one.
         """
@@ -1448,7 +1448,7 @@ class AsyncFlowsApi:
 
         ``POST /api/v1/flows/{id}/chat/stream``: server-sent events; iterate the answer.
 
-        The flow's `systemPrompt`, the session's last `historyWindow` messages and `message` go to the flow's `model` (else the deployment's default) on a worker. Without `sessionId` a new session (`mode: "flow"`, `flowId`) starts; `GET /chat/sessions/:id/history` reads it and `POST /chat/sessions/:id/cancel` stops a running turn. A `sessionId` of another flow, of an embed, or not the caller's: 404. An agentflow: 409 `not_a_chatflow`. Usage is the owner's (purpose `chatflow`); the turn counts in the caller's per-minute chat limit.
+        The flow's `systemPrompt`, the session's last `historyWindow` messages and `message` go to the flow's `model` (else the deployment's default) on a worker. Without `sessionId` a new session (`mode: "flow"`, `flowId`) starts; `GET /chat/sessions/:id/history` reads it and `POST /chat/sessions/:id/cancel` stops a running turn. A `sessionId` of another flow, of an embed, or not the caller's: 404. An agentflow: 409 `not_a_chatflow`. Usage is the owner's (purpose `chatflow`); the turn counts in the caller's per-minute chat limit. A plan without flows, or a flow on a local model (`ollama`, `lmstudio`, `vllm`) on a plan without local models, is 403 `tier_forbidden`.
 
         flow_id: Flow id. A malformed id answers 404, like a missing one.
         """
@@ -1462,7 +1462,7 @@ class AsyncFlowsApi:
 
         ``POST /api/v1/flows``.
 
-        A chatflow definition is `{systemPrompt, model?: {provider, model}, temperature? (0-2), historyWindow? (1-100, default 20)}`. An agentflow definition is `{nodes: [{id, prompt, model?, dependsOn?: [id], outputSchema?: JSON Schema}], output: id}`: a DAG of at most 50 nodes with unique ids (letters, digits, `_`, `-`), `dependsOn` and `output` naming existing nodes, no cycle, prompts of at most 8,000 characters and 20 `{{…}}` references, an `outputSchema` without `pattern` or `patternProperties` (regular expressions are not run on model answers). A prompt is a template over `{{input.<key>}}` and `{{nodes.<id>.output}}`, and a node may only read the output of one of its ancestors. Every problem is a 400 `validation_failed` whose `details` are `[{path, message}]` from the body (`definition.nodes.2.dependsOn.0`); a `model` this deployment does not serve is a 400 `unknown_model` with the same details.
+        A chatflow definition is `{systemPrompt, model?: {provider, model}, temperature? (0-2), historyWindow? (1-100, default 20)}`. An agentflow definition is `{nodes: [{id, prompt, model?, dependsOn?: [id], outputSchema?: JSON Schema}], output: id}`: a DAG of at most 50 nodes with unique ids (letters, digits, `_`, `-`), `dependsOn` and `output` naming existing nodes, no cycle, prompts of at most 8,000 characters and 20 `{{…}}` references, an `outputSchema` without `pattern` or `patternProperties` (regular expressions are not run on model answers). A prompt is a template over `{{input.<key>}}` and `{{nodes.<id>.output}}`, and a node may only read the output of one of its ancestors. Every problem is a 400 `validation_failed` whose `details` are `[{path, message}]` from the body (`definition.nodes.2.dependsOn.0`); a `model` this deployment does not serve is a 400 `unknown_model` with the same details. Creating a flow on a plan without flows is 403 `tier_forbidden`, and so is saving or running a flow whose `model` is a local provider (`ollama`, `lmstudio`, `vllm`) on a plan without local models.
 
         definition: An agentflow definition for `type: 'agentflow'`, a chatflow definition for `type: 'chatflow'`
         """
@@ -1505,7 +1505,7 @@ class AsyncFlowsApi:
 
         ``POST /api/v1/embed/public/{embedToken}/chat`` (no token needed).
 
-        No JWT: the embed token opens it. A request whose `Origin` is not one of the embed's `allowedOrigins` is 403 `origin_not_allowed` with no CORS headers; a request without `Origin` is allowed; an allowed origin gets `Access-Control-Allow-Origin` (preflight `OPTIONS` is answered too). At most `EMBED_RATE_LIMIT_PER_MINUTE` (default 20) requests a minute per embed token and per client IP (429 with Retry-After). A session started here belongs to this embed alone: another embed's session or the owner's own is 404. Billed to the flow's owner.
+        No JWT: the embed token opens it. A request whose `Origin` is not one of the embed's `allowedOrigins` is 403 `origin_not_allowed` with no CORS headers; a request without `Origin` is allowed; an allowed origin gets `Access-Control-Allow-Origin` (preflight `OPTIONS` is answered too). At most `EMBED_RATE_LIMIT_PER_MINUTE` (default 20) requests a minute per embed token and per client IP (429 with Retry-After). A session started here belongs to this embed alone: another embed's session or the owner's own is 404. Billed to the flow's owner; when the owner's plan lacks flows (or local models, for a flow on one) the turn is 403 `tier_forbidden`.
 
         embed_token: The embed token (`sbe_…`) returned once by `POST /flows/:id/embeds`. Unknown or revoked: 404.
         """
@@ -1519,7 +1519,7 @@ class AsyncFlowsApi:
 
         ``POST /api/v1/embed/public/{embedToken}/chat/stream`` (no token needed): server-sent events; iterate the answer.
 
-        No JWT: the embed token opens it. A request whose `Origin` is not one of the embed's `allowedOrigins` is 403 `origin_not_allowed` with no CORS headers; a request without `Origin` is allowed; an allowed origin gets `Access-Control-Allow-Origin` (preflight `OPTIONS` is answered too). At most `EMBED_RATE_LIMIT_PER_MINUTE` (default 20) requests a minute per embed token and per client IP (429 with Retry-After). A session started here belongs to this embed alone: another embed's session or the owner's own is 404. Billed to the flow's owner.
+        No JWT: the embed token opens it. A request whose `Origin` is not one of the embed's `allowedOrigins` is 403 `origin_not_allowed` with no CORS headers; a request without `Origin` is allowed; an allowed origin gets `Access-Control-Allow-Origin` (preflight `OPTIONS` is answered too). At most `EMBED_RATE_LIMIT_PER_MINUTE` (default 20) requests a minute per embed token and per client IP (429 with Retry-After). A session started here belongs to this embed alone: another embed's session or the owner's own is 404. Billed to the flow's owner; when the owner's plan lacks flows (or local models, for a flow on one) the turn is 403 `tier_forbidden`.
 
         embed_token: The embed token (`sbe_…`) returned once by `POST /flows/:id/embeds`. Unknown or revoked: 404.
         """
@@ -1533,7 +1533,7 @@ class AsyncFlowsApi:
 
         ``POST /api/v1/flows/{id}/execute``.
 
-        Runs the agentflow on the `flows` queue. `input` holds the values of its `{{input.<key>}}` templates: a key the prompts read and the input lacks is a 400 `missing_input` (`details: {missing: [key]}`); an input over 32,000 characters of JSON is a 400 `input_too_large`, and one that fills a prompt past 64,000 characters a 400 `prompt_too_large` (no model is called). A chatflow answers 409 `not_an_agentflow`. Limited per user by the tier (`flowExecutionsPerMinute`, 429 with `Retry-After`). Follow it at `GET /flows/{id}/executions/{executionId}/events` or read it at `GET /flows/{id}/executions/{executionId}`.
+        Runs the agentflow on the `flows` queue. `input` holds the values of its `{{input.<key>}}` templates: a key the prompts read and the input lacks is a 400 `missing_input` (`details: {missing: [key]}`); an input over 32,000 characters of JSON is a 400 `input_too_large`, and one that fills a prompt past 64,000 characters a 400 `prompt_too_large` (no model is called). A chatflow answers 409 `not_an_agentflow`. Limited per user by the tier (`flowExecutionsPerMinute`, 429 with `Retry-After`); a plan without flows (or, for a flow on a local model, without local models) is 403 `tier_forbidden`. Follow it at `GET /flows/{id}/executions/{executionId}/events` or read it at `GET /flows/{id}/executions/{executionId}`.
 
         flow_id: Flow id. A malformed id answers 404, like a missing one.
         """
@@ -1547,7 +1547,7 @@ class AsyncFlowsApi:
 
         ``POST /api/v1/flows/{id}/execute/stream``: server-sent events; iterate the answer.
 
-        Runs the agentflow on the `flows` queue. `input` holds the values of its `{{input.<key>}}` templates: a key the prompts read and the input lacks is a 400 `missing_input` (`details: {missing: [key]}`); an input over 32,000 characters of JSON is a 400 `input_too_large`, and one that fills a prompt past 64,000 characters a 400 `prompt_too_large` (no model is called). A chatflow answers 409 `not_an_agentflow`. Limited per user by the tier (`flowExecutionsPerMinute`, 429 with `Retry-After`). Events (`id:` a sequence from 1 per execution, `event:` the name, `data` JSON whose `type` is the name and which carries `executionId`): `execution_started {flowId}`, `node_started {nodeId, attempt}`, `node_completed {nodeId, output, usage}`, `node_failed {nodeId, error}`, then one of `execution_completed {output, usage}`, `execution_failed {error}`, `cancelled`. Nodes whose inputs are ready run in parallel. The execution goes on if the client leaves; resume at `GET /flows/{id}/executions/{executionId}/events` with `Last-Event-ID`.
+        Runs the agentflow on the `flows` queue. `input` holds the values of its `{{input.<key>}}` templates: a key the prompts read and the input lacks is a 400 `missing_input` (`details: {missing: [key]}`); an input over 32,000 characters of JSON is a 400 `input_too_large`, and one that fills a prompt past 64,000 characters a 400 `prompt_too_large` (no model is called). A chatflow answers 409 `not_an_agentflow`. Limited per user by the tier (`flowExecutionsPerMinute`, 429 with `Retry-After`); a plan without flows (or, for a flow on a local model, without local models) is 403 `tier_forbidden`. Events (`id:` a sequence from 1 per execution, `event:` the name, `data` JSON whose `type` is the name and which carries `executionId`): `execution_started {flowId}`, `node_started {nodeId, attempt}`, `node_completed {nodeId, output, usage}`, `node_failed {nodeId, error}`, then one of `execution_completed {output, usage}`, `execution_failed {error}`, `cancelled`. Nodes whose inputs are ready run in parallel. The execution goes on if the client leaves; resume at `GET /flows/{id}/executions/{executionId}/events` with `Last-Event-ID`.
 
         flow_id: Flow id. A malformed id answers 404, like a missing one.
         """
@@ -1622,7 +1622,7 @@ class AsyncFlowsApi:
 
         ``PATCH /api/v1/flows/{id}``.
 
-        At least one of `name`, `definition`. A chatflow definition is `{systemPrompt, model?: {provider, model}, temperature? (0-2), historyWindow? (1-100, default 20)}`. An agentflow definition is `{nodes: [{id, prompt, model?, dependsOn?: [id], outputSchema?: JSON Schema}], output: id}`: a DAG of at most 50 nodes with unique ids (letters, digits, `_`, `-`), `dependsOn` and `output` naming existing nodes, no cycle, prompts of at most 8,000 characters and 20 `{{…}}` references, an `outputSchema` without `pattern` or `patternProperties` (regular expressions are not run on model answers). A prompt is a template over `{{input.<key>}}` and `{{nodes.<id>.output}}`, and a node may only read the output of one of its ancestors. Every problem is a 400 `validation_failed` whose `details` are `[{path, message}]` from the body (`definition.nodes.2.dependsOn.0`); a `model` this deployment does not serve is a 400 `unknown_model` with the same details. Executions already started keep the definition they started with.
+        At least one of `name`, `definition`. A chatflow definition is `{systemPrompt, model?: {provider, model}, temperature? (0-2), historyWindow? (1-100, default 20)}`. An agentflow definition is `{nodes: [{id, prompt, model?, dependsOn?: [id], outputSchema?: JSON Schema}], output: id}`: a DAG of at most 50 nodes with unique ids (letters, digits, `_`, `-`), `dependsOn` and `output` naming existing nodes, no cycle, prompts of at most 8,000 characters and 20 `{{…}}` references, an `outputSchema` without `pattern` or `patternProperties` (regular expressions are not run on model answers). A prompt is a template over `{{input.<key>}}` and `{{nodes.<id>.output}}`, and a node may only read the output of one of its ancestors. Every problem is a 400 `validation_failed` whose `details` are `[{path, message}]` from the body (`definition.nodes.2.dependsOn.0`); a `model` this deployment does not serve is a 400 `unknown_model` with the same details. Creating a flow on a plan without flows is 403 `tier_forbidden`, and so is saving or running a flow whose `model` is a local provider (`ollama`, `lmstudio`, `vllm`) on a plan without local models. Executions already started keep the definition they started with.
 
         flow_id: Flow id. A malformed id answers 404, like a missing one.
         definition: An agentflow definition for `type: 'agentflow'`, a chatflow definition for `type: 'chatflow'`
@@ -1902,6 +1902,41 @@ class OperationsApi:
         """
         return self._t.request("GET", "/usage", {}, {"from": from_, "to": to, "all": all}, {}, None, False, False)
 
+    def get_usage_budget(self) -> Dict[str, Any]:
+        """The caller's budget: limits and usage of the current hour and month
+
+        ``GET /api/v1/usage/budget``.
+
+        The caller's tier and, for the current UTC hour and UTC month, the limits in effect (tier and the caller's overrides; `null` = unlimited), what recorded model calls used, what is reserved, and when the window resets.
+        """
+        return self._t.request("GET", "/usage/budget", {}, {}, {}, None, False, False)
+
+    def set_user_limits(self, user_id: str, limits: Any) -> Dict[str, Any]:
+        """Replace a user's limit overrides (null clears them)
+
+        ``PUT /api/v1/admin/users/{id}/limits``.
+
+        Admins only (403 otherwise); audited; in effect from the user's next request on every node. An unknown user is 404. The overrides replace any earlier ones and are laid over the tier key by key: `tokensPerHour`, `tokensPerMonth`, `costUsdPerMonth`, `requestsPerMonth` (null = unlimited) and `features`. An unknown key or a negative number is 400.
+
+        user_id: User id. A malformed id answers 404, like a missing one.
+        limits: The user's overrides over their tier, replacing any before; null clears them
+        """
+        body: Dict[str, Any] = {"limits": limits}
+        return self._t.request("PUT", "/admin/users/{id}/limits", {"id": user_id}, {}, {}, body, True, False)
+
+    def set_user_tier(self, user_id: str, tier: str) -> Dict[str, Any]:
+        """Move a user to another tier
+
+        ``PUT /api/v1/admin/users/{id}/tier``.
+
+        Admins only (403 otherwise); audited; in effect from the user's next request on every node. An unknown user is 404. A tier `TIER_LIMITS` does not know is 400.
+
+        user_id: User id. A malformed id answers 404, like a missing one.
+        tier: The tier the user moves to
+        """
+        body: Dict[str, Any] = {"tier": tier}
+        return self._t.request("PUT", "/admin/users/{id}/tier", {"id": user_id}, {}, {}, body, True, False)
+
 class AsyncOperationsApi:
     """asyncio: operations tagged `operations`."""
 
@@ -1941,6 +1976,41 @@ class AsyncOperationsApi:
         The caller's own model calls (chat, generations, embeddings, agents…) between `from` and `to` (UTC days, both included; default the last 30 days; at most 367 days), oldest day first. `all=true` sums every user's calls: admins only, 403 for anyone else. `from` after `to`, or a day the calendar lacks, is 400.
         """
         return await self._t.arequest("GET", "/usage", {}, {"from": from_, "to": to, "all": all}, {}, None, False, False)
+
+    async def get_usage_budget(self) -> Dict[str, Any]:
+        """The caller's budget: limits and usage of the current hour and month
+
+        ``GET /api/v1/usage/budget``.
+
+        The caller's tier and, for the current UTC hour and UTC month, the limits in effect (tier and the caller's overrides; `null` = unlimited), what recorded model calls used, what is reserved, and when the window resets.
+        """
+        return await self._t.arequest("GET", "/usage/budget", {}, {}, {}, None, False, False)
+
+    async def set_user_limits(self, user_id: str, limits: Any) -> Dict[str, Any]:
+        """Replace a user's limit overrides (null clears them)
+
+        ``PUT /api/v1/admin/users/{id}/limits``.
+
+        Admins only (403 otherwise); audited; in effect from the user's next request on every node. An unknown user is 404. The overrides replace any earlier ones and are laid over the tier key by key: `tokensPerHour`, `tokensPerMonth`, `costUsdPerMonth`, `requestsPerMonth` (null = unlimited) and `features`. An unknown key or a negative number is 400.
+
+        user_id: User id. A malformed id answers 404, like a missing one.
+        limits: The user's overrides over their tier, replacing any before; null clears them
+        """
+        body: Dict[str, Any] = {"limits": limits}
+        return await self._t.arequest("PUT", "/admin/users/{id}/limits", {"id": user_id}, {}, {}, body, True, False)
+
+    async def set_user_tier(self, user_id: str, tier: str) -> Dict[str, Any]:
+        """Move a user to another tier
+
+        ``PUT /api/v1/admin/users/{id}/tier``.
+
+        Admins only (403 otherwise); audited; in effect from the user's next request on every node. An unknown user is 404. A tier `TIER_LIMITS` does not know is 400.
+
+        user_id: User id. A malformed id answers 404, like a missing one.
+        tier: The tier the user moves to
+        """
+        body: Dict[str, Any] = {"tier": tier}
+        return await self._t.arequest("PUT", "/admin/users/{id}/tier", {"id": user_id}, {}, {}, body, True, False)
 
 class SessionsApi:
     """operations tagged `sessions`."""

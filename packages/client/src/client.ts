@@ -32,7 +32,7 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
   const get = <R>(path: string, signal?: AbortSignal) => http.json<R>('GET', path, { signal });
   const post = <R>(path: string, body?: unknown, headers?: Record<string, string>) => http.json<R>('POST', path, { body, headers });
   const patch = <R>(path: string, body: unknown) => http.json<R>('PATCH', path, { body });
-  const put = <R>(path: string) => http.json<R>('PUT', path);
+  const put = <R>(path: string, body?: unknown) => http.json<R>('PUT', path, { body });
   const del = (path: string) => http.json<void>('DELETE', path);
   const keep = (auth: T.AuthResponse | T.TokenPair) => (
     http.setTokens({ accessToken: auth.accessToken, refreshToken: auth.refreshToken }),
@@ -392,6 +392,18 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
         get<{ days: T.DailyUsage[] }>(
           `/usage${queryString({ from: query.from, to: query.to, all: query.all === undefined ? undefined : String(query.all) })}`,
         ),
+      /** The caller's tier and, per window (UTC hour, UTC month), limits, usage so far and when the window resets. */
+      budget: () => get<T.BudgetResponse>('/usage/budget'),
+    },
+
+    admin: {
+      users: {
+        /** Moves a user to another tier (an admin's token; audited; in effect from their next request). */
+        setTier: (userId: string, tier: T.User['tier']) => put<{ user: T.UserPlan }>(`/admin/users/${seg(userId)}/tier`, { tier }),
+        /** Replaces a user's limit overrides over their tier; `null` clears them (an admin's token; audited). */
+        setLimits: (userId: string, limits: T.UserLimitOverrides | null) =>
+          put<{ user: T.UserPlan }>(`/admin/users/${seg(userId)}/limits`, { limits }),
+      },
     },
 
     /** The OpenAPI 3.1 document of this API (public). */

@@ -158,12 +158,51 @@ export interface User {
   role: 'user' | 'admin' | 'service';
   createdAt: string;
 }
-export interface TierLimits {
+/** What a plan lets its users reach at all; a feature that is off answers 403 `tier_forbidden`. */
+export interface TierFeatures {
+  localModels: boolean;
+  cloudAgents: boolean;
+  flows: boolean;
+}
+/** Model spend per window; `null` = unlimited. */
+export interface BudgetLimits {
+  tokensPerHour: number | null;
+  tokensPerMonth: number | null;
+  costUsdPerMonth: number | null;
+  requestsPerMonth: number | null;
+}
+export interface TierLimits extends BudgetLimits {
   generationsPerMinute: number;
   generationsPerHour: number;
   concurrentGenerations: number;
   maxBlocksPerGeneration: number;
   maxEnabledAgents: number;
+  features: TierFeatures;
+}
+/** One user's overrides over their tier (`PUT /admin/users/:id/limits`); absent keys keep the tier's value. */
+export type UserLimitOverrides = Partial<BudgetLimits> & { features?: Partial<TierFeatures> };
+/** A user's plan as an operator set it: tier, overrides, and the limits in effect (tier + overrides). */
+export interface UserPlan {
+  id: string;
+  tier: User['tier'];
+  limitOverrides: UserLimitOverrides | null;
+  limits: TierLimits;
+}
+/** One window of `GET /usage/budget`; a `limit…` of `null` is unlimited. */
+export interface BudgetWindow {
+  window: 'hour' | 'month';
+  limitTokens: number | null;
+  usedTokens: number;
+  reservedTokens: number;
+  limitRequests: number | null;
+  usedRequests: number;
+  limitCostUsd: number | null;
+  usedCostUsd: number;
+  resetsAt: string;
+}
+export interface BudgetResponse {
+  tier: User['tier'];
+  windows: BudgetWindow[];
 }
 export interface AuthResponse {
   user: User;

@@ -28,7 +28,8 @@ import type { Repositories } from '../../models';
 /** The agent routes' port: the agent service and the agents repository (plus the usage limits). */
 export type AgentPorts = { agents: Pick<ApiContext['agents'], 'create' | 'update' | 'remove' | 'runNow' | 'cancelRun'> } & {
   repos: Pick<Repositories, 'agents'>;
-} & UsagePorts;
+} & UsagePorts &
+  Pick<ApiContext, 'limits'>;
 const route = routesWith<AgentPorts>();
 
 /** `POST /agents/runs/:runId/cancel` answers 202 with this while the stop is under way. */
@@ -93,7 +94,11 @@ function agentKindRoutes<const K extends 'local' | 'cloud', const N extends 'Loc
       bodyExample: docs.create.example,
       responses: { 201: { description: docs.create.created, schema: docs.view } },
       errors: [403],
-      handler: async ({ user, body }, ctx) => toAgentView(await ctx.agents.create(kind, user.id, body as never)),
+      handler: async (input, ctx) => {
+        // A plan without cloud agents may not set one up (403 `tier_forbidden`).
+        if (kind === 'cloud') await ctx.limits.requireFeature(input.user.id, 'cloudAgents');
+        return toAgentView(await ctx.agents.create(kind, input.user.id, input.body as never));
+      },
     }),
     route({
       method: 'get',
@@ -250,11 +255,14 @@ export const agentRoutes = [
     summary: 'Queue a manual run of a local or cloud agent',
     description:
       "The run is logged in `GET /agents/runs`; a local agent's run waits (`waiting_device`) until its device is online. " +
-      'A cloud agent without a connected account answers 409 `not_connected`, one whose connection was revoked 409 `reauth_required`.',
+      'A cloud agent without a connected account answers 409 `not_connected`, one whose connection was revoked 409 `reauth_required`; ' +
+      'a cloud agent of a user whose plan lacks cloud agents answers 403 `tier_forbidden`.',
     params: agentIdParam,
     responses: { 202: { description: 'Queued', schema: agentRunQueuedResponse } },
-    errors: [404, 409, 429],
+    errors: [403, 404, 409, 429],
     handler: async ({ user, params }, ctx) => {
+      const ref = await ctx.repos.agents.find(user.id, params.id);
+      if (ref?.kind === 'cloud') await ctx.limits.requireFeature(user.id, 'cloudAgents');
       await ctx.usage.take('agentRunsPerMinute', user);
       return ctx.agents.runNow(user.id, params.id);
     },

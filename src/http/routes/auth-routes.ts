@@ -1,3 +1,4 @@
+import { resolveLimits } from '../../auth/limits';
 import type { Request } from 'express';
 import { LoginThrottle } from '../../auth/login-throttle';
 import { publicUser } from '../../auth/auth-service';
@@ -101,14 +102,18 @@ export const authRoutes = [
     operationId: 'getMe',
     tags,
     auth: 'bearer',
-    summary: 'The caller, with their tier limits',
+    summary: 'The caller, with the limits in effect (their tier and any overrides)',
     responses: { 200: { description: 'The user', schema: meResponse } },
     errors: [404],
     handler: async ({ user: caller }, ctx) => {
       const user = await ctx.repos.users.findById(caller.id);
       if (!user) throw notFound('User');
       return {
-        user: { ...publicUser(user), admin: await isAdminCaller(ctx.admin.directory, caller), limits: ctx.config.tiers[user.tier] },
+        user: {
+          ...publicUser(user),
+          admin: await isAdminCaller(ctx.admin.directory, caller),
+          limits: resolveLimits(user, ctx.config.tiers),
+        },
       };
     },
   }),

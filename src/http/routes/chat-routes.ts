@@ -21,7 +21,8 @@ import type { Repositories } from '../../models';
 export type ChatPorts = Pick<ApiContext, 'streams' | 'sources'> & {
   chat: Pick<ApiContext['chat'], 'start'>;
   chatCancels: Pick<ApiContext['chatCancels'], 'cancel'>;
-} & { repos: Pick<Repositories, 'chat'> } & UsagePorts;
+} & { repos: Pick<Repositories, 'chat'> } & UsagePorts &
+  Pick<ApiContext, 'limits'>;
 const route = routesWith<ChatPorts>();
 
 /** `GET /chat/sessions`: `?limit` (1–200, default 50) and the opaque `?cursor` of the previous page. */
@@ -86,7 +87,7 @@ export const chatRoutes = [
     description:
       "Tools run on the device (`deviceId`, else the caller's online device); dangerous ones wait for an approval. " +
       '`tools: "none"` (the default when no device is online) answers as a plain assistant without device tools; ' +
-      '`tools: "device"` with no device online is 409 `device_offline`. `config: {provider, model}` picks a configured model (else 400 `unknown_model`).',
+      '`tools: "device"` with no device online is 409 `device_offline`. `config: {provider, model}` picks a configured model (else 400 `unknown_model`; a local provider on a plan without local models is 403 `tier_forbidden`).',
     body: chatBodySchema,
     responses: {
       200: {
@@ -94,8 +95,9 @@ export const chatRoutes = [
         schema: chatTurnResponse,
       },
     },
-    errors: [404, 409, 429, 503],
+    errors: [403, 404, 409, 429, 503],
     handler: async ({ res, user, body }, ctx) => {
+      await ctx.limits.requireModelChoice(user.id, body.config);
       await ctx.usage.take('chatPerMinute', user);
       const turn = await startTurn(ctx, user.id, body);
       const controller = new AbortController();
@@ -132,8 +134,9 @@ export const chatRoutes = [
         headers: { 'X-Chat-Session-Id': 'The session id' },
       },
     },
-    errors: [404, 409, 429, 503],
+    errors: [403, 404, 409, 429, 503],
     handler: async ({ req, res, user, body }, ctx) => {
+      await ctx.limits.requireModelChoice(user.id, body.config);
       // Counted before the stream opens, so a refusal is a plain 429 with Retry-After.
       await ctx.usage.take('chatPerMinute', user);
       await ctx.streams.serve(req, res, {

@@ -20,7 +20,7 @@ import type { Config } from '../../../config';
 
 /** The public embed chat's port: chatflow turns, the flows repository, Redis for the embed limits. */
 export type EmbedPublicPorts = ChatTurnPorts &
-  Pick<ApiContext, 'redis'> & { flowChats: Pick<ApiContext['flowChats'], 'start'> } & {
+  Pick<ApiContext, 'redis' | 'limits'> & { flowChats: Pick<ApiContext['flowChats'], 'start'> } & {
     config: Pick<Config, 'embeds' | 'redis'>;
     repos: Pick<Repositories, 'flows'>;
   };
@@ -59,6 +59,9 @@ async function embedTurn(
   const flow = await ctx.repos.flows.find(embed.flowId);
   if (!flow) throw notFound('Embed');
   if (flow.type !== 'chatflow') throw flowNotChat();
+  // The owner's plan pays for the turn: it must include flows (and local models, for a flow on one).
+  await ctx.limits.requireFeature(flow.userId, 'flows');
+  await ctx.limits.requireFlowModels(flow.userId, flow.definition);
   const owner = { id: flow.id, userId: flow.userId };
   return { body: checked, embed, starter: { start: (turn) => ctx.flowChats.start(owner, turn, embed.id) } };
 }
@@ -67,7 +70,8 @@ const PUBLIC_CHAT =
   "No JWT: the embed token opens it. A request whose `Origin` is not one of the embed's `allowedOrigins` is 403 `origin_not_allowed` with no CORS headers; " +
   'a request without `Origin` is allowed; an allowed origin gets `Access-Control-Allow-Origin` (preflight `OPTIONS` is answered too). At most ' +
   '`EMBED_RATE_LIMIT_PER_MINUTE` (default 20) requests a minute per embed token and per client IP (429 with Retry-After). A session started here belongs ' +
-  "to this embed alone: another embed's session or the owner's own is 404. Billed to the flow's owner.";
+  "to this embed alone: another embed's session or the owner's own is 404. Billed to the flow's owner; when the owner's plan lacks flows " +
+  '(or local models, for a flow on one) the turn is 403 `tier_forbidden`.';
 // Checked by the handler after the body, so a malformed token is a 404 like a revoked one.
 const tokenParam = {
   embedToken: {

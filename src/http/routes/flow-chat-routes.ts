@@ -26,7 +26,8 @@ export type ChatTurnPorts = Pick<ApiContext, 'streams' | 'sources'>;
 export type FlowChatPorts = ChatTurnPorts & {
   flows: Pick<ApiContext['flows'], 'get'>;
   flowChats: Pick<ApiContext['flowChats'], 'start'>;
-} & { repos: Pick<Repositories, 'embeds'> } & UsagePorts;
+} & { repos: Pick<Repositories, 'embeds'> } & UsagePorts &
+  Pick<ApiContext, 'limits'>;
 const route = routesWith<FlowChatPorts>();
 
 /** Starts one turn of a chatflow for whoever may: the owner here, an embed's visitors there. */
@@ -95,6 +96,9 @@ const CHAT_TURN =
   "A `sessionId` of another flow, of an embed, or not the caller's: 404. An agentflow: 409 `not_a_chatflow`. Usage is the owner's (purpose `chatflow`); " +
   "the turn counts in the caller's per-minute chat limit.";
 
+const OWNER_GATES =
+  'A plan without flows, or a flow on a local model (`ollama`, `lmstudio`, `vllm`) on a plan without local models, is 403 `tier_forbidden`.';
+
 const embedView = z.object({
   id: z.uuid(),
   embedId: z.uuid(),
@@ -131,13 +135,15 @@ export const flowChatRoutes = [
     tags,
     auth: 'bearer',
     summary: 'One chatflow turn, answered as JSON when it ends',
-    description: CHAT_TURN,
+    description: `${CHAT_TURN} ${OWNER_GATES}`,
     params: flowIdParam,
     body: flowChatBodySchema,
     responses: { 200: CHAT_JSON_RESPONSE },
-    errors: [404, 409, 429, 503],
+    errors: [403, 404, 409, 429, 503],
     handler: async (input, ctx) => {
+      await ctx.limits.requireFeature(input.user.id, 'flows');
       const flow = await ownedChatflow(ctx, input.user, input.params.id);
+      await ctx.limits.requireFlowModels(input.user.id, flow.definition);
       const body = input.body;
       await takeChat(ctx, input.user);
       await answerChatTurnAsJson(ctx, input.res, ownerStarter(ctx, flow), body);
@@ -151,13 +157,15 @@ export const flowChatRoutes = [
     tags,
     auth: 'bearer',
     summary: 'One chatflow turn, streamed as server-sent events',
-    description: CHAT_TURN,
+    description: `${CHAT_TURN} ${OWNER_GATES}`,
     params: flowIdParam,
     body: flowChatBodySchema,
     responses: { 200: CHAT_SSE_RESPONSE },
-    errors: [404, 409, 429, 503],
+    errors: [403, 404, 409, 429, 503],
     handler: async (input, ctx) => {
+      await ctx.limits.requireFeature(input.user.id, 'flows');
       const flow = await ownedChatflow(ctx, input.user, input.params.id);
+      await ctx.limits.requireFlowModels(input.user.id, flow.definition);
       const body = input.body;
       // Counted before the stream opens, so a refusal is a plain 429 with Retry-After.
       await takeChat(ctx, input.user);

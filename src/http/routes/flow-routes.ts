@@ -16,7 +16,7 @@ import type { ApiContext } from '../context';
 import type { Repositories } from '../../models';
 
 /** The flow routes' port: the flow and execution services, the executions repository, the stream door and sources. */
-export type FlowPorts = Pick<ApiContext, 'flows' | 'flowExecutions' | 'streams' | 'sources'> & {
+export type FlowPorts = Pick<ApiContext, 'flows' | 'flowExecutions' | 'streams' | 'sources' | 'limits'> & {
   repos: Pick<Repositories, 'flowExecutions'>;
 };
 const route = routesWith<FlowPorts>();
@@ -84,7 +84,8 @@ const EVENTS =
 const EXECUTE =
   'Runs the agentflow on the `flows` queue. `input` holds the values of its `{{input.<key>}}` templates: a key the prompts read and the input lacks is a 400 `missing_input` ' +
   '(`details: {missing: [key]}`); an input over 32,000 characters of JSON is a 400 `input_too_large`, and one that fills a prompt past 64,000 characters a 400 `prompt_too_large` (no model is called). ' +
-  'A chatflow answers 409 `not_an_agentflow`. Limited per user by the tier (`flowExecutionsPerMinute`, 429 with `Retry-After`).';
+  'A chatflow answers 409 `not_an_agentflow`. Limited per user by the tier (`flowExecutionsPerMinute`, 429 with `Retry-After`); ' +
+  'a plan without flows (or, for a flow on a local model, without local models) is 403 `tier_forbidden`.';
 const INPUT_EXAMPLE = { input: { topic: 'octopuses' } };
 
 const DEFINITIONS =
@@ -94,7 +95,9 @@ const DEFINITIONS =
   'an `outputSchema` without `pattern` or `patternProperties` (regular expressions are not run on model answers). ' +
   'A prompt is a template over `{{input.<key>}}` and `{{nodes.<id>.output}}`, and a node may only read the output of one of its ancestors. ' +
   'Every problem is a 400 `validation_failed` whose `details` are `[{path, message}]` from the body (`definition.nodes.2.dependsOn.0`); ' +
-  'a `model` this deployment does not serve is a 400 `unknown_model` with the same details.';
+  'a `model` this deployment does not serve is a 400 `unknown_model` with the same details. ' +
+  'Creating a flow on a plan without flows is 403 `tier_forbidden`, and so is saving or running a flow whose `model` is a local provider ' +
+  '(`ollama`, `lmstudio`, `vllm`) on a plan without local models.';
 
 const AGENTFLOW_EXAMPLE = {
   type: 'agentflow',
@@ -145,7 +148,12 @@ export const flowRoutes = [
     body: createFlowBody,
     bodyExample: AGENTFLOW_EXAMPLE,
     responses: { 201: { description: 'The flow', schema: flowResponse } },
-    handler: async ({ user, body }, ctx) => ({ flow: toFlowView(await ctx.flows.create(user.id, body)) }),
+    errors: [403],
+    handler: async (input, ctx) => {
+      await ctx.limits.requireFeature(input.user.id, 'flows');
+      await ctx.limits.requireFlowModels(input.user.id, input.body.definition);
+      return { flow: toFlowView(await ctx.flows.create(input.user.id, input.body)) };
+    },
   }),
 
   route({
@@ -189,10 +197,11 @@ export const flowRoutes = [
     body: updateFlowBody,
     bodyExample: { name: 'Renamed flow' },
     responses: { 200: { description: 'The flow', schema: flowResponse } },
-    errors: [404],
+    errors: [403, 404],
     handler: async (input, ctx) => {
       const { user, params } = input;
       await ctx.flows.get(user.id, params.id);
+      await ctx.limits.requireFlowModels(user.id, input.body.definition);
       return { flow: toFlowView(await ctx.flows.update(user.id, params.id, input.body)) };
     },
   }),
@@ -224,9 +233,11 @@ export const flowRoutes = [
     body: executeFlowSchema,
     bodyExample: INPUT_EXAMPLE,
     responses: { 202: { description: 'Queued', schema: executionStartedResponse } },
-    errors: [404, 409, 429, 503],
+    errors: [403, 404, 409, 429, 503],
     handler: async (input, ctx) => {
+      await ctx.limits.requireFeature(input.user.id, 'flows');
       const flow = await ctx.flows.get(input.user.id, input.params.id);
+      await ctx.limits.requireFlowModels(input.user.id, flow.definition);
       return ctx.flowExecutions.start(input.user, flow, input.body.input);
     },
   }),
@@ -245,10 +256,12 @@ export const flowRoutes = [
     responses: {
       200: { description: 'The event stream', contentType: 'text/event-stream', headers: { 'X-Execution-Id': 'The execution id' } },
     },
-    errors: [404, 409, 429, 503],
+    errors: [403, 404, 409, 429, 503],
     handler: async (input, ctx) => {
       const { user, params, req, res } = input;
+      await ctx.limits.requireFeature(user.id, 'flows');
       const flow = await ctx.flows.get(user.id, params.id);
+      await ctx.limits.requireFlowModels(user.id, flow.definition);
       const body = input.body;
       // The stream slot is taken before the execution starts: a refused stream (429) starts nothing.
       await ctx.streams.serve(req, res, {

@@ -1,6 +1,7 @@
 import { buildOpenApiDocument } from '../openapi/document';
 import { precompressed } from '../openapi/compressed';
 import { routesWith, type AnyRoute } from '../route';
+import { adminUserRoutes } from './admin-users-routes';
 import { agentRoutes } from './agent-routes';
 import { apiKeyRoutes } from './api-keys-routes';
 import { authRoutes } from './auth-routes';
@@ -63,6 +64,7 @@ export const apiRoutes = [
   ...embedPublicRoutes,
   ...platformRoutes,
   ...usageRoutes,
+  ...adminUserRoutes,
   ...agentRoutes,
   ...oauthRoutes,
   openApiDocumentRoute,

@@ -1,12 +1,14 @@
 import { z } from 'zod';
-import { badRequest, forbidden } from '../../lib/errors';
+import { badRequest, forbidden, unauthorized } from '../../lib/errors';
 import { isAdminCaller } from '../middleware/authenticate';
 import { routesWith } from '../route';
+import { TIERS } from '../../../config';
+import { budgetWindows, windowLimits } from '../../auth/limits';
 import type { ApiContext } from '../context';
 import type { Repositories } from '../../models';
 
-/** The usage routes' port: only the usage repository and the admin directory. */
-export type UsageRoutePorts = Pick<ApiContext, 'admin'> & { repos: Pick<Repositories, 'usage'> };
+/** The usage routes' port: the usage repository, the admin directory and the limits resolver. */
+export type UsageRoutePorts = Pick<ApiContext, 'admin' | 'limits'> & { repos: Pick<Repositories, 'usage'> };
 const route = routesWith<UsageRoutePorts>();
 
 const DAY_MS = 86_400_000;
@@ -29,6 +31,19 @@ export const dailyUsageSchema = z.object({
   costUsd: z.number(),
 });
 export const usageResponseSchema = z.object({ days: z.array(dailyUsageSchema) });
+
+export const budgetWindowSchema = z.object({
+  window: z.enum(['hour', 'month']).describe('The current UTC clock hour, or the current UTC calendar month'),
+  limitTokens: z.number().nullable().describe('Tokens (input + output) the window allows; null = unlimited'),
+  usedTokens: z.number(),
+  reservedTokens: z.number().describe('Tokens reserved by model calls queued or running and not yet settled'),
+  limitRequests: z.number().nullable().describe('Model calls the window allows (embeddings excluded); null = unlimited'),
+  usedRequests: z.number(),
+  limitCostUsd: z.number().nullable().describe('USD the window allows; null = unlimited'),
+  usedCostUsd: z.number(),
+  resetsAt: z.string().describe('When the window ends and its usage starts from zero (ISO 8601)'),
+});
+export const budgetResponseSchema = z.object({ tier: z.enum(TIERS), windows: z.array(budgetWindowSchema) });
 
 /** Midnight UTC of `YYYY-MM-DD`; a 400 for a day the calendar lacks (2026-02-30). */
 function utcDay(value: string, name: string): Date {
@@ -64,6 +79,40 @@ export const usageRoutes = [
       // Asked only by admins' consoles; anyone else asking is refused, not quietly narrowed.
       if (all && !(await isAdminCaller(ctx.admin.directory, user))) throw forbidden("Only admins may see every user's usage");
       return { days: await ctx.repos.usage.dailyTotals({ userId: all ? null : user.id, from, until: new Date(to.getTime() + DAY_MS) }) };
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/usage/budget',
+    operationId: 'getUsageBudget',
+    tags: ['operations'],
+    auth: 'bearer',
+    summary: "The caller's budget: limits and usage of the current hour and month",
+    description:
+      "The caller's tier and, for the current UTC hour and UTC month, the limits in effect (tier and the caller's overrides; " +
+      '`null` = unlimited), what recorded model calls used, what is reserved, and when the window resets.',
+    responses: { 200: { description: 'The budget windows', schema: budgetResponseSchema } },
+    handler: async ({ user }, ctx) => {
+      const plan = await ctx.limits.forUser(user.id);
+      if (!plan) throw unauthorized();
+      const windows = budgetWindows();
+      const spent = await ctx.repos.usage.spentSince(
+        user.id,
+        windows.map((window) => window.start),
+      );
+      return {
+        tier: plan.tier,
+        windows: windows.map((window, index) => ({
+          window: window.window,
+          ...windowLimits(plan.limits, window.window),
+          usedTokens: spent[index].tokens,
+          // Reservations are held by the budget door while a model call is queued or running; none yet.
+          reservedTokens: 0,
+          usedRequests: spent[index].requests,
+          usedCostUsd: spent[index].costUsd,
+          resetsAt: window.resetsAt.toISOString(),
+        })),
+      };
     },
   }),
 ];

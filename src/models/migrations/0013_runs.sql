@@ -41,3 +41,12 @@ INSERT INTO runs (kind, id, user_id, status, queue, cancel_requested_at, created
 SELECT 'flow', id, user_id, status, 'flows', cancel_requested_at, created_at, started_at
 FROM flow_executions WHERE status IN ('queued', 'running')
 ON CONFLICT DO NOTHING;
+--> statement-breakpoint
+-- Chat turns still waiting for their answer (asked within the last hour, the longest a turn's event
+-- log lives) get their run likewise, keyed by the user message; its job id is the message id.
+INSERT INTO runs (kind, id, user_id, status, queue, job_id, cancel_requested_at, created_at)
+SELECT 'chat', m.id, s.user_id, 'queued', 'assistant', m.id::text, m.cancel_requested_at, m.created_at
+FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id
+WHERE m.role = 'user' AND m.created_at > now() - interval '1 hour'
+  AND NOT EXISTS (SELECT 1 FROM chat_messages reply WHERE reply.reply_to = m.id AND reply.role = 'assistant')
+ON CONFLICT DO NOTHING;

@@ -1,0 +1,173 @@
+/**
+ * The load generator of the run-throughput scenario, in a process of its own so that its CPU (HTTP
+ * requests, reading the SSE answers) is not counted as the pipeline's. Each run is a POST to an SSE
+ * route; it is done when the `final` event's bytes have arrived (an `error` event or a non-SSE
+ * answer is a failed run). Targets are used in turn, so the kinds of run alternate.
+ *
+ * Protocol (IPC): on start it sends `{ready}`. `{cmd: 'closed', concurrency, warmupMs, windowMs, targets}`
+ * keeps `concurrency` runs in flight; `{cmd: 'open', rate, warmupMs, windowMs, targets}` starts
+ * `rate` runs per second on a fixed schedule. Both send `{event: 'window-start'}` when the warm-up
+ * ends and `{event: 'window-end'}` when the window ends, stop starting runs, wait for the runs in
+ * flight, then send `{event: 'result', ...}`: the runs that finished inside the window, per kind,
+ * with their latencies. `{cmd: 'stop'}` exits.
+ */
+import { now, msBetween, type Stamp } from './timing';
+
+export interface LoadTarget {
+  kind: string;
+  url: string;
+  token: string;
+  body: Record<string, unknown>;
+}
+
+export interface LoadCommand {
+  cmd: 'closed' | 'open';
+  concurrency?: number;
+  rate?: number;
+  warmupMs: number;
+  windowMs: number;
+  targets: LoadTarget[];
+}
+
+export interface LoadResult {
+  event: 'result';
+  /** Runs that finished inside the window. */
+  completed: number;
+  /** Every run that finished, inside the window or not (for counts per run over the whole command). */
+  total: number;
+  failed: number;
+  firstError?: string;
+  windowMs: number;
+  /** Latency (POST sent → `final` arrived) of each run that started and finished inside the window, by kind. */
+  latenciesMs: Record<string, number[]>;
+  completedByKind: Record<string, number>;
+}
+
+/** One run: POST, then read the SSE answer until `final`. Resolves with its latency, rejects on a failed run. */
+async function runOnce(target: LoadTarget, seq: number): Promise<number> {
+  const started = now();
+  const body = { ...target.body, message: `${String(target.body.message)} #${seq}` };
+  const response = await fetch(target.url, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${target.token}`, 'content-type': 'application/json', accept: 'text/event-stream' },
+    body: JSON.stringify(body),
+  });
+  if (!response.headers.get('content-type')?.startsWith('text/event-stream'))
+    throw new Error(`${target.kind} answered ${response.status}: ${(await response.text()).slice(0, 300)}`);
+  const decoder = new TextDecoder();
+  const reader = response.body!.getReader();
+  let tail = '';
+  let latency: number | undefined;
+  for (let read = await reader.read(); !read.done; read = await reader.read()) {
+    // After `final` the server closes the stream; reading to the end lets the connection be reused.
+    if (latency !== undefined) continue;
+    tail = tail.slice(-32) + decoder.decode(read.value, { stream: true });
+    if (tail.includes('event: final')) latency = msBetween(started);
+    else if (tail.includes('event: error')) throw new Error(`${target.kind} streamed an error: ${tail.slice(0, 300)}`);
+  }
+  if (latency !== undefined) return latency;
+  throw new Error(`${target.kind}: the stream ended without final`);
+}
+
+async function drive(command: LoadCommand): Promise<LoadResult> {
+  const latenciesMs: Record<string, number[]> = {};
+  const completedByKind: Record<string, number> = {};
+  let completed = 0;
+  let total = 0;
+  let failed = 0;
+  let firstError: string | undefined;
+  let seq = 0;
+  let windowStart: Stamp | undefined;
+  let windowEnd: Stamp | undefined;
+  let stopping = false;
+  const inFlight = new Set<Promise<void>>();
+
+  const start = () => {
+    const target = command.targets[seq % command.targets.length];
+    const startedAt = now();
+    const run = runOnce(target, seq++).then(
+      (latency) => {
+        const finishedAt = now();
+        total += 1;
+        const inside = windowStart !== undefined && finishedAt >= windowStart && (windowEnd === undefined || finishedAt <= windowEnd);
+        if (!inside) return;
+        completed += 1;
+        completedByKind[target.kind] = (completedByKind[target.kind] ?? 0) + 1;
+        if (startedAt >= windowStart!) (latenciesMs[target.kind] ??= []).push(latency);
+      },
+      (error: unknown) => {
+        failed += 1;
+        firstError ??= error instanceof Error ? error.message : String(error);
+      },
+    );
+    const tracked = run.finally(() => inFlight.delete(tracked));
+    inFlight.add(tracked);
+    return tracked;
+  };
+
+  const began = now();
+  const timers: NodeJS.Timeout[] = [];
+  timers.push(
+    setTimeout(() => {
+      windowStart = now();
+      process.send?.({ event: 'window-start' });
+    }, command.warmupMs),
+  );
+  const ended = new Promise<void>((resolve) =>
+    timers.push(
+      setTimeout(() => {
+        windowEnd = now();
+        stopping = true;
+        process.send?.({ event: 'window-end' });
+        resolve();
+      }, command.warmupMs + command.windowMs),
+    ),
+  );
+
+  if (command.cmd === 'closed') {
+    const loop = async () => {
+      while (!stopping) await start();
+    };
+    for (let i = 0; i < (command.concurrency ?? 1); i += 1) void loop();
+  } else {
+    // A fixed schedule: at each tick, start every run that is due by now (open loop: a slow answer
+    // does not delay the next start).
+    const intervalMs = 1000 / (command.rate ?? 1);
+    let started = 0;
+    const tick = setInterval(
+      () => {
+        if (stopping) return clearInterval(tick);
+        const due = Math.floor(msBetween(began) / intervalMs) + 1;
+        while (started < due) {
+          started += 1;
+          void start();
+        }
+      },
+      Math.max(1, Math.min(10, intervalMs / 2)),
+    );
+    timers.push(tick);
+  }
+  await ended;
+  while (inFlight.size) await Promise.all([...inFlight]);
+  for (const timer of timers) clearTimeout(timer);
+  return {
+    event: 'result',
+    completed,
+    total,
+    failed,
+    firstError,
+    windowMs: msBetween(windowStart!, windowEnd!),
+    latenciesMs,
+    completedByKind,
+  };
+}
+
+process.on('message', (message: LoadCommand | { cmd: 'stop' }) => {
+  if (message.cmd === 'stop') return void process.exit(0);
+  drive(message).then(
+    (result) => process.send?.(result),
+    (error: unknown) => process.send?.({ event: 'failed', error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
+  );
+});
+process.on('disconnect', () => process.exit(0));
+process.send?.({ ready: true });

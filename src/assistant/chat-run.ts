@@ -1,0 +1,161 @@
+import type { DevicePort } from '../devices/device-channel';
+import { notFound } from '../lib/errors';
+import type { Logger } from '../lib/logger';
+import type { Repositories } from '../models';
+import type { DbOrTx } from '../models/database';
+import { hitlResumeJobId } from '../queues/assistant';
+import type { QueueRegistry } from '../queues/registry';
+import type { RunOutcome } from '../runs/outcome';
+import type { RunHandle, RunKernel, RunKindSpec } from '../runs/run-kernel';
+import type { ApprovalService } from './approvals';
+import type { ChatEventLog, TurnUsage } from './chat-events';
+import type { StoredContinuation } from './continuation';
+
+/** One chat turn: its user message (the turn's id), session, owner and the device it runs on. */
+export interface TurnRef {
+  userId: string;
+  sessionId: string;
+  messageId: string;
+  deviceId?: string | null;
+}
+
+/** What an answered turn carries. */
+export interface ChatResult {
+  response: string;
+  usage: TurnUsage;
+}
+
+/** What a worker hands to a turn's end: the turn, and for a cancel the answer seen so far. */
+export interface ChatEndContext {
+  turn: TurnRef;
+  response?: string;
+}
+
+/** What the end stored, for its terminal event; `turn` is null when the session is gone. */
+export interface ChatPersisted {
+  turn: TurnRef | null;
+  response: string;
+  usage: TurnUsage | null;
+}
+
+export type ChatOutcome = RunOutcome<ChatResult, TurnUsage | null>;
+export type ChatRuns = RunHandle<ChatResult, TurnUsage | null, ChatEndContext, ChatPersisted>;
+
+/** What a turn whose worker stopped tells its listener and device. */
+export const CHAT_INTERRUPTED = 'The assistant was interrupted (its worker stopped) before answering; please ask again';
+
+export interface ChatRunDeps {
+  repos: Repositories;
+  queues: Pick<QueueRegistry, 'isLive'>;
+  chatEvents: ChatEventLog;
+  devices: DevicePort;
+  approvals: Pick<ApprovalService, 'cancelPending'>;
+  logger: Logger;
+}
+
+/**
+ * Chat turns (assistant and chatflow) as a kind of run, keyed by the turn's user message; its job
+ * on the `assistant` queue has the same id. The answer is stored in the transaction that ends the
+ * run (a cancelled turn keeps what it had said, marked `cancelled`; a failed one stores nothing),
+ * and the terminal event goes to the turn's event log and device once: `final`, `cancelled` or
+ * `error`. A turn parked for an approval, or continued by the approval's resume job, is held
+ * elsewhere: recovery leaves it open, and its cancel ends it here from its stored continuation
+ * (rejecting its pending approvals). Only the session's owner may cancel a turn.
+ */
+export function registerChatRuns(kernel: RunKernel, deps: ChatRunDeps): ChatRuns {
+  const { repos, chatEvents, devices } = deps;
+  const log = deps.logger.child({ component: 'chat-run' });
+
+  const turnOf = async (messageId: string, db?: DbOrTx): Promise<TurnRef | null> => {
+    const found = await repos.chat.findTurn(messageId, db);
+    return found ? { ...found, messageId } : null;
+  };
+
+  const spec: RunKindSpec<ChatResult, TurnUsage | null, ChatEndContext, ChatPersisted> = {
+    kind: 'chat',
+    queue: 'assistant',
+    jobId: (messageId) => messageId,
+    signal: 'chat',
+    interrupted: { code: 'interrupted', message: CHAT_INTERRUPTED },
+    releases: [],
+
+    async authorizeCancel(messageId, actor) {
+      const turn = await turnOf(messageId);
+      if (!turn || turn.userId !== actor.userId) throw notFound('Chat session');
+      return { status: (await repos.runs.find('chat', messageId))?.status ?? 'unknown' };
+    },
+
+    async heldElsewhere(run) {
+      const approvals = await repos.hitl.listForMessage(run.id);
+      // Waiting for a person, or decided and about to resume (the reaper queues a lost resume again).
+      if (approvals.some((row) => row.status === 'pending' || (row.resumedAt === null && row.decisionReason !== 'cancelled'))) return true;
+      const resumes = await Promise.all(approvals.map((row) => deps.queues.isLive('assistant', hitlResumeJobId(row.id))));
+      return resumes.some(Boolean);
+    },
+
+    async cancelRequested(run) {
+      // Parked: no worker holds it. Its partial answer and usage are in the continuation.
+      const [approval] = await repos.hitl.pendingForMessage(run.id);
+      if (!approval) return;
+      const continuation = approval.continuation as StoredContinuation;
+      const turn: TurnRef = { userId: approval.userId, sessionId: approval.sessionId, messageId: run.id, deviceId: approval.deviceId };
+      await handle.end(run.id, { status: 'cancelled', usage: continuation.usage }, { turn, response: continuation.response });
+    },
+
+    async persist(tx, run, outcome, context) {
+      const turn = context?.turn ?? (await turnOf(run.id, tx));
+      if (!turn) return { turn: null, response: '', usage: null };
+      if (outcome.status === 'succeeded') {
+        const { response, usage } = outcome.result;
+        await repos.chat.storeAnswer({ sessionId: turn.sessionId, role: 'assistant', content: response, replyTo: run.id, ...usage }, tx);
+        await repos.chat.touch(turn.sessionId, turn.deviceId ?? undefined, tx);
+        return { turn, response, usage };
+      }
+      if (outcome.status === 'cancelled') {
+        // Without a worker's word (a queued turn, a recovered one): what its listeners had seen.
+        const response = context?.response ?? (await streamedText(chatEvents, run.id));
+        const usage = outcome.usage ?? null;
+        await repos.chat.storeAnswer(
+          { sessionId: turn.sessionId, role: 'assistant', content: response, replyTo: run.id, status: 'cancelled', ...(usage ?? {}) },
+          tx,
+        );
+        await repos.chat.touch(turn.sessionId, undefined, tx);
+        return { turn, response, usage };
+      }
+      return { turn, response: '', usage: null };
+    },
+
+    async announce(run, outcome, _context, persisted) {
+      const { turn } = persisted;
+      if (!turn) {
+        log.warn({ messageId: run.id, status: outcome.status }, 'chat turn ended after its session was deleted; nobody to tell');
+        return;
+      }
+      const { userId, sessionId, deviceId } = turn;
+      if (outcome.status === 'succeeded') {
+        if (deviceId) devices.send(userId, deviceId, 'final', { sessionId, response: persisted.response });
+        await chatEvents.append(run.id, { type: 'final', sessionId, response: persisted.response, usage: outcome.result.usage });
+        return;
+      }
+      if (outcome.status === 'cancelled') {
+        await deps.approvals.cancelPending(run.id, userId);
+        if (deviceId) devices.send(userId, deviceId, 'cancelled', { sessionId });
+        const zero: TurnUsage = { provider: 'none', model: 'none', inputTokens: 0, outputTokens: 0, costUsd: 0 };
+        await chatEvents.append(run.id, { type: 'cancelled', sessionId, response: persisted.response, usage: persisted.usage ?? zero });
+        log.info({ userId, sessionId, messageId: run.id, chars: persisted.response.length }, 'chat turn cancelled');
+        return;
+      }
+      const code = outcome.status === 'failed' ? outcome.code : 'timed_out';
+      if (deviceId) devices.send(userId, deviceId, 'chat_error', { sessionId, code, message: outcome.message });
+      await chatEvents.append(run.id, { type: 'error', sessionId, code, message: outcome.message });
+    },
+  };
+  const handle: ChatRuns = kernel.register(spec);
+  return handle;
+}
+
+/** The answer text a turn's listeners have seen so far (its `text_chunk`s). */
+export async function streamedText(chatEvents: ChatEventLog, messageId: string): Promise<string> {
+  const events = await chatEvents.stored(messageId);
+  return events.map((event) => (event.type === 'text_chunk' ? event.text : '')).join('');
+}

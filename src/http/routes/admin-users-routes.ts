@@ -1,0 +1,113 @@
+import { z } from 'zod';
+import { TIERS } from '../../../config';
+import { limitOverridesSchema, resolveLimits } from '../../auth/limits';
+import { forbidden, notFound } from '../../lib/errors';
+import type { UserRow } from '../../models/schema';
+import type { Repositories } from '../../models';
+import { uuidParam } from '../../schemas/api';
+import type { ApiContext } from '../context';
+import { isAdminCaller, type AuthUser } from '../middleware/authenticate';
+import { routesWith } from '../route';
+
+/** The operator routes' port: the admin directory, the tier table, the users repository. */
+export type AdminUserPorts = Pick<ApiContext, 'admin'> & { config: Pick<ApiContext['config'], 'tiers'> } & {
+  repos: Pick<Repositories, 'users'>;
+};
+const route = routesWith<AdminUserPorts>();
+
+const userIdParam = {
+  id: { schema: uuidParam, description: 'User id. A malformed id answers 404, like a missing one.', resource: 'User' },
+};
+
+export const setTierSchema = z.strictObject({ tier: z.enum(TIERS).describe('The tier the user moves to') });
+export const setLimitsSchema = z.strictObject({
+  limits: limitOverridesSchema.nullable().describe("The user's overrides over their tier, replacing any before; null clears them"),
+});
+
+const featuresSchema = z.object({ localModels: z.boolean(), cloudAgents: z.boolean(), flows: z.boolean() });
+/** The limits in effect (tier + overrides); an unlimited number is `null`. */
+export const tierLimitsSchema = z.object({
+  generationsPerMinute: z.number(),
+  generationsPerHour: z.number(),
+  concurrentGenerations: z.number(),
+  maxBlocksPerGeneration: z.number(),
+  maxEnabledAgents: z.number().nullable().describe('null = unlimited'),
+  tokensPerHour: z.number().nullable(),
+  tokensPerMonth: z.number().nullable(),
+  costUsdPerMonth: z.number().nullable(),
+  requestsPerMonth: z.number().nullable(),
+  features: featuresSchema,
+});
+export const userPlanResponse = z.object({
+  user: z.object({
+    id: z.string(),
+    tier: z.enum(TIERS),
+    limitOverrides: limitOverridesSchema.nullable(),
+    limits: tierLimitsSchema,
+  }),
+});
+
+const planView = (user: UserRow, tiers: ApiContext['config']['tiers']) => ({
+  user: { id: user.id, tier: user.tier, limitOverrides: user.limitOverrides ?? null, limits: resolveLimits(user, tiers) },
+});
+
+/**
+ * 403 unless the caller holds admin rights now (read from the database, never the token alone) and
+ * signed in: an API key never carries admin rights, even an admin's.
+ */
+async function requireAdmin(ctx: AdminUserPorts, caller: AuthUser): Promise<void> {
+  if (!(await isAdminCaller(ctx.admin.directory, caller))) throw forbidden('Admins only');
+}
+
+const EFFECT = "Admins only (403 otherwise); audited; in effect from the user's next request on every node. An unknown user is 404.";
+
+/** Operators change a user's tier and limit overrides at runtime. */
+export const adminUserRoutes = [
+  route({
+    method: 'put',
+    path: '/admin/users/:id/tier',
+    operationId: 'setUserTier',
+    tags: ['operations'],
+    auth: 'bearer',
+    summary: 'Move a user to another tier',
+    description: `${EFFECT} A tier \`TIER_LIMITS\` does not know is 400.`,
+    params: userIdParam,
+    body: setTierSchema,
+    responses: { 200: { description: "The user's plan and the limits now in effect", schema: userPlanResponse } },
+    errors: [400, 403, 404],
+    handler: async (input, ctx) => {
+      // The body first: its schema is public (the OpenAPI document), so a 400 tells a non-admin nothing.
+      const { tier } = input.body;
+      await requireAdmin(ctx, input.user);
+      const user = await ctx.repos.users.changePlan(input.params.id, { tier }, { actorId: input.user.id, details: { via: 'api' } });
+      if (!user) throw notFound('User');
+      return planView(user, ctx.config.tiers);
+    },
+  }),
+  route({
+    method: 'put',
+    path: '/admin/users/:id/limits',
+    operationId: 'setUserLimits',
+    tags: ['operations'],
+    auth: 'bearer',
+    summary: "Replace a user's limit overrides (null clears them)",
+    description:
+      `${EFFECT} The overrides replace any earlier ones and are laid over the tier key by key: ` +
+      '`tokensPerHour`, `tokensPerMonth`, `costUsdPerMonth`, `requestsPerMonth` (null = unlimited) and `features`. An unknown key or a negative number is 400.',
+    params: userIdParam,
+    body: setLimitsSchema,
+    responses: { 200: { description: "The user's plan and the limits now in effect", schema: userPlanResponse } },
+    errors: [400, 403, 404],
+    handler: async (input, ctx) => {
+      const { limits } = input.body;
+      await requireAdmin(ctx, input.user);
+      const user = await ctx.repos.users.changePlan(
+        input.params.id,
+        { limitOverrides: limits },
+        { actorId: input.user.id, details: { via: 'api' } },
+      );
+      if (!user) throw notFound('User');
+      return planView(user, ctx.config.tiers);
+    },
+  }),
+];

@@ -1,0 +1,202 @@
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import os from 'node:os';
+import { Redis } from 'ioredis';
+import { ApprovalService } from '../../src/assistant/approvals';
+import { ChatCancels } from '../../src/assistant/chat-cancel';
+import { ChatEventLog, isChatTerminal, type TurnUsage } from '../../src/assistant/chat-events';
+import { CHAT_INTERRUPTED, registerChatRuns, type TurnRef } from '../../src/assistant/chat-run';
+import type { DevicePort } from '../../src/devices/device-channel';
+import { AppError } from '../../src/lib/errors';
+import { CancelSignals } from '../../src/lib/cancel-signals';
+import { createLogger } from '../../src/lib/logger';
+import { createRepositories, type Repositories } from '../../src/models';
+import { openDatabase, type Database } from '../../src/models/database';
+import { QueueRegistry } from '../../src/queues/registry';
+import { RunKernel } from '../../src/runs/run-kernel';
+import { createTestDatabase, serverPostgresUrl, testRedisUrl, type TestDatabase } from '../support/database';
+
+const USAGE: TurnUsage = { provider: 'test', model: 'test-model', inputTokens: 3, outputTokens: 5, costUsd: 0 };
+/** Far enough ahead that every run of the test counts as older than the reaper's grace. */
+const later = () => new Date(Date.now() + 60_000);
+
+/**
+ * Chat turns on the run kernel, over real PostgreSQL, Redis and BullMQ: the chat kind as the app
+ * registers it, with the real approval service and event log. Each test has its own key prefix
+ * (queues, signals, event logs) and its own user, session and turn.
+ */
+describe('chat turns on the run kernel', () => {
+  let testDb: TestDatabase;
+  let database: Database;
+  let repos: Repositories;
+  let redis: Redis;
+  const opened: Array<{ queues: QueueRegistry; signals: CancelSignals }> = [];
+  const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase({ server: serverPostgresUrl() });
+    database = await openDatabase({ url: testDb.url, dataDir: path.join(os.tmpdir(), 'switchboard-chat-run-kernel-test') });
+    repos = createRepositories(database.db);
+    redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: 1 });
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const { queues, signals } of opened) {
+      await signals.close();
+      await queues.close();
+    }
+    redis?.disconnect();
+    await database?.close();
+    await testDb?.drop();
+  });
+
+  /** The app's chat kind on a kernel of its own; device messages are recorded. */
+  function chatKernel() {
+    const keyPrefix = `chat-run-${randomUUID().slice(0, 8)}`;
+    const queues = new QueueRegistry(redis, keyPrefix);
+    const signals = new CancelSignals(redis, keyPrefix, logger);
+    opened.push({ queues, signals });
+    const kernel = new RunKernel({ runs: repos.runs, queues, signals, logger });
+    const chatEvents = new ChatEventLog(redis, keyPrefix);
+    const sent: Array<{ deviceId: string; event: string }> = [];
+    const devices = {
+      send: (_userId: string, deviceId: string, event: string) => void sent.push({ deviceId, event }),
+      sendToUser: () => undefined,
+    } as unknown as DevicePort;
+    const approvals = new ApprovalService({
+      config: { hitl: { timeoutMs: 60_000 } },
+      repos,
+      queues,
+      logger,
+      devices,
+      chatEvents,
+      browsers: { toUser: () => undefined },
+    });
+    const runs = registerChatRuns(kernel, { repos, queues, chatEvents, devices, approvals, logger });
+    const turns = new ChatCancels({ repos, runs, chatEvents });
+    return { kernel, queues, chatEvents, turns, runs, sent };
+  }
+
+  /** A user's turn, stored and queued as the chat service does it (its run created). */
+  async function newTurn(runs: ReturnType<typeof chatKernel>['runs']): Promise<TurnRef> {
+    const user = await repos.users.create({ email: `${randomUUID()}@example.test`, name: 'Chat', passwordHash: 'x' });
+    const session = await repos.chat.createSession({ userId: user!.id, deviceId: null, title: 'turn', mode: 'none' });
+    const message = await repos.chat.addMessage({ sessionId: session.id, role: 'user', content: 'Hello' });
+    await runs.create({ id: message.id, userId: user!.id });
+    return { userId: user!.id, sessionId: session.id, messageId: message.id };
+  }
+
+  const terminals = async (chatEvents: ChatEventLog, messageId: string) => (await chatEvents.stored(messageId)).filter(isChatTerminal);
+
+  test('a cancel racing the natural end has one winner: one stored answer, one terminal event, matching the run', async () => {
+    const { chatEvents, turns, runs } = chatKernel();
+    for (let round = 0; round < 6; round += 1) {
+      const turn = await newTurn(runs);
+      await expect(turns.begin(turn)).resolves.toBe('started');
+      // The worker's natural end, as the runners do it: a cancel that came first turns it into a cancelled end.
+      const finish = async () => {
+        const stored = await turns.finish(turn, 'The whole answer', USAGE);
+        if (stored === 'cancel_requested') await turns.end(turn, { response: 'The whole answer', usage: USAGE });
+      };
+      const cancel = async () => {
+        try {
+          await turns.cancel(turn.userId, turn.sessionId);
+        } catch (error) {
+          // Only a cancel that came after the end may be refused, and then as `not_running`.
+          expect(error).toBeInstanceOf(AppError);
+          expect((error as AppError).code).toBe('not_running');
+        }
+      };
+      await Promise.all(round % 2 ? [finish(), cancel()] : [cancel(), finish()]);
+
+      const run = await repos.runs.find('chat', turn.messageId);
+      const events = await terminals(chatEvents, turn.messageId);
+      expect(events).toHaveLength(1);
+      const history = (await repos.chat.history(turn.sessionId)).filter((m) => m.role === 'assistant');
+      expect(history).toHaveLength(1);
+      if (run!.status === 'succeeded') {
+        expect(events[0]).toMatchObject({ type: 'final', response: 'The whole answer' });
+        expect(history[0]).toMatchObject({ status: 'completed', content: 'The whole answer' });
+      } else {
+        expect(run!.status).toBe('cancelled');
+        expect(events[0]).toMatchObject({ type: 'cancelled', response: 'The whole answer' });
+        expect(history[0]).toMatchObject({ status: 'cancelled', content: 'The whole answer' });
+      }
+      // A later cancel finds the turn ended.
+      await expect(turns.cancel(turn.userId, turn.sessionId)).rejects.toMatchObject({ code: 'not_running' });
+    }
+  }, 60_000);
+
+  test('a turn whose worker died is recovered through the kernel as `interrupted`, once, and a cancel-requested one as `cancelled`', async () => {
+    const { kernel, chatEvents, turns, runs } = chatKernel();
+    const killed = await newTurn(runs);
+    await turns.begin(killed);
+    const asked = await newTurn(runs);
+    await turns.begin(asked);
+    // What the dead worker had streamed; then the cancel reached the run and the worker died.
+    for (const text of ['Half ', 'an answer'])
+      await chatEvents.append(asked.messageId, { type: 'text_chunk', sessionId: asked.sessionId, text });
+    await repos.runs.requestCancel('chat', asked.messageId, asked.userId);
+
+    await kernel.recover(later(), 100);
+    await kernel.recover(later(), 100);
+
+    expect(await repos.runs.find('chat', killed.messageId)).toMatchObject({ status: 'failed', errorCode: 'interrupted' });
+    expect(await terminals(chatEvents, killed.messageId)).toEqual([
+      { type: 'error', sessionId: killed.sessionId, code: 'interrupted', message: CHAT_INTERRUPTED },
+    ]);
+    expect((await repos.chat.history(killed.sessionId)).filter((m) => m.role === 'assistant')).toEqual([]);
+
+    expect(await repos.runs.find('chat', asked.messageId)).toMatchObject({ status: 'cancelled' });
+    expect(await terminals(chatEvents, asked.messageId)).toEqual([
+      expect.objectContaining({ type: 'cancelled', sessionId: asked.sessionId, response: 'Half an answer' }),
+    ]);
+    expect((await repos.chat.history(asked.sessionId)).filter((m) => m.role === 'assistant')).toEqual([
+      expect.objectContaining({ status: 'cancelled', content: 'Half an answer' }),
+    ]);
+  }, 60_000);
+
+  test('a parked turn and one whose resume job is live are not recovered; a cancel of the parked one ends it from its continuation', async () => {
+    const { kernel, queues, chatEvents, turns, runs, sent } = chatKernel();
+    const park = async (turn: TurnRef) => {
+      await turns.begin(turn);
+      return repos.hitl.create({
+        userId: turn.userId,
+        sessionId: turn.sessionId,
+        messageId: turn.messageId,
+        deviceId: 'device-1',
+        toolName: 'delete_task',
+        parameters: { taskId: 't1' },
+        reason: 'dangerous',
+        continuation: { version: 1, messages: [], calls: [], iteration: 1, response: 'Deleting it now', toolCalls: 0, usage: USAGE },
+        expiresAt: new Date(Date.now() + 60_000),
+      });
+    };
+    const parked = await newTurn(runs);
+    const approval = await park(parked);
+    // Decided and resumed: its resume job waits on the queue.
+    const resuming = await newTurn(runs);
+    const decided = await park(resuming);
+    await repos.hitl.decide(decided.id, 'approved', resuming.userId);
+    expect(await repos.hitl.markResumed(decided.id)).toBe(true);
+    await queues.enqueue('assistant', 'hitl-resume', { approvalId: decided.id });
+
+    await kernel.recover(later(), 100);
+    for (const turn of [parked, resuming]) {
+      expect(await repos.runs.find('chat', turn.messageId)).toMatchObject({ status: 'running' });
+      expect(await terminals(chatEvents, turn.messageId)).toEqual([]);
+    }
+
+    await expect(turns.cancel(parked.userId, parked.sessionId)).resolves.toEqual({ sessionId: parked.sessionId, status: 'cancelling' });
+    expect(await repos.runs.find('chat', parked.messageId)).toMatchObject({ status: 'cancelled' });
+    expect(await terminals(chatEvents, parked.messageId)).toEqual([
+      { type: 'cancelled', sessionId: parked.sessionId, response: 'Deleting it now', usage: USAGE },
+    ]);
+    expect(await repos.hitl.find(approval.id)).toMatchObject({ status: 'rejected', decisionReason: 'cancelled' });
+    expect(sent).toContainEqual({ deviceId: 'device-1', event: 'cancelled' });
+    // The resuming turn is left to its resume job: a cancel is recorded, not ended here.
+    await turns.cancel(resuming.userId, resuming.sessionId);
+    expect(await repos.runs.find('chat', resuming.messageId)).toMatchObject({ status: 'running' });
+    await expect(turns.begin(resuming)).resolves.toBe('cancel_requested');
+  }, 60_000);
+});
