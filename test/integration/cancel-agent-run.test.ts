@@ -234,10 +234,11 @@ describe('cancelling an agent run', () => {
       const row = await runOf(user, againId);
       const kernelRun = await t.app.repos.runs.find('agent', againId);
       if (finished.won) {
-        // The end came first (the cancel then found it ended), or the cancel was recorded first and the success refused.
+        // The end came first: the cancel found it ended (a cancel recorded first would have refused the success).
         expect(row!.status).toBe('success');
         expect(kernelRun?.status).toBe('succeeded');
-        expect([202, 409]).toContain(cancelled.status);
+        expect(kernelRun?.cancelRequestedAt).toBeNull();
+        expect(cancelled.status).toBe(409);
       } else {
         expect(cancelled.status).toBe(202);
         // Recorded before the end: a success is refused, and the worker holding it ends it cancelled.
