@@ -19,7 +19,8 @@ import type { CredentialVault } from './credentials';
 import { readDeviceFiles } from './device-files';
 import { deviceInsertFor, extractItems, type ExtractionDocument } from './extraction';
 import type { AgentRunChannel } from './run-channel';
-import { countsOf, endAgentRun } from './agent-run-cancel';
+import { countsOf, toKernelOutcome, type AgentRuns } from './agent-run';
+import { isOpen } from '../runs/run-kernel';
 import { RunTimedOutError, type AgentRunCounts, type AgentRunOutcome } from './run-outcome';
 
 export interface AgentRunnerDeps {
@@ -37,6 +38,8 @@ export interface AgentRunnerDeps {
   models: ModelGateway;
   /** Cancel requests from any API node: a run watches its own while it works. */
   signals: Pick<CancelSignals, 'watch'>;
+  /** Agent runs on the run kernel: every start and end of a run goes through it. */
+  runs: AgentRuns;
   logger: Logger;
   metrics?: Metrics;
 }
@@ -87,7 +90,8 @@ export class AgentRunner {
     const agent = ref.agent;
     const run = await this.startRun(job, null);
     if (!run) return { runId: job.runId, skipped: 'this slot already ran' };
-    if (run.cancelRequestedAt) return this.end(run, { status: 'cancelled', ...countsOf(run) });
+    const refused = await this.begin(run);
+    if (refused) return refused;
     if (run.fetched) {
       // A retry after the items were stored (and last_run_at moved): hand them on, do not fetch again.
       await this.deps.enqueue('agent-runs', 'agent-run', job);
@@ -177,9 +181,10 @@ export class AgentRunner {
       // be on the device already: end the run instead of delivering them twice.
       const interrupted = await repos.agents.getRun(job.runId);
       if (interrupted?.status === 'running') {
+        const cancelRequested = (await repos.runs.find('agent', job.runId))?.cancelRequestedAt;
         return this.end(
           interrupted,
-          interrupted.cancelRequestedAt
+          cancelRequested
             ? { status: 'cancelled', ...countsOf(interrupted) }
             : {
                 status: 'failed',
@@ -202,13 +207,19 @@ export class AgentRunner {
       run = ref.kind === 'cloud' ? await repos.agents.getRun(job.runId) : await this.startRun(job, ref.agent.deviceId);
       if (!run) return { runId: job.runId, skipped: 'this slot already ran' };
       if (run.status !== 'running') return { runId: run.id, skipped: `the run is ${run.status}` };
+      // Cancelled before it began (while queued, or between the fetch and this job): it ends here.
+      const refused = await this.begin(run);
+      if (refused) return refused;
       deviceId = ref.kind === 'local' ? ref.agent.deviceId : (await registry.onlineDevices(job.userId))[0]?.deviceId;
       const online = deviceId && (ref.kind === 'cloud' || (await registry.isOnline(job.userId, deviceId)));
       if (!online) return this.waitForDevice(run, ref);
     }
     if (!run || !deviceId) return { runId: job.runId, skipped: 'the run is gone' };
-    // Cancelled before it began (between the fetch and this job, or while it waited).
-    if (run.cancelRequestedAt) return this.end(run, { status: 'cancelled', ...countsOf(run) });
+    if (job.deviceId) {
+      // Cancelled while it waited for its device: it ends here.
+      const refused = await this.begin(run);
+      if (refused) return refused;
+    }
     await repos.agents.updateRun(run.id, { deviceId });
 
     const progress: AgentRunCounts = { itemsProcessed: 0, itemsCreated: 0, errors: [...run.errors] };
@@ -245,8 +256,24 @@ export class AgentRunner {
     return this.end(run, outcome);
   }
 
+  /**
+   * Moves the run to `running` on the kernel (its run is recorded first: a scheduled run's first,
+   * or a run from before the kernel). Null when it goes on; else the job's result: ended here
+   * `cancelled` when its cancel was requested, skipped when it had ended.
+   */
+  private async begin(run: AgentRunRow): Promise<AgentRunJobResult | null> {
+    await this.deps.runs.create({ id: run.id, userId: run.userId });
+    const { run: current, started } = await this.deps.runs.start(run.id);
+    if (started) return null;
+    if (current && isOpen(current)) return this.end(run, { status: 'cancelled', ...countsOf(run) });
+    return { runId: run.id, skipped: `the run has ended (${current?.status ?? 'gone'})` };
+  }
+
   /** Inserts the run row (idempotent per run id and per scheduled slot); null when the slot ran already. */
   private async startRun(job: AgentRunJob, deviceId: string | null): Promise<AgentRunRow | null> {
+    // Its run first (a manual run has it from its request; a scheduled one gets it here), so a
+    // cancel finds the run as soon as its row exists.
+    await this.deps.runs.create({ id: job.runId, userId: job.userId });
     const inserted = await this.deps.repos.agents.insertRun({
       id: job.runId,
       agentId: job.agentId,
@@ -260,7 +287,10 @@ export class AgentRunner {
     if (inserted) return inserted;
     // Same run id: a retried job picks its own row up again.
     const existing = await this.deps.repos.agents.getRun(job.runId);
-    return existing && existing.status === 'running' ? existing : null;
+    if (existing) return existing.status === 'running' ? existing : null;
+    // Another run has this scheduled slot: the run recorded for this job never runs.
+    await this.deps.runs.end(job.runId, { status: 'failed', code: 'slot_taken', message: 'another run of this agent has this slot' });
+    return null;
   }
 
   /**
@@ -273,7 +303,8 @@ export class AgentRunner {
       await this.deps.repos.agents.updateRun(run.id, { status: 'waiting_device' });
       // A cancel asked while it was running finds it waiting now: it ends here instead of waiting.
       const latest = await this.deps.repos.agents.getRun(run.id);
-      if (latest?.cancelRequestedAt) return this.end(latest, { status: 'cancelled', ...countsOf(latest) });
+      if (latest && (await this.deps.repos.runs.find('agent', run.id))?.cancelRequestedAt)
+        return this.end(latest, { status: 'cancelled', ...countsOf(latest) });
       this.log.info({ runId: run.id, agentId: ref.agent.id }, 'agent run waits for its device');
       return { runId: run.id, waiting: 'device' };
     } catch (error) {
@@ -284,6 +315,7 @@ export class AgentRunner {
         return this.waitForDevice(run, ref);
       }
       await this.deps.repos.agents.deleteRun(run.id);
+      await this.deps.runs.end(run.id, { status: 'succeeded', result: countsOf(run) }, { folded: true });
       return { runId: run.id, skipped: 'folded into the run already waiting for the device' };
     }
   }
@@ -339,11 +371,12 @@ export class AgentRunner {
 
   /** Ends the run with its outcome (once: a cancel written first wins) and reports it as the job's result. */
   private async end(run: AgentRunRow, outcome: AgentRunOutcome): Promise<AgentRunJobResult> {
-    const ended = await endAgentRun({ repos: this.deps.repos, logger: this.log, metrics: this.deps.metrics }, run, outcome);
+    const { outcome: ending, counts } = toKernelOutcome(outcome);
+    const { won } = await this.deps.runs.end(run.id, ending, { counts });
     return {
       runId: run.id,
       outcome: outcome.status,
-      ended,
+      ended: won,
       itemsProcessed: outcome.itemsProcessed,
       itemsCreated: outcome.itemsCreated,
       errors: outcome.errors.length,

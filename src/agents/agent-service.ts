@@ -1,15 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../../config';
-import type { CancelSignals } from '../lib/cancel-signals';
 import { AppError, notFound } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import { AgentLimitError, type AgentKind, type AgentRef } from '../models/agents-repository';
 import type { CloudAgentRow, LocalAgentRow } from '../models/schema';
 import { startAgentRun } from '../queues/agent-runs';
-import type { Metrics } from '../observability/metrics';
-import type { Enqueue, QueueRegistry } from '../queues/registry';
-import { AgentRunCancels } from './agent-run-cancel';
+import type { Enqueue } from '../queues/registry';
+import { cancelFromDevice, type AgentRuns } from './agent-run';
+import type { AgentCancelAck } from '../realtime/events';
 import { cronSlots, type CreateCloudAgent, type CreateLocalAgent, type UpdateCloudAgent, type UpdateLocalAgent } from '../schemas/agents';
 
 /** 403 `tier_limit`: the plan's enabled-agent limit (local + cloud together) is reached. */
@@ -26,22 +25,16 @@ export function nextRunAt(schedule: { scheduleCron?: string | null; timezone?: s
  * Ownership is checked on every call (404 for another user's agent, as for canvases).
  */
 export class AgentService {
-  /** Cancels of runs (and their one conditional end), for the routes and the sweep of stale runs. */
-  readonly runCancels: AgentRunCancels;
-
   constructor(
     private readonly deps: {
       config: Config;
       repos: Repositories;
       enqueue: Enqueue;
-      queues: Pick<QueueRegistry, 'job' | 'remove'>;
-      signals: Pick<CancelSignals, 'request'>;
+      /** Agent runs on the run kernel: a manual run is recorded there when it is queued, and cancelled through it. */
+      runs: AgentRuns;
       logger: Logger;
-      metrics?: Metrics;
     },
-  ) {
-    this.runCancels = new AgentRunCancels(deps);
-  }
+  ) {}
 
   private async maxEnabled(userId: string): Promise<number> {
     const tier = (await this.deps.repos.users.findById(userId))?.tier ?? 'free';
@@ -112,13 +105,20 @@ export class AgentService {
       );
     }
     const runId = randomUUID();
+    await this.deps.runs.create({ id: runId, userId });
     await startAgentRun(this.deps.enqueue, { runId, agentId, agentType: ref.kind, userId, trigger: 'manual' });
     return { runId, agentId, agentType: ref.kind, status: 'queued' };
   }
 
   /** `POST /agents/runs/:runId/cancel` (owner): 202 `{runId, status: "cancelling"}`, 404 not yours, 409 `not_running`. */
-  cancelRun(userId: string, runId: string): Promise<{ runId: string; status: 'cancelling' }> {
-    return this.runCancels.cancel(userId, runId);
+  async cancelRun(userId: string, runId: string): Promise<{ runId: string; status: 'cancelling' }> {
+    await this.deps.runs.cancel(runId, { userId });
+    return { runId, status: 'cancelling' };
+  }
+
+  /** `agent_cancel {runId}` on `/device`: the same cancel for the socket's user, answered as its ack. */
+  cancelFromDevice(userId: string, payload: unknown): Promise<AgentCancelAck> {
+    return cancelFromDevice(this.deps.runs, userId, payload);
   }
 
   /**

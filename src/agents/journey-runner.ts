@@ -22,7 +22,8 @@ import {
   promptTemplateSchema,
   tooEarly,
 } from './journey-script';
-import { endCancelledAttempt } from './journey-cancel';
+import { journeyRunInput, type JourneyRuns } from './journey-run';
+import { isOpen } from '../runs/run-kernel';
 import { JourneyStore, type JourneySession } from './journey-store';
 import type { RunOutcome } from './run-outcome';
 import { historyMessages, systemMessage, userMessage, type ModelMessage } from '../ai/model-messages';
@@ -36,6 +37,8 @@ export interface JourneyRunnerDeps {
   redis: Redis;
   /** Cancel requests from any API node: a turn watches its own attempt while it runs. */
   signals: Pick<CancelSignals, 'watch'>;
+  /** Journey turns on the run kernel: an attempt starts and ends through it. */
+  runs: JourneyRuns;
   logger: Logger;
   metrics?: Metrics;
 }
@@ -108,48 +111,54 @@ export class JourneyRunner {
   }
 
   /**
-   * Runs one attempt at a turn to its outcome, watching for its cancel. The attempt ends once (the
-   * store's end marker): a reply is saved only when it wins over a cancel, and a cancel that wins
-   * drops the answer, leaving the session at its question.
+   * Runs one attempt at a turn to its outcome, watching for its cancel. The attempt is a run and
+   * ends once, through the run kernel: a reply is saved only when it wins over a cancel, and a
+   * cancel that wins drops the answer, leaving the session at its question.
    */
   private async runTurn(data: JourneyTurnJob, session: JourneySession, log: Logger): Promise<JourneyTurnOutcome> {
     const turn = data.turn;
     const pending = await this.store.getAnswer(session.id, turn);
     if (pending === null)
       return { status: 'failed', code: 'journey_failed', message: 'The answer for this turn is gone; send it again', turn };
-    if ((await this.store.endOf(session.id, pending.attempt)) === 'cancelled') return this.endCancelled(session.id, turn, pending.attempt);
+    const { runs } = this.deps;
+    const attempt = pending.attempt;
+    // Recorded when the answer was queued; again here for a turn queued before its run was.
+    await runs.create(journeyRunInput(data.userId, session.id, turn, attempt));
+    const begun = await runs.start(attempt);
+    if (!begun.started) {
+      // Cancelled while it waited: it ends here (or had ended so).
+      if (begun.run && (isOpen(begun.run) || begun.run.status === 'cancelled')) return this.endCancelled(attempt, turn);
+      return { status: 'failed', code: 'journey_failed', message: 'This answer was handled already; send it again', turn };
+    }
     const cancel = this.deps.signals.watch('journey', pending.attempt);
     let decision: TurnDecision;
     try {
       decision = await this.decide(data, session, pending.text, log, cancel.signal);
     } catch (error) {
-      if (cancel.signal.aborted) return this.endCancelled(session.id, turn, pending.attempt);
+      if (cancel.signal.aborted) return this.endCancelled(attempt, turn);
       log.warn({ err: error }, 'journey turn failed');
-      if (error instanceof ModelUnavailableError)
-        return {
-          status: 'failed',
-          code: 'llm_unavailable',
-          message: 'The language model could not be reached; please try again later',
-          turn,
-        };
-      return { status: 'failed', code: 'journey_failed', message: describeRedacted(error), turn };
+      const failed: JourneyTurnOutcome =
+        error instanceof ModelUnavailableError
+          ? { status: 'failed', code: 'llm_unavailable', message: 'The language model could not be reached; please try again later', turn }
+          : { status: 'failed', code: 'journey_failed', message: describeRedacted(error), turn };
+      await runs.end(attempt, { status: 'failed', code: failed.code, message: failed.message });
+      return failed;
     } finally {
       cancel.release();
     }
-    if (!(await this.store.claimEnd(session.id, pending.attempt, 'answered'))) return this.endCancelled(session.id, turn, pending.attempt);
     session.messages.push({ role: 'user', content: pending.text }, { role: 'assistant', content: decision.message });
     session.turn = turn;
     session.done = decision.done;
     if (decision.done) Object.assign(session, { promptTemplate: decision.promptTemplate, templateSource: decision.templateSource });
-    await this.store.save(session);
-    await this.store.dropAnswer(session.id, turn);
+    // Saved by the end only when it wins over a cancel.
+    if (!(await runs.end(attempt, { status: 'succeeded', result: { session, turn } })).won) return this.endCancelled(attempt, turn);
     log.info({ done: decision.done, templateSource: decision.templateSource }, 'journey turn completed');
     return { status: 'succeeded', turn, decision };
   }
 
-  /** Ends a cancelled attempt: its answer is dropped (the API may have ended it first). */
-  private async endCancelled(sessionId: string, turn: number, attempt: string): Promise<JourneyTurnOutcome> {
-    await endCancelledAttempt(this.store, sessionId, turn, attempt);
+  /** Ends a cancelled attempt, dropping its answer, unless the API ended it first (and dropped it then). */
+  private async endCancelled(attempt: string, turn: number): Promise<JourneyTurnOutcome> {
+    await this.deps.runs.end(attempt, { status: 'cancelled' });
     return { status: 'cancelled', turn };
   }
 

@@ -37,13 +37,10 @@ export interface PendingAnswer {
 }
 const pendingAnswerSchema = z.object({ attempt: z.uuid(), text: z.string() });
 
-/** How an attempt at a turn ended: with its reply, or cancelled. Written once. */
-export type TurnEnd = 'answered' | 'cancelled';
-
 /**
  * Journey sessions in Redis under `<prefix>:journey:<id>`, each expiring `ttlSeconds` after its
  * last change, plus the answer a queued turn is about to process (`…:answer:<turn>`), which keeps
- * user text out of the job payload, and how each attempt at a turn ended (`…:end:<attempt>`).
+ * user text out of the job payload. How each attempt at a turn ended is its run's (src/agents/journey-run.ts).
  */
 export class JourneyStore {
   constructor(
@@ -58,10 +55,6 @@ export class JourneyStore {
 
   private answerKey(id: string, turn: number) {
     return redisKeys(this.keyPrefix).journeyAnswer(id, turn);
-  }
-
-  private endKey(id: string, attempt: string) {
-    return redisKeys(this.keyPrefix).journeyAttemptEnd(id, attempt);
   }
 
   /** The session, or null when it is unknown, expired or unreadable. */
@@ -97,19 +90,6 @@ export class JourneyStore {
     if (raw === null) return null;
     const parsed = pendingAnswerSchema.safeParse(parseJson(raw));
     return parsed.success ? parsed.data : null;
-  }
-
-  /**
-   * Records how an attempt ended, unless it ended already: the one place a reply and a cancel
-   * racing each other meet. True for the first caller.
-   */
-  async claimEnd(id: string, attempt: string, end: TurnEnd): Promise<boolean> {
-    return (await this.redis.set(this.endKey(id, attempt), end, 'EX', this.ttlSeconds, 'NX')) === 'OK';
-  }
-
-  /** How an attempt ended, or null while it runs. */
-  async endOf(id: string, attempt: string): Promise<TurnEnd | null> {
-    return (await this.redis.get(this.endKey(id, attempt))) as TurnEnd | null;
   }
 
   async dropAnswer(id: string, turn: number): Promise<void> {

@@ -2,13 +2,13 @@ import { randomUUID } from 'node:crypto';
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../config';
-import type { CancelSignals } from '../lib/cancel-signals';
 import { AppError, conflict, notFound } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import { journeyTurnJobId, journeyTurnResultSchema, parseJourneyFailure } from '../queues/assistant';
 import type { QueueRegistry } from '../queues/registry';
 import { FIRST_QUESTIONS, JOURNEY_DATA_TYPES, type JourneyAgentType, type JourneyDataType } from './journey-script';
-import { JourneyCancels } from './journey-cancel';
+import { journeyRunInput, type JourneyRuns } from './journey-run';
+import { isOpen } from '../runs/run-kernel';
 import { JourneyStore, type JourneyEntry, type JourneySession } from './journey-store';
 import { settled } from '../lib/settled';
 
@@ -40,8 +40,8 @@ export interface JourneyServiceDeps {
   config: Config;
   redis: Redis;
   queues: QueueRegistry;
-  /** Cancel requests to the worker answering a turn, on any node. */
-  signals: Pick<CancelSignals, 'request'>;
+  /** Journey turns on the run kernel: each attempt at a turn is a run, cancelled through it. */
+  runs: JourneyRuns;
   logger: Logger;
   /** Overrides {@link JOURNEY_WAIT_MS}. */
   waitMs?: number;
@@ -55,18 +55,20 @@ export interface JourneyServiceDeps {
 export class JourneyService {
   private readonly store: JourneyStore;
   private readonly log: Logger;
-  /** Cancels of the turn a session waits on. */
-  readonly cancels: JourneyCancels;
-
   constructor(private readonly deps: JourneyServiceDeps) {
     this.store = new JourneyStore(deps.redis, deps.config.redis.keyPrefix, deps.config.agents.journeyTtlSeconds);
     this.log = deps.logger.child({ component: 'journey' });
-    this.cancels = new JourneyCancels({ store: this.store, queues: deps.queues, signals: deps.signals, logger: deps.logger });
   }
 
   /** `POST /agents/journey/:sessionId/cancel`: stops the answer waiting for its reply (202), 404 not yours, 409 `not_running`. */
-  cancel(userId: string, sessionId: string): Promise<{ sessionId: string; status: 'cancelling' }> {
-    return this.cancels.cancel(userId, sessionId);
+  async cancel(userId: string, sessionId: string): Promise<{ sessionId: string; status: 'cancelling' }> {
+    const session = await this.owned(userId, sessionId);
+    const pending = session.done ? null : await this.store.getAnswer(session.id, session.turn + 1);
+    const run = pending ? await this.deps.runs.find(pending.attempt) : null;
+    if (!pending || !run || !isOpen(run)) throw conflict('not_running', 'No answer of this journey is waiting for its reply');
+    await this.deps.runs.cancel(pending.attempt, { userId });
+    this.log.info({ userId, sessionId, turn: session.turn + 1 }, 'journey turn cancel requested');
+    return { sessionId, status: 'cancelling' };
   }
 
   /** A new session and its first, contextual question (no model call). */
@@ -112,9 +114,11 @@ export class JourneyService {
     }
     // A double submit finds the first answer waiting and the same job id: it waits for the same reply.
     await this.store.putAnswer(session.id, turn, input.message);
+    const attempt = (await this.store.getAnswer(session.id, turn))?.attempt;
+    // The attempt is the turn's run, recorded before its job is queued.
+    if (attempt) await this.deps.runs.create(journeyRunInput(userId, session.id, turn, attempt));
     const job = await queues.enqueue('assistant', 'journey-turn', { userId, sessionId: session.id, turn });
     this.log.info({ userId, sessionId: session.id, turn, jobId: job.id }, 'journey turn queued');
-    const attempt = (await this.store.getAnswer(session.id, turn))?.attempt;
     if ((await this.waitFor(job, events, attempt)) === 'cancelled') {
       this.log.info({ userId, sessionId: session.id, turn }, 'journey turn answered as cancelled');
       return { sessionId: session.id, message: session.messages.at(-1)?.content ?? '', done: false, turn: turn - 1, cancelled: true };
@@ -146,6 +150,12 @@ export class JourneyService {
     };
   }
 
+  /** The attempt ended cancelled, or its cancel was requested (its job was taken off the queue, and its end follows). */
+  private async cancelledAttempt(attempt: string): Promise<boolean> {
+    const run = await this.deps.runs.find(attempt);
+    return run?.status === 'cancelled' || (run !== null && isOpen(run) && run.cancelRequestedAt !== null);
+  }
+
   /** Someone else's session answers exactly like a missing one (0014). */
   private async owned(userId: string, sessionId: string): Promise<JourneySession> {
     const session = await this.store.get(sessionId);
@@ -174,16 +184,15 @@ export class JourneyService {
         waitMs,
       );
     });
-    // A removal counts only when it ended this attempt as cancelled: the earlier, failed job of the
-    // same id may be removed just before this one was queued, and its event may arrive late.
+    // A removal counts only when this attempt's cancel took it off the queue: the earlier, failed
+    // job of the same id may be removed just before this one was queued, and its event may arrive late.
     let onRemoved: ((args: { jobId: string }) => void) | undefined;
     const removed = new Promise<'cancelled'>((resolve) => {
       onRemoved = ({ jobId }) => {
         if (jobId !== job.id || !attempt) return;
-        this.store
-          .endOf(sessionId, attempt)
-          .then((end) => end === 'cancelled' && resolve('cancelled'))
-          .catch((error: unknown) => this.log.warn({ err: error, sessionId }, 'journey end marker not read; waiting for the job instead'));
+        this.cancelledAttempt(attempt)
+          .then((cancelled) => cancelled && resolve('cancelled'))
+          .catch((error: unknown) => this.log.warn({ err: error, sessionId }, 'journey turn run not read; waiting for the job instead'));
       };
       events.on('removed', onRemoved);
     });
@@ -192,7 +201,7 @@ export class JourneyService {
     void settled(finished);
     try {
       // Cancelled while queued before this request listened: the removal went by already.
-      if (attempt && (await this.store.endOf(sessionId, attempt)) === 'cancelled') return 'cancelled';
+      if (attempt && (await this.deps.runs.find(attempt))?.status === 'cancelled') return 'cancelled';
       const result: unknown = await Promise.race([finished, timeout, removed]);
       if (result === 'cancelled') return 'cancelled';
       journeyTurnResultSchema.parse(result);

@@ -5,7 +5,6 @@ import type { ApprovalService } from '../assistant/approvals';
 import type { FlowRunner } from '../flows/flow-runner';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
-import { StaleWorkRepository } from '../models/stale-work-repository';
 import type { QueueRegistry } from '../queues/registry';
 import type { RunKernel } from '../runs/run-kernel';
 import { hitlResumeJobId } from '../queues/assistant';
@@ -48,12 +47,13 @@ export interface ReapReport {
  * Crash safety: after kill -9 of any process, nothing stays `running` or `pending`
  * forever. Worker processes sweep at start and every REAPER_INTERVAL_MS for work whose job is gone
  * (Redis lost it, or it failed without its processor's bookkeeping, e.g. past the stall limit):
- * - runs (generations, ticket notes, chat turns) queued/running with no live job → `failed` (`interrupted`),
- *   or `cancelled` when their cancel was requested, through the run kernel (slot released, terminal
- *   event; a chat turn parked for an approval or continued by its resume job is not dead);
+ * - runs (generations, ticket notes, chat turns, agent runs) queued/running with no live job → `failed`
+ *   (`interrupted`), or `cancelled` when their cancel was requested, through the run kernel (slot
+ *   released, terminal event; a chat turn parked for an approval or continued by its resume job is
+ *   not dead, nor is an agent run waiting for its device);
  * - approvals pending past expiresAt → `timeout`, and the turn resumes (the model is told);
  * - approvals decided but never resumed (the resume enqueue failed, or the job was lost) → resumed;
- * - agent runs `running` past AGENT_RUN_TIMEOUT_MS → `error`;
+ * - agent runs `running` past AGENT_RUN_TIMEOUT_MS → `timed_out` through the run kernel (their row `error`);
  * - agentflow executions queued/running with no live node job → resumed: missing node events
  *   written, ready nodes queued again (finished nodes never run again, 0115).
  * Work younger than REAPER_GRACE_MS is left alone. Every change is a conditional UPDATE, so many
@@ -62,12 +62,10 @@ export interface ReapReport {
 export class Reaper {
   private timer?: NodeJS.Timeout;
   private running?: Promise<unknown>;
-  private readonly stale: StaleWorkRepository;
   private readonly log: Logger;
   private readonly owner = randomUUID();
 
   constructor(private readonly deps: ReaperDeps) {
-    this.stale = new StaleWorkRepository(deps.repos.db);
     this.log = deps.logger.child({ component: 'reaper' });
   }
 
@@ -105,12 +103,7 @@ export class Reaper {
       approvalsResumed: await this.resumeDecided(before),
       turns: recovered.chat ?? 0,
       notes: recovered.notes ?? 0,
-      agentRuns: (
-        await this.stale.failRunsStartedBefore(
-          new Date(before.getTime() - this.deps.config.agents.runTimeoutMs),
-          'interrupted: the run stopped without finishing',
-        )
-      ).length,
+      agentRuns: recovered.agent ?? 0,
       flowExecutions: await this.resumeFlows(before),
     };
     if (Object.values(report).some((n) => n > 0)) this.log.warn(report, 'reaped work left behind by a stopped process');

@@ -34,6 +34,9 @@ import { CANVAS_NAMESPACE, DEVICE_NAMESPACE, rooms } from '../realtime/events';
 import type { TokenSettings } from '../auth/tokens';
 import { GenerationEventLog } from '../generation/event-log';
 import { registerGenerationRuns } from '../generation/generation-run';
+import { registerAgentRuns } from '../agents/agent-run';
+import { registerJourneyRuns } from '../agents/journey-run';
+import { JourneyStore } from '../agents/journey-store';
 import { GenerationLimiter } from '../generation/generation-limiter';
 import { GenerationService } from '../generation/generation-service';
 import { createHttpApp } from '../http/app';
@@ -189,6 +192,13 @@ export async function startSwitchboard(
       metrics,
     });
     const flowRuns = registerFlowRuns(runKernel, { repos, events: flowEvents, queues, logger, metrics });
+    const agentRuns = registerAgentRuns(runKernel, { config, repos, queues, logger, metrics });
+    const journeyRuns = registerJourneyRuns(runKernel, {
+      repos,
+      store: new JourneyStore(redis, config.redis.keyPrefix, config.agents.journeyTtlSeconds),
+      queues,
+      logger,
+    });
     const notesRuns = registerNotesRuns(runKernel, { repos, notesEvents: new NotesEventLog(redis, config.redis.keyPrefix), logger });
     const chatRuns = registerChatRuns(runKernel, { repos, queues, chatEvents, devices, approvals, logger });
     const chatCancels = new ChatCancels({ repos, runs: chatRuns, chatEvents });
@@ -217,6 +227,8 @@ export async function startSwitchboard(
         notesRuns,
         flowRuns,
         kernel: runKernel,
+        agentRuns,
+        journeyRuns,
         chatCancels,
         flowEvents,
       });
@@ -279,7 +291,7 @@ export async function startSwitchboard(
       // One limiter for every surface of the same work: HTTP routes, device sockets, flow executions.
       const usage = new UsageLimiter(redis, config.redis.keyPrefix, config.usageLimits);
       const chat = new ChatService({ repos, enqueue: queues.enqueue, registry: deviceRegistry, logger, models, runs: chatRuns });
-      const agents = new AgentService({ config, repos, enqueue: queues.enqueue, queues, signals, logger, metrics });
+      const agents = new AgentService({ config, repos, enqueue: queues.enqueue, runs: agentRuns, logger });
       const ctx: ApiContext = {
         config,
         logger,
@@ -294,7 +306,7 @@ export async function startSwitchboard(
         chat,
         chatCancels,
         approvals,
-        journeys: new JourneyService({ config, redis, queues, signals, logger }),
+        journeys: new JourneyService({ config, redis, queues, runs: journeyRuns, logger }),
         agents,
         flows: new FlowService({ repos, models }),
         flowExecutions: new FlowExecutions({
@@ -359,7 +371,7 @@ export async function startSwitchboard(
         logger,
         metrics,
         ...deviceHandlers,
-        onAgentCancel: (user, _deviceId, payload) => agents.runCancels.cancelFromDevice(user.id, payload),
+        onAgentCancel: (user, _deviceId, payload) => agents.cancelFromDevice(user.id, payload),
       });
       closers.unshift(['device presence', () => deviceSockets.close()]);
       // MAX_SOCKETS_PER_USER over every node, both namespaces and the plain WebSocket; registered after each namespace's auth.

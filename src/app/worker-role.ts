@@ -14,6 +14,8 @@ import { SessionNotesRunner } from '../assistant/session-notes-runner';
 import { ChatflowRunner } from '../flows/chatflow-runner';
 import { JourneyRunner } from '../agents/journey-runner';
 import { AgentRunner } from '../agents/agent-runner';
+import type { AgentRuns } from '../agents/agent-run';
+import type { JourneyRuns } from '../agents/journey-run';
 import type { CredentialVault } from '../agents/credentials';
 import type { AgentRunChannel } from '../agents/run-channel';
 import type { DeviceRegistry } from '../devices/device-registry';
@@ -40,6 +42,10 @@ export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'models' | 'm
   connection: Redis;
   /** The run kernel: the reaper recovers every registered kind through it. */
   kernel: RunKernel;
+  /** Agent runs on the run kernel. */
+  agentRuns: AgentRuns;
+  /** Journey turns on the run kernel. */
+  journeyRuns: JourneyRuns;
   /** The ticket notes' runs. */
   notesRuns: NotesRuns;
   /** The flow executions' runs. */
@@ -142,7 +148,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       chatCancels: deps.chatCancels,
     }),
     notes: new SessionNotesRunner({ config, repos, models, notesEvents, logger, metrics, runs: deps.notesRuns }),
-    journeys: new JourneyRunner({ config, repos, models, redis: deps.connection, signals, logger, metrics }),
+    journeys: new JourneyRunner({ config, repos, models, redis: deps.connection, signals, runs: deps.journeyRuns, logger, metrics }),
     chatflows: new ChatflowRunner({ repos, models, chatEvents, logger, metrics, signals, chatCancels: deps.chatCancels }),
     agentRuns: new AgentRunner({
       config,
@@ -155,6 +161,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       vault: deps.vault,
       models,
       signals,
+      runs: deps.agentRuns,
       logger,
       metrics,
     }),

@@ -374,32 +374,33 @@ export class AgentsRepository {
   }
 
   /**
-   * Ends a run that has not ended (`running` or `waiting_device`): one conditional UPDATE, so of a
-   * cancel and the run's natural end racing, exactly one writes the terminal status. True for the
-   * winner. `from` narrows the statuses it may end (ending a waiting run must not end one a worker
-   * has just claimed).
+   * Writes a run's terminal status, following its run's end in the run kernel's transaction (`db`):
+   * one conditional UPDATE of a run that has not ended (`running` or `waiting_device`, narrowed by
+   * `from`: ending a waiting run must not end one a worker has just claimed). `errors` replaces the
+   * run's errors; `appendErrors` adds to them (an end from outside the worker, which has no counts).
+   * The ended row, or null when none was open.
    */
   async endRun(
     id: string,
-    values: Pick<AgentRunRow, 'status' | 'errors'> & Partial<Pick<AgentRunRow, 'itemsProcessed' | 'itemsCreated'>>,
+    values: Pick<AgentRunRow, 'status'> &
+      Partial<Pick<AgentRunRow, 'errors' | 'itemsProcessed' | 'itemsCreated'>> & { appendErrors?: string[] },
     from: AgentRunStatus[] = ['running', 'waiting_device'],
-  ): Promise<boolean> {
-    const rows = await this.db
+    db: DbOrTx = this.db,
+  ): Promise<AgentRunRow | null> {
+    const { appendErrors, ...set } = values;
+    const rows = await db
       .update(agentRuns)
-      .set(toStorable({ ...values, fetched: null, completedAt: new Date() }))
+      .set({
+        ...toStorable(set),
+        ...(appendErrors?.length && !set.errors
+          ? { errors: sql`${agentRuns.errors} || ${JSON.stringify(toStorable(appendErrors))}::jsonb` }
+          : {}),
+        fetched: null,
+        completedAt: new Date(),
+      })
       .where(and(eq(agentRuns.id, id), inArray(agentRuns.status, from)))
-      .returning({ id: agentRuns.id });
-    return rows.length > 0;
-  }
-
-  /** Runs still `running` that started before `before` (past any run's deadline), oldest first. */
-  async runningStartedBefore(before: Date, limit = 500): Promise<AgentRunRow[]> {
-    return this.db
-      .select()
-      .from(agentRuns)
-      .where(and(eq(agentRuns.status, 'running'), lte(agentRuns.startedAt, before)))
-      .orderBy(agentRuns.startedAt)
-      .limit(limit);
+      .returning();
+    return rows[0] ?? null;
   }
 
   /** Runs of the user waiting for a device that `deviceId` may take: its own local agents' runs, and any cloud run. */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { ChatEvent } from '../assistant/chat-events';
-import { agentCancelSchema } from '../agents/agent-run-cancel';
+import { agentCancelSchema } from '../agents/agent-run';
 import { chatCancelSchema } from '../assistant/chat-cancel';
 import { chatRequestSchema } from '../assistant/chat-service';
 import type { NotesEvent } from '../assistant/notes-events';

@@ -60,6 +60,13 @@ export interface RunKindSpec<S, U, C, P> {
    * else returns the kind's own status (the 409's message when the run has already ended).
    */
   authorizeCancel(id: string, actor: RunActor): Promise<{ status: string }>;
+  /**
+   * Recovery's say over one of its open runs, before the default (end it when its job is not
+   * live): `leave` keeps it open (it waits on something other than a job), an outcome ends it with
+   * that outcome, `undefined` takes the default. For a kind with no single job id it also answers
+   * whether the run's jobs are live.
+   */
+  recover?(run: RunRow): Promise<'leave' | RunOutcome<S, U> | undefined>;
   /** After a cancel request is recorded (its audit). */
   cancelRequested?(run: RunRow, actor: RunActor): Promise<void>;
   /** The kind's own row for this end, in the transaction that moved the run. */
@@ -74,6 +81,13 @@ export interface RunKindSpec<S, U, C, P> {
    * keeps one statement). Without it, the run's row alone moves.
    */
   start?(id: string, from: RunRow['status'][]): Promise<StartResult>;
+}
+
+/** A new run: its id and owner, and the job carrying it when its id does not name it. */
+export interface NewRunInput {
+  id: string;
+  userId: string;
+  job?: { queue: QueueName; jobId: string };
 }
 
 /** The answer of `start`: the run as it now is, and whether this call started it. */
@@ -148,9 +162,12 @@ export class RunKernel {
       if (spec.recoversItself) continue;
       let ended = 0;
       for (const run of await this.deps.runs.listOpenBefore(kind, before, limit)) {
-        if (run.queue && run.jobId && (await this.deps.queues.isLive(run.queue as QueueName, run.jobId))) continue;
-        if (await spec.heldElsewhere?.(run)) continue;
-        const outcome: RunOutcome = run.cancelRequestedAt ? { status: 'cancelled' } : { status: 'failed', ...spec.interrupted };
+        const verdict = spec.recover ? await spec.recover(run) : undefined;
+        if (verdict === 'leave') continue;
+        if (!verdict && run.queue && run.jobId && (await this.deps.queues.isLive(run.queue as QueueName, run.jobId))) continue;
+        if (!verdict && (await spec.heldElsewhere?.(run))) continue;
+        const outcome: RunOutcome =
+          verdict ?? (run.cancelRequestedAt ? { status: 'cancelled' } : { status: 'failed', ...spec.interrupted });
         if ((await this.end(kind, run.id, outcome, undefined)).won) ended += 1;
       }
       report[kind] = ended;
@@ -158,10 +175,21 @@ export class RunKernel {
     return report;
   }
 
-  /** Records a new queued run on the job that will carry it. */
-  async create(kind: RunKindName, input: { id: string; userId: string }, db?: Tx): Promise<void> {
+  /**
+   * Records a new queued run on the job that will carry it: the kind's queue and job id, or `job`
+   * when the job id does not follow from the run's id (a journey turn's job is keyed by its session
+   * and turn, its run by the attempt).
+   */
+  async create(kind: RunKindName, input: NewRunInput, db?: Tx): Promise<void> {
     const spec = this.spec(kind);
-    await this.deps.runs.insert({ kind, id: input.id, userId: input.userId, queue: spec.queue, jobId: spec.jobId(input.id) }, db);
+    const queue = input.job?.queue ?? spec.queue;
+    const jobId = input.job ? input.job.jobId : spec.jobId(input.id);
+    await this.deps.runs.insert({ kind, id: input.id, userId: input.userId, queue, jobId }, db);
+  }
+
+  /** The run as it now is, or null. */
+  find(kind: RunKindName, id: string): Promise<RunRow | null> {
+    return this.deps.runs.find(kind, id);
   }
 
   /**
@@ -255,8 +283,12 @@ export class RunHandle<S, U, C, P> {
     readonly spec: RunKindSpec<S, U, C, P>,
   ) {}
 
-  create(input: { id: string; userId: string }, db?: Tx): Promise<void> {
+  create(input: NewRunInput, db?: Tx): Promise<void> {
     return this.kernel.create(this.spec.kind, input, db);
+  }
+
+  find(id: string): Promise<RunRow | null> {
+    return this.kernel.find(this.spec.kind, id);
   }
 
   reopen(input: { id: string; userId: string }, db?: Tx): Promise<boolean> {

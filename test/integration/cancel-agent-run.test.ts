@@ -1,6 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { DeviceSimulator } from '@switchboard/client/testing';
-import { endAgentRun, endStaleAgentRuns } from '../../src/agents/agent-run-cancel';
+import { Redis } from 'ioredis';
+import { registerAgentRuns, toKernelOutcome, type AgentRuns } from '../../src/agents/agent-run';
+import { CancelSignals } from '../../src/lib/cancel-signals';
+import { QueueRegistry } from '../../src/queues/registry';
+import { RunKernel } from '../../src/runs/run-kernel';
+import { testRedisUrl } from '../support/database';
 import { messageText, type ChatRequest, type ChatTurn } from '../../src/ai/openai-compatible/server';
 import { demoResponder } from '../../src/ai/demo-llm/responder';
 import type { ToolCall } from '../../src/devices/protocol';
@@ -163,56 +168,124 @@ describe('cancelling an agent run', () => {
     expect(await runOf(user, runId)).toMatchObject({ status: 'cancelled' });
   }, 60_000);
 
+  /**
+   * A run kernel of the test's own with the `agent` kind registered, over the app's database and
+   * Redis (its queues and signals): another process's kernel, ending the same runs.
+   */
+  async function otherKernel(): Promise<{ kernel: RunKernel; runs: AgentRuns; close: () => Promise<void> }> {
+    const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: 1 });
+    const logger = createLogger({ level: 'silent' });
+    const queues = new QueueRegistry(redis, t.app.config.redis.keyPrefix);
+    const signals = new CancelSignals(redis, t.app.config.redis.keyPrefix, logger);
+    const kernel = new RunKernel({ runs: t.app.repos.runs, queues, signals, logger });
+    const runs = registerAgentRuns(kernel, { config: t.app.config, repos: t.app.repos, queues, logger });
+    return {
+      kernel,
+      runs,
+      close: async () => {
+        await signals.close();
+        await queues.close();
+        redis.disconnect();
+      },
+    };
+  }
+
+  /** A run the kernel knows, with its row `running`, as a worker would leave it. */
+  async function runningRun(user: TestUser, agentId: string, runs: AgentRuns, row: { startedAt?: Date } = {}) {
+    const id = randomUUID();
+    await runs.create({ id, userId: user.id });
+    await t.app.repos.agents.insertRun({ id, agentId, agentType: 'local', userId: user.id, trigger: 'manual', status: 'running', ...row });
+    expect((await runs.start(id)).started).toBe(true);
+    return id;
+  }
+
   test('a cancel racing the natural end: of the concurrent ends exactly one is written', async () => {
     const { user, runId, agentId } = await withAgent('Racing', 'TODO: Quick one\n');
     const run = await eventually(() => runOf(user, runId), ended, 20_000);
     expect(run!.status).toBe('success');
+    expect((await t.app.repos.runs.find('agent', runId))?.status).toBe('succeeded');
     // Ended on its own: nothing left to stop.
     expect((await cancel(user, runId)).body.error.code).toBe('not_running');
-    // A fresh running row, ended by ten callers at once: half cancel it, half finish it.
-    const raceId = randomUUID();
-    await t.app.repos.agents.insertRun({ id: raceId, agentId, agentType: 'local', userId: user.id, trigger: 'manual', status: 'running' });
-    const deps = { repos: t.app.repos, logger: createLogger({ level: 'silent' }) };
-    const counts = { itemsProcessed: 1, itemsCreated: 1, errors: [] };
-    const results = await Promise.all(
-      Array.from({ length: 10 }, (_, i) =>
-        endAgentRun(
-          deps,
-          { id: raceId, agentId, agentType: 'local' },
-          i % 2 ? { status: 'cancelled', ...counts } : { status: 'succeeded', ...counts },
-        ),
-      ),
-    );
-    expect(results.filter(Boolean)).toHaveLength(1);
-    const winner = results.findIndex(Boolean);
-    expect((await runOf(user, raceId))!.status).toBe(winner % 2 ? 'cancelled' : 'success');
-    expect((await cancel(user, raceId)).status).toBe(409);
+    const other = await otherKernel();
+    try {
+      // A fresh running run, ended by ten callers at once: half cancel it, half finish it.
+      const raceId = await runningRun(user, agentId, other.runs);
+      const counts = { itemsProcessed: 1, itemsCreated: 1, errors: [] };
+      const results = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => {
+          const { outcome, counts: kept } = toKernelOutcome(
+            i % 2 ? { status: 'cancelled', ...counts } : { status: 'succeeded', ...counts },
+          );
+          return other.runs.end(raceId, outcome, { counts: kept });
+        }),
+      );
+      expect(results.filter((result) => result.won)).toHaveLength(1);
+      const winner = results.findIndex((result) => result.won);
+      expect((await runOf(user, raceId))!.status).toBe(winner % 2 ? 'cancelled' : 'success');
+      expect((await t.app.repos.runs.find('agent', raceId))?.status).toBe(winner % 2 ? 'cancelled' : 'succeeded');
+      expect((await cancel(user, raceId)).status).toBe(409);
+
+      // The cancel route racing the worker's end: one wins, and the row and the run agree.
+      const againId = await runningRun(user, agentId, other.runs);
+      const [cancelled, finished] = await Promise.all([
+        cancel(user, againId),
+        other.runs.end(againId, { status: 'succeeded', result: counts }, { counts }),
+      ]);
+      const row = await runOf(user, againId);
+      const kernelRun = await t.app.repos.runs.find('agent', againId);
+      if (finished.won) {
+        // The end came first: the cancel found it ended (a cancel recorded first would have refused the success).
+        expect(row!.status).toBe('success');
+        expect(kernelRun?.status).toBe('succeeded');
+        expect(kernelRun?.cancelRequestedAt).toBeNull();
+        expect(cancelled.status).toBe(409);
+      } else {
+        expect(cancelled.status).toBe(202);
+        // Recorded before the end: a success is refused, and the worker holding it ends it cancelled.
+        expect(kernelRun?.cancelRequestedAt).not.toBeNull();
+        const { outcome } = toKernelOutcome({ status: 'cancelled', ...counts });
+        expect((await other.runs.end(againId, outcome, { counts })).won).toBe(true);
+        expect((await runOf(user, againId))!.status).toBe('cancelled');
+      }
+    } finally {
+      await other.close();
+    }
   }, 60_000);
 
-  test('the sweep of runs a stopped worker left running ends them `cancelled` when their owner asked, else `error`', async () => {
+  test('recovery ends a run a stopped worker left: `cancelled` when its owner asked, `timed_out` past the run timeout, a waiting run stays', async () => {
     const user = await registerUser(t.api, 'Sweep');
     const agent = await request('POST', `${t.api}/agents/local`, { token: user.accessToken, body: agentBody('laptop-gone') });
-    const longAgo = new Date(Date.now() - 3_600_000);
-    const [asked, forgotten, fresh] = [randomUUID(), randomUUID(), randomUUID()];
-    const row = {
-      agentId: agent.body.id,
-      agentType: 'local' as const,
-      userId: user.id,
-      trigger: 'manual' as const,
-      status: 'running' as const,
-    };
-    await t.app.repos.agents.insertRun({ ...row, id: asked, startedAt: longAgo, cancelRequestedAt: longAgo });
-    await t.app.repos.agents.insertRun({ ...row, id: forgotten, startedAt: longAgo });
-    await t.app.repos.agents.insertRun({ ...row, id: fresh });
+    const other = await otherKernel();
+    try {
+      const longAgo = new Date(Date.now() - 3_600_000);
+      // No job carries any of them: their worker was killed and its jobs are gone.
+      const killed = await runningRun(user, agent.body.id, other.runs);
+      const asked = await runningRun(user, agent.body.id, other.runs);
+      expect(await t.app.repos.runs.requestCancel('agent', asked, user.id)).not.toBeNull();
+      const overdue = await runningRun(user, agent.body.id, other.runs, { startedAt: longAgo });
+      const waiting = await runningRun(user, agent.body.id, other.runs);
+      await t.app.repos.agents.updateRun(waiting, { status: 'waiting_device' });
 
-    const deps = { repos: t.app.repos, logger: createLogger({ level: 'silent' }) };
-    const ended = await endStaleAgentRuns(deps, new Date(Date.now() - 60_000), 'interrupted: the run stopped without finishing');
-    expect(ended).toBeGreaterThanOrEqual(2);
-    expect(await runOf(user, asked)).toMatchObject({ status: 'cancelled' });
-    expect(await runOf(user, forgotten)).toMatchObject({ status: 'error', errors: ['interrupted: the run stopped without finishing'] });
-    expect(await runOf(user, fresh)).toMatchObject({ status: 'running', completedAt: null });
-    // Swept once: a second sweep finds nothing of this user's left.
-    await endStaleAgentRuns(deps, new Date(Date.now() - 60_000), 'again');
-    expect(await runOf(user, forgotten)).toMatchObject({ errors: ['interrupted: the run stopped without finishing'] });
-  }, 30_000);
+      const report = await other.kernel.recover(new Date(Date.now() + 1_000), 500);
+      expect(report.agent).toBeGreaterThanOrEqual(3);
+      expect(await runOf(user, killed)).toMatchObject({ status: 'error', errors: ['interrupted: the run stopped without finishing'] });
+      expect(await t.app.repos.runs.find('agent', killed)).toMatchObject({ status: 'failed', errorCode: 'interrupted' });
+      expect(await runOf(user, asked)).toMatchObject({ status: 'cancelled' });
+      expect(await t.app.repos.runs.find('agent', asked)).toMatchObject({ status: 'cancelled' });
+      const timedOut = await runOf(user, overdue);
+      expect(timedOut).toMatchObject({ status: 'error' });
+      expect(timedOut!.errors.at(-1)).toMatch(/^timed_out: /);
+      expect(await t.app.repos.runs.find('agent', overdue)).toMatchObject({ status: 'timed_out' });
+      expect(await runOf(user, waiting)).toMatchObject({ status: 'waiting_device', completedAt: null });
+      expect(await t.app.repos.runs.find('agent', waiting)).toMatchObject({ status: 'running' });
+      // Recovered once: a second sweep changes nothing.
+      await other.kernel.recover(new Date(Date.now() + 1_000), 500);
+      expect(await runOf(user, killed)).toMatchObject({ errors: ['interrupted: the run stopped without finishing'] });
+      // The waiting run is still the owner's to cancel.
+      expect((await cancel(user, waiting)).status).toBe(202);
+      expect(await runOf(user, waiting)).toMatchObject({ status: 'cancelled' });
+    } finally {
+      await other.close();
+    }
+  }, 60_000);
 });

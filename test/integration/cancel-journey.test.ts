@@ -1,6 +1,10 @@
 import { messageText, type ChatRequest, type ChatTurn } from '../../src/ai/openai-compatible/server';
 import { randomUUID } from 'node:crypto';
-import { endCancelledAttempt } from '../../src/agents/journey-cancel';
+import { journeyRunInput, registerJourneyRuns } from '../../src/agents/journey-run';
+import { CancelSignals } from '../../src/lib/cancel-signals';
+import { createLogger } from '../../src/lib/logger';
+import { QueueRegistry } from '../../src/queues/registry';
+import { RunKernel } from '../../src/runs/run-kernel';
 import { FIRST_QUESTIONS } from '../../src/agents/journey-script';
 import { JourneyStore } from '../../src/agents/journey-store';
 import { createRedis, redisReady } from '../../src/lib/redis';
@@ -91,23 +95,57 @@ describe('cancelling a journey turn', () => {
 
   test('a cancel racing the reply: of the concurrent ends of one attempt exactly one wins, and a cancel that wins drops the answer', async () => {
     const redis = createRedis(testRedisUrl(), 'command');
+    const logger = createLogger({ level: 'silent' });
+    const keyPrefix = `${t.keyPrefix}-race`;
+    const queues = new QueueRegistry(redis, keyPrefix);
+    const signals = new CancelSignals(redis, keyPrefix, logger);
     try {
       await redisReady(redis);
-      const store = new JourneyStore(redis, `${t.keyPrefix}-race`, 60);
+      const store = new JourneyStore(redis, keyPrefix, 60);
+      const kernel = new RunKernel({ runs: t.app.repos.runs, queues, signals, logger });
+      const runs = registerJourneyRuns(kernel, { repos: t.app.repos, store, queues, logger });
+      const user = await registerUser(t.api, 'Racer');
       const sessionId = randomUUID();
+      const session = {
+        id: sessionId,
+        userId: user.id,
+        agentType: 'local' as const,
+        dataTypes: ['tasks' as const],
+        turn: 0,
+        done: false,
+        messages: [{ role: 'assistant' as const, content: 'What do you keep?' }],
+        createdAt: new Date().toISOString(),
+      };
+      await store.save(session);
       expect(await store.putAnswer(sessionId, 1, 'Markdown notes')).toBe(true);
       const { attempt } = (await store.getAnswer(sessionId, 1))!;
+      await runs.create(journeyRunInput(user.id, sessionId, 1, attempt));
+      expect((await runs.start(attempt)).started).toBe(true);
+      const answered = {
+        ...session,
+        turn: 1,
+        messages: [
+          ...session.messages,
+          { role: 'user' as const, content: 'Markdown notes' },
+          { role: 'assistant' as const, content: 'Where?' },
+        ],
+      };
       const results = await Promise.all(
         Array.from({ length: 10 }, (_, i) =>
-          i % 2 ? endCancelledAttempt(store, sessionId, 1, attempt) : store.claimEnd(sessionId, attempt, 'answered'),
+          i % 2
+            ? runs.end(attempt, { status: 'cancelled' })
+            : runs.end(attempt, { status: 'succeeded', result: { session: answered, turn: 1 } }),
         ),
       );
-      expect(results.filter(Boolean)).toHaveLength(1);
-      const winner = results.findIndex(Boolean) % 2 ? 'cancelled' : 'answered';
-      expect(await store.endOf(sessionId, attempt)).toBe(winner);
-      // A cancel drops the answer only when the cancel won.
-      expect(await store.getAnswer(sessionId, 1)).toEqual(winner === 'cancelled' ? null : { attempt, text: 'Markdown notes' });
+      expect(results.filter((result) => result.won)).toHaveLength(1);
+      const winner = results.findIndex((result) => result.won) % 2 ? 'cancelled' : 'succeeded';
+      expect((await runs.find(attempt))?.status).toBe(winner);
+      // The answer is dropped either way (a reply consumed it, a cancel dropped it); only a reply moves the session on.
+      expect(await store.getAnswer(sessionId, 1)).toBeNull();
+      expect((await store.get(sessionId))?.turn).toBe(winner === 'succeeded' ? 1 : 0);
     } finally {
+      await signals.close();
+      await queues.close();
       redis.disconnect();
     }
   });
