@@ -104,7 +104,7 @@ export class JourneyService {
     const { queues } = this.deps;
     // Listening before enqueueing, so the completion cannot slip past.
     const events = queues.events('assistant');
-    const earlier = await queues.get('assistant').getJob(journeyTurnJobId(session.id, turn));
+    const earlier = await queues.job('assistant', journeyTurnJobId(session.id, turn));
     if (earlier && ((await earlier.isFailed()) || (await wasCancelled(earlier)))) {
       // The user answers again after a failed or cancelled turn: that job gives way to a fresh one with this answer.
       await earlier

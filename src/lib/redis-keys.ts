@@ -133,11 +133,6 @@ export class RedisKeys {
     return `${this.prefix}:journey:${slot(journeyId)}`;
   }
 
-  /** Marks how one attempt of a journey turn ended (answered or cancelled; SET NX, one winner); TTL `JOURNEY_TTL_SECONDS`. */
-  journeyAttemptEnd(journeyId: string, attempt: string): string {
-    return `${this.prefix}:journey:${slot(journeyId)}:end:${attempt}`;
-  }
-
   /** The answer a queued journey turn is about to process; TTL `JOURNEY_TTL_SECONDS`. */
   journeyAnswer(journeyId: string, turn: number): string {
     return `${this.prefix}:journey:${slot(journeyId)}:answer:${turn}`;

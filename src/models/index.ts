@@ -23,9 +23,8 @@ export function createRepositories(db: Db) {
   const audit = new AuditRepository(db);
   return {
     /**
-     * The raw handle. SQL and transactions belong in repository methods; this stays only for the
-     * run kernel's transactions (src/generation, src/assistant/approvals.ts, the reaper's stale-work
-     * queries) until they move into repositories, and for tests that arrange rows directly.
+     * The raw handle, for tests that arrange rows directly. SQL and transactions belong in
+     * repository methods: nothing in src/ outside this folder uses it (lint keeps drizzle here).
      */
     db,
     users: new UsersRepository(db),

@@ -32,9 +32,9 @@ export class QueueRegistry {
   }
 
   /**
-   * The BullMQ `Queue` itself. Callers use the typed methods instead (enqueue, job, remove, isLive,
-   * rateLimit, counts), so every way into a queue goes through the catalog; the run kernel's
-   * generation service, cancels and reaper still reach in here until they move onto them.
+   * The BullMQ `Queue` itself, for tests that arrange or inspect jobs directly. The server uses the
+   * typed methods (enqueue, job, remove, isLive, rateLimit, counts, forDashboard), so every way into a
+   * queue goes through the catalog.
    */
   get(name: QueueName): Queue {
     let queue = this.queues.get(name);
