@@ -10,7 +10,7 @@ import { readSse } from '../support/sse';
  * next message in the same session is answered normally.
  */
 describe('a chatflow turn whose worker died mid-answer', () => {
-  const cluster = useCluster('chatflow-rerun', { WORKER_LOCK_MS: '1000', DEMO_LLM_DELAY_MS: '150', LOG_LEVEL: 'info' });
+  const cluster = useCluster('chatflow-rerun', { WORKER_LOCK_MS: '2000', DEMO_LLM_DELAY_MS: '150', LOG_LEVEL: 'info' });
 
   test('ends with error interrupted on the stream, repeats no text, and the session goes on', async () => {
     const [api, workerA, workerB] = await Promise.all([

@@ -15,7 +15,7 @@ const tagOf = (req: ChatRequest) =>
  * that had finished before the kill called the model exactly once (counted at the model server).
  */
 describe('a worker killed in the middle of an agentflow execution', () => {
-  const cluster = useCluster('flowcrash', { WORKER_LOCK_MS: '1000', LOG_LEVEL: 'info' });
+  const cluster = useCluster('flowcrash', { WORKER_LOCK_MS: '2000', LOG_LEVEL: 'info' });
   let llm: ScriptedLLM;
   const calls = new Map<string, number>();
 

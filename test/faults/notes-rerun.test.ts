@@ -10,7 +10,7 @@ import { registerUser, request } from '../support/http';
  * (`failed`, as the reaper ends interrupted notes) instead.
  */
 describe('ticket notes re-run after their worker died', () => {
-  const cluster = useCluster('notes-rerun', { WORKER_LOCK_MS: '1000', DEMO_LLM_DELAY_MS: '150', LOG_LEVEL: 'info' });
+  const cluster = useCluster('notes-rerun', { WORKER_LOCK_MS: '2000', DEMO_LLM_DELAY_MS: '150', LOG_LEVEL: 'info' });
   let device: DeviceSimulator | undefined;
 
   afterAll(() => device?.close());

@@ -12,7 +12,7 @@ const PROMPT = 'Plan the launch: a heading, three todos (book venue, invite pres
  * again, and the retry neither duplicates blocks nor loses any for the clients.
  */
 describe('a worker killed in the middle of a generation', () => {
-  const cluster = useCluster('crash', { WORKER_LOCK_MS: '1000', DEMO_LLM_DELAY_MS: '150', LOG_LEVEL: 'info' });
+  const cluster = useCluster('crash', { WORKER_LOCK_MS: '2000', DEMO_LLM_DELAY_MS: '150', LOG_LEVEL: 'info' });
   const sockets: CanvasClient[] = [];
 
   afterAll(() => sockets.forEach((socket) => socket.close()));
