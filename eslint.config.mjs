@@ -10,7 +10,7 @@ import tseslint from 'typescript-eslint';
 
 // Doors: each side effect is reached through one module (docs/architecture.md, "Doors"). SQL and the
 // tables live in src/models (repositories), model types and LangChain in src/ai (the gateway), BullMQ's
-// queue objects in src/queues (the registry) and src/workers (the worker pool).
+// queue objects in src/producers (the registry) and src/workers (the worker pool).
 const SQL = {
   group: ['drizzle-orm', 'drizzle-orm/*', 'pg', '@electric-sql/pglite', '@electric-sql/pglite/*'],
   message: 'SQL lives in src/models/*-repository.ts: add a repository method (transactions too).',
@@ -28,7 +28,7 @@ const QUEUES = {
   name: 'bullmq',
   importNames: ['Queue', 'QueueEvents', 'QueueEventsProducer', 'FlowProducer', 'Worker'],
   allowTypeImports: true,
-  message: 'Queues are reached through QueueRegistry (src/queues/registry.ts: enqueue, job, remove, isLive, rateLimit, counts).',
+  message: 'Queues are reached through QueueRegistry (src/producers/registry.ts: enqueue, job, remove, isLive, rateLimit, counts).',
 };
 /** The rule for a folder: the doors it must not go around (import paths by name, the rest by pattern). */
 const doors = (...restrictions) => ({
@@ -107,7 +107,7 @@ export default defineConfig(
     rules: doors(SQL, TABLES, QUEUES),
   },
   {
-    files: ['src/queues/**/*.ts', 'src/workers/**/*.ts'],
+    files: ['src/producers/**/*.ts', 'src/workers/**/*.ts'],
     rules: doors(SQL, TABLES, LANGCHAIN),
   },
   {

@@ -1,8 +1,8 @@
 import { conflict, notFound } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
-import { journeyTurnJobId } from '../queues/assistant';
-import type { QueueRegistry } from '../queues/registry';
+import { journeyTurnJobId } from '../producers/assistant';
+import type { QueueRegistry } from '../producers/registry';
 import type { RunHandle, RunKernel, RunKindSpec } from '../runs/run-kernel';
 import type { JourneySession, JourneyStore } from './journey-store';
 

@@ -7,7 +7,7 @@ import type { CancelSignals } from '../lib/cancel-signals';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import type { Metrics } from '../observability/metrics';
-import { journeyFailure, type JourneyFailureCode, type JourneyTurnJob, type JourneyTurnResult } from '../queues/assistant';
+import { journeyFailure, type JourneyFailureCode, type JourneyTurnJob, type JourneyTurnResult } from '../producers/assistant';
 import {
   composeTemplate,
   DONE_MESSAGE,

@@ -3,8 +3,8 @@ import cron, { type ScheduledTask } from 'node-cron';
 import type { LimitsResolver } from '../auth/limits';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
-import { startAgentRun } from '../queues/agent-runs';
-import type { Enqueue } from '../queues/registry';
+import { startAgentRun } from '../producers/agent-runs';
+import type { Enqueue } from '../producers/registry';
 import { cronSlots } from '../schemas/agents';
 import { settled } from '../lib/settled';
 

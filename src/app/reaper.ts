@@ -5,10 +5,10 @@ import type { ApprovalService } from '../assistant/approvals';
 import type { FlowRunner } from '../flows/flow-runner';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
-import type { QueueRegistry } from '../queues/registry';
+import type { QueueRegistry } from '../producers/registry';
 import type { RunKernel } from '../runs/run-kernel';
-import { hitlResumeJobId } from '../queues/assistant';
-import { flowNodeJobId } from '../queues/flows';
+import { hitlResumeJobId } from '../producers/assistant';
+import { flowNodeJobId } from '../producers/flows';
 import { redisKeys } from '../lib/redis-keys';
 
 /** Rows looked at per kind and sweep: a backlog is worked off over several sweeps. */

@@ -50,7 +50,7 @@ import { createRedis, redisReady } from '../lib/redis';
 import { createRepositories, type Repositories } from '../models';
 import { openDatabase } from '../models/database';
 import { Metrics, metricsAuthorized } from '../observability/metrics';
-import { QueueRegistry } from '../queues/registry';
+import { QueueRegistry } from '../producers/registry';
 import { RunKernel } from '../runs/run-kernel';
 import { DeviceRegistry } from '../devices/device-registry';
 import { DeviceChannel } from '../devices/device-channel';

@@ -8,7 +8,7 @@ import type { Logger } from '../lib/logger';
 import type { UsageLimiter } from '../lib/usage-limiter';
 import type { Tier } from '../../config';
 import type { Repositories } from '../models';
-import type { Enqueue } from '../queues/registry';
+import type { Enqueue } from '../producers/registry';
 import type { ChatRequestAck } from '../realtime/events';
 
 /** Longest message the assistant takes (prompts are bounded at 8, 000 characters). */

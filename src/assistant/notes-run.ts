@@ -1,7 +1,7 @@
 import { notFound } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
-import { ticketNotesJobId } from '../queues/assistant';
+import { ticketNotesJobId } from '../producers/assistant';
 import type { RunOutcome } from '../runs/outcome';
 import type { RunHandle, RunKernel } from '../runs/run-kernel';
 import { NOTES_INTERRUPTED, type NotesEventLog } from './notes-events';

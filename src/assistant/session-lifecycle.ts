@@ -1,8 +1,8 @@
 import type { Logger } from '../lib/logger';
 import { notFound } from '../lib/errors';
 import type { Repositories } from '../models';
-import { ticketNotesJobId } from '../queues/assistant';
-import type { QueueRegistry } from '../queues/registry';
+import { ticketNotesJobId } from '../producers/assistant';
+import type { QueueRegistry } from '../producers/registry';
 import type { NotesEventLog } from './notes-events';
 import type { NotesRuns } from './notes-run';
 

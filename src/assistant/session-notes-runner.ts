@@ -6,7 +6,7 @@ import { systemMessage, userMessage, type ModelMessage } from '../ai/model-messa
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import type { Metrics } from '../observability/metrics';
-import type { TicketNotesJob } from '../queues/assistant';
+import type { TicketNotesJob } from '../producers/assistant';
 import { NOTES_INTERRUPTED, type NotesEventLog } from './notes-events';
 import type { NotesOutcome, NotesRuns } from './notes-run';
 import { NOTE_SECTIONS, NotesGate, templateSections, type NotesMessage } from './ticket-notes';

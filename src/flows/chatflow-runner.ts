@@ -8,7 +8,7 @@ import type { Logger } from '../lib/logger';
 import { describeRedacted } from '../lib/redact-error';
 import type { Repositories } from '../models';
 import type { Metrics } from '../observability/metrics';
-import type { ChatflowTurnJob } from '../queues/assistant';
+import type { ChatflowTurnJob } from '../producers/assistant';
 import type { ChatflowDefinition } from './definition';
 
 /** A chatflow's history window when its definition sets none. */

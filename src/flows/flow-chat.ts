@@ -5,7 +5,7 @@ import type { ChatRuns } from '../assistant/chat-run';
 import { AppError, notFound } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
-import type { Enqueue } from '../queues/registry';
+import type { Enqueue } from '../producers/registry';
 
 /** `POST /flows/:id/chat[/stream]` and the public embed chat: `{message, sessionId?}`. */
 export const flowChatBodySchema = z.strictObject({

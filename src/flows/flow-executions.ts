@@ -8,7 +8,7 @@ import type { UsageLimiter } from '../lib/usage-limiter';
 import type { Repositories } from '../models';
 import type { FlowExecutionRow, FlowRow } from '../models/schema';
 import type { Metrics } from '../observability/metrics';
-import type { QueueRegistry } from '../queues/registry';
+import type { QueueRegistry } from '../producers/registry';
 import {
   inputKeys,
   MAX_DEFINITION_DEPTH,

@@ -8,8 +8,8 @@ import type { Repositories } from '../models';
 import type { NodeCost } from '../models/flow-executions-repository';
 import type { FlowExecutionNodeRow, FlowExecutionRow } from '../models/schema';
 import type { Metrics } from '../observability/metrics';
-import type { FlowNodeJob } from '../queues/flows';
-import type { EnqueueBulk } from '../queues/registry';
+import type { FlowNodeJob } from '../producers/flows';
+import type { EnqueueBulk } from '../producers/registry';
 import {
   boundedText,
   MAX_NODE_OUTPUT_CHARS,

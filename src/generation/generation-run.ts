@@ -6,7 +6,7 @@ import type { Repositories } from '../models';
 import type { Tx } from '../models/database';
 import type { RunRow } from '../models/schema';
 import type { Metrics } from '../observability/metrics';
-import type { Enqueue } from '../queues/registry';
+import type { Enqueue } from '../producers/registry';
 import type { CanvasEmitter } from '../realtime/canvas-emitter';
 import type { RunOutcome } from '../runs/outcome';
 import type { RunHandle, RunKernel, RunKindSpec } from '../runs/run-kernel';

@@ -8,7 +8,7 @@ import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import type { Metrics } from '../observability/metrics';
 import type { GenerationRow } from '../models/schema';
-import type { GenerationJob } from '../queues/generation';
+import type { GenerationJob } from '../producers/generation';
 import type { CanvasEmitter } from '../realtime/canvas-emitter';
 import type { GenerationStage } from '../realtime/events';
 import type { EventWriter, GenerationEventLog } from './event-log';

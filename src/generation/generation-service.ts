@@ -6,7 +6,7 @@ import { AppError, forbidden, notFound } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import type { MemberRole } from '../models/schema';
-import type { QueueRegistry } from '../queues/registry';
+import type { QueueRegistry } from '../producers/registry';
 import type { CanvasEmitter } from '../realtime/canvas-emitter';
 import { KEPT_BLOCKS_TTL_SECONDS, type GenerationEventLog } from './event-log';
 import type { GenerationLimiter } from './generation-limiter';

@@ -7,7 +7,7 @@ import type { AdminDirectory } from '../auth/admins';
 import type { LoginThrottle } from '../auth/login-throttle';
 import { AppError } from '../lib/errors';
 import { verifyAccessToken, type TokenSettings } from '../auth/tokens';
-import type { QueueRegistry } from '../queues/registry';
+import type { QueueRegistry } from '../producers/registry';
 
 export const DASHBOARD_PATH = '/admin/queues';
 

@@ -20,7 +20,7 @@ import type { Logger } from '../lib/logger';
 import type { UsageLimiter } from '../lib/usage-limiter';
 import type { Repositories } from '../models';
 import type { Metrics } from '../observability/metrics';
-import type { QueueRegistry } from '../queues/registry';
+import type { QueueRegistry } from '../producers/registry';
 import type { CanvasEmitter } from '../realtime/canvas-emitter';
 import type { AdminAccess } from './admin';
 import type { SseStreams } from './sse-streams';

@@ -5,7 +5,7 @@ import type { Logger } from '../lib/logger';
 import type { Tx } from '../models/database';
 import type { RunsRepository } from '../models/runs-repository';
 import type { MemberRole, RunRow } from '../models/schema';
-import type { QueueRegistry } from '../queues/registry';
+import type { QueueRegistry } from '../producers/registry';
 import { outcomeError, type RunOutcome } from './outcome';
 import { allowedFrom, blockedByCancel, OPEN_STATUSES, type RunKindName } from './transitions';
 

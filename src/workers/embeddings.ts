@@ -2,7 +2,7 @@ import { UnrecoverableError } from 'bullmq';
 import type { TextEmbedder } from '../ai/embeddings';
 import { Pricing } from '../ai/pricing';
 import { MicroBatcher } from '../lib/micro-batcher';
-import type { EmbeddingResult } from '../queues/embeddings';
+import type { EmbeddingResult } from '../producers/embeddings';
 import { onJobs } from './handlers';
 import type { WorkerPorts } from './ports';
 

@@ -1,7 +1,7 @@
 import { UnrecoverableError, type Job, type Processor } from 'bullmq';
 import type { QueueName } from '../../config';
-import { QUEUE_CATALOG, type JobName, type JobPayload } from '../queues/catalog';
-import { describePayloadIssues, type JobDeclaration, type QueueDeclaration } from '../queues/define';
+import { QUEUE_CATALOG, type JobName, type JobPayload } from '../producers/catalog';
+import { describePayloadIssues, type JobDeclaration, type QueueDeclaration } from '../producers/define';
 
 /** One job's handler: the parsed payload, the BullMQ job (id, attempts, progress) and the process's ports. */
 export type JobHandler<P, Payload = unknown> = (payload: Payload, job: Job<Payload>, ports: P) => Promise<unknown>;
@@ -61,7 +61,7 @@ export function resolveHandlers<P>(
     for (const name of Object.keys(jobs))
       if (!byQueue.get(queue)!.has(name)) problems.push(`job "${name}" of queue ${queue} has no handler`);
   }
-  if (problems.length) throw new Error(`Queue handlers do not match the catalog (src/queues/catalog.ts): ${problems.join('; ')}`);
+  if (problems.length) throw new Error(`Queue handlers do not match the catalog (src/producers/catalog.ts): ${problems.join('; ')}`);
   return byQueue;
 }
 

@@ -10,7 +10,7 @@ import type { GenerationRunner } from '../generation/generation-runner';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import type { Metrics } from '../observability/metrics';
-import type { Enqueue } from '../queues/registry';
+import type { Enqueue } from '../producers/registry';
 import type { CanvasEmitter } from '../realtime/canvas-emitter';
 import type { BatchedEmbedder } from './embeddings';
 
@@ -25,7 +25,7 @@ export interface WorkerPorts {
   log: Logger;
   metrics: Metrics;
   repos: Repositories;
-  /** The catalog's typed enqueue (src/queues/registry.ts). */
+  /** The catalog's typed enqueue (src/producers/registry.ts). */
   enqueue: Enqueue;
   /** Canvas room events, to every API node (the adapter carries them). */
   emit: CanvasEmitter;

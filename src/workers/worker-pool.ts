@@ -4,9 +4,9 @@ import type { Redis } from 'ioredis';
 import type { QueueName } from '../../config';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../observability/metrics';
-import { jobDeclaration } from '../queues/catalog';
-import { FairShare } from '../queues/fair-share';
-import { bullPrefix } from '../queues/registry';
+import { jobDeclaration } from '../producers/catalog';
+import { FairShare } from '../producers/fair-share';
+import { bullPrefix } from '../producers/registry';
 
 /** BullMQ's control-flow errors: their names and messages are its protocol, kept as they are. */
 const BULLMQ_SIGNALS = new Set(['DelayedError', 'WaitingChildrenError', 'RateLimitError', 'WaitingError']);

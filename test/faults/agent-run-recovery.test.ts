@@ -1,7 +1,7 @@
 import { DeviceSimulator } from '@switchboard/client/testing';
 import { Queue } from 'bullmq';
 import { Client } from 'pg';
-import { bullPrefix } from '../../src/queues/registry';
+import { bullPrefix } from '../../src/producers/registry';
 import { testRedisUrl } from '../support/database';
 import { useCluster } from '../support/cluster';
 import { registerUser, request } from '../support/http';

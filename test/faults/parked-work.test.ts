@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { demoResponder } from '../../src/ai/demo-llm';
 import { DeviceSimulator } from '@switchboard/client/testing';
-import { bullPrefix } from '../../src/queues/registry';
+import { bullPrefix } from '../../src/producers/registry';
 import type { ApprovalRequested } from '../../src/realtime/events';
 import { startTestApp, type TestApp } from '../support/app';
 import { testRedisUrl } from '../support/database';

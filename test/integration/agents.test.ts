@@ -11,7 +11,7 @@ import { DeviceSimulator, MemoryStore } from '@switchboard/client/testing';
 import type { AgentFile, AgentRunRequest } from '../../src/devices/protocol';
 import { createLogger } from '../../src/lib/logger';
 import { createRedis, redisReady } from '../../src/lib/redis';
-import { bullPrefix, QueueRegistry } from '../../src/queues/registry';
+import { bullPrefix, QueueRegistry } from '../../src/producers/registry';
 import { startTestApp, type TestApp } from '../support/app';
 import { testRedisUrl } from '../support/database';
 import { registerUser, request, type TestUser } from '../support/http';

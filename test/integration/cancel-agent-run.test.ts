@@ -3,7 +3,7 @@ import { DeviceSimulator } from '@switchboard/client/testing';
 import { Redis } from 'ioredis';
 import { registerAgentRuns, toKernelOutcome, type AgentRuns } from '../../src/agents/agent-run';
 import { CancelSignals } from '../../src/lib/cancel-signals';
-import { QueueRegistry } from '../../src/queues/registry';
+import { QueueRegistry } from '../../src/producers/registry';
 import { RunKernel } from '../../src/runs/run-kernel';
 import { testRedisUrl } from '../support/database';
 import { messageText, type ChatRequest, type ChatTurn } from '../../src/ai/openai-compatible/server';

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { journeyRunInput, registerJourneyRuns } from '../../src/agents/journey-run';
 import { CancelSignals } from '../../src/lib/cancel-signals';
 import { createLogger } from '../../src/lib/logger';
-import { QueueRegistry } from '../../src/queues/registry';
+import { QueueRegistry } from '../../src/producers/registry';
 import { RunKernel } from '../../src/runs/run-kernel';
 import { FIRST_QUESTIONS } from '../../src/agents/journey-script';
 import { JourneyStore } from '../../src/agents/journey-store';

@@ -9,7 +9,7 @@ import { openDatabase } from '../../src/models/database';
 import { rowsOf } from '../../src/models/migrate';
 import { OPERATOR_ACTOR_ID } from '../../src/models/admins-repository';
 import { UsersRepository } from '../../src/models/users-repository';
-import { bullPrefix } from '../../src/queues/registry';
+import { bullPrefix } from '../../src/producers/registry';
 import { runSwitchboardCli, startCommand } from '../support/cli';
 import { createTestDatabase, serverPostgresUrl, testRedisUrl } from '../support/database';
 import { request } from '../support/http';

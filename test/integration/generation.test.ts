@@ -1,8 +1,8 @@
 import { Queue } from 'bullmq';
 import { AI_AGENT_USER_ID } from '../../config';
 import { createRedis } from '../../src/lib/redis';
-import { broadcastJobId } from '../../src/queues/broadcast';
-import { bullPrefix } from '../../src/queues/registry';
+import { broadcastJobId } from '../../src/producers/broadcast';
+import { bullPrefix } from '../../src/producers/registry';
 import { testRedisUrl } from '../support/database';
 import { startTestApp, type TestApp } from '../support/app';
 import { addMember, createCanvas, registerUser, request, type TestUser } from '../support/http';

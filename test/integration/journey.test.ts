@@ -14,7 +14,7 @@ import type { ChatRequest, ChatTurn } from '../../src/ai/openai-compatible/serve
 import { startSwitchboard, type RunningSwitchboard } from '../../src/app/switchboard';
 import { createLogger } from '../../src/lib/logger';
 import { createRedis, redisReady } from '../../src/lib/redis';
-import { bullPrefix } from '../../src/queues/registry';
+import { bullPrefix } from '../../src/producers/registry';
 import { startTestApp, testConfig, type TestApp } from '../support/app';
 import { createTestDatabase, testRedisUrl, type TestDatabase } from '../support/database';
 import { registerUser, request, type TestUser } from '../support/http';

@@ -5,7 +5,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { loadConfig, QUEUE_NAMES } from '../../config';
 import { envSchema } from '../../config/env';
-import { bullPrefix } from '../../src/queues/registry';
+import { bullPrefix } from '../../src/producers/registry';
 import { testRedisUrl } from '../support/database';
 import { loadYamlDocuments } from '../support/yaml';
 

@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { Queue, QueueEvents, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
-import { QueueRegistry, bullPrefix } from '../../src/queues/registry';
-import { defineJob } from '../../src/queues/define';
+import { QueueRegistry, bullPrefix } from '../../src/producers/registry';
+import { defineJob } from '../../src/producers/define';
 import { queueProcessor, type ResolvedHandler } from '../../src/workers/handlers';
 import { testRedisUrl } from '../support/database';
 

@@ -1,7 +1,7 @@
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
-import { broadcastJobId } from '../../src/queues/broadcast';
-import { bullPrefix } from '../../src/queues/registry';
+import { broadcastJobId } from '../../src/producers/broadcast';
+import { bullPrefix } from '../../src/producers/registry';
 import { startTestApp, type TestApp } from '../support/app';
 import { testRedisUrl } from '../support/database';
 import { createCanvas, registerUser, request, type TestUser } from '../support/http';

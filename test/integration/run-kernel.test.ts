@@ -8,7 +8,7 @@ import { createLogger } from '../../src/lib/logger';
 import { createRepositories, type Repositories } from '../../src/models';
 import { openDatabase, type Database } from '../../src/models/database';
 import type { RunRow } from '../../src/models/schema';
-import { bullPrefix, QueueRegistry } from '../../src/queues/registry';
+import { bullPrefix, QueueRegistry } from '../../src/producers/registry';
 import type { RunOutcome } from '../../src/runs/outcome';
 import { RunKernel, type RunHandle } from '../../src/runs/run-kernel';
 import { allowedFrom, canMove, TRANSITIONS, type RunStatus } from '../../src/runs/transitions';

@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import { Client } from 'pg';
 import { createRedis, redisReady } from '../../src/lib/redis';
-import { bullPrefix } from '../../src/queues/registry';
+import { bullPrefix } from '../../src/producers/registry';
 import { useCluster } from '../support/cluster';
 import { testRedisUrl } from '../support/database';
 import { registerUser, request } from '../support/http';

@@ -7,7 +7,7 @@ import type { ChatRequest, ChatTurn } from '../../src/ai/openai-compatible/serve
 import { NOTE_SECTIONS, hasNoteSections } from '../../src/assistant/ticket-notes';
 import { DeviceSimulator } from '@switchboard/client/testing';
 import { createRedis, redisReady } from '../../src/lib/redis';
-import { bullPrefix } from '../../src/queues/registry';
+import { bullPrefix } from '../../src/producers/registry';
 import { startTestApp, type TestApp } from '../support/app';
 import { testRedisUrl } from '../support/database';
 import { registerUser, request, type TestUser } from '../support/http';

@@ -6,7 +6,7 @@ import { AgentScheduler } from '../../src/agents/scheduler';
 import { AdminDirectory } from '../../src/auth/admins';
 import { budgetWindows, LimitsResolver } from '../../src/auth/limits';
 import { createRedis, redisReady } from '../../src/lib/redis';
-import { bullPrefix, QueueRegistry } from '../../src/queues/registry';
+import { bullPrefix, QueueRegistry } from '../../src/producers/registry';
 import { startSwitchboard, type RunningSwitchboard } from '../../src/app/switchboard';
 import { createLogger } from '../../src/lib/logger';
 import { llmUsage, systemAudit } from '../../src/models/schema';

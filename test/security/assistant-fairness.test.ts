@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { messageText, type ChatRequest } from '../../src/ai/openai-compatible/server';
-import { QueueRegistry } from '../../src/queues/registry';
+import { QueueRegistry } from '../../src/producers/registry';
 import { startTestApp, type TestApp } from '../support/app';
 import { testRedisUrl } from '../support/database';
 import { registerUser, request, type TestUser } from '../support/http';

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { QUEUE_NAMES } from '../../config';
-import { QueueRegistry } from '../../src/queues/registry';
+import { QueueRegistry } from '../../src/producers/registry';
 import { startTestApp, type TestApp } from '../support/app';
 import { testRedisUrl } from '../support/database';
 import { request } from '../support/http';

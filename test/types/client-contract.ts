@@ -25,7 +25,7 @@ import type { OAuthService } from '../../src/agents/oauth-service';
 import type { journeyMessageSchema, journeyStartSchema } from '../../src/http/routes/journey-routes';
 import type { oauthRefreshSchema } from '../../src/http/routes/oauth-routes';
 import type { toAgentView, toRunView } from '../../src/models/agents-repository';
-import type { embeddingResultSchema } from '../../src/queues/embeddings';
+import type { embeddingResultSchema } from '../../src/producers/embeddings';
 import type {
   createCloudAgentSchema,
   createLocalAgentSchema,

@@ -1,13 +1,13 @@
 import { loadConfig, QUEUE_NAMES } from '../../config';
 import { startWorkerRole, type WorkerRoleDeps } from '../../src/app/worker-role';
-import { QUEUE_CATALOG } from '../../src/queues/catalog';
+import { QUEUE_CATALOG } from '../../src/producers/catalog';
 import { onJobs, resolveHandlers } from '../../src/workers/handlers';
 import { assistantHandlers } from '../../src/workers/assistant';
 import { JOB_HANDLERS } from '../../src/workers/index';
 
 const uuid = '6f1c1a44-1c51-4f7e-9a43-0c6f3a2b9d10';
 
-describe('the queue catalog (src/queues/catalog.ts)', () => {
+describe('the queue catalog (src/producers/catalog.ts)', () => {
   test('declares every queue the config knows, under its own name, and nothing else', () => {
     expect(Object.keys(QUEUE_CATALOG).sort()).toEqual([...QUEUE_NAMES].sort());
     for (const [key, declaration] of Object.entries(QUEUE_CATALOG)) expect(declaration.name).toBe(key);

@@ -1,7 +1,7 @@
 import { isChatTerminal, type ChatEvent, type ChatEventLog } from '../../assistant/chat-events';
 import type { Repositories } from '../../models';
-import { hitlResumeJobId } from '../../queues/assistant';
-import type { QueueRegistry } from '../../queues/registry';
+import { hitlResumeJobId } from '../../producers/assistant';
+import type { QueueRegistry } from '../../producers/registry';
 import { mapYields, type LiveSink, type LogLiveness } from '../../lib/redis-streams';
 import type { Frame, StreamEntry } from '../../lib/stream-follower';
 import type { StreamSignal } from '../../lib/stream-signal';

@@ -2,8 +2,8 @@ import { isNotesTerminal, type NotesEvent, type NotesEventLog } from '../../assi
 import type { Frame, StreamEntry } from '../../lib/stream-follower';
 import type { Repositories } from '../../models';
 import type { ChatSessionRow } from '../../models/schema';
-import type { QueueRegistry } from '../../queues/registry';
-import { ticketNotesJobId } from '../../queues/assistant';
+import type { QueueRegistry } from '../../producers/registry';
+import { ticketNotesJobId } from '../../producers/assistant';
 import { formatSse, type SseMessage } from '../sse';
 import { handOffLive, type SseSource } from '../sse-streams';
 import { mapYields } from '../../lib/redis-streams';

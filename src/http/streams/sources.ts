@@ -4,7 +4,7 @@ import type { FlowEventLog } from '../../flows/flow-events';
 import type { GenerationEventLog } from '../../generation/event-log';
 import type { Repositories } from '../../models';
 import type { ChatSessionRow } from '../../models/schema';
-import type { QueueRegistry } from '../../queues/registry';
+import type { QueueRegistry } from '../../producers/registry';
 import type { StreamSignal } from '../../lib/stream-signal';
 import type { SseSource } from '../sse-streams';
 import { chatTurnEvents, chatTurnSource } from './chat-source';
