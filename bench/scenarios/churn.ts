@@ -114,6 +114,9 @@ export async function churnScenario(ctx: BenchContext, options: ChurnOptions) {
           { timeoutMs: 60_000 },
         );
         generations += 1;
+        // A steady flow of room events, not the most generations the node can run: unpaced, a fast
+        // node fills the canvas to its block cap (10,000) within a full run's minute.
+        await settle(200);
       }
     })();
     const handEdits = (async () => {
@@ -123,6 +126,10 @@ export async function churnScenario(ctx: BenchContext, options: ChurnOptions) {
           token: owner.accessToken,
           body: { type: 'text', content: { text: `hand ${edits}` } },
         });
+        if (res.status !== 201)
+          throw new Error(
+            `churn: hand edit ${edits} (after ${generations} generations) answered ${res.status}: ${JSON.stringify(res.body)}`,
+          );
         made.push(res.body.block.id);
         edits += 1;
         if (edits % 4 === 0)
