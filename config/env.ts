@@ -65,6 +65,11 @@ export const envSchema = z.object({
   LLM_PROVIDERS: json.optional(),
   /** Fallback chain across providers, `provider:model` comma list, tried in order when a call fails. */
   LLM_FALLBACK: list.default([]),
+  /**
+   * `max_tokens` every model call is sent with, and what a budget reserves for its output: the
+   * provider stops there, so spent never passes a limit.
+   */
+  LLM_MAX_TOKENS: int().min(1).max(1_000_000).default(8_192),
   /** Embedding model. */
   EMBEDDING_MODEL: z.string().default('text-embedding-3-small'),
   /** Pause per demo token or tool call, to watch streaming and inject faults mid-job. */

@@ -104,6 +104,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       provider: llmConfigured ? e.LLM_PROVIDER : 'demo',
       embeddingModel: llmConfigured ? e.EMBEDDING_MODEL : 'demo',
       demoDelayMs: e.DEMO_LLM_DELAY_MS,
+      /** `max_tokens` of every call, reserved by the budget door. */
+      maxTokens: e.LLM_MAX_TOKENS,
       /** Empty = the offline demo model. The first provider's first model is the default. */
       providers: llm.providers,
       /** `LLM_FALLBACK` (or, in the short form, `LLM_FALLBACK_MODELS` on the one provider). */

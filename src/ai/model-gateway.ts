@@ -1,9 +1,11 @@
+import { convertToOpenAITool } from '@langchain/core/utils/function_calling';
 import { findUnstorableText, StorableTextStream, toStorable } from '../lib/text-safety';
 import { Pricing, type PriceTable } from './pricing';
 import type { LlmEndpoint } from './llm';
 import type { ModelMessage } from './model-messages';
 import { EventLoopYielder, streamCompletion } from './model-stream';
 import type { ModelTool } from './model-tools';
+import { promptTokenBound, type BudgetTicket, type CallActual, type CallEstimate } from '../runs/budget-door';
 
 /** An OpenAI-compatible endpoint and the models a deployment may use on it. */
 export interface ModelProvider {
@@ -64,6 +66,11 @@ export interface ModelTurnRequest {
   onRestart?(): void;
   /** Records the call's usage for this user (and counts tokens and cost in the metrics). */
   account?: { userId: string; tier: string; sessionId?: string };
+  /**
+   * The budget the call is reserved under before it is sent (the run's ticket: its first call takes
+   * over the request's reservation). Without it, `account`'s user is budgeted with a ticket of its own.
+   */
+  budget?: BudgetTicket;
 }
 
 export interface ModelTurn {
@@ -76,6 +83,13 @@ export interface ModelTurn {
 export interface ModelGatewayDeps {
   /** The deployment's prices (config `llm.pricing`); every call's usage is priced with them. */
   pricing: PriceTable;
+  /** `max_tokens` every call is sent with, and reserved for (`LLM_MAX_TOKENS`); unset = the provider's default and no budget door. */
+  maxTokens?: number;
+  /** The budget door (src/runs/budget-door.ts): a call is reserved before it is sent and settled when it ends. */
+  budget?: {
+    forCall(ticket: BudgetTicket, estimate: () => CallEstimate): Promise<{ id: string } | null>;
+    settle(reservation: { id: string; userId: string }, actual: CallActual): Promise<void>;
+  };
   usage?: {
     record(entry: {
       userId: string;
@@ -173,30 +187,62 @@ export class ModelGateway {
     const candidates = request.model
       ? [request.model, ...this.chain.filter((ref) => ref.provider !== request.model!.provider || ref.model !== request.model!.model)]
       : this.chain;
-    let lastError: unknown;
-    for (const ref of candidates) {
-      const delivered = { any: false };
-      try {
-        const turn = await this.attempt(ref, request, delivered);
-        await this.account(request, turn.usage);
-        return turn;
-      } catch (error) {
-        if (error instanceof ModelCallCancelled) {
-          // What an aborted call spent is still the user's usage.
-          // eslint-disable-next-line no-restricted-syntax -- the cancellation rethrown below is what the caller handles; a failed usage write loses only this call's cost line
-          await this.account(request, error.usage).catch(() => undefined);
-          throw error;
+    const reservation = await this.reserve(request, candidates);
+    let settled: ModelUsage | undefined;
+    try {
+      let lastError: unknown;
+      for (const ref of candidates) {
+        const delivered = { any: false };
+        try {
+          const turn = await this.attempt(ref, request, delivered);
+          settled = turn.usage;
+          await this.account(request, turn.usage);
+          return turn;
+        } catch (error) {
+          if (error instanceof ModelCallCancelled) {
+            settled = error.usage;
+            // What an aborted call spent is still the user's usage.
+            // eslint-disable-next-line no-restricted-syntax -- the cancellation rethrown below is what the caller handles; a failed usage write loses only this call's cost line
+            await this.account(request, error.usage).catch(() => undefined);
+            throw error;
+          }
+          if (request.signal?.aborted) throw error;
+          if (delivered.any && !request.onRestart) throw error;
+          if (delivered.any) request.onRestart?.();
+          lastError = error;
         }
-        if (request.signal?.aborted) throw error;
-        if (delivered.any && !request.onRestart) throw error;
-        if (delivered.any) request.onRestart?.();
-        lastError = error;
+      }
+      throw new ModelUnavailableError(
+        lastError,
+        candidates.map((ref) => `${ref.provider}:${ref.model}`),
+      );
+    } finally {
+      // The reservation is replaced by what the call used (nothing, when every model failed before answering).
+      if (reservation && this.deps.budget) {
+        const used = settled ?? { inputTokens: 0, outputTokens: 0, costUsd: 0 };
+        await this.deps.budget.settle(reservation, { ...used, requests: settled ? 1 : 0 });
       }
     }
-    throw new ModelUnavailableError(
-      lastError,
-      candidates.map((ref) => `${ref.provider}:${ref.model}`),
-    );
+  }
+
+  /**
+   * Reserves the call before it is sent: the prompt counted from above, the `max_tokens` it is sent
+   * with, priced at the dearest model it may fall back to. Throws 429 `budget_exceeded` when a limit
+   * would be passed. Null without a door, or for a user without budget limits.
+   */
+  private async reserve(request: ModelTurnRequest, candidates: ModelRef[]): Promise<{ id: string; userId: string } | null> {
+    const { budget } = this.deps;
+    const maxTokens = this.deps.maxTokens;
+    const ticket = request.budget ?? (request.account ? { userId: request.account.userId } : undefined);
+    if (!budget || !ticket || maxTokens === undefined) return null;
+    // Counted only for a user with limits: the door asks for the estimate once it knows.
+    const estimate = (): CallEstimate => {
+      const inputTokens = promptTokenBound(promptTexts(request));
+      const costUsd = Math.max(...candidates.map((ref) => this.pricing.costOf({ model: ref.model, inputTokens, outputTokens: maxTokens })));
+      return { inputTokens, maxTokens, costUsd, requests: 1 };
+    };
+    const reservation = await budget.forCall(ticket, estimate);
+    return reservation && { id: reservation.id, userId: ticket.userId };
   }
 
   private provider(ref: ModelRef): ModelProvider {
@@ -249,6 +295,7 @@ export class ModelGateway {
         tools: request.tools,
         toolChoice: request.toolChoice,
         temperature: request.temperature,
+        maxTokens: this.deps.maxTokens,
         signal: request.signal,
       });
       const yielder = new EventLoopYielder();
@@ -338,6 +385,19 @@ export function parseObject(text: string): Record<string, unknown> | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The texts a prompt sends: each message's content and each tool's definition. */
+function promptTexts(request: ModelTurnRequest): string[] {
+  const texts = request.messages.map((message) =>
+    typeof message.content === 'string' ? message.content : JSON.stringify(message.content),
+  );
+  for (const message of request.messages) {
+    const calls = (message as { tool_calls?: unknown }).tool_calls;
+    if (calls) texts.push(JSON.stringify(calls));
+  }
+  for (const tool of request.tools ?? []) texts.push(JSON.stringify(convertToOpenAITool(tool)));
+  return texts;
 }
 
 /** About 4 characters a token, for a provider that reported no usage. */

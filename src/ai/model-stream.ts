@@ -77,6 +77,8 @@ export async function streamCompletion(
     tools?: Array<StructuredToolInterface | ToolDefinition>;
     toolChoice?: string;
     temperature?: number;
+    /** The most output tokens the model may produce (what the budget door reserved). */
+    maxTokens?: number;
     signal?: AbortSignal;
   } = {},
 ): Promise<AsyncIterable<CompletionChunk>> {
@@ -88,6 +90,7 @@ export async function streamCompletion(
     ...(options.tools?.length ? { tools: options.tools.map((tool) => convertToOpenAITool(tool) as ToolDefinition) } : {}),
     ...(options.toolChoice ? { tool_choice: { type: 'function' as const, function: { name: options.toolChoice } } } : {}),
     ...(options.temperature === undefined ? {} : { temperature: options.temperature }),
+    ...(options.maxTokens === undefined ? {} : { max_tokens: options.maxTokens }),
     stream: true,
     stream_options: { include_usage: true },
   };

@@ -6,6 +6,7 @@ import type { FlowRunner } from '../flows/flow-runner';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import type { QueueRegistry } from '../producers/registry';
+import type { BudgetDoor } from '../runs/budget-door';
 import type { RunKernel } from '../runs/run-kernel';
 import { hitlResumeJobId } from '../producers/assistant';
 import { flowNodeJobId } from '../producers/flows';
@@ -31,6 +32,8 @@ export interface ReaperDeps {
   logger: Logger;
   /** Resumes agentflow executions whose jobs are all gone (its steps are idempotent, 0115). */
   flows?: Pick<FlowRunner, 'resume'>;
+  /** Budget reservations open past their deadline (their call's process died, their job never ran) are settled. */
+  budget?: Pick<BudgetDoor, 'settleExpired'>;
 }
 
 export interface ReapReport {
@@ -41,6 +44,7 @@ export interface ReapReport {
   notes: number;
   agentRuns: number;
   flowExecutions: number;
+  budgetReservations: number;
 }
 
 /**
@@ -105,6 +109,7 @@ export class Reaper {
       notes: recovered.notes ?? 0,
       agentRuns: recovered.agent ?? 0,
       flowExecutions: await this.resumeFlows(before),
+      budgetReservations: (await this.deps.budget?.settleExpired(BATCH)) ?? 0,
     };
     if (Object.values(report).some((n) => n > 0)) this.log.warn(report, 'reaped work left behind by a stopped process');
     return report;

@@ -1,3 +1,4 @@
+import { BudgetDoor } from '../runs/budget-door';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -202,6 +203,17 @@ export async function startSwitchboard(
     const notesRuns = registerNotesRuns(runKernel, { repos, notesEvents: new NotesEventLog(redis, config.redis.keyPrefix), logger });
     const chatRuns = registerChatRuns(runKernel, { repos, queues, chatEvents, devices, approvals, logger });
     const chatCancels = new ChatCancels({ repos, runs: chatRuns, chatEvents });
+    // Every model call, and every request that queues one, reserves its cost against the user's budget first.
+    const limits = new LimitsResolver({ users: repos.users, tiers: config.tiers, providers: config.llm.providers });
+    const budget = new BudgetDoor({
+      redis,
+      keyPrefix: config.redis.keyPrefix,
+      limits,
+      usage: repos.usage,
+      logger,
+      metrics,
+      calls: { maxTokens: config.llm.maxTokens, pricing: config.llm.pricing, defaultModel: config.llm.model },
+    });
 
     let llmSummary = 'not used by these roles';
     if (roles.has('worker')) {
@@ -231,6 +243,7 @@ export async function startSwitchboard(
         journeyRuns,
         chatCancels,
         flowEvents,
+        budget,
       });
       llmSummary = worker.summary;
       for (const closer of [...worker.closers].reverse()) closers.unshift(closer);
@@ -323,7 +336,8 @@ export async function startSwitchboard(
         oauth: new OAuthService({ config, repos, redis, vault, secret: tokens.secret, logger }),
         canvasEvents,
         usage,
-        limits: new LimitsResolver({ users: repos.users, tiers: config.tiers, providers: config.llm.providers }),
+        limits,
+        budget,
         readiness: { redis: async () => void (await redis.ping()), database: () => database.ping() },
         shuttingDown,
         queues,

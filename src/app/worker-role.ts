@@ -1,3 +1,4 @@
+import type { BudgetDoor } from '../runs/budget-door';
 import type { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { QueueName } from '../../config';
@@ -66,6 +67,8 @@ export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'models' | 'm
   vault: CredentialVault;
   /** The event logs of agentflow executions. */
   flowEvents: FlowEventLog;
+  /** Every model call is reserved before it is sent and settled when it ends. */
+  budget: BudgetDoor;
   /** Overrides the configured model endpoint (tests point it at a scripted server). */
   endpoint?: LlmEndpoint;
   /** The job handlers to serve (default: all of them, src/workers/index.ts); checked against the catalog first. */
@@ -82,7 +85,13 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
   // Before anything starts: every job of the catalog has exactly one handler, or this throws naming it.
   const handlers = resolveHandlers(deps.handlers ?? JOB_HANDLERS);
   const closers: Array<[string, () => Promise<unknown>]> = [];
-  const gatewayDeps = { pricing: config.llm.pricing, usage: deps.repos.usage, metrics: deps.metrics };
+  const gatewayDeps = {
+    pricing: config.llm.pricing,
+    usage: deps.repos.usage,
+    metrics: deps.metrics,
+    maxTokens: config.llm.maxTokens,
+    budget: deps.budget,
+  };
   let endpoint = deps.endpoint;
   let models: ModelGateway;
   let summary: string;
@@ -207,6 +216,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
     kernel: deps.kernel,
     logger,
     flows: ports.flows,
+    budget: deps.budget,
   });
   reaper.start();
   closers.unshift(['reaper', () => reaper.stop()]);

@@ -75,17 +75,20 @@ function flowModelProviders(definition: unknown): string[] {
 export class LimitsResolver {
   constructor(
     private readonly deps: {
-      users: { findById(id: string): Promise<(PlanHolder & { id: string }) | null> };
+      users: { findById(id: string): Promise<(PlanHolder & { id: string; updatedAt?: Date }) | null> };
       tiers: Config['tiers'];
       /** The configured model providers, to tell a local one (`localModels`) from a hosted one. */
       providers?: Config['llm']['providers'];
     },
   ) {}
 
-  /** The user's tier and limits in effect, or null when no such user exists. */
-  async forUser(userId: string): Promise<{ tier: Tier; limits: TierLimits } | null> {
+  /**
+   * The user's tier and limits in effect, or null when no such user exists. `version` changes when
+   * the user's row does (a new tier or overrides): the budget door reads their windows afresh then.
+   */
+  async forUser(userId: string): Promise<{ tier: Tier; limits: TierLimits; version: number } | null> {
     const user = await this.deps.users.findById(userId);
-    return user && { tier: user.tier, limits: resolveLimits(user, this.deps.tiers) };
+    return user && { tier: user.tier, limits: resolveLimits(user, this.deps.tiers), version: user.updatedAt?.getTime() ?? 0 };
   }
 
   /** Throws 403 `tier_forbidden` unless the user's plan includes `feature`. */

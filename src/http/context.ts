@@ -1,3 +1,4 @@
+import type { BudgetDoor } from '../runs/budget-door';
 import type { ApprovalService } from '../assistant/approvals';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../config';
@@ -64,6 +65,8 @@ export interface ApiContext {
   usage: UsageLimiter;
   /** A user's tier limits with their overrides, read from the database at each call; the feature gates ask it. */
   limits: LimitsResolver;
+  /** Reserves a request's first model call against the user's budget before its job is queued. */
+  budget: BudgetDoor;
   queues: QueueRegistry;
   metrics: Metrics;
   admin: AdminAccess;

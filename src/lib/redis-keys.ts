@@ -44,6 +44,29 @@ export class RedisKeys {
     return `${this.prefix}:gen:active:${slot(userId)}`;
   }
 
+  /**
+   * A user's budget window (`window`: `h<hours since epoch>` or `m<YYYYMM>`): hash of used and
+   * reserved tokens, requests and micro-USD; TTL the window's end plus a day.
+   */
+  budgetWindow(userId: string, window: string): string {
+    return `${this.prefix}:budget:${slot(userId)}:w:${window}`;
+  }
+
+  /** One open reservation of a user's budget (hash: amounts, started); TTL its deadline plus a day. */
+  budgetReservation(userId: string, reservationId: string): string {
+    return `${this.prefix}:budget:${slot(userId)}:r:${reservationId}`;
+  }
+
+  /** What the reaper charged for a reservation it settled, for the call that ends after it; TTL a day. */
+  budgetReaped(userId: string, reservationId: string): string {
+    return `${this.prefix}:budget:${slot(userId)}:x:${reservationId}`;
+  }
+
+  /** Sorted set of every open reservation (`userId|reservationId|hourWindow|monthWindow`), scored by its deadline (ms). */
+  budgetOpen(): string {
+    return `${this.prefix}:budget:open`;
+  }
+
   /** Consecutive failed API-key attempts (`fails`) or the back-off lock (`lock`) of a client (`ipId`: a hash of the IP); TTL 24 h / the lock. */
   apiKeyFailures(what: 'fails' | 'lock', ipId: string): string {
     return `${this.prefix}:api-key-fail:${what}:${slot(ipId)}`;

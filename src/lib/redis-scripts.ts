@@ -48,6 +48,99 @@ redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return seqs
 `;
 
+/*
+ * A budget reservation across a user's hour and month windows: all windows or none. KEYS: hour
+ * window, month window, reservation. ARGV: tokens, requests, micro-USD, started (0/1), hour window
+ * TTL ms, month window TTL ms, reservation TTL ms, seeded (0/1), the hour's seed (used tokens,
+ * requests, micro-USD), the month's seed, the hour's limits (tokens, requests, micro-USD; -1 =
+ * none), the month's limits, the user's plan version. A window that does not exist yet, or was
+ * counted under another version of the plan, takes its used amounts from the recorded usage the
+ * caller read (asked for with reply 2 when it sent none); its reservations stay. A limit may be
+ * reached, never passed.
+ * Replies {0} taken, {1} the reservation exists already, {2} a window needs its seed, or
+ * {3, window (1 hour, 2 month), dimension (1 tokens, 2 requests, 3 micro-USD), limit, used, reserved}.
+ */
+const BUDGET_RESERVE_LUA = `
+if redis.call('EXISTS', KEYS[3]) == 1 then return {1} end
+local fields = {'t', 'r', 'c'}
+for w = 1, 2 do
+  if redis.call('HGET', KEYS[w], 'v') ~= ARGV[21] then
+    if ARGV[8] ~= '1' then return {2} end
+    local seed = 8 + (w - 1) * 3
+    redis.call('HSET', KEYS[w], 'ut', ARGV[seed + 1], 'ur', ARGV[seed + 2], 'uc', ARGV[seed + 3], 'v', ARGV[21])
+    for d = 1, 3 do redis.call('HSETNX', KEYS[w], 'r' .. fields[d], 0) end
+    redis.call('PEXPIRE', KEYS[w], ARGV[4 + w])
+  end
+end
+for w = 1, 2 do
+  for d = 1, 3 do
+    local limit = tonumber(ARGV[14 + (w - 1) * 3 + d])
+    if limit >= 0 then
+      local used = tonumber(redis.call('HGET', KEYS[w], 'u' .. fields[d]) or '0')
+      local reserved = tonumber(redis.call('HGET', KEYS[w], 'r' .. fields[d]) or '0')
+      if used + reserved + tonumber(ARGV[d]) > limit then return {3, w, d, limit, used, reserved} end
+    end
+  end
+end
+for w = 1, 2 do
+  for d = 1, 3 do redis.call('HINCRBY', KEYS[w], 'r' .. fields[d], ARGV[d]) end
+end
+redis.call('HSET', KEYS[3], 't', ARGV[1], 'r', ARGV[2], 'c', ARGV[3], 's', ARGV[4], 'at', redis.call('TIME')[1])
+redis.call('PEXPIRE', KEYS[3], ARGV[7])
+return {0}
+`;
+
+/*
+ * Ends a budget reservation: its amounts leave `reserved` and the actual usage joins `used`, in
+ * both windows. KEYS: hour window, month window, reservation, reaped mark. ARGV: tokens, requests,
+ * micro-USD actually used, mode: `call` (the call ended), `reap` (the reaper settles an expired
+ * one: a call that started and never ended is charged all it reserved, since its process died
+ * before it could record what the provider billed; one no call started, nothing; the mark keeps
+ * what was charged, a day), `release` (a reservation no call started: gone with
+ * nothing charged; one a call started is left to that call). A `call` whose reservation the reaper
+ * already settled charges only what exceeds the mark. Returns the seconds the reservation was
+ * open, or -1 when nothing was settled.
+ */
+const BUDGET_SETTLE_LUA = `
+local fields = {'t', 'r', 'c'}
+local held = redis.call('HMGET', KEYS[3], 't', 'r', 'c', 's', 'at')
+if not held[1] then
+  if ARGV[4] == 'call' then
+    local charged = redis.call('HMGET', KEYS[4], 't', 'r', 'c')
+    if charged[1] then
+      for w = 1, 2 do
+        if redis.call('EXISTS', KEYS[w]) == 1 then
+          for d = 1, 3 do
+            local more = tonumber(ARGV[d]) - tonumber(charged[d])
+            if more > 0 then redis.call('HINCRBY', KEYS[w], 'u' .. fields[d], more) end
+          end
+        end
+      end
+      redis.call('DEL', KEYS[4])
+    end
+  end
+  return -1
+end
+if ARGV[4] == 'release' and held[4] == '1' then return -1 end
+local actual = {ARGV[1], ARGV[2], ARGV[3]}
+if ARGV[4] == 'release' or (ARGV[4] == 'reap' and held[4] ~= '1') then actual = {0, 0, 0} end
+if ARGV[4] == 'reap' and held[4] == '1' then actual = {held[1], held[2], held[3]} end
+for w = 1, 2 do
+  if redis.call('EXISTS', KEYS[w]) == 1 then
+    for d = 1, 3 do
+      redis.call('HINCRBY', KEYS[w], 'r' .. fields[d], 0 - tonumber(held[d]))
+      redis.call('HINCRBY', KEYS[w], 'u' .. fields[d], actual[d])
+    end
+  end
+end
+redis.call('DEL', KEYS[3])
+if ARGV[4] == 'reap' then
+  redis.call('HSET', KEYS[4], 't', actual[1], 'r', actual[2], 'c', actual[3])
+  redis.call('EXPIRE', KEYS[4], 86400)
+end
+return redis.call('TIME')[1] - tonumber(held[5])
+`;
+
 const SCRIPTS = {
   /**
    * Counts one hit in a window that opens at the first hit. KEYS: counter. ARGV: limit, window
@@ -244,6 +337,25 @@ if cjson.decode(raw).socketId ~= ARGV[2] then return 0 end
 return redis.call('HDEL', KEYS[1], ARGV[1])`,
   },
   /** `CANVAS_APPEND_LUA` with three keys: logs the events, sends nothing. */
+  /** See BUDGET_RESERVE_LUA. */
+  budgetReserve: { command: 'sbBudgetReserve', numberOfKeys: 3, lua: BUDGET_RESERVE_LUA },
+  /** See BUDGET_SETTLE_LUA. */
+  budgetSettle: { command: 'sbBudgetSettle', numberOfKeys: 4, lua: BUDGET_SETTLE_LUA },
+  /**
+   * Marks a reservation as taken by a call (the call settles it from now on). KEYS: reservation.
+   * ARGV: its new TTL ms. Returns {tokens, requests, micro-USD} when it was open and not yet
+   * taken, else an empty list.
+   */
+  budgetStart: {
+    command: 'sbBudgetStart',
+    numberOfKeys: 1,
+    lua: `
+local held = redis.call('HMGET', KEYS[1], 't', 'r', 'c', 's')
+if not held[1] or held[4] == '1' then return {} end
+redis.call('HSET', KEYS[1], 's', 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return {tonumber(held[1]), tonumber(held[2]), tonumber(held[3])}`,
+  },
   canvasAppend: { command: 'sbCanvasAppend', numberOfKeys: 3, lua: CANVAS_APPEND_LUA },
   /** `CANVAS_APPEND_LUA` with four keys: logs the events and adds them to the adapter's stream. */
   canvasAppendBroadcast: { command: 'sbCanvasAppendBroadcast', numberOfKeys: 4, lua: CANVAS_APPEND_LUA },
@@ -278,6 +390,23 @@ function isScriptCommand<R>(value: unknown): value is ScriptCommand<R> {
 /** Why a generation was refused: per-minute, per-hour or concurrent limit. */
 export type GenerationLimitReason = 'per-minute' | 'per-hour' | 'concurrent';
 const GENERATION_REASONS = [undefined, 'per-minute', 'per-hour', 'concurrent'] as const;
+
+/** Tokens, model requests and micro-USD: what a budget counts. */
+export interface BudgetAmount {
+  tokens: number;
+  requests: number;
+  microUsd: number;
+}
+/** A window's limits on tokens, requests and micro-USD, in that order; null = none. */
+export type BudgetLimitTriple = [number | null, number | null, number | null];
+export const BUDGET_DIMENSIONS = ['tokens', 'requests', 'cost'] as const;
+export type BudgetReserveReply =
+  | { taken: true }
+  | { exists: true }
+  | { needsSeed: true }
+  | {
+      refused: { window: 'hour' | 'month'; dimension: (typeof BUDGET_DIMENSIONS)[number]; limit: number; used: number; reserved: number };
+    };
 
 const defined = new WeakMap<Redis, RedisScripts>();
 
@@ -437,6 +566,80 @@ export class RedisScripts {
       throw new Error('The Redis script canvasSince answered something other than {last, first, entries}');
     const [last, first, entries] = reply as [unknown, unknown, Array<[string, string[]]>];
     return { lastSeq: Number(last), firstSeq: Number(first), entries };
+  }
+
+  /** Reserves `amount` in both windows, or says which limit refused it (see BUDGET_RESERVE_LUA). */
+  async budgetReserve(
+    keys: { hour: string; month: string; reservation: string },
+    args: {
+      amount: BudgetAmount;
+      started: boolean;
+      ttlMs: { hour: number; month: number; reservation: number };
+      /** Recorded usage of each window, sent once the script asked for it. */
+      seed?: { hour: BudgetAmount; month: BudgetAmount };
+      /** Per window, tokens / requests / micro-USD; null = no limit. */
+      limits: { hour: BudgetLimitTriple; month: BudgetLimitTriple };
+      /** The user's plan version: a window counted under another is read afresh. */
+      version: number;
+    },
+  ): Promise<BudgetReserveReply> {
+    const triple = (amount: BudgetAmount) => [amount.tokens, amount.requests, amount.microUsd];
+    const limit = (limits: BudgetLimitTriple) => limits.map((value) => (value === null ? -1 : value));
+    const zero = { tokens: 0, requests: 0, microUsd: 0 };
+    const reply = numbers(
+      await this.run(
+        'budgetReserve',
+        [keys.hour, keys.month, keys.reservation],
+        [
+          ...triple(args.amount),
+          args.started ? 1 : 0,
+          args.ttlMs.hour,
+          args.ttlMs.month,
+          args.ttlMs.reservation,
+          args.seed ? 1 : 0,
+          ...triple(args.seed?.hour ?? zero),
+          ...triple(args.seed?.month ?? zero),
+          ...limit(args.limits.hour),
+          ...limit(args.limits.month),
+          String(args.version),
+        ],
+      ),
+      'budgetReserve',
+    );
+    if (reply[0] === 0) return { taken: true };
+    if (reply[0] === 1) return { exists: true };
+    if (reply[0] === 2) return { needsSeed: true };
+    const [, window, dimension, limitValue, used, reserved] = reply;
+    return {
+      refused: {
+        window: window === 1 ? 'hour' : 'month',
+        dimension: BUDGET_DIMENSIONS[dimension - 1],
+        limit: limitValue,
+        used,
+        reserved,
+      },
+    };
+  }
+
+  /** Settles a reservation (see BUDGET_SETTLE_LUA); the seconds it was open, or -1 when nothing was settled. */
+  async budgetSettle(
+    keys: { hour: string; month: string; reservation: string; reaped: string },
+    args: { actual: BudgetAmount; mode: 'call' | 'reap' | 'release' },
+  ): Promise<number> {
+    const { actual } = args;
+    return Number(
+      await this.run(
+        'budgetSettle',
+        [keys.hour, keys.month, keys.reservation, keys.reaped],
+        [actual.tokens, actual.requests, actual.microUsd, args.mode],
+      ),
+    );
+  }
+
+  /** Marks a reservation as taken by a call; its amounts when it was open and untaken, else null. */
+  async budgetStart(keys: { reservation: string }, args: { ttlMs: number }): Promise<BudgetAmount | null> {
+    const reply = numbers(await this.run('budgetStart', [keys.reservation], [args.ttlMs]), 'budgetStart');
+    return reply.length ? { tokens: reply[0], requests: reply[1], microUsd: reply[2] } : null;
   }
 
   private run(script: ScriptName, keys: string[], args: Arg[]): Promise<unknown> {

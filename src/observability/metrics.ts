@@ -50,6 +50,35 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly budgetReservations = new Counter({
+    name: 'switchboard_budget_reservations_total',
+    help: 'Budget reservations by where they were taken (admit: before enqueue, call: before a model call) and result (taken|refused)',
+    labelNames: ['stage', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly budgetRejections = new Counter({
+    name: 'switchboard_budget_rejections_total',
+    help: 'Requests and model calls refused by a budget, by window (hour|month), limit (tokens|requests|cost) and tier',
+    labelNames: ['window', 'limit', 'tier'] as const,
+    registers: [this.registry],
+  });
+
+  readonly budgetSettlementSeconds = new Histogram({
+    name: 'switchboard_budget_settlement_lag_seconds',
+    help: 'How long a budget reservation was held before it was settled, by how (call|reaper|release)',
+    labelNames: ['by'] as const,
+    buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 900, 1800, 3600],
+    registers: [this.registry],
+  });
+
+  readonly budgetNearLimit = new Counter({
+    name: 'switchboard_budget_near_limit_total',
+    help: 'Reservations taken while the user had used 80 % or more of a monthly limit, by tier',
+    labelNames: ['tier'] as const,
+    registers: [this.registry],
+  });
+
   readonly llmRequestSeconds = new Histogram({
     name: 'switchboard_llm_request_seconds',
     help: 'Model call duration (request to last chunk) by provider, model and purpose',

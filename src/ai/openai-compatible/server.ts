@@ -26,6 +26,9 @@ export interface ChatRequest {
   stream?: boolean;
   stream_options?: { include_usage?: boolean } | null;
   response_format?: { type: string; json_schema?: unknown };
+  /** The most completion tokens to produce: the answer is cut there (`finish_reason: length`). */
+  max_tokens?: number;
+  max_completion_tokens?: number;
   [key: string]: unknown;
 }
 
@@ -148,13 +151,31 @@ export async function startOpenAICompatibleServer(options: OpenAICompatibleServe
       throw new HttpError(Number.isInteger(status) && status >= 400 && status <= 599 ? status : 500, message);
     }
     const base = { id: `chatcmpl-${++ids.completion}`, created: Math.floor(Date.now() / 1000), model: modelName(request.model) };
-    const text = turn.text ?? '';
-    const calls = (turn.toolCalls ?? []).map((call) => ({
+    let text = turn.text ?? '';
+    let calls = (turn.toolCalls ?? []).map((call) => ({
       id: `call_${ids.completion}_${++ids.call}`,
       name: call.name,
       arguments: typeof call.args === 'string' ? call.args : JSON.stringify(call.args ?? {}),
     }));
-    const finishReason = calls.length > 0 ? 'tool_calls' : 'stop';
+    let finishReason = calls.length > 0 ? 'tool_calls' : 'stop';
+    // As a real model does, the answer stops at `max_tokens`: the text is cut, and tool calls that no longer fit are left out.
+    const maxTokens = request.max_completion_tokens ?? request.max_tokens;
+    if (typeof maxTokens === 'number' && maxTokens > 0) {
+      let room = maxTokens * 4;
+      if (text.length > room) text = text.slice(0, room);
+      room -= text.length;
+      const fitting = [];
+      for (const call of calls) {
+        const size = call.name.length + call.arguments.length;
+        if (size > room) break;
+        fitting.push(call);
+        room -= size;
+      }
+      if (fitting.length < calls.length || text.length < (turn.text ?? '').length) {
+        calls = fitting;
+        finishReason = 'length';
+      }
+    }
     const completionChars = text.length + calls.reduce((n, c) => n + c.name.length + c.arguments.length, 0);
     const usage = usageOf(promptChars(request), completionChars);
 

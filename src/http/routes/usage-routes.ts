@@ -8,7 +8,7 @@ import type { ApiContext } from '../context';
 import type { Repositories } from '../../models';
 
 /** The usage routes' port: the usage repository, the admin directory and the limits resolver. */
-export type UsageRoutePorts = Pick<ApiContext, 'admin' | 'limits'> & { repos: Pick<Repositories, 'usage'> };
+export type UsageRoutePorts = Pick<ApiContext, 'admin' | 'limits' | 'budget'> & { repos: Pick<Repositories, 'usage'> };
 const route = routesWith<UsageRoutePorts>();
 
 const DAY_MS = 86_400_000;
@@ -95,19 +95,22 @@ export const usageRoutes = [
     handler: async ({ user }, ctx) => {
       const plan = await ctx.limits.forUser(user.id);
       if (!plan) throw unauthorized();
-      const windows = budgetWindows();
-      const spent = await ctx.repos.usage.spentSince(
-        user.id,
-        windows.map((window) => window.start),
-      );
+      const now = new Date();
+      const windows = budgetWindows(now);
+      const [spent, reserved] = await Promise.all([
+        ctx.repos.usage.spentSince(
+          user.id,
+          windows.map((window) => window.start),
+        ),
+        ctx.budget.reserved(user.id, now),
+      ]);
       return {
         tier: plan.tier,
         windows: windows.map((window, index) => ({
           window: window.window,
           ...windowLimits(plan.limits, window.window),
           usedTokens: spent[index].tokens,
-          // Reservations are held by the budget door while a model call is queued or running; none yet.
-          reservedTokens: 0,
+          reservedTokens: reserved[window.window].tokens,
           usedRequests: spent[index].requests,
           usedCostUsd: spent[index].costUsd,
           resetsAt: window.resetsAt.toISOString(),

@@ -1,0 +1,372 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Tier, TierLimits } from '../../config';
+import { budgetWindows } from '../auth/limits';
+import { Pricing, type PriceTable } from '../ai/pricing';
+import { AppError } from '../lib/errors';
+import type { Logger } from '../lib/logger';
+import { RedisKeys } from '../lib/redis-keys';
+import { redisScripts, type BudgetAmount, type BudgetLimitTriple, type RedisScripts } from '../lib/redis-scripts';
+
+/**
+ * The one budget door (decision 0234): every model call, and every request that queues one, takes
+ * a reservation of what the call may cost (prompt tokens counted + the `max_tokens` it is sent
+ * with, its price, one request) against each of the user's windows (the UTC hour and the UTC
+ * month) in one Redis script, all windows or none; a reservation that would pass a limit is
+ * refused with 429 `budget_exceeded`. When the call ends the reservation is replaced by what the
+ * call used. Because the model is sent the reserved `max_tokens`, spent never passes a limit,
+ * however many requests arrive at once.
+ *
+ * A request reserves its first call before anything is queued (`admit`) and hands the
+ * reservation's id to its job; the job's first model call takes it over (`forCall`), later calls
+ * reserve their own. A reservation no call took (the run failed or was cancelled first) is
+ * released by its worker (`releaseUnused`) or, when nobody ends it, expires: the reaper settles
+ * what expired (`settleExpired`). A user whose limits are all unlimited costs no Redis call.
+ */
+
+/** What one model call may cost: its counted prompt, the `max_tokens` it is sent with, its price at that size. */
+export interface CallEstimate {
+  inputTokens: number;
+  maxTokens: number;
+  costUsd: number;
+  /** 1 for a model call, 0 for an embedding (embeddings count tokens only). */
+  requests: number;
+}
+
+/** What a call used. */
+export interface CallActual {
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+  requests: number;
+}
+
+/** What a run's model calls reserve under: its user and the reservation its request took before enqueueing. */
+export interface BudgetTicket {
+  userId: string;
+  /** The reservation `admit` took; the run's first model call takes it over. */
+  reservationId?: string;
+  /** Set once the first call took the reservation over (or found it gone): later calls reserve their own. */
+  taken?: boolean;
+}
+
+/** A reservation held: settle it once with what the call used. Null from the door = the user has no budget limits. */
+export interface Reservation {
+  userId: string;
+  id: string;
+  amount: BudgetAmount;
+  tier: Tier;
+}
+
+/** The windows a reservation id names (it carries them, so any node can settle it from the id alone). */
+interface WindowIds {
+  hour: string;
+  month: string;
+}
+
+/** What the door reads: the user's plan and their recorded spend. */
+export interface BudgetDoorDeps {
+  redis: Redis;
+  keyPrefix: string;
+  limits: { forUser(userId: string): Promise<{ tier: Tier; limits: TierLimits; version: number } | null> };
+  usage: { spentSince(userId: string, starts: Date[]): Promise<Array<{ tokens: number; requests: number; costUsd: number }>> };
+  logger: Logger;
+  metrics?: {
+    budgetReservations: { inc(labels: { stage: string; result: string }): void };
+    budgetRejections: { inc(labels: { window: string; limit: string; tier: string }): void };
+    budgetSettlementSeconds: { observe(labels: { by: string }, seconds: number): void };
+    budgetNearLimit: { inc(labels: { tier: string }): void };
+  };
+  /** How long a reservation may stay open before the reaper settles it (default 15 min). */
+  reservationTtlMs?: number;
+  /** What `admitPrompt` estimates with: the `max_tokens` calls are sent with, prices, the default model. */
+  calls?: { maxTokens: number; pricing: PriceTable; defaultModel: string };
+}
+
+/** Tokens a request's first call is reserved for beyond its user's text: the system prompt, tools and context the worker adds. */
+const PROMPT_ALLOWANCE_TOKENS = 1_000;
+
+const DAY_MS = 86_400_000;
+/** A reservation open this long was orphaned: its call or its queued job is gone. */
+const DEFAULT_TTL_MS = 15 * 60_000;
+/** Share of a monthly limit past which a reservation counts as "near the limit". */
+const NEAR_LIMIT = 0.8;
+
+/** Micro-USD, rounded up: what a budget counts cost in (integers, so Redis adds them exactly). */
+const micro = (usd: number) => Math.ceil(usd * 1_000_000 - 1e-6);
+
+/** 429 `budget_exceeded` with the numbers: the window, the limit, what was used and reserved, and when it resets. */
+export class BudgetExceededError extends AppError {
+  constructor(details: {
+    window: 'hour' | 'month';
+    limit: 'tokens' | 'requests' | 'cost';
+    allowed: number;
+    used: number;
+    reserved: number;
+    resetsAt: string;
+  }) {
+    const retryAfter = Math.max(1, Math.ceil((Date.parse(details.resetsAt) - Date.now()) / 1000));
+    super(
+      429,
+      'budget_exceeded',
+      `The ${details.window === 'hour' ? 'hourly' : 'monthly'} ${details.limit === 'cost' ? 'cost' : details.limit} budget is spent (limit ${details.allowed}, used ${details.used}, reserved ${details.reserved}); it resets at ${details.resetsAt}`,
+      {
+        window: details.window,
+        dimension: details.limit,
+        limit: details.allowed,
+        used: details.used,
+        reserved: details.reserved,
+        resetsAt: details.resetsAt,
+      },
+      { 'Retry-After': String(retryAfter) },
+    );
+  }
+}
+
+export class BudgetDoor {
+  private readonly keys: RedisKeys;
+  private readonly scripts: RedisScripts;
+  private readonly ttlMs: number;
+  private readonly log: Logger;
+
+  constructor(private readonly deps: BudgetDoorDeps) {
+    this.keys = new RedisKeys(deps.keyPrefix);
+    this.scripts = redisScripts(deps.redis);
+    this.ttlMs = deps.reservationTtlMs ?? DEFAULT_TTL_MS;
+    this.log = deps.logger.child({ component: 'budget-door' });
+  }
+
+  /**
+   * Before a request queues work that calls a model: reserves its first call, or throws 429
+   * `budget_exceeded` (nothing is to be written then). Returns the reservation's id for the job
+   * (`BudgetTicket.reservationId`), or undefined when the user has no budget limits.
+   */
+  async admit(userId: string, estimate: CallEstimate): Promise<string | undefined> {
+    const reservation = await this.reserve(userId, estimate, { stage: 'admit', started: false });
+    return reservation?.id;
+  }
+
+  /**
+   * `admit` for a request whose first call carries `texts` (the user's message, the prompt, the
+   * input) and what the worker adds to them: the reservation id for the job, or undefined when the
+   * user has no budget limits. 429 `budget_exceeded` when a limit would be passed.
+   */
+  async admitPrompt(userId: string, texts: readonly string[], model?: string): Promise<string | undefined> {
+    const calls = this.deps.calls;
+    if (!calls) return undefined;
+    const inputTokens = promptTokenBound(texts) + PROMPT_ALLOWANCE_TOKENS;
+    const costUsd = Pricing.of(calls.pricing).costOf({ model: model ?? calls.defaultModel, inputTokens, outputTokens: calls.maxTokens });
+    return this.admit(userId, { inputTokens, maxTokens: calls.maxTokens, costUsd, requests: 1 });
+  }
+
+  /**
+   * Before one model call of a run: takes over the request's reservation when it is still open and
+   * covers `estimate`, else reserves anew (429 `budget_exceeded` when a limit would be passed).
+   * Null when the user has no budget limits.
+   */
+  async forCall(ticket: BudgetTicket, estimateCall: () => CallEstimate): Promise<Reservation | null> {
+    const plan = await this.deps.limits.forUser(ticket.userId);
+    if (!plan || !hasBudget(plan.limits)) {
+      // No limits now: a reservation the request took (limits lifted since) is given back.
+      if (ticket.reservationId && !ticket.taken) await this.releaseUnused(ticket);
+      return null;
+    }
+    const estimate = estimateCall();
+    if (ticket.reservationId && !ticket.taken) {
+      ticket.taken = true;
+      const id = ticket.reservationId;
+      const windows = windowsOf(id);
+      const held =
+        windows &&
+        (await this.scripts.budgetStart({ reservation: this.keys.budgetReservation(ticket.userId, id) }, { ttlMs: this.ttlMs + DAY_MS }));
+      if (held && windows) {
+        await this.deps.redis.zadd(this.keys.budgetOpen(), Date.now() + this.ttlMs, member(ticket.userId, id));
+        const wanted = amountOf(estimate);
+        const reservation: Reservation = { userId: ticket.userId, id, amount: held, tier: plan.tier };
+        if (held.tokens >= wanted.tokens && held.microUsd >= wanted.microUsd && held.requests >= wanted.requests) return reservation;
+        // The prompt grew past what the request reserved (the canvas or history it was given): start over at its size.
+        await this.settle(reservation, { inputTokens: 0, outputTokens: 0, costUsd: 0, requests: 0 });
+      }
+    }
+    return this.reserve(ticket.userId, estimate, { stage: 'call', started: true }, plan);
+  }
+
+  /** Replaces a call's reservation with what it used. Safe to call once per reservation; a later call is a no-op. */
+  async settle(reservation: Reservation, actual: CallActual): Promise<void> {
+    await this.end(reservation.userId, reservation.id, 'call', {
+      tokens: actual.inputTokens + actual.outputTokens,
+      requests: actual.requests,
+      microUsd: micro(actual.costUsd),
+    });
+  }
+
+  /** The run ended without a model call taking its request's reservation: it is given back whole. */
+  async releaseUnused(ticket: BudgetTicket): Promise<void> {
+    if (!ticket.reservationId || ticket.taken) return;
+    ticket.taken = true;
+    await this.end(ticket.userId, ticket.reservationId, 'release', { tokens: 0, requests: 0, microUsd: 0 });
+  }
+
+  /**
+   * The reaper: settles reservations open past their deadline (their call's process died, or their
+   * job never ran). One a call had taken is charged in full, since the provider may have billed up
+   * to its `max_tokens`; one no call took is released. Returns how many were settled.
+   */
+  async settleExpired(limit = 500): Promise<number> {
+    const expired = await this.deps.redis.zrangebyscore(this.keys.budgetOpen(), '-inf', Date.now(), 'LIMIT', 0, limit);
+    let settled = 0;
+    for (const entry of expired) {
+      const [userId, id] = entry.split('|');
+      if (userId && id && (await this.end(userId, id, 'reap', { tokens: 0, requests: 0, microUsd: 0 }))) settled += 1;
+      else await this.deps.redis.zrem(this.keys.budgetOpen(), entry);
+    }
+    return settled;
+  }
+
+  /** The user's reserved tokens, requests and micro-USD in the current hour and month (`GET /usage/budget`). */
+  async reserved(userId: string, now = new Date()): Promise<{ hour: BudgetAmount; month: BudgetAmount }> {
+    const ids = windowIds(now);
+    const read = (window: string) => this.deps.redis.hmget(this.keys.budgetWindow(userId, window), 'rt', 'rr', 'rc');
+    const [hour, month] = await Promise.all([read(ids.hour), read(ids.month)]);
+    const amount = ([tokens, requests, cost]: Array<string | null>): BudgetAmount => ({
+      tokens: Math.max(0, Number(tokens ?? 0)),
+      requests: Math.max(0, Number(requests ?? 0)),
+      microUsd: Math.max(0, Number(cost ?? 0)),
+    });
+    return { hour: amount(hour), month: amount(month) };
+  }
+
+  private async reserve(
+    userId: string,
+    estimate: CallEstimate,
+    how: { stage: 'admit' | 'call'; started: boolean },
+    known?: { tier: Tier; limits: TierLimits; version: number },
+  ): Promise<Reservation | null> {
+    const plan = known ?? (await this.deps.limits.forUser(userId));
+    if (!plan || !hasBudget(plan.limits)) return null;
+    const { limits, tier } = plan;
+    const now = new Date();
+    const spans = budgetWindows(now);
+    const ids = windowIds(now);
+    const id = `${randomUUID()}.${ids.hour}.${ids.month}`;
+    const amount = amountOf(estimate);
+    const keys = {
+      hour: this.keys.budgetWindow(userId, ids.hour),
+      month: this.keys.budgetWindow(userId, ids.month),
+      reservation: this.keys.budgetReservation(userId, id),
+    };
+    const windowLimits: { hour: BudgetLimitTriple; month: BudgetLimitTriple } = {
+      hour: [limits.tokensPerHour, null, null],
+      month: [
+        limits.tokensPerMonth,
+        limits.requestsPerMonth,
+        limits.costUsdPerMonth === null ? null : Math.floor(limits.costUsdPerMonth * 1_000_000 + 1e-6),
+      ],
+    };
+    const ttlMs = {
+      hour: spans[0].resetsAt.getTime() - now.getTime() + DAY_MS,
+      month: spans[1].resetsAt.getTime() - now.getTime() + DAY_MS,
+      reservation: this.ttlMs + DAY_MS,
+    };
+    const args = { amount, started: how.started, ttlMs, limits: windowLimits, version: plan.version };
+    let reply = await this.scripts.budgetReserve(keys, args);
+    if ('needsSeed' in reply) {
+      // First reservation of a window (or Redis lost it): its used amounts start from recorded usage.
+      const [hour, month] = await this.deps.usage.spentSince(userId, [spans[0].start, spans[1].start]);
+      const seed = (spent: { tokens: number; requests: number; costUsd: number }) => ({
+        tokens: Math.ceil(spent.tokens),
+        requests: Math.ceil(spent.requests),
+        microUsd: micro(spent.costUsd),
+      });
+      reply = await this.scripts.budgetReserve(keys, { ...args, seed: { hour: seed(hour), month: seed(month) } });
+    }
+    if ('refused' in reply) {
+      const { window, dimension, limit, used, reserved } = reply.refused;
+      this.deps.metrics?.budgetReservations.inc({ stage: how.stage, result: 'refused' });
+      this.deps.metrics?.budgetRejections.inc({ window, limit: dimension, tier });
+      const toUsd = (value: number) => (dimension === 'cost' ? value / 1_000_000 : value);
+      throw new BudgetExceededError({
+        window,
+        limit: dimension,
+        allowed: toUsd(limit),
+        used: toUsd(used),
+        reserved: toUsd(reserved),
+        resetsAt: spans[window === 'hour' ? 0 : 1].resetsAt.toISOString(),
+      });
+    }
+    if (!('taken' in reply)) throw new Error(`Budget reservation ${id} exists already`);
+    await this.deps.redis.zadd(this.keys.budgetOpen(), now.getTime() + this.ttlMs, member(userId, id));
+    this.deps.metrics?.budgetReservations.inc({ stage: how.stage, result: 'taken' });
+    if (this.deps.metrics && limits.tokensPerMonth !== null) void this.noteNearLimit(userId, ids.month, limits, tier);
+    return { userId, id, amount, tier };
+  }
+
+  /** Counts a reservation taken at or past 80 % of a monthly token limit (the alert's signal). */
+  private async noteNearLimit(userId: string, month: string, limits: TierLimits, tier: Tier): Promise<void> {
+    try {
+      const [used, reserved] = await this.deps.redis.hmget(this.keys.budgetWindow(userId, month), 'ut', 'rt');
+      if (limits.tokensPerMonth && Number(used ?? 0) + Number(reserved ?? 0) >= NEAR_LIMIT * limits.tokensPerMonth)
+        this.deps.metrics?.budgetNearLimit.inc({ tier });
+    } catch (error) {
+      this.log.debug({ err: error }, 'could not read a budget window for the near-limit metric');
+    }
+  }
+
+  /** Settles or releases reservation `id`; true when this call ended it. */
+  private async end(userId: string, id: string, mode: 'call' | 'reap' | 'release', actual: BudgetAmount): Promise<boolean> {
+    const windows = windowsOf(id);
+    if (!windows) return false;
+    const seconds = await this.scripts.budgetSettle(
+      {
+        hour: this.keys.budgetWindow(userId, windows.hour),
+        month: this.keys.budgetWindow(userId, windows.month),
+        reservation: this.keys.budgetReservation(userId, id),
+        reaped: this.keys.budgetReaped(userId, id),
+      },
+      { actual, mode },
+    );
+    if (seconds < 0) return false;
+    await this.deps.redis.zrem(this.keys.budgetOpen(), member(userId, id));
+    this.deps.metrics?.budgetSettlementSeconds.observe({ by: mode === 'reap' ? 'reaper' : mode }, seconds);
+    if (mode === 'reap') this.log.warn({ userId, reservationId: id }, 'an expired budget reservation was settled by the reaper');
+    return true;
+  }
+}
+
+/** Whether any budget limit applies (all unlimited: the door is not involved). */
+function hasBudget(limits: TierLimits): boolean {
+  return (
+    limits.tokensPerHour !== null || limits.tokensPerMonth !== null || limits.costUsdPerMonth !== null || limits.requestsPerMonth !== null
+  );
+}
+
+/** The hour and month window ids at `now`: `h<hours since epoch>`, `m<YYYYMM>` (UTC). */
+function windowIds(now: Date): WindowIds {
+  const month = `${now.getUTCFullYear()}${String(now.getUTCMonth() + 1).padStart(2, '0')}`;
+  return { hour: `h${Math.floor(now.getTime() / 3_600_000)}`, month: `m${month}` };
+}
+
+/** The windows a reservation id names (`<uuid>.h<n>.m<YYYYMM>`), or null for an id that is not one. */
+function windowsOf(id: string): WindowIds | null {
+  const match = /^[0-9a-f-]{36}\.(h\d+)\.(m\d{6})$/.exec(id);
+  return match ? { hour: match[1], month: match[2] } : null;
+}
+
+function member(userId: string, id: string): string {
+  return `${userId}|${id}`;
+}
+
+function amountOf(estimate: CallEstimate): BudgetAmount {
+  return { tokens: estimate.inputTokens + estimate.maxTokens, requests: estimate.requests, microUsd: micro(estimate.costUsd) };
+}
+
+/**
+ * Tokens a prompt may count, from above: UTF-8 bytes / 3 plus 8 per message. Tokenisers give
+ * about 4 characters per token for English and at least a byte per token in the worst case; a
+ * third of the bytes covers text, code and most scripts, so a prompt rarely costs more than it reserved.
+ */
+export function promptTokenBound(texts: readonly string[]): number {
+  let bytes = 0;
+  for (const text of texts) bytes += Buffer.byteLength(text, 'utf8');
+  return Math.ceil(bytes / 3) + 8 * texts.length;
+}
