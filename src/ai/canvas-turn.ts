@@ -1,3 +1,4 @@
+import type { BudgetTicket } from '../runs/budget-door';
 import { AIMessage, HumanMessage, SystemMessage, ToolMessage, type BaseMessage } from '@langchain/core/messages';
 import type { BlockInput } from '../schemas/blocks';
 import { blockTools, checkToolCall, type ToolCallCheck } from './block-tools';
@@ -41,7 +42,7 @@ export interface CanvasTurnResult {
  */
 export async function runCanvasTurn(
   prompt: string,
-  options: { models: ModelGateway; maxBlocks: number; hooks: CanvasTurnHooks; signal?: AbortSignal },
+  options: { models: ModelGateway; maxBlocks: number; hooks: CanvasTurnHooks; signal?: AbortSignal; budget?: BudgetTicket },
 ): Promise<CanvasTurnResult> {
   const { models, maxBlocks, hooks } = options;
   const messages: BaseMessage[] = [new SystemMessage(SYSTEM_PROMPT), new HumanMessage(prompt)];
@@ -65,6 +66,7 @@ export async function runCanvasTurn(
         messages,
         tools: blockTools,
         signal: options.signal,
+        budget: options.budget,
         onToolCallStart: (index) => {
           if (index === 0) hooks.onToolStage?.();
         },

@@ -140,6 +140,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       metrics,
       signals,
       runs: deps.runs,
+      budget: deps.budget,
     }),
     assistant: new AssistantRunner({
       config,

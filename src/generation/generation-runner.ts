@@ -1,3 +1,4 @@
+import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../runs/budget-door';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Config } from '../../config';
 import { Pricing } from '../ai/pricing';
@@ -38,6 +39,8 @@ export interface GenerationRunnerDeps {
   signals: CancelSignals;
   /** The generation's run: every end goes through it. */
   runs: GenerationRuns;
+  /** Gives back a request's budget reservation when the job ends before its first model call. */
+  budget?: Pick<BudgetDoor, 'releaseUnused'>;
 }
 
 /** The job's result, for the dashboard. */
@@ -60,14 +63,18 @@ export class GenerationRunner {
   async process(data: GenerationJob, job: Job): Promise<GenerationJobResult> {
     // Watch BEFORE starting the run: a cancel is either on the run's row or heard by the watch.
     const watch = this.deps.signals.watch('generation', data.generationId);
+    // The request reserved the first model call; the turn's later calls reserve their own.
+    const budget: BudgetTicket = { userId: data.userId, reservationId: data.budget };
     try {
-      return await this.run(job, data, watch.signal);
+      return await this.run(job, data, watch.signal, budget);
     } finally {
       watch.release();
+      // Ended before its first model call (cancelled while queued, canvas deleted): the reservation goes back.
+      await this.deps.budget?.releaseUnused(budget);
     }
   }
 
-  private async run(job: Job, data: GenerationJob, signal: AbortSignal): Promise<GenerationJobResult> {
+  private async run(job: Job, data: GenerationJob, signal: AbortSignal, budget: BudgetTicket): Promise<GenerationJobResult> {
     const { runs } = this.deps;
     const log = this.deps.logger.child({ component: 'generation', jobId: job.id, generationId: data.generationId });
     const context = { writer: undefined as EventWriter | undefined, tier: data.tier };
@@ -105,7 +112,7 @@ export class GenerationRunner {
     }
 
     log.info({ attempt: job.attemptsMade + 1 }, 'generation started');
-    const outcome = await this.attempt(data, generation, writer, job, signal).catch((error: unknown) =>
+    const outcome = await this.attempt(data, generation, writer, job, signal, budget).catch((error: unknown) =>
       this.failed(error, job, signal, log),
     );
     if (outcome.status === 'cancelled') return this.cancelled(data, context, outcome.usage, log);
@@ -167,10 +174,14 @@ export class GenerationRunner {
     if (error instanceof ModelCallCancelled) return { status: 'cancelled', usage: error.usage };
     if (signal.aborted) return { status: 'cancelled' };
     const final =
-      error instanceof UnrecoverableError || error instanceof ModelUnavailableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      error instanceof UnrecoverableError ||
+      error instanceof ModelUnavailableError ||
+      error instanceof BudgetExceededError ||
+      job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     log.warn({ err: error, attempt: job.attemptsMade + 1, final }, 'generation attempt failed');
     if (!final) throw error;
-    const code = error instanceof ModelUnavailableError ? 'llm_unavailable' : 'generation_failed';
+    const code =
+      error instanceof ModelUnavailableError ? 'llm_unavailable' : error instanceof BudgetExceededError ? 'budget_exceeded' : 'generation_failed';
     // Every viewer reads the event and the row: a fixed text, never the cause's message (provider
     // text, SQL parameters); the cause went to the log, redacted (0073).
     return { status: 'failed', code, message: generationErrorMessage(code) };
@@ -183,6 +194,7 @@ export class GenerationRunner {
     writer: EventWriter,
     job: Job,
     signal: AbortSignal,
+    budget: BudgetTicket,
   ): Promise<GenerationOutcome> {
     const stage = (value: GenerationStage) => this.stage(data, writer, value);
     stage('thinking');
@@ -190,6 +202,7 @@ export class GenerationRunner {
       models: this.deps.models,
       maxBlocks: this.deps.config.tiers[data.tier].maxBlocksPerGeneration,
       signal,
+      budget,
       hooks: {
         onThinking: () => undefined,
         onToolStage: () => stage('tool'),

@@ -1,3 +1,4 @@
+import type { BudgetDoor } from '../runs/budget-door';
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Config, Tier } from '../../config';
@@ -43,6 +44,8 @@ export class GenerationService {
       logger: Logger;
       /** The generation's run: created with its row, ended through it. */
       runs: GenerationRuns;
+      /** Reserves the first model call against the user's budget before anything is written. */
+      budget: Pick<BudgetDoor, 'admitPrompt' | 'releaseUnused'>;
     },
   ) {}
 
@@ -71,10 +74,18 @@ export class GenerationService {
     }
 
     const generationId = randomUUID();
-    await limiter.take(input.user.id, generationId, config.tiers[input.user.tier]);
+    // The budget first: a refusal (429 budget_exceeded) leaves nothing behind, not even a slot.
+    const ticket = { userId: input.user.id, reservationId: await this.deps.budget.admitPrompt(input.user.id, [input.prompt]) };
+    try {
+      await limiter.take(input.user.id, generationId, config.tiers[input.user.tier]);
+    } catch (error) {
+      await this.deps.budget.releaseUnused(ticket);
+      throw error;
+    }
     if (idemKey && (await redis.set(idemKey, generationId, 'EX', IDEMPOTENCY_TTL_SECONDS, 'NX')) !== 'OK') {
-      // A concurrent request with the same key won the race: give its slot back and stream theirs.
+      // A concurrent request with the same key won the race: give its slot and reservation back and stream theirs.
       await limiter.release(input.user.id, generationId);
+      await this.deps.budget.releaseUnused(ticket);
       const winner = await redis.get(idemKey);
       if (winner) return this.replay(winner, input.canvasId);
     }
@@ -98,6 +109,7 @@ export class GenerationService {
       if (run.status === 'fulfilled') await this.endUnqueued(generationId, 'generation_failed');
       else await this.failRunless(generationId);
       await this.giveBack(input.user.id, generationId, idemKey);
+      await this.deps.budget.releaseUnused(ticket);
       throw created.status === 'rejected' ? created.reason : (run as PromiseRejectedResult).reason;
     }
     try {
@@ -107,10 +119,12 @@ export class GenerationService {
         canvasId: input.canvasId,
         userId: input.user.id,
         tier: input.user.tier,
+        ...(ticket.reservationId ? { budget: ticket.reservationId } : {}),
       });
     } catch (error) {
       await this.endUnqueued(generationId, 'queue_unavailable');
       await this.giveBack(input.user.id, generationId, idemKey);
+      await this.deps.budget.releaseUnused(ticket);
       throw error;
     }
     void this.deps.canvasEvents.notify(input.canvasId, 'generation_status', { canvasId: input.canvasId, generationId, stage: 'queued' });

@@ -11,6 +11,8 @@ export const generationJobSchema = z.object({
   canvasId: z.uuid(),
   userId: z.uuid(),
   tier: z.enum(TIERS),
+  /** The budget reservation the request took for the first model call (absent: the user has no budget limits). */
+  budget: z.string().optional(),
 });
 export type GenerationJob = z.infer<typeof generationJobSchema>;
 
