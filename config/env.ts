@@ -197,6 +197,11 @@ export const envSchema = z.object({
   /** Work younger than this is never reaped (covers the gap between a row and its job). */
   REAPER_GRACE_MS: int(0).default(60_000),
   /**
+   * How long a budget reservation may stay open (its job queued, its model call running) before
+   * the reaper settles it: released when no call took it, charged in full when its call's process died.
+   */
+  BUDGET_RESERVATION_TTL_MS: int(1_000).default(900_000),
+  /**
    * JSON override of the tier table, merged over the defaults per key: rate limits, budgets
    * (`tokensPerHour`, `tokensPerMonth`, `costUsdPerMonth`, `requestsPerMonth`; null = unlimited) and
    * `features` (`localModels`, `cloudAgents`, `flows`): {"free": {"requestsPerMonth": 100, "features": {"localModels": false}}}.

@@ -160,6 +160,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     queues: { names: workerQueues as QueueName[], explicit: e.WORKER_QUEUES !== undefined, lockMs: e.WORKER_LOCK_MS },
     /** Crash safety: ends or resumes work left `running`/`pending` by a dead process (src/app/reaper.ts). */
     reaper: { intervalMs: e.REAPER_INTERVAL_MS, graceMs: e.REAPER_GRACE_MS },
+    budget: { reservationTtlMs: e.BUDGET_RESERVATION_TTL_MS },
     broadcast: { chunkSize: e.BROADCAST_CHUNK_SIZE, chunkDelayMs: e.BROADCAST_CHUNK_DELAY_MS, concurrency: e.BROADCAST_CONCURRENCY },
     /** The per-canvas event sequence and replay log (src/realtime/canvas-log.ts). */
     /**

@@ -213,6 +213,7 @@ export async function startSwitchboard(
       logger,
       metrics,
       calls: { maxTokens: config.llm.maxTokens, pricing: config.llm.pricing, defaultModel: config.llm.model },
+      reservationTtlMs: config.budget.reservationTtlMs,
     });
 
     let llmSummary = 'not used by these roles';

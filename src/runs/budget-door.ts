@@ -223,17 +223,32 @@ export class BudgetDoor {
     return settled;
   }
 
-  /** The user's reserved tokens, requests and micro-USD in the current hour and month (`GET /usage/budget`). */
-  async reserved(userId: string, now = new Date()): Promise<{ hour: BudgetAmount; month: BudgetAmount }> {
+  /**
+   * What the door counts for the user in the current hour and month (`GET /usage/budget`): reserved
+   * amounts, and the used amounts it enforces limits with (null for a window it has not counted yet:
+   * recorded usage is the answer then). Used can exceed recorded usage by the calls the reaper
+   * charged in full after their process died.
+   */
+  async counts(userId: string, now = new Date()): Promise<Record<'hour' | 'month', { used: BudgetAmount | null; reserved: BudgetAmount }>> {
     const ids = windowIds(now);
-    const read = (window: string) => this.deps.redis.hmget(this.keys.budgetWindow(userId, window), 'rt', 'rr', 'rc');
+    const read = (window: string) => this.deps.redis.hmget(this.keys.budgetWindow(userId, window), 'ut', 'ur', 'uc', 'rt', 'rr', 'rc');
     const [hour, month] = await Promise.all([read(ids.hour), read(ids.month)]);
-    const amount = ([tokens, requests, cost]: Array<string | null>): BudgetAmount => ({
+    const amount = (tokens: string | null, requests: string | null, cost: string | null): BudgetAmount => ({
       tokens: Math.max(0, Number(tokens ?? 0)),
       requests: Math.max(0, Number(requests ?? 0)),
       microUsd: Math.max(0, Number(cost ?? 0)),
     });
-    return { hour: amount(hour), month: amount(month) };
+    const window = ([ut, ur, uc, rt, rr, rc]: Array<string | null>) => ({
+      used: ut === null ? null : amount(ut, ur, uc),
+      reserved: amount(rt, rr, rc),
+    });
+    return { hour: window(hour), month: window(month) };
+  }
+
+  /** The user's reserved tokens, requests and micro-USD in the current hour and month. */
+  async reserved(userId: string, now = new Date()): Promise<{ hour: BudgetAmount; month: BudgetAmount }> {
+    const counts = await this.counts(userId, now);
+    return { hour: counts.hour.reserved, month: counts.month.reserved };
   }
 
   private async reserve(

@@ -21,6 +21,8 @@ describe('budgeted generations', () => {
     t = await startTestApp({
       env: {
         LLM_MAX_TOKENS: '100',
+        // All 50 streams may be open at once: the only refusal under test is the budget's.
+        MAX_STREAMS_PER_USER: '60',
         TIER_LIMITS: JSON.stringify({
           free: { generationsPerMinute: 1_000, generationsPerHour: 1_000, concurrentGenerations: 100, tokensPerHour: TOKENS_PER_HOUR },
         }),

@@ -97,22 +97,24 @@ export const usageRoutes = [
       if (!plan) throw unauthorized();
       const now = new Date();
       const windows = budgetWindows(now);
-      const [spent, reserved] = await Promise.all([
+      const [spent, counted] = await Promise.all([
         ctx.repos.usage.spentSince(
           user.id,
           windows.map((window) => window.start),
         ),
-        ctx.budget.reserved(user.id, now),
+        ctx.budget.counts(user.id, now),
       ]);
       return {
         tier: plan.tier,
         windows: windows.map((window, index) => ({
           window: window.window,
           ...windowLimits(plan.limits, window.window),
-          usedTokens: spent[index].tokens,
-          reservedTokens: reserved[window.window].tokens,
-          usedRequests: spent[index].requests,
-          usedCostUsd: spent[index].costUsd,
+          // What the budget door enforces with once it counts the window (it includes calls charged
+          // in full after their process died), else the recorded usage.
+          usedTokens: Math.max(spent[index].tokens, counted[window.window].used?.tokens ?? 0),
+          reservedTokens: counted[window.window].reserved.tokens,
+          usedRequests: Math.max(spent[index].requests, counted[window.window].used?.requests ?? 0),
+          usedCostUsd: Math.max(spent[index].costUsd, (counted[window.window].used?.microUsd ?? 0) / 1_000_000),
           resetsAt: window.resetsAt.toISOString(),
         })),
       };
