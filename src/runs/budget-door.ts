@@ -22,6 +22,8 @@ import { redisScripts, type BudgetAmount, type BudgetLimitTriple, type RedisScri
  * reserve their own. A reservation no call took (the run failed or was cancelled first) is
  * released by its worker (`releaseUnused`) or, when nobody ends it, expires: the reaper settles
  * what expired (`settleExpired`). A user whose limits are all unlimited costs no Redis call.
+ * A window's used amounts start from recorded usage (`llm_usage`), and start again from it when
+ * the user's plan changed since the window was counted.
  */
 
 /** What one model call may cost: its counted prompt, the `max_tokens` it is sent with, its price at that size. */
