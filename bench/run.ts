@@ -4,7 +4,7 @@
  * scenario), prints a table with PASS/MISS per target, and writes bench/results/latest.json plus a
  * dated copy. A benchmark, not a test: it never fails on a missed target, only on a broken run.
  *
- * Flags: --only=generation,realisticStream,fanout,sseOverhead,throughput,runThroughput,memory,churn,cancel,manyStreams   --quick (fewer runs, for trying)
+ * Flags: --only=generation,realisticStream,fanout,sseOverhead,throughput,runThroughput,memory,churn,cancel,manyStreams,budget   --quick (fewer runs, for trying)
  *        --smoke (every scenario at its smallest, about two minutes: CI runs it so a broken scenario is
  *        noticed; it fails on a broken scenario, never on a missed target)
  *        --profile=<dir> (CPU profiles of the in-process scenarios' measured runs)
@@ -21,6 +21,7 @@ import { ClientFleet } from './lib/client-fleet';
 import type { BenchContext, BenchMode } from './lib/context';
 import { machineCpuMs, ownCpuMs, settleMachine } from './lib/harness';
 import { judge, table, type Target } from './lib/report';
+import { budgetScenario } from './scenarios/budget';
 import { cancelScenario } from './scenarios/cancel';
 import { churnScenario } from './scenarios/churn';
 import { fanoutScenario } from './scenarios/fanout';
@@ -43,6 +44,7 @@ const SCENARIOS = [
   'churn',
   'cancel',
   'manyStreams',
+  'budget',
 ] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
 
@@ -147,6 +149,7 @@ async function main() {
               churnScenario(ctx, { clients: 20, seconds: 5, cutsPerClientPerSecond: 1 / 15, offlineMs: 500, blocksPerGeneration: 14 }),
             cancel: () => cancelScenario(ctx, { runs: 2, warmups: 1, calls: 40, delayMs: 20, cancelAfterBlocks: 2 }),
             manyStreams: () => manyStreamsScenario(ctx, { steps: [100, 200], hot: 50, calls: 10, gapMs: 10 }),
+            budget: () => budgetScenario(ctx, { admissions: 50, warmups: 10 }),
           }
         : {
             generation: () => generationScenario(ctx, { runs: q ? 5 : 30, warmups: q ? 1 : 3, clients: 100, blocks: 200 }),
@@ -188,6 +191,8 @@ async function main() {
             // 10,000 open SSE streams on one API node, 1,000 of them following a generation that streams.
             manyStreams: () =>
               manyStreamsScenario(ctx, { steps: q ? [2_500, 10_000] : [2_500, 5_000, 9_000, 10_000], hot: 1_000, calls: 60, gapMs: 10 }),
+            // What the budget door adds before a generation is queued.
+            budget: () => budgetScenario(ctx, { admissions: q ? 500 : 2_000, warmups: 100 }),
           };
     const quiet = await settleMachine();
     results.machine = { ...(results.machine as object), otherCoresBusyAtStart: quiet };
@@ -402,6 +407,15 @@ function targets(results: Record<string, unknown>): Target[] {
     direction: 'min',
     unit: '/s',
   });
+  const budget = results.budget as AnyResult;
+  list.push({
+    name: 'budget reservation added before enqueue, p50',
+    metric: 'budget.addedP50Ms',
+    value: budget?.addedP50Ms,
+    limit: 1,
+    direction: 'max',
+    unit: 'ms',
+  });
   list.push({ name: 'sseOverhead p50', metric: 'sseOverhead.p50Ms', value: sse?.p50Ms, limit: 3, direction: 'max', unit: 'ms' });
   const churn = results.churn as AnyResult;
   list.push({
@@ -566,6 +580,14 @@ function render(results: Record<string, unknown>): string {
       ]);
     }
   }
+  const bd = results.budget as AnyResult;
+  if (bd?.error) rows.push(['budget', 'error', bd.error]);
+  else if (bd)
+    rows.push([
+      'budget',
+      'admit p50 with limits / without / plan read alone (p99 with limits)',
+      `${fmt(bd.admitP50Ms)} / ${fmt(bd.unlimitedAdmitP50Ms)} / ${fmt(bd.planReadP50Ms)} ms (${fmt(bd.admitP99Ms)} ms)`,
+    ]);
   const rt = results.runThroughput as AnyResult;
   if (rt?.error) rows.push(['runThroughput', 'error', rt.error]);
   else if (rt) {
