@@ -28,6 +28,7 @@ import { JourneyStore, type JourneySession } from './journey-store';
 import type { RunOutcome } from './run-outcome';
 import { historyMessages, systemMessage, userMessage, type ModelMessage } from '../ai/model-messages';
 import { offeredTool, type ModelTool } from '../ai/model-tools';
+import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../runs/budget-door';
 
 export interface JourneyRunnerDeps {
   config: Config;
@@ -41,6 +42,8 @@ export interface JourneyRunnerDeps {
   runs: JourneyRuns;
   logger: Logger;
   metrics?: Metrics;
+  /** Gives back the reservation the answer's request took when no model call of the turn took it over. */
+  budget?: Pick<BudgetDoor, 'releaseUnused'>;
 }
 
 /** What one model call said: its text, and whether (and with what) it called {@link FINISH_TOOL}. */
@@ -96,7 +99,14 @@ export class JourneyRunner {
     if (session.turn >= data.turn) return { turn: data.turn, done: session.done && session.turn === data.turn };
     if (session.done || session.turn !== data.turn - 1)
       throw journeyFailure('journey_failed', `Turn ${data.turn} does not follow turn ${session.turn}`);
-    const outcome = await this.runTurn(data, session, log);
+    // One ticket for the turn: its first model call takes over the request's reservation.
+    const ticket: BudgetTicket = { userId: data.userId, reservationId: data.budget };
+    let outcome: JourneyTurnOutcome;
+    try {
+      outcome = await this.runTurn(data, session, log, ticket);
+    } finally {
+      await this.deps.budget?.releaseUnused(ticket);
+    }
     switch (outcome.status) {
       case 'succeeded':
         return { turn: data.turn, done: outcome.decision!.done };
@@ -115,7 +125,7 @@ export class JourneyRunner {
    * ends once, through the run kernel: a reply is saved only when it wins over a cancel, and a
    * cancel that wins drops the answer, leaving the session at its question.
    */
-  private async runTurn(data: JourneyTurnJob, session: JourneySession, log: Logger): Promise<JourneyTurnOutcome> {
+  private async runTurn(data: JourneyTurnJob, session: JourneySession, log: Logger, ticket: BudgetTicket): Promise<JourneyTurnOutcome> {
     const turn = data.turn;
     const pending = await this.store.getAnswer(session.id, turn);
     if (pending === null)
@@ -133,14 +143,16 @@ export class JourneyRunner {
     const cancel = this.deps.signals.watch('journey', pending.attempt);
     let decision: TurnDecision;
     try {
-      decision = await this.decide(data, session, pending.text, log, cancel.signal);
+      decision = await this.decide(data, session, pending.text, log, cancel.signal, ticket);
     } catch (error) {
       if (cancel.signal.aborted) return this.endCancelled(attempt, turn);
       log.warn({ err: error }, 'journey turn failed');
       const failed: JourneyTurnOutcome =
         error instanceof ModelUnavailableError
           ? { status: 'failed', code: 'llm_unavailable', message: 'The language model could not be reached; please try again later', turn }
-          : { status: 'failed', code: 'journey_failed', message: describeRedacted(error), turn };
+          : error instanceof BudgetExceededError
+            ? { status: 'failed', code: 'budget_exceeded', message: error.message, turn }
+            : { status: 'failed', code: 'journey_failed', message: describeRedacted(error), turn };
       await runs.end(attempt, { status: 'failed', code: failed.code, message: failed.message });
       return failed;
     } finally {
@@ -168,6 +180,7 @@ export class JourneyRunner {
     answer: string,
     log: Logger,
     signal: AbortSignal,
+    budget: BudgetTicket,
   ): Promise<TurnDecision> {
     const turn = data.turn;
     const history: ModelMessage[] = [
@@ -176,15 +189,15 @@ export class JourneyRunner {
       userMessage(answer),
     ];
     if (turn >= MAX_ANSWERS) {
-      const said = await this.call(data, [...history, systemMessage(FINISH_NOW)], { offer: true, force: true, signal });
+      const said = await this.call(data, [...history, systemMessage(FINISH_NOW)], { offer: true, force: true, signal, budget });
       return this.finish(session, answer, said.finish?.args);
     }
-    const said = await this.call(data, history, { offer: turn >= MIN_ANSWERS, signal });
+    const said = await this.call(data, history, { offer: turn >= MIN_ANSWERS, signal, budget });
     if (said.finish && turn >= MIN_ANSWERS) return this.finish(session, answer, said.finish.args);
     if (said.finish) {
       // Too early: the finish is dropped and the model asked once more, for a question.
       log.info({ answers: turn }, 'journey model tried to finish early');
-      const again = await this.call(data, [...history, systemMessage(tooEarly(turn))], { offer: false, signal });
+      const again = await this.call(data, [...history, systemMessage(tooEarly(turn))], { offer: false, signal, budget });
       return { done: false, message: questionOf(again.text) ?? FALLBACK_QUESTIONS[turn - 1] };
     }
     return { done: false, message: questionOf(said.text) ?? FALLBACK_QUESTIONS[turn - 1] };
@@ -211,7 +224,7 @@ export class JourneyRunner {
   private async call(
     data: JourneyTurnJob,
     messages: ModelMessage[],
-    options: { offer: boolean; force?: boolean; signal: AbortSignal },
+    options: { offer: boolean; force?: boolean; signal: AbortSignal; budget: BudgetTicket },
   ): Promise<ModelSaid> {
     const tier = (await this.deps.repos.users.findById(data.userId))?.tier ?? 'free';
     const turn = await this.deps.models.streamTurn({
@@ -220,6 +233,7 @@ export class JourneyRunner {
       tools: options.offer ? [finishTool] : undefined,
       toolChoice: options.offer && options.force ? FINISH_TOOL : undefined,
       account: { userId: data.userId, tier, sessionId: data.sessionId },
+      budget: options.budget,
       signal: options.signal,
     });
     // Arguments that were not JSON still mean "finish": the template then comes from the answers.

@@ -11,6 +11,7 @@ import { journeyRunInput, type JourneyRuns } from './journey-run';
 import { isOpen } from '../runs/run-kernel';
 import { JourneyStore, type JourneyEntry, type JourneySession } from './journey-store';
 import { settled } from '../lib/settled';
+import type { BudgetAdmission } from '../assistant/budget-admission';
 
 /** How long a request waits for its turn's reply (the model call retries and falls back inside). */
 export const JOURNEY_WAIT_MS = 90_000;
@@ -43,6 +44,8 @@ export interface JourneyServiceDeps {
   /** Journey turns on the run kernel: each attempt at a turn is a run, cancelled through it. */
   runs: JourneyRuns;
   logger: Logger;
+  /** Each answer's first model call is reserved against the user's budget before anything is written. */
+  budget: BudgetAdmission;
   /** Overrides {@link JOURNEY_WAIT_MS}. */
   waitMs?: number;
 }
@@ -101,23 +104,40 @@ export class JourneyService {
     const session = await this.owned(userId, input.sessionId);
     if (session.done) throw conflict('journey_done', 'This setup journey is finished; start a new one to change the configuration');
     const turn = session.turn + 1;
-    const { queues } = this.deps;
-    // Listening before enqueueing, so the completion cannot slip past.
-    const events = queues.events('assistant');
-    const earlier = await queues.job('assistant', journeyTurnJobId(session.id, turn));
-    if (earlier && ((await earlier.isFailed()) || (await wasCancelled(earlier)))) {
-      // The user answers again after a failed or cancelled turn: that job gives way to a fresh one with this answer.
-      await earlier
-        .remove()
-        .catch((error: unknown) => this.log.warn({ err: error, sessionId: session.id, turn }, 'failed journey turn job not removed'));
-      await this.store.dropAnswer(session.id, turn);
+    const { queues, budget } = this.deps;
+    // Reserved before anything is written: a refusal leaves the session, its answers and the queue as they were.
+    const reservationId = await budget.admitPrompt(userId, [input.message]);
+    const ticket = { userId, reservationId };
+    let job: Job;
+    let events: ReturnType<QueueRegistry['events']>;
+    let attempt: string | undefined;
+    try {
+      // Listening before enqueueing, so the completion cannot slip past.
+      events = queues.events('assistant');
+      const earlier = await queues.job('assistant', journeyTurnJobId(session.id, turn));
+      if (earlier && ((await earlier.isFailed()) || (await wasCancelled(earlier)))) {
+        // The user answers again after a failed or cancelled turn: that job gives way to a fresh one with this answer.
+        await earlier
+          .remove()
+          .catch((error: unknown) => this.log.warn({ err: error, sessionId: session.id, turn }, 'failed journey turn job not removed'));
+        await this.store.dropAnswer(session.id, turn);
+      }
+      // A double submit finds the first answer waiting and the same job id: it waits for the same reply (and gives its reservation back).
+      const fresh = await this.store.putAnswer(session.id, turn, input.message);
+      if (!fresh) await budget.releaseUnused(ticket);
+      attempt = (await this.store.getAnswer(session.id, turn))?.attempt;
+      // The attempt is the turn's run, recorded before its job is queued.
+      if (attempt) await this.deps.runs.create(journeyRunInput(userId, session.id, turn, attempt));
+      job = await queues.enqueue('assistant', 'journey-turn', {
+        userId,
+        sessionId: session.id,
+        turn,
+        budget: fresh ? reservationId : undefined,
+      });
+    } catch (error) {
+      await budget.releaseUnused(ticket);
+      throw error;
     }
-    // A double submit finds the first answer waiting and the same job id: it waits for the same reply.
-    await this.store.putAnswer(session.id, turn, input.message);
-    const attempt = (await this.store.getAnswer(session.id, turn))?.attempt;
-    // The attempt is the turn's run, recorded before its job is queued.
-    if (attempt) await this.deps.runs.create(journeyRunInput(userId, session.id, turn, attempt));
-    const job = await queues.enqueue('assistant', 'journey-turn', { userId, sessionId: session.id, turn });
     this.log.info({ userId, sessionId: session.id, turn, jobId: job.id }, 'journey turn queued');
     if ((await this.waitFor(job, events, attempt)) === 'cancelled') {
       this.log.info({ userId, sessionId: session.id, turn }, 'journey turn answered as cancelled');
@@ -211,6 +231,7 @@ export class JourneyService {
       const { code, message } = parseJourneyFailure(error instanceof Error ? error.message : String(error));
       if (code === 'session_not_found') throw notFound('Journey session');
       if (code === 'llm_unavailable') throw new AppError(503, code, message, undefined, { 'Retry-After': '5' });
+      if (code === 'budget_exceeded') throw new AppError(429, code, message);
       throw new AppError(502, code, 'The setup assistant could not answer; send your answer again');
     } finally {
       clearTimeout(timer);

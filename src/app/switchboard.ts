@@ -304,7 +304,7 @@ export async function startSwitchboard(
       const models = ModelCatalog.of(config, options.endpoint);
       // One limiter for every surface of the same work: HTTP routes, device sockets, flow executions.
       const usage = new UsageLimiter(redis, config.redis.keyPrefix, config.usageLimits);
-      const chat = new ChatService({ repos, enqueue: queues.enqueue, registry: deviceRegistry, logger, models, runs: chatRuns });
+      const chat = new ChatService({ repos, enqueue: queues.enqueue, registry: deviceRegistry, logger, models, runs: chatRuns, budget });
       const agents = new AgentService({ config, repos, enqueue: queues.enqueue, runs: agentRuns, logger });
       const ctx: ApiContext = {
         config,
@@ -331,7 +331,7 @@ export async function startSwitchboard(
         chat,
         chatCancels,
         approvals,
-        journeys: new JourneyService({ config, redis, queues, runs: journeyRuns, logger }),
+        journeys: new JourneyService({ config, redis, queues, runs: journeyRuns, logger, budget }),
         agents,
         flows: new FlowService({ repos, models }),
         flowExecutions: new FlowExecutions({
@@ -344,7 +344,7 @@ export async function startSwitchboard(
           metrics,
           runs: flowRuns,
         }),
-        flowChats: new FlowChats({ repos, enqueue: queues.enqueue, logger, runs: chatRuns }),
+        flowChats: new FlowChats({ repos, enqueue: queues.enqueue, logger, runs: chatRuns, budget }),
         oauth: new OAuthService({ config, repos, redis, vault, secret: tokens.secret, logger }),
         canvasEvents,
         usage,

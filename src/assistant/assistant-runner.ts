@@ -25,6 +25,7 @@ import { ToolInputError } from './tool-format';
 import { allowAllPolicy, type ToolPolicy } from './tool-policy';
 import { TOOLS_BY_NAME, type DeviceCall, type ToolContext } from './tools';
 import { MAX_EMBED_TEXT_CHARS } from '../schemas/api';
+import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../runs/budget-door';
 
 /** Earlier user and assistant messages fed back as context. */
 export const HISTORY_LIMIT = 20;
@@ -49,6 +50,8 @@ export interface AssistantRunnerDeps {
   /** Cancel requests: heard through `signals`; every start and end of a turn goes through `chatCancels`. */
   signals?: CancelSignals;
   chatCancels?: ChatCancels;
+  /** Gives back the reservation a turn's request took when no model call of the turn took it over. */
+  budget?: Pick<BudgetDoor, 'releaseUnused'>;
 }
 
 /**
@@ -65,7 +68,13 @@ export class AssistantRunner {
 
   /** `chat-turn`: answers one user message (payload parsed by the worker pool). */
   async chatTurn(data: ChatTurnJob, job: Job): Promise<{ toolCalls: number; toolIterations: number; parked?: string }> {
-    return this.watching(data.messageId, (signal) => this.start(job, data, signal));
+    // One ticket for the whole turn: its first model call takes over the request's reservation.
+    const ticket: BudgetTicket = { userId: data.userId, reservationId: data.budget };
+    try {
+      return await this.watching(data.messageId, (signal) => this.start(job, data, signal, ticket));
+    } finally {
+      await this.deps.budget?.releaseUnused(ticket);
+    }
   }
 
   /** Runs `work` with an AbortSignal that a cancel of the turn (from any node) aborts; watched before any read. */
@@ -82,6 +91,7 @@ export class AssistantRunner {
     job: Job,
     data: ChatTurnJob,
     signal: AbortSignal,
+    ticket: BudgetTicket,
   ): Promise<{ toolCalls: number; toolIterations: number; parked?: string }> {
     const log = this.deps.logger.child({ component: 'assistant', jobId: job.id, sessionId: data.sessionId, messageId: data.messageId });
     const { chat } = this.deps.repos;
@@ -107,7 +117,7 @@ export class AssistantRunner {
     // Without a device the assistant has no tools and says it cannot reach local data.
     const toolsets = data.tools === 'none' || !data.deviceId ? [] : classifyIntent(message.content).toolsets;
     log.info({ toolsets, mode: data.tools, historyLength: history.length }, 'assistant turn started');
-    return this.runTurn(data, log, toolsets, newUsage(this.deps.models), signal, {
+    return this.runTurn(data, log, toolsets, newUsage(this.deps.models), signal, ticket, {
       messages: [
         systemMessage(toolsets.length ? systemPrompt(toolsets) : plainSystemPrompt()),
         ...historyMessages(history),
@@ -183,7 +193,16 @@ export class AssistantRunner {
     else
       result = `Error: ${call.name} was NOT run: the user did not approve it in time. Tell the user it was not done and that they can ask again.`;
     log.info({ status: row.status, tool: call.name }, 'assistant turn resumed');
-    return this.runTurn(data, log, toolsets as ToolsetName[], usage, signal, { resume: { state: parked, result } });
+    // A resumed turn was admitted by its first job: its calls reserve their own.
+    return this.runTurn(
+      data,
+      log,
+      toolsets as ToolsetName[],
+      usage,
+      signal,
+      { userId: data.userId },
+      { resume: { state: parked, result } },
+    );
   }
 
   /** Runs (or resumes) the tool loop of a turn and finishes it: stored answer and `final`, or parked. */
@@ -193,6 +212,7 @@ export class AssistantRunner {
     toolsets: ToolsetName[],
     usage: TurnUsage,
     signal: AbortSignal,
+    budget: BudgetTicket,
     start: { messages: ModelMessage[] } | { resume: { state: ParkedLoop; result: string } },
   ): Promise<{ toolCalls: number; toolIterations: number; parked?: string }> {
     const { chat } = this.deps.repos;
@@ -209,6 +229,7 @@ export class AssistantRunner {
         models: this.deps.models,
         model: data.model,
         account: { userId: data.userId, tier, sessionId: data.sessionId },
+        budget,
         messages: 'messages' in start ? start.messages : [],
         resume: 'resume' in start ? start.resume : undefined,
         tools,
@@ -270,16 +291,10 @@ export class AssistantRunner {
         if (error instanceof ModelCallCancelled) addUsage(usage, error.usage);
         return this.cancelled(data, log, streamed, usage);
       }
-      const unavailable = error instanceof ModelUnavailableError;
       log.warn({ err: error }, 'assistant turn failed');
+      const { code, message } = failureOf(error);
       await this.turns()
-        .fail(
-          turnOf(data),
-          unavailable ? 'llm_unavailable' : 'assistant_failed',
-          unavailable
-            ? 'The language model could not be reached; please try again later'
-            : 'The assistant could not answer; please try again',
-        )
+        .fail(turnOf(data), code, message)
         .catch((error: unknown) => log.warn({ err: error }, 'assistant turn not ended as failed; the reaper ends it'));
       throw new UnrecoverableError(`assistant turn failed: ${describeRedacted(error)}`);
     }
@@ -384,6 +399,14 @@ const turnOf = (data: ChatTurnJob): TurnRef => ({
   messageId: data.messageId,
   deviceId: data.deviceId,
 });
+
+/** The code and words a failed turn ends with: the model unreachable, the budget spent (its numbers), or anything else. */
+function failureOf(error: unknown): { code: string; message: string } {
+  if (error instanceof ModelUnavailableError)
+    return { code: 'llm_unavailable', message: 'The language model could not be reached; please try again later' };
+  if (error instanceof BudgetExceededError) return { code: 'budget_exceeded', message: error.message };
+  return { code: 'assistant_failed', message: 'The assistant could not answer; please try again' };
+}
 
 /** Adds one model call's tokens and cost to the turn's total. */
 const addUsage = (

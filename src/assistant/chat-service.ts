@@ -10,6 +10,7 @@ import type { Tier } from '../../config';
 import type { Repositories } from '../models';
 import type { Enqueue } from '../producers/registry';
 import type { ChatRequestAck } from '../realtime/events';
+import { admitThenQueue, type BudgetAdmission } from './budget-admission';
 
 /** Longest message the assistant takes (prompts are bounded at 8, 000 characters). */
 export const MAX_CHAT_MESSAGE_CHARS = 8_000;
@@ -72,6 +73,8 @@ export class ChatService {
       models: ModelCatalog;
       /** Each turn is a run of the kernel's chat kind, created before its job. */
       runs: Pick<ChatRuns, 'create'>;
+      /** The turn's first model call is reserved against the user's budget before anything is written. */
+      budget: BudgetAdmission;
     },
   ) {
     this.log = deps.logger.child({ component: 'chat' });
@@ -90,17 +93,26 @@ export class ChatService {
     const deviceId = await this.deviceFor(input, session?.deviceId ?? undefined);
     const mode = deviceId ? 'device' : 'none';
 
-    const sessionId = session?.id ?? (await chat.createSession({ userId: input.userId, deviceId, title: titleOf(input.message), mode })).id;
-    const stored = await chat.addMessage({ sessionId, role: 'user', content: input.message });
-    await this.deps.runs.create({ id: stored.id, userId: input.userId });
-    await this.deps.enqueue('assistant', 'chat-turn', {
-      userId: input.userId,
-      sessionId,
-      messageId: stored.id,
-      deviceId: deviceId ?? undefined,
-      tools: mode,
-      model: input.model,
-    });
+    const { sessionId, stored } = await admitThenQueue(
+      this.deps.budget,
+      { userId: input.userId, texts: [input.message], model: input.model?.model },
+      async (budget) => {
+        const sessionId =
+          session?.id ?? (await chat.createSession({ userId: input.userId, deviceId, title: titleOf(input.message), mode })).id;
+        const stored = await chat.addMessage({ sessionId, role: 'user', content: input.message });
+        await this.deps.runs.create({ id: stored.id, userId: input.userId });
+        await this.deps.enqueue('assistant', 'chat-turn', {
+          userId: input.userId,
+          sessionId,
+          messageId: stored.id,
+          deviceId: deviceId ?? undefined,
+          tools: mode,
+          model: input.model,
+          budget,
+        });
+        return { sessionId, stored };
+      },
+    );
     this.log.info({ userId: input.userId, sessionId, messageId: stored.id, deviceId, mode }, 'assistant turn queued');
     return { sessionId, messageId: stored.id, deviceId };
   }

@@ -5,6 +5,7 @@ import { ticketNotesJobId } from '../producers/assistant';
 import type { QueueRegistry } from '../producers/registry';
 import type { NotesEventLog } from './notes-events';
 import type { NotesRuns } from './notes-run';
+import type { BudgetAdmission } from './budget-admission';
 
 /**
  * A chat session's lifecycle writes (decision 0022): resolve (which queues its
@@ -19,24 +20,46 @@ export class SessionLifecycle {
       logger: Logger;
       /** The notes' run: a new one each time they are queued. */
       notesRuns: NotesRuns;
+      /** The notes' model call is reserved against the user's budget before the session is touched. */
+      budget: BudgetAdmission;
     },
   ) {}
 
   /** Resolves the caller's session and queues its ticket notes (again, after a failed run); 404 for another's or a missing session. */
   async resolve(userId: string, sessionId: string, resolutionSummary: string | undefined): Promise<void> {
-    const { repos, queues, notesEvents, logger, notesRuns } = this.deps;
-    const resolved = await repos.notes.resolve(userId, sessionId, resolutionSummary);
-    if (!resolved) throw notFound('Chat session');
-    if (!resolved.queue) return;
-    if (resolved.retry) {
-      // The failed job keeps its id (and its log its [ERROR]) until removed: clear both first.
-      await queues.remove('assistant', ticketNotesJobId(sessionId));
-      await notesEvents.reset(sessionId);
+    const { repos, queues, notesEvents, logger, notesRuns, budget } = this.deps;
+    const session = await repos.chat.findOwned(userId, sessionId);
+    if (!session) throw notFound('Chat session');
+    // Notes will be queued (none yet, or the last ones failed): their model call is reserved before anything is written.
+    const needsNotes = session.documentationStatus === null || session.documentationStatus === 'failed';
+    // The transcript the worker adds is counted when the call is sent; its reservation grows to fit then.
+    const reservationId = needsNotes ? await budget.admitPrompt(userId, [resolutionSummary ?? '']) : undefined;
+    const ticket = { userId, reservationId };
+    const resolved = await repos.notes.resolve(userId, sessionId, resolutionSummary).catch(async (error: unknown) => {
+      await budget.releaseUnused(ticket);
+      throw error;
+    });
+    if (!resolved?.queue) {
+      // Another resolve claimed the notes first (or the session went away): this reservation is not needed.
+      await budget.releaseUnused(ticket);
+      if (!resolved) throw notFound('Chat session');
+      return;
     }
-    await notesRuns.reopen({ id: sessionId, userId });
     try {
-      await queues.enqueue('assistant', 'ticket-notes', { userId, sessionId });
+      if (resolved.retry) {
+        // The failed job keeps its id (and its log its [ERROR]) until removed: clear both first.
+        await queues.remove('assistant', ticketNotesJobId(sessionId));
+        await notesEvents.reset(sessionId);
+      }
+      await notesRuns.reopen({ id: sessionId, userId });
     } catch (error) {
+      await budget.releaseUnused(ticket);
+      throw error;
+    }
+    try {
+      await queues.enqueue('assistant', 'ticket-notes', { userId, sessionId, budget: reservationId });
+    } catch (error) {
+      await budget.releaseUnused(ticket);
       // Not queued (Redis down): the run fails, which marks the claim failed so the next resolve
       // can queue it again.
       try {

@@ -10,6 +10,7 @@ import type { TicketNotesJob } from '../producers/assistant';
 import { NOTES_INTERRUPTED, type NotesEventLog } from './notes-events';
 import type { NotesOutcome, NotesRuns } from './notes-run';
 import { NOTE_SECTIONS, NotesGate, templateSections, type NotesMessage } from './ticket-notes';
+import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../runs/budget-door';
 
 /** Messages of the session fed to the model (the latest ones when a session is long). */
 export const NOTES_HISTORY_LIMIT = 60;
@@ -29,6 +30,8 @@ export interface SessionNotesRunnerDeps {
   /** The notes' run: every end goes through it. */
   runs: NotesRuns;
   metrics?: Metrics;
+  /** Gives back the reservation the resolve took when the notes' model call did not take it over. */
+  budget?: Pick<BudgetDoor, 'releaseUnused'>;
 }
 
 /**
@@ -41,6 +44,16 @@ export class SessionNotesRunner {
 
   /** The `assistant/ticket-notes` job, its payload parsed by the worker pool. */
   async process(data: TicketNotesJob, job: Job): Promise<{ completedFromTemplate: boolean; chars: number }> {
+    // The notes' model call takes over the reservation the resolve took; unused, it is given back.
+    const ticket: BudgetTicket = { userId: data.userId, reservationId: data.budget };
+    try {
+      return await this.write(data, job, ticket);
+    } finally {
+      await this.deps.budget?.releaseUnused(ticket);
+    }
+  }
+
+  private async write(data: TicketNotesJob, job: Job, ticket: BudgetTicket): Promise<{ completedFromTemplate: boolean; chars: number }> {
     const log = this.deps.logger.child({ component: 'session-notes', jobId: job.id, sessionId: data.sessionId });
     const { chat, notes } = this.deps.repos;
     const { runs } = this.deps;
@@ -82,7 +95,7 @@ export class SessionNotesRunner {
     let outcome: NotesOutcome;
     let completed: boolean;
     try {
-      await this.stream(data, this.prompt(messages, session.resolutionSummary), (text) => emit(gate.push(text)));
+      await this.stream(data, ticket, this.prompt(messages, session.resolutionSummary), (text) => emit(gate.push(text)));
       const end = gate.end(templateSections(messages, session.resolutionSummary));
       completed = end.completed;
       emit(end.tail);
@@ -91,14 +104,7 @@ export class SessionNotesRunner {
     } catch (error) {
       await Promise.allSettled(pending);
       log.warn({ err: error }, 'ticket notes failed');
-      const unavailable = error instanceof ModelUnavailableError;
-      outcome = {
-        status: 'failed',
-        code: unavailable ? 'llm_unavailable' : 'notes_failed',
-        message: unavailable
-          ? 'The language model could not be reached; resolve the session again to retry'
-          : 'The notes could not be written; resolve the session again to retry',
-      };
+      outcome = { status: 'failed', ...failureOf(error) };
       await runs.end(data.sessionId, outcome);
       throw new UnrecoverableError(`ticket notes failed: ${describeRedacted(error)}`);
     }
@@ -125,13 +131,27 @@ export class SessionNotesRunner {
    * Streams the notes through the gateway: a model that fails before any text is replaced by the
    * next; after text, failure is final. The gateway records the usage (purpose `notes`).
    */
-  private async stream(data: TicketNotesJob, messages: ModelMessage[], onText: (text: string) => void): Promise<void> {
+  private async stream(
+    data: TicketNotesJob,
+    budget: BudgetTicket,
+    messages: ModelMessage[],
+    onText: (text: string) => void,
+  ): Promise<void> {
     const tier = (await this.deps.repos.users.findById(data.userId))?.tier ?? 'free';
     await this.deps.models.streamTurn({
       purpose: 'notes',
       messages,
       onText,
       account: { userId: data.userId, tier, sessionId: data.sessionId },
+      budget,
     });
   }
+}
+
+/** Why notes failed, in words for the user: the model unreachable, the budget spent (with its numbers), or anything else. */
+function failureOf(error: unknown): { code: string; message: string } {
+  if (error instanceof ModelUnavailableError)
+    return { code: 'llm_unavailable', message: 'The language model could not be reached; resolve the session again to retry' };
+  if (error instanceof BudgetExceededError) return { code: 'budget_exceeded', message: error.message };
+  return { code: 'notes_failed', message: 'The notes could not be written; resolve the session again to retry' };
 }

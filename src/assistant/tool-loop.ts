@@ -1,6 +1,7 @@
 import type { ModelGateway, ModelRef, ModelTurn } from '../ai/model-gateway';
 import { assistantMessage, systemMessage, toolResultMessage, type ModelMessage } from '../ai/model-messages';
 import { modelTools, type AssistantTool } from './tools';
+import type { BudgetTicket } from '../runs/budget-door';
 
 /** Tool rounds before the model must answer. */
 export const MAX_TOOL_ITERATIONS = 5;
@@ -15,6 +16,8 @@ export interface ToolLoopOptions {
   model?: ModelRef;
   /** Usage of every model call is recorded for this account (purpose `chat`). */
   account: { userId: string; tier: string; sessionId?: string };
+  /** The turn's budget ticket: every model call of the loop is reserved under it. */
+  budget?: BudgetTicket;
   /** System prompt, history and the user's message. */
   messages: ModelMessage[];
   tools: AssistantTool[];
@@ -166,6 +169,7 @@ async function callModel(
     signal: options.signal,
     onText: emit,
     account: options.account,
+    budget: options.budget,
   });
   await options.onModelCall?.(turn.usage);
   return turn;

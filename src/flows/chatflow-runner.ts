@@ -10,6 +10,7 @@ import type { Repositories } from '../models';
 import type { Metrics } from '../observability/metrics';
 import type { ChatflowTurnJob } from '../producers/assistant';
 import type { ChatflowDefinition } from './definition';
+import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../runs/budget-door';
 
 /** A chatflow's history window when its definition sets none. */
 export const DEFAULT_HISTORY_WINDOW = 20;
@@ -23,6 +24,8 @@ export interface ChatflowRunnerDeps {
   /** Cancel requests: `POST /chat/sessions/:id/cancel` stops a chatflow turn as any chat turn. */
   signals?: CancelSignals;
   chatCancels?: ChatCancels;
+  /** Gives back the reservation the turn's request took when its model call did not take it over. */
+  budget?: Pick<BudgetDoor, 'releaseUnused'>;
 }
 
 type TurnResult = { status: 'completed' | 'cancelled' | 'answered' };
@@ -40,14 +43,17 @@ export class ChatflowRunner {
   /** `chatflow-turn` (its payload parsed by the queue's processor). */
   async process(data: ChatflowTurnJob, job: Job): Promise<TurnResult> {
     const watch = this.deps.signals?.watch('chat', data.messageId);
+    // One ticket for the turn: its model call takes over the request's reservation.
+    const ticket: BudgetTicket = { userId: data.userId, reservationId: data.budget };
     try {
-      return await this.turn(job, data, watch?.signal ?? new AbortController().signal);
+      return await this.turn(job, data, watch?.signal ?? new AbortController().signal, ticket);
     } finally {
       watch?.release();
+      await this.deps.budget?.releaseUnused(ticket);
     }
   }
 
-  private async turn(job: Job, data: ChatflowTurnJob, signal: AbortSignal): Promise<TurnResult> {
+  private async turn(job: Job, data: ChatflowTurnJob, signal: AbortSignal, budget: BudgetTicket): Promise<TurnResult> {
     const log = this.deps.logger.child({
       component: 'chatflow',
       jobId: job.id,
@@ -98,6 +104,7 @@ export class ChatflowRunner {
           pending.push(this.publish(data, { type: 'text_chunk', sessionId: data.sessionId, text }));
         },
         account: { userId: data.userId, tier, sessionId: data.sessionId },
+        budget,
       });
       const usage: TurnUsage = {
         provider: turn.usage.provider,
@@ -133,6 +140,7 @@ export class ChatflowRunner {
         return this.cancelled(data, log, streamed, usage);
       }
       log.warn({ err: error }, 'chatflow turn failed');
+      if (error instanceof BudgetExceededError) return this.fail(data, 'budget_exceeded', error.message);
       const unavailable = error instanceof ModelUnavailableError;
       return this.fail(
         data,

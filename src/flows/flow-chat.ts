@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { MAX_CHAT_MESSAGE_CHARS } from '../assistant/chat-service';
 import type { ChatRuns } from '../assistant/chat-run';
+import { admitThenQueue, type BudgetAdmission } from '../assistant/budget-admission';
 import { AppError, notFound } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
@@ -70,33 +71,54 @@ export interface ChatflowRef {
 export class FlowChats {
   private readonly log: Logger;
 
-  /** `runs`: each turn is a run of the kernel's chat kind, created before its job. */
-  constructor(private readonly deps: { repos: Repositories; enqueue: Enqueue; logger: Logger; runs: Pick<ChatRuns, 'create'> }) {
+  /**
+   * `runs`: each turn is a run of the kernel's chat kind, created before its job. `budget`: the
+   * turn's first model call is reserved against the flow owner's budget before anything is written.
+   */
+  constructor(
+    private readonly deps: {
+      repos: Repositories;
+      enqueue: Enqueue;
+      logger: Logger;
+      runs: Pick<ChatRuns, 'create'>;
+      budget: BudgetAdmission;
+    },
+  ) {
     this.log = deps.logger.child({ component: 'flow-chat' });
   }
 
   async start(flow: ChatflowRef, body: FlowChatBody, embedId: string | null = null): Promise<{ sessionId: string; messageId: string }> {
     const { chat } = this.deps.repos;
-    let sessionId = body.sessionId;
-    if (sessionId) {
-      const session = await chat.findOwned(flow.userId, sessionId);
+    if (body.sessionId) {
+      const session = await chat.findOwned(flow.userId, body.sessionId);
       // Another flow's, another embed's, the owner's own (for an embed), or an embed's (for the owner): all answer as missing.
       if (!session || session.flowId !== flow.id || (session.embedId ?? null) !== embedId) throw notFound('Chat session');
-    } else {
-      sessionId = (
-        await chat.createSession({
-          userId: flow.userId,
-          deviceId: null,
-          title: titleOf(body.message),
-          mode: 'flow',
-          flowId: flow.id,
-          embedId: embedId ?? undefined,
-        })
-      ).id;
     }
-    const stored = await chat.addMessage({ sessionId, role: 'user', content: body.message });
-    await this.deps.runs.create({ id: stored.id, userId: flow.userId });
-    await this.deps.enqueue('assistant', 'chatflow-turn', { userId: flow.userId, flowId: flow.id, sessionId, messageId: stored.id });
+    // The flow's owner pays for every turn, also for an embed's visitors.
+    const { sessionId, stored } = await admitThenQueue(this.deps.budget, { userId: flow.userId, texts: [body.message] }, async (budget) => {
+      const sessionId =
+        body.sessionId ??
+        (
+          await chat.createSession({
+            userId: flow.userId,
+            deviceId: null,
+            title: titleOf(body.message),
+            mode: 'flow',
+            flowId: flow.id,
+            embedId: embedId ?? undefined,
+          })
+        ).id;
+      const stored = await chat.addMessage({ sessionId, role: 'user', content: body.message });
+      await this.deps.runs.create({ id: stored.id, userId: flow.userId });
+      await this.deps.enqueue('assistant', 'chatflow-turn', {
+        userId: flow.userId,
+        flowId: flow.id,
+        sessionId,
+        messageId: stored.id,
+        budget,
+      });
+      return { sessionId, stored };
+    });
     this.log.info({ flowId: flow.id, sessionId, messageId: stored.id, embedId }, 'chatflow turn queued');
     return { sessionId, messageId: stored.id };
   }
@@ -105,6 +127,7 @@ export class FlowChats {
 /** A chatflow chat turn that ended in `error`: the status its JSON answer carries. */
 export function chatErrorStatus(code: string): number {
   if (code === 'llm_unavailable') return 503;
+  if (code === 'budget_exceeded') return 429;
   if (code === 'flow_not_found' || code === 'session_not_found') return 404;
   return 502;
 }

@@ -21,6 +21,8 @@ export const chatTurnJobSchema = z.object({
   tools: z.enum(['device', 'none']).default('device'),
   /** The model the request chose (validated by the API against the configured providers). */
   model: z.object({ provider: z.string(), model: z.string() }).optional(),
+  /** The reservation the request took for the job's first model call (the budget door); absent for a user without limits. */
+  budget: z.string().optional(),
 });
 export type ChatTurnJob = z.infer<typeof chatTurnJobSchema>;
 
@@ -34,6 +36,8 @@ export const hitlTimeoutJobId = (approvalId: string) => `hitl-timeout-${approval
 export const ticketNotesJobSchema = z.object({
   userId: z.uuid(),
   sessionId: z.uuid(),
+  /** The reservation the request took for the job's first model call (the budget door); absent for a user without limits. */
+  budget: z.string().optional(),
 });
 export type TicketNotesJob = z.infer<typeof ticketNotesJobSchema>;
 /** One notes job per session: a double resolve (or a resolve racing a retry) never writes twice. */
@@ -45,6 +49,8 @@ export const journeyTurnJobSchema = z.object({
   sessionId: z.uuid(),
   /** Which answer this is (1 for the answer to the first question). */
   turn: z.number().int().min(1).max(100),
+  /** The reservation the request took for the job's first model call (the budget door); absent for a user without limits. */
+  budget: z.string().optional(),
 });
 export type JourneyTurnJob = z.infer<typeof journeyTurnJobSchema>;
 /** One job per (session, answer): a double submit of the same answer waits on the same job. */
@@ -61,6 +67,8 @@ export const chatflowTurnJobSchema = z.object({
   flowId: z.uuid(),
   sessionId: z.uuid(),
   messageId: z.uuid(),
+  /** The reservation the request took for the job's first model call (the budget door); absent for a user without limits. */
+  budget: z.string().optional(),
 });
 export type ChatflowTurnJob = z.infer<typeof chatflowTurnJobSchema>;
 
@@ -123,8 +131,8 @@ export const assistantQueue = defineQueue({
 export const journeyTurnResultSchema = z.object({ turn: z.number().int(), done: z.boolean() });
 export type JourneyTurnResult = z.infer<typeof journeyTurnResultSchema>;
 
-/** Why a journey turn failed, as the HTTP layer maps it (503, 404, 502). */
-export const JOURNEY_FAILURES = ['llm_unavailable', 'session_not_found', 'journey_failed'] as const;
+/** Why a journey turn failed, as the HTTP layer maps it (503, 404, 429, 502). */
+export const JOURNEY_FAILURES = ['llm_unavailable', 'session_not_found', 'budget_exceeded', 'journey_failed'] as const;
 export type JourneyFailureCode = (typeof JOURNEY_FAILURES)[number];
 
 /** A permanent turn failure whose reason starts with its code (`llm_unavailable: …`), so the waiter can map it. */

@@ -68,6 +68,9 @@ const startTurn = (ctx: ChatPorts, userId: string, body: z.output<typeof chatBod
     model: body.config,
   });
 
+/** The status of a turn that ended in `error`: 503 model unreachable, 429 budget spent mid-turn, else 502. */
+const turnErrorStatus = (code: string) => (code === 'llm_unavailable' ? 503 : code === 'budget_exceeded' ? 429 : 502);
+
 /** The caller's session; someone else's answers exactly like a missing one (0014). */
 async function ownedSession(ctx: ChatPorts, userId: string, id: string) {
   const session = await ctx.repos.chat.findOwned(userId, id);
@@ -108,7 +111,7 @@ export const chatRoutes = [
         if (event.type === 'final' || event.type === 'error' || event.type === 'cancelled') final = event;
       }
       if (!final) return undefined; // client gone
-      if (final.type === 'error') throw new AppError(final.code === 'llm_unavailable' ? 503 : 502, final.code, final.message);
+      if (final.type === 'error') throw new AppError(turnErrorStatus(final.code), final.code, final.message);
       // Stopped by a cancel: what the assistant had said so far.
       if (final.type === 'cancelled') return { sessionId: turn.sessionId, response: final.response, cancelled: true, usage: final.usage };
       return { sessionId: turn.sessionId, response: final.response, usage: final.usage };

@@ -8,8 +8,11 @@ import { routesWith, perContext } from '../route';
 import { sessionIdParam } from './params';
 import type { Config } from '../../../config';
 
-/** The session notes routes' port: what the session lifecycle needs (all repositories, queues, notes events, logger), the stream door, Redis for the limits. */
-export type SessionNotesPorts = Pick<ApiContext, 'repos' | 'queues' | 'sources' | 'streams' | 'logger' | 'redis' | 'notesRuns'> & {
+/** The session notes routes' port: what the session lifecycle needs (all repositories, queues, notes events, logger, the budget door), the stream door, Redis for the limits. */
+export type SessionNotesPorts = Pick<
+  ApiContext,
+  'repos' | 'queues' | 'sources' | 'streams' | 'logger' | 'redis' | 'notesRuns' | 'budget'
+> & {
   config: Pick<Config, 'redis'>;
 };
 const route = routesWith<SessionNotesPorts>();
@@ -31,6 +34,7 @@ const lifecycle = perContext(
       queues: ctx.queues,
       notesEvents: ctx.sources.notesEvents,
       notesRuns: ctx.notesRuns,
+      budget: ctx.budget,
       logger: ctx.logger.child({ component: 'session-notes' }),
     }),
 );
