@@ -11,6 +11,7 @@ import type { Metrics } from '../observability/metrics';
 import type { ChatflowTurnJob } from '../producers/assistant';
 import type { ChatflowDefinition } from './definition';
 import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../runs/budget-door';
+import { FLOW_BUDGET_SPENT } from './flow-chat';
 
 /** A chatflow's history window when its definition sets none. */
 export const DEFAULT_HISTORY_WINDOW = 20;
@@ -140,7 +141,8 @@ export class ChatflowRunner {
         return this.cancelled(data, log, streamed, usage);
       }
       log.warn({ err: error }, 'chatflow turn failed');
-      if (error instanceof BudgetExceededError) return this.fail(data, 'budget_exceeded', error.message);
+      // A fixed text: an embed's visitors read it, and the owner's budget figures are not theirs to see.
+      if (error instanceof BudgetExceededError) return this.fail(data, 'budget_exceeded', FLOW_BUDGET_SPENT);
       const unavailable = error instanceof ModelUnavailableError;
       return this.fail(
         data,

@@ -124,6 +124,9 @@ export class FlowChats {
   }
 }
 
+/** What a chatflow turn refused by its owner's budget says: a fixed text, since an embed's visitors read it. */
+export const FLOW_BUDGET_SPENT = "The flow's model budget is spent for now; please try again later";
+
 /** A chatflow chat turn that ended in `error`: the status its JSON answer carries. */
 export function chatErrorStatus(code: string): number {
   if (code === 'llm_unavailable') return 503;

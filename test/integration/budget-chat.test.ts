@@ -200,6 +200,9 @@ describe('budget at the edge of chat, notes, journeys and flow chat', () => {
     const visitor = await publicChat('Hello from a visitor');
     expect(visitor.status).toBe(429);
     expect(visitor.body.error.code).toBe('budget_exceeded');
+    // A visitor learns the widget is out of budget, not the owner's figures.
+    expect(visitor.body.error.details).toBeUndefined();
+    expect(visitor.body.error.message).not.toMatch(/\d/);
     expect(await footprint(owner)).toEqual(kept);
   }, 30_000);
 });

@@ -1,6 +1,14 @@
+import { BudgetExceededError } from '../../runs/budget-door';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { z } from 'zod';
-import { embedTokenParam, flowChatBodySchema, flowNotChat, hashEmbedToken, type FlowChatBody } from '../../flows/flow-chat';
+import {
+  embedTokenParam,
+  FLOW_BUDGET_SPENT,
+  flowChatBodySchema,
+  flowNotChat,
+  hashEmbedToken,
+  type FlowChatBody,
+} from '../../flows/flow-chat';
 import { AppError, notFound } from '../../lib/errors';
 import { RateLimiter } from '../../lib/rate-limiter';
 import type { FlowEmbedRow } from '../../models/schema';
@@ -63,7 +71,14 @@ async function embedTurn(
   await ctx.limits.requireFeature(flow.userId, 'flows');
   await ctx.limits.requireFlowModels(flow.userId, flow.definition);
   const owner = { id: flow.id, userId: flow.userId };
-  return { body: checked, embed, starter: { start: (turn) => ctx.flowChats.start(owner, turn, embed.id) } };
+  // The owner's budget pays; a visitor refused by it learns that, not the owner's figures.
+  const start: ChatTurnStarter['start'] = (turn) =>
+    ctx.flowChats.start(owner, turn, embed.id).catch((error: unknown) => {
+      throw error instanceof BudgetExceededError
+        ? new AppError(429, 'budget_exceeded', FLOW_BUDGET_SPENT, undefined, error.headers)
+        : error;
+    });
+  return { body: checked, embed, starter: { start } };
 }
 
 const PUBLIC_CHAT =
