@@ -1,6 +1,7 @@
-// The Usage page (`#/usage`): model tokens and cost by day, provider and model, from
-// `GET /usage?from&to` (the signed-in user's own calls). Admins also get "All users"
-// (`all=true`); the box is only shown to them, so nobody else's page ever asks for it.
+// The Usage page (`#/usage`): the signed-in user's budget (`GET /usage/budget`: tier, and per
+// window the limits, what was used and reserved, when it resets), then model tokens and cost by
+// day, provider and model, from `GET /usage?from&to` (the user's own calls). Admins also get "All
+// users" (`all=true`); the box is only shown to them, so nobody else's page ever asks for it.
 import { el } from './blocks.js';
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
@@ -11,6 +12,22 @@ const isoDay = (date) => date.toISOString().slice(0, 10);
 const integer = new Intl.NumberFormat('en-US');
 /** Four decimals (model calls cost fractions of a cent); a non-zero amount below that says so. */
 const dollars = (n) => (n > 0 && n < 0.00005 ? '< $0.0001' : `$${Number(n).toFixed(4)}`);
+/** `used / limit`; a null limit is "unlimited". */
+const ofLimit = (used, limit, format) => `${format(used)} / ${limit === null ? 'unlimited' : format(limit)}`;
+/** `2026-11-24 19:00 UTC` */
+const utcMinute = (iso) => `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC`;
+
+/** A bar and a percentage of `limit` used; a dash when unlimited. */
+function share(used, limit) {
+  if (limit === null) return '—';
+  const percent = limit > 0 ? Math.min(100, Math.round((used * 100) / limit)) : 100;
+  return el(
+    'span',
+    { class: 'share' },
+    el('progress', { max: 100, value: percent, 'aria-label': `${percent}% of the limit used` }),
+    ` ${percent}%`,
+  );
+}
 
 export class UsagePage {
   constructor({ api, notify }) {
@@ -35,7 +52,38 @@ export class UsagePage {
     // The last 30 days by default.
     if (!$('usage-to').value) $('usage-to').value = isoDay(new Date());
     if (!$('usage-from').value) $('usage-from').value = isoDay(new Date(Date.now() - 29 * DAY_MS));
-    await this.load();
+    await Promise.all([this.loadBudget(), this.load()]);
+  }
+
+  async loadBudget() {
+    const state = $('budget-state');
+    state.textContent = 'Loading…';
+    try {
+      this.renderBudget(await this.api.get('/usage/budget'));
+      state.textContent = '';
+    } catch (error) {
+      state.textContent = `Could not load the budget: ${error.message}`;
+    }
+  }
+
+  renderBudget({ tier, windows }) {
+    $('budget-tier').textContent = tier;
+    $('budget-rows').replaceChildren(
+      ...windows.map((w) =>
+        el(
+          'tr',
+          { dataset: { testid: 'budget-window', window: w.window } },
+          el('th', { scope: 'row' }, w.window === 'hour' ? 'This hour' : 'This month'),
+          el('td', { class: 'num', dataset: { testid: 'budget-tokens' } }, ofLimit(w.usedTokens, w.limitTokens, integer.format)),
+          el('td', { dataset: { testid: 'budget-share' } }, share(w.usedTokens, w.limitTokens)),
+          el('td', { class: 'num', dataset: { testid: 'budget-reserved' } }, integer.format(w.reservedTokens)),
+          el('td', { class: 'num', dataset: { testid: 'budget-requests' } }, ofLimit(w.usedRequests, w.limitRequests, integer.format)),
+          el('td', { class: 'num', dataset: { testid: 'budget-cost' } }, ofLimit(w.usedCostUsd, w.limitCostUsd, dollars)),
+          el('td', {}, el('time', { datetime: w.resetsAt, dataset: { testid: 'budget-resets' } }, utcMinute(w.resetsAt))),
+        ),
+      ),
+    );
+    $('budget-table').hidden = false;
   }
 
   async load() {
