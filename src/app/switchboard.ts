@@ -256,6 +256,7 @@ export async function startSwitchboard(
         logger,
         tick: config.agents.schedulerTick,
         limits: new LimitsResolver({ users: repos.users, tiers: config.tiers }),
+        budget,
       });
       scheduler.start();
       closers.unshift(['scheduler', () => scheduler.stop()]);
@@ -304,7 +305,7 @@ export async function startSwitchboard(
       // One limiter for every surface of the same work: HTTP routes, device sockets, flow executions.
       const usage = new UsageLimiter(redis, config.redis.keyPrefix, config.usageLimits);
       const chat = new ChatService({ repos, enqueue: queues.enqueue, registry: deviceRegistry, logger, models, runs: chatRuns });
-      const agents = new AgentService({ config, repos, enqueue: queues.enqueue, runs: agentRuns, logger });
+      const agents = new AgentService({ config, repos, enqueue: queues.enqueue, runs: agentRuns, logger, budget });
       const ctx: ApiContext = {
         config,
         logger,

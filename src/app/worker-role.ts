@@ -173,6 +173,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       runs: deps.agentRuns,
       logger,
       metrics,
+      budget: deps.budget,
     }),
     flows: new FlowRunner({
       repos,
