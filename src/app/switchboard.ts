@@ -332,6 +332,7 @@ export async function startSwitchboard(
           logger,
           metrics,
           runs: flowRuns,
+          budget,
         }),
         flowChats: new FlowChats({ repos, enqueue: queues.enqueue, logger, runs: chatRuns }),
         oauth: new OAuthService({ config, repos, redis, vault, secret: tokens.secret, logger }),

@@ -184,6 +184,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       logger,
       metrics,
       runs: deps.flowRuns,
+      budget: deps.budget,
     }),
     embedder: batchedEmbedder(createTextEmbedder(endpoint, config.llm.embeddingModel)),
   };
