@@ -186,7 +186,10 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       runs: deps.flowRuns,
       budget: deps.budget,
     }),
-    embedder: batchedEmbedder(createTextEmbedder(endpoint, config.llm.embeddingModel)),
+    embedder: batchedEmbedder(createTextEmbedder(endpoint, config.llm.embeddingModel), {
+      budget: deps.budget,
+      pricing: config.llm.pricing,
+    }),
   };
   const processors: Partial<Record<QueueName, QueueProcessor>> = {};
   for (const declaration of Object.values(QUEUE_CATALOG)) {
