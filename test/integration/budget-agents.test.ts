@@ -1,10 +1,17 @@
 import { DeviceSimulator } from '@switchboard/client/testing';
 import { eq, sql } from 'drizzle-orm';
 import { demoResponder } from '../../src/ai/demo-llm/responder';
+import { AgentScheduler } from '../../src/agents/scheduler';
 import { AdminDirectory } from '../../src/auth/admins';
+import { LimitsResolver } from '../../src/auth/limits';
+import { createLogger } from '../../src/lib/logger';
+import { createRedis, redisReady } from '../../src/lib/redis';
+import { QueueRegistry } from '../../src/producers/registry';
+import { BudgetDoor } from '../../src/runs/budget-door';
 import type { AgentFile } from '../../src/devices/protocol';
 import { llmUsage } from '../../src/models/schema';
 import { startTestApp, type TestApp } from '../support/app';
+import { testRedisUrl } from '../support/database';
 import { registerUser, request, type TestUser } from '../support/http';
 import { eventually } from '../support/wait';
 
@@ -115,6 +122,70 @@ describe('budget door: agent runs, flow executions, embeddings', () => {
     expectRefused(await runNow(), { window: 'month', dimension: 'requests', limit: 2, used: 2 });
     expect((await runs()).length).toBe(before);
     expect(device.agentRuns.length).toBe(agentRunsSeen);
+  }, 30_000);
+
+  test('scheduled runs reserve before queueing: a slot over the budget is skipped and moves on, one within it runs and gives back what no call took', async () => {
+    const { repos, config } = t.app;
+    const redis = createRedis(testRedisUrl(), 'command');
+    await redisReady(redis);
+    const logger = createLogger({ level: 'silent' });
+    const budget = new BudgetDoor({
+      redis,
+      keyPrefix: t.keyPrefix,
+      limits: new LimitsResolver({ users: repos.users, tiers: config.tiers }),
+      usage: repos.usage,
+      logger,
+      calls: { maxTokens: config.llm.maxTokens, pricing: config.llm.pricing, defaultModel: config.llm.model },
+    });
+    const queues = new QueueRegistry(redis, t.keyPrefix);
+    const scheduler = new AgentScheduler({
+      repos,
+      enqueue: queues.enqueue,
+      logger,
+      tick: '* * * * *',
+      budget,
+    });
+    const scheduled = async (user: TestUser, deviceId: string) => {
+      const res = await request('POST', `${t.api}/agents/local`, {
+        token: user.accessToken,
+        body: {
+          name: 'Nightly',
+          deviceId,
+          directoryPaths: ['/n'],
+          dataTypes: ['tasks'],
+          promptTemplate: 'Extract tasks.',
+          scheduleCron: '0 */6 * * *',
+        },
+      });
+      expect(res.status).toBe(201);
+      await repos.db.execute(sql`update local_agents set next_run_at = now() - interval '1 day' where id = ${res.body.id}`);
+      return res.body.id as string;
+    };
+    const runsOf = async (user: TestUser, agentId: string) =>
+      (await request('GET', `${t.api}/agents/runs?agentId=${agentId}`, { token: user.accessToken })).body.runs as Array<
+        Record<string, any>
+      >;
+    try {
+      const [spent, fine] = [await limited('SchedSpent', { requestsPerMonth: 0 }), await limited('SchedFine', { requestsPerMonth: 5 })];
+      const [skipped, due] = [await scheduled(spent, 'offline-a'), await scheduled(fine, 'offline-b')];
+      expect(await scheduler.tick()).toBe(1);
+      expect(await runsOf(spent, skipped)).toEqual([]);
+      const agent = (await request('GET', `${t.api}/agents/local/${skipped}`, { token: spent.accessToken })).body;
+      expect(Date.parse(agent.nextRunAt)).toBeGreaterThan(Date.now());
+      // No device online: the run waits, and the reservation its slot took is given back.
+      await eventually(
+        () => runsOf(fine, due),
+        (list) => list.length === 1 && list[0].status === 'waiting_device',
+      );
+      await eventually(
+        () => month(fine),
+        (w) => w.reservedTokens === 0,
+      );
+    } finally {
+      await scheduler.stop();
+      await queues.close();
+      redis.disconnect();
+    }
   }, 30_000);
 
   test('flow executions: within budget it completes; a node refused by the budget fails the execution; a spent budget is 429 with no execution', async () => {
