@@ -21,6 +21,7 @@ import { deviceInsertFor, extractItems, type ExtractionDocument } from './extrac
 import type { AgentRunChannel } from './run-channel';
 import { countsOf, toKernelOutcome, type AgentRuns } from './agent-run';
 import { isOpen } from '../runs/run-kernel';
+import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../runs/budget-door';
 import { RunTimedOutError, type AgentRunCounts, type AgentRunOutcome } from './run-outcome';
 
 export interface AgentRunnerDeps {
@@ -42,6 +43,8 @@ export interface AgentRunnerDeps {
   runs: AgentRuns;
   logger: Logger;
   metrics?: Metrics;
+  /** Gives back a run's reservation when it ends before a model call took it. */
+  budget?: Pick<BudgetDoor, 'releaseUnused'>;
 }
 
 /**
@@ -84,6 +87,17 @@ export class AgentRunner {
   /* ---- connectors: fetch a cloud agent's items --------------------------------------------- */
 
   async fetch(job: AgentRunJob, attempt: { last: boolean } = { last: true }): Promise<AgentRunJobResult> {
+    let result: AgentRunJobResult | undefined;
+    try {
+      result = await this.fetchRun(job, attempt);
+      return result;
+    } finally {
+      // The run's reservation travels on with a handed-on run; a run that ends here gives it back.
+      if (!result || !('handedOn' in result)) await this.releaseBudget({ userId: job.userId, reservationId: job.budget });
+    }
+  }
+
+  private async fetchRun(job: AgentRunJob, attempt: { last: boolean }): Promise<AgentRunJobResult> {
     const { repos, config } = this.deps;
     const ref = await repos.agents.findById('cloud', job.agentId);
     if (!ref || ref.kind !== 'cloud') return { runId: job.runId, skipped: 'the agent was deleted' };
@@ -173,6 +187,26 @@ export class AgentRunner {
   /* ---- agent-runs: read files / extract / deliver ------------------------------------------ */
 
   async run(job: AgentRunJob, attempt: { restarted?: boolean } = {}): Promise<AgentRunJobResult> {
+    // One ticket for the run: its first model call takes over the reservation its request took.
+    const ticket: BudgetTicket = { userId: job.userId, reservationId: job.budget };
+    try {
+      return await this.runWith(job, attempt, ticket);
+    } finally {
+      await this.releaseBudget(ticket);
+    }
+  }
+
+  /** Gives back a reservation no model call took (the run waited, was skipped, failed or read nothing). */
+  private async releaseBudget(ticket: BudgetTicket): Promise<void> {
+    if (!ticket.reservationId || ticket.taken) return;
+    try {
+      await this.deps.budget?.releaseUnused(ticket);
+    } catch (error) {
+      this.log.warn({ err: error, userId: ticket.userId }, 'budget reservation not released; the reaper releases it when it expires');
+    }
+  }
+
+  private async runWith(job: AgentRunJob, attempt: { restarted?: boolean }, ticket: BudgetTicket): Promise<AgentRunJobResult> {
     const { repos, registry } = this.deps;
     const ref = await repos.agents.findById(job.agentType, job.agentId);
     if (!ref) return { runId: job.runId, skipped: 'the agent was deleted' };
@@ -237,14 +271,17 @@ export class AgentRunner {
               { run, agent: ref.agent, deviceId, errors: progress.errors, gone: stop },
             )
           : cloudDocuments(run, ref.agent);
-      await this.extractAndDeliver(run, ref, deviceId, documents, progress, stop);
+      await this.extractAndDeliver(run, ref, deviceId, documents, progress, stop, ticket);
       outcome = naturalEnd(progress);
       // A run that read and delivered nothing does not count as the agent's last run.
       if (ref.kind === 'local' && outcome.status === 'succeeded') await repos.agents.setLastRunAt('local', ref.agent.id, run.startedAt);
     } catch (error) {
       if (cancel.signal.aborted) outcome = { status: 'cancelled', ...progress };
       else if (error instanceof RunTimedOutError) outcome = { status: 'timed_out', message: error.message, ...progress };
-      else {
+      else if (error instanceof BudgetExceededError) {
+        this.log.info({ runId: run.id, agentId: ref.agent.id, userId: run.userId }, 'agent run stopped: its budget is spent');
+        outcome = { status: 'failed', code: 'budget_exceeded', message: `budget_exceeded: ${error.message}`, ...progress };
+      } else {
         const reason = gone.signal.aborted ? (gone.signal.reason as Error).message : error instanceof Error ? error.message : String(error);
         this.log.warn({ runId: run.id, agentId: ref.agent.id, deviceId, reason }, 'agent run failed');
         outcome = { status: 'failed', code: gone.signal.aborted ? 'device_gone' : 'run_failed', message: reason, ...progress };
@@ -327,6 +364,7 @@ export class AgentRunner {
     documents: ExtractionDocument[],
     progress: AgentRunCounts,
     stop: AbortSignal,
+    budget: BudgetTicket,
   ): Promise<void> {
     const { repos, devices } = this.deps;
     const { errors } = progress;
@@ -342,9 +380,12 @@ export class AgentRunner {
           dataTypes: ref.agent.dataTypes,
           document,
           signal: stop,
+          budget,
         }));
       } catch (error) {
         if (stop.aborted) throw stop.reason as Error;
+        // A spent budget refuses every later document too: the run ends here instead of trying each.
+        if (error instanceof BudgetExceededError) throw error;
         errors.push(`${document.source}: extraction failed (${(error as Error).message})`);
         continue;
       }

@@ -7,6 +7,7 @@ import { AgentLimitError, type AgentKind, type AgentRef } from '../models/agents
 import type { CloudAgentRow, LocalAgentRow } from '../models/schema';
 import { startAgentRun } from '../producers/agent-runs';
 import type { Enqueue } from '../producers/registry';
+import type { BudgetDoor } from '../runs/budget-door';
 import { cancelFromDevice, type AgentRuns } from './agent-run';
 import type { AgentCancelAck } from '../realtime/events';
 import { cronSlots, type CreateCloudAgent, type CreateLocalAgent, type UpdateCloudAgent, type UpdateLocalAgent } from '../schemas/agents';
@@ -33,6 +34,8 @@ export class AgentService {
       /** Agent runs on the run kernel: a manual run is recorded there when it is queued, and cancelled through it. */
       runs: AgentRuns;
       logger: Logger;
+      /** Reserves a manual run's first model call against its user's budget before the run is queued. */
+      budget?: Pick<BudgetDoor, 'admitPrompt' | 'releaseUnused'>;
     },
   ) {}
 
@@ -104,9 +107,22 @@ export class AgentService {
         `The ${ref.agent.provider} connection was revoked; reconnect through /api/v1/oauth/${ref.agent.provider}/authorize`,
       );
     }
+    // Reserved before anything is written: a run over the user's budget is refused (429) with no run recorded or queued.
+    const budget = await this.deps.budget?.admitPrompt(userId, [ref.agent.promptTemplate]);
     const runId = randomUUID();
-    await this.deps.runs.create({ id: runId, userId });
-    await startAgentRun(this.deps.enqueue, { runId, agentId, agentType: ref.kind, userId, trigger: 'manual' });
+    try {
+      await this.deps.runs.create({ id: runId, userId });
+      await startAgentRun(this.deps.enqueue, { runId, agentId, agentType: ref.kind, userId, trigger: 'manual', budget });
+    } catch (error) {
+      // Nothing was queued to take the reservation: it is given back now rather than when it expires.
+      if (budget)
+        await this.deps.budget
+          ?.releaseUnused({ userId, reservationId: budget })
+          .catch((releaseError: unknown) =>
+            this.deps.logger.warn({ err: releaseError, userId }, 'budget reservation of an unqueued run not released; it expires'),
+          );
+      throw error;
+    }
     return { runId, agentId, agentType: ref.kind, status: 'queued' };
   }
 

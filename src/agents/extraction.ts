@@ -6,6 +6,7 @@ import { AGENT_DATA_TYPES, type AgentDataType } from '../devices/protocol';
 import type { Repositories } from '../models';
 import type { Metrics } from '../observability/metrics';
 import { systemMessage, userMessage } from '../ai/model-messages';
+import type { BudgetTicket } from '../runs/budget-door';
 
 /**
  * Extraction for agent runs: the agent's prompt template plus one document (a file, a
@@ -70,6 +71,8 @@ export async function extractItems(
     document: ExtractionDocument;
     /** Stops the model call (a cancel, or the device going away). */
     signal?: AbortSignal;
+    /** The run's budget ticket: the call is reserved under it (else under a ticket of its own). */
+    budget?: BudgetTicket;
   },
 ): Promise<{ items: ExtractedItem[]; dropped: number }> {
   const { models } = deps;
@@ -96,6 +99,7 @@ export async function extractItems(
     tools: [tool],
     toolChoice: EXTRACTION_TOOL,
     account: { userId: input.userId, tier: input.tier },
+    budget: input.budget,
     signal: input.signal,
   });
   return parseItems(turn, input.dataTypes);

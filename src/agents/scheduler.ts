@@ -7,6 +7,7 @@ import { startAgentRun } from '../producers/agent-runs';
 import type { Enqueue } from '../producers/registry';
 import { cronSlots } from '../schemas/agents';
 import { settled } from '../lib/settled';
+import { BudgetExceededError, type BudgetDoor } from '../runs/budget-door';
 
 /**
  * The scheduler role: a node-cron tick (every minute by default) reads the enabled
@@ -34,6 +35,8 @@ export class AgentScheduler {
       tick: string;
       /** The owners' plans: a cloud agent of a plan without `cloudAgents` skips its slot (0223). */
       limits?: Pick<LimitsResolver, 'forUser'>;
+      /** Reserves a scheduled run's first model call before it is queued; a slot over its owner's budget is skipped. */
+      budget?: Pick<BudgetDoor, 'admitPrompt'>;
     },
   ) {
     this.log = deps.logger.child({ component: 'scheduler' });
@@ -74,6 +77,16 @@ export class AgentScheduler {
           this.log.info({ agentId: agent.id, userId: agent.userId }, 'cloud agent slot skipped: the plan has no cloud agents');
           continue;
         }
+        const budget = await this.admit(agent.userId, agent.promptTemplate);
+        if (budget === false) {
+          // The owner's budget is spent: the slot passes without a run and the schedule moves on (no retry each tick).
+          await this.deps.repos.agents.advanceSchedule(kind, agent.id, now, slot, next, {
+            scheduleCron: agent.scheduleCron,
+            timezone: agent.timezone,
+          });
+          this.log.info({ agentId: agent.id, userId: agent.userId }, "agent slot skipped: the owner's budget is spent");
+          continue;
+        }
         await startAgentRun(this.deps.enqueue, {
           runId: randomUUID(),
           agentId: agent.id,
@@ -81,6 +94,7 @@ export class AgentScheduler {
           userId: agent.userId,
           trigger: 'schedule',
           slot: slot.toISOString(),
+          budget,
         });
         if (
           await this.deps.repos.agents.advanceSchedule(kind, agent.id, now, slot, next, {
@@ -95,6 +109,17 @@ export class AgentScheduler {
     }
     if (scheduled) this.log.info({ scheduled }, 'agent runs scheduled');
     return scheduled;
+  }
+
+  /** The reservation for a scheduled run (undefined: no budget limits), or false when the owner's budget refuses it. */
+  private async admit(userId: string, promptTemplate: string): Promise<string | undefined | false> {
+    if (!this.deps.budget) return undefined;
+    try {
+      return await this.deps.budget.admitPrompt(userId, [promptTemplate]);
+    } catch (error) {
+      if (error instanceof BudgetExceededError) return false;
+      throw error;
+    }
   }
 
   private async cloudAgentsAllowed(userId: string): Promise<boolean> {

@@ -1,9 +1,20 @@
 import type { OpenAIEmbeddings } from '@langchain/openai';
 import { langchainOpenAI } from './langchain-openai';
 import type { LlmEndpoint } from './llm';
+import { Pricing, type PriceTable } from './pricing';
+import { promptTokenBound, type CallEstimate } from '../runs/budget-door';
 
 /** About four characters per token for English text: the usual rule of thumb when a count is missing. */
 const estimateTokens = (text: string) => Math.ceil(text.length / 4);
+
+/**
+ * What embedding `texts` may cost against a budget: their tokens counted from above, no output and
+ * no request (embeddings count tokens only), priced as input of the embedding model.
+ */
+export function embeddingEstimate(pricing: PriceTable, model: string, texts: readonly string[]): CallEstimate {
+  const inputTokens = promptTokenBound(texts);
+  return { inputTokens, maxTokens: 0, costUsd: Pricing.of(pricing).costOf({ model, inputTokens, outputTokens: 0 }), requests: 0 };
+}
 
 /** One model call's vectors, in input order, and the input tokens each text accounts for. */
 export interface EmbeddedBatch {

@@ -257,6 +257,7 @@ export async function startSwitchboard(
         logger,
         tick: config.agents.schedulerTick,
         limits: new LimitsResolver({ users: repos.users, tiers: config.tiers }),
+        budget,
       });
       scheduler.start();
       closers.unshift(['scheduler', () => scheduler.stop()]);
@@ -305,7 +306,7 @@ export async function startSwitchboard(
       // One limiter for every surface of the same work: HTTP routes, device sockets, flow executions.
       const usage = new UsageLimiter(redis, config.redis.keyPrefix, config.usageLimits);
       const chat = new ChatService({ repos, enqueue: queues.enqueue, registry: deviceRegistry, logger, models, runs: chatRuns, budget });
-      const agents = new AgentService({ config, repos, enqueue: queues.enqueue, runs: agentRuns, logger });
+      const agents = new AgentService({ config, repos, enqueue: queues.enqueue, runs: agentRuns, logger, budget });
       const ctx: ApiContext = {
         config,
         logger,
@@ -343,6 +344,7 @@ export async function startSwitchboard(
           logger,
           metrics,
           runs: flowRuns,
+          budget,
         }),
         flowChats: new FlowChats({ repos, enqueue: queues.enqueue, logger, runs: chatRuns, budget }),
         oauth: new OAuthService({ config, repos, redis, vault, secret: tokens.secret, logger }),

@@ -194,6 +194,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       runs: deps.agentRuns,
       logger,
       metrics,
+      budget: deps.budget,
     }),
     flows: new FlowRunner({
       repos,
@@ -204,8 +205,12 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       logger,
       metrics,
       runs: deps.flowRuns,
+      budget: deps.budget,
     }),
-    embedder: batchedEmbedder(createTextEmbedder(endpoint, config.llm.embeddingModel)),
+    embedder: batchedEmbedder(createTextEmbedder(endpoint, config.llm.embeddingModel), {
+      budget: deps.budget,
+      pricing: config.llm.pricing,
+    }),
   };
   const processors: Partial<Record<QueueName, QueueProcessor>> = {};
   for (const declaration of Object.values(QUEUE_CATALOG)) {

@@ -53,6 +53,7 @@ export const FLOW_ERROR_MESSAGES: Record<string, string> = {
   queue_unavailable: 'The execution could not be queued; please try again',
   interrupted: 'The execution was interrupted and could not be resumed',
   prompt_too_large: "The node's prompt, with its inputs and the outputs it reads filled in, is larger than a model request may be",
+  budget_exceeded: "The user's model budget is spent; the flow can run again once its window resets",
   unsupported_schema: "The node's outputSchema uses a regular expression (pattern), which is not supported; update the flow",
 };
 export const flowError = (code: string): FlowError => ({ code, message: FLOW_ERROR_MESSAGES[code] ?? FLOW_ERROR_MESSAGES.node_failed });

@@ -21,6 +21,7 @@ import {
 } from './definition';
 import { flowError, type FlowEventLog } from './flow-events';
 import type { FlowRuns } from './flow-run';
+import type { BudgetDoor } from '../runs/budget-door';
 
 export interface FlowExecutionsDeps {
   repos: Repositories;
@@ -32,6 +33,8 @@ export interface FlowExecutionsDeps {
   metrics?: Metrics;
   /** The executions' runs: every end and cancel goes through them. */
   runs: FlowRuns;
+  /** Reserves an execution's first model call against its user's budget before anything is written. */
+  budget?: Pick<BudgetDoor, 'admitPrompt' | 'releaseUnused'>;
 }
 
 /**
@@ -71,26 +74,27 @@ export class FlowExecutions {
     this.checkBounds(definition, input);
     await this.deps.usage.take('flowExecutionsPerMinute', user);
 
+    const roots = definition.nodes.filter((node) => !node.dependsOn?.length);
+    // The first root's prompt is reserved before any row is written: over the budget, nothing starts (429).
+    const first = roots[0];
+    const budget =
+      first && (await this.deps.budget?.admitPrompt(user.id, [renderPrompt(first.prompt, input, new Map())], first.model?.model));
     const executionId = randomUUID();
     const tier = user.tier ?? 'free';
-    await this.deps.repos.flowExecutions.create({
-      id: executionId,
-      flowId: flow.id,
-      userId: user.id,
-      tier,
-      definition: flow.definition,
-      input,
-      nodeIds: definition.nodes.map((node) => node.id),
-    });
-    await this.deps.events.appendNext(executionId, { type: 'execution_started', executionId, flowId: flow.id });
-    const roots = definition.nodes.filter((node) => !node.dependsOn?.length);
+    try {
+      await this.write(executionId, user, flow, definition, input, tier);
+    } catch (error) {
+      await this.release(user.id, budget);
+      throw error;
+    }
     try {
       await this.deps.queues.enqueueBulk(
         'flows',
         'node',
-        roots.map((node) => ({ executionId, nodeId: node.id, userId: user.id, tier })),
+        roots.map((node, i) => ({ executionId, nodeId: node.id, userId: user.id, tier, ...(i === 0 && budget ? { budget } : {}) })),
       );
     } catch (error) {
+      await this.release(user.id, budget);
       const failure = flowError('queue_unavailable');
       try {
         await this.deps.runs.end(executionId, { status: 'failed', ...failure });
@@ -102,6 +106,37 @@ export class FlowExecutions {
     }
     this.log.info({ executionId, flowId: flow.id, userId: user.id, nodes: definition.nodes.length }, 'flow execution started');
     return { executionId };
+  }
+
+  /** The execution's rows and its first event. */
+  private async write(
+    executionId: string,
+    user: { id: string },
+    flow: FlowRow,
+    definition: AgentflowDefinition,
+    input: Record<string, unknown>,
+    tier: Tier,
+  ): Promise<void> {
+    await this.deps.repos.flowExecutions.create({
+      id: executionId,
+      flowId: flow.id,
+      userId: user.id,
+      tier,
+      definition: flow.definition,
+      input,
+      nodeIds: definition.nodes.map((node) => node.id),
+    });
+    await this.deps.events.appendNext(executionId, { type: 'execution_started', executionId, flowId: flow.id });
+  }
+
+  /** Gives back a reservation no job will take (the execution was not queued). */
+  private async release(userId: string, reservationId: string | undefined): Promise<void> {
+    if (!reservationId) return;
+    try {
+      await this.deps.budget?.releaseUnused({ userId, reservationId });
+    } catch (error) {
+      this.log.warn({ err: error, userId }, 'budget reservation of an unqueued execution not released; it expires');
+    }
   }
 
   /**

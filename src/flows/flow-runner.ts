@@ -23,6 +23,7 @@ import {
 } from './definition';
 import { flowError, type FlowEventLog } from './flow-events';
 import type { FlowRuns } from './flow-run';
+import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../runs/budget-door';
 
 /**
  * The system prompt of every agentflow node. Its first sentence is how the offline demo model
@@ -44,6 +45,8 @@ export interface FlowRunnerDeps {
   metrics?: Metrics;
   /** The executions' runs: an execution ends only through them. */
   runs: FlowRuns;
+  /** Gives back a node's reservation when it ends before its model call took it. */
+  budget?: Pick<BudgetDoor, 'releaseUnused'>;
 }
 
 /** The model's answer did not validate against the node's `outputSchema`, even after one repair request. */
@@ -80,6 +83,16 @@ export class FlowRunner {
 
   /** One node of an execution (the payload was parsed against the catalog's schema). */
   async process(data: FlowNodeJob, job: Pick<Job, 'attemptsMade' | 'opts'>): Promise<void> {
+    // One ticket for the node's calls: the first takes over the reservation the execution's request took.
+    const ticket: BudgetTicket = { userId: data.userId, reservationId: data.budget };
+    try {
+      await this.processNode(data, job, ticket);
+    } finally {
+      await this.releaseBudget(ticket);
+    }
+  }
+
+  private async processNode(data: FlowNodeJob, job: Pick<Job, 'attemptsMade' | 'opts'>, ticket: BudgetTicket): Promise<void> {
     const { repos } = this.deps;
     const execution = await repos.flowExecutions.find(data.executionId);
     if (!execution || !isActive(execution.status)) return;
@@ -114,7 +127,7 @@ export class FlowRunner {
       if (prompt.length > MAX_RENDERED_PROMPT_CHARS) throw new RefusedNodeError('prompt_too_large');
       // Flows saved before regular expressions were refused: never compiled, the node fails.
       if (node.outputSchema && regexKeyword(node.outputSchema)) throw new RefusedNodeError('unsupported_schema');
-      const result = await this.runNode(node, prompt, watch.signal, data);
+      const result = await this.runNode(node, prompt, watch.signal, data, ticket);
       const won = await repos.flowExecutions.completeNode(data.executionId, data.nodeId, result.output, result.cost);
       this.deps.metrics?.flowNodeSeconds.observe({ status: 'completed' }, (performance.now() - began) / 1000);
       if (!won) return;
@@ -133,7 +146,12 @@ export class FlowRunner {
         this.deps.metrics?.flowNodeSeconds.observe({ status: 'cancelled' }, (performance.now() - began) / 1000);
         return;
       }
-      const permanent = error instanceof InvalidOutputError || error instanceof RefusedNodeError || error instanceof UnrecoverableError;
+      // A spent budget is not retried: the node, and with it the execution, fails with `budget_exceeded`.
+      const permanent =
+        error instanceof InvalidOutputError ||
+        error instanceof RefusedNodeError ||
+        error instanceof UnrecoverableError ||
+        error instanceof BudgetExceededError;
       if (!permanent && job.attemptsMade + 1 < (job.opts.attempts ?? 1)) {
         // Thrown: BullMQ retries this node alone, with backoff; finished nodes are untouched.
         this.log.warn(
@@ -149,7 +167,9 @@ export class FlowRunner {
             ? error.code
             : error instanceof ModelUnavailableError
               ? 'llm_unavailable'
-              : 'node_failed';
+              : error instanceof BudgetExceededError
+                ? 'budget_exceeded'
+                : 'node_failed';
       this.deps.metrics?.flowNodeSeconds.observe({ status: 'failed' }, (performance.now() - began) / 1000);
       const failed = await repos.flowExecutions.failNode(
         data.executionId,
@@ -167,6 +187,16 @@ export class FlowRunner {
     }
   }
 
+  /** Gives back a reservation the node's model call did not take (it failed, was refused or cancelled first). */
+  private async releaseBudget(ticket: BudgetTicket): Promise<void> {
+    if (!ticket.reservationId || ticket.taken) return;
+    try {
+      await this.deps.budget?.releaseUnused(ticket);
+    } catch (error) {
+      this.log.warn({ err: error, userId: ticket.userId }, 'budget reservation not released; the reaper releases it when it expires');
+    }
+  }
+
   /**
    * One model turn for the node (its model, else the default), through the gateway. A node with an
    * `outputSchema` must answer JSON that validates: it is asked once more with the problems, then
@@ -177,13 +207,14 @@ export class FlowRunner {
     prompt: string,
     signal: AbortSignal,
     data: FlowNodeJob,
+    budget: BudgetTicket,
   ): Promise<{ output: unknown; cost: NodeCost }> {
     const account = { userId: data.userId, tier: data.tier };
     const system = node.outputSchema
       ? `${FLOW_NODE_SYSTEM}\n\n${FLOW_JSON_INSTRUCTION}\n${JSON.stringify(node.outputSchema)}`
       : FLOW_NODE_SYSTEM;
     const messages: ModelMessage[] = [systemMessage(system), userMessage(prompt)];
-    const turn = await this.deps.models.streamTurn({ purpose: 'flow', messages, model: node.model, signal, account });
+    const turn = await this.deps.models.streamTurn({ purpose: 'flow', messages, model: node.model, signal, account, budget });
     let cost = costOf(turn.usage);
     if (!node.outputSchema) return { output: boundedText(turn.text).text, cost };
     const validator = outputValidator(node.outputSchema);
@@ -200,6 +231,7 @@ export class FlowRunner {
       model: node.model,
       signal,
       account,
+      budget,
     });
     cost = addCost(cost, costOf(repair.usage));
     const second = checkJson(repair.text, validator);
@@ -241,7 +273,9 @@ export class FlowRunner {
     const nodes = await repos.flowExecutions.nodes(executionId);
     const failed = nodes.find((node) => node.status === 'failed');
     if (failed) {
-      await this.deps.runs.end(executionId, { status: 'failed', ...flowError('node_failed') }, { nodeId: failed.nodeId });
+      // A spent budget is named as the execution's reason too; any other node failure is `node_failed`.
+      const code = failed.errorCode === 'budget_exceeded' ? 'budget_exceeded' : 'node_failed';
+      await this.deps.runs.end(executionId, { status: 'failed', ...flowError(code) }, { nodeId: failed.nodeId });
       return;
     }
     const definition = execution.definition as unknown as AgentflowDefinition;

@@ -17,6 +17,8 @@ export const agentRunJobSchema = z.object({
   slot: z.iso.datetime().optional(),
   /** Set when a waiting run is resumed by this device's `device_hello`. */
   deviceId: z.string().max(128).optional(),
+  /** The budget reservation its request (or the scheduler) took before queueing it: the run's first model call takes it over. */
+  budget: z.string().optional(),
 });
 export type AgentRunJob = z.infer<typeof agentRunJobSchema>;
 

@@ -17,6 +17,8 @@ export const embeddingJobSchema = z.object({
   userId: z.uuid(),
   /** Labels the token metrics like generations do. */
   tier: z.enum(TIERS),
+  /** The budget reservation its request took for the text's tokens: the embedding takes it over. */
+  budget: z.string().optional(),
 });
 export type EmbeddingJob = z.infer<typeof embeddingJobSchema>;
 

@@ -11,6 +11,8 @@ export const flowNodeJobSchema = z.object({
   nodeId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
   userId: z.uuid(),
   tier: z.enum(TIERS),
+  /** The budget reservation the execution's request took: set on one root node, whose first model call takes it over. */
+  budget: z.string().optional(),
 });
 export type FlowNodeJob = z.infer<typeof flowNodeJobSchema>;
 

@@ -1,6 +1,7 @@
 import { UnrecoverableError } from 'bullmq';
-import type { TextEmbedder } from '../ai/embeddings';
-import { Pricing } from '../ai/pricing';
+import { embeddingEstimate, type TextEmbedder } from '../ai/embeddings';
+import { Pricing, type PriceTable } from '../ai/pricing';
+import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../runs/budget-door';
 import { MicroBatcher } from '../lib/micro-batcher';
 import type { EmbeddingResult } from '../producers/embeddings';
 import { onJobs } from './handlers';
@@ -13,16 +14,40 @@ export const EMBEDDING_BATCH = { maxSize: 64, maxDelayMs: 10 } as const;
 export interface BatchedEmbedder {
   provider: string;
   model: string;
-  embed(text: string): Promise<{ vector: number[]; inputTokens: number }>;
+  /** Embeds one text; with a ticket, its tokens are reserved against that user's budget first (429 `budget_exceeded`) and settled after. */
+  embed(text: string, budget?: BudgetTicket): Promise<{ vector: number[]; inputTokens: number }>;
 }
 
-/** Texts arriving within ~10 ms go to the model in one call; a failed call fails every job of the batch, and each retries alone. */
-export function batchedEmbedder(embedder: TextEmbedder): BatchedEmbedder {
+/**
+ * Texts arriving within ~10 ms go to the model in one call; a failed call fails every job of the batch, and each retries alone.
+ * With a budget door, each text is reserved under its own user's ticket before it joins a batch and
+ * settled with its share of the tokens the provider reported (nothing, when the call failed).
+ */
+export function batchedEmbedder(
+  embedder: TextEmbedder,
+  budgeted?: { budget: Pick<BudgetDoor, 'forCall' | 'settle'>; pricing: PriceTable },
+): BatchedEmbedder {
   const batcher = new MicroBatcher<string, { vector: number[]; inputTokens: number }>(async (texts) => {
     const { vectors, inputTokens } = await embedder.embed(texts);
     return vectors.map((vector, i) => ({ vector, inputTokens: inputTokens[i] ?? 0 }));
   }, EMBEDDING_BATCH);
-  return { provider: embedder.provider, model: embedder.model, embed: (text) => batcher.add(text) };
+  const embed = async (text: string, ticket?: BudgetTicket) => {
+    if (!budgeted || !ticket) return batcher.add(text);
+    const { budget, pricing } = budgeted;
+    const reservation = await budget.forCall(ticket, () => embeddingEstimate(pricing, embedder.model, [text]));
+    let inputTokens = 0;
+    try {
+      const result = await batcher.add(text);
+      inputTokens = result.inputTokens;
+      return result;
+    } finally {
+      if (reservation) {
+        const costUsd = Pricing.of(pricing).costOf({ model: embedder.model, inputTokens, outputTokens: 0 });
+        await budget.settle(reservation, { inputTokens, outputTokens: 0, costUsd, requests: 0 });
+      }
+    }
+  };
+  return { provider: embedder.provider, model: embedder.model, embed };
 }
 
 /**
@@ -31,11 +56,20 @@ export function batchedEmbedder(embedder: TextEmbedder): BatchedEmbedder {
  */
 export const embeddingHandlers = onJobs('embeddings', 'src/workers/embeddings.ts', {
   embed: async (
-    { text, userId, tier },
+    { text, userId, tier, budget },
     _job,
     { config, repos, metrics, embedder }: Pick<WorkerPorts, 'config' | 'repos' | 'metrics' | 'embedder'>,
   ): Promise<EmbeddingResult> => {
-    const { vector, inputTokens } = await embedder.embed(text);
+    let embedded;
+    try {
+      // Reserved under the user's ticket (taking over what the request reserved); settled with the reported tokens.
+      embedded = await embedder.embed(text, { userId, reservationId: budget });
+    } catch (error) {
+      // A spent budget stays spent for this job's retries: it fails now with the reason.
+      if (error instanceof BudgetExceededError) throw new UnrecoverableError(`budget_exceeded: ${error.message}`);
+      throw error;
+    }
+    const { vector, inputTokens } = embedded;
     if (vector.length === 0) throw new UnrecoverableError(`The embedding model ${embedder.model} returned an empty vector`);
     const cost = Pricing.of(config.llm.pricing).costOf({ model: embedder.model, inputTokens, outputTokens: 0 });
     await repos.usage.record({

@@ -1,6 +1,7 @@
 import { QUEUE_NAMES } from '../../../config';
 import { embedSchema } from '../../schemas/api';
 import { requestEmbedding } from '../../producers/embeddings';
+import { embeddingEstimate } from '../../ai/embeddings';
 import { isApiKeySecret } from '../../auth/api-keys';
 import { verifyAccessToken } from '../../auth/tokens';
 import { isAdminRequest } from '../admin';
@@ -12,7 +13,7 @@ import type { ApiContext } from '../context';
 import type { Repositories } from '../../models';
 
 /** The platform routes' port: queues, metrics, the admin check (admin directory, tokens), the usage repository (plus the usage limits). */
-export type PlatformPorts = Pick<ApiContext, 'queues' | 'metrics' | 'admin' | 'tokens'> & {
+export type PlatformPorts = Pick<ApiContext, 'queues' | 'metrics' | 'admin' | 'tokens' | 'budget' | 'config'> & {
   repos: Pick<Repositories, 'usage'>;
 } & UsagePorts;
 const route = routesWith<PlatformPorts>();
@@ -43,7 +44,9 @@ export const platformRoutes = [
     onMount: (ctx) => void ctx.queues.events('embeddings'),
     handler: async ({ user, body }, ctx) => {
       await ctx.usage.take('embeddingsPerMinute', user);
-      return requestEmbedding(ctx.queues, { text: body.text, userId: user.id, tier: user.tier });
+      // The text's tokens are reserved before the job is queued: over the budget, nothing is queued (429).
+      const budget = await ctx.budget.admit(user.id, embeddingEstimate(ctx.config.llm.pricing, ctx.config.llm.embeddingModel, [body.text]));
+      return requestEmbedding(ctx.queues, { text: body.text, userId: user.id, tier: user.tier, budget });
     },
   }),
 
