@@ -181,7 +181,11 @@ export class GenerationRunner {
     log.warn({ err: error, attempt: job.attemptsMade + 1, final }, 'generation attempt failed');
     if (!final) throw error;
     const code =
-      error instanceof ModelUnavailableError ? 'llm_unavailable' : error instanceof BudgetExceededError ? 'budget_exceeded' : 'generation_failed';
+      error instanceof ModelUnavailableError
+        ? 'llm_unavailable'
+        : error instanceof BudgetExceededError
+          ? 'budget_exceeded'
+          : 'generation_failed';
     // Every viewer reads the event and the row: a fixed text, never the cause's message (provider
     // text, SQL parameters); the cause went to the log, redacted (0073).
     return { status: 'failed', code, message: generationErrorMessage(code) };
