@@ -26,6 +26,12 @@ import { redisScripts, type BudgetAmount, type BudgetLimitTriple, type RedisScri
  * the user's plan changed since the window was counted.
  */
 
+/**
+ * What `admit` hands a job when the user had no budget limits at the request: the job's calls are
+ * not budgeted (no plan read per call); limits set meanwhile apply from the user's next request.
+ */
+export const NO_BUDGET = 'unlimited';
+
 /** What one model call may cost: its counted prompt, the `max_tokens` it is sent with, its price at that size. */
 export interface CallEstimate {
   inputTokens: number;
@@ -141,17 +147,18 @@ export class BudgetDoor {
   /**
    * Before a request queues work that calls a model: reserves its first call, or throws 429
    * `budget_exceeded` (nothing is to be written then). Returns the reservation's id for the job
-   * (`BudgetTicket.reservationId`), or undefined when the user has no budget limits.
+   * (`BudgetTicket.reservationId`), or {@link NO_BUDGET} when the user has no budget limits.
    */
-  async admit(userId: string, estimate: CallEstimate): Promise<string | undefined> {
+  async admit(userId: string, estimate: CallEstimate): Promise<string> {
     const reservation = await this.reserve(userId, estimate, { stage: 'admit', started: false });
-    return reservation?.id;
+    return reservation?.id ?? NO_BUDGET;
   }
 
   /**
    * `admit` for a request whose first call carries `texts` (the user's message, the prompt, the
-   * input) and what the worker adds to them: the reservation id for the job, or undefined when the
-   * user has no budget limits. 429 `budget_exceeded` when a limit would be passed.
+   * input) and what the worker adds to them: the reservation id for the job, {@link NO_BUDGET} when
+   * the user has no budget limits (undefined: this door estimates no calls). 429 `budget_exceeded`
+   * when a limit would be passed.
    */
   async admitPrompt(userId: string, texts: readonly string[], model?: string): Promise<string | undefined> {
     const calls = this.deps.calls;
@@ -167,6 +174,7 @@ export class BudgetDoor {
    * Null when the user has no budget limits.
    */
   async forCall(ticket: BudgetTicket, estimateCall: () => CallEstimate): Promise<Reservation | null> {
+    if (ticket.reservationId === NO_BUDGET) return null;
     const plan = await this.deps.limits.forUser(ticket.userId);
     if (!plan || !hasBudget(plan.limits)) {
       // No limits now: a reservation the request took (limits lifted since) is given back.
@@ -204,7 +212,7 @@ export class BudgetDoor {
 
   /** The run ended without a model call taking its request's reservation: it is given back whole. */
   async releaseUnused(ticket: BudgetTicket): Promise<void> {
-    if (!ticket.reservationId || ticket.taken) return;
+    if (!ticket.reservationId || ticket.taken || ticket.reservationId === NO_BUDGET) return;
     ticket.taken = true;
     await this.end(ticket.userId, ticket.reservationId, 'release', { tokens: 0, requests: 0, microUsd: 0 });
   }

@@ -4,7 +4,7 @@ import type { TierLimits } from '../../config';
 import { DEFAULT_TIER_LIMITS } from '../../config/tiers';
 import { createLogger } from '../../src/lib/logger';
 import { createRedis, redisReady } from '../../src/lib/redis';
-import { BudgetDoor, BudgetExceededError, type CallEstimate } from '../../src/runs/budget-door';
+import { BudgetDoor, BudgetExceededError, NO_BUDGET, type CallEstimate } from '../../src/runs/budget-door';
 import { testRedisUrl } from '../support/database';
 
 /**
@@ -48,9 +48,15 @@ describe('BudgetDoor', () => {
     redis.disconnect();
   });
 
-  test('a user without budget limits costs no reservation', async () => {
+  test("a user without budget limits costs no reservation, and their job's calls no plan read", async () => {
     limits = { ...DEFAULT_TIER_LIMITS.free };
-    expect(await door.admit(userId, estimate(10_000_000))).toBeUndefined();
+    const ticket = { userId, reservationId: await door.admit(userId, estimate(10_000_000)) };
+    expect(ticket.reservationId).toBe(NO_BUDGET);
+    // Its job's calls are not budgeted, even once limits apply: those start at the user's next request.
+    limits = { ...limits, tokensPerHour: 1 };
+    expect(await door.forCall(ticket, () => estimate(10_000_000))).toBeNull();
+    expect(await door.forCall(ticket, () => estimate(10_000_000))).toBeNull();
+    await door.releaseUnused(ticket);
     expect(await redis.keys(`${prefix}:*`)).toEqual([]);
   });
 
