@@ -53,6 +53,7 @@ export class UsagePage {
       void this.savePlan();
     });
     $('plan-clear').addEventListener('click', () => void this.clearOverrides());
+    $('plan-load').addEventListener('click', () => void this.loadPlan());
   }
 
   /** From `/me`: admins may see everyone's usage. */
@@ -120,6 +121,25 @@ export class UsagePage {
       if (hasLimits) plan = await this.api.request('PUT', `${path}/limits`, { limits });
       return plan;
     });
+  }
+
+  /** Shows the user's plan now, and puts their overrides in the form (so a save keeps what it does not change). */
+  async loadPlan() {
+    if (!$('plan-user').reportValidity()) return;
+    const id = $('plan-user').value.trim();
+    this.planState('Loading…', 'busy');
+    try {
+      const { user } = await this.api.get(`/admin/users/${encodeURIComponent(id)}/plan`);
+      for (const key of LIMIT_KEYS) {
+        const value = user.limitOverrides?.[key];
+        $(`plan-${key}`).value = value === undefined || value === null ? '' : String(value);
+      }
+      this.renderPlan(user);
+      this.planState(`${user.id} is on ${user.tier}.`, 'ok');
+    } catch (error) {
+      $('plan-result').hidden = true;
+      this.planState(error.message, 'error');
+    }
   }
 
   /** Back to the tier's limits: the user's overrides are removed. */

@@ -137,6 +137,14 @@ describe('web console: the Budget panel and the User plan form', () => {
       `/api/v1/admin/users/${plain.id}/tier`,
       `/api/v1/admin/users/${plain.id}/limits`,
     ]);
+    // Loading the user's plan puts their overrides back in the form, so a later save keeps them.
+    await page.locator(byTestId('plan-tokensPerMonth')).fill('');
+    await page.locator(byTestId('plan-state')).evaluate((node) => (node.textContent = ''));
+    await page.locator(byTestId('plan-load')).click();
+    await page.locator(`${byTestId('plan-state')}[data-status="ok"]:text-matches("is on pro")`).waitFor();
+    expect(await page.locator(byTestId('plan-tokensPerMonth')).inputValue()).toBe('10000');
+    expect(await page.locator(byTestId('plan-tokensPerHour')).inputValue()).toBe('');
+    expect(await page.locator(byTestId('plan-result-tier')).textContent()).toBe('pro');
     await screenshot(page, 'budget-02-admin-plan');
 
     const budget = await budgetOf(plain);

@@ -99,6 +99,10 @@ describe('tiers and limits set by an operator', () => {
     expect(me.body.user).toEqual(expect.objectContaining({ tier: 'pro' }));
     const budget = await request('GET', `${apiB}/usage/budget`, { token: user.accessToken });
     expect(budget.body.tier).toBe('pro');
+    // An admin reads the plan back on any node, as the change answered it.
+    const plan = await request('GET', `${apiB}/admin/users/${user.id}/plan`, { token: admin.accessToken });
+    expect(plan.status).toBe(200);
+    expect(plan.body).toEqual(changed.body);
 
     // And back: the feature is gone again at the next request.
     expect((await setTier(apiA, admin, user.id, { tier: 'free' })).status).toBe(200);
@@ -127,6 +131,7 @@ describe('tiers and limits set by an operator', () => {
       await setTier(apiB, stranger, user.id, { tier: 'enterprise' }),
       await setLimits(apiB, stranger, user.id, { limits: { requestsPerMonth: 1 } }),
       await setTier(apiB, user, user.id, { tier: 'enterprise' }),
+      await request('GET', `${apiB}/admin/users/${user.id}/plan`, { token: stranger.accessToken }),
     ]) {
       expect(res.status).toBe(403);
       expect(res.body.error.code).toBe('forbidden');
@@ -149,6 +154,8 @@ describe('tiers and limits set by an operator', () => {
     expect(bad.map((res) => [res.status, res.body.error.code])).toEqual(bad.map(() => [400, 'validation_failed']));
     expect((await setTier(apiA, admin, randomUUID(), { tier: 'pro' })).status).toBe(404);
     expect((await setLimits(apiA, admin, randomUUID(), { limits: null })).status).toBe(404);
+    expect((await request('GET', `${apiA}/admin/users/${randomUUID()}/plan`, { token: admin.accessToken })).status).toBe(404);
+    expect((await request('GET', `${apiA}/admin/users/not-a-uuid/plan`, { token: admin.accessToken })).status).toBe(404);
     expect((await setTier(apiA, admin, 'not-a-user', { tier: 'pro' })).status).toBe(404);
     const row = await nodeA.repos.users.findById(user.id);
     expect({ tier: row?.tier, overrides: row?.limitOverrides }).toEqual({ tier: 'free', overrides: null });

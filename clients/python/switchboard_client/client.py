@@ -1911,6 +1911,17 @@ class OperationsApi:
         """
         return self._t.request("GET", "/usage/budget", {}, {}, {}, None, False, False)
 
+    def get_user_plan(self, user_id: str) -> Dict[str, Any]:
+        """A user's tier, limit overrides and the limits in effect
+
+        ``GET /api/v1/admin/users/{id}/plan``.
+
+        Admins only (403 otherwise). An unknown user is 404.
+
+        user_id: User id. A malformed id answers 404, like a missing one.
+        """
+        return self._t.request("GET", "/admin/users/{id}/plan", {"id": user_id}, {}, {}, None, False, False)
+
     def set_user_limits(self, user_id: str, limits: Any) -> Dict[str, Any]:
         """Replace a user's limit overrides (null clears them)
 
@@ -1985,6 +1996,17 @@ class AsyncOperationsApi:
         The caller's tier and, for the current UTC hour and UTC month, the limits in effect (tier and the caller's overrides; `null` = unlimited), what recorded model calls used, what is reserved, and when the window resets.
         """
         return await self._t.arequest("GET", "/usage/budget", {}, {}, {}, None, False, False)
+
+    async def get_user_plan(self, user_id: str) -> Dict[str, Any]:
+        """A user's tier, limit overrides and the limits in effect
+
+        ``GET /api/v1/admin/users/{id}/plan``.
+
+        Admins only (403 otherwise). An unknown user is 404.
+
+        user_id: User id. A malformed id answers 404, like a missing one.
+        """
+        return await self._t.arequest("GET", "/admin/users/{id}/plan", {"id": user_id}, {}, {}, None, False, False)
 
     async def set_user_limits(self, user_id: str, limits: Any) -> Dict[str, Any]:
         """Replace a user's limit overrides (null clears them)

@@ -398,6 +398,8 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
 
     admin: {
       users: {
+        /** A user's tier, overrides and the limits in effect (an admin's token). */
+        plan: (userId: string) => get<{ user: T.UserPlan }>(`/admin/users/${seg(userId)}/plan`),
         /** Moves a user to another tier (an admin's token; audited; in effect from their next request). */
         setTier: (userId: string, tier: T.User['tier']) => put<{ user: T.UserPlan }>(`/admin/users/${seg(userId)}/tier`, { tier }),
         /** Replaces a user's limit overrides over their tier; `null` clears them (an admin's token; audited). */

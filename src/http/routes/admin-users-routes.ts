@@ -64,6 +64,24 @@ const EFFECT = "Admins only (403 otherwise); audited; in effect from the user's 
 /** Operators change a user's tier and limit overrides at runtime. */
 export const adminUserRoutes = [
   route({
+    method: 'get',
+    path: '/admin/users/:id/plan',
+    operationId: 'getUserPlan',
+    tags: ['operations'],
+    auth: 'bearer',
+    summary: "A user's tier, limit overrides and the limits in effect",
+    description: 'Admins only (403 otherwise). An unknown user is 404.',
+    params: userIdParam,
+    responses: { 200: { description: "The user's plan and the limits in effect", schema: userPlanResponse } },
+    errors: [403, 404],
+    handler: async (input, ctx) => {
+      await requireAdmin(ctx, input.user);
+      const user = await ctx.repos.users.findById(input.params.id);
+      if (!user) throw notFound('User');
+      return planView(user, ctx.config.tiers);
+    },
+  }),
+  route({
     method: 'put',
     path: '/admin/users/:id/tier',
     operationId: 'setUserTier',
