@@ -66,8 +66,9 @@ export const envSchema = z.object({
   /** Fallback chain across providers, `provider:model` comma list, tried in order when a call fails. */
   LLM_FALLBACK: list.default([]),
   /**
-   * `max_tokens` every model call is sent with, and what a budget reserves for its output: the
-   * provider stops there, so spent never passes a limit.
+   * `max_tokens` a budgeted model call (a user with budget limits) is sent with, and what the budget
+   * reserves for its output: the provider stops there, so spent never passes a limit. Calls of
+   * users without limits keep the provider's default.
    */
   LLM_MAX_TOKENS: int().min(1).max(1_000_000).default(8_192),
   /** Embedding model. */

@@ -83,7 +83,7 @@ export interface ModelTurn {
 export interface ModelGatewayDeps {
   /** The deployment's prices (config `llm.pricing`); every call's usage is priced with them. */
   pricing: PriceTable;
-  /** `max_tokens` every call is sent with, and reserved for (`LLM_MAX_TOKENS`); unset = the provider's default and no budget door. */
+  /** `max_tokens` a budgeted call reserves and is sent with (`LLM_MAX_TOKENS`); unset = no budget door. Unbudgeted calls keep the provider's default. */
   maxTokens?: number;
   /** The budget door (src/runs/budget-door.ts): a call is reserved before it is sent and settled when it ends. */
   budget?: {
@@ -194,7 +194,8 @@ export class ModelGateway {
       for (const ref of candidates) {
         const delivered = { any: false };
         try {
-          const turn = await this.attempt(ref, request, delivered);
+          // A budgeted call is sent the `max_tokens` it reserved; an unbudgeted one keeps the provider's default.
+          const turn = await this.attempt(ref, request, delivered, reservation ? this.deps.maxTokens : undefined);
           settled = turn.usage;
           await this.account(request, turn.usage);
           return turn;
@@ -251,7 +252,7 @@ export class ModelGateway {
     return provider;
   }
 
-  private async attempt(ref: ModelRef, request: ModelTurnRequest, delivered: { any: boolean }): Promise<ModelTurn> {
+  private async attempt(ref: ModelRef, request: ModelTurnRequest, delivered: { any: boolean }, maxTokens?: number): Promise<ModelTurn> {
     const provider = this.provider(ref);
     const started = performance.now();
     let firstTokenAt: number | undefined;
@@ -295,7 +296,7 @@ export class ModelGateway {
         tools: request.tools,
         toolChoice: request.toolChoice,
         temperature: request.temperature,
-        maxTokens: this.deps.maxTokens,
+        maxTokens,
         signal: request.signal,
       });
       const yielder = new EventLoopYielder();

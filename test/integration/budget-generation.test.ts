@@ -69,6 +69,20 @@ describe('budgeted generations', () => {
     expect(hour.usedTokens).toBeGreaterThan(0);
   });
 
+  test('a user without budget limits: the model is sent no max_tokens, and nothing is reserved', async () => {
+    const free = await registerUser(t.api, 'Unbudgeted');
+    await t.app.repos.users.changePlan(free.id, { limitOverrides: { tokensPerHour: null } }, { actorId: free.id });
+    const canvas = await createCanvas(t.api, free);
+    const sse = await readSse(`${t.api}/canvases/${canvas}/ai/generate-stream`, {
+      method: 'POST',
+      token: free.accessToken,
+      body: { prompt: 'A short note' },
+      until: (message) => message.event === 'complete' || message.event === 'error',
+    });
+    expect(sse.messages.at(-1)?.event).toBe('complete');
+    expect(t.llm.requests.at(-1)?.body).not.toHaveProperty('max_tokens');
+  });
+
   test('50 concurrent requests: spent never passes the limit, the refused ones are 429 with the numbers and write nothing', async () => {
     const before = await t.app.repos.db.select({ id: generations.id }).from(generations).where(eq(generations.userId, user.id));
     const results = await Promise.all(Array.from({ length: 50 }, (_, index) => generate(`Burst ${index}`)));
