@@ -98,6 +98,8 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
         prompt: `Write ${options.calls} paragraphs [run:${tag}]`,
         afterId: null,
       });
+      // Its run too: a worker starts only a generation whose run is queued, as the API records both.
+      await worker!.repos.runs.insert({ kind: 'generation', id, userId: owner.id, queue: 'generation', jobId: id });
       await events.append(id, 1, { type: 'status', generationId: id, stage: 'queued' });
       await queue.add(
         'generate',
@@ -182,6 +184,8 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
     } catch (error) {
       hotError = error instanceof Error ? error.message : String(error);
     }
+    // A hot generation that never streamed is a broken scenario, not a slow one: fail it (the smoke run too).
+    if (hotError && !model.turns.get('hot')) throw new Error(`manyStreams: the hot generation did not run: ${hotError}`);
     const hotCpuMs = {
       api: cpuMsOf(pid) - cpuBefore.api,
       fleet: cpuMsOf(fleet.pid!) - cpuBefore.fleet,
