@@ -263,3 +263,19 @@ function parseTrustProxy(value: string | undefined): boolean | number | string {
   if (value === 'true') return true;
   return /^\d+$/.test(value) ? Number(value) : value;
 }
+
+/**
+ * Why this process may not start its own redis-server: processes that share work (an api node and
+ * its workers, several nodes) meet only on one shared Redis, and a private one per process would
+ * strand jobs, devices and limits on it without a word. Production always names its Redis. Null
+ * when the embedded default is allowed: every role in this one process, outside production.
+ */
+export function sharedRedisRequired(config: Pick<Config, 'redis' | 'env' | 'roles'>): string | null {
+  if (config.redis.url) return null;
+  const split = new Set(config.roles).size < ALL_ROLES.length;
+  if (config.env !== 'production' && !split) return null;
+  const why = config.env === 'production' ? 'NODE_ENV=production' : `SWITCHBOARD_ROLES=${config.roles.join(',')} runs only some roles here`;
+  return `REDIS_URL: required when ${why}; every process of a deployment must share one Redis (the embedded redis-server serves the one-process default only). Set REDIS_URL=redis://host:6379`;
+}
+
+const ALL_ROLES = ['api', 'worker', 'scheduler'] as const;

@@ -2,7 +2,7 @@ import { BudgetDoor } from '../runs/budget-door';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { QUEUE_NAMES, type Config } from '../../config';
+import { ConfigError, QUEUE_NAMES, sharedRedisRequired, type Config } from '../../config';
 import type { LlmEndpoint } from '../ai/llm';
 import { ModelCatalog } from '../ai/model-catalog';
 import { ApprovalService, toolApprovalHandler } from '../assistant/approvals';
@@ -101,6 +101,9 @@ export async function startSwitchboard(
   const closers: Array<[string, () => unknown]> = [];
   const roles = new Set(config.roles);
   for (const warning of config.warnings) logger.warn(warning);
+  // The embedded redis-server is private to this process: only the one-process default may use it.
+  const sharedRedis = sharedRedisRequired(config);
+  if (sharedRedis) throw new ConfigError([sharedRedis]);
   try {
     // The embedded redis-server boots in its own process while the database opens here (PGlite's
     // WASM start and the migrations check): start-up waits for the slower of the two, not both.

@@ -57,6 +57,28 @@ describe('the switchboard command', () => {
     expect(result.stdout).not.toContain('Switchboard is running');
   });
 
+  test.each([
+    ['a process with only some roles', { SWITCHBOARD_ROLES: 'worker' }, 'SWITCHBOARD_ROLES=worker runs only some roles here'],
+    ['`switchboard api`', { ARGS: 'api' }, 'SWITCHBOARD_ROLES=api runs only some roles here'],
+    [
+      'production',
+      { NODE_ENV: 'production', JWT_SECRET: 'cli-test-secret-cli-test-secret-0123456789', OAUTH_ENCRYPTION_KEY: 'a'.repeat(43) + '=' },
+      'NODE_ENV=production',
+    ],
+  ])('without REDIS_URL, %s refuses to start its own redis-server: exit 1 naming what to set', async (_name, settings, why) => {
+    const { ARGS, ...env } = settings as Record<string, string>;
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'sb-shared-redis-'));
+    try {
+      const result = await runSwitchboardCli(ARGS ? [ARGS] : ['start'], { DATA_DIR: dataDir, PORT: '0', ...env });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`REDIS_URL: required when ${why}`);
+      expect(result.stdout).not.toContain('Starting Redis');
+      expect(result.stdout).not.toContain('Switchboard is running');
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
   test('npm start refuses unknown flags too (it runs `switchboard start`)', async () => {
     const run = await runSwitchboardCli(['--rolez=api'], {}, 60_000, 'src/main.ts');
     expect(run.code).toBe(2);
@@ -65,7 +87,7 @@ describe('the switchboard command', () => {
 
   test('npm start says what it is doing before its banner: a fresh DATA_DIR gets its database created, Redis started, migrations run', async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'sb-progress-'));
-    const server = await spawnSwitchboard({ DATA_DIR: dataDir, SWITCHBOARD_ROLES: 'api', PORT: '0', LOG_LEVEL: 'silent' }, 90_000, {
+    const server = await spawnSwitchboard({ DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'silent' }, 90_000, {
       bundle: true,
     });
     try {
