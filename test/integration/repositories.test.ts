@@ -405,7 +405,7 @@ describe.each(backends)('repositories on $name', (backend) => {
       expect(await stored(other.canvas.id)).toEqual({ kept: 5, counted: 5 });
 
       await repos.blocks.delete(canvas.id, single.id);
-      await repos.db.transaction((tx) => repos.blocks.deleteByGeneration(tx, canvas.id, generationId));
+      await repos.db.transaction((tx) => repos.blocks.removeGeneration(tx, { canvasId: canvas.id, generationId, force: false }));
       await repos.blocks.create(canvas.id, owner.id, text('two'), {});
       expect(await stored(canvas.id)).toEqual({ kept: 1, counted: 1 });
       expect(await stored(other.canvas.id)).toEqual({ kept: 5, counted: 5 });
@@ -474,7 +474,7 @@ describe.each(backends)('repositories on $name', (backend) => {
       await expect(repos.audit.listForCanvas(canvas.id)).resolves.toEqual([]);
     });
 
-    test('given blocks of two generations and a manual one, deleteByGeneration removes only that generation', async () => {
+    test('given blocks of two generations and a manual one, removeGeneration removes only that generation', async () => {
       const { owner, canvas } = await newCanvas();
       const manual = await repos.blocks.create(canvas.id, owner.id, text('manual'), {});
       const undone = randomUUID();
@@ -482,21 +482,26 @@ describe.each(backends)('repositories on $name', (backend) => {
       const undoneBlocks = await insertMany(canvas.id, texts('undone', 3), { generationId: undone });
       await insertMany(canvas.id, texts('kept', 2), { afterId: manual.id, generationId: kept });
 
-      const deleted = await repos.db.transaction((tx) => repos.blocks.deleteByGeneration(tx, canvas.id, undone));
+      const { removed, keptIds } = await repos.db.transaction((tx) =>
+        repos.blocks.removeGeneration(tx, { canvasId: canvas.id, generationId: undone, force: false }),
+      );
 
-      expect(deleted).toEqual(undoneBlocks.map((block) => block.id));
+      expect(removed.map((block) => block.id)).toEqual(undoneBlocks.map((block) => block.id));
+      expect(keptIds).toEqual([]);
       expect(textsOf(await repos.blocks.list(canvas.id))).toEqual(['manual', 'kept 0', 'kept 1']);
     });
 
-    test('given a generation id with the wrong canvas, deleteByGeneration deletes nothing', async () => {
+    test('given a generation id with the wrong canvas, removeGeneration removes nothing', async () => {
       const { canvas } = await newCanvas();
       const other = await newCanvas();
       const generationId = randomUUID();
       await insertMany(canvas.id, texts('mine', 2), { generationId });
 
-      const deleted = await repos.db.transaction((tx) => repos.blocks.deleteByGeneration(tx, other.canvas.id, generationId));
+      const { removed } = await repos.db.transaction((tx) =>
+        repos.blocks.removeGeneration(tx, { canvasId: other.canvas.id, generationId, force: true }),
+      );
 
-      expect(deleted).toEqual([]);
+      expect(removed).toEqual([]);
       await expect(repos.blocks.listByGeneration(generationId)).resolves.toHaveLength(2);
     });
 
@@ -573,11 +578,11 @@ describe.each(backends)('repositories on $name', (backend) => {
       const a = await repos.blocks.create(canvas.id, owner.id, text('a'), {});
       const b = await repos.blocks.create(canvas.id, owner.id, text('b'), {});
 
-      const updated = await repos.blocks.update(canvas.id, b.id, { content: { text: 'b!' }, placement: { beforeId: a.id } });
+      const updated = await repos.blocks.update(canvas.id, b.id, { content: { text: 'b!' }, placement: { beforeId: a.id }, editedBy: owner.id });
 
       expect(updated).toMatchObject({ id: b.id, content: { text: 'b!' } });
       expect(textsOf(await repos.blocks.list(canvas.id))).toEqual(['b!', 'a']);
-      await expect(repos.blocks.update(canvas.id, randomUUID(), { content: { text: 'ghost' } })).resolves.toBeNull();
+      await expect(repos.blocks.update(canvas.id, randomUUID(), { content: { text: 'ghost' }, editedBy: owner.id })).resolves.toBeNull();
     });
   });
 
