@@ -295,9 +295,7 @@ export class BlocksRepository {
       .delete(blocks)
       .where(args.force ? ofGeneration : and(ofGeneration, isNull(blocks.editedAt)))
       .returning();
-    const kept = args.force
-      ? []
-      : await tx.select({ id: blocks.id }).from(blocks).where(ofGeneration).orderBy(asc(blocks.rank));
+    const kept = args.force ? [] : await tx.select({ id: blocks.id }).from(blocks).where(ofGeneration).orderBy(asc(blocks.rank));
     return { removed: removed.sort((a, b) => (a.rank < b.rank ? -1 : 1)).map(toUndone), keptIds: kept.map((row) => row.id) };
   }
 

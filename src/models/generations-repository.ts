@@ -252,7 +252,12 @@ export class GenerationsRepository {
    * nothing to redo (never undone, or redone already), no room on the canvas, or a place the
    * blocks held is taken now (nothing is restored then).
    */
-  async redo(input: { generationId: string; canvasId: string; actorId: string; maxBlocks?: number }): Promise<
+  async redo(input: {
+    generationId: string;
+    canvasId: string;
+    actorId: string;
+    maxBlocks?: number;
+  }): Promise<
     | { redone: true; blocks: Block[] }
     | { redone: false; reason: 'not_found' | 'nothing_to_redo' | 'taken' }
     | { redone: false; reason: 'canvas_full'; limit: number }

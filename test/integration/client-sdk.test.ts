@@ -259,7 +259,11 @@ describe('TypeScript client SDK against a live server', () => {
 
       expect((await sb.generations.get(canvasId, stream.generationId!)).generation).toMatchObject({ status: 'completed', blockCount: 2 });
       const undone = room.waitFor('generation_undone', (p) => p.generationId === stream.generationId);
-      expect(await sb.generations.undo(canvasId, stream.generationId!)).toEqual({ generationId: stream.generationId, blockIds, keptBlockIds: [] });
+      expect(await sb.generations.undo(canvasId, stream.generationId!)).toEqual({
+        generationId: stream.generationId,
+        blockIds,
+        keptBlockIds: [],
+      });
       expect((await undone).blockIds).toEqual(blockIds);
       await expect(sb.generations.undo(canvasId, stream.generationId!, { force: true })).rejects.toMatchObject({
         status: 409,

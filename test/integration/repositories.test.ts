@@ -491,6 +491,27 @@ describe.each(backends)('repositories on $name', (backend) => {
       expect(textsOf(await repos.blocks.list(canvas.id))).toEqual(['manual', 'kept 0', 'kept 1']);
     });
 
+    test('given a rebalance and a hand edit, removeGeneration keeps only the edited block, and restore puts the rest back as they were', async () => {
+      const { owner, canvas } = await newCanvas();
+      const generationId = randomUUID();
+      const generated = await insertMany(canvas.id, texts('generated', 3), { generationId });
+      await repos.db.transaction((tx) => repos.blocks.rebalance(tx, canvas.id));
+      await repos.blocks.update(canvas.id, generated[1].id, { content: { text: 'by hand' }, editedBy: owner.id });
+      const before = await repos.blocks.list(canvas.id);
+
+      const { removed, keptIds } = await repos.db.transaction((tx) =>
+        repos.blocks.removeGeneration(tx, { canvasId: canvas.id, generationId, force: false }),
+      );
+
+      expect(removed.map((block) => block.id)).toEqual([generated[0].id, generated[2].id]);
+      expect(keptIds).toEqual([generated[1].id]);
+      const restored = await repos.db.transaction((tx) => repos.blocks.restore(tx, { canvasId: canvas.id, generationId, rows: removed }));
+      expect(restored).toEqual({ restored: true, blocks: [before[0], before[2]] });
+      expect(await repos.blocks.list(canvas.id)).toEqual(before);
+      const again = await repos.db.transaction((tx) => repos.blocks.restore(tx, { canvasId: canvas.id, generationId, rows: removed }));
+      expect(again).toEqual({ restored: false, reason: 'taken' });
+    });
+
     test('given a generation id with the wrong canvas, removeGeneration removes nothing', async () => {
       const { canvas } = await newCanvas();
       const other = await newCanvas();
@@ -578,7 +599,11 @@ describe.each(backends)('repositories on $name', (backend) => {
       const a = await repos.blocks.create(canvas.id, owner.id, text('a'), {});
       const b = await repos.blocks.create(canvas.id, owner.id, text('b'), {});
 
-      const updated = await repos.blocks.update(canvas.id, b.id, { content: { text: 'b!' }, placement: { beforeId: a.id }, editedBy: owner.id });
+      const updated = await repos.blocks.update(canvas.id, b.id, {
+        content: { text: 'b!' },
+        placement: { beforeId: a.id },
+        editedBy: owner.id,
+      });
 
       expect(updated).toMatchObject({ id: b.id, content: { text: 'b!' } });
       expect(textsOf(await repos.blocks.list(canvas.id))).toEqual(['b!', 'a']);

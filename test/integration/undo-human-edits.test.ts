@@ -1,7 +1,17 @@
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import { sql } from 'drizzle-orm';
+import { AI_AGENT_USER_ID } from '../../config';
+import { createRepositories, type Repositories } from '../../src/models';
+import { openDatabase, type Database } from '../../src/models/database';
+import { rowsOf } from '../../src/models/migrate';
 import { startTestApp, type TestApp } from '../support/app';
+import { createTestDatabase, serverPostgresUrl, type TestDatabase } from '../support/database';
 import { addMember, createCanvas, registerUser, request, type TestUser } from '../support/http';
 import { connectCanvas, join, waitFor, type CanvasClient } from '../support/sockets';
 import { readSse } from '../support/sse';
+import { eventually } from '../support/wait';
 
 interface BlockView {
   id: string;
@@ -219,7 +229,9 @@ describe('undo keeps the blocks people edited; redo puts back what an undo remov
     const left = await listBlocks(canvasId);
     if (edit.status === 200) {
       expect(undo.body.keptBlockIds).toEqual([target.id]);
-      expect(left).toEqual([expect.objectContaining({ id: target.id, content: { text: 'racing edit' }, generationSessionId: generationId })]);
+      expect(left).toEqual([
+        expect.objectContaining({ id: target.id, content: { text: 'racing edit' }, generationSessionId: generationId }),
+      ]);
     } else {
       expect(edit.status).toBe(404);
       expect(undo.body.keptBlockIds).toEqual([]);
@@ -251,5 +263,87 @@ describe('undo keeps the blocks people edited; redo puts back what an undo remov
     expect(await listBlocks(canvasId)).toEqual(blocks);
     const generation = await request('GET', `${t.api}/canvases/${canvasId}/ai/generations/${generationId}`, { token: owner.accessToken });
     expect(generation.body.generation.status).toBe('completed');
+  });
+});
+
+/**
+ * The two orders of a hand edit racing an undo, made deterministic on a PostgreSQL server: the first
+ * writer holds its transaction open (in its before-commit hook) until the second is seen waiting on
+ * a lock, then commits.
+ */
+describe('a hand edit and an undo of the same generation on PostgreSQL', () => {
+  let testDb: TestDatabase;
+  let database: Database;
+  let repos: Repositories;
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase({ server: serverPostgresUrl() });
+    database = await openDatabase({ url: testDb.url, dataDir: path.join(os.tmpdir(), 'switchboard-undo-race-test') });
+    repos = createRepositories(database.db);
+  }, 60_000);
+
+  afterAll(async () => {
+    await database?.close();
+    await testDb?.drop();
+  });
+
+  /** A canvas with one completed generation of three blocks. */
+  async function generated() {
+    const owner = await repos.users.create({ email: `owner-${randomUUID()}@example.com`, name: 'Owner', passwordHash: 'x' });
+    if (!owner) throw new Error('no user');
+    const canvas = await repos.canvases.create(owner.id, 'Race');
+    const generationId = randomUUID();
+    await repos.generations.create({ id: generationId, canvasId: canvas.id, userId: owner.id, prompt: 'three', afterId: null });
+    const blocks = await repos.db.transaction((tx) =>
+      repos.blocks.insertMany(tx, {
+        canvasId: canvas.id,
+        createdBy: AI_AGENT_USER_ID,
+        inputs: ['a', 'b', 'c'].map((text) => ({ type: 'text' as const, content: { text } })),
+        placement: {},
+        generationSessionId: generationId,
+      }),
+    );
+    await repos.generations.update(generationId, { status: 'completed', completedAt: new Date(), blockCount: 3 });
+    return { owner, canvasId: canvas.id, generationId, blocks };
+  }
+
+  /** Resolves once some statement of this test's database waits on a lock. */
+  const someoneWaits = () =>
+    eventually(
+      async () =>
+        rowsOf<{ n: number }>(
+          await repos.db.execute(
+            sql`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
+          ),
+        )[0].n,
+      (n) => n > 0,
+    );
+
+  test('the edit commits first: the undo waits for it and keeps the edited block', async () => {
+    const { owner, canvasId, generationId, blocks } = await generated();
+    let undoing: ReturnType<Repositories['generations']['undo']> | undefined;
+
+    const edited = await repos.blocks.update(canvasId, blocks[1].id, { content: { text: 'by hand' }, editedBy: owner.id }, async () => {
+      undoing = repos.generations.undo({ generationId, canvasId, actorId: owner.id, force: false }, async () => undefined);
+      await someoneWaits();
+    });
+
+    expect(edited).toMatchObject({ id: blocks[1].id, content: { text: 'by hand' } });
+    expect(await undoing).toEqual({ undone: true, blockIds: [blocks[0].id, blocks[2].id], keptBlockIds: [blocks[1].id] });
+    expect(await repos.blocks.list(canvasId)).toEqual([edited]);
+  });
+
+  test('the undo commits first: the edit waits for it and finds its block gone', async () => {
+    const { owner, canvasId, generationId, blocks } = await generated();
+    let editing: Promise<unknown> | undefined;
+
+    const undone = await repos.generations.undo({ generationId, canvasId, actorId: owner.id, force: false }, async () => {
+      editing = repos.blocks.update(canvasId, blocks[1].id, { content: { text: 'too late' }, editedBy: owner.id });
+      await someoneWaits();
+    });
+
+    expect(undone).toEqual({ undone: true, blockIds: blocks.map((b) => b.id), keptBlockIds: [] });
+    expect(await editing).toBeNull();
+    expect(await repos.blocks.list(canvasId)).toEqual([]);
   });
 });
