@@ -158,6 +158,7 @@ export class CanvasView {
     else if (event === 'blocks_bulk_added_chunk') this.upsert(p.blocks);
     else if (event === 'block_deleted') this.remove([p.blockId]);
     else if (event === 'generation_undone') this.remove(p.blockIds);
+    else if (event === 'generation_redone') this.upsert(p.blocks);
     // For tests and curious operators: how far this board is, and how many events it applied.
     const list = $('block-list');
     list.dataset.lastSeq = String(this.sync.lastSeq);

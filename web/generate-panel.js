@@ -219,10 +219,12 @@ export class GeneratePanel {
     const button = $('undo-button');
     button.disabled = true;
     try {
-      const { blockIds } = await this.api.post(`/canvases/${canvasId}/ai/generations/${this.generationId}/undo`);
+      const { blockIds, keptBlockIds } = await this.api.post(`/canvases/${canvasId}/ai/generations/${this.generationId}/undo`);
       this.view.remove(blockIds);
-      $('generation-state').textContent = `Undone: ${blockIds.length} block(s) removed.`;
-      this.log('undone', `${blockIds.length} block(s) removed`);
+      // Blocks people edited since the generation stay on the canvas.
+      const kept = keptBlockIds.length ? `, ${keptBlockIds.length} edited block(s) kept` : '';
+      $('generation-state').textContent = `Undone: ${blockIds.length} block(s) removed${kept}.`;
+      this.log('undone', `${blockIds.length} block(s) removed${kept}`);
       this.generationId = null;
     } catch (error) {
       $('generation-state').textContent = `Undo failed: ${error.message}`;

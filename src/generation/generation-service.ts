@@ -7,6 +7,7 @@ import { AppError, forbidden, notFound } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import type { MemberRole } from '../models/schema';
+import type { Block } from '../schemas/blocks';
 import type { QueueRegistry } from '../producers/registry';
 import type { CanvasEmitter } from '../realtime/canvas-emitter';
 import { KEPT_BLOCKS_TTL_SECONDS, type GenerationEventLog } from './event-log';
@@ -201,15 +202,21 @@ export class GenerationService {
   }
 
   /**
-   * Undoes a completed generation (the caller is an editor of the canvas): deletes its blocks, marks
-   * it `undone` and writes the audit row in one transaction, then tells the room. 404 when it is not
-   * a generation of this canvas, 409 when it was undone already or has not completed.
+   * Undoes a completed generation (the caller is an editor of the canvas): removes its blocks no
+   * person has edited since (every one with `force`), marks it `undone` and writes the audit row in
+   * one transaction, then tells the room which blocks went and which were kept. 404 when it is not a
+   * generation of this canvas, 409 when it was undone already or has not completed.
    */
-  async undo(input: { userId: string; canvasId: string; generationId: string }): Promise<{ generationId: string; blockIds: string[] }> {
+  async undo(input: {
+    userId: string;
+    canvasId: string;
+    generationId: string;
+    force?: boolean;
+  }): Promise<{ generationId: string; blockIds: string[]; keptBlockIds: string[] }> {
     const { repos } = this.deps;
     const { userId, canvasId, generationId } = input;
     // Its broadcast may still be due: it sends from this copy without reading the row (0157).
-    const undone = await repos.generations.undo({ generationId, canvasId, actorId: userId }, () =>
+    const undone = await repos.generations.undo({ generationId, canvasId, actorId: userId, force: input.force ?? false }, () =>
       this.deps.events.forgetBlocks(generationId),
     );
     if (!undone.undone) {
@@ -217,9 +224,34 @@ export class GenerationService {
       if (undone.reason === 'already_undone') throw new AppError(409, 'already_undone', 'This generation was already undone');
       throw new AppError(409, 'generation_not_completed', `Only a completed generation can be undone (it is ${undone.status})`);
     }
-    const { blockIds } = undone;
-    await this.deps.canvasEvents.notify(canvasId, 'generation_undone', { canvasId, generationId, blockIds });
-    return { generationId, blockIds };
+    const { blockIds, keptBlockIds } = undone;
+    await this.deps.canvasEvents.notify(canvasId, 'generation_undone', { canvasId, generationId, blockIds, keptBlockIds });
+    return { generationId, blockIds, keptBlockIds };
+  }
+
+  /**
+   * Puts back what the generation's last undo removed (the caller is an editor of the canvas): the
+   * same blocks, ids and ranks, once; then tells the room. 404 when it is not a generation of this
+   * canvas; 409 when there is nothing to redo, the canvas is full, or a place the blocks held is
+   * taken now.
+   */
+  async redo(input: { userId: string; canvasId: string; generationId: string }): Promise<{ generationId: string; blocks: Block[] }> {
+    const { repos, config } = this.deps;
+    const { userId, canvasId, generationId } = input;
+    const redone = await repos.generations.redo({ generationId, canvasId, actorId: userId, maxBlocks: config.canvas.maxBlocks });
+    if (!redone.redone) {
+      if (redone.reason === 'not_found') throw notFound('Generation');
+      if (redone.reason === 'nothing_to_redo')
+        throw new AppError(409, 'nothing_to_redo', 'This generation has no undo to redo (it was never undone, or redone already)');
+      if (redone.reason === 'canvas_full')
+        throw new AppError(409, 'canvas_full', `The canvas has no room for the blocks of this generation (at most ${redone.limit})`, {
+          limit: redone.limit,
+        });
+      throw new AppError(409, 'redo_conflict', 'The canvas has changed where these blocks stood; add them again instead');
+    }
+    const { blocks } = redone;
+    await this.deps.canvasEvents.notify(canvasId, 'generation_redone', { canvasId, generationId, blocks });
+    return { generationId, blocks };
   }
 
   private async replay(generationId: string, canvasId: string) {

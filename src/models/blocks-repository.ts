@@ -1,9 +1,9 @@
-import { and, asc, desc, eq, gt, lt, or, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, isNull, lt, or, sql } from 'drizzle-orm';
 import type { Block, BlockInput, BlockType } from '../schemas/blocks';
 import type { Db, DbOrTx, Tx } from './database';
 import { evenRanks, needsRebalance, rankBetween } from './lexorank';
 import { rowsOf } from './migrate';
-import { blocks, type BlockRow } from './schema';
+import { blocks, type BlockRow, type UndoneBlock } from './schema';
 
 /** A block row as the API shows it. */
 export function toBlock(row: BlockRow): Block {
@@ -31,6 +31,8 @@ interface RawBlockRow extends Record<string, unknown> {
   created_by: string;
   created_at: Date | string;
   updated_at: Date | string;
+  edited_by?: string | null;
+  edited_at?: Date | string | null;
 }
 
 function fromRaw(row: RawBlockRow): BlockRow {
@@ -44,8 +46,28 @@ function fromRaw(row: RawBlockRow): BlockRow {
     createdBy: row.created_by,
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
+    editedBy: row.edited_by ?? null,
+    editedAt: row.edited_at ? new Date(row.edited_at) : null,
   };
 }
+
+/** A removed block as its generation's row keeps it for a redo. */
+function toUndone(row: BlockRow): UndoneBlock {
+  return {
+    id: row.id,
+    type: row.type,
+    content: row.content,
+    rank: row.rank,
+    createdBy: row.createdBy,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+    editedBy: row.editedBy,
+    editedAt: row.editedAt?.toISOString() ?? null,
+  };
+}
+
+/** Why a redo cannot put its blocks back: the canvas is full, or a place they held is taken. */
+export type RestoreRefusal = { restored: false; reason: 'canvas_full'; limit: number } | { restored: false; reason: 'taken' };
 
 /** Where to put new blocks: after one block, before one, between two, or (neither) at the end. */
 export interface Placement {
@@ -204,17 +226,22 @@ export class BlocksRepository {
     return rows.sort((a, b) => (a.rank < b.rank ? -1 : 1)).map(toBlock);
   }
 
-  /** New content and/or a new position for one block. */
+  /**
+   * New content and/or a new position for one block, by a person: the block is marked edited by
+   * `editedBy` (an undo of its generation then keeps it, 0241). Under the canvas lock, like an undo,
+   * so an edit racing an undo lands either before it (kept) or after it (the block is gone: null).
+   */
   async update(
     canvasId: string,
     blockId: string,
-    change: { content?: Record<string, unknown>; placement?: Placement },
+    change: { content?: Record<string, unknown>; placement?: Placement; editedBy: string },
     beforeCommit?: BeforeCommit<Block>,
     onRebalanced?: () => void,
   ): Promise<Block | null> {
     return this.db.transaction(async (tx) => {
       await lockCanvas(tx, canvasId);
-      const set: Partial<typeof blocks.$inferInsert> = { updatedAt: new Date() };
+      const now = new Date();
+      const set: Partial<typeof blocks.$inferInsert> = { updatedAt: now, editedBy: change.editedBy, editedAt: now };
       if (change.content) set.content = change.content;
       if (change.placement) {
         const placement = change.placement;
@@ -253,13 +280,60 @@ export class BlocksRepository {
     });
   }
 
-  /** Deletes every block of a generation; returns their ids in rank order. */
-  async deleteByGeneration(tx: Tx, canvasId: string, generationId: string): Promise<string[]> {
-    const rows = await tx
+  /**
+   * Removes a generation's blocks under the canvas lock (the lock hand edits take): those no person
+   * has edited, or every one with `force`. Returns the removed blocks as they were and the ids of the
+   * kept ones, both in rank order. Call inside a transaction.
+   */
+  async removeGeneration(
+    tx: Tx,
+    args: { canvasId: string; generationId: string; force: boolean },
+  ): Promise<{ removed: UndoneBlock[]; keptIds: string[] }> {
+    await lockCanvas(tx, args.canvasId);
+    const ofGeneration = and(eq(blocks.canvasId, args.canvasId), eq(blocks.generationSessionId, args.generationId));
+    const removed = await tx
       .delete(blocks)
-      .where(and(eq(blocks.canvasId, canvasId), eq(blocks.generationSessionId, generationId)))
-      .returning({ id: blocks.id, rank: blocks.rank });
-    return rows.sort((a, b) => (a.rank < b.rank ? -1 : 1)).map((row) => row.id);
+      .where(args.force ? ofGeneration : and(ofGeneration, isNull(blocks.editedAt)))
+      .returning();
+    const kept = args.force ? [] : await tx.select({ id: blocks.id }).from(blocks).where(ofGeneration).orderBy(asc(blocks.rank));
+    return { removed: removed.sort((a, b) => (a.rank < b.rank ? -1 : 1)).map(toUndone), keptIds: kept.map((row) => row.id) };
+  }
+
+  /**
+   * Puts blocks an undo removed back under the canvas lock, with their ids, ranks and fields as
+   * they were. Refused, with nothing written, when the canvas has no room for them or a rank or id
+   * they held is taken now. Call inside a transaction.
+   */
+  async restore(
+    tx: Tx,
+    args: { canvasId: string; generationId: string; rows: UndoneBlock[]; maxBlocks?: number },
+  ): Promise<{ restored: true; blocks: Block[] } | RestoreRefusal> {
+    const count = await lockCanvas(tx, args.canvasId);
+    if (!args.rows.length) return { restored: true, blocks: [] };
+    if (args.maxBlocks !== undefined && count + args.rows.length > args.maxBlocks)
+      return { restored: false, reason: 'canvas_full', limit: args.maxBlocks };
+    const ranks = sql.join(
+      args.rows.map((row) => sql`${row.rank}`),
+      sql`, `,
+    );
+    const ids = sql.join(
+      args.rows.map((row) => sql`${row.id}::uuid`),
+      sql`, `,
+    );
+    const [clash] = rowsOf<{ id: string }>(
+      await tx.execute(
+        sql`select id from blocks where (canvas_id = ${args.canvasId}::uuid and rank in (${ranks})) or id in (${ids}) limit 1`,
+      ),
+    );
+    if (clash) return { restored: false, reason: 'taken' };
+    const json = JSON.stringify(args.rows);
+    const result = await tx.execute(sql`
+      insert into blocks (id, canvas_id, type, content, rank, generation_session_id, created_by, created_at, updated_at, edited_by, edited_at)
+      select r."id", ${args.canvasId}::uuid, r."type", r."content", r."rank", ${args.generationId}::uuid, r."createdBy", r."createdAt", r."updatedAt", r."editedBy", r."editedAt"
+      from jsonb_to_recordset(${json}::jsonb) as r("id" uuid, "type" text, "content" jsonb, "rank" text, "createdBy" uuid, "createdAt" timestamptz, "updatedAt" timestamptz, "editedBy" uuid, "editedAt" timestamptz)
+      returning *`);
+    const rows = rowsOf<RawBlockRow>(result).map(fromRaw);
+    return { restored: true, blocks: rows.sort((a, b) => (a.rank < b.rank ? -1 : 1)).map(toBlock) };
   }
 
   /**

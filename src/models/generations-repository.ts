@@ -1,4 +1,5 @@
 import { and, asc, eq, inArray, lt, sql } from 'drizzle-orm';
+import type { Block } from '../schemas/blocks';
 import type { AuditEntry, AuditRepository } from './audit-repository';
 import type { BlocksRepository } from './blocks-repository';
 import type { CanvasesRepository } from './canvases-repository';
@@ -200,15 +201,18 @@ export class GenerationsRepository {
   }
 
   /**
-   * Undoes a completed generation of `canvasId` in one transaction: its blocks deleted, the row
-   * `undone`, the audit row written by `actorId`. `beforeCommit` runs inside it once the blocks are
-   * gone. Says why when it cannot: not this canvas's generation, undone already, or not completed.
+   * Undoes a completed generation of `canvasId` in one transaction: its blocks no person has edited
+   * since are removed (every one with `force`), the row becomes `undone` keeping the removed blocks
+   * for a redo, and the audit row is written by `actorId`. The removal holds the canvas lock that
+   * hand edits take, so an edit racing it either lands first (its block is kept) or finds the block
+   * gone. `beforeCommit` runs inside it once the blocks are gone. Says why when it cannot: not this
+   * canvas's generation, undone already, or not completed.
    */
   async undo(
-    input: { generationId: string; canvasId: string; actorId: string },
+    input: { generationId: string; canvasId: string; actorId: string; force: boolean },
     beforeCommit: () => Promise<void>,
   ): Promise<
-    | { undone: true; blockIds: string[] }
+    | { undone: true; blockIds: string[]; keptBlockIds: string[] }
     | { undone: false; reason: 'not_found' }
     | { undone: false; reason: 'already_undone' }
     | { undone: false; reason: 'not_completed'; status: GenerationRow['status'] }
@@ -218,8 +222,13 @@ export class GenerationsRepository {
       if (!generation || generation.canvasId !== input.canvasId) return { undone: false as const, reason: 'not_found' as const };
       if (generation.status === 'undone') return { undone: false as const, reason: 'already_undone' as const };
       if (generation.status !== 'completed') return { undone: false as const, reason: 'not_completed' as const, status: generation.status };
-      const blockIds = await this.related.blocks.deleteByGeneration(tx, input.canvasId, generation.id);
-      await this.update(generation.id, { status: 'undone', undoneAt: new Date() }, tx);
+      const { removed, keptIds } = await this.related.blocks.removeGeneration(tx, {
+        canvasId: input.canvasId,
+        generationId: generation.id,
+        force: input.force,
+      });
+      const blockIds = removed.map((block) => block.id);
+      await this.update(generation.id, { status: 'undone', undoneAt: new Date(), undoneBlocks: removed }, tx);
       await beforeCommit();
       await this.related.audit.write(
         {
@@ -228,11 +237,55 @@ export class GenerationsRepository {
           canvasId: input.canvasId,
           targetType: 'generation',
           targetId: generation.id,
-          details: { blockCount: blockIds.length },
+          details: { blockCount: blockIds.length, keptBlockIds: keptIds, force: input.force },
         },
         tx,
       );
-      return { undone: true as const, blockIds };
+      return { undone: true as const, blockIds, keptBlockIds: keptIds };
+    });
+  }
+
+  /**
+   * Redoes the last undo of a generation of `canvasId` in one transaction: the blocks it removed
+   * come back with their ids and ranks, the row is `completed` again with nothing left to redo, and
+   * the audit row is written by `actorId`. Says why when it cannot: not this canvas's generation,
+   * nothing to redo (never undone, or redone already), no room on the canvas, or a place the
+   * blocks held is taken now (nothing is restored then).
+   */
+  async redo(input: {
+    generationId: string;
+    canvasId: string;
+    actorId: string;
+    maxBlocks?: number;
+  }): Promise<
+    | { redone: true; blocks: Block[] }
+    | { redone: false; reason: 'not_found' | 'nothing_to_redo' | 'taken' }
+    | { redone: false; reason: 'canvas_full'; limit: number }
+  > {
+    return this.db.transaction(async (tx) => {
+      const generation = await this.lock(input.generationId, tx);
+      if (!generation || generation.canvasId !== input.canvasId) return { redone: false as const, reason: 'not_found' as const };
+      if (generation.status !== 'undone' || !generation.undoneBlocks) return { redone: false as const, reason: 'nothing_to_redo' as const };
+      const restored = await this.related.blocks.restore(tx, {
+        canvasId: input.canvasId,
+        generationId: generation.id,
+        rows: generation.undoneBlocks,
+        maxBlocks: input.maxBlocks,
+      });
+      if (!restored.restored) return { redone: false as const, ...restored };
+      await this.update(generation.id, { status: 'completed', undoneAt: null, undoneBlocks: null }, tx);
+      await this.related.audit.write(
+        {
+          actorId: input.actorId,
+          action: 'ai.generation.redone',
+          canvasId: input.canvasId,
+          targetType: 'generation',
+          targetId: generation.id,
+          details: { blockCount: restored.blocks.length },
+        },
+        tx,
+      );
+      return { redone: true as const, blocks: restored.blocks };
     });
   }
 

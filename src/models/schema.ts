@@ -68,6 +68,9 @@ export const blocks = pgTable('blocks', {
   createdBy: uuid('created_by').notNull(),
   ...timestamps,
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  /** Who last changed the block by hand (content or position), and when; null while no one has (0241). */
+  editedBy: uuid('edited_by'),
+  editedAt: timestamp('edited_at', { withTimezone: true }),
 });
 
 export const generations = pgTable('generations', {
@@ -93,6 +96,8 @@ export const generations = pgTable('generations', {
   startedAt: timestamp('started_at', { withTimezone: true }),
   completedAt: timestamp('completed_at', { withTimezone: true }),
   undoneAt: timestamp('undone_at', { withTimezone: true }),
+  /** The blocks the last undo removed, as they were; a redo restores them once and clears this (0242). */
+  undoneBlocks: jsonb('undone_blocks').$type<UndoneBlock[]>(),
   /** Set by a cancel request (0007_cancellation.sql): the worker ends the generation `cancelled`. */
   cancelRequestedAt: timestamp('cancel_requested_at', { withTimezone: true }),
 });
@@ -200,6 +205,19 @@ export const hitlRequests = pgTable('hitl_requests', {
 export type UserRow = typeof users.$inferSelect;
 export type CanvasRow = typeof canvases.$inferSelect;
 export type BlockRow = typeof blocks.$inferSelect;
+
+/** A block an undo removed, kept on its generation's row for a redo (every column but the canvas and generation). */
+export interface UndoneBlock {
+  id: string;
+  type: string;
+  content: unknown;
+  rank: string;
+  createdBy: string;
+  createdAt: string;
+  updatedAt: string;
+  editedBy: string | null;
+  editedAt: string | null;
+}
 export type GenerationRow = typeof generations.$inferSelect;
 export type AuditRow = typeof systemAudit.$inferSelect;
 export type MemberRole = (typeof canvasMembers.$inferSelect)['role'];

@@ -248,9 +248,17 @@ export const canvasServerCatalog = {
     example: { canvasId: CANVAS, generationId: GEN, stage: 'thinking', seq: 11 },
   },
   generation_undone: {
-    summary: 'A generation was undone: these blocks are gone.',
-    fields: { canvasId, generationId: 'the generation', blockIds: 'the deleted blocks', seq },
-    example: { canvasId: CANVAS, generationId: GEN, blockIds: [block.id], seq: 16 },
+    summary:
+      'A generation was undone: the blocks `blockIds` are gone. Blocks of it that people had edited since (content or position) stay, listed in `keptBlockIds`, unless the undo was forced (then that list is empty).',
+    fields: { canvasId, generationId: 'the generation', blockIds: 'the deleted blocks', keptBlockIds: 'the edited blocks it kept', seq },
+    example: { canvasId: CANVAS, generationId: GEN, blockIds: [block.id], keptBlockIds: [], seq: 16 },
+  },
+  generation_redone: {
+    summary:
+      "A generation's last undo was redone: the blocks it removed are back, with the same ids and ranks (`POST …/redo`). Add them as `blocks_bulk_added_chunk`'s are added.",
+    fields: { canvasId, generationId: 'the generation', blocks: 'the restored blocks, in rank order', seq },
+    example: { canvasId: CANVAS, generationId: GEN, blocks: [block], seq: 18 },
+    schema: z.object({ canvasId: z.uuid(), generationId: z.uuid(), blocks: z.array(blockInputSchema), seq: z.number().int().min(1) }),
   },
   blocks_reranked: {
     summary:

@@ -18,6 +18,8 @@ export const generateSchema = z.strictObject({
   prompt: z.string().trim().min(1).max(MAX_PROMPT_CHARS),
   afterId: z.uuid().optional(),
 });
+/** `POST …/undo`: `force` removes the blocks people edited since the generation, too. */
+export const undoSchema = z.strictObject({ force: z.boolean().optional() });
 export const idempotencyKeySchema = z
   .string()
   .min(1)

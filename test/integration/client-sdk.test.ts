@@ -259,12 +259,27 @@ describe('TypeScript client SDK against a live server', () => {
 
       expect((await sb.generations.get(canvasId, stream.generationId!)).generation).toMatchObject({ status: 'completed', blockCount: 2 });
       const undone = room.waitFor('generation_undone', (p) => p.generationId === stream.generationId);
-      expect(await sb.generations.undo(canvasId, stream.generationId!)).toEqual({ generationId: stream.generationId, blockIds });
+      expect(await sb.generations.undo(canvasId, stream.generationId!)).toEqual({
+        generationId: stream.generationId,
+        blockIds,
+        keptBlockIds: [],
+      });
       expect((await undone).blockIds).toEqual(blockIds);
-      await expect(sb.generations.undo(canvasId, stream.generationId!)).rejects.toMatchObject({ status: 409, code: 'already_undone' });
+      await expect(sb.generations.undo(canvasId, stream.generationId!, { force: true })).rejects.toMatchObject({
+        status: 409,
+        code: 'already_undone',
+      });
+      const redone = room.waitFor('generation_redone', (p) => p.generationId === stream.generationId);
+      const redo = await sb.generations.redo(canvasId, stream.generationId!);
+      expect(redo.blocks).toEqual(last.event.blocks);
+      expect((await redone).blocks).toEqual(last.event.blocks);
+      await expect(sb.generations.redo(canvasId, stream.generationId!)).rejects.toMatchObject({ status: 409, code: 'nothing_to_redo' });
+      await sb.generations.undo(canvasId, stream.generationId!);
       const audit = await sb.generations.audit(canvasId);
-      // Newest first: the undo is the latest event.
+      // Newest first: the second undo is the latest event.
       expect(audit.audit.filter((row) => row.targetId === stream.generationId).map((row) => row.action)).toEqual([
+        'ai.generation.undone',
+        'ai.generation.redone',
         'ai.generation.undone',
         'ai.generation.persisted',
       ]);

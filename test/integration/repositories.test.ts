@@ -405,7 +405,7 @@ describe.each(backends)('repositories on $name', (backend) => {
       expect(await stored(other.canvas.id)).toEqual({ kept: 5, counted: 5 });
 
       await repos.blocks.delete(canvas.id, single.id);
-      await repos.db.transaction((tx) => repos.blocks.deleteByGeneration(tx, canvas.id, generationId));
+      await repos.db.transaction((tx) => repos.blocks.removeGeneration(tx, { canvasId: canvas.id, generationId, force: false }));
       await repos.blocks.create(canvas.id, owner.id, text('two'), {});
       expect(await stored(canvas.id)).toEqual({ kept: 1, counted: 1 });
       expect(await stored(other.canvas.id)).toEqual({ kept: 5, counted: 5 });
@@ -474,7 +474,7 @@ describe.each(backends)('repositories on $name', (backend) => {
       await expect(repos.audit.listForCanvas(canvas.id)).resolves.toEqual([]);
     });
 
-    test('given blocks of two generations and a manual one, deleteByGeneration removes only that generation', async () => {
+    test('given blocks of two generations and a manual one, removeGeneration removes only that generation', async () => {
       const { owner, canvas } = await newCanvas();
       const manual = await repos.blocks.create(canvas.id, owner.id, text('manual'), {});
       const undone = randomUUID();
@@ -482,21 +482,47 @@ describe.each(backends)('repositories on $name', (backend) => {
       const undoneBlocks = await insertMany(canvas.id, texts('undone', 3), { generationId: undone });
       await insertMany(canvas.id, texts('kept', 2), { afterId: manual.id, generationId: kept });
 
-      const deleted = await repos.db.transaction((tx) => repos.blocks.deleteByGeneration(tx, canvas.id, undone));
+      const { removed, keptIds } = await repos.db.transaction((tx) =>
+        repos.blocks.removeGeneration(tx, { canvasId: canvas.id, generationId: undone, force: false }),
+      );
 
-      expect(deleted).toEqual(undoneBlocks.map((block) => block.id));
+      expect(removed.map((block) => block.id)).toEqual(undoneBlocks.map((block) => block.id));
+      expect(keptIds).toEqual([]);
       expect(textsOf(await repos.blocks.list(canvas.id))).toEqual(['manual', 'kept 0', 'kept 1']);
     });
 
-    test('given a generation id with the wrong canvas, deleteByGeneration deletes nothing', async () => {
+    test('given a rebalance and a hand edit, removeGeneration keeps only the edited block, and restore puts the rest back as they were', async () => {
+      const { owner, canvas } = await newCanvas();
+      const generationId = randomUUID();
+      const generated = await insertMany(canvas.id, texts('generated', 3), { generationId });
+      await repos.db.transaction((tx) => repos.blocks.rebalance(tx, canvas.id));
+      await repos.blocks.update(canvas.id, generated[1].id, { content: { text: 'by hand' }, editedBy: owner.id });
+      const before = await repos.blocks.list(canvas.id);
+
+      const { removed, keptIds } = await repos.db.transaction((tx) =>
+        repos.blocks.removeGeneration(tx, { canvasId: canvas.id, generationId, force: false }),
+      );
+
+      expect(removed.map((block) => block.id)).toEqual([generated[0].id, generated[2].id]);
+      expect(keptIds).toEqual([generated[1].id]);
+      const restored = await repos.db.transaction((tx) => repos.blocks.restore(tx, { canvasId: canvas.id, generationId, rows: removed }));
+      expect(restored).toEqual({ restored: true, blocks: [before[0], before[2]] });
+      expect(await repos.blocks.list(canvas.id)).toEqual(before);
+      const again = await repos.db.transaction((tx) => repos.blocks.restore(tx, { canvasId: canvas.id, generationId, rows: removed }));
+      expect(again).toEqual({ restored: false, reason: 'taken' });
+    });
+
+    test('given a generation id with the wrong canvas, removeGeneration removes nothing', async () => {
       const { canvas } = await newCanvas();
       const other = await newCanvas();
       const generationId = randomUUID();
       await insertMany(canvas.id, texts('mine', 2), { generationId });
 
-      const deleted = await repos.db.transaction((tx) => repos.blocks.deleteByGeneration(tx, other.canvas.id, generationId));
+      const { removed } = await repos.db.transaction((tx) =>
+        repos.blocks.removeGeneration(tx, { canvasId: other.canvas.id, generationId, force: true }),
+      );
 
-      expect(deleted).toEqual([]);
+      expect(removed).toEqual([]);
       await expect(repos.blocks.listByGeneration(generationId)).resolves.toHaveLength(2);
     });
 
@@ -573,11 +599,15 @@ describe.each(backends)('repositories on $name', (backend) => {
       const a = await repos.blocks.create(canvas.id, owner.id, text('a'), {});
       const b = await repos.blocks.create(canvas.id, owner.id, text('b'), {});
 
-      const updated = await repos.blocks.update(canvas.id, b.id, { content: { text: 'b!' }, placement: { beforeId: a.id } });
+      const updated = await repos.blocks.update(canvas.id, b.id, {
+        content: { text: 'b!' },
+        placement: { beforeId: a.id },
+        editedBy: owner.id,
+      });
 
       expect(updated).toMatchObject({ id: b.id, content: { text: 'b!' } });
       expect(textsOf(await repos.blocks.list(canvas.id))).toEqual(['b!', 'a']);
-      await expect(repos.blocks.update(canvas.id, randomUUID(), { content: { text: 'ghost' } })).resolves.toBeNull();
+      await expect(repos.blocks.update(canvas.id, randomUUID(), { content: { text: 'ghost' }, editedBy: owner.id })).resolves.toBeNull();
     });
   });
 

@@ -140,6 +140,7 @@ export function operationContract(): void {
   same<Same<{ apiKey: Sdk.ApiKey }, ApiResponseBody<'revokeApiKey'>>>();
   same<Same<Sdk.CanvasWithMembers, ApiResponseBody<'getCanvas'>>>();
   same<Same<Sdk.UndoResult, ApiResponseBody<'undoGeneration'>>>();
+  same<Same<Sdk.UndoRequest, ApiRequestBody<'undoGeneration'>>>();
   same<Same<Sdk.GenerationCancelResult, ApiResponseBody<'cancelGeneration'>>>();
   same<Same<Sdk.ChatCancelResult, ApiResponseBody<'cancelChatTurn'>>>();
   same<Same<Sdk.AgentRunCancelResult, ApiResponseBody<'cancelAgentRun'>>>();

@@ -166,8 +166,17 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
        * 409 `not_running` once it has ended.
        */
       cancel: (canvasId: string, generationId: string) => post<T.GenerationCancelResult>(`${generation(canvasId, generationId)}/cancel`),
-      /** Deletes the generation's blocks; a second undo is 409 `already_undone`. */
-      undo: (canvasId: string, generationId: string) => post<T.UndoResult>(`${generation(canvasId, generationId)}/undo`),
+      /**
+       * Removes the generation's blocks that no one has edited since; the edited ones stay, listed in
+       * `keptBlockIds`, unless `{force: true}`. A second undo is 409 `already_undone`.
+       */
+      undo: (canvasId: string, generationId: string, body: T.UndoRequest = {}) =>
+        post<T.UndoResult>(`${generation(canvasId, generationId)}/undo`, body),
+      /**
+       * Puts back what the last undo removed (same ids and ranks), once: a second redo, or one without
+       * an undo, is 409 `nothing_to_redo`; 409 `redo_conflict` when the canvas has changed where they stood.
+       */
+      redo: (canvasId: string, generationId: string) => post<T.RedoResult>(`${generation(canvasId, generationId)}/redo`),
       /** Alias of `canvases.audit`. */
       audit: (canvasId: string, page: { limit?: number; cursor?: string } = {}) =>
         get<{ audit: T.AuditRow[]; nextCursor: string | null }>(`${canvas(canvasId)}/audit${pageQuery(page)}`),

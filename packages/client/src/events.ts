@@ -70,7 +70,10 @@ export interface CanvasServerEvents extends AuthServerEvents {
     seq: number;
   }) => void;
   generation_status: (payload: { canvasId: string; generationId: string; stage: GenerationStage; seq: number }) => void;
-  generation_undone: (payload: { canvasId: string; generationId: string; blockIds: string[]; seq: number }) => void;
+  /** The generation's blocks `blockIds` were removed; `keptBlockIds` stayed, as people had edited them since. */
+  generation_undone: (payload: { canvasId: string; generationId: string; blockIds: string[]; keptBlockIds: string[]; seq: number }) => void;
+  /** The blocks the generation's last undo removed are back, with their ids and ranks. */
+  generation_redone: (payload: { canvasId: string; generationId: string; blocks: Block[]; seq: number }) => void;
   /** Every rank of the canvas was rewritten (order unchanged): reload its blocks, as after `resync`. */
   blocks_reranked: (payload: { canvasId: string; seq: number }) => void;
   presence: (payload: { canvasId: string; users: PresenceUser[] }) => void;
@@ -92,6 +95,7 @@ export const CANVAS_ROOM_EVENTS = [
   'blocks_bulk_added_chunk',
   'generation_status',
   'generation_undone',
+  'generation_redone',
   'blocks_reranked',
 ] as const;
 export type CanvasRoomEventName = (typeof CANVAS_ROOM_EVENTS)[number];

@@ -33,6 +33,7 @@ export const CLIENT_OPERATIONS = {
   replayGenerationEvents: 'generations.events',
   cancelGeneration: 'generations.cancel',
   undoGeneration: 'generations.undo',
+  redoGeneration: 'generations.redo',
   chat: 'chat.send',
   chatStream: 'chat.stream',
   listChatSessions: 'chat.sessions',

@@ -290,7 +290,19 @@ export interface Generation {
 }
 export interface UndoResult {
   generationId: string;
+  /** The removed blocks, in rank order. */
   blockIds: string[];
+  /** Blocks of the generation people had edited since, kept (empty with `force`). */
+  keptBlockIds: string[];
+}
+/** `undo`'s body: `force` removes the blocks people edited since the generation, too. */
+export interface UndoRequest {
+  force?: boolean;
+}
+export interface RedoResult {
+  generationId: string;
+  /** The restored blocks, with their ids and ranks, in rank order. */
+  blocks: Block[];
 }
 export interface AuditRow {
   id: string;

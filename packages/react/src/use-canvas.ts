@@ -7,7 +7,7 @@ export type CanvasStatus = 'connecting' | 'live' | 'offline' | 'error';
 /** The last generation the room reported on this canvas (anyone's). */
 export interface RoomGeneration {
   generationId: string;
-  stage: GenerationStage | 'undone';
+  stage: GenerationStage | 'undone' | 'redone';
   /** Chunks of blocks broadcast so far, of `chunkCount`. */
   chunkIndex?: number;
   chunkCount?: number;
@@ -79,6 +79,9 @@ export function useCanvas(canvasId: string | undefined): CanvasState {
         case 'generation_undone':
           for (const id of payload.blockIds) blocks.delete(id);
           return publish({ generation: { generationId: payload.generationId, stage: 'undone' } });
+        case 'generation_redone':
+          for (const block of payload.blocks) blocks.set(block.id, block);
+          return publish({ generation: { generationId: payload.generationId, stage: 'redone' } });
       }
     };
 

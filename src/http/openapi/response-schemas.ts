@@ -79,7 +79,15 @@ const blockView = z.object({
 export const blockResponse = z.object({ block: blockView });
 export const blockListResponse = z.object({ blocks: z.array(blockView), nextCursor: z.string().nullable() });
 
-export const undoResponse = z.object({ generationId: z.uuid(), blockIds: z.array(z.uuid()) });
+export const undoResponse = z.object({
+  generationId: z.uuid(),
+  blockIds: z.array(z.uuid()).describe('The removed blocks, in rank order'),
+  keptBlockIds: z.array(z.uuid()).describe('Blocks of the generation people had edited since, kept (empty with `force`)'),
+});
+export const redoResponse = z.object({
+  generationId: z.uuid(),
+  blocks: z.array(blockView).describe('The restored blocks, with their ids and ranks, in rank order'),
+});
 
 /** 202 of a cancel request: the stop is under way; the stream ends with `cancelled`. */
 export const generationCancelResponse = z.object({ generationId: z.uuid(), status: z.literal('cancelling') });

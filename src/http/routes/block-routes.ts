@@ -144,7 +144,7 @@ export const blockRoutes = [
     errors: [403, 404],
     handler: async (input, ctx) => {
       const { blocks } = ctx.repos;
-      const { canvasId } = await canvasAccess(ctx.repos.canvases, input.user, input.params.id, 'editor');
+      const { canvasId, user } = await canvasAccess(ctx.repos.canvases, input.user, input.params.id, 'editor');
       const { blockId } = input.params;
       const body = input.body;
       const existing = await blocks.find(canvasId, blockId);
@@ -161,7 +161,7 @@ export const blockRoutes = [
         blocks.update(
           canvasId,
           blockId,
-          { content, placement: moving ? { afterId: body.afterId, beforeId: body.beforeId } : undefined },
+          { content, placement: moving ? { afterId: body.afterId, beforeId: body.beforeId } : undefined, editedBy: user.id },
           (updated) => announce(() => ctx.canvasEvents.emit(canvasId, 'block_updated', { canvasId, block: updated })),
           onRebalanced,
         ),

@@ -1,10 +1,10 @@
 import { notFound } from '../../lib/errors';
 import { toGenerationView } from '../../models/generations-repository';
-import { generateSchema, idempotencyKeySchema } from '../../schemas/api';
+import { generateSchema, idempotencyKeySchema, undoSchema } from '../../schemas/api';
 import type { ApiContext } from '../context';
 import type { AuthUser } from '../middleware/authenticate';
 import { canvasAccess } from '../middleware/canvas-access';
-import { generationCancelResponse, generationResponse, undoResponse } from '../openapi/response-schemas';
+import { generationCancelResponse, generationResponse, redoResponse, undoResponse } from '../openapi/response-schemas';
 import { routesWith } from '../route';
 import { lastEventIdQuery, lastEventSeq } from '../sse';
 import { canvasIdParam, generationParams } from './params';
@@ -12,7 +12,7 @@ import type { Repositories } from '../../models';
 
 /** The generation routes' port: the generation service, the run kernel (cancel), the canvases and generations repositories, the stream door and sources. */
 export type GenerationPorts = Pick<ApiContext, 'streams' | 'sources'> & {
-  generations: Pick<ApiContext['generations'], 'start' | 'undo'>;
+  generations: Pick<ApiContext['generations'], 'start' | 'undo' | 'redo'>;
   runs: Pick<ApiContext['runs'], 'cancel'>;
 } & { repos: Pick<Repositories, 'canvases' | 'generations'> };
 const route = routesWith<GenerationPorts>();
@@ -31,7 +31,7 @@ async function findGeneration(ctx: GenerationPorts, user: AuthUser, params: { id
   return generation;
 }
 
-/** AI generation: start and stream, inspect, replay, cancel, undo. */
+/** AI generation: start and stream, inspect, replay, cancel, undo, redo. */
 export const generationRoutes = [
   route({
     method: 'post',
@@ -150,13 +150,39 @@ export const generationRoutes = [
     operationId: 'undoGeneration',
     tags,
     auth: 'bearer',
-    summary: 'Delete every block of a completed generation (editor); broadcast as `generation_undone`',
+    summary: 'Remove the blocks of a completed generation that no one has edited since (editor); broadcast as `generation_undone`',
+    description:
+      'A block of the generation that a person has edited since (content or position) is kept and listed in `keptBlockIds`; `{"force": true}` removes it too. ' +
+      'The body is optional. A second undo is 409 `already_undone`; `POST …/redo` puts the removed blocks back.',
     params: generationParams,
-    responses: { 200: { description: 'The deleted block ids', schema: undoResponse } },
+    body: undoSchema,
+    bodyOptional: true,
+    bodyExample: { force: true },
+    responses: { 200: { description: 'The removed and the kept block ids', schema: undoResponse } },
+    errors: [400, 403, 404, 409],
+    handler: async (input, ctx) => {
+      const { canvasId } = await canvasAccess(ctx.repos.canvases, input.user, input.params.id, 'editor');
+      const { force } = input.body;
+      return ctx.generations.undo({ userId: input.user.id, canvasId, generationId: input.params.generationId, force });
+    },
+  }),
+
+  route({
+    method: 'post',
+    path: '/canvases/:id/ai/generations/:generationId/redo',
+    operationId: 'redoGeneration',
+    tags,
+    auth: 'bearer',
+    summary: "Put back what a generation's last undo removed (editor); broadcast as `generation_redone`",
+    description:
+      'The same blocks with the same ids and ranks, once: a second redo, or a redo of a generation that was not undone, is 409 `nothing_to_redo`. ' +
+      '409 `redo_conflict` when a place the blocks held is taken now, `canvas_full` when the canvas has no room for them; nothing is restored then.',
+    params: generationParams,
+    responses: { 200: { description: 'The restored blocks', schema: redoResponse } },
     errors: [403, 404, 409],
     handler: async ({ user, params }, ctx) => {
       const { canvasId } = await canvasAccess(ctx.repos.canvases, user, params.id, 'editor');
-      return ctx.generations.undo({ userId: user.id, canvasId, generationId: params.generationId });
+      return ctx.generations.redo({ userId: user.id, canvasId, generationId: params.generationId });
     },
   }),
 ];
