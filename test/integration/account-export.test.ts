@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { eq, sql } from 'drizzle-orm';
-import { testConfig } from '../support/app';
+import type { ChatTurn } from '../../src/ai/openai-compatible/server';
+import { startTestApp, testConfig, type TestApp } from '../support/app';
 import { createTestDatabase, serverPostgresUrl, type TestDatabase } from '../support/database';
 import { addMember, createCanvas, registerUser, request, type TestUser } from '../support/http';
 import { connectCanvas, join, type CanvasClient } from '../support/sockets';
-import { within } from '../support/wait';
+import { readSse } from '../support/sse';
+import { waitUntil, within } from '../support/wait';
 import { startSwitchboard, type RunningSwitchboard } from '../../src/app/switchboard';
 import { hashApiKey } from '../../src/auth/api-keys';
 import { hashRefreshToken } from '../../src/auth/tokens';
@@ -314,5 +316,45 @@ describe('account export and deletion', () => {
 
     // Deleting again with a dead token is a 401, not a second deletion.
     expect((await request('DELETE', `${otherApi}/me`, { token: erin.accessToken, body: { confirm: erin.email } })).status).toBe(401);
+  });
+});
+
+/** Work of the account still running when it is deleted, on every role in one process with a paced model. */
+describe('account deletion while a generation runs', () => {
+  const logs: string[] = [];
+  let t: TestApp;
+
+  beforeAll(async () => {
+    const turn: ChatTurn = { toolCalls: Array.from({ length: 15 }, (_, i) => ({ name: 'create_text', args: { text: `paragraph ${i}` } })) };
+    t = await startTestApp({ llmDelayMs: 30, responder: () => turn, logs: (line) => void logs.push(line) });
+  }, 120_000);
+
+  afterAll(async () => {
+    await t?.stop();
+  });
+
+  test('its result is dropped: nothing lands on the canvas its editor inherits', async () => {
+    const erin = await registerUser(t.api, 'Erin');
+    const heir = await registerUser(t.api, 'Heir');
+    const canvasId = await createCanvas(t.api, erin, 'Shared');
+    await addMember(t.api, erin, canvasId, heir, 'editor');
+
+    const started = await readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, {
+      method: 'POST',
+      token: erin.accessToken,
+      body: { prompt: 'Write fifteen paragraphs' },
+      until: (m) => m.event === 'tool_output',
+    });
+    const generationId = started.headers.get('x-generation-id')!;
+    const res = await request('DELETE', `${t.api}/me`, { token: erin.accessToken, body: { confirm: erin.email } });
+    expect(res.status).toBe(200);
+    expect(res.body.canvasesTransferred).toEqual([{ canvasId, to: heir.id }]);
+
+    await waitUntil(() => logs.some((line) => line.includes(generationId) && line.includes('result dropped')), 20_000);
+    const blocks = await request('GET', `${t.api}/canvases/${canvasId}/blocks`, { token: heir.accessToken });
+    expect(blocks.status).toBe(200);
+    expect(blocks.body.blocks).toEqual([]);
+    const generation = await request('GET', `${t.api}/canvases/${canvasId}/ai/generations/${generationId}`, { token: heir.accessToken });
+    expect(generation.status).toBe(404);
   });
 });
