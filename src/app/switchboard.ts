@@ -28,6 +28,7 @@ import { AdminDirectory } from '../auth/admins';
 import { LimitsResolver } from '../auth/limits';
 import { AuthService } from '../auth/auth-service';
 import { resolveJwtSecret } from '../auth/jwt-secret';
+import { AccountService } from '../account/account-service';
 import { ApiKeys } from '../auth/api-keys';
 import { SessionGuard } from '../auth/session-guard';
 import { UsageLimiter } from '../lib/usage-limiter';
@@ -302,6 +303,23 @@ export async function startSwitchboard(
         sessions.revoke(keyId),
       );
       tokens.apiKeys = apiKeys;
+      // A deleted account's sockets close at once on every node: each session's and key's room, then the user's own
+      // room for any socket opened without a session id.
+      const account = new AccountService(
+        repos.account,
+        {
+          revokeSessions: async (userId, sessionIds) => {
+            await Promise.all(sessionIds.map((sessionId) => sessions.revoke(sessionId)));
+            for (const namespace of [CANVAS_NAMESPACE, DEVICE_NAMESPACE]) {
+              io.of(namespace).in(rooms.user(userId)).emit('auth:expired', { reason: 'session_revoked' });
+              io.of(namespace).in(rooms.user(userId)).disconnectSockets();
+            }
+          },
+          removeJob: (queue, jobId) => queues.remove(queue, jobId),
+          forgetCanvas: (canvasId) => canvasEvents.forget(canvasId),
+        },
+        logger.child({ component: 'account' }),
+      );
       const admins = new AdminDirectory(repos.admins, config.admin.userIds);
       for (const id of await admins.recordEnvGrants())
         logger.warn({ userId: id }, 'ADMIN_USER_IDS names no user: ignored until such a user exists');
@@ -317,6 +335,7 @@ export async function startSwitchboard(
         repos,
         tokens,
         apiKeys,
+        account,
         auth: new AuthService(repos.users, tokens, config.auth.refreshTokenTtlDays, sessions),
         generations: new GenerationService({
           config,

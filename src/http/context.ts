@@ -7,6 +7,7 @@ import type { ChatService } from '../assistant/chat-service';
 import type { AgentService } from '../agents/agent-service';
 import type { JourneyService } from '../agents/journey';
 import type { OAuthService } from '../agents/oauth-service';
+import type { AccountService } from '../account/account-service';
 import type { ApiKeys } from '../auth/api-keys';
 import type { AuthService } from '../auth/auth-service';
 import type { LimitsResolver } from '../auth/limits';
@@ -37,6 +38,8 @@ export interface ApiContext {
   /** API keys: create, list, revoke (their checks run through `tokens`). */
   apiKeys: ApiKeys;
   auth: AuthService;
+  /** Deleting the caller's own account, and what follows it on every node. */
+  account: AccountService;
   generations: GenerationService;
   /** The life of every run: cancel requests go through it. */
   runs: RunKernel;

@@ -1,4 +1,5 @@
 import type { Db } from './database';
+import { AccountRepository } from './account-repository';
 import { AdminsRepository } from './admins-repository';
 import { AgentsRepository } from './agents-repository';
 import { ApiKeysRepository } from './api-keys-repository';
@@ -43,6 +44,8 @@ export function createRepositories(db: Db) {
     embeds: new EmbedsRepository(db),
     apiKeys: new ApiKeysRepository(db),
     runs: new RunsRepository(db),
+    /** One user's everything: the export's pages and the account's deletion. */
+    account: new AccountRepository(db),
   };
 }
 export type Repositories = ReturnType<typeof createRepositories>;

@@ -73,6 +73,14 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
         http.setTokens({ accessToken: undefined, refreshToken: undefined });
       },
       me: () => get<T.MeResponse>('/me'),
+      /** Everything the server holds about you, as one document (5 an hour; a signed-in session only). */
+      exportAccount: () => get<T.AccountExport>('/me/export'),
+      /** Deletes the account (`confirm`: its email); every session and key stops working, so the tokens are forgotten. */
+      deleteAccount: async (body: T.DeleteAccountRequest) => {
+        const deleted = await http.json<T.DeletedAccount>('DELETE', '/me', { body });
+        http.setTokens({ accessToken: undefined, refreshToken: undefined });
+        return deleted;
+      },
     },
 
     /** API keys for programs (`createSwitchboardClient({ baseUrl, apiKey })`); managed with a signed-in session only. */

@@ -9,6 +9,8 @@ export const CLIENT_OPERATIONS = {
   refreshTokens: 'auth.refresh',
   logout: 'auth.logout',
   getMe: 'auth.me',
+  exportAccount: 'auth.exportAccount',
+  deleteAccount: 'auth.deleteAccount',
   createApiKey: 'apiKeys.create',
   listApiKeys: 'apiKeys.list',
   revokeApiKey: 'apiKeys.revoke',

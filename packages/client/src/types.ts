@@ -246,6 +246,49 @@ export interface ApiKeyPage {
 export interface MeResponse {
   user: User & { limits: TierLimits };
 }
+/**
+ * `GET /me/export`: everything the server holds about the caller. Rows keep their stored field
+ * names; secrets are never included (a stored OAuth credential says `stored: true`).
+ */
+export interface AccountExport {
+  format: 'switchboard.account-export.v1';
+  exportedAt: string;
+  profile: { id: string; email: string; name: string; tier: string; role: string; createdAt: string; updatedAt: string };
+  canvases: Array<Record<string, unknown> & { id: string; title: string; blocks: Array<Record<string, unknown>> }>;
+  memberships: Array<{ canvasId: string; role: MemberRole; joinedAt: string }>;
+  chatSessions: Array<Record<string, unknown> & { id: string; messages: Array<Record<string, unknown>> }>;
+  approvals: Array<Record<string, unknown>>;
+  flows: Array<
+    Record<string, unknown> & { id: string; embeds: Array<Record<string, unknown>>; executions: Array<Record<string, unknown>> }
+  >;
+  agents: {
+    local: Array<Record<string, unknown>>;
+    cloud: Array<Record<string, unknown> & { credential: { id: string; stored: true } | null }>;
+    connections: Array<{ id: string; provider: string; scope: string | null; createdAt: string; updatedAt: string; stored: true }>;
+    runs: Array<Record<string, unknown>>;
+  };
+  generations: Array<Record<string, unknown>>;
+  usage: Array<Record<string, unknown>>;
+  apiKeys: Array<{
+    id: string;
+    name: string;
+    scopes: ApiKeyScope[];
+    createdAt: string;
+    lastUsedAt: string | null;
+    expiresAt: string | null;
+    revokedAt: string | null;
+  }>;
+}
+/** `DELETE /me`: the account's email as the confirmation. */
+export interface DeleteAccountRequest {
+  confirm: string;
+}
+/** What `DELETE /me` did with the canvases the caller owned. */
+export interface DeletedAccount {
+  deleted: true;
+  canvasesDeleted: string[];
+  canvasesTransferred: Array<{ canvasId: string; to: string }>;
+}
 export interface Canvas {
   id: string;
   title: string;

@@ -1,6 +1,7 @@
 import { buildOpenApiDocument } from '../openapi/document';
 import { precompressed } from '../openapi/compressed';
 import { routesWith, type AnyRoute } from '../route';
+import { accountRoutes } from './account-routes';
 import { adminUserRoutes } from './admin-users-routes';
 import { agentRoutes } from './agent-routes';
 import { apiKeyRoutes } from './api-keys-routes';
@@ -50,6 +51,7 @@ const openApiDocumentRoute = routesWith<object>()({
  */
 export const apiRoutes = [
   ...authRoutes,
+  ...accountRoutes,
   ...apiKeyRoutes,
   ...journeyRoutes,
   ...canvasRoutes,
