@@ -560,6 +560,27 @@ class AuthApi:
             body["expiresAt"] = expires_at
         return self._t.request("POST", "/api-keys", {}, {}, {}, body, True, False)
 
+    def delete_account(self, confirm: str) -> Dict[str, Any]:
+        """Delete your account, confirmed with your email
+
+        ``DELETE /api/v1/me``.
+
+        In one transaction: every sign-in session and API key is revoked (their open sockets close on every node, their tokens answer 401); each canvas you own goes to its longest-standing editor, or is deleted with its blocks when it has none; your chat sessions, flows, agents, OAuth connections, generations and keys are deleted; model usage is kept without your id; blocks you wrote on canvases that stay are kept as part of them. An `account.deleted` audit row is written. A `confirm` that is not your email is 400 `confirmation_mismatch` and changes nothing. Needs a signed-in session: an API key cannot export or delete the account (403).
+
+        confirm: The account’s email address, exactly as registered (case does not matter)
+        """
+        body: Dict[str, Any] = {"confirm": confirm}
+        return self._t.request("DELETE", "/me", {}, {}, {}, body, True, False)
+
+    def export_account(self) -> Dict[str, Any]:
+        """Everything Switchboard holds about you, as one JSON document (a download)
+
+        ``GET /api/v1/me/export``.
+
+        Streamed as it is read, a page of rows at a time: profile, the canvases you own with their blocks, the canvases you are a member of (id and role only), chat sessions with their messages and notes, approvals, flows with their embeds and executions, agents and their runs, OAuth connections, generations, model usage and API keys. Secrets are never included: no password, token or key hash, no sealed OAuth token (a stored credential says `stored: true`). Limited to 5 exports an hour (429 with Retry-After). Needs a signed-in session: an API key cannot export or delete the account (403).
+        """
+        return self._t.request("GET", "/me/export", {}, {}, {}, None, False, False)
+
     def get_me(self) -> Dict[str, Any]:
         """The caller, with the limits in effect (their tier and any overrides)
 
@@ -650,6 +671,27 @@ class AsyncAuthApi:
         if expires_at is not None:
             body["expiresAt"] = expires_at
         return await self._t.arequest("POST", "/api-keys", {}, {}, {}, body, True, False)
+
+    async def delete_account(self, confirm: str) -> Dict[str, Any]:
+        """Delete your account, confirmed with your email
+
+        ``DELETE /api/v1/me``.
+
+        In one transaction: every sign-in session and API key is revoked (their open sockets close on every node, their tokens answer 401); each canvas you own goes to its longest-standing editor, or is deleted with its blocks when it has none; your chat sessions, flows, agents, OAuth connections, generations and keys are deleted; model usage is kept without your id; blocks you wrote on canvases that stay are kept as part of them. An `account.deleted` audit row is written. A `confirm` that is not your email is 400 `confirmation_mismatch` and changes nothing. Needs a signed-in session: an API key cannot export or delete the account (403).
+
+        confirm: The account’s email address, exactly as registered (case does not matter)
+        """
+        body: Dict[str, Any] = {"confirm": confirm}
+        return await self._t.arequest("DELETE", "/me", {}, {}, {}, body, True, False)
+
+    async def export_account(self) -> Dict[str, Any]:
+        """Everything Switchboard holds about you, as one JSON document (a download)
+
+        ``GET /api/v1/me/export``.
+
+        Streamed as it is read, a page of rows at a time: profile, the canvases you own with their blocks, the canvases you are a member of (id and role only), chat sessions with their messages and notes, approvals, flows with their embeds and executions, agents and their runs, OAuth connections, generations, model usage and API keys. Secrets are never included: no password, token or key hash, no sealed OAuth token (a stored credential says `stored: true`). Limited to 5 exports an hour (429 with Retry-After). Needs a signed-in session: an API key cannot export or delete the account (403).
+        """
+        return await self._t.arequest("GET", "/me/export", {}, {}, {}, None, False, False)
 
     async def get_me(self) -> Dict[str, Any]:
         """The caller, with the limits in effect (their tier and any overrides)
@@ -1685,6 +1727,18 @@ class GenerationsApi:
         """
         return self._t.request("GET", "/canvases/{id}/ai/generations/{generationId}", {"id": canvas_id, "generationId": generation_id}, {}, {}, None, False, False)
 
+    def redo_generation(self, canvas_id: str, generation_id: str) -> Dict[str, Any]:
+        """Put back what a generation's last undo removed (editor); broadcast as `generation_redone`
+
+        ``POST /api/v1/canvases/{id}/ai/generations/{generationId}/redo``.
+
+        The same blocks with the same ids and ranks, once: a second redo, or a redo of a generation that was not undone, is 409 `nothing_to_redo`. 409 `redo_conflict` when a place the blocks held is taken now, `canvas_full` when the canvas has no room for them; nothing is restored then.
+
+        canvas_id: Canvas id. A malformed id answers 404, like a missing one.
+        generation_id: Generation id. A malformed id answers 404, like a missing one.
+        """
+        return self._t.request("POST", "/canvases/{id}/ai/generations/{generationId}/redo", {"id": canvas_id, "generationId": generation_id}, {}, {}, None, False, False)
+
     def replay_generation_events(self, canvas_id: str, generation_id: str, last_event_id: Optional[str] = None, last_event_id_header: Optional[str] = None) -> EventStream:
         """Replay a generation's events, then follow them live
 
@@ -1698,15 +1752,20 @@ class GenerationsApi:
         """
         return self._t.request("GET", "/canvases/{id}/ai/generations/{generationId}/events", {"id": canvas_id, "generationId": generation_id}, {"lastEventId": last_event_id}, {"Last-Event-ID": last_event_id_header}, None, False, True)
 
-    def undo_generation(self, canvas_id: str, generation_id: str) -> Dict[str, Any]:
-        """Delete every block of a completed generation (editor); broadcast as `generation_undone`
+    def undo_generation(self, canvas_id: str, generation_id: str, force: Optional[bool] = None) -> Dict[str, Any]:
+        """Remove the blocks of a completed generation that no one has edited since (editor); broadcast as `generation_undone`
 
         ``POST /api/v1/canvases/{id}/ai/generations/{generationId}/undo``.
+
+        A block of the generation that a person has edited since (content or position) is kept and listed in `keptBlockIds`; `{"force": true}` removes it too. The body is optional. A second undo is 409 `already_undone`; `POST …/redo` puts the removed blocks back.
 
         canvas_id: Canvas id. A malformed id answers 404, like a missing one.
         generation_id: Generation id. A malformed id answers 404, like a missing one.
         """
-        return self._t.request("POST", "/canvases/{id}/ai/generations/{generationId}/undo", {"id": canvas_id, "generationId": generation_id}, {}, {}, None, False, False)
+        body: Dict[str, Any] = {}
+        if force is not None:
+            body["force"] = force
+        return self._t.request("POST", "/canvases/{id}/ai/generations/{generationId}/undo", {"id": canvas_id, "generationId": generation_id}, {}, {}, body, True, False)
 
 class AsyncGenerationsApi:
     """asyncio: operations tagged `generation`."""
@@ -1751,6 +1810,18 @@ class AsyncGenerationsApi:
         """
         return await self._t.arequest("GET", "/canvases/{id}/ai/generations/{generationId}", {"id": canvas_id, "generationId": generation_id}, {}, {}, None, False, False)
 
+    async def redo_generation(self, canvas_id: str, generation_id: str) -> Dict[str, Any]:
+        """Put back what a generation's last undo removed (editor); broadcast as `generation_redone`
+
+        ``POST /api/v1/canvases/{id}/ai/generations/{generationId}/redo``.
+
+        The same blocks with the same ids and ranks, once: a second redo, or a redo of a generation that was not undone, is 409 `nothing_to_redo`. 409 `redo_conflict` when a place the blocks held is taken now, `canvas_full` when the canvas has no room for them; nothing is restored then.
+
+        canvas_id: Canvas id. A malformed id answers 404, like a missing one.
+        generation_id: Generation id. A malformed id answers 404, like a missing one.
+        """
+        return await self._t.arequest("POST", "/canvases/{id}/ai/generations/{generationId}/redo", {"id": canvas_id, "generationId": generation_id}, {}, {}, None, False, False)
+
     def replay_generation_events(self, canvas_id: str, generation_id: str, last_event_id: Optional[str] = None, last_event_id_header: Optional[str] = None) -> AsyncEventStream:
         """Replay a generation's events, then follow them live
 
@@ -1764,15 +1835,20 @@ class AsyncGenerationsApi:
         """
         return self._t.astream("GET", "/canvases/{id}/ai/generations/{generationId}/events", {"id": canvas_id, "generationId": generation_id}, {"lastEventId": last_event_id}, {"Last-Event-ID": last_event_id_header}, None, False, True)
 
-    async def undo_generation(self, canvas_id: str, generation_id: str) -> Dict[str, Any]:
-        """Delete every block of a completed generation (editor); broadcast as `generation_undone`
+    async def undo_generation(self, canvas_id: str, generation_id: str, force: Optional[bool] = None) -> Dict[str, Any]:
+        """Remove the blocks of a completed generation that no one has edited since (editor); broadcast as `generation_undone`
 
         ``POST /api/v1/canvases/{id}/ai/generations/{generationId}/undo``.
+
+        A block of the generation that a person has edited since (content or position) is kept and listed in `keptBlockIds`; `{"force": true}` removes it too. The body is optional. A second undo is 409 `already_undone`; `POST …/redo` puts the removed blocks back.
 
         canvas_id: Canvas id. A malformed id answers 404, like a missing one.
         generation_id: Generation id. A malformed id answers 404, like a missing one.
         """
-        return await self._t.arequest("POST", "/canvases/{id}/ai/generations/{generationId}/undo", {"id": canvas_id, "generationId": generation_id}, {}, {}, None, False, False)
+        body: Dict[str, Any] = {}
+        if force is not None:
+            body["force"] = force
+        return await self._t.arequest("POST", "/canvases/{id}/ai/generations/{generationId}/undo", {"id": canvas_id, "generationId": generation_id}, {}, {}, body, True, False)
 
 class OauthApi:
     """operations tagged `oauth`."""
