@@ -1,6 +1,7 @@
 import { buildOpenApiDocument } from '../openapi/document';
 import { precompressed } from '../openapi/compressed';
 import { routesWith, type AnyRoute } from '../route';
+import { adminAuditRoutes } from './admin-audit-routes';
 import { adminUserRoutes } from './admin-users-routes';
 import { agentRoutes } from './agent-routes';
 import { apiKeyRoutes } from './api-keys-routes';
@@ -65,6 +66,7 @@ export const apiRoutes = [
   ...platformRoutes,
   ...usageRoutes,
   ...adminUserRoutes,
+  ...adminAuditRoutes,
   ...agentRoutes,
   ...oauthRoutes,
   openApiDocumentRoute,
