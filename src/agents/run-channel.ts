@@ -16,6 +16,9 @@ export type RunFrame = { type: 'data'; files: AgentFile[] } | { type: 'complete'
  * into another user's run, or into a run that is not waiting for files.
  */
 export class AgentRunChannel {
+  /** Per run, the last frame this node is storing: the next one waits for it (see {@link accept}). */
+  private readonly tails = new Map<string, Promise<void>>();
+
   constructor(
     private readonly redis: Redis,
     private readonly keyPrefix: string,
@@ -39,18 +42,22 @@ export class AgentRunChannel {
     await this.redis.del(this.framesKey(runId), this.ownerKey(runId), this.bytesKey(runId));
   }
 
-  /** Validates a frame from a device and appends it to its run; the result is the frame's ack. */
-  async accept(userId: string, deviceId: string, type: 'agent_data' | 'agent_complete', rawPayload: unknown): Promise<AgentFrameAck> {
+  /**
+   * Validates a frame from a device and appends it to its run; the result is the frame's ack.
+   *
+   * A run's frames are stored in the order they were accepted, whatever each one waits on: a
+   * device may send `agent_data` and `agent_complete` back to back without waiting for acks, and
+   * a `complete` stored before the data it follows would end the run without those files. The
+   * order is taken before the first await, so it is the order the transport delivered.
+   */
+  accept(userId: string, deviceId: string, type: 'agent_data' | 'agent_complete', rawPayload: unknown): Promise<AgentFrameAck> {
     // Device data is the user's own but untrusted text: cleaned, not refused, so a file with a NUL
     // still reaches the run (0072).
     const payload = toStorable(rawPayload);
     const schema: z.ZodType<{ runId: string }> = type === 'agent_data' ? agentDataSchema : agentCompleteSchema;
     const parsed = schema.safeParse(payload);
-    if (!parsed.success) return { ok: false, error: { code: 'validation_failed', message: describeIssues(parsed.error) } };
+    if (!parsed.success) return Promise.resolve({ ok: false, error: { code: 'validation_failed', message: describeIssues(parsed.error) } });
     const { runId } = parsed.data;
-    const owner = await this.redis.get(this.ownerKey(runId));
-    if (owner !== `${userId}\n${deviceId}`)
-      return { ok: false, error: { code: 'unknown_run', message: `No run ${runId} is waiting for files from this device` } };
     const frame: RunFrame =
       type === 'agent_data'
         ? { type: 'data', files: (parsed.data as z.output<typeof agentDataSchema>).files }
@@ -59,6 +66,27 @@ export class AgentRunChannel {
             filesRead: (parsed.data as z.output<typeof agentCompleteSchema>).filesRead,
             errors: (parsed.data as z.output<typeof agentCompleteSchema>).errors,
           };
+    return this.inRunOrder(runId, () => this.append(userId, deviceId, runId, frame));
+  }
+
+  /** Runs `step` once every step queued earlier for `runId` on this node has settled. */
+  private inRunOrder<T>(runId: string, step: () => Promise<T>): Promise<T> {
+    const result = (this.tails.get(runId) ?? Promise.resolve()).then(step);
+    const tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.tails.set(runId, tail);
+    void tail.then(() => {
+      if (this.tails.get(runId) === tail) this.tails.delete(runId);
+    });
+    return result;
+  }
+
+  private async append(userId: string, deviceId: string, runId: string, frame: RunFrame): Promise<AgentFrameAck> {
+    const owner = await this.redis.get(this.ownerKey(runId));
+    if (owner !== `${userId}\n${deviceId}`)
+      return { ok: false, error: { code: 'unknown_run', message: `No run ${runId} is waiting for files from this device` } };
     if (frame.type === 'data') {
       const bytes = frame.files.reduce((sum, file) => sum + Buffer.byteLength(file.content, 'utf8'), 0);
       const total = await this.redis.multi().incrby(this.bytesKey(runId), bytes).pexpire(this.bytesKey(runId), 3_600_000).exec();

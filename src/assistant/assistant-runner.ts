@@ -22,6 +22,7 @@ import type { ChatEvent, ChatEventLog, TurnUsage } from './chat-events';
 import { classifyIntent, plainSystemPrompt, systemPrompt, toolsFor } from './orchestrator';
 import type { ToolsetName } from './tools';
 import { ToolInputError } from './tool-format';
+import { auditToolCall, type ToolCallOutcome } from './tool-audit';
 import { allowAllPolicy, type ToolPolicy } from './tool-policy';
 import { TOOLS_BY_NAME, type DeviceCall, type ToolContext } from './tools';
 import { MAX_EMBED_TEXT_CHARS } from '../schemas/api';
@@ -185,13 +186,24 @@ export class AssistantRunner {
     if (row.status === 'approved')
       result = await this.executeTool(data, offered, call.name, call.args, log, {
         approved: true,
+        approvalId: row.id,
         signal,
         step: `${parked.iteration}.${call.index ?? 0}`,
       });
-    else if (row.status === 'rejected')
-      result = `Error: the user rejected ${call.name}; it was NOT run. Do not try it again; tell the user it was not done.`;
-    else
-      result = `Error: ${call.name} was NOT run: the user did not approve it in time. Tell the user it was not done and that they can ask again.`;
+    else {
+      await auditToolCall(this.deps.repos.audit, log, {
+        userId: data.userId,
+        deviceId: row.deviceId,
+        sessionId: data.sessionId,
+        tool: call.name,
+        outcome: row.status === 'rejected' ? 'rejected' : 'timeout',
+        approvalId: row.id,
+      });
+      result =
+        row.status === 'rejected'
+          ? `Error: the user rejected ${call.name}; it was NOT run. Do not try it again; tell the user it was not done.`
+          : `Error: ${call.name} was NOT run: the user did not approve it in time. Tell the user it was not done and that they can ask again.`;
+    }
     log.info({ status: row.status, tool: call.name }, 'assistant turn resumed');
     // A resumed turn was admitted by its first job: its calls reserve their own.
     return this.runTurn(
@@ -310,7 +322,7 @@ export class AssistantRunner {
     name: string,
     rawArgs: unknown,
     log: Logger,
-    options: { approved?: boolean; signal?: AbortSignal; step?: string } = {},
+    options: { approved?: boolean; approvalId?: string; signal?: AbortSignal; step?: string } = {},
   ): Promise<string> {
     const { deviceId } = data;
     if (!deviceId) return `Error: no device is connected, so ${name} cannot run.`;
@@ -319,6 +331,16 @@ export class AssistantRunner {
     if (!tool || !offered.has(name)) return `Error: there is no tool called "${name}" here; use one of: ${[...offered].join(', ')}.`;
     const args = tool.schema.safeParse(rawArgs ?? {});
     if (!args.success) return `Error: invalid arguments for ${name}: ${describeIssues(args.error)}. Fix them and call the tool again.`;
+    // From here the call is meant for the device: who, which device, which tool, how it ended.
+    const audited = (outcome: ToolCallOutcome) =>
+      auditToolCall(this.deps.repos.audit, log, {
+        userId: data.userId,
+        deviceId,
+        sessionId: data.sessionId,
+        tool: name,
+        outcome,
+        approvalId: options.approvalId,
+      });
     if (!options.approved && this.policy.isDangerous(name)) {
       const decision = await this.policy.check({
         userId: data.userId,
@@ -327,7 +349,10 @@ export class AssistantRunner {
         toolName: name,
         args: args.data,
       });
-      if (!decision.allowed) return `Error: ${name} was not allowed: ${decision.reason}`;
+      if (!decision.allowed) {
+        await audited('not_allowed');
+        return `Error: ${name} was not allowed: ${decision.reason}`;
+      }
     }
     // A cancel abandons the call: the wait ends at once and a late answer is ignored.
     // Every device call carries an idempotency key stable across re-runs of this turn (a worker died
@@ -340,10 +365,16 @@ export class AssistantRunner {
       return this.deps.devices.callDevice(data.userId, deviceId, call as never, { signal: options.signal, idempotencyKey });
     }) as DeviceCall;
     try {
-      return await tool.run(args.data, device, this.toolContext(data));
+      const result = await tool.run(args.data, device, this.toolContext(data));
+      await audited('ok');
+      return result;
     } catch (error) {
-      if (error instanceof DeviceRpcError || error instanceof ToolInputError) return `Error: ${error.message}`;
+      if (error instanceof DeviceRpcError || error instanceof ToolInputError) {
+        await audited(error instanceof DeviceRpcError ? error.code : 'invalid_input');
+        return `Error: ${error.message}`;
+      }
       log.warn({ err: error, tool: name }, 'assistant tool failed');
+      await audited('failed');
       return `Error: ${name} failed unexpectedly.`;
     }
   }

@@ -14,6 +14,7 @@ import { metricsAuthorized } from '../observability/metrics';
 import { apiCors } from './middleware/cors';
 import { httpMetrics } from './middleware/http-metrics';
 import { rejectNulCharacters } from './middleware/reject-nul';
+import { recordRequestOrigin } from './middleware/request-origin';
 import { redactError } from '../lib/redact-error';
 import { openApiRoutes } from './openapi/routes';
 import { routesRouter } from './route';
@@ -90,6 +91,8 @@ export function createHttpApp(ctx: ApiContext): Express {
   api.use(apiCors(ctx.config.cors.origins));
   api.use(express.json({ limit: ctx.config.http.bodyLimit, strict: true, type: ['application/json', 'application/*+json'] }));
   api.use(rejectNulCharacters);
+  // Audit rows written from here on carry the request's client address and user agent.
+  api.use(recordRequestOrigin);
   // Every route, declared once (src/http/routes/index.ts); bearer routes authenticate themselves.
   api.use(routesRouter(apiRoutesOnApi, ctx));
   // Anything else under /api/v1 without a valid token is 401, as before the routes were declared.

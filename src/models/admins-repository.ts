@@ -1,5 +1,6 @@
 import { and, eq, sql } from 'drizzle-orm';
 import type { Db, DbOrTx } from './database';
+import { auditRow } from './audit-repository';
 import { systemAudit, users, type UserRow } from './schema';
 
 /**
@@ -50,13 +51,15 @@ export class AdminsRepository {
       if (user.role === role) return { outcome: 'unchanged', user: view };
       await tx.update(users).set({ role, updatedAt: new Date() }).where(eq(users.id, user.id));
       await ensureOperator(tx);
-      await tx.insert(systemAudit).values({
-        actorId: OPERATOR_ACTOR_ID,
-        action: role === 'admin' ? ADMIN_GRANTED : ADMIN_REVOKED,
-        targetType: 'user',
-        targetId: user.id,
-        details: { ...details, email: user.email },
-      });
+      await tx.insert(systemAudit).values(
+        auditRow({
+          actorId: OPERATOR_ACTOR_ID,
+          action: role === 'admin' ? ADMIN_GRANTED : ADMIN_REVOKED,
+          targetType: 'user',
+          targetId: user.id,
+          details: { ...details, email: user.email },
+        }),
+      );
       return { outcome: 'changed', user: view };
     });
   }
@@ -78,7 +81,9 @@ export class AdminsRepository {
         .limit(1);
       if (seen) return;
       await ensureOperator(tx);
-      await tx.insert(systemAudit).values({ actorId: OPERATOR_ACTOR_ID, action: ADMIN_GRANTED, targetType: 'user', targetId: id, details });
+      await tx
+        .insert(systemAudit)
+        .values(auditRow({ actorId: OPERATOR_ACTOR_ID, action: ADMIN_GRANTED, targetType: 'user', targetId: id, details }));
     });
     return true;
   }

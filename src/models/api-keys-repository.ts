@@ -1,6 +1,6 @@
 import { and, desc, eq, isNull, sql } from 'drizzle-orm';
 import type { Tier } from '../../config';
-import type { AuditEntry } from './audit-repository';
+import { auditRow, type AuditEntry } from './audit-repository';
 import type { Db } from './database';
 import { preparedOnce } from './prepared';
 import { apiKeys, systemAudit, users, type ApiKeyRow } from './schema';
@@ -35,7 +35,7 @@ export class ApiKeysRepository {
     return this.db.transaction(async (tx) => {
       const [row] = await tx.insert(apiKeys).values(key).returning();
       const entry = audit(row.id);
-      await tx.insert(systemAudit).values({ ...entry, details: entry.details ?? {} });
+      await tx.insert(systemAudit).values(auditRow(entry));
       return view(row);
     });
   }
@@ -66,7 +66,7 @@ export class ApiKeysRepository {
         .where(and(eq(apiKeys.id, id), eq(apiKeys.userId, userId), isNull(apiKeys.revokedAt)))
         .returning();
       if (revoked) {
-        await tx.insert(systemAudit).values({ ...audit, details: audit.details ?? {} });
+        await tx.insert(systemAudit).values(auditRow(audit));
         return view(revoked);
       }
       const [existing] = await tx

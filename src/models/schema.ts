@@ -113,6 +113,12 @@ export const systemAudit = pgTable('system_audit', {
   details: jsonb('details')
     .notNull()
     .default(sql`'{}'::jsonb`),
+  /** The client address of the HTTP request behind the action (`req.ip`, honouring TRUST_PROXY). */
+  ip: text('ip'),
+  /** The `User-Agent` of that request, cut to 300 characters. */
+  userAgent: text('user_agent'),
+  /** The device an action ran on (a device tool call). */
+  deviceId: text('device_id'),
   ...timestamps,
 });
 

@@ -2,6 +2,7 @@ import { and, eq, gt, isNull, sql } from 'drizzle-orm';
 import type { Db, DbOrTx, Tx } from './database';
 import { preparedOnce } from './prepared';
 import { ensureOperator, OPERATOR_ACTOR_ID } from './admins-repository';
+import { auditRow } from './audit-repository';
 import { canvasMembers, refreshTokens, systemAudit, users, type MemberRole, type UserRow } from './schema';
 
 export const USER_TIER_CHANGED = 'user.tier_changed';
@@ -125,13 +126,15 @@ export class UsersRepository {
       if (actor.actorId === OPERATOR_ACTOR_ID) await ensureOperator(tx);
       const details =
         'tier' in change ? { from: user.tier, to: change.tier } : { from: user.limitOverrides ?? null, to: change.limitOverrides ?? null };
-      await tx.insert(systemAudit).values({
-        actorId: actor.actorId,
-        action: 'tier' in change ? USER_TIER_CHANGED : USER_LIMITS_CHANGED,
-        targetType: 'user',
-        targetId: id,
-        details: { ...actor.details, ...details },
-      });
+      await tx.insert(systemAudit).values(
+        auditRow({
+          actorId: actor.actorId,
+          action: 'tier' in change ? USER_TIER_CHANGED : USER_LIMITS_CHANGED,
+          targetType: 'user',
+          targetId: id,
+          details: { ...actor.details, ...details },
+        }),
+      );
       return updated;
     });
   }

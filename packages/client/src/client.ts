@@ -414,6 +414,17 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
     },
 
     admin: {
+      /** The audit trail, newest first: who did what, from which address, user agent or device (an admin's token). */
+      audit: (query: T.AuditQuery = {}) =>
+        get<{ audit: T.AuditRow[]; nextCursor: string | null }>(
+          `/admin/audit${queryString({
+            actorId: query.actorId,
+            deviceId: query.deviceId,
+            action: query.action,
+            limit: query.limit === undefined ? undefined : String(query.limit),
+            cursor: query.cursor,
+          })}`,
+        ),
       users: {
         /** A user's tier, overrides and the limits in effect (an admin's token). */
         plan: (userId: string) => get<{ user: T.UserPlan }>(`/admin/users/${seg(userId)}/plan`),

@@ -75,6 +75,7 @@ export const CLIENT_OPERATIONS = {
   getMetricsJson: 'metrics.json',
   getUsage: 'usage.daily',
   getUsageBudget: 'usage.budget',
+  listAudit: 'admin.audit',
   getUserPlan: 'admin.users.plan',
   setUserTier: 'admin.users.setTier',
   setUserLimits: 'admin.users.setLimits',

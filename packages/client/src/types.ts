@@ -356,6 +356,12 @@ export interface AuditRow {
   targetType: string | null;
   targetId: string | null;
   details: unknown;
+  /** The client address of the HTTP request behind the action (as the server saw it, behind its trusted proxies), or null. */
+  ip: string | null;
+  /** That request's `User-Agent` (at most 300 characters), or null. */
+  userAgent: string | null;
+  /** The device the action ran on (a device tool call), or null. */
+  deviceId: string | null;
   createdAt: string;
 }
 export interface ChatResponse {
@@ -649,6 +655,17 @@ export interface DailyUsage {
   inputTokens: number;
   outputTokens: number;
   costUsd: number;
+}
+/** `admin.audit`'s filters and page. */
+export interface AuditQuery {
+  /** Only entries of this user (who acted). */
+  actorId?: string;
+  /** Only entries of this device (its tool calls). */
+  deviceId?: string;
+  /** Only entries of this action, e.g. `device.tool_call`. */
+  action?: string;
+  limit?: number;
+  cursor?: string;
 }
 export interface UsageQuery {
   /** First UTC day, `YYYY-MM-DD` (default: 29 days before `to`). */

@@ -227,6 +227,9 @@ const auditView = z.object({
   targetType: z.string().nullable(),
   targetId: z.uuid().nullable(),
   details: z.record(z.string(), z.unknown()),
+  ip: z.string().nullable().describe('The client address of the HTTP request behind the action (`req.ip`, honouring TRUST_PROXY), or null'),
+  userAgent: z.string().nullable().describe("That request's User-Agent (at most 300 characters), or null"),
+  deviceId: z.string().nullable().describe('The device the action ran on (a device tool call), or null'),
   createdAt: timestamp,
 });
 export const auditListResponse = z.object({ audit: z.array(auditView).describe('Newest first'), nextCursor: z.string().nullable() });

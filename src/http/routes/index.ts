@@ -2,6 +2,7 @@ import { buildOpenApiDocument } from '../openapi/document';
 import { precompressed } from '../openapi/compressed';
 import { routesWith, type AnyRoute } from '../route';
 import { accountRoutes } from './account-routes';
+import { adminAuditRoutes } from './admin-audit-routes';
 import { adminUserRoutes } from './admin-users-routes';
 import { agentRoutes } from './agent-routes';
 import { apiKeyRoutes } from './api-keys-routes';
@@ -67,6 +68,7 @@ export const apiRoutes = [
   ...platformRoutes,
   ...usageRoutes,
   ...adminUserRoutes,
+  ...adminAuditRoutes,
   ...agentRoutes,
   ...oauthRoutes,
   openApiDocumentRoute,
