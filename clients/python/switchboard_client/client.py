@@ -1998,6 +1998,15 @@ class OperationsApi:
         """
         return self._t.request("GET", "/admin/users/{id}/plan", {"id": user_id}, {}, {}, None, False, False)
 
+    def list_audit(self, limit: Optional[int] = None, cursor: Optional[str] = None, actor_id: Optional[str] = None, device_id: Optional[str] = None, action: Optional[str] = None) -> Dict[str, Any]:
+        """The audit trail (admins), newest first, in pages
+
+        ``GET /api/v1/admin/audit``.
+
+        Admins only (403 otherwise; an API key never carries admin rights). Each row says who acted (`actorId`, `onBehalfOf`), what (`action`, target, `details`) and from where: `ip` and `userAgent` of the HTTP request behind it, `deviceId` of a device tool call (whose `details` carry `tool`, `outcome` and the `approvalId` it waited for). Filter by `actorId`, `deviceId`, `action`; pass `nextCursor` as `?cursor` for older rows.
+        """
+        return self._t.request("GET", "/admin/audit", {}, {"limit": limit, "cursor": cursor, "actorId": actor_id, "deviceId": device_id, "action": action}, {}, None, False, False)
+
     def set_user_limits(self, user_id: str, limits: Any) -> Dict[str, Any]:
         """Replace a user's limit overrides (null clears them)
 
@@ -2083,6 +2092,15 @@ class AsyncOperationsApi:
         user_id: User id. A malformed id answers 404, like a missing one.
         """
         return await self._t.arequest("GET", "/admin/users/{id}/plan", {"id": user_id}, {}, {}, None, False, False)
+
+    async def list_audit(self, limit: Optional[int] = None, cursor: Optional[str] = None, actor_id: Optional[str] = None, device_id: Optional[str] = None, action: Optional[str] = None) -> Dict[str, Any]:
+        """The audit trail (admins), newest first, in pages
+
+        ``GET /api/v1/admin/audit``.
+
+        Admins only (403 otherwise; an API key never carries admin rights). Each row says who acted (`actorId`, `onBehalfOf`), what (`action`, target, `details`) and from where: `ip` and `userAgent` of the HTTP request behind it, `deviceId` of a device tool call (whose `details` carry `tool`, `outcome` and the `approvalId` it waited for). Filter by `actorId`, `deviceId`, `action`; pass `nextCursor` as `?cursor` for older rows.
+        """
+        return await self._t.arequest("GET", "/admin/audit", {}, {"limit": limit, "cursor": cursor, "actorId": actor_id, "deviceId": device_id, "action": action}, {}, None, False, False)
 
     async def set_user_limits(self, user_id: str, limits: Any) -> Dict[str, Any]:
         """Replace a user's limit overrides (null clears them)
