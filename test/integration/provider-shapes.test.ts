@@ -5,7 +5,7 @@ import { blockTools } from '../../src/ai/block-tools';
 import { ModelContentFiltered, ModelGateway, ModelUnavailableError, type ModelProvider, type ModelRef } from '../../src/ai/model-gateway';
 import { ModelStreamStalled } from '../../src/ai/model-stream';
 import { startTestApp, type TestApp } from '../support/app';
-import { createCanvas, registerUser } from '../support/http';
+import { createCanvas, registerUser, request } from '../support/http';
 import { readSse } from '../support/sse';
 
 /**
@@ -434,5 +434,13 @@ describe('real providers: a user generation end to end', () => {
     expect(last?.event).toBe('error');
     expect(last?.data).toMatchObject({ code: 'llm_content_filter', message: expect.stringContaining('content filter') });
     expect(filtered.messages.some((message) => message.event === 'complete')).toBe(false);
+  });
+
+  test('a chat answer the content filter stopped is an error with llm_content_filter, not an answer', async () => {
+    const user = await registerUser(t.api, 'FilteredChat');
+    const answered = await request('POST', `${t.api}/chat`, { token: user.accessToken, body: { message: 'Say something forbidden' } });
+    expect(answered.status).toBe(502);
+    expect(answered.body.error).toMatchObject({ code: 'llm_content_filter', message: expect.stringContaining('content filter') });
+    expect(answered.body).not.toHaveProperty('response');
   });
 });
