@@ -71,6 +71,11 @@ export const envSchema = z.object({
    * users without limits keep the provider's default.
    */
   LLM_MAX_TOKENS: int().min(1).max(1_000_000).default(8_192),
+  /**
+   * How long a model's answer stream may send nothing (no token, no keep-alive) before the attempt
+   * is abandoned and the next model of the chain is tried: a stalled provider never holds a run.
+   */
+  LLM_STREAM_IDLE_TIMEOUT_MS: int().min(100).max(3_600_000).default(60_000),
   /** Embedding model. */
   EMBEDDING_MODEL: z.string().default('text-embedding-3-small'),
   /** Pause per demo token or tool call, to watch streaming and inject faults mid-job. */

@@ -106,6 +106,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       demoDelayMs: e.DEMO_LLM_DELAY_MS,
       /** `max_tokens` of every call, reserved by the budget door. */
       maxTokens: e.LLM_MAX_TOKENS,
+      /** How long a model stream may be silent before the attempt fails over. */
+      streamIdleTimeoutMs: e.LLM_STREAM_IDLE_TIMEOUT_MS,
       /** Empty = the offline demo model. The first provider's first model is the default. */
       providers: llm.providers,
       /** `LLM_FALLBACK` (or, in the short form, `LLM_FALLBACK_MODELS` on the one provider). */

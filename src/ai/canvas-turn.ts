@@ -104,6 +104,8 @@ export async function runCanvasTurn(
     Object.assign(usage, served);
     usage.inputTokens += result.usage.inputTokens;
     usage.outputTokens += result.usage.outputTokens;
+    // The output limit cut this turn: its blocks are kept, and the generation ends as cut short.
+    if (result.finishReason === 'length') truncated = true;
 
     const calls = result.toolCalls;
     if (!calls.length) break;

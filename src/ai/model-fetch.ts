@@ -32,6 +32,8 @@ const decoders: Partial<Record<string, () => zlib.Gunzip | zlib.Inflate | zlib.B
  * its whole body, which is what the SDK reads for its error. Bodies other than a string or bytes
  * (none on this path) go to the built-in fetch. No redirects are followed: a model endpoint that
  * redirects gets its 3xx reported as the error it is.
+ * An error body outside OpenAI's `{error: ...}` envelope (Mistral's `{object: "error", message: ...}`)
+ * is put in one: the SDK reads only `error`, and would report "(no body)" and lose the provider's words.
  */
 export const modelFetch: typeof fetch = async (input, init = {}) => {
   const body = init.body;
@@ -61,6 +63,8 @@ export const modelFetch: typeof fetch = async (input, init = {}) => {
         ];
       const source: Readable = decode ? incoming.pipe(decode()) : incoming;
       if (decode) incoming.once('error', (error) => source.destroy(error));
+      // A decoded body closed by its reader (stopped early, or stalled) closes the response under it.
+      if (decode) source.once('close', () => incoming.destroy());
       // A body nobody reads any more (its reader stopped, or the request was aborted) may still
       // fail; its reader sees that through its iterator, and an unread one must not crash the process.
       source.on('error', () => undefined);
@@ -69,8 +73,20 @@ export const modelFetch: typeof fetch = async (input, init = {}) => {
       const parts: Buffer[] = [];
       source.on('data', (part: Buffer) => parts.push(part));
       source.once('error', reject);
-      source.once('end', () => resolve(new Response(status === 304 ? null : Buffer.concat(parts), meta)));
+      source.once('end', () => resolve(new Response(status === 304 ? null : errorBody(Buffer.concat(parts)), meta)));
     });
     request.end(body ?? undefined);
   });
 };
+
+/** The error body as the SDK reads it: a JSON object without `error` is wrapped in `{error: body}`. */
+function errorBody(bytes: Buffer<ArrayBuffer>): Buffer<ArrayBuffer> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return bytes;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || 'error' in parsed) return bytes;
+  return Buffer.from(JSON.stringify({ error: parsed }));
+}

@@ -3,7 +3,7 @@ import { findUnstorableText, StorableTextStream, toStorable } from '../lib/text-
 import { Pricing, type PriceTable } from './pricing';
 import type { LlmEndpoint } from './llm';
 import type { ModelMessage } from './model-messages';
-import { EventLoopYielder, streamCompletion } from './model-stream';
+import { EventLoopYielder, streamCompletion, type CompletionChunk } from './model-stream';
 import type { ModelTool } from './model-tools';
 import { promptTokenBound, type BudgetTicket, type CallActual, type CallEstimate } from '../runs/budget-door';
 
@@ -77,12 +77,21 @@ export interface ModelTurn {
   text: string;
   toolCalls: ModelToolCall[];
   usage: ModelUsage;
+  /**
+   * Why the model stopped, as the provider said (`stop`, `tool_calls`, `length`, ...); undefined
+   * when it said nothing. `length` means the output limit cut the answer (the call's `max_tokens`
+   * or the model's own): the turn holds what came, and the caller says it was cut short.
+   * `content_filter` never reaches a caller as a turn: it throws ModelContentFiltered.
+   */
+  finishReason?: string;
 }
 
 /** Where usage goes (the usage repository) and what is counted (Metrics); both optional. */
 export interface ModelGatewayDeps {
   /** The deployment's prices (config `llm.pricing`); every call's usage is priced with them. */
   pricing: PriceTable;
+  /** How long a model stream may send nothing before the attempt is abandoned (`LLM_STREAM_IDLE_TIMEOUT_MS`); unset = no limit. */
+  streamIdleTimeoutMs?: number;
   /** `max_tokens` a budgeted call reserves and is sent with (`LLM_MAX_TOKENS`); unset = no budget door. Unbudgeted calls keep the provider's default. */
   maxTokens?: number;
   /** The budget door (src/runs/budget-door.ts): a call is reserved before it is sent and settled when it ends. */
@@ -120,6 +129,22 @@ export class ModelUnavailableError extends Error {
   ) {
     super(`The language model could not be reached (${models.join(', ')}): ${cause instanceof Error ? cause.message : String(cause)}`);
     this.name = 'ModelUnavailableError';
+  }
+}
+
+/**
+ * The provider's content filter stopped the answer (`finish_reason: "content_filter"`): what came
+ * is not the model's whole answer, so it is not handed back as a turn. Every path ends with this
+ * error's code; the call's usage is still accounted. No other model is tried: the same prompt
+ * would most likely be filtered again.
+ */
+export class ModelContentFiltered extends Error {
+  /** The error code a run ends with. */
+  readonly code = 'llm_content_filter';
+
+  constructor(readonly usage: ModelUsage) {
+    super("The model provider's content filter stopped the answer");
+    this.name = 'ModelContentFiltered';
   }
 }
 
@@ -200,9 +225,9 @@ export class ModelGateway {
           await this.account(request, turn.usage);
           return turn;
         } catch (error) {
-          if (error instanceof ModelCallCancelled) {
+          if (error instanceof ModelCallCancelled || error instanceof ModelContentFiltered) {
             settled = error.usage;
-            // What an aborted call spent is still the user's usage.
+            // What an aborted or filtered call spent is still the user's usage.
             // eslint-disable-next-line no-restricted-syntax -- the cancellation rethrown below is what the caller handles; a failed usage write loses only this call's cost line
             await this.account(request, error.usage).catch(() => undefined);
             throw error;
@@ -262,6 +287,7 @@ export class ModelGateway {
     // Provider text is cleaned as it streams: PostgreSQL could not store NUL or lone surrogates (0072).
     const cleaner = new StorableTextStream();
     let reported: { prompt_tokens?: number; completion_tokens?: number } | undefined;
+    let finishReason: string | undefined;
     let open: (ModelToolCall & { done: boolean }) | undefined;
     const usageSoFar = (): ModelUsage => {
       const inputTokens = reported?.prompt_tokens ?? estimateTokens(request.messages);
@@ -298,15 +324,22 @@ export class ModelGateway {
         temperature: request.temperature,
         maxTokens,
         signal: request.signal,
+        idleTimeoutMs: this.deps.streamIdleTimeoutMs,
       });
       const yielder = new EventLoopYielder();
-      for await (const chunk of stream) {
-        if (chunk.usage) reported = chunk.usage;
-        const delta = chunk.choices?.[0]?.delta;
+      for await (const chunk of stream as AsyncIterable<ProviderChunk>) {
+        // Groq reports usage in `x_groq.usage` of its last chunk rather than in `usage`.
+        const usage = chunk.usage ?? chunk.x_groq?.usage;
+        if (usage) reported = usage;
+        const choice = chunk.choices?.[0];
+        if (choice?.finish_reason) finishReason = choice.finish_reason;
+        const delta = choice?.delta;
         if (!delta) continue;
-        if (typeof delta.content === 'string' && delta.content) {
+        // The answer only: `reasoning_content` (DeepSeek, vLLM, ...) and thinking parts never join it.
+        const content = answerText(delta.content);
+        if (content) {
           firstTokenAt ??= performance.now();
-          const piece = cleaner.push(delta.content);
+          const piece = cleaner.push(content);
           if (piece) {
             text += piece;
             delivered.any = true;
@@ -315,12 +348,14 @@ export class ModelGateway {
         }
         for (const part of delta.tool_calls ?? []) {
           firstTokenAt ??= performance.now();
-          const index = part.index ?? 0;
-          let call = byIndex.get(index);
-          if (!call) {
+          // Deltas of one call share its `index`; providers that send each call whole (Mistral,
+          // Gemini, some Ollama versions) give no index, or the same one, but a new `id` per call.
+          const index = typeof part.index === 'number' ? part.index : undefined;
+          let call = index === undefined ? open : byIndex.get(index);
+          if (!call || (part.id && call.id && part.id !== call.id)) {
             if (open) close(open);
             call = { id: part.id ?? '', name: part.function?.name ?? '', args: '', done: false };
-            byIndex.set(index, call);
+            if (index !== undefined) byIndex.set(index, call);
             calls.push(call);
             request.onToolCallStart?.(calls.length - 1);
           }
@@ -355,7 +390,8 @@ export class ModelGateway {
       seconds,
       firstTokenAt === undefined ? undefined : (firstTokenAt - started) / 1000,
     );
-    return { text, toolCalls: calls.map(({ done: _done, ...call }) => call), usage: usageSoFar() };
+    if (finishReason === 'content_filter') throw new ModelContentFiltered(usageSoFar());
+    return { text, toolCalls: calls.map(({ done: _done, ...call }) => call), usage: usageSoFar(), finishReason };
   }
 
   private async account(request: ModelTurnRequest, usage: ModelUsage): Promise<void> {
@@ -375,6 +411,28 @@ export class ModelGateway {
     });
     this.deps.metrics?.countModelCall({ provider, model, tier: account.tier }, usage, cost);
   }
+}
+
+/** A stream chunk with the fields some providers add to OpenAI's shape. */
+type ProviderChunk = Omit<CompletionChunk, 'choices'> & {
+  /** Groq: the usage of the call, in the last chunk. */
+  x_groq?: { usage?: CompletionChunk['usage'] };
+  choices?: Array<{
+    finish_reason?: string | null;
+    delta?: Omit<NonNullable<CompletionChunk['choices'][number]['delta']>, 'content'> & {
+      /** A string, or (Mistral's Magistral) a list of parts: `text` parts are the answer, `thinking` parts are not. */
+      content?: string | Array<{ type?: string; text?: unknown }> | null;
+    };
+  }>;
+};
+
+/** The answer text of a delta's `content`: the string itself, or the `text` parts of a part list. */
+function answerText(content: string | Array<{ type?: string; text?: unknown }> | null | undefined): string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  let text = '';
+  for (const part of content) if (part?.type === 'text' && typeof part.text === 'string') text += part.text;
+  return text;
 }
 
 /** The arguments as an object when they are a complete JSON object, else undefined. */

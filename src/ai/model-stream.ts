@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { BaseMessage } from '@langchain/core/messages';
 import type { StructuredToolInterface } from '@langchain/core/tools';
-import { AsyncCaller } from '@langchain/core/utils/async_caller';
+import { AsyncCaller, classifyRateLimitError } from '@langchain/core/utils/async_caller';
 import { convertToOpenAITool } from '@langchain/core/utils/function_calling';
 import type { OpenAI } from 'openai';
 import { SseParser } from '@switchboard/client';
@@ -26,14 +26,36 @@ const REQUEST_TIMEOUT_MS = 120_000;
 
 const clients = new Map<string, OpenAI>();
 
+/** Statuses no retry can change: the request itself, its key or its model is wrong. */
+const FINAL_STATUSES = new Set([400, 401, 403, 404, 409, 422]);
+
 /**
  * Retries a failed request with LangChain's policy, as every LangChain model call does: up to
- * MODEL_ATTEMPTS in all, exponential backoff, no retry of a 4xx that cannot change (400, 401, 403,
- * 404, 409, ...), of an exhausted quota, or of an abort; a 429 is retried after its Retry-After
- * (up to a minute) and, without one, left to the next model of the chain.
+ * MODEL_ATTEMPTS in all, exponential backoff, no retry of an exhausted quota or of an abort, a
+ * 429 retried after its Retry-After (up to a minute). Two changes to it: a 4xx that cannot change
+ * (400, 401, 403, 404, 409, 422) is never retried, and a 429 without Retry-After gets the normal
+ * backoff retries (many providers send none) rather than going straight to the next model.
  * It runs no call itself and limits no concurrency, so one serves every endpoint.
  */
-const retrying = new AsyncCaller({ maxRetries: MODEL_ATTEMPTS - 1 });
+const retrying = new (class ProviderRetries extends AsyncCaller {
+  constructor() {
+    super({ maxRetries: MODEL_ATTEMPTS - 1 });
+    // LangChain's own policy decides everything else (it throws for a failure it does not retry).
+    const langchainPolicy = this.onFailedAttempt;
+    this.onFailedAttempt = (error: unknown) => {
+      const status = (error as { status?: unknown } | null)?.status;
+      if (typeof status === 'number' && FINAL_STATUSES.has(status)) throw error;
+      if (classifyRateLimitError(error)?.reason === 'headerless_429') return;
+      return langchainPolicy?.(error) as unknown;
+    };
+  }
+})();
+
+/**
+ * Endpoints that refused `stream_options` (Mistral answers 422 to it): later requests to them
+ * leave it out, and their usage comes from the last chunk when they send it, else is estimated.
+ */
+const withoutStreamOptions = new Set<string>();
 
 /** The `openai` SDK client for one endpoint (reused: its fetch keeps sockets alive per origin). */
 function sdkClient(endpoint: CompletionTarget): OpenAI {
@@ -80,10 +102,13 @@ export async function streamCompletion(
     /** The most output tokens the model may produce (what the budget door reserved). */
     maxTokens?: number;
     signal?: AbortSignal;
+    /** How long the stream may send nothing before it is abandoned as a failed attempt; unset = no limit. */
+    idleTimeoutMs?: number;
   } = {},
 ): Promise<AsyncIterable<CompletionChunk>> {
   const { convertMessagesToCompletionsMessageParams, wrapOpenAIClientError } = langchainOpenAI();
   const sdk = sdkClient(endpoint);
+  const endpointKey = endpoint.baseURL;
   const request: OpenAI.Chat.Completions.ChatCompletionCreateParamsStreaming = {
     model,
     messages: convertMessagesToCompletionsMessageParams({ messages, model }),
@@ -92,17 +117,42 @@ export async function streamCompletion(
     ...(options.temperature === undefined ? {} : { temperature: options.temperature }),
     ...(options.maxTokens === undefined ? {} : { max_tokens: options.maxTokens }),
     stream: true,
-    stream_options: { include_usage: true },
+    ...(withoutStreamOptions.has(endpointKey) ? {} : { stream_options: { include_usage: true } }),
   };
   // The raw response rather than the SDK's stream iterator: a non-2xx status still throws its APIError.
-  const response = await retrying.callWithOptions({ signal: options.signal }, async () => {
-    try {
-      return await sdk.chat.completions.create(request, { signal: options.signal }).asResponse();
-    } catch (error) {
-      throw wrapOpenAIClientError(error);
-    }
-  });
-  return readCompletionChunks(response, options.signal);
+  const send = (body: OpenAI.Chat.Completions.ChatCompletionCreateParamsStreaming) =>
+    retrying.callWithOptions({ signal: options.signal }, async () => {
+      try {
+        return await sdk.chat.completions.create(body, { signal: options.signal }).asResponse();
+      } catch (error) {
+        throw wrapOpenAIClientError(error);
+      }
+    });
+  let response: Response;
+  try {
+    response = await send(request);
+  } catch (error) {
+    if (!request.stream_options || !refusesStreamOptions(error)) throw error;
+    // Sent once more without it; the endpoint is remembered, so its next requests skip the refusal.
+    withoutStreamOptions.add(endpointKey);
+    const { stream_options: _refused, ...plain } = request;
+    response = await send(plain);
+  }
+  return readCompletionChunks(response, options.signal, options.idleTimeoutMs);
+}
+
+/** A 400 or 422 whose message names `stream_options`: the endpoint does not take the field. */
+function refusesStreamOptions(error: unknown): boolean {
+  const { status, message } = (error ?? {}) as { status?: unknown; message?: unknown };
+  return (status === 400 || status === 422) && typeof message === 'string' && message.includes('stream_options');
+}
+
+/** The provider sent nothing for longer than the idle timeout: the attempt failed (the next model is tried). */
+export class ModelStreamStalled extends Error {
+  constructor(readonly idleMs: number) {
+    super(`The model stream sent nothing for ${idleMs} ms`);
+    this.name = 'ModelStreamStalled';
+  }
 }
 
 /**
@@ -110,18 +160,33 @@ export async function streamCompletion(
  * a chunk carrying `error` (a provider failing mid-stream) throws as the SDK would. A consumer that
  * stops early closes the body, which closes the request.
  */
-export async function* readCompletionChunks(response: Response, signal?: AbortSignal): AsyncGenerator<CompletionChunk> {
+export async function* readCompletionChunks(
+  response: Response,
+  signal?: AbortSignal,
+  idleTimeoutMs?: number,
+): AsyncGenerator<CompletionChunk> {
   // The Node stream itself when modelFetch brought it (no web stream in between), else the body.
   const source: AsyncIterable<Uint8Array> | null = response instanceof NodeStreamResponse ? response.incoming : response.body;
   if (!source) return;
   const reader = source[Symbol.asyncIterator]();
+  // One timer for the whole stream, re-armed on every read: a stall rejects the pending read.
+  let stall: ((error: Error) => void) | undefined;
+  const idle = idleTimeoutMs ? setTimeout(() => stall?.(new ModelStreamStalled(idleTimeoutMs)), idleTimeoutMs) : undefined;
+  const next = (): Promise<IteratorResult<Uint8Array>> => {
+    if (!idle) return reader.next();
+    idle.refresh();
+    return new Promise((resolve, reject) => {
+      stall = reject;
+      reader.next().then(resolve, reject);
+    });
+  };
   const decoder = new TextDecoder();
   const ready: string[] = [];
   const parser = new SseParser((message) => ready.push(message.data));
   let done = false;
   try {
     while (!done) {
-      const read = await reader.next();
+      const read = await next();
       parser.feed(read.done ? decoder.decode() : decoder.decode(read.value, { stream: true }));
       if (read.done) parser.feed('\n\n');
       for (let i = 0; i < ready.length && !done; i += 1) {
@@ -142,6 +207,7 @@ export async function* readCompletionChunks(response: Response, signal?: AbortSi
     if (signal?.aborted) return;
     throw error;
   } finally {
+    clearTimeout(idle);
     // After [DONE] the rest of the body (usually only the end of the chunked response, already
     // received) is read, so the keep-alive connection goes back to the pool instead of being
     // closed: the next model request, often the very next thing the agent does, then skips a TCP
@@ -149,6 +215,8 @@ export async function* readCompletionChunks(response: Response, signal?: AbortSi
     // in the background (and closed after DRAIN_AFTER_DONE_MS). Stopping early closes the body,
     // and with it the request.
     if (done) await Promise.race([drainRest(reader, source), new Promise((resolve) => setImmediate(resolve))]);
+    // A Node stream is destroyed directly: its iterator's return() would wait for a stalled read.
+    else if (source instanceof Readable) source.destroy();
     // eslint-disable-next-line no-restricted-syntax -- closing a body the turn no longer reads: a failed close leaves nothing to do
     else await Promise.resolve(reader.return?.()).catch(() => undefined);
   }

@@ -90,6 +90,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
     usage: deps.repos.usage,
     metrics: deps.metrics,
     maxTokens: config.llm.maxTokens,
+    streamIdleTimeoutMs: config.llm.streamIdleTimeoutMs,
     budget: deps.budget,
   };
   let endpoint = deps.endpoint;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { describeRedacted } from '../lib/redact-error';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Config } from '../../config';
-import { ModelCallCancelled, ModelUnavailableError, type ModelGateway } from '../ai/model-gateway';
+import { ModelCallCancelled, ModelContentFiltered, ModelUnavailableError, type ModelGateway } from '../ai/model-gateway';
 import { historyMessages, systemMessage, userMessage, type ModelMessage } from '../ai/model-messages';
 import type { CancelSignals } from '../lib/cancel-signals';
 import type { DevicePort } from '../devices/device-channel';
@@ -431,10 +431,11 @@ const turnOf = (data: ChatTurnJob): TurnRef => ({
   deviceId: data.deviceId,
 });
 
-/** The code and words a failed turn ends with: the model unreachable, the budget spent (its numbers), or anything else. */
+/** The code and words a failed turn ends with: the model unreachable or filtered, the budget spent (its numbers), or anything else. */
 function failureOf(error: unknown): { code: string; message: string } {
   if (error instanceof ModelUnavailableError)
     return { code: 'llm_unavailable', message: 'The language model could not be reached; please try again later' };
+  if (error instanceof ModelContentFiltered) return { code: error.code, message: error.message };
   if (error instanceof BudgetExceededError) return { code: 'budget_exceeded', message: error.message };
   return { code: 'assistant_failed', message: 'The assistant could not answer; please try again' };
 }

@@ -1,5 +1,5 @@
 import { UnrecoverableError, type Job } from 'bullmq';
-import { ModelCallCancelled, ModelUnavailableError, type ModelGateway } from '../ai/model-gateway';
+import { ModelCallCancelled, ModelContentFiltered, ModelUnavailableError, type ModelGateway } from '../ai/model-gateway';
 import { historyMessages, systemMessage, userMessage, type ModelMessage } from '../ai/model-messages';
 import type { ChatCancels, TurnRef } from '../assistant/chat-cancel';
 import type { ChatEvent, ChatEventLog, TurnUsage } from '../assistant/chat-events';
@@ -143,6 +143,7 @@ export class ChatflowRunner {
       log.warn({ err: error }, 'chatflow turn failed');
       // A fixed text: an embed's visitors read it, and the owner's budget figures are not theirs to see.
       if (error instanceof BudgetExceededError) return this.fail(data, 'budget_exceeded', FLOW_BUDGET_SPENT);
+      if (error instanceof ModelContentFiltered) return this.fail(data, error.code, error.message, describeRedacted(error));
       const unavailable = error instanceof ModelUnavailableError;
       return this.fail(
         data,

@@ -50,6 +50,7 @@ export const FLOW_ERROR_MESSAGES: Record<string, string> = {
   node_failed: 'A node of the flow failed; see its error',
   invalid_output: "The model did not return JSON matching the node's outputSchema, even when asked again",
   llm_unavailable: 'The language model could not be reached; please try again later',
+  llm_content_filter: "The model provider's content filter stopped the answer",
   queue_unavailable: 'The execution could not be queued; please try again',
   interrupted: 'The execution was interrupted and could not be resumed',
   prompt_too_large: "The node's prompt, with its inputs and the outputs it reads filled in, is larger than a model request may be",

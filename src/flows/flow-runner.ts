@@ -1,5 +1,5 @@
 import { UnrecoverableError, type Job } from 'bullmq';
-import { ModelCallCancelled, ModelUnavailableError, type ModelGateway, type ModelUsage } from '../ai/model-gateway';
+import { ModelCallCancelled, ModelContentFiltered, ModelUnavailableError, type ModelGateway, type ModelUsage } from '../ai/model-gateway';
 import { assistantMessage, systemMessage, userMessage, type ModelMessage } from '../ai/model-messages';
 import type { CancelSignals } from '../lib/cancel-signals';
 import type { Logger } from '../lib/logger';
@@ -151,6 +151,7 @@ export class FlowRunner {
         error instanceof InvalidOutputError ||
         error instanceof RefusedNodeError ||
         error instanceof UnrecoverableError ||
+        error instanceof ModelContentFiltered ||
         error instanceof BudgetExceededError;
       if (!permanent && job.attemptsMade + 1 < (job.opts.attempts ?? 1)) {
         // Thrown: BullMQ retries this node alone, with backoff; finished nodes are untouched.
@@ -169,7 +170,9 @@ export class FlowRunner {
               ? 'llm_unavailable'
               : error instanceof BudgetExceededError
                 ? 'budget_exceeded'
-                : 'node_failed';
+                : error instanceof ModelContentFiltered
+                  ? error.code
+                  : 'node_failed';
       this.deps.metrics?.flowNodeSeconds.observe({ status: 'failed' }, (performance.now() - began) / 1000);
       const failed = await repos.flowExecutions.failNode(
         data.executionId,

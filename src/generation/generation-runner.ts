@@ -3,7 +3,7 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import type { Config } from '../../config';
 import { Pricing } from '../ai/pricing';
 import { ModelUnavailableError, runCanvasTurn } from '../ai/canvas-turn';
-import { ModelCallCancelled, type ModelGateway } from '../ai/model-gateway';
+import { ModelCallCancelled, ModelContentFiltered, type ModelGateway } from '../ai/model-gateway';
 import type { CancelSignals } from '../lib/cancel-signals';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
@@ -176,6 +176,7 @@ export class GenerationRunner {
     const final =
       error instanceof UnrecoverableError ||
       error instanceof ModelUnavailableError ||
+      error instanceof ModelContentFiltered ||
       error instanceof BudgetExceededError ||
       job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     log.warn({ err: error, attempt: job.attemptsMade + 1, final }, 'generation attempt failed');
@@ -185,7 +186,9 @@ export class GenerationRunner {
         ? 'llm_unavailable'
         : error instanceof BudgetExceededError
           ? 'budget_exceeded'
-          : 'generation_failed';
+          : error instanceof ModelContentFiltered
+            ? error.code
+            : 'generation_failed';
     // Every viewer reads the event and the row: a fixed text, never the cause's message (provider
     // text, SQL parameters); the cause went to the log, redacted (0073).
     return { status: 'failed', code, message: generationErrorMessage(code) };

@@ -506,7 +506,8 @@ export const generationSseCatalog = {
     }),
   },
   complete: {
-    summary: 'Last message: the stored blocks. `truncated` when the tier’s block limit cut the generation short.',
+    summary:
+      'Last message: the stored blocks. `truncated` when the tier’s block limit or the model’s output limit cut the generation short.',
     fields: {
       generationId: 'the generation',
       blocks: 'stored blocks in rank order',

@@ -27,7 +27,8 @@ describe('budgeted generations', () => {
           free: { generationsPerMinute: 1_000, generationsPerHour: 1_000, concurrentGenerations: 100, tokensPerHour: TOKENS_PER_HOUR },
         }),
       },
-      // Far more text than max_tokens allows: the model is cut at what was reserved.
+      // Far more text than max_tokens allows: the model is cut at what was reserved, and the
+      // generation completes as cut short (`truncated`).
       responder: () => ({ text: 'word '.repeat(2_000) }),
     });
     user = await registerUser(t.api, 'Budgeted');
@@ -61,7 +62,7 @@ describe('budgeted generations', () => {
     t.llm.requests.length = 0;
     const sse = await generate('A short note');
     expect(sse.status).toBe(200);
-    expect(sse.messages.at(-1)?.event).toBe('complete');
+    expect(sse.messages.at(-1)).toMatchObject({ event: 'complete', data: { truncated: true } });
     expect(t.llm.requests.at(-1)?.body).toEqual(expect.objectContaining({ max_tokens: 100 }));
     const hour = (await budget()).windows.find((window: { window: string }) => window.window === 'hour');
     expect(hour).toEqual(expect.objectContaining({ limitTokens: TOKENS_PER_HOUR, reservedTokens: 0 }));

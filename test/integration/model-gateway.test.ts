@@ -260,7 +260,7 @@ describe('model gateway', () => {
     await expect(alone.streamTurn({ purpose: 'chat', messages: [new HumanMessage('hi')] })).rejects.toThrow(ModelUnavailableError);
   });
 
-  test('a refused key is classified as LangChain classifies it and is not retried, nor is a rate limit without Retry-After', async () => {
+  test('a refused key is classified as LangChain classifies it and is not retried; a rate limit without Retry-After is retried with backoff', async () => {
     const locked = await scripted(() => ({ error: { status: 401, message: 'invalid api key' } }));
     const gateway = ModelGateway.fromEndpoint(
       { baseURL: locked.baseURL, apiKey: 'bad', provider: 'locked', models: ['m'] },
@@ -271,12 +271,12 @@ describe('model gateway', () => {
     expect((error as ModelUnavailableError).cause).toMatchObject({ status: 401, lc_error_code: 'MODEL_AUTHENTICATION' });
     expect(locked.chatRequests()).toHaveLength(1);
 
-    // A 429 without Retry-After says nothing about when capacity returns: the next model is tried.
+    // A 429 without Retry-After (many providers send none) gets the normal backoff retries before the next model.
     const busy = await scripted(() => ({ error: { status: 429, message: 'slow down' } }));
     const patient = ModelGateway.fromEndpoint({ baseURL: busy.baseURL, apiKey: 'k', provider: 'busy', models: ['m'] }, { pricing: {} });
     const limited = await patient.streamTurn({ purpose: 'chat', messages: [new HumanMessage('hi')] }).catch((caught: unknown) => caught);
     expect((limited as ModelUnavailableError).cause).toMatchObject({ status: 429, lc_error_code: 'MODEL_RATE_LIMIT' });
-    expect(busy.chatRequests()).toHaveLength(1);
+    expect(busy.chatRequests()).toHaveLength(3);
   });
 
   test('a cancel while the client waits to retry ends the call at once', async () => {

@@ -32,6 +32,8 @@ export async function startTestApp(
     /** Receives every log line (JSON) at `logLevel` (default debug) instead of discarding them. */
     logs?: (line: string) => void;
     logLevel?: string;
+    /** Another OpenAI-compatible server the app's models are on, instead of the scripted one (which still runs). */
+    llmBaseURL?: string;
   } = {},
 ): Promise<TestApp> {
   const database = await createTestDatabase();
@@ -44,7 +46,7 @@ export async function startTestApp(
       ? createLogger({ level: options.logLevel ?? 'debug', destination: { write: (line: string) => void options.logs!(line) } })
       : createLogger({ level: config.log.level }),
     endpoint: {
-      baseURL: llm.baseURL,
+      baseURL: options.llmBaseURL ?? llm.baseURL,
       apiKey: 'test',
       provider: 'scripted',
       models: [config.llm.configured ? config.llm.model : 'scripted-model', ...config.llm.fallbackModels],

@@ -303,6 +303,12 @@ describe('pricing', () => {
 });
 
 describe('LLM endpoint', () => {
+  test('given no LLM_STREAM_IDLE_TIMEOUT_MS, a silent model stream is abandoned after a minute; a value overrides it; zero is refused', () => {
+    expect(loadConfig({}).llm.streamIdleTimeoutMs).toBe(60_000);
+    expect(loadConfig({ LLM_STREAM_IDLE_TIMEOUT_MS: '15000' }).llm.streamIdleTimeoutMs).toBe(15_000);
+    expect(configError({ LLM_STREAM_IDLE_TIMEOUT_MS: '0' }).message).toContain('LLM_STREAM_IDLE_TIMEOUT_MS');
+  });
+
   test('given OPENAI_BASE_URL, the LLM is configured with LLM_MODEL and the fallback list', () => {
     const { llm } = loadConfig({
       OPENAI_BASE_URL: 'http://127.0.0.1:11434/v1',
