@@ -149,12 +149,10 @@ export class GenerationRunner {
       return { blockCount: 0, truncated: false };
     }
     const stored = ended.persisted ?? { blocks: [], truncated: false };
-    const { usage } = outcome.result;
-    this.deps.metrics?.countModelCall(
-      { provider: usage.provider, model: usage.model, tier: data.tier },
-      usage,
-      Pricing.of(this.deps.config.llm.pricing).costOf(usage),
-    );
+    const { usage, usageByModel } = outcome.result;
+    const pricing = Pricing.of(this.deps.config.llm.pricing);
+    for (const line of usageByModel?.length ? usageByModel : [usage])
+      this.deps.metrics?.countModelCall({ provider: line.provider, model: line.model, tier: data.tier }, line, pricing.costOf(line));
     log.info({ blockCount: stored.blocks.length, truncated: stored.truncated }, 'generation completed');
     return { blockCount: stored.blocks.length, truncated: stored.truncated };
   }
@@ -225,7 +223,7 @@ export class GenerationRunner {
   private resultOf(
     data: GenerationJob,
     generation: GenerationRow,
-    result: Pick<GenerationResult, 'blocks' | 'truncated' | 'usage' | 'invalidToolCalls'>,
+    result: Pick<GenerationResult, 'blocks' | 'truncated' | 'usage' | 'invalidToolCalls'> & Partial<Pick<GenerationResult, 'usageByModel'>>,
   ): GenerationResult {
     return {
       canvasId: data.canvasId,
@@ -233,6 +231,7 @@ export class GenerationRunner {
       blocks: result.blocks,
       truncated: result.truncated,
       usage: result.usage,
+      ...(result.usageByModel ? { usageByModel: result.usageByModel } : {}),
       invalidToolCalls: result.invalidToolCalls,
     };
   }
