@@ -247,6 +247,11 @@ export class CanvasView {
     $('board-empty').hidden = true;
   }
 
+  /** Removes the drafts whose index is `fromIndex` or more. */
+  dropDrafts(fromIndex) {
+    for (const item of [...$('draft-list').children]) if (Number(item.dataset.index) >= fromIndex) item.remove();
+  }
+
   clearDrafts() {
     $('draft-list').replaceChildren();
     $('board-empty').hidden = this.blocks.size > 0;

@@ -188,6 +188,11 @@ export class GeneratePanel {
         this.view.showDraft(data.index, data.block);
         this.log('tool_output', `#${data.index + 1} ${data.block.type}: `, el('span', { class: 'summary' }, blockSummary(data.block)));
         return false;
+      case 'rollback':
+        // A model failed mid-turn and the next one redoes it: its drafts from `fromIndex` on go.
+        this.view.dropDrafts(data.fromIndex);
+        this.log('rollback', `drafts from #${data.fromIndex + 1} discarded (the model is retried)`);
+        return false;
       case 'complete':
         state.textContent = `Done: ${data.blocks.length} block(s)${data.truncated ? ' (truncated at the limit)' : ''}.`;
         this.log('complete', `${data.blocks.length} block(s) saved`);

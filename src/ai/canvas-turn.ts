@@ -1,8 +1,8 @@
 import type { BudgetTicket } from '../runs/budget-door';
-import { AIMessage, HumanMessage, SystemMessage, ToolMessage, type BaseMessage } from '@langchain/core/messages';
 import type { BlockInput } from '../schemas/blocks';
 import { blockTools, checkToolCall, type ToolCallCheck } from './block-tools';
 import { ModelCallCancelled, type ModelGateway, type ModelRef, type ModelTurn } from './model-gateway';
+import { assistantMessage, systemMessage, toolResultMessage, userMessage, type ModelMessage } from './model-messages';
 
 export { ModelUnavailableError } from './model-gateway';
 
@@ -28,10 +28,21 @@ export interface CanvasTurnHooks {
   onRollback?(keep: number): void;
 }
 
+/** Tokens of one model. */
+export interface ModelTokens {
+  provider: string;
+  model: string;
+  inputTokens: number;
+  outputTokens: number;
+}
+
 export interface CanvasTurnResult {
   blocks: BlockInput[];
   truncated: boolean;
-  usage: { provider: string; model: string; inputTokens: number; outputTokens: number };
+  /** The model that produced the blocks, and the tokens of every model the turn used. */
+  usage: ModelTokens;
+  /** The tokens per model actually used (a model that failed mid-stream keeps its own line), in first-use order. */
+  usageByModel: ModelTokens[];
   invalidToolCalls: number;
 }
 
@@ -45,10 +56,20 @@ export async function runCanvasTurn(
   options: { models: ModelGateway; maxBlocks: number; hooks: CanvasTurnHooks; signal?: AbortSignal; budget?: BudgetTicket },
 ): Promise<CanvasTurnResult> {
   const { models, maxBlocks, hooks } = options;
-  const messages: BaseMessage[] = [new SystemMessage(SYSTEM_PROMPT), new HumanMessage(prompt)];
+  const messages: ModelMessage[] = [systemMessage(SYSTEM_PROMPT), userMessage(prompt)];
   const blocks: BlockInput[] = [];
   let served: ModelRef = models.defaultModel;
   const usage = { provider: served.provider, model: served.model, inputTokens: 0, outputTokens: 0 };
+  const byModel = new Map<string, ModelTokens>();
+  const charge = (spent: { provider: string; model: string; inputTokens: number; outputTokens: number }) => {
+    const key = `${spent.provider}:${spent.model}`;
+    const line = byModel.get(key) ?? { provider: spent.provider, model: spent.model, inputTokens: 0, outputTokens: 0 };
+    line.inputTokens += spent.inputTokens;
+    line.outputTokens += spent.outputTokens;
+    byModel.set(key, line);
+    usage.inputTokens += spent.inputTokens;
+    usage.outputTokens += spent.outputTokens;
+  };
   let truncated = false;
   let invalidToolCalls = 0;
 
@@ -102,37 +123,28 @@ export async function runCanvasTurn(
     }
     served = { provider: result.usage.provider, model: result.usage.model };
     Object.assign(usage, served);
-    usage.inputTokens += result.usage.inputTokens;
-    usage.outputTokens += result.usage.outputTokens;
+    for (const spent of result.spent) charge(spent);
     // The output limit cut this turn: its blocks are kept, and the generation ends as cut short.
     if (result.finishReason === 'length') truncated = true;
 
     const calls = result.toolCalls;
     if (!calls.length) break;
+    // Every call goes back as a call (an unparsable one with `{}`), so each result answers one;
+    // the turn's reasoning and the calls' provider fields go back to the model that made them.
     messages.push(
-      new AIMessage({
-        content: result.text,
-        tool_calls: calls.map((call) => ({
-          id: call.id,
-          name: call.name || 'unknown',
-          args: call.parsed ?? {},
-          type: 'tool_call' as const,
-        })),
-      }),
+      assistantMessage(
+        result.text,
+        calls.map((call) => ({ ...call, name: call.name || 'unknown', parsed: call.parsed ?? {} })),
+        { model: served.model, reasoning: result.reasoning },
+      ),
     );
     calls.forEach((call, position) => {
       const check = checks[position];
       if (!check.ok) invalidToolCalls += 1;
-      messages.push(
-        new ToolMessage({
-          content: check.ok ? 'ok' : `Error: ${check.error}`,
-          tool_call_id: call.id,
-          status: check.ok ? 'success' : 'error',
-        }),
-      );
+      messages.push(toolResultMessage(call.id, check.ok ? 'ok' : `Error: ${check.error}`, check.ok ? 'success' : 'error'));
     });
     // The cap was reached while the model was still creating blocks: stop the agent here.
     if (blocks.length >= maxBlocks) truncated = true;
   }
-  return { blocks, truncated, usage, invalidToolCalls };
+  return { blocks, truncated, usage, usageByModel: [...byModel.values()], invalidToolCalls };
 }

@@ -50,15 +50,35 @@ function usageReportingEmbeddings(fields: ConstructorParameters<typeof OpenAIEmb
         model: this.model,
         input,
         ...(this.dimensions ? { dimensions: this.dimensions } : {}),
-        ...(this.encodingFormat ? { encoding_format: this.encodingFormat } : {}),
+        // Plain floats, asked for explicitly: without it the SDK asks for base64 and decodes whatever
+        // comes back as base64, and servers that always answer floats (Ollama, LM Studio) then read as zeros.
+        encoding_format: 'float',
       });
-      const vectors = [...response.data].sort((a, b) => a.index - b.index).map((item) => item.embedding as number[]);
+      const vectors = [...response.data].sort((a, b) => a.index - b.index).map((item) => embeddingVector(item.embedding));
       if (vectors.length !== texts.length)
         throw new Error(`Embedding endpoint returned ${vectors.length} vector(s) for ${texts.length} text(s)`);
       return { vectors, promptTokens: response.usage?.prompt_tokens };
     }
   };
   return new UsageReporting(fields);
+}
+
+/**
+ * One embedding as numbers, whichever form the endpoint answered in: a JSON array of floats, or a
+ * base64 string of little-endian float32 (what an endpoint that ignores `encoding_format` may send).
+ * Anything else is an error rather than a vector of zeros.
+ */
+export function embeddingVector(embedding: unknown): number[] {
+  if (Array.isArray(embedding) && embedding.every((value) => typeof value === 'number' && Number.isFinite(value)))
+    return embedding as number[];
+  if (typeof embedding === 'string' && embedding.length) {
+    const bytes = Buffer.from(embedding, 'base64');
+    if (bytes.length && bytes.length % 4 === 0) {
+      const vector = Array.from({ length: bytes.length / 4 }, (_, i) => bytes.readFloatLE(i * 4));
+      if (vector.every(Number.isFinite)) return vector;
+    }
+  }
+  throw new Error('Embedding endpoint returned an embedding that is neither a float array nor base64 float32');
 }
 
 /** Splits `total` tokens over texts in proportion to their estimated tokens; the parts add up to `total`. */

@@ -2,7 +2,7 @@ import { convertToOpenAITool } from '@langchain/core/utils/function_calling';
 import { findUnstorableText, StorableTextStream, toStorable } from '../lib/text-safety';
 import { Pricing, type PriceTable } from './pricing';
 import type { LlmEndpoint } from './llm';
-import type { ModelMessage } from './model-messages';
+import { ProviderEchoCollector, type ModelMessage } from './model-messages';
 import { EventLoopYielder, streamCompletion, type CompletionChunk } from './model-stream';
 import type { ModelTool } from './model-tools';
 import { promptTokenBound, type BudgetTicket, type CallActual, type CallEstimate } from '../runs/budget-door';
@@ -38,6 +38,8 @@ export interface ModelToolCall {
   name: string;
   args: string;
   parsed?: Record<string, unknown>;
+  /** The provider's own fields of the call (`extra_content`, e.g. Gemini's thought signature), sent back with it unchanged. */
+  extra?: Record<string, unknown>;
 }
 
 export interface ModelTurnRequest {
@@ -76,6 +78,9 @@ export interface ModelTurnRequest {
 export interface ModelTurn {
   text: string;
   toolCalls: ModelToolCall[];
+  /** The model's hidden reasoning (`reasoning_content`): never shown or stored as text, only sent back to the same model. */
+  reasoning?: string;
+  /** The usage of the model that answered. */
   usage: ModelUsage;
   /**
    * Why the model stopped, as the provider said (`stop`, `tool_calls`, `length`, ...); undefined
@@ -84,6 +89,17 @@ export interface ModelTurn {
    * `content_filter` never reaches a caller as a turn: it throws ModelContentFiltered.
    */
   finishReason?: string;
+  /**
+   * Every attempt that cost something, in order, each with its own provider and model: a model that
+   * failed mid-stream before a fallback answered, then `usage`. All of it is accounted.
+   */
+  spent: ModelUsage[];
+}
+
+/** What an attempt has done so far: whether output went out, and what it has cost up to now. */
+interface AttemptProgress {
+  any: boolean;
+  usage?: () => ModelUsage;
 }
 
 /** Where usage goes (the usage repository) and what is counted (Metrics); both optional. */
@@ -213,24 +229,32 @@ export class ModelGateway {
       ? [request.model, ...this.chain.filter((ref) => ref.provider !== request.model!.provider || ref.model !== request.model!.model)]
       : this.chain;
     const reservation = await this.reserve(request, candidates);
-    let settled: ModelUsage | undefined;
+    // Each attempt that produced output is charged to its own model, whichever model answers in the end.
+    const spent: ModelUsage[] = [];
     try {
       let lastError: unknown;
       for (const ref of candidates) {
-        const delivered = { any: false };
+        const delivered: AttemptProgress = { any: false };
         try {
           // A budgeted call is sent the `max_tokens` it reserved; an unbudgeted one keeps the provider's default.
           const turn = await this.attempt(ref, request, delivered, reservation ? this.deps.maxTokens : undefined);
-          settled = turn.usage;
+          spent.push(turn.usage);
           await this.account(request, turn.usage);
-          return turn;
+          return { ...turn, spent };
         } catch (error) {
           if (error instanceof ModelCallCancelled || error instanceof ModelContentFiltered) {
-            settled = error.usage;
+            spent.push(error.usage);
             // What an aborted or filtered call spent is still the user's usage.
             // eslint-disable-next-line no-restricted-syntax -- the cancellation rethrown below is what the caller handles; a failed usage write loses only this call's cost line
             await this.account(request, error.usage).catch(() => undefined);
             throw error;
+          }
+          // A model that failed after streaming output was paid for what it streamed: its own line.
+          const partial = delivered.any ? delivered.usage?.() : undefined;
+          if (partial) {
+            spent.push(partial);
+            // eslint-disable-next-line no-restricted-syntax -- the failure handled below is what matters; a failed usage write loses only this attempt's cost line
+            await this.account(request, partial).catch(() => undefined);
           }
           if (request.signal?.aborted) throw error;
           if (delivered.any && !request.onRestart) throw error;
@@ -245,8 +269,16 @@ export class ModelGateway {
     } finally {
       // The reservation is replaced by what the call used (nothing, when every model failed before answering).
       if (reservation && this.deps.budget) {
-        const used = settled ?? { inputTokens: 0, outputTokens: 0, costUsd: 0 };
-        await this.deps.budget.settle(reservation, { ...used, requests: settled ? 1 : 0 });
+        const used = spent.reduce(
+          (sum, usage) => ({
+            inputTokens: sum.inputTokens + usage.inputTokens,
+            outputTokens: sum.outputTokens + usage.outputTokens,
+            costUsd: sum.costUsd + usage.costUsd,
+          }),
+          { inputTokens: 0, outputTokens: 0, costUsd: 0 },
+        );
+        // One turn is one request, as reserved, however many models it took.
+        await this.deps.budget.settle(reservation, { ...used, requests: spent.length ? 1 : 0 });
       }
     }
   }
@@ -277,7 +309,12 @@ export class ModelGateway {
     return provider;
   }
 
-  private async attempt(ref: ModelRef, request: ModelTurnRequest, delivered: { any: boolean }, maxTokens?: number): Promise<ModelTurn> {
+  private async attempt(
+    ref: ModelRef,
+    request: ModelTurnRequest,
+    delivered: AttemptProgress,
+    maxTokens?: number,
+  ): Promise<Omit<ModelTurn, 'spent'>> {
     const provider = this.provider(ref);
     const started = performance.now();
     let firstTokenAt: number | undefined;
@@ -301,6 +338,8 @@ export class ModelGateway {
         estimated: !reported,
       };
     };
+    delivered.usage = usageSoFar;
+    const echoes = new ProviderEchoCollector();
     const cancelled = () => new ModelCallCancelled(usageSoFar(), request.signal?.reason);
 
     const close = (call: ModelToolCall & { done: boolean }) => {
@@ -335,6 +374,7 @@ export class ModelGateway {
         if (choice?.finish_reason) finishReason = choice.finish_reason;
         const delta = choice?.delta;
         if (!delta) continue;
+        echoes.observe(delta);
         // The answer only: `reasoning_content` (DeepSeek, vLLM, ...) and thinking parts never join it.
         const content = answerText(delta.content);
         if (content) {
@@ -391,7 +431,8 @@ export class ModelGateway {
       firstTokenAt === undefined ? undefined : (firstTokenAt - started) / 1000,
     );
     if (finishReason === 'content_filter') throw new ModelContentFiltered(usageSoFar());
-    return { text, toolCalls: calls.map(({ done: _done, ...call }) => call), usage: usageSoFar(), finishReason };
+    const toolCalls = echoes.attach(calls.map(({ done: _done, ...call }) => call));
+    return { text, toolCalls, reasoning: echoes.reasoning, usage: usageSoFar(), finishReason };
   }
 
   private async account(request: ModelTurnRequest, usage: ModelUsage): Promise<void> {

@@ -7,6 +7,7 @@ import type { OpenAI } from 'openai';
 import { SseParser } from '@switchboard/client';
 import { langchainOpenAI, openaiSdk } from './langchain-openai';
 import { MODEL_ATTEMPTS } from './llm';
+import { completionMessages } from './model-messages';
 import { modelFetch, NodeStreamResponse } from './model-fetch';
 
 /** One raw chunk of an OpenAI-compatible chat completion stream. */
@@ -106,12 +107,12 @@ export async function streamCompletion(
     idleTimeoutMs?: number;
   } = {},
 ): Promise<AsyncIterable<CompletionChunk>> {
-  const { convertMessagesToCompletionsMessageParams, wrapOpenAIClientError } = langchainOpenAI();
+  const { wrapOpenAIClientError } = langchainOpenAI();
   const sdk = sdkClient(endpoint);
   const endpointKey = endpoint.baseURL;
   const request: OpenAI.Chat.Completions.ChatCompletionCreateParamsStreaming = {
     model,
-    messages: convertMessagesToCompletionsMessageParams({ messages, model }),
+    messages: completionMessages(messages, model),
     ...(options.tools?.length ? { tools: options.tools.map((tool) => convertToOpenAITool(tool) as ToolDefinition) } : {}),
     ...(options.toolChoice ? { tool_choice: { type: 'function' as const, function: { name: options.toolChoice } } } : {}),
     ...(options.temperature === undefined ? {} : { temperature: options.temperature }),

@@ -135,10 +135,12 @@ export async function runToolLoop(options: ToolLoopOptions): Promise<ToolLoopRes
       args: call.parsed,
       index: position,
     }));
+    // The turn's hidden reasoning and its calls' provider fields go back to the model that made them.
     messages.push(
       assistantMessage(
         turn.text,
         raw.map((call, position) => ({ ...call, id: calls[position].id })),
+        { model: turn.usage.model, reasoning: turn.reasoning },
       ),
     );
     const left = await runCalls(calls, iteration);

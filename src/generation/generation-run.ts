@@ -30,7 +30,10 @@ export interface GenerationResult {
   afterId: string | null;
   blocks: BlockInput[];
   truncated: boolean;
+  /** The model that produced the blocks, with the tokens of every model used. */
   usage: { provider: string; model: string; inputTokens: number; outputTokens: number };
+  /** The tokens per model actually used (a fallback's predecessor keeps its own line); unset = all of `usage`'s model. */
+  usageByModel?: Array<{ provider: string; model: string; inputTokens: number; outputTokens: number }>;
   invalidToolCalls: number;
 }
 
@@ -206,7 +209,14 @@ export function registerGenerationRuns(kernel: RunKernel, deps: GenerationRunDep
       : [];
     const truncated = result.truncated || inserted.length < result.blocks.length;
     const { provider, model, inputTokens, outputTokens } = result.usage;
-    const cost = Pricing.of(config.llm.pricing).costOf(result.usage);
+    // Each model used is charged its own tokens at its own price; the row keeps the total.
+    const pricing = Pricing.of(config.llm.pricing);
+    const lines = (result.usageByModel?.length ? result.usageByModel : [result.usage]).map((line) => ({
+      ...line,
+      costUsd: pricing.costOf(line),
+    }));
+    const cost = lines.reduce((sum, line) => sum + line.costUsd, 0);
+    const served = lines.find((line) => line.provider === provider && line.model === model) ?? lines[lines.length - 1];
     await repos.generations.complete(tx, {
       id: run.id,
       outcome: {
@@ -228,8 +238,10 @@ export function registerGenerationRuns(kernel: RunKernel, deps: GenerationRunDep
         targetId: run.id,
         details: { blockCount: inserted.length, truncated, model, invalidToolCalls: result.invalidToolCalls },
       },
-      usage: { userId: run.userId, generationId: run.id, purpose: 'generation', provider, model, inputTokens, outputTokens, costUsd: cost },
+      usage: { userId: run.userId, generationId: run.id, purpose: 'generation', ...served },
     });
+    for (const line of lines)
+      if (line !== served) await repos.usage.record({ userId: run.userId, generationId: run.id, purpose: 'generation', ...line }, tx);
     // The broadcast's copy, written before the commit: an undo or a canvas deletion, which drop it
     // inside their own transactions, then always finds it to drop (0157). Without it the broadcast
     // reads the rows.

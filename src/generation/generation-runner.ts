@@ -149,12 +149,10 @@ export class GenerationRunner {
       return { blockCount: 0, truncated: false };
     }
     const stored = ended.persisted ?? { blocks: [], truncated: false };
-    const { usage } = outcome.result;
-    this.deps.metrics?.countModelCall(
-      { provider: usage.provider, model: usage.model, tier: data.tier },
-      usage,
-      Pricing.of(this.deps.config.llm.pricing).costOf(usage),
-    );
+    const { usage, usageByModel } = outcome.result;
+    const pricing = Pricing.of(this.deps.config.llm.pricing);
+    for (const line of usageByModel?.length ? usageByModel : [usage])
+      this.deps.metrics?.countModelCall({ provider: line.provider, model: line.model, tier: data.tier }, line, pricing.costOf(line));
     log.info({ blockCount: stored.blocks.length, truncated: stored.truncated }, 'generation completed');
     return { blockCount: stored.blocks.length, truncated: stored.truncated };
   }
@@ -214,6 +212,8 @@ export class GenerationRunner {
         onThinking: () => undefined,
         onToolStage: () => stage('tool'),
         onBlock: (block, index) => writer.emit({ type: 'tool_output', generationId: data.generationId, index, block }),
+        // A model failed mid-turn and the next one redoes it: clients drop the outputs it had sent.
+        onRollback: (keep) => writer.emit({ type: 'rollback', generationId: data.generationId, fromIndex: keep }),
       },
     });
     // A cancel that arrived after the last token still wins: nothing is persisted.
@@ -228,7 +228,7 @@ export class GenerationRunner {
   private resultOf(
     data: GenerationJob,
     generation: GenerationRow,
-    result: Pick<GenerationResult, 'blocks' | 'truncated' | 'usage' | 'invalidToolCalls'>,
+    result: Pick<GenerationResult, 'blocks' | 'truncated' | 'usage' | 'invalidToolCalls'> & Partial<Pick<GenerationResult, 'usageByModel'>>,
   ): GenerationResult {
     return {
       canvasId: data.canvasId,
@@ -236,6 +236,7 @@ export class GenerationRunner {
       blocks: result.blocks,
       truncated: result.truncated,
       usage: result.usage,
+      ...(result.usageByModel ? { usageByModel: result.usageByModel } : {}),
       invalidToolCalls: result.invalidToolCalls,
     };
   }

@@ -505,6 +505,15 @@ export const generationSseCatalog = {
       block: blockInputSchema,
     }),
   },
+  rollback: {
+    summary:
+      'A model failed mid-turn and the next model of the chain redoes the turn: drop every `tool_output` whose `index` is `fromIndex` or more ' +
+      '(the redo sends its own outputs from that index on). `complete` carries only the blocks stored.',
+    fields: { generationId: 'the generation', fromIndex: 'the first discarded `tool_output` index' },
+    id: 6,
+    example: { type: 'rollback', generationId: GEN, fromIndex: 2 },
+    schema: z.looseObject({ type: z.literal('rollback'), generationId: z.uuid(), fromIndex: z.number().int().min(0) }),
+  },
   complete: {
     summary:
       'Last message: the stored blocks. `truncated` when the tier’s block limit or the model’s output limit cut the generation short.',

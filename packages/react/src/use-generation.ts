@@ -86,6 +86,13 @@ export function useGeneration(): GenerationControls {
             case 'tool_output':
               update((previous) => ({ drafts: [...previous.drafts, event.block], streamed: previous.streamed + 1 }));
               break;
+            case 'rollback':
+              // A model failed mid-turn: the outputs it had sent are redone by the next one.
+              update((previous) => ({
+                drafts: previous.drafts.slice(0, event.fromIndex),
+                streamed: Math.min(previous.streamed, event.fromIndex),
+              }));
+              break;
             case 'complete':
               update({
                 status: 'completed',
