@@ -287,6 +287,12 @@ const chatSessionView = z.object({
   flowId: z.uuid().nullable(),
   embedId: z.uuid().nullable().describe("Set on a session started through a chatflow's public widget"),
   escalationReason: z.string().nullable(),
+  context: z
+    .record(z.string(), z.unknown())
+    .nullable()
+    .describe(
+      "What the user's app sent as the conversation's context (the latest request that carried one); given to the model every turn",
+    ),
   title: z.string().nullable(),
   createdAt: timestamp,
   updatedAt: timestamp,
