@@ -242,6 +242,8 @@ export interface FilterConfigJson {
   labels?: string[];
   dateRange?: { from?: string; to?: string };
   senders?: string[];
+  /** Teams: also read channel messages (connecting asks for the channel scopes). */
+  channels?: boolean;
 }
 
 export const oauthCredentials = pgTable('oauth_credentials', {

@@ -77,6 +77,8 @@ export interface CloudFilterConfig {
   labels?: string[];
   dateRange?: { from?: string; to?: string };
   senders?: string[];
+  /** Teams: also read channel messages of the teams you joined (connecting asks for the channel scopes, which most tenants let only an admin grant). */
+  channels?: boolean;
 }
 
 export interface RegisterRequest {

@@ -128,6 +128,7 @@ export const cloudAgentView = z.object({
     labels: z.array(z.string()).optional(),
     dateRange: z.object({ from: z.string().optional(), to: z.string().optional() }).optional(),
     senders: z.array(z.string()).optional(),
+    channels: z.boolean().optional().describe('Teams: also reads channel messages of the joined teams'),
   }),
   connected: z.boolean().describe('Whether an OAuth credential is attached (`/oauth/{provider}/authorize?agentId=`)'),
   status: z.enum(['active', 'reauth_required']),
