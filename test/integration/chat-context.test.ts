@@ -4,6 +4,7 @@ import { DeviceSimulator } from '@switchboard/client/testing';
 import { startTestApp, type TestApp } from '../support/app';
 import { registerUser, request, type TestUser } from '../support/http';
 import { readSse } from '../support/sse';
+import { WsDevice } from '../support/ws-device';
 
 /**
  * A chat request's `context` (where the user is in their app): validated, kept on the session and
@@ -12,6 +13,7 @@ import { readSse } from '../support/sse';
 describe('chat context', () => {
   let t: TestApp;
   const devices: DeviceSimulator[] = [];
+  const wsDevices: WsDevice[] = [];
 
   beforeAll(async () => {
     t = await startTestApp({ responder: () => ({ text: 'Noted.' }) });
@@ -19,6 +21,7 @@ describe('chat context', () => {
 
   afterAll(async () => {
     devices.forEach((device) => device.close());
+    wsDevices.forEach((device) => device.close());
     await t.stop();
   });
 
@@ -157,5 +160,23 @@ describe('chat context', () => {
     expect(systemOf(requests[0])).toContain('"Quarterly plan"');
     expect((await get(user, `/chat/sessions/${done.sessionId}`)).body.session.context).toEqual({ openNote: 'Quarterly plan' });
     expect(refused).toEqual({ error: expect.objectContaining({ code: 'validation_failed', message: expect.stringMatching(/context/) }) });
+  });
+
+  test("given a desktop app's plain-WebSocket chat_request with a context, the model reads it; an oversized one is an error frame", async () => {
+    const user = await registerUser(t.api, 'Plain');
+    const device = await WsDevice.hello(t.url, user.accessToken, `desk-${randomUUID().slice(0, 6)}`);
+    wsDevices.push(device);
+
+    const { result: final, requests } = await requestsDuring(async () => {
+      device.send({ type: 'chat_request', message: 'Hello', context: { open_view: 'weekly review' } });
+      return device.next('final');
+    });
+    const from = device.frames.length;
+    device.send({ type: 'chat_request', message: 'Hello', context: { blob: 'x'.repeat(9_000) } });
+    const refused = await device.next('error', () => true, { from });
+
+    expect(systemOf(requests[0])).toContain('"weekly review"');
+    expect((await get(user, `/chat/sessions/${final.session_id}`)).body.session.context).toEqual({ open_view: 'weekly review' });
+    expect(refused).toMatchObject({ code: 'validation_failed', message: expect.stringMatching(/context/) });
   });
 });
