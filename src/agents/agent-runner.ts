@@ -433,9 +433,16 @@ function naturalEnd(progress: AgentRunCounts): AgentRunOutcome {
   return { status: 'failed', code: 'nothing_delivered', message: errors.at(-1)!, ...progress };
 }
 
+/** How a document's source names the kind of item it came from. */
+const SOURCE_KIND: Record<ConnectorItem['kind'], string> = {
+  email: 'message',
+  chat_message: 'chat message',
+  channel_message: 'channel message',
+};
+
 function cloudDocuments(run: AgentRunRow, agent: CloudAgentRow): ExtractionDocument[] {
   return ((run.fetched ?? []) as FetchedDocument[]).map((item) => ({
-    source: `${agent.provider} ${item.kind === 'email' ? 'message' : 'chat message'} ${item.id}`,
+    source: `${agent.provider} ${SOURCE_KIND[item.kind]} ${item.id}`,
     title: item.subject,
     text: [item.sender ? `From: ${item.sender}` : '', item.date ? `Date: ${item.date}` : '', item.text].filter(Boolean).join('\n'),
   }));

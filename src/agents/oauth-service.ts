@@ -70,15 +70,18 @@ export class OAuthService {
     provider: Provider,
     agentId?: string,
   ): Promise<{ url: string; state: string; expiresAt: string; binding: { cookieName: string; value: string; maxAgeSeconds: number } }> {
+    // A Teams agent that reads channels asks for the channel scopes too; the state carries that to the code exchange.
+    let channels = false;
     if (agentId) {
       const agent = await this.deps.repos.agents.get('cloud', userId, agentId);
       if (!agent) throw notFound('Agent');
       if (agent.provider !== provider) throw badRequest(`Agent ${agentId} is a ${agent.provider} agent, not ${provider}`);
+      channels = provider === 'teams' && agent.filterConfig?.channels === true;
     }
     const expiresAt = new Date(Date.now() + STATE_TTL_SECONDS * 1_000);
     const jti = randomUUID();
     const binding = randomBytes(32).toString('base64url');
-    const state = await new SignJWT({ provider, bh: sha256(binding), ...(agentId ? { agentId } : {}) })
+    const state = await new SignJWT({ provider, bh: sha256(binding), ...(agentId ? { agentId } : {}), ...(channels ? { ch: true } : {}) })
       .setProtectedHeader({ alg: 'HS256' })
       .setSubject(userId)
       .setAudience(STATE_AUDIENCE)
@@ -87,7 +90,7 @@ export class OAuthService {
       .setExpirationTime(Math.floor(expiresAt.getTime() / 1_000))
       .sign(this.deps.secret);
     try {
-      const url = authorizeUrl(provider, { settings: this.deps.config.oauth, state, redirectUri: this.redirectUri(provider) });
+      const url = authorizeUrl(provider, { settings: this.deps.config.oauth, state, redirectUri: this.redirectUri(provider), channels });
       return {
         url,
         state,
@@ -136,6 +139,7 @@ export class OAuthService {
         settings: this.deps.config.oauth,
         code: query.code,
         redirectUri: this.redirectUri(provider),
+        channels: claims.ch === true,
       });
     } catch (error) {
       if (error instanceof ProviderNotConfiguredError) throw notConfigured(error);
@@ -176,7 +180,11 @@ export class OAuthService {
     if (!stored || stored.provider !== provider) throw notFound('Credential');
     if (!stored.tokens.refreshToken) throw reauthRequired(provider);
     try {
-      const tokens = await refreshTokens(provider, { settings: this.deps.config.oauth, refreshToken: stored.tokens.refreshToken });
+      const tokens = await refreshTokens(provider, {
+        settings: this.deps.config.oauth,
+        refreshToken: stored.tokens.refreshToken,
+        granted: stored.tokens.scope,
+      });
       await this.deps.vault.save(credentialId, tokens);
       return { credentialId, expiresAt: tokens.expiresAt ? new Date(tokens.expiresAt).toISOString() : null };
     } catch (error) {
@@ -193,7 +201,10 @@ export class OAuthService {
     }
   }
 
-  private async verifyState(state: string, provider: Provider): Promise<{ sub: string; jti: string; agentId?: string; bh?: string }> {
+  private async verifyState(
+    state: string,
+    provider: Provider,
+  ): Promise<{ sub: string; jti: string; agentId?: string; bh?: string; ch?: boolean }> {
     try {
       const { payload } = await jwtVerify(state, this.deps.secret, { algorithms: ['HS256'], audience: STATE_AUDIENCE });
       if (payload.provider !== provider || typeof payload.sub !== 'string' || typeof payload.jti !== 'string') throw new Error('mismatch');
@@ -202,6 +213,7 @@ export class OAuthService {
         jti: payload.jti,
         agentId: typeof payload.agentId === 'string' ? payload.agentId : undefined,
         bh: typeof payload.bh === 'string' ? payload.bh : undefined,
+        ch: payload.ch === true,
       };
     } catch {
       throw new AppError(400, 'invalid_state', 'The authorization state is invalid or expired; start again');

@@ -20,6 +20,7 @@ import type { ChatCancels, TurnRef } from './chat-cancel';
 import { loadContinuation, storeContinuation, type StoredContinuation } from './continuation';
 import type { ChatEvent, ChatEventLog, TurnUsage } from './chat-events';
 import { classifyIntent, plainSystemPrompt, systemPrompt, toolsFor } from './orchestrator';
+import { withChatContext } from './chat-context';
 import type { ToolsetName } from './tools';
 import { ToolInputError } from './tool-format';
 import { auditToolCall, type ToolCallOutcome } from './tool-audit';
@@ -117,10 +118,11 @@ export class AssistantRunner {
     const history = await chat.context(data.sessionId, message.seq, HISTORY_LIMIT);
     // Without a device the assistant has no tools and says it cannot reach local data.
     const toolsets = data.tools === 'none' || !data.deviceId ? [] : classifyIntent(message.content).toolsets;
-    log.info({ toolsets, mode: data.tools, historyLength: history.length }, 'assistant turn started');
+    log.info({ toolsets, mode: data.tools, historyLength: history.length, withContext: !!session.context }, 'assistant turn started');
     return this.runTurn(data, log, toolsets, newUsage(this.deps.models), signal, ticket, {
       messages: [
-        systemMessage(toolsets.length ? systemPrompt(toolsets) : plainSystemPrompt()),
+        // The session's context (from the user's app) rides in the system prompt of every turn.
+        systemMessage(withChatContext(toolsets.length ? systemPrompt(toolsets) : plainSystemPrompt(), session.context)),
         ...historyMessages(history),
         userMessage(message.content),
       ],

@@ -11,6 +11,7 @@ import type { Repositories } from '../models';
 import type { Enqueue } from '../producers/registry';
 import type { ChatRequestAck } from '../realtime/events';
 import { admitThenQueue, type BudgetAdmission } from './budget-admission';
+import { chatContextSchema, storedContext, type ChatContext } from './chat-context';
 
 /** Longest message the assistant takes (prompts are bounded at 8, 000 characters). */
 export const MAX_CHAT_MESSAGE_CHARS = 8_000;
@@ -31,16 +32,14 @@ export const chatBodySchema = z.strictObject({
   deviceId: deviceIdSchema.optional(),
   config: modelChoiceSchema.optional(),
   tools: z.enum(['device', 'none']).optional(),
+  context: chatContextSchema.optional(),
 });
 
-/** Socket `chat_request` (its `context` is accepted, bounded, and not used yet). */
+/** Socket `chat_request`; its `context` is the same as on `POST /chat`. */
 export const chatRequestSchema = z.strictObject({
   message,
   sessionId: z.uuid().optional(),
-  context: z
-    .record(z.string(), z.unknown())
-    .optional()
-    .refine((value) => value === undefined || JSON.stringify(value).length <= 20_000, 'context is too large'),
+  context: chatContextSchema.optional(),
 });
 
 export interface StartTurn {
@@ -55,6 +54,8 @@ export interface StartTurn {
   tools?: 'device' | 'none';
   /** The model chosen by the request; validated against the catalog (400 `unknown_model`). */
   model?: { provider: string; model: string };
+  /** The app's context: stored on the session (replacing what it had; `{}` clears it) and given to the model every turn. */
+  context?: ChatContext;
 }
 
 /**
@@ -93,12 +94,15 @@ export class ChatService {
     const deviceId = await this.deviceFor(input, session?.deviceId ?? undefined);
     const mode = deviceId ? 'device' : 'none';
 
+    const context = storedContext(input.context);
     const { sessionId, stored } = await admitThenQueue(
       this.deps.budget,
       { userId: input.userId, texts: [input.message], model: input.model?.model },
       async (budget) => {
         const sessionId =
-          session?.id ?? (await chat.createSession({ userId: input.userId, deviceId, title: titleOf(input.message), mode })).id;
+          session?.id ?? (await chat.createSession({ userId: input.userId, deviceId, title: titleOf(input.message), mode, context })).id;
+        // Written before the turn is queued: the turn reads the session's context when it starts.
+        if (session && context !== undefined) await chat.setContext(input.userId, session.id, context);
         const stored = await chat.addMessage({ sessionId, role: 'user', content: input.message });
         await this.deps.runs.create({ id: stored.id, userId: input.userId });
         await this.deps.enqueue('assistant', 'chat-turn', {
@@ -168,6 +172,7 @@ export function deviceChatHandler(service: ChatService, usage?: UsageLimiter) {
         fromDevice: true,
         message: parsed.data.message,
         sessionId: parsed.data.sessionId,
+        context: parsed.data.context,
       });
       return { sessionId, messageId };
     } catch (error) {

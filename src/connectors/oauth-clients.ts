@@ -21,6 +21,22 @@ export const PROVIDER_SCOPES: Record<Provider, readonly string[]> = {
   teams: ['offline_access', 'Chat.Read'],
 };
 
+/**
+ * Asked for on top of Teams' own scopes only for an agent that reads channels: listing the joined
+ * teams and their channels, then reading channel messages (the last needs an administrator's
+ * consent in most tenants, so an agent that reads chats alone never asks for it).
+ */
+export const TEAMS_CHANNEL_SCOPES = ['Team.ReadBasic.All', 'Channel.ReadBasic.All', 'ChannelMessage.Read.All'] as const;
+
+/** Whether a granted scope string (as the token endpoint returned it) includes channel messages. */
+export const grantsChannels = (scope: string | undefined) =>
+  !!scope && scope.split(/\s+/).some((granted) => /(^|\/)ChannelMessage\.Read\.All$/i.test(granted));
+
+/** The scopes asked for: the provider's, plus the channel scopes for a Teams agent that reads channels. */
+export function scopesFor(provider: Provider, o: { channels?: boolean } = {}): string {
+  return [...PROVIDER_SCOPES[provider], ...(provider === 'teams' && o.channels ? TEAMS_CHANNEL_SCOPES : [])].join(' ');
+}
+
 const TOKEN_TIMEOUT_MS = 15_000;
 
 interface Client {
@@ -44,14 +60,17 @@ function clientFor(provider: Provider, settings: OAuthSettings): Client {
 }
 
 /** The provider's consent page URL; the user comes back to `redirectUri` with `code` and `state`. */
-export function authorizeUrl(provider: Provider, o: { settings: OAuthSettings; state: string; redirectUri: string }): string {
+export function authorizeUrl(
+  provider: Provider,
+  o: { settings: OAuthSettings; state: string; redirectUri: string; channels?: boolean },
+): string {
   const client = clientFor(provider, o.settings);
   const url = new URL(client.authorizeEndpoint);
   const params: Record<string, string> = {
     client_id: client.clientId,
     redirect_uri: o.redirectUri,
     response_type: 'code',
-    scope: PROVIDER_SCOPES[provider].join(' '),
+    scope: scopesFor(provider, o),
     state: o.state,
   };
   if (provider === 'gmail') {
@@ -67,20 +86,24 @@ export function authorizeUrl(provider: Provider, o: { settings: OAuthSettings; s
 /** Trades the callback's `code` for tokens. An unknown, used or expired code is ReauthRequiredError. */
 export async function exchangeCode(
   provider: Provider,
-  o: { settings: OAuthSettings; code: string; redirectUri: string },
+  o: { settings: OAuthSettings; code: string; redirectUri: string; channels?: boolean },
 ): Promise<OAuthTokens> {
   const params: Record<string, string> = { grant_type: 'authorization_code', code: o.code, redirect_uri: o.redirectUri };
-  if (provider !== 'gmail') params.scope = PROVIDER_SCOPES[provider].join(' ');
+  if (provider !== 'gmail') params.scope = scopesFor(provider, o);
   return requestTokens(provider, o.settings, params);
 }
 
 /**
  * Gets a new access token. Keeps the old refresh token when the provider does not rotate it
- * (Google); `invalid_grant` (revoked, expired, password changed) is ReauthRequiredError.
+ * (Google); `invalid_grant` (revoked, expired, password changed) is ReauthRequiredError. `granted`
+ * is the scope the credential holds: a Teams credential granted channel access keeps it.
  */
-export async function refreshTokens(provider: Provider, o: { settings: OAuthSettings; refreshToken: string }): Promise<OAuthTokens> {
+export async function refreshTokens(
+  provider: Provider,
+  o: { settings: OAuthSettings; refreshToken: string; granted?: string },
+): Promise<OAuthTokens> {
   const params: Record<string, string> = { grant_type: 'refresh_token', refresh_token: o.refreshToken };
-  if (provider !== 'gmail') params.scope = PROVIDER_SCOPES[provider].join(' ');
+  if (provider !== 'gmail') params.scope = scopesFor(provider, { channels: grantsChannels(o.granted) });
   const tokens = await requestTokens(provider, o.settings, params);
   return { ...tokens, refreshToken: tokens.refreshToken ?? o.refreshToken };
 }

@@ -61,7 +61,7 @@ export class TokenKeeper {
         this.provider,
         `The ${this.provider} access token was rejected and there is no refresh token; reconnect the account`,
       );
-    const fresh = await refreshTokens(this.provider, { settings: this.settings, refreshToken });
+    const fresh = await refreshTokens(this.provider, { settings: this.settings, refreshToken, granted: this.tokens.scope });
     const next: OAuthTokens = {
       accessToken: fresh.accessToken,
       refreshToken: fresh.refreshToken ?? refreshToken,

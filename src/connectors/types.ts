@@ -25,6 +25,8 @@ export interface FilterConfig {
   dateRange?: { from?: string; to?: string };
   /** Sender addresses (Gmail, Outlook) or display names / user ids (Teams); any of them. */
   senders?: string[];
+  /** Teams: also read the channel messages of the teams the user joined (needs the channel scopes); ignored elsewhere. */
+  channels?: boolean;
 }
 
 /** One email or chat message, decoded to plain text. */
@@ -32,14 +34,14 @@ export interface ConnectorItem {
   /** The provider's id (Gmail message id, Graph message id). */
   id: string;
   provider: Provider;
-  kind: 'email' | 'chat_message';
+  kind: 'email' | 'chat_message' | 'channel_message';
   subject?: string;
   sender?: string;
   /** ISO 8601. */
   date: string;
   text: string;
   labels?: string[];
-  /** Teams: the chat's topic (or its id when it has none). */
+  /** Teams: the chat's topic (or its id when it has none), or `<team> / <channel>` for a channel message. */
   channel?: string;
 }
 

@@ -48,6 +48,8 @@ export function toChatSessionView(row: ChatSessionRow) {
     /** Set on a session started through a chatflow's public widget (decision 0121). */
     embedId: row.embedId,
     escalationReason: row.escalationReason,
+    /** What the user's app sent as the conversation's context (the latest request that carried one); null when none. */
+    context: row.context ?? null,
     title: row.title,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
@@ -69,6 +71,7 @@ export class ChatRepository {
     mode: ChatSessionRow['mode'];
     flowId?: string;
     embedId?: string;
+    context?: Record<string, unknown> | null;
   }): Promise<ChatSessionRow> {
     const [row] = await this.db.insert(chatSessions).values(input).returning();
     return row;
@@ -108,7 +111,16 @@ export class ChatRepository {
     return rows[0] ?? null;
   }
 
-  /** Binds the session to the device of its latest turn. */
+  /** Replaces the session's context (null clears it); false when `userId` does not own the session. */
+  async setContext(userId: string, sessionId: string, context: Record<string, unknown> | null): Promise<boolean> {
+    const rows = await this.db
+      .update(chatSessions)
+      .set({ context, updatedAt: new Date() })
+      .where(and(eq(chatSessions.id, sessionId), eq(chatSessions.userId, userId)))
+      .returning({ id: chatSessions.id });
+    return rows.length > 0;
+  }
+
   /** The session was active now; a device turn also records which device answered. */
   async touch(sessionId: string, deviceId?: string, db: DbOrTx = this.db): Promise<void> {
     await db

@@ -158,6 +158,8 @@ export const chatSessions = pgTable('chat_sessions', {
   /** A session of a public chat widget belongs to that embed alone (0009_flow_embeds.sql, decision 0121). */
   embedId: uuid('embed_id'),
   escalationReason: text('escalation_reason'),
+  /** The app's context of the conversation, given to the model on every turn (0021_chat_session_context.sql). */
+  context: jsonb('context').$type<Record<string, unknown>>(),
   ...timestamps,
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 });
@@ -240,6 +242,8 @@ export interface FilterConfigJson {
   labels?: string[];
   dateRange?: { from?: string; to?: string };
   senders?: string[];
+  /** Teams: also read channel messages (connecting asks for the channel scopes). */
+  channels?: boolean;
 }
 
 export const oauthCredentials = pgTable('oauth_credentials', {

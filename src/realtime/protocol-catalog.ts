@@ -309,7 +309,12 @@ export const deviceClientCatalog = {
   },
   chat_request: {
     summary: 'Ask the assistant; tools run on this device; the answer streams back as `text_chunk` then `final` (or `chat_error`).',
-    fields: { message: '1-8,000 characters', sessionId: 'continue a session (optional)', context: 'accepted, not used yet (optional)' },
+    fields: {
+      message: '1-8,000 characters',
+      sessionId: 'continue a session (optional)',
+      context:
+        'a JSON object (≤ 8,000 characters) about where the user is in the app, kept on the session and given to the model every turn; `{}` clears it (optional)',
+    },
     example: { message: 'How many todo tasks do I have?' },
     schema: chatRequestSchema,
     ack: {

@@ -47,7 +47,12 @@ export const wsClientCatalog = {
   chat_request: {
     summary:
       'Asks the assistant; tools run on this device; the answer streams back as `text_chunk` frames then `final` (or `error` with `session_id`).',
-    fields: { message: '1-8,000 characters', session_id: 'continue a session (optional)', context: 'accepted, not used yet (optional)' },
+    fields: {
+      message: '1-8,000 characters',
+      session_id: 'continue a session (optional)',
+      context:
+        'a JSON object (≤ 8,000 characters) about where the user is in the app, kept on the session and given to the model every turn; `{}` clears it (optional)',
+    },
     example: { type: 'chat_request', message: 'How many todo tasks do I have?' },
     schema: wire('chat_request', chatRequestSchema),
   },

@@ -87,6 +87,11 @@ export const filterConfigSchema = z
       )
       .optional(),
     senders: z.array(text(254)).max(50).optional(),
+    /**
+     * Teams: also read the channel messages of the teams the user joined. Connecting then asks for
+     * the channel scopes, which most tenants let only an administrator consent to; ignored elsewhere.
+     */
+    channels: z.boolean().optional(),
   })
   .default({});
 
@@ -174,7 +179,8 @@ export function agentCatalog() {
       type: 'teams',
       kind: 'cloud',
       name: 'Microsoft Teams',
-      description: 'Monitors your Teams chats (1:1 and group), extracts action items',
+      description:
+        'Monitors your Teams chats (1:1 and group) and, with filterConfig.channels, the channels of your teams; extracts action items',
       configSchema: cloud,
       scopes: ['Chat.Read'],
     },

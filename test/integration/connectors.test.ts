@@ -15,7 +15,7 @@ import {
 } from '../../src/connectors';
 import { gmailQuery } from '../../src/connectors/gmail';
 import { startFakeGoogle, seedInbox, TODO_LINES, type FakeGoogle, type FakeMail, type FakeRequest } from '../support/fake-google';
-import { seedChats, startFakeMicrosoft, type FakeMicrosoft } from '../support/fake-microsoft';
+import { seedChats, seedTeams, startFakeMicrosoft, type FakeMicrosoft } from '../support/fake-microsoft';
 import { providerEnv } from '../support/provider-env';
 
 let google: FakeGoogle;
@@ -415,6 +415,139 @@ describe('Teams', () => {
     const { items } = await collect({ provider: 'teams', tokens: microsoft.issueTokens(), filter: { senders: ['dana lee'] } });
 
     expect(items.map((item) => item.sender)).toEqual(['Dana Lee', 'Dana Lee']);
+  });
+});
+
+describe('Teams channels', () => {
+  const channelPath = (teamId: string, channelId: string) =>
+    `/v1.0/teams/${encodeURIComponent(teamId)}/channels/${encodeURIComponent(channelId)}/messages/delta`;
+
+  test('given channels, every joined team, channel and page of channel messages is read after the chats', async () => {
+    microsoft.chats = seedChats({ chats: 1, perChat: 1 });
+    microsoft.teams = seedTeams({ teams: 2, channels: 2, perChannel: 3 });
+    const [team] = microsoft.teams;
+    const [general] = team.channels;
+    general.messages.push({
+      id: '1',
+      from: 'Bot',
+      html: '<systemEventMessage/>',
+      createdDateTime: '2025-03-04T12:00:00Z',
+      messageType: 'systemEventMessage',
+    });
+    general.messages.push({ id: '2', from: 'Dana Lee', html: '<p>gone</p>', createdDateTime: '2025-03-04T12:01:00Z', deleted: true });
+
+    const { items, errors } = await collect({
+      provider: 'teams',
+      tokens: microsoft.issueTokens(),
+      pageSize: 2,
+      filter: { channels: true },
+    });
+
+    expect(errors).toEqual([]);
+    expect(items[0].kind).toBe('chat_message');
+    const channelItems = items.filter((item) => item.kind === 'channel_message');
+    expect(channelItems).toHaveLength(12);
+    expect(channelItems.find((item) => item.text.startsWith('Action'))).toEqual({
+      id: `${team.id}/${general.id}/${general.messages[0].id}`,
+      provider: 'teams',
+      kind: 'channel_message',
+      sender: 'Dana Lee',
+      date: new Date(general.messages[0].createdDateTime).toISOString(),
+      text: 'Action: ship the release of team 1',
+      channel: 'Team 1 / General',
+    });
+    expect([...new Set(channelItems.map((item) => item.channel))]).toEqual([
+      'Team 1 / General',
+      'Team 1 / Channel 2',
+      'Team 2 / General',
+      'Team 2 / Channel 2',
+    ]);
+    // Five rows (three posts, a system event, a deleted post) at two a page: three pages, the last with a deltaLink.
+    const generalPages = apiRequests(microsoft, channelPath(team.id, general.id));
+    expect(generalPages).toHaveLength(3);
+    expect(generalPages[1].query.$skiptoken).toBeTruthy();
+  });
+
+  test('given a last run, each channel delta asks only for messages changed since then, without $orderby', async () => {
+    microsoft.teams = seedTeams({ teams: 1, channels: 2, perChannel: 3 });
+    const [team] = microsoft.teams;
+    const since = new Date(team.channels[1].messages[0].createdDateTime);
+    team.channels[0].messages[0].lastModifiedDateTime = new Date(since.getTime() + 3_600_000);
+
+    const { items, errors } = await collect({ provider: 'teams', tokens: microsoft.issueTokens(), since, filter: { channels: true } });
+
+    expect(errors).toEqual([]);
+    const deltaRequests = microsoft.requests.filter((r) => r.path.endsWith('/messages/delta'));
+    expect(deltaRequests.map((r) => [r.query.$filter, r.query.$orderby])).toEqual(
+      Array(2).fill([`lastModifiedDateTime gt ${since.toISOString()}`, undefined]),
+    );
+    // The edited post of the first channel and the two later posts of the second.
+    expect(items.map((item) => item.text).sort()).toEqual([
+      'Action: ship the release of team 1',
+      'Post 2 in channel 2',
+      'Post 3 in channel 2',
+    ]);
+  });
+
+  test('given a channel that cannot be read, it yields one error and the other channels still arrive', async () => {
+    microsoft.teams = seedTeams({ teams: 1, channels: 3, perChannel: 1 });
+    const [team] = microsoft.teams;
+    microsoft.failChannelIds.add(team.channels[1].id);
+
+    const { items, errors } = await collect({ provider: 'teams', tokens: microsoft.issueTokens(), filter: { channels: true } });
+
+    expect(errors).toEqual([
+      { id: `${team.id}/${team.channels[1].id}`, message: 'Teams channel could not be read: Microsoft Graph answered 403 (Forbidden)' },
+    ]);
+    expect(items.map((item) => item.channel)).toEqual(['Team 1 / General', 'Team 1 / Channel 3']);
+  });
+
+  test('given a token without the channel scopes, the team list is one error and the chats still arrive', async () => {
+    microsoft.chats = seedChats({ chats: 1, perChat: 2 });
+    microsoft.teams = seedTeams();
+    microsoft.forbidJoinedTeams = true;
+
+    const { items, errors } = await collect({ provider: 'teams', tokens: microsoft.issueTokens(), filter: { channels: true } });
+
+    expect(items.map((item) => item.kind)).toEqual(['chat_message', 'chat_message']);
+    expect(errors).toEqual([
+      { id: 'joinedTeams', message: 'Teams channels could not be listed: Microsoft Graph answered 403 (Forbidden)' },
+    ]);
+  });
+
+  test('given an agent that does not ask for channels, no team is listed', async () => {
+    microsoft.chats = seedChats({ chats: 1, perChat: 1 });
+    microsoft.teams = seedTeams();
+
+    const { items } = await collect({ provider: 'teams', tokens: microsoft.issueTokens() });
+
+    expect(items).toHaveLength(1);
+    expect(apiRequests(microsoft, '/v1.0/me/joinedTeams')).toEqual([]);
+    expect(apiRequests(microsoft, '/v1.0/teams/')).toEqual([]);
+  });
+
+  test('given channels, consent, code exchange and refresh ask for the channel scopes; a chats-only credential never does', async () => {
+    const redirectUri = 'http://127.0.0.1:3000/api/v1/oauth/teams/callback';
+    const channelScopes = 'offline_access Chat.Read Team.ReadBasic.All Channel.ReadBasic.All ChannelMessage.Read.All';
+
+    const consent = new URL(authorizeUrl('teams', { settings, state: 's', redirectUri, channels: true }));
+    const tokens = await exchangeCode('teams', { settings, code: microsoft.issueCode({ redirectUri }), redirectUri, channels: true });
+    microsoft.expireAccessTokens();
+    microsoft.teams = seedTeams({ teams: 1, channels: 1, perChannel: 1 });
+    const { items, stored } = await collect({ provider: 'teams', tokens, filter: { channels: true } });
+    const chatsOnly = await exchangeCode('teams', { settings, code: microsoft.issueCode({ redirectUri }), redirectUri });
+
+    expect(consent.searchParams.get('scope')).toBe(channelScopes);
+    expect(tokens.scope).toBe(channelScopes);
+    const tokenForms = microsoft.requests.filter((r) => r.form).map((r) => [r.form!.grant_type, r.form!.scope]);
+    expect(tokenForms).toEqual([
+      ['authorization_code', channelScopes],
+      ['refresh_token', channelScopes],
+      ['authorization_code', 'offline_access Chat.Read'],
+    ]);
+    expect(stored).toHaveLength(1);
+    expect(items.map((item) => item.kind)).toEqual(['channel_message']);
+    expect(chatsOnly.scope).toBe('offline_access Chat.Read');
   });
 });
 

@@ -38,6 +38,47 @@ export interface FakeChat {
   messages: FakeChatMessage[];
 }
 
+/** A channel of a team, with its top-level messages. */
+export interface FakeChannel {
+  id: string;
+  displayName: string;
+  messages: FakeChatMessage[];
+}
+
+/** A team the user joined. */
+export interface FakeTeam {
+  id: string;
+  displayName: string;
+  channels: FakeChannel[];
+}
+
+/**
+ * `teams` teams of `channels` channels with `perChannel` messages each, a minute apart from `start`;
+ * the first message of the first channel of each team reads `Action: …`.
+ */
+export function seedTeams(options: { teams?: number; channels?: number; perChannel?: number; start?: Date } = {}): FakeTeam[] {
+  const { teams = 1, channels = 2, perChannel = 2, start = new Date('2025-03-04T09:00:00.000Z') } = options;
+  let n = 0;
+  return Array.from({ length: teams }, (_, t) => ({
+    id: `team-${t + 1}-0000-4000-8000-00000000000${t + 1}`,
+    displayName: `Team ${t + 1}`,
+    channels: Array.from({ length: channels }, (_, c) => ({
+      id: `19:channel${t + 1}${c + 1}@thread.tacv2`,
+      displayName: c === 0 ? 'General' : `Channel ${c + 1}`,
+      messages: Array.from({ length: perChannel }, (_, m) => {
+        const at = new Date(start.getTime() + (n += 1) * 60_000);
+        return {
+          id: String(at.getTime()),
+          from: m % 2 ? 'Evan Cho' : 'Dana Lee',
+          userId: `user-${m % 2}`,
+          html: m === 0 && c === 0 ? `<p>Action: ship the <i>release</i> of team ${t + 1}</p>` : `<p>Post ${m + 1} in channel ${c + 1}</p>`,
+          createdDateTime: at,
+        };
+      }),
+    })),
+  }));
+}
+
 /**
  * `chats` group chats with `perChat` messages each, a minute apart from `start`; the second
  * message of the first `todos` chats reads `TODO: …` (in HTML, as Teams sends it).
@@ -68,6 +109,7 @@ export interface FakeMicrosoftOptions {
   clientSecret?: string;
   mailbox?: FakeMail[];
   chats?: FakeChat[];
+  teams?: FakeTeam[];
   accessTokenTtlSeconds?: number;
 }
 
@@ -78,6 +120,12 @@ export interface FakeMicrosoft extends FakeProvider {
   chats: FakeChat[];
   /** Chat ids whose messages answer 403 Forbidden. */
   failChatIds: Set<string>;
+  /** Served by `/v1.0/me/joinedTeams`, `/v1.0/teams/:id/channels` and `…/channels/:id/messages(/delta)`. */
+  teams: FakeTeam[];
+  /** Channel ids whose messages answer 403 Forbidden. */
+  failChannelIds: Set<string>;
+  /** `/me/joinedTeams` answers 403, as for a token granted without the channel scopes. */
+  forbidJoinedTeams: boolean;
 }
 
 function graphError(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
@@ -184,6 +232,15 @@ function graphMessage(mail: FakeMail, preferText: boolean): Row {
 }
 
 function graphChatMessage(chat: FakeChat, message: FakeChatMessage): Row {
+  return graphMessageOf({ chatId: chat.id, channelIdentity: null }, message);
+}
+
+/** A channel message: no chatId, its team and channel in `channelIdentity`. */
+function graphChannelMessage(team: FakeTeam, channel: FakeChannel, message: FakeChatMessage): Row {
+  return graphMessageOf({ chatId: null, channelIdentity: { teamId: team.id, channelId: channel.id } }, message);
+}
+
+function graphMessageOf(where: { chatId: string | null; channelIdentity: Row | null }, message: FakeChatMessage): Row {
   return {
     id: message.id,
     replyToId: null,
@@ -195,11 +252,11 @@ function graphChatMessage(chat: FakeChat, message: FakeChatMessage): Row {
     deletedDateTime: message.deleted ? iso(message.lastModifiedDateTime ?? message.createdDateTime) : null,
     subject: null,
     summary: null,
-    chatId: chat.id,
+    chatId: where.chatId,
     importance: 'normal',
     locale: 'en-us',
     webUrl: null,
-    channelIdentity: null,
+    channelIdentity: where.channelIdentity,
     from: {
       application: null,
       device: null,
@@ -224,7 +281,14 @@ export async function startFakeMicrosoft(options: FakeMicrosoftOptions = {}): Pr
   const clientSecret = options.clientSecret ?? 'fake-ms-secret';
   const authority = new FakeAuthority({ ttlSeconds: options.accessTokenTtlSeconds ?? 3599, rotateRefreshTokens: true, prefix: 'eyJ0' });
   const requests: FakeRequest[] = [];
-  const state = { mailbox: options.mailbox ?? [], chats: options.chats ?? [], failChatIds: new Set<string>() };
+  const state = {
+    mailbox: options.mailbox ?? [],
+    chats: options.chats ?? [],
+    failChatIds: new Set<string>(),
+    teams: options.teams ?? [],
+    failChannelIds: new Set<string>(),
+    forbidJoinedTeams: false,
+  };
   let throttled = { remaining: 0, retryAfterSeconds: 0 };
   let baseUrl = '';
 
@@ -267,7 +331,15 @@ export async function startFakeMicrosoft(options: FakeMicrosoftOptions = {}): Pr
     res: ServerResponse,
     url: URL,
     rows: Row[],
-    o: { context: string; defaultTop: number; maxTop: number; skipParam: '$skip' | '$skiptoken'; dateField: string },
+    o: {
+      context: string;
+      defaultTop: number;
+      maxTop: number;
+      skipParam: '$skip' | '$skiptoken';
+      dateField: string;
+      /** A delta query: the last page carries `@odata.deltaLink` (a `$deltatoken`) instead of nothing. */
+      delta?: boolean;
+    },
   ) => {
     const params = url.searchParams;
     let matches = rows;
@@ -298,6 +370,8 @@ export async function startFakeMicrosoft(options: FakeMicrosoftOptions = {}): Pr
       const nextOffset = o.skipParam === '$skip' ? String(offset + top) : Buffer.from(String(offset + top)).toString('base64url');
       const query = [...params].filter(([key]) => key !== o.skipParam).concat([[o.skipParam, nextOffset]]);
       body['@odata.nextLink'] = `${baseUrl}${url.pathname}?${query.map(([key, value]) => `${key}=${encodeURIComponent(value)}`).join('&')}`;
+    } else if (o.delta) {
+      body['@odata.deltaLink'] = `${baseUrl}${url.pathname}?$deltatoken=${Buffer.from(new Date().toISOString()).toString('base64url')}`;
     }
     return sendJson(res, 200, body);
   };
@@ -349,6 +423,57 @@ export async function startFakeMicrosoft(options: FakeMicrosoftOptions = {}): Pr
         dateField: 'lastUpdatedDateTime',
       });
     }
+    if (path === '/me/joinedTeams') {
+      if (state.forbidJoinedTeams) return graphError(res, 403, 'Forbidden', 'Missing scope permissions on the request.');
+      // Graph's joinedTeams: no paging parameters, the team's basic fields.
+      const rows = state.teams.map((team) => ({
+        id: team.id,
+        displayName: team.displayName,
+        description: null,
+        isArchived: false,
+        tenantId: 'fake-tenant',
+      }));
+      return sendJson(res, 200, { '@odata.context': `${baseUrl}/v1.0/$metadata#teams`, '@odata.count': rows.length, value: rows });
+    }
+    const teamPath = /^\/teams\/([^/]+)\/channels(?:\/([^/]+)\/messages(\/delta)?)?$/.exec(path);
+    const team = teamPath ? state.teams.find((t) => t.id === decodeURIComponent(teamPath[1])) : undefined;
+    if (teamPath && !teamPath[2] && team) {
+      const rows = team.channels.map((channel) => ({
+        id: channel.id,
+        createdDateTime: '2025-01-01T00:00:00Z',
+        displayName: channel.displayName,
+        description: null,
+        isFavoriteByDefault: null,
+        email: '',
+        webUrl: `https://teams.microsoft.com/l/channel/${encodeURIComponent(channel.id)}/${encodeURIComponent(channel.displayName)}`,
+        membershipType: 'standard',
+        tenantId: 'fake-tenant',
+      }));
+      return sendJson(res, 200, {
+        '@odata.context': `${baseUrl}/v1.0/$metadata#teams('${team.id}')/channels`,
+        '@odata.count': rows.length,
+        value: rows,
+      });
+    }
+    const channel = teamPath?.[2] ? team?.channels.find((c) => c.id === decodeURIComponent(teamPath[2])) : undefined;
+    if (team && channel) {
+      if (state.failChannelIds.has(channel.id)) return graphError(res, 403, 'Forbidden', 'Forbidden');
+      const delta = !!teamPath?.[3];
+      // Channel messages: $top only; their delta also takes `$filter=lastModifiedDateTime gt …`, never $orderby.
+      if (url.searchParams.has('$orderby')) return graphError(res, 400, 'BadRequest', 'Query option OrderBy is not supported.');
+      const filter = url.searchParams.get('$filter');
+      if (filter && (!delta || !/^lastModifiedDateTime gt \S+$/.test(filter)))
+        return graphError(res, 400, 'BadRequest', `Unsupported filter: ${filter}`);
+      const rows = channel.messages.map((message) => graphChannelMessage(team, channel, message));
+      return collection(res, url, rows, {
+        context: `Collection(chatMessage)`,
+        defaultTop: 20,
+        maxTop: 50,
+        skipParam: '$skiptoken',
+        dateField: 'lastModifiedDateTime',
+        delta,
+      });
+    }
     const chatId = /^\/chats\/([^/]+)\/messages$/.exec(path)?.[1];
     const chat = chatId ? state.chats.find((c) => c.id === decodeURIComponent(chatId)) : undefined;
     if (chat && state.failChatIds.has(chat.id)) return graphError(res, 403, 'Forbidden', 'Forbidden');
@@ -394,6 +519,19 @@ export async function startFakeMicrosoft(options: FakeMicrosoftOptions = {}): Pr
       state.chats = chats;
     },
     failChatIds: state.failChatIds,
+    get teams() {
+      return state.teams;
+    },
+    set teams(teams: FakeTeam[]) {
+      state.teams = teams;
+    },
+    failChannelIds: state.failChannelIds,
+    get forbidJoinedTeams() {
+      return state.forbidJoinedTeams;
+    },
+    set forbidJoinedTeams(value: boolean) {
+      state.forbidJoinedTeams = value;
+    },
     ...tokenControls(authority),
     throttleNext: (n, retryAfterSeconds) => {
       throttled = { remaining: n, retryAfterSeconds };

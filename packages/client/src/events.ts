@@ -144,7 +144,7 @@ export interface ApprovalResolved {
   decidedBy: string | null;
 }
 
-/** `chat_request` from a device. `context` is accepted and not used yet. */
+/** `chat_request` from a device. `context` (≤ 8,000 characters of JSON) is kept on the session and given to the model every turn. */
 export interface ChatRequestPayload {
   message: string;
   context?: Record<string, unknown>;

@@ -79,6 +79,8 @@ export interface CloudFilterConfig {
   labels?: string[];
   dateRange?: { from?: string; to?: string };
   senders?: string[];
+  /** Teams: also read channel messages of the teams you joined (connecting asks for the channel scopes, which most tenants let only an admin grant). */
+  channels?: boolean;
 }
 
 export interface RegisterRequest {
@@ -116,6 +118,8 @@ export interface ChatRequest {
   deviceId?: string;
   config?: { provider: string; model: string };
   tools?: 'device' | 'none';
+  /** Where the user is in the app (≤ 8,000 characters of JSON): kept on the session, given to the model every turn; `{}` clears it. */
+  context?: Record<string, unknown>;
 }
 export interface EmbedRequest {
   text: string;
@@ -394,6 +398,8 @@ export interface ChatSession {
   /** Set on a session started through a chatflow's public widget. */
   embedId: string | null;
   escalationReason: string | null;
+  /** The app's context of the conversation (the latest request that carried one). */
+  context: Record<string, unknown> | null;
   title: string | null;
   createdAt: string;
   updatedAt: string;

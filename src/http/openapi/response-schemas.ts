@@ -128,6 +128,7 @@ export const cloudAgentView = z.object({
     labels: z.array(z.string()).optional(),
     dateRange: z.object({ from: z.string().optional(), to: z.string().optional() }).optional(),
     senders: z.array(z.string()).optional(),
+    channels: z.boolean().optional().describe('Teams: also reads channel messages of the joined teams'),
   }),
   connected: z.boolean().describe('Whether an OAuth credential is attached (`/oauth/{provider}/authorize?agentId=`)'),
   status: z.enum(['active', 'reauth_required']),
@@ -287,6 +288,12 @@ const chatSessionView = z.object({
   flowId: z.uuid().nullable(),
   embedId: z.uuid().nullable().describe("Set on a session started through a chatflow's public widget"),
   escalationReason: z.string().nullable(),
+  context: z
+    .record(z.string(), z.unknown())
+    .nullable()
+    .describe(
+      "What the user's app sent as the conversation's context (the latest request that carried one); given to the model every turn",
+    ),
   title: z.string().nullable(),
   createdAt: timestamp,
   updatedAt: timestamp,

@@ -66,6 +66,7 @@ const startTurn = (ctx: ChatPorts, userId: string, body: z.output<typeof chatBod
     deviceId: body.deviceId,
     tools: body.tools,
     model: body.config,
+    context: body.context,
   });
 
 /** The status of a turn that ended in `error`: 503 model unreachable, 429 budget spent mid-turn, else 502. */
@@ -90,7 +91,8 @@ export const chatRoutes = [
     description:
       "Tools run on the device (`deviceId`, else the caller's online device); dangerous ones wait for an approval. " +
       '`tools: "none"` (the default when no device is online) answers as a plain assistant without device tools; ' +
-      '`tools: "device"` with no device online is 409 `device_offline`. `config: {provider, model}` picks a configured model (else 400 `unknown_model`; a local provider on a plan without local models is 403 `tier_forbidden`).',
+      '`tools: "device"` with no device online is 409 `device_offline`. `config: {provider, model}` picks a configured model (else 400 `unknown_model`; a local provider on a plan without local models is 403 `tier_forbidden`). ' +
+      '`context` (a JSON object of at most 8,000 characters) is kept on the session and given to the model on every turn of it; a later `context` replaces it, `{}` clears it.',
     body: chatBodySchema,
     responses: {
       200: {
