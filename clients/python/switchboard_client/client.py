@@ -1065,12 +1065,14 @@ class ChatApi:
         """
         return self._t.request("POST", "/chat/sessions/{id}/cancel", {"id": session_id}, {}, {}, None, False, False)
 
-    def chat(self, message: str, session_id: Optional[str] = None, device_id: Optional[str] = None, config: Optional[Dict[str, Any]] = None, tools: Optional[str] = None) -> Dict[str, Any]:
+    def chat(self, message: str, session_id: Optional[str] = None, device_id: Optional[str] = None, config: Optional[Dict[str, Any]] = None, tools: Optional[str] = None, context: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         """One assistant turn, answered as JSON when it ends
 
         ``POST /api/v1/chat``.
 
-        Tools run on the device (`deviceId`, else the caller's online device); dangerous ones wait for an approval. `tools: "none"` (the default when no device is online) answers as a plain assistant without device tools; `tools: "device"` with no device online is 409 `device_offline`. `config: {provider, model}` picks a configured model (else 400 `unknown_model`; a local provider on a plan without local models is 403 `tier_forbidden`).
+        Tools run on the device (`deviceId`, else the caller's online device); dangerous ones wait for an approval. `tools: "none"` (the default when no device is online) answers as a plain assistant without device tools; `tools: "device"` with no device online is 409 `device_offline`. `config: {provider, model}` picks a configured model (else 400 `unknown_model`; a local provider on a plan without local models is 403 `tier_forbidden`). `context` (a JSON object of at most 8,000 characters) is kept on the session and given to the model on every turn of it; a later `context` replaces it, `{}` clears it.
+
+        context: What the user's app says about where the user is (open project, selected task, screen): a JSON object of at most 8000 characters, kept on the session and given to the model on every turn of it. A later request with `context` replaces it; `{}` clears it.
         """
         body: Dict[str, Any] = {"message": message}
         if session_id is not None:
@@ -1081,12 +1083,16 @@ class ChatApi:
             body["config"] = config
         if tools is not None:
             body["tools"] = tools
+        if context is not None:
+            body["context"] = context
         return self._t.request("POST", "/chat", {}, {}, {}, body, True, False)
 
-    def chat_stream(self, message: str, session_id: Optional[str] = None, device_id: Optional[str] = None, config: Optional[Dict[str, Any]] = None, tools: Optional[str] = None) -> EventStream:
+    def chat_stream(self, message: str, session_id: Optional[str] = None, device_id: Optional[str] = None, config: Optional[Dict[str, Any]] = None, tools: Optional[str] = None, context: Optional[Dict[str, Any]] = None) -> EventStream:
         """One assistant turn, streamed as server-sent events
 
         ``POST /api/v1/chat/stream``: server-sent events; iterate the answer.
+
+        context: What the user's app says about where the user is (open project, selected task, screen): a JSON object of at most 8000 characters, kept on the session and given to the model on every turn of it. A later request with `context` replaces it; `{}` clears it.
         """
         body: Dict[str, Any] = {"message": message}
         if session_id is not None:
@@ -1097,6 +1103,8 @@ class ChatApi:
             body["config"] = config
         if tools is not None:
             body["tools"] = tools
+        if context is not None:
+            body["context"] = context
         return self._t.request("POST", "/chat/stream", {}, {}, {}, body, True, True)
 
     def delete_chat_session(self, session_id: str) -> None:
@@ -1152,12 +1160,14 @@ class AsyncChatApi:
         """
         return await self._t.arequest("POST", "/chat/sessions/{id}/cancel", {"id": session_id}, {}, {}, None, False, False)
 
-    async def chat(self, message: str, session_id: Optional[str] = None, device_id: Optional[str] = None, config: Optional[Dict[str, Any]] = None, tools: Optional[str] = None) -> Dict[str, Any]:
+    async def chat(self, message: str, session_id: Optional[str] = None, device_id: Optional[str] = None, config: Optional[Dict[str, Any]] = None, tools: Optional[str] = None, context: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         """One assistant turn, answered as JSON when it ends
 
         ``POST /api/v1/chat``.
 
-        Tools run on the device (`deviceId`, else the caller's online device); dangerous ones wait for an approval. `tools: "none"` (the default when no device is online) answers as a plain assistant without device tools; `tools: "device"` with no device online is 409 `device_offline`. `config: {provider, model}` picks a configured model (else 400 `unknown_model`; a local provider on a plan without local models is 403 `tier_forbidden`).
+        Tools run on the device (`deviceId`, else the caller's online device); dangerous ones wait for an approval. `tools: "none"` (the default when no device is online) answers as a plain assistant without device tools; `tools: "device"` with no device online is 409 `device_offline`. `config: {provider, model}` picks a configured model (else 400 `unknown_model`; a local provider on a plan without local models is 403 `tier_forbidden`). `context` (a JSON object of at most 8,000 characters) is kept on the session and given to the model on every turn of it; a later `context` replaces it, `{}` clears it.
+
+        context: What the user's app says about where the user is (open project, selected task, screen): a JSON object of at most 8000 characters, kept on the session and given to the model on every turn of it. A later request with `context` replaces it; `{}` clears it.
         """
         body: Dict[str, Any] = {"message": message}
         if session_id is not None:
@@ -1168,12 +1178,16 @@ class AsyncChatApi:
             body["config"] = config
         if tools is not None:
             body["tools"] = tools
+        if context is not None:
+            body["context"] = context
         return await self._t.arequest("POST", "/chat", {}, {}, {}, body, True, False)
 
-    def chat_stream(self, message: str, session_id: Optional[str] = None, device_id: Optional[str] = None, config: Optional[Dict[str, Any]] = None, tools: Optional[str] = None) -> AsyncEventStream:
+    def chat_stream(self, message: str, session_id: Optional[str] = None, device_id: Optional[str] = None, config: Optional[Dict[str, Any]] = None, tools: Optional[str] = None, context: Optional[Dict[str, Any]] = None) -> AsyncEventStream:
         """One assistant turn, streamed as server-sent events
 
         ``POST /api/v1/chat/stream``: server-sent events; iterate the answer.
+
+        context: What the user's app says about where the user is (open project, selected task, screen): a JSON object of at most 8000 characters, kept on the session and given to the model on every turn of it. A later request with `context` replaces it; `{}` clears it.
         """
         body: Dict[str, Any] = {"message": message}
         if session_id is not None:
@@ -1184,6 +1198,8 @@ class AsyncChatApi:
             body["config"] = config
         if tools is not None:
             body["tools"] = tools
+        if context is not None:
+            body["context"] = context
         return self._t.astream("POST", "/chat/stream", {}, {}, {}, body, True, True)
 
     async def delete_chat_session(self, session_id: str) -> None:
