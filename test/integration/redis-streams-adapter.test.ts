@@ -159,7 +159,11 @@ describe('the Redis Streams adapter', () => {
     await waitUntil(() => got.at(-1) === sent - 1, 15_000);
 
     expect(recovered).toEqual(Array.from({ length: 12 }, () => true));
-    expect(got).toEqual(Array.from({ length: sent }, (_, n) => n));
+    // The count starts with the first event the node read: its stream reader may begin after the
+    // ticker did (a loaded machine). From there on, nothing may be missing, repeated or out of order.
+    const first = got[0];
+    expect(first).toBeLessThan(50);
+    expect(got).toEqual(Array.from({ length: sent - first }, (_, n) => first + n));
     await closeSocketServer(node);
   }, 120_000);
 
