@@ -23,7 +23,10 @@ function gate() {
   return { open, opened };
 }
 
-/** Reads an SSE response to its end, keeping each message's data as the exact text sent. */
+/** A notes message's text: a chunk's JSON decoded to its markdown; `[DONE]` and `[ERROR] …` as sent. */
+const notesText = (data: string): string => (data.startsWith('{') ? (JSON.parse(data) as { type: 'chunk'; text: string }).text : data);
+
+/** Reads an SSE response to its end, keeping each message's text (chunks decoded from their JSON). */
 async function readDataStream(
   url: string,
   token: string,
@@ -40,7 +43,7 @@ async function readDataStream(
     return { status: response.status, headers: response.headers, data: [], body: text ? JSON.parse(text) : undefined };
   }
   const data: string[] = [];
-  const parser = createParser({ onEvent: (event) => data.push(event.data) });
+  const parser = createParser({ onEvent: (event) => data.push(notesText(event.data)) });
   const decoder = new TextDecoder();
   for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) parser.feed(decoder.decode(chunk, { stream: true }));
   return { status: response.status, headers: response.headers, data };
@@ -135,7 +138,7 @@ describe('session ticket notes', () => {
     expect(data.at(-1)).toBe('[DONE]');
     const chunks = data.slice(0, -1);
     expect(chunks.length).toBeGreaterThan(4);
-    // Chunks that carried newlines arrived as several data: lines and were joined back exactly.
+    // Chunks that carried newlines arrived as JSON and were decoded back exactly.
     expect(chunks.some((chunk) => chunk.includes('\n'))).toBe(true);
     const text = chunks.join('');
     expect(hasNoteSections(text)).toBe(true);

@@ -248,7 +248,7 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
               if (data === '[DONE]') return { kind: 'event', value: { type: 'done' }, terminal: true };
               if (data.startsWith('[ERROR]'))
                 return { kind: 'event', value: { type: 'error', message: data.slice(7).trim() }, terminal: true };
-              return { kind: 'event', value: { type: 'chunk', text: data }, terminal: false };
+              return { kind: 'event', value: { type: 'chunk', text: notesChunkText(data) }, terminal: false };
             },
           },
           opts,
@@ -542,4 +542,19 @@ function pageQuery(page: { limit?: number; cursor?: string }): string {
   if (page.cursor) params.set('cursor', page.cursor);
   const text = params.toString();
   return text ? `?${text}` : '';
+}
+
+/**
+ * A ticket-notes chunk's text: each chunk is one JSON line `{"type":"chunk","text":…}` (its
+ * newlines escaped); a server that sends the bare markdown instead is read as is.
+ */
+function notesChunkText(data: string): string {
+  try {
+    const parsed: unknown = JSON.parse(data);
+    if (parsed && typeof parsed === 'object' && typeof (parsed as { text?: unknown }).text === 'string')
+      return (parsed as { text: string }).text;
+  } catch {
+    // Not JSON: bare markdown.
+  }
+  return data;
 }

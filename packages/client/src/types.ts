@@ -555,7 +555,7 @@ export interface MetricsSummary {
   };
 }
 
-/** A chunk of the ticket-notes stream (`data: <chunk>` … `data: [DONE]` / `data: [ERROR] msg`). */
+/** A message of the ticket-notes stream (`data: {"type":"chunk","text":…}` … `data: [DONE]` / `data: [ERROR] msg`). */
 export type NotesStreamEvent = { type: 'chunk'; text: string } | { type: 'done' } | { type: 'error'; message: string };
 
 // Flows (chatflows and agentflows), their executions and public embeds.
