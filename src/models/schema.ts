@@ -158,7 +158,24 @@ export const chatSessions = pgTable('chat_sessions', {
   /** A session of a public chat widget belongs to that embed alone (0009_flow_embeds.sql, decision 0121). */
   embedId: uuid('embed_id'),
   escalationReason: text('escalation_reason'),
+  /** Resolution outputs taken from the notes when they are stored (0020_session_resolution_outputs.sql, decision 0246). */
+  problemSummary: text('problem_summary'),
+  diagnosticSteps: jsonb('diagnostic_steps').$type<DiagnosticStep[]>(),
   ...timestamps,
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+/** One step of a session's troubleshooting, as its notes list it. */
+export interface DiagnosticStep {
+  description: string;
+}
+
+/** A resolved session's embedding, kept apart so session reads never carry the vector (decision 0246). */
+export const chatSessionEmbeddings = pgTable('chat_session_embeddings', {
+  sessionId: uuid('session_id').primaryKey(),
+  userId: uuid('user_id').notNull(),
+  model: text('model').notNull(),
+  vector: jsonb('vector').$type<number[]>().notNull(),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 });
 

@@ -233,6 +233,9 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
         post<{ sessionId: string; status: 'escalated' }>(`/chat/sessions/${seg(sessionId)}/escalate`, body),
       pause: (sessionId: string) => post<{ sessionId: string; status: 'paused' }>(`/chat/sessions/${seg(sessionId)}/pause`, {}),
       documentation: (sessionId: string) => get<T.SessionDocumentation>(`/chat/sessions/${seg(sessionId)}/documentation`),
+      /** The caller's resolved sessions most like `q` (a problem in words), best first; `limit` ≤ 20, default 5. */
+      similarSessions: (q: string, opts: { limit?: number } = {}) =>
+        get<{ model: string; sessions: T.SimilarSession[] }>(`/chat/sessions/similar${queryString({ q, limit: opts.limit })}`),
       /** The ticket notes as they are written: `chunk`s, then `done` or `error`. Reopening replays from the first chunk. */
       documentationStream(sessionId: string, opts: Pick<EventStreamOptions, 'signal'> = {}): EventStream<T.NotesStreamEvent> {
         return new EventStream<T.NotesStreamEvent>(
