@@ -189,9 +189,10 @@ export function renderProtocolDoc(): string {
   out.push(
     '### Ticket notes stream',
     '',
-    '`GET /api/v1/chat/sessions/:id/documentation/stream`: the notes of a resolved session as plain `data:` messages (no',
-    '`event:`, no `id:`), ending with `[DONE]` or `[ERROR] <message>`. Opening it again replays from the first chunk. The notes',
-    'have exactly four sections: `## Problem Summary`, `## Steps Taken`, `## Resolution`, `## Next Steps`.',
+    '`GET /api/v1/chat/sessions/:id/documentation/stream`: the notes of a resolved session as `data:` messages of one line',
+    'each (no `event:`, no `id:`): every chunk is JSON `{"type":"chunk","text":…}`, so its newlines survive a client that reads',
+    'each `data:` line on its own; the stream ends with a plain `[DONE]` or `[ERROR] <message>`. Opening it again replays from',
+    'the first chunk. The notes have exactly four sections: `## Problem Summary`, `## Steps Taken`, `## Resolution`, `## Next Steps`.',
     '',
   );
   for (const [name, doc] of Object.entries(sse.notes)) out.push(sseEvent(name, doc, 'text'), '');

@@ -159,7 +159,17 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       chatCancels: deps.chatCancels,
       budget: deps.budget,
     }),
-    notes: new SessionNotesRunner({ config, repos, models, notesEvents, logger, metrics, runs: deps.notesRuns, budget: deps.budget }),
+    notes: new SessionNotesRunner({
+      config,
+      repos,
+      models,
+      notesEvents,
+      logger,
+      metrics,
+      runs: deps.notesRuns,
+      budget: deps.budget,
+      enqueue,
+    }),
     journeys: new JourneyRunner({
       config,
       repos,

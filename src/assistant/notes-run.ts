@@ -5,6 +5,7 @@ import { ticketNotesJobId } from '../producers/assistant';
 import type { RunOutcome } from '../runs/outcome';
 import type { RunHandle, RunKernel } from '../runs/run-kernel';
 import { NOTES_INTERRUPTED, type NotesEventLog } from './notes-events';
+import { resolutionOutputs } from './ticket-notes';
 
 /** What written notes carry. */
 export interface NotesResult {
@@ -20,7 +21,7 @@ export const NOTES_CANCELLED = 'The notes were cancelled; resolve the session ag
 /**
  * A session's ticket notes as a kind of run (decision 0201), keyed by the session: written again
  * after a failure by reopening the run. The session's `documentation_status` follows the run's end
- * in the same transaction (succeeded → `ready` with the notes, otherwise `failed`); the terminal
+ * in the same transaction (succeeded → `ready` with the notes and their resolution outputs, otherwise `failed`); the terminal
  * event is the notes log's `done` or `error`. Only the session's owner may cancel them.
  */
 export function registerNotesRuns(kernel: RunKernel, deps: { repos: Repositories; notesEvents: NotesEventLog; logger: Logger }): NotesRuns {
@@ -40,8 +41,10 @@ export function registerNotesRuns(kernel: RunKernel, deps: { repos: Repositories
     },
 
     async persist(tx, run, outcome) {
-      if (outcome.status === 'succeeded') await repos.notes.storeDocumentation(run.id, outcome.result.documentation, tx);
-      else await repos.notes.setDocumentationStatus(run.id, 'failed', tx);
+      if (outcome.status === 'succeeded') {
+        const { documentation } = outcome.result;
+        await repos.notes.storeDocumentation(run.id, documentation, resolutionOutputs(documentation, null), tx);
+      } else await repos.notes.setDocumentationStatus(run.id, 'failed', tx);
     },
 
     async announce(run, outcome) {

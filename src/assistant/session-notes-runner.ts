@@ -7,6 +7,7 @@ import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import type { Metrics } from '../observability/metrics';
 import type { TicketNotesJob } from '../producers/assistant';
+import type { Enqueue } from '../producers/registry';
 import { NOTES_INTERRUPTED, type NotesEventLog } from './notes-events';
 import type { NotesOutcome, NotesRuns } from './notes-run';
 import { NOTE_SECTIONS, NotesGate, templateSections, type NotesMessage } from './ticket-notes';
@@ -32,6 +33,8 @@ export interface SessionNotesRunnerDeps {
   metrics?: Metrics;
   /** Gives back the reservation the resolve took when the notes' model call did not take it over. */
   budget?: Pick<BudgetDoor, 'releaseUnused'>;
+  /** Queues the session's embedding once its notes are stored. */
+  enqueue?: Enqueue;
 }
 
 /**
@@ -115,7 +118,21 @@ export class SessionNotesRunner {
     }
     const chars = outcome.result.documentation.length;
     log.info({ chars, completedFromTemplate: completed }, 'ticket notes stored');
+    await this.queueEmbedding(data, log);
     return { completedFromTemplate: completed, chars };
+  }
+
+  /**
+   * The stored notes are final whatever happens here: a session whose embedding could not be
+   * queued is only missing from similar-session lookups, so that is logged, not a failed job.
+   */
+  private async queueEmbedding(data: TicketNotesJob, log: Logger): Promise<void> {
+    if (!this.deps.enqueue) return;
+    try {
+      await this.deps.enqueue('assistant', 'session-embedding', { userId: data.userId, sessionId: data.sessionId });
+    } catch (error) {
+      log.warn({ err: error }, 'session embedding not queued; the session is left out of similar-session lookups');
+    }
   }
 
   private prompt(messages: NotesMessage[], resolutionSummary: string | null) {

@@ -130,3 +130,44 @@ export class NotesGate {
     return line + newline;
   }
 }
+
+/** What resolving a session leaves besides the markdown: the problem, the steps taken, the resolution. */
+export interface ResolutionOutputs {
+  problemSummary: string;
+  diagnosticSteps: Array<{ description: string }>;
+  /** The summary the user gave when resolving, else the notes' Resolution section. */
+  resolutionSummary: string;
+}
+
+/** The body of each of the four sections of `notes` (empty for a section it lacks). */
+function sectionBodies(notes: string): string[] {
+  const bodies: string[] = NOTE_SECTIONS.map(() => '');
+  let current = -1;
+  for (const line of notes.split(/\r?\n/)) {
+    if (/^##(?!#)/.test(line)) {
+      current = NOTE_SECTIONS.indexOf(line.replace(/^##\s*/, '').trim() as (typeof NOTE_SECTIONS)[number]);
+      continue;
+    }
+    if (current >= 0) bodies[current] += `${line}\n`;
+  }
+  return bodies.map((body) => body.trim());
+}
+
+/**
+ * The resolution outputs of stored notes: the Problem Summary section as the problem, each item of
+ * Steps Taken (a bullet, or a line) as one diagnostic step, and the user's resolution summary or,
+ * when they gave none, the Resolution section.
+ */
+export function resolutionOutputs(notes: string, givenSummary: string | null): ResolutionOutputs {
+  const [problem, steps, resolution] = sectionBodies(notes);
+  const diagnosticSteps = steps
+    .split('\n')
+    .map((line) => line.replace(/^\s*(?:[-*+]|\d+[.)])\s+/, '').trim())
+    .filter(Boolean)
+    .map((description) => ({ description }));
+  return {
+    problemSummary: problem,
+    diagnosticSteps,
+    resolutionSummary: givenSummary?.trim() ? givenSummary.trim() : resolution,
+  };
+}

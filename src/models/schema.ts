@@ -160,7 +160,24 @@ export const chatSessions = pgTable('chat_sessions', {
   escalationReason: text('escalation_reason'),
   /** The app's context of the conversation, given to the model on every turn (0021_chat_session_context.sql). */
   context: jsonb('context').$type<Record<string, unknown>>(),
+  /** Resolution outputs taken from the notes when they are stored (0020_session_resolution_outputs.sql, decision 0246). */
+  problemSummary: text('problem_summary'),
+  diagnosticSteps: jsonb('diagnostic_steps').$type<DiagnosticStep[]>(),
   ...timestamps,
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+/** One step of a session's troubleshooting, as its notes list it. */
+export interface DiagnosticStep {
+  description: string;
+}
+
+/** A resolved session's embedding, kept apart so session reads never carry the vector (decision 0246). */
+export const chatSessionEmbeddings = pgTable('chat_session_embeddings', {
+  sessionId: uuid('session_id').primaryKey(),
+  userId: uuid('user_id').notNull(),
+  model: text('model').notNull(),
+  vector: jsonb('vector').$type<number[]>().notNull(),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 });
 

@@ -1,6 +1,26 @@
-import { and, eq, isNull, or, sql } from 'drizzle-orm';
+import { and, desc, eq, isNull, or, sql } from 'drizzle-orm';
 import type { Db, DbOrTx } from './database';
-import { chatSessions, type ChatSessionRow } from './schema';
+import { chatSessionEmbeddings, chatSessions, type ChatSessionRow, type DiagnosticStep } from './schema';
+
+/** What resolving leaves besides the notes; the resolution is kept only where the user gave none. */
+export interface StoredOutputs {
+  problemSummary: string;
+  diagnosticSteps: DiagnosticStep[];
+  resolutionSummary: string;
+}
+
+/** A resolved session's embedding with what a lookup shows of the session. */
+export interface EmbeddedSession {
+  sessionId: string;
+  title: string | null;
+  problemSummary: string | null;
+  resolutionSummary: string | null;
+  updatedAt: Date;
+  vector: number[];
+}
+
+/** How many of a user's embedded sessions a similarity lookup compares, most recent first. */
+export const SIMILAR_SCAN_LIMIT = 2_000;
 
 export type SessionStatus = ChatSessionRow['status'];
 export type DocumentationStatus = NonNullable<ChatSessionRow['documentationStatus']>;
@@ -50,8 +70,63 @@ export class SessionNotesRepository {
     await db.update(chatSessions).set({ documentationStatus: status }).where(eq(chatSessions.id, sessionId));
   }
 
-  /** Keeps the final notes. */
-  async storeDocumentation(sessionId: string, documentation: string, db: DbOrTx = this.db): Promise<void> {
-    await db.update(chatSessions).set({ documentation, documentationStatus: 'ready' }).where(eq(chatSessions.id, sessionId));
+  /**
+   * Keeps the final notes and their resolution outputs. The resolution summary the user gave when
+   * resolving stays; the notes' Resolution fills it only when there is none.
+   */
+  async storeDocumentation(sessionId: string, documentation: string, outputs: StoredOutputs, db: DbOrTx = this.db): Promise<void> {
+    await db
+      .update(chatSessions)
+      .set({
+        documentation,
+        documentationStatus: 'ready',
+        problemSummary: outputs.problemSummary,
+        diagnosticSteps: outputs.diagnosticSteps,
+        resolutionSummary: sql`coalesce(nullif(btrim(${chatSessions.resolutionSummary}), ''), ${outputs.resolutionSummary})`,
+      })
+      .where(eq(chatSessions.id, sessionId));
+  }
+
+  /** Keeps (or replaces) the session's embedding. */
+  async storeEmbedding(input: { sessionId: string; userId: string; model: string; vector: number[] }): Promise<void> {
+    const { sessionId, userId, model, vector } = input;
+    await this.db
+      .insert(chatSessionEmbeddings)
+      .values({ sessionId, userId, model, vector })
+      .onConflictDoUpdate({ target: chatSessionEmbeddings.sessionId, set: { model, vector, updatedAt: sql`now()` } });
+  }
+
+  /** The embedding of one session, if it has one. */
+  async embeddingOf(sessionId: string): Promise<{ model: string; vector: number[] } | null> {
+    const [row] = await this.db
+      .select({ model: chatSessionEmbeddings.model, vector: chatSessionEmbeddings.vector })
+      .from(chatSessionEmbeddings)
+      .where(eq(chatSessionEmbeddings.sessionId, sessionId));
+    return row ?? null;
+  }
+
+  /** The user's resolved sessions embedded by `model`, most recently embedded first (at most {@link SIMILAR_SCAN_LIMIT}). */
+  async embeddedResolved(userId: string, model: string): Promise<EmbeddedSession[]> {
+    return this.db
+      .select({
+        sessionId: chatSessions.id,
+        title: chatSessions.title,
+        problemSummary: chatSessions.problemSummary,
+        resolutionSummary: chatSessions.resolutionSummary,
+        updatedAt: chatSessions.updatedAt,
+        vector: chatSessionEmbeddings.vector,
+      })
+      .from(chatSessionEmbeddings)
+      .innerJoin(chatSessions, eq(chatSessions.id, chatSessionEmbeddings.sessionId))
+      .where(
+        and(
+          eq(chatSessionEmbeddings.userId, userId),
+          eq(chatSessions.userId, userId),
+          eq(chatSessionEmbeddings.model, model),
+          eq(chatSessions.status, 'resolved'),
+        ),
+      )
+      .orderBy(desc(chatSessionEmbeddings.updatedAt))
+      .limit(SIMILAR_SCAN_LIMIT);
   }
 }

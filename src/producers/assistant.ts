@@ -43,6 +43,12 @@ export type TicketNotesJob = z.infer<typeof ticketNotesJobSchema>;
 /** One notes job per session: a double resolve (or a resolve racing a retry) never writes twice. */
 export const ticketNotesJobId = (sessionId: string) => `notes-${sessionId}`;
 
+/** `session-embedding`: embed a resolved session from its stored notes, so similar sessions find it. */
+export const sessionEmbeddingJobSchema = z.object({ userId: z.uuid(), sessionId: z.uuid() });
+export type SessionEmbeddingJob = z.infer<typeof sessionEmbeddingJobSchema>;
+/** One embedding per session's notes: a repeat while one is queued is the same job. */
+export const sessionEmbeddingJobId = (sessionId: string) => `session-embedding-${sessionId}`;
+
 /** `journey-turn`: one answer of an agent setup journey (0027); the answer waits in `JourneyStore`. */
 export const journeyTurnJobSchema = z.object({
   userId: z.uuid(),
@@ -104,6 +110,15 @@ export const assistantQueue = defineQueue({
       schema: ticketNotesJobSchema,
       options: { ...baseJobOptions, attempts: 1 },
       jobId: (job) => ticketNotesJobId(job.sessionId),
+    }),
+    /**
+     * Follows written notes. Retried with backoff (embedding twice only replaces the row); removed
+     * once done, so notes written again later queue a fresh one under the same id.
+     */
+    'session-embedding': defineJob({
+      schema: sessionEmbeddingJobSchema,
+      options: { ...baseJobOptions, removeOnComplete: true },
+      jobId: (job) => sessionEmbeddingJobId(job.sessionId),
     }),
     /**
      * One attempt: the model call retries and falls back inside it; a failed turn answers the waiting

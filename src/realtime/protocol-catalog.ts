@@ -597,12 +597,12 @@ export const chatSseCatalog = {
   },
 } satisfies SseCatalog<ChatEvent>;
 
-/** Ticket notes are plain `data:` lines, not JSON: the catalog is keyed by the notes log's event types. */
+/** Ticket notes: one-line JSON chunks, then a plain `[DONE]` or `[ERROR] …`; keyed by the notes log's event types. */
 export const notesSseCatalog = {
   chunk: {
-    summary: 'A piece of the markdown notes (a stored note arrives as one chunk).',
-    fields: { data: 'markdown text; multi-line pieces use several `data:` lines' },
-    example: '## Problem Summary\nThe user could not find their tasks.',
+    summary: 'A piece of the markdown notes (a stored note arrives as one chunk), as one line of JSON: its newlines are escaped.',
+    fields: { type: '`"chunk"`', text: 'markdown text, newlines included' },
+    example: JSON.stringify({ type: 'chunk', text: '## Problem Summary\nThe user could not find their tasks.\n' }),
   },
   done: { summary: 'Last message: the notes are complete.', fields: { data: '`[DONE]`' }, example: '[DONE]' },
   error: {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
+import { sql } from 'drizzle-orm';
 import { createParser } from 'eventsource-parser';
 import type { Redis } from 'ioredis';
 import { demoResponder } from '../../src/ai/demo-llm';
@@ -23,7 +24,10 @@ function gate() {
   return { open, opened };
 }
 
-/** Reads an SSE response to its end, keeping each message's data as the exact text sent. */
+/** A notes message's text: a chunk's JSON decoded to its markdown; `[DONE]` and `[ERROR] …` as sent. */
+const notesText = (data: string): string => (data.startsWith('{') ? (JSON.parse(data) as { type: 'chunk'; text: string }).text : data);
+
+/** Reads an SSE response to its end, keeping each message's text (chunks decoded from their JSON). */
 async function readDataStream(
   url: string,
   token: string,
@@ -40,7 +44,7 @@ async function readDataStream(
     return { status: response.status, headers: response.headers, data: [], body: text ? JSON.parse(text) : undefined };
   }
   const data: string[] = [];
-  const parser = createParser({ onEvent: (event) => data.push(event.data) });
+  const parser = createParser({ onEvent: (event) => data.push(notesText(event.data)) });
   const decoder = new TextDecoder();
   for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) parser.feed(decoder.decode(chunk, { stream: true }));
   return { status: response.status, headers: response.headers, data };
@@ -108,8 +112,15 @@ describe('session ticket notes', () => {
     (await queue.getJobs(['waiting', 'active', 'completed', 'failed', 'delayed'])).filter(
       (job) => job.name === 'ticket-notes' && job.data.sessionId === sessionId,
     );
-  const usageCalls = async (user: TestUser) =>
-    (await request('GET', `${t.api}/metrics/summary`, { token: user.accessToken })).body.usage.last24h.calls as number;
+  /** The user's recorded model calls for notes (the session's embedding, which follows, is another purpose). */
+  const notesCalls = async (user: TestUser) => {
+    const result: unknown = await t.app.repos.db.execute(
+      sql`select count(*)::int as calls from llm_usage where user_id = ${user.id} and purpose = 'notes'`,
+    );
+    // node-postgres answers {rows}, PGlite the rows themselves.
+    const rows = (result as { rows?: Array<{ calls: number }> }).rows ?? (result as Array<{ calls: number }>);
+    return Number(rows[0].calls);
+  };
 
   test('given a held model, resolve answers before the notes exist; the stream then yields the four sections and [DONE], and the stored copy equals it', async () => {
     const { user, sessionId } = await userWithSession();
@@ -118,7 +129,7 @@ describe('session ticket notes', () => {
       await held.opened;
       return demoResponder(req);
     };
-    const callsBefore = await usageCalls(user);
+    const callsBefore = await notesCalls(user);
 
     const res = await resolve(user, sessionId, { resolutionSummary: 'Fixed by restarting the router.' });
     expect(res.status).toBe(200);
@@ -135,7 +146,7 @@ describe('session ticket notes', () => {
     expect(data.at(-1)).toBe('[DONE]');
     const chunks = data.slice(0, -1);
     expect(chunks.length).toBeGreaterThan(4);
-    // Chunks that carried newlines arrived as several data: lines and were joined back exactly.
+    // Chunks that carried newlines arrived as JSON and were decoded back exactly.
     expect(chunks.some((chunk) => chunk.includes('\n'))).toBe(true);
     const text = chunks.join('');
     expect(hasNoteSections(text)).toBe(true);
@@ -145,12 +156,12 @@ describe('session ticket notes', () => {
     expect(text).toContain('wifi keeps dropping');
 
     const stored = await documentation(user, sessionId);
-    expect(stored.body).toEqual({ sessionId, status: 'resolved', documentationStatus: 'ready', documentation: text });
+    expect(stored.body).toMatchObject({ sessionId, status: 'resolved', documentationStatus: 'ready', documentation: text });
     // Once stored, the stream replays the stored text, then [DONE].
     const replay = await stream(user, sessionId);
     expect(replay.data).toEqual([text, '[DONE]']);
     // The notes' model call is recorded as usage.
-    expect(await usageCalls(user)).toBe(callsBefore + 1);
+    expect(await notesCalls(user)).toBe(callsBefore + 1);
   });
 
   test('a double resolve queues one notes job and calls the model once', async () => {

@@ -232,6 +232,30 @@ describe('ticket notes', () => {
     expect(notes).toMatch(/## Next Steps\n- I will follow up tomorrow/);
     expect(writeTicketNotes([])).toContain('## Next Steps');
   });
+
+  test("the prompt's resolution summary is the Resolution section, not a step taken", () => {
+    const messages: ChatMessage[] = [
+      { role: 'system', content: 'You write support ticket notes for a finished assistant session.' },
+      user(
+        [
+          'Write the ticket notes for this support session.',
+          '',
+          'Conversation:',
+          'Customer: My wifi keeps dropping every few minutes.',
+          'Assistant: Restart the router.',
+          'Customer: I restarted the router and it works now.',
+          '',
+          'Resolution summary: Moved the router to channel 11 away from the neighbours.',
+        ].join('\n'),
+      ),
+    ];
+    const notes = writeTicketNotes(messages);
+    expect(notes).toMatch(/## Resolution\nMoved the router to channel 11 away from the neighbours\.\n/);
+    const steps = notes.slice(notes.indexOf('## Steps Taken'), notes.indexOf('## Resolution'));
+    expect(steps).not.toContain('channel 11');
+    expect(steps).toContain('- I restarted the router and it works now.');
+    expect(notes).toMatch(/^## Problem Summary\nMy wifi keeps dropping every few minutes\.\n/);
+  });
 });
 
 describe('embeddings', () => {

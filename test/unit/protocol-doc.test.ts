@@ -96,11 +96,13 @@ describe('protocol catalog examples', () => {
     expect(doc.example.type).toBe(name);
   });
 
-  test('ticket notes SSE: multi-line chunks survive the framing, and done / error use their markers', () => {
+  test('ticket notes SSE: a chunk is one JSON data: line whose text keeps its newlines, and done / error use their markers', () => {
     const { chunk, done, error } = protocolCatalog.sse.notes;
-    const messages = parse(formatSse({ data: chunk.example }) + formatSse({ data: done.example }) + formatSse({ data: error.example }));
+    const wire = formatSse({ data: chunk.example }) + formatSse({ data: done.example }) + formatSse({ data: error.example });
+    const messages = parse(wire);
     expect(messages.map((m) => m.data)).toEqual([chunk.example, '[DONE]', error.example]);
-    expect(chunk.example).toContain('\n');
+    expect(wire.split('\n').filter((line) => line.startsWith('data: '))).toHaveLength(3);
+    expect(JSON.parse(chunk.example)).toEqual({ type: 'chunk', text: expect.stringContaining('\n') });
     expect(error.example.startsWith('[ERROR] ')).toBe(true);
   });
 });

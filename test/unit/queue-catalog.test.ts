@@ -18,7 +18,7 @@ describe('the queue catalog (src/producers/catalog.ts)', () => {
     expect(jobs).toEqual({
       generation: ['generate'],
       broadcast: ['broadcast-blocks'],
-      assistant: ['chat-turn', 'hitl-resume', 'hitl-timeout', 'ticket-notes', 'journey-turn', 'chatflow-turn'],
+      assistant: ['chat-turn', 'hitl-resume', 'hitl-timeout', 'ticket-notes', 'session-embedding', 'journey-turn', 'chatflow-turn'],
       embeddings: ['embed'],
       connectors: ['connector-fetch'],
       'agent-runs': ['agent-run'],
@@ -38,6 +38,7 @@ describe('the queue catalog (src/producers/catalog.ts)', () => {
     expect(assistant.jobs['hitl-resume'].options.attempts).toBe(1);
     expect(assistant.jobs['hitl-timeout'].options.attempts).toBe(3);
     expect(assistant.jobs['ticket-notes'].options.attempts).toBe(1);
+    expect(assistant.jobs['session-embedding'].options).toMatchObject({ attempts: 3, removeOnComplete: true });
     expect(assistant.jobs['journey-turn'].options).toMatchObject({ attempts: 1, removeOnComplete: { age: 3600 } });
     expect(assistant.jobs['chatflow-turn'].options.attempts).toBe(1);
     expect(connectors.jobs['connector-fetch'].options.attempts).toBe(3);
@@ -58,6 +59,7 @@ describe('the queue catalog (src/producers/catalog.ts)', () => {
     expect(assistant.jobs['hitl-resume'].jobId!({ approvalId: 'a' })).toBe('hitl-resume-a');
     expect(assistant.jobs['hitl-timeout'].jobId!({ approvalId: 'a' })).toBe('hitl-timeout-a');
     expect(assistant.jobs['ticket-notes'].jobId!({ userId: uuid, sessionId: 's' })).toBe('notes-s');
+    expect(assistant.jobs['session-embedding'].jobId!({ userId: uuid, sessionId: 's' })).toBe('session-embedding-s');
     expect(assistant.jobs['journey-turn'].jobId!({ userId: uuid, sessionId: 's', turn: 2 })).toBe('journey-s-2');
     expect(assistant.jobs['chatflow-turn'].jobId!({ userId: uuid, flowId: uuid, sessionId: uuid, messageId: 'm' })).toBe('m');
     expect(connectors.jobs['connector-fetch'].jobId!(run)).toBe(`fetch-slot-${uuid}-${Date.parse(run.slot)}`);

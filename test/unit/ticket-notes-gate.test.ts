@@ -1,5 +1,12 @@
 import fc from 'fast-check';
-import { NOTE_SECTIONS, NotesGate, hasNoteSections, templateNotes, templateSections } from '../../src/assistant/ticket-notes';
+import {
+  NOTE_SECTIONS,
+  NotesGate,
+  hasNoteSections,
+  resolutionOutputs,
+  templateNotes,
+  templateSections,
+} from '../../src/assistant/ticket-notes';
 
 const bodies = ['the problem', '- step one\n- step two', 'fixed it', '- nothing'];
 const valid = NOTE_SECTIONS.map((s, i) => `## ${s}\n${bodies[i]}`).join('\n\n');
@@ -59,5 +66,35 @@ describe('NotesGate', () => {
     expect(notes).toContain('Printer offline');
     expect(templateSections([], null)[2]).toMatch(/without a summary/);
     expect(notes).toContain('Replaced the cable');
+  });
+});
+
+describe('resolutionOutputs', () => {
+  const notes = [
+    '## Problem Summary',
+    'The VPN drops after sleep.',
+    '',
+    '## Steps Taken',
+    '- Checked the client log',
+    '2. Renewed the certificate',
+    '',
+    '## Resolution',
+    'Certificate renewed.',
+    '',
+    '## Next Steps',
+    '- None',
+  ].join('\n');
+
+  test('the problem, each step of Steps Taken, and the Resolution when the user gave no summary', () => {
+    expect(resolutionOutputs(notes, null)).toEqual({
+      problemSummary: 'The VPN drops after sleep.',
+      diagnosticSteps: [{ description: 'Checked the client log' }, { description: 'Renewed the certificate' }],
+      resolutionSummary: 'Certificate renewed.',
+    });
+  });
+
+  test("the user's own summary wins over the notes' Resolution", () => {
+    expect(resolutionOutputs(notes, '  Rotated the VPN certificate. ').resolutionSummary).toBe('Rotated the VPN certificate.');
+    expect(resolutionOutputs(notes, '   ').resolutionSummary).toBe('Certificate renewed.');
   });
 });

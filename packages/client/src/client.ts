@@ -233,6 +233,9 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
         post<{ sessionId: string; status: 'escalated' }>(`/chat/sessions/${seg(sessionId)}/escalate`, body),
       pause: (sessionId: string) => post<{ sessionId: string; status: 'paused' }>(`/chat/sessions/${seg(sessionId)}/pause`, {}),
       documentation: (sessionId: string) => get<T.SessionDocumentation>(`/chat/sessions/${seg(sessionId)}/documentation`),
+      /** The caller's resolved sessions most like `q` (a problem in words), best first; `limit` ≤ 20, default 5. */
+      similarSessions: (q: string, opts: { limit?: number } = {}) =>
+        get<{ model: string; sessions: T.SimilarSession[] }>(`/chat/sessions/similar${queryString({ q, limit: opts.limit })}`),
       /** The ticket notes as they are written: `chunk`s, then `done` or `error`. Reopening replays from the first chunk. */
       documentationStream(sessionId: string, opts: Pick<EventStreamOptions, 'signal'> = {}): EventStream<T.NotesStreamEvent> {
         return new EventStream<T.NotesStreamEvent>(
@@ -248,7 +251,7 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
               if (data === '[DONE]') return { kind: 'event', value: { type: 'done' }, terminal: true };
               if (data.startsWith('[ERROR]'))
                 return { kind: 'event', value: { type: 'error', message: data.slice(7).trim() }, terminal: true };
-              return { kind: 'event', value: { type: 'chunk', text: data }, terminal: false };
+              return { kind: 'event', value: { type: 'chunk', text: notesChunkText(data) }, terminal: false };
             },
           },
           opts,
@@ -542,4 +545,19 @@ function pageQuery(page: { limit?: number; cursor?: string }): string {
   if (page.cursor) params.set('cursor', page.cursor);
   const text = params.toString();
   return text ? `?${text}` : '';
+}
+
+/**
+ * A ticket-notes chunk's text: each chunk is one JSON line `{"type":"chunk","text":…}` (its
+ * newlines escaped); a server that sends the bare markdown instead is read as is.
+ */
+function notesChunkText(data: string): string {
+  try {
+    const parsed: unknown = JSON.parse(data);
+    if (parsed && typeof parsed === 'object' && typeof (parsed as { text?: unknown }).text === 'string')
+      return (parsed as { text: string }).text;
+  } catch {
+    // Not JSON: bare markdown.
+  }
+  return data;
 }

@@ -48,6 +48,7 @@ export const CLIENT_OPERATIONS = {
   pauseChatSession: 'chat.pause',
   getSessionDocumentation: 'chat.documentation',
   streamSessionDocumentation: 'chat.documentationStream',
+  findSimilarSessions: 'chat.similarSessions',
   listApprovalRequests: 'approvals.list',
   getApprovalRequest: 'approvals.get',
   approveRequest: 'approvals.approve',

@@ -432,6 +432,22 @@ export interface SessionDocumentation {
   /** Never null here: a session whose notes were never asked for is 404. */
   documentationStatus: 'pending' | 'generating' | 'ready' | 'failed';
   documentation: string | null;
+  /** The notes' Problem Summary, once ready. */
+  problemSummary: string | null;
+  /** Each item of the notes' Steps Taken, once ready. */
+  diagnosticSteps: Array<{ description: string }> | null;
+  /** The summary given when resolving, else (once ready) the notes' Resolution. */
+  resolutionSummary: string | null;
+}
+/** A resolved session like a query (`GET /chat/sessions/similar`). */
+export interface SimilarSession {
+  sessionId: string;
+  title: string | null;
+  problemSummary: string | null;
+  resolutionSummary: string | null;
+  updatedAt: string;
+  /** Cosine similarity to the query, above 0, at most 1. */
+  score: number;
 }
 export interface Approval {
   id: string;
@@ -563,7 +579,7 @@ export interface MetricsSummary {
   };
 }
 
-/** A chunk of the ticket-notes stream (`data: <chunk>` … `data: [DONE]` / `data: [ERROR] msg`). */
+/** A message of the ticket-notes stream (`data: {"type":"chunk","text":…}` … `data: [DONE]` / `data: [ERROR] msg`). */
 export type NotesStreamEvent = { type: 'chunk'; text: string } | { type: 'done' } | { type: 'error'; message: string };
 
 // Flows (chatflows and agentflows), their executions and public embeds.

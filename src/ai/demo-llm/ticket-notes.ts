@@ -10,6 +10,26 @@ const FOLLOW_UP = /\b(?:follow[ -]?up|next|will|should|monitor\w*|schedul\w*|tod
 const INSTRUCTION =
   /\b(?:write|create|generate|produce|draft|summari[sz]e|document)\b.*\b(?:notes?|sections?|documentation|markdown)\b|^#|:\s*$/i;
 
+/**
+ * The labelled lines a notes prompt carries beside the conversation: the engineer's own resolution
+ * summary ("Resolution summary:" or "Resolution notes:") and problem summary. They fill the
+ * Resolution and Problem Summary sections as given, never the steps.
+ */
+const RESOLUTION_LABEL = /^resolution (?:summary|notes?):\s*(.+)$/i;
+const PROBLEM_LABEL = /^problem summary:\s*(.+)$/i;
+
+/** The value of the first line matching `label`, unless it only says nothing was given. */
+function labelled(messages: ChatMessage[], label: RegExp): string | undefined {
+  for (const m of messages) {
+    if (m.role !== 'user') continue;
+    for (const line of messageText(m).split('\n')) {
+      const value = label.exec(line.trim())?.[1]?.trim();
+      if (value && !/^not specified$/i.test(value)) return value;
+    }
+  }
+  return undefined;
+}
+
 /** Whether the request asks for ticket/session notes or sectioned documentation. */
 export function isTicketNotesRequest(request: ChatRequest): boolean {
   const prompt = promptText(request.messages);
@@ -26,20 +46,23 @@ export function conversationLines(messages: ChatMessage[]): string[] {
     .filter((m) => m.role === 'user' || m.role === 'assistant')
     .flatMap((m) => messageText(m).split('\n'))
     .map((line) => line.trim())
-    .filter((line) => line && !INSTRUCTION.test(line))
+    .filter((line) => line && !INSTRUCTION.test(line) && !RESOLUTION_LABEL.test(line) && !PROBLEM_LABEL.test(line))
     .map((line) => line.replace(/^[\w .'-]{1,24}:\s+/, '').trim())
     .filter(Boolean);
 }
 
 /**
- * Markdown notes with exactly the four {@link TICKET_NOTE_SECTIONS}: the first line states the
- * problem, the last "fixed"-sounding line is the resolution, follow-up lines are next steps and
- * everything else is a step taken.
+ * Markdown notes with exactly the four {@link TICKET_NOTE_SECTIONS}: the prompt's problem summary
+ * (else the first line) states the problem, its resolution summary (else the last "fixed"-sounding
+ * line) is the resolution, follow-up lines are next steps and everything else is a step taken.
  */
 export function writeTicketNotes(messages: ChatMessage[]): string {
   const lines = conversationLines(messages);
-  const [problem, ...rest] = lines;
-  const resolution = [...rest].reverse().find((l) => RESOLVED.test(l));
+  const givenProblem = labelled(messages, PROBLEM_LABEL);
+  const [first, ...others] = lines;
+  const problem = givenProblem ?? first;
+  const rest = givenProblem ? lines : others;
+  const resolution = labelled(messages, RESOLUTION_LABEL) ?? [...rest].reverse().find((l) => RESOLVED.test(l));
   const next = rest.filter((l) => l !== resolution && FOLLOW_UP.test(l));
   const steps = rest.filter((l) => l !== resolution && !next.includes(l));
   const bullets = (items: string[], empty: string): string => (items.length > 0 ? items : [empty]).map((i) => `- ${i}`).join('\n');

@@ -329,6 +329,26 @@ export const sessionDocumentationResponse = z.object({
   status: chatSessionStatus,
   documentationStatus: z.enum(['pending', 'generating', 'ready', 'failed']),
   documentation: z.string().nullable().describe('Markdown ticket notes, once ready'),
+  problemSummary: z.string().nullable().describe("The notes' Problem Summary, once ready"),
+  diagnosticSteps: z
+    .array(z.object({ description: z.string() }))
+    .nullable()
+    .describe("Each item of the notes' Steps Taken, once ready"),
+  resolutionSummary: z.string().nullable().describe("The summary given when resolving, else (once ready) the notes' Resolution"),
+});
+
+export const similarSessionsResponse = z.object({
+  model: z.string().describe('The embedding model the query and the sessions were compared with'),
+  sessions: z.array(
+    z.object({
+      sessionId: z.uuid(),
+      title: z.string().nullable(),
+      problemSummary: z.string().nullable(),
+      resolutionSummary: z.string().nullable(),
+      updatedAt: timestamp,
+      score: z.number().describe('Cosine similarity to the query, above 0, at most 1'),
+    }),
+  ),
 });
 
 // Approvals (`toHitlView` in src/models/hitl-repository.ts)

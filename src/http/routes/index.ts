@@ -19,6 +19,7 @@ import { journeyRoutes } from './journey-routes';
 import { oauthRoutes } from './oauth-routes';
 import { platformRoutes } from './platform-routes';
 import { sessionNotesRoutes } from './session-notes-routes';
+import { sessionSearchRoutes } from './session-search-routes';
 import { usageRoutes } from './usage-routes';
 
 let documentJson: string | undefined;
@@ -58,6 +59,8 @@ export const apiRoutes = [
   ...canvasRoutes,
   ...blockRoutes,
   ...generationRoutes,
+  // Before chatRoutes: `/chat/sessions/similar` is not a session id.
+  ...sessionSearchRoutes,
   ...chatRoutes,
   ...sessionNotesRoutes,
   ...hitlRoutes,

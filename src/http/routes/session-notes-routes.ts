@@ -129,6 +129,9 @@ export const sessionNotesRoutes = [
         status: session.status,
         documentationStatus: session.documentationStatus,
         documentation: session.documentation,
+        problemSummary: session.problemSummary,
+        diagnosticSteps: session.diagnosticSteps,
+        resolutionSummary: session.resolutionSummary,
       };
     },
   }),
@@ -144,7 +147,7 @@ export const sessionNotesRoutes = [
     responses: {
       200: {
         description:
-          'SSE `data: <chunk>` lines of markdown (## Problem Summary, ## Steps Taken, ## Resolution, ## Next Steps), ending `data: [DONE]` or `data: [ERROR] <message>`',
+          'SSE `data:` lines, one per message: each chunk of markdown (## Problem Summary, ## Steps Taken, ## Resolution, ## Next Steps) as JSON `{"type":"chunk","text":…}`, ending `data: [DONE]` or `data: [ERROR] <message>`',
         contentType: 'text/event-stream',
       },
     },

@@ -13,8 +13,9 @@ export const NOTES_CHECK_MS = 10_000;
 const FAILED_TEXT = '[ERROR] The notes could not be written; resolve the session again to retry';
 
 /**
- * A session's ticket notes as SSE `data:` lines (decision 0022): the stored notes when ready,
- * else the chunks as they are written, ending with `[DONE]` or `[ERROR] …`. When the notes job
+ * A session's ticket notes as SSE `data:` lines (decisions 0022, 0245): the stored notes when ready,
+ * else the chunks as they are written, each a one-line JSON `{"type":"chunk","text":…}` (so a
+ * client reading one `data:` line per message keeps the newlines), ending with `[DONE]` or `[ERROR] …`. When the notes job
  * ended without writing to the log (log expired or lost, job gone) the stream ends from the row.
  */
 export function notesSource(
@@ -63,9 +64,9 @@ export function notesSource(
   };
 }
 
-/** Notes already written, whole. */
+/** Notes already written, whole, as one chunk. */
 async function* stored(documentation: string): AsyncGenerator<SseMessage> {
-  yield { data: documentation };
+  yield chunkMessage(documentation);
   yield { data: '[DONE]' };
 }
 
@@ -73,10 +74,16 @@ async function* failed(): AsyncGenerator<SseMessage> {
   yield { data: FAILED_TEXT };
 }
 
-/** A notes event as the stream writes it: the chunk's text, `[DONE]`, or `[ERROR] …`. */
+/**
+ * A chunk as one `data:` line: JSON escapes its newlines, so a reader that takes each `data:` line
+ * as a whole message (not joining multi-line data as the SSE rules say) still gets them back.
+ */
+const chunkMessage = (text: string): SseMessage => ({ data: JSON.stringify({ type: 'chunk', text }) });
+
+/** A notes event as the stream writes it: a JSON chunk, `[DONE]`, or `[ERROR] …` on one line. */
 function notesMessage(event: NotesEvent): SseMessage {
-  if (event.type === 'chunk') return { data: event.text };
-  return { data: event.type === 'done' ? '[DONE]' : `[ERROR] ${event.message}` };
+  if (event.type === 'chunk') return chunkMessage(event.text);
+  return { data: event.type === 'done' ? '[DONE]' : `[ERROR] ${event.message.replace(/\s+/g, ' ').trim()}` };
 }
 
 /** A live notes entry as its SSE bytes, built once per entry and shared by every stream of the session. */
