@@ -2162,6 +2162,15 @@ class SessionsApi:
             body["reason"] = reason
         return self._t.request("POST", "/chat/sessions/{id}/escalate", {"id": session_id}, {}, {}, body, True, False)
 
+    def find_similar_sessions(self, q: str, limit: Optional[int] = None) -> Dict[str, Any]:
+        """The caller's resolved sessions most like `q`, best first
+
+        ``GET /api/v1/chat/sessions/similar``.
+
+        Embeds `q` through the `embeddings` queue (counted against the embeddings rate limit and the budget) and ranks the caller's resolved sessions by cosine similarity of their embeddings (made from the notes when a session is resolved). Only the caller’s own sessions are ever compared; a session appears once its notes and embedding are stored.
+        """
+        return self._t.request("GET", "/chat/sessions/similar", {}, {"q": q, "limit": limit}, {}, None, False, False)
+
     def get_session_documentation(self, session_id: str) -> Dict[str, Any]:
         """A resolved session's ticket notes
 
@@ -2219,6 +2228,15 @@ class AsyncSessionsApi:
         if reason is not None:
             body["reason"] = reason
         return await self._t.arequest("POST", "/chat/sessions/{id}/escalate", {"id": session_id}, {}, {}, body, True, False)
+
+    async def find_similar_sessions(self, q: str, limit: Optional[int] = None) -> Dict[str, Any]:
+        """The caller's resolved sessions most like `q`, best first
+
+        ``GET /api/v1/chat/sessions/similar``.
+
+        Embeds `q` through the `embeddings` queue (counted against the embeddings rate limit and the budget) and ranks the caller's resolved sessions by cosine similarity of their embeddings (made from the notes when a session is resolved). Only the caller’s own sessions are ever compared; a session appears once its notes and embedding are stored.
+        """
+        return await self._t.arequest("GET", "/chat/sessions/similar", {}, {"q": q, "limit": limit}, {}, None, False, False)
 
     async def get_session_documentation(self, session_id: str) -> Dict[str, Any]:
         """A resolved session's ticket notes
