@@ -5,6 +5,7 @@ import type { LlmEndpoint } from './llm';
 import { ProviderEchoCollector, type ModelMessage } from './model-messages';
 import { EventLoopYielder, streamCompletion, type CompletionChunk } from './model-stream';
 import type { ModelTool } from './model-tools';
+import type { Logger } from '../lib/logger';
 import { promptTokenBound, type BudgetTicket, type CallActual, type CallEstimate } from '../runs/budget-door';
 
 /** An OpenAI-compatible endpoint and the models a deployment may use on it. */
@@ -108,6 +109,8 @@ export interface ModelGatewayDeps {
   pricing: PriceTable;
   /** How long a model stream may send nothing before the attempt is abandoned (`LLM_STREAM_IDLE_TIMEOUT_MS`); unset = no limit. */
   streamIdleTimeoutMs?: number;
+  /** Where a usage line that could not be written is reported. */
+  logger?: Pick<Logger, 'warn'>;
   /** `max_tokens` a budgeted call reserves and is sent with (`LLM_MAX_TOKENS`); unset = no budget door. Unbudgeted calls keep the provider's default. */
   maxTokens?: number;
   /** The budget door (src/runs/budget-door.ts): a call is reserved before it is sent and settled when it ends. */
@@ -245,16 +248,16 @@ export class ModelGateway {
           if (error instanceof ModelCallCancelled || error instanceof ModelContentFiltered) {
             spent.push(error.usage);
             // What an aborted or filtered call spent is still the user's usage.
-            // eslint-disable-next-line no-restricted-syntax -- the cancellation rethrown below is what the caller handles; a failed usage write loses only this call's cost line
-            await this.account(request, error.usage).catch(() => undefined);
+            // The cancellation rethrown below is what the caller handles: a failed usage write is logged, not thrown over it.
+            await this.account(request, error.usage).catch((failure: unknown) => this.usageNotRecorded(failure, error.usage));
             throw error;
           }
           // A model that failed after streaming output was paid for what it streamed: its own line.
           const partial = delivered.any ? delivered.usage?.() : undefined;
           if (partial) {
             spent.push(partial);
-            // eslint-disable-next-line no-restricted-syntax -- the failure handled below is what matters; a failed usage write loses only this attempt's cost line
-            await this.account(request, partial).catch(() => undefined);
+            // The model's failure handled below is what matters: a failed usage write is logged, not thrown over it.
+            await this.account(request, partial).catch((failure: unknown) => this.usageNotRecorded(failure, partial));
           }
           if (request.signal?.aborted) throw error;
           if (delivered.any && !request.onRestart) throw error;
@@ -433,6 +436,11 @@ export class ModelGateway {
     if (finishReason === 'content_filter') throw new ModelContentFiltered(usageSoFar());
     const toolCalls = echoes.attach(calls.map(({ done: _done, ...call }) => call));
     return { text, toolCalls, reasoning: echoes.reasoning, usage: usageSoFar(), finishReason };
+  }
+
+  /** A call's usage line could not be written: the call's outcome stands, the lost line is logged. */
+  private usageNotRecorded(error: unknown, usage: ModelUsage): void {
+    this.deps.logger?.warn({ err: error, provider: usage.provider, model: usage.model }, 'usage of a model call not recorded');
   }
 
   private async account(request: ModelTurnRequest, usage: ModelUsage): Promise<void> {

@@ -92,6 +92,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
     maxTokens: config.llm.maxTokens,
     streamIdleTimeoutMs: config.llm.streamIdleTimeoutMs,
     budget: deps.budget,
+    logger: deps.logger.child({ component: 'model-gateway' }),
   };
   let endpoint = deps.endpoint;
   let models: ModelGateway;
