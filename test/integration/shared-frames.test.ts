@@ -284,7 +284,7 @@ describe('shared SSE frames of chat turns and ticket notes', () => {
     expect(follower.size).toBe(0);
   });
 
-  test('ticket notes: chunks as data lines (a multi-line chunk as several), then [ERROR] … ends every follower', async () => {
+  test('ticket notes: each chunk one JSON data line (its newlines escaped inside), then [ERROR] … ends every follower', async () => {
     const log = new NotesEventLog(redis, `frames-notes:${randomUUID()}`, 600, follower);
     const sessionId = randomUUID();
     const followers = Array.from({ length: 5 }, () => follow<NotesEvent>(log, sessionId, notesFrame));
@@ -295,7 +295,7 @@ describe('shared SSE frames of chat turns and ticket notes', () => {
     for (const f of followers) {
       expect(f.replayed).toEqual([]);
       expect(f.pushed.map((frame) => frame.bytes.toString('utf8'))).toEqual([
-        'data: Summary:\ndata: - one\n\n',
+        `data: ${JSON.stringify({ type: 'chunk', text: 'Summary:\n- one' })}\n\n`,
         'data: [ERROR] model away\n\n',
       ]);
       expect(f.pushed.map((frame) => frame.terminal)).toEqual([false, true]);
