@@ -24,6 +24,11 @@ import {
 import { flowError, type FlowEventLog } from './flow-events';
 import type { FlowRuns } from './flow-run';
 import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../runs/budget-door';
+import type { ApprovalService } from '../assistant/approvals';
+import { loadContinuation, storeContinuation, type StoredContinuation } from '../assistant/continuation';
+import { runToolLoop, type ParkedLoop } from '../assistant/tool-loop';
+import { TOOLS_BY_NAME } from '../assistant/tools';
+import { nodeApprovalKey, type NodeTools } from './node-tools';
 
 /**
  * The system prompt of every agentflow node. Its first sentence is how the offline demo model
@@ -47,12 +52,31 @@ export interface FlowRunnerDeps {
   runs: FlowRuns;
   /** Gives back a node's reservation when it ends before its model call took it. */
   budget?: Pick<BudgetDoor, 'releaseUnused'>;
+  /** Runs the tools of nodes that list some; without it such nodes fail. */
+  tools?: NodeTools;
+  /** With it, a node's dangerous device tool call parks the node until its owner decides. */
+  approvals?: Pick<ApprovalService, 'request'>;
 }
+
+/** A parked node's state in `hitl_requests.continuation`: the tool loop's, and where it belongs. */
+export interface FlowContinuation extends StoredContinuation {
+  kind: 'flow';
+  executionId: string;
+  nodeId: string;
+  /** What the node's model calls cost before it parked. */
+  cost: NodeCost;
+}
+
+export const isFlowContinuation = (value: unknown): value is FlowContinuation =>
+  typeof value === 'object' && value !== null && (value as { kind?: unknown }).kind === 'flow';
+
+/** The node parked for an approval: it stays running and its job ends. */
+const PARKED = Symbol('parked');
 
 /** The model's answer did not validate against the node's `outputSchema`, even after one repair request. */
 /** A node that is refused before its model call, with the flow error code that says why. */
 class RefusedNodeError extends Error {
-  constructor(readonly code: 'prompt_too_large' | 'unsupported_schema') {
+  constructor(readonly code: 'prompt_too_large' | 'unsupported_schema' | 'approval_not_possible') {
     super(`flow node refused: ${code}`);
     this.name = 'RefusedNodeError';
   }
@@ -102,6 +126,14 @@ export class FlowRunner {
     if (!node || !row) throw new UnrecoverableError(`Execution ${data.executionId} has no node ${data.nodeId}`);
     if (row.status === 'completed' || row.status === 'failed') return this.settle(execution, data, row.announcedAt ? undefined : row);
     if (row.status !== 'pending' && row.status !== 'running') return;
+    let resume: { state: ParkedLoop; result: string; cost: NodeCost; approvalId: string } | undefined;
+    if (data.resume) {
+      resume = await this.resumeState(data, node, job);
+      if (!resume) return;
+    } else if (node.tools?.length && (await repos.hitl.pendingForMessage(nodeApprovalKey(data.executionId, data.nodeId))).length) {
+      // Parked for an approval: its decision continues the node, a re-dispatch does not restart it.
+      return;
+    }
 
     // Watch BEFORE starting: a cancel is either on the row `startNode` reads or heard by the watch.
     const watch = this.deps.signals.watch('flow', data.executionId);
@@ -127,7 +159,10 @@ export class FlowRunner {
       if (prompt.length > MAX_RENDERED_PROMPT_CHARS) throw new RefusedNodeError('prompt_too_large');
       // Flows saved before regular expressions were refused: never compiled, the node fails.
       if (node.outputSchema && regexKeyword(node.outputSchema)) throw new RefusedNodeError('unsupported_schema');
-      const result = await this.runNode(node, prompt, watch.signal, data, ticket);
+      const result = node.tools?.length
+        ? await this.runWithTools(definition, node, prompt, watch.signal, data, ticket, resume)
+        : await this.runNode(node, prompt, watch.signal, data, ticket);
+      if (result === PARKED) return;
       const won = await repos.flowExecutions.completeNode(data.executionId, data.nodeId, result.output, result.cost);
       this.deps.metrics?.flowNodeSeconds.observe({ status: 'completed' }, (performance.now() - began) / 1000);
       if (!won) return;
@@ -185,6 +220,107 @@ export class FlowRunner {
     } finally {
       watch.release();
     }
+  }
+
+  /**
+   * The continuation of a node whose parked call was decided: the call runs (approved) or the model
+   * is told it did not (rejected, timeout). Undefined when there is nothing to continue (one resume
+   * per decision, unless this very job is re-run after its worker died).
+   */
+  private async resumeState(
+    data: FlowNodeJob,
+    node: AgentflowNode,
+    job: Pick<Job, 'attemptsMade' | 'opts'> & { stalledCounter?: number },
+  ): Promise<{ state: ParkedLoop; result: string; cost: NodeCost; approvalId: string } | undefined> {
+    const { repos } = this.deps;
+    const row = await repos.hitl.find(data.resume!);
+    const stored = row?.continuation;
+    if (!row || row.status === 'pending' || row.userId !== data.userId || !isFlowContinuation(stored)) return undefined;
+    if (stored.executionId !== data.executionId || stored.nodeId !== data.nodeId) return undefined;
+    if (!(await repos.hitl.markResumed(row.id)) && !(job.attemptsMade > 0 || (job.stalledCounter ?? 0) > 0)) return undefined;
+    const { parked } = loadContinuation(stored);
+    const [call] = parked.calls;
+    const execution = await repos.flowExecutions.find(data.executionId);
+    const definition = execution!.definition as unknown as AgentflowDefinition;
+    let result: string;
+    if (row.status === 'approved' && this.deps.tools)
+      result = await this.deps.tools.execute(
+        { definition, node, data, approvalId: row.id },
+        call.name,
+        call.args,
+        `${parked.iteration}.${call.index ?? 0}`,
+      );
+    else
+      result =
+        row.status === 'rejected'
+          ? `Error: the owner rejected ${call.name}; it was NOT run. Do not try it again; say it was not done.`
+          : `Error: ${call.name} was NOT run: the owner did not approve it in time. Say it was not done.`;
+    return { state: parked, result, cost: stored.cost, approvalId: row.id };
+  }
+
+  /**
+   * A node with tools: the assistant's tool loop with the node's tools, each call logged as a
+   * `tool_called` event. A dangerous device tool call parks the node: an approval request holds
+   * the loop's state and the job ends; the decision queues the node again with `resume`.
+   */
+  private async runWithTools(
+    definition: AgentflowDefinition,
+    node: AgentflowNode,
+    prompt: string,
+    signal: AbortSignal,
+    data: FlowNodeJob,
+    budget: BudgetTicket,
+    resume?: { state: ParkedLoop; result: string; cost: NodeCost },
+  ): Promise<{ output: unknown; cost: NodeCost } | typeof PARKED> {
+    const { tools, approvals } = this.deps;
+    if (!tools) throw new UnrecoverableError('This worker cannot run flow node tools');
+    let cost: NodeCost = resume?.cost ?? { ...this.deps.models.defaultModel, inputTokens: 0, outputTokens: 0, costUsd: 0 };
+    const context = { definition, node, data, signal };
+    const result = await runToolLoop({
+      models: this.deps.models,
+      model: node.model,
+      purpose: 'flow',
+      account: { userId: data.userId, tier: data.tier },
+      budget,
+      messages: resume ? [] : [systemMessage(FLOW_NODE_SYSTEM), userMessage(prompt)],
+      resume: resume && { state: resume.state, result: resume.result },
+      tools: tools.offered(definition, node),
+      signal,
+      executeTool: (name, args, step) => tools.execute(context, name, args, step),
+      mustPark: (name, args) => tools.mustPark(node, name, args),
+      onText: () => undefined,
+      onModelCall: (usage) => void (cost = addCost(cost, costOf(usage))),
+    });
+    if (!result.parked) return { output: boundedText(result.response).text, cost };
+    const [call] = result.parked.calls;
+    if (!approvals || !definition.deviceId) throw new RefusedNodeError('approval_not_possible');
+    const usage = { ...cost };
+    const continuation: FlowContinuation = {
+      ...storeContinuation(result.parked, [], usage),
+      kind: 'flow',
+      executionId: data.executionId,
+      nodeId: node.id,
+      cost,
+    };
+    const request = await approvals.request({
+      userId: data.userId,
+      sessionId: data.executionId,
+      messageId: nodeApprovalKey(data.executionId, node.id),
+      deviceId: definition.deviceId,
+      toolName: call.name,
+      parameters: TOOLS_BY_NAME.get(call.name)!.schema.parse(call.args ?? {}) as Record<string, unknown>,
+      continuation,
+    });
+    await this.deps.events.appendNext(data.executionId, {
+      type: 'approval_requested',
+      executionId: data.executionId,
+      nodeId: node.id,
+      approvalId: request.id,
+      tool: call.name,
+      expiresAt: request.expiresAt.toISOString(),
+    });
+    this.log.info({ executionId: data.executionId, nodeId: node.id, approvalId: request.id, tool: call.name }, 'flow node parked for approval');
+    return PARKED;
   }
 
   /** Gives back a reservation the node's model call did not take (it failed, was refused or cancelled first). */
