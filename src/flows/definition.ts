@@ -345,8 +345,7 @@ function toolProblems(definition: AgentflowDefinition, prefix: (path: PropertyKe
       problems.push({ path: prefix(['httpTools', index, 'name']), message: `"${tool.name}" is already the name of another tool` });
     http.add(tool.name);
     const origin = new URL(tool.url).origin;
-    if (!allowed.has(origin))
-      problems.push({ path: prefix(['httpTools', index, 'url']), message: `${origin} is not in allowedOrigins` });
+    if (!allowed.has(origin)) problems.push({ path: prefix(['httpTools', index, 'url']), message: `${origin} is not in allowedOrigins` });
   });
   let usesDevice = false;
   definition.nodes.forEach((node, index) => {

@@ -319,7 +319,10 @@ export class FlowRunner {
       tool: call.name,
       expiresAt: request.expiresAt.toISOString(),
     });
-    this.log.info({ executionId: data.executionId, nodeId: node.id, approvalId: request.id, tool: call.name }, 'flow node parked for approval');
+    this.log.info(
+      { executionId: data.executionId, nodeId: node.id, approvalId: request.id, tool: call.name },
+      'flow node parked for approval',
+    );
     return PARKED;
   }
 

@@ -102,10 +102,12 @@ export async function callHttpTool(
   const parsed = httpToolArgsSchema.safeParse(rawArgs ?? {});
   if (!parsed.success) throw new HttpToolError('invalid_input', `invalid arguments for ${tool.name}: ${parsed.error.issues[0].message}`);
   const args = parsed.data;
-  if (args.body !== undefined && tool.method !== 'POST') throw new HttpToolError('invalid_input', `${tool.name} is a GET: it takes no body`);
+  if (args.body !== undefined && tool.method !== 'POST')
+    throw new HttpToolError('invalid_input', `${tool.name} is a GET: it takes no body`);
   const url = new URL(tool.url);
   for (const [key, value] of Object.entries(args.query ?? {})) url.searchParams.append(key, value);
-  if (!allowedOrigins.includes(url.origin)) throw new HttpToolError('origin_not_allowed', `${url.origin} is not an allowed origin of this flow`);
+  if (!allowedOrigins.includes(url.origin))
+    throw new HttpToolError('origin_not_allowed', `${url.origin} is not an allowed origin of this flow`);
   const mayBePrivate = limits.privateOrigins.includes(url.origin);
   const host = url.hostname.replace(/^\[|\]$/g, '');
   // A literal address is connected to without a lookup, so it is checked here.
@@ -139,8 +141,14 @@ export async function callHttpTool(
         let size = 0;
         let truncated = false;
         const finish = () => {
-          const body = Buffer.concat(chunks).toString('utf8').replace(/\uFFFD$/, '');
-          resolve({ text: `HTTP ${response.statusCode ?? 0}\n${body}${truncated ? '\n[response truncated]' : ''}`, status: response.statusCode ?? 0, truncated });
+          const body = Buffer.concat(chunks)
+            .toString('utf8')
+            .replace(/\uFFFD$/, '');
+          resolve({
+            text: `HTTP ${response.statusCode ?? 0}\n${body}${truncated ? '\n[response truncated]' : ''}`,
+            status: response.statusCode ?? 0,
+            truncated,
+          });
         };
         response.on('data', (chunk: Buffer) => {
           if (truncated) return;

@@ -36,7 +36,8 @@ export const flowsQueue = defineQueue({
     node: defineJob({
       schema: flowNodeJobSchema,
       options: { ...baseJobOptions, attempts: FLOW_NODE_ATTEMPTS, backoff: { type: 'exponential', delay: 1_000 } },
-      jobId: (job) => (job.resume ? flowNodeResumeJobId(job.executionId, job.nodeId, job.resume) : flowNodeJobId(job.executionId, job.nodeId)),
+      jobId: (job) =>
+        job.resume ? flowNodeResumeJobId(job.executionId, job.nodeId, job.resume) : flowNodeJobId(job.executionId, job.nodeId),
       // One user's executions (up to 50 nodes each) must not queue ahead of everyone else's.
       fairBy: (job) => job.userId,
     }),
