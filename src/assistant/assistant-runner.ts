@@ -10,6 +10,7 @@ import { DeviceRpcError } from '../devices/device-rpc';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import type { HitlRequestRow } from '../models/schema';
+import { approvalSessionId } from '../models/hitl-repository';
 import type { Metrics } from '../observability/metrics';
 import { describeIssues } from '../devices/protocol';
 import type { ChatTurnJob, HitlJob } from '../producers/assistant';
@@ -156,7 +157,7 @@ export class AssistantRunner {
     if (!(await this.deps.repos.hitl.markResumed(row.id)) && !(job.stalledCounter > 0)) return { toolCalls: 0, toolIterations: 0 };
     const data: ChatTurnJob = {
       userId: row.userId,
-      sessionId: row.sessionId,
+      sessionId: approvalSessionId(row),
       messageId: row.messageId,
       deviceId: row.deviceId,
       tools: 'device',

@@ -78,6 +78,8 @@ export const FLOW_ERROR_MESSAGES: Record<string, string> = {
   prompt_too_large: "The node's prompt, with its inputs and the outputs it reads filled in, is larger than a model request may be",
   budget_exceeded: "The user's model budget is spent; the flow can run again once its window resets",
   approval_not_possible: "A tool call needed the owner's approval, but approvals are not available for this execution",
+  approval_rejected: "The owner rejected the node's tool call; it was not run",
+  approval_expired: "The owner did not decide on the node's tool call in time; it was not run",
   unsupported_schema: "The node's outputSchema uses a regular expression (pattern), which is not supported; update the flow",
 };
 export const flowError = (code: string): FlowError => ({ code, message: FLOW_ERROR_MESSAGES[code] ?? FLOW_ERROR_MESSAGES.node_failed });

@@ -6,7 +6,7 @@ import type { Logger } from '../lib/logger';
 import { describeRedacted } from '../lib/redact-error';
 import type { Repositories } from '../models';
 import type { NodeCost } from '../models/flow-executions-repository';
-import type { FlowExecutionNodeRow, FlowExecutionRow } from '../models/schema';
+import type { FlowExecutionNodeRow, FlowExecutionRow, HitlStatus } from '../models/schema';
 import type { Metrics } from '../observability/metrics';
 import type { FlowNodeJob } from '../producers/flows';
 import type { EnqueueBulk } from '../producers/registry';
@@ -73,15 +73,21 @@ export const isFlowContinuation = (value: unknown): value is FlowContinuation =>
 /** The node parked for an approval: it stays running and its job ends. */
 const PARKED = Symbol('parked');
 
-/** The model's answer did not validate against the node's `outputSchema`, even after one repair request. */
-/** A node that is refused before its model call, with the flow error code that says why. */
+/**
+ * A node that cannot go on, with the flow error code that says why: refused before its model call,
+ * or its owner did not approve its parked tool call (`cost`: what its model calls cost until then).
+ */
 class RefusedNodeError extends Error {
-  constructor(readonly code: 'prompt_too_large' | 'unsupported_schema' | 'approval_not_possible') {
+  constructor(
+    readonly code: 'prompt_too_large' | 'unsupported_schema' | 'approval_not_possible' | 'approval_rejected' | 'approval_expired',
+    readonly cost?: NodeCost,
+  ) {
     super(`flow node refused: ${code}`);
     this.name = 'RefusedNodeError';
   }
 }
 
+/** The model's answer did not validate against the node's `outputSchema`, even after one repair request. */
 class InvalidOutputError extends Error {
   constructor(readonly cost: NodeCost) {
     super('The answer did not match the outputSchema');
@@ -126,7 +132,7 @@ export class FlowRunner {
     if (!node || !row) throw new UnrecoverableError(`Execution ${data.executionId} has no node ${data.nodeId}`);
     if (row.status === 'completed' || row.status === 'failed') return this.settle(execution, data, row.announcedAt ? undefined : row);
     if (row.status !== 'pending' && row.status !== 'running') return;
-    let resume: { state: ParkedLoop; result: string; cost: NodeCost; approvalId: string } | undefined;
+    let resume: { state: ParkedLoop; result: string; cost: NodeCost; approvalId: string; status: HitlStatus } | undefined;
     if (data.resume) {
       resume = await this.resumeState(data, node, job);
       if (!resume) return;
@@ -159,6 +165,9 @@ export class FlowRunner {
       if (prompt.length > MAX_RENDERED_PROMPT_CHARS) throw new RefusedNodeError('prompt_too_large');
       // Flows saved before regular expressions were refused: never compiled, the node fails.
       if (node.outputSchema && regexKeyword(node.outputSchema)) throw new RefusedNodeError('unsupported_schema');
+      // The owner said no (or never answered): the call did not run and the node fails, its flow with it.
+      if (resume && resume.status !== 'approved')
+        throw new RefusedNodeError(resume.status === 'rejected' ? 'approval_rejected' : 'approval_expired', resume.cost);
       const result = node.tools?.length
         ? await this.runWithTools(definition, node, prompt, watch.signal, data, ticket, resume)
         : await this.runNode(node, prompt, watch.signal, data, ticket);
@@ -210,7 +219,7 @@ export class FlowRunner {
         data.executionId,
         data.nodeId,
         flowError(code),
-        error instanceof InvalidOutputError ? error.cost : undefined,
+        error instanceof InvalidOutputError || error instanceof RefusedNodeError ? error.cost : undefined,
       );
       if (failed) {
         const row = await repos.flowExecutions.node(data.executionId, data.nodeId);
@@ -231,7 +240,7 @@ export class FlowRunner {
     data: FlowNodeJob,
     node: AgentflowNode,
     job: Pick<Job, 'attemptsMade' | 'opts'> & { stalledCounter?: number },
-  ): Promise<{ state: ParkedLoop; result: string; cost: NodeCost; approvalId: string } | undefined> {
+  ): Promise<{ state: ParkedLoop; result: string; cost: NodeCost; approvalId: string; status: HitlStatus } | undefined> {
     const { repos } = this.deps;
     const row = await repos.hitl.find(data.resume!);
     const stored = row?.continuation;
@@ -242,20 +251,17 @@ export class FlowRunner {
     const [call] = parked.calls;
     const execution = await repos.flowExecutions.find(data.executionId);
     const definition = execution!.definition as unknown as AgentflowDefinition;
-    let result: string;
-    if (row.status === 'approved' && this.deps.tools)
-      result = await this.deps.tools.execute(
-        { definition, node, data, approvalId: row.id },
-        call.name,
-        call.args,
-        `${parked.iteration}.${call.index ?? 0}`,
-      );
-    else
-      result =
-        row.status === 'rejected'
-          ? `Error: the owner rejected ${call.name}; it was NOT run. Do not try it again; say it was not done.`
-          : `Error: ${call.name} was NOT run: the owner did not approve it in time. Say it was not done.`;
-    return { state: parked, result, cost: stored.cost, approvalId: row.id };
+    // Only an approved call runs; a rejected or timed-out one fails the node (it never reaches the device).
+    const result =
+      row.status === 'approved' && this.deps.tools
+        ? await this.deps.tools.execute(
+            { definition, node, data, approvalId: row.id },
+            call.name,
+            call.args,
+            `${parked.iteration}.${call.index ?? 0}`,
+          )
+        : `Error: ${call.name} was NOT run: the owner did not approve it.`;
+    return { state: parked, result, cost: stored.cost, approvalId: row.id, status: row.status };
   }
 
   /**
@@ -304,7 +310,7 @@ export class FlowRunner {
     };
     const request = await approvals.request({
       userId: data.userId,
-      sessionId: data.executionId,
+      executionId: data.executionId,
       messageId: nodeApprovalKey(data.executionId, node.id),
       deviceId: definition.deviceId,
       toolName: call.name,

@@ -170,7 +170,7 @@ describe('agentflow node tools', () => {
     const approval = await asked;
     expect(approval.toolName).toBe('delete_task');
     expect(device.calls.filter((c) => c.action === 'delete')).toEqual([]);
-    t.llm.push({ text: decision === 'approve' ? 'Deleted.' : 'Not deleted.' });
+    if (decision === 'approve') t.llm.push({ text: 'Deleted.' });
     const decided = await request('PUT', `${t.api}/hitl/requests/${approval.approvalId}/${decision}`, { token: ada.accessToken });
     expect(decided.status).toBe(200);
     return { messages: await stream, device, approvalId: approval.approvalId };
@@ -184,12 +184,16 @@ describe('agentflow node tools', () => {
     expect(device.calls.filter((c) => c.action === 'delete')).toHaveLength(1);
   });
 
-  test('a rejected dangerous call never reaches the device; the model is told', async () => {
-    const { messages, device } = await deleting('reject');
-    expect(messages.at(-1)?.event).toBe('execution_completed');
-    expect(messages.at(-1)?.data.output).toBe('Not deleted.');
+  test('a rejected dangerous call never reaches the device; the node fails with approval_rejected', async () => {
+    const requestsBefore = t.llm.chatRequests().length;
+    const { messages, device, approvalId } = await deleting('reject');
+    expect(messages.find((m) => m.event === 'node_failed')?.data).toMatchObject({ nodeId: 'a', error: { code: 'approval_rejected' } });
+    expect(messages.at(-1)?.event).toBe('execution_failed');
     expect(device.calls.filter((c) => c.action === 'delete')).toEqual([]);
-    const last = t.llm.chatRequests().at(-1)!;
-    expect(JSON.stringify(last.messages)).toContain('rejected delete_task');
+    expect(toolEvents(messages)).toEqual([]);
+    // The model was asked once (the call it made), never again after the rejection.
+    expect(t.llm.chatRequests().length).toBe(requestsBefore + 1);
+    const approval = await request('GET', `${t.api}/hitl/requests/${approvalId}`, { token: ada.accessToken });
+    expect(approval.body).toMatchObject({ status: 'rejected', decisionReason: 'user' });
   });
 });
