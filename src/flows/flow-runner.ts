@@ -28,7 +28,8 @@ import type { ApprovalService } from '../assistant/approvals';
 import { loadContinuation, storeContinuation, type StoredContinuation } from '../assistant/continuation';
 import { runToolLoop, type ParkedLoop } from '../assistant/tool-loop';
 import { TOOLS_BY_NAME } from '../assistant/tools';
-import { nodeApprovalKey, type NodeTools } from './node-tools';
+import { nodeApprovalKey } from './node-approvals';
+import type { NodeTools } from './node-tools';
 
 /**
  * The system prompt of every agentflow node. Its first sentence is how the offline demo model
@@ -55,7 +56,7 @@ export interface FlowRunnerDeps {
   /** Runs the tools of nodes that list some; without it such nodes fail. */
   tools?: NodeTools;
   /** With it, a node's dangerous device tool call parks the node until its owner decides. */
-  approvals?: Pick<ApprovalService, 'request'>;
+  approvals?: Pick<ApprovalService, 'request' | 'cancelPending'>;
 }
 
 /** A parked node's state in `hitl_requests.continuation`: the tool loop's, and where it belongs. */
@@ -308,6 +309,8 @@ export class FlowRunner {
       nodeId: node.id,
       cost,
     };
+    // Cancelled while the model answered: nothing is asked (the catch ends the node as cancelled).
+    if (signal.aborted) throw signal.reason ?? new Error('The execution was cancelled');
     const request = await approvals.request({
       userId: data.userId,
       executionId: data.executionId,
@@ -329,6 +332,10 @@ export class FlowRunner {
       { executionId: data.executionId, nodeId: node.id, approvalId: request.id, tool: call.name },
       'flow node parked for approval',
     );
+    // The execution ended while the request was being written (its end rejected what it found then):
+    // the request is rejected too, so no approval stays open for an execution that is over.
+    const now = await this.deps.repos.flowExecutions.find(data.executionId);
+    if (!now || !isActive(now.status)) await approvals.cancelPending(nodeApprovalKey(data.executionId, node.id), data.userId);
     return PARKED;
   }
 

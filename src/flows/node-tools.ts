@@ -141,9 +141,3 @@ export class NodeTools {
     }
   }
 }
-
-/** The approval requests of a node are filed under one id per execution and node (a uuid). */
-export function nodeApprovalKey(executionId: string, nodeId: string): string {
-  const hex = createHash('sha256').update(`flow-node:${executionId}:${nodeId}`).digest('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
-}

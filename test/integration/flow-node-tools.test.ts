@@ -196,4 +196,32 @@ describe('agentflow node tools', () => {
     const approval = await request('GET', `${t.api}/hitl/requests/${approvalId}`, { token: ada.accessToken });
     expect(approval.body).toMatchObject({ status: 'rejected', decisionReason: 'user' });
   });
+
+  test('cancelling an execution whose node waits for approval rejects the request; nothing runs', async () => {
+    const { device, deviceId } = await connect(ada);
+    const created = await create(ada, { nodes: [{ id: 'a', prompt: 'Delete it', tools: ['delete_task'] }], output: 'a', deviceId });
+    t.llm.push({ toolCalls: [{ name: 'delete_task', args: { task_id: TASK_ID } }] });
+    const asked = nextDeviceEvent<{ approvalId: string; sessionId: string }>(device, 'approval_requested');
+    const stream = run(ada, created.body.flow.id);
+    const approval = await asked;
+    const resolved = nextDeviceEvent<{ approvalId: string; status: string }>(device, 'approval_resolved');
+
+    const flowId = created.body.flow.id;
+    // The execution's own log has the request too (its node's job has ended by then).
+    const logged = await readSse(`${t.api}/flows/${flowId}/executions/${approval.sessionId}/events`, {
+      token: ada.accessToken,
+      until: (m) => m.event === 'approval_requested',
+    });
+    expect(logged.messages.at(-1)?.data).toMatchObject({ nodeId: 'a', approvalId: approval.approvalId, tool: 'delete_task' });
+    const cancel = await request('POST', `${t.api}/flows/${flowId}/executions/${approval.sessionId}/cancel`, { token: ada.accessToken });
+    expect(cancel.status).toBe(202);
+
+    expect((await stream).at(-1)?.event).toBe('cancelled');
+    expect(await resolved).toMatchObject({ approvalId: approval.approvalId, status: 'rejected' });
+    const row = await request('GET', `${t.api}/hitl/requests/${approval.approvalId}`, { token: ada.accessToken });
+    expect(row.body).toMatchObject({ status: 'rejected', decisionReason: 'cancelled', sessionId: approval.sessionId });
+    const late = await request('PUT', `${t.api}/hitl/requests/${approval.approvalId}/approve`, { token: ada.accessToken });
+    expect(late.status).toBe(409);
+    expect(device.calls.filter((c) => c.action === 'delete')).toEqual([]);
+  });
 });
