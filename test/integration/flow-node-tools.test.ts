@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DeviceSimulator } from '@switchboard/client/testing';
+import { sql } from 'drizzle-orm';
 import { DEVICE_TOOL_NAMES } from '../../src/assistant/tool-names';
 import { TOOLS_BY_NAME } from '../../src/assistant/tools';
 import { isPrivateAddress } from '../../src/flows/http-tool';
@@ -195,6 +196,25 @@ describe('agentflow node tools', () => {
     expect(t.llm.chatRequests().length).toBe(requestsBefore + 1);
     const approval = await request('GET', `${t.api}/hitl/requests/${approvalId}`, { token: ada.accessToken });
     expect(approval.body).toMatchObject({ status: 'rejected', decisionReason: 'user' });
+  });
+
+  test('an approval that expires fails its node with approval_expired; the call never runs', async () => {
+    const { device, deviceId } = await connect(ada);
+    const created = await create(ada, { nodes: [{ id: 'a', prompt: 'Delete it', tools: ['delete_task'] }], output: 'a', deviceId });
+    t.llm.push({ toolCalls: [{ name: 'delete_task', args: { task_id: TASK_ID } }] });
+    const asked = nextDeviceEvent<{ approvalId: string }>(device, 'approval_requested');
+    const stream = run(ada, created.body.flow.id);
+    const { approvalId } = await asked;
+    await t.app.repos.db.execute(sql`update hitl_requests set expires_at = now() - interval '1 second' where id = ${approvalId}`);
+
+    const late = await request('PUT', `${t.api}/hitl/requests/${approvalId}/approve`, { token: ada.accessToken });
+    expect(late.status).toBe(409);
+    expect(late.body.error.code).toBe('expired');
+
+    const messages = await stream;
+    expect(messages.find((m) => m.event === 'node_failed')?.data.error.code).toBe('approval_expired');
+    expect(messages.at(-1)?.event).toBe('execution_failed');
+    expect(device.calls.filter((c) => c.action === 'delete')).toEqual([]);
   });
 
   test('cancelling an execution whose node waits for approval rejects the request; nothing runs', async () => {
