@@ -219,6 +219,15 @@ export const envSchema = z.object({
   DEVICE_WS_PING_INTERVAL_MS: int(50).default(30_000),
   DEVICE_WS_PONG_TIMEOUT_MS: int(50).default(10_000),
   HITL_TIMEOUT_MS: int(1).default(300_000),
+  /** An agentflow HTTP tool call that has not answered in full by then fails. */
+  FLOW_HTTP_TIMEOUT_MS: int(100).default(10_000),
+  /** The most of an HTTP tool's response body a node reads; the rest is cut off. */
+  FLOW_HTTP_MAX_RESPONSE_BYTES: int(1).default(65_536),
+  /**
+   * Origins whose HTTP tools may reach loopback and private addresses (comma list; none by
+   * default: a flow's owner could otherwise reach the deployment's own network).
+   */
+  FLOW_HTTP_PRIVATE_ORIGINS: list.default([]),
   /** Tools that need a human's approval besides every delete_* (comma list of tool names). */
   HITL_DANGEROUS_TOOLS: list.default([]),
   /** Deadline for a graceful shutdown. */

@@ -196,6 +196,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       wsPongTimeoutMs: e.DEVICE_WS_PONG_TIMEOUT_MS,
     },
     hitl: { timeoutMs: e.HITL_TIMEOUT_MS, dangerousTools: e.HITL_DANGEROUS_TOOLS },
+    flowHttp: {
+      timeoutMs: e.FLOW_HTTP_TIMEOUT_MS,
+      maxResponseBytes: e.FLOW_HTTP_MAX_RESPONSE_BYTES,
+      privateOrigins: e.FLOW_HTTP_PRIVATE_ORIGINS,
+    },
     shutdown: { timeoutMs: e.SHUTDOWN_TIMEOUT_MS },
     log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
     metrics: { token: e.METRICS_TOKEN },

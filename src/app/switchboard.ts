@@ -196,7 +196,7 @@ export async function startSwitchboard(
       logger,
       metrics,
     });
-    const flowRuns = registerFlowRuns(runKernel, { repos, events: flowEvents, queues, logger, metrics });
+    const flowRuns = registerFlowRuns(runKernel, { repos, events: flowEvents, queues, logger, metrics, approvals });
     const agentRuns = registerAgentRuns(runKernel, { config, repos, queues, logger, metrics });
     const journeyRuns = registerJourneyRuns(runKernel, {
       repos,

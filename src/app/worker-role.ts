@@ -22,6 +22,7 @@ import type { AgentRunChannel } from '../agents/run-channel';
 import type { DeviceRegistry } from '../devices/device-registry';
 import type { DeviceChannel } from '../devices/device-channel';
 import { FlowRunner } from '../flows/flow-runner';
+import { NodeTools } from '../flows/node-tools';
 import type { FlowEventLog } from '../flows/flow-events';
 import { GenerationRunner, type GenerationRunnerDeps } from '../generation/generation-runner';
 import type { Metrics } from '../observability/metrics';
@@ -159,6 +160,11 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       signals,
       chatCancels: deps.chatCancels,
       budget: deps.budget,
+      resumeFlowNode: async (row) => {
+        const { executionId, nodeId } = row.continuation as { executionId: string; nodeId: string };
+        const tier = (await repos.users.findById(row.userId))?.tier ?? 'free';
+        await enqueue('flows', 'node', { executionId, nodeId, userId: row.userId, tier, resume: row.id });
+      },
     }),
     notes: new SessionNotesRunner({
       config,
@@ -218,6 +224,15 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       metrics,
       runs: deps.flowRuns,
       budget: deps.budget,
+      tools: new NodeTools({
+        repos,
+        devices,
+        events: deps.flowEvents,
+        http: config.flowHttp,
+        policy: dangerousToolPolicy(config.hitl.dangerousTools),
+        logger,
+      }),
+      approvals: deps.approvals,
     }),
     embedder: batchedEmbedder(createTextEmbedder(endpoint, config.llm.embeddingModel), {
       budget: deps.budget,

@@ -4,6 +4,7 @@ import type { DevicePort } from '../devices/device-channel';
 import { AppError, conflict, notFound } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
+import { approvalSessionId, type NewHitlRequest } from '../models/hitl-repository';
 import type { HitlRequestRow, HitlStatus } from '../models/schema';
 import type { Metrics } from '../observability/metrics';
 import { hitlTimeoutJobId } from '../producers/assistant';
@@ -66,15 +67,9 @@ export class ApprovalService {
   }
 
   /** Persists the request, tells the user's devices, and schedules the timeout. */
-  async request(input: {
-    userId: string;
-    sessionId: string;
-    messageId: string;
-    deviceId: string;
-    toolName: string;
-    parameters: Record<string, unknown>;
-    continuation: StoredContinuation;
-  }): Promise<HitlRequestRow> {
+  async request(
+    input: Omit<NewHitlRequest, 'reason' | 'expiresAt' | 'continuation'> & { continuation: StoredContinuation },
+  ): Promise<HitlRequestRow> {
     const { repos } = this.deps;
     const reason = approvalReason(input.toolName);
     const row = await repos.hitl.create({ ...input, reason, expiresAt: new Date(Date.now() + this.deps.config.hitl.timeoutMs) });
@@ -83,13 +78,13 @@ export class ApprovalService {
       action: 'hitl.requested',
       targetType: 'hitl_request',
       targetId: row.id,
-      details: { toolName: row.toolName, sessionId: row.sessionId },
+      details: { toolName: row.toolName, sessionId: approvalSessionId(row) },
     });
     this.deps.metrics?.approvals.inc({ outcome: 'requested' });
     await this.deps.queues.enqueue('assistant', 'hitl-timeout', { approvalId: row.id }, { delay: this.deps.config.hitl.timeoutMs });
     const payload: ApprovalRequested = {
       approvalId: row.id,
-      sessionId: row.sessionId,
+      sessionId: approvalSessionId(row),
       toolName: row.toolName,
       parameters: row.parameters,
       reason: row.reason,
@@ -98,7 +93,10 @@ export class ApprovalService {
     this.deps.devices.sendToUser(input.userId, 'approval_requested', payload);
     this.deps.browsers.toUser(input.userId, 'approval_requested', payload);
     await this.deps.chatEvents.append(row.messageId, { type: 'approval_requested', ...payload });
-    this.log.info({ approvalId: row.id, userId: row.userId, sessionId: row.sessionId, toolName: row.toolName }, 'approval requested');
+    this.log.info(
+      { approvalId: row.id, userId: row.userId, sessionId: approvalSessionId(row), toolName: row.toolName },
+      'approval requested',
+    );
     return row;
   }
 
@@ -179,7 +177,7 @@ export class ApprovalService {
     this.deps.devices.sendToUser(row.userId, 'approval_resolved', resolved);
     this.deps.browsers.toUser(row.userId, 'approval_resolved', resolved);
     await this.deps.chatEvents
-      .append(row.messageId, { type: 'approval_resolved', sessionId: row.sessionId, ...resolved })
+      .append(row.messageId, { type: 'approval_resolved', sessionId: approvalSessionId(row), ...resolved })
       .catch((error: unknown) => {
         this.log.warn({ err: error, approvalId: row.id }, 'approval_resolved not logged for the turn');
       });

@@ -10,6 +10,7 @@ import { DeviceRpcError } from '../devices/device-rpc';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import type { HitlRequestRow } from '../models/schema';
+import { approvalSessionId } from '../models/hitl-repository';
 import type { Metrics } from '../observability/metrics';
 import { describeIssues } from '../devices/protocol';
 import type { ChatTurnJob, HitlJob } from '../producers/assistant';
@@ -54,6 +55,8 @@ export interface AssistantRunnerDeps {
   chatCancels?: ChatCancels;
   /** Gives back the reservation a turn's request took when no model call of the turn took it over. */
   budget?: Pick<BudgetDoor, 'releaseUnused'>;
+  /** Queues the continuation of an agentflow node that parked for this approval (its decision came here). */
+  resumeFlowNode?: (row: HitlRequestRow) => Promise<void>;
 }
 
 /**
@@ -145,12 +148,18 @@ export class AssistantRunner {
     const row = await this.deps.repos.hitl.find(approvalId);
     if (!row) throw new UnrecoverableError(`Approval request ${approvalId} does not exist`);
     if (row.status === 'pending') throw new UnrecoverableError(`Approval request ${row.id} is not decided yet`);
+    // An agentflow node's call: its own queue continues it (and marks the request resumed).
+    if ((row.continuation as { kind?: unknown } | null)?.kind === 'flow') {
+      if (!this.deps.resumeFlowNode) throw new UnrecoverableError('This worker cannot resume flow nodes');
+      await this.deps.resumeFlowNode(row);
+      return { toolCalls: 0, toolIterations: 0 };
+    }
     // One resume per decision: a second one (the reaper re-queued it after a lost job) stops here,
     // unless this very job is being re-run after its worker died (its device calls carry the same ids).
     if (!(await this.deps.repos.hitl.markResumed(row.id)) && !(job.stalledCounter > 0)) return { toolCalls: 0, toolIterations: 0 };
     const data: ChatTurnJob = {
       userId: row.userId,
-      sessionId: row.sessionId,
+      sessionId: approvalSessionId(row),
       messageId: row.messageId,
       deviceId: row.deviceId,
       tools: 'device',

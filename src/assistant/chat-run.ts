@@ -3,6 +3,7 @@ import { notFound } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import type { DbOrTx } from '../models/database';
+import { approvalSessionId } from '../models/hitl-repository';
 import { hitlResumeJobId } from '../producers/assistant';
 import type { QueueRegistry } from '../producers/registry';
 import type { RunOutcome } from '../runs/outcome';
@@ -98,7 +99,12 @@ export function registerChatRuns(kernel: RunKernel, deps: ChatRunDeps): ChatRuns
       const [approval] = await repos.hitl.pendingForMessage(run.id);
       if (!approval) return;
       const continuation = approval.continuation as StoredContinuation;
-      const turn: TurnRef = { userId: approval.userId, sessionId: approval.sessionId, messageId: run.id, deviceId: approval.deviceId };
+      const turn: TurnRef = {
+        userId: approval.userId,
+        sessionId: approvalSessionId(approval),
+        messageId: run.id,
+        deviceId: approval.deviceId,
+      };
       await handle.end(run.id, { status: 'cancelled', usage: continuation.usage }, { turn, response: continuation.response });
     },
 

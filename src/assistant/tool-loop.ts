@@ -1,4 +1,5 @@
-import type { ModelGateway, ModelRef, ModelTurn } from '../ai/model-gateway';
+import type { ModelGateway, ModelPurpose, ModelRef, ModelTurn } from '../ai/model-gateway';
+import type { ToolSpec } from '../ai/model-tools';
 import { assistantMessage, systemMessage, toolResultMessage, type ModelMessage } from '../ai/model-messages';
 import { modelTools, type AssistantTool } from './tools';
 import type { BudgetTicket } from '../runs/budget-door';
@@ -20,7 +21,9 @@ export interface ToolLoopOptions {
   budget?: BudgetTicket;
   /** System prompt, history and the user's message. */
   messages: ModelMessage[];
-  tools: AssistantTool[];
+  tools: Array<AssistantTool | ToolSpec>;
+  /** What the model calls are recorded as; `chat` unless said. */
+  purpose?: ModelPurpose;
   /** Runs a call and returns its text result; never throws (failures are "Error: …" text). */
   executeTool(name: string, args: unknown, step: string): Promise<string>;
   /** Streamed answer text, in order; the pieces concatenate to the result's `response`. */
@@ -158,13 +161,13 @@ export async function runToolLoop(options: ToolLoopOptions): Promise<ToolLoopRes
 async function callModel(
   options: ToolLoopOptions,
   messages: ModelMessage[],
-  tools: AssistantTool[],
+  tools: Array<AssistantTool | ToolSpec>,
   emit: (text: string) => void,
 ): Promise<ModelTurn> {
   // Cancelled during a tool call: no new model request is opened.
   if (options.signal?.aborted) throw options.signal.reason ?? new Error('The turn was cancelled');
   const turn = await options.models.streamTurn({
-    purpose: 'chat',
+    purpose: options.purpose ?? 'chat',
     model: options.model,
     messages,
     tools: tools.length ? modelTools(tools) : undefined,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { offeredTool, type ModelTool } from '../ai/model-tools';
+import { offeredTool, type ModelTool, type ToolSpec } from '../ai/model-tools';
 import type { DeviceAction, DeviceReply, ToolCallInput } from '../devices/protocol';
 import { describeRedacted } from '../lib/redact-error';
 import {
@@ -449,8 +449,10 @@ const offered = new Map<string, ModelTool>();
  * per name. They have no bodies: the tool loop executes calls itself, so it can validate, apply
  * the ToolPolicy and turn device errors into text.
  */
-export function modelTools(tools: AssistantTool[]): ModelTool[] {
+export function modelTools(tools: Array<AssistantTool | ToolSpec>): ModelTool[] {
   return tools.map((t) => {
+    // Only the catalog's tools are cached by name: a flow's HTTP tool is its own.
+    if (TOOLS_BY_NAME.get(t.name) !== t) return offeredTool(t);
     let built = offered.get(t.name);
     if (!built) {
       built = offeredTool(t);

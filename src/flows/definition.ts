@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isDeviceToolName } from '../assistant/tool-names';
 import { AppError } from '../lib/errors';
 
 /**
@@ -37,6 +38,13 @@ export const TRUNCATED_MARK = '\n[output truncated]';
  * answer, and one pattern can stall every job of that process for seconds.
  */
 export const REGEX_KEYWORDS = ['pattern', 'patternProperties'] as const;
+/** Tools one node may offer its model. */
+export const MAX_NODE_TOOLS = 20;
+/** HTTP tools one flow may define, and origins it may allow. */
+export const MAX_HTTP_TOOLS = 20;
+export const MAX_ALLOWED_ORIGINS = 20;
+/** An HTTP tool's name, as the model calls it. */
+export const HTTP_TOOL_NAME_PATTERN = /^[a-z][a-z0-9_]{0,63}$/;
 /** Keywords whose value maps names (not keywords) to schemas. */
 const SCHEMA_MAPS = new Set(['properties', '$defs', 'definitions', 'dependentSchemas']);
 
@@ -61,12 +69,44 @@ export const agentflowNodeSchema = z.strictObject({
   dependsOn: z.array(z.string().max(64)).max(MAX_FLOW_NODES).optional(),
   /** A JSON Schema the node's answer must satisfy (it is then JSON, not text). */
   outputSchema: z.record(z.string(), z.unknown()).optional(),
+  /** Tools the node's model may call: device tool names and names of the flow's `httpTools`. */
+  tools: z.array(z.string().max(64)).max(MAX_NODE_TOOLS).optional(),
 });
 export type AgentflowNode = z.output<typeof agentflowNodeSchema>;
+
+/** An origin as `URL.origin` writes it: scheme, host and port only. */
+const originSchema = z
+  .string()
+  .max(300)
+  .refine((value) => {
+    try {
+      const url = new URL(value);
+      return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === value;
+    } catch {
+      return false;
+    }
+  }, 'an origin like https://api.example.com (scheme, host and optional port; no path)');
+
+/**
+ * An HTTP endpoint a node may call: a fixed method and URL (whose origin must be allowed); the
+ * model only chooses query parameters and, for POST, the body.
+ */
+export const httpToolSchema = z.strictObject({
+  name: z.string().regex(HTTP_TOOL_NAME_PATTERN, 'lowercase letters, digits and _ only, starting with a letter (1-64)'),
+  description: z.string().trim().min(1).max(500),
+  method: z.enum(['GET', 'POST']),
+  url: z.url({ protocol: /^https?$/ }).max(2_000),
+});
+export type HttpTool = z.output<typeof httpToolSchema>;
 
 export const agentflowDefinitionSchema = z.strictObject({
   nodes: z.array(agentflowNodeSchema).min(1).max(MAX_FLOW_NODES),
   output: z.string().min(1).max(64),
+  /** The owner's device that device tools run on. */
+  deviceId: z.string().min(1).max(128).optional(),
+  httpTools: z.array(httpToolSchema).max(MAX_HTTP_TOOLS).optional(),
+  /** The only origins HTTP tools may reach. */
+  allowedOrigins: z.array(originSchema).max(MAX_ALLOWED_ORIGINS).optional(),
 });
 export type AgentflowDefinition = z.output<typeof agentflowDefinitionSchema>;
 
@@ -250,6 +290,8 @@ function graphProblems(definition: AgentflowDefinition, prefix: (path: PropertyK
     return [{ path: prefix(['nodes', index, 'dependsOn']), message: `dependency cycle: ${[...cycle, cycle[0]].join(' → ')}` }];
   }
 
+  problems.push(...toolProblems(definition, prefix));
+
   const ancestors = ancestorsOf(definition);
   definition.nodes.forEach((node, index) => {
     const path = prefix(['nodes', index, 'prompt']);
@@ -286,6 +328,38 @@ function graphProblems(definition: AgentflowDefinition, prefix: (path: PropertyK
       }
     }
   });
+  return problems;
+}
+
+/**
+ * Tools: every name a node lists is a device tool or one of the flow's HTTP tools (listed once);
+ * HTTP tools have unique names that are not device tools', and URLs on an allowed origin; device
+ * tools need the device they run on.
+ */
+function toolProblems(definition: AgentflowDefinition, prefix: (path: PropertyKey[]) => string): Problem[] {
+  const problems: Problem[] = [];
+  const http = new Set<string>();
+  const allowed = new Set(definition.allowedOrigins ?? []);
+  (definition.httpTools ?? []).forEach((tool, index) => {
+    if (isDeviceToolName(tool.name) || http.has(tool.name))
+      problems.push({ path: prefix(['httpTools', index, 'name']), message: `"${tool.name}" is already the name of another tool` });
+    http.add(tool.name);
+    const origin = new URL(tool.url).origin;
+    if (!allowed.has(origin)) problems.push({ path: prefix(['httpTools', index, 'url']), message: `${origin} is not in allowedOrigins` });
+  });
+  let usesDevice = false;
+  definition.nodes.forEach((node, index) => {
+    const seen = new Set<string>();
+    (node.tools ?? []).forEach((name, at) => {
+      const path = prefix(['nodes', index, 'tools', at]);
+      if (seen.has(name)) problems.push({ path, message: `"${name}" is listed twice` });
+      else if (isDeviceToolName(name)) usesDevice = true;
+      else if (!http.has(name)) problems.push({ path, message: `unknown tool "${name}": use a device tool or one of httpTools` });
+      seen.add(name);
+    });
+  });
+  if (usesDevice && !definition.deviceId)
+    problems.push({ path: prefix(['deviceId']), message: 'nodes use device tools: name the device they run on' });
   return problems;
 }
 

@@ -37,10 +37,33 @@ export type FlowEvent =
   /** `truncated`: the text answer was longer than a node output may be and was cut. */
   | { type: 'node_completed'; executionId: string; nodeId: string; output: unknown; usage: NodeUsage; truncated?: true }
   | { type: 'node_failed'; executionId: string; nodeId: string; error: FlowError }
+  /**
+   * One tool call of a node: its arguments, its result as the model read it (cut to
+   * {@link MAX_TOOL_RESULT_EVENT_CHARS}), whether it succeeded, when it started and how long it took.
+   */
+  | {
+      type: 'tool_called';
+      executionId: string;
+      nodeId: string;
+      tool: string;
+      kind: 'device' | 'http';
+      args: unknown;
+      result: string;
+      ok: boolean;
+      truncated?: true;
+      startedAt: string;
+      durationMs: number;
+      approvalId?: string;
+    }
+  /** A node's dangerous tool call waits for the owner's decision (`PUT /hitl/requests/:id/approve|reject`). */
+  | { type: 'approval_requested'; executionId: string; nodeId: string; approvalId: string; tool: string; expiresAt: string }
   | { type: 'execution_completed'; executionId: string; output: unknown; usage: ExecutionUsage }
   | { type: 'execution_failed'; executionId: string; error: FlowError }
   /** Stopped by a cancel: terminal. */
   | { type: 'cancelled'; executionId: string };
+
+/** A tool result as the execution's events show it. */
+export const MAX_TOOL_RESULT_EVENT_CHARS = 2_000;
 
 export const isFlowTerminal = (event: FlowEvent) =>
   event.type === 'execution_completed' || event.type === 'execution_failed' || event.type === 'cancelled';
@@ -55,6 +78,9 @@ export const FLOW_ERROR_MESSAGES: Record<string, string> = {
   interrupted: 'The execution was interrupted and could not be resumed',
   prompt_too_large: "The node's prompt, with its inputs and the outputs it reads filled in, is larger than a model request may be",
   budget_exceeded: "The user's model budget is spent; the flow can run again once its window resets",
+  approval_not_possible: "A tool call needed the owner's approval, but approvals are not available for this execution",
+  approval_rejected: "The owner rejected the node's tool call; it was not run",
+  approval_expired: "The owner did not decide on the node's tool call in time; it was not run",
   unsupported_schema: "The node's outputSchema uses a regular expression (pattern), which is not supported; update the flow",
 };
 export const flowError = (code: string): FlowError => ({ code, message: FLOW_ERROR_MESSAGES[code] ?? FLOW_ERROR_MESSAGES.node_failed });

@@ -1,5 +1,6 @@
 import { notFound } from '../lib/errors';
 import type { Logger } from '../lib/logger';
+import type { ApprovalService } from '../assistant/approvals';
 import type { Repositories } from '../models';
 import type { FlowExecutionRow } from '../models/schema';
 import type { Metrics } from '../observability/metrics';
@@ -9,6 +10,7 @@ import type { RunOutcome } from '../runs/outcome';
 import type { RunHandle, RunKernel } from '../runs/run-kernel';
 import type { AgentflowDefinition } from './definition';
 import type { FlowEventLog } from './flow-events';
+import { nodeApprovalKey } from './node-approvals';
 
 /** What a completed execution carries: the output node's output. */
 export interface FlowResult {
@@ -29,6 +31,8 @@ export interface FlowRunDeps {
   queues: Pick<QueueRegistry, 'remove' | 'fairShare'>;
   logger: Logger;
   metrics?: Metrics;
+  /** Rejects the pending approvals of an execution's parked nodes when it ends. */
+  approvals?: Pick<ApprovalService, 'cancelPending'>;
 }
 
 /**
@@ -79,6 +83,7 @@ export function registerFlowRuns(kernel: RunKernel, deps: FlowRunDeps): FlowRuns
         log.info({ executionId }, 'flow execution completed');
         return;
       }
+      if (ended) await rejectApprovals(ended);
       if (outcome.status === 'cancelled') {
         await events.appendNext(executionId, { type: 'cancelled', executionId });
         counted('cancelled');
@@ -97,6 +102,23 @@ export function registerFlowRuns(kernel: RunKernel, deps: FlowRunDeps): FlowRuns
       log.info({ executionId, nodeId }, 'flow execution failed');
     },
   });
+
+  /**
+   * An execution that ended (cancelled, or failed by another node) while nodes waited for their
+   * owner: their pending approval requests become `rejected` (`decisionReason: "cancelled"`) and
+   * nothing resumes them.
+   */
+  async function rejectApprovals(execution: FlowExecutionRow): Promise<void> {
+    if (!deps.approvals) return;
+    const definition = execution.definition as unknown as AgentflowDefinition;
+    for (const node of definition.nodes.filter((candidate) => candidate.tools?.length)) {
+      try {
+        await deps.approvals.cancelPending(nodeApprovalKey(execution.id, node.id), execution.userId);
+      } catch (error) {
+        log.warn({ err: error, executionId: execution.id, nodeId: node.id }, 'pending approval of an ended execution not rejected');
+      }
+    }
+  }
 
   /**
    * Waiting or delayed node jobs of a cancelled execution go; a job a worker holds is locked (not

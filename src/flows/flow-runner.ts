@@ -6,7 +6,7 @@ import type { Logger } from '../lib/logger';
 import { describeRedacted } from '../lib/redact-error';
 import type { Repositories } from '../models';
 import type { NodeCost } from '../models/flow-executions-repository';
-import type { FlowExecutionNodeRow, FlowExecutionRow } from '../models/schema';
+import type { FlowExecutionNodeRow, FlowExecutionRow, HitlStatus } from '../models/schema';
 import type { Metrics } from '../observability/metrics';
 import type { FlowNodeJob } from '../producers/flows';
 import type { EnqueueBulk } from '../producers/registry';
@@ -24,6 +24,12 @@ import {
 import { flowError, type FlowEventLog } from './flow-events';
 import type { FlowRuns } from './flow-run';
 import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../runs/budget-door';
+import type { ApprovalService } from '../assistant/approvals';
+import { loadContinuation, storeContinuation, type StoredContinuation } from '../assistant/continuation';
+import { runToolLoop, type ParkedLoop } from '../assistant/tool-loop';
+import { TOOLS_BY_NAME } from '../assistant/tools';
+import { nodeApprovalKey } from './node-approvals';
+import type { NodeTools } from './node-tools';
 
 /**
  * The system prompt of every agentflow node. Its first sentence is how the offline demo model
@@ -47,17 +53,42 @@ export interface FlowRunnerDeps {
   runs: FlowRuns;
   /** Gives back a node's reservation when it ends before its model call took it. */
   budget?: Pick<BudgetDoor, 'releaseUnused'>;
+  /** Runs the tools of nodes that list some; without it such nodes fail. */
+  tools?: NodeTools;
+  /** With it, a node's dangerous device tool call parks the node until its owner decides. */
+  approvals?: Pick<ApprovalService, 'request' | 'cancelPending'>;
 }
 
-/** The model's answer did not validate against the node's `outputSchema`, even after one repair request. */
-/** A node that is refused before its model call, with the flow error code that says why. */
+/** A parked node's state in `hitl_requests.continuation`: the tool loop's, and where it belongs. */
+export interface FlowContinuation extends StoredContinuation {
+  kind: 'flow';
+  executionId: string;
+  nodeId: string;
+  /** What the node's model calls cost before it parked. */
+  cost: NodeCost;
+}
+
+export const isFlowContinuation = (value: unknown): value is FlowContinuation =>
+  typeof value === 'object' && value !== null && (value as { kind?: unknown }).kind === 'flow';
+
+/** The node parked for an approval: it stays running and its job ends. */
+const PARKED = Symbol('parked');
+
+/**
+ * A node that cannot go on, with the flow error code that says why: refused before its model call,
+ * or its owner did not approve its parked tool call (`cost`: what its model calls cost until then).
+ */
 class RefusedNodeError extends Error {
-  constructor(readonly code: 'prompt_too_large' | 'unsupported_schema') {
+  constructor(
+    readonly code: 'prompt_too_large' | 'unsupported_schema' | 'approval_not_possible' | 'approval_rejected' | 'approval_expired',
+    readonly cost?: NodeCost,
+  ) {
     super(`flow node refused: ${code}`);
     this.name = 'RefusedNodeError';
   }
 }
 
+/** The model's answer did not validate against the node's `outputSchema`, even after one repair request. */
 class InvalidOutputError extends Error {
   constructor(readonly cost: NodeCost) {
     super('The answer did not match the outputSchema');
@@ -102,6 +133,14 @@ export class FlowRunner {
     if (!node || !row) throw new UnrecoverableError(`Execution ${data.executionId} has no node ${data.nodeId}`);
     if (row.status === 'completed' || row.status === 'failed') return this.settle(execution, data, row.announcedAt ? undefined : row);
     if (row.status !== 'pending' && row.status !== 'running') return;
+    let resume: { state: ParkedLoop; result: string; cost: NodeCost; approvalId: string; status: HitlStatus } | undefined;
+    if (data.resume) {
+      resume = await this.resumeState(data, node, job);
+      if (!resume) return;
+    } else if (node.tools?.length && (await repos.hitl.pendingForMessage(nodeApprovalKey(data.executionId, data.nodeId))).length) {
+      // Parked for an approval: its decision continues the node, a re-dispatch does not restart it.
+      return;
+    }
 
     // Watch BEFORE starting: a cancel is either on the row `startNode` reads or heard by the watch.
     const watch = this.deps.signals.watch('flow', data.executionId);
@@ -127,7 +166,13 @@ export class FlowRunner {
       if (prompt.length > MAX_RENDERED_PROMPT_CHARS) throw new RefusedNodeError('prompt_too_large');
       // Flows saved before regular expressions were refused: never compiled, the node fails.
       if (node.outputSchema && regexKeyword(node.outputSchema)) throw new RefusedNodeError('unsupported_schema');
-      const result = await this.runNode(node, prompt, watch.signal, data, ticket);
+      // The owner said no (or never answered): the call did not run and the node fails, its flow with it.
+      if (resume && resume.status !== 'approved')
+        throw new RefusedNodeError(resume.status === 'rejected' ? 'approval_rejected' : 'approval_expired', resume.cost);
+      const result = node.tools?.length
+        ? await this.runWithTools(definition, node, prompt, watch.signal, data, ticket, resume)
+        : await this.runNode(node, prompt, watch.signal, data, ticket);
+      if (result === PARKED) return;
       const won = await repos.flowExecutions.completeNode(data.executionId, data.nodeId, result.output, result.cost);
       this.deps.metrics?.flowNodeSeconds.observe({ status: 'completed' }, (performance.now() - began) / 1000);
       if (!won) return;
@@ -178,7 +223,7 @@ export class FlowRunner {
         data.executionId,
         data.nodeId,
         flowError(code),
-        error instanceof InvalidOutputError ? error.cost : undefined,
+        error instanceof InvalidOutputError || error instanceof RefusedNodeError ? error.cost : undefined,
       );
       if (failed) {
         const row = await repos.flowExecutions.node(data.executionId, data.nodeId);
@@ -188,6 +233,113 @@ export class FlowRunner {
     } finally {
       watch.release();
     }
+  }
+
+  /**
+   * The continuation of a node whose parked call was decided: the call runs (approved) or the model
+   * is told it did not (rejected, timeout). Undefined when there is nothing to continue (one resume
+   * per decision, unless this very job is re-run after its worker died).
+   */
+  private async resumeState(
+    data: FlowNodeJob,
+    node: AgentflowNode,
+    job: Pick<Job, 'attemptsMade' | 'opts'> & { stalledCounter?: number },
+  ): Promise<{ state: ParkedLoop; result: string; cost: NodeCost; approvalId: string; status: HitlStatus } | undefined> {
+    const { repos } = this.deps;
+    const row = await repos.hitl.find(data.resume!);
+    const stored = row?.continuation;
+    if (!row || row.status === 'pending' || row.userId !== data.userId || !isFlowContinuation(stored)) return undefined;
+    if (stored.executionId !== data.executionId || stored.nodeId !== data.nodeId) return undefined;
+    if (!(await repos.hitl.markResumed(row.id)) && !(job.attemptsMade > 0 || (job.stalledCounter ?? 0) > 0)) return undefined;
+    const { parked } = loadContinuation(stored);
+    const [call] = parked.calls;
+    const execution = await repos.flowExecutions.find(data.executionId);
+    const definition = execution!.definition as unknown as AgentflowDefinition;
+    // Only an approved call runs; a rejected or timed-out one fails the node (it never reaches the device).
+    const result =
+      row.status === 'approved' && this.deps.tools
+        ? await this.deps.tools.execute(
+            { definition, node, data, approvalId: row.id },
+            call.name,
+            call.args,
+            `${parked.iteration}.${call.index ?? 0}`,
+          )
+        : `Error: ${call.name} was NOT run: the owner did not approve it.`;
+    return { state: parked, result, cost: stored.cost, approvalId: row.id, status: row.status };
+  }
+
+  /**
+   * A node with tools: the assistant's tool loop with the node's tools, each call logged as a
+   * `tool_called` event. A dangerous device tool call parks the node: an approval request holds
+   * the loop's state and the job ends; the decision queues the node again with `resume`.
+   */
+  private async runWithTools(
+    definition: AgentflowDefinition,
+    node: AgentflowNode,
+    prompt: string,
+    signal: AbortSignal,
+    data: FlowNodeJob,
+    budget: BudgetTicket,
+    resume?: { state: ParkedLoop; result: string; cost: NodeCost },
+  ): Promise<{ output: unknown; cost: NodeCost } | typeof PARKED> {
+    const { tools, approvals } = this.deps;
+    if (!tools) throw new UnrecoverableError('This worker cannot run flow node tools');
+    let cost: NodeCost = resume?.cost ?? { ...this.deps.models.defaultModel, inputTokens: 0, outputTokens: 0, costUsd: 0 };
+    const context = { definition, node, data, signal };
+    const result = await runToolLoop({
+      models: this.deps.models,
+      model: node.model,
+      purpose: 'flow',
+      account: { userId: data.userId, tier: data.tier },
+      budget,
+      messages: resume ? [] : [systemMessage(FLOW_NODE_SYSTEM), userMessage(prompt)],
+      resume: resume && { state: resume.state, result: resume.result },
+      tools: tools.offered(definition, node),
+      signal,
+      executeTool: (name, args, step) => tools.execute(context, name, args, step),
+      mustPark: (name, args) => tools.mustPark(node, name, args),
+      onText: () => undefined,
+      onModelCall: (usage) => void (cost = addCost(cost, costOf(usage))),
+    });
+    if (!result.parked) return { output: boundedText(result.response).text, cost };
+    const [call] = result.parked.calls;
+    if (!approvals || !definition.deviceId) throw new RefusedNodeError('approval_not_possible');
+    const usage = { ...cost };
+    const continuation: FlowContinuation = {
+      ...storeContinuation(result.parked, [], usage),
+      kind: 'flow',
+      executionId: data.executionId,
+      nodeId: node.id,
+      cost,
+    };
+    // Cancelled while the model answered: nothing is asked (the catch ends the node as cancelled).
+    if (signal.aborted) throw signal.reason ?? new Error('The execution was cancelled');
+    const request = await approvals.request({
+      userId: data.userId,
+      executionId: data.executionId,
+      messageId: nodeApprovalKey(data.executionId, node.id),
+      deviceId: definition.deviceId,
+      toolName: call.name,
+      parameters: TOOLS_BY_NAME.get(call.name)!.schema.parse(call.args ?? {}) as Record<string, unknown>,
+      continuation,
+    });
+    await this.deps.events.appendNext(data.executionId, {
+      type: 'approval_requested',
+      executionId: data.executionId,
+      nodeId: node.id,
+      approvalId: request.id,
+      tool: call.name,
+      expiresAt: request.expiresAt.toISOString(),
+    });
+    this.log.info(
+      { executionId: data.executionId, nodeId: node.id, approvalId: request.id, tool: call.name },
+      'flow node parked for approval',
+    );
+    // The execution ended while the request was being written (its end rejected what it found then):
+    // the request is rejected too, so no approval stays open for an execution that is over.
+    const now = await this.deps.repos.flowExecutions.find(data.executionId);
+    if (!now || !isActive(now.status)) await approvals.cancelPending(nodeApprovalKey(data.executionId, node.id), data.userId);
+    return PARKED;
   }
 
   /** Gives back a reservation the node's model call did not take (it failed, was refused or cancelled first). */

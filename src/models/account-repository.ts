@@ -139,6 +139,7 @@ export class AccountRepository {
           id: hitlRequests.id,
           userId: hitlRequests.userId,
           sessionId: hitlRequests.sessionId,
+          executionId: hitlRequests.executionId,
           messageId: hitlRequests.messageId,
           deviceId: hitlRequests.deviceId,
           toolName: hitlRequests.toolName,

@@ -3,9 +3,11 @@ import type { AuditRepository } from './audit-repository';
 import type { Db, DbOrTx } from './database';
 import { hitlRequests, type HitlRequestRow, type HitlStatus } from './schema';
 
+/** A request belongs to an assistant turn's chat session or to an agentflow execution: exactly one of the two is set. */
 export interface NewHitlRequest {
   userId: string;
-  sessionId: string;
+  sessionId?: string;
+  executionId?: string;
   messageId: string;
   deviceId: string;
   toolName: string;
@@ -15,11 +17,17 @@ export interface NewHitlRequest {
   expiresAt: Date;
 }
 
+/**
+ * The session an approval is shown under: its chat session, or for an agentflow node's request its
+ * execution (the id the execution's stream and events carry).
+ */
+export const approvalSessionId = (row: Pick<HitlRequestRow, 'sessionId' | 'executionId'>): string => row.sessionId ?? row.executionId!;
+
 /** The public view of an approval request (`GET /hitl/requests/:id`); the continuation stays inside. */
 export function toHitlView(row: HitlRequestRow) {
   return {
     id: row.id,
-    sessionId: row.sessionId,
+    sessionId: approvalSessionId(row),
     toolName: row.toolName,
     parameters: row.parameters,
     reason: row.reason,
@@ -135,7 +143,7 @@ export class HitlRepository {
             action: `hitl.${status}`,
             targetType: 'hitl_request',
             targetId: row.id,
-            details: { ...details, toolName: row.toolName, sessionId: row.sessionId },
+            details: { ...details, toolName: row.toolName, sessionId: approvalSessionId(row) },
           },
           tx,
         );

@@ -207,7 +207,10 @@ export const chatMessages = pgTable('chat_messages', {
 export const hitlRequests = pgTable('hitl_requests', {
   id: uuid('id').primaryKey().defaultRandom(),
   userId: uuid('user_id').notNull(),
-  sessionId: uuid('session_id').notNull(),
+  /** The chat session of an assistant turn's request; null for an agentflow node's (0020_flow_approvals.sql). */
+  sessionId: uuid('session_id'),
+  /** The agentflow execution of a node's request; null for an assistant turn's. */
+  executionId: uuid('execution_id'),
   messageId: uuid('message_id').notNull(),
   deviceId: text('device_id').notNull(),
   toolName: text('tool_name').notNull(),

@@ -13,6 +13,8 @@ export const flowNodeJobSchema = z.object({
   tier: z.enum(TIERS),
   /** The budget reservation the execution's request took: set on one root node, whose first model call takes it over. */
   budget: z.string().optional(),
+  /** Continues the node after the owner decided on its parked tool call (this approval request). */
+  resume: z.uuid().optional(),
 });
 export type FlowNodeJob = z.infer<typeof flowNodeJobSchema>;
 
@@ -21,6 +23,9 @@ export type FlowNodeJob = z.infer<typeof flowNodeJobSchema>;
  * the child they unblock, the node is queued once.
  */
 export const flowNodeJobId = (executionId: string, nodeId: string) => `flow-${executionId}-${nodeId}`;
+/** A parked node's continuation: one job per decision. */
+export const flowNodeResumeJobId = (executionId: string, nodeId: string, approvalId: string) =>
+  `flow-${executionId}-${nodeId}-resume-${approvalId}`;
 
 /** A failed node retries alone, with backoff: three attempts (1 s, then 2 s apart). */
 export const FLOW_NODE_ATTEMPTS = 3;
@@ -31,7 +36,8 @@ export const flowsQueue = defineQueue({
     node: defineJob({
       schema: flowNodeJobSchema,
       options: { ...baseJobOptions, attempts: FLOW_NODE_ATTEMPTS, backoff: { type: 'exponential', delay: 1_000 } },
-      jobId: (job) => flowNodeJobId(job.executionId, job.nodeId),
+      jobId: (job) =>
+        job.resume ? flowNodeResumeJobId(job.executionId, job.nodeId, job.resume) : flowNodeJobId(job.executionId, job.nodeId),
       // One user's executions (up to 50 nodes each) must not queue ahead of everyone else's.
       fairBy: (job) => job.userId,
     }),

@@ -1,7 +1,7 @@
 import type { DeviceSimulator } from '@switchboard/client/testing';
 
 /** Server → device events a test waits for on a simulator's socket. */
-export type AwaitedDeviceEvent = 'approval_requested' | 'final' | 'cancelled';
+export type AwaitedDeviceEvent = 'approval_requested' | 'approval_resolved' | 'final' | 'cancelled';
 
 /** The first `event` the device receives that satisfies `predicate`; rejects after `timeoutMs`. */
 export function nextDeviceEvent<T>(

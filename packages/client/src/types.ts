@@ -595,7 +595,8 @@ export interface Flow {
 }
 /**
  * A chatflow definition is `{systemPrompt, model?: {provider, model}, temperature?, historyWindow?}`; an
- * agentflow's is `{nodes: [{id, prompt, model?, dependsOn?, outputSchema?}], output: nodeId}`.
+ * agentflow's is `{nodes: [{id, prompt, model?, dependsOn?, outputSchema?, tools?}], output: nodeId, deviceId?,
+ * httpTools?: [{name, description, method, url}], allowedOrigins?}`.
  */
 export interface CreateFlowRequest {
   type: FlowType;
@@ -643,6 +644,22 @@ export interface FlowExecution extends FlowExecutionSummary {
 export type FlowExecutionEvent = { executionId: string } & (
   | { type: 'execution_started'; flowId: string }
   | { type: 'node_started'; nodeId: string; attempt: number }
+  | {
+      /** One tool call of a node: its arguments, its result as the model read it, whether it succeeded. */
+      type: 'tool_called';
+      nodeId: string;
+      tool: string;
+      kind: 'device' | 'http';
+      args: unknown;
+      result: string;
+      ok: boolean;
+      truncated?: true;
+      startedAt: string;
+      durationMs: number;
+      approvalId?: string;
+    }
+  /** A dangerous device tool call waits for the owner's decision (`approvals.approve` / `approvals.reject`). */
+  | { type: 'approval_requested'; nodeId: string; approvalId: string; tool: string; expiresAt: string }
   | { type: 'node_completed'; nodeId: string; output: unknown; usage: FlowUsage }
   | { type: 'node_failed'; nodeId: string; error: { code: string; message: string } }
   | { type: 'execution_completed'; output: unknown; usage: FlowUsage }

@@ -79,7 +79,9 @@ export const executionCancelResponse = z.object({ executionId: z.uuid(), status:
 
 const EVENTS =
   'Events (`id:` a sequence from 1 per execution, `event:` the name, `data` JSON whose `type` is the name and which carries `executionId`): ' +
-  '`execution_started {flowId}`, `node_started {nodeId, attempt}`, `node_completed {nodeId, output, usage}`, `node_failed {nodeId, error}`, then one of ' +
+  '`execution_started {flowId}`, `node_started {nodeId, attempt}`, `tool_called {nodeId, tool, kind: device|http, args, result, ok, truncated?, startedAt, durationMs, approvalId?}` (every tool call of a node), ' +
+  '`approval_requested {nodeId, approvalId, tool, expiresAt}` (a dangerous device tool call waits for the owner: approved it runs, rejected or expired the node fails `approval_rejected` / `approval_expired`), ' +
+  '`node_completed {nodeId, output, usage}`, `node_failed {nodeId, error}`, then one of ' +
   '`execution_completed {output, usage}`, `execution_failed {error}`, `cancelled`. Nodes whose inputs are ready run in parallel.';
 const EXECUTE =
   'Runs the agentflow on the `flows` queue. `input` holds the values of its `{{input.<key>}}` templates: a key the prompts read and the input lacks is a 400 `missing_input` ' +
@@ -94,6 +96,8 @@ const DEFINITIONS =
   'with unique ids (letters, digits, `_`, `-`), `dependsOn` and `output` naming existing nodes, no cycle, prompts of at most 8,000 characters and 20 `{{…}}` references, ' +
   'an `outputSchema` without `pattern` or `patternProperties` (regular expressions are not run on model answers). ' +
   'A prompt is a template over `{{input.<key>}}` and `{{nodes.<id>.output}}`, and a node may only read the output of one of its ancestors. ' +
+  "A node may list `tools` (up to 20): device tools, run on the flow's `deviceId` (a device of its owner; required when a node lists one), and names of the flow's " +
+  '`httpTools: [{name, description, method: GET|POST, url}]`, whose URLs must be on one of its `allowedOrigins` (up to 20 each). ' +
   'Every problem is a 400 `validation_failed` whose `details` are `[{path, message}]` from the body (`definition.nodes.2.dependsOn.0`); ' +
   'a `model` this deployment does not serve is a 400 `unknown_model` with the same details. ' +
   'Creating a flow on a plan without flows is 403 `tier_forbidden`, and so is saving or running a flow whose `model` is a local provider ' +

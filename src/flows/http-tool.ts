@@ -1,0 +1,172 @@
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import http from 'node:http';
+import https from 'node:https';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
+import { z } from 'zod';
+import type { HttpTool } from './definition';
+
+/** What an agentflow's HTTP tools may do; the operator's settings (FLOW_HTTP_*). */
+export interface HttpToolLimits {
+  /** A call that has not answered in full by then fails. */
+  timeoutMs: number;
+  /** The response body read at most; the rest is cut off and the result says so. */
+  maxResponseBytes: number;
+  /** Origins the operator lets reach loopback and private addresses (none by default). */
+  privateOrigins: readonly string[];
+}
+
+/** The arguments the model sends to an HTTP tool: query parameters and, for POST, a body. */
+export const httpToolArgsSchema = z.strictObject({
+  query: z.record(z.string().max(100), z.string().max(2_000)).optional().describe('Query parameters to add to the URL'),
+  body: z.string().max(20_000).optional().describe('The request body (POST only), usually JSON text'),
+});
+
+/** An HTTP tool call that did not happen or did not finish; its message is what the model reads. */
+export class HttpToolError extends Error {
+  constructor(
+    readonly code: 'origin_not_allowed' | 'private_address' | 'timeout' | 'failed' | 'invalid_input',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'HttpToolError';
+  }
+}
+
+/**
+ * Addresses an HTTP tool never reaches unless its origin is one the operator allowed: loopback,
+ * private, link-local, shared, multicast and reserved ranges (IPv4, IPv6, and IPv4 inside IPv6).
+ */
+const PRIVATE = new BlockList();
+for (const [net, bits] of [
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['224.0.0.0', 4],
+  ['240.0.0.0', 4],
+] as const)
+  PRIVATE.addSubnet(net, bits, 'ipv4');
+for (const [net, bits] of [
+  ['::', 128],
+  ['::1', 128],
+  ['fc00::', 7],
+  ['fe80::', 10],
+  ['ff00::', 8],
+  ['64:ff9b::', 96],
+] as const)
+  PRIVATE.addSubnet(net, bits, 'ipv6');
+
+/** Whether `address` (an IP literal) is in a range HTTP tools keep away from. */
+export function isPrivateAddress(address: string): boolean {
+  const family = isIP(address);
+  if (family === 4) return PRIVATE.check(address, 'ipv4');
+  if (family !== 6) return true;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return PRIVATE.check(mapped[1], 'ipv4');
+  return PRIVATE.check(address, 'ipv6');
+}
+
+/**
+ * A DNS lookup that refuses private answers: the address checked is the address connected to, so a
+ * name that resolves differently on a second lookup (DNS rebinding) gains nothing.
+ */
+const guardedLookup: LookupFunction = (hostname, options, callback) => {
+  dnsLookup(hostname, { ...options, all: true }, (error, addresses: LookupAddress[]) => {
+    if (error) return callback(error, '', 0);
+    const usable = addresses.filter((entry) => !isPrivateAddress(entry.address));
+    if (!usable.length || usable.length !== addresses.length)
+      return callback(new HttpToolError('private_address', `${hostname} resolves to a private address`), '', 0);
+    if (options.all) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, usable);
+    callback(null, usable[0].address, usable[0].family);
+  });
+};
+
+/**
+ * Calls `tool` with the model's arguments: the final URL must stay on one of `allowedOrigins`, its
+ * host must not be (or resolve to) a private address unless the operator allowed that origin,
+ * redirects are not followed, the call ends after `timeoutMs` and at most `maxResponseBytes` of the
+ * body are read. Returns readable text for the model; throws {@link HttpToolError}.
+ */
+export async function callHttpTool(
+  tool: HttpTool,
+  rawArgs: unknown,
+  allowedOrigins: readonly string[],
+  limits: HttpToolLimits,
+  signal?: AbortSignal,
+): Promise<{ text: string; status: number; truncated: boolean }> {
+  const parsed = httpToolArgsSchema.safeParse(rawArgs ?? {});
+  if (!parsed.success) throw new HttpToolError('invalid_input', `invalid arguments for ${tool.name}: ${parsed.error.issues[0].message}`);
+  const args = parsed.data;
+  if (args.body !== undefined && tool.method !== 'POST')
+    throw new HttpToolError('invalid_input', `${tool.name} is a GET: it takes no body`);
+  const url = new URL(tool.url);
+  for (const [key, value] of Object.entries(args.query ?? {})) url.searchParams.append(key, value);
+  if (!allowedOrigins.includes(url.origin))
+    throw new HttpToolError('origin_not_allowed', `${url.origin} is not an allowed origin of this flow`);
+  const mayBePrivate = limits.privateOrigins.includes(url.origin);
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  // A literal address is connected to without a lookup, so it is checked here.
+  if (!mayBePrivate && isIP(host) && isPrivateAddress(host))
+    throw new HttpToolError('private_address', `${url.origin} is a private address; HTTP tools may not reach it`);
+
+  const deadline = AbortSignal.timeout(limits.timeoutMs);
+  const stop = signal ? AbortSignal.any([signal, deadline]) : deadline;
+  const client = url.protocol === 'https:' ? https : http;
+  return new Promise((resolve, reject) => {
+    const fail = (error: unknown) => {
+      if (error instanceof HttpToolError) return reject(error);
+      if (deadline.aborted) return reject(new HttpToolError('timeout', `${tool.name} did not answer within ${limits.timeoutMs} ms`));
+      if (signal?.aborted) return reject(signal.reason instanceof Error ? signal.reason : new Error('cancelled'));
+      reject(new HttpToolError('failed', `${tool.name} could not be reached`));
+    };
+    const request = client.request(
+      url,
+      {
+        method: tool.method,
+        signal: stop,
+        lookup: mayBePrivate ? undefined : guardedLookup,
+        headers: {
+          accept: 'application/json, text/plain;q=0.9, */*;q=0.5',
+          'user-agent': 'Switchboard-agentflow',
+          ...(args.body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        let truncated = false;
+        const finish = () => {
+          const body = Buffer.concat(chunks)
+            .toString('utf8')
+            .replace(/\uFFFD$/, '');
+          resolve({
+            text: `HTTP ${response.statusCode ?? 0}\n${body}${truncated ? '\n[response truncated]' : ''}`,
+            status: response.statusCode ?? 0,
+            truncated,
+          });
+        };
+        response.on('data', (chunk: Buffer) => {
+          if (truncated) return;
+          if (size + chunk.length > limits.maxResponseBytes) {
+            chunks.push(chunk.subarray(0, limits.maxResponseBytes - size));
+            truncated = true;
+            response.destroy();
+            finish();
+            return;
+          }
+          chunks.push(chunk);
+          size += chunk.length;
+        });
+        response.on('end', () => !truncated && finish());
+        response.on('error', (error) => !truncated && fail(error));
+      },
+    );
+    request.on('error', fail);
+    request.end(args.body);
+  });
+}

@@ -1,0 +1,143 @@
+import { createHash } from 'node:crypto';
+import type { ToolSpec } from '../ai/model-tools';
+import { auditToolCall } from '../assistant/tool-audit';
+import { ToolInputError } from '../assistant/tool-format';
+import type { ToolPolicy } from '../assistant/tool-policy';
+import { TOOLS_BY_NAME, type DeviceCall } from '../assistant/tools';
+import { describeIssues } from '../devices/protocol';
+import type { DevicePort } from '../devices/device-channel';
+import { DeviceRpcError } from '../devices/device-rpc';
+import type { Logger } from '../lib/logger';
+import type { Repositories } from '../models';
+import type { FlowNodeJob } from '../producers/flows';
+import type { AgentflowDefinition, AgentflowNode } from './definition';
+import { MAX_TOOL_RESULT_EVENT_CHARS, type FlowEventLog } from './flow-events';
+import { callHttpTool, httpToolArgsSchema, HttpToolError, type HttpToolLimits } from './http-tool';
+
+export interface NodeToolsDeps {
+  repos: Pick<Repositories, 'audit'>;
+  devices: DevicePort;
+  events: Pick<FlowEventLog, 'appendNext'>;
+  http: HttpToolLimits;
+  policy: ToolPolicy;
+  logger: Logger;
+}
+
+/** One node's call context: which execution, node and flow definition it belongs to. */
+export interface NodeCallContext {
+  definition: AgentflowDefinition;
+  node: AgentflowNode;
+  data: FlowNodeJob;
+  signal?: AbortSignal;
+  /** Set when the call was approved by its owner. */
+  approvalId?: string;
+}
+
+/**
+ * The tools of agentflow nodes: device tools (run on the flow's device of its owner, as the
+ * assistant's are) and the flow's HTTP tools. Every call, whatever its outcome, is written to the
+ * execution's events as `tool_called` with its arguments, result and timing.
+ */
+export class NodeTools {
+  constructor(private readonly deps: NodeToolsDeps) {}
+
+  /** What the node's model is offered. */
+  offered(definition: AgentflowDefinition, node: AgentflowNode): ToolSpec[] {
+    return (node.tools ?? []).flatMap((name): ToolSpec[] => {
+      const device = TOOLS_BY_NAME.get(name);
+      if (device) return [device];
+      const http = definition.httpTools?.find((tool) => tool.name === name);
+      return http
+        ? [{ name: http.name, description: `${http.description} (HTTP ${http.method} ${http.url})`, schema: httpToolArgsSchema }]
+        : [];
+    });
+  }
+
+  /** Whether a call must wait for the owner's decision: a dangerous device tool with valid arguments. */
+  mustPark(node: AgentflowNode, name: string, args: unknown): boolean {
+    const tool = TOOLS_BY_NAME.get(name);
+    return Boolean(tool && node.tools?.includes(name) && this.deps.policy.isDangerous(name) && tool.schema.safeParse(args ?? {}).success);
+  }
+
+  /** Runs one call and logs it; failures are "Error: …" text for the model (the node goes on). */
+  async execute(context: NodeCallContext, name: string, args: unknown, step: string): Promise<string> {
+    const startedAt = new Date();
+    const began = performance.now();
+    const kind = TOOLS_BY_NAME.has(name) ? ('device' as const) : ('http' as const);
+    const result = await this.run(context, name, args, step);
+    const text = result.length > MAX_TOOL_RESULT_EVENT_CHARS ? result.slice(0, MAX_TOOL_RESULT_EVENT_CHARS) : result;
+    await this.deps.events.appendNext(context.data.executionId, {
+      type: 'tool_called',
+      executionId: context.data.executionId,
+      nodeId: context.node.id,
+      tool: name,
+      kind,
+      args: args ?? null,
+      result: text,
+      ok: !result.startsWith('Error:'),
+      ...(text.length < result.length ? { truncated: true as const } : {}),
+      startedAt: startedAt.toISOString(),
+      durationMs: Math.round(performance.now() - began),
+      ...(context.approvalId ? { approvalId: context.approvalId } : {}),
+    });
+    return result;
+  }
+
+  private async run(context: NodeCallContext, name: string, args: unknown, step: string): Promise<string> {
+    const { node, definition } = context;
+    if (!node.tools?.includes(name)) return `Error: there is no tool called "${name}" here; use one of: ${(node.tools ?? []).join(', ')}.`;
+    const http = definition.httpTools?.find((tool) => tool.name === name);
+    if (http) {
+      try {
+        return (await callHttpTool(http, args, definition.allowedOrigins ?? [], this.deps.http, context.signal)).text;
+      } catch (error) {
+        if (error instanceof HttpToolError) return `Error: ${error.message}`;
+        throw error;
+      }
+    }
+    return this.runDeviceTool(context, name, args, step);
+  }
+
+  private async runDeviceTool(context: NodeCallContext, name: string, rawArgs: unknown, step: string): Promise<string> {
+    const { data, definition } = context;
+    const tool = TOOLS_BY_NAME.get(name)!;
+    const deviceId = definition.deviceId;
+    if (!deviceId) return `Error: the flow names no device, so ${name} cannot run.`;
+    const args = tool.schema.safeParse(rawArgs ?? {});
+    if (!args.success) return `Error: invalid arguments for ${name}: ${describeIssues(args.error)}. Fix them and call the tool again.`;
+    const log = this.deps.logger.child({ component: 'flow-tools', executionId: data.executionId, nodeId: context.node.id });
+    const audited = (outcome: Parameters<typeof auditToolCall>[2]['outcome']) =>
+      auditToolCall(this.deps.repos.audit, log, {
+        userId: data.userId,
+        deviceId,
+        sessionId: data.executionId,
+        tool: name,
+        outcome,
+        approvalId: context.approvalId,
+      });
+    // The same execution, node, step, tool, arguments and n-th device call give the same key: a
+    // re-run node's repeated write is answered by the device from memory.
+    let nth = 0;
+    const device = ((call) =>
+      this.deps.devices.callDevice(data.userId, deviceId, call as never, {
+        signal: context.signal,
+        idempotencyKey: createHash('sha256')
+          .update(JSON.stringify([data.executionId, data.nodeId, step, name, args.data, (nth += 1)]))
+          .digest('base64url')
+          .slice(0, 32),
+      })) as DeviceCall;
+    try {
+      const result = await tool.run(args.data, device, {});
+      await audited('ok');
+      return result;
+    } catch (error) {
+      if (error instanceof DeviceRpcError || error instanceof ToolInputError) {
+        await audited(error instanceof DeviceRpcError ? error.code : 'invalid_input');
+        return `Error: ${error.message}`;
+      }
+      log.warn({ err: error, tool: name }, 'flow device tool failed');
+      await audited('failed');
+      return `Error: ${name} failed unexpectedly.`;
+    }
+  }
+}
