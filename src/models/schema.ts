@@ -207,7 +207,7 @@ export const chatMessages = pgTable('chat_messages', {
 export const hitlRequests = pgTable('hitl_requests', {
   id: uuid('id').primaryKey().defaultRandom(),
   userId: uuid('user_id').notNull(),
-  /** The chat session of an assistant turn's request; null for an agentflow node's (0020_flow_approvals.sql). */
+  /** The chat session of an assistant turn's request; null for an agentflow node's (0022_flow_approvals.sql). */
   sessionId: uuid('session_id'),
   /** The agentflow execution of a node's request; null for an assistant turn's. */
   executionId: uuid('execution_id'),
