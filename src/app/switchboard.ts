@@ -1,3 +1,4 @@
+import { ProviderProbe } from '../ai/provider-probe';
 import { BudgetDoor } from '../runs/budget-door';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
@@ -375,6 +376,11 @@ export async function startSwitchboard(
         limits,
         budget,
         readiness: { redis: async () => void (await redis.ping()), database: () => database.ping() },
+        providers: new ProviderProbe(
+          options.endpoint
+            ? [{ name: options.endpoint.provider, baseURL: options.endpoint.baseURL, apiKey: options.endpoint.apiKey }]
+            : config.llm.providers,
+        ),
         shuttingDown,
         queues,
         metrics,

@@ -1,3 +1,4 @@
+import type { ProviderState } from '../ai/provider-probe';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -53,19 +54,21 @@ export function createHttpApp(ctx: ApiContext): Express {
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  app.get('/readyz', async (_req, res) => {
-    const readiness = await readinessOf(ctx);
+  // Model providers are reported, never counted against readiness: `?deep=1` probes them.
+  const deep = (req: express.Request) => req.query.deep === '1';
+  app.get('/readyz', async (req, res) => {
+    const readiness = await readinessOf(ctx, deep(req));
     res.status(readiness.ready ? 200 : 503).json(readiness.body);
   });
   // The same readiness as /readyz, plus what is running: the package version and this process's roles.
   const version = packageVersion();
-  app.get('/health', async (_req, res) => {
-    const readiness = await readinessOf(ctx);
+  app.get('/health', async (req, res) => {
+    const readiness = await readinessOf(ctx, deep(req));
     res.status(readiness.ready ? 200 : 503).json({
       status: readiness.body.status,
       version,
       roles: ctx.config.roles,
-      ...('checks' in readiness.body ? { checks: readiness.body.checks } : {}),
+      ...('checks' in readiness.body ? { checks: readiness.body.checks, providers: readiness.body.providers } : {}),
     });
   });
 
@@ -113,8 +116,13 @@ export function createHttpApp(ctx: ApiContext): Express {
 /** The readiness checks (Redis, database), each bounded; not ready while shutting down. */
 async function readinessOf(
   ctx: ApiContext,
-): Promise<{ ready: boolean; body: { status: string; checks?: Record<string, 'ok' | 'unavailable'> } }> {
+  deep: boolean,
+): Promise<{
+  ready: boolean;
+  body: { status: string; checks?: Record<string, 'ok' | 'unavailable'>; providers?: Record<string, ProviderState> };
+}> {
   if (ctx.shuttingDown.value) return { ready: false, body: { status: 'shutting_down' } };
+  const providers = ctx.providers.states(deep);
   const checks = await Promise.all(
     Object.entries(ctx.readiness).map(async ([name, check]) => {
       try {
@@ -126,7 +134,7 @@ async function readinessOf(
     }),
   );
   const ready = checks.every(([, state]) => state === 'ok');
-  return { ready, body: { status: ready ? 'ready' : 'unavailable', checks: Object.fromEntries(checks) } };
+  return { ready, body: { status: ready ? 'ready' : 'unavailable', checks: Object.fromEntries(checks), providers: await providers } };
 }
 
 /** Switchboard's version: the nearest package.json above this file (src/ or the .build bundle). */

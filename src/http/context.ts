@@ -1,3 +1,4 @@
+import type { ProviderProbe } from '../ai/provider-probe';
 import type { BudgetDoor } from '../runs/budget-door';
 import type { ApprovalService } from '../assistant/approvals';
 import type { Redis } from 'ioredis';
@@ -79,6 +80,8 @@ export interface ApiContext {
   sources: StreamSources;
   /** Dependency checks for /readyz; each throws when its dependency is unreachable. */
   readiness: { redis(): Promise<void>; database(): Promise<void> };
+  /** Each model provider's reachability for `/readyz` (reported, never failing it). */
+  providers: Pick<ProviderProbe, 'states'>;
   /** Set when shutdown begins: readiness answers 503 and new streams are refused. */
   shuttingDown: { value: boolean };
 }

@@ -178,7 +178,17 @@ describe('HTTP surface', () => {
         version,
         roles: ['api', 'worker', 'scheduler'],
         checks: { redis: 'ok', database: 'ok' },
+        providers: { scripted: 'unchecked' },
       });
+    });
+
+    test('with ?deep=1 each model provider is probed and reported; /readyz says the same', async () => {
+      const health = await request('GET', `${t.url}/health?deep=1`);
+      expect(health.status).toBe(200);
+      expect(health.body.providers).toEqual({ scripted: 'reachable' });
+      // The fresh deep answer is reused for a while, also by plain readiness.
+      const ready = await request('GET', `${t.url}/readyz`);
+      expect(ready.body).toEqual({ status: 'ready', checks: { redis: 'ok', database: 'ok' }, providers: { scripted: 'reachable' } });
     });
   });
 

@@ -1,0 +1,52 @@
+/** Where a provider is: its name, its OpenAI-compatible base URL and its key. */
+export interface ProbedProvider {
+  name: string;
+  baseURL: string;
+  apiKey: string;
+}
+
+export type ProviderState = 'reachable' | 'unreachable' | 'unchecked';
+
+/** How long one probe may take, and how long its answer is reused. */
+const PROBE_TIMEOUT_MS = 1_500;
+const PROBE_REUSE_MS = 10_000;
+
+/**
+ * What `/readyz` says of each model provider, without ever failing on it: a provider that is down
+ * is a degraded deployment (fallbacks may answer), not an unready node. Plain readiness reports
+ * `unchecked`, or the last deep answer while it is fresh; `?deep=1` asks each provider's
+ * `GET /models` (2xx = reachable). Deep answers are reused for ten seconds, so a public endpoint
+ * cannot be turned into a stream of outbound requests. Import-light: the API process loads it.
+ */
+export class ProviderProbe {
+  private last?: { at: number; states: Promise<Record<string, ProviderState>> };
+
+  constructor(private readonly providers: readonly ProbedProvider[]) {}
+
+  /** Each provider's state; `deep` probes the ones not probed in the last ten seconds. */
+  async states(deep: boolean): Promise<Record<string, ProviderState>> {
+    const fresh = this.last && Date.now() - this.last.at < PROBE_REUSE_MS ? this.last.states : undefined;
+    if (fresh) return fresh;
+    if (!deep) return Object.fromEntries(this.providers.map((provider) => [provider.name, 'unchecked' as const]));
+    const states = Promise.all(this.providers.map(async (provider) => [provider.name, await probe(provider)] as const)).then((entries) =>
+      Object.fromEntries(entries),
+    );
+    this.last = { at: Date.now(), states };
+    return states;
+  }
+}
+
+async function probe(provider: ProbedProvider): Promise<ProviderState> {
+  try {
+    const response = await fetch(`${provider.baseURL.replace(/\/+$/, '')}/models`, {
+      headers: { authorization: `Bearer ${provider.apiKey}` },
+      signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
+      redirect: 'manual',
+    });
+    await response.body?.cancel();
+    return response.ok ? 'reachable' : 'unreachable';
+  } catch {
+    // Refused, timed out or not HTTP: the answer is the state itself.
+    return 'unreachable';
+  }
+}

@@ -1,0 +1,57 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ProviderProbe } from '../../src/ai/provider-probe';
+
+/**
+ * `/readyz`'s view of model providers: a provider answering `GET /models` is reachable, one that
+ * refuses, errs or hangs is unreachable, and deep answers are reused for ten seconds so a public
+ * probe cannot fan out into a stream of outbound requests.
+ */
+describe('ProviderProbe', () => {
+  let server: http.Server;
+  let base: string;
+  const seen: Array<{ url?: string; auth?: string }> = [];
+
+  beforeAll(async () => {
+    server = http.createServer((req, res) => {
+      seen.push({ url: req.url, auth: req.headers.authorization });
+      if (req.url?.startsWith('/ok/')) return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"data":[]}');
+      if (req.url?.startsWith('/hang/')) return; // never answers: the probe's timeout ends it
+      res.writeHead(500).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  test('plain readiness checks nothing; deep probes each provider with its key, and a fresh answer is reused', async () => {
+    const closed = http.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const closedPort = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const probe = new ProviderProbe([
+      { name: 'up', baseURL: `${base}/ok/v1/`, apiKey: 'k-up' },
+      { name: 'erring', baseURL: `${base}/err/v1`, apiKey: 'k-err' },
+      { name: 'hanging', baseURL: `${base}/hang/v1`, apiKey: 'k-hang' },
+      { name: 'refused', baseURL: `http://127.0.0.1:${closedPort}/v1`, apiKey: 'k-refused' },
+    ]);
+
+    expect(await probe.states(false)).toEqual({ up: 'unchecked', erring: 'unchecked', hanging: 'unchecked', refused: 'unchecked' });
+    expect(seen).toEqual([]);
+
+    expect(await probe.states(true)).toEqual({ up: 'reachable', erring: 'unreachable', hanging: 'unreachable', refused: 'unreachable' });
+    expect(seen).toEqual(
+      expect.arrayContaining([
+        { url: '/ok/v1/models', auth: 'Bearer k-up' },
+        { url: '/err/v1/models', auth: 'Bearer k-err' },
+      ]),
+    );
+    const probes = seen.length;
+    expect(await probe.states(true)).toEqual(await probe.states(false));
+    expect(seen).toHaveLength(probes);
+  });
+});
