@@ -36,7 +36,7 @@ describe('operations: health, metrics, dashboard', () => {
     expect((await request('GET', `${t.url}/healthz`)).body).toEqual({ status: 'ok' });
     const ready = await request('GET', `${t.url}/readyz`);
     expect(ready.status).toBe(200);
-    expect(ready.body).toEqual({ status: 'ready', checks: { redis: 'ok', database: 'ok' } });
+    expect(ready.body).toEqual({ status: 'ready', checks: { redis: 'ok', database: 'ok' }, providers: { scripted: 'unchecked' } });
   });
 
   test('/metrics exposes HTTP by route template, queue gauges, tokens and broadcast chunks', async () => {
