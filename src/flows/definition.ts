@@ -74,18 +74,24 @@ export const agentflowNodeSchema = z.strictObject({
 });
 export type AgentflowNode = z.output<typeof agentflowNodeSchema>;
 
-/** An origin as `URL.origin` writes it: scheme, host and port only. */
-const originSchema = z
-  .string()
-  .max(300)
-  .refine((value) => {
-    try {
-      const url = new URL(value);
-      return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === value;
-    } catch {
-      return false;
-    }
-  }, 'an origin like https://api.example.com (scheme, host and optional port; no path)');
+/**
+ * An origin as `URL.origin` writes it (and a browser sends it in `Origin`): http(s), host and port
+ * only, no path or trailing slash. Flows' HTTP tools and embeds' allowed origins both take it.
+ */
+export const webOriginSchema = (maxLength: number) =>
+  z
+    .string()
+    .max(maxLength)
+    .refine((value) => {
+      try {
+        const url = new URL(value);
+        return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === value;
+      } catch {
+        return false;
+      }
+    }, 'must be an origin such as https://shop.example.com (scheme, host and port only, no path or trailing slash)');
+
+const originSchema = webOriginSchema(300);
 
 /**
  * An HTTP endpoint a node may call: a fixed method and URL (whose origin must be allowed); the

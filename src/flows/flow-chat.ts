@@ -4,6 +4,7 @@ import { MAX_CHAT_MESSAGE_CHARS } from '../assistant/chat-service';
 import type { ChatRuns } from '../assistant/chat-run';
 import { admitThenQueue, type BudgetAdmission } from '../assistant/budget-admission';
 import { AppError, notFound } from '../lib/errors';
+import { webOriginSchema } from './definition';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import type { Enqueue } from '../producers/registry';
@@ -15,18 +16,8 @@ export const flowChatBodySchema = z.strictObject({
 });
 export type FlowChatBody = z.infer<typeof flowChatBodySchema>;
 
-/** An origin as a browser sends it in `Origin`: scheme, host and port only, no path. */
-const originSchema = z
-  .string()
-  .max(200)
-  .refine((value) => {
-    try {
-      const url = new URL(value);
-      return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === value;
-    } catch {
-      return false;
-    }
-  }, 'must be an origin such as https://shop.example.com (scheme, host and port only, no path or trailing slash)');
+/** An origin as a browser sends it in `Origin`. */
+const originSchema = webOriginSchema(200);
 
 /**
  * `POST /flows/:id/embeds`: the origins whose pages may use the widget. Exact origins only: a
