@@ -8,7 +8,12 @@
  *        --smoke (every scenario at its smallest, about two minutes: CI runs it so a broken scenario is
  *        noticed; it fails on a broken scenario, never on a missed target)
  *        --profile=<dir> (CPU profiles of the in-process scenarios' measured runs)
+ *        --redis-cluster (every Switchboard on a local 3-master Redis Cluster, REDIS_CLUSTER_NODES,
+ *        instead of one redis-server; the raw floors keep their single redis-server)
  * Only a full run writes bench/results/latest.json; --quick and --smoke write quick.json / smoke.json.
+ * With --redis-cluster the files are cluster-latest.json, cluster-quick.json, cluster-smoke.json and
+ * cluster-<date>.json, and the report and JSON say `topology: cluster`, so the figures are never
+ * taken for the single-Redis ones.
  * A full run of some scenarios (--only) replaces just those in latest.json and keeps the others.
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,6 +22,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { startEmbeddedRedis } from '../src/app/embedded-redis';
 import { LOCAL_POSTGRES } from '../test/support/database';
+import { startRedisCluster, type LocalRedisCluster } from '../test/support/redis-cluster';
+import { clusterBenchRedis, singleBenchRedis, type RedisTopology } from './lib/bench-redis';
 import { ClientFleet } from './lib/client-fleet';
 import type { BenchContext, BenchMode } from './lib/context';
 import { machineCpuMs, ownCpuMs, settleMachine } from './lib/harness';
@@ -59,12 +66,13 @@ function parseArgs(argv: string[]) {
   const unknown = only?.filter((name) => !(SCENARIOS as readonly string[]).includes(name)) ?? [];
   if (unknown.length) throw new Error(`unknown scenario(s) ${unknown.join(', ')}; choose from ${SCENARIOS.join(', ')}`);
   const profile = argv.find((arg) => arg.startsWith('--profile='))?.slice('--profile='.length);
-  const known = /^--(only=|profile=|quick$|smoke$)/;
+  const known = /^--(only=|profile=|quick$|smoke$|redis-cluster$)/;
   const stray = argv.filter((arg) => !known.test(arg));
   if (stray.length) throw new Error(`unknown flag(s) ${stray.join(' ')}; see the header of bench/run.ts`);
   const smoke = argv.includes('--smoke');
   const mode: BenchMode = smoke ? 'smoke' : argv.includes('--quick') ? 'quick' : 'full';
-  return { only: (only ?? [...SCENARIOS]) as ScenarioName[], mode, profileDir: profile ? path.resolve(profile) : undefined };
+  const topology: RedisTopology = argv.includes('--redis-cluster') ? 'cluster' : 'single';
+  return { only: (only ?? [...SCENARIOS]) as ScenarioName[], mode, topology, profileDir: profile ? path.resolve(profile) : undefined };
 }
 
 function machine() {
@@ -103,13 +111,21 @@ async function main() {
     machine: machine(),
     quick: args.mode !== 'full',
     mode: args.mode,
+    topology: args.topology,
   };
   const redis = await startEmbeddedRedis(dataDir);
+  let cluster: LocalRedisCluster | undefined;
   let fleet: ClientFleet | undefined;
   try {
+    if (args.topology === 'cluster') {
+      cluster = await startRedisCluster(3);
+      log(`Redis Cluster of 3 masters on ${cluster.nodes}; the raw floors keep the single redis-server`);
+      results.redisCluster = { masters: cluster.ports.length, nodes: cluster.nodes };
+    }
     fleet = await ClientFleet.start();
     const ctx: BenchContext = {
-      redisUrl: redis.url,
+      redis: cluster ? clusterBenchRedis(cluster.ports) : singleBenchRedis(redis.url),
+      floorRedisUrl: redis.url,
       dataDir,
       fleet,
       postgresUrl: process.env.DATABASE_URL?.startsWith('postgres') ? process.env.DATABASE_URL : LOCAL_POSTGRES,
@@ -223,6 +239,14 @@ async function main() {
     }
   } finally {
     await fleet?.stop();
+    if (cluster) {
+      // Keys each master holds at the end: proof the run's data spread over the cluster's slots.
+      const keysPerMaster = cluster.ports.map((port) =>
+        Number(spawnSync('redis-cli', ['-p', String(port), 'dbsize'], { encoding: 'utf8' }).stdout.trim()),
+      );
+      results.redisCluster = { ...(results.redisCluster as object), keysPerMasterAtEnd: keysPerMaster };
+    }
+    await cluster?.stop();
     await redis.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }
@@ -256,22 +280,23 @@ async function main() {
 
   mkdirSync(RESULTS_DIR, { recursive: true });
   const json = `${JSON.stringify(results, null, 2)}\n`;
-  const latest = path.join(RESULTS_DIR, 'latest.json');
+  // A cluster run's files are named apart, so its figures never replace or mix with the single-Redis ones.
+  const named = (name: string) => path.join(RESULTS_DIR, args.topology === 'cluster' ? `cluster-${name}` : name);
+  const latest = named('latest.json');
   const partial = args.mode === 'full' && args.only.length < SCENARIOS.length && existsSync(latest);
   // Only a full run is comparable, so only a full run replaces latest.json (the committed figures).
   const written =
     args.mode === 'full'
       ? [
-          path.join(RESULTS_DIR, 'latest.json'),
-          path.join(
-            RESULTS_DIR,
+          latest,
+          named(
             `${started
               .toISOString()
               .replace(/:/g, '-')
               .replace(/\.\d+Z$/, 'Z')}.json`,
           ),
         ]
-      : [path.join(RESULTS_DIR, `${args.mode}.json`)];
+      : [named(`${args.mode}.json`)];
   for (const file of written) writeFileSync(file, file === latest && partial ? mergedLatest(latest, results, args.only) : json);
   process.stdout.write(`\nresults: ${written.map((file) => path.relative(process.cwd(), file)).join(', ')} (${results.durationS} s)\n`);
 
@@ -290,6 +315,7 @@ async function main() {
 function mergedLatest(file: string, results: Record<string, unknown>, only: readonly string[]): string {
   const merged = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
   for (const name of only) merged[name] = results[name];
+  merged.topology = results.topology;
   merged.targets = judge(targets(merged)).map(({ name, metric, value, limit, direction, unit, verdict }) => ({
     name,
     metric,
@@ -494,7 +520,12 @@ function render(results: Record<string, unknown>): string {
   const m = results.machine as Record<string, unknown>;
   const note =
     results.mode === 'smoke' ? ' (SMOKE: checks every scenario runs; not comparable)' : results.quick ? ' (QUICK: not comparable)' : '';
+  const cluster = results.redisCluster as { masters: number; keysPerMasterAtEnd?: number[] } | undefined;
+  const topology = cluster
+    ? `Redis Cluster of ${cluster.masters} masters (raw floors on one redis-server); keys per master at the end ${cluster.keysPerMasterAtEnd?.join(' / ') ?? '?'}`
+    : 'one redis-server';
   out.push(`Switchboard benchmark — ${m.cpus} × ${m.cpuModel}, node ${m.node}, redis ${m.redis}${note}`);
+  out.push(`topology: ${results.topology} — ${topology}`);
   const rows: Array<Array<string | number | undefined>> = [];
   const g = results.generation as AnyResult;
   if (g?.error) rows.push(['generation', 'error', g.error]);
@@ -596,6 +627,11 @@ function render(results: Record<string, unknown>): string {
         row.workers === rt.byWorkers[0].workers ? 'runThroughput' : '',
         `${row.workers} worker process(es), saturated at ${row.saturationConcurrency} clients: runs/s; per core (cores in API + workers)`,
         `${fmt(row.runsPerS)} /s; ${fmt(row.runsPerCore)} /s per core (${fmt(row.ourCores)}) [sweeps ${row.runsPerSBySweep.map(fmt).join(', ')}] load ${row.loadAvg.join(' ')}`,
+      ]);
+      rows.push([
+        '',
+        "  per core of the pipeline (API + workers + PostgreSQL + Redis); the benchmark's own processes",
+        `${fmt(row.runsPerPipelineCore)} /s per core (${fmt(row.pipelineCores)} cores); model stand-in + load generator ${fmt(row.harnessCores)} cores`,
       ]);
       const h = row.halfRateLatencyMs;
       rows.push([

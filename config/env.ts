@@ -45,6 +45,17 @@ export const envSchema = z.object({
   DATABASE_URL: z.string().optional(),
   /** Redis server; unset = a redis-server child process on a free port. */
   REDIS_URL: z.string().optional(),
+  /**
+   * Redis Cluster seed nodes, `host:port,…`: every Redis use (queues, sockets, logs, limits) runs on
+   * the cluster, keys grouped by hash tags. Excludes REDIS_URL and the REDIS_URL_* split.
+   */
+  REDIS_CLUSTER_NODES: list.optional(),
+  /** Redis of the BullMQ queues (jobs, fair-share sets); default REDIS_URL. */
+  REDIS_URL_QUEUES: z.string().optional(),
+  /** Redis of the realtime side (Socket.IO adapter, canvas logs, event logs, devices, cancels, stream and socket leases); default REDIS_URL. */
+  REDIS_URL_REALTIME: z.string().optional(),
+  /** Redis of counters and small records (limits, budgets, throttles, idempotency, journeys, locks); default REDIS_URL. */
+  REDIS_URL_CACHE: z.string().optional(),
   /** Prefix of every Redis key (BullMQ queues, rate limits, event logs): isolates deployments and tests. */
   REDIS_KEY_PREFIX: z
     .string()

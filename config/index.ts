@@ -84,6 +84,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const unknownQueues = workerQueues.filter((name) => !(QUEUE_NAMES as readonly string[]).includes(name));
   if (unknownQueues.length) issues.push(`WORKER_QUEUES: unknown queue(s) ${unknownQueues.join(', ')}`);
   const llm = modelProviders(e, cleaned, issues);
+  const redis = redisDeployment(e, issues);
   if (issues.length) throw new ConfigError(issues);
 
   const llmConfigured = llm.providers.length > 0;
@@ -93,7 +94,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     http: { host: e.HOST, port: e.PORT, bodyLimit: '1mb', metricsPort: e.METRICS_PORT },
     data: { dir: e.DATA_DIR },
     database: { url: e.DATABASE_URL },
-    redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX },
+    redis,
     llm: {
       /** false = start the offline demo model in-process. */
       configured: llmConfigured,
@@ -278,11 +279,66 @@ function parseTrustProxy(value: string | undefined): boolean | number | string {
  * when the embedded default is allowed: every role in this one process, outside production.
  */
 export function sharedRedisRequired(config: Pick<Config, 'redis' | 'env' | 'roles'>): string | null {
-  if (config.redis.url) return null;
+  if (config.redis.url || config.redis.cluster) return null;
   const split = new Set(config.roles).size < ALL_ROLES.length;
   if (config.env !== 'production' && !split) return null;
   const why = config.env === 'production' ? 'NODE_ENV=production' : `SWITCHBOARD_ROLES=${config.roles.join(',')} runs only some roles here`;
-  return `REDIS_URL: required when ${why}; every process of a deployment must share one Redis (the embedded redis-server serves the one-process default only). Set REDIS_URL=redis://host:6379`;
+  return `REDIS_URL: required when ${why}; every process of a deployment must share one Redis (the embedded redis-server serves the one-process default only). Set REDIS_URL=redis://host:6379 (or REDIS_CLUSTER_NODES=host:port,… for a Redis Cluster)`;
 }
 
 const ALL_ROLES = ['api', 'worker', 'scheduler'] as const;
+
+/** The Redis concerns a deployment may put on separate servers. */
+export const REDIS_CONCERNS = ['queues', 'realtime', 'cache'] as const;
+export type RedisConcern = (typeof REDIS_CONCERNS)[number];
+
+/** One Redis Cluster seed node. */
+export interface RedisClusterNode {
+  host: string;
+  port: number;
+}
+
+/**
+ * Where Redis is: `cluster` (seed nodes) for a Redis Cluster; else `urls`, each concern's server
+ * (its REDIS_URL_* or REDIS_URL), all unset for the embedded redis-server. `url` is REDIS_URL.
+ */
+function redisDeployment(e: z.output<typeof envSchema>, issues: string[]) {
+  const own = { queues: e.REDIS_URL_QUEUES, realtime: e.REDIS_URL_REALTIME, cache: e.REDIS_URL_CACHE };
+  for (const concern of REDIS_CONCERNS) {
+    const name = `REDIS_URL_${concern.toUpperCase()}`;
+    if (own[concern] !== undefined && !/^rediss?:\/\/[^\s]+$/.test(own[concern]))
+      issues.push(`${name}: must be a redis:// or rediss:// URL, e.g. redis://host:6379`);
+  }
+  let cluster: RedisClusterNode[] | undefined;
+  if (e.REDIS_CLUSTER_NODES) {
+    cluster = [];
+    for (const entry of e.REDIS_CLUSTER_NODES) {
+      const match = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$/.exec(entry);
+      const port = match ? Number(match[2]) : 0;
+      if (!match || port < 1 || port > 65_535) issues.push(`REDIS_CLUSTER_NODES: ${entry} is not host:port (e.g. 10.0.0.5:6379)`);
+      else cluster.push({ host: match[1].replace(/^\[|\]$/g, ''), port });
+    }
+    if (!e.REDIS_CLUSTER_NODES.length) issues.push('REDIS_CLUSTER_NODES: name at least one node, host:port');
+    const alsoSet = ['REDIS_URL', 'REDIS_URL_QUEUES', 'REDIS_URL_REALTIME', 'REDIS_URL_CACHE'].filter(
+      (name) => (e as Record<string, unknown>)[name] !== undefined,
+    );
+    if (alsoSet.length)
+      issues.push(
+        `REDIS_CLUSTER_NODES: runs every Redis use on the cluster; unset ${alsoSet.join(', ')} (one Redis deployment or the other)`,
+      );
+  }
+  const split = REDIS_CONCERNS.filter((c) => own[c] !== undefined);
+  if (!cluster && split.length && split.length < REDIS_CONCERNS.length && e.REDIS_URL === undefined) {
+    const missing = REDIS_CONCERNS.filter((c) => own[c] === undefined).map((c) => `REDIS_URL_${c.toUpperCase()}`);
+    issues.push(`REDIS_URL: required when only some REDIS_URL_* are set (${missing.join(', ')} default to it)`);
+  }
+  const urls = { queues: own.queues ?? e.REDIS_URL, realtime: own.realtime ?? e.REDIS_URL, cache: own.cache ?? e.REDIS_URL };
+  const anyUrl = REDIS_CONCERNS.some((c) => urls[c] !== undefined);
+  return {
+    /** REDIS_URL, or the queues' server when every concern names its own (the server the banner shows). */
+    url: e.REDIS_URL ?? (anyUrl ? urls.queues : undefined),
+    keyPrefix: e.REDIS_KEY_PREFIX,
+    cluster,
+    urls,
+  };
+}

@@ -59,8 +59,21 @@ export class Api {
     this.setSession(await this.publicPost('/auth/register', { name, email, password }));
   }
 
-  signOut() {
+  /**
+   * Signs out here at once, then ends the session on the server (`POST /auth/logout` revokes the
+   * refresh-token family: its tokens stop working and its sockets close). Resolves false when the
+   * server could not be reached.
+   */
+  async signOut() {
+    const { refreshToken } = this.transport.getTokens();
     this.setSession(null);
+    if (!refreshToken) return true;
+    try {
+      await this.publicPost('/auth/logout', { refreshToken });
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   publicPost(path, body) {

@@ -1,16 +1,23 @@
 // The console's entry: sign-in, the canvas list, and hash routing (`#/`, `#/canvases/<id>`,
-// `#/assistant`, `#/usage`, `#/flows`, `#/flows/<id>`).
+// `#/assistant`, `#/usage`, `#/flows`, `#/flows/<id>`, `#/flows/<id>/executions/<executionId>`, and
+// the account pages `#/agents`, `#/agents/<id>`, `#/devices`, `#/keys`, `#/account`, `#/admin`).
 import { io } from '/console/vendor/socket.io.esm.min.js';
 import { Api } from './api.js';
 import { ApprovalsPanel } from './approvals.js';
 import { AssistantPanel } from './assistant-panel.js';
 import { BlockEditor } from './block-editor.js';
-import { el } from './blocks.js';
 import { FlowsPage } from './flows-page.js';
 import { CanvasView } from './canvas-view.js';
 import { GeneratePanel } from './generate-panel.js';
 import { GenerationBanner } from './generation-banner.js';
 import { UsagePage } from './usage-page.js';
+import { AccountPage } from './account-page.js';
+import { AdminPage } from './admin-page.js';
+import { AgentsPage } from './agents-page.js';
+import { DevicesPage } from './devices-page.js';
+import { KeysPage } from './keys-page.js';
+import { CanvasesPage } from './canvases-page.js';
+import { SessionKeeper } from './session-keeper.js';
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 const api = new Api();
@@ -55,18 +62,46 @@ const view = new CanvasView({ api, socket, notify });
 const generator = new GeneratePanel({ api, view, notify });
 const approvals = new ApprovalsPanel({ api, socket, notify });
 new BlockEditor({ api, view, notify });
+const keeper = new SessionKeeper({ api, socket, notify });
+const canvases = new CanvasesPage({ api, notify });
 const banner = new GenerationBanner({ api, view });
 const assistant = new AssistantPanel({ api, socket, notify });
 const usage = new UsagePage({ api, notify });
 const flows = new FlowsPage({ api, notify });
+/** The account pages, by their hash (`#/agents`…): each builds its own section `<name>-view`. */
+const accountPages = {
+  agents: new AgentsPage({ api, notify }),
+  devices: new DevicesPage({ api, notify }),
+  keys: new KeysPage({ api, notify }),
+  account: new AccountPage({ api, notify }),
+  admin: new AdminPage({ api, notify }),
+};
+const ACCOUNT_PAGE = /^#\/(agents|devices|keys|account|admin)(?:\/([0-9a-f-]{36}))?(?:\?(.*))?$/i;
+// The block editor listens for the role; the Generate panel follows it too (disabled for viewers).
+const editorOnRole = view.onRole;
+view.onRole = (role) => {
+  editorOnRole?.(role);
+  generator.setRole(role);
+};
 
 function show(name) {
-  for (const section of ['auth-view', 'home-view', 'canvas-view', 'assistant-view', 'usage-view', 'flows-view'])
+  for (const section of [
+    'auth-view',
+    'home-view',
+    'canvas-view',
+    'assistant-view',
+    'usage-view',
+    'flows-view',
+    ...Object.keys(accountPages).map((p) => `${p}-view`),
+  ])
     $(section).hidden = section !== name;
 }
 
 async function route() {
   if (!/^#\/flows(\/|$)/.test(location.hash) || !api.session) flows.reset();
+  const accountMatch = ACCOUNT_PAGE.exec(location.hash);
+  const accountPage = api.session ? accountMatch?.[1].toLowerCase() : undefined;
+  for (const [name, page] of Object.entries(accountPages)) if (name !== accountPage) page.reset?.();
   if (!api.session) {
     view.close();
     generator.reset();
@@ -75,13 +110,21 @@ async function route() {
     show('auth-view');
     return;
   }
-  const flowMatch = /^#\/flows(?:\/([0-9a-f-]{36}))?$/i.exec(location.hash);
+  const flowMatch = /^#\/flows(?:\/([0-9a-f-]{36})(?:\/executions\/([0-9a-f-]{36}))?)?$/i.exec(location.hash);
   if (flowMatch) {
     view.close();
     generator.reset();
     banner.reset();
     show('flows-view');
-    await flows.show(flowMatch[1]?.toLowerCase());
+    await flows.show(flowMatch[1]?.toLowerCase(), flowMatch[2]?.toLowerCase());
+    return;
+  }
+  if (accountPage) {
+    view.close();
+    generator.reset();
+    banner.reset();
+    show(`${accountPage}-view`);
+    await accountPages[accountPage].show(accountMatch[2]?.toLowerCase(), new URLSearchParams(accountMatch[3] ?? ''));
     return;
   }
   if (location.hash === '#/assistant' || location.hash === '#/usage') {
@@ -112,33 +155,7 @@ async function route() {
   generator.reset();
   banner.reset();
   show('home-view');
-  await loadCanvases();
-}
-
-async function loadCanvases() {
-  try {
-    // Newest first, in pages of up to 200: follow nextCursor to list them all.
-    const canvases = [];
-    let cursor;
-    do {
-      const page = await api.get(`/canvases?limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
-      canvases.push(...page.canvases);
-      cursor = page.nextCursor ?? undefined;
-    } while (cursor);
-    $('canvas-list').replaceChildren(
-      ...canvases.map((canvas) =>
-        el(
-          'li',
-          { dataset: { testid: 'canvas-list-item', canvasId: canvas.id } },
-          el('a', { href: `#/canvases/${canvas.id}`, dataset: { testid: 'open-canvas' } }, canvas.title),
-          el('span', { class: 'badge' }, canvas.role ?? ''),
-        ),
-      ),
-    );
-    if (canvases.length === 0) $('canvas-list').append(el('li', { class: 'small' }, 'No canvases yet.'));
-  } catch (error) {
-    notify(`Could not load canvases: ${error.message}`, true);
-  }
+  await canvases.show();
 }
 
 /**
@@ -148,20 +165,31 @@ async function loadCanvases() {
 async function probeAdmin() {
   const link = $('admin-link');
   link.hidden = true;
+  setAdminPage(false);
   try {
     const { user } = await api.get('/me');
     link.hidden = user?.admin !== true;
     usage.setAdmin(user?.admin === true);
+    setAdminPage(user?.admin === true);
   } catch {
     link.hidden = true;
     usage.setAdmin(false);
+    setAdminPage(false);
   }
+}
+
+/** The Admin page's nav entry and content follow `/me`; an open Admin page is shown again once it is known. */
+function setAdminPage(admin) {
+  $('nav-admin').hidden = !admin;
+  accountPages.admin.setAdmin(admin);
+  if (/^#\/admin$/i.test(location.hash)) void accountPages.admin.show();
 }
 
 api.onSessionChange = (session) => {
   $('account').hidden = !session;
   $('current-user').textContent = session ? `${session.user.name} (${session.user.email})` : '';
   if (!session) {
+    keeper.stop();
     socket.disconnect();
     approvals.stop();
     void route();
@@ -171,6 +199,7 @@ api.onSessionChange = (session) => {
 async function signedIn() {
   api.onSessionChange(api.session);
   socket.connect();
+  keeper.start();
   approvals.start();
   void probeAdmin();
   await route();
@@ -199,21 +228,10 @@ authForm('signup-form', (data) =>
   api.signUp(String(data.get('name')).trim(), String(data.get('email')).trim(), String(data.get('password'))),
 );
 
-$('signout').addEventListener('click', () => {
+$('signout').addEventListener('click', async () => {
   location.hash = '#/';
-  api.signOut();
-});
-
-$('create-canvas-form').addEventListener('submit', async (event) => {
-  event.preventDefault();
-  const form = event.currentTarget;
-  try {
-    const { canvas } = await api.post('/canvases', { title: String(new FormData(form).get('title')).trim() });
-    form.reset();
-    location.hash = `#/canvases/${canvas.id}`;
-  } catch (error) {
-    notify(`Could not create the canvas: ${error.message}`, true);
-  }
+  // Revoked on the server too: the refresh token stops working, and every socket of the session closes.
+  if (!(await api.signOut())) notify('Signed out here; the server could not be reached to end the session.', true);
 });
 
 window.addEventListener('hashchange', () => void route());

@@ -1,9 +1,10 @@
 // Approvals of dangerous assistant tool calls (0021): the signed-in user's pending
-// requests. Loaded once from `GET /hitl/requests?status=pending` (and again after every socket
+// requests, each told as "<tool> wants to <action>" with its arguments as a readable list. Loaded once from `GET /hitl/requests?status=pending` (and again after every socket
 // reconnect, for what happened while away); from then on the tab's own `/canvas` socket pushes
 // `approval_requested` the moment a request exists and `approval_resolved` when it is decided here,
 // on the device, from curl, or times out. Decided with PUT …/approve|reject (409: already decided).
 import { el } from './blocks.js';
+import { argumentList, toolAction, toolSentence } from './tool-sentences.js';
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 
@@ -65,8 +66,8 @@ export class ApprovalsPanel {
         el(
           'li',
           { class: 'approval', dataset: { testid: 'approval', approvalId: request.id } },
-          el('strong', {}, request.toolName),
-          el('pre', { class: 'params' }, JSON.stringify(request.parameters, null, 2)),
+          toolSentence(request.toolName, request.parameters),
+          argumentList(request.parameters),
           el('p', { class: 'small' }, `${request.reason} · expires ${new Date(request.expiresAt).toLocaleTimeString()}`),
           el(
             'div',
@@ -90,7 +91,9 @@ export class ApprovalsPanel {
   async decide(request, decision) {
     try {
       await this.api.request('PUT', `/hitl/requests/${request.id}/${decision}`);
-      this.notify(`${request.toolName}: ${decision === 'approve' ? 'approved' : 'rejected'}.`);
+      this.notify(
+        `${decision === 'approve' ? 'Approved' : 'Rejected'}: ${request.toolName} wants to ${toolAction(request.toolName, request.parameters)}.`,
+      );
     } catch (error) {
       this.notify(
         error.status === 409 ? `${request.toolName} was already decided elsewhere.` : `Could not ${decision}: ${error.message}`,

@@ -1,11 +1,18 @@
-// The Assistant page (`#/assistant`): chat with the assistant, with or without a device. A turn is `POST /chat/stream` read as SSE: `text_chunk` streams the answer in;
-// `approval_requested` / `approval_resolved` show a dangerous tool call inline with Approve and
-// Reject (PUT /hitl/requests/:id/approve|reject); `final`, `error` or `cancelled` end
-// it. Stop is `POST /chat/sessions/:id/cancel`. Conversations are listed from `GET /chat/sessions`
-// and reopened from their history.
+// The Assistant page (`#/assistant`): chat with the assistant, with or without a device. A turn is
+// `POST /chat/stream` read as SSE: `text_chunk` streams the answer in; `approval_requested` /
+// `approval_resolved` show a dangerous tool call inline as "<tool> wants to <action>" with its
+// arguments listed, and Approve and Reject (PUT /hitl/requests/:id/approve|reject); `final`,
+// `error` or `cancelled` end it. Stop is `POST /chat/sessions/:id/cancel`. Conversations are the
+// assistant's own (`GET /chat/sessions?kind=assistant`: chatflow sessions belong to their flows),
+// reopened from their history; session-notes.js resolves one and shows its notes.
 import { el } from './blocks.js';
+import { SessionNotes } from './session-notes.js';
+import { argumentList, toolSentence } from './tool-sentences.js';
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
+
+/** The context a resumed chat carries stays under the API's 8,000 characters of JSON (escapes included). */
+const RESUME_CONTEXT_CHARS = 7_500;
 
 const MODES = [
   ['auto', 'Automatic: my device when one is online'],
@@ -21,6 +28,11 @@ export class AssistantPanel {
     this.controller = null;
     /** Inline approval cards by approval id. */
     this.approvals = new Map();
+    /** What a chat resumed from a resolved one sends as `context` with its first message. */
+    this.resumeContext = null;
+    this.notes = new SessionNotes({ api, notify, onResume: (session, notes) => this.resumeFrom(session, notes) });
+    this.resumeBanner = el('p', { class: 'resume-banner', hidden: true, dataset: { testid: 'assistant-resume-banner' } });
+    $('assistant-log').before(this.notes.root, this.resumeBanner);
     $('assistant-mode').replaceChildren(...MODES.map(([value, label]) => el('option', { value }, label)));
     $('assistant-form').addEventListener('submit', (event) => {
       event.preventDefault();
@@ -48,6 +60,9 @@ export class AssistantPanel {
     this.controller?.abort();
     this.sessionId = null;
     this.approvals.clear();
+    this.resumeContext = null;
+    this.resumeBanner.hidden = true;
+    void this.notes.show(null);
     $('assistant-log').replaceChildren();
     $('assistant-session-list').replaceChildren();
     this.setRunning(false);
@@ -57,10 +72,26 @@ export class AssistantPanel {
     if (this.controller) return;
     this.sessionId = null;
     this.approvals.clear();
+    this.resumeContext = null;
+    this.resumeBanner.hidden = true;
+    void this.notes.show(null);
     $('assistant-log').replaceChildren();
     $('assistant-state').textContent = '';
     this.markCurrent();
     $('assistant-input').focus();
+  }
+
+  /** A new chat that carries a resolved conversation's notes as its context (the model reads them every turn). */
+  resumeFrom(session, notes) {
+    if (this.controller) return;
+    this.newConversation();
+    const title = session.title || 'an earlier conversation';
+    const context = (cut) => ({ resumedFrom: { sessionId: session.id, title: title.slice(0, 200), notes: notes.slice(0, cut) } });
+    let cut = notes.length;
+    while (cut > 0 && JSON.stringify(context(cut)).length > RESUME_CONTEXT_CHARS) cut -= 250;
+    this.resumeContext = context(Math.max(cut, 0));
+    this.resumeBanner.textContent = `Continues “${title}”: its notes go with your first message.`;
+    this.resumeBanner.hidden = false;
   }
 
   setRunning(running) {
@@ -68,11 +99,12 @@ export class AssistantPanel {
     $('assistant-stop').hidden = !running;
     $('assistant-stop').disabled = false;
     $('assistant-new').disabled = running;
+    this.notes.setRunning(running);
   }
 
   async loadSessions() {
     try {
-      const { sessions } = await this.api.get('/chat/sessions?limit=20');
+      const { sessions } = await this.api.get('/chat/sessions?kind=assistant&limit=20');
       $('assistant-session-list').replaceChildren(
         ...sessions.map((session) =>
           el(
@@ -104,9 +136,12 @@ export class AssistantPanel {
   async open(sessionId) {
     if (this.controller) return;
     try {
-      const { messages } = await this.api.get(`/chat/sessions/${sessionId}/history`);
+      const { session, messages } = await this.api.get(`/chat/sessions/${sessionId}/history`);
       this.sessionId = sessionId;
       this.approvals.clear();
+      this.resumeContext = null;
+      this.resumeBanner.hidden = true;
+      void this.notes.show(session);
       $('assistant-state').textContent = '';
       $('assistant-log').replaceChildren(
         ...messages
@@ -141,6 +176,7 @@ export class AssistantPanel {
     const body = { message };
     if (this.sessionId) body.sessionId = this.sessionId;
     if (mode !== 'auto') body.tools = mode;
+    if (this.resumeContext && !this.sessionId) body.context = this.resumeContext;
     input.value = '';
     this.append(this.bubble('user', message, 'done'));
     const answer = this.bubble('assistant', '', 'streaming');
@@ -216,6 +252,19 @@ export class AssistantPanel {
       this.controller = null;
       this.setRunning(false);
       void this.loadSessions();
+      void this.refreshSession();
+    }
+  }
+
+  /** The open session's status after a turn (its Resolve action). */
+  async refreshSession() {
+    const sessionId = this.sessionId;
+    if (!sessionId) return;
+    try {
+      const { session } = await this.api.get(`/chat/sessions/${sessionId}`);
+      if (this.sessionId === sessionId && !this.controller) await this.notes.show(session);
+    } catch {
+      // the next open reads it again
     }
   }
 
@@ -235,8 +284,8 @@ export class AssistantPanel {
     const card = el(
       'li',
       { class: 'chat-approval', dataset: { testid: 'chat-approval', approvalId: request.approvalId, status: 'pending' } },
-      el('strong', {}, `The assistant wants to run ${request.toolName}`),
-      el('pre', { class: 'params' }, JSON.stringify(request.parameters, null, 2)),
+      toolSentence(request.toolName, request.parameters),
+      argumentList(request.parameters, 'chat-approval-arguments'),
       el('p', { class: 'small' }, `${request.reason} · decide before ${new Date(request.expiresAt).toLocaleTimeString()}`),
       el(
         'div',

@@ -209,6 +209,9 @@ export class BlockEditor {
       'div',
       { class: 'block-controls' },
       handle,
+      // Buttons too: touch screens have no drag and drop, and not everyone finds the arrow keys.
+      button('up', 'Move up', () => void this.step(block.id, -1, 'up')),
+      button('down', 'Move down', () => void this.step(block.id, 1, 'down')),
       block.type === 'divider' ? null : button('edit', 'Edit block', () => this.edit(node, block.id)),
       button('delete', 'Delete block', (event) => void this.remove(event.currentTarget, block.id)),
     );
@@ -314,14 +317,14 @@ export class BlockEditor {
   }
 
   /** Keyboard move: one place up (-1) or down (+1). */
-  async step(blockId, direction) {
+  async step(blockId, direction, focus = 'move') {
     const ids = this.order();
     const at = ids.indexOf(blockId);
     const to = at + direction;
     if (at < 0 || to < 0 || to >= ids.length) return;
     const rest = ids.filter((id) => id !== blockId);
     await this.move(blockId, to === 0 ? null : rest[to - 1]);
-    this.view.board.querySelector(`[data-block-id="${blockId}"] [data-testid="block-move"]`)?.focus();
+    this.view.board.querySelector(`[data-block-id="${blockId}"] [data-testid="block-${focus}"]`)?.focus();
   }
 
   /** Where a drop at `event` would put the dragged block: `{target, after}` or null. */

@@ -2,6 +2,7 @@
 // cursors and members. Generation lives in generate-panel.js.
 import { blockBody, byRank, el } from './blocks.js';
 import { CanvasSync, ROOM_EVENTS } from './canvas-sync.js';
+import { ask } from './confirm-dialog.js';
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 const CURSOR_INTERVAL_MS = 50;
@@ -51,6 +52,8 @@ export class CanvasView {
     $('canvas-title').textContent = canvas.title;
     $('canvas-role').textContent = canvas.role ?? '';
     this.role = canvas.role;
+    this.ownerId = canvas.ownerId;
+    this.title = canvas.title;
     this.onRole?.(canvas.role);
     $('invite-form').hidden = canvas.role !== 'owner';
     $('invite-result').textContent = '';
@@ -287,9 +290,41 @@ export class CanvasView {
           { dataset: { testid: 'member', userId: member.userId ?? member.id } },
           `${member.name} `,
           el('span', { class: 'small' }, `${member.email ?? ''} · ${member.role}`),
+          // Owners remove members here too (not the canvas's creator, not themselves).
+          this.role === 'owner' && (member.userId ?? member.id) !== this.ownerId && (member.userId ?? member.id) !== this.api.user?.id
+            ? el(
+                'button',
+                {
+                  type: 'button',
+                  class: 'secondary member-remove',
+                  'aria-label': `Remove ${member.name}`,
+                  dataset: { testid: 'member-remove' },
+                  onclick: () => void this.removeMember(member),
+                },
+                'Remove',
+              )
+            : null,
         ),
       ),
     );
+  }
+
+  async removeMember(member) {
+    const canvasId = this.canvasId;
+    const answer = await ask({
+      title: `Remove ${member.name}?`,
+      message: `${member.name} will no longer see “${this.title}”. You can share it with them again later.`,
+      actions: [{ value: 'remove', label: 'Remove', danger: true }],
+      testid: 'remove-member-dialog',
+    });
+    if (answer !== 'remove' || this.canvasId !== canvasId) return;
+    try {
+      await this.api.request('DELETE', `/canvases/${canvasId}/members/${member.userId ?? member.id}`);
+      $('invite-result').textContent = `${member.name} was removed.`;
+      this.renderMembers(await this.loadAllMembers(canvasId));
+    } catch (error) {
+      $('invite-result').textContent = `Could not remove ${member.name}: ${error.message}`;
+    }
   }
 
   async invite(event) {

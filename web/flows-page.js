@@ -1,12 +1,16 @@
-// The Flows page (`#/flows`, `#/flows/<id>`): saved chatflows and agentflows. Create
-// and edit a flow in a JSON editor (a 400's problems listed under it with their path; a click
-// selects the text at that path), chat with a chatflow (streamed), run an agentflow and watch its
-// nodes light up as the execution's events arrive, and browse past executions.
+// The Flows page (`#/flows`, `#/flows/<id>`, `#/flows/<id>/executions/<executionId>`): saved
+// chatflows and agentflows, edited as a form (flow-editor.js: each problem the API reports is
+// shown next to its field; the JSON the API receives is shown read-only beside it), with the
+// agentflow's graph drawn from the form. A chatflow is chatted with (streamed) and embedded on
+// other sites (flow-embeds.js); an agentflow runs from its input fields and its executions open
+// on their own page (flow-execution.js), live while they run.
 // The page builds its own DOM inside `[data-testid="flows-view"]`; it never uses innerHTML (flow
 // names, prompts and model output are user and model text).
 import { el } from './blocks.js';
-import { jsonPaths, locate } from './json-paths.js';
-
+import { FlowEditor } from './flow-editor.js';
+import { FlowChat } from './flow-chat-panel.js';
+import { FlowEmbeds } from './flow-embeds.js';
+import { ExecutionView } from './flow-execution.js';
 const TEMPLATES = {
   chatflow: { systemPrompt: 'You are a concise, friendly support assistant for Switchboard.', temperature: 0.2, historyWindow: 20 },
   agentflow: {
@@ -63,9 +67,12 @@ export class FlowsPage {
     this.notify = notify;
     this.flows = [];
     this.flow = null;
-    this.sessionId = null;
-    this.running = null;
+    this.models = null;
     this.root = document.querySelector('[data-testid="flows-view"]');
+    this.editor = new FlowEditor({ onChange: (definition) => this.edited(definition) });
+    this.embeds = new FlowEmbeds({ api, notify });
+    this.chatPanel = new FlowChat({ api });
+    this.execution = new ExecutionView({ api, notify });
     this.build();
   }
 
@@ -77,8 +84,8 @@ export class FlowsPage {
     const typeSelect = el(
       'select',
       { name: 'type', dataset: { testid: 'flow-type' }, onchange: () => this.useTemplate() },
-      el('option', { value: 'agentflow' }, 'agentflow'),
-      el('option', { value: 'chatflow' }, 'chatflow'),
+      el('option', { value: 'agentflow' }, 'Agentflow: steps that run as a graph'),
+      el('option', { value: 'chatflow' }, 'Chatflow: a chat assistant'),
     );
     this.root.replaceChildren(
       el('h1', { id: 'flows-h' }, 'Flows'),
@@ -95,6 +102,7 @@ export class FlowsPage {
         el(
           'div',
           { class: 'flows-main' },
+          this.execution.root,
           el(
             'form',
             {
@@ -108,21 +116,14 @@ export class FlowsPage {
               'div',
               { class: 'flow-fields' },
               el('label', {}, 'Type ', typeSelect),
-              el('label', {}, 'Name ', el('input', { name: 'name', required: true, maxlength: '200', dataset: { testid: 'flow-name' } })),
+              el(
+                'div',
+                { class: 'field', dataset: { path: 'name' } },
+                el('label', {}, 'Name ', el('input', { name: 'name', required: true, maxlength: '200', dataset: { testid: 'flow-name' } })),
+                el('p', { class: 'field-error', hidden: true, dataset: { testid: 'field-error' } }),
+              ),
             ),
-            el(
-              'label',
-              {},
-              'Definition (JSON) ',
-              el('textarea', {
-                name: 'definition',
-                rows: '16',
-                spellcheck: 'false',
-                class: 'code',
-                dataset: { testid: 'flow-definition' },
-                'aria-describedby': 'flow-errors',
-              }),
-            ),
+            this.editor.root,
             el('ul', { id: 'flow-errors', class: 'flow-errors', role: 'alert', dataset: { testid: 'flow-errors' } }),
             el(
               'div',
@@ -134,8 +135,22 @@ export class FlowsPage {
                 'Delete',
               ),
             ),
+            el(
+              'details',
+              { class: 'flow-json' },
+              el('summary', {}, 'JSON (read-only): what the API receives'),
+              el('pre', { class: 'flow-output', dataset: { testid: 'flow-json' } }),
+            ),
           ),
-          this.buildChat(),
+          el(
+            'section',
+            { class: 'card', hidden: true, dataset: { testid: 'flow-structure' }, 'aria-labelledby': 'flow-structure-h' },
+            el('h2', { id: 'flow-structure-h' }, 'Graph'),
+            el('p', { class: 'small' }, 'Each node runs once the nodes it runs after have finished; nodes side by side run in parallel.'),
+            el('div', { class: 'flow-graph', dataset: { testid: 'flow-graph' } }),
+          ),
+          this.chatPanel.root,
+          this.embeds.root,
           this.buildRun(),
           el(
             'section',
@@ -159,76 +174,59 @@ export class FlowsPage {
     );
   }
 
-  buildChat() {
-    return el(
-      'section',
-      { class: 'card', hidden: true, dataset: { testid: 'flow-chat' }, 'aria-labelledby': 'flow-chat-h' },
-      el('h2', { id: 'flow-chat-h' }, 'Chat'),
-      el('ol', { class: 'flow-messages', 'aria-live': 'polite', dataset: { testid: 'flow-messages' } }),
-      el(
-        'form',
-        { class: 'inline', dataset: { testid: 'flow-chat-form' }, onsubmit: (event) => (event.preventDefault(), void this.chat()) },
-        el(
-          'label',
-          {},
-          'Message ',
-          el('input', { name: 'message', required: true, maxlength: '8000', autocomplete: 'off', dataset: { testid: 'flow-chat-input' } }),
-        ),
-        el('button', { type: 'submit', dataset: { testid: 'flow-chat-send' } }, 'Send'),
-        el(
-          'button',
-          { type: 'button', class: 'secondary', dataset: { testid: 'flow-chat-new' }, onclick: () => this.newChat() },
-          'New chat',
-        ),
-      ),
-    );
-  }
-
   buildRun() {
     return el(
       'section',
       { class: 'card', hidden: true, dataset: { testid: 'flow-run' }, 'aria-labelledby': 'flow-run-h' },
       el('h2', { id: 'flow-run-h' }, 'Run'),
       el(
-        'label',
-        {},
-        'Input (JSON) ',
-        el('textarea', { rows: '3', spellcheck: 'false', class: 'code', dataset: { testid: 'flow-input' } }),
+        'form',
+        { dataset: { testid: 'flow-run-form' }, onsubmit: (event) => (event.preventDefault(), void this.run()) },
+        el('div', { class: 'run-inputs', dataset: { testid: 'flow-inputs' } }),
+        el('button', { type: 'submit', dataset: { testid: 'flow-run-start' } }, 'Run'),
       ),
-      el(
-        'div',
-        { class: 'row' },
-        el('button', { type: 'button', dataset: { testid: 'flow-run-start' }, onclick: () => void this.run() }, 'Run'),
-        el(
-          'button',
-          { type: 'button', class: 'danger', hidden: true, dataset: { testid: 'flow-run-cancel' }, onclick: () => void this.cancel() },
-          'Cancel',
-        ),
-      ),
-      el('p', { class: 'state', role: 'status', dataset: { testid: 'flow-run-status' } }),
       el('ul', { class: 'flow-errors', role: 'alert', dataset: { testid: 'flow-run-errors' } }),
-      el('div', { class: 'flow-graph', dataset: { testid: 'flow-graph' } }),
-      el('pre', { class: 'flow-output', hidden: true, dataset: { testid: 'flow-output' } }),
     );
   }
 
   /** Stops whatever streams (leaving the page). */
   reset() {
-    this.running?.abort();
-    this.running = null;
+    this.chatPanel.stop();
+    this.execution.close();
   }
 
-  async show(flowId) {
-    await this.loadList();
-    if (!flowId) return this.select(null);
-    if (this.flow?.id === flowId) return;
+  /** The models the form offers, read once per page life. */
+  async loadModels() {
+    if (this.models) return;
     try {
-      const { flow } = await this.api.get(`/flows/${flowId}`);
-      this.select(flow);
+      this.models = (await this.api.get('/models')).models;
     } catch (error) {
-      this.notify(`Could not open the flow: ${error.message}`, true);
-      location.hash = '#/flows';
+      this.models = [];
+      this.notify(`Could not list the models: ${error.message}`, true);
     }
+    this.editor.setModels(this.models);
+  }
+
+  async show(flowId, executionId) {
+    await Promise.all([this.loadList(), this.loadModels()]);
+    if (!flowId) {
+      this.execution.close();
+      return this.select(null);
+    }
+    if (this.flow?.id !== flowId) {
+      try {
+        const { flow } = await this.api.get(`/flows/${flowId}`);
+        this.select(flow);
+      } catch (error) {
+        this.notify(`Could not open the flow: ${error.message}`, true);
+        location.hash = '#/flows';
+        return;
+      }
+    }
+    if (executionId) {
+      if (this.execution.execution?.id !== executionId || this.execution.root.hidden)
+        void this.execution.open(this.flow, executionId, { onEnd: () => void this.loadExecutions(false) });
+    } else this.execution.close();
   }
 
   async loadList() {
@@ -263,70 +261,71 @@ export class FlowsPage {
   }
 
   /** Shows a flow (or the empty editor for a new one). */
+
+  /** Shows a flow (or the empty form for a new one). */
   select(flow) {
     this.reset();
     this.flow = flow;
-    this.sessionId = null;
     this.renderList();
+    const type = flow?.type ?? this.$('flow-type').value ?? 'agentflow';
     this.$('flow-form-title').textContent = flow ? `Edit “${flow.name}”` : 'New flow';
-    this.$('flow-type').value = flow?.type ?? 'agentflow';
+    this.$('flow-type').value = type;
     this.$('flow-type').disabled = Boolean(flow);
     this.$('flow-name').value = flow?.name ?? '';
     this.$('flow-delete').hidden = !flow;
     this.$('flow-save').textContent = flow ? 'Save changes' : 'Create flow';
-    this.$('flow-definition').value = pretty(flow?.definition ?? TEMPLATES[this.$('flow-type').value]);
+    this.editor.load(type, flow?.definition ?? TEMPLATES[type]);
+    this.edited(this.editor.value().definition);
     this.showErrors([]);
-    this.$('flow-chat').hidden = flow?.type !== 'chatflow';
+    this.chatPanel.show(flow);
     this.$('flow-run').hidden = flow?.type !== 'agentflow';
     this.$('flow-executions').hidden = flow?.type !== 'agentflow';
-    this.$('flow-messages').replaceChildren();
-    this.$('flow-run-status').textContent = '';
     this.$('flow-run-errors').replaceChildren();
-    this.$('flow-output').hidden = true;
+    void this.embeds.show(flow);
     if (flow?.type === 'agentflow') {
-      this.$('flow-input').value = pretty(Object.fromEntries(inputKeys(flow.definition).map((key) => [key, ''])));
-      this.renderGraph(flow.definition, {});
+      this.renderInputs(flow.definition);
       void this.loadExecutions(false);
     }
   }
 
   useTemplate() {
-    if (!this.flow) this.$('flow-definition').value = pretty(TEMPLATES[this.$('flow-type').value]);
+    if (this.flow) return;
+    const type = this.$('flow-type').value;
+    this.editor.load(type, TEMPLATES[type]);
+    this.edited(this.editor.value().definition);
+    this.showErrors([]);
   }
 
-  /** Lists problems under the editor; each names its path, and a click selects that text. */
+  /** The form changed: the JSON view and the graph follow. */
+  edited(definition) {
+    this.$('flow-json').textContent = JSON.stringify(definition, null, 2);
+    const agentflow = this.editor.type === 'agentflow';
+    this.$('flow-structure').hidden = !agentflow;
+    if (agentflow) this.renderGraph(definition);
+  }
+
+  /** Puts each problem next to its field; the rest (and a summary) go in the list under the form. */
   showErrors(problems) {
-    const textarea = this.$('flow-definition');
-    textarea.setAttribute('aria-invalid', problems.length ? 'true' : 'false');
+    const nameField = this.root.querySelector('.flow-fields [data-path="name"]');
+    const nameProblems = problems.filter((p) => p.path === 'name');
+    const nameError = nameField.querySelector('.field-error');
+    nameError.hidden = !nameProblems.length;
+    nameError.textContent = nameProblems.map((p) => p.message).join(' ');
+    this.$('flow-name').toggleAttribute('aria-invalid', nameProblems.length > 0);
+    const unplaced = this.editor.showProblems(problems.filter((p) => p.path !== 'name'));
+    const placed = problems.length - unplaced.length;
     this.$('flow-errors').replaceChildren(
-      ...problems.map(({ path, message }) =>
-        el(
-          'li',
-          { dataset: { testid: 'flow-error', path: path ?? '' } },
-          path
-            ? el('button', { type: 'button', class: 'link path', title: 'Show in the editor', onclick: () => this.point(path) }, path)
-            : null,
-          ` ${message}`,
-        ),
+      ...(placed ? [el('li', {}, `${placed === 1 ? 'One problem is' : `${placed} problems are`} marked next to the fields.`)] : []),
+      ...unplaced.map(({ path, message }) =>
+        el('li', { dataset: { testid: 'flow-error', path: path ?? '' } }, path ? el('code', {}, path) : null, ` ${message}`),
       ),
     );
   }
 
-  point(path) {
-    const textarea = this.$('flow-definition');
-    const span = locate(jsonPaths(textarea.value), path);
-    textarea.focus();
-    if (span) textarea.setSelectionRange(span.start, span.end);
-  }
-
   async save() {
     const name = this.$('flow-name').value.trim();
-    let definition;
-    try {
-      definition = JSON.parse(this.$('flow-definition').value);
-    } catch (error) {
-      return this.showErrors([{ path: '', message: `Not valid JSON: ${error.message}` }]);
-    }
+    const { definition, problems } = this.editor.value();
+    if (problems.length) return this.showErrors(problems);
     const button = this.$('flow-save');
     button.disabled = true;
     try {
@@ -339,16 +338,13 @@ export class FlowsPage {
       if (location.hash === `#/flows/${flow.id}`) await this.show(flow.id);
       else location.hash = `#/flows/${flow.id}`;
     } catch (error) {
-      // Paths are the body's (`definition.nodes.1.id`); the editor holds the definition.
+      // Paths are the body's (`definition.nodes.1.id`); the form's fields are named from the definition.
       const details = Array.isArray(error.details) ? error.details : [];
-      const problems = details.length
-        ? details.map((d) => ({
-            path: String(d.path ?? '').replace(/^definition\.?/, ''),
-            message: d.message,
-            field: String(d.path ?? ''),
-          }))
-        : [{ path: '', message: error.message }];
-      this.showErrors(problems.map((p) => (p.field === 'name' ? { path: '', message: `Name: ${p.message}` } : p)));
+      this.showErrors(
+        details.length
+          ? details.map((d) => ({ path: String(d.path ?? '').replace(/^definition\.?/, ''), message: d.message }))
+          : [{ path: '', message: error.message }],
+      );
     } finally {
       button.disabled = false;
     }
@@ -366,65 +362,11 @@ export class FlowsPage {
     }
   }
 
-  // ---- chatflow ----
-
-  newChat() {
-    this.sessionId = null;
-    this.$('flow-messages').replaceChildren();
-  }
-
-  message(role, text) {
-    const item = el(
-      'li',
-      { class: `msg msg-${role}`, dataset: { testid: `flow-message-${role}` } },
-      el('span', { class: 'tag' }, role),
-      el('span', { class: 'text' }, text),
-    );
-    this.$('flow-messages').append(item);
-    return item.querySelector('.text');
-  }
-
-  async chat() {
-    const input = this.$('flow-chat-input');
-    const message = input.value.trim();
-    if (!message || !this.flow) return;
-    input.value = '';
-    this.message('user', message);
-    const answer = this.message('assistant', '');
-    answer.parentElement.classList.add('streaming');
-    const send = this.$('flow-chat-send');
-    send.disabled = true;
-    this.running?.abort();
-    const controller = (this.running = new AbortController());
-    try {
-      await this.api.stream(
-        `/flows/${this.flow.id}/chat/stream`,
-        { message, ...(this.sessionId ? { sessionId: this.sessionId } : {}) },
-        ({ event, data }) => {
-          if (data?.sessionId) this.sessionId = data.sessionId;
-          if (event === 'text_chunk') answer.textContent += data.text;
-          else if (event === 'final') {
-            answer.textContent = data.response;
-            answer.parentElement.append(el('span', { class: 'small usage' }, tokens(data.usage)));
-          } else if (event === 'error') answer.parentElement.append(el('span', { class: 'error' }, ` ${data.message ?? data.code}`));
-        },
-        controller.signal,
-      );
-    } catch (error) {
-      if (error.name !== 'AbortError') answer.parentElement.append(el('span', { class: 'error' }, ` ${error.message}`));
-    } finally {
-      answer.parentElement.classList.remove('streaming');
-      send.disabled = false;
-      if (this.running === controller) this.running = null;
-    }
-  }
-
   // ---- agentflow ----
 
-  /** Draws the DAG, one box per node, coloured by `states[id].status` (pending when absent). */
-  renderGraph(definition, states) {
-    const graph = this.$('flow-graph');
-    graph.replaceChildren(
+  /** Draws the DAG the form describes: one box per node, in columns by depth. */
+  renderGraph(definition) {
+    this.$('flow-graph').replaceChildren(
       ...layers(definition?.nodes ?? []).map((column) =>
         el(
           'div',
@@ -432,25 +374,11 @@ export class FlowsPage {
           column.map((node) =>
             el(
               'div',
-              {
-                class: 'flow-node',
-                dataset: { testid: 'flow-node', nodeId: node.id, status: states[node.id]?.status ?? 'pending' },
-                tabindex: '0',
-                'aria-label': `${node.id}: ${states[node.id]?.status ?? 'pending'}`,
-              },
+              { class: 'flow-node', dataset: { testid: 'flow-node', nodeId: node.id }, tabindex: '0', 'aria-label': `Node ${node.id}` },
               el('strong', {}, node.id, definition.output === node.id ? el('span', { class: 'badge' }, 'output') : null),
               node.dependsOn?.length ? el('span', { class: 'small' }, `after ${node.dependsOn.join(', ')}`) : null,
-              el('span', { class: 'node-status', dataset: { testid: 'flow-node-status' } }, states[node.id]?.status ?? 'pending'),
-              el('span', { class: 'small node-usage' }, tokens(states[node.id]?.usage)),
-              el(
-                'pre',
-                { class: 'node-output', hidden: states[node.id]?.output == null && !states[node.id]?.error },
-                states[node.id]?.error
-                  ? pretty(states[node.id].error)
-                  : states[node.id]?.output == null
-                    ? ''
-                    : pretty(states[node.id].output),
-              ),
+              el('span', { class: 'small node-prompt' }, node.prompt.length > 90 ? `${node.prompt.slice(0, 90)}…` : node.prompt),
+              node.tools?.length ? el('span', { class: 'small' }, `tools: ${node.tools.join(', ')}`) : null,
             ),
           ),
         ),
@@ -458,90 +386,34 @@ export class FlowsPage {
     );
   }
 
-  /** Updates one node's box in place (the live events). */
-  setNode(id, state) {
-    const box = [...this.root.querySelectorAll('[data-testid="flow-node"]')].find((node) => node.dataset.nodeId === id);
-    if (!box) return;
-    box.dataset.status = state.status;
-    box.setAttribute('aria-label', `${id}: ${state.status}`);
-    box.querySelector('.node-status').textContent = state.status + (state.attempts > 1 ? ` (attempt ${state.attempts})` : '');
-    if (state.usage) box.querySelector('.node-usage').textContent = tokens(state.usage);
-    const output = box.querySelector('.node-output');
-    if (state.output != null || state.error) {
-      output.hidden = false;
-      output.textContent = state.error ? pretty(state.error) : pretty(state.output);
-    }
+  /** One field per `{{input.<key>}}` the prompts read. */
+  renderInputs(definition) {
+    const keys = inputKeys(definition);
+    this.$('flow-inputs').replaceChildren(
+      ...keys.map((key) => {
+        const area = el('textarea', { rows: '2', dataset: { testid: 'flow-input-field', key } });
+        return el('div', { class: 'field', dataset: { path: `input.${key}` } }, el('label', {}, `${key} `, area));
+      }),
+      ...(keys.length ? [] : [el('p', { class: 'small' }, 'This flow reads no input.')]),
+    );
   }
 
-  showResult(execution) {
-    const out = this.$('flow-output');
-    out.hidden = execution.output == null && !execution.error;
-    out.textContent = execution.error ? `Error: ${pretty(execution.error)}` : pretty(execution.output);
-  }
-
+  /** Starts an execution and opens its page, where it is followed live. */
   async run() {
-    if (!this.flow) return;
+    const flow = this.flow;
+    if (!flow) return;
     const errors = this.$('flow-run-errors');
     errors.replaceChildren();
-    let input;
-    try {
-      input = JSON.parse(this.$('flow-input').value || '{}');
-    } catch (error) {
-      errors.append(el('li', { dataset: { testid: 'flow-run-error' } }, `Input is not valid JSON: ${error.message}`));
-      return;
-    }
-    const flow = this.flow;
-    this.renderGraph(flow.definition, {});
-    this.$('flow-output').hidden = true;
-    const status = this.$('flow-run-status');
-    status.textContent = 'Starting…';
-    this.executionId = null;
+    const input = Object.fromEntries(
+      [...this.root.querySelectorAll('[data-testid="flow-input-field"]')].map((area) => [area.dataset.key, area.value]),
+    );
     const start = this.$('flow-run-start');
-    const cancel = this.$('flow-run-cancel');
     start.disabled = true;
-    cancel.hidden = false;
-    this.running?.abort();
-    const controller = (this.running = new AbortController());
     try {
-      await this.api.stream(
-        `/flows/${flow.id}/execute/stream`,
-        { input },
-        ({ event, data }) => {
-          switch (event) {
-            case 'execution_started':
-              this.executionId = data.executionId;
-              status.textContent = `Running (execution ${data.executionId})`;
-              break;
-            case 'node_started':
-              this.setNode(data.nodeId, { status: 'running', attempts: data.attempt });
-              break;
-            case 'node_completed':
-              this.setNode(data.nodeId, { status: 'completed', output: data.output, usage: data.usage });
-              break;
-            case 'node_failed':
-              this.setNode(data.nodeId, { status: 'failed', error: data.error });
-              break;
-            case 'execution_completed':
-              status.textContent = `Completed · ${tokens(data.usage)}`;
-              this.showResult({ output: data.output });
-              break;
-            case 'execution_failed':
-              status.textContent = 'Failed';
-              this.showResult({ error: data.error });
-              break;
-            case 'cancelled':
-              status.textContent = 'Cancelled';
-              break;
-            default:
-              break;
-          }
-          status.dataset.state = event;
-        },
-        controller.signal,
-      );
+      const { executionId } = await this.api.post(`/flows/${flow.id}/execute`, { input });
+      void this.loadExecutions(false);
+      location.hash = `#/flows/${flow.id}/executions/${executionId}`;
     } catch (error) {
-      if (error.name === 'AbortError') return;
-      status.textContent = '';
       const details = Array.isArray(error.details)
         ? error.details
         : error.details?.missing
@@ -555,22 +427,6 @@ export class FlowsPage {
       );
     } finally {
       start.disabled = false;
-      cancel.hidden = true;
-      if (this.running === controller) this.running = null;
-      if (this.flow === flow) {
-        void this.loadExecutions(false);
-        // The stored record has what the events do not say (nodes cancelled or skipped, attempts).
-        if (this.executionId && !controller.signal.aborted) await this.openExecution(this.executionId);
-      }
-    }
-  }
-
-  async cancel() {
-    if (!this.flow || !this.executionId) return;
-    try {
-      await this.api.post(`/flows/${this.flow.id}/executions/${this.executionId}/cancel`);
-    } catch (error) {
-      this.notify(`Could not cancel: ${error.message}`, true);
     }
   }
 
@@ -589,12 +445,11 @@ export class FlowsPage {
           'li',
           {},
           el(
-            'button',
+            'a',
             {
-              type: 'button',
               class: 'execution',
+              href: `#/flows/${flow.id}/executions/${execution.id}`,
               dataset: { testid: 'flow-execution', executionId: execution.id, status: execution.status },
-              onclick: () => void this.openExecution(execution.id),
             },
             el('span', { class: `badge status-${execution.status}` }, execution.status),
             ` ${when(execution.createdAt)} `,
@@ -609,23 +464,6 @@ export class FlowsPage {
       this.$('flow-executions-more').hidden = !this.executionsCursor;
     } catch (error) {
       this.notify(`Could not load executions: ${error.message}`, true);
-    }
-  }
-
-  async openExecution(executionId) {
-    const flow = this.flow;
-    try {
-      const { execution } = await this.api.get(`/flows/${flow.id}/executions/${executionId}`);
-      if (this.flow !== flow) return;
-      const states = Object.fromEntries((execution.nodes ?? []).map((node) => [node.id, node]));
-      this.renderGraph(flow.definition, states);
-      this.$('flow-input').value = pretty(execution.input ?? {});
-      const status = this.$('flow-run-status');
-      status.textContent = `Execution ${execution.id}: ${execution.status} · ${tokens(execution.usage)}`;
-      status.dataset.state = execution.status;
-      this.showResult(execution);
-    } catch (error) {
-      this.notify(`Could not open the execution: ${error.message}`, true);
     }
   }
 }

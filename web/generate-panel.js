@@ -1,14 +1,21 @@
 // The prompt box: POST generate-stream, show its SSE progress as it arrives (resuming a dropped
-// stream with Last-Event-ID), stop it, and undo.
+// stream with Last-Event-ID), stop it, undo (asking first when edited blocks are involved) and redo.
+// Viewers get it disabled, with the reason.
 import { blockSummary, el } from './blocks.js';
 import { pause, readEventStream } from './event-stream.js';
+import { askUndoEdited } from './undo-dialog.js';
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 
-/** Resuming a dropped stream: up to 6 tries without progress, 0.5 s doubling to 4 s apart. */
+/**
+ * Resuming a dropped stream: 0.5 s doubling to 4 s apart; up to 6 tries without progress that the
+ * server answered, and while the server cannot be reached at all (offline, a laptop asleep), for up
+ * to 10 minutes without progress.
+ */
 const RESUME_ATTEMPTS = 6;
 const RESUME_DELAY_MS = 500;
 const RESUME_MAX_DELAY_MS = 4_000;
+const RESUME_OFFLINE_MS = 10 * 60_000;
 
 /** An answer of the API (4xx/5xx), as opposed to a network failure (no status, or the SDK's 0). */
 const isHttpError = (error) => typeof error?.status === 'number' && error.status >= 400;
@@ -37,6 +44,7 @@ export class GeneratePanel {
       if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) $('generate-form').requestSubmit();
     });
     $('undo-button').addEventListener('click', () => void this.undo());
+    $('redo-button').addEventListener('click', () => void this.redo());
     $('stop-button').addEventListener('click', () => void this.stop());
   }
 
@@ -51,9 +59,11 @@ export class GeneratePanel {
   reset() {
     this.controller?.abort();
     this.generationId = null;
+    this.undoneId = null;
     this.showStop(false);
     this.view.clearDrafts();
     $('undo-button').disabled = true;
+    $('redo-button').disabled = true;
     $('generation-state').textContent = '';
     $('generation-log').replaceChildren();
   }
@@ -128,18 +138,23 @@ export class GeneratePanel {
 
   /**
    * The stream ended before a terminal event: reopen it at the events route with `Last-Event-ID`
-   * (the server replays what came after it, then follows live), with backoff; the attempts start
-   * over whenever a try brought new events. True when the generation reached its end.
+   * (the server replays what came after it, then follows live; the transport renews an access
+   * token that expired meanwhile), with backoff; the count starts over whenever a try brought new
+   * events. True when the generation reached its end.
    */
   async resume(canvasId, lastId, onMessage, finished) {
     const generationId = this.generationId;
     if (!generationId) return false;
-    for (let attempt = 0; attempt < RESUME_ATTEMPTS && !finished(); attempt += 1) {
+    let answered = 0;
+    let tries = 0;
+    let progressAt = Date.now();
+    while (!finished()) {
       const from = lastId();
       $('generation-state').textContent = 'Connection lost: resuming…';
-      await pause(Math.min(RESUME_MAX_DELAY_MS, RESUME_DELAY_MS * 2 ** attempt), this.controller.signal);
+      await pause(Math.min(RESUME_MAX_DELAY_MS, RESUME_DELAY_MS * 2 ** Math.min(tries, 4)), this.controller.signal);
       if (this.generationId !== generationId) return false;
       this.log('resumed', `reconnecting after event ${from}`);
+      let unreachable = false;
       try {
         await readEventStream(this.api, `/canvases/${canvasId}/ai/generations/${generationId}/events`, {
           lastEventId: from,
@@ -150,8 +165,17 @@ export class GeneratePanel {
         if (error.name === 'AbortError') throw error;
         // The generation is gone or not ours to see: no point retrying.
         if (isHttpError(error) && error.status !== 429 && error.status < 500) return false;
+        unreachable = !isHttpError(error);
       }
-      if (lastId() > from) attempt = -1;
+      if (lastId() > from) {
+        answered = 0;
+        tries = 0;
+        progressAt = Date.now();
+        continue;
+      }
+      tries += 1;
+      if (!unreachable) answered += 1;
+      if (answered >= RESUME_ATTEMPTS || Date.now() - progressAt > RESUME_OFFLINE_MS) break;
     }
     return finished();
   }
@@ -218,21 +242,73 @@ export class GeneratePanel {
     }
   }
 
+  /** Editors and owners generate; a viewer sees the controls disabled, and why. */
+  setRole(role) {
+    const reader = role === 'viewer';
+    for (const id of ['prompt-input', 'generate-button']) $(id).disabled = reader;
+    $('generate-readonly').hidden = !reader;
+    $('undo-button').hidden = reader;
+    $('redo-button').hidden = reader;
+  }
+
+  /**
+   * Undoes the last generation. The API is asked to refuse when people edited some of its blocks
+   * (`askIfEdited`); the user then chooses to keep those or remove them too.
+   */
   async undo() {
     const canvasId = this.view.canvasId;
-    if (!canvasId || !this.generationId) return;
+    const generationId = this.generationId;
+    if (!canvasId || !generationId) return;
     const button = $('undo-button');
+    const url = `/canvases/${canvasId}/ai/generations/${generationId}/undo`;
     button.disabled = true;
     try {
-      const { blockIds, keptBlockIds } = await this.api.post(`/canvases/${canvasId}/ai/generations/${this.generationId}/undo`);
+      let result;
+      try {
+        result = await this.api.post(url, { askIfEdited: true });
+      } catch (error) {
+        if (error.code !== 'edited_blocks') throw error;
+        const choice = await askUndoEdited(error.details?.editedBlockIds ?? [], this.view.blocks);
+        if (!choice) {
+          $('generation-state').textContent = 'Undo cancelled: nothing changed.';
+          button.disabled = false;
+          return;
+        }
+        result = await this.api.post(url, choice === 'force' ? { force: true } : {});
+      }
+      const { blockIds, keptBlockIds } = result;
       this.view.remove(blockIds);
-      // Blocks people edited since the generation stay on the canvas.
+      // Blocks people edited since the generation stay on the canvas unless forced.
       const kept = keptBlockIds.length ? `, ${keptBlockIds.length} edited block(s) kept` : '';
       $('generation-state').textContent = `Undone: ${blockIds.length} block(s) removed${kept}.`;
       this.log('undone', `${blockIds.length} block(s) removed${kept}`);
       this.generationId = null;
+      this.undoneId = generationId;
+      $('redo-button').disabled = blockIds.length === 0;
     } catch (error) {
       $('generation-state').textContent = `Undo failed: ${error.message}`;
+      button.disabled = error.status === 409;
+    }
+  }
+
+  /** Puts back what the undo removed (same ids and places), once. */
+  async redo() {
+    const canvasId = this.view.canvasId;
+    const generationId = this.undoneId;
+    if (!canvasId || !generationId) return;
+    const button = $('redo-button');
+    button.disabled = true;
+    try {
+      const { blocks } = await this.api.post(`/canvases/${canvasId}/ai/generations/${generationId}/redo`);
+      this.view.upsert(blocks);
+      $('generation-state').textContent = `Redone: ${blocks.length} block(s) back.`;
+      this.log('redone', `${blocks.length} block(s) back`);
+      this.undoneId = null;
+      this.generationId = generationId;
+      $('undo-button').disabled = false;
+    } catch (error) {
+      const why = error.code === 'redo_conflict' ? 'the canvas has changed where those blocks stood' : error.message;
+      $('generation-state').textContent = `Redo failed: ${why}`;
       button.disabled = error.status === 409;
     }
   }

@@ -4,8 +4,9 @@
 // started it comes from `GET …/ai/generations/:id` (its `userId`) and the member list. The
 // requester's own tab shows its progress in the Generate panel instead.
 //
-// A generation that fails sends no room event; so when a shown generation is quiet for a while
-// the banner asks its status, and hides once it has ended.
+// A generation that fails says so (`stage: "failed"`) and the banner hides; one whose worker died
+// sends nothing, so when a shown generation is quiet for a while the banner asks its status, and
+// hides once it has ended.
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 
@@ -39,7 +40,7 @@ export class GenerationBanner {
 
   onRoomEvent(event, p) {
     if (event === 'generation_status') {
-      if (p.stage === 'cancelled') return this.end(p.generationId);
+      if (p.stage === 'cancelled' || p.stage === 'failed') return this.end(p.generationId);
       void this.update(p.generationId, (entry) => (entry.stage = p.stage));
     } else if (event === 'blocks_bulk_added_chunk') {
       void this.update(p.generationId, (entry) => {

@@ -1,6 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fromWire, withTimeout, type Stamp } from './timing';
+import type { RedisTarget } from '../../src/lib/redis';
 
 /** Requests the fleet process understands (see fleet-process.ts). */
 export type FleetRequest = { id: number } & (
@@ -22,7 +23,7 @@ export type FleetRequest = { id: number } & (
   | { cmd: 'completion'; group: string; key: string; withSample?: boolean }
   | { cmd: 'progress'; group: string; key: string }
   | { cmd: 'close'; group: string }
-  | { cmd: 'follow'; redisUrl: string; key: string }
+  | { cmd: 'follow'; target: RedisTarget; key: string }
   | { cmd: 'followed'; key: string }
   | { cmd: 'shutdown' }
 );
@@ -105,9 +106,12 @@ export class ClientFleet {
     return this.call({ cmd: 'progress', group, key }, 10_000) as Promise<{ clients: number; done: number; chunks: number }>;
   }
 
-  /** Starts following a Redis stream of generation events in the fleet process (see fleet-process.ts). */
-  follow(redisUrl: string, key: string): Promise<unknown> {
-    return this.call({ cmd: 'follow', redisUrl, key }, 10_000);
+  /**
+   * Starts following a Redis stream of generation events in the fleet process (see
+   * fleet-process.ts), on one redis-server (its URL) or a Redis Cluster (its seed nodes).
+   */
+  follow(target: RedisTarget, key: string): Promise<unknown> {
+    return this.call({ cmd: 'follow', target, key }, 10_000);
   }
 
   /** The followed stream's events, each with the time it became readable, once it ended. */

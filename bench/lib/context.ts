@@ -1,3 +1,4 @@
+import type { BenchRedis } from './bench-redis';
 import type { ClientFleet } from './client-fleet';
 
 /** `full` (the figures), `quick` (fewer runs, for trying), `smoke` (every scenario at its smallest, for CI). */
@@ -5,8 +6,17 @@ export type BenchMode = 'full' | 'quick' | 'smoke';
 
 /** What every scenario gets from the runner: the shared Redis, a scratch directory and the client fleet. */
 export interface BenchContext {
-  /** The benchmark's own redis-server (each scenario uses a key prefix of its own). */
-  redisUrl: string;
+  /**
+   * The Redis of every benchmarked Switchboard and of the bench's readers of its keys: the
+   * benchmark's own redis-server, or with `--redis-cluster` a local 3-master Redis Cluster (each
+   * scenario uses a key prefix of its own).
+   */
+  redis: BenchRedis;
+  /**
+   * The benchmark's own single redis-server, on either topology: the Redis of the raw floors
+   * (bare BullMQ, bare Socket.IO), which are single-Redis by definition. Never a Switchboard's.
+   */
+  floorRedisUrl: string;
   /** Scratch directory, removed at the end. */
   dataDir: string;
   fleet: ClientFleet;

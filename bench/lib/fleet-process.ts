@@ -3,7 +3,7 @@
  * does not run on the server's event loop (browsers are elsewhere too). Driven over IPC by
  * {@link ClientFleet}; stamps every chunk it receives with the shared monotonic clock.
  */
-import { Redis } from 'ioredis';
+import { createRedis, type RedisClient, type RedisTarget } from '../../src/lib/redis';
 import { io, type Socket } from 'socket.io-client';
 import { chunkHead, connectLean, eventFramePrefix, type LeanSocket } from './lean-client';
 import { now, toWire, type Stamp } from './timing';
@@ -30,7 +30,7 @@ const groups = new Map<string, Group>();
 interface Follow {
   entries: Array<{ seq: number; type: string; stage?: string; at: string }>;
   done: Promise<void>;
-  redis: Redis;
+  redis: RedisClient;
 }
 const follows = new Map<string, Follow>();
 
@@ -39,8 +39,8 @@ const follows = new Map<string, Follow>();
  * this process, whose event loop is not the one running Switchboard: the stamps say when each event
  * became readable in Redis, free of the benchmark process's own scheduling delays.
  */
-function follow(redisUrl: string, key: string) {
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
+function follow(target: RedisTarget, key: string) {
+  const redis = createRedis(target, 'blocking');
   const entries: Follow['entries'] = [];
   const done = (async () => {
     let last = '0-0';
@@ -205,7 +205,7 @@ async function handle(request: FleetRequest): Promise<unknown> {
     case 'close':
       return close(request.group);
     case 'follow':
-      return follow(request.redisUrl, request.key);
+      return follow(request.target, request.key);
     case 'followed':
       return followed(request.key);
     case 'shutdown':

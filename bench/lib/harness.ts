@@ -4,6 +4,7 @@ import { loadConfig } from '../../config';
 import type { LlmEndpoint } from '../../src/ai/llm';
 import { startSwitchboard, type RunningSwitchboard } from '../../src/app/switchboard';
 import { createLogger } from '../../src/lib/logger';
+import type { BenchRedis } from './bench-redis';
 
 /** Secret shared by every Switchboard the benchmark starts (in-process and spawned). */
 export const BENCH_JWT_SECRET = 'bench-secret-bench-secret-bench-secret-0123456789';
@@ -19,17 +20,18 @@ export const BENCH_TIER_LIMITS = JSON.stringify({
 export const uniquePrefix = (scenario: string) => `bench-${scenario}-${randomUUID().slice(0, 8)}`;
 
 /**
- * Settings every benchmarked Switchboard shares: production mode, no logs, no rate limits. The
+ * Settings every benchmarked Switchboard shares: its Redis (a URL, or the run's {@link BenchRedis}
+ * on either topology), production mode, no logs, no rate limits. The
  * chunk delay is 0 so the fan-out is measured, not the pacing (the default 50 ms would add ~1 s).
  */
-export function benchEnv(options: { redisUrl: string; keyPrefix: string; dataDir: string }): Record<string, string> {
+export function benchEnv(options: { redis: BenchRedis | string; keyPrefix: string; dataDir: string }): Record<string, string> {
   return {
     NODE_ENV: 'production',
     JWT_SECRET: BENCH_JWT_SECRET,
     OAUTH_ENCRYPTION_KEY: BENCH_OAUTH_KEY,
     LOG_LEVEL: 'silent',
     PORT: '0',
-    REDIS_URL: options.redisUrl,
+    ...(typeof options.redis === 'string' ? { REDIS_URL: options.redis } : options.redis.env),
     REDIS_KEY_PREFIX: options.keyPrefix,
     DATA_DIR: options.dataDir,
     BROADCAST_CHUNK_DELAY_MS: '0',
@@ -42,7 +44,7 @@ export function benchEnv(options: { redisUrl: string; keyPrefix: string; dataDir
 
 /** Every role of Switchboard in this process (in-memory PGlite unless `env` says otherwise). */
 export async function startInProcessSwitchboard(options: {
-  redisUrl: string;
+  redis: BenchRedis;
   keyPrefix: string;
   dataDir: string;
   endpoint: LlmEndpoint;

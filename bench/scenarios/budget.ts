@@ -25,13 +25,13 @@ export async function budgetScenario(ctx: BenchContext, options: BudgetOptions) 
   const model = await startBulkModel(1);
   const tiers = { free: { tokensPerHour: 1_000_000_000, tokensPerMonth: 1_000_000_000, requestsPerMonth: 1_000_000_000 } };
   const app = await startInProcessSwitchboard({
-    redisUrl: ctx.redisUrl,
+    redis: ctx.redis,
     keyPrefix,
     dataDir: ctx.dataDir,
     endpoint: model.endpoint,
     env: { TIER_LIMITS: JSON.stringify(tiers) },
   });
-  const redis = createRedis(ctx.redisUrl, 'command');
+  const redis = createRedis(ctx.redis.target, 'command');
   try {
     await redisReady(redis);
     const [limited, unlimited] = [await registerUser(app.api, 'Budgeted'), await registerUser(app.api, 'Unlimited')];

@@ -38,7 +38,7 @@ export async function cancelScenario(ctx: BenchContext, options: CancelOptions) 
   const processes: SwitchboardProcess[] = [];
   try {
     const shared = {
-      ...benchEnv({ redisUrl: ctx.redisUrl, keyPrefix: uniquePrefix('cancel'), dataDir: ctx.dataDir }),
+      ...benchEnv({ redis: ctx.redis, keyPrefix: uniquePrefix('cancel'), dataDir: ctx.dataDir }),
       DATABASE_URL: database.url,
       OPENAI_BASE_URL: model.baseURL,
       OPENAI_API_KEY: 'bench',

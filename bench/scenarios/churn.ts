@@ -41,7 +41,7 @@ interface Client {
 export async function churnScenario(ctx: BenchContext, options: ChurnOptions) {
   const model = await startBulkModel(options.blocksPerGeneration);
   const app = await startInProcessSwitchboard({
-    redisUrl: ctx.redisUrl,
+    redis: ctx.redis,
     keyPrefix: uniquePrefix('churn'),
     dataDir: ctx.dataDir,
     endpoint: model.endpoint,

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { Queue, QueueEvents } from 'bullmq';
-import { Redis } from 'ioredis';
 import { GenerationEventLog } from '../../src/generation/event-log';
 import { broadcastJobId } from '../../src/producers/broadcast';
 import { bullPrefix } from '../../src/producers/registry';
 import { createCanvas, registerUser } from '../../test/support/http';
 import type { BenchContext } from '../lib/context';
 import { cpuMsOf, ownCpuMs, startInProcessSwitchboard, uniquePrefix } from '../lib/harness';
+import { benchRedisClient } from '../lib/bench-redis';
 import { startBulkModel } from '../lib/models';
 import { startCpuProfile } from '../lib/profiler';
 import { startRawSocketServer } from '../lib/raw-socket-server';
@@ -35,13 +35,13 @@ export async function fanoutScenario(ctx: BenchContext, options: FanoutOptions) 
   const { fleet } = ctx;
   const keyPrefix = uniquePrefix('fanout');
   const model = await startBulkModel(200);
-  const app = await startInProcessSwitchboard({ redisUrl: ctx.redisUrl, keyPrefix, dataDir: ctx.dataDir, endpoint: model.endpoint });
+  const app = await startInProcessSwitchboard({ redis: ctx.redis, keyPrefix, dataDir: ctx.dataDir, endpoint: model.endpoint });
   const raw = await startRawSocketServer();
-  const url = new URL(ctx.redisUrl);
-  const connection = { host: url.hostname, port: Number(url.port), maxRetriesPerRequest: null };
-  const queue = new Queue('broadcast', { connection, prefix: bullPrefix(keyPrefix) });
-  const queueEvents = new QueueEvents('broadcast', { connection, prefix: bullPrefix(keyPrefix) });
-  const redis = new Redis(ctx.redisUrl);
+  // BullMQ leaves connections it was handed open on close: closed below.
+  const connections = [benchRedisClient(ctx.redis), benchRedisClient(ctx.redis)];
+  const queue = new Queue('broadcast', { connection: connections[0], prefix: bullPrefix(keyPrefix) });
+  const queueEvents = new QueueEvents('broadcast', { connection: connections[1], prefix: bullPrefix(keyPrefix) });
+  const redis = benchRedisClient(ctx.redis, 'command');
   const open: string[] = [];
   try {
     await queueEvents.waitUntilReady();
@@ -151,6 +151,7 @@ export async function fanoutScenario(ctx: BenchContext, options: FanoutOptions) 
     for (const group of open) await fleet.close(group).catch(() => undefined);
     await queueEvents.close();
     await queue.close();
+    connections.forEach((connection) => connection.disconnect());
     redis.disconnect();
     await app.stop();
     await raw.close();

@@ -3,6 +3,7 @@ import { createCanvas, registerUser } from '../../test/support/http';
 import type { BenchContext } from '../lib/context';
 import { consumeModelStream, FloorDb, FloorQueue } from '../lib/floor';
 import { uniquePrefix, startInProcessSwitchboard } from '../lib/harness';
+import { generationEventsKey } from '../lib/bench-redis';
 import { startBulkModel } from '../lib/models';
 import { startCpuProfile } from '../lib/profiler';
 import { startRawSocketServer } from '../lib/raw-socket-server';
@@ -30,9 +31,9 @@ export async function generationScenario(ctx: BenchContext, options: GenerationO
   const { fleet } = ctx;
   const keyPrefix = uniquePrefix('gen');
   const model = await startBulkModel(options.blocks);
-  const app = await startInProcessSwitchboard({ redisUrl: ctx.redisUrl, keyPrefix, dataDir: ctx.dataDir, endpoint: model.endpoint });
+  const app = await startInProcessSwitchboard({ redis: ctx.redis, keyPrefix, dataDir: ctx.dataDir, endpoint: model.endpoint });
   const raw = await startRawSocketServer();
-  const floorQueue = await FloorQueue.start(ctx.redisUrl, `${keyPrefix}-floor:bull`);
+  const floorQueue = await FloorQueue.start(ctx.floorRedisUrl, `${keyPrefix}-floor:bull`);
   const floorDb = await FloorDb.start();
   const groups = { ours: `${keyPrefix}-ours`, floor: `${keyPrefix}-floor` };
   try {
@@ -67,13 +68,13 @@ export async function generationScenario(ctx: BenchContext, options: GenerationO
         `Write ${options.blocks} paragraphs about the quarterly plan [run:${run}]`,
         {
           onHeaders: (generationId) => {
-            following = fleet.follow(ctx.redisUrl, `${keyPrefix}:gen:${generationId}:events`);
+            following = fleet.follow(ctx.redis.target, generationEventsKey(keyPrefix, generationId));
           },
         },
       );
       const done = await fleet.completion(groups.ours, stream.generationId, { withSample: payloads === undefined, timeoutMs: 60_000 });
       await following;
-      const events = await fleet.followed(`${keyPrefix}:gen:${stream.generationId}:events`);
+      const events = await fleet.followed(generationEventsKey(keyPrefix, stream.generationId));
       if (!payloads) {
         payloads = done.sample as Array<Record<string, unknown>>;
         rows = payloads.flatMap((payload) => payload.blocks as Array<{ type: string; content: unknown }>);

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { loadConfig } from '../../config';
 import { startSwitchboard, type RunningSwitchboard } from '../../src/app/switchboard';
 import { GenerationEventLog } from '../../src/generation/event-log';
@@ -14,7 +13,9 @@ import { createCanvas, registerUser } from '../../test/support/http';
 import { spawnSwitchboard } from '../../test/support/processes';
 import type { BenchContext } from '../lib/context';
 import { benchEnv, cpuMsOf, ownCpuMs, rssBytes, uniquePrefix } from '../lib/harness';
+import { benchRedisClient } from '../lib/bench-redis';
 import { Inspector } from '../lib/inspector';
+import { startCpuProfile } from '../lib/profiler';
 import { SseFleet } from '../lib/sse-fleet';
 import { round, slope } from '../lib/stats';
 import { startTimedModel } from '../lib/timed-model';
@@ -39,26 +40,27 @@ const IDLE_GENERATIONS = 10;
  * fleet process (bench/lib/sse-fleet-process.ts). Most follow queued generations that stay idle;
  * `hot` of them follow one generation, run by a worker in the benchmark process against the timed
  * model, whose tool calls are stamped when the model wrote them. Reported: Redis connections of the
- * API process (from /proc: its TCP sockets to the Redis port) and RSS per stream at each step, and
+ * API process (from /proc: its TCP sockets to the Redis port, every master's on a cluster) and RSS per stream at each step, and
  * model write → `tool_output` at each of the `hot` streams (p50/p95/p99). When the node cannot open
  * a stream (a refusal, or running out of connections), the failures are counted and the scenario
  * goes on with what is open: it measures whatever main does.
  */
 export async function manyStreamsScenario(ctx: BenchContext, options: ManyStreamsOptions) {
   const keyPrefix = uniquePrefix('streams');
-  const redisPort = Number(new URL(ctx.redisUrl).port);
   const database = await createTestDatabase({ server: ctx.postgresUrl });
   // One user holds every stream here, so the per-user stream cap is lifted (the node's cost per
   // stream, its lease in Redis included, is what is measured, not the cap).
   const env = {
-    ...benchEnv({ redisUrl: ctx.redisUrl, keyPrefix, dataDir: ctx.dataDir }),
+    ...benchEnv({ redis: ctx.redis, keyPrefix, dataDir: ctx.dataDir }),
     DATABASE_URL: database.url,
     MAX_STREAMS_PER_USER: '1000000',
   };
   const model = await startTimedModel({ calls: options.calls, gapMs: options.gapMs });
-  const redis = new Redis(ctx.redisUrl, { maxRetriesPerRequest: null });
+  const redis = benchRedisClient(ctx.redis);
+  // BullMQ leaves a connection it was handed open on close: closed below, with `redis`.
+  const queueConnection = benchRedisClient(ctx.redis);
   const queue = new Queue('generation', {
-    connection: { host: '127.0.0.1', port: redisPort, maxRetriesPerRequest: null },
+    connection: queueConnection,
     prefix: bullPrefix(keyPrefix),
   });
   let api: Awaited<ReturnType<typeof spawnSwitchboard>> | undefined;
@@ -129,7 +131,14 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
       } while (restingYoung !== undefined && memory.newSpace > restingYoung && attempts < 5);
       restingYoung ??= memory.newSpace;
       const { heapUsed, heapTotal, newSpace } = memory;
-      return { rss: rssBytes(pid), heapUsed, heapTotal, newSpace, attempts, redisConnections: tcpConnectionsTo(pid, redisPort) };
+      return {
+        rss: rssBytes(pid),
+        heapUsed,
+        heapTotal,
+        newSpace,
+        attempts,
+        redisConnections: ctx.redis.ports.reduce((sum, port) => sum + tcpConnectionsTo(pid, port), 0),
+      };
     };
     const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
     await settle(500);
@@ -171,6 +180,8 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
     if (!hotJob) throw new Error('the hot generation has no job');
     // With --profile: the API process's CPU profile while the hot generation streams.
     const stopProfile = ctx.profileDir ? await inspector.startProfile(1_000) : undefined;
+    // And this process's (the worker and the model), over the same span.
+    const stopOwnProfile = await startCpuProfile(ctx.profileDir, 'many-streams-worker');
     // Where the cores go while it streams: the node, the client fleet, and this process (worker + model).
     const cpuBefore = { api: cpuMsOf(pid), fleet: cpuMsOf(fleet.pid!), bench: ownCpuMs(), at: performance.now() };
     await hotJob.promote();
@@ -200,6 +211,8 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
       writeFileSync(file, JSON.stringify(await stopProfile()));
       ctx.log(`manyStreams: CPU profile of the API process while the hot generation streamed in ${file}`);
     }
+    const ownProfile = await stopOwnProfile();
+    if (ownProfile) ctx.log(`manyStreams: CPU profile of the worker and the model over the same span in ${ownProfile}`);
     const last = readings.at(-1)!;
     const held = last.streams;
     const withStreams = readings.filter((r) => r.streams > 0);
@@ -212,7 +225,7 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
         calls: options.calls,
         gapMs: options.gapMs,
         reading:
-          'full GC through the inspector, 0.5 s settle, again (up to 5 times) until the young generation is back at its idle size; a stream counts as open once its first event arrived; Redis connections = TCP sockets of the API process to the Redis port (/proc)',
+          'full GC through the inspector, 0.5 s settle, again (up to 5 times) until the young generation is back at its idle size; a stream counts as open once its first event arrived; Redis connections = TCP sockets of the API process to the Redis port, or to every master of a cluster (/proc)',
       },
       streamsHeld: held,
       refused: failed,
@@ -257,6 +270,7 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
       await api.stop('SIGKILL');
     }
     await queue.close();
+    queueConnection.disconnect();
     redis.disconnect();
     await model.close();
     await database.drop();

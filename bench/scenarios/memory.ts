@@ -31,7 +31,7 @@ export async function memoryScenario(ctx: BenchContext, options: MemoryOptions) 
   const database = await createTestDatabase({ server: ctx.postgresUrl });
   const groups: string[] = [];
   const env = {
-    ...benchEnv({ redisUrl: ctx.redisUrl, keyPrefix, dataDir: ctx.dataDir }),
+    ...benchEnv({ redis: ctx.redis, keyPrefix, dataDir: ctx.dataDir }),
     DATABASE_URL: database.url,
     SWITCHBOARD_ROLES: 'api',
     NODE_OPTIONS: '--inspect=127.0.0.1:0',

@@ -32,7 +32,7 @@ type Consumer = (typeof CONSUMERS)[number];
 export async function realisticStreamScenario(ctx: BenchContext, options: RealisticStreamOptions) {
   const model = await StreamModel.start();
   const app = await startInProcessSwitchboard({
-    redisUrl: ctx.redisUrl,
+    redis: ctx.redis,
     keyPrefix: uniquePrefix('stream'),
     dataDir: ctx.dataDir,
     endpoint: { baseURL: model.baseURL, apiKey: 'bench', provider: 'scripted', models: ['realistic'] },
@@ -175,6 +175,11 @@ export class StreamModel {
     private readonly child: ChildProcess,
     readonly baseURL: string,
   ) {}
+
+  /** Its process id, for its CPU time. */
+  get pid(): number {
+    return this.child.pid!;
+  }
 
   static async start(): Promise<StreamModel> {
     const child = fork(path.join(__dirname, '../lib/stream-model-process.ts'), [], {

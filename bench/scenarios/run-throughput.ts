@@ -3,11 +3,12 @@ import { createConnection, type Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Queue, QueueEvents, Worker } from 'bullmq';
-import { Redis } from 'ioredis';
 import { Client } from 'pg';
 import { createTestDatabase } from '../../test/support/database';
 import { registerUser, request, type TestUser } from '../../test/support/http';
 import { spawnSwitchboard, type SwitchboardProcess } from '../../test/support/processes';
+import { isCluster, type RedisClient } from '../../src/lib/redis';
+import { benchRedisClient, redisServerCpuMs, type BenchRedis } from '../lib/bench-redis';
 import type { BenchContext } from '../lib/context';
 import { BENCH_TIER_LIMITS, benchEnv, cpuMsOf, cpuMsOfCommand, machineCpuMs, ownCpuMs, uniquePrefix } from '../lib/harness';
 import { Inspector } from '../lib/inspector';
@@ -59,13 +60,12 @@ export async function runThroughputScenario(ctx: BenchContext, options: RunThrou
   const loader = await LoadGenerator.start();
   const processes: SwitchboardProcess[] = [];
   const extra: SwitchboardProcess[] = [];
-  const redisPort = new URL(ctx.redisUrl).port;
-  const redis = new Redis(ctx.redisUrl, { maxRetriesPerRequest: null });
+  const redis = benchRedisClient(ctx.redis);
   const limits = JSON.parse(BENCH_TIER_LIMITS) as { free: Record<string, number> };
   const unlimited = { chatPerMinute: 10_000_000, flowExecutionsPerMinute: 10_000_000 };
   try {
     const shared = {
-      ...benchEnv({ redisUrl: ctx.redisUrl, keyPrefix: uniquePrefix('runs'), dataDir: ctx.dataDir }),
+      ...benchEnv({ redis: ctx.redis, keyPrefix: uniquePrefix('runs'), dataDir: ctx.dataDir }),
       DATABASE_URL: database.url,
       OPENAI_BASE_URL: model.baseURL,
       OPENAI_API_KEY: 'bench',
@@ -91,25 +91,35 @@ export async function runThroughputScenario(ctx: BenchContext, options: RunThrou
     /** One closed- or open-loop step: runs/s in the window and the CPU each process spent in it. */
     const step = async (command: Omit<LoadCommand, 'targets' | 'warmupMs' | 'windowMs'>) => {
       const pids = processes.map((p) => p.child.pid!);
+      const harness = { model: model.pid, loader: loader.pid };
       let cpu0: ReturnType<typeof cpuSnapshot> | undefined;
       let cpu1: ReturnType<typeof cpuSnapshot> | undefined;
       const result = await loader.run({ ...command, targets, warmupMs: options.warmupMs, windowMs: options.windowMs } as LoadCommand, {
-        onWindowStart: () => (cpu0 = cpuSnapshot(pids, redisPort)),
-        onWindowEnd: () => (cpu1 = cpuSnapshot(pids, redisPort)),
+        onWindowStart: () => (cpu0 = cpuSnapshot(pids, ctx.redis, harness)),
+        onWindowEnd: () => (cpu1 = cpuSnapshot(pids, ctx.redis, harness)),
       });
       if (result.failed) throw new Error(`${result.failed} run(s) failed, the first: ${result.firstError}`);
       const seconds = result.windowMs / 1000;
       const cores = (a: number, b: number) => round((b - a) / result.windowMs, 3);
       const ourCores = cores(sum(cpu0!.procs), sum(cpu1!.procs));
       const runsPerS = round(result.completed / seconds, 1);
+      const redisCores = cores(cpu0!.redis, cpu1!.redis);
+      const postgresCores = cores(cpu0!.postgres, cpu1!.postgres);
+      // The whole pipeline a deployment runs (our processes, PostgreSQL, Redis), without the
+      // benchmark's own processes (the model stand-in, the load generator) that share the machine.
+      const pipelineCores = round(ourCores + redisCores + postgresCores, 3);
       return {
         runsPerS,
         // runs/s ÷ cores busy in the API and worker processes (their user+system CPU over the window).
         runsPerCore: round(runsPerS / ourCores, 1),
         ourCores,
         coresByProcess: cpu1!.procs.map((value, i) => cores(cpu0!.procs[i], value)),
-        redisCores: cores(cpu0!.redis, cpu1!.redis),
-        postgresCores: cores(cpu0!.postgres, cpu1!.postgres),
+        redisCores,
+        postgresCores,
+        pipelineCores,
+        runsPerPipelineCore: round(runsPerS / pipelineCores, 1),
+        modelCores: cores(cpu0!.model, cpu1!.model),
+        loadGeneratorCores: cores(cpu0!.loader, cpu1!.loader),
         machineCores: cores(cpu0!.machine, cpu1!.machine),
         completedByKind: result.completedByKind,
         latencyMs: summarize(Object.values(result.latenciesMs).flat()),
@@ -129,7 +139,7 @@ export async function runThroughputScenario(ctx: BenchContext, options: RunThrou
       await step({ cmd: 'closed', concurrency: 4 });
       if (!costs) {
         ctx.log('runThroughput: fixed costs per run (Redis commands, statements, CPU, log lines)');
-        costs = await fixedCosts(ctx, { loader, targets, processes, redis, redisPort, databaseUrl: database.url, options, shared });
+        costs = await fixedCosts(ctx, { loader, targets, processes, redis, databaseUrl: database.url, options, shared });
         extra.push(...costs.spawned);
       }
       const sweeps = [];
@@ -165,6 +175,9 @@ export async function runThroughputScenario(ctx: BenchContext, options: RunThrou
         runsPerS: chosen.saturation.runsPerS,
         runsPerCore: chosen.saturation.runsPerCore,
         ourCores: chosen.saturation.ourCores,
+        pipelineCores: chosen.saturation.pipelineCores,
+        runsPerPipelineCore: chosen.saturation.runsPerPipelineCore,
+        harnessCores: round(chosen.saturation.modelCores + chosen.saturation.loadGeneratorCores, 3),
         saturationConcurrency: chosen.saturation.concurrency,
         runsPerSBySweep: mid,
         runsPerCoreBySweep: sweeps.map((s) => s.saturation.runsPerCore),
@@ -194,6 +207,8 @@ export async function runThroughputScenario(ctx: BenchContext, options: RunThrou
         processes: 'one API process (SWITCHBOARD_ROLES=api) + N worker processes (SWITCHBOARD_ROLES=worker) on a fresh PostgreSQL database',
         perCore:
           'runs/s ÷ cores busy in the API and worker processes: their user+system CPU time (/proc/<pid>/stat) over the measured window ÷ the window. Redis, PostgreSQL, the model and the load generator are reported apart and not counted',
+        perPipelineCore:
+          'runs/s ÷ cores busy in the whole pipeline a deployment runs: the API and worker processes, PostgreSQL and Redis (the model stand-in and the load generator, which share the machine, left out)',
         database: `PostgreSQL ${await serverVersion(database.url)}`,
       },
       anchors: ANCHORS,
@@ -219,10 +234,12 @@ export async function runThroughputScenario(ctx: BenchContext, options: RunThrou
 
 const sum = (values: number[]) => values.reduce((total, value) => total + value, 0);
 
-function cpuSnapshot(pids: number[], redisPort: string) {
+function cpuSnapshot(pids: number[], redis: BenchRedis, harness: { model: number; loader: number }) {
   return {
     procs: pids.map((pid) => cpuMsOf(pid)),
-    redis: cpuMsOfCommand('redis-server', redisPort),
+    model: cpuMsOf(harness.model),
+    loader: cpuMsOf(harness.loader),
+    redis: redisServerCpuMs(redis),
     // Every postgres process on the machine (other databases' backends included).
     postgres: cpuMsOfCommand('postgres'),
     machine: machineCpuMs().busy,
@@ -238,12 +255,17 @@ async function createChatflow(api: string, user: TestUser): Promise<string> {
   return (res.body as { flow: { id: string } }).flow.id;
 }
 
-/** Redis commands by name: calls and server-side microseconds, from INFO commandstats. */
-async function commandStats(redis: Redis): Promise<Record<string, { calls: number; usec: number }>> {
-  const text = await redis.info('commandstats');
+/** Redis commands by name: calls and server-side microseconds, from INFO commandstats (summed over a cluster's masters). */
+async function commandStats(redis: RedisClient): Promise<Record<string, { calls: number; usec: number }>> {
+  const servers = isCluster(redis) ? redis.nodes('master') : [redis];
   const stats: Record<string, { calls: number; usec: number }> = {};
-  for (const match of text.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm))
-    stats[match[1]] = { calls: Number(match[2]), usec: Number(match[3]) };
+  for (const text of await Promise.all(servers.map((server) => server.info('commandstats')))) {
+    for (const match of text.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) {
+      const entry = (stats[match[1]] ??= { calls: 0, usec: 0 });
+      entry.calls += Number(match[2]);
+      entry.usec += Number(match[3]);
+    }
+  }
   return stats;
 }
 
@@ -290,8 +312,7 @@ async function fixedCosts(
     loader: LoadGenerator;
     targets: LoadTarget[];
     processes: SwitchboardProcess[];
-    redis: Redis;
-    redisPort: string;
+    redis: RedisClient;
     databaseUrl: string;
     options: RunThroughputOptions;
     shared: Record<string, string>;
@@ -347,7 +368,7 @@ async function fixedCosts(
     for (const kind of Object.keys(byKind)) {
       await loader.run({ cmd: 'closed', concurrency: 4, targets: retarget(kind, profiled[0].url!), warmupMs: 0, windowMs: 1_000 });
       const stops = await Promise.all(inspectors.map((inspector) => inspector.startProfile()));
-      const trips = await RoundTrips.start(ctx.redisUrl);
+      const trips = await RoundTrips.start(ctx.redis.ports);
       const result = await loader.run({
         cmd: 'closed',
         concurrency: 4,
@@ -467,20 +488,22 @@ class RoundTrips {
   private total = 0;
   private readonly byCommand: Record<string, number> = {};
   private readonly inMulti = new Set<string>();
-  private buffer = '';
   private failure: Error | undefined;
 
-  private constructor(private readonly socket: Socket) {
-    socket.on('error', (error: Error) => (this.failure ??= error));
-    socket.setEncoding('utf8');
-    socket.on('data', (text: string) => {
-      this.buffer += text;
-      let end: number;
-      while ((end = this.buffer.indexOf('\r\n')) >= 0) {
-        this.line(this.buffer.slice(0, end));
-        this.buffer = this.buffer.slice(end + 2);
-      }
-    });
+  private constructor(private readonly sockets: Socket[]) {
+    for (const socket of sockets) {
+      let buffer = '';
+      socket.on('error', (error: Error) => (this.failure ??= error));
+      socket.setEncoding('utf8');
+      socket.on('data', (text: string) => {
+        buffer += text;
+        let end: number;
+        while ((end = buffer.indexOf('\r\n')) >= 0) {
+          this.line(buffer.slice(0, end));
+          buffer = buffer.slice(end + 2);
+        }
+      });
+    }
   }
 
   /** One MONITOR line: `+<time> [<db> <source>] "<command>" …`. */
@@ -497,34 +520,46 @@ class RoundTrips {
     this.byCommand[name] = (this.byCommand[name] ?? 0) + 1;
   }
 
-  static async start(redisUrl: string): Promise<RoundTrips> {
-    const url = new URL(redisUrl);
-    const socket = createConnection({ host: url.hostname, port: Number(url.port || 6379) });
-    await withTimeout(
-      new Promise<void>((resolve, reject) => {
-        socket.once('error', reject);
-        socket.once('data', (reply: Buffer | string) => {
-          if (String(reply).startsWith('+OK')) resolve();
-          else reject(new Error(`MONITOR answered ${String(reply).slice(0, 200)}`));
-        });
-        socket.write('MONITOR\r\n');
-      }),
-      10_000,
-      'MONITOR',
-    );
-    return new RoundTrips(socket);
+  /** MONITOR on every redis-server at `ports` of 127.0.0.1 (one, or each master of a cluster). */
+  static async start(ports: number[]): Promise<RoundTrips> {
+    const sockets: Socket[] = [];
+    try {
+      for (const port of ports) {
+        const socket = createConnection({ host: '127.0.0.1', port });
+        sockets.push(socket);
+        await withTimeout(
+          new Promise<void>((resolve, reject) => {
+            socket.once('error', reject);
+            socket.once('data', (reply: Buffer | string) => {
+              if (String(reply).startsWith('+OK')) resolve();
+              else reject(new Error(`MONITOR answered ${String(reply).slice(0, 200)}`));
+            });
+            socket.write('MONITOR\r\n');
+          }),
+          10_000,
+          'MONITOR',
+        );
+      }
+    } catch (error) {
+      sockets.forEach((socket) => socket.destroy());
+      throw error;
+    }
+    return new RoundTrips(sockets);
   }
 
   stop(): { total: number; byCommand: Record<string, number> } {
-    this.socket.destroy();
+    this.sockets.forEach((socket) => socket.destroy());
     if (this.failure) throw new Error(`the MONITOR connection failed: ${this.failure.message}`);
     return { total: this.total, byCommand: this.byCommand };
   }
 }
 
-/** A bare BullMQ loop on the same Redis: `concurrency` clients each `add` a job and wait for `completed`. */
+/**
+ * A bare BullMQ loop on the benchmark's single redis-server (on either topology: the anchor is what
+ * BullMQ does on one Redis): `concurrency` clients each `add` a job and wait for `completed`.
+ */
 async function bareBullmq(ctx: BenchContext, options: RunThroughputOptions) {
-  const url = new URL(ctx.redisUrl);
+  const url = new URL(ctx.floorRedisUrl);
   const connection = { host: url.hostname, port: Number(url.port || 6379), maxRetriesPerRequest: null };
   const prefix = `${uniquePrefix('bullmq')}:bull`;
   const queue = new Queue('bare', { connection, prefix });
@@ -596,6 +631,11 @@ async function serverVersion(url: string): Promise<string> {
 /** The load generator process (load-process.ts) and its IPC. */
 class LoadGenerator {
   private constructor(private readonly child: ChildProcess) {}
+
+  /** Its process id, for its CPU time. */
+  get pid(): number {
+    return this.child.pid!;
+  }
 
   static async start(): Promise<LoadGenerator> {
     const child = fork(path.join(__dirname, '../lib/load-process.ts'), [], {

@@ -1,7 +1,8 @@
-import { Redis } from 'ioredis';
 import { createCanvas, registerUser } from '../../test/support/http';
 import type { BenchContext } from '../lib/context';
 import { startInProcessSwitchboard, uniquePrefix } from '../lib/harness';
+import { benchRedisClient, generationEventsKey } from '../lib/bench-redis';
+import type { RedisClient } from '../../src/lib/redis';
 import { generateStream } from '../lib/sse-client';
 import { median, round, summarize } from '../lib/stats';
 import { startCpuProfile } from '../lib/profiler';
@@ -26,12 +27,12 @@ export async function sseOverheadScenario(ctx: BenchContext, options: SseOverhea
   const keyPrefix = uniquePrefix('sse');
   const model = await startTimedModel({ calls: options.calls, gapMs: options.gapMs });
   const app = await startInProcessSwitchboard({
-    redisUrl: ctx.redisUrl,
+    redis: ctx.redis,
     keyPrefix,
     dataDir: ctx.dataDir,
     endpoint: { baseURL: model.baseURL, apiKey: 'bench', provider: 'scripted', models: ['timed'] },
   });
-  const reader = new Redis(ctx.redisUrl, { maxRetriesPerRequest: null });
+  const reader = benchRedisClient(ctx.redis);
   try {
     const owner = await registerUser(app.api, 'Sse');
     const canvasId = await createCanvas(app.api, owner, 'SSE canvas');
@@ -53,7 +54,7 @@ export async function sseOverheadScenario(ctx: BenchContext, options: SseOverhea
         `Write ${options.calls} paragraphs, one at a time [run:${tag}]`,
         {
           onHeaders: (generationId) => {
-            follower = followRedis(reader, `${keyPrefix}:gen:${generationId}:events`);
+            follower = followRedis(reader, generationEventsKey(keyPrefix, generationId));
           },
         },
       );
@@ -109,7 +110,7 @@ export async function sseOverheadScenario(ctx: BenchContext, options: SseOverhea
 }
 
 /** Stamps when each entry of a generation's event stream becomes readable, until `complete` or `error`. */
-async function followRedis(redis: Redis, key: string): Promise<Map<number, Stamp>> {
+async function followRedis(redis: RedisClient, key: string): Promise<Map<number, Stamp>> {
   const seen = new Map<number, Stamp>();
   let last = '0-0';
   for (;;) {

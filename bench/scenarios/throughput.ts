@@ -6,6 +6,7 @@ import { createCanvas, registerUser, type TestUser } from '../../test/support/ht
 import { spawnSwitchboard, type SwitchboardProcess } from '../../test/support/processes';
 import type { BenchContext } from '../lib/context';
 import { benchEnv, cpuMsOf, cpuMsOfCommand, machineCpuMs, ownCpuMs, uniquePrefix } from '../lib/harness';
+import { redisServerCpuMs } from '../lib/bench-redis';
 import { startBulkModel } from '../lib/models';
 import { Inspector } from '../lib/inspector';
 import { generateStream } from '../lib/sse-client';
@@ -32,7 +33,7 @@ export async function throughputScenario(ctx: BenchContext, options: ThroughputO
   const processes: SwitchboardProcess[] = [];
   try {
     const shared = {
-      ...benchEnv({ redisUrl: ctx.redisUrl, keyPrefix: uniquePrefix('tput'), dataDir: ctx.dataDir }),
+      ...benchEnv({ redis: ctx.redis, keyPrefix: uniquePrefix('tput'), dataDir: ctx.dataDir }),
       DATABASE_URL: database.url,
       OPENAI_BASE_URL: model.baseURL,
       OPENAI_API_KEY: 'bench',
@@ -49,8 +50,7 @@ export async function throughputScenario(ctx: BenchContext, options: ThroughputO
       users.push({ user, canvasId: await createCanvas(api, user, `Load ${i}`) });
     }
     const burst = async (count: number, tag: string) => {
-      const redisPort = new URL(ctx.redisUrl).port;
-      const servers = () => ({ postgres: cpuMsOfCommand('postgres'), redis: cpuMsOfCommand('redis-server', redisPort) });
+      const servers = () => ({ postgres: cpuMsOfCommand('postgres'), redis: redisServerCpuMs(ctx.redis) });
       const cpu0 = { machine: machineCpuMs(), own: ownCpuMs(), procs: processes.map((p) => cpuMsOf(p.child.pid!)), servers: servers() };
       const started = now();
       const streams = await Promise.all(

@@ -15,6 +15,7 @@ import Redis from 'ioredis';
 import { startEmbeddedRedis } from '../../src/app/embedded-redis';
 import { createCanvas, registerUser } from '../../test/support/http';
 import { startInProcessSwitchboard, uniquePrefix } from '../lib/harness';
+import { singleBenchRedis } from '../lib/bench-redis';
 import { startBulkModel } from '../lib/models';
 import { generateStream } from '../lib/sse-client';
 import { settle } from '../lib/timing';
@@ -78,7 +79,7 @@ async function main() {
   const redis = await startEmbeddedRedis(dataDir);
   const model = await startBulkModel(BLOCKS);
   const app = await startInProcessSwitchboard({
-    redisUrl: redis.url,
+    redis: singleBenchRedis(redis.url),
     keyPrefix: uniquePrefix('count'),
     dataDir,
     endpoint: { baseURL: model.baseURL, apiKey: 'bench', provider: 'scripted', models: ['scripted'] },

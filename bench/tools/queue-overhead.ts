@@ -28,6 +28,7 @@ import { PgliteStatements } from '../../src/models/pglite-statements';
 import { createTestDatabase } from '../../test/support/database';
 import { createCanvas, registerUser } from '../../test/support/http';
 import { ownCpuMs, startInProcessSwitchboard, uniquePrefix } from '../lib/harness';
+import { singleBenchRedis } from '../lib/bench-redis';
 import { startCpuProfile } from '../lib/profiler';
 import { generateStream } from '../lib/sse-client';
 import { summarize } from '../lib/stats';
@@ -143,7 +144,7 @@ async function main() {
   // --postgres=<url>: the PostgreSQL server instead of PGlite in this process (a database of its own).
   const database = arg('postgres') ? await createTestDatabase({ server: arg('postgres') }) : undefined;
   const app = await startInProcessSwitchboard({
-    redisUrl: redis.url,
+    redis: singleBenchRedis(redis.url),
     keyPrefix: uniquePrefix('queue'),
     dataDir,
     endpoint: { baseURL: model.baseURL, apiKey: 'bench', provider: 'scripted', models: ['q'] },

@@ -127,7 +127,7 @@ async function main() {
   const keyPrefix = uniquePrefix('heap');
   const database = await createTestDatabase({ server: serverPostgresUrl() });
   const env = {
-    ...benchEnv({ redisUrl: redisServer.url, keyPrefix, dataDir }),
+    ...benchEnv({ redis: redisServer.url, keyPrefix, dataDir }),
     DATABASE_URL: database.url,
     MAX_STREAMS_PER_USER: '1000000',
     SWITCHBOARD_ROLES: 'api',

@@ -1,7 +1,7 @@
 import { RateLimitError, UnrecoverableError } from 'bullmq';
 import { describeRedacted } from '../lib/redact-error';
 import type { Config } from '../../config';
-import type { ModelGateway } from '../ai/model-gateway';
+import { ModelStoppedEarly, type ModelGateway } from '../ai/model-gateway';
 import { fetchItems } from '../connectors';
 import { ConnectorError, ProviderRateLimitedError, ReauthRequiredError, type ConnectorItem } from '../connectors/types';
 import type { DeviceRegistry } from '../devices/device-registry';
@@ -381,12 +381,15 @@ export class AgentRunner {
           document,
           signal: stop,
           budget,
+          model: ref.agent.model ?? undefined,
         }));
       } catch (error) {
         if (stop.aborted) throw stop.reason as Error;
         // A spent budget refuses every later document too: the run ends here instead of trying each.
         if (error instanceof BudgetExceededError) throw error;
-        errors.push(`${document.source}: extraction failed (${(error as Error).message})`);
+        // An answer the provider stopped early (output limit, content filter) names its code and reason.
+        const reason = error instanceof ModelStoppedEarly ? `${error.code}: ${error.message}` : (error as Error).message;
+        errors.push(`${document.source}: extraction failed (${reason})`);
         continue;
       }
       progress.itemsProcessed++;

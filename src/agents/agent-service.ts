@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../../config';
+import type { ModelCatalog, ModelChoice } from '../ai/model-catalog';
 import { AppError, notFound } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
@@ -36,8 +37,17 @@ export class AgentService {
       logger: Logger;
       /** Reserves a manual run's first model call against its user's budget before the run is queued. */
       budget?: Pick<BudgetDoor, 'admitPrompt' | 'releaseUnused'>;
+      /** The configured models: an agent's own `model` is checked against them when it is saved. */
+      models?: Pick<ModelCatalog, 'knows'>;
     },
   ) {}
+
+  /** 400 `unknown_model` (nothing written) when the agent names a model this deployment does not serve. */
+  private checkModel(model: ModelChoice | null | undefined): void {
+    if (!model || !this.deps.models || this.deps.models.knows(model)) return;
+    const problem = { path: 'model', message: `${model.provider}:${model.model} is not a configured model` };
+    throw new AppError(400, 'unknown_model', `${problem.path}: ${problem.message}`, [problem]);
+  }
 
   private async maxEnabled(userId: string): Promise<number> {
     const tier = (await this.deps.repos.users.findById(userId))?.tier ?? 'free';
@@ -52,6 +62,7 @@ export class AgentService {
   }
 
   async createLocal(userId: string, body: CreateLocalAgent): Promise<LocalAgentRow> {
+    this.checkModel(body.model);
     return this.limited(async () =>
       this.deps.repos.agents.createLocal(
         userId,
@@ -62,6 +73,7 @@ export class AgentService {
   }
 
   async createCloud(userId: string, body: CreateCloudAgent): Promise<CloudAgentRow> {
+    this.checkModel(body.model);
     return this.limited(async () =>
       this.deps.repos.agents.createCloud(
         userId,
@@ -73,6 +85,7 @@ export class AgentService {
 
   /** Applies changes; the schedule's next due time follows a changed cron, time zone or enabled flag. */
   async update(kind: AgentKind, userId: string, id: string, changes: UpdateLocalAgent | UpdateCloudAgent): Promise<AgentRef> {
+    this.checkModel(changes.model);
     const current =
       kind === 'local' ? await this.deps.repos.agents.get('local', userId, id) : await this.deps.repos.agents.get('cloud', userId, id);
     if (!current) throw notFound('Agent');

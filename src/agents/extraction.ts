@@ -1,7 +1,7 @@
 import { toStorable } from '../lib/text-safety';
 import { z } from 'zod';
 import type { Config } from '../../config';
-import type { ModelGateway, ModelTurn } from '../ai/model-gateway';
+import type { ModelGateway, ModelRef, ModelTurn } from '../ai/model-gateway';
 import { AGENT_DATA_TYPES, type AgentDataType } from '../devices/protocol';
 import type { Repositories } from '../models';
 import type { Metrics } from '../observability/metrics';
@@ -73,6 +73,8 @@ export async function extractItems(
     signal?: AbortSignal;
     /** The run's budget ticket: the call is reserved under it (else under a ticket of its own). */
     budget?: BudgetTicket;
+    /** The agent's own model, tried first (then the deployment's chain); unset = the default chain. */
+    model?: ModelRef;
   },
 ): Promise<{ items: ExtractedItem[]; dropped: number }> {
   const { models } = deps;
@@ -98,6 +100,7 @@ export async function extractItems(
     messages,
     tools: [tool],
     toolChoice: EXTRACTION_TOOL,
+    model: input.model,
     account: { userId: input.userId, tier: input.tier },
     budget: input.budget,
     signal: input.signal,

@@ -1,6 +1,6 @@
 import { describeRedacted } from '../lib/redact-error';
 import type { Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis';
 import type { Config } from '../../config';
 import { ModelUnavailableError, type ModelGateway } from '../ai/model-gateway';
 import type { CancelSignals } from '../lib/cancel-signals';
@@ -35,7 +35,7 @@ export interface JourneyRunnerDeps {
   repos: Repositories;
   models: ModelGateway;
   /** Where the journey sessions are (the worker's connection). */
-  redis: Redis;
+  redis: RedisClient;
   /** Cancel requests from any API node: a turn watches its own attempt while it runs. */
   signals: Pick<CancelSignals, 'watch'>;
   /** Journey turns on the run kernel: an attempt starts and ends through it. */

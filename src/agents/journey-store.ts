@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis';
 import { z } from 'zod';
 import { JOURNEY_AGENT_TYPES, JOURNEY_DATA_TYPES } from './journey-script';
 import { redisKeys } from '../lib/redis-keys';
@@ -44,7 +44,7 @@ const pendingAnswerSchema = z.object({ attempt: z.uuid(), text: z.string() });
  */
 export class JourneyStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keyPrefix: string,
     private readonly ttlSeconds: number,
   ) {}

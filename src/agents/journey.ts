@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis';
 import type { Config } from '../../config';
 import { AppError, conflict, notFound } from '../lib/errors';
 import type { Logger } from '../lib/logger';
@@ -39,7 +39,7 @@ export interface JourneyView extends Omit<JourneyReply, 'message'> {
 
 export interface JourneyServiceDeps {
   config: Config;
-  redis: Redis;
+  redis: RedisClient;
   queues: QueueRegistry;
   /** Journey turns on the run kernel: each attempt at a turn is a run, cancelled through it. */
   runs: JourneyRuns;

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis';
 import { SignJWT, jwtVerify } from 'jose';
 import type { Config } from '../../config';
 import { authorizeUrl, exchangeCode, refreshTokens } from '../connectors/oauth-clients';
@@ -49,7 +49,7 @@ export class OAuthService {
     private readonly deps: {
       config: Config;
       repos: Repositories;
-      redis: Redis;
+      redis: RedisClient;
       vault: CredentialVault;
       secret: Uint8Array;
       logger: Logger;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis';
 import { toStorable } from '../lib/text-safety';
 import type { z } from 'zod';
 import { followStream } from '../lib/redis-streams';
@@ -20,7 +20,7 @@ export class AgentRunChannel {
   private readonly tails = new Map<string, Promise<void>>();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keyPrefix: string,
     /** Content bytes a run's frames may carry in all; the worker keeps fewer, this caps what Redis holds. */
     private readonly maxStreamBytes = Number.POSITIVE_INFINITY,

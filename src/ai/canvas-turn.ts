@@ -1,7 +1,7 @@
 import type { BudgetTicket } from '../runs/budget-door';
 import type { BlockInput } from '../schemas/blocks';
 import { blockTools, checkToolCall, type ToolCallCheck } from './block-tools';
-import { ModelCallCancelled, type ModelGateway, type ModelRef, type ModelTurn } from './model-gateway';
+import { ModelCallCancelled, ModelStoppedEarly, type ModelGateway, type ModelRef, type ModelTurn } from './model-gateway';
 import { assistantMessage, systemMessage, toolResultMessage, userMessage, type ModelMessage } from './model-messages';
 
 export { ModelUnavailableError } from './model-gateway';
@@ -34,6 +34,8 @@ export interface ModelTokens {
   model: string;
   inputTokens: number;
   outputTokens: number;
+  /** Some of these tokens are an estimate: a call of this model whose provider reported no usage. */
+  estimated?: boolean;
 }
 
 export interface CanvasTurnResult {
@@ -44,6 +46,24 @@ export interface CanvasTurnResult {
   /** The tokens per model actually used (a model that failed mid-stream keeps its own line), in first-use order. */
   usageByModel: ModelTokens[];
   invalidToolCalls: number;
+}
+
+/**
+ * The provider stopped a turn's answer early (`finish_reason` `length` or `content_filter`): the
+ * generation ends with the cause's code, and what every turn so far cost is kept to be recorded.
+ */
+export class CanvasTurnStoppedEarly extends Error {
+  readonly code: string;
+
+  constructor(
+    readonly cause: ModelStoppedEarly,
+    /** The tokens of every turn so far, the stopped one included, on the model that was stopped. */
+    readonly usage: ModelTokens & { estimated: boolean },
+  ) {
+    super(cause.message);
+    this.name = 'CanvasTurnStoppedEarly';
+    this.code = cause.code;
+  }
 }
 
 /**
@@ -61,11 +81,12 @@ export async function runCanvasTurn(
   let served: ModelRef = models.defaultModel;
   const usage = { provider: served.provider, model: served.model, inputTokens: 0, outputTokens: 0 };
   const byModel = new Map<string, ModelTokens>();
-  const charge = (spent: { provider: string; model: string; inputTokens: number; outputTokens: number }) => {
+  const charge = (spent: { provider: string; model: string; inputTokens: number; outputTokens: number; estimated: boolean }) => {
     const key = `${spent.provider}:${spent.model}`;
-    const line = byModel.get(key) ?? { provider: spent.provider, model: spent.model, inputTokens: 0, outputTokens: 0 };
+    const line = byModel.get(key) ?? { provider: spent.provider, model: spent.model, inputTokens: 0, outputTokens: 0, estimated: false };
     line.inputTokens += spent.inputTokens;
     line.outputTokens += spent.outputTokens;
+    line.estimated ||= spent.estimated;
     byModel.set(key, line);
     usage.inputTokens += spent.inputTokens;
     usage.outputTokens += spent.outputTokens;
@@ -79,6 +100,10 @@ export async function runCanvasTurn(
     hooks.onThinking?.();
     const turnStart = blocks.length;
     const checks: ToolCallCheck[] = [];
+    // Calls whose arguments closed, by index: a block goes out only once every earlier call of the
+    // turn has, so the canvas gets the blocks in the order of the calls whatever order they close in.
+    const closed: Array<{ name: string; args: unknown } | undefined> = [];
+    let released = 0;
     let result: ModelTurn;
     try {
       result = await models.streamTurn({
@@ -93,21 +118,36 @@ export async function runCanvasTurn(
         },
         // Each block is validated and handed on the moment its call's JSON closes.
         onToolCall: (call, index) => {
-          let check = checkToolCall(call.name, call.args);
-          if (check.ok && blocks.length >= maxBlocks) check = { ok: false, error: 'Block limit reached; stop calling tools.' };
-          checks[index] = check;
-          if (!check.ok) return;
-          blocks.push(check.block);
-          hooks.onBlock(check.block, blocks.length - 1);
+          closed[index] = call;
+          for (let next = closed[released]; next; next = closed[released]) {
+            let check = checkToolCall(next.name, next.args);
+            if (check.ok && blocks.length >= maxBlocks) check = { ok: false, error: 'Block limit reached; stop calling tools.' };
+            checks[released] = check;
+            released += 1;
+            if (!check.ok) continue;
+            blocks.push(check.block);
+            hooks.onBlock(check.block, blocks.length - 1);
+          }
         },
         // A model failed mid-turn: its blocks of this turn are discarded and the next model starts over.
         onRestart: () => {
           blocks.length = turnStart;
           checks.length = 0;
+          closed.length = 0;
+          released = 0;
           hooks.onRollback?.(turnStart);
         },
       });
     } catch (error) {
+      if (error instanceof ModelStoppedEarly) {
+        charge(error.usage);
+        throw new CanvasTurnStoppedEarly(error, {
+          ...usage,
+          provider: error.usage.provider,
+          model: error.usage.model,
+          estimated: error.usage.estimated,
+        });
+      }
       // A cancel: the usage of every turn so far, the cut-short one included.
       if (!(error instanceof ModelCallCancelled)) throw error;
       const cut = error.usage;
@@ -124,8 +164,6 @@ export async function runCanvasTurn(
     served = { provider: result.usage.provider, model: result.usage.model };
     Object.assign(usage, served);
     for (const spent of result.spent) charge(spent);
-    // The output limit cut this turn: its blocks are kept, and the generation ends as cut short.
-    if (result.finishReason === 'length') truncated = true;
 
     const calls = result.toolCalls;
     if (!calls.length) break;

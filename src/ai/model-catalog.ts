@@ -21,6 +21,11 @@ export class ModelCatalog {
     return new ModelCatalog(new Map([['demo', ['demo']]]));
   }
 
+  /** Every provider:model pair served, in configuration order (what a console offers to choose from). */
+  list(): ModelChoice[] {
+    return [...this.models].flatMap(([provider, models]) => models.map((model) => ({ provider, model })));
+  }
+
   knows(choice: ModelChoice): boolean {
     return this.models.get(choice.provider)?.includes(choice.model) ?? false;
   }

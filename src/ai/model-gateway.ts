@@ -6,6 +6,7 @@ import { ProviderEchoCollector, type ModelMessage } from './model-messages';
 import { EventLoopYielder, streamCompletion, type CompletionChunk } from './model-stream';
 import type { ModelTool } from './model-tools';
 import type { Logger } from '../lib/logger';
+import { withSpan, type ActiveSpan } from '../observability/tracing';
 import { promptTokenBound, type BudgetTicket, type CallActual, type CallEstimate } from '../runs/budget-door';
 
 /** An OpenAI-compatible endpoint and the models a deployment may use on it. */
@@ -85,9 +86,8 @@ export interface ModelTurn {
   usage: ModelUsage;
   /**
    * Why the model stopped, as the provider said (`stop`, `tool_calls`, `length`, ...); undefined
-   * when it said nothing. `length` means the output limit cut the answer (the call's `max_tokens`
-   * or the model's own): the turn holds what came, and the caller says it was cut short.
-   * `content_filter` never reaches a caller as a turn: it throws ModelContentFiltered.
+   * when it said nothing. `length` and `content_filter` never reach a caller as a turn: they throw
+   * ModelOutputTruncated and ModelContentFiltered (both ModelStoppedEarly).
    */
   finishReason?: string;
   /**
@@ -152,18 +152,45 @@ export class ModelUnavailableError extends Error {
 }
 
 /**
- * The provider's content filter stopped the answer (`finish_reason: "content_filter"`): what came
- * is not the model's whole answer, so it is not handed back as a turn. Every path ends with this
- * error's code; the call's usage is still accounted. No other model is tried: the same prompt
- * would most likely be filtered again.
+ * The provider ended the answer before the model finished it, as its `finish_reason` says: what
+ * came is not the model's whole answer, so it is never handed back as a turn. Every path ends with
+ * the error's `code` and a message naming the reason; the call's usage is still accounted. No other
+ * model is tried: the same prompt under the same limits would most likely stop the same way.
  */
-export class ModelContentFiltered extends Error {
+export abstract class ModelStoppedEarly extends Error {
   /** The error code a run ends with. */
+  abstract readonly code: string;
+
+  constructor(
+    /** The provider's `finish_reason`. */
+    readonly finishReason: string,
+    readonly usage: ModelUsage,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** `finish_reason: "content_filter"`: the provider's content filter withheld the rest of the answer. */
+export class ModelContentFiltered extends ModelStoppedEarly {
   readonly code = 'llm_content_filter';
 
-  constructor(readonly usage: ModelUsage) {
-    super("The model provider's content filter stopped the answer");
+  constructor(usage: ModelUsage) {
+    super('content_filter', usage, "The model provider's content filter stopped the answer (finish_reason content_filter)");
     this.name = 'ModelContentFiltered';
+  }
+}
+
+/**
+ * `finish_reason: "length"`: the output limit (the `max_tokens` a budgeted call is sent with, or
+ * the model's own) cut the answer before the model finished it.
+ */
+export class ModelOutputTruncated extends ModelStoppedEarly {
+  readonly code = 'llm_output_truncated';
+
+  constructor(usage: ModelUsage) {
+    super('length', usage, 'The model reached its output limit before finishing the answer (finish_reason length)');
+    this.name = 'ModelOutputTruncated';
   }
 }
 
@@ -245,9 +272,9 @@ export class ModelGateway {
           await this.account(request, turn.usage);
           return { ...turn, spent };
         } catch (error) {
-          if (error instanceof ModelCallCancelled || error instanceof ModelContentFiltered) {
+          if (error instanceof ModelCallCancelled || error instanceof ModelStoppedEarly) {
             spent.push(error.usage);
-            // What an aborted or filtered call spent is still the user's usage.
+            // What an aborted, filtered or cut call spent is still the user's usage.
             // The cancellation rethrown below is what the caller handles: a failed usage write is logged, not thrown over it.
             await this.account(request, error.usage).catch((failure: unknown) => this.usageNotRecorded(failure, error.usage));
             throw error;
@@ -312,7 +339,41 @@ export class ModelGateway {
     return provider;
   }
 
-  private async attempt(
+  /**
+   * One call to one model. Tracing on, it is a client span (`chat <model>`) with the provider, the
+   * purpose and, once it ended, the tokens, cost and finish reason; never the prompt or the answer.
+   */
+  private attempt(
+    ref: ModelRef,
+    request: ModelTurnRequest,
+    delivered: AttemptProgress,
+    maxTokens?: number,
+  ): Promise<Omit<ModelTurn, 'spent'>> {
+    return withSpan(
+      `chat ${ref.model}`,
+      'client',
+      {
+        'gen_ai.operation.name': 'chat',
+        'gen_ai.provider.name': ref.provider,
+        'gen_ai.request.model': ref.model,
+        'gen_ai.request.max_tokens': maxTokens,
+        'switchboard.purpose': request.purpose,
+      },
+      async (span) => {
+        try {
+          const turn = await this.streamAttempt(ref, request, delivered, maxTokens);
+          if (span) recordUsage(span, turn.usage, turn.finishReason);
+          return turn;
+        } catch (error) {
+          const usage = error instanceof ModelCallCancelled || error instanceof ModelContentFiltered ? error.usage : delivered.usage?.();
+          if (span && usage) recordUsage(span, usage);
+          throw error;
+        }
+      },
+    );
+  }
+
+  private async streamAttempt(
     ref: ModelRef,
     request: ModelTurnRequest,
     delivered: AttemptProgress,
@@ -396,7 +457,9 @@ export class ModelGateway {
           const index = typeof part.index === 'number' ? part.index : undefined;
           let call = index === undefined ? open : byIndex.get(index);
           if (!call || (part.id && call.id && part.id !== call.id)) {
-            if (open) close(open);
+            // A call of a new index leaves the others open: a provider may interleave the deltas of
+            // parallel calls, each closing when its own object does (or at the end of the stream).
+            if (open && (index === undefined || call)) close(open);
             call = { id: part.id ?? '', name: part.function?.name ?? '', args: '', done: false };
             if (index !== undefined) byIndex.set(index, call);
             calls.push(call);
@@ -434,6 +497,7 @@ export class ModelGateway {
       firstTokenAt === undefined ? undefined : (firstTokenAt - started) / 1000,
     );
     if (finishReason === 'content_filter') throw new ModelContentFiltered(usageSoFar());
+    if (finishReason === 'length') throw new ModelOutputTruncated(usageSoFar());
     const toolCalls = echoes.attach(calls.map(({ done: _done, ...call }) => call));
     return { text, toolCalls, reasoning: echoes.reasoning, usage: usageSoFar(), finishReason };
   }
@@ -506,6 +570,17 @@ function promptTexts(request: ModelTurnRequest): string[] {
   }
   for (const tool of request.tools ?? []) texts.push(JSON.stringify(convertToOpenAITool(tool)));
   return texts;
+}
+
+/** A model call's usage on its span (OpenTelemetry's generative-AI attribute names). */
+function recordUsage(span: ActiveSpan, usage: ModelUsage, finishReason?: string): void {
+  span.setAttributes({
+    'gen_ai.usage.input_tokens': usage.inputTokens,
+    'gen_ai.usage.output_tokens': usage.outputTokens,
+    'gen_ai.response.finish_reasons': finishReason === undefined ? undefined : [finishReason],
+    'switchboard.cost_usd': usage.costUsd,
+    'switchboard.usage_estimated': usage.estimated,
+  });
 }
 
 /** About 4 characters a token, for a provider that reported no usage. */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis';
 import type { Config } from '../../config';
 import type { ApprovalService } from '../assistant/approvals';
 import type { FlowRunner } from '../flows/flow-runner';
@@ -21,7 +21,7 @@ export interface ReaperDeps {
   config: Config;
   repos: Repositories;
   queues: QueueRegistry;
-  redis: Redis;
+  redis: RedisClient;
   approvals: ApprovalService;
   /**
    * Runs of every registered kind whose job is gone end through it: `cancelled` when their cancel

@@ -42,17 +42,18 @@ import { registerJourneyRuns } from '../agents/journey-run';
 import { JourneyStore } from '../agents/journey-store';
 import { GenerationLimiter } from '../generation/generation-limiter';
 import { GenerationService } from '../generation/generation-service';
-import { createHttpApp } from '../http/app';
+import { createHttpApp, packageVersion } from '../http/app';
 import { SseStreams } from '../http/sse-streams';
 import { StreamFollower } from '../lib/stream-follower';
 import { StreamSources } from '../http/streams/sources';
 import type { ApiContext } from '../http/context';
 import { CancelSignals } from '../lib/cancel-signals';
 import { createLogger, logFormat, type Logger } from '../lib/logger';
-import { createRedis, redisReady } from '../lib/redis';
+import { createRedis, RedisConnections, type RedisTarget } from '../lib/redis';
 import { createRepositories, type Repositories } from '../models';
 import { openDatabase } from '../models/database';
 import { Metrics, metricsAuthorized } from '../observability/metrics';
+import { startTracing } from '../observability/tracing';
 import { QueueRegistry } from '../producers/registry';
 import { RunKernel } from '../runs/run-kernel';
 import { DeviceRegistry } from '../devices/device-registry';
@@ -107,11 +108,16 @@ export async function startSwitchboard(
   const sharedRedis = sharedRedisRequired(config);
   if (sharedRedis) throw new ConfigError([sharedRedis]);
   try {
+    // Spans are sent when OTEL_EXPORTER_OTLP_ENDPOINT is set; the SDK is not even loaded otherwise.
+    // Its closer is the last step of a stop: it flushes the spans of everything closed before it.
+    const stopTracing = await startTracing(process.env, logger, { roles: config.roles, version: packageVersion() });
+    if (stopTracing) closers.push(['tracing', stopTracing]);
     // The embedded redis-server boots in its own process while the database opens here (PGlite's
     // WASM start and the migrations check): start-up waits for the slower of the two, not both.
-    if (!config.redis.url) progress(`Starting Redis (redis-server under ${config.data.dir})`);
+    const ownRedis = config.redis.url === undefined && config.redis.cluster === undefined;
+    if (ownRedis) progress(`Starting Redis (redis-server under ${config.data.dir})`);
     const [redisStart, databaseOpen] = await Promise.allSettled([
-      config.redis.url
+      !ownRedis
         ? Promise.resolve(undefined)
         : startEmbeddedRedis(config.data.dir, {
             onRestart: ({ code, attempt }) =>
@@ -130,37 +136,37 @@ export async function startSwitchboard(
     if (redisStart.status === 'rejected') throw redisStart.reason;
     if (databaseOpen.status === 'rejected') throw databaseOpen.reason;
     const database = databaseOpen.value;
-    const redisUrl = config.redis.url ?? embeddedRedis!.url;
-    const redis = createRedis(redisUrl, 'command');
-    const blockingRedis = createRedis(redisUrl, 'blocking');
-    closers.unshift(['redis', () => Promise.allSettled([redis.quit(), blockingRedis.quit()])]);
-    await redisReady(redis);
+    // Queues, realtime and cache each on their Redis (one server unless split, or one cluster).
+    const connections = RedisConnections.open(redisTargets(config.redis, embeddedRedis?.url));
+    closers.unshift(['redis', () => connections.quit()]);
+    await connections.ready();
+    const { realtime, cache } = connections;
     const repos = createRepositories(database.db);
 
-    const queues = new QueueRegistry(redis, config.redis.keyPrefix, blockingRedis);
+    const queues = new QueueRegistry(connections.queues.command, config.redis.keyPrefix, connections.queues.blocking);
     closers.unshift(['queues', () => queues.close()]);
     // One reader of every followed event log in this process (it connects on first use).
-    const follower = new StreamFollower(redis);
+    const follower = new StreamFollower(realtime.command);
     closers.unshift(['stream follower', () => follower.close()]);
-    const events = new GenerationEventLog(redis, config.redis.keyPrefix, config.generation.eventsTtlSeconds, follower);
-    const limiter = new GenerationLimiter(redis, config.redis.keyPrefix);
+    const events = new GenerationEventLog(realtime.command, config.redis.keyPrefix, config.generation.eventsTtlSeconds, follower);
+    const limiter = new GenerationLimiter(cache.command, config.redis.keyPrefix);
     // Agentflow executions: the same sequenced, resumable log as generations.
-    const flowEvents = new FlowEventLog(redis, config.redis.keyPrefix, config.generation.eventsTtlSeconds, follower);
-    const chatEvents = new ChatEventLog(redis, config.redis.keyPrefix, undefined, follower);
+    const flowEvents = new FlowEventLog(realtime.command, config.redis.keyPrefix, config.generation.eventsTtlSeconds, follower);
+    const chatEvents = new ChatEventLog(realtime.command, config.redis.keyPrefix, undefined, follower);
     // OAuth tokens are sealed with OAUTH_ENCRYPTION_KEY (generated under DATA_DIR when unset outside production).
     const vault = new CredentialVault(
       new SecretBox(resolveOAuthEncryptionKey(config.oauth.encryptionKey, config.data.dir), config.oauth.oldKeys),
       repos,
     );
     // Frames past twice the run's byte limit are refused (the worker keeps at most maxBytes of them).
-    const agentRunChannel = new AgentRunChannel(redis, config.redis.keyPrefix, 2 * config.agents.maxBytes);
+    const agentRunChannel = new AgentRunChannel(realtime.command, config.redis.keyPrefix, 2 * config.agents.maxBytes);
 
     // The express app is plugged in later (it needs the socket server), but its request listener
     // must exist BEFORE Socket.IO attaches: Socket.IO then routes /socket.io/ to itself only.
     let handleRequest: http.RequestListener = (_req, res) => void res.writeHead(503).end();
     const httpServer = roles.has('api') ? http.createServer((req, res) => handleRequest(req, res)) : undefined;
     const io = createSocketServer({
-      redis: blockingRedis,
+      redis: realtime.blocking,
       keyPrefix: config.redis.keyPrefix,
       httpServer,
       corsOrigins: config.cors.origins,
@@ -168,10 +174,10 @@ export async function startSwitchboard(
     });
     closers.unshift(['sockets', () => closeSocketServer(io)]);
     // Every canvas room event gets a seq and a place in the canvas's replay log.
-    const canvasLog = new CanvasLog(redis, config.redis.keyPrefix, config.canvasLog);
+    const canvasLog = new CanvasLog(realtime.command, config.redis.keyPrefix, config.canvasLog);
     const canvasEvents = new CanvasEmitter(io, canvasLog, logger);
     // Any process can call a device: the channel reaches it on whichever node holds its connection.
-    const relay = new WsRelay(redis, config.redis.keyPrefix, logger);
+    const relay = new WsRelay(realtime.command, config.redis.keyPrefix, logger);
     const devices = new DeviceChannel(io, {
       timeoutMs: config.device.rpcTimeoutMs,
       logger,
@@ -179,11 +185,11 @@ export async function startSwitchboard(
       relay,
     });
     closers.unshift(['device channel', () => devices.close()]);
-    const deviceRegistry = new DeviceRegistry(redis, config.redis.keyPrefix, { logger });
+    const deviceRegistry = new DeviceRegistry(realtime.command, config.redis.keyPrefix, { logger });
     // One approval service per process: the worker parks turns on it, the API decides through it.
     const approvals = new ApprovalService({ config, repos, queues, logger, metrics, devices, chatEvents, browsers: canvasEvents });
     // Cancel requests: any API node asks, the worker streaming the model hears it.
-    const signals = new CancelSignals(redis, config.redis.keyPrefix, logger);
+    const signals = new CancelSignals(realtime.command, config.redis.keyPrefix, logger);
     closers.unshift(['cancel signals', () => signals.close()]);
     // Every run's life (start, end, cancel, recovery) goes through one kernel.
     const runKernel = new RunKernel({ runs: repos.runs, queues, signals, logger });
@@ -201,17 +207,21 @@ export async function startSwitchboard(
     const agentRuns = registerAgentRuns(runKernel, { config, repos, queues, logger, metrics });
     const journeyRuns = registerJourneyRuns(runKernel, {
       repos,
-      store: new JourneyStore(redis, config.redis.keyPrefix, config.agents.journeyTtlSeconds),
+      store: new JourneyStore(cache.command, config.redis.keyPrefix, config.agents.journeyTtlSeconds),
       queues,
       logger,
     });
-    const notesRuns = registerNotesRuns(runKernel, { repos, notesEvents: new NotesEventLog(redis, config.redis.keyPrefix), logger });
+    const notesRuns = registerNotesRuns(runKernel, {
+      repos,
+      notesEvents: new NotesEventLog(realtime.command, config.redis.keyPrefix),
+      logger,
+    });
     const chatRuns = registerChatRuns(runKernel, { repos, queues, chatEvents, devices, approvals, logger });
     const chatCancels = new ChatCancels({ repos, runs: chatRuns, chatEvents });
     // Every model call, and every request that queues one, reserves its cost against the user's budget first.
     const limits = new LimitsResolver({ users: repos.users, tiers: config.tiers, providers: config.llm.providers });
     const budget = new BudgetDoor({
-      redis,
+      redis: cache.command,
       keyPrefix: config.redis.keyPrefix,
       limits,
       usage: repos.usage,
@@ -230,7 +240,7 @@ export async function startSwitchboard(
         events,
         queues,
         canvasEvents,
-        connection: blockingRedis,
+        redis: connections,
         logger,
         metrics,
         endpoint: options.endpoint,
@@ -270,7 +280,7 @@ export async function startSwitchboard(
 
     const shuttingDown = { value: false };
     const streams = new SseStreams({
-      redis,
+      redis: realtime.command,
       keyPrefix: config.redis.keyPrefix,
       maxPerUser: config.streams.maxPerUser,
       logger,
@@ -300,7 +310,7 @@ export async function startSwitchboard(
       tokens.accept = sessions.accept;
       tokens.acceptOnCanvas = sessions.acceptOnCanvas;
       // A revoked API key's sockets close like a signed-out session's: the key's id names their room (0220).
-      const apiKeys = new ApiKeys(repos.apiKeys, redis, config.redis.keyPrefix, logger.child({ component: 'api-keys' }), (keyId) =>
+      const apiKeys = new ApiKeys(repos.apiKeys, cache.command, config.redis.keyPrefix, logger.child({ component: 'api-keys' }), (keyId) =>
         sessions.revoke(keyId),
       );
       tokens.apiKeys = apiKeys;
@@ -326,13 +336,13 @@ export async function startSwitchboard(
         logger.warn({ userId: id }, 'ADMIN_USER_IDS names no user: ignored until such a user exists');
       const models = ModelCatalog.of(config, options.endpoint);
       // One limiter for every surface of the same work: HTTP routes, device sockets, flow executions.
-      const usage = new UsageLimiter(redis, config.redis.keyPrefix, config.usageLimits);
+      const usage = new UsageLimiter(cache.command, config.redis.keyPrefix, config.usageLimits);
       const chat = new ChatService({ repos, enqueue: queues.enqueue, registry: deviceRegistry, logger, models, runs: chatRuns, budget });
-      const agents = new AgentService({ config, repos, enqueue: queues.enqueue, runs: agentRuns, logger, budget });
+      const agents = new AgentService({ config, repos, enqueue: queues.enqueue, runs: agentRuns, logger, budget, models });
       const ctx: ApiContext = {
         config,
         logger,
-        redis,
+        redis: cache.command,
         repos,
         tokens,
         apiKeys,
@@ -340,7 +350,7 @@ export async function startSwitchboard(
         auth: new AuthService(repos.users, tokens, config.auth.refreshTokenTtlDays, sessions),
         generations: new GenerationService({
           config,
-          redis,
+          redis: cache.command,
           repos,
           queues,
           events,
@@ -355,8 +365,9 @@ export async function startSwitchboard(
         chat,
         chatCancels,
         approvals,
-        journeys: new JourneyService({ config, redis, queues, runs: journeyRuns, logger, budget }),
+        journeys: new JourneyService({ config, redis: cache.command, queues, runs: journeyRuns, logger, budget }),
         agents,
+        devices: deviceRegistry,
         flows: new FlowService({ repos, models }),
         flowExecutions: new FlowExecutions({
           repos,
@@ -370,12 +381,12 @@ export async function startSwitchboard(
           budget,
         }),
         flowChats: new FlowChats({ repos, enqueue: queues.enqueue, logger, runs: chatRuns, budget }),
-        oauth: new OAuthService({ config, repos, redis, vault, secret: tokens.secret, logger }),
+        oauth: new OAuthService({ config, repos, redis: cache.command, vault, secret: tokens.secret, logger }),
         canvasEvents,
         usage,
         limits,
         budget,
-        readiness: { redis: async () => void (await redis.ping()), database: () => database.ping() },
+        readiness: { redis: () => connections.ping(), database: () => database.ping() },
         providers: new ProviderProbe(
           options.endpoint
             ? [{ name: options.endpoint.provider, baseURL: options.endpoint.baseURL, apiKey: options.endpoint.apiKey }]
@@ -389,7 +400,7 @@ export async function startSwitchboard(
         sources: new StreamSources({
           events,
           chatEvents,
-          notesEvents: new NotesEventLog(redis, config.redis.keyPrefix, undefined, follower),
+          notesEvents: new NotesEventLog(realtime.command, config.redis.keyPrefix, undefined, follower),
           flowEvents,
           repos,
           queues,
@@ -400,9 +411,9 @@ export async function startSwitchboard(
       metrics.trackQueues([...QUEUE_NAMES], (name) => queues.counts(name));
       handleRequest = createHttpApp(ctx);
       // Cursors between nodes over pub/sub, never the adapter's (recovery) stream: a cursor flood must not evict room events a reconnecting client needs.
-      const cursorSubscriber = createRedis(redisUrl, 'blocking');
+      const cursorSubscriber = createRedis(realtime.target, 'blocking');
       const cursors = await CursorRelay.start({
-        publisher: redis,
+        publisher: realtime.command,
         subscriber: cursorSubscriber,
         keyPrefix: config.redis.keyPrefix,
         nsp: io.of(CANVAS_NAMESPACE) as never,
@@ -432,7 +443,7 @@ export async function startSwitchboard(
       closers.unshift(['device presence', () => deviceSockets.close()]);
       // MAX_SOCKETS_PER_USER over every node, both namespaces and the plain WebSocket; registered after each namespace's auth.
       const quota = new SocketQuota(
-        redis,
+        realtime.command,
         config.redis.keyPrefix,
         { maxPerUser: config.sockets.maxPerUser, leaseMs: config.sockets.leaseSeconds * 1000 },
         logger,
@@ -471,7 +482,7 @@ export async function startSwitchboard(
     if (!httpServer && config.http.metricsPort !== undefined) {
       const ready = async () => {
         if (shuttingDown.value) return false;
-        const checks = [redis.ping(), database.ping()].map((check) =>
+        const checks = [connections.ping(), database.ping()].map((check) =>
           Promise.race([check, new Promise((_, reject) => setTimeout(reject, 1_500).unref())]),
         );
         return (await Promise.allSettled(checks)).every((result) => result.status === 'fulfilled');
@@ -489,7 +500,7 @@ export async function startSwitchboard(
       summary: {
         roles: [...roles],
         database: database.description,
-        redis: embeddedRedis ? `embedded redis-server at ${redisUrl}` : redactUrl(redisUrl),
+        redis: embeddedRedis ? `embedded redis-server at ${embeddedRedis.url}` : describeRedis(config.redis),
         llm: llmSummary,
         dashboard,
       },
@@ -569,3 +580,18 @@ function dashboardAccess(config: Config, directory: AdminDirectory) {
 }
 
 const redactUrl = (url: string) => url.replace(/\/\/[^@/]*@/, '//***@');
+
+/** Each concern's Redis: the cluster's seeds, its own URL, or the embedded server's. */
+function redisTargets(redis: Config['redis'], embeddedUrl: string | undefined): Record<'queues' | 'realtime' | 'cache', RedisTarget> {
+  if (redis.cluster) return { queues: redis.cluster, realtime: redis.cluster, cache: redis.cluster };
+  const url = (own: string | undefined) => own ?? embeddedUrl!;
+  return { queues: url(redis.urls.queues), realtime: url(redis.urls.realtime), cache: url(redis.urls.cache) };
+}
+
+/** The banner's Redis line: the cluster's seeds, one URL, or each concern's (passwords hidden). */
+function describeRedis(redis: Config['redis']): string {
+  if (redis.cluster) return `Redis Cluster (seeds ${redis.cluster.map((seed) => `${seed.host}:${seed.port}`).join(', ')})`;
+  const { queues, realtime, cache } = redis.urls;
+  if (queues === realtime && realtime === cache) return redactUrl(queues ?? '');
+  return `queues ${redactUrl(queues ?? '')}, realtime ${redactUrl(realtime ?? '')}, cache ${redactUrl(cache ?? '')}`;
+}

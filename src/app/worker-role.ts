@@ -1,6 +1,6 @@
 import type { BudgetDoor } from '../runs/budget-door';
 import type { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisConnections } from '../lib/redis';
 import type { QueueName } from '../../config';
 import { startDemoLLM } from '../ai/demo-llm';
 import { createTextEmbedder } from '../ai/embeddings';
@@ -41,7 +41,8 @@ import { startWorkers, type QueueProcessor } from '../workers/worker-pool';
 
 /** What the generation runner needs (its endpoint is resolved here), plus what the other queues use. */
 export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'models' | 'metrics' | 'enqueue'> {
-  connection: Redis;
+  /** The process's Redis connections by concern: BullMQ workers on the queues' blocking one. */
+  redis: RedisConnections;
   /** The run kernel: the reaper recovers every registered kind through it. */
   kernel: RunKernel;
   /** Agent runs on the run kernel. */
@@ -123,7 +124,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
   await deps.signals.listen();
   const { repos, logger, metrics, events, canvasEvents: emit, queues, devices, chatEvents, signals } = deps;
   const { enqueue } = queues;
-  const notesEvents = new NotesEventLog(deps.connection, config.redis.keyPrefix);
+  const notesEvents = new NotesEventLog(deps.redis.realtime.blocking, config.redis.keyPrefix);
   // The services the handlers call, each given what it uses (no spread of the whole bag).
   const ports: WorkerPorts = {
     config,
@@ -181,7 +182,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       config,
       repos,
       models,
-      redis: deps.connection,
+      redis: deps.redis.cache.blocking,
       signals,
       runs: deps.journeyRuns,
       logger,
@@ -251,7 +252,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
   const workers: Worker[] = startWorkers({
     queues: queueNames,
     processors,
-    connection: deps.connection,
+    connection: deps.redis.queues.blocking,
     keyPrefix: config.redis.keyPrefix,
     logger,
     metrics,
@@ -264,7 +265,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
     config,
     repos,
     queues,
-    redis: deps.connection,
+    redis: deps.redis.cache.blocking,
     approvals: deps.approvals,
     kernel: deps.kernel,
     logger,

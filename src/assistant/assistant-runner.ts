@@ -1,12 +1,11 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { describeRedacted } from '../lib/redact-error';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Config } from '../../config';
-import { ModelCallCancelled, ModelContentFiltered, ModelUnavailableError, type ModelGateway } from '../ai/model-gateway';
+import { ModelCallCancelled, ModelStoppedEarly, ModelUnavailableError, type ModelGateway } from '../ai/model-gateway';
 import { historyMessages, systemMessage, userMessage, type ModelMessage } from '../ai/model-messages';
 import type { CancelSignals } from '../lib/cancel-signals';
 import type { DevicePort } from '../devices/device-channel';
-import { DeviceRpcError } from '../devices/device-rpc';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import type { HitlRequestRow } from '../models/schema';
@@ -15,16 +14,15 @@ import type { Metrics } from '../observability/metrics';
 import { describeIssues } from '../devices/protocol';
 import type { ChatTurnJob, HitlJob } from '../producers/assistant';
 import type { EmbeddingJob, EmbeddingResult } from '../producers/embeddings';
-import { runToolLoop, type ToolLoopResult, type ParkedLoop } from './tool-loop';
+import { inOrderLimited, MAX_PARALLEL_TOOL_CALLS, runToolLoop, waitingCalls, type ToolLoopResult, type ParkedLoop } from './tool-loop';
 import type { ApprovalService } from './approvals';
 import type { ChatCancels, TurnRef } from './chat-cancel';
-import { loadContinuation, storeContinuation, type StoredContinuation } from './continuation';
+import { claimParkedRound, loadContinuation, parkSiblings, positionOf, storeContinuation, type StoredContinuation } from './continuation';
 import type { ChatEvent, ChatEventLog, TurnUsage } from './chat-events';
 import { classifyIntent, plainSystemPrompt, systemPrompt, toolsFor } from './orchestrator';
 import { withChatContext } from './chat-context';
 import type { ToolsetName } from './tools';
-import { ToolInputError } from './tool-format';
-import { auditToolCall, type ToolCallOutcome } from './tool-audit';
+import { auditToolCall, runAuditedToolCall, type ToolCallOutcome } from './tool-audit';
 import { allowAllPolicy, type ToolPolicy } from './tool-policy';
 import { TOOLS_BY_NAME, type DeviceCall, type ToolContext } from './tools';
 import { MAX_EMBED_TEXT_CHARS } from '../schemas/api';
@@ -100,13 +98,13 @@ export class AssistantRunner {
   ): Promise<{ toolCalls: number; toolIterations: number; parked?: string }> {
     const log = this.deps.logger.child({ component: 'assistant', jobId: job.id, sessionId: data.sessionId, messageId: data.messageId });
     const { chat } = this.deps.repos;
-    const session = await chat.findOwned(data.userId, data.sessionId);
-    const message = session ? await chat.findMessage(data.sessionId, data.messageId) : null;
-    if (!session || !message) {
+    // The session (its owner's), the message and an answer already stored, in one read.
+    const start = await chat.turnStart(data.userId, data.sessionId, data.messageId);
+    if (!start) {
       await this.turns().fail(turnOf(data), 'session_not_found', 'The chat session no longer exists');
       throw new UnrecoverableError(`Chat message ${data.messageId} of session ${data.sessionId} does not exist`);
     }
-    const answered = await chat.findReply(data.sessionId, data.messageId);
+    const { session, message, reply: answered } = start;
     if (answered) {
       // A cancelled turn's stream already ended with `cancelled`.
       if (answered.status !== 'cancelled')
@@ -118,7 +116,8 @@ export class AssistantRunner {
     if (begun === 'cancel_requested') return this.cancelled(data, log, '', null);
     if (begun === 'ended') return { toolCalls: 0, toolIterations: 0 };
 
-    const history = await chat.context(data.sessionId, message.seq, HISTORY_LIMIT);
+    // The first message of a session has no history: nothing to read.
+    const history = start.earlier ? await chat.context(data.sessionId, message.seq, HISTORY_LIMIT) : [];
     // Without a device the assistant has no tools and says it cannot reach local data.
     const toolsets = data.tools === 'none' || !data.deviceId ? [] : classifyIntent(message.content).toolsets;
     log.info({ toolsets, mode: data.tools, historyLength: history.length, withContext: !!session.context }, 'assistant turn started');
@@ -140,9 +139,11 @@ export class AssistantRunner {
   }
 
   /**
-   * `hitl-resume`: continues a parked turn from its stored continuation, on any worker: the parked
-   * call runs (approved) or the model is told it did not (rejected, timeout); then the turn goes
-   * on as usual and ends with `final`.
+   * `hitl-resume`: continues a parked turn from its stored continuation, on any worker, once every
+   * request of its parked round is decided (0251): the approved calls run (concurrently) and the
+   * model is told of each refused one (rejected, timeout); then the turn goes on as usual and ends
+   * with `final`. The resume of a decision whose siblings still wait does nothing: the last
+   * decision's resume continues the turn.
    */
   async resume({ approvalId }: HitlJob, job: Job): Promise<{ toolCalls: number; toolIterations: number; parked?: string }> {
     const row = await this.deps.repos.hitl.find(approvalId);
@@ -154,9 +155,11 @@ export class AssistantRunner {
       await this.deps.resumeFlowNode(row);
       return { toolCalls: 0, toolIterations: 0 };
     }
-    // One resume per decision: a second one (the reaper re-queued it after a lost job) stops here,
-    // unless this very job is being re-run after its worker died (its device calls carry the same ids).
-    if (!(await this.deps.repos.hitl.markResumed(row.id)) && !(job.stalledCounter > 0)) return { toolCalls: 0, toolIterations: 0 };
+    // One resume per parked round: a second one (a sibling's decision, or the reaper re-queued it after
+    // a lost job) stops here, unless this very job is being re-run after its worker died (its device
+    // calls carry the same ids).
+    const group = await parkSiblings(this.deps.repos.hitl, row);
+    if (!(await claimParkedRound(this.deps.repos.hitl, group, job.stalledCounter > 0))) return { toolCalls: 0, toolIterations: 0 };
     const data: ChatTurnJob = {
       userId: row.userId,
       sessionId: approvalSessionId(row),
@@ -164,12 +167,12 @@ export class AssistantRunner {
       deviceId: row.deviceId,
       tools: 'device',
     };
-    return this.watching(data.messageId, (signal) => this.continueParked(job, row, data, signal));
+    return this.watching(data.messageId, (signal) => this.continueParked(job, group, data, signal));
   }
 
   private async continueParked(
     job: Job,
-    row: HitlRequestRow,
+    group: HitlRequestRow[],
     data: ChatTurnJob,
     signal: AbortSignal,
   ): Promise<{ toolCalls: number; toolIterations: number; parked?: string }> {
@@ -178,7 +181,7 @@ export class AssistantRunner {
       jobId: job.id,
       sessionId: data.sessionId,
       messageId: data.messageId,
-      approvalId: row.id,
+      approvalIds: group.map((row) => row.id),
     });
     const answered = await this.deps.repos.chat.findReply(data.sessionId, data.messageId);
     if (answered) {
@@ -186,36 +189,36 @@ export class AssistantRunner {
         await this.publish(data, { type: 'final', sessionId: data.sessionId, response: answered.content, usage: usageOf(answered) });
       return { toolCalls: 0, toolIterations: 0 };
     }
-    const { parked, toolsets, usage } = loadContinuation(row.continuation as StoredContinuation);
+    const { parked, toolsets, usage } = loadContinuation(group[0].continuation as StoredContinuation);
     // Cancelled while parked or before this resume ran: the turn ends with what it had said.
     const begun = await this.turns().begin(turnOf(data));
     if (begun === 'cancel_requested') return this.cancelled(data, log, parked.response, usage);
     if (begun === 'ended') return { toolCalls: 0, toolIterations: 0 };
     const offered = new Set(toolsFor(toolsets as ToolsetName[]).map((t) => t.name));
-    const [call] = parked.calls;
-    let result: string;
-    if (row.status === 'approved')
-      result = await this.executeTool(data, offered, call.name, call.args, log, {
-        approved: true,
-        approvalId: row.id,
-        signal,
-        step: `${parked.iteration}.${call.index ?? 0}`,
-      });
-    else {
-      await auditToolCall(this.deps.repos.audit, log, {
-        userId: data.userId,
-        deviceId: row.deviceId,
-        sessionId: data.sessionId,
-        tool: call.name,
-        outcome: row.status === 'rejected' ? 'rejected' : 'timeout',
-        approvalId: row.id,
-      });
-      result =
-        row.status === 'rejected'
-          ? `Error: the user rejected ${call.name}; it was NOT run. Do not try it again; tell the user it was not done.`
-          : `Error: ${call.name} was NOT run: the user did not approve it in time. Tell the user it was not done and that they can ask again.`;
-    }
-    log.info({ status: row.status, tool: call.name }, 'assistant turn resumed');
+    // Each waiting call with its own decision: approved ones run (as a round's calls do, at once),
+    // refused ones become the refusal the model reads.
+    const decisions = new Map(group.map((row) => [positionOf(row), row]));
+    // A turn parked before 0251 holds calls that never ran and have no request: the loop runs (or parks) them.
+    const waiting = waitingCalls(parked).filter(({ position }) => decisions.has(position));
+    log.info({ decisions: group.map((row) => ({ status: row.status, tool: row.toolName })) }, 'assistant turn resumed');
+    const outcomes = await inOrderLimited(
+      waiting,
+      MAX_PARALLEL_TOOL_CALLS,
+      ({ call, position }) => {
+        const row = decisions.get(position)!;
+        if (row.status === 'approved')
+          return this.executeTool(data, offered, call.name, call.args, log, {
+            approved: true,
+            approvalId: row.id,
+            signal,
+            step: `${parked.iteration}.${call.index ?? position}`,
+          });
+        return this.refused(data, log, call.name, row);
+      },
+      ({ call }) => `Error: ${call.name} was NOT run: the turn was cancelled.`,
+      signal,
+    );
+    const results = new Map(waiting.map(({ position }, i) => [position, outcomes[i]]));
     // A resumed turn was admitted by its first job: its calls reserve their own.
     return this.runTurn(
       data,
@@ -224,7 +227,7 @@ export class AssistantRunner {
       usage,
       signal,
       { userId: data.userId },
-      { resume: { state: parked, result } },
+      { resume: { state: parked, results } },
     );
   }
 
@@ -236,12 +239,13 @@ export class AssistantRunner {
     usage: TurnUsage,
     signal: AbortSignal,
     budget: BudgetTicket,
-    start: { messages: ModelMessage[] } | { resume: { state: ParkedLoop; result: string } },
+    start: { messages: ModelMessage[] } | { resume: { state: ParkedLoop; results: ReadonlyMap<number, string> } },
   ): Promise<{ toolCalls: number; toolIterations: number; parked?: string }> {
     const { chat } = this.deps.repos;
     const tools = toolsFor(toolsets);
     const offered = new Set(tools.map((t) => t.name));
-    const tier = (await this.deps.repos.users.findById(data.userId))?.tier ?? 'free';
+    // Carried by the job from the request's session check; read only for a job that has none.
+    const tier = data.tier ?? (await this.deps.repos.users.findById(data.userId))?.tier ?? 'free';
     const pending: Array<Promise<void>> = [];
     const approvals = this.deps.approvals;
     // What the user has seen so far: the answer a cancel keeps.
@@ -274,23 +278,29 @@ export class AssistantRunner {
       });
       if (result.parked && approvals && data.deviceId) {
         // Parked: the state goes to PostgreSQL and the job ends, so no worker slot waits on a human.
-        const [call] = result.parked.calls;
-        const parameters = TOOLS_BY_NAME.get(call.name)!.schema.parse(call.args ?? {}) as Record<string, unknown>;
+        // One request per waiting call, in call order, each holding the same state (0251).
         await Promise.allSettled(pending);
-        const request = await approvals.request({
-          userId: data.userId,
-          sessionId: data.sessionId,
-          messageId: data.messageId,
-          deviceId: data.deviceId,
-          toolName: call.name,
-          parameters,
-          continuation: storeContinuation(result.parked, toolsets, usage),
-        });
-        log.info({ approvalId: request.id, tool: call.name }, 'assistant turn parked for approval');
-        // A cancel that came while parking found no approval to reject: end the turn here.
-        if (signal.aborted || (await this.turns().cancelRequested(data.messageId)))
+        const parkId = randomUUID();
+        const requested: string[] = [];
+        for (const { call, position } of waitingCalls(result.parked)) {
+          const request = await approvals.request({
+            userId: data.userId,
+            sessionId: data.sessionId,
+            messageId: data.messageId,
+            deviceId: data.deviceId,
+            toolName: call.name,
+            parameters: TOOLS_BY_NAME.get(call.name)!.schema.parse(call.args ?? {}) as Record<string, unknown>,
+            continuation: storeContinuation(result.parked, toolsets, usage, { parkId, position }),
+          });
+          requested.push(request.id);
+          log.info({ approvalId: request.id, tool: call.name }, 'assistant turn parked for approval');
+        }
+        // A cancel that came while parking found no approval to reject (or not all of them): end the turn here.
+        if (signal.aborted || (await this.turns().cancelRequested(data.messageId))) {
+          await approvals.cancelPending(data.messageId, data.userId);
           return this.cancelled(data, log, result.response, usage);
-        return { toolCalls: result.toolCalls, toolIterations: result.toolIterations, parked: request.id };
+        }
+        return { toolCalls: result.toolCalls, toolIterations: result.toolIterations, parked: requested.join(',') };
       }
       await Promise.allSettled(pending);
       // The run's end stores the answer and emits `final`; a cancel accepted before this wins (nothing stored).
@@ -375,19 +385,23 @@ export class AssistantRunner {
         options.step === undefined ? undefined : toolCallKey(data.messageId, options.step, name, args.data, (nth += 1));
       return this.deps.devices.callDevice(data.userId, deviceId, call as never, { signal: options.signal, idempotencyKey });
     }) as DeviceCall;
-    try {
-      const result = await tool.run(args.data, device, this.toolContext(data));
-      await audited('ok');
-      return result;
-    } catch (error) {
-      if (error instanceof DeviceRpcError || error instanceof ToolInputError) {
-        await audited(error instanceof DeviceRpcError ? error.code : 'invalid_input');
-        return `Error: ${error.message}`;
-      }
-      log.warn({ err: error, tool: name }, 'assistant tool failed');
-      await audited('failed');
-      return `Error: ${name} failed unexpectedly.`;
-    }
+    return runAuditedToolCall(name, () => tool.run(args.data, device, this.toolContext(data)), audited, log, 'assistant tool failed');
+  }
+
+  /** The result a refused call gives the model (rejected, or not decided in time), audited. */
+  private async refused(data: ChatTurnJob, log: Logger, name: string, row: HitlRequestRow): Promise<string> {
+    const status = row.status === 'rejected' ? 'rejected' : 'timeout';
+    await auditToolCall(this.deps.repos.audit, log, {
+      userId: data.userId,
+      deviceId: row.deviceId,
+      sessionId: data.sessionId,
+      tool: name,
+      outcome: status,
+      approvalId: row.id,
+    });
+    return status === 'rejected'
+      ? `Error: the user rejected ${name}; it was NOT run. Do not try it again; tell the user it was not done.`
+      : `Error: ${name} was NOT run: the user did not approve it in time. Tell the user it was not done and that they can ask again.`;
   }
 
   /** Ends a cancelled turn (partial answer kept, marked cancelled; streams end with `cancelled`). */
@@ -442,11 +456,11 @@ const turnOf = (data: ChatTurnJob): TurnRef => ({
   deviceId: data.deviceId,
 });
 
-/** The code and words a failed turn ends with: the model unreachable or filtered, the budget spent (its numbers), or anything else. */
+/** The code and words a failed turn ends with: the model unreachable, filtered or cut at its output limit, the budget spent (its numbers), or anything else. */
 function failureOf(error: unknown): { code: string; message: string } {
   if (error instanceof ModelUnavailableError)
     return { code: 'llm_unavailable', message: 'The language model could not be reached; please try again later' };
-  if (error instanceof ModelContentFiltered) return { code: error.code, message: error.message };
+  if (error instanceof ModelStoppedEarly) return { code: error.code, message: error.message };
   if (error instanceof BudgetExceededError) return { code: 'budget_exceeded', message: error.message };
   return { code: 'assistant_failed', message: 'The assistant could not answer; please try again' };
 }

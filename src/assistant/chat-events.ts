@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis';
 import { JsonEventLog } from '../lib/redis-streams';
 import type { StreamFollower } from '../lib/stream-follower';
 import type { ApprovalRequested, ApprovalResolved } from '../realtime/events';
@@ -34,7 +34,7 @@ export const isChatTerminal = (event: ChatEvent): boolean => event.type === 'fin
  * start, so a listener that subscribes late loses nothing.
  */
 export class ChatEventLog extends JsonEventLog<ChatEvent> {
-  constructor(redis: Redis, keyPrefix: string, ttlSeconds = 3_600, follower?: StreamFollower) {
+  constructor(redis: RedisClient, keyPrefix: string, ttlSeconds = 3_600, follower?: StreamFollower) {
     super(redis, (messageId) => redisKeys(keyPrefix).chatEvents(messageId), isChatTerminal, ttlSeconds, follower);
   }
 }

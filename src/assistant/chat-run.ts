@@ -113,8 +113,9 @@ export function registerChatRuns(kernel: RunKernel, deps: ChatRunDeps): ChatRuns
       if (!turn) return { turn: null, response: '', usage: null };
       if (outcome.status === 'succeeded') {
         const { response, usage } = outcome.result;
-        await repos.chat.storeAnswer({ sessionId: turn.sessionId, role: 'assistant', content: response, replyTo: run.id, ...usage }, tx);
-        await repos.chat.touch(turn.sessionId, turn.deviceId ?? undefined, tx);
+        await repos.chat.storeAnswer({ sessionId: turn.sessionId, role: 'assistant', content: response, replyTo: run.id, ...usage }, tx, {
+          deviceId: turn.deviceId ?? undefined,
+        });
         return { turn, response, usage };
       }
       if (outcome.status === 'cancelled') {
@@ -125,7 +126,6 @@ export function registerChatRuns(kernel: RunKernel, deps: ChatRunDeps): ChatRuns
           { sessionId: turn.sessionId, role: 'assistant', content: response, replyTo: run.id, status: 'cancelled', ...(usage ?? {}) },
           tx,
         );
-        await repos.chat.touch(turn.sessionId, undefined, tx);
         return { turn, response, usage };
       }
       return { turn, response: '', usage: null };

@@ -56,6 +56,8 @@ export interface StartTurn {
   model?: { provider: string; model: string };
   /** The app's context: stored on the session (replacing what it had; `{}` clears it) and given to the model every turn. */
   context?: ChatContext;
+  /** The user's tier as the request's session check read it; the job carries it so the worker need not read it. */
+  tier?: Tier;
 }
 
 /**
@@ -99,11 +101,16 @@ export class ChatService {
       this.deps.budget,
       { userId: input.userId, texts: [input.message], model: input.model?.model },
       async (budget) => {
-        const sessionId =
-          session?.id ?? (await chat.createSession({ userId: input.userId, deviceId, title: titleOf(input.message), mode, context })).id;
         // Written before the turn is queued: the turn reads the session's context when it starts.
         if (session && context !== undefined) await chat.setContext(input.userId, session.id, context);
-        const stored = await chat.addMessage({ sessionId, role: 'user', content: input.message });
+        // A new session and its first message go in together (one statement).
+        const { sessionId, messageId } = session
+          ? {
+              sessionId: session.id,
+              messageId: (await chat.addMessage({ sessionId: session.id, role: 'user', content: input.message })).id,
+            }
+          : await chat.openSession({ userId: input.userId, deviceId, title: titleOf(input.message), mode, context }, input.message);
+        const stored = { id: messageId };
         await this.deps.runs.create({ id: stored.id, userId: input.userId });
         await this.deps.enqueue('assistant', 'chat-turn', {
           userId: input.userId,
@@ -113,11 +120,13 @@ export class ChatService {
           tools: mode,
           model: input.model,
           budget,
+          tier: input.tier,
         });
         return { sessionId, stored };
       },
     );
-    this.log.info({ userId: input.userId, sessionId, messageId: stored.id, deviceId, mode }, 'assistant turn queued');
+    // At debug: the request's own line and the worker's started and completed lines (same session and message ids) tell the turn at info.
+    this.log.debug({ userId: input.userId, sessionId, messageId: stored.id, deviceId, mode }, 'assistant turn queued');
     return { sessionId, messageId: stored.id, deviceId };
   }
 
@@ -173,6 +182,7 @@ export function deviceChatHandler(service: ChatService, usage?: UsageLimiter) {
         message: parsed.data.message,
         sessionId: parsed.data.sessionId,
         context: parsed.data.context,
+        // No tier: the socket's was read when it connected; the worker reads the tier of now.
       });
       return { sessionId, messageId };
     } catch (error) {

@@ -1,4 +1,6 @@
 import { loadMessages, storeMessages, type StoredModelMessage } from '../ai/model-messages';
+import type { HitlRepository } from '../models/hitl-repository';
+import type { HitlRequestRow } from '../models/schema';
 import type { LoopCall, ParkedLoop } from './tool-loop';
 import type { TurnUsage } from './chat-events';
 
@@ -11,6 +13,7 @@ import type { TurnUsage } from './chat-events';
 export interface StoredContinuation {
   version: 1;
   messages: StoredModelMessage[];
+  /** The round's calls not fed back yet; those with a `result` ran while the others waited. */
   calls: LoopCall[];
   iteration: number;
   response: string;
@@ -19,9 +22,21 @@ export interface StoredContinuation {
   toolsets?: string[];
   agents?: string[];
   usage: TurnUsage;
+  /**
+   * One id per park: every request asked for the same round carries it (and the same state), so a
+   * resume finds its siblings (0251). Absent on requests from before: such a request stands alone.
+   */
+  parkId?: string;
+  /** Which of `calls` this request decides (its position); absent before 0251 (the first). */
+  position?: number;
 }
 
-export const storeContinuation = (parked: ParkedLoop, toolsets: string[], usage: TurnUsage): StoredContinuation => ({
+export const storeContinuation = (
+  parked: ParkedLoop,
+  toolsets: string[],
+  usage: TurnUsage,
+  park?: { parkId: string; position: number },
+): StoredContinuation => ({
   version: 1,
   messages: storeMessages(parked.messages),
   calls: parked.calls,
@@ -30,6 +45,7 @@ export const storeContinuation = (parked: ParkedLoop, toolsets: string[], usage:
   toolCalls: parked.toolCalls,
   toolsets,
   usage,
+  ...park,
 });
 
 export const loadContinuation = (stored: StoredContinuation): { parked: ParkedLoop; toolsets: string[]; usage: TurnUsage } => ({
@@ -43,3 +59,36 @@ export const loadContinuation = (stored: StoredContinuation): { parked: ParkedLo
   toolsets: stored.toolsets ?? stored.agents ?? [],
   usage: stored.usage,
 });
+
+/** The call a request decides, by its position in the stored round. */
+export const positionOf = (row: Pick<HitlRequestRow, 'continuation'>): number =>
+  (row.continuation as StoredContinuation | null)?.position ?? 0;
+
+/**
+ * The requests asked together with `row` (one parked round), in call order; `row` alone when it
+ * was asked on its own or before 0251.
+ */
+export async function parkSiblings(hitl: Pick<HitlRepository, 'listForMessage'>, row: HitlRequestRow): Promise<HitlRequestRow[]> {
+  const parkId = (row.continuation as StoredContinuation | null)?.parkId;
+  if (!parkId) return [row];
+  const rows = await hitl.listForMessage(row.messageId);
+  return rows
+    .filter((other) => (other.continuation as StoredContinuation | null)?.parkId === parkId)
+    .sort((a, b) => positionOf(a) - positionOf(b));
+}
+
+/**
+ * Claims the resume of a parked round once every request of it is decided: one statement marks
+ * them all resumed, so of two resumes racing (two decisions a moment apart) exactly one goes on.
+ * `rerun`: this very job runs again after its worker died, and goes on anyway (its device calls
+ * carry the same idempotency keys). False: a request is still pending, or another resume has it.
+ */
+export async function claimParkedRound(
+  hitl: Pick<HitlRepository, 'markResumedAll'>,
+  group: HitlRequestRow[],
+  rerun: boolean,
+): Promise<boolean> {
+  if (group.some((row) => row.status === 'pending')) return false;
+  const marked = await hitl.markResumedAll(group.map((row) => row.id));
+  return marked.includes(group[0].id) || rerun;
+}

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis';
 import { JsonEventLog } from '../lib/redis-streams';
 import type { StreamFollower } from '../lib/stream-follower';
 import { redisKeys } from '../lib/redis-keys';
@@ -17,7 +17,7 @@ export const isNotesTerminal = (event: NotesEvent): boolean => event.type !== 'c
  * appends, any API node replays from the first chunk, so a listener that arrives late loses nothing.
  */
 export class NotesEventLog extends JsonEventLog<NotesEvent> {
-  constructor(redis: Redis, keyPrefix: string, ttlSeconds = 3_600, follower?: StreamFollower) {
+  constructor(redis: RedisClient, keyPrefix: string, ttlSeconds = 3_600, follower?: StreamFollower) {
     super(redis, (sessionId) => redisKeys(keyPrefix).notesEvents(sessionId), isNotesTerminal, ttlSeconds, follower);
   }
 }

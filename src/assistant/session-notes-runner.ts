@@ -1,7 +1,7 @@
 import { describeRedacted } from '../lib/redact-error';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Config } from '../../config';
-import { ModelUnavailableError, type ModelGateway } from '../ai/model-gateway';
+import { ModelStoppedEarly, ModelUnavailableError, type ModelGateway } from '../ai/model-gateway';
 import { systemMessage, userMessage, type ModelMessage } from '../ai/model-messages';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
@@ -165,10 +165,13 @@ export class SessionNotesRunner {
   }
 }
 
-/** Why notes failed, in words for the user: the model unreachable, the budget spent (with its numbers), or anything else. */
+/** Why notes failed, in words for the user: the model unreachable, the budget spent (with its numbers), the answer stopped early (its code and reason), or anything else. */
 function failureOf(error: unknown): { code: string; message: string } {
   if (error instanceof ModelUnavailableError)
     return { code: 'llm_unavailable', message: 'The language model could not be reached; resolve the session again to retry' };
   if (error instanceof BudgetExceededError) return { code: 'budget_exceeded', message: error.message };
+  // The code and the provider's reason both reach the reader: the stream's `[ERROR]` line carries the message.
+  if (error instanceof ModelStoppedEarly)
+    return { code: error.code, message: `${error.code}: ${error.message}; resolve the session again to retry` };
   return { code: 'notes_failed', message: 'The notes could not be written; resolve the session again to retry' };
 }

@@ -1,6 +1,7 @@
-import type { DeviceRpcErrorCode } from '../devices/device-rpc';
+import { DeviceRpcError, type DeviceRpcErrorCode } from '../devices/device-rpc';
 import type { Logger } from '../lib/logger';
 import type { AuditRepository } from '../models/audit-repository';
+import { ToolInputError } from './tool-format';
 
 /** The audit action of a tool call the assistant ran (or would have run) on a user's device. */
 export const DEVICE_TOOL_CALL = 'device.tool_call';
@@ -40,5 +41,32 @@ export async function auditToolCall(audit: Pick<AuditRepository, 'write'>, log: 
     });
   } catch (error) {
     log.warn({ err: error, tool, outcome, approvalId }, 'device tool call not audited');
+  }
+}
+
+/**
+ * Runs one device tool call and audits how it ended. The model reads the tool's result; for input
+ * the tool refused or a device call that failed, `Error: <its message>`; for anything unexpected
+ * (logged with `label`), a line that names the tool and nothing else.
+ */
+export async function runAuditedToolCall(
+  name: string,
+  run: () => Promise<string>,
+  audited: (outcome: ToolCallOutcome) => Promise<void>,
+  log: Logger,
+  label: string,
+): Promise<string> {
+  try {
+    const result = await run();
+    await audited('ok');
+    return result;
+  } catch (error) {
+    if (error instanceof DeviceRpcError || error instanceof ToolInputError) {
+      await audited(error instanceof DeviceRpcError ? error.code : 'invalid_input');
+      return `Error: ${error.message}`;
+    }
+    log.warn({ err: error, tool: name }, label);
+    await audited('failed');
+    return `Error: ${name} failed unexpectedly.`;
   }
 }

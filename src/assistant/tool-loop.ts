@@ -6,10 +6,22 @@ import type { BudgetTicket } from '../runs/budget-door';
 
 /** Tool rounds before the model must answer. */
 export const MAX_TOOL_ITERATIONS = 5;
+/**
+ * Calls of one model round that run at the same time; the rest wait for a free place, in call
+ * order. It bounds what one turn asks of a device at once (a model may ask for dozens of calls).
+ */
+export const MAX_PARALLEL_TOOL_CALLS = 4;
+/**
+ * Calls of one model round that run at all; later ones get an error result without running (nor
+ * asking for approval), so a model told to flood (a prompt injection) cannot queue hundreds of
+ * device calls or approval requests in one turn.
+ */
+export const MAX_TOOL_CALLS_PER_ROUND = 10;
 
 const WRAP_UP =
   'You have used every tool step this turn allows. Answer the user now from the tool results above, without calling tools; say what is left undone.';
 const NO_ANSWER = 'I could not finish this within the allowed number of steps. Please ask again, more specifically.';
+const CANCELLED = 'Error: the turn was cancelled before this call ran.';
 
 export interface ToolLoopOptions {
   models: ModelGateway;
@@ -24,23 +36,29 @@ export interface ToolLoopOptions {
   tools: Array<AssistantTool | ToolSpec>;
   /** What the model calls are recorded as; `chat` unless said. */
   purpose?: ModelPurpose;
-  /** Runs a call and returns its text result; never throws (failures are "Error: …" text). */
+  /**
+   * Runs a call and returns its text result; never throws (failures are "Error: …" text). Calls of
+   * one round run concurrently (at most {@link MAX_PARALLEL_TOOL_CALLS} at once, started in call order).
+   */
   executeTool(name: string, args: unknown, step: string): Promise<string>;
   /** Streamed answer text, in order; the pieces concatenate to the result's `response`. */
   onText(text: string): void;
   /** After each model call (the gateway has recorded its usage already). */
   onModelCall?(usage: ModelTurn['usage']): Promise<void> | void;
-  /** After each tool call. */
+  /** After each tool call, once its whole round has finished: in the order of the round's calls. */
   onToolResult?(name: string, args: unknown, result: string): Promise<void> | void;
   maxToolIterations?: number;
   signal?: AbortSignal;
   /**
-   * Whether a call must wait for a human (approvals, 0021). The loop then stops BEFORE running it
-   * and returns `parked`: the state to resume from once the call is decided.
+   * Whether a call must wait for a human (approvals, 0021). The round's other calls run, then the
+   * loop stops and returns `parked`: the state to resume from once every such call is decided.
    */
   mustPark?(name: string, args: unknown): boolean;
-  /** Continues a parked turn: `result` is the parked call's outcome (its tool's result, or a refusal). */
-  resume?: { state: ParkedLoop; result: string };
+  /**
+   * Continues a parked turn: `results` holds the outcome of each call that waited (its tool's
+   * result, or a refusal), by its position in `state.calls`.
+   */
+  resume?: { state: ParkedLoop; results: ReadonlyMap<number, string> };
 }
 
 /** One tool call of a model round. */
@@ -51,31 +69,64 @@ export interface LoopCall {
   args: unknown;
   /** Its place in the model round (kept when a parked round resumes with the calls left). */
   index?: number;
+  /** Its result, once it ran (or was refused) while another call of the round waited for a decision. */
+  result?: string;
 }
 
 /** Where a parked turn stopped: everything needed to continue it on any worker. */
 export interface ParkedLoop {
-  /** The conversation so far, ending with the round's AI message and the results of its earlier calls. */
+  /** The conversation so far, ending with the round's AI message (and, for a turn parked before 0251, results of earlier calls). */
   messages: ModelMessage[];
-  /** The round's calls not run yet; the first is the one waiting for a decision. */
+  /** The round's calls whose results are not in `messages` yet: those with a `result` ran, those without wait. */
   calls: LoopCall[];
   iteration: number;
   response: string;
   toolCalls: number;
 }
 
+/** The calls of a parked round that wait for a decision, by position in `calls`. */
+export const waitingCalls = (parked: Pick<ParkedLoop, 'calls'>): Array<{ call: LoopCall; position: number }> =>
+  parked.calls.flatMap((call, position) => (call.result === undefined ? [{ call, position }] : []));
+
 export interface ToolLoopResult {
   response: string;
   toolIterations: number;
   toolCalls: number;
-  /** Set when the turn stopped for an approval; `response` is then the text streamed so far. */
+  /** Set when the turn stopped for approvals; `response` is then the text streamed so far. */
   parked?: ParkedLoop;
+}
+
+/**
+ * Runs `work` for each item, at most `limit` at once, starting them in order; resolves with the
+ * results in the items' order. A cancel stops starting new ones (they get `stopped`).
+ */
+export async function inOrderLimited<T, R>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T, position: number) => Promise<R>,
+  stopped: (item: T) => R,
+  signal?: AbortSignal,
+): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const position = next++;
+      results[position] = signal?.aborted ? stopped(items[position]) : await work(items[position], position);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return results;
 }
 
 /**
  * The assistant's loop on the model gateway (as the canvas turn, 0012): stream the model with
  * the agent's tools bound, run its tool calls on the device, feed the results back, repeat. After
  * `maxToolIterations` rounds the model is called once more WITHOUT tools, so it has to answer.
+ *
+ * The calls of one round run concurrently (0251); their results go back to the model in the order
+ * of the calls, whatever order they finish in. Calls that must wait for a person park the turn once
+ * the round's other calls have run: the turn resumes when every one of them is decided.
  */
 export async function runToolLoop(options: ToolLoopOptions): Promise<ToolLoopResult> {
   const max = options.maxToolIterations ?? MAX_TOOL_ITERATIONS;
@@ -93,16 +144,33 @@ export async function runToolLoop(options: ToolLoopOptions): Promise<ToolLoopRes
     options.onText(piece);
   };
 
-  /** Runs a round's calls in order; returns the calls left when one has to wait for a decision. */
-  const runCalls = async (calls: LoopCall[], iteration: number, firstResult?: string): Promise<LoopCall[] | null> => {
-    // Sequential on purpose: calls of one round may depend on each other's writes on the device.
+  /**
+   * Runs a round's calls concurrently; then feeds every result back in call order. Returns the
+   * round (each call with its result, or none while it waits) when some call has to wait for a decision.
+   */
+  const runCalls = async (calls: LoopCall[], iteration: number, decided?: ReadonlyMap<number, string>): Promise<LoopCall[] | null> => {
+    const known = calls.map((call, position): string | undefined => {
+      if (call.result !== undefined) return call.result;
+      if (decided?.has(position)) return decided.get(position);
+      if ((call.index ?? position) >= MAX_TOOL_CALLS_PER_ROUND)
+        return `Error: ${call.name || 'this call'} was NOT run: at most ${MAX_TOOL_CALLS_PER_ROUND} tool calls run per turn. Call it again in the next turn if it is still needed.`;
+      if (call.args === undefined) return `Error: the arguments of ${call.name || 'the tool'} were not valid JSON.`;
+      return undefined;
+    });
+    const waits = calls.map((call, position) => known[position] === undefined && Boolean(options.mustPark?.(call.name, call.args)));
+    const runnable = calls.flatMap((call, position) => (known[position] === undefined && !waits[position] ? [position] : []));
+    // `step` names the call within the turn (round, then place in the round), the same on a re-run.
+    const ran = await inOrderLimited(
+      runnable,
+      MAX_PARALLEL_TOOL_CALLS,
+      (position) => options.executeTool(calls[position].name, calls[position].args, `${iteration}.${calls[position].index ?? position}`),
+      () => CANCELLED,
+      options.signal,
+    );
+    runnable.forEach((position, i) => (known[position] = ran[i]));
+    if (waits.some(Boolean)) return calls.map((call, position) => (waits[position] ? call : { ...call, result: known[position] }));
     for (const [position, call] of calls.entries()) {
-      let result: string;
-      if (position === 0 && firstResult !== undefined) result = firstResult;
-      else if (call.args === undefined) result = `Error: the arguments of ${call.name || 'the tool'} were not valid JSON.`;
-      else if (options.mustPark?.(call.name, call.args)) return calls.slice(position);
-      // `step` names the call within the turn (round, then place in the round), the same on a re-run.
-      else result = await options.executeTool(call.name, call.args, `${iteration}.${call.index ?? position}`);
+      const result = known[position]!;
       toolCalls += 1;
       messages.push(toolResultMessage(call.id, result, result.startsWith('Error:') ? 'error' : 'success'));
       await options.onToolResult?.(call.name, call.args, result);
@@ -112,7 +180,7 @@ export async function runToolLoop(options: ToolLoopOptions): Promise<ToolLoopRes
 
   let start = 0;
   if (resumed) {
-    const left = await runCalls(resumed.calls, resumed.iteration, options.resume!.result);
+    const left = await runCalls(resumed.calls, resumed.iteration, options.resume!.results);
     if (left)
       return {
         response,

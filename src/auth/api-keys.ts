@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis';
 import { AppError, notFound } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import { redisKeys } from '../lib/redis-keys';
@@ -50,7 +50,7 @@ export class ApiKeys {
 
   constructor(
     private readonly repo: ApiKeysRepository,
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keyPrefix: string,
     private readonly logger: Logger,
     /** Told of each revoked key (its id), e.g. to disconnect its sockets on every node. */

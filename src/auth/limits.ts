@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Config, Tier, TierLimits } from '../../config';
 import type { TierFeatures, UserLimitOverrides } from '../../config/tiers';
 import { AppError } from '../lib/errors';
+import { perRequest } from '../lib/request-origin';
 
 /**
  * The one place a user's limits are worked out: the tier's limits from `TIER_LIMITS` with the
@@ -71,7 +72,28 @@ function flowModelProviders(definition: unknown): string[] {
   return [providerOf(definition), ...(Array.isArray(nodes) ? nodes.map(providerOf) : [])].filter((p): p is string => p !== undefined);
 }
 
-/** Reads a user's plan and works out their limits; the DB is read each time, so a change applies at the next request. */
+/** A user's plan as stored: what `LimitsResolver.forUser` works limits out from. */
+export type StoredPlan = PlanHolder & { updatedAt?: Date };
+
+/** The plans read during the request being served, by user id (0265). */
+const requestPlans = perRequest<Map<string, StoredPlan>>();
+
+/**
+ * Keeps `plan`, just read from the database for `userId`, for the rest of the request being served
+ * (the session check calls it): the request's feature gates and budget door use it instead of
+ * reading the user again. Outside a request it does nothing.
+ */
+export function rememberRequestPlan(userId: string, plan: StoredPlan): void {
+  const plans = requestPlans.get();
+  if (plans) plans.set(userId, plan);
+  else requestPlans.set(new Map([[userId, plan]]));
+}
+
+/**
+ * Reads a user's plan and works out their limits. The database is read once per request (the
+ * session check's read serves the rest of it) and on every call outside one (workers, sockets),
+ * so a change applies from the next request.
+ */
 export class LimitsResolver {
   constructor(
     private readonly deps: {
@@ -87,7 +109,11 @@ export class LimitsResolver {
    * the user's row does (a new tier or overrides): the budget door reads their windows afresh then.
    */
   async forUser(userId: string): Promise<{ tier: Tier; limits: TierLimits; version: number } | null> {
-    const user = await this.deps.users.findById(userId);
+    let user: StoredPlan | null | undefined = requestPlans.get()?.get(userId);
+    if (!user) {
+      user = await this.deps.users.findById(userId);
+      if (user) rememberRequestPlan(userId, user);
+    }
     return user && { tier: user.tier, limits: resolveLimits(user, this.deps.tiers), version: user.updatedAt?.getTime() ?? 0 };
   }
 

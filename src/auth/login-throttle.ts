@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis';
 import { AppError } from '../lib/errors';
 import { RateLimiter } from '../lib/rate-limiter';
 import { redisKeys } from '../lib/redis-keys';
@@ -29,7 +29,7 @@ export class LoginThrottle {
   private readonly scripts: RedisScripts;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keyPrefix: string,
     private readonly limits: LoginThrottleLimits,
   ) {

@@ -1,5 +1,6 @@
 import type { MemberRole } from '../models/schema';
 import type { UsersRepository } from '../models/users-repository';
+import { rememberRequestPlan } from './limits';
 import type { AccessClaims } from './tokens';
 
 /**
@@ -20,19 +21,23 @@ export class SessionGuard {
   /**
    * True when the token's user exists and its session stands. The same statement reads the user's
    * tier, which replaces the token's `tier` claim: an operator's tier change applies from the next
-   * request on every node, without waiting for the token to expire (0222).
+   * request on every node, without waiting for the token to expire (0222). The same read is the
+   * plan the rest of the request works its limits out from (0265).
    */
   readonly accept = async (claims: AccessClaims): Promise<boolean> => {
-    const tier = await this.users.sessionTier(claims.sub, claims.sid);
-    if (tier === null) return false;
-    claims.tier = tier;
+    const plan = await this.users.sessionPlan(claims.sub, claims.sid);
+    if (plan === null) return false;
+    claims.tier = plan.tier;
+    // The rest of the request (feature gates, the budget door) takes the user's limits from this read.
+    rememberRequestPlan(claims.sub, plan);
     return true;
   };
 
   /** `accept`, and the user's role on `canvasId` read in the same statement (a canvas route). */
   readonly acceptOnCanvas = async (claims: AccessClaims, canvasId: string): Promise<{ stands: boolean; role: MemberRole | null }> => {
-    const { stands, role, tier } = await this.users.sessionAndCanvasRole(claims.sub, claims.sid, canvasId);
+    const { stands, role, tier, plan } = await this.users.sessionAndCanvasRole(claims.sub, claims.sid, canvasId);
     if (tier) claims.tier = tier;
+    if (plan) rememberRequestPlan(claims.sub, plan);
     return { stands, role };
   };
 

@@ -4,6 +4,7 @@ import { DEVICE_NAMESPACE, rooms, type DeviceServerEvents } from '../realtime/ev
 import { DeviceRpc, type DeviceCallOptions, type DeviceRpcDeps } from './device-rpc';
 import { DeviceSignals, type DeviceGone, type DeviceNamespace } from './device-signals';
 import type { WsRelay } from './ws-relay';
+import { startSpan, tracingOn } from '../observability/tracing';
 
 /** Server → device messages sent to one device (no reply expected). */
 export type DeviceMessageName = 'text_chunk' | 'final' | 'chat_error' | 'agent_run' | 'cancelled';
@@ -83,19 +84,23 @@ export class DeviceChannel implements DevicePort {
   }
 
   send<E extends DeviceMessageName>(userId: string, deviceId: string, event: E, payload: DeviceMessage<E>): void {
+    const span = deviceEmitSpan(event, deviceId);
     const room = this.nsp.to(rooms.userDevice(userId, deviceId));
     (room.emit as (event: E, payload: DeviceMessage<E>) => boolean).call(room, event, payload);
     this.relay
       ?.send(userId, deviceId, event, payload)
       .catch((error: unknown) => this.log?.warn({ err: error, event }, 'device message not relayed'));
+    span?.end();
   }
 
   sendToUser<E extends UserDeviceMessageName>(userId: string, event: E, payload: DeviceMessage<E>): void {
+    const span = deviceEmitSpan(event);
     const room = this.nsp.to(rooms.user(userId));
     (room.emit as (event: E, payload: DeviceMessage<E>) => boolean).call(room, event, payload);
     this.relay
       ?.sendToUser(userId, event, payload)
       .catch((error: unknown) => this.log?.warn({ err: error, event }, 'device message not relayed'));
+    span?.end();
   }
 
   watchGone(userId: string, deviceId: string, listener: (gone: DeviceGone) => void): () => void {
@@ -112,4 +117,18 @@ export class DeviceChannel implements DevicePort {
     this.signals.removeAllListeners();
     await this.relay?.close();
   }
+}
+
+/**
+ * Tracing on: a producer span per message to a device, but for the pieces of a streamed answer
+ * (`text_chunk`, one per model delta): the turn's `final`, `chat_error` or `cancelled` stands for them.
+ */
+function deviceEmitSpan(event: string, deviceId?: string) {
+  if (!tracingOn() || event === 'text_chunk') return undefined;
+  return startSpan(`emit ${event}`, 'producer', {
+    'messaging.system': 'socket.io',
+    'messaging.destination.name': DEVICE_NAMESPACE,
+    'switchboard.event': event,
+    'switchboard.device.id': deviceId,
+  });
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
-import type { Redis } from 'ioredis';
+import { pipelineByKey, type RedisClient } from '../lib/redis';
 import type { Logger } from '../lib/logger';
 import { redisKeys } from '../lib/redis-keys';
 import { redisScripts } from '../lib/redis-scripts';
@@ -34,7 +34,7 @@ export class DeviceRegistry {
   private readonly log?: Logger;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keyPrefix: string,
     options: { nodeId?: string; heartbeatTtlMs?: number; heartbeatIntervalMs?: number; logger?: Logger } = {},
   ) {
@@ -103,8 +103,11 @@ export class DeviceRegistry {
     });
     if (!entries.length) return [];
     const nodeIds = [...new Set(entries.map((entry) => entry.nodeId))];
-    const alive = await this.redis.mget(nodeIds.map(this.nodeKey));
-    const aliveNodes = new Set(nodeIds.filter((_, index) => alive[index] !== null));
+    // One heartbeat key per node, each in its own slot: one pipeline per Redis node, not MGET.
+    const alive = await pipelineByKey(this.redis, nodeIds, this.nodeKey, (pipeline, nodeId) => pipeline.exists(this.nodeKey(nodeId)));
+    const failed = alive.find((replies) => replies[0]?.[0])?.[0]?.[0];
+    if (failed) throw failed;
+    const aliveNodes = new Set(nodeIds.filter((_, index) => alive[index][0]?.[1] === 1));
     const [online, dead] = [
       entries.filter((entry) => aliveNodes.has(entry.nodeId)),
       entries.filter((entry) => !aliveNodes.has(entry.nodeId)),

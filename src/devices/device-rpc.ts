@@ -6,6 +6,7 @@ import type { Metrics } from '../observability/metrics';
 import { rooms } from '../realtime/events';
 import type { DeviceGone, DeviceNamespace, DeviceSignals } from './device-signals';
 import { settled } from '../lib/settled';
+import { withSpan } from '../observability/tracing';
 import {
   describeIssues,
   deviceIdSchema,
@@ -116,11 +117,26 @@ export class DeviceRpc {
    * no answer within the timeout, device disconnected mid-call, a malformed reply, or an error the
    * device reported.
    */
-  async callDevice<A extends DeviceAction>(
+  callDevice<A extends DeviceAction>(
     userId: string,
     deviceId: string,
     call: ToolCallInput & { action: A },
     options: DeviceCallOptions = {},
+  ): Promise<DeviceReply<A>> {
+    // Tracing on: one client span per round trip, failed with the DeviceRpcError code.
+    return withSpan(
+      `device ${String(call.action)}`,
+      'client',
+      { 'switchboard.device.action': String(call.action), 'switchboard.device.id': deviceId },
+      () => this.roundTrip<A>(userId, deviceId, call, options),
+    );
+  }
+
+  private async roundTrip<A extends DeviceAction>(
+    userId: string,
+    deviceId: string,
+    call: ToolCallInput & { action: A },
+    options: DeviceCallOptions,
   ): Promise<DeviceReply<A>> {
     const action = call.action;
     const parsedDevice = deviceIdSchema.safeParse(deviceId);

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import { duplicateRedis, isCluster, type RedisClient } from '../lib/redis';
 import type { Logger } from '../lib/logger';
 import type { ToolCall } from './protocol';
 import { redisKeys } from '../lib/redis-keys';
@@ -31,25 +31,34 @@ export class RelayTimeoutError extends Error {
  * it and writes the frame. `PUBLISH` answers how many subscribers got the message, so a caller
  * knows at once whether a WebSocket holds the device (else the call goes to Socket.IO).
  *
+ * On a Redis Cluster the relay uses sharded pub/sub (`SPUBLISH`, `SSUBSCRIBE`; Redis 7): a plain
+ * `PUBLISH` reaches subscribers on every node but counts only those on the node it was sent to,
+ * so a call would take a held device for absent (and the device would still run it). A sharded
+ * channel lives on the node of its slot, where its subscribers are and where it is published, so
+ * the count is every holder's.
+ *
  * Replies to tool calls come back on a channel of the calling process. One publisher (the command
  * connection) keeps messages to a device in order; one subscriber connection per process, opened on
  * first use.
  */
 export class WsRelay {
-  private subscriber?: Redis;
-  private subscribing?: Promise<Redis>;
+  private subscriber?: RedisClient;
+  private subscribing?: Promise<RedisClient>;
   private readonly handlers = new Map<string, Set<RelayHandler>>();
   private readonly pending = new Map<string, (reply: unknown) => void>();
   private readonly replyChannel: string;
   private replyReady?: Promise<void>;
   private closed = false;
+  /** Sharded pub/sub: on a Redis Cluster (see the class comment). */
+  private readonly sharded: boolean;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keyPrefix: string,
     private readonly logger?: Logger,
   ) {
     this.replyChannel = redisKeys(keyPrefix).wsRelayReply(randomUUID());
+    this.sharded = isCluster(redis);
   }
 
   private deviceChannel = (userId: string, deviceId: string) => redisKeys(this.keyPrefix).wsRelayDevice(userId, deviceId);
@@ -127,7 +136,7 @@ export class WsRelay {
 
   /** The holder's side: a `tool_result` goes back to the process that made the call. */
   async reply(replyTo: string, reply: unknown): Promise<void> {
-    await this.redis.publish(replyTo, JSON.stringify({ reply }));
+    await this.publishRaw(replyTo, JSON.stringify({ reply }));
   }
 
   /**
@@ -152,7 +161,11 @@ export class WsRelay {
   }
 
   private publish(channel: string, message: RelayMessage): Promise<number> {
-    return this.redis.publish(channel, JSON.stringify(message));
+    return this.publishRaw(channel, JSON.stringify(message));
+  }
+
+  private async publishRaw(channel: string, text: string): Promise<number> {
+    return this.sharded ? Number(await this.redis.spublish(channel, text)) : this.redis.publish(channel, text);
   }
 
   private listenForReplies(): Promise<void> {
@@ -163,14 +176,18 @@ export class WsRelay {
     return this.replyReady;
   }
 
-  private async connection(): Promise<Redis> {
+  private async connection(): Promise<RedisClient> {
     if (this.closed) throw new Error('the relay is closed');
     this.subscribing ??= (async () => {
       // Queues SUBSCRIBE until connected (the command connection it copies fails fast instead), and
       // resubscribes by itself after a reconnect.
-      const subscriber = this.redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, autoResubscribe: true });
+      const subscriber = duplicateRedis(
+        this.redis,
+        { enableOfflineQueue: true, maxRetriesPerRequest: null, autoResubscribe: true },
+        { shardedSubscribers: this.sharded },
+      );
       subscriber.on('error', (error: unknown) => this.logger?.warn({ err: error }, 'ws relay subscriber error'));
-      subscriber.on('message', (channel: string, raw: string) => this.dispatch(channel, raw));
+      subscriber.on(this.sharded ? 'smessage' : 'message', (channel: string, raw: string) => this.dispatch(channel, raw));
       this.subscriber = subscriber;
       return subscriber;
     })();
@@ -181,16 +198,18 @@ export class WsRelay {
     const handlers = this.handlers.get(channel) ?? new Set();
     const first = handlers.size === 0;
     this.handlers.set(channel, handlers.add(handler));
-    if (first) await (await this.connection()).subscribe(channel);
+    if (!first) return;
+    const subscriber = await this.connection();
+    await (this.sharded ? subscriber.ssubscribe(channel) : subscriber.subscribe(channel));
   }
 
   private async unsubscribe(channel: string, handler: RelayHandler): Promise<void> {
     const handlers = this.handlers.get(channel);
     if (!handlers?.delete(handler) || handlers.size) return;
     this.handlers.delete(channel);
-    await this.subscriber
-      ?.unsubscribe(channel)
-      .catch((error: unknown) => this.logger?.warn({ err: error, channel }, 'ws relay channel not unsubscribed'));
+    await (this.sharded ? this.subscriber?.sunsubscribe(channel) : this.subscriber?.unsubscribe(channel))?.catch((error: unknown) =>
+      this.logger?.warn({ err: error, channel }, 'ws relay channel not unsubscribed'),
+    );
   }
 
   private dispatch(channel: string, raw: string): void {

@@ -1,5 +1,5 @@
 import { UnrecoverableError, type Job } from 'bullmq';
-import { ModelCallCancelled, ModelContentFiltered, ModelUnavailableError, type ModelGateway } from '../ai/model-gateway';
+import { ModelCallCancelled, ModelStoppedEarly, ModelUnavailableError, type ModelGateway } from '../ai/model-gateway';
 import { historyMessages, systemMessage, userMessage, type ModelMessage } from '../ai/model-messages';
 import type { ChatCancels, TurnRef } from '../assistant/chat-cancel';
 import type { ChatEvent, ChatEventLog, TurnUsage } from '../assistant/chat-events';
@@ -63,10 +63,10 @@ export class ChatflowRunner {
       messageId: data.messageId,
     });
     const { chat, users } = this.deps.repos;
-    const session = await chat.findOwned(data.userId, data.sessionId);
-    const message = session ? await chat.findMessage(data.sessionId, data.messageId) : null;
-    if (!session || !message) return this.fail(data, 'session_not_found', 'The chat session no longer exists');
-    const answered = await chat.findReply(data.sessionId, data.messageId);
+    // The session (the owner's), the message and an answer already stored, in one read.
+    const start = await chat.turnStart(data.userId, data.sessionId, data.messageId);
+    if (!start) return this.fail(data, 'session_not_found', 'The chat session no longer exists');
+    const { message, reply: answered } = start;
     if (answered) {
       if (answered.status !== 'cancelled')
         await this.publish(data, { type: 'final', sessionId: data.sessionId, response: answered.content, usage: usageOf(answered) });
@@ -86,9 +86,11 @@ export class ChatflowRunner {
     // Validated when the flow was saved (src/flows/definition.ts).
     const settings = flow.definition as unknown as ChatflowDefinition;
 
-    const history = await chat.context(data.sessionId, message.seq, settings.historyWindow ?? DEFAULT_HISTORY_WINDOW);
+    // The first message of a session has no history: nothing to read.
+    const history = start.earlier ? await chat.context(data.sessionId, message.seq, settings.historyWindow ?? DEFAULT_HISTORY_WINDOW) : [];
     const messages: ModelMessage[] = [systemMessage(settings.systemPrompt), ...historyMessages(history), userMessage(message.content)];
-    const tier = (await users.findById(data.userId))?.tier ?? 'free';
+    // Carried by the job from the owner's request; read only for a job that has none (an embed's turn).
+    const tier = data.tier ?? (await users.findById(data.userId))?.tier ?? 'free';
     log.info({ historyLength: history.length, model: settings.model }, 'chatflow turn started');
     const pending: Array<Promise<void>> = [];
     let streamed = '';
@@ -143,7 +145,7 @@ export class ChatflowRunner {
       log.warn({ err: error }, 'chatflow turn failed');
       // A fixed text: an embed's visitors read it, and the owner's budget figures are not theirs to see.
       if (error instanceof BudgetExceededError) return this.fail(data, 'budget_exceeded', FLOW_BUDGET_SPENT);
-      if (error instanceof ModelContentFiltered) return this.fail(data, error.code, error.message, describeRedacted(error));
+      if (error instanceof ModelStoppedEarly) return this.fail(data, error.code, error.message, describeRedacted(error));
       const unavailable = error instanceof ModelUnavailableError;
       return this.fail(
         data,

@@ -5,6 +5,7 @@ import type { ChatRuns } from '../assistant/chat-run';
 import { admitThenQueue, type BudgetAdmission } from '../assistant/budget-admission';
 import { AppError, notFound } from '../lib/errors';
 import { webOriginSchema } from './definition';
+import type { Tier } from '../../config';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import type { Enqueue } from '../producers/registry';
@@ -52,6 +53,8 @@ export const hashEmbedToken = (token: string) => createHash('sha256').update(tok
 export interface ChatflowRef {
   id: string;
   userId: string;
+  /** The owner's tier when the request knows it (the owner is the caller): the job carries it, so the worker need not read it. */
+  ownerTier?: Tier;
 }
 
 /**
@@ -87,19 +90,24 @@ export class FlowChats {
     }
     // The flow's owner pays for every turn, also for an embed's visitors.
     const { sessionId, stored } = await admitThenQueue(this.deps.budget, { userId: flow.userId, texts: [body.message] }, async (budget) => {
-      const sessionId =
-        body.sessionId ??
-        (
-          await chat.createSession({
-            userId: flow.userId,
-            deviceId: null,
-            title: titleOf(body.message),
-            mode: 'flow',
-            flowId: flow.id,
-            embedId: embedId ?? undefined,
-          })
-        ).id;
-      const stored = await chat.addMessage({ sessionId, role: 'user', content: body.message });
+      // A new session and its first message go in together (one statement).
+      const { sessionId, messageId } = body.sessionId
+        ? {
+            sessionId: body.sessionId,
+            messageId: (await chat.addMessage({ sessionId: body.sessionId, role: 'user', content: body.message })).id,
+          }
+        : await chat.openSession(
+            {
+              userId: flow.userId,
+              deviceId: null,
+              title: titleOf(body.message),
+              mode: 'flow',
+              flowId: flow.id,
+              embedId: embedId ?? undefined,
+            },
+            body.message,
+          );
+      const stored = { id: messageId };
       await this.deps.runs.create({ id: stored.id, userId: flow.userId });
       await this.deps.enqueue('assistant', 'chatflow-turn', {
         userId: flow.userId,
@@ -107,10 +115,12 @@ export class FlowChats {
         sessionId,
         messageId: stored.id,
         budget,
+        tier: flow.ownerTier,
       });
       return { sessionId, stored };
     });
-    this.log.info({ flowId: flow.id, sessionId, messageId: stored.id, embedId }, 'chatflow turn queued');
+    // At debug: the request's own line and the worker's started and completed lines (same session and message ids) tell the turn at info.
+    this.log.debug({ flowId: flow.id, sessionId, messageId: stored.id, embedId }, 'chatflow turn queued');
     return { sessionId, messageId: stored.id };
   }
 }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis';
 import { SequencedEventLog } from '../generation/event-log';
 import type { StreamFollower } from '../lib/stream-follower';
 import { redisKeys } from '../lib/redis-keys';
@@ -73,7 +73,8 @@ export const FLOW_ERROR_MESSAGES: Record<string, string> = {
   node_failed: 'A node of the flow failed; see its error',
   invalid_output: "The model did not return JSON matching the node's outputSchema, even when asked again",
   llm_unavailable: 'The language model could not be reached; please try again later',
-  llm_content_filter: "The model provider's content filter stopped the answer",
+  llm_content_filter: "The model provider's content filter stopped the answer (finish_reason content_filter)",
+  llm_output_truncated: 'The model reached its output limit before finishing the answer (finish_reason length)',
   queue_unavailable: 'The execution could not be queued; please try again',
   interrupted: 'The execution was interrupted and could not be resumed',
   prompt_too_large: "The node's prompt, with its inputs and the outputs it reads filled in, is larger than a model request may be",
@@ -87,7 +88,7 @@ export const flowError = (code: string): FlowError => ({ code, message: FLOW_ERR
 
 /** One sequenced log per execution: ids from 1, replay after `Last-Event-ID`, live on any node (the generation machinery). */
 export class FlowEventLog extends SequencedEventLog<FlowEvent> {
-  constructor(redis: Redis, keyPrefix: string, ttlSeconds: number, follower?: StreamFollower) {
+  constructor(redis: RedisClient, keyPrefix: string, ttlSeconds: number, follower?: StreamFollower) {
     super(redis, (executionId) => redisKeys(keyPrefix).flowExecutionEvents(executionId), ttlSeconds, isFlowTerminal, follower);
   }
 }

@@ -1,5 +1,5 @@
 import { UnrecoverableError, type Job } from 'bullmq';
-import { ModelCallCancelled, ModelContentFiltered, ModelUnavailableError, type ModelGateway, type ModelUsage } from '../ai/model-gateway';
+import { ModelCallCancelled, ModelStoppedEarly, ModelUnavailableError, type ModelGateway, type ModelUsage } from '../ai/model-gateway';
 import { assistantMessage, systemMessage, userMessage, type ModelMessage } from '../ai/model-messages';
 import type { CancelSignals } from '../lib/cancel-signals';
 import type { Logger } from '../lib/logger';
@@ -25,8 +25,16 @@ import { flowError, type FlowEventLog } from './flow-events';
 import type { FlowRuns } from './flow-run';
 import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../runs/budget-door';
 import type { ApprovalService } from '../assistant/approvals';
-import { loadContinuation, storeContinuation, type StoredContinuation } from '../assistant/continuation';
-import { runToolLoop, type ParkedLoop } from '../assistant/tool-loop';
+import { randomUUID } from 'node:crypto';
+import {
+  claimParkedRound,
+  loadContinuation,
+  parkSiblings,
+  positionOf,
+  storeContinuation,
+  type StoredContinuation,
+} from '../assistant/continuation';
+import { inOrderLimited, MAX_PARALLEL_TOOL_CALLS, runToolLoop, waitingCalls, type ParkedLoop } from '../assistant/tool-loop';
 import { TOOLS_BY_NAME } from '../assistant/tools';
 import { nodeApprovalKey } from './node-approvals';
 import type { NodeTools } from './node-tools';
@@ -70,6 +78,15 @@ export interface FlowContinuation extends StoredContinuation {
 
 export const isFlowContinuation = (value: unknown): value is FlowContinuation =>
   typeof value === 'object' && value !== null && (value as { kind?: unknown }).kind === 'flow';
+
+/** A parked node's round, every call decided: each waiting call's outcome by position, and the round's verdict. */
+interface NodeResume {
+  state: ParkedLoop;
+  results: ReadonlyMap<number, string>;
+  cost: NodeCost;
+  /** `approved` when every call was; else the first refusal's status, in call order. */
+  status: HitlStatus;
+}
 
 /** The node parked for an approval: it stays running and its job ends. */
 const PARKED = Symbol('parked');
@@ -133,7 +150,7 @@ export class FlowRunner {
     if (!node || !row) throw new UnrecoverableError(`Execution ${data.executionId} has no node ${data.nodeId}`);
     if (row.status === 'completed' || row.status === 'failed') return this.settle(execution, data, row.announcedAt ? undefined : row);
     if (row.status !== 'pending' && row.status !== 'running') return;
-    let resume: { state: ParkedLoop; result: string; cost: NodeCost; approvalId: string; status: HitlStatus } | undefined;
+    let resume: NodeResume | undefined;
     if (data.resume) {
       resume = await this.resumeState(data, node, job);
       if (!resume) return;
@@ -196,7 +213,7 @@ export class FlowRunner {
         error instanceof InvalidOutputError ||
         error instanceof RefusedNodeError ||
         error instanceof UnrecoverableError ||
-        error instanceof ModelContentFiltered ||
+        error instanceof ModelStoppedEarly ||
         error instanceof BudgetExceededError;
       if (!permanent && job.attemptsMade + 1 < (job.opts.attempts ?? 1)) {
         // Thrown: BullMQ retries this node alone, with backoff; finished nodes are untouched.
@@ -215,7 +232,7 @@ export class FlowRunner {
               ? 'llm_unavailable'
               : error instanceof BudgetExceededError
                 ? 'budget_exceeded'
-                : error instanceof ModelContentFiltered
+                : error instanceof ModelStoppedEarly
                   ? error.code
                   : 'node_failed';
       this.deps.metrics?.flowNodeSeconds.observe({ status: 'failed' }, (performance.now() - began) / 1000);
@@ -236,36 +253,57 @@ export class FlowRunner {
   }
 
   /**
-   * The continuation of a node whose parked call was decided: the call runs (approved) or the model
-   * is told it did not (rejected, timeout). Undefined when there is nothing to continue (one resume
-   * per decision, unless this very job is re-run after its worker died).
+   * The continuation of a node whose parked round was decided: the approved calls run (concurrently),
+   * a refused one is not run. Undefined when there is nothing to continue yet or any more: a call of
+   * the round still waits (the last decision continues it), or another resume did (one per round,
+   * unless this very job is re-run after its worker died).
    */
   private async resumeState(
     data: FlowNodeJob,
     node: AgentflowNode,
     job: Pick<Job, 'attemptsMade' | 'opts'> & { stalledCounter?: number },
-  ): Promise<{ state: ParkedLoop; result: string; cost: NodeCost; approvalId: string; status: HitlStatus } | undefined> {
+  ): Promise<NodeResume | undefined> {
     const { repos } = this.deps;
     const row = await repos.hitl.find(data.resume!);
     const stored = row?.continuation;
     if (!row || row.status === 'pending' || row.userId !== data.userId || !isFlowContinuation(stored)) return undefined;
     if (stored.executionId !== data.executionId || stored.nodeId !== data.nodeId) return undefined;
-    if (!(await repos.hitl.markResumed(row.id)) && !(job.attemptsMade > 0 || (job.stalledCounter ?? 0) > 0)) return undefined;
-    const { parked } = loadContinuation(stored);
-    const [call] = parked.calls;
+    const group = await parkSiblings(repos.hitl, row);
+    if (!(await claimParkedRound(repos.hitl, group, job.attemptsMade > 0 || (job.stalledCounter ?? 0) > 0))) return undefined;
+    const { parked } = loadContinuation(group[0].continuation as FlowContinuation);
     const execution = await repos.flowExecutions.find(data.executionId);
     const definition = execution!.definition as unknown as AgentflowDefinition;
-    // Only an approved call runs; a rejected or timed-out one fails the node (it never reaches the device).
-    const result =
-      row.status === 'approved' && this.deps.tools
-        ? await this.deps.tools.execute(
-            { definition, node, data, approvalId: row.id },
-            call.name,
-            call.args,
-            `${parked.iteration}.${call.index ?? 0}`,
-          )
-        : `Error: ${call.name} was NOT run: the owner did not approve it.`;
-    return { state: parked, result, cost: stored.cost, approvalId: row.id, status: row.status };
+    const decisions = new Map(group.map((request) => [positionOf(request), request]));
+    // A turn parked before 0251 holds calls that never ran and have no request: the loop runs (or parks) them.
+    const waiting = waitingCalls(parked).filter(({ position }) => decisions.has(position));
+    // A cancel of the execution abandons the approved calls still running.
+    const watch = this.deps.signals.watch('flow', data.executionId);
+    const signal = watch.signal;
+    // Only an approved call runs; a rejected or timed-out one never reaches the device (and fails the node).
+    const outcomes = await inOrderLimited(
+      waiting,
+      MAX_PARALLEL_TOOL_CALLS,
+      ({ call, position }) => {
+        const decision = decisions.get(position);
+        return decision?.status === 'approved' && this.deps.tools
+          ? this.deps.tools.execute(
+              { definition, node, data, signal, approvalId: decision.id },
+              call.name,
+              call.args,
+              `${parked.iteration}.${call.index ?? position}`,
+            )
+          : Promise.resolve(`Error: ${call.name} was NOT run: the owner did not approve it.`);
+      },
+      ({ call }) => `Error: ${call.name} was NOT run: the execution was cancelled.`,
+      signal,
+    ).finally(() => watch.release());
+    const refused = waiting.map(({ position }) => decisions.get(position)).find((decision) => decision?.status !== 'approved');
+    return {
+      state: parked,
+      results: new Map(waiting.map(({ position }, i) => [position, outcomes[i]])),
+      cost: (group[0].continuation as FlowContinuation).cost,
+      status: refused ? (refused.status === 'rejected' ? 'rejected' : 'timeout') : 'approved',
+    };
   }
 
   /**
@@ -280,7 +318,7 @@ export class FlowRunner {
     signal: AbortSignal,
     data: FlowNodeJob,
     budget: BudgetTicket,
-    resume?: { state: ParkedLoop; result: string; cost: NodeCost },
+    resume?: { state: ParkedLoop; results: ReadonlyMap<number, string>; cost: NodeCost },
   ): Promise<{ output: unknown; cost: NodeCost } | typeof PARKED> {
     const { tools, approvals } = this.deps;
     if (!tools) throw new UnrecoverableError('This worker cannot run flow node tools');
@@ -293,7 +331,7 @@ export class FlowRunner {
       account: { userId: data.userId, tier: data.tier },
       budget,
       messages: resume ? [] : [systemMessage(FLOW_NODE_SYSTEM), userMessage(prompt)],
-      resume: resume && { state: resume.state, result: resume.result },
+      resume: resume && { state: resume.state, results: resume.results },
       tools: tools.offered(definition, node),
       signal,
       executeTool: (name, args, step) => tools.execute(context, name, args, step),
@@ -302,39 +340,42 @@ export class FlowRunner {
       onModelCall: (usage) => void (cost = addCost(cost, costOf(usage))),
     });
     if (!result.parked) return { output: boundedText(result.response).text, cost };
-    const [call] = result.parked.calls;
     if (!approvals || !definition.deviceId) throw new RefusedNodeError('approval_not_possible');
     const usage = { ...cost };
-    const continuation: FlowContinuation = {
-      ...storeContinuation(result.parked, [], usage),
-      kind: 'flow',
-      executionId: data.executionId,
-      nodeId: node.id,
-      cost,
-    };
     // Cancelled while the model answered: nothing is asked (the catch ends the node as cancelled).
     if (signal.aborted) throw signal.reason ?? new Error('The execution was cancelled');
-    const request = await approvals.request({
-      userId: data.userId,
-      executionId: data.executionId,
-      messageId: nodeApprovalKey(data.executionId, node.id),
-      deviceId: definition.deviceId,
-      toolName: call.name,
-      parameters: TOOLS_BY_NAME.get(call.name)!.schema.parse(call.args ?? {}) as Record<string, unknown>,
-      continuation,
-    });
-    await this.deps.events.appendNext(data.executionId, {
-      type: 'approval_requested',
-      executionId: data.executionId,
-      nodeId: node.id,
-      approvalId: request.id,
-      tool: call.name,
-      expiresAt: request.expiresAt.toISOString(),
-    });
-    this.log.info(
-      { executionId: data.executionId, nodeId: node.id, approvalId: request.id, tool: call.name },
-      'flow node parked for approval',
-    );
+    // One request per waiting call, in call order, each holding the round's state (0251).
+    const parkId = randomUUID();
+    for (const { call, position } of waitingCalls(result.parked)) {
+      const continuation: FlowContinuation = {
+        ...storeContinuation(result.parked, [], usage, { parkId, position }),
+        kind: 'flow',
+        executionId: data.executionId,
+        nodeId: node.id,
+        cost,
+      };
+      const request = await approvals.request({
+        userId: data.userId,
+        executionId: data.executionId,
+        messageId: nodeApprovalKey(data.executionId, node.id),
+        deviceId: definition.deviceId,
+        toolName: call.name,
+        parameters: TOOLS_BY_NAME.get(call.name)!.schema.parse(call.args ?? {}) as Record<string, unknown>,
+        continuation,
+      });
+      await this.deps.events.appendNext(data.executionId, {
+        type: 'approval_requested',
+        executionId: data.executionId,
+        nodeId: node.id,
+        approvalId: request.id,
+        tool: call.name,
+        expiresAt: request.expiresAt.toISOString(),
+      });
+      this.log.info(
+        { executionId: data.executionId, nodeId: node.id, approvalId: request.id, tool: call.name },
+        'flow node parked for approval',
+      );
+    }
     // The execution ended while the request was being written (its end rejected what it found then):
     // the request is rejected too, so no approval stays open for an execution that is over.
     const now = await this.deps.repos.flowExecutions.find(data.executionId);

@@ -15,6 +15,11 @@ export class FlowService {
 
   private readonly knows = (ref: { provider: string; model: string }) => this.deps.models.knows(ref);
 
+  /** The models a definition may name as `model: {provider, model}`. */
+  models(): Array<{ provider: string; model: string }> {
+    return this.deps.models.list();
+  }
+
   async create(userId: string, body: z.output<typeof createFlowSchema>): Promise<FlowRow> {
     const definition = validateDefinition(body.type, body.definition, this.knows);
     return this.deps.repos.flows.create({ userId, type: body.type, name: body.name, definition: definition });

@@ -1,12 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { ToolSpec } from '../ai/model-tools';
-import { auditToolCall } from '../assistant/tool-audit';
-import { ToolInputError } from '../assistant/tool-format';
+import { auditToolCall, runAuditedToolCall } from '../assistant/tool-audit';
 import type { ToolPolicy } from '../assistant/tool-policy';
 import { TOOLS_BY_NAME, type DeviceCall } from '../assistant/tools';
 import { describeIssues } from '../devices/protocol';
 import type { DevicePort } from '../devices/device-channel';
-import { DeviceRpcError } from '../devices/device-rpc';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import type { FlowNodeJob } from '../producers/flows';
@@ -126,18 +124,6 @@ export class NodeTools {
           .digest('base64url')
           .slice(0, 32),
       })) as DeviceCall;
-    try {
-      const result = await tool.run(args.data, device, {});
-      await audited('ok');
-      return result;
-    } catch (error) {
-      if (error instanceof DeviceRpcError || error instanceof ToolInputError) {
-        await audited(error instanceof DeviceRpcError ? error.code : 'invalid_input');
-        return `Error: ${error.message}`;
-      }
-      log.warn({ err: error, tool: name }, 'flow device tool failed');
-      await audited('failed');
-      return `Error: ${name} failed unexpectedly.`;
-    }
+    return runAuditedToolCall(name, () => tool.run(args.data, device, {}), audited, log, 'flow device tool failed');
   }
 }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { pipelineByKey, type RedisClient } from '../lib/redis';
 import type { Block } from '../schemas/blocks';
 import type { GenerationEvent } from './events';
 import { isTerminal } from './events';
@@ -22,7 +22,7 @@ export const KEPT_BLOCKS_TTL_SECONDS = 600;
  */
 export class SequencedEventLog<E extends { type: string }> {
   constructor(
-    protected readonly redis: Redis,
+    protected readonly redis: RedisClient,
     private readonly keyOf: (id: string) => string,
     private readonly ttlSeconds: number,
     private readonly terminal: (event: E) => boolean,
@@ -118,7 +118,7 @@ export interface SequencedOf<E> {
  */
 export class GenerationEventLog extends SequencedEventLog<GenerationEvent> {
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly keyPrefix: string,
     ttlSeconds: number,
     follower?: StreamFollower,
@@ -158,7 +158,15 @@ export class GenerationEventLog extends SequencedEventLog<GenerationEvent> {
 
   /** Drops the kept blocks: no longer to be sent (undo, canvas deletion). */
   async forgetBlocks(...generationIds: string[]): Promise<void> {
-    if (generationIds.length) await this.redis.del(...generationIds.map((id) => this.blocksKey(id)));
+    // One DEL per generation (each its own slot), pipelined per Redis node.
+    const replies = await pipelineByKey(
+      this.redis,
+      generationIds,
+      (id) => this.blocksKey(id),
+      (pipeline, id) => pipeline.del(this.blocksKey(id)),
+    );
+    const failed = replies.find((reply) => reply[0]?.[0])?.[0]?.[0];
+    if (failed) throw failed;
   }
 
   private blocksKey(generationId: string): string {
@@ -181,7 +189,7 @@ export class EventWriter<E extends { type: string } = GenerationEvent> {
   private failure: Error | undefined;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly key: string,
     private readonly ttlSeconds: number,
     private seq: number,

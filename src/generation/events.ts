@@ -32,7 +32,8 @@ export const GENERATION_ERROR_MESSAGES: Record<string, string> = {
   llm_unavailable: 'The language model could not be reached; please try again later',
   queue_unavailable: 'The generation could not be queued; please try again',
   budget_exceeded: "The user's model budget is spent; it frees up when its window resets",
-  llm_content_filter: "The model provider's content filter stopped the answer; nothing was kept",
+  llm_content_filter: "The model provider's content filter stopped the answer (finish_reason content_filter); nothing was kept",
+  llm_output_truncated: 'The model reached its output limit before finishing the answer (finish_reason length); nothing was kept',
 };
 
 /** The client-facing text of a generation error code. */

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis';
 import type { TierLimits } from '../../config';
 import { AppError } from '../lib/errors';
 import { redisKeys } from '../lib/redis-keys';
@@ -16,7 +16,7 @@ export class GenerationLimiter {
   private readonly scripts: RedisScripts;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keyPrefix: string,
   ) {
     this.scripts = redisScripts(redis);

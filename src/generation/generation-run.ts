@@ -4,7 +4,7 @@ import { forbidden, notFound } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import type { Tx } from '../models/database';
-import type { RunRow } from '../models/schema';
+import type { GenerationRow, RunRow } from '../models/schema';
 import type { Metrics } from '../observability/metrics';
 import type { Enqueue } from '../producers/registry';
 import type { CanvasEmitter } from '../realtime/canvas-emitter';
@@ -33,7 +33,7 @@ export interface GenerationResult {
   /** The model that produced the blocks, with the tokens of every model used. */
   usage: { provider: string; model: string; inputTokens: number; outputTokens: number };
   /** The tokens per model actually used (a fallback's predecessor keeps its own line); unset = all of `usage`'s model. */
-  usageByModel?: Array<{ provider: string; model: string; inputTokens: number; outputTokens: number }>;
+  usageByModel?: Array<{ provider: string; model: string; inputTokens: number; outputTokens: number; estimated?: boolean }>;
   invalidToolCalls: number;
 }
 
@@ -41,13 +41,16 @@ export interface GenerationResult {
 export interface GenerationEndContext {
   writer?: EventWriter;
   tier?: string;
+  /** The write of the `persisting` status: the blocks go in only once it is in the log. */
+  persistingLogged?: Promise<unknown>;
 }
 
 /** What a succeeded end persisted; null for the other ends. */
 export type GenerationPersisted = { blocks: Block[]; truncated: boolean; reranked: boolean } | null;
 
 export type GenerationOutcome = RunOutcome<GenerationResult, CancelledUsage>;
-export type GenerationRuns = RunHandle<GenerationResult, CancelledUsage, GenerationEndContext, GenerationPersisted>;
+/** Its start reads the generation's row in the same statement (`row`). */
+export type GenerationRuns = RunHandle<GenerationResult, CancelledUsage, GenerationEndContext, GenerationPersisted, GenerationRow | null>;
 
 /** Why a generation ended from outside its worker: the code clients see, with a fixed message. */
 export const GENERATION_END_REASONS = {
@@ -108,7 +111,7 @@ export function registerGenerationRuns(kernel: RunKernel, deps: GenerationRunDep
   const notify = (canvasId: string, generationId: string, stage: 'broadcasting' | 'cancelled') =>
     deps.canvasEvents.notify(canvasId, 'generation_status', { canvasId, generationId, stage });
 
-  const spec: RunKindSpec<GenerationResult, CancelledUsage, GenerationEndContext, GenerationPersisted> = {
+  const spec: RunKindSpec<GenerationResult, CancelledUsage, GenerationEndContext, GenerationPersisted, GenerationRow | null> = {
     kind: 'generation',
     queue: 'generation',
     jobId: (id) => id,
@@ -142,14 +145,28 @@ export function registerGenerationRuns(kernel: RunKernel, deps: GenerationRunDep
       }
     },
 
-    async persist(tx, run, outcome) {
-      if (outcome.status === 'succeeded') return persistBlocks(tx, run, outcome.result);
+    async persist(tx, run, outcome, context) {
+      if (outcome.status === 'succeeded') return persistBlocks(tx, run, outcome.result, context?.persistingLogged);
       if (outcome.status === 'cancelled') {
         await persistCancelled(tx, run, outcome.usage);
         return null;
       }
       const code = outcome.status === 'failed' ? outcome.code : 'timed_out';
-      await repos.generations.endIfActive(run.id, { status: 'failed', errorCode: code, errorMessage: outcome.message }, tx);
+      const usage = outcome.status === 'failed' ? outcome.usage : undefined;
+      if (!usage) {
+        await repos.generations.endIfActive(run.id, { status: 'failed', errorCode: code, errorMessage: outcome.message }, tx);
+        return null;
+      }
+      // The provider answered and stopped early (output limit, content filter): what it cost is the user's usage.
+      const costUsd = Pricing.of(config.llm.pricing).costOf(usage);
+      const { provider, model, inputTokens, outputTokens } = usage;
+      const ended = await repos.generations.endIfActive(
+        run.id,
+        { status: 'failed', errorCode: code, errorMessage: outcome.message, provider, model, inputTokens, outputTokens, costUsd },
+        tx,
+      );
+      if (ended && (inputTokens || outputTokens))
+        await repos.usage.record({ userId: run.userId, generationId: run.id, purpose: 'generation', ...usage, costUsd }, tx);
       return null;
     },
 
@@ -182,19 +199,37 @@ export function registerGenerationRuns(kernel: RunKernel, deps: GenerationRunDep
       }
       const code = outcome.status === 'failed' ? outcome.code : 'timed_out';
       await emit(run.id, { type: 'error', generationId: run.id, code, message: outcome.message }, writer);
+      // The canvas's other viewers saw it start: they learn that it failed, and why.
+      const failed = await repos.generations.find(run.id);
+      if (failed)
+        void deps.canvasEvents.notify(failed.canvasId, 'generation_status', {
+          canvasId: failed.canvasId,
+          generationId: run.id,
+          stage: 'failed',
+          code,
+          message: outcome.message,
+        });
       if (code in GENERATION_END_REASONS)
         log.warn({ generationId: run.id, userId: run.userId, reason: code }, 'generation ended from outside its worker');
     },
   };
 
   /** The blocks go in beside the row's `completed`, its audit entry and its usage, in the run's end transaction. */
-  async function persistBlocks(tx: Tx, run: RunRow, result: GenerationResult): Promise<GenerationPersisted> {
-    const locked = await repos.generations.lock(run.id, tx);
+  async function persistBlocks(
+    tx: Tx,
+    run: RunRow,
+    result: GenerationResult,
+    persistingLogged: Promise<unknown> | undefined,
+  ): Promise<GenerationPersisted> {
+    // The generation's row, then its canvas, locked in one statement, while the `persisting` status
+    // travels to the log: a reader of the log hears it before any block is written.
+    const [count] = await Promise.all([repos.blocks.lockForGeneration(tx, result.canvasId, run.id), persistingLogged]);
     // Its canvas was deleted while the model ran: the end is undone, and the worker ends it for that.
-    if (!locked) throw new GenerationGone(run.id);
+    if (count === null) throw new GenerationGone(run.id);
     let reranked = false;
     const inserted = result.blocks.length
       ? await repos.blocks.insertMany(tx, {
+          locked: { count },
           canvasId: result.canvasId,
           createdBy: config.auth.aiAgentUserId,
           inputs: result.blocks,
@@ -207,6 +242,14 @@ export function registerGenerationRuns(kernel: RunKernel, deps: GenerationRunDep
           onRebalanced: () => (reranked = true),
         })
       : [];
+    // The broadcast's copy, written before the commit: an undo or a canvas deletion, which drop it
+    // inside their own transactions, then always finds it to drop (0157). Without it the broadcast
+    // reads the rows. It travels to Redis while the row's end is written: the commit waits for both.
+    const kept = deps.events
+      .keepBlocks(run.id, inserted)
+      .catch((error: unknown) =>
+        log.warn({ err: error, generationId: run.id }, 'broadcast copy of the blocks not kept; the broadcast reads the rows'),
+      );
     const truncated = result.truncated || inserted.length < result.blocks.length;
     const { provider, model, inputTokens, outputTokens } = result.usage;
     // Each model used is charged its own tokens at its own price; the row keeps the total.
@@ -242,14 +285,7 @@ export function registerGenerationRuns(kernel: RunKernel, deps: GenerationRunDep
     });
     for (const line of lines)
       if (line !== served) await repos.usage.record({ userId: run.userId, generationId: run.id, purpose: 'generation', ...line }, tx);
-    // The broadcast's copy, written before the commit: an undo or a canvas deletion, which drop it
-    // inside their own transactions, then always finds it to drop (0157). Without it the broadcast
-    // reads the rows.
-    try {
-      await deps.events.keepBlocks(run.id, inserted);
-    } catch (error) {
-      log.warn({ err: error, generationId: run.id }, 'broadcast copy of the blocks not kept; the broadcast reads the rows');
-    }
+    await kept;
     return { blocks: inserted, truncated, reranked };
   }
 

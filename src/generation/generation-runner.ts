@@ -2,8 +2,8 @@ import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../runs
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Config } from '../../config';
 import { Pricing } from '../ai/pricing';
-import { ModelUnavailableError, runCanvasTurn } from '../ai/canvas-turn';
-import { ModelCallCancelled, ModelContentFiltered, type ModelGateway } from '../ai/model-gateway';
+import { CanvasTurnStoppedEarly, ModelUnavailableError, runCanvasTurn } from '../ai/canvas-turn';
+import { ModelCallCancelled, type ModelGateway } from '../ai/model-gateway';
 import type { CancelSignals } from '../lib/cancel-signals';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
@@ -77,14 +77,12 @@ export class GenerationRunner {
   private async run(job: Job, data: GenerationJob, signal: AbortSignal, budget: BudgetTicket): Promise<GenerationJobResult> {
     const { runs } = this.deps;
     const log = this.deps.logger.child({ component: 'generation', jobId: job.id, generationId: data.generationId });
-    const context = { writer: undefined as EventWriter | undefined, tier: data.tier };
-    // The row, the log's position and the run's start are independent: together, one wait. The
-    // start moves the run only when it is open and no cancel was asked for.
-    const [generation, writer, start] = await Promise.all([
-      this.deps.repos.generations.find(data.generationId),
-      this.deps.events.writer(data.generationId),
-      runs.start(data.generationId),
-    ]);
+    const context: GenerationEndContext = { writer: undefined, tier: data.tier };
+    // The log's position and the run's start are independent: together, one wait. The start moves
+    // the run only when it is open and no cancel was asked for, and reads the generation's row in
+    // the same statement.
+    const [writer, start] = await Promise.all([this.deps.events.writer(data.generationId), runs.start(data.generationId)]);
+    const generation = start.row !== undefined ? start.row : await this.deps.repos.generations.find(data.generationId);
     context.writer = writer;
     if (!generation) {
       await runs.end(data.generationId, endedBecause('canvas_deleted'), context);
@@ -121,13 +119,13 @@ export class GenerationRunner {
       return { blockCount: 0, truncated: false };
     }
     // Told "persisting" now, not on the next turn: embedded PGlite runs the persist's queries on
-    // this thread, so a scheduled flush would reach SSE clients only once the rows were in.
+    // this thread, so a scheduled flush would reach SSE clients only once the rows were in. The
+    // write travels while the persist locks its rows, and the blocks go in once it is logged; a
+    // failed write is retried by the flush of `complete`, which keeps the order.
     this.stage(data, writer, 'persisting');
-    try {
-      await writer.flush();
-    } catch (error) {
-      log.warn({ err: error }, 'persisting status not flushed; the next flush retries');
-    }
+    context.persistingLogged = writer
+      .flush()
+      .catch((error: unknown) => log.warn({ err: error }, 'persisting status not flushed; the next flush retries'));
     const ended = await runs.end(data.generationId, outcome, context).catch(async (error: unknown) => {
       if (error instanceof GenerationGone) {
         await runs.end(data.generationId, endedBecause('canvas_deleted'), context);
@@ -174,7 +172,7 @@ export class GenerationRunner {
     const final =
       error instanceof UnrecoverableError ||
       error instanceof ModelUnavailableError ||
-      error instanceof ModelContentFiltered ||
+      error instanceof CanvasTurnStoppedEarly ||
       error instanceof BudgetExceededError ||
       job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     log.warn({ err: error, attempt: job.attemptsMade + 1, final }, 'generation attempt failed');
@@ -184,12 +182,14 @@ export class GenerationRunner {
         ? 'llm_unavailable'
         : error instanceof BudgetExceededError
           ? 'budget_exceeded'
-          : error instanceof ModelContentFiltered
+          : error instanceof CanvasTurnStoppedEarly
             ? error.code
             : 'generation_failed';
     // Every viewer reads the event and the row: a fixed text, never the cause's message (provider
-    // text, SQL parameters); the cause went to the log, redacted (0073).
-    return { status: 'failed', code, message: generationErrorMessage(code) };
+    // text, SQL parameters); the cause went to the log, redacted (0073). An answer the provider
+    // stopped early keeps its usage: the call was paid for.
+    const usage = error instanceof CanvasTurnStoppedEarly ? error.usage : undefined;
+    return { status: 'failed', code, message: generationErrorMessage(code), ...(usage ? { usage } : {}) };
   }
 
   /** Runs the agent: its blocks stream to the SSE log as they come; the outcome says what to keep. */

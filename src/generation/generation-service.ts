@@ -1,6 +1,6 @@
 import type { BudgetDoor } from '../runs/budget-door';
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis';
 import type { Config, Tier } from '../../config';
 import { checkPrompt } from '../ai/prompt-guard';
 import { AppError, forbidden, notFound } from '../lib/errors';
@@ -36,7 +36,7 @@ export class GenerationService {
   constructor(
     private readonly deps: {
       config: Config;
-      redis: Redis;
+      redis: RedisClient;
       repos: Repositories;
       queues: QueueRegistry;
       events: GenerationEventLog;
@@ -91,27 +91,20 @@ export class GenerationService {
       if (winner) return this.replay(winner, input.canvasId);
     }
 
-    // The row, its run and the first event are independent writes: together (one wait, not
-    // three). The job goes last: its worker reads the row and continues the log after `queued`.
-    const [created, run, appended] = await Promise.allSettled([
-      repos.generations.create({
-        id: generationId,
-        canvasId: input.canvasId,
-        userId: input.user.id,
-        prompt: input.prompt,
-        afterId: input.afterId ?? null,
-      }),
-      this.deps.runs.create({ id: generationId, userId: input.user.id }),
+    // The row with its run (one statement) and the first event are independent writes: together,
+    // one wait. The job goes last: its worker reads the row and continues the log after `queued`.
+    const [created, appended] = await Promise.allSettled([
+      repos.generations.createWithRun(
+        { id: generationId, canvasId: input.canvasId, userId: input.user.id, prompt: input.prompt, afterId: input.afterId ?? null },
+        this.deps.runs.row({ id: generationId, userId: input.user.id }),
+      ),
       this.deps.events.append(generationId, 1, { type: 'status', generationId, stage: 'queued' }),
     ]);
-    if (created.status === 'rejected' || run.status === 'rejected') {
-      // Half recorded: a run without its row must not wait for the reaper, and a row without its
-      // run (which the reaper would never see) is failed here.
-      if (run.status === 'fulfilled') await this.endUnqueued(generationId, 'generation_failed');
-      else await this.failRunless(generationId);
+    if (created.status === 'rejected') {
+      // Neither the row nor its run was written: only the slot, the key and the reservation go back.
       await this.giveBack(input.user.id, generationId, idemKey);
       await this.deps.budget.releaseUnused(ticket);
-      throw created.status === 'rejected' ? created.reason : (run as PromiseRejectedResult).reason;
+      throw created.reason;
     }
     try {
       if (appended.status === 'rejected') throw appended.reason;
@@ -139,20 +132,6 @@ export class GenerationService {
     } catch (error) {
       // The start's own error is the one the caller gets; the reaper ends this run later.
       this.deps.logger.warn({ err: error, generationId }, 'run of a failed start not ended; the reaper ends it');
-    }
-  }
-
-  /** Fails a generation row whose run could not be recorded (nothing else would ever end it). */
-  private async failRunless(generationId: string): Promise<void> {
-    const code = 'generation_failed';
-    try {
-      await this.deps.repos.generations.endIfActive(generationId, {
-        status: 'failed',
-        errorCode: code,
-        errorMessage: generationErrorMessage(code),
-      });
-    } catch (error) {
-      this.deps.logger.warn({ err: error, generationId }, 'generation without a run not failed; it stays queued');
     }
   }
 
@@ -205,22 +184,30 @@ export class GenerationService {
    * Undoes a completed generation (the caller is an editor of the canvas): removes its blocks no
    * person has edited since (every one with `force`), marks it `undone` and writes the audit row in
    * one transaction, then tells the room which blocks went and which were kept. 404 when it is not a
-   * generation of this canvas, 409 when it was undone already or has not completed.
+   * generation of this canvas, 409 when it was undone already or has not completed, and 409
+   * `edited_blocks` (nothing changed) when `askIfEdited` is set and some of its blocks were edited.
    */
   async undo(input: {
     userId: string;
     canvasId: string;
     generationId: string;
     force?: boolean;
+    askIfEdited?: boolean;
   }): Promise<{ generationId: string; blockIds: string[]; keptBlockIds: string[] }> {
     const { repos } = this.deps;
     const { userId, canvasId, generationId } = input;
     // Its broadcast may still be due: it sends from this copy without reading the row (0157).
-    const undone = await repos.generations.undo({ generationId, canvasId, actorId: userId, force: input.force ?? false }, () =>
+    const force = input.force ?? false;
+    const askIfEdited = !force && (input.askIfEdited ?? false);
+    const undone = await repos.generations.undo({ generationId, canvasId, actorId: userId, force, askIfEdited }, () =>
       this.deps.events.forgetBlocks(generationId),
     );
     if (!undone.undone) {
       if (undone.reason === 'not_found') throw notFound('Generation');
+      if (undone.reason === 'edited')
+        throw new AppError(409, 'edited_blocks', 'People have edited blocks of this generation since; keep them, or undo with force', {
+          editedBlockIds: undone.editedBlockIds,
+        });
       if (undone.reason === 'already_undone') throw new AppError(409, 'already_undone', 'This generation was already undone');
       throw new AppError(409, 'generation_not_completed', `Only a completed generation can be undone (it is ${undone.status})`);
     }

@@ -14,6 +14,7 @@ import { errorHandler, notFoundHandler } from './middleware/error-handler';
 import { metricsAuthorized } from '../observability/metrics';
 import { apiCors } from './middleware/cors';
 import { httpMetrics } from './middleware/http-metrics';
+import { httpTracing } from './middleware/tracing';
 import { rejectNulCharacters } from './middleware/reject-nul';
 import { recordRequestOrigin } from './middleware/request-origin';
 import { redactError } from '../lib/redact-error';
@@ -33,6 +34,7 @@ export function createHttpApp(ctx: ApiContext): Express {
   app.set('trust proxy', ctx.config.trustProxy);
   app.use(helmet());
   app.use(httpMetrics(ctx.metrics));
+  app.use(httpTracing());
   app.use(
     pinoHttp({
       logger: ctx.logger.child({ component: 'http' }),
@@ -138,7 +140,7 @@ async function readinessOf(
 }
 
 /** Switchboard's version: the nearest package.json above this file (src/ or the .build bundle). */
-function packageVersion(): string {
+export function packageVersion(): string {
   let dir = __dirname;
   while (!existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
   try {

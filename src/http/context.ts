@@ -1,10 +1,11 @@
 import type { ProviderProbe } from '../ai/provider-probe';
 import type { BudgetDoor } from '../runs/budget-door';
 import type { ApprovalService } from '../assistant/approvals';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis';
 import type { Config } from '../../config';
 import type { ChatCancels } from '../assistant/chat-cancel';
 import type { ChatService } from '../assistant/chat-service';
+import type { DeviceRegistry } from '../devices/device-registry';
 import type { AgentService } from '../agents/agent-service';
 import type { JourneyService } from '../agents/journey';
 import type { OAuthService } from '../agents/oauth-service';
@@ -33,7 +34,7 @@ import type { StreamSources } from './streams/sources';
 export interface ApiContext {
   config: Config;
   logger: Logger;
-  redis: Redis;
+  redis: RedisClient;
   repos: Repositories;
   tokens: TokenSettings;
   /** API keys: create, list, revoke (their checks run through `tokens`). */
@@ -56,6 +57,8 @@ export interface ApiContext {
   journeys: JourneyService;
   /** Background agent configs, manual runs, runs waiting for devices. */
   agents: AgentService;
+  /** Which of a user's devices are online (read from Redis; the API never writes presence here). */
+  devices: Pick<DeviceRegistry, 'onlineDevices'>;
   /** OAuth connections of cloud agents (authorize, callback, refresh). */
   oauth: OAuthService;
   /** Saved flows: CRUD with validated definitions. */

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
-import type { Redis } from 'ioredis';
+import { pipelineByKey, type RedisClient } from '../lib/redis';
 import { AppError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import { redactError } from '../lib/redact-error';
@@ -80,7 +80,7 @@ export class SseStreams {
 
   constructor(
     private readonly deps: {
-      redis: Redis;
+      redis: RedisClient;
       keyPrefix: string;
       maxPerUser: number;
       logger: Logger;
@@ -257,9 +257,12 @@ export class SseStreams {
   }
 
   private flushReleases(): void {
-    const pipeline = this.deps.redis.pipeline();
-    for (const { leaseKey, leaseId } of this.releasing.splice(0)) pipeline.zrem(leaseKey, leaseId);
-    pipeline.exec().catch((error: unknown) => this.log.warn({ err: error }, 'stream leases not released; they expire on their own'));
+    pipelineByKey(
+      this.deps.redis,
+      this.releasing.splice(0),
+      (stream) => stream.leaseKey,
+      (pipeline, { leaseKey, leaseId }) => pipeline.zrem(leaseKey, leaseId),
+    ).catch((error: unknown) => this.log.warn({ err: error }, 'stream leases not released; they expire on their own'));
   }
 
   private startTimer(): void {
@@ -275,12 +278,14 @@ export class SseStreams {
 
   /** One pass over every open stream: a comment line to keep proxies from closing it, and its lease. */
   private beat(): void {
-    const pipeline = this.deps.redis.pipeline();
-    for (const stream of this.open) {
-      stream.res.write(': ping\n\n');
-      this.scripts.queueSseLeaseRefresh(pipeline, { leases: stream.leaseKey }, { leaseId: stream.leaseId, leaseMs: LEASE_MS });
-    }
-    pipeline.exec().catch((error: unknown) => this.log.warn({ err: error }, 'stream leases not refreshed; the next ping refreshes them'));
+    for (const stream of this.open) stream.res.write(': ping\n\n');
+    pipelineByKey(
+      this.deps.redis,
+      [...this.open],
+      (stream) => stream.leaseKey,
+      (pipeline, stream) =>
+        this.scripts.queueSseLeaseRefresh(pipeline, { leases: stream.leaseKey }, { leaseId: stream.leaseId, leaseMs: LEASE_MS }),
+    ).catch((error: unknown) => this.log.warn({ err: error }, 'stream leases not refreshed; the next ping refreshes them'));
   }
 }
 

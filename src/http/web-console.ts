@@ -62,6 +62,26 @@ const consoleCsp: RequestHandler = helmet.contentSecurityPolicy({
 });
 
 /**
+ * The embed preview's policy: what a site embedding the widget allows it (its shadow root carries
+ * its own `<style>`, hence `'unsafe-inline'` for styles only), and framed by the console alone.
+ */
+const embedPreviewCsp: RequestHandler = helmet.contentSecurityPolicy({
+  useDefaults: false,
+  directives: {
+    defaultSrc: ["'self'"],
+    baseUri: ["'self'"],
+    scriptSrc: ["'self'"],
+    scriptSrcAttr: ["'none'"],
+    styleSrc: ["'self'", "'unsafe-inline'"],
+    imgSrc: ["'self'", 'data:'],
+    connectSrc: ["'self'"],
+    objectSrc: ["'none'"],
+    formAction: ["'self'"],
+    frameAncestors: ["'self'"],
+  },
+});
+
+/**
  * The web console: `GET /` answers its page, `/console/*` its modules and styles,
  * `/console/sdk/*` the client SDK's browser build, and `/console/vendor/*` the Socket.IO client
  * bundle (the Socket.IO server runs with `serveClient: false`, and engine.io owns every path under
@@ -77,6 +97,12 @@ export function webConsoleRouter(options: { dir?: string; sdkDir?: string } = {}
   router.get('/', consoleCsp, (_req, res) => {
     res.setHeader('Cache-Control', 'no-cache');
     res.sendFile(path.join(dir, 'index.html'));
+  });
+  // A page of this origin that loads /embed.js with the token in its fragment (never sent to a server).
+  router.get('/console/embed-preview.html', embedPreviewCsp, (_req, res) => {
+    res.setHeader('Cache-Control', 'no-cache');
+    res.setHeader('X-Frame-Options', 'SAMEORIGIN');
+    res.sendFile(path.join(dir, 'embed-preview.html'));
   });
   router.use(
     '/console/sdk',

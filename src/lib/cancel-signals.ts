@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { duplicateRedis, isCluster, pipelineByKey, type RedisClient } from './redis';
 import type { Logger } from './logger';
 import { redisKeys } from './redis-keys';
 
@@ -32,18 +32,26 @@ export interface CancelWatch {
  * each worker process holds one subscriber connection and aborts the local `AbortController` of
  * the operation named. The database row stays the truth about whether the operation ended; this is
  * only the fast path that stops a model stream within milliseconds.
+ *
+ * On a Redis Cluster the channel is a sharded one (`SPUBLISH`, `SSUBSCRIBE`; Redis 7): ioredis
+ * says when its sharded subscriber is back and subscribed after losing its node
+ * (`subscribersReady`), which is when the watched keys must be read again; it tells nothing when
+ * the connection of a plain cluster subscription is replaced.
  */
 export class CancelSignals {
   private readonly channel: string;
   private readonly watching = new Map<string, Set<AbortController>>();
-  private subscriber?: Redis;
+  private subscriber?: RedisClient;
+  /** Sharded pub/sub: on a Redis Cluster (see the class comment). */
+  private readonly sharded: boolean;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keyPrefix: string,
     private readonly logger?: Logger,
   ) {
     this.channel = redisKeys(keyPrefix).cancelChannel();
+    this.sharded = isCluster(redis);
   }
 
   private key(kind: CancelKind, id: string) {
@@ -52,7 +60,14 @@ export class CancelSignals {
 
   /** Records the request and tells every listening process. */
   async request(kind: CancelKind, id: string): Promise<void> {
-    await this.redis.multi().set(this.key(kind, id), '1', 'EX', REQUEST_TTL_SECONDS).publish(this.channel, `${kind}:${id}`).exec();
+    if (!this.sharded) {
+      await this.redis.multi().set(this.key(kind, id), '1', 'EX', REQUEST_TTL_SECONDS).publish(this.channel, `${kind}:${id}`).exec();
+      return;
+    }
+    // The key and the sharded channel are in different slots, so two commands (a MULTI is one
+    // slot's): the mark first, so a listener that misses the message still reads it.
+    await this.redis.set(this.key(kind, id), '1', 'EX', REQUEST_TTL_SECONDS);
+    await this.redis.spublish(this.channel, `${kind}:${id}`);
   }
 
   /** Whether a cancel was requested (within the last hour). */
@@ -66,16 +81,21 @@ export class CancelSignals {
    */
   async listen(): Promise<void> {
     if (this.subscriber) return;
-    const subscriber = this.redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, lazyConnect: true });
+    const subscriber = duplicateRedis(
+      this.redis,
+      { enableOfflineQueue: true, maxRetriesPerRequest: null, lazyConnect: true },
+      { shardedSubscribers: this.sharded },
+    );
     this.subscriber = subscriber;
-    subscriber.on('message', (_channel: string, message: string) => {
+    subscriber.on(this.sharded ? 'smessage' : 'message', (_channel: string, message: string) => {
       const split = message.indexOf(':');
       this.abortLocal(message.slice(0, split) as CancelKind, message.slice(split + 1));
     });
     subscriber.on('ready', () => void this.recheckAll());
+    if (this.sharded) subscriber.on('subscribersReady', () => void this.recheckAll());
     subscriber.on('error', (error) => this.logger?.warn({ err: error }, 'cancel subscriber error'));
     await subscriber.connect();
-    await subscriber.subscribe(this.channel);
+    await (this.sharded ? subscriber.ssubscribe(this.channel) : subscriber.subscribe(this.channel));
   }
 
   /**
@@ -115,14 +135,13 @@ export class CancelSignals {
     const names = [...this.watching.keys()];
     if (!names.length) return;
     try {
-      const pipeline = this.redis.pipeline();
-      for (const name of names) {
+      const keyOf = (name: string) => {
         const split = name.indexOf(':');
-        pipeline.exists(this.key(name.slice(0, split) as CancelKind, name.slice(split + 1)));
-      }
-      const results = (await pipeline.exec()) ?? [];
+        return this.key(name.slice(0, split) as CancelKind, name.slice(split + 1));
+      };
+      const results = await pipelineByKey(this.redis, names, keyOf, (pipeline, name) => pipeline.exists(keyOf(name)));
       names.forEach((name, index) => {
-        if (results[index]?.[1] !== 1) return;
+        if (results[index][0]?.[1] !== 1) return;
         const split = name.indexOf(':');
         this.abortLocal(name.slice(0, split) as CancelKind, name.slice(split + 1));
       });

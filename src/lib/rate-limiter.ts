@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis';
 import { AppError } from './errors';
 import { redisKeys } from './redis-keys';
 import { redisScripts, type RedisScripts } from './redis-scripts';
@@ -11,7 +11,7 @@ export class RateLimiter {
   private readonly scripts: RedisScripts;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly keyPrefix: string,
   ) {
     this.scripts = redisScripts(redis);

@@ -4,19 +4,50 @@
  * same key differently lose each other's data, and a rename must happen here, in one place.
  *
  * Redis Cluster: keys that one script, MULTI or multi-key command touches together must hash to
- * one slot. Each family passes the id that groups such keys through {@link slot}; making `slot`
- * return a hash tag (`{id}`) is the whole change, but it renames every key, so a running
- * deployment would lose its windows, leases and logs: do it with a release note, not in passing.
- * BullMQ's own keys live under {@link RedisKeys.bullmqPrefix}; BullMQ names them itself.
+ * one slot. Each family wraps the id that groups such keys in a hash tag through {@link slot}
+ * (`sb:canvas:{c1}:seq` and `sb:canvas:{c1}:log` share a slot), on every deployment, so a single
+ * Redis holds the same layout a cluster does. BullMQ's own keys live under
+ * {@link RedisKeys.bullmqPrefix}, itself a hash tag: BullMQ's scripts touch several keys of a queue.
  */
 
 /**
- * The part of a key that decides its Cluster slot. The id is returned as it is today (no hash
- * tag); returning `` `{${id}}` `` groups every key of the same id into one slot.
+ * The part of a key that decides its Cluster slot: the id as a hash tag, so every key of the same
+ * id lands in one slot.
  */
 function slot(id: string): string {
-  return id;
+  return `{${id}}`;
 }
+
+/**
+ * The Redis Cluster slot of `key` (CRC16 of its hash tag, or of the whole key without one, mod
+ * 16384), as Redis computes it: to group keys by the node that holds them.
+ */
+export function keySlot(key: string): number {
+  const bytes = Buffer.from(key);
+  let start = 0;
+  let end = bytes.length;
+  const open = bytes.indexOf(0x7b);
+  if (open !== -1) {
+    const close = bytes.indexOf(0x7d, open + 1);
+    if (close > open + 1) {
+      start = open + 1;
+      end = close;
+    }
+  }
+  let crc = 0;
+  for (let i = start; i < end; i += 1) crc = ((crc << 8) & 0xffff) ^ CRC16_TABLE[((crc >> 8) ^ bytes[i]) & 0xff];
+  return crc % 16_384;
+}
+
+/** CRC16-CCITT (XMODEM), polynomial 0x1021: the table Redis Cluster's slot hash uses. */
+const CRC16_TABLE = Array.from({ length: 256 }, (_, byte) => {
+  let crc = byte << 8;
+  for (let bit = 0; bit < 8; bit += 1) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  return crc;
+});
+
+/** How many sorted sets the open budget reservations are spread over. */
+export const BUDGET_OPEN_SHARDS = 16;
 
 /** The key and channel names of one deployment (one key prefix). */
 export class RedisKeys {
@@ -62,9 +93,19 @@ export class RedisKeys {
     return `${this.prefix}:budget:${slot(userId)}:x:${reservationId}`;
   }
 
-  /** Sorted set of every open reservation (`userId|reservationId|hourWindow|monthWindow`), scored by its deadline (ms). */
-  budgetOpen(): string {
-    return `${this.prefix}:budget:open`;
+  /**
+   * One of {@link BUDGET_OPEN_SHARDS} sorted sets of the open reservations
+   * (`userId|reservationId|hourWindow|monthWindow`), scored by deadline (ms). A user's reservations
+   * sit in the shard of their user id, so every model call writes one of several keys (several
+   * cluster slots), never one global key; the reaper reads every shard.
+   */
+  budgetOpen(shard: number): string {
+    return `${this.prefix}:budget:open:${slot(`budget-open-${shard}`)}`;
+  }
+
+  /** The shard of `budgetOpen` holding `userId`'s reservations. */
+  budgetOpenShard(userId: string): number {
+    return keySlot(userId) % BUDGET_OPEN_SHARDS;
   }
 
   /** Consecutive failed API-key attempts (`fails`) or the back-off lock (`lock`) of a client (`ipId`: a hash of the IP); TTL 24 h / the lock. */
@@ -220,9 +261,12 @@ export class RedisKeys {
     return `${this.prefix}:sio:session:${slot(pid)}`;
   }
 
-  /** Prefix of every BullMQ key (queues, jobs, locks); BullMQ names what follows. */
+  /**
+   * Prefix of every BullMQ key (queues, jobs, locks); BullMQ names what follows. A hash tag: a
+   * BullMQ script touches several keys of a queue (and a flow, of several queues) at once.
+   */
   bullmqPrefix(): string {
-    return `${this.prefix}:bull`;
+    return `${slot(this.prefix)}:bull`;
   }
 
   // ── Pub/sub channels (hold nothing) ──────────────────────────────────────

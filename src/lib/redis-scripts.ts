@@ -1,11 +1,12 @@
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import type { RedisClient } from './redis';
 
 /**
  * Every Lua script the server runs, each defined once per connection with ioredis
  * `defineCommand` (sent as EVALSHA; EVAL only the first time on a socket), behind a typed wrapper
  * that names its keys and arguments and parses its reply. Callers never touch `eval` or a
  * command by name. Key names come from `redis-keys.ts`; the keys one script touches share the
- * id that `slot` there groups, so a script stays valid on Redis Cluster once hash tags are on.
+ * hash tag that `slot` there gives them, so every script runs on a Redis Cluster as on one server.
  */
 
 /** A script as ioredis `defineCommand` takes it, and the command name it gets. */
@@ -28,7 +29,9 @@ interface ScriptDefinition {
  * With the fourth key, each event is also added to the adapter's stream as its room event record
  * (fields `nsp`, `room`, `event`, `payload`, no `uid`; format in redis-streams-adapter.ts), in the
  * same call: one write, and the stream holds a canvas's events in seq order. All of a call's events
- * reach a reading node in one read. On Redis Cluster that key is in another slot than the canvas's.
+ * reach a reading node in one read. On a Redis Cluster that key is in another slot than the
+ * canvas's, so there the script runs with three keys and the caller adds the records after it
+ * (canvas-log.ts).
  */
 const CANVAS_APPEND_LUA = `
 if redis.call('EXISTS', KEYS[3]) == 1 then return {} end
@@ -408,19 +411,19 @@ export type BudgetReserveReply =
       refused: { window: 'hour' | 'month'; dimension: (typeof BUDGET_DIMENSIONS)[number]; limit: number; used: number; reserved: number };
     };
 
-const defined = new WeakMap<Redis, RedisScripts>();
+const defined = new WeakMap<RedisClient, RedisScripts>();
 
 /**
  * The scripts on one connection. Get it with {@link redisScripts}: every script is defined on the
  * connection the first time (so pipelines made from it have them too), once per connection.
  */
 export class RedisScripts {
-  private constructor(private readonly redis: Redis) {
+  private constructor(private readonly redis: RedisClient) {
     for (const { command, numberOfKeys, lua } of Object.values(SCRIPTS)) redis.defineCommand(command, { numberOfKeys, lua });
   }
 
   /** The scripts of `redis`, defining them on first use. */
-  static of(redis: Redis): RedisScripts {
+  static of(redis: RedisClient): RedisScripts {
     let scripts = defined.get(redis);
     if (!scripts) defined.set(redis, (scripts = new RedisScripts(redis)));
     return scripts;
@@ -650,7 +653,7 @@ export class RedisScripts {
 }
 
 /** The scripts of `redis`, defined on it on first use. */
-export function redisScripts(redis: Redis): RedisScripts {
+export function redisScripts(redis: RedisClient): RedisScripts {
   return RedisScripts.of(redis);
 }
 

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { duplicateRedis, type RedisClient } from './redis';
 import { streamIdBefore, type Frame, type Framer, type StreamEntry, type StreamFollower } from './stream-follower';
 import type { StreamSignal } from './stream-signal';
 
@@ -8,8 +8,13 @@ import type { StreamSignal } from './stream-signal';
  * consumers that are few and bounded (agent runs); HTTP streams go through `followLog`, which
  * shares the process's one `StreamFollower`.
  */
-export async function* followStream(redis: Redis, key: string, fromId: string, signal: AbortSignal): AsyncGenerator<[string, string]> {
-  const blocking = redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null });
+export async function* followStream(
+  redis: RedisClient,
+  key: string,
+  fromId: string,
+  signal: AbortSignal,
+): AsyncGenerator<[string, string]> {
+  const blocking = duplicateRedis(redis, { enableOfflineQueue: true, maxRetriesPerRequest: null });
   const abort = () => blocking.disconnect();
   signal.addEventListener('abort', abort, { once: true });
   let last = fromId;
@@ -100,7 +105,7 @@ export async function* mapYields<T, U, R>(source: AsyncGenerator<T, R>, map: (va
  * entry) is handed that terminal entry again, so it too learns the stream is over.
  */
 export async function* followLog(options: {
-  redis: Redis;
+  redis: RedisClient;
   follower: StreamFollower;
   key: string;
   afterId: string;
@@ -124,11 +129,15 @@ export async function* followLog(options: {
     }
     if (page.length < REPLAY_PAGE) break;
   }
-  const [tail] = await redis.xrevrange(key, '+', '-', 'COUNT', 1);
-  // A terminal entry at or before the cursor: the client asked from past the end.
-  if (tail && !streamIdBefore(last, tail[0]) && isTerminal(tail[1][1])) {
-    yield [tail[0], tail[1][1]];
-    return;
+  // A terminal entry at or before the cursor: the client asked from past the end. Only a cursor
+  // the replay did not move can be there (an entry it read was not terminal, and nothing sorts
+  // before the first entry), so a stream read from the start or past a replayed entry skips the read.
+  if (last === options.afterId && last !== '0') {
+    const [tail] = await redis.xrevrange(key, '+', '-', 'COUNT', 1);
+    if (tail && !streamIdBefore(last, tail[0]) && isTerminal(tail[1][1])) {
+      yield [tail[0], tail[1][1]];
+      return;
+    }
   }
   if (options.live) {
     const { live } = options;
@@ -262,7 +271,7 @@ function pushLive(
  */
 export class JsonEventLog<E> {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keyOf: (id: string) => string,
     readonly isTerminal: (event: E) => boolean,
     private readonly ttlSeconds = 3_600,
@@ -274,9 +283,41 @@ export class JsonEventLog<E> {
     return this.keyOf(id);
   }
 
-  async append(id: string, event: E): Promise<void> {
+  /** Events appended in this turn of the event loop and not yet written, by key. */
+  private readonly unwritten = new Map<string, { values: string[]; written: Promise<void> }>();
+
+  /**
+   * Appends `event`; resolves once it is stored. Events appended to one log in the same turn of the
+   * event loop (the deltas of one read from the model) are written together: one MULTI with an
+   * XADD each, in order, and one EXPIRE, so a burst costs one round trip instead of one per event.
+   */
+  append(id: string, event: E): Promise<void> {
     const key = this.keyOf(id);
-    await this.redis.multi().xadd(key, '*', 'e', JSON.stringify(event)).expire(key, this.ttlSeconds).exec();
+    const value = JSON.stringify(event);
+    const batch = this.unwritten.get(key);
+    if (batch) {
+      batch.values.push(value);
+      return batch.written;
+    }
+    const values = [value];
+    const written = new Promise<void>((resolve, reject) => {
+      setImmediate(() => {
+        // Later appends start a batch of their own, written after this one on the same connection.
+        this.unwritten.delete(key);
+        const multi = this.redis.multi();
+        for (const entry of values) multi.xadd(key, '*', 'e', entry);
+        multi
+          .expire(key, this.ttlSeconds)
+          .exec()
+          .then((results) => {
+            const failed = results?.find(([error]) => error)?.[0];
+            if (failed) reject(failed);
+            else resolve();
+          }, reject);
+      });
+    });
+    this.unwritten.set(key, { values, written });
+    return written;
   }
 
   /** Whether the log already holds its terminal event (the last one written). */

@@ -33,3 +33,23 @@ export function storableHeader(value: string | undefined): string | null {
   const cleaned = toStorableText(value.replace(/[\u0000-\u001f\u007f]/g, '')).slice(0, MAX_USER_AGENT);
   return cleaned || null;
 }
+
+/**
+ * A value kept for the rest of the request being served, so the steps of one request read a fact
+ * once (the user's plan: the session check reads it, the feature gates and the budget door use
+ * it). Outside a request (a worker, a socket, the CLI) nothing is kept: `get` answers undefined.
+ */
+export function perRequest<V>(): { get(): V | undefined; set(value: V): void } {
+  // Keyed by the request's own store object: gone with the request, never shared between two.
+  const values = new WeakMap<RequestOrigin, V>();
+  return {
+    get: () => {
+      const store = storage.getStore();
+      return store && values.get(store);
+    },
+    set: (value) => {
+      const store = storage.getStore();
+      if (store) values.set(store, value);
+    },
+  };
+}

@@ -1,4 +1,6 @@
-import type { Redis } from 'ioredis';
+import type { Cluster } from 'ioredis';
+import { keySlot } from './redis-keys';
+import { duplicateRedis, isCluster, type RedisClient } from './redis';
 
 /** Entries of one Redis stream as `[entryId, firstFieldValue]`, in stream order. */
 export type StreamEntry = [id: string, value: string];
@@ -31,7 +33,12 @@ interface FollowedKey {
   /** Where the next XREAD of this key starts: never past any subscriber's `last`. */
   cursor: string;
   subscribers: Set<Subscriber>;
+  /** On a cluster lane: the key's hash slot (one `XREAD` may only name keys of one slot). */
+  slot: number;
 }
+
+/** An `XREAD` reply: each key with its entries (`[id, [field, value, …]]`), or null when none came. */
+type XReadReply = Array<[string, Array<[string, string[]]>]> | null;
 
 /** `a < b` for stream ids `ms-seq` (a bare `ms` counts as `ms-0`). */
 export function streamIdBefore(a: string, b: string): boolean {
@@ -48,6 +55,11 @@ export const FOLLOWER_CONNECTION_NAME = 'switchboard-stream-follower';
 
 const BLOCK_MS = 5_000;
 const COUNT = 500;
+/**
+ * A cluster lane whose keys span several slots reads them all without blocking, then, when nothing
+ * came, blocks this long on one slot's keys: the most an entry of another slot waits beyond a read.
+ */
+export const SLOT_POLL_MS = 10;
 
 /**
  * One reader per process for every followed Redis stream (decision 0070): a
@@ -57,10 +69,18 @@ const COUNT = 500;
  * When a subscription needs a key the pending read does not cover (a new key, or an earlier
  * cursor), the read is cut short with `CLIENT UNBLOCK` and re-issued with the new key set.
  * A Redis outage only pauses delivery: the loop reconnects and reads on from each key's cursor.
+ *
+ * On a Redis Cluster one `XREAD` cannot span keys of several nodes: the follower keeps one lane
+ * per master node (a follower of its own, reading that node's keys on its own connection, and
+ * unblocked through that node), and hands each key to the lane of the node serving its slot. When
+ * the cluster's slots move, each key's subscribers move to their new node's lane with their
+ * cursors. A lane whose keys span several hash slots (one `XREAD` may not) reads each slot's keys
+ * in one pipeline and waits at most `SLOT_POLL_MS` between reads when idle. A single Redis keeps
+ * the one reader and its one read (decision 0259).
  */
 export class StreamFollower {
   private readonly keys = new Map<string, FollowedKey>();
-  private connection: Redis | undefined;
+  private connection: RedisClient | undefined;
   private clientId: number | undefined;
   private running = false;
   /** Set when the key set changed since the pending read was issued. */
@@ -70,12 +90,25 @@ export class StreamFollower {
   /** Results of `shared()` checks, by name, while fresh. */
   private readonly checks = new Map<string, { until: number; result: Promise<unknown> }>();
 
-  constructor(private readonly redis: Redis) {}
+  /** On a Redis Cluster: the lane of each master node (`host:port`), created on first use. */
+  private readonly lanes = new Map<string, StreamFollower>();
+
+  /**
+   * `onMisrouted`: a lane's hook, called when its node answers a read with MOVED/ASK (a slot left
+   * it): the cluster follower refreshes the slot table, which moves the key to its new lane.
+   */
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly onMisrouted?: () => void,
+  ) {
+    if (isCluster(redis)) redis.on('refresh', this.rehome);
+  }
 
   /** Open subscriptions (for metrics and tests). */
   get size(): number {
     let count = 0;
     for (const followed of this.keys.values()) count += followed.subscribers.size;
+    for (const lane of this.lanes.values()) count += lane.size;
     return count;
   }
 
@@ -87,23 +120,37 @@ export class StreamFollower {
   subscribe(key: string, afterId: string, deliver: Deliver, framer?: Framer): () => void {
     if (this.closed) throw new Error('StreamFollower is closed');
     const subscriber: Subscriber = { last: afterId, deliver, framer };
+    // On a cluster the subscriber goes to its node's lane, and moves lanes as itself when its slot
+    // moves: unsubscribing finds it wherever it is, so a subscription costs what it costs on one Redis.
+    (isCluster(this.redis) ? this.laneOf(this.redis, key) : this).add(key, subscriber);
+    return () => {
+      if (this.remove(key, subscriber)) return;
+      for (const lane of this.lanes.values()) if (lane.remove(key, subscriber)) return;
+    };
+  }
+
+  /** Follows `key` for `subscriber` from its `last` (this follower reads the key). */
+  private add(key: string, subscriber: Subscriber): void {
     let followed = this.keys.get(key);
     if (!followed) {
-      followed = { cursor: afterId, subscribers: new Set() };
+      followed = { cursor: subscriber.last, subscribers: new Set(), slot: this.onMisrouted ? keySlot(key) : 0 };
       this.keys.set(key, followed);
       this.changed();
-    } else if (streamIdBefore(afterId, followed.cursor)) {
-      followed.cursor = afterId;
+    } else if (streamIdBefore(subscriber.last, followed.cursor)) {
+      followed.cursor = subscriber.last;
       this.changed();
     }
     followed.subscribers.add(subscriber);
     this.start();
-    return () => {
-      const current = this.keys.get(key);
-      if (!current?.subscribers.delete(subscriber)) return;
-      // The key leaves the read set at the next read; no need to interrupt the pending one.
-      if (!current.subscribers.size) this.keys.delete(key);
-    };
+  }
+
+  /** Drops `subscriber` of `key` if this follower holds it; whether it did. */
+  private remove(key: string, subscriber: Subscriber): boolean {
+    const current = this.keys.get(key);
+    if (!current?.subscribers.delete(subscriber)) return false;
+    // The key leaves the read set at the next read; no need to interrupt the pending one.
+    if (!current.subscribers.size) this.keys.delete(key);
+    return true;
   }
 
   /**
@@ -126,7 +173,41 @@ export class StreamFollower {
     this.closed = true;
     this.keys.clear();
     this.connection?.disconnect();
+    if (isCluster(this.redis)) this.redis.off('refresh', this.rehome);
+    await Promise.all([...this.lanes.values()].map((lane) => lane.close()));
+    this.lanes.clear();
   }
+
+  /** Cluster: the lane of the master serving `key`'s slot. */
+  private laneOf(cluster: Cluster, key: string): StreamFollower {
+    const nodeKey = cluster.slots[keySlot(key)]?.[0];
+    const node = nodeKey === undefined ? undefined : cluster.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === nodeKey);
+    if (!nodeKey || !node) throw new Error(`No Redis Cluster node serves the slot of ${key} yet`);
+    let lane = this.lanes.get(nodeKey);
+    if (!lane) this.lanes.set(nodeKey, (lane = new StreamFollower(node, () => cluster.refreshSlotsCache())));
+    return lane;
+  }
+
+  /**
+   * Cluster: after the slots were refreshed, moves each key whose slot another node now serves to
+   * that node's lane, every subscriber with its own position (nothing is lost or repeated).
+   */
+  private readonly rehome = (): void => {
+    if (this.closed || !isCluster(this.redis)) return;
+    for (const lane of this.lanes.values()) {
+      for (const [key, followed] of lane.keys) {
+        let target: StreamFollower;
+        try {
+          target = this.laneOf(this.redis, key);
+        } catch {
+          continue;
+        }
+        if (target === lane) continue;
+        lane.keys.delete(key);
+        for (const subscriber of followed.subscribers) target.add(key, subscriber);
+      }
+    }
+  };
 
   private changed(): void {
     this.stale = true;
@@ -157,6 +238,12 @@ export class StreamFollower {
     while (this.keys.size && !this.closed) {
       try {
         const connection = await this.connect();
+        const slots = this.onMisrouted ? this.slotGroups() : undefined;
+        if (slots && slots.length > 1) {
+          await this.readSlots(connection, slots);
+          failures = 0;
+          continue;
+        }
         const keys = [...this.keys.keys()];
         const cursors = keys.map((key) => this.keys.get(key)!.cursor);
         this.stale = false;
@@ -169,14 +256,90 @@ export class StreamFollower {
         }
         failures = 0;
         for (const [key, entries] of result ?? []) this.fanOut(key, cursors[keys.indexOf(key)], entries);
-      } catch {
+      } catch (error) {
         if (this.closed) return;
+        if (this.onMisrouted && /^(MOVED|ASK) /.test((error as Error).message ?? '')) this.onMisrouted();
         // Connection lost or refused: the id changes on reconnect; read again from the cursors.
         this.clientId = undefined;
         failures += 1;
         await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** failures, 2_000)));
       }
     }
+  }
+
+  /** Cluster lane: the followed keys grouped by hash slot. */
+  private slotGroups(): string[][] {
+    const groups = new Map<number, string[]>();
+    for (const [key, followed] of this.keys) {
+      const group = groups.get(followed.slot);
+      if (group) group.push(key);
+      else groups.set(followed.slot, [key]);
+    }
+    return [...groups.values()];
+  }
+
+  /**
+   * The slot whose entries came last: the short blocking read waits on it, so a slot that streams
+   * (a generation being written) is read the moment it is written, not at the next poll.
+   */
+  private liveSlot: number | undefined;
+  /** Which slot group the short blocking read waits on while no followed slot has had entries. */
+  private turn = 0;
+
+  /**
+   * Cluster lane with keys of several slots (Redis refuses an `XREAD` across slots): one pipeline
+   * of non-blocking reads, one per slot, on the lane's one connection; when none brings anything,
+   * one read blocks for at most `SLOT_POLL_MS` (cut short like the long read when the key set
+   * changes) on the slot that last brought entries (in turn while none has). An idle lane thus
+   * costs one pipeline of one `XREAD` per followed slot every `SLOT_POLL_MS`; an entry of the slot
+   * that streams is read as it is written, one of another slot waits at most `SLOT_POLL_MS` beyond
+   * a round trip.
+   */
+  private async readSlots(connection: RedisClient, groups: string[][]): Promise<void> {
+    const cursors = new Map<string, string>();
+    for (const [key, followed] of this.keys) cursors.set(key, followed.cursor);
+    const startsOf = (keys: string[]): string[] => keys.map((key) => cursors.get(key)!);
+    this.stale = false;
+    const pipeline = connection.pipeline();
+    for (const keys of groups) pipeline.xread('COUNT', COUNT, 'STREAMS', ...keys, ...startsOf(keys));
+    const replies = (await pipeline.exec()) ?? [];
+    let read = false;
+    let failure: Error | undefined;
+    for (const [error, result] of replies) {
+      if (error) {
+        failure ??= error;
+        continue;
+      }
+      read = this.fanOutRead(result as XReadReply, cursors) || read;
+    }
+    // Entries of the other slots are delivered first; a MOVED/ASK then takes the error path.
+    if (failure) throw failure;
+    if (read || this.stale || this.closed) return;
+    let keys = this.liveSlot === undefined ? undefined : groups.find((group) => this.keys.get(group[0])?.slot === this.liveSlot);
+    if (!keys) {
+      this.turn = (this.turn + 1) % groups.length;
+      keys = groups[this.turn];
+    }
+    this.reading = true;
+    let result: XReadReply;
+    try {
+      result = await connection.xread('COUNT', COUNT, 'BLOCK', SLOT_POLL_MS, 'STREAMS', ...keys, ...startsOf(keys));
+    } finally {
+      this.reading = false;
+    }
+    this.fanOutRead(result, cursors);
+  }
+
+  /** Fans out one slot's `XREAD` reply; whether it brought entries (its slot is then the live one). */
+  private fanOutRead(result: XReadReply, cursors: Map<string, string>): boolean {
+    let read = false;
+    for (const [key, entries] of result ?? []) {
+      if (!entries.length) continue;
+      read = true;
+      this.liveSlot = this.keys.get(key)?.slot ?? this.liveSlot;
+      this.fanOut(key, cursors.get(key)!, entries);
+    }
+    return read;
   }
 
   /**
@@ -227,11 +390,12 @@ export class StreamFollower {
     }
   }
 
-  private async connect(): Promise<Redis> {
+  private async connect(): Promise<RedisClient> {
+    // A lane of a cluster follower holds a node's own connection (a `Redis`), never the cluster.
     if (!this.connection) {
       // Retries forever while Redis is away, but never replays a read issued before a drop: the
       // loop re-issues it with fresh cursors and the new connection's id.
-      this.connection = this.redis.duplicate({
+      this.connection = duplicateRedis(this.redis, {
         enableOfflineQueue: true,
         maxRetriesPerRequest: null,
         autoResendUnfulfilledCommands: false,

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis';
 import type { Tier, UsageLimits } from '../../config';
 import { RateLimiter } from './rate-limiter';
 
@@ -21,7 +21,7 @@ export class UsageLimiter {
   private readonly windows: RateLimiter;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     keyPrefix: string,
     private readonly tiers: Record<Tier, UsageLimits>,
   ) {

@@ -38,6 +38,7 @@ export function toAgentView(ref: AgentRef) {
     name: agent.name,
     dataTypes: agent.dataTypes,
     promptTemplate: agent.promptTemplate,
+    model: agent.model ?? null,
     scheduleCron: agent.scheduleCron,
     timezone: agent.timezone,
     enabled: agent.enabled,
@@ -260,6 +261,47 @@ export class AgentsRepository {
       .where(and(eq(cloudAgents.id, agentId), eq(cloudAgents.userId, userId), eq(cloudAgents.provider, provider)))
       .returning({ id: cloudAgents.id });
     return rows.length > 0;
+  }
+
+  /**
+   * Detaches the user's cloud agent from its OAuth credential, and deletes the credential (its sealed
+   * tokens) when no other agent of the user uses it. Null when the user has no such agent.
+   */
+  async detachCredential(userId: string, agentId: string): Promise<CloudAgentRow | null> {
+    return this.db.transaction(async (tx) => {
+      const [current] = await tx
+        .select({ credentialId: cloudAgents.credentialId })
+        .from(cloudAgents)
+        .where(and(eq(cloudAgents.id, agentId), eq(cloudAgents.userId, userId)))
+        .for('update');
+      if (!current) return null;
+      const [agent] = await tx
+        .update(cloudAgents)
+        .set({ credentialId: null, status: 'active', updatedAt: new Date() })
+        .where(eq(cloudAgents.id, agentId))
+        .returning();
+      const credentialId = current.credentialId;
+      if (credentialId) {
+        const [stillUsed] = await tx
+          .select({ id: cloudAgents.id })
+          .from(cloudAgents)
+          .where(eq(cloudAgents.credentialId, credentialId))
+          .limit(1);
+        if (!stillUsed)
+          await tx.delete(oauthCredentials).where(and(eq(oauthCredentials.id, credentialId), eq(oauthCredentials.userId, userId)));
+      }
+      return agent;
+    });
+  }
+
+  /** Each local agent of the user with the device it runs on (a bounded read for the devices view). */
+  localAgentDevices(userId: string, limit: number): Promise<Array<{ id: string; name: string; deviceId: string }>> {
+    return this.db
+      .select({ id: localAgents.id, name: localAgents.name, deviceId: localAgents.deviceId })
+      .from(localAgents)
+      .where(eq(localAgents.userId, userId))
+      .orderBy(desc(localAgents.createdAt), desc(localAgents.id))
+      .limit(limit);
   }
 
   /**

@@ -1,4 +1,5 @@
-import { and, asc, desc, eq, gt, isNull, lt, or, sql } from 'drizzle-orm';
+import { randomUUID } from 'node:crypto';
+import { and, asc, desc, eq, gt, isNotNull, isNull, lt, or, sql } from 'drizzle-orm';
 import type { Block, BlockInput, BlockType } from '../schemas/blocks';
 import type { Db, DbOrTx, Tx } from './database';
 import { evenRanks, needsRebalance, rankBetween } from './lexorank';
@@ -190,9 +191,11 @@ export class BlocksRepository {
       whenFull?: 'refuse' | 'truncate';
       /** Called (inside the transaction) when the canvas's ranks were rewritten to make room: see `rebalance`. */
       onRebalanced?: () => void;
+      /** The caller holds the canvas lock already (`lockForGeneration`): the count it read then. */
+      locked?: { count: number };
     },
   ): Promise<Block[]> {
-    const count = await lockCanvas(tx, args.canvasId);
+    const count = args.locked ? args.locked.count : await lockCanvas(tx, args.canvasId);
     const appending = !args.placement.afterId && !args.placement.beforeId;
     if (args.maxBlocks !== undefined) {
       const room = Math.max(0, args.maxBlocks - count);
@@ -214,16 +217,48 @@ export class BlocksRepository {
       ranks = rankBetween(prev, next, args.inputs.length);
     }
     // One statement with ONE parameter, whatever the count: the rows travel as a JSON array that
-    // jsonb_to_recordset expands. Drizzle's builder spent ~27 ms on 200 rows × 8 values.
+    // jsonb_to_recordset expands. Drizzle's builder spent ~27 ms on 200 rows × 8 values. Every
+    // field is chosen here (the ids too), so nothing is returned: the blocks are built from what
+    // was sent, not read back and parsed again (for 200 blocks that read cost as much as the
+    // foreign-key checks).
     const now = new Date().toISOString();
-    const json = JSON.stringify(args.inputs.map((input, index) => ({ type: input.type, content: input.content, rank: ranks[index] })));
-    const result = await tx.execute(sql`
-      insert into blocks (canvas_id, type, content, rank, generation_session_id, created_by, created_at, updated_at)
-      select ${args.canvasId}::uuid, r.type, r.content, r.rank, ${args.generationSessionId}::uuid, ${args.createdBy}::uuid, ${now}::timestamptz, ${now}::timestamptz
-      from jsonb_to_recordset(${json}::jsonb) as r(type text, content jsonb, rank text)
-      returning id, canvas_id, type, content, rank, generation_session_id, created_by, created_at, updated_at`);
-    const rows = rowsOf<RawBlockRow>(result).map(fromRaw);
-    return rows.sort((a, b) => (a.rank < b.rank ? -1 : 1)).map(toBlock);
+    const created: Block[] = args.inputs.map((input, index) => ({
+      id: randomUUID(),
+      canvasId: args.canvasId,
+      type: input.type,
+      content: input.content,
+      rank: ranks[index],
+      generationSessionId: args.generationSessionId,
+      createdBy: args.createdBy,
+      createdAt: now,
+      updatedAt: now,
+    }));
+    const json = JSON.stringify(created.map((block) => ({ id: block.id, type: block.type, content: block.content, rank: block.rank })));
+    await tx.execute(sql`
+      insert into blocks (id, canvas_id, type, content, rank, generation_session_id, created_by, created_at, updated_at)
+      select r.id, ${args.canvasId}::uuid, r.type, r.content, r.rank, ${args.generationSessionId}::uuid, ${args.createdBy}::uuid, ${now}::timestamptz, ${now}::timestamptz
+      from jsonb_to_recordset(${json}::jsonb) as r(id uuid, type text, content jsonb, rank text)`);
+    // Ranks from rankBetween ascend with the inputs: the blocks are in rank order already.
+    return created;
+  }
+
+  /**
+   * A generation's persist step takes its two locks in one statement: the generation's row first,
+   * then its canvas's (the order an undo and a canvas deletion take them). Returns how many blocks
+   * the canvas holds, as `lockCanvas` does, or null when the generation's row is gone (its canvas
+   * was deleted). Call inside a transaction, then pass the count to `insertMany` as `locked`.
+   */
+  async lockForGeneration(tx: Tx, canvasId: string, generationId: string): Promise<number | null> {
+    // The row lock in the EXISTS runs as the canvas row is filtered, before that row is locked; a
+    // sub-select with FOR UPDATE is never turned into a join, so the order holds.
+    const [locked] = rowsOf<{ count: number }>(
+      await tx.execute(sql`
+        select c.block_count as count from canvases c
+        where c.id = ${canvasId}::uuid
+          and exists (select 1 from generations g where g.id = ${generationId}::uuid and g.canvas_id = c.id for update)
+        for update of c`),
+    );
+    return locked ? Number(locked.count) : null;
   }
 
   /**
@@ -278,6 +313,21 @@ export class BlocksRepository {
       if (rows.length) await beforeCommit?.(blockId);
       return rows.length > 0;
     });
+  }
+
+  /**
+   * The ids of a generation's blocks a person has edited since it created them, in rank order, read
+   * under the canvas lock (the lock hand edits and `removeGeneration` take, so the answer holds for
+   * the rest of the transaction). Call inside a transaction.
+   */
+  async editedOfGeneration(tx: Tx, args: { canvasId: string; generationId: string }): Promise<string[]> {
+    await lockCanvas(tx, args.canvasId);
+    const rows = await tx
+      .select({ id: blocks.id })
+      .from(blocks)
+      .where(and(eq(blocks.canvasId, args.canvasId), eq(blocks.generationSessionId, args.generationId), isNotNull(blocks.editedAt)))
+      .orderBy(asc(blocks.rank));
+    return rows.map((row) => row.id);
   }
 
   /**

@@ -101,6 +101,15 @@ export class CanvasesRepository {
       .onConflictDoUpdate({ target: [canvasMembers.canvasId, canvasMembers.userId], set: { role } });
   }
 
+  /** Removes a membership; true when there was one. */
+  async removeMember(canvasId: string, userId: string): Promise<boolean> {
+    const rows = await this.db
+      .delete(canvasMembers)
+      .where(and(eq(canvasMembers.canvasId, canvasId), eq(canvasMembers.userId, userId)))
+      .returning({ userId: canvasMembers.userId });
+    return rows.length > 0;
+  }
+
   async listMembers(canvasId: string) {
     return this.db
       .select({ userId: users.id, name: users.name, email: users.email, role: canvasMembers.role })

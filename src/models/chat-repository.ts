@@ -1,5 +1,7 @@
-import { and, desc, eq, isNull, lt, or, sql } from 'drizzle-orm';
+import { and, desc, eq, isNotNull, isNull, lt, or, sql } from 'drizzle-orm';
+import { alias } from 'drizzle-orm/pg-core';
 import type { Db, DbOrTx } from './database';
+import { rowsOf } from './migrate';
 import { chatMessages, chatSessions, type ChatMessageRow, type ChatSessionRow } from './schema';
 
 export type ChatRole = ChatMessageRow['role'];
@@ -59,34 +61,68 @@ export function toChatSessionView(row: ChatSessionRow) {
 /** A user message that has no assistant answer yet (its turn is running, queued or parked). */
 const unanswered = sql`not exists (select 1 from ${chatMessages} answer where answer.reply_to = ${chatMessages.id} and answer.role = 'assistant')`;
 
+/** The assistant's answers, joined to the messages they answer. */
+const answers = alias(chatMessages, 'answer');
+
+/** A new chat session: a chatflow's carries `flowId`, and `embedId` when a public widget started it. */
+export interface NewChatSession {
+  userId: string;
+  deviceId: string | null;
+  title: string;
+  mode: ChatSessionRow['mode'];
+  flowId?: string;
+  embedId?: string;
+  context?: Record<string, unknown> | null;
+}
+
 /** Assistant sessions and their messages. Every read by id is scoped to the owner. */
 export class ChatRepository {
   constructor(private readonly db: Db) {}
 
-  /** A new session; a chatflow's carries `flowId`, and `embedId` when a public widget started it. */
-  async createSession(input: {
-    userId: string;
-    deviceId: string | null;
-    title: string;
-    mode: ChatSessionRow['mode'];
-    flowId?: string;
-    embedId?: string;
-    context?: Record<string, unknown> | null;
-  }): Promise<ChatSessionRow> {
+  /** A new session. */
+  async createSession(input: NewChatSession): Promise<ChatSessionRow> {
     const [row] = await this.db.insert(chatSessions).values(input).returning();
     return row;
   }
 
-  /** The user's sessions, most recently active first, `limit` after the (updatedAt, id) cursor. */
-  async listOwned(userId: string, options: { limit: number; after?: { updatedAt: Date; id: string } }): Promise<ChatSessionRow[]> {
-    const { after } = options;
+  /**
+   * A new session and its first (user) message, in one statement: `createSession` then `addMessage`
+   * without a second round trip and commit. Returns both ids.
+   */
+  async openSession(input: NewChatSession, content: string): Promise<{ sessionId: string; messageId: string }> {
+    const context = input.context === undefined || input.context === null ? null : JSON.stringify(input.context);
+    const result = await this.db.execute(sql`
+      with session as (
+        insert into chat_sessions (user_id, device_id, title, mode, flow_id, embed_id, context)
+        values (${input.userId}::uuid, ${input.deviceId}, ${input.title}, ${input.mode}, ${input.flowId ?? null}::uuid,
+          ${input.embedId ?? null}::uuid, ${context}::jsonb)
+        returning id
+      )
+      insert into chat_messages (session_id, role, content)
+      select session.id, 'user', ${content} from session
+      returning id as message_id, session_id`);
+    const [row] = rowsOf<{ message_id: string; session_id: string }>(result);
+    return { sessionId: row.session_id, messageId: row.message_id };
+  }
+
+  /**
+   * The user's sessions, most recently active first, `limit` after the (updatedAt, id) cursor.
+   * `kind: 'assistant'` keeps the assistant's own conversations (no flow), `'flow'` only those of
+   * chatflows (the owner's and their embeds' visitors').
+   */
+  async listOwned(
+    userId: string,
+    options: { limit: number; after?: { updatedAt: Date; id: string }; kind?: 'assistant' | 'flow' },
+  ): Promise<ChatSessionRow[]> {
+    const { after, kind } = options;
     const page = after
       ? or(lt(chatSessions.updatedAt, after.updatedAt), and(eq(chatSessions.updatedAt, after.updatedAt), lt(chatSessions.id, after.id)))
       : undefined;
+    const ofKind = kind === 'assistant' ? isNull(chatSessions.flowId) : kind === 'flow' ? isNotNull(chatSessions.flowId) : undefined;
     return this.db
       .select()
       .from(chatSessions)
-      .where(and(eq(chatSessions.userId, userId), page))
+      .where(and(eq(chatSessions.userId, userId), ofKind, page))
       .orderBy(desc(chatSessions.updatedAt), desc(chatSessions.id))
       .limit(options.limit);
   }
@@ -121,14 +157,6 @@ export class ChatRepository {
     return rows.length > 0;
   }
 
-  /** The session was active now; a device turn also records which device answered. */
-  async touch(sessionId: string, deviceId?: string, db: DbOrTx = this.db): Promise<void> {
-    await db
-      .update(chatSessions)
-      .set({ ...(deviceId ? { deviceId } : {}), updatedAt: sql`now()` })
-      .where(eq(chatSessions.id, sessionId));
-  }
-
   /** Deletes the session and (cascade) its messages; false when the user owns no such session. */
   async deleteOwned(userId: string, sessionId: string): Promise<boolean> {
     const rows = await this.db
@@ -147,6 +175,35 @@ export class ChatRepository {
     const rows = await this.db
       .select()
       .from(chatMessages)
+      .where(and(eq(chatMessages.id, messageId), eq(chatMessages.sessionId, sessionId)))
+      .limit(1);
+    return rows[0] ?? null;
+  }
+
+  /**
+   * What a worker needs to start a turn, in one statement: the session if `userId` owns it, the
+   * user message `messageId` in it, and the assistant's answer to that message if one was stored
+   * (a retried turn must not answer twice). `earlier`: whether the session holds a message before
+   * it (else the turn has no history to read). Null when the session or the message is gone.
+   */
+  async turnStart(
+    userId: string,
+    sessionId: string,
+    messageId: string,
+  ): Promise<{ session: ChatSessionRow; message: ChatMessageRow; reply: ChatMessageRow | null; earlier: boolean } | null> {
+    const rows = await this.db
+      .select({
+        session: chatSessions,
+        message: chatMessages,
+        reply: answers,
+        earlier: sql<boolean>`exists(select 1 from ${chatMessages} before where before.session_id = ${chatMessages.sessionId} and before.seq < ${chatMessages.seq})`,
+      })
+      .from(chatMessages)
+      .innerJoin(chatSessions, and(eq(chatSessions.id, chatMessages.sessionId), eq(chatSessions.userId, userId)))
+      .leftJoin(
+        answers,
+        and(eq(answers.sessionId, chatMessages.sessionId), eq(answers.replyTo, chatMessages.id), eq(answers.role, 'assistant')),
+      )
       .where(and(eq(chatMessages.id, messageId), eq(chatMessages.sessionId, sessionId)))
       .limit(1);
     return rows[0] ?? null;
@@ -205,14 +262,22 @@ export class ChatRepository {
   }
 
   /**
-   * Stores the answer of a turn unless one exists (a retried end); in the transaction that ended the
-   * turn's run, so the answer and the run's end commit together. Returns the answer as stored.
+   * Stores the answer of a turn unless one exists (a retried end: the unique answer index makes the
+   * insert a no-op), and marks the session active now (with the device that answered, when given),
+   * in one statement. In the transaction that ends the turn's run, so the answer and the run's end
+   * commit together.
    */
-  async storeAnswer(reply: NewChatMessage & { replyTo: string }, db: DbOrTx): Promise<ChatMessageRow> {
-    const existing = await this.findReply(reply.sessionId, reply.replyTo, db);
-    if (existing) return existing;
-    const [row] = await db.insert(chatMessages).values(reply).returning();
-    return row;
+  async storeAnswer(reply: NewChatMessage & { replyTo: string }, db: DbOrTx, answeredBy?: { deviceId?: string }): Promise<void> {
+    await db.execute(sql`
+      with touched as (
+        update chat_sessions set updated_at = now(), device_id = coalesce(${answeredBy?.deviceId ?? null}::text, device_id)
+        where id = ${reply.sessionId}::uuid
+      )
+      insert into chat_messages (session_id, role, content, reply_to, tool_name, provider, model, input_tokens, output_tokens, cost_usd, status)
+      values (${reply.sessionId}::uuid, ${reply.role}, ${reply.content}, ${reply.replyTo}::uuid, ${reply.toolName ?? null},
+        ${reply.provider ?? null}, ${reply.model ?? null}, ${reply.inputTokens ?? 0}::int, ${reply.outputTokens ?? 0}::int,
+        ${reply.costUsd ?? 0}::float8, ${reply.status ?? 'completed'})
+      on conflict (reply_to) where role = 'assistant' do nothing`);
   }
 
   /** Every message of a session, oldest first. */

@@ -26,6 +26,16 @@ export class EmbedsRepository {
       .limit(limit);
   }
 
+  /** Replaces an embed's allowed origins (the next public request is checked against them); null when the flow has no such embed. */
+  async setOrigins(flowId: string, embedId: string, allowedOrigins: string[]): Promise<FlowEmbedRow | null> {
+    const rows = await this.db
+      .update(flowEmbeds)
+      .set({ allowedOrigins })
+      .where(and(eq(flowEmbeds.id, embedId), eq(flowEmbeds.flowId, flowId)))
+      .returning();
+    return rows[0] ?? null;
+  }
+
   /** Revokes an embed: its token stops working with the next request. False when the flow has no such embed. */
   async delete(flowId: string, embedId: string): Promise<boolean> {
     const rows = await this.db

@@ -6,7 +6,7 @@ import type { CanvasesRepository } from './canvases-repository';
 import type { Db, DbOrTx, Tx } from './database';
 import { preparedOnce } from './prepared';
 import { rowsOf } from './migrate';
-import { runFromRaw, type RawRun } from './runs-repository';
+import { runFromRaw, type NewRun, type RawRun } from './runs-repository';
 import { generations, type GenerationRow, type RunRow } from './schema';
 import type { UsageRecord } from './usage-repository';
 
@@ -26,6 +26,60 @@ export function toGenerationView(row: GenerationRow) {
     startedAt: row.startedAt?.toISOString() ?? null,
     completedAt: row.completedAt?.toISOString() ?? null,
     undoneAt: row.undoneAt?.toISOString() ?? null,
+  };
+}
+
+/** A generation's row as `to_jsonb` gives it (snake_case keys, timestamps as text). */
+interface RawGeneration {
+  id: string;
+  canvas_id: string;
+  user_id: string;
+  prompt: string;
+  after_id: string | null;
+  status: GenerationRow['status'];
+  block_count: number;
+  truncated: boolean;
+  provider: string | null;
+  model: string | null;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+  error_code: string | null;
+  error_message: string | null;
+  attempts: number;
+  created_at: string;
+  started_at: string | null;
+  completed_at: string | null;
+  undone_at: string | null;
+  undone_blocks: GenerationRow['undoneBlocks'];
+  cancel_requested_at: string | null;
+}
+
+function generationFromRaw(raw: RawGeneration): GenerationRow {
+  const date = (value: string | null) => (value === null ? null : new Date(value));
+  return {
+    id: raw.id,
+    canvasId: raw.canvas_id,
+    userId: raw.user_id,
+    prompt: raw.prompt,
+    afterId: raw.after_id,
+    status: raw.status,
+    blockCount: raw.block_count,
+    truncated: raw.truncated,
+    provider: raw.provider,
+    model: raw.model,
+    inputTokens: raw.input_tokens,
+    outputTokens: raw.output_tokens,
+    costUsd: raw.cost_usd,
+    errorCode: raw.error_code,
+    errorMessage: raw.error_message,
+    attempts: raw.attempts,
+    createdAt: new Date(raw.created_at),
+    startedAt: date(raw.started_at),
+    completedAt: date(raw.completed_at),
+    undoneAt: date(raw.undone_at),
+    undoneBlocks: raw.undone_blocks,
+    cancelRequestedAt: date(raw.cancel_requested_at),
   };
 }
 
@@ -82,6 +136,25 @@ export class GenerationsRepository {
     await this.createQuery().execute(input);
   }
 
+  /**
+   * The generation's row and its queued run in ONE statement: both are written or neither is, so a
+   * start that fails here leaves nothing behind to end.
+   */
+  async createWithRun(
+    input: { id: string; canvasId: string; userId: string; prompt: string; afterId: string | null },
+    run: NewRun,
+  ): Promise<void> {
+    await this.db.execute(sql`
+      with run as (
+        insert into runs (kind, id, user_id, queue, job_id)
+        values (${run.kind}, ${run.id}::uuid, ${run.userId}::uuid, ${run.queue}, ${run.jobId})
+        on conflict (kind, id) do nothing
+      )
+      insert into generations (id, canvas_id, user_id, prompt, after_id)
+      values (${input.id}::uuid, ${input.canvasId}::uuid, ${input.userId}::uuid, ${input.prompt}, ${input.afterId}::uuid)
+      on conflict (id) do nothing`);
+  }
+
   async find(id: string, db: DbOrTx = this.db): Promise<GenerationRow | null> {
     const rows =
       db === this.db ? await this.findQuery().execute({ id }) : await db.select().from(generations).where(eq(generations.id, id)).limit(1);
@@ -107,11 +180,12 @@ export class GenerationsRepository {
   async start(
     id: string,
     move: { from: readonly RunRow['status'][]; unlessCancelRequested: boolean },
-  ): Promise<{ run: RunRow | null; started: boolean }> {
+  ): Promise<{ run: RunRow | null; started: boolean; row: GenerationRow | null }> {
     const from = sql.join(
       move.from.map((status) => sql`${status}`),
       sql`, `,
     );
+    // The generation's row comes back too (as the start left it), so its worker reads it here.
     const result = await this.db.execute(sql`
       with moved as (
         update runs set status = 'running', started_at = coalesce(started_at, now())
@@ -121,12 +195,17 @@ export class GenerationsRepository {
       ), marked as (
         update generations set status = 'running', started_at = coalesce(started_at, now()), attempts = attempts + 1
         where id = ${id}::uuid and status in ('queued', 'running') and exists (select 1 from moved)
+        returning *
+      ), run as (
+        select moved.*, true as started from moved
+        union all
+        select runs.*, false as started from runs where kind = 'generation' and id = ${id}::uuid and not exists (select 1 from moved)
       )
-      select moved.*, true as started from moved
-      union all
-      select runs.*, false as started from runs where kind = 'generation' and id = ${id}::uuid and not exists (select 1 from moved)`);
-    const row = rowsOf<RawRun & { started: boolean }>(result)[0];
-    return row ? { run: runFromRaw(row), started: row.started } : { run: null, started: false };
+      select (select to_jsonb(run) from run) as run,
+        coalesce((select to_jsonb(marked) from marked), (select to_jsonb(g) from generations g where g.id = ${id}::uuid)) as generation`);
+    const found = rowsOf<{ run: (RawRun & { started: boolean }) | null; generation: RawGeneration | null }>(result)[0];
+    const row = found?.generation ? generationFromRaw(found.generation) : null;
+    return found?.run ? { run: runFromRaw(found.run), started: found.run.started, row } : { run: null, started: false, row };
   }
 
   async update(id: string, change: Partial<typeof generations.$inferInsert>, db: DbOrTx = this.db): Promise<void> {
@@ -206,22 +285,28 @@ export class GenerationsRepository {
    * for a redo, and the audit row is written by `actorId`. The removal holds the canvas lock that
    * hand edits take, so an edit racing it either lands first (its block is kept) or finds the block
    * gone. `beforeCommit` runs inside it once the blocks are gone. Says why when it cannot: not this
-   * canvas's generation, undone already, or not completed.
+   * canvas's generation, undone already, not completed, or (with `askIfEdited`) blocks of it were
+   * edited, listed in rank order; nothing changes then.
    */
   async undo(
-    input: { generationId: string; canvasId: string; actorId: string; force: boolean },
+    input: { generationId: string; canvasId: string; actorId: string; force: boolean; askIfEdited?: boolean },
     beforeCommit: () => Promise<void>,
   ): Promise<
     | { undone: true; blockIds: string[]; keptBlockIds: string[] }
     | { undone: false; reason: 'not_found' }
     | { undone: false; reason: 'already_undone' }
     | { undone: false; reason: 'not_completed'; status: GenerationRow['status'] }
+    | { undone: false; reason: 'edited'; editedBlockIds: string[] }
   > {
     return this.db.transaction(async (tx) => {
       const generation = await this.lock(input.generationId, tx);
       if (!generation || generation.canvasId !== input.canvasId) return { undone: false as const, reason: 'not_found' as const };
       if (generation.status === 'undone') return { undone: false as const, reason: 'already_undone' as const };
       if (generation.status !== 'completed') return { undone: false as const, reason: 'not_completed' as const, status: generation.status };
+      if (input.askIfEdited && !input.force) {
+        const edited = await this.related.blocks.editedOfGeneration(tx, { canvasId: input.canvasId, generationId: generation.id });
+        if (edited.length) return { undone: false as const, reason: 'edited' as const, editedBlockIds: edited };
+      }
       const { removed, keptIds } = await this.related.blocks.removeGeneration(tx, {
         canvasId: input.canvasId,
         generationId: generation.id,

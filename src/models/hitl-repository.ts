@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, isNull, lt, lte, ne, or, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, isNull, lt, lte, ne, or, sql } from 'drizzle-orm';
 import type { AuditRepository } from './audit-repository';
 import type { Db, DbOrTx } from './database';
 import { hitlRequests, type HitlRequestRow, type HitlStatus } from './schema';
@@ -161,6 +161,20 @@ export class HitlRepository {
     return rows.length > 0;
   }
 
+  /**
+   * Records that the resume of the requests asked together (one parked round) began, in one
+   * statement: the ids it marked (none when another resume already did).
+   */
+  async markResumedAll(ids: string[]): Promise<string[]> {
+    if (!ids.length) return [];
+    const rows = await this.db
+      .update(hitlRequests)
+      .set({ resumedAt: sql`now()` })
+      .where(and(inArray(hitlRequests.id, ids), isNull(hitlRequests.resumedAt)))
+      .returning({ id: hitlRequests.id });
+    return rows.map((row) => row.id);
+  }
+
   /** Pending requests past their expiry (the reaper times them out: their delayed job may be gone). */
   async listOverdue(limit: number): Promise<HitlRequestRow[]> {
     return this.db
@@ -182,6 +196,8 @@ export class HitlRepository {
           isNull(hitlRequests.resumedAt),
           // A cancelled turn is not resumed: its cancel ended it.
           or(isNull(hitlRequests.decisionReason), ne(hitlRequests.decisionReason, 'cancelled')),
+          // A turn with a request still pending is waiting, not lost: its last decision resumes it.
+          sql`not exists (select 1 from hitl_requests p where p.message_id = ${hitlRequests.messageId} and p.status = 'pending')`,
           lt(hitlRequests.decidedAt, before),
           gt(hitlRequests.decidedAt, after),
         ),

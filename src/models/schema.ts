@@ -279,6 +279,8 @@ export const oauthCredentials = pgTable('oauth_credentials', {
 export type OAuthCredentialRow = typeof oauthCredentials.$inferSelect;
 
 const agentSchedule = {
+  /** The agent's own model `{provider, model}` (0023_agent_model.sql); null = the deployment's default chain. */
+  model: jsonb('model').$type<{ provider: string; model: string } | null>(),
   scheduleCron: text('schedule_cron'),
   timezone: text('timezone').notNull().default('UTC'),
   enabled: boolean('enabled').notNull().default(true),

@@ -1,4 +1,4 @@
-import { and, eq, gt, isNull, sql } from 'drizzle-orm';
+import { and, desc, eq, gt, ilike, isNull, ne, or, sql } from 'drizzle-orm';
 import type { Db, DbOrTx, Tx } from './database';
 import { preparedOnce } from './prepared';
 import { ensureOperator, OPERATOR_ACTOR_ID } from './admins-repository';
@@ -17,6 +17,15 @@ const sessionRevoked = () =>
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** A user as an operator's list shows them: no password hash, no overrides. */
+export type UserListRow = Pick<UserRow, 'id' | 'email' | 'name' | 'tier' | 'role' | 'createdAt'>;
+
+/** `text` as a LIKE pattern matching itself anywhere: `%`, `_` and `\\` lose their meaning. */
+const containing = (text: string) => `%${text.replace(/[\\%_]/g, (char) => `\\${char}`)}%`;
+
+/** A user's plan as the session check reads it: tier, an operator's overrides, and when the row last changed. */
+export type SessionPlan = Pick<UserRow, 'tier' | 'limitOverrides' | 'updatedAt'>;
+
 /** Users and their refresh-token families. */
 export class UsersRepository {
   constructor(private readonly db: Db) {}
@@ -29,6 +38,25 @@ export class UsersRepository {
       .onConflictDoNothing({ target: users.email })
       .returning();
     return rows[0] ?? null;
+  }
+
+  /**
+   * People (never service rows), newest first, `limit` of them after the user `beforeId`; with
+   * `search`, only those whose email or name contains it, case-insensitively.
+   */
+  async listPage(options: { limit: number; beforeId?: string; search?: string }): Promise<UserListRow[]> {
+    const before = options.beforeId
+      ? sql`(${users.createdAt}, ${users.id}) < (select u.created_at, u.id from users u where u.id = ${options.beforeId})`
+      : undefined;
+    const matches = options.search
+      ? or(ilike(users.email, containing(options.search)), ilike(users.name, containing(options.search)))
+      : undefined;
+    return this.db
+      .select({ id: users.id, email: users.email, name: users.name, tier: users.tier, role: users.role, createdAt: users.createdAt })
+      .from(users)
+      .where(and(ne(users.role, 'service'), before, matches))
+      .orderBy(desc(users.createdAt), desc(users.id))
+      .limit(options.limit);
   }
 
   async findByEmail(email: string): Promise<UserRow | null> {
@@ -61,10 +89,19 @@ export class UsersRepository {
    * does not): a tier an operator changed applies from the next request, whatever the token says.
    */
   async sessionTier(userId: string, familyId?: string): Promise<UserRow['tier'] | null> {
+    return (await this.sessionPlan(userId, familyId))?.tier ?? null;
+  }
+
+  /**
+   * `sessionTier` with the rest of the user's plan as stored now (overrides, and `updatedAt`, which
+   * moves with every plan change): the request's later steps take their limits from it (0265).
+   */
+  async sessionPlan(userId: string, familyId?: string): Promise<SessionPlan | null> {
     if (!UUID.test(userId) || (familyId !== undefined && !UUID.test(familyId))) return null;
     // No session named: `family_id = null` matches nothing, so only the user's existence counts.
     const rows = await this.sessionQuery().execute({ userId, familyId: familyId ?? null });
-    return rows.length > 0 && !rows[0].revoked ? rows[0].tier : null;
+    const row = rows[0];
+    return row && !row.revoked ? { tier: row.tier, limitOverrides: row.limitOverrides, updatedAt: row.updatedAt } : null;
   }
 
   /**
@@ -75,12 +112,19 @@ export class UsersRepository {
     userId: string,
     familyId: string | undefined,
     canvasId: string,
-  ): Promise<{ stands: boolean; role: MemberRole | null; tier?: UserRow['tier'] }> {
+  ): Promise<{ stands: boolean; role: MemberRole | null; tier?: UserRow['tier']; plan?: SessionPlan }> {
     if (!UUID.test(userId) || (familyId !== undefined && !UUID.test(familyId)) || !UUID.test(canvasId))
       return { stands: false, role: null };
     const rows = await this.sessionAndRoleQuery().execute({ userId, familyId: familyId ?? null, canvasId });
     const row = rows[0];
-    return row && !row.revoked ? { stands: true, role: row.role, tier: row.tier } : { stands: false, role: null };
+    return row && !row.revoked
+      ? {
+          stands: true,
+          role: row.role,
+          tier: row.tier,
+          plan: { tier: row.tier, limitOverrides: row.limitOverrides, updatedAt: row.updatedAt },
+        }
+      : { stands: false, role: null };
   }
 
   private readonly sessionAndRoleQuery = preparedOnce((name) =>
@@ -88,6 +132,8 @@ export class UsersRepository {
       .select({
         revoked: sessionRevoked(),
         tier: users.tier,
+        limitOverrides: users.limitOverrides,
+        updatedAt: users.updatedAt,
         role: sql<MemberRole | null>`(select ${canvasMembers.role} from ${canvasMembers} where ${canvasMembers.canvasId} = ${sql.placeholder('canvasId')} and ${canvasMembers.userId} = ${sql.placeholder('userId')})`,
       })
       .from(users)
@@ -98,7 +144,7 @@ export class UsersRepository {
 
   private readonly sessionQuery = preparedOnce((name) =>
     this.db
-      .select({ revoked: sessionRevoked(), tier: users.tier })
+      .select({ revoked: sessionRevoked(), tier: users.tier, limitOverrides: users.limitOverrides, updatedAt: users.updatedAt })
       .from(users)
       .where(eq(users.id, sql.placeholder('userId')))
       .limit(1)

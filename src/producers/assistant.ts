@@ -1,5 +1,6 @@
 import { UnrecoverableError } from 'bullmq';
 import { z } from 'zod';
+import { TIERS } from '../../config';
 import { deviceIdSchema } from '../devices/protocol';
 import { baseJobOptions, defineJob, defineQueue } from './define';
 
@@ -23,6 +24,8 @@ export const chatTurnJobSchema = z.object({
   model: z.object({ provider: z.string(), model: z.string() }).optional(),
   /** The reservation the request took for the job's first model call (the budget door); absent for a user without limits. */
   budget: z.string().optional(),
+  /** The user's tier at the request, a label of the turn's model-call metrics; absent (an older job, an embed's turn), the worker reads it. */
+  tier: z.enum(TIERS).optional(),
 });
 export type ChatTurnJob = z.infer<typeof chatTurnJobSchema>;
 
@@ -75,6 +78,8 @@ export const chatflowTurnJobSchema = z.object({
   messageId: z.uuid(),
   /** The reservation the request took for the job's first model call (the budget door); absent for a user without limits. */
   budget: z.string().optional(),
+  /** The user's tier at the request, a label of the turn's model-call metrics; absent (an older job, an embed's turn), the worker reads it. */
+  tier: z.enum(TIERS).optional(),
 });
 export type ChatflowTurnJob = z.infer<typeof chatflowTurnJobSchema>;
 

@@ -56,3 +56,18 @@ export const baseJobOptions: Omit<JobsOptions, 'jobId'> = {
 export function describePayloadIssues(error: z.ZodError): string {
   return error.issues.map((issue) => (issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message)).join('; ');
 }
+
+/**
+ * The one field every job's data may carry besides its payload: the W3C `traceparent` of the span
+ * that queued it (55 characters), added when tracing is on so the worker's span continues the
+ * request's trace. Not part of any payload schema: handlers never see it, job ids never include it.
+ */
+export const TRACEPARENT_FIELD = 'traceparent';
+
+/** The `traceparent` a job's data carries, when it is a well-formed one. */
+export function traceparentOf(data: unknown): string | undefined {
+  const value = (data as Record<string, unknown> | null | undefined)?.[TRACEPARENT_FIELD];
+  return typeof value === 'string' && TRACEPARENT.test(value) ? value : undefined;
+}
+
+const TRACEPARENT = /^[\da-f]{2}-[\da-f]{32}-[\da-f]{16}-[\da-f]{2}$/;

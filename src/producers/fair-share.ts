@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis';
 import { redisKeys } from '../lib/redis-keys';
 import { redisScripts } from '../lib/redis-scripts';
 
@@ -19,7 +19,7 @@ export const FAIR_SHARE_TTL_SECONDS = 3_600;
  */
 export class FairShare {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keyPrefix: string,
   ) {}
 

@@ -1,14 +1,16 @@
 import { Queue, QueueEvents, type Job, type JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis';
 import { QUEUE_NAMES, type QueueName } from '../../config';
 import { jobDeclaration, type JobInput, type JobName, type JobPayload } from './catalog';
 import { FairShare } from './fair-share';
 import { redisKeys } from '../lib/redis-keys';
+import { currentTraceparent, tracingOn, withSpan } from '../observability/tracing';
+import { TRACEPARENT_FIELD } from './define';
 
 /** The states of a job that will still run. */
 const LIVE_STATES = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
 
-/** BullMQ key prefix for a deployment prefix (`sb` → `sb:bull`), shared by queues and workers. */
+/** BullMQ key prefix for a deployment prefix (`sb` → `{sb}:bull`, a hash tag), shared by queues and workers. */
 export const bullPrefix = (keyPrefix: string) => redisKeys(keyPrefix).bullmqPrefix();
 
 /**
@@ -23,10 +25,10 @@ export class QueueRegistry {
   readonly fairShare: FairShare;
 
   constructor(
-    private readonly connection: Redis,
+    private readonly connection: RedisClient,
     private readonly keyPrefix: string,
     /** A connection that retries forever (`maxRetriesPerRequest: null`); QueueEvents duplicates it for its blocking reads. */
-    private readonly eventsConnection?: Redis,
+    private readonly eventsConnection?: RedisClient,
   ) {
     this.fairShare = new FairShare(connection, keyPrefix);
   }
@@ -82,12 +84,29 @@ export class QueueRegistry {
     const data = declaration.schema.parse(payload);
     const jobId = declaration.jobId?.(data);
     const [priority] = declaration.fairBy && jobId !== undefined ? await this.fairShare.take(queue, declaration.fairBy(data), [jobId]) : [];
-    return this.get(queue).add(name, data, {
+    const options: JobsOptions = {
       ...declaration.options,
       ...extra,
       ...(jobId === undefined ? {} : { jobId }),
       ...(priority === undefined ? {} : { priority }),
-    }) as Promise<Job<JobPayload<Q, J>>>;
+    };
+    if (!tracingOn()) return this.get(queue).add(name, data, options) as Promise<Job<JobPayload<Q, J>>>;
+    // Tracing on: a producer span, whose context the job's data carries to the worker.
+    return withSpan(
+      `send ${queue}`,
+      'producer',
+      {
+        'messaging.system': 'bullmq',
+        'messaging.destination.name': queue,
+        'messaging.operation.type': 'send',
+        'switchboard.job.name': name,
+      },
+      async (span) => {
+        const job = await this.get(queue).add(name, traced(data), options);
+        span?.setAttributes({ 'messaging.message.id': job.id });
+        return job;
+      },
+    ) as Promise<Job<JobPayload<Q, J>>>;
   };
 
   /**
@@ -123,7 +142,19 @@ export class QueueRegistry {
         owned.forEach((job, i) => (job.opts.priority = priorities[i]));
       }
     }
-    return this.get(queue).addBulk(jobs) as Promise<Job<JobPayload<Q, J>>[]>;
+    if (!tracingOn()) return this.get(queue).addBulk(jobs) as Promise<Job<JobPayload<Q, J>>[]>;
+    return withSpan(
+      `send ${queue}`,
+      'producer',
+      {
+        'messaging.system': 'bullmq',
+        'messaging.destination.name': queue,
+        'messaging.operation.type': 'send',
+        'messaging.batch.message_count': jobs.length,
+        'switchboard.job.name': name,
+      },
+      () => this.get(queue).addBulk(jobs.map((job) => ({ ...job, data: traced(job.data) }))),
+    ) as Promise<Job<JobPayload<Q, J>>[]>;
   };
 
   /**
@@ -186,3 +217,9 @@ export class QueueRegistry {
 export type Enqueue = QueueRegistry['enqueue'];
 /** The typed bulk enqueue of the catalog (one round trip for many payloads of one job). */
 export type EnqueueBulk = QueueRegistry['enqueueBulk'];
+
+/** A job's data with the active span's `traceparent` added (tracing on), for the worker to continue. */
+function traced<T>(data: T): T {
+  const traceparent = currentTraceparent();
+  return traceparent && data !== null && typeof data === 'object' ? { ...data, [TRACEPARENT_FIELD]: traceparent } : data;
+}

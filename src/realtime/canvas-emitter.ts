@@ -1,5 +1,6 @@
 import type { Namespace, Server } from 'socket.io';
 import type { Logger } from '../lib/logger';
+import { startSpan, tracingOn, withSpan } from '../observability/tracing';
 import type { CanvasLog, JsonText, LoggedCanvasEvent } from './canvas-log';
 import { roomBroadcasts, type RoomBroadcastRecord } from './socket-server';
 import {
@@ -42,7 +43,12 @@ export class CanvasEmitter {
    * (neither); rejects when Redis refused it (neither).
    */
   emit<E extends CanvasRoomEventName>(canvasId: string, event: E, payload: RoomPayload<E>): Promise<number> {
-    return this.log.append(canvasId, event, payload, this.broadcast(rooms.canvas(canvasId), event));
+    if (!tracingOn()) return this.log.append(canvasId, event, payload, this.broadcast(rooms.canvas(canvasId), event));
+    return withSpan(`emit ${event}`, 'producer', emitAttributes(canvasId, event, 1), async (span) => {
+      const seq = await this.log.append(canvasId, event, payload, this.broadcast(rooms.canvas(canvasId), event));
+      span?.setAttributes({ 'switchboard.canvas.seq': seq });
+      return seq;
+    });
   }
 
   /**
@@ -50,7 +56,10 @@ export class CanvasEmitter {
    * broadcast's chunks). A payload may come serialized already (`JsonText`), in the event's shape.
    */
   emitAll<E extends CanvasRoomEventName>(canvasId: string, event: E, payloads: Array<RoomPayload<E> | JsonText>): Promise<number[]> {
-    return this.log.appendAll(canvasId, event, payloads, this.broadcast(rooms.canvas(canvasId), event));
+    if (!tracingOn()) return this.log.appendAll(canvasId, event, payloads, this.broadcast(rooms.canvas(canvasId), event));
+    return withSpan(`emit ${event}`, 'producer', emitAttributes(canvasId, event, payloads.length), () =>
+      this.log.appendAll(canvasId, event, payloads, this.broadcast(rooms.canvas(canvasId), event)),
+    );
   }
 
   /** The room events named `event` still in the canvas's replay log (what clients got or can catch up on). */
@@ -76,11 +85,35 @@ export class CanvasEmitter {
   }
 
   /**
+   * Takes every `/canvas` socket of `userId`, on any node, out of the canvas's room (a removed
+   * member): they receive none of its events from now on, and must join again (which checks
+   * membership) to follow it.
+   */
+  leaveRoom(canvasId: string, userId: string): void {
+    this.nsp.in(rooms.user(userId)).socketsLeave(rooms.canvas(canvasId));
+  }
+
+  /**
    * Sends an event to every `/canvas` socket of `userId` on any node (room `user:<id>`, joined on
    * connection), whether or not it joined a canvas. Not sequenced: these are not room events.
    */
   toUser<E extends CanvasUserEventName>(userId: string, event: E, payload: Parameters<CanvasServerEvents[E]>[0]): void {
+    const span = tracingOn()
+      ? startSpan(`emit ${event}`, 'producer', { 'messaging.system': 'socket.io', 'switchboard.event': event, 'switchboard.room': 'user' })
+      : undefined;
     const room = this.nsp.to(rooms.user(userId));
     (room.emit as (event: E, payload: unknown) => boolean).call(room, event, payload);
+    span?.end();
   }
+}
+
+/** A room emit's span: the canvas, the event and how many events it carried (never their payloads). */
+function emitAttributes(canvasId: string, event: string, count: number) {
+  return {
+    'messaging.system': 'socket.io',
+    'messaging.destination.name': CANVAS_NAMESPACE,
+    'messaging.batch.message_count': count,
+    'switchboard.event': event,
+    'switchboard.canvas.id': canvasId,
+  };
 }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { isCluster, type RedisClient } from '../lib/redis';
 import { redisKeys, type RedisKeys } from '../lib/redis-keys';
 import { redisScripts, type RedisScripts } from '../lib/redis-scripts';
 import type { RoomBroadcastRecord } from './redis-streams-adapter';
@@ -43,13 +43,21 @@ function openForSeq(payload: object): string {
  * An append is one call to Redis (the `canvasAppend` script): seqs, log and, for a broadcast, the
  * Socket.IO adapter's room event records in one write, so the adapter's stream holds a canvas's
  * events in seq order (0158) and a batch reaches a reading node in one read (0161).
+ *
+ * On a Redis Cluster the adapter's stream lives in another slot than the canvas's keys, and no
+ * script may touch both: the append is two steps (decision 0258). The script gives the seqs and
+ * logs the events in the canvas's slot; then one `XADD` per event, in one MULTI on the stream's
+ * one slot, sends them (so a batch still reaches a reading node in one read). Two writers of one canvas may then put their events on the stream out of seq
+ * order, and a process that dies between the steps leaves events logged but never sent: clients
+ * hold an event that arrives ahead of a gap and ask `canvas:sync` for the gap, which the log
+ * answers, so both end as a late event, never a lost one.
  */
 export class CanvasLog {
   private readonly keys: RedisKeys;
   private readonly scripts: RedisScripts;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     keyPrefix: string,
     private readonly options: { maxEvents: number; ttlSeconds: number; maxCatchUp: number },
   ) {
@@ -75,6 +83,7 @@ export class CanvasLog {
    */
   async appendAll(canvasId: string, event: string, payloads: object[], broadcast?: RoomBroadcastRecord): Promise<number[]> {
     if (!payloads.length) return [];
+    if (broadcast && isCluster(this.redis)) return this.appendThenSend(canvasId, event, payloads, broadcast);
     const seqs = await this.scripts.canvasAppend(
       {
         seq: this.keys.canvasSeq(canvasId),
@@ -91,6 +100,40 @@ export class CanvasLog {
       },
     );
     return seqs.length ? seqs : payloads.map(() => 0);
+  }
+
+  /** `appendAll` on a Redis Cluster: the log's script in the canvas's slot, then the stream's records. */
+  private async appendThenSend(canvasId: string, event: string, payloads: object[], broadcast: RoomBroadcastRecord): Promise<number[]> {
+    const open = payloads.map(openForSeq);
+    const seqs = await this.scripts.canvasAppend(
+      { seq: this.keys.canvasSeq(canvasId), log: this.keys.canvasLog(canvasId), gone: this.keys.canvasGone(canvasId) },
+      { event, maxLen: this.options.maxEvents, ttlMs: this.options.ttlSeconds * 1000, openPayloads: open },
+    );
+    if (!seqs.length) return payloads.map(() => 0);
+    // One transaction: a node blocked reading the stream is answered once all of them are in.
+    const records = this.redis.multi();
+    seqs.forEach((seq, index) => {
+      // The adapter's room event record, as the single-Redis script writes it.
+      const payload = `${open[index]}${seq}}`;
+      records.xadd(
+        broadcast.stream,
+        'MAXLEN',
+        '~',
+        broadcast.maxLen,
+        '*',
+        'nsp',
+        broadcast.nsp,
+        'room',
+        broadcast.room,
+        'event',
+        event,
+        'payload',
+        payload,
+      );
+    });
+    const failed = (await records.exec())?.find(([error]) => error)?.[0];
+    if (failed) throw failed;
+    return seqs;
   }
 
   /**

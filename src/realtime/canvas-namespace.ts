@@ -124,6 +124,23 @@ export function registerCanvasNamespace(
     })();
   };
 
+  const rejoinRecoveredRooms = async (socket: CanvasSocket) => {
+    for (const room of [...socket.rooms]) {
+      if (!room.startsWith('canvas:')) continue;
+      const canvasId = room.slice('canvas:'.length);
+      try {
+        if (!(await deps.canvases.roleOf(canvasId, socket.data.user.id))) {
+          await socket.leave(room);
+          continue;
+        }
+      } catch (error) {
+        // The check failed (database down): the room stays, as it was admitted at its join.
+        log.warn({ err: error, canvasId }, 'membership of a recovered room not checked');
+      }
+      announcePresence(canvasId);
+    }
+  };
+
   nsp.on('connection', (socket: CanvasSocket) => {
     guardSocketAuth(socket, claimsOf.get(socket)!, deps.tokens, log);
     guardSocketText(socket);
@@ -132,8 +149,10 @@ export function registerCanvasNamespace(
     // The user's own room: approval requests reach every tab of theirs, in a canvas or not.
     void socket.join(rooms.user(socket.data.user.id));
     // A recovered connection is back in its canvas rooms without a join, and its drop was announced
-    // to them (and replayed to it): say that it is here again.
-    if (socket.recovered) for (const room of socket.rooms) if (room.startsWith('canvas:')) announcePresence(room.slice('canvas:'.length));
+    // to them (and replayed to it): say that it is here again. Membership is checked again first: a
+    // member removed while the socket was away is not let back into the room by the recovery.
+    // Catch-ups wait for that check, so none is answered from a room the socket is about to leave.
+    const recovering = socket.recovered ? rejoinRecoveredRooms(socket) : Promise.resolve();
     const limits = {
       rooms: new TokenBucket(CANVAS_SOCKET_LIMITS.rooms.burst, CANVAS_SOCKET_LIMITS.rooms.perSecond),
       sync: new TokenBucket(CANVAS_SOCKET_LIMITS.sync.burst, CANVAS_SOCKET_LIMITS.sync.perSecond),
@@ -168,6 +187,7 @@ export function registerCanvasNamespace(
         return reply({ ok: false, error: { code: 'validation_failed', message: 'expected {canvasId: UUID, afterSeq: integer ≥ 0}' } });
       const { canvasId, afterSeq } = parsed.data;
       try {
+        await recovering;
         // A socket in the room was checked when it joined; anyone else is checked now.
         if (!socket.rooms.has(rooms.canvas(canvasId)) && !(await deps.canvases.roleOf(canvasId, socket.data.user.id))) {
           return reply({ ok: false, error: { code: 'not_found', message: 'Canvas not found' } });

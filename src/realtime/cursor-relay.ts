@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis';
 import { z } from 'zod';
 import type { Logger } from '../lib/logger';
 import type { CanvasNamespace } from './canvas-emitter';
@@ -19,8 +19,8 @@ export class CursorRelay {
   private readonly channel: string;
 
   private constructor(
-    private readonly publisher: Redis,
-    private readonly subscriber: Redis,
+    private readonly publisher: RedisClient,
+    private readonly subscriber: RedisClient,
     keyPrefix: string,
   ) {
     this.channel = redisKeys(keyPrefix).cursorChannel();
@@ -28,8 +28,8 @@ export class CursorRelay {
 
   /** Subscribes with `subscriber` (a connection of its own: pub/sub mode takes it over). */
   static async start(options: {
-    publisher: Redis;
-    subscriber: Redis;
+    publisher: RedisClient;
+    subscriber: RedisClient;
     keyPrefix: string;
     nsp: CanvasNamespace;
     logger?: Logger;

@@ -242,7 +242,10 @@ export const canvasServerCatalog = {
     fields: {
       canvasId,
       generationId: 'the generation',
-      stage: '`queued`, `thinking`, `tool`, `persisting`, `broadcasting`, or `cancelled` (it was stopped; nothing of it was stored)',
+      stage:
+        '`queued`, `thinking`, `tool`, `persisting`, `broadcasting`, `cancelled` (it was stopped; nothing of it was stored) or `failed` (nothing of it was stored)',
+      code: 'with `failed`: the error code of the SSE `error` (`llm_unavailable`, `llm_output_truncated`, `llm_content_filter`, `budget_exceeded`, …)',
+      message: 'with `failed`: why, in words',
       seq,
     },
     example: { canvasId: CANVAS, generationId: GEN, stage: 'thinking', seq: 11 },

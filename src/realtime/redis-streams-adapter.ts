@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { duplicateRedis, isCluster, type RedisClient } from '../lib/redis';
 import type { Namespace, Socket } from 'socket.io';
 import {
   ClusterAdapter,
@@ -133,22 +133,22 @@ function isEphemeral(message: ClusterMessage): boolean {
 export class RedisStreamsCluster {
   private readonly adapters = new Map<string, RedisStreamsAdapter>();
   private readonly channels = new Map<string, RedisStreamsAdapter>();
-  private readonly subscriber: Redis;
-  private readonly reader?: Redis;
+  private readonly subscriber: RedisClient;
+  private readonly reader?: RedisClient;
   private closed = false;
   /** The stream every node writes to and reads from. */
   readonly streamKey: string;
 
   constructor(
-    readonly redis: Redis,
+    readonly redis: RedisClient,
     readonly options: RedisStreamsAdapterOptions,
   ) {
     this.streamKey = options.keys.socketIoStream();
-    this.subscriber = redis.duplicate();
+    this.subscriber = duplicateRedis(redis);
     this.subscriber.on('error', (error: Error) => this.options.logger.warn({ err: error }, 'socket adapter subscriber: redis error'));
     this.subscriber.on('message', (channel: string, text: string) => this.onPublished(channel, text));
     if (options.readStream) {
-      this.reader = redis.duplicate();
+      this.reader = duplicateRedis(redis);
       this.reader.on('error', (error: Error) => this.options.logger.warn({ err: error }, 'socket adapter reader: redis error'));
       void this.read(this.reader);
     }
@@ -207,7 +207,7 @@ export class RedisStreamsCluster {
   }
 
   /** Reads the stream from its end on, handing each record to its namespace's adapter, until closed. */
-  private async read(reader: Redis): Promise<void> {
+  private async read(reader: RedisClient): Promise<void> {
     let offset = '$';
     while (!this.closed) {
       let result: Array<[string, Array<[string, Fields]>]> | null;
@@ -327,8 +327,11 @@ export class RedisStreamsAdapter extends ClusterAdapter {
 
   /** The nodes subscribed to this namespace's channel, workers included. */
   override async serverCount(): Promise<number> {
-    const answer = await this.cluster.redis.pubsub('NUMSUB', this.publicChannel);
-    return Number(answer[1]);
+    // On a Redis Cluster each node counts only the subscribers connected to it: add up every node's.
+    const { redis } = this.cluster;
+    const nodes = isCluster(redis) ? redis.nodes('all') : [redis];
+    const answers = await Promise.all(nodes.map((node) => node.pubsub('NUMSUB', this.publicChannel)));
+    return answers.reduce((sum, answer) => sum + Number(answer[1]), 0);
   }
 
   override persistSession(session: Omit<Session, 'missedPackets'>): void {

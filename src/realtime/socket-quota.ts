@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { pipelineByKey, type RedisClient } from '../lib/redis';
 import type { Namespace, Socket } from 'socket.io';
 import type { Logger } from '../lib/logger';
 import { redisKeys } from '../lib/redis-keys';
@@ -25,7 +25,7 @@ export class SocketQuota {
   private readonly scripts: RedisScripts;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keyPrefix: string,
     private readonly options: { maxPerUser: number; leaseMs: number },
     private readonly logger?: Logger,
@@ -82,13 +82,16 @@ export class SocketQuota {
   private async renew(): Promise<void> {
     if (this.live.size === 0) return;
     const until = Date.now() + this.options.leaseMs;
-    const pipeline = this.redis.pipeline();
-    for (const [key, members] of this.live) {
-      for (const member of members) pipeline.zadd(key, 'XX', until, member);
-      pipeline.pexpire(key, this.options.leaseMs * 2);
-    }
     try {
-      await pipeline.exec();
+      await pipelineByKey(
+        this.redis,
+        [...this.live],
+        ([key]) => key,
+        (pipeline, [key, members]) => {
+          for (const member of members) pipeline.zadd(key, 'XX', until, member);
+          pipeline.pexpire(key, this.options.leaseMs * 2);
+        },
+      );
     } catch (error) {
       this.logger?.warn({ err: error }, 'socket lease renewal failed');
     }

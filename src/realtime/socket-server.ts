@@ -1,5 +1,5 @@
 import type { Server as HttpServer } from 'node:http';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis';
 import { Server, type Namespace } from 'socket.io';
 import { createLogger, type Logger } from '../lib/logger';
 import { redisKeys } from '../lib/redis-keys';
@@ -26,7 +26,7 @@ const STREAM_MAX_LEN = 50_000;
  * blocking stream reads and its subscriptions, and publishes through it.
  */
 export function createSocketServer(options: {
-  redis: Redis;
+  redis: RedisClient;
   keyPrefix: string;
   httpServer?: HttpServer;
   corsOrigins?: readonly string[];

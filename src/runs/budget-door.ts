@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis';
 import type { Tier, TierLimits } from '../../config';
 import { budgetWindows } from '../auth/limits';
 import { Pricing, type PriceTable } from '../ai/pricing';
 import { AppError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
-import { RedisKeys } from '../lib/redis-keys';
+import { BUDGET_OPEN_SHARDS, RedisKeys } from '../lib/redis-keys';
 import { redisScripts, type BudgetAmount, type BudgetLimitTriple, type RedisScripts } from '../lib/redis-scripts';
 
 /**
@@ -74,7 +74,7 @@ interface WindowIds {
 
 /** What the door reads: the user's plan and their recorded spend. */
 export interface BudgetDoorDeps {
-  redis: Redis;
+  redis: RedisClient;
   keyPrefix: string;
   limits: { forUser(userId: string): Promise<{ tier: Tier; limits: TierLimits; version: number } | null> };
   usage: { spentSince(userId: string, starts: Date[]): Promise<Array<{ tokens: number; requests: number; costUsd: number }>> };
@@ -190,7 +190,7 @@ export class BudgetDoor {
         windows &&
         (await this.scripts.budgetStart({ reservation: this.keys.budgetReservation(ticket.userId, id) }, { ttlMs: this.ttlMs + DAY_MS }));
       if (held && windows) {
-        await this.deps.redis.zadd(this.keys.budgetOpen(), Date.now() + this.ttlMs, member(ticket.userId, id));
+        await this.deps.redis.zadd(this.openKey(ticket.userId), Date.now() + this.ttlMs, member(ticket.userId, id));
         const wanted = amountOf(estimate);
         const reservation: Reservation = { userId: ticket.userId, id, amount: held, tier: plan.tier };
         if (held.tokens >= wanted.tokens && held.microUsd >= wanted.microUsd && held.requests >= wanted.requests) return reservation;
@@ -223,12 +223,15 @@ export class BudgetDoor {
    * to its `max_tokens`; one no call took is released. Returns how many were settled.
    */
   async settleExpired(limit = 500): Promise<number> {
-    const expired = await this.deps.redis.zrangebyscore(this.keys.budgetOpen(), '-inf', Date.now(), 'LIMIT', 0, limit);
     let settled = 0;
-    for (const entry of expired) {
-      const [userId, id] = entry.split('|');
-      if (userId && id && (await this.end(userId, id, 'reap', { tokens: 0, requests: 0, microUsd: 0 }))) settled += 1;
-      else await this.deps.redis.zrem(this.keys.budgetOpen(), entry);
+    for (let shard = 0; shard < BUDGET_OPEN_SHARDS && settled < limit; shard += 1) {
+      const key = this.keys.budgetOpen(shard);
+      const expired = await this.deps.redis.zrangebyscore(key, '-inf', Date.now(), 'LIMIT', 0, limit - settled);
+      for (const entry of expired) {
+        const [userId, id] = entry.split('|');
+        if (userId && id && (await this.end(userId, id, 'reap', { tokens: 0, requests: 0, microUsd: 0 }))) settled += 1;
+        else await this.deps.redis.zrem(key, entry);
+      }
     }
     return settled;
   }
@@ -320,7 +323,7 @@ export class BudgetDoor {
       });
     }
     if (!('taken' in reply)) throw new Error(`Budget reservation ${id} exists already`);
-    await this.deps.redis.zadd(this.keys.budgetOpen(), now.getTime() + this.ttlMs, member(userId, id));
+    await this.deps.redis.zadd(this.openKey(userId), now.getTime() + this.ttlMs, member(userId, id));
     this.deps.metrics?.budgetReservations.inc({ stage: how.stage, result: 'taken' });
     if (this.deps.metrics && limits.tokensPerMonth !== null) void this.noteNearLimit(userId, ids.month, limits, tier);
     return { userId, id, amount, tier };
@@ -338,6 +341,11 @@ export class BudgetDoor {
   }
 
   /** Settles or releases reservation `id`; true when this call ended it. */
+  /** The open-reservations set of the user's shard. */
+  private openKey(userId: string): string {
+    return this.keys.budgetOpen(this.keys.budgetOpenShard(userId));
+  }
+
   private async end(userId: string, id: string, mode: 'call' | 'reap' | 'release', actual: BudgetAmount): Promise<boolean> {
     const windows = windowsOf(id);
     if (!windows) return false;
@@ -351,7 +359,7 @@ export class BudgetDoor {
       { actual, mode },
     );
     if (seconds < 0) return false;
-    await this.deps.redis.zrem(this.keys.budgetOpen(), member(userId, id));
+    await this.deps.redis.zrem(this.openKey(userId), member(userId, id));
     this.deps.metrics?.budgetSettlementSeconds.observe({ by: mode === 'reap' ? 'reaper' : mode }, seconds);
     if (mode === 'reap') this.log.warn({ userId, reservationId: id }, 'an expired budget reservation was settled by the reaper');
     return true;

@@ -3,11 +3,11 @@ import type { TerminalStatus } from './transitions';
 /**
  * How a run ended, as its runner returns it and the kernel records it: a typed value instead of a
  * sentinel or an exception used for control flow. `S` is what a success carries, `U` the usage a
- * cancelled run had spent.
+ * cancelled run (or a failed one, when its kind keeps it) had spent.
  */
 export type RunOutcome<S = unknown, U = unknown> =
   | { status: 'succeeded'; result: S }
-  | { status: 'failed'; code: string; message: string }
+  | { status: 'failed'; code: string; message: string; usage?: U }
   | { status: 'cancelled'; usage?: U }
   | { status: 'timed_out'; message: string };
 

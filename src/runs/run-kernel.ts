@@ -3,7 +3,7 @@ import type { CancelKind, CancelSignals } from '../lib/cancel-signals';
 import { conflict } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Tx } from '../models/database';
-import type { RunsRepository } from '../models/runs-repository';
+import type { NewRun, RunsRepository } from '../models/runs-repository';
 import type { MemberRole, RunRow } from '../models/schema';
 import type { QueueRegistry } from '../producers/registry';
 import { outcomeError, type RunOutcome } from './outcome';
@@ -29,7 +29,7 @@ export interface RunRelease {
  * cancelled run, `C` what its worker hands to an end (a stream writer…), `P` what `persist`
  * returns to `announce` and to the caller of `end`.
  */
-export interface RunKindSpec<S, U, C, P> {
+export interface RunKindSpec<S, U, C, P, R = unknown> {
   kind: RunKindName;
   /**
    * The queue of its jobs, and the job id of a run (so liveness is asked the same way for every
@@ -78,9 +78,9 @@ export interface RunKindSpec<S, U, C, P> {
   interrupted: { code: string; message: string };
   /**
    * A kind's own start, when it folds the run's move into a statement on its own row (the hot path
-   * keeps one statement). Without it, the run's row alone moves.
+   * keeps one statement), which may read that row too (`row`). Without it, the run's row alone moves.
    */
-  start?(id: string, from: RunRow['status'][]): Promise<StartResult>;
+  start?(id: string, from: RunRow['status'][]): Promise<StartResult<R>>;
 }
 
 /** A new run: its id and owner, and the job carrying it when its id does not name it. */
@@ -90,10 +90,11 @@ export interface NewRunInput {
   job?: { queue: QueueName; jobId: string };
 }
 
-/** The answer of `start`: the run as it now is, and whether this call started it. */
-export interface StartResult {
+/** The answer of `start`: the run as it now is, whether this call started it, and the kind's row when its start read it. */
+export interface StartResult<R = unknown> {
   run: RunRow | null;
   started: boolean;
+  row?: R;
 }
 
 /** The answer of `end`: the winner gets the run and what its kind persisted; a loser gets the run as it is. */
@@ -114,7 +115,7 @@ export interface RunKernelDeps {
  * through the same ends.
  */
 export class RunKernel {
-  private readonly kinds = new Map<RunKindName, RunKindSpec<unknown, unknown, unknown, unknown>>();
+  private readonly kinds = new Map<RunKindName, RunKindSpec<unknown, unknown, unknown, unknown, unknown>>();
   private readonly log: Logger;
 
   constructor(private readonly deps: RunKernelDeps) {
@@ -122,9 +123,9 @@ export class RunKernel {
   }
 
   /** Registers a kind (once) and returns its typed handle. */
-  register<S, U, C, P>(spec: RunKindSpec<S, U, C, P>): RunHandle<S, U, C, P> {
+  register<S, U, C, P, R = unknown>(spec: RunKindSpec<S, U, C, P, R>): RunHandle<S, U, C, P, R> {
     if (this.kinds.has(spec.kind)) throw new Error(`Run kind ${spec.kind} is registered twice`);
-    this.kinds.set(spec.kind, spec as RunKindSpec<unknown, unknown, unknown, unknown>);
+    this.kinds.set(spec.kind, spec as RunKindSpec<unknown, unknown, unknown, unknown, unknown>);
     return new RunHandle(this, spec);
   }
 
@@ -181,10 +182,15 @@ export class RunKernel {
    * and turn, its run by the attempt).
    */
   async create(kind: RunKindName, input: NewRunInput, db?: Tx): Promise<void> {
+    await this.deps.runs.insert(this.row(kind, input), db);
+  }
+
+  /** The row `create` writes, for a kind that writes it in a statement of its own row's. */
+  row(kind: RunKindName, input: NewRunInput): NewRun {
     const spec = this.spec(kind);
     const queue = input.job?.queue ?? spec.queue;
     const jobId = input.job ? input.job.jobId : spec.jobId(input.id);
-    await this.deps.runs.insert({ kind, id: input.id, userId: input.userId, queue, jobId }, db);
+    return { kind, id: input.id, userId: input.userId, queue, jobId };
   }
 
   /** The run as it now is, or null. */
@@ -202,12 +208,16 @@ export class RunKernel {
   }
 
   /** Moves the run to `running` unless it has ended or its cancel was requested. */
-  async start(kind: RunKindName, id: string): Promise<StartResult> {
-    const spec = this.spec(kind);
+  async start(kind: RunKindName, id: string): Promise<StartResult<unknown>> {
+    return this.startOf(this.spec(kind), id);
+  }
+
+  /** `start` for a kind's spec, typed by the row its own start reads. */
+  async startOf<R>(spec: Pick<RunKindSpec<unknown, unknown, unknown, unknown, R>, 'kind' | 'start'>, id: string): Promise<StartResult<R>> {
     const from = allowedFrom('running');
     if (spec.start) return spec.start(id, from);
-    const run = await this.deps.runs.move(kind, id, { to: 'running', from, unlessCancelRequested: blockedByCancel('running') });
-    return run ? { run, started: true } : { run: await this.deps.runs.find(kind, id), started: false };
+    const run = await this.deps.runs.move(spec.kind, id, { to: 'running', from, unlessCancelRequested: blockedByCancel('running') });
+    return run ? { run, started: true } : { run: await this.deps.runs.find(spec.kind, id), started: false };
   }
 
   /**
@@ -269,7 +279,7 @@ export class RunKernel {
     }
   }
 
-  private spec(kind: RunKindName): RunKindSpec<unknown, unknown, unknown, unknown> {
+  private spec(kind: RunKindName): RunKindSpec<unknown, unknown, unknown, unknown, unknown> {
     const spec = this.kinds.get(kind);
     if (!spec) throw new Error(`Run kind ${kind} is not registered`);
     return spec;
@@ -277,14 +287,19 @@ export class RunKernel {
 }
 
 /** A kind's typed door to the kernel, for its service and runner. */
-export class RunHandle<S, U, C, P> {
+export class RunHandle<S, U, C, P, R = unknown> {
   constructor(
     private readonly kernel: RunKernel,
-    readonly spec: RunKindSpec<S, U, C, P>,
+    readonly spec: RunKindSpec<S, U, C, P, R>,
   ) {}
 
   create(input: NewRunInput, db?: Tx): Promise<void> {
     return this.kernel.create(this.spec.kind, input, db);
+  }
+
+  /** The queued run's row as `create` writes it, to write beside the kind's own row. */
+  row(input: NewRunInput): NewRun {
+    return this.kernel.row(this.spec.kind, input);
   }
 
   find(id: string): Promise<RunRow | null> {
@@ -295,8 +310,8 @@ export class RunHandle<S, U, C, P> {
     return this.kernel.reopen(this.spec.kind, input, db);
   }
 
-  start(id: string): Promise<StartResult> {
-    return this.kernel.start(this.spec.kind, id);
+  start(id: string): Promise<StartResult<R>> {
+    return this.kernel.startOf(this.spec, id);
   }
 
   end(id: string, outcome: RunOutcome<S, U>, context?: C): Promise<EndResult<P>> {

@@ -2,6 +2,7 @@ import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
 import { AGENT_DATA_TYPES } from '../devices/protocol';
 import { deviceIdSchema } from '../devices/protocol';
+import { modelRefSchema } from '../flows/definition';
 
 /**
  * Agent configs as the HTTP API reads and writes them: camelCase
@@ -75,6 +76,12 @@ const text = (max: number) =>
 const name = text(200);
 const promptTemplate = text(8_000);
 
+/**
+ * The agent's own model, `{provider, model}` as flow nodes name one; checked against the configured
+ * models when saved (400 `unknown_model`). Null (or absent) = the deployment's default chain.
+ */
+const agentModelSchema = modelRefSchema.nullable().optional();
+
 const isoDate = z.iso.datetime({ offset: true }).or(z.iso.date());
 export const filterConfigSchema = z
   .strictObject({
@@ -101,6 +108,7 @@ export const createLocalAgentSchema = z.strictObject({
   directoryPaths: z.array(directoryPathSchema).min(1).max(50),
   dataTypes: dataTypesSchema,
   promptTemplate,
+  model: agentModelSchema,
   fileExtensions: z.array(fileExtensionSchema).min(1).max(50).default(['.txt', '.md']),
   scheduleCron: cronSchema.nullable().optional(),
   timezone: timezoneSchema.default('UTC'),
@@ -113,6 +121,7 @@ export const updateLocalAgentSchema = z
     directoryPaths: z.array(directoryPathSchema).min(1).max(50).optional(),
     dataTypes: dataTypesSchema.optional(),
     promptTemplate: promptTemplate.optional(),
+    model: agentModelSchema,
     fileExtensions: z.array(fileExtensionSchema).min(1).max(50).optional(),
     scheduleCron: cronSchema.nullable().optional(),
     timezone: timezoneSchema.optional(),
@@ -125,6 +134,7 @@ export const createCloudAgentSchema = z.strictObject({
   name,
   dataTypes: dataTypesSchema,
   promptTemplate,
+  model: agentModelSchema,
   scheduleCron: cronSchema.nullable().optional(),
   timezone: timezoneSchema.default('UTC'),
   filterConfig: filterConfigSchema,
@@ -135,6 +145,7 @@ export const updateCloudAgentSchema = z
     name: name.optional(),
     dataTypes: dataTypesSchema.optional(),
     promptTemplate: promptTemplate.optional(),
+    model: agentModelSchema,
     scheduleCron: cronSchema.nullable().optional(),
     timezone: timezoneSchema.optional(),
     filterConfig: filterConfigSchema.optional(),

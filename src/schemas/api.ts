@@ -18,8 +18,12 @@ export const generateSchema = z.strictObject({
   prompt: z.string().trim().min(1).max(MAX_PROMPT_CHARS),
   afterId: z.uuid().optional(),
 });
-/** `POST …/undo`: `force` removes the blocks people edited since the generation, too. */
-export const undoSchema = z.strictObject({ force: z.boolean().optional() });
+/**
+ * `POST …/undo`: `force` removes the blocks people edited since the generation, too; `askIfEdited`
+ * makes an undo that would keep edited blocks a 409 `edited_blocks` that changes nothing, so a
+ * client can ask its user first.
+ */
+export const undoSchema = z.strictObject({ force: z.boolean().optional(), askIfEdited: z.boolean().optional() });
 export const idempotencyKeySchema = z
   .string()
   .min(1)

@@ -1,12 +1,14 @@
 import { UnrecoverableError, Worker, type Job, type Processor } from 'bullmq';
 import { describeRedacted } from '../lib/redact-error';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../lib/redis';
 import type { QueueName } from '../../config';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../observability/metrics';
 import { jobDeclaration } from '../producers/catalog';
 import { FairShare } from '../producers/fair-share';
 import { bullPrefix } from '../producers/registry';
+import { traceparentOf } from '../producers/define';
+import { tracingOn, withSpan } from '../observability/tracing';
 
 /** BullMQ's control-flow errors: their names and messages are its protocol, kept as they are. */
 const BULLMQ_SIGNALS = new Set(['DelayedError', 'WaitingChildrenError', 'RateLimitError', 'WaitingError']);
@@ -49,7 +51,7 @@ export interface QueueProcessor {
 export function startWorkers(options: {
   queues: QueueName[];
   processors: Partial<Record<QueueName, QueueProcessor>>;
-  connection: Redis;
+  connection: RedisClient;
   keyPrefix: string;
   logger: Logger;
   metrics?: Metrics;
@@ -62,6 +64,25 @@ export function startWorkers(options: {
   return options.queues.map((name) => {
     const { processor, concurrency, limiter } = options.processors[name]!;
     const log = options.logger.child({ component: 'worker', queue: name });
+    const spanName = `process ${name}`;
+    // Tracing on: the job runs in a span continuing the trace of whoever queued it (its `traceparent`).
+    const traced: Processor = (job, token, signal) =>
+      tracingOn()
+        ? withSpan(
+            spanName,
+            'consumer',
+            {
+              'messaging.system': 'bullmq',
+              'messaging.destination.name': name,
+              'messaging.operation.type': 'process',
+              'messaging.message.id': job.id,
+              'switchboard.job.name': job.name,
+              'switchboard.job.attempt': job.attemptsMade + 1,
+            },
+            () => timed(job, token, signal),
+            traceparentOf(job.data) ?? '',
+          )
+        : timed(job, token, signal);
     const timed: Processor = async (job, token, signal) => {
       const end = options.metrics?.jobDuration.startTimer({ queue: name });
       try {
@@ -86,7 +107,7 @@ export function startWorkers(options: {
         .release(name, fairBy(job.data), [job.id])
         .catch((error: unknown) => log.warn({ jobId: job.id, err: describeRedacted(error) }, 'fair share count not released'));
     };
-    const worker = new Worker(name, timed, {
+    const worker = new Worker(name, traced, {
       connection: options.connection,
       prefix: bullPrefix(options.keyPrefix),
       concurrency,

@@ -8,8 +8,10 @@ import { registerUser, request, type TestUser } from '../support/http';
 /**
  * The console's Assistant page in Chromium against the demo model:
  * a chat without a device streams its answer in; "with my device" and no device online says so;
- * with the device online, a dangerous tool call shows inline with Approve, and approving it lets
- * the device run it and the answer finish. The Approvals panel shows the same request and clears.
+ * with the device online, a dangerous tool call shows inline as a sentence with its arguments
+ * listed, and approving it lets the device run it and the answer finish. The Approvals panel shows
+ * the same request and clears. A conversation is resolved and its notes stream in, stay when it is
+ * reopened, and go with a chat resumed from it; chatflow sessions are not listed here.
  */
 const TASK_ID = '3f2b8c1e-9d4a-4b6e-8f00-1234567890ab';
 
@@ -96,10 +98,17 @@ describe('web console: the Assistant page', () => {
 
     const card = page.locator(`${byTestId('chat-approval')}[data-status="pending"]`);
     await card.waitFor({ timeout: 30_000 });
-    expect(await card.locator('strong').textContent()).toBe('The assistant wants to run delete_task');
-    expect(await card.locator('.params').textContent()).toContain(TASK_ID);
+    expect(await card.locator('.tool-sentence').textContent()).toBe(`delete_task wants to delete the task “${TASK_ID}”`);
+    // The arguments as a readable list, not JSON.
+    const args = card.locator(byTestId('chat-approval-arguments'));
+    expect(await args.locator('dt').allTextContents()).toEqual(['Task id']);
+    expect(await args.locator('dd[data-key="task_id"]').textContent()).toBe(TASK_ID);
+    expect(await card.textContent()).not.toContain('{');
     // The same request waits in the Approvals panel (pushed over the /canvas socket).
-    await page.locator(`${byTestId('approval')}`).waitFor();
+    const panelCard = page.locator(byTestId('approval'));
+    await panelCard.waitFor();
+    expect(await panelCard.locator('.tool-sentence').textContent()).toBe(`delete_task wants to delete the task “${TASK_ID}”`);
+    expect(await panelCard.locator('dd[data-key="task_id"]').textContent()).toBe(TASK_ID);
     await screenshot(page, 'assistant-02-approval-inline');
     expect(device.calls.filter((call) => call.action === 'delete')).toHaveLength(0);
 
@@ -145,6 +154,85 @@ describe('web console: the Assistant page', () => {
     );
     expect(await page.locator(byTestId('assistant-message')).count()).toBe(1);
   });
+
+  test('Resolve writes the notes live, in their four sections; they stay when the conversation is reopened', async () => {
+    // The open conversation is the first one (reopened above). Every distinct notes text, as it changes.
+    await page.evaluate(() => {
+      const texts: string[] = [];
+      (window as any).__notesTexts = texts;
+      new MutationObserver(() => {
+        const text = document.querySelector('[data-testid="assistant-notes"]')?.textContent ?? '';
+        if (text && texts.at(-1) !== text) texts.push(text);
+      }).observe(document.querySelector('[data-testid="assistant-session-panel"]')!, {
+        childList: true,
+        subtree: true,
+        characterData: true,
+      });
+    });
+    const sessionId = await page.locator(`${byTestId('assistant-session')}.current`).getAttribute('data-session-id');
+    expect(await page.locator(byTestId('assistant-session-status')).textContent()).toBe('Open');
+    await page.locator(byTestId('assistant-resolution')).fill('Shared the launch checklist');
+    await page.locator(byTestId('assistant-resolve')).click();
+    await page.locator(`${byTestId('assistant-notes')}[data-state="ready"]`).waitFor({ timeout: 30_000 });
+    const headings = await page.locator(`${byTestId('assistant-notes')} h3`).allTextContents();
+    expect(headings).toEqual(['Problem Summary', 'Steps Taken', 'Resolution', 'Next Steps']);
+    const seen: string[] = await page.evaluate(() => (window as any).__notesTexts);
+    // Streamed: the notes grew in several steps before they were whole.
+    expect(seen.length).toBeGreaterThan(2);
+    expect(seen.at(-1)!.startsWith(seen[0])).toBe(true);
+    expect(await page.locator(byTestId('assistant-session-status')).textContent()).toBe('Resolved');
+    expect(await page.locator(byTestId('assistant-resolve-form')).isHidden()).toBe(true);
+    await screenshot(page, 'assistant-04-notes');
+    const stored = await request('GET', `${t.api}/chat/sessions/${sessionId}/documentation`, { token: user.accessToken });
+    expect(stored.body.documentationStatus).toBe('ready');
+
+    // Away and back: the stored notes show again.
+    await page.locator(byTestId('assistant-new')).click();
+    await page.locator(byTestId('assistant-notes')).waitFor({ state: 'hidden' });
+    await page.locator(`${byTestId('assistant-session')}[data-session-id="${sessionId}"] button`).click();
+    await page.locator(`${byTestId('assistant-notes')}[data-state="ready"]`).waitFor();
+    expect(await page.locator(`${byTestId('assistant-notes')} h3`).allTextContents()).toEqual(headings);
+  }, 60_000);
+
+  test('Resume in a new chat starts a conversation that carries the notes to the model', async () => {
+    const oldId = await page.locator(`${byTestId('assistant-session')}.current`).getAttribute('data-session-id');
+    await page.locator(byTestId('assistant-resume')).click();
+    expect(await page.locator(byTestId('assistant-resume-banner')).textContent()).toMatch(/^Continues “/);
+    expect(await page.locator(byTestId('assistant-message')).count()).toBe(0);
+    const requestsBefore = t.llm.chatRequests().length;
+    await send('none', 'Where did we leave the launch?');
+    await page.locator(`${byTestId('assistant-message')}[data-status="done"]`).waitFor({ timeout: 30_000 });
+    await page.locator(`${byTestId('assistant-session')}.current`).waitFor();
+    const newId = await page.locator(`${byTestId('assistant-session')}.current`).getAttribute('data-session-id');
+    expect(newId).not.toBe(oldId);
+    const session = await request('GET', `${t.api}/chat/sessions/${newId}`, { token: user.accessToken });
+    expect(session.body.session.context.resumedFrom.sessionId).toBe(oldId);
+    // The model was given the earlier notes.
+    const sent = JSON.stringify(
+      t.llm
+        .chatRequests()
+        .slice(requestsBefore)
+        .map((r) => r.messages),
+    );
+    expect(sent).toContain('Problem Summary');
+  }, 60_000);
+
+  test("a chatflow's sessions are not listed among the assistant's conversations", async () => {
+    const flow = await request('POST', `${t.api}/flows`, {
+      token: user.accessToken,
+      body: { type: 'chatflow', name: 'Helpdesk', definition: { systemPrompt: 'You help.' } },
+    });
+    const turn = await request('POST', `${t.api}/flows/${flow.body.flow.id}/chat`, { token: user.accessToken, body: { message: 'hi' } });
+    expect(turn.status).toBe(200);
+    await page.locator(byTestId('nav-canvases')).click();
+    await page.locator(byTestId('nav-assistant')).click();
+    await page.locator(byTestId('assistant-session')).first().waitFor();
+    const listed = await page
+      .locator(byTestId('assistant-session'))
+      .evaluateAll((items) => items.map((i) => (i as HTMLElement).dataset.sessionId));
+    expect(listed.length).toBeGreaterThan(0);
+    expect(listed).not.toContain(turn.body.sessionId);
+  }, 60_000);
 
   test('no script errors or unexpected failed requests', () => {
     expect(problems).toEqual([]);

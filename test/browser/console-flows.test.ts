@@ -1,185 +1,272 @@
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { DeviceSimulator } from '@switchboard/client/testing';
 import type { ChatRequest } from '../../src/ai/openai-compatible/server';
 import { startTestApp, type TestApp } from '../support/app';
+import { byTestId, launchChromium, openPage, screenshot, signIn } from '../support/browser';
 import { registerUser, request, type TestUser } from '../support/http';
 
 /**
  * The console's Flows page in a real Chromium against the whole app (API, workers, Redis, PGlite)
- * and a scripted model that answers slowly enough to watch: create an agentflow in the JSON editor
- * (a bad definition first: its problems listed under the editor by path), run it and watch its
- * nodes go running → completed live, browse its executions; chat with a chatflow, streamed.
+ * and a scripted model that answers slowly enough to watch: an agentflow built in the form (a
+ * problem the API finds shown next to its field), run from its input fields and followed live on
+ * its execution page (per node: prompt, output, tokens, timing), cancelled mid-run; a chatflow
+ * built in the form, chatted with (streamed), embedded (snippet, preview of the real widget,
+ * origins changed, revoked).
  */
-const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const SCREENSHOTS = path.join(process.cwd(), 'test-artifacts', 'screenshots');
 const WAIT_MS = 20_000;
-const byTestId = (id: string) => `[data-testid="${id}"]`;
 
-/** Each node answers with the first words of its prompt, so outputs are known and distinct. */
+const TASK_ID = '3f2b8c1e-9d4a-4b6e-8f00-1234567890ab';
+
+/**
+ * Each node answers with the first words of its prompt, so outputs are known and distinct; a
+ * prompt "Delete task <id>" calls `delete_task` first, then says it is done.
+ */
 function responder(request: ChatRequest) {
   const last = request.messages.at(-1);
+  if (last?.role === 'tool') return { text: 'Done: the task is deleted.' };
   const prompt = typeof last?.content === 'string' ? last.content : '';
+  const deletion = /^Delete task ([0-9a-f-]{36})/.exec(prompt);
+  if (deletion) return { toolCalls: [{ name: 'delete_task', args: { task_id: deletion[1] } }] };
   return { text: `Answer to: ${prompt.split(/\s+/).slice(0, 6).join(' ')}` };
 }
 
-const BAD_DEFINITION = {
-  nodes: [
-    { id: 'facts', prompt: 'List facts about {{input.topic}}' },
-    { id: 'summary', prompt: 'Summarize {{nodes.facts.output}}', dependsOn: ['fcts'] },
-  ],
-  output: 'summary',
-};
-const DEFINITION = {
-  nodes: [
-    { id: 'facts', prompt: 'List three facts about {{input.topic}}' },
-    { id: 'audience', prompt: 'Who reads about {{input.topic}}?' },
-    { id: 'outline', prompt: 'Outline for {{nodes.audience.output}} from {{nodes.facts.output}}', dependsOn: ['facts', 'audience'] },
-  ],
-  output: 'outline',
-};
+type Seen = Array<{ id: string; status: string }>;
 
 describe('web console: the Flows page in Chromium', () => {
   let t: TestApp;
   let browser: Browser;
   let page: Page;
   let user: TestUser;
-  const pageErrors: string[] = [];
-  const shot = (step: string) => page.screenshot({ path: path.join(SCREENSHOTS, `flows-${step}.png`), fullPage: true });
+  let agentflowId: string;
+  let device: DeviceSimulator | undefined;
+  const problems: string[] = [];
 
   beforeAll(async () => {
-    mkdirSync(SCREENSHOTS, { recursive: true });
     t = await startTestApp({ responder, llmDelayMs: 60 });
     user = await registerUser(t.api, 'Flo');
-    browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: ['--no-sandbox'] });
-    const context = await browser.newContext({ viewport: { width: 1366, height: 900 } });
-    page = await context.newPage();
+    browser = await launchChromium();
+    // The refusals this test provokes on purpose: a definition the API finds wrong, bad embed origins.
+    page = await openPage(browser, t.url, 'flows', problems, (status, pathname) => status === 400 && /^\/api\/v1\/flows/.test(pathname));
     page.setDefaultTimeout(WAIT_MS);
-    page.on('pageerror', (error) => pageErrors.push(error.message));
-    await page.goto(t.url);
-    await page.locator(byTestId('signin-email')).fill(user.email);
-    await page.locator(byTestId('signin-password')).fill('correct horse battery');
-    await page.locator(byTestId('signin-submit')).click();
-    await page.locator(byTestId('home-view')).waitFor();
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: t.url });
+    await signIn(page, user);
   }, 60_000);
 
   afterAll(async () => {
+    device?.close();
     await browser?.close();
     await t?.stop();
   });
 
-  test('a bad agentflow shows its problems under the editor with their path; the fixed one is saved and listed', async () => {
-    await page.locator(byTestId('nav-flows')).click();
+  /** The Flows page (the console's other pages stay in the DOM, hidden). */
+  const view = () => page.locator(byTestId('flows-view'));
+  const node = (index: number) => page.locator(`${byTestId('flow-node-editor')}[data-index="${index}"]`);
+
+  test('an agentflow built in the form: a problem the API finds is shown next to its field; the fixed flow is saved as the form says', async () => {
+    await page.getByRole('link', { name: 'Flows' }).click();
     await page.locator(byTestId('flows-view')).waitFor();
-    await page.locator(byTestId('flow-type')).selectOption('agentflow');
-    await page.locator(byTestId('flow-name')).fill('Research brief');
-    await page.locator(byTestId('flow-definition')).fill(JSON.stringify(BAD_DEFINITION, null, 2));
-    await page.locator(byTestId('flow-save')).click();
+    await view().getByLabel('Type').selectOption('agentflow');
+    await view().getByLabel('Name').fill('Research brief');
+    // The template has four nodes: drop the last, then rename one (the references follow).
+    expect(await page.locator(byTestId('flow-node-editor')).count()).toBe(4);
+    await node(3).getByRole('button', { name: 'Remove node' }).click();
+    expect(await page.locator(byTestId('flow-node-editor')).count()).toBe(3);
+    await node(1).getByLabel('Id').fill('readers');
+    await node(1).getByLabel('Id').blur();
+    expect(await node(2).getByLabel('Prompt').inputValue()).toContain('{{nodes.readers.output}}');
+    expect(await node(2).getByRole('checkbox', { name: 'readers' }).isChecked()).toBe(true);
+    await view().getByLabel('Output node').selectOption('outline');
+    await node(0).getByLabel('Model').selectOption({ label: 'scripted · scripted-model' });
+    // A prompt that reads a node it does not run after: the API says so, next to that prompt.
+    await node(0).getByLabel('Prompt').fill('List three facts about {{input.topic}} and {{nodes.outline.output}}');
+    await view().getByRole('button', { name: 'Create flow' }).click();
 
-    const error = page.locator(byTestId('flow-error')).first();
-    await error.waitFor();
-    expect(await error.getAttribute('data-path')).toBe('nodes.1.dependsOn.0');
-    expect(await error.textContent()).toMatch(/nodes\.1\.dependsOn\.0/);
-    // A click on the path selects the offending text in the editor.
-    await error.locator('button').click();
-    const selected = await page
-      .locator(byTestId('flow-definition'))
-      .evaluate((area: HTMLTextAreaElement) => area.value.slice(area.selectionStart, area.selectionEnd));
-    expect(selected).toBe('"fcts"');
+    const promptField = node(0).locator('[data-path="nodes.0.prompt"]');
+    await promptField.locator(`${byTestId('field-error')}:visible`).waitFor();
+    expect(await promptField.locator(byTestId('field-error')).textContent()).toMatch(/outline/);
+    expect(await node(0).getByLabel('Prompt').getAttribute('aria-invalid')).toBe('true');
+    expect(await page.locator(byTestId('flow-errors')).textContent()).toMatch(/marked next to the fields/);
     expect(await page.locator(byTestId('flow-list-item')).count()).toBe(0);
-    await shot('1-invalid');
+    await screenshot(page, 'flows-01-problem-next-to-field');
 
-    await page.locator(byTestId('flow-definition')).fill(JSON.stringify(DEFINITION, null, 2));
-    await page.locator(byTestId('flow-save')).click();
+    await node(0).getByLabel('Prompt').fill('List three facts about {{input.topic}}');
+    await view().getByRole('button', { name: 'Create flow' }).click();
     await page.waitForURL(/#\/flows\/[0-9a-f-]{36}$/);
-    await page.locator(byTestId('flow-list-item')).waitFor();
-    expect(await page.locator(byTestId('flow-errors')).textContent()).toBe('');
-    expect(await page.locator(byTestId('flow-list-item')).textContent()).toContain('Research brief');
-    // The saved flow's nodes render once its page has loaded it (the list can come first).
-    await page.locator(byTestId('flow-node')).first().waitFor();
-    expect(await page.locator(byTestId('flow-node')).evaluateAll((nodes) => nodes.map((n) => (n as HTMLElement).dataset.nodeId))).toEqual([
-      'facts',
-      'audience',
-      'outline',
-    ]);
-    expect(JSON.parse(await page.locator(byTestId('flow-input')).inputValue())).toEqual({ topic: '' });
-  }, 60_000);
-
-  test('running the agentflow lights its nodes up live (running, then completed, in dependency order), shows the output, and lists the execution', async () => {
-    // Every status each node box shows, in order, with the time: recorded in the page as it changes.
-    await page.evaluate(() => {
-      const seen: Array<{ id: string; status: string; at: number }> = [];
-      (window as unknown as { flowStatuses: typeof seen }).flowStatuses = seen;
-      new MutationObserver((records) => {
-        for (const record of records) {
-          const node = record.target as HTMLElement;
-          if (record.attributeName === 'data-status' && node.dataset.testid === 'flow-node')
-            seen.push({ id: node.dataset.nodeId!, status: node.dataset.status!, at: performance.now() });
-        }
-      }).observe(document.querySelector('[data-testid="flow-graph"]')!, {
-        attributes: true,
-        subtree: true,
-        attributeFilter: ['data-status'],
-      });
+    agentflowId = /#\/flows\/([0-9a-f-]{36})$/.exec(page.url())![1];
+    await page.locator(byTestId('flow-list-item')).filter({ hasText: 'Research brief' }).waitFor();
+    const saved = (await request('GET', `${t.api}/flows/${agentflowId}`, { token: user.accessToken })).body.flow.definition;
+    expect(saved.output).toBe('outline');
+    expect(saved.nodes.map((n: { id: string }) => n.id)).toEqual(['facts', 'readers', 'outline']);
+    expect(saved.nodes[0]).toEqual({
+      id: 'facts',
+      prompt: 'List three facts about {{input.topic}}',
+      model: { provider: 'scripted', model: 'scripted-model' },
     });
-    await page.locator(byTestId('flow-input')).fill(JSON.stringify({ topic: 'otters' }));
-    await page.locator(byTestId('flow-run-start')).click();
-
-    await page.locator(`${byTestId('flow-node')}[data-node-id="facts"][data-status="completed"]`).waitFor();
-    await shot('2-running');
-    await page.locator(`${byTestId('flow-run-status')}[data-state="completed"]`).waitFor();
-    await shot('3-completed');
-
-    const seen = await page.evaluate(
-      () => (window as unknown as { flowStatuses: Array<{ id: string; status: string; at: number }> }).flowStatuses,
-    );
-    const statuses = (id: string) => seen.filter((s) => s.id === id).map((s) => s.status);
-    const at = (id: string, status: string) => seen.find((s) => s.id === id && s.status === status)!.at;
-    for (const id of ['facts', 'audience', 'outline']) expect(statuses(id)).toEqual(['running', 'completed']);
-    // outline waits for both of its dependencies.
-    expect(at('outline', 'running')).toBeGreaterThanOrEqual(Math.max(at('facts', 'completed'), at('audience', 'completed')));
-    expect(await page.locator(`${byTestId('flow-node')}[data-node-id="outline"] .node-output`).textContent()).toMatch(
-      /^Answer to: Outline for/,
-    );
-    expect(await page.locator(byTestId('flow-output')).textContent()).toMatch(/^Answer to: Outline for/);
-
-    const execution = page.locator(byTestId('flow-execution')).first();
-    await execution.waitFor();
-    expect(await execution.getAttribute('data-status')).toBe('completed');
-    // Opening it from the list shows the stored node states.
-    await page.evaluate(() => document.querySelector('[data-testid="flow-graph"]')!.replaceChildren());
-    await execution.click();
-    await page.locator(`${byTestId('flow-node')}[data-node-id="outline"][data-status="completed"]`).waitFor();
-    expect(await page.locator(byTestId('flow-run-status')).textContent()).toMatch(/: completed/);
+    expect(saved.nodes[2].dependsOn).toEqual(['facts', 'readers']);
+    // The graph and the read-only JSON follow the form.
+    await page.locator(`${byTestId('flow-node')}[data-node-id="outline"]`).waitFor();
+    expect(JSON.parse((await page.locator(byTestId('flow-json')).textContent())!)).toEqual(saved);
+    expect(
+      await page.locator(byTestId('flow-input-field')).evaluateAll((areas) => areas.map((a) => (a as HTMLElement).dataset.key)),
+    ).toEqual(['topic']);
   }, 60_000);
 
-  test('Cancel stops a running execution: the nodes not yet run end cancelled', async () => {
-    await page.locator(byTestId('flow-list-item')).filter({ hasText: 'Research brief' }).locator('a').click();
-    await page.locator(byTestId('flow-run')).waitFor();
-    await page.locator(byTestId('flow-input')).fill(JSON.stringify({ topic: 'puffins' }));
-    await page.locator(byTestId('flow-run-start')).click();
-    await page.locator(`${byTestId('flow-node')}[data-node-id="facts"][data-status="running"]`).waitFor();
-    await page.locator(byTestId('flow-run-cancel')).click();
+  test('Run opens the execution page, which follows the nodes live and shows each one’s prompt, output, tokens and timing', async () => {
+    await view().getByLabel('topic').fill('otters');
+    // Every node status the page shows, in order, recorded as the page changes.
+    await page.evaluate(() => {
+      const seen: Array<{ id: string; status: string }> = [];
+      (window as unknown as { flowStatuses: typeof seen }).flowStatuses = seen;
+      const last = new Map<string, string>();
+      new MutationObserver(() => {
+        for (const item of document.querySelectorAll<HTMLElement>('[data-testid="execution-node"]')) {
+          const id = item.dataset.nodeId!;
+          if (last.get(id) === item.dataset.status) continue;
+          seen.push({ id, status: item.dataset.status! });
+          last.set(id, item.dataset.status!);
+        }
+      }).observe(document.querySelector('[data-testid="flow-execution-view"]')!, { childList: true, subtree: true, attributes: true });
+    });
+    await view().getByRole('button', { name: 'Run' }).click();
+    await page.waitForURL(/#\/flows\/[0-9a-f-]{36}\/executions\/[0-9a-f-]{36}$/);
+    await page.locator(`${byTestId('execution-node')}[data-node-id="facts"][data-status="completed"]`).waitFor();
+    await screenshot(page, 'flows-02-running');
+    await page.locator(`${byTestId('execution-status')}[data-status="completed"]`).waitFor();
+    await screenshot(page, 'flows-03-completed');
 
-    await page.locator(`${byTestId('flow-run-status')}[data-state="cancelled"]`).waitFor();
-    await shot('5-cancelled');
-    expect(await page.locator(`${byTestId('flow-node')}[data-node-id="outline"]`).getAttribute('data-status')).toBe('cancelled');
-    expect(await page.locator(byTestId('flow-run-cancel')).isHidden()).toBe(true);
-    const latest = page.locator(byTestId('flow-execution')).first();
+    const seen = await page.evaluate(() => (window as unknown as { flowStatuses: Seen }).flowStatuses);
+    const statuses = (id: string) => seen.filter((s) => s.id === id).map((s) => s.status);
+    for (const id of ['facts', 'readers', 'outline']) {
+      expect(statuses(id).at(-1)).toBe('completed');
+      expect(statuses(id).filter((s) => s !== 'pending' && s !== 'running' && s !== 'completed')).toEqual([]);
+    }
+    // Live: at least one node was seen running before it completed.
+    expect(seen.some((s) => s.status === 'running')).toBe(true);
+    // outline ran after both of its inputs had completed.
+    const firstIndex = (id: string, status: string) => seen.findIndex((s) => s.id === id && s.status === status);
+    expect(firstIndex('outline', 'completed')).toBeGreaterThan(
+      Math.max(firstIndex('facts', 'completed'), firstIndex('readers', 'completed')),
+    );
+
+    const outline = page.locator(`${byTestId('execution-node')}[data-node-id="outline"]`);
+    expect(await outline.locator(byTestId('execution-node-output')).textContent()).toMatch(/^Answer to: Outline a short article/);
+    expect(await outline.locator(byTestId('execution-node-tokens')).textContent()).toMatch(/\d+ in \/ \d+ out/);
+    expect(await outline.locator(byTestId('execution-node-time')).textContent()).toMatch(/^\d+\.\d\d s$/);
+    // The prompt it was given, with the outputs of the nodes it read filled in.
+    expect(await outline.locator(byTestId('execution-node-input')).textContent()).toContain('Answer to: List three facts about otters');
+    expect(await page.locator(byTestId('execution-output')).textContent()).toMatch(/^Answer to: Outline a short article/);
+    expect(await page.locator(`${byTestId('execution-input')} dd[data-key="topic"]`).textContent()).toBe('otters');
+
+    // Listed, and opened again from the list it shows the stored record.
+    const listed = page.locator(byTestId('flow-execution')).first();
+    await page.waitForFunction(() => document.querySelector('[data-testid="flow-execution"]')?.getAttribute('data-status') === 'completed');
+    await view().getByRole('link', { name: '← Research brief' }).click();
+    await page.locator(byTestId('flow-execution-view')).waitFor({ state: 'hidden' });
+    await listed.click();
+    await page.locator(`${byTestId('execution-node')}[data-node-id="outline"][data-status="completed"]`).waitFor();
+  }, 60_000);
+
+  test('Cancel on the execution page stops it: the nodes not yet run end cancelled', async () => {
+    await view().getByRole('link', { name: '← Research brief' }).click();
+    await view().getByLabel('topic').fill('puffins');
+    await view().getByRole('button', { name: 'Run' }).click();
+    await page.locator(`${byTestId('execution-node')}[data-node-id="facts"][data-status="running"]`).waitFor();
+    await view().getByRole('button', { name: 'Cancel' }).click();
+    await page.locator(`${byTestId('execution-status')}[data-status="cancelled"]`).waitFor();
+    await page.locator(`${byTestId('execution-node')}[data-node-id="outline"][data-status="cancelled"]`).waitFor();
+    expect(await view().getByRole('button', { name: 'Cancel' }).count()).toBe(0);
+    await screenshot(page, 'flows-04-cancelled');
     await page.waitForFunction(() => document.querySelector('[data-testid="flow-execution"]')?.getAttribute('data-status') === 'cancelled');
     expect(await page.locator(byTestId('flow-execution')).count()).toBe(2);
-    expect(await latest.getAttribute('data-status')).toBe('cancelled');
   }, 60_000);
 
-  test('a chatflow answers in the page, streamed, and keeps its session', async () => {
-    await page.locator(byTestId('flow-new')).click();
-    await page.waitForURL(/#\/flows$/);
-    await page.locator(byTestId('flow-type')).selectOption('chatflow');
-    await page.locator(byTestId('flow-name')).fill('Helper');
-    await page.locator(byTestId('flow-save')).click();
-    await page.locator(byTestId('flow-chat')).waitFor();
+  test('an HTTP tool whose URL is on an origin the flow does not list is refused next to its URL; listing the origin saves it', async () => {
+    await view().getByRole('link', { name: '← Research brief' }).click();
+    await view().getByRole('button', { name: 'Add HTTP tool' }).click();
+    const tool = view().locator(byTestId('http-tool-editor'));
+    await tool.getByLabel('Name').fill('weather');
+    await tool.getByLabel('Name').blur();
+    await tool.getByLabel('What it does').fill('The weather of a city');
+    await tool.getByLabel('URL').fill('https://api.example.com/weather');
+    await node(0).getByText('Tools (0 chosen)').click();
+    await node(0).getByRole('checkbox', { name: 'weather' }).check();
+    await view().getByRole('button', { name: 'Save changes' }).click();
 
-    // Text chunks arrive before the final answer: the message grows while its turn streams.
+    const urlError = tool.locator(`[data-path="httpTools.0.url"] ${byTestId('field-error')}`);
+    await urlError.waitFor();
+    expect(await urlError.textContent()).toBe('https://api.example.com is not in allowedOrigins');
+    await view().getByRole('button', { name: 'Add origin' }).click();
+    await view().getByLabel('Origin 1').fill('https://api.example.com');
+    await view().getByRole('button', { name: 'Save changes' }).click();
+    await page.locator(byTestId('notice')).filter({ hasText: 'Flow saved.' }).waitFor();
+    const saved = (await request('GET', `${t.api}/flows/${agentflowId}`, { token: user.accessToken })).body.flow.definition;
+    expect(saved.httpTools).toEqual([
+      { name: 'weather', description: 'The weather of a city', method: 'GET', url: 'https://api.example.com/weather' },
+    ]);
+    expect(saved.allowedOrigins).toEqual(['https://api.example.com']);
+    expect(saved.nodes[0].tools).toEqual(['weather']);
+  }, 60_000);
+
+  test("a node's dangerous device tool call waits on the execution page as a readable card; Approve lets the device run it", async () => {
+    device = await DeviceSimulator.connect({
+      url: t.url,
+      accessToken: user.accessToken,
+      deviceId: 'flo-laptop',
+      seed: { tasks: [{ id: TASK_ID, title: 'Old report', status: 'done', priority: 'low' }] },
+      reconnection: false,
+    });
+    const created = await request('POST', `${t.api}/flows`, {
+      token: user.accessToken,
+      body: {
+        type: 'agentflow',
+        name: 'Cleanup',
+        definition: {
+          deviceId: 'flo-laptop',
+          nodes: [{ id: 'cleanup', prompt: 'Delete task {{input.task}}', tools: ['delete_task'] }],
+          output: 'cleanup',
+        },
+      },
+    });
+    expect(created.status).toBe(201);
+    await page.goto(`${t.url}/#/flows/${created.body.flow.id}`);
+    await view().getByRole('heading', { name: 'Edit “Cleanup”' }).waitFor();
+    await view().getByLabel('task', { exact: true }).fill(TASK_ID);
+    await view().getByRole('button', { name: 'Run' }).click();
+
+    const card = page.locator(`${byTestId('execution-approval')}[data-status="pending"]`);
+    await card.waitFor();
+    expect(await card.locator('.tool-sentence').textContent()).toBe(`delete_task wants to delete the task “${TASK_ID}”`);
+    expect(await card.locator('dd[data-key="task_id"]').textContent()).toBe(TASK_ID);
+    expect(device.calls.filter((call) => call.action === 'delete')).toHaveLength(0);
+    await screenshot(page, 'flows-08-node-approval');
+    await card.getByRole('button', { name: 'Approve' }).click();
+
+    await page.locator(`${byTestId('execution-status')}[data-status="completed"]`).waitFor();
+    expect(device.calls.filter((call) => call.action === 'delete')).toHaveLength(1);
+    const node = page.locator(`${byTestId('execution-node')}[data-node-id="cleanup"]`);
+    expect(await node.locator(byTestId('execution-node-output')).textContent()).toBe('Done: the task is deleted.');
+    await node.locator(`${byTestId('execution-tool-call')}[data-ok="true"]`).waitFor();
+    expect(await page.locator(byTestId('execution-approval')).count()).toBe(0);
+  }, 60_000);
+
+  test('a chatflow built in the form answers in the page, streamed, in one session', async () => {
+    await view().getByRole('link', { name: 'New flow' }).click();
+    await page.waitForURL(/#\/flows$/);
+    await view().getByLabel('Type').selectOption('chatflow');
+    await view().getByLabel('Name').fill('Helper');
+    await view().getByLabel('System prompt').fill('You help shoppers.');
+    await view().getByLabel('Model').selectOption({ label: 'scripted · scripted-model' });
+    await view().getByLabel('History window (messages)').fill('5');
+    await view().getByRole('button', { name: 'Create flow' }).click();
+    await page.locator(byTestId('flow-chat')).waitFor();
+    const flowId = /#\/flows\/([0-9a-f-]{36})$/.exec(page.url())![1];
+    expect((await request('GET', `${t.api}/flows/${flowId}`, { token: user.accessToken })).body.flow.definition).toEqual({
+      systemPrompt: 'You help shoppers.',
+      model: { provider: 'scripted', model: 'scripted-model' },
+      temperature: 0.2,
+      historyWindow: 5,
+    });
+
     await page.evaluate(() => {
       const lengths: number[] = [];
       (window as unknown as { chatLengths: number[] }).chatLengths = lengths;
@@ -194,31 +281,85 @@ describe('web console: the Flows page in Chromium', () => {
     expect(await page.locator(`${byTestId('flow-message-assistant')} .text`).textContent()).toBe('Answer to: Hello there, flow');
     const lengths = await page.evaluate(() => (window as unknown as { chatLengths: number[] }).chatLengths);
     expect(lengths.filter((n) => n > 0).length).toBeGreaterThan(1);
-
-    await page.locator(byTestId('flow-chat-input')).fill('Again');
-    await page.locator(byTestId('flow-chat-send')).click();
-    await page
-      .locator(`${byTestId('flow-message-assistant')} .usage`)
-      .nth(1)
-      .waitFor();
-    await shot('4-chat');
-    expect(await page.locator(byTestId('flow-message-assistant')).count()).toBe(2);
-    // Both turns went to one chat session of this flow.
-    const flowId = /#\/flows\/([0-9a-f-]{36})$/.exec(page.url())![1];
-    const sessions = (await request('GET', `${t.api}/chat/sessions`, { token: user.accessToken })).body.sessions.filter(
+    const sessions = (await request('GET', `${t.api}/chat/sessions?kind=flow`, { token: user.accessToken })).body.sessions.filter(
       (s: { flowId: string }) => s.flowId === flowId,
     );
     expect(sessions).toHaveLength(1);
-    const history = await request('GET', `${t.api}/chat/sessions/${sessions[0].id}/history`, { token: user.accessToken });
-    expect(history.body.messages.map((m: { content: string }) => m.content)).toEqual([
-      'Hello there, flow',
-      'Answer to: Hello there, flow',
-      'Again',
-      'Answer to: Again',
-    ]);
   }, 60_000);
 
-  test('the page raised no script errors', () => {
-    expect(pageErrors).toEqual([]);
+  test('embeds: create one (snippet to copy), preview the real widget answering, change its origins, revoke it', async () => {
+    const flowId = /#\/flows\/([0-9a-f-]{36})$/.exec(page.url())![1];
+    await page.locator(byTestId('flow-embeds')).waitFor();
+    await view().getByLabel('Allowed origins (one per line)').first().fill('https://shop.example.com');
+    await view()
+      .getByLabel(/Also allow this console/)
+      .check();
+    await view().getByRole('button', { name: 'Create embed' }).click();
+    const embed = page.locator(byTestId('embed')).first();
+    await embed.waitFor();
+    expect(await embed.locator(byTestId('embed-origin-list')).textContent()).toBe(`https://shop.example.com, ${t.url}`);
+    const code = (await embed.locator(byTestId('embed-snippet')).textContent())!;
+    expect(code).toMatch(new RegExp(`^<script src="${t.url}/embed\\.js" data-embed-token="sbe_[A-Za-z0-9_-]{43}"`));
+    await embed.getByRole('button', { name: 'Copy snippet' }).click();
+    await page.waitForFunction((expected) => navigator.clipboard.readText().then((text) => text === expected), code);
+
+    // The preview frames the widget exactly as a site would include it; it answers from this chatflow.
+    await embed.getByRole('button', { name: 'Preview' }).click();
+    const frame = page.frameLocator(byTestId('embed-preview-frame'));
+    await frame.locator('[data-switchboard-embed] [data-role="input"]').fill('red boots');
+    await frame.locator('[data-switchboard-embed] [data-role="input"]').press('Enter');
+    await frame.locator('[data-switchboard-embed] [data-message-role="assistant"]').filter({ hasText: 'Answer to: red boots' }).waitFor();
+    await screenshot(page, 'flows-05-embed-preview');
+
+    // Bad origins are refused next to the editor; good ones replace the list.
+    await embed.getByText('Change origins').click();
+    await embed.locator(byTestId('embed-edit-origins')).fill('https://shop.example.com/path');
+    await embed.getByRole('button', { name: 'Save origins' }).click();
+    await embed.locator(byTestId('embed-error')).waitFor();
+    expect(await embed.locator(byTestId('embed-error')).textContent()).toMatch(/origin/);
+    await embed.locator(byTestId('embed-edit-origins')).fill('https://shop.example.com\nhttps://www.shop.example.com');
+    await embed.getByRole('button', { name: 'Save origins' }).click();
+    await page
+      .locator(byTestId('embed-origin-list'))
+      .filter({ hasText: 'https://shop.example.com, https://www.shop.example.com' })
+      .waitFor();
+
+    page.once('dialog', (dialog) => void dialog.accept());
+    await page.locator(byTestId('embed')).first().getByRole('button', { name: 'Revoke' }).click();
+    await page.locator(byTestId('embed-list')).filter({ hasText: 'No embeds yet.' }).waitFor();
+    expect((await request('GET', `${t.api}/flows/${flowId}/embeds`, { token: user.accessToken })).body.embeds).toEqual([]);
+  }, 60_000);
+
+  test('at 390 px wide the form and an execution fit the screen (nothing of the page reaches past its right edge)', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    // The Flows page's own elements (the top bar is the console's, laid out on its own).
+    const overflow = () =>
+      page.evaluate(
+        () =>
+          Math.max(
+            ...[...document.querySelectorAll('[data-testid="flows-view"] *')]
+              .filter((node) => (node as HTMLElement).offsetParent !== null)
+              // What sits in a box that scrolls on its own (the graph, a long output) does not widen the page.
+              .filter((node) => {
+                for (let up = node.parentElement; up; up = up.parentElement)
+                  if (['auto', 'scroll', 'hidden'].includes(getComputedStyle(up).overflowX)) return false;
+                return true;
+              })
+              .map((node) => node.getBoundingClientRect().right),
+          ) - window.innerWidth,
+      );
+    await page.goto(`${t.url}/#/flows/${agentflowId}`);
+    await node(0).waitFor();
+    await screenshot(page, 'flows-06-form-390');
+    expect(await overflow()).toBeLessThanOrEqual(0);
+    await view().locator(byTestId('flow-execution')).first().click();
+    await page.locator(`${byTestId('execution-status')}[data-status]`).waitFor();
+    await screenshot(page, 'flows-07-execution-390');
+    expect(await overflow()).toBeLessThanOrEqual(0);
+    await page.setViewportSize({ width: 1366, height: 900 });
+  }, 60_000);
+
+  test('the page raised no script errors, CSP violations or unexpected failed requests', () => {
+    expect(problems).toEqual([]);
   });
 });

@@ -1,10 +1,9 @@
 import { DeviceSimulator } from '@switchboard/client/testing';
-import { Queue } from 'bullmq';
 import { Client } from 'pg';
 import { bullPrefix } from '../../src/producers/registry';
-import { testRedisUrl } from '../support/database';
 import { useCluster } from '../support/cluster';
 import { registerUser, request } from '../support/http';
+import { TestQueue } from '../support/redis';
 import { eventually, within } from '../support/wait';
 
 /**
@@ -58,7 +57,7 @@ describe('an agent run whose worker was killed', () => {
     worker.child.kill('SIGKILL');
 
     // The job is lost: once its lock has expired (no worker renews it) it can be removed.
-    const queue = new Queue('agent-runs', { connection: { url: testRedisUrl() }, prefix: bullPrefix(cluster.keyPrefix) });
+    const queue = new TestQueue('agent-runs', bullPrefix(cluster.keyPrefix));
     const db = new Client({ connectionString: cluster.databaseUrl() });
     await db.connect();
     try {

@@ -1,8 +1,6 @@
 import { request } from '../support/http';
 import type { CanvasClient } from '../support/sockets';
-import { useCluster } from '../support/cluster';
-import type { SwitchboardProcess } from '../support/processes';
-import { readSse } from '../support/sse';
+import { generateKillingItsWorker, useCluster } from '../support/cluster';
 import { eventually } from '../support/wait';
 
 const PROMPT = 'Plan the launch: a heading, three todos (book venue, invite press, ship beta) and a short paragraph';
@@ -30,23 +28,10 @@ describe('a worker killed in the middle of a budgeted model call', () => {
     const { workerA, workerB, base, user, canvasId, clients } = await cluster.apiWorkersAndWatchers('BudgetCrash');
     sockets.push(...clients);
 
-    let killed: SwitchboardProcess | undefined;
-    const sse = await readSse(`${base}/canvases/${canvasId}/ai/generate-stream`, {
-      method: 'POST',
-      token: user.accessToken,
-      body: { prompt: PROMPT },
-      timeoutMs: 60_000,
-      until: (m) => m.event === 'complete' || m.event === 'error',
-      onMessage: (message) => {
-        if (killed || message.event !== 'tool_output') return;
-        const generationId = message.data.generationId;
-        killed = [workerA, workerB].find((w) => w.output().includes('generation started') && w.output().includes(generationId));
-        killed?.child.kill('SIGKILL');
-      },
-    });
+    // At the first block, the worker that logged the start of this generation is killed.
+    const { sse, killed, survivor } = await generateKillingItsWorker(base, user.accessToken, canvasId, [workerA, workerB], PROMPT);
     expect(killed).toBeDefined();
     expect(sse.messages.at(-1)?.event).toBe('complete');
-    const survivor = killed === workerA ? workerB : workerA;
 
     const hourOf = async () => {
       const budget = await request('GET', `${base}/usage/budget`, { token: user.accessToken });

@@ -96,6 +96,19 @@ describe('deployment: docker-compose.yml, Dockerfile, nginx.conf, .env.example',
     expect([...consumed].sort()).toEqual([...QUEUE_NAMES].sort());
   });
 
+  test('Jaeger is optional: it runs only under the tracing profile, takes OTLP over HTTP, and .env.example shows how to point Switchboard at it', () => {
+    const jaeger = services.jaeger as Service & { profiles?: string[]; expose?: string[]; ports?: string[] };
+    expect(jaeger.image).toMatch(/^jaegertracing\/all-in-one:\d/);
+    // A service with a profile is left out of a plain `docker compose up`.
+    expect(jaeger.profiles).toEqual(['tracing']);
+    expect([...(jaeger.expose ?? []), ...(jaeger.ports ?? [])].map(String)).toEqual(expect.arrayContaining(['4318']));
+    for (const [name, service] of switchboardServices) {
+      const dependsOn = Array.isArray(service.depends_on) ? service.depends_on : Object.keys(service.depends_on ?? {});
+      expect({ name, dependsOn: dependsOn.includes('jaeger') }).toEqual({ name, dependsOn: false });
+    }
+    expect(read('.env.example')).toMatch(/^# OTEL_EXPORTER_OTLP_ENDPOINT=http:\/\/jaeger:4318$/m);
+  });
+
   test('exactly one scheduler runs', () => {
     const schedulers = switchboardServices.filter(([, service]) => rolesOf(service).includes('scheduler'));
     expect(schedulers.map(([name, service]) => [name, replicasOf(service)])).toEqual([['scheduler', 1]]);
@@ -159,7 +172,8 @@ describe('deployment: docker-compose.yml, Dockerfile, nginx.conf, .env.example',
     test('prints its banner, passes its own healthcheck, and drains on SIGTERM with exit code 0', async () => {
       // Given: what `docker compose up` would set — image ENV, then .env (from .env.example, with the
       // JWT_SECRET docs/operations.md says to add), then the service's environment — with the servers and
-      // ports that exist here.
+      // ports that exist here. The compose file's one `redis` service is one redis-server: its stand-in
+      // is the run's single server on every Redis topology of the run.
       const image = Object.fromEntries(
         dockerfile()
           .filter((i) => i.keyword === 'ENV')

@@ -3,7 +3,7 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { Client } from 'pg';
 import { AI_AGENT_USER_ID } from '../../config';
-import { createTestDatabase, serverPostgresUrl, testRedisUrl, type TestDatabase } from '../support/database';
+import { createTestDatabase, serverPostgresUrl, testRedisEnv, type TestDatabase } from '../support/database';
 import { registerUser, request } from '../support/http';
 import { spawnSwitchboard, type SwitchboardProcess } from '../support/processes';
 
@@ -36,7 +36,7 @@ describe('API processes starting together on a fresh database', () => {
         SWITCHBOARD_ROLES: 'api',
         PORT: '0',
         DATABASE_URL: database.url,
-        REDIS_URL: testRedisUrl(),
+        ...testRedisEnv(),
         REDIS_KEY_PREFIX: `mig-${randomUUID().slice(0, 8)}`,
         JWT_SECRET: 'concurrent-migrations-secret-concurrent-migrations',
       };

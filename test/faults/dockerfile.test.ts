@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { startCommand } from '../support/cli';
 import { dockerfileInstructions } from '../support/dockerfile';
-import { createTestDatabase, serverPostgresUrl, testRedisUrl } from '../support/database';
+import { createTestDatabase, serverPostgresUrl, testRedisEnv } from '../support/database';
 import { randomUUID } from 'node:crypto';
 
 /**
@@ -55,7 +55,7 @@ describe('Dockerfile', () => {
     const started = await startCommand(process.execPath, cmd.slice(1), {
       SWITCHBOARD_ROLES: 'scheduler',
       DATABASE_URL: database.url,
-      REDIS_URL: testRedisUrl(),
+      ...testRedisEnv(),
       REDIS_KEY_PREFIX: `img-${randomUUID().slice(0, 8)}`,
       JWT_SECRET: 'image-test-secret-image-test-secret-0123',
       LOG_FORMAT: 'json',

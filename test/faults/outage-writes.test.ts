@@ -19,9 +19,12 @@ describe('block writes during a Redis outage', () => {
   let observer: CanvasClient;
 
   beforeAll(async () => {
+    // The outage is a proxy between the app and one redis-server that the test cuts: the app runs on
+    // the run's single server through it, on every Redis topology of the run (a cluster's nodes
+    // would each need a proxy, and cutting one of them is another fault).
     const redis = new URL(testRedisUrl());
     proxy = await startTcpProxy({ host: redis.hostname, port: Number(redis.port) });
-    t = await startTestApp({ env: { REDIS_URL: `redis://127.0.0.1:${proxy.port}` } });
+    t = await startTestApp({ redis: { REDIS_URL: `redis://127.0.0.1:${proxy.port}` } });
     user = await registerUser(t.api, 'Writer');
     canvasId = await createCanvas(t.api, user);
     observer = await connectCanvas(t.url, user.accessToken);
@@ -85,7 +88,7 @@ describe('block writes during a Redis outage', () => {
 
   test('a room event Redis refuses (while the session check still passes) fails the write: 503, nothing stored, nothing sent', async () => {
     const redis = new Redis(testRedisUrl());
-    const seqKey = `${t.keyPrefix}:canvas:${canvasId}:seq`;
+    const seqKey = `${t.keyPrefix}:canvas:{${canvasId}}:seq`;
     const added = record(observer, 'block_added');
     try {
       const before = await blockTexts();

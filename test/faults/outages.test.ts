@@ -42,14 +42,17 @@ describe('outages of Redis and PostgreSQL', () => {
 
   beforeAll(async () => {
     database = await createTestDatabase({ server: serverPostgresUrl() });
+    // The outage is a proxy between the app and one redis-server that the test cuts: the app runs on
+    // the run's single server through it, on every Redis topology of the run (a cluster's nodes
+    // would each need a proxy, and cutting one of them is another fault).
     const redis = new URL(testRedisUrl());
     redisProxy = await startTcpProxy({ host: redis.hostname, port: Number(redis.port) });
     const pg = new URL(database.url);
     pgProxy = await startTcpProxy({ host: pg.hostname, port: Number(pg.port || 5432) });
     pg.port = String(pgProxy.port);
     t = await startTestApp({
+      redis: { REDIS_URL: `redis://127.0.0.1:${redisProxy.port}` },
       env: {
-        REDIS_URL: `redis://127.0.0.1:${redisProxy.port}`,
         DATABASE_URL: pg.toString(),
         TIER_LIMITS: JSON.stringify({ free: { generationsPerMinute: 50 } }),
       },

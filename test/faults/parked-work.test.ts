@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import { demoResponder } from '../../src/ai/demo-llm';
 import { DeviceSimulator } from '@switchboard/client/testing';
 import { bullPrefix } from '../../src/producers/registry';
 import type { ApprovalRequested } from '../../src/realtime/events';
 import { startTestApp, type TestApp } from '../support/app';
-import { testRedisUrl } from '../support/database';
 import { createCanvas, registerUser, request, type TestUser } from '../support/http';
+import { TestQueue } from '../support/redis';
 import { readSse } from '../support/sse';
 import { eventually } from '../support/wait';
 import { nextDeviceEvent, type AwaitedDeviceEvent } from '../support/device-events';
@@ -44,7 +44,7 @@ describe('parked work survives lost jobs', () => {
         return demoResponder(req);
       },
     });
-    queue = new Queue('assistant', { connection: { url: testRedisUrl() }, prefix: bullPrefix(t.keyPrefix) });
+    queue = new TestQueue('assistant', bullPrefix(t.keyPrefix));
   });
 
   afterAll(async () => {

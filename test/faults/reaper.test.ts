@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { Client } from 'pg';
 import { startSwitchboard, type RunningSwitchboard } from '../../src/app/switchboard';
 import { createLogger } from '../../src/lib/logger';
+import { createRedis, redisReady } from '../../src/lib/redis';
 import { bullPrefix } from '../../src/producers/registry';
 import { testConfig } from '../support/app';
-import { createTestDatabase, serverPostgresUrl, testRedisUrl, type TestDatabase } from '../support/database';
+import { createTestDatabase, serverPostgresUrl, testRedisTarget, type TestDatabase } from '../support/database';
 import { createCanvas, registerUser, request, type TestUser } from '../support/http';
 import { startScriptedLLM, type ScriptedLLM } from '../support/scripted-llm';
+import { TestQueue } from '../support/redis';
 import { readSse } from '../support/sse';
 import { eventually } from '../support/wait';
 
@@ -26,7 +26,7 @@ describe('the reaper ends work a dead process left open', () => {
   const keyPrefix = `reaper-${randomUUID().slice(0, 8)}`;
   let base: string;
   let user: TestUser;
-  const queue = (name: string) => new Queue(name, { connection: { url: testRedisUrl() }, prefix: bullPrefix(keyPrefix) });
+  const queue = (name: string) => new TestQueue(name, bullPrefix(keyPrefix));
 
   const start = (env: Record<string, string>) =>
     startSwitchboard(
@@ -156,10 +156,11 @@ describe('the reaper ends work a dead process left open', () => {
       expect(marked.rowCount).toBe(1);
       await job!.remove();
       // What the dead worker had streamed before it died.
-      const redis = new Redis(testRedisUrl());
+      const redis = createRedis(testRedisTarget(), 'command');
+      await redisReady(redis);
       const sessionId = (job!.data as { sessionId: string }).sessionId;
       for (const text of ['Half ', 'an answer'])
-        await redis.xadd(`${keyPrefix}:chat:${job!.id}:events`, '*', 'e', JSON.stringify({ type: 'text_chunk', sessionId, text }));
+        await redis.xadd(`${keyPrefix}:chat:{${job!.id}}:events`, '*', 'e', JSON.stringify({ type: 'text_chunk', sessionId, text }));
       redis.disconnect();
 
       workers.push(await start({ SWITCHBOARD_ROLES: 'worker' }));

@@ -1,8 +1,6 @@
 import { request } from '../support/http';
-import { useCluster } from '../support/cluster';
-import type { SwitchboardProcess } from '../support/processes';
+import { generateKillingItsWorker, useCluster } from '../support/cluster';
 import type { CanvasClient } from '../support/sockets';
-import { readSse } from '../support/sse';
 import { waitUntil } from '../support/wait';
 
 const PROMPT = 'Plan the launch: a heading, three todos (book venue, invite press, ship beta) and a short paragraph';
@@ -21,24 +19,10 @@ describe('a worker killed in the middle of a generation', () => {
     const { workerA, workerB, base, user, canvasId, clients, received } = await cluster.apiWorkersAndWatchers('Crash');
     sockets.push(...clients);
 
-    let killed: SwitchboardProcess | undefined;
-    const sse = await readSse(`${base}/canvases/${canvasId}/ai/generate-stream`, {
-      method: 'POST',
-      token: user.accessToken,
-      body: { prompt: PROMPT },
-      timeoutMs: 60_000,
-      until: (m) => m.event === 'complete' || m.event === 'error',
-      onMessage: (message) => {
-        if (killed || message.event !== 'tool_output') return;
-        // The worker that logged the start of this generation is the one to crash.
-        const generationId = message.data.generationId;
-        killed = [workerA, workerB].find((w) => w.output().includes('generation started') && w.output().includes(generationId));
-        killed?.child.kill('SIGKILL');
-      },
-    });
+    // At the first block, the worker that logged the start of this generation is killed.
+    const { sse, killed, survivor } = await generateKillingItsWorker(base, user.accessToken, canvasId, [workerA, workerB], PROMPT);
 
     expect(killed).toBeDefined();
-    const survivor = killed === workerA ? workerB : workerA;
     const complete = sse.messages.at(-1)!;
     expect(complete.event).toBe('complete');
     expect(survivor.output()).toContain(`"generationId":"${complete.data.generationId}"`);

@@ -13,7 +13,7 @@ import { createLogger } from '../../src/lib/logger';
 import { createRedis, redisReady } from '../../src/lib/redis';
 import { bullPrefix, QueueRegistry } from '../../src/producers/registry';
 import { startTestApp, type TestApp } from '../support/app';
-import { testRedisUrl } from '../support/database';
+import { testRedisTarget } from '../support/database';
 import { registerUser, request, type TestUser } from '../support/http';
 import { eventually } from '../support/wait';
 
@@ -458,7 +458,7 @@ describe('background agents', () => {
       // Down since three days ago: twelve 6-hour slots were missed.
       const threeDaysAgo = new Date(Date.now() - 3 * 24 * 3600_000);
       await repos.db.execute(sql`update local_agents set next_run_at = ${threeDaysAgo.toISOString()} where id = ${agent.id}`);
-      const redis = createRedis(testRedisUrl(), 'command');
+      const redis = createRedis(testRedisTarget(), 'command');
       await redisReady(redis);
       const queues = new QueueRegistry(redis, t.keyPrefix);
       const logger = createLogger({ level: 'silent' });

@@ -1,13 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { demoResponder } from '../../src/ai/demo-llm';
 import type { ChatRequest } from '../../src/ai/openai-compatible/server';
 import { DeviceSimulator } from '@switchboard/client/testing';
-import { createRedis, redisReady } from '../../src/lib/redis';
+import { createRedis, redisReady, type RedisClient } from '../../src/lib/redis';
 import { bullPrefix } from '../../src/producers/registry';
 import { startTestApp, type TestApp } from '../support/app';
-import { testRedisUrl } from '../support/database';
+import { testRedisTarget } from '../support/database';
 import { registerUser, request, type TestUser } from '../support/http';
 import { readSse } from '../support/sse';
 
@@ -27,14 +26,14 @@ const toolResults = (req: ChatRequest) => req.messages.filter((m) => m.role === 
 
 describe('assistant chat', () => {
   let t: TestApp;
-  let redis: Redis;
+  let redis: RedisClient;
   let queue: Queue;
   const devices: DeviceSimulator[] = [];
 
   beforeAll(async () => {
     // Scripted turns first; when none is queued the offline demo model answers, from the tool results.
     t = await startTestApp({ responder: demoResponder, env: { DEVICE_RPC_TIMEOUT_MS: '1000' } });
-    redis = createRedis(testRedisUrl(), 'command');
+    redis = createRedis(testRedisTarget(), 'command');
     await redisReady(redis);
     queue = new Queue('assistant', { connection: redis, prefix: bullPrefix(t.keyPrefix) });
   });

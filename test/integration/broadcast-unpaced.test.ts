@@ -4,7 +4,7 @@ import { GenerationEventLog } from '../../src/generation/event-log';
 import { createRedis, redisReady } from '../../src/lib/redis';
 import { bullPrefix } from '../../src/producers/registry';
 import { startTestApp, type TestApp } from '../support/app';
-import { testRedisUrl } from '../support/database';
+import { testRedisTarget } from '../support/database';
 import { createCanvas, registerUser, type TestUser } from '../support/http';
 import { connectCanvas, join, record, type CanvasClient } from '../support/sockets';
 import { readSse } from '../support/sse';
@@ -60,7 +60,7 @@ describe('unpaced broadcast', () => {
   });
 
   test("a kept copy gives back each block's JSON text, and is no JSON a worker of the version before could misread", async () => {
-    const redis = createRedis(testRedisUrl(), 'command');
+    const redis = createRedis(testRedisTarget(), 'command');
     try {
       await redisReady(redis);
       const events = new GenerationEventLog(redis, t.keyPrefix, 60);
@@ -70,7 +70,7 @@ describe('unpaced broadcast', () => {
         const generationId = randomUUID();
         await events.keepBlocks(generationId, blocks);
         // The version before took the copy with JSON.parse: it must fail (and read the database), not send a wrong broadcast.
-        const kept = await redis.get(`${t.keyPrefix}:gen:${generationId}:blocks`);
+        const kept = await redis.get(`${t.keyPrefix}:gen:{${generationId}}:blocks`);
         expect(() => JSON.parse(kept!)).toThrow(SyntaxError);
         expect(await events.takeKeptBlocks(generationId)).toEqual(blocks.map((block) => JSON.stringify(block)));
         expect(await events.takeKeptBlocks(generationId)).toBeNull();
@@ -93,19 +93,19 @@ describe('unpaced broadcast', () => {
     const { generationId, blocks } = sse.messages.at(-1)!.data as { generationId: string; blocks: unknown[] };
     await waitUntil(() => first.filter((c) => c.generationId === generationId).length === 2);
 
-    const redis = createRedis(testRedisUrl(), 'command');
+    const redis = createRedis(testRedisTarget(), 'command');
     const queue = new Queue('broadcast', { connection: redis, prefix: bullPrefix(t.keyPrefix) });
     try {
       await redisReady(redis);
       // The old format, and a job id of its own (the first broadcast's job is done).
-      await redis.set(`${t.keyPrefix}:gen:${generationId}:blocks`, JSON.stringify(blocks), 'EX', 60);
+      await redis.set(`${t.keyPrefix}:gen:{${generationId}}:blocks`, JSON.stringify(blocks), 'EX', 60);
       const again = record(socket, 'blocks_bulk_added_chunk');
       await queue.add('broadcast-blocks', { generationId, canvasId }, { jobId: `again-${randomUUID()}` });
       await waitUntil(() => again.filter((c) => c.generationId === generationId).length === 2);
 
       expect(again.map((c) => c.chunkIndex)).toEqual([0, 1]);
       expect(again.flatMap((c) => c.blocks)).toEqual(blocks);
-      expect(await redis.exists(`${t.keyPrefix}:gen:${generationId}:blocks`)).toBe(0);
+      expect(await redis.exists(`${t.keyPrefix}:gen:{${generationId}}:blocks`)).toBe(0);
     } finally {
       await queue.close();
       redis.disconnect();

@@ -11,7 +11,7 @@ import { BudgetDoor } from '../../src/runs/budget-door';
 import type { AgentFile } from '../../src/devices/protocol';
 import { llmUsage } from '../../src/models/schema';
 import { startTestApp, type TestApp } from '../support/app';
-import { testRedisUrl } from '../support/database';
+import { testRedisTarget } from '../support/database';
 import { registerUser, request, type TestUser } from '../support/http';
 import { eventually } from '../support/wait';
 
@@ -126,7 +126,7 @@ describe('budget door: agent runs, flow executions, embeddings', () => {
 
   test('scheduled runs reserve before queueing: a slot over the budget is skipped and moves on, one within it runs and gives back what no call took', async () => {
     const { repos, config } = t.app;
-    const redis = createRedis(testRedisUrl(), 'command');
+    const redis = createRedis(testRedisTarget(), 'command');
     await redisReady(redis);
     const logger = createLogger({ level: 'silent' });
     const budget = new BudgetDoor({

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import type { TierLimits } from '../../config';
 import { DEFAULT_TIER_LIMITS } from '../../config/tiers';
 import { createLogger } from '../../src/lib/logger';
-import { createRedis, redisReady } from '../../src/lib/redis';
+import { createRedis, redisReady, type RedisClient } from '../../src/lib/redis';
 import { BudgetDoor, BudgetExceededError, NO_BUDGET, type CallEstimate } from '../../src/runs/budget-door';
-import { testRedisUrl } from '../support/database';
+import { testRedisTarget } from '../support/database';
+import { deleteKeysEverywhere, keysEverywhere } from '../support/redis';
 
 /**
  * The budget door against a real Redis: reservations across both windows, all or none; settling;
@@ -13,7 +13,7 @@ import { testRedisUrl } from '../support/database';
  * The user's plan and recorded spend are plain values here (the HTTP tests read them from PostgreSQL).
  */
 describe('BudgetDoor', () => {
-  let redis: Redis;
+  let redis: RedisClient;
   let prefix: string;
   let limits: TierLimits;
   let version: number;
@@ -33,7 +33,7 @@ describe('BudgetDoor', () => {
     });
 
   beforeEach(async () => {
-    redis = createRedis(testRedisUrl(), 'command');
+    redis = createRedis(testRedisTarget(), 'command');
     await redisReady(redis);
     prefix = `budget-test-${randomUUID().slice(0, 8)}`;
     limits = { ...DEFAULT_TIER_LIMITS.free, tokensPerHour: 1_000 };
@@ -43,8 +43,7 @@ describe('BudgetDoor', () => {
   });
 
   afterEach(async () => {
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length) await redis.del(...keys);
+    await deleteKeysEverywhere(redis, `${prefix}:*`);
     redis.disconnect();
   });
 
@@ -57,7 +56,7 @@ describe('BudgetDoor', () => {
     expect(await door.forCall(ticket, () => estimate(10_000_000))).toBeNull();
     expect(await door.forCall(ticket, () => estimate(10_000_000))).toBeNull();
     await door.releaseUnused(ticket);
-    expect(await redis.keys(`${prefix}:*`)).toEqual([]);
+    expect(await keysEverywhere(redis, `${prefix}:*`)).toEqual([]);
   });
 
   test('reserves until the limit is reached exactly, then refuses with the numbers; settling frees what was not used', async () => {

@@ -28,7 +28,7 @@ describe('budgeted generations', () => {
         }),
       },
       // Far more text than max_tokens allows: the model is cut at what was reserved, and the
-      // generation completes as cut short (`truncated`).
+      // generation ends with `llm_output_truncated`.
       responder: () => ({ text: 'word '.repeat(2_000) }),
     });
     user = await registerUser(t.api, 'Budgeted');
@@ -62,7 +62,7 @@ describe('budgeted generations', () => {
     t.llm.requests.length = 0;
     const sse = await generate('A short note');
     expect(sse.status).toBe(200);
-    expect(sse.messages.at(-1)).toMatchObject({ event: 'complete', data: { truncated: true } });
+    expect(sse.messages.at(-1)).toMatchObject({ event: 'error', data: { code: 'llm_output_truncated' } });
     expect(t.llm.requests.at(-1)?.body).toEqual(expect.objectContaining({ max_tokens: 100 }));
     const hour = (await budget()).windows.find((window: { window: string }) => window.window === 'hour');
     expect(hour).toEqual(expect.objectContaining({ limitTokens: TOKENS_PER_HOUR, reservedTokens: 0 }));
@@ -101,11 +101,11 @@ describe('budgeted generations', () => {
       );
       expect(Number(result.headers.get('retry-after'))).toBeGreaterThan(0);
     }
-    // Each admitted generation ended: completed, or failed `budget_exceeded` when its real prompt needed more than was left.
+    // Each admitted generation ended: cut at its max_tokens, or failed `budget_exceeded` when its real prompt needed more than was left.
     for (const result of admitted) {
       const last = result.messages.at(-1);
-      if (last?.event === 'error') expect(last.data).toEqual(expect.objectContaining({ code: 'budget_exceeded' }));
-      else expect(last?.event).toBe('complete');
+      expect(last?.event).toBe('error');
+      expect(['llm_output_truncated', 'budget_exceeded']).toContain(last?.data.code);
     }
     const after = await t.app.repos.db.select({ id: generations.id }).from(generations).where(eq(generations.userId, user.id));
     expect(after.length - before.length).toBe(admitted.length);

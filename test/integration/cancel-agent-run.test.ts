@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { DeviceSimulator } from '@switchboard/client/testing';
-import { Redis } from 'ioredis';
 import { registerAgentRuns, toKernelOutcome, type AgentRuns } from '../../src/agents/agent-run';
 import { CancelSignals } from '../../src/lib/cancel-signals';
+import { createRedis, redisReady } from '../../src/lib/redis';
 import { QueueRegistry } from '../../src/producers/registry';
 import { RunKernel } from '../../src/runs/run-kernel';
-import { testRedisUrl } from '../support/database';
+import { testRedisTarget } from '../support/database';
 import { messageText, type ChatRequest, type ChatTurn } from '../../src/ai/openai-compatible/server';
 import { demoResponder } from '../../src/ai/demo-llm/responder';
 import type { ToolCall } from '../../src/devices/protocol';
@@ -173,7 +173,8 @@ describe('cancelling an agent run', () => {
    * Redis (its queues and signals): another process's kernel, ending the same runs.
    */
   async function otherKernel(): Promise<{ kernel: RunKernel; runs: AgentRuns; close: () => Promise<void> }> {
-    const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: 1 });
+    const redis = createRedis(testRedisTarget(), 'command');
+    await redisReady(redis);
     const logger = createLogger({ level: 'silent' });
     const queues = new QueueRegistry(redis, t.app.config.redis.keyPrefix);
     const signals = new CancelSignals(redis, t.app.config.redis.keyPrefix, logger);

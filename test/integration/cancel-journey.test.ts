@@ -8,7 +8,7 @@ import { RunKernel } from '../../src/runs/run-kernel';
 import { FIRST_QUESTIONS } from '../../src/agents/journey-script';
 import { JourneyStore } from '../../src/agents/journey-store';
 import { createRedis, redisReady } from '../../src/lib/redis';
-import { testRedisUrl } from '../support/database';
+import { testRedisTarget } from '../support/database';
 import { startTestApp, type TestApp } from '../support/app';
 import { registerUser, request, type TestUser } from '../support/http';
 import { waitUntil } from '../support/wait';
@@ -94,7 +94,7 @@ describe('cancelling a journey turn', () => {
   }, 30_000);
 
   test('a cancel racing the reply: of the concurrent ends of one attempt exactly one wins, and a cancel that wins drops the answer', async () => {
-    const redis = createRedis(testRedisUrl(), 'command');
+    const redis = createRedis(testRedisTarget(), 'command');
     const logger = createLogger({ level: 'silent' });
     const keyPrefix = `${t.keyPrefix}-race`;
     const queues = new QueueRegistry(redis, keyPrefix);

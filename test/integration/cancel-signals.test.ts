@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { CancelSignals } from '../../src/lib/cancel-signals';
-import { createRedis, redisReady } from '../../src/lib/redis';
+import { createRedis, redisReady, type RedisClient } from '../../src/lib/redis';
 import { redisKeys } from '../../src/lib/redis-keys';
-import { testRedisUrl } from '../support/database';
+import { testRedisTarget } from '../support/database';
+import { clientsEverywhere, deleteKeysEverywhere } from '../support/redis';
 
 /** Resolves when `signal` aborts, or fails after `timeoutMs`. */
 function aborted(signal: AbortSignal, timeoutMs: number): Promise<unknown> {
@@ -23,7 +23,7 @@ function aborted(signal: AbortSignal, timeoutMs: number): Promise<unknown> {
 
 /** Cancel requests across processes: a key that is remembered, plus a pub/sub message. */
 describe('CancelSignals', () => {
-  let redis: Redis;
+  let redis: RedisClient;
   let signals: CancelSignals;
   let prefix: string;
   let connectionName: string;
@@ -32,7 +32,7 @@ describe('CancelSignals', () => {
     prefix = `cancel-test:${randomUUID()}`;
     connectionName = `cancel-test-${randomUUID()}`;
     // The subscriber is a duplicate of this connection, so it carries the same name.
-    redis = createRedis(testRedisUrl(), 'command', { connectionName });
+    redis = createRedis(testRedisTarget(), 'command', { connectionName });
     await redisReady(redis);
     signals = new CancelSignals(redis, prefix);
     await signals.listen();
@@ -40,8 +40,7 @@ describe('CancelSignals', () => {
 
   afterEach(async () => {
     await signals.close();
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length) await redis.del(...keys);
+    await deleteKeysEverywhere(redis, `${prefix}:*`);
     redis.disconnect();
   });
 
@@ -63,12 +62,11 @@ describe('CancelSignals', () => {
     expect(await signals.isRequested('chat', id)).toBe(false);
     expect(watch.signal.aborted).toBe(false);
 
-    const clients = String(await redis.call('CLIENT', 'LIST'))
-      .split('\n')
-      .filter((line) => line.includes(`name=${connectionName} `) && / sub=[1-9]/.test(line));
+    // On a cluster, ioredis names its sharded subscriber's connection `ioredis-cluster(ssubscriber):<name>`.
+    const named = new RegExp(` name=(ioredis-cluster\\(ssubscriber\\):)?${connectionName} `);
+    const clients = (await clientsEverywhere(redis)).filter(({ line }) => named.test(line) && / s?sub=[1-9]/.test(line));
     expect(clients).toHaveLength(1);
-    const clientId = /\bid=(\d+)/.exec(clients[0])?.[1];
-    await redis.call('CLIENT', 'KILL', 'ID', String(clientId));
+    await clients[0].server.call('CLIENT', 'KILL', 'ID', clients[0].id);
     // The mark alone, with no message: only the re-read after the reconnect can see it.
     await redis.set(redisKeys(prefix).cancelRequest('chat', id), '1', 'EX', 60);
 

@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { connectCanvas as connectSdk } from '@switchboard/client';
-import { createRedis, redisReady } from '../../src/lib/redis';
+import { createRedis, redisReady, type RedisClient } from '../../src/lib/redis';
 import { CanvasLog } from '../../src/realtime/canvas-log';
 import type { SyncAck } from '../../src/realtime/events';
 import { startTestApp, type TestApp } from '../support/app';
-import { testRedisUrl } from '../support/database';
+import { testRedisTarget } from '../support/database';
 import { addMember, createCanvas, registerUser, request, type TestUser } from '../support/http';
 import { connectCanvas, join, type CanvasClient } from '../support/sockets';
 import { waitUntil } from '../support/wait';
@@ -104,10 +103,10 @@ describe('canvas event sequence and catch-up', () => {
   });
 
   test('seq is strictly increasing and never repeats when many connections append to one canvas at once', async () => {
-    const connections: Redis[] = [];
+    const connections: RedisClient[] = [];
     try {
       for (let i = 0; i < 4; i += 1) {
-        const redis = createRedis(testRedisUrl(), 'command');
+        const redis = createRedis(testRedisTarget(), 'command');
         await redisReady(redis);
         connections.push(redis);
       }
@@ -136,10 +135,10 @@ describe('canvas event sequence and catch-up', () => {
     const owner = await registerUser(t.api, 'Deleter');
     const canvasId = await createCanvas(t.api, owner, 'Doomed');
     await addBlock(owner, canvasId, 'one');
-    const redis = createRedis(testRedisUrl(), 'command');
+    const redis = createRedis(testRedisTarget(), 'command');
     try {
       await redisReady(redis);
-      const keys = [`${t.keyPrefix}:canvas:${canvasId}:seq`, `${t.keyPrefix}:canvas:${canvasId}:log`];
+      const keys = [`${t.keyPrefix}:canvas:{${canvasId}}:seq`, `${t.keyPrefix}:canvas:{${canvasId}}:log`];
       expect(await redis.exists(...keys)).toBe(2);
       expect((await request('DELETE', `${t.api}/canvases/${canvasId}`, { token: owner.accessToken })).status).toBe(204);
       expect(await redis.exists(...keys)).toBe(0);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import os from 'node:os';
-import { Redis } from 'ioredis';
+import { Worker } from 'bullmq';
 import { ApprovalService } from '../../src/assistant/approvals';
 import { ChatCancels } from '../../src/assistant/chat-cancel';
 import { ChatEventLog, isChatTerminal, type TurnUsage } from '../../src/assistant/chat-events';
@@ -10,11 +10,13 @@ import type { DevicePort } from '../../src/devices/device-channel';
 import { AppError } from '../../src/lib/errors';
 import { CancelSignals } from '../../src/lib/cancel-signals';
 import { createLogger } from '../../src/lib/logger';
+import { createRedis, redisReady, type RedisClient } from '../../src/lib/redis';
 import { createRepositories, type Repositories } from '../../src/models';
 import { openDatabase, type Database } from '../../src/models/database';
-import { QueueRegistry } from '../../src/producers/registry';
+import { bullPrefix, QueueRegistry } from '../../src/producers/registry';
 import { RunKernel } from '../../src/runs/run-kernel';
-import { createTestDatabase, serverPostgresUrl, testRedisUrl, type TestDatabase } from '../support/database';
+import { createTestDatabase, serverPostgresUrl, testRedisTarget, type TestDatabase } from '../support/database';
+import { testBullConnection } from '../support/redis';
 
 const USAGE: TurnUsage = { provider: 'test', model: 'test-model', inputTokens: 3, outputTokens: 5, costUsd: 0 };
 /** Far enough ahead that every run of the test counts as older than the reaper's grace. */
@@ -29,7 +31,7 @@ describe('chat turns on the run kernel', () => {
   let testDb: TestDatabase;
   let database: Database;
   let repos: Repositories;
-  let redis: Redis;
+  let redis: RedisClient;
   const opened: Array<{ queues: QueueRegistry; signals: CancelSignals }> = [];
   const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
@@ -37,7 +39,8 @@ describe('chat turns on the run kernel', () => {
     testDb = await createTestDatabase({ server: serverPostgresUrl() });
     database = await openDatabase({ url: testDb.url, dataDir: path.join(os.tmpdir(), 'switchboard-chat-run-kernel-test') });
     repos = createRepositories(database.db);
-    redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: 1 });
+    redis = createRedis(testRedisTarget(), 'command');
+    await redisReady(redis);
   }, 60_000);
 
   afterAll(async () => {
@@ -74,7 +77,7 @@ describe('chat turns on the run kernel', () => {
     });
     const runs = registerChatRuns(kernel, { repos, queues, chatEvents, devices, approvals, logger });
     const turns = new ChatCancels({ repos, runs, chatEvents });
-    return { kernel, queues, chatEvents, turns, runs, sent };
+    return { kernel, queues, chatEvents, turns, runs, sent, keyPrefix };
   }
 
   /** A user's turn, stored and queued as the chat service does it (its run created). */
@@ -89,41 +92,56 @@ describe('chat turns on the run kernel', () => {
   const terminals = async (chatEvents: ChatEventLog, messageId: string) => (await chatEvents.stored(messageId)).filter(isChatTerminal);
 
   test('a cancel racing the natural end has one winner: one stored answer, one terminal event, matching the run', async () => {
-    const { chatEvents, turns, runs } = chatKernel();
-    for (let round = 0; round < 6; round += 1) {
-      const turn = await newTurn(runs);
-      await expect(turns.begin(turn)).resolves.toBe('started');
-      // The worker's natural end, as the runners do it: a cancel that came first turns it into a cancelled end.
-      const finish = async () => {
-        const stored = await turns.finish(turn, 'The whole answer', USAGE);
-        if (stored === 'cancel_requested') await turns.end(turn, { response: 'The whole answer', usage: USAGE });
-      };
-      const cancel = async () => {
-        try {
-          await turns.cancel(turn.userId, turn.sessionId);
-        } catch (error) {
-          // Only a cancel that came after the end may be refused, and then as `not_running`.
-          expect(error).toBeInstanceOf(AppError);
-          expect((error as AppError).code).toBe('not_running');
-        }
-      };
-      await Promise.all(round % 2 ? [finish(), cancel()] : [cancel(), finish()]);
+    const { chatEvents, turns, runs, queues, keyPrefix } = chatKernel();
+    // The worker that holds each turn's job (active, locked): a cancel cannot take it off the queue.
+    const connection = testBullConnection();
+    const worker = new Worker('assistant', null, { connection, prefix: bullPrefix(keyPrefix), autorun: false });
+    try {
+      for (let round = 0; round < 6; round += 1) {
+        const turn = await newTurn(runs);
+        await queues.enqueue('assistant', 'chat-turn', {
+          userId: turn.userId,
+          sessionId: turn.sessionId,
+          messageId: turn.messageId,
+          tools: 'none',
+        });
+        expect((await worker.getNextJob(randomUUID()))?.id).toBe(turn.messageId);
+        await expect(turns.begin(turn)).resolves.toBe('started');
+        // The worker's natural end, as the runners do it: a cancel that came first turns it into a cancelled end.
+        const finish = async () => {
+          const stored = await turns.finish(turn, 'The whole answer', USAGE);
+          if (stored === 'cancel_requested') await turns.end(turn, { response: 'The whole answer', usage: USAGE });
+        };
+        const cancel = async () => {
+          try {
+            await turns.cancel(turn.userId, turn.sessionId);
+          } catch (error) {
+            // Only a cancel that came after the end may be refused, and then as `not_running`.
+            expect(error).toBeInstanceOf(AppError);
+            expect((error as AppError).code).toBe('not_running');
+          }
+        };
+        await Promise.all(round % 2 ? [finish(), cancel()] : [cancel(), finish()]);
 
-      const run = await repos.runs.find('chat', turn.messageId);
-      const events = await terminals(chatEvents, turn.messageId);
-      expect(events).toHaveLength(1);
-      const history = (await repos.chat.history(turn.sessionId)).filter((m) => m.role === 'assistant');
-      expect(history).toHaveLength(1);
-      if (run!.status === 'succeeded') {
-        expect(events[0]).toMatchObject({ type: 'final', response: 'The whole answer' });
-        expect(history[0]).toMatchObject({ status: 'completed', content: 'The whole answer' });
-      } else {
-        expect(run!.status).toBe('cancelled');
-        expect(events[0]).toMatchObject({ type: 'cancelled', response: 'The whole answer' });
-        expect(history[0]).toMatchObject({ status: 'cancelled', content: 'The whole answer' });
+        const run = await repos.runs.find('chat', turn.messageId);
+        const events = await terminals(chatEvents, turn.messageId);
+        expect(events).toHaveLength(1);
+        const history = (await repos.chat.history(turn.sessionId)).filter((m) => m.role === 'assistant');
+        expect(history).toHaveLength(1);
+        if (run!.status === 'succeeded') {
+          expect(events[0]).toMatchObject({ type: 'final', response: 'The whole answer' });
+          expect(history[0]).toMatchObject({ status: 'completed', content: 'The whole answer' });
+        } else {
+          expect(run!.status).toBe('cancelled');
+          expect(events[0]).toMatchObject({ type: 'cancelled', response: 'The whole answer' });
+          expect(history[0]).toMatchObject({ status: 'cancelled', content: 'The whole answer' });
+        }
+        // A later cancel finds the turn ended.
+        await expect(turns.cancel(turn.userId, turn.sessionId)).rejects.toMatchObject({ code: 'not_running' });
       }
-      // A later cancel finds the turn ended.
-      await expect(turns.cancel(turn.userId, turn.sessionId)).rejects.toMatchObject({ code: 'not_running' });
+    } finally {
+      await worker.close();
+      connection.disconnect();
     }
   }, 60_000);
 

@@ -3,7 +3,6 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { QUEUE_NAMES } from '../../config';
 import { openDatabase } from '../../src/models/database';
 import { rowsOf } from '../../src/models/migrate';
@@ -11,9 +10,10 @@ import { OPERATOR_ACTOR_ID } from '../../src/models/admins-repository';
 import { UsersRepository } from '../../src/models/users-repository';
 import { bullPrefix } from '../../src/producers/registry';
 import { runSwitchboardCli, startCommand } from '../support/cli';
-import { createTestDatabase, serverPostgresUrl, testRedisUrl } from '../support/database';
+import { createTestDatabase, serverPostgresUrl, testRedisEnv } from '../support/database';
 import { request } from '../support/http';
 import { spawnSwitchboard } from '../support/processes';
+import { testBullConnection } from '../support/redis';
 import { eventually } from '../support/wait';
 import { sql } from 'drizzle-orm';
 
@@ -140,7 +140,7 @@ describe('the switchboard command', () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'sb-owner-'));
     const env = {
       DATA_DIR: dataDir,
-      REDIS_URL: testRedisUrl(),
+      ...testRedisEnv(),
       REDIS_KEY_PREFIX: `own-${randomUUID().slice(0, 8)}`,
       JWT_SECRET: 'owner-test-secret-owner-test-secret-0123',
     };
@@ -209,12 +209,12 @@ describe('the switchboard command', () => {
   test('`npx switchboard worker --queues=generation` runs a worker for that queue only, and drains on SIGTERM', async () => {
     const database = await createTestDatabase({ server: serverPostgresUrl() });
     const keyPrefix = `cli-${randomUUID().slice(0, 8)}`;
-    const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
+    const redis = testBullConnection();
     const queues = QUEUE_NAMES.map((name) => new Queue(name, { connection: redis, prefix: bullPrefix(keyPrefix) }));
     // The line of docs/operations.md, run as written (npx finds the project's own `bin`).
     const worker = await startCommand('npx', ['switchboard', 'worker', '--queues=generation'], {
       DATABASE_URL: database.url,
-      REDIS_URL: testRedisUrl(),
+      ...testRedisEnv(),
       REDIS_KEY_PREFIX: keyPrefix,
       JWT_SECRET: 'cli-test-secret-cli-test-secret-0123456789',
     });

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { signAccessToken } from '../../src/auth/tokens';
 import { DeviceRpcError } from '../../src/devices/device-rpc';
 import { DeviceSimulator } from '@switchboard/client/testing';
-import { testRedisUrl } from '../support/database';
+import { testRedisTarget } from '../support/database';
 import { DEVICE_TEST_TOKENS, deleteKeys, startDeviceNode, waitForCluster, type DeviceNode } from '../support/device-fixture';
 import { WsDevice } from '../support/ws-device';
 
@@ -53,19 +53,19 @@ describe('device RPC across processes', () => {
   const nodes: DeviceNode[] = [];
 
   beforeAll(async () => {
-    worker = await startDeviceNode({ redisUrl: testRedisUrl(), keyPrefix, http: false, rpcTimeoutMs: 5_000 });
+    worker = await startDeviceNode({ keyPrefix, http: false, rpcTimeoutMs: 5_000 });
   });
 
   afterAll(async () => {
     simulators.forEach((simulator) => simulator.close());
     children.forEach((child) => child.exitCode === null && child.kill('SIGKILL'));
     await Promise.all([worker, ...nodes].map((node) => node.stop()));
-    await deleteKeys(testRedisUrl(), keyPrefix);
+    await deleteKeys(keyPrefix);
   });
 
   const start = async (heartbeatTtlMs: number) => {
     const api = await spawnApiNode({
-      DEVICE_NODE_REDIS_URL: testRedisUrl(),
+      DEVICE_NODE_REDIS: JSON.stringify(testRedisTarget()),
       DEVICE_NODE_KEY_PREFIX: keyPrefix,
       DEVICE_NODE_HEARTBEAT_TTL_MS: String(heartbeatTtlMs),
     });
@@ -121,7 +121,7 @@ describe('device RPC across processes', () => {
   }, 120_000);
 
   test('when an api process crashes, its devices count as offline once its heartbeat expires, its pending calls time out, and calls to devices on other nodes still work at once', async () => {
-    const survivor = await startDeviceNode({ redisUrl: testRedisUrl(), keyPrefix, http: true });
+    const survivor = await startDeviceNode({ keyPrefix, http: true });
     nodes.push(survivor);
     // Short enough to expire within the test, long enough that a live but starved process's renewal
     // (a third of it apart) is not late on a loaded machine.

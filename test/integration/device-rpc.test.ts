@@ -5,7 +5,7 @@ import { DeviceRpcError, type DeviceRpcMetrics } from '../../src/devices/device-
 import type { DeviceOnline } from '../../src/devices/device-signals';
 import { DeviceSimulator } from '@switchboard/client/testing';
 import { createRedis, redisReady } from '../../src/lib/redis';
-import { testRedisUrl } from '../support/database';
+import { testRedisTarget } from '../support/database';
 import { within } from '../support/wait';
 import { DEVICE_TEST_TOKENS, startDeviceFixture, startDeviceNode, waitForCluster, type DeviceFixture } from '../support/device-fixture';
 
@@ -79,8 +79,8 @@ describe('/device namespace and device RPC', () => {
 
     test('given a node that stopped heartbeating (crashed), its devices count as offline and their entries are pruned', async () => {
       const user = await t.newUser();
-      const redis = createRedis(testRedisUrl(), 'command');
-      const heartbeatKey = `${t.keyPrefix}:devices:node:${t.api.registry.nodeId}`;
+      const redis = createRedis(testRedisTarget(), 'command');
+      const heartbeatKey = `${t.keyPrefix}:devices:node:{${t.api.registry.nodeId}}`;
       try {
         await redisReady(redis);
         const crashed = new DeviceRegistry(redis, t.keyPrefix, { nodeId: 'crashed-node' });
@@ -93,7 +93,7 @@ describe('/device namespace and device RPC', () => {
         const device = await t.connect(user, 'laptop');
 
         expect((await t.worker.registry.onlineDevices(user.id)).map((entry) => entry.deviceId)).toEqual(['laptop']);
-        expect(await redis.hkeys(`${t.keyPrefix}:devices:user:${user.id}`)).toEqual(['laptop']);
+        expect(await redis.hkeys(`${t.keyPrefix}:devices:user:{${user.id}}`)).toEqual(['laptop']);
 
         // The api node's heartbeat expiring looks the same from outside.
         await redis.del(heartbeatKey);
@@ -134,7 +134,7 @@ describe('/device namespace and device RPC', () => {
     test('given another node that shuts down, devices connected to the api node stay connected', async () => {
       const user = await t.newUser();
       const device = await t.connect(user, 'laptop');
-      const extraWorker = await startDeviceNode({ redisUrl: testRedisUrl(), keyPrefix: t.keyPrefix, http: false });
+      const extraWorker = await startDeviceNode({ keyPrefix: t.keyPrefix, http: false });
       await waitForCluster([t.api.io, t.worker.io, extraWorker.io]);
       const disconnects: string[] = [];
       device.socket.on('disconnect', (reason) => void disconnects.push(reason));

@@ -9,7 +9,7 @@ import type { ToolCall } from '../../src/devices/protocol';
 import { createLogger } from '../../src/lib/logger';
 import { createRedis, redisReady } from '../../src/lib/redis';
 import { testConfig } from '../support/app';
-import { createTestDatabase, serverPostgresUrl, testRedisUrl, type TestDatabase } from '../support/database';
+import { createTestDatabase, serverPostgresUrl, testRedisTarget, type TestDatabase } from '../support/database';
 import { registerUser, request, type TestUser } from '../support/http';
 import { startScriptedLLM, type ScriptedLLM } from '../support/scripted-llm';
 import { connectCanvas } from '../support/sockets';
@@ -69,7 +69,7 @@ describe('plain WebSocket devices across two API nodes', () => {
     };
     nodeA = await start('api,worker');
     nodeB = await start('api');
-    redis = createRedis(testRedisUrl(), 'command');
+    redis = createRedis(testRedisTarget(), 'command');
     await redisReady(redis);
     registry = new DeviceRegistry(redis, keyPrefix);
   }, 60_000);

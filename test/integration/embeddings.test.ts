@@ -6,7 +6,7 @@ import { createRedis, redisReady } from '../../src/lib/redis';
 import { requestEmbedding } from '../../src/producers/embeddings';
 import { QueueRegistry } from '../../src/producers/registry';
 import { startTestApp, type TestApp } from '../support/app';
-import { testRedisUrl } from '../support/database';
+import { testRedisTarget } from '../support/database';
 import { registerUser, request, type TestUser } from '../support/http';
 
 describe('POST /storage/vectors/embed through the embeddings queue', () => {
@@ -114,8 +114,8 @@ describe('POST /storage/vectors/embed through the embeddings queue', () => {
 
 describe('waiting for an embedding', () => {
   test('given no worker on the queue, the caller gets 504 embedding_timeout and the job stays queued', async () => {
-    const command = createRedis(testRedisUrl(), 'command');
-    const blocking = createRedis(testRedisUrl(), 'blocking');
+    const command = createRedis(testRedisTarget(), 'command');
+    const blocking = createRedis(testRedisTarget(), 'blocking');
     const queues = new QueueRegistry(command, `t-${randomUUID().slice(0, 8)}`, blocking);
     try {
       await redisReady(command);

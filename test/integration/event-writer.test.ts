@@ -1,17 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { GenerationEventLog } from '../../src/generation/event-log';
 import type { GenerationEvent } from '../../src/generation/events';
-import { createRedis, redisReady } from '../../src/lib/redis';
-import { testRedisUrl } from '../support/database';
+import { createRedis, redisReady, type RedisClient } from '../../src/lib/redis';
+import { testRedisTarget } from '../support/database';
+import { monitorEverywhere } from '../support/redis';
 
 /** The generation runner's writer: events emitted in one tick go to Redis as one batch (one command). */
 describe('EventWriter', () => {
-  let redis: Redis;
+  let redis: RedisClient;
   let log: GenerationEventLog;
 
   beforeEach(async () => {
-    redis = createRedis(testRedisUrl(), 'command');
+    redis = createRedis(testRedisTarget(), 'command');
     await redisReady(redis);
     log = new GenerationEventLog(redis, `writer-test:${randomUUID()}`, 600);
   });
@@ -31,14 +31,10 @@ describe('EventWriter', () => {
     await log.append(id, 1, { type: 'status', generationId: id, stage: 'queued' });
     const writer = await log.writer(id);
     const sent: string[] = [];
-    const monitor = (command: string) => sent.push(command);
-    const commands = redis.duplicate();
-    const watcher = await commands.monitor();
     // Commands the client sent that touch the log (not the ones a script ran inside Redis).
-    watcher.on(
-      'monitor',
-      (_time: string, args: string[], source: string) => source !== 'lua' && args.includes(log.key(id)) && monitor(args[0].toLowerCase()),
-    );
+    const watcher = await monitorEverywhere(redis, ({ args, source }) => {
+      if (source !== 'lua' && args.includes(log.key(id))) sent.push(args[0].toLowerCase());
+    });
 
     const seqs = Array.from({ length: 200 }, (_, index) => writer.emit(output(id, index)));
     await writer.flush();
@@ -52,8 +48,7 @@ describe('EventWriter', () => {
     expect(ttl).toBeGreaterThan(590);
     // One EVALSHA (or EVAL the first time) for the batch, not an XADD per event.
     await new Promise<void>((resolve) => setImmediate(resolve));
-    watcher.disconnect();
-    commands.disconnect();
+    watcher.stop();
     expect(sent.filter((command) => command === 'xadd')).toHaveLength(0);
     expect(sent.filter((command) => command === 'evalsha' || command === 'eval').length).toBe(1);
   });

@@ -1,6 +1,6 @@
 import { createRedis, redisReady } from '../../src/lib/redis';
 import { startTestApp, type TestApp } from '../support/app';
-import { testRedisUrl } from '../support/database';
+import { testRedisTarget } from '../support/database';
 import { createCanvas, registerUser, type TestUser } from '../support/http';
 import { readSse } from '../support/sse';
 
@@ -13,14 +13,15 @@ describe('generation status timing on embedded PGlite', () => {
   let t: TestApp;
   let user: TestUser;
   let canvasId: string;
-  const redis = createRedis(testRedisUrl(), 'command');
+  const redis = createRedis(testRedisTarget(), 'command');
 
   beforeAll(async () => {
     t = await startTestApp({ env: { DATABASE_URL: 'memory://' } });
     await redisReady(redis);
     user = await registerUser(t.api, 'Stages');
     canvasId = await createCanvas(t.api, user);
-  });
+    // Embedded PGlite boots and migrates inside this process: minutes, not seconds, on a loaded machine.
+  }, 120_000);
 
   afterAll(async () => {
     redis.disconnect();
@@ -32,7 +33,7 @@ describe('generation status timing on embedded PGlite', () => {
     const insertMany = blocks.insertMany.bind(blocks);
     const loggedAtInsert: string[][] = [];
     blocks.insertMany = async (tx, args) => {
-      const entries = await redis.xrange(`${t.keyPrefix}:gen:${args.generationSessionId}:events`, '-', '+');
+      const entries = await redis.xrange(`${t.keyPrefix}:gen:{${args.generationSessionId}}:events`, '-', '+');
       loggedAtInsert.push(
         entries
           .map(([, fields]) => JSON.parse(fields[1]) as { type: string; stage?: string })

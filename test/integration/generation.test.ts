@@ -3,7 +3,7 @@ import { AI_AGENT_USER_ID } from '../../config';
 import { createRedis } from '../../src/lib/redis';
 import { broadcastJobId } from '../../src/producers/broadcast';
 import { bullPrefix } from '../../src/producers/registry';
-import { testRedisUrl } from '../support/database';
+import { testRedisTarget } from '../support/database';
 import { startTestApp, type TestApp } from '../support/app';
 import { addMember, createCanvas, registerUser, request, type TestUser } from '../support/http';
 import { connectCanvas, join, record, waitFor, type CanvasClient } from '../support/sockets';
@@ -143,7 +143,7 @@ describe('canvas AI generation, end to end', () => {
     expect((await request('GET', `${t.api}/canvases/${canvasId}/audit`, { token: editor.accessToken })).status).toBe(403);
 
     // Progress for the dashboard: the generation job's last stage, the broadcast's chunks.
-    const redis = createRedis(testRedisUrl(), 'command');
+    const redis = createRedis(testRedisTarget(), 'command');
     const queues = ['generation', 'broadcast'].map((name) => new Queue(name, { connection: redis, prefix: bullPrefix(t.keyPrefix) }));
     try {
       const broadcast = await eventually(

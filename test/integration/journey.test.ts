@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { Queue, QueueEvents } from 'bullmq';
-import type { Redis } from 'ioredis';
 import {
   DONE_MESSAGE,
   FALLBACK_QUESTIONS,
@@ -13,11 +12,12 @@ import {
 import type { ChatRequest, ChatTurn } from '../../src/ai/openai-compatible/server';
 import { startSwitchboard, type RunningSwitchboard } from '../../src/app/switchboard';
 import { createLogger } from '../../src/lib/logger';
-import { createRedis, redisReady } from '../../src/lib/redis';
+import { createRedis, redisReady, type RedisClient } from '../../src/lib/redis';
 import { bullPrefix } from '../../src/producers/registry';
 import { startTestApp, testConfig, type TestApp } from '../support/app';
-import { createTestDatabase, testRedisUrl, type TestDatabase } from '../support/database';
+import { createTestDatabase, testRedisTarget, type TestDatabase } from '../support/database';
 import { registerUser, request, type TestUser } from '../support/http';
+import { keysEverywhere } from '../support/redis';
 
 const TEMPLATE =
   "Extract tasks from each markdown file. A line starting with TODO becomes a task titled with the rest of the line. If the text says 'urgent' or 'ASAP', set priority to high.";
@@ -35,14 +35,14 @@ const send = (user: TestUser, api: string, sessionId: string, message: string) =
 
 describe('agent setup journey with a scripted model', () => {
   let t: TestApp;
-  let redis: Redis;
+  let redis: RedisClient;
   let queue: Queue;
   /** Answers requests when no scripted turn is queued; a test may replace it (and must put it back). */
   let respond: (req: ChatRequest) => ChatTurn | Promise<ChatTurn> = () => ({ text: 'Tell me more?' });
 
   beforeAll(async () => {
     t = await startTestApp({ responder: (req) => respond(req) });
-    redis = createRedis(testRedisUrl(), 'command');
+    redis = createRedis(testRedisTarget(), 'command');
     await redisReady(redis);
     queue = new Queue('assistant', { connection: redis, prefix: bullPrefix(t.keyPrefix) });
   });
@@ -84,7 +84,7 @@ describe('agent setup journey with a scripted model', () => {
     );
     expect(cloud.body.sessionId).not.toBe(local.body.sessionId);
     expect(requests).toHaveLength(0);
-    const ttl = await redis.ttl(`${t.keyPrefix}:journey:${local.body.sessionId}`);
+    const ttl = await redis.ttl(`${t.keyPrefix}:journey:{${local.body.sessionId}}`);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(t.app.config.agents.journeyTtlSeconds);
   });
@@ -212,7 +212,7 @@ describe('agent setup journey with a scripted model', () => {
   test('a double submit of an answer runs one turn: both requests get the same reply', async () => {
     const user = await registerUser(t.api, 'Journey');
     const sessionId = await startLocal(user);
-    const eventsRedis = createRedis(testRedisUrl(), 'blocking');
+    const eventsRedis = createRedis(testRedisTarget(), 'blocking');
     const events = new QueueEvents('assistant', { connection: eventsRedis, prefix: bullPrefix(t.keyPrefix) });
     await events.waitUntilReady();
     let release!: () => void;
@@ -270,7 +270,7 @@ describe('agent setup journey with a scripted model', () => {
     const user = await registerUser(t.api, 'Journey');
     const other = await registerUser(t.api, 'Other');
     const sessionId = await startLocal(user);
-    const keysBefore = (await redis.keys(`${t.keyPrefix}:journey:*`)).sort();
+    const keysBefore = (await keysEverywhere(redis, `${t.keyPrefix}:journey:*`)).sort();
     const jobsBefore = await queue.getJobCounts();
     const modelCallsBefore = t.llm.chatRequests().length;
 
@@ -308,7 +308,7 @@ describe('agent setup journey with a scripted model', () => {
     }
     expect(anonymous.status).toBe(401);
 
-    expect((await redis.keys(`${t.keyPrefix}:journey:*`)).sort()).toEqual(keysBefore);
+    expect((await keysEverywhere(redis, `${t.keyPrefix}:journey:*`)).sort()).toEqual(keysBefore);
     expect(await queue.getJobCounts()).toEqual(jobsBefore);
     expect(t.llm.chatRequests()).toHaveLength(modelCallsBefore);
     const view = await request('GET', `${t.api}/agents/journey/${sessionId}`, { token: user.accessToken });

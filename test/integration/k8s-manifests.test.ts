@@ -2,11 +2,10 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { loadConfig, QUEUE_NAMES } from '../../config';
 import { envSchema } from '../../config/env';
 import { bullPrefix } from '../../src/producers/registry';
-import { testRedisUrl } from '../support/database';
+import { testBullConnection } from '../support/redis';
 import { loadYamlDocuments } from '../support/yaml';
 
 /**
@@ -174,7 +173,7 @@ describe('deploy/k8s', () => {
 
   test('the wait list the scalers read is where BullMQ keeps waiting jobs: a Redis list that grows with each enqueue', async () => {
     const keyPrefix = `k8s-${randomUUID().slice(0, 8)}`;
-    const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
+    const redis = testBullConnection();
     const queue = new Queue('generation', { connection: redis, prefix: bullPrefix(keyPrefix) });
     try {
       await queue.add('probe', { n: 1 });

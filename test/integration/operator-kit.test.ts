@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { logFormat } from '../../src/lib/logger';
 import { startTestApp, type TestApp } from '../support/app';
-import { createTestDatabase, serverPostgresUrl, testRedisUrl, type TestDatabase } from '../support/database';
+import { createTestDatabase, serverPostgresUrl, testRedisEnv, type TestDatabase } from '../support/database';
 import { request } from '../support/http';
 import { spawnSwitchboard } from '../support/processes';
 import { loadYamlDocuments } from '../support/yaml';
@@ -131,7 +131,7 @@ describe('a worker process: /metrics on METRICS_PORT behind METRICS_TOKEN, and r
     SWITCHBOARD_ROLES: 'worker',
     WORKER_QUEUES: 'broadcast',
     DATABASE_URL: database.url,
-    REDIS_URL: testRedisUrl(),
+    ...testRedisEnv(),
     REDIS_KEY_PREFIX: `kit-${randomUUID().slice(0, 8)}`,
     JWT_SECRET: 'kit-test-secret-kit-test-secret-0123456789',
     // A setting that is warned about at start: something for the log format to show.

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { testRedisUrl } from '../support/database';
+import { testRedisEnv } from '../support/database';
 
 const ROOT = path.resolve(__dirname, '../..');
 const run = promisify(execFile);
@@ -35,7 +35,7 @@ async function packagesLoadedBy(roles: string): Promise<string[]> {
         NODE_ENV: 'test',
         LOG_LEVEL: 'silent',
         SWITCHBOARD_ROLES: roles,
-        REDIS_URL: testRedisUrl(),
+        ...testRedisEnv(),
         REDIS_KEY_PREFIX: `boundary-${process.pid}-${Date.now()}`,
         DATABASE_URL: 'memory://',
         DATA_DIR: dataDir,

@@ -2,7 +2,14 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HumanMessage } from '@langchain/core/messages';
 import { blockTools } from '../../src/ai/block-tools';
-import { ModelContentFiltered, ModelGateway, ModelUnavailableError, type ModelProvider, type ModelRef } from '../../src/ai/model-gateway';
+import {
+  ModelContentFiltered,
+  ModelGateway,
+  ModelOutputTruncated,
+  ModelUnavailableError,
+  type ModelProvider,
+  type ModelRef,
+} from '../../src/ai/model-gateway';
 import { ModelStreamStalled } from '../../src/ai/model-stream';
 import { startTestApp, type TestApp } from '../support/app';
 import { createCanvas, registerUser, request } from '../support/http';
@@ -346,12 +353,18 @@ describe('real providers: the stream shapes they send', () => {
     ]);
   });
 
-  test('finish_reason length: the turn keeps what came and says it was cut (finishReason), without trying another model', async () => {
+  test('finish_reason length: an error with llm_output_truncated naming the reason, not a cut answer; its usage is accounted; no other model is tried', async () => {
     const cut = await replay(PROFILES.lengthCut);
     const fallback = await replay(plainAnswer('never asked'));
-    const turn = await ask(gatewayOver([cut.baseURL, fallback.baseURL]));
-    expect(turn).toMatchObject({ text: 'A long story that', finishReason: 'length', usage: { outputTokens: 5 } });
+    const recorded: Array<Record<string, unknown>> = [];
+    const gateway = gatewayOver([cut.baseURL, fallback.baseURL], { usage: { record: async (entry) => void recorded.push(entry) } });
+    const error = await ask(gateway, { onRestart: () => undefined, account: { userId: 'u1', tier: 'pro' } }).catch(
+      (caught: unknown) => caught,
+    );
+    expect(error).toBeInstanceOf(ModelOutputTruncated);
+    expect(error).toMatchObject({ code: 'llm_output_truncated', finishReason: 'length', message: expect.stringContaining('length') });
     expect(fallback.bodies).toHaveLength(0);
+    expect(recorded).toEqual([expect.objectContaining({ userId: 'u1', provider: 'p0', outputTokens: 5, estimated: false })]);
   });
 
   test('a stream that stalls past the idle timeout is abandoned (its request closed) and the next model answers; alone, the call fails', async () => {
@@ -406,7 +419,7 @@ describe('real providers: a user generation end to end', () => {
     await provider.close();
   });
 
-  test('parallel calls with one shared index make three blocks; an answer cut at its limit keeps its blocks as truncated; a filtered answer ends with llm_content_filter', async () => {
+  test('parallel calls with one shared index make three blocks; an answer cut at its limit ends with llm_output_truncated and keeps no blocks; a filtered answer ends with llm_content_filter', async () => {
     const user = await registerUser(t.api, 'ProviderShapes');
     const canvasId = await createCanvas(t.api, user);
     const generate = (prompt: string) =>
@@ -425,9 +438,13 @@ describe('real providers: a user generation end to end', () => {
     expect(JSON.stringify(blocks)).toMatch(/one.*two.*three/);
 
     const cut = await generate('An endless list');
-    expect(cut.messages.at(-1)).toMatchObject({ event: 'complete', data: { truncated: true } });
-    expect(JSON.stringify(cut.messages.at(-1)?.data.blocks)).toMatch(/first/);
-    expect(cut.messages.at(-1)?.data.blocks).toHaveLength(1);
+    expect(cut.messages.at(-1)).toMatchObject({
+      event: 'error',
+      data: { code: 'llm_output_truncated', message: expect.stringContaining('length') },
+    });
+    expect(cut.messages.some((message) => message.event === 'complete')).toBe(false);
+    const kept = await request('GET', `${t.api}/canvases/${canvasId}/blocks`, { token: user.accessToken });
+    expect(kept.body.blocks).toHaveLength(3);
 
     const filtered = await generate('Something forbidden');
     const last = filtered.messages.at(-1);

@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { Queue, QueueEvents, Worker, type Job } from 'bullmq';
-import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { QueueRegistry, bullPrefix } from '../../src/producers/registry';
 import { defineJob } from '../../src/producers/define';
 import { queueProcessor, type ResolvedHandler } from '../../src/workers/handlers';
-import { testRedisUrl } from '../support/database';
+import { keysEverywhere, testBullConnection } from '../support/redis';
 
 /**
  * The catalog's two derived doors against real Redis and BullMQ: `enqueue` (payload parsed, the
@@ -13,7 +12,7 @@ import { testRedisUrl } from '../support/database';
  * name, payload parsed again, failures that must not retry).
  */
 describe('queue catalog: enqueue and the processor derived from it', () => {
-  const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
+  const redis = testBullConnection();
   const closers: Array<() => Promise<unknown>> = [];
   afterAll(async () => {
     for (const close of closers.reverse()) await close();
@@ -54,7 +53,7 @@ describe('queue catalog: enqueue and the processor derived from it', () => {
     await expect(queues.enqueue('generation', 'generate', { generationId: 'nope' } as never)).rejects.toThrow(z.ZodError);
     await expect(queues.enqueue('assistant', 'nope' as never, {})).rejects.toThrow('Queue assistant has no job named nope');
 
-    expect(await redis.keys(`${bullPrefix(keyPrefix)}:*`)).toEqual([]);
+    expect(await keysEverywhere(redis, `${bullPrefix(keyPrefix)}:*`)).toEqual([]);
   });
 
   test('enqueueBulk queues many payloads in one call, each under its declared id, a duplicate once', async () => {
@@ -78,10 +77,11 @@ describe('queue catalog: enqueue and the processor derived from it', () => {
   /** A queue of its own with a worker running `processor`; resolves each job's outcome. */
   async function serve(processor: ReturnType<typeof queueProcessor>) {
     const name = `test-${randomUUID()}`;
-    const connection = { url: testRedisUrl() };
-    const queue = new Queue(name, { connection });
-    const events = new QueueEvents(name, { connection });
-    const worker = new Worker(name, processor, { connection });
+    // The queue's keys under one hash tag, as the app's are (BullMQ's scripts touch several at once).
+    const options = { connection: redis, prefix: bullPrefix(`catalog-${randomUUID()}`) };
+    const queue = new Queue(name, options);
+    const events = new QueueEvents(name, options);
+    const worker = new Worker(name, processor, options);
     closers.push(
       () => worker.close(),
       () => events.close(),

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import { createRedis, redisReady } from '../../src/lib/redis';
+import { createRedis, redisReady, type RedisClient } from '../../src/lib/redis';
 import { redisScripts, type RedisScripts } from '../../src/lib/redis-scripts';
-import { testRedisUrl } from '../support/database';
+import { testRedisTarget } from '../support/database';
+import { deleteKeysEverywhere, monitorEverywhere } from '../support/redis';
 
 function waitFor(event: Promise<void>, timeoutMs: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
@@ -12,22 +12,24 @@ function waitFor(event: Promise<void>, timeoutMs: number): Promise<void> {
   return Promise.race([event, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** Each Lua script of `redis-scripts.ts` against a real Redis, under a key prefix of its own. */
+/**
+ * Each Lua script of `redis-scripts.ts` against the run's Redis (or cluster), under a key prefix of
+ * its own: one hash tag, so every key a script is given shares a slot, as the app's keys do.
+ */
 describe('RedisScripts', () => {
-  let redis: Redis;
+  let redis: RedisClient;
   let scripts: RedisScripts;
   let prefix: string;
 
   beforeEach(async () => {
-    redis = createRedis(testRedisUrl(), 'command');
+    redis = createRedis(testRedisTarget(), 'command');
     await redisReady(redis);
     scripts = redisScripts(redis);
-    prefix = `scripts-test:${randomUUID()}`;
+    prefix = `scripts-test:{${randomUUID()}}`;
   });
 
   afterEach(async () => {
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length) await redis.del(...keys);
+    await deleteKeysEverywhere(redis, `${prefix}:*`);
     redis.disconnect();
   });
 
@@ -35,24 +37,22 @@ describe('RedisScripts', () => {
 
   test('one connection defines its scripts once, sends EVAL the first time and EVALSHA after, nothing else', async () => {
     expect(redisScripts(redis)).toBe(scripts);
-    const commands = redis.duplicate();
-    const watcher = await commands.monitor();
     const sent: string[] = [];
     let markerSeen: () => void = () => undefined;
     const marker = new Promise<void>((resolve) => (markerSeen = resolve));
-    watcher.on('monitor', (_time: string, args: string[], source: string) => {
+    const watcher = await monitorEverywhere(redis, ({ args, source }) => {
       if (source === 'lua') return;
       if (args.includes(key('marker'))) markerSeen();
       else if (args.includes(key('window'))) sent.push(args[0].toLowerCase());
     });
     try {
       for (let hit = 0; hit < 3; hit += 1) await scripts.fixedWindowHit({ window: key('window') }, { limit: 10, windowMs: 60_000 });
-      // MONITOR reports commands in the order they ran: once the marker shows, every hit has.
+      // MONITOR reports a server's commands in the order they ran: once the marker (same slot, so
+      // same server) shows, every hit has.
       await redis.exists(key('marker'));
       await waitFor(marker, 10_000);
     } finally {
-      watcher.disconnect();
-      commands.disconnect();
+      watcher.stop();
     }
     expect(sent).toEqual(['eval', 'evalsha', 'evalsha']);
   });
@@ -281,12 +281,10 @@ describe('RedisScripts', () => {
       const keys = { ...canvas(), adapterStream: key('socket.io') };
       const args = { ...settings(['{"seq":', '{"seq":', '{"seq":']), broadcast: { maxLen: 100, nsp: '/canvas', room: 'r' } };
       await scripts.canvasAppend(keys, args);
-      const commands = redis.duplicate();
-      const watcher = await commands.monitor();
       const sent: string[] = [];
       let markerSeen: () => void = () => undefined;
       const marker = new Promise<void>((resolve) => (markerSeen = resolve));
-      watcher.on('monitor', (_time: string, monitored: string[], source: string) => {
+      const watcher = await monitorEverywhere(redis, ({ args: monitored, source }) => {
         if (source === 'lua') return;
         if (monitored.includes(key('marker'))) markerSeen();
         else if (monitored.includes(key('canvas:c1:seq'))) sent.push(monitored[0].toLowerCase());
@@ -296,8 +294,7 @@ describe('RedisScripts', () => {
         await redis.exists(key('marker'));
         await waitFor(marker, 10_000);
       } finally {
-        watcher.disconnect();
-        commands.disconnect();
+        watcher.stop();
       }
       expect(sent).toEqual(['evalsha']);
     });

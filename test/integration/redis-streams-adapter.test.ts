@@ -1,15 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Redis } from 'ioredis';
 import type { Server } from 'socket.io';
 import { io as connect, type Socket } from 'socket.io-client';
 import { createLogger } from '../../src/lib/logger';
-import { createRedis, redisReady } from '../../src/lib/redis';
+import { createRedis, isCluster, redisReady, type RedisClient } from '../../src/lib/redis';
 import { redisKeys } from '../../src/lib/redis-keys';
 import { RedisStreamsCluster } from '../../src/realtime/redis-streams-adapter';
 import { closeSocketServer, createSocketServer } from '../../src/realtime/socket-server';
-import { testRedisUrl } from '../support/database';
+import { testRedisTarget } from '../support/database';
+import { clientsEverywhere, deleteKeysEverywhere, redisServers } from '../support/redis';
 import { eventually, waitUntil } from '../support/wait';
 
 /**
@@ -18,9 +18,9 @@ import { eventually, waitUntil } from '../support/wait';
  */
 describe('the Redis Streams adapter', () => {
   const keyPrefix = `sa-${randomUUID().slice(0, 8)}`;
-  const connections: Redis[] = [];
+  const connections: RedisClient[] = [];
   const redis = (role: 'command' | 'blocking') => {
-    const connection = createRedis(testRedisUrl(), role);
+    const connection = createRedis(testRedisTarget(), role);
     connections.push(connection);
     return connection;
   };
@@ -29,7 +29,7 @@ describe('the Redis Streams adapter', () => {
   let apiA: Server;
   let apiB: Server;
   let worker: Server;
-  let command: Redis;
+  let command: RedisClient;
 
   /** A client of `server`, connected, in room `r` (the servers put every socket there). */
   const client = async (server: http.Server): Promise<Socket> => {
@@ -68,8 +68,7 @@ describe('the Redis Streams adapter', () => {
   afterAll(async () => {
     clients.forEach((socket) => socket.close());
     await Promise.all([apiA, apiB, worker].map((node) => closeSocketServer(node)));
-    const keys = await command.keys(`${keyPrefix}:*`);
-    if (keys.length > 0) await command.del(...keys);
+    await deleteKeysEverywhere(command, `${keyPrefix}:*`);
     connections.forEach((connection) => connection.disconnect());
   });
 
@@ -192,22 +191,28 @@ describe('the Redis Streams adapter', () => {
 
   test('closing a server closes the connections its adapter opened', async () => {
     const name = `${keyPrefix}-closing`;
-    const own = createRedis(testRedisUrl(), 'blocking', { connectionName: name });
+    const own = createRedis(testRedisTarget(), 'blocking', { connectionName: name });
     connections.push(own);
     await redisReady(own);
-    const count = async () =>
-      String(await command.call('CLIENT', 'LIST'))
-        .split('\n')
-        .filter((line) => line.includes(`name=${name} `)).length;
+    // The given connection, to each server: one, or each master of a cluster (opened now, so it
+    // opens none later).
+    await Promise.all(redisServers(own).map((server) => server.ping()));
+    const alone = redisServers(own).length;
+    // A cluster client names its subscriber's connection `ioredis-cluster(subscriber):<name>`.
+    const named = new RegExp(` name=(ioredis-cluster\\(subscriber\\):)?${name} `);
+    const lines = async () => (await clientsEverywhere(command)).filter(({ line }) => named.test(line)).map(({ line }) => line);
+    expect(await eventually(lines, (found) => found.length === alone)).toHaveLength(alone);
     const server = http.createServer();
     const node = createSocketServer({ redis: own, keyPrefix, httpServer: server });
     node.of('/device');
-    // The given connection, the stream reader and the subscriber.
-    expect(await eventually(count, (n) => n === 3)).toBe(3);
+    // The given connection, the stream reader and the subscriber; on a cluster the reader and the
+    // subscriber are cluster clients of their own, with a connection to each node they use.
+    const open = await eventually(lines, (found) => found.length >= alone + 2 && found.some((line) => / sub=[1-9]/.test(line)));
+    if (!isCluster(own)) expect(open).toHaveLength(3);
 
     await closeSocketServer(node);
 
-    // The given connection is the caller's to close.
-    expect(await eventually(count, (n) => n === 1)).toBe(1);
+    // The given connection is the caller's to close: only its own are left.
+    expect(await eventually(lines, (found) => found.length === alone)).toHaveLength(alone);
   }, 30_000);
 });

@@ -257,12 +257,13 @@ describe.each(backends)('repositories on $name', (backend) => {
         repos.users.sessionAndCanvasRole(owner.id, live, 'not-a-uuid'),
       ]);
 
-      // A standing session also answers the user's tier as stored now (the token's claim may be older).
+      // A standing session also answers the user's tier and plan as stored now (the token's claim may be older).
+      const plan = { tier: 'free', limitOverrides: null, updatedAt: expect.any(Date) };
       expect(answers).toEqual([
-        { stands: true, role: 'owner', tier: 'free' },
-        { stands: true, role: 'owner', tier: 'free' },
-        { stands: true, role: null, tier: 'free' },
-        { stands: true, role: null, tier: 'free' },
+        { stands: true, role: 'owner', tier: 'free', plan },
+        { stands: true, role: 'owner', tier: 'free', plan },
+        { stands: true, role: null, tier: 'free', plan },
+        { stands: true, role: null, tier: 'free', plan },
         { stands: false, role: null },
         { stands: false, role: null },
         { stands: false, role: null },
@@ -356,6 +357,69 @@ describe.each(backends)('repositories on $name', (backend) => {
       );
       return row;
     };
+
+    /** The PostgreSQL error code of a failed statement (drizzle keeps the driver's error as its cause). */
+    const pgCode = (error: unknown) =>
+      (error as { code?: string }).code ?? ((error as { cause?: { code?: string } }).cause?.code as string | undefined);
+
+    test('a block names a canvas that exists: an insert naming a missing one is refused whole with the foreign key error; a block never moves', async () => {
+      const { owner, canvas } = await newCanvas();
+      const other = await newCanvas();
+      const missing = randomUUID();
+
+      const refused = await database.db
+        .execute(
+          sql`insert into blocks (canvas_id, type, content, rank, created_by) values
+            (${canvas.id}::uuid, 'text', '{}'::jsonb, 'a', ${owner.id}::uuid),
+            (${missing}::uuid, 'text', '{}'::jsonb, 'b', ${owner.id}::uuid)`,
+        )
+        .then(
+          () => null,
+          (error: unknown) => error,
+        );
+      expect(pgCode(refused)).toBe('23503');
+      expect(await stored(canvas.id)).toEqual({ kept: 0, counted: 0 });
+      await expect(insertMany(missing, texts('orphan', 3))).rejects.toThrow();
+
+      const block = await repos.blocks.create(canvas.id, owner.id, text('stays'), {});
+      const moved = await database.db
+        .execute(sql`update blocks set canvas_id = ${other.canvas.id}::uuid where id = ${block.id}::uuid`)
+        .then(
+          () => null,
+          (error: unknown) => error,
+        );
+      expect(pgCode(moved)).toBe('23503');
+      expect(textsOf(await repos.blocks.list(canvas.id))).toEqual(['stays']);
+      expect(await stored(other.canvas.id)).toEqual({ kept: 0, counted: 0 });
+    });
+
+    test('deleting canvases deletes their blocks, and only theirs, in the same statement', async () => {
+      const doomed = [await newCanvas(), await newCanvas()];
+      const kept = await newCanvas();
+      for (const { canvas } of [...doomed, kept]) await insertMany(canvas.id, texts('block', 5));
+
+      await database.db.execute(sql`delete from canvases where id in (${doomed[0].canvas.id}::uuid, ${doomed[1].canvas.id}::uuid)`);
+
+      const [left] = rowsOf<{ n: number }>(
+        await database.db.execute(
+          sql`select count(*)::int as n from blocks where canvas_id in (${doomed[0].canvas.id}::uuid, ${doomed[1].canvas.id}::uuid)`,
+        ),
+      );
+      expect(left.n).toBe(0);
+      expect(await stored(kept.canvas.id)).toEqual({ kept: 5, counted: 5 });
+    });
+
+    test("an insert racing its canvas's deletion either lands before it (and goes with it) or is refused: no block outlives its canvas", async () => {
+      for (let round = 0; round < 10; round += 1) {
+        const { canvas } = await newCanvas();
+        const [, deleted] = await Promise.allSettled([insertMany(canvas.id, texts('racing', 20)), repos.canvases.delete(canvas.id)]);
+        expect(deleted.status).toBe('fulfilled');
+        const [left] = rowsOf<{ n: number }>(
+          await database.db.execute(sql`select count(*)::int as n from blocks where canvas_id = ${canvas.id}::uuid`),
+        );
+        expect(left.n).toBe(0);
+      }
+    });
 
     test('appends racing into one canvas all land, each batch in one piece, with distinct ranks and the count kept', async () => {
       const { canvas } = await newCanvas();
@@ -630,6 +694,65 @@ describe.each(backends)('repositories on $name', (backend) => {
       const found = await repos.generations.findOnCanvas(canvas.id, id);
       expect(found).toMatchObject({ id, canvasId: canvas.id, startedAt: null });
       expect(Math.abs(found!.createdAt.getTime() - Date.now())).toBeLessThan(60_000);
+    });
+
+    test('given a generation created with its run, both are written in one statement, or neither when the row is refused', async () => {
+      const { owner, canvas } = await newCanvas();
+      const id = randomUUID();
+      const run = { kind: 'generation' as const, id, userId: owner.id, queue: 'generation', jobId: id };
+
+      await repos.generations.createWithRun({ id, canvasId: canvas.id, userId: owner.id, prompt: 'Plan the launch', afterId: null }, run);
+
+      await expect(repos.generations.find(id)).resolves.toMatchObject({ status: 'queued', prompt: 'Plan the launch', canvasId: canvas.id });
+      await expect(repos.runs.find('generation', id)).resolves.toMatchObject({ status: 'queued', queue: 'generation', jobId: id });
+
+      // A canvas that does not exist: the row's foreign key refuses it, and its run goes with it.
+      const orphan = randomUUID();
+      await expect(
+        repos.generations.createWithRun(
+          { id: orphan, canvasId: randomUUID(), userId: owner.id, prompt: 'p', afterId: null },
+          { ...run, id: orphan, jobId: orphan },
+        ),
+      ).rejects.toThrow();
+      await expect(repos.generations.find(orphan)).resolves.toBeNull();
+      await expect(repos.runs.find('generation', orphan)).resolves.toBeNull();
+    });
+
+    test("given a generation's persist lock, it reads the canvas's block count, and null once the generation's row is gone", async () => {
+      const { owner, canvas } = await newCanvas();
+      const id = randomUUID();
+      await repos.generations.create({ id, canvasId: canvas.id, userId: owner.id, prompt: 'p', afterId: null });
+      await repos.blocks.create(canvas.id, owner.id, text('a'), {});
+      await repos.blocks.create(canvas.id, owner.id, text('b'), {});
+
+      const counted = await repos.db.transaction((tx) => repos.blocks.lockForGeneration(tx, canvas.id, id));
+      expect(counted).toBe(2);
+      // Another canvas's id with this generation: not its canvas, so nothing is locked.
+      const other = await newCanvas();
+      await expect(repos.db.transaction((tx) => repos.blocks.lockForGeneration(tx, other.canvas.id, id))).resolves.toBeNull();
+      await repos.db.transaction((tx) => repos.generations.deleteOnCanvas(canvas.id, tx));
+      await expect(repos.db.transaction((tx) => repos.blocks.lockForGeneration(tx, canvas.id, id))).resolves.toBeNull();
+    });
+
+    test("given a start, the generation's row comes back from the same statement: as the start left it, or as it is when nothing started", async () => {
+      const { owner, canvas } = await newCanvas();
+      const id = randomUUID();
+      const move = { from: ['queued', 'running'] as const, unlessCancelRequested: true };
+      await repos.generations.create({ id, canvasId: canvas.id, userId: owner.id, prompt: 'Plan the launch', afterId: null });
+
+      // No run yet: nothing starts, and the row is still read.
+      await expect(repos.generations.start(id, move)).resolves.toMatchObject({ run: null, started: false, row: { id, status: 'queued' } });
+
+      await repos.runs.insert({ kind: 'generation', id, userId: owner.id, queue: 'generation', jobId: id });
+      const started = await repos.generations.start(id, move);
+      expect(started).toMatchObject({ started: true, run: { id, status: 'running' } });
+      expect(started.row).toEqual(await repos.generations.find(id));
+      expect(started.row).toMatchObject({ status: 'running', attempts: 1, prompt: 'Plan the launch', canvasId: canvas.id, afterId: null });
+      expect(started.row!.startedAt).toBeInstanceOf(Date);
+
+      // A generation whose row is gone (its canvas was deleted): no row, whatever its run does.
+      await repos.db.transaction((tx) => repos.generations.deleteOnCanvas(canvas.id, tx));
+      await expect(repos.generations.start(id, move)).resolves.toMatchObject({ run: { id }, row: null });
     });
 
     test('given raw SQL, dates, timestamps, intervals and numeric arrays come back as the text drizzle parses, in and out of a transaction', async () => {

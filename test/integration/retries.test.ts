@@ -1,11 +1,12 @@
-import { Queue, QueueEvents } from 'bullmq';
-import { Redis } from 'ioredis';
+import type { Queue, QueueEvents } from 'bullmq';
+import { createRedis, redisReady } from '../../src/lib/redis';
 import { broadcastJobId } from '../../src/producers/broadcast';
 import { bullPrefix } from '../../src/producers/registry';
 import { startTestApp, type TestApp } from '../support/app';
-import { testRedisUrl } from '../support/database';
+import { testRedisTarget } from '../support/database';
 import { createCanvas, registerUser, request, type TestUser } from '../support/http';
 import { connectCanvas, join, record, type CanvasClient } from '../support/sockets';
+import { TestQueue, TestQueueEvents } from '../support/redis';
 import { readSse } from '../support/sse';
 import { eventually, waitUntil } from '../support/wait';
 
@@ -52,10 +53,9 @@ describe('retries and model failures', () => {
 
   /** Adds a job to one of the app's queues and waits until it has finished. */
   async function runJob(queueName: string, data: Record<string, unknown>) {
-    const connection = { url: testRedisUrl() };
     const prefix = bullPrefix(t.keyPrefix);
-    const queue = new Queue(queueName, { connection, prefix });
-    const events = new QueueEvents(queueName, { connection, prefix });
+    const queue = new TestQueue(queueName, prefix);
+    const events = await TestQueueEvents.open(queueName, prefix);
     queues.push(queue, events);
     await events.waitUntilReady();
     const job = await queue.add('retry', data, { jobId: `retry-${Math.random().toString(36).slice(2)}` });
@@ -64,10 +64,9 @@ describe('retries and model failures', () => {
 
   /** Waits for the generation's own `broadcast` job to finish (jobs are kept a day after completing). */
   async function broadcastFinished(generationId: string) {
-    const connection = { url: testRedisUrl() };
     const prefix = bullPrefix(t.keyPrefix);
-    const queue = new Queue('broadcast', { connection, prefix });
-    const events = new QueueEvents('broadcast', { connection, prefix });
+    const queue = new TestQueue('broadcast', prefix);
+    const events = await TestQueueEvents.open('broadcast', prefix);
     queues.push(queue, events);
     await events.waitUntilReady();
     const job = await eventually(
@@ -164,8 +163,9 @@ describe('retries and model failures', () => {
     const owner = await registerUser(t.api, 'Kept');
     const ownCanvas = await createCanvas(t.api, owner);
     const ownSocket = await connectCanvas(t.url, owner.accessToken);
-    const redis = new Redis(testRedisUrl());
+    const redis = createRedis(testRedisTarget(), 'command');
     try {
+      await redisReady(redis);
       await join(ownSocket, ownCanvas);
       const chunks = record(ownSocket, 'blocks_bulk_added_chunk');
       t.llm.push(fiveTexts);
@@ -176,7 +176,7 @@ describe('retries and model failures', () => {
         until: (m) => m.event === 'complete' || m.event === 'error',
       });
       const complete = sse.messages.at(-1)!.data;
-      const kept = `${t.keyPrefix}:gen:${complete.generationId}:blocks`;
+      const kept = `${t.keyPrefix}:gen:{${complete.generationId}}:blocks`;
       await waitUntil(() => chunks.length === 3);
       expect(chunks.flatMap((c) => c.blocks)).toEqual(complete.blocks);
       await eventually(
@@ -202,8 +202,9 @@ describe('retries and model failures', () => {
   test('deleting a canvas drops the copies its completed generations still wait to send: a late broadcast sends nothing', async () => {
     const owner = await registerUser(t.api, 'Deleter');
     const ownCanvas = await createCanvas(t.api, owner);
-    const redis = new Redis(testRedisUrl());
+    const redis = createRedis(testRedisTarget(), 'command');
     try {
+      await redisReady(redis);
       t.llm.push(fiveTexts);
       const sse = await readSse(`${t.api}/canvases/${ownCanvas}/ai/generate-stream`, {
         method: 'POST',
@@ -212,7 +213,7 @@ describe('retries and model failures', () => {
         until: (m) => m.event === 'complete' || m.event === 'error',
       });
       const complete = sse.messages.at(-1)!.data;
-      const kept = `${t.keyPrefix}:gen:${complete.generationId}:blocks`;
+      const kept = `${t.keyPrefix}:gen:{${complete.generationId}}:blocks`;
       // The generation's own broadcast is over (it takes the copy first, then sends).
       await broadcastFinished(complete.generationId);
       expect(await redis.exists(kept)).toBe(0);
@@ -223,7 +224,7 @@ describe('retries and model failures', () => {
       expect(await redis.exists(kept)).toBe(0);
       expect(await runJob('broadcast', { generationId: complete.generationId, canvasId: ownCanvas })).toEqual({ chunks: 0 });
       // Nothing was appended to the deleted canvas's room log either.
-      expect(await redis.exists(`${t.keyPrefix}:canvas:${ownCanvas}:log`)).toBe(0);
+      expect(await redis.exists(`${t.keyPrefix}:canvas:{${ownCanvas}}:log`)).toBe(0);
     } finally {
       redis.disconnect();
     }

@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import os from 'node:os';
 import { Worker } from 'bullmq';
-import { Redis } from 'ioredis';
 import { CancelSignals } from '../../src/lib/cancel-signals';
 import { createLogger } from '../../src/lib/logger';
+import { createRedis, duplicateRedis, redisReady, type RedisClient } from '../../src/lib/redis';
 import { createRepositories, type Repositories } from '../../src/models';
 import { openDatabase, type Database } from '../../src/models/database';
 import type { RunRow } from '../../src/models/schema';
@@ -12,7 +12,7 @@ import { bullPrefix, QueueRegistry } from '../../src/producers/registry';
 import type { RunOutcome } from '../../src/runs/outcome';
 import { RunKernel, type RunHandle } from '../../src/runs/run-kernel';
 import { allowedFrom, canMove, TRANSITIONS, type RunStatus } from '../../src/runs/transitions';
-import { createTestDatabase, serverPostgresUrl, testRedisUrl, type TestDatabase } from '../support/database';
+import { createTestDatabase, serverPostgresUrl, testRedisTarget, type TestDatabase } from '../support/database';
 
 /** What a test kind saw: its persists, terminal events and releases, in order. */
 interface Seen {
@@ -44,7 +44,7 @@ describe('the run kernel', () => {
   let testDb: TestDatabase;
   let database: Database;
   let repos: Repositories;
-  let redis: Redis;
+  let redis: RedisClient;
   const opened: Array<{ queues: QueueRegistry; signals: CancelSignals }> = [];
   const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
@@ -52,7 +52,8 @@ describe('the run kernel', () => {
     testDb = await createTestDatabase({ server: serverPostgresUrl() });
     database = await openDatabase({ url: testDb.url, dataDir: path.join(os.tmpdir(), 'switchboard-run-kernel-test') });
     repos = createRepositories(database.db);
-    redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: 1 });
+    redis = createRedis(testRedisTarget(), 'command');
+    await redisReady(redis);
   }, 60_000);
 
   afterAll(async () => {
@@ -198,7 +199,7 @@ describe('the run kernel', () => {
     const held = new Promise<void>((resolve) => (finish = resolve));
     let taken = () => undefined as void;
     const active = new Promise<void>((resolve) => (taken = resolve));
-    const connection = redis.duplicate({ maxRetriesPerRequest: null });
+    const connection = duplicateRedis(redis, { maxRetriesPerRequest: null, enableOfflineQueue: true });
     const worker = new Worker(
       'agent-runs',
       async () => {

@@ -3,7 +3,7 @@ import { Client } from 'pg';
 import { createRedis, redisReady } from '../../src/lib/redis';
 import { bullPrefix } from '../../src/producers/registry';
 import { useCluster } from '../support/cluster';
-import { testRedisUrl } from '../support/database';
+import { testRedisTarget } from '../support/database';
 import { registerUser, request } from '../support/http';
 import { eventually } from '../support/wait';
 
@@ -38,7 +38,7 @@ describe('three scheduler processes', () => {
 
     const db = new Client({ connectionString: cluster.databaseUrl() });
     await db.connect();
-    const redis = createRedis(testRedisUrl(), 'command');
+    const redis = createRedis(testRedisTarget(), 'command');
     await redisReady(redis);
     const queue = new Queue('agent-runs', { connection: redis, prefix: bullPrefix(cluster.keyPrefix) });
     const nextRunAt = async () =>

@@ -2,15 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { sql } from 'drizzle-orm';
 import { createParser } from 'eventsource-parser';
-import type { Redis } from 'ioredis';
 import { demoResponder } from '../../src/ai/demo-llm';
 import type { ChatRequest, ChatTurn } from '../../src/ai/openai-compatible/server';
 import { NOTE_SECTIONS, hasNoteSections } from '../../src/assistant/ticket-notes';
 import { DeviceSimulator } from '@switchboard/client/testing';
-import { createRedis, redisReady } from '../../src/lib/redis';
+import { createRedis, redisReady, type RedisClient } from '../../src/lib/redis';
 import { bullPrefix } from '../../src/producers/registry';
 import { startTestApp, type TestApp } from '../support/app';
-import { testRedisUrl } from '../support/database';
+import { testRedisTarget } from '../support/database';
 import { registerUser, request, type TestUser } from '../support/http';
 
 /** The notes job's model request (the chat turns' requests have another system prompt). */
@@ -52,7 +51,7 @@ async function readDataStream(
 
 describe('session ticket notes', () => {
   let t: TestApp;
-  let redis: Redis;
+  let redis: RedisClient;
   let queue: Queue;
   const devices: DeviceSimulator[] = [];
   /** How the model answers the notes request; chat turns always get a fixed reply. */
@@ -62,7 +61,7 @@ describe('session ticket notes', () => {
     t = await startTestApp({
       responder: (req) => (isNotesRequest(req) ? notesTurn(req) : { text: 'Restart the router, then check that the cable is plugged in.' }),
     });
-    redis = createRedis(testRedisUrl(), 'command');
+    redis = createRedis(testRedisTarget(), 'command');
     await redisReady(redis);
     queue = new Queue('assistant', { connection: redis, prefix: bullPrefix(t.keyPrefix) });
   });

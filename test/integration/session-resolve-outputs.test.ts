@@ -1,16 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { QueueEvents } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { createSwitchboardClient } from '@switchboard/client';
 import { DeviceSimulator } from '@switchboard/client/testing';
 import { demoResponder } from '../../src/ai/demo-llm';
 import type { ChatRequest } from '../../src/ai/openai-compatible/server';
 import { sessionEmbeddingJobId } from '../../src/producers/assistant';
 import { NOTE_SECTIONS, hasNoteSections } from '../../src/assistant/ticket-notes';
-import { createRedis, redisReady } from '../../src/lib/redis';
+import { createRedis, redisReady, type RedisClient } from '../../src/lib/redis';
 import { bullPrefix } from '../../src/producers/registry';
 import { startTestApp, type TestApp } from '../support/app';
-import { testRedisUrl } from '../support/database';
+import { testRedisTarget } from '../support/database';
 import { registerUser, request, type TestUser } from '../support/http';
 
 /** The notes job's model request (chat turns have another system prompt). */
@@ -52,7 +51,7 @@ async function readLikeTheFrontend(url: string, token: string): Promise<{ text: 
 
 describe('resolving a session: notes, resolution outputs, embedding, similar sessions', () => {
   let t: TestApp;
-  let redis: Redis;
+  let redis: RedisClient;
   let queueEvents: QueueEvents | undefined;
   const devices: DeviceSimulator[] = [];
   const completed = new Set<string>();
@@ -64,7 +63,7 @@ describe('resolving a session: notes, resolution outputs, embedding, similar ses
       responder: (req) => (isNotesRequest(req) ? demoResponder(req) : { text: 'Try restarting it, then tell me what you see.' }),
     });
     // QueueEvents blocks on its connection (XREAD), which needs the blocking role's options.
-    redis = createRedis(testRedisUrl(), 'blocking');
+    redis = createRedis(testRedisTarget(), 'blocking');
     await redisReady(redis);
     const events = new QueueEvents('assistant', { connection: redis, prefix: bullPrefix(t.keyPrefix) });
     queueEvents = events;

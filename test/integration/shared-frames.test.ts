@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { ChatEventLog, type ChatEvent } from '../../src/assistant/chat-events';
 import { NotesEventLog, type NotesEvent } from '../../src/assistant/notes-events';
 import { GenerationEventLog } from '../../src/generation/event-log';
@@ -8,10 +7,10 @@ import { formatSse } from '../../src/http/sse';
 import { chatFrame } from '../../src/http/streams/chat-source';
 import { generationFrame } from '../../src/http/streams/generation-source';
 import { notesFrame } from '../../src/http/streams/notes-source';
-import { createRedis, redisReady } from '../../src/lib/redis';
+import { createRedis, redisReady, type RedisClient } from '../../src/lib/redis';
 import type { LivePhase, LogLiveness } from '../../src/lib/redis-streams';
 import { StreamFollower, type Frame } from '../../src/lib/stream-follower';
-import { testRedisUrl } from '../support/database';
+import { testRedisTarget } from '../support/database';
 import { waitUntil } from '../support/wait';
 
 /**
@@ -29,13 +28,13 @@ async function drive<T>(entries: AsyncGenerator<T, LivePhase | undefined>, onVal
 }
 
 describe('shared SSE frames of one generation', () => {
-  let redis: Redis;
+  let redis: RedisClient;
   let follower: StreamFollower;
   let log: GenerationEventLog;
   const stillRunning: LogLiveness = { checkEveryMs: 60_000, endedAt: async () => null };
 
   beforeEach(async () => {
-    redis = createRedis(testRedisUrl(), 'command');
+    redis = createRedis(testRedisTarget(), 'command');
     await redisReady(redis);
     follower = new StreamFollower(redis);
     log = new GenerationEventLog(redis, `frames-test:${randomUUID()}`, 600, follower);
@@ -229,12 +228,12 @@ describe('shared SSE frames of one generation', () => {
 
 /** Chat turns and ticket notes take the same shared-frames path as generations (decision 0104). */
 describe('shared SSE frames of chat turns and ticket notes', () => {
-  let redis: Redis;
+  let redis: RedisClient;
   let follower: StreamFollower;
   const stillRunning: LogLiveness = { checkEveryMs: 60_000, endedAt: async () => null };
 
   beforeEach(async () => {
-    redis = createRedis(testRedisUrl(), 'command');
+    redis = createRedis(testRedisTarget(), 'command');
     await redisReady(redis);
     follower = new StreamFollower(redis);
   });

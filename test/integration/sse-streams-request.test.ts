@@ -3,9 +3,10 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import express, { type Request, type Response } from 'express';
-import { Redis } from 'ioredis';
 import { SseStreams } from '../../src/http/sse-streams';
 import { createLogger } from '../../src/lib/logger';
+import { createRedis, type RedisClient } from '../../src/lib/redis';
+import { testRedisTarget } from '../support/database';
 import { waitUntil } from '../support/wait';
 
 /**
@@ -18,13 +19,13 @@ import { waitUntil } from '../support/wait';
 describe('SseStreams: an open stream forgets its request headers', () => {
   const TOKEN = `secret-${randomUUID()}`;
   let server: Server;
-  let redis: Redis;
+  let redis: RedisClient;
   let streams: SseStreams;
   let client: Socket | undefined;
   let held: { req: Request; res: Response; push(): void; ended: boolean } | undefined;
 
   beforeEach(async () => {
-    redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
+    redis = createRedis(testRedisTarget(), 'blocking');
     streams = new SseStreams({
       redis,
       keyPrefix: `test:sse-req:${randomUUID()}`,

@@ -1,18 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import { createRedis, redisReady } from '../../src/lib/redis';
+import { createRedis, redisReady, type RedisClient } from '../../src/lib/redis';
 import { StreamFollower, type StreamEntry } from '../../src/lib/stream-follower';
-import { testRedisUrl } from '../support/database';
+import { testRedisTarget } from '../support/database';
 import { waitUntil } from '../support/wait';
 
 /** The per-process reader behind every SSE stream (decision 0070), against the run's real Redis. */
 describe('StreamFollower', () => {
-  let redis: Redis;
+  let redis: RedisClient;
   let follower: StreamFollower;
   const key = () => `follower-test:${randomUUID()}`;
 
   beforeEach(async () => {
-    redis = createRedis(testRedisUrl(), 'command');
+    redis = createRedis(testRedisTarget(), 'command');
     await redisReady(redis);
     follower = new StreamFollower(redis);
   });

@@ -11,7 +11,7 @@ import { startSwitchboard, type RunningSwitchboard } from '../../src/app/switchb
 import { createLogger } from '../../src/lib/logger';
 import { llmUsage, systemAudit } from '../../src/models/schema';
 import { testConfig } from '../support/app';
-import { createTestDatabase, serverPostgresUrl, testRedisUrl, type TestDatabase } from '../support/database';
+import { createTestDatabase, serverPostgresUrl, testRedisTarget, type TestDatabase } from '../support/database';
 import { registerUser, request, type TestUser } from '../support/http';
 import { startScriptedLLM, type ScriptedLLM } from '../support/scripted-llm';
 import { eventually } from '../support/wait';
@@ -390,7 +390,7 @@ describe('tiers and limits set by an operator', () => {
     });
     expect(created.status).toBe(201);
     const agentId: string = created.body.id;
-    const redis = createRedis(testRedisUrl(), 'command');
+    const redis = createRedis(testRedisTarget(), 'command');
     await redisReady(redis);
     const queues = new QueueRegistry(redis, keyPrefix);
     // A cloud agent's run starts on `connectors` (it fetches first); `agent-runs` is checked as well.

@@ -142,6 +142,52 @@ describe('undo keeps the blocks people edited; redo puts back what an undo remov
     expect(await listBlocks(canvasId)).toEqual([]);
   });
 
+  test('given askIfEdited and an edited block, the undo is 409 edited_blocks listing it, and nothing changes until the user chooses', async () => {
+    const { canvasId, generationId, blocks, undoUrl } = await generatedCanvas();
+    const [first, second, third] = blocks;
+    await request('PATCH', `${t.api}/canvases/${canvasId}/blocks/${third.id}`, {
+      token: editor.accessToken,
+      body: { content: { text: 'third, edited' } },
+    });
+    await request('PATCH', `${t.api}/canvases/${canvasId}/blocks/${first.id}`, {
+      token: editor.accessToken,
+      body: { content: { text: 'first, edited' } },
+    });
+    const before = await listBlocks(canvasId);
+
+    const asked = await request('POST', undoUrl, { token: owner.accessToken, body: { askIfEdited: true } });
+
+    expect(asked.status).toBe(409);
+    expect(asked.body.error).toMatchObject({ code: 'edited_blocks', details: { editedBlockIds: [first.id, third.id] } });
+    expect(await listBlocks(canvasId)).toEqual(before);
+    expect((await auditOf(canvasId, generationId)).filter((row) => row.action === 'ai.generation.undone')).toEqual([]);
+    const generation = await request('GET', `${t.api}/canvases/${canvasId}/ai/generations/${generationId}`, { token: owner.accessToken });
+    expect(generation.body.generation.status).toBe('completed');
+
+    // "Keep edited blocks": the plain undo removes the rest.
+    const keep = await request('POST', undoUrl, { token: owner.accessToken, body: {} });
+    expect(keep.body).toEqual({ generationId, blockIds: [second.id], keptBlockIds: [first.id, third.id] });
+  });
+
+  test('given askIfEdited with force, or no edited block, the undo proceeds at once', async () => {
+    const clean = await generatedCanvas();
+    const plain = await request('POST', clean.undoUrl, { token: editor.accessToken, body: { askIfEdited: true } });
+    expect(plain.status).toBe(200);
+    expect(plain.body.blockIds).toEqual(clean.blocks.map((b) => b.id));
+
+    const edited = await generatedCanvas();
+    await request('PATCH', `${t.api}/canvases/${edited.canvasId}/blocks/${edited.blocks[1].id}`, {
+      token: editor.accessToken,
+      body: { content: { text: 'edited' } },
+    });
+    const forced = await request('POST', edited.undoUrl, { token: owner.accessToken, body: { askIfEdited: true, force: true } });
+    expect(forced.status).toBe(200);
+    expect(forced.body).toEqual({ generationId: edited.generationId, blockIds: edited.blocks.map((b) => b.id), keptBlockIds: [] });
+
+    const bad = await request('POST', edited.undoUrl, { token: owner.accessToken, body: { askIfEdited: 'yes' } });
+    expect(bad.status).toBe(400);
+  });
+
   test('redo restores exactly what the undo removed (ids, ranks, edits), tells the room, and only once', async () => {
     const { canvasId, generationId, blocks, undoUrl, redoUrl } = await generatedCanvas();
     const before = await request('PATCH', `${t.api}/canvases/${canvasId}/blocks/${blocks[1].id}`, {

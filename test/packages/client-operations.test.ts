@@ -87,6 +87,10 @@ describe('the methods added for flows, embeds, sessions and usage, against a liv
 
     const { embedToken, embed } = await sb.flows.embeds.create(flow.id, { allowedOrigins: ['https://example.test'] });
     expect((await sb.flows.embeds.list(flow.id)).embeds.map((e) => e.embedId)).toEqual([embed.embedId]);
+    const changed = await sb.flows.embeds.update(flow.id, embed.embedId, {
+      allowedOrigins: ['https://example.test', 'https://b.example.test'],
+    });
+    expect(changed.embed.allowedOrigins).toEqual(['https://example.test', 'https://b.example.test']);
     const anonymous = createSwitchboardClient({ baseUrl: t.url });
     const viaEmbed = await anonymous.embed.chat(embedToken, { message: 'From a widget' });
     expect(viaEmbed.response).toBe('A plain answer.');
@@ -99,6 +103,9 @@ describe('the methods added for flows, embeds, sessions and usage, against a liv
 
     const { sessions } = await sb.chat.sessions({ limit: 50 });
     expect(sessions.map((s) => s.id)).toContain(first.sessionId);
+    expect((await sb.chat.sessions({ kind: 'flow' })).sessions.map((s) => s.id)).toContain(first.sessionId);
+    expect((await sb.chat.sessions({ kind: 'assistant' })).sessions.map((s) => s.id)).not.toContain(first.sessionId);
+    expect((await sb.models.list()).models).toEqual([{ provider: 'scripted', model: 'scripted-model' }]);
     expect(await sb.chat.escalate(first.sessionId, { reason: 'needs a human' })).toEqual({
       sessionId: first.sessionId,
       status: 'escalated',

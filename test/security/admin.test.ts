@@ -3,7 +3,7 @@ import { SignJWT } from 'jose';
 import { Client } from 'pg';
 import { loadConfig } from '../../config';
 import { runSwitchboardCli } from '../support/cli';
-import { createTestDatabase, serverPostgresUrl, testRedisUrl, type TestDatabase } from '../support/database';
+import { createTestDatabase, serverPostgresUrl, testRedisEnv, type TestDatabase } from '../support/database';
 import { request, type TestUser } from '../support/http';
 import { spawnSwitchboard, type SwitchboardProcess } from '../support/processes';
 
@@ -61,7 +61,7 @@ describe('admin rights come from an operator, never from an email', () => {
       SWITCHBOARD_ROLES: 'api',
       PORT: '0',
       DATABASE_URL: database.url,
-      REDIS_URL: testRedisUrl(),
+      ...testRedisEnv(),
       REDIS_KEY_PREFIX: `admin-${tag}`,
       JWT_SECRET,
       ADMIN_USER: 'ops',

@@ -1,8 +1,8 @@
-import { Redis } from 'ioredis';
 import { messageText, type ChatRequest } from '../../src/ai/openai-compatible/server';
+import { createRedis, redisReady, type RedisClient } from '../../src/lib/redis';
 import { QueueRegistry } from '../../src/producers/registry';
 import { startTestApp, type TestApp } from '../support/app';
-import { testRedisUrl } from '../support/database';
+import { testRedisTarget } from '../support/database';
 import { registerUser, request, type TestUser } from '../support/http';
 import { eventually } from '../support/wait';
 
@@ -19,7 +19,7 @@ describe('assistant queue fairness', () => {
   let t: TestApp;
   let ada: TestUser;
   let bob: TestUser;
-  let redis: Redis;
+  let redis: RedisClient;
   let queues: QueueRegistry;
   const arrivals: string[] = [];
   let open!: () => void;
@@ -35,7 +35,8 @@ describe('assistant queue fairness', () => {
       },
     });
     [ada, bob] = await Promise.all([registerUser(t.api, 'Ada'), registerUser(t.api, 'Bob')]);
-    redis = new Redis(testRedisUrl());
+    redis = createRedis(testRedisTarget(), 'command');
+    await redisReady(redis);
     queues = new QueueRegistry(redis, t.keyPrefix);
   }, 60_000);
   afterAll(async () => {

@@ -1,8 +1,8 @@
 import { io, type Socket } from 'socket.io-client';
 import { WebSocket } from 'ws';
-import { Redis } from 'ioredis';
+import { createRedis, redisReady, type RedisClient } from '../../src/lib/redis';
 import { startTestApp, type TestApp } from '../support/app';
-import { testRedisUrl } from '../support/database';
+import { testRedisTarget } from '../support/database';
 import { addMember, createCanvas, registerUser, type TestUser } from '../support/http';
 import { connectCanvas, join, record, waitFor, type CanvasClient } from '../support/sockets';
 import { eventually } from '../support/wait';
@@ -15,12 +15,13 @@ import { eventually } from '../support/wait';
  */
 describe('canvas socket abuse', () => {
   let t: TestApp;
-  let redis: Redis;
+  let redis: RedisClient;
   const opened: Socket[] = [];
 
   beforeAll(async () => {
     t = await startTestApp();
-    redis = new Redis(testRedisUrl());
+    redis = createRedis(testRedisTarget(), 'command');
+    await redisReady(redis);
   }, 120_000);
 
   afterAll(async () => {

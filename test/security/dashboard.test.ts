@@ -1,8 +1,8 @@
-import { Redis } from 'ioredis';
 import { QUEUE_NAMES } from '../../config';
+import { createRedis, redisReady, type RedisClient } from '../../src/lib/redis';
 import { QueueRegistry } from '../../src/producers/registry';
 import { startTestApp, type TestApp } from '../support/app';
-import { testRedisUrl } from '../support/database';
+import { testRedisTarget } from '../support/database';
 import { request } from '../support/http';
 
 /**
@@ -15,11 +15,12 @@ const FAILURES = 3;
 
 describe('queue dashboard', () => {
   let t: TestApp;
-  let redis: Redis;
+  let redis: RedisClient;
   let queues: QueueRegistry;
   beforeAll(async () => {
     t = await startTestApp({ env: { ADMIN_USER: 'ops', ADMIN_PASSWORD: 'ops-password', LOGIN_FAILURES_BEFORE_BACKOFF: String(FAILURES) } });
-    redis = new Redis(testRedisUrl());
+    redis = createRedis(testRedisTarget(), 'command');
+    await redisReady(redis);
     queues = new QueueRegistry(redis, t.keyPrefix);
   }, 60_000);
   afterAll(async () => {

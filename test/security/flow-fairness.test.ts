@@ -1,6 +1,6 @@
 import { messageText, type ChatRequest } from '../../src/ai/openai-compatible/server';
-import { Redis } from 'ioredis';
-import { testRedisUrl } from '../support/database';
+import { createRedis, redisReady } from '../../src/lib/redis';
+import { testRedisTarget } from '../support/database';
 import { startTestApp, type TestApp } from '../support/app';
 import { registerUser, request, type TestUser } from '../support/http';
 import { eventually } from '../support/wait';
@@ -81,13 +81,13 @@ describe('flows queue fairness', () => {
       );
     expect(arrivals.filter((tag) => tag.startsWith('ada'))).toHaveLength(NODES * EXECUTIONS);
     // Every finished job was released: nobody's count is left over to lower their next runs.
-    const redis = new Redis(testRedisUrl());
+    const redis = createRedis(testRedisTarget(), 'command');
     try {
-      await eventually(
-        () => redis.exists(`${t.keyPrefix}:fair:flows:${ada.id}`, `${t.keyPrefix}:fair:flows:${bob.id}`),
-        (n) => n === 0,
-        10_000,
-      );
+      await redisReady(redis);
+      // One EXISTS per key: each user's count sits in a slot of its own.
+      const left = async () =>
+        (await Promise.all([ada, bob].map((user) => redis.exists(`${t.keyPrefix}:fair:flows:{${user.id}}`)))).reduce((a, b) => a + b, 0);
+      await eventually(left, (n) => n === 0, 10_000);
     } finally {
       redis.disconnect();
     }

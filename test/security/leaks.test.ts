@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import { sql } from 'drizzle-orm';
 import { demoResponder } from '../../src/ai/demo-llm';
 import type { ChatRequest } from '../../src/ai/openai-compatible/server';
 import { bullPrefix } from '../../src/producers/registry';
 import { startTestApp, type TestApp } from '../support/app';
-import { testRedisUrl } from '../support/database';
 import { createCanvas, registerUser, request, type TestUser } from '../support/http';
+import { TestQueue } from '../support/redis';
 import { readSse } from '../support/sse';
 
 /**
@@ -43,8 +43,8 @@ describe('errors leak no user content', () => {
     });
     user = await registerUser(t.api, 'Leaks');
     canvasId = await createCanvas(t.api, user);
-    generationQueue = new Queue('generation', { connection: { url: testRedisUrl() }, prefix: bullPrefix(t.keyPrefix) });
-    assistantQueue = new Queue('assistant', { connection: { url: testRedisUrl() }, prefix: bullPrefix(t.keyPrefix) });
+    generationQueue = new TestQueue('generation', bullPrefix(t.keyPrefix));
+    assistantQueue = new TestQueue('assistant', bullPrefix(t.keyPrefix));
   });
 
   afterAll(async () => {

@@ -50,12 +50,14 @@ describe('one reader per node', () => {
   const hold = gate();
 
   beforeAll(async () => {
-    // A Redis of its own, so CLIENT LIST and the connection counter see this app only.
+    // A Redis of its own (one server, on every Redis topology of the run), so CLIENT LIST and the
+    // connection counter see this app only.
     privateRedis = await startEmbeddedRedis(`${process.cwd()}/.data/test/reader-${randomUUID().slice(0, 8)}`);
     redis = createRedis(privateRedis.url, 'command');
     await redisReady(redis);
     t = await startTestApp({
-      env: { REDIS_URL: privateRedis.url, MAX_STREAMS_PER_USER: '200' },
+      redis: { REDIS_URL: privateRedis.url },
+      env: { MAX_STREAMS_PER_USER: '200' },
       responder: async (req) => {
         if (said(req, 'hold-me')) await hold.opened;
         return demoResponder(req);

@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { eq } from 'drizzle-orm';
-import type { Redis } from 'ioredis';
 import { demoResponder } from '../../src/ai/demo-llm';
 import type { ChatRequest } from '../../src/ai/openai-compatible/server';
-import { createRedis, redisReady } from '../../src/lib/redis';
+import { createRedis, redisReady, type RedisClient } from '../../src/lib/redis';
 import { generations } from '../../src/models/schema';
 import { startTestApp, type TestApp } from '../support/app';
-import { testRedisUrl } from '../support/database';
+import { testRedisTarget } from '../support/database';
 import { addMember, createCanvas, registerUser, request, type TestUser } from '../support/http';
 import { readSse } from '../support/sse';
 import { eventually } from '../support/wait';
@@ -50,7 +49,7 @@ async function openStream(url: string, token: string, init: { method?: string; b
 
 describe('every stream ends', () => {
   let t: TestApp;
-  let redis: Redis;
+  let redis: RedisClient;
   let owner: TestUser;
   let canvasId: string;
   let hold = gate();
@@ -66,7 +65,7 @@ describe('every stream ends', () => {
         return demoResponder(req);
       },
     });
-    redis = createRedis(testRedisUrl(), 'command');
+    redis = createRedis(testRedisTarget(), 'command');
     await redisReady(redis);
     owner = await registerUser(t.api, 'Owner');
     canvasId = await createCanvas(t.api, owner);
@@ -133,7 +132,7 @@ describe('every stream ends', () => {
 
   test('given a completed generation whose event log expired, the stream ends with a complete built from the stored blocks', async () => {
     const { generationId, messages } = await generate('Another heading: with items (one, two)');
-    await redis.del(`${t.keyPrefix}:gen:${generationId}:events`);
+    await redis.del(`${t.keyPrefix}:gen:{${generationId}}:events`);
 
     const sse = await readSse(eventsUrl(generationId), { token: owner.accessToken, timeoutMs: 10_000 });
 
@@ -164,7 +163,7 @@ describe('every stream ends', () => {
       errorMessage: 'x',
       completedAt: new Date(0),
     });
-    await redis.del(`${t.keyPrefix}:gen:${generationId}:events`);
+    await redis.del(`${t.keyPrefix}:gen:{${generationId}}:events`);
     const sse = await following;
     hold.open();
 
@@ -203,7 +202,7 @@ describe('every stream ends', () => {
 
     // The worker stored its answer, then died before telling the log (which Redis lost).
     await t.app.repos.chat.addMessage({ sessionId: session.id, role: 'assistant', content: 'the stored answer', replyTo: question.id });
-    await redis.del(`${t.keyPrefix}:chat:${question.id}:events`);
+    await redis.del(`${t.keyPrefix}:chat:{${question.id}}:events`);
     const sse = await following;
     hold.open();
 
@@ -236,7 +235,7 @@ describe('every stream ends', () => {
     const following = readSse(`${t.api}/chat/sessions/${sessionId}/documentation/stream`, { token: user.accessToken, timeoutMs: 15_000 });
 
     await t.app.repos.notes.setDocumentationStatus(sessionId, 'failed');
-    await redis.del(`${t.keyPrefix}:notes:${sessionId}:events`);
+    await redis.del(`${t.keyPrefix}:notes:{${sessionId}}:events`);
     const sse = await following;
     hold.open();
 

@@ -3,7 +3,7 @@ import { loadConfig } from '../../config';
 import { startSwitchboard, type RunningSwitchboard } from '../../src/app/switchboard';
 import { createLogger } from '../../src/lib/logger';
 import { createTestDatabase } from './database';
-import { testRedisUrl } from './database';
+import { testRedisEnv } from './database';
 import { startScriptedLLM, type ScriptedLLM } from './scripted-llm';
 import type { ChatResponder, ChatTurn } from '../../src/ai/openai-compatible/server';
 
@@ -34,13 +34,20 @@ export async function startTestApp(
     logLevel?: string;
     /** Another OpenAI-compatible server the app's models are on, instead of the scripted one (which still runs). */
     llmBaseURL?: string;
+    /** Redis settings instead of the run's Redis (a cluster's REDIS_CLUSTER_NODES, a split's REDIS_URL_*). */
+    redis?: Record<string, string>;
   } = {},
 ): Promise<TestApp> {
   const database = await createTestDatabase();
   const llm = await startScriptedLLM(options.responder ?? [], { delayMs: options.llmDelayMs });
   if (options.script) llm.push(...options.script);
   const keyPrefix = `t-${randomUUID().slice(0, 8)}`;
-  const config = testConfig({ keyPrefix, databaseUrl: database.url, env: { BROADCAST_CHUNK_DELAY_MS: '5', ...options.env } });
+  const config = testConfig({
+    keyPrefix,
+    databaseUrl: database.url,
+    env: { BROADCAST_CHUNK_DELAY_MS: '5', ...options.env },
+    redis: options.redis,
+  });
   const app = await startSwitchboard(config, {
     logger: options.logs
       ? createLogger({ level: options.logLevel ?? 'debug', destination: { write: (line: string) => void options.logs!(line) } })
@@ -67,11 +74,16 @@ export async function startTestApp(
 }
 
 /** The configuration every in-process test app uses: the run's Redis, a given database and key prefix. */
-export function testConfig(options: { keyPrefix: string; databaseUrl: string; env?: Record<string, string> }) {
+export function testConfig(options: {
+  keyPrefix: string;
+  databaseUrl: string;
+  env?: Record<string, string>;
+  redis?: Record<string, string>;
+}) {
   return loadConfig({
     NODE_ENV: 'test',
     PORT: '0',
-    REDIS_URL: testRedisUrl(),
+    ...(options.redis ?? testRedisEnv()),
     REDIS_KEY_PREFIX: options.keyPrefix,
     DATABASE_URL: options.databaseUrl,
     DATA_DIR: `${process.cwd()}/.data/test`,

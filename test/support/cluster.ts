@@ -1,15 +1,23 @@
 import { randomUUID } from 'node:crypto';
-import { createTestDatabase, serverPostgresUrl, testRedisUrl, type TestDatabase } from './database';
+import { createTestDatabase, serverPostgresUrl, testRedisEnv, type TestDatabase } from './database';
 import { createCanvas, registerUser } from './http';
 import { spawnSwitchboard, type SwitchboardProcess } from './processes';
 import { connectCanvas, join, record, type CanvasClient } from './sockets';
+import { readSse, type SseResult } from './sse';
 
 /**
  * Several Switchboard processes sharing one fresh PostgreSQL database (PGlite lives inside one
  * process, so clusters use the server) and one Redis key prefix. Call inside a `describe`: it
  * registers the hooks that create the database and, whatever happens, kill every process and drop it.
  */
-export function useCluster(name: string, env: Record<string, string> = {}) {
+export function useCluster(
+  name: string,
+  env: Record<string, string> = {},
+  options: {
+    /** The processes' Redis settings (read at each spawn): default the run's Redis (or its cluster, see testRedisEnv). */
+    redis?: () => Record<string, string>;
+  } = {},
+) {
   let database: TestDatabase | undefined;
   const processes: SwitchboardProcess[] = [];
   const prefix = `${name}-${randomUUID().slice(0, 8)}`;
@@ -31,7 +39,7 @@ export function useCluster(name: string, env: Record<string, string> = {}) {
     /** Starts one process with the cluster's shared settings plus `extra`; resolves on its banner. */
     async spawn(extra: Record<string, string>): Promise<SwitchboardProcess> {
       const started = await spawnSwitchboard({
-        REDIS_URL: testRedisUrl(),
+        ...(options.redis ?? testRedisEnv)(),
         REDIS_KEY_PREFIX: prefix,
         DATABASE_URL: database!.url,
         JWT_SECRET: `${name}-cluster-secret-0123456789-0123456789`,
@@ -64,4 +72,33 @@ export function useCluster(name: string, env: Record<string, string> = {}) {
       return { api, workerA, workerB, base, user, canvasId, clients, received };
     },
   };
+}
+
+/**
+ * Asks for a generation over SSE and, at its first `tool_output`, kills with SIGKILL the worker
+ * that logged its start. Returns the stream as it ended (on `complete` or `error`), the worker
+ * killed (undefined when none matched) and the other one.
+ */
+export async function generateKillingItsWorker(
+  base: string,
+  token: string,
+  canvasId: string,
+  workers: [SwitchboardProcess, SwitchboardProcess],
+  prompt: string,
+): Promise<{ sse: SseResult; killed: SwitchboardProcess | undefined; survivor: SwitchboardProcess }> {
+  let killed: SwitchboardProcess | undefined;
+  const sse = await readSse(`${base}/canvases/${canvasId}/ai/generate-stream`, {
+    method: 'POST',
+    token,
+    body: { prompt },
+    timeoutMs: 60_000,
+    until: (m) => m.event === 'complete' || m.event === 'error',
+    onMessage: (message) => {
+      if (killed || message.event !== 'tool_output') return;
+      const generationId = message.data.generationId;
+      killed = workers.find((w) => w.output().includes('generation started') && w.output().includes(generationId));
+      killed?.child.kill('SIGKILL');
+    },
+  });
+  return { sse, killed, survivor: killed === workers[0] ? workers[1] : workers[0] };
 }

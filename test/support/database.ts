@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
+import type { RedisTarget } from '../../src/lib/redis';
 
 /** A database of the test's own: a fresh database on the server when DATABASE_URL is set, else in-memory PGlite. */
 export interface TestDatabase {
@@ -48,3 +49,20 @@ async function withAdmin<T>(server: string, work: (client: Client) => Promise<T>
 }
 
 export const testRedisUrl = () => process.env.TEST_REDIS_URL ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/**
+ * Where a test's own Redis connection goes (`createRedis(testRedisTarget(), …)`): the run's Redis,
+ * or the seeds of the run's Redis Cluster under TEST_REDIS_CLUSTER=1, so what a test reads or
+ * writes directly is where its Switchboard keeps it.
+ */
+export const testRedisTarget = (): RedisTarget =>
+  process.env.TEST_REDIS_CLUSTER_NODES
+    ? process.env.TEST_REDIS_CLUSTER_NODES.split(',').map((node) => ({ host: node.split(':')[0], port: Number(node.split(':')[1]) }))
+    : testRedisUrl();
+
+/**
+ * The Redis settings of a test's Switchboard: the run's Redis, or the run's Redis Cluster when
+ * the run was started with TEST_REDIS_CLUSTER=1 (global setup starts one and names its nodes).
+ */
+export const testRedisEnv = (): Record<string, string> =>
+  process.env.TEST_REDIS_CLUSTER_NODES ? { REDIS_CLUSTER_NODES: process.env.TEST_REDIS_CLUSTER_NODES } : { REDIS_URL: testRedisUrl() };

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Redis } from 'ioredis';
 import type { Server } from 'socket.io';
 import { signAccessToken, type TokenSettings } from '../../src/auth/tokens';
 import { DeviceRegistry } from '../../src/devices/device-registry';
@@ -10,12 +9,13 @@ import type { DeviceRpcMetrics } from '../../src/devices/device-rpc';
 import { DEVICE_NAMESPACE } from '../../src/realtime/events';
 import { DeviceSimulator, type DeviceSimulatorOptions } from '@switchboard/client/testing';
 import { createLogger } from '../../src/lib/logger';
-import { createRedis, redisReady } from '../../src/lib/redis';
+import { createRedis, redisReady, type RedisTarget } from '../../src/lib/redis';
 import { WsRelay } from '../../src/devices/ws-relay';
 import { registerDeviceNamespace, type DeviceNamespaceHandle } from '../../src/realtime/device-namespace';
 import { attachDeviceWebSocket } from '../../src/realtime/device-ws';
 import { closeSocketServer, createSocketServer } from '../../src/realtime/socket-server';
-import { testRedisUrl } from './database';
+import { testRedisTarget } from './database';
+import { deleteKeysEverywhere } from './redis';
 
 export const DEVICE_TEST_TOKENS: TokenSettings = {
   secret: new TextEncoder().encode('device-fixture-secret-device-fixture-secret'),
@@ -44,7 +44,8 @@ export interface DeviceNode {
  * role); without, a Socket.IO server with no HTTP that only emits (the worker role).
  */
 export async function startDeviceNode(options: {
-  redisUrl: string;
+  /** The Redis the nodes share: default the run's (its cluster under TEST_REDIS_CLUSTER=1). */
+  redis?: RedisTarget;
   keyPrefix: string;
   http: boolean;
   rpcTimeoutMs?: number;
@@ -53,8 +54,9 @@ export async function startDeviceNode(options: {
   heartbeatTtlMs?: number;
 }): Promise<DeviceNode> {
   const logger = createLogger({ level: process.env.DEVICE_TEST_LOG_LEVEL ?? 'silent' });
-  const redis = createRedis(options.redisUrl, 'command');
-  const blocking = createRedis(options.redisUrl, 'blocking');
+  const target = options.redis ?? testRedisTarget();
+  const redis = createRedis(target, 'command');
+  const blocking = createRedis(target, 'blocking');
   await redisReady(redis);
   const httpServer = options.http ? http.createServer() : undefined;
   const io = createSocketServer({ redis: blocking, keyPrefix: options.keyPrefix, httpServer });
@@ -138,7 +140,7 @@ export interface DeviceFixture {
 /** An api node and a worker node on the test Redis under a key prefix of their own. */
 export async function startDeviceFixture(options: { rpcTimeoutMs?: number; metrics?: DeviceRpcMetrics } = {}): Promise<DeviceFixture> {
   const keyPrefix = `dev-${randomUUID().slice(0, 8)}`;
-  const shared = { redisUrl: testRedisUrl(), keyPrefix, rpcTimeoutMs: options.rpcTimeoutMs, metrics: options.metrics };
+  const shared = { keyPrefix, rpcTimeoutMs: options.rpcTimeoutMs, metrics: options.metrics };
   const api = await startDeviceNode({ ...shared, http: true });
   const worker = await startDeviceNode({ ...shared, http: false });
   await waitForCluster([api.io, worker.io]);
@@ -161,18 +163,17 @@ export async function startDeviceFixture(options: { rpcTimeoutMs?: number; metri
     stop: async () => {
       simulators.forEach((simulator) => simulator.close());
       await Promise.all([api.stop(), worker.stop()]);
-      await deleteKeys(testRedisUrl(), keyPrefix);
+      await deleteKeys(keyPrefix);
     },
   };
 }
 
-/** Removes what the nodes left under the fixture's key prefix. */
-export async function deleteKeys(redisUrl: string, keyPrefix: string): Promise<void> {
-  const redis: Redis = createRedis(redisUrl, 'command');
+/** Removes what the nodes left under the key prefix on the run's Redis (every master of its cluster). */
+export async function deleteKeys(keyPrefix: string): Promise<void> {
+  const redis = createRedis(testRedisTarget(), 'command');
   try {
     await redisReady(redis);
-    const keys = await redis.keys(`${keyPrefix}:*`);
-    if (keys.length) await redis.del(...keys);
+    await deleteKeysEverywhere(redis, `${keyPrefix}:*`);
   } finally {
     redis.disconnect();
   }

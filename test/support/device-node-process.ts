@@ -1,13 +1,15 @@
 /**
  * An api node for devices as a process of its own (spawned by the cross-process device test):
- * HTTP + `/device` on the Redis and key prefix given in the environment. Prints one JSON line
+ * HTTP + `/device` on the Redis (`DEVICE_NODE_REDIS`: a URL or a cluster's seed list, as JSON) and key
+ * prefix given in the environment. Prints one JSON line
  * `{"url", "nodeId"}` once listening; SIGTERM stops it gracefully.
  */
+import type { RedisTarget } from '../../src/lib/redis';
 import { startDeviceNode } from './device-fixture';
 
 async function main() {
   const node = await startDeviceNode({
-    redisUrl: process.env.DEVICE_NODE_REDIS_URL!,
+    redis: JSON.parse(process.env.DEVICE_NODE_REDIS!) as RedisTarget,
     keyPrefix: process.env.DEVICE_NODE_KEY_PREFIX!,
     http: true,
     heartbeatTtlMs: Number(process.env.DEVICE_NODE_HEARTBEAT_TTL_MS ?? 30_000),

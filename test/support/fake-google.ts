@@ -188,6 +188,22 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(JSON.stringify(body));
 }
 
+/**
+ * The provider's consent page, as a person who says yes sees it: straight back to `redirect_uri`
+ * with a fresh code for it and the `state` it was given (`?deny=1` on the fake's URL: the person
+ * declined, `error=access_denied`). Browser tests walk the whole redirect chain through it.
+ */
+export function consent(res: ServerResponse, url: URL, issueCode: (o: { redirectUri: string }) => string): void {
+  const redirectUri = url.searchParams.get('redirect_uri');
+  if (!redirectUri) return sendJson(res, 400, { error: 'invalid_request', error_description: 'Missing redirect_uri' });
+  const back = new URL(redirectUri);
+  if (url.searchParams.get('deny') === '1') back.searchParams.set('error', 'access_denied');
+  else back.searchParams.set('code', issueCode({ redirectUri }));
+  back.searchParams.set('state', url.searchParams.get('state') ?? '');
+  res.writeHead(302, { location: back.toString() });
+  res.end();
+}
+
 /** The request as FakeRequest (form fields parsed for urlencoded bodies). */
 export function record(req: IncomingMessage, url: URL, body: string): FakeRequest {
   const form = req.headers['content-type']?.includes('application/x-www-form-urlencoded')
@@ -485,6 +501,7 @@ export async function startFakeGoogle(options: FakeGoogleOptions = {}): Promise<
     requests.push(entry);
     if (req.method === 'POST' && url.pathname === '/token') return token(res, req, entry.form ?? {});
     if (req.method === 'GET' && url.pathname.startsWith('/gmail/v1/')) return gmail(res, req, url);
+    if (req.method === 'GET' && url.pathname === '/o/oauth2/v2/auth') return consent(res, url, (o) => authority.issueCode(o));
     return googleError(res, 404, 'NOT_FOUND', 'notFound', `No route ${req.method} ${url.pathname}`);
   });
 

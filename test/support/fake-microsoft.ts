@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   FakeAuthority,
+  consent,
   clientCredentials,
   listen,
   record,
@@ -496,6 +497,8 @@ export async function startFakeMicrosoft(options: FakeMicrosoftOptions = {}): Pr
     const tokenPath = /^\/([^/]+)\/oauth2\/v2\.0\/token$/.exec(url.pathname);
     if (req.method === 'POST' && tokenPath) return token(res, req, entry.form ?? {}, decodeURIComponent(tokenPath[1]));
     if (req.method === 'GET' && url.pathname.startsWith('/v1.0/')) return graph(res, req, url);
+    if (req.method === 'GET' && /^\/[^/]+\/oauth2\/v2\.0\/authorize$/.test(url.pathname))
+      return consent(res, url, (o) => authority.issueCode(o));
     return graphError(res, 404, 'UnknownError', `No route ${req.method} ${url.pathname}`);
   });
   baseUrl = server.url;

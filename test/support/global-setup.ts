@@ -1,5 +1,6 @@
 import { startEmbeddedRedis } from '../../src/app/embedded-redis';
 import { LOCAL_POSTGRES } from './database';
+import { startRedisCluster } from './redis-cluster';
 import { findPostgresBinaries, POSTGRES_MISSING, postgresAnswers, startPrivatePostgres } from './private-postgres';
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- a CommonJS script, loaded as one
 const { buildPackages } = require('../../scripts/build-packages.cjs') as { buildPackages(): Promise<string[]> };
@@ -18,6 +19,12 @@ export default async function globalSetup(): Promise<void> {
   // pack test use the builds): rebuilt here only when a source is newer (decision 0130).
   await buildPackages();
   await setUpPostgres();
+  // TEST_REDIS_CLUSTER=1: every test's Switchboard runs on a local three-master Redis Cluster.
+  if (process.env.TEST_REDIS_CLUSTER === '1' && !process.env.TEST_REDIS_CLUSTER_NODES) {
+    const cluster = await startRedisCluster(3);
+    process.env.TEST_REDIS_CLUSTER_NODES = cluster.nodes;
+    (globalThis as { __sbRedisCluster?: Stoppable }).__sbRedisCluster = cluster;
+  }
   if (process.env.TEST_REDIS_URL) return;
   const redis = await startEmbeddedRedis(`${process.cwd()}/.data/test`);
   process.env.TEST_REDIS_URL = redis.url;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ConfigError, loadConfig, QUEUE_NAMES } from '../../config';
+import { ConfigError, loadConfig, QUEUE_NAMES, sharedRedisRequired } from '../../config';
 import { Pricing } from '../../src/ai/pricing';
 import { envSchema } from '../../config/env';
 import { DEFAULT_PRICING } from '../../config/pricing';
@@ -40,7 +40,12 @@ describe('loadConfig defaults', () => {
     expect(config.http).toEqual({ host: '127.0.0.1', port: 3000, bodyLimit: '1mb' });
     expect(config.data.dir).toBe('./.data');
     expect(config.database.url).toBeUndefined();
-    expect(config.redis).toEqual({ url: undefined, keyPrefix: 'sb' });
+    expect(config.redis).toEqual({
+      url: undefined,
+      keyPrefix: 'sb',
+      cluster: undefined,
+      urls: { queues: undefined, realtime: undefined, cache: undefined },
+    });
     expect(config.llm).toMatchObject({
       configured: false,
       model: 'demo',
@@ -213,6 +218,57 @@ describe('loadConfig validation', () => {
       'TIER_LIMITS',
       'WORKER_QUEUES',
     ]);
+  });
+});
+
+describe('loadConfig Redis deployment', () => {
+  test('REDIS_CLUSTER_NODES gives the cluster seeds, and a cluster counts as the shared Redis a split process needs', () => {
+    const config = loadConfig({ REDIS_CLUSTER_NODES: '10.0.0.5:6379, redis-b:7000,[::1]:7001', SWITCHBOARD_ROLES: 'api' });
+
+    expect(config.redis.cluster).toEqual([
+      { host: '10.0.0.5', port: 6379 },
+      { host: 'redis-b', port: 7000 },
+      { host: '::1', port: 7001 },
+    ]);
+    expect(sharedRedisRequired(config)).toBeNull();
+  });
+
+  test.each([
+    [{ REDIS_CLUSTER_NODES: 'redis-a' }, 'REDIS_CLUSTER_NODES: redis-a is not host:port (e.g. 10.0.0.5:6379)'],
+    [{ REDIS_CLUSTER_NODES: 'redis-a:99999' }, 'REDIS_CLUSTER_NODES: redis-a:99999 is not host:port (e.g. 10.0.0.5:6379)'],
+    [
+      { REDIS_CLUSTER_NODES: 'a:1', REDIS_URL: 'redis://b:6379' },
+      'REDIS_CLUSTER_NODES: runs every Redis use on the cluster; unset REDIS_URL (one Redis deployment or the other)',
+    ],
+    [{ REDIS_URL_QUEUES: 'http://q:6379' }, 'REDIS_URL_QUEUES: must be a redis:// or rediss:// URL, e.g. redis://host:6379'],
+    [
+      { REDIS_URL_QUEUES: 'redis://q:6379' },
+      'REDIS_URL: required when only some REDIS_URL_* are set (REDIS_URL_REALTIME, REDIS_URL_CACHE default to it)',
+    ],
+  ])('given %j, loadConfig refuses to start with a clear message', (env, issue) => {
+    expect(configError(env).issues).toContain(issue);
+  });
+
+  test('each concern defaults to REDIS_URL; a REDIS_URL_* moves only its own', () => {
+    const config = loadConfig({ REDIS_URL: 'redis://main:6379', REDIS_URL_QUEUES: 'redis://queues:6379' });
+
+    expect(config.redis.urls).toEqual({ queues: 'redis://queues:6379', realtime: 'redis://main:6379', cache: 'redis://main:6379' });
+  });
+
+  test('all three concerns named need no REDIS_URL, and a production process accepts them as its shared Redis', () => {
+    const config = loadConfig({
+      REDIS_URL_QUEUES: 'redis://q:6379',
+      REDIS_URL_REALTIME: 'redis://r:6379',
+      REDIS_URL_CACHE: 'rediss://c:6380',
+    });
+
+    expect(sharedRedisRequired({ ...config, env: 'production' })).toBeNull();
+  });
+
+  test('a production process with no Redis setting at all still refuses to start', () => {
+    const config = loadConfig({});
+
+    expect(sharedRedisRequired({ ...config, env: 'production' })).toMatch(/^REDIS_URL: required when NODE_ENV=production/);
   });
 });
 

@@ -1,4 +1,4 @@
-import { eventLogOnce, redisKeys } from '../../src/lib/redis-keys';
+import { eventLogOnce, keySlot, redisKeys } from '../../src/lib/redis-keys';
 
 /**
  * Key names are a stored format: a deployment that upgrades keeps reading what the version before
@@ -51,40 +51,40 @@ describe('redisKeys', () => {
       wsRelayUser: keys.wsRelayUser('u1'),
       wsRelaySession: keys.wsRelaySession('s1'),
     }).toEqual({
-      rateWindow: 'sb:rl:login:ip:1.2.3.4',
-      generationMinuteWindow: 'sb:rl:gen:u1:m:29000000',
-      generationHourWindow: 'sb:rl:gen:u1:h:490000',
-      generationSlots: 'sb:gen:active:u1',
-      loginAccount: 'sb:login:fails:h1',
-      dashboardLogin: 'sb:dashboard-login:lock:h2',
-      fairShare: 'sb:fair:flows:u1',
-      sseLeases: 'sb:sse:user:u1',
-      socketLeases: 'sb:sockets:user:u1',
-      generationEvents: 'sb:gen:g1:events',
-      generationBlocks: 'sb:gen:g1:blocks',
-      flowExecutionEvents: 'sb:flowexec:x1:events',
-      chatEvents: 'sb:chat:m1:events',
-      notesEvents: 'sb:notes:s1:events',
-      eventLogOnce: 'sb:gen:g1:events:once',
-      generationIdempotency: 'sb:idem:gen:u1:k1',
-      oauthState: 'sb:oauth-state:j1',
-      agentRunFrames: 'sb:agent-run:r1:frames',
-      agentRunOwner: 'sb:agent-run:r1:owner',
-      agentRunBytes: 'sb:agent-run:r1:bytes',
-      journey: 'sb:journey:j1',
-      journeyAnswer: 'sb:journey:j1:answer:2',
-      cancelRequest: 'sb:cancel:chat:m1',
+      rateWindow: 'sb:rl:login:{ip:1.2.3.4}',
+      generationMinuteWindow: 'sb:rl:gen:{u1}:m:29000000',
+      generationHourWindow: 'sb:rl:gen:{u1}:h:490000',
+      generationSlots: 'sb:gen:active:{u1}',
+      loginAccount: 'sb:login:fails:{h1}',
+      dashboardLogin: 'sb:dashboard-login:lock:{h2}',
+      fairShare: 'sb:fair:flows:{u1}',
+      sseLeases: 'sb:sse:user:{u1}',
+      socketLeases: 'sb:sockets:user:{u1}',
+      generationEvents: 'sb:gen:{g1}:events',
+      generationBlocks: 'sb:gen:{g1}:blocks',
+      flowExecutionEvents: 'sb:flowexec:{x1}:events',
+      chatEvents: 'sb:chat:{m1}:events',
+      notesEvents: 'sb:notes:{s1}:events',
+      eventLogOnce: 'sb:gen:{g1}:events:once',
+      generationIdempotency: 'sb:idem:gen:{u1}:k1',
+      oauthState: 'sb:oauth-state:{j1}',
+      agentRunFrames: 'sb:agent-run:{r1}:frames',
+      agentRunOwner: 'sb:agent-run:{r1}:owner',
+      agentRunBytes: 'sb:agent-run:{r1}:bytes',
+      journey: 'sb:journey:{j1}',
+      journeyAnswer: 'sb:journey:{j1}:answer:2',
+      cancelRequest: 'sb:cancel:chat:{m1}',
       reaperLock: 'sb:reaper:lock',
-      devicesOfUser: 'sb:devices:user:u1',
-      deviceNode: 'sb:devices:node:host:1:abc',
-      canvasSeq: 'sb:canvas:c1:seq',
-      canvasLog: 'sb:canvas:c1:log',
-      canvasGone: 'sb:canvas:c1:gone',
+      devicesOfUser: 'sb:devices:user:{u1}',
+      deviceNode: 'sb:devices:node:{host:1:abc}',
+      canvasSeq: 'sb:canvas:{c1}:seq',
+      canvasLog: 'sb:canvas:{c1}:log',
+      canvasGone: 'sb:canvas:{c1}:gone',
       socketIoStream: 'sb:socket.io',
       socketIoChannel: 'sb:socket.io#/canvas#',
       socketIoNodeChannel: 'sb:socket.io#/canvas#a1#',
-      socketIoSession: 'sb:sio:session:p1',
-      bullmqPrefix: 'sb:bull',
+      socketIoSession: 'sb:sio:session:{p1}',
+      bullmqPrefix: '{sb}:bull',
       cancelChannel: 'sb:cancel',
       cursorChannel: 'sb:canvas-cursor',
       wsRelayReply: 'sb:ws-relay:reply:n1',
@@ -105,7 +105,22 @@ describe('redisKeys', () => {
       ['c1', [keys.canvasSeq('c1'), keys.canvasLog('c1'), keys.canvasGone('c1')]],
     ];
     for (const [id, group] of groups) {
-      for (const key of group) expect(key.split(':')).toContain(id);
+      for (const key of group) expect(key).toContain(`{${id}}`);
+      expect(new Set(group.map(keySlot)).size).toBe(1);
     }
+    const budget = [
+      keys.budgetWindow('u1', 'h1'),
+      keys.budgetWindow('u1', 'm202601'),
+      keys.budgetReservation('u1', 'r'),
+      keys.budgetReaped('u1', 'r'),
+    ];
+    expect(new Set(budget.map(keySlot)).size).toBe(1);
+  });
+
+  test('keySlot is the slot Redis Cluster computes (CRC16 mod 16384, hash tag first)', () => {
+    // Values from CLUSTER KEYSLOT on a Redis 7 cluster.
+    expect(keySlot('foo')).toBe(12182);
+    expect(keySlot('bar')).toBe(5061);
+    expect(keySlot('{user1000}.following')).toBe(keySlot('user1000'));
   });
 });

@@ -46,14 +46,16 @@ class AgentsApi:
         """
         return self._t.request("POST", "/agents/runs/{runId}/cancel", {"runId": run_id}, {}, {}, None, False, False)
 
-    def create_cloud_agent(self, provider: str, name: str, data_types: List[str], prompt_template: str, schedule_cron: Any = None, timezone: Optional[str] = None, filter_config: Optional[Dict[str, Any]] = None, enabled: Optional[bool] = None) -> Dict[str, Any]:
+    def create_cloud_agent(self, provider: str, name: str, data_types: List[str], prompt_template: str, model: Any = None, schedule_cron: Any = None, timezone: Optional[str] = None, filter_config: Optional[Dict[str, Any]] = None, enabled: Optional[bool] = None) -> Dict[str, Any]:
         """Create a cloud agent; connect its account afterwards through OAuth
 
         ``POST /api/v1/agents/cloud``.
 
-        JSON Schema cannot state every check: `scheduleCron` must be a valid five-field cron (minute hour day month weekday), `timezone` an IANA zone (e.g. `Europe/Berlin`), `filterConfig.dateRange.from` not after `to`. Duplicate `dataTypes` are dropped. Credentials are never part of the body: connect one through `GET /oauth/{provider}/authorize?agentId=`. Creating or enabling an agent past the plan's limit of enabled agents (local and cloud together) answers 403 `tier_limit` (`details: {limit}`).
+        JSON Schema cannot state every check: `scheduleCron` must be a valid five-field cron (minute hour day month weekday), `timezone` an IANA zone (e.g. `Europe/Berlin`), `filterConfig.dateRange.from` not after `to`. Duplicate `dataTypes` are dropped. Credentials are never part of the body: connect one through `GET /oauth/{provider}/authorize?agentId=`. Creating or enabling an agent past the plan's limit of enabled agents (local and cloud together) answers 403 `tier_limit` (`details: {limit}`). `model: {provider, model}` runs the agent's extraction on that model (then the deployment's `LLM_FALLBACK` chain, as for a flow node); one this deployment does not serve is 400 `unknown_model` (`details: [{path, message}]`) and nothing is saved; a local provider on a plan without local models is 403 `tier_forbidden`; `null` goes back to the default.
         """
         body: Dict[str, Any] = {"provider": provider, "name": name, "dataTypes": data_types, "promptTemplate": prompt_template}
+        if model is not None:
+            body["model"] = model
         if schedule_cron is not None:
             body["scheduleCron"] = schedule_cron
         if timezone is not None:
@@ -64,14 +66,16 @@ class AgentsApi:
             body["enabled"] = enabled
         return self._t.request("POST", "/agents/cloud", {}, {}, {}, body, True, False)
 
-    def create_local_agent(self, name: str, device_id: str, directory_paths: List[str], data_types: List[str], prompt_template: str, file_extensions: Optional[List[str]] = None, schedule_cron: Any = None, timezone: Optional[str] = None, enabled: Optional[bool] = None) -> Dict[str, Any]:
+    def create_local_agent(self, name: str, device_id: str, directory_paths: List[str], data_types: List[str], prompt_template: str, model: Any = None, file_extensions: Optional[List[str]] = None, schedule_cron: Any = None, timezone: Optional[str] = None, enabled: Optional[bool] = None) -> Dict[str, Any]:
         """Create a local-directory agent (its device reads the folders)
 
         ``POST /api/v1/agents/local``.
 
-        JSON Schema cannot state every check: `scheduleCron` must be a valid five-field cron (minute hour day month weekday), `timezone` an IANA zone (e.g. `Europe/Berlin`), each of `directoryPaths` an absolute path (POSIX or Windows) without `..` segments. Duplicate `dataTypes` are dropped; `fileExtensions` are lower-cased. Creating or enabling an agent past the plan's limit of enabled agents (local and cloud together) answers 403 `tier_limit` (`details: {limit}`).
+        JSON Schema cannot state every check: `scheduleCron` must be a valid five-field cron (minute hour day month weekday), `timezone` an IANA zone (e.g. `Europe/Berlin`), each of `directoryPaths` an absolute path (POSIX or Windows) without `..` segments. Duplicate `dataTypes` are dropped; `fileExtensions` are lower-cased. Creating or enabling an agent past the plan's limit of enabled agents (local and cloud together) answers 403 `tier_limit` (`details: {limit}`). `model: {provider, model}` runs the agent's extraction on that model (then the deployment's `LLM_FALLBACK` chain, as for a flow node); one this deployment does not serve is 400 `unknown_model` (`details: [{path, message}]`) and nothing is saved; a local provider on a plan without local models is 403 `tier_forbidden`; `null` goes back to the default.
         """
         body: Dict[str, Any] = {"name": name, "deviceId": device_id, "directoryPaths": directory_paths, "dataTypes": data_types, "promptTemplate": prompt_template}
+        if model is not None:
+            body["model"] = model
         if file_extensions is not None:
             body["fileExtensions"] = file_extensions
         if schedule_cron is not None:
@@ -99,6 +103,17 @@ class AgentsApi:
         id: Agent id. A malformed id answers 404, like a missing one.
         """
         return self._t.request("DELETE", "/agents/local/{id}", {"id": id}, {}, {}, None, False, False)
+
+    def disconnect_cloud_agent(self, id: str) -> Dict[str, Any]:
+        """Disconnect a cloud agent's account (its owner only)
+
+        ``DELETE /api/v1/agents/cloud/{id}/connection``.
+
+        The agent keeps its settings and answers `connected: false`; its runs need a new connection (`GET /oauth/{provider}/authorize?agentId=`). The credential's sealed tokens are deleted when no other agent of yours uses them. Disconnecting an agent with no connection changes nothing. Another user's agent answers 404.
+
+        id: Agent id. A malformed id answers 404, like a missing one.
+        """
+        return self._t.request("DELETE", "/agents/cloud/{id}/connection", {"id": id}, {}, {}, None, False, False)
 
     def get_agent_catalog(self) -> Dict[str, Any]:
         """The agent types, each with the JSON Schema of its config
@@ -176,12 +191,12 @@ class AgentsApi:
         body: Dict[str, Any] = {"agentType": agent_type, "dataTypes": data_types}
         return self._t.request("POST", "/agents/journey/start", {}, {}, {}, body, True, False)
 
-    def update_cloud_agent(self, id: str, name: Optional[str] = None, data_types: Optional[List[str]] = None, prompt_template: Optional[str] = None, schedule_cron: Any = None, timezone: Optional[str] = None, filter_config: Optional[Dict[str, Any]] = None, enabled: Optional[bool] = None) -> Dict[str, Any]:
+    def update_cloud_agent(self, id: str, name: Optional[str] = None, data_types: Optional[List[str]] = None, prompt_template: Optional[str] = None, model: Any = None, schedule_cron: Any = None, timezone: Optional[str] = None, filter_config: Optional[Dict[str, Any]] = None, enabled: Optional[bool] = None) -> Dict[str, Any]:
         """Change some fields of a cloud agent (not its provider)
 
         ``PUT /api/v1/agents/cloud/{id}``.
 
-        At least one field. JSON Schema cannot state every check: `scheduleCron` must be a valid five-field cron (minute hour day month weekday), `timezone` an IANA zone (e.g. `Europe/Berlin`), `filterConfig.dateRange.from` not after `to`. Duplicate `dataTypes` are dropped. Credentials are never part of the body: connect one through `GET /oauth/{provider}/authorize?agentId=`. A changed schedule, time zone or `enabled` recomputes `nextRunAt`. Creating or enabling an agent past the plan's limit of enabled agents (local and cloud together) answers 403 `tier_limit` (`details: {limit}`).
+        At least one field. JSON Schema cannot state every check: `scheduleCron` must be a valid five-field cron (minute hour day month weekday), `timezone` an IANA zone (e.g. `Europe/Berlin`), `filterConfig.dateRange.from` not after `to`. Duplicate `dataTypes` are dropped. Credentials are never part of the body: connect one through `GET /oauth/{provider}/authorize?agentId=`. A changed schedule, time zone or `enabled` recomputes `nextRunAt`. Creating or enabling an agent past the plan's limit of enabled agents (local and cloud together) answers 403 `tier_limit` (`details: {limit}`). `model: {provider, model}` runs the agent's extraction on that model (then the deployment's `LLM_FALLBACK` chain, as for a flow node); one this deployment does not serve is 400 `unknown_model` (`details: [{path, message}]`) and nothing is saved; a local provider on a plan without local models is 403 `tier_forbidden`; `null` goes back to the default.
 
         id: Agent id. A malformed id answers 404, like a missing one.
         """
@@ -192,6 +207,8 @@ class AgentsApi:
             body["dataTypes"] = data_types
         if prompt_template is not None:
             body["promptTemplate"] = prompt_template
+        if model is not None:
+            body["model"] = model
         if schedule_cron is not None:
             body["scheduleCron"] = schedule_cron
         if timezone is not None:
@@ -202,12 +219,12 @@ class AgentsApi:
             body["enabled"] = enabled
         return self._t.request("PUT", "/agents/cloud/{id}", {"id": id}, {}, {}, body, True, False)
 
-    def update_local_agent(self, id: str, name: Optional[str] = None, device_id: Optional[str] = None, directory_paths: Optional[List[str]] = None, data_types: Optional[List[str]] = None, prompt_template: Optional[str] = None, file_extensions: Optional[List[str]] = None, schedule_cron: Any = None, timezone: Optional[str] = None, enabled: Optional[bool] = None) -> Dict[str, Any]:
+    def update_local_agent(self, id: str, name: Optional[str] = None, device_id: Optional[str] = None, directory_paths: Optional[List[str]] = None, data_types: Optional[List[str]] = None, prompt_template: Optional[str] = None, model: Any = None, file_extensions: Optional[List[str]] = None, schedule_cron: Any = None, timezone: Optional[str] = None, enabled: Optional[bool] = None) -> Dict[str, Any]:
         """Change some fields of a local-directory agent
 
         ``PUT /api/v1/agents/local/{id}``.
 
-        At least one field. JSON Schema cannot state every check: `scheduleCron` must be a valid five-field cron (minute hour day month weekday), `timezone` an IANA zone (e.g. `Europe/Berlin`), each of `directoryPaths` an absolute path (POSIX or Windows) without `..` segments. Duplicate `dataTypes` are dropped; `fileExtensions` are lower-cased. A changed schedule, time zone or `enabled` recomputes `nextRunAt`. Creating or enabling an agent past the plan's limit of enabled agents (local and cloud together) answers 403 `tier_limit` (`details: {limit}`).
+        At least one field. JSON Schema cannot state every check: `scheduleCron` must be a valid five-field cron (minute hour day month weekday), `timezone` an IANA zone (e.g. `Europe/Berlin`), each of `directoryPaths` an absolute path (POSIX or Windows) without `..` segments. Duplicate `dataTypes` are dropped; `fileExtensions` are lower-cased. A changed schedule, time zone or `enabled` recomputes `nextRunAt`. Creating or enabling an agent past the plan's limit of enabled agents (local and cloud together) answers 403 `tier_limit` (`details: {limit}`). `model: {provider, model}` runs the agent's extraction on that model (then the deployment's `LLM_FALLBACK` chain, as for a flow node); one this deployment does not serve is 400 `unknown_model` (`details: [{path, message}]`) and nothing is saved; a local provider on a plan without local models is 403 `tier_forbidden`; `null` goes back to the default.
 
         id: Agent id. A malformed id answers 404, like a missing one.
         """
@@ -222,6 +239,8 @@ class AgentsApi:
             body["dataTypes"] = data_types
         if prompt_template is not None:
             body["promptTemplate"] = prompt_template
+        if model is not None:
+            body["model"] = model
         if file_extensions is not None:
             body["fileExtensions"] = file_extensions
         if schedule_cron is not None:
@@ -270,14 +289,16 @@ class AsyncAgentsApi:
         """
         return await self._t.arequest("POST", "/agents/runs/{runId}/cancel", {"runId": run_id}, {}, {}, None, False, False)
 
-    async def create_cloud_agent(self, provider: str, name: str, data_types: List[str], prompt_template: str, schedule_cron: Any = None, timezone: Optional[str] = None, filter_config: Optional[Dict[str, Any]] = None, enabled: Optional[bool] = None) -> Dict[str, Any]:
+    async def create_cloud_agent(self, provider: str, name: str, data_types: List[str], prompt_template: str, model: Any = None, schedule_cron: Any = None, timezone: Optional[str] = None, filter_config: Optional[Dict[str, Any]] = None, enabled: Optional[bool] = None) -> Dict[str, Any]:
         """Create a cloud agent; connect its account afterwards through OAuth
 
         ``POST /api/v1/agents/cloud``.
 
-        JSON Schema cannot state every check: `scheduleCron` must be a valid five-field cron (minute hour day month weekday), `timezone` an IANA zone (e.g. `Europe/Berlin`), `filterConfig.dateRange.from` not after `to`. Duplicate `dataTypes` are dropped. Credentials are never part of the body: connect one through `GET /oauth/{provider}/authorize?agentId=`. Creating or enabling an agent past the plan's limit of enabled agents (local and cloud together) answers 403 `tier_limit` (`details: {limit}`).
+        JSON Schema cannot state every check: `scheduleCron` must be a valid five-field cron (minute hour day month weekday), `timezone` an IANA zone (e.g. `Europe/Berlin`), `filterConfig.dateRange.from` not after `to`. Duplicate `dataTypes` are dropped. Credentials are never part of the body: connect one through `GET /oauth/{provider}/authorize?agentId=`. Creating or enabling an agent past the plan's limit of enabled agents (local and cloud together) answers 403 `tier_limit` (`details: {limit}`). `model: {provider, model}` runs the agent's extraction on that model (then the deployment's `LLM_FALLBACK` chain, as for a flow node); one this deployment does not serve is 400 `unknown_model` (`details: [{path, message}]`) and nothing is saved; a local provider on a plan without local models is 403 `tier_forbidden`; `null` goes back to the default.
         """
         body: Dict[str, Any] = {"provider": provider, "name": name, "dataTypes": data_types, "promptTemplate": prompt_template}
+        if model is not None:
+            body["model"] = model
         if schedule_cron is not None:
             body["scheduleCron"] = schedule_cron
         if timezone is not None:
@@ -288,14 +309,16 @@ class AsyncAgentsApi:
             body["enabled"] = enabled
         return await self._t.arequest("POST", "/agents/cloud", {}, {}, {}, body, True, False)
 
-    async def create_local_agent(self, name: str, device_id: str, directory_paths: List[str], data_types: List[str], prompt_template: str, file_extensions: Optional[List[str]] = None, schedule_cron: Any = None, timezone: Optional[str] = None, enabled: Optional[bool] = None) -> Dict[str, Any]:
+    async def create_local_agent(self, name: str, device_id: str, directory_paths: List[str], data_types: List[str], prompt_template: str, model: Any = None, file_extensions: Optional[List[str]] = None, schedule_cron: Any = None, timezone: Optional[str] = None, enabled: Optional[bool] = None) -> Dict[str, Any]:
         """Create a local-directory agent (its device reads the folders)
 
         ``POST /api/v1/agents/local``.
 
-        JSON Schema cannot state every check: `scheduleCron` must be a valid five-field cron (minute hour day month weekday), `timezone` an IANA zone (e.g. `Europe/Berlin`), each of `directoryPaths` an absolute path (POSIX or Windows) without `..` segments. Duplicate `dataTypes` are dropped; `fileExtensions` are lower-cased. Creating or enabling an agent past the plan's limit of enabled agents (local and cloud together) answers 403 `tier_limit` (`details: {limit}`).
+        JSON Schema cannot state every check: `scheduleCron` must be a valid five-field cron (minute hour day month weekday), `timezone` an IANA zone (e.g. `Europe/Berlin`), each of `directoryPaths` an absolute path (POSIX or Windows) without `..` segments. Duplicate `dataTypes` are dropped; `fileExtensions` are lower-cased. Creating or enabling an agent past the plan's limit of enabled agents (local and cloud together) answers 403 `tier_limit` (`details: {limit}`). `model: {provider, model}` runs the agent's extraction on that model (then the deployment's `LLM_FALLBACK` chain, as for a flow node); one this deployment does not serve is 400 `unknown_model` (`details: [{path, message}]`) and nothing is saved; a local provider on a plan without local models is 403 `tier_forbidden`; `null` goes back to the default.
         """
         body: Dict[str, Any] = {"name": name, "deviceId": device_id, "directoryPaths": directory_paths, "dataTypes": data_types, "promptTemplate": prompt_template}
+        if model is not None:
+            body["model"] = model
         if file_extensions is not None:
             body["fileExtensions"] = file_extensions
         if schedule_cron is not None:
@@ -323,6 +346,17 @@ class AsyncAgentsApi:
         id: Agent id. A malformed id answers 404, like a missing one.
         """
         return await self._t.arequest("DELETE", "/agents/local/{id}", {"id": id}, {}, {}, None, False, False)
+
+    async def disconnect_cloud_agent(self, id: str) -> Dict[str, Any]:
+        """Disconnect a cloud agent's account (its owner only)
+
+        ``DELETE /api/v1/agents/cloud/{id}/connection``.
+
+        The agent keeps its settings and answers `connected: false`; its runs need a new connection (`GET /oauth/{provider}/authorize?agentId=`). The credential's sealed tokens are deleted when no other agent of yours uses them. Disconnecting an agent with no connection changes nothing. Another user's agent answers 404.
+
+        id: Agent id. A malformed id answers 404, like a missing one.
+        """
+        return await self._t.arequest("DELETE", "/agents/cloud/{id}/connection", {"id": id}, {}, {}, None, False, False)
 
     async def get_agent_catalog(self) -> Dict[str, Any]:
         """The agent types, each with the JSON Schema of its config
@@ -400,12 +434,12 @@ class AsyncAgentsApi:
         body: Dict[str, Any] = {"agentType": agent_type, "dataTypes": data_types}
         return await self._t.arequest("POST", "/agents/journey/start", {}, {}, {}, body, True, False)
 
-    async def update_cloud_agent(self, id: str, name: Optional[str] = None, data_types: Optional[List[str]] = None, prompt_template: Optional[str] = None, schedule_cron: Any = None, timezone: Optional[str] = None, filter_config: Optional[Dict[str, Any]] = None, enabled: Optional[bool] = None) -> Dict[str, Any]:
+    async def update_cloud_agent(self, id: str, name: Optional[str] = None, data_types: Optional[List[str]] = None, prompt_template: Optional[str] = None, model: Any = None, schedule_cron: Any = None, timezone: Optional[str] = None, filter_config: Optional[Dict[str, Any]] = None, enabled: Optional[bool] = None) -> Dict[str, Any]:
         """Change some fields of a cloud agent (not its provider)
 
         ``PUT /api/v1/agents/cloud/{id}``.
 
-        At least one field. JSON Schema cannot state every check: `scheduleCron` must be a valid five-field cron (minute hour day month weekday), `timezone` an IANA zone (e.g. `Europe/Berlin`), `filterConfig.dateRange.from` not after `to`. Duplicate `dataTypes` are dropped. Credentials are never part of the body: connect one through `GET /oauth/{provider}/authorize?agentId=`. A changed schedule, time zone or `enabled` recomputes `nextRunAt`. Creating or enabling an agent past the plan's limit of enabled agents (local and cloud together) answers 403 `tier_limit` (`details: {limit}`).
+        At least one field. JSON Schema cannot state every check: `scheduleCron` must be a valid five-field cron (minute hour day month weekday), `timezone` an IANA zone (e.g. `Europe/Berlin`), `filterConfig.dateRange.from` not after `to`. Duplicate `dataTypes` are dropped. Credentials are never part of the body: connect one through `GET /oauth/{provider}/authorize?agentId=`. A changed schedule, time zone or `enabled` recomputes `nextRunAt`. Creating or enabling an agent past the plan's limit of enabled agents (local and cloud together) answers 403 `tier_limit` (`details: {limit}`). `model: {provider, model}` runs the agent's extraction on that model (then the deployment's `LLM_FALLBACK` chain, as for a flow node); one this deployment does not serve is 400 `unknown_model` (`details: [{path, message}]`) and nothing is saved; a local provider on a plan without local models is 403 `tier_forbidden`; `null` goes back to the default.
 
         id: Agent id. A malformed id answers 404, like a missing one.
         """
@@ -416,6 +450,8 @@ class AsyncAgentsApi:
             body["dataTypes"] = data_types
         if prompt_template is not None:
             body["promptTemplate"] = prompt_template
+        if model is not None:
+            body["model"] = model
         if schedule_cron is not None:
             body["scheduleCron"] = schedule_cron
         if timezone is not None:
@@ -426,12 +462,12 @@ class AsyncAgentsApi:
             body["enabled"] = enabled
         return await self._t.arequest("PUT", "/agents/cloud/{id}", {"id": id}, {}, {}, body, True, False)
 
-    async def update_local_agent(self, id: str, name: Optional[str] = None, device_id: Optional[str] = None, directory_paths: Optional[List[str]] = None, data_types: Optional[List[str]] = None, prompt_template: Optional[str] = None, file_extensions: Optional[List[str]] = None, schedule_cron: Any = None, timezone: Optional[str] = None, enabled: Optional[bool] = None) -> Dict[str, Any]:
+    async def update_local_agent(self, id: str, name: Optional[str] = None, device_id: Optional[str] = None, directory_paths: Optional[List[str]] = None, data_types: Optional[List[str]] = None, prompt_template: Optional[str] = None, model: Any = None, file_extensions: Optional[List[str]] = None, schedule_cron: Any = None, timezone: Optional[str] = None, enabled: Optional[bool] = None) -> Dict[str, Any]:
         """Change some fields of a local-directory agent
 
         ``PUT /api/v1/agents/local/{id}``.
 
-        At least one field. JSON Schema cannot state every check: `scheduleCron` must be a valid five-field cron (minute hour day month weekday), `timezone` an IANA zone (e.g. `Europe/Berlin`), each of `directoryPaths` an absolute path (POSIX or Windows) without `..` segments. Duplicate `dataTypes` are dropped; `fileExtensions` are lower-cased. A changed schedule, time zone or `enabled` recomputes `nextRunAt`. Creating or enabling an agent past the plan's limit of enabled agents (local and cloud together) answers 403 `tier_limit` (`details: {limit}`).
+        At least one field. JSON Schema cannot state every check: `scheduleCron` must be a valid five-field cron (minute hour day month weekday), `timezone` an IANA zone (e.g. `Europe/Berlin`), each of `directoryPaths` an absolute path (POSIX or Windows) without `..` segments. Duplicate `dataTypes` are dropped; `fileExtensions` are lower-cased. A changed schedule, time zone or `enabled` recomputes `nextRunAt`. Creating or enabling an agent past the plan's limit of enabled agents (local and cloud together) answers 403 `tier_limit` (`details: {limit}`). `model: {provider, model}` runs the agent's extraction on that model (then the deployment's `LLM_FALLBACK` chain, as for a flow node); one this deployment does not serve is 400 `unknown_model` (`details: [{path, message}]`) and nothing is saved; a local provider on a plan without local models is 403 `tier_forbidden`; `null` goes back to the default.
 
         id: Agent id. A malformed id answers 404, like a missing one.
         """
@@ -446,6 +482,8 @@ class AsyncAgentsApi:
             body["dataTypes"] = data_types
         if prompt_template is not None:
             body["promptTemplate"] = prompt_template
+        if model is not None:
+            body["model"] = model
         if file_extensions is not None:
             body["fileExtensions"] = file_extensions
         if schedule_cron is not None:
@@ -939,6 +977,18 @@ class CanvasesApi:
         """
         return self._t.request("GET", "/canvases", {}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
 
+    def remove_canvas_member(self, canvas_id: str, user_id: str) -> None:
+        """Remove a member (owner), or leave a canvas (any member, naming yourself)
+
+        ``DELETE /api/v1/canvases/{id}/members/{userId}``.
+
+        The canvas's creator cannot be removed (409 `owner_cannot_be_removed`); someone who is not a member is 404 `member_not_found`. The removed member's sockets leave the canvas room at once, on every node.
+
+        canvas_id: Canvas id. A malformed id answers 404, like a missing one.
+        user_id: Member user id. A malformed id answers 404, like a missing one.
+        """
+        return self._t.request("DELETE", "/canvases/{id}/members/{userId}", {"id": canvas_id, "userId": user_id}, {}, {}, None, False, False)
+
     def set_canvas_member(self, canvas_id: str, email: str, role: str) -> Dict[str, Any]:
         """Add a member or change their role (owner)
 
@@ -1025,6 +1075,18 @@ class AsyncCanvasesApi:
         `?limit` 1–200 (default 50); pass `nextCursor` as `?cursor` for older canvases (null on the last page).
         """
         return await self._t.arequest("GET", "/canvases", {}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
+
+    async def remove_canvas_member(self, canvas_id: str, user_id: str) -> None:
+        """Remove a member (owner), or leave a canvas (any member, naming yourself)
+
+        ``DELETE /api/v1/canvases/{id}/members/{userId}``.
+
+        The canvas's creator cannot be removed (409 `owner_cannot_be_removed`); someone who is not a member is 404 `member_not_found`. The removed member's sockets leave the canvas room at once, on every node.
+
+        canvas_id: Canvas id. A malformed id answers 404, like a missing one.
+        user_id: Member user id. A malformed id answers 404, like a missing one.
+        """
+        return await self._t.arequest("DELETE", "/canvases/{id}/members/{userId}", {"id": canvas_id, "userId": user_id}, {}, {}, None, False, False)
 
     async def set_canvas_member(self, canvas_id: str, email: str, role: str) -> Dict[str, Any]:
         """Add a member or change their role (owner)
@@ -1136,12 +1198,14 @@ class ChatApi:
         """
         return self._t.request("GET", "/chat/sessions/{id}", {"id": session_id}, {}, {}, None, False, False)
 
-    def list_chat_sessions(self, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
+    def list_chat_sessions(self, limit: Optional[int] = None, cursor: Optional[str] = None, kind: Optional[str] = None) -> Dict[str, Any]:
         """The caller's chat sessions, most recently active first
 
         ``GET /api/v1/chat/sessions``.
+
+        `?kind=assistant` lists only the assistant's own conversations (no chatflow or embed sessions), `?kind=flow` only chatflow sessions; without it, both. `?limit` 1–200 (default 50), `?cursor` the previous page's `nextCursor`.
         """
-        return self._t.request("GET", "/chat/sessions", {}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
+        return self._t.request("GET", "/chat/sessions", {}, {"limit": limit, "cursor": cursor, "kind": kind}, {}, None, False, False)
 
 class AsyncChatApi:
     """asyncio: operations tagged `assistant`."""
@@ -1231,12 +1295,44 @@ class AsyncChatApi:
         """
         return await self._t.arequest("GET", "/chat/sessions/{id}", {"id": session_id}, {}, {}, None, False, False)
 
-    async def list_chat_sessions(self, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
+    async def list_chat_sessions(self, limit: Optional[int] = None, cursor: Optional[str] = None, kind: Optional[str] = None) -> Dict[str, Any]:
         """The caller's chat sessions, most recently active first
 
         ``GET /api/v1/chat/sessions``.
+
+        `?kind=assistant` lists only the assistant's own conversations (no chatflow or embed sessions), `?kind=flow` only chatflow sessions; without it, both. `?limit` 1–200 (default 50), `?cursor` the previous page's `nextCursor`.
         """
-        return await self._t.arequest("GET", "/chat/sessions", {}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
+        return await self._t.arequest("GET", "/chat/sessions", {}, {"limit": limit, "cursor": cursor, "kind": kind}, {}, None, False, False)
+
+class DevicesApi:
+    """operations tagged `devices`."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._t = transport
+
+    def list_devices(self) -> Dict[str, Any]:
+        """Your devices: those online now and those your local agents run on
+
+        ``GET /api/v1/devices``.
+
+        Online devices first (a device counts as online while its socket is connected to a live node), then the devices your local agents name, by id. Devices are not stored: one never online and named by no agent is not listed. Read it again to follow presence.
+        """
+        return self._t.request("GET", "/devices", {}, {}, {}, None, False, False)
+
+class AsyncDevicesApi:
+    """asyncio: operations tagged `devices`."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._t = transport
+
+    async def list_devices(self) -> Dict[str, Any]:
+        """Your devices: those online now and those your local agents run on
+
+        ``GET /api/v1/devices``.
+
+        Online devices first (a device counts as online while its socket is connected to a live node), then the devices your local agents name, by id. Devices are not stored: one never online and named by no agent is not listed. Read it again to follow presence.
+        """
+        return await self._t.arequest("GET", "/devices", {}, {}, {}, None, False, False)
 
 class FlowsApi:
     """operations tagged `flows`."""
@@ -1431,6 +1527,13 @@ class FlowsApi:
         """
         return self._t.request("GET", "/flows", {}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
 
+    def list_models(self) -> Dict[str, Any]:
+        """The models this deployment serves, as the `{provider, model}` a flow, node or chat request may name
+
+        ``GET /api/v1/models``.
+        """
+        return self._t.request("GET", "/models", {}, {}, {}, None, False, False)
+
     def stream_flow_execution_events(self, flow_id: str, execution_id: str, last_event_id: Optional[str] = None, last_event_id_header: Optional[str] = None) -> EventStream:
         """An execution's events (SSE): replayed from the start or after `Last-Event-ID`, then live until the end
 
@@ -1460,6 +1563,19 @@ class FlowsApi:
         if definition is not None:
             body["definition"] = definition
         return self._t.request("PATCH", "/flows/{id}", {"id": flow_id}, {}, {}, body, True, False)
+
+    def update_flow_embed(self, flow_id: str, embed_id: str, allowed_origins: List[str]) -> Dict[str, Any]:
+        """Replace an embed's allowed origins (its token stays the same)
+
+        ``PATCH /api/v1/flows/{id}/embeds/{embedId}``.
+
+        The next public request is checked against the new origins. Origins as for creating an embed: 1 to 20, `scheme://host[:port]`.
+
+        flow_id: Flow id. A malformed id answers 404, like a missing one.
+        embed_id: Embed id. A malformed id answers 404, like a missing one.
+        """
+        body: Dict[str, Any] = {"allowedOrigins": allowed_origins}
+        return self._t.request("PATCH", "/flows/{id}/embeds/{embedId}", {"id": flow_id, "embedId": embed_id}, {}, {}, body, True, False)
 
     # short names of the operations above
     chat = chat_with_flow
@@ -1662,6 +1778,13 @@ class AsyncFlowsApi:
         """
         return await self._t.arequest("GET", "/flows", {}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
 
+    async def list_models(self) -> Dict[str, Any]:
+        """The models this deployment serves, as the `{provider, model}` a flow, node or chat request may name
+
+        ``GET /api/v1/models``.
+        """
+        return await self._t.arequest("GET", "/models", {}, {}, {}, None, False, False)
+
     def stream_flow_execution_events(self, flow_id: str, execution_id: str, last_event_id: Optional[str] = None, last_event_id_header: Optional[str] = None) -> AsyncEventStream:
         """An execution's events (SSE): replayed from the start or after `Last-Event-ID`, then live until the end
 
@@ -1691,6 +1814,19 @@ class AsyncFlowsApi:
         if definition is not None:
             body["definition"] = definition
         return await self._t.arequest("PATCH", "/flows/{id}", {"id": flow_id}, {}, {}, body, True, False)
+
+    async def update_flow_embed(self, flow_id: str, embed_id: str, allowed_origins: List[str]) -> Dict[str, Any]:
+        """Replace an embed's allowed origins (its token stays the same)
+
+        ``PATCH /api/v1/flows/{id}/embeds/{embedId}``.
+
+        The next public request is checked against the new origins. Origins as for creating an embed: 1 to 20, `scheme://host[:port]`.
+
+        flow_id: Flow id. A malformed id answers 404, like a missing one.
+        embed_id: Embed id. A malformed id answers 404, like a missing one.
+        """
+        body: Dict[str, Any] = {"allowedOrigins": allowed_origins}
+        return await self._t.arequest("PATCH", "/flows/{id}/embeds/{embedId}", {"id": flow_id, "embedId": embed_id}, {}, {}, body, True, False)
 
     # short names of the operations above
     chat = chat_with_flow
@@ -1768,12 +1904,12 @@ class GenerationsApi:
         """
         return self._t.request("GET", "/canvases/{id}/ai/generations/{generationId}/events", {"id": canvas_id, "generationId": generation_id}, {"lastEventId": last_event_id}, {"Last-Event-ID": last_event_id_header}, None, False, True)
 
-    def undo_generation(self, canvas_id: str, generation_id: str, force: Optional[bool] = None) -> Dict[str, Any]:
+    def undo_generation(self, canvas_id: str, generation_id: str, force: Optional[bool] = None, ask_if_edited: Optional[bool] = None) -> Dict[str, Any]:
         """Remove the blocks of a completed generation that no one has edited since (editor); broadcast as `generation_undone`
 
         ``POST /api/v1/canvases/{id}/ai/generations/{generationId}/undo``.
 
-        A block of the generation that a person has edited since (content or position) is kept and listed in `keptBlockIds`; `{"force": true}` removes it too. The body is optional. A second undo is 409 `already_undone`; `POST …/redo` puts the removed blocks back.
+        A block of the generation that a person has edited since (content or position) is kept and listed in `keptBlockIds`; `{"force": true}` removes it too. With `{"askIfEdited": true}` (and no `force`) an undo that would keep edited blocks changes nothing and answers 409 `edited_blocks` with their ids in `details.editedBlockIds`, so a client can ask its user first. The body is optional. A second undo is 409 `already_undone`; `POST …/redo` puts the removed blocks back.
 
         canvas_id: Canvas id. A malformed id answers 404, like a missing one.
         generation_id: Generation id. A malformed id answers 404, like a missing one.
@@ -1781,6 +1917,8 @@ class GenerationsApi:
         body: Dict[str, Any] = {}
         if force is not None:
             body["force"] = force
+        if ask_if_edited is not None:
+            body["askIfEdited"] = ask_if_edited
         return self._t.request("POST", "/canvases/{id}/ai/generations/{generationId}/undo", {"id": canvas_id, "generationId": generation_id}, {}, {}, body, True, False)
 
 class AsyncGenerationsApi:
@@ -1851,12 +1989,12 @@ class AsyncGenerationsApi:
         """
         return self._t.astream("GET", "/canvases/{id}/ai/generations/{generationId}/events", {"id": canvas_id, "generationId": generation_id}, {"lastEventId": last_event_id}, {"Last-Event-ID": last_event_id_header}, None, False, True)
 
-    async def undo_generation(self, canvas_id: str, generation_id: str, force: Optional[bool] = None) -> Dict[str, Any]:
+    async def undo_generation(self, canvas_id: str, generation_id: str, force: Optional[bool] = None, ask_if_edited: Optional[bool] = None) -> Dict[str, Any]:
         """Remove the blocks of a completed generation that no one has edited since (editor); broadcast as `generation_undone`
 
         ``POST /api/v1/canvases/{id}/ai/generations/{generationId}/undo``.
 
-        A block of the generation that a person has edited since (content or position) is kept and listed in `keptBlockIds`; `{"force": true}` removes it too. The body is optional. A second undo is 409 `already_undone`; `POST …/redo` puts the removed blocks back.
+        A block of the generation that a person has edited since (content or position) is kept and listed in `keptBlockIds`; `{"force": true}` removes it too. With `{"askIfEdited": true}` (and no `force`) an undo that would keep edited blocks changes nothing and answers 409 `edited_blocks` with their ids in `details.editedBlockIds`, so a client can ask its user first. The body is optional. A second undo is 409 `already_undone`; `POST …/redo` puts the removed blocks back.
 
         canvas_id: Canvas id. A malformed id answers 404, like a missing one.
         generation_id: Generation id. A malformed id answers 404, like a missing one.
@@ -1864,6 +2002,8 @@ class AsyncGenerationsApi:
         body: Dict[str, Any] = {}
         if force is not None:
             body["force"] = force
+        if ask_if_edited is not None:
+            body["askIfEdited"] = ask_if_edited
         return await self._t.arequest("POST", "/canvases/{id}/ai/generations/{generationId}/undo", {"id": canvas_id, "generationId": generation_id}, {}, {}, body, True, False)
 
 class OauthApi:
@@ -1888,7 +2028,7 @@ class OauthApi:
 
         ``GET /api/v1/oauth/{provider}/callback`` (no token needed).
 
-        Needs `code` and the `state` from authorize (else 400); the state is accepted once and for 10 minutes (400 `invalid_state`). A consent the user declined comes back with `error` (400 `oauth_denied`); a code the provider refuses is 400 `invalid_grant`; a provider that fails to answer is 502 `provider_unavailable`; one not configured here is 503 `provider_not_configured`. Other query parameters the provider adds are ignored. The answer carries ids only, never a token.
+        Needs `code` and the `state` from authorize (else 400); the state is accepted once and for 10 minutes (400 `invalid_state`). A consent the user declined comes back with `error` (400 `oauth_denied`); a code the provider refuses is 400 `invalid_grant`; a provider that fails to answer is 502 `provider_unavailable`; one not configured here is 503 `provider_not_configured`. Other query parameters the provider adds are ignored. The answer carries ids only, never a token. A browser that navigated here (its `Accept` prefers `text/html`) is sent back to the console instead: 303 to `/#/agents?connected=<provider>&agentId=<id>`, or `/#/agents?oauthError=<code>` when the flow failed.
 
         provider: The OAuth provider. Any other value answers 404.
         """
@@ -1932,7 +2072,7 @@ class AsyncOauthApi:
 
         ``GET /api/v1/oauth/{provider}/callback`` (no token needed).
 
-        Needs `code` and the `state` from authorize (else 400); the state is accepted once and for 10 minutes (400 `invalid_state`). A consent the user declined comes back with `error` (400 `oauth_denied`); a code the provider refuses is 400 `invalid_grant`; a provider that fails to answer is 502 `provider_unavailable`; one not configured here is 503 `provider_not_configured`. Other query parameters the provider adds are ignored. The answer carries ids only, never a token.
+        Needs `code` and the `state` from authorize (else 400); the state is accepted once and for 10 minutes (400 `invalid_state`). A consent the user declined comes back with `error` (400 `oauth_denied`); a code the provider refuses is 400 `invalid_grant`; a provider that fails to answer is 502 `provider_unavailable`; one not configured here is 503 `provider_not_configured`. Other query parameters the provider adds are ignored. The answer carries ids only, never a token. A browser that navigated here (its `Accept` prefers `text/html`) is sent back to the console instead: 303 to `/#/agents?connected=<provider>&agentId=<id>`, or `/#/agents?oauthError=<code>` when the flow failed.
 
         provider: The OAuth provider. Any other value answers 404.
         """
@@ -2022,6 +2162,15 @@ class OperationsApi:
         Admins only (403 otherwise; an API key never carries admin rights). Each row says who acted (`actorId`, `onBehalfOf`), what (`action`, target, `details`) and from where: `ip` and `userAgent` of the HTTP request behind it, `deviceId` of a device tool call (whose `details` carry `tool`, `outcome` and the `approvalId` it waited for). Filter by `actorId`, `deviceId`, `action`; pass `nextCursor` as `?cursor` for older rows.
         """
         return self._t.request("GET", "/admin/audit", {}, {"limit": limit, "cursor": cursor, "actorId": actor_id, "deviceId": device_id, "action": action}, {}, None, False, False)
+
+    def list_users(self, limit: Optional[int] = None, cursor: Optional[str] = None, q: Optional[str] = None) -> Dict[str, Any]:
+        """The users (admins), newest first, in pages, optionally searched by email or name
+
+        ``GET /api/v1/admin/users``.
+
+        Admins only (403 otherwise; an API key never carries admin rights). `q` keeps the users whose email or name contains it, in any case (`%` and `_` are plain characters). Service accounts are not listed. Pass `nextCursor` as `?cursor` for the next page.
+        """
+        return self._t.request("GET", "/admin/users", {}, {"limit": limit, "cursor": cursor, "q": q}, {}, None, False, False)
 
     def set_user_limits(self, user_id: str, limits: Any) -> Dict[str, Any]:
         """Replace a user's limit overrides (null clears them)
@@ -2117,6 +2266,15 @@ class AsyncOperationsApi:
         Admins only (403 otherwise; an API key never carries admin rights). Each row says who acted (`actorId`, `onBehalfOf`), what (`action`, target, `details`) and from where: `ip` and `userAgent` of the HTTP request behind it, `deviceId` of a device tool call (whose `details` carry `tool`, `outcome` and the `approvalId` it waited for). Filter by `actorId`, `deviceId`, `action`; pass `nextCursor` as `?cursor` for older rows.
         """
         return await self._t.arequest("GET", "/admin/audit", {}, {"limit": limit, "cursor": cursor, "actorId": actor_id, "deviceId": device_id, "action": action}, {}, None, False, False)
+
+    async def list_users(self, limit: Optional[int] = None, cursor: Optional[str] = None, q: Optional[str] = None) -> Dict[str, Any]:
+        """The users (admins), newest first, in pages, optionally searched by email or name
+
+        ``GET /api/v1/admin/users``.
+
+        Admins only (403 otherwise; an API key never carries admin rights). `q` keeps the users whose email or name contains it, in any case (`%` and `_` are plain characters). Service accounts are not listed. Pass `nextCursor` as `?cursor` for the next page.
+        """
+        return await self._t.arequest("GET", "/admin/users", {}, {"limit": limit, "cursor": cursor, "q": q}, {}, None, False, False)
 
     async def set_user_limits(self, user_id: str, limits: Any) -> Dict[str, Any]:
         """Replace a user's limit overrides (null clears them)
@@ -2321,6 +2479,7 @@ class Client:
         self.blocks = BlocksApi(self._transport)
         self.canvases = CanvasesApi(self._transport)
         self.chat = ChatApi(self._transport)
+        self.devices = DevicesApi(self._transport)
         self.flows = FlowsApi(self._transport)
         self.generations = GenerationsApi(self._transport)
         self.oauth = OauthApi(self._transport)
@@ -2362,6 +2521,7 @@ class AsyncClient:
         self.blocks = AsyncBlocksApi(self._transport)
         self.canvases = AsyncCanvasesApi(self._transport)
         self.chat = AsyncChatApi(self._transport)
+        self.devices = AsyncDevicesApi(self._transport)
         self.flows = AsyncFlowsApi(self._transport)
         self.generations = AsyncGenerationsApi(self._transport)
         self.oauth = AsyncOauthApi(self._transport)

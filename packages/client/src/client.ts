@@ -83,6 +83,11 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
       },
     },
 
+    devices: {
+      /** Your devices: those online now first, then the ones your local agents name (read again to follow presence). */
+      list: () => get<{ devices: T.DeviceView[] }>('/devices'),
+    },
+
     /** API keys for programs (`createSwitchboardClient({ baseUrl, apiKey })`); managed with a signed-in session only. */
     apiKeys: {
       /** 201; `secret` is shown this once. */
@@ -112,6 +117,11 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
         get<{ members: T.CanvasMember[]; nextCursor: string | null }>(`${canvas(canvasId)}/members${pageQuery(page)}`),
       /** Adds or changes a member (owner only). */
       set: (canvasId: string, body: T.AddMemberRequest) => post<{ member: T.AddedMember }>(`${canvas(canvasId)}/members`, body),
+      /**
+       * Removes a member (owner only), or leaves the canvas when `userId` is the caller's own. The
+       * canvas's creator cannot be removed (409 `owner_cannot_be_removed`).
+       */
+      remove: (canvasId: string, userId: string) => del(`${canvas(canvasId)}/members/${seg(userId)}`),
     },
 
     blocks: {
@@ -176,7 +186,10 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
       cancel: (canvasId: string, generationId: string) => post<T.GenerationCancelResult>(`${generation(canvasId, generationId)}/cancel`),
       /**
        * Removes the generation's blocks that no one has edited since; the edited ones stay, listed in
-       * `keptBlockIds`, unless `{force: true}`. A second undo is 409 `already_undone`.
+       * `keptBlockIds`, unless `{force: true}`. With `{askIfEdited: true}` an undo that would keep
+       * edited blocks changes nothing and is 409 `edited_blocks` listing them in
+       * `details.editedBlockIds` (ask the user, then undo again with or without `force`). A second
+       * undo is 409 `already_undone`.
        */
       undo: (canvasId: string, generationId: string, body: T.UndoRequest = {}) =>
         post<T.UndoResult>(`${generation(canvasId, generationId)}/undo`, body),
@@ -220,9 +233,14 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
         } while (cursor);
         return { ...first, messages: pages.flat(), nextCursor: null };
       },
-      /** The caller's sessions, most recently active first (`limit` ≤ 200, default 50); pass `nextCursor` back as `cursor`. */
-      sessions: (page: { limit?: number; cursor?: string } = {}) =>
-        get<{ sessions: T.ChatSession[]; nextCursor: string | null }>(`/chat/sessions${pageQuery(page)}`),
+      /**
+       * The caller's sessions, most recently active first (`limit` ≤ 200, default 50); pass `nextCursor` back as `cursor`.
+       * `kind: 'assistant'` lists the assistant's own conversations only, `'flow'` only chatflow (and embed) sessions.
+       */
+      sessions: (page: { limit?: number; cursor?: string; kind?: 'assistant' | 'flow' } = {}) =>
+        get<{ sessions: T.ChatSession[]; nextCursor: string | null }>(
+          `/chat/sessions${queryString({ limit: page.limit, cursor: page.cursor || undefined, kind: page.kind })}`,
+        ),
       /** One session (its owner only). */
       session: (sessionId: string) => get<{ session: T.ChatSession }>(`/chat/sessions/${seg(sessionId)}`),
       deleteSession: (sessionId: string) => del(`/chat/sessions/${seg(sessionId)}`),
@@ -266,6 +284,11 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
       get: (approvalId: string) => get<T.Approval>(`/hitl/requests/${seg(approvalId)}`),
       approve: (approvalId: string) => put<T.Approval>(`/hitl/requests/${seg(approvalId)}/approve`),
       reject: (approvalId: string) => put<T.Approval>(`/hitl/requests/${seg(approvalId)}/reject`),
+    },
+
+    models: {
+      /** The `{provider, model}` pairs this deployment serves (what a flow, node or chat request may name). */
+      list: () => get<{ models: Array<{ provider: string; model: string }> }>('/models'),
     },
 
     flows: {
@@ -326,6 +349,9 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
         /** A public chat widget of a chatflow, answering only to `allowedOrigins`; the `embedToken` is shown once. */
         create: (flowId: string, body: { allowedOrigins: string[] }) => post<T.CreatedFlowEmbed>(`${flow(flowId)}/embeds`, body),
         list: (flowId: string) => get<{ embeds: T.FlowEmbed[] }>(`${flow(flowId)}/embeds`),
+        /** Replaces an embed's allowed origins; its token stays the same. */
+        update: (flowId: string, embedId: string, body: { allowedOrigins: string[] }) =>
+          patch<{ embed: T.FlowEmbed }>(`${flow(flowId)}/embeds/${seg(embedId)}`, body),
         delete: (flowId: string, embedId: string) => del(`${flow(flowId)}/embeds/${seg(embedId)}`),
       },
     },
@@ -367,6 +393,8 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
         get: (agentId: string) => get<T.Agent>(`/agents/cloud/${seg(agentId)}`),
         update: (agentId: string, body: T.UpdateCloudAgentRequest) => http.json<T.Agent>('PUT', `/agents/cloud/${seg(agentId)}`, { body }),
         delete: (agentId: string) => del(`/agents/cloud/${seg(agentId)}`),
+        /** Detaches the agent's account (its settings stay); the sealed tokens go when no other agent of yours uses them. */
+        disconnect: (agentId: string) => http.json<T.Agent>('DELETE', `/agents/cloud/${seg(agentId)}/connection`),
       },
       /** The setup conversation: 3-5 answers, then `done: true` with a `promptTemplate`. */
       journey: {
@@ -429,6 +457,9 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
           })}`,
         ),
       users: {
+        /** The users, newest first, searched by email or name with `q` (an admin's token). */
+        list: (query: { q?: string; limit?: number; cursor?: string } = {}) =>
+          get<{ users: T.UserListEntry[]; nextCursor: string | null }>(`/admin/users${queryString(query)}`),
         /** A user's tier, overrides and the limits in effect (an admin's token). */
         plan: (userId: string) => get<{ user: T.UserPlan }>(`/admin/users/${seg(userId)}/plan`),
         /** Moves a user to another tier (an admin's token; audited; in effect from their next request). */

@@ -5,7 +5,7 @@ import type { Block } from './types';
  * Every Socket.IO event, typed per namespace and direction. The server (src/realtime/events.ts re-exports
  * them), the SDK and the tests share these maps, so a renamed event or field fails to compile.
  */
-export type GenerationStage = 'queued' | 'thinking' | 'tool' | 'persisting' | 'broadcasting' | 'cancelled';
+export type GenerationStage = 'queued' | 'thinking' | 'tool' | 'persisting' | 'broadcasting' | 'cancelled' | 'failed';
 
 export interface PresenceUser {
   userId: string;
@@ -69,7 +69,15 @@ export interface CanvasServerEvents extends AuthServerEvents {
     blocks: Block[];
     seq: number;
   }) => void;
-  generation_status: (payload: { canvasId: string; generationId: string; stage: GenerationStage; seq: number }) => void;
+  /** With `stage: "failed"`, `code` and `message` say why (the generation's SSE `error`; nothing of it was stored). */
+  generation_status: (payload: {
+    canvasId: string;
+    generationId: string;
+    stage: GenerationStage;
+    code?: string;
+    message?: string;
+    seq: number;
+  }) => void;
   /** The generation's blocks `blockIds` were removed; `keptBlockIds` stayed, as people had edited them since. */
   generation_undone: (payload: { canvasId: string; generationId: string; blockIds: string[]; keptBlockIds: string[]; seq: number }) => void;
   /** The blocks the generation's last undo removed are back, with their ids and ranks. */

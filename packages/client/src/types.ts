@@ -125,12 +125,19 @@ export interface EmbedRequest {
   text: string;
 }
 
+/** One configured model of one provider (`LLM_PROVIDERS`); the demo model is `{provider: 'demo', model: 'demo'}`. */
+export interface AgentModelRef {
+  provider: string;
+  model: string;
+}
 export interface CreateLocalAgentRequest {
   name: string;
   deviceId: string;
   directoryPaths: string[];
   dataTypes: AgentDataTypeName[];
   promptTemplate: string;
+  /** The agent's own model (then the deployment's fallback chain); not configured → 400 `unknown_model`; null = the default. */
+  model?: AgentModelRef | null;
   fileExtensions?: string[];
   scheduleCron?: string | null;
   timezone?: string;
@@ -142,6 +149,8 @@ export interface CreateCloudAgentRequest {
   name: string;
   dataTypes: AgentDataTypeName[];
   promptTemplate: string;
+  /** The agent's own model (then the deployment's fallback chain); not configured → 400 `unknown_model`; null = the default. */
+  model?: AgentModelRef | null;
   scheduleCron?: string | null;
   timezone?: string;
   filterConfig?: CloudFilterConfig;
@@ -193,6 +202,23 @@ export interface UserPlan {
   tier: User['tier'];
   limitOverrides: UserLimitOverrides | null;
   limits: TierLimits;
+}
+/** One user in an operator's list (`GET /admin/users`). */
+export interface UserListEntry {
+  id: string;
+  email: string;
+  name: string;
+  tier: User['tier'];
+  admin: boolean;
+  createdAt: string;
+}
+/** One of the caller's devices (`GET /devices`): online now, or named by a local agent. */
+export interface DeviceView {
+  deviceId: string;
+  online: boolean;
+  connectedAt: string | null;
+  agentIds: string[];
+  agents: Array<{ id: string; name: string }>;
 }
 /** One window of `GET /usage/budget`; a `limit…` of `null` is unlimited. */
 export interface BudgetWindow {
@@ -344,9 +370,13 @@ export interface UndoResult {
   /** Blocks of the generation people had edited since, kept (empty with `force`). */
   keptBlockIds: string[];
 }
-/** `undo`'s body: `force` removes the blocks people edited since the generation, too. */
+/**
+ * `undo`'s body: `force` removes the blocks people edited since the generation, too;
+ * `askIfEdited` refuses (409 `edited_blocks`, nothing changed) an undo that would keep edited blocks.
+ */
 export interface UndoRequest {
   force?: boolean;
+  askIfEdited?: boolean;
 }
 export interface RedoResult {
   generationId: string;
@@ -473,6 +503,8 @@ interface AgentCommon {
   name: string;
   dataTypes: AgentDataTypeName[];
   promptTemplate: string;
+  /** The agent's own model; null = the deployment's default. */
+  model: AgentModelRef | null;
   scheduleCron: string | null;
   timezone: string;
   enabled: boolean;

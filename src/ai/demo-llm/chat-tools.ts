@@ -94,13 +94,31 @@ export function pickToolCall(message: string, tools: ChatTool[]): { name: string
 }
 
 /**
- * A chat turn with tools: after a user message, call the best-matching tool (or explain in text);
- * after tool results, answer in text built from what the tools returned.
+ * Several tool calls in one turn: a message of requests separated by semicolons ("Delete task
+ * <id>; delete task <id>") gets one call per request that matches a tool, in the message's order.
+ * Undefined when fewer than two requests match (the message is then read as one request).
+ */
+export function pickToolCalls(message: string, tools: ChatTool[]): Array<{ name: string; args: Record<string, unknown> }> | undefined {
+  const requests = message
+    .split(';')
+    .map((part) => part.trim())
+    .filter(Boolean);
+  if (requests.length < 2) return undefined;
+  const calls = requests.flatMap((part) => pickToolCall(part, tools) ?? []);
+  return calls.length >= 2 ? calls : undefined;
+}
+
+/**
+ * A chat turn with tools: after a user message, call the best-matching tool (one per
+ * semicolon-separated request, see {@link pickToolCalls}) or explain in text; after tool results,
+ * answer in text built from what the tools returned.
  */
 export function chatToolsTurn(request: ChatRequest): ChatTurn {
   const last = request.messages[request.messages.length - 1];
   if (last?.role === 'tool') return { text: summariseToolResults(request.messages) };
   const message = lastUserText(request.messages);
+  const several = pickToolCalls(message, request.tools ?? []);
+  if (several) return { toolCalls: several };
   const call = pickToolCall(message, request.tools ?? []);
   if (call) return { toolCalls: [call] };
   const names = (request.tools ?? []).map((t) => t.function.name).join(', ');

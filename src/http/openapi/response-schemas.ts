@@ -105,6 +105,10 @@ const agentCommon = {
   name: z.string(),
   dataTypes,
   promptTemplate: z.string(),
+  model: z
+    .object({ provider: z.string(), model: z.string() })
+    .nullable()
+    .describe("The agent's own model; null = the deployment's default (then its LLM_FALLBACK chain)"),
   scheduleCron: z.string().nullable().describe('Five-field cron, or null for manual runs only'),
   timezone: z.string().describe('IANA time zone the schedule is read in'),
   enabled: z.boolean(),

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { TIERS } from '../../../config';
 import { limitOverridesSchema, resolveLimits } from '../../auth/limits';
 import { forbidden, notFound } from '../../lib/errors';
+import { decodeCursor, idKey, pageOf, pageQuerySchema } from '../../lib/pagination';
 import type { UserRow } from '../../models/schema';
 import type { Repositories } from '../../models';
 import { uuidParam } from '../../schemas/api';
@@ -22,6 +23,24 @@ const userIdParam = {
 export const setTierSchema = z.strictObject({ tier: z.enum(TIERS).describe('The tier the user moves to') });
 export const setLimitsSchema = z.strictObject({
   limits: limitOverridesSchema.nullable().describe("The user's overrides over their tier, replacing any before; null clears them"),
+});
+
+/** `GET /admin/users`: `?q` (part of an email or name), `?limit` 1–200 (default 50), `?cursor`. */
+export const adminUsersQuerySchema = pageQuerySchema(50).extend({
+  q: z.string().trim().max(200).optional().describe('Only users whose email or name contains this (any case)'),
+});
+const userListResponse = z.object({
+  users: z.array(
+    z.object({
+      id: z.uuid(),
+      email: z.string(),
+      name: z.string(),
+      tier: z.enum(TIERS),
+      admin: z.boolean().describe('Holds admin rights (an operator grant or ADMIN_USER_IDS)'),
+      createdAt: z.string(),
+    }),
+  ),
+  nextCursor: z.string().nullable(),
 });
 
 const featuresSchema = z.object({ localModels: z.boolean(), cloudAgents: z.boolean(), flows: z.boolean() });
@@ -63,6 +82,40 @@ const EFFECT = "Admins only (403 otherwise); audited; in effect from the user's 
 
 /** Operators change a user's tier and limit overrides at runtime. */
 export const adminUserRoutes = [
+  route({
+    method: 'get',
+    path: '/admin/users',
+    operationId: 'listUsers',
+    tags: ['operations'],
+    auth: 'bearer',
+    summary: 'The users (admins), newest first, in pages, optionally searched by email or name',
+    description:
+      'Admins only (403 otherwise; an API key never carries admin rights). `q` keeps the users whose email or name contains it, ' +
+      'in any case (`%` and `_` are plain characters). Service accounts are not listed. Pass `nextCursor` as `?cursor` for the next page.',
+    query: adminUsersQuerySchema,
+    responses: { 200: { description: 'A page of users', schema: userListResponse } },
+    errors: [400, 403],
+    handler: async (input, ctx) => {
+      const { q, limit, cursor } = input.query;
+      // The query first: its schema is public, so a 400 tells a non-admin nothing.
+      await requireAdmin(ctx, input.user);
+      const beforeId = cursor ? decodeCursor(cursor, idKey) : undefined;
+      const rows = await ctx.repos.users.listPage({ limit: limit + 1, beforeId, search: q || undefined });
+      const page = pageOf(rows, limit, (user) => [user.id]);
+      const { directory } = ctx.admin;
+      return {
+        users: page.items.map((user) => ({
+          id: user.id,
+          email: user.email,
+          name: user.name,
+          tier: user.tier,
+          admin: user.role === 'admin' || directory.namedByEnv(user.id),
+          createdAt: user.createdAt.toISOString(),
+        })),
+        nextCursor: page.nextCursor,
+      };
+    },
+  }),
   route({
     method: 'get',
     path: '/admin/users/:id/plan',

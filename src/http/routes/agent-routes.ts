@@ -38,6 +38,9 @@ export const agentRunCancelResponse = z.object({ runId: z.uuid(), status: z.lite
 /** `GET /agents/local` and `/agents/cloud`: `?limit` 1–200 (default 50), `?cursor`. */
 export const agentsPageQuerySchema = pageQuerySchema(50);
 
+const AGENT_MODEL =
+  "`model: {provider, model}` runs the agent's extraction on that model (then the deployment's `LLM_FALLBACK` chain, as for a flow node); " +
+  'one this deployment does not serve is 400 `unknown_model` (`details: [{path, message}]`) and nothing is saved; a local provider on a plan without local models is 403 `tier_forbidden`; `null` goes back to the default.';
 const TIER_LIMIT =
   "Creating or enabling an agent past the plan's limit of enabled agents (local and cloud together) answers 403 `tier_limit` (`details: {limit}`).";
 const REFINED =
@@ -97,6 +100,8 @@ function agentKindRoutes<const K extends 'local' | 'cloud', const N extends 'Loc
       handler: async (input, ctx) => {
         // A plan without cloud agents may not set one up (403 `tier_forbidden`).
         if (kind === 'cloud') await ctx.limits.requireFeature(input.user.id, 'cloudAgents');
+        // A local model provider needs a plan with local models, as for a chat's or a flow's model.
+        await ctx.limits.requireModelChoice(input.user.id, (input.body as { model?: { provider: string } | null }).model ?? undefined);
         return toAgentView(await ctx.agents.create(kind, input.user.id, input.body as never));
       },
     }),
@@ -129,7 +134,10 @@ function agentKindRoutes<const K extends 'local' | 'cloud', const N extends 'Loc
       bodyExample: docs.update.example,
       responses: { 200: { description: 'The agent', schema: docs.view } },
       errors: [403, 404],
-      handler: async ({ user, params, body }, ctx) => toAgentView(await ctx.agents.update(kind, user.id, params.id, body as never)),
+      handler: async ({ user, params, body }, ctx) => {
+        await ctx.limits.requireModelChoice(user.id, (body as { model?: { provider: string } | null }).model ?? undefined);
+        return toAgentView(await ctx.agents.update(kind, user.id, params.id, body as never));
+      },
     }),
     route({
       method: 'delete',
@@ -192,7 +200,7 @@ export const agentRoutes = [
       view: localAgentView,
       create: {
         summary: 'Create a local-directory agent (its device reads the folders)',
-        description: `${LOCAL_REFINED} ${TIER_LIMIT}`,
+        description: `${LOCAL_REFINED} ${TIER_LIMIT} ${AGENT_MODEL}`,
         example: {
           name: 'Meeting notes',
           deviceId: 'laptop-1',
@@ -208,7 +216,7 @@ export const agentRoutes = [
       get: 'A local-directory agent (its owner only)',
       update: {
         summary: 'Change some fields of a local-directory agent',
-        description: `At least one field. ${LOCAL_REFINED} A changed schedule, time zone or \`enabled\` recomputes \`nextRunAt\`. ${TIER_LIMIT}`,
+        description: `At least one field. ${LOCAL_REFINED} A changed schedule, time zone or \`enabled\` recomputes \`nextRunAt\`. ${TIER_LIMIT} ${AGENT_MODEL}`,
         example: { name: 'Weekday notes', scheduleCron: '30 8 * * 1-5', timezone: 'America/New_York' },
       },
       remove: 'Delete a local-directory agent',
@@ -224,7 +232,7 @@ export const agentRoutes = [
       view: cloudAgentView,
       create: {
         summary: 'Create a cloud agent; connect its account afterwards through OAuth',
-        description: `${CLOUD_REFINED} ${TIER_LIMIT}`,
+        description: `${CLOUD_REFINED} ${TIER_LIMIT} ${AGENT_MODEL}`,
         example: {
           provider: 'gmail',
           name: 'Inbox tasks',
@@ -239,12 +247,33 @@ export const agentRoutes = [
       get: 'A cloud agent (its owner only)',
       update: {
         summary: 'Change some fields of a cloud agent (not its provider)',
-        description: `At least one field. ${CLOUD_REFINED} A changed schedule, time zone or \`enabled\` recomputes \`nextRunAt\`. ${TIER_LIMIT}`,
+        description: `At least one field. ${CLOUD_REFINED} A changed schedule, time zone or \`enabled\` recomputes \`nextRunAt\`. ${TIER_LIMIT} ${AGENT_MODEL}`,
         example: { promptTemplate: 'Extract deadlines and owners.', filterConfig: { senders: ['team@example.com'] } },
       },
       remove: 'Delete a cloud agent',
     },
   ),
+
+  route({
+    method: 'delete',
+    path: '/agents/cloud/:id/connection',
+    operationId: 'disconnectCloudAgent',
+    tags,
+    auth: 'bearer',
+    summary: "Disconnect a cloud agent's account (its owner only)",
+    description:
+      'The agent keeps its settings and answers `connected: false`; its runs need a new connection (`GET /oauth/{provider}/authorize?agentId=`). ' +
+      "The credential's sealed tokens are deleted when no other agent of yours uses them. Disconnecting an agent with no connection changes nothing. " +
+      "Another user's agent answers 404.",
+    params: agentIdParam,
+    responses: { 200: { description: 'The agent, now without an account', schema: cloudAgentView } },
+    errors: [404],
+    handler: async ({ user, params }, ctx) => {
+      const agent = await ctx.repos.agents.detachCredential(user.id, params.id);
+      if (!agent) throw notFound('Agent');
+      return toAgentView({ kind: 'cloud', agent });
+    },
+  }),
 
   route({
     method: 'post',

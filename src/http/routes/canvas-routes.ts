@@ -11,15 +11,18 @@ import {
   membersResponse,
 } from '../openapi/response-schemas';
 import { routesWith } from '../route';
-import { canvasIdParam } from './params';
+import { canvasIdParam, memberParams } from './params';
 import type { ApiContext } from '../context';
 import type { Repositories } from '../../models';
 
-/** The canvas routes' port: the canvases, users and audit repositories; `generations` and `canvasEvents` only to delete a canvas. */
+/**
+ * The canvas routes' port: the canvases, users and audit repositories; `generations` and
+ * `canvasEvents` to delete a canvas, and `canvasEvents` to take a removed member out of the room.
+ */
 export type CanvasPorts = {
   repos: Pick<Repositories, 'canvases' | 'users' | 'audit'>;
   generations: Pick<ApiContext['generations'], 'deleteCanvas'>;
-  canvasEvents: Pick<ApiContext['canvasEvents'], 'forget'>;
+  canvasEvents: Pick<ApiContext['canvasEvents'], 'forget' | 'leaveRoom'>;
 };
 const route = routesWith<CanvasPorts>();
 
@@ -161,6 +164,42 @@ export const canvasRoutes = [
         details: { role: body.role },
       });
       return { member: { userId: member.id, name: member.name, email: member.email, role: body.role } };
+    },
+  }),
+
+  route({
+    method: 'delete',
+    path: '/canvases/:id/members/:userId',
+    operationId: 'removeCanvasMember',
+    tags,
+    auth: 'bearer',
+    summary: 'Remove a member (owner), or leave a canvas (any member, naming yourself)',
+    description:
+      "The canvas's creator cannot be removed (409 `owner_cannot_be_removed`); someone who is not a member is 404 `member_not_found`. " +
+      "The removed member's sockets leave the canvas room at once, on every node.",
+    params: memberParams,
+    responses: { 204: 'Removed' },
+    errors: [403, 404, 409],
+    handler: async ({ user, params }, ctx) => {
+      const { canvases, audit } = ctx.repos;
+      // Leaving needs only membership; removing someone else needs the owner role.
+      const leaving = params.userId === user.id;
+      const { canvasId } = await canvasAccess(canvases, user, params.id, leaving ? 'viewer' : 'owner');
+      const canvas = await canvases.findForMember(canvasId, user.id);
+      if (!canvas) throw notFound('Canvas');
+      if (params.userId === canvas.ownerId)
+        throw new AppError(409, 'owner_cannot_be_removed', "The canvas's creator cannot be removed; delete the canvas instead");
+      if (!(await canvases.removeMember(canvasId, params.userId)))
+        throw new AppError(404, 'member_not_found', 'This user is not a member of the canvas');
+      await audit.write({
+        actorId: user.id,
+        action: 'canvas.member.removed',
+        canvasId,
+        targetType: 'user',
+        targetId: params.userId,
+        details: { left: leaving },
+      });
+      ctx.canvasEvents.leaveRoom(canvasId, params.userId);
     },
   }),
 

@@ -5,6 +5,7 @@ import { AppError, notFound } from '../../lib/errors';
 import { decodeCursor, encodeCursor, pageQuerySchema } from '../../lib/pagination';
 import { toChatMessageView, toChatSessionView } from '../../models/chat-repository';
 import type { ApiContext } from '../context';
+import type { AuthUser } from '../middleware/authenticate';
 import {
   chatCancelResponse,
   chatHistoryResponse,
@@ -29,6 +30,8 @@ const route = routesWith<ChatPorts>();
 export const chatSessionsQuerySchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(200).default(50),
   cursor: z.string().max(200).optional(),
+  /** `assistant`: the assistant's own conversations only; `flow`: chatflow sessions only; absent: both. */
+  kind: z.enum(['assistant', 'flow']).optional(),
 });
 
 /**
@@ -58,9 +61,10 @@ const sessionCursor = {
 
 const tags = ['assistant'];
 
-const startTurn = (ctx: ChatPorts, userId: string, body: z.output<typeof chatBodySchema>) =>
+const startTurn = (ctx: ChatPorts, user: AuthUser, body: z.output<typeof chatBodySchema>) =>
   ctx.chat.start({
-    userId,
+    userId: user.id,
+    tier: user.tier,
     message: body.message,
     sessionId: body.sessionId,
     deviceId: body.deviceId,
@@ -104,12 +108,12 @@ export const chatRoutes = [
     handler: async ({ res, user, body }, ctx) => {
       await ctx.limits.requireModelChoice(user.id, body.config);
       await ctx.usage.take('chatPerMinute', user);
-      const turn = await startTurn(ctx, user.id, body);
+      const turn = await startTurn(ctx, user, body);
       const controller = new AbortController();
       // 'close' on the response: the client went away before the answer (a finished request also closes).
       res.on('close', () => controller.abort());
       let final: Extract<ChatEvent, { type: 'final' | 'error' | 'cancelled' }> | undefined;
-      for await (const event of ctx.sources.chatTurnEvents(turn, controller.signal)) {
+      for await (const event of ctx.sources.chatTurnEvents(turn, controller.signal, true)) {
         if (event.type === 'final' || event.type === 'error' || event.type === 'cancelled') final = event;
       }
       if (!final) return undefined; // client gone
@@ -148,9 +152,9 @@ export const chatRoutes = [
         userId: user.id,
         context: {},
         prepare: async () => {
-          const turn = await startTurn(ctx, user.id, body);
+          const turn = await startTurn(ctx, user, body);
           res.setHeader('X-Chat-Session-Id', turn.sessionId);
-          return ctx.sources.chatTurn(turn);
+          return ctx.sources.chatTurn(turn, true);
         },
       });
     },
@@ -163,6 +167,9 @@ export const chatRoutes = [
     tags,
     auth: 'bearer',
     summary: "The caller's chat sessions, most recently active first",
+    description:
+      "`?kind=assistant` lists only the assistant's own conversations (no chatflow or embed sessions), `?kind=flow` only chatflow sessions; " +
+      "without it, both. `?limit` 1–200 (default 50), `?cursor` the previous page's `nextCursor`.",
     query: chatSessionsQuerySchema,
     responses: { 200: { description: 'The sessions, most recently active first', schema: chatSessionListResponse } },
     errors: [400],
@@ -170,6 +177,7 @@ export const chatRoutes = [
       const rows = await ctx.repos.chat.listOwned(user.id, {
         limit: query.limit + 1,
         after: query.cursor ? sessionCursor.decode(query.cursor) : undefined,
+        kind: query.kind,
       });
       const page = rows.slice(0, query.limit);
       return { sessions: page.map(toChatSessionView), nextCursor: rows.length > query.limit ? sessionCursor.encode(page.at(-1)!) : null };

@@ -45,7 +45,7 @@ export async function answerChatTurnAsJson(ctx: ChatTurnPorts, res: Response, st
   const controller = new AbortController();
   res.on('close', () => controller.abort());
   let final: Extract<ChatEvent, { type: 'final' | 'error' | 'cancelled' }> | undefined;
-  for await (const event of ctx.sources.chatTurnEvents(turn, controller.signal)) {
+  for await (const event of ctx.sources.chatTurnEvents(turn, controller.signal, true)) {
     if (event.type === 'final' || event.type === 'error' || event.type === 'cancelled') final = event;
   }
   if (!final) return; // the client left
@@ -74,7 +74,7 @@ export async function streamChatTurn(
     prepare: async () => {
       const turn = await starter.start(body);
       res.setHeader('X-Chat-Session-Id', turn.sessionId);
-      return ctx.sources.chatTurn(turn);
+      return ctx.sources.chatTurn(turn, true);
     },
   });
 }
@@ -122,8 +122,9 @@ async function ownedChatflow(ctx: FlowChatPorts, user: AuthUser, flowId: string)
   return flow;
 }
 
-const ownerStarter = (ctx: FlowChatPorts, flow: { id: string; userId: string }): ChatTurnStarter => ({
-  start: (body) => ctx.flowChats.start(flow, body),
+/** The owner's turns: the owner is the caller, so the session check's tier goes with the job. */
+const ownerStarter = (ctx: FlowChatPorts, flow: { id: string; userId: string }, owner: AuthUser): ChatTurnStarter => ({
+  start: (body) => ctx.flowChats.start({ id: flow.id, userId: flow.userId, ownerTier: owner.tier }, body),
 });
 
 /** The owner's side of a chatflow, declared once (see `../route.ts`): chat as JSON and SSE, and its public embeds. */
@@ -146,7 +147,7 @@ export const flowChatRoutes = [
       await ctx.limits.requireFlowModels(input.user.id, flow.definition);
       const body = input.body;
       await takeChat(ctx, input.user);
-      await answerChatTurnAsJson(ctx, input.res, ownerStarter(ctx, flow), body);
+      await answerChatTurnAsJson(ctx, input.res, ownerStarter(ctx, flow, input.user), body);
     },
   }),
 
@@ -169,7 +170,7 @@ export const flowChatRoutes = [
       const body = input.body;
       // Counted before the stream opens, so a refusal is a plain 429 with Retry-After.
       await takeChat(ctx, input.user);
-      await streamChatTurn(ctx, input.req, input.res, ownerStarter(ctx, flow), body, flow.userId);
+      await streamChatTurn(ctx, input.req, input.res, ownerStarter(ctx, flow, input.user), body, flow.userId);
     },
   }),
 
@@ -220,6 +221,28 @@ export const flowChatRoutes = [
     handler: async ({ user, params }, ctx) => {
       const flow = await ctx.flows.get(user.id, params.id);
       return { embeds: (await ctx.repos.embeds.listForFlow(flow.id)).map(toEmbedView) };
+    },
+  }),
+
+  route({
+    method: 'patch',
+    path: '/flows/:id/embeds/:embedId',
+    operationId: 'updateFlowEmbed',
+    tags,
+    auth: 'bearer',
+    summary: "Replace an embed's allowed origins (its token stays the same)",
+    description:
+      'The next public request is checked against the new origins. Origins as for creating an embed: 1 to 20, `scheme://host[:port]`.',
+    params: embedParams,
+    body: createEmbedBodySchema,
+    bodyExample: { allowedOrigins: ['https://shop.example.com', 'https://www.shop.example.com'] },
+    responses: { 200: { description: '`{embed}`', schema: z.object({ embed: embedView }) } },
+    errors: [404, 409],
+    handler: async ({ user, params, body }, ctx) => {
+      const flow = await ownedChatflow(ctx, user, params.id);
+      const row = await ctx.repos.embeds.setOrigins(flow.id, params.embedId, [...new Set(body.allowedOrigins)]);
+      if (!row) throw notFound('Embed');
+      return { embed: toEmbedView(row) };
     },
   }),
 

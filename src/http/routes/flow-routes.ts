@@ -142,6 +142,22 @@ const tags = ['flows'];
 /** Flows CRUD, declared once (see `../route.ts`): the caller's own flows only; another user's answers 404. */
 export const flowRoutes = [
   route({
+    method: 'get',
+    path: '/models',
+    operationId: 'listModels',
+    tags,
+    auth: 'bearer',
+    summary: 'The models this deployment serves, as the `{provider, model}` a flow, node or chat request may name',
+    responses: {
+      200: {
+        description: 'Every configured provider:model pair (the offline demo model is `demo:demo`)',
+        schema: z.object({ models: z.array(z.object({ provider: z.string(), model: z.string() })) }),
+      },
+    },
+    handler: (_input, ctx) => ({ models: ctx.flows.models() }),
+  }),
+
+  route({
     method: 'post',
     path: '/flows',
     operationId: 'createFlow',

@@ -153,6 +153,7 @@ export const generationRoutes = [
     summary: 'Remove the blocks of a completed generation that no one has edited since (editor); broadcast as `generation_undone`',
     description:
       'A block of the generation that a person has edited since (content or position) is kept and listed in `keptBlockIds`; `{"force": true}` removes it too. ' +
+      'With `{"askIfEdited": true}` (and no `force`) an undo that would keep edited blocks changes nothing and answers 409 `edited_blocks` with their ids in `details.editedBlockIds`, so a client can ask its user first. ' +
       'The body is optional. A second undo is 409 `already_undone`; `POST …/redo` puts the removed blocks back.',
     params: generationParams,
     body: undoSchema,
@@ -162,8 +163,8 @@ export const generationRoutes = [
     errors: [400, 403, 404, 409],
     handler: async (input, ctx) => {
       const { canvasId } = await canvasAccess(ctx.repos.canvases, input.user, input.params.id, 'editor');
-      const { force } = input.body;
-      return ctx.generations.undo({ userId: input.user.id, canvasId, generationId: input.params.generationId, force });
+      const { force, askIfEdited } = input.body;
+      return ctx.generations.undo({ userId: input.user.id, canvasId, generationId: input.params.generationId, force, askIfEdited });
     },
   }),
 

@@ -10,6 +10,7 @@ import { authRoutes } from './auth-routes';
 import { blockRoutes } from './block-routes';
 import { canvasRoutes } from './canvas-routes';
 import { chatRoutes } from './chat-routes';
+import { deviceRoutes } from './device-routes';
 import { embedPublicRoutes } from './embed-public-routes';
 import { flowChatRoutes } from './flow-chat-routes';
 import { flowRoutes } from './flow-routes';
@@ -73,6 +74,7 @@ export const apiRoutes = [
   ...adminUserRoutes,
   ...adminAuditRoutes,
   ...agentRoutes,
+  ...deviceRoutes,
   ...oauthRoutes,
   openApiDocumentRoute,
 ] satisfies AnyRoute[];

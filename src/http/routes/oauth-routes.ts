@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { PROVIDERS } from '../../connectors/types';
+import { AppError } from '../../lib/errors';
 import { oauthAuthorizeResponse, oauthCallbackResponse, oauthRefreshResponse } from '../openapi/response-schemas';
 import { routesWith, type ParamSpec } from '../route';
 import type { ApiContext } from '../context';
@@ -89,16 +90,30 @@ export const oauthRoutes = [
       'Needs `code` and the `state` from authorize (else 400); the state is accepted once and for 10 minutes (400 `invalid_state`). ' +
       'A consent the user declined comes back with `error` (400 `oauth_denied`); a code the provider refuses is 400 `invalid_grant`; ' +
       'a provider that fails to answer is 502 `provider_unavailable`; one not configured here is 503 `provider_not_configured`. ' +
-      'Other query parameters the provider adds are ignored. The answer carries ids only, never a token.',
+      'Other query parameters the provider adds are ignored. The answer carries ids only, never a token. ' +
+      'A browser that navigated here (its `Accept` prefers `text/html`) is sent back to the console instead: 303 to ' +
+      '`/#/agents?connected=<provider>&agentId=<id>`, or `/#/agents?oauthError=<code>` when the flow failed.',
     params: providerParam,
     query: oauthCallbackQuerySchema,
     responses: { 200: { description: 'The account is connected', schema: oauthCallbackResponse } },
     errors: [404, 503],
     handler: async ({ req, res, params, query }, ctx) => {
-      const { bindingCookie, ...connected } = await ctx.oauth.callback(params.provider, query, readCookies(req.headers.cookie));
+      // A person's browser lands here at the end of the consent: it goes back to the console's agents page, which says what happened.
+      const browser = req.accepts(['application/json', 'text/html']) === 'text/html';
+      let flow;
+      try {
+        flow = await ctx.oauth.callback(params.provider, query, readCookies(req.headers.cookie));
+      } catch (error) {
+        if (!browser || !(error instanceof AppError)) throw error;
+        res.redirect(303, `/#/agents?oauthError=${encodeURIComponent(error.code)}`);
+        return;
+      }
+      const { bindingCookie, ...connected } = flow;
       // This flow is done: its binding cookie has no further use (other flows keep theirs).
       res.clearCookie(bindingCookie, { path: OAUTH_COOKIE_PATH });
-      return { connected: true, ...connected };
+      if (!browser) return { connected: true, ...connected };
+      const back = new URLSearchParams({ connected: connected.provider, ...(connected.agentId ? { agentId: connected.agentId } : {}) });
+      res.redirect(303, `/#/agents?${back}`);
     },
   }),
 

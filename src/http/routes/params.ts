@@ -9,6 +9,7 @@ const uuid = (description: string, resource: string) =>
   ({ schema: uuidParam, description: `${description}. A malformed id answers 404, like a missing one.`, resource }) satisfies ParamSpec;
 
 export const canvasIdParam = { id: uuid('Canvas id', 'Canvas') };
+export const memberParams = { ...canvasIdParam, userId: uuid('Member user id', 'Member') };
 export const blockParams = { ...canvasIdParam, blockId: uuid('Block id', 'Block') };
 export const generationParams = { ...canvasIdParam, generationId: uuid('Generation id', 'Generation') };
 export const sessionIdParam = { id: uuid('Chat session id', 'Chat session') };

@@ -18,9 +18,13 @@ export const CHAT_CHECK_MS = 10_000;
 export function chatTurnLiveness(
   deps: { repos: Repositories; queues: Pick<QueueRegistry, 'isLive'>; checkEveryMs?: number },
   turn: { sessionId: string; messageId: string },
+  started = false,
 ): LogLiveness {
+  const checkEveryMs = deps.checkEveryMs ?? CHAT_CHECK_MS;
   return {
-    checkEveryMs: deps.checkEveryMs ?? CHAT_CHECK_MS,
+    checkEveryMs,
+    // A turn queued by this very request is live: asking at once could only answer so.
+    firstCheckAfterMs: started ? checkEveryMs : 0,
     endedAt: async () => {
       const reply = await deps.repos.chat.findReply(turn.sessionId, turn.messageId);
       if (reply) return reply.createdAt;
@@ -42,6 +46,7 @@ export function chatTurnEvents(
   turn: { sessionId: string; messageId: string },
   signal: StreamSignal,
   live?: LiveSink,
+  started = false,
 ): AsyncGenerator<ChatEvent, LiveHandoff<ChatEvent> | undefined> {
   let ended = false;
   const sink = live && {
@@ -51,7 +56,7 @@ export function chatTurnEvents(
       ended ||= frames[frames.length - 1].terminal;
     },
   };
-  const replay = mapYields(deps.chatEvents.follow(turn.messageId, signal, chatTurnLiveness(deps, turn), sink), (event) => {
+  const replay = mapYields(deps.chatEvents.follow(turn.messageId, signal, chatTurnLiveness(deps, turn, started), sink), (event) => {
     ended ||= deps.chatEvents.isTerminal(event);
     return event;
   });
@@ -78,11 +83,15 @@ export function chatTurnEvents(
   });
 }
 
-/** A chat turn as SSE (`POST /chat/stream`). */
-export function chatTurnSource(deps: Parameters<typeof chatTurnEvents>[0], turn: { sessionId: string; messageId: string }): SseSource {
+/** A chat turn as SSE (`POST /chat/stream`); `started`: the request has just queued it. */
+export function chatTurnSource(
+  deps: Parameters<typeof chatTurnEvents>[0],
+  turn: { sessionId: string; messageId: string },
+  started = false,
+): SseSource {
   return {
     async *messages(signal, push) {
-      const handoff = yield* mapYields(chatTurnEvents(deps, turn, signal, push && { framer: chatFrame, push }), chatMessage);
+      const handoff = yield* mapYields(chatTurnEvents(deps, turn, signal, push && { framer: chatFrame, push }, started), chatMessage);
       return handoff && { live: handoff.live, after: () => mapYields(handoff.after(), chatMessage) };
     },
     interrupted: {

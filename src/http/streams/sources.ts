@@ -47,14 +47,17 @@ export class StreamSources {
     return generationSource(this.deps, generationId, afterSeq, started);
   }
 
-  /** A chat turn's events as SSE (`POST /chat/stream`). */
-  chatTurn(turn: Turn): SseSource {
-    return chatTurnSource(this.deps, turn);
+  /**
+   * A chat turn's events as SSE (`POST /chat/stream`). `started`: the caller has just queued the
+   * turn (it is live, so the stream does not ask at once whether it ended).
+   */
+  chatTurn(turn: Turn, started = false): SseSource {
+    return chatTurnSource(this.deps, turn, started);
   }
 
-  /** A chat turn's events, ending with `final`, `error` or `cancelled` (`POST /chat` waits on them). */
-  chatTurnEvents(turn: Turn, signal: StreamSignal): AsyncGenerator<ChatEvent> {
-    return chatTurnEvents(this.deps, turn, signal);
+  /** A chat turn's events, ending with `final`, `error` or `cancelled` (`POST /chat` waits on them); `started` as for `chatTurn`. */
+  chatTurnEvents(turn: Turn, signal: StreamSignal, started = false): AsyncGenerator<ChatEvent> {
+    return chatTurnEvents(this.deps, turn, signal, undefined, started);
   }
 
   /** An agentflow execution's events after `afterSeq`, then live ones, to a terminal event. */

@@ -1,0 +1,133 @@
+import { Queue, QueueEvents } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { createRedis, isCluster, type RedisClient } from '../../src/lib/redis';
+import { testRedisTarget } from './database';
+
+/**
+ * What a test reads or watches on the run's Redis, whatever its topology: one server, or every
+ * master of the Redis Cluster of a TEST_REDIS_CLUSTER=1 run. A command that names no key (KEYS,
+ * MONITOR, CLIENT LIST) goes to one node of a cluster only, so a test asks each server here.
+ */
+
+/**
+ * A connection for a test's own BullMQ `Queue`, `QueueEvents` or `Worker` on the run's Redis (the
+ * cluster's seeds under TEST_REDIS_CLUSTER=1). BullMQ opens only single-server connections from
+ * options, so a cluster needs a connection object; BullMQ never closes one it was given: close it
+ * after the queues that use it.
+ */
+export function testBullConnection(): RedisClient {
+  return createRedis(testRedisTarget(), 'blocking');
+}
+
+/** A BullMQ `Queue` on the run's Redis under `prefix`, with a connection of its own that `close()` closes too. */
+export class TestQueue extends Queue {
+  private readonly own: RedisClient;
+
+  constructor(name: string, prefix: string) {
+    const connection = testBullConnection();
+    super(name, { connection, prefix });
+    this.own = connection;
+  }
+
+  override async close(): Promise<void> {
+    try {
+      await super.close();
+    } finally {
+      await this.own.quit();
+    }
+  }
+}
+
+/** BullMQ `QueueEvents` on the run's Redis under `prefix`, with a connection of its own that `close()` closes too. */
+export class TestQueueEvents extends QueueEvents {
+  private readonly own: RedisClient;
+
+  private constructor(name: string, prefix: string, connection: RedisClient, lastEventId: string) {
+    super(name, { connection, prefix, lastEventId });
+    this.own = connection;
+  }
+
+  /**
+   * Opens it on the queue's events from the last one there now. BullMQ's default starts at its
+   * first read, which can come after a job the test adds next has already finished (sooner on a
+   * cluster, whose connection takes longer to be ready), and that job's event would be missed.
+   */
+  static async open(name: string, prefix: string): Promise<TestQueueEvents> {
+    const connection = testBullConnection();
+    try {
+      const [last] = (await connection.xrevrange(`${prefix}:${name}:events`, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
+      return new TestQueueEvents(name, prefix, connection, last?.[0] ?? '0-0');
+    } catch (error) {
+      connection.disconnect();
+      throw error;
+    }
+  }
+
+  override async close(): Promise<void> {
+    try {
+      await super.close();
+    } finally {
+      await this.own.quit();
+    }
+  }
+}
+
+/** The servers behind `client`: itself, or each master of a cluster (data lives on masters). */
+export function redisServers(client: RedisClient): Redis[] {
+  return isCluster(client) ? client.nodes('master') : [client];
+}
+
+/** Every key matching `pattern`, on every server behind `client`. */
+export async function keysEverywhere(client: RedisClient, pattern: string): Promise<string[]> {
+  return (await Promise.all(redisServers(client).map((server) => server.keys(pattern)))).flat();
+}
+
+/**
+ * Deletes every key matching `pattern`, on every server behind `client`. One DEL per key: the
+ * keys of one cluster node sit in many slots, and a multi-key DEL needs one.
+ */
+export async function deleteKeysEverywhere(client: RedisClient, pattern: string): Promise<void> {
+  const keys = await keysEverywhere(client, pattern);
+  await Promise.all(keys.map((key) => client.del(key)));
+}
+
+/** One client connection as a server's CLIENT LIST shows it, and the server it is connected to. */
+export interface ServerClient {
+  server: Redis;
+  /** The CLIENT LIST line (`id=… addr=… name=… sub=…`). */
+  line: string;
+  id: string;
+}
+
+/** The client connections of every server behind `client` (to find one, and CLIENT KILL it where it is). */
+export async function clientsEverywhere(client: RedisClient): Promise<ServerClient[]> {
+  const lists = await Promise.all(
+    redisServers(client).map(async (server) => ({ server, list: String(await server.call('CLIENT', 'LIST')) })),
+  );
+  return lists.flatMap(({ server, list }) =>
+    list
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => ({ server, line, id: /\bid=(\d+)/.exec(line)?.[1] ?? '' })),
+  );
+}
+
+/** A command a server's MONITOR reported: its arguments (name first) and where it came from. */
+export interface MonitoredCommand {
+  args: string[];
+  /** `ip:port` of the sending connection, or `lua` for a command a script ran. */
+  source: string;
+}
+
+/**
+ * MONITOR on every server behind `client` (a connection of its own per server), calling
+ * `onCommand` for each command seen, in each server's order. Resolves once every server
+ * monitors; `stop()` closes the monitors.
+ */
+export async function monitorEverywhere(client: RedisClient, onCommand: (command: MonitoredCommand) => void): Promise<{ stop(): void }> {
+  const monitors = await Promise.all(redisServers(client).map((server) => server.monitor()));
+  for (const monitor of monitors) {
+    monitor.on('monitor', (_time: string, args: string[], source: string) => onCommand({ args, source }));
+  }
+  return { stop: () => monitors.forEach((monitor) => monitor.disconnect()) };
+}
