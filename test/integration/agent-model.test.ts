@@ -16,6 +16,8 @@ import { eventually } from '../support/wait';
  * server; which one a run asked is read from the requests it received.
  */
 
+type AgentRunView = { id: string; completedAt: string | null; status: string; itemsCreated: number; errors: string[] };
+
 const OPENAI = profileNamed('openai');
 const GROQ = profileNamed('groq');
 const OPENROUTER = profileNamed('openrouter');
@@ -77,11 +79,15 @@ describe("an agent's own model", () => {
   /** Runs the agent and waits for its run to end; the extraction requests it made, by profile and model. */
   async function run(user: TestUser, agentId: string) {
     const from = replay.requests.length;
-    expect((await request('POST', `${api}/agents/${agentId}/run`, { token: user.accessToken })).status).toBe(202);
-    const [ended] = await eventually(
-      async () => (await request('GET', `${api}/agents/runs?agentId=${agentId}`, { token: user.accessToken })).body.runs,
-      (runs: Array<{ completedAt: string | null; status: string; itemsCreated: number; errors: string[] }>) =>
-        runs.length > 0 && runs[0].completedAt !== null,
+    const queued = await request('POST', `${api}/agents/${agentId}/run`, { token: user.accessToken });
+    expect(queued.status).toBe(202);
+    // This run by its id: an earlier run of the same agent has ended already and may still be listed first.
+    const ended = await eventually(
+      async () =>
+        ((await request('GET', `${api}/agents/runs?agentId=${agentId}`, { token: user.accessToken })).body.runs as AgentRunView[]).find(
+          (listed) => listed.id === queued.body.runId,
+        ),
+      (listed) => listed !== undefined && listed.completedAt !== null,
     );
     const asked = replay.requests.slice(from).map((entry) => [entry.profile, entry.body.model]);
     return { run: ended, asked };
