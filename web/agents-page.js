@@ -198,11 +198,14 @@ export class AgentsPage {
       sessionStorage.removeItem(CONNECTING_KEY);
       history.replaceState(null, '', id ? `#/agents/${id}` : '#/agents');
     }
-    await this.loadList();
-    const agent = id ? this.agents.find((a) => a.id === id) : null;
-    if (id && !agent) this.notify('That agent does not exist (any more).', true);
-    this.open(agent ?? null);
     void this.loadDevices();
+    // A new agent's form is ready at once: what is typed while the list loads stays.
+    if (!id) this.open(null);
+    await this.loadList();
+    if (!id) return;
+    const agent = this.agents.find((a) => a.id === id);
+    if (!agent) this.notify('That agent does not exist (any more).', true);
+    this.open(agent ?? null);
   }
 
   reportConnection(query) {

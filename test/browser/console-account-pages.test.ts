@@ -157,12 +157,24 @@ describe('web console: agents, devices, API keys, account, admin', () => {
 
   test('agents: a local run waits for its device, then finishes once it comes online, live on the page', async () => {
     const user = await registerUser(t.api, 'Local');
-    const page = await open(user, 'Agents');
+    // The list of agents answers only once the form is filled: what is typed while it loads stays.
+    const page = await openPage(browser, t.url, user.name, problems, () => false);
+    await signIn(page, user);
+    let answerList!: () => void;
+    const listHeld = new Promise<void>((resolve) => (answerList = resolve));
+    await page.route(/\/api\/v1\/agents\/local\?/, async (route) => {
+      await listHeld;
+      await route.continue();
+    });
+    await page.getByRole('navigation', { name: 'Account' }).getByRole('link', { name: 'Agents', exact: true }).click();
     const view = page.locator(byTestId('agents-view'));
     await view.getByLabel('Name', { exact: true }).fill('Meeting notes');
     await view.getByLabel(/^Instructions/).fill('Extract the action items.');
     await view.getByLabel(/^Device/).fill('desk');
     await view.getByLabel(/^Folders/).fill('/home/me/notes');
+    answerList();
+    await view.getByText('No agents yet.').waitFor();
+    await page.unroute(/\/api\/v1\/agents\/local\?/);
     await view.getByRole('button', { name: 'Save' }).click();
     await view.getByRole('heading', { name: 'Edit "Meeting notes"' }).waitFor();
 
