@@ -38,47 +38,47 @@ function socketIoClientDir(): string | null {
 }
 
 /**
+ * A policy with no defaults but these: only our own origin for scripts (never inline), fonts,
+ * forms and the base URL; no plugins. Each page adds what it needs.
+ */
+const policy = (directives: { styleSrc: string[]; imgSrc: string[]; connectSrc: string[]; frameAncestors: string[]; fontSrc?: string[] }) =>
+  helmet.contentSecurityPolicy({
+    useDefaults: false,
+    directives: {
+      defaultSrc: ["'self'"],
+      baseUri: ["'self'"],
+      scriptSrc: ["'self'"],
+      scriptSrcAttr: ["'none'"],
+      objectSrc: ["'none'"],
+      formAction: ["'self'"],
+      ...directives,
+    },
+  });
+
+/**
  * The console's Content-Security-Policy, replacing helmet's default on its routes only. Still no
  * inline scripts or styles; what it adds: `connect-src ws: wss:` for the Socket.IO websocket,
  * `img-src http: https:` for `image` blocks (their URLs point anywhere), and no
  * `upgrade-insecure-requests`, which would send a console opened over plain HTTP on a LAN address
  * to an HTTPS port that does not exist (TLS is the proxy's job).
  */
-const consoleCsp: RequestHandler = helmet.contentSecurityPolicy({
-  useDefaults: false,
-  directives: {
-    defaultSrc: ["'self'"],
-    baseUri: ["'self'"],
-    scriptSrc: ["'self'"],
-    scriptSrcAttr: ["'none'"],
-    styleSrc: ["'self'"],
-    imgSrc: ["'self'", 'data:', 'http:', 'https:'],
-    connectSrc: ["'self'", 'ws:', 'wss:'],
-    fontSrc: ["'self'"],
-    objectSrc: ["'none'"],
-    formAction: ["'self'"],
-    frameAncestors: ["'none'"],
-  },
+const consoleCsp: RequestHandler = policy({
+  styleSrc: ["'self'"],
+  imgSrc: ["'self'", 'data:', 'http:', 'https:'],
+  connectSrc: ["'self'", 'ws:', 'wss:'],
+  fontSrc: ["'self'"],
+  frameAncestors: ["'none'"],
 });
 
 /**
  * The embed preview's policy: what a site embedding the widget allows it (its shadow root carries
  * its own `<style>`, hence `'unsafe-inline'` for styles only), and framed by the console alone.
  */
-const embedPreviewCsp: RequestHandler = helmet.contentSecurityPolicy({
-  useDefaults: false,
-  directives: {
-    defaultSrc: ["'self'"],
-    baseUri: ["'self'"],
-    scriptSrc: ["'self'"],
-    scriptSrcAttr: ["'none'"],
-    styleSrc: ["'self'", "'unsafe-inline'"],
-    imgSrc: ["'self'", 'data:'],
-    connectSrc: ["'self'"],
-    objectSrc: ["'none'"],
-    formAction: ["'self'"],
-    frameAncestors: ["'self'"],
-  },
+const embedPreviewCsp: RequestHandler = policy({
+  styleSrc: ["'self'", "'unsafe-inline'"],
+  imgSrc: ["'self'", 'data:'],
+  connectSrc: ["'self'"],
+  frameAncestors: ["'self'"],
 });
 
 /**

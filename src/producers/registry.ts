@@ -92,21 +92,11 @@ export class QueueRegistry {
     };
     if (!tracingOn()) return this.get(queue).add(name, data, options) as Promise<Job<JobPayload<Q, J>>>;
     // Tracing on: a producer span, whose context the job's data carries to the worker.
-    return withSpan(
-      `send ${queue}`,
-      'producer',
-      {
-        'messaging.system': 'bullmq',
-        'messaging.destination.name': queue,
-        'messaging.operation.type': 'send',
-        'switchboard.job.name': name,
-      },
-      async (span) => {
-        const job = await this.get(queue).add(name, traced(data), options);
-        span?.setAttributes({ 'messaging.message.id': job.id });
-        return job;
-      },
-    ) as Promise<Job<JobPayload<Q, J>>>;
+    return withSpan(`send ${queue}`, 'producer', sendAttributes(queue, name), async (span) => {
+      const job = await this.get(queue).add(name, traced(data), options);
+      span?.setAttributes({ 'messaging.message.id': job.id });
+      return job;
+    }) as Promise<Job<JobPayload<Q, J>>>;
   };
 
   /**
@@ -143,17 +133,8 @@ export class QueueRegistry {
       }
     }
     if (!tracingOn()) return this.get(queue).addBulk(jobs) as Promise<Job<JobPayload<Q, J>>[]>;
-    return withSpan(
-      `send ${queue}`,
-      'producer',
-      {
-        'messaging.system': 'bullmq',
-        'messaging.destination.name': queue,
-        'messaging.operation.type': 'send',
-        'messaging.batch.message_count': jobs.length,
-        'switchboard.job.name': name,
-      },
-      () => this.get(queue).addBulk(jobs.map((job) => ({ ...job, data: traced(job.data) }))),
+    return withSpan(`send ${queue}`, 'producer', { ...sendAttributes(queue, name), 'messaging.batch.message_count': jobs.length }, () =>
+      this.get(queue).addBulk(jobs.map((job) => ({ ...job, data: traced(job.data) }))),
     ) as Promise<Job<JobPayload<Q, J>>[]>;
   };
 
@@ -223,3 +204,11 @@ function traced<T>(data: T): T {
   const traceparent = currentTraceparent();
   return traceparent && data !== null && typeof data === 'object' ? { ...data, [TRACEPARENT_FIELD]: traceparent } : data;
 }
+
+/** A producer span's attributes (OpenTelemetry's messaging conventions) for jobs `name` sent to `queue`. */
+const sendAttributes = (queue: string, name: string) => ({
+  'messaging.system': 'bullmq',
+  'messaging.destination.name': queue,
+  'messaging.operation.type': 'send',
+  'switchboard.job.name': name,
+});

@@ -13,6 +13,7 @@ import {
 import { ModelStreamStalled } from '../../src/ai/model-stream';
 import { startTestApp, type TestApp } from '../support/app';
 import { createCanvas, registerUser, request } from '../support/http';
+import { MISTRAL_STREAM_OPTIONS_REFUSAL } from '../support/provider-profiles';
 import { readSse } from '../support/sse';
 
 /**
@@ -125,29 +126,7 @@ const PROFILES = {
       DONE,
     ],
   },
-  /**
-   * Mistral refuses the field it does not know, 422 (cline/cline#582, dnakov/anon-kode#53 quote
-   * this body).
-   */
-  mistralStreamOptions: {
-    status: 422,
-    body: {
-      object: 'error',
-      message: {
-        detail: [
-          {
-            type: 'extra_forbidden',
-            loc: ['body', 'stream_options'],
-            msg: 'Extra inputs are not permitted',
-            input: { include_usage: true },
-          },
-        ],
-      },
-      type: 'invalid_request_error',
-      param: null,
-      code: null,
-    },
-  },
+  mistralStreamOptions: MISTRAL_STREAM_OPTIONS_REFUSAL,
   /** OpenAI and Azure OpenAI end a filtered answer with `finish_reason: "content_filter"` (OpenAI's chat completion object reference). */
   contentFilter: {
     frames: [

@@ -86,6 +86,25 @@ const azureFilter = (filtered: boolean) => ({
   },
 });
 
+/**
+ * Mistral refuses a request field it does not know (`stream_options`) with 422 and this body
+ * (quoted in cline/cline#582 and dnakov/anon-kode#53).
+ */
+export const MISTRAL_STREAM_OPTIONS_REFUSAL = {
+  status: 422,
+  body: {
+    object: 'error',
+    message: {
+      detail: [
+        { type: 'extra_forbidden', loc: ['body', 'stream_options'], msg: 'Extra inputs are not permitted', input: { include_usage: true } },
+      ],
+    },
+    type: 'invalid_request_error',
+    param: null,
+    code: null,
+  },
+};
+
 export const PROFILES: ReplayProfile[] = [
   profile(
     {
@@ -261,28 +280,7 @@ export const PROFILES: ReplayProfile[] = [
       name: 'mistral',
       model: 'magistral-medium-latest',
       sendsUsage: true,
-      refuse: (body) =>
-        body.stream_options
-          ? {
-              status: 422,
-              body: {
-                object: 'error',
-                message: {
-                  detail: [
-                    {
-                      type: 'extra_forbidden',
-                      loc: ['body', 'stream_options'],
-                      msg: 'Extra inputs are not permitted',
-                      input: { include_usage: true },
-                    },
-                  ],
-                },
-                type: 'invalid_request_error',
-                param: null,
-                code: null,
-              },
-            }
-          : undefined,
+      refuse: (body) => (body.stream_options ? MISTRAL_STREAM_OPTIONS_REFUSAL : undefined),
       sources: [
         'cline/cline#582, dnakov/anon-kode#53 (422 extra_forbidden on stream_options)',
         'BerriAI/litellm#16272, vercel/ai#8072 (Magistral content as thinking and text parts)',
