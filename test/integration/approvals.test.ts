@@ -7,6 +7,7 @@ import { createLogger } from '../../src/lib/logger';
 import type { ApprovalRequested } from '../../src/realtime/events';
 import { startTestApp, testConfig, type TestApp } from '../support/app';
 import { createTestDatabase, serverPostgresUrl } from '../support/database';
+import { userWithDevice as userWithDeviceOn } from '../support/user-device';
 import { registerUser, request, type TestUser } from '../support/http';
 import { startScriptedLLM } from '../support/scripted-llm';
 import { nextDeviceEvent } from '../support/device-events';
@@ -52,18 +53,7 @@ describe('approvals of dangerous tool calls', () => {
     await t.stop();
   });
 
-  async function userWithDevice(app: { url: string } = t): Promise<{ user: TestUser; device: DeviceSimulator }> {
-    const user = await registerUser(`${app.url}/api/v1`, 'Approver');
-    const device = await DeviceSimulator.connect({
-      url: app.url,
-      accessToken: user.accessToken,
-      deviceId: `laptop-${randomUUID().slice(0, 6)}`,
-      seed,
-      reconnection: false,
-    });
-    devices.push(device);
-    return { user, device };
-  }
+  const userWithDevice = (app: { url: string } = t) => userWithDeviceOn(app.url, devices, { name: 'Approver', seed });
 
   const decide = (user: TestUser, id: string, decision: 'approve' | 'reject') =>
     request('PUT', `${t.api}/hitl/requests/${id}/${decision}`, { token: user.accessToken });

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { demoResponder } from '../../src/ai/demo-llm';
 import type { ChatRequest } from '../../src/ai/openai-compatible/server';
@@ -7,6 +6,7 @@ import { createRedis, redisReady, type RedisClient } from '../../src/lib/redis';
 import { bullPrefix } from '../../src/producers/registry';
 import { startTestApp, type TestApp } from '../support/app';
 import { testRedisTarget } from '../support/database';
+import { userWithDevice as userWithDeviceOn } from '../support/user-device';
 import { registerUser, request, type TestUser } from '../support/http';
 import { readSse } from '../support/sse';
 
@@ -46,18 +46,7 @@ describe('assistant chat', () => {
   });
 
   /** A user with a simulated desktop app holding the seed rows. */
-  async function userWithDevice(): Promise<{ user: TestUser; device: DeviceSimulator }> {
-    const user = await registerUser(t.api, 'Chat');
-    const device = await DeviceSimulator.connect({
-      url: t.url,
-      accessToken: user.accessToken,
-      deviceId: `laptop-${randomUUID().slice(0, 6)}`,
-      seed,
-      reconnection: false,
-    });
-    devices.push(device);
-    return { user, device };
-  }
+  const userWithDevice = () => userWithDeviceOn(t.url, devices, { name: 'Chat', seed });
 
   /** Model requests made while `work` runs. */
   async function requestsDuring<T>(work: () => Promise<T>): Promise<{ result: T; requests: ChatRequest[] }> {

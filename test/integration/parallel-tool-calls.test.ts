@@ -6,6 +6,7 @@ import type { ToolCall } from '@switchboard/client';
 import type { ApprovalRequested } from '../../src/realtime/events';
 import { startTestApp, type TestApp } from '../support/app';
 import { nextDeviceEvent } from '../support/device-events';
+import { userWithDevice as userWithDeviceOn } from '../support/user-device';
 import { registerUser, request, type TestUser } from '../support/http';
 import { readSse } from '../support/sse';
 import { WsDevice } from '../support/ws-device';
@@ -61,18 +62,7 @@ describe('parallel tool calls in one model turn', () => {
     await t.stop();
   });
 
-  async function userWithDevice(): Promise<{ user: TestUser; device: DeviceSimulator }> {
-    const user = await registerUser(t.api, 'Parallel');
-    const device = await DeviceSimulator.connect({
-      url: t.url,
-      accessToken: user.accessToken,
-      deviceId: `laptop-${randomUUID().slice(0, 6)}`,
-      seed,
-      reconnection: false,
-    });
-    devices.push(device);
-    return { user, device };
-  }
+  const userWithDevice = () => userWithDeviceOn(t.url, devices, { name: 'Parallel', seed });
 
   const ask = async (device: DeviceSimulator, message: string) => {
     const ack = (await device.socket.timeout(5_000).emitWithAck('chat_request', { message })) as { sessionId: string };

@@ -7,7 +7,8 @@ import { startSwitchboard, type RunningSwitchboard } from '../../src/app/switchb
 import { createLogger } from '../../src/lib/logger';
 import { testConfig } from '../support/app';
 import { createTestDatabase, type TestDatabase } from '../support/database';
-import { createCanvas, registerUser, request, type TestUser } from '../support/http';
+import { createCanvas, registerUser, request } from '../support/http';
+import { userWithDevice as userWithDeviceOn } from '../support/user-device';
 import { readSse } from '../support/sse';
 import { eventually } from '../support/wait';
 
@@ -282,12 +283,9 @@ describe('what goes back to providers and what is charged', () => {
     await database?.drop();
   }, 60_000);
 
-  async function userWithDevice(): Promise<{ user: TestUser; device: DeviceSimulator }> {
-    const user = await registerUser(api, 'Roundtrip');
-    const device = await DeviceSimulator.connect({
-      url: app.url!,
-      accessToken: user.accessToken,
-      deviceId: `laptop-${randomUUID().slice(0, 6)}`,
+  const userWithDevice = () =>
+    userWithDeviceOn(app.url!, devices, {
+      name: 'Roundtrip',
       seed: {
         projects: [{ id: 'p-launch', name: 'Product launch', status: 'active' }],
         tasks: [
@@ -295,11 +293,7 @@ describe('what goes back to providers and what is charged', () => {
           { title: 'Send March invoices', status: 'todo', priority: 'low' },
         ],
       },
-      reconnection: false,
     });
-    devices.push(device);
-    return { user, device };
-  }
 
   const requestsTo = (profile: string, from: number) => providers.received.slice(from).filter((entry) => entry.profile === profile);
 
