@@ -1,4 +1,4 @@
-import { and, asc, eq, gte, lt, sql } from 'drizzle-orm';
+import { and, asc, eq, gte, lt, sql, type SQL } from 'drizzle-orm';
 import type { Db, DbOrTx } from './database';
 import { llmUsage } from './schema';
 
@@ -43,6 +43,11 @@ export class UsageRepository {
 
   async record(entry: UsageRecord, db: DbOrTx = this.db): Promise<void> {
     await db.insert(llmUsage).values(entry);
+  }
+
+  /** Writes `entries` in one statement (nothing for none). */
+  async recordMany(entries: readonly UsageRecord[], db: DbOrTx = this.db): Promise<void> {
+    if (entries.length) await db.insert(llmUsage).values([...entries]);
   }
 
   /**
@@ -136,4 +141,20 @@ export class UsageRepository {
       costUsd: Number(row?.[`cost${index}`] ?? 0),
     }));
   }
+}
+
+/** The CTE (with its trailing comma) that writes usage lines beside another statement; nothing for none. */
+export function usageInsert(lines: readonly UsageRecord[]): SQL {
+  if (!lines.length) return sql``;
+  const values = sql.join(
+    lines.map(
+      (u) => sql`(${u.userId}::uuid, ${u.generationId ?? null}::uuid, ${u.sessionId ?? null}::uuid, ${u.purpose}, ${u.provider}, ${u.model},
+        ${u.inputTokens}::int, ${u.outputTokens}::int, ${u.costUsd}::float8, ${u.estimated ?? false}::boolean)`,
+    ),
+    sql`, `,
+  );
+  return sql`usage as (
+    insert into llm_usage (user_id, generation_id, session_id, purpose, provider, model, input_tokens, output_tokens, cost_usd, estimated)
+    values ${values}
+  ),`;
 }
