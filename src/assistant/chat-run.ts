@@ -4,6 +4,7 @@ import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import type { TurnRows } from '../models/chat-repository';
 import type { DbOrTx } from '../models/database';
+import type { RunRow } from '../models/schema';
 import { approvalSessionId } from '../models/hitl-repository';
 import { hitlResumeJobId } from '../producers/assistant';
 import type { QueueRegistry } from '../producers/registry';
@@ -115,6 +116,39 @@ export function registerChatRuns(kernel: RunKernel, deps: ChatRunDeps): ChatRuns
         deviceId: approval.deviceId,
       };
       await handle.end(run.id, { status: 'cancelled', usage: continuation.usage }, { turn, response: continuation.response });
+    },
+
+    // A worker's end (it knows the turn, and for a cancel what was said): the run's move, the answer
+    // and its usage lines in one statement. Ends without the worker's word take `persist`.
+    endInOne(messageId, move, outcome, context) {
+      const turn = context?.turn;
+      if (!turn) return undefined;
+      const usage = context.usage ?? [];
+      const ended = async (run: Promise<RunRow | null>, value: ChatPersisted) => {
+        const moved = await run;
+        return moved && { run: moved, value };
+      };
+      if (outcome.status === 'succeeded') {
+        const { response, usage: spent } = outcome.result;
+        const answer = { sessionId: turn.sessionId, role: 'assistant' as const, content: response, replyTo: messageId, ...spent };
+        const answeredBy = { deviceId: turn.deviceId ?? undefined };
+        return ended(repos.chat.endTurn(messageId, move, { answer, answeredBy, usage }), { turn, response, usage: spent });
+      }
+      if (outcome.status === 'cancelled' && context.response !== undefined) {
+        const { response } = context;
+        const spent = outcome.usage ?? null;
+        const answer = {
+          sessionId: turn.sessionId,
+          role: 'assistant' as const,
+          content: response,
+          replyTo: messageId,
+          status: 'cancelled' as const,
+          ...(spent ?? {}),
+        };
+        return ended(repos.chat.endTurn(messageId, move, { answer, usage }), { turn, response, usage: spent });
+      }
+      if (outcome.status === 'failed') return ended(repos.chat.endTurn(messageId, move, { usage }), { turn, response: '', usage: null });
+      return undefined;
     },
 
     async persist(tx, run, outcome, context) {

@@ -2,9 +2,9 @@ import { and, desc, eq, isNotNull, isNull, lt, or, sql, type SQL } from 'drizzle
 import { alias } from 'drizzle-orm/pg-core';
 import type { Db, DbOrTx } from './database';
 import { rowsOf } from './migrate';
-import { runFromRaw, type NewRun, type RawRun, type RunMove } from './runs-repository';
+import { moveRun, runFromRaw, type NewRun, type RawRun, type RunMove } from './runs-repository';
 import { chatMessages, chatSessions, flows, runs, type ChatMessageRow, type ChatSessionRow, type FlowRow, type RunRow } from './schema';
-import { usageInsert, type UsageRecord } from './usage-repository';
+import { usageInsert, withCtes, type UsageRecord } from './usage-repository';
 
 export type ChatRole = ChatMessageRow['role'];
 
@@ -109,16 +109,20 @@ export class ChatRepository {
    */
   async openSession(input: NewChatSession, content: string, run?: NewRun): Promise<{ sessionId: string; messageId: string }> {
     const context = input.context === undefined || input.context === null ? null : JSON.stringify(input.context);
-    const result = await this.db.execute(sql`
-      with ${runInsert(run)} session as (
-        insert into chat_sessions (user_id, device_id, title, mode, flow_id, embed_id, context)
-        values (${input.userId}::uuid, ${input.deviceId}, ${input.title}, ${input.mode}, ${input.flowId ?? null}::uuid,
-          ${input.embedId ?? null}::uuid, ${context}::jsonb)
-        returning id
-      )
-      insert into chat_messages (id, session_id, role, content)
-      select coalesce(${run?.id ?? null}::uuid, gen_random_uuid()), session.id, 'user', ${content} from session
-      returning id as message_id, session_id`);
+    const session = sql`session as (
+      insert into chat_sessions (user_id, device_id, title, mode, flow_id, embed_id, context)
+      values (${input.userId}::uuid, ${input.deviceId}, ${input.title}, ${input.mode}, ${input.flowId ?? null}::uuid,
+        ${input.embedId ?? null}::uuid, ${context}::jsonb)
+      returning id
+    )`;
+    const result = await this.db.execute(
+      withCtes(
+        [runInsert(run), session],
+        sql`insert into chat_messages (id, session_id, role, content)
+          select coalesce(${run?.id ?? null}::uuid, gen_random_uuid()), session.id, 'user', ${content} from session
+          returning id as message_id, session_id`,
+      ),
+    );
     const [row] = rowsOf<{ message_id: string; session_id: string }>(result);
     return { sessionId: row.session_id, messageId: row.message_id };
   }
@@ -128,11 +132,12 @@ export class ChatRepository {
    * queued run, in one statement: both or neither. Returns the message's id (the run's).
    */
   async addTurn(sessionId: string, content: string, run: NewRun): Promise<string> {
-    await this.db.execute(sql`
-      with ${runInsert(run)} message as (
-        insert into chat_messages (id, session_id, role, content) values (${run.id}::uuid, ${sessionId}::uuid, 'user', ${content})
-      )
-      select 1`);
+    await this.db.execute(
+      withCtes(
+        [runInsert(run)],
+        sql`insert into chat_messages (id, session_id, role, content) values (${run.id}::uuid, ${sessionId}::uuid, 'user', ${content})`,
+      ),
+    );
     return run.id;
   }
 
@@ -329,16 +334,32 @@ export class ChatRepository {
     answeredBy?: { deviceId?: string },
     usage: readonly UsageRecord[] = [],
   ): Promise<void> {
-    await db.execute(sql`
-      with ${usageInsert(usage)} touched as (
-        update chat_sessions set updated_at = now(), device_id = coalesce(${answeredBy?.deviceId ?? null}::text, device_id)
-        where id = ${reply.sessionId}::uuid
-      )
-      insert into chat_messages (session_id, role, content, reply_to, tool_name, provider, model, input_tokens, output_tokens, cost_usd, status)
-      values (${reply.sessionId}::uuid, ${reply.role}, ${reply.content}, ${reply.replyTo}::uuid, ${reply.toolName ?? null},
-        ${reply.provider ?? null}, ${reply.model ?? null}, ${reply.inputTokens ?? 0}::int, ${reply.outputTokens ?? 0}::int,
-        ${reply.costUsd ?? 0}::float8, ${reply.status ?? 'completed'})
-      on conflict (reply_to) where role = 'assistant' do nothing`);
+    await db.execute(withCtes([usageInsert(usage), ...answerWrites(reply, answeredBy)], sql`select 1`));
+  }
+
+  /**
+   * Ends turn `messageId` in ONE statement: its run's `move`, and only when the run moved, what
+   * the end keeps: `answer` as `storeAnswer` stores it, and the `usage` lines. Both or neither, as
+   * the transaction of a run's end would. The moved run, or null when the run was not in `move.from`.
+   */
+  async endTurn(
+    messageId: string,
+    move: RunMove,
+    keep: { answer?: NewChatMessage & { replyTo: string }; answeredBy?: { deviceId?: string }; usage: readonly UsageRecord[] },
+  ): Promise<RunRow | null> {
+    const moved = sql`exists (select 1 from moved)`;
+    const result = await this.db.execute(
+      withCtes(
+        [
+          moveRun('chat', messageId, move),
+          usageInsert(keep.usage, moved),
+          ...(keep.answer ? answerWrites(keep.answer, keep.answeredBy, moved) : []),
+        ],
+        sql`select to_jsonb(moved) as run from moved`,
+      ),
+    );
+    const [row] = rowsOf<{ run: RawRun }>(result);
+    return row ? runFromRaw(row.run) : null;
   }
 
   /** Every message of a session, oldest first. */
@@ -377,12 +398,34 @@ export class ChatRepository {
   }
 }
 
-/** The CTE (with its trailing comma) that writes a turn's queued run beside its message; nothing without one. */
-function runInsert(run: NewRun | undefined): SQL {
-  if (!run) return sql``;
+/** The CTE `run` that writes a turn's queued run beside its message; null without one. */
+function runInsert(run: NewRun | undefined): SQL | null {
+  if (!run) return null;
   return sql`run as (
     insert into runs (kind, id, user_id, queue, job_id)
     values (${run.kind}, ${run.id}::uuid, ${run.userId}::uuid, ${run.queue}, ${run.jobId})
     on conflict (kind, id) do nothing
-  ),`;
+  )`;
+}
+
+/**
+ * The CTEs `touched` and `answer`: a turn's answer stored unless one exists, and its session marked
+ * active now (with the device that answered, when given); only when `when` holds, if given.
+ */
+function answerWrites(reply: NewChatMessage & { replyTo: string }, answeredBy?: { deviceId?: string }, when?: SQL): [SQL, SQL] {
+  const only = when ? sql`where ${when}` : sql``;
+  return [
+    sql`touched as (
+      update chat_sessions set updated_at = now(), device_id = coalesce(${answeredBy?.deviceId ?? null}::text, device_id)
+      where id = ${reply.sessionId}::uuid ${when ? sql`and ${when}` : sql``}
+    )`,
+    sql`answer as (
+      insert into chat_messages (session_id, role, content, reply_to, tool_name, provider, model, input_tokens, output_tokens, cost_usd, status)
+      select ${reply.sessionId}::uuid, ${reply.role}, ${reply.content}, ${reply.replyTo}::uuid, ${reply.toolName ?? null},
+        ${reply.provider ?? null}, ${reply.model ?? null}, ${reply.inputTokens ?? 0}::int, ${reply.outputTokens ?? 0}::int,
+        ${reply.costUsd ?? 0}::float8, ${reply.status ?? 'completed'}
+      ${only}
+      on conflict (reply_to) where role = 'assistant' do nothing
+    )`,
+  ];
 }

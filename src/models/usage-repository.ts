@@ -143,9 +143,9 @@ export class UsageRepository {
   }
 }
 
-/** The CTE (with its trailing comma) that writes usage lines beside another statement; nothing for none. */
-export function usageInsert(lines: readonly UsageRecord[]): SQL {
-  if (!lines.length) return sql``;
+/** The CTE `usage` that writes usage lines beside another statement (only when `when` holds, if given); null for none. */
+export function usageInsert(lines: readonly UsageRecord[], when?: SQL): SQL | null {
+  if (!lines.length) return null;
   const values = sql.join(
     lines.map(
       (u) => sql`(${u.userId}::uuid, ${u.generationId ?? null}::uuid, ${u.sessionId ?? null}::uuid, ${u.purpose}, ${u.provider}, ${u.model},
@@ -155,6 +155,12 @@ export function usageInsert(lines: readonly UsageRecord[]): SQL {
   );
   return sql`usage as (
     insert into llm_usage (user_id, generation_id, session_id, purpose, provider, model, input_tokens, output_tokens, cost_usd, estimated)
-    values ${values}
-  ),`;
+    select * from (values ${values}) as line ${when ? sql`where ${when}` : sql``}
+  )`;
+}
+
+/** `with` the CTEs given (those not null), then `body`. */
+export function withCtes(ctes: ReadonlyArray<SQL | null>, body: SQL): SQL {
+  const present = ctes.filter((cte): cte is SQL => cte !== null);
+  return present.length ? sql`with ${sql.join(present, sql`, `)} ${body}` : body;
 }

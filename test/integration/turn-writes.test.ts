@@ -135,4 +135,81 @@ describe('a turn writes each thing once, beside another', () => {
     ]);
     expect((await repos.chat.history(sessionId)).map((row) => row.content)).toEqual(['Cost?', 'Cheap.']);
   });
+
+  test("a turn's end moves its run and keeps its answer and usage in one statement, only when the run moves; both or neither", async () => {
+    const owner = await newUser();
+    const { sessionId, messageId } = await repos.chat.openSession(
+      { userId: owner.id, deviceId: null, title: 'End', mode: 'none' },
+      'Finish?',
+      runOf(owner.id),
+    );
+    const success = { to: 'succeeded' as const, from: ['queued', 'running'] as const, unlessCancelRequested: true };
+    const line = {
+      userId: owner.id,
+      sessionId,
+      purpose: 'chat' as const,
+      provider: 'p',
+      model: 'm',
+      inputTokens: 2,
+      outputTokens: 3,
+      costUsd: 0,
+    };
+    const keep = {
+      answer: {
+        sessionId,
+        role: 'assistant' as const,
+        content: 'Finished.',
+        replyTo: messageId,
+        provider: 'p',
+        model: 'm',
+        inputTokens: 2,
+      },
+      answeredBy: { deviceId: 'laptop-9' },
+      usage: [line],
+    };
+    const usageRows = async () => (await database.db.select().from(llmUsage).where(eq(llmUsage.sessionId, sessionId))).length;
+
+    const ended = await repos.chat.endTurn(messageId, success, keep);
+    expect(ended).toMatchObject({ id: messageId, status: 'succeeded', errorCode: null });
+    expect(ended?.endedAt).toBeInstanceOf(Date);
+    expect((await repos.chat.history(sessionId)).map((row) => [row.role, row.content, row.inputTokens])).toEqual([
+      ['user', 'Finish?', 0],
+      ['assistant', 'Finished.', 2],
+    ]);
+    expect((await repos.chat.findOwned(owner.id, sessionId))?.deviceId).toBe('laptop-9');
+    expect(await usageRows()).toBe(1);
+
+    // Ended already: a second end moves nothing and keeps nothing.
+    expect(await repos.chat.endTurn(messageId, success, keep)).toBeNull();
+    expect(await usageRows()).toBe(1);
+
+    // A failure's end keeps its usage lines and its error, no answer.
+    const failing = await repos.chat.addTurn(sessionId, 'Again?', runOf(owner.id));
+    const failure = {
+      to: 'failed' as const,
+      from: ['queued', 'running'] as const,
+      unlessCancelRequested: false,
+      errorCode: 'x',
+      errorMessage: 'No.',
+    };
+    expect(await repos.chat.endTurn(failing, failure, { usage: [line] })).toMatchObject({
+      status: 'failed',
+      errorCode: 'x',
+      errorMessage: 'No.',
+    });
+    expect(await usageRows()).toBe(2);
+    expect((await repos.chat.history(sessionId)).filter((row) => row.replyTo === failing)).toEqual([]);
+
+    // An answer that cannot be stored (its session is gone) leaves the run open and writes no usage.
+    const orphan = await repos.chat.openSession({ userId: owner.id, deviceId: null, title: 'Gone', mode: 'none' }, 'Bye', runOf(owner.id));
+    await repos.chat.deleteOwned(owner.id, orphan.sessionId);
+    const lost = {
+      ...keep,
+      answer: { ...keep.answer, sessionId: orphan.sessionId, replyTo: orphan.messageId },
+      usage: [{ ...line, sessionId: orphan.sessionId }],
+    };
+    await expect(repos.chat.endTurn(orphan.messageId, success, lost)).rejects.toThrow();
+    expect(await repos.runs.find('chat', orphan.messageId)).toMatchObject({ status: 'queued', endedAt: null });
+    expect((await database.db.select().from(llmUsage).where(eq(llmUsage.sessionId, orphan.sessionId))).length).toBe(0);
+  });
 });
