@@ -74,14 +74,15 @@ export class ChatCancels {
    */
   async open(turn: TurnRef): Promise<{ begun: 'started' | 'cancel_requested' | 'ended'; rows: TurnRows | null }> {
     const { runs } = this.deps;
+    const own = (found: TurnRows | null | undefined) =>
+      found && found.session.userId === turn.userId && found.message.sessionId === turn.sessionId ? found : null;
     let start = await runs.start(turn.messageId);
-    if (!start.run) {
+    if (!start.run && own(start.row)) {
       // Stored before turns had runs: it gets one now.
       await runs.create({ id: turn.messageId, userId: turn.userId });
       start = await runs.start(turn.messageId);
     }
-    const found = start.row ?? null;
-    const rows = found && found.session.userId === turn.userId && found.message.sessionId === turn.sessionId ? found : null;
+    const rows = own(start.row);
     if (start.started) return { begun: 'started', rows };
     return { begun: start.run && isOpen(start.run) ? 'cancel_requested' : 'ended', rows };
   }

@@ -233,6 +233,25 @@ describe('chat turns on the run kernel', () => {
     expect(own.rows).toMatchObject({ session: { id: turn.sessionId }, message: { id: turn.messageId, content: 'Hello' }, reply: null });
   }, 60_000);
 
+  test('a turn stored without a run gets one when it starts; a turn whose message is gone, or is not its own, gets none', async () => {
+    const { turns } = chatKernel();
+    const user = await repos.users.create({ email: `${randomUUID()}@example.test`, name: 'Chat', passwordHash: 'x' });
+    const session = await repos.chat.createSession({ userId: user!.id, deviceId: null, title: 'turn', mode: 'none' });
+    const message = await repos.chat.addMessage({ sessionId: session.id, role: 'user', content: 'Before runs' });
+    const legacy: TurnRef = { userId: user!.id, sessionId: session.id, messageId: message.id };
+
+    const stranger = await repos.users.create({ email: `${randomUUID()}@example.test`, name: 'Other', passwordHash: 'x' });
+    await expect(turns.open({ ...legacy, userId: stranger!.id })).resolves.toEqual({ begun: 'ended', rows: null });
+    expect(await repos.runs.find('chat', message.id)).toBeNull();
+    const gone = { ...legacy, messageId: randomUUID() };
+    await expect(turns.open(gone)).resolves.toEqual({ begun: 'ended', rows: null });
+    expect(await repos.runs.find('chat', gone.messageId)).toBeNull();
+
+    const opened = await turns.open(legacy);
+    expect(opened).toMatchObject({ begun: 'started', rows: { message: { id: message.id } } });
+    expect(await repos.runs.find('chat', message.id)).toMatchObject({ status: 'running', userId: user!.id, jobId: message.id });
+  }, 60_000);
+
   test("the answering call's usage line is written once, with whichever end the turn gets", async () => {
     const { kernel, turns, runs } = chatKernel();
     const lineOf = (turn: TurnRef) => ({
