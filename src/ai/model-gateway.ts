@@ -69,7 +69,18 @@ export interface ModelTurnRequest {
    */
   onRestart?(): void;
   /** Records the call's usage for this user (and counts tokens and cost in the metrics). */
-  account?: { userId: string; tier: string; sessionId?: string };
+  account?: {
+    userId: string;
+    tier: string;
+    sessionId?: string;
+    /**
+     * Whether the answering attempt's usage line is left to the caller (asked once it answered):
+     * then it is not written here but handed back as `ModelTurn.unrecorded`, for the caller to
+     * write with the run's end, in its transaction. Attempts that failed, were cancelled or stopped
+     * early are recorded here as always.
+     */
+    leaveLine?(turn: Pick<ModelTurn, 'toolCalls'>): boolean;
+  };
   /**
    * The budget the call is reserved under before it is sent (the run's ticket: its first call takes
    * over the request's reservation). Without it, `account`'s user is budgeted with a ticket of its own.
@@ -95,7 +106,22 @@ export interface ModelTurn {
    * failed mid-stream before a fallback answered, then `usage`. All of it is accounted.
    */
   spent: ModelUsage[];
+  /** The answering attempt's usage line when the request's `account.leaveLine` kept it from being written here: the caller writes it. */
+  unrecorded?: UsageLine;
 }
+
+/** One usage line: what a model call of one user cost, as `llm_usage` keeps it (a type, so a plain record takes it). */
+export type UsageLine = {
+  userId: string;
+  sessionId?: string;
+  purpose: ModelPurpose;
+  provider: string;
+  model: string;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+  estimated?: boolean;
+};
 
 /** What an attempt has done so far: whether output went out, and what it has cost up to now. */
 interface AttemptProgress {
@@ -119,17 +145,7 @@ export interface ModelGatewayDeps {
     settle(reservation: { id: string; userId: string }, actual: CallActual): Promise<void>;
   };
   usage?: {
-    record(entry: {
-      userId: string;
-      sessionId?: string;
-      purpose: ModelPurpose;
-      provider: string;
-      model: string;
-      inputTokens: number;
-      outputTokens: number;
-      costUsd: number;
-      estimated?: boolean;
-    }): Promise<void>;
+    record(entry: UsageLine): Promise<void>;
   };
   metrics?: {
     countModelCall(
@@ -269,6 +285,10 @@ export class ModelGateway {
           // A budgeted call is sent the `max_tokens` it reserved; an unbudgeted one keeps the provider's default.
           const turn = await this.attempt(ref, request, delivered, reservation ? this.deps.maxTokens : undefined);
           spent.push(turn.usage);
+          if (request.account?.leaveLine?.(turn)) {
+            this.count(request, turn.usage);
+            return { ...turn, spent, unrecorded: usageLine(request, request.account, turn.usage) };
+          }
           await this.account(request, turn.usage);
           return { ...turn, spent };
         } catch (error) {
@@ -510,20 +530,35 @@ export class ModelGateway {
   private async account(request: ModelTurnRequest, usage: ModelUsage): Promise<void> {
     const { account } = request;
     if (!account) return;
-    const { provider, model, inputTokens, outputTokens, costUsd: cost, estimated } = usage;
-    await this.deps.usage?.record({
-      userId: account.userId,
-      sessionId: account.sessionId,
-      purpose: request.purpose,
-      provider,
-      model,
-      inputTokens,
-      outputTokens,
-      costUsd: cost,
-      estimated,
-    });
-    this.deps.metrics?.countModelCall({ provider, model, tier: account.tier }, usage, cost);
+    await this.deps.usage?.record(usageLine(request, account, usage));
+    this.count(request, usage);
   }
+
+  /** Counts the call's tokens and cost in the metrics (its usage line is written apart). */
+  private count(request: ModelTurnRequest, usage: ModelUsage): void {
+    if (!request.account) return;
+    this.deps.metrics?.countModelCall({ provider: usage.provider, model: usage.model, tier: request.account.tier }, usage, usage.costUsd);
+  }
+}
+
+/** The usage line of one call of `account`'s user. */
+function usageLine(
+  request: Pick<ModelTurnRequest, 'purpose'>,
+  account: { userId: string; sessionId?: string },
+  usage: ModelUsage,
+): UsageLine {
+  const { provider, model, inputTokens, outputTokens, costUsd, estimated } = usage;
+  return {
+    userId: account.userId,
+    sessionId: account.sessionId,
+    purpose: request.purpose,
+    provider,
+    model,
+    inputTokens,
+    outputTokens,
+    costUsd,
+    estimated,
+  };
 }
 
 /** A stream chunk with the fields some providers add to OpenAI's shape. */

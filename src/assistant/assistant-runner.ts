@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { describeRedacted } from '../lib/redact-error';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Config } from '../../config';
-import { ModelCallCancelled, ModelStoppedEarly, ModelUnavailableError, type ModelGateway } from '../ai/model-gateway';
+import { ModelCallCancelled, ModelStoppedEarly, ModelUnavailableError, type ModelGateway, type UsageLine } from '../ai/model-gateway';
 import { historyMessages, systemMessage, userMessage, type ModelMessage } from '../ai/model-messages';
 import type { CancelSignals } from '../lib/cancel-signals';
 import type { DevicePort } from '../devices/device-channel';
@@ -80,9 +80,13 @@ export class AssistantRunner {
     }
   }
 
-  /** Runs `work` with an AbortSignal that a cancel of the turn (from any node) aborts; watched before any read. */
+  /**
+   * Runs `work` with an AbortSignal that a cancel of the turn (from any node) aborts; watched before
+   * any read. A cancel requested before the watch began is seen by the turn's start (`begin`), which
+   * reads the run's cancel mark: the signal's key is not read again.
+   */
   private async watching<T>(messageId: string, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    const watch = this.deps.signals?.watch('chat', messageId);
+    const watch = this.deps.signals?.watch('chat', messageId, { startReadsRequest: true });
     try {
       return await work(watch?.signal ?? new AbortController().signal);
     } finally {
@@ -98,8 +102,8 @@ export class AssistantRunner {
   ): Promise<{ toolCalls: number; toolIterations: number; parked?: string }> {
     const log = this.deps.logger.child({ component: 'assistant', jobId: job.id, sessionId: data.sessionId, messageId: data.messageId });
     const { chat } = this.deps.repos;
-    // The session (its owner's), the message and an answer already stored, in one read.
-    const start = await chat.turnStart(data.userId, data.sessionId, data.messageId);
+    // The run's start, and the session (its owner's), the message and an answer already stored, in one statement.
+    const { begun, rows: start } = await this.turns().open(turnOf(data));
     if (!start) {
       await this.turns().fail(turnOf(data), 'session_not_found', 'The chat session no longer exists');
       throw new UnrecoverableError(`Chat message ${data.messageId} of session ${data.sessionId} does not exist`);
@@ -112,7 +116,6 @@ export class AssistantRunner {
       return { toolCalls: 0, toolIterations: 0 };
     }
     // Cancelled while queued: it never starts.
-    const begun = await this.turns().begin(turnOf(data));
     if (begun === 'cancel_requested') return this.cancelled(data, log, '', null);
     if (begun === 'ended') return { toolCalls: 0, toolIterations: 0 };
 
@@ -256,6 +259,8 @@ export class AssistantRunner {
         models: this.deps.models,
         model: data.model,
         account: { userId: data.userId, tier, sessionId: data.sessionId },
+        // The answering call's usage line is written by the turn's end, in its transaction.
+        leaveAnswerLine: true,
         budget,
         messages: 'messages' in start ? start.messages : [],
         resume: 'resume' in start ? start.resume : undefined,
@@ -303,9 +308,10 @@ export class AssistantRunner {
         return { toolCalls: result.toolCalls, toolIterations: result.toolIterations, parked: requested.join(',') };
       }
       await Promise.allSettled(pending);
-      // The run's end stores the answer and emits `final`; a cancel accepted before this wins (nothing stored).
-      const stored = await this.turns().finish(turnOf(data), result.response, usage);
-      if (stored === 'cancel_requested') return this.cancelled(data, log, result.response, usage);
+      const lines = result.unrecorded ? [result.unrecorded] : [];
+      // The run's end stores the answer and its usage line and emits `final`; a cancel accepted before this wins (no answer stored).
+      const stored = await this.turns().finish(turnOf(data), result.response, usage, lines);
+      if (stored === 'cancel_requested') return this.cancelled(data, log, result.response, usage, lines);
       if (stored === 'answered') return { toolCalls: result.toolCalls, toolIterations: result.toolIterations };
       log.info(
         {
@@ -410,8 +416,9 @@ export class AssistantRunner {
     log: Logger,
     response: string,
     usage: TurnUsage | null,
+    lines: readonly UsageLine[] = [],
   ): Promise<{ toolCalls: number; toolIterations: number; cancelled: true }> {
-    await this.turns().end(turnOf(data), { response, usage });
+    await this.turns().end(turnOf(data), { response, usage }, lines);
     log.info({ chars: response.length, usage }, 'assistant turn cancelled');
     return { toolCalls: 0, toolIterations: 0, cancelled: true };
   }

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { AppError, conflict, notFound } from '../lib/errors';
 import type { Repositories } from '../models';
+import type { TurnRows } from '../models/chat-repository';
+import type { UsageRecord } from '../models/usage-repository';
 import type { ChatCancelAck } from '../realtime/events';
 import { isOpen } from '../runs/run-kernel';
 import type { ChatEventLog, TurnUsage } from './chat-events';
@@ -62,15 +64,27 @@ export class ChatCancels {
    * it was asked to stop first (the worker ends it `cancelled`); `ended` when it is over already.
    */
   async begin(turn: TurnRef): Promise<'started' | 'cancel_requested' | 'ended'> {
+    return (await this.open(turn)).begun;
+  }
+
+  /**
+   * `begin`, and the turn's rows read by the same statement (`TurnRows`): null when its session or
+   * message is gone, or is not the turn's (another user's session, another session's message). A
+   * turn whose answer is stored is never started: it has ended.
+   */
+  async open(turn: TurnRef): Promise<{ begun: 'started' | 'cancel_requested' | 'ended'; rows: TurnRows | null }> {
     const { runs } = this.deps;
+    const own = (found: TurnRows | null | undefined) =>
+      found && found.session.userId === turn.userId && found.message.sessionId === turn.sessionId ? found : null;
     let start = await runs.start(turn.messageId);
-    if (!start.run) {
+    if (!start.run && own(start.row)) {
       // Stored before turns had runs: it gets one now.
       await runs.create({ id: turn.messageId, userId: turn.userId });
       start = await runs.start(turn.messageId);
     }
-    if (start.started) return 'started';
-    return start.run && isOpen(start.run) ? 'cancel_requested' : 'ended';
+    const rows = own(start.row);
+    if (start.started) return { begun: 'started', rows };
+    return { begun: start.run && isOpen(start.run) ? 'cancel_requested' : 'ended', rows };
   }
 
   /** Whether the turn was asked to stop (read by a worker about to park it). */
@@ -80,27 +94,48 @@ export class ChatCancels {
 
   /**
    * Ends the turn with its answer: stored and `final` emitted (`stored`); `cancel_requested` when a
-   * cancel came first (nothing stored: the caller ends it `cancelled`); `answered` when it had ended.
+   * cancel came first (nothing stored, `usage` neither: the caller ends it `cancelled` with those
+   * lines); `answered` when it had ended. `usage`: the lines of its model calls not recorded yet,
+   * written with the answer (or on their own when the turn had ended).
    */
-  async finish(turn: TurnRef, response: string, usage: TurnUsage): Promise<'stored' | 'cancel_requested' | 'answered'> {
-    const ended = await this.deps.runs.end(turn.messageId, { status: 'succeeded', result: { response, usage } }, { turn });
+  async finish(
+    turn: TurnRef,
+    response: string,
+    usage: TurnUsage,
+    lines: readonly UsageRecord[] = [],
+  ): Promise<'stored' | 'cancel_requested' | 'answered'> {
+    const ended = await this.deps.runs.end(turn.messageId, { status: 'succeeded', result: { response, usage } }, { turn, usage: lines });
     if (ended.won) return 'stored';
-    return ended.run && isOpen(ended.run) ? 'cancel_requested' : 'answered';
+    if (ended.run && isOpen(ended.run)) return 'cancel_requested';
+    await this.deps.repos.usage.recordMany(lines);
+    return 'answered';
   }
 
-  /** Ends the turn as failed: `error {code, message}` to its listener and device. False when it had ended. */
-  async fail(turn: TurnRef, code: string, message: string): Promise<boolean> {
-    return (await this.deps.runs.end(turn.messageId, { status: 'failed', code, message }, { turn })).won;
+  /**
+   * Ends the turn as failed: `error {code, message}` to its listener and device. False when it had
+   * ended. `lines` as for `finish`.
+   */
+  async fail(turn: TurnRef, code: string, message: string, lines: readonly UsageRecord[] = []): Promise<boolean> {
+    const won = (await this.deps.runs.end(turn.messageId, { status: 'failed', code, message }, { turn, usage: lines })).won;
+    if (!won) await this.deps.repos.usage.recordMany(lines);
+    return won;
   }
 
   /**
    * Ends the turn as cancelled, once: stores `partial.response` as its answer (status `cancelled`,
    * with the usage so far), rejects its pending approvals, and ends the turn's stream and the
-   * device's with `cancelled`. False when the turn had ended.
+   * device's with `cancelled`. False when the turn had ended. `lines` as for `finish`.
    */
-  async end(turn: TurnRef, partial: { response: string; usage: TurnUsage | null }): Promise<boolean> {
-    return (await this.deps.runs.end(turn.messageId, { status: 'cancelled', usage: partial.usage }, { turn, response: partial.response }))
-      .won;
+  async end(turn: TurnRef, partial: { response: string; usage: TurnUsage | null }, lines: readonly UsageRecord[] = []): Promise<boolean> {
+    const won = (
+      await this.deps.runs.end(
+        turn.messageId,
+        { status: 'cancelled', usage: partial.usage },
+        { turn, response: partial.response, usage: lines },
+      )
+    ).won;
+    if (!won) await this.deps.repos.usage.recordMany(lines);
+    return won;
   }
 
   /** The answer text a turn's listeners have seen so far (its `text_chunk`s), for a turn no worker can finish. */

@@ -2,10 +2,13 @@ import type { DevicePort } from '../devices/device-channel';
 import { notFound } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
+import type { TurnRows } from '../models/chat-repository';
 import type { DbOrTx } from '../models/database';
+import type { RunRow } from '../models/schema';
 import { approvalSessionId } from '../models/hitl-repository';
 import { hitlResumeJobId } from '../producers/assistant';
 import type { QueueRegistry } from '../producers/registry';
+import type { UsageRecord } from '../models/usage-repository';
 import type { RunOutcome } from '../runs/outcome';
 import type { RunHandle, RunKernel, RunKindSpec } from '../runs/run-kernel';
 import type { ApprovalService } from './approvals';
@@ -26,10 +29,15 @@ export interface ChatResult {
   usage: TurnUsage;
 }
 
-/** What a worker hands to a turn's end: the turn, and for a cancel the answer seen so far. */
+/**
+ * What a worker hands to a turn's end: the turn, for a cancel the answer seen so far, and the usage
+ * lines of its model calls that are not recorded yet (the answering call's): the end writes them
+ * in its transaction, beside the answer.
+ */
 export interface ChatEndContext {
   turn: TurnRef;
   response?: string;
+  usage?: readonly UsageRecord[];
 }
 
 /** What the end stored, for its terminal event; `turn` is null when the session is gone. */
@@ -40,7 +48,7 @@ export interface ChatPersisted {
 }
 
 export type ChatOutcome = RunOutcome<ChatResult, TurnUsage | null>;
-export type ChatRuns = RunHandle<ChatResult, TurnUsage | null, ChatEndContext, ChatPersisted>;
+export type ChatRuns = RunHandle<ChatResult, TurnUsage | null, ChatEndContext, ChatPersisted, TurnRows | null>;
 
 /** What a turn whose worker stopped tells its listener and device. */
 export const CHAT_INTERRUPTED = 'The assistant was interrupted (its worker stopped) before answering; please ask again';
@@ -72,13 +80,15 @@ export function registerChatRuns(kernel: RunKernel, deps: ChatRunDeps): ChatRuns
     return found ? { ...found, messageId } : null;
   };
 
-  const spec: RunKindSpec<ChatResult, TurnUsage | null, ChatEndContext, ChatPersisted> = {
+  const spec: RunKindSpec<ChatResult, TurnUsage | null, ChatEndContext, ChatPersisted, TurnRows | null> = {
     kind: 'chat',
     queue: 'assistant',
     jobId: (messageId) => messageId,
     signal: 'chat',
     interrupted: { code: 'interrupted', message: CHAT_INTERRUPTED },
     releases: [],
+    // The run's move and the turn's rows (session, message, stored answer, flow) in one statement.
+    start: (messageId, from) => repos.chat.startTurn(messageId, { from, unlessCancelRequested: true }),
 
     async authorizeCancel(messageId, actor) {
       const turn = await turnOf(messageId);
@@ -108,14 +118,54 @@ export function registerChatRuns(kernel: RunKernel, deps: ChatRunDeps): ChatRuns
       await handle.end(run.id, { status: 'cancelled', usage: continuation.usage }, { turn, response: continuation.response });
     },
 
+    // A worker's end (it knows the turn, and for a cancel what was said): the run's move, the answer
+    // and its usage lines in one statement. Ends without the worker's word take `persist`.
+    endInOne(messageId, move, outcome, context) {
+      const turn = context?.turn;
+      if (!turn) return undefined;
+      const usage = context.usage ?? [];
+      const ended = async (run: Promise<RunRow | null>, value: ChatPersisted) => {
+        const moved = await run;
+        return moved && { run: moved, value };
+      };
+      if (outcome.status === 'succeeded') {
+        const { response, usage: spent } = outcome.result;
+        const answer = { sessionId: turn.sessionId, role: 'assistant' as const, content: response, replyTo: messageId, ...spent };
+        const answeredBy = { deviceId: turn.deviceId ?? undefined };
+        return ended(repos.chat.endTurn(messageId, move, { answer, answeredBy, usage }), { turn, response, usage: spent });
+      }
+      if (outcome.status === 'cancelled' && context.response !== undefined) {
+        const { response } = context;
+        const spent = outcome.usage ?? null;
+        const answer = {
+          sessionId: turn.sessionId,
+          role: 'assistant' as const,
+          content: response,
+          replyTo: messageId,
+          status: 'cancelled' as const,
+          ...(spent ?? {}),
+        };
+        return ended(repos.chat.endTurn(messageId, move, { answer, usage }), { turn, response, usage: spent });
+      }
+      if (outcome.status === 'failed') return ended(repos.chat.endTurn(messageId, move, { usage }), { turn, response: '', usage: null });
+      return undefined;
+    },
+
     async persist(tx, run, outcome, context) {
       const turn = context?.turn ?? (await turnOf(run.id, tx));
-      if (!turn) return { turn: null, response: '', usage: null };
+      const lines = context?.usage ?? [];
+      if (!turn) {
+        await repos.usage.recordMany(lines, tx);
+        return { turn: null, response: '', usage: null };
+      }
       if (outcome.status === 'succeeded') {
         const { response, usage } = outcome.result;
-        await repos.chat.storeAnswer({ sessionId: turn.sessionId, role: 'assistant', content: response, replyTo: run.id, ...usage }, tx, {
-          deviceId: turn.deviceId ?? undefined,
-        });
+        await repos.chat.storeAnswer(
+          { sessionId: turn.sessionId, role: 'assistant', content: response, replyTo: run.id, ...usage },
+          tx,
+          { deviceId: turn.deviceId ?? undefined },
+          lines,
+        );
         return { turn, response, usage };
       }
       if (outcome.status === 'cancelled') {
@@ -125,9 +175,12 @@ export function registerChatRuns(kernel: RunKernel, deps: ChatRunDeps): ChatRuns
         await repos.chat.storeAnswer(
           { sessionId: turn.sessionId, role: 'assistant', content: response, replyTo: run.id, status: 'cancelled', ...(usage ?? {}) },
           tx,
+          undefined,
+          lines,
         );
         return { turn, response, usage };
       }
+      await repos.usage.recordMany(lines, tx);
       return { turn, response: '', usage: null };
     },
 

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { ModelCatalog } from '../ai/model-catalog';
 import type { DeviceRegistry } from '../devices/device-registry';
@@ -74,8 +75,8 @@ export class ChatService {
       registry: DeviceRegistry;
       logger: Logger;
       models: ModelCatalog;
-      /** Each turn is a run of the kernel's chat kind, created before its job. */
-      runs: Pick<ChatRuns, 'create'>;
+      /** Each turn is a run of the kernel's chat kind, written with its message, before its job. */
+      runs: Pick<ChatRuns, 'row'>;
       /** The turn's first model call is reserved against the user's budget before anything is written. */
       budget: BudgetAdmission;
     },
@@ -103,15 +104,13 @@ export class ChatService {
       async (budget) => {
         // Written before the turn is queued: the turn reads the session's context when it starts.
         if (session && context !== undefined) await chat.setContext(input.userId, session.id, context);
-        // A new session and its first message go in together (one statement).
+        // The message and its turn's queued run (keyed by the message's id, chosen here) in one
+        // statement, with the new session when there is none.
+        const run = this.deps.runs.row({ id: randomUUID(), userId: input.userId });
         const { sessionId, messageId } = session
-          ? {
-              sessionId: session.id,
-              messageId: (await chat.addMessage({ sessionId: session.id, role: 'user', content: input.message })).id,
-            }
-          : await chat.openSession({ userId: input.userId, deviceId, title: titleOf(input.message), mode, context }, input.message);
+          ? { sessionId: session.id, messageId: await chat.addTurn(session.id, input.message, run) }
+          : await chat.openSession({ userId: input.userId, deviceId, title: titleOf(input.message), mode, context }, input.message, run);
         const stored = { id: messageId };
-        await this.deps.runs.create({ id: stored.id, userId: input.userId });
         await this.deps.enqueue('assistant', 'chat-turn', {
           userId: input.userId,
           sessionId,

@@ -1,4 +1,4 @@
-import type { ModelGateway, ModelPurpose, ModelRef, ModelTurn } from '../ai/model-gateway';
+import type { ModelGateway, ModelPurpose, ModelRef, ModelTurn, UsageLine } from '../ai/model-gateway';
 import type { ToolSpec } from '../ai/model-tools';
 import { assistantMessage, systemMessage, toolResultMessage, type ModelMessage } from '../ai/model-messages';
 import { modelTools, type AssistantTool } from './tools';
@@ -29,6 +29,11 @@ export interface ToolLoopOptions {
   model?: ModelRef;
   /** Usage of every model call is recorded for this account (purpose `chat`). */
   account: { userId: string; tier: string; sessionId?: string };
+  /**
+   * The usage line of the call that answers (the last, without tool calls) is not written by the
+   * gateway but returned (`ToolLoopResult.unrecorded`): the caller writes it with the turn's end.
+   */
+  leaveAnswerLine?: boolean;
   /** The turn's budget ticket: every model call of the loop is reserved under it. */
   budget?: BudgetTicket;
   /** System prompt, history and the user's message. */
@@ -43,7 +48,7 @@ export interface ToolLoopOptions {
   executeTool(name: string, args: unknown, step: string): Promise<string>;
   /** Streamed answer text, in order; the pieces concatenate to the result's `response`. */
   onText(text: string): void;
-  /** After each model call (the gateway has recorded its usage already). */
+  /** After each model call (its usage is recorded already, or left to the caller: `leaveAnswerLine`). */
   onModelCall?(usage: ModelTurn['usage']): Promise<void> | void;
   /** After each tool call, once its whole round has finished: in the order of the round's calls. */
   onToolResult?(name: string, args: unknown, result: string): Promise<void> | void;
@@ -94,6 +99,8 @@ export interface ToolLoopResult {
   toolCalls: number;
   /** Set when the turn stopped for approvals; `response` is then the text streamed so far. */
   parked?: ParkedLoop;
+  /** With `leaveAnswerLine`: the answering call's usage line, not written yet. */
+  unrecorded?: UsageLine;
 }
 
 /**
@@ -194,11 +201,13 @@ export async function runToolLoop(options: ToolLoopOptions): Promise<ToolLoopRes
     const withTools = iteration < max;
     if (!withTools) messages.push(systemMessage(WRAP_UP));
     separate = response.length > 0 && !/\s$/.test(response);
-    const turn = await callModel(options, messages, withTools ? options.tools : [], emit);
-    const raw = withTools ? turn.toolCalls : [];
+    // The calls of a round the loop runs: none in the last round, which offers no tools.
+    const callsOf = (turn: Pick<ModelTurn, 'toolCalls'>) => (withTools ? turn.toolCalls : []);
+    const turn = await callModel(options, messages, withTools ? options.tools : [], emit, (answer) => callsOf(answer).length === 0);
+    const raw = callsOf(turn);
     if (!raw.length) {
       if (!response.trim()) emit(NO_ANSWER);
-      return { response, toolIterations: iteration, toolCalls };
+      return { response, toolIterations: iteration, toolCalls, ...(turn.unrecorded && { unrecorded: turn.unrecorded }) };
     }
     const calls: LoopCall[] = raw.map((call, position) => ({
       id: call.id || `call_${iteration}_${position}`,
@@ -231,6 +240,7 @@ async function callModel(
   messages: ModelMessage[],
   tools: Array<AssistantTool | ToolSpec>,
   emit: (text: string) => void,
+  answers: (turn: Pick<ModelTurn, 'toolCalls'>) => boolean,
 ): Promise<ModelTurn> {
   // Cancelled during a tool call: no new model request is opened.
   if (options.signal?.aborted) throw options.signal.reason ?? new Error('The turn was cancelled');
@@ -241,7 +251,7 @@ async function callModel(
     tools: tools.length ? modelTools(tools) : undefined,
     signal: options.signal,
     onText: emit,
-    account: options.account,
+    account: options.leaveAnswerLine ? { ...options.account, leaveLine: answers } : options.account,
     budget: options.budget,
   });
   await options.onModelCall?.(turn.usage);

@@ -1,5 +1,5 @@
 import { UnrecoverableError, type Job } from 'bullmq';
-import { ModelCallCancelled, ModelStoppedEarly, ModelUnavailableError, type ModelGateway } from '../ai/model-gateway';
+import { ModelCallCancelled, ModelStoppedEarly, ModelUnavailableError, type ModelGateway, type UsageLine } from '../ai/model-gateway';
 import { historyMessages, systemMessage, userMessage, type ModelMessage } from '../ai/model-messages';
 import type { ChatCancels, TurnRef } from '../assistant/chat-cancel';
 import type { ChatEvent, ChatEventLog, TurnUsage } from '../assistant/chat-events';
@@ -43,7 +43,8 @@ export class ChatflowRunner {
 
   /** `chatflow-turn` (its payload parsed by the queue's processor). */
   async process(data: ChatflowTurnJob, job: Job): Promise<TurnResult> {
-    const watch = this.deps.signals?.watch('chat', data.messageId);
+    // A cancel requested before the watch began is seen by the turn's start, which reads the run's cancel mark.
+    const watch = this.deps.signals?.watch('chat', data.messageId, { startReadsRequest: true });
     // One ticket for the turn: its model call takes over the request's reservation.
     const ticket: BudgetTicket = { userId: data.userId, reservationId: data.budget };
     try {
@@ -63,8 +64,8 @@ export class ChatflowRunner {
       messageId: data.messageId,
     });
     const { chat, users } = this.deps.repos;
-    // The session (the owner's), the message and an answer already stored, in one read.
-    const start = await chat.turnStart(data.userId, data.sessionId, data.messageId);
+    // The run's start, and the session (the owner's), the message, an answer already stored and the session's flow, in one statement.
+    const { begun, rows: start } = await this.turns().open(turnOf(data));
     if (!start) return this.fail(data, 'session_not_found', 'The chat session no longer exists');
     const { message, reply: answered } = start;
     if (answered) {
@@ -72,7 +73,6 @@ export class ChatflowRunner {
         await this.publish(data, { type: 'final', sessionId: data.sessionId, response: answered.content, usage: usageOf(answered) });
       return { status: 'answered' };
     }
-    const begun = await this.turns().begin(turnOf(data));
     if (begun === 'cancel_requested') return this.cancelled(data, log, '', null);
     if (begun === 'ended') return { status: 'answered' };
     if (job.stalledCounter > 0 && (await this.turns().streamedText(data.messageId))) {
@@ -80,7 +80,8 @@ export class ChatflowRunner {
       log.warn({ stalledCounter: job.stalledCounter }, 'chatflow turn interrupted: the worker streaming it stopped');
       return this.fail(data, 'interrupted', 'The answer was interrupted; please ask again');
     }
-    const flow = await this.deps.repos.flows.find(data.flowId);
+    // The session's flow came with the start; a job naming another flow than its session's reads its own.
+    const flow = start.flow?.id === data.flowId ? start.flow : await this.deps.repos.flows.find(data.flowId);
     if (!flow || flow.userId !== data.userId || flow.type !== 'chatflow')
       return this.fail(data, 'flow_not_found', 'The chatflow no longer exists');
     // Validated when the flow was saved (src/flows/definition.ts).
@@ -106,7 +107,8 @@ export class ChatflowRunner {
           streamed += text;
           pending.push(this.publish(data, { type: 'text_chunk', sessionId: data.sessionId, text }));
         },
-        account: { userId: data.userId, tier, sessionId: data.sessionId },
+        // The answer's usage line is written by the turn's end, in its transaction.
+        account: { userId: data.userId, tier, sessionId: data.sessionId, leaveLine: () => true },
         budget,
       });
       const usage: TurnUsage = {
@@ -117,9 +119,10 @@ export class ChatflowRunner {
         costUsd: turn.usage.costUsd,
       };
       await Promise.allSettled(pending);
-      // The run's end stores the answer and emits `final`; a cancel accepted before this wins (nothing stored).
-      const stored = await this.turns().finish(turnOf(data), turn.text, usage);
-      if (stored === 'cancel_requested') return this.cancelled(data, log, turn.text, usage);
+      const lines = turn.unrecorded ? [turn.unrecorded] : [];
+      // The run's end stores the answer and its usage line and emits `final`; a cancel accepted before this wins (no answer stored).
+      const stored = await this.turns().finish(turnOf(data), turn.text, usage, lines);
+      if (stored === 'cancel_requested') return this.cancelled(data, log, turn.text, usage, lines);
       if (stored === 'answered') return { status: 'answered' };
       this.count('completed');
       log.info(
@@ -168,8 +171,14 @@ export class ChatflowRunner {
   }
 
   /** Stopped by a cancel: the partial answer is kept, marked cancelled; the stream ends with `cancelled`. */
-  private async cancelled(data: ChatflowTurnJob, log: Logger, response: string, usage: TurnUsage | null): Promise<TurnResult> {
-    await this.turns().end(turnOf(data), { response, usage });
+  private async cancelled(
+    data: ChatflowTurnJob,
+    log: Logger,
+    response: string,
+    usage: TurnUsage | null,
+    lines: readonly UsageLine[] = [],
+  ): Promise<TurnResult> {
+    await this.turns().end(turnOf(data), { response, usage }, lines);
     this.count('cancelled');
     log.info({ chars: response.length }, 'chatflow turn cancelled');
     return { status: 'cancelled' };

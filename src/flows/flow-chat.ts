@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { MAX_CHAT_MESSAGE_CHARS } from '../assistant/chat-service';
 import type { ChatRuns } from '../assistant/chat-run';
@@ -66,7 +66,7 @@ export class FlowChats {
   private readonly log: Logger;
 
   /**
-   * `runs`: each turn is a run of the kernel's chat kind, created before its job. `budget`: the
+   * `runs`: each turn is a run of the kernel's chat kind, written with its message before its job. `budget`: the
    * turn's first model call is reserved against the flow owner's budget before anything is written.
    */
   constructor(
@@ -74,7 +74,7 @@ export class FlowChats {
       repos: Repositories;
       enqueue: Enqueue;
       logger: Logger;
-      runs: Pick<ChatRuns, 'create'>;
+      runs: Pick<ChatRuns, 'row'>;
       budget: BudgetAdmission;
     },
   ) {
@@ -90,12 +90,11 @@ export class FlowChats {
     }
     // The flow's owner pays for every turn, also for an embed's visitors.
     const { sessionId, stored } = await admitThenQueue(this.deps.budget, { userId: flow.userId, texts: [body.message] }, async (budget) => {
-      // A new session and its first message go in together (one statement).
+      // The message and its turn's queued run (keyed by the message's id, chosen here) in one
+      // statement, with the new session when there is none.
+      const run = this.deps.runs.row({ id: randomUUID(), userId: flow.userId });
       const { sessionId, messageId } = body.sessionId
-        ? {
-            sessionId: body.sessionId,
-            messageId: (await chat.addMessage({ sessionId: body.sessionId, role: 'user', content: body.message })).id,
-          }
+        ? { sessionId: body.sessionId, messageId: await chat.addTurn(body.sessionId, body.message, run) }
         : await chat.openSession(
             {
               userId: flow.userId,
@@ -106,9 +105,9 @@ export class FlowChats {
               embedId: embedId ?? undefined,
             },
             body.message,
+            run,
           );
       const stored = { id: messageId };
-      await this.deps.runs.create({ id: stored.id, userId: flow.userId });
       await this.deps.enqueue('assistant', 'chatflow-turn', {
         userId: flow.userId,
         flowId: flow.id,

@@ -100,18 +100,21 @@ export class CancelSignals {
 
   /**
    * Watches one operation in this process. A request made before the watch began aborts it too
-   * (the key is read once right away).
+   * (the key is read once right away), unless `startReadsRequest`: the operation's start reads the
+   * request where it is recorded before it is signalled (its run's row), after this watch began,
+   * so a request the key would show is one the start sees, and any later one is published to this watch.
    */
-  watch(kind: CancelKind, id: string): CancelWatch {
+  watch(kind: CancelKind, id: string, options: { startReadsRequest?: boolean } = {}): CancelWatch {
     const controller = new AbortController();
     const name = `${kind}:${id}`;
     const set = this.watching.get(name) ?? new Set();
     this.watching.set(name, set.add(controller));
-    void this.isRequested(kind, id)
-      .then((requested) => requested && controller.abort(new CancelledError(kind, id)))
-      .catch((error: unknown) =>
-        this.logger?.warn({ err: error, kind, id }, 'cancel check at watch start failed; the pub/sub signal still arrives'),
-      );
+    if (!options.startReadsRequest)
+      void this.isRequested(kind, id)
+        .then((requested) => requested && controller.abort(new CancelledError(kind, id)))
+        .catch((error: unknown) =>
+          this.logger?.warn({ err: error, kind, id }, 'cancel check at watch start failed; the pub/sub signal still arrives'),
+        );
     return {
       signal: controller.signal,
       release: () => {

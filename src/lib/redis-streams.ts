@@ -117,10 +117,15 @@ export async function* followLog(options: {
    * generator returns the live phase for the caller to run.
    */
   live?: LiveSink;
+  /**
+   * False: no replay read; the follower's first read hands over what is stored after `afterId`
+   * (the same entries, as the same bytes), for a log its reader has just started. Default true.
+   */
+  replay?: boolean;
 }): AsyncGenerator<StreamEntry, LivePhase | undefined> {
   const { redis, follower, key, isTerminal, liveness, signal } = options;
   let last = options.afterId;
-  for (;;) {
+  while (options.replay !== false) {
     const page = await redis.xrange(key, `(${last}`, '+', 'COUNT', REPLAY_PAGE);
     for (const [id, fields] of page) {
       last = id;
@@ -341,9 +346,17 @@ export class JsonEventLog<E> {
    * Every event from the first, live, until a terminal one, `signal` aborts, or `liveness` says the
    * writer ended without one (then it returns; the caller says how it ended). With `live`, the live
    * phase is pushed there as frames shared by every follower of the log (decision 0104), not yielded:
-   * the generator returns it (`LivePhase`) for the caller to run.
+   * the generator returns it (`LivePhase`) for the caller to run. `fresh`: the request reading it
+   * has just queued the work that writes it, so the follower's first read hands over all it holds
+   * (no replay read first).
    */
-  follow(id: string, signal: StreamSignal, liveness: LogLiveness, live?: LiveSink): AsyncGenerator<E, LivePhase | undefined> {
+  follow(
+    id: string,
+    signal: StreamSignal,
+    liveness: LogLiveness,
+    live?: LiveSink,
+    options: { fresh?: boolean } = {},
+  ): AsyncGenerator<E, LivePhase | undefined> {
     if (!this.follower) throw new Error('This event log was built without a StreamFollower');
     const parse = (json: string) => JSON.parse(json) as E;
     const entries = followLog({
@@ -355,6 +368,7 @@ export class JsonEventLog<E> {
       liveness,
       signal,
       live,
+      replay: !options.fresh,
     });
     return mapYields(entries, ([, json]) => parse(json));
   }

@@ -1,8 +1,10 @@
-import { and, desc, eq, isNotNull, isNull, lt, or, sql } from 'drizzle-orm';
+import { and, desc, eq, isNotNull, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
 import type { Db, DbOrTx } from './database';
 import { rowsOf } from './migrate';
-import { chatMessages, chatSessions, type ChatMessageRow, type ChatSessionRow } from './schema';
+import { moveRun, runFromRaw, type NewRun, type RawRun, type RunMove } from './runs-repository';
+import { chatMessages, chatSessions, flows, runs, type ChatMessageRow, type ChatSessionRow, type FlowRow, type RunRow } from './schema';
+import { usageInsert, withCtes, type UsageRecord } from './usage-repository';
 
 export type ChatRole = ChatMessageRow['role'];
 
@@ -75,6 +77,20 @@ export interface NewChatSession {
   context?: Record<string, unknown> | null;
 }
 
+/**
+ * What a worker reads when it starts a turn: the turn's session, its user message, the assistant's
+ * answer to it if one was stored (a re-run turn must not answer twice), whether the session holds
+ * a message before it (else the turn has no history to read), and the session's flow (a chatflow's
+ * prompt and model; null for an assistant session).
+ */
+export interface TurnRows {
+  session: ChatSessionRow;
+  message: ChatMessageRow;
+  reply: ChatMessageRow | null;
+  earlier: boolean;
+  flow: FlowRow | null;
+}
+
 /** Assistant sessions and their messages. Every read by id is scoped to the owner. */
 export class ChatRepository {
   constructor(private readonly db: Db) {}
@@ -87,22 +103,42 @@ export class ChatRepository {
 
   /**
    * A new session and its first (user) message, in one statement: `createSession` then `addMessage`
-   * without a second round trip and commit. Returns both ids.
+   * without a second round trip and commit. With `run` (a turn's queued run, keyed by its message),
+   * the message takes the run's id and the run is written in the same statement: all three or none.
+   * Returns both ids.
    */
-  async openSession(input: NewChatSession, content: string): Promise<{ sessionId: string; messageId: string }> {
+  async openSession(input: NewChatSession, content: string, run?: NewRun): Promise<{ sessionId: string; messageId: string }> {
     const context = input.context === undefined || input.context === null ? null : JSON.stringify(input.context);
-    const result = await this.db.execute(sql`
-      with session as (
-        insert into chat_sessions (user_id, device_id, title, mode, flow_id, embed_id, context)
-        values (${input.userId}::uuid, ${input.deviceId}, ${input.title}, ${input.mode}, ${input.flowId ?? null}::uuid,
-          ${input.embedId ?? null}::uuid, ${context}::jsonb)
-        returning id
-      )
-      insert into chat_messages (session_id, role, content)
-      select session.id, 'user', ${content} from session
-      returning id as message_id, session_id`);
+    const session = sql`session as (
+      insert into chat_sessions (user_id, device_id, title, mode, flow_id, embed_id, context)
+      values (${input.userId}::uuid, ${input.deviceId}, ${input.title}, ${input.mode}, ${input.flowId ?? null}::uuid,
+        ${input.embedId ?? null}::uuid, ${context}::jsonb)
+      returning id
+    )`;
+    const result = await this.db.execute(
+      withCtes(
+        [runInsert(run), session],
+        sql`insert into chat_messages (id, session_id, role, content)
+          select coalesce(${run?.id ?? null}::uuid, gen_random_uuid()), session.id, 'user', ${content} from session
+          returning id as message_id, session_id`,
+      ),
+    );
     const [row] = rowsOf<{ message_id: string; session_id: string }>(result);
     return { sessionId: row.session_id, messageId: row.message_id };
+  }
+
+  /**
+   * A user message that starts a turn in an existing session, under its run's id, and the turn's
+   * queued run, in one statement: both or neither. Returns the message's id (the run's).
+   */
+  async addTurn(sessionId: string, content: string, run: NewRun): Promise<string> {
+    await this.db.execute(
+      withCtes(
+        [runInsert(run)],
+        sql`insert into chat_messages (id, session_id, role, content) values (${run.id}::uuid, ${sessionId}::uuid, 'user', ${content})`,
+      ),
+    );
+    return run.id;
   }
 
   /**
@@ -181,32 +217,57 @@ export class ChatRepository {
   }
 
   /**
-   * What a worker needs to start a turn, in one statement: the session if `userId` owns it, the
-   * user message `messageId` in it, and the assistant's answer to that message if one was stored
-   * (a retried turn must not answer twice). `earlier`: whether the session holds a message before
-   * it (else the turn has no history to read). Null when the session or the message is gone.
+   * Starts turn `messageId` in ONE statement: its run moves to `running` (when it is in
+   * `move.from`, no cancel was asked for when `move.unlessCancelRequested`, and no answer is stored:
+   * an answered turn has ended) and the turn's rows are read (`TurnRows`; null when its message is
+   * gone). Returns the run as it now is (null when the turn has none) and whether this call started it.
    */
-  async turnStart(
-    userId: string,
-    sessionId: string,
+  async startTurn(
     messageId: string,
-  ): Promise<{ session: ChatSessionRow; message: ChatMessageRow; reply: ChatMessageRow | null; earlier: boolean } | null> {
-    const rows = await this.db
+    move: Pick<RunMove, 'from' | 'unlessCancelRequested'>,
+  ): Promise<{ run: RunRow | null; started: boolean; row: TurnRows | null }> {
+    const from = sql.join(
+      move.from.map((status) => sql`${status}`),
+      sql`, `,
+    );
+    const moved = this.db.$with('moved', { id: runs.id }).as(sql`
+      update runs set status = 'running', started_at = coalesce(started_at, now())
+      where kind = 'chat' and id = ${messageId}::uuid and status in (${from})
+        and (${!move.unlessCancelRequested}::boolean or cancel_requested_at is null)
+        and not exists (select 1 from chat_messages answer where answer.reply_to = ${messageId}::uuid and answer.role = 'assistant')
+      returning *`);
+    const [found] = await this.db
+      .with(moved)
       .select({
+        // The moved run, else the run as it was (the statement's snapshot: nothing moved it).
+        run: sql<(RawRun & { started: boolean }) | null>`(select to_jsonb(run) from (
+          select moved.*, true as started from moved
+          union all
+          select runs.*, false as started from runs where kind = 'chat' and id = ${messageId}::uuid and not exists (select 1 from moved)
+        ) run)`,
         session: chatSessions,
         message: chatMessages,
         reply: answers,
         earlier: sql<boolean>`exists(select 1 from ${chatMessages} before where before.session_id = ${chatMessages.sessionId} and before.seq < ${chatMessages.seq})`,
+        flow: flows,
       })
-      .from(chatMessages)
-      .innerJoin(chatSessions, and(eq(chatSessions.id, chatMessages.sessionId), eq(chatSessions.userId, userId)))
-      .leftJoin(
-        answers,
-        and(eq(answers.sessionId, chatMessages.sessionId), eq(answers.replyTo, chatMessages.id), eq(answers.role, 'assistant')),
-      )
-      .where(and(eq(chatMessages.id, messageId), eq(chatMessages.sessionId, sessionId)))
-      .limit(1);
-    return rows[0] ?? null;
+      // One row whatever is missing: the run's answer does not depend on the message being there.
+      .from(sql`(select 1) as turn`)
+      .leftJoin(chatMessages, eq(chatMessages.id, messageId))
+      .leftJoin(chatSessions, eq(chatSessions.id, chatMessages.sessionId))
+      .leftJoin(answers, and(eq(answers.replyTo, chatMessages.id), sql`${answers.role} = 'assistant'`))
+      .leftJoin(flows, eq(flows.id, chatSessions.flowId));
+    const row =
+      found?.message && found.session
+        ? {
+            session: found.session,
+            message: found.message,
+            reply: found.reply ?? null,
+            earlier: Boolean(found.earlier),
+            flow: found.flow ?? null,
+          }
+        : null;
+    return found?.run ? { run: runFromRaw(found.run), started: found.run.started, row } : { run: null, started: false, row };
   }
 
   /** The assistant's answer to a user message, if one was stored (a retried turn must not answer twice). */
@@ -263,21 +324,42 @@ export class ChatRepository {
 
   /**
    * Stores the answer of a turn unless one exists (a retried end: the unique answer index makes the
-   * insert a no-op), and marks the session active now (with the device that answered, when given),
-   * in one statement. In the transaction that ends the turn's run, so the answer and the run's end
-   * commit together.
+   * insert a no-op), marks the session active now (with the device that answered, when given), and
+   * writes `usage` (the usage lines of the turn's model calls not recorded yet), in one statement.
+   * In the transaction that ends the turn's run, so the answer, its usage and the run's end commit together.
    */
-  async storeAnswer(reply: NewChatMessage & { replyTo: string }, db: DbOrTx, answeredBy?: { deviceId?: string }): Promise<void> {
-    await db.execute(sql`
-      with touched as (
-        update chat_sessions set updated_at = now(), device_id = coalesce(${answeredBy?.deviceId ?? null}::text, device_id)
-        where id = ${reply.sessionId}::uuid
-      )
-      insert into chat_messages (session_id, role, content, reply_to, tool_name, provider, model, input_tokens, output_tokens, cost_usd, status)
-      values (${reply.sessionId}::uuid, ${reply.role}, ${reply.content}, ${reply.replyTo}::uuid, ${reply.toolName ?? null},
-        ${reply.provider ?? null}, ${reply.model ?? null}, ${reply.inputTokens ?? 0}::int, ${reply.outputTokens ?? 0}::int,
-        ${reply.costUsd ?? 0}::float8, ${reply.status ?? 'completed'})
-      on conflict (reply_to) where role = 'assistant' do nothing`);
+  async storeAnswer(
+    reply: NewChatMessage & { replyTo: string },
+    db: DbOrTx,
+    answeredBy?: { deviceId?: string },
+    usage: readonly UsageRecord[] = [],
+  ): Promise<void> {
+    await db.execute(withCtes([usageInsert(usage), ...answerWrites(reply, answeredBy)], sql`select 1`));
+  }
+
+  /**
+   * Ends turn `messageId` in ONE statement: its run's `move`, and only when the run moved, what
+   * the end keeps: `answer` as `storeAnswer` stores it, and the `usage` lines. Both or neither, as
+   * the transaction of a run's end would. The moved run, or null when the run was not in `move.from`.
+   */
+  async endTurn(
+    messageId: string,
+    move: RunMove,
+    keep: { answer?: NewChatMessage & { replyTo: string }; answeredBy?: { deviceId?: string }; usage: readonly UsageRecord[] },
+  ): Promise<RunRow | null> {
+    const moved = sql`exists (select 1 from moved)`;
+    const result = await this.db.execute(
+      withCtes(
+        [
+          moveRun('chat', messageId, move),
+          usageInsert(keep.usage, moved),
+          ...(keep.answer ? answerWrites(keep.answer, keep.answeredBy, moved) : []),
+        ],
+        sql`select to_jsonb(moved) as run from moved`,
+      ),
+    );
+    const [row] = rowsOf<{ run: RawRun }>(result);
+    return row ? runFromRaw(row.run) : null;
   }
 
   /** Every message of a session, oldest first. */
@@ -314,4 +396,36 @@ export class ChatRepository {
       .limit(limit);
     return rows.reverse();
   }
+}
+
+/** The CTE `run` that writes a turn's queued run beside its message; null without one. */
+function runInsert(run: NewRun | undefined): SQL | null {
+  if (!run) return null;
+  return sql`run as (
+    insert into runs (kind, id, user_id, queue, job_id)
+    values (${run.kind}, ${run.id}::uuid, ${run.userId}::uuid, ${run.queue}, ${run.jobId})
+    on conflict (kind, id) do nothing
+  )`;
+}
+
+/**
+ * The CTEs `touched` and `answer`: a turn's answer stored unless one exists, and its session marked
+ * active now (with the device that answered, when given); only when `when` holds, if given.
+ */
+function answerWrites(reply: NewChatMessage & { replyTo: string }, answeredBy?: { deviceId?: string }, when?: SQL): [SQL, SQL] {
+  const only = when ? sql`where ${when}` : sql``;
+  return [
+    sql`touched as (
+      update chat_sessions set updated_at = now(), device_id = coalesce(${answeredBy?.deviceId ?? null}::text, device_id)
+      where id = ${reply.sessionId}::uuid ${when ? sql`and ${when}` : sql``}
+    )`,
+    sql`answer as (
+      insert into chat_messages (session_id, role, content, reply_to, tool_name, provider, model, input_tokens, output_tokens, cost_usd, status)
+      select ${reply.sessionId}::uuid, ${reply.role}, ${reply.content}, ${reply.replyTo}::uuid, ${reply.toolName ?? null},
+        ${reply.provider ?? null}, ${reply.model ?? null}, ${reply.inputTokens ?? 0}::int, ${reply.outputTokens ?? 0}::int,
+        ${reply.costUsd ?? 0}::float8, ${reply.status ?? 'completed'}
+      ${only}
+      on conflict (reply_to) where role = 'assistant' do nothing
+    )`,
+  ];
 }

@@ -144,6 +144,29 @@ function whereFor(kind: RunKind, id: string, move: RunMove): SQL {
   )!;
 }
 
+/**
+ * The CTE `moved`: `move` applied to run (`kind`, `id`) as `move` does
+ * it, returning the moved row (none when the run was not in `move.from`), for a statement that
+ * writes a kind's own row beside the move.
+ */
+export function moveRun(kind: RunKind, id: string, move: RunMove): SQL {
+  const from = sql.join(
+    move.from.map((status) => sql`${status}`),
+    sql`, `,
+  );
+  const set =
+    move.to === 'running'
+      ? sql`status = 'running', started_at = coalesce(started_at, now())`
+      : move.to === 'queued'
+        ? sql`status = 'queued'`
+        : sql`status = ${move.to}, ended_at = now(), error_code = ${move.errorCode ?? null}, error_message = ${move.errorMessage ?? null}`;
+  return sql`moved as (
+    update runs set ${set}
+    where kind = ${kind} and id = ${id}::uuid and status in (${from}) ${move.unlessCancelRequested ? sql`and cancel_requested_at is null` : sql``}
+    returning *
+  )`;
+}
+
 /** A run's row as a raw statement returns it (snake_case columns). */
 export interface RawRun {
   kind: RunKind;

@@ -1,4 +1,4 @@
-import { and, asc, eq, gte, lt, sql } from 'drizzle-orm';
+import { and, asc, eq, gte, lt, sql, type SQL } from 'drizzle-orm';
 import type { Db, DbOrTx } from './database';
 import { llmUsage } from './schema';
 
@@ -43,6 +43,11 @@ export class UsageRepository {
 
   async record(entry: UsageRecord, db: DbOrTx = this.db): Promise<void> {
     await db.insert(llmUsage).values(entry);
+  }
+
+  /** Writes `entries` in one statement (nothing for none). */
+  async recordMany(entries: readonly UsageRecord[], db: DbOrTx = this.db): Promise<void> {
+    if (entries.length) await db.insert(llmUsage).values([...entries]);
   }
 
   /**
@@ -136,4 +141,26 @@ export class UsageRepository {
       costUsd: Number(row?.[`cost${index}`] ?? 0),
     }));
   }
+}
+
+/** The CTE `usage` that writes usage lines beside another statement (only when `when` holds, if given); null for none. */
+export function usageInsert(lines: readonly UsageRecord[], when?: SQL): SQL | null {
+  if (!lines.length) return null;
+  const values = sql.join(
+    lines.map(
+      (u) => sql`(${u.userId}::uuid, ${u.generationId ?? null}::uuid, ${u.sessionId ?? null}::uuid, ${u.purpose}, ${u.provider}, ${u.model},
+        ${u.inputTokens}::int, ${u.outputTokens}::int, ${u.costUsd}::float8, ${u.estimated ?? false}::boolean)`,
+    ),
+    sql`, `,
+  );
+  return sql`usage as (
+    insert into llm_usage (user_id, generation_id, session_id, purpose, provider, model, input_tokens, output_tokens, cost_usd, estimated)
+    select * from (values ${values}) as line ${when ? sql`where ${when}` : sql``}
+  )`;
+}
+
+/** `with` the CTEs given (those not null), then `body`. */
+export function withCtes(ctes: ReadonlyArray<SQL | null>, body: SQL): SQL {
+  const present = ctes.filter((cte): cte is SQL => cte !== null);
+  return present.length ? sql`with ${sql.join(present, sql`, `)} ${body}` : body;
 }

@@ -3,7 +3,7 @@ import type { CancelKind, CancelSignals } from '../lib/cancel-signals';
 import { conflict } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Tx } from '../models/database';
-import type { NewRun, RunsRepository } from '../models/runs-repository';
+import type { NewRun, RunMove, RunsRepository } from '../models/runs-repository';
 import type { MemberRole, RunRow } from '../models/schema';
 import type { QueueRegistry } from '../producers/registry';
 import { outcomeError, type RunOutcome } from './outcome';
@@ -71,6 +71,19 @@ export interface RunKindSpec<S, U, C, P, R = unknown> {
   cancelRequested?(run: RunRow, actor: RunActor): Promise<void>;
   /** The kind's own row for this end, in the transaction that moved the run. */
   persist(tx: Tx, run: RunRow, outcome: RunOutcome<S, U>, context: C | undefined): Promise<P>;
+  /**
+   * A kind's own end in ONE statement, when it can write what `persist` would without reading
+   * first (the hot path keeps one statement and no transaction): the run's `move` and the kind's
+   * row, both or neither. Resolves with the moved run and what was persisted, or null when the run
+   * was not in `move.from`. Returns undefined for an end it does not take: the kernel moves the
+   * run and calls `persist` in a transaction.
+   */
+  endInOne?(
+    id: string,
+    move: RunMove,
+    outcome: RunOutcome<S, U>,
+    context: C | undefined,
+  ): Promise<{ run: RunRow; value: P } | null> | undefined;
   /** The terminal event, once, by whoever won the end; after the commit and the releases. */
   announce(run: RunRow, outcome: RunOutcome<S, U>, context: C | undefined, persisted: P): Promise<void>;
   releases: readonly RunRelease[];
@@ -228,12 +241,16 @@ export class RunKernel {
    */
   async end<P>(kind: RunKindName, id: string, outcome: RunOutcome, context: unknown): Promise<EndResult<P>> {
     const spec = this.spec(kind) as RunKindSpec<unknown, unknown, unknown, P>;
-    const move = { to: outcome.status, from: allowedFrom(outcome.status), unlessCancelRequested: blockedByCancel(outcome.status) };
+    const move: RunMove = {
+      to: outcome.status,
+      from: allowedFrom(outcome.status),
+      unlessCancelRequested: blockedByCancel(outcome.status),
+      ...outcomeError(outcome),
+    };
     let moved: { run: RunRow; value: P } | null = null;
     try {
-      moved = await this.deps.runs.moveWith(kind, id, { ...move, ...outcomeError(outcome) }, (tx, run) =>
-        spec.persist(tx, run, outcome, context),
-      );
+      moved = await (spec.endInOne?.(id, move, outcome, context) ??
+        this.deps.runs.moveWith(kind, id, move, (tx, run) => spec.persist(tx, run, outcome, context)));
     } finally {
       // The one place what a run held is given back: by the winner, before anyone hears it ended.
       if (moved) await this.releaseAll(spec, moved.run);

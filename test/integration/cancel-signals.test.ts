@@ -74,4 +74,23 @@ describe('CancelSignals', () => {
     expect(reason).toMatchObject({ name: 'CancelledError', kind: 'chat', id });
     watch.release();
   });
+
+  test("a watch whose start reads the request in the run's row skips the key's read; a later request still aborts it", async () => {
+    const id = randomUUID();
+    const elsewhere = new CancelSignals(redis, prefix);
+    // Requested before anyone watched: the start of such a turn finds it recorded on its run.
+    await elsewhere.request('chat', id);
+    const plain = signals.watch('chat', id);
+    const started = signals.watch('chat', id, { startReadsRequest: true });
+    // A read after the watches' on the same connection: the plain watch's read has answered by now.
+    expect(await signals.isRequested('chat', id)).toBe(true);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(plain.signal.aborted).toBe(true);
+    expect(started.signal.aborted).toBe(false);
+
+    await elsewhere.request('chat', id);
+    expect(await aborted(started.signal, 10_000)).toMatchObject({ name: 'CancelledError', kind: 'chat', id });
+    plain.release();
+    started.release();
+  });
 });

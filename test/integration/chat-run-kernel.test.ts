@@ -15,6 +15,8 @@ import { createRepositories, type Repositories } from '../../src/models';
 import { openDatabase, type Database } from '../../src/models/database';
 import { bullPrefix, QueueRegistry } from '../../src/producers/registry';
 import { RunKernel } from '../../src/runs/run-kernel';
+import { llmUsage } from '../../src/models/schema';
+import { eq } from 'drizzle-orm';
 import { createTestDatabase, serverPostgresUrl, testRedisTarget, type TestDatabase } from '../support/database';
 import { testBullConnection } from '../support/redis';
 
@@ -216,5 +218,82 @@ describe('chat turns on the run kernel', () => {
     await turns.cancel(resuming.userId, resuming.sessionId);
     expect(await repos.runs.find('chat', resuming.messageId)).toMatchObject({ status: 'running' });
     await expect(turns.begin(resuming)).resolves.toBe('cancel_requested');
+  }, 60_000);
+
+  test("a turn's start reads its rows only for its own user and session", async () => {
+    const { turns, runs } = chatKernel();
+    const turn = await newTurn(runs);
+    const stranger = await newTurn(runs);
+
+    // Another user's session, another session's message: the run starts, the rows read as missing.
+    await expect(turns.open({ ...turn, userId: stranger.userId })).resolves.toEqual({ begun: 'started', rows: null });
+    await expect(turns.open({ ...turn, sessionId: stranger.sessionId })).resolves.toMatchObject({ begun: 'started', rows: null });
+    const own = await turns.open(turn);
+    expect(own.begun).toBe('started');
+    expect(own.rows).toMatchObject({ session: { id: turn.sessionId }, message: { id: turn.messageId, content: 'Hello' }, reply: null });
+  }, 60_000);
+
+  test('a turn stored without a run gets one when it starts; a turn whose message is gone, or is not its own, gets none', async () => {
+    const { turns } = chatKernel();
+    const user = await repos.users.create({ email: `${randomUUID()}@example.test`, name: 'Chat', passwordHash: 'x' });
+    const session = await repos.chat.createSession({ userId: user!.id, deviceId: null, title: 'turn', mode: 'none' });
+    const message = await repos.chat.addMessage({ sessionId: session.id, role: 'user', content: 'Before runs' });
+    const legacy: TurnRef = { userId: user!.id, sessionId: session.id, messageId: message.id };
+
+    const stranger = await repos.users.create({ email: `${randomUUID()}@example.test`, name: 'Other', passwordHash: 'x' });
+    await expect(turns.open({ ...legacy, userId: stranger!.id })).resolves.toEqual({ begun: 'ended', rows: null });
+    expect(await repos.runs.find('chat', message.id)).toBeNull();
+    const gone = { ...legacy, messageId: randomUUID() };
+    await expect(turns.open(gone)).resolves.toEqual({ begun: 'ended', rows: null });
+    expect(await repos.runs.find('chat', gone.messageId)).toBeNull();
+
+    const opened = await turns.open(legacy);
+    expect(opened).toMatchObject({ begun: 'started', rows: { message: { id: message.id } } });
+    expect(await repos.runs.find('chat', message.id)).toMatchObject({ status: 'running', userId: user!.id, jobId: message.id });
+  }, 60_000);
+
+  test("the answering call's usage line is written once, with whichever end the turn gets", async () => {
+    const { kernel, turns, runs } = chatKernel();
+    const lineOf = (turn: TurnRef) => ({
+      userId: turn.userId,
+      sessionId: turn.sessionId,
+      purpose: 'chat' as const,
+      provider: 'test',
+      model: 'test-model',
+      inputTokens: 3,
+      outputTokens: 5,
+      costUsd: 0,
+    });
+    const lines = async (turn: TurnRef) => (await database.db.select().from(llmUsage).where(eq(llmUsage.sessionId, turn.sessionId))).length;
+
+    // Answered: with the answer.
+    const answered = await newTurn(runs);
+    await turns.begin(answered);
+    await expect(turns.finish(answered, 'Done', USAGE, [lineOf(answered)])).resolves.toBe('stored');
+    expect(await lines(answered)).toBe(1);
+
+    // A cancel came first: nothing with the refused success; the cancelled end writes it.
+    const cancelled = await newTurn(runs);
+    await turns.begin(cancelled);
+    await repos.runs.requestCancel('chat', cancelled.messageId, cancelled.userId);
+    await expect(turns.finish(cancelled, 'Done', USAGE, [lineOf(cancelled)])).resolves.toBe('cancel_requested');
+    expect(await lines(cancelled)).toBe(0);
+    await expect(turns.end(cancelled, { response: 'Done', usage: USAGE }, [lineOf(cancelled)])).resolves.toBe(true);
+    expect(await lines(cancelled)).toBe(1);
+
+    // Ended by someone else first (recovery): the late answer is not stored, its line is.
+    const recovered = await newTurn(runs);
+    await turns.begin(recovered);
+    await kernel.recover(later(), 100);
+    expect(await repos.runs.find('chat', recovered.messageId)).toMatchObject({ status: 'failed' });
+    await expect(turns.finish(recovered, 'Too late', USAGE, [lineOf(recovered)])).resolves.toBe('answered');
+    expect(await lines(recovered)).toBe(1);
+    expect((await repos.chat.history(recovered.sessionId)).filter((m) => m.role === 'assistant')).toEqual([]);
+
+    // Failed: with the failure's end.
+    const failed = await newTurn(runs);
+    await turns.begin(failed);
+    await expect(turns.fail(failed, 'assistant_failed', 'No', [lineOf(failed)])).resolves.toBe(true);
+    expect(await lines(failed)).toBe(1);
   }, 60_000);
 });

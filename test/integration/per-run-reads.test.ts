@@ -107,31 +107,37 @@ describe('reads done once per run', () => {
     expect(reads.count).toBe(2);
   });
 
-  test("a turn's start reads the session, the message and a stored answer in one statement, scoped to the owner", async () => {
-    const [owner, stranger] = [await newUser(), await newUser()];
+  test("a turn's start reads the session, the message, a stored answer and the session's flow in the statement that starts its run", async () => {
+    const owner = await newUser();
     const session = await repos.chat.createSession({ userId: owner.id, deviceId: null, title: 'T', mode: 'none' });
     const message = await repos.chat.addMessage({ sessionId: session.id, role: 'user', content: 'Hello?' });
+    await repos.runs.insert({ kind: 'chat', id: message.id, userId: owner.id, queue: 'assistant', jobId: message.id });
+    const move = { from: ['queued', 'running'] as const, unlessCancelRequested: true };
 
-    const fresh = await repos.chat.turnStart(owner.id, session.id, message.id);
-    expect(fresh?.session.id).toBe(session.id);
-    expect(fresh?.message).toEqual(message);
-    expect(fresh?.reply).toBeNull();
-    expect(fresh?.earlier).toBe(false);
+    const fresh = await repos.chat.startTurn(message.id, move);
+    expect(fresh.started).toBe(true);
+    expect(fresh.run).toMatchObject({ kind: 'chat', id: message.id, status: 'running', userId: owner.id });
+    expect(fresh.run?.startedAt).toBeInstanceOf(Date);
+    expect(fresh.row?.session.id).toBe(session.id);
+    expect(fresh.row?.message).toEqual(message);
+    expect(fresh.row?.reply).toBeNull();
+    expect(fresh.row?.earlier).toBe(false);
+    expect(fresh.row?.flow).toBeNull();
 
-    // Another user's session, a message of no such session, a missing message: as missing.
-    expect(await repos.chat.turnStart(stranger.id, session.id, message.id)).toBeNull();
-    expect(await repos.chat.turnStart(owner.id, randomUUID(), message.id)).toBeNull();
-    expect(await repos.chat.turnStart(owner.id, session.id, randomUUID())).toBeNull();
+    // A missing message: no rows, and no run to start.
+    expect(await repos.chat.startTurn(randomUUID(), move)).toEqual({ run: null, started: false, row: null });
 
     await database.db.transaction((tx) =>
       repos.chat.storeAnswer({ sessionId: session.id, role: 'assistant', content: 'Hi.', replyTo: message.id }, tx),
     );
-    const answered = await repos.chat.turnStart(owner.id, session.id, message.id);
-    expect(answered?.reply).toMatchObject({ role: 'assistant', content: 'Hi.', replyTo: message.id, status: 'completed' });
-    expect(answered?.message.id).toBe(message.id);
+    // Answered: the run is not moved again (an answered turn has ended), the answer comes back.
+    const answered = await repos.chat.startTurn(message.id, move);
+    expect(answered.started).toBe(false);
+    expect(answered.row?.reply).toMatchObject({ role: 'assistant', content: 'Hi.', replyTo: message.id, status: 'completed' });
+    expect(answered.row?.message.id).toBe(message.id);
     // The next message of the session has history before it.
     const next = await repos.chat.addMessage({ sessionId: session.id, role: 'user', content: 'And then?' });
-    expect((await repos.chat.turnStart(owner.id, session.id, next.id))?.earlier).toBe(true);
+    expect((await repos.chat.startTurn(next.id, move)).row?.earlier).toBe(true);
   });
 
   test('a new session and its first message go in together, with every field the session was given', async () => {
@@ -159,7 +165,7 @@ describe('reads done once per run', () => {
       context: null,
       flowId: null,
     });
-    expect((await repos.chat.turnStart(owner.id, bare.sessionId, bare.messageId))?.earlier).toBe(false);
+    expect((await repos.chat.startTurn(bare.messageId, { from: ['queued'], unlessCancelRequested: true })).row?.earlier).toBe(false);
   });
 
   test('a second answer to the same message stores nothing; each end marks the session active, with the device that answered', async () => {

@@ -332,6 +332,47 @@ describe('real providers: the stream shapes they send', () => {
     ]);
   });
 
+  test('an answer whose usage line the caller keeps (`account.leaveLine`) hands it back unwritten; a call with tool calls, or a filtered one, is written here', async () => {
+    const answer = await replay(plainAnswer('Kept for the end'));
+    const calls = await replay(PROFILES.wholeCallsWithoutIndex);
+    const filtered = await replay(PROFILES.contentFilter);
+    const recorded: Array<Record<string, unknown>> = [];
+    const counted: string[] = [];
+    const deps = {
+      usage: { record: async (entry: Record<string, unknown>) => void recorded.push(entry) },
+      metrics: { countModelCall: ({ provider }: { provider: string }) => void counted.push(provider), observeModelCall: () => undefined },
+    };
+    const account = { userId: 'u1', tier: 'pro', sessionId: 's1', leaveLine: (turn: { toolCalls: unknown[] }) => !turn.toolCalls.length };
+
+    const kept = await ask(gatewayOver([answer.baseURL], deps), { account });
+    expect(kept.text).toBe('Kept for the end');
+    expect(kept.unrecorded).toEqual({
+      userId: 'u1',
+      sessionId: 's1',
+      purpose: 'chat',
+      provider: 'p0',
+      model: 'm0',
+      inputTokens: 10,
+      outputTokens: 3,
+      costUsd: 0,
+      estimated: false,
+    });
+    expect(recorded).toEqual([]);
+
+    const round = await ask(gatewayOver([calls.baseURL], deps), { account, tools: blockTools });
+    expect(round.toolCalls).toHaveLength(3);
+    expect(round.unrecorded).toBeUndefined();
+    expect(recorded).toEqual([expect.objectContaining({ userId: 'u1', sessionId: 's1', inputTokens: 20, outputTokens: 30 })]);
+
+    await expect(ask(gatewayOver([filtered.baseURL], deps), { account, onRestart: () => undefined })).rejects.toBeInstanceOf(
+      ModelContentFiltered,
+    );
+    expect(recorded).toHaveLength(2);
+    expect(recorded[1]).toMatchObject({ inputTokens: 30, outputTokens: 4 });
+    // Every call is counted in the metrics when it ends, its line written here or not.
+    expect(counted).toEqual(['p0', 'p0', 'p0']);
+  });
+
   test('finish_reason length: an error with llm_output_truncated naming the reason, not a cut answer; its usage is accounted; no other model is tried', async () => {
     const cut = await replay(PROFILES.lengthCut);
     const fallback = await replay(plainAnswer('never asked'));

@@ -11,6 +11,7 @@ import { createRedis, redisReady, type RedisClient } from '../../src/lib/redis';
 import type { LivePhase, LogLiveness } from '../../src/lib/redis-streams';
 import { StreamFollower, type Frame } from '../../src/lib/stream-follower';
 import { testRedisTarget } from '../support/database';
+import { monitorEverywhere } from '../support/redis';
 import { waitUntil } from '../support/wait';
 
 /**
@@ -281,6 +282,47 @@ describe('shared SSE frames of chat turns and ticket notes', () => {
     }
     expect(followers[0].pushed.map((frame) => frame.terminal)).toEqual([false, true]);
     expect(follower.size).toBe(0);
+  });
+
+  test('a turn its request just queued is followed without a replay read: what the log held and what follows come as the same frames', async () => {
+    const log = new ChatEventLog(redis, `frames-fresh:${randomUUID()}`, 600, follower);
+    const messageId = randomUUID();
+    const sessionId = randomUUID();
+    const events: ChatEvent[] = [
+      { type: 'text_chunk', sessionId, text: 'written before the stream began' },
+      { type: 'text_chunk', sessionId, text: 'then live' },
+      { type: 'final', sessionId, response: 'done', usage: { provider: 'p', model: 'm', inputTokens: 1, outputTokens: 2, costUsd: 0 } },
+    ];
+    const sent: string[][] = [];
+    const watcher = await monitorEverywhere(redis, ({ args }) => void (args.includes(log.key(messageId)) && sent.push(args)));
+    await log.append(messageId, events[0]);
+    const controller = new AbortController();
+    const replayed: ChatEvent[] = [];
+    const pushed: Frame[] = [];
+    const done = drive(
+      log.follow(
+        messageId,
+        controller.signal,
+        stillRunning,
+        { framer: chatFrame, push: (frames) => pushed.push(...frames) },
+        { fresh: true },
+      ),
+      (event) => replayed.push(event),
+    );
+    await waitUntil(() => pushed.length === 1, 5_000);
+    for (const event of events.slice(1)) await log.append(messageId, event);
+    await done;
+    watcher.stop();
+
+    expect(replayed).toEqual([]);
+    expect(pushed.map((frame) => frame.bytes.toString('utf8'))).toEqual(
+      events.map((event) => formatSse({ event: event.type, data: JSON.stringify(event) })),
+    );
+    expect(pushed.map((frame) => frame.terminal)).toEqual([false, false, true]);
+    // The monitor saw the log's writes and reads; none of them a replay read.
+    const commands = sent.map((args) => args[0].toLowerCase());
+    expect(commands).toEqual(expect.arrayContaining(['xadd', 'xread']));
+    expect(commands).not.toContain('xrange');
   });
 
   test('ticket notes: each chunk one JSON data line (its newlines escaped inside), then [ERROR] … ends every follower', async () => {

@@ -56,7 +56,9 @@ export function chatTurnEvents(
       ended ||= frames[frames.length - 1].terminal;
     },
   };
-  const replay = mapYields(deps.chatEvents.follow(turn.messageId, signal, chatTurnLiveness(deps, turn, started), sink), (event) => {
+  // A turn this request has just queued: the follower's first read hands over all its log holds.
+  const events = deps.chatEvents.follow(turn.messageId, signal, chatTurnLiveness(deps, turn, started), sink, { fresh: started });
+  const replay = mapYields(events, (event) => {
     ended ||= deps.chatEvents.isTerminal(event);
     return event;
   });
