@@ -27,6 +27,8 @@ describe('a turn parked on two approvals when its worker dies', () => {
   const devices: DeviceSimulator[] = [];
 
   afterAll(() => devices.forEach((device) => device.close()));
+  // Each test's workers are its own: a worker an earlier test started would take the resume.
+  afterEach(() => cluster.stopAll());
 
   async function parkedOnTwo(api: SwitchboardProcess, deviceId: string, onCall?: (call: ToolCall) => void) {
     const user = await registerUser(`${api.url}/api/v1`, 'Crash');
@@ -81,25 +83,29 @@ describe('a turn parked on two approvals when its worker dies', () => {
   }, 180_000);
 
   test('kill -9 of the worker mid-resume (the first delete reached the device): the re-run repeats no write', async () => {
-    const [api, workerA, workerB] = await Promise.all([
+    const [api, worker] = await Promise.all([
       cluster.spawn({ SWITCHBOARD_ROLES: 'api', PORT: '0' }),
       cluster.spawn({ SWITCHBOARD_ROLES: 'worker' }),
-      cluster.spawn({ SWITCHBOARD_ROLES: 'worker' }),
     ]);
-    let killed: SwitchboardProcess | undefined;
-    // The first delete of the resume reached the device (and was answered): the worker running the resume dies at once.
+    // The first delete of the resume reached the device (and was answered): the only worker, which
+    // runs the resume, dies at once; a new one re-runs the stalled job.
+    let killed!: () => void;
+    const workerKilled = new Promise<void>((resolve) => (killed = resolve));
+    let kills = 0;
     const { user, device, requested } = await parkedOnTwo(api, 'laptop-midway', (call) => {
-      if (killed || call.action !== 'delete') return;
-      killed = [workerA, workerB].find((w) => w.output().includes('assistant turn resumed'));
-      killed?.child.kill('SIGKILL');
+      if (kills > 0 || call.action !== 'delete') return;
+      kills += 1;
+      worker.child.kill('SIGKILL');
+      killed();
     });
     const final = new Promise<{ response: string }>((resolve) => device.socket.once('final', resolve));
     expect((await approve(api, user, requested[0].approvalId)).status).toBe(200);
     expect((await approve(api, user, requested[1].approvalId)).status).toBe(200);
+    await within(workerKilled, 60_000, 'the first delete of the resume reached the device');
+    await cluster.spawn({ SWITCHBOARD_ROLES: 'worker' });
 
     // The re-run waits for the lapsed lock and the stall check: a generous deadline.
     const { response } = await within(final, 90_000, 'the re-run resume answered');
-    expect(killed).toBeDefined();
     const deletes = device.calls.filter((call) => call.action === 'delete');
     // Two deletes, each with its own key; whatever the re-run sent again carried the same key and
     // was answered from memory.

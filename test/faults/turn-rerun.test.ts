@@ -1,12 +1,11 @@
 import { DeviceSimulator } from '@switchboard/client/testing';
 import { useCluster } from '../support/cluster';
 import { registerUser } from '../support/http';
-import type { SwitchboardProcess } from '../support/processes';
 import { waitUntil, within } from '../support/wait';
 
 /**
  * kill -9 of the worker running an assistant turn right after its `create_task` reached the device:
- * BullMQ runs the stalled job again on another worker, which repeats the turn's calls. Each call
+ * BullMQ runs the stalled job again on a new worker, which repeats the turn's calls. Each call
  * carries an idempotency key stable across re-runs (decision 0078), so the device answers the
  * repeated insert from memory: one task, not two.
  *
@@ -20,13 +19,16 @@ describe('an assistant turn re-run after its worker died', () => {
   afterAll(() => device?.close());
 
   test('repeats no device write: the second create_task carries the same key and is answered from memory', async () => {
-    const [api, workerA, workerB] = await Promise.all([
+    const [api, worker] = await Promise.all([
       cluster.spawn({ SWITCHBOARD_ROLES: 'api', PORT: '0' }),
-      cluster.spawn({ SWITCHBOARD_ROLES: 'worker' }),
       cluster.spawn({ SWITCHBOARD_ROLES: 'worker' }),
     ]);
     const user = await registerUser(`${api.url}/api/v1`, 'Rerun');
-    let killed: SwitchboardProcess | undefined;
+    // The insert reached the device (and was answered): the only worker, which runs the turn, dies
+    // at once; a new one re-runs the stalled job.
+    let killed!: () => void;
+    const workerKilled = new Promise<void>((resolve) => (killed = resolve));
+    let kills = 0;
     device = await DeviceSimulator.connect({
       url: api.url!,
       accessToken: user.accessToken,
@@ -34,18 +36,20 @@ describe('an assistant turn re-run after its worker died', () => {
       connectTimeoutMs: 30_000,
       seed: { tasks: [] },
       onCall: (call) => {
-        if (killed || call.action !== 'insert') return;
-        killed = [workerA, workerB].find((w) => w.output().includes('assistant turn started'));
-        killed?.child.kill('SIGKILL');
+        if (kills > 0 || call.action !== 'insert') return;
+        kills += 1;
+        worker.child.kill('SIGKILL');
+        killed();
       },
     });
     const final = new Promise<{ response: string }>((resolve) => device!.socket.once('final', resolve));
     await device.socket.timeout(30_000).emitWithAck('chat_request', { message: 'Create a task called Buy oat milk' });
+    await within(workerKilled, 60_000, 'the insert reached the device');
+    await cluster.spawn({ SWITCHBOARD_ROLES: 'worker' });
 
-    // The re-run waits for the lapsed lock, the stall check and a busy survivor: a generous deadline.
+    // The re-run waits for the lapsed lock and the stall check: a generous deadline.
     await within(final, 90_000, 'the re-run turn sent its final answer');
-    expect(killed).toBeDefined();
-    // Two inserts: the dead worker's and the re-run's. A survivor's lock renewal that comes late on
+    // Two inserts: the dead worker's and the re-run's. The new worker's lock renewal that comes late on
     // a loaded machine runs the job once more; that run's insert carries the same key too.
     const inserts = device.calls.filter((call) => call.action === 'insert');
     expect(inserts.length).toBeGreaterThanOrEqual(2);
