@@ -157,10 +157,16 @@ async function main() {
         return id;
       }),
     );
-    const urls = Array.from(
-      { length: STREAMS },
-      (_, i) => `${api}/canvases/${canvasId}/ai/generations/${generations[i % generations.length]}/events`,
-    );
+    // Flat copies, made before the first snapshot: a template literal is a concatenated string,
+    // and its flat form, made when the fleet is handed it, would count as ~150 B per stream.
+    const urls = JSON.parse(
+      JSON.stringify(
+        Array.from(
+          { length: STREAMS },
+          (_, i) => `${api}/canvases/${canvasId}/ai/generations/${generations[i % generations.length]}/events`,
+        ),
+      ),
+    ) as string[];
     // A first batch warms every code path (so compiled code and caches are in both snapshots).
     await fleet.open('warm', urls.slice(0, 50), owner.accessToken);
     await settle(1000);
