@@ -1,11 +1,13 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
 import type { Request, Response } from 'express';
 import { pipelineByKey, type RedisClient } from '../lib/redis';
 import { AppError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import { redactError } from '../lib/redact-error';
 import { StreamAbort, untilEventOrAbort, type StreamSignal } from '../lib/stream-signal';
-import type { LivePhase } from '../lib/redis-streams';
+import type { LiveEnd, LivePhase } from '../lib/redis-streams';
 import type { Frame } from '../lib/stream-follower';
 import { framesDrained, pushFrames, type FrameTarget } from './sse-frames';
 import { formatSse, openSse, type SseMessage } from './sse';
@@ -32,7 +34,7 @@ export interface SseSource {
 /** What a source returns when its live phase goes to `push`: run `live`, then write `after`'s messages. */
 export interface LiveHandoff<T = SseMessage> {
   live: LivePhase;
-  after(): AsyncGenerator<T>;
+  after: () => AsyncGenerator<T>;
 }
 
 /**
@@ -57,10 +59,36 @@ const HEARTBEAT_MS = 15_000;
 /** A lease outlives its refresh (each heartbeat) by this much, so a dead node's streams expire. */
 const LEASE_MS = 60_000;
 
-interface OpenStream extends FrameTarget {
-  controller: StreamAbort;
-  leaseKey: string;
-  leaseId: string;
+/**
+ * One open stream, for its whole life (10,000 per node): the response, its abort and lease, what
+ * `pushFrames` keeps between calls and, once the source handed its live phase off, what runs when
+ * that phase ends. It is the live phase's `LiveEnd` itself, so a waiting stream holds no promise
+ * or callbacks of its own for it.
+ */
+class OpenStream implements FrameTarget, LiveEnd {
+  readonly controller = new StreamAbort();
+  held: Buffer[] | undefined = undefined;
+  drainer: NodeJS.EventEmitter | undefined = undefined;
+  direct: Socket | undefined = undefined;
+  /** Set at the live handoff: the source (its `interrupted` message), the log ids and what follows the live phase. */
+  source: SseSource | undefined = undefined;
+  context: StreamLogContext | undefined = undefined;
+  after: LiveHandoff['after'] | undefined = undefined;
+
+  constructor(
+    private readonly streams: SseStreams,
+    readonly res: Response,
+    readonly leaseKey: string,
+    readonly leaseId: string,
+  ) {}
+
+  get signal(): StreamSignal {
+    return this.controller;
+  }
+
+  liveEnded(error?: Error): void {
+    this.streams.afterLive(this, error);
+  }
 }
 
 /**
@@ -77,6 +105,8 @@ export class SseStreams {
   private timer: NodeJS.Timeout | undefined;
   private readonly log: Logger;
   private readonly scripts: RedisScripts;
+  /** Runs a function in the async context the node started in (outside any request). */
+  private readonly outsideRequests = AsyncLocalStorage.snapshot();
 
   constructor(
     private readonly deps: {
@@ -111,20 +141,10 @@ export class SseStreams {
     options: { userId: string; context: StreamLogContext; prepare: (signal: StreamSignal) => Promise<SseSource> },
   ): Promise<void> {
     if (this.deps.shuttingDown()) throw new AppError(503, 'shutting_down', 'This node is shutting down; retry on another');
-    const controller = new StreamAbort();
-    const stream: OpenStream = {
-      res,
-      controller,
-      signal: controller.signal,
-      leaseKey: redisKeys(this.deps.keyPrefix).sseLeases(options.userId),
-      leaseId: randomUUID(),
-      held: undefined,
-      drainer: undefined,
-      direct: undefined,
-    };
+    const stream = new OpenStream(this, res, redisKeys(this.deps.keyPrefix).sseLeases(options.userId), randomUUID());
     // Listening from the start: a client that leaves while the slot is taken or `prepare` runs
     // must not leave a stream following a generation for nobody.
-    res.on('close', () => stream.controller.abort());
+    abortOnClose(res, stream.controller);
     await this.acquire(stream);
     let source: SseSource;
     try {
@@ -163,46 +183,44 @@ export class SseStreams {
     const { signal } = stream.controller;
     let handoff: LiveHandoff | void;
     try {
-      handoff = await writeAll(
-        stream,
-        source.messages(signal, (frames) => pushFrames(stream, frames)),
-      );
+      handoff = await writeAll(stream, source.messages(signal, pushTo(stream)));
     } catch (error) {
       this.interrupt(stream, source, context, error);
       return this.finish(stream);
     }
     // The source's generators have all returned; only the live phase's callbacks remain.
     if (!handoff || signal.aborted) return this.finish(stream);
-    const live = handoff;
-    // Neither handler throws: `afterLive` runs its work async and logs its own failure.
-    live.live().then(
-      () => this.afterLive(stream, source, context, live),
-      (error: unknown) => this.afterLive(stream, source, context, undefined, { error }),
-    );
+    stream.source = source;
+    stream.context = context;
+    stream.after = handoff.after;
+    // The live phase runs outside the request's async context: its timer and callbacks would
+    // otherwise keep that context (the request's origin and what was kept for the request, e.g.
+    // the user's plan) for the stream's whole life. Nothing it does belongs to one request: the
+    // follower's reads and the liveness checks are shared by every stream of the key.
+    const { live } = handoff;
+    this.outsideRequests(() => live.start(stream));
   }
 
   /**
-   * Once the live phase ended: what the source still writes (the handoff's `after`, e.g. a terminal
-   * built from the row), or the interruption when the live phase failed; then the end of the stream.
+   * Once a stream's live phase ended (its `LiveEnd`): what the source still writes (the handoff's
+   * `after`, e.g. a terminal built from the row), or the interruption when the live phase failed
+   * (`error`); then the end of the stream.
    */
-  private afterLive(
-    stream: OpenStream,
-    source: SseSource,
-    context: StreamLogContext,
-    handoff: LiveHandoff | undefined,
-    failed?: { error: unknown },
-  ): void {
+  afterLive(stream: OpenStream, error?: Error): void {
+    const source = stream.source!;
+    const context = stream.context!;
+    const after = stream.after;
     const run = async () => {
       try {
-        if (failed) this.interrupt(stream, source, context, failed.error);
-        else if (handoff && !stream.controller.signal.aborted) await writeAll(stream, handoff.after());
-      } catch (error) {
-        this.interrupt(stream, source, context, error);
+        if (error) this.interrupt(stream, source, context, error);
+        else if (after && !stream.controller.signal.aborted) await writeAll(stream, after());
+      } catch (failure) {
+        this.interrupt(stream, source, context, failure);
       } finally {
         this.finish(stream);
       }
     };
-    run().catch((error: unknown) => this.log.error({ err: redactError(error), reqId: context.reqId }, 'stream pump failed'));
+    run().catch((failure: unknown) => this.log.error({ err: redactError(failure), reqId: context.reqId }, 'stream pump failed'));
   }
 
   /** A source that failed mid-stream: logged, and the client told to reconnect (unless it left). */
@@ -313,6 +331,16 @@ async function writeAll<R>(stream: OpenStream, messages: AsyncGenerator<SseMessa
   }
 }
 
+/** The source's `push`: live frames to the stream (a closure over the stream alone). */
+function pushTo(stream: OpenStream): (frames: Frame[]) => void {
+  return (frames) => pushFrames(stream, frames);
+}
+
+/** Aborts the stream when its response closes (the client left, or the stream ended). */
+function abortOnClose(res: Response, controller: StreamAbort): void {
+  res.on('close', () => controller.abort());
+}
+
 /** Waits until the client reads what was written (or leaves), so a slow reader cannot pile up memory. */
 async function drained(res: Response, signal: StreamSignal): Promise<void> {
   if (signal.aborted || res.destroyed) return;
@@ -335,6 +363,10 @@ function forgetRequestExtras(req: Request, res: Response): void {
   req.params = NO_PARAMS;
   (req as { _parsedUrl?: unknown })._parsedUrl = undefined;
   (req as { user?: unknown }).user = undefined;
+  // The request logger's lists of its loggers (`req.log` and `res.log` stay, and the one that
+  // writes the request's log line is its own): arrays grown for 17, nothing reads them.
+  (req as { allLogs?: unknown }).allLogs = undefined;
+  (res as { allLogs?: unknown }).allLogs = undefined;
   const routeTemplate = (res.locals as { routeTemplate?: unknown }).routeTemplate;
   if (typeof routeTemplate !== 'string') {
     res.locals = NO_LOCALS;

@@ -1,5 +1,5 @@
 import { duplicateRedis, type RedisClient } from './redis';
-import { streamIdBefore, type Frame, type Framer, type StreamEntry, type StreamFollower } from './stream-follower';
+import { streamIdBefore, type Frame, type Framer, type StreamEntry, type StreamFollower, type Subscriber } from './stream-follower';
 import type { StreamSignal } from './stream-signal';
 
 /**
@@ -68,11 +68,25 @@ export interface LiveSink {
 
 /**
  * The live phase of a followed log, handed back by `followLog` (its return value) instead of
- * being awaited inside it: run it, and it resolves when the phase ends (terminal frame pushed,
- * abort, or the writer ended). Returning it lets every generator on the way finish, so an open
- * stream keeps no suspended generator chain while it only waits for events (the memory-per-stream target).
+ * being awaited inside it: `start` it, and `end.liveEnded` is called once when the phase ends
+ * (terminal frame pushed, abort, or the writer ended; with an error when an entry could not be
+ * framed). Returning it lets every generator on the way finish, so an open stream keeps no
+ * suspended generator chain while it only waits for events (the memory-per-stream target). The
+ * end is told to an object, not a callback or a promise, so the stream that runs the phase is it.
  */
-export type LivePhase = () => Promise<void>;
+export interface LivePhase {
+  start(end: LiveEnd): void;
+}
+
+/** What a live phase tells when it ends: `error` when an entry could not be framed. */
+export interface LiveEnd {
+  liveEnded(error?: Error): void;
+}
+
+/** Runs `phase` to its end: resolves when it ends, rejects when an entry could not be framed. */
+export function runLive(phase: LivePhase): Promise<void> {
+  return new Promise((resolve, reject) => phase.start({ liveEnded: (error) => (error ? reject(error) : resolve()) }));
+}
 
 /**
  * `source`'s values through `map`, and its return value passed on (a `for await` would drop it):
@@ -144,11 +158,7 @@ export async function* followLog(options: {
       return;
     }
   }
-  if (options.live) {
-    const { live } = options;
-    const after = last;
-    return () => pushLive(follower, key, after, live, liveness, signal);
-  }
+  if (options.live) return new LiveFollow(follower, key, last, options.live, liveness, signal);
 
   const queue: StreamEntry[] = [];
   let wake: (() => void) | undefined;
@@ -200,74 +210,104 @@ export async function* followLog(options: {
 /**
  * The live phase of `followLog` pushed into `sink`: the same rules (ends after a terminal frame,
  * on abort, or once liveness says the writer ended and the grace passed), but driven by the
- * follower's callback and one timer per stream, not a generator resumed per entry. Rejects when an
- * entry cannot be framed (the caller reports the stream interrupted, as a throwing replay would).
+ * follower's callback and one timer per stream, not a generator resumed per entry. Ends with an
+ * error when an entry cannot be framed (the caller reports the stream interrupted, as a throwing
+ * replay would).
+ *
+ * One object per open stream for its whole life (10,000 per node): it is its own follower
+ * subscriber (`last`, `framer`, `deliver`) and its own abort listener (`handleEvent`), and its
+ * timer calls a module function with it, so a waiting stream holds no closures, contexts or
+ * promises for its live phase.
  */
-function pushLive(
-  follower: StreamFollower,
-  key: string,
-  after: string,
-  sink: LiveSink,
-  liveness: LogLiveness,
-  signal: StreamSignal,
-): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise<void>((resolve, reject) => {
-    const graceMs = liveness.graceMs ?? 2_000;
-    let nextCheck = Date.now() + (liveness.firstCheckAfterMs ?? 0);
-    let endBy: number | undefined;
-    let done = false;
-    let timer: NodeJS.Timeout | undefined;
-    const finish = (error?: Error) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-      unsubscribe();
-      if (error) reject(error);
-      else resolve();
-    };
-    const onAbort = () => finish();
-    const unsubscribe = follower.subscribe(
-      key,
-      after,
-      (_entries, frames) => {
-        if (done) return;
-        if (!frames) return finish(new Error(`An entry of ${key} could not be framed`));
-        const end = frames.findIndex((frame) => frame.terminal);
-        sink.push(end === -1 || end === frames.length - 1 ? frames : frames.slice(0, end + 1));
-        if (end !== -1) return finish();
-        // Entries arrived: the producer is alive; ask again only after a quiet period.
-        if (endBy === undefined) nextCheck = Date.now() + liveness.checkEveryMs;
-      },
-      sink.framer,
-    );
-    // The timer only re-arms when due: an event does not touch it, it moves `nextCheck`.
-    const tick = () => {
-      if (done) return;
-      const now = Date.now();
-      if (endBy !== undefined) {
-        if (now >= endBy) return finish();
-        timer = setTimeout(tick, endBy - now);
-        return;
-      }
-      if (now < nextCheck) {
-        timer = setTimeout(tick, nextCheck - now);
-        return;
-      }
-      void follower
-        .shared(`ended:${key}`, Math.min(liveness.checkEveryMs, 1_000), liveness.endedAt)
-        // eslint-disable-next-line no-restricted-syntax -- unknown is treated as "not ended": the check runs again after checkEveryMs
-        .catch(() => null)
-        .then((endedAt) => {
-          nextCheck = Date.now() + liveness.checkEveryMs;
-          if (endedAt) endBy = Math.max(Date.now(), endedAt.getTime() + graceMs);
-          tick();
-        });
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    tick();
-  });
+class LiveFollow implements LivePhase, Subscriber {
+  /** The follower's cursor for this stream: it hands only entries after it, and moves it. */
+  last: string;
+  readonly framer: Framer;
+  private end: LiveEnd | undefined = undefined;
+  /** When liveness is asked next (while the writer has not been seen to end). */
+  private nextCheck = 0;
+  /** The writer ended: the phase ends at this time (its grace for entries still in flight). */
+  private endBy: number | undefined = undefined;
+  private done = false;
+  private timer: NodeJS.Timeout | undefined = undefined;
+
+  constructor(
+    private readonly follower: StreamFollower,
+    private readonly key: string,
+    after: string,
+    private readonly sink: LiveSink,
+    private readonly liveness: LogLiveness,
+    private readonly signal: StreamSignal,
+  ) {
+    this.last = after;
+    this.framer = sink.framer;
+  }
+
+  start(end: LiveEnd): void {
+    if (this.signal.aborted) return void queueMicrotask(() => end.liveEnded());
+    this.end = end;
+    this.nextCheck = Date.now() + (this.liveness.firstCheckAfterMs ?? 0);
+    this.follower.follow(this.key, this);
+    this.signal.addEventListener('abort', this, { once: true });
+    this.tick();
+  }
+
+  /** The signal aborted. */
+  handleEvent(): void {
+    this.finish();
+  }
+
+  deliver(_entries: StreamEntry[], frames: Frame[] | null | undefined): void {
+    if (this.done) return;
+    if (!frames) return this.finish(new Error(`An entry of ${this.key} could not be framed`));
+    const end = frames.findIndex((frame) => frame.terminal);
+    this.sink.push(end === -1 || end === frames.length - 1 ? frames : frames.slice(0, end + 1));
+    if (end !== -1) return this.finish();
+    // Entries arrived: the producer is alive; ask again only after a quiet period.
+    if (this.endBy === undefined) this.nextCheck = Date.now() + this.liveness.checkEveryMs;
+  }
+
+  /** The timer only re-arms when due: an event does not touch it, it moves `nextCheck`. */
+  tick(): void {
+    if (this.done) return;
+    const now = Date.now();
+    if (this.endBy !== undefined) {
+      if (now >= this.endBy) return this.finish();
+      this.timer = setTimeout(tickLive, this.endBy - now, this);
+      return;
+    }
+    if (now < this.nextCheck) {
+      this.timer = setTimeout(tickLive, this.nextCheck - now, this);
+      return;
+    }
+    const { liveness } = this;
+    void this.follower
+      .shared(`ended:${this.key}`, Math.min(liveness.checkEveryMs, 1_000), liveness.endedAt)
+      // eslint-disable-next-line no-restricted-syntax -- unknown is treated as "not ended": the check runs again after checkEveryMs
+      .catch(() => null)
+      .then((endedAt) => {
+        this.nextCheck = Date.now() + liveness.checkEveryMs;
+        if (endedAt) this.endBy = Math.max(Date.now(), endedAt.getTime() + (liveness.graceMs ?? 2_000));
+        this.tick();
+      });
+  }
+
+  private finish(error?: Error): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.signal.removeEventListener('abort', this);
+    this.follower.unfollow(this.key, this);
+    const end = this.end;
+    this.end = undefined;
+    // Told after the current callback (the follower's fan-out, the abort), as a settled promise would.
+    if (end) queueMicrotask(() => end.liveEnded(error));
+  }
+}
+
+function tickLive(phase: LiveFollow): void {
+  phase.tick();
 }
 
 /**

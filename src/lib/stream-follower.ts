@@ -22,7 +22,12 @@ export type Framer = (entry: StreamEntry) => Frame;
 /** Receives entries in order; `frames` (same length) when subscribed with a framer, null if it threw. */
 export type Deliver = (entries: StreamEntry[], frames: Frame[] | null | undefined) => void;
 
-interface Subscriber {
+/**
+ * One subscription: `subscribe` builds one around a callback; a caller that holds an object per
+ * subscription anyway (an open stream's live phase) may be its own, through `follow`. The follower
+ * moves `last` as it delivers, and calls `deliver` as a method of the subscriber.
+ */
+export interface Subscriber {
   /** The last entry id this subscriber has (it is handed only later ones). */
   last: string;
   deliver: Deliver;
@@ -118,15 +123,26 @@ export class StreamFollower {
    * `Frame` (built once per read for all subscribers of the key with that framer).
    */
   subscribe(key: string, afterId: string, deliver: Deliver, framer?: Framer): () => void {
-    if (this.closed) throw new Error('StreamFollower is closed');
     const subscriber: Subscriber = { last: afterId, deliver, framer };
+    this.follow(key, subscriber);
+    return () => this.unfollow(key, subscriber);
+  }
+
+  /**
+   * `subscribe` with a subscriber object of the caller's (entries after its `last`, to its
+   * `deliver`), until `unfollow` with the same object: no closure or wrapper per subscription.
+   */
+  follow(key: string, subscriber: Subscriber): void {
+    if (this.closed) throw new Error('StreamFollower is closed');
     // On a cluster the subscriber goes to its node's lane, and moves lanes as itself when its slot
     // moves: unsubscribing finds it wherever it is, so a subscription costs what it costs on one Redis.
     (isCluster(this.redis) ? this.laneOf(this.redis, key) : this).add(key, subscriber);
-    return () => {
-      if (this.remove(key, subscriber)) return;
-      for (const lane of this.lanes.values()) if (lane.remove(key, subscriber)) return;
-    };
+  }
+
+  /** Ends `follow(key, subscriber)` (nothing if it already ended). */
+  unfollow(key: string, subscriber: Subscriber): void {
+    if (this.remove(key, subscriber)) return;
+    for (const lane of this.lanes.values()) if (lane.remove(key, subscriber)) return;
   }
 
   /** Follows `key` for `subscriber` from its `last` (this follower reads the key). */

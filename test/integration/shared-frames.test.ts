@@ -8,7 +8,7 @@ import { chatFrame } from '../../src/http/streams/chat-source';
 import { generationFrame } from '../../src/http/streams/generation-source';
 import { notesFrame } from '../../src/http/streams/notes-source';
 import { createRedis, redisReady, type RedisClient } from '../../src/lib/redis';
-import type { LivePhase, LogLiveness } from '../../src/lib/redis-streams';
+import { runLive, type LivePhase, type LogLiveness } from '../../src/lib/redis-streams';
 import { StreamFollower, type Frame } from '../../src/lib/stream-follower';
 import { testRedisTarget } from '../support/database';
 import { monitorEverywhere } from '../support/redis';
@@ -23,7 +23,7 @@ import { waitUntil } from '../support/wait';
 async function drive<T>(entries: AsyncGenerator<T, LivePhase | undefined>, onValue: (value: T) => void): Promise<void> {
   for (;;) {
     const next = await entries.next();
-    if (next.done) return next.value?.();
+    if (next.done) return next.value && runLive(next.value);
     onValue(next.value);
   }
 }
@@ -136,10 +136,10 @@ describe('shared SSE frames of one generation', () => {
     const end = await replay.next();
     // No terminal event yet, and nothing of the generator is pending: it has returned the phase.
     expect(end.done).toBe(true);
-    expect(typeof end.value).toBe('function');
+    expect(typeof (end.value as LivePhase).start).toBe('function');
     expect(follower.size).toBe(0);
 
-    const live = (end.value as LivePhase)();
+    const live = runLive(end.value as LivePhase);
     await waitUntil(() => follower.size === 1, 5_000);
     await log.append(generationId, 2, output(generationId, 1));
     await log.append(generationId, 3, { type: 'complete', generationId, blocks: [], truncated: false });

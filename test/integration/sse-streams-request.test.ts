@@ -6,6 +6,8 @@ import express, { type Request, type Response } from 'express';
 import { SseStreams } from '../../src/http/sse-streams';
 import { createLogger } from '../../src/lib/logger';
 import { createRedis, type RedisClient } from '../../src/lib/redis';
+import type { LiveEnd } from '../../src/lib/redis-streams';
+import { currentRequestOrigin, withRequestOrigin, type RequestOrigin } from '../../src/lib/request-origin';
 import { testRedisTarget } from '../support/database';
 import { waitUntil } from '../support/wait';
 
@@ -23,8 +25,10 @@ describe('SseStreams: an open stream forgets its request headers', () => {
   let streams: SseStreams;
   let client: Socket | undefined;
   let held: { req: Request; res: Response; push(): void; ended: boolean } | undefined;
+  let live: { originInPrepare?: RequestOrigin | null; originInLive?: RequestOrigin | null; end?: LiveEnd };
 
   beforeEach(async () => {
+    live = {};
     redis = createRedis(testRedisTarget(), 'blocking');
     streams = new SseStreams({
       redis,
@@ -44,6 +48,9 @@ describe('SseStreams: an open stream forgets its request headers', () => {
       (req as { user?: unknown }).user = { id: 'u1', email: 'u1@example.test' };
       res.locals.routeTemplate = '/events';
       res.locals.scratch = 'x'.repeat(100);
+      // What the request logger leaves: its logger on both, and a list of them on each.
+      Object.assign(req, { allLogs: [{}] });
+      Object.assign(res, { allLogs: [{}] });
       await streams.serve(req, res, {
         userId: 'u1',
         context: {},
@@ -64,6 +71,37 @@ describe('SseStreams: an open stream forgets its request headers', () => {
             }
           },
         }),
+      });
+    });
+    // A source that hands its live phase off, served inside a request's origin (as the API's routes are).
+    app.get('/live', (req, res, next) => {
+      withRequestOrigin({ ip: '10.0.0.1', userAgent: 'test' }, () => {
+        streams
+          .serve(req, res, {
+            userId: 'u1',
+            context: {},
+            prepare: async () => {
+              live.originInPrepare = currentRequestOrigin();
+              return {
+                interrupted: { event: 'error', data: '{}' },
+                async *messages() {
+                  yield { id: 1, event: 'tick', data: '{}' };
+                  return {
+                    live: {
+                      start: (end: LiveEnd) => {
+                        live.originInLive = currentRequestOrigin();
+                        setTimeout(() => (live.end = end), 1);
+                      },
+                    },
+                    async *after() {
+                      yield { event: 'done', data: '{}' };
+                    },
+                  };
+                },
+              };
+            },
+          })
+          .catch(next);
       });
     });
     server = createServer(app);
@@ -119,6 +157,8 @@ describe('SseStreams: an open stream forgets its request headers', () => {
     expect(req.url).toBe('/events');
     expect(req.originalUrl).toBe('/events');
     expect(res.locals).toEqual({ routeTemplate: '/events' });
+    expect((req as { allLogs?: unknown }).allLogs).toBeUndefined();
+    expect((res as { allLogs?: unknown }).allLogs).toBeUndefined();
     expect(req.method).toBe('GET');
 
     // Still a working stream: the next message arrives, and leaving frees the slot.
@@ -126,6 +166,23 @@ describe('SseStreams: an open stream forgets its request headers', () => {
     await waitUntil(() => received.includes('"n":2'), 5_000);
     client.destroy();
     await waitUntil(() => held!.ended && streams.size === 0, 5_000);
+  });
+
+  test('a live phase handed off runs outside the request: no request origin in it (nor the timers and callbacks it makes), and what follows it is written when it ends', async () => {
+    let text = '';
+    client = connect((server.address() as AddressInfo).port, '127.0.0.1');
+    client.setEncoding('utf8');
+    client.on('data', (chunk: string) => (text += chunk));
+    client.write(`GET /live HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`);
+
+    await waitUntil(() => text.includes('event: tick') && live.end !== undefined, 5_000);
+    expect(live.originInPrepare).toEqual({ ip: '10.0.0.1', userAgent: 'test' });
+    expect(live.originInLive).toBeNull();
+    expect(streams.size).toBe(1);
+
+    live.end!.liveEnded();
+    await waitUntil(() => /event: done[\s\S]*\r\n0\r\n\r\n$/.test(text), 5_000);
+    await waitUntil(() => streams.size === 0, 5_000);
   });
 
   test('a stream that ends on its own ends its chunked response, and the connection serves the next request', async () => {

@@ -49,6 +49,28 @@ describe('StreamAbort', () => {
 
     expect(listener).not.toHaveBeenCalled();
   });
+
+  test.each([
+    ['StreamAbort', () => new StreamAbort()],
+    ['AbortController', () => new AbortController()],
+  ] as const)('given an object listener (%s), abort calls its handleEvent once, as itself, and removing it stops that', (_name, make) => {
+    const calls: unknown[] = [];
+    const listener = {
+      handleEvent(this: unknown) {
+        calls.push(this);
+      },
+    };
+    const removed = { handleEvent: () => calls.push('removed') };
+    const abort = make();
+    abort.signal.addEventListener('abort', listener);
+    abort.signal.addEventListener('abort', removed);
+    abort.signal.removeEventListener('abort', removed);
+
+    abort.abort();
+    abort.abort();
+
+    expect(calls).toEqual([listener]);
+  });
 });
 
 describe('untilEventOrAbort', () => {

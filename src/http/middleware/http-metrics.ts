@@ -8,7 +8,9 @@ import type { Metrics } from '../../observability/metrics';
 export function httpMetrics(metrics: Metrics) {
   return (req: Request, res: Response, next: NextFunction) => {
     const start = process.hrtime.bigint();
-    res.once('finish', () => {
+    // `on`, not `once`: a response emits 'finish' at most once, and `once` wraps the listener in a
+    // closure of its own that an open event stream keeps for its whole life.
+    res.on('finish', () => {
       // Declared routes record their template when matched (route.ts), errors included; other
       // express routes are read here; anything that matched no route is one bounded `unmatched`.
       const routePath = (req.route as { path?: string } | undefined)?.path;
