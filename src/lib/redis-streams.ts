@@ -247,7 +247,12 @@ class LiveFollow implements LivePhase, Subscriber {
     if (this.signal.aborted) return void queueMicrotask(() => end.liveEnded());
     this.end = end;
     this.nextCheck = Date.now() + (this.liveness.firstCheckAfterMs ?? 0);
-    this.follower.follow(this.key, this);
+    try {
+      this.follower.follow(this.key, this);
+    } catch (error) {
+      // A closed follower, or a cluster that has no node for the key's slot yet: the stream is interrupted.
+      return this.finish(error instanceof Error ? error : new Error(String(error)));
+    }
     this.signal.addEventListener('abort', this, { once: true });
     this.tick();
   }

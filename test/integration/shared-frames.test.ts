@@ -151,6 +151,26 @@ describe('shared SSE frames of one generation', () => {
     expect(follower.size).toBe(0);
   });
 
+  test('a live phase its follower cannot take (closed meanwhile) ends with an error, so the stream is reported interrupted and ends', async () => {
+    const generationId = randomUUID();
+    await log.append(generationId, 1, output(generationId, 0));
+    const replay = log.follow(generationId, 0, new AbortController().signal, stillRunning, {
+      framer: generationFrame,
+      push: () => undefined,
+    });
+    expect((await replay.next()).done).toBe(false);
+    const end = await replay.next();
+    expect(end.done).toBe(true);
+    await follower.close();
+
+    // Told to the stream's `LiveEnd` (never thrown at the caller, which would leave the stream open).
+    const ended = new Promise<Error | undefined>((resolve) => {
+      expect(() => (end.value as LivePhase).start({ liveEnded: resolve })).not.toThrow();
+    });
+    expect((await ended)?.message).toBe('StreamFollower is closed');
+    expect(follower.size).toBe(0);
+  });
+
   test('a consumer that stops reading a yielded live phase early (break) leaves the follower', async () => {
     const generationId = randomUUID();
     const controller = new AbortController();
