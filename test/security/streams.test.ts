@@ -390,11 +390,13 @@ describe('a generation refused for the stream cap counts nothing against the gen
     return { counts, inFlight: inFlight.sort() };
   };
 
-  test('ten refused at once leave the windows and the in-flight generations as they were, and write no row', async () => {
+  test('ten refused at once leave the windows and the in-flight generations as they were, and write no row; a repeated Idempotency-Key is refused the same way', async () => {
     // The one stream allowed: a generation held mid-request.
+    const key = randomUUID();
     const held = await openStream(`${t.api}/canvases/${canvasId}/ai/generate-stream`, owner.accessToken, {
       method: 'POST',
       body: { prompt: 'hold-me while the others are refused' },
+      headers: { 'Idempotency-Key': key },
     });
     expect(held.response.status).toBe(200);
     const before = await limitsHeld();
@@ -408,8 +410,17 @@ describe('a generation refused for the stream cap counts nothing against the gen
         }),
       ),
     );
+    const repeated = await request('POST', `${t.api}/canvases/${canvasId}/ai/generate-stream`, {
+      token: owner.accessToken,
+      body: { prompt: 'hold-me while the others are refused' },
+      headers: { 'Idempotency-Key': key },
+    });
 
     expect(refused.map((answer) => [answer.status, answer.body.error.code])).toEqual(Array(10).fill([429, 'too_many_streams']));
+    expect([repeated.status, repeated.body.error.code]).toEqual([429, 'too_many_streams']);
+    // The refusal names no generation: the replay it would have been waited for its slot.
+    expect(repeated.headers.get('x-generation-id')).toBeNull();
+    expect(repeated.headers.get('idempotent-replayed')).toBeNull();
     expect(await limitsHeld()).toEqual(before);
     expect(Object.values(before.counts)).toEqual([1, 1]);
     expect(before.inFlight).toEqual([held.response.headers.get('x-generation-id')]);

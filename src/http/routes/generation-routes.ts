@@ -79,6 +79,9 @@ export const generationRoutes = [
             idempotencyKey,
             slot,
           });
+          // A replay (a repeated Idempotency-Key) starts nothing and returns without waiting for the
+          // slot: a refused one answers its 429 without this generation's headers.
+          await slot;
           res.setHeader('X-Generation-Id', generationId);
           if (replayed) res.setHeader('Idempotent-Replayed', 'true');
           return ctx.sources.generation(generationId, 0, !replayed);
