@@ -68,8 +68,9 @@ export class GenerationLimiter {
 
   /**
    * Undoes a `take` whose request was refused for another reason in the same moment (its stream
-   * slot): the concurrency slot is freed and the minute and hour windows count it no more, as if
-   * it had never been taken. Once only: a second call, or one after `release`, changes nothing.
+   * slot, its budget): the concurrency slot is freed and the minute and hour windows count it no
+   * more, as if it had never been taken. Once only: a second call, or one after `release`, changes
+   * nothing.
    */
   async untake(taken: TakenGenerationSlot): Promise<void> {
     await this.scripts.untakeGenerationSlot(taken.keys, { generationId: taken.generationId });

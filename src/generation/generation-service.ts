@@ -28,8 +28,9 @@ export interface StartGenerationInput {
   role?: MemberRole | null;
   /**
    * The caller's stream slot while it is being taken (the SSE door's `slot`): awaited beside the
-   * rate limit, before anything is written. Refused, the start gives back the rate limit and the
-   * budget it took and throws the slot's refusal, so a refused stream starts and counts nothing.
+   * budget and the rate limit, before anything is written. Refused, the start gives back the rate
+   * limit and the budget it took and throws the slot's refusal: a refused stream starts and counts
+   * nothing.
    */
   slot?: Promise<void>;
 }
@@ -82,11 +83,11 @@ export class GenerationService {
 
     const generationId = randomUUID();
     // The stream slot (the caller's, being taken), the budget and the rate limit are taken side by
-    // side: one wait. When any is refused, what the others took is given back (the budget's
-    // reservation released, the rate limit's count undone), so a refused request leaves nothing
-    // behind, and the answer is the first refusal in the order they were once taken one after
-    // another: the stream slot (429 too_many_streams), the budget (429 budget_exceeded), the rate
-    // limit (429 rate_limited).
+    // side: one wait. When any is refused, what the others took is given back (the rate limit's
+    // counts undone, the budget's reservation released here; the stream slot by the SSE door), so a
+    // refused request leaves nothing behind, and the answer is the first refusal in the order they
+    // were once taken one after another: the stream slot (429 too_many_streams), the budget (429
+    // budget_exceeded), the rate limit (429 rate_limited).
     const [slot, admitted, limit] = await Promise.allSettled([
       input.slot,
       this.deps.budget.admitPrompt(input.user.id, [input.prompt]),
