@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import type { BaseMessage } from '@langchain/core/messages';
 import type { StructuredToolInterface } from '@langchain/core/tools';
 import { AsyncCaller, classifyRateLimitError } from '@langchain/core/utils/async_caller';
-import { convertToOpenAITool, isLangChainTool } from '@langchain/core/utils/function_calling';
+import { convertToOpenAITool } from '@langchain/core/utils/function_calling';
 import type { OpenAI } from 'openai';
 import { SseParser } from '@switchboard/client';
 import { langchainOpenAI, openaiSdk } from './langchain-openai';
@@ -76,31 +76,6 @@ function sdkClient(endpoint: CompletionTarget): OpenAI {
   return client;
 }
 
-/** A tool's wire form, with the name, description and schema it was built from. */
-interface WireForm {
-  name: string;
-  description: string;
-  schema: unknown;
-  wire: ToolDefinition;
-}
-const wireForms = new WeakMap<StructuredToolInterface, WireForm>();
-
-/**
- * A tool in OpenAI's wire form, its JSON Schema built once per tool: the same tools go with every
- * call of a run and of every run (the eight block tools: ~0.1 ms of CPU each to convert), so a
- * call's request is not held up converting them again. A tool whose name, description or schema
- * was replaced since is converted anew. The form is shared by every request that sends the tool:
- * nothing changes a request's body once built.
- */
-function wireTool(tool: StructuredToolInterface | ToolDefinition): ToolDefinition {
-  if (!isLangChainTool(tool)) return convertToOpenAITool(tool) as ToolDefinition;
-  const kept = wireForms.get(tool);
-  if (kept && kept.name === tool.name && kept.description === tool.description && kept.schema === tool.schema) return kept.wire;
-  const wire = convertToOpenAITool(tool) as ToolDefinition;
-  wireForms.set(tool, { name: tool.name, description: tool.description, schema: tool.schema, wire });
-  return wire;
-}
-
 /**
  * Streams one model turn as the provider's raw chunks. The `openai` SDK opens the request (auth,
  * headers, timeout, its `APIError` for a non-2xx status), LangChain's public converters build the
@@ -138,7 +113,7 @@ export async function streamCompletion(
   const request: OpenAI.Chat.Completions.ChatCompletionCreateParamsStreaming = {
     model,
     messages: completionMessages(messages, model),
-    ...(options.tools?.length ? { tools: options.tools.map(wireTool) } : {}),
+    ...(options.tools?.length ? { tools: options.tools.map((tool) => convertToOpenAITool(tool) as ToolDefinition) } : {}),
     ...(options.toolChoice ? { tool_choice: { type: 'function' as const, function: { name: options.toolChoice } } } : {}),
     ...(options.temperature === undefined ? {} : { temperature: options.temperature }),
     ...(options.maxTokens === undefined ? {} : { max_tokens: options.maxTokens }),

@@ -2,8 +2,6 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import zlib from 'node:zlib';
 import { HumanMessage } from '@langchain/core/messages';
-import { tool } from '@langchain/core/tools';
-import { z } from 'zod';
 import { DEFAULT_PRICING } from '../../config/pricing';
 import { blockTools } from '../../src/ai/block-tools';
 import { ModelGateway, ModelUnavailableError } from '../../src/ai/model-gateway';
@@ -82,32 +80,6 @@ describe('model gateway', () => {
     expect(text).toMatch(/switchboard_llm_request_seconds_count\{provider="beta",model="gpt-4o-mini",purpose="chat"\} 1/);
     expect(text).toMatch(/switchboard_llm_ttft_seconds_count\{provider="beta",model="gpt-4o-mini",purpose="chat"\} 1/);
     expect(text).toMatch(/switchboard_llm_tokens_total\{provider="beta",model="gpt-4o-mini",tier="pro",direction="input"\} [1-9]/);
-  });
-
-  test('a tool goes out in the same form on every call, and in its new form once its schema is replaced', async () => {
-    const llm = await scripted(() => ({ text: 'done' }));
-    const gateway = new ModelGateway(
-      [{ name: 'beta', baseURL: llm.baseURL, apiKey: 'b', models: ['gpt-4o-mini'] }],
-      [{ provider: 'beta', model: 'gpt-4o-mini' }],
-      { pricing: DEFAULT_PRICING },
-    );
-    const note = tool(async () => 'noted', { name: 'note', description: 'Keeps a note', schema: z.object({ text: z.string() }) });
-    const call = () => gateway.streamTurn({ purpose: 'chat', messages: [new HumanMessage('take a note')], tools: [note, ...blockTools] });
-
-    await call();
-    await call();
-    (note as { schema: unknown }).schema = z.object({ text: z.string(), pinned: z.boolean() });
-    await call();
-
-    const sent = llm.chatRequests().map((body) => body.tools);
-    expect(sent[1]).toEqual(sent[0]);
-    expect(sent[0]?.map((entry) => entry.function.name)).toEqual(['note', ...blockTools.map((blockTool) => blockTool.name)]);
-    expect(sent[0]?.[0].function.parameters).toMatchObject({ properties: { text: { type: 'string' } }, required: ['text'] });
-    expect(sent[2]?.[0].function.parameters).toMatchObject({
-      properties: { text: { type: 'string' }, pinned: { type: 'boolean' } },
-      required: ['text', 'pinned'],
-    });
-    expect(sent[2]?.slice(1)).toEqual(sent[0]?.slice(1));
   });
 
   test('when every model fails, the error names the chain', async () => {
