@@ -2,8 +2,9 @@
  * Where the time from `POST /ai/generate-stream` to the model's request goes, stage by stage: an
  * in-process Switchboard on PGlite in memory with the realistic-stream scenario's stand-in model in
  * a process of its own (as `realisticStream` measures it), one generation at a time after a 100 ms
- * pause, each step's start stamped by wrapping the method that does it. Prints the median of each
- * step's share and of the whole.
+ * pause, each step's start stamped by wrapping the method that does it (`name`, and `name:done` when
+ * its promise settles). Prints, for each stamp, the median time from the POST to it, in the order
+ * of those medians (steps that run side by side interleave), then the median of the whole.
  *
  *   node -r ./bench/register.cjs bench/tools/post-to-model.ts [--runs=40]
  */
@@ -16,6 +17,8 @@ import { GenerationRunner } from '../../src/generation/generation-runner';
 import { GenerationService } from '../../src/generation/generation-service';
 import { ModelGateway } from '../../src/ai/model-gateway';
 import { GenerationsRepository } from '../../src/models/generations-repository';
+import { GenerationLimiter } from '../../src/generation/generation-limiter';
+import { GenerationEventLog } from '../../src/generation/event-log';
 import { Queue } from 'bullmq';
 import { UsersRepository } from '../../src/models/users-repository';
 import { SseStreams } from '../../src/http/sse-streams';
@@ -46,14 +49,24 @@ function stamp<T extends object>(proto: T, method: keyof T & string, name: strin
 
 async function main() {
   stamp(UsersRepository.prototype, 'sessionAndCanvasRole', 'session');
-  stamp(SseStreams.prototype, 'serve', 'streamCap');
+  stamp(SseStreams.prototype, 'serve', 'serve');
+  stamp(SseStreams.prototype as unknown as { acquire: () => Promise<void> }, 'acquire', 'streamSlot');
   stamp(GenerationService.prototype, 'start', 'service');
+  stamp(BudgetDoor.prototype, 'admitPrompt', 'admit');
+  stamp(GenerationLimiter.prototype, 'take', 'rateLimit');
   stamp(GenerationsRepository.prototype, 'createWithRun', 'insert');
+  stamp(GenerationEventLog.prototype, 'append', 'queuedEvent');
   stamp(Queue.prototype, 'add', 'enqueue');
   stamp(GenerationRunner.prototype, 'process', 'worker');
   stamp(GenerationsRepository.prototype, 'start', 'runStart');
+  stamp(GenerationEventLog.prototype, 'writer', 'logWriter');
   stamp(ModelGateway.prototype, 'streamTurn', 'modelCall');
   stamp(BudgetDoor.prototype, 'forCall', 'budget');
+  const emit = http.Server.prototype.emit;
+  http.Server.prototype.emit = function (this: http.Server, event: string, ...args: unknown[]) {
+    if (event === 'request') stamps.request ??= now();
+    return Reflect.apply(emit, this, [event, ...args]) as boolean;
+  } as typeof emit;
   const request = http.request;
   (http as { request: unknown }).request = (...args: unknown[]) => {
     stamps.httpRequest ??= now();
@@ -82,40 +95,30 @@ async function main() {
       const stream = await generateStream(app.api, owner.accessToken, canvasId, `Write 1 paragraphs [calls:1] [run:${tag}]`);
       const turn = await model.turn(tag);
       if (run < 5) continue;
-      const at = { post: stream.startedAt, ...stamps, modelRequest: fromWire(turn.requestAt), headers: stream.headersAt };
-      const order = [
-        'post',
-        'session',
-        'session:done',
-        'streamCap',
-        'service',
-        'insert',
-        'insert:done',
-        'enqueue',
-        'enqueue:done',
-        'worker',
-        'runStart',
-        'runStart:done',
-        'modelCall',
-        'budget',
-        'budget:done',
-        'httpRequest',
-        'modelRequest',
-      ];
-      for (let i = 1; i < order.length; i += 1) {
-        const from = at[order[i - 1] as keyof typeof at];
-        const to = at[order[i] as keyof typeof at];
-        if (from !== undefined && to !== undefined) add(`${order[i - 1]} → ${order[i]}`, msBetween(from, to));
-      }
-      add('POST → model request (total)', msBetween(at.post, at.modelRequest));
-      add('POST → response headers', msBetween(at.post, at.headers));
+      const post = stream.startedAt;
+      const at: Record<string, Stamp> = { ...stamps, modelRequest: fromWire(turn.requestAt), headers: stream.headersAt };
+      for (const [name, stamped] of Object.entries(at)) add(name, msBetween(post, stamped));
+      add('POST → model request (total)', msBetween(post, at.modelRequest));
+      add('POST → response headers', msBetween(post, at.headers));
     }
   } finally {
     await app.stop();
     await model.stop();
     await server.stop();
   }
-  for (const [name, samples] of Object.entries(steps)) console.log(`${median(samples).toFixed(2).padStart(8)} ms  ${name}`);
+  // Each stamp's median time from the POST, in that order, and the step from the one before it.
+  const rows = Object.entries(steps)
+    .filter(([name]) => !name.startsWith('POST'))
+    .map(([name, samples]) => [name, median(samples), samples.length] as const)
+    .sort((a, b) => a[1] - b[1]);
+  console.log('  from POST     step  stamp');
+  rows.forEach(([name, at, n], i) =>
+    console.log(
+      `${at.toFixed(2).padStart(8)} ms ${(at - (rows[i - 1]?.[1] ?? 0)).toFixed(2).padStart(7)}  ${name}${n < RUNS ? ` (${n} runs)` : ''}`,
+    ),
+  );
+  for (const name of ['POST → response headers', 'POST → model request (total)'])
+    console.log(`${median(steps[name]).toFixed(2).padStart(8)} ms  ${name}`);
 }
 
 main().catch((error: unknown) => {

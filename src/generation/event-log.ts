@@ -67,9 +67,13 @@ export class SequencedEventLog<E extends { type: string }> {
     return last.length ? Number.parseInt(last[0][0], 10) : 0;
   }
 
-  /** A writer that batches appends: events queued in one tick go out in one pipeline. */
-  async writer(id: string): Promise<EventWriter<E>> {
-    return new EventWriter<E>(this.redis, this.key(id), this.ttlSeconds, await this.lastSeq(id));
+  /**
+   * A writer that batches appends: events queued in one tick go out in one pipeline. It is ready at
+   * once: the log's position is read as it is made, and its first flush waits for it, so a caller
+   * can emit (and go on to its next step) without waiting for that read.
+   */
+  writer(id: string): EventWriter<E> {
+    return new EventWriter<E>(this.redis, this.key(id), this.ttlSeconds, this.lastSeq(id));
   }
 
   /** Events with seq > afterSeq already stored. */
@@ -179,11 +183,15 @@ function parseEntry<E>([id, fields]: [string, string[]]): SequencedOf<E> {
 }
 
 /**
- * Batches appends for one log. `emit` assigns the sequence number synchronously and
- * schedules one flush per tick (one Redis command), so 200 tool outputs cost a handful of round trips.
+ * Batches appends for one log. `emit` queues an event and schedules one flush per tick (one Redis
+ * command), so 200 tool outputs cost a handful of round trips. Events take the seqs after the
+ * log's last one, read when the writer was made: the first flush waits for that read, and a read
+ * that failed fails the flush, as a failed write does.
  */
 export class EventWriter<E extends { type: string } = GenerationEvent> {
+  /** Events not yet flushed, each with its place after the log's last seq (1 for the first emitted). */
   private pending: Array<[number, string]> = [];
+  private emitted = 0;
   private flushing: Promise<void> = Promise.resolve();
   private scheduled = false;
   private failure: Error | undefined;
@@ -192,18 +200,21 @@ export class EventWriter<E extends { type: string } = GenerationEvent> {
     private readonly redis: RedisClient,
     private readonly key: string,
     private readonly ttlSeconds: number,
-    private seq: number,
-  ) {}
+    /** The log's last seq when the writer was made (the first flush waits for it). */
+    private readonly lastSeq: Promise<number>,
+  ) {
+    // Awaited by the first flush, which reports a failed read; unhandled until then otherwise.
+    void settled(lastSeq);
+  }
 
-  emit(event: E): number {
-    this.seq += 1;
-    this.pending.push([this.seq, JSON.stringify(event)]);
+  emit(event: E): void {
+    this.emitted += 1;
+    this.pending.push([this.emitted, JSON.stringify(event)]);
     if (!this.scheduled) {
       this.scheduled = true;
       // A failed write is kept in `failure` and thrown by the next flush its caller awaits.
       setImmediate(() => void settled(this.flush()));
     }
-    return this.seq;
   }
 
   /** Writes everything emitted so far; rejects if any earlier write failed. */
@@ -214,8 +225,9 @@ export class EventWriter<E extends { type: string } = GenerationEvent> {
     this.flushing = this.flushing
       .then(async () => {
         if (!batch.length) return;
+        const last = await this.lastSeq;
         // One command for the whole batch (not an XADD each): the writer's Redis cost is per flush.
-        const entries = batch.map(([seq, json]) => [`${seq}-0`, json] as const);
+        const entries = batch.map(([place, json]) => [`${last + place}-0`, json] as const);
         await redisScripts(this.redis).appendBatch({ log: this.key }, { ttlSeconds: this.ttlSeconds, entries });
       })
       .catch((error: unknown) => {

@@ -7,6 +7,12 @@ import { redisScripts, type RedisScripts } from '../lib/redis-scripts';
 /** A generation holds its concurrency slot at most this long, even if its worker died. */
 const SLOT_TTL_MS = 15 * 60_000;
 
+/** What one `take` counted: its windows' keys and the generation holding the slot. */
+export interface TakenGenerationSlot {
+  keys: { minute: string; hour: string; inFlight: string };
+  generationId: string;
+}
+
 /**
  * Per-user generation limits in Redis, checked and counted in one Lua call so concurrent requests
  * cannot both slip under a limit: fixed one-minute and one-hour windows, plus a set of the user's
@@ -22,30 +28,31 @@ export class GenerationLimiter {
     this.scripts = redisScripts(redis);
   }
 
-  /** Takes a slot for `generationId` or throws 429 with Retry-After. */
-  async take(userId: string, generationId: string, limits: TierLimits): Promise<void> {
+  /** Takes a slot for `generationId` or throws 429 with Retry-After; returns what it counted, for `untake`. */
+  async take(userId: string, generationId: string, limits: TierLimits): Promise<TakenGenerationSlot> {
     const now = Date.now();
     const minuteWindow = Math.floor(now / 60_000);
     const hourWindow = Math.floor(now / 3_600_000);
     const keys = redisKeys(this.keyPrefix);
-    const slot = await this.scripts.takeGenerationSlot(
-      {
+    const taken: TakenGenerationSlot = {
+      keys: {
         minute: keys.generationMinuteWindow(userId, minuteWindow),
         hour: keys.generationHourWindow(userId, hourWindow),
         inFlight: this.activeKey(userId),
       },
-      {
-        perMinute: limits.generationsPerMinute,
-        perHour: limits.generationsPerHour,
-        concurrent: limits.concurrentGenerations,
-        nowMs: now,
-        generationId,
-        slotMs: SLOT_TTL_MS,
-        minuteMs: 60_000,
-        hourMs: 3_600_000,
-      },
-    );
-    if (slot.taken) return;
+      generationId,
+    };
+    const slot = await this.scripts.takeGenerationSlot(taken.keys, {
+      perMinute: limits.generationsPerMinute,
+      perHour: limits.generationsPerHour,
+      concurrent: limits.concurrentGenerations,
+      nowMs: now,
+      generationId,
+      slotMs: SLOT_TTL_MS,
+      minuteMs: 60_000,
+      hourMs: 3_600_000,
+    });
+    if (slot.taken) return taken;
     const { reason, retryMs } = slot;
     const retryAfter = Math.max(1, Math.ceil(Math.max(retryMs, 0) / 1000));
     throw new AppError(
@@ -57,6 +64,16 @@ export class GenerationLimiter {
         'Retry-After': String(retryAfter),
       },
     );
+  }
+
+  /**
+   * Undoes a `take` whose request was refused for another reason in the same moment (its stream
+   * slot, its budget): the concurrency slot is freed and the minute and hour windows count it no
+   * more, as if it had never been taken. Once only: a second call, or one after `release`, changes
+   * nothing.
+   */
+  async untake(taken: TakenGenerationSlot): Promise<void> {
+    await this.scripts.untakeGenerationSlot(taken.keys, { generationId: taken.generationId });
   }
 
   /** Frees the concurrency slot of a finished generation. */

@@ -78,10 +78,11 @@ export class GenerationRunner {
     const { runs } = this.deps;
     const log = this.deps.logger.child({ component: 'generation', jobId: job.id, generationId: data.generationId });
     const context: GenerationEndContext = { writer: undefined, tier: data.tier };
-    // The log's position and the run's start are independent: together, one wait. The start moves
-    // the run only when it is open and no cancel was asked for, and reads the generation's row in
-    // the same statement.
-    const [writer, start] = await Promise.all([this.deps.events.writer(data.generationId), runs.start(data.generationId)]);
+    // The log's position is read while the run starts, and nothing waits for it but the writer's
+    // first flush: the model call goes out once the run has started. The start moves the run only
+    // when it is open and no cancel was asked for, and reads the generation's row in the same statement.
+    const writer = this.deps.events.writer(data.generationId);
+    const start = await runs.start(data.generationId);
     const generation = start.row !== undefined ? start.row : await this.deps.repos.generations.find(data.generationId);
     context.writer = writer;
     if (!generation) {

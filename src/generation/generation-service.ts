@@ -26,6 +26,13 @@ export interface StartGenerationInput {
   idempotencyKey?: string;
   /** The caller's role on the canvas when the route has just read it (saves reading it again). */
   role?: MemberRole | null;
+  /**
+   * The caller's stream slot while it is being taken (the SSE door's `slot`): awaited beside the
+   * budget and the rate limit, before anything is written. Refused, the start gives back the rate
+   * limit and the budget it took and throws the slot's refusal: a refused stream starts and counts
+   * nothing.
+   */
+  slot?: Promise<void>;
 }
 
 /**
@@ -75,13 +82,28 @@ export class GenerationService {
     }
 
     const generationId = randomUUID();
-    // The budget first: a refusal (429 budget_exceeded) leaves nothing behind, not even a slot.
-    const ticket = { userId: input.user.id, reservationId: await this.deps.budget.admitPrompt(input.user.id, [input.prompt]) };
-    try {
-      await limiter.take(input.user.id, generationId, config.tiers[input.user.tier]);
-    } catch (error) {
+    // The stream slot (the caller's, being taken), the budget and the rate limit are taken side by
+    // side: one wait. When any is refused, what the others took is given back (the rate limit's
+    // counts undone, the budget's reservation released here; the stream slot by the SSE door), so a
+    // refused request leaves nothing behind, and the answer is the first refusal in the order they
+    // were once taken one after another: the stream slot (429 too_many_streams), the budget (429
+    // budget_exceeded), the rate limit (429 rate_limited).
+    const [slot, admitted, limit] = await Promise.allSettled([
+      input.slot,
+      this.deps.budget.admitPrompt(input.user.id, [input.prompt]),
+      limiter.take(input.user.id, generationId, config.tiers[input.user.tier]),
+    ]);
+    const ticket = { userId: input.user.id, reservationId: admitted.status === 'fulfilled' ? admitted.value : undefined };
+    const refused = [slot, admitted, limit].find((result) => result.status === 'rejected');
+    if (refused) {
+      if (limit.status === 'fulfilled')
+        await limiter
+          .untake(limit.value)
+          .catch((error: unknown) =>
+            this.deps.logger.warn({ err: error, generationId }, 'rate limit of a refused start not given back; it expires on its own'),
+          );
       await this.deps.budget.releaseUnused(ticket);
-      throw error;
+      throw refused.reason;
     }
     if (idemKey && (await redis.set(idemKey, generationId, 'EX', IDEMPOTENCY_TTL_SECONDS, 'NX')) !== 'OK') {
       // A concurrent request with the same key won the race: give its slot and reservation back and stream theirs.

@@ -13,6 +13,7 @@ import { framesDrained, pushFrames, type FrameTarget } from './sse-frames';
 import { formatSse, openSse, type SseMessage } from './sse';
 import { redisKeys } from '../lib/redis-keys';
 import { redisScripts, type RedisScripts } from '../lib/redis-scripts';
+import { settled } from '../lib/settled';
 
 /**
  * What a route streams. The helper opens the response, writes `messages` in order and ends the
@@ -134,22 +135,44 @@ export class SseStreams {
    * (validation, starting the work, response headers; a throw there is an ordinary JSON error and
    * frees the slot), then opens the stream and returns; the source is pumped until it ends or the
    * client leaves.
+   *
+   * With `alongsideSlot`, `prepare` starts at once, while the slot is being taken, and gets the
+   * taking as `slot`: it awaits `slot` before anything it cannot undo (a refused slot rejects it
+   * with the 429), and undoes what it did before when `slot` rejects. The answer is the same as
+   * with the slot taken first: a refused slot's 429 before any error of `prepare`, and nothing
+   * started for a refused stream. Without it, `prepare` runs once the slot is taken.
    */
   async serve(
     req: Request,
     res: Response,
-    options: { userId: string; context: StreamLogContext; prepare: (signal: StreamSignal) => Promise<SseSource> },
+    options: {
+      userId: string;
+      context: StreamLogContext;
+      prepare: (signal: StreamSignal, slot: Promise<void>) => Promise<SseSource>;
+      alongsideSlot?: boolean;
+    },
   ): Promise<void> {
     if (this.deps.shuttingDown()) throw new AppError(503, 'shutting_down', 'This node is shutting down; retry on another');
     const stream = new OpenStream(this, res, redisKeys(this.deps.keyPrefix).sseLeases(options.userId), randomUUID());
     // Listening from the start: a client that leaves while the slot is taken or `prepare` runs
     // must not leave a stream following a generation for nobody.
     abortOnClose(res, stream.controller);
-    await this.acquire(stream);
+    const slot = this.acquire(stream);
+    // Refused (or Redis away): nothing is held, and the error is the answer.
+    if (!options.alongsideSlot) await slot;
+    // Awaited below whatever `prepare` does, which reports a refusal; unhandled until then otherwise.
+    else void settled(slot);
     let source: SseSource;
     try {
-      source = await options.prepare(stream.controller.signal);
+      source = await options.prepare(stream.controller.signal, slot);
+      await slot;
     } catch (error) {
+      // A slot that was not taken holds nothing, and its refusal is the answer.
+      const refused = await slot.then(
+        () => undefined,
+        (reason: unknown) => ({ reason }),
+      );
+      if (refused) throw refused.reason;
       this.release(stream);
       throw error;
     }

@@ -184,6 +184,22 @@ return {0, 0}
 `,
   },
   /**
+   * Undoes one `takeGenerationSlot` that was given: the generation's slot is freed and both
+   * windows count one fewer. KEYS: as `takeGenerationSlot`'s. ARGV: generation id. A slot no
+   * longer held (given back already, or lapsed) undoes nothing. Returns 1 undone, 0 not.
+   */
+  untakeGenerationSlot: {
+    command: 'sbUntakeGenerationSlot',
+    numberOfKeys: 3,
+    lua: `
+if redis.call('ZREM', KEYS[3], ARGV[1]) == 0 then return 0 end
+for i = 1, 2 do
+  if tonumber(redis.call('GET', KEYS[i]) or '0') > 0 then redis.call('DECR', KEYS[i]) end
+end
+return 1
+`,
+  },
+  /**
    * Appends one event after the last one of a sequenced log (ids `<seq>-0`). KEYS: log. ARGV:
    * event JSON, TTL s. Returns the seq given.
    */
@@ -456,6 +472,11 @@ export class RedisScripts {
     const [code, retryMs] = numbers(reply, 'takeGenerationSlot');
     const reason = GENERATION_REASONS[code];
     return reason ? { taken: false, reason, retryMs } : { taken: true };
+  }
+
+  /** Undoes a generation slot taken (its windows' counts too); false when it was no longer held. */
+  async untakeGenerationSlot(keys: { minute: string; hour: string; inFlight: string }, args: { generationId: string }): Promise<boolean> {
+    return Number(await this.run('untakeGenerationSlot', [keys.minute, keys.hour, keys.inFlight], [args.generationId])) === 1;
   }
 
   /** Appends `json` after the log's last seq; returns the seq given. */

@@ -1,9 +1,13 @@
 import { eq, sql } from 'drizzle-orm';
+import { createRedis, redisReady, type RedisClient } from '../../src/lib/redis';
+import { redisKeys } from '../../src/lib/redis-keys';
 import { generations, llmUsage } from '../../src/models/schema';
 import { startTestApp, type TestApp } from '../support/app';
 import { createCanvas, registerUser, request, type TestUser } from '../support/http';
 import { readSse } from '../support/sse';
 import { eventually } from '../support/wait';
+import { testRedisTarget } from '../support/database';
+import { keysEverywhere } from '../support/redis';
 
 /** Tokens one hour allows: about ten generations' reservations (prompt bound + allowance + max_tokens). */
 const TOKENS_PER_HOUR = 14_000;
@@ -16,8 +20,11 @@ describe('budgeted generations', () => {
   let t: TestApp;
   let user: TestUser;
   let canvasId: string;
+  let redis: RedisClient;
 
   beforeAll(async () => {
+    redis = createRedis(testRedisTarget(), 'command');
+    await redisReady(redis);
     t = await startTestApp({
       env: {
         LLM_MAX_TOKENS: '100',
@@ -36,6 +43,7 @@ describe('budgeted generations', () => {
   });
 
   afterAll(async () => {
+    redis.disconnect();
     await t.stop();
   });
 
@@ -119,5 +127,12 @@ describe('budgeted generations', () => {
     expect(last.status).toBe(429);
     expect(await spent()).toBeLessThanOrEqual(TOKENS_PER_HOUR);
     expect(last.body.error.details.used).toBe(await spent());
+    // The rate limit, taken beside the budget, counted the generations that started and no other.
+    const hourWindows = await keysEverywhere(redis, `${t.keyPrefix}:rl:gen:{${user.id}}:h:*`);
+    const counted = (await Promise.all(hourWindows.map(async (key) => Number(await redis.get(key))))).reduce((sum, n) => sum + n, 0);
+    const started = await t.app.repos.db.select({ id: generations.id }).from(generations).where(eq(generations.userId, user.id));
+    expect(counted).toBe(started.length);
+    const inFlight = await redis.zrange(redisKeys(t.keyPrefix).generationSlots(user.id), '0', '-1');
+    expect(inFlight.every((id) => started.some((row) => row.id === id))).toBe(true);
   }, 60_000);
 });

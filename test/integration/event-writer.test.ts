@@ -29,17 +29,17 @@ describe('EventWriter', () => {
   test('200 events emitted in one tick land in order at seq after the last stored one, with the TTL renewed, in one command', async () => {
     const id = randomUUID();
     await log.append(id, 1, { type: 'status', generationId: id, stage: 'queued' });
-    const writer = await log.writer(id);
     const sent: string[] = [];
     // Commands the client sent that touch the log (not the ones a script ran inside Redis).
     const watcher = await monitorEverywhere(redis, ({ args, source }) => {
       if (source !== 'lua' && args.includes(log.key(id))) sent.push(args[0].toLowerCase());
     });
-
-    const seqs = Array.from({ length: 200 }, (_, index) => writer.emit(output(id, index)));
+    // Emitted at once, before the writer has read the log's position: they still follow seq 1.
+    const writer = log.writer(id);
+    for (let index = 0; index < 200; index += 1) writer.emit(output(id, index));
     await writer.flush();
 
-    expect(seqs).toEqual(Array.from({ length: 200 }, (_, index) => index + 2));
+    const seqs = Array.from({ length: 200 }, (_, index) => index + 2);
     const stored = await log.readAfter(id, 1);
     expect(stored.map((entry) => entry.seq)).toEqual(seqs);
     expect(stored.map((entry) => (entry.event as { index: number }).index)).toEqual(Array.from({ length: 200 }, (_, index) => index));
@@ -51,15 +51,29 @@ describe('EventWriter', () => {
     watcher.stop();
     expect(sent.filter((command) => command === 'xadd')).toHaveLength(0);
     expect(sent.filter((command) => command === 'evalsha' || command === 'eval').length).toBe(1);
+    // The position: one read, when the writer was made.
+    expect(sent.filter((command) => command === 'xrevrange')).toHaveLength(1);
   });
 
   test("a seq another writer already took fails the flush with Redis's error, and leaves the other writer's event in place", async () => {
     const id = randomUUID();
-    const writer = await log.writer(id);
+    const writer = log.writer(id);
     // Someone else appends seq 1 after the writer read the log's position.
     await log.append(id, 1, { type: 'status', generationId: id, stage: 'queued' });
     writer.emit(output(id, 0));
     await expect(writer.flush()).rejects.toThrow(/equal or smaller/);
     expect((await log.readAfter(id, 0)).map((entry) => [entry.seq, entry.event.type])).toEqual([[1, 'status']]);
+  });
+
+  test("a log whose position cannot be read fails the writer's flush, and the next one, with Redis's error", async () => {
+    const id = randomUUID();
+    // Not a stream: reading its last entry is refused.
+    await redis.set(log.key(id), 'not a stream');
+    const writer = log.writer(id);
+    writer.emit(output(id, 0));
+    await expect(writer.flush()).rejects.toThrow(/WRONGTYPE/);
+    writer.emit(output(id, 1));
+    await expect(writer.flush()).rejects.toThrow(/WRONGTYPE/);
+    expect(await redis.get(log.key(id))).toBe('not a stream');
   });
 });

@@ -108,6 +108,37 @@ describe('RedisScripts', () => {
     expect(await redis.zrange(key('active'), '0', '-1')).toEqual(['new']);
   });
 
+  test('untakeGenerationSlot undoes one take (slot and both counts), once, and nothing for a slot no longer held', async () => {
+    const keys = { minute: key('m'), hour: key('h'), inFlight: key('active') };
+    const take = (generationId: string) =>
+      scripts.takeGenerationSlot(keys, {
+        perMinute: 5,
+        perHour: 10,
+        concurrent: 5,
+        nowMs: Date.now(),
+        generationId,
+        slotMs: 900_000,
+        minuteMs: 60_000,
+        hourMs: 3_600_000,
+      });
+    await take('kept');
+    await take('undone');
+    const ttl = await redis.pttl(key('m'));
+
+    expect(await scripts.untakeGenerationSlot(keys, { generationId: 'undone' })).toBe(true);
+    expect(await redis.zrange(key('active'), '0', '-1')).toEqual(['kept']);
+    expect([await redis.get(key('m')), await redis.get(key('h'))]).toEqual(['1', '1']);
+    // The windows keep their end.
+    expect(await redis.pttl(key('m'))).toBeLessThanOrEqual(ttl);
+    expect(await redis.pttl(key('m'))).toBeGreaterThan(ttl - 5_000);
+
+    // Again, or for a slot released meanwhile: nothing changes.
+    expect(await scripts.untakeGenerationSlot(keys, { generationId: 'undone' })).toBe(false);
+    await redis.zrem(key('active'), 'kept');
+    expect(await scripts.untakeGenerationSlot(keys, { generationId: 'kept' })).toBe(false);
+    expect([await redis.get(key('m')), await redis.get(key('h'))]).toEqual(['1', '1']);
+  });
+
   test('appendNext appends after the last seq and renews the TTL', async () => {
     const log = { log: key('events') };
     expect(await scripts.appendNext(log, { json: '{"n":1}', ttlSeconds: 120 })).toBe(1);

@@ -3,9 +3,11 @@ import { eq } from 'drizzle-orm';
 import { demoResponder } from '../../src/ai/demo-llm';
 import type { ChatRequest } from '../../src/ai/openai-compatible/server';
 import { createRedis, redisReady, type RedisClient } from '../../src/lib/redis';
+import { redisKeys } from '../../src/lib/redis-keys';
 import { generations } from '../../src/models/schema';
 import { startTestApp, type TestApp } from '../support/app';
 import { testRedisTarget } from '../support/database';
+import { keysEverywhere } from '../support/redis';
 import { addMember, createCanvas, registerUser, request, type TestUser } from '../support/http';
 import { readSse } from '../support/sse';
 import { eventually } from '../support/wait';
@@ -344,5 +346,85 @@ describe('a user holds at most MAX_STREAMS_PER_USER streams, across nodes', () =
 
     expect(again).toHaveLength(3);
     expect(fourth.status).toBe(429);
+  });
+});
+
+describe('a generation refused for the stream cap counts nothing against the generation limits', () => {
+  let t: TestApp;
+  let redis: RedisClient;
+  let owner: TestUser;
+  let canvasId: string;
+  const hold = gate();
+
+  beforeAll(async () => {
+    t = await startTestApp({
+      env: {
+        MAX_STREAMS_PER_USER: '1',
+        // Room under every generation limit: the stream cap is the only refusal under test.
+        TIER_LIMITS: JSON.stringify({ free: { generationsPerMinute: 100, generationsPerHour: 100, concurrentGenerations: 10 } }),
+      },
+      responder: async (req) => {
+        if (said(req, 'hold-me')) await hold.opened;
+        return demoResponder(req);
+      },
+    });
+    redis = createRedis(testRedisTarget(), 'command');
+    await redisReady(redis);
+    owner = await registerUser(t.api, 'Capped');
+    canvasId = await createCanvas(t.api, owner);
+  });
+
+  afterAll(async () => {
+    hold.open();
+    redis.disconnect();
+    await t.stop();
+  });
+
+  /** What the generation limits hold for the owner: each window's count (non-zero) and the in-flight generations. */
+  const limitsHeld = async () => {
+    const windows = await keysEverywhere(redis, `${t.keyPrefix}:rl:gen:{${owner.id}}:*`);
+    const counts = Object.fromEntries(
+      (await Promise.all(windows.map(async (key) => [key, Number(await redis.get(key))] as const))).filter(([, count]) => count > 0),
+    );
+    const inFlight = await redis.zrange(redisKeys(t.keyPrefix).generationSlots(owner.id), '0', '-1');
+    return { counts, inFlight: inFlight.sort() };
+  };
+
+  test('ten refused at once leave the windows and the in-flight generations as they were, and write no row; a repeated Idempotency-Key is refused the same way', async () => {
+    // The one stream allowed: a generation held mid-request.
+    const key = randomUUID();
+    const held = await openStream(`${t.api}/canvases/${canvasId}/ai/generate-stream`, owner.accessToken, {
+      method: 'POST',
+      body: { prompt: 'hold-me while the others are refused' },
+      headers: { 'Idempotency-Key': key },
+    });
+    expect(held.response.status).toBe(200);
+    const before = await limitsHeld();
+    const rowsBefore = await t.app.repos.db.select().from(generations).where(eq(generations.userId, owner.id));
+
+    const refused = await Promise.all(
+      Array.from({ length: 10 }, (_, index) =>
+        request('POST', `${t.api}/canvases/${canvasId}/ai/generate-stream`, {
+          token: owner.accessToken,
+          body: { prompt: `refused ${index}` },
+        }),
+      ),
+    );
+    const repeated = await request('POST', `${t.api}/canvases/${canvasId}/ai/generate-stream`, {
+      token: owner.accessToken,
+      body: { prompt: 'hold-me while the others are refused' },
+      headers: { 'Idempotency-Key': key },
+    });
+
+    expect(refused.map((answer) => [answer.status, answer.body.error.code])).toEqual(Array(10).fill([429, 'too_many_streams']));
+    expect([repeated.status, repeated.body.error.code]).toEqual([429, 'too_many_streams']);
+    // The refusal names no generation: the replay it would have been waited for its slot.
+    expect(repeated.headers.get('x-generation-id')).toBeNull();
+    expect(repeated.headers.get('idempotent-replayed')).toBeNull();
+    expect(await limitsHeld()).toEqual(before);
+    expect(Object.values(before.counts)).toEqual([1, 1]);
+    expect(before.inFlight).toEqual([held.response.headers.get('x-generation-id')]);
+    expect(await t.app.repos.db.select().from(generations).where(eq(generations.userId, owner.id))).toHaveLength(rowsBefore.length);
+    held.close();
   });
 });

@@ -63,11 +63,13 @@ export const generationRoutes = [
       const { canvasId, user, role } = await canvasAccess(ctx.repos.canvases, input.user, input.params.id, 'viewer');
       const body = input.body;
       const idempotencyKey = input.headers['Idempotency-Key'];
-      // The stream slot is taken before the generation starts: a refused stream (429) starts nothing.
+      // The stream slot is taken while the generation's checks and rate limit run, and the start
+      // waits for it before it writes anything: a refused stream (429) starts and counts nothing.
       await ctx.streams.serve(req, res, {
         userId: user.id,
         context: { canvasId },
-        prepare: async () => {
+        alongsideSlot: true,
+        prepare: async (_signal, slot) => {
           const { generationId, replayed } = await ctx.generations.start({
             user,
             canvasId,
@@ -75,7 +77,11 @@ export const generationRoutes = [
             prompt: body.prompt,
             afterId: body.afterId,
             idempotencyKey,
+            slot,
           });
+          // A replay (a repeated Idempotency-Key) starts nothing and returns without waiting for the
+          // slot: a refused one answers its 429 without this generation's headers.
+          await slot;
           res.setHeader('X-Generation-Id', generationId);
           if (replayed) res.setHeader('Idempotent-Replayed', 'true');
           return ctx.sources.generation(generationId, 0, !replayed);
