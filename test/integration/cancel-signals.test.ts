@@ -78,8 +78,15 @@ describe('CancelSignals', () => {
   test("a watch whose start reads the request in the run's row skips the key's read; a later request still aborts it", async () => {
     const id = randomUUID();
     const elsewhere = new CancelSignals(redis, prefix);
-    // Requested before anyone watched: the start of such a turn finds it recorded on its run.
-    await elsewhere.request('chat', id);
+    // The subscriber is live (a message reaches a watch), so no reconnect's re-read runs below.
+    const probeId = randomUUID();
+    const probe = signals.watch('chat', probeId, { startReadsRequest: true });
+    await elsewhere.request('chat', probeId);
+    await aborted(probe.signal, 10_000);
+    probe.release();
+    // Requested before anyone watched, its message long gone: the mark alone. The start of such a
+    // turn finds the request recorded on its run.
+    await redis.set(redisKeys(prefix).cancelRequest('chat', id), '1', 'EX', 60);
     const plain = signals.watch('chat', id);
     const started = signals.watch('chat', id, { startReadsRequest: true });
     // A read after the watches' on the same connection: the plain watch's read has answered by now.
