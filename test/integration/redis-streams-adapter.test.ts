@@ -20,7 +20,7 @@ describe('the Redis Streams adapter', () => {
   const keyPrefix = `sa-${randomUUID().slice(0, 8)}`;
   const connections: RedisClient[] = [];
   const redis = (role: 'command' | 'blocking') => {
-    const connection = createRedis(testRedisTarget(), role);
+    const connection = createRedis(testRedisTarget('realtime'), role);
     connections.push(connection);
     return connection;
   };
@@ -191,7 +191,7 @@ describe('the Redis Streams adapter', () => {
 
   test('closing a server closes the connections its adapter opened', async () => {
     const name = `${keyPrefix}-closing`;
-    const own = createRedis(testRedisTarget(), 'blocking', { connectionName: name });
+    const own = createRedis(testRedisTarget('realtime'), 'blocking', { connectionName: name });
     connections.push(own);
     await redisReady(own);
     // The given connection, to each server: one, or each master of a cluster (opened now, so it

@@ -25,7 +25,7 @@ describe('SseStreams: an open stream forgets its request headers', () => {
   let held: { req: Request; res: Response; push(): void; ended: boolean } | undefined;
 
   beforeEach(async () => {
-    redis = createRedis(testRedisTarget(), 'blocking');
+    redis = createRedis(testRedisTarget('realtime'), 'blocking');
     streams = new SseStreams({
       redis,
       keyPrefix: `test:sse-req:${randomUUID()}`,

@@ -65,7 +65,7 @@ describe('every stream ends', () => {
         return demoResponder(req);
       },
     });
-    redis = createRedis(testRedisTarget(), 'command');
+    redis = createRedis(testRedisTarget('realtime'), 'command');
     await redisReady(redis);
     owner = await registerUser(t.api, 'Owner');
     canvasId = await createCanvas(t.api, owner);
