@@ -8,12 +8,26 @@ import net from 'node:net';
 export interface TcpProxy {
   port: number;
   cut(): Promise<void>;
+  /**
+   * Holds what the server sends on each open connection whose client has sent `word` (a Redis
+   * command's name, say: `xread` holds a stream reader's replies and no other connection's) until
+   * the returned `release()`, which passes it on in order. The other connections flow as before.
+   */
+  hold(word: string): () => void;
   restore(): Promise<void>;
   close(): Promise<void>;
 }
 
+/** One proxied connection: what its client sent, and what the server sent while held. */
+interface Link {
+  sent: string;
+  held: Buffer[] | undefined;
+  client: net.Socket;
+}
+
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   const open = new Set<net.Socket>();
+  const links = new Set<Link>();
   let server: net.Server | undefined;
   let port = 0;
 
@@ -22,15 +36,23 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       server = net.createServer((client) => {
         const upstream = net.connect(target.port, target.host);
         open.add(client).add(upstream);
+        const link: Link = { sent: '', held: undefined, client };
+        links.add(link);
         const drop = () => {
           client.destroy();
           upstream.destroy();
           open.delete(client);
           open.delete(upstream);
+          links.delete(link);
         };
         client.on('error', drop).on('close', drop);
         upstream.on('error', drop).on('close', drop);
-        client.pipe(upstream).pipe(client);
+        client.on('data', (chunk: Buffer) => {
+          // What the client sent, lower-cased and capped: enough to tell a connection's commands.
+          if (link.sent.length < 65_536) link.sent += chunk.toString('latin1').toLowerCase();
+        });
+        client.pipe(upstream);
+        upstream.on('data', (chunk: Buffer) => (link.held ? link.held.push(chunk) : client.write(chunk)));
       });
       server.once('error', reject);
       server.listen(port, '127.0.0.1', () => {
@@ -56,5 +78,17 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     cut,
     restore: listen,
     close: cut,
+    hold: (word) => {
+      const needle = word.toLowerCase();
+      const held = [...links].filter((link) => link.sent.includes(needle) && !link.held);
+      for (const link of held) link.held = [];
+      return () => {
+        for (const link of held) {
+          const chunks = link.held ?? [];
+          link.held = undefined;
+          for (const chunk of chunks) link.client.write(chunk);
+        }
+      };
+    },
   };
 }
