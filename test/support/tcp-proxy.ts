@@ -23,6 +23,7 @@ interface Link {
   sent: string;
   held: Buffer[] | undefined;
   client: net.Socket;
+  upstream: net.Socket;
 }
 
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
@@ -36,7 +37,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       server = net.createServer((client) => {
         const upstream = net.connect(target.port, target.host);
         open.add(client).add(upstream);
-        const link: Link = { sent: '', held: undefined, client };
+        const link: Link = { sent: '', held: undefined, client, upstream };
         links.add(link);
         const drop = () => {
           client.destroy();
@@ -51,8 +52,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
           // What the client sent, lower-cased and capped: enough to tell a connection's commands.
           if (link.sent.length < 65_536) link.sent += chunk.toString('latin1').toLowerCase();
         });
-        client.pipe(upstream);
-        upstream.on('data', (chunk: Buffer) => (link.held ? link.held.push(chunk) : client.write(chunk)));
+        client.pipe(upstream).pipe(client);
       });
       server.once('error', reject);
       server.listen(port, '127.0.0.1', () => {
@@ -81,12 +81,23 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     hold: (word) => {
       const needle = word.toLowerCase();
       const held = [...links].filter((link) => link.sent.includes(needle) && !link.held);
-      for (const link of held) link.held = [];
+      const keep = new Map<Link, (chunk: Buffer) => void>();
+      for (const link of held) {
+        const chunks: Buffer[] = [];
+        link.held = chunks;
+        keep.set(link, (chunk) => void chunks.push(chunk));
+        link.upstream.unpipe(link.client);
+        link.upstream.on('data', keep.get(link)!);
+        link.upstream.resume();
+      }
       return () => {
         for (const link of held) {
-          const chunks = link.held ?? [];
+          if (!link.held) continue;
+          // One synchronous step: no chunk arrives between the held ones and the pipe.
+          link.upstream.off('data', keep.get(link)!);
+          for (const chunk of link.held) link.client.write(chunk);
           link.held = undefined;
-          for (const chunk of chunks) link.client.write(chunk);
+          link.upstream.pipe(link.client);
         }
       };
     },
