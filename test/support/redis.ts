@@ -183,9 +183,30 @@ export interface MonitoredCommand {
  * monitors; `stop()` closes the monitors.
  */
 export async function monitorEverywhere(client: RedisClient, onCommand: (command: MonitoredCommand) => void): Promise<{ stop(): void }> {
-  const monitors = await Promise.all(serversEverywhere(client).map((server) => server.monitor()));
+  const monitors = await Promise.all(serversEverywhere(client).map((server) => openMonitor(server)));
   for (const monitor of monitors) {
     monitor.on('monitor', (_time: string, args: string[], source: string) => onCommand({ args, source }));
   }
   return { stop: () => monitors.forEach((monitor) => monitor.disconnect()) };
+}
+
+/**
+ * A MONITOR connection to `server`, resolved once it monitors. ioredis's own `monitor()` takes it
+ * as monitoring only a tick after MONITOR's `OK`: on a busy server the first lines can come in the
+ * same read as the `OK`, and ioredis reports each as a "Command queue state error" (an error
+ * event, unhandled after the first). Those lines are commands from before this monitor started,
+ * which no caller waits for: they are dropped here; any other error fails the monitor.
+ */
+function openMonitor(server: Redis): Promise<Redis> {
+  const monitor = server.duplicate({ monitor: true, lazyConnect: false });
+  return new Promise((resolve, reject) => {
+    const early = (error: Error) => {
+      if (!error.message.startsWith('Command queue state error')) reject(error);
+    };
+    monitor.on('error', early);
+    monitor.once('monitoring', () => {
+      monitor.off('error', early);
+      resolve(monitor);
+    });
+  });
 }
