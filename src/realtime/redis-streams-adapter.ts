@@ -138,6 +138,7 @@ export class RedisStreamsCluster {
   private closed = false;
   /** The stream every node writes to and reads from. */
   readonly streamKey: string;
+  private lastReadId: string | undefined;
 
   constructor(
     readonly redis: RedisClient,
@@ -152,6 +153,11 @@ export class RedisStreamsCluster {
       this.reader.on('error', (error: Error) => this.options.logger.warn({ err: error }, 'socket adapter reader: redis error'));
       void this.read(this.reader);
     }
+  }
+
+  /** The id of the last record this node's reader took from the stream (none before its first). */
+  get lastRead(): string | undefined {
+    return this.lastReadId;
   }
 
   /** The adapter of a namespace, for Socket.IO's `adapter` option. */
@@ -224,6 +230,7 @@ export class RedisStreamsCluster {
       this.options.onRead?.(entries.length);
       for (const [id, fields] of entries) {
         offset = id;
+        this.lastReadId = id;
         const adapter = this.adapters.get(field(fields, 'nsp') ?? '');
         if (!adapter) continue;
         try {
@@ -248,6 +255,12 @@ export class RedisStreamsAdapter extends ClusterAdapter {
    * sent when the socket connects.
    */
   private readonly restoring = new Map<string, Restore>();
+  /**
+   * Recovered sockets whose replay read the stream further than this node's reader had when they
+   * connected, by socket id: the last record the replay covered. The reader still hands on the
+   * records up to it; the socket had them in its replay, so they skip it, until the reader passes it.
+   */
+  private readonly replayedUpTo = new Map<string, string>();
   /** The namespace's name (socket.io-adapter types `nsp` loosely). */
   readonly nspName: string;
 
@@ -276,6 +289,11 @@ export class RedisStreamsAdapter extends ClusterAdapter {
       // through the stream again (with connection state recovery on) and arrive after them.
       if (missed) this.namespace.local.to(socket.id).emit(...(missed as [string, ...unknown[]]), id);
     }
+    const { lastRead } = this.cluster;
+    if (lastRead === undefined || laterThan(restore.after, lastRead)) {
+      this.replayedUpTo.set(socket.id, restore.after);
+      socket.once('disconnect', () => this.replayedUpTo.delete(socket.id));
+    }
   }
 
   private endRestore(sid: string, restore: Restore): void {
@@ -294,6 +312,13 @@ export class RedisStreamsAdapter extends ClusterAdapter {
     if (offset !== undefined && this.restoring.size > 0 && message.type === MessageType.BROADCAST) {
       const kept = structuredClone(message);
       for (const restore of this.restoring.values()) restore.read.push([offset, kept]);
+    }
+    if (offset !== undefined && this.replayedUpTo.size > 0 && message.type === MessageType.BROADCAST) {
+      const { opts } = message.data as { opts: BroadcastOptionsJson };
+      for (const [sid, upTo] of this.replayedUpTo) {
+        if (laterThan(offset, upTo)) this.replayedUpTo.delete(sid);
+        else opts.except = [...opts.except, sid];
+      }
     }
     this.onMessage(message, offset);
   }

@@ -156,7 +156,7 @@ describe('the reaper ends work a dead process left open', () => {
       expect(marked.rowCount).toBe(1);
       await job!.remove();
       // What the dead worker had streamed before it died.
-      const redis = createRedis(testRedisTarget(), 'command');
+      const redis = createRedis(testRedisTarget('realtime'), 'command');
       await redisReady(redis);
       const sessionId = (job!.data as { sessionId: string }).sessionId;
       for (const text of ['Half ', 'an answer'])

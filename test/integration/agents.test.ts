@@ -458,7 +458,7 @@ describe('background agents', () => {
       // Down since three days ago: twelve 6-hour slots were missed.
       const threeDaysAgo = new Date(Date.now() - 3 * 24 * 3600_000);
       await repos.db.execute(sql`update local_agents set next_run_at = ${threeDaysAgo.toISOString()} where id = ${agent.id}`);
-      const redis = createRedis(testRedisTarget(), 'command');
+      const redis = createRedis(testRedisTarget('queues'), 'command');
       await redisReady(redis);
       const queues = new QueueRegistry(redis, t.keyPrefix);
       const logger = createLogger({ level: 'silent' });

@@ -33,7 +33,7 @@ describe('assistant chat', () => {
   beforeAll(async () => {
     // Scripted turns first; when none is queued the offline demo model answers, from the tool results.
     t = await startTestApp({ responder: demoResponder, env: { DEVICE_RPC_TIMEOUT_MS: '1000' } });
-    redis = createRedis(testRedisTarget(), 'command');
+    redis = createRedis(testRedisTarget('queues'), 'command');
     await redisReady(redis);
     queue = new Queue('assistant', { connection: redis, prefix: bullPrefix(t.keyPrefix) });
   });

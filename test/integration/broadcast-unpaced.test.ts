@@ -5,6 +5,7 @@ import { createRedis, redisReady } from '../../src/lib/redis';
 import { bullPrefix } from '../../src/producers/registry';
 import { startTestApp, type TestApp } from '../support/app';
 import { testRedisTarget } from '../support/database';
+import { testRedisConnections } from '../support/redis';
 import { createCanvas, registerUser, type TestUser } from '../support/http';
 import { connectCanvas, join, record, type CanvasClient } from '../support/sockets';
 import { readSse } from '../support/sse';
@@ -60,7 +61,7 @@ describe('unpaced broadcast', () => {
   });
 
   test("a kept copy gives back each block's JSON text, and is no JSON a worker of the version before could misread", async () => {
-    const redis = createRedis(testRedisTarget(), 'command');
+    const redis = createRedis(testRedisTarget('realtime'), 'command');
     try {
       await redisReady(redis);
       const events = new GenerationEventLog(redis, t.keyPrefix, 60);
@@ -93,10 +94,12 @@ describe('unpaced broadcast', () => {
     const { generationId, blocks } = sse.messages.at(-1)!.data as { generationId: string; blocks: unknown[] };
     await waitUntil(() => first.filter((c) => c.generationId === generationId).length === 2);
 
-    const redis = createRedis(testRedisTarget(), 'command');
-    const queue = new Queue('broadcast', { connection: redis, prefix: bullPrefix(t.keyPrefix) });
+    // The kept copy sits with the generation's events (realtime), the job on the queues' Redis.
+    const connections = testRedisConnections();
+    const redis = connections.realtime.command;
+    const queue = new Queue('broadcast', { connection: connections.queues.command, prefix: bullPrefix(t.keyPrefix) });
     try {
-      await redisReady(redis);
+      await connections.ready();
       // The old format, and a job id of its own (the first broadcast's job is done).
       await redis.set(`${t.keyPrefix}:gen:{${generationId}}:blocks`, JSON.stringify(blocks), 'EX', 60);
       const again = record(socket, 'blocks_bulk_added_chunk');
@@ -108,7 +111,7 @@ describe('unpaced broadcast', () => {
       expect(await redis.exists(`${t.keyPrefix}:gen:{${generationId}}:blocks`)).toBe(0);
     } finally {
       await queue.close();
-      redis.disconnect();
+      await connections.quit();
     }
   });
 });

@@ -5,13 +5,12 @@ import { AgentScheduler } from '../../src/agents/scheduler';
 import { AdminDirectory } from '../../src/auth/admins';
 import { LimitsResolver } from '../../src/auth/limits';
 import { createLogger } from '../../src/lib/logger';
-import { createRedis, redisReady } from '../../src/lib/redis';
 import { QueueRegistry } from '../../src/producers/registry';
 import { BudgetDoor } from '../../src/runs/budget-door';
 import type { AgentFile } from '../../src/devices/protocol';
 import { llmUsage } from '../../src/models/schema';
 import { startTestApp, type TestApp } from '../support/app';
-import { testRedisTarget } from '../support/database';
+import { testRedisConnections } from '../support/redis';
 import { registerUser, request, type TestUser } from '../support/http';
 import { eventually } from '../support/wait';
 
@@ -126,18 +125,19 @@ describe('budget door: agent runs, flow executions, embeddings', () => {
 
   test('scheduled runs reserve before queueing: a slot over the budget is skipped and moves on, one within it runs and gives back what no call took', async () => {
     const { repos, config } = t.app;
-    const redis = createRedis(testRedisTarget(), 'command');
-    await redisReady(redis);
+    // The budget on the cache's Redis, where the app's is; the schedulers' queue on the queues'.
+    const redis = testRedisConnections();
+    await redis.ready();
     const logger = createLogger({ level: 'silent' });
     const budget = new BudgetDoor({
-      redis,
+      redis: redis.cache.command,
       keyPrefix: t.keyPrefix,
       limits: new LimitsResolver({ users: repos.users, tiers: config.tiers }),
       usage: repos.usage,
       logger,
       calls: { maxTokens: config.llm.maxTokens, pricing: config.llm.pricing, defaultModel: config.llm.model },
     });
-    const queues = new QueueRegistry(redis, t.keyPrefix);
+    const queues = new QueueRegistry(redis.queues.command, t.keyPrefix);
     const scheduler = new AgentScheduler({
       repos,
       enqueue: queues.enqueue,
@@ -184,7 +184,7 @@ describe('budget door: agent runs, flow executions, embeddings', () => {
     } finally {
       await scheduler.stop();
       await queues.close();
-      redis.disconnect();
+      await redis.quit();
     }
   }, 30_000);
 

@@ -33,7 +33,7 @@ describe('BudgetDoor', () => {
     });
 
   beforeEach(async () => {
-    redis = createRedis(testRedisTarget(), 'command');
+    redis = createRedis(testRedisTarget('cache'), 'command');
     await redisReady(redis);
     prefix = `budget-test-${randomUUID().slice(0, 8)}`;
     limits = { ...DEFAULT_TIER_LIMITS.free, tokensPerHour: 1_000 };

@@ -23,7 +23,7 @@ describe('budgeted generations', () => {
   let redis: RedisClient;
 
   beforeAll(async () => {
-    redis = createRedis(testRedisTarget(), 'command');
+    redis = createRedis(testRedisTarget('cache'), 'command');
     await redisReady(redis);
     t = await startTestApp({
       env: {

@@ -2,10 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { DeviceSimulator } from '@switchboard/client/testing';
 import { registerAgentRuns, toKernelOutcome, type AgentRuns } from '../../src/agents/agent-run';
 import { CancelSignals } from '../../src/lib/cancel-signals';
-import { createRedis, redisReady } from '../../src/lib/redis';
 import { QueueRegistry } from '../../src/producers/registry';
 import { RunKernel } from '../../src/runs/run-kernel';
-import { testRedisTarget } from '../support/database';
+import { testRedisConnections } from '../support/redis';
 import { messageText, type ChatRequest, type ChatTurn } from '../../src/ai/openai-compatible/server';
 import { demoResponder } from '../../src/ai/demo-llm/responder';
 import type { ToolCall } from '../../src/devices/protocol';
@@ -173,11 +172,11 @@ describe('cancelling an agent run', () => {
    * Redis (its queues and signals): another process's kernel, ending the same runs.
    */
   async function otherKernel(): Promise<{ kernel: RunKernel; runs: AgentRuns; close: () => Promise<void> }> {
-    const redis = createRedis(testRedisTarget(), 'command');
-    await redisReady(redis);
+    const redis = testRedisConnections();
+    await redis.ready();
     const logger = createLogger({ level: 'silent' });
-    const queues = new QueueRegistry(redis, t.app.config.redis.keyPrefix);
-    const signals = new CancelSignals(redis, t.app.config.redis.keyPrefix, logger);
+    const queues = new QueueRegistry(redis.queues.command, t.app.config.redis.keyPrefix);
+    const signals = new CancelSignals(redis.realtime.command, t.app.config.redis.keyPrefix, logger);
     const kernel = new RunKernel({ runs: t.app.repos.runs, queues, signals, logger });
     const runs = registerAgentRuns(kernel, { config: t.app.config, repos: t.app.repos, queues, logger });
     return {
@@ -186,7 +185,7 @@ describe('cancelling an agent run', () => {
       close: async () => {
         await signals.close();
         await queues.close();
-        redis.disconnect();
+        await redis.quit();
       },
     };
   }

@@ -7,8 +7,7 @@ import { QueueRegistry } from '../../src/producers/registry';
 import { RunKernel } from '../../src/runs/run-kernel';
 import { FIRST_QUESTIONS } from '../../src/agents/journey-script';
 import { JourneyStore } from '../../src/agents/journey-store';
-import { createRedis, redisReady } from '../../src/lib/redis';
-import { testRedisTarget } from '../support/database';
+import { testRedisConnections } from '../support/redis';
 import { startTestApp, type TestApp } from '../support/app';
 import { registerUser, request, type TestUser } from '../support/http';
 import { waitUntil } from '../support/wait';
@@ -94,14 +93,14 @@ describe('cancelling a journey turn', () => {
   }, 30_000);
 
   test('a cancel racing the reply: of the concurrent ends of one attempt exactly one wins, and a cancel that wins drops the answer', async () => {
-    const redis = createRedis(testRedisTarget(), 'command');
+    const redis = testRedisConnections();
     const logger = createLogger({ level: 'silent' });
     const keyPrefix = `${t.keyPrefix}-race`;
-    const queues = new QueueRegistry(redis, keyPrefix);
-    const signals = new CancelSignals(redis, keyPrefix, logger);
+    const queues = new QueueRegistry(redis.queues.command, keyPrefix);
+    const signals = new CancelSignals(redis.realtime.command, keyPrefix, logger);
     try {
-      await redisReady(redis);
-      const store = new JourneyStore(redis, keyPrefix, 60);
+      await redis.ready();
+      const store = new JourneyStore(redis.cache.command, keyPrefix, 60);
       const kernel = new RunKernel({ runs: t.app.repos.runs, queues, signals, logger });
       const runs = registerJourneyRuns(kernel, { repos: t.app.repos, store, queues, logger });
       const user = await registerUser(t.api, 'Racer');
@@ -146,7 +145,7 @@ describe('cancelling a journey turn', () => {
     } finally {
       await signals.close();
       await queues.close();
-      redis.disconnect();
+      await redis.quit();
     }
   });
 });

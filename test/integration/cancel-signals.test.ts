@@ -32,7 +32,7 @@ describe('CancelSignals', () => {
     prefix = `cancel-test:${randomUUID()}`;
     connectionName = `cancel-test-${randomUUID()}`;
     // The subscriber is a duplicate of this connection, so it carries the same name.
-    redis = createRedis(testRedisTarget(), 'command', { connectionName });
+    redis = createRedis(testRedisTarget('realtime'), 'command', { connectionName });
     await redisReady(redis);
     signals = new CancelSignals(redis, prefix);
     await signals.listen();

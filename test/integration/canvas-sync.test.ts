@@ -106,7 +106,7 @@ describe('canvas event sequence and catch-up', () => {
     const connections: RedisClient[] = [];
     try {
       for (let i = 0; i < 4; i += 1) {
-        const redis = createRedis(testRedisTarget(), 'command');
+        const redis = createRedis(testRedisTarget('realtime'), 'command');
         await redisReady(redis);
         connections.push(redis);
       }
@@ -135,7 +135,7 @@ describe('canvas event sequence and catch-up', () => {
     const owner = await registerUser(t.api, 'Deleter');
     const canvasId = await createCanvas(t.api, owner, 'Doomed');
     await addBlock(owner, canvasId, 'one');
-    const redis = createRedis(testRedisTarget(), 'command');
+    const redis = createRedis(testRedisTarget('realtime'), 'command');
     try {
       await redisReady(redis);
       const keys = [`${t.keyPrefix}:canvas:{${canvasId}}:seq`, `${t.keyPrefix}:canvas:{${canvasId}}:log`];

@@ -10,15 +10,15 @@ import type { DevicePort } from '../../src/devices/device-channel';
 import { AppError } from '../../src/lib/errors';
 import { CancelSignals } from '../../src/lib/cancel-signals';
 import { createLogger } from '../../src/lib/logger';
-import { createRedis, redisReady, type RedisClient } from '../../src/lib/redis';
+import type { RedisConnections } from '../../src/lib/redis';
 import { createRepositories, type Repositories } from '../../src/models';
 import { openDatabase, type Database } from '../../src/models/database';
 import { bullPrefix, QueueRegistry } from '../../src/producers/registry';
 import { RunKernel } from '../../src/runs/run-kernel';
 import { llmUsage } from '../../src/models/schema';
 import { eq } from 'drizzle-orm';
-import { createTestDatabase, serverPostgresUrl, testRedisTarget, type TestDatabase } from '../support/database';
-import { testBullConnection } from '../support/redis';
+import { createTestDatabase, serverPostgresUrl, type TestDatabase } from '../support/database';
+import { testBullConnection, testRedisConnections } from '../support/redis';
 
 const USAGE: TurnUsage = { provider: 'test', model: 'test-model', inputTokens: 3, outputTokens: 5, costUsd: 0 };
 /** Far enough ahead that every run of the test counts as older than the reaper's grace. */
@@ -33,7 +33,7 @@ describe('chat turns on the run kernel', () => {
   let testDb: TestDatabase;
   let database: Database;
   let repos: Repositories;
-  let redis: RedisClient;
+  let redis: RedisConnections;
   const opened: Array<{ queues: QueueRegistry; signals: CancelSignals }> = [];
   const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
@@ -41,8 +41,9 @@ describe('chat turns on the run kernel', () => {
     testDb = await createTestDatabase({ server: serverPostgresUrl() });
     database = await openDatabase({ url: testDb.url, dataDir: path.join(os.tmpdir(), 'switchboard-chat-run-kernel-test') });
     repos = createRepositories(database.db);
-    redis = createRedis(testRedisTarget(), 'command');
-    await redisReady(redis);
+    // Queues, cancel signals and event logs each on its concern's Redis, as in the app.
+    redis = testRedisConnections();
+    await redis.ready();
   }, 60_000);
 
   afterAll(async () => {
@@ -50,7 +51,7 @@ describe('chat turns on the run kernel', () => {
       await signals.close();
       await queues.close();
     }
-    redis?.disconnect();
+    await redis?.quit();
     await database?.close();
     await testDb?.drop();
   });
@@ -58,11 +59,11 @@ describe('chat turns on the run kernel', () => {
   /** The app's chat kind on a kernel of its own; device messages are recorded. */
   function chatKernel() {
     const keyPrefix = `chat-run-${randomUUID().slice(0, 8)}`;
-    const queues = new QueueRegistry(redis, keyPrefix);
-    const signals = new CancelSignals(redis, keyPrefix, logger);
+    const queues = new QueueRegistry(redis.queues.command, keyPrefix);
+    const signals = new CancelSignals(redis.realtime.command, keyPrefix, logger);
     opened.push({ queues, signals });
     const kernel = new RunKernel({ runs: repos.runs, queues, signals, logger });
-    const chatEvents = new ChatEventLog(redis, keyPrefix);
+    const chatEvents = new ChatEventLog(redis.realtime.command, keyPrefix);
     const sent: Array<{ deviceId: string; event: string }> = [];
     const devices = {
       send: (_userId: string, deviceId: string, event: string) => void sent.push({ deviceId, event }),

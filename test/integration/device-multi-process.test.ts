@@ -65,7 +65,7 @@ describe('device RPC across processes', () => {
 
   const start = async (heartbeatTtlMs: number) => {
     const api = await spawnApiNode({
-      DEVICE_NODE_REDIS: JSON.stringify(testRedisTarget()),
+      DEVICE_NODE_REDIS: JSON.stringify(testRedisTarget('realtime')),
       DEVICE_NODE_KEY_PREFIX: keyPrefix,
       DEVICE_NODE_HEARTBEAT_TTL_MS: String(heartbeatTtlMs),
     });

@@ -79,7 +79,7 @@ describe('/device namespace and device RPC', () => {
 
     test('given a node that stopped heartbeating (crashed), its devices count as offline and their entries are pruned', async () => {
       const user = await t.newUser();
-      const redis = createRedis(testRedisTarget(), 'command');
+      const redis = createRedis(testRedisTarget('realtime'), 'command');
       const heartbeatKey = `${t.keyPrefix}:devices:node:{${t.api.registry.nodeId}}`;
       try {
         await redisReady(redis);

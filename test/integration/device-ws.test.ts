@@ -69,7 +69,7 @@ describe('plain WebSocket devices across two API nodes', () => {
     };
     nodeA = await start('api,worker');
     nodeB = await start('api');
-    redis = createRedis(testRedisTarget(), 'command');
+    redis = createRedis(testRedisTarget('realtime'), 'command');
     await redisReady(redis);
     registry = new DeviceRegistry(redis, keyPrefix);
   }, 60_000);

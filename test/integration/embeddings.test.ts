@@ -114,8 +114,8 @@ describe('POST /storage/vectors/embed through the embeddings queue', () => {
 
 describe('waiting for an embedding', () => {
   test('given no worker on the queue, the caller gets 504 embedding_timeout and the job stays queued', async () => {
-    const command = createRedis(testRedisTarget(), 'command');
-    const blocking = createRedis(testRedisTarget(), 'blocking');
+    const command = createRedis(testRedisTarget('queues'), 'command');
+    const blocking = createRedis(testRedisTarget('queues'), 'blocking');
     const queues = new QueueRegistry(command, `t-${randomUUID().slice(0, 8)}`, blocking);
     try {
       await redisReady(command);

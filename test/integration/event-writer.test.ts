@@ -11,7 +11,7 @@ describe('EventWriter', () => {
   let log: GenerationEventLog;
 
   beforeEach(async () => {
-    redis = createRedis(testRedisTarget(), 'command');
+    redis = createRedis(testRedisTarget('realtime'), 'command');
     await redisReady(redis);
     log = new GenerationEventLog(redis, `writer-test:${randomUUID()}`, 600);
   });

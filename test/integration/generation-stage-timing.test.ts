@@ -13,7 +13,7 @@ describe('generation status timing on embedded PGlite', () => {
   let t: TestApp;
   let user: TestUser;
   let canvasId: string;
-  const redis = createRedis(testRedisTarget(), 'command');
+  const redis = createRedis(testRedisTarget('realtime'), 'command');
 
   beforeAll(async () => {
     t = await startTestApp({ env: { DATABASE_URL: 'memory://' } });

@@ -143,7 +143,7 @@ describe('canvas AI generation, end to end', () => {
     expect((await request('GET', `${t.api}/canvases/${canvasId}/audit`, { token: editor.accessToken })).status).toBe(403);
 
     // Progress for the dashboard: the generation job's last stage, the broadcast's chunks.
-    const redis = createRedis(testRedisTarget(), 'command');
+    const redis = createRedis(testRedisTarget('queues'), 'command');
     const queues = ['generation', 'broadcast'].map((name) => new Queue(name, { connection: redis, prefix: bullPrefix(t.keyPrefix) }));
     try {
       const broadcast = await eventually(

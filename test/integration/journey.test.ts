@@ -12,12 +12,12 @@ import {
 import type { ChatRequest, ChatTurn } from '../../src/ai/openai-compatible/server';
 import { startSwitchboard, type RunningSwitchboard } from '../../src/app/switchboard';
 import { createLogger } from '../../src/lib/logger';
-import { createRedis, redisReady, type RedisClient } from '../../src/lib/redis';
+import { createRedis, type RedisConnections } from '../../src/lib/redis';
 import { bullPrefix } from '../../src/producers/registry';
 import { startTestApp, testConfig, type TestApp } from '../support/app';
 import { createTestDatabase, testRedisTarget, type TestDatabase } from '../support/database';
 import { registerUser, request, type TestUser } from '../support/http';
-import { keysEverywhere } from '../support/redis';
+import { keysEverywhere, testRedisConnections } from '../support/redis';
 
 const TEMPLATE =
   "Extract tasks from each markdown file. A line starting with TODO becomes a task titled with the rest of the line. If the text says 'urgent' or 'ASAP', set priority to high.";
@@ -35,21 +35,22 @@ const send = (user: TestUser, api: string, sessionId: string, message: string) =
 
 describe('agent setup journey with a scripted model', () => {
   let t: TestApp;
-  let redis: RedisClient;
+  /** The journeys' records sit on the cache's Redis, their jobs on the queues'. */
+  let redis: RedisConnections;
   let queue: Queue;
   /** Answers requests when no scripted turn is queued; a test may replace it (and must put it back). */
   let respond: (req: ChatRequest) => ChatTurn | Promise<ChatTurn> = () => ({ text: 'Tell me more?' });
 
   beforeAll(async () => {
     t = await startTestApp({ responder: (req) => respond(req) });
-    redis = createRedis(testRedisTarget(), 'command');
-    await redisReady(redis);
-    queue = new Queue('assistant', { connection: redis, prefix: bullPrefix(t.keyPrefix) });
+    redis = testRedisConnections();
+    await redis.ready();
+    queue = new Queue('assistant', { connection: redis.queues.command, prefix: bullPrefix(t.keyPrefix) });
   });
 
   afterAll(async () => {
     await queue.close();
-    redis.disconnect();
+    await redis.quit();
     await t.stop();
   });
 
@@ -84,7 +85,7 @@ describe('agent setup journey with a scripted model', () => {
     );
     expect(cloud.body.sessionId).not.toBe(local.body.sessionId);
     expect(requests).toHaveLength(0);
-    const ttl = await redis.ttl(`${t.keyPrefix}:journey:{${local.body.sessionId}}`);
+    const ttl = await redis.cache.command.ttl(`${t.keyPrefix}:journey:{${local.body.sessionId}}`);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(t.app.config.agents.journeyTtlSeconds);
   });
@@ -212,7 +213,7 @@ describe('agent setup journey with a scripted model', () => {
   test('a double submit of an answer runs one turn: both requests get the same reply', async () => {
     const user = await registerUser(t.api, 'Journey');
     const sessionId = await startLocal(user);
-    const eventsRedis = createRedis(testRedisTarget(), 'blocking');
+    const eventsRedis = createRedis(testRedisTarget('queues'), 'blocking');
     const events = new QueueEvents('assistant', { connection: eventsRedis, prefix: bullPrefix(t.keyPrefix) });
     await events.waitUntilReady();
     let release!: () => void;
@@ -270,7 +271,7 @@ describe('agent setup journey with a scripted model', () => {
     const user = await registerUser(t.api, 'Journey');
     const other = await registerUser(t.api, 'Other');
     const sessionId = await startLocal(user);
-    const keysBefore = (await keysEverywhere(redis, `${t.keyPrefix}:journey:*`)).sort();
+    const keysBefore = (await keysEverywhere(redis.cache.command, `${t.keyPrefix}:journey:*`)).sort();
     const jobsBefore = await queue.getJobCounts();
     const modelCallsBefore = t.llm.chatRequests().length;
 
@@ -308,7 +309,7 @@ describe('agent setup journey with a scripted model', () => {
     }
     expect(anonymous.status).toBe(401);
 
-    expect((await keysEverywhere(redis, `${t.keyPrefix}:journey:*`)).sort()).toEqual(keysBefore);
+    expect((await keysEverywhere(redis.cache.command, `${t.keyPrefix}:journey:*`)).sort()).toEqual(keysBefore);
     expect(await queue.getJobCounts()).toEqual(jobsBefore);
     expect(t.llm.chatRequests()).toHaveLength(modelCallsBefore);
     const view = await request('GET', `${t.api}/agents/journey/${sessionId}`, { token: user.accessToken });

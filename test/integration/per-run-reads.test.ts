@@ -217,7 +217,7 @@ describe('reads done once per run', () => {
     const prefix = `per-run-${randomUUID()}`;
 
     beforeEach(async () => {
-      redis = createRedis(testRedisTarget(), 'command');
+      redis = createRedis(testRedisTarget('realtime'), 'command');
       await redisReady(redis);
       log = new JsonEventLog<Event>(
         redis,

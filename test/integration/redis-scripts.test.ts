@@ -22,7 +22,7 @@ describe('RedisScripts', () => {
   let prefix: string;
 
   beforeEach(async () => {
-    redis = createRedis(testRedisTarget(), 'command');
+    redis = createRedis(testRedisTarget('realtime'), 'command');
     await redisReady(redis);
     scripts = redisScripts(redis);
     prefix = `scripts-test:{${randomUUID()}}`;

@@ -8,8 +8,9 @@ import { createRedis, isCluster, redisReady, type RedisClient } from '../../src/
 import { redisKeys } from '../../src/lib/redis-keys';
 import { RedisStreamsCluster } from '../../src/realtime/redis-streams-adapter';
 import { closeSocketServer, createSocketServer } from '../../src/realtime/socket-server';
-import { testRedisTarget } from '../support/database';
+import { testRedisTarget, testRedisUrl } from '../support/database';
 import { clientsEverywhere, deleteKeysEverywhere, redisServers } from '../support/redis';
+import { startTcpProxy } from '../support/tcp-proxy';
 import { eventually, waitUntil } from '../support/wait';
 
 /**
@@ -20,7 +21,7 @@ describe('the Redis Streams adapter', () => {
   const keyPrefix = `sa-${randomUUID().slice(0, 8)}`;
   const connections: RedisClient[] = [];
   const redis = (role: 'command' | 'blocking') => {
-    const connection = createRedis(testRedisTarget(), role);
+    const connection = createRedis(testRedisTarget('realtime'), role);
     connections.push(connection);
     return connection;
   };
@@ -166,6 +167,74 @@ describe('the Redis Streams adapter', () => {
     await closeSocketServer(node);
   }, 120_000);
 
+  test('a recovered socket whose node reads the stream behind its replay gets each missed event once', async () => {
+    // The node's Redis is one server behind a proxy (on every topology: the proxy fronts one
+    // server), which holds its stream reader's replies while the socket is away and comes back:
+    // the replay reads the stream up to its end, the reader is still behind it when the socket connects.
+    const server = new URL(testRedisUrl());
+    const proxy = await startTcpProxy({ host: server.hostname, port: Number(server.port) });
+    const prefix = `${keyPrefix}-behind`;
+    const direct = createRedis(testRedisUrl(), 'blocking');
+    const through = createRedis(`redis://127.0.0.1:${proxy.port}`, 'blocking');
+    const httpServer = http.createServer();
+    const node = createSocketServer({ redis: through, keyPrefix: prefix, httpServer });
+    const emitter = createSocketServer({ redis: direct, keyPrefix: prefix });
+    node.on('connection', (socket) => void socket.join('behind'));
+    await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
+    // Reconnects only when told, so the events it misses are on the stream before it asks for them.
+    const socket = connect(`http://127.0.0.1:${(httpServer.address() as AddressInfo).port}`, {
+      transports: ['websocket'],
+      forceNew: true,
+      reconnection: false,
+    });
+    const got: number[] = [];
+    socket.on('n', (n: number) => got.push(n));
+    const streamKey = redisKeys(prefix).socketIoStream();
+    let release = () => undefined as void;
+    try {
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      // The node's reader starts at the stream's end once connected: until then an event misses it.
+      let warmed = false;
+      socket.once('warm', () => (warmed = true));
+      const warming = setInterval(() => void emitter.to('behind').emit('warm'), 20);
+      await waitUntil(() => warmed, 15_000).finally(() => clearInterval(warming));
+      emitter.to('behind').emit('n', 0);
+      await waitUntil(() => got.length === 1, 15_000);
+
+      release = proxy.hold('xread');
+      const gone = new Promise<void>((resolve) =>
+        node
+          .of('/')
+          .sockets.get(socket.id!)
+          ?.once('disconnect', () => resolve()),
+      );
+      socket.io.engine.close();
+      await gone;
+      for (let n = 1; n <= 3; n += 1) emitter.to('behind').emit('n', n);
+      await eventually(
+        () => direct.xlen(streamKey),
+        (length) => length >= 4,
+      );
+      socket.connect();
+      await waitUntil(() => socket.connected && got.length === 4, 15_000);
+      expect(socket.recovered).toBe(true);
+
+      // The reader reads the events the replay gave, then a new one.
+      release();
+      emitter.to('behind').emit('n', 4);
+      await waitUntil(() => got.at(-1) === 4, 15_000);
+      expect(got).toEqual([0, 1, 2, 3, 4]);
+    } finally {
+      release();
+      socket.close();
+      await Promise.all([closeSocketServer(node), closeSocketServer(emitter)]);
+      await direct.del(streamKey);
+      direct.disconnect();
+      through.disconnect();
+      await proxy.close();
+    }
+  }, 60_000);
+
   test('the stream stays near its length bound', async () => {
     const blocking = redis('blocking');
     const keys = redisKeys(`${keyPrefix}:bounded`);
@@ -191,7 +260,7 @@ describe('the Redis Streams adapter', () => {
 
   test('closing a server closes the connections its adapter opened', async () => {
     const name = `${keyPrefix}-closing`;
-    const own = createRedis(testRedisTarget(), 'blocking', { connectionName: name });
+    const own = createRedis(testRedisTarget('realtime'), 'blocking', { connectionName: name });
     connections.push(own);
     await redisReady(own);
     // The given connection, to each server: one, or each master of a cluster (opened now, so it

@@ -163,7 +163,7 @@ describe('retries and model failures', () => {
     const owner = await registerUser(t.api, 'Kept');
     const ownCanvas = await createCanvas(t.api, owner);
     const ownSocket = await connectCanvas(t.url, owner.accessToken);
-    const redis = createRedis(testRedisTarget(), 'command');
+    const redis = createRedis(testRedisTarget('realtime'), 'command');
     try {
       await redisReady(redis);
       await join(ownSocket, ownCanvas);
@@ -202,7 +202,7 @@ describe('retries and model failures', () => {
   test('deleting a canvas drops the copies its completed generations still wait to send: a late broadcast sends nothing', async () => {
     const owner = await registerUser(t.api, 'Deleter');
     const ownCanvas = await createCanvas(t.api, owner);
-    const redis = createRedis(testRedisTarget(), 'command');
+    const redis = createRedis(testRedisTarget('realtime'), 'command');
     try {
       await redisReady(redis);
       t.llm.push(fiveTexts);

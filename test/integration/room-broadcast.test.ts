@@ -21,7 +21,7 @@ describe('room events written to the adapter stream with their seq', () => {
   const keyPrefix = `rb-${randomUUID().slice(0, 8)}`;
   const connections: RedisClient[] = [];
   const redis = (role: 'command' | 'blocking') => {
-    const connection = createRedis(testRedisTarget(), role);
+    const connection = createRedis(testRedisTarget('realtime'), role);
     connections.push(connection);
     return connection;
   };

@@ -4,7 +4,7 @@ import os from 'node:os';
 import { Worker } from 'bullmq';
 import { CancelSignals } from '../../src/lib/cancel-signals';
 import { createLogger } from '../../src/lib/logger';
-import { createRedis, duplicateRedis, redisReady, type RedisClient } from '../../src/lib/redis';
+import { duplicateRedis, type RedisConnections } from '../../src/lib/redis';
 import { createRepositories, type Repositories } from '../../src/models';
 import { openDatabase, type Database } from '../../src/models/database';
 import type { RunRow } from '../../src/models/schema';
@@ -12,7 +12,8 @@ import { bullPrefix, QueueRegistry } from '../../src/producers/registry';
 import type { RunOutcome } from '../../src/runs/outcome';
 import { RunKernel, type RunHandle } from '../../src/runs/run-kernel';
 import { allowedFrom, canMove, TRANSITIONS, type RunStatus } from '../../src/runs/transitions';
-import { createTestDatabase, serverPostgresUrl, testRedisTarget, type TestDatabase } from '../support/database';
+import { createTestDatabase, serverPostgresUrl, type TestDatabase } from '../support/database';
+import { testRedisConnections } from '../support/redis';
 
 /** What a test kind saw: its persists, terminal events and releases, in order. */
 interface Seen {
@@ -44,7 +45,7 @@ describe('the run kernel', () => {
   let testDb: TestDatabase;
   let database: Database;
   let repos: Repositories;
-  let redis: RedisClient;
+  let redis: RedisConnections;
   const opened: Array<{ queues: QueueRegistry; signals: CancelSignals }> = [];
   const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
@@ -52,8 +53,9 @@ describe('the run kernel', () => {
     testDb = await createTestDatabase({ server: serverPostgresUrl() });
     database = await openDatabase({ url: testDb.url, dataDir: path.join(os.tmpdir(), 'switchboard-run-kernel-test') });
     repos = createRepositories(database.db);
-    redis = createRedis(testRedisTarget(), 'command');
-    await redisReady(redis);
+    // Queues, cancel signals and event logs each on its concern's Redis, as in the app.
+    redis = testRedisConnections();
+    await redis.ready();
   }, 60_000);
 
   afterAll(async () => {
@@ -61,7 +63,7 @@ describe('the run kernel', () => {
       await signals.close();
       await queues.close();
     }
-    redis?.disconnect();
+    await redis?.quit();
     await database?.close();
     await testDb?.drop();
   });
@@ -75,8 +77,8 @@ describe('the run kernel', () => {
     keyPrefix: string;
   } {
     const keyPrefix = `run-kernel-${randomUUID().slice(0, 8)}`;
-    const queues = new QueueRegistry(redis, keyPrefix);
-    const signals = new CancelSignals(redis, keyPrefix, logger);
+    const queues = new QueueRegistry(redis.queues.command, keyPrefix);
+    const signals = new CancelSignals(redis.realtime.command, keyPrefix, logger);
     opened.push({ queues, signals });
     const kernel = new RunKernel({ runs: repos.runs, queues, signals, logger });
     const seen: Seen = { persisted: [], announced: [], released: [] };
@@ -199,7 +201,7 @@ describe('the run kernel', () => {
     const held = new Promise<void>((resolve) => (finish = resolve));
     let taken = () => undefined as void;
     const active = new Promise<void>((resolve) => (taken = resolve));
-    const connection = duplicateRedis(redis, { maxRetriesPerRequest: null, enableOfflineQueue: true });
+    const connection = duplicateRedis(redis.queues.command, { maxRetriesPerRequest: null, enableOfflineQueue: true });
     const worker = new Worker(
       'agent-runs',
       async () => {

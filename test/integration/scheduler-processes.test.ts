@@ -38,7 +38,7 @@ describe('three scheduler processes', () => {
 
     const db = new Client({ connectionString: cluster.databaseUrl() });
     await db.connect();
-    const redis = createRedis(testRedisTarget(), 'command');
+    const redis = createRedis(testRedisTarget('queues'), 'command');
     await redisReady(redis);
     const queue = new Queue('agent-runs', { connection: redis, prefix: bullPrefix(cluster.keyPrefix) });
     const nextRunAt = async () =>

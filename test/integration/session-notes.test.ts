@@ -61,7 +61,7 @@ describe('session ticket notes', () => {
     t = await startTestApp({
       responder: (req) => (isNotesRequest(req) ? notesTurn(req) : { text: 'Restart the router, then check that the cable is plugged in.' }),
     });
-    redis = createRedis(testRedisTarget(), 'command');
+    redis = createRedis(testRedisTarget('queues'), 'command');
     await redisReady(redis);
     queue = new Queue('assistant', { connection: redis, prefix: bullPrefix(t.keyPrefix) });
   });

@@ -63,7 +63,7 @@ describe('resolving a session: notes, resolution outputs, embedding, similar ses
       responder: (req) => (isNotesRequest(req) ? demoResponder(req) : { text: 'Try restarting it, then tell me what you see.' }),
     });
     // QueueEvents blocks on its connection (XREAD), which needs the blocking role's options.
-    redis = createRedis(testRedisTarget(), 'blocking');
+    redis = createRedis(testRedisTarget('queues'), 'blocking');
     await redisReady(redis);
     const events = new QueueEvents('assistant', { connection: redis, prefix: bullPrefix(t.keyPrefix) });
     queueEvents = events;

@@ -35,7 +35,7 @@ describe('shared SSE frames of one generation', () => {
   const stillRunning: LogLiveness = { checkEveryMs: 60_000, endedAt: async () => null };
 
   beforeEach(async () => {
-    redis = createRedis(testRedisTarget(), 'command');
+    redis = createRedis(testRedisTarget('realtime'), 'command');
     await redisReady(redis);
     follower = new StreamFollower(redis);
     log = new GenerationEventLog(redis, `frames-test:${randomUUID()}`, 600, follower);
@@ -254,7 +254,7 @@ describe('shared SSE frames of chat turns and ticket notes', () => {
   const stillRunning: LogLiveness = { checkEveryMs: 60_000, endedAt: async () => null };
 
   beforeEach(async () => {
-    redis = createRedis(testRedisTarget(), 'command');
+    redis = createRedis(testRedisTarget('realtime'), 'command');
     await redisReady(redis);
     follower = new StreamFollower(redis);
   });

@@ -29,7 +29,7 @@ describe('SseStreams: an open stream forgets its request headers', () => {
 
   beforeEach(async () => {
     live = {};
-    redis = createRedis(testRedisTarget(), 'blocking');
+    redis = createRedis(testRedisTarget('realtime'), 'blocking');
     streams = new SseStreams({
       redis,
       keyPrefix: `test:sse-req:${randomUUID()}`,

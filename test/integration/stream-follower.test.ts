@@ -11,7 +11,7 @@ describe('StreamFollower', () => {
   const key = () => `follower-test:${randomUUID()}`;
 
   beforeEach(async () => {
-    redis = createRedis(testRedisTarget(), 'command');
+    redis = createRedis(testRedisTarget('realtime'), 'command');
     await redisReady(redis);
     follower = new StreamFollower(redis);
   });

@@ -390,7 +390,7 @@ describe('tiers and limits set by an operator', () => {
     });
     expect(created.status).toBe(201);
     const agentId: string = created.body.id;
-    const redis = createRedis(testRedisTarget(), 'command');
+    const redis = createRedis(testRedisTarget('queues'), 'command');
     await redisReady(redis);
     const queues = new QueueRegistry(redis, keyPrefix);
     // A cloud agent's run starts on `connectors` (it fetches first); `agent-runs` is checked as well.

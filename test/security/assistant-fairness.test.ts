@@ -35,7 +35,7 @@ describe('assistant queue fairness', () => {
       },
     });
     [ada, bob] = await Promise.all([registerUser(t.api, 'Ada'), registerUser(t.api, 'Bob')]);
-    redis = createRedis(testRedisTarget(), 'command');
+    redis = createRedis(testRedisTarget('queues'), 'command');
     await redisReady(redis);
     queues = new QueueRegistry(redis, t.keyPrefix);
   }, 60_000);

@@ -20,7 +20,7 @@ describe('canvas socket abuse', () => {
 
   beforeAll(async () => {
     t = await startTestApp();
-    redis = createRedis(testRedisTarget(), 'command');
+    redis = createRedis(testRedisTarget('realtime'), 'command');
     await redisReady(redis);
   }, 120_000);
 

@@ -19,7 +19,7 @@ describe('queue dashboard', () => {
   let queues: QueueRegistry;
   beforeAll(async () => {
     t = await startTestApp({ env: { ADMIN_USER: 'ops', ADMIN_PASSWORD: 'ops-password', LOGIN_FAILURES_BEFORE_BACKOFF: String(FAILURES) } });
-    redis = createRedis(testRedisTarget(), 'command');
+    redis = createRedis(testRedisTarget('queues'), 'command');
     await redisReady(redis);
     queues = new QueueRegistry(redis, t.keyPrefix);
   }, 60_000);

@@ -81,7 +81,7 @@ describe('flows queue fairness', () => {
       );
     expect(arrivals.filter((tag) => tag.startsWith('ada'))).toHaveLength(NODES * EXECUTIONS);
     // Every finished job was released: nobody's count is left over to lower their next runs.
-    const redis = createRedis(testRedisTarget(), 'command');
+    const redis = createRedis(testRedisTarget('queues'), 'command');
     try {
       await redisReady(redis);
       // One EXISTS per key: each user's count sits in a slot of its own.

@@ -67,7 +67,7 @@ describe('every stream ends', () => {
         return demoResponder(req);
       },
     });
-    redis = createRedis(testRedisTarget(), 'command');
+    redis = createRedis(testRedisTarget('realtime'), 'command');
     await redisReady(redis);
     owner = await registerUser(t.api, 'Owner');
     canvasId = await createCanvas(t.api, owner);
@@ -368,7 +368,7 @@ describe('a generation refused for the stream cap counts nothing against the gen
         return demoResponder(req);
       },
     });
-    redis = createRedis(testRedisTarget(), 'command');
+    redis = createRedis(testRedisTarget('cache'), 'command');
     await redisReady(redis);
     owner = await registerUser(t.api, 'Capped');
     canvasId = await createCanvas(t.api, owner);

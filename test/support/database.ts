@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
-import type { RedisTarget } from '../../src/lib/redis';
+import type { RedisConcernName, RedisTarget } from '../../src/lib/redis';
 
 /** A database of the test's own: a fresh database on the server when DATABASE_URL is set, else in-memory PGlite. */
 export interface TestDatabase {
@@ -50,19 +50,42 @@ async function withAdmin<T>(server: string, work: (client: Client) => Promise<T>
 
 export const testRedisUrl = () => process.env.TEST_REDIS_URL ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-/**
- * Where a test's own Redis connection goes (`createRedis(testRedisTarget(), …)`): the run's Redis,
- * or the seeds of the run's Redis Cluster under TEST_REDIS_CLUSTER=1, so what a test reads or
- * writes directly is where its Switchboard keeps it.
- */
-export const testRedisTarget = (): RedisTarget =>
-  process.env.TEST_REDIS_CLUSTER_NODES
-    ? process.env.TEST_REDIS_CLUSTER_NODES.split(',').map((node) => ({ host: node.split(':')[0], port: Number(node.split(':')[1]) }))
-    : testRedisUrl();
+const SPLIT_ENV = { queues: 'TEST_REDIS_URL_QUEUES', realtime: 'TEST_REDIS_URL_REALTIME', cache: 'TEST_REDIS_URL_CACHE' } as const;
 
 /**
- * The Redis settings of a test's Switchboard: the run's Redis, or the run's Redis Cluster when
- * the run was started with TEST_REDIS_CLUSTER=1 (global setup starts one and names its nodes).
+ * The run's three servers under TEST_REDIS_SPLIT=1 (queues, realtime and cache each on its own,
+ * global setup starts them and names them), else undefined.
  */
-export const testRedisEnv = (): Record<string, string> =>
-  process.env.TEST_REDIS_CLUSTER_NODES ? { REDIS_CLUSTER_NODES: process.env.TEST_REDIS_CLUSTER_NODES } : { REDIS_URL: testRedisUrl() };
+export function testRedisSplit(): Record<RedisConcernName, string> | undefined {
+  const queues = process.env[SPLIT_ENV.queues];
+  const realtime = process.env[SPLIT_ENV.realtime];
+  const cache = process.env[SPLIT_ENV.cache];
+  return queues && realtime && cache ? { queues, realtime, cache } : undefined;
+}
+
+/**
+ * Where a test's own Redis connection goes (`createRedis(testRedisTarget(concern), …)`): the run's
+ * Redis, the seeds of the run's Redis Cluster under TEST_REDIS_CLUSTER=1, or the server of
+ * `concern` under TEST_REDIS_SPLIT=1, so what a test reads or writes directly is where its
+ * Switchboard keeps it. `concern` is the one the product keeps the test's keys under: queues
+ * (BullMQ, fair-share sets), realtime (the socket adapter, canvas and event logs, devices, cancel
+ * signals, stream and socket leases) or cache (limits, budgets, throttles, idempotency, journeys,
+ * OAuth states, locks).
+ */
+export const testRedisTarget = (concern: RedisConcernName): RedisTarget => {
+  if (process.env.TEST_REDIS_CLUSTER_NODES)
+    return process.env.TEST_REDIS_CLUSTER_NODES.split(',').map((node) => ({ host: node.split(':')[0], port: Number(node.split(':')[1]) }));
+  return testRedisSplit()?.[concern] ?? testRedisUrl();
+};
+
+/**
+ * The Redis settings of a test's Switchboard: the run's Redis, the run's Redis Cluster when the
+ * run was started with TEST_REDIS_CLUSTER=1, or each concern's own server under
+ * TEST_REDIS_SPLIT=1 (no REDIS_URL then: whatever the product reads must come from a concern).
+ */
+export const testRedisEnv = (): Record<string, string> => {
+  if (process.env.TEST_REDIS_CLUSTER_NODES) return { REDIS_CLUSTER_NODES: process.env.TEST_REDIS_CLUSTER_NODES };
+  const split = testRedisSplit();
+  if (split) return { REDIS_URL_QUEUES: split.queues, REDIS_URL_REALTIME: split.realtime, REDIS_URL_CACHE: split.cache };
+  return { REDIS_URL: testRedisUrl() };
+};

@@ -54,7 +54,7 @@ export async function startDeviceNode(options: {
   heartbeatTtlMs?: number;
 }): Promise<DeviceNode> {
   const logger = createLogger({ level: process.env.DEVICE_TEST_LOG_LEVEL ?? 'silent' });
-  const target = options.redis ?? testRedisTarget();
+  const target = options.redis ?? testRedisTarget('realtime');
   const redis = createRedis(target, 'command');
   const blocking = createRedis(target, 'blocking');
   await redisReady(redis);
@@ -170,7 +170,7 @@ export async function startDeviceFixture(options: { rpcTimeoutMs?: number; metri
 
 /** Removes what the nodes left under the key prefix on the run's Redis (every master of its cluster). */
 export async function deleteKeys(keyPrefix: string): Promise<void> {
-  const redis = createRedis(testRedisTarget(), 'command');
+  const redis = createRedis(testRedisTarget('realtime'), 'command');
   try {
     await redisReady(redis);
     await deleteKeysEverywhere(redis, `${keyPrefix}:*`);

@@ -25,6 +25,18 @@ export default async function globalSetup(): Promise<void> {
     process.env.TEST_REDIS_CLUSTER_NODES = cluster.nodes;
     (globalThis as { __sbRedisCluster?: Stoppable }).__sbRedisCluster = cluster;
   }
+  // TEST_REDIS_SPLIT=1: every test's Switchboard keeps queues, realtime and cache on three
+  // private redis-servers, one each, on data dirs of their own.
+  if (process.env.TEST_REDIS_SPLIT === '1' && !process.env.TEST_REDIS_URL_QUEUES) {
+    const servers = await Promise.all(
+      ['queues', 'realtime', 'cache'].map((concern) => startEmbeddedRedis(`${process.cwd()}/.data/test-split/${concern}`)),
+    );
+    const [queues, realtime, cache] = servers;
+    process.env.TEST_REDIS_URL_QUEUES = queues.url;
+    process.env.TEST_REDIS_URL_REALTIME = realtime.url;
+    process.env.TEST_REDIS_URL_CACHE = cache.url;
+    (globalThis as { __sbRedisSplit?: Stoppable[] }).__sbRedisSplit = servers;
+  }
   if (process.env.TEST_REDIS_URL) return;
   const redis = await startEmbeddedRedis(`${process.cwd()}/.data/test`);
   process.env.TEST_REDIS_URL = redis.url;

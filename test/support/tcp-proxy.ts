@@ -8,12 +8,27 @@ import net from 'node:net';
 export interface TcpProxy {
   port: number;
   cut(): Promise<void>;
+  /**
+   * Holds what the server sends on each open connection whose client has sent `word` (a Redis
+   * command's name, say: `xread` holds a stream reader's replies and no other connection's) until
+   * the returned `release()`, which passes it on in order. The other connections flow as before.
+   */
+  hold(word: string): () => void;
   restore(): Promise<void>;
   close(): Promise<void>;
 }
 
+/** One proxied connection: what its client sent, and what the server sent while held. */
+interface Link {
+  sent: string;
+  held: Buffer[] | undefined;
+  client: net.Socket;
+  upstream: net.Socket;
+}
+
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   const open = new Set<net.Socket>();
+  const links = new Set<Link>();
   let server: net.Server | undefined;
   let port = 0;
 
@@ -22,14 +37,21 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       server = net.createServer((client) => {
         const upstream = net.connect(target.port, target.host);
         open.add(client).add(upstream);
+        const link: Link = { sent: '', held: undefined, client, upstream };
+        links.add(link);
         const drop = () => {
           client.destroy();
           upstream.destroy();
           open.delete(client);
           open.delete(upstream);
+          links.delete(link);
         };
         client.on('error', drop).on('close', drop);
         upstream.on('error', drop).on('close', drop);
+        client.on('data', (chunk: Buffer) => {
+          // What the client sent, lower-cased and capped: enough to tell a connection's commands.
+          if (link.sent.length < 65_536) link.sent += chunk.toString('latin1').toLowerCase();
+        });
         client.pipe(upstream).pipe(client);
       });
       server.once('error', reject);
@@ -56,5 +78,28 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     cut,
     restore: listen,
     close: cut,
+    hold: (word) => {
+      const needle = word.toLowerCase();
+      const held = [...links].filter((link) => link.sent.includes(needle) && !link.held);
+      const keep = new Map<Link, (chunk: Buffer) => void>();
+      for (const link of held) {
+        const chunks: Buffer[] = [];
+        link.held = chunks;
+        keep.set(link, (chunk) => void chunks.push(chunk));
+        link.upstream.unpipe(link.client);
+        link.upstream.on('data', keep.get(link)!);
+        link.upstream.resume();
+      }
+      return () => {
+        for (const link of held) {
+          if (!link.held) continue;
+          // One synchronous step: no chunk arrives between the held ones and the pipe.
+          link.upstream.off('data', keep.get(link)!);
+          for (const chunk of link.held) link.client.write(chunk);
+          link.held = undefined;
+          link.upstream.pipe(link.client);
+        }
+      };
+    },
   };
 }
