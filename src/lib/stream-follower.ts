@@ -196,9 +196,16 @@ export class StreamFollower {
 
   /** Cluster: the lane of the master serving `key`'s slot. */
   private laneOf(cluster: Cluster, key: string): StreamFollower {
+    const lane = this.servingLane(cluster, key);
+    if (!lane) throw new Error(`No Redis Cluster node serves the slot of ${key} yet`);
+    return lane;
+  }
+
+  /** Cluster: the lane of the master serving `key`'s slot, or undefined while the slot map names none. */
+  private servingLane(cluster: Cluster, key: string): StreamFollower | undefined {
     const nodeKey = cluster.slots[keySlot(key)]?.[0];
     const node = nodeKey === undefined ? undefined : cluster.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === nodeKey);
-    if (!nodeKey || !node) throw new Error(`No Redis Cluster node serves the slot of ${key} yet`);
+    if (!nodeKey || !node) return undefined;
     let lane = this.lanes.get(nodeKey);
     if (!lane) this.lanes.set(nodeKey, (lane = new StreamFollower(node, () => cluster.refreshSlotsCache())));
     return lane;
@@ -212,13 +219,9 @@ export class StreamFollower {
     if (this.closed || !isCluster(this.redis)) return;
     for (const lane of this.lanes.values()) {
       for (const [key, followed] of lane.keys) {
-        let target: StreamFollower;
-        try {
-          target = this.laneOf(this.redis, key);
-        } catch {
-          continue;
-        }
-        if (target === lane) continue;
+        // A slot the map names no node for yet stays on its lane until the next refresh.
+        const target = this.servingLane(this.redis, key);
+        if (!target || target === lane) continue;
         lane.keys.delete(key);
         for (const subscriber of followed.subscribers) target.add(key, subscriber);
       }
