@@ -64,7 +64,7 @@ const approvals = new ApprovalsPanel({ api, socket, notify });
 new BlockEditor({ api, view, notify });
 const keeper = new SessionKeeper({ api, socket, notify });
 const canvases = new CanvasesPage({ api, notify });
-const banner = new GenerationBanner({ api, view });
+const banner = new GenerationBanner({ api, view, notify, follows: (generationId) => generator.follows(generationId) });
 const assistant = new AssistantPanel({ api, socket, notify });
 const usage = new UsagePage({ api, notify });
 const flows = new FlowsPage({ api, notify });
@@ -145,6 +145,8 @@ async function route() {
     try {
       await view.open(match[1].toLowerCase());
       $('canvas-title').focus?.();
+      // This tab's last generation here (still running, or to undo), or the newest one to undo.
+      void generator.restore(view.canvasId);
     } catch (error) {
       notify(`Could not open the canvas: ${error.message}`, true);
       location.hash = '#/';

@@ -1,6 +1,9 @@
 // The prompt box: POST generate-stream, show its SSE progress as it arrives (resuming a dropped
 // stream with Last-Event-ID), stop it, undo (asking first when edited blocks are involved) and redo.
-// Viewers get it disabled, with the reason.
+// Viewers get it disabled, with the reason. The tab remembers its last generation per canvas
+// (sessionStorage, which outlives a reload): reopened, the panel follows it again while it runs
+// (with Stop), or offers its undo; without one it offers the undo of the newest AI generation whose
+// blocks are on the canvas.
 import { blockSummary, el } from './blocks.js';
 import { pause, readEventStream } from './event-stream.js';
 import { askUndoEdited } from './undo-dialog.js';
@@ -20,6 +23,25 @@ const RESUME_OFFLINE_MS = 10 * 60_000;
 /** An answer of the API (4xx/5xx), as opposed to a network failure (no status, or the SDK's 0). */
 const isHttpError = (error) => typeof error?.status === 'number' && error.status >= 400;
 
+/** This tab's last generation on a canvas: kept across reloads, forgotten with the tab. */
+const remembered = {
+  key: (canvasId) => `switchboard.generation.${canvasId}`,
+  get(canvasId) {
+    try {
+      return sessionStorage.getItem(this.key(canvasId));
+    } catch {
+      return null;
+    }
+  },
+  set(canvasId, generationId) {
+    try {
+      sessionStorage.setItem(this.key(canvasId), generationId);
+    } catch {
+      // Storage refused (private mode, quota): the panel still works, only not across a reload.
+    }
+  },
+};
+
 const STAGE_TEXT = {
   queued: 'Queued…',
   thinking: 'Thinking…',
@@ -35,6 +57,8 @@ export class GeneratePanel {
     this.notify = notify;
     this.generationId = null;
     this.controller = null;
+    /** The generation whose stream this panel reads now (null when none). */
+    this.following = null;
     $('generate-form').addEventListener('submit', (event) => {
       event.preventDefault();
       void this.generate();
@@ -59,6 +83,7 @@ export class GeneratePanel {
   reset() {
     this.controller?.abort();
     this.generationId = null;
+    this.following = null;
     this.undoneId = null;
     this.showStop(false);
     this.view.clearDrafts();
@@ -92,33 +117,17 @@ export class GeneratePanel {
     state.textContent = 'Starting…';
     this.controller = new AbortController();
     const signal = this.controller.signal;
-    // Each message once, in order: `id` is the generation's event sequence.
-    let finished = false;
-    let lastId = 0;
-    const onMessage = (message) => {
-      const seq = Number(message.id);
-      if (message.id !== undefined && Number.isSafeInteger(seq)) {
-        if (seq <= lastId) return;
-        lastId = seq;
-      }
-      finished = this.onMessage(message) || finished;
-    };
+    const stream = this.inOrder();
     try {
       try {
-        const response = await this.api.stream(`/canvases/${canvasId}/ai/generate-stream`, { prompt }, onMessage, signal);
-        this.generationId ??= response.headers.get('X-Generation-Id');
+        const response = await this.api.stream(`/canvases/${canvasId}/ai/generate-stream`, { prompt }, stream.onMessage, signal);
+        if (!this.generationId) this.adopt(response.headers.get('X-Generation-Id'));
       } catch (error) {
         // An answer of the API (429, 422…) or a stop: as before. A dropped connection after the
         // generation started: resumed below.
         if (error.name === 'AbortError' || isHttpError(error) || !this.generationId) throw error;
       }
-      if (!finished)
-        finished = await this.resume(
-          canvasId,
-          () => lastId,
-          onMessage,
-          () => finished,
-        );
+      const finished = stream.finished || (await this.resume(canvasId, stream));
       if (!finished) {
         this.view.clearDrafts();
         state.textContent = 'The connection dropped and could not be resumed; the result will still reach the canvas.';
@@ -132,8 +141,111 @@ export class GeneratePanel {
       this.log('error', `${error.code ?? 'error'}: ${error.message}`);
     } finally {
       button.disabled = false;
+      this.following = null;
       this.showStop(false);
     }
+  }
+
+  /** The generation this panel runs now, remembered for this canvas across a reload of the tab. */
+  adopt(generationId) {
+    if (!generationId) return;
+    this.generationId = generationId;
+    this.following = generationId;
+    if (this.view.canvasId) remembered.set(this.view.canvasId, generationId);
+  }
+
+  /** Whether the panel shows `generationId` itself, running or ended (the banner then leaves it alone). */
+  follows(generationId) {
+    return Boolean(generationId) && [this.following, this.generationId, this.undoneId].includes(generationId);
+  }
+
+  /**
+   * A canvas was opened: picks up this tab's last generation on it (still running: its events are
+   * read again from the start, with Stop; completed: its undo), else offers the undo of the newest
+   * AI generation whose blocks are on the canvas. Viewers get neither.
+   */
+  async restore(canvasId) {
+    if (this.view.role === 'viewer' || this.generationId) return;
+    const mine = remembered.get(canvasId);
+    let generation = null;
+    if (mine) {
+      try {
+        ({ generation } = await this.api.get(`/canvases/${canvasId}/ai/generations/${mine}`));
+      } catch {
+        generation = null;
+      }
+    }
+    if (this.view.canvasId !== canvasId || this.generationId) return;
+    if (generation && (generation.status === 'queued' || generation.status === 'running')) return this.follow(canvasId, generation.id);
+    if (generation?.status === 'undone') {
+      this.undoneId = generation.id;
+      $('redo-button').disabled = false;
+      $('generation-state').textContent = 'Your last generation here was undone: Redo puts its blocks back.';
+      return;
+    }
+    const last = generation?.status === 'completed' ? generation.id : this.newestOnCanvas();
+    if (!last) return;
+    this.generationId = last;
+    $('undo-button').disabled = false;
+    const count = [...this.view.blocks.values()].filter((block) => block.generationSessionId === last).length;
+    $('generation-state').textContent = `Undo removes the last AI generation here (${count} block(s) on the canvas).`;
+  }
+
+  /** The generation of the newest AI-written block on the canvas, if any. */
+  newestOnCanvas() {
+    let newest = null;
+    for (const block of this.view.blocks.values())
+      if (block.generationSessionId && (!newest || block.createdAt > newest.createdAt)) newest = block;
+    return newest?.generationSessionId ?? null;
+  }
+
+  /** Reads a running generation's events from the start (as after a reload), with Stop, until it ends. */
+  async follow(canvasId, generationId) {
+    this.controller = new AbortController();
+    const signal = this.controller.signal;
+    this.adopt(generationId);
+    this.showStop(true);
+    $('generate-button').disabled = true;
+    $('generation-state').textContent = 'Your generation is still running…';
+    this.log('resumed', 'following your running generation again');
+    const stream = this.inOrder();
+    try {
+      try {
+        await readEventStream(this.api, `/canvases/${canvasId}/ai/generations/${generationId}/events`, {
+          signal,
+          onMessage: stream.onMessage,
+        });
+      } catch (error) {
+        if (error.name === 'AbortError' || isHttpError(error)) throw error;
+      }
+      const finished = stream.finished || (await this.resume(canvasId, stream));
+      if (!finished) $('generation-state').textContent = 'Its events could not be read; the result will still reach the canvas.';
+    } catch (error) {
+      if (error.name !== 'AbortError') $('generation-state').textContent = `Could not follow it: ${error.message}`;
+    } finally {
+      if (this.following === generationId) {
+        this.following = null;
+        this.showStop(false);
+        $('generate-button').disabled = this.view.role === 'viewer';
+      }
+    }
+  }
+
+  /** A stream's reader: each message applied once, in order (`id` is the generation's event sequence). */
+  inOrder() {
+    const stream = {
+      lastId: 0,
+      finished: false,
+      onMessage: (message) => {
+        const seq = Number(message.id);
+        if (message.id !== undefined && Number.isSafeInteger(seq)) {
+          if (seq <= stream.lastId) return;
+          stream.lastId = seq;
+        }
+        stream.finished = this.onMessage(message) || stream.finished;
+      },
+    };
+    return stream;
   }
 
   /**
@@ -142,14 +254,14 @@ export class GeneratePanel {
    * token that expired meanwhile), with backoff; the count starts over whenever a try brought new
    * events. True when the generation reached its end.
    */
-  async resume(canvasId, lastId, onMessage, finished) {
+  async resume(canvasId, stream) {
     const generationId = this.generationId;
     if (!generationId) return false;
     let answered = 0;
     let tries = 0;
     let progressAt = Date.now();
-    while (!finished()) {
-      const from = lastId();
+    while (!stream.finished) {
+      const from = stream.lastId;
       $('generation-state').textContent = 'Connection lost: resuming…';
       await pause(Math.min(RESUME_MAX_DELAY_MS, RESUME_DELAY_MS * 2 ** Math.min(tries, 4)), this.controller.signal);
       if (this.generationId !== generationId) return false;
@@ -159,7 +271,7 @@ export class GeneratePanel {
         await readEventStream(this.api, `/canvases/${canvasId}/ai/generations/${generationId}/events`, {
           lastEventId: from,
           signal: this.controller.signal,
-          onMessage,
+          onMessage: stream.onMessage,
         });
       } catch (error) {
         if (error.name === 'AbortError') throw error;
@@ -167,7 +279,7 @@ export class GeneratePanel {
         if (isHttpError(error) && error.status !== 429 && error.status < 500) return false;
         unreachable = !isHttpError(error);
       }
-      if (lastId() > from) {
+      if (stream.lastId > from) {
         answered = 0;
         tries = 0;
         progressAt = Date.now();
@@ -177,7 +289,7 @@ export class GeneratePanel {
       if (!unreachable) answered += 1;
       if (answered >= RESUME_ATTEMPTS || Date.now() - progressAt > RESUME_OFFLINE_MS) break;
     }
-    return finished();
+    return stream.finished;
   }
 
   /**
@@ -201,7 +313,7 @@ export class GeneratePanel {
   /** Applies one SSE message; true when it ended the generation. */
   onMessage({ event, data }) {
     const state = $('generation-state');
-    if (data?.generationId) this.generationId = data.generationId;
+    if (data?.generationId && data.generationId !== this.generationId) this.adopt(data.generationId);
     if (event === 'status' && this.controller && !this.controller.signal.aborted) this.showStop(true);
     switch (event) {
       case 'status':

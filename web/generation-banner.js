@@ -1,8 +1,12 @@
 // "Ada is generating…": what a collaborator's generation is doing, from the room's events
 //: `generation_status {generationId, stage}` for its stages, then one
 // `blocks_bulk_added_chunk {chunkIndex, chunkCount}` per chunk, drawn as a progress bar. Who
-// started it comes from `GET …/ai/generations/:id` (its `userId`) and the member list. The
-// requester's own tab shows its progress in the Generate panel instead.
+// started it comes from `GET …/ai/generations/:id` (its `userId`) and the member list. The tab
+// whose Generate panel follows a generation shows it there instead; one's own generation started
+// elsewhere (another tab) shows here as "You are generating…".
+//
+// Stop: the requester, an editor or an owner may stop a generation while it is still writing
+// (queued, thinking, tool); a viewer is offered no Stop for someone else's.
 //
 // A generation that fails says so (`stage: "failed"`) and the banner hides; one whose worker died
 // sends nothing, so when a shown generation is quiet for a while the banner asks its status, and
@@ -11,24 +15,30 @@
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 
 const STAGE_TEXT = {
-  queued: 'is about to generate…',
-  thinking: 'is generating…',
-  tool: 'is generating…',
-  persisting: 'is saving the blocks…',
-  broadcasting: 'is sending the blocks…',
+  queued: 'about to generate…',
+  thinking: 'generating…',
+  tool: 'generating…',
+  persisting: 'saving the blocks…',
+  broadcasting: 'sending the blocks…',
 };
+/** Stages in which a cancel can still stop the generation (after them its blocks are being saved). */
+const STOPPABLE = new Set(['queued', 'thinking', 'tool']);
 const QUIET_MS = 8_000;
 const DONE_SHOWN_MS = 2_500;
 const ENDED = new Set(['completed', 'failed', 'cancelled', 'undone']);
 
 export class GenerationBanner {
-  constructor({ api, view }) {
+  /** `follows(generationId)`: whether this tab's Generate panel shows that generation itself. */
+  constructor({ api, view, notify, follows }) {
     this.api = api;
     this.view = view;
+    this.notify = notify;
+    this.follows = follows;
     /** generationId → {userId, name, stage, chunksDone, chunkCount} */
     this.shown = new Map();
     this.timers = new Map();
     view.roomListeners.push((event, payload) => this.onRoomEvent(event, payload));
+    $('collab-generation-stop').addEventListener('click', () => void this.stop());
   }
 
   reset() {
@@ -40,6 +50,8 @@ export class GenerationBanner {
 
   onRoomEvent(event, p) {
     if (event === 'generation_status') {
+      if (p.stage === 'cancelled' && this.shown.get(p.generationId)?.stopping)
+        this.notify(`${this.who(this.shown.get(p.generationId))} generation was stopped: nothing of it was saved.`);
       if (p.stage === 'cancelled' || p.stage === 'failed') return this.end(p.generationId);
       void this.update(p.generationId, (entry) => (entry.stage = p.stage));
     } else if (event === 'blocks_bulk_added_chunk') {
@@ -65,8 +77,8 @@ export class GenerationBanner {
     change(entry);
     await entry.loading;
     if (this.shown.get(generationId) !== entry) return;
-    // Mine: the Generate panel shows it.
-    if (entry.userId === this.api.user?.id) return this.end(generationId);
+    // This tab's Generate panel shows it.
+    if (this.follows(generationId)) return this.end(generationId);
     this.render();
     this.watch(generationId, entry.done ? DONE_SHOWN_MS : QUIET_MS, entry.done);
   }
@@ -103,6 +115,35 @@ export class GenerationBanner {
     );
   }
 
+  /** Asks the server to stop the generation the banner shows; the room's `cancelled` then hides it. */
+  async stop() {
+    const generationId = $('collab-generation').dataset.generationId;
+    const entry = this.shown.get(generationId);
+    if (!entry || entry.stopping) return;
+    entry.stopping = true;
+    this.render();
+    try {
+      await this.api.post(`/canvases/${this.view.canvasId}/ai/generations/${generationId}/cancel`);
+    } catch (error) {
+      entry.stopping = false;
+      if (error.status === 409) {
+        this.notify('That generation had already ended.');
+        return this.end(generationId);
+      }
+      this.notify(`Could not stop it: ${error.message}`, true);
+      this.render();
+    }
+  }
+
+  isMine(entry) {
+    return entry.userId === this.api.user?.id;
+  }
+
+  /** "Ada's" or "Your", for the texts. */
+  who(entry) {
+    return this.isMine(entry) ? 'Your' : `${entry.name ?? 'A collaborator'}'s`;
+  }
+
   end(generationId) {
     clearTimeout(this.timers.get(generationId));
     this.timers.delete(generationId);
@@ -111,16 +152,26 @@ export class GenerationBanner {
 
   render() {
     const banner = $('collab-generation');
-    // Others' generations only (mine, or not yet identified, stay hidden).
-    const entries = [...this.shown.entries()].filter(([, entry]) => entry.userId && entry.userId !== this.api.user?.id);
+    // Identified generations that this tab's Generate panel does not show itself.
+    const entries = [...this.shown.entries()].filter(([id, entry]) => entry.userId && !this.follows(id));
     banner.hidden = entries.length === 0;
     if (entries.length === 0) return;
     const [generationId, entry] = entries.at(-1);
-    const who = entry.name ?? 'A collaborator';
-    const text = entry.done ? `${who}'s blocks are all here.` : `${who} ${STAGE_TEXT[entry.stage] ?? 'is generating…'}`;
+    const mine = this.isMine(entry);
+    const who = mine ? 'You' : (entry.name ?? 'A collaborator');
+    const doing = `${who} ${mine ? 'are' : 'is'} ${STAGE_TEXT[entry.stage] ?? 'generating…'}`;
+    const text = entry.done
+      ? `${this.who(entry)} blocks are all here.`
+      : entry.stopping
+        ? `Stopping ${mine ? 'your' : `${who}'s`} generation…`
+        : doing;
     $('collab-generation-text').textContent = entries.length > 1 ? `${text} (+${entries.length - 1} more)` : text;
     banner.dataset.generationId = generationId;
     banner.dataset.stage = entry.done ? 'done' : entry.stage;
+    const stop = $('collab-generation-stop');
+    stop.hidden = entry.done || !STOPPABLE.has(entry.stage) || !(mine || this.view.role === 'editor' || this.view.role === 'owner');
+    stop.disabled = Boolean(entry.stopping);
+    stop.setAttribute('aria-label', mine ? 'Stop your generation' : `Stop ${who}'s generation`);
     const progress = $('collab-generation-progress');
     const chunks = $('collab-generation-chunks');
     if (entry.chunkCount > 0) {
@@ -132,6 +183,6 @@ export class GenerationBanner {
       progress.removeAttribute('value');
       chunks.textContent = '';
     }
-    progress.setAttribute('aria-label', `${who}'s generation`);
+    progress.setAttribute('aria-label', `${this.who(entry)} generation`);
   }
 }

@@ -62,10 +62,17 @@ describe('web console: generation progress for collaborators, readable drafts, r
       (window as any).__banner = seen;
       const banner = document.querySelector<HTMLElement>('[data-testid="collab-generation"]')!;
       const progress = document.querySelector<HTMLProgressElement>('[data-testid="collab-generation-progress"]')!;
+      // The banner's words (its text and chunk count; not its Stop button) and its bar.
+      const words = () =>
+        ['collab-generation-text', 'collab-generation-chunks']
+          .map((id) => banner.querySelector(`[data-testid="${id}"]`)?.textContent ?? '')
+          .join(' ')
+          .replace(/\s+/g, ' ')
+          .trim();
       const record = () => {
         const state = banner.hidden
           ? 'hidden'
-          : `${banner.textContent?.replace(/\s+/g, ' ').trim()} [${progress.hasAttribute('value') ? `${progress.value}/${progress.max}` : 'indeterminate'}]`;
+          : `${words()} [${progress.hasAttribute('value') ? `${progress.value}/${progress.max}` : 'indeterminate'}]`;
         if (seen.at(-1) !== state) seen.push(state);
       };
       new MutationObserver(record).observe(banner, { attributes: true, childList: true, subtree: true, characterData: true });
