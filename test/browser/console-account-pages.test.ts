@@ -295,6 +295,62 @@ describe('web console: agents, devices, API keys, account, admin', () => {
     expect(login.status).toBe(401);
   });
 
+  test('on a phone (390 × 844): a person connects Outlook and Microsoft Teams agents through the consent page, an admin raises their tier', async () => {
+    const [person, admin] = await Promise.all([registerUser(t.api, 'Phone'), registerUser(t.api, 'Pocketadmin')]);
+    await new AdminDirectory(t.app.repos.admins).grant(admin.email);
+    const onPhone = async (user: TestUser, name: string) => {
+      const page = await openPage(browser, t.url, `${user.name} (phone)`, problems);
+      await page.setViewportSize({ width: 390, height: 844 });
+      await signIn(page, user);
+      await page.getByRole('navigation', { name: 'Account' }).getByRole('link', { name, exact: true }).click();
+      return page;
+    };
+    const fits = (page: Awaited<ReturnType<typeof onPhone>>) => page.evaluate(() => document.documentElement.scrollWidth <= 390);
+
+    const page = await onPhone(person, 'Agents');
+    const view = page.locator(byTestId('agents-view'));
+    await view.getByText('No agents yet.').waitFor();
+    for (const [provider, name] of [
+      ['Outlook', 'Mail on the go'],
+      ['Microsoft Teams', 'Team chat'],
+    ] as const) {
+      if (provider === 'Microsoft Teams') {
+        await view.getByRole('link', { name: 'New agent' }).click();
+        await view.getByRole('heading', { name: 'New agent' }).waitFor();
+      }
+      await view.getByLabel('Type').selectOption({ label: provider });
+      await view.getByLabel('Name', { exact: true }).fill(name);
+      await view.getByLabel(/^Instructions/).fill('Extract what is asked of me.');
+      await view.getByRole('button', { name: 'Save' }).click();
+      await view.getByRole('heading', { name: `Edit "${name}"` }).waitFor();
+      await view.getByText(`Not connected: connect your ${provider} account`).waitFor();
+      await view.getByRole('button', { name: `Connect ${provider}` }).click();
+      await page.getByText(`${provider} is connected.`).waitFor();
+      await view.getByText(`Connected to ${provider}.`).waitFor();
+      const agentId = /#\/agents\/([0-9a-f-]{36})$/.exec(page.url())![1];
+      expect((await request('GET', `${t.api}/agents/cloud/${agentId}`, { token: person.accessToken })).body.connected).toBe(true);
+      expect(await fits(page)).toBe(true);
+    }
+    expect(microsoft.requests.some((r) => r.path.endsWith('/oauth2/v2.0/authorize'))).toBe(true);
+    await screenshot(page, 'console-agents-connected-390');
+
+    const console = await onPhone(admin, 'Admin');
+    const admins = console.locator(byTestId('admin-view'));
+    await admins.getByLabel('Email or name').fill(person.email);
+    await admins.getByRole('button', { name: 'Search' }).click();
+    const row = admins.locator(byTestId('admin-user-row')).filter({ hasText: person.email });
+    await row.getByText('free').waitFor();
+    await row.getByRole('button', { name: 'Plan' }).click();
+    await admins.getByLabel('Tier').selectOption('enterprise');
+    await admins.getByRole('button', { name: 'Save' }).click();
+    await admins.getByText(`Saved: ${person.email} is on enterprise.`).waitFor();
+    expect(await fits(console)).toBe(true);
+    await screenshot(console, 'console-admin-tier-390');
+    expect((await request('GET', `${t.api}/admin/users/${person.id}/plan`, { token: admin.accessToken })).body.user.tier).toBe(
+      'enterprise',
+    );
+  });
+
   test('admin: an admin finds a user, raises their tier and sees it audited; a non-admin has no Admin page', async () => {
     const [admin, customer, plain] = await Promise.all([
       registerUser(t.api, 'Operator'),
