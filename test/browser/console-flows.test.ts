@@ -25,6 +25,8 @@ function responder(request: ChatRequest) {
   const last = request.messages.at(-1);
   if (last?.role === 'tool') return { text: 'Done: the task is deleted.' };
   const prompt = typeof last?.content === 'string' ? last.content : '';
+  // A topic of "unanswerable" makes the provider refuse the request (a 400 no retry can mend).
+  if (prompt.includes('unanswerable')) return { error: { status: 400, message: 'The request was refused by the provider.' } };
   const deletion = /^Delete task ([0-9a-f-]{36})/.exec(prompt);
   if (deletion) return { toolCalls: [{ name: 'delete_task', args: { task_id: deletion[1] } }] };
   return { text: `Answer to: ${prompt.split(/\s+/).slice(0, 6).join(' ')}` };
@@ -178,6 +180,19 @@ describe('web console: the Flows page in Chromium', () => {
     await screenshot(page, 'flows-04-cancelled');
     await page.waitForFunction(() => document.querySelector('[data-testid="flow-execution"]')?.getAttribute('data-status') === 'cancelled');
     expect(await page.locator(byTestId('flow-execution')).count()).toBe(2);
+  }, 60_000);
+
+  test('a node whose model call fails shows its error on the execution page; the nodes after it do not run', async () => {
+    await view().getByRole('link', { name: '← Research brief' }).click();
+    await view().getByLabel('topic').fill('unanswerable');
+    await view().getByRole('button', { name: 'Run' }).click();
+    await page.locator(`${byTestId('execution-status')}[data-status="failed"]`).waitFor();
+    const failed = page.locator(`${byTestId('execution-node')}[data-status="failed"]`).first();
+    await failed.getByText(/^llm_unavailable: /).waitFor();
+    await page.getByText(/^node_failed: /).waitFor();
+    // The node that reads the failed one's output never ran.
+    expect(await page.locator(`${byTestId('execution-node')}[data-node-id="outline"]`).getAttribute('data-status')).not.toBe('completed');
+    await screenshot(page, 'flows-05-node-failed');
   }, 60_000);
 
   test('an HTTP tool whose URL is on an origin the flow does not list is refused next to its URL; listing the origin saves it', async () => {
