@@ -1,6 +1,6 @@
 import type { Browser, Page } from 'playwright-core';
 import { startTestApp, type TestApp } from '../support/app';
-import { byTestId, launchChromium, openCanvas, openPage, screenshot, signIn, WAIT_MS } from '../support/browser';
+import { boardShows, byTestId, launchChromium, openCanvas, openPage, screenshot, signIn, storedBlockTexts } from '../support/browser';
 import { registerUser, request, type TestUser } from '../support/http';
 
 /**
@@ -55,19 +55,8 @@ describe('web console: canvases, sharing, viewers, undo with confirmation and re
     (await request('GET', `${t.api}/canvases/${id}/members`, { token: userA.accessToken })).body.members.map(
       (m: { email: string; role: string }) => `${m.email}:${m.role}`,
     );
-  const storedTexts = async () =>
-    (await request('GET', `${t.api}/canvases/${canvasId}/blocks`, { token: userA.accessToken })).body.blocks.map(
-      (b: { content: { text: string } }) => b.content.text,
-    );
-  const boardIs = (page: Page, texts: string[]) =>
-    page.waitForFunction(
-      (want) =>
-        JSON.stringify(
-          [...document.querySelectorAll('[data-testid="block-list"] > [data-testid="block"]')].map((n) => n.textContent?.trim()),
-        ) === JSON.stringify(want),
-      texts,
-      { timeout: WAIT_MS },
-    );
+  const storedTexts = () => storedBlockTexts(t.api, canvasId, userA.accessToken);
+  const boardIs = boardShows;
 
   test('Ada creates and renames a canvas from the home page, and sees her role', async () => {
     await ada.getByLabel('Title').fill('Draft plan');

@@ -1,7 +1,7 @@
 import type { Browser, Page } from 'playwright-core';
 import type { ChatRequest, ChatTurn } from '../../src/ai/openai-compatible/server';
 import { startTestApp, type TestApp } from '../support/app';
-import { byTestId, launchChromium, openCanvas, openPage, screenshot, signIn } from '../support/browser';
+import { boardShows, byTestId, launchChromium, openCanvas, openPage, screenshot, signIn, storedBlockTexts } from '../support/browser';
 import { registerUser, request, type TestUser } from '../support/http';
 
 /**
@@ -33,18 +33,8 @@ describe('web console: stop and undo a generation from any tab', () => {
   // Expected answers: the undo's question (409 edited_blocks).
   const allowed = (status: number, pathname: string) => status === 409 && pathname.endsWith('/undo');
 
-  const stored = async () =>
-    (await request('GET', `${t.api}/canvases/${canvasId}/blocks`, { token: userA.accessToken })).body.blocks.map(
-      (b: { content: { text: string } }) => b.content.text,
-    );
-  const boardIs = (page: Page, want: string[]) =>
-    page.waitForFunction(
-      (expected) =>
-        JSON.stringify(
-          [...document.querySelectorAll('[data-testid="block-list"] > [data-testid="block"]')].map((n) => n.textContent?.trim()),
-        ) === JSON.stringify(expected),
-      want,
-    );
+  const stored = () => storedBlockTexts(t.api, canvasId, userA.accessToken);
+  const boardIs = boardShows;
   const generationStatus = async (generationId: string) =>
     (await request('GET', `${t.api}/canvases/${canvasId}/ai/generations/${generationId}`, { token: userA.accessToken })).body.generation
       .status;

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import type { TestUser } from './http';
+import { request, type TestUser } from './http';
 
 /**
  * Chromium helpers for the console's browser tests: Debian's Chromium (no browser download), a
@@ -85,4 +85,22 @@ export async function screenshot(page: Page, name: string, options: { fullPage?:
   if (bytes.length < 1_000 || !bytes.subarray(0, 8).equals(PNG_SIGNATURE))
     throw new Error(`${file} is not a PNG screenshot (${bytes.length} bytes)`);
   return file;
+}
+
+/** Waits until the console's board shows exactly `texts`, in order (each block's text). */
+export function boardShows(page: Page, texts: string[]) {
+  return page.waitForFunction(
+    (want) =>
+      JSON.stringify(
+        [...document.querySelectorAll('[data-testid="block-list"] > [data-testid="block"]')].map((n) => n.textContent?.trim()),
+      ) === JSON.stringify(want),
+    texts,
+    { timeout: WAIT_MS },
+  );
+}
+
+/** The text of each block stored on a canvas, in rank order, as the API lists them. */
+export async function storedBlockTexts(api: string, canvasId: string, token: string): Promise<string[]> {
+  const res = await request('GET', `${api}/canvases/${canvasId}/blocks`, { token });
+  return res.body.blocks.map((b: { content: { text: string } }) => b.content.text);
 }
