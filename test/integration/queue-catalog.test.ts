@@ -80,7 +80,9 @@ describe('queue catalog: enqueue and the processor derived from it', () => {
     // The queue's keys under one hash tag, as the app's are (BullMQ's scripts touch several at once).
     const options = { connection: redis, prefix: bullPrefix(`catalog-${randomUUID()}`) };
     const queue = new Queue(name, options);
-    const events = new QueueEvents(name, options);
+    // Read from the stream's start: the queue is new, and an event written before the first blocking
+    // read (a cluster connection can be slower to send it than the worker is to finish) still counts.
+    const events = new QueueEvents(name, { ...options, lastEventId: '0-0' });
     const worker = new Worker(name, processor, options);
     closers.push(
       () => worker.close(),
