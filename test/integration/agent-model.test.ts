@@ -22,7 +22,7 @@ const OPENAI = profileNamed('openai');
 const GROQ = profileNamed('groq');
 const OPENROUTER = profileNamed('openrouter');
 
-describe("an agent's own model", () => {
+describe("an agent's and a flow's own model", () => {
   let replay: ReplayServer;
   let database: TestDatabase;
   let app: RunningSwitchboard;
@@ -124,6 +124,56 @@ describe("an agent's own model", () => {
     const { run: ended, asked } = await run(user, created.body.id);
     expect(ended).toMatchObject({ status: 'success', itemsCreated: 1 });
     expect(asked).toEqual([
+      [OPENROUTER.name, OPENROUTER.model],
+      [OPENAI.name, OPENAI.model],
+    ]);
+  }, 30_000);
+
+  test("a flow's own models: a chatflow on Groq answers from Groq; an agentflow node on OpenRouter asks OpenRouter, its other node the default", async () => {
+    const user = await registerUser(api, 'FlowModels');
+    const create = async (body: unknown) => {
+      const res = await request('POST', `${api}/flows`, { token: user.accessToken, body });
+      expect(res.status).toBe(201);
+      return res.body.flow.id as string;
+    };
+    const chatflowId = await create({
+      type: 'chatflow',
+      name: 'Groq helpdesk',
+      definition: { systemPrompt: 'You answer briefly.', model: { provider: GROQ.name, model: GROQ.model } },
+    });
+    let from = replay.requests.length;
+    const answered = await request('POST', `${api}/flows/${chatflowId}/chat`, {
+      token: user.accessToken,
+      body: { message: 'Hello there' },
+    });
+    expect(answered.status).toBe(200);
+    expect(replay.requests.slice(from).map((entry) => [entry.profile, entry.body.model])).toEqual([[GROQ.name, GROQ.model]]);
+
+    const agentflowId = await create({
+      type: 'agentflow',
+      name: 'Two models',
+      definition: {
+        nodes: [
+          { id: 'facts', prompt: 'List facts about {{input.topic}}', model: { provider: OPENROUTER.name, model: OPENROUTER.model } },
+          { id: 'summary', prompt: 'Summarize {{nodes.facts.output}}', dependsOn: ['facts'] },
+        ],
+        output: 'summary',
+      },
+    });
+    from = replay.requests.length;
+    const queued = await request('POST', `${api}/flows/${agentflowId}/execute`, {
+      token: user.accessToken,
+      body: { input: { topic: 'otters' } },
+    });
+    expect(queued.status).toBe(202);
+    const executionId = queued.body.executionId as string;
+    const ended = await eventually(
+      () => request('GET', `${api}/flows/${agentflowId}/executions/${executionId}`, { token: user.accessToken }),
+      (res) => ['completed', 'failed', 'cancelled'].includes(res.body.execution?.status),
+    );
+    expect(ended.body.execution.status).toBe('completed');
+    // Each node asked its own model: the first OpenRouter's, the second the deployment's default.
+    expect(replay.requests.slice(from).map((entry) => [entry.profile, entry.body.model])).toEqual([
       [OPENROUTER.name, OPENROUTER.model],
       [OPENAI.name, OPENAI.model],
     ]);
