@@ -65,6 +65,7 @@ new BlockEditor({ api, view, notify });
 const keeper = new SessionKeeper({ api, socket, notify });
 const canvases = new CanvasesPage({ api, notify });
 const banner = new GenerationBanner({ api, view, notify, follows: (generationId) => generator.follows(generationId) });
+generator.onAdopt = (generationId) => banner.end(generationId);
 const assistant = new AssistantPanel({ api, socket, notify });
 const usage = new UsagePage({ api, notify });
 const flows = new FlowsPage({ api, notify });
@@ -77,11 +78,13 @@ const accountPages = {
   admin: new AdminPage({ api, notify }),
 };
 const ACCOUNT_PAGE = /^#\/(agents|devices|keys|account|admin)(?:\/([0-9a-f-]{36}))?(?:\?(.*))?$/i;
-// The block editor listens for the role; the Generate panel follows it too (disabled for viewers).
+// The block editor listens for the role; the Generate panel follows it too (disabled for viewers),
+// and so does the banner's Stop (editors and owners only).
 const editorOnRole = view.onRole;
 view.onRole = (role) => {
   editorOnRole?.(role);
   generator.setRole(role);
+  banner.render();
 };
 
 function show(name) {

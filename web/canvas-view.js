@@ -27,6 +27,8 @@ export class CanvasView {
     this.onRole = null;
     /** Called with each room event after it is applied, in seq order (generation-banner.js). */
     this.roomListeners = [];
+    /** Called with `(canvasId, seq)` once an opened canvas's room is joined and loaded (generation-banner.js). */
+    this.joinListeners = [];
     // Room events by seq, exactly once, caught up after every reconnect (canvas-sync.js).
     this.sync = new CanvasSync({
       sync: (canvasId, afterSeq) => this.socket.timeout(10_000).emitWithAck('canvas:sync', { canvasId, afterSeq }),
@@ -130,7 +132,22 @@ export class CanvasView {
     // First join: follow from the ack's seq; events wait until the blocks (read after it) are in.
     this.sync.start(canvasId, reply.seq);
     await this.reloadBlocks(canvasId).catch((error) => this.notify(`Could not load the blocks: ${error.message}`, true));
-    if (this.canvasId === canvasId) this.sync.loaded();
+    if (this.canvasId !== canvasId) return;
+    this.sync.loaded();
+    for (const listener of this.joinListeners) listener(canvasId, reply.seq);
+  }
+
+  /**
+   * The room's last `count` events up to `seq` (from its replay log): what was under way before this
+   * tab joined. None when the log no longer keeps them all, or cannot be asked.
+   */
+  async eventsBefore(canvasId, seq, count) {
+    const reply = await this.socket
+      .timeout(10_000)
+      .emitWithAck('canvas:sync', { canvasId, afterSeq: Math.max(0, seq - count) })
+      .catch(() => null);
+    if (!reply?.ok || reply.resync || this.canvasId !== canvasId) return [];
+    return reply.events.filter((entry) => entry.seq <= seq);
   }
 
   /** After EVERY reconnect, recovered or not: Socket.IO's replay can miss a packet (ADR 0060). */

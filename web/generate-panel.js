@@ -59,6 +59,8 @@ export class GeneratePanel {
     this.controller = null;
     /** The generation whose stream this panel reads now (null when none). */
     this.following = null;
+    /** Called with each generation this panel takes up (app.js: the banner then leaves it alone). */
+    this.onAdopt = null;
     $('generate-form').addEventListener('submit', (event) => {
       event.preventDefault();
       void this.generate();
@@ -152,6 +154,7 @@ export class GeneratePanel {
     this.generationId = generationId;
     this.following = generationId;
     if (this.view.canvasId) remembered.set(this.view.canvasId, generationId);
+    this.onAdopt?.(generationId);
   }
 
   /** Whether the panel shows `generationId` itself, running or ended (the banner then leaves it alone). */
@@ -183,12 +186,17 @@ export class GeneratePanel {
       $('generation-state').textContent = 'Your last generation here was undone: Redo puts its blocks back.';
       return;
     }
-    const last = generation?.status === 'completed' ? generation.id : this.newestOnCanvas();
+    // Its own last generation, unless none of its blocks is left (people deleted them): nothing to undo.
+    const last = generation?.status === 'completed' && this.blocksOf(generation.id) > 0 ? generation.id : this.newestOnCanvas();
     if (!last) return;
     this.generationId = last;
     $('undo-button').disabled = false;
-    const count = [...this.view.blocks.values()].filter((block) => block.generationSessionId === last).length;
-    $('generation-state').textContent = `Undo removes the last AI generation here (${count} block(s) on the canvas).`;
+    $('generation-state').textContent = `Undo removes the last AI generation here (${this.blocksOf(last)} block(s) on the canvas).`;
+  }
+
+  /** How many blocks of `generationId` are on the canvas. */
+  blocksOf(generationId) {
+    return [...this.view.blocks.values()].filter((block) => block.generationSessionId === generationId).length;
   }
 
   /** The generation of the newest AI-written block on the canvas, if any. */

@@ -8,6 +8,10 @@
 // Stop: the requester, an editor or an owner may stop a generation while it is still writing
 // (queued, thinking, tool); a viewer is offered no Stop for someone else's.
 //
+// A tab that opens the canvas mid-generation (a reload, a phone picked up) would hear of it only at
+// its next stage, minutes away for a long one: on joining, it reads the room's recent events for
+// generations still being written, and shows those the server says are still running.
+//
 // A generation that fails says so (`stage: "failed"`) and the banner hides; one whose worker died
 // sends nothing, so when a shown generation is quiet for a while the banner asks its status, and
 // hides once it has ended.
@@ -26,6 +30,8 @@ const STOPPABLE = new Set(['queued', 'thinking', 'tool']);
 const QUIET_MS = 8_000;
 const DONE_SHOWN_MS = 2_500;
 const ENDED = new Set(['completed', 'failed', 'cancelled', 'undone']);
+/** How far back, in room events, a tab that just joined looks for generations under way. */
+const LOOK_BACK_EVENTS = 200;
 
 export class GenerationBanner {
   /** `follows(generationId)`: whether this tab's Generate panel shows that generation itself. */
@@ -38,6 +44,7 @@ export class GenerationBanner {
     this.shown = new Map();
     this.timers = new Map();
     view.roomListeners.push((event, payload) => this.onRoomEvent(event, payload));
+    view.joinListeners.push((canvasId, seq) => void this.lookBack(canvasId, seq));
     $('collab-generation-stop').addEventListener('click', () => void this.stop());
   }
 
@@ -66,13 +73,39 @@ export class GenerationBanner {
     }
   }
 
-  /** Applies `change` to the generation's entry, learning who started it the first time. */
-  async update(generationId, change) {
+  /**
+   * The canvas was just joined: the generations whose last stage in the room's recent events could
+   * still be stopped, and that the server says still run, are shown as if their events had come live.
+   */
+  async lookBack(canvasId, seq) {
+    const stages = new Map();
+    for (const { event, payload } of await this.view.eventsBefore(canvasId, seq, LOOK_BACK_EVENTS))
+      if (event === 'generation_status') stages.set(payload.generationId, payload.stage);
+    for (const [generationId, stage] of stages) {
+      if (!STOPPABLE.has(stage) || this.shown.has(generationId) || this.follows(generationId)) continue;
+      let generation;
+      try {
+        ({ generation } = await this.api.get(`/canvases/${canvasId}/ai/generations/${generationId}`));
+      } catch {
+        continue;
+      }
+      if (this.view.canvasId !== canvasId) return;
+      // A live event that came meanwhile knows its stage better.
+      if (this.shown.has(generationId) || (generation.status !== 'queued' && generation.status !== 'running')) continue;
+      void this.update(generationId, (entry) => (entry.stage = stage), generation);
+    }
+  }
+
+  /**
+   * Applies `change` to the generation's entry, learning who started it the first time (from
+   * `known`, the generation's record, when the caller has it).
+   */
+  async update(generationId, change, known) {
     let entry = this.shown.get(generationId);
     if (!entry) {
       entry = { userId: null, name: null, stage: 'queued', chunksDone: 0, chunkCount: 0, done: false, loading: null };
       this.shown.set(generationId, entry);
-      entry.loading = this.identify(generationId, entry);
+      entry.loading = this.identify(generationId, entry, known);
     }
     change(entry);
     await entry.loading;
@@ -83,10 +116,10 @@ export class GenerationBanner {
     this.watch(generationId, entry.done ? DONE_SHOWN_MS : QUIET_MS, entry.done);
   }
 
-  async identify(generationId, entry) {
+  async identify(generationId, entry, known) {
     const canvasId = this.view.canvasId;
     try {
-      const { generation } = await this.api.get(`/canvases/${canvasId}/ai/generations/${generationId}`);
+      const generation = known ?? (await this.api.get(`/canvases/${canvasId}/ai/generations/${generationId}`)).generation;
       entry.userId = generation.userId;
       entry.name = this.view.memberName?.(generation.userId) ?? null;
       if (ENDED.has(generation.status) && generation.status !== 'completed') entry.ended = true;

@@ -7,16 +7,20 @@ import { registerUser, request, type TestUser } from '../support/http';
 /**
  * A runaway generation is stopped, and a finished one undone, from whichever tab a person has: Bea
  * (editor) stops Ada's generation from the "Ada is generating…" banner while Cy (viewer) is offered
- * no Stop; Ada's second tab offers "Stop your generation"; after a reload Ada's tab follows her
- * running generation again and stops it; after a reload on a 390 px phone Ada undoes her last
+ * no Stop; Ada's second tab offers "Stop your generation", and so do the banners of pages opened
+ * after it started (Bea's reload, Ada's phone); after a reload Ada's tab follows her running
+ * generation again and stops it; after a reload on a 390 px phone Ada undoes her last
  * generation, keeping the block Bea edited after the confirmation, and redoes it.
  */
 const texts = (count: number) => Array.from({ length: count }, (_, i) => ({ name: 'create_text', args: { text: `paragraph ${i + 1}` } }));
-/** A prompt with "long" gets 40 blocks (8 s at 200 ms a call: long enough to stop); others get 3. */
+/**
+ * A prompt with "long" gets 40 blocks (8 s at 200 ms a call: long enough to stop), one with
+ * "runaway" 100 (20 s: long enough to open the canvas elsewhere first); others get 3.
+ */
 function responder(request: ChatRequest): ChatTurn {
   if (request.messages.at(-1)?.role === 'tool') return { text: 'Done.' };
   const prompt = JSON.stringify(request.messages.at(-1)?.content ?? '');
-  return { toolCalls: prompt.includes('long') ? texts(40) : texts(3) };
+  return { toolCalls: prompt.includes('runaway') ? texts(100) : prompt.includes('long') ? texts(40) : texts(3) };
 }
 
 describe('web console: stop and undo a generation from any tab', () => {
@@ -124,17 +128,42 @@ describe('web console: stop and undo a generation from any tab', () => {
     expect(await stored()).toEqual([]);
   });
 
+  test("opened after it started, on Bea's laptop and on Ada's 390 × 844 phone, the banner still offers Stop; Ada stops it from her phone", async () => {
+    await startGeneration(ada, 'A runaway report');
+    const generationId = await currentGeneration(ada);
+    // Bea reloads while it writes; Ada picks up her phone, which has never seen this generation.
+    await bea.reload();
+    const phone = await openPage(browser, t.url, 'Ada, phone', problems);
+    await phone.setViewportSize({ width: 390, height: 844 });
+    await signIn(phone, userA);
+    await openCanvas(phone, canvasId, userA.id);
+
+    await banner(bea).getByText('Ada is generating…').waitFor();
+    await bea.getByRole('button', { name: "Stop Ada's generation" }).waitFor();
+    await banner(phone).getByText('You are generating…').waitFor();
+    await screenshot(phone, 'stop-anywhere-03-phone-banner-390');
+    await phone.getByRole('button', { name: 'Stop your generation' }).click();
+    await phone.getByText('Your generation was stopped: nothing of it was saved.').waitFor();
+    await ada.getByText('Stopped: nothing was saved.').waitFor();
+    await banner(bea).waitFor({ state: 'hidden' });
+    expect(await generationStatus(generationId)).toBe('cancelled');
+    expect(await stored()).toEqual([]);
+    expect(await phone.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await phone.context().close();
+  });
+
   test("on a 390 px phone, after a reload, Ada undoes her last generation keeping Bea's edit, then redoes it", async () => {
     await ada.setViewportSize({ width: 390, height: 844 });
     await ada.getByLabel('Prompt').fill('Three short paragraphs');
     await ada.getByRole('button', { name: 'Generate' }).click();
     await ada.getByText('Done: 3 block(s).').waitFor();
     await boardIs(bea, ['paragraph 1', 'paragraph 2', 'paragraph 3']);
-    const edited = (await request('GET', `${t.api}/canvases/${canvasId}/blocks`, { token: userB.accessToken })).body.blocks[1];
-    await request('PATCH', `${t.api}/canvases/${canvasId}/blocks/${edited.id}`, {
-      token: userB.accessToken,
-      body: { content: { text: 'paragraph 2, by Bea' } },
-    });
+    // Bea rewords the second paragraph in place.
+    const second = bea.locator(byTestId('block')).filter({ hasText: 'paragraph 2' });
+    await second.hover();
+    await second.getByRole('button', { name: 'Edit block' }).click();
+    await second.getByLabel('Text').fill('paragraph 2, by Bea');
+    await second.getByRole('button', { name: 'Save' }).click();
     await boardIs(ada, ['paragraph 1', 'paragraph 2, by Bea', 'paragraph 3']);
 
     await ada.reload();
