@@ -341,6 +341,8 @@ describe('web console: agents, devices, API keys, account, admin', () => {
     const row = admins.locator(byTestId('admin-user-row')).filter({ hasText: person.email });
     await row.getByText('free').waitFor();
     await row.getByRole('button', { name: 'Plan' }).click();
+    // The plan form fills from the user's plan: choose once it shows what they are on.
+    await admins.getByText(`${person.email} is on free.`).waitFor();
     await admins.getByLabel('Tier').selectOption('enterprise');
     await admins.getByRole('button', { name: 'Save' }).click();
     await admins.getByText(`Saved: ${person.email} is on enterprise.`).waitFor();
