@@ -145,7 +145,11 @@ export class CanvasView {
     const reply = await this.socket
       .timeout(10_000)
       .emitWithAck('canvas:sync', { canvasId, afterSeq: Math.max(0, seq - count) })
-      .catch(() => null);
+      .catch((error) => {
+        // Unanswered (timed out, disconnected): the banner then learns of earlier generations at their next stage.
+        console.warn('Could not read the room’s recent events:', error.message);
+        return null;
+      });
     if (!reply?.ok || reply.resync || this.canvasId !== canvasId) return [];
     return reply.events.filter((entry) => entry.seq <= seq);
   }

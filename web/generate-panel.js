@@ -159,7 +159,7 @@ export class GeneratePanel {
 
   /** Whether the panel shows `generationId` itself, running or ended (the banner then leaves it alone). */
   follows(generationId) {
-    return Boolean(generationId) && [this.following, this.generationId, this.undoneId].includes(generationId);
+    return Boolean(generationId) && (generationId === this.generationId || generationId === this.undoneId);
   }
 
   /**
@@ -174,8 +174,9 @@ export class GeneratePanel {
     if (mine) {
       try {
         ({ generation } = await this.api.get(`/canvases/${canvasId}/ai/generations/${mine}`));
-      } catch {
-        generation = null;
+      } catch (error) {
+        // Gone or unreadable: the newest AI generation on the canvas is offered instead (below).
+        console.warn('Could not read this tab’s last generation:', error.message);
       }
     }
     if (this.view.canvasId !== canvasId || this.generationId) return;

@@ -86,7 +86,9 @@ export class GenerationBanner {
       let generation;
       try {
         ({ generation } = await this.api.get(`/canvases/${canvasId}/ai/generations/${generationId}`));
-      } catch {
+      } catch (error) {
+        // Unreadable now: shown at its next live stage instead.
+        console.warn(`Could not read generation ${generationId}:`, error.message);
         continue;
       }
       if (this.view.canvasId !== canvasId) return;
