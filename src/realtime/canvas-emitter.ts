@@ -1,7 +1,7 @@
 import type { Namespace, Server } from 'socket.io';
 import type { Logger } from '../lib/logger';
 import { startSpan, tracingOn, withSpan } from '../observability/tracing';
-import type { CanvasLog, JsonText, LoggedCanvasEvent } from './canvas-log';
+import type { CanvasLog, JsonText, LoggedCanvasEvent, StagedCanvasEvent } from './canvas-log';
 import { roomBroadcasts, type RoomBroadcastRecord } from './socket-server';
 import {
   CANVAS_NAMESPACE,
@@ -49,6 +49,38 @@ export class CanvasEmitter {
       span?.setAttributes({ 'switchboard.canvas.seq': seq });
       return seq;
     });
+  }
+
+  /**
+   * `emit` in two steps, for a change stored in a database transaction. Call `stage` inside the
+   * transaction: the event gets its seq and is logged, so a Redis that refuses it rolls the change
+   * back, and seqs follow the order in which changes to the canvas commit. Call the result's `send`
+   * once the transaction has committed: a client that reads the stored state as soon as the event
+   * reaches it reads the change. An event logged but never sent (a crash between the steps, a
+   * failed send, which `send` logs and never rejects with) reaches clients as a seq gap, filled
+   * from the log by `canvas:sync`.
+   */
+  async stage<E extends CanvasRoomEventName>(canvasId: string, event: E, payload: RoomPayload<E>): Promise<StagedCanvasEvent> {
+    const staged = await this.log.stage(canvasId, event, payload, this.broadcast(rooms.canvas(canvasId), event));
+    const send = tracingOn()
+      ? () =>
+          withSpan(
+            `emit ${event}`,
+            'producer',
+            { ...emitAttributes(canvasId, event, 1), 'switchboard.canvas.seq': staged.seq },
+            staged.send,
+          )
+      : staged.send;
+    return {
+      seq: staged.seq,
+      send: () =>
+        send().catch((error: unknown) =>
+          this.logger?.warn(
+            { err: error, canvasId, event, seq: staged.seq },
+            'room event logged but not sent; clients catch up on it by seq',
+          ),
+        ),
+    };
   }
 
   /**

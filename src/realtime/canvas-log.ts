@@ -13,6 +13,12 @@ export interface LoggedCanvasEvent {
   payload: Record<string, unknown>;
 }
 
+/** A room event logged with its seq, not yet sent: `send` sends it (see `CanvasLog.stage`). */
+export interface StagedCanvasEvent {
+  seq: number;
+  send: () => Promise<void>;
+}
+
 export type CanvasCatchUp = { resync: false; events: LoggedCanvasEvent[]; lastSeq: number } | { resync: true; lastSeq: number };
 
 /**
@@ -105,12 +111,35 @@ export class CanvasLog {
   /** `appendAll` on a Redis Cluster: the log's script in the canvas's slot, then the stream's records. */
   private async appendThenSend(canvasId: string, event: string, payloads: object[], broadcast: RoomBroadcastRecord): Promise<number[]> {
     const open = payloads.map(openForSeq);
-    const seqs = await this.scripts.canvasAppend(
+    const seqs = await this.logOnly(canvasId, event, open);
+    if (!seqs.length) return payloads.map(() => 0);
+    await this.send(event, open, seqs, broadcast);
+    return seqs;
+  }
+
+  /**
+   * `append` in two steps: logs the event now and returns its seq with `send`, which adds its room
+   * event record to the adapter's stream when called. For an event whose change is committed between
+   * the two (`CanvasEmitter.stage`). On a deleted canvas the seq is 0, nothing is logged and `send`
+   * sends nothing.
+   */
+  async stage(canvasId: string, event: string, payload: object, broadcast: RoomBroadcastRecord): Promise<StagedCanvasEvent> {
+    const open = [openForSeq(payload)];
+    const seqs = await this.logOnly(canvasId, event, open);
+    if (!seqs.length) return { seq: 0, send: () => Promise.resolve() };
+    return { seq: seqs[0], send: () => this.send(event, open, seqs, broadcast) };
+  }
+
+  /** Gives the events their seqs and logs them, in the canvas's slot; none (an empty list) on a deleted canvas. */
+  private logOnly(canvasId: string, event: string, open: string[]): Promise<number[]> {
+    return this.scripts.canvasAppend(
       { seq: this.keys.canvasSeq(canvasId), log: this.keys.canvasLog(canvasId), gone: this.keys.canvasGone(canvasId) },
       { event, maxLen: this.options.maxEvents, ttlMs: this.options.ttlSeconds * 1000, openPayloads: open },
     );
-    if (!seqs.length) return payloads.map(() => 0);
-    // One transaction: a node blocked reading the stream is answered once all of them are in.
+  }
+
+  /** Adds logged events' room event records to the adapter's stream, in one transaction (a node blocked reading it is answered once all are in). */
+  private async send(event: string, open: string[], seqs: number[], broadcast: RoomBroadcastRecord): Promise<void> {
     const records = this.redis.multi();
     seqs.forEach((seq, index) => {
       // The adapter's room event record, as the single-Redis script writes it.
@@ -133,7 +162,6 @@ export class CanvasLog {
     });
     const failed = (await records.exec())?.find(([error]) => error)?.[0];
     if (failed) throw failed;
-    return seqs;
   }
 
   /**

@@ -57,7 +57,7 @@ export const outsideMethod = blockRoute({
   tags: ['fixture'],
   params: { id: { schema: z.uuid() } },
   responses: { 204: 'fixture' },
-  // @ts-expect-error the port narrows `canvasEvents` to emit: `forget` is outside it
+  // @ts-expect-error the port narrows `canvasEvents` to stage and notify: `forget` is outside it
   handler: ({ params }, ctx) => void ctx.canvasEvents.forget(params.id),
 });
 

@@ -7,13 +7,14 @@ import { blockListResponse, blockResponse } from '../openapi/response-schemas';
 import { routesWith } from '../route';
 import { blockParams, canvasIdParam } from './params';
 import type { ApiContext } from '../context';
+import type { StagedCanvasEvent } from '../../realtime/canvas-log';
 import type { Repositories } from '../../models';
 import type { Config } from '../../../config';
 
 /** The block routes' port: the blocks and canvases repositories, the canvas event emitter, the canvas limits. */
 export type BlockPorts = {
   repos: Pick<Repositories, 'blocks' | 'canvases'>;
-  canvasEvents: Pick<ApiContext['canvasEvents'], 'emit' | 'notify'>;
+  canvasEvents: Pick<ApiContext['canvasEvents'], 'stage' | 'notify'>;
   config: Pick<Config, 'canvas'>;
 };
 const route = routesWith<BlockPorts>();
@@ -33,36 +34,37 @@ async function placing<T>(work: () => Promise<T>): Promise<T> {
 }
 
 /**
- * Sends a change's room event inside the change's transaction (0077): when Redis cannot log it
- * (an outage), the transaction rolls back and the client gets 503 — a stored change that the room
- * never hears of would be a silent divergence, and its seq must come from the canvas log.
- */
-async function announce(emit: () => Promise<unknown>): Promise<void> {
-  try {
-    await emit();
-  } catch {
-    throw new AppError(
-      503,
-      'service_unavailable',
-      'The change could not be sent to the canvas room, so it was not saved; retry shortly',
-      undefined,
-      { 'Retry-After': '2' },
-    );
-  }
-}
-
-/**
- * A change that rewrote the canvas's ranks (a rebalance, in its transaction) is followed, once
- * committed, by one `blocks_reranked`: collaborators reload the blocks instead of keeping the old
- * ranks (0150). After the commit so that the reload reads the new ranks; a failure is logged.
+ * Makes one change of blocks in its transaction (`change`) and tells the canvas room. The change's
+ * room event is staged inside the transaction (`announce`): logged with its seq, so when Redis cannot
+ * log it (an outage) the transaction rolls back and the client gets 503 — a stored change the room
+ * never hears of would be a silent divergence, and its seq must come from the canvas log. It is sent
+ * once the transaction has committed, so a collaborator who reads the blocks as soon as the event
+ * arrives reads the change. A change that rewrote the canvas's ranks (a rebalance, in its
+ * transaction) is followed by one `blocks_reranked`: collaborators reload the blocks instead of
+ * keeping the old ranks; a failure to send it is logged.
  */
 async function changing<T>(
   canvasEvents: BlockPorts['canvasEvents'],
   canvasId: string,
-  change: (onRebalanced: () => void) => Promise<T>,
+  change: (announce: (stage: () => Promise<StagedCanvasEvent>) => Promise<void>, onRebalanced: () => void) => Promise<T>,
 ): Promise<T> {
+  let staged: StagedCanvasEvent | undefined;
   let reranked = false;
-  const result = await placing(() => change(() => (reranked = true)));
+  const announce = async (stage: () => Promise<StagedCanvasEvent>) => {
+    try {
+      staged = await stage();
+    } catch {
+      throw new AppError(
+        503,
+        'service_unavailable',
+        'The change could not be sent to the canvas room, so it was not saved; retry shortly',
+        undefined,
+        { 'Retry-After': '2' },
+      );
+    }
+  };
+  const result = await placing(() => change(announce, () => (reranked = true)));
+  await staged?.send();
   if (reranked) await canvasEvents.notify(canvasId, 'blocks_reranked', { canvasId });
   return result;
 }
@@ -113,14 +115,14 @@ export const blockRoutes = [
     handler: async (input, ctx) => {
       const { canvasId, user } = await canvasAccess(ctx.repos.canvases, input.user, input.params.id, 'editor');
       const { afterId, beforeId, ...fields } = input.body;
-      const block = await changing(ctx.canvasEvents, canvasId, (onRebalanced) =>
+      const block = await changing(ctx.canvasEvents, canvasId, (announce, onRebalanced) =>
         ctx.repos.blocks.create(
           canvasId,
           user.id,
           fields,
           { afterId, beforeId },
           ctx.config.canvas.maxBlocks,
-          (created) => announce(() => ctx.canvasEvents.emit(canvasId, 'block_added', { canvasId, block: created })),
+          (created) => announce(() => ctx.canvasEvents.stage(canvasId, 'block_added', { canvasId, block: created })),
           onRebalanced,
         ),
       );
@@ -157,12 +159,12 @@ export const blockRoutes = [
         content = parsed.data;
       }
       const moving = body.afterId !== undefined || body.beforeId !== undefined;
-      const block = await changing(ctx.canvasEvents, canvasId, (onRebalanced) =>
+      const block = await changing(ctx.canvasEvents, canvasId, (announce, onRebalanced) =>
         blocks.update(
           canvasId,
           blockId,
           { content, placement: moving ? { afterId: body.afterId, beforeId: body.beforeId } : undefined, editedBy: user.id },
-          (updated) => announce(() => ctx.canvasEvents.emit(canvasId, 'block_updated', { canvasId, block: updated })),
+          (updated) => announce(() => ctx.canvasEvents.stage(canvasId, 'block_updated', { canvasId, block: updated })),
           onRebalanced,
         ),
       );
@@ -183,8 +185,10 @@ export const blockRoutes = [
     errors: [403, 404],
     handler: async ({ user, params }, ctx) => {
       const { canvasId } = await canvasAccess(ctx.repos.canvases, user, params.id, 'editor');
-      const deleted = await ctx.repos.blocks.delete(canvasId, params.blockId, (id) =>
-        announce(() => ctx.canvasEvents.emit(canvasId, 'block_deleted', { canvasId, blockId: id })),
+      const deleted = await changing(ctx.canvasEvents, canvasId, (announce) =>
+        ctx.repos.blocks.delete(canvasId, params.blockId, (id) =>
+          announce(() => ctx.canvasEvents.stage(canvasId, 'block_deleted', { canvasId, blockId: id })),
+        ),
       );
       if (!deleted) throw notFound('Block');
     },
