@@ -123,11 +123,20 @@ export type UsageLine = {
   estimated?: boolean;
 };
 
-/** What an attempt has done so far: whether output went out, and what it has cost up to now. */
+/** What an attempt has done so far: whether its stream opened (HTTP 2xx), whether output went out, and what it has cost up to now. */
 interface AttemptProgress {
+  opened: boolean;
   any: boolean;
   usage?: () => ModelUsage;
 }
+
+/**
+ * How many more times a model whose stream failed once open (an error after HTTP 200, a stall) is
+ * asked before the next model of the chain: the request itself was accepted, so the failure is
+ * most likely the provider's passing trouble. A request refused before its stream opened has had
+ * the client's retries already.
+ */
+const MID_STREAM_RETRIES = 1;
 
 /** Where usage goes (the usage repository) and what is counted (Metrics); both optional. */
 export interface ModelGatewayDeps {
@@ -228,9 +237,10 @@ export class ModelCallCancelled extends Error {
 /**
  * The one door every model call goes through (canvas turn, assistant tool loop, extraction, journey,
  * ticket notes): it streams one turn from the provider's raw chunks (model-stream.ts), hands back
- * text deltas and each tool call as soon as its JSON closes, retries (inside the client), falls
- * back across models and providers (`LLM_FALLBACK`), stops on `AbortSignal`, prices the usage and
- * records the latency metrics. Work per chunk is constant.
+ * text deltas and each tool call as soon as its JSON closes, retries (inside the client; a stream
+ * that failed once open, once more on the same model), falls back across models and providers
+ * (`LLM_FALLBACK`), stops on `AbortSignal`, prices the usage and records the latency metrics. Work
+ * per chunk is constant.
  */
 export class ModelGateway {
   private readonly providers: Map<string, ModelProvider>;
@@ -280,36 +290,44 @@ export class ModelGateway {
     try {
       let lastError: unknown;
       for (const ref of candidates) {
-        const delivered: AttemptProgress = { any: false };
-        try {
-          // A budgeted call is sent the `max_tokens` it reserved; an unbudgeted one keeps the provider's default.
-          const turn = await this.attempt(ref, request, delivered, reservation ? this.deps.maxTokens : undefined);
-          spent.push(turn.usage);
-          if (request.account?.leaveLine?.(turn)) {
-            this.count(request, turn.usage);
-            return { ...turn, spent, unrecorded: usageLine(request, request.account, turn.usage) };
+        for (let retry = 0; retry <= MID_STREAM_RETRIES; retry += 1) {
+          const delivered: AttemptProgress = { opened: false, any: false };
+          try {
+            // A budgeted call is sent the `max_tokens` it reserved; an unbudgeted one keeps the provider's default.
+            const turn = await this.attempt(ref, request, delivered, reservation ? this.deps.maxTokens : undefined);
+            spent.push(turn.usage);
+            if (request.account?.leaveLine?.(turn)) {
+              this.count(request, turn.usage);
+              return { ...turn, spent, unrecorded: usageLine(request, request.account, turn.usage) };
+            }
+            await this.account(request, turn.usage);
+            return { ...turn, spent };
+          } catch (error) {
+            if (error instanceof ModelCallCancelled || error instanceof ModelStoppedEarly) {
+              spent.push(error.usage);
+              // What an aborted, filtered or cut call spent is still the user's usage.
+              // The cancellation rethrown below is what the caller handles: a failed usage write is logged, not thrown over it.
+              await this.account(request, error.usage).catch((failure: unknown) => this.usageNotRecorded(failure, error.usage));
+              throw error;
+            }
+            // A model that failed after streaming output was paid for what it streamed: its own line.
+            const partial = delivered.any ? delivered.usage?.() : undefined;
+            if (partial) {
+              spent.push(partial);
+              // The model's failure handled below is what matters: a failed usage write is logged, not thrown over it.
+              await this.account(request, partial).catch((failure: unknown) => this.usageNotRecorded(failure, partial));
+            }
+            if (request.signal?.aborted) throw error;
+            if (delivered.any && !request.onRestart) throw error;
+            if (delivered.any) request.onRestart?.();
+            lastError = error;
+            // Refused before its stream opened: the client retried it already; the next model is tried.
+            if (!delivered.opened) break;
+            this.deps.logger?.warn(
+              { err: error, provider: ref.provider, model: ref.model, attempt: retry + 1 },
+              'model stream failed once open',
+            );
           }
-          await this.account(request, turn.usage);
-          return { ...turn, spent };
-        } catch (error) {
-          if (error instanceof ModelCallCancelled || error instanceof ModelStoppedEarly) {
-            spent.push(error.usage);
-            // What an aborted, filtered or cut call spent is still the user's usage.
-            // The cancellation rethrown below is what the caller handles: a failed usage write is logged, not thrown over it.
-            await this.account(request, error.usage).catch((failure: unknown) => this.usageNotRecorded(failure, error.usage));
-            throw error;
-          }
-          // A model that failed after streaming output was paid for what it streamed: its own line.
-          const partial = delivered.any ? delivered.usage?.() : undefined;
-          if (partial) {
-            spent.push(partial);
-            // The model's failure handled below is what matters: a failed usage write is logged, not thrown over it.
-            await this.account(request, partial).catch((failure: unknown) => this.usageNotRecorded(failure, partial));
-          }
-          if (request.signal?.aborted) throw error;
-          if (delivered.any && !request.onRestart) throw error;
-          if (delivered.any) request.onRestart?.();
-          lastError = error;
         }
       }
       throw new ModelUnavailableError(
@@ -449,6 +467,7 @@ export class ModelGateway {
         signal: request.signal,
         idleTimeoutMs: this.deps.streamIdleTimeoutMs,
       });
+      delivered.opened = true;
       const yielder = new EventLoopYielder();
       for await (const chunk of stream as AsyncIterable<ProviderChunk>) {
         // Groq reports usage in `x_groq.usage` of its last chunk rather than in `usage`.

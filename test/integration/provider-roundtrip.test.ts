@@ -351,7 +351,7 @@ describe('what goes back to providers and what is charged', () => {
     expect(assistant).not.toHaveProperty('reasoning_content');
   });
 
-  test('given a model that fails mid-stream, the generation rolls its outputs back, keeps the fallback blocks and charges each model its own tokens', async () => {
+  test('given a model that fails mid-stream twice, the generation rolls back the outputs of each attempt, keeps the fallback blocks and charges each model its own tokens', async () => {
     const user = await registerUser(api, 'Generator');
     const canvasId = await createCanvas(api, user);
     const from = providers.received.length;
@@ -365,15 +365,26 @@ describe('what goes back to providers and what is charged', () => {
 
     const events = stream.messages.map((message) => message.data);
     const outputs = events.filter((event) => event.type === 'tool_output').map((event) => `${event.index}:${event.block.content.text}`);
-    expect(outputs).toEqual(['0:draft one', '1:draft two', '0:Launch plan', '1:Book the venue', '2:Invite the press']);
-    const rollback = events.findIndex((event) => event.type === 'rollback');
-    expect(events[rollback]).toEqual({ type: 'rollback', generationId: expect.any(String), fromIndex: 0 });
-    // The rollback comes after the failed model's outputs and before the fallback's.
-    expect(events.slice(0, rollback).filter((event) => event.type === 'tool_output')).toHaveLength(2);
+    // The failing model is asked twice (a stream that failed once open gets one more try), then the fallback answers.
+    expect(outputs).toEqual([
+      '0:draft one',
+      '1:draft two',
+      '0:draft one',
+      '1:draft two',
+      '0:Launch plan',
+      '1:Book the venue',
+      '2:Invite the press',
+    ]);
+    const rollbacks = events.flatMap((event, at) => (event.type === 'rollback' ? [at] : []));
+    expect(rollbacks).toHaveLength(2);
+    for (const at of rollbacks) expect(events[at]).toEqual({ type: 'rollback', generationId: expect.any(String), fromIndex: 0 });
+    // Each rollback comes after a failed attempt's outputs, and before what follows it.
+    expect(events.slice(0, rollbacks[0]).filter((event) => event.type === 'tool_output')).toHaveLength(2);
+    expect(events.slice(rollbacks[0], rollbacks[1]).filter((event) => event.type === 'tool_output')).toHaveLength(2);
     const complete = events.at(-1);
     expect(complete.type).toBe('complete');
     expect(complete.blocks.map((block: any) => block.content.text)).toEqual(['Launch plan', 'Book the venue', 'Invite the press']);
-    expect(requestsTo('local', from)).toHaveLength(1);
+    expect(requestsTo('local', from)).toHaveLength(2);
 
     // Each model is charged what it used: the failed one its streamed tokens (estimated), the fallback its reported usage.
     const today = new Date();
@@ -406,12 +417,12 @@ describe('what goes back to providers and what is charged', () => {
       costUsd: expect.closeTo(byModel['backup:backup-1'].costUsd + failed.costUsd, 9),
     });
 
-    // A stream read again from the start replays the rollback, so a late viewer drops the same outputs.
+    // A stream read again from the start replays both rollbacks, so a late viewer drops the same outputs.
     const replay = await readSse(`${api}/canvases/${canvasId}/ai/generations/${complete.generationId}/events`, {
       token: user.accessToken,
       until: (message) => message.event === 'complete',
     });
-    expect(replay.messages.map((message) => message.event).filter((event) => event === 'rollback')).toHaveLength(1);
+    expect(replay.messages.map((message) => message.event).filter((event) => event === 'rollback')).toHaveLength(2);
   });
 
   test('given an Ollama embeddings server that answers floats to a base64 request, the vectors are its floats', async () => {

@@ -387,17 +387,80 @@ describe('real providers: the stream shapes they send', () => {
     expect(recorded).toEqual([expect.objectContaining({ userId: 'u1', provider: 'p0', outputTokens: 5, estimated: false })]);
   });
 
-  test('a stream that stalls past the idle timeout is abandoned (its request closed) and the next model answers; alone, the call fails', async () => {
+  test('a stream that stalls past the idle timeout is abandoned (its request closed), asked once more, then the next model answers; alone, the call fails', async () => {
     const stalled = await replay({ frames: [chunk({ role: 'assistant', content: '' })], hold: true });
     const steady = await replay(plainAnswer('from the fallback'));
     const turn = await ask(gatewayOver([stalled.baseURL, steady.baseURL], { streamIdleTimeoutMs: 300 }));
     expect(turn.text).toBe('from the fallback');
-    await stalled.closed(0);
+    expect(stalled.bodies).toHaveLength(2);
+    await Promise.all([stalled.closed(0), stalled.closed(1)]);
 
     const alone = await ask(gatewayOver([stalled.baseURL], { streamIdleTimeoutMs: 300 })).catch((caught: unknown) => caught);
     expect(alone).toBeInstanceOf(ModelUnavailableError);
     expect((alone as ModelUnavailableError).cause).toBeInstanceOf(ModelStreamStalled);
-    await stalled.closed(1);
+    expect(stalled.bodies).toHaveLength(4);
+    await Promise.all([stalled.closed(2), stalled.closed(3)]);
+  });
+
+  test('a stream that fails once open (an error object after HTTP 200) is asked once more of the same model, which answers: its partial output is rolled back, no other model is asked, both attempts are charged', async () => {
+    const midStreamError = frame({
+      id: 'gen-1',
+      object: 'chat.completion.chunk',
+      created: 0,
+      model: 'm',
+      error: { code: 502, message: 'Provider returned error: upstream overloaded' },
+      choices: [{ index: 0, delta: { content: '' }, finish_reason: 'error' }],
+    });
+    const flaky = await replay((_body, n) =>
+      n === 0
+        ? { frames: [chunk({ role: 'assistant', content: '' }), chunk({ content: 'half an ans' }), midStreamError] }
+        : plainAnswer('a whole answer'),
+    );
+    const fallback = await replay(plainAnswer('never asked'));
+    const recorded: Array<Record<string, unknown>> = [];
+    const texts: string[] = [];
+    let restarts = 0;
+    const turn = await ask(
+      gatewayOver([flaky.baseURL, fallback.baseURL], { usage: { record: async (entry) => void recorded.push(entry) } }),
+      {
+        onText: (text) => texts.push(text),
+        onRestart: () => (restarts += 1),
+        account: { userId: 'u1', tier: 'pro' },
+      },
+    );
+
+    expect(turn.text).toBe('a whole answer');
+    expect(texts.join('')).toBe('half an ansa whole answer');
+    expect(restarts).toBe(1);
+    expect(flaky.bodies).toHaveLength(2);
+    expect(fallback.bodies).toHaveLength(0);
+    expect(turn.spent).toEqual([
+      expect.objectContaining({ provider: 'p0', estimated: true }),
+      expect.objectContaining({ provider: 'p0', inputTokens: 10, outputTokens: 3, estimated: false }),
+    ]);
+    expect(recorded).toHaveLength(2);
+  });
+
+  test('a stream that fails once open twice goes to the next model; without a restart hook, output already sent ends the call', async () => {
+    const failing = await replay({
+      frames: [chunk({ role: 'assistant', content: '' }), frame({ error: { code: 500, message: 'upstream reset' }, choices: [] })],
+    });
+    const fallback = await replay(plainAnswer('from the fallback'));
+    const turn = await ask(gatewayOver([failing.baseURL, fallback.baseURL]));
+    expect(turn.text).toBe('from the fallback');
+    expect(failing.bodies).toHaveLength(2);
+
+    const talking = await replay({
+      frames: [
+        chunk({ role: 'assistant', content: '' }),
+        chunk({ content: 'said something' }),
+        frame({ error: { code: 500, message: 'reset' }, choices: [] }),
+      ],
+    });
+    const unasked = await replay(plainAnswer('never asked'));
+    await expect(ask(gatewayOver([talking.baseURL, unasked.baseURL]))).rejects.toThrow();
+    expect(talking.bodies).toHaveLength(1);
+    expect(unasked.bodies).toHaveLength(0);
   });
 
   test('the idle timeout counts silence, not length: a slow stream that keeps sending (keep-alive comments too) completes', async () => {
