@@ -27,14 +27,17 @@ const REQUEST_TIMEOUT_MS = 120_000;
 
 const clients = new Map<string, OpenAI>();
 
-/** Statuses no retry can change: the request itself, its key or its model is wrong. */
-const FINAL_STATUSES = new Set([400, 401, 403, 404, 409, 422]);
+/**
+ * Statuses no retry can change: the request itself, its key or its model is wrong, the account has
+ * no credit (402), or the request is larger than the plan allows at all (413).
+ */
+const FINAL_STATUSES = new Set([400, 401, 402, 403, 404, 409, 413, 422]);
 
 /**
  * Retries a failed request with LangChain's policy, as every LangChain model call does: up to
  * MODEL_ATTEMPTS in all, exponential backoff, no retry of an exhausted quota or of an abort, a
  * 429 retried after its Retry-After (up to a minute). Two changes to it: a 4xx that cannot change
- * (400, 401, 403, 404, 409, 422) is never retried, and a 429 without Retry-After gets the normal
+ * (400, 401, 402, 403, 404, 409, 413, 422) is never retried, and a 429 without Retry-After gets the normal
  * backoff retries (many providers send none) rather than going straight to the next model.
  * It runs no call itself and limits no concurrency, so one serves every endpoint.
  */

@@ -1,6 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ProviderProbe } from '../../src/ai/provider-probe';
+import { startTestApp } from '../support/app';
+import { request } from '../support/http';
 
 /**
  * `/readyz`'s view of model providers: a provider answering `GET /models` is reachable, one that
@@ -53,5 +55,25 @@ describe('ProviderProbe', () => {
     const probes = seen.length;
     expect(await probe.states(true)).toEqual(await probe.states(false));
     expect(seen).toHaveLength(probes);
+  });
+});
+
+describe('readiness with the model provider down', () => {
+  test('/readyz and /health stay 200 and name the provider unreachable: a provider outage is not a reason to take the node out of service', async () => {
+    const closed = http.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const closedPort = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const t = await startTestApp({ llmBaseURL: `http://127.0.0.1:${closedPort}/v1` });
+    try {
+      const ready = await request('GET', `${t.url}/readyz?deep=1`);
+      expect(ready.status).toBe(200);
+      expect(ready.body).toEqual({ status: 'ready', checks: { redis: 'ok', database: 'ok' }, providers: { scripted: 'unreachable' } });
+      const health = await request('GET', `${t.url}/health?deep=1`);
+      expect(health.status).toBe(200);
+      expect(health.body).toMatchObject({ status: 'ready', providers: { scripted: 'unreachable' } });
+    } finally {
+      await t.stop();
+    }
   });
 });

@@ -7,7 +7,11 @@ import { answerChunks, frame, reportedUsage, REASONING_TEXT, type Wire, type Wir
  * provider's documentation, or a public issue quoting its wire output).
  */
 
-/** What a path must end with when a profile's failure scenario plays. */
+/**
+ * What a path must end with when a profile's failure scenario plays. A provider's refusal reaches
+ * users as the fixed text of its code, never as the provider's own message (which can name the
+ * operator's account or organisation); the server log keeps the provider's message.
+ */
 export interface ExpectedFailure {
   /** The error code every path reports. */
   code: string;
@@ -27,18 +31,30 @@ export interface ReplayProfile {
   /** The failure scenario (a request whose last user message holds FAIL_MARK), if the profile has one. */
   failure?: ExpectedFailure;
   /** A refusal before answering (HTTP status and body), e.g. a field the provider rejects. */
-  refuse?(body: ChatRequest): { status: number; body: unknown } | undefined;
+  refuse?(body: ChatRequest): Refusal | undefined;
   answer(turn: ChatTurn, body: ChatRequest): Wire;
-  /** The failure scenario's wire (with `failure`, what every path must then report). */
-  fail?(body: ChatRequest): Wire;
+  /** The failure scenario: a wire that fails after HTTP 200, or a refusal (with `failure`, what every path must then report). */
+  fail?(body: ChatRequest): Wire | Refusal;
 }
+
+/** An HTTP error answer: its status and JSON body, as the provider sends it. */
+export interface Refusal {
+  status: number;
+  body: unknown;
+}
+
+/** Whether a failure scenario answers with an error status rather than a stream. */
+export const isRefusal = (answer: Wire | Refusal): answer is Refusal => 'status' in answer;
+
+/** A failure scenario that refuses every request with `status` and `body`, whatever it asks. */
+const refusing = (status: number, body: unknown) => (): Refusal => ({ status, body });
 
 const USAGE = reportedUsage();
 const SIGNATURE = 'CiQBjz1rX2replay-thought-signature==';
 
 /** A profile whose wire is `shape` (and, when it has one, its failure scenario's). */
 function profile(
-  fields: Omit<ReplayProfile, 'answer' | 'fail'> & { fail?: (body: ChatRequest, shape: WireShape) => Wire },
+  fields: Omit<ReplayProfile, 'answer' | 'fail'> & { fail?: (body: ChatRequest, shape: WireShape) => Wire | Refusal },
   shape: WireShape,
 ): ReplayProfile {
   const { fail, ...rest } = fields;
@@ -72,7 +88,7 @@ const stoppedEarly =
 /** Refuses a tool loop's follow-up whose assistant tool-call turn lacks what `carried` checks. */
 const followUpNeeds =
   (carried: (assistant: Record<string, any>) => boolean, refusal: unknown) =>
-  (body: ChatRequest): { status: number; body: unknown } | undefined => {
+  (body: ChatRequest): Refusal | undefined => {
     const assistants = body.messages.filter((message) => message.role === 'assistant' && message.tool_calls?.length);
     return assistants.every((assistant) => carried(assistant as Record<string, any>)) ? undefined : { status: 400, body: refusal };
   };
@@ -111,7 +127,19 @@ export const PROFILES: ReplayProfile[] = [
       name: 'openai',
       model: 'gpt-4o-mini',
       sendsUsage: true,
+      // A conversation past the model's context window (OpenAI's error codes guide; litellm matches its message).
+      failure: { code: 'llm_unavailable', reason: /could not be reached/ },
+      fail: refusing(400, {
+        error: {
+          message:
+            "This model's maximum context length is 128000 tokens. However, your messages resulted in 130542 tokens. Please reduce the length of the messages.",
+          type: 'invalid_request_error',
+          param: 'messages',
+          code: 'context_length_exceeded',
+        },
+      }),
       sources: [
+        'https://platform.openai.com/docs/guides/error-codes (400 context_length_exceeded), BerriAI/litellm#584 (its message matched as "This model\'s maximum context length is")',
         'https://platform.openai.com/docs/api-reference/chat/create (stream_options.include_usage: a last chunk with empty choices)',
         'https://platform.openai.com/docs/api-reference/chat-streaming (tool_calls deltas: index and id first, then argument pieces)',
       ],
@@ -180,7 +208,13 @@ export const PROFILES: ReplayProfile[] = [
           },
         ],
       ),
+      // A key the API does not accept: a 400 whose body is a JSON array, outside OpenAI's envelope.
+      failure: { code: 'llm_unavailable', reason: /could not be reached/ },
+      fail: refusing(400, [
+        { error: { code: 400, message: 'API key not valid. Please pass a valid API key.', status: 'INVALID_ARGUMENT' } },
+      ]),
       sources: [
+        'https://ai.google.dev/gemini-api/docs/troubleshooting (400 INVALID_ARGUMENT for an invalid API key; errors as a JSON array on the compatibility endpoint, as the thought-signature refusal above)',
         'https://ai.google.dev/gemini-api/docs/thought-signatures ("OpenAI compatibility": extra_content.google.thought_signature on the first call, to be sent back)',
         'su-kaka/gcli2api#406, NousResearch/hermes-agent#57939 (parallel calls each with index 0, each with its own id)',
         'https://ai.google.dev/gemini-api/docs/openai (usage reported on the streamed answer)',
@@ -194,7 +228,13 @@ export const PROFILES: ReplayProfile[] = [
       model: 'llama3.1:8b',
       kind: 'ollama',
       sendsUsage: false,
+      // A model not pulled on this server: 404 with OpenAI's envelope.
+      failure: { code: 'llm_unavailable', reason: /could not be reached/ },
+      fail: refusing(404, {
+        error: { message: 'model "llama3.1:8b" not found, try pulling it first', type: 'api_error', param: null, code: null },
+      }),
       sources: [
+        'netease-youdao/QAnything#555, FlowiseAI/Flowise#2335 (404 model "…" not found, try pulling it first, in OpenAI\'s envelope)',
         'ollama/ollama#7881 (tool calls sent whole, one chunk each)',
         'ollama/ollama#4448, ollama/ollama#5200 (no usage in a streamed answer before stream_options support)',
       ],
@@ -207,7 +247,18 @@ export const PROFILES: ReplayProfile[] = [
       model: 'Qwen/Qwen3-8B',
       kind: 'vllm',
       sendsUsage: true,
+      // A prompt past --max-model-len: vLLM's ErrorResponse, at the top level rather than in an `error` envelope.
+      failure: { code: 'llm_unavailable', reason: /could not be reached/ },
+      fail: refusing(400, {
+        object: 'error',
+        message:
+          "This model's maximum context length is 8192 tokens. However, you requested 9000 tokens in the messages. Please reduce the length of the messages.",
+        type: 'BadRequestError',
+        param: null,
+        code: 400,
+      }),
       sources: [
+        'vllm-project/vllm vllm/entrypoints/openai/protocol.py ErrorResponse (object error, message, type, param, code), the maximum context length message of its serving layer',
         'https://docs.vllm.ai/en/v0.10.0/features/reasoning_outputs.html (reasoning_content streamed beside content)',
         'block/goose#8031 (vLLM error objects in a stream)',
         'https://docs.vllm.ai/en/latest/serving/openai_compatible_server.html (stream_options.include_usage)',
@@ -221,7 +272,18 @@ export const PROFILES: ReplayProfile[] = [
       model: 'qwen/qwen3-8b',
       kind: 'lmstudio',
       sendsUsage: true,
+      // No model loaded on the server (just-in-time loading off): 404.
+      failure: { code: 'llm_unavailable', reason: /could not be reached/ },
+      fail: refusing(404, {
+        error: {
+          message: "No models loaded. Please load a model in the developer page or use the 'lms load' command.",
+          type: 'invalid_request_error',
+          param: 'model',
+          code: null,
+        },
+      }),
       sources: [
+        'lmstudio-ai/lms#107 (404 No models loaded), lmstudio-ai/lmstudio-bug-tracker#1730 (the body: invalid_request_error, param model)',
         "lmstudio-ai/lmstudio-bug-tracker#1868 (a call's arguments whole in one chunk)",
         '0xPlaygrounds/rig#442 (argument chunks carry function.name "")',
         'https://html.spec.whatwg.org/multipage/server-sent-events.html#parsing-an-event-stream (lines may end in CRLF; exercised on this profile, not reported of LM Studio)',
@@ -234,7 +296,19 @@ export const PROFILES: ReplayProfile[] = [
       name: 'llamacpp',
       model: 'gemma-3-4b-it',
       sendsUsage: true,
+      // A prompt past the server's --ctx-size: 400 exceed_context_size_error with the token counts.
+      failure: { code: 'llm_unavailable', reason: /could not be reached/ },
+      fail: refusing(400, {
+        error: {
+          code: 400,
+          message: 'the request exceeds the available context size. try increasing the context size or enable context shift',
+          type: 'exceed_context_size_error',
+          n_prompt_tokens: 14429,
+          n_ctx: 8192,
+        },
+      }),
       sources: [
+        'oobabooga/textgen#7257, ggml-org/llama.cpp#17284, ggml-org/llama.cpp#15780 (400 exceed_context_size_error with n_prompt_tokens and n_ctx)',
         'ggml-org/llama.cpp#28926 (UTF-8 characters split across stream pieces)',
         'openai-php/client#780 (timings on every chunk)',
         'strands-agents/harness-sdk#3955 (usage in a chunk after the finish chunk, then [DONE])',
@@ -247,7 +321,18 @@ export const PROFILES: ReplayProfile[] = [
       name: 'groq',
       model: 'llama-3.3-70b-versatile',
       sendsUsage: true,
+      // A request larger than the plan's tokens per minute: 413, which no retry can mend.
+      failure: { code: 'llm_unavailable', reason: /could not be reached/ },
+      fail: refusing(413, {
+        error: {
+          message:
+            'Request too large for model `llama-3.3-70b-versatile` in organization `org_replay` service tier `on_demand` on tokens per minute (TPM): Limit 6000, Requested 14368, please reduce your message size and try again.',
+          type: 'tokens',
+          code: 'rate_limit_exceeded',
+        },
+      }),
       sources: [
+        'assafelovic/gpt-researcher#985, cottongeeks/podscript#20 (413 Request too large ... tokens per minute, type tokens, code rate_limit_exceeded)',
         'https://console.groq.com/docs/api-reference (x_groq.usage on the last chunk)',
         'Portkey-AI/gateway#1072 (the last chunks quoted)',
       ],
@@ -268,7 +353,13 @@ export const PROFILES: ReplayProfile[] = [
           code: 'invalid_request_error',
         },
       }),
+      // An account without credit: 402, which no retry can mend.
+      failure: { code: 'llm_unavailable', reason: /could not be reached/ },
+      fail: refusing(402, {
+        error: { message: 'Insufficient Balance', type: 'unknown_error', param: null, code: 'invalid_request_error' },
+      }),
       sources: [
+        'https://api-docs.deepseek.com/quick_start/error_codes (402 Insufficient Balance), continuedev/continue#9942 (as clients report it)',
         'https://api-docs.deepseek.com/guides/thinking_mode#tool-calls (reasoning_content, sent back in a tool loop)',
         'https://api-docs.deepseek.com/quick_start/rate_limit (": keep-alive" comments while a request waits)',
       ],
@@ -281,7 +372,11 @@ export const PROFILES: ReplayProfile[] = [
       model: 'magistral-medium-latest',
       sendsUsage: true,
       refuse: (body) => (body.stream_options ? MISTRAL_STREAM_OPTIONS_REFUSAL : undefined),
+      // A key not accepted: 401 with Mistral's own body, outside OpenAI's envelope.
+      failure: { code: 'llm_unavailable', reason: /could not be reached/ },
+      fail: refusing(401, { message: 'Unauthorized', request_id: 'c61f2f15feca71626a990e3740f99245' }),
       sources: [
+        'cline/cline#1734 (401 {"message":"Unauthorized","request_id":...}), continuedev/continue#10277 (the SDK showing it as "401 status code (no body)")',
         'cline/cline#582, dnakov/anon-kode#53 (422 extra_forbidden on stream_options)',
         'BerriAI/litellm#16272, vercel/ai#8072 (Magistral content as thinking and text parts)',
         'https://docs.mistral.ai/capabilities/function_calling/ (every call whole with its own id, no index)',

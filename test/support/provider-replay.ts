@@ -4,7 +4,7 @@ import { demoResponder } from '../../src/ai/demo-llm/responder';
 import { demoEmbedder } from '../../src/ai/demo-llm/embeddings';
 import { isTicketNotesRequest } from '../../src/ai/demo-llm/ticket-notes';
 import type { ChatRequest, ChatTurn } from '../../src/ai/openai-compatible/server';
-import { PROFILES, type ReplayProfile } from './provider-profiles';
+import { isRefusal, PROFILES, type ReplayProfile } from './provider-profiles';
 import { REPORTED } from './provider-wire';
 
 /*
@@ -118,6 +118,11 @@ export async function startProviderReplay(): Promise<ReplayServer> {
       const turn = profile.fail && lastUser(body).includes(FAIL_MARK) ? undefined : withTail(demoResponder(body), body);
       record.turn = turn;
       const wire = turn ? profile.answer(turn, body) : profile.fail!(body);
+      if (isRefusal(wire)) {
+        record.status = wire.status;
+        res.writeHead(wire.status, { 'content-type': 'application/json' });
+        return void res.end(JSON.stringify(wire.body));
+      }
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
       void writeAll(res, wire.pieces, wire.pauseMs ?? 0);
     });
