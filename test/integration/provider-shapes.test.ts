@@ -298,7 +298,7 @@ describe('real providers: the stream shapes they send', () => {
     expect(server.bodies.map((body) => 'stream_options' in body)).toEqual([true, false, false]);
   });
 
-  test.each([400, 403, 404, 409, 422])('a %i no retry can mend is sent once, then the next model answers', async (status) => {
+  test.each([400, 402, 403, 404, 409, 413, 422])('a %i no retry can mend is sent once, then the next model answers', async (status) => {
     const refusing = await replay({ status, body: { error: { message: 'refused', type: 'invalid_request_error' } } });
     const steady = await replay(plainAnswer('from the fallback'));
     expect((await ask(gatewayOver([refusing.baseURL, steady.baseURL]))).text).toBe('from the fallback');
