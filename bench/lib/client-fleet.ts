@@ -2,6 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fromWire, withTimeout, type Stamp } from './timing';
 import type { RedisTarget } from '../../src/lib/redis';
+import type { GenerationStream } from './sse-client';
 
 /** Requests the fleet process understands (see fleet-process.ts). */
 export type FleetRequest = { id: number } & (
@@ -24,6 +25,15 @@ export type FleetRequest = { id: number } & (
   | { cmd: 'progress'; group: string; key: string }
   | { cmd: 'close'; group: string }
   | { cmd: 'follow'; target: RedisTarget; key: string }
+  | {
+      cmd: 'generate';
+      api: string;
+      token: string;
+      canvasId: string;
+      prompt: string;
+      /** Follow the generation's Redis event stream from its headers on (`followed` reads it). */
+      follow?: { target: RedisTarget; keyPrefix: string };
+    }
   | { cmd: 'followed'; key: string }
   | { cmd: 'shutdown' }
 );
@@ -118,6 +128,28 @@ export class ClientFleet {
   async followed(key: string): Promise<Array<{ seq: number; type: string; stage?: string; at: Stamp }>> {
     const entries = (await this.call({ cmd: 'followed', key }, 60_000)) as Array<{ seq: number; type: string; stage?: string; at: string }>;
     return entries.map((entry) => ({ ...entry, at: fromWire(entry.at) }));
+  }
+
+  /**
+   * `POST generate-stream` from the fleet process, read to its end there (as a browser would read
+   * it, away from the server's event loop); with `follow`, its Redis event stream is followed from
+   * the response's headers on. Events come back with their names and stamps, not their data.
+   */
+  async generate(request: Command<'generate'>, timeoutMs = 60_000): Promise<GenerationStream> {
+    const reply = (await this.call({ cmd: 'generate', ...request }, timeoutMs)) as Omit<
+      GenerationStream,
+      'startedAt' | 'headersAt' | 'events'
+    > & {
+      startedAt: string;
+      headersAt: string;
+      events: Array<{ at: string; id?: string; event?: string }>;
+    };
+    return {
+      ...reply,
+      startedAt: fromWire(reply.startedAt),
+      headersAt: fromWire(reply.headersAt),
+      events: reply.events.map((event) => ({ ...event, at: fromWire(event.at), data: undefined })),
+    };
   }
 
   close(group: string): Promise<unknown> {

@@ -4,8 +4,10 @@
  * {@link ClientFleet}; stamps every chunk it receives with the shared monotonic clock.
  */
 import { createRedis, type RedisClient, type RedisTarget } from '../../src/lib/redis';
+import { RedisKeys } from '../../src/lib/redis-keys';
 import { io, type Socket } from 'socket.io-client';
 import { chunkHead, connectLean, eventFramePrefix, type LeanSocket } from './lean-client';
+import { generateStream } from './sse-client';
 import { now, toWire, type Stamp } from './timing';
 import type { FleetReply, FleetRequest } from './client-fleet';
 
@@ -194,6 +196,23 @@ function close(name: string) {
   return { closed: group.sockets.length };
 }
 
+/** One generation's SSE stream, read here; its stamps and event names go back, not its data. */
+async function generate(request: Extract<FleetRequest, { cmd: 'generate' }>) {
+  const { follow: following } = request;
+  const stream = await generateStream(request.api, request.token, request.canvasId, request.prompt, {
+    onHeaders: (generationId) => {
+      if (following) follow(following.target, new RedisKeys(following.keyPrefix).generationEvents(generationId));
+    },
+  });
+  return {
+    status: stream.status,
+    generationId: stream.generationId,
+    startedAt: toWire(stream.startedAt),
+    headersAt: toWire(stream.headersAt),
+    events: stream.events.map((event) => ({ at: toWire(event.at), id: event.id, event: event.event })),
+  };
+}
+
 async function handle(request: FleetRequest): Promise<unknown> {
   switch (request.cmd) {
     case 'connect':
@@ -208,6 +227,8 @@ async function handle(request: FleetRequest): Promise<unknown> {
       return follow(request.target, request.key);
     case 'followed':
       return followed(request.key);
+    case 'generate':
+      return generate(request);
     case 'shutdown':
       for (const name of [...groups.keys()]) close(name);
       for (const entry of follows.values()) entry.redis.disconnect();

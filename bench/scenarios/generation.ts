@@ -7,7 +7,7 @@ import { generationEventsKey } from '../lib/bench-redis';
 import { startBulkModel } from '../lib/models';
 import { startCpuProfile } from '../lib/profiler';
 import { startRawSocketServer } from '../lib/raw-socket-server';
-import { generateStream, type GenerationStream } from '../lib/sse-client';
+import type { GenerationStream } from '../lib/sse-client';
 import { median, round, summarize } from '../lib/stats';
 import { msBetween, now, type Stamp } from '../lib/timing';
 
@@ -22,7 +22,8 @@ export interface GenerationOptions {
 
 /**
  * One generation of `blocks` blocks from a zero-latency model, end to end: POST generate-stream →
- * the last `blocks_bulk_added_chunk` at the last of `clients` sockets in the canvas room. Each run
+ * the last `blocks_bulk_added_chunk` at the last of `clients` sockets in the canvas room. The POST
+ * and its SSE stream are made and read by the client fleet's process, as the sockets are. Each run
  * is followed by a floor run on the same machine: BullMQ add → no-op worker done, the raw
  * consumption of the same model stream (the first turn's 200 tool calls), one 200-row insert, and
  * a bare Socket.IO emit of the same 20 chunk payloads to as many clients.
@@ -59,21 +60,16 @@ export async function generationScenario(ctx: BenchContext, options: GenerationO
     let stopProfile: (() => Promise<string | undefined>) | undefined;
     for (let run = 0; run < total; run += 1) {
       if (run === options.warmups) stopProfile = await startCpuProfile(ctx.profileDir, 'generation');
-      // Ours: the whole product path.
-      let following: Promise<unknown> | undefined;
-      const stream = await generateStream(
-        app.api,
-        owner.accessToken,
+      // Ours: the whole product path; the generation's SSE stream is read in the fleet process, as
+      // its sockets are (a browser reads it elsewhere), and its Redis event stream followed there.
+      const stream = await fleet.generate({
+        api: app.api,
+        token: owner.accessToken,
         canvasId,
-        `Write ${options.blocks} paragraphs about the quarterly plan [run:${run}]`,
-        {
-          onHeaders: (generationId) => {
-            following = fleet.follow(ctx.redis.target, generationEventsKey(keyPrefix, generationId));
-          },
-        },
-      );
+        prompt: `Write ${options.blocks} paragraphs about the quarterly plan [run:${run}]`,
+        follow: { target: ctx.redis.target, keyPrefix },
+      });
       const done = await fleet.completion(groups.ours, stream.generationId, { withSample: payloads === undefined, timeoutMs: 60_000 });
-      await following;
       const events = await fleet.followed(generationEventsKey(keyPrefix, stream.generationId));
       if (!payloads) {
         payloads = done.sample as Array<Record<string, unknown>>;
