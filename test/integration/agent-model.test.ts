@@ -6,7 +6,7 @@ import { testConfig } from '../support/app';
 import { createTestDatabase, type TestDatabase } from '../support/database';
 import { registerUser, request, type TestUser } from '../support/http';
 import { profileNamed } from '../support/provider-profiles';
-import { FAIL_MARK, startProviderReplay, type ReplayServer } from '../support/provider-replay';
+import { failMarkFor, startProviderReplay, type ReplayServer } from '../support/provider-replay';
 import { eventually } from '../support/wait';
 
 /*
@@ -116,7 +116,7 @@ describe("an agent's and a flow's own model", () => {
   test("when the agent's model fails, the run falls back to the deployment's chain, as a flow node does", async () => {
     const user = await registerUser(api, 'Fallback');
     // OpenRouter fails this document mid-stream (an error object after HTTP 200).
-    const device = await deviceFor(user, `TODO: Book the kickoff room ${FAIL_MARK}\n`);
+    const device = await deviceFor(user, `TODO: Book the kickoff room ${failMarkFor(OPENROUTER.name)}\n`);
     const created = await request('POST', `${api}/agents/local`, {
       token: user.accessToken,
       body: agentBody(device.deviceId, { model: { provider: OPENROUTER.name, model: OPENROUTER.model } }),

@@ -15,8 +15,18 @@ import { REPORTED } from './provider-wire';
  * stream has, and what the provider refuses. Each profile is served at `/<name>/v1`.
  */
 
-/** A request with this in its last user message gets the profile's failure scenario (when it has one) instead of an answer. */
+/**
+ * A request with this in its last user message gets the profile's failure scenario (when it has
+ * one) instead of an answer; `failMarkFor(name)` limits that to the one profile it names.
+ */
 export const FAIL_MARK = 'REPLAY-FAIL';
+
+/** The mark that plays the failure scenario of profile `name` only (the other profiles answer). */
+export const failMarkFor = (name: string) => `${FAIL_MARK}@${name}`;
+
+/** Whether the request's last user message asks profile `name` for its failure scenario. */
+const failsHere = (text: string, name: string) =>
+  text.includes(failMarkFor(name)) || (text.includes(FAIL_MARK) && !text.includes(`${FAIL_MARK}@`));
 /** Reasoning text the profiles stream beside the answer: it must never appear in any output. */
 export const REASONING_MARK = 'HIDDEN-REASONING';
 
@@ -115,7 +125,7 @@ export async function startProviderReplay(): Promise<ReplayServer> {
         res.writeHead(refusal.status, { 'content-type': 'application/json' });
         return void res.end(JSON.stringify(refusal.body));
       }
-      const turn = profile.fail && lastUser(body).includes(FAIL_MARK) ? undefined : withTail(demoResponder(body), body);
+      const turn = profile.fail && failsHere(lastUser(body), profile.name) ? undefined : withTail(demoResponder(body), body);
       record.turn = turn;
       const wire = turn ? profile.answer(turn, body) : profile.fail!(body);
       if (isRefusal(wire)) {
