@@ -6,7 +6,7 @@ import type { Logger } from '../lib/logger';
 import { decodeCursor, pageOf, timeIdKey } from '../lib/pagination';
 import type { UsageLimiter } from '../lib/usage-limiter';
 import type { Repositories } from '../models';
-import type { FlowExecutionRow, FlowRow } from '../models/schema';
+import type { FlowExecutionNodeRow, FlowExecutionRow, FlowRow } from '../models/schema';
 import type { Metrics } from '../observability/metrics';
 import type { QueueRegistry } from '../producers/registry';
 import {
@@ -170,6 +170,13 @@ export class FlowExecutions {
     const execution = await this.deps.repos.flowExecutions.findOfFlow(flowId, executionId);
     if (!execution) throw notFound('Execution');
     return execution;
+  }
+
+  /** The execution with its nodes, as of one moment (404 when it is not an execution of this flow). */
+  async getWithNodes(flowId: string, executionId: string): Promise<{ execution: FlowExecutionRow; nodes: FlowExecutionNodeRow[] }> {
+    const found = await this.deps.repos.flowExecutions.findOfFlowWithNodes(flowId, executionId);
+    if (!found) throw notFound('Execution');
+    return found;
   }
 
   /** One page of the flow's executions, newest first. */

@@ -94,8 +94,8 @@ export class FlowExecutionsRepository {
   }
 
   /** The execution when it belongs to `flowId` (whose owner the caller was checked to be). */
-  async findOfFlow(flowId: string, id: string): Promise<FlowExecutionRow | null> {
-    const rows = await this.db
+  async findOfFlow(flowId: string, id: string, db: DbOrTx = this.db): Promise<FlowExecutionRow | null> {
+    const rows = await db
       .select()
       .from(flowExecutions)
       .where(and(eq(flowExecutions.id, id), eq(flowExecutions.flowId, flowId)))
@@ -118,6 +118,21 @@ export class FlowExecutionsRepository {
   }
 
   /** The nodes of an execution in definition order. */
+  /**
+   * `findOfFlow` with the execution's nodes, read in one snapshot: a node's cost and the execution's
+   * total are written in one transaction, so a reader sees both or neither (two reads in a row
+   * could see a node's cost without the total it adds to).
+   */
+  async findOfFlowWithNodes(flowId: string, id: string): Promise<{ execution: FlowExecutionRow; nodes: FlowExecutionNodeRow[] } | null> {
+    return this.db.transaction(
+      async (tx) => {
+        const execution = await this.findOfFlow(flowId, id, tx);
+        return execution ? { execution, nodes: await this.nodes(execution.id, tx) } : null;
+      },
+      { isolationLevel: 'repeatable read', accessMode: 'read only' },
+    );
+  }
+
   async nodes(executionId: string, db: DbOrTx = this.db): Promise<FlowExecutionNodeRow[]> {
     return db
       .select()

@@ -328,8 +328,8 @@ export const flowRoutes = [
     errors: [404],
     handler: async ({ user, params }, ctx) => {
       const flow = await ctx.flows.get(user.id, params.id);
-      const execution = await ctx.flowExecutions.get(flow.id, params.executionId);
-      return { execution: toExecutionView(execution, await ctx.repos.flowExecutions.nodes(execution.id)) };
+      const { execution, nodes } = await ctx.flowExecutions.getWithNodes(flow.id, params.executionId);
+      return { execution: toExecutionView(execution, nodes) };
     },
   }),
 
