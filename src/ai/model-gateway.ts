@@ -65,7 +65,8 @@ export interface ModelTurnRequest {
   onToolCall?(call: ModelToolCall, index: number): void;
   /**
    * Output already went out and the model failed. Without this hook the failure is final (the user
-   * saw part of an answer); with it the caller discards what it got and the next model is tried.
+   * saw part of an answer); with it the caller discards what it got and the turn is asked again
+   * (of the same model once when its stream had opened, else of the next model).
    */
   onRestart?(): void;
   /** Records the call's usage for this user (and counts tokens and cost in the metrics). */

@@ -6,8 +6,9 @@ export type GenerationEvent =
   | { type: 'status'; generationId: string; stage: GenerationStage }
   | { type: 'tool_output'; generationId: string; index: number; block: BlockInput }
   /**
-   * A model failed mid-turn and the next model of the chain redoes the turn: every `tool_output`
-   * whose `index` is `fromIndex` or more is discarded (the redo sends its own from that index on).
+   * A model failed mid-turn and the turn is asked again (the same model once, then the next model of
+   * the chain): every `tool_output` whose `index` is `fromIndex` or more is discarded (the redo
+   * sends its own from that index on).
    */
   | { type: 'rollback'; generationId: string; fromIndex: number }
   | { type: 'complete'; generationId: string; blocks: Block[]; truncated: boolean; usage?: Record<string, unknown> }

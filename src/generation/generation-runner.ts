@@ -213,7 +213,7 @@ export class GenerationRunner {
         onThinking: () => undefined,
         onToolStage: () => stage('tool'),
         onBlock: (block, index) => writer.emit({ type: 'tool_output', generationId: data.generationId, index, block }),
-        // A model failed mid-turn and the next one redoes it: clients drop the outputs it had sent.
+        // A model failed mid-turn and the turn is asked again: clients drop the outputs it had sent.
         onRollback: (keep) => writer.emit({ type: 'rollback', generationId: data.generationId, fromIndex: keep }),
       },
     });

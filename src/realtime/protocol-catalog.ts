@@ -515,7 +515,7 @@ export const generationSseCatalog = {
   },
   rollback: {
     summary:
-      'A model failed mid-turn and the next model of the chain redoes the turn: drop every `tool_output` whose `index` is `fromIndex` or more ' +
+      'A model failed mid-turn and the turn is asked again (of the same model once, then of the next model of the chain): drop every `tool_output` whose `index` is `fromIndex` or more ' +
       '(the redo sends its own outputs from that index on). `complete` carries only the blocks stored.',
     fields: { generationId: 'the generation', fromIndex: 'the first discarded `tool_output` index' },
     id: 6,

@@ -41,7 +41,7 @@ export type BlockInput = { [K in BlockType]: { type: K; content: BlockContents[K
 export type GenerationEvent =
   | { type: 'status'; generationId: string; stage: GenerationStage }
   | { type: 'tool_output'; generationId: string; index: number; block: BlockInput }
-  /** A model failed mid-turn and the next one redoes it: drop every `tool_output` with `index >= fromIndex`. */
+  /** A model failed mid-turn and the turn is asked again (the same model once, then the next): drop every `tool_output` with `index >= fromIndex`. */
   | { type: 'rollback'; generationId: string; fromIndex: number }
   | { type: 'complete'; generationId: string; blocks: Block[]; truncated: boolean; usage?: Record<string, unknown> }
   | { type: 'error'; generationId: string; code: string; message: string }
