@@ -117,7 +117,6 @@ export class FlowExecutionsRepository {
       .limit(options.limit);
   }
 
-  /** The nodes of an execution in definition order. */
   /**
    * `findOfFlow` with the execution's nodes, read in one snapshot: a node's cost and the execution's
    * total are written in one transaction, so a reader sees both or neither (two reads in a row
@@ -133,6 +132,7 @@ export class FlowExecutionsRepository {
     );
   }
 
+  /** The nodes of an execution in definition order. */
   async nodes(executionId: string, db: DbOrTx = this.db): Promise<FlowExecutionNodeRow[]> {
     return db
       .select()
