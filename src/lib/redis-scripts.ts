@@ -1,17 +1,17 @@
+import { createHash } from 'node:crypto';
 import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from './redis';
 
 /**
- * Every Lua script the server runs, each defined once per connection with ioredis
- * `defineCommand` (sent as EVALSHA; EVAL only the first time on a socket), behind a typed wrapper
- * that names its keys and arguments and parses its reply. Callers never touch `eval` or a
- * command by name. Key names come from `redis-keys.ts`; the keys one script touches share the
- * hash tag that `slot` there gives them, so every script runs on a Redis Cluster as on one server.
+ * Every Lua script the server runs, sent as EVALSHA (EVAL the first time a connection runs it, and
+ * when the server no longer holds it), behind a typed wrapper that names its keys and arguments
+ * and parses its reply. Callers never touch `eval` or a script's SHA. Key names come from
+ * `redis-keys.ts`; the keys one script touches share the hash tag that `slot` there gives them, so
+ * every script runs on a Redis Cluster as on one server.
  */
 
-/** A script as ioredis `defineCommand` takes it, and the command name it gets. */
+/** A script: its Lua and how many of its arguments are keys. */
 interface ScriptDefinition {
-  command: string;
   numberOfKeys: number;
   lua: string;
 }
@@ -150,7 +150,6 @@ const SCRIPTS = {
    * ms. Returns 0 when under the limit, else the window's remaining ms.
    */
   fixedWindowHit: {
-    command: 'sbFixedWindowHit',
     numberOfKeys: 1,
     lua: `
 local count = redis.call('INCR', KEYS[1])
@@ -166,7 +165,6 @@ return 0
    * per-hour, 3 concurrent.
    */
   takeGenerationSlot: {
-    command: 'sbTakeGenerationSlot',
     numberOfKeys: 3,
     lua: `
 local now = tonumber(ARGV[4])
@@ -189,7 +187,6 @@ return {0, 0}
    * longer held (given back already, or lapsed) undoes nothing. Returns 1 undone, 0 not.
    */
   untakeGenerationSlot: {
-    command: 'sbUntakeGenerationSlot',
     numberOfKeys: 3,
     lua: `
 if redis.call('ZREM', KEYS[3], ARGV[1]) == 0 then return 0 end
@@ -204,7 +201,6 @@ return 1
    * event JSON, TTL s. Returns the seq given.
    */
   appendNext: {
-    command: 'sbAppendNext',
     numberOfKeys: 1,
     lua: `
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
@@ -220,7 +216,6 @@ return seq
    * the seq given, or 0 when the tag was already appended.
    */
   appendNextOnce: {
-    command: 'sbAppendNextOnce',
     numberOfKeys: 2,
     lua: `
 if redis.call('HSETNX', KEYS[2], ARGV[3], '1') == 0 then return 0 end
@@ -238,7 +233,6 @@ return seq
    * id at or below the last one stops the batch there with Redis's error. Returns the count.
    */
   appendBatch: {
-    command: 'sbAppendBatch',
     numberOfKeys: 1,
     lua: `
 for i = 2, #ARGV, 2 do redis.call('XADD', KEYS[1], ARGV[i], 'e', ARGV[i + 1]) end
@@ -252,7 +246,6 @@ return (#ARGV - 1) / 2
    * failures TTL ms. Returns the failures counted.
    */
   loginFailed: {
-    command: 'sbLoginFailed',
     numberOfKeys: 2,
     lua: `
 local fails = redis.call('INCR', KEYS[1])
@@ -270,7 +263,6 @@ return fails
    * set's size once it is in (an id already there is not counted twice).
    */
   fairShareTake: {
-    command: 'sbFairShareTake',
     numberOfKeys: 1,
     lua: `
 local size = redis.call('SCARD', KEYS[1])
@@ -287,7 +279,6 @@ return out`,
    * Drops expired leases first. Returns 1 taken, 0 at the cap.
    */
   sseLeaseAcquire: {
-    command: 'sbSseLeaseAcquire',
     numberOfKeys: 1,
     lua: `
 local t = redis.call('TIME')
@@ -300,7 +291,6 @@ return 1`,
   },
   /** Extends a stream lease still held (ZADD XX). KEYS: leases. ARGV: lease id, lease ms. */
   sseLeaseRefresh: {
-    command: 'sbSseLeaseRefresh',
     numberOfKeys: 1,
     lua: `
 local t = redis.call('TIME')
@@ -314,7 +304,6 @@ return 1`,
    * Drops expired leases first; a member already in is renewed. Returns 1 admitted, 0 at the cap.
    */
   socketAcquire: {
-    command: 'sbSocketAcquire',
     numberOfKeys: 1,
     lua: `
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
@@ -333,7 +322,6 @@ return 1
    * id, socket id, presence JSON. Returns 1 replaced, 0 absent or another socket's.
    */
   deviceSetIfSameSocket: {
-    command: 'sbDeviceSetIfSameSocket',
     numberOfKeys: 1,
     lua: `
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
@@ -347,7 +335,6 @@ return 1`,
    * id, socket id. Returns 1 removed, 0 absent or another socket's.
    */
   deviceDeleteIfSameSocket: {
-    command: 'sbDeviceDeleteIfSameSocket',
     numberOfKeys: 1,
     lua: `
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
@@ -357,16 +344,15 @@ return redis.call('HDEL', KEYS[1], ARGV[1])`,
   },
   /** `CANVAS_APPEND_LUA` with three keys: logs the events, sends nothing. */
   /** See BUDGET_RESERVE_LUA. */
-  budgetReserve: { command: 'sbBudgetReserve', numberOfKeys: 3, lua: BUDGET_RESERVE_LUA },
+  budgetReserve: { numberOfKeys: 3, lua: BUDGET_RESERVE_LUA },
   /** See BUDGET_SETTLE_LUA. */
-  budgetSettle: { command: 'sbBudgetSettle', numberOfKeys: 4, lua: BUDGET_SETTLE_LUA },
+  budgetSettle: { numberOfKeys: 4, lua: BUDGET_SETTLE_LUA },
   /**
    * Marks a reservation as taken by a call (the call settles it from now on). KEYS: reservation.
    * ARGV: its new TTL ms. Returns {tokens, requests, micro-USD} when it was open and not yet
    * taken, else an empty list.
    */
   budgetStart: {
-    command: 'sbBudgetStart',
     numberOfKeys: 1,
     lua: `
 local held = redis.call('HMGET', KEYS[1], 't', 'r', 'c', 's')
@@ -375,15 +361,14 @@ redis.call('HSET', KEYS[1], 's', 1)
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return {tonumber(held[1]), tonumber(held[2]), tonumber(held[3])}`,
   },
-  canvasAppend: { command: 'sbCanvasAppend', numberOfKeys: 3, lua: CANVAS_APPEND_LUA },
+  canvasAppend: { numberOfKeys: 3, lua: CANVAS_APPEND_LUA },
   /** `CANVAS_APPEND_LUA` with four keys: logs the events and adds them to the adapter's stream. */
-  canvasAppendBroadcast: { command: 'sbCanvasAppendBroadcast', numberOfKeys: 4, lua: CANVAS_APPEND_LUA },
+  canvasAppendBroadcast: { numberOfKeys: 4, lua: CANVAS_APPEND_LUA },
   /**
    * What a client missed after a seq. KEYS: seq counter, log. ARGV: after seq, cap. Returns
    * {last seq, first seq the log still holds (0 when empty), up to cap + 1 entries after it}.
    */
   canvasSince: {
-    command: 'sbCanvasSince',
     numberOfKeys: 2,
     lua: `
 local last = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -399,11 +384,15 @@ return {last, firstSeq, entries}
 export type ScriptName = keyof typeof SCRIPTS;
 
 type Arg = string | number;
-/** A command `defineCommand` added to a connection (or copied to its pipeline). */
-type ScriptCommand<R> = (...keysAndArgs: Arg[]) => R;
 
-function isScriptCommand<R>(value: unknown): value is ScriptCommand<R> {
-  return typeof value === 'function';
+/** Each script's SHA-1, the name Redis caches it under (EVALSHA). */
+const SHAS = Object.fromEntries(
+  Object.entries(SCRIPTS).map(([name, { lua }]) => [name, createHash('sha1').update(lua).digest('hex')]),
+) as Record<ScriptName, string>;
+
+/** Redis answered EVALSHA with NOSCRIPT: its script cache does not hold the script (a restart, SCRIPT FLUSH, another cluster node). */
+function isNoScript(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('NOSCRIPT');
 }
 
 /** Why a generation was refused: per-minute, per-hour or concurrent limit. */
@@ -430,15 +419,19 @@ export type BudgetReserveReply =
 const defined = new WeakMap<RedisClient, RedisScripts>();
 
 /**
- * The scripts on one connection. Get it with {@link redisScripts}: every script is defined on the
- * connection the first time (so pipelines made from it have them too), once per connection.
+ * The scripts on one connection. Get it with {@link redisScripts}. A script goes as EVAL the first
+ * time this connection runs it (which puts it in the server's script cache) and as EVALSHA after,
+ * again as EVAL when the server answers NOSCRIPT. Nothing is defined on the connection itself:
+ * ioredis copies every command defined with `defineCommand` into each pipeline or transaction made
+ * from the connection, a cost every MULTI would pay (decision 0291).
  */
 export class RedisScripts {
-  private constructor(private readonly redis: RedisClient) {
-    for (const { command, numberOfKeys, lua } of Object.values(SCRIPTS)) redis.defineCommand(command, { numberOfKeys, lua });
-  }
+  /** The scripts this connection has sent as EVAL once. */
+  private readonly sent = new Set<ScriptName>();
 
-  /** The scripts of `redis`, defining them on first use. */
+  private constructor(private readonly redis: RedisClient) {}
+
+  /** The scripts of `redis`, made on first use. */
   static of(redis: RedisClient): RedisScripts {
     let scripts = defined.get(redis);
     if (!scripts) defined.set(redis, (scripts = new RedisScripts(redis)));
@@ -518,11 +511,13 @@ export class RedisScripts {
     return Number(await this.run('sseLeaseAcquire', [keys.leases], [args.leaseId, args.max, args.leaseMs])) === 1;
   }
 
-  /** Queues the refresh of a stream lease on `pipeline` (made from this connection). */
+  /**
+   * Queues the refresh of a stream lease on `pipeline`. As EVAL, whole: a pipeline cannot fall back
+   * from NOSCRIPT, and the script is a few lines, run once per stream and heartbeat.
+   */
   queueSseLeaseRefresh(pipeline: ChainableCommander, keys: { leases: string }, args: { leaseId: string; leaseMs: number }): void {
-    const command: unknown = Reflect.get(pipeline, SCRIPTS.sseLeaseRefresh.command);
-    if (!isScriptCommand<ChainableCommander>(command)) throw notDefined('sseLeaseRefresh');
-    command.call(pipeline, keys.leases, args.leaseId, args.leaseMs);
+    const { lua, numberOfKeys } = SCRIPTS.sseLeaseRefresh;
+    pipeline.eval(lua, numberOfKeys, keys.leases, args.leaseId, args.leaseMs);
   }
 
   /** Takes (or renews) a socket lease until `untilMs`; false at `max`. */
@@ -667,19 +662,22 @@ export class RedisScripts {
   }
 
   private run(script: ScriptName, keys: string[], args: Arg[]): Promise<unknown> {
-    const command: unknown = Reflect.get(this.redis, SCRIPTS[script].command);
-    if (!isScriptCommand<Promise<unknown>>(command)) throw notDefined(script);
-    return command.call(this.redis, ...keys, ...args);
+    const { lua, numberOfKeys } = SCRIPTS[script];
+    if (keys.length !== numberOfKeys) throw new Error(`The Redis script ${script} takes ${numberOfKeys} keys, not ${keys.length}`);
+    if (!this.sent.has(script)) {
+      this.sent.add(script);
+      return this.redis.eval(lua, numberOfKeys, ...keys, ...args);
+    }
+    return this.redis.evalsha(SHAS[script], numberOfKeys, ...keys, ...args).catch((error: unknown) => {
+      if (!isNoScript(error)) throw error;
+      return this.redis.eval(lua, numberOfKeys, ...keys, ...args);
+    });
   }
 }
 
 /** The scripts of `redis`, defined on it on first use. */
 export function redisScripts(redis: RedisClient): RedisScripts {
   return RedisScripts.of(redis);
-}
-
-function notDefined(script: ScriptName): Error {
-  return new Error(`The Redis script ${script} is not defined on this connection`);
 }
 
 /** A script's array reply as numbers; anything else is a broken script, not bad input. */

@@ -85,9 +85,11 @@ export interface RedisConcern {
 }
 
 /**
- * The process's Redis connections by concern. Concerns on the same server share their two
- * connections, so one Redis costs what it always did (two connections), and a cluster is one
- * concern set too.
+ * The process's Redis connections by concern. Realtime and cache on the same server share their
+ * two connections; the queues always have a pair of their own, even on that server, because they
+ * are BullMQ's: BullMQ defines its ~60 Lua scripts on the connection it is given, and ioredis
+ * copies every script defined on a connection into each pipeline or transaction made from it, so
+ * a shared connection made each of our MULTIs cost 4× more CPU (decision 0291).
  */
 export class RedisConnections {
   private constructor(
@@ -96,11 +98,12 @@ export class RedisConnections {
     readonly cache: RedisConcern,
   ) {}
 
-  /** Connects each concern to its target, one pair of connections per distinct target. */
+  /** Connects each concern to its target: the queues' pair, and one pair per other distinct target. */
   static open(targets: Record<RedisConcernName, RedisTarget>): RedisConnections {
     const byTarget = new Map<string, RedisConcern>();
-    const concern = (target: RedisTarget): RedisConcern => {
-      const id = typeof target === 'string' ? target : target.map((seed) => `${seed.host}:${seed.port}`).join(',');
+    const concern = (target: RedisTarget, own?: RedisConcernName): RedisConcern => {
+      const where = typeof target === 'string' ? target : target.map((seed) => `${seed.host}:${seed.port}`).join(',');
+      const id = own ? `${own} ${where}` : where;
       let pair = byTarget.get(id);
       if (!pair) {
         pair = { command: createRedis(target, 'command'), blocking: createRedis(target, 'blocking'), target };
@@ -108,7 +111,7 @@ export class RedisConnections {
       }
       return pair;
     };
-    return new RedisConnections(concern(targets.queues), concern(targets.realtime), concern(targets.cache));
+    return new RedisConnections(concern(targets.queues, 'queues'), concern(targets.realtime), concern(targets.cache));
   }
 
   /** Whether the connections go to a Redis Cluster. */

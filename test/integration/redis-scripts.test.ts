@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createRedis, redisReady, type RedisClient } from '../../src/lib/redis';
 import { redisScripts, type RedisScripts } from '../../src/lib/redis-scripts';
 import { testRedisTarget } from '../support/database';
-import { deleteKeysEverywhere, monitorEverywhere } from '../support/redis';
+import { deleteKeysEverywhere, monitorEverywhere, redisServers } from '../support/redis';
 
 function waitFor(event: Promise<void>, timeoutMs: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
@@ -55,6 +55,33 @@ describe('RedisScripts', () => {
       watcher.stop();
     }
     expect(sent).toEqual(['eval', 'evalsha', 'evalsha']);
+  });
+
+  test('a script the server no longer holds (a restart, SCRIPT FLUSH) is sent whole again and runs', async () => {
+    const window = { window: key('flushed') };
+    expect(await scripts.fixedWindowHit(window, { limit: 10, windowMs: 60_000 })).toBe(0);
+    // Every server's cache, so the next EVALSHA misses whichever node holds the key. The app's
+    // other connections (and BullMQ's) reload their scripts the same way.
+    await Promise.all(redisServers(redis).map((server) => server.script('FLUSH')));
+    const sent: string[] = [];
+    let markerSeen: () => void = () => undefined;
+    const marker = new Promise<void>((resolve) => (markerSeen = resolve));
+    const watcher = await monitorEverywhere(redis, ({ args, source }) => {
+      if (source === 'lua') return;
+      if (args.includes(key('marker'))) markerSeen();
+      else if (args.includes(key('flushed'))) sent.push(args[0].toLowerCase());
+    });
+    try {
+      expect(await scripts.fixedWindowHit(window, { limit: 10, windowMs: 60_000 })).toBe(0);
+      expect(await scripts.fixedWindowHit(window, { limit: 10, windowMs: 60_000 })).toBe(0);
+      await redis.exists(key('marker'));
+      await waitFor(marker, 10_000);
+    } finally {
+      watcher.stop();
+    }
+    // NOSCRIPT is answered before anything runs: the hit is counted once, by the EVAL after it.
+    expect(sent).toEqual(['evalsha', 'eval', 'evalsha']);
+    expect(await redis.get(key('flushed'))).toBe('3');
   });
 
   test('fixedWindowHit counts hits up to the limit, then answers the ms left in the window', async () => {
