@@ -579,6 +579,11 @@ function render(results: Record<string, unknown>): string {
         `${row.clients} ${row.client} clients: shareOfRaw (paired median); server CPU ours / raw`,
         `${fmt(row.shareOfRaw)} × (${fmt(row.shareOfRawPairedMedian)} ×); ${fmt(row.oursServerCpuMs)} / ${fmt(row.rawServerCpuMs)} ms`,
       ]);
+      rows.push([
+        '',
+        `${row.clients} ${row.client} clients: to the first chunk ours / raw; no queue: total (share of raw), to the first chunk`,
+        `${fmt(row.oursToFirstChunkP50Ms)} / ${fmt(row.rawToFirstChunkP50Ms)} ms; ${fmt(row.directP50Ms)} ms (${fmt(row.directShareOfRaw)} ×), ${fmt(row.directToFirstChunkP50Ms)} ms`,
+      ]);
     }
   }
   const s = results.sseOverhead as AnyResult;

@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { Queue, QueueEvents } from 'bullmq';
 import { GenerationEventLog } from '../../src/generation/event-log';
+import { redisKeys } from '../../src/lib/redis-keys';
 import { broadcastJobId } from '../../src/producers/broadcast';
 import { bullPrefix } from '../../src/producers/registry';
+import { CanvasLog, JsonText } from '../../src/realtime/canvas-log';
+import { rooms } from '../../src/realtime/events';
 import { createCanvas, registerUser } from '../../test/support/http';
 import type { BenchContext } from '../lib/context';
 import { cpuMsOf, ownCpuMs, startInProcessSwitchboard, uniquePrefix } from '../lib/harness';
@@ -30,6 +33,9 @@ export interface FanoutOptions {
  * The broadcast of a persisted 200-block generation (20 chunks × 10 blocks) to N clients through
  * Switchboard — a `broadcast` job enqueued → every client has every chunk — against a bare
  * Socket.IO emit loop of the same payloads to N clients of a bare server, in the same run.
+ * Between the two, reported without a target: the same 20 chunks appended straight to the canvas's
+ * log and the adapter's stream (what the broadcast worker does once it holds the blocks), which
+ * splits what the queue hop costs from what the trip through Redis costs.
  */
 export async function fanoutScenario(ctx: BenchContext, options: FanoutOptions) {
   const { fleet } = ctx;
@@ -57,6 +63,14 @@ export async function fanoutScenario(ctx: BenchContext, options: FanoutOptions) 
     const kept = await app.repos.blocks.listByGeneration(generationId);
     const events = new GenerationEventLog(redis, app.config.redis.keyPrefix, app.config.generation.eventsTtlSeconds);
 
+    // The canvas log as a worker writes it, on the benchmark's own connection.
+    const log = new CanvasLog(redis, app.config.redis.keyPrefix, app.config.canvasLog);
+    const roomRecord = (id: string) => ({
+      stream: redisKeys(app.config.redis.keyPrefix).socketIoStream(),
+      maxLen: 50_000,
+      nsp: '/canvas',
+      room: rooms.canvas(id),
+    });
     let payloads: Array<Record<string, unknown>> | undefined;
     const byClients = [];
     for (const client of options.clientKinds) {
@@ -75,6 +89,7 @@ export async function fanoutScenario(ctx: BenchContext, options: FanoutOptions) 
         await fleet.connect({ group: groups.raw, url: raw.url, auth: {}, count: clients, client });
         const ours = { total: [] as number[], toFirst: [] as number[], cpu: 0, fleetCpu: 0 };
         const bare = { total: [] as number[], toFirst: [] as number[], cpu: 0, fleetCpu: 0 };
+        const direct = { total: [] as number[], toFirst: [] as number[] };
         const fleetPid = fleet.pid!;
         const reps = client === 'lean' ? options.reps : options.clientLibraryReps;
         let stopProfile: (() => Promise<string | undefined>) | undefined;
@@ -88,6 +103,17 @@ export async function fanoutScenario(ctx: BenchContext, options: FanoutOptions) 
           const done = await fleet.completion(groups.ours, generationId, { withSample: payloads === undefined, timeoutMs: 60_000 });
           payloads ??= done.sample as Array<Record<string, unknown>>;
           if (measured) [ours.cpu, ours.fleetCpu] = [ours.cpu + ownCpuMs() - cpu, ours.fleetCpu + cpuMsOf(fleetPid) - fleetCpu];
+
+          // The chunks as the worker sends them (without the seq, which the append gives).
+          const directKey = randomUUID();
+          const texts = payloads.map(({ seq: _seq, ...payload }) => new JsonText(JSON.stringify({ ...payload, generationId: directKey })));
+          const appended = now();
+          await log.appendAll(canvasId, CHUNK_EVENT, texts, roomRecord(canvasId));
+          const directDone = await fleet.completion(groups.ours, directKey, { timeoutMs: 60_000 });
+          if (measured) {
+            direct.total.push(msBetween(appended, directDone.lastAt));
+            direct.toFirst.push(msBetween(appended, directDone.firstAt));
+          }
 
           const key = randomUUID();
           const keyed = payloads.map((payload) => ({ ...payload, generationId: key }));
@@ -122,6 +148,10 @@ export async function fanoutScenario(ctx: BenchContext, options: FanoutOptions) 
           // Median of each rep's own share (ours and raw back to back): steadier on a shared machine.
           shareOfRawPairedMedian: round(median(ours.total.map((value, i) => bare.total[i] / value)), 3),
           oursToFirstChunkP50Ms: round(median(ours.toFirst)),
+          // No queue hop: the chunks appended to the log and the adapter's stream by the benchmark.
+          directP50Ms: round(median(direct.total)),
+          directToFirstChunkP50Ms: round(median(direct.toFirst)),
+          directShareOfRaw: round(rawP50 / median(direct.total), 3),
           rawToFirstChunkP50Ms: round(median(bare.toFirst)),
           // Mean CPU per broadcast: the benchmark process (app + worker + bare server) and the fleet.
           oursServerCpuMs: round(ours.cpu / reps, 1),
@@ -143,6 +173,8 @@ export async function fanoutScenario(ctx: BenchContext, options: FanoutOptions) 
         chunkSize: app.config.broadcast.chunkSize,
         chunkDelayMs: app.config.broadcast.chunkDelayMs,
         ours: 'broadcast job enqueued (BullMQ) → processor reads the kept copy of the blocks (0157) → 20 emits through the Redis Streams adapter → fleet',
+        direct:
+          'the same 20 chunks appended to the canvas log and the adapter stream in one call (no queue, no kept copy) → fleet; reported, no target',
         raw: 'bare socket.io Server (in-memory adapter, no recovery) → 20 × io.to(room).emit of the same payloads → fleet',
       },
       byClients,

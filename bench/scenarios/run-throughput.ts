@@ -565,6 +565,8 @@ async function bareBullmq(ctx: BenchContext, options: RunThroughputOptions) {
   const queue = new Queue('bare', { connection, prefix });
   const worker = new Worker('bare', async () => ({ ok: true }), { connection, prefix, concurrency: options.bullmqConcurrency });
   const events = new QueueEvents('bare', { connection, prefix });
+  // Each waiting `waitUntilFinished` listens for the queue's closing: one per client, not a leak.
+  queue.setMaxListeners(options.bullmqConcurrency + 10);
   try {
     await Promise.all([queue.waitUntilReady(), worker.waitUntilReady(), events.waitUntilReady()]);
     let stop = false;
