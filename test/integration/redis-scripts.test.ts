@@ -35,25 +35,33 @@ describe('RedisScripts', () => {
 
   const key = (name: string) => `${prefix}:${name}`;
 
-  test('one connection defines its scripts once, sends EVAL the first time and EVALSHA after, nothing else', async () => {
-    expect(redisScripts(redis)).toBe(scripts);
+  /** The commands (lower case) that reach the server naming `watched` while `act` runs, in order. */
+  async function commandsSent(watched: string, act: () => Promise<void>): Promise<string[]> {
     const sent: string[] = [];
     let markerSeen: () => void = () => undefined;
     const marker = new Promise<void>((resolve) => (markerSeen = resolve));
     const watcher = await monitorEverywhere(redis, ({ args, source }) => {
       if (source === 'lua') return;
       if (args.includes(key('marker'))) markerSeen();
-      else if (args.includes(key('window'))) sent.push(args[0].toLowerCase());
+      else if (args.includes(watched)) sent.push(args[0].toLowerCase());
     });
     try {
-      for (let hit = 0; hit < 3; hit += 1) await scripts.fixedWindowHit({ window: key('window') }, { limit: 10, windowMs: 60_000 });
+      await act();
       // MONITOR reports a server's commands in the order they ran: once the marker (same slot, so
-      // same server) shows, every hit has.
+      // same server) shows, every command before it has.
       await redis.exists(key('marker'));
       await waitFor(marker, 10_000);
     } finally {
       watcher.stop();
     }
+    return sent;
+  }
+
+  test('one connection makes its scripts once, sends EVAL the first time and EVALSHA after, nothing else', async () => {
+    expect(redisScripts(redis)).toBe(scripts);
+    const sent = await commandsSent(key('window'), async () => {
+      for (let hit = 0; hit < 3; hit += 1) await scripts.fixedWindowHit({ window: key('window') }, { limit: 10, windowMs: 60_000 });
+    });
     expect(sent).toEqual(['eval', 'evalsha', 'evalsha']);
   });
 
@@ -63,22 +71,10 @@ describe('RedisScripts', () => {
     // Every server's cache, so the next EVALSHA misses whichever node holds the key. The app's
     // other connections (and BullMQ's) reload their scripts the same way.
     await Promise.all(redisServers(redis).map((server) => server.script('FLUSH')));
-    const sent: string[] = [];
-    let markerSeen: () => void = () => undefined;
-    const marker = new Promise<void>((resolve) => (markerSeen = resolve));
-    const watcher = await monitorEverywhere(redis, ({ args, source }) => {
-      if (source === 'lua') return;
-      if (args.includes(key('marker'))) markerSeen();
-      else if (args.includes(key('flushed'))) sent.push(args[0].toLowerCase());
+    const sent = await commandsSent(key('flushed'), async () => {
+      expect(await scripts.fixedWindowHit(window, { limit: 10, windowMs: 60_000 })).toBe(0);
+      expect(await scripts.fixedWindowHit(window, { limit: 10, windowMs: 60_000 })).toBe(0);
     });
-    try {
-      expect(await scripts.fixedWindowHit(window, { limit: 10, windowMs: 60_000 })).toBe(0);
-      expect(await scripts.fixedWindowHit(window, { limit: 10, windowMs: 60_000 })).toBe(0);
-      await redis.exists(key('marker'));
-      await waitFor(marker, 10_000);
-    } finally {
-      watcher.stop();
-    }
     // NOSCRIPT is answered before anything runs: the hit is counted once, by the EVAL after it.
     expect(sent).toEqual(['evalsha', 'eval', 'evalsha']);
     expect(await redis.get(key('flushed'))).toBe('3');
