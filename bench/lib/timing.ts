@@ -28,3 +28,27 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): P
  * pause, not a wait for state: nothing in the benchmark waits on a fixed sleep for an event.
  */
 export const settle = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Stamps of one operation in flight, taken by wrapping the methods that do its steps: `wrap`
+ * replaces `method` of `target` so that a call stamps `name` (its first call only) and `name:done`
+ * once its result settles (a value that is not a promise settles at once). `reset` starts the next operation's stamps.
+ */
+export class MethodStamps {
+  stamps: Record<string, Stamp> = {};
+
+  wrap<T extends object>(target: T, method: keyof T & string, name: string): void {
+    const original = target[method] as unknown as (...args: unknown[]) => unknown;
+    const stamps = () => this.stamps;
+    (target as Record<string, unknown>)[method] = function (this: unknown, ...args: unknown[]) {
+      stamps()[name] ??= now();
+      const result = original.apply(this, args);
+      void Promise.resolve(result).finally(() => (stamps()[`${name}:done`] ??= now()));
+      return result;
+    };
+  }
+
+  reset(): void {
+    this.stamps = {};
+  }
+}

@@ -5,7 +5,8 @@ import { redisKeys } from '../../src/lib/redis-keys';
 import { broadcastJobId } from '../../src/producers/broadcast';
 import { bullPrefix } from '../../src/producers/registry';
 import { CanvasLog, JsonText } from '../../src/realtime/canvas-log';
-import { rooms } from '../../src/realtime/events';
+import { CANVAS_NAMESPACE, rooms } from '../../src/realtime/events';
+import { STREAM_MAX_LEN } from '../../src/realtime/socket-server';
 import { createCanvas, registerUser } from '../../test/support/http';
 import type { BenchContext } from '../lib/context';
 import { cpuMsOf, ownCpuMs, startInProcessSwitchboard, uniquePrefix } from '../lib/harness';
@@ -65,12 +66,12 @@ export async function fanoutScenario(ctx: BenchContext, options: FanoutOptions) 
 
     // The canvas log as a worker writes it, on the benchmark's own connection.
     const log = new CanvasLog(redis, app.config.redis.keyPrefix, app.config.canvasLog);
-    const roomRecord = (id: string) => ({
+    const roomRecord = {
       stream: redisKeys(app.config.redis.keyPrefix).socketIoStream(),
-      maxLen: 50_000,
-      nsp: '/canvas',
-      room: rooms.canvas(id),
-    });
+      maxLen: STREAM_MAX_LEN,
+      nsp: CANVAS_NAMESPACE,
+      room: rooms.canvas(canvasId),
+    };
     let payloads: Array<Record<string, unknown>> | undefined;
     const byClients = [];
     for (const client of options.clientKinds) {
@@ -108,7 +109,7 @@ export async function fanoutScenario(ctx: BenchContext, options: FanoutOptions) 
           const directKey = randomUUID();
           const texts = payloads.map(({ seq: _seq, ...payload }) => new JsonText(JSON.stringify({ ...payload, generationId: directKey })));
           const appended = now();
-          await log.appendAll(canvasId, CHUNK_EVENT, texts, roomRecord(canvasId));
+          await log.appendAll(canvasId, CHUNK_EVENT, texts, roomRecord);
           const directDone = await fleet.completion(groups.ours, directKey, { timeoutMs: 60_000 });
           if (measured) {
             direct.total.push(msBetween(appended, directDone.lastAt));

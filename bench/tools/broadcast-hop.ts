@@ -26,23 +26,13 @@ import { startInProcessSwitchboard, uniquePrefix } from '../lib/harness';
 import { startBulkModel } from '../lib/models';
 import { generateStream } from '../lib/sse-client';
 import { median } from '../lib/stats';
-import { msBetween, now, settle, type Stamp } from '../lib/timing';
+import { MethodStamps, msBetween, now, settle } from '../lib/timing';
 
 const RUNS = Number(process.argv.find((a) => a.startsWith('--runs='))?.slice(7) ?? '100');
 
 /** The stamps of the broadcast in flight (one at a time). */
-let stamps: Record<string, Stamp> = {};
-
-/** Stamps `name` when `method` of `proto` is called and `name:done` when its promise settles. */
-function stamp<T extends object>(proto: T, method: keyof T & string, name: string): void {
-  const original = proto[method] as unknown as (...args: unknown[]) => unknown;
-  (proto as Record<string, unknown>)[method] = function (this: unknown, ...args: unknown[]) {
-    stamps[name] ??= now();
-    const result = original.apply(this, args);
-    if (result instanceof Promise) void result.finally(() => (stamps[`${name}:done`] ??= now()));
-    return result;
-  };
-}
+const clock = new MethodStamps();
+const stamp: MethodStamps['wrap'] = (target, method, name) => clock.wrap(target, method, name);
 
 async function main() {
   stamp(broadcastHandlers.handlers as Record<string, () => Promise<unknown>>, 'broadcast-blocks', 'handler');
@@ -72,13 +62,13 @@ async function main() {
     for (let run = 0; run < RUNS + 10; run += 1) {
       await events.keepBlocks(generationId, kept);
       await settle(50);
-      stamps = {};
+      clock.reset();
       const enqueued = now();
       const job = await queue.add('broadcast-blocks', { generationId, canvasId }, { jobId: `hop-${randomUUID()}`, removeOnComplete: true });
-      stamps.added = now();
+      clock.stamps.added = now();
       await job.waitUntilFinished(queueEvents, 30_000);
       if (run < 10) continue;
-      for (const [name, at] of Object.entries(stamps)) (steps[name] ??= []).push(msBetween(enqueued, at));
+      for (const [name, at] of Object.entries(clock.stamps)) (steps[name] ??= []).push(msBetween(enqueued, at));
     }
   } finally {
     await queue.close();

@@ -28,24 +28,14 @@ import { singleBenchRedis } from '../lib/bench-redis';
 import { startInProcessSwitchboard, uniquePrefix } from '../lib/harness';
 import { generateStream } from '../lib/sse-client';
 import { median } from '../lib/stats';
-import { fromWire, msBetween, now, settle, type Stamp } from '../lib/timing';
+import { fromWire, MethodStamps, msBetween, now, settle, type Stamp } from '../lib/timing';
 import { StreamModel } from '../scenarios/realistic-stream';
 
 const RUNS = Number(process.argv.find((a) => a.startsWith('--runs='))?.slice(7) ?? '40');
 
 /** The stamps of the generation in flight (one at a time). */
-let stamps: Record<string, Stamp> = {};
-
-/** Stamps `name` when `method` of `proto` is called and `name:done` when its promise settles. */
-function stamp<T extends object>(proto: T, method: keyof T & string, name: string): void {
-  const original = proto[method] as unknown as (...args: unknown[]) => Promise<unknown>;
-  (proto as Record<string, unknown>)[method] = function (this: unknown, ...args: unknown[]) {
-    stamps[name] ??= now();
-    const result = original.apply(this, args);
-    void Promise.resolve(result).finally(() => (stamps[`${name}:done`] ??= now()));
-    return result;
-  };
-}
+const clock = new MethodStamps();
+const stamp: MethodStamps['wrap'] = (target, method, name) => clock.wrap(target, method, name);
 
 async function main() {
   stamp(UsersRepository.prototype, 'sessionAndCanvasRole', 'session');
@@ -64,12 +54,12 @@ async function main() {
   stamp(BudgetDoor.prototype, 'forCall', 'budget');
   const emit = http.Server.prototype.emit;
   http.Server.prototype.emit = function (this: http.Server, event: string, ...args: unknown[]) {
-    if (event === 'request') stamps.request ??= now();
+    if (event === 'request') clock.stamps.request ??= now();
     return Reflect.apply(emit, this, [event, ...args]) as boolean;
   } as typeof emit;
   const request = http.request;
   (http as { request: unknown }).request = (...args: unknown[]) => {
-    stamps.httpRequest ??= now();
+    clock.stamps.httpRequest ??= now();
     return (request as (...a: unknown[]) => http.ClientRequest)(...args);
   };
 
@@ -90,13 +80,13 @@ async function main() {
     const canvasId = await createCanvas(app.api, owner, 'Stages');
     for (let run = 0; run < RUNS + 5; run += 1) {
       await settle(100);
-      stamps = {};
+      clock.reset();
       const tag = `p${run}`;
       const stream = await generateStream(app.api, owner.accessToken, canvasId, `Write 1 paragraphs [calls:1] [run:${tag}]`);
       const turn = await model.turn(tag);
       if (run < 5) continue;
       const post = stream.startedAt;
-      const at: Record<string, Stamp> = { ...stamps, modelRequest: fromWire(turn.requestAt), headers: stream.headersAt };
+      const at: Record<string, Stamp> = { ...clock.stamps, modelRequest: fromWire(turn.requestAt), headers: stream.headersAt };
       for (const [name, stamped] of Object.entries(at)) add(name, msBetween(post, stamped));
       add('POST → model request (total)', msBetween(post, at.modelRequest));
       add('POST → response headers', msBetween(post, at.headers));

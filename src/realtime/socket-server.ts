@@ -14,7 +14,7 @@ const clusters = new WeakMap<Server, RedisStreamsCluster>();
 export const RECOVERY_WINDOW_MS = 2 * 60_000;
 
 /** The adapter stream's approximate length bound. */
-const STREAM_MAX_LEN = 50_000;
+export const STREAM_MAX_LEN = 50_000;
 
 /**
  * A Socket.IO server on our Redis Streams adapter (redis-streams-adapter.ts): rooms span every
