@@ -188,6 +188,7 @@ export async function* readCompletionChunks(
   const ready: string[] = [];
   const parser = new SseParser((message) => ready.push(message.data));
   let done = false;
+  let unyielded = 0;
   try {
     while (!done) {
       const read = await next();
@@ -202,6 +203,15 @@ export async function* readCompletionChunks(
         const chunk = JSON.parse(data) as CompletionChunk & { error?: unknown };
         if (chunk?.error) throw new (openaiSdk().APIError)(undefined, chunk.error as Record<string, unknown>, undefined, response.headers);
         yield chunk;
+        // A turn of the event loop for everything else every YIELD_BYTES: a provider streaming
+        // faster than it is parsed would otherwise keep the loop on this socket for dozens of reads
+        // in a row, and every other reply (the event log's writes, the SSE streams, Redis) would
+        // wait behind the whole burst. A stream that arrives slower is parsed with no pause.
+        unyielded += data.length;
+        if (unyielded >= YIELD_BYTES) {
+          unyielded = 0;
+          await new Promise((resolve) => setImmediate(resolve));
+        }
       }
       ready.length = 0;
       if (read.done) break;
@@ -225,6 +235,9 @@ export async function* readCompletionChunks(
     else await Promise.resolve(reader.return?.()).catch(() => undefined);
   }
 }
+
+/** How much of a stream is parsed before the event loop gets a turn for other work. */
+const YIELD_BYTES = 64 * 1024;
 
 /** How long the body may go on after [DONE] before its connection is closed instead of reused. */
 const DRAIN_AFTER_DONE_MS = 1_000;

@@ -183,16 +183,21 @@ function parseEntry<E>([id, fields]: [string, string[]]): SequencedOf<E> {
 }
 
 /**
- * Batches appends for one log. `emit` queues an event and schedules one flush per tick (one Redis
- * command), so 200 tool outputs cost a handful of round trips. Events take the seqs after the
- * log's last one, read when the writer was made: the first flush waits for that read, and a read
- * that failed fails the flush, as a failed write does.
+ * Batches appends for one log, one Redis command per batch. An event emitted while no write is in
+ * the air goes out at the end of the current task (a microtask: a `setImmediate` would wait behind
+ * every read the event loop still has to do, several milliseconds while a model stream pours in);
+ * events emitted while a write is in the air wait for its answer and then go out together. So the
+ * first event of a burst reaches Redis at once, and 200 tool outputs cost a handful of round trips.
+ * Events take the seqs after the log's last one, read when the writer was made: the first flush
+ * waits for that read, and a read that failed fails the flush, as a failed write does.
  */
 export class EventWriter<E extends { type: string } = GenerationEvent> {
   /** Events not yet flushed, each with its place after the log's last seq (1 for the first emitted). */
   private pending: Array<[number, string]> = [];
   private emitted = 0;
   private flushing: Promise<void> = Promise.resolve();
+  /** Writes sent and not yet answered. */
+  private inFlight = 0;
   private scheduled = false;
   private failure: Error | undefined;
 
@@ -210,11 +215,15 @@ export class EventWriter<E extends { type: string } = GenerationEvent> {
   emit(event: E): void {
     this.emitted += 1;
     this.pending.push([this.emitted, JSON.stringify(event)]);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      // A failed write is kept in `failure` and thrown by the next flush its caller awaits.
-      setImmediate(() => void settled(this.flush()));
-    }
+    if (this.scheduled) return;
+    this.scheduled = true;
+    // A write in the air: this event goes with the next batch, sent when that write is answered.
+    // A failed write is kept in `failure` and thrown by the next flush its caller awaits.
+    if (!this.inFlight) queueMicrotask(() => this.flushScheduled());
+  }
+
+  private flushScheduled(): void {
+    if (this.scheduled && !this.inFlight) void settled(this.flush());
   }
 
   /** Writes everything emitted so far; rejects if any earlier write failed. */
@@ -222,6 +231,7 @@ export class EventWriter<E extends { type: string } = GenerationEvent> {
     this.scheduled = false;
     const batch = this.pending;
     this.pending = [];
+    this.inFlight += 1;
     this.flushing = this.flushing
       .then(async () => {
         if (!batch.length) return;
@@ -232,6 +242,10 @@ export class EventWriter<E extends { type: string } = GenerationEvent> {
       })
       .catch((error: unknown) => {
         this.failure ??= error instanceof Error ? error : new Error(String(error));
+      })
+      .finally(() => {
+        this.inFlight -= 1;
+        this.flushScheduled();
       });
     return this.flushing.then(() => {
       if (this.failure) throw this.failure;
