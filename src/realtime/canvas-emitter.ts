@@ -1,7 +1,8 @@
 import type { Namespace, Server } from 'socket.io';
 import type { Logger } from '../lib/logger';
 import { startSpan, tracingOn, withSpan } from '../observability/tracing';
-import type { CanvasLog, JsonText, LoggedCanvasEvent, StagedCanvasEvent } from './canvas-log';
+import type { CanvasLog, LoggedCanvasEvent, StagedCanvasEvent } from './canvas-log';
+import type { JsonText } from './socket-parser';
 import { roomBroadcasts, type RoomBroadcastRecord } from './socket-server';
 import {
   CANVAS_NAMESPACE,

@@ -2,6 +2,7 @@ import { isCluster, type RedisClient } from '../lib/redis';
 import { redisKeys, type RedisKeys } from '../lib/redis-keys';
 import { redisScripts, type RedisScripts } from '../lib/redis-scripts';
 import type { RoomBroadcastRecord } from './redis-streams-adapter';
+import { JsonText } from './socket-parser';
 
 /** How long a deleted canvas refuses room events: far beyond any job still running for it. */
 const DELETED_MARK_SECONDS = 24 * 3600;
@@ -20,15 +21,6 @@ export interface StagedCanvasEvent {
 }
 
 export type CanvasCatchUp = { resync: false; events: LoggedCanvasEvent[]; lastSeq: number } | { resync: true; lastSeq: number };
-
-/**
- * A payload already serialized: the text of a JSON object, sent as it is. For a caller that holds
- * the parts as JSON already (the broadcast's kept blocks), so they are not parsed and serialized
- * again on the way.
- */
-export class JsonText {
-  constructor(readonly text: string) {}
-}
 
 /**
  * A payload's JSON with its closing brace replaced by `,"seq":`, for the append script to close

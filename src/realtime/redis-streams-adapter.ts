@@ -12,6 +12,7 @@ import {
 } from 'socket.io-adapter';
 import type { Logger } from '../lib/logger';
 import type { RedisKeys } from '../lib/redis-keys';
+import { JsonText } from './socket-parser';
 
 /*
  * Our Socket.IO adapter: rooms across nodes through one Redis stream, built on socket.io-adapter's
@@ -98,7 +99,9 @@ function decodeRecord(fields: Fields): ClusterMessage {
   const nsp = field(fields, 'nsp') ?? '';
   const room = field(fields, 'room');
   if (room !== undefined) {
-    const payload = JSON.parse(field(fields, 'payload') ?? 'null') as unknown;
+    // Written by our own scripts from JSON.stringify's output: handed to the sockets as it is,
+    // not parsed here to be serialized again by the encoder (socket-parser.ts).
+    const payload = new JsonText(field(fields, 'payload') ?? 'null');
     return {
       uid: '',
       nsp,

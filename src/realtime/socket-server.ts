@@ -4,6 +4,7 @@ import { Server, type Namespace } from 'socket.io';
 import { createLogger, type Logger } from '../lib/logger';
 import { redisKeys } from '../lib/redis-keys';
 import { RedisStreamsAdapter, RedisStreamsCluster, type RoomBroadcastRecord } from './redis-streams-adapter';
+import { socketParser } from './socket-parser';
 
 export type { RoomBroadcastRecord } from './redis-streams-adapter';
 
@@ -50,6 +51,8 @@ export function createSocketServer(options: {
       return cluster.adapterFor(nsp);
     },
     serveClient: false,
+    // Room events read from the adapter's stream are sent as the JSON they were stored as.
+    parser: socketParser,
     maxHttpBufferSize: 1e6,
     // Devices are desktop apps on flaky networks: ping every 30 s, give up after 10 s of silence.
     pingInterval: 30_000,

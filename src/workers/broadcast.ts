@@ -1,5 +1,5 @@
 import { sleep } from '../lib/sleep';
-import { JsonText } from '../realtime/canvas-log';
+import { JsonText } from '../realtime/socket-parser';
 import { onJobs } from './handlers';
 import type { WorkerPorts } from './ports';
 
