@@ -120,6 +120,23 @@ function decodeRecord(fields: Fields): ClusterMessage {
   } as ClusterMessage;
 }
 
+/**
+ * A broadcast message as it is before socket.io-adapter's handling appends the offset to its
+ * packet's arguments: the arrays it may change are copied, the arguments themselves shared (nothing
+ * changes them). Not `structuredClone`, which would turn a `JsonText` argument into a plain object.
+ */
+function copyOfBroadcast(message: ClusterMessage): ClusterMessage {
+  const { packet, opts, ...rest } = (message as { data: { packet: { data: unknown[] }; opts: BroadcastOptionsJson } }).data;
+  return {
+    ...message,
+    data: {
+      ...rest,
+      packet: { ...packet, data: [...packet.data] },
+      opts: { ...opts, rooms: [...opts.rooms], except: [...opts.except], flags: { ...opts.flags } },
+    },
+  } as ClusterMessage;
+}
+
 /** Messages that go by pub/sub: they wait for answers, and a recovered session never replays them. */
 function isEphemeral(message: ClusterMessage): boolean {
   return (
@@ -313,7 +330,7 @@ export class RedisStreamsAdapter extends ClusterAdapter {
   receive(message: ClusterMessage, offset?: string): void {
     // Kept before onMessage, which appends the offset to the packet's arguments.
     if (offset !== undefined && this.restoring.size > 0 && message.type === MessageType.BROADCAST) {
-      const kept = structuredClone(message);
+      const kept = copyOfBroadcast(message);
       for (const restore of this.restoring.values()) restore.read.push([offset, kept]);
     }
     if (offset !== undefined && this.replayedUpTo.size > 0 && message.type === MessageType.BROADCAST) {
