@@ -8,16 +8,11 @@
  *
  *   node -r ./bench/register.cjs bench/tools/agent-stages.ts [--runs=30]
  */
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { ModelGateway } from '../../src/ai/model-gateway';
-import { startEmbeddedRedis } from '../../src/app/embedded-redis';
 import { EventWriter } from '../../src/generation/event-log';
 import { createCanvas, registerUser } from '../../test/support/http';
-import { singleBenchRedis } from '../lib/bench-redis';
-import { startInProcessSwitchboard, uniquePrefix } from '../lib/harness';
 import { startBulkModel } from '../lib/models';
+import { startToolSwitchboard } from '../lib/tool-switchboard';
 import { generateStream } from '../lib/sse-client';
 import { median } from '../lib/stats';
 import { msBetween, now, settle, type Stamp } from '../lib/timing';
@@ -59,11 +54,8 @@ async function main() {
     return done;
   };
 
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'agent-stages-'));
-  const server = await startEmbeddedRedis(dataDir);
-  const redis = singleBenchRedis(server.url);
   const model = await startBulkModel(BLOCKS);
-  const app = await startInProcessSwitchboard({ redis, keyPrefix: uniquePrefix('agent-stages'), dataDir, endpoint: model.endpoint });
+  const { app, stop } = await startToolSwitchboard('agent-stages', model.endpoint);
   const steps: Record<string, number[]> = {};
   try {
     const owner = await registerUser(app.api, 'Stages');
@@ -83,9 +75,8 @@ async function main() {
       for (const [name, stamped] of Object.entries(at)) (steps[name] ??= []).push(msBetween(request1, stamped));
     }
   } finally {
-    await app.stop();
+    await stop();
     await model.close();
-    await server.stop();
   }
   const rows = Object.entries(steps)
     .filter(([, samples]) => samples.length >= RUNS / 2)

@@ -9,11 +9,7 @@
  *   node -r ./bench/register.cjs bench/tools/broadcast-hop.ts [--runs=100]
  */
 import { randomUUID } from 'node:crypto';
-import os from 'node:os';
-import path from 'node:path';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { Queue, QueueEvents } from 'bullmq';
-import { startEmbeddedRedis } from '../../src/app/embedded-redis';
 import { GenerationEventLog } from '../../src/generation/event-log';
 import { broadcastJobId } from '../../src/producers/broadcast';
 import { bullPrefix } from '../../src/producers/registry';
@@ -21,12 +17,12 @@ import { CanvasLog } from '../../src/realtime/canvas-log';
 import { RedisStreamsAdapter } from '../../src/realtime/redis-streams-adapter';
 import { broadcastHandlers } from '../../src/workers/broadcast';
 import { createCanvas, registerUser } from '../../test/support/http';
-import { benchRedisClient, singleBenchRedis } from '../lib/bench-redis';
-import { startInProcessSwitchboard, uniquePrefix } from '../lib/harness';
+import { benchRedisClient } from '../lib/bench-redis';
 import { startBulkModel } from '../lib/models';
 import { generateStream } from '../lib/sse-client';
 import { median } from '../lib/stats';
 import { MethodStamps, msBetween, now, settle } from '../lib/timing';
+import { startToolSwitchboard } from '../lib/tool-switchboard';
 
 const RUNS = Number(process.argv.find((a) => a.startsWith('--runs='))?.slice(7) ?? '100');
 
@@ -40,12 +36,8 @@ async function main() {
   stamp(CanvasLog.prototype, 'appendAll', 'append');
   stamp(RedisStreamsAdapter.prototype, 'receive', 'adapterReceive');
 
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'broadcast-hop-'));
-  const server = await startEmbeddedRedis(dataDir);
-  const redis = singleBenchRedis(server.url);
   const model = await startBulkModel(200);
-  const keyPrefix = uniquePrefix('broadcast-hop');
-  const app = await startInProcessSwitchboard({ redis, keyPrefix, dataDir, endpoint: model.endpoint });
+  const { app, redis, keyPrefix, stop } = await startToolSwitchboard('broadcast-hop', model.endpoint);
   const connections = [benchRedisClient(redis), benchRedisClient(redis)];
   const command = benchRedisClient(redis, 'command');
   const queue = new Queue('broadcast', { connection: connections[0], prefix: bullPrefix(keyPrefix) });
@@ -74,10 +66,8 @@ async function main() {
     await queue.close();
     await queueEvents.close();
     for (const connection of [...connections, command]) connection.disconnect();
-    await app.stop();
+    await stop();
     await model.close();
-    await server.stop();
-    rmSync(dataDir, { recursive: true, force: true });
   }
   const rows = Object.entries(steps)
     .map(([name, samples]) => [name, median(samples)] as const)

@@ -8,18 +8,13 @@
  *
  *   node -r ./bench/register.cjs bench/tools/first-token.ts [--runs=15]
  */
-import { mkdtempSync } from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
-import path from 'node:path';
 import { EventWriter } from '../../src/generation/event-log';
-import { startEmbeddedRedis } from '../../src/app/embedded-redis';
 import { createCanvas, registerUser } from '../../test/support/http';
-import { singleBenchRedis } from '../lib/bench-redis';
-import { startInProcessSwitchboard, uniquePrefix } from '../lib/harness';
 import { generateStream } from '../lib/sse-client';
 import { median } from '../lib/stats';
 import { fromWire, msBetween, now, settle, type Stamp } from '../lib/timing';
+import { startToolSwitchboard } from '../lib/tool-switchboard';
 import { StreamModel } from '../scenarios/realistic-stream';
 
 const RUNS = Number(process.argv.find((a) => a.startsWith('--runs='))?.slice(7) ?? '15');
@@ -48,15 +43,12 @@ async function main() {
     return sent;
   };
 
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'first-token-'));
-  const server = await startEmbeddedRedis(dataDir);
-  const redis = singleBenchRedis(server.url);
   const model = await StreamModel.start();
-  const app = await startInProcessSwitchboard({
-    redis,
-    keyPrefix: uniquePrefix('first-token'),
-    dataDir,
-    endpoint: { baseURL: model.baseURL, apiKey: 'bench', provider: 'scripted', models: ['realistic'] },
+  const { app, stop } = await startToolSwitchboard('first-token', {
+    baseURL: model.baseURL,
+    apiKey: 'bench',
+    provider: 'scripted',
+    models: ['realistic'],
   });
   try {
     const owner = await registerUser(app.api, 'Stages');
@@ -82,9 +74,8 @@ async function main() {
       for (const [name, at, max] of rows) console.log(`${at.toFixed(2).padStart(8)} (${max.toFixed(2).padStart(6)})  ${name}`);
     }
   } finally {
-    await app.stop();
+    await stop();
     await model.stop();
-    await server.stop();
   }
 }
 

@@ -8,11 +8,8 @@
  *
  *   node -r ./bench/register.cjs bench/tools/post-to-model.ts [--runs=40]
  */
-import { mkdtempSync } from 'node:fs';
 import http from 'node:http';
 import { BudgetDoor } from '../../src/runs/budget-door';
-import os from 'node:os';
-import path from 'node:path';
 import { GenerationRunner } from '../../src/generation/generation-runner';
 import { GenerationService } from '../../src/generation/generation-service';
 import { ModelGateway } from '../../src/ai/model-gateway';
@@ -23,12 +20,10 @@ import { Queue } from 'bullmq';
 import { UsersRepository } from '../../src/models/users-repository';
 import { SseStreams } from '../../src/http/sse-streams';
 import { createCanvas, registerUser } from '../../test/support/http';
-import { startEmbeddedRedis } from '../../src/app/embedded-redis';
-import { singleBenchRedis } from '../lib/bench-redis';
-import { startInProcessSwitchboard, uniquePrefix } from '../lib/harness';
 import { generateStream } from '../lib/sse-client';
 import { median } from '../lib/stats';
 import { fromWire, MethodStamps, msBetween, now, settle, type Stamp } from '../lib/timing';
+import { startToolSwitchboard } from '../lib/tool-switchboard';
 import { StreamModel } from '../scenarios/realistic-stream';
 
 const RUNS = Number(process.argv.find((a) => a.startsWith('--runs='))?.slice(7) ?? '40');
@@ -63,15 +58,12 @@ async function main() {
     return (request as (...a: unknown[]) => http.ClientRequest)(...args);
   };
 
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'post-to-model-'));
-  const server = await startEmbeddedRedis(dataDir);
-  const redis = singleBenchRedis(server.url);
   const model = await StreamModel.start();
-  const app = await startInProcessSwitchboard({
-    redis,
-    keyPrefix: uniquePrefix('post-to-model'),
-    dataDir,
-    endpoint: { baseURL: model.baseURL, apiKey: 'bench', provider: 'scripted', models: ['realistic'] },
+  const { app, stop } = await startToolSwitchboard('post-to-model', {
+    baseURL: model.baseURL,
+    apiKey: 'bench',
+    provider: 'scripted',
+    models: ['realistic'],
   });
   const steps: Record<string, number[]> = {};
   const add = (name: string, ms: number) => (steps[name] ??= []).push(ms);
@@ -92,9 +84,8 @@ async function main() {
       add('POST → response headers', msBetween(post, at.headers));
     }
   } finally {
-    await app.stop();
+    await stop();
     await model.stop();
-    await server.stop();
   }
   // Each stamp's median time from the POST, in that order, and the step from the one before it.
   const rows = Object.entries(steps)
