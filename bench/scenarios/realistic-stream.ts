@@ -1,6 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { OpenAIClient } from '@langchain/openai';
+import type { LlmEndpoint } from '../../src/ai/llm';
 import { createCanvas, registerUser } from '../../test/support/http';
 import type { BenchContext } from '../lib/context';
 import { consumeModelStream } from '../lib/floor';
@@ -35,7 +36,7 @@ export async function realisticStreamScenario(ctx: BenchContext, options: Realis
     redis: ctx.redis,
     keyPrefix: uniquePrefix('stream'),
     dataDir: ctx.dataDir,
-    endpoint: { baseURL: model.baseURL, apiKey: 'bench', provider: 'scripted', models: ['realistic'] },
+    endpoint: model.endpoint,
   });
   const sdk = new OpenAIClient({ baseURL: model.baseURL, apiKey: 'bench' });
   try {
@@ -175,6 +176,11 @@ export class StreamModel {
     private readonly child: ChildProcess,
     readonly baseURL: string,
   ) {}
+
+  /** The endpoint Switchboard is given for it (model `realistic`). */
+  get endpoint(): LlmEndpoint {
+    return { baseURL: this.baseURL, apiKey: 'bench', provider: 'scripted', models: ['realistic'] };
+  }
 
   /** Its process id, for its CPU time. */
   get pid(): number {

@@ -44,12 +44,7 @@ async function main() {
   };
 
   const model = await StreamModel.start();
-  const { app, stop } = await startToolSwitchboard('first-token', {
-    baseURL: model.baseURL,
-    apiKey: 'bench',
-    provider: 'scripted',
-    models: ['realistic'],
-  });
+  const { app, stop } = await startToolSwitchboard('first-token', model.endpoint);
   try {
     const owner = await registerUser(app.api, 'Stages');
     const canvasId = await createCanvas(app.api, owner, 'Stages');

@@ -59,12 +59,7 @@ async function main() {
   };
 
   const model = await StreamModel.start();
-  const { app, stop } = await startToolSwitchboard('post-to-model', {
-    baseURL: model.baseURL,
-    apiKey: 'bench',
-    provider: 'scripted',
-    models: ['realistic'],
-  });
+  const { app, stop } = await startToolSwitchboard('post-to-model', model.endpoint);
   const steps: Record<string, number[]> = {};
   const add = (name: string, ms: number) => (steps[name] ??= []).push(ms);
   try {
