@@ -65,8 +65,10 @@ export type FlowEvent =
 /** A tool result as the execution's events show it. */
 export const MAX_TOOL_RESULT_EVENT_CHARS = 2_000;
 
-export const isFlowTerminal = (event: FlowEvent) =>
-  event.type === 'execution_completed' || event.type === 'execution_failed' || event.type === 'cancelled';
+/** Whether an event of this type ends an execution's stream. */
+export const isFlowTerminalType = (type: string) => type === 'execution_completed' || type === 'execution_failed' || type === 'cancelled';
+
+export const isFlowTerminal = (event: FlowEvent) => isFlowTerminalType(event.type);
 
 /** The fixed texts of flow error codes (a cause's own message never reaches clients). */
 export const FLOW_ERROR_MESSAGES: Record<string, string> = {

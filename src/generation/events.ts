@@ -22,7 +22,10 @@ export interface SequencedEvent {
   event: GenerationEvent;
 }
 
-export const isTerminal = (event: GenerationEvent) => event.type === 'complete' || event.type === 'error' || event.type === 'cancelled';
+/** Whether an event of this type ends a generation's stream. */
+export const isTerminalType = (type: string) => type === 'complete' || type === 'error' || type === 'cancelled';
+
+export const isTerminal = (event: GenerationEvent) => isTerminalType(event.type);
 
 /**
  * The fixed texts clients read for a generation's error codes. A cause's own message (provider

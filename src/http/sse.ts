@@ -41,6 +41,20 @@ export interface SseMessage {
   retry?: number;
 }
 
+/** A stored event's text begins with its `type` when its writer put that field first, as every log writer does. */
+const LEADING_TYPE = /^\{"type":"([A-Za-z0-9_.:-]*)"[,}]/;
+
+/**
+ * A stored event (JSON text written by `JSON.stringify`) as its SSE message, `id` its sequence and
+ * `event` its `type`. The text goes out as it was stored: parsing it and writing it again gives the
+ * same text, so only the `type` is read, from the text's start, and by a full parse when a writer
+ * did not put it first.
+ */
+export function storedEventMessage(seq: number, json: string): SseMessage & { event: string } {
+  const type = LEADING_TYPE.exec(json)?.[1] ?? String((JSON.parse(json) as { type?: unknown }).type);
+  return { id: seq, event: type, data: json };
+}
+
 /**
  * One SSE message. Multi-line data becomes several `data:` lines (the client joins them with
  * newlines), so a payload can never end the message early or inject a field.

@@ -1,5 +1,5 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import { formatSse, lastEventSeq } from '../../src/http/sse';
+import { formatSse, lastEventSeq, storedEventMessage } from '../../src/http/sse';
 
 /** What a browser's EventSource would see for `stream`: its messages and any retry hint. */
 function parse(stream: string): { messages: EventSourceMessage[]; retries: number[] } {
@@ -118,4 +118,38 @@ describe('lastEventSeq', () => {
       expect(lastEventSeq(header)).toBe(0);
     },
   );
+});
+
+describe('storedEventMessage', () => {
+  const events = [
+    {
+      type: 'tool_output',
+      generationId: 'g1',
+      index: 3,
+      block: { type: 'text', content: { text: 'line one\nline two \u2028 "quoted" \\' } },
+    },
+    { type: 'complete', generationId: 'g1', blocks: [{ id: 'b1', content: { text: 'lone \ud800 surrogate' } }], truncated: false },
+    { type: 'status', generationId: 'g1', stage: 'queued' },
+  ];
+
+  test.each(events)('given a stored $type event, it reads back as the same SSE message a parse and a re-encode would give', (event) => {
+    const stored = JSON.stringify(event);
+
+    const message = storedEventMessage(9, stored);
+
+    expect(message).toEqual({ id: 9, event: event.type, data: JSON.stringify(JSON.parse(stored)) });
+    expect(parse(formatSse(message)).messages).toEqual([{ id: '9', event: event.type, data: stored }]);
+  });
+
+  test('given an event whose writer did not put its type first, the type is read by a full parse', () => {
+    const stored = JSON.stringify({ generationId: 'g1', type: 'error', code: 'x', message: 'has "type":"status" inside' });
+
+    expect(storedEventMessage(2, stored).event).toBe('error');
+  });
+
+  test('given a type field that is not a plain name at the start, the full parse decides', () => {
+    const stored = '{"type":"odd\\"name","generationId":"g1"}';
+
+    expect(storedEventMessage(1, stored).event).toBe('odd"name');
+  });
 });

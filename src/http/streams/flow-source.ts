@@ -1,8 +1,8 @@
-import { flowError, isFlowTerminal, type FlowEvent, type FlowEventLog } from '../../flows/flow-events';
+import { flowError, isFlowTerminal, isFlowTerminalType, type FlowEvent, type FlowEventLog } from '../../flows/flow-events';
 import type { Frame, StreamEntry } from '../../lib/stream-follower';
 import type { Repositories } from '../../models';
 import { mapYields } from '../../lib/redis-streams';
-import { formatSse, type SseMessage } from '../sse';
+import { formatSse, storedEventMessage, type SseMessage } from '../sse';
 import { handOffLive, type SseSource } from '../sse-streams';
 
 /** How often a quiet stream asks the database whether its execution ended without a terminal event. */
@@ -63,11 +63,8 @@ export function flowExecutionSource(
 
 /** A live log entry as its SSE bytes, exactly as the replay writes it; built once, shared by every stream. */
 export function flowFrame([id, value]: StreamEntry): Frame {
-  const event = JSON.parse(value) as FlowEvent;
-  return {
-    bytes: Buffer.from(formatSse({ id: Number.parseInt(id, 10), event: event.type, data: JSON.stringify(event) })),
-    terminal: isFlowTerminal(event),
-  };
+  const message = storedEventMessage(Number.parseInt(id, 10), value);
+  return { bytes: Buffer.from(formatSse(message)), terminal: isFlowTerminalType(message.event) };
 }
 
 /** The terminal event an execution's row implies (its log had none). */

@@ -1,11 +1,11 @@
 import type { GenerationEventLog } from '../../generation/event-log';
-import { generationErrorMessage, isTerminal, type GenerationEvent } from '../../generation/events';
+import { generationErrorMessage, isTerminal, isTerminalType, type GenerationEvent } from '../../generation/events';
 import type { Repositories } from '../../models';
 import type { GenerationRow } from '../../models/schema';
 import type { Frame, Framer, StreamEntry } from '../../lib/stream-follower';
 import type { StreamSignal } from '../../lib/stream-signal';
 import { mapYields, type LiveSink, type LogLiveness } from '../../lib/redis-streams';
-import { formatSse, type SseMessage } from '../sse';
+import { formatSse, storedEventMessage, type SseMessage } from '../sse';
 import { handOffLive, type LiveHandoff, type SseSource } from '../sse-streams';
 
 /** How often a quiet stream asks the database whether its generation ended without a terminal event. */
@@ -116,11 +116,8 @@ class GenerationSource implements SseSource, LiveSink, LogLiveness {
  * `data:`); built once per entry by the follower and shared by every stream of the generation.
  */
 export function generationFrame([id, value]: StreamEntry): Frame {
-  const event = JSON.parse(value) as GenerationEvent;
-  return {
-    bytes: Buffer.from(formatSse({ id: Number.parseInt(id, 10), event: event.type, data: JSON.stringify(event) })),
-    terminal: isTerminal(event),
-  };
+  const message = storedEventMessage(Number.parseInt(id, 10), value);
+  return { bytes: Buffer.from(formatSse(message)), terminal: isTerminalType(message.event) };
 }
 
 /** The terminal event a generation's row implies (its log had none). */
