@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from './redis';
 
 /**
@@ -289,14 +288,27 @@ redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1`,
   },
-  /** Extends a stream lease still held (ZADD XX). KEYS: leases. ARGV: lease id, lease ms. */
+  /**
+   * Extends the stream leases still held (ZADD XX: a released one is not added back), all to the
+   * same end. KEYS: leases. ARGV: lease ms, then the lease ids. ZADD gets at most 500 of them per
+   * call (Lua's `unpack` is bounded by its stack).
+   */
   sseLeaseRefresh: {
     numberOfKeys: 1,
     lua: `
 local t = redis.call('TIME')
-local now = t[1] * 1000 + math.floor(t[2] / 1000)
-redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local until_ms = t[1] * 1000 + math.floor(t[2] / 1000) + tonumber(ARGV[1])
+local pairs = {}
+for i = 2, #ARGV do
+  pairs[#pairs + 1] = until_ms
+  pairs[#pairs + 1] = ARGV[i]
+  if #pairs == 1000 then
+    redis.call('ZADD', KEYS[1], 'XX', unpack(pairs))
+    pairs = {}
+  end
+end
+if #pairs > 0 then redis.call('ZADD', KEYS[1], 'XX', unpack(pairs)) end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1`,
   },
   /**
@@ -511,13 +523,9 @@ export class RedisScripts {
     return Number(await this.run('sseLeaseAcquire', [keys.leases], [args.leaseId, args.max, args.leaseMs])) === 1;
   }
 
-  /**
-   * Queues the refresh of a stream lease on `pipeline`. As EVAL, whole: a pipeline cannot fall back
-   * from NOSCRIPT, and the script is a few lines, run once per stream and heartbeat.
-   */
-  queueSseLeaseRefresh(pipeline: ChainableCommander, keys: { leases: string }, args: { leaseId: string; leaseMs: number }): void {
-    const { lua, numberOfKeys } = SCRIPTS.sseLeaseRefresh;
-    pipeline.eval(lua, numberOfKeys, keys.leases, args.leaseId, args.leaseMs);
+  /** Extends the leases `leaseIds` of `leases` that are still held to `leaseMs` from now (Redis time). */
+  async sseLeaseRefresh(keys: { leases: string }, args: { leaseIds: readonly string[]; leaseMs: number }): Promise<void> {
+    await this.run('sseLeaseRefresh', [keys.leases], [args.leaseMs, ...args.leaseIds]);
   }
 
   /** Takes (or renews) a socket lease until `untilMs`; false at `max`. */

@@ -236,16 +236,19 @@ describe('RedisScripts', () => {
     expect((await redis.zrange(key('sse'), '0', '-1')).sort()).toEqual(['b', 'c']);
   });
 
-  test('queueSseLeaseRefresh extends leases still held, in a pipeline, and adds none', async () => {
-    await scripts.sseLeaseAcquire({ leases: key('sse') }, { leaseId: 'held', max: 5, leaseMs: 1_000 });
-    const before = Number(await redis.zscore(key('sse'), 'held'));
-    const pipeline = redis.pipeline();
-    scripts.queueSseLeaseRefresh(pipeline, { leases: key('sse') }, { leaseId: 'held', leaseMs: 60_000 });
-    scripts.queueSseLeaseRefresh(pipeline, { leases: key('sse') }, { leaseId: 'released', leaseMs: 60_000 });
-    const results = await pipeline.exec();
-    expect(results?.map(([error]) => error)).toEqual([null, null]);
-    expect(Number(await redis.zscore(key('sse'), 'held'))).toBeGreaterThan(before + 50_000);
+  test('sseLeaseRefresh extends every lease named that is still held, 1,200 in one call, and adds back none released', async () => {
+    const held = Array.from({ length: 1_200 }, (_, i) => `held-${i}`);
+    // Leases that were about to lapse (scores long past in Redis time would already be dropped by an acquire).
+    await redis.zadd(key('sse'), ...held.flatMap((id) => [1, id]));
+    const [seconds] = await redis.time();
+
+    await scripts.sseLeaseRefresh({ leases: key('sse') }, { leaseIds: [...held, 'released'], leaseMs: 60_000 });
+
+    const scores = await redis.zrange(key('sse'), '0', '-1', 'WITHSCORES');
+    expect(scores.length / 2).toBe(1_200);
     expect(await redis.zscore(key('sse'), 'released')).toBeNull();
+    const lowest = Number((await redis.zrange(key('sse'), '0', '0', 'WITHSCORES'))[1]);
+    expect(lowest).toBeGreaterThanOrEqual(Number(seconds) * 1000 + 59_000);
     expect(await redis.pttl(key('sse'))).toBeGreaterThan(50_000);
   });
 
