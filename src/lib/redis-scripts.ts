@@ -298,16 +298,16 @@ return 1`,
     lua: `
 local t = redis.call('TIME')
 local until_ms = t[1] * 1000 + math.floor(t[2] / 1000) + tonumber(ARGV[1])
-local pairs = {}
+local members = {}
 for i = 2, #ARGV do
-  pairs[#pairs + 1] = until_ms
-  pairs[#pairs + 1] = ARGV[i]
-  if #pairs == 1000 then
-    redis.call('ZADD', KEYS[1], 'XX', unpack(pairs))
-    pairs = {}
+  members[#members + 1] = until_ms
+  members[#members + 1] = ARGV[i]
+  if #members == 1000 then
+    redis.call('ZADD', KEYS[1], 'XX', unpack(members))
+    members = {}
   end
 end
-if #pairs > 0 then redis.call('ZADD', KEYS[1], 'XX', unpack(pairs)) end
+if #members > 0 then redis.call('ZADD', KEYS[1], 'XX', unpack(members)) end
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1`,
   },
