@@ -302,11 +302,10 @@ export class SseStreams {
   }
 
   private flushReleases(): void {
-    for (const [key, ids] of leasesByKey(this.releasing.splice(0)))
-      for (let from = 0; from < ids.length; from += LEASES_PER_CALL)
-        this.deps.redis
-          .zrem(key, ...ids.slice(from, from + LEASES_PER_CALL))
-          .catch((error: unknown) => this.log.warn({ err: error }, 'stream leases not released; they expire on their own'));
+    for (const [key, ids] of leaseBatches(this.releasing.splice(0)))
+      this.deps.redis
+        .zrem(key, ...ids)
+        .catch((error: unknown) => this.log.warn({ err: error }, 'stream leases not released; they expire on their own'));
   }
 
   private startTimer(): void {
@@ -328,11 +327,10 @@ export class SseStreams {
    */
   private beat(): void {
     for (const stream of this.open) pushFrames(stream, PING);
-    for (const [key, ids] of leasesByKey(this.open))
-      for (let from = 0; from < ids.length; from += LEASES_PER_CALL)
-        this.scripts
-          .sseLeaseRefresh({ leases: key }, { leaseIds: ids.slice(from, from + LEASES_PER_CALL), leaseMs: LEASE_MS })
-          .catch((error: unknown) => this.log.warn({ err: error }, 'stream leases not refreshed; the next ping refreshes them'));
+    for (const [key, ids] of leaseBatches(this.open))
+      this.scripts
+        .sseLeaseRefresh({ leases: key }, { leaseIds: ids, leaseMs: LEASE_MS })
+        .catch((error: unknown) => this.log.warn({ err: error }, 'stream leases not refreshed; the next ping refreshes them'));
   }
 }
 
@@ -425,13 +423,14 @@ const NO_HEADER_MAP = Object.freeze({}) as Request['headers'];
 const NO_LOCALS = Object.freeze({}) as Response['locals'];
 const NO_PARAMS = Object.freeze({}) as Request['params'];
 
-/** The lease ids of `streams`, by lease key (one key per user). */
-function leasesByKey(streams: Iterable<OpenStream>): Map<string, string[]> {
+/** The lease ids of `streams` by lease key (one key per user), `LEASES_PER_CALL` at most per batch. */
+function* leaseBatches(streams: Iterable<OpenStream>): Generator<[key: string, ids: string[]]> {
   const byKey = new Map<string, string[]>();
   for (const { leaseKey, leaseId } of streams) {
     const ids = byKey.get(leaseKey);
     if (ids) ids.push(leaseId);
     else byKey.set(leaseKey, [leaseId]);
   }
-  return byKey;
+  for (const [key, ids] of byKey)
+    for (let from = 0; from < ids.length; from += LEASES_PER_CALL) yield [key, ids.slice(from, from + LEASES_PER_CALL)];
 }
