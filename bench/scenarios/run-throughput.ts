@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -59,7 +60,6 @@ export async function runThroughputScenario(ctx: BenchContext, options: RunThrou
   const model = await StreamModel.start();
   const loader = await LoadGenerator.start();
   const processes: SwitchboardProcess[] = [];
-  const extra: SwitchboardProcess[] = [];
   const redis = benchRedisClient(ctx.redis);
   const limits = JSON.parse(BENCH_TIER_LIMITS) as { free: Record<string, number> };
   const unlimited = { chatPerMinute: 10_000_000, flowExecutionsPerMinute: 10_000_000 };
@@ -77,16 +77,7 @@ export async function runThroughputScenario(ctx: BenchContext, options: RunThrou
     };
     ctx.log('runThroughput: starting the API process');
     processes.push(await spawnSwitchboard({ ...shared, SWITCHBOARD_ROLES: 'api' }, 60_000));
-    const api = `${processes[0].url}/api/v1`;
-    const targets: LoadTarget[] = [];
-    for (let i = 0; i < 4; i += 1) {
-      const user = await registerUser(api, `Runs${i}`);
-      const flowId = await createChatflow(api, user);
-      targets.push(
-        { kind: 'chatflow', url: `${api}/flows/${flowId}/chat/stream`, token: user.accessToken, body: { message: MESSAGE } },
-        { kind: 'chat', url: `${api}/chat/stream`, token: user.accessToken, body: { message: MESSAGE, tools: 'none' } },
-      );
-    }
+    const targets = await loadTargets(processes[0].url!);
 
     /** One closed- or open-loop step: runs/s in the window and the CPU each process spent in it. */
     const step = async (command: Omit<LoadCommand, 'targets' | 'warmupMs' | 'windowMs'>) => {
@@ -140,7 +131,6 @@ export async function runThroughputScenario(ctx: BenchContext, options: RunThrou
       if (!costs) {
         ctx.log('runThroughput: fixed costs per run (Redis commands, statements, CPU, log lines)');
         costs = await fixedCosts(ctx, { loader, targets, processes, redis, databaseUrl: database.url, options, shared });
-        extra.push(...costs.spawned);
       }
       const sweeps = [];
       for (let repeat = 0; repeat < options.repeats; repeat += 1) {
@@ -221,15 +211,18 @@ export async function runThroughputScenario(ctx: BenchContext, options: RunThrou
       loadAvgAtEnd: load(),
     };
   } finally {
-    await Promise.all(
-      [...processes, ...extra].map((p) => Promise.race([p.stop('SIGTERM'), new Promise((resolve) => setTimeout(resolve, 8_000).unref())])),
-    );
-    await Promise.all([...processes, ...extra].map((p) => p.stop('SIGKILL')));
+    await stopProcesses(processes);
     await loader.stop();
     await model.stop();
     await redis.quit();
     await database.drop();
   }
+}
+
+/** Stops each process: SIGTERM, then SIGKILL for any still running after 8 s. */
+async function stopProcesses(processes: SwitchboardProcess[]): Promise<void> {
+  await Promise.all(processes.map((p) => Promise.race([p.stop('SIGTERM'), new Promise((resolve) => setTimeout(resolve, 8_000).unref())])));
+  await Promise.all(processes.map((p) => p.stop('SIGKILL')));
 }
 
 const sum = (values: number[]) => values.reduce((total, value) => total + value, 0);
@@ -246,7 +239,23 @@ function cpuSnapshot(pids: number[], redis: BenchRedis, harness: { model: number
   };
 }
 
-async function createChatflow(api: string, user: TestUser): Promise<string> {
+/** Four users, each with a chatflow: one chatflow turn and one chat turn target per user. */
+async function loadTargets(baseUrl: string): Promise<LoadTarget[]> {
+  const api = `${baseUrl}/api/v1`;
+  const targets: LoadTarget[] = [];
+  for (let i = 0; i < 4; i += 1) {
+    const user = await registerUser(api, `Runs${i}`);
+    const flowId = await createChatflow(api, user);
+    targets.push(
+      { kind: 'chatflow', url: `${api}/flows/${flowId}/chat/stream`, token: user.accessToken, body: { message: MESSAGE } },
+      { kind: 'chat', url: `${api}/chat/stream`, token: user.accessToken, body: { message: MESSAGE, tools: 'none' } },
+    );
+  }
+  return targets;
+}
+
+/** A chatflow of `user`'s that answers in one line; its id. */
+export async function createChatflow(api: string, user: TestUser): Promise<string> {
   const res = await request('POST', `${api}/flows`, {
     token: user.accessToken,
     body: { type: 'chatflow', name: 'Bench helper', definition: { systemPrompt: 'You answer in one line.' } },
@@ -347,72 +356,90 @@ async function fixedCosts(
   }
 
   // Where the CPU goes, by package or folder (JSON's builtins and GC by name): a CPU profile of an
-  // API and a worker process of their own, started with the inspector on loopback.
-  const profiled = [
-    await spawnSwitchboard({ ...input.shared, SWITCHBOARD_ROLES: 'api', NODE_OPTIONS: '--inspect=127.0.0.1:0' }, 60_000),
-    await spawnSwitchboard({ ...input.shared, SWITCHBOARD_ROLES: 'worker', NODE_OPTIONS: '--inspect=127.0.0.1:0' }, 60_000),
+  // API and a worker process of their own, started with the inspector on loopback; then the log
+  // lines at LOG_LEVEL=info, on a second pair (the measured processes are silent). Each pair has a
+  // database and a Redis key prefix of its own, so the measured worker takes none of its runs (nor
+  // it any of theirs), and each is stopped before the next starts.
+  const isolated = await createTestDatabase({ server: ctx.postgresUrl });
+  const env = { ...input.shared, DATABASE_URL: isolated.url, REDIS_KEY_PREFIX: uniquePrefix('runs-costs') };
+  const pair = async (extra: Record<string, string>) => [
+    await spawnSwitchboard({ ...env, ...extra, SWITCHBOARD_ROLES: 'api' }, 60_000),
+    await spawnSwitchboard({ ...env, ...extra, SWITCHBOARD_ROLES: 'worker' }, 60_000),
   ];
-  const spawned = [...profiled];
-  const retarget = (kind: string, url: string) =>
-    targets
-      .filter((target) => target.kind === kind)
-      .map((target) => ({ ...target, url: target.url.replace(/^http:\/\/[^/]+\/api\/v1/, `${url}/api/v1`) }));
-  const inspectors = await Promise.all(
-    profiled.map((p) => {
-      const url = Inspector.urlIn(p.output());
-      if (!url) throw new Error('a profiled process printed no inspector URL');
-      return Inspector.connect(url);
-    }),
-  );
+  const spawned: SwitchboardProcess[] = [];
   try {
-    for (const kind of Object.keys(byKind)) {
-      await loader.run({ cmd: 'closed', concurrency: 4, targets: retarget(kind, profiled[0].url!), warmupMs: 0, windowMs: 1_000 });
-      const stops = await Promise.all(inspectors.map((inspector) => inspector.startProfile()));
-      const trips = await RoundTrips.start(ctx.redis.ports);
-      const result = await loader.run({
-        cmd: 'closed',
-        concurrency: 4,
-        targets: retarget(kind, profiled[0].url!),
-        warmupMs: 0,
-        windowMs: options.windowMs,
-      });
-      const roundTrips = trips.stop();
-      const profiles = await Promise.all(stops.map((stop) => stop()));
-      if (result.failed) throw new Error(`${result.failed} run(s) failed while profiling: ${result.firstError}`);
-      // The 16 largest areas, and JSON's builtins wherever they rank.
-      const perRun = (areas: Array<[string, number]>) =>
-        Object.fromEntries(
-          areas
-            .filter(([name], rank) => rank < 16 || name === '(stringify)' || name === '(parse)')
-            .map(([name, us]) => [name, round(us / result.total, 0)]),
-        );
-      byKind[kind].cpuUsByArea = { api: perRun(selfTimeByArea(profiles[0])), worker: perRun(selfTimeByArea(profiles[1])) };
-      byKind[kind].redisRoundTrips = {
-        total: round(roundTrips.total / result.total, 1),
-        byCommand: Object.fromEntries(
-          Object.entries(roundTrips.byCommand)
-            .sort(([, a], [, b]) => b - a)
-            .map(([name, count]) => [name, round(count / result.total, 2)]),
-        ),
-      };
+    const profiled = await pair({ NODE_OPTIONS: '--inspect=127.0.0.1:0' });
+    spawned.push(...profiled);
+    const pairTargets = await loadTargets(profiled[0].url!);
+    // The same users and flows (in the pair's database) on whichever API of the pair runs.
+    let pairUrl = profiled[0].url!;
+    const ofKind = (kind: string) =>
+      pairTargets
+        .filter((target) => target.kind === kind)
+        .map((target) => ({ ...target, url: target.url.replace(profiled[0].url!, pairUrl) }));
+    const inspectors = await Promise.all(
+      profiled.map((p) => {
+        const url = Inspector.urlIn(p.output());
+        if (!url) throw new Error('a profiled process printed no inspector URL');
+        return Inspector.connect(url);
+      }),
+    );
+    try {
+      for (const kind of Object.keys(byKind)) {
+        await loader.run({ cmd: 'closed', concurrency: 4, targets: ofKind(kind), warmupMs: 0, windowMs: 1_000 });
+        const stops = await Promise.all(inspectors.map((inspector) => inspector.startProfile()));
+        const trips = await RoundTrips.start(ctx.redis.ports);
+        const result = await loader.run({ cmd: 'closed', concurrency: 4, targets: ofKind(kind), warmupMs: 0, windowMs: options.windowMs });
+        const roundTrips = trips.stop();
+        const profiles = await Promise.all(stops.map((stop) => stop()));
+        if (result.failed) throw new Error(`${result.failed} run(s) failed while profiling: ${result.firstError}`);
+        // With --profile: the two profiles as files, for bench/tools/profile-summary.ts.
+        if (ctx.profileDir) {
+          for (const [role, profile] of [
+            ['api', profiles[0]],
+            ['worker', profiles[1]],
+          ] as const) {
+            writeFileSync(path.join(ctx.profileDir, `run-throughput-${kind}-${role}.cpuprofile`), JSON.stringify(profile));
+          }
+        }
+        // The 16 largest areas, and JSON's builtins wherever they rank.
+        const perRun = (areas: Array<[string, number]>) =>
+          Object.fromEntries(
+            areas
+              .filter(([name], rank) => rank < 16 || name === '(stringify)' || name === '(parse)')
+              .map(([name, us]) => [name, round(us / result.total, 0)]),
+          );
+        byKind[kind].cpuUsByArea = { api: perRun(selfTimeByArea(profiles[0])), worker: perRun(selfTimeByArea(profiles[1])) };
+        byKind[kind].redisRoundTrips = {
+          total: round(roundTrips.total / result.total, 1),
+          byCommand: Object.fromEntries(
+            Object.entries(roundTrips.byCommand)
+              .sort(([, a], [, b]) => b - a)
+              .map(([name, count]) => [name, round(count / result.total, 2)]),
+          ),
+        };
+      }
+    } finally {
+      inspectors.forEach((inspector) => inspector.close());
     }
-  } finally {
-    inspectors.forEach((inspector) => inspector.close());
-  }
+    await stopProcesses(spawned.splice(0));
 
-  // Log lines at LOG_LEVEL=info, on a pair of processes of their own (the measured ones are silent).
-  const infoApi = await spawnSwitchboard({ ...input.shared, LOG_LEVEL: 'info', SWITCHBOARD_ROLES: 'api' }, 60_000);
-  const infoWorker = await spawnSwitchboard({ ...input.shared, LOG_LEVEL: 'info', SWITCHBOARD_ROLES: 'worker' }, 60_000);
-  spawned.push(infoApi, infoWorker);
-  const lines = () => infoApi.output().split('\n').length + infoWorker.output().split('\n').length;
-  for (const kind of Object.keys(byKind)) {
-    const lines0 = lines();
-    const logged = await loader.run({ cmd: 'closed', concurrency: 2, targets: retarget(kind, infoApi.url!), warmupMs: 0, windowMs: 1_000 });
-    if (logged.failed) throw new Error(`${logged.failed} run(s) failed while counting log lines: ${logged.firstError}`);
-    byKind[kind].logLinesAtInfo = round((lines() - lines0) / logged.total, 2);
+    const logged = await pair({ LOG_LEVEL: 'info' });
+    spawned.push(...logged);
+    pairUrl = logged[0].url!;
+    const lines = () => logged.reduce((sum, p) => sum + p.output().split('\n').length, 0);
+    for (const kind of Object.keys(byKind)) {
+      const lines0 = lines();
+      const result = await loader.run({ cmd: 'closed', concurrency: 2, targets: ofKind(kind), warmupMs: 0, windowMs: 1_000 });
+      if (result.failed) throw new Error(`${result.failed} run(s) failed while counting log lines: ${result.firstError}`);
+      byKind[kind].logLinesAtInfo = round((lines() - lines0) / result.total, 2);
+    }
+    ctx.log(`runThroughput: costs counted (load ${load().join(' ')})`);
+    return { perRun: { loadAvg: load(), byKind } };
+  } finally {
+    await stopProcesses(spawned);
+    await isolated.drop();
   }
-  ctx.log(`runThroughput: costs counted (load ${load().join(' ')})`);
-  return { spawned, perRun: { loadAvg: load(), byKind } };
 }
 
 type Counters = { redis: Record<string, { calls: number; usec: number }>; cpu: number[]; at: bigint };
