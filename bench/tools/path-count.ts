@@ -1,11 +1,13 @@
 /**
- * What one generation asks of Redis and the database, counted (the worker-CPU target): every role in
- * this process, a scripted model writing N blocks at once, and for one generation after warm-ups
- * every Redis command and PGlite statement from POST to `complete`, grouped by name and by the
- * first Switchboard frame that issued it. Counts do not depend on the machine's load, so two trees
- * can be compared on a busy machine.
+ * What one run asks of Redis and the database, counted: every role in this process and, for one
+ * run after warm-ups, every Redis command and PGlite statement from the POST to its end, grouped
+ * by name and by the first Switchboard frame that issued it. A generation (the default: a scripted
+ * model writing N blocks at once, to `complete`) or one of the lightest runs (`--run=chat`, a chat
+ * turn without a device, or `--run=chatflow`, a chatflow turn: the stand-in model's short text,
+ * to `final`). Counts do not depend on the machine's load, so two trees can be compared on a busy
+ * machine.
  *
- *   node -r ./bench/register.cjs bench/tools/path-count.ts [--blocks=20] [--runs=3]
+ *   node -r ./bench/register.cjs bench/tools/path-count.ts [--run=generation|chat|chatflow] [--blocks=20] [--runs=3]
  */
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
@@ -13,16 +15,21 @@ import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import Redis from 'ioredis';
 import { startEmbeddedRedis } from '../../src/app/embedded-redis';
-import { createCanvas, registerUser } from '../../test/support/http';
+import { PgliteStatements } from '../../src/models/pglite-statements';
+import { createCanvas, registerUser, type TestUser } from '../../test/support/http';
 import { startInProcessSwitchboard, uniquePrefix } from '../lib/harness';
 import { singleBenchRedis } from '../lib/bench-redis';
 import { startBulkModel } from '../lib/models';
 import { generateStream } from '../lib/sse-client';
 import { settle } from '../lib/timing';
+import { StreamModel } from '../scenarios/realistic-stream';
+import { createChatflow } from '../scenarios/run-throughput';
 
 const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const BLOCKS = Number(arg('blocks') ?? 20);
 const RUNS = Number(arg('runs') ?? 3);
+const RUN = arg('run') ?? 'generation';
+if (!['generation', 'chat', 'chatflow'].includes(RUN)) throw new Error(`--run=${RUN}: expected generation, chat or chatflow`);
 
 let recording = false;
 const seen = new Map<string, number>();
@@ -61,6 +68,9 @@ function trace() {
     };
   const base = Object.getPrototypeOf(PGlite.prototype) as Record<string, Query>;
   for (const method of ['query', 'exec']) base[method] = counted(method, base[method]);
+  // Most statements take the app's own one-call way to PGlite rather than its `query`.
+  const statements = PgliteStatements.prototype as unknown as Record<string, Query>;
+  statements.query = counted('statement', statements.query);
   // A transaction's statements go through its own handle: BEGIN and COMMIT count as statements too.
   const transaction = base.transaction;
   base.transaction = function (this: unknown, callback: unknown) {
@@ -77,32 +87,62 @@ async function main() {
   trace();
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'switchboard-pc-'));
   const redis = await startEmbeddedRedis(dataDir);
-  const model = await startBulkModel(BLOCKS);
+  const bulk = RUN === 'generation' ? await startBulkModel(BLOCKS) : undefined;
+  const stream = bulk ? undefined : await StreamModel.start();
   const app = await startInProcessSwitchboard({
     redis: singleBenchRedis(redis.url),
     keyPrefix: uniquePrefix('count'),
     dataDir,
-    endpoint: { baseURL: model.baseURL, apiKey: 'bench', provider: 'scripted', models: ['scripted'] },
+    endpoint: bulk ? { baseURL: bulk.baseURL, apiKey: 'bench', provider: 'scripted', models: ['scripted'] } : stream!.endpoint,
   });
   try {
     const owner = await registerUser(app.api, 'Count');
-    const canvasId = await createCanvas(app.api, owner, 'Count canvas');
+    const once = await oneRun(app.api, owner);
     for (let i = 0; i < RUNS; i += 1) {
       recording = i === RUNS - 1;
-      await generateStream(app.api, owner.accessToken, canvasId, `Write ${BLOCKS} paragraphs [run:c${i}]`);
-      // Work after `complete` (the broadcast's last chunk, usage, job completion) belongs to it too.
+      await once(i);
+      // Work after the run's end (a broadcast's last chunk, usage, job completion) belongs to it too.
       await settle(500);
     }
     recording = false;
     const rows = [...seen].sort((a, b) => b[1] - a[1]);
     const total = (prefix: string) => rows.filter(([key]) => key.startsWith(prefix)).reduce((sum, [, n]) => sum + n, 0);
     for (const [key, n] of rows) console.log(String(n).padStart(4), key);
-    console.log(JSON.stringify({ blocks: BLOCKS, redisCommands: total('redis'), pgStatements: total('pg') }));
+    console.log(
+      JSON.stringify({ run: RUN, ...(bulk ? { blocks: BLOCKS } : {}), redisCommands: total('redis'), pgStatements: total('pg') }),
+    );
   } finally {
     await app.stop();
-    await model.close();
+    await bulk?.close();
+    await stream?.stop();
     await redis.stop();
   }
+}
+
+/** One run of the chosen kind, numbered (its prompt differs, as a client's would). */
+async function oneRun(api: string, owner: TestUser): Promise<(i: number) => Promise<void>> {
+  if (RUN === 'generation') {
+    const canvasId = await createCanvas(api, owner, 'Count canvas');
+    return async (i) => {
+      await generateStream(api, owner.accessToken, canvasId, `Write ${BLOCKS} paragraphs [run:c${i}]`);
+    };
+  }
+  let url = `${api}/chat/stream`;
+  let extra: Record<string, unknown> = { tools: 'none' };
+  if (RUN === 'chatflow') {
+    url = `${api}/flows/${await createChatflow(api, owner)}/chat/stream`;
+    extra = {};
+  }
+  return async (i) => {
+    // The `[text]` marker makes the stand-in model answer a short text.
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${owner.accessToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ message: `When does the plan ship (${i})? [text]`, ...extra }),
+    });
+    const text = await res.text();
+    if (!text.includes('event: final')) throw new Error(`${RUN}: the stream ended without final (${res.status}): ${text.slice(0, 300)}`);
+  };
 }
 
 main().catch((error) => {
