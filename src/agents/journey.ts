@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Job } from 'bullmq';
+import type { Job, QueueEvents } from 'bullmq';
 import type { RedisClient } from '../lib/redis';
 import type { Config } from '../../config';
 import { AppError, conflict, notFound } from '../lib/errors';
@@ -109,11 +109,11 @@ export class JourneyService {
     const reservationId = await budget.admitPrompt(userId, [input.message]);
     const ticket = { userId, reservationId };
     let job: Job;
-    let events: ReturnType<QueueRegistry['events']>;
+    let events: QueueEvents;
     let attempt: string | undefined;
     try {
       // Listening before enqueueing, so the completion cannot slip past.
-      events = queues.events('assistant');
+      events = await queues.events('assistant');
       const earlier = await queues.job('assistant', journeyTurnJobId(session.id, turn));
       if (earlier && ((await earlier.isFailed()) || (await wasCancelled(earlier)))) {
         // The user answers again after a failed or cancelled turn: that job gives way to a fresh one with this answer.
@@ -187,7 +187,7 @@ export class JourneyService {
    * Waits for the turn's job: `answered`, or `cancelled` when the worker ended it so or a cancel took
    * it off the queue (the queue's `removed` event, seen on every node).
    */
-  private async waitFor(job: Job, events: ReturnType<QueueRegistry['events']>, attempt?: string): Promise<'answered' | 'cancelled'> {
+  private async waitFor(job: Job, events: QueueEvents, attempt?: string): Promise<'answered' | 'cancelled'> {
     const waitMs = this.deps.waitMs ?? JOURNEY_WAIT_MS;
     const sessionId = (job.data as { sessionId: string }).sessionId;
     let timer: NodeJS.Timeout | undefined;

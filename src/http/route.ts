@@ -54,9 +54,9 @@ import type { ApiHeader, ApiOperation, ApiResponse } from './openapi/registry';
  * typecheck (0149). `defineRoute` (the full `ApiContext`) is for tests and one-offs.
  *
  * Handlers are module-level functions of `(input, ctx)`, so the declarations exist without an app
- * (the document and the client types need none). Per-app helpers come from `perContext(make)`;
- * work that must precede the first request from `onMount(ctx)`. Every route goes in the one list
- * of `routes/index.ts`, which `createHttpApp` mounts and the document describes.
+ * (the document and the client types need none). Per-app helpers come from `perContext(make)`.
+ * Every route goes in the one list of `routes/index.ts`, which `createHttpApp` mounts and the
+ * document describes.
  */
 
 /** A path parameter: its schema, its description, and what a value failing the schema names in the 404. */
@@ -101,11 +101,6 @@ export interface RouteSpec<
   body?: B;
   headers?: H;
   responses: R;
-  /**
-   * Runs once per app when the route is mounted, for what must exist before the first request
-   * (e.g. listening for a queue's completions before the first job is enqueued).
-   */
-  onMount?: (ctx: Ctx) => void;
   /**
    * Returns the response body, or `undefined` once it answered through `res` (or for a 204).
    * `ctx` is the module's port (`routesWith<Ports>()`): only the services the route may reach.
@@ -156,8 +151,8 @@ export function defineRoute<
 /**
  * `defineRoute` for one module's PORT: the narrow part of `ApiContext` its handlers may reach
  * (decision 0149). `const route = routesWith<BlockPorts>()` declares every route of the
- * module; the handler's `ctx` (and `onMount`'s) is typed as `BlockPorts`, so reaching any other
- * service fails the typecheck (see `test/types/route-ports.ts`). Mounting still passes the full
+ * module; the handler's `ctx` is typed as `BlockPorts`, so reaching any other service fails
+ * the typecheck (see `test/types/route-ports.ts`). Mounting still passes the full
  * `ApiContext`, which must be assignable to the port (`AnyRoute`).
  */
 export const routesWith =
@@ -264,7 +259,6 @@ export function mountRoutes(router: Router, routes: readonly AnyRoute[], ctx: Ap
   const ensureUserOnCanvas: RequestHandler = (req: Request, res: Response, next: NextFunction) =>
     req.user ? next() : authOnCanvas(req, res, next);
   for (const route of routes) {
-    route.onMount?.(ctx);
     const status = successStatus(route);
     const handle: RequestHandler = async (req, res) => {
       const result: unknown = await route.handler(routeInput(route, req, res), ctx);

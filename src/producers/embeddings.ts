@@ -62,7 +62,7 @@ export const EMBEDDING_WAIT_MS = 30_000;
  * the job failed for good; a Redis outage surfaces as the enqueue's connection error (503).
  */
 export async function requestEmbedding(queues: QueueRegistry, data: EmbeddingJob, timeoutMs = EMBEDDING_WAIT_MS): Promise<EmbeddingResult> {
-  const events = queues.events('embeddings');
+  const events = await queues.events('embeddings');
   const job = await queues.enqueue('embeddings', 'embed', data);
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {

@@ -20,7 +20,8 @@ export const bullPrefix = (keyPrefix: string) => redisKeys(keyPrefix).bullmqPref
  */
 export class QueueRegistry {
   private readonly queues = new Map<QueueName, Queue>();
-  private readonly queueEvents = new Map<QueueName, QueueEvents>();
+  private readonly queueEvents = new Map<QueueName, Promise<QueueEvents>>();
+  private closed = false;
   /** Per-owner counts of the queues whose jobs declare `fairBy`. */
   readonly fairShare: FairShare;
 
@@ -51,19 +52,37 @@ export class QueueRegistry {
 
   /**
    * The queue's event stream reader, shared by the whole process and created on first use (each
-   * holds one blocking Redis connection). Create it before enqueueing jobs you will wait on.
+   * holds one blocking Redis connection, and reads every event of its queue). It reads from the
+   * stream's end as it was when first asked for, not from whenever its first blocking read goes out,
+   * so a job enqueued after this resolves never finishes unseen: await it before enqueueing a job
+   * you will wait on. Created only when something waits, so a process that never does (an API
+   * node serving chat turns on the same queue) reads none of those events.
    */
-  events(name: QueueName): QueueEvents {
+  events(name: QueueName): Promise<QueueEvents> {
     let events = this.queueEvents.get(name);
     if (!events) {
-      if (!this.eventsConnection) throw new Error('QueueRegistry was built without an events connection');
-      events = new QueueEvents(name, { connection: this.eventsConnection, prefix: bullPrefix(this.keyPrefix) });
-      // Reconnects on its own; a waiter times out instead of crashing the process.
-      events.on('error', () => undefined);
-      // Every `job.waitUntilFinished` also listens for this queue closing: many waiters are normal.
-      this.get(name).setMaxListeners(0);
+      events = this.startEvents(name);
+      // A failed start (Redis unreachable) is not kept: the next caller tries again.
+      events.catch(() => this.queueEvents.delete(name));
       this.queueEvents.set(name, events);
     }
+    return events;
+  }
+
+  private async startEvents(name: QueueName): Promise<QueueEvents> {
+    if (!this.eventsConnection) throw new Error('QueueRegistry was built without an events connection');
+    const queue = this.get(name);
+    const [last] = await this.connection.xrevrange(queue.keys.events, '+', '-', 'COUNT', 1);
+    if (this.closed) throw new Error('QueueRegistry is closed');
+    const events = new QueueEvents(name, {
+      connection: this.eventsConnection,
+      prefix: bullPrefix(this.keyPrefix),
+      lastEventId: last?.[0] ?? '0-0',
+    });
+    // Reconnects on its own; a waiter times out instead of crashing the process.
+    events.on('error', () => undefined);
+    // Every `job.waitUntilFinished` also listens for this queue closing: many waiters are normal.
+    queue.setMaxListeners(0);
     return events;
   }
 
@@ -189,7 +208,8 @@ export class QueueRegistry {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([...this.queueEvents.values()].map((events) => events.close()));
+    this.closed = true;
+    await Promise.allSettled([...this.queueEvents.values()].map(async (events) => (await events).close()));
     await Promise.allSettled(this.all().map((queue) => queue.close()));
   }
 }

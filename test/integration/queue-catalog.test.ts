@@ -101,6 +101,31 @@ describe('queue catalog: enqueue and the processor derived from it', () => {
     };
   }
 
+  test('the event reader starts where the stream ended when first asked for: later events arrive, earlier ones do not', async () => {
+    const keyPrefix = `catalog-${randomUUID()}`;
+    const queues = new QueueRegistry(redis, keyPrefix, redis);
+    closers.push(() => queues.close());
+    const before = await queues.enqueue('assistant', 'chat-turn', { ...ids, messageId: randomUUID() });
+
+    const events = await queues.events('assistant');
+    // Asked for again (even at once), it is the same reader.
+    expect(await queues.events('assistant')).toBe(events);
+    const added: string[] = [];
+    events.on('added', ({ jobId }) => added.push(jobId));
+    // Enqueued the moment the reader resolved, likely before its first blocking read went out: still seen.
+    const after = await queues.enqueue('assistant', 'chat-turn', { ...ids, messageId: randomUUID() });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no 'added' event for ${after.id}; saw ${added.join(', ')}`)), 5_000);
+      events.on(`added:${after.id!}` as 'added', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      if (added.includes(after.id!)) resolve();
+    });
+    expect(added).toEqual([after.id]);
+    expect(added).not.toContain(before.id);
+  });
+
   const handler = <P>(handle: (payload: P, job: Job) => Promise<unknown>): ResolvedHandler<unknown> => ({
     handle: handle as never,
     source: 'test',

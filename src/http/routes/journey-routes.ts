@@ -36,8 +36,6 @@ const sessionParam = {
 export const journeyCancelResponse = z.object({ sessionId: z.uuid(), status: z.literal('cancelling') });
 
 const tags = ['agents'];
-// Listening before the first turn is enqueued, so no completion can slip past the first waiter.
-const listen = (ctx: JourneyPorts) => void ctx.queues.events('assistant');
 
 /**
  * The agent setup journey (decision 0027): a guided conversation that ends with a prompt template
@@ -56,7 +54,6 @@ export const journeyRoutes = [
     body: journeyStartSchema,
     responses: { 201: { description: 'The session and its first question', schema: journeyReplyResponse } },
     errors: [429],
-    onMount: listen,
     handler: async ({ user, body }, ctx) => {
       await ctx.usage.take('journeyPerMinute', user);
       return ctx.journeys.start(user.id, body);

@@ -40,8 +40,6 @@ export const platformRoutes = [
     body: embedSchema,
     responses: { 200: { description: 'The vector', schema: embedResponse } },
     errors: [429, 503],
-    // Listening before the first job is enqueued, so no completion can slip past the first waiter.
-    onMount: (ctx) => void ctx.queues.events('embeddings'),
     handler: async ({ user, body }, ctx) => {
       await ctx.usage.take('embeddingsPerMinute', user);
       // The text's tokens are reserved before the job is queued: over the budget, nothing is queued (429).

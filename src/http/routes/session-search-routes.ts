@@ -37,7 +37,6 @@ export const sessionSearchRoutes = [
     query: similarSessionsQuerySchema,
     responses: { 200: { description: 'Up to `limit` sessions, most similar first', schema: similarSessionsResponse } },
     errors: [400, 429, 503],
-    onMount: (ctx) => void ctx.queues.events('embeddings'),
     handler: async ({ user, query }, ctx) => {
       await ctx.usage.take('embeddingsPerMinute', user);
       const model = ctx.config.llm.embeddingModel;
