@@ -2,6 +2,7 @@ import { and, desc, eq, isNotNull, isNull, lt, or, sql, type SQL } from 'drizzle
 import { alias } from 'drizzle-orm/pg-core';
 import type { Db, DbOrTx } from './database';
 import { rowsOf } from './migrate';
+import { preparedOnce } from './prepared';
 import { moveRun, runFromRaw, type NewRun, type RawRun, type RunMove } from './runs-repository';
 import { chatMessages, chatSessions, flows, runs, type ChatMessageRow, type ChatSessionRow, type FlowRow, type RunRow } from './schema';
 import { usageInsert, withCtes, type UsageRecord } from './usage-repository';
@@ -94,6 +95,42 @@ export interface TurnRows {
 /** Assistant sessions and their messages. Every read by id is scoped to the owner. */
 export class ChatRepository {
   constructor(private readonly db: Db) {}
+
+  // On every chat turn's way to its model request: built once and bound per call (0160); building
+  // this select (five tables' columns) was the largest part of a worker's CPU per turn.
+  private readonly startTurnQuery = preparedOnce((name) => {
+    const messageId = sql.placeholder('messageId');
+    const moved = this.db.$with('moved', { id: runs.id }).as(sql`
+      update runs set status = 'running', started_at = coalesce(started_at, now())
+      where kind = 'chat' and id = ${messageId}::uuid and status = any(string_to_array(${sql.placeholder('from')}::text, ','))
+        and (${sql.placeholder('anyway')}::boolean or cancel_requested_at is null)
+        and not exists (select 1 from chat_messages answer where answer.reply_to = ${messageId}::uuid and answer.role = 'assistant')
+      returning *`);
+    return (
+      this.db
+        .with(moved)
+        .select({
+          // The moved run, else the run as it was (the statement's snapshot: nothing moved it).
+          run: sql<(RawRun & { started: boolean }) | null>`(select to_jsonb(run) from (
+          select moved.*, true as started from moved
+          union all
+          select runs.*, false as started from runs where kind = 'chat' and id = ${messageId}::uuid and not exists (select 1 from moved)
+        ) run)`,
+          session: chatSessions,
+          message: chatMessages,
+          reply: answers,
+          earlier: sql<boolean>`exists(select 1 from ${chatMessages} before where before.session_id = ${chatMessages.sessionId} and before.seq < ${chatMessages.seq})`,
+          flow: flows,
+        })
+        // One row whatever is missing: the run's answer does not depend on the message being there.
+        .from(sql`(select 1) as turn`)
+        .leftJoin(chatMessages, eq(chatMessages.id, sql.placeholder('messageId')))
+        .leftJoin(chatSessions, eq(chatSessions.id, chatMessages.sessionId))
+        .leftJoin(answers, and(eq(answers.replyTo, chatMessages.id), sql`${answers.role} = 'assistant'`))
+        .leftJoin(flows, eq(flows.id, chatSessions.flowId))
+        .prepare(name)
+    );
+  });
 
   /** A new session. */
   async createSession(input: NewChatSession): Promise<ChatSessionRow> {
@@ -226,37 +263,11 @@ export class ChatRepository {
     messageId: string,
     move: Pick<RunMove, 'from' | 'unlessCancelRequested'>,
   ): Promise<{ run: RunRow | null; started: boolean; row: TurnRows | null }> {
-    const from = sql.join(
-      move.from.map((status) => sql`${status}`),
-      sql`, `,
-    );
-    const moved = this.db.$with('moved', { id: runs.id }).as(sql`
-      update runs set status = 'running', started_at = coalesce(started_at, now())
-      where kind = 'chat' and id = ${messageId}::uuid and status in (${from})
-        and (${!move.unlessCancelRequested}::boolean or cancel_requested_at is null)
-        and not exists (select 1 from chat_messages answer where answer.reply_to = ${messageId}::uuid and answer.role = 'assistant')
-      returning *`);
-    const [found] = await this.db
-      .with(moved)
-      .select({
-        // The moved run, else the run as it was (the statement's snapshot: nothing moved it).
-        run: sql<(RawRun & { started: boolean }) | null>`(select to_jsonb(run) from (
-          select moved.*, true as started from moved
-          union all
-          select runs.*, false as started from runs where kind = 'chat' and id = ${messageId}::uuid and not exists (select 1 from moved)
-        ) run)`,
-        session: chatSessions,
-        message: chatMessages,
-        reply: answers,
-        earlier: sql<boolean>`exists(select 1 from ${chatMessages} before where before.session_id = ${chatMessages.sessionId} and before.seq < ${chatMessages.seq})`,
-        flow: flows,
-      })
-      // One row whatever is missing: the run's answer does not depend on the message being there.
-      .from(sql`(select 1) as turn`)
-      .leftJoin(chatMessages, eq(chatMessages.id, messageId))
-      .leftJoin(chatSessions, eq(chatSessions.id, chatMessages.sessionId))
-      .leftJoin(answers, and(eq(answers.replyTo, chatMessages.id), sql`${answers.role} = 'assistant'`))
-      .leftJoin(flows, eq(flows.id, chatSessions.flowId));
+    const [found] = await this.startTurnQuery().execute({
+      messageId,
+      from: move.from.join(','),
+      anyway: !move.unlessCancelRequested,
+    });
     const row =
       found?.message && found.session
         ? {

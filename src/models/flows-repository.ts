@@ -1,5 +1,6 @@
 import { and, desc, eq, lt, or, sql } from 'drizzle-orm';
 import type { Db, DbOrTx } from './database';
+import { preparedOnce } from './prepared';
 import { flows, type FlowRow, type FlowType } from './schema';
 
 /** The public view of a flow. */
@@ -22,6 +23,16 @@ export type FlowView = ReturnType<typeof toFlowView>;
 export class FlowsRepository {
   constructor(private readonly db: Db) {}
 
+  // On every chatflow turn's way in (its flow, read by owner): built once and bound per call (0160).
+  private readonly getQuery = preparedOnce((name) =>
+    this.db
+      .select()
+      .from(flows)
+      .where(and(eq(flows.id, sql.placeholder('id')), eq(flows.userId, sql.placeholder('userId'))))
+      .limit(1)
+      .prepare(name),
+  );
+
   async create(input: { userId: string; type: FlowType; name: string; definition: Record<string, unknown> }): Promise<FlowRow> {
     const [row] = await this.db.insert(flows).values(input).returning();
     return row;
@@ -29,11 +40,14 @@ export class FlowsRepository {
 
   /** The flow when `userId` owns it. */
   async get(userId: string, id: string, db: DbOrTx = this.db): Promise<FlowRow | null> {
-    const rows = await db
-      .select()
-      .from(flows)
-      .where(and(eq(flows.id, id), eq(flows.userId, userId)))
-      .limit(1);
+    const rows =
+      db === this.db
+        ? await this.getQuery().execute({ id, userId })
+        : await db
+            .select()
+            .from(flows)
+            .where(and(eq(flows.id, id), eq(flows.userId, userId)))
+            .limit(1);
     return rows[0] ?? null;
   }
 
