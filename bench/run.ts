@@ -26,7 +26,7 @@ import { startRedisCluster, type LocalRedisCluster } from '../test/support/redis
 import { clusterBenchRedis, singleBenchRedis, type RedisTopology } from './lib/bench-redis';
 import { ClientFleet } from './lib/client-fleet';
 import type { BenchContext, BenchMode } from './lib/context';
-import { machineCpuMs, ownCpuMs, settleMachine } from './lib/harness';
+import { hostProbe, machineCpuMs, ownCpuMs, settleMachine } from './lib/harness';
 import { judge, table, type Target } from './lib/report';
 import { budgetScenario } from './scenarios/budget';
 import { cancelScenario } from './scenarios/cancel';
@@ -213,7 +213,9 @@ async function main() {
             budget: () => budgetScenario(ctx, { admissions: q ? 500 : 2_000, warmups: 100 }),
           };
     const quiet = await settleMachine();
-    results.machine = { ...(results.machine as object), otherCoresBusyAtStart: quiet };
+    const probe = await hostProbe(redis.url);
+    results.machine = { ...(results.machine as object), otherCoresBusyAtStart: quiet, probe };
+    log(`host: a PING to redis-server ${probe.redisPingUs} µs, the fixed JS loop ${probe.jsLoopMs} ms (medians)`);
     if (quiet > 0.25)
       log(`warning: other processes keep ${quiet.toFixed(2)} cores busy; results will be noisy (see machine.otherCoresBusyAtStart)`);
     for (const name of args.only) {
@@ -527,6 +529,11 @@ function render(results: Record<string, unknown>): string {
     ? `Redis Cluster of ${cluster.masters} masters (raw floors on one redis-server); keys per master at the end ${cluster.keysPerMasterAtEnd?.join(' / ') ?? '?'}`
     : 'one redis-server';
   out.push(`Switchboard benchmark — ${m.cpus} × ${m.cpuModel}, node ${m.node}, redis ${m.redis}${note}`);
+  const probe = m.probe as { redisPingUs: number; jsLoopMs: number } | undefined;
+  if (probe)
+    out.push(
+      `host: a PING to redis-server ${probe.redisPingUs} µs, the fixed JS loop ${probe.jsLoopMs} ms (medians; compare hosts by these)`,
+    );
   out.push(`topology: ${results.topology} — ${topology}`);
   const rows: Array<Array<string | number | undefined>> = [];
   const g = results.generation as AnyResult;
