@@ -1,4 +1,5 @@
 import { request } from '../support/http';
+import { untilPrinted } from '../support/processes';
 import type { CanvasClient } from '../support/sockets';
 import { generateKillingItsWorker, useCluster } from '../support/cluster';
 import { eventually } from '../support/wait';
@@ -39,7 +40,7 @@ describe('a worker killed in the middle of a budgeted model call', () => {
     };
     // The dead call's reservation is still held until its deadline; then the reaper settles it.
     const settled = await eventually(hourOf, (hour) => hour.reservedTokens === 0, 30_000);
-    expect(survivor.output()).toContain('an expired budget reservation was settled by the reaper');
+    await untilPrinted(survivor, 'an expired budget reservation was settled by the reaper');
     // Charged in full: used counts the dead call's reservation on top of what the survivor's call recorded.
     expect(settled.usedTokens).toBeGreaterThanOrEqual(2_000);
   }, 90_000);

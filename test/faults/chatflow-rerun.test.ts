@@ -1,6 +1,6 @@
 import { useCluster } from '../support/cluster';
 import { registerUser, request } from '../support/http';
-import type { SwitchboardProcess } from '../support/processes';
+import { untilPrinted, type SwitchboardProcess } from '../support/processes';
 import { readSse } from '../support/sse';
 
 /**
@@ -49,7 +49,7 @@ describe('a chatflow turn whose worker died mid-answer', () => {
     // No piece of the answer reached the listener twice.
     expect(new Set(texts.map((text, i) => `${i}:${text}`)).size).toBe(texts.length);
     const survivor = killed === workerA ? workerB : workerA;
-    expect(survivor.output()).toContain('chatflow turn interrupted: the worker streaming it stopped');
+    await untilPrinted(survivor, 'chatflow turn interrupted: the worker streaming it stopped');
 
     const next = await request('POST', `${base}/flows/${flow.body.flow.id}/chat`, {
       token: user.accessToken,

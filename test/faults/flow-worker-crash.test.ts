@@ -1,7 +1,7 @@
 import { messageText, type ChatRequest } from '../../src/ai/openai-compatible/server';
 import { useCluster } from '../support/cluster';
 import { registerUser, request } from '../support/http';
-import type { SwitchboardProcess } from '../support/processes';
+import { untilPrinted, type SwitchboardProcess } from '../support/processes';
 import { startScriptedLLM, type ScriptedLLM } from '../support/scripted-llm';
 import { readSse } from '../support/sse';
 
@@ -87,7 +87,7 @@ describe('a worker killed in the middle of an agentflow execution', () => {
     const survivor = killed === workerA ? workerB : workerA;
     expect(sse.messages.at(-1)!.event).toBe('execution_completed');
     const executionId = sse.headers.get('x-execution-id')!;
-    expect(survivor.output()).toContain(executionId);
+    await untilPrinted(survivor, executionId);
     expect(sse.messages.at(-1)!.data.output).toBe('out(z)');
 
     // Every node completed once in the stream, and the stream's ids have no gap.

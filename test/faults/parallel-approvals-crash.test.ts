@@ -3,7 +3,7 @@ import { DeviceSimulator } from '@switchboard/client/testing';
 import type { ApprovalRequested } from '../../src/realtime/events';
 import { useCluster } from '../support/cluster';
 import { registerUser, request, type TestUser } from '../support/http';
-import type { SwitchboardProcess } from '../support/processes';
+import { untilPrinted, type SwitchboardProcess } from '../support/processes';
 import { within } from '../support/wait';
 
 /**
@@ -79,7 +79,7 @@ describe('a turn parked on two approvals when its worker dies', () => {
     expect(device.store.rows('tasks')).toEqual([]);
     expect(response.indexOf(`Task ${TASK_A} deleted.`)).toBeGreaterThanOrEqual(0);
     expect(response.indexOf(`Task ${TASK_A} deleted.`)).toBeLessThan(response.indexOf(`Task ${TASK_B} deleted.`));
-    expect(replacement.output()).toContain('assistant turn resumed');
+    await untilPrinted(replacement, 'assistant turn resumed');
   }, 180_000);
 
   test('kill -9 of the worker mid-resume (the first delete reached the device): the re-run repeats no write', async () => {

@@ -1,4 +1,5 @@
 import { request } from '../support/http';
+import { untilPrinted } from '../support/processes';
 import { generateKillingItsWorker, useCluster } from '../support/cluster';
 import type { CanvasClient } from '../support/sockets';
 import { waitUntil } from '../support/wait';
@@ -25,7 +26,7 @@ describe('a worker killed in the middle of a generation', () => {
     expect(killed).toBeDefined();
     const complete = sse.messages.at(-1)!;
     expect(complete.event).toBe('complete');
-    expect(survivor.output()).toContain(`"generationId":"${complete.data.generationId}"`);
+    await untilPrinted(survivor, `"generationId":"${complete.data.generationId}"`);
     expect(complete.data.blocks.map((b: { type: string }) => b.type)).toEqual(['heading', 'todo', 'todo', 'todo', 'text']);
 
     const stored = await request('GET', `${base}/canvases/${canvasId}/blocks`, { token: user.accessToken });

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { waitUntil } from './wait';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -62,5 +63,16 @@ export function spawnSwitchboard(
       clearTimeout(timer);
       reject(new Error(`switchboard exited with ${code} before starting:\n${output}`));
     });
+  });
+}
+
+/**
+ * Waits until `process` has printed `text`, failing with its output after `timeoutMs`. A process
+ * logs before the event a test then sees (a run's end through Redis and a stream), but its output
+ * comes through a pipe of its own and may reach the test after that event, on a busy machine.
+ */
+export async function untilPrinted(process: SwitchboardProcess, text: string, timeoutMs = 10_000): Promise<void> {
+  await waitUntil(() => process.output().includes(text), timeoutMs).catch(() => {
+    throw new Error(`not printed within ${timeoutMs} ms: ${text}\noutput:\n${process.output()}`);
   });
 }
