@@ -164,7 +164,7 @@ export async function startSwitchboard(
     // The express app is plugged in later (it needs the socket server), but its request listener
     // must exist BEFORE Socket.IO attaches: Socket.IO then routes /socket.io/ to itself only.
     let handleRequest: http.RequestListener = (_req, res) => void res.writeHead(503).end();
-    const httpServer = roles.has('api') ? http.createServer((req, res) => handleRequest(req, res)) : undefined;
+    const httpServer = roles.has('api') ? createHttpServer((req, res) => handleRequest(req, res)) : undefined;
     const io = createSocketServer({
       redis: realtime.blocking,
       keyPrefix: config.redis.keyPrefix,
@@ -523,7 +523,7 @@ async function serveMetrics(
   token: string | undefined,
   ready: () => Promise<boolean>,
 ): Promise<http.Server> {
-  const server = http.createServer(
+  const server = createHttpServer(
     (req, res) =>
       void (async () => {
         if (req.url === '/metrics') {
@@ -553,6 +553,19 @@ async function serveMetrics(
     server.once('error', reject);
     server.listen(port, host, () => resolve());
   });
+  return server;
+}
+
+/**
+ * An idle keep-alive connection stays open 65 s, longer than the idle timeout of the proxies and
+ * load balancers usually in front (60 s) and of clients' pools. Node's default of 5 s races
+ * them: a request sent on a connection as the server closes it is reset.
+ */
+const HTTP_KEEP_ALIVE_MS = 65_000;
+
+function createHttpServer(listener: http.RequestListener): http.Server {
+  const server = http.createServer(listener);
+  server.keepAliveTimeout = HTTP_KEEP_ALIVE_MS;
   return server;
 }
 

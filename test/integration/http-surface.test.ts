@@ -270,6 +270,29 @@ describe('HTTP surface', () => {
     });
   });
 
+  describe('keep-alive connections', () => {
+    test('the server keeps an idle connection 65 s and says so, so a pooled connection is not reset under a client or proxy', async () => {
+      const res = await fetch(`${t.url}/health`);
+      await res.text();
+
+      expect(res.headers.get('keep-alive')).toBe('timeout=65');
+    });
+
+    test('a burst sent after this process stalled past 6 s still gets its answers on the pooled connections', async () => {
+      // Open a few pooled connections, then hold the event loop as a long GC pause or a starved
+      // host does: client and server both see the connections idle past Node's default 5 s.
+      await Promise.all(Array.from({ length: 5 }, () => fetch(`${t.url}/health`).then((r) => r.text())));
+      const until = Date.now() + 6_500;
+      while (Date.now() < until) {
+        // stalled
+      }
+
+      const statuses = await Promise.all(Array.from({ length: 5 }, () => fetch(`${t.url}/health`).then((r) => r.status)));
+
+      expect(statuses).toEqual([200, 200, 200, 200, 200]);
+    });
+  });
+
   describe('HTTP metrics', () => {
     test('given a route answering 200 and 404, both count under the same full route pattern; unmatched paths under one label', async () => {
       const canvasId = await createCanvas(t.api, user, 'Metrics');
