@@ -762,8 +762,8 @@ function render(results: Record<string, unknown>): string {
     if (c)
       rows.push([
         '',
-        'while it streamed: CPU of the node / client fleet / worker + model',
-        `${fmt(c.api)} / ${fmt(c.fleet)} / ${fmt(c.benchProcess)} ms in ${fmt(c.wallMs)} ms`,
+        'while it streamed: CPU of the node / client fleet / worker + model / Redis',
+        `${fmt(c.api)} / ${fmt(c.fleet)} / ${fmt(c.benchProcess)} / ${c.redis === undefined ? '—' : fmt(c.redis)} ms in ${fmt(c.wallMs)} ms`,
       ]);
   }
   out.push('', table(['scenario', 'measure', 'value'], rows));

@@ -129,7 +129,19 @@ function latency(group: Group, emittedAt: string[]) {
   }
   values.sort((a, b) => a - b);
   const pick = (q: number) => (values.length ? values[Math.min(values.length - 1, Math.floor(q * values.length))] : undefined);
-  return { deliveries: values.length, missing, p50: pick(0.5), p95: pick(0.95), p99: pick(0.99), max: values.at(-1) };
+  // Per call: the first and the last stream's arrival, so a tail shows whether it is a few calls or every call.
+  const byCall = emitted.map((at, i) => {
+    let first = Number.POSITIVE_INFINITY;
+    let last = Number.NEGATIVE_INFINITY;
+    for (const stream of group.streams) {
+      const arrived = stream.arrivals[i];
+      if (Number.isNaN(arrived)) continue;
+      first = Math.min(first, arrived);
+      last = Math.max(last, arrived);
+    }
+    return { first: (first - at) / 1e6, last: (last - at) / 1e6 };
+  });
+  return { deliveries: values.length, missing, p50: pick(0.5), p95: pick(0.95), p99: pick(0.99), max: values.at(-1), byCall };
 }
 
 function close(name: string) {

@@ -13,6 +13,8 @@ export interface StreamLatency {
   p95?: number;
   p99?: number;
   max?: number;
+  /** Per call, ms from the model's write to its first and its last stream. */
+  byCall: Array<{ first: number; last: number }>;
 }
 
 /** Many open SSE generation streams in a child process of their own (see sse-fleet-process.ts). */

@@ -13,7 +13,7 @@ import { createCanvas, registerUser } from '../../test/support/http';
 import { spawnSwitchboard } from '../../test/support/processes';
 import type { BenchContext } from '../lib/context';
 import { benchEnv, cpuMsOf, ownCpuMs, rssBytes, uniquePrefix } from '../lib/harness';
-import { benchRedisClient } from '../lib/bench-redis';
+import { benchRedisClient, redisServerCpuMs } from '../lib/bench-redis';
 import { Inspector } from '../lib/inspector';
 import { startCpuProfile } from '../lib/profiler';
 import { SseFleet } from '../lib/sse-fleet';
@@ -182,8 +182,15 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
     const stopProfile = ctx.profileDir ? await inspector.startProfile(1_000) : undefined;
     // And this process's (the worker and the model), over the same span.
     const stopOwnProfile = await startCpuProfile(ctx.profileDir, 'many-streams-worker');
-    // Where the cores go while it streams: the node, the client fleet, and this process (worker + model).
-    const cpuBefore = { api: cpuMsOf(pid), fleet: cpuMsOf(fleet.pid!), bench: ownCpuMs(), at: performance.now() };
+    // Where the cores go while it streams: the node, the client fleet, this process (worker + model)
+    // and the redis-servers (every master on a cluster).
+    const cpuBefore = {
+      api: cpuMsOf(pid),
+      fleet: cpuMsOf(fleet.pid!),
+      bench: ownCpuMs(),
+      redis: redisServerCpuMs(ctx.redis),
+      at: performance.now(),
+    };
     await hotJob.promote();
     let latency;
     let hotError: string | undefined;
@@ -201,10 +208,11 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
       api: cpuMsOf(pid) - cpuBefore.api,
       fleet: cpuMsOf(fleet.pid!) - cpuBefore.fleet,
       benchProcess: round(ownCpuMs() - cpuBefore.bench),
+      redis: redisServerCpuMs(ctx.redis) - cpuBefore.redis,
       wallMs: round(performance.now() - cpuBefore.at),
     };
     ctx.log(
-      `manyStreams: while the hot generation streamed (${hotCpuMs.wallMs} ms): CPU of the node ${hotCpuMs.api} ms, the client fleet ${hotCpuMs.fleet} ms, the benchmark process (worker + model) ${hotCpuMs.benchProcess} ms`,
+      `manyStreams: while the hot generation streamed (${hotCpuMs.wallMs} ms): CPU of the node ${hotCpuMs.api} ms, the client fleet ${hotCpuMs.fleet} ms, the benchmark process (worker + model) ${hotCpuMs.benchProcess} ms, Redis ${hotCpuMs.redis} ms`,
     );
     if (stopProfile) {
       const file = path.join(ctx.profileDir!, 'many-streams-api.cpuprofile');
@@ -247,6 +255,7 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
             p95: round(latency.p95 ?? NaN),
             p99: round(latency.p99 ?? NaN),
             max: round(latency.max ?? NaN),
+            byCall: latency.byCall.map(({ first, last }) => [round(first), round(last)]),
           }
         : undefined,
       hotError,
