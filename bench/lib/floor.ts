@@ -35,7 +35,9 @@ export class FloorQueue {
   /** Milliseconds from add to completed. */
   async roundTrip(): Promise<number> {
     const started = now();
-    const job = await this.queue.add('noop', { at: Date.now() }, { removeOnComplete: true });
+    // Completed jobs are kept for a minute, as Switchboard's queues keep theirs: removed at once, a
+    // job can vanish before waitUntilFinished looks at it ("Missing key for job … isFinished").
+    const job = await this.queue.add('noop', { at: Date.now() }, { removeOnComplete: { age: 60 } });
     await job.waitUntilFinished(this.events, 10_000);
     return msBetween(started);
   }

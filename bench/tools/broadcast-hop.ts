@@ -56,7 +56,12 @@ async function main() {
       await settle(50);
       clock.reset();
       const enqueued = now();
-      const job = await queue.add('broadcast-blocks', { generationId, canvasId }, { jobId: `hop-${randomUUID()}`, removeOnComplete: true });
+      // Kept a minute once completed: removed at once, it can vanish before waitUntilFinished looks at it.
+      const job = await queue.add(
+        'broadcast-blocks',
+        { generationId, canvasId },
+        { jobId: `hop-${randomUUID()}`, removeOnComplete: { age: 60 } },
+      );
       clock.stamps.added = now();
       await job.waitUntilFinished(queueEvents, 30_000);
       if (run < 10) continue;
