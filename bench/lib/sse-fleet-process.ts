@@ -56,7 +56,7 @@ function openStream(group: Group, url: string, token: string): Promise<void> {
     let head = true;
     let buffer = '';
     const onData = (text: string, at: number) => {
-      buffer = buffer ? buffer + text : text;
+      buffer += text;
       if (head) {
         const end = buffer.indexOf('\r\n\r\n');
         if (end < 0) return;
@@ -93,8 +93,8 @@ function openStream(group: Group, url: string, token: string): Promise<void> {
       noDelay: true,
       onread: {
         buffer: readBuffer,
-        callback: (bytes: number, into: Uint8Array) => {
-          onData((into as Buffer).toString('latin1', 0, bytes), Number(now() - base));
+        callback: (bytes: number) => {
+          onData(readBuffer.toString('latin1', 0, bytes), Number(now() - base));
           return true;
         },
       },
@@ -139,27 +139,25 @@ function latency(group: Group, emittedAt: string[]) {
   const emitted = emittedAt.map((wire) => Number(fromWire(wire) - base));
   const values: number[] = [];
   let missing = 0;
+  // Per call: its first and its last stream's delay, so a tail shows whether it is a few calls or every call.
+  const first = emitted.map(() => Number.POSITIVE_INFINITY);
+  const last = emitted.map(() => Number.NEGATIVE_INFINITY);
   for (const stream of group.streams) {
     for (let i = 0; i < emitted.length; i += 1) {
       const at = stream.arrivals[i];
-      if (Number.isNaN(at)) missing += 1;
-      else values.push((at - emitted[i]) / 1e6);
+      if (Number.isNaN(at)) {
+        missing += 1;
+        continue;
+      }
+      const ms = (at - emitted[i]) / 1e6;
+      values.push(ms);
+      if (ms < first[i]) first[i] = ms;
+      if (ms > last[i]) last[i] = ms;
     }
   }
   values.sort((a, b) => a - b);
   const pick = (q: number) => (values.length ? values[Math.min(values.length - 1, Math.floor(q * values.length))] : undefined);
-  // Per call: the first and the last stream's arrival, so a tail shows whether it is a few calls or every call.
-  const byCall = emitted.map((at, i) => {
-    let first = Number.POSITIVE_INFINITY;
-    let last = Number.NEGATIVE_INFINITY;
-    for (const stream of group.streams) {
-      const arrived = stream.arrivals[i];
-      if (Number.isNaN(arrived)) continue;
-      first = Math.min(first, arrived);
-      last = Math.max(last, arrived);
-    }
-    return { first: (first - at) / 1e6, last: (last - at) / 1e6 };
-  });
+  const byCall = first.map((ms, i) => ({ first: ms, last: last[i] }));
   return { deliveries: values.length, missing, p50: pick(0.5), p95: pick(0.95), p99: pick(0.99), max: values.at(-1), byCall };
 }
 
