@@ -49,3 +49,9 @@ export function redisServerCpuMs(redis: BenchRedis): number {
 export function generationEventsKey(keyPrefix: string, generationId: string): string {
   return new RedisKeys(keyPrefix).generationEvents(generationId);
 }
+
+/**
+ * For a job the benchmark waits on with `waitUntilFinished`: kept a minute once it ends. A job
+ * removed at once can vanish before `waitUntilFinished` looks at it ("Missing key for job …").
+ */
+export const KEPT_FOR_WAITERS = { removeOnComplete: { age: 60 }, removeOnFail: { age: 60 } } as const;

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { PGlite } from '@electric-sql/pglite';
 import { Queue, QueueEvents, Worker } from 'bullmq';
+import { KEPT_FOR_WAITERS } from './bench-redis';
 import { msBetween, now } from './timing';
 
 /**
@@ -35,9 +36,7 @@ export class FloorQueue {
   /** Milliseconds from add to completed. */
   async roundTrip(): Promise<number> {
     const started = now();
-    // Completed jobs are kept for a minute, as Switchboard's queues keep theirs: removed at once, a
-    // job can vanish before waitUntilFinished looks at it ("Missing key for job … isFinished").
-    const job = await this.queue.add('noop', { at: Date.now() }, { removeOnComplete: { age: 60 } });
+    const job = await this.queue.add('noop', { at: Date.now() }, KEPT_FOR_WAITERS);
     await job.waitUntilFinished(this.events, 10_000);
     return msBetween(started);
   }

@@ -9,7 +9,7 @@ import { createTestDatabase } from '../../test/support/database';
 import { registerUser, request, type TestUser } from '../../test/support/http';
 import { spawnSwitchboard, type SwitchboardProcess } from '../../test/support/processes';
 import { isCluster, type RedisClient } from '../../src/lib/redis';
-import { benchRedisClient, redisServerCpuMs, type BenchRedis } from '../lib/bench-redis';
+import { benchRedisClient, KEPT_FOR_WAITERS, redisServerCpuMs, type BenchRedis } from '../lib/bench-redis';
 import type { BenchContext } from '../lib/context';
 import { BENCH_TIER_LIMITS, benchEnv, cpuMsOf, cpuMsOfCommand, machineCpuMs, ownCpuMs, uniquePrefix } from '../lib/harness';
 import { Inspector } from '../lib/inspector';
@@ -602,9 +602,7 @@ async function bareBullmq(ctx: BenchContext, options: RunThroughputOptions) {
     let failure: unknown = undefined;
     const loop = async () => {
       while (!stop) {
-        // Completed jobs are kept for a minute: removed at once, a job can vanish before
-        // waitUntilFinished looks at it ("Missing key").
-        const job = await queue.add('noop', { n: 1 }, { removeOnComplete: { age: 60 }, removeOnFail: { age: 60 } });
+        const job = await queue.add('noop', { n: 1 }, KEPT_FOR_WAITERS);
         await job.waitUntilFinished(events, 30_000);
         if (counting) done += 1;
       }

@@ -17,7 +17,7 @@ import { CanvasLog } from '../../src/realtime/canvas-log';
 import { RedisStreamsAdapter } from '../../src/realtime/redis-streams-adapter';
 import { broadcastHandlers } from '../../src/workers/broadcast';
 import { createCanvas, registerUser } from '../../test/support/http';
-import { benchRedisClient } from '../lib/bench-redis';
+import { benchRedisClient, KEPT_FOR_WAITERS } from '../lib/bench-redis';
 import { startBulkModel } from '../lib/models';
 import { generateStream } from '../lib/sse-client';
 import { median } from '../lib/stats';
@@ -56,12 +56,7 @@ async function main() {
       await settle(50);
       clock.reset();
       const enqueued = now();
-      // Kept a minute once completed: removed at once, it can vanish before waitUntilFinished looks at it.
-      const job = await queue.add(
-        'broadcast-blocks',
-        { generationId, canvasId },
-        { jobId: `hop-${randomUUID()}`, removeOnComplete: { age: 60 } },
-      );
+      const job = await queue.add('broadcast-blocks', { generationId, canvasId }, { jobId: `hop-${randomUUID()}`, ...KEPT_FOR_WAITERS });
       clock.stamps.added = now();
       await job.waitUntilFinished(queueEvents, 30_000);
       if (run < 10) continue;
