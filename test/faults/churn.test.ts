@@ -143,7 +143,8 @@ class RawFollower {
           this.reloading = true;
           try {
             this.view.reload(await this.loadBlocks());
-            this.last = ack.lastSeq;
+            // Events applied while the sync was asked (a recovered connection's replay) are not applied again.
+            this.last = Math.max(this.last, ack.lastSeq);
           } finally {
             this.reloading = false;
           }

@@ -109,7 +109,8 @@ export class CanvasSequencer {
   /** The application reloads the canvas; what arrives meanwhile waits in `ahead` and is handed on after it, in order. */
   private async reload(canvasId: string, state: CanvasState, lastSeq: number): Promise<void> {
     state.reloading = true;
-    state.last = lastSeq;
+    // Events handed on while the sync was asked (a recovered connection's replay) are not handed on again.
+    state.last = Math.max(state.last, lastSeq);
     try {
       // A reload that fails (a network blip) is tried again a few times before the held events go on.
       for (let attempt = 0; ; attempt += 1) {
