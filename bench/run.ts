@@ -10,10 +10,15 @@
  *        --profile=<dir> (CPU profiles of the in-process scenarios' measured runs)
  *        --redis-cluster (every Switchboard on a local 3-master Redis Cluster, REDIS_CLUSTER_NODES,
  *        instead of one redis-server; the raw floors keep their single redis-server)
+ *        --paired (each scenario on one redis-server and on the cluster in turn, --rounds=N times,
+ *        3 in a full run; the order alternates from round to round, and the report sets each target
+ *        on the cluster against one Redis in the same round, so a host whose speed drifts cannot
+ *        pass for a cost of the cluster)
  * Only a full run writes bench/results/latest.json; --quick and --smoke write quick.json / smoke.json.
  * With --redis-cluster the files are cluster-latest.json, cluster-quick.json, cluster-smoke.json and
  * cluster-<date>.json, and the report and JSON say `topology: cluster`, so the figures are never
- * taken for the single-Redis ones.
+ * taken for the single-Redis ones. A paired run writes paired-latest.json (a full run) or
+ * paired-quick.json / paired-smoke.json, with every run's results and the comparison.
  * A full run of some scenarios (--only) replaces just those in latest.json and keeps the others.
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -27,6 +32,7 @@ import { clusterBenchRedis, singleBenchRedis, type RedisTopology } from './lib/b
 import { ClientFleet } from './lib/client-fleet';
 import type { BenchContext, BenchMode } from './lib/context';
 import { hostProbe, machineCpuMs, ownCpuMs, settleMachine } from './lib/harness';
+import { comparePaired, roundOrder, type PairedTarget } from './lib/paired';
 import { judge, table, type Target } from './lib/report';
 import { budgetScenario } from './scenarios/budget';
 import { cancelScenario } from './scenarios/cancel';
@@ -66,14 +72,27 @@ function parseArgs(argv: string[]) {
   const unknown = only?.filter((name) => !(SCENARIOS as readonly string[]).includes(name)) ?? [];
   if (unknown.length) throw new Error(`unknown scenario(s) ${unknown.join(', ')}; choose from ${SCENARIOS.join(', ')}`);
   const profile = argv.find((arg) => arg.startsWith('--profile='))?.slice('--profile='.length);
-  const known = /^--(only=|profile=|quick$|smoke$|redis-cluster$)/;
+  const known = /^--(only=|profile=|rounds=\d+$|quick$|smoke$|redis-cluster$|paired$)/;
   const stray = argv.filter((arg) => !known.test(arg));
   if (stray.length) throw new Error(`unknown flag(s) ${stray.join(' ')}; see the header of bench/run.ts`);
+  const paired = argv.includes('--paired');
+  if (paired && argv.includes('--redis-cluster')) throw new Error('--paired runs on both topologies; leave out --redis-cluster');
+  const rounds = argv.find((arg) => arg.startsWith('--rounds='));
+  if (rounds && !paired) throw new Error('--rounds= is for --paired');
   const smoke = argv.includes('--smoke');
   const mode: BenchMode = smoke ? 'smoke' : argv.includes('--quick') ? 'quick' : 'full';
-  const topology: RedisTopology = argv.includes('--redis-cluster') ? 'cluster' : 'single';
-  return { only: (only ?? [...SCENARIOS]) as ScenarioName[], mode, topology, profileDir: profile ? path.resolve(profile) : undefined };
+  const topology: RunTopology = paired ? 'paired' : argv.includes('--redis-cluster') ? 'cluster' : 'single';
+  return {
+    only: (only ?? [...SCENARIOS]) as ScenarioName[],
+    mode,
+    topology,
+    rounds: rounds ? Math.max(1, Number(rounds.slice('--rounds='.length))) : mode === 'full' ? 3 : 1,
+    profileDir: profile ? path.resolve(profile) : undefined,
+  };
 }
+
+/** One topology, or `paired`: every scenario on one Redis and on the cluster, in alternating rounds. */
+type RunTopology = RedisTopology | 'paired';
 
 function machine() {
   const cpus = os.cpus();
@@ -100,6 +119,86 @@ function source() {
   return { commit: head.stdout.trim(), modifiedSourceFiles: dirty };
 }
 
+/** What each scenario runs in `mode`, on `ctx`'s Redis. */
+function plansFor(ctx: BenchContext, mode: BenchMode): Record<ScenarioName, () => Promise<unknown>> {
+  const q = mode !== 'full';
+  return mode === 'smoke'
+    ? {
+        generation: () => generationScenario(ctx, { runs: 2, warmups: 1, clients: 20, blocks: 50 }),
+        realisticStream: () => realisticStreamScenario(ctx, { callCounts: [18, 91], reps: 1, warmups: 1 }),
+        fanout: () =>
+          fanoutScenario(ctx, {
+            clientCounts: [50],
+            clientKinds: ['lean', 'socket.io-client'],
+            reps: 1,
+            clientLibraryReps: 1,
+            warmups: 1,
+          }),
+        sseOverhead: () => sseOverheadScenario(ctx, { generations: 1, warmups: 1, calls: 20, gapMs: 10 }),
+        throughput: () => throughputScenario(ctx, { workerCounts: [1], generations: 10, bursts: 1, users: 5, blocks: 20 }),
+        runThroughput: () =>
+          runThroughputScenario(ctx, {
+            workerCounts: [1],
+            concurrencies: [1, 4],
+            warmupMs: 300,
+            windowMs: 1_000,
+            repeats: 1,
+            bullmqConcurrency: 8,
+          }),
+        memory: () => memoryScenario(ctx, { steps: [100, 200] }),
+        churn: () =>
+          churnScenario(ctx, { clients: 20, seconds: 5, cutsPerClientPerSecond: 1 / 15, offlineMs: 500, blocksPerGeneration: 14 }),
+        cancel: () => cancelScenario(ctx, { runs: 2, warmups: 1, calls: 40, delayMs: 20, cancelAfterBlocks: 2 }),
+        manyStreams: () => manyStreamsScenario(ctx, { steps: [100, 200], hot: 50, calls: 10, gapMs: 10 }),
+        budget: () => budgetScenario(ctx, { admissions: 50, warmups: 10 }),
+      }
+    : {
+        generation: () => generationScenario(ctx, { runs: q ? 5 : 30, warmups: q ? 1 : 3, clients: 100, blocks: 200 }),
+        // ~1k, 5k, 11k and 20k chunks: CPU against chunks should be a straight line.
+        realisticStream: () => realisticStreamScenario(ctx, { callCounts: [18, 91, 200, 364], reps: q ? 1 : 5, warmups: 1 }),
+        fanout: () =>
+          fanoutScenario(ctx, {
+            clientCounts: [100, 500],
+            clientKinds: ['lean', 'socket.io-client'],
+            // A 100-client broadcast takes 10 – 25 ms and single reps spread over that whole range
+            // on a 2-core VM: 31 reps give a median that moves less between runs than 11 did.
+            reps: q ? 2 : 31,
+            clientLibraryReps: q ? 1 : 5,
+            warmups: q ? 1 : 3,
+          }),
+        sseOverhead: () => sseOverheadScenario(ctx, { generations: q ? 2 : 8, warmups: 1, calls: 60, gapMs: 10 }),
+        throughput: () =>
+          throughputScenario(ctx, { workerCounts: [1, 2], generations: q ? 20 : 50, bursts: q ? 1 : 3, users: 10, blocks: 20 }),
+        // Runs/s per core of the lightest runs: closed-loop sweeps until runs/s stops growing, three in a full run.
+        runThroughput: () =>
+          runThroughputScenario(ctx, {
+            workerCounts: [1, 2],
+            concurrencies: [1, 2, 4, 8, 16, 32, 64, 128],
+            warmupMs: q ? 500 : 1_000,
+            windowMs: q ? 2_000 : 5_000,
+            repeats: q ? 1 : 3,
+            bullmqConcurrency: 64,
+          }),
+        memory: () => memoryScenario(ctx, { steps: [250, 500, 750, 1000] }),
+        // Delivery under connection churn: 200 clients, 1/15 of them cut each second, ~2 s away, 60 s.
+        churn: () =>
+          churnScenario(ctx, {
+            clients: q ? 50 : 200,
+            seconds: q ? 15 : 60,
+            cutsPerClientPerSecond: 1 / 15,
+            offlineMs: 2_000,
+            blocksPerGeneration: 14,
+          }),
+        // Cancel latency: a model streaming a block every 20 ms, stopped after the third block reached the client.
+        cancel: () => cancelScenario(ctx, { runs: q ? 5 : 40, warmups: q ? 1 : 3, calls: 200, delayMs: 20, cancelAfterBlocks: 3 }),
+        // 10,000 open SSE streams on one API node, 1,000 of them following a generation that streams.
+        manyStreams: () =>
+          manyStreamsScenario(ctx, { steps: q ? [2_500, 10_000] : [2_500, 5_000, 9_000, 10_000], hot: 1_000, calls: 60, gapMs: 10 }),
+        // What the budget door adds before a generation is queued.
+        budget: () => budgetScenario(ctx, { admissions: q ? 500 : 2_000, warmups: 100 }),
+      };
+}
+
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const started = new Date();
@@ -117,129 +216,50 @@ async function main() {
   let cluster: LocalRedisCluster | undefined;
   let fleet: ClientFleet | undefined;
   try {
-    if (args.topology === 'cluster') {
+    if (args.topology !== 'single') {
       cluster = await startRedisCluster(3);
       log(`Redis Cluster of 3 masters on ${cluster.nodes}; the raw floors keep the single redis-server`);
       results.redisCluster = { masters: cluster.ports.length, nodes: cluster.nodes };
     }
-    fleet = await ClientFleet.start();
-    const ctx: BenchContext = {
-      redis: cluster ? clusterBenchRedis(cluster.ports) : singleBenchRedis(redis.url),
+    const running = await ClientFleet.start();
+    fleet = running;
+    const contextOn = (topology: RedisTopology): BenchContext => ({
+      redis: topology === 'cluster' ? clusterBenchRedis(cluster!.ports) : singleBenchRedis(redis.url),
       floorRedisUrl: redis.url,
       dataDir,
-      fleet,
+      fleet: running,
       postgresUrl: process.env.DATABASE_URL?.startsWith('postgres') ? process.env.DATABASE_URL : LOCAL_POSTGRES,
       log,
       quick: args.mode !== 'full',
       smoke: args.mode === 'smoke',
       profileDir: args.profileDir,
-    };
+    });
     if (args.profileDir) mkdirSync(args.profileDir, { recursive: true });
-    const q = args.mode !== 'full';
-    const plans: Record<ScenarioName, () => Promise<unknown>> =
-      args.mode === 'smoke'
-        ? {
-            generation: () => generationScenario(ctx, { runs: 2, warmups: 1, clients: 20, blocks: 50 }),
-            realisticStream: () => realisticStreamScenario(ctx, { callCounts: [18, 91], reps: 1, warmups: 1 }),
-            fanout: () =>
-              fanoutScenario(ctx, {
-                clientCounts: [50],
-                clientKinds: ['lean', 'socket.io-client'],
-                reps: 1,
-                clientLibraryReps: 1,
-                warmups: 1,
-              }),
-            sseOverhead: () => sseOverheadScenario(ctx, { generations: 1, warmups: 1, calls: 20, gapMs: 10 }),
-            throughput: () => throughputScenario(ctx, { workerCounts: [1], generations: 10, bursts: 1, users: 5, blocks: 20 }),
-            runThroughput: () =>
-              runThroughputScenario(ctx, {
-                workerCounts: [1],
-                concurrencies: [1, 4],
-                warmupMs: 300,
-                windowMs: 1_000,
-                repeats: 1,
-                bullmqConcurrency: 8,
-              }),
-            memory: () => memoryScenario(ctx, { steps: [100, 200] }),
-            churn: () =>
-              churnScenario(ctx, { clients: 20, seconds: 5, cutsPerClientPerSecond: 1 / 15, offlineMs: 500, blocksPerGeneration: 14 }),
-            cancel: () => cancelScenario(ctx, { runs: 2, warmups: 1, calls: 40, delayMs: 20, cancelAfterBlocks: 2 }),
-            manyStreams: () => manyStreamsScenario(ctx, { steps: [100, 200], hot: 50, calls: 10, gapMs: 10 }),
-            budget: () => budgetScenario(ctx, { admissions: 50, warmups: 10 }),
-          }
-        : {
-            generation: () => generationScenario(ctx, { runs: q ? 5 : 30, warmups: q ? 1 : 3, clients: 100, blocks: 200 }),
-            // ~1k, 5k, 11k and 20k chunks: CPU against chunks should be a straight line.
-            realisticStream: () => realisticStreamScenario(ctx, { callCounts: [18, 91, 200, 364], reps: q ? 1 : 5, warmups: 1 }),
-            fanout: () =>
-              fanoutScenario(ctx, {
-                clientCounts: [100, 500],
-                clientKinds: ['lean', 'socket.io-client'],
-                // A 100-client broadcast takes 10 – 25 ms and single reps spread over that whole range
-                // on a 2-core VM: 31 reps give a median that moves less between runs than 11 did.
-                reps: q ? 2 : 31,
-                clientLibraryReps: q ? 1 : 5,
-                warmups: q ? 1 : 3,
-              }),
-            sseOverhead: () => sseOverheadScenario(ctx, { generations: q ? 2 : 8, warmups: 1, calls: 60, gapMs: 10 }),
-            throughput: () =>
-              throughputScenario(ctx, { workerCounts: [1, 2], generations: q ? 20 : 50, bursts: q ? 1 : 3, users: 10, blocks: 20 }),
-            // Runs/s per core of the lightest runs: closed-loop sweeps until runs/s stops growing, three in a full run.
-            runThroughput: () =>
-              runThroughputScenario(ctx, {
-                workerCounts: [1, 2],
-                concurrencies: [1, 2, 4, 8, 16, 32, 64, 128],
-                warmupMs: q ? 500 : 1_000,
-                windowMs: q ? 2_000 : 5_000,
-                repeats: q ? 1 : 3,
-                bullmqConcurrency: 64,
-              }),
-            memory: () => memoryScenario(ctx, { steps: [250, 500, 750, 1000] }),
-            // Delivery under connection churn: 200 clients, 1/15 of them cut each second, ~2 s away, 60 s.
-            churn: () =>
-              churnScenario(ctx, {
-                clients: q ? 50 : 200,
-                seconds: q ? 15 : 60,
-                cutsPerClientPerSecond: 1 / 15,
-                offlineMs: 2_000,
-                blocksPerGeneration: 14,
-              }),
-            // Cancel latency: a model streaming a block every 20 ms, stopped after the third block reached the client.
-            cancel: () => cancelScenario(ctx, { runs: q ? 5 : 40, warmups: q ? 1 : 3, calls: 200, delayMs: 20, cancelAfterBlocks: 3 }),
-            // 10,000 open SSE streams on one API node, 1,000 of them following a generation that streams.
-            manyStreams: () =>
-              manyStreamsScenario(ctx, { steps: q ? [2_500, 10_000] : [2_500, 5_000, 9_000, 10_000], hot: 1_000, calls: 60, gapMs: 10 }),
-            // What the budget door adds before a generation is queued.
-            budget: () => budgetScenario(ctx, { admissions: q ? 500 : 2_000, warmups: 100 }),
-          };
     const quiet = await settleMachine();
     const probe = await hostProbe(redis.url);
     results.machine = { ...(results.machine as object), otherCoresBusyAtStart: quiet, probe };
     log(`host: a PING to redis-server ${probe.redisPingUs} µs, the fixed JS loop ${probe.jsLoopMs} ms (medians)`);
     if (quiet > 0.25)
       log(`warning: other processes keep ${quiet.toFixed(2)} cores busy; results will be noisy (see machine.otherCoresBusyAtStart)`);
-    for (const name of args.only) {
-      log(`${name}: starting`);
-      const t0 = Date.now();
-      const cpu0 = { machine: machineCpuMs(), own: ownCpuMs(), load: os.loadavg()[0] };
-      try {
-        const result = (await plans[name]()) as Record<string, unknown>;
-        const seconds = (Date.now() - t0) / 1000;
-        const machineBusy = (machineCpuMs().busy - cpu0.machine.busy) / 1000 / seconds;
-        // How busy the machine was while the scenario ran, to judge its numbers (2 cores = 2.0).
-        result.environment = {
-          seconds: Math.round(seconds * 10) / 10,
-          machineCoresBusy: Math.round(machineBusy * 100) / 100,
-          benchProcessCores: Math.round(((ownCpuMs() - cpu0.own) / 1000 / seconds) * 100) / 100,
-          loadAvg1: [Math.round(cpu0.load * 100) / 100, Math.round(os.loadavg()[0] * 100) / 100],
-        };
-        results[name] = result;
-        log(`${name}: done in ${seconds.toFixed(1)} s`);
-      } catch (error) {
-        results[name] = { error: error instanceof Error ? error.message : String(error) };
-        log(`${name}: FAILED: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-        process.exitCode = 1;
-      }
+    if (args.topology === 'paired') {
+      const plans = { single: plansFor(contextOn('single'), args.mode), cluster: plansFor(contextOn('cluster'), args.mode) };
+      const runs: Record<RedisTopology, Array<Record<string, unknown>>> = { single: [], cluster: [] };
+      results.runs = runs;
+      results.rounds = args.rounds;
+      // Each scenario's runs on the two topologies follow each other, so a pair is taken minutes apart at most.
+      for (const name of args.only)
+        for (let round = 0; round < args.rounds; round += 1)
+          for (const topology of roundOrder(round))
+            (runs[topology][round] ??= {})[name] = await measure(
+              `${name} on ${topology === 'single' ? 'one Redis' : 'the cluster'}, round ${round + 1} of ${args.rounds}`,
+              plans[topology][name],
+              log,
+            );
+      // The host's speed again at the end: a paired run is read against how far it drifted.
+      results.machine = { ...(results.machine as object), probeAtEnd: await hostProbe(redis.url) };
+    } else {
+      const plans = plansFor(contextOn(args.topology), args.mode);
+      for (const name of args.only) results[name] = await measure(name, plans[name], log);
     }
   } finally {
     await fleet?.stop();
@@ -260,34 +280,44 @@ async function main() {
     finishedAt: finished.toISOString(),
     durationS: Math.round((finished.getTime() - started.getTime()) / 100) / 10,
   });
-  const verdicts = judge(targets(results));
-  results.targets = verdicts.map(({ name, metric, value, limit, direction, unit, verdict }) => ({
-    name,
-    metric,
-    value,
-    limit,
-    direction,
-    unit,
-    verdict,
-  }));
-  process.stdout.write(
-    `\n${render(results)}\n\n${table(
-      ['target', 'value', 'limit', 'verdict'],
-      verdicts.map((v) => [
-        v.name,
-        v.value === undefined ? undefined : `${fmt(v.value)} ${v.unit}`,
-        `${v.direction === 'max' ? '≤' : '≥'} ${fmt(v.limit)} ${v.unit}`,
-        v.verdict,
-      ]),
-    )}\n`,
-  );
+  if (args.topology === 'paired') {
+    const runs = results.runs as Record<RedisTopology, Array<Record<string, unknown>>>;
+    const measured = (run: Record<string, unknown>) =>
+      targets(run).filter((target) => args.only.some((name) => name === scenarioOf(target)));
+    const comparison = comparePaired({ single: runs.single.map(measured), cluster: runs.cluster.map(measured) });
+    results.comparison = comparison;
+    process.stdout.write(`\n${renderPaired(results, comparison)}\n`);
+  } else {
+    const verdicts = judge(targets(results));
+    results.targets = verdicts.map(({ name, metric, value, limit, direction, unit, verdict }) => ({
+      name,
+      metric,
+      value,
+      limit,
+      direction,
+      unit,
+      verdict,
+    }));
+    process.stdout.write(
+      `\n${render(results)}\n\n${table(
+        ['target', 'value', 'limit', 'verdict'],
+        verdicts.map((v) => [
+          v.name,
+          v.value === undefined ? undefined : `${fmt(v.value)} ${v.unit}`,
+          `${v.direction === 'max' ? '≤' : '≥'} ${fmt(v.limit)} ${v.unit}`,
+          v.verdict,
+        ]),
+      )}\n`,
+    );
+  }
 
   mkdirSync(RESULTS_DIR, { recursive: true });
   const json = `${JSON.stringify(results, null, 2)}\n`;
-  // A cluster run's files are named apart, so its figures never replace or mix with the single-Redis ones.
-  const named = (name: string) => path.join(RESULTS_DIR, args.topology === 'cluster' ? `cluster-${name}` : name);
+  // Cluster and paired runs' files are named apart, so their figures never replace or mix with the single-Redis ones.
+  const named = (name: string) => path.join(RESULTS_DIR, args.topology === 'single' ? name : `${args.topology}-${name}`);
   const latest = named('latest.json');
-  const partial = args.mode === 'full' && args.only.length < SCENARIOS.length && existsSync(latest);
+  // A paired run's file holds what it ran and is never merged with an earlier one.
+  const partial = args.mode === 'full' && args.topology !== 'paired' && args.only.length < SCENARIOS.length && existsSync(latest);
   // Only a full run is comparable, so only a full run replaces latest.json (the committed figures).
   const written =
     args.mode === 'full'
@@ -311,6 +341,37 @@ async function main() {
     process.exit(process.exitCode ?? 1);
   }, 10_000).unref();
 }
+
+/**
+ * Runs one scenario and adds how busy the machine was meanwhile (`environment`); a scenario that
+ * throws gives `{ error }` and makes the run exit with 1, and the other scenarios still run.
+ */
+async function measure(label: string, plan: () => Promise<unknown>, log: (line: string) => void): Promise<Record<string, unknown>> {
+  log(`${label}: starting`);
+  const t0 = Date.now();
+  const cpu0 = { machine: machineCpuMs(), own: ownCpuMs(), load: os.loadavg()[0] };
+  try {
+    const result = (await plan()) as Record<string, unknown>;
+    const seconds = (Date.now() - t0) / 1000;
+    const machineBusy = (machineCpuMs().busy - cpu0.machine.busy) / 1000 / seconds;
+    // How busy the machine was while the scenario ran, to judge its numbers (2 cores = 2.0).
+    result.environment = {
+      seconds: Math.round(seconds * 10) / 10,
+      machineCoresBusy: Math.round(machineBusy * 100) / 100,
+      benchProcessCores: Math.round(((ownCpuMs() - cpu0.own) / 1000 / seconds) * 100) / 100,
+      loadAvg1: [Math.round(cpu0.load * 100) / 100, Math.round(os.loadavg()[0] * 100) / 100],
+    };
+    log(`${label}: done in ${seconds.toFixed(1)} s`);
+    return result;
+  } catch (error) {
+    log(`${label}: FAILED: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    process.exitCode = 1;
+    return { error: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+/** The scenario a target is read from: the first part of its metric (`fanout.byClients[...]` → `fanout`). */
+const scenarioOf = (target: Target) => target.metric.split(/[.[]/, 1)[0];
 
 /**
  * latest.json after a full run of some scenarios: theirs replaced, the others kept, the targets
@@ -774,6 +835,52 @@ function render(results: Record<string, unknown>): string {
   });
   out.push('', `load average (1 min) at start ${(m.loadAvgAtStart as number[]).join(' ')}; per scenario, start → end: ${loads.join('; ')}`);
   return out.join('\n');
+}
+
+/** A paired run's report: each target on one Redis and on the cluster, round by round. */
+function renderPaired(results: Record<string, unknown>, comparison: PairedTarget[]): string {
+  const m = results.machine as Record<string, unknown>;
+  const note =
+    results.mode === 'smoke' ? ' (SMOKE: checks every scenario runs; not comparable)' : results.quick ? ' (QUICK: not comparable)' : '';
+  const probe = (p: unknown) => {
+    const { redisPingUs, jsLoopMs } = (p ?? {}) as { redisPingUs?: number; jsLoopMs?: number };
+    return `PING ${redisPingUs ?? '?'} µs, JS loop ${jsLoopMs ?? '?'} ms`;
+  };
+  const cluster = results.redisCluster as { masters: number; keysPerMasterAtEnd?: number[] } | undefined;
+  const value = (v: number | undefined, unit = '') => (v === undefined ? '—' : `${fmt(v)}${unit ? ` ${unit}` : ''}`);
+  const each = (values: Array<number | undefined>) => values.map((v) => value(v)).join(', ');
+  const rows = comparison.map((t) => [
+    t.name,
+    `${t.direction === 'max' ? '≤' : '≥'} ${fmt(t.limit)} ${t.unit}`,
+    `${value(t.singleMedian, t.unit)} (${each(t.single)})`,
+    `${value(t.clusterMedian, t.unit)} (${each(t.cluster)})`,
+    `${value(t.clusterWorseByMedian, '×')} (${each(t.clusterWorseBy)})`,
+    `${t.verdictSingle} / ${t.verdictCluster}`,
+    t.onCluster,
+  ]);
+  const misses = comparison.filter((t) => t.onCluster === 'misses').map((t) => t.name);
+  return [
+    `Switchboard benchmark, paired — ${m.cpus} × ${m.cpuModel}, node ${m.node}, redis ${m.redis}${note}`,
+    `host at the start: ${probe(m.probe)}; at the end: ${probe(m.probeAtEnd)}`,
+    `topology: each scenario on one redis-server and on a Redis Cluster of ${cluster?.masters ?? '?'} masters in turn, ${String(results.rounds)} round(s), the order alternating (one Redis first in rounds 1, 3, …); keys per master at the end ${cluster?.keysPerMasterAtEnd?.join(' / ') ?? '?'}`,
+    '',
+    table(
+      [
+        'target',
+        'limit',
+        'one Redis: median (rounds)',
+        'cluster: median (rounds)',
+        'cluster worse by (rounds)',
+        'verdict',
+        'on the cluster',
+      ],
+      rows,
+    ),
+    '',
+    "cluster worse by: the cluster's figure against one Redis's in the same round (above 1 = worse on the cluster).",
+    "on the cluster: `holds` when the cluster's median meets the target; `as one Redis` when it misses it but did as well as one Redis or better in at least one round; `misses` when it misses it and did worse than one Redis in every round.",
+    misses.length ? `the cluster misses: ${misses.join('; ')}` : 'no target misses on the cluster',
+  ].join('\n');
 }
 
 main().catch((error: unknown) => {
