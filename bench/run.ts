@@ -288,16 +288,8 @@ async function main() {
     results.comparison = comparison;
     process.stdout.write(`\n${renderPaired(results, comparison)}\n`);
   } else {
-    const verdicts = judge(targets(results));
-    results.targets = verdicts.map(({ name, metric, value, limit, direction, unit, verdict }) => ({
-      name,
-      metric,
-      value,
-      limit,
-      direction,
-      unit,
-      verdict,
-    }));
+    const verdicts = judgedTargets(results);
+    results.targets = verdicts;
     process.stdout.write(
       `\n${render(results)}\n\n${table(
         ['target', 'value', 'limit', 'verdict'],
@@ -381,7 +373,15 @@ function mergedLatest(file: string, results: Record<string, unknown>, only: read
   const merged = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
   for (const name of only) merged[name] = results[name];
   merged.topology = results.topology;
-  merged.targets = judge(targets(merged)).map(({ name, metric, value, limit, direction, unit, verdict }) => ({
+  merged.targets = judgedTargets(merged);
+  const note = `${only.join(', ')} from the full run at ${String(results.startedAt)} (machine: ${JSON.stringify((results.machine as { loadAvgAtStart?: unknown }).loadAvgAtStart)} load at start)`;
+  merged.note = merged.note ? `${String(merged.note)}; ${note}` : note;
+  return `${JSON.stringify(merged, null, 2)}\n`;
+}
+
+/** Every target of `results` with its verdict, as the JSON keeps them. */
+function judgedTargets(results: Record<string, unknown>) {
+  return judge(targets(results)).map(({ name, metric, value, limit, direction, unit, verdict }) => ({
     name,
     metric,
     value,
@@ -390,9 +390,6 @@ function mergedLatest(file: string, results: Record<string, unknown>, only: read
     unit,
     verdict,
   }));
-  const note = `${only.join(', ')} from the full run at ${String(results.startedAt)} (machine: ${JSON.stringify((results.machine as { loadAvgAtStart?: unknown }).loadAvgAtStart)} load at start)`;
-  merged.note = merged.note ? `${String(merged.note)}; ${note}` : note;
-  return `${JSON.stringify(merged, null, 2)}\n`;
 }
 
 const fmt = (value: number) =>
