@@ -380,17 +380,11 @@ function mergedLatest(file: string, results: Record<string, unknown>, only: read
 }
 
 /** Every target of `results` with its verdict, as the JSON keeps them. */
-function judgedTargets(results: Record<string, unknown>) {
-  return judge(targets(results)).map(({ name, metric, value, limit, direction, unit, verdict }) => ({
-    name,
-    metric,
-    value,
-    limit,
-    direction,
-    unit,
-    verdict,
-  }));
-}
+const judgedTargets = (results: Record<string, unknown>) => judge(targets(results));
+
+/** After the machine line: a smoke or quick run's figures are not to be compared. */
+const modeNote = (results: Record<string, unknown>) =>
+  results.mode === 'smoke' ? ' (SMOKE: checks every scenario runs; not comparable)' : results.quick ? ' (QUICK: not comparable)' : '';
 
 const fmt = (value: number) =>
   Math.abs(value) >= 1000 ? Math.round(value).toLocaleString('en-US') : String(Math.round(value * 100) / 100);
@@ -580,8 +574,7 @@ function targets(results: Record<string, unknown>): Target[] {
 function render(results: Record<string, unknown>): string {
   const out: string[] = [];
   const m = results.machine as Record<string, unknown>;
-  const note =
-    results.mode === 'smoke' ? ' (SMOKE: checks every scenario runs; not comparable)' : results.quick ? ' (QUICK: not comparable)' : '';
+  const note = modeNote(results);
   const cluster = results.redisCluster as { masters: number; keysPerMasterAtEnd?: number[] } | undefined;
   const topology = cluster
     ? `Redis Cluster of ${cluster.masters} masters (raw floors on one redis-server); keys per master at the end ${cluster.keysPerMasterAtEnd?.join(' / ') ?? '?'}`
@@ -837,8 +830,7 @@ function render(results: Record<string, unknown>): string {
 /** A paired run's report: each target on one Redis and on the cluster, round by round. */
 function renderPaired(results: Record<string, unknown>, comparison: PairedTarget[]): string {
   const m = results.machine as Record<string, unknown>;
-  const note =
-    results.mode === 'smoke' ? ' (SMOKE: checks every scenario runs; not comparable)' : results.quick ? ' (QUICK: not comparable)' : '';
+  const note = modeNote(results);
   const probe = (p: unknown) => {
     const { redisPingUs, jsLoopMs } = (p ?? {}) as { redisPingUs?: number; jsLoopMs?: number };
     return `PING ${redisPingUs ?? '?'} µs, JS loop ${jsLoopMs ?? '?'} ms`;
