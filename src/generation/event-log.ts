@@ -37,7 +37,10 @@ export class SequencedEventLog<E extends { type: string }> {
   /** Appends one event now at a known seq (used by the API for `queued`). */
   async append(id: string, seq: number, event: E): Promise<void> {
     const key = this.key(id);
-    await this.redis.multi().xadd(key, `${seq}-0`, 'e', JSON.stringify(event)).expire(key, this.ttlSeconds).exec();
+    await redisScripts(this.redis).streamAppend(
+      { stream: key },
+      { ttlSeconds: this.ttlSeconds, id: `${seq}-0`, values: [JSON.stringify(event)] },
+    );
   }
 
   /**

@@ -373,6 +373,19 @@ redis.call('HSET', KEYS[1], 's', 1)
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return {tonumber(held[1]), tonumber(held[2]), tonumber(held[3])}`,
   },
+  /**
+   * Appends values to a stream, in order, each as the field `e` of an entry, then refreshes the
+   * stream's TTL: one call where a transaction would be an XADD per value, an EXPIRE, and its
+   * MULTI and EXEC. KEYS: stream. ARGV: TTL seconds, the entry id (`*`: automatic ids; an
+   * explicit id takes a single value), then the values.
+   */
+  streamAppend: {
+    numberOfKeys: 1,
+    lua: `
+for i = 3, #ARGV do redis.call('XADD', KEYS[1], ARGV[2], 'e', ARGV[i]) end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return #ARGV - 2`,
+  },
   canvasAppend: { numberOfKeys: 3, lua: CANVAS_APPEND_LUA },
   /** `CANVAS_APPEND_LUA` with four keys: logs the events and adds them to the adapter's stream. */
   canvasAppendBroadcast: { numberOfKeys: 4, lua: CANVAS_APPEND_LUA },
@@ -433,9 +446,11 @@ const defined = new WeakMap<RedisClient, RedisScripts>();
 /**
  * The scripts on one connection. Get it with {@link redisScripts}. A script goes as EVAL the first
  * time this connection runs it (which puts it in the server's script cache) and as EVALSHA after,
- * again as EVAL when the server answers NOSCRIPT. Nothing is defined on the connection itself:
- * ioredis copies every command defined with `defineCommand` into each pipeline or transaction made
- * from the connection, a cost every MULTI would pay (decision 0291).
+ * again as EVAL when the server answers NOSCRIPT. Calls on one connection run in the order they
+ * were made, also when the server lost its scripts: every call sent behind one answered NOSCRIPT
+ * is answered NOSCRIPT too, and their EVALs go in the order the answers came. Nothing is defined
+ * on the connection itself: ioredis copies every command defined with `defineCommand` into each
+ * pipeline or transaction made from the connection, a cost every MULTI would pay (decision 0291).
  */
 export class RedisScripts {
   /** The scripts this connection has sent as EVAL once. */
@@ -661,6 +676,15 @@ export class RedisScripts {
         [actual.tokens, actual.requests, actual.microUsd, args.mode],
       ),
     );
+  }
+
+  /**
+   * Appends `values` to `keys.stream` as entries with the field `e`, in order, and sets its TTL.
+   * `id`: the entry id of a single value (automatic ids by default).
+   */
+  async streamAppend(keys: { stream: string }, args: { ttlSeconds: number; values: string[]; id?: string }): Promise<void> {
+    if (args.id !== undefined && args.values.length !== 1) throw new Error('streamAppend: an explicit entry id takes a single value');
+    await this.run('streamAppend', [keys.stream], [args.ttlSeconds, args.id ?? '*', ...args.values]);
   }
 
   /** Marks a reservation as taken by a call; its amounts when it was open and untaken, else null. */

@@ -1,4 +1,5 @@
 import { duplicateRedis, type RedisClient } from './redis';
+import { redisScripts } from './redis-scripts';
 import { streamIdBefore, type Frame, type Framer, type StreamEntry, type StreamFollower, type Subscriber } from './stream-follower';
 import type { StreamSignal } from './stream-signal';
 
@@ -338,8 +339,8 @@ export class JsonEventLog<E> {
 
   /**
    * Appends `event`; resolves once it is stored. Events appended to one log in the same turn of the
-   * event loop (the deltas of one read from the model) are written together: one MULTI with an
-   * XADD each, in order, and one EXPIRE, so a burst costs one round trip instead of one per event.
+   * event loop (the deltas of one read from the model) are written together, in order, by one
+   * script call that also refreshes the TTL: a burst costs one command and one round trip.
    */
   append(id: string, event: E): Promise<void> {
     const key = this.keyOf(id);
@@ -354,16 +355,7 @@ export class JsonEventLog<E> {
       setImmediate(() => {
         // Later appends start a batch of their own, written after this one on the same connection.
         this.unwritten.delete(key);
-        const multi = this.redis.multi();
-        for (const entry of values) multi.xadd(key, '*', 'e', entry);
-        multi
-          .expire(key, this.ttlSeconds)
-          .exec()
-          .then((results) => {
-            const failed = results?.find(([error]) => error)?.[0];
-            if (failed) reject(failed);
-            else resolve();
-          }, reject);
+        redisScripts(this.redis).streamAppend({ stream: key }, { ttlSeconds: this.ttlSeconds, values }).then(resolve, reject);
       });
     });
     this.unwritten.set(key, { values, written });

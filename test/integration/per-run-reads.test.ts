@@ -11,7 +11,7 @@ import { JsonEventLog } from '../../src/lib/redis-streams';
 import { createRepositories, type Repositories } from '../../src/models';
 import { openDatabase, type Database } from '../../src/models/database';
 import { testRedisTarget } from '../support/database';
-import { monitorEverywhere } from '../support/redis';
+import { monitorEverywhere, redisServers } from '../support/redis';
 
 /**
  * The fixed reads of a light run, each done once: the user's plan once per request (the session
@@ -229,13 +229,12 @@ describe('reads done once per run', () => {
 
     afterEach(() => redis.disconnect());
 
-    test('are written in order in one MULTI with one EXPIRE, and each append resolves once stored', async () => {
+    test('are written in order by one script call per batch, which refreshes the TTL, and each append resolves once stored', async () => {
       const id = randomUUID();
-      // Every client command MONITOR sees (Redis may be shared): ours are told apart by their connection below.
+      // Every command MONITOR sees (Redis may be shared): the client's are told apart by their
+      // connection below, the script's own by the log's key.
       const seen: Array<{ source: string; args: string[] }> = [];
-      const watcher = await monitorEverywhere(redis, ({ args, source }) => {
-        if (source !== 'lua') seen.push({ source, args });
-      });
+      const watcher = await monitorEverywhere(redis, ({ args, source }) => seen.push({ source, args }));
 
       const chunks = Array.from({ length: 8 }, (_, i) => log.append(id, { type: 'text_chunk', text: `part ${i}` }));
       await Promise.all(chunks);
@@ -247,17 +246,37 @@ describe('reads done once per run', () => {
       expect(await redis.ttl(log.key(id))).toBeGreaterThan(590);
       await new Promise<void>((resolve) => setImmediate(resolve));
       watcher.stop();
-      const ours = new Set(seen.filter(({ args }) => args.includes(log.key(id))).map(({ source }) => source));
+      const mentions = seen.filter(({ args }) => args.includes(log.key(id)));
+      const ours = new Set(mentions.filter(({ source }) => source !== 'lua').map(({ source }) => source));
       const sent = seen.filter(({ source }) => ours.has(source)).map(({ args }) => args[0].toLowerCase());
-      // Two batches: the 8 chunks, then the final; each one EXPIRE.
-      expect(sent.filter((command) => command === 'xadd')).toHaveLength(9);
-      expect(sent.filter((command) => command === 'expire')).toHaveLength(2);
-      expect(sent.filter((command) => command === 'multi')).toHaveLength(2);
+      const scripted = mentions.filter(({ source }) => source === 'lua').map(({ args }) => args[0].toLowerCase());
+      // Two batches, the 8 chunks and then the final: two script calls, each with its XADDs and one EXPIRE.
+      expect(sent.filter((command) => command === 'evalsha' || command === 'eval')).toHaveLength(2);
+      expect(sent.filter((command) => ['multi', 'xadd', 'expire'].includes(command))).toEqual([]);
+      expect(scripted.filter((command) => command === 'xadd')).toHaveLength(9);
+      expect(scripted.filter((command) => command === 'expire')).toHaveLength(2);
+    });
+
+    test('batches in flight when the server lost its scripts (a restart, a failover) are stored in the order appended', async () => {
+      const id = randomUUID();
+      // The connection has run the script: later batches go by its SHA.
+      await log.append(id, { type: 'text_chunk', text: 'part 0' });
+      await Promise.all(redisServers(redis).map((server) => server.script('FLUSH')));
+      const written: Array<Promise<void>> = [];
+      for (let i = 1; i <= 5; i += 1) {
+        written.push(log.append(id, { type: 'text_chunk', text: `part ${i}` }));
+        // Each tick's appends are a batch of their own, sent before the previous one is answered.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      written.push(log.append(id, { type: 'final', text: 'done' }));
+      await Promise.all(written);
+
+      expect((await log.stored(id)).map((event) => event.text)).toEqual([...Array.from({ length: 6 }, (_, i) => `part ${i}`), 'done']);
     });
 
     test('a failed write rejects every append of its batch', async () => {
       const id = randomUUID();
-      // A key of another type makes XADD fail inside the MULTI.
+      // A key of another type makes the script's XADD fail.
       await redis.set(log.key(id), 'not a stream', 'EX', 60);
       const appends = [log.append(id, { type: 'text_chunk', text: 'a' }), log.append(id, { type: 'text_chunk', text: 'b' })];
       await expect(appends[0]).rejects.toThrow(/WRONGTYPE/);
