@@ -7,7 +7,9 @@
  * to `final`). Counts do not depend on the machine's load, so two trees can be compared on a busy
  * machine.
  *
- *   node -r ./bench/register.cjs bench/tools/path-count.ts [--run=generation|chat|chatflow] [--blocks=20] [--runs=3]
+ * `--cluster`: on a local 3-master Redis Cluster instead of one embedded redis-server.
+ *
+ *   node -r ./bench/register.cjs bench/tools/path-count.ts [--run=generation|chat|chatflow] [--blocks=20] [--runs=3] [--cluster]
  */
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
@@ -15,10 +17,11 @@ import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import Redis from 'ioredis';
 import { startEmbeddedRedis } from '../../src/app/embedded-redis';
+import { startRedisCluster } from '../../test/support/redis-cluster';
 import { PgliteStatements } from '../../src/models/pglite-statements';
 import { createCanvas, registerUser, type TestUser } from '../../test/support/http';
 import { startInProcessSwitchboard, uniquePrefix } from '../lib/harness';
-import { singleBenchRedis } from '../lib/bench-redis';
+import { clusterBenchRedis, singleBenchRedis } from '../lib/bench-redis';
 import { startBulkModel } from '../lib/models';
 import { generateStream } from '../lib/sse-client';
 import { settle } from '../lib/timing';
@@ -29,6 +32,7 @@ const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`
 const BLOCKS = Number(arg('blocks') ?? 20);
 const RUNS = Number(arg('runs') ?? 3);
 const RUN = arg('run') ?? 'generation';
+const CLUSTER = process.argv.includes('--cluster');
 if (!['generation', 'chat', 'chatflow'].includes(RUN)) throw new Error(`--run=${RUN}: expected generation, chat or chatflow`);
 
 let recording = false;
@@ -86,11 +90,11 @@ function trace() {
 async function main() {
   trace();
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'switchboard-pc-'));
-  const redis = await startEmbeddedRedis(dataDir);
+  const redis = CLUSTER ? await startRedisCluster(3) : await startEmbeddedRedis(dataDir);
   const bulk = RUN === 'generation' ? await startBulkModel(BLOCKS) : undefined;
   const stream = bulk ? undefined : await StreamModel.start();
   const app = await startInProcessSwitchboard({
-    redis: singleBenchRedis(redis.url),
+    redis: 'nodes' in redis ? clusterBenchRedis(redis.ports) : singleBenchRedis(redis.url),
     keyPrefix: uniquePrefix('count'),
     dataDir,
     endpoint: bulk ? { baseURL: bulk.baseURL, apiKey: 'bench', provider: 'scripted', models: ['scripted'] } : stream!.endpoint,

@@ -37,9 +37,9 @@ export class SequencedEventLog<E extends { type: string }> {
   /** Appends one event now at a known seq (used by the API for `queued`). */
   async append(id: string, seq: number, event: E): Promise<void> {
     const key = this.key(id);
-    await redisScripts(this.redis).streamAppend(
-      { stream: key },
-      { ttlSeconds: this.ttlSeconds, id: `${seq}-0`, values: [JSON.stringify(event)] },
+    await redisScripts(this.redis).appendBatch(
+      { log: key },
+      { ttlSeconds: this.ttlSeconds, entries: [[`${seq}-0`, JSON.stringify(event)]] },
     );
   }
 

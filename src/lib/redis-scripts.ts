@@ -228,8 +228,10 @@ return seq
 `,
   },
   /**
-   * Appends `[id, json]` pairs (ARGV[2..]) to a log in order and renews its TTL (ARGV[1], s). An
-   * id at or below the last one stops the batch there with Redis's error. Returns the count.
+   * Appends `[id, json]` pairs (ARGV[2..]) to a log in order and renews its TTL (ARGV[1], s): one
+   * call where a transaction would be an XADD per entry, an EXPIRE, and its MULTI and EXEC. An id
+   * of `*` is automatic; one at or below the last stops the batch there with Redis's error.
+   * Returns the count.
    */
   appendBatch: {
     numberOfKeys: 1,
@@ -374,17 +376,19 @@ redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return {tonumber(held[1]), tonumber(held[2]), tonumber(held[3])}`,
   },
   /**
-   * Appends values to a stream, in order, each as the field `e` of an entry, then refreshes the
-   * stream's TTL: one call where a transaction would be an XADD per value, an EXPIRE, and its
-   * MULTI and EXEC. KEYS: stream. ARGV: TTL seconds, the entry id (`*`: automatic ids; an
-   * explicit id takes a single value), then the values.
+   * Adds a canvas's logged events to the Socket.IO adapter's stream as room event records, in
+   * order (the records `CANVAS_APPEND_LUA` writes with its fourth key): the second step of a canvas
+   * append on a Redis Cluster, where the log and the stream sit in different slots. Atomic, so a
+   * node blocked reading the stream is answered once all are in. KEYS: adapter stream. ARGV: its
+   * max length, namespace, room, event name, then the payloads. Returns the count.
    */
-  streamAppend: {
+  roomRecordsAppend: {
     numberOfKeys: 1,
     lua: `
-for i = 3, #ARGV do redis.call('XADD', KEYS[1], ARGV[2], 'e', ARGV[i]) end
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-return #ARGV - 2`,
+for i = 5, #ARGV do
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'nsp', ARGV[2], 'room', ARGV[3], 'event', ARGV[4], 'payload', ARGV[i])
+end
+return #ARGV - 4`,
   },
   canvasAppend: { numberOfKeys: 3, lua: CANVAS_APPEND_LUA },
   /** `CANVAS_APPEND_LUA` with four keys: logs the events and adds them to the adapter's stream. */
@@ -517,6 +521,15 @@ export class RedisScripts {
     const argv: Arg[] = [args.ttlSeconds];
     for (const [id, json] of args.entries) argv.push(id, json);
     return Number(await this.run('appendBatch', [keys.log], argv));
+  }
+
+  /** Adds room event records to the adapter's stream (see the script); returns how many were added. */
+  async roomRecordsAppend(
+    keys: { stream: string },
+    args: { maxLen: number; nsp: string; room: string; event: string; payloads: readonly string[] },
+  ): Promise<number> {
+    const argv: Arg[] = [args.maxLen, args.nsp, args.room, args.event, ...args.payloads];
+    return Number(await this.run('roomRecordsAppend', [keys.stream], argv));
   }
 
   /** Counts a failed sign-in and locks past `threshold`; returns the failures counted. */
@@ -676,15 +689,6 @@ export class RedisScripts {
         [actual.tokens, actual.requests, actual.microUsd, args.mode],
       ),
     );
-  }
-
-  /**
-   * Appends `values` to `keys.stream` as entries with the field `e`, in order, and sets its TTL.
-   * `id`: the entry id of a single value (automatic ids by default).
-   */
-  async streamAppend(keys: { stream: string }, args: { ttlSeconds: number; values: string[]; id?: string }): Promise<void> {
-    if (args.id !== undefined && args.values.length !== 1) throw new Error('streamAppend: an explicit entry id takes a single value');
-    await this.run('streamAppend', [keys.stream], [args.ttlSeconds, args.id ?? '*', ...args.values]);
   }
 
   /** Marks a reservation as taken by a call; its amounts when it was open and untaken, else null. */

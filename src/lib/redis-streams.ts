@@ -355,7 +355,10 @@ export class JsonEventLog<E> {
       setImmediate(() => {
         // Later appends start a batch of their own, written after this one on the same connection.
         this.unwritten.delete(key);
-        redisScripts(this.redis).streamAppend({ stream: key }, { ttlSeconds: this.ttlSeconds, values }).then(resolve, reject);
+        const entries = values.map((value) => ['*', value] as const);
+        redisScripts(this.redis)
+          .appendBatch({ log: key }, { ttlSeconds: this.ttlSeconds, entries })
+          .then(() => resolve(), reject);
       });
     });
     this.unwritten.set(key, { values, written });

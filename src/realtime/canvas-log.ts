@@ -130,30 +130,14 @@ export class CanvasLog {
     );
   }
 
-  /** Adds logged events' room event records to the adapter's stream, in one transaction (a node blocked reading it is answered once all are in). */
+  /** Adds logged events' room event records to the adapter's stream, in one script call (a node blocked reading it is answered once all are in). */
   private async send(event: string, open: string[], seqs: number[], broadcast: RoomBroadcastRecord): Promise<void> {
-    const records = this.redis.multi();
-    seqs.forEach((seq, index) => {
-      // The adapter's room event record, as the single-Redis script writes it.
-      const payload = `${open[index]}${seq}}`;
-      records.xadd(
-        broadcast.stream,
-        'MAXLEN',
-        '~',
-        broadcast.maxLen,
-        '*',
-        'nsp',
-        broadcast.nsp,
-        'room',
-        broadcast.room,
-        'event',
-        event,
-        'payload',
-        payload,
-      );
-    });
-    const failed = (await records.exec())?.find(([error]) => error)?.[0];
-    if (failed) throw failed;
+    // The adapter's room event record, as the single-Redis script writes it.
+    const payloads = seqs.map((seq, index) => `${open[index]}${seq}}`);
+    await this.scripts.roomRecordsAppend(
+      { stream: broadcast.stream },
+      { maxLen: broadcast.maxLen, nsp: broadcast.nsp, room: broadcast.room, event, payloads },
+    );
   }
 
   /**
