@@ -199,6 +199,30 @@ describe('RedisScripts', () => {
     await expect(scripts.appendBatch(log, { ttlSeconds: 120, entries: [['2-0', '"again"']] })).rejects.toThrow(/equal or smaller/);
   });
 
+  test('appendBatch gives entries of id `*` automatic ids, in order after the last', async () => {
+    const log = { log: key('events') };
+    await scripts.appendBatch(log, { ttlSeconds: 120, entries: [['5-0', '"first"']] });
+    const entries = [
+      ['*', '"a"'],
+      ['*', '"b"'],
+    ] as const;
+    expect(await scripts.appendBatch(log, { ttlSeconds: 120, entries })).toBe(2);
+    // XRANGE reads in id order: the values in the order appended means ids given in that order.
+    expect((await redis.xrange(key('events'), '-', '+')).map(([, fields]) => fields[1])).toEqual(['"first"', '"a"', '"b"']);
+  });
+
+  test("roomRecordsAppend adds one room event record per payload to the adapter's stream, in order", async () => {
+    const stream = { stream: key('adapter') };
+    const args = { maxLen: 1_000, nsp: '/', room: 'canvas:c1', event: 'block:created' };
+    expect(await scripts.roomRecordsAppend(stream, { ...args, payloads: ['{"seq":1}', '{"seq":2}'] })).toBe(2);
+    expect(await scripts.roomRecordsAppend(stream, { ...args, event: 'block:deleted', payloads: ['{"seq":3}'] })).toBe(1);
+    expect((await redis.xrange(key('adapter'), '-', '+')).map(([, fields]) => fields)).toEqual([
+      ['nsp', '/', 'room', 'canvas:c1', 'event', 'block:created', 'payload', '{"seq":1}'],
+      ['nsp', '/', 'room', 'canvas:c1', 'event', 'block:created', 'payload', '{"seq":2}'],
+      ['nsp', '/', 'room', 'canvas:c1', 'event', 'block:deleted', 'payload', '{"seq":3}'],
+    ]);
+  });
+
   test('loginFailed counts failures and, from the threshold on, locks for a doubling time up to the cap', async () => {
     const keys = { failures: key('fails'), lock: key('lock') };
     const args = { threshold: 2, firstLockMs: 10_000, maxLockMs: 25_000, failuresTtlMs: 60_000 };
