@@ -335,7 +335,7 @@ export class JsonEventLog<E> {
   }
 
   /** Events appended in this turn of the event loop and not yet written, by key. */
-  private readonly unwritten = new Map<string, { values: string[]; written: Promise<void> }>();
+  private readonly unwritten = new Map<string, { entries: Array<readonly [id: '*', json: string]>; written: Promise<void> }>();
 
   /**
    * Appends `event`; resolves once it is stored. Events appended to one log in the same turn of the
@@ -344,24 +344,24 @@ export class JsonEventLog<E> {
    */
   append(id: string, event: E): Promise<void> {
     const key = this.keyOf(id);
-    const value = JSON.stringify(event);
+    // Each entry as the script takes it: an automatic id and the event's JSON.
+    const entry = ['*', JSON.stringify(event)] as const;
     const batch = this.unwritten.get(key);
     if (batch) {
-      batch.values.push(value);
+      batch.entries.push(entry);
       return batch.written;
     }
-    const values = [value];
+    const entries = [entry];
     const written = new Promise<void>((resolve, reject) => {
       setImmediate(() => {
         // Later appends start a batch of their own, written after this one on the same connection.
         this.unwritten.delete(key);
-        const entries = values.map((value) => ['*', value] as const);
         redisScripts(this.redis)
           .appendBatch({ log: key }, { ttlSeconds: this.ttlSeconds, entries })
           .then(() => resolve(), reject);
       });
     });
-    this.unwritten.set(key, { values, written });
+    this.unwritten.set(key, { entries, written });
     return written;
   }
 
