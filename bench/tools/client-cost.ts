@@ -2,18 +2,19 @@
  * What a Redis command costs the client: this process's CPU per call through ioredis, on the Redis
  * at REDIS_URL (default 127.0.0.1:6379) and on a local 3-master Redis Cluster, for a plain command
  * (`SET`, `XADD`), a script call (`EVAL`), and an event-log batch of two entries written as a
- * transaction (`MULTI`, two `XADD`s, `EXPIRE`, `EXEC`) and as one script call. `--calls` per
+ * transaction (`MULTI`, two `XADD`s, `EXPIRE`, `EXEC`) and as one call of the event logs' script
+ * (`appendBatch`). `--calls` per
  * shape, 32 in flight, keys spread over 1,000 hash tags; two rounds, the first warms up.
  *
  *   node -r ./bench/register.cjs bench/tools/client-cost.ts [--calls=40000]
  */
 import { randomUUID } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
+import { redisScripts } from '../../src/lib/redis-scripts';
 import { startRedisCluster } from '../../test/support/redis-cluster';
 
 const CALLS = Number(process.argv.find((arg) => arg.startsWith('--calls='))?.slice('--calls='.length) ?? 40_000);
 const IN_FLIGHT = 32;
-const APPEND_LUA = "for i = 2, #ARGV do redis.call('XADD', KEYS[1], '*', 'e', ARGV[i]) end redis.call('EXPIRE', KEYS[1], ARGV[1]) return 1";
 
 type Client = Redis | Cluster;
 
@@ -34,7 +35,18 @@ const shapes: Record<string, (client: Client, i: number) => Promise<unknown>> = 
       .expire(key, 100)
       .exec();
   },
-  'batch of 2 as a script': (client, i) => client.eval(APPEND_LUA, 1, `${tag(i)}:s`, 100, 'x', 'y'),
+  // The event logs' own script, as they send it (by its SHA).
+  'batch of 2 as a script': (client, i) =>
+    redisScripts(client).appendBatch(
+      { log: `${tag(i)}:s` },
+      {
+        ttlSeconds: 100,
+        entries: [
+          ['*', 'x'],
+          ['*', 'y'],
+        ],
+      },
+    ),
 };
 
 /** Microseconds of this process's CPU per call of `shape`, `calls` calls with IN_FLIGHT at a time. */
