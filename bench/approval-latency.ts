@@ -17,7 +17,7 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { demoResponder } from '../src/ai/demo-llm';
+import { demoResponder } from '../src/demo-model';
 import { startEmbeddedRedis } from '../src/app/embedded-redis';
 import { DeviceSimulator } from '@switchboard/client/testing';
 import { startTestApp } from '../test/support/app';

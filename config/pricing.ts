@@ -5,7 +5,7 @@ export interface ModelPrice {
 }
 
 /**
- * Known list prices (src/ai/pricing.ts turns token counts into USD with them). Models not listed cost 0 (local models, the demo model) — the usage is still
+ * Known list prices (src/budget/pricing.ts turns token counts into USD with them). Models not listed cost 0 (local models, the demo model) — the usage is still
  * recorded with its token counts, so a price can be added later and applied to history.
  * Overridable through `LLM_PRICING` (JSON of the same shape).
  */

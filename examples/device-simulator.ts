@@ -17,7 +17,7 @@
 import { connectDevice } from '@switchboard/client';
 import { readFolderFiles } from '@switchboard/client/node';
 import { DeviceSimulator, MemoryStore } from '@switchboard/client/testing';
-import type { AgentFile } from '../src/devices/protocol';
+import type { AgentFile } from '../src/schemas/device-protocol';
 
 const args = process.argv.slice(2);
 const transport = args.find((arg) => arg.startsWith('--transport='))?.slice('--transport='.length) ?? 'socket.io';

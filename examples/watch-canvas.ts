@@ -33,7 +33,7 @@ async function main() {
   }
   print('canvas:join', `ok, present: ${ack.presence.map((user) => user.name).join(', ')}`);
 
-  // Payloads are typed from the server's event maps (src/realtime/events.ts).
+  // Payloads are typed from the server's event maps (src/schemas/socket-events.ts).
   room.on('generation_status', ({ generationId, stage }) => print('generation_status', `${generationId} ${stage}`));
   room.on('blocks_bulk_added_chunk', ({ chunkIndex, chunkCount, blocks }) => {
     print('blocks_bulk_added_chunk', `chunk ${chunkIndex + 1}/${chunkCount}, ${blocks.length} block(s)`);

@@ -1,4 +1,4 @@
-import { startOpenAICompatibleServer, type ChatRequest, type OpenAICompatibleServer } from '../../src/ai/openai-compatible/server';
+import { startOpenAICompatibleServer, type ChatRequest, type OpenAICompatibleServer } from '../../src/demo-model/openai-compatible-server';
 import type { LlmEndpoint } from '../../src/ai/llm';
 import { now, type Stamp } from './timing';
 

@@ -1,7 +1,7 @@
 import { LimitsResolver } from '../../src/auth/limits';
 import { createLogger } from '../../src/lib/logger';
 import { createRedis, redisReady } from '../../src/lib/redis';
-import { BudgetDoor } from '../../src/runs/budget-door';
+import { BudgetDoor } from '../../src/budget/budget-door';
 import { registerUser } from '../../test/support/http';
 import type { BenchContext } from '../lib/context';
 import { uniquePrefix, startInProcessSwitchboard } from '../lib/harness';

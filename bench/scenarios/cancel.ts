@@ -1,5 +1,5 @@
 import { createParser } from 'eventsource-parser';
-import { startOpenAICompatibleServer, type OpenAICompatibleServer } from '../../src/ai/openai-compatible/server';
+import { startOpenAICompatibleServer, type OpenAICompatibleServer } from '../../src/demo-model/openai-compatible-server';
 import { createTestDatabase } from '../../test/support/database';
 import { createCanvas, registerUser, type TestUser } from '../../test/support/http';
 import { spawnSwitchboard, type SwitchboardProcess } from '../../test/support/processes';

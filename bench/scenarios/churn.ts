@@ -1,5 +1,5 @@
 import { connectCanvas, type CanvasConnection } from '@switchboard/client';
-import { CANVAS_ROOM_EVENTS } from '../../src/realtime/events';
+import { CANVAS_ROOM_EVENTS } from '../../src/schemas/socket-events';
 import { createCanvas, registerUser, request } from '../../test/support/http';
 import type { BenchContext } from '../lib/context';
 import { ownCpuMs, startInProcessSwitchboard, uniquePrefix } from '../lib/harness';

@@ -6,7 +6,7 @@ import { broadcastJobId } from '../../src/producers/broadcast';
 import { bullPrefix } from '../../src/producers/registry';
 import { CanvasLog } from '../../src/realtime/canvas-log';
 import { JsonText } from '../../src/realtime/socket-parser';
-import { CANVAS_NAMESPACE, rooms } from '../../src/realtime/events';
+import { CANVAS_NAMESPACE, rooms } from '../../src/schemas/socket-events';
 import { STREAM_MAX_LEN } from '../../src/realtime/socket-server';
 import { createCanvas, registerUser } from '../../test/support/http';
 import type { BenchContext } from '../lib/context';

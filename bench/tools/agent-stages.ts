@@ -9,7 +9,7 @@
  *   node -r ./bench/register.cjs bench/tools/agent-stages.ts [--runs=30]
  */
 import { ModelGateway } from '../../src/ai/model-gateway';
-import { EventWriter } from '../../src/generation/event-log';
+import { EventWriter } from '../../src/lib/sequenced-event-log';
 import { createCanvas, registerUser } from '../../test/support/http';
 import { startBulkModel } from '../lib/models';
 import { startToolSwitchboard } from '../lib/tool-switchboard';
@@ -35,7 +35,7 @@ async function main() {
   };
   const emit = EventWriter.prototype.emit;
   let outputs = 0;
-  EventWriter.prototype.emit = function (this: EventWriter, event) {
+  EventWriter.prototype.emit = function (this: EventWriter<{ type: string }>, event) {
     if (event.type === 'tool_output') {
       outputs += 1;
       if (outputs === 1) once('first tool_output emitted');
@@ -46,7 +46,7 @@ async function main() {
   };
   const flush = EventWriter.prototype.flush;
   let flushes = 0;
-  EventWriter.prototype.flush = function (this: EventWriter) {
+  EventWriter.prototype.flush = function (this: EventWriter<{ type: string }>) {
     const n = ++flushes;
     once(`flush ${n} sent`);
     const done = flush.call(this);

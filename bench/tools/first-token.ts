@@ -9,7 +9,7 @@
  *   node -r ./bench/register.cjs bench/tools/first-token.ts [--runs=15]
  */
 import http from 'node:http';
-import { EventWriter } from '../../src/generation/event-log';
+import { EventWriter } from '../../src/lib/sequenced-event-log';
 import { createCanvas, registerUser } from '../../test/support/http';
 import { generateStream } from '../lib/sse-client';
 import { median } from '../lib/stats';
@@ -24,12 +24,12 @@ let stamps: Record<string, Stamp> = {};
 
 async function main() {
   const emit = EventWriter.prototype.emit;
-  EventWriter.prototype.emit = function (this: EventWriter, event) {
+  EventWriter.prototype.emit = function (this: EventWriter<{ type: string }>, event) {
     if (event.type === 'status' && (event as { stage?: string }).stage === 'tool') stamps.toolStatus ??= now();
     return emit.call(this, event);
   };
   const flush = EventWriter.prototype.flush;
-  EventWriter.prototype.flush = function (this: EventWriter) {
+  EventWriter.prototype.flush = function (this: EventWriter<{ type: string }>) {
     const after = stamps.toolStatus !== undefined && stamps.flush === undefined;
     if (after) stamps.flush = now();
     const done = flush.call(this);

@@ -9,7 +9,7 @@
  *   node -r ./bench/register.cjs bench/tools/post-to-model.ts [--runs=40]
  */
 import http from 'node:http';
-import { BudgetDoor } from '../../src/runs/budget-door';
+import { BudgetDoor } from '../../src/budget/budget-door';
 import { GenerationRunner } from '../../src/generation/generation-runner';
 import { GenerationService } from '../../src/generation/generation-service';
 import { ModelGateway } from '../../src/ai/model-gateway';

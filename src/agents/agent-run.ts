@@ -8,7 +8,7 @@ import type { Metrics } from '../observability/metrics';
 import { agentRunJobId, agentRunJobSchema, type AgentRunJob } from '../producers/agent-runs';
 import type { QueueName } from '../../config';
 import type { QueueRegistry } from '../producers/registry';
-import type { AgentCancelAck } from '../realtime/events';
+import type { AgentCancelAck } from '../schemas/socket-events';
 import type { RunOutcome } from '../runs/outcome';
 import type { RunHandle, RunKernel, RunKindSpec } from '../runs/run-kernel';
 import { agentRunErrorsOf, agentRunStatusOf, type AgentRunCounts, type AgentRunOutcome } from './run-outcome';

@@ -21,7 +21,7 @@ import { deviceInsertFor, extractItems, type ExtractionDocument } from './extrac
 import type { AgentRunChannel } from './run-channel';
 import { countsOf, toKernelOutcome, type AgentRuns } from './agent-run';
 import { isOpen } from '../runs/run-kernel';
-import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../runs/budget-door';
+import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../budget/budget-door';
 import { RunTimedOutError, type AgentRunCounts, type AgentRunOutcome } from './run-outcome';
 
 export interface AgentRunnerDeps {

@@ -6,11 +6,11 @@ import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import { AgentLimitError, type AgentKind, type AgentRef } from '../models/agents-repository';
 import type { CloudAgentRow, LocalAgentRow } from '../models/schema';
-import { startAgentRun } from '../producers/agent-runs';
+import { startAgentRun } from '../producers/requests';
 import type { Enqueue } from '../producers/registry';
-import type { BudgetDoor } from '../runs/budget-door';
+import type { BudgetDoor } from '../budget/budget-door';
 import { cancelFromDevice, type AgentRuns } from './agent-run';
-import type { AgentCancelAck } from '../realtime/events';
+import type { AgentCancelAck } from '../schemas/socket-events';
 import { cronSlots, type CreateCloudAgent, type CreateLocalAgent, type UpdateCloudAgent, type UpdateLocalAgent } from '../schemas/agents';
 
 /** 403 `tier_limit`: the plan's enabled-agent limit (local + cloud together) is reached. */

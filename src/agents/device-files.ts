@@ -1,6 +1,6 @@
 import type { Config } from '../../config';
 import type { DevicePort } from '../devices/device-channel';
-import type { AgentFile } from '../devices/protocol';
+import type { AgentFile } from '../schemas/device-protocol';
 import type { AgentRunRow, LocalAgentRow } from '../models/schema';
 import type { ExtractionDocument } from './extraction';
 import type { AgentRunChannel } from './run-channel';

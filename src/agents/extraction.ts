@@ -2,11 +2,11 @@ import { toStorable } from '../lib/text-safety';
 import { z } from 'zod';
 import type { Config } from '../../config';
 import type { ModelGateway, ModelRef, ModelTurn } from '../ai/model-gateway';
-import { AGENT_DATA_TYPES, type AgentDataType } from '../devices/protocol';
+import { AGENT_DATA_TYPES, type AgentDataType } from '../schemas/device-protocol';
 import type { Repositories } from '../models';
 import type { Metrics } from '../observability/metrics';
 import { systemMessage, userMessage } from '../ai/model-messages';
-import type { BudgetTicket } from '../runs/budget-door';
+import type { BudgetTicket } from '../budget/budget-door';
 
 /**
  * Extraction for agent runs: the agent's prompt template plus one document (a file, a

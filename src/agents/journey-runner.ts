@@ -28,7 +28,7 @@ import { JourneyStore, type JourneySession } from './journey-store';
 import type { RunOutcome } from './run-outcome';
 import { historyMessages, systemMessage, userMessage, type ModelMessage } from '../ai/model-messages';
 import { offeredTool, type ModelTool } from '../ai/model-tools';
-import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../runs/budget-door';
+import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../budget/budget-door';
 
 export interface JourneyRunnerDeps {
   config: Config;

@@ -2,7 +2,7 @@ import type { RedisClient } from '../lib/redis';
 import { toStorable } from '../lib/text-safety';
 import type { z } from 'zod';
 import { followStream } from '../lib/redis-streams';
-import { agentCompleteSchema, agentDataSchema, describeIssues, type AgentFile, type AgentFrameAck } from '../devices/protocol';
+import { agentCompleteSchema, agentDataSchema, describeIssues, type AgentFile, type AgentFrameAck } from '../schemas/device-protocol';
 import { redisKeys } from '../lib/redis-keys';
 
 /** A frame of a local run as the worker reads it. */

@@ -3,11 +3,11 @@ import cron, { type ScheduledTask } from 'node-cron';
 import type { LimitsResolver } from '../auth/limits';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
-import { startAgentRun } from '../producers/agent-runs';
+import { startAgentRun } from '../producers/requests';
 import type { Enqueue } from '../producers/registry';
 import { cronSlots } from '../schemas/agents';
 import { settled } from '../lib/settled';
-import { BudgetExceededError, type BudgetDoor } from '../runs/budget-door';
+import { BudgetExceededError, type BudgetDoor } from '../budget/budget-door';
 
 /**
  * The scheduler role: a node-cron tick (every minute by default) reads the enabled

@@ -1,4 +1,4 @@
-import type { BudgetTicket } from '../runs/budget-door';
+import type { BudgetTicket } from '../budget/budget-door';
 import type { BlockInput } from '../schemas/blocks';
 import { blockTools, checkToolCall, type ToolCallCheck } from './block-tools';
 import { ModelCallCancelled, ModelStoppedEarly, type ModelGateway, type ModelRef, type ModelTurn } from './model-gateway';

@@ -1,8 +1,8 @@
 import type { OpenAIEmbeddings } from '@langchain/openai';
 import { langchainOpenAI } from './langchain-openai';
 import type { LlmEndpoint } from './llm';
-import { Pricing, type PriceTable } from './pricing';
-import { promptTokenBound, type CallEstimate } from '../runs/budget-door';
+import { Pricing, type PriceTable } from '../budget/pricing';
+import { promptTokenBound, type BudgetTicket, type CallEstimate } from '../budget/budget-door';
 
 /** About four characters per token for English text: the usual rule of thumb when a count is missing. */
 const estimateTokens = (text: string) => Math.ceil(text.length / 4);
@@ -24,6 +24,14 @@ export interface EmbeddedBatch {
 }
 
 /** Embeds a batch of texts in one model call. */
+/** The process's embedding model behind one micro-batcher shared by a worker's concurrent jobs. */
+export interface BatchedEmbedder {
+  provider: string;
+  model: string;
+  /** Embeds one text; with a ticket, its tokens are reserved against that user's budget first (429 `budget_exceeded`) and settled after. */
+  embed(text: string, budget?: BudgetTicket): Promise<{ vector: number[]; inputTokens: number }>;
+}
+
 export interface TextEmbedder {
   readonly provider: string;
   readonly model: string;

@@ -1,13 +1,13 @@
 import { convertToOpenAITool } from '@langchain/core/utils/function_calling';
 import { findUnstorableText, StorableTextStream, toStorable } from '../lib/text-safety';
-import { Pricing, type PriceTable } from './pricing';
+import { Pricing, type PriceTable } from '../budget/pricing';
 import type { LlmEndpoint } from './llm';
-import { ProviderEchoCollector, type ModelMessage } from './model-messages';
+import { ProviderEchoCollector, type ModelMessage, type ModelToolCall } from './model-messages';
 import { EventLoopYielder, streamCompletion, type CompletionChunk } from './model-stream';
 import type { ModelTool } from './model-tools';
 import type { Logger } from '../lib/logger';
 import { withSpan, type ActiveSpan } from '../observability/tracing';
-import { promptTokenBound, type BudgetTicket, type CallActual, type CallEstimate } from '../runs/budget-door';
+import { promptTokenBound, type BudgetTicket, type CallActual, type CallEstimate } from '../budget/budget-door';
 
 /** An OpenAI-compatible endpoint and the models a deployment may use on it. */
 export interface ModelProvider {
@@ -34,15 +34,7 @@ export interface ModelUsage extends ModelRef {
   estimated: boolean;
 }
 
-/** One tool call of a turn: the raw argument text, and its parsed object when the JSON is one. */
-export interface ModelToolCall {
-  id: string;
-  name: string;
-  args: string;
-  parsed?: Record<string, unknown>;
-  /** The provider's own fields of the call (`extra_content`, e.g. Gemini's thought signature), sent back with it unchanged. */
-  extra?: Record<string, unknown>;
-}
+export type { ModelToolCall } from './model-messages';
 
 export interface ModelTurnRequest {
   purpose: ModelPurpose;
@@ -149,7 +141,7 @@ export interface ModelGatewayDeps {
   logger?: Pick<Logger, 'warn'>;
   /** `max_tokens` a budgeted call reserves and is sent with (`LLM_MAX_TOKENS`); unset = no budget door. Unbudgeted calls keep the provider's default. */
   maxTokens?: number;
-  /** The budget door (src/runs/budget-door.ts): a call is reserved before it is sent and settled when it ends. */
+  /** The budget door (src/budget/budget-door.ts): a call is reserved before it is sent and settled when it ends. */
   budget?: {
     forCall(ticket: BudgetTicket, estimate: () => CallEstimate): Promise<{ id: string } | null>;
     settle(reservation: { id: string; userId: string }, actual: CallActual): Promise<void>;

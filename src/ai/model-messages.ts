@@ -10,7 +10,16 @@ import {
 } from '@langchain/core/messages';
 import type { OpenAI } from 'openai';
 import { langchainOpenAI } from './langchain-openai';
-import type { ModelToolCall } from './model-gateway';
+
+/** One tool call of a turn: the raw argument text, and its parsed object when the JSON is one. */
+export interface ModelToolCall {
+  id: string;
+  name: string;
+  args: string;
+  parsed?: Record<string, unknown>;
+  /** The provider's own fields of the call (`extra_content`, e.g. Gemini's thought signature), sent back with it unchanged. */
+  extra?: Record<string, unknown>;
+}
 
 /*
  * The model gateway's own message vocabulary. Code outside src/ai builds a conversation with these

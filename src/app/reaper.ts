@@ -6,7 +6,7 @@ import type { FlowRunner } from '../flows/flow-runner';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import type { QueueRegistry } from '../producers/registry';
-import type { BudgetDoor } from '../runs/budget-door';
+import type { BudgetDoor } from '../budget/budget-door';
 import type { RunKernel } from '../runs/run-kernel';
 import { hitlResumeJobId } from '../producers/assistant';
 import { flowNodeJobId } from '../producers/flows';

@@ -1,5 +1,5 @@
 import { ProviderProbe } from '../ai/provider-probe';
-import { BudgetDoor } from '../runs/budget-door';
+import { BudgetDoor } from '../budget/budget-door';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -33,7 +33,7 @@ import { AccountService } from '../account/account-service';
 import { ApiKeys } from '../auth/api-keys';
 import { SessionGuard } from '../auth/session-guard';
 import { UsageLimiter } from '../lib/usage-limiter';
-import { CANVAS_NAMESPACE, DEVICE_NAMESPACE, rooms } from '../realtime/events';
+import { CANVAS_NAMESPACE, DEVICE_NAMESPACE, rooms } from '../schemas/socket-events';
 import type { TokenSettings } from '../auth/tokens';
 import { GenerationEventLog } from '../generation/event-log';
 import { registerGenerationRuns } from '../generation/generation-run';

@@ -1,8 +1,9 @@
-import type { BudgetDoor } from '../runs/budget-door';
+import type { CanvasEmitter } from '../realtime/canvas-emitter';
+import type { BudgetDoor } from '../budget/budget-door';
 import type { Worker } from 'bullmq';
 import type { RedisConnections } from '../lib/redis';
 import type { QueueName } from '../../config';
-import { startDemoLLM } from '../ai/demo-llm';
+import { startDemoLLM } from '../demo-model';
 import { createTextEmbedder } from '../ai/embeddings';
 import type { LlmEndpoint } from '../ai/llm';
 import { ModelGateway } from '../ai/model-gateway';
@@ -31,7 +32,7 @@ import type { NotesRuns } from '../assistant/notes-run';
 import type { FlowRuns } from '../flows/flow-run';
 import { Reaper } from './reaper';
 import { QUEUE_CATALOG } from '../producers/catalog';
-import { requestEmbedding } from '../producers/embeddings';
+import { requestEmbedding } from '../producers/requests';
 import type { QueueRegistry } from '../producers/registry';
 import { batchedEmbedder } from '../workers/embeddings';
 import { queueProcessor, resolveHandlers, type JobHandlers } from '../workers/handlers';
@@ -40,7 +41,9 @@ import type { WorkerPorts } from '../workers/ports';
 import { startWorkers, type QueueProcessor } from '../workers/worker-pool';
 
 /** What the generation runner needs (its endpoint is resolved here), plus what the other queues use. */
-export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'models' | 'metrics' | 'enqueue'> {
+export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'models' | 'metrics' | 'enqueue' | 'canvasEvents'> {
+  /** Canvas room events, to every API node (the broadcast worker also sends pre-serialized chunks). */
+  canvasEvents: CanvasEmitter;
   /** The process's Redis connections by concern: BullMQ workers on the queues' blocking one. */
   redis: RedisConnections;
   /** The run kernel: the reaper recovers every registered kind through it. */

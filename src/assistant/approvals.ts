@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { describeIssues } from '../devices/protocol';
+import { describeIssues } from '../schemas/device-protocol';
 import type { DevicePort } from '../devices/device-channel';
 import { AppError, conflict, notFound } from '../lib/errors';
 import type { Logger } from '../lib/logger';
@@ -9,8 +9,8 @@ import type { HitlRequestRow, HitlStatus } from '../models/schema';
 import type { Metrics } from '../observability/metrics';
 import { hitlTimeoutJobId } from '../producers/assistant';
 import type { QueueRegistry } from '../producers/registry';
-import type { ApprovalRequested, ApprovalResolved, ToolApprovalAck } from '../realtime/events';
-import type { CanvasEmitter } from '../realtime/canvas-emitter';
+import type { ApprovalRequested, ApprovalResolved, ToolApprovalAck } from '../schemas/socket-events';
+import type { CanvasRoom } from '../schemas/canvas-room';
 import type { ChatEventLog } from './chat-events';
 import type { StoredContinuation } from './continuation';
 import type { ToolPolicy } from './tool-policy';
@@ -47,7 +47,7 @@ export interface ApprovalServiceDeps {
   /** The turn's event log: `/chat/stream` shows the request and its outcome. */
   chatEvents: Pick<ChatEventLog, 'append'>;
   /** The user's own browser sockets on `/canvas`. */
-  browsers: Pick<CanvasEmitter, 'toUser'>;
+  browsers: Pick<CanvasRoom, 'toUser'>;
 }
 
 /**

@@ -11,7 +11,7 @@ import type { Repositories } from '../models';
 import type { HitlRequestRow } from '../models/schema';
 import { approvalSessionId } from '../models/hitl-repository';
 import type { Metrics } from '../observability/metrics';
-import { describeIssues } from '../devices/protocol';
+import { describeIssues } from '../schemas/device-protocol';
 import type { ChatTurnJob, HitlJob } from '../producers/assistant';
 import type { EmbeddingJob, EmbeddingResult } from '../producers/embeddings';
 import { inOrderLimited, MAX_PARALLEL_TOOL_CALLS, runToolLoop, waitingCalls, type ToolLoopResult, type ParkedLoop } from './tool-loop';
@@ -26,7 +26,7 @@ import { auditToolCall, runAuditedToolCall, type ToolCallOutcome } from './tool-
 import { allowAllPolicy, type ToolPolicy } from './tool-policy';
 import { TOOLS_BY_NAME, type DeviceCall, type ToolContext } from './tools';
 import { MAX_EMBED_TEXT_CHARS } from '../schemas/api';
-import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../runs/budget-door';
+import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../budget/budget-door';
 
 /** Earlier user and assistant messages fed back as context. */
 export const HISTORY_LIMIT = 20;

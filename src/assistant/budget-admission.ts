@@ -1,4 +1,4 @@
-import type { BudgetDoor } from '../runs/budget-door';
+import type { BudgetDoor } from '../budget/budget-door';
 
 /** What a request that queues model work needs of the budget door: admit its first call, give it back when nothing was queued. */
 export type BudgetAdmission = Pick<BudgetDoor, 'admitPrompt' | 'releaseUnused'>;

@@ -3,7 +3,7 @@ import { AppError, conflict, notFound } from '../lib/errors';
 import type { Repositories } from '../models';
 import type { TurnRows } from '../models/chat-repository';
 import type { UsageRecord } from '../models/usage-repository';
-import type { ChatCancelAck } from '../realtime/events';
+import type { ChatCancelAck } from '../schemas/socket-events';
 import { isOpen } from '../runs/run-kernel';
 import type { ChatEventLog, TurnUsage } from './chat-events';
 import { streamedText, type ChatRuns, type TurnRef } from './chat-run';

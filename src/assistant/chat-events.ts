@@ -1,7 +1,7 @@
 import type { RedisClient } from '../lib/redis';
 import { JsonEventLog } from '../lib/redis-streams';
 import type { StreamFollower } from '../lib/stream-follower';
-import type { ApprovalRequested, ApprovalResolved } from '../realtime/events';
+import type { ApprovalRequested, ApprovalResolved } from '../schemas/socket-events';
 import { redisKeys } from '../lib/redis-keys';
 
 /** Usage of one turn, summed over its model calls. */

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { ModelCatalog } from '../ai/model-catalog';
 import type { DeviceRegistry } from '../devices/device-registry';
-import { describeIssues, deviceIdSchema } from '../devices/protocol';
+import { describeIssues, deviceIdSchema } from '../schemas/device-protocol';
 import { AppError, notFound } from '../lib/errors';
 import type { ChatRuns } from './chat-run';
 import type { Logger } from '../lib/logger';
@@ -10,7 +10,7 @@ import type { UsageLimiter } from '../lib/usage-limiter';
 import type { Tier } from '../../config';
 import type { Repositories } from '../models';
 import type { Enqueue } from '../producers/registry';
-import type { ChatRequestAck } from '../realtime/events';
+import type { ChatRequestAck } from '../schemas/socket-events';
 import { admitThenQueue, type BudgetAdmission } from './budget-admission';
 import { chatContextSchema, storedContext, type ChatContext } from './chat-context';
 

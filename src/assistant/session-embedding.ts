@@ -1,9 +1,13 @@
 import { UnrecoverableError } from 'bullmq';
-import { Pricing } from '../ai/pricing';
+import { Pricing } from '../budget/pricing';
 import type { SessionEmbeddingJob } from '../producers/assistant';
-import { BudgetExceededError } from '../runs/budget-door';
+import { BudgetExceededError } from '../budget/budget-door';
 import { MAX_EMBED_TEXT_CHARS } from '../schemas/api';
-import type { WorkerPorts } from '../workers/ports';
+import type { Config } from '../../config';
+import type { BatchedEmbedder } from '../ai/embeddings';
+import type { Logger } from '../lib/logger';
+import type { Repositories } from '../models';
+import type { Metrics } from '../observability/metrics';
 
 /** What a session is found by: its problem, its resolution and its notes, as one text. */
 export function sessionEmbeddingText(session: {
@@ -25,7 +29,13 @@ export function sessionEmbeddingText(session: {
  */
 export async function embedResolvedSession(
   { userId, sessionId }: SessionEmbeddingJob,
-  { repos, embedder, config, metrics, log }: Pick<WorkerPorts, 'repos' | 'embedder' | 'config' | 'metrics' | 'log'>,
+  {
+    repos,
+    embedder,
+    config,
+    metrics,
+    log,
+  }: { repos: Repositories; embedder: BatchedEmbedder; config: Config; metrics: Metrics; log: Logger },
 ): Promise<{ embedded: boolean; dimensions?: number }> {
   const session = await repos.chat.findOwned(userId, sessionId);
   if (!session || session.status !== 'resolved' || session.documentationStatus !== 'ready' || !session.documentation)

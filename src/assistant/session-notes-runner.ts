@@ -11,7 +11,7 @@ import type { Enqueue } from '../producers/registry';
 import { NOTES_INTERRUPTED, type NotesEventLog } from './notes-events';
 import type { NotesOutcome, NotesRuns } from './notes-run';
 import { NOTE_SECTIONS, NotesGate, templateSections, type NotesMessage } from './ticket-notes';
-import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../runs/budget-door';
+import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../budget/budget-door';
 
 /** Messages of the session fed to the model (the latest ones when a session is long). */
 export const NOTES_HISTORY_LIMIT = 60;

@@ -1,4 +1,4 @@
-import type { DeviceRow } from '../devices/protocol';
+import type { DeviceRow } from '../schemas/device-protocol';
 
 /**
  * Readable text from the device's rows (Step B.2): the model reasons over these lines,

@@ -2,7 +2,7 @@ import type { ModelGateway, ModelPurpose, ModelRef, ModelTurn, UsageLine } from 
 import type { ToolSpec } from '../ai/model-tools';
 import { assistantMessage, systemMessage, toolResultMessage, type ModelMessage } from '../ai/model-messages';
 import { modelTools, type AssistantTool } from './tools';
-import type { BudgetTicket } from '../runs/budget-door';
+import type { BudgetTicket } from '../budget/budget-door';
 
 /** Tool rounds before the model must answer. */
 export const MAX_TOOL_ITERATIONS = 5;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { offeredTool, type ModelTool, type ToolSpec } from '../ai/model-tools';
-import type { DeviceAction, DeviceReply, ToolCallInput } from '../devices/protocol';
+import type { DeviceAction, DeviceReply, ToolCallInput } from '../schemas/device-protocol';
 import { describeRedacted } from '../lib/redact-error';
 import {
   changes,

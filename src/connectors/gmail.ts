@@ -1,6 +1,6 @@
 import { auth as googleAuth, gmail as gmailApi, type gmail_v1 } from '@googleapis/gmail';
 import { cleanList, endsFetch, inWindow, timeWindow } from './filter';
-import type { FetchContext } from './index';
+import type { FetchContext } from './types';
 import { headerOf, mimeText } from './text';
 import { TokenKeeper } from './token-keeper';
 import {

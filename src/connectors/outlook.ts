@@ -1,6 +1,6 @@
 import { cleanList, timeWindow } from './filter';
 import { GraphSession, odataString } from './graph';
-import type { FetchContext } from './index';
+import type { FetchContext } from './types';
 import { htmlToText, tidy } from './text';
 import type { ConnectorItem, FetchResult, FilterConfig } from './types';
 

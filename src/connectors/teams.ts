@@ -1,6 +1,6 @@
 import { cleanList, endsFetch, inWindow, timeWindow } from './filter';
 import { GraphSession } from './graph';
-import type { FetchContext } from './index';
+import type { FetchContext } from './types';
 import { htmlToText, tidy } from './text';
 import type { ConnectorItem, FetchResult } from './types';
 

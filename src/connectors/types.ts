@@ -110,3 +110,25 @@ export function parseRetryAfter(value: string | null | undefined, now = Date.now
   const at = Date.parse(trimmed);
   return Number.isNaN(at) ? DEFAULT_RETRY_AFTER_MS : Math.max(0, at - now);
 }
+
+/** What one fetch needs: the connection's tokens, the agent's filter, and where to resume. */
+export interface FetchContext {
+  provider: Provider;
+  settings: OAuthSettings;
+  /** Decrypted tokens of the connection. */
+  tokens: OAuthTokens;
+  /**
+   * Called (and awaited) with the new token set after every refresh, before it is used, so the
+   * caller re-encrypts and stores it; a refresh token the provider rotated is only in here.
+   */
+  onTokens: (tokens: OAuthTokens) => Promise<void>;
+  filter: FilterConfig;
+  /** Only items received (Teams: changed) after this instant; usually the last successful run. */
+  since?: Date;
+  /** Aborts in-flight requests; the generator then throws the signal's reason. */
+  signal?: AbortSignal;
+  /** Stop after this many results (items and item errors). */
+  maxItems?: number;
+  /** Page size asked of the provider (Gmail default 100, Graph default 50). */
+  pageSize?: number;
+}

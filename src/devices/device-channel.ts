@@ -1,6 +1,6 @@
 import type { Server } from 'socket.io';
-import type { ToolCallInput, DeviceAction, DeviceReply } from './protocol';
-import { DEVICE_NAMESPACE, rooms, type DeviceServerEvents } from '../realtime/events';
+import type { ToolCallInput, DeviceAction, DeviceReply } from '../schemas/device-protocol';
+import { DEVICE_NAMESPACE, rooms, type DeviceServerEvents } from '../schemas/socket-events';
 import { DeviceRpc, type DeviceCallOptions, type DeviceRpcDeps } from './device-rpc';
 import { DeviceSignals, type DeviceGone, type DeviceNamespace } from './device-signals';
 import type { WsRelay } from './ws-relay';

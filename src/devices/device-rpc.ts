@@ -3,7 +3,7 @@ import { toStorable } from '../lib/text-safety';
 import type { Logger } from '../lib/logger';
 import type { WsRelay } from './ws-relay';
 import type { Metrics } from '../observability/metrics';
-import { rooms } from '../realtime/events';
+import { rooms } from '../schemas/socket-events';
 import type { DeviceGone, DeviceNamespace, DeviceSignals } from './device-signals';
 import { settled } from '../lib/settled';
 import { withSpan } from '../observability/tracing';
@@ -17,7 +17,7 @@ import {
   type DeviceReply,
   type ToolCall,
   type ToolCallInput,
-} from './protocol';
+} from '../schemas/device-protocol';
 
 /** How a call ended; `ok` or the {@link DeviceRpcError} code. */
 export type DeviceRpcOutcome = 'ok' | DeviceRpcErrorCode;

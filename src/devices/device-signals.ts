@@ -6,7 +6,7 @@ import {
   type DeviceServerEvents,
   type DeviceServerSideEvents,
   type DeviceSocketData,
-} from '../realtime/events';
+} from '../schemas/socket-events';
 
 export type DeviceNamespace = Namespace<DeviceClientEvents, DeviceServerEvents, DeviceServerSideEvents, DeviceSocketData>;
 

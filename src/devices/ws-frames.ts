@@ -1,5 +1,5 @@
-import type { ApprovalRequested, ApprovalResolved, DeviceServerEvents } from '../realtime/events';
-import type { AgentFile, ToolCall } from './protocol';
+import type { ApprovalRequested, ApprovalResolved, DeviceServerEvents } from '../schemas/socket-events';
+import type { AgentFile, ToolCall } from '../schemas/device-protocol';
 
 /**
  * The plain-WebSocket device protocol of desktop apps: one JSON text frame per message,

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { duplicateRedis, isCluster, type RedisClient } from '../lib/redis';
 import type { Logger } from '../lib/logger';
-import type { ToolCall } from './protocol';
+import type { ToolCall } from '../schemas/device-protocol';
 import { redisKeys } from '../lib/redis-keys';
 
 /** What a node holding a plain-WebSocket device is told through Redis. */

@@ -10,7 +10,7 @@ import type { Repositories } from '../models';
 import type { Metrics } from '../observability/metrics';
 import type { ChatflowTurnJob } from '../producers/assistant';
 import type { ChatflowDefinition } from './definition';
-import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../runs/budget-door';
+import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../budget/budget-door';
 import { FLOW_BUDGET_SPENT } from './flow-chat';
 
 /** A chatflow's history window when its definition sets none. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { isDeviceToolName } from '../assistant/tool-names';
 import { AppError } from '../lib/errors';
+import { modelRefSchema } from '../schemas/model-ref';
 
 /**
  * Flow definitions: their shapes, and the checks a shape cannot state (a DAG with known
@@ -47,12 +48,6 @@ export const MAX_ALLOWED_ORIGINS = 20;
 export const HTTP_TOOL_NAME_PATTERN = /^[a-z][a-z0-9_]{0,63}$/;
 /** Keywords whose value maps names (not keywords) to schemas. */
 const SCHEMA_MAPS = new Set(['properties', '$defs', 'definitions', 'dependentSchemas']);
-
-/** `{provider, model}`; checked against the configured models on save. */
-export const modelRefSchema = z.strictObject({
-  provider: z.string().min(1).max(100),
-  model: z.string().min(1).max(200),
-});
 
 export const chatflowDefinitionSchema = z.strictObject({
   systemPrompt: z.string().trim().min(1).max(MAX_SYSTEM_PROMPT_CHARS),

@@ -1,5 +1,5 @@
 import type { RedisClient } from '../lib/redis';
-import { SequencedEventLog } from '../generation/event-log';
+import { SequencedEventLog } from '../lib/sequenced-event-log';
 import type { StreamFollower } from '../lib/stream-follower';
 import { redisKeys } from '../lib/redis-keys';
 

@@ -21,7 +21,7 @@ import {
 } from './definition';
 import { flowError, type FlowEventLog } from './flow-events';
 import type { FlowRuns } from './flow-run';
-import type { BudgetDoor } from '../runs/budget-door';
+import type { BudgetDoor } from '../budget/budget-door';
 
 export interface FlowExecutionsDeps {
   repos: Repositories;

@@ -23,7 +23,7 @@ import {
 } from './definition';
 import { flowError, type FlowEventLog } from './flow-events';
 import type { FlowRuns } from './flow-run';
-import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../runs/budget-door';
+import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../budget/budget-door';
 import type { ApprovalService } from '../assistant/approvals';
 import { randomUUID } from 'node:crypto';
 import {
@@ -41,7 +41,7 @@ import type { NodeTools } from './node-tools';
 
 /**
  * The system prompt of every agentflow node. Its first sentence is how the offline demo model
- * recognises a node (src/ai/demo-llm/flow-node.ts).
+ * recognises a node (src/demo-model/flow-node.ts).
  */
 export const FLOW_NODE_SYSTEM =
   'You are one step of a Switchboard agentflow. Do exactly the task in the next message and answer with the result only: it is passed on as it is.';

@@ -3,7 +3,7 @@ import type { ToolSpec } from '../ai/model-tools';
 import { auditToolCall, runAuditedToolCall } from '../assistant/tool-audit';
 import type { ToolPolicy } from '../assistant/tool-policy';
 import { TOOLS_BY_NAME, type DeviceCall } from '../assistant/tools';
-import { describeIssues } from '../devices/protocol';
+import { describeIssues } from '../schemas/device-protocol';
 import type { DevicePort } from '../devices/device-channel';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';

@@ -1,5 +1,5 @@
 import type { Block, BlockInput } from '../schemas/blocks';
-import type { GenerationStage } from '../realtime/events';
+import type { GenerationStage } from '../schemas/socket-events';
 
 /** What the SSE stream of a generation carries; `type` is also the SSE `event:` name. */
 export type GenerationEvent =

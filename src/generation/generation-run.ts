@@ -1,5 +1,5 @@
 import type { Config } from '../../config';
-import { Pricing } from '../ai/pricing';
+import { Pricing } from '../budget/pricing';
 import { forbidden, notFound } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
@@ -7,11 +7,11 @@ import type { Tx } from '../models/database';
 import type { GenerationRow, RunRow } from '../models/schema';
 import type { Metrics } from '../observability/metrics';
 import type { Enqueue } from '../producers/registry';
-import type { CanvasEmitter } from '../realtime/canvas-emitter';
+import type { CanvasRoom } from '../schemas/canvas-room';
 import type { RunOutcome } from '../runs/outcome';
 import type { RunHandle, RunKernel, RunKindSpec } from '../runs/run-kernel';
 import type { Block, BlockInput } from '../schemas/blocks';
-import type { EventWriter, GenerationEventLog } from './event-log';
+import type { GenerationEventLog, GenerationEventWriter } from './event-log';
 import type { GenerationEvent } from './events';
 import type { GenerationLimiter } from './generation-limiter';
 
@@ -39,7 +39,7 @@ export interface GenerationResult {
 
 /** What the worker hands to an end: its writer (the log's sequence continues) and the job's tier. */
 export interface GenerationEndContext {
-  writer?: EventWriter;
+  writer?: GenerationEventWriter;
   tier?: string;
   /** The write of the `persisting` status: the blocks go in only once it is in the log. */
   persistingLogged?: Promise<unknown>;
@@ -81,7 +81,7 @@ export interface GenerationRunDeps {
   repos: Repositories;
   events: GenerationEventLog;
   limiter: GenerationLimiter;
-  canvasEvents: CanvasEmitter;
+  canvasEvents: CanvasRoom;
   /** Queues the fan-out (`broadcast`) of a succeeded generation. */
   enqueue: Enqueue;
   logger: Logger;
@@ -99,7 +99,7 @@ export function registerGenerationRuns(kernel: RunKernel, deps: GenerationRunDep
   const log = deps.logger.child({ component: 'generation' });
   const { repos, config } = deps;
 
-  const emit = async (id: string, event: GenerationEvent, writer?: EventWriter) => {
+  const emit = async (id: string, event: GenerationEvent, writer?: GenerationEventWriter) => {
     if (writer) {
       writer.emit(event);
       await writer.flush();

@@ -1,7 +1,7 @@
-import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../runs/budget-door';
+import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../budget/budget-door';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Config } from '../../config';
-import { Pricing } from '../ai/pricing';
+import { Pricing } from '../budget/pricing';
 import { CanvasTurnStoppedEarly, ModelUnavailableError, runCanvasTurn } from '../ai/canvas-turn';
 import { ModelCallCancelled, type ModelGateway } from '../ai/model-gateway';
 import type { CancelSignals } from '../lib/cancel-signals';
@@ -10,9 +10,9 @@ import type { Repositories } from '../models';
 import type { Metrics } from '../observability/metrics';
 import type { GenerationRow } from '../models/schema';
 import type { GenerationJob } from '../producers/generation';
-import type { CanvasEmitter } from '../realtime/canvas-emitter';
-import type { GenerationStage } from '../realtime/events';
-import type { EventWriter, GenerationEventLog } from './event-log';
+import type { CanvasRoom } from '../schemas/canvas-room';
+import type { GenerationStage } from '../schemas/socket-events';
+import type { GenerationEventLog, GenerationEventWriter } from './event-log';
 import { generationErrorMessage } from './events';
 import {
   endedBecause,
@@ -31,7 +31,7 @@ export interface GenerationRunnerDeps {
   config: Config;
   repos: Repositories;
   events: GenerationEventLog;
-  canvasEvents: CanvasEmitter;
+  canvasEvents: CanvasRoom;
   models: ModelGateway;
   logger: Logger;
   metrics?: Metrics;
@@ -197,7 +197,7 @@ export class GenerationRunner {
   private async attempt(
     data: GenerationJob,
     generation: GenerationRow,
-    writer: EventWriter,
+    writer: GenerationEventWriter,
     job: Job,
     signal: AbortSignal,
     budget: BudgetTicket,
@@ -247,7 +247,7 @@ export class GenerationRunner {
     return this.deps.logger.child({ component: 'generation', generationId: data.generationId });
   }
 
-  private stage(data: GenerationJob, writer: EventWriter, stage: GenerationStage) {
+  private stage(data: GenerationJob, writer: GenerationEventWriter, stage: GenerationStage) {
     writer.emit({ type: 'status', generationId: data.generationId, stage });
     void this.deps.canvasEvents.notify(data.canvasId, 'generation_status', {
       canvasId: data.canvasId,

@@ -1,4 +1,4 @@
-import type { BudgetDoor } from '../runs/budget-door';
+import type { BudgetDoor } from '../budget/budget-door';
 import { randomUUID } from 'node:crypto';
 import type { RedisClient } from '../lib/redis';
 import type { Config, Tier } from '../../config';
@@ -9,7 +9,7 @@ import type { Repositories } from '../models';
 import type { MemberRole } from '../models/schema';
 import type { Block } from '../schemas/blocks';
 import type { QueueRegistry } from '../producers/registry';
-import type { CanvasEmitter } from '../realtime/canvas-emitter';
+import type { CanvasRoom } from '../schemas/canvas-room';
 import { KEPT_BLOCKS_TTL_SECONDS, type GenerationEventLog } from './event-log';
 import type { GenerationLimiter } from './generation-limiter';
 import { endedBecause, type GenerationRuns } from './generation-run';
@@ -48,7 +48,7 @@ export class GenerationService {
       queues: QueueRegistry;
       events: GenerationEventLog;
       limiter: GenerationLimiter;
-      canvasEvents: CanvasEmitter;
+      canvasEvents: CanvasRoom;
       logger: Logger;
       /** The generation's run: created with its row, ended through it. */
       runs: GenerationRuns;

@@ -1,5 +1,5 @@
 import type { ProviderProbe } from '../ai/provider-probe';
-import type { BudgetDoor } from '../runs/budget-door';
+import type { BudgetDoor } from '../budget/budget-door';
 import type { ApprovalService } from '../assistant/approvals';
 import type { RedisClient } from '../lib/redis';
 import type { Config } from '../../config';
@@ -25,7 +25,7 @@ import type { UsageLimiter } from '../lib/usage-limiter';
 import type { Repositories } from '../models';
 import type { Metrics } from '../observability/metrics';
 import type { QueueRegistry } from '../producers/registry';
-import type { CanvasEmitter } from '../realtime/canvas-emitter';
+import type { CanvasRoom } from '../schemas/canvas-room';
 import type { AdminAccess } from './admin';
 import type { SseStreams } from './sse-streams';
 import type { StreamSources } from './streams/sources';
@@ -67,7 +67,7 @@ export interface ApiContext {
   flowExecutions: FlowExecutions;
   /** Chatflow chat turns (the owner's and an embed's visitors'): checks, stores, enqueues (0120). */
   flowChats: FlowChats;
-  canvasEvents: CanvasEmitter;
+  canvasEvents: CanvasRoom;
   /** The per-user, per-tier usage limits: the process's one limiter, shared with the device sockets and flow executions. */
   usage: UsageLimiter;
   /** A user's tier limits with their overrides, read from the database at each call; the feature gates ask it. */

@@ -1,7 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
-import type { Db } from './database';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import type * as schema from './schema';
 
 export const MIGRATIONS_DIR = path.join(__dirname, 'migrations');
 /** Arbitrary constant: every Switchboard process takes the same advisory lock to migrate. */
@@ -12,7 +13,7 @@ const MIGRATION_LOCK_KEY = 7_042_001;
  * advisory lock, so processes starting at the same moment migrate exactly once and the others
  * wait, then see the migrations applied.
  */
-export async function migrate(db: Db): Promise<string[]> {
+export async function migrate(db: PgDatabase<PgQueryResultHKT, typeof schema>): Promise<string[]> {
   const files = readdirSync(MIGRATIONS_DIR)
     .filter((file) => file.endsWith('.sql'))
     .sort();

@@ -27,7 +27,7 @@ import {
   type Sampler,
 } from '@opentelemetry/sdk-trace';
 import type { Logger } from '../lib/logger';
-import type { ActiveSpan, SpanAttributes, SpanKindName, StartedSpan, TracingBackend, TracingEnv } from './tracing';
+import type { ActiveSpan, SpanAttributes, SpanKindName, StartedSpan, TracingBackend, TracingEnv } from './tracing-types';
 
 /**
  * The OpenTelemetry SDK behind tracing.ts, loaded only when tracing is on: a tracer provider with

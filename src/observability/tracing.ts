@@ -1,5 +1,5 @@
-import type { EventEmitter } from 'node:events';
 import type { Logger } from '../lib/logger';
+import type { ActiveSpan, SpanAttributes, SpanKindName, StartedSpan, TracingBackend, TracingEnv } from './tracing-types';
 
 /**
  * Tracing's door. Every seam (HTTP, enqueue, job, model call, device call, socket emit) calls the
@@ -8,51 +8,7 @@ import type { Logger } from '../lib/logger';
  * `OTEL_EXPORTER_OTLP_ENDPOINT` is set. Off, a seam pays one check of a module variable.
  */
 
-/** What a span may carry: flat values only, never user content (prompts, block text, emails). */
-export type SpanAttributes = Record<string, string | number | boolean | string[] | undefined>;
-
-/** The OpenTelemetry span kinds, by name. */
-export type SpanKindName = 'server' | 'client' | 'producer' | 'consumer' | 'internal';
-
-/** A span in progress, for what is known only later (tokens, the HTTP route, the status code). */
-export interface ActiveSpan {
-  setAttributes(attributes: SpanAttributes): void;
-  /** Renames the span (the HTTP route template is known once the router matched). */
-  rename(name: string): void;
-}
-
-/** A span started by hand (the HTTP request's, which ends when the response does). */
-export interface StartedSpan extends ActiveSpan {
-  /** Runs `fn` with this span as the active one (its children and enqueued jobs continue it). */
-  run<T>(fn: () => T): T;
-  /** Keeps this span active in the listeners of `emitter` (a request's body arrives in them). */
-  bind(emitter: EventEmitter): void;
-  /** Ends the span; an error marks it failed (by its class name only: messages may quote users). */
-  end(error?: unknown): void;
-}
-
-/** What the SDK side implements (tracing-sdk.ts). */
-export interface TracingBackend {
-  inSpan<T>(
-    name: string,
-    kind: SpanKindName,
-    attributes: SpanAttributes,
-    fn: (span: ActiveSpan) => Promise<T>,
-    parent?: string,
-  ): Promise<T>;
-  startSpan(name: string, kind: SpanKindName, attributes: SpanAttributes, carrier?: Record<string, unknown>): StartedSpan;
-  traceparent(): string | undefined;
-  shutdown(): Promise<void>;
-}
-
-/** The environment variables that switch tracing on and off (the SDK reads the rest itself). */
-export interface TracingEnv {
-  OTEL_EXPORTER_OTLP_ENDPOINT?: string;
-  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?: string;
-  OTEL_SDK_DISABLED?: string;
-  OTEL_TRACES_EXPORTER?: string;
-  [name: string]: string | undefined;
-}
+export type { ActiveSpan, SpanAttributes, SpanKindName, StartedSpan, TracingBackend, TracingEnv } from './tracing-types';
 
 let backend: TracingBackend | undefined;
 let starting: Promise<TracingBackend> | undefined;

@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import { baseJobOptions, defineJob, defineQueue } from './define';
-import type { Enqueue } from './registry';
 
 /**
  * `agent-runs` queue: read a local agent's files (or take a cloud run's fetched
@@ -30,13 +29,6 @@ export function agentRunJobId(job: AgentRunJob, stage: 'fetch' | 'run'): string 
   if (job.deviceId) return `resume-${job.runId}`;
   if (job.trigger === 'schedule' && job.slot) return `${stage}-slot-${job.agentId}-${Date.parse(job.slot)}`;
   return `${stage}-${job.runId}`;
-}
-
-/** Queues a run where it starts: `connectors` for a cloud agent that still has to fetch, else `agent-runs`. */
-export function startAgentRun(enqueue: Enqueue, job: AgentRunJob) {
-  return job.agentType === 'cloud' && !job.deviceId
-    ? enqueue('connectors', 'connector-fetch', job)
-    : enqueue('agent-runs', 'agent-run', job);
 }
 
 export const agentRunsQueue = defineQueue({

@@ -1,7 +1,7 @@
 import { UnrecoverableError } from 'bullmq';
 import { z } from 'zod';
 import { TIERS } from '../../config';
-import { deviceIdSchema } from '../devices/protocol';
+import { deviceIdSchema } from '../schemas/device-protocol';
 import { baseJobOptions, defineJob, defineQueue } from './define';
 
 /**

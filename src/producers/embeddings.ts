@@ -1,10 +1,7 @@
 import { z } from 'zod';
 import { TIERS } from '../../config';
-import { AppError } from '../lib/errors';
 import { MAX_EMBED_TEXT_CHARS } from '../schemas/api';
 import { baseJobOptions, defineJob, defineQueue } from './define';
-import type { QueueRegistry } from './registry';
-import { settled } from '../lib/settled';
 
 /**
  * `embeddings` queue: one text → one vector. Unlike other queues the payload carries the text
@@ -52,34 +49,3 @@ export const embeddingsQueue = defineQueue({
    */
   concurrency: 128,
 });
-
-/** How long an HTTP caller waits for its vector by default (retries included). */
-export const EMBEDDING_WAIT_MS = 30_000;
-
-/**
- * Enqueues one text and waits for its vector through the process's shared `QueueEvents`.
- * Throws 504 `embedding_timeout` when no result arrives in time and 502 `embedding_failed` when
- * the job failed for good; a Redis outage surfaces as the enqueue's connection error (503).
- */
-export async function requestEmbedding(queues: QueueRegistry, data: EmbeddingJob, timeoutMs = EMBEDDING_WAIT_MS): Promise<EmbeddingResult> {
-  const events = await queues.events('embeddings');
-  const job = await queues.enqueue('embeddings', 'embed', data);
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new AppError(504, 'embedding_timeout', `No embedding arrived within ${Math.round(timeoutMs / 1000)} s; retry later`)),
-      timeoutMs,
-    );
-  });
-  // BullMQ's own deadline (a little later) only releases its listeners; ours decides the answer.
-  const finished = job.waitUntilFinished(events, timeoutMs + 1_000);
-  void settled(finished);
-  try {
-    return embeddingResultSchema.parse(await Promise.race([finished, timeout]));
-  } catch (error) {
-    if (error instanceof AppError) throw error;
-    throw new AppError(502, 'embedding_failed', 'The embedding model could not embed this text; retry later');
-  } finally {
-    clearTimeout(timer);
-  }
-}

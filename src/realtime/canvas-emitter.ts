@@ -1,7 +1,8 @@
 import type { Namespace, Server } from 'socket.io';
 import type { Logger } from '../lib/logger';
 import { startSpan, tracingOn, withSpan } from '../observability/tracing';
-import type { CanvasLog, LoggedCanvasEvent, StagedCanvasEvent } from './canvas-log';
+import type { CanvasLog } from './canvas-log';
+import type { CanvasRoom, LoggedCanvasEvent, RoomPayload, StagedCanvasEvent } from '../schemas/canvas-room';
 import type { JsonText } from './socket-parser';
 import { roomBroadcasts, type RoomBroadcastRecord } from './socket-server';
 import {
@@ -12,12 +13,9 @@ import {
   type CanvasServerEvents,
   type CanvasSocketData,
   type CanvasUserEventName,
-} from './events';
+} from '../schemas/socket-events';
 
 export type CanvasNamespace = Namespace<CanvasClientEvents, CanvasServerEvents, Record<string, never>, CanvasSocketData>;
-
-/** A room event's payload as callers give it: the emitter adds `seq`. */
-export type RoomPayload<E extends CanvasRoomEventName> = Omit<Parameters<CanvasServerEvents[E]>[0], 'seq'>;
 
 /**
  * Emits canvas room events from any process (API or worker). One Redis call per event
@@ -26,7 +24,7 @@ export type RoomPayload<E extends CanvasRoomEventName> = Omit<Parameters<CanvasS
  * it (0158), in seq order. A client that notices a gap in `seq`, or reconnects, asks
  * `canvas:sync` for what it missed.
  */
-export class CanvasEmitter {
+export class CanvasEmitter implements CanvasRoom {
   private readonly nsp: CanvasNamespace;
   private readonly broadcast: (room: string, event: string) => RoomBroadcastRecord;
 

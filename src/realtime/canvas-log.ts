@@ -3,22 +3,10 @@ import { redisKeys, type RedisKeys } from '../lib/redis-keys';
 import { redisScripts, type RedisScripts } from '../lib/redis-scripts';
 import type { RoomBroadcastRecord } from './redis-streams-adapter';
 import { JsonText } from './socket-parser';
+import type { LoggedCanvasEvent, StagedCanvasEvent } from '../schemas/canvas-room';
 
 /** How long a deleted canvas refuses room events: far beyond any job still running for it. */
 const DELETED_MARK_SECONDS = 24 * 3600;
-
-/** One room event of a canvas as kept in its log. */
-export interface LoggedCanvasEvent {
-  seq: number;
-  event: string;
-  payload: Record<string, unknown>;
-}
-
-/** A room event logged with its seq, not yet sent: `send` sends it (see `CanvasLog.stage`). */
-export interface StagedCanvasEvent {
-  seq: number;
-  send: () => Promise<void>;
-}
 
 export type CanvasCatchUp = { resync: false; events: LoggedCanvasEvent[]; lastSeq: number } | { resync: true; lastSeq: number };
 

@@ -17,7 +17,7 @@ import {
   type CanvasServerEvents,
   type CanvasSocketData,
   type PresenceUser,
-} from './events';
+} from '../schemas/socket-events';
 
 type CanvasSocket = Socket<CanvasClientEvents, CanvasServerEvents, Record<string, never>, CanvasSocketData>;
 

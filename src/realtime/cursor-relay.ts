@@ -2,7 +2,7 @@ import type { RedisClient } from '../lib/redis';
 import { z } from 'zod';
 import type { Logger } from '../lib/logger';
 import type { CanvasNamespace } from './canvas-emitter';
-import { rooms } from './events';
+import { rooms } from '../schemas/socket-events';
 import { redisKeys } from '../lib/redis-keys';
 
 const relayed = z.object({ canvasId: z.string(), from: z.string(), userId: z.string(), x: z.number(), y: z.number() });

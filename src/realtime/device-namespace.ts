@@ -4,7 +4,7 @@ import type { AccessClaims, TokenSettings } from '../auth/tokens';
 import type { DeviceRegistry } from '../devices/device-registry';
 import type { DeviceChannel } from '../devices/device-channel';
 import type { DeviceNamespace, DeviceSignals } from '../devices/device-signals';
-import { describeIssues, deviceHelloSchema, deviceIdSchema, type AgentFrameAck, type DeviceHelloAck } from '../devices/protocol';
+import { describeIssues, deviceHelloSchema, deviceIdSchema, type AgentFrameAck, type DeviceHelloAck } from '../schemas/device-protocol';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../observability/metrics';
 import { guardSocketAuth, handshakeClaims } from './socket-auth';
@@ -19,7 +19,7 @@ import {
   type DeviceServerEvents,
   type DeviceServerSideEvents,
   type DeviceSocketData,
-} from './events';
+} from '../schemas/socket-events';
 
 type DeviceSocket = Socket<DeviceClientEvents, DeviceServerEvents, DeviceServerSideEvents, DeviceSocketData>;
 

@@ -5,7 +5,7 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { verifyAccessToken, type TokenSettings } from '../auth/tokens';
 import type { DeviceChannel } from '../devices/device-channel';
 import type { DeviceRegistry } from '../devices/device-registry';
-import { describeIssues, deviceHelloSchema } from '../devices/protocol';
+import { describeIssues, deviceHelloSchema } from '../schemas/device-protocol';
 import { camelPayload, cleanText, toWsFrame, WS_CLIENT_TYPES, type WsClientType } from '../devices/ws-frames';
 import type { RelayMessage } from '../devices/ws-relay';
 import type { Logger } from '../lib/logger';

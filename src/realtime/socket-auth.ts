@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { isApiKeySecret } from '../auth/api-keys';
 import { verifyAccessToken, type AccessClaims, type TokenSettings } from '../auth/tokens';
 import type { Logger } from '../lib/logger';
-import { rooms, type AuthRefreshAck } from './events';
+import { rooms, type AuthRefreshAck } from '../schemas/socket-events';
 
 /** Longest delay a Node timer takes (about 24.8 days); a longer expiry is re-armed in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;

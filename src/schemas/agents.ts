@@ -1,8 +1,8 @@
 import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
-import { AGENT_DATA_TYPES } from '../devices/protocol';
-import { deviceIdSchema } from '../devices/protocol';
-import { modelRefSchema } from '../flows/definition';
+import { AGENT_DATA_TYPES } from './device-protocol';
+import { deviceIdSchema } from './device-protocol';
+import { modelRefSchema } from './model-ref';
 
 /**
  * Agent configs as the HTTP API reads and writes them: camelCase

@@ -1,7 +1,7 @@
 import { UnrecoverableError } from 'bullmq';
-import { embeddingEstimate, type TextEmbedder } from '../ai/embeddings';
-import { Pricing, type PriceTable } from '../ai/pricing';
-import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../runs/budget-door';
+import { embeddingEstimate, type BatchedEmbedder, type TextEmbedder } from '../ai/embeddings';
+import { Pricing, type PriceTable } from '../budget/pricing';
+import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../budget/budget-door';
 import { MicroBatcher } from '../lib/micro-batcher';
 import type { EmbeddingResult } from '../producers/embeddings';
 import { onJobs } from './handlers';
@@ -9,14 +9,6 @@ import type { WorkerPorts } from './ports';
 
 /** Texts per model call, and how long the first text of a batch waits for company. */
 export const EMBEDDING_BATCH = { maxSize: 64, maxDelayMs: 10 } as const;
-
-/** The process's embedding model behind one {@link MicroBatcher} shared by the worker's concurrent jobs. */
-export interface BatchedEmbedder {
-  provider: string;
-  model: string;
-  /** Embeds one text; with a ticket, its tokens are reserved against that user's budget first (429 `budget_exceeded`) and settled after. */
-  embed(text: string, budget?: BudgetTicket): Promise<{ vector: number[]; inputTokens: number }>;
-}
 
 /**
  * Texts arriving within ~10 ms go to the model in one call; a failed call fails every job of the batch, and each retries alone.

@@ -12,7 +12,7 @@ import type { Repositories } from '../models';
 import type { Metrics } from '../observability/metrics';
 import type { Enqueue } from '../producers/registry';
 import type { CanvasEmitter } from '../realtime/canvas-emitter';
-import type { BatchedEmbedder } from './embeddings';
+import type { BatchedEmbedder } from '../ai/embeddings';
 
 /**
  * What job handlers are given: built once per worker process (src/app/worker-role.ts) and handed

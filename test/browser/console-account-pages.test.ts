@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Browser } from 'playwright-core';
 import { DeviceSimulator } from '@switchboard/client/testing';
-import { demoResponder } from '../../src/ai/demo-llm/responder';
+import { demoResponder } from '../../src/demo-model/responder';
 import { freePort } from '../../src/app/embedded-redis';
 import { AdminDirectory } from '../../src/auth/admins';
 import { startTestApp, type TestApp } from '../support/app';

@@ -1,5 +1,5 @@
 import type { Browser, Page } from 'playwright-core';
-import { demoResponder } from '../../src/ai/demo-llm';
+import { demoResponder } from '../../src/demo-model';
 import { DeviceSimulator } from '@switchboard/client/testing';
 import { startTestApp, type TestApp } from '../support/app';
 import { byTestId, launchChromium, openPage, screenshot, signIn, WAIT_MS } from '../support/browser';

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import type { ChatTurn } from '../../src/ai/openai-compatible/server';
+import type { ChatTurn } from '../../src/demo-model/openai-compatible-server';
 import { startTestApp, type TestApp } from '../support/app';
 import { registerUser, request, type TestUser } from '../support/http';
 

@@ -1,6 +1,6 @@
 import type { Browser, Page } from 'playwright-core';
 import { DeviceSimulator } from '@switchboard/client/testing';
-import type { ChatRequest } from '../../src/ai/openai-compatible/server';
+import type { ChatRequest } from '../../src/demo-model/openai-compatible-server';
 import { startTestApp, type TestApp } from '../support/app';
 import { byTestId, launchChromium, openPage, screenshot, signIn } from '../support/browser';
 import { registerUser, request, type TestUser } from '../support/http';

@@ -1,5 +1,5 @@
 import type { Browser, Page } from 'playwright-core';
-import type { ChatTurn } from '../../src/ai/openai-compatible/server';
+import type { ChatTurn } from '../../src/demo-model/openai-compatible-server';
 import { startTestApp, type TestApp } from '../support/app';
 import { byTestId, launchChromium, openCanvas, openPage, screenshot, signIn } from '../support/browser';
 import { addMember, createCanvas, registerUser, request, type TestUser } from '../support/http';

@@ -1,5 +1,5 @@
 import type { Browser, Page } from 'playwright-core';
-import type { ChatRequest, ChatTurn } from '../../src/ai/openai-compatible/server';
+import type { ChatRequest, ChatTurn } from '../../src/demo-model/openai-compatible-server';
 import { startTestApp, type TestApp } from '../support/app';
 import { boardShows, byTestId, launchChromium, openCanvas, openPage, screenshot, signIn, storedBlockTexts } from '../support/browser';
 import { registerUser, request, type TestUser } from '../support/http';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { Browser, Page } from 'playwright-core';
-import type { ChatTurn } from '../../src/ai/openai-compatible/server';
+import type { ChatTurn } from '../../src/demo-model/openai-compatible-server';
 import { startTestApp, type TestApp } from '../support/app';
 import { byTestId, launchChromium, screenshot, WAIT_MS } from '../support/browser';
 import { addMember, createCanvas, registerUser, request, type TestUser } from '../support/http';

@@ -1,5 +1,5 @@
 import { DeviceSimulator } from '@switchboard/client/testing';
-import type { AgentFile } from '../../src/devices/protocol';
+import type { AgentFile } from '../../src/schemas/device-protocol';
 import { useCluster } from '../support/cluster';
 import { registerUser, request } from '../support/http';
 import { eventually, within } from '../support/wait';

@@ -1,4 +1,4 @@
-import type { SyncAck } from '../../src/realtime/events';
+import type { SyncAck } from '../../src/schemas/socket-events';
 import { useCluster } from '../support/cluster';
 import type { CanvasClient } from '../support/sockets';
 import { readSse } from '../support/sse';

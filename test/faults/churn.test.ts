@@ -1,8 +1,8 @@
 import { io, type Socket } from 'socket.io-client';
 import { connectCanvas as connectSdk, type CanvasConnection, type CanvasRoomEvent } from '@switchboard/client';
-import type { ChatRequest } from '../../src/ai/openai-compatible/server';
-import type { CanvasClientEvents, CanvasLogEntry, CanvasServerEvents } from '../../src/realtime/events';
-import { CANVAS_ROOM_EVENTS } from '../../src/realtime/events';
+import type { ChatRequest } from '../../src/demo-model/openai-compatible-server';
+import type { CanvasClientEvents, CanvasLogEntry, CanvasServerEvents } from '../../src/schemas/socket-events';
+import { CANVAS_ROOM_EVENTS } from '../../src/schemas/socket-events';
 import type { Block } from '../../src/schemas/blocks';
 import { startTestApp, type TestApp } from '../support/app';
 import { addMember, createCanvas, registerUser, request, type TestUser } from '../support/http';

@@ -1,4 +1,4 @@
-import { messageText, type ChatRequest } from '../../src/ai/openai-compatible/server';
+import { messageText, type ChatRequest } from '../../src/demo-model/openai-compatible-server';
 import { useCluster } from '../support/cluster';
 import { registerUser, request } from '../support/http';
 import { untilPrinted, type SwitchboardProcess } from '../support/processes';

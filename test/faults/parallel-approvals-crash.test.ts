@@ -1,6 +1,6 @@
 import type { ToolCall } from '@switchboard/client';
 import { DeviceSimulator } from '@switchboard/client/testing';
-import type { ApprovalRequested } from '../../src/realtime/events';
+import type { ApprovalRequested } from '../../src/schemas/socket-events';
 import { useCluster } from '../support/cluster';
 import { registerUser, request, type TestUser } from '../support/http';
 import { untilPrinted, type SwitchboardProcess } from '../support/processes';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { eq, sql } from 'drizzle-orm';
-import type { ChatTurn } from '../../src/ai/openai-compatible/server';
+import type { ChatTurn } from '../../src/demo-model/openai-compatible-server';
 import { startTestApp, testConfig, type TestApp } from '../support/app';
 import { createTestDatabase, serverPostgresUrl, type TestDatabase } from '../support/database';
 import { addMember, createCanvas, registerUser, request, type TestUser } from '../support/http';

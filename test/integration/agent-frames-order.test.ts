@@ -1,7 +1,7 @@
 import { io, type Socket } from 'socket.io-client';
 import { MemoryStore } from '@switchboard/client/testing';
-import { demoResponder } from '../../src/ai/demo-llm/responder';
-import type { AgentFile, AgentFrameAck, ToolCall } from '../../src/devices/protocol';
+import { demoResponder } from '../../src/demo-model/responder';
+import type { AgentFile, AgentFrameAck, ToolCall } from '../../src/schemas/device-protocol';
 import { startTestApp, type TestApp } from '../support/app';
 import { registerUser, request, type TestUser } from '../support/http';
 import { eventually, within } from '../support/wait';

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { demoResponder } from '../../src/ai/demo-llm';
-import type { ChatRequest } from '../../src/ai/openai-compatible/server';
+import { demoResponder } from '../../src/demo-model';
+import type { ChatRequest } from '../../src/demo-model/openai-compatible-server';
 import { startSwitchboard, type RunningSwitchboard } from '../../src/app/switchboard';
 import { DeviceSimulator } from '@switchboard/client/testing';
 import { createLogger } from '../../src/lib/logger';
-import type { ApprovalRequested } from '../../src/realtime/events';
+import type { ApprovalRequested } from '../../src/schemas/socket-events';
 import { startTestApp, testConfig, type TestApp } from '../support/app';
 import { createTestDatabase, serverPostgresUrl } from '../support/database';
 import { userWithDevice as userWithDeviceOn } from '../support/user-device';

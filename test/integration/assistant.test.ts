@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq';
-import { demoResponder } from '../../src/ai/demo-llm';
-import type { ChatRequest } from '../../src/ai/openai-compatible/server';
+import { demoResponder } from '../../src/demo-model';
+import type { ChatRequest } from '../../src/demo-model/openai-compatible-server';
 import { DeviceSimulator } from '@switchboard/client/testing';
 import { createRedis, redisReady, type RedisClient } from '../../src/lib/redis';
 import { bullPrefix } from '../../src/producers/registry';

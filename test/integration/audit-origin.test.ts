@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { demoResponder } from '../../src/ai/demo-llm';
+import { demoResponder } from '../../src/demo-model';
 import { DeviceSimulator } from '@switchboard/client/testing';
-import type { ApprovalRequested } from '../../src/realtime/events';
+import type { ApprovalRequested } from '../../src/schemas/socket-events';
 import { startTestApp, type TestApp } from '../support/app';
 import { nextDeviceEvent } from '../support/device-events';
 import { registerUser, request, type TestUser } from '../support/http';

@@ -1,4 +1,4 @@
-import type { ChatRequest } from '../../src/ai/openai-compatible/server';
+import type { ChatRequest } from '../../src/demo-model/openai-compatible-server';
 import { startTestApp, type TestApp } from '../support/app';
 import { createCanvas, registerUser, request, type JsonResponse, type TestUser } from '../support/http';
 import { connectCanvas, join, waitFor, type CanvasClient } from '../support/sockets';

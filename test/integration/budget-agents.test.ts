@@ -1,13 +1,13 @@
 import { DeviceSimulator } from '@switchboard/client/testing';
 import { eq, sql } from 'drizzle-orm';
-import { demoResponder } from '../../src/ai/demo-llm/responder';
+import { demoResponder } from '../../src/demo-model/responder';
 import { AgentScheduler } from '../../src/agents/scheduler';
 import { AdminDirectory } from '../../src/auth/admins';
 import { LimitsResolver } from '../../src/auth/limits';
 import { createLogger } from '../../src/lib/logger';
 import { QueueRegistry } from '../../src/producers/registry';
-import { BudgetDoor } from '../../src/runs/budget-door';
-import type { AgentFile } from '../../src/devices/protocol';
+import { BudgetDoor } from '../../src/budget/budget-door';
+import type { AgentFile } from '../../src/schemas/device-protocol';
 import { llmUsage } from '../../src/models/schema';
 import { startTestApp, type TestApp } from '../support/app';
 import { testRedisConnections } from '../support/redis';

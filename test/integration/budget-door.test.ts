@@ -3,7 +3,7 @@ import type { TierLimits } from '../../config';
 import { DEFAULT_TIER_LIMITS } from '../../config/tiers';
 import { createLogger } from '../../src/lib/logger';
 import { createRedis, redisReady, type RedisClient } from '../../src/lib/redis';
-import { BudgetDoor, BudgetExceededError, NO_BUDGET, type CallEstimate } from '../../src/runs/budget-door';
+import { BudgetDoor, BudgetExceededError, NO_BUDGET, type CallEstimate } from '../../src/budget/budget-door';
 import { testRedisTarget } from '../support/database';
 import { deleteKeysEverywhere, keysEverywhere } from '../support/redis';
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { DeviceSimulator } from '@switchboard/client/testing';
-import { demoResponder } from '../../src/ai/demo-llm/responder';
-import { messageText, type ChatRequest, type ChatTurn } from '../../src/ai/openai-compatible/server';
+import { demoResponder } from '../../src/demo-model/responder';
+import { messageText, type ChatRequest, type ChatTurn } from '../../src/demo-model/openai-compatible-server';
 import { useCluster } from '../support/cluster';
 import { registerUser, request, type TestUser } from '../support/http';
 import { startScriptedLLM, type ScriptedLLM } from '../support/scripted-llm';

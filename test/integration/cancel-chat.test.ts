@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import { messageText, type ChatRequest, type ChatTurn } from '../../src/ai/openai-compatible/server';
+import { messageText, type ChatRequest, type ChatTurn } from '../../src/demo-model/openai-compatible-server';
 import { DeviceSimulator } from '@switchboard/client/testing';
-import type { ToolCall } from '../../src/devices/protocol';
+import type { ToolCall } from '../../src/schemas/device-protocol';
 import { rowsOf } from '../../src/models/migrate';
-import type { ApprovalRequested } from '../../src/realtime/events';
+import type { ApprovalRequested } from '../../src/schemas/socket-events';
 import { startTestApp, type TestApp } from '../support/app';
 import { registerUser, request, type TestUser } from '../support/http';
 import { readSse, type SseMessage } from '../support/sse';

@@ -1,5 +1,5 @@
 import { Client } from 'pg';
-import type { ChatTurn } from '../../src/ai/openai-compatible/server';
+import type { ChatTurn } from '../../src/demo-model/openai-compatible-server';
 import { useCluster } from '../support/cluster';
 import { createCanvas, registerUser, request } from '../support/http';
 import { startScriptedLLM, type ScriptedLLM } from '../support/scripted-llm';

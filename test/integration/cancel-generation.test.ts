@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import type { ChatTurn } from '../../src/ai/openai-compatible/server';
+import type { ChatTurn } from '../../src/demo-model/openai-compatible-server';
 import { rowsOf } from '../../src/models/migrate';
 import { startTestApp, type TestApp } from '../support/app';
 import { addMember, createCanvas, registerUser, request, type TestUser } from '../support/http';

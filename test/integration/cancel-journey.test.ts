@@ -1,4 +1,4 @@
-import { messageText, type ChatRequest, type ChatTurn } from '../../src/ai/openai-compatible/server';
+import { messageText, type ChatRequest, type ChatTurn } from '../../src/demo-model/openai-compatible-server';
 import { randomUUID } from 'node:crypto';
 import { journeyRunInput, registerJourneyRuns } from '../../src/agents/journey-run';
 import { CancelSignals } from '../../src/lib/cancel-signals';

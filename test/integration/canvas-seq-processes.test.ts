@@ -1,7 +1,7 @@
 import { Client } from 'pg';
 import { REBALANCE_THRESHOLD } from '../../src/models/lexorank';
-import type { SyncAck } from '../../src/realtime/events';
-import { CANVAS_ROOM_EVENTS } from '../../src/realtime/events';
+import type { SyncAck } from '../../src/schemas/socket-events';
+import { CANVAS_ROOM_EVENTS } from '../../src/schemas/socket-events';
 import { useCluster } from '../support/cluster';
 import { createCanvas, registerUser, request } from '../support/http';
 import { connectCanvas, join } from '../support/sockets';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { connectCanvas as connectSdk } from '@switchboard/client';
 import { createRedis, redisReady, type RedisClient } from '../../src/lib/redis';
 import { CanvasLog } from '../../src/realtime/canvas-log';
-import type { SyncAck } from '../../src/realtime/events';
+import type { SyncAck } from '../../src/schemas/socket-events';
 import { startTestApp, type TestApp } from '../support/app';
 import { testRedisTarget } from '../support/database';
 import { addMember, createCanvas, registerUser, request, type TestUser } from '../support/http';

@@ -19,7 +19,7 @@ import {
 } from '@switchboard/client';
 import { readFolderFiles } from '@switchboard/client/node';
 import { MemoryStore } from '@switchboard/client/testing';
-import { agentCompleteSchema, agentDataSchema, type AgentRunRequest } from '../../src/devices/protocol';
+import { agentCompleteSchema, agentDataSchema, type AgentRunRequest } from '../../src/schemas/device-protocol';
 import { startTestApp, type TestApp } from '../support/app';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy';
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { CredentialVault } from '../../src/agents/credentials';
-import { demoResponder } from '../../src/ai/demo-llm/responder';
+import { demoResponder } from '../../src/demo-model/responder';
 import { SecretBox } from '../../src/connectors/secret-box';
 import { DeviceSimulator } from '@switchboard/client/testing';
 import { startTestApp, type TestApp } from '../support/app';

@@ -1,11 +1,11 @@
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { demoResponder } from '../../src/ai/demo-llm';
+import { demoResponder } from '../../src/demo-model';
 import { connectDevice, type DeviceWsFrame } from '@switchboard/client';
 import { startSwitchboard, type RunningSwitchboard } from '../../src/app/switchboard';
 import { DeviceRegistry } from '../../src/devices/device-registry';
 import { DeviceSimulator, MemoryStore } from '@switchboard/client/testing';
-import type { ToolCall } from '../../src/devices/protocol';
+import type { ToolCall } from '../../src/schemas/device-protocol';
 import { createLogger } from '../../src/lib/logger';
 import { createRedis, redisReady } from '../../src/lib/redis';
 import { testConfig } from '../support/app';

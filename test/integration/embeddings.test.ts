@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { embedText } from '../../src/ai/demo-llm/embeddings';
-import type { EmbeddingsRequest } from '../../src/ai/openai-compatible/server';
+import { embedText } from '../../src/demo-model/embeddings';
+import type { EmbeddingsRequest } from '../../src/demo-model/openai-compatible-server';
 import { AppError } from '../../src/lib/errors';
 import { createRedis, redisReady } from '../../src/lib/redis';
-import { requestEmbedding } from '../../src/producers/embeddings';
+import { requestEmbedding } from '../../src/producers/requests';
 import { QueueRegistry } from '../../src/producers/registry';
 import { startTestApp, type TestApp } from '../support/app';
 import { testRedisTarget } from '../support/database';

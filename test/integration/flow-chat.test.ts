@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { and, eq } from 'drizzle-orm';
-import type { ChatRequest } from '../../src/ai/openai-compatible/server';
+import type { ChatRequest } from '../../src/demo-model/openai-compatible-server';
 import { flowEmbeds, llmUsage } from '../../src/models/schema';
 import { startTestApp, type TestApp } from '../support/app';
 import { registerUser, request, type TestUser } from '../support/http';

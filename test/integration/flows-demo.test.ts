@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { answer, fromSchema } from '../../src/ai/demo-llm/flow-node';
+import { answer, fromSchema } from '../../src/demo-model/flow-node';
 import { startSwitchboard, type RunningSwitchboard } from '../../src/app/switchboard';
 import { outputValidator } from '../../src/flows/definition';
 import { createLogger } from '../../src/lib/logger';

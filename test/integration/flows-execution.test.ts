@@ -1,4 +1,4 @@
-import { messageText, type ChatRequest, type ChatTurn } from '../../src/ai/openai-compatible/server';
+import { messageText, type ChatRequest, type ChatTurn } from '../../src/demo-model/openai-compatible-server';
 import { startTestApp, type TestApp } from '../support/app';
 import { registerUser, request, type TestUser } from '../support/http';
 import { readSse, type SseMessage } from '../support/sse';

@@ -1,6 +1,6 @@
-import { demoResponder } from '../../src/ai/demo-llm';
+import { demoResponder } from '../../src/demo-model';
 import { DeviceSimulator } from '@switchboard/client/testing';
-import type { ApprovalRequested } from '../../src/realtime/events';
+import type { ApprovalRequested } from '../../src/schemas/socket-events';
 import { startTestApp, type TestApp } from '../support/app';
 import { registerUser, request, type TestUser } from '../support/http';
 

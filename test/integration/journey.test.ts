@@ -9,7 +9,7 @@ import {
   MAX_PROMPT_TEMPLATE_CHARS,
   tooEarly,
 } from '../../src/agents/journey-script';
-import type { ChatRequest, ChatTurn } from '../../src/ai/openai-compatible/server';
+import type { ChatRequest, ChatTurn } from '../../src/demo-model/openai-compatible-server';
 import { startSwitchboard, type RunningSwitchboard } from '../../src/app/switchboard';
 import { createLogger } from '../../src/lib/logger';
 import { createRedis, type RedisConnections } from '../../src/lib/redis';

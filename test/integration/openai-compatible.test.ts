@@ -3,9 +3,9 @@ import { HumanMessage, type AIMessageChunk, type BaseMessage, type ToolMessage }
 import type { ToolCall } from '@langchain/core/messages/tool';
 import { tool } from '@langchain/core/tools';
 import { z } from 'zod';
-import { startDemoLLM } from '../../src/ai/demo-llm';
-import { cosineSimilarity, embedText } from '../../src/ai/demo-llm/embeddings';
-import type { OpenAICompatibleServer } from '../../src/ai/openai-compatible/server';
+import { startDemoLLM } from '../../src/demo-model';
+import { cosineSimilarity, embedText } from '../../src/demo-model/embeddings';
+import type { OpenAICompatibleServer } from '../../src/demo-model/openai-compatible-server';
 import { startScriptedLLM } from '../support/scripted-llm';
 
 const servers: OpenAICompatibleServer[] = [];

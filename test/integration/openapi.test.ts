@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { z as zod, type z } from 'zod';
-import { demoResponder } from '../../src/ai/demo-llm/responder';
+import { demoResponder } from '../../src/demo-model/responder';
 import { AdminDirectory } from '../../src/auth/admins';
 import { DeviceSimulator } from '@switchboard/client/testing';
-import type { ApprovalRequested } from '../../src/realtime/events';
+import type { ApprovalRequested } from '../../src/schemas/socket-events';
 import type { OpenApiDocument } from '../../src/http/openapi/document';
 import { toOpenApiPath, type ApiOperation } from '../../src/http/openapi/registry';
 import { apiRoutes } from '../../src/http/routes';

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { demoResponder } from '../../src/ai/demo-llm';
-import { messageText, type ChatRequest } from '../../src/ai/openai-compatible/server';
+import { demoResponder } from '../../src/demo-model';
+import { messageText, type ChatRequest } from '../../src/demo-model/openai-compatible-server';
 import { answerFromStore, DeviceSimulator, MemoryStore } from '@switchboard/client/testing';
 import type { ToolCall } from '@switchboard/client';
-import type { ApprovalRequested } from '../../src/realtime/events';
+import type { ApprovalRequested } from '../../src/schemas/socket-events';
 import { startTestApp, type TestApp } from '../support/app';
 import { nextDeviceEvent } from '../support/device-events';
 import { userWithDevice as userWithDeviceOn } from '../support/user-device';

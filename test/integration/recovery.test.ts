@@ -1,5 +1,5 @@
 import { io, type Socket } from 'socket.io-client';
-import type { CanvasClientEvents, CanvasServerEvents } from '../../src/realtime/events';
+import type { CanvasClientEvents, CanvasServerEvents } from '../../src/schemas/socket-events';
 import { startTestApp, type TestApp } from '../support/app';
 import { addMember, createCanvas, registerUser, request, type TestUser } from '../support/http';
 import { readSse } from '../support/sse';

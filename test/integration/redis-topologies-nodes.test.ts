@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { DeviceSimulator, MemoryStore } from '@switchboard/client/testing';
-import { demoResponder } from '../../src/ai/demo-llm';
+import { demoResponder } from '../../src/demo-model';
 import { DeviceRegistry } from '../../src/devices/device-registry';
-import type { ToolCall } from '../../src/devices/protocol';
+import type { ToolCall } from '../../src/schemas/device-protocol';
 import { startSwitchboard, type RunningSwitchboard } from '../../src/app/switchboard';
 import { createLogger } from '../../src/lib/logger';
 import { createRedis, redisReady } from '../../src/lib/redis';

@@ -5,7 +5,7 @@ import type { Server } from 'socket.io';
 import { createRedis, isCluster, redisReady, type RedisClient } from '../../src/lib/redis';
 import { CanvasEmitter } from '../../src/realtime/canvas-emitter';
 import { CanvasLog } from '../../src/realtime/canvas-log';
-import { CANVAS_NAMESPACE, rooms } from '../../src/realtime/events';
+import { CANVAS_NAMESPACE, rooms } from '../../src/schemas/socket-events';
 import { closeSocketServer, createSocketServer } from '../../src/realtime/socket-server';
 import { testRedisTarget } from '../support/database';
 import { deleteKeysEverywhere } from '../support/redis';

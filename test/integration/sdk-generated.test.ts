@@ -3,7 +3,7 @@ import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFile
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type { ChatRequest } from '../../src/ai/openai-compatible/server';
+import type { ChatRequest } from '../../src/demo-model/openai-compatible-server';
 import { buildOpenApiDocument } from '../../src/http/openapi/document';
 import { apiRoutes as apiOperations } from '../../src/http/routes';
 import { generateSdk, writeSdk } from '../../src/sdkgen';

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import type { ChatRequest } from '../../src/ai/openai-compatible/server';
+import type { ChatRequest } from '../../src/demo-model/openai-compatible-server';
 import { buildOpenApiDocument } from '../../src/http/openapi/document';
 import { apiRoutes } from '../../src/http/routes';
 import { generateSdk } from '../../src/sdkgen';

@@ -1,4 +1,4 @@
-import { messageText, type ChatRequest } from '../../src/ai/openai-compatible/server';
+import { messageText, type ChatRequest } from '../../src/demo-model/openai-compatible-server';
 import { createRedis, redisReady, type RedisClient } from '../../src/lib/redis';
 import { QueueRegistry } from '../../src/producers/registry';
 import { startTestApp, type TestApp } from '../support/app';

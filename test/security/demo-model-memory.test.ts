@@ -1,5 +1,5 @@
-import { startDemoLLM } from '../../src/ai/demo-llm';
-import { startOpenAICompatibleServer } from '../../src/ai/openai-compatible/server';
+import { startDemoLLM } from '../../src/demo-model';
+import { startOpenAICompatibleServer } from '../../src/demo-model/openai-compatible-server';
 
 /** The demo model lives as long as its worker process: it must not keep the prompts it is sent. */
 const chat = (baseURL: string, content: string) =>

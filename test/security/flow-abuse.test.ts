@@ -1,4 +1,4 @@
-import { messageText, type ChatRequest, type ChatTurn } from '../../src/ai/openai-compatible/server';
+import { messageText, type ChatRequest, type ChatTurn } from '../../src/demo-model/openai-compatible-server';
 import { MAX_NODE_OUTPUT_CHARS, MAX_RENDERED_PROMPT_CHARS, MAX_TEMPLATE_REFS, TRUNCATED_MARK } from '../../src/flows/definition';
 import { startTestApp, type TestApp } from '../support/app';
 import { registerUser, request, type TestUser } from '../support/http';

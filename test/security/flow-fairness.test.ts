@@ -1,4 +1,4 @@
-import { messageText, type ChatRequest } from '../../src/ai/openai-compatible/server';
+import { messageText, type ChatRequest } from '../../src/demo-model/openai-compatible-server';
 import { createRedis, redisReady } from '../../src/lib/redis';
 import { testRedisTarget } from '../support/database';
 import { startTestApp, type TestApp } from '../support/app';

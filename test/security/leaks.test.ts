@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import { sql } from 'drizzle-orm';
-import { demoResponder } from '../../src/ai/demo-llm';
-import type { ChatRequest } from '../../src/ai/openai-compatible/server';
+import { demoResponder } from '../../src/demo-model';
+import type { ChatRequest } from '../../src/demo-model/openai-compatible-server';
 import { bullPrefix } from '../../src/producers/registry';
 import { startTestApp, type TestApp } from '../support/app';
 import { createCanvas, registerUser, request, type TestUser } from '../support/http';

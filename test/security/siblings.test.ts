@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { demoResponder } from '../../src/ai/demo-llm';
+import { demoResponder } from '../../src/demo-model';
 import { startSwitchboard, type RunningSwitchboard } from '../../src/app/switchboard';
 import { createSwitchboardClient } from '@switchboard/client';
 import { createLogger } from '../../src/lib/logger';

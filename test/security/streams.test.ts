@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { eq } from 'drizzle-orm';
-import { demoResponder } from '../../src/ai/demo-llm';
-import type { ChatRequest } from '../../src/ai/openai-compatible/server';
+import { demoResponder } from '../../src/demo-model';
+import type { ChatRequest } from '../../src/demo-model/openai-compatible-server';
 import { createRedis, redisReady, type RedisClient } from '../../src/lib/redis';
 import { redisKeys } from '../../src/lib/redis-keys';
 import { generations } from '../../src/models/schema';

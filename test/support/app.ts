@@ -5,7 +5,7 @@ import { createLogger } from '../../src/lib/logger';
 import { createTestDatabase } from './database';
 import { testRedisEnv } from './database';
 import { startScriptedLLM, type ScriptedLLM } from './scripted-llm';
-import type { ChatResponder, ChatTurn } from '../../src/ai/openai-compatible/server';
+import type { ChatResponder, ChatTurn } from '../../src/demo-model/openai-compatible-server';
 
 export interface TestApp {
   app: RunningSwitchboard;

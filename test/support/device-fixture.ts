@@ -6,7 +6,7 @@ import { signAccessToken, type TokenSettings } from '../../src/auth/tokens';
 import { DeviceRegistry } from '../../src/devices/device-registry';
 import { DeviceChannel } from '../../src/devices/device-channel';
 import type { DeviceRpcMetrics } from '../../src/devices/device-rpc';
-import { DEVICE_NAMESPACE } from '../../src/realtime/events';
+import { DEVICE_NAMESPACE } from '../../src/schemas/socket-events';
 import { DeviceSimulator, type DeviceSimulatorOptions } from '@switchboard/client/testing';
 import { createLogger } from '../../src/lib/logger';
 import { createRedis, redisReady, type RedisTarget } from '../../src/lib/redis';

@@ -1,4 +1,4 @@
-import type { ChatRequest, ChatTurn } from '../../src/ai/openai-compatible/server';
+import type { ChatRequest, ChatTurn } from '../../src/demo-model/openai-compatible-server';
 import { answerChunks, frame, reportedUsage, REASONING_TEXT, type Wire, type WireShape } from './provider-wire';
 
 /*

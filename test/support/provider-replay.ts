@@ -1,9 +1,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { demoResponder } from '../../src/ai/demo-llm/responder';
-import { demoEmbedder } from '../../src/ai/demo-llm/embeddings';
-import { isTicketNotesRequest } from '../../src/ai/demo-llm/ticket-notes';
-import type { ChatRequest, ChatTurn } from '../../src/ai/openai-compatible/server';
+import { demoResponder } from '../../src/demo-model/responder';
+import { demoEmbedder } from '../../src/demo-model/embeddings';
+import { isTicketNotesRequest } from '../../src/demo-model/ticket-notes';
+import type { ChatRequest, ChatTurn } from '../../src/demo-model/openai-compatible-server';
 import { isRefusal, PROFILES, type ReplayProfile } from './provider-profiles';
 import { REPORTED } from './provider-wire';
 

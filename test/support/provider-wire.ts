@@ -1,4 +1,4 @@
-import type { ChatRequest, ChatTurn } from '../../src/ai/openai-compatible/server';
+import type { ChatRequest, ChatTurn } from '../../src/demo-model/openai-compatible-server';
 
 /*
  * How a profile writes an answer on the wire: the chunk sequence of an OpenAI-compatible stream

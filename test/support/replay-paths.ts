@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { eq } from 'drizzle-orm';
 import { DeviceSimulator } from '@switchboard/client/testing';
 import { checkToolCall } from '../../src/ai/block-tools';
-import type { ChatTurn } from '../../src/ai/openai-compatible/server';
+import type { ChatTurn } from '../../src/demo-model/openai-compatible-server';
 import type { RunningSwitchboard } from '../../src/app/switchboard';
 import { llmUsage } from '../../src/models/schema';
 import { createCanvas, registerUser, request, type TestUser } from './http';

@@ -5,8 +5,8 @@ import {
   type ChatTurn,
   type OpenAICompatibleServer,
   type OpenAICompatibleServerOptions,
-} from '../../src/ai/openai-compatible/server';
-import { demoEmbedder } from '../../src/ai/demo-llm/embeddings';
+} from '../../src/demo-model/openai-compatible-server';
+import { demoEmbedder } from '../../src/demo-model/embeddings';
 
 /** A test LLM server that plays scripted turns. */
 export interface ScriptedLLM extends OpenAICompatibleServer {

@@ -1,5 +1,5 @@
 import { io, type Socket } from 'socket.io-client';
-import type { CanvasClientEvents, CanvasServerEvents, JoinAck } from '../../src/realtime/events';
+import type { CanvasClientEvents, CanvasServerEvents, JoinAck } from '../../src/schemas/socket-events';
 
 export type CanvasClient = Socket<CanvasServerEvents, CanvasClientEvents>;
 

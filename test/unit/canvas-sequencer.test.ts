@@ -1,5 +1,5 @@
 import { CanvasSequencer, type CanvasRoomEvent } from '@switchboard/client';
-import type { CanvasLogEntry, SyncAck } from '../../src/realtime/events';
+import type { CanvasLogEntry, SyncAck } from '../../src/schemas/socket-events';
 
 /** The client side of exactly-once room events on its own: ordering, dedupe, gap repair and resync. */
 describe('CanvasSequencer', () => {

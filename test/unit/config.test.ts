@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, loadConfig, QUEUE_NAMES, sharedRedisRequired } from '../../config';
-import { Pricing } from '../../src/ai/pricing';
+import { Pricing } from '../../src/budget/pricing';
 import { envSchema } from '../../config/env';
 import { DEFAULT_PRICING } from '../../config/pricing';
 import { DEFAULT_TIER_LIMITS, mergeTierLimits } from '../../config/tiers';

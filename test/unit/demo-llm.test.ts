@@ -1,12 +1,12 @@
-import type { ChatMessage, ChatRequest, ChatTool } from '../../src/ai/openai-compatible/server';
-import { canvasTurn, deriveSubject, extractListItems, planCanvas } from '../../src/ai/demo-llm/canvas';
-import { chatToolsTurn, pickToolCall } from '../../src/ai/demo-llm/chat-tools';
-import { extractItems, extractionTurn, isExtractionRequest } from '../../src/ai/demo-llm/extraction';
-import { isJourneyRequest, planJourney } from '../../src/ai/demo-llm/journey';
+import type { ChatMessage, ChatRequest, ChatTool } from '../../src/demo-model/openai-compatible-server';
+import { canvasTurn, deriveSubject, extractListItems, planCanvas } from '../../src/demo-model/canvas';
+import { chatToolsTurn, pickToolCall } from '../../src/demo-model/chat-tools';
+import { extractItems, extractionTurn, isExtractionRequest } from '../../src/demo-model/extraction';
+import { isJourneyRequest, planJourney } from '../../src/demo-model/journey';
 import { JOURNEY_SYSTEM_PROMPT, journeySystemPrompt } from '../../src/agents/journey-script';
-import { TICKET_NOTE_SECTIONS, isTicketNotesRequest, writeTicketNotes } from '../../src/ai/demo-llm/ticket-notes';
-import { cosineSimilarity, embedText } from '../../src/ai/demo-llm/embeddings';
-import { demoResponder } from '../../src/ai/demo-llm/responder';
+import { TICKET_NOTE_SECTIONS, isTicketNotesRequest, writeTicketNotes } from '../../src/demo-model/ticket-notes';
+import { cosineSimilarity, embedText } from '../../src/demo-model/embeddings';
+import { demoResponder } from '../../src/demo-model/responder';
 
 const tool = (name: string, properties: Record<string, unknown> = {}): ChatTool => ({
   type: 'function',

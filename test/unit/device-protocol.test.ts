@@ -1,6 +1,6 @@
 import { MemoryStore } from '@switchboard/client/testing';
 import { cosineSimilarity as cosine } from '../../src/lib/vectors';
-import { describeIssues, deviceIdSchema, replySchemas, toolCallInputSchema, toolCallSchema } from '../../src/devices/protocol';
+import { describeIssues, deviceIdSchema, replySchemas, toolCallInputSchema, toolCallSchema } from '../../src/schemas/device-protocol';
 
 const problems = (input: unknown) => {
   const result = toolCallInputSchema.safeParse(input);

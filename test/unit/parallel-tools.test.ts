@@ -1,5 +1,5 @@
-import type { ChatTool } from '../../src/ai/openai-compatible/server';
-import { chatToolsTurn, pickToolCalls } from '../../src/ai/demo-llm/chat-tools';
+import type { ChatTool } from '../../src/demo-model/openai-compatible-server';
+import { chatToolsTurn, pickToolCalls } from '../../src/demo-model/chat-tools';
 import { inOrderLimited } from '../../src/assistant/tool-loop';
 
 const tool = (name: string, properties: Record<string, unknown> = {}): ChatTool => ({

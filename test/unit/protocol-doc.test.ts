@@ -3,7 +3,7 @@ import type { z } from 'zod';
 import { PROTOCOL_DOC_PATH, renderProtocolDoc } from '../../scripts/protocol-doc';
 import { SseParser, type SseMessage } from '@switchboard/client';
 import { formatSse } from '../../src/http/sse';
-import { protocolCatalog, type AckDoc, type SseDoc } from '../../src/realtime/protocol-catalog';
+import { protocolCatalog, type AckDoc, type SseDoc } from '../../src/catalogs/protocol-catalog';
 
 interface AnyDoc {
   example: unknown;

@@ -2,7 +2,7 @@ import type { AgentComplete, AgentData, AgentFrameAck, AgentRunRequest, DeviceHe
 import type { Block } from './types';
 
 /**
- * Every Socket.IO event, typed per namespace and direction. The server (src/realtime/events.ts re-exports
+ * Every Socket.IO event, typed per namespace and direction. The server (src/schemas/socket-events.ts re-exports
  * them), the SDK and the tests share these maps, so a renamed event or field fails to compile.
  */
 export type GenerationStage = 'queued' | 'thinking' | 'tool' | 'persisting' | 'broadcasting' | 'cancelled' | 'failed';
@@ -160,7 +160,7 @@ export interface ChatRequestPayload {
 }
 export type ChatRequestAck = { sessionId: string; messageId: string } | { error: { code: string; message?: string } };
 
-/** `/device`: server → device. The device answers a `tool_call` through the ack (see src/devices/protocol.ts). */
+/** `/device`: server → device. The device answers a `tool_call` through the ack (see src/schemas/device-protocol.ts). */
 export interface DeviceServerEvents extends AuthServerEvents {
   tool_call: (call: ToolCall, ack: (reply: unknown) => void) => void;
   /** A piece of the assistant's answer; the pieces of a turn concatenate to its `final` response. */

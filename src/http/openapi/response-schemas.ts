@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { QUEUE_NAMES, type QueueName } from '../../../config';
 import { JOURNEY_AGENT_TYPES, JOURNEY_DATA_TYPES } from '../../agents/journey-script';
 import { journeyEntrySchema } from '../../agents/journey-store';
-import { AGENT_DATA_TYPES } from '../../devices/protocol';
+import { AGENT_DATA_TYPES } from '../../schemas/device-protocol';
 import { AGENT_TYPES, CLOUD_PROVIDERS } from '../../schemas/agents';
 import { BLOCK_TYPES } from '../../schemas/blocks';
 

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { forbidden } from '../../lib/errors';
 import { decodeCursor, idKey, pageOf, pageQuerySchema } from '../../lib/pagination';
 import type { Repositories } from '../../models';
-import { deviceIdSchema } from '../../devices/protocol';
+import { deviceIdSchema } from '../../schemas/device-protocol';
 import { auditListResponse } from '../openapi/response-schemas';
 import type { ApiContext } from '../context';
 import { isAdminCaller } from '../middleware/authenticate';

@@ -7,7 +7,7 @@ import { blockListResponse, blockResponse } from '../openapi/response-schemas';
 import { routesWith } from '../route';
 import { blockParams, canvasIdParam } from './params';
 import type { ApiContext } from '../context';
-import type { StagedCanvasEvent } from '../../realtime/canvas-log';
+import type { StagedCanvasEvent } from '../../schemas/canvas-room';
 import type { Repositories } from '../../models';
 import type { Config } from '../../../config';
 

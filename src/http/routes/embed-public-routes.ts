@@ -1,4 +1,4 @@
-import { BudgetExceededError } from '../../runs/budget-door';
+import { BudgetExceededError } from '../../budget/budget-door';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { z } from 'zod';
 import {

@@ -1,6 +1,6 @@
 import { QUEUE_NAMES } from '../../../config';
 import { embedSchema } from '../../schemas/api';
-import { requestEmbedding } from '../../producers/embeddings';
+import { requestEmbedding } from '../../producers/requests';
 import { embeddingEstimate } from '../../ai/embeddings';
 import { isApiKeySecret } from '../../auth/api-keys';
 import { verifyAccessToken } from '../../auth/tokens';

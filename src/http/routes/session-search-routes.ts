@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { embeddingEstimate } from '../../ai/embeddings';
 import { cosineSimilarity } from '../../lib/vectors';
 import type { Repositories } from '../../models';
-import { requestEmbedding } from '../../producers/embeddings';
+import { requestEmbedding } from '../../producers/requests';
 import { MAX_EMBED_TEXT_CHARS } from '../../schemas/api';
 import type { ApiContext } from '../context';
 import { similarSessionsResponse } from '../openapi/response-schemas';

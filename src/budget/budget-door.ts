@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { RedisClient } from '../lib/redis';
 import type { Tier, TierLimits } from '../../config';
 import { budgetWindows } from '../auth/limits';
-import { Pricing, type PriceTable } from '../ai/pricing';
+import { Pricing, type PriceTable } from './pricing';
 import { AppError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import { BUDGET_OPEN_SHARDS, RedisKeys } from '../lib/redis-keys';

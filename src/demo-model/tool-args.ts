@@ -1,4 +1,4 @@
-import type { ChatTool } from '../openai-compatible/server';
+import type { ChatTool } from './openai-compatible-server';
 
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
 const TEXT_KEYS = ['title', 'name', 'text', 'content', 'query', 'body', 'description', 'summary'];

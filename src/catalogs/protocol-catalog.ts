@@ -12,11 +12,17 @@ import {
   errorReplySchema,
   replySchemas,
   toolCallSchema,
-} from '../devices/protocol';
+} from '../schemas/device-protocol';
 import type { GenerationEvent } from '../generation/events';
 import { blockInputSchema, type Block } from '../schemas/blocks';
 import { wsClientCatalog, wsServerCatalog } from './ws-protocol-catalog';
-import type { CanvasClientEvents, CanvasServerEvents, DeviceClientEvents, DeviceServerEvents, DeviceServerSideEvents } from './events';
+import type {
+  CanvasClientEvents,
+  CanvasServerEvents,
+  DeviceClientEvents,
+  DeviceServerEvents,
+  DeviceServerSideEvents,
+} from '../schemas/socket-events';
 
 /**
  * The documentation of every Socket.IO event and SSE message, keyed by the event maps and event

@@ -1,4 +1,4 @@
-import { messageText, type ChatRequest, type ChatTurn } from '../openai-compatible/server';
+import { messageText, type ChatRequest, type ChatTurn } from './openai-compatible-server';
 import { promptText } from './conversation';
 
 /** One extracted work item, in the shape the extraction worker expects. */

@@ -1,4 +1,4 @@
-import type { ChatRequest, ChatTurn } from '../openai-compatible/server';
+import type { ChatRequest, ChatTurn } from './openai-compatible-server';
 import { canvasTurn, isCanvasRequest } from './canvas';
 import { chatToolsTurn } from './chat-tools';
 import { lastUserText } from './conversation';

@@ -1,4 +1,4 @@
-import { messageText, type ChatMessage } from '../openai-compatible/server';
+import { messageText, type ChatMessage } from './openai-compatible-server';
 import { isErrorResult } from './conversation';
 
 const LIST_KEYS = ['items', 'tasks', 'notes', 'results', 'data', 'rows'];

@@ -1,4 +1,4 @@
-import { messageText, type ChatRequest, type ChatTurn } from '../openai-compatible/server';
+import { messageText, type ChatRequest, type ChatTurn } from './openai-compatible-server';
 
 /**
  * Agentflow nodes on the offline demo model. The flow runner's system prompt names

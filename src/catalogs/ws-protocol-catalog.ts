@@ -7,7 +7,7 @@ import {
   errorReplySchema,
   replySchemas,
   toolCallSchema,
-} from '../devices/protocol';
+} from '../schemas/device-protocol';
 import { camelPayload, type WsClientFrames, type WsClientType, type WsFrame, type WsServerFrames } from '../devices/ws-frames';
 
 /**

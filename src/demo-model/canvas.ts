@@ -1,4 +1,4 @@
-import { messageText, type ChatRequest, type ChatTurn } from '../openai-compatible/server';
+import { messageText, type ChatRequest, type ChatTurn } from './openai-compatible-server';
 import { capitalise, currentExchange, isErrorResult, lastUserText, offeredToolNames } from './conversation';
 
 /** A tool call the demo model plans to make. */

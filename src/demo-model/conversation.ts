@@ -1,4 +1,4 @@
-import { messageText, type ChatMessage, type ChatRequest } from '../openai-compatible/server';
+import { messageText, type ChatMessage, type ChatRequest } from './openai-compatible-server';
 
 /** Text of the most recent user message ('' when there is none). */
 export function lastUserText(messages: ChatMessage[]): string {

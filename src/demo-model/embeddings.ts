@@ -1,4 +1,4 @@
-import type { Embedder } from '../openai-compatible/server';
+import type { Embedder } from './openai-compatible-server';
 import { words } from './conversation';
 
 /** Vector size when the client does not ask for `dimensions`. */
@@ -44,4 +44,4 @@ export function embedText(text: string, dimensions: number = DEMO_EMBEDDING_DIME
 export const demoEmbedder: Embedder = (texts, _model, options) =>
   texts.map((text) => embedText(text, options?.dimensions ?? DEMO_EMBEDDING_DIMENSIONS));
 
-export { cosineSimilarity } from '../../lib/vectors';
+export { cosineSimilarity } from '../lib/vectors';

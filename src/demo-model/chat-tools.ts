@@ -1,4 +1,4 @@
-import type { ChatRequest, ChatTool, ChatTurn } from '../openai-compatible/server';
+import type { ChatRequest, ChatTool, ChatTurn } from './openai-compatible-server';
 import { lastUserText, stem, words } from './conversation';
 import { fillToolArgs, hasIdArgument } from './tool-args';
 import { summariseToolResults } from './tool-results';

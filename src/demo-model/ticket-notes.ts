@@ -1,4 +1,4 @@
-import { messageText, type ChatMessage, type ChatRequest, type ChatTurn } from '../openai-compatible/server';
+import { messageText, type ChatMessage, type ChatRequest, type ChatTurn } from './openai-compatible-server';
 import { promptText } from './conversation';
 
 /** The sections ticket notes must have, in order. */

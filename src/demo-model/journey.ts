@@ -1,4 +1,4 @@
-import { messageText, type ChatRequest, type ChatTurn } from '../openai-compatible/server';
+import { messageText, type ChatRequest, type ChatTurn } from './openai-compatible-server';
 import { offeredToolNames } from './conversation';
 
 /**

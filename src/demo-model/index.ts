@@ -1,4 +1,4 @@
-import { startOpenAICompatibleServer, type OpenAICompatibleServer } from '../openai-compatible/server';
+import { startOpenAICompatibleServer, type OpenAICompatibleServer } from './openai-compatible-server';
 import { demoEmbedder } from './embeddings';
 import { demoResponder } from './responder';
 
