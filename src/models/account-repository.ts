@@ -19,10 +19,10 @@ import {
   localAgents,
   oauthCredentials,
   refreshTokens,
-  runs,
   systemAudit,
   users,
 } from './schema';
+import type { RunsRepository } from './runs-repository';
 
 /** Reads one page of a list: rows after the cursor `after` (exclusive), at most `limit`. */
 export type PageReader<R> = (after: string | undefined, limit: number) => Promise<R[]>;
@@ -47,7 +47,10 @@ export const ACCOUNT_DELETED = 'account.deleted';
  * select the columns a user may see: never password or token hashes, never sealed credentials.
  */
 export class AccountRepository {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly runs: RunsRepository,
+  ) {}
 
   async profile(userId: string) {
     const [row] = await this.db
@@ -351,10 +354,7 @@ export class AccountRepository {
         await tx.delete(canvases).where(inArray(canvases.id, canvasesDeleted));
       }
 
-      const open = await tx
-        .delete(runs)
-        .where(eq(runs.userId, userId))
-        .returning({ queue: runs.queue, jobId: runs.jobId, status: runs.status });
+      const open = await this.runs.deleteOfUser(userId, tx);
       await tx
         .update(systemAudit)
         .set({ details: sql`${systemAudit.details} - 'email'` })

@@ -3,7 +3,7 @@ import { alias } from 'drizzle-orm/pg-core';
 import type { Db, DbOrTx } from './database';
 import { rowsOf } from './migrate';
 import { preparedOnce } from './prepared';
-import { moveRun, runFromRaw, type NewRun, type RawRun, type RunMove } from './runs-repository';
+import { insertRun, moveRun, runAfterStart, runFromRaw, startRun, type NewRun, type RawRun, type RunMove } from './runs-repository';
 import { chatMessages, chatSessions, flows, runs, type ChatMessageRow, type ChatSessionRow, type FlowRow, type RunRow } from './schema';
 import { usageInsert, withCtes, type UsageRecord } from './usage-repository';
 
@@ -100,22 +100,19 @@ export class ChatRepository {
   // this select (five tables' columns) was the largest part of a worker's CPU per turn.
   private readonly startTurnQuery = preparedOnce((name) => {
     const messageId = sql.placeholder('messageId');
-    const moved = this.db.$with('moved', { id: runs.id }).as(sql`
-      update runs set status = 'running', started_at = coalesce(started_at, now())
-      where kind = 'chat' and id = ${messageId}::uuid and status = any(string_to_array(${sql.placeholder('from')}::text, ','))
-        and (${sql.placeholder('anyway')}::boolean or cancel_requested_at is null)
-        and not exists (select 1 from chat_messages answer where answer.reply_to = ${messageId}::uuid and answer.role = 'assistant')
-      returning *`);
+    const moved = this.db.$with('moved', { id: runs.id }).as(
+      startRun('chat', messageId, {
+        from: sql.placeholder('from'),
+        anyway: sql.placeholder('anyway'),
+        also: sql`not exists (select 1 from chat_messages answer where answer.reply_to = ${messageId}::uuid and answer.role = 'assistant')`,
+      }),
+    );
     return (
       this.db
         .with(moved)
         .select({
           // The moved run, else the run as it was (the statement's snapshot: nothing moved it).
-          run: sql<(RawRun & { started: boolean }) | null>`(select to_jsonb(run) from (
-          select moved.*, true as started from moved
-          union all
-          select runs.*, false as started from runs where kind = 'chat' and id = ${messageId}::uuid and not exists (select 1 from moved)
-        ) run)`,
+          run: sql<(RawRun & { started: boolean }) | null>`${runAfterStart('chat', messageId)}`,
           session: chatSessions,
           message: chatMessages,
           reply: answers,
@@ -411,12 +408,7 @@ export class ChatRepository {
 
 /** The CTE `run` that writes a turn's queued run beside its message; null without one. */
 function runInsert(run: NewRun | undefined): SQL | null {
-  if (!run) return null;
-  return sql`run as (
-    insert into runs (kind, id, user_id, queue, job_id)
-    values (${run.kind}, ${run.id}::uuid, ${run.userId}::uuid, ${run.queue}, ${run.jobId})
-    on conflict (kind, id) do nothing
-  )`;
+  return run ? insertRun(run) : null;
 }
 
 /**

@@ -6,7 +6,7 @@ import type { CanvasesRepository } from './canvases-repository';
 import type { Db, DbOrTx, Tx } from './database';
 import { preparedOnce } from './prepared';
 import { rowsOf } from './migrate';
-import { runFromRaw, type NewRun, type RawRun } from './runs-repository';
+import { insertRun, runAfterStart, runFromRaw, startRun, type NewRun, type RawRun } from './runs-repository';
 import { generations, type GenerationRow, type RunRow } from './schema';
 import type { UsageRecord } from './usage-repository';
 
@@ -145,11 +145,7 @@ export class GenerationsRepository {
     run: NewRun,
   ): Promise<void> {
     await this.db.execute(sql`
-      with run as (
-        insert into runs (kind, id, user_id, queue, job_id)
-        values (${run.kind}, ${run.id}::uuid, ${run.userId}::uuid, ${run.queue}, ${run.jobId})
-        on conflict (kind, id) do nothing
-      )
+      with ${insertRun(run)}
       insert into generations (id, canvas_id, user_id, prompt, after_id)
       values (${input.id}::uuid, ${input.canvasId}::uuid, ${input.userId}::uuid, ${input.prompt}, ${input.afterId}::uuid)
       on conflict (id) do nothing`);
@@ -181,27 +177,14 @@ export class GenerationsRepository {
     id: string,
     move: { from: readonly RunRow['status'][]; unlessCancelRequested: boolean },
   ): Promise<{ run: RunRow | null; started: boolean; row: GenerationRow | null }> {
-    const from = sql.join(
-      move.from.map((status) => sql`${status}`),
-      sql`, `,
-    );
     // The generation's row comes back too (as the start left it), so its worker reads it here.
     const result = await this.db.execute(sql`
-      with moved as (
-        update runs set status = 'running', started_at = coalesce(started_at, now())
-        where kind = 'generation' and id = ${id}::uuid and status in (${from})
-          and (${!move.unlessCancelRequested}::boolean or cancel_requested_at is null)
-        returning *
-      ), marked as (
+      with moved as (${startRun('generation', id, { from: move.from.join(','), anyway: !move.unlessCancelRequested })}), marked as (
         update generations set status = 'running', started_at = coalesce(started_at, now()), attempts = attempts + 1
         where id = ${id}::uuid and status in ('queued', 'running') and exists (select 1 from moved)
         returning *
-      ), run as (
-        select moved.*, true as started from moved
-        union all
-        select runs.*, false as started from runs where kind = 'generation' and id = ${id}::uuid and not exists (select 1 from moved)
       )
-      select (select to_jsonb(run) from run) as run,
+      select ${runAfterStart('generation', id)} as run,
         coalesce((select to_jsonb(marked) from marked), (select to_jsonb(g) from generations g where g.id = ${id}::uuid)) as generation`);
     const found = rowsOf<{ run: (RawRun & { started: boolean }) | null; generation: RawGeneration | null }>(result)[0];
     const row = found?.generation ? generationFromRaw(found.generation) : null;

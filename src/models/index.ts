@@ -20,6 +20,7 @@ import { UsersRepository } from './users-repository';
 /** Every repository over one database. */
 export function createRepositories(db: Db) {
   const canvases = new CanvasesRepository(db);
+  const runs = new RunsRepository(db);
   const blocks = new BlocksRepository(db);
   const audit = new AuditRepository(db);
   return {
@@ -43,9 +44,9 @@ export function createRepositories(db: Db) {
     flowExecutions: new FlowExecutionsRepository(db),
     embeds: new EmbedsRepository(db),
     apiKeys: new ApiKeysRepository(db),
-    runs: new RunsRepository(db),
+    runs,
     /** One user's everything: the export's pages and the account's deletion. */
-    account: new AccountRepository(db),
+    account: new AccountRepository(db, runs),
   };
 }
 export type Repositories = ReturnType<typeof createRepositories>;

@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, isNull, lt, sql, type SQL } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNull, lt, sql, type SQL, type SQLWrapper } from 'drizzle-orm';
 import type { Db, DbOrTx, Tx } from './database';
 import { runs, type RunRow } from './schema';
 
@@ -26,7 +26,9 @@ export interface RunMove {
 }
 
 /**
- * Every statement on the `runs` table. Each write is conditional on the run's current status, so
+ * Every statement on the `runs` table: this module alone writes it. A kind whose own row is written
+ * in the same statement (a generation, a chat turn) builds that statement from the fragments below
+ * (`insertRun`, `moveRun`, `startRun`). Each write is conditional on the run's current status, so
  * any number of processes may try the same move and exactly one wins.
  */
 export class RunsRepository {
@@ -118,6 +120,11 @@ export class RunsRepository {
     return rows[0] ?? null;
   }
 
+  /** Deletes every run of a user (account deletion, inside its transaction): what was open, for its jobs to be removed. */
+  async deleteOfUser(userId: string, tx: Tx): Promise<Array<Pick<RunRow, 'queue' | 'jobId' | 'status'>>> {
+    return tx.delete(runs).where(eq(runs.userId, userId)).returning({ queue: runs.queue, jobId: runs.jobId, status: runs.status });
+  }
+
   /** Open runs of `kind` created before `before`, oldest first (the reaper's candidates). */
   async listOpenBefore(kind: RunKind, before: Date, limit: number): Promise<RunRow[]> {
     return this.db
@@ -165,6 +172,42 @@ export function moveRun(kind: RunKind, id: string, move: RunMove): SQL {
     where kind = ${kind} and id = ${id}::uuid and status in (${from}) ${move.unlessCancelRequested ? sql`and cancel_requested_at is null` : sql``}
     returning *
   )`;
+}
+
+/** The CTE `run`: a new queued run written beside a kind's own row; nothing when the run exists. */
+export function insertRun(run: NewRun): SQL {
+  return sql`run as (
+    insert into runs (kind, id, user_id, queue, job_id)
+    values (${run.kind}, ${run.id}::uuid, ${run.userId}::uuid, ${run.queue}, ${run.jobId})
+    on conflict (kind, id) do nothing
+  )`;
+}
+
+/**
+ * The statement of a CTE `moved` that starts a run: run (`kind`, `id`) moves to `running` when its
+ * status is one of `from` (a comma-separated text) and, unless `anyway`, no cancel was asked for;
+ * `also` adds a condition of the kind's own. It returns the moved row (none when it did not move).
+ * The values may be placeholders of a prepared statement.
+ */
+export function startRun(
+  kind: RunKind,
+  id: SQLWrapper | string,
+  move: { from: SQLWrapper | string; anyway: SQLWrapper | boolean; also?: SQL },
+): SQL {
+  return sql`update runs set status = 'running', started_at = coalesce(started_at, now())
+    where kind = ${kind} and id = ${id}::uuid and status = any(string_to_array(${move.from}::text, ','))
+      and (${move.anyway}::boolean or cancel_requested_at is null)
+      ${move.also ? sql`and ${move.also}` : sql``}
+    returning *`;
+}
+
+/** The run (`kind`, `id`) a statement with a `moved` CTE left: the moved row with `started`, else the row as it was. */
+export function runAfterStart(kind: RunKind, id: SQLWrapper | string): SQL {
+  return sql`(select to_jsonb(run) from (
+    select moved.*, true as started from moved
+    union all
+    select runs.*, false as started from runs where kind = ${kind} and id = ${id}::uuid and not exists (select 1 from moved)
+  ) run)`;
 }
 
 /** A run's row as a raw statement returns it (snake_case columns). */
