@@ -102,7 +102,7 @@ const index = [
   'One short record per decision: its context, the choice, and why. A record is never rewritten',
   'when a later one changes its choice: its `Status:` line says which record replaced it, whole',
   '(`superseded`) or in part (`superseded in part`, the rest still holds). What a change measured',
-  'is on the [performance page](../performance.md).',
+  "is in the [performance page's history](../performance.md#history).",
   '',
   `${records.length} records: ${counts.accepted} accepted, ${counts.part} superseded in part, ${counts.whole} superseded.`,
   '',
