@@ -1,7 +1,7 @@
 /**
- * What verifying one access token costs: jose's `jwtVerify` (WebCrypto: the key imported per call,
- * the HMAC run on the thread pool) against `verifyHs256` (node:crypto, the key made once), on the
- * same tokens, with the options the server uses. Sequential latency per token and the process's CPU
+ * What verifying one access token costs: jose's `jwtVerify` given the secret's bytes (the key
+ * imported per call) against `verifyHs256` (jose with the key imported once, and the server's strict
+ * checks around it), on the same tokens, with the options the server uses. Sequential latency per token and the process's CPU
  * per token (user + system, so the thread pool's work counts), in alternating rounds.
  *
  *   node -r ./bench/register.cjs bench/tools/hs256-verify.ts [tokens=5000] [rounds=3]

@@ -62,7 +62,7 @@ export async function signAccessToken(settings: TokenSettings, claims: AccessCla
  * outage answers 5xx rather than signing everyone out.
  */
 export async function verifyAccessToken(settings: TokenSettings, token: string): Promise<AccessClaims | null> {
-  const claims = verifySignature(settings, token);
+  const claims = await verifySignature(settings, token);
   if (!claims) return null;
   if (settings.accept && !(await settings.accept(claims))) return null;
   return claims;
@@ -82,15 +82,15 @@ export async function verifyAccessTokenOnCanvas(
     const claims = await verifyAccessToken(settings, token);
     return claims && { claims };
   }
-  const claims = verifySignature(settings, token);
+  const claims = await verifySignature(settings, token);
   if (!claims) return null;
   const { stands, role } = await settings.acceptOnCanvas(claims, canvasId);
   return stands ? { claims, role } : null;
 }
 
 /** Signature, algorithm, issuer, audience, expiry and the claims' types; null for any bad token. */
-function verifySignature(settings: TokenSettings, token: string): AccessClaims | null {
-  const payload = verifyHs256(token, settings.secret, { issuer: settings.issuer, audience: settings.audience });
+async function verifySignature(settings: TokenSettings, token: string): Promise<AccessClaims | null> {
+  const payload = await verifyHs256(token, settings.secret, { issuer: settings.issuer, audience: settings.audience });
   if (!payload) return null;
   if (typeof payload.sub !== 'string' || typeof payload.email !== 'string' || typeof payload.exp !== 'number') return null;
   if (payload.sid !== undefined && typeof payload.sid !== 'string') return null;
