@@ -24,7 +24,7 @@ import { apiRoutesOnApi, openApiJson } from './routes';
 import { embedPublicRouter } from './routes/embed-public-routes';
 import { embedScriptRouter } from './embed-script';
 import { webConsoleRouter } from './web-console';
-import { compatRouter } from './compat';
+import { compatRouter, snakeCaseEdge } from './compat';
 
 /** The express app: health, the `/api/v1` JSON API, and uniform errors. */
 export function createHttpApp(ctx: ApiContext): Express {
@@ -101,6 +101,8 @@ export function createHttpApp(ctx: ApiContext): Express {
   api.use(rejectNulCharacters);
   // Audit rows written from here on carry the request's client address and user agent.
   api.use(recordRequestOrigin);
+  // A snake_case request on a path shared with a snake_case client is read and answered in snake_case.
+  api.use('/agents', snakeCaseEdge());
   // Every route, declared once (src/http/routes/index.ts); bearer routes authenticate themselves.
   api.use(routesRouter(apiRoutesOnApi, ctx));
   // Anything else under /api/v1 without a valid token is 401, as before the routes were declared.

@@ -88,6 +88,8 @@ describe('compatibility edge: key case', () => {
     expect(usesSnakeCase([{ a: 1 }, { b_c: 1 }])).toBe(true);
     expect(usesSnakeCase('device_id')).toBe(false);
     expect(usesSnakeCase(undefined)).toBe(false);
+    // A parsed query string has no prototype.
+    expect(usesSnakeCase(Object.assign(Object.create(null), { agent_id: '1' }))).toBe(true);
   });
 
   test('a value that is not a plain object (a date, a buffer) passes as it is', () => {

@@ -1,4 +1,4 @@
-import express, { Router, type Request, type RequestHandler, type Response } from 'express';
+import express, { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { AppError, parseOr400 } from '../../lib/errors';
 import type { ApiContext } from '../context';
 import { apiCors } from '../middleware/cors';
@@ -153,4 +153,25 @@ export function compatRouter(ctx: ApiContext, prometheus: RequestHandler): Route
     router[compat.method](compat.path, recordRoute, ...guard, compatHandler(compat, ctx, dialects, edgeCtx));
   }
   return router;
+}
+
+/**
+ * Paths the API shares with a snake_case client (`/agents/…`): a request written in snake_case
+ * (body or query keys such as `device_id`, `data_types`) is read as its camelCase twin and answered
+ * in snake_case, errors included; any other request passes untouched.
+ */
+export function snakeCaseEdge(): RequestHandler {
+  return (req: Request, res: Response, next: NextFunction) => {
+    if (!speaksSnake(req)) return next();
+    const clashes: string[] = [];
+    if (req.body !== undefined) req.body = toCamelKeys(req.body, clashes);
+    setQuery(req, toCamelKeys({ ...req.query }, clashes));
+    answerInSnakeCase(res);
+    try {
+      refuseClashes(clashes);
+    } catch (error) {
+      return next(snakeError(error));
+    }
+    next();
+  };
 }

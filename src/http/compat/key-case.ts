@@ -36,8 +36,12 @@ export function snakeKey(key: string): string {
 /** A key written in snake_case: a lowercase word, an underscore, another lowercase word (`device_id`, `date_range`). */
 export const isSnakeKey = (key: string): boolean => /^[a-z][a-z0-9]*(_[a-z0-9]+)+$/.test(key);
 
-const isPlainObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype;
+/** A JSON object: an object literal, or one without a prototype (how a query string is parsed). */
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const prototype: unknown = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+}
 
 const isOpaque = (key: string) => OPAQUE_KEYS.has(key) || OPAQUE_KEYS.has(camelKey(key));
 
