@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { demoResponder } from '../../src/demo-model';
+import type { ChatRequest } from '../../src/demo-model/openai-compatible-server';
 import { startTestApp, type TestApp } from '../support/app';
 import { createCanvas, registerUser, request, type TestUser } from '../support/http';
-import { runSeedClient } from '../support/seed-clients/run';
+import { runSeedClient, startSeedClient } from '../support/seed-clients/run';
 import { readSse } from '../support/sse';
 import { eventually } from '../support/wait';
 
@@ -12,12 +13,23 @@ import { eventually } from '../support/wait';
  * the native routes. FlowPilot's ticket-notes reader runs as copied from its client, and a standard
  * EventSource reads the same stream.
  */
+/** The notes job's model request (the chat turns' requests have another system prompt). */
+const isNotesRequest = (req: ChatRequest) =>
+  req.messages.some((m) => m.role === 'system' && String(m.content).includes('support ticket notes'));
+
 describe('compatibility edge: the seed clients', () => {
   let t: TestApp;
   let user: TestUser;
+  /** While set, the notes model waits for it (to read the notes while they are written). */
+  let notesHeld: Promise<void> | undefined;
 
   beforeAll(async () => {
-    t = await startTestApp({ responder: demoResponder });
+    t = await startTestApp({
+      responder: async (req) => {
+        if (notesHeld && isNotesRequest(req)) await notesHeld;
+        return demoResponder(req);
+      },
+    });
     user = await registerUser(t.api, 'Compat');
   });
 
@@ -147,6 +159,30 @@ describe('compatibility edge: the seed clients', () => {
         ['--experimental-eventsource'],
       );
       expect(eventSource).toMatchObject({ end: '[DONE]', text: notes });
+    });
+
+    test("while the notes are being written, the console's reader gets each chunk live, with its line breaks", async () => {
+      const sessionId = await conversation();
+      let release!: () => void;
+      notesHeld = new Promise<void>((resolve) => (release = resolve));
+      try {
+        expect((await call('POST', `/api/ai-sessions/${sessionId}/resolve`, {})).status).toBe(200);
+        const reader = startSeedClient<{ chunks: string[]; done: boolean; error: string | null }>(
+          'flowpilot-notes-reader.mjs',
+          { VITE_API_URL: t.url, ACCESS_TOKEN: user.accessToken, SESSION_ID: sessionId },
+          'response started',
+        );
+        await reader.reached;
+        release();
+        const live = await reader.result;
+
+        expect(live).toMatchObject({ done: true, error: null });
+        const stored = await call('GET', `/api/ai-sessions/${sessionId}/documentation`);
+        expect(live.chunks.join('').split(/\r\n|\r|\n/)).toEqual((stored.body.documentation as string).split('\n'));
+      } finally {
+        notesHeld = undefined;
+        release();
+      }
     });
 
     test("another user's session is 404 on every FlowPilot path, and the reader reports it", async () => {

@@ -8,6 +8,13 @@
  */
 globalThis.localStorage = { getItem: (key) => (key === 'access_token' ? process.env.ACCESS_TOKEN : null) };
 import.meta.env = { VITE_API_URL: process.env.VITE_API_URL };
+// Says on stderr when the response has begun, so a test can let the notes be written only then.
+const browserFetch = globalThis.fetch;
+globalThis.fetch = async (...args) => {
+  const response = await browserFetch(...args);
+  process.stderr.write('response started\n');
+  return response;
+};
 
 const aiSessionsApi = {
   // ---- copied unchanged from the client ----
