@@ -180,6 +180,11 @@ describe('compatibility edge: attacks', () => {
     expect(notJson.status).toBe(400);
     const withNul = await call(owner, 'POST', `/api/ai-sessions/${sessionId}/escalate`, { escalation_reason: 'a\u0000b' });
     expect(withNul.status).toBe(400);
+    // A lone surrogate, in a value or in a key: PostgreSQL could not store it; refused, never a 500.
+    const loneValue = await call(owner, 'POST', `/api/ai-sessions/${sessionId}/escalate`, { escalation_reason: 'a\ud800b' });
+    expect({ status: loneValue.status, code: loneValue.body.error.code }).toEqual({ status: 400, code: 'validation_failed' });
+    const loneKey = await call(owner, 'POST', `/api/ai-sessions/${sessionId}/escalate`, { ['escalation_\ud800reason']: 'x' });
+    expect({ status: loneKey.status, code: loneKey.body.error.code }).toEqual({ status: 400, code: 'validation_failed' });
 
     const session = await native(owner, 'GET', `/chat/sessions/${sessionId}`);
     expect(session.body.session).toMatchObject({ status: 'active', escalationReason: null });
