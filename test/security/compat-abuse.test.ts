@@ -178,6 +178,12 @@ describe('compatibility edge: attacks', () => {
       rawBody: '{"escalation_reason": ',
     });
     expect(notJson.status).toBe(400);
+    const notJsonType = await request('POST', `${t.url}/api/v1/sessions`, {
+      token: owner.accessToken,
+      rawBody: 'title=x',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    expect({ status: notJsonType.status, code: notJsonType.body.error.code }).toEqual({ status: 415, code: 'unsupported_media_type' });
     const withNul = await call(owner, 'POST', `/api/ai-sessions/${sessionId}/escalate`, { escalation_reason: 'a\u0000b' });
     expect(withNul.status).toBe(400);
     // A lone surrogate, in a value or in a key: PostgreSQL could not store it; refused, never a 500.

@@ -1,7 +1,6 @@
-import type { Request, Response } from 'express';
+import type { Request } from 'express';
 import { z } from 'zod';
-import type { ApiContext } from '../context';
-import type { AuthUser } from '../middleware/authenticate';
+import { defineRoute, type AnyRoute } from '../route';
 import type { SseMessage } from '../sse';
 import { toChatSessionView } from '../../models/chat-repository';
 import { toSnakeKeys } from './key-case';
@@ -13,9 +12,6 @@ import { notesDialect } from './notes-dialect';
  */
 export type ReplyCase = 'snake' | 'request';
 
-/** Runs a compatible route that has no route of our own to run: it calls the service itself. */
-export type OwnHandler = (input: { req: Request; res: Response; user: AuthUser; body: unknown }, ctx: ApiContext) => Promise<unknown>;
-
 /**
  * One path a client written for another API calls, and the Switchboard route that serves it. The
  * request is rewritten (path, key case, renamed fields) and run by that route's own handler, so its
@@ -25,9 +21,9 @@ export interface CompatRoute {
   method: 'get' | 'post' | 'put' | 'delete';
   /** The client's path, express-style; its parameters carry the names of the native route's. */
   path: string;
-  /** The `operationId` of the route that serves it (`native` or `own`, not both). */
+  /** The `operationId` of the Switchboard route that serves it, or (`own`) a route declared here when none does. */
   native?: string;
-  own?: { handler: OwnHandler; status: number; body?: z.ZodType };
+  own?: AnyRoute;
   /** Who the client was written for (the mapping table in docs/compatibility.md). */
   client: 'Adiuva' | 'FlowPilot' | 'agent-builder' | 'CodeLab' | 'canvas';
   reply: ReplyCase;
@@ -62,8 +58,26 @@ const canvasStream =
     return { ...message, data: JSON.stringify({ ...event, data, generation_session_id: event.generationId }) };
   };
 
-/** `POST /sessions`: an empty conversation the next turns go into (`{title?}`). */
-const newSessionBody = z.strictObject({ title: z.string().trim().min(1).max(200).optional() });
+/**
+ * An empty assistant session the next turns go into (`{title?}`), for clients that create one
+ * before their first message. It counts as one request of the chat limit, like a turn.
+ */
+const createSession = defineRoute({
+  method: 'post',
+  path: '/sessions',
+  operationId: 'compatCreateSession',
+  tags: ['assistant'],
+  auth: 'bearer',
+  summary: 'An empty assistant session',
+  body: z.strictObject({ title: z.string().trim().min(1).max(200).optional() }),
+  bodyOptional: true,
+  responses: { 201: 'The session' },
+  handler: async ({ user, body }, ctx) => {
+    await ctx.usage.take('chatPerMinute', user);
+    const row = await ctx.repos.chat.createSession({ userId: user.id, deviceId: null, mode: 'none', title: body.title ?? 'New session' });
+    return { session: toChatSessionView(row) };
+  },
+});
 
 /** Chats of the agent-builder client are plain model conversations: no device tools unless asked. */
 const plainChat = { tools: 'none' };
@@ -150,26 +164,7 @@ export const compatRoutes: CompatRoute[] = [
   { method: 'get', path: `${builder}/metrics/summary`, native: 'getMetricsSummary', client: 'agent-builder', reply: 'snake' },
 
   // CodeLab: sessions and one agent turn.
-  {
-    method: 'post',
-    path: '/api/v1/sessions',
-    client: 'CodeLab',
-    reply: 'snake',
-    own: {
-      status: 201,
-      body: newSessionBody,
-      handler: async ({ user, body }, ctx) => {
-        const { title } = body as z.output<typeof newSessionBody>;
-        // An empty conversation is the first half of a turn: it counts as one against the chat limit.
-        await ctx.usage.take('chatPerMinute', user);
-        return {
-          session: toChatSessionView(
-            await ctx.repos.chat.createSession({ userId: user.id, deviceId: null, mode: 'none', title: title ?? 'New session' }),
-          ),
-        };
-      },
-    },
-  },
+  { method: 'post', path: '/api/v1/sessions', own: createSession, client: 'CodeLab', reply: 'snake' },
   { method: 'get', path: '/api/v1/sessions/:id', native: 'getChatSession', client: 'CodeLab', reply: 'snake' },
   { method: 'delete', path: '/api/v1/sessions/:id', native: 'deleteChatSession', client: 'CodeLab', reply: 'snake' },
   { method: 'get', path: '/api/v1/sessions/:id/history', native: 'getChatHistory', client: 'CodeLab', reply: 'snake' },

@@ -1,8 +1,8 @@
 import express, { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { AppError, parseOr400 } from '../../lib/errors';
+import { AppError } from '../../lib/errors';
 import type { ApiContext } from '../context';
 import { apiCors } from '../middleware/cors';
-import { authenticate, currentUser } from '../middleware/authenticate';
+import { authenticate } from '../middleware/authenticate';
 import { rejectNulCharacters } from '../middleware/reject-nul';
 import { recordRequestOrigin } from '../middleware/request-origin';
 import { routeInput, successStatus, type AnyRoute } from '../route';
@@ -78,7 +78,9 @@ function answerInSnakeCase(res: Response): void {
     if (body && typeof body === 'object' && 'error' in body) {
       const error = (body as { error: { code: string; message: string; details?: unknown } }).error;
       const mapped = snakeError(new AppError(res.statusCode, error.code, error.message, error.details)) as AppError;
-      return json({ error: { ...error, ...(mapped.details === undefined ? {} : { details: mapped.details }) } });
+      // Detail lists name fields (mapped above); a details object (`{limit, resetsAt}`) is data in the answer's case.
+      const details = Array.isArray(mapped.details) ? mapped.details : toSnakeKeys(mapped.details);
+      return json({ error: { ...error, ...(details === undefined ? {} : { details }) } });
     }
     return json(toSnakeKeys(body));
   };
@@ -91,9 +93,8 @@ function nativeRoute(operationId: string): AnyRoute {
 }
 
 /** One compatible route's handler: rewrite, run the route's own handler, map the answer back. */
-function compatHandler(compat: CompatRoute, ctx: ApiContext, dialects: DialectStreams, edgeCtx: ApiContext): RequestHandler {
-  const native = compat.native ? nativeRoute(compat.native) : undefined;
-  const status = native ? successStatus(native) : compat.own!.status;
+function compatHandler(compat: CompatRoute, route: AnyRoute, dialects: DialectStreams, edgeCtx: ApiContext): RequestHandler {
+  const status = successStatus(route);
   return async (req: Request, res: Response) => {
     const snake = compat.reply === 'snake' || speaksSnake(req);
     try {
@@ -104,13 +105,7 @@ function compatHandler(compat: CompatRoute, ctx: ApiContext, dialects: DialectSt
       if (compat.stream) dialects.speak(res, compat.stream(req));
       // Routes that answer through `res` (a chat turn waited for) are mapped as those that return.
       if (snake) answerInSnakeCase(res);
-      let result: unknown;
-      if (native) {
-        result = await native.handler(routeInput(native, req, res), edgeCtx);
-      } else {
-        const body = compat.own!.body ? parseOr400(compat.own!.body, req.body ?? {}) : undefined;
-        result = await compat.own!.handler({ req, res, user: currentUser(req), body }, ctx);
-      }
+      const result: unknown = await route.handler(routeInput(route, req, res), edgeCtx);
       if (result !== undefined) {
         res.status(status ?? 200).json(result);
       } else if (status === 204 && !res.headersSent) {
@@ -148,9 +143,9 @@ export function compatRouter(ctx: ApiContext, prometheus: RequestHandler): Route
   const auth = authenticate(ctx.tokens);
   const authOnCanvas = authenticate(ctx.tokens, { canvasParam: 'id' });
   for (const compat of compatRoutes) {
-    const native = compat.native ? nativeRoute(compat.native) : undefined;
-    const guard = native?.auth === 'public' ? [] : [compat.onCanvas ? authOnCanvas : auth];
-    router[compat.method](compat.path, recordRoute, ...guard, compatHandler(compat, ctx, dialects, edgeCtx));
+    const route = compat.own ?? nativeRoute(compat.native!);
+    const guard = route.auth === 'public' ? [] : [compat.onCanvas ? authOnCanvas : auth];
+    router[compat.method](compat.path, recordRoute, ...guard, compatHandler(compat, route, dialects, edgeCtx));
   }
   return router;
 }
