@@ -298,6 +298,16 @@ describe('compatibility edge: the seed clients', () => {
       const chat = await call('POST', `/api/agent-builder/chatflow/workflows/${chatId}/chat`, { message: 'Hi flow' });
       expect(chat.status).toBe(200);
       expect(chat.body).toMatchObject({ session_id: expect.any(String), response: expect.any(String) });
+      // The older flow paths reach the same routes.
+      const older = await call('POST', `/api/agent-builder/flows/chatflows/${chatId}/chat`, {
+        message: 'Older path',
+        session_id: chat.body.session_id,
+      });
+      expect(older.body.session_id).toBe(chat.body.session_id);
+      const olderHistory = await call('GET', `/api/agent-builder/ai-agent-chat/sessions/${chat.body.session_id}/history`);
+      expect(olderHistory.body.messages.filter((m: { role: string }) => m.role === 'user')).toHaveLength(2);
+      const olderExecute = await call('POST', `/api/agent-builder/flows/agentflows/${flowId}/execute`, { input: { text: 'older' } });
+      expect(olderExecute.status).toBe(202);
       const chatStream = await readSse(`${t.url}/api/agent-builder/chatflow/workflows/${chatId}/chat/stream`, {
         method: 'POST',
         token: user.accessToken,

@@ -141,6 +141,16 @@ export const compatRoutes: CompatRoute[] = [
     reply: 'snake',
     stream: snakeStream,
   },
+  // The same, under the agent-builder's older flow paths.
+  { method: 'post', path: `${builder}/flows/chatflows/:id/chat`, native: 'chatWithFlow', client: 'agent-builder', reply: 'snake' },
+  { method: 'post', path: `${builder}/flows/agentflows/:id/execute`, native: 'executeFlow', client: 'agent-builder', reply: 'snake' },
+  {
+    method: 'get',
+    path: `${builder}/ai-agent-chat/sessions/:id/history`,
+    native: 'getChatHistory',
+    client: 'agent-builder',
+    reply: 'snake',
+  },
   { method: 'get', path: `${builder}/workflows`, native: 'listFlows', client: 'agent-builder', reply: 'snake' },
   { method: 'post', path: `${builder}/workflows/:id/execute`, native: 'executeFlow', client: 'agent-builder', reply: 'snake' },
   { method: 'post', path: `${builder}/agentflows/:id/execute`, native: 'executeFlow', client: 'agent-builder', reply: 'snake' },
