@@ -13,6 +13,9 @@ import { eventually } from '../support/wait';
  * the native routes. FlowPilot's ticket-notes reader runs as copied from its client, and a standard
  * EventSource reads the same stream.
  */
+/** Where the FlowPilot console is served from: a browser calls the API from that origin. */
+const CONSOLE_ORIGIN = 'http://console.flowpilot.test';
+
 /** The notes job's model request (the chat turns' requests have another system prompt). */
 const isNotesRequest = (req: ChatRequest) =>
   req.messages.some((m) => m.role === 'system' && String(m.content).includes('support ticket notes'));
@@ -25,6 +28,7 @@ describe('compatibility edge: the seed clients', () => {
 
   beforeAll(async () => {
     t = await startTestApp({
+      env: { CORS_ORIGINS: CONSOLE_ORIGIN },
       responder: async (req) => {
         if (notesHeld && isNotesRequest(req)) await notesHeld;
         return demoResponder(req);
@@ -183,6 +187,33 @@ describe('compatibility edge: the seed clients', () => {
         notesHeld = undefined;
         release();
       }
+    });
+
+    test("a browser on the console's origin may call these paths: the preflight is 204, the answer carries CORS headers", async () => {
+      const sessionId = await conversation();
+      const preflight = await fetch(`${t.url}/api/ai-sessions/${sessionId}/resolve`, {
+        method: 'OPTIONS',
+        headers: {
+          origin: CONSOLE_ORIGIN,
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'authorization, content-type',
+        },
+      });
+      expect(preflight.status).toBe(204);
+      expect(preflight.headers.get('access-control-allow-origin')).toBe(CONSOLE_ORIGIN);
+      expect(preflight.headers.get('access-control-allow-headers')).toMatch(/Authorization/);
+
+      const answer = await request('POST', `${t.url}/api/ai-sessions/${sessionId}/pause`, {
+        token: user.accessToken,
+        headers: { origin: CONSOLE_ORIGIN },
+      });
+      expect(answer.status).toBe(200);
+      expect(answer.headers.get('access-control-allow-origin')).toBe(CONSOLE_ORIGIN);
+      const elsewhere = await request('POST', `${t.url}/api/ai-sessions/${sessionId}/pause`, {
+        token: user.accessToken,
+        headers: { origin: 'http://evil.test' },
+      });
+      expect(elsewhere.headers.get('access-control-allow-origin')).toBeNull();
     });
 
     test("another user's session is 404 on every FlowPilot path, and the reader reports it", async () => {
