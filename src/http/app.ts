@@ -24,6 +24,7 @@ import { apiRoutesOnApi, openApiJson } from './routes';
 import { embedPublicRouter } from './routes/embed-public-routes';
 import { embedScriptRouter } from './embed-script';
 import { webConsoleRouter } from './web-console';
+import { compatRouter, snakeCaseEdge } from './compat';
 
 /** The express app: health, the `/api/v1` JSON API, and uniform errors. */
 export function createHttpApp(ctx: ApiContext): Express {
@@ -74,14 +75,16 @@ export function createHttpApp(ctx: ApiContext): Express {
     });
   });
 
-  app.get('/metrics', async (req, res) => {
+  // Prometheus text; the compatibility edge serves it at a second path, with the same credentials.
+  const prometheus: express.RequestHandler = async (req, res) => {
     if (!metricsAuthorized(req.headers.authorization, ctx.config.metrics.token)) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="metrics"');
       return void res.status(401).json({ error: { code: 'unauthorized', message: 'Metrics require the METRICS_TOKEN bearer token' } });
     }
     res.setHeader('Content-Type', ctx.metrics.registry.contentType);
     res.send(await ctx.metrics.registry.metrics());
-  });
+  };
+  app.get('/metrics', prometheus);
   app.use(
     DASHBOARD_PATH,
     dashboardRouter(ctx.queues, ctx.admin, ctx.tokens, new LoginThrottle(ctx.redis, ctx.config.redis.keyPrefix, ctx.config.auth)),
@@ -98,10 +101,14 @@ export function createHttpApp(ctx: ApiContext): Express {
   api.use(rejectNulCharacters);
   // Audit rows written from here on carry the request's client address and user agent.
   api.use(recordRequestOrigin);
+  // A snake_case request on a path shared with a snake_case client is read and answered in snake_case.
+  api.use('/agents', snakeCaseEdge());
   // Every route, declared once (src/http/routes/index.ts); bearer routes authenticate themselves.
   api.use(routesRouter(apiRoutesOnApi, ctx));
   // Anything else under /api/v1 without a valid token is 401, as before the routes were declared.
   api.use(authenticate(ctx.tokens));
+  // Paths of clients written for other APIs, run by the routes that serve them (docs/compatibility.md).
+  app.use(compatRouter(ctx, prometheus));
   // Public, no JWT, its own CORS and body parsing: a chatflow's embed chat (0121).
   app.use('/api/v1', embedPublicRouter(ctx));
   app.use('/api/v1', api);

@@ -190,10 +190,10 @@ const notJson = () =>
     { path: 'Content-Type', message: 'Expected application/json' },
   ]);
 
-/** Builds the handler input: params now, the rest on first read. */
+/** Builds the handler input: params now, the rest on first read (also for the compatibility edge, which runs routes on rewritten requests). */
 /* eslint-disable @typescript-eslint/no-unsafe-return, @typescript-eslint/no-unsafe-assignment -- `AnyRoute` erases each
    route's schemas to `any`; the route's own handler type is what checks the parsed values */
-function routeInput(route: AnyRoute, req: Request, res: Response): RouteInput<unknown, unknown, unknown, unknown, Auth> {
+export function routeInput(route: AnyRoute, req: Request, res: Response): RouteInput<unknown, unknown, unknown, unknown, Auth> {
   const params: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries((route.params ?? {}) as Record<string, ParamSpec>)) {
     const parsed = spec.schema.safeParse(req.params[name]);

@@ -39,6 +39,11 @@ export interface SseMessage {
   event?: string;
   data: string;
   retry?: number;
+  /**
+   * The message's bytes as they go out, instead of the fields above formatted: for an edge that
+   * writes a client's own SSE dialect (its own line endings); it must end with a blank line.
+   */
+  wire?: string;
 }
 
 /** A stored event's text begins with its `type` when its writer put that field first, as every log writer does. */
@@ -60,6 +65,7 @@ export function storedEventMessage(seq: number, json: string): SseMessage & { ev
  * newlines), so a payload can never end the message early or inject a field.
  */
 export function formatSse(message: SseMessage): string {
+  if (message.wire !== undefined) return message.wire;
   let out = '';
   if (message.retry !== undefined) out += `retry: ${message.retry}\n`;
   if (message.id !== undefined) out += `id: ${String(message.id).replace(/[\r\n]/g, '')}\n`;

@@ -6,6 +6,8 @@ import type { JsonSchema } from './ts-types';
 
 const TRANSPORT = join(__dirname, 'runtime', '_transport.py');
 const BUILD_BACKEND = join(__dirname, 'runtime', '_switchboard_build.py');
+/** The agent-builder SDK's surface (`AgenticRAGClient`), a thin alias of `Client`; also importable as `agenticrag_client`. */
+const AGENTICRAG = join(__dirname, 'runtime', 'agenticrag.py');
 /** The Python distribution's version (the API's own version, `v1`, is `__version__`). */
 const PACKAGE_VERSION = '0.1.0';
 
@@ -78,6 +80,14 @@ export function renderPython(model: SdkModel): Record<string, string> {
     `__version__ = ${str(model.version)}`,
     '__all__ = ["ApiError", "AsyncClient", "AsyncEventStream", "Client", "EventStream", "ServerSentEvent", "SwitchboardApiError"]',
   ];
+  /** The agent-builder SDK's import name (`from agenticrag_client import AgenticRAGClient, APIConfig`). */
+  const agenticragInit = [
+    ...header,
+    '"""The agent-builder SDK\'s import name for the Switchboard client (see ``switchboard_client.agenticrag``)."""',
+    'from switchboard_client.agenticrag import AgenticRAGClient, APIConfig, ChatflowsApi, WorkflowsApi',
+    '',
+    '__all__ = ["APIConfig", "AgenticRAGClient", "ChatflowsApi", "WorkflowsApi"]',
+  ];
   return {
     'pyproject.toml': pyproject(model),
     'README.md': readme(model),
@@ -86,6 +96,8 @@ export function renderPython(model: SdkModel): Record<string, string> {
     'switchboard_client/_transport.py': readFileSync(TRANSPORT, 'utf8'),
     'switchboard_client/client.py': `${client.join('\n').trimEnd()}\n`,
     'switchboard_client/py.typed': '',
+    'switchboard_client/agenticrag.py': readFileSync(AGENTICRAG, 'utf8'),
+    'agenticrag_client/__init__.py': `${agenticragInit.join('\n')}\n`,
   };
 }
 

@@ -83,7 +83,7 @@ describe('generated SDKs (npm run sdk)', () => {
     });
     const out = JSON.parse(stdout);
 
-    expect(out.py39).toEqual(['__init__.py', '_transport.py', 'client.py']);
+    expect(out.py39).toEqual(['__init__.py', '_transport.py', 'agenticrag.py', 'client.py']);
     expect(out.registered).toEqual({ email: expect.stringMatching(/^py-/), kept: true });
     expect(out.me).toBe(out.registered.email);
     expect(out.canvas).toMatchObject({ title: 'From Python', role: 'owner' });

@@ -13,6 +13,7 @@ export {
   type SwitchboardClient,
   type SwitchboardClientOptions,
 } from './client';
+export { AgenticRAGClient, type AgenticRAGChatRequest, type APIConfig } from './agenticrag';
 export { CLIENT_OPERATIONS, type ClientOperationId } from './operations';
 export { isApiError, SwitchboardApiError } from './errors';
 export { EventStream, readSseMessages, SseParser, type EventStreamOptions, type ReconnectInfo, type SseMessage } from './sse';

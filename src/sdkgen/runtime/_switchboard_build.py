@@ -1,7 +1,7 @@
 """PEP 517 build backend of the Switchboard Python client: standard library only.
 
 The client is pure Python with no dependencies, so its wheel is a zip of the ``switchboard_client``
-folder plus the ``.dist-info`` files. Living in the project (``backend-path``) and requiring
+folder (and ``agenticrag_client``, the agent-builder SDK's name for it) plus the ``.dist-info`` files. Living in the project (``backend-path``) and requiring
 nothing, it lets ``pip install ./clients/python`` work without reaching PyPI for setuptools.
 """
 import base64
@@ -12,6 +12,8 @@ import tarfile
 import zipfile
 
 NAME = "switchboard_client"
+#: The packages the wheel holds: the client, and the alias that names it as the agent-builder SDK.
+PACKAGES = (NAME, "agenticrag_client")
 DIST = "switchboard-client"
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -40,10 +42,11 @@ def _metadata(version):
 
 
 def _package_files():
-    root = os.path.join(HERE, NAME)
-    for name in sorted(os.listdir(root)):
-        if name.endswith(".py") or name == "py.typed":
-            yield f"{NAME}/{name}", os.path.join(root, name)
+    for package in PACKAGES:
+        root = os.path.join(HERE, package)
+        for name in sorted(os.listdir(root)):
+            if name.endswith(".py") or name == "py.typed":
+                yield f"{package}/{name}", os.path.join(root, name)
 
 
 def _record_line(path, data):

@@ -1,0 +1,80 @@
+/**
+ * snake_case ⇄ camelCase for the keys of JSON values at the compatibility edge: clients written for
+ * snake_case APIs send `device_id` and read `items_processed`, the services speak `deviceId` and
+ * `itemsProcessed`. Only keys change; values (strings, numbers, ids) never do.
+ *
+ * Some fields hold the user's own data, whose keys are not ours to rename: an app's `context`, a
+ * flow's `input` and `output`, a tool call's `parameters`, a block's `content`, a JSON Schema. Their
+ * values pass through whole (`OPAQUE_KEYS`, matched in either case).
+ */
+
+/** Fields whose values are the user's data or a foreign format: passed through unchanged. */
+export const OPAQUE_KEYS: ReadonlySet<string> = new Set([
+  'context',
+  'input',
+  'output',
+  'parameters',
+  'arguments',
+  'content',
+  'configSchema',
+  'metadata',
+]);
+
+/** `items_processed` → `itemsProcessed`; a key without an underscore between letters or digits is returned as it is. */
+export function camelKey(key: string): string {
+  return key.replace(/([a-z0-9])_([a-z0-9])/g, (_match, before: string, after: string) => before + after.toUpperCase());
+}
+
+/** `itemsProcessed` → `items_processed`; `sessionID`-style runs of capitals stay together (`session_id`). */
+export function snakeKey(key: string): string {
+  return key
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1_$2')
+    .toLowerCase();
+}
+
+/** A key written in snake_case: a lowercase word, an underscore, another lowercase word (`device_id`, `date_range`). */
+export const isSnakeKey = (key: string): boolean => /^[a-z][a-z0-9]*(_[a-z0-9]+)+$/.test(key);
+
+/** A JSON object: an object literal, or one without a prototype (how a query string is parsed). */
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const prototype: unknown = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+}
+
+const isOpaque = (key: string) => OPAQUE_KEYS.has(key) || OPAQUE_KEYS.has(camelKey(key));
+
+/**
+ * `value` with every object key renamed by `rename`, through arrays and nested objects, except
+ * under `OPAQUE_KEYS`. Two keys that become one (`device_id` and `deviceId`) keep the one written
+ * first and report the clash, so the caller can refuse the request instead of guessing.
+ */
+export function renameKeys(value: unknown, rename: (key: string) => string, clashes: string[] = [], path = ''): unknown {
+  if (Array.isArray(value)) return value.map((item, index) => renameKeys(item, rename, clashes, `${path}${path ? '.' : ''}${index}`));
+  if (!isPlainObject(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) {
+    const renamed = rename(key);
+    const at = `${path}${path ? '.' : ''}${key}`;
+    if (Object.hasOwn(out, renamed)) {
+      clashes.push(at);
+      continue;
+    }
+    out[renamed] = isOpaque(key) ? item : renameKeys(item, rename, clashes, at);
+  }
+  return out;
+}
+
+/** Every key camelCase (see `renameKeys`); `clashes` lists keys written twice in two cases. */
+export const toCamelKeys = (value: unknown, clashes?: string[]): unknown => renameKeys(value, camelKey, clashes);
+
+/** Every key snake_case (see `renameKeys`). */
+export const toSnakeKeys = (value: unknown): unknown => renameKeys(value, snakeKey);
+
+/** Whether any key of `value` (outside `OPAQUE_KEYS`) is written in snake_case: the client speaks snake_case. */
+export function usesSnakeCase(value: unknown): boolean {
+  if (Array.isArray(value)) return value.some(usesSnakeCase);
+  if (!isPlainObject(value)) return false;
+  return Object.entries(value).some(([key, item]) => isSnakeKey(key) || (!isOpaque(key) && usesSnakeCase(item)));
+}
