@@ -60,6 +60,7 @@ import { DeviceRegistry } from '../devices/device-registry';
 import { DeviceChannel } from '../devices/device-channel';
 import { prometheusDeviceRpcMetrics } from '../devices/device-rpc';
 import { WsRelay } from '../devices/ws-relay';
+import { Revocations } from '../auth/revocations';
 import { CanvasEmitter } from '../realtime/canvas-emitter';
 import { CanvasLog } from '../realtime/canvas-log';
 import { registerCanvasNamespace } from '../realtime/canvas-namespace';
@@ -279,12 +280,23 @@ export async function startSwitchboard(
     }
 
     const shuttingDown = { value: false };
+    // Revoked credentials reach every API node's open streams through one channel (no socket room holds a stream).
+    const revocations = httpServer ? new Revocations(realtime.command, config.redis.keyPrefix, logger) : undefined;
+    if (revocations) {
+      await revocations.listen();
+      closers.unshift(['revocations', () => revocations.close()]);
+    }
+    const announceRevoked = (ids: string[]) =>
+      revocations
+        ?.announce(ids)
+        .catch((error: unknown) => logger.warn({ err: error }, 'could not announce a revoked credential to open streams'));
     const streams = new SseStreams({
       redis: realtime.command,
       keyPrefix: config.redis.keyPrefix,
       maxPerUser: config.streams.maxPerUser,
       logger,
       shuttingDown: () => shuttingDown.value,
+      revocations,
     });
     let url: string | undefined;
     let dashboard: string | undefined;
@@ -302,6 +314,8 @@ export async function startSwitchboard(
           io.of(namespace).in(rooms.session(sessionId)).emit('auth:expired', { reason: 'session_revoked' });
           io.of(namespace).in(rooms.session(sessionId)).disconnectSockets();
         }
+        // Open SSE streams of the session (or API key) end with `error session_revoked` on every node.
+        void announceRevoked([sessionId]);
         // Plain-WebSocket devices are not in Socket.IO rooms: the relay reaches their nodes (0102).
         relay
           .revokeSession(sessionId)
@@ -321,6 +335,8 @@ export async function startSwitchboard(
         {
           revokeSessions: async (userId, sessionIds) => {
             await Promise.all(sessionIds.map((sessionId) => sessions.revoke(sessionId)));
+            // Streams opened with a token that names no session are the user's alone.
+            void announceRevoked([Revocations.userId(userId)]);
             for (const namespace of [CANVAS_NAMESPACE, DEVICE_NAMESPACE]) {
               io.of(namespace).in(rooms.user(userId)).emit('auth:expired', { reason: 'session_revoked' });
               io.of(namespace).in(rooms.user(userId)).disconnectSockets();
