@@ -61,6 +61,7 @@ import { DeviceChannel } from '../devices/device-channel';
 import { prometheusDeviceRpcMetrics } from '../devices/device-rpc';
 import { WsRelay } from '../devices/ws-relay';
 import { Revocations } from '../auth/revocations';
+import { limitConnectionsPerIp, trustedPeer } from '../http/connection-limits';
 import { CanvasEmitter } from '../realtime/canvas-emitter';
 import { CanvasLog } from '../realtime/canvas-log';
 import { registerCanvasNamespace } from '../realtime/canvas-namespace';
@@ -165,7 +166,9 @@ export async function startSwitchboard(
     // The express app is plugged in later (it needs the socket server), but its request listener
     // must exist BEFORE Socket.IO attaches: Socket.IO then routes /socket.io/ to itself only.
     let handleRequest: http.RequestListener = (_req, res) => void res.writeHead(503).end();
-    const httpServer = roles.has('api') ? createHttpServer((req, res) => handleRequest(req, res)) : undefined;
+    const httpServer = roles.has('api') ? createHttpServer((req, res) => handleRequest(req, res), config.http.requestTimeoutMs) : undefined;
+    if (httpServer)
+      limitConnectionsPerIp(httpServer, { maxPerIp: config.http.maxConnectionsPerIp, trusted: trustedPeer(config.trustProxy), logger });
     const io = createSocketServer({
       redis: realtime.blocking,
       keyPrefix: config.redis.keyPrefix,
@@ -579,8 +582,25 @@ async function serveMetrics(
  */
 const HTTP_KEEP_ALIVE_MS = 65_000;
 
-function createHttpServer(listener: http.RequestListener): http.Server {
-  const server = http.createServer(listener);
+/**
+ * The API's server. A request's headers and body must arrive within `requestTimeoutMs` (the 60 s
+ * of proxies' idle timeouts by default; Node's own default is 300 s), else 408 and the connection
+ * closes; headers alone keep Node's 60 s when that is shorter. Node checks the deadlines on an
+ * interval (30 s by default), checked here a tenth as often as the deadline, so a trickled body
+ * is cut close to it. The deadline covers receiving the request only: a stream or a socket, once its
+ * request arrived, is not cut. (The metrics-only server, without a body to read, keeps Node's.)
+ */
+function createHttpServer(listener: http.RequestListener, requestTimeoutMs?: number): http.Server {
+  const server = requestTimeoutMs
+    ? http.createServer(
+        {
+          requestTimeout: requestTimeoutMs,
+          headersTimeout: Math.min(60_000, requestTimeoutMs),
+          connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.round(requestTimeoutMs / 10))),
+        },
+        listener,
+      )
+    : http.createServer(listener);
   server.keepAliveTimeout = HTTP_KEEP_ALIVE_MS;
   return server;
 }
