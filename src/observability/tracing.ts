@@ -31,6 +31,14 @@ export interface StartedSpan extends ActiveSpan {
   end(error?: unknown): void;
 }
 
+/**
+ * Where a carrier (incoming headers) comes from. `trusted`: a process of ours or a proxy we trust,
+ * whose `traceparent` (sampling flag included) and `tracestate` are continued. `stranger`: anyone
+ * else; the span starts a new trace sampled by our own sampler, links the caller's `traceparent`
+ * (so the two traces can be joined) and drops its `tracestate`.
+ */
+export type CarrierTrust = 'trusted' | 'stranger';
+
 /** What the SDK side implements (tracing-sdk.ts). */
 export interface TracingBackend {
   inSpan<T>(
@@ -40,7 +48,13 @@ export interface TracingBackend {
     fn: (span: ActiveSpan) => Promise<T>,
     parent?: string,
   ): Promise<T>;
-  startSpan(name: string, kind: SpanKindName, attributes: SpanAttributes, carrier?: Record<string, unknown>): StartedSpan;
+  startSpan(
+    name: string,
+    kind: SpanKindName,
+    attributes: SpanAttributes,
+    carrier?: Record<string, unknown>,
+    from?: CarrierTrust,
+  ): StartedSpan;
   traceparent(): string | undefined;
   shutdown(): Promise<void>;
 }
@@ -117,16 +131,18 @@ export function withSpan<T>(
 }
 
 /**
- * Starts a span continuing the trace of `carrier` (incoming HTTP headers), for work that ends in a
- * callback rather than a promise. Undefined when tracing is off.
+ * Starts a span for work that ends in a callback rather than a promise: continuing the trace of
+ * `carrier` (incoming HTTP headers) when it is `trusted`, else a new trace linked to it (see
+ * {@link CarrierTrust}). Undefined when tracing is off.
  */
 export function startSpan(
   name: string,
   kind: SpanKindName,
   attributes: SpanAttributes,
   carrier?: Record<string, unknown>,
+  from: CarrierTrust = 'trusted',
 ): StartedSpan | undefined {
-  return backend?.startSpan(name, kind, attributes, carrier);
+  return backend?.startSpan(name, kind, attributes, carrier, from);
 }
 
 /** The active span's W3C `traceparent`, for a job's data; undefined when tracing is off or no span is active. */
