@@ -23,12 +23,16 @@ interface Message {
  * An open SSE stream read as it arrives: `opened` resolves when the response headers are in (the
  * server opens the stream only then), `ended` with every message once the server ends it.
  */
-async function openStream(url: string, credential: string, body: unknown) {
+async function openStream(url: string, credential: string, body?: unknown) {
   const controller = new AbortController();
   const response = await fetch(url, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${credential}`, accept: 'text/event-stream', 'content-type': 'application/json' },
-    body: JSON.stringify(body),
+    method: body === undefined ? 'GET' : 'POST',
+    headers: {
+      authorization: `Bearer ${credential}`,
+      accept: 'text/event-stream',
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
     signal: controller.signal,
   });
   const messages: Message[] = [];
@@ -203,6 +207,27 @@ describe('security: a revoked credential ends its open streams on every node', (
     open();
     const finished = await theirs.ended;
     expect(finished.at(-1)!.event).toBe('complete');
+  }, 60_000);
+
+  test('sign-out ends the session’s ticket-notes stream on node B while the notes are being written', async () => {
+    const user = await registerUser(a, 'Noter');
+    const chat = await request('POST', `${a}/chat`, { token: user.accessToken, body: { message: 'My printer jams', tools: 'none' } });
+    expect(chat.status).toBe(200);
+    const sessionId = chat.body.sessionId as string;
+    gate('notes-logout');
+    const resolved = await request('POST', `${a}/chat/sessions/${sessionId}/resolve`, {
+      token: user.accessToken,
+      body: { resolutionSummary: 'Replaced the roller hold:notes-logout' },
+    });
+    expect(resolved.status).toBe(200);
+    await waitUntil(() => llm.chatRequests().some((r) => JSON.stringify(r).includes('hold:notes-logout')), 15_000);
+    const stream = await openStream(`${b}/chat/sessions/${sessionId}/documentation/stream`, user.accessToken);
+    expect(stream.response.status).toBe(200);
+
+    expect((await request('POST', `${a}/auth/logout`, { body: { refreshToken: user.refreshToken } })).status).toBe(204);
+    const messages = await stream.ended;
+    expect(messages.at(-1)).toEqual(REVOKED);
+    expect(messages.some((m) => m.data === '[DONE]')).toBe(false);
   }, 60_000);
 
   test('deleting the account ends its flow execution stream on node B', async () => {
