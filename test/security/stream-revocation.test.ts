@@ -6,7 +6,7 @@ import { messageText, type ChatRequest, type ChatTurn } from '../../src/ai/opena
 import { startSwitchboard, type RunningSwitchboard } from '../../src/app/switchboard';
 import type { ToolCall } from '../../src/devices/protocol';
 import { createLogger } from '../../src/lib/logger';
-import { createRedis, redisReady } from '../../src/lib/redis';
+import { createRedis, redisReady, type RedisClient } from '../../src/lib/redis';
 import { Revocations } from '../../src/auth/revocations';
 import { testConfig } from '../support/app';
 import { createTestDatabase, serverPostgresUrl, testRedisTarget, type TestDatabase } from '../support/database';
@@ -256,12 +256,15 @@ describe('security: a revoked credential ends its open streams on every node', (
  * untouched; junk on the channel and a flood of revocations change nothing else.
  */
 describe('revocations across processes', () => {
-  const redis = createRedis(testRedisTarget('realtime'), 'command');
   const prefix = `t-${randomUUID().slice(0, 8)}`;
-  const here = new Revocations(redis, prefix);
-  const there = new Revocations(redis, prefix);
+  let redis: RedisClient;
+  let here: Revocations;
+  let there: Revocations;
 
   beforeAll(async () => {
+    redis = createRedis(testRedisTarget('realtime'), 'command');
+    here = new Revocations(redis, prefix);
+    there = new Revocations(redis, prefix);
     await redisReady(redis);
     await Promise.all([here.listen(), there.listen()]);
   });
