@@ -245,6 +245,16 @@ export const envSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: int(100).default(10_000),
   /** Worker/scheduler-only processes serve /metrics and /healthz on this port (api processes use PORT). */
   METRICS_PORT: int().max(65_535).optional(),
+  /**
+   * A request's headers and body must arrive within this long (ms), or the connection answers 408
+   * and closes: a client that trickles its body cannot hold a connection for minutes.
+   */
+  HTTP_REQUEST_TIMEOUT_MS: int(500).max(600_000).default(60_000),
+  /**
+   * Open connections one client IP may hold to the API at once (sockets and streams included); one
+   * more is answered 429 and closed. Connections from a `TRUST_PROXY` address are not counted.
+   */
+  HTTP_MAX_CONNECTIONS_PER_IP: int(1).default(256),
   /** pino level. */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** `json` (one object per line) or `pretty` (pino-pretty); unset = pretty on a terminal outside production. */

@@ -91,7 +91,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return {
     env: e.NODE_ENV,
     roles: [...new Set(e.SWITCHBOARD_ROLES)] as Role[],
-    http: { host: e.HOST, port: e.PORT, bodyLimit: '1mb', metricsPort: e.METRICS_PORT },
+    http: {
+      host: e.HOST,
+      port: e.PORT,
+      bodyLimit: '1mb',
+      metricsPort: e.METRICS_PORT,
+      requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
+      maxConnectionsPerIp: e.HTTP_MAX_CONNECTIONS_PER_IP,
+    },
     data: { dir: e.DATA_DIR },
     database: { url: e.DATABASE_URL },
     redis,

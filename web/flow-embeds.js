@@ -67,6 +67,7 @@ export class FlowEmbeds {
     this.root.hidden = flow?.type !== 'chatflow';
     this.$('embed-preview').hidden = true;
     this.$('embed-preview-frame').removeAttribute('src');
+    window.removeEventListener('message', this.previewAsks);
     this.$('embed-create-errors').replaceChildren();
     if (flow?.type === 'chatflow') await this.load();
   }
@@ -204,16 +205,28 @@ export class FlowEmbeds {
     }
   }
 
-  /** The widget in a frame of this origin; the token stays in the fragment (never sent to a server). */
+  /**
+   * The widget in a frame of this origin. The token goes to the frame by postMessage once it asks
+   * (never in its address, so never sent to a server nor runnable from a link).
+   */
   preview(embed, token) {
     const allowed = embed.allowedOrigins.includes(location.origin);
     this.$('embed-preview-note').textContent = allowed
       ? 'The widget as a site shows it. Messages here are real turns of this chatflow.'
       : `This console (${location.origin}) is not one of the embed's origins, so the widget here will be refused: add it to try the preview.`;
     const frame = this.$('embed-preview-frame');
-    // A new query each time, so the frame loads again (a changed fragment alone would not).
+    const title = this.flow.name;
+    window.removeEventListener('message', this.previewAsks);
+    // The frame asks once loaded; only this frame, from this origin, is answered.
+    this.previewAsks = (event) => {
+      if (event.source !== frame.contentWindow || event.origin !== location.origin) return;
+      if (event.data?.type !== 'switchboard:embed-preview-ready') return;
+      frame.contentWindow.postMessage({ type: 'switchboard:embed-preview', token, title }, location.origin);
+    };
+    window.addEventListener('message', this.previewAsks);
+    // A new query each time, so the frame loads again.
     this.previews = (this.previews ?? 0) + 1;
-    frame.src = `/console/embed-preview.html?n=${this.previews}#${new URLSearchParams({ token, title: this.flow.name })}`;
+    frame.src = `/console/embed-preview.html?n=${this.previews}`;
     this.$('embed-preview').hidden = false;
     frame.scrollIntoView({ block: 'nearest' });
   }

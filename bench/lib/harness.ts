@@ -40,8 +40,10 @@ export function benchEnv(options: { redis: BenchRedis | string; keyPrefix: strin
     BROADCAST_CHUNK_DELAY_MS: '0',
     TIER_LIMITS: BENCH_TIER_LIMITS,
     SHUTDOWN_TIMEOUT_MS: '5000',
-    // The fleets connect thousands of clients with one user's token; the per-user cap is not under test.
+    // The fleets connect thousands of clients with one user's token from one address; the per-user
+    // and per-address caps are not under test.
     MAX_SOCKETS_PER_USER: '1000000',
+    HTTP_MAX_CONNECTIONS_PER_IP: '1000000',
   };
 }
 

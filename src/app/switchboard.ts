@@ -60,6 +60,8 @@ import { DeviceRegistry } from '../devices/device-registry';
 import { DeviceChannel } from '../devices/device-channel';
 import { prometheusDeviceRpcMetrics } from '../devices/device-rpc';
 import { WsRelay } from '../devices/ws-relay';
+import { Revocations } from '../auth/revocations';
+import { limitConnectionsPerIp, trustedPeer } from '../http/connection-limits';
 import { CanvasEmitter } from '../realtime/canvas-emitter';
 import { CanvasLog } from '../realtime/canvas-log';
 import { registerCanvasNamespace } from '../realtime/canvas-namespace';
@@ -164,7 +166,9 @@ export async function startSwitchboard(
     // The express app is plugged in later (it needs the socket server), but its request listener
     // must exist BEFORE Socket.IO attaches: Socket.IO then routes /socket.io/ to itself only.
     let handleRequest: http.RequestListener = (_req, res) => void res.writeHead(503).end();
-    const httpServer = roles.has('api') ? createHttpServer((req, res) => handleRequest(req, res)) : undefined;
+    const httpServer = roles.has('api') ? createHttpServer((req, res) => handleRequest(req, res), config.http.requestTimeoutMs) : undefined;
+    if (httpServer)
+      limitConnectionsPerIp(httpServer, { maxPerIp: config.http.maxConnectionsPerIp, trusted: trustedPeer(config.trustProxy), logger });
     const io = createSocketServer({
       redis: realtime.blocking,
       keyPrefix: config.redis.keyPrefix,
@@ -279,12 +283,23 @@ export async function startSwitchboard(
     }
 
     const shuttingDown = { value: false };
+    // Revoked credentials reach every API node's open streams through one channel (no socket room holds a stream).
+    const revocations = httpServer ? new Revocations(realtime.command, config.redis.keyPrefix, logger) : undefined;
+    if (revocations) {
+      await revocations.listen();
+      closers.unshift(['revocations', () => revocations.close()]);
+    }
+    const announceRevoked = (ids: string[]) =>
+      revocations
+        ?.announce(ids)
+        .catch((error: unknown) => logger.warn({ err: error }, 'could not announce a revoked credential to open streams'));
     const streams = new SseStreams({
       redis: realtime.command,
       keyPrefix: config.redis.keyPrefix,
       maxPerUser: config.streams.maxPerUser,
       logger,
       shuttingDown: () => shuttingDown.value,
+      revocations,
     });
     let url: string | undefined;
     let dashboard: string | undefined;
@@ -302,6 +317,8 @@ export async function startSwitchboard(
           io.of(namespace).in(rooms.session(sessionId)).emit('auth:expired', { reason: 'session_revoked' });
           io.of(namespace).in(rooms.session(sessionId)).disconnectSockets();
         }
+        // Open SSE streams of the session (or API key) end with `error session_revoked` on every node.
+        void announceRevoked([sessionId]);
         // Plain-WebSocket devices are not in Socket.IO rooms: the relay reaches their nodes (0102).
         relay
           .revokeSession(sessionId)
@@ -321,6 +338,8 @@ export async function startSwitchboard(
         {
           revokeSessions: async (userId, sessionIds) => {
             await Promise.all(sessionIds.map((sessionId) => sessions.revoke(sessionId)));
+            // Streams opened with a token that names no session are the user's alone.
+            void announceRevoked([Revocations.userId(userId)]);
             for (const namespace of [CANVAS_NAMESPACE, DEVICE_NAMESPACE]) {
               io.of(namespace).in(rooms.user(userId)).emit('auth:expired', { reason: 'session_revoked' });
               io.of(namespace).in(rooms.user(userId)).disconnectSockets();
@@ -563,8 +582,25 @@ async function serveMetrics(
  */
 const HTTP_KEEP_ALIVE_MS = 65_000;
 
-function createHttpServer(listener: http.RequestListener): http.Server {
-  const server = http.createServer(listener);
+/**
+ * The API's server. A request's headers and body must arrive within `requestTimeoutMs` (the 60 s
+ * of proxies' idle timeouts by default; Node's own default is 300 s), else 408 and the connection
+ * closes; headers alone keep Node's 60 s when that is shorter. Node checks the deadlines on an
+ * interval (30 s by default), checked here a tenth as often as the deadline, so a trickled body
+ * is cut close to it. The deadline covers receiving the request only: a stream or a socket, once its
+ * request arrived, is not cut. (The metrics-only server, without a body to read, keeps Node's.)
+ */
+function createHttpServer(listener: http.RequestListener, requestTimeoutMs?: number): http.Server {
+  const server = requestTimeoutMs
+    ? http.createServer(
+        {
+          requestTimeout: requestTimeoutMs,
+          headersTimeout: Math.min(60_000, requestTimeoutMs),
+          connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.round(requestTimeoutMs / 10))),
+        },
+        listener,
+      )
+    : http.createServer(listener);
   server.keepAliveTimeout = HTTP_KEEP_ALIVE_MS;
   return server;
 }

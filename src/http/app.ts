@@ -15,6 +15,7 @@ import { metricsAuthorized } from '../observability/metrics';
 import { apiCors } from './middleware/cors';
 import { httpMetrics } from './middleware/http-metrics';
 import { httpTracing } from './middleware/tracing';
+import { trustedPeer } from './connection-limits';
 import { rejectNulCharacters } from './middleware/reject-nul';
 import { recordRequestOrigin } from './middleware/request-origin';
 import { redactError } from '../lib/redact-error';
@@ -35,7 +36,7 @@ export function createHttpApp(ctx: ApiContext): Express {
   app.set('trust proxy', ctx.config.trustProxy);
   app.use(helmet());
   app.use(httpMetrics(ctx.metrics));
-  app.use(httpTracing());
+  app.use(httpTracing(trustedPeer(ctx.config.trustProxy)));
   app.use(
     pinoHttp({
       logger: ctx.logger.child({ component: 'http' }),

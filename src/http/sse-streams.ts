@@ -14,6 +14,8 @@ import { formatSse, openSse, type SseMessage } from './sse';
 import { redisKeys } from '../lib/redis-keys';
 import { redisScripts, type RedisScripts } from '../lib/redis-scripts';
 import { settled } from '../lib/settled';
+import { Revocations, type RevocationWatcher } from '../auth/revocations';
+import type { AuthUser } from './middleware/authenticate';
 
 /**
  * What a route streams. The helper opens the response, writes `messages` in order and ends the
@@ -63,6 +65,22 @@ const LEASE_MS = 60_000;
 const LEASES_PER_CALL = 1_000;
 /** The heartbeat: an SSE comment, the same bytes for every stream. */
 const PING: Frame[] = [{ bytes: Buffer.from(': ping\n\n'), terminal: false }];
+/** The last frame of a stream whose credential was revoked (sign-out, key revoke, refresh reuse, deletion). */
+const REVOKED: Frame[] = [
+  {
+    bytes: Buffer.from(
+      formatSse({
+        event: 'error',
+        data: JSON.stringify({
+          type: 'error',
+          code: 'session_revoked',
+          message: 'The credential of this stream was revoked; sign in again',
+        }),
+      }),
+    ),
+    terminal: true,
+  },
+];
 
 /**
  * One open stream, for its whole life (10,000 per node): the response, its abort and lease, what
@@ -70,8 +88,12 @@ const PING: Frame[] = [{ bytes: Buffer.from(': ping\n\n'), terminal: false }];
  * that phase ends. It is the live phase's `LiveEnd` itself, so a waiting stream holds no promise
  * or callbacks of its own for it.
  */
-class OpenStream implements FrameTarget, LiveEnd {
+class OpenStream implements FrameTarget, LiveEnd, RevocationWatcher {
   readonly controller = new StreamAbort();
+  /** The ids of the stream's credential it watches for a revocation (none when nothing watches). */
+  watched: readonly string[] | undefined = undefined;
+  /** Set once its credential was revoked: the stream ends with `error session_revoked`. */
+  revokedCredential = false;
   held: Buffer[] | undefined = undefined;
   drainer: NodeJS.EventEmitter | undefined = undefined;
   direct: Socket | undefined = undefined;
@@ -93,6 +115,10 @@ class OpenStream implements FrameTarget, LiveEnd {
 
   liveEnded(error?: Error): void {
     this.streams.afterLive(this, error);
+  }
+
+  revoked(): void {
+    this.streams.revoke(this);
   }
 }
 
@@ -121,6 +147,11 @@ export class SseStreams {
       logger: Logger;
       /** True once shutdown began: new streams are refused with 503. */
       shuttingDown: () => boolean;
+      /**
+       * Revoked credentials on every node: a stream watches its caller's session or API key (and
+       * user) and ends with `error session_revoked` when one is revoked. Absent: nothing watches.
+       */
+      revocations?: Pick<Revocations, 'watch' | 'unwatch'>;
       heartbeatMs?: number;
     },
   ) {
@@ -161,6 +192,27 @@ export class SseStreams {
     // Listening from the start: a client that leaves while the slot is taken or `prepare` runs
     // must not leave a stream following a generation for nobody.
     abortOnClose(res, stream.controller);
+    // Watched from the start: a credential revoked while the slot is taken or `prepare` runs is
+    // refused (401) instead of opening a stream.
+    this.watch(stream, req.user);
+    try {
+      await this.start(req, res, stream, options);
+    } catch (error) {
+      this.unwatch(stream);
+      throw stream.revokedCredential ? revokedError() : error;
+    }
+  }
+
+  private async start(
+    req: Request,
+    res: Response,
+    stream: OpenStream,
+    options: {
+      context: StreamLogContext;
+      prepare: (signal: StreamSignal, slot: Promise<void>) => Promise<SseSource>;
+      alongsideSlot?: boolean;
+    },
+  ): Promise<void> {
     const slot = this.acquire(stream);
     // Refused (or Redis away): nothing is held, and the error is the answer.
     if (!options.alongsideSlot) await slot;
@@ -181,6 +233,10 @@ export class SseStreams {
       throw error;
     }
     const { signal } = stream.controller;
+    if (stream.revokedCredential) {
+      this.release(stream);
+      throw revokedError();
+    }
     if (signal.aborted || res.destroyed) {
       this.release(stream);
       return;
@@ -265,6 +321,32 @@ export class SseStreams {
     stream.res.end();
   }
 
+  /**
+   * The stream's credential was revoked: an open stream writes `error session_revoked` as its last
+   * frame and ends; one still being prepared is refused (401) when `prepare` returns.
+   */
+  revoke(stream: OpenStream): void {
+    if (stream.revokedCredential) return;
+    stream.revokedCredential = true;
+    this.unwatch(stream);
+    if (this.open.has(stream)) pushFrames(stream, REVOKED);
+    stream.controller.abort();
+  }
+
+  private watch(stream: OpenStream, user: AuthUser | undefined): void {
+    const revocations = this.deps.revocations;
+    if (!revocations || !user) return;
+    const credential = user.apiKey?.id ?? user.sessionId;
+    stream.watched = credential ? [credential, Revocations.userId(user.id)] : [Revocations.userId(user.id)];
+    revocations.watch(stream.watched, stream);
+  }
+
+  private unwatch(stream: OpenStream): void {
+    if (!stream.watched) return;
+    this.deps.revocations?.unwatch(stream.watched, stream);
+    stream.watched = undefined;
+  }
+
   /** Shutdown: every open stream gets a `retry:` hint (reconnect elsewhere with Last-Event-ID) and ends. */
   endAll(retryMs: number): void {
     for (const stream of this.open) {
@@ -297,6 +379,7 @@ export class SseStreams {
    * writes to the Redis socket. Best effort: a lease that cannot be removed (Redis away) expires on its own.
    */
   private release(stream: OpenStream): void {
+    this.unwatch(stream);
     this.releasing.push(stream);
     if (this.releasing.length === 1) setImmediate(() => this.flushReleases());
   }
@@ -422,6 +505,10 @@ const NO_HEADERS: string[] = Object.freeze([]) as unknown as string[];
 const NO_HEADER_MAP = Object.freeze({}) as Request['headers'];
 const NO_LOCALS = Object.freeze({}) as Response['locals'];
 const NO_PARAMS = Object.freeze({}) as Request['params'];
+
+function revokedError(): AppError {
+  return new AppError(401, 'session_revoked', 'The credential of this request was revoked; sign in again');
+}
 
 /** The lease ids of `streams` by lease key (one key per user), `LEASES_PER_CALL` at most per batch. */
 function* leaseBatches(streams: Iterable<OpenStream>): Generator<[key: string, ids: string[]]> {

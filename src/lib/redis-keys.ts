@@ -276,6 +276,11 @@ export class RedisKeys {
     return `${this.prefix}:cancel`;
   }
 
+  /** Channel of revoked credentials (sessions, API keys, deleted users) to every API node. */
+  revocationChannel(): string {
+    return `${this.prefix}:revoked`;
+  }
+
   /** Channel of cursor moves between API nodes. */
   cursorChannel(): string {
     return `${this.prefix}:canvas-cursor`;

@@ -5,12 +5,14 @@ import {
   defaultTextMapSetter,
   diag,
   DiagLogLevel,
+  isSpanContextValid,
   ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
   trace,
   type Attributes,
   type Context,
+  type Link,
   type Span,
 } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
@@ -27,7 +29,7 @@ import {
   type Sampler,
 } from '@opentelemetry/sdk-trace';
 import type { Logger } from '../lib/logger';
-import type { ActiveSpan, SpanAttributes, SpanKindName, StartedSpan, TracingBackend, TracingEnv } from './tracing-types';
+import type { ActiveSpan, CarrierTrust, SpanAttributes, SpanKindName, StartedSpan, TracingBackend, TracingEnv } from './tracing-types';
 
 /**
  * The OpenTelemetry SDK behind tracing.ts, loaded only when tracing is on: a tracer provider with
@@ -105,9 +107,23 @@ export function createTracingBackend(env: TracingEnv, logger: Logger, about: { r
       }
     },
 
-    startSpan(name: string, kind: SpanKindName, attributes: SpanAttributes, carrier?: Record<string, unknown>): StartedSpan {
-      const parent = carrier ? propagator.extract(ROOT_CONTEXT, carrier, defaultTextMapGetter) : context.active();
-      const span = tracer.startSpan(name, { kind: KINDS[kind], attributes: defined(attributes) }, parent);
+    startSpan(
+      name: string,
+      kind: SpanKindName,
+      attributes: SpanAttributes,
+      carrier?: Record<string, unknown>,
+      from: CarrierTrust = 'trusted',
+    ): StartedSpan {
+      let parent = carrier ? propagator.extract(ROOT_CONTEXT, carrier, defaultTextMapGetter) : context.active();
+      let links: Link[] | undefined;
+      if (carrier && from === 'stranger') {
+        // A stranger's trace is linked, never continued: a new root, sampled here, without its tracestate.
+        const theirs = trace.getSpanContext(propagator.extract(ROOT_CONTEXT, { traceparent: carrier.traceparent }, defaultTextMapGetter));
+        if (theirs && isSpanContextValid(theirs))
+          links = [{ context: { traceId: theirs.traceId, spanId: theirs.spanId, traceFlags: theirs.traceFlags } }];
+        parent = ROOT_CONTEXT;
+      }
+      const span = tracer.startSpan(name, { kind: KINDS[kind], attributes: defined(attributes), links, root: from === 'stranger' }, parent);
       const active = trace.setSpan(parent, span);
       return {
         ...handle(span),

@@ -25,6 +25,14 @@ export interface StartedSpan extends ActiveSpan {
   end(error?: unknown): void;
 }
 
+/**
+ * Where a carrier (incoming headers) comes from. `trusted`: a process of ours or a proxy we trust,
+ * whose `traceparent` (sampling flag included) and `tracestate` are continued. `stranger`: anyone
+ * else; the span starts a new trace sampled by our own sampler, links the caller's `traceparent`
+ * (so the two traces can be joined) and drops its `tracestate`.
+ */
+export type CarrierTrust = 'trusted' | 'stranger';
+
 /** What the SDK side implements (tracing-sdk.ts). */
 export interface TracingBackend {
   inSpan<T>(
@@ -34,7 +42,13 @@ export interface TracingBackend {
     fn: (span: ActiveSpan) => Promise<T>,
     parent?: string,
   ): Promise<T>;
-  startSpan(name: string, kind: SpanKindName, attributes: SpanAttributes, carrier?: Record<string, unknown>): StartedSpan;
+  startSpan(
+    name: string,
+    kind: SpanKindName,
+    attributes: SpanAttributes,
+    carrier?: Record<string, unknown>,
+    from?: CarrierTrust,
+  ): StartedSpan;
   traceparent(): string | undefined;
   shutdown(): Promise<void>;
 }

@@ -1,5 +1,5 @@
 import type { Logger } from '../lib/logger';
-import type { ActiveSpan, SpanAttributes, SpanKindName, StartedSpan, TracingBackend, TracingEnv } from './tracing-types';
+import type { ActiveSpan, CarrierTrust, SpanAttributes, SpanKindName, StartedSpan, TracingBackend, TracingEnv } from './tracing-types';
 
 /**
  * Tracing's door. Every seam (HTTP, enqueue, job, model call, device call, socket emit) calls the
@@ -8,7 +8,7 @@ import type { ActiveSpan, SpanAttributes, SpanKindName, StartedSpan, TracingBack
  * `OTEL_EXPORTER_OTLP_ENDPOINT` is set. Off, a seam pays one check of a module variable.
  */
 
-export type { ActiveSpan, SpanAttributes, SpanKindName, StartedSpan, TracingBackend, TracingEnv } from './tracing-types';
+export type { ActiveSpan, CarrierTrust, SpanAttributes, SpanKindName, StartedSpan, TracingBackend, TracingEnv } from './tracing-types';
 
 let backend: TracingBackend | undefined;
 let starting: Promise<TracingBackend> | undefined;
@@ -73,16 +73,18 @@ export function withSpan<T>(
 }
 
 /**
- * Starts a span continuing the trace of `carrier` (incoming HTTP headers), for work that ends in a
- * callback rather than a promise. Undefined when tracing is off.
+ * Starts a span for work that ends in a callback rather than a promise: continuing the trace of
+ * `carrier` (incoming HTTP headers) when it is `trusted`, else a new trace linked to it (see
+ * {@link CarrierTrust}). Undefined when tracing is off.
  */
 export function startSpan(
   name: string,
   kind: SpanKindName,
   attributes: SpanAttributes,
   carrier?: Record<string, unknown>,
+  from: CarrierTrust = 'trusted',
 ): StartedSpan | undefined {
-  return backend?.startSpan(name, kind, attributes, carrier);
+  return backend?.startSpan(name, kind, attributes, carrier, from);
 }
 
 /** The active span's W3C `traceparent`, for a job's data; undefined when tracing is off or no span is active. */

@@ -140,7 +140,8 @@ describe('OpenTelemetry tracing across the api and worker processes', () => {
     // the prompt never reaches a span
     expect(JSON.stringify(spans)).not.toContain('book venue');
 
-    // A caller's own trace is continued; a malformed traceparent starts a new trace, never an error
+    // A caller outside TRUST_PROXY gets a new trace linked to its own; a malformed traceparent
+    // starts a new trace, never an error (test/security/tracing-trust.test.ts covers a trusted proxy)
     const caller = { trace: '4bf92f3577b34da6a3ce929d0e0e4736', span: '00f067aa0ba902b7' };
     const list = (traceparent: string) =>
       httpRequest('GET', `${api.url}/api/v1/canvases`, { token: user.accessToken, headers: { traceparent } });
@@ -153,11 +154,13 @@ describe('OpenTelemetry tracing across the api and worker processes', () => {
       (found) => found.length === 2,
       30_000,
     );
-    const continued = listed.find((span) => span.traceId === caller.trace)!;
-    const fresh = listed.find((span) => span !== continued)!;
-    expect({ trace: continued.traceId, parent: continued.parentSpanId }).toEqual({ trace: caller.trace, parent: caller.span });
+    const linked = listed.find((span) => span.links.some((link) => link.traceId === caller.trace))!;
+    const fresh = listed.find((span) => span !== linked)!;
+    expect(linked.links).toEqual([{ traceId: caller.trace, spanId: caller.span, traceState: undefined }]);
+    expect({ trace: linked.traceId === caller.trace, parent: linked.parentSpanId }).toEqual({ trace: false, parent: undefined });
     expect(fresh.traceId).not.toBe(caller.trace);
     expect(fresh.parentSpanId).toBeUndefined();
+    expect(fresh.links).toEqual([]);
 
     // and the api process did load the SDK (what the next test asserts is absent)
     await api.stop('SIGTERM');

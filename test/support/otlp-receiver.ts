@@ -12,6 +12,10 @@ export interface ReceivedSpan {
   kind: number;
   attributes: Record<string, unknown>;
   status?: { code?: number; message?: string };
+  /** The W3C `tracestate` the span carries ('' or absent: none). */
+  traceState?: string;
+  /** The spans this one links to (a caller's trace it did not continue). */
+  links: Array<{ traceId: string; spanId: string; traceState?: string }>;
   /** Start and end, in milliseconds since the epoch. */
   startMs: number;
   endMs: number;
@@ -71,7 +75,8 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
           resource?: { attributes?: OtlpAttribute[] };
           scopeSpans?: Array<{
             spans?: Array<
-              Omit<ReceivedSpan, 'service' | 'attributes' | 'startMs' | 'endMs' | 'roles' | 'pid'> & {
+              Omit<ReceivedSpan, 'service' | 'attributes' | 'startMs' | 'endMs' | 'roles' | 'pid' | 'links'> & {
+                links?: Array<{ traceId: string; spanId: string; traceState?: string }>;
                 attributes?: OtlpAttribute[];
                 startTimeUnixNano: string;
                 endTimeUnixNano: string;
@@ -94,6 +99,12 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
               kind: span.kind,
               attributes: attributesOf(span.attributes as OtlpAttribute[] | undefined),
               status: span.status,
+              traceState: span.traceState || undefined,
+              links: (span.links ?? []).map(({ traceId, spanId, traceState }) => ({
+                traceId,
+                spanId,
+                traceState: traceState || undefined,
+              })),
               startMs: Number(BigInt(span.startTimeUnixNano) / 1000n) / 1000,
               endMs: Number(BigInt(span.endTimeUnixNano) / 1000n) / 1000,
               roles: resource['switchboard.roles'] as string | undefined,

@@ -37,7 +37,7 @@ describe('loadConfig defaults', () => {
 
     expect(config.env).toBe('development');
     expect(config.roles).toEqual(['api', 'worker', 'scheduler']);
-    expect(config.http).toEqual({ host: '127.0.0.1', port: 3000, bodyLimit: '1mb' });
+    expect(config.http).toEqual({ host: '127.0.0.1', port: 3000, bodyLimit: '1mb', requestTimeoutMs: 60_000, maxConnectionsPerIp: 256 });
     expect(config.data.dir).toBe('./.data');
     expect(config.database.url).toBeUndefined();
     expect(config.redis).toEqual({

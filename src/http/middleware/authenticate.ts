@@ -15,6 +15,8 @@ export interface AuthUser {
   role: 'user' | 'admin' | 'service';
   /** Set when the caller authenticated with an API key: its id and scopes (0220). */
   apiKey?: { id: string; scopes: ApiKeyScope[] };
+  /** The sign-in session (`sid`) of the access token, when it has one: what a logout revokes. */
+  sessionId?: string;
 }
 
 declare module 'express-serve-static-core' {
@@ -85,6 +87,7 @@ export function authenticate(tokens: TokenSettings, options: { canvasParam?: str
     if (!verified) return next(unauthorized('Invalid or expired access token'));
     const { claims, role } = verified;
     const user: AuthUser = { id: claims.sub, email: claims.email, name: claims.name, tier: claims.tier, role: claims.role };
+    if (claims.sid) user.sessionId = claims.sid;
     if (canvasId && role !== undefined) rolesRead.set(user, { canvasId, role });
     req.user = user;
     next();

@@ -6,16 +6,20 @@ import { loggedPath } from '../log-redaction';
 const UNTRACED = new Set(['/healthz', '/readyz', '/health', '/metrics']);
 
 /**
- * One server span per request when tracing is on, continuing the caller's W3C `traceparent`, named
- * by the route TEMPLATE once the router matched (`POST /api/v1/canvases/:id/ai/generate-stream`).
- * The path is recorded as the request log shows it: no query, no credential segment. Off, a request
- * pays one check.
+ * One server span per request when tracing is on, named by the route TEMPLATE once the router
+ * matched (`POST /api/v1/canvases/:id/ai/generate-stream`). A request from a proxy `trusted` names
+ * (`TRUST_PROXY`) continues its W3C `traceparent` and `tracestate`; any other caller's request starts
+ * a new trace, sampled by our sampler, linked to the caller's `traceparent`, without its
+ * `tracestate`: a stranger cannot pick our trace ids, hide its requests (and the jobs they queue)
+ * from sampling or put its text in our exports. The path is recorded as the request log shows it:
+ * no query, no credential segment. Off, a request pays one check.
  */
-export function httpTracing() {
+export function httpTracing(trusted: (address: string) => boolean = () => false) {
   return (req: Request, res: Response, next: NextFunction) => {
     if (!tracingOn() || UNTRACED.has(req.url)) return next();
     const attributes = { 'http.request.method': req.method, 'url.path': loggedPath(req.originalUrl) };
-    const span = startSpan(req.method, 'server', attributes, req.headers);
+    const peer = req.socket.remoteAddress;
+    const span = startSpan(req.method, 'server', attributes, req.headers, peer && trusted(peer) ? 'trusted' : 'stranger');
     if (!span) return next();
     // A request's body arrives in listeners of `req` (the JSON parser's): they stay in this trace.
     // The response's listeners only end spans, so `res` is left unpatched.
