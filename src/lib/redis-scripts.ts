@@ -314,6 +314,27 @@ redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1`,
   },
   /**
+   * A worker process's heartbeat: renews its lease (`ARGV[1]`) to `ARGV[2]` ms from now (Redis
+   * time) and takes out up to `ARGV[3]` leases that lapsed, which the caller now owns: those
+   * processes died, and their active jobs go back to waiting. KEYS: leases. Returns
+   * `{renewed, ...lapsed names}`: renewed is 0 when this process's own lease had lapsed or been
+   * taken out (it is added back).
+   */
+  workerLeaseBeat: {
+    numberOfKeys: 1,
+    lua: `
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+local reply = {1}
+for _, name in ipairs(lapsed) do
+  redis.call('ZREM', KEYS[1], name)
+  if name ~= ARGV[1] then reply[#reply + 1] = name end
+end
+if redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1]) == 1 then reply[1] = 0 end
+return reply`,
+  },
+  /**
    * Takes a socket lease. KEYS: leases. ARGV: now ms, lease end ms, member, max, key TTL ms.
    * Drops expired leases first; a member already in is renewed. Returns 1 admitted, 0 at the cap.
    */
@@ -554,6 +575,21 @@ export class RedisScripts {
   /** Extends the leases `leaseIds` of `leases` that are still held to `leaseMs` from now (Redis time). */
   async sseLeaseRefresh(keys: { leases: string }, args: { leaseIds: readonly string[]; leaseMs: number }): Promise<void> {
     await this.run('sseLeaseRefresh', [keys.leases], [args.leaseMs, ...args.leaseIds]);
+  }
+
+  /**
+   * Renews the worker lease `name` for `leaseMs` (Redis time) and takes out up to `max` lapsed
+   * ones; `renewed` is false when `name`'s own lease had lapsed (it is held again now).
+   */
+  async workerLeaseBeat(
+    keys: { leases: string },
+    args: { name: string; leaseMs: number; max: number },
+  ): Promise<{ renewed: boolean; lapsed: string[] }> {
+    const reply = await this.run('workerLeaseBeat', [keys.leases], [args.name, args.leaseMs, args.max]);
+    if (!Array.isArray(reply) || reply.length === 0)
+      throw new Error('The Redis script workerLeaseBeat answered something else than its list');
+    const [renewed, ...lapsed] = reply as [number, ...string[]];
+    return { renewed: Number(renewed) === 1, lapsed: lapsed.map(String) };
   }
 
   /** Takes (or renews) a socket lease until `untilMs`; false at `max`. */

@@ -276,6 +276,30 @@ describe('RedisScripts', () => {
     expect(await redis.pttl(key('sse'))).toBeGreaterThan(50_000);
   });
 
+  test('workerLeaseBeat renews its own lease and hands each lapsed one to one caller only', async () => {
+    const leases = { leases: key('workers') };
+    // First beat: the lease is new, not renewed.
+    expect(await scripts.workerLeaseBeat(leases, { name: 'alive', leaseMs: 60_000, max: 10 })).toEqual({ renewed: false, lapsed: [] });
+    expect(await scripts.workerLeaseBeat(leases, { name: 'alive', leaseMs: 60_000, max: 10 })).toEqual({ renewed: true, lapsed: [] });
+    // Two processes that died: their leases ended long ago.
+    await redis.zadd(key('workers'), 1, 'dead-1', 2, 'dead-2', 3, 'dead-3');
+    expect(await scripts.workerLeaseBeat(leases, { name: 'alive', leaseMs: 60_000, max: 2 })).toEqual({
+      renewed: true,
+      lapsed: ['dead-1', 'dead-2'],
+    });
+    // Taken out: the next beat (of anyone) sees only what is left.
+    expect(await scripts.workerLeaseBeat(leases, { name: 'other', leaseMs: 60_000, max: 10 })).toEqual({
+      renewed: false,
+      lapsed: ['dead-3'],
+    });
+    // A process whose own lease lapsed is told so and holds it again; it is not handed its own name.
+    await redis.zadd(key('workers'), 1, 'alive');
+    expect(await scripts.workerLeaseBeat(leases, { name: 'alive', leaseMs: 60_000, max: 10 })).toEqual({ renewed: false, lapsed: [] });
+    expect((await redis.zrange(key('workers'), '0', '-1')).sort()).toEqual(['alive', 'other']);
+    const [seconds] = await redis.time();
+    expect(Number(await redis.zscore(key('workers'), 'alive'))).toBeGreaterThanOrEqual(Number(seconds) * 1000 + 59_000);
+  });
+
   test('socketAcquire admits up to max members, renews one already in, and drops expired leases', async () => {
     const leases = { leases: key('sockets') };
     const now = Date.now();
