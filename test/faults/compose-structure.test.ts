@@ -109,6 +109,19 @@ describe('deployment: docker-compose.yml, Dockerfile, nginx.conf, .env.example',
     expect(read('.env.example')).toMatch(/^# OTEL_EXPORTER_OTLP_ENDPOINT=http:\/\/jaeger:4318$/m);
   });
 
+  test("a backup service dumps the servers' database daily with the backup script the k8s CronJob runs, into ./backups", () => {
+    const backup = services.backup;
+    // The postgres image of the server's own version: pg_dump refuses a newer server.
+    expect(backup.image).toBe(services.postgres.image);
+    expect(commandLine((backup as Service & { entrypoint?: string[] }).entrypoint)).toBe('bash /usr/local/bin/switchboard-backup.sh');
+    expect(backup.volumes).toEqual(['./deploy/k8s/backup.sh:/usr/local/bin/switchboard-backup.sh:ro', './backups:/backups']);
+    const env = envOf(backup);
+    expect(env.DATABASE_URL).toBe(envOf(services.api).DATABASE_URL);
+    expect(env).toMatchObject({ BACKUP_DIR: '/backups', BACKUP_INTERVAL_SECONDS: '86400' });
+    expect(backup.depends_on).toMatchObject({ postgres: { condition: 'service_healthy' } });
+    expect(existsSync(path.join(ROOT, 'deploy/k8s/backup.sh'))).toBe(true);
+  });
+
   test('exactly one scheduler runs', () => {
     const schedulers = switchboardServices.filter(([, service]) => rolesOf(service).includes('scheduler'));
     expect(schedulers.map(([name, service]) => [name, replicasOf(service)])).toEqual([['scheduler', 1]]);

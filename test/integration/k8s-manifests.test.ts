@@ -144,6 +144,39 @@ describe('deploy/k8s', () => {
     }
   });
 
+  test("a daily CronJob backs the database up with the backup script, from the Secret's DATABASE_URL onto a volume of its own", () => {
+    const [cron] = of('CronJob');
+    expect(cron.metadata.name).toBe('switchboard-backup');
+    // Once a day, never two at once.
+    expect(cron.spec.schedule).toMatch(/^\d+ \d+ \* \* \*$/);
+    expect(cron.spec.concurrencyPolicy).toBe('Forbid');
+    const pod = cron.spec.jobTemplate.spec.template.spec;
+    const [container] = pod.containers;
+    expect(container.image).toMatch(/^postgres:\d+$/);
+    expect(container.command).toEqual(['bash', '/scripts/backup.sh']);
+    expect(container.env).toEqual(
+      expect.arrayContaining([
+        { name: 'DATABASE_URL', valueFrom: { secretKeyRef: { name: secretExample.metadata.name, key: 'DATABASE_URL' } } },
+        { name: 'BACKUP_DIR', value: '/backups' },
+      ]),
+    );
+    expect(container.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true });
+    expect(container.resources.limits.memory).toBeDefined();
+    const volume = (name: string) => pod.volumes.find((v: Doc) => v.name === name);
+    // The script comes from the kustomization's generator, out of the file compose mounts too.
+    const generated = (kustomization.configMapGenerator as Doc[]).find((g) => g.name === volume('scripts').configMap.name)!;
+    expect(generated.files).toEqual(['backup.sh']);
+    expect(existsSync(path.join(DIR, 'backup.sh'))).toBe(true);
+    const claim = of('PersistentVolumeClaim').find((c) => c.metadata.name === volume('backups').persistentVolumeClaim.claimName);
+    expect(claim?.spec.resources.requests.storage).toBeDefined();
+    expect(container.volumeMounts).toEqual(
+      expect.arrayContaining([
+        { name: 'scripts', mountPath: '/scripts', readOnly: true },
+        { name: 'backups', mountPath: '/backups' },
+      ]),
+    );
+  });
+
   test('KEDA scales each worker pool on the wait list of every queue it consumes', () => {
     const prefix = bullPrefix(configMap.data.REDIS_KEY_PREFIX);
     const auth = of('TriggerAuthentication');
