@@ -514,10 +514,18 @@ function targets(results: Record<string, unknown>): Target[] {
     unit: '%',
   });
   list.push({
+    name: 'churn blocks handed again to an app that held them',
+    metric: 'churn.repeatedBlocksHanded',
+    value: churn?.repeatedBlocksHanded,
+    limit: 0,
+    direction: 'max',
+    unit: '',
+  });
+  list.push({
     name: 'churn replay p99 from reconnect',
     metric: 'churn.replayFromReconnectAttemptMs.p99',
     value: churn?.replayFromReconnectAttemptMs?.p99,
-    limit: 1_000,
+    limit: 250,
     direction: 'max',
     unit: 'ms',
   });
@@ -765,8 +773,8 @@ function render(results: Record<string, unknown>): string {
     ]);
     rows.push([
       '',
-      'clients with a gap: Socket.IO alone / SDK; duplicates handed',
-      `${c.clientsWithGap.socketIoAlone} / ${c.clientsWithGap.sdk}; ${c.duplicatesHanded}`,
+      'clients with a gap: Socket.IO alone / SDK; events handed twice; blocks handed again (full reloads)',
+      `${c.clientsWithGap.socketIoAlone} / ${c.clientsWithGap.sdk}; ${c.duplicatesHanded}; ${c.repeatedBlocksHanded} (${c.fullReloads})`,
     ]);
     rows.push([
       '',
