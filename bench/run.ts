@@ -149,7 +149,14 @@ function plansFor(ctx: BenchContext, mode: BenchMode): Record<ScenarioName, () =
           }),
         memory: () => memoryScenario(ctx, { steps: [100, 200] }),
         churn: () =>
-          churnScenario(ctx, { clients: 20, seconds: 5, cutsPerClientPerSecond: 1 / 15, offlineMs: 500, blocksPerGeneration: 14 }),
+          churnScenario(ctx, {
+            clients: 20,
+            seconds: 5,
+            cutsPerClientPerSecond: 1 / 15,
+            offlineMs: 500,
+            blocksPerGeneration: 14,
+            apiNodes: 2,
+          }),
         cancel: () => cancelScenario(ctx, { runs: 2, warmups: 1, calls: 40, delayMs: 20, cancelAfterBlocks: 2 }),
         recovery: () => recoveryScenario(ctx, { runs: 1, calls: 20, delayMs: 30 }),
         manyStreams: () => manyStreamsScenario(ctx, { steps: [100, 200], hot: 50, calls: 10, gapMs: 10 }),
@@ -183,10 +190,12 @@ function plansFor(ctx: BenchContext, mode: BenchMode): Record<ScenarioName, () =
             bullmqConcurrency: 64,
           }),
         memory: () => memoryScenario(ctx, { steps: [250, 500, 750, 1000] }),
-        // Delivery under connection churn: 200 clients, 1/15 of them cut each second, ~2 s away, 60 s.
+        // Delivery under connection churn: 1,000 clients over two API nodes, 1/15 of them cut each
+        // second, ~2 s away, 60 s.
         churn: () =>
           churnScenario(ctx, {
-            clients: q ? 50 : 200,
+            clients: q ? 100 : 1_000,
+            apiNodes: 2,
             seconds: q ? 15 : 60,
             cutsPerClientPerSecond: 1 / 15,
             offlineMs: 2_000,
@@ -768,7 +777,7 @@ function render(results: Record<string, unknown>): string {
   else if (c) {
     rows.push([
       'churn',
-      `${c.config.clients} clients, ${c.cuts} cuts (${c.reconnectsRecovered} recovered): delivery Socket.IO alone / SDK`,
+      `${c.config.clients} clients on ${c.config.apiNodes ?? 1} API node(s), ${c.cuts} cuts (${c.reconnectsRecovered} recovered): delivery Socket.IO alone / SDK`,
       `${c.deliveryPct.socketIoAlone} % / ${c.deliveryPct.sdk} % of ${fmt(c.roomEvents)} events × clients`,
     ]);
     rows.push([

@@ -1,8 +1,10 @@
 import { connectCanvas, type CanvasConnection } from '@switchboard/client';
 import { CANVAS_ROOM_EVENTS } from '../../src/realtime/events';
+import { createTestDatabase, type TestDatabase } from '../../test/support/database';
 import { createCanvas, registerUser, request } from '../../test/support/http';
+import { spawnSwitchboard, type SwitchboardProcess } from '../../test/support/processes';
 import type { BenchContext } from '../lib/context';
-import { ownCpuMs, startInProcessSwitchboard, uniquePrefix } from '../lib/harness';
+import { benchEnv, ownCpuMs, startInProcessSwitchboard, uniquePrefix } from '../lib/harness';
 import { startBulkModel } from '../lib/models';
 import { generateStream } from '../lib/sse-client';
 import { percentile, round } from '../lib/stats';
@@ -16,6 +18,12 @@ export interface ChurnOptions {
   /** How long a cut client stays away before reconnecting (Socket.IO reconnection delay). */
   offlineMs: number;
   blocksPerGeneration: number;
+  /**
+   * API nodes the clients are spread over, round robin (default 1). With 2, a second API process
+   * runs beside this process's Switchboard, both on one PostgreSQL database and one Redis: room
+   * events reach half of the clients through the Redis adapter.
+   */
+  apiNodes?: number;
 }
 
 interface Client {
@@ -71,16 +79,31 @@ function blockChanges(event: string, payload: Record<string, any>): { added: str
  */
 export async function churnScenario(ctx: BenchContext, options: ChurnOptions) {
   const model = await startBulkModel(options.blocksPerGeneration);
+  const keyPrefix = uniquePrefix('churn');
+  const apiNodes = options.apiNodes ?? 1;
+  // Several API processes share one database: the PostgreSQL server instead of in-memory PGlite.
+  const database: TestDatabase | undefined = apiNodes > 1 ? await createTestDatabase({ server: ctx.postgresUrl }) : undefined;
   const app = await startInProcessSwitchboard({
     redis: ctx.redis,
-    keyPrefix: uniquePrefix('churn'),
+    keyPrefix,
     dataDir: ctx.dataDir,
     endpoint: model.endpoint,
-    env: { BROADCAST_CHUNK_DELAY_MS: '50' },
+    env: { BROADCAST_CHUNK_DELAY_MS: '50', ...(database ? { DATABASE_URL: database.url } : {}) },
   });
   const clients: Client[] = [];
   const extra: CanvasConnection[] = [];
+  const others: SwitchboardProcess[] = [];
   try {
+    const nodeUrls = [app.url];
+    for (let node = 1; node < apiNodes; node += 1) {
+      ctx.log(`churn: starting API node ${node + 1}`);
+      const other = await spawnSwitchboard(
+        { ...benchEnv({ redis: ctx.redis, keyPrefix, dataDir: ctx.dataDir }), DATABASE_URL: database!.url, SWITCHBOARD_ROLES: 'api' },
+        60_000,
+      );
+      others.push(other);
+      nodeUrls.push(other.url!);
+    }
     const owner = await registerUser(app.api, 'Churn');
     const canvasId = await createCanvas(app.api, owner, 'Churn canvas');
     // The observer is never cut: its last seq is the canvas's (what a reconnecting client must reach).
@@ -93,7 +116,7 @@ export async function churnScenario(ctx: BenchContext, options: ChurnOptions) {
     ctx.log(`churn: connecting ${options.clients} clients`);
     for (let i = 0; i < options.clients; i += 1) {
       const connection = await connectCanvas({
-        url: app.url,
+        url: nodeUrls[i % nodeUrls.length],
         token: owner.accessToken,
         socketOptions: { reconnectionDelay: options.offlineMs, reconnectionDelayMax: options.offlineMs, randomizationFactor: 0.5 },
       });
@@ -250,7 +273,7 @@ export async function churnScenario(ctx: BenchContext, options: ChurnOptions) {
     const catchUpCpuMs = cpuPerSyncMs * syncCalls;
 
     return {
-      config: options,
+      config: { ...options, apiNodes },
       roomEvents: total,
       generations,
       handEdits: edits,
@@ -285,7 +308,9 @@ export async function churnScenario(ctx: BenchContext, options: ChurnOptions) {
   } finally {
     clients.forEach((client) => client.connection.close());
     extra.forEach((connection) => connection.close());
+    await Promise.all(others.map((other) => other.stop('SIGKILL')));
     await app.stop();
     await model.close();
+    await database?.drop();
   }
 }
