@@ -316,22 +316,34 @@ return 1`,
   /**
    * A worker process's heartbeat: renews its lease (`ARGV[1]`) to `ARGV[2]` ms from now (Redis
    * time) and takes out up to `ARGV[3]` leases that lapsed, which the caller now owns: those
-   * processes died, and their active jobs go back to waiting. KEYS: leases. Returns
-   * `{renewed, ...lapsed names}`: renewed is 0 when this process's own lease had lapsed or been
-   * taken out (it is added back).
+   * processes died, and their active jobs go back to waiting. `ARGV[4]` is when the caller's
+   * unbroken run of beats began (Redis ms; 0: with this one): a lease that lapsed before then may
+   * only have missed its beats while Redis was out of reach for everyone, so it is taken out only
+   * once the caller has beaten for a whole lease since (its owner, if alive, has renewed it by
+   * then). KEYS: leases. Returns `{renewed, now, ...lapsed names}`: renewed is 0 when the caller's
+   * own lease had lapsed or been taken out (it is added back).
    */
   workerLeaseBeat: {
     numberOfKeys: 1,
     lua: `
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
-local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
-local reply = {1}
+local lease = tonumber(ARGV[2])
+local since = tonumber(ARGV[4])
+if since == 0 then since = now end
+local from = '-inf'
+if now < since + lease then from = since end
+local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], from, now, 'LIMIT', 0, tonumber(ARGV[3]))
+local reply = {1, now}
+local own = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not own or tonumber(own) <= now then reply[1] = 0 end
 for _, name in ipairs(lapsed) do
-  redis.call('ZREM', KEYS[1], name)
-  if name ~= ARGV[1] then reply[#reply + 1] = name end
+  if name ~= ARGV[1] then
+    redis.call('ZREM', KEYS[1], name)
+    reply[#reply + 1] = name
+  end
 end
-if redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1]) == 1 then reply[1] = 0 end
+redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
 return reply`,
   },
   /**
@@ -579,17 +591,18 @@ export class RedisScripts {
 
   /**
    * Renews the worker lease `name` for `leaseMs` (Redis time) and takes out up to `max` lapsed
-   * ones; `renewed` is false when `name`'s own lease had lapsed (it is held again now).
+   * ones, those lapsed before `watchingSince` (Redis ms, 0 for this beat) only once a lease has
+   * passed since; `renewed` is false when `name`'s own lease had lapsed (it is held again now).
    */
   async workerLeaseBeat(
     keys: { leases: string },
-    args: { name: string; leaseMs: number; max: number },
-  ): Promise<{ renewed: boolean; lapsed: string[] }> {
-    const reply = await this.run('workerLeaseBeat', [keys.leases], [args.name, args.leaseMs, args.max]);
-    if (!Array.isArray(reply) || reply.length === 0)
+    args: { name: string; leaseMs: number; max: number; watchingSince: number },
+  ): Promise<{ renewed: boolean; now: number; lapsed: string[] }> {
+    const reply = await this.run('workerLeaseBeat', [keys.leases], [args.name, args.leaseMs, args.max, args.watchingSince]);
+    if (!Array.isArray(reply) || reply.length < 2)
       throw new Error('The Redis script workerLeaseBeat answered something else than its list');
-    const [renewed, ...lapsed] = reply as [number, ...string[]];
-    return { renewed: Number(renewed) === 1, lapsed: lapsed.map(String) };
+    const [renewed, now, ...lapsed] = reply as [number, number, ...string[]];
+    return { renewed: Number(renewed) === 1, now: Number(now), lapsed: lapsed.map(String) };
   }
 
   /** Takes (or renews) a socket lease until `untilMs`; false at `max`. */

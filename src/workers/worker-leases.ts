@@ -30,6 +30,9 @@ export interface WorkerLeasesOptions {
  * times per lease. At each beat it also takes out the leases that lapsed: those processes were
  * killed (a process that stops cleanly gives its lease back), and their active jobs go back to
  * waiting at once, instead of waiting for BullMQ's job lock to lapse and its stall check to notice.
+ * A lease that lapsed while this process could not reach Redis either (an outage stops every
+ * beat) is taken out only after this process has beaten for a whole lease since: a live owner
+ * renews it by then.
  * One script call per process and beat, whatever the number of jobs: the jobs' own locks keep
  * their length, so their renewals cost what they did.
  */
@@ -41,6 +44,11 @@ export class WorkerLeases {
   private stopped = false;
   /** Whether the first beat went out (before it, holding no lease is expected). */
   private started = false;
+  /**
+   * When (Redis ms) this process's unbroken run of beats began; 0 after a failed beat. Leases that
+   * lapsed before it are taken out only a whole lease later (a Redis outage stops every beat).
+   */
+  private watchingSince = 0;
   private readonly key: string;
   private readonly log: Logger;
 
@@ -66,10 +74,18 @@ export class WorkerLeases {
   /** Renews this process's lease, and puts back the jobs of every process whose lease lapsed. */
   async beat(): Promise<string[]> {
     if (this.stopped) return [];
-    const { renewed, lapsed } = await redisScripts(this.options.redis).workerLeaseBeat(
-      { leases: this.key },
-      { name: this.name, leaseMs: this.options.leaseMs, max: LAPSED_PER_BEAT },
-    );
+    let beat: { renewed: boolean; now: number; lapsed: string[] };
+    try {
+      beat = await redisScripts(this.options.redis).workerLeaseBeat(
+        { leases: this.key },
+        { name: this.name, leaseMs: this.options.leaseMs, max: LAPSED_PER_BEAT, watchingSince: this.watchingSince },
+      );
+    } catch (error) {
+      this.watchingSince = 0;
+      throw error;
+    }
+    const { renewed, now, lapsed } = beat;
+    if (this.watchingSince === 0) this.watchingSince = now;
     if (!renewed && this.started)
       this.log.warn('this worker process missed its heartbeats for a whole lease: its running jobs may run twice');
     this.started = true;

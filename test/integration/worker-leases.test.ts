@@ -63,7 +63,7 @@ describe('WorkerLeases', () => {
     return worker;
   }
 
-  test("a lapsed lease's active jobs go back to waiting at the next beat and run again on a live worker", async () => {
+  test('a lease that lapses while a live process watches: its active jobs go back to waiting at the next beat and run again there', async () => {
     const dead = detector();
     await dead.start();
     const startedOnDead: Job[] = [];
@@ -73,15 +73,18 @@ describe('WorkerLeases', () => {
     await queue.add('generate', { n: 2 }, { jobId: 'job-2' });
     await waitUntil(() => startedOnDead.length === 2, 10_000);
     expect(startedOnDead.map((job) => job.processedBy)).toEqual([dead.name, dead.name]);
-    // The process dies: its worker stops without finishing its jobs (they stay active, their locks
-    // last 30 s), and its lease is left to lapse.
-    await deadWorker.close(true);
-    await dead.stop().then(() => connection.zadd(redisKeys(prefix).workerLeases(), 1, dead.name));
-
     const live = detector();
     const startedOnLive: Job[] = [];
     hangingWorker(live.name, startedOnLive);
     await live.start();
+    // The process dies: its worker stops without finishing its jobs (they stay active, their locks
+    // last 30 s), and its lease lapses now, while the live process watches.
+    await deadWorker.close(true);
+    await dead.stop();
+    const [seconds, micros] = await connection.time();
+    await connection.zadd(redisKeys(prefix).workerLeases(), Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - 1, dead.name);
+
+    expect((await live.beat()).sort()).toEqual(['job-1', 'job-2']);
     await waitUntil(() => startedOnLive.length === 2, 10_000);
     expect(startedOnLive.map((job) => job.id).sort()).toEqual(['job-1', 'job-2']);
     expect(startedOnLive.every((job) => job.attemptsStarted === 2 && job.attemptsMade === 0)).toBe(true);
