@@ -209,6 +209,16 @@ export const envSchema = z.object({
   BROADCAST_CONCURRENCY: int(1).default(8),
   /** A job whose worker stops renewing its lock (crash, kill -9) goes back to waiting after this long. */
   WORKER_LOCK_MS: int(500).default(30_000),
+  /**
+   * A worker process renews a lease in Redis four times per this; once it lapses (kill -9, a lost
+   * host), another worker process puts its running jobs back to waiting. 0 = no leases (jobs of a
+   * dead worker wait for WORKER_LOCK_MS and BullMQ's stall check).
+   */
+  WORKER_LEASE_MS: z.coerce
+    .number()
+    .int()
+    .refine((ms) => ms === 0 || ms >= 1_000, 'must be 0 (off) or at least 1000')
+    .default(6_000),
   /** How often the reaper looks for work a crash left behind (generations, turns, approvals, runs, notes). */
   REAPER_INTERVAL_MS: int(100).default(30_000),
   /** Work younger than this is never reaped (covers the gap between a row and its job). */

@@ -167,7 +167,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ? ['ADMIN_EMAILS is ignored: admin rights come from `switchboard admin grant <email>` or ADMIN_USER_IDS (user ids)']
       : [],
     /** `explicit`: WORKER_QUEUES was set, so every listed queue must have a processor. */
-    queues: { names: workerQueues as QueueName[], explicit: e.WORKER_QUEUES !== undefined, lockMs: e.WORKER_LOCK_MS },
+    queues: {
+      names: workerQueues as QueueName[],
+      explicit: e.WORKER_QUEUES !== undefined,
+      lockMs: e.WORKER_LOCK_MS,
+      leaseMs: e.WORKER_LEASE_MS,
+    },
     /** Crash safety: ends or resumes work left `running`/`pending` by a dead process (src/app/reaper.ts). */
     reaper: { intervalMs: e.REAPER_INTERVAL_MS, graceMs: e.REAPER_GRACE_MS },
     budget: { reservationTtlMs: e.BUDGET_RESERVATION_TTL_MS },

@@ -1,4 +1,5 @@
 import { flushCompileCache } from 'node:module';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, QUEUE_NAMES, TIERS, type Tier } from '../config';
 import type { UserLimitOverrides } from '../config/tiers';
@@ -7,7 +8,7 @@ import type { UserLimitOverrides } from '../config/tiers';
 // and usage errors answer without loading the whole application.
 
 /** Errors whose message is the whole story (bad config, no Redis, no such user): no stack trace. */
-const PLAIN_ERRORS = new Set(['ConfigError', 'RedisUnavailableError', 'AdminTargetError', 'DatabaseInUseError']);
+const PLAIN_ERRORS = new Set(['ConfigError', 'RedisUnavailableError', 'AdminTargetError', 'DatabaseInUseError', 'BackupError']);
 
 export const USAGE = `Usage: switchboard <command> [options]
 
@@ -19,6 +20,12 @@ Commands:
                             ${QUEUE_NAMES.join(', ')}
   scheduler                 the agent scheduler's cron tick only
   migrate                   apply pending database migrations, then exit
+  backup [--dir=DIR | --file=PATH]
+                            back the database up: pg_dump (custom format) for PostgreSQL, the data
+                            directory for embedded PGlite (stop the server first); --dir (default
+                            ./backups) names the file by its time and keeps 7 daily, 4 weekly and
+                            12 monthly backups there
+  restore <file> --yes      replace the database's contents with a backup's, then migrate
   admin grant <email|id>    give a registered user admin rights (queue dashboard, usage of all users); audited
   admin revoke <email|id>   take them away; audited
   users set-tier <id> <tier>
@@ -42,6 +49,8 @@ const FLAGS: Record<string, readonly string[]> = {
   worker: ['queues'],
   scheduler: [],
   migrate: [],
+  backup: ['dir', 'file'],
+  restore: ['yes'],
   admin: [],
   users: [],
 };
@@ -72,6 +81,8 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
 
   try {
     if (command === 'migrate') return await migrateCommand(withFlags);
+    if (command === 'backup') return await backupCommand(withFlags, values);
+    if (command === 'restore') return await restoreCommand(withFlags, positionals[0]);
     if (command === 'admin') return await adminCommand(withFlags, positionals[0] as 'grant' | 'revoke', positionals[1]);
     if (command === 'users') return await usersCommand(withFlags, positionals);
     await serve(withFlags);
@@ -95,6 +106,9 @@ function parse(argv: string[]) {
       roles: { type: 'string' },
       queues: { type: 'string' },
       port: { type: 'string' },
+      dir: { type: 'string' },
+      file: { type: 'string' },
+      yes: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -103,9 +117,16 @@ function parse(argv: string[]) {
   if (!command) throw new UsageError('a command is required');
   const allowed = FLAGS[command];
   if (!allowed) throw new UsageError(`unknown command '${command}'`);
-  for (const flag of ['roles', 'queues', 'port'] as const) {
+  for (const flag of ['roles', 'queues', 'port', 'dir', 'file', 'yes'] as const) {
     if (values[flag] !== undefined && !allowed.includes(flag)) throw new UsageError(`'${command}' takes no --${flag}`);
     if (values[flag] === '') throw new UsageError(`--${flag} needs a value`);
+  }
+  if (command === 'backup' && values.dir !== undefined && values.file !== undefined)
+    throw new UsageError("'backup' takes --dir or --file, not both");
+  if (command === 'restore') {
+    if (rest.length !== 1 || !rest[0].trim()) throw new UsageError("'restore' needs exactly one backup file");
+    if (!values.yes) throw new UsageError("'restore' replaces every row of the database: add --yes to go ahead");
+    return { help: false as const, command, values, positionals: rest };
   }
   if (command === 'admin') {
     if (rest[0] !== 'grant' && rest[0] !== 'revoke') throw new UsageError("'admin' needs 'grant' or 'revoke'");
@@ -166,6 +187,41 @@ async function migrateCommand(env: NodeJS.ProcessEnv): Promise<number> {
   const database = await openDatabase({ url: config.database.url, dataDir: config.data.dir, poolSize: 1 });
   await database.close();
   process.stdout.write(`Migrations applied: ${database.description}\n`);
+  return 0;
+}
+
+async function backupCommand(env: NodeJS.ProcessEnv, values: { dir?: string; file?: string }): Promise<number> {
+  const config = loadConfig(env);
+  const { backupDatabase, backupFileName, backupKind, pruneBackups } = await import('./models/backup');
+  const target = { url: config.database.url, dataDir: config.data.dir };
+  const dir = values.file === undefined ? path.resolve(values.dir ?? 'backups') : undefined;
+  const file = values.file ?? path.join(dir!, backupFileName(backupKind(target)));
+  const written = await backupDatabase(target, file);
+  process.stdout.write(`Backup written: ${written.file} (${written.kind}, ${written.bytes} bytes)\n`);
+  if (dir) {
+    const removed = pruneBackups(dir);
+    process.stdout.write(
+      `Kept 7 daily, 4 weekly and 12 monthly backups in ${dir}${removed.length ? `; removed ${removed.join(', ')}` : ''}\n`,
+    );
+  }
+  return 0;
+}
+
+async function restoreCommand(env: NodeJS.ProcessEnv, file: string): Promise<number> {
+  const config = loadConfig(env);
+  const [{ restoreDatabase }, { openDatabase }] = await Promise.all([import('./models/backup'), import('./models/database')]);
+  const restored = await restoreDatabase({ url: config.database.url, dataDir: config.data.dir }, path.resolve(file));
+  // A backup older than this release gets the migrations it predates (under the advisory lock).
+  const database = await openDatabase({ url: config.database.url, dataDir: config.data.dir, poolSize: 1 });
+  await database.close();
+  process.stdout.write(
+    [
+      `Restored ${file} into ${database.description}.`,
+      ...(restored.keptAside ? [`The previous embedded database is kept in ${restored.keptAside}.`] : []),
+      'Redis is not part of a backup: start the workers and their reaper ends or resumes runs whose jobs are gone (docs/deploy.md, Backups and restore).',
+      '',
+    ].join('\n'),
+  );
   return 0;
 }
 

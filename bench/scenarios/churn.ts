@@ -1,8 +1,10 @@
 import { connectCanvas, type CanvasConnection } from '@switchboard/client';
 import { CANVAS_ROOM_EVENTS } from '../../src/schemas/socket-events';
+import { createTestDatabase, type TestDatabase } from '../../test/support/database';
 import { createCanvas, registerUser, request } from '../../test/support/http';
+import { spawnSwitchboard, type SwitchboardProcess } from '../../test/support/processes';
 import type { BenchContext } from '../lib/context';
-import { ownCpuMs, startInProcessSwitchboard, uniquePrefix } from '../lib/harness';
+import { benchEnv, ownCpuMs, startInProcessSwitchboard, uniquePrefix } from '../lib/harness';
 import { startBulkModel } from '../lib/models';
 import { generateStream } from '../lib/sse-client';
 import { percentile, round } from '../lib/stats';
@@ -16,6 +18,12 @@ export interface ChurnOptions {
   /** How long a cut client stays away before reconnecting (Socket.IO reconnection delay). */
   offlineMs: number;
   blocksPerGeneration: number;
+  /**
+   * API nodes the clients are spread over, round robin (default 1). With 2, a second API process
+   * runs beside this process's Switchboard, both on one PostgreSQL database and one Redis: room
+   * events reach half of the clients through the Redis adapter.
+   */
+  apiNodes?: number;
 }
 
 interface Client {
@@ -28,6 +36,37 @@ interface Client {
   /** Reconnects waiting to be caught up: [reconnect attempt, seq to reach]. */
   waiting: Array<[Stamp, number]>;
   syncCalls: number;
+  /** Ids of the blocks the application holds: its last load, plus the blocks handed since, less those deleted. */
+  held: Set<string>;
+  /** Blocks handed to the application (in an event adding blocks) that it already held. */
+  repeatedBlocks: number;
+  /** Full reloads (`resync`, `blocks_reranked`) the SDK asked the application for. */
+  reloads: number;
+}
+
+/** Every block of the canvas over HTTP, page by page (what an application loads after a join or a resync). */
+async function listAllBlocks(api: string, token: string, canvasId: string): Promise<Array<{ id: string }>> {
+  const all: Array<{ id: string }> = [];
+  let cursor: string | null = null;
+  do {
+    const res = await request('GET', `${api}/canvases/${canvasId}/blocks${cursor ? `?cursor=${encodeURIComponent(cursor)}` : ''}`, {
+      token,
+    });
+    if (res.status !== 200) throw new Error(`churn: listing the blocks answered ${res.status}`);
+    all.push(...(res.body.blocks as Array<{ id: string }>));
+    cursor = res.body.nextCursor as string | null;
+  } while (cursor);
+  return all;
+}
+
+/** The ids an event adds to, and removes from, what the application holds. */
+function blockChanges(event: string, payload: Record<string, any>): { added: string[]; removed: string[] } {
+  if (event === 'block_added') return { added: [payload.block.id], removed: [] };
+  if (event === 'blocks_bulk_added_chunk' || event === 'generation_redone')
+    return { added: (payload.blocks as Array<{ id: string }>).map((b) => b.id), removed: [] };
+  if (event === 'block_deleted') return { added: [], removed: [payload.blockId] };
+  if (event === 'generation_undone') return { added: [], removed: payload.blockIds };
+  return { added: [], removed: [] };
 }
 
 /**
@@ -40,16 +79,31 @@ interface Client {
  */
 export async function churnScenario(ctx: BenchContext, options: ChurnOptions) {
   const model = await startBulkModel(options.blocksPerGeneration);
+  const keyPrefix = uniquePrefix('churn');
+  const apiNodes = options.apiNodes ?? 1;
+  // Several API processes share one database: the PostgreSQL server instead of in-memory PGlite.
+  const database: TestDatabase | undefined = apiNodes > 1 ? await createTestDatabase({ server: ctx.postgresUrl }) : undefined;
   const app = await startInProcessSwitchboard({
     redis: ctx.redis,
-    keyPrefix: uniquePrefix('churn'),
+    keyPrefix,
     dataDir: ctx.dataDir,
     endpoint: model.endpoint,
-    env: { BROADCAST_CHUNK_DELAY_MS: '50' },
+    env: { BROADCAST_CHUNK_DELAY_MS: '50', ...(database ? { DATABASE_URL: database.url } : {}) },
   });
   const clients: Client[] = [];
   const extra: CanvasConnection[] = [];
+  const others: SwitchboardProcess[] = [];
   try {
+    const nodeUrls = [app.url];
+    for (let node = 1; node < apiNodes; node += 1) {
+      ctx.log(`churn: starting API node ${node + 1}`);
+      const other = await spawnSwitchboard(
+        { ...benchEnv({ redis: ctx.redis, keyPrefix, dataDir: ctx.dataDir }), DATABASE_URL: database!.url, SWITCHBOARD_ROLES: 'api' },
+        60_000,
+      );
+      others.push(other);
+      nodeUrls.push(other.url!);
+    }
     const owner = await registerUser(app.api, 'Churn');
     const canvasId = await createCanvas(app.api, owner, 'Churn canvas');
     // The observer is never cut: its last seq is the canvas's (what a reconnecting client must reach).
@@ -62,13 +116,39 @@ export async function churnScenario(ctx: BenchContext, options: ChurnOptions) {
     ctx.log(`churn: connecting ${options.clients} clients`);
     for (let i = 0; i < options.clients; i += 1) {
       const connection = await connectCanvas({
-        url: app.url,
+        url: nodeUrls[i % nodeUrls.length],
         token: owner.accessToken,
         socketOptions: { reconnectionDelay: options.offlineMs, reconnectionDelayMax: options.offlineMs, randomizationFactor: 0.5 },
       });
-      const client: Client = { connection, handed: [], delivered: new Set(), waiting: [], syncCalls: 0 };
-      connection.onEvent(({ payload }) => {
+      const client: Client = {
+        connection,
+        handed: [],
+        delivered: new Set(),
+        waiting: [],
+        syncCalls: 0,
+        held: new Set(),
+        repeatedBlocks: 0,
+        reloads: 0,
+      };
+      // The application loads the canvas after the join and again on every resync, and gives the
+      // SDK what it read, so that blocks already loaded are not handed to it again.
+      const load = async () => {
+        const blocks = await listAllBlocks(app.api, owner.accessToken, canvasId);
+        client.held = new Set(blocks.map((b) => b.id));
+        return blocks;
+      };
+      connection.onResync(() => {
+        client.reloads += 1;
+        return load();
+      });
+      connection.onEvent(({ event, payload }) => {
         client.handed.push(payload.seq);
+        const { added, removed } = blockChanges(event, payload as Record<string, any>);
+        for (const id of added) {
+          if (client.held.has(id)) client.repeatedBlocks += 1;
+          else client.held.add(id);
+        }
+        for (const id of removed) client.held.delete(id);
         while (client.waiting.length > 0 && payload.seq >= client.waiting[0][1]) replay.push(msBetween(client.waiting.shift()![0]));
       });
       for (const name of CANVAS_ROOM_EVENTS) connection.on(name as 'block_added', (payload) => client.delivered.add(payload.seq));
@@ -77,7 +157,7 @@ export async function churnScenario(ctx: BenchContext, options: ChurnOptions) {
         if (client.lastAttempt && canvasSeq > (connection.lastSeq(canvasId) ?? 0)) client.waiting.push([client.lastAttempt, canvasSeq]);
       });
       connection.onAnyOutgoing((event) => event === 'canvas:sync' && (client.syncCalls += 1));
-      await connection.join(canvasId);
+      await connection.join(canvasId, 10_000, load);
       clients.push(client);
     }
     const replay: number[] = [];
@@ -193,7 +273,7 @@ export async function churnScenario(ctx: BenchContext, options: ChurnOptions) {
     const catchUpCpuMs = cpuPerSyncMs * syncCalls;
 
     return {
-      config: options,
+      config: { ...options, apiNodes },
       roomEvents: total,
       generations,
       handEdits: edits,
@@ -207,6 +287,9 @@ export async function churnScenario(ctx: BenchContext, options: ChurnOptions) {
       },
       clientsWithGap: { socketIoAlone: clientsWithGapRaw, sdk: clientsWithGap },
       duplicatesHanded: duplicates,
+      // Blocks handed again to an application that already held them (its load or reload listed them).
+      repeatedBlocksHanded: clients.reduce((sum, c) => sum + c.repeatedBlocks, 0),
+      fullReloads: clients.reduce((sum, c) => sum + c.reloads, 0),
       replayFromReconnectAttemptMs: {
         samples: replay.length,
         p50: round(percentile(replay, 50)),
@@ -225,7 +308,9 @@ export async function churnScenario(ctx: BenchContext, options: ChurnOptions) {
   } finally {
     clients.forEach((client) => client.connection.close());
     extra.forEach((connection) => connection.close());
+    await Promise.all(others.map((other) => other.stop('SIGKILL')));
     await app.stop();
     await model.close();
+    await database?.drop();
   }
 }

@@ -2,7 +2,7 @@ import type { CanvasEmitter } from '../realtime/canvas-emitter';
 import type { BudgetDoor } from '../budget/budget-door';
 import type { Worker } from 'bullmq';
 import type { RedisConnections } from '../lib/redis';
-import type { QueueName } from '../../config';
+import { QUEUE_NAMES, type QueueName } from '../../config';
 import { startDemoLLM } from '../demo-model';
 import { createTextEmbedder } from '../ai/embeddings';
 import type { LlmEndpoint } from '../ai/llm';
@@ -39,6 +39,7 @@ import { queueProcessor, resolveHandlers, type JobHandlers } from '../workers/ha
 import { JOB_HANDLERS } from '../workers/index';
 import type { WorkerPorts } from '../workers/ports';
 import { startWorkers, type QueueProcessor } from '../workers/worker-pool';
+import { WorkerLeases } from '../workers/worker-leases';
 
 /** What the generation runner needs (its endpoint is resolved here), plus what the other queues use. */
 export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'models' | 'metrics' | 'enqueue' | 'canvasEvents'> {
@@ -252,6 +253,18 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
     };
   }
   const queueNames = config.queues.explicit ? config.queues.names : config.queues.names.filter((name) => processors[name]);
+  // The dead-worker detector: this process's lease, and the jobs of processes whose lease lapsed.
+  const leases =
+    config.queues.leaseMs > 0
+      ? new WorkerLeases({
+          redis: deps.redis.queues.command,
+          keyPrefix: config.redis.keyPrefix,
+          queues,
+          queueNames: QUEUE_NAMES,
+          leaseMs: config.queues.leaseMs,
+          logger,
+        })
+      : undefined;
   const workers: Worker[] = startWorkers({
     queues: queueNames,
     processors,
@@ -260,8 +273,13 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
     logger,
     metrics,
     lockMs: config.queues.lockMs,
+    ...(leases ? { workerName: leases.name } : {}),
   });
-  // Workers first (they finish their active jobs), then the model they were calling.
+  // Workers first (they finish their active jobs), then the lease, then the model they were calling.
+  if (leases) {
+    await leases.start();
+    closers.unshift(['worker lease', () => leases.stop()]);
+  }
   closers.unshift(['workers', () => Promise.allSettled(workers.map((worker) => worker.close()))]);
   // Work a dead process left open is ended or resumed: at start, then every REAPER_INTERVAL_MS.
   const reaper = new Reaper({

@@ -27,6 +27,7 @@ import { allowAllPolicy, type ToolPolicy } from './tool-policy';
 import { TOOLS_BY_NAME, type DeviceCall, type ToolContext } from './tools';
 import { MAX_EMBED_TEXT_CHARS } from '../schemas/api';
 import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../budget/budget-door';
+import { restartedAfterCrash } from '../lib/job-restart';
 
 /** Earlier user and assistant messages fed back as context. */
 export const HISTORY_LIMIT = 20;
@@ -162,7 +163,7 @@ export class AssistantRunner {
     // a lost job) stops here, unless this very job is being re-run after its worker died (its device
     // calls carry the same ids).
     const group = await parkSiblings(this.deps.repos.hitl, row);
-    if (!(await claimParkedRound(this.deps.repos.hitl, group, job.stalledCounter > 0))) return { toolCalls: 0, toolIterations: 0 };
+    if (!(await claimParkedRound(this.deps.repos.hitl, group, restartedAfterCrash(job)))) return { toolCalls: 0, toolIterations: 0 };
     const data: ChatTurnJob = {
       userId: row.userId,
       sessionId: approvalSessionId(row),

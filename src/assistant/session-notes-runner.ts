@@ -12,6 +12,7 @@ import { NOTES_INTERRUPTED, type NotesEventLog } from './notes-events';
 import type { NotesOutcome, NotesRuns } from './notes-run';
 import { NOTE_SECTIONS, NotesGate, templateSections, type NotesMessage } from './ticket-notes';
 import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../budget/budget-door';
+import { restartedAfterCrash } from '../lib/job-restart';
 
 /** Messages of the session fed to the model (the latest ones when a session is long). */
 export const NOTES_HISTORY_LIMIT = 60;
@@ -78,12 +79,12 @@ export class SessionNotesRunner {
         await runs.end(data.sessionId, { status: 'cancelled' });
       return { completedFromTemplate: false, chars: 0 };
     }
-    if (job.stalledCounter > 0) {
+    if (restartedAfterCrash(job)) {
       // A worker ran this job before and died (BullMQ hands a stalled job on): part of the notes may
       // already be in the event stream, and streaming them again would repeat that text to readers.
       // They end as the reaper ends interrupted notes; resolving the session again starts afresh.
       await runs.end(data.sessionId, { status: 'failed', code: 'interrupted', message: NOTES_INTERRUPTED });
-      log.warn({ stalledCounter: job.stalledCounter }, 'ticket notes interrupted: their worker stopped');
+      log.warn({ started: job.attemptsStarted }, 'ticket notes interrupted: their worker stopped');
       throw new UnrecoverableError('ticket notes interrupted: the worker running them stopped');
     }
     await notes.setDocumentationStatus(data.sessionId, 'generating');

@@ -12,6 +12,7 @@ import type { ChatflowTurnJob } from '../producers/assistant';
 import type { ChatflowDefinition } from './definition';
 import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../budget/budget-door';
 import { FLOW_BUDGET_SPENT } from './flow-chat';
+import { restartedAfterCrash } from '../lib/job-restart';
 
 /** A chatflow's history window when its definition sets none. */
 export const DEFAULT_HISTORY_WINDOW = 20;
@@ -75,9 +76,9 @@ export class ChatflowRunner {
     }
     if (begun === 'cancel_requested') return this.cancelled(data, log, '', null);
     if (begun === 'ended') return { status: 'answered' };
-    if (job.stalledCounter > 0 && (await this.turns().streamedText(data.messageId))) {
+    if (restartedAfterCrash(job) && (await this.turns().streamedText(data.messageId))) {
       // A worker died mid-answer: its listener has part of it; streaming it again would repeat that text.
-      log.warn({ stalledCounter: job.stalledCounter }, 'chatflow turn interrupted: the worker streaming it stopped');
+      log.warn({ started: job.attemptsStarted }, 'chatflow turn interrupted: the worker streaming it stopped');
       return this.fail(data, 'interrupted', 'The answer was interrupted; please ask again');
     }
     // The session's flow came with the start; a job naming another flow than its session's reads its own.

@@ -261,7 +261,7 @@ export class FlowRunner {
   private async resumeState(
     data: FlowNodeJob,
     node: AgentflowNode,
-    job: Pick<Job, 'attemptsMade' | 'opts'> & { stalledCounter?: number },
+    job: Pick<Job, 'attemptsMade' | 'opts'> & Partial<Pick<Job, 'stalledCounter' | 'attemptsStarted'>>,
   ): Promise<NodeResume | undefined> {
     const { repos } = this.deps;
     const row = await repos.hitl.find(data.resume!);
@@ -269,7 +269,14 @@ export class FlowRunner {
     if (!row || row.status === 'pending' || row.userId !== data.userId || !isFlowContinuation(stored)) return undefined;
     if (stored.executionId !== data.executionId || stored.nodeId !== data.nodeId) return undefined;
     const group = await parkSiblings(repos.hitl, row);
-    if (!(await claimParkedRound(repos.hitl, group, job.attemptsMade > 0 || (job.stalledCounter ?? 0) > 0))) return undefined;
+    if (
+      !(await claimParkedRound(
+        repos.hitl,
+        group,
+        job.attemptsMade > 0 || (job.stalledCounter ?? 0) > 0 || (job.attemptsStarted ?? 1) > job.attemptsMade + 1,
+      ))
+    )
+      return undefined;
     const { parked } = loadContinuation(group[0].continuation as FlowContinuation);
     const execution = await repos.flowExecutions.find(data.executionId);
     const definition = execution!.definition as unknown as AgentflowDefinition;

@@ -262,6 +262,14 @@ export class RedisKeys {
   }
 
   /**
+   * Sorted set of the worker processes' leases (member: the process's worker name, score: when its
+   * lease ends, Redis time); a lapsed member is a dead process whose active jobs go back to waiting.
+   */
+  workerLeases(): string {
+    return `${this.prefix}:worker-leases`;
+  }
+
+  /**
    * Prefix of every BullMQ key (queues, jobs, locks); BullMQ names what follows. A hash tag: a
    * BullMQ script touches several keys of a queue (and a flow, of several queues) at once.
    */

@@ -314,6 +314,39 @@ redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1`,
   },
   /**
+   * A worker process's heartbeat: renews its lease (`ARGV[1]`) to `ARGV[2]` ms from now (Redis
+   * time) and takes out up to `ARGV[3]` leases that lapsed, which the caller now owns: those
+   * processes died, and their active jobs go back to waiting. `ARGV[4]` is when the caller's
+   * unbroken run of beats began (Redis ms; 0: with this one): a lease that lapsed before then may
+   * only have missed its beats while Redis was out of reach for everyone, so it is taken out only
+   * once the caller has beaten for a whole lease since (its owner, if alive, has renewed it by
+   * then). KEYS: leases. Returns `{renewed, now, ...lapsed names}`: renewed is 0 when the caller's
+   * own lease had lapsed or been taken out (it is added back).
+   */
+  workerLeaseBeat: {
+    numberOfKeys: 1,
+    lua: `
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local lease = tonumber(ARGV[2])
+local since = tonumber(ARGV[4])
+if since == 0 then since = now end
+local from = '-inf'
+if now < since + lease then from = since end
+local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], from, now, 'LIMIT', 0, tonumber(ARGV[3]))
+local reply = {1, now}
+local own = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not own or tonumber(own) <= now then reply[1] = 0 end
+for _, name in ipairs(lapsed) do
+  if name ~= ARGV[1] then
+    redis.call('ZREM', KEYS[1], name)
+    reply[#reply + 1] = name
+  end
+end
+redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
+return reply`,
+  },
+  /**
    * Takes a socket lease. KEYS: leases. ARGV: now ms, lease end ms, member, max, key TTL ms.
    * Drops expired leases first; a member already in is renewed. Returns 1 admitted, 0 at the cap.
    */
@@ -554,6 +587,22 @@ export class RedisScripts {
   /** Extends the leases `leaseIds` of `leases` that are still held to `leaseMs` from now (Redis time). */
   async sseLeaseRefresh(keys: { leases: string }, args: { leaseIds: readonly string[]; leaseMs: number }): Promise<void> {
     await this.run('sseLeaseRefresh', [keys.leases], [args.leaseMs, ...args.leaseIds]);
+  }
+
+  /**
+   * Renews the worker lease `name` for `leaseMs` (Redis time) and takes out up to `max` lapsed
+   * ones, those lapsed before `watchingSince` (Redis ms, 0 for this beat) only once a lease has
+   * passed since; `renewed` is false when `name`'s own lease had lapsed (it is held again now).
+   */
+  async workerLeaseBeat(
+    keys: { leases: string },
+    args: { name: string; leaseMs: number; max: number; watchingSince: number },
+  ): Promise<{ renewed: boolean; now: number; lapsed: string[] }> {
+    const reply = await this.run('workerLeaseBeat', [keys.leases], [args.name, args.leaseMs, args.max, args.watchingSince]);
+    if (!Array.isArray(reply) || reply.length < 2)
+      throw new Error('The Redis script workerLeaseBeat answered something else than its list');
+    const [renewed, now, ...lapsed] = reply as [number, number, ...string[]];
+    return { renewed: Number(renewed) === 1, now: Number(now), lapsed: lapsed.map(String) };
   }
 
   /** Takes (or renews) a socket lease until `untilMs`; false at `max`. */

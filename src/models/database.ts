@@ -129,7 +129,7 @@ export class DatabaseInUseError extends Error {
  * `switchboard admin grant` while the server runs) would corrupt them. The owner's pid is kept in
  * `owner.pid`; a file left by a dead process (kill -9) is taken over.
  */
-function claimDataDir(dir: string): () => void {
+export function claimDataDir(dir: string): () => void {
   const file = path.join(dir, 'owner.pid');
   let owner = Number.NaN;
   try {

@@ -190,6 +190,27 @@ export class QueueRegistry {
     return LIVE_STATES.has(await this.get(name).getJobState(jobId));
   }
 
+  /**
+   * Puts back to waiting the active jobs of `name` that the worker process `workerName` took (BullMQ
+   * keeps that name as the job's `processedBy`): that process is dead, so nobody will finish them
+   * and the next free worker runs them again at once. A job already started `maxRestarts` times more
+   * than its attempts is left to BullMQ's stall check, which fails it past the stall limit (a job
+   * that kills its worker each time does not circle for ever). Returns the ids put back.
+   */
+  async requeueActiveOf(name: QueueName, workerName: string, maxRestarts: number): Promise<string[]> {
+    const requeued: string[] = [];
+    for (const job of await this.get(name).getActive()) {
+      if (job.processedBy !== workerName || job.id === undefined || job.attemptsStarted > (job.opts.attempts ?? 1) + maxRestarts) continue;
+      // No token: the dead process's lock would refuse its own, and nobody else holds one.
+      await job.moveToWait().then(
+        () => requeued.push(job.id!),
+        // Finished, removed or moved meanwhile (its process was not dead after all, or another sweep was first).
+        () => undefined,
+      );
+    }
+    return requeued;
+  }
+
   /** Pauses taking jobs of `name` for `ms` on every worker (a provider asked us to back off). */
   async rateLimit(name: QueueName, ms: number): Promise<void> {
     await this.get(name).rateLimit(ms);

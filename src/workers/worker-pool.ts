@@ -57,6 +57,11 @@ export function startWorkers(options: {
   metrics?: Metrics;
   /** Lock duration; a crashed worker's job is retried by another after about this long. */
   lockMs?: number;
+  /**
+   * The process's worker name, written on each job it takes (`processedBy`): the dead-worker
+   * detector puts a dead process's jobs back to waiting by it (worker-leases.ts).
+   */
+  workerName?: string;
 }): Worker[] {
   const missing = options.queues.filter((name) => !options.processors[name]);
   if (missing.length) throw new Error(`No processor for queue(s): ${missing.join(', ')}`);
@@ -111,10 +116,12 @@ export function startWorkers(options: {
       connection: options.connection,
       prefix: bullPrefix(options.keyPrefix),
       concurrency,
-      // A crashed worker's job goes back to waiting once its lock lapses and the stall check runs.
+      // A crashed worker's job goes back to waiting once its lease lapses (worker-leases.ts), or else
+      // once its lock lapses and the stall check runs.
       lockDuration: options.lockMs ?? 30_000,
       stalledInterval: options.lockMs ?? 30_000,
       maxStalledCount: 2,
+      ...(options.workerName ? { name: options.workerName } : {}),
       ...(limiter ? { limiter } : {}),
     });
     worker.on('failed', (job: Job | undefined, error) =>

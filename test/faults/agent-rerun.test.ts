@@ -14,16 +14,15 @@ const FILES: AgentFile[] = [
 ];
 
 /**
- * kill -9 of the workers while an agent run delivers its suggestions to the device: BullMQ runs the
- * stalled `agent-runs` job again on a fresh worker. The re-run must not deliver the suggestions a
+ * kill -9 of the workers while an agent run delivers its suggestions to the device: the fresh
+ * worker started next finds their lapsed worker leases and runs the `agent-runs` job again, and
+ * the run ends within 15 s of the kill (the job's own lock keeps its default length). The re-run must not deliver the suggestions a
  * second time: it ends the run as `error` ("interrupted"), and the device holds only what the first
  * run inserted.
  *
- * The lock is 2 s: a live worker renews it every half lock, and on a loaded machine a late renewal
- * would re-run the job before any crash, ending it as interrupted before it inserted anything.
  */
 describe('an agent run re-run after its worker died', () => {
-  const cluster = useCluster('agent-rerun', { WORKER_LOCK_MS: '2000', LOG_LEVEL: 'info' });
+  const cluster = useCluster('agent-rerun', { LOG_LEVEL: 'info' });
   let device: DeviceSimulator | undefined;
 
   afterAll(() => device?.close());
@@ -49,6 +48,7 @@ describe('an agent run re-run after its worker died', () => {
     });
     expect(created.status).toBe(201);
     let crashed = false;
+    let killedAt = 0;
     // The replacement worker's start, settled either way: a failed start is reported below as this
     // test's failure instead of surfacing as a stray rejection.
     let respawned: Promise<{ error?: Error }> | undefined;
@@ -66,6 +66,7 @@ describe('an agent run re-run after its worker died', () => {
         crashed = true;
         workerA.child.kill('SIGKILL');
         workerB.child.kill('SIGKILL');
+        killedAt = Date.now();
         respawned = cluster.spawn({ SWITCHBOARD_ROLES: 'worker' }).then(
           () => ({}),
           (error: unknown) => ({ error: error instanceof Error ? error : new Error(String(error)) }),
@@ -92,6 +93,8 @@ describe('an agent run re-run after its worker died', () => {
     expect(runs).toHaveLength(1);
     expect(runs[0]).toMatchObject({ id: started.body.runId, status: 'error' });
     expect(runs[0].errors).toEqual(expect.arrayContaining([expect.stringMatching(/^interrupted: the worker running this run stopped/)]));
+    // Ended within 15 s of the kill, the replacement worker's start included.
+    expect(Date.parse(runs[0].completedAt) - killedAt).toBeLessThan(15_000);
     expect(device.calls.filter((call) => call.action === 'insert')).toHaveLength(1);
     expect(device.store.rows('tasks')).toHaveLength(1);
   }, 240_000);

@@ -23,7 +23,8 @@ interface Service {
   command?: string | string[];
   environment?: Record<string, string | number | boolean> | string[];
   env_file?: string | string[];
-  deploy?: { replicas?: number };
+  deploy?: { replicas?: number; resources?: { limits?: { cpus?: string; memory?: string } } };
+  ports?: string[];
   healthcheck?: { test?: string | string[]; disable?: boolean };
   volumes?: string[];
   depends_on?: Record<string, { condition: string }> | string[];
@@ -78,6 +79,86 @@ describe('deployment: docker-compose.yml, Dockerfile, nginx.conf, .env.example',
     expect(conf).toMatch(/proxy_buffering\s+off;/);
   });
 
+  test('nginx terminates TLS with the certificate the tls-cert service makes or finds, and plain HTTP only redirects to it', () => {
+    const nginx = services.nginx;
+    expect(nginx.ports).toEqual(['${EDGE_HTTP_PORT:-8080}:80', '${EDGE_HTTPS_PORT:-8443}:443']);
+    // The config is a template of the nginx image: the HTTPS port goes into the redirect at start.
+    expect(nginx.volumes).toContain('./deploy/nginx.conf:/etc/nginx/templates/default.conf.template:ro');
+    expect(envOf(nginx).EDGE_HTTPS_PORT).toBe('${EDGE_HTTPS_PORT:-8443}');
+    const certs = nginx.volumes!.find((volume) => volume.endsWith(':/etc/nginx/certs:ro'))!;
+    const certSource = certs.split(':/etc/nginx/certs')[0];
+    expect(certSource).toBe('${TLS_CERT_DIR:-./deploy/certs}');
+    expect(nginx.depends_on).toMatchObject({ 'tls-cert': { condition: 'service_completed_successfully' } });
+    const tls = services['tls-cert'];
+    expect(tls.volumes).toEqual(['./deploy/tls-cert.sh:/usr/local/bin/tls-cert.sh:ro', `${certSource}:/certs`]);
+
+    const conf = read('deploy/nginx.conf');
+    const servers = conf.split(/^server \{$/m).slice(1);
+    expect(servers).toHaveLength(2);
+    const [plain, secure] = servers;
+    expect(plain).toMatch(/listen 80;/);
+    expect(plain).toMatch(/return 308 https:\/\/\$host:\$\{EDGE_HTTPS_PORT\}\$request_uri;/);
+    expect(plain).not.toMatch(/proxy_pass/);
+    expect(secure).toMatch(/listen 443 ssl;/);
+    expect(secure).toMatch(/ssl_certificate\s+\/etc\/nginx\/certs\/tls\.crt;/);
+    expect(secure).toMatch(/ssl_certificate_key\s+\/etc\/nginx\/certs\/tls\.key;/);
+    expect(secure).toMatch(/ssl_protocols TLSv1\.2 TLSv1\.3;/);
+    expect(secure).toMatch(/add_header Strict-Transport-Security "max-age=31536000; includeSubDomains" always;/);
+    expect(secure).toMatch(/proxy_pass http:\/\/switchboard_api;/);
+  });
+
+  test('the edge caps connections per client address and sets request deadlines that leave live streams alone', () => {
+    const conf = read('deploy/nginx.conf');
+    expect(conf).toMatch(/limit_conn_zone \$binary_remote_addr zone=per_ip:\d+m;/);
+    const [, secure] = conf.split(/^server \{$/m).slice(1);
+    expect(secure).toMatch(/limit_conn per_ip \d+;/);
+    expect(secure).toMatch(/limit_conn_status 429;/);
+    const seconds = (name: string) => Number(new RegExp(`${name} (\\d+)s;`).exec(secure)?.[1]);
+    expect(seconds('client_header_timeout')).toBeLessThanOrEqual(15);
+    expect(seconds('client_body_timeout')).toBeLessThanOrEqual(15);
+    // A live SSE stream writes a heartbeat every 15 s: the send deadline must be longer.
+    expect(seconds('send_timeout')).toBeGreaterThan(15);
+  });
+
+  test('the tls-cert script makes a self-signed certificate for TLS_HOSTNAME once, and keeps one that is there', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sb-tls-'));
+    try {
+      const run = () =>
+        execFileSync('bash', [path.join(ROOT, 'deploy/tls-cert.sh')], {
+          env: { PATH: process.env.PATH, TLS_CERT_DIR_IN_CONTAINER: dir, TLS_HOSTNAME: 'sb.example.test' },
+          encoding: 'utf8',
+        });
+      expect(run()).toContain('made a self-signed certificate for sb.example.test');
+      const cert = execFileSync('openssl', ['x509', '-in', path.join(dir, 'tls.crt'), '-noout', '-subject', '-ext', 'subjectAltName'], {
+        encoding: 'utf8',
+      });
+      expect(cert).toContain('CN = sb.example.test');
+      expect(cert).toContain('DNS:localhost');
+      const made = readFileSync(path.join(dir, 'tls.crt'), 'utf8');
+      expect(run()).toContain('using the certificate in');
+      expect(readFileSync(path.join(dir, 'tls.crt'), 'utf8')).toBe(made);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('the api trusts exactly the one proxy in front of it, and every long-running service has CPU and memory limits', () => {
+    expect(envOf(services.api).TRUST_PROXY).toBe('1');
+    expect(loadConfig({ TRUST_PROXY: '1' }).trustProxy).toBe(1);
+    for (const [name, service] of Object.entries(services)) {
+      const limits = service.deploy?.resources?.limits;
+      expect({ name, cpus: Number(limits?.cpus) > 0, memory: /^\d+[MG]$/.test(limits?.memory ?? '') }).toEqual({
+        name,
+        cpus: true,
+        memory: true,
+      });
+    }
+    // Redis refuses writes (noeviction) before its container is OOM-killed.
+    const maxmemory = /--maxmemory (\d+)mb/.exec(commandLine(services.redis.command))?.[1];
+    const limit = services.redis.deploy!.resources!.limits!.memory!;
+    expect(Number(maxmemory)).toBeLessThan(Number.parseInt(limit, 10) * (limit.endsWith('G') ? 1024 : 1));
+  });
+
   test('worker services name only known queues, and together consume every one of them', () => {
     const workers = switchboardServices.filter(([, service]) => rolesOf(service).includes('worker'));
     expect(workers.length).toBeGreaterThan(0);
@@ -107,6 +188,19 @@ describe('deployment: docker-compose.yml, Dockerfile, nginx.conf, .env.example',
       expect({ name, dependsOn: dependsOn.includes('jaeger') }).toEqual({ name, dependsOn: false });
     }
     expect(read('.env.example')).toMatch(/^# OTEL_EXPORTER_OTLP_ENDPOINT=http:\/\/jaeger:4318$/m);
+  });
+
+  test("a backup service dumps the servers' database daily with the backup script the k8s CronJob runs, into ./backups", () => {
+    const backup = services.backup;
+    // The postgres image of the server's own version: pg_dump refuses a newer server.
+    expect(backup.image).toBe(services.postgres.image);
+    expect(commandLine((backup as Service & { entrypoint?: string[] }).entrypoint)).toBe('bash /usr/local/bin/switchboard-backup.sh');
+    expect(backup.volumes).toEqual(['./deploy/k8s/backup.sh:/usr/local/bin/switchboard-backup.sh:ro', './backups:/backups']);
+    const env = envOf(backup);
+    expect(env.DATABASE_URL).toBe(envOf(services.api).DATABASE_URL);
+    expect(env).toMatchObject({ BACKUP_DIR: '/backups', BACKUP_INTERVAL_SECONDS: '86400' });
+    expect(backup.depends_on).toMatchObject({ postgres: { condition: 'service_healthy' } });
+    expect(existsSync(path.join(ROOT, 'deploy/k8s/backup.sh'))).toBe(true);
   });
 
   test('exactly one scheduler runs', () => {

@@ -1,7 +1,7 @@
 import { messageText, type ChatRequest } from '../../src/demo-model/openai-compatible-server';
 import { useCluster } from '../support/cluster';
 import { registerUser, request } from '../support/http';
-import { untilPrinted, type SwitchboardProcess } from '../support/processes';
+import { loggedAt, untilPrinted, type SwitchboardProcess } from '../support/processes';
 import { startScriptedLLM, type ScriptedLLM } from '../support/scripted-llm';
 import { readSse } from '../support/sse';
 
@@ -11,11 +11,12 @@ const tagOf = (req: ChatRequest) =>
 
 /**
  * kill -9 of a worker process in the middle of an agentflow execution (decision 0115):
- * its node jobs' locks lapse, the other worker takes them, the execution completes, and every node
+ * its worker lease lapses, the other worker takes its node jobs (their own locks keep their
+ * default length) and starts the cut node again within 15 s of the kill, the execution completes, the execution completes, and every node
  * that had finished before the kill called the model exactly once (counted at the model server).
  */
 describe('a worker killed in the middle of an agentflow execution', () => {
-  const cluster = useCluster('flowcrash', { WORKER_LOCK_MS: '2000', LOG_LEVEL: 'info' });
+  const cluster = useCluster('flowcrash', { LOG_LEVEL: 'info' });
   let llm: ScriptedLLM;
   const calls = new Map<string, number>();
 
@@ -57,6 +58,7 @@ describe('a worker killed in the middle of an agentflow execution', () => {
     const flowId = created.body.flow.id;
 
     let killed: SwitchboardProcess | undefined;
+    let killedAt = 0;
     const finishedBeforeKill: string[] = [];
     const sse = await readSse(`${base}/flows/${flowId}/execute/stream`, {
       method: 'POST',
@@ -80,11 +82,14 @@ describe('a worker killed in the middle of an agentflow execution', () => {
             );
         killed = [workerA, workerB].find(running);
         killed?.child.kill('SIGKILL');
+        if (killed) killedAt = Date.now();
       },
     });
 
     expect(killed).toBeDefined();
     const survivor = killed === workerA ? workerB : workerA;
+    // The survivor started a node again within 15 s of the kill.
+    expect(loggedAt(survivor, ['flow node started'], killedAt)! - killedAt).toBeLessThan(15_000);
     expect(sse.messages.at(-1)!.event).toBe('execution_completed');
     const executionId = sse.headers.get('x-execution-id')!;
     await untilPrinted(survivor, executionId);

@@ -4,13 +4,14 @@ import { useCluster } from '../support/cluster';
 import { registerUser, request } from '../support/http';
 
 /**
- * kill -9 of the workers while ticket notes stream: BullMQ runs the stalled notes job again on a
- * fresh worker. Part of the notes is already in the session's notes event stream, so streaming
+ * kill -9 of the workers while ticket notes stream: the fresh worker started next finds their
+ * lapsed worker leases and runs the notes job again, within 15 s of the kill (the job's own lock
+ * keeps its default length). Part of the notes is already in the session's notes event stream, so streaming
  * them again would repeat that text to every reader; the re-run ends the notes with an `error`
  * (`failed`, as the reaper ends interrupted notes) instead.
  */
 describe('ticket notes re-run after their worker died', () => {
-  const cluster = useCluster('notes-rerun', { WORKER_LOCK_MS: '2000', DEMO_LLM_DELAY_MS: '150', LOG_LEVEL: 'info' });
+  const cluster = useCluster('notes-rerun', { DEMO_LLM_DELAY_MS: '150', LOG_LEVEL: 'info' });
   let device: DeviceSimulator | undefined;
 
   afterAll(() => device?.close());
@@ -45,14 +46,18 @@ describe('ticket notes re-run after their worker died', () => {
     expect(response.status).toBe(200);
     const data: string[] = [];
     let crashed = false;
+    let killedAt = 0;
+    let endedAt = 0;
     const parser = createParser({
       onEvent: (event) => {
         data.push(event.data);
+        if (event.data.startsWith('[ERROR]')) endedAt = Date.now();
         if (crashed) return;
         // The notes are streaming on one of the workers: kill both, then start a fresh one.
         crashed = true;
         workerA.child.kill('SIGKILL');
         workerB.child.kill('SIGKILL');
+        killedAt = Date.now();
         void cluster.spawn({ SWITCHBOARD_ROLES: 'worker' });
       },
     });
@@ -62,6 +67,8 @@ describe('ticket notes re-run after their worker died', () => {
     expect(crashed).toBe(true);
     expect(data.at(-1)).toMatch(/^\[ERROR\] The notes were interrupted/);
     expect(data).not.toContain('[DONE]');
+    // Ended within 15 s of the kill, the replacement worker's start included.
+    expect(endedAt - killedAt).toBeLessThan(15_000);
     // Nothing streamed twice: the first heading appears once.
     expect(data.join('').split('## ').length - 1).toBeLessThanOrEqual(4);
     const stored = await request('GET', `${base}/chat/sessions/${sessionId}/documentation`, { token: user.accessToken });

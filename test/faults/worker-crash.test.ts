@@ -1,5 +1,5 @@
 import { request } from '../support/http';
-import { untilPrinted } from '../support/processes';
+import { loggedAt, untilPrinted } from '../support/processes';
 import { generateKillingItsWorker, useCluster } from '../support/cluster';
 import type { CanvasClient } from '../support/sockets';
 import { waitUntil } from '../support/wait';
@@ -7,11 +7,12 @@ import { waitUntil } from '../support/wait';
 const PROMPT = 'Plan the launch: a heading, three todos (book venue, invite press, ship beta) and a short paragraph';
 
 /**
- * kill -9 of the worker running a generation: its job lock lapses, another worker runs the job
- * again, and the retry neither duplicates blocks nor loses any for the clients.
+ * kill -9 of the worker running a generation: its worker lease lapses, the surviving worker puts
+ * the job back to waiting and runs it again within 15 s (the job's own lock keeps its default
+ * length), and the retry neither duplicates blocks nor loses any for the clients.
  */
 describe('a worker killed in the middle of a generation', () => {
-  const cluster = useCluster('crash', { WORKER_LOCK_MS: '2000', DEMO_LLM_DELAY_MS: '150', LOG_LEVEL: 'info' });
+  const cluster = useCluster('crash', { DEMO_LLM_DELAY_MS: '150', LOG_LEVEL: 'info' });
   const sockets: CanvasClient[] = [];
 
   afterAll(() => sockets.forEach((socket) => socket.close()));
@@ -21,12 +22,21 @@ describe('a worker killed in the middle of a generation', () => {
     sockets.push(...clients);
 
     // At the first block, the worker that logged the start of this generation is killed.
-    const { sse, killed, survivor } = await generateKillingItsWorker(base, user.accessToken, canvasId, [workerA, workerB], PROMPT);
+    const { sse, killed, killedAt, survivor } = await generateKillingItsWorker(
+      base,
+      user.accessToken,
+      canvasId,
+      [workerA, workerB],
+      PROMPT,
+    );
 
     expect(killed).toBeDefined();
     const complete = sse.messages.at(-1)!;
     expect(complete.event).toBe('complete');
     await untilPrinted(survivor, `"generationId":"${complete.data.generationId}"`);
+    // Resumed on the survivor within 15 s of the kill.
+    const resumedAt = loggedAt(survivor, ['generation started', complete.data.generationId]);
+    expect(resumedAt! - killedAt).toBeLessThan(15_000);
     expect(complete.data.blocks.map((b: { type: string }) => b.type)).toEqual(['heading', 'todo', 'todo', 'todo', 'text']);
 
     const stored = await request('GET', `${base}/canvases/${canvasId}/blocks`, { token: user.accessToken });

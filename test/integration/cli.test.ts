@@ -32,6 +32,8 @@ describe('the switchboard command', () => {
       'admin revoke <email|id>',
       'users set-tier <id> <tier>',
       'users set-limits <id> <json|null>',
+      'backup [--dir=DIR | --file=PATH]',
+      'restore <file> --yes',
     ]) {
       expect(result.stdout).toContain(command);
     }
@@ -49,6 +51,10 @@ describe('the switchboard command', () => {
     ['users set-tier without a tier', ['users', 'set-tier', randomUUID()], "'users set-tier' needs a user id and a tier"],
     ['users set-tier with an unknown tier', ['users', 'set-tier', randomUUID(), 'gold'], "unknown tier 'gold'"],
     ['an empty --queues', ['worker', '--queues='], '--queues needs a value'],
+    ['backup with both --dir and --file', ['backup', '--dir=/tmp/a', '--file=/tmp/b.pgdump'], "'backup' takes --dir or --file, not both"],
+    ['restore without a file', ['restore', '--yes'], "'restore' needs exactly one backup file"],
+    ['restore without --yes', ['restore', '/tmp/none.pgdump'], 'add --yes to go ahead'],
+    ['a flag restore does not take', ['restore', '/tmp/none.pgdump', '--yes', '--dir=/tmp'], "'restore' takes no --dir"],
   ])('%s is a usage error: exit 2 with the usage, nothing started', async (_name, args, message) => {
     const result = await runSwitchboardCli(args);
     expect(result.code).toBe(2);
@@ -135,6 +141,26 @@ describe('the switchboard command', () => {
       rmSync(dataDir, { recursive: true, force: true });
     }
   }, 90_000);
+
+  test('restore refuses a backup of the other kind, a missing file and an in-memory database: exit 1 saying why, nothing changed', async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'sb-restore-refused-'));
+    try {
+      const missing = await runSwitchboardCli(['restore', path.join(dataDir, 'switchboard-2026-01-01T000000Z.tar.gz'), '--yes'], {
+        DATA_DIR: dataDir,
+      });
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toContain('No backup at');
+      const otherKind = await runSwitchboardCli(['restore', path.join(__dirname, 'cli.test.ts'), '--yes'], { DATA_DIR: dataDir });
+      expect(otherKind.code).toBe(1);
+      expect(otherKind.stderr).toContain('is not an embedded (PGlite) backup');
+      const memory = await runSwitchboardCli(['backup', `--dir=${dataDir}`], { DATABASE_URL: 'memory://' });
+      expect(memory.code).toBe(1);
+      expect(memory.stderr).toContain('memory:// holds nothing to back up');
+      expect(readdirSync(dataDir)).toEqual([]);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
 
   test('admin grant refuses an embedded database a running server holds (PGlite has one writer), and works once it stopped', async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'sb-owner-'));

@@ -173,6 +173,26 @@ describe('deploy/k8s-cluster (cluster mode)', () => {
     expect(triggers.map((t) => t.metadata.listName)).toEqual(baseLists);
   });
 
+  test("the base's NetworkPolicies select the PostgreSQL and Redis Cluster pods this overlay runs, and let the cluster's nodes talk", () => {
+    const selects = (policy: Doc, labels: Record<string, string>) => {
+      const { matchLabels = {}, matchExpressions = [] } = policy.spec.podSelector as Doc;
+      return (
+        Object.entries(matchLabels).every(([key, value]) => labels[key] === value) &&
+        (matchExpressions as Doc[]).every((e) => e.operator === 'In' && e.values.includes(labels[e.key]))
+      );
+    };
+    const policy = (name: string) => named('NetworkPolicy', name);
+    const postgres = named('StatefulSet', 'postgres').spec.template.metadata.labels;
+    const redis = named('StatefulSet', 'redis-cluster').spec.template.metadata.labels;
+    expect(selects(policy('postgres-from-switchboard-only'), postgres)).toBe(true);
+    expect(selects(policy('redis-from-switchboard-only'), redis)).toBe(true);
+    // The cluster's nodes and its creation Job reach the nodes on both ports.
+    const nodesRule = (policy('redis-from-switchboard-only').spec.ingress as Doc[])[1];
+    const allowed = nodesRule.from[0].podSelector.matchExpressions[0].values as string[];
+    expect(allowed).toContain(redis['app.kubernetes.io/name']);
+    expect(allowed).toContain(named('Job', 'redis-cluster-create').spec.template.metadata.labels['app.kubernetes.io/name']);
+  });
+
   test('PostgreSQL takes its password from the Secret the example shows, and DATABASE_URL points at its Service', () => {
     const postgres = named('StatefulSet', 'postgres');
     const refs = (postgres.spec.template.spec.containers[0].env as Doc[]).flatMap((e) =>

@@ -144,6 +144,104 @@ describe('deploy/k8s', () => {
     }
   });
 
+  test("a daily CronJob backs the database up with the backup script, from the Secret's DATABASE_URL onto a volume of its own", () => {
+    const [cron] = of('CronJob');
+    expect(cron.metadata.name).toBe('switchboard-backup');
+    // Once a day, never two at once.
+    expect(cron.spec.schedule).toMatch(/^\d+ \d+ \* \* \*$/);
+    expect(cron.spec.concurrencyPolicy).toBe('Forbid');
+    const pod = cron.spec.jobTemplate.spec.template.spec;
+    const [container] = pod.containers;
+    expect(container.image).toMatch(/^postgres:\d+$/);
+    expect(container.command).toEqual(['bash', '/scripts/backup.sh']);
+    expect(container.env).toEqual(
+      expect.arrayContaining([
+        { name: 'DATABASE_URL', valueFrom: { secretKeyRef: { name: secretExample.metadata.name, key: 'DATABASE_URL' } } },
+        { name: 'BACKUP_DIR', value: '/backups' },
+      ]),
+    );
+    expect(container.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true });
+    expect(container.resources.limits.memory).toBeDefined();
+    const volume = (name: string) => pod.volumes.find((v: Doc) => v.name === name);
+    // The script comes from the kustomization's generator, out of the file compose mounts too.
+    const generated = (kustomization.configMapGenerator as Doc[]).find((g) => g.name === volume('scripts').configMap.name)!;
+    expect(generated.files).toEqual(['backup.sh']);
+    expect(existsSync(path.join(DIR, 'backup.sh'))).toBe(true);
+    const claim = of('PersistentVolumeClaim').find((c) => c.metadata.name === volume('backups').persistentVolumeClaim.claimName);
+    expect(claim?.spec.resources.requests.storage).toBeDefined();
+    expect(container.volumeMounts).toEqual(
+      expect.arrayContaining([
+        { name: 'scripts', mountPath: '/scripts', readOnly: true },
+        { name: 'backups', mountPath: '/backups' },
+      ]),
+    );
+  });
+
+  test("an Ingress serves PUBLIC_URL's host over TLS to the api Service, with the edge's limits and unbuffered long-lived streams", () => {
+    const [ingress] = of('Ingress');
+    const host = new URL(configMap.data.PUBLIC_URL).host;
+    expect(new URL(configMap.data.PUBLIC_URL).protocol).toBe('https:');
+    expect(ingress.spec.tls).toEqual([{ hosts: [host], secretName: 'switchboard-tls' }]);
+    expect(ingress.spec.rules.map((rule: Doc) => rule.host)).toEqual([host]);
+    const service = of('Service').find((doc) => doc.metadata.name === 'switchboard-api')!;
+    for (const path of ingress.spec.rules[0].http.paths) {
+      expect(path.backend.service.name).toBe(service.metadata.name);
+      expect(service.spec.ports.map((port: Doc) => port.name)).toContain(path.backend.service.port.name);
+    }
+    const annotations = ingress.metadata.annotations as Record<string, string>;
+    expect(annotations).toMatchObject({
+      'nginx.ingress.kubernetes.io/ssl-redirect': 'true',
+      'nginx.ingress.kubernetes.io/force-ssl-redirect': 'true',
+      'nginx.ingress.kubernetes.io/proxy-buffering': 'off',
+      'nginx.ingress.kubernetes.io/affinity': 'cookie',
+    });
+    expect(Number(annotations['nginx.ingress.kubernetes.io/limit-connections'])).toBeGreaterThan(0);
+    // SSE heartbeats every 15 s, Socket.IO pings every 25 s: the proxy waits far longer than either.
+    expect(Number(annotations['nginx.ingress.kubernetes.io/proxy-read-timeout'])).toBeGreaterThanOrEqual(600);
+    // One proxy in front of the pods: the api trusts that one hop.
+    expect(loadConfig({ TRUST_PROXY: configMap.data.TRUST_PROXY }).trustProxy).toBe(1);
+  });
+
+  test('NetworkPolicies let only Switchboard pods that use them reach PostgreSQL and Redis', () => {
+    const policies = of('NetworkPolicy');
+    const byName = (name: string) => policies.find((p) => p.metadata.name === name)!;
+    const components = (rule: Doc): string[] =>
+      (rule.from as Doc[])
+        .flatMap((peer) => peer.podSelector?.matchExpressions ?? [])
+        .filter((e: Doc) => e.key === 'app.kubernetes.io/component')
+        .flatMap((e: Doc) => e.values);
+    const podComponents = [
+      ...podSpecs.map(([name]) => docs.find((d) => d.metadata.name === name)!.spec.template.metadata.labels['app.kubernetes.io/component']),
+      ...of('CronJob').map((c) => c.spec.jobTemplate.spec.template.metadata.labels['app.kubernetes.io/component']),
+    ];
+
+    const postgres = byName('postgres-from-switchboard-only');
+    expect(postgres.spec.podSelector).toEqual({ matchLabels: { 'app.kubernetes.io/name': 'postgres' } });
+    expect(postgres.spec.policyTypes).toEqual(['Ingress']);
+    expect(postgres.spec.ingress).toHaveLength(1);
+    // Every pod of this kustomization opens the database (DATABASE_URL): each is let in, nothing else.
+    expect([...components(postgres.spec.ingress[0])].sort()).toEqual([...podComponents].sort());
+    expect(postgres.spec.ingress[0].ports).toEqual([{ protocol: 'TCP', port: 5432 }]);
+
+    const redis = byName('redis-from-switchboard-only');
+    expect(redis.spec.podSelector.matchExpressions).toEqual([
+      { key: 'app.kubernetes.io/name', operator: 'In', values: ['redis', 'redis-cluster'] },
+    ]);
+    const [clients, nodes] = redis.spec.ingress as Doc[];
+    // The api, the worker pools and the scheduler use Redis; the migrate Job and the backup do not.
+    const redisUsers = deployments.map((d) => d.spec.template.metadata.labels['app.kubernetes.io/component']);
+    expect([...components(clients)].sort()).toEqual([...redisUsers].sort());
+    expect(clients.from).toContainEqual({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'keda' } } });
+    expect(clients.ports).toEqual([{ protocol: 'TCP', port: 6379 }]);
+    expect(nodes.ports.map((p: Doc) => p.port)).toEqual([6379, 16379]);
+    // No rule lets in every pod (an empty selector) or every namespace.
+    for (const rule of [...postgres.spec.ingress, ...redis.spec.ingress])
+      for (const peer of rule.from as Doc[]) {
+        expect(peer.podSelector ?? peer.namespaceSelector).toBeDefined();
+        expect(Object.keys(peer.podSelector ?? peer.namespaceSelector).length).toBeGreaterThan(0);
+      }
+  });
+
   test('KEDA scales each worker pool on the wait list of every queue it consumes', () => {
     const prefix = bullPrefix(configMap.data.REDIS_KEY_PREFIX);
     const auth = of('TriggerAuthentication');

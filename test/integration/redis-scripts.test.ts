@@ -276,6 +276,45 @@ describe('RedisScripts', () => {
     expect(await redis.pttl(key('sse'))).toBeGreaterThan(50_000);
   });
 
+  test('workerLeaseBeat renews its own lease and hands each lapsed one to one caller only', async () => {
+    const leases = { leases: key('workers') };
+    const beat = (name: string, watchingSince: number, max = 10) =>
+      scripts.workerLeaseBeat(leases, { name, leaseMs: 60_000, max, watchingSince });
+    // First beat: the lease is new, not renewed; it answers Redis's time.
+    const first = await beat('alive', 0);
+    expect(first).toEqual({ renewed: false, now: expect.any(Number), lapsed: [] });
+    const since = first.now - 120_000; // watching for two leases already
+    expect(await beat('alive', since)).toMatchObject({ renewed: true, lapsed: [] });
+    // Three processes that died: their leases ended long ago.
+    await redis.zadd(key('workers'), 1, 'dead-1', 2, 'dead-2', 3, 'dead-3');
+    expect(await beat('alive', since, 2)).toMatchObject({ renewed: true, lapsed: ['dead-1', 'dead-2'] });
+    // Taken out: the next beat (of anyone) sees only what is left.
+    expect(await beat('other', since)).toMatchObject({ renewed: false, lapsed: ['dead-3'] });
+    // A process whose own lease lapsed is told so and holds it again; it is not handed its own name.
+    await redis.zadd(key('workers'), 1, 'alive');
+    expect(await beat('alive', since)).toMatchObject({ renewed: false, lapsed: [] });
+    expect((await redis.zrange(key('workers'), '0', '-1')).sort()).toEqual(['alive', 'other']);
+    const [seconds] = await redis.time();
+    expect(Number(await redis.zscore(key('workers'), 'alive'))).toBeGreaterThanOrEqual(Number(seconds) * 1000 + 59_000);
+  });
+
+  test('workerLeaseBeat leaves a lease that lapsed before the caller was watching until a whole lease has passed', async () => {
+    const leases = { leases: key('workers') };
+    const beat = (watchingSince: number) => scripts.workerLeaseBeat(leases, { name: 'back', leaseMs: 60_000, max: 10, watchingSince });
+    const { now } = await beat(0);
+    // A lease that lapsed while Redis was out of reach for everyone (before `back` could beat again),
+    // and one that lapsed since `back` has been watching.
+    await redis.zadd(key('workers'), now - 5_000, 'quiet-in-the-outage', now - 1, 'died-since');
+    expect(await beat(now - 2_000)).toMatchObject({ lapsed: ['died-since'] });
+    expect(await redis.zscore(key('workers'), 'quiet-in-the-outage')).not.toBeNull();
+    // Its owner renews it in time: it is never taken out.
+    await redis.zadd(key('workers'), now + 60_000, 'quiet-in-the-outage');
+    expect(await beat(now - 61_000)).toMatchObject({ lapsed: [] });
+    // Not renewed a whole lease after the caller started watching: taken out.
+    await redis.zadd(key('workers'), now - 5_000, 'quiet-in-the-outage');
+    expect(await beat(now - 61_000)).toMatchObject({ lapsed: ['quiet-in-the-outage'] });
+  });
+
   test('socketAcquire admits up to max members, renews one already in, and drops expired leases', async () => {
     const leases = { leases: key('sockets') };
     const now = Date.now();

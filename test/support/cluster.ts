@@ -84,7 +84,7 @@ export function useCluster(
 /**
  * Asks for a generation over SSE and, at its first `tool_output`, kills with SIGKILL the worker
  * that logged its start. Returns the stream as it ended (on `complete` or `error`), the worker
- * killed (undefined when none matched) and the other one.
+ * killed (undefined when none matched), when (epoch ms) and the other one.
  */
 export async function generateKillingItsWorker(
   base: string,
@@ -92,8 +92,9 @@ export async function generateKillingItsWorker(
   canvasId: string,
   workers: [SwitchboardProcess, SwitchboardProcess],
   prompt: string,
-): Promise<{ sse: SseResult; killed: SwitchboardProcess | undefined; survivor: SwitchboardProcess }> {
+): Promise<{ sse: SseResult; killed: SwitchboardProcess | undefined; killedAt: number; survivor: SwitchboardProcess }> {
   let killed: SwitchboardProcess | undefined;
+  let killedAt = 0;
   const sse = await readSse(`${base}/canvases/${canvasId}/ai/generate-stream`, {
     method: 'POST',
     token,
@@ -105,7 +106,8 @@ export async function generateKillingItsWorker(
       const generationId = message.data.generationId;
       killed = workers.find((w) => w.output().includes('generation started') && w.output().includes(generationId));
       killed?.child.kill('SIGKILL');
+      if (killed) killedAt = Date.now();
     },
   });
-  return { sse, killed, survivor: killed === workers[0] ? workers[1] : workers[0] };
+  return { sse, killed, killedAt, survivor: killed === workers[0] ? workers[1] : workers[0] };
 }

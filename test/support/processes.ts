@@ -76,3 +76,16 @@ export async function untilPrinted(process: SwitchboardProcess, text: string, ti
     throw new Error(`not printed within ${timeoutMs} ms: ${text}\noutput:\n${process.output()}`);
   });
 }
+
+/**
+ * When (the process's clock, epoch ms) `process` logged its first line holding every one of
+ * `texts`, at `notBefore` or later, read from the line's own `time`; undefined when none was printed.
+ */
+export function loggedAt(process: SwitchboardProcess, texts: string[], notBefore = 0): number | undefined {
+  for (const line of process.output().split('\n')) {
+    if (!texts.every((text) => line.includes(text))) continue;
+    const time = (JSON.parse(line) as { time?: unknown }).time;
+    if (typeof time === 'number' && time >= notBefore) return time;
+  }
+  return undefined;
+}

@@ -148,6 +148,73 @@ describe('CanvasSequencer', () => {
     expect(handed).toEqual(['loaded', 'event 6', 'event 7']);
   });
 
+  describe('blocks a load or reload already read', () => {
+    const block = (id: string) => ({ id, canvasId: CANVAS, type: 'text', content: { text: id }, rank: `r-${id}` });
+    const chunk = (seq: number, ids: string[]) => ({
+      canvasId: CANVAS,
+      generationId: 'g1',
+      chunkIndex: 0,
+      chunkCount: 1,
+      blocks: ids.map(block),
+      seq,
+    });
+    /** What the application got: each event's name, seq and the block ids it carried. */
+    const describeEvent = (event: CanvasRoomEvent) => {
+      const p = event.payload as { seq: number; blocks?: Array<{ id: string }>; block?: { id: string }; blockId?: string };
+      const ids = p.blocks?.map((b) => b.id) ?? (p.block ? [p.block.id] : p.blockId ? [p.blockId] : []);
+      return `${event.event} ${p.seq} [${ids.join(',')}]`;
+    };
+
+    test('after a resync, events adding blocks the reload listed leave them out, or are not handed on at all', async () => {
+      const handed: string[] = [];
+      const sequencer = new CanvasSequencer(
+        async (): Promise<SyncAck> => ({ ok: true, resync: true, lastSeq: 20 }),
+        (event) => handed.push(describeEvent(event)),
+        // The reload read the canvas after seq 20: blocks a and b were committed, their events are to come.
+        async () => [[block('a'), block('b'), block('x')]],
+      );
+      sequencer.track(CANVAS, 3);
+      await sequencer.catchUp(CANVAS);
+      sequencer.receive('blocks_bulk_added_chunk', chunk(21, ['a', 'b']));
+      sequencer.receive('blocks_bulk_added_chunk', chunk(22, ['c', 'd']));
+      sequencer.receive('block_added', { canvasId: CANVAS, block: block('x'), seq: 23 } as never);
+      sequencer.receive('blocks_bulk_added_chunk', chunk(24, ['b', 'e']));
+      expect(handed).toEqual(['blocks_bulk_added_chunk 22 [c,d]', 'blocks_bulk_added_chunk 24 [e]']);
+      // Every seq counts, handed on or not.
+      expect(sequencer.lastSeq(CANVAS)).toBe(24);
+    });
+
+    test('a block deleted after the reload and restored (undo, redo) is handed on again', async () => {
+      const handed: string[] = [];
+      const sequencer = new CanvasSequencer(
+        async (): Promise<SyncAck> => ({ ok: true, resync: false, events: [], lastSeq: 5 }),
+        (event) => handed.push(describeEvent(event)),
+        () => undefined,
+      );
+      sequencer.track(CANVAS, 5);
+      await sequencer.load(CANVAS, async () => [block('a'), block('b')]);
+      sequencer.receive('generation_undone', { canvasId: CANVAS, generationId: 'g1', blockIds: ['a'], keptBlockIds: [], seq: 6 } as never);
+      sequencer.receive('generation_redone', { canvasId: CANVAS, generationId: 'g1', blocks: [block('a'), block('b')], seq: 7 } as never);
+      sequencer.receive('block_deleted', { canvasId: CANVAS, blockId: 'b', seq: 8 } as never);
+      sequencer.receive('block_added', { canvasId: CANVAS, block: block('b'), seq: 9 } as never);
+      expect(handed).toEqual(['generation_undone 6 []', 'generation_redone 7 [a]', 'block_deleted 8 [b]', 'block_added 9 [b]']);
+    });
+
+    test('a load or reload that resolves with nothing leaves every event as it came', async () => {
+      const handed: string[] = [];
+      const sequencer = new CanvasSequencer(
+        async (): Promise<SyncAck> => ({ ok: true, resync: true, lastSeq: 2 }),
+        (event) => handed.push(describeEvent(event)),
+        async () => undefined,
+      );
+      sequencer.track(CANVAS, 0);
+      await sequencer.load(CANVAS, async () => undefined);
+      await sequencer.catchUp(CANVAS);
+      sequencer.receive('blocks_bulk_added_chunk', chunk(3, ['a']));
+      expect(handed).toEqual(['blocks_bulk_added_chunk 3 [a]']);
+    });
+  });
+
   test('an untracked canvas is ignored', () => {
     const { handed, live } = given([]);
     live(1);

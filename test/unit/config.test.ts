@@ -56,7 +56,7 @@ describe('loadConfig defaults', () => {
     });
     expect(config.broadcast).toEqual({ chunkSize: 10, chunkDelayMs: 50, concurrency: 8 });
     expect(config.generation).toMatchObject({ promptGuard: 'block', maxPromptChars: 8_000, concurrency: 4 });
-    expect(config.queues).toEqual({ names: [...QUEUE_NAMES], explicit: false, lockMs: 30_000 });
+    expect(config.queues).toEqual({ names: [...QUEUE_NAMES], explicit: false, lockMs: 30_000, leaseMs: 6_000 });
     expect(config.auth).toMatchObject({ jwtSecret: undefined, accessTokenTtlSeconds: 900, refreshTokenTtlDays: 30 });
     expect(config.admin).toEqual({ user: undefined, password: undefined, userIds: [] });
   });
@@ -148,7 +148,14 @@ describe('loadConfig roles and queues', () => {
       names: ['generation', 'broadcast'],
       explicit: true,
       lockMs: 30_000,
+      leaseMs: 6_000,
     });
+  });
+
+  test('given WORKER_LEASE_MS, 0 turns the worker leases off and anything between 0 and 1000 is refused', () => {
+    expect(loadConfig({ WORKER_LEASE_MS: '0' }).queues.leaseMs).toBe(0);
+    expect(loadConfig({ WORKER_LEASE_MS: '2000' }).queues.leaseMs).toBe(2_000);
+    expect(configError({ WORKER_LEASE_MS: '500' }).message).toContain('WORKER_LEASE_MS');
   });
 
   test('given WORKER_QUEUES with unknown queues, the error lists each of them', () => {

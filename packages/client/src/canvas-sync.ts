@@ -19,6 +19,26 @@ interface CanvasState {
    * done (an event applied before the reload's answer arrives would be wiped by it).
    */
   reloading: boolean;
+  /**
+   * Ids of the blocks the application's last load or reload returned, less those deleted since.
+   * A block is stored before its room event gets a seq (the event follows the commit), so a load
+   * read after the seq it started from may list blocks whose `block_added`,
+   * `blocks_bulk_added_chunk` or `generation_redone` is still to come: those events are not handed
+   * on again for blocks the application already holds.
+   */
+  held?: Set<string>;
+}
+
+/** The ids of what a load or reload resolved with, when that is blocks (`blocks.listAll`); else undefined. */
+function blockIdsOf(loaded: unknown): Set<string> | undefined {
+  const list = Array.isArray(loaded) ? (loaded as unknown[]).flat() : undefined;
+  if (!list) return undefined;
+  const ids = new Set<string>();
+  for (const item of list) {
+    const id = (item as { id?: unknown } | null)?.id;
+    if (typeof id === 'string') ids.add(id);
+  }
+  return ids;
 }
 
 /**
@@ -26,6 +46,9 @@ interface CanvasState {
  * events are handed on by `seq`; a duplicate is dropped; a jump buffers what arrived and asks the
  * server (`canvas:sync`) for what is missing; after any reconnect the caller calls `catchUp`. When
  * the server no longer keeps the missed events it answers `resync`, and the application reloads.
+ * When a load or reload resolves with the blocks it read (what `blocks.listAll` gives), events that
+ * would add a block it already holds leave that block out, and are not handed on when nothing is
+ * left (their seq still counts).
  */
 export class CanvasSequencer {
   private readonly canvases = new Map<string, CanvasState>();
@@ -33,6 +56,7 @@ export class CanvasSequencer {
   constructor(
     private readonly sync: (canvasId: string, afterSeq: number) => Promise<SyncAck>,
     private readonly deliver: (event: CanvasRoomEvent) => void,
+    /** The application reloads the canvas; resolving with the blocks it read lets repeats be left out. */
     private readonly resync: (canvasId: string, lastSeq: number) => unknown,
   ) {}
 
@@ -43,14 +67,15 @@ export class CanvasSequencer {
 
   /**
    * Runs the application's first load of a canvas just tracked (its blocks over HTTP, read after
-   * the join): events that arrive meanwhile wait and are handed on after it, in order.
+   * the join): events that arrive meanwhile wait and are handed on after it, in order. When `load`
+   * resolves with the blocks it read, events adding any of them are not handed on again.
    */
   async load(canvasId: string, load: () => unknown): Promise<void> {
     const state = this.canvases.get(canvasId);
     if (!state) return;
     state.reloading = true;
     try {
-      await load();
+      state.held = blockIdsOf(await load());
     } finally {
       state.reloading = false;
     }
@@ -115,7 +140,7 @@ export class CanvasSequencer {
       // A reload that fails (a network blip) is tried again a few times before the held events go on.
       for (let attempt = 0; ; attempt += 1) {
         try {
-          await this.resync(canvasId, lastSeq);
+          state.held = blockIdsOf(await this.resync(canvasId, lastSeq));
           break;
         } catch (error) {
           if (attempt >= 2 || this.canvases.get(canvasId) !== state) throw error;
@@ -153,7 +178,8 @@ export class CanvasSequencer {
 
   private handOn(state: CanvasState, entry: CanvasLogEntry): void {
     state.last = entry.seq;
-    this.deliver({ event: entry.event, payload: entry.payload } as CanvasRoomEvent);
+    const payload = state.held ? withoutHeld(state.held, entry) : entry.payload;
+    if (payload) this.deliver({ event: entry.event, payload } as CanvasRoomEvent);
     // The canvas's ranks were rewritten (rule 5): reload as after `resync`; what follows waits for it.
     if (entry.event === 'blocks_reranked') {
       const canvasId = (entry.payload as { canvasId: string }).canvasId;
@@ -161,5 +187,33 @@ export class CanvasSequencer {
       // eslint-disable-next-line no-restricted-syntax -- the reload retries on its own and releases the held events in its finally: nothing is left to undo here
       void this.reload(canvasId, state, entry.seq).catch(() => undefined);
     }
+  }
+}
+
+/**
+ * `entry`'s payload without the blocks the application already holds (`held`), or undefined when
+ * it only repeats them. Deletions take their blocks out of `held`: a block removed and then
+ * restored (an undo, then a redo) is handed on again.
+ */
+function withoutHeld(held: Set<string>, entry: CanvasLogEntry): CanvasLogEntry['payload'] | undefined {
+  const payload = entry.payload as { blocks?: Array<{ id: string }>; block?: { id: string }; blockId?: string; blockIds?: string[] };
+  switch (entry.event) {
+    case 'block_added':
+      return payload.block && held.has(payload.block.id) ? undefined : entry.payload;
+    case 'blocks_bulk_added_chunk':
+    case 'generation_redone': {
+      const blocks = payload.blocks ?? [];
+      const fresh = blocks.filter((block) => !held.has(block.id));
+      if (fresh.length === blocks.length) return entry.payload;
+      return fresh.length > 0 ? ({ ...payload, blocks: fresh } as CanvasLogEntry['payload']) : undefined;
+    }
+    case 'block_deleted':
+      if (payload.blockId) held.delete(payload.blockId);
+      return entry.payload;
+    case 'generation_undone':
+      for (const id of payload.blockIds ?? []) held.delete(id);
+      return entry.payload;
+    default:
+      return entry.payload;
   }
 }

@@ -28,7 +28,10 @@ export interface SocketConnectOptions {
   socketOptions?: Partial<ManagerOptions & SocketOptions>;
 }
 
-/** Reloads a canvas after `resync`; events wait for the returned promise. */
+/**
+ * Reloads a canvas after `resync`; events wait for the returned promise. Resolve it with the blocks
+ * read (`blocks.listAll`'s answer) and events adding any of those blocks are not handed on again.
+ */
 export type ResyncListener = (canvasId: string, lastSeq: number) => unknown;
 
 /** The typed `/canvas` socket. */
@@ -48,8 +51,9 @@ type Payload<Map, E extends keyof Map> = Map[E] extends (payload: infer P, ...re
 export interface CanvasConnection extends CanvasSocket {
   /**
    * `canvas:join`; resolves with the ack (`{ok:true, presence, seq}` or `{ok:false, error}`). Give
-   * `load` (e.g. `() => sb.blocks.listAll(id).then(show)`) to load the canvas after the join as
-   * docs/protocol.md's catch-up rules say: room events wait until it settles, then follow it.
+   * `load` (e.g. `() => sb.blocks.listAll(id).then((blocks) => (show(blocks), blocks))`) to load the
+   * canvas after the join as docs/protocol.md's catch-up rules say: room events wait until it
+   * settles, then follow it; when it resolves with the blocks, events adding them are not handed on.
    */
   join(canvasId: string, timeoutMs?: number, load?: () => unknown): Promise<JoinAck>;
   /** Room events of joined canvases, in order, exactly once. Returns the unsubscribe function. */
@@ -57,7 +61,7 @@ export interface CanvasConnection extends CanvasSocket {
   /**
    * The server no longer keeps what this client missed, or the canvas's ranks were rewritten
    * (`blocks_reranked`): reload the canvas (`blocks.listAll`). Return the reload's promise: events
-   * after `lastSeq` are held back until it settles, then handed on.
+   * after `lastSeq` are held back until it settles, then handed on, without the blocks it resolved with.
    */
   onResync(listener: ResyncListener): () => void;
   /** The last seq handed to `onEvent` listeners for a joined canvas. */
@@ -100,7 +104,8 @@ export async function connectCanvas(options: SocketConnectOptions): Promise<Canv
   const sequencer = new CanvasSequencer(
     sync,
     (event) => listeners.forEach((listener) => listener(event)),
-    async (canvasId, lastSeq) => void (await Promise.all([...resyncListeners].map((listener) => listener(canvasId, lastSeq)))),
+    // What the listeners read (the blocks, when they resolve with them) tells the sequencer which block events repeat the reload.
+    (canvasId, lastSeq) => Promise.all([...resyncListeners].map((listener) => listener(canvasId, lastSeq))),
   );
   for (const name of CANVAS_ROOM_EVENTS) {
     (socket as unknown as { on(event: string, handler: (payload: { canvasId: string; seq?: number }) => void): void }).on(name, (payload) =>

@@ -1,0 +1,113 @@
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import type { QueueName } from '../../config';
+import type { Logger } from '../lib/logger';
+import type { RedisClient } from '../lib/redis';
+import { redisKeys } from '../lib/redis-keys';
+import { redisScripts } from '../lib/redis-scripts';
+import type { QueueRegistry } from '../producers/registry';
+
+/** Lapsed leases one heartbeat takes out; more wait for the next beat. */
+const LAPSED_PER_BEAT = 20;
+/** Starts beyond a job's attempts after which a dead worker's job is left to BullMQ's stall limit. */
+const MAX_RESTARTS = 2;
+
+export interface WorkerLeasesOptions {
+  /** The queues' Redis (the leases live beside the jobs they speak for). */
+  redis: RedisClient;
+  keyPrefix: string;
+  queues: Pick<QueueRegistry, 'requeueActiveOf'>;
+  /** Every queue whose active jobs a dead process may hold (all of them: any process may have run any). */
+  queueNames: readonly QueueName[];
+  /** How long a process counts as alive after its last heartbeat; it beats four times per lease. */
+  leaseMs: number;
+  logger: Logger;
+}
+
+/**
+ * The dead-worker detector. Each worker process holds a lease in Redis under its own worker name
+ * (the `name` its BullMQ workers write on each job they take, `processedBy`) and renews it four
+ * times per lease. At each beat it also takes out the leases that lapsed: those processes were
+ * killed (a process that stops cleanly gives its lease back), and their active jobs go back to
+ * waiting at once, instead of waiting for BullMQ's job lock to lapse and its stall check to notice.
+ * A lease that lapsed while this process could not reach Redis either (an outage stops every
+ * beat) is taken out only after this process has beaten for a whole lease since: a live owner
+ * renews it by then.
+ * One script call per process and beat, whatever the number of jobs: the jobs' own locks keep
+ * their length, so their renewals cost what they did.
+ */
+export class WorkerLeases {
+  /** This process's worker name: host, pid and a random part (a restarted container may reuse a pid). */
+  readonly name = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  private timer?: NodeJS.Timeout;
+  private beating?: Promise<unknown>;
+  private stopped = false;
+  /** Whether the first beat went out (before it, holding no lease is expected). */
+  private started = false;
+  /**
+   * When (Redis ms) this process's unbroken run of beats began; 0 after a failed beat. Leases that
+   * lapsed before it are taken out only a whole lease later (a Redis outage stops every beat).
+   */
+  private watchingSince = 0;
+  private readonly key: string;
+  private readonly log: Logger;
+
+  constructor(private readonly options: WorkerLeasesOptions) {
+    this.key = redisKeys(options.keyPrefix).workerLeases();
+    this.log = options.logger.child({ component: 'worker-leases', worker: this.name });
+  }
+
+  /** Takes the lease (first beat) and beats until {@link stop}. */
+  async start(): Promise<void> {
+    await this.beat();
+    this.timer = setInterval(
+      () => {
+        this.beating ??= this.beat()
+          .catch((error: unknown) => this.log.warn({ err: error }, 'worker lease not renewed'))
+          .finally(() => (this.beating = undefined));
+      },
+      Math.max(100, Math.floor(this.options.leaseMs / 4)),
+    );
+    this.timer.unref();
+  }
+
+  /** Renews this process's lease, and puts back the jobs of every process whose lease lapsed. */
+  async beat(): Promise<string[]> {
+    if (this.stopped) return [];
+    let beat: { renewed: boolean; now: number; lapsed: string[] };
+    try {
+      beat = await redisScripts(this.options.redis).workerLeaseBeat(
+        { leases: this.key },
+        { name: this.name, leaseMs: this.options.leaseMs, max: LAPSED_PER_BEAT, watchingSince: this.watchingSince },
+      );
+    } catch (error) {
+      this.watchingSince = 0;
+      throw error;
+    }
+    const { renewed, now, lapsed } = beat;
+    if (this.watchingSince === 0) this.watchingSince = now;
+    if (!renewed && this.started)
+      this.log.warn('this worker process missed its heartbeats for a whole lease: its running jobs may run twice');
+    this.started = true;
+    const requeued: string[] = [];
+    for (const dead of lapsed) {
+      for (const queue of this.options.queueNames) {
+        const ids = await this.options.queues.requeueActiveOf(queue, dead, MAX_RESTARTS);
+        if (ids.length) this.log.warn({ deadWorker: dead, queue, jobIds: ids }, 'jobs of a dead worker process put back to waiting');
+        requeued.push(...ids);
+      }
+    }
+    return requeued;
+  }
+
+  /** Stops beating and gives the lease back (call after the workers closed: their jobs are done). */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.beating;
+    this.stopped = true;
+    await this.options.redis
+      .zrem(this.key, this.name)
+      // Left in place, the lease lapses on its own and another process finds no job of ours.
+      .catch((error: unknown) => this.log.warn({ err: error }, 'worker lease not given back; it lapses on its own'));
+  }
+}
