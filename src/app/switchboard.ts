@@ -174,7 +174,7 @@ export async function startSwitchboard(
     });
     closers.unshift(['sockets', () => closeSocketServer(io)]);
     // Every canvas room event gets a seq and a place in the canvas's replay log.
-    const canvasLog = new CanvasLog(realtime.command, config.redis.keyPrefix, config.canvasLog);
+    const canvasLog = new CanvasLog(realtime.command, config.redis.keyPrefix, config.canvasLog, follower);
     const canvasEvents = new CanvasEmitter(io, canvasLog, logger);
     // Any process can call a device: the channel reaches it on whichever node holds its connection.
     const relay = new WsRelay(realtime.command, config.redis.keyPrefix, logger);
@@ -402,6 +402,7 @@ export async function startSwitchboard(
           chatEvents,
           notesEvents: new NotesEventLog(realtime.command, config.redis.keyPrefix, undefined, follower),
           flowEvents,
+          canvasLog,
           repos,
           queues,
           checkEveryMs: config.streams.checkIntervalMs,
