@@ -52,10 +52,17 @@ socket.on('connect_error', async (error) => {
     notify('Your session ended; please sign in again.', true);
   }
 });
+/**
+ * The connection badge, and while the socket is down a banner above the board with Generate
+ * disabled: a generation started then could not be watched, and its failure would read as the AI's.
+ */
 function setConnection(state) {
   const badge = $('connection-status');
   badge.textContent = state;
   badge.dataset.state = state;
+  const offline = state === 'offline' && Boolean(api.session);
+  $('offline-banner').hidden = !offline;
+  generator.setOffline(offline);
 }
 
 const view = new CanvasView({ api, socket, notify });
