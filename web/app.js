@@ -197,19 +197,32 @@ function setAdminPage(admin) {
   if (/^#\/admin$/i.test(location.hash)) void accountPages.admin.show();
 }
 
-api.onSessionChange = (session) => {
+/** True while this tab runs a session (socket, keeper, approvals started). */
+let active = false;
+
+function showAccount(session) {
   $('account').hidden = !session;
   $('current-user').textContent = session ? `${session.user.name} (${session.user.email})` : '';
+}
+
+api.onSessionChange = (session) => {
+  showAccount(session);
   if (!session) {
+    active = false;
     keeper.stop();
     socket.disconnect();
     approvals.stop();
     void route();
+  } else if (!active) {
+    // Signed in from another tab: this one takes the session too.
+    void signedIn();
   }
 };
 
 async function signedIn() {
-  api.onSessionChange(api.session);
+  if (active) return route();
+  active = true;
+  showAccount(api.session);
   socket.connect();
   keeper.start();
   approvals.start();
@@ -248,5 +261,6 @@ $('signout').addEventListener('click', async () => {
 
 window.addEventListener('hashchange', () => void route());
 
+// A tab without a session of its own (a new tab) takes the browser's from the session cookie.
 if (api.session) void signedIn();
-else void route();
+else void api.resume().then((resumed) => (resumed ? undefined : route()));
