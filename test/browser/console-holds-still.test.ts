@@ -21,7 +21,11 @@ describe('web console: holds still', () => {
   const problems: string[] = [];
 
   beforeAll(async () => {
-    t = await startTestApp({ llmDelayMs: 150, responder: () => longTurn });
+    // Thirty slow blocks, then a plain answer: a run that is not stopped still ends.
+    t = await startTestApp({
+      llmDelayMs: 150,
+      responder: (request) => (request.messages.some((m) => m.role === 'tool') ? { text: 'Done.' } : longTurn),
+    });
     user = await registerUser(t.api, 'Still');
     browser = await launchChromium();
     page = await openPage(browser, t.url, 'Still', problems);

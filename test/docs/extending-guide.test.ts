@@ -7,12 +7,16 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, '../..');
 
-/** One edit a recipe's step makes: `insert` after the first `after` in `file` (which must be there). */
+/**
+ * One edit a recipe's step makes: `insert` after the first `after` in `file` (which must be there),
+ * or, with `replace`, that text in place of `after`.
+ */
 interface Edit {
   step: string;
   file: string;
   after: string;
-  insert: string;
+  insert?: string;
+  replace?: string;
 }
 
 /**
@@ -119,6 +123,43 @@ const ADD_A_BLOCK_TYPE: Edit[] = [
   },
 ];
 
+/**
+ * "Add a device tool (an assistant tool)": a `count_tasks` tool in the task toolset, and the
+ * catalogue test that lists every tool by name (the guide says it must be updated).
+ */
+const ADD_A_DEVICE_TOOL: Edit[] = [
+  {
+    step: '1. src/assistant/tools.ts: a define() entry in ASSISTANT_TOOLS',
+    file: 'src/assistant/tools.ts',
+    after: 'export const ASSISTANT_TOOLS: AssistantTool[] = [\n',
+    insert: [
+      '  define({',
+      "    name: 'count_tasks',",
+      "    toolset: 'task',",
+      "    description: 'Count the user\\'s tasks, optionally of one status.',",
+      '    schema: z.object({ status: taskStatus.optional() }),',
+      '    run: async (a, device) => {',
+      "      const { rows } = await device({ action: 'select', table: 'tasks', filters: defined({ status: a.status }) as Record<string, string> });",
+      '      return `${rows.length} task(s)`;',
+      '    },',
+      '  }),',
+      '',
+    ].join('\n'),
+  },
+  {
+    step: 'Tests to copy: test/unit/assistant-orchestrator.test.ts lists every tool by name',
+    file: 'test/unit/assistant-orchestrator.test.ts',
+    after: "        'list_tasks',\n",
+    insert: "        'count_tasks',\n",
+  },
+  {
+    step: "Tests to copy: test/unit/assistant-orchestrator.test.ts counts the task toolset's tools",
+    file: 'test/unit/assistant-orchestrator.test.ts',
+    after: "expect(toolsFor(['task'])).toHaveLength(8);",
+    replace: "expect(toolsFor(['task'])).toHaveLength(9);",
+  },
+];
+
 /** Applies `edits` to the copy at `dir`; throws naming the step whose anchor is missing. */
 function apply(dir: string, edits: Edit[]): void {
   for (const edit of edits) {
@@ -127,7 +168,8 @@ function apply(dir: string, edits: Edit[]): void {
     const at = text.indexOf(edit.after);
     if (at < 0) throw new Error(`step "${edit.step}": ${edit.file} no longer has ${JSON.stringify(edit.after)}`);
     const end = at + edit.after.length;
-    writeFileSync(file, text.slice(0, end) + edit.insert + text.slice(end));
+    const middle = edit.replace ?? edit.after + (edit.insert ?? '');
+    writeFileSync(file, text.slice(0, at) + middle + text.slice(end));
   }
 }
 
@@ -175,39 +217,76 @@ const UNIT_JEST_CONFIG = JSON.stringify({
  * lists its steps, and the copy must then typecheck and pass the unit tests the guide names. A
  * guide that forgets a file (the exhaustive tables of a test, say) or names one that moved fails.
  */
+/**
+ * Follows `recipe` on a fresh scratch copy: the copy must typecheck, its console scripts parse, and
+ * `unitTests` pass there; resolves with jest's summary.
+ */
+async function follow(recipe: Edit[], unitTests: string[], copies: string[]): Promise<string> {
+  const dir = await scratchCopy();
+  copies.push(dir);
+  apply(dir, recipe);
+  const env = { ...process.env, NODE_OPTIONS: '--experimental-vm-modules --disable-warning=ExperimentalWarning' };
+  await run(process.execPath, ['node_modules/typescript-7/bin/tsc', '--noEmit', '-p', 'tsconfig.json'], {
+    cwd: dir,
+    timeout: 240_000,
+    maxBuffer: 16 * 1024 * 1024,
+  }).catch((error: { stdout?: string }) => {
+    throw new Error(`typecheck failed after the recipe:\n${error.stdout ?? String(error)}`);
+  });
+  for (const file of new Set(recipe.map((edit) => edit.file).filter((file) => file.endsWith('.js'))))
+    await run(process.execPath, ['--check', path.join(dir, file)]);
+  const jest = await run(
+    process.execPath,
+    ['node_modules/jest/bin/jest.js', '--config', UNIT_JEST_CONFIG, '--maxWorkers=1', ...unitTests],
+    {
+      cwd: dir,
+      env,
+      timeout: 240_000,
+      maxBuffer: 16 * 1024 * 1024,
+    },
+  ).catch((error: { stderr?: string }) => {
+    throw new Error(`the unit tests failed after the recipe:\n${error.stderr ?? String(error)}`);
+  });
+  return jest.stderr;
+}
+
+/** The text of one `## ` section of the guide. */
+function guideSection(title: string): string {
+  const guide = readFileSync(path.join(ROOT, 'docs/extending.md'), 'utf8');
+  const start = guide.indexOf(`## ${title}`);
+  expect(start).toBeGreaterThanOrEqual(0);
+  const end = guide.indexOf('\n## ', start + 3);
+  return guide.slice(start, end < 0 ? undefined : end);
+}
+
+/**
+ * docs/extending.md, run: each recipe is applied to a scratch copy of the tree exactly as the guide
+ * lists its steps, and the copy must then typecheck and pass the unit tests the guide names. A
+ * guide that forgets a file (the exhaustive tables of a test, say) or names one that moved fails.
+ */
 describe('docs/extending.md, followed to the letter', () => {
-  let dir: string | undefined;
+  const copies: string[] = [];
   afterAll(() => {
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    for (const dir of copies) rmSync(dir, { recursive: true, force: true });
   });
 
-  test('the guide lists the files the block type recipe edits, in its steps', () => {
-    const guide = readFileSync(path.join(ROOT, 'docs/extending.md'), 'utf8');
-    const section = guide.slice(guide.indexOf('## Add a block type'), guide.indexOf('## Add a device tool'));
-    for (const file of new Set(ADD_A_BLOCK_TYPE.map((edit) => edit.file)))
+  test.each([
+    ['Add a block type', ADD_A_BLOCK_TYPE],
+    ['Add a device tool', ADD_A_DEVICE_TOOL],
+  ])('"%s" names every file its recipe edits', (title, recipe) => {
+    const section = guideSection(title);
+    for (const file of new Set(recipe.map((edit) => edit.file)))
       expect({ file, named: section.includes(file) }).toEqual({ file, named: true });
   });
 
   test('"Add a block type": the copy typechecks, its JavaScript parses, and the block schema tests pass', async () => {
-    dir = await scratchCopy();
-    apply(dir, ADD_A_BLOCK_TYPE);
-    const env = { ...process.env, NODE_OPTIONS: '--experimental-vm-modules --disable-warning=ExperimentalWarning' };
-    await run(process.execPath, ['node_modules/typescript-7/bin/tsc', '--noEmit', '-p', 'tsconfig.json'], {
-      cwd: dir,
-      timeout: 240_000,
-      maxBuffer: 16 * 1024 * 1024,
-    }).catch((error: { stdout?: string }) => {
-      throw new Error(`typecheck failed after the recipe:\n${error.stdout ?? String(error)}`);
-    });
-    for (const file of ['web/blocks.js', 'web/block-editor.js']) await run(process.execPath, ['--check', path.join(dir, file)]);
-    const jest = await run(
-      process.execPath,
-      ['node_modules/jest/bin/jest.js', '--config', UNIT_JEST_CONFIG, '--maxWorkers=1', 'test/unit/block-schemas.test.ts'],
-      { cwd: dir, env, timeout: 240_000, maxBuffer: 16 * 1024 * 1024 },
-    ).catch((error: { stderr?: string }) => {
-      throw new Error(`the unit tests failed after the recipe:\n${error.stderr ?? String(error)}`);
-    });
-    expect(jest.stderr).toMatch(/Tests:\s+\d+ passed, \d+ total/);
-    expect(jest.stderr).toContain('callout');
+    const summary = await follow(ADD_A_BLOCK_TYPE, ['test/unit/block-schemas.test.ts'], copies);
+    expect(summary).toMatch(/Tests:\s+\d+ passed, \d+ total/);
+    expect(summary).toContain('callout');
+  }, 600_000);
+
+  test('"Add a device tool": the copy typechecks and the assistant catalogue tests pass', async () => {
+    const summary = await follow(ADD_A_DEVICE_TOOL, ['test/unit/assistant-orchestrator.test.ts'], copies);
+    expect(summary).toMatch(/Tests:\s+\d+ passed, \d+ total/);
   }, 600_000);
 });
