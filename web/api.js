@@ -1,7 +1,10 @@
 // The console's HTTP client is the SDK's transport (@switchboard/client, served built at
 // /console/sdk/, decision 0130): JSON with the Bearer token, one refresh on 401 shared by
-// concurrent requests, the API's error shape. This module only keeps the session in
-// sessionStorage (this tab only, gone when the tab closes) and signs out when a refresh fails.
+// concurrent requests, the API's error shape. The session is shared by the browser's tabs
+// (decision 0330): the refresh token lives in an HttpOnly cookie no script can read, each tab keeps
+// its own access token (sessionStorage: it outlives a reload), a new tab gets one from the cookie,
+// and refreshes are taken one tab at a time (the token rotates: two at once would end the session).
+// Signing out in one tab signs out every tab.
 import { SwitchboardApiError, Transport } from '/console/sdk/switchboard-client.js';
 import { readSse } from './sse.js';
 
@@ -9,6 +12,15 @@ import { readSse } from './sse.js';
 export { SwitchboardApiError as ApiError };
 
 const SESSION_KEY = 'switchboard.console.session';
+/** Asks the auth routes to keep the refresh token in the cookie (and read it from there). */
+const COOKIE_MODE = { 'x-session-cookie': '1' };
+/** One refresh at a time across the browser's tabs (Web Locks). */
+const REFRESH_LOCK = 'switchboard.console.refresh';
+/** Tabs tell each other about sign-in and sign-out. */
+const CHANNEL = 'switchboard.console.session';
+
+/** Runs `exchange` holding the browser-wide refresh lock, where the browser has Web Locks. */
+const oneTabAtATime = (exchange) => (navigator.locks ? navigator.locks.request(REFRESH_LOCK, exchange) : exchange());
 
 export class Api {
   constructor() {
@@ -16,19 +28,67 @@ export class Api {
     /** Called with `null` when the session ends (sign-out or a refresh that failed). */
     this.onSessionChange = () => {};
     try {
-      this.session = JSON.parse(sessionStorage.getItem(SESSION_KEY) ?? 'null');
+      const stored = JSON.parse(sessionStorage.getItem(SESSION_KEY) ?? 'null');
+      // This tab's user and access token; a refresh token kept here by an earlier console is dropped.
+      this.session = stored?.user && stored.accessToken ? { user: stored.user, accessToken: stored.accessToken } : null;
     } catch {
       this.session = null;
     }
     this.transport = new Transport({
       baseUrl: location.origin,
       accessToken: this.session?.accessToken,
-      refreshToken: this.session?.refreshToken,
-      // A refresh inside the transport rotated the tokens: keep them with the session.
+      // An expired access token is renewed from the cookie, one tab at a time.
+      exchange: () => this.exchange(),
+      // A refresh inside the transport gave a new access token: keep it with the session.
       onTokens: (tokens) => {
-        if (this.session && tokens.accessToken !== this.session.accessToken) this.store({ ...this.session, ...tokens });
+        if (this.session && tokens.accessToken && tokens.accessToken !== this.session.accessToken)
+          this.store({ ...this.session, accessToken: tokens.accessToken });
       },
     });
+    this.channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel(CHANNEL) : null;
+    if (this.channel)
+      this.channel.onmessage = ({ data }) => {
+        // Signed out in another tab: this one too (the server has ended the session already).
+        if (data?.type === 'signed-out' && this.session) this.setSession(null);
+        // Signed in in another tab: a tab on the sign-in form takes the session from the cookie.
+        if (data?.type === 'signed-in' && !this.session) void this.resume();
+      };
+  }
+
+  /**
+   * A new access token from the session cookie, holding the browser-wide lock (the cookie's token
+   * rotates with each exchange). Resolves with `{accessToken}`, or undefined when there is no
+   * session (no cookie, or the server refused it: signed out, revoked, reused).
+   */
+  exchange() {
+    return oneTabAtATime(async () => {
+      try {
+        const answer = await this.publicPost('/auth/refresh', {}, COOKIE_MODE);
+        if (this.session) this.store({ user: answer.user, accessToken: answer.accessToken });
+        return { accessToken: answer.accessToken, user: answer.user };
+      } catch (error) {
+        if (error instanceof SwitchboardApiError && error.status === 401) return undefined;
+        throw error;
+      }
+    });
+  }
+
+  /**
+   * A tab without a session of its own (a new tab, a tab on the sign-in form) takes the browser's:
+   * resolves true when the cookie gave it one.
+   */
+  async resume() {
+    // The server's hint that the browser holds a session cookie (the cookie itself is unreadable).
+    if (!document.cookie.split(';').some((part) => part.trim() === 'sb_session=1')) return false;
+    let pair;
+    try {
+      pair = await this.exchange();
+    } catch {
+      return false;
+    }
+    if (!pair || this.session) return Boolean(this.session);
+    this.setSession({ user: pair.user, accessToken: pair.accessToken });
+    return true;
   }
 
   get user() {
@@ -47,16 +107,22 @@ export class Api {
 
   setSession(session) {
     this.store(session);
-    this.transport.setTokens({ accessToken: session?.accessToken, refreshToken: session?.refreshToken });
+    this.transport.setTokens({ accessToken: session?.accessToken });
     this.onSessionChange(session);
   }
 
+  /** A new session: this tab's, and the cookie's for every other tab (told so). */
+  signedIn(answer) {
+    this.setSession({ user: answer.user, accessToken: answer.accessToken });
+    this.channel?.postMessage({ type: 'signed-in' });
+  }
+
   async signIn(email, password) {
-    this.setSession(await this.publicPost('/auth/login', { email, password }));
+    this.signedIn(await this.publicPost('/auth/login', { email, password }, COOKIE_MODE));
   }
 
   async signUp(name, email, password) {
-    this.setSession(await this.publicPost('/auth/register', { name, email, password }));
+    this.signedIn(await this.publicPost('/auth/register', { name, email, password }, COOKIE_MODE));
   }
 
   /**
@@ -65,19 +131,19 @@ export class Api {
    * server could not be reached.
    */
   async signOut() {
-    const { refreshToken } = this.transport.getTokens();
     this.setSession(null);
-    if (!refreshToken) return true;
+    this.channel?.postMessage({ type: 'signed-out' });
     try {
-      await this.publicPost('/auth/logout', { refreshToken });
+      // The cookie names the session; the answer also clears it.
+      await this.publicPost('/auth/logout', {}, COOKIE_MODE);
       return true;
     } catch {
       return false;
     }
   }
 
-  publicPost(path, body) {
-    return this.transport.json('POST', path, { body, auth: false });
+  publicPost(path, body, headers) {
+    return this.transport.json('POST', path, { body, auth: false, headers });
   }
 
   /**

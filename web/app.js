@@ -52,10 +52,17 @@ socket.on('connect_error', async (error) => {
     notify('Your session ended; please sign in again.', true);
   }
 });
+/**
+ * The connection badge, and while the socket is down a banner above the board with Generate
+ * disabled: a generation started then could not be watched, and its failure would read as the AI's.
+ */
 function setConnection(state) {
   const badge = $('connection-status');
   badge.textContent = state;
   badge.dataset.state = state;
+  const offline = state === 'offline' && Boolean(api.session);
+  $('offline-banner').hidden = !offline;
+  generator.setOffline(offline);
 }
 
 const view = new CanvasView({ api, socket, notify });
@@ -190,19 +197,32 @@ function setAdminPage(admin) {
   if (/^#\/admin$/i.test(location.hash)) void accountPages.admin.show();
 }
 
-api.onSessionChange = (session) => {
+/** True while this tab runs a session (socket, keeper, approvals started). */
+let active = false;
+
+function showAccount(session) {
   $('account').hidden = !session;
   $('current-user').textContent = session ? `${session.user.name} (${session.user.email})` : '';
+}
+
+api.onSessionChange = (session) => {
+  showAccount(session);
   if (!session) {
+    active = false;
     keeper.stop();
     socket.disconnect();
     approvals.stop();
     void route();
+  } else if (!active) {
+    // Signed in from another tab: this one takes the session too.
+    void signedIn();
   }
 };
 
 async function signedIn() {
-  api.onSessionChange(api.session);
+  if (active) return route();
+  active = true;
+  showAccount(api.session);
   socket.connect();
   keeper.start();
   approvals.start();
@@ -241,5 +261,6 @@ $('signout').addEventListener('click', async () => {
 
 window.addEventListener('hashchange', () => void route());
 
+// A tab without a session of its own (a new tab) takes the browser's from the session cookie.
 if (api.session) void signedIn();
-else void route();
+else void api.resume().then((resumed) => (resumed ? undefined : route()));

@@ -11,6 +11,12 @@ import { FlowEditor } from './flow-editor.js';
 import { FlowChat } from './flow-chat-panel.js';
 import { FlowEmbeds } from './flow-embeds.js';
 import { ExecutionView } from './flow-execution.js';
+/** A new flow starts small: one empty step (or an empty system prompt); the examples are a click away. */
+const BLANK = {
+  chatflow: { systemPrompt: '', temperature: 0.2, historyWindow: 20 },
+  agentflow: { nodes: [{ id: 'step1', prompt: '' }], output: 'step1' },
+};
+/** What "Start from an example" fills in. */
 const TEMPLATES = {
   chatflow: { systemPrompt: 'You are a concise, friendly support assistant for Switchboard.', temperature: 0.2, historyWindow: 20 },
   agentflow: {
@@ -101,7 +107,7 @@ export class FlowsPage {
         ),
         el(
           'div',
-          { class: 'flows-main' },
+          { class: 'flows-main', dataset: { testid: 'flows-main' } },
           this.execution.root,
           el(
             'form',
@@ -121,6 +127,15 @@ export class FlowsPage {
                 { class: 'field', dataset: { path: 'name' } },
                 el('label', {}, 'Name ', el('input', { name: 'name', required: true, maxlength: '200', dataset: { testid: 'flow-name' } })),
                 el('p', { class: 'field-error', hidden: true, dataset: { testid: 'field-error' } }),
+              ),
+            ),
+            el(
+              'p',
+              { class: 'row' },
+              el(
+                'button',
+                { type: 'button', class: 'secondary', dataset: { testid: 'flow-use-example' }, onclick: () => this.useExample() },
+                'Start from an example',
               ),
             ),
             this.editor.root,
@@ -193,6 +208,15 @@ export class FlowsPage {
   reset() {
     this.chatPanel.stop();
     this.execution.close();
+    this.showingExecution(false);
+  }
+
+  /**
+   * An execution is a page of its own: while one is open, the flow's form and panels step aside
+   * (its back link returns to them), so the page does not stack the execution over the whole form.
+   */
+  showingExecution(open) {
+    this.$('flows-main').classList.toggle('execution-open', open);
   }
 
   /** The models the form offers, read once per page life. */
@@ -223,6 +247,7 @@ export class FlowsPage {
         return;
       }
     }
+    this.showingExecution(Boolean(executionId));
     if (executionId) {
       if (this.execution.execution?.id !== executionId || this.execution.root.hidden)
         void this.execution.open(this.flow, executionId, { onEnd: () => void this.loadExecutions(false) });
@@ -274,7 +299,8 @@ export class FlowsPage {
     this.$('flow-name').value = flow?.name ?? '';
     this.$('flow-delete').hidden = !flow;
     this.$('flow-save').textContent = flow ? 'Save changes' : 'Create flow';
-    this.editor.load(type, flow?.definition ?? TEMPLATES[type]);
+    this.$('flow-use-example').parentElement.hidden = Boolean(flow);
+    this.editor.load(type, flow?.definition ?? BLANK[type]);
     this.edited(this.editor.value().definition);
     this.showErrors([]);
     this.chatPanel.show(flow);
@@ -288,7 +314,17 @@ export class FlowsPage {
     }
   }
 
+  /** A new flow of another type: that type's blank form. */
   useTemplate() {
+    if (this.flow) return;
+    const type = this.$('flow-type').value;
+    this.editor.load(type, BLANK[type]);
+    this.edited(this.editor.value().definition);
+    this.showErrors([]);
+  }
+
+  /** Fills a new flow's form with the example of its type. */
+  useExample() {
     if (this.flow) return;
     const type = this.$('flow-type').value;
     this.editor.load(type, TEMPLATES[type]);

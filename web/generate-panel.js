@@ -57,6 +57,10 @@ export class GeneratePanel {
     this.notify = notify;
     this.generationId = null;
     this.controller = null;
+    /** Set while the tab cannot reach the server (the socket is down): Generate waits for it. */
+    this.offline = false;
+    /** Set while this panel starts or reads a generation (Generate stays disabled). */
+    this.busy = false;
     /** The generation whose stream this panel reads now (null when none). */
     this.following = null;
     /** Called with each generation this panel takes up (app.js: the banner then leaves it alone). */
@@ -74,16 +78,24 @@ export class GeneratePanel {
     $('stop-button').addEventListener('click', () => void this.stop());
   }
 
-  /** The Stop button shows while a generation runs. */
+  /**
+   * The Stop button shows while a generation runs, in the Generate button's place (which is of no use
+   * then): the row keeps its width, so the side panel and the page do not move.
+   */
   showStop(running) {
     const button = $('stop-button');
+    const generate = $('generate-button');
+    const hadFocus = document.activeElement === (running ? generate : button);
     button.hidden = !running;
     button.disabled = false;
+    generate.hidden = running;
+    if (hadFocus) (running ? button : generate).focus();
   }
 
   /** Forgets the last generation (another canvas was opened). */
   reset() {
     this.controller?.abort();
+    this.busy = false;
     this.generationId = null;
     this.following = null;
     this.undoneId = null;
@@ -111,10 +123,11 @@ export class GeneratePanel {
   async generate() {
     const canvasId = this.view.canvasId;
     const prompt = $('prompt-input').value.trim();
-    if (!canvasId || !prompt) return;
+    if (!canvasId || !prompt || !this.mayGenerate()) return;
     this.reset();
     const button = $('generate-button');
     button.disabled = true;
+    this.busy = true;
     const state = $('generation-state');
     state.textContent = 'Starting…';
     this.controller = new AbortController();
@@ -142,7 +155,8 @@ export class GeneratePanel {
       state.textContent = `Failed: ${error.message}${wait}`;
       this.log('error', `${error.code ?? 'error'}: ${error.message}`);
     } finally {
-      button.disabled = false;
+      this.busy = false;
+      button.disabled = !this.mayGenerate();
       this.following = null;
       this.showStop(false);
     }
@@ -214,6 +228,7 @@ export class GeneratePanel {
     const signal = this.controller.signal;
     this.adopt(generationId);
     this.showStop(true);
+    this.busy = true;
     $('generate-button').disabled = true;
     $('generation-state').textContent = 'Your generation is still running…';
     this.log('resumed', 'following your running generation again');
@@ -234,8 +249,9 @@ export class GeneratePanel {
     } finally {
       if (this.following === generationId) {
         this.following = null;
+        this.busy = false;
         this.showStop(false);
-        $('generate-button').disabled = this.view.role === 'viewer';
+        $('generate-button').disabled = !this.mayGenerate();
       }
     }
   }
@@ -363,10 +379,27 @@ export class GeneratePanel {
     }
   }
 
+  /** Editors and owners generate, while the server can be reached. */
+  mayGenerate() {
+    return this.view.role !== 'viewer' && !this.offline;
+  }
+
+  /**
+   * Offline (the socket is down: no network, the server away), Generate is disabled and says why;
+   * it comes back with the connection. A generation already running keeps its Stop.
+   */
+  setOffline(offline) {
+    this.offline = offline;
+    const button = $('generate-button');
+    button.title = offline ? 'Offline: Generate comes back when the connection does' : '';
+    if (!this.busy) button.disabled = !this.mayGenerate();
+  }
+
   /** Editors and owners generate; a viewer sees the controls disabled, and why. */
   setRole(role) {
     const reader = role === 'viewer';
-    for (const id of ['prompt-input', 'generate-button']) $(id).disabled = reader;
+    $('prompt-input').disabled = reader;
+    $('generate-button').disabled = !this.mayGenerate();
     $('generate-readonly').hidden = !reader;
     $('undo-button').hidden = reader;
     $('redo-button').hidden = reader;

@@ -3,7 +3,7 @@
 // the page when the person says they have it (or leaves the page) — the API never shows it again.
 // The list shows every key without its secret; a key is revoked in two clicks.
 import { el } from './blocks.js';
-import { confirmingButton, describeError, pageRoot, setState, when } from './page-kit.js';
+import { confirmingButton, describeError, pageRoot, setState, when, withCode } from './page-kit.js';
 
 /** What a key is now. */
 function keyState(key) {
@@ -32,8 +32,10 @@ export class KeysPage {
       el('h1', { id: 'keys-h' }, 'API keys'),
       el(
         'p',
-        { class: 'small' },
-        'A key lets a program act as you, as `Authorization: Bearer sb_live_…` or `X-API-Key`. It never has admin rights and cannot manage keys.',
+        { class: 'small', dataset: { testid: 'keys-help' } },
+        ...withCode(
+          'A key lets a program act as you, as `Authorization: Bearer sb_live_…` or `X-API-Key`. It never has admin rights and cannot manage keys.',
+        ),
       ),
       el(
         'form',

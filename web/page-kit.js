@@ -16,6 +16,14 @@ export const when = (iso) => {
   return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
 };
 
+/**
+ * A text whose Markdown code spans (`…`) become `<code>` elements, as nodes for `el(…)`: help texts
+ * name headers and values the way the docs do, and the page shows them as code, not backticks.
+ */
+export function withCode(text) {
+  return text.split('`').map((part, index) => (index % 2 ? el('code', {}, part) : part));
+}
+
 /** The API error as one line, followed by its problems (`details: [{path, message}]`) when it lists them. */
 export function describeError(error) {
   const problems = Array.isArray(error?.details) ? error.details : [];

@@ -25,7 +25,7 @@ const DESCRIPTIONS: Record<BlockType, string> = {
 };
 
 /**
- * The eight block tools. Their argument schemas ARE the block content schemas (src/schemas/blocks.ts), so the model
+ * One `create_<type>` tool per block type. Their argument schemas ARE the block content schemas (src/schemas/blocks.ts), so the model
  * sees exactly what the database accepts. Calls are validated and collected by the canvas turn,
  * which is why the tool bodies only echo.
  */

@@ -69,7 +69,7 @@ import { CursorRelay } from '../realtime/cursor-relay';
 import { registerDeviceNamespace } from '../realtime/device-namespace';
 import { attachDeviceWebSocket, type DeviceFrameHandlers } from '../realtime/device-ws';
 import { SocketQuota } from '../realtime/socket-quota';
-import { closeSocketServer, createSocketServer } from '../realtime/socket-server';
+import { closeSocketServer, createSocketServer, disconnectClients } from '../realtime/socket-server';
 import { startEmbeddedRedis } from './embedded-redis';
 import { closeAll } from './shutdown';
 
@@ -178,7 +178,7 @@ export async function startSwitchboard(
     });
     closers.unshift(['sockets', () => closeSocketServer(io)]);
     // Every canvas room event gets a seq and a place in the canvas's replay log.
-    const canvasLog = new CanvasLog(realtime.command, config.redis.keyPrefix, config.canvasLog);
+    const canvasLog = new CanvasLog(realtime.command, config.redis.keyPrefix, config.canvasLog, follower);
     const canvasEvents = new CanvasEmitter(io, canvasLog, logger);
     // Any process can call a device: the channel reaches it on whichever node holds its connection.
     const relay = new WsRelay(realtime.command, config.redis.keyPrefix, logger);
@@ -421,6 +421,7 @@ export async function startSwitchboard(
           chatEvents,
           notesEvents: new NotesEventLog(realtime.command, config.redis.keyPrefix, undefined, follower),
           flowEvents,
+          canvasLog,
           repos,
           queues,
           checkEveryMs: config.streams.checkIntervalMs,
@@ -491,7 +492,10 @@ export async function startSwitchboard(
       closers.unshift([
         'http',
         () => {
+          // Open connections would hold the server until the deadline: event streams are told to
+          // reconnect elsewhere and end, Socket.IO clients are closed, idle keep-alives go below.
           streams.endAll(1_000);
+          disconnectClients(io);
           return closeHttp(httpServer);
         },
       ]);
@@ -605,10 +609,21 @@ function createHttpServer(listener: http.RequestListener, requestTimeoutMs?: num
   return server;
 }
 
-/** Stops accepting connections and waits for in-flight requests; idle keep-alive sockets close at once. */
+/** How often a closing server looks again for keep-alive connections that became idle. */
+const IDLE_SWEEP_MS = 100;
+
+/**
+ * Stops accepting connections and waits for in-flight requests. Idle keep-alive connections close
+ * at once, and so does each connection whose last request ends later (an event stream told to
+ * reconnect, a long poll): a keep-alive client would otherwise hold the server for its idle timeout.
+ */
 function closeHttp(server: http.Server): Promise<void> {
   return new Promise((resolve) => {
-    server.close(() => resolve());
+    const sweep = setInterval(() => server.closeIdleConnections(), IDLE_SWEEP_MS);
+    server.close(() => {
+      clearInterval(sweep);
+      resolve();
+    });
     server.closeIdleConnections();
   });
 }

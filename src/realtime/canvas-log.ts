@@ -1,6 +1,7 @@
 import { isCluster, type RedisClient } from '../lib/redis';
 import { redisKeys, type RedisKeys } from '../lib/redis-keys';
 import { redisScripts, type RedisScripts } from '../lib/redis-scripts';
+import type { StreamFollower } from '../lib/stream-follower';
 import type { RoomBroadcastRecord } from './redis-streams-adapter';
 import { JsonText } from './socket-parser';
 import type { LoggedCanvasEvent, StagedCanvasEvent } from '../schemas/canvas-room';
@@ -46,6 +47,8 @@ export class CanvasLog {
     private readonly redis: RedisClient,
     keyPrefix: string,
     private readonly options: { maxEvents: number; ttlSeconds: number; maxCatchUp: number },
+    /** The process's one reader of Redis streams: `follow` needs it (the api role's room feeds). */
+    private readonly follower?: StreamFollower,
   ) {
     this.keys = redisKeys(keyPrefix);
     this.scripts = redisScripts(redis);
@@ -176,6 +179,16 @@ export class CanvasLog {
       .exec();
     const failed = results?.find(([error]) => error)?.[0];
     if (failed) throw failed;
+  }
+
+  /**
+   * Calls `wake` when events after `afterSeq` are logged for the canvas, until the returned function
+   * is called. It says only that there is something new: the reader takes the events from `since`
+   * (the follower hands on one field of an entry, and an event is two).
+   */
+  follow(canvasId: string, afterSeq: number, wake: () => void): () => void {
+    if (!this.follower) throw new Error('CanvasLog.follow needs the stream follower');
+    return this.follower.subscribe(this.keys.canvasLog(canvasId), `${afterSeq}-0`, wake);
   }
 
   /** The seq of the canvas's latest event (0 when it has none, or they expired). */

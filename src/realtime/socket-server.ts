@@ -81,6 +81,16 @@ export function roomBroadcasts(io: Server, nsp: Namespace): (room: string) => Ro
 }
 
 /**
+ * The first step of a stop on an API node: closes this node's client connections (websocket and
+ * long-polling alike), so they no longer hold the HTTP server open while work drains. The server
+ * and its adapter stay: a worker finishing a job still emits to rooms, which other nodes deliver,
+ * and the clients reconnect elsewhere and catch up by cursor.
+ */
+export function disconnectClients(io: Server): void {
+  io.engine?.close();
+}
+
+/**
  * Closes a Socket.IO server and the adapter's connections. `io.close()` assumes an attached engine,
  * which a worker's emit-only server does not have; there, disconnecting sockets and closing the
  * adapters is the whole job.

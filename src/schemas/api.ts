@@ -8,6 +8,15 @@ export const registerSchema = z.strictObject({
 });
 export const loginSchema = z.strictObject({ email: z.string().max(254), password: z.string().max(200) });
 export const refreshSchema = z.strictObject({ refreshToken: z.string().min(1).max(500) });
+/** Refresh and logout: the token in the body, or none with `X-Session-Cookie: 1` (the cookie holds it). */
+export const refreshOrCookieSchema = z.strictObject({
+  refreshToken: z
+    .string()
+    .min(1)
+    .max(500)
+    .optional()
+    .describe('The refresh token; leave it out with `X-Session-Cookie: 1` to use the session cookie'),
+});
 
 export const createCanvasSchema = z.strictObject({ title: z.string().trim().min(1).max(200) });
 export const updateCanvasSchema = z.strictObject({ title: z.string().trim().min(1).max(200) });

@@ -69,7 +69,10 @@ describe('web console: the Flows page in Chromium', () => {
     await page.locator(byTestId('flows-view')).waitFor();
     await view().getByLabel('Type').selectOption('agentflow');
     await view().getByLabel('Name').fill('Research brief');
-    // The template has four nodes: drop the last, then rename one (the references follow).
+    // A new flow opens with one empty step; the example has four nodes: drop the last, then rename
+    // one (the references follow).
+    expect(await page.locator(byTestId('flow-node-editor')).count()).toBe(1);
+    await view().getByRole('button', { name: 'Start from an example' }).click();
     expect(await page.locator(byTestId('flow-node-editor')).count()).toBe(4);
     await node(3).getByRole('button', { name: 'Remove node' }).click();
     expect(await page.locator(byTestId('flow-node-editor')).count()).toBe(3);

@@ -79,4 +79,23 @@ describe('pip install ./clients/python', () => {
     expect(out.asyncChat.at(-1)).toBe('final');
     expect(out.asyncChat).toContain('text_chunk');
   }, 180_000);
+
+  test('the installed client follows a canvas room over SSE and resumes after the last event id', async () => {
+    const python = join(venv, 'env/bin/python');
+    const { stdout } = await run(python, [join(__dirname, 'python_feed.py'), t.url], { cwd: venv, timeout: 60_000 });
+    const out = JSON.parse(stdout) as {
+      live: Array<{ event: string; id: string }>;
+      resumed: Array<{ event: string; id: string }>;
+      firstText: string;
+      firstSeq: number;
+      resumedText: string;
+    };
+    expect(out.live.map((e) => e.event)).toEqual(['ready', 'block_added']);
+    expect(out.firstText).toBe('first');
+    expect(Number(out.live[1].id)).toBe(out.firstSeq);
+    // Resumed after the first block: the missed one comes back, the first one does not.
+    expect(out.resumed.map((e) => e.event)).toEqual(['ready', 'block_added']);
+    expect(out.resumedText).toBe('missed');
+    expect(Number(out.resumed[1].id)).toBeGreaterThan(out.firstSeq);
+  }, 120_000);
 });

@@ -639,30 +639,40 @@ class AuthApi:
         """Sign in with email and password
 
         ``POST /api/v1/auth/login`` (no token needed).
+
+        Repeated failures are throttled per address and per email (429). With `X-Session-Cookie: 1` the refresh token goes in an HttpOnly cookie (SameSite=Strict, path `/api/v1/auth/`) instead of the answer, whose `refreshToken` is then empty.
         """
         body: Dict[str, Any] = {"email": email, "password": password}
         result = self._t.request("POST", "/auth/login", {}, {}, {}, body, True, False)
         self._t.remember(result)
         return result
 
-    def logout(self, refresh_token: str) -> None:
+    def logout(self, refresh_token: Optional[str] = None) -> None:
         """Sign out a session
 
         ``POST /api/v1/auth/logout`` (no token needed).
 
-        Revokes the refresh-token family of the given token: its refresh tokens and the access tokens issued in it stop working, and its open sockets are disconnected. An unknown token is accepted silently.
+        Revokes the refresh-token family of the given token: its refresh tokens and the access tokens issued in it stop working, and its open sockets are disconnected. An unknown token is accepted silently. With `X-Session-Cookie: 1` and no `refreshToken`, the session cookie names the session, and is cleared.
+
+        refresh_token: The refresh token; leave it out with `X-Session-Cookie: 1` to use the session cookie
         """
-        body: Dict[str, Any] = {"refreshToken": refresh_token}
+        body: Dict[str, Any] = {}
+        if refresh_token is not None:
+            body["refreshToken"] = refresh_token
         return self._t.request("POST", "/auth/logout", {}, {}, {}, body, True, False)
 
-    def refresh_tokens(self, refresh_token: str) -> Dict[str, Any]:
+    def refresh_tokens(self, refresh_token: Optional[str] = None) -> Dict[str, Any]:
         """Exchange a refresh token for a new pair
 
         ``POST /api/v1/auth/refresh`` (no token needed).
 
-        Refresh tokens rotate: each is single use, and presenting a used one revokes its whole family.
+        Refresh tokens rotate: each is single use, and presenting a used one revokes its whole family. With `X-Session-Cookie: 1` and no `refreshToken`, the session cookie is used and rotated (a refused one is cleared).
+
+        refresh_token: The refresh token; leave it out with `X-Session-Cookie: 1` to use the session cookie
         """
-        body: Dict[str, Any] = {"refreshToken": refresh_token}
+        body: Dict[str, Any] = {}
+        if refresh_token is not None:
+            body["refreshToken"] = refresh_token
         result = self._t.request("POST", "/auth/refresh", {}, {}, {}, body, True, False)
         self._t.remember(result)
         return result
@@ -671,6 +681,8 @@ class AuthApi:
         """Create an account and sign in
 
         ``POST /api/v1/auth/register`` (no token needed).
+
+        A new account on the free tier, signed in. With `X-Session-Cookie: 1` the refresh token goes in an HttpOnly cookie (SameSite=Strict, path `/api/v1/auth/`) instead of the answer, whose `refreshToken` is then empty.
         """
         body: Dict[str, Any] = {"email": email, "password": password, "name": name}
         result = self._t.request("POST", "/auth/register", {}, {}, {}, body, True, False)
@@ -751,30 +763,40 @@ class AsyncAuthApi:
         """Sign in with email and password
 
         ``POST /api/v1/auth/login`` (no token needed).
+
+        Repeated failures are throttled per address and per email (429). With `X-Session-Cookie: 1` the refresh token goes in an HttpOnly cookie (SameSite=Strict, path `/api/v1/auth/`) instead of the answer, whose `refreshToken` is then empty.
         """
         body: Dict[str, Any] = {"email": email, "password": password}
         result = await self._t.arequest("POST", "/auth/login", {}, {}, {}, body, True, False)
         self._t.remember(result)
         return result
 
-    async def logout(self, refresh_token: str) -> None:
+    async def logout(self, refresh_token: Optional[str] = None) -> None:
         """Sign out a session
 
         ``POST /api/v1/auth/logout`` (no token needed).
 
-        Revokes the refresh-token family of the given token: its refresh tokens and the access tokens issued in it stop working, and its open sockets are disconnected. An unknown token is accepted silently.
+        Revokes the refresh-token family of the given token: its refresh tokens and the access tokens issued in it stop working, and its open sockets are disconnected. An unknown token is accepted silently. With `X-Session-Cookie: 1` and no `refreshToken`, the session cookie names the session, and is cleared.
+
+        refresh_token: The refresh token; leave it out with `X-Session-Cookie: 1` to use the session cookie
         """
-        body: Dict[str, Any] = {"refreshToken": refresh_token}
+        body: Dict[str, Any] = {}
+        if refresh_token is not None:
+            body["refreshToken"] = refresh_token
         return await self._t.arequest("POST", "/auth/logout", {}, {}, {}, body, True, False)
 
-    async def refresh_tokens(self, refresh_token: str) -> Dict[str, Any]:
+    async def refresh_tokens(self, refresh_token: Optional[str] = None) -> Dict[str, Any]:
         """Exchange a refresh token for a new pair
 
         ``POST /api/v1/auth/refresh`` (no token needed).
 
-        Refresh tokens rotate: each is single use, and presenting a used one revokes its whole family.
+        Refresh tokens rotate: each is single use, and presenting a used one revokes its whole family. With `X-Session-Cookie: 1` and no `refreshToken`, the session cookie is used and rotated (a refused one is cleared).
+
+        refresh_token: The refresh token; leave it out with `X-Session-Cookie: 1` to use the session cookie
         """
-        body: Dict[str, Any] = {"refreshToken": refresh_token}
+        body: Dict[str, Any] = {}
+        if refresh_token is not None:
+            body["refreshToken"] = refresh_token
         result = await self._t.arequest("POST", "/auth/refresh", {}, {}, {}, body, True, False)
         self._t.remember(result)
         return result
@@ -783,6 +805,8 @@ class AsyncAuthApi:
         """Create an account and sign in
 
         ``POST /api/v1/auth/register`` (no token needed).
+
+        A new account on the free tier, signed in. With `X-Session-Cookie: 1` the refresh token goes in an HttpOnly cookie (SameSite=Strict, path `/api/v1/auth/`) instead of the answer, whose `refreshToken` is then empty.
         """
         body: Dict[str, Any] = {"email": email, "password": password, "name": name}
         result = await self._t.arequest("POST", "/auth/register", {}, {}, {}, body, True, False)
@@ -935,6 +959,18 @@ class CanvasesApi:
         """
         return self._t.request("DELETE", "/canvases/{id}", {"id": canvas_id}, {}, {}, None, False, False)
 
+    def follow_canvas_events(self, canvas_id: str, last_event_id: Optional[str] = None, last_event_id_header: Optional[str] = None) -> EventStream:
+        """Follow a canvas room's events over SSE (a member; resumes after `Last-Event-ID`)
+
+        ``GET /api/v1/canvases/{id}/events``: server-sent events; iterate the answer.
+
+        The room events a `/canvas` socket in the room receives, for clients without Socket.IO. Without `Last-Event-ID` (header) or `lastEventId` (query) it starts from now; with one, it first sends what came after it from the room's replay log.
+
+        canvas_id: Canvas id. A malformed id answers 404, like a missing one.
+        last_event_id_header: Resume after this event id (a room event seq)
+        """
+        return self._t.request("GET", "/canvases/{id}/events", {"id": canvas_id}, {"lastEventId": last_event_id}, {"Last-Event-ID": last_event_id_header}, None, False, True)
+
     def get_canvas(self, canvas_id: str) -> Dict[str, Any]:
         """A canvas and its members (viewer)
 
@@ -1033,6 +1069,18 @@ class AsyncCanvasesApi:
         canvas_id: Canvas id. A malformed id answers 404, like a missing one.
         """
         return await self._t.arequest("DELETE", "/canvases/{id}", {"id": canvas_id}, {}, {}, None, False, False)
+
+    def follow_canvas_events(self, canvas_id: str, last_event_id: Optional[str] = None, last_event_id_header: Optional[str] = None) -> AsyncEventStream:
+        """Follow a canvas room's events over SSE (a member; resumes after `Last-Event-ID`)
+
+        ``GET /api/v1/canvases/{id}/events``: server-sent events; iterate the answer.
+
+        The room events a `/canvas` socket in the room receives, for clients without Socket.IO. Without `Last-Event-ID` (header) or `lastEventId` (query) it starts from now; with one, it first sends what came after it from the room's replay log.
+
+        canvas_id: Canvas id. A malformed id answers 404, like a missing one.
+        last_event_id_header: Resume after this event id (a room event seq)
+        """
+        return self._t.astream("GET", "/canvases/{id}/events", {"id": canvas_id}, {"lastEventId": last_event_id}, {"Last-Event-ID": last_event_id_header}, None, False, True)
 
     async def get_canvas(self, canvas_id: str) -> Dict[str, Any]:
         """A canvas and its members (viewer)

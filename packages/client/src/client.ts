@@ -1,4 +1,6 @@
 import { SwitchboardApiError } from './errors';
+import type { CanvasRoomEvent } from './canvas-sync';
+import { CANVAS_ROOM_EVENTS } from './events';
 import { EventStream, type EventSource, type EventStreamOptions, type SseMessage } from './sse';
 import { seg, Transport, type ClientTokens, type TransportOptions } from './transport';
 import type * as T from './types';
@@ -109,6 +111,22 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
       /** Owner only. */
       audit: (canvasId: string, page: { limit?: number; cursor?: string } = {}) =>
         get<{ audit: T.AuditRow[]; nextCursor: string | null }>(`${canvas(canvasId)}/audit${pageQuery(page)}`),
+      /**
+       * The canvas room's events over SSE (`GET /canvases/:id/events`), for code without Socket.IO:
+       * `ready`, then each room event in seq order as `{event, payload, seq}`; from now, or after
+       * `lastEventId`. A dropped connection or an expired token reconnects (with a fresh token) and
+       * resumes after the last event; `resync` says events were missed (reload the blocks); `closed`
+       * (signed out, no longer a member) ends it.
+       */
+      feed: (canvasId: string, opts: EventStreamOptions = {}): EventStream<CanvasFeedEvent> =>
+        new EventStream(
+          canvasFeedSource((lastEventId, signal) => {
+            const headers: Record<string, string> = { accept: 'text/event-stream' };
+            if (lastEventId) headers['last-event-id'] = lastEventId;
+            return http.send('GET', `${canvas(canvasId)}/events`, { signal, headers });
+          }),
+          opts,
+        ),
     },
 
     members: {
@@ -565,6 +583,42 @@ function generationSource(
         value: { seq: Number(message.id), event },
         terminal: event.type === 'complete' || event.type === 'error' || event.type === 'cancelled',
       };
+    },
+  };
+}
+
+/** One message of a canvas room feed (`canvases.feed`). */
+export type CanvasFeedEvent =
+  | (CanvasRoomEvent & { seq: number })
+  /** The feed is open: it starts after `seq`. */
+  | { event: 'ready'; seq: number; payload: { canvasId: string; seq: number } }
+  /** Events after the last one seen are no longer kept: reload the canvas's blocks, then read on. */
+  | { event: 'resync'; seq: number; payload: { canvasId: string; lastSeq: number } }
+  /** The feed ended for good: `session_revoked` (signed out, key revoked) or `not_a_member`. */
+  | { event: 'closed'; seq: undefined; payload: { canvasId: string; reason: string; message: string } };
+
+const ROOM_EVENTS = new Set<string>(CANVAS_ROOM_EVENTS);
+
+/**
+ * A room feed's SSE messages. `closed` with `token_expired` and `interrupted` only end the connection
+ * (the next one presents a fresh token and resumes); any other `closed` ends the feed.
+ */
+function canvasFeedSource(open: (lastEventId: string | undefined, signal: AbortSignal) => Promise<Response>): EventSource<CanvasFeedEvent> {
+  return {
+    resumable: true,
+    open,
+    retryable: (error: unknown) => !(error instanceof SwitchboardApiError) || error.status === 0 || error.status >= 500,
+    decode: (message: SseMessage) => {
+      const payload = JSON.parse(message.data) as Record<string, unknown>;
+      const seq = message.id === undefined ? undefined : Number(message.id);
+      if (message.event === 'interrupted') return { kind: 'reconnect' };
+      if (message.event === 'closed') {
+        if (payload.reason === 'token_expired') return { kind: 'reconnect' };
+        return { kind: 'event', value: { event: 'closed', seq: undefined, payload } as CanvasFeedEvent, terminal: true };
+      }
+      if (seq === undefined || (message.event !== 'ready' && message.event !== 'resync' && !ROOM_EVENTS.has(message.event ?? '')))
+        return { kind: 'skip' };
+      return { kind: 'event', value: { event: message.event, seq, payload } as CanvasFeedEvent, terminal: false };
     },
   };
 }

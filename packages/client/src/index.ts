@@ -1,11 +1,12 @@
 /**
  * `@switchboard/client`: HTTP API, SSE streams, and the `/canvas` and `/device` Socket.IO
  * namespaces, typed (the types are checked against the server's own schemas and event maps by
- * test/types/client-contract.ts). Runs in browsers and Node 20. Node-only helpers live in
+ * test/types/client-contract.ts). Runs in browsers and Node 22+. Node-only helpers live in
  * `./node-files` (`@switchboard/client/node`), not re-exported here.
  */
 export {
   createSwitchboardClient,
+  type CanvasFeedEvent,
   type ChatStreamOptions,
   type ExecutionStream,
   type GenerateOptions,

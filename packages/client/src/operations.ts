@@ -27,6 +27,7 @@ export const CLIENT_OPERATIONS = {
   removeCanvasMember: 'members.remove',
   listCanvasMembers: 'members.list',
   listCanvasAudit: 'canvases.audit',
+  followCanvasEvents: 'canvases.feed',
   listBlocks: 'blocks.list',
   createBlock: 'blocks.create',
   updateBlock: 'blocks.update',

@@ -18,6 +18,13 @@ export interface TransportOptions extends ClientTokens {
    * signing in. Sent as `Authorization: Bearer` whenever the client holds no access token.
    */
   apiKey?: string;
+  /**
+   * How a new pair is obtained when the access token expires, instead of `POST /auth/refresh` with
+   * the refresh token the client holds: e.g. a browser app whose refresh token lives in an HttpOnly
+   * cookie shared by its tabs, which serializes the exchange across them. Resolves with the new
+   * tokens, or undefined when the session is over.
+   */
+  exchange?: () => Promise<ClientTokens | undefined>;
 }
 
 export interface RequestOptions {
@@ -111,13 +118,17 @@ export class Transport {
     // Another request refreshed since this one was sent: just retry with the new token.
     if (this.tokens.accessToken && this.tokens.accessToken !== staleToken) return Promise.resolve(true);
     const refreshToken = this.tokens.refreshToken;
-    if (!refreshToken) return Promise.resolve(false);
+    const { exchange } = this.options;
+    if (!refreshToken && !exchange) return Promise.resolve(false);
     this.refreshing ??= (async () => {
       try {
-        const pair = await this.json<{ accessToken: string; refreshToken: string }>('POST', '/auth/refresh', {
-          body: { refreshToken },
-          auth: false,
-        });
+        const pair = exchange
+          ? await exchange()
+          : await this.json<{ accessToken: string; refreshToken: string }>('POST', '/auth/refresh', {
+              body: { refreshToken },
+              auth: false,
+            });
+        if (!pair?.accessToken) return false;
         this.setTokens({ accessToken: pair.accessToken, refreshToken: pair.refreshToken });
         return true;
       } catch {

@@ -3,7 +3,8 @@ import type { Request } from 'express';
 import { LoginThrottle } from '../../auth/login-throttle';
 import { publicUser } from '../../auth/auth-service';
 import { AppError, notFound } from '../../lib/errors';
-import { loginSchema, refreshSchema, registerSchema } from '../../schemas/api';
+import { loginSchema, refreshOrCookieSchema, registerSchema } from '../../schemas/api';
+import { clearSessionCookie, refreshTokenFromCookie, sessionAnswer, wantsSessionCookie } from '../session-cookie';
 import { authSessionResponse, meResponse } from '../openapi/response-schemas';
 import { isAdminCaller } from '../middleware/authenticate';
 import { routesWith, perContext } from '../route';
@@ -23,6 +24,17 @@ const throttle = perContext((ctx: AuthPorts) => new LoginThrottle(ctx.redis, ctx
 const clientIp = (req: Request) => req.ip ?? req.socket.remoteAddress ?? 'unknown';
 const tags = ['auth'];
 
+/** A refresh or logout with neither a token in the body nor the session cookie asked for. */
+const refreshTokenMissing = () =>
+  new AppError(400, 'validation_failed', 'refreshToken is required (or send X-Session-Cookie: 1 to use the session cookie)');
+
+/**
+ * `X-Session-Cookie: 1` (a browser app's tabs sharing one session, decision 0330) is said in the
+ * descriptions, not declared as a parameter: a generated client has no use for it.
+ */
+const COOKIE_NOTE =
+  ' With `X-Session-Cookie: 1` the refresh token goes in an HttpOnly cookie (SameSite=Strict, path `/api/v1/auth/`) instead of the answer, whose `refreshToken` is then empty.';
+
 /** `/auth/register`, `/auth/login`, `/auth/refresh`, `/auth/logout`, `/me`. */
 export const authRoutes = [
   route({
@@ -32,12 +44,13 @@ export const authRoutes = [
     tags,
     auth: 'public',
     summary: 'Create an account and sign in',
+    description: `A new account on the free tier, signed in.${COOKIE_NOTE}`,
     body: registerSchema,
     responses: { 201: { description: 'The new user and a token pair', schema: authSessionResponse } },
     errors: [409, 429],
-    handler: async ({ req, body }, ctx) => {
+    handler: async ({ req, res, body }, ctx) => {
       await throttle(ctx).beforeRegister(clientIp(req));
-      return ctx.auth.register(body);
+      return sessionAnswer(req, res, await ctx.auth.register(body), ctx.config.auth.refreshTokenTtlDays);
     },
   }),
 
@@ -48,10 +61,11 @@ export const authRoutes = [
     tags,
     auth: 'public',
     summary: 'Sign in with email and password',
+    description: `Repeated failures are throttled per address and per email (429).${COOKIE_NOTE}`,
     body: loginSchema,
     responses: { 200: { description: 'The user and a token pair', schema: authSessionResponse } },
     errors: [401, 429],
-    handler: async ({ req, body }, ctx) => {
+    handler: async ({ req, res, body }, ctx) => {
       await throttle(ctx).beforeLogin(clientIp(req), body.email);
       let session: Awaited<ReturnType<typeof ctx.auth.login>>;
       try {
@@ -61,7 +75,7 @@ export const authRoutes = [
         throw error;
       }
       await throttle(ctx).loginSucceeded(body.email);
-      return session;
+      return sessionAnswer(req, res, session, ctx.config.auth.refreshTokenTtlDays);
     },
   }),
 
@@ -72,11 +86,23 @@ export const authRoutes = [
     tags,
     auth: 'public',
     summary: 'Exchange a refresh token for a new pair',
-    description: 'Refresh tokens rotate: each is single use, and presenting a used one revokes its whole family.',
-    body: refreshSchema,
+    description:
+      'Refresh tokens rotate: each is single use, and presenting a used one revokes its whole family. With `X-Session-Cookie: 1` and no `refreshToken`, the session cookie is used and rotated (a refused one is cleared).',
+    body: refreshOrCookieSchema,
     responses: { 200: { description: 'The user and a new token pair', schema: authSessionResponse } },
     errors: [401],
-    handler: ({ body }, ctx) => ctx.auth.refresh(body.refreshToken),
+    handler: async ({ req, res, body }, ctx) => {
+      const token = body.refreshToken ?? refreshTokenFromCookie(req);
+      if (!token && !wantsSessionCookie(req)) throw refreshTokenMissing();
+      if (!token) throw new AppError(401, 'unauthorized', 'No session cookie: sign in');
+      try {
+        return sessionAnswer(req, res, await ctx.auth.refresh(token), ctx.config.auth.refreshTokenTtlDays);
+      } catch (error) {
+        // A refused cookie is of no further use to the browser.
+        if (!body.refreshToken && error instanceof AppError && error.status === 401) clearSessionCookie(req, res);
+        throw error;
+      }
+    },
   }),
 
   // The refresh token is the credential: a client whose access token already expired can still sign out.
@@ -88,11 +114,14 @@ export const authRoutes = [
     auth: 'public',
     summary: 'Sign out a session',
     description:
-      'Revokes the refresh-token family of the given token: its refresh tokens and the access tokens issued in it stop working, and its open sockets are disconnected. An unknown token is accepted silently.',
-    body: refreshSchema,
+      'Revokes the refresh-token family of the given token: its refresh tokens and the access tokens issued in it stop working, and its open sockets are disconnected. An unknown token is accepted silently. With `X-Session-Cookie: 1` and no `refreshToken`, the session cookie names the session, and is cleared.',
+    body: refreshOrCookieSchema,
     responses: { 204: 'Signed out' },
-    handler: async ({ body }, ctx) => {
-      await ctx.auth.logout(body.refreshToken);
+    handler: async ({ req, res, body }, ctx) => {
+      const token = body.refreshToken ?? refreshTokenFromCookie(req);
+      if (!body.refreshToken && !wantsSessionCookie(req)) throw refreshTokenMissing();
+      if (!body.refreshToken) clearSessionCookie(req, res);
+      if (token) await ctx.auth.logout(token);
     },
   }),
 

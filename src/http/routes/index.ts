@@ -8,6 +8,7 @@ import { agentRoutes } from './agent-routes';
 import { apiKeyRoutes } from './api-keys-routes';
 import { authRoutes } from './auth-routes';
 import { blockRoutes } from './block-routes';
+import { canvasFeedRoutes } from './canvas-feed-routes';
 import { canvasRoutes } from './canvas-routes';
 import { chatRoutes } from './chat-routes';
 import { deviceRoutes } from './device-routes';
@@ -58,6 +59,7 @@ export const apiRoutes = [
   ...apiKeyRoutes,
   ...journeyRoutes,
   ...canvasRoutes,
+  ...canvasFeedRoutes,
   ...blockRoutes,
   ...generationRoutes,
   // Before chatRoutes: `/chat/sessions/similar` is not a session id.

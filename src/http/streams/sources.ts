@@ -7,6 +7,7 @@ import type { ChatSessionRow } from '../../models/schema';
 import type { QueueRegistry } from '../../producers/registry';
 import type { StreamSignal } from '../../lib/stream-signal';
 import type { SseSource } from '../sse-streams';
+import { canvasFeedSource, type CanvasFeedLog, type FeedEnd } from './canvas-feed-source';
 import { chatTurnEvents, chatTurnSource } from './chat-source';
 import { flowExecutionSource } from './flow-source';
 import { generationSource } from './generation-source';
@@ -27,6 +28,8 @@ export class StreamSources {
       /** Also written by the API (a resolve resets a failed session's notes). */
       notesEvents: NotesEventLog;
       flowEvents: FlowEventLog;
+      /** Canvas rooms' replay logs (the room feed). */
+      canvasLog: CanvasFeedLog;
       repos: Repositories;
       queues: Pick<QueueRegistry, 'isLive'>;
       /** How often a quiet stream asks whether its work ended without a terminal event. */
@@ -67,6 +70,14 @@ export class StreamSources {
       executionId,
       afterSeq,
     );
+  }
+
+  /**
+   * A canvas room's events as SSE, after `afterSeq` (a resume) or from now; `standing` is asked
+   * every check interval whether the caller may still read the room.
+   */
+  canvasFeed(canvasId: string, afterSeq: number | undefined, standing: () => Promise<FeedEnd | undefined>): SseSource {
+    return canvasFeedSource({ log: this.deps.canvasLog, checkEveryMs: this.deps.checkEveryMs ?? 10_000 }, canvasId, afterSeq, standing);
   }
 
   /** A session's ticket notes as SSE `data:` lines (0022). */
