@@ -19,7 +19,8 @@ const layers = [
   ['devices'], // device RPC over the socket channel
   ['generation', 'assistant'], // features
   ['flows', 'agents'], // features built on the assistant's tool loop
-  ['realtime', 'http'], // edges: Socket.IO and WebSocket, HTTP and SSE
+  ['realtime'], // edge: Socket.IO and WebSocket, and the canvas rooms' log
+  ['http'], // edge: HTTP and SSE (an SSE feed may read the canvas log)
   ['workers'], // edge: BullMQ processors
   ['app', 'sdkgen'], // composition; the SDK generator reads the HTTP routes
   ['cli.ts'],
