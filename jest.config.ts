@@ -43,6 +43,9 @@ const config: Config = {
     withServers('faults'),
     withServers('packages'),
     withServers('browser'),
+    // The guides run as tests: each recipe applied to a scratch copy of the tree must typecheck and
+    // pass the unit tests it names (no servers).
+    { ...shared, displayName: 'docs', roots: ['<rootDir>/test/docs'] },
   ],
   maxWorkers: 2,
   // Also the default for hooks: an app's start (PGlite, Redis, sockets) on two cores shared with

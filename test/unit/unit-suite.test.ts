@@ -45,3 +45,18 @@ describe('the unit suite stays pure', () => {
     expect(found).toEqual([]);
   });
 });
+
+/** `npm test` runs the jest projects: a folder of tests that no project names would never run. */
+describe('every test folder is a jest project', () => {
+  test('each folder of test/ holding *.test.ts files is the root of a project in jest.config.ts', () => {
+    const testRoot = join(__dirname, '..');
+    const config = readFileSync(join(testRoot, '..', 'jest.config.ts'), 'utf8');
+    const folders = readdirSync(testRoot, { withFileTypes: true })
+      .filter((entry) => entry.isDirectory())
+      .map((entry) => entry.name)
+      .filter((name) => readdirSync(join(testRoot, name), { recursive: true }).some((file) => String(file).endsWith('.test.ts')));
+    expect(folders.length).toBeGreaterThan(5);
+    const named = (name: string) => config.includes(`'<rootDir>/test/${name}'`) || config.includes(`withServers('${name}')`);
+    expect(folders.filter((name) => !named(name))).toEqual([]);
+  });
+});
