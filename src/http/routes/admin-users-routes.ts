@@ -96,9 +96,9 @@ export const adminUserRoutes = [
     responses: { 200: { description: 'A page of users', schema: userListResponse } },
     errors: [400, 403],
     handler: async (input, ctx) => {
-      const { q, limit, cursor } = input.query;
-      // The query first: its schema is public, so a 400 tells a non-admin nothing.
+      // Rights first: a non-admin is refused whatever the query says, and learns nothing of its schema.
       await requireAdmin(ctx, input.user);
+      const { q, limit, cursor } = input.query;
       const beforeId = cursor ? decodeCursor(cursor, idKey) : undefined;
       const rows = await ctx.repos.users.listPage({ limit: limit + 1, beforeId, search: q || undefined });
       const page = pageOf(rows, limit, (user) => [user.id]);
@@ -147,9 +147,9 @@ export const adminUserRoutes = [
     responses: { 200: { description: "The user's plan and the limits now in effect", schema: userPlanResponse } },
     errors: [400, 403, 404],
     handler: async (input, ctx) => {
-      // The body first: its schema is public (the OpenAPI document), so a 400 tells a non-admin nothing.
-      const { tier } = input.body;
+      // Rights first: a non-admin is refused whatever the body says.
       await requireAdmin(ctx, input.user);
+      const { tier } = input.body;
       const user = await ctx.repos.users.changePlan(input.params.id, { tier }, { actorId: input.user.id, details: { via: 'api' } });
       if (!user) throw notFound('User');
       return planView(user, ctx.config.tiers);
@@ -170,8 +170,9 @@ export const adminUserRoutes = [
     responses: { 200: { description: "The user's plan and the limits now in effect", schema: userPlanResponse } },
     errors: [400, 403, 404],
     handler: async (input, ctx) => {
-      const { limits } = input.body;
+      // Rights first: a non-admin is refused whatever the body says.
       await requireAdmin(ctx, input.user);
+      const { limits } = input.body;
       const user = await ctx.repos.users.changePlan(
         input.params.id,
         { limitOverrides: limits },
