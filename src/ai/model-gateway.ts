@@ -614,14 +614,15 @@ export function parseObject(text: string): Record<string, unknown> | undefined {
   }
 }
 
-/** The texts a prompt sends: each message's content and each tool's definition. */
-function promptTexts(request: ModelTurnRequest): string[] {
+/** The texts a prompt sends, as a call's reservation counts them: each message's content and each tool's definition. */
+export function promptTexts(request: Pick<ModelTurnRequest, 'messages' | 'tools'>): string[] {
   const texts = request.messages.map((message) =>
     typeof message.content === 'string' ? message.content : JSON.stringify(message.content),
   );
   for (const message of request.messages) {
-    const calls = (message as { tool_calls?: unknown }).tool_calls;
-    if (calls) texts.push(JSON.stringify(calls));
+    const calls = (message as { tool_calls?: unknown[] }).tool_calls;
+    // An answer without calls carries an empty list, which sends nothing.
+    if (calls?.length) texts.push(JSON.stringify(calls));
   }
   for (const tool of request.tools ?? []) texts.push(JSON.stringify(convertToOpenAITool(tool)));
   return texts;

@@ -227,7 +227,13 @@ export async function startSwitchboard(
       usage: repos.usage,
       logger,
       metrics,
-      calls: { maxTokens: config.llm.maxTokens, pricing: config.llm.pricing, defaultModel: config.llm.model },
+      calls: {
+        maxTokens: config.llm.maxTokens,
+        pricing: config.llm.pricing,
+        defaultModel: config.llm.model,
+        // Every model a call may go to: a request is priced at the dearest, as its calls are.
+        models: [...config.llm.fallbackModels, ...config.llm.providers.flatMap((provider) => provider.models)],
+      },
       reservationTtlMs: config.budget.reservationTtlMs,
     });
 

@@ -19,8 +19,8 @@ import type { ApprovalService } from './approvals';
 import type { ChatCancels, TurnRef } from './chat-cancel';
 import { claimParkedRound, loadContinuation, parkSiblings, positionOf, storeContinuation, type StoredContinuation } from './continuation';
 import type { ChatEvent, ChatEventLog, TurnUsage } from './chat-events';
-import { classifyIntent, plainSystemPrompt, systemPrompt, toolsFor } from './orchestrator';
-import { withChatContext } from './chat-context';
+import { toolsFor } from './orchestrator';
+import { HISTORY_LIMIT, turnSystemPrompt, turnToolsets } from './turn-prompt';
 import type { ToolsetName } from './tools';
 import { auditToolCall, runAuditedToolCall, type ToolCallOutcome } from './tool-audit';
 import { allowAllPolicy, type ToolPolicy } from './tool-policy';
@@ -28,8 +28,7 @@ import { TOOLS_BY_NAME, type DeviceCall, type ToolContext } from './tools';
 import { MAX_EMBED_TEXT_CHARS } from '../schemas/api';
 import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../runs/budget-door';
 
-/** Earlier user and assistant messages fed back as context. */
-export const HISTORY_LIMIT = 20;
+export { HISTORY_LIMIT } from './turn-prompt';
 /** How long a note tool waits for its embedding (the device call has its own deadline). */
 const EMBED_WAIT_MS = 15_000;
 
@@ -121,13 +120,14 @@ export class AssistantRunner {
 
     // The first message of a session has no history: nothing to read.
     const history = start.earlier ? await chat.context(data.sessionId, message.seq, HISTORY_LIMIT) : [];
-    // Without a device the assistant has no tools and says it cannot reach local data.
-    const toolsets = data.tools === 'none' || !data.deviceId ? [] : classifyIntent(message.content).toolsets;
+    // Without a device the assistant has no tools and says it cannot reach local data. The request
+    // reserved this very call (turn-prompt.ts builds both), so its first call fits what was admitted.
+    const toolsets = turnToolsets(message.content, data.tools !== 'none' && Boolean(data.deviceId));
     log.info({ toolsets, mode: data.tools, historyLength: history.length, withContext: !!session.context }, 'assistant turn started');
     return this.runTurn(data, log, toolsets, newUsage(this.deps.models), signal, ticket, {
       messages: [
         // The session's context (from the user's app) rides in the system prompt of every turn.
-        systemMessage(withChatContext(toolsets.length ? systemPrompt(toolsets) : plainSystemPrompt(), session.context)),
+        systemMessage(turnSystemPrompt(toolsets, session.context)),
         ...historyMessages(history),
         userMessage(message.content),
       ],

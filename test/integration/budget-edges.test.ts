@@ -1,0 +1,215 @@
+import { randomUUID } from 'node:crypto';
+import { count, eq, sql } from 'drizzle-orm';
+import { DeviceSimulator } from '@switchboard/client/testing';
+import type { ChatRequest, ChatTurn } from '../../src/ai/openai-compatible/server';
+import { CANVAS_TURN_FIXED } from '../../src/ai/prompt-sizes';
+import { toolsetTools, turnSystemPrompt, turnToolsets } from '../../src/assistant/turn-prompt';
+import { chatMessages, chatSessions, generations, llmUsage, runs } from '../../src/models/schema';
+import { promptTokenBound } from '../../src/runs/budget-door';
+import { startTestApp, type TestApp } from '../support/app';
+import { createCanvas, registerUser, request, type TestUser } from '../support/http';
+import { readSse, type SseMessage } from '../support/sse';
+import { eventually } from '../support/wait';
+
+const PLAN = 'Plan the launch: todos (book venue, invite press, ship beta)';
+/** The free plan of the issue's repro: a little more than one generation's first call at the default max_tokens. */
+const TOKENS_PER_HOUR = 9_782;
+
+const launchBlocks: ChatTurn = {
+  toolCalls: [
+    { name: 'create_heading', args: { text: 'Launch plan', level: 1 } },
+    { name: 'create_todo', args: { text: 'book venue', checked: false } },
+    { name: 'create_todo', args: { text: 'invite press', checked: false } },
+    { name: 'create_todo', args: { text: 'ship beta', checked: false } },
+  ],
+};
+const manyBlocks: ChatTurn = {
+  toolCalls: Array.from({ length: 40 }, (_, i) => ({ name: 'create_text', args: { text: `paragraph ${i}` } })),
+};
+
+/**
+ * The model: a canvas turn creates the launch's blocks (forty paragraphs for a prompt that asks to
+ * be cancelled), the turn after them says it is done (or fails, for a prompt that asks to fail);
+ * any other call (chat) answers in a line.
+ */
+function responder(request: ChatRequest): ChatTurn {
+  const canvas = request.tools?.some((tool) => tool.function.name === 'create_todo');
+  if (!canvas) return { text: 'Sure, here it is.' };
+  const prompt = String(request.messages.find((message) => message.role === 'user')?.content ?? '');
+  const first = !request.messages.some((message) => message.role === 'tool');
+  if (first) return prompt.includes('[long]') ? manyBlocks : launchBlocks;
+  if (prompt.includes('[fail]')) return { error: { status: 400, message: 'The model refused the request' } };
+  return { text: 'Done.' };
+}
+
+/**
+ * At every budget edge a request is refused with 429 and nothing written, or served in full (a
+ * generation whose later call does not fit ends `truncated` with its blocks); and the ledger
+ * (`llm_usage`), the budget (`GET /usage/budget`) and the metrics agree to the token for
+ * completed, failed and cancelled runs. One node on real PostgreSQL and Redis, a scripted model
+ * over HTTP, the default `max_tokens`.
+ */
+describe('budget edges: refused before anything is written, or served', () => {
+  let t: TestApp;
+  let maxTokens: number;
+
+  beforeAll(async () => {
+    t = await startTestApp({
+      llmDelayMs: 15,
+      responder,
+      env: {
+        TIER_LIMITS: JSON.stringify({
+          free: { generationsPerMinute: 100, generationsPerHour: 1_000, concurrentGenerations: 4, tokensPerHour: TOKENS_PER_HOUR },
+        }),
+      },
+    });
+    maxTokens = t.app.config.llm.maxTokens;
+  }, 60_000);
+
+  afterAll(() => t.stop(), 30_000);
+
+  const setTokensPerHour = (user: TestUser, tokensPerHour: number) =>
+    t.app.repos.users.changePlan(user.id, { limitOverrides: { tokensPerHour } }, { actorId: user.id });
+
+  const generate = (user: TestUser, canvasId: string, prompt: string, onMessage?: (message: SseMessage) => void) =>
+    readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, {
+      method: 'POST',
+      token: user.accessToken,
+      body: { prompt },
+      onMessage,
+      until: (message) => ['complete', 'error', 'cancelled'].includes(message.event ?? ''),
+      timeoutMs: 30_000,
+    });
+
+  const hour = async (user: TestUser) => {
+    const res = await request('GET', `${t.api}/usage/budget`, { token: user.accessToken });
+    expect(res.status).toBe(200);
+    return (res.body.windows as Array<{ window: string; usedTokens: number; reservedTokens: number }>).find((w) => w.window === 'hour')!;
+  };
+  /** Tokens of the user's usage lines: the ledger `GET /usage` reads. */
+  const ledger = async (user: TestUser) => {
+    const [row] = await t.app.repos.db
+      .select({ tokens: sql<number>`coalesce(sum(${llmUsage.inputTokens} + ${llmUsage.outputTokens}), 0)::int` })
+      .from(llmUsage)
+      .where(eq(llmUsage.userId, user.id));
+    return row.tokens;
+  };
+  /** Every model token the metrics counted (all providers, models, tiers and directions). */
+  const metricTokens = async () => {
+    const text = (await request('GET', `${t.url}/metrics`)).body as string;
+    return [...text.matchAll(/^switchboard_llm_tokens_total\{[^}]*\} (\d+)$/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
+  };
+  /** What a refused request must leave as it was. */
+  const footprint = async (user: TestUser) => {
+    const { db } = t.app.repos;
+    const [made] = await db.select({ n: count() }).from(generations).where(eq(generations.userId, user.id));
+    const [sessions] = await db.select({ n: count() }).from(chatSessions).where(eq(chatSessions.userId, user.id));
+    const [messages] = await db
+      .select({ n: count() })
+      .from(chatMessages)
+      .innerJoin(chatSessions, eq(chatMessages.sessionId, chatSessions.id))
+      .where(eq(chatSessions.userId, user.id));
+    const [ran] = await db.select({ n: count() }).from(runs).where(eq(runs.userId, user.id));
+    return { generations: made.n, sessions: sessions.n, messages: messages.n, runs: ran.n, modelRequests: t.llm.chatRequests().length };
+  };
+  /** Ledger = budget = metrics (since `metricsBefore`) = the generation's own record, once nothing is reserved. */
+  const expectAgreement = async (user: TestUser, metricsBefore: number, record?: { inputTokens: number; outputTokens: number }) => {
+    const window = await eventually(
+      () => hour(user),
+      (w) => w.reservedTokens === 0,
+    );
+    const spent = await ledger(user);
+    expect(spent).toBeGreaterThan(0);
+    expect(window.usedTokens).toBe(spent);
+    expect((await metricTokens()) - metricsBefore).toBe(spent);
+    if (record) expect(record.inputTokens + record.outputTokens).toBe(spent);
+  };
+  test('a generation: one token short of its first call is 429 with nothing written; at it, served', async () => {
+    const user = await registerUser(t.api, 'Edge');
+    const canvasId = await createCanvas(t.api, user);
+    // What the worker's first call reserves: the canvas turn's system prompt and tools, the prompt, max_tokens.
+    const firstCall = promptTokenBound([PLAN], CANVAS_TURN_FIXED) + maxTokens;
+
+    await setTokensPerHour(user, firstCall - 1);
+    const kept = await footprint(user);
+    const refused = await generate(user, canvasId, PLAN);
+    expect(refused.status).toBe(429);
+    expect(refused.body.error).toEqual(
+      expect.objectContaining({
+        code: 'budget_exceeded',
+        details: expect.objectContaining({ window: 'hour', limit: firstCall - 1, used: 0 }),
+      }),
+    );
+    expect(await footprint(user)).toEqual(kept);
+
+    await setTokensPerHour(user, firstCall);
+    const served = await generate(user, canvasId, PLAN);
+    expect(served.status).toBe(200);
+    // Served: its first call took the request's reservation over as it was (the model was asked).
+    expect(served.messages.some((m) => m.event === 'tool_output')).toBe(true);
+  }, 60_000);
+
+  test('POST /chat with a device: one token short of its first call is 429 with no session or message; at it, answered', async () => {
+    const user = await registerUser(t.api, 'Chatter');
+    const device = await DeviceSimulator.connect({
+      url: t.url,
+      accessToken: user.accessToken,
+      deviceId: `laptop-${randomUUID().slice(0, 6)}`,
+      seed: {},
+      reconnection: false,
+    });
+    try {
+      const message = 'What is on my plate today?';
+      const toolsets = turnToolsets(message, true);
+      const firstCall = promptTokenBound([turnSystemPrompt(toolsets, null), message], toolsetTools(toolsets)) + maxTokens;
+      const chat = () => request('POST', `${t.api}/chat`, { token: user.accessToken, body: { message, deviceId: device.deviceId } });
+
+      await setTokensPerHour(user, firstCall - 1);
+      const kept = await footprint(user);
+      const refused = await chat();
+      expect(refused.status).toBe(429);
+      expect(refused.body.error).toEqual(expect.objectContaining({ code: 'budget_exceeded' }));
+      expect(await footprint(user)).toEqual(kept);
+
+      await setTokensPerHour(user, firstCall);
+      const metricsBefore = await metricTokens();
+      const answered = await chat();
+      expect(answered.status).toBe(200);
+      expect(answered.body.response).toBe('Sure, here it is.');
+      await expectAgreement(user, metricsBefore);
+    } finally {
+      device.close();
+    }
+  }, 60_000);
+
+  test("a device's chat_request: one token short is a budget_exceeded ack with nothing stored; at it, acknowledged and answered", async () => {
+    const user = await registerUser(t.api, 'Desktop');
+    const device = await DeviceSimulator.connect({
+      url: t.url,
+      accessToken: user.accessToken,
+      deviceId: `laptop-${randomUUID().slice(0, 6)}`,
+      seed: {},
+      reconnection: false,
+    });
+    try {
+      const message = 'Add a task to book the venue';
+      const context = { openProject: 'Launch' };
+      const toolsets = turnToolsets(message, true);
+      const firstCall = promptTokenBound([turnSystemPrompt(toolsets, context), message], toolsetTools(toolsets)) + maxTokens;
+      const ask = () => device.socket.timeout(10_000).emitWithAck('chat_request', { message, context });
+
+      await setTokensPerHour(user, firstCall - 1);
+      const kept = await footprint(user);
+      expect(await ask()).toEqual({ error: expect.objectContaining({ code: 'budget_exceeded' }) });
+      expect(await footprint(user)).toEqual(kept);
+
+      await setTokensPerHour(user, firstCall);
+      const final = new Promise<{ response: string }>((resolve) => device.socket.once('final', resolve));
+      expect(await ask()).toEqual({ sessionId: expect.any(String), messageId: expect.any(String) });
+      expect((await final).response).toBe('Sure, here it is.');
+      expect((await hour(user)).usedTokens).toBe(await ledger(user));
+    } finally {
+      device.close();
+    }
+  }, 60_000);
+});
