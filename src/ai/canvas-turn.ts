@@ -1,4 +1,4 @@
-import type { BudgetTicket } from '../runs/budget-door';
+import { BudgetExceededError, type BudgetTicket } from '../runs/budget-door';
 import type { BlockInput } from '../schemas/blocks';
 import { blockTools, checkToolCall, type ToolCallCheck } from './block-tools';
 import { ModelCallCancelled, ModelStoppedEarly, type ModelGateway, type ModelRef, type ModelTurn } from './model-gateway';
@@ -78,7 +78,11 @@ export class CanvasTurnStoppedEarly extends Error {
 /**
  * Runs the canvas turn: stream a model turn, validate each tool call as soon as its arguments are
  * complete, feed errors back to the model as tool results, repeat until the model stops calling
- * tools, MAX_TURNS pass, or `maxBlocks` blocks exist (then `truncated`).
+ * tools, MAX_TURNS pass, or `maxBlocks` blocks exist (then `truncated`). A turn after the first
+ * that the user's budget refuses (429 `budget_exceeded` from the door, before anything is sent) ends
+ * the agent `truncated` too, keeping every block made so far: blocks on screen never vanish for a
+ * budget. Only the first turn's refusal fails the generation (its request reserved that very call,
+ * so that happens only when the user's limits were lowered meanwhile).
  */
 export async function runCanvasTurn(
   prompt: string,
@@ -148,6 +152,12 @@ export async function runCanvasTurn(
         },
       });
     } catch (error) {
+      // A later turn the budget has no room for (refused before it was sent, nothing spent on it):
+      // the generation ends truncated with the blocks made so far, which the user already saw.
+      if (error instanceof BudgetExceededError && turn > 0) {
+        truncated = true;
+        break;
+      }
       if (error instanceof ModelStoppedEarly) {
         charge(error.usage);
         throw new CanvasTurnStoppedEarly(error, {

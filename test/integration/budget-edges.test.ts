@@ -124,7 +124,10 @@ describe('budget edges: refused before anything is written, or served', () => {
     expect((await metricTokens()) - metricsBefore).toBe(spent);
     if (record) expect(record.inputTokens + record.outputTokens).toBe(spent);
   };
-  test('a generation: one token short of its first call is 429 with nothing written; at it, served', async () => {
+  const generationOf = async (user: TestUser, canvasId: string, generationId: string) =>
+    (await request('GET', `${t.api}/canvases/${canvasId}/ai/generations/${generationId}`, { token: user.accessToken })).body.generation;
+
+  test('a generation: one token short of its first call is 429 with nothing written; at it, served, and a later call that does not fit ends it truncated with its blocks', async () => {
     const user = await registerUser(t.api, 'Edge');
     const canvasId = await createCanvas(t.api, user);
     // What the worker's first call reserves: the canvas turn's system prompt and tools, the prompt, max_tokens.
@@ -143,10 +146,45 @@ describe('budget edges: refused before anything is written, or served', () => {
     expect(await footprint(user)).toEqual(kept);
 
     await setTokensPerHour(user, firstCall);
+    const metricsBefore = await metricTokens();
     const served = await generate(user, canvasId, PLAN);
     expect(served.status).toBe(200);
-    // Served: its first call took the request's reservation over as it was (the model was asked).
-    expect(served.messages.some((m) => m.event === 'tool_output')).toBe(true);
+    const last = served.messages.at(-1)!;
+    // The second call (the first one's blocks and results in its prompt) does not fit what is left:
+    // the run ends `complete`, truncated, with every block the user saw.
+    expect(last.event).toBe('complete');
+    expect(last.data.truncated).toBe(true);
+    const streamed = served.messages.filter((m) => m.event === 'tool_output').map((m) => m.data.block.content.text);
+    expect(streamed).toEqual(['Launch plan', 'book venue', 'invite press', 'ship beta']);
+    expect(last.data.blocks.map((block: { content: { text: string } }) => block.content.text)).toEqual(streamed);
+    expect(served.messages.some((m) => m.event === 'rollback')).toBe(false);
+    const generationId = served.headers.get('x-generation-id')!;
+    const record = await generationOf(user, canvasId, generationId);
+    expect(record).toEqual(expect.objectContaining({ status: 'completed', blockCount: 4, truncated: true }));
+    await expectAgreement(user, metricsBefore, record.usage);
+  }, 60_000);
+
+  test("the issue's repro: sequential generations at tokensPerHour 9782 are each served in full or refused with nothing written", async () => {
+    const user = await registerUser(t.api, 'Repro');
+    const canvasId = await createCanvas(t.api, user);
+    const metricsBefore = await metricTokens();
+    const answers: number[] = [];
+    for (let i = 0; i < 4 && answers.at(-1) !== 429; i += 1) {
+      const kept = await footprint(user);
+      const answer = await generate(user, canvasId, PLAN);
+      answers.push(answer.status);
+      if (answer.status === 429) {
+        expect(answer.body.error.code).toBe('budget_exceeded');
+        expect(await footprint(user)).toEqual(kept);
+      } else {
+        expect(answer.status).toBe(200);
+        expect(answer.messages.at(-1)).toEqual(expect.objectContaining({ event: 'complete' }));
+      }
+    }
+    expect(answers[0]).toBe(200);
+    expect(answers.at(-1)).toBe(429);
+    await expectAgreement(user, metricsBefore);
+    expect(await ledger(user)).toBeLessThanOrEqual(TOKENS_PER_HOUR);
   }, 60_000);
 
   test('POST /chat with a device: one token short of its first call is 429 with no session or message; at it, answered', async () => {
