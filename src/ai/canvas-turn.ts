@@ -1,7 +1,14 @@
 import { BudgetExceededError, type BudgetTicket } from '../runs/budget-door';
 import type { BlockInput } from '../schemas/blocks';
 import { blockTools, checkToolCall, type ToolCallCheck } from './block-tools';
-import { ModelCallCancelled, ModelStoppedEarly, type ModelGateway, type ModelRef, type ModelTurn } from './model-gateway';
+import {
+  ModelCallCancelled,
+  ModelStoppedEarly,
+  ModelUnavailableError,
+  type ModelGateway,
+  type ModelRef,
+  type ModelTurn,
+} from './model-gateway';
 import { assistantMessage, systemMessage, toolResultMessage, userMessage, type ModelMessage } from './model-messages';
 
 export { ModelUnavailableError } from './model-gateway';
@@ -72,6 +79,21 @@ export class CanvasTurnStoppedEarly extends Error {
     super(cause.message);
     this.name = 'CanvasTurnStoppedEarly';
     this.code = cause.code;
+  }
+}
+
+/**
+ * A turn failed after earlier model calls (or a failed attempt of this one) were paid for: `cause`
+ * is the failure, `usage` the tokens of every call so far, which the generation's record keeps, as
+ * the budget already does.
+ */
+export class CanvasTurnFailed extends Error {
+  constructor(
+    readonly cause: unknown,
+    readonly usage: ModelTokens & { estimated: boolean },
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause));
+    this.name = 'CanvasTurnFailed';
   }
 }
 
@@ -168,7 +190,18 @@ export async function runCanvasTurn(
         });
       }
       // A cancel: the usage of every turn so far, the cut-short one included.
-      if (!(error instanceof ModelCallCancelled)) throw error;
+      if (!(error instanceof ModelCallCancelled)) {
+        // Attempts that streamed before every model failed were paid for.
+        if (error instanceof ModelUnavailableError) for (const spent of error.spent) charge(spent);
+        if (!usage.inputTokens && !usage.outputTokens) throw error;
+        const last = [...byModel.values()].at(-1)!;
+        throw new CanvasTurnFailed(error, {
+          ...usage,
+          provider: last.provider,
+          model: last.model,
+          estimated: [...byModel.values()].some((line) => line.estimated),
+        });
+      }
       const cut = error.usage;
       throw new ModelCallCancelled(
         {

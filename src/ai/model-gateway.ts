@@ -171,6 +171,8 @@ export class ModelUnavailableError extends Error {
   constructor(
     readonly cause: unknown,
     models: string[],
+    /** What the attempts that streamed before failing cost (each was paid for what it streamed); already settled with the budget. */
+    readonly spent: ModelUsage[] = [],
   ) {
     super(`The language model could not be reached (${models.join(', ')}): ${cause instanceof Error ? cause.message : String(cause)}`);
     this.name = 'ModelUnavailableError';
@@ -334,6 +336,7 @@ export class ModelGateway {
       throw new ModelUnavailableError(
         lastError,
         candidates.map((ref) => `${ref.provider}:${ref.model}`),
+        [...spent],
       );
     } finally {
       // The reservation is replaced by what the call used (nothing, when every model failed before answering).

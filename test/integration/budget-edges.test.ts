@@ -37,6 +37,7 @@ function responder(request: ChatRequest): ChatTurn {
   if (!canvas) return { text: 'Sure, here it is.' };
   const prompt = String(request.messages.find((message) => message.role === 'user')?.content ?? '');
   const first = !request.messages.some((message) => message.role === 'tool');
+  if (first && prompt.includes('[poison]')) return { toolCalls: [{ name: 'create_text', args: { text: prompt } }] };
   if (first) return prompt.includes('[long]') ? manyBlocks : launchBlocks;
   if (prompt.includes('[fail]')) return { error: { status: 400, message: 'The model refused the request' } };
   return { text: 'Done.' };
@@ -249,5 +250,82 @@ describe('budget edges: refused before anything is written, or served', () => {
     } finally {
       device.close();
     }
+  }, 60_000);
+
+  test('a completed generation: ledger, budget, metrics and its record agree to the token', async () => {
+    const user = await registerUser(t.api, 'Completed');
+    const canvasId = await createCanvas(t.api, user);
+    await setTokensPerHour(user, 1_000_000);
+    const metricsBefore = await metricTokens();
+    const done = await generate(user, canvasId, PLAN);
+    expect(done.messages.at(-1)).toEqual(
+      expect.objectContaining({ event: 'complete', data: expect.objectContaining({ truncated: false }) }),
+    );
+    const record = await generationOf(user, canvasId, done.headers.get('x-generation-id')!);
+    await expectAgreement(user, metricsBefore, record.usage);
+  }, 60_000);
+
+  test('a failed generation: the calls it made before failing are in the ledger, the budget, the metrics and its record', async () => {
+    const user = await registerUser(t.api, 'Failed');
+    const canvasId = await createCanvas(t.api, user);
+    await setTokensPerHour(user, 1_000_000);
+    const metricsBefore = await metricTokens();
+    const failed = await generate(user, canvasId, `${PLAN} [fail]`);
+    expect(failed.messages.at(-1)).toEqual(
+      expect.objectContaining({ event: 'error', data: expect.objectContaining({ code: 'llm_unavailable' }) }),
+    );
+    const record = await generationOf(user, canvasId, failed.headers.get('x-generation-id')!);
+    expect(record.status).toBe('failed');
+    await expectAgreement(user, metricsBefore, record.usage);
+  }, 60_000);
+
+  test('a generation whose blocks the database refuses on every attempt: each attempt’s calls are in the ledger, the budget and the metrics', async () => {
+    const user = await registerUser(t.api, 'Retried');
+    const canvasId = await createCanvas(t.api, user);
+    await setTokensPerHour(user, 1_000_000);
+    const poison = `${PLAN} [poison] ${randomUUID()}`;
+    const { db } = t.app.repos;
+    // A real database fault: this one block's insert is refused, so the run's end fails and the job is retried.
+    const fn = `refuse_${randomUUID().replaceAll('-', '')}`;
+    await db.execute(
+      sql.raw(`create function ${fn}() returns trigger language plpgsql as $$ begin
+        if new.content->>'text' = '${poison}' then raise exception 'refused by the test'; end if; return new; end $$`),
+    );
+    await db.execute(sql.raw(`create trigger ${fn} before insert on blocks for each row execute function ${fn}()`));
+    try {
+      const metricsBefore = await metricTokens();
+      const requestsBefore = t.llm.chatRequests().length;
+      const failed = await generate(user, canvasId, poison);
+      expect(failed.messages.at(-1)).toEqual(
+        expect.objectContaining({ event: 'error', data: expect.objectContaining({ code: 'generation_failed' }) }),
+      );
+      // Three attempts, each of two model calls.
+      expect(t.llm.chatRequests().length - requestsBefore).toBe(6);
+      await expectAgreement(user, metricsBefore);
+      const lines = await db.select({ id: llmUsage.id }).from(llmUsage).where(eq(llmUsage.userId, user.id));
+      expect(lines).toHaveLength(3);
+    } finally {
+      await db.execute(sql.raw(`drop trigger ${fn} on blocks`));
+      await db.execute(sql.raw(`drop function ${fn}()`));
+    }
+  }, 60_000);
+
+  test('a cancelled generation: what it cost up to the cancel is in the ledger, the budget, the metrics and its record', async () => {
+    const user = await registerUser(t.api, 'Cancelled');
+    const canvasId = await createCanvas(t.api, user);
+    await setTokensPerHour(user, 1_000_000);
+    const metricsBefore = await metricTokens();
+    let cancelled: Promise<unknown> | undefined;
+    const sse = await generate(user, canvasId, `${PLAN} [long]`, (message) => {
+      if (message.event === 'tool_output' && !cancelled)
+        cancelled = request('POST', `${t.api}/canvases/${canvasId}/ai/generations/${message.data.generationId}/cancel`, {
+          token: user.accessToken,
+        });
+    });
+    await cancelled;
+    expect(sse.messages.at(-1)?.event).toBe('cancelled');
+    const record = await generationOf(user, canvasId, sse.headers.get('x-generation-id')!);
+    expect(record.status).toBe('cancelled');
+    await expectAgreement(user, metricsBefore, record.usage);
   }, 60_000);
 });
