@@ -186,8 +186,10 @@ export async function startSwitchboard(
     });
     closers.unshift(['device channel', () => devices.close()]);
     const deviceRegistry = new DeviceRegistry(realtime.command, config.redis.keyPrefix, { logger });
+    // One limiter for every surface of the same work: HTTP routes, device sockets, flow executions, the workers' device operations and approvals.
+    const usage = new UsageLimiter(cache.command, config.redis.keyPrefix, config.usageLimits);
     // One approval service per process: the worker parks turns on it, the API decides through it.
-    const approvals = new ApprovalService({ config, repos, queues, logger, metrics, devices, chatEvents, browsers: canvasEvents });
+    const approvals = new ApprovalService({ config, repos, queues, logger, metrics, devices, chatEvents, browsers: canvasEvents, usage });
     // Cancel requests: any API node asks, the worker streaming the model hears it.
     const signals = new CancelSignals(realtime.command, config.redis.keyPrefix, logger);
     closers.unshift(['cancel signals', () => signals.close()]);
@@ -266,6 +268,7 @@ export async function startSwitchboard(
         chatCancels,
         flowEvents,
         budget,
+        usage,
       });
       llmSummary = worker.summary;
       for (const closer of [...worker.closers].reverse()) closers.unshift(closer);
@@ -341,8 +344,6 @@ export async function startSwitchboard(
       for (const id of await admins.recordEnvGrants())
         logger.warn({ userId: id }, 'ADMIN_USER_IDS names no user: ignored until such a user exists');
       const models = ModelCatalog.of(config, options.endpoint);
-      // One limiter for every surface of the same work: HTTP routes, device sockets, flow executions.
-      const usage = new UsageLimiter(cache.command, config.redis.keyPrefix, config.usageLimits);
       const chat = new ChatService({ repos, enqueue: queues.enqueue, registry: deviceRegistry, logger, models, runs: chatRuns, budget });
       const agents = new AgentService({ config, repos, enqueue: queues.enqueue, runs: agentRuns, logger, budget, models });
       const ctx: ApiContext = {

@@ -1,3 +1,4 @@
+import type { UsageLimiter } from '../lib/usage-limiter';
 import type { BudgetDoor } from '../runs/budget-door';
 import type { Worker } from 'bullmq';
 import type { RedisConnections } from '../lib/redis';
@@ -71,6 +72,8 @@ export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'models' | 'm
   flowEvents: FlowEventLog;
   /** Every model call is reserved before it is sent and settled when it ends. */
   budget: BudgetDoor;
+  /** The per-user limits shared with the API (the assistant's hourly device operations). */
+  usage?: UsageLimiter;
   /** Overrides the configured model endpoint (tests point it at a scripted server). */
   endpoint?: LlmEndpoint;
   /** The job handlers to serve (default: all of them, src/workers/index.ts); checked against the catalog first. */
@@ -161,6 +164,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       signals,
       chatCancels: deps.chatCancels,
       budget: deps.budget,
+      usage: deps.usage,
       resumeFlowNode: async (row) => {
         const { executionId, nodeId } = row.continuation as { executionId: string; nodeId: string };
         const tier = (await repos.users.findById(row.userId))?.tier ?? 'free';

@@ -1,5 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { describeRedacted } from '../lib/redact-error';
+import { AppError } from '../lib/errors';
+import type { UsageLimiter } from '../lib/usage-limiter';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Config } from '../../config';
 import { ModelCallCancelled, ModelStoppedEarly, ModelUnavailableError, type ModelGateway, type UsageLine } from '../ai/model-gateway';
@@ -52,6 +54,8 @@ export interface AssistantRunnerDeps {
   chatCancels?: ChatCancels;
   /** Gives back the reservation a turn's request took when no model call of the turn took it over. */
   budget?: Pick<BudgetDoor, 'releaseUnused'>;
+  /** The per-user hourly limit of device operations (`deviceOperationsPerHour`); without it, none. */
+  usage?: Pick<UsageLimiter, 'take'>;
   /** Queues the continuation of an agentflow node that parked for this approval (its decision came here). */
   resumeFlowNode?: (row: HitlRequestRow) => Promise<void>;
 }
@@ -287,6 +291,8 @@ export class AssistantRunner {
         await Promise.allSettled(pending);
         const parkId = randomUUID();
         const requested: string[] = [];
+        // The plan's hourly limit of approval requests: refused (429 rate_limited), the turn ends before any is asked.
+        await approvals.allow(data.userId, waitingCalls(result.parked).length);
         for (const { call, position } of waitingCalls(result.parked)) {
           const request = await approvals.request({
             userId: data.userId,
@@ -391,7 +397,27 @@ export class AssistantRunner {
         options.step === undefined ? undefined : toolCallKey(data.messageId, options.step, name, args.data, (nth += 1));
       return this.deps.devices.callDevice(data.userId, deviceId, call as never, { signal: options.signal, idempotencyKey });
     }) as DeviceCall;
+    // The plan's hourly limit of device operations: past it the call is not run, and the model says so.
+    const limited = await this.overDeviceLimit(data);
+    if (limited) {
+      await audited('not_allowed');
+      return `Error: ${name} was NOT run: ${limited} Tell the user it was not done and when they can try again.`;
+    }
     return runAuditedToolCall(name, () => tool.run(args.data, device, this.toolContext(data)), audited, log, 'assistant tool failed');
+  }
+
+  /** Why the user may not run another device operation this hour (the limiter's message), or null when they may. */
+  private async overDeviceLimit(data: ChatTurnJob): Promise<string | null> {
+    if (!this.deps.usage) return null;
+    // The tier the request carried, else the user's now (a device's request and a resumed turn carry none).
+    const tier = data.tier ?? (await this.deps.repos.users.findById(data.userId))?.tier ?? 'free';
+    try {
+      await this.deps.usage.take('deviceOperationsPerHour', { id: data.userId, tier });
+      return null;
+    } catch (error) {
+      if (error instanceof AppError && error.status === 429) return `${error.message}.`;
+      throw error;
+    }
   }
 
   /** The result a refused call gives the model (rejected, or not decided in time), audited. */
@@ -469,6 +495,8 @@ function failureOf(error: unknown): { code: string; message: string } {
     return { code: 'llm_unavailable', message: 'The language model could not be reached; please try again later' };
   if (error instanceof ModelStoppedEarly) return { code: error.code, message: error.message };
   if (error instanceof BudgetExceededError) return { code: 'budget_exceeded', message: error.message };
+  // A plan's limit reached during the turn (its approval requests per hour).
+  if (error instanceof AppError && error.status === 429) return { code: error.code, message: error.message };
   return { code: 'assistant_failed', message: 'The assistant could not answer; please try again' };
 }
 

@@ -299,7 +299,7 @@ export class BudgetDoor {
       reservation: this.keys.budgetReservation(userId, id),
     };
     const windowLimits: { hour: BudgetLimitTriple; month: BudgetLimitTriple } = {
-      hour: [limits.tokensPerHour, null, null],
+      hour: [limits.tokensPerHour, limits.requestsPerHour, null],
       month: [
         limits.tokensPerMonth,
         limits.requestsPerMonth,
@@ -384,7 +384,11 @@ export class BudgetDoor {
 /** Whether any budget limit applies (all unlimited: the door is not involved). */
 function hasBudget(limits: TierLimits): boolean {
   return (
-    limits.tokensPerHour !== null || limits.tokensPerMonth !== null || limits.costUsdPerMonth !== null || limits.requestsPerMonth !== null
+    limits.tokensPerHour !== null ||
+    limits.requestsPerHour !== null ||
+    limits.tokensPerMonth !== null ||
+    limits.costUsdPerMonth !== null ||
+    limits.requestsPerMonth !== null
   );
 }
 

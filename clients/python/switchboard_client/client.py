@@ -2177,7 +2177,7 @@ class OperationsApi:
 
         ``PUT /api/v1/admin/users/{id}/limits``.
 
-        Admins only (403 otherwise); audited; in effect from the user's next request on every node. An unknown user is 404. The overrides replace any earlier ones and are laid over the tier key by key: `tokensPerHour`, `tokensPerMonth`, `costUsdPerMonth`, `requestsPerMonth` (null = unlimited) and `features`. An unknown key or a negative number is 400.
+        Admins only (403 otherwise); audited; in effect from the user's next request on every node. An unknown user is 404. The overrides replace any earlier ones and are laid over the tier key by key: `tokensPerHour`, `requestsPerHour`, `tokensPerMonth`, `costUsdPerMonth`, `requestsPerMonth` (null = unlimited) and `features`. An unknown key or a negative number is 400.
 
         user_id: User id. A malformed id answers 404, like a missing one.
         limits: The user's overrides over their tier, replacing any before; null clears them
@@ -2281,7 +2281,7 @@ class AsyncOperationsApi:
 
         ``PUT /api/v1/admin/users/{id}/limits``.
 
-        Admins only (403 otherwise); audited; in effect from the user's next request on every node. An unknown user is 404. The overrides replace any earlier ones and are laid over the tier key by key: `tokensPerHour`, `tokensPerMonth`, `costUsdPerMonth`, `requestsPerMonth` (null = unlimited) and `features`. An unknown key or a negative number is 400.
+        Admins only (403 otherwise); audited; in effect from the user's next request on every node. An unknown user is 404. The overrides replace any earlier ones and are laid over the tier key by key: `tokensPerHour`, `requestsPerHour`, `tokensPerMonth`, `costUsdPerMonth`, `requestsPerMonth` (null = unlimited) and `features`. An unknown key or a negative number is 400.
 
         user_id: User id. A malformed id answers 404, like a missing one.
         limits: The user's overrides over their tier, replacing any before; null clears them

@@ -52,6 +52,7 @@ export const tierLimitsSchema = z.object({
   maxBlocksPerGeneration: z.number(),
   maxEnabledAgents: z.number().nullable().describe('null = unlimited'),
   tokensPerHour: z.number().nullable(),
+  requestsPerHour: z.number().nullable(),
   tokensPerMonth: z.number().nullable(),
   costUsdPerMonth: z.number().nullable(),
   requestsPerMonth: z.number().nullable(),
@@ -164,7 +165,7 @@ export const adminUserRoutes = [
     summary: "Replace a user's limit overrides (null clears them)",
     description:
       `${EFFECT} The overrides replace any earlier ones and are laid over the tier key by key: ` +
-      '`tokensPerHour`, `tokensPerMonth`, `costUsdPerMonth`, `requestsPerMonth` (null = unlimited) and `features`. An unknown key or a negative number is 400.',
+      '`tokensPerHour`, `requestsPerHour`, `tokensPerMonth`, `costUsdPerMonth`, `requestsPerMonth` (null = unlimited) and `features`. An unknown key or a negative number is 400.',
     params: userIdParam,
     body: setLimitsSchema,
     responses: { 200: { description: "The user's plan and the limits now in effect", schema: userPlanResponse } },
