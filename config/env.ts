@@ -91,7 +91,10 @@ export const envSchema = z.object({
   EMBEDDING_MODEL: z.string().default('text-embedding-3-small'),
   /** Pause per demo token or tool call, to watch streaming and inject faults mid-job. */
   DEMO_LLM_DELAY_MS: int().default(0),
-  /** JSON price table override: {"model": {"inputPerMillion": n, "outputPerMillion": n}}. */
+  /**
+   * JSON prices that win over the price catalog (@pydantic/genai-prices) and the free self-hosted
+   * models: {"model": {"inputPerMillion": n, "outputPerMillion": n, "cachedInputPerMillion"?: n}}.
+   */
   LLM_PRICING: json.optional(),
   /** HMAC secret for access tokens. Required in production; generated under DATA_DIR otherwise. */
   JWT_SECRET: z.string().min(32).optional(),

@@ -55,7 +55,16 @@ const providersSchema = z
   )
   .min(1)
   .refine((list) => new Set(list.map((provider) => provider.name)).size === list.length, 'provider names must be unique');
-const pricingSchema = z.record(z.string(), z.object({ inputPerMillion: z.number().min(0), outputPerMillion: z.number().min(0) }));
+const pricingSchema = z.record(
+  z.string(),
+  z.object({
+    inputPerMillion: z.number().min(0),
+    outputPerMillion: z.number().min(0),
+    cachedInputPerMillion: z.number().min(0).optional(),
+  }),
+);
+/** Provider kinds that run on the operator's own hardware: their models have no per-token price. */
+const SELF_HOSTED_KINDS = new Set(['ollama', 'lmstudio', 'vllm']);
 
 /** Thrown by loadConfig with every problem listed, so a misconfigured deployment fails at start. */
 export class ConfigError extends Error {
@@ -118,7 +127,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       providers: llm.providers,
       /** `LLM_FALLBACK` (or, in the short form, `LLM_FALLBACK_MODELS` on the one provider). */
       fallback: llm.fallback,
-      pricing: { ...DEFAULT_PRICING, ...(pricing.data as Record<string, ModelPrice>) },
+      // The demo model and self-hosted models are free; LLM_PRICING wins over both and over the catalog.
+      pricing: {
+        ...DEFAULT_PRICING,
+        ...Object.fromEntries(
+          llm.providers
+            // A self-hosted kind, or the short form's LLM_PROVIDER naming one (ollama, lmstudio, vllm).
+            .filter((provider) => SELF_HOSTED_KINDS.has(provider.kind) || SELF_HOSTED_KINDS.has(provider.name))
+            .flatMap((provider) => provider.models.map((model) => [model, { inputPerMillion: 0, outputPerMillion: 0 }])),
+        ),
+        ...(pricing.data as Record<string, ModelPrice>),
+      },
     },
     auth: {
       jwtSecret: e.JWT_SECRET,

@@ -52,6 +52,8 @@ export interface ModelTokens {
   outputTokens: number;
   /** Some of these tokens are an estimate: a call of this model whose provider reported no usage. */
   estimated?: boolean;
+  /** Of `inputTokens`, those read from the provider's prompt cache. */
+  cachedInputTokens?: number;
 }
 
 export interface CanvasTurnResult {
@@ -116,11 +118,20 @@ export async function runCanvasTurn(
   let served: ModelRef = models.defaultModel;
   const usage = { provider: served.provider, model: served.model, inputTokens: 0, outputTokens: 0 };
   const byModel = new Map<string, ModelTokens>();
-  const charge = (spent: { provider: string; model: string; inputTokens: number; outputTokens: number; estimated: boolean }) => {
+  const charge = (spent: {
+    provider: string;
+    model: string;
+    inputTokens: number;
+    outputTokens: number;
+    estimated: boolean;
+    cachedInputTokens?: number;
+  }) => {
     const key = `${spent.provider}:${spent.model}`;
     const line = byModel.get(key) ?? { provider: spent.provider, model: spent.model, inputTokens: 0, outputTokens: 0, estimated: false };
     line.inputTokens += spent.inputTokens;
     line.outputTokens += spent.outputTokens;
+    // Priced at the cached rate when the generation's lines are recorded.
+    if (spent.cachedInputTokens) line.cachedInputTokens = (line.cachedInputTokens ?? 0) + spent.cachedInputTokens;
     line.estimated ||= spent.estimated;
     byModel.set(key, line);
     usage.inputTokens += spent.inputTokens;

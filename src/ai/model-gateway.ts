@@ -30,6 +30,8 @@ export type ModelPurpose = 'generation' | 'chat' | 'extraction' | 'journey' | 'n
 export interface ModelUsage extends ModelRef {
   inputTokens: number;
   outputTokens: number;
+  /** Of `inputTokens`, those the provider said it read from its prompt cache (priced at the cached rate). */
+  cachedInputTokens?: number;
   costUsd: number;
   estimated: boolean;
 }
@@ -429,18 +431,20 @@ export class ModelGateway {
     let text = '';
     // Provider text is cleaned as it streams: PostgreSQL could not store NUL or lone surrogates (0072).
     const cleaner = new StorableTextStream();
-    let reported: { prompt_tokens?: number; completion_tokens?: number } | undefined;
+    let reported: ReportedUsage | undefined;
     let finishReason: string | undefined;
     let open: (ModelToolCall & { done: boolean }) | undefined;
     const usageSoFar = (): ModelUsage => {
       const inputTokens = reported?.prompt_tokens ?? estimateTokens(request.messages);
       const outputTokens =
         reported?.completion_tokens ?? Math.ceil((text.length + calls.reduce((sum, call) => sum + call.args.length, 0)) / 4);
+      const cachedInputTokens = cachedTokensOf(reported);
       return {
         ...ref,
         inputTokens,
         outputTokens,
-        costUsd: this.pricing.costOf({ model: ref.model, inputTokens, outputTokens }),
+        ...(cachedInputTokens ? { cachedInputTokens } : {}),
+        costUsd: this.pricing.costOf({ model: ref.model, inputTokens, outputTokens, cachedInputTokens }),
         estimated: !reported,
       };
     };
@@ -584,10 +588,29 @@ function usageLine(
   };
 }
 
+/**
+ * A call's usage as providers report it: OpenAI's fields, with the prompt-cache hits in
+ * `prompt_tokens_details.cached_tokens` (OpenAI, Azure OpenAI, and the compatible endpoints that copy
+ * it) and DeepSeek's `prompt_cache_hit_tokens`.
+ */
+type ReportedUsage = {
+  prompt_tokens?: number;
+  completion_tokens?: number;
+  prompt_tokens_details?: { cached_tokens?: number | null } | null;
+  prompt_cache_hit_tokens?: number;
+};
+
+/** The cached input tokens a provider reported, if any. */
+function cachedTokensOf(usage: ReportedUsage | undefined): number | undefined {
+  const cached = usage?.prompt_tokens_details?.cached_tokens ?? usage?.prompt_cache_hit_tokens;
+  return typeof cached === 'number' && cached > 0 ? cached : undefined;
+}
+
 /** A stream chunk with the fields some providers add to OpenAI's shape. */
-type ProviderChunk = Omit<CompletionChunk, 'choices'> & {
+type ProviderChunk = Omit<CompletionChunk, 'choices' | 'usage'> & {
+  usage?: ReportedUsage | null;
   /** Groq: the usage of the call, in the last chunk. */
-  x_groq?: { usage?: CompletionChunk['usage'] };
+  x_groq?: { usage?: ReportedUsage };
   choices?: Array<{
     finish_reason?: string | null;
     delta?: Omit<NonNullable<CompletionChunk['choices'][number]['delta']>, 'content'> & {

@@ -60,6 +60,7 @@ import { DeviceRegistry } from '../devices/device-registry';
 import { DeviceChannel } from '../devices/device-channel';
 import { prometheusDeviceRpcMetrics } from '../devices/device-rpc';
 import { WsRelay } from '../devices/ws-relay';
+import { UNPRICED_WARNING, unpricedUnderCostLimit } from '../ai/pricing';
 import { CanvasEmitter } from '../realtime/canvas-emitter';
 import { CanvasLog } from '../realtime/canvas-log';
 import { registerCanvasNamespace } from '../realtime/canvas-namespace';
@@ -104,6 +105,9 @@ export async function startSwitchboard(
   const closers: Array<[string, () => unknown]> = [];
   const roles = new Set(config.roles);
   for (const warning of config.warnings) logger.warn(warning);
+  // A model without a price counts $0 against a cost limit: the operator is told at start (and in /readyz).
+  const unpriced = unpricedUnderCostLimit(config);
+  if (unpriced.length) logger.warn({ models: unpriced }, UNPRICED_WARNING);
   // The embedded redis-server is private to this process: only the one-process default may use it.
   const sharedRedis = sharedRedisRequired(config);
   if (sharedRedis) throw new ConfigError([sharedRedis]);

@@ -394,7 +394,9 @@ describe('pricing', () => {
 
     expect(Pricing.of(pricing).costOf({ model: 'my-model', inputTokens: 1_000_000, outputTokens: 500_000 })).toBeCloseTo(2, 10);
     expect(Pricing.of(pricing).costOf({ model: 'gpt-4o', inputTokens: 1_000_000, outputTokens: 1_000_000 })).toBe(0);
-    expect(pricing['gpt-4.1']).toEqual(DEFAULT_PRICING['gpt-4.1']);
+    // The rest keep their price: the demo model's own, the others the catalog's.
+    expect(pricing.demo).toEqual(DEFAULT_PRICING.demo);
+    expect(Pricing.of(pricing).costOf({ model: 'gpt-4.1', inputTokens: 1_000_000, outputTokens: 0 })).toBeCloseTo(2, 10);
   });
 
   test('given the same table twice, Pricing.of hands back one pricing (callers need not hold it)', () => {
