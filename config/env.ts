@@ -91,7 +91,10 @@ export const envSchema = z.object({
   EMBEDDING_MODEL: z.string().default('text-embedding-3-small'),
   /** Pause per demo token or tool call, to watch streaming and inject faults mid-job. */
   DEMO_LLM_DELAY_MS: int().default(0),
-  /** JSON price table override: {"model": {"inputPerMillion": n, "outputPerMillion": n}}. */
+  /**
+   * JSON prices that win over the price catalog (@pydantic/genai-prices) and the free self-hosted
+   * models: {"model": {"inputPerMillion": n, "outputPerMillion": n, "cachedInputPerMillion"?: n}}.
+   */
   LLM_PRICING: json.optional(),
   /** HMAC secret for access tokens. Required in production; generated under DATA_DIR otherwise. */
   JWT_SECRET: z.string().min(32).optional(),
@@ -229,8 +232,15 @@ export const envSchema = z.object({
    */
   BUDGET_RESERVATION_TTL_MS: int(1_000).default(900_000),
   /**
-   * JSON override of the tier table, merged over the defaults per key: rate limits, budgets
-   * (`tokensPerHour`, `tokensPerMonth`, `costUsdPerMonth`, `requestsPerMonth`; null = unlimited) and
+   * The plans the tier table starts from: `default` (rate limits only, budgets unlimited, every
+   * feature on) or `seed` (the product design's plans: free 100 model requests a month and cloud
+   * models only, pro unlimited with local models, hourly limits on model calls, device operations
+   * and approvals). `TIER_LIMITS` is laid over it.
+   */
+  TIER_PRESET: z.enum(['default', 'seed']).default('default'),
+  /**
+   * JSON override of the tier table, merged over the preset per key: rate limits, budgets
+   * (`tokensPerHour`, `requestsPerHour`, `tokensPerMonth`, `costUsdPerMonth`, `requestsPerMonth`; null = unlimited) and
    * `features` (`localModels`, `cloudAgents`, `flows`): {"free": {"requestsPerMonth": 100, "features": {"localModels": false}}}.
    */
   TIER_LIMITS: json.optional(),

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { envSchema } from './env';
 import { DEFAULT_PRICING, type ModelPrice } from './pricing';
-import { mergeTierLimits, mergeUsageLimits, TIERS } from './tiers';
+import { layTierOverride, mergeTierLimits, mergeUsageLimits, TIER_PRESETS, TIERS } from './tiers';
 
 export { TIERS, type Tier, type TierLimits, type UsageLimits, type BudgetLimits, type TierFeatures } from './tiers';
 export type { ModelPrice } from './pricing';
@@ -27,8 +27,11 @@ const tierOverrideSchema = z.partialRecord(
       journeyPerMinute: z.number().int().positive(),
       agentRunsPerMinute: z.number().int().positive(),
       flowExecutionsPerMinute: z.number().int().positive(),
+      deviceOperationsPerHour: z.number().int().positive(),
+      approvalsPerHour: z.number().int().positive(),
       // Budgets: null (or absent) = unlimited; 0 = none at all.
       tokensPerHour: z.number().int().nonnegative().nullable(),
+      requestsPerHour: z.number().int().nonnegative().nullable(),
       tokensPerMonth: z.number().int().nonnegative().nullable(),
       costUsdPerMonth: z.number().nonnegative().nullable(),
       requestsPerMonth: z.number().int().nonnegative().nullable(),
@@ -52,7 +55,16 @@ const providersSchema = z
   )
   .min(1)
   .refine((list) => new Set(list.map((provider) => provider.name)).size === list.length, 'provider names must be unique');
-const pricingSchema = z.record(z.string(), z.object({ inputPerMillion: z.number().min(0), outputPerMillion: z.number().min(0) }));
+const pricingSchema = z.record(
+  z.string(),
+  z.object({
+    inputPerMillion: z.number().min(0),
+    outputPerMillion: z.number().min(0),
+    cachedInputPerMillion: z.number().min(0).optional(),
+  }),
+);
+/** Provider kinds that run on the operator's own hardware: their models have no per-token price. */
+const SELF_HOSTED_KINDS = new Set(['ollama', 'lmstudio', 'vllm']);
 
 /** Thrown by loadConfig with every problem listed, so a misconfigured deployment fails at start. */
 export class ConfigError extends Error {
@@ -78,6 +90,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (e.NODE_ENV === 'production' && !e.OAUTH_ENCRYPTION_KEY) issues.push('OAUTH_ENCRYPTION_KEY: required when NODE_ENV=production');
   const tiers = tierOverrideSchema.safeParse(e.TIER_LIMITS ?? {});
   if (!tiers.success) issues.push(`TIER_LIMITS: ${tiers.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`);
+  // The preset's plans, with TIER_LIMITS laid over them key by key.
+  const plans = layTierOverride(TIER_PRESETS[e.TIER_PRESET], tiers.data ?? {});
   const pricing = pricingSchema.safeParse(e.LLM_PRICING ?? {});
   if (!pricing.success) issues.push(`LLM_PRICING: ${pricing.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`);
   const workerQueues = e.WORKER_QUEUES ?? [...QUEUE_NAMES];
@@ -120,7 +134,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       providers: llm.providers,
       /** `LLM_FALLBACK` (or, in the short form, `LLM_FALLBACK_MODELS` on the one provider). */
       fallback: llm.fallback,
-      pricing: { ...DEFAULT_PRICING, ...(pricing.data as Record<string, ModelPrice>) },
+      // The demo model and self-hosted models are free; LLM_PRICING wins over both and over the catalog.
+      pricing: {
+        ...DEFAULT_PRICING,
+        ...Object.fromEntries(
+          llm.providers
+            // A self-hosted kind, or the short form's LLM_PROVIDER naming one (ollama, lmstudio, vllm).
+            .filter((provider) => SELF_HOSTED_KINDS.has(provider.kind) || SELF_HOSTED_KINDS.has(provider.name))
+            .flatMap((provider) => provider.models.map((model) => [model, { inputPerMillion: 0, outputPerMillion: 0 }])),
+        ),
+        ...(pricing.data as Record<string, ModelPrice>),
+      },
     },
     auth: {
       jwtSecret: e.JWT_SECRET,
@@ -196,9 +220,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       eventsTtlSeconds: e.GENERATION_EVENTS_TTL_SECONDS,
       concurrency: e.GENERATION_CONCURRENCY,
     },
-    tiers: mergeTierLimits(tiers.data),
-    /** Per-minute limits on paid work per user, by tier (0067). */
-    usageLimits: mergeUsageLimits(tiers.data),
+    tiers: mergeTierLimits(plans),
+    tierPreset: e.TIER_PRESET,
+    /** Per-minute (and per-hour) limits on paid work per user, by tier (0067). */
+    usageLimits: mergeUsageLimits(plans),
     /** Browser origins the API answers CORS for and sockets accept (CORS_ORIGINS, decision 0172). */
     cors: { origins: e.CORS_ORIGINS },
     /** Express `trust proxy` (TRUST_PROXY): whose address `req.ip` is, for per-IP limits. */

@@ -15,6 +15,8 @@ export interface TierFeatures {
 export interface BudgetLimits {
   /** Input + output tokens of every model call and embedding in one UTC clock hour. */
   tokensPerHour: number | null;
+  /** Model calls (embeddings excluded) in one UTC clock hour. */
+  requestsPerHour: number | null;
   /** Input + output tokens in one UTC calendar month. */
   tokensPerMonth: number | null;
   /** Cost in USD (from the pricing table) in one UTC calendar month. */
@@ -23,12 +25,13 @@ export interface BudgetLimits {
   requestsPerMonth: number | null;
 }
 
-export const BUDGET_LIMIT_KEYS = ['tokensPerHour', 'tokensPerMonth', 'costUsdPerMonth', 'requestsPerMonth'] as const;
+export const BUDGET_LIMIT_KEYS = ['tokensPerHour', 'requestsPerHour', 'tokensPerMonth', 'costUsdPerMonth', 'requestsPerMonth'] as const;
 export const FEATURE_KEYS = ['localModels', 'cloudAgents', 'flows'] as const;
 
 /** Every budget unlimited and every feature on: a plan says only what it restricts. */
 export const UNLIMITED_BUDGET: BudgetLimits & { features: TierFeatures } = {
   tokensPerHour: null,
+  requestsPerHour: null,
   tokensPerMonth: null,
   costUsdPerMonth: null,
   requestsPerMonth: null,
@@ -102,19 +105,43 @@ export interface UsageLimits {
   agentRunsPerMinute: number;
   /** Agentflow executions started (`POST /flows/:id/execute` and `/execute/stream`; each runs up to 50 model calls). */
   flowExecutionsPerMinute: number;
+  /**
+   * Operations the assistant runs on the user's device (its tool calls: reading and changing tasks,
+   * projects, checkpoints, notes) per hour; past it a call is not run and the model is told why.
+   */
+  deviceOperationsPerHour: number;
+  /** Approval requests (a dangerous tool call waiting for the user) per hour; past it the turn ends 429 `rate_limited`. */
+  approvalsPerHour: number;
 }
 
 // Generous for a person at a keyboard or a device syncing a folder of notes (embeddings come in
 // bursts), small against a script: a chat or journey turn is a model call, a manual run a whole run.
+// The hourly limits are off by default (a deployment's own plans set them; TIER_PRESET=seed does).
+const NO_HOURLY = { deviceOperationsPerHour: Infinity, approvalsPerHour: Infinity };
 export const DEFAULT_USAGE_LIMITS: Record<Tier, UsageLimits> = {
-  free: { chatPerMinute: 30, embeddingsPerMinute: 300, journeyPerMinute: 30, agentRunsPerMinute: 10, flowExecutionsPerMinute: 20 },
-  pro: { chatPerMinute: 120, embeddingsPerMinute: 1_200, journeyPerMinute: 120, agentRunsPerMinute: 30, flowExecutionsPerMinute: 60 },
+  free: {
+    chatPerMinute: 30,
+    embeddingsPerMinute: 300,
+    journeyPerMinute: 30,
+    agentRunsPerMinute: 10,
+    flowExecutionsPerMinute: 20,
+    ...NO_HOURLY,
+  },
+  pro: {
+    chatPerMinute: 120,
+    embeddingsPerMinute: 1_200,
+    journeyPerMinute: 120,
+    agentRunsPerMinute: 30,
+    flowExecutionsPerMinute: 60,
+    ...NO_HOURLY,
+  },
   enterprise: {
     chatPerMinute: 600,
     embeddingsPerMinute: 6_000,
     journeyPerMinute: 600,
     agentRunsPerMinute: 120,
     flowExecutionsPerMinute: 300,
+    ...NO_HOURLY,
   },
 };
 
@@ -124,6 +151,8 @@ export const USAGE_LIMIT_KEYS = [
   'journeyPerMinute',
   'agentRunsPerMinute',
   'flowExecutionsPerMinute',
+  'deviceOperationsPerHour',
+  'approvalsPerHour',
 ] as const;
 
 /** Merges the usage part of a `TIER_LIMITS` override over the defaults (other keys are ignored). */
@@ -156,6 +185,51 @@ export function mergeTierLimits(override: Partial<Record<Tier, TierLimitsOverrid
     );
     const features = { ...DEFAULT_TIER_LIMITS[tier].features, ...override?.[tier]?.features };
     merged[tier] = { ...DEFAULT_TIER_LIMITS[tier], ...picked, features };
+  }
+  return merged;
+}
+
+/** A `TIER_LIMITS`-shaped override of every tier (budgets, features and usage limits together). */
+export type TierOverride = Partial<Record<Tier, TierLimitsOverride & Partial<UsageLimits>>>;
+
+/**
+ * The plans `TIER_PRESET` names, as overrides of the defaults; `TIER_LIMITS` is laid over the
+ * preset key by key (features key by key).
+ *
+ * `seed`, the plans of the product's design: free has 100 model requests a month and cloud models
+ * only; pro has unlimited requests and local models; both have the design's hourly limits per user
+ * (100 model calls, 1,000 file operations, which here are the assistant's operations on the user's
+ * device, and 50 approval requests). Enterprise plans are agreed per customer: no limits.
+ */
+export const TIER_PRESETS: Record<'default' | 'seed', TierOverride> = {
+  default: {},
+  seed: {
+    free: {
+      requestsPerMonth: 100,
+      requestsPerHour: 100,
+      deviceOperationsPerHour: 1_000,
+      approvalsPerHour: 50,
+      features: { localModels: false },
+    },
+    pro: {
+      requestsPerMonth: null,
+      requestsPerHour: 100,
+      deviceOperationsPerHour: 1_000,
+      approvalsPerHour: 50,
+      features: { localModels: true },
+    },
+  },
+};
+export type TierPreset = keyof typeof TIER_PRESETS;
+
+/** `override` laid over `base` per tier, key by key (`features` key by key). */
+export function layTierOverride(base: TierOverride, override: TierOverride): TierOverride {
+  const merged: TierOverride = {};
+  for (const tier of TIERS) {
+    const under = base[tier];
+    const over = override[tier];
+    if (!under && !over) continue;
+    merged[tier] = { ...under, ...over, features: { ...under?.features, ...over?.features } };
   }
   return merged;
 }

@@ -30,6 +30,8 @@ export type ModelPurpose = 'generation' | 'chat' | 'extraction' | 'journey' | 'n
 export interface ModelUsage extends ModelRef {
   inputTokens: number;
   outputTokens: number;
+  /** Of `inputTokens`, those the provider said it read from its prompt cache (priced at the cached rate). */
+  cachedInputTokens?: number;
   costUsd: number;
   estimated: boolean;
 }
@@ -163,6 +165,8 @@ export class ModelUnavailableError extends Error {
   constructor(
     readonly cause: unknown,
     models: string[],
+    /** What the attempts that streamed before failing cost (each was paid for what it streamed); already settled with the budget. */
+    readonly spent: ModelUsage[] = [],
   ) {
     super(`The language model could not be reached (${models.join(', ')}): ${cause instanceof Error ? cause.message : String(cause)}`);
     this.name = 'ModelUnavailableError';
@@ -326,6 +330,7 @@ export class ModelGateway {
       throw new ModelUnavailableError(
         lastError,
         candidates.map((ref) => `${ref.provider}:${ref.model}`),
+        [...spent],
       );
     } finally {
       // The reservation is replaced by what the call used (nothing, when every model failed before answering).
@@ -418,18 +423,20 @@ export class ModelGateway {
     let text = '';
     // Provider text is cleaned as it streams: PostgreSQL could not store NUL or lone surrogates (0072).
     const cleaner = new StorableTextStream();
-    let reported: { prompt_tokens?: number; completion_tokens?: number } | undefined;
+    let reported: ReportedUsage | undefined;
     let finishReason: string | undefined;
     let open: (ModelToolCall & { done: boolean }) | undefined;
     const usageSoFar = (): ModelUsage => {
       const inputTokens = reported?.prompt_tokens ?? estimateTokens(request.messages);
       const outputTokens =
         reported?.completion_tokens ?? Math.ceil((text.length + calls.reduce((sum, call) => sum + call.args.length, 0)) / 4);
+      const cachedInputTokens = cachedTokensOf(reported);
       return {
         ...ref,
         inputTokens,
         outputTokens,
-        costUsd: this.pricing.costOf({ model: ref.model, inputTokens, outputTokens }),
+        ...(cachedInputTokens ? { cachedInputTokens } : {}),
+        costUsd: this.pricing.costOf({ model: ref.model, inputTokens, outputTokens, cachedInputTokens }),
         estimated: !reported,
       };
     };
@@ -573,10 +580,29 @@ function usageLine(
   };
 }
 
+/**
+ * A call's usage as providers report it: OpenAI's fields, with the prompt-cache hits in
+ * `prompt_tokens_details.cached_tokens` (OpenAI, Azure OpenAI, and the compatible endpoints that copy
+ * it) and DeepSeek's `prompt_cache_hit_tokens`.
+ */
+type ReportedUsage = {
+  prompt_tokens?: number;
+  completion_tokens?: number;
+  prompt_tokens_details?: { cached_tokens?: number | null } | null;
+  prompt_cache_hit_tokens?: number;
+};
+
+/** The cached input tokens a provider reported, if any. */
+function cachedTokensOf(usage: ReportedUsage | undefined): number | undefined {
+  const cached = usage?.prompt_tokens_details?.cached_tokens ?? usage?.prompt_cache_hit_tokens;
+  return typeof cached === 'number' && cached > 0 ? cached : undefined;
+}
+
 /** A stream chunk with the fields some providers add to OpenAI's shape. */
-type ProviderChunk = Omit<CompletionChunk, 'choices'> & {
+type ProviderChunk = Omit<CompletionChunk, 'choices' | 'usage'> & {
+  usage?: ReportedUsage | null;
   /** Groq: the usage of the call, in the last chunk. */
-  x_groq?: { usage?: CompletionChunk['usage'] };
+  x_groq?: { usage?: ReportedUsage };
   choices?: Array<{
     finish_reason?: string | null;
     delta?: Omit<NonNullable<CompletionChunk['choices'][number]['delta']>, 'content'> & {
@@ -606,14 +632,15 @@ export function parseObject(text: string): Record<string, unknown> | undefined {
   }
 }
 
-/** The texts a prompt sends: each message's content and each tool's definition. */
-function promptTexts(request: ModelTurnRequest): string[] {
+/** The texts a prompt sends, as a call's reservation counts them: each message's content and each tool's definition. */
+export function promptTexts(request: Pick<ModelTurnRequest, 'messages' | 'tools'>): string[] {
   const texts = request.messages.map((message) =>
     typeof message.content === 'string' ? message.content : JSON.stringify(message.content),
   );
   for (const message of request.messages) {
-    const calls = (message as { tool_calls?: unknown }).tool_calls;
-    if (calls) texts.push(JSON.stringify(calls));
+    const calls = (message as { tool_calls?: unknown[] }).tool_calls;
+    // An answer without calls carries an empty list, which sends nothing.
+    if (calls?.length) texts.push(JSON.stringify(calls));
   }
   for (const tool of request.tools ?? []) texts.push(JSON.stringify(convertToOpenAITool(tool)));
   return texts;

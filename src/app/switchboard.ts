@@ -60,6 +60,7 @@ import { DeviceRegistry } from '../devices/device-registry';
 import { DeviceChannel } from '../devices/device-channel';
 import { prometheusDeviceRpcMetrics } from '../devices/device-rpc';
 import { WsRelay } from '../devices/ws-relay';
+import { UNPRICED_WARNING, unpricedUnderCostLimit } from '../budget/pricing';
 import { Revocations } from '../auth/revocations';
 import { limitConnectionsPerIp, trustedPeer } from '../http/connection-limits';
 import { CanvasEmitter } from '../realtime/canvas-emitter';
@@ -106,6 +107,9 @@ export async function startSwitchboard(
   const closers: Array<[string, () => unknown]> = [];
   const roles = new Set(config.roles);
   for (const warning of config.warnings) logger.warn(warning);
+  // A model without a price counts $0 against a cost limit: the operator is told at start (and in /readyz).
+  const unpriced = unpricedUnderCostLimit(config);
+  if (unpriced.length) logger.warn({ models: unpriced }, UNPRICED_WARNING);
   // The embedded redis-server is private to this process: only the one-process default may use it.
   const sharedRedis = sharedRedisRequired(config);
   if (sharedRedis) throw new ConfigError([sharedRedis]);
@@ -190,8 +194,10 @@ export async function startSwitchboard(
     });
     closers.unshift(['device channel', () => devices.close()]);
     const deviceRegistry = new DeviceRegistry(realtime.command, config.redis.keyPrefix, { logger });
+    // One limiter for every surface of the same work: HTTP routes, device sockets, flow executions, the workers' device operations and approvals.
+    const usage = new UsageLimiter(cache.command, config.redis.keyPrefix, config.usageLimits);
     // One approval service per process: the worker parks turns on it, the API decides through it.
-    const approvals = new ApprovalService({ config, repos, queues, logger, metrics, devices, chatEvents, browsers: canvasEvents });
+    const approvals = new ApprovalService({ config, repos, queues, logger, metrics, devices, chatEvents, browsers: canvasEvents, usage });
     // Cancel requests: any API node asks, the worker streaming the model hears it.
     const signals = new CancelSignals(realtime.command, config.redis.keyPrefix, logger);
     closers.unshift(['cancel signals', () => signals.close()]);
@@ -231,7 +237,13 @@ export async function startSwitchboard(
       usage: repos.usage,
       logger,
       metrics,
-      calls: { maxTokens: config.llm.maxTokens, pricing: config.llm.pricing, defaultModel: config.llm.model },
+      calls: {
+        maxTokens: config.llm.maxTokens,
+        pricing: config.llm.pricing,
+        defaultModel: config.llm.model,
+        // Every model a call may go to: a request is priced at the dearest, as its calls are.
+        models: [...config.llm.fallbackModels, ...config.llm.providers.flatMap((provider) => provider.models)],
+      },
       reservationTtlMs: config.budget.reservationTtlMs,
     });
 
@@ -264,6 +276,7 @@ export async function startSwitchboard(
         chatCancels,
         flowEvents,
         budget,
+        usage,
       });
       llmSummary = worker.summary;
       for (const closer of [...worker.closers].reverse()) closers.unshift(closer);
@@ -354,8 +367,6 @@ export async function startSwitchboard(
       for (const id of await admins.recordEnvGrants())
         logger.warn({ userId: id }, 'ADMIN_USER_IDS names no user: ignored until such a user exists');
       const models = ModelCatalog.of(config, options.endpoint);
-      // One limiter for every surface of the same work: HTTP routes, device sockets, flow executions.
-      const usage = new UsageLimiter(cache.command, config.redis.keyPrefix, config.usageLimits);
       const chat = new ChatService({ repos, enqueue: queues.enqueue, registry: deviceRegistry, logger, models, runs: chatRuns, budget });
       const agents = new AgentService({ config, repos, enqueue: queues.enqueue, runs: agentRuns, logger, budget, models });
       const ctx: ApiContext = {

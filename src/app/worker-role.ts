@@ -1,5 +1,6 @@
-import type { CanvasEmitter } from '../realtime/canvas-emitter';
+import type { UsageLimiter } from '../lib/usage-limiter';
 import type { BudgetDoor } from '../budget/budget-door';
+import type { CanvasEmitter } from '../realtime/canvas-emitter';
 import type { Worker } from 'bullmq';
 import type { RedisConnections } from '../lib/redis';
 import { QUEUE_NAMES, type QueueName } from '../../config';
@@ -75,6 +76,8 @@ export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'models' | 'm
   flowEvents: FlowEventLog;
   /** Every model call is reserved before it is sent and settled when it ends. */
   budget: BudgetDoor;
+  /** The per-user limits shared with the API (the assistant's hourly device operations). */
+  usage?: UsageLimiter;
   /** Overrides the configured model endpoint (tests point it at a scripted server). */
   endpoint?: LlmEndpoint;
   /** The job handlers to serve (default: all of them, src/workers/index.ts); checked against the catalog first. */
@@ -165,6 +168,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       signals,
       chatCancels: deps.chatCancels,
       budget: deps.budget,
+      usage: deps.usage,
       resumeFlowNode: async (row) => {
         const { executionId, nodeId } = row.continuation as { executionId: string; nodeId: string };
         const tier = (await repos.users.findById(row.userId))?.tier ?? 'free';

@@ -3,6 +3,7 @@ import { describeIssues } from '../schemas/device-protocol';
 import type { DevicePort } from '../devices/device-channel';
 import { AppError, conflict, notFound } from '../lib/errors';
 import type { Logger } from '../lib/logger';
+import type { UsageLimiter } from '../lib/usage-limiter';
 import type { Repositories } from '../models';
 import { approvalSessionId, type NewHitlRequest } from '../models/hitl-repository';
 import type { HitlRequestRow, HitlStatus } from '../models/schema';
@@ -48,6 +49,8 @@ export interface ApprovalServiceDeps {
   chatEvents: Pick<ChatEventLog, 'append'>;
   /** The user's own browser sockets on `/canvas`. */
   browsers: Pick<CanvasRoom, 'toUser'>;
+  /** The per-user hourly limit of approval requests (`approvalsPerHour`); without it, none. */
+  usage?: Pick<UsageLimiter, 'take'>;
 }
 
 /**
@@ -64,6 +67,17 @@ export class ApprovalService {
 
   constructor(private readonly deps: ApprovalServiceDeps) {
     this.log = deps.logger.child({ component: 'approvals' });
+  }
+
+  /**
+   * Counts the `count` requests a parked round is about to ask for against the user's hourly limit
+   * of approval requests, before any is written: 429 `rate_limited` when they do not fit.
+   */
+  async allow(userId: string, count: number): Promise<void> {
+    const { usage, repos } = this.deps;
+    if (!usage || count <= 0) return;
+    const tier = (await repos.users.findById(userId))?.tier ?? 'free';
+    for (let taken = 0; taken < count; taken += 1) await usage.take('approvalsPerHour', { id: userId, tier });
   }
 
   /** Persists the request, tells the user's devices, and schedules the timeout. */

@@ -1,5 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { describeRedacted } from '../lib/redact-error';
+import { AppError } from '../lib/errors';
+import type { UsageLimiter } from '../lib/usage-limiter';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Config } from '../../config';
 import { ModelCallCancelled, ModelStoppedEarly, ModelUnavailableError, type ModelGateway, type UsageLine } from '../ai/model-gateway';
@@ -19,8 +21,8 @@ import type { ApprovalService } from './approvals';
 import type { ChatCancels, TurnRef } from './chat-cancel';
 import { claimParkedRound, loadContinuation, parkSiblings, positionOf, storeContinuation, type StoredContinuation } from './continuation';
 import type { ChatEvent, ChatEventLog, TurnUsage } from './chat-events';
-import { classifyIntent, plainSystemPrompt, systemPrompt, toolsFor } from './orchestrator';
-import { withChatContext } from './chat-context';
+import { toolsFor } from './orchestrator';
+import { HISTORY_LIMIT, turnSystemPrompt, turnToolsets } from './turn-prompt';
 import type { ToolsetName } from './tools';
 import { auditToolCall, runAuditedToolCall, type ToolCallOutcome } from './tool-audit';
 import { allowAllPolicy, type ToolPolicy } from './tool-policy';
@@ -29,8 +31,7 @@ import { MAX_EMBED_TEXT_CHARS } from '../schemas/api';
 import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../budget/budget-door';
 import { restartedAfterCrash } from '../lib/job-restart';
 
-/** Earlier user and assistant messages fed back as context. */
-export const HISTORY_LIMIT = 20;
+export { HISTORY_LIMIT } from './turn-prompt';
 /** How long a note tool waits for its embedding (the device call has its own deadline). */
 const EMBED_WAIT_MS = 15_000;
 
@@ -54,6 +55,8 @@ export interface AssistantRunnerDeps {
   chatCancels?: ChatCancels;
   /** Gives back the reservation a turn's request took when no model call of the turn took it over. */
   budget?: Pick<BudgetDoor, 'releaseUnused'>;
+  /** The per-user hourly limit of device operations (`deviceOperationsPerHour`); without it, none. */
+  usage?: Pick<UsageLimiter, 'take'>;
   /** Queues the continuation of an agentflow node that parked for this approval (its decision came here). */
   resumeFlowNode?: (row: HitlRequestRow) => Promise<void>;
 }
@@ -122,13 +125,14 @@ export class AssistantRunner {
 
     // The first message of a session has no history: nothing to read.
     const history = start.earlier ? await chat.context(data.sessionId, message.seq, HISTORY_LIMIT) : [];
-    // Without a device the assistant has no tools and says it cannot reach local data.
-    const toolsets = data.tools === 'none' || !data.deviceId ? [] : classifyIntent(message.content).toolsets;
+    // Without a device the assistant has no tools and says it cannot reach local data. The request
+    // reserved this very call (turn-prompt.ts builds both), so its first call fits what was admitted.
+    const toolsets = turnToolsets(message.content, data.tools !== 'none' && Boolean(data.deviceId));
     log.info({ toolsets, mode: data.tools, historyLength: history.length, withContext: !!session.context }, 'assistant turn started');
     return this.runTurn(data, log, toolsets, newUsage(this.deps.models), signal, ticket, {
       messages: [
         // The session's context (from the user's app) rides in the system prompt of every turn.
-        systemMessage(withChatContext(toolsets.length ? systemPrompt(toolsets) : plainSystemPrompt(), session.context)),
+        systemMessage(turnSystemPrompt(toolsets, session.context)),
         ...historyMessages(history),
         userMessage(message.content),
       ],
@@ -288,6 +292,8 @@ export class AssistantRunner {
         await Promise.allSettled(pending);
         const parkId = randomUUID();
         const requested: string[] = [];
+        // The plan's hourly limit of approval requests: refused (429 rate_limited), the turn ends before any is asked.
+        await approvals.allow(data.userId, waitingCalls(result.parked).length);
         for (const { call, position } of waitingCalls(result.parked)) {
           const request = await approvals.request({
             userId: data.userId,
@@ -392,7 +398,27 @@ export class AssistantRunner {
         options.step === undefined ? undefined : toolCallKey(data.messageId, options.step, name, args.data, (nth += 1));
       return this.deps.devices.callDevice(data.userId, deviceId, call as never, { signal: options.signal, idempotencyKey });
     }) as DeviceCall;
+    // The plan's hourly limit of device operations: past it the call is not run, and the model says so.
+    const limited = await this.overDeviceLimit(data);
+    if (limited) {
+      await audited('not_allowed');
+      return `Error: ${name} was NOT run: ${limited} Tell the user it was not done and when they can try again.`;
+    }
     return runAuditedToolCall(name, () => tool.run(args.data, device, this.toolContext(data)), audited, log, 'assistant tool failed');
+  }
+
+  /** Why the user may not run another device operation this hour (the limiter's message), or null when they may. */
+  private async overDeviceLimit(data: ChatTurnJob): Promise<string | null> {
+    if (!this.deps.usage) return null;
+    // The tier the request carried, else the user's now (a device's request and a resumed turn carry none).
+    const tier = data.tier ?? (await this.deps.repos.users.findById(data.userId))?.tier ?? 'free';
+    try {
+      await this.deps.usage.take('deviceOperationsPerHour', { id: data.userId, tier });
+      return null;
+    } catch (error) {
+      if (error instanceof AppError && error.status === 429) return `${error.message}.`;
+      throw error;
+    }
   }
 
   /** The result a refused call gives the model (rejected, or not decided in time), audited. */
@@ -470,6 +496,8 @@ function failureOf(error: unknown): { code: string; message: string } {
     return { code: 'llm_unavailable', message: 'The language model could not be reached; please try again later' };
   if (error instanceof ModelStoppedEarly) return { code: error.code, message: error.message };
   if (error instanceof BudgetExceededError) return { code: 'budget_exceeded', message: error.message };
+  // A plan's limit reached during the turn (its approval requests per hour).
+  if (error instanceof AppError && error.status === 429) return { code: error.code, message: error.message };
   return { code: 'assistant_failed', message: 'The assistant could not answer; please try again' };
 }
 

@@ -1,3 +1,4 @@
+import type { PromptPart } from '../ai/prompt-sizes';
 import type { BudgetDoor } from '../budget/budget-door';
 
 /** What a request that queues model work needs of the budget door: admit its first call, give it back when nothing was queued. */
@@ -11,11 +12,11 @@ export type BudgetAdmission = Pick<BudgetDoor, 'admitPrompt' | 'releaseUnused'>;
  */
 export async function admitThenQueue<T>(
   door: BudgetAdmission,
-  request: { userId: string; texts: readonly string[]; model?: string },
+  request: { userId: string; texts: readonly string[]; model?: string; fixed?: PromptPart },
   queue: (budget: string | undefined) => Promise<T>,
   queued: (result: T) => boolean = () => true,
 ): Promise<T> {
-  const reservationId = await door.admitPrompt(request.userId, request.texts, request.model);
+  const reservationId = await door.admitPrompt(request.userId, request.texts, request.model, request.fixed);
   const ticket = { userId: request.userId, reservationId };
   let result: T;
   try {

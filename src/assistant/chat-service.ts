@@ -13,6 +13,7 @@ import type { Enqueue } from '../producers/registry';
 import type { ChatRequestAck } from '../schemas/socket-events';
 import { admitThenQueue, type BudgetAdmission } from './budget-admission';
 import { chatContextSchema, storedContext, type ChatContext } from './chat-context';
+import { HISTORY_LIMIT, toolsetTools, turnSystemPrompt, turnToolsets } from './turn-prompt';
 
 /** Longest message the assistant takes (prompts are bounded at 8, 000 characters). */
 export const MAX_CHAT_MESSAGE_CHARS = 8_000;
@@ -98,9 +99,21 @@ export class ChatService {
     const mode = deviceId ? 'device' : 'none';
 
     const context = storedContext(input.context);
+    // The turn's first model call as its worker will send it (turn-prompt.ts builds both): the system
+    // prompt with the session's context, the history, the message and the routed toolsets' tools.
+    // Reserved whole, the worker's first call takes the reservation over as it is: a turn admitted
+    // here is not refused for its first call after its message was stored.
+    const toolsets = turnToolsets(input.message, Boolean(deviceId));
+    const history = session ? await chat.context(session.id, Number.MAX_SAFE_INTEGER, HISTORY_LIMIT) : [];
+    const system = turnSystemPrompt(toolsets, context !== undefined ? context : (session?.context ?? null));
     const { sessionId, stored } = await admitThenQueue(
       this.deps.budget,
-      { userId: input.userId, texts: [input.message], model: input.model?.model },
+      {
+        userId: input.userId,
+        texts: [system, ...history.map((earlier) => earlier.content), input.message],
+        model: input.model?.model,
+        fixed: toolsetTools(toolsets),
+      },
       async (budget) => {
         // Written before the turn is queued: the turn reads the session's context when it starts.
         if (session && context !== undefined) await chat.setContext(input.userId, session.id, context);

@@ -16,9 +16,9 @@ import {
   todayRange,
 } from './tool-format';
 
-/** The toolsets the orchestrator routes a message to (the desktop app's protocol calls them "agents"). */
-export const TOOLSETS = ['task', 'project', 'checkpoint', 'note'] as const;
-export type ToolsetName = (typeof TOOLSETS)[number];
+import type { ToolsetName } from './turn-prompt';
+
+export { TOOLSETS, type ToolsetName } from './turn-prompt';
 
 /** Runs one operation on the device of the turn (the device channel's `callDevice` bound to user and device). */
 export type DeviceCall = <A extends DeviceAction>(call: ToolCallInput & { action: A }) => Promise<DeviceReply<A>>;

@@ -17,6 +17,7 @@ const count = z.number().int().nonnegative().nullable();
 export const limitOverridesSchema = z
   .strictObject({
     tokensPerHour: count.describe('Tokens per UTC hour; null = unlimited'),
+    requestsPerHour: count.describe('Model calls per UTC hour; null = unlimited'),
     tokensPerMonth: count.describe('Tokens per UTC month; null = unlimited'),
     costUsdPerMonth: z.number().nonnegative().nullable().describe('USD per UTC month; null = unlimited'),
     requestsPerMonth: count.describe('Model calls per UTC month; null = unlimited'),
@@ -163,6 +164,6 @@ export function budgetWindows(now: Date = new Date()): BudgetWindowSpan[] {
 /** The limits of one window: tokens for both; requests and cost are monthly only. */
 export function windowLimits(limits: TierLimits, window: 'hour' | 'month') {
   return window === 'hour'
-    ? { limitTokens: limits.tokensPerHour, limitRequests: null, limitCostUsd: null }
+    ? { limitTokens: limits.tokensPerHour, limitRequests: limits.requestsPerHour, limitCostUsd: null }
     : { limitTokens: limits.tokensPerMonth, limitRequests: limits.requestsPerMonth, limitCostUsd: limits.costUsdPerMonth };
 }

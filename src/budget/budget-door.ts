@@ -87,11 +87,17 @@ export interface BudgetDoorDeps {
   };
   /** How long a reservation may stay open before the reaper settles it (default 15 min). */
   reservationTtlMs?: number;
-  /** What `admitPrompt` estimates with: the `max_tokens` calls are sent with, prices, the default model. */
-  calls?: { maxTokens: number; pricing: PriceTable; defaultModel: string };
+  /**
+   * What `admitPrompt` estimates with: the `max_tokens` calls are sent with, prices, the default
+   * model, and every model a call may fall back to (a call is priced at the dearest, as the gateway prices it).
+   */
+  calls?: { maxTokens: number; pricing: PriceTable; defaultModel: string; models?: readonly string[] };
 }
 
-/** Tokens a request's first call is reserved for beyond its user's text: the system prompt, tools and context the worker adds. */
+/**
+ * Tokens a request's first call is reserved for beyond its user's text when the caller does not
+ * give the size of what the worker adds (the system prompt, tools and context).
+ */
 const PROMPT_ALLOWANCE_TOKENS = 1_000;
 
 const DAY_MS = 86_400_000;
@@ -159,12 +165,20 @@ export class BudgetDoor {
    * input) and what the worker adds to them: the reservation id for the job, {@link NO_BUDGET} when
    * the user has no budget limits (undefined: this door estimates no calls). 429 `budget_exceeded`
    * when a limit would be passed.
+   *
+   * With `fixed` (the size of everything else the first call sends: system prompt, tools), `texts`
+   * and `fixed` are the whole first call, counted as the gateway will count it, so the worker's
+   * first call takes the reservation over as it is: a request admitted here is not refused later
+   * for its first call. Without it, the worker's additions are guessed ({@link PROMPT_ALLOWANCE_TOKENS}).
+   * The cost is that of the dearest model the call may be sent to.
    */
-  async admitPrompt(userId: string, texts: readonly string[], model?: string): Promise<string | undefined> {
+  async admitPrompt(userId: string, texts: readonly string[], model?: string, fixed?: PromptPart): Promise<string | undefined> {
     const calls = this.deps.calls;
     if (!calls) return undefined;
-    const inputTokens = promptTokenBound(texts) + PROMPT_ALLOWANCE_TOKENS;
-    const costUsd = Pricing.of(calls.pricing).costOf({ model: model ?? calls.defaultModel, inputTokens, outputTokens: calls.maxTokens });
+    const inputTokens = fixed ? promptTokenBound(texts, fixed) : promptTokenBound(texts) + PROMPT_ALLOWANCE_TOKENS;
+    const pricing = Pricing.of(calls.pricing);
+    const models = [model ?? calls.defaultModel, calls.defaultModel, ...(calls.models ?? [])];
+    const costUsd = Math.max(...models.map((name) => pricing.costOf({ model: name, inputTokens, outputTokens: calls.maxTokens })));
     return this.admit(userId, { inputTokens, maxTokens: calls.maxTokens, costUsd, requests: 1 });
   }
 
@@ -284,7 +298,7 @@ export class BudgetDoor {
       reservation: this.keys.budgetReservation(userId, id),
     };
     const windowLimits: { hour: BudgetLimitTriple; month: BudgetLimitTriple } = {
-      hour: [limits.tokensPerHour, null, null],
+      hour: [limits.tokensPerHour, limits.requestsPerHour, null],
       month: [
         limits.tokensPerMonth,
         limits.requestsPerMonth,
@@ -369,7 +383,11 @@ export class BudgetDoor {
 /** Whether any budget limit applies (all unlimited: the door is not involved). */
 function hasBudget(limits: TierLimits): boolean {
   return (
-    limits.tokensPerHour !== null || limits.tokensPerMonth !== null || limits.costUsdPerMonth !== null || limits.requestsPerMonth !== null
+    limits.tokensPerHour !== null ||
+    limits.requestsPerHour !== null ||
+    limits.tokensPerMonth !== null ||
+    limits.costUsdPerMonth !== null ||
+    limits.requestsPerMonth !== null
   );
 }
 
@@ -393,13 +411,20 @@ function amountOf(estimate: CallEstimate): BudgetAmount {
   return { tokens: estimate.inputTokens + estimate.maxTokens, requests: estimate.requests, microUsd: micro(estimate.costUsd) };
 }
 
+/** A part of a prompt: the UTF-8 bytes of its texts and how many texts it is. */
+export interface PromptPart {
+  bytes: number;
+  texts: number;
+}
+
 /**
- * Tokens a prompt may count, from above: UTF-8 bytes / 3 plus 8 per message. Tokenisers give
+ * Tokens a prompt may count, from above: UTF-8 bytes / 3 plus 8 per message (`fixed`: a part
+ * measured beforehand, src/ai/prompt-sizes.ts). Tokenisers give
  * about 4 characters per token for English and at least a byte per token in the worst case; a
  * third of the bytes covers text, code and most scripts, so a prompt rarely costs more than it reserved.
  */
-export function promptTokenBound(texts: readonly string[]): number {
-  let bytes = 0;
+export function promptTokenBound(texts: readonly string[], fixed: PromptPart = { bytes: 0, texts: 0 }): number {
+  let bytes = fixed.bytes;
   for (const text of texts) bytes += Buffer.byteLength(text, 'utf8');
-  return Math.ceil(bytes / 3) + 8 * texts.length;
+  return Math.ceil(bytes / 3) + 8 * (texts.length + fixed.texts);
 }

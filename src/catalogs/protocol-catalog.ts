@@ -530,7 +530,7 @@ export const generationSseCatalog = {
   },
   complete: {
     summary:
-      'Last message: the stored blocks. `truncated` when the tier’s block limit or the model’s output limit cut the generation short.',
+      'Last message: the stored blocks. `truncated` when the tier’s block limit, or a later model call the user’s budget had no room for, cut the generation short (the blocks made until then are kept).',
     fields: {
       generationId: 'the generation',
       blocks: 'stored blocks in rank order',

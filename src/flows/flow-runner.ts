@@ -64,7 +64,7 @@ export interface FlowRunnerDeps {
   /** Runs the tools of nodes that list some; without it such nodes fail. */
   tools?: NodeTools;
   /** With it, a node's dangerous device tool call parks the node until its owner decides. */
-  approvals?: Pick<ApprovalService, 'request' | 'cancelPending'>;
+  approvals?: Pick<ApprovalService, 'request' | 'cancelPending' | 'allow'>;
 }
 
 /** A parked node's state in `hitl_requests.continuation`: the tool loop's, and where it belongs. */
@@ -353,6 +353,8 @@ export class FlowRunner {
     if (signal.aborted) throw signal.reason ?? new Error('The execution was cancelled');
     // One request per waiting call, in call order, each holding the round's state (0251).
     const parkId = randomUUID();
+    // The plan's hourly limit of approval requests: refused (429 rate_limited), the node fails before any is asked.
+    await approvals.allow(data.userId, waitingCalls(result.parked).length);
     for (const { call, position } of waitingCalls(result.parked)) {
       const continuation: FlowContinuation = {
         ...storeContinuation(result.parked, [], usage, { parkId, position }),

@@ -198,6 +198,14 @@ export function registerGenerationRuns(kernel: RunKernel, deps: GenerationRunDep
         return;
       }
       const code = outcome.status === 'failed' ? outcome.code : 'timed_out';
+      // The calls a failed run made were paid for: the metrics count them, as the ledger and the budget do.
+      const spent = outcome.status === 'failed' ? outcome.usage : undefined;
+      if (spent && context?.tier)
+        deps.metrics?.countModelCall(
+          { provider: spent.provider, model: spent.model, tier: context.tier },
+          spent,
+          Pricing.of(config.llm.pricing).costOf(spent),
+        );
       await emit(run.id, { type: 'error', generationId: run.id, code, message: outcome.message }, writer);
       // The canvas's other viewers saw it start: they learn that it failed, and why.
       const failed = await repos.generations.find(run.id);

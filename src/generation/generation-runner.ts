@@ -2,7 +2,7 @@ import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../budg
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Config } from '../../config';
 import { Pricing } from '../budget/pricing';
-import { CanvasTurnStoppedEarly, ModelUnavailableError, runCanvasTurn } from '../ai/canvas-turn';
+import { CanvasTurnFailed, CanvasTurnStoppedEarly, ModelUnavailableError, runCanvasTurn } from '../ai/canvas-turn';
 import { ModelCallCancelled, type ModelGateway } from '../ai/model-gateway';
 import type { CancelSignals } from '../lib/cancel-signals';
 import type { Logger } from '../lib/logger';
@@ -112,7 +112,7 @@ export class GenerationRunner {
 
     log.info({ attempt: job.attemptsMade + 1 }, 'generation started');
     const outcome = await this.attempt(data, generation, writer, job, signal, budget).catch((error: unknown) =>
-      this.failed(error, job, signal, log),
+      this.failed(error, job, signal, log, data),
     );
     if (outcome.status === 'cancelled') return this.cancelled(data, context, outcome.usage, log);
     if (outcome.status !== 'succeeded') {
@@ -134,7 +134,10 @@ export class GenerationRunner {
       }
       // Storing the result failed (the database refused it): retried like a failed model call, and
       // on the last attempt the run ends `failed`, so every stream on it hears the end.
-      const failure = this.failed(error, job, signal, log);
+      // The model calls were made and paid for: their usage goes with the failure (or is recorded now, before a retry).
+      const { usage, usageByModel } = outcome.result;
+      const paid = { ...usage, estimated: (usageByModel ?? []).some((line) => line.estimated === true) };
+      const failure = await this.failed(error, job, signal, log, data, paid);
       if (failure.status === 'cancelled') await this.cancelled(data, context, failure.usage, log);
       else await runs.end(data.generationId, failure, context);
       return null;
@@ -167,9 +170,20 @@ export class GenerationRunner {
    * An attempt that threw: cancelled when the model call was aborted for a cancel; `failed` on the
    * last attempt (or for a failure no retry mends); otherwise thrown again, for BullMQ to retry.
    */
-  private failed(error: unknown, job: Job, signal: AbortSignal, log: Logger): GenerationOutcome {
-    if (error instanceof ModelCallCancelled) return { status: 'cancelled', usage: error.usage };
-    if (signal.aborted) return { status: 'cancelled' };
+  private async failed(
+    thrown: unknown,
+    job: Job,
+    signal: AbortSignal,
+    log: Logger,
+    data: GenerationJob,
+    paid?: CancelledUsage,
+  ): Promise<GenerationOutcome> {
+    if (thrown instanceof ModelCallCancelled) return { status: 'cancelled', usage: thrown.usage };
+    // What the turn's calls cost before it failed: kept with the failure, as the budget keeps it.
+    const spent =
+      paid ?? (thrown instanceof CanvasTurnFailed ? thrown.usage : thrown instanceof CanvasTurnStoppedEarly ? thrown.usage : undefined);
+    const error = thrown instanceof CanvasTurnFailed ? thrown.cause : thrown;
+    if (signal.aborted) return { status: 'cancelled', ...(spent ? { usage: spent } : {}) };
     const final =
       error instanceof UnrecoverableError ||
       error instanceof ModelUnavailableError ||
@@ -177,7 +191,11 @@ export class GenerationRunner {
       error instanceof BudgetExceededError ||
       job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     log.warn({ err: error, attempt: job.attemptsMade + 1, final }, 'generation attempt failed');
-    if (!final) throw error;
+    if (!final) {
+      // Retried: the next attempt makes calls of its own, so this attempt's, which the budget counted, are recorded now.
+      if (spent) await this.recordAttempt(data, spent, log);
+      throw thrown;
+    }
     const code =
       error instanceof ModelUnavailableError
         ? 'llm_unavailable'
@@ -187,10 +205,32 @@ export class GenerationRunner {
             ? error.code
             : 'generation_failed';
     // Every viewer reads the event and the row: a fixed text, never the cause's message (provider
-    // text, SQL parameters); the cause went to the log, redacted (0073). An answer the provider
-    // stopped early keeps its usage: the call was paid for.
-    const usage = error instanceof CanvasTurnStoppedEarly ? error.usage : undefined;
-    return { status: 'failed', code, message: generationErrorMessage(code), ...(usage ? { usage } : {}) };
+    // text, SQL parameters); the cause went to the log, redacted (0073). The calls made before the
+    // failure keep their usage (an answer the provider stopped early included): they were paid for.
+    return { status: 'failed', code, message: generationErrorMessage(code), ...(spent ? { usage: spent } : {}) };
+  }
+
+  /** The usage of an attempt that will be retried: its own line, and the metrics. A failed write is logged: the retry goes on. */
+  private async recordAttempt(data: GenerationJob, usage: CancelledUsage, log: Logger): Promise<void> {
+    const costUsd = Pricing.of(this.deps.config.llm.pricing).costOf(usage);
+    const { provider, model, inputTokens, outputTokens, estimated } = usage;
+    if (!inputTokens && !outputTokens) return;
+    try {
+      await this.deps.repos.usage.record({
+        userId: data.userId,
+        generationId: data.generationId,
+        purpose: 'generation',
+        provider,
+        model,
+        inputTokens,
+        outputTokens,
+        costUsd,
+        estimated,
+      });
+      this.deps.metrics?.countModelCall({ provider, model, tier: data.tier }, usage, costUsd);
+    } catch (error) {
+      log.warn({ err: error }, 'usage of a retried generation attempt not recorded');
+    }
   }
 
   /** Runs the agent: its blocks stream to the SSE log as they come; the outcome says what to keep. */

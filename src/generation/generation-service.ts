@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { RedisClient } from '../lib/redis';
 import type { Config, Tier } from '../../config';
 import { checkPrompt } from '../ai/prompt-guard';
+import { CANVAS_TURN_FIXED } from '../ai/prompt-sizes';
 import { AppError, forbidden, notFound } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
@@ -90,7 +91,8 @@ export class GenerationService {
     // budget_exceeded), the rate limit (429 rate_limited).
     const [slot, admitted, limit] = await Promise.allSettled([
       input.slot,
-      this.deps.budget.admitPrompt(input.user.id, [input.prompt]),
+      // The whole first call of the run (the canvas turn's system prompt and tools beside the prompt): its worker takes this reservation over as it is.
+      this.deps.budget.admitPrompt(input.user.id, [input.prompt], undefined, CANVAS_TURN_FIXED),
       limiter.take(input.user.id, generationId, config.tiers[input.user.tier]),
     ]);
     const ticket = { userId: input.user.id, reservationId: admitted.status === 'fulfilled' ? admitted.value : undefined };

@@ -1,4 +1,5 @@
 import type { ProviderState } from '../ai/provider-probe';
+import { UNPRICED_WARNING, unpricedUnderCostLimit } from '../budget/pricing';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -129,9 +130,17 @@ async function readinessOf(
   deep: boolean,
 ): Promise<{
   ready: boolean;
-  body: { status: string; checks?: Record<string, 'ok' | 'unavailable'>; providers?: Record<string, ProviderState> };
+  body: {
+    status: string;
+    checks?: Record<string, 'ok' | 'unavailable'>;
+    providers?: Record<string, ProviderState>;
+    warnings?: Array<{ code: string; message: string; models: string[] }>;
+  };
 }> {
   if (ctx.shuttingDown.value) return { ready: false, body: { status: 'shutting_down' } };
+  // Not a readiness failure: the process serves, but a cost limit cannot bind on these models.
+  const unpriced = unpricedUnderCostLimit(ctx.config);
+  const warnings = unpriced.length ? [{ code: 'unpriced_models', message: UNPRICED_WARNING, models: unpriced }] : undefined;
   const providers = ctx.providers.states(deep);
   const checks = await Promise.all(
     Object.entries(ctx.readiness).map(async ([name, check]) => {
@@ -144,7 +153,15 @@ async function readinessOf(
     }),
   );
   const ready = checks.every(([, state]) => state === 'ok');
-  return { ready, body: { status: ready ? 'ready' : 'unavailable', checks: Object.fromEntries(checks), providers: await providers } };
+  return {
+    ready,
+    body: {
+      status: ready ? 'ready' : 'unavailable',
+      checks: Object.fromEntries(checks),
+      providers: await providers,
+      ...(warnings ? { warnings } : {}),
+    },
+  };
 }
 
 /** Switchboard's version: the nearest package.json above this file (src/ or the .build bundle). */

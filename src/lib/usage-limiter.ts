@@ -2,7 +2,7 @@ import type { RedisClient } from './redis';
 import type { Tier, UsageLimits } from '../../config';
 import { RateLimiter } from './rate-limiter';
 
-/** The per-minute tier limits on work that costs a model call, an embedding or a device round trip. */
+/** The per-minute and per-hour tier limits on work that costs a model call, an embedding or a device round trip. */
 export type UsageKind = keyof UsageLimits;
 
 const ACTION: Record<UsageKind, string> = {
@@ -11,6 +11,20 @@ const ACTION: Record<UsageKind, string> = {
   journeyPerMinute: 'journey',
   agentRunsPerMinute: 'agent run',
   flowExecutionsPerMinute: 'flow execution',
+  deviceOperationsPerHour: 'device operation',
+  approvalsPerHour: 'approval request',
+};
+
+const HOUR_MS = 3_600_000;
+/** The window of each kind: a minute, or an hour for the `…PerHour` limits. */
+const WINDOW_MS: Record<UsageKind, number> = {
+  chatPerMinute: 60_000,
+  embeddingsPerMinute: 60_000,
+  journeyPerMinute: 60_000,
+  agentRunsPerMinute: 60_000,
+  flowExecutionsPerMinute: 60_000,
+  deviceOperationsPerHour: HOUR_MS,
+  approvalsPerHour: HOUR_MS,
 };
 
 /**
@@ -32,6 +46,6 @@ export class UsageLimiter {
   async take(kind: UsageKind, user: { id: string; tier?: Tier }): Promise<void> {
     const limit = (this.tiers[user.tier ?? 'free'] ?? this.tiers.free)[kind];
     if (!Number.isFinite(limit)) return;
-    await this.windows.take(ACTION[kind], user.id, limit, 60_000);
+    await this.windows.take(ACTION[kind], user.id, limit, WINDOW_MS[kind]);
   }
 }

@@ -105,6 +105,9 @@ describe('API keys', () => {
 
     expect((await withKey('GET', `${t.api}/canvases`, body.secret)).status).toBe(200);
     expectError(await withKey('POST', `${t.api}/canvases`, body.secret, { title: 'No' }), 403, 'forbidden');
+    // GETs that spend or lead to a write are refused to a read key too: an embedding, an OAuth connection.
+    expectError(await withKey('GET', `${t.api}/chat/sessions/similar?q=wifi`, body.secret), 403, 'forbidden');
+    expectError(await withKey('GET', `${t.api}/oauth/gmail/authorize`, body.secret), 403, 'forbidden');
 
     const writer = await createKey(user, { name: 'writer' });
     expect(writer.body.apiKey.scopes).toEqual(['read', 'write']);

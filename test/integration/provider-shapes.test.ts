@@ -277,6 +277,38 @@ describe('real providers: the stream shapes they send', () => {
     expect(turn.usage).toMatchObject({ inputTokens: 42, outputTokens: 7, estimated: false });
   });
 
+  test('cached prompt tokens (OpenAI’s prompt_tokens_details, DeepSeek’s prompt_cache_hit_tokens) are priced at the cached rate', async () => {
+    const cachedAnswer = (details: Record<string, unknown>): Reply => ({
+      frames: [
+        chunk({ role: 'assistant', content: '' }),
+        chunk({ content: 'Cached' }),
+        chunk({}, 'stop'),
+        frame({
+          id: 'chatcmpl-r',
+          object: 'chat.completion.chunk',
+          created: 0,
+          model: 'm',
+          choices: [],
+          usage: { ...usage(1_000_000, 0), ...details },
+        }),
+        DONE,
+      ],
+    });
+    const pricing = { m0: { inputPerMillion: 2, outputPerMillion: 8, cachedInputPerMillion: 0.5 } };
+    const openai = await replay(cachedAnswer({ prompt_tokens_details: { cached_tokens: 600_000 } }));
+    const deepseek = await replay(cachedAnswer({ prompt_cache_hit_tokens: 600_000 }));
+    const plain = await replay(cachedAnswer({}));
+    for (const server of [openai, deepseek]) {
+      const turn = await ask(gatewayOver([server.baseURL], { pricing }));
+      expect(turn.usage).toMatchObject({ inputTokens: 1_000_000, cachedInputTokens: 600_000 });
+      // 400k at $2 + 600k at $0.50 a million.
+      expect(turn.usage.costUsd).toBeCloseTo(0.8 + 0.3, 10);
+    }
+    const full = await ask(gatewayOver([plain.baseURL], { pricing }));
+    expect(full.usage.cachedInputTokens).toBeUndefined();
+    expect(full.usage.costUsd).toBeCloseTo(2, 10);
+  });
+
   test("Magistral's thinking parts and DeepSeek's reasoning_content stay out of the answer", async () => {
     const magistral = await replay(PROFILES.magistralParts);
     const deepseek = await replay(PROFILES.deepseekReasoning);

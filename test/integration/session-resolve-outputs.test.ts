@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { QueueEvents } from 'bullmq';
+import { eq } from 'drizzle-orm';
 import { createSwitchboardClient } from '@switchboard/client';
 import { DeviceSimulator } from '@switchboard/client/testing';
 import { demoResponder } from '../../src/demo-model';
@@ -8,9 +9,11 @@ import { sessionEmbeddingJobId } from '../../src/producers/assistant';
 import { NOTE_SECTIONS, hasNoteSections } from '../../src/assistant/ticket-notes';
 import { createRedis, redisReady, type RedisClient } from '../../src/lib/redis';
 import { bullPrefix } from '../../src/producers/registry';
+import { llmUsage } from '../../src/models/schema';
 import { startTestApp, type TestApp } from '../support/app';
 import { testRedisTarget } from '../support/database';
 import { registerUser, request, type TestUser } from '../support/http';
+import { eventually } from '../support/wait';
 
 /** The notes job's model request (chat turns have another system prompt). */
 const isNotesRequest = (req: ChatRequest) =>
@@ -208,6 +211,28 @@ describe('resolving a session: notes, resolution outputs, embedding, similar ses
     expect(found.body.sessions[0].score).toBeGreaterThan(0);
     const bobs = await similar(bob, `q=${encodeURIComponent('wifi keeps dropping')}`);
     expect((bobs.body.sessions as Array<{ sessionId: string }>).map((s) => s.sessionId)).toEqual([bobsWifi]);
+  });
+
+  test('a read API key cannot make the lookup spend: 403 before anything is counted; a write key is served', async () => {
+    const user = await registerUser(t.api, 'KeyLookup');
+    const key = async (scopes: string[]) =>
+      (await request('POST', `${t.api}/api-keys`, { token: user.accessToken, body: { name: `k-${scopes.join('-')}`, scopes } })).body
+        .secret as string;
+    const [reader, writer] = [await key(['read']), await key(['read', 'write'])];
+    const spent = async () => (await t.app.repos.db.select({ id: llmUsage.id }).from(llmUsage).where(eq(llmUsage.userId, user.id))).length;
+    for (const query of ['q=wifi', 'q=', `q=${'a'.repeat(8_001)}`]) {
+      const refused = await request('GET', `${t.api}/chat/sessions/similar?${query}`, { token: reader });
+      expect(refused.status).toBe(403);
+      expect(refused.body.error).toEqual(expect.objectContaining({ code: 'forbidden', message: expect.stringContaining('scope write') }));
+    }
+    const budget = (await request('GET', `${t.api}/usage/budget`, { token: user.accessToken })).body;
+    expect(budget.windows.map((w: { reservedTokens: number }) => w.reservedTokens)).toEqual([0, 0]);
+    expect(await spent()).toBe(0);
+
+    const served = await request('GET', `${t.api}/chat/sessions/similar?q=wifi`, { token: writer });
+    expect(served.status).toBe(200);
+    expect(served.body.sessions).toEqual([]);
+    await eventually(spent, (lines) => lines === 1);
   });
 
   test('bad lookups are 400 with the error shape, and a stranger is 401', async () => {

@@ -132,6 +132,12 @@ describe('tiers and limits set by an operator', () => {
       await setLimits(apiB, stranger, user.id, { limits: { requestsPerMonth: 1 } }),
       await setTier(apiB, user, user.id, { tier: 'enterprise' }),
       await request('GET', `${apiB}/admin/users/${user.id}/plan`, { token: stranger.accessToken }),
+      // Rights are checked before the input: a body or query the schema rejects is still 403, not 400.
+      await setLimits(apiB, stranger, user.id, { limits: { teleports: 3 } }),
+      await setLimits(apiB, stranger, user.id, { limits: { requestsPerMonth: -1 } }),
+      await setTier(apiB, stranger, user.id, { tier: 'gold' }),
+      await request('GET', `${apiB}/admin/users?limit=0`, { token: stranger.accessToken }),
+      await request('GET', `${apiB}/admin/audit?limit=0`, { token: stranger.accessToken }),
     ]) {
       expect(res.status).toBe(403);
       expect(res.body.error.code).toBe('forbidden');

@@ -67,6 +67,7 @@ describe('loadConfig defaults', () => {
     // Budgets unlimited and every feature on, unless TIER_LIMITS says otherwise.
     const open = {
       tokensPerHour: null,
+      requestsPerHour: null,
       tokensPerMonth: null,
       costUsdPerMonth: null,
       requestsPerMonth: null,
@@ -114,6 +115,52 @@ describe('loadConfig defaults', () => {
     });
 
     expect(config).toEqual(loadConfig({}));
+  });
+
+  test('given TIER_PRESET=seed, the tiers are the design’s plans without any JSON', () => {
+    const { tiers, usageLimits, tierPreset } = loadConfig({ TIER_PRESET: 'seed' });
+    expect(tierPreset).toBe('seed');
+    // Free: 100 model requests a month, cloud models only; pro: unlimited requests, local models.
+    expect(tiers.free).toEqual(
+      expect.objectContaining({ requestsPerMonth: 100, requestsPerHour: 100, features: expect.objectContaining({ localModels: false }) }),
+    );
+    expect(tiers.pro).toEqual(
+      expect.objectContaining({ requestsPerMonth: null, requestsPerHour: 100, features: expect.objectContaining({ localModels: true }) }),
+    );
+    // The design's hourly limits per user: 100 model calls (above), 1,000 file operations, 50 approval requests.
+    for (const tier of ['free', 'pro'] as const)
+      expect(usageLimits[tier]).toEqual(expect.objectContaining({ deviceOperationsPerHour: 1_000, approvalsPerHour: 50 }));
+    // Enterprise plans are agreed per customer: nothing limited beyond the defaults.
+    expect(tiers.enterprise).toEqual(loadConfig({}).tiers.enterprise);
+    expect(usageLimits.enterprise).toEqual(loadConfig({}).usageLimits.enterprise);
+    // The rest of each tier is the default one.
+    expect(tiers.free.generationsPerMinute).toBe(loadConfig({}).tiers.free.generationsPerMinute);
+    expect(tiers.free.features.flows).toBe(true);
+  });
+
+  test('given TIER_PRESET=seed and TIER_LIMITS, the JSON is laid over the preset key by key', () => {
+    const { tiers, usageLimits } = loadConfig({
+      TIER_PRESET: 'seed',
+      TIER_LIMITS: JSON.stringify({
+        free: { requestsPerMonth: 500, approvalsPerHour: 5, features: { flows: false } },
+        pro: { requestsPerHour: null },
+      }),
+    });
+    expect(tiers.free).toEqual(
+      expect.objectContaining({
+        requestsPerMonth: 500,
+        requestsPerHour: 100,
+        features: { localModels: false, cloudAgents: true, flows: false },
+      }),
+    );
+    expect(usageLimits.free).toEqual(expect.objectContaining({ approvalsPerHour: 5, deviceOperationsPerHour: 1_000 }));
+    expect(tiers.pro.requestsPerHour).toBeNull();
+  });
+
+  test('given an unknown TIER_PRESET or a bad hourly limit, loadConfig names it', () => {
+    expect(configError({ TIER_PRESET: 'gold' }).issues.join('\n')).toMatch(/TIER_PRESET/);
+    expect(configError({ TIER_LIMITS: JSON.stringify({ free: { approvalsPerHour: 0 } }) }).issues.join('\n')).toMatch(/approvalsPerHour/);
+    expect(configError({ TIER_LIMITS: JSON.stringify({ free: { requestsPerHour: -1 } }) }).issues.join('\n')).toMatch(/requestsPerHour/);
   });
 
   test('given settings in process.env, loadConfig(env) reads only its argument', () => {
@@ -354,7 +401,9 @@ describe('pricing', () => {
 
     expect(Pricing.of(pricing).costOf({ model: 'my-model', inputTokens: 1_000_000, outputTokens: 500_000 })).toBeCloseTo(2, 10);
     expect(Pricing.of(pricing).costOf({ model: 'gpt-4o', inputTokens: 1_000_000, outputTokens: 1_000_000 })).toBe(0);
-    expect(pricing['gpt-4.1']).toEqual(DEFAULT_PRICING['gpt-4.1']);
+    // The rest keep their price: the demo model's own, the others the catalog's.
+    expect(pricing.demo).toEqual(DEFAULT_PRICING.demo);
+    expect(Pricing.of(pricing).costOf({ model: 'gpt-4.1', inputTokens: 1_000_000, outputTokens: 0 })).toBeCloseTo(2, 10);
   });
 
   test('given the same table twice, Pricing.of hands back one pricing (callers need not hold it)', () => {

@@ -2065,7 +2065,7 @@ class OauthApi:
 
         ``GET /api/v1/oauth/{provider}/authorize``.
 
-        With `agentId` the credential is attached to that cloud agent on the callback (an unknown agent is 404; one of another provider is 400). A provider without client credentials configured on this server answers 503 `provider_not_configured`.
+        With `agentId` the credential is attached to that cloud agent on the callback (an unknown agent is 404; one of another provider is 400). A provider without client credentials configured on this server answers 503 `provider_not_configured`. The callback stores a credential for the caller, so an API key with scope `read` only is refused with 403.
 
         provider: The OAuth provider. Any other value answers 404.
         """
@@ -2109,7 +2109,7 @@ class AsyncOauthApi:
 
         ``GET /api/v1/oauth/{provider}/authorize``.
 
-        With `agentId` the credential is attached to that cloud agent on the callback (an unknown agent is 404; one of another provider is 400). A provider without client credentials configured on this server answers 503 `provider_not_configured`.
+        With `agentId` the credential is attached to that cloud agent on the callback (an unknown agent is 404; one of another provider is 400). A provider without client credentials configured on this server answers 503 `provider_not_configured`. The callback stores a credential for the caller, so an API key with scope `read` only is refused with 403.
 
         provider: The OAuth provider. Any other value answers 404.
         """
@@ -2225,7 +2225,7 @@ class OperationsApi:
 
         ``PUT /api/v1/admin/users/{id}/limits``.
 
-        Admins only (403 otherwise); audited; in effect from the user's next request on every node. An unknown user is 404. The overrides replace any earlier ones and are laid over the tier key by key: `tokensPerHour`, `tokensPerMonth`, `costUsdPerMonth`, `requestsPerMonth` (null = unlimited) and `features`. An unknown key or a negative number is 400.
+        Admins only (403 otherwise); audited; in effect from the user's next request on every node. An unknown user is 404. The overrides replace any earlier ones and are laid over the tier key by key: `tokensPerHour`, `requestsPerHour`, `tokensPerMonth`, `costUsdPerMonth`, `requestsPerMonth` (null = unlimited) and `features`. An unknown key or a negative number is 400.
 
         user_id: User id. A malformed id answers 404, like a missing one.
         limits: The user's overrides over their tier, replacing any before; null clears them
@@ -2329,7 +2329,7 @@ class AsyncOperationsApi:
 
         ``PUT /api/v1/admin/users/{id}/limits``.
 
-        Admins only (403 otherwise); audited; in effect from the user's next request on every node. An unknown user is 404. The overrides replace any earlier ones and are laid over the tier key by key: `tokensPerHour`, `tokensPerMonth`, `costUsdPerMonth`, `requestsPerMonth` (null = unlimited) and `features`. An unknown key or a negative number is 400.
+        Admins only (403 otherwise); audited; in effect from the user's next request on every node. An unknown user is 404. The overrides replace any earlier ones and are laid over the tier key by key: `tokensPerHour`, `requestsPerHour`, `tokensPerMonth`, `costUsdPerMonth`, `requestsPerMonth` (null = unlimited) and `features`. An unknown key or a negative number is 400.
 
         user_id: User id. A malformed id answers 404, like a missing one.
         limits: The user's overrides over their tier, replacing any before; null clears them
@@ -2373,7 +2373,7 @@ class SessionsApi:
 
         ``GET /api/v1/chat/sessions/similar``.
 
-        Embeds `q` through the `embeddings` queue (counted against the embeddings rate limit and the budget) and ranks the caller's resolved sessions by cosine similarity of their embeddings (made from the notes when a session is resolved). Only the caller’s own sessions are ever compared; a session appears once its notes and embedding are stored.
+        Embeds `q` through the `embeddings` queue (counted against the embeddings rate limit and the budget) and ranks the caller's resolved sessions by cosine similarity of their embeddings (made from the notes when a session is resolved). Only the caller’s own sessions are ever compared; a session appears once its notes and embedding are stored. Embedding `q` spends: an API key with scope `read` only is refused with 403.
         """
         return self._t.request("GET", "/chat/sessions/similar", {}, {"q": q, "limit": limit}, {}, None, False, False)
 
@@ -2440,7 +2440,7 @@ class AsyncSessionsApi:
 
         ``GET /api/v1/chat/sessions/similar``.
 
-        Embeds `q` through the `embeddings` queue (counted against the embeddings rate limit and the budget) and ranks the caller's resolved sessions by cosine similarity of their embeddings (made from the notes when a session is resolved). Only the caller’s own sessions are ever compared; a session appears once its notes and embedding are stored.
+        Embeds `q` through the `embeddings` queue (counted against the embeddings rate limit and the budget) and ranks the caller's resolved sessions by cosine similarity of their embeddings (made from the notes when a session is resolved). Only the caller’s own sessions are ever compared; a session appears once its notes and embedding are stored. Embedding `q` spends: an API key with scope `read` only is refused with 403.
         """
         return await self._t.arequest("GET", "/chat/sessions/similar", {}, {"q": q, "limit": limit}, {}, None, False, False)
 

@@ -182,6 +182,7 @@ export interface TierFeatures {
 /** Model spend per window; `null` = unlimited. */
 export interface BudgetLimits {
   tokensPerHour: number | null;
+  requestsPerHour: number | null;
   tokensPerMonth: number | null;
   costUsdPerMonth: number | null;
   requestsPerMonth: number | null;

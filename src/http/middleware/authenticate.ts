@@ -58,6 +58,15 @@ export async function isAdminCaller(directory: { isAdmin(userId: string): Promis
   return !user.apiKey && (await directory.isAdmin(user.id));
 }
 
+/**
+ * Refuses a `read` API key (403) on a GET whose work spends or writes for its user (a model call, an
+ * embedding, a credential bound on a callback): a read key causes no model spend and changes nothing.
+ */
+export function requireWriteScope(user: AuthUser, what: string): void {
+  if (user.apiKey && !user.apiKey.scopes.includes('write'))
+    throw forbidden(`This API key may only read (scope read); ${what} needs a key with scope write`);
+}
+
 /** Refuses a request made with an API key (403): managing keys, for one, needs a signed-in session. */
 export function requireSession(user: AuthUser, what: string): void {
   if (user.apiKey) throw forbidden(`${what} needs a signed-in session, not an API key`);

@@ -40,9 +40,9 @@ export const adminAuditRoutes = [
     responses: { 200: { description: 'Audit rows, newest first', schema: auditListResponse } },
     errors: [400, 403],
     handler: async (input, ctx) => {
-      const { query } = input;
-      // The query first: its schema is public, so a 400 tells a non-admin nothing.
+      // Rights first: a non-admin is refused whatever the query says.
       if (!(await isAdminCaller(ctx.admin.directory, input.user))) throw forbidden('Admins only');
+      const { query } = input;
       const beforeId = query.cursor ? decodeCursor(query.cursor, idKey) : undefined;
       const rows = await ctx.repos.audit.listPage({
         limit: query.limit + 1,

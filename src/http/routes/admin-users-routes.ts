@@ -52,6 +52,7 @@ export const tierLimitsSchema = z.object({
   maxBlocksPerGeneration: z.number(),
   maxEnabledAgents: z.number().nullable().describe('null = unlimited'),
   tokensPerHour: z.number().nullable(),
+  requestsPerHour: z.number().nullable(),
   tokensPerMonth: z.number().nullable(),
   costUsdPerMonth: z.number().nullable(),
   requestsPerMonth: z.number().nullable(),
@@ -96,9 +97,9 @@ export const adminUserRoutes = [
     responses: { 200: { description: 'A page of users', schema: userListResponse } },
     errors: [400, 403],
     handler: async (input, ctx) => {
-      const { q, limit, cursor } = input.query;
-      // The query first: its schema is public, so a 400 tells a non-admin nothing.
+      // Rights first: a non-admin is refused whatever the query says, and learns nothing of its schema.
       await requireAdmin(ctx, input.user);
+      const { q, limit, cursor } = input.query;
       const beforeId = cursor ? decodeCursor(cursor, idKey) : undefined;
       const rows = await ctx.repos.users.listPage({ limit: limit + 1, beforeId, search: q || undefined });
       const page = pageOf(rows, limit, (user) => [user.id]);
@@ -147,9 +148,9 @@ export const adminUserRoutes = [
     responses: { 200: { description: "The user's plan and the limits now in effect", schema: userPlanResponse } },
     errors: [400, 403, 404],
     handler: async (input, ctx) => {
-      // The body first: its schema is public (the OpenAPI document), so a 400 tells a non-admin nothing.
-      const { tier } = input.body;
+      // Rights first: a non-admin is refused whatever the body says.
       await requireAdmin(ctx, input.user);
+      const { tier } = input.body;
       const user = await ctx.repos.users.changePlan(input.params.id, { tier }, { actorId: input.user.id, details: { via: 'api' } });
       if (!user) throw notFound('User');
       return planView(user, ctx.config.tiers);
@@ -164,14 +165,15 @@ export const adminUserRoutes = [
     summary: "Replace a user's limit overrides (null clears them)",
     description:
       `${EFFECT} The overrides replace any earlier ones and are laid over the tier key by key: ` +
-      '`tokensPerHour`, `tokensPerMonth`, `costUsdPerMonth`, `requestsPerMonth` (null = unlimited) and `features`. An unknown key or a negative number is 400.',
+      '`tokensPerHour`, `requestsPerHour`, `tokensPerMonth`, `costUsdPerMonth`, `requestsPerMonth` (null = unlimited) and `features`. An unknown key or a negative number is 400.',
     params: userIdParam,
     body: setLimitsSchema,
     responses: { 200: { description: "The user's plan and the limits now in effect", schema: userPlanResponse } },
     errors: [400, 403, 404],
     handler: async (input, ctx) => {
-      const { limits } = input.body;
+      // Rights first: a non-admin is refused whatever the body says.
       await requireAdmin(ctx, input.user);
+      const { limits } = input.body;
       const user = await ctx.repos.users.changePlan(
         input.params.id,
         { limitOverrides: limits },

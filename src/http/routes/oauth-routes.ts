@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { PROVIDERS } from '../../connectors/types';
 import { AppError } from '../../lib/errors';
 import { oauthAuthorizeResponse, oauthCallbackResponse, oauthRefreshResponse } from '../openapi/response-schemas';
+import { requireWriteScope } from '../middleware/authenticate';
 import { routesWith, type ParamSpec } from '../route';
 import type { ApiContext } from '../context';
 import type { Config } from '../../../config';
@@ -58,12 +59,17 @@ export const oauthRoutes = [
     summary: "The provider's consent URL, with a signed single-use state",
     description:
       'With `agentId` the credential is attached to that cloud agent on the callback (an unknown agent is 404; one of another provider is 400). ' +
-      'A provider without client credentials configured on this server answers 503 `provider_not_configured`.',
+      'A provider without client credentials configured on this server answers 503 `provider_not_configured`. ' +
+      'The callback stores a credential for the caller, so an API key with scope `read` only is refused with 403.',
     params: providerParam,
     query: oauthAuthorizeQuerySchema,
     responses: { 200: { description: 'Send the browser to `url`', schema: oauthAuthorizeResponse } },
-    errors: [404, 503],
-    handler: async ({ res, user, params, query }, ctx) => {
+    errors: [403, 404, 503],
+    handler: async (input, ctx) => {
+      const { res, user, params } = input;
+      // The callback binds a credential to this user: a read key may not start that write.
+      requireWriteScope(user, 'connecting an account');
+      const { query } = input;
       const { binding, ...flow } = await ctx.oauth.authorize(user.id, params.provider, query.agentId);
       // Binds the flow to this browser (0068): HttpOnly, sent back on the provider's top-level
       // redirect (SameSite=Lax), only to the OAuth routes, Secure when the public URL is https.

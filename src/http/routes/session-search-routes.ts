@@ -6,6 +6,7 @@ import { requestEmbedding } from '../../producers/requests';
 import { MAX_EMBED_TEXT_CHARS } from '../../schemas/api';
 import type { ApiContext } from '../context';
 import { similarSessionsResponse } from '../openapi/response-schemas';
+import { requireWriteScope } from '../middleware/authenticate';
 import { routesWith } from '../route';
 import type { UsagePorts } from './shared';
 
@@ -33,11 +34,16 @@ export const sessionSearchRoutes = [
     description:
       'Embeds `q` through the `embeddings` queue (counted against the embeddings rate limit and the budget) and ranks the ' +
       "caller's resolved sessions by cosine similarity of their embeddings (made from the notes when a session is resolved). " +
-      'Only the caller’s own sessions are ever compared; a session appears once its notes and embedding are stored.',
+      'Only the caller’s own sessions are ever compared; a session appears once its notes and embedding are stored. ' +
+      'Embedding `q` spends: an API key with scope `read` only is refused with 403.',
     query: similarSessionsQuerySchema,
     responses: { 200: { description: 'Up to `limit` sessions, most similar first', schema: similarSessionsResponse } },
-    errors: [400, 429, 503],
-    handler: async ({ user, query }, ctx) => {
+    errors: [400, 403, 429, 503],
+    handler: async (input, ctx) => {
+      const { user } = input;
+      // Before the query is read or anything counted: a read key spends nothing, whatever it sends.
+      requireWriteScope(user, 'finding similar sessions (it embeds the query, a model call)');
+      const { query } = input;
       await ctx.usage.take('embeddingsPerMinute', user);
       const model = ctx.config.llm.embeddingModel;
       const budget = await ctx.budget.admit(user.id, embeddingEstimate(ctx.config.llm.pricing, model, [query.q]));

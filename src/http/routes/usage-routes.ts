@@ -37,7 +37,10 @@ export const budgetWindowSchema = z.object({
   limitTokens: z.number().nullable().describe('Tokens (input + output) the window allows; null = unlimited'),
   usedTokens: z.number(),
   reservedTokens: z.number().describe('Tokens reserved by model calls queued or running and not yet settled'),
-  limitRequests: z.number().nullable().describe('Model calls the window allows (embeddings excluded); null = unlimited'),
+  limitRequests: z
+    .number()
+    .nullable()
+    .describe('Model calls the window allows (embeddings excluded; the hour window: requestsPerHour); null = unlimited'),
   usedRequests: z.number(),
   limitCostUsd: z.number().nullable().describe('USD the window allows; null = unlimited'),
   usedCostUsd: z.number(),

@@ -1,0 +1,23 @@
+import type { PromptPart } from '../budget/budget-door';
+
+/**
+ * The fixed parts of first model calls, measured as the model gateway counts a prompt for its
+ * reservation (UTF-8 bytes of the texts, and how many texts: see `promptTokenBound`). A request
+ * reserves its job's first call before anything is written, in a process that never loads the
+ * model client or the tool definitions, so the sizes of what the worker adds to the user's text
+ * are kept here as numbers. test/unit/prompt-sizes.test.ts fails, with the numbers to put here,
+ * when a system prompt or a tool definition changes.
+ */
+
+export type { PromptPart } from '../budget/budget-door';
+
+/** The canvas turn's system prompt and block tools (src/ai/canvas-turn.ts): its first call is these plus the user's prompt. */
+export const CANVAS_TURN_FIXED: PromptPart = { bytes: 3_499, texts: 9 };
+
+/** The tool definitions of each assistant toolset (src/assistant/tools.ts); a turn offers those of the toolsets it is routed to. */
+export const ASSISTANT_TOOLSET_TOOLS: Readonly<Record<'task' | 'project' | 'checkpoint' | 'note', PromptPart>> = {
+  task: { bytes: 4_355, texts: 8 },
+  project: { bytes: 2_458, texts: 6 },
+  checkpoint: { bytes: 2_026, texts: 4 },
+  note: { bytes: 2_120, texts: 5 },
+};

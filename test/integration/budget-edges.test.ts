@@ -1,0 +1,331 @@
+import { randomUUID } from 'node:crypto';
+import { count, eq, sql } from 'drizzle-orm';
+import { DeviceSimulator } from '@switchboard/client/testing';
+import type { ChatRequest, ChatTurn } from '../../src/demo-model/openai-compatible-server';
+import { CANVAS_TURN_FIXED } from '../../src/ai/prompt-sizes';
+import { toolsetTools, turnSystemPrompt, turnToolsets } from '../../src/assistant/turn-prompt';
+import { chatMessages, chatSessions, generations, llmUsage, runs } from '../../src/models/schema';
+import { promptTokenBound } from '../../src/budget/budget-door';
+import { startTestApp, type TestApp } from '../support/app';
+import { createCanvas, registerUser, request, type TestUser } from '../support/http';
+import { readSse, type SseMessage } from '../support/sse';
+import { eventually } from '../support/wait';
+
+const PLAN = 'Plan the launch: todos (book venue, invite press, ship beta)';
+/** The free plan of the issue's repro: a little more than one generation's first call at the default max_tokens. */
+const TOKENS_PER_HOUR = 9_782;
+
+const launchBlocks: ChatTurn = {
+  toolCalls: [
+    { name: 'create_heading', args: { text: 'Launch plan', level: 1 } },
+    { name: 'create_todo', args: { text: 'book venue', checked: false } },
+    { name: 'create_todo', args: { text: 'invite press', checked: false } },
+    { name: 'create_todo', args: { text: 'ship beta', checked: false } },
+  ],
+};
+const manyBlocks: ChatTurn = {
+  toolCalls: Array.from({ length: 40 }, (_, i) => ({ name: 'create_text', args: { text: `paragraph ${i}` } })),
+};
+
+/**
+ * The model: a canvas turn creates the launch's blocks (forty paragraphs for a prompt that asks to
+ * be cancelled), the turn after them says it is done (or fails, for a prompt that asks to fail);
+ * any other call (chat) answers in a line.
+ */
+function responder(request: ChatRequest): ChatTurn {
+  const canvas = request.tools?.some((tool) => tool.function.name === 'create_todo');
+  if (!canvas) return { text: 'Sure, here it is.' };
+  const prompt = String(request.messages.find((message) => message.role === 'user')?.content ?? '');
+  const first = !request.messages.some((message) => message.role === 'tool');
+  if (first && prompt.includes('[poison]')) return { toolCalls: [{ name: 'create_text', args: { text: prompt } }] };
+  if (first) return prompt.includes('[long]') ? manyBlocks : launchBlocks;
+  if (prompt.includes('[fail]')) return { error: { status: 400, message: 'The model refused the request' } };
+  return { text: 'Done.' };
+}
+
+/**
+ * At every budget edge a request is refused with 429 and nothing written, or served in full (a
+ * generation whose later call does not fit ends `truncated` with its blocks); and the ledger
+ * (`llm_usage`), the budget (`GET /usage/budget`) and the metrics agree to the token for
+ * completed, failed and cancelled runs. One node on real PostgreSQL and Redis, a scripted model
+ * over HTTP, the default `max_tokens`.
+ */
+describe('budget edges: refused before anything is written, or served', () => {
+  let t: TestApp;
+  let maxTokens: number;
+
+  beforeAll(async () => {
+    t = await startTestApp({
+      llmDelayMs: 15,
+      responder,
+      env: {
+        TIER_LIMITS: JSON.stringify({
+          free: { generationsPerMinute: 100, generationsPerHour: 1_000, concurrentGenerations: 4, tokensPerHour: TOKENS_PER_HOUR },
+        }),
+      },
+    });
+    maxTokens = t.app.config.llm.maxTokens;
+  }, 60_000);
+
+  afterAll(() => t.stop(), 30_000);
+
+  const setTokensPerHour = (user: TestUser, tokensPerHour: number) =>
+    t.app.repos.users.changePlan(user.id, { limitOverrides: { tokensPerHour } }, { actorId: user.id });
+
+  const generate = (user: TestUser, canvasId: string, prompt: string, onMessage?: (message: SseMessage) => void) =>
+    readSse(`${t.api}/canvases/${canvasId}/ai/generate-stream`, {
+      method: 'POST',
+      token: user.accessToken,
+      body: { prompt },
+      onMessage,
+      until: (message) => ['complete', 'error', 'cancelled'].includes(message.event ?? ''),
+      timeoutMs: 30_000,
+    });
+
+  const hour = async (user: TestUser) => {
+    const res = await request('GET', `${t.api}/usage/budget`, { token: user.accessToken });
+    expect(res.status).toBe(200);
+    return (res.body.windows as Array<{ window: string; usedTokens: number; reservedTokens: number }>).find((w) => w.window === 'hour')!;
+  };
+  /** Tokens of the user's usage lines: the ledger `GET /usage` reads. */
+  const ledger = async (user: TestUser) => {
+    const [row] = await t.app.repos.db
+      .select({ tokens: sql<number>`coalesce(sum(${llmUsage.inputTokens} + ${llmUsage.outputTokens}), 0)::int` })
+      .from(llmUsage)
+      .where(eq(llmUsage.userId, user.id));
+    return row.tokens;
+  };
+  /** Every model token the metrics counted (all providers, models, tiers and directions). */
+  const metricTokens = async () => {
+    const text = (await request('GET', `${t.url}/metrics`)).body as string;
+    return [...text.matchAll(/^switchboard_llm_tokens_total\{[^}]*\} (\d+)$/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
+  };
+  /** What a refused request must leave as it was. */
+  const footprint = async (user: TestUser) => {
+    const { db } = t.app.repos;
+    const [made] = await db.select({ n: count() }).from(generations).where(eq(generations.userId, user.id));
+    const [sessions] = await db.select({ n: count() }).from(chatSessions).where(eq(chatSessions.userId, user.id));
+    const [messages] = await db
+      .select({ n: count() })
+      .from(chatMessages)
+      .innerJoin(chatSessions, eq(chatMessages.sessionId, chatSessions.id))
+      .where(eq(chatSessions.userId, user.id));
+    const [ran] = await db.select({ n: count() }).from(runs).where(eq(runs.userId, user.id));
+    return { generations: made.n, sessions: sessions.n, messages: messages.n, runs: ran.n, modelRequests: t.llm.chatRequests().length };
+  };
+  /** Ledger = budget = metrics (since `metricsBefore`) = the generation's own record, once nothing is reserved. */
+  const expectAgreement = async (user: TestUser, metricsBefore: number, record?: { inputTokens: number; outputTokens: number }) => {
+    const window = await eventually(
+      () => hour(user),
+      (w) => w.reservedTokens === 0,
+    );
+    const spent = await ledger(user);
+    expect(spent).toBeGreaterThan(0);
+    expect(window.usedTokens).toBe(spent);
+    expect((await metricTokens()) - metricsBefore).toBe(spent);
+    if (record) expect(record.inputTokens + record.outputTokens).toBe(spent);
+  };
+  const generationOf = async (user: TestUser, canvasId: string, generationId: string) =>
+    (await request('GET', `${t.api}/canvases/${canvasId}/ai/generations/${generationId}`, { token: user.accessToken })).body.generation;
+
+  test('a generation: one token short of its first call is 429 with nothing written; at it, served, and a later call that does not fit ends it truncated with its blocks', async () => {
+    const user = await registerUser(t.api, 'Edge');
+    const canvasId = await createCanvas(t.api, user);
+    // What the worker's first call reserves: the canvas turn's system prompt and tools, the prompt, max_tokens.
+    const firstCall = promptTokenBound([PLAN], CANVAS_TURN_FIXED) + maxTokens;
+
+    await setTokensPerHour(user, firstCall - 1);
+    const kept = await footprint(user);
+    const refused = await generate(user, canvasId, PLAN);
+    expect(refused.status).toBe(429);
+    expect(refused.body.error).toEqual(
+      expect.objectContaining({
+        code: 'budget_exceeded',
+        details: expect.objectContaining({ window: 'hour', limit: firstCall - 1, used: 0 }),
+      }),
+    );
+    expect(await footprint(user)).toEqual(kept);
+
+    await setTokensPerHour(user, firstCall);
+    const metricsBefore = await metricTokens();
+    const served = await generate(user, canvasId, PLAN);
+    expect(served.status).toBe(200);
+    const last = served.messages.at(-1)!;
+    // The second call (the first one's blocks and results in its prompt) does not fit what is left:
+    // the run ends `complete`, truncated, with every block the user saw.
+    expect(last.event).toBe('complete');
+    expect(last.data.truncated).toBe(true);
+    const streamed = served.messages.filter((m) => m.event === 'tool_output').map((m) => m.data.block.content.text);
+    expect(streamed).toEqual(['Launch plan', 'book venue', 'invite press', 'ship beta']);
+    expect(last.data.blocks.map((block: { content: { text: string } }) => block.content.text)).toEqual(streamed);
+    expect(served.messages.some((m) => m.event === 'rollback')).toBe(false);
+    const generationId = served.headers.get('x-generation-id')!;
+    const record = await generationOf(user, canvasId, generationId);
+    expect(record).toEqual(expect.objectContaining({ status: 'completed', blockCount: 4, truncated: true }));
+    await expectAgreement(user, metricsBefore, record.usage);
+  }, 60_000);
+
+  test("the issue's repro: sequential generations at tokensPerHour 9782 are each served in full or refused with nothing written", async () => {
+    const user = await registerUser(t.api, 'Repro');
+    const canvasId = await createCanvas(t.api, user);
+    const metricsBefore = await metricTokens();
+    const answers: number[] = [];
+    for (let i = 0; i < 4 && answers.at(-1) !== 429; i += 1) {
+      const kept = await footprint(user);
+      const answer = await generate(user, canvasId, PLAN);
+      answers.push(answer.status);
+      if (answer.status === 429) {
+        expect(answer.body.error.code).toBe('budget_exceeded');
+        expect(await footprint(user)).toEqual(kept);
+      } else {
+        expect(answer.status).toBe(200);
+        expect(answer.messages.at(-1)).toEqual(expect.objectContaining({ event: 'complete' }));
+      }
+    }
+    expect(answers[0]).toBe(200);
+    expect(answers.at(-1)).toBe(429);
+    await expectAgreement(user, metricsBefore);
+    expect(await ledger(user)).toBeLessThanOrEqual(TOKENS_PER_HOUR);
+  }, 60_000);
+
+  test('POST /chat with a device: one token short of its first call is 429 with no session or message; at it, answered', async () => {
+    const user = await registerUser(t.api, 'Chatter');
+    const device = await DeviceSimulator.connect({
+      url: t.url,
+      accessToken: user.accessToken,
+      deviceId: `laptop-${randomUUID().slice(0, 6)}`,
+      seed: {},
+      reconnection: false,
+    });
+    try {
+      const message = 'What is on my plate today?';
+      const toolsets = turnToolsets(message, true);
+      const firstCall = promptTokenBound([turnSystemPrompt(toolsets, null), message], toolsetTools(toolsets)) + maxTokens;
+      const chat = () => request('POST', `${t.api}/chat`, { token: user.accessToken, body: { message, deviceId: device.deviceId } });
+
+      await setTokensPerHour(user, firstCall - 1);
+      const kept = await footprint(user);
+      const refused = await chat();
+      expect(refused.status).toBe(429);
+      expect(refused.body.error).toEqual(expect.objectContaining({ code: 'budget_exceeded' }));
+      expect(await footprint(user)).toEqual(kept);
+
+      await setTokensPerHour(user, firstCall);
+      const metricsBefore = await metricTokens();
+      const answered = await chat();
+      expect(answered.status).toBe(200);
+      expect(answered.body.response).toBe('Sure, here it is.');
+      await expectAgreement(user, metricsBefore);
+    } finally {
+      device.close();
+    }
+  }, 60_000);
+
+  test("a device's chat_request: one token short is a budget_exceeded ack with nothing stored; at it, acknowledged and answered", async () => {
+    const user = await registerUser(t.api, 'Desktop');
+    const device = await DeviceSimulator.connect({
+      url: t.url,
+      accessToken: user.accessToken,
+      deviceId: `laptop-${randomUUID().slice(0, 6)}`,
+      seed: {},
+      reconnection: false,
+    });
+    try {
+      const message = 'Add a task to book the venue';
+      const context = { openProject: 'Launch' };
+      const toolsets = turnToolsets(message, true);
+      const firstCall = promptTokenBound([turnSystemPrompt(toolsets, context), message], toolsetTools(toolsets)) + maxTokens;
+      const ask = () => device.socket.timeout(10_000).emitWithAck('chat_request', { message, context });
+
+      await setTokensPerHour(user, firstCall - 1);
+      const kept = await footprint(user);
+      expect(await ask()).toEqual({ error: expect.objectContaining({ code: 'budget_exceeded' }) });
+      expect(await footprint(user)).toEqual(kept);
+
+      await setTokensPerHour(user, firstCall);
+      const final = new Promise<{ response: string }>((resolve) => device.socket.once('final', resolve));
+      expect(await ask()).toEqual({ sessionId: expect.any(String), messageId: expect.any(String) });
+      expect((await final).response).toBe('Sure, here it is.');
+      expect((await hour(user)).usedTokens).toBe(await ledger(user));
+    } finally {
+      device.close();
+    }
+  }, 60_000);
+
+  test('a completed generation: ledger, budget, metrics and its record agree to the token', async () => {
+    const user = await registerUser(t.api, 'Completed');
+    const canvasId = await createCanvas(t.api, user);
+    await setTokensPerHour(user, 1_000_000);
+    const metricsBefore = await metricTokens();
+    const done = await generate(user, canvasId, PLAN);
+    expect(done.messages.at(-1)).toEqual(
+      expect.objectContaining({ event: 'complete', data: expect.objectContaining({ truncated: false }) }),
+    );
+    const record = await generationOf(user, canvasId, done.headers.get('x-generation-id')!);
+    await expectAgreement(user, metricsBefore, record.usage);
+  }, 60_000);
+
+  test('a failed generation: the calls it made before failing are in the ledger, the budget, the metrics and its record', async () => {
+    const user = await registerUser(t.api, 'Failed');
+    const canvasId = await createCanvas(t.api, user);
+    await setTokensPerHour(user, 1_000_000);
+    const metricsBefore = await metricTokens();
+    const failed = await generate(user, canvasId, `${PLAN} [fail]`);
+    expect(failed.messages.at(-1)).toEqual(
+      expect.objectContaining({ event: 'error', data: expect.objectContaining({ code: 'llm_unavailable' }) }),
+    );
+    const record = await generationOf(user, canvasId, failed.headers.get('x-generation-id')!);
+    expect(record.status).toBe('failed');
+    await expectAgreement(user, metricsBefore, record.usage);
+  }, 60_000);
+
+  test('a generation whose blocks the database refuses on every attempt: each attempt’s calls are in the ledger, the budget and the metrics', async () => {
+    const user = await registerUser(t.api, 'Retried');
+    const canvasId = await createCanvas(t.api, user);
+    await setTokensPerHour(user, 1_000_000);
+    const poison = `${PLAN} [poison] ${randomUUID()}`;
+    const { db } = t.app.repos;
+    // A real database fault: this one block's insert is refused, so the run's end fails and the job is retried.
+    const fn = `refuse_${randomUUID().replaceAll('-', '')}`;
+    await db.execute(
+      sql.raw(`create function ${fn}() returns trigger language plpgsql as $$ begin
+        if new.content->>'text' = '${poison}' then raise exception 'refused by the test'; end if; return new; end $$`),
+    );
+    await db.execute(sql.raw(`create trigger ${fn} before insert on blocks for each row execute function ${fn}()`));
+    try {
+      const metricsBefore = await metricTokens();
+      const requestsBefore = t.llm.chatRequests().length;
+      const failed = await generate(user, canvasId, poison);
+      expect(failed.messages.at(-1)).toEqual(
+        expect.objectContaining({ event: 'error', data: expect.objectContaining({ code: 'generation_failed' }) }),
+      );
+      // Three attempts, each of two model calls.
+      expect(t.llm.chatRequests().length - requestsBefore).toBe(6);
+      await expectAgreement(user, metricsBefore);
+      const lines = await db.select({ id: llmUsage.id }).from(llmUsage).where(eq(llmUsage.userId, user.id));
+      expect(lines).toHaveLength(3);
+    } finally {
+      await db.execute(sql.raw(`drop trigger ${fn} on blocks`));
+      await db.execute(sql.raw(`drop function ${fn}()`));
+    }
+  }, 60_000);
+
+  test('a cancelled generation: what it cost up to the cancel is in the ledger, the budget, the metrics and its record', async () => {
+    const user = await registerUser(t.api, 'Cancelled');
+    const canvasId = await createCanvas(t.api, user);
+    await setTokensPerHour(user, 1_000_000);
+    const metricsBefore = await metricTokens();
+    let cancelled: Promise<unknown> | undefined;
+    const sse = await generate(user, canvasId, `${PLAN} [long]`, (message) => {
+      if (message.event === 'tool_output' && !cancelled)
+        cancelled = request('POST', `${t.api}/canvases/${canvasId}/ai/generations/${message.data.generationId}/cancel`, {
+          token: user.accessToken,
+        });
+    });
+    await cancelled;
+    expect(sse.messages.at(-1)?.event).toBe('cancelled');
+    const record = await generationOf(user, canvasId, sse.headers.get('x-generation-id')!);
+    expect(record.status).toBe('cancelled');
+    await expectAgreement(user, metricsBefore, record.usage);
+  }, 60_000);
+});
