@@ -1,4 +1,5 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { QueueConsumers } from '../producers/worker-presence';
 import { z } from 'zod';
 import { MAX_CHAT_MESSAGE_CHARS } from '../assistant/chat-service';
 import type { ChatRuns } from '../assistant/chat-run';
@@ -76,6 +77,8 @@ export class FlowChats {
       logger: Logger;
       runs: Pick<ChatRuns, 'row'>;
       budget: BudgetAdmission;
+      /** Refuses (503 `queue_unconsumed`) a request whose queue no worker consumes, before anything is written. */
+      consumers?: QueueConsumers;
     },
   ) {
     this.log = deps.logger.child({ component: 'flow-chat' });
@@ -88,6 +91,7 @@ export class FlowChats {
       // Another flow's, another embed's, the owner's own (for an embed), or an embed's (for the owner): all answer as missing.
       if (!session || session.flowId !== flow.id || (session.embedId ?? null) !== embedId) throw notFound('Chat session');
     }
+    await this.deps.consumers?.require('assistant');
     // The flow's owner pays for every turn, also for an embed's visitors.
     const { sessionId, stored } = await admitThenQueue(this.deps.budget, { userId: flow.userId, texts: [body.message] }, async (budget) => {
       // The message and its turn's queued run (keyed by the message's id, chosen here) in one
