@@ -87,7 +87,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!pricing.success) issues.push(`LLM_PRICING: ${pricing.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`);
   const workerQueues = e.WORKER_QUEUES ?? [...QUEUE_NAMES];
   const unknownQueues = workerQueues.filter((name) => !(QUEUE_NAMES as readonly string[]).includes(name));
-  if (unknownQueues.length) issues.push(`WORKER_QUEUES: unknown queue(s) ${unknownQueues.join(', ')}`);
+  if (unknownQueues.length)
+    issues.push(`WORKER_QUEUES: unknown queue(s) ${unknownQueues.join(', ')}; the queues are ${QUEUE_NAMES.join(', ')}`);
   const llm = modelProviders(e, cleaned, issues);
   const redis = redisDeployment(e, issues);
   if (issues.length) throw new ConfigError(issues);

@@ -235,6 +235,7 @@ export class JourneyService {
       const { code, message } = parseJourneyFailure(error instanceof Error ? error.message : String(error));
       if (code === 'session_not_found') throw notFound('Journey session');
       if (code === 'llm_unavailable') throw new AppError(503, code, message, undefined, { 'Retry-After': '5' });
+      if (code === 'llm_auth_failed') throw new AppError(503, code, message);
       if (code === 'budget_exceeded') throw new AppError(429, code, message);
       throw new AppError(502, code, 'The setup assistant could not answer; send your answer again');
     } finally {

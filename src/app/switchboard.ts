@@ -71,6 +71,7 @@ import { SocketQuota } from '../realtime/socket-quota';
 import { closeSocketServer, createSocketServer } from '../realtime/socket-server';
 import { startEmbeddedRedis } from './embedded-redis';
 import { closeAll } from './shutdown';
+import { checkBeforeStart, portInUse, StartCheckError } from './start-checks';
 
 export interface RunningSwitchboard {
   config: Config;
@@ -110,6 +111,8 @@ export async function startSwitchboard(
   const required = [sharedRedisRequired(config), sharedDatabaseRequired(config), productionModelRequired(config, !!options.endpoint)];
   const missing = required.filter((issue): issue is string => issue !== null);
   if (missing.length) throw new ConfigError(missing);
+  // The port is free and every Redis answers, before anything starts: each problem one line.
+  await checkBeforeStart(config);
   try {
     // Spans are sent when OTEL_EXPORTER_OTLP_ENDPOINT is set; the SDK is not even loaded otherwise.
     // Its closer is the last step of a stop: it flushes the spans of everything closed before it.
@@ -482,7 +485,10 @@ export async function startSwitchboard(
       quota.guard(deviceSockets.nsp as never);
       closers.unshift(['socket quota', () => quota.close()]);
       await new Promise<void>((resolve, reject) => {
-        httpServer.once('error', reject);
+        // Taken since the start's check (another process was quicker): the same one line.
+        httpServer.once('error', (error: NodeJS.ErrnoException) =>
+          reject(new StartCheckError(portInUse('PORT', config.http.host, config.http.port, error.code ?? 'error'))),
+        );
         httpServer.listen(config.http.port, config.http.host, () => resolve());
       });
       const address = httpServer.address() as AddressInfo;

@@ -133,7 +133,7 @@ export const FLOW_BUDGET_SPENT = "The flow's model budget is spent for now; plea
 
 /** A chatflow chat turn that ended in `error`: the status its JSON answer carries. */
 export function chatErrorStatus(code: string): number {
-  if (code === 'llm_unavailable') return 503;
+  if (code === 'llm_unavailable' || code === 'llm_auth_failed') return 503;
   if (code === 'budget_exceeded') return 429;
   if (code === 'flow_not_found' || code === 'session_not_found') return 404;
   return 502;

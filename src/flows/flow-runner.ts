@@ -229,7 +229,7 @@ export class FlowRunner {
           : error instanceof RefusedNodeError
             ? error.code
             : error instanceof ModelUnavailableError
-              ? 'llm_unavailable'
+              ? error.code
               : error instanceof BudgetExceededError
                 ? 'budget_exceeded'
                 : error instanceof ModelStoppedEarly

@@ -180,7 +180,7 @@ export class GenerationRunner {
     if (!final) throw error;
     const code =
       error instanceof ModelUnavailableError
-        ? 'llm_unavailable'
+        ? error.code
         : error instanceof BudgetExceededError
           ? 'budget_exceeded'
           : error instanceof CanvasTurnStoppedEarly

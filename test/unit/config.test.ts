@@ -155,7 +155,9 @@ describe('loadConfig roles and queues', () => {
   test('given WORKER_QUEUES with unknown queues, the error lists each of them', () => {
     const error = configError({ WORKER_QUEUES: 'generation,emails,video' });
 
-    expect(error.issues).toEqual(['WORKER_QUEUES: unknown queue(s) emails, video']);
+    expect(error.issues).toEqual([
+      'WORKER_QUEUES: unknown queue(s) emails, video; the queues are generation, broadcast, assistant, embeddings, connectors, agent-runs, flows',
+    ]);
     expect(error.message).toContain('WORKER_QUEUES');
   });
 });
