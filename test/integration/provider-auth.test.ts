@@ -41,6 +41,29 @@ describe.each([401, 403])('a provider answering %i to the key', (status) => {
     expect(t.llm.chatRequests().length - before).toBe(1);
   });
 
+  test('an agentflow node fails llm_auth_failed at its first attempt: the node is not retried', async () => {
+    const user = await registerUser(t.api, `AuthFlow${status}`);
+    const flow = await request('POST', `${t.api}/flows`, {
+      token: user.accessToken,
+      body: { type: 'agentflow', name: 'Auth check', definition: { nodes: [{ id: 'draft', prompt: 'Write a line' }], output: 'draft' } },
+    });
+    expect(flow.status).toBe(201);
+    const before = t.llm.chatRequests().length;
+
+    const sse = await readSse(`${t.api}/flows/${flow.body.flow.id}/execute/stream`, {
+      method: 'POST',
+      token: user.accessToken,
+      body: { input: {} },
+      timeoutMs: 20_000,
+      until: (message) => ['execution_completed', 'execution_failed', 'cancelled'].includes(message.event ?? ''),
+    });
+
+    const nodeFailed = sse.messages.find((message) => message.event === 'node_failed');
+    expect(nodeFailed?.data.error).toEqual({ code: 'llm_auth_failed', message: MODEL_FAILURE_TEXT.llm_auth_failed });
+    expect(sse.messages.at(-1)?.event).toBe('execution_failed');
+    expect(t.llm.chatRequests().length - before).toBe(1);
+  });
+
   test('a chat turn answers 503 llm_auth_failed, not llm_unavailable', async () => {
     const user = await registerUser(t.api, `AuthChat${status}`);
 
