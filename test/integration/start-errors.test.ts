@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import net, { type AddressInfo } from 'node:net';
@@ -85,7 +85,8 @@ describe('start-up errors say what to do', () => {
     ['npm start (scripts/start.cjs)', ['scripts/start.cjs']],
   ])('Node.js older than 22.12: %s says so in one line and exits 1', async (_name, args) => {
     // This Node, reporting itself as 20.11.1 from before any of Switchboard's code runs (a preload).
-    const preload = path.join(mkdtempSync(path.join(tmpdir(), 'sb-node20-')), 'pretend.cjs');
+    const scratch = mkdtempSync(path.join(tmpdir(), 'sb-node20-'));
+    const preload = path.join(scratch, 'pretend.cjs');
     writeFileSync(preload, "Object.defineProperty(process, 'versions', { value: { ...process.versions, node: '20.11.1' } });\n");
     const child = spawn(process.execPath, ['--require', preload, ...args], {
       cwd: ROOT,
@@ -96,6 +97,7 @@ describe('start-up errors say what to do', () => {
     child.stderr.on('data', (data: Buffer) => (stderr += data.toString()));
     child.stdout.on('data', (data: Buffer) => (stdout += data.toString()));
     const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    rmSync(scratch, { recursive: true, force: true });
 
     expect({ code, stderr: stderr.trim(), stdout }).toEqual({
       code: 1,
