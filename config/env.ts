@@ -89,6 +89,11 @@ export const envSchema = z.object({
   LLM_STREAM_IDLE_TIMEOUT_MS: int().min(100).max(3_600_000).default(60_000),
   /** Embedding model. */
   EMBEDDING_MODEL: z.string().default('text-embedding-3-small'),
+  /**
+   * `1` = serve the offline demo model on purpose when no model is configured under
+   * NODE_ENV=production (a demo or staging box); without it such a process refuses to start.
+   */
+  LLM_DEMO: z.enum(['0', '1']).default('0'),
   /** Pause per demo token or tool call, to watch streaming and inject faults mid-job. */
   DEMO_LLM_DELAY_MS: int().default(0),
   /**
@@ -210,6 +215,12 @@ export const envSchema = z.object({
   /** Jobs one worker process runs at once, per queue. */
   GENERATION_CONCURRENCY: int(1).default(4),
   BROADCAST_CONCURRENCY: int(1).default(8),
+  /**
+   * How long a queue may go without a live worker (each worker process beats for its queues) before
+   * the api warns in its log and `/readyz`, and requests that would wait on the queue answer 503
+   * `queue_unconsumed` at once.
+   */
+  QUEUE_UNCONSUMED_SECONDS: int(1).max(3600).default(30),
   /** A job whose worker stops renewing its lock (crash, kill -9) goes back to waiting after this long. */
   WORKER_LOCK_MS: int(500).default(30_000),
   /**

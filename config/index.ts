@@ -8,6 +8,11 @@ export type { ModelPrice } from './pricing';
 
 export const QUEUE_NAMES = ['generation', 'broadcast', 'assistant', 'embeddings', 'connectors', 'agent-runs', 'flows'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
+/** Queues whose jobs never call a model: a worker consuming only these starts no model client (nor the demo model). */
+export const MODEL_FREE_QUEUES: readonly QueueName[] = ['broadcast'];
+/** Whether a worker consuming `queues` calls a model. */
+export const callsModels = (queues: readonly string[]): boolean =>
+  queues.some((name) => !(MODEL_FREE_QUEUES as readonly string[]).includes(name));
 export type Role = 'api' | 'worker' | 'scheduler';
 
 /** Fixed id of the AI service user (created by the first migration); authors every AI block. */
@@ -96,7 +101,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!pricing.success) issues.push(`LLM_PRICING: ${pricing.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`);
   const workerQueues = e.WORKER_QUEUES ?? [...QUEUE_NAMES];
   const unknownQueues = workerQueues.filter((name) => !(QUEUE_NAMES as readonly string[]).includes(name));
-  if (unknownQueues.length) issues.push(`WORKER_QUEUES: unknown queue(s) ${unknownQueues.join(', ')}`);
+  if (unknownQueues.length)
+    issues.push(`WORKER_QUEUES: unknown queue(s) ${unknownQueues.join(', ')}; the queues are ${QUEUE_NAMES.join(', ')}`);
   const llm = modelProviders(e, cleaned, issues);
   const redis = redisDeployment(e, issues);
   if (issues.length) throw new ConfigError(issues);
@@ -126,6 +132,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       provider: llmConfigured ? e.LLM_PROVIDER : 'demo',
       embeddingModel: llmConfigured ? e.EMBEDDING_MODEL : 'demo',
       demoDelayMs: e.DEMO_LLM_DELAY_MS,
+      /** LLM_DEMO=1: the demo model is served on purpose, even under NODE_ENV=production. */
+      demoAllowed: e.LLM_DEMO === '1',
       /** `max_tokens` of every call, reserved by the budget door. */
       maxTokens: e.LLM_MAX_TOKENS,
       /** How long a model stream may be silent before the attempt fails over. */
@@ -196,6 +204,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       explicit: e.WORKER_QUEUES !== undefined,
       lockMs: e.WORKER_LOCK_MS,
       leaseMs: e.WORKER_LEASE_MS,
+      /** A queue without a worker's beat for this long is reported and fails fast (src/producers/worker-presence.ts). */
+      unconsumedMs: e.QUEUE_UNCONSUMED_SECONDS * 1000,
     },
     /** Crash safety: ends or resumes work left `running`/`pending` by a dead process (src/app/reaper.ts). */
     reaper: { intervalMs: e.REAPER_INTERVAL_MS, graceMs: e.REAPER_GRACE_MS },
@@ -324,6 +334,30 @@ export function sharedRedisRequired(config: Pick<Config, 'redis' | 'env' | 'role
 }
 
 const ALL_ROLES = ['api', 'worker', 'scheduler'] as const;
+
+/**
+ * Why this process may not open its own embedded database: a process running only some roles
+ * shares its work with others, and each would otherwise get a PGlite of its own under its DATA_DIR
+ * (in separate containers, a database per process) without a word. Null when DATABASE_URL is set
+ * (`memory://` included: a deliberate choice) or every role runs here.
+ */
+export function sharedDatabaseRequired(config: Pick<Config, 'database' | 'roles'>): string | null {
+  if (config.database.url) return null;
+  if (new Set(config.roles).size >= ALL_ROLES.length) return null;
+  return `DATABASE_URL: required when SWITCHBOARD_ROLES=${config.roles.join(',')} runs only some roles here; every process of a deployment must share one database (the embedded PGlite is private to one process). Set DATABASE_URL=postgres://user:pass@host:5432/switchboard`;
+}
+
+/**
+ * Why this process may not fall back to the offline demo model: under NODE_ENV=production a
+ * process that serves users (api or worker) with no model configured would answer them with the
+ * demo model's canned text. Null when a model is configured (or `modelGiven`: an endpoint handed
+ * in by the embedder), outside production, with LLM_DEMO=1, or for a scheduler-only process.
+ */
+export function productionModelRequired(config: Pick<Config, 'llm' | 'env' | 'roles' | 'queues'>, modelGiven = false): string | null {
+  if (config.env !== 'production' || config.llm.configured || config.llm.demoAllowed || modelGiven) return null;
+  if (!config.roles.includes('api') && !(config.roles.includes('worker') && callsModels(config.queues.names))) return null;
+  return 'OPENAI_BASE_URL / OPENAI_API_KEY (or LLM_PROVIDERS): required when NODE_ENV=production; with no model configured users would get the offline demo model. Name your model endpoint, or set LLM_DEMO=1 to serve the demo model on purpose';
+}
 
 /** The Redis concerns a deployment may put on separate servers. */
 export const REDIS_CONCERNS = ['queues', 'realtime', 'cache'] as const;

@@ -7,6 +7,8 @@
  * lazy, so an API-only process still never evaluates the worker role or the connectors.
  */
 'use strict';
+// First: a too-old Node says so in one line instead of failing later.
+require('../bin/node-version.cjs').checkNodeVersion();
 const fs = require('node:fs');
 const path = require('node:path');
 

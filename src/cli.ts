@@ -1,14 +1,21 @@
 import { flushCompileCache } from 'node:module';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, QUEUE_NAMES, TIERS, type Tier } from '../config';
+import { callsModels as callsModelsOn, ConfigError, loadConfig, QUEUE_NAMES, TIERS, type Tier } from '../config';
 import type { UserLimitOverrides } from '../config/tiers';
 
 // The server, database and admin modules are imported by the commands that use them, so `--help`
 // and usage errors answer without loading the whole application.
 
 /** Errors whose message is the whole story (bad config, no Redis, no such user): no stack trace. */
-const PLAIN_ERRORS = new Set(['ConfigError', 'RedisUnavailableError', 'AdminTargetError', 'DatabaseInUseError', 'BackupError']);
+const PLAIN_ERRORS = new Set([
+  'ConfigError',
+  'RedisUnavailableError',
+  'AdminTargetError',
+  'DatabaseInUseError',
+  'BackupError',
+  'StartCheckError',
+]);
 
 export const USAGE = `Usage: switchboard <command> [options]
 
@@ -151,6 +158,7 @@ async function serve(env: NodeJS.ProcessEnv): Promise<void> {
   const { startSwitchboard } = await import('./app/switchboard');
   const running = await startSwitchboard(config, { progress: (step) => process.stdout.write(`${step}…\n`) });
   const { summary } = running;
+  const keys = await probeKeys(config);
   const lines = [
     '',
     `Switchboard is running${running.url ? ` at ${running.url}` : ''}`,
@@ -159,6 +167,7 @@ async function serve(env: NodeJS.ProcessEnv): Promise<void> {
     `  database  ${summary.database}`,
     `  redis     ${summary.redis}`,
     `  llm       ${summary.llm}`,
+    ...keys,
     ...(summary.dashboard ? [`  queues    ${summary.dashboard}`] : []),
     '',
   ];
@@ -178,6 +187,28 @@ async function serve(env: NodeJS.ProcessEnv): Promise<void> {
   // Everything start-up loaded is compiled by now: keep it for the next start (when the launcher
   // enabled Node's compile cache; a no-op otherwise).
   flushCompileCache?.();
+}
+
+/**
+ * The banner's word on each configured provider's key, asked once (`GET /models`, 1.5 s at most) by
+ * the processes that call models: a key the provider refuses is said at start, with what to fix,
+ * rather than at the first user's request. Nothing when no provider is configured (the demo model).
+ */
+async function probeKeys(config: ReturnType<typeof loadConfig>): Promise<string[]> {
+  const callsModels = config.roles.includes('api') || (config.roles.includes('worker') && callsModelsOn(config.queues.names));
+  if (!config.llm.providers.length || !callsModels) return [];
+  const { ProviderProbe } = await import('./ai/provider-probe');
+  const states = await new ProviderProbe(config.llm.providers).states(true);
+  return config.llm.providers.map(({ name, baseURL }) => {
+    const state = states[name];
+    const said =
+      state === 'reachable'
+        ? 'key accepted'
+        : state === 'unauthorized'
+          ? `KEY REFUSED (401/403 from ${baseURL}): fix OPENAI_API_KEY (or the variable LLM_PROVIDERS names for ${name}); model calls fail llm_auth_failed until then`
+          : `not reachable now (GET ${baseURL.replace(/\/+$/, '')}/models failed); model calls fail llm_unavailable while it is down`;
+    return `  provider  ${name}: ${said}`;
+  });
 }
 
 async function migrateCommand(env: NodeJS.ProcessEnv): Promise<number> {

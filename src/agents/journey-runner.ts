@@ -1,4 +1,5 @@
 import { describeRedacted } from '../lib/redact-error';
+import { MODEL_FAILURE_TEXT } from '../ai/llm';
 import type { Job } from 'bullmq';
 import type { RedisClient } from '../lib/redis';
 import type { Config } from '../../config';
@@ -149,7 +150,7 @@ export class JourneyRunner {
       log.warn({ err: error }, 'journey turn failed');
       const failed: JourneyTurnOutcome =
         error instanceof ModelUnavailableError
-          ? { status: 'failed', code: 'llm_unavailable', message: 'The language model could not be reached; please try again later', turn }
+          ? { status: 'failed', code: error.code, message: MODEL_FAILURE_TEXT[error.code], turn }
           : error instanceof BudgetExceededError
             ? { status: 'failed', code: 'budget_exceeded', message: error.message, turn }
             : { status: 'failed', code: 'journey_failed', message: describeRedacted(error), turn };

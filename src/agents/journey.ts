@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { QueueConsumers } from '../producers/worker-presence';
 import type { Job, QueueEvents } from 'bullmq';
 import type { RedisClient } from '../lib/redis';
 import type { Config } from '../../config';
@@ -48,6 +49,8 @@ export interface JourneyServiceDeps {
   budget: BudgetAdmission;
   /** Overrides {@link JOURNEY_WAIT_MS}. */
   waitMs?: number;
+  /** Refuses (503 `queue_unconsumed`) a request whose queue no worker consumes, before anything is written. */
+  consumers?: QueueConsumers;
 }
 
 /**
@@ -105,6 +108,7 @@ export class JourneyService {
     if (session.done) throw conflict('journey_done', 'This setup journey is finished; start a new one to change the configuration');
     const turn = session.turn + 1;
     const { queues, budget } = this.deps;
+    await this.deps.consumers?.require('assistant');
     // Reserved before anything is written: a refusal leaves the session, its answers and the queue as they were.
     const reservationId = await budget.admitPrompt(userId, [input.message]);
     const ticket = { userId, reservationId };
@@ -231,6 +235,7 @@ export class JourneyService {
       const { code, message } = parseJourneyFailure(error instanceof Error ? error.message : String(error));
       if (code === 'session_not_found') throw notFound('Journey session');
       if (code === 'llm_unavailable') throw new AppError(503, code, message, undefined, { 'Retry-After': '5' });
+      if (code === 'llm_auth_failed') throw new AppError(503, code, message);
       if (code === 'budget_exceeded') throw new AppError(429, code, message);
       throw new AppError(502, code, 'The setup assistant could not answer; send your answer again');
     } finally {

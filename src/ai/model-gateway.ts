@@ -1,7 +1,7 @@
 import { convertToOpenAITool } from '@langchain/core/utils/function_calling';
 import { findUnstorableText, StorableTextStream, toStorable } from '../lib/text-safety';
 import { Pricing, type PriceTable } from '../budget/pricing';
-import type { LlmEndpoint } from './llm';
+import { MODEL_FAILURE_TEXT, type LlmEndpoint } from './llm';
 import { ProviderEchoCollector, type ModelMessage, type ModelToolCall } from './model-messages';
 import { EventLoopYielder, streamCompletion, type CompletionChunk } from './model-stream';
 import type { ModelTool } from './model-tools';
@@ -161,16 +161,39 @@ export interface ModelGatewayDeps {
   };
 }
 
+/** No model of the chain answered. `code` says whether to retry later (`llm_unavailable`) or to fix the key (`llm_auth_failed`). */
 export class ModelUnavailableError extends Error {
+  readonly code: keyof typeof MODEL_FAILURE_TEXT = 'llm_unavailable';
+
   constructor(
     readonly cause: unknown,
     models: string[],
     /** What the attempts that streamed before failing cost (each was paid for what it streamed); already settled with the budget. */
     readonly spent: ModelUsage[] = [],
+    what = 'The language model could not be reached',
   ) {
-    super(`The language model could not be reached (${models.join(', ')}): ${cause instanceof Error ? cause.message : String(cause)}`);
+    super(`${what} (${models.join(', ')}): ${cause instanceof Error ? cause.message : String(cause)}`);
     this.name = 'ModelUnavailableError';
   }
+}
+
+/**
+ * The provider answered 401 or 403: the key is wrong, revoked or lacks access to the model. Never
+ * retried (no retry mends a key); its message is for the operator who must fix it.
+ */
+export class ModelAuthFailedError extends ModelUnavailableError {
+  override readonly code = 'llm_auth_failed';
+
+  constructor(cause: unknown, models: string[], spent: ModelUsage[] = []) {
+    super(cause, models, spent, "The model provider refused this deployment's API key");
+    this.name = 'ModelAuthFailedError';
+  }
+}
+
+/** Whether a provider's answer refused the request's credentials (HTTP 401 or 403). */
+export function isAuthRefusal(error: unknown): boolean {
+  const status = (error as { status?: unknown } | null)?.status;
+  return status === 401 || status === 403;
 }
 
 /**
@@ -286,7 +309,11 @@ export class ModelGateway {
     const spent: ModelUsage[] = [];
     try {
       let lastError: unknown;
+      // A provider that refused its key is not asked again for another of its models (same key).
+      let refusedKey: unknown;
+      const refusedProviders = new Set<string>();
       for (const ref of candidates) {
+        if (refusedProviders.has(ref.provider)) continue;
         for (let retry = 0; retry <= MID_STREAM_RETRIES; retry += 1) {
           const delivered: AttemptProgress = { opened: false, any: false };
           try {
@@ -318,6 +345,14 @@ export class ModelGateway {
             if (delivered.any && !request.onRestart) throw error;
             if (delivered.any) request.onRestart?.();
             lastError = error;
+            if (isAuthRefusal(error)) {
+              refusedKey = error;
+              refusedProviders.add(ref.provider);
+              this.deps.logger?.warn(
+                { err: error, provider: ref.provider, model: ref.model },
+                'model provider refused the API key; fix the key of this provider',
+              );
+            }
             // Refused before its stream opened: the client retried it already; the next model is tried.
             if (!delivered.opened) break;
             this.deps.logger?.warn(
@@ -327,11 +362,10 @@ export class ModelGateway {
           }
         }
       }
-      throw new ModelUnavailableError(
-        lastError,
-        candidates.map((ref) => `${ref.provider}:${ref.model}`),
-        [...spent],
-      );
+      const models = candidates.map((ref) => `${ref.provider}:${ref.model}`);
+      // A refused key needs an operator, whatever else failed: that is what the run ends with.
+      if (refusedKey !== undefined) throw new ModelAuthFailedError(refusedKey, models, [...spent]);
+      throw new ModelUnavailableError(lastError, models, [...spent]);
     } finally {
       // The reservation is replaced by what the call used (nothing, when every model failed before answering).
       if (reservation && this.deps.budget) {

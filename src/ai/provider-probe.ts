@@ -5,7 +5,8 @@ export interface ProbedProvider {
   apiKey: string;
 }
 
-export type ProviderState = 'reachable' | 'unreachable' | 'unchecked';
+/** `unauthorized`: the provider answered 401 or 403 to the key (an operator must fix it), not that it is down. */
+export type ProviderState = 'reachable' | 'unreachable' | 'unauthorized' | 'unchecked';
 
 /** How long one probe may take, and how long its answer is reused. */
 const PROBE_TIMEOUT_MS = 1_500;
@@ -15,7 +16,7 @@ const PROBE_REUSE_MS = 10_000;
  * What `/readyz` says of each model provider, without ever failing on it: a provider that is down
  * is a degraded deployment (fallbacks may answer), not an unready node. Plain readiness reports
  * `unchecked`, or the last deep answer while it is fresh; `?deep=1` asks each provider's
- * `GET /models` (2xx = reachable). Deep answers are reused for ten seconds, so a public endpoint
+ * `GET /models` (2xx = reachable, 401 or 403 = unauthorized: the key is refused). Deep answers are reused for ten seconds, so a public endpoint
  * cannot be turned into a stream of outbound requests. Import-light: the API process loads it.
  */
 export class ProviderProbe {
@@ -44,6 +45,7 @@ async function probe(provider: ProbedProvider): Promise<ProviderState> {
       redirect: 'manual',
     });
     await response.body?.cancel();
+    if (response.status === 401 || response.status === 403) return 'unauthorized';
     return response.ok ? 'reachable' : 'unreachable';
   } catch {
     // Refused, timed out or not HTTP: the answer is the state itself.

@@ -96,8 +96,63 @@ export async function startEmbeddedRedis(dataDir: string, options: EmbeddedRedis
   mkdirSync(dir, { recursive: true });
   const pidFile = path.join(dir, 'redis-server.pid');
   await stopOrphan(pidFile);
-  const port = await freePort();
-  const args = [
+  // A port found free can be taken by another process before redis-server binds it: another port then.
+  let port = 0;
+  let args: string[] = [];
+  let child: ChildProcess | undefined;
+  for (let attempt = 1; !child; attempt += 1) {
+    port = await freePort();
+    args = serverArgs(port, dir, pidFile);
+    child = await launch(binary, args, port).catch((error: unknown) => {
+      if (attempt >= PORT_ATTEMPTS || !/Address already in use/i.test((error as Error).message)) throw error;
+      return undefined;
+    });
+  }
+
+  let stopping = false;
+  const restarts: number[] = [];
+  let current: ChildProcess = child;
+  const watch = (server: ChildProcess) => {
+    server.once('exit', (code) => {
+      if (stopping) return;
+      const now = Date.now();
+      while (restarts.length && restarts[0] < now - RESTART_WINDOW_MS) restarts.shift();
+      restarts.push(now);
+      if (restarts.length > MAX_RESTARTS)
+        return options.onFatal?.(new Error(`redis-server died ${restarts.length} times in a minute (last exit code ${code})`));
+      options.onRestart?.({ code, attempt: restarts.length });
+      launch(binary, args, port).then(
+        (next) => {
+          if (stopping) return void next.stdin?.end();
+          current = next;
+          watch(next);
+        },
+        (error: Error) => options.onFatal?.(error),
+      );
+    });
+  };
+  watch(current);
+
+  // Our end of the watchdog's pipe closes when we exit, however we exit.
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    pidFile,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        stopping = true;
+        if (current.exitCode !== null || current.signalCode !== null) return resolve();
+        current.once('exit', () => resolve());
+        current.stdin?.end();
+      }),
+  };
+}
+
+/** Ports tried before the start gives up (each lost to another process between look and bind). */
+const PORT_ATTEMPTS = 5;
+
+/** redis-server's command line: loopback on `port`, AOF under `dir` (fsync every second), no RDB. */
+function serverArgs(port: number, dir: string, pidFile: string): string[] {
+  return [
     '--port',
     String(port),
     '--bind',
@@ -113,43 +168,6 @@ export async function startEmbeddedRedis(dataDir: string, options: EmbeddedRedis
     '--appendfsync',
     'everysec',
   ];
-
-  let stopping = false;
-  let child = await launch(binary, args, port);
-  const restarts: number[] = [];
-  const watch = (current: ChildProcess) => {
-    current.once('exit', (code) => {
-      if (stopping) return;
-      const now = Date.now();
-      while (restarts.length && restarts[0] < now - RESTART_WINDOW_MS) restarts.shift();
-      restarts.push(now);
-      if (restarts.length > MAX_RESTARTS)
-        return options.onFatal?.(new Error(`redis-server died ${restarts.length} times in a minute (last exit code ${code})`));
-      options.onRestart?.({ code, attempt: restarts.length });
-      launch(binary, args, port).then(
-        (next) => {
-          if (stopping) return void next.stdin?.end();
-          child = next;
-          watch(next);
-        },
-        (error: Error) => options.onFatal?.(error),
-      );
-    });
-  };
-  watch(child);
-
-  // Our end of the watchdog's pipe closes when we exit, however we exit.
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    pidFile,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        stopping = true;
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.stdin?.end();
-      }),
-  };
 }
 
 async function launch(binary: string, args: string[], port: number): Promise<ChildProcess> {

@@ -3,7 +3,7 @@ import { BudgetDoor } from '../budget/budget-door';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ConfigError, QUEUE_NAMES, sharedRedisRequired, type Config } from '../../config';
+import { ConfigError, productionModelRequired, QUEUE_NAMES, sharedDatabaseRequired, sharedRedisRequired, type Config } from '../../config';
 import type { LlmEndpoint } from '../ai/llm';
 import { ModelCatalog } from '../ai/model-catalog';
 import { ApprovalService, toolApprovalHandler } from '../assistant/approvals';
@@ -55,6 +55,7 @@ import { openDatabase } from '../models/database';
 import { Metrics, metricsAuthorized } from '../observability/metrics';
 import { startTracing } from '../observability/tracing';
 import { QueueRegistry } from '../producers/registry';
+import { WorkerPresence } from '../producers/worker-presence';
 import { RunKernel } from '../runs/run-kernel';
 import { DeviceRegistry } from '../devices/device-registry';
 import { DeviceChannel } from '../devices/device-channel';
@@ -73,6 +74,7 @@ import { SocketQuota } from '../realtime/socket-quota';
 import { closeSocketServer, createSocketServer, disconnectClients } from '../realtime/socket-server';
 import { startEmbeddedRedis } from './embedded-redis';
 import { closeAll } from './shutdown';
+import { checkBeforeStart, portInUse, StartCheckError } from './start-checks';
 
 export interface RunningSwitchboard {
   config: Config;
@@ -111,8 +113,12 @@ export async function startSwitchboard(
   const unpriced = unpricedUnderCostLimit(config);
   if (unpriced.length) logger.warn({ models: unpriced }, UNPRICED_WARNING);
   // The embedded redis-server is private to this process: only the one-process default may use it.
-  const sharedRedis = sharedRedisRequired(config);
-  if (sharedRedis) throw new ConfigError([sharedRedis]);
+  // So does the embedded database, and production never serves the demo model unless told to.
+  const required = [sharedRedisRequired(config), sharedDatabaseRequired(config), productionModelRequired(config, !!options.endpoint)];
+  const missing = required.filter((issue): issue is string => issue !== null);
+  if (missing.length) throw new ConfigError(missing);
+  // The port is free and every Redis answers, before anything starts: each problem one line.
+  await checkBeforeStart(config);
   try {
     // Spans are sent when OTEL_EXPORTER_OTLP_ENDPOINT is set; the SDK is not even loaded otherwise.
     // Its closer is the last step of a stop: it flushes the spans of everything closed before it.
@@ -151,6 +157,8 @@ export async function startSwitchboard(
 
     const queues = new QueueRegistry(connections.queues.command, config.redis.keyPrefix, connections.queues.blocking);
     closers.unshift(['queues', () => queues.close()]);
+    // Which queues have a live worker: workers beat for theirs, the API warns and fails fast on the others.
+    const presence = new WorkerPresence(connections.queues.command, config.redis.keyPrefix, config.queues.unconsumedMs);
     // One reader of every followed event log in this process (it connects on first use).
     const follower = new StreamFollower(realtime.command);
     closers.unshift(['stream follower', () => follower.close()]);
@@ -277,6 +285,7 @@ export async function startSwitchboard(
         flowEvents,
         budget,
         usage,
+        presence,
       });
       llmSummary = worker.summary;
       for (const closer of [...worker.closers].reverse()) closers.unshift(closer);
@@ -367,7 +376,16 @@ export async function startSwitchboard(
       for (const id of await admins.recordEnvGrants())
         logger.warn({ userId: id }, 'ADMIN_USER_IDS names no user: ignored until such a user exists');
       const models = ModelCatalog.of(config, options.endpoint);
-      const chat = new ChatService({ repos, enqueue: queues.enqueue, registry: deviceRegistry, logger, models, runs: chatRuns, budget });
+      const chat = new ChatService({
+        repos,
+        enqueue: queues.enqueue,
+        registry: deviceRegistry,
+        logger,
+        models,
+        runs: chatRuns,
+        budget,
+        consumers: presence,
+      });
       const agents = new AgentService({ config, repos, enqueue: queues.enqueue, runs: agentRuns, logger, budget, models });
       const ctx: ApiContext = {
         config,
@@ -389,13 +407,14 @@ export async function startSwitchboard(
           logger,
           runs: generationRuns,
           budget,
+          consumers: presence,
         }),
         runs: runKernel,
         notesRuns,
         chat,
         chatCancels,
         approvals,
-        journeys: new JourneyService({ config, redis: cache.command, queues, runs: journeyRuns, logger, budget }),
+        journeys: new JourneyService({ config, redis: cache.command, queues, runs: journeyRuns, logger, budget, consumers: presence }),
         agents,
         devices: deviceRegistry,
         flows: new FlowService({ repos, models }),
@@ -409,14 +428,16 @@ export async function startSwitchboard(
           metrics,
           runs: flowRuns,
           budget,
+          consumers: presence,
         }),
-        flowChats: new FlowChats({ repos, enqueue: queues.enqueue, logger, runs: chatRuns, budget }),
+        flowChats: new FlowChats({ repos, enqueue: queues.enqueue, logger, runs: chatRuns, budget, consumers: presence }),
         oauth: new OAuthService({ config, repos, redis: cache.command, vault, secret: tokens.secret, logger }),
         canvasEvents,
         usage,
         limits,
         budget,
         readiness: { redis: () => connections.ping(), database: () => database.ping() },
+        workers: presence,
         providers: new ProviderProbe(
           options.endpoint
             ? [{ name: options.endpoint.provider, baseURL: options.endpoint.baseURL, apiKey: options.endpoint.apiKey }]
@@ -439,6 +460,7 @@ export async function startSwitchboard(
         }),
       };
       metrics.trackOpenStreams(() => streams.size);
+      closers.unshift(['queue watch', presence.watch(logger)]);
       metrics.trackQueues([...QUEUE_NAMES], (name) => queues.counts(name));
       handleRequest = createHttpApp(ctx);
       // Cursors between nodes over pub/sub, never the adapter's (recovery) stream: a cursor flood must not evict room events a reconnecting client needs.
@@ -494,7 +516,10 @@ export async function startSwitchboard(
       quota.guard(deviceSockets.nsp as never);
       closers.unshift(['socket quota', () => quota.close()]);
       await new Promise<void>((resolve, reject) => {
-        httpServer.once('error', reject);
+        // Taken since the start's check (another process was quicker): the same one line.
+        httpServer.once('error', (error: NodeJS.ErrnoException) =>
+          reject(new StartCheckError(portInUse('PORT', config.http.host, config.http.port, error.code ?? 'error'))),
+        );
         httpServer.listen(config.http.port, config.http.host, () => resolve());
       });
       const address = httpServer.address() as AddressInfo;

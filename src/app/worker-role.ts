@@ -3,8 +3,8 @@ import type { BudgetDoor } from '../budget/budget-door';
 import type { CanvasEmitter } from '../realtime/canvas-emitter';
 import type { Worker } from 'bullmq';
 import type { RedisConnections } from '../lib/redis';
-import { QUEUE_NAMES, type QueueName } from '../../config';
 import { startDemoLLM } from '../demo-model';
+import { QUEUE_NAMES, callsModels, type QueueName } from '../../config';
 import { createTextEmbedder } from '../ai/embeddings';
 import type { LlmEndpoint } from '../ai/llm';
 import { ModelGateway } from '../ai/model-gateway';
@@ -35,6 +35,7 @@ import { Reaper } from './reaper';
 import { QUEUE_CATALOG } from '../producers/catalog';
 import { requestEmbedding } from '../producers/requests';
 import type { QueueRegistry } from '../producers/registry';
+import type { WorkerPresence } from '../producers/worker-presence';
 import { batchedEmbedder } from '../workers/embeddings';
 import { queueProcessor, resolveHandlers, type JobHandlers } from '../workers/handlers';
 import { JOB_HANDLERS } from '../workers/index';
@@ -80,6 +81,8 @@ export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'models' | 'm
   usage?: UsageLimiter;
   /** Overrides the configured model endpoint (tests point it at a scripted server). */
   endpoint?: LlmEndpoint;
+  /** Where this process says which queues it consumes (the API counts a queue without a worker). */
+  presence: WorkerPresence;
   /** The job handlers to serve (default: all of them, src/workers/index.ts); checked against the catalog first. */
   handlers?: readonly JobHandlers<WorkerPorts>[];
 }
@@ -119,6 +122,11 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
     // Embeddings use the default provider's endpoint.
     endpoint = { baseURL: first.baseURL, apiKey: first.apiKey, provider: first.name, models: first.models };
     summary = models.chain.map((ref) => `${ref.provider}:${ref.model}`).join(' → ');
+  } else if (!callsModels(config.queues.names)) {
+    // Queues that never call a model (a broadcast-only worker): no demo model server to start.
+    endpoint = { baseURL: 'http://127.0.0.1:9/v1', apiKey: 'unused', provider: 'demo', models: ['demo'] };
+    models = ModelGateway.fromEndpoint(endpoint, gatewayDeps);
+    summary = `none (${config.queues.names.join(', ')} call no model)`;
   } else {
     const demo = await startDemoLLM({ delayMs: config.llm.demoDelayMs });
     closers.push(['demo llm', () => demo.close()]);
@@ -285,6 +293,9 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
     closers.unshift(['worker lease', () => leases.stop()]);
   }
   closers.unshift(['workers', () => Promise.allSettled(workers.map((worker) => worker.close()))]);
+  // Before the workers drain: a stopping worker no longer counts as its queues' consumer.
+  const beating = await deps.presence.announce(queueNames, logger);
+  closers.unshift(['worker presence', () => beating.stop()]);
   // Work a dead process left open is ended or resumed: at start, then every REAPER_INTERVAL_MS.
   const reaper = new Reaper({
     config,

@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { MODEL_FAILURE_TEXT } from '../ai/llm';
 import { describeRedacted } from '../lib/redact-error';
 import { AppError } from '../lib/errors';
 import type { UsageLimiter } from '../lib/usage-limiter';
@@ -492,8 +493,7 @@ const turnOf = (data: ChatTurnJob): TurnRef => ({
 
 /** The code and words a failed turn ends with: the model unreachable, filtered or cut at its output limit, the budget spent (its numbers), or anything else. */
 function failureOf(error: unknown): { code: string; message: string } {
-  if (error instanceof ModelUnavailableError)
-    return { code: 'llm_unavailable', message: 'The language model could not be reached; please try again later' };
+  if (error instanceof ModelUnavailableError) return { code: error.code, message: MODEL_FAILURE_TEXT[error.code] };
   if (error instanceof ModelStoppedEarly) return { code: error.code, message: error.message };
   if (error instanceof BudgetExceededError) return { code: 'budget_exceeded', message: error.message };
   // A plan's limit reached during the turn (its approval requests per hour).

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { QueueConsumers } from '../producers/worker-presence';
 import { z } from 'zod';
 import type { ModelCatalog } from '../ai/model-catalog';
 import type { DeviceRegistry } from '../devices/device-registry';
@@ -80,6 +81,8 @@ export class ChatService {
       runs: Pick<ChatRuns, 'row'>;
       /** The turn's first model call is reserved against the user's budget before anything is written. */
       budget: BudgetAdmission;
+      /** Refuses (503 `queue_unconsumed`) a request whose queue no worker consumes, before anything is written. */
+      consumers?: QueueConsumers;
     },
   ) {
     this.log = deps.logger.child({ component: 'chat' });
@@ -97,6 +100,7 @@ export class ChatService {
       throw new AppError(409, 'flow_session', `This session belongs to a chatflow; continue it with POST /flows/${session.flowId}/chat`);
     const deviceId = await this.deviceFor(input, session?.deviceId ?? undefined);
     const mode = deviceId ? 'device' : 'none';
+    await this.deps.consumers?.require('assistant');
 
     const context = storedContext(input.context);
     // The turn's first model call as its worker will send it (turn-prompt.ts builds both): the system

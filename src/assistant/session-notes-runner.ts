@@ -1,7 +1,8 @@
 import { describeRedacted } from '../lib/redact-error';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Config } from '../../config';
-import { ModelStoppedEarly, ModelUnavailableError, type ModelGateway } from '../ai/model-gateway';
+import { ModelAuthFailedError, ModelStoppedEarly, ModelUnavailableError, type ModelGateway } from '../ai/model-gateway';
+import { MODEL_FAILURE_TEXT } from '../ai/llm';
 import { systemMessage, userMessage, type ModelMessage } from '../ai/model-messages';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
@@ -168,6 +169,7 @@ export class SessionNotesRunner {
 
 /** Why notes failed, in words for the user: the model unreachable, the budget spent (with its numbers), the answer stopped early (its code and reason), or anything else. */
 function failureOf(error: unknown): { code: string; message: string } {
+  if (error instanceof ModelAuthFailedError) return { code: error.code, message: MODEL_FAILURE_TEXT[error.code] };
   if (error instanceof ModelUnavailableError)
     return { code: 'llm_unavailable', message: 'The language model could not be reached; resolve the session again to retry' };
   if (error instanceof BudgetExceededError) return { code: 'budget_exceeded', message: error.message };

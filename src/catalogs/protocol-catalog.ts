@@ -522,7 +522,8 @@ export const generationSseCatalog = {
   rollback: {
     summary:
       'A model failed mid-turn and the turn is asked again (of the same model once, then of the next model of the chain): drop every `tool_output` whose `index` is `fromIndex` or more ' +
-      '(the redo sends its own outputs from that index on). `complete` carries only the blocks stored.',
+      '(the redo sends its own outputs from that index on). A rerun of the whole generation (a retry, or a job run again after its worker died or was stopped) ' +
+      'starts with `rollback {fromIndex: 0}` before its first `tool_output`. `complete` carries only the blocks stored.',
     fields: { generationId: 'the generation', fromIndex: 'the first discarded `tool_output` index' },
     id: 6,
     example: { type: 'rollback', generationId: GEN, fromIndex: 2 },

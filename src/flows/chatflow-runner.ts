@@ -1,4 +1,5 @@
 import { UnrecoverableError, type Job } from 'bullmq';
+import { MODEL_FAILURE_TEXT } from '../ai/llm';
 import { ModelCallCancelled, ModelStoppedEarly, ModelUnavailableError, type ModelGateway, type UsageLine } from '../ai/model-gateway';
 import { historyMessages, systemMessage, userMessage, type ModelMessage } from '../ai/model-messages';
 import type { ChatCancels, TurnRef } from '../assistant/chat-cancel';
@@ -150,13 +151,9 @@ export class ChatflowRunner {
       // A fixed text: an embed's visitors read it, and the owner's budget figures are not theirs to see.
       if (error instanceof BudgetExceededError) return this.fail(data, 'budget_exceeded', FLOW_BUDGET_SPENT);
       if (error instanceof ModelStoppedEarly) return this.fail(data, error.code, error.message, describeRedacted(error));
-      const unavailable = error instanceof ModelUnavailableError;
-      return this.fail(
-        data,
-        unavailable ? 'llm_unavailable' : 'chatflow_failed',
-        unavailable ? 'The language model could not be reached; please try again later' : 'The chatflow could not answer; please try again',
-        describeRedacted(error),
-      );
+      if (error instanceof ModelUnavailableError)
+        return this.fail(data, error.code, MODEL_FAILURE_TEXT[error.code], describeRedacted(error));
+      return this.fail(data, 'chatflow_failed', 'The chatflow could not answer; please try again', describeRedacted(error));
     }
   }
 

@@ -1,4 +1,5 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { QueueConsumers } from '../producers/worker-presence';
 import { z } from 'zod';
 import { MAX_CHAT_MESSAGE_CHARS } from '../assistant/chat-service';
 import type { ChatRuns } from '../assistant/chat-run';
@@ -76,6 +77,8 @@ export class FlowChats {
       logger: Logger;
       runs: Pick<ChatRuns, 'row'>;
       budget: BudgetAdmission;
+      /** Refuses (503 `queue_unconsumed`) a request whose queue no worker consumes, before anything is written. */
+      consumers?: QueueConsumers;
     },
   ) {
     this.log = deps.logger.child({ component: 'flow-chat' });
@@ -88,6 +91,7 @@ export class FlowChats {
       // Another flow's, another embed's, the owner's own (for an embed), or an embed's (for the owner): all answer as missing.
       if (!session || session.flowId !== flow.id || (session.embedId ?? null) !== embedId) throw notFound('Chat session');
     }
+    await this.deps.consumers?.require('assistant');
     // The flow's owner pays for every turn, also for an embed's visitors.
     const { sessionId, stored } = await admitThenQueue(this.deps.budget, { userId: flow.userId, texts: [body.message] }, async (budget) => {
       // The message and its turn's queued run (keyed by the message's id, chosen here) in one
@@ -129,7 +133,7 @@ export const FLOW_BUDGET_SPENT = "The flow's model budget is spent for now; plea
 
 /** A chatflow chat turn that ended in `error`: the status its JSON answer carries. */
 export function chatErrorStatus(code: string): number {
-  if (code === 'llm_unavailable') return 503;
+  if (code === 'llm_unavailable' || code === 'llm_auth_failed') return 503;
   if (code === 'budget_exceeded') return 429;
   if (code === 'flow_not_found' || code === 'session_not_found') return 404;
   return 502;

@@ -1,4 +1,5 @@
 import type { RedisClient } from '../lib/redis';
+import { MODEL_FAILURE_TEXT } from '../ai/llm';
 import { SequencedEventLog } from '../lib/sequenced-event-log';
 import type { StreamFollower } from '../lib/stream-follower';
 import { redisKeys } from '../lib/redis-keys';
@@ -74,7 +75,8 @@ export const isFlowTerminal = (event: FlowEvent) => isFlowTerminalType(event.typ
 export const FLOW_ERROR_MESSAGES: Record<string, string> = {
   node_failed: 'A node of the flow failed; see its error',
   invalid_output: "The model did not return JSON matching the node's outputSchema, even when asked again",
-  llm_unavailable: 'The language model could not be reached; please try again later',
+  llm_unavailable: MODEL_FAILURE_TEXT.llm_unavailable,
+  llm_auth_failed: MODEL_FAILURE_TEXT.llm_auth_failed,
   llm_content_filter: "The model provider's content filter stopped the answer (finish_reason content_filter)",
   llm_output_truncated: 'The model reached its output limit before finishing the answer (finish_reason length)',
   queue_unavailable: 'The execution could not be queued; please try again',

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { QueueConsumers } from '../producers/worker-presence';
 import type { Tier } from '../../config';
 import type { CancelSignals } from '../lib/cancel-signals';
 import { AppError, conflict, notFound } from '../lib/errors';
@@ -35,6 +36,8 @@ export interface FlowExecutionsDeps {
   runs: FlowRuns;
   /** Reserves an execution's first model call against its user's budget before anything is written. */
   budget?: Pick<BudgetDoor, 'admitPrompt' | 'releaseUnused'>;
+  /** Refuses (503 `queue_unconsumed`) an execution no worker would run, before anything is written. */
+  consumers?: QueueConsumers;
 }
 
 /**
@@ -72,6 +75,7 @@ export class FlowExecutions {
         { path: ['input', ...deep].map(String).join('.'), message: `nested more than ${MAX_DEFINITION_DEPTH} levels deep` },
       ]);
     this.checkBounds(definition, input);
+    await this.deps.consumers?.require('flows');
     await this.deps.usage.take('flowExecutionsPerMinute', user);
 
     const roots = definition.nodes.filter((node) => !node.dependsOn?.length);

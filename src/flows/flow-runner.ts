@@ -1,5 +1,12 @@
 import { UnrecoverableError, type Job } from 'bullmq';
-import { ModelCallCancelled, ModelStoppedEarly, ModelUnavailableError, type ModelGateway, type ModelUsage } from '../ai/model-gateway';
+import {
+  ModelAuthFailedError,
+  ModelCallCancelled,
+  ModelStoppedEarly,
+  ModelUnavailableError,
+  type ModelGateway,
+  type ModelUsage,
+} from '../ai/model-gateway';
 import { assistantMessage, systemMessage, userMessage, type ModelMessage } from '../ai/model-messages';
 import type { CancelSignals } from '../lib/cancel-signals';
 import type { Logger } from '../lib/logger';
@@ -209,7 +216,9 @@ export class FlowRunner {
         return;
       }
       // A spent budget is not retried: the node, and with it the execution, fails with `budget_exceeded`.
+      // Nor a refused key: no retry mends it (`llm_auth_failed`).
       const permanent =
+        error instanceof ModelAuthFailedError ||
         error instanceof InvalidOutputError ||
         error instanceof RefusedNodeError ||
         error instanceof UnrecoverableError ||
@@ -229,7 +238,7 @@ export class FlowRunner {
           : error instanceof RefusedNodeError
             ? error.code
             : error instanceof ModelUnavailableError
-              ? 'llm_unavailable'
+              ? error.code
               : error instanceof BudgetExceededError
                 ? 'budget_exceeded'
                 : error instanceof ModelStoppedEarly

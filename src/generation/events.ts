@@ -1,4 +1,5 @@
 import type { Block, BlockInput } from '../schemas/blocks';
+import { MODEL_FAILURE_TEXT } from '../ai/llm';
 import type { GenerationStage } from '../schemas/socket-events';
 
 /** What the SSE stream of a generation carries; `type` is also the SSE `event:` name. */
@@ -33,7 +34,8 @@ export const isTerminal = (event: GenerationEvent) => isTerminalType(event.type)
  */
 export const GENERATION_ERROR_MESSAGES: Record<string, string> = {
   generation_failed: 'The generation failed; please try again',
-  llm_unavailable: 'The language model could not be reached; please try again later',
+  llm_unavailable: MODEL_FAILURE_TEXT.llm_unavailable,
+  llm_auth_failed: MODEL_FAILURE_TEXT.llm_auth_failed,
   queue_unavailable: 'The generation could not be queued; please try again',
   budget_exceeded: "The user's model budget is spent; it frees up when its window resets",
   llm_content_filter: "The model provider's content filter stopped the answer (finish_reason content_filter); nothing was kept",

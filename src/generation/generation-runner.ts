@@ -198,7 +198,7 @@ export class GenerationRunner {
     }
     const code =
       error instanceof ModelUnavailableError
-        ? 'llm_unavailable'
+        ? error.code
         : error instanceof BudgetExceededError
           ? 'budget_exceeded'
           : error instanceof CanvasTurnStoppedEarly
@@ -243,6 +243,9 @@ export class GenerationRunner {
     budget: BudgetTicket,
   ): Promise<GenerationOutcome> {
     const stage = (value: GenerationStage) => this.stage(data, writer, value);
+    // A rerun (a retry, or a job run again after its worker died or was stopped mid-turn) starts
+    // over: the drafts an earlier attempt streamed are dropped before this one sends its own.
+    if (generation.attempts > 1) writer.emit({ type: 'rollback', generationId: data.generationId, fromIndex: 0 });
     stage('thinking');
     const result = await runCanvasTurn(generation.prompt, {
       models: this.deps.models,

@@ -1,4 +1,5 @@
 import type { BudgetDoor } from '../budget/budget-door';
+import type { QueueConsumers } from '../producers/worker-presence';
 import { randomUUID } from 'node:crypto';
 import type { RedisClient } from '../lib/redis';
 import type { Config, Tier } from '../../config';
@@ -55,6 +56,8 @@ export class GenerationService {
       runs: GenerationRuns;
       /** Reserves the first model call against the user's budget before anything is written. */
       budget: Pick<BudgetDoor, 'admitPrompt' | 'releaseUnused'>;
+      /** Refuses (503 `queue_unconsumed`) a request whose queue no worker consumes, before anything is written. */
+      consumers?: QueueConsumers;
     },
   ) {}
 
@@ -73,6 +76,7 @@ export class GenerationService {
     if (!guard.allowed)
       throw new AppError(422, 'prompt_rejected', 'The prompt was rejected by the prompt guard', { reasons: guard.reasons });
     if (guard.flagged) this.deps.logger.warn({ userId: input.user.id, reasons: guard.reasons }, 'prompt flagged by guard');
+    await this.deps.consumers?.require('generation');
 
     const idemKey = input.idempotencyKey
       ? redisKeys(config.redis.keyPrefix).generationIdempotency(input.user.id, input.idempotencyKey)

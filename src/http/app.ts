@@ -1,4 +1,5 @@
 import type { ProviderState } from '../ai/provider-probe';
+import type { QueueConsumerState } from '../producers/worker-presence';
 import { UNPRICED_WARNING, unpricedUnderCostLimit } from '../budget/pricing';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -73,7 +74,9 @@ export function createHttpApp(ctx: ApiContext): Express {
       status: readiness.body.status,
       version,
       roles: ctx.config.roles,
-      ...('checks' in readiness.body ? { checks: readiness.body.checks, providers: readiness.body.providers } : {}),
+      ...('checks' in readiness.body
+        ? { checks: readiness.body.checks, providers: readiness.body.providers, queues: readiness.body.queues }
+        : {}),
     });
   });
 
@@ -135,6 +138,7 @@ async function readinessOf(
     checks?: Record<string, 'ok' | 'unavailable'>;
     providers?: Record<string, ProviderState>;
     warnings?: Array<{ code: string; message: string; models: string[] }>;
+    queues?: Record<string, QueueConsumerState>;
   };
 }> {
   if (ctx.shuttingDown.value) return { ready: false, body: { status: 'shutting_down' } };
@@ -142,6 +146,9 @@ async function readinessOf(
   const unpriced = unpricedUnderCostLimit(ctx.config);
   const warnings = unpriced.length ? [{ code: 'unpriced_models', message: UNPRICED_WARNING, models: unpriced }] : undefined;
   const providers = ctx.providers.states(deep);
+  // Reported like the providers: a queue without a worker is a deployment to fix, not an unready API node.
+  // eslint-disable-next-line no-restricted-syntax -- Redis unread: `checks.redis` below reports it, the queues are left out
+  const queues = ctx.workers.states().catch(() => undefined);
   const checks = await Promise.all(
     Object.entries(ctx.readiness).map(async ([name, check]) => {
       try {
@@ -153,6 +160,7 @@ async function readinessOf(
     }),
   );
   const ready = checks.every(([, state]) => state === 'ok');
+  const consumers = await queues;
   return {
     ready,
     body: {
@@ -160,6 +168,7 @@ async function readinessOf(
       checks: Object.fromEntries(checks),
       providers: await providers,
       ...(warnings ? { warnings } : {}),
+      ...(consumers ? { queues: consumers } : {}),
     },
   };
 }

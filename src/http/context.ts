@@ -1,4 +1,5 @@
 import type { ProviderProbe } from '../ai/provider-probe';
+import type { WorkerPresence } from '../producers/worker-presence';
 import type { BudgetDoor } from '../budget/budget-door';
 import type { ApprovalService } from '../assistant/approvals';
 import type { RedisClient } from '../lib/redis';
@@ -83,6 +84,8 @@ export interface ApiContext {
   sources: StreamSources;
   /** Dependency checks for /readyz; each throws when its dependency is unreachable. */
   readiness: { redis(): Promise<void>; database(): Promise<void> };
+  /** Which queues have a live worker, for `/readyz` (reported, never failing it). */
+  workers: Pick<WorkerPresence, 'states'>;
   /** Each model provider's reachability for `/readyz` (reported, never failing it). */
   providers: Pick<ProviderProbe, 'states'>;
   /** Set when shutdown begins: readiness answers 503 and new streams are refused. */

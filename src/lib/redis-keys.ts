@@ -207,6 +207,11 @@ export class RedisKeys {
     return `${this.prefix}:cancel:${kind}:${slot(id)}`;
   }
 
+  /** Which worker processes consume which queue: member `queue|process`, score its last beat (ms). */
+  queueWorkers(): string {
+    return `${this.prefix}:queue-workers`;
+  }
+
   /** Lock that lets one process run the reaper's sweep per interval; TTL just under the interval. */
   reaperLock(): string {
     return `${this.prefix}:reaper:lock`;

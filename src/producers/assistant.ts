@@ -152,7 +152,7 @@ export const journeyTurnResultSchema = z.object({ turn: z.number().int(), done: 
 export type JourneyTurnResult = z.infer<typeof journeyTurnResultSchema>;
 
 /** Why a journey turn failed, as the HTTP layer maps it (503, 404, 429, 502). */
-export const JOURNEY_FAILURES = ['llm_unavailable', 'session_not_found', 'budget_exceeded', 'journey_failed'] as const;
+export const JOURNEY_FAILURES = ['llm_unavailable', 'llm_auth_failed', 'session_not_found', 'budget_exceeded', 'journey_failed'] as const;
 export type JourneyFailureCode = (typeof JOURNEY_FAILURES)[number];
 
 /** A permanent turn failure whose reason starts with its code (`llm_unavailable: …`), so the waiter can map it. */

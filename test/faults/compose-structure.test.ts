@@ -265,7 +265,8 @@ describe('deployment: docker-compose.yml, Dockerfile, nginx.conf, .env.example',
 
     test('prints its banner, passes its own healthcheck, and drains on SIGTERM with exit code 0', async () => {
       // Given: what `docker compose up` would set — image ENV, then .env (from .env.example, with the
-      // JWT_SECRET docs/operations.md says to add), then the service's environment — with the servers and
+      // JWT_SECRET, OAUTH_ENCRYPTION_KEY and LLM_DEMO=1 docs/operations.md says to add, no model
+      // endpoint existing here), then the service's environment — with the servers and
       // ports that exist here. The compose file's one `redis` service is one redis-server: its stand-in
       // is the run's single server on every Redis topology of the run.
       const image = Object.fromEntries(
@@ -277,6 +278,7 @@ describe('deployment: docker-compose.yml, Dockerfile, nginx.conf, .env.example',
         ...parseEnvFile(read('.env.example')),
         JWT_SECRET: `compose-${randomUUID()}-${randomUUID()}`,
         OAUTH_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+        LLM_DEMO: '1',
       };
       const keyPrefix = `compose-${randomUUID().slice(0, 8)}`;
       const plans = await Promise.all(

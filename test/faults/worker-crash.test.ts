@@ -9,7 +9,8 @@ const PROMPT = 'Plan the launch: a heading, three todos (book venue, invite pres
 /**
  * kill -9 of the worker running a generation: its worker lease lapses, the surviving worker puts
  * the job back to waiting and runs it again within 15 s (the job's own lock keeps its default
- * length), and the retry neither duplicates blocks nor loses any for the clients.
+ * length), and the retry neither duplicates blocks nor loses any for the clients, nor drafts for a
+ * client that appends what the generation's stream sends.
  */
 describe('a worker killed in the middle of a generation', () => {
   const cluster = useCluster('crash', { DEMO_LLM_DELAY_MS: '150', LOG_LEVEL: 'info' });
@@ -38,6 +39,19 @@ describe('a worker killed in the middle of a generation', () => {
     const resumedAt = loggedAt(survivor, ['generation started', complete.data.generationId]);
     expect(resumedAt! - killedAt).toBeLessThan(15_000);
     expect(complete.data.blocks.map((b: { type: string }) => b.type)).toEqual(['heading', 'todo', 'todo', 'todo', 'text']);
+
+    // The rerun starts with `rollback {fromIndex: 0}`, after the dead attempt's drafts and before its own:
+    // a client that appends each `tool_output` and drops from a rollback's index shows each block once.
+    const kinds = sse.messages.map((m) => (m.event === 'rollback' ? `rollback ${m.data.fromIndex}` : m.event));
+    const rollback = kinds.indexOf('rollback 0');
+    expect(kinds.slice(0, rollback)).toContain('tool_output');
+    expect(rollback).toBeLessThan(kinds.lastIndexOf('tool_output'));
+    const drafts: Array<{ type: string }> = [];
+    for (const message of sse.messages) {
+      if (message.event === 'tool_output') drafts.push(message.data.block);
+      if (message.event === 'rollback') drafts.splice(message.data.fromIndex);
+    }
+    expect(drafts.map((block) => block.type)).toEqual(['heading', 'todo', 'todo', 'todo', 'text']);
 
     const stored = await request('GET', `${base}/canvases/${canvasId}/blocks`, { token: user.accessToken });
     expect(stored.body.blocks).toHaveLength(5);

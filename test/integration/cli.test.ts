@@ -170,8 +170,9 @@ describe('the switchboard command', () => {
       REDIS_KEY_PREFIX: `own-${randomUUID().slice(0, 8)}`,
       JWT_SECRET: 'owner-test-secret-owner-test-secret-0123',
     };
-    // A fresh PGlite (initdb and every migration) takes a while on a loaded machine.
-    const server = await spawnSwitchboard({ ...env, SWITCHBOARD_ROLES: 'api', PORT: '0' }, 90_000);
+    // A fresh PGlite (initdb and every migration) takes a while on a loaded machine. Every role: a
+    // process running only some needs a DATABASE_URL, not a PGlite of its own.
+    const server = await spawnSwitchboard({ ...env, PORT: '0' }, 90_000);
     try {
       const email = `owner-${randomUUID().slice(0, 8)}@example.test`;
       expect(

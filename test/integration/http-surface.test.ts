@@ -1,4 +1,5 @@
 import { io } from 'socket.io-client';
+import { QUEUE_NAMES } from '../../config';
 import { startTestApp, type TestApp } from '../support/app';
 import { createCanvas, registerUser, request, type TestUser } from '../support/http';
 import { readSse } from '../support/sse';
@@ -179,6 +180,7 @@ describe('HTTP surface', () => {
         roles: ['api', 'worker', 'scheduler'],
         checks: { redis: 'ok', database: 'ok' },
         providers: { scripted: 'unchecked' },
+        queues: Object.fromEntries(QUEUE_NAMES.map((queue) => [queue, 'consumed'])),
       });
     });
 
@@ -188,7 +190,12 @@ describe('HTTP surface', () => {
       expect(health.body.providers).toEqual({ scripted: 'reachable' });
       // The fresh deep answer is reused for a while, also by plain readiness.
       const ready = await request('GET', `${t.url}/readyz`);
-      expect(ready.body).toEqual({ status: 'ready', checks: { redis: 'ok', database: 'ok' }, providers: { scripted: 'reachable' } });
+      expect(ready.body).toEqual({
+        status: 'ready',
+        checks: { redis: 'ok', database: 'ok' },
+        providers: { scripted: 'reachable' },
+        queues: Object.fromEntries(QUEUE_NAMES.map((queue) => [queue, 'consumed'])),
+      });
     });
   });
 

@@ -4,7 +4,7 @@ import zlib from 'node:zlib';
 import { HumanMessage } from '@langchain/core/messages';
 import { DEFAULT_PRICING } from '../../config/pricing';
 import { blockTools } from '../../src/ai/block-tools';
-import { ModelGateway, ModelUnavailableError } from '../../src/ai/model-gateway';
+import { ModelAuthFailedError, ModelGateway, ModelUnavailableError } from '../../src/ai/model-gateway';
 import { Metrics } from '../../src/observability/metrics';
 import { startScriptedLLM, type ScriptedLLM } from '../support/scripted-llm';
 import { waitUntil } from '../support/wait';
@@ -266,6 +266,34 @@ describe('model gateway', () => {
     await expect(alone.streamTurn({ purpose: 'chat', messages: [new HumanMessage('hi')] })).rejects.toThrow(ModelUnavailableError);
   });
 
+  test('a provider that refuses its key is not asked for its other models; another provider answers, and alone it ends llm_auth_failed', async () => {
+    const locked = await scripted(() => ({ error: { status: 403, message: 'no access' } }));
+    const up = await scripted([{ text: 'from the other provider' }]);
+    const gateway = new ModelGateway(
+      [
+        { name: 'locked', baseURL: locked.baseURL, apiKey: 'bad', models: ['l-1', 'l-2'] },
+        { name: 'steady', baseURL: up.baseURL, apiKey: 'good', models: ['s-1'] },
+      ],
+      [
+        { provider: 'locked', model: 'l-1' },
+        { provider: 'locked', model: 'l-2' },
+        { provider: 'steady', model: 's-1' },
+      ],
+      { pricing: {} },
+    );
+
+    expect((await gateway.streamTurn({ purpose: 'chat', messages: [new HumanMessage('hi')] })).text).toBe('from the other provider');
+    expect(locked.chatRequests().map((body) => body.model)).toEqual(['l-1']);
+
+    const alone = ModelGateway.fromEndpoint(
+      { baseURL: locked.baseURL, apiKey: 'bad', provider: 'locked', models: ['l-1', 'l-2'] },
+      { pricing: {} },
+    );
+    const error = await alone.streamTurn({ purpose: 'chat', messages: [new HumanMessage('hi')] }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(ModelAuthFailedError);
+    expect(locked.chatRequests().map((body) => body.model)).toEqual(['l-1', 'l-1']);
+  });
+
   test('a refused key is classified as LangChain classifies it and is not retried; a rate limit without Retry-After is retried with backoff', async () => {
     const locked = await scripted(() => ({ error: { status: 401, message: 'invalid api key' } }));
     const gateway = ModelGateway.fromEndpoint(
@@ -273,7 +301,8 @@ describe('model gateway', () => {
       { pricing: {} },
     );
     const error = await gateway.streamTurn({ purpose: 'chat', messages: [new HumanMessage('hi')] }).catch((caught: unknown) => caught);
-    expect(error).toBeInstanceOf(ModelUnavailableError);
+    expect(error).toBeInstanceOf(ModelAuthFailedError);
+    expect((error as ModelAuthFailedError).code).toBe('llm_auth_failed');
     expect((error as ModelUnavailableError).cause).toMatchObject({ status: 401, lc_error_code: 'MODEL_AUTHENTICATION' });
     expect(locked.chatRequests()).toHaveLength(1);
 

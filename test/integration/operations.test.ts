@@ -1,4 +1,5 @@
 import { AdminDirectory } from '../../src/auth/admins';
+import { QUEUE_NAMES } from '../../config';
 import { startTestApp, type TestApp } from '../support/app';
 import { createCanvas, registerUser, request, type TestUser } from '../support/http';
 import { readSse } from '../support/sse';
@@ -36,7 +37,13 @@ describe('operations: health, metrics, dashboard', () => {
     expect((await request('GET', `${t.url}/healthz`)).body).toEqual({ status: 'ok' });
     const ready = await request('GET', `${t.url}/readyz`);
     expect(ready.status).toBe(200);
-    expect(ready.body).toEqual({ status: 'ready', checks: { redis: 'ok', database: 'ok' }, providers: { scripted: 'unchecked' } });
+    expect(ready.body).toEqual({
+      status: 'ready',
+      checks: { redis: 'ok', database: 'ok' },
+      providers: { scripted: 'unchecked' },
+      // Every role runs here: this process's own workers consume every queue.
+      queues: Object.fromEntries(QUEUE_NAMES.map((queue) => [queue, 'consumed'])),
+    });
   });
 
   test('/metrics exposes HTTP by route template, queue gauges, tokens and broadcast chunks', async () => {

@@ -11,6 +11,7 @@ import { bullPrefix } from '../../src/producers/registry';
 import { startTestApp, type TestApp } from '../support/app';
 import { testRedisTarget } from '../support/database';
 import { registerUser, request, type TestUser } from '../support/http';
+import { eventually } from '../support/wait';
 
 /** The notes job's model request (the chat turns' requests have another system prompt). */
 const isNotesRequest = (req: ChatRequest) =>
@@ -207,6 +208,26 @@ describe('session ticket notes', () => {
     const retried = await stream(user, sessionId);
     expect(retried.data.at(-1)).toBe('[DONE]');
     expect(hasNoteSections(retried.data.slice(0, -1).join(''))).toBe(true);
+  });
+
+  test('a stream opened after the notes failed ends with the reason they failed for, not a generic text', async () => {
+    const { user, sessionId } = await userWithSession();
+    notesTurn = () => ({ error: { status: 400, message: 'model refused' } });
+
+    // Given: notes that failed before anyone opened their stream
+    await resolve(user, sessionId);
+    await eventually(
+      async () => (await documentation(user, sessionId)).body.documentationStatus,
+      (status) => status === 'failed',
+    );
+
+    // When: the stream opens afterwards (twice: a reader that comes back hears the same)
+    const first = await stream(user, sessionId);
+    const again = await stream(user, sessionId);
+
+    // Then: its one line says why, as a stream open while they were written heard it
+    expect(first.data).toEqual([expect.stringMatching(/^\[ERROR\] The language model could not be reached/)]);
+    expect(again.data).toEqual(first.data);
   });
 
   test('escalate and pause set the status and answer at once', async () => {

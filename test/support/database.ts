@@ -38,9 +38,23 @@ export async function createTestDatabase(options: { server?: string } = {}): Pro
   };
 }
 
+/**
+ * Runs `work` on the server's maintenance database (`postgres`), not on the database the server
+ * URL names (`test` on a shared machine): creating and dropping a test's own database never
+ * depends on a database other runs share, and may drop or hold. Servers without a `postgres`
+ * database are asked on the URL's own.
+ */
 async function withAdmin<T>(server: string, work: (client: Client) => Promise<T>): Promise<T> {
-  const client = new Client({ connectionString: server });
-  await client.connect();
+  const maintenance = new URL(server);
+  maintenance.pathname = '/postgres';
+  let client = new Client({ connectionString: maintenance.toString() });
+  try {
+    await client.connect();
+  } catch (error) {
+    if ((error as { code?: string }).code !== '3D000') throw error;
+    client = new Client({ connectionString: server });
+    await client.connect();
+  }
   try {
     return await work(client);
   } finally {

@@ -372,8 +372,8 @@ export const PROFILES: ReplayProfile[] = [
       model: 'magistral-medium-latest',
       sendsUsage: true,
       refuse: (body) => (body.stream_options ? MISTRAL_STREAM_OPTIONS_REFUSAL : undefined),
-      // A key not accepted: 401 with Mistral's own body, outside OpenAI's envelope.
-      failure: { code: 'llm_unavailable', reason: /could not be reached/ },
+      // A key not accepted: 401 with Mistral's own body, outside OpenAI's envelope. Said as such: an operator must fix the key.
+      failure: { code: 'llm_auth_failed', reason: /API key/ },
       fail: refusing(401, { message: 'Unauthorized', request_id: 'c61f2f15feca71626a990e3740f99245' }),
       sources: [
         'cline/cline#1734 (401 {"message":"Unauthorized","request_id":...}), continuedev/continue#10277 (the SDK showing it as "401 status code (no body)")',

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ConfigError, loadConfig, QUEUE_NAMES, sharedRedisRequired } from '../../config';
+import { ConfigError, loadConfig, productionModelRequired, QUEUE_NAMES, sharedDatabaseRequired, sharedRedisRequired } from '../../config';
 import { Pricing } from '../../src/budget/pricing';
 import { envSchema } from '../../config/env';
 import { DEFAULT_PRICING } from '../../config/pricing';
@@ -56,7 +56,7 @@ describe('loadConfig defaults', () => {
     });
     expect(config.broadcast).toEqual({ chunkSize: 10, chunkDelayMs: 50, concurrency: 8 });
     expect(config.generation).toMatchObject({ promptGuard: 'block', maxPromptChars: 8_000, concurrency: 4 });
-    expect(config.queues).toEqual({ names: [...QUEUE_NAMES], explicit: false, lockMs: 30_000, leaseMs: 6_000 });
+    expect(config.queues).toEqual({ names: [...QUEUE_NAMES], explicit: false, lockMs: 30_000, leaseMs: 6_000, unconsumedMs: 30_000 });
     expect(config.auth).toMatchObject({ jwtSecret: undefined, accessTokenTtlSeconds: 900, refreshTokenTtlDays: 30 });
     expect(config.admin).toEqual({ user: undefined, password: undefined, userIds: [] });
   });
@@ -196,6 +196,7 @@ describe('loadConfig roles and queues', () => {
       explicit: true,
       lockMs: 30_000,
       leaseMs: 6_000,
+      unconsumedMs: 30_000,
     });
   });
 
@@ -208,7 +209,9 @@ describe('loadConfig roles and queues', () => {
   test('given WORKER_QUEUES with unknown queues, the error lists each of them', () => {
     const error = configError({ WORKER_QUEUES: 'generation,emails,video' });
 
-    expect(error.issues).toEqual(['WORKER_QUEUES: unknown queue(s) emails, video']);
+    expect(error.issues).toEqual([
+      'WORKER_QUEUES: unknown queue(s) emails, video; the queues are generation, broadcast, assistant, embeddings, connectors, agent-runs, flows',
+    ]);
     expect(error.message).toContain('WORKER_QUEUES');
   });
 });
@@ -323,6 +326,45 @@ describe('loadConfig Redis deployment', () => {
     const config = loadConfig({});
 
     expect(sharedRedisRequired({ ...config, env: 'production' })).toMatch(/^REDIS_URL: required when NODE_ENV=production/);
+  });
+});
+
+describe('start requirements beyond the env schema', () => {
+  test.each([
+    [{ SWITCHBOARD_ROLES: 'api' }, /^DATABASE_URL: required when SWITCHBOARD_ROLES=api runs only some roles here/],
+    [{ SWITCHBOARD_ROLES: 'worker,scheduler' }, /^DATABASE_URL: required when SWITCHBOARD_ROLES=worker,scheduler/],
+    [{}, null],
+    [{ SWITCHBOARD_ROLES: 'api', DATABASE_URL: 'postgres://db/sb' }, null],
+    [{ SWITCHBOARD_ROLES: 'worker', DATABASE_URL: 'memory://' }, null],
+  ])('given %j, the shared database requirement is %s', (env, expected) => {
+    const issue = sharedDatabaseRequired(loadConfig(env));
+    if (expected === null) expect(issue).toBeNull();
+    else expect(issue).toMatch(expected);
+  });
+
+  const production = { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32), OAUTH_ENCRYPTION_KEY: Buffer.alloc(32).toString('base64') };
+  test.each([
+    ['production, every role, no model', production, true],
+    ['production, api only', { ...production, SWITCHBOARD_ROLES: 'api' }, true],
+    ['production, a generation worker', { ...production, SWITCHBOARD_ROLES: 'worker', WORKER_QUEUES: 'generation' }, true],
+    ['production, a broadcast-only worker', { ...production, SWITCHBOARD_ROLES: 'worker', WORKER_QUEUES: 'broadcast' }, false],
+    ['production, a scheduler', { ...production, SWITCHBOARD_ROLES: 'scheduler' }, false],
+    ['production with LLM_DEMO=1', { ...production, LLM_DEMO: '1' }, false],
+    ['production with a model', { ...production, OPENAI_API_KEY: 'sk-test' }, false],
+    ['development, no model', {}, false],
+  ])('%s: the demo model is refused = %s', (_name, env, refused) => {
+    const issue = productionModelRequired(loadConfig(env));
+    if (refused)
+      expect(issue).toMatch(/^OPENAI_BASE_URL \/ OPENAI_API_KEY \(or LLM_PROVIDERS\): required when NODE_ENV=production.*LLM_DEMO=1/);
+    else expect(issue).toBeNull();
+  });
+
+  test('a model handed in by the embedder counts as configured', () => {
+    expect(productionModelRequired(loadConfig(production), true)).toBeNull();
+  });
+
+  test('LLM_DEMO takes 0 or 1 only', () => {
+    expect(configError({ LLM_DEMO: 'yes' }).issues[0]).toMatch(/^LLM_DEMO: /);
   });
 });
 

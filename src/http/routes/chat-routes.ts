@@ -73,9 +73,9 @@ const startTurn = (ctx: ChatPorts, user: AuthUser, body: z.output<typeof chatBod
     context: body.context,
   });
 
-/** The status of a turn that ended in `error`: 503 model unreachable, 429 budget spent or a plan's hourly limit reached mid-turn, else 502. */
+/** The status of a turn that ended in `error`: 503 model unreachable or its key refused, 429 budget spent or a plan's hourly limit reached mid-turn, else 502. */
 const turnErrorStatus = (code: string) =>
-  code === 'llm_unavailable' ? 503 : code === 'budget_exceeded' || code === 'rate_limited' ? 429 : 502;
+  code === 'llm_unavailable' || code === 'llm_auth_failed' ? 503 : code === 'budget_exceeded' || code === 'rate_limited' ? 429 : 502;
 
 /** The caller's session; someone else's answers exactly like a missing one (0014). */
 async function ownedSession(ctx: ChatPorts, userId: string, id: string) {

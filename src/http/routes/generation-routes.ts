@@ -18,7 +18,7 @@ export type GenerationPorts = Pick<ApiContext, 'streams' | 'sources'> & {
 const route = routesWith<GenerationPorts>();
 
 const SSE =
-  'Server-sent events: each message has `id:` (sequence), `event:` and JSON `data` whose `type` is the event name: `status {generationId, stage}`, `tool_output {generationId, index, block}`, `rollback {generationId, fromIndex}` (a model failed mid-turn and the turn is asked again, of the same model once, then of the next: drop every `tool_output` with `index >= fromIndex`), `complete {generationId, blocks, truncated}`, `error {generationId, code, message}`, `cancelled {generationId}` (stopped by a cancel; terminal).';
+  'Server-sent events: each message has `id:` (sequence), `event:` and JSON `data` whose `type` is the event name: `status {generationId, stage}`, `tool_output {generationId, index, block}`, `rollback {generationId, fromIndex}` (a model failed mid-turn and the turn is asked again, of the same model once, then of the next: drop every `tool_output` with `index >= fromIndex`; a rerun of the whole generation starts with `fromIndex: 0`), `complete {generationId, blocks, truncated}`, `error {generationId, code, message}`, `cancelled {generationId}` (stopped by a cancel; terminal).';
 const tags = ['generation'];
 
 /** What a generation stream needs: three fields, not a copy of the whole context per stream (10,000 per node). */

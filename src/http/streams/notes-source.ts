@@ -1,4 +1,5 @@
 import { isNotesTerminal, type NotesEvent, type NotesEventLog } from '../../assistant/notes-events';
+import { NOTES_CANCELLED } from '../../assistant/notes-run';
 import type { Frame, StreamEntry } from '../../lib/stream-follower';
 import type { Repositories } from '../../models';
 import type { ChatSessionRow } from '../../models/schema';
@@ -16,13 +17,21 @@ const FAILED_TEXT = '[ERROR] The notes could not be written; resolve the session
  * A session's ticket notes as SSE `data:` lines (decisions 0022, 0245): the stored notes when ready,
  * else the chunks as they are written, each a one-line JSON `{"type":"chunk","text":…}` (so a
  * client reading one `data:` line per message keeps the newlines), ending with `[DONE]` or `[ERROR] …`. When the notes job
- * ended without writing to the log (log expired or lost, job gone) the stream ends from the row.
+ * ended without writing to the log (log expired or lost, job gone), or had ended before the stream
+ * opened, the stream ends from the rows: the run's own reason when it failed.
  */
 export function notesSource(
   deps: { notesEvents: NotesEventLog; repos: Repositories; queues: Pick<QueueRegistry, 'isLive'>; checkEveryMs?: number },
   session: Pick<ChatSessionRow, 'id' | 'userId' | 'documentationStatus' | 'documentation'>,
 ): SseSource {
   const current = () => deps.repos.chat.findOwned(session.userId, session.id);
+  // Failed notes say why as their run ended them (the model unreachable, the budget spent, ...),
+  // whenever the stream opens: the log's `error` event may be past, expired or never written.
+  const failed = async function* (): AsyncGenerator<SseMessage> {
+    const run = await deps.repos.runs.find('notes', session.id);
+    const reason = run?.status === 'cancelled' ? NOTES_CANCELLED : run?.errorMessage;
+    yield reason ? notesMessage({ type: 'error', message: reason }) : { data: FAILED_TEXT };
+  };
   const liveness = {
     checkEveryMs: deps.checkEveryMs ?? NOTES_CHECK_MS,
     endedAt: async () => {
@@ -68,10 +77,6 @@ export function notesSource(
 async function* stored(documentation: string): AsyncGenerator<SseMessage> {
   yield chunkMessage(documentation);
   yield { data: '[DONE]' };
-}
-
-async function* failed(): AsyncGenerator<SseMessage> {
-  yield { data: FAILED_TEXT };
 }
 
 /**

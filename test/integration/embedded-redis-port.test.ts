@@ -1,0 +1,62 @@
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startEmbeddedRedis, type EmbeddedRedis } from '../../src/app/embedded-redis';
+import { createRedis, redisReady } from '../../src/lib/redis';
+import { processAlive } from '../../src/lib/processes';
+
+/**
+ * The embedded redis-server gets a port found free; on a busy machine another process can take it
+ * before redis-server binds it. Here that race is made to happen for real: the first launch has a
+ * process of its own bind the port just before redis-server starts on it. The start then tries
+ * another port instead of failing.
+ */
+describe('the embedded redis-server when its port is taken before it binds', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sb-redis-port-'));
+  const squatterPid = path.join(dir, 'squatter.pid');
+  let redis: EmbeddedRedis | undefined;
+  const binBefore = process.env.REDIS_SERVER_BIN;
+
+  afterAll(async () => {
+    await redis?.stop();
+    if (existsSync(squatterPid)) {
+      const pid = Number(readFileSync(squatterPid, 'utf8'));
+      if (processAlive(pid)) process.kill(pid, 'SIGKILL');
+    }
+    if (binBefore === undefined) delete process.env.REDIS_SERVER_BIN;
+    else process.env.REDIS_SERVER_BIN = binBefore;
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('starts on another port and answers', async () => {
+    // The real redis-server, behind a wrapper whose first call lets another process bind the port first.
+    const wrapper = path.join(dir, 'redis-server');
+    writeFileSync(
+      wrapper,
+      [
+        '#!/bin/sh',
+        `if [ ! -e '${squatterPid}' ]; then`,
+        `  node -e "require('net').createServer().listen($2, '127.0.0.1'); setTimeout(() => {}, 60000)" &`,
+        `  echo $! > '${squatterPid}'`,
+        `  until node -e "require('net').connect($2, '127.0.0.1').on('connect', () => process.exit(0)).on('error', () => process.exit(1))"; do sleep 0.05; done`,
+        'fi',
+        'exec redis-server "$@"',
+        '',
+      ].join('\n'),
+    );
+    chmodSync(wrapper, 0o755);
+    process.env.REDIS_SERVER_BIN = wrapper;
+
+    redis = await startEmbeddedRedis(path.join(dir, 'data'));
+
+    // The squatter held the first port; the server runs on another and answers.
+    expect(existsSync(squatterPid)).toBe(true);
+    const client = createRedis(redis.url, 'command');
+    try {
+      await redisReady(client);
+      expect(await client.ping()).toBe('PONG');
+    } finally {
+      client.disconnect();
+    }
+  }, 60_000);
+});
