@@ -74,10 +74,17 @@ function redisTargets(config: Config): Array<{ setting: string; target: string |
   return [...seen].map(([target, setting]) => ({ setting, target }));
 }
 
-/** One connection, one PING, no retries, no reconnects: down is said once, with where and why. */
+/**
+ * One connection, one PING, no retries, no reconnects: down is said once, with where and why. A
+ * cluster is down only when none of its seeds answers (the cluster client needs one to find the rest).
+ */
 async function redisProblem(setting: string, target: string | Array<{ host: string; port: number }>): Promise<string | null> {
-  // A cluster is checked at its first seed: the cluster client finds the rest once it starts.
-  const url = typeof target === 'string' ? target : `redis://${target[0].host}:${target[0].port}`;
+  if (typeof target === 'string') return serverProblem(setting, target);
+  const problems = await Promise.all(target.map((seed) => serverProblem(setting, `redis://${seed.host}:${seed.port}`)));
+  return problems.every((problem) => problem !== null) ? problems[0] : null;
+}
+
+async function serverProblem(setting: string, url: string): Promise<string | null> {
   const client = new Redis(url, {
     lazyConnect: true,
     connectTimeout: REDIS_CHECK_MS,

@@ -277,6 +277,12 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
           logger,
         })
       : undefined;
+  // The lease is held before any job is taken under this process's name, and a first beat that fails
+  // stops the start before a worker runs.
+  if (leases) {
+    await leases.start();
+    closers.unshift(['worker lease', () => leases.stop()]);
+  }
   const workers: Worker[] = startWorkers({
     queues: queueNames,
     processors,
@@ -287,11 +293,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
     lockMs: config.queues.lockMs,
     ...(leases ? { workerName: leases.name } : {}),
   });
-  // Workers first (they finish their active jobs), then the lease, then the model they were calling.
-  if (leases) {
-    await leases.start();
-    closers.unshift(['worker lease', () => leases.stop()]);
-  }
+  // Closed first (they finish their active jobs), then the lease, then the model they were calling.
   closers.unshift(['workers', () => Promise.allSettled(workers.map((worker) => worker.close()))]);
   // Before the workers drain: a stopping worker no longer counts as its queues' consumer.
   const beating = await deps.presence.announce(queueNames, logger);

@@ -1,8 +1,8 @@
-import type { PromptPart } from '../ai/prompt-sizes';
+import type { PromptPart } from '../budget/budget-door';
 import type { BudgetDoor } from '../budget/budget-door';
 
 /** What a request that queues model work needs of the budget door: admit its first call, give it back when nothing was queued. */
-export type BudgetAdmission = Pick<BudgetDoor, 'admitPrompt' | 'releaseUnused'>;
+export type BudgetAdmission = Pick<BudgetDoor, 'admitPrompt' | 'releaseUnused' | 'releaseUnusedQuietly'>;
 
 /**
  * Reserves the first model call of the work `queue` writes and enqueues, before anything is
@@ -22,7 +22,7 @@ export async function admitThenQueue<T>(
   try {
     result = await queue(reservationId);
   } catch (error) {
-    await door.releaseUnused(ticket);
+    await door.releaseUnusedQuietly(ticket);
     throw error;
   }
   if (!queued(result)) await door.releaseUnused(ticket);

@@ -232,6 +232,16 @@ export class BudgetDoor {
   }
 
   /**
+   * `releaseUnused` on a path that is already failing: a Redis error is logged, not thrown, so the
+   * caller's own error is the one heard; the reaper (`settleExpired`) gives back what stays open.
+   */
+  async releaseUnusedQuietly(ticket: BudgetTicket): Promise<void> {
+    await this.releaseUnused(ticket).catch((error: unknown) =>
+      this.log.warn({ err: error, userId: ticket.userId }, 'reservation not given back; the reaper settles it'),
+    );
+  }
+
+  /**
    * The reaper: settles reservations open past their deadline (their call's process died, or their
    * job never ran). One a call had taken is charged in full, since the provider may have billed up
    * to its `max_tokens`; one no call took is released. Returns how many were settled.

@@ -62,7 +62,7 @@ export class Pricing {
 
   /** The price of `model`: the deployment's table first, then the catalog; null when neither has one. */
   priceOf(model: string): ModelPrice | null {
-    const own = this.table[model];
+    const own = Object.hasOwn(this.table, model) ? this.table[model] : undefined;
     if (own) return own;
     let found = this.catalog.get(model);
     if (found === undefined) this.catalog.set(model, (found = catalogPrice(model)));
@@ -93,25 +93,26 @@ const CATALOG_PROVIDERS = [
 ];
 
 /**
- * A model's per-million prices from the catalog, read off what it charges for a million tokens of
- * each kind (so tiered and dated prices come out as the catalog applies them today); null when the
- * catalog knows no such model.
+ * A model's per-million prices from the catalog, read off what it charges for a thousand tokens of
+ * each kind: below every long-context tier, so a model priced higher past 128k or 200k tokens of
+ * prompt is priced at its base rate (such prompts are priced low, never a short one high); null
+ * when the catalog knows no such model.
  */
 function catalogPrice(model: string): ModelPrice | null {
-  const million = 1_000_000;
+  const sample = 1_000;
+  const perMillion = (price: { total_price: number } | null | undefined) => (price ? (price.total_price * 1_000_000) / sample : 0);
   // The catalog finds some models by their id alone; the others under the provider that sells them.
   const providerId = [undefined, ...CATALOG_PROVIDERS].find((id) =>
-    calcPrice({ input_tokens: million }, model, id ? { providerId: id } : undefined),
+    calcPrice({ input_tokens: sample }, model, id ? { providerId: id } : undefined),
   );
   const options = providerId ? { providerId } : undefined;
-  const input = calcPrice({ input_tokens: million }, model, options);
+  const input = calcPrice({ input_tokens: sample }, model, options);
   if (!input) return null;
-  const output = calcPrice({ output_tokens: million }, model, options);
-  const cached = calcPrice({ input_tokens: million, cache_read_tokens: million }, model, options);
+  const cached = calcPrice({ input_tokens: sample, cache_read_tokens: sample }, model, options);
   return {
-    inputPerMillion: input.total_price,
-    outputPerMillion: output?.total_price ?? 0,
-    cachedInputPerMillion: cached?.total_price ?? input.total_price,
+    inputPerMillion: perMillion(input),
+    outputPerMillion: perMillion(calcPrice({ output_tokens: sample }, model, options)),
+    cachedInputPerMillion: cached ? perMillion(cached) : perMillion(input),
   };
 }
 

@@ -5,7 +5,7 @@ import type { RedisClient } from '../lib/redis';
 import type { Config, Tier } from '../../config';
 import { checkPrompt } from '../ai/prompt-guard';
 import { CANVAS_TURN_FIXED } from '../ai/prompt-sizes';
-import { AppError, forbidden, notFound } from '../lib/errors';
+import { AppError, conflict, forbidden, notFound } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
 import type { MemberRole } from '../models/schema';
@@ -117,6 +117,9 @@ export class GenerationService {
       await this.deps.budget.releaseUnused(ticket);
       const winner = await redis.get(idemKey);
       if (winner) return this.replay(winner, input.canvasId);
+      // The winner's key expired between the two reads: this request gave its slot and reservation
+      // back, so it must not go on to start a generation without them.
+      throw conflict('idempotency_conflict', 'A request with this Idempotency-Key was being handled; retry it');
     }
 
     // The row with its run (one statement) and the first event are independent writes: together,

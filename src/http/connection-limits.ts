@@ -1,6 +1,7 @@
 import type http from 'node:http';
 import { BlockList, isIP, type Socket } from 'node:net';
 import type { Logger } from '../lib/logger';
+import { clientKey } from '../lib/ip-address';
 
 /** The names Express's `trust proxy` accepts for address ranges, as subnets. */
 const NAMED_RANGES: Record<string, Array<[string, number, 'ipv4' | 'ipv6']>> = {
@@ -74,8 +75,9 @@ export function limitConnectionsPerIp(
   const open = new Map<string, number>();
   let warnedAt = -Infinity;
   server.prependListener('connection', (socket: Socket) => {
-    const address = socket.remoteAddress;
-    if (!address || options.trusted(address)) return;
+    const remote = socket.remoteAddress;
+    if (!remote || options.trusted(remote)) return;
+    const address = clientKey(remote);
     const count = open.get(address) ?? 0;
     if (count >= options.maxPerIp) {
       if (Date.now() - warnedAt > WARN_EVERY_MS) {

@@ -35,8 +35,15 @@ export function refreshTokenFromCookie(req: Request): string | undefined {
 }
 
 /**
+ * Whether the cookies are marked Secure: when the request came over https, and always in
+ * production, where TLS may end at a proxy `TRUST_PROXY` does not name (the request then looks like
+ * plain http, and a long-lived refresh token must still never travel without TLS).
+ */
+const secureFor = (req: Request) => req.secure || req.app.get('env') === 'production';
+
+/**
  * In cookie mode, puts the session's refresh token in the cookie (HttpOnly, SameSite=Strict, Secure
- * when the request came over https, for the refresh token's lifetime) and answers with an empty
+ * over https and in production, for the refresh token's lifetime) and answers with an empty
  * `refreshToken`; otherwise the session goes out as it is.
  */
 export function sessionAnswer<S extends { refreshToken: string }>(req: Request, res: Response, session: S, ttlDays: number): S {
@@ -45,16 +52,16 @@ export function sessionAnswer<S extends { refreshToken: string }>(req: Request, 
   res.cookie(REFRESH_COOKIE, session.refreshToken, {
     httpOnly: true,
     sameSite: 'strict',
-    secure: req.secure,
+    secure: secureFor(req),
     path: REFRESH_COOKIE_PATH,
     maxAge,
   });
-  res.cookie(SESSION_HINT_COOKIE, '1', { sameSite: 'strict', secure: req.secure, path: '/', maxAge });
+  res.cookie(SESSION_HINT_COOKIE, '1', { sameSite: 'strict', secure: secureFor(req), path: '/', maxAge });
   return { ...session, refreshToken: '' };
 }
 
 /** Forgets the cookie (signed out, or its token was refused). */
 export function clearSessionCookie(req: Request, res: Response): void {
-  res.clearCookie(REFRESH_COOKIE, { httpOnly: true, sameSite: 'strict', secure: req.secure, path: REFRESH_COOKIE_PATH });
-  res.clearCookie(SESSION_HINT_COOKIE, { sameSite: 'strict', secure: req.secure, path: '/' });
+  res.clearCookie(REFRESH_COOKIE, { httpOnly: true, sameSite: 'strict', secure: secureFor(req), path: REFRESH_COOKIE_PATH });
+  res.clearCookie(SESSION_HINT_COOKIE, { sameSite: 'strict', secure: secureFor(req), path: '/' });
 }

@@ -31,7 +31,7 @@ export type QueueConsumerState = 'consumed' | 'no_worker';
 export class WorkerPresence implements QueueConsumers {
   private readonly key: string;
   private readonly startedAt = Date.now();
-  private last?: { at: number; beats: Promise<Map<string, number>> };
+  private last?: { at: number; beats: Promise<{ beats: Map<string, number>; offset: number }> };
 
   constructor(
     private readonly redis: RedisClient,
@@ -54,7 +54,7 @@ export class WorkerPresence implements QueueConsumers {
   async announce(queues: readonly QueueName[], logger: Pick<Logger, 'warn'>): Promise<{ stop(): Promise<void> }> {
     const members = queues.map((queue) => `${queue}|${randomUUID()}`);
     const beat = async () => {
-      const now = Date.now();
+      const now = await this.serverNow();
       await this.redis.zadd(this.key, ...members.flatMap((member) => [now, member]));
       await this.redis.zremrangebyscore(this.key, '-inf', now - FORGET_AFTER_MS);
     };
@@ -80,13 +80,18 @@ export class WorkerPresence implements QueueConsumers {
     if (fresh || !this.last || now - this.last.at >= READ_REUSE_MS) {
       const beats = this.readBeats();
       // A failed read is not reused: the next caller asks again.
-      beats.catch(() => (this.last = undefined));
+      beats.catch(() => {
+        if (this.last?.beats === beats) this.last = undefined;
+      });
       this.last = { at: now, beats };
     }
-    const beats = await this.last.beats;
-    const since = (queue: QueueName) => Math.max(beats.get(queue) ?? 0, this.startedAt);
+    const { beats, offset } = await this.last.beats;
+    // Beats carry Redis's clock, so machines whose clocks differ agree; this process's clock is
+    // moved onto it by the offset the read saw.
+    const serverNow = now + offset;
+    const since = (queue: QueueName) => Math.max(beats.get(queue) ?? 0, this.startedAt + offset);
     return Object.fromEntries(
-      QUEUE_NAMES.map((queue) => [queue, now - since(queue) >= this.windowMs ? 'no_worker' : 'consumed'] as const),
+      QUEUE_NAMES.map((queue) => [queue, serverNow - since(queue) >= this.windowMs ? 'no_worker' : 'consumed'] as const),
     ) as Record<QueueName, QueueConsumerState>;
   }
 
@@ -143,13 +148,21 @@ export class WorkerPresence implements QueueConsumers {
     return () => clearInterval(timer);
   }
 
-  private async readBeats(): Promise<Map<string, number>> {
-    const entries = await this.redis.zrangebyscore(this.key, Date.now() - FORGET_AFTER_MS, '+inf', 'WITHSCORES');
+  /** Redis's clock, in milliseconds: every process's beats and reads are timed by the one server. */
+  private async serverNow(): Promise<number> {
+    const [seconds, micros] = await this.redis.time();
+    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  }
+
+  private async readBeats(): Promise<{ beats: Map<string, number>; offset: number }> {
+    const serverNow = await this.serverNow();
+    const offset = serverNow - Date.now();
+    const entries = await this.redis.zrangebyscore(this.key, serverNow - FORGET_AFTER_MS, '+inf', 'WITHSCORES');
     const beats = new Map<string, number>();
     for (let i = 0; i < entries.length; i += 2) {
       const queue = entries[i].slice(0, entries[i].indexOf('|'));
       beats.set(queue, Math.max(beats.get(queue) ?? 0, Number(entries[i + 1])));
     }
-    return beats;
+    return { beats, offset };
   }
 }

@@ -41,6 +41,9 @@ export class WorkerLeases {
   readonly name = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   private timer?: NodeJS.Timeout;
   private beating?: Promise<unknown>;
+  private sweeping?: Promise<unknown>;
+  /** Dead processes whose jobs a sweep under way has still to put back. */
+  private readonly pending = new Set<string>();
   private stopped = false;
   /** Whether the first beat went out (before it, holding no lease is expected). */
   private started = false;
@@ -62,7 +65,10 @@ export class WorkerLeases {
     await this.beat();
     this.timer = setInterval(
       () => {
-        this.beating ??= this.beat()
+        // Renewing never waits on a sweep: putting back a dead process's jobs can take longer than
+        // a lease, and this process's own lease must not lapse meanwhile.
+        this.beating ??= this.renew()
+          .then((lapsed) => this.sweepLater(lapsed))
           .catch((error: unknown) => this.log.warn({ err: error }, 'worker lease not renewed'))
           .finally(() => (this.beating = undefined));
       },
@@ -73,6 +79,11 @@ export class WorkerLeases {
 
   /** Renews this process's lease, and puts back the jobs of every process whose lease lapsed. */
   async beat(): Promise<string[]> {
+    return this.sweep(await this.renew());
+  }
+
+  /** Renews this process's lease; the names of the processes whose lease lapsed (taken off the set). */
+  private async renew(): Promise<string[]> {
     if (this.stopped) return [];
     let beat: { renewed: boolean; now: number; lapsed: string[] };
     try {
@@ -89,11 +100,32 @@ export class WorkerLeases {
     if (!renewed && this.started)
       this.log.warn('this worker process missed its heartbeats for a whole lease: its running jobs may run twice');
     this.started = true;
+    return lapsed;
+  }
+
+  /** Puts back the jobs of `dead` processes in the background, one sweep at a time; names that arrive meanwhile wait for it. */
+  private sweepLater(dead: string[]): void {
+    for (const name of dead) this.pending.add(name);
+    if (this.sweeping || this.pending.size === 0) return;
+    this.sweeping = (async () => {
+      while (this.pending.size > 0 && !this.stopped) {
+        const names = [...this.pending];
+        this.pending.clear();
+        await this.sweep(names).catch((error: unknown) => {
+          // Their leases are gone from the set: BullMQ's stall check restarts what is left.
+          this.log.warn({ err: error, deadWorkers: names }, 'jobs of dead worker processes not all put back');
+        });
+      }
+    })().finally(() => (this.sweeping = undefined));
+  }
+
+  /** Puts the active jobs of the `dead` processes back to waiting; their ids. */
+  private async sweep(dead: string[]): Promise<string[]> {
     const requeued: string[] = [];
-    for (const dead of lapsed) {
+    for (const name of dead) {
       for (const queue of this.options.queueNames) {
-        const ids = await this.options.queues.requeueActiveOf(queue, dead, MAX_RESTARTS);
-        if (ids.length) this.log.warn({ deadWorker: dead, queue, jobIds: ids }, 'jobs of a dead worker process put back to waiting');
+        const ids = await this.options.queues.requeueActiveOf(queue, name, MAX_RESTARTS);
+        if (ids.length) this.log.warn({ deadWorker: name, queue, jobIds: ids }, 'jobs of a dead worker process put back to waiting');
         requeued.push(...ids);
       }
     }
@@ -104,6 +136,7 @@ export class WorkerLeases {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await this.beating;
+    await this.sweeping;
     this.stopped = true;
     await this.options.redis
       .zrem(this.key, this.name)

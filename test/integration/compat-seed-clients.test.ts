@@ -348,11 +348,11 @@ describe('compatibility edge: the seed clients', () => {
       expect(chatStream.messages.at(-1)!.data).toMatchObject({ session_id: chat.body.session_id });
     });
 
-    test('metrics: prometheus text (with the /metrics credentials), a summary of your own usage, json for admins only', async () => {
+    test('metrics: no prometheus text on this public path without METRICS_TOKEN, a summary of your own usage, json for admins only', async () => {
+      // This app sets no METRICS_TOKEN: the bare /metrics stays behind the edge proxy, this path does not.
       const prometheus = await fetch(`${t.url}/api/agent-builder/metrics/prometheus`);
-      expect(prometheus.status).toBe(200);
-      expect(prometheus.headers.get('content-type')).toMatch(/^text\/plain/);
-      expect(await prometheus.text()).toContain('switchboard_');
+      expect(prometheus.status).toBe(404);
+      expect(await prometheus.text()).not.toContain('switchboard_');
 
       const summary = await call('GET', '/api/agent-builder/metrics/summary');
       expect(summary.status).toBe(200);

@@ -49,6 +49,15 @@ describe('Grafana dashboard and alerts against a live /metrics, behind METRICS_T
 
   afterAll(() => t.stop());
 
+  test("the agent-builder clients' metrics path serves the same text, with the same token only", async () => {
+    const path = `${t.url}/api/agent-builder/metrics/prometheus`;
+    expect((await request('GET', path)).status).toBe(401);
+    expect((await request('GET', path, { headers: bearer(`${TOKEN}x`) })).status).toBe(401);
+    const scraped = await request('GET', path, { headers: bearer(TOKEN) });
+    expect(scraped.status).toBe(200);
+    expect(exposedNames(scraped.body as string).size).toBeGreaterThan(10);
+  });
+
   test('/metrics on PORT answers 401 without the token or with a wrong one; /healthz and /readyz stay open', async () => {
     const none = await request('GET', `${t.url}/metrics`);
     expect(none.status).toBe(401);

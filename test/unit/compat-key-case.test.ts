@@ -174,3 +174,20 @@ describe('compatibility edge: the notes dialect', () => {
     expect(mapped.interrupted).toEqual({ data: '[ERROR] interrupted' });
   });
 });
+
+describe('key renaming against hostile and stored keys', () => {
+  test('a __proto__ key stays an own key and never becomes the prototype', () => {
+    const body = JSON.parse('{"device_id":"d1","__proto__":{"is_admin":true}}') as unknown;
+    const camel = toCamelKeys(body) as Record<string, unknown>;
+    expect(Object.getPrototypeOf(camel)).toBe(Object.prototype);
+    expect(Object.hasOwn(camel, '__proto__')).toBe(true);
+    expect((camel as { isAdmin?: unknown }).isAdmin).toBeUndefined();
+    expect(Object.keys(camel)).toEqual(['deviceId', '__proto__']);
+  });
+
+  test("a flow's definition keeps the user's own keys both ways", () => {
+    const flow = { flowId: 'f1', definition: { nodes: [{ id: 'n1', outputSchema: { my_field: 1 } }], my_var: 'x' } };
+    expect(toSnakeKeys(flow)).toEqual({ flow_id: 'f1', definition: flow.definition });
+    expect(toCamelKeys({ flow_id: 'f1', definition: flow.definition })).toEqual(flow);
+  });
+});

@@ -26,6 +26,15 @@ describe('pricing', () => {
     expect(pricing.costOf({ model: 'gpt-4o-mini', ...million })).toBeCloseTo(0.75, 10);
   });
 
+  test('a model priced higher past a long-context threshold is priced at its base rate, and prototype names price nothing', () => {
+    const pricing = Pricing.of(loadConfig({}).llm.pricing);
+    // Anthropic's and Google's list prices below their 200k-token tiers, USD per million tokens.
+    expect(pricing.priceOf('claude-sonnet-4-5')).toEqual({ inputPerMillion: 3, outputPerMillion: 15, cachedInputPerMillion: 0.3 });
+    expect(pricing.priceOf('gemini-2.5-pro')).toMatchObject({ inputPerMillion: 1.25, outputPerMillion: 10 });
+    expect(pricing.priceOf('constructor')).toBeNull();
+    expect(pricing.priceOf('__proto__')).toBeNull();
+  });
+
   test('cached input tokens cost the cached rate; the rest of the input the full one', () => {
     const pricing = Pricing.of(loadConfig({}).llm.pricing);
     const full = pricing.costOf({ model: 'gpt-4o-mini', inputTokens: 1_000_000, outputTokens: 0 });

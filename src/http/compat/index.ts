@@ -1,5 +1,5 @@
 import express, { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { AppError } from '../../lib/errors';
+import { AppError, notFound } from '../../lib/errors';
 import type { ApiContext } from '../context';
 import { apiCors } from '../middleware/cors';
 import { authenticate } from '../middleware/authenticate';
@@ -8,7 +8,7 @@ import { recordRequestOrigin } from '../middleware/request-origin';
 import { routeInput, successStatus, type AnyRoute } from '../route';
 import { apiRoutes } from '../routes';
 import { COMPAT_PREFIXES, compatRoutes, type CompatRoute } from './compat-routes';
-import { snakeKey, toCamelKeys, toSnakeKeys, usesSnakeCase } from './key-case';
+import { setOwn, snakeKey, toCamelKeys, toSnakeKeys, usesSnakeCase } from './key-case';
 import { DialectStreams } from './sse-dialect';
 
 /**
@@ -67,7 +67,7 @@ function nativeBody(body: unknown, route: CompatRoute): unknown {
   const camel = toCamelKeys(body, clashes) as Record<string, unknown>;
   refuseClashes(clashes);
   const out: Record<string, unknown> = { ...route.defaults };
-  for (const [key, value] of Object.entries(camel)) out[route.renames?.[key] ?? key] = value;
+  for (const [key, value] of Object.entries(camel)) setOwn(out, route.renames?.[key] ?? key, value);
   return out;
 }
 
@@ -139,7 +139,14 @@ export function compatRouter(ctx: ApiContext, prometheus: RequestHandler): Route
     express.json({ limit: ctx.config.http.bodyLimit, strict: true, type: ['application/json', 'application/*+json'] }),
   );
   router.use(COMPAT_PREFIXES, rejectNulCharacters, recordRequestOrigin);
-  router.get('/api/agent-builder/metrics/prometheus', recordRoute, prometheus);
+  // A path of the public API: the Prometheus text is served here only behind METRICS_TOKEN (the
+  // bare /metrics is kept off the internet by the edge proxy, this path is not).
+  router.get(
+    '/api/agent-builder/metrics/prometheus',
+    recordRoute,
+    (_req, _res, next) => next(ctx.config.metrics.token ? undefined : notFound('Route')),
+    prometheus,
+  );
   const auth = authenticate(ctx.tokens);
   const authOnCanvas = authenticate(ctx.tokens, { canvasParam: 'id' });
   for (const compat of compatRoutes) {

@@ -18,6 +18,10 @@ export const OPAQUE_KEYS: ReadonlySet<string> = new Set([
   'content',
   'configSchema',
   'metadata',
+  'definition',
+  'inputSchema',
+  'outputSchema',
+  'result',
 ]);
 
 /** `items_processed` → `itemsProcessed`; a key without an underscore between letters or digits is returned as it is. */
@@ -61,9 +65,18 @@ export function renameKeys(value: unknown, rename: (key: string) => string, clas
       clashes.push(at);
       continue;
     }
-    out[renamed] = isOpaque(key) ? item : renameKeys(item, rename, clashes, at);
+    setOwn(out, renamed, isOpaque(key) ? item : renameKeys(item, rename, clashes, at));
   }
   return out;
+}
+
+/**
+ * `object[key] = value` as an own property whatever the key: assigning `__proto__` would replace
+ * the object's prototype instead (a JSON body may hold that key), so its fields would be inherited,
+ * unseen by the clash check and by `Object.entries`, yet read by a schema.
+ */
+export function setOwn(object: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
 /** Every key camelCase (see `renameKeys`); `clashes` lists keys written twice in two cases. */
