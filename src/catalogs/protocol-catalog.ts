@@ -321,6 +321,7 @@ export const deviceClientCatalog = {
     fields: {
       message: '1-8,000 characters',
       sessionId: 'continue a session (optional)',
+      config: '`{provider, model}`: the model to answer with, one the deployment configures (else `unknown_model`; optional)',
       context:
         'a JSON object (≤ 8,000 characters) about where the user is in the app, kept on the session and given to the model every turn; `{}` clears it (optional)',
     },

@@ -289,13 +289,18 @@ class DeviceWsConnection {
       this.badInARow = 0;
       return;
     }
+    // The app's own heartbeat, at any time (before device_hello too), whatever else it carries: answered, never a bad frame.
+    if (type === 'ping') {
+      this.badInARow = 0;
+      return this.write({ type: 'pong' });
+    }
     if (type === 'tool_result') return this.toolResult(body);
     const converted = camelPayload(type as Exclude<WsClientType, 'tool_result'>, body);
     if ('unknownField' in converted)
       return this.refuse('validation_failed', `${type} has no field ${JSON.stringify(converted.unknownField).slice(0, 80)}`);
     if (type === 'device_hello') return this.hello(converted.payload);
     if (!this.deviceId) return this.refuse('hello_required', 'Send device_hello first');
-    await this.dispatch(type as Exclude<WsClientType, 'tool_result' | 'pong' | 'device_hello'>, converted.payload, this.deviceId);
+    await this.dispatch(type as Exclude<WsClientType, 'tool_result' | 'pong' | 'ping' | 'device_hello'>, converted.payload, this.deviceId);
   }
 
   private async hello(payload: Record<string, unknown>): Promise<void> {

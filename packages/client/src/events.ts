@@ -157,6 +157,8 @@ export interface ChatRequestPayload {
   message: string;
   context?: Record<string, unknown>;
   sessionId?: string;
+  /** The model to answer with (one the deployment configures; else `unknown_model`). */
+  config?: { provider: string; model: string };
 }
 export type ChatRequestAck = { sessionId: string; messageId: string } | { error: { code: string; message?: string } };
 
