@@ -228,15 +228,17 @@ export const canvasServerCatalog = {
     fields: {
       canvasId,
       generationId: 'the generation',
+      generation_session_id: "the same id, under the name the canvas app's clients read",
       chunkIndex: '0-based',
       chunkCount: 'chunks in all',
       blocks: 'the blocks of this chunk, in rank order',
       seq,
     },
-    example: { canvasId: CANVAS, generationId: GEN, chunkIndex: 0, chunkCount: 1, blocks: [block], seq: 15 },
+    example: { canvasId: CANVAS, generationId: GEN, generation_session_id: GEN, chunkIndex: 0, chunkCount: 1, blocks: [block], seq: 15 },
     schema: z.object({
       canvasId: z.uuid(),
       generationId: z.uuid(),
+      generation_session_id: z.uuid(),
       chunkIndex: z.number().int().min(0),
       chunkCount: z.number().int().min(1),
       blocks: z.array(blockInputSchema),

@@ -64,6 +64,8 @@ export interface CanvasServerEvents extends AuthServerEvents {
   blocks_bulk_added_chunk: (payload: {
     canvasId: string;
     generationId: string;
+    /** The same as `generationId`, under the name the canvas app's clients read. */
+    generation_session_id: string;
     chunkIndex: number;
     chunkCount: number;
     blocks: Block[];
