@@ -567,6 +567,29 @@ export const chatSseCatalog = {
     fields: { sessionId: 'the session', text: 'the piece' },
     example: { type: 'text_chunk', sessionId: SESSION, text: 'You have 2 ' },
   },
+  tool_call: {
+    summary: "A tool call about to run on the turn's device (after its approval, for a dangerous one).",
+    fields: { sessionId: 'the session', callId: 'pairs it with its `tool_result`', name: 'the tool', arguments: 'as the model gave them' },
+    example: { type: 'tool_call', sessionId: SESSION, callId: APPROVAL, name: 'list_tasks', arguments: { status: 'todo' } },
+  },
+  tool_result: {
+    summary: 'What the call gave the model.',
+    fields: {
+      sessionId: 'the session',
+      callId: 'the `tool_call`',
+      name: 'the tool',
+      ok: 'false when it is an error (refused, failed, timed out, device gone)',
+      content: 'the result as the model read it, cut at 4,000 characters',
+    },
+    example: {
+      type: 'tool_result',
+      sessionId: SESSION,
+      callId: APPROVAL,
+      name: 'list_tasks',
+      ok: true,
+      content: '2 tasks: Book venue, Write brief',
+    },
+  },
   final: {
     summary: 'Last message: the whole answer and the token usage of the turn.',
     fields: { sessionId: 'the session', response: 'the answer', usage: '`{provider, model, inputTokens, outputTokens, costUsd}`' },
