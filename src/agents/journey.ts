@@ -34,6 +34,8 @@ export interface JourneyView extends Omit<JourneyReply, 'message'> {
   agentType: JourneyAgentType;
   dataTypes: JourneyDataType[];
   messages: JourneyEntry[];
+  /** Answers whose turn was cancelled before its reply (the last 20). */
+  cancelledTurns: Array<{ turn: number; answer: string; cancelledAt: string }>;
   expiresInSeconds: number;
 }
 
@@ -166,6 +168,7 @@ export class JourneyService {
       done: session.done,
       messages: session.messages,
       ...(session.done && session.promptTemplate ? { promptTemplate: session.promptTemplate } : {}),
+      cancelledTurns: session.cancelledTurns ?? [],
       expiresInSeconds: await this.store.ttl(session.id),
     };
   }

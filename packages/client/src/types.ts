@@ -587,6 +587,8 @@ export interface JourneyView {
   agentType: 'local' | 'cloud';
   dataTypes: AgentDataTypeName[];
   messages: Array<{ role: 'user' | 'assistant'; content: string }>;
+  /** Answers whose turn was cancelled before its reply, oldest first (the last 20). */
+  cancelledTurns: Array<{ turn: number; answer: string; cancelledAt: string }>;
   expiresInSeconds: number;
 }
 
