@@ -481,6 +481,12 @@ export const deviceServerCatalog = {
     },
     schema: agentRunSchema,
   },
+  agent_cancelled: {
+    summary:
+      'The agent run was cancelled (`POST /agents/runs/:runId/cancel` or `agent_cancel`): stop reading and sending its files; `agent_data` and `agent_complete` for it are no longer used.',
+    fields: { runId: 'from `agent_run`' },
+    example: { runId: 'run-1' },
+  },
 } satisfies EventCatalog<DeviceServerEvents>;
 
 /** Node ↔ node through the adapter (`serverSideEmit`); clients never see these. */

@@ -202,6 +202,12 @@ export const wsServerCatalog = {
     fields: { session_id: 'the session' },
     example: { type: 'cancelled', session_id: SESSION },
   },
+  agent_cancelled: {
+    summary:
+      'The agent run was cancelled (`POST /agents/runs/:runId/cancel` or `agent_cancel`): stop reading and sending its files; `agent_data` and `agent_complete` for it are no longer used.',
+    fields: { run_id: 'from `agent_run`' },
+    example: { type: 'agent_cancelled', run_id: 'run-1' },
+  },
   error: {
     summary: 'A refused frame (the connection stays; 10 bad frames in a row close it with 1008), or a failed turn (with `session_id`).',
     fields: {

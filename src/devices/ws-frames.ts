@@ -60,6 +60,7 @@ export interface WsServerFrames {
   };
   approval_resolved: { approval_id: string; status: ApprovalResolved['status'] };
   cancelled: { session_id: string };
+  agent_cancelled: { run_id: string };
   /** A refused frame, or a failed turn (`session_id` set). */
   error: { code: string; message: string; session_id?: string };
 }
@@ -129,6 +130,8 @@ export function toWsFrame(event: string, payload: unknown): Record<string, unkno
     }
     case 'cancelled':
       return { type: 'cancelled', session_id: (payload as Message<'cancelled'>).sessionId };
+    case 'agent_cancelled':
+      return { type: 'agent_cancelled', run_id: (payload as Message<'agent_cancelled'>).runId };
     case 'agent_run': {
       const p = payload as Message<'agent_run'>;
       const c = p.config;

@@ -179,6 +179,8 @@ export interface DeviceServerEvents extends AuthServerEvents {
   cancelled: (payload: { sessionId: string }) => void;
   /** A local agent run: read these folders and answer with `agent_data` frames, then `agent_complete`. */
   agent_run: (payload: AgentRunRequest) => void;
+  /** That agent run was cancelled: stop reading and sending its files (further `agent_data` for it is dropped). */
+  agent_cancelled: (payload: { runId: string }) => void;
 }
 
 export const DEVICE_NAMESPACE = '/device';
