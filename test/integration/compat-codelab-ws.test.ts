@@ -233,6 +233,19 @@ describe('CodeLab IDE WebSocket (chat, tool_approval, cancel)', () => {
       expect((await next.next('error')).data.code).toBe('not_found');
     });
 
+    test('a flood of chat messages: turns stop at the chat limit (rate_limited) or the per-socket cap (busy); no more sessions than the limit', async () => {
+      const user = await registerUser(t.api, 'Chatty');
+      const client = await ide(user.accessToken);
+      for (let i = 0; i < 40; i += 1) client.send({ type: 'chat', data: { message: `Question ${i}` } });
+      await client.next('error', (frame) => frame.data.code === 'rate_limited', { timeoutMs: 30_000 });
+      expect(new Set(client.all('error').map((frame) => frame.data.code))).toEqual(
+        new Set(client.all('error').some((frame) => frame.data.code === 'busy') ? ['rate_limited', 'busy'] : ['rate_limited']),
+      );
+      const sessions = await request('GET', `${t.api}/chat/sessions?limit=100`, { token: user.accessToken });
+      expect(sessions.body.sessions.length).toBeLessThanOrEqual(30);
+      expect(sessions.body.sessions.length).toBe(new Set(client.all('state').map((frame) => frame.session_id)).size);
+    });
+
     test('a bad or expired token is 401 at the upgrade; a token that expires while open closes the connection with 4002', async () => {
       const user = await registerUser(t.api, 'Expiring');
       await expect(WsDevice.connect(t.url, 'not-a-token', 10_000, IDE_PATH)).rejects.toThrow('status 401');
@@ -279,5 +292,7 @@ async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<vo
 }
 
 function within<T>(promise: Promise<T>, timeoutMs: number): Promise<T> {
-  return Promise.race([promise, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timed out')), timeoutMs))]);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('timed out')), timeoutMs)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
