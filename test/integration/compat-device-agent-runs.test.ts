@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
+import { connectDevice, type DeviceConnectOptions } from '@switchboard/client';
+import { MemoryStore } from '@switchboard/client/testing';
 import { demoResponder } from '../../src/demo-model/responder';
 import { createRedis, redisReady } from '../../src/lib/redis';
 import { bullPrefix } from '../../src/producers/registry';
@@ -144,5 +146,46 @@ describe('agent runs on one device, as the Adiuva app runs them', () => {
     expect(done).toMatchObject({ status: 'success' });
     // Only the cancelled run was announced.
     expect(device.all('agent_cancelled')).toHaveLength(1);
+  });
+
+  test.each(['socket.io', 'ws'] as const)("the SDK's device helper (%s) stops reading a cancelled run's files", async (transport) => {
+    const user = await registerUser(t.api, transport === 'ws' ? 'SdkWs' : 'SdkSocket');
+    const deviceId = `desk-${randomUUID().slice(0, 6)}`;
+    const created = await request('POST', `${t.api}/agents/local`, {
+      token: user.accessToken,
+      body: { name: 'Slow folder', deviceId, directoryPaths: ['/slow'], dataTypes: ['tasks'], promptTemplate: 'Extract tasks.' },
+    });
+    expect(created.status).toBe(201);
+    let reading!: (runId: string) => void;
+    const started = new Promise<string>((resolve) => (reading = resolve));
+    let stopped!: (reason: string) => void;
+    const aborted = new Promise<string>((resolve) => (stopped = resolve));
+    const connect = connectDevice as (options: DeviceConnectOptions) => Promise<{ close(): void }>;
+    const device = await connect({
+      url: t.url,
+      token: user.accessToken,
+      deviceId,
+      transport,
+      store: new MemoryStore(),
+      agentIds: [created.body.id],
+      reconnection: false,
+      // One file, then a folder that never ends: only a stop ends the reading.
+      readAgentFiles: async function* (_config, { runId, signal }) {
+        yield { path: '/slow/a.md', name: 'a.md', content: 'TODO: one\n' };
+        reading(runId);
+        await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+        stopped((signal.reason as Error).message);
+      },
+    });
+    open.push(device);
+    const runId = (await request('POST', `${t.api}/agents/${created.body.id}/run`, { token: user.accessToken })).body.runId as string;
+    expect(await started).toBe(runId);
+    expect((await request('POST', `${t.api}/agents/runs/${runId}/cancel`, { token: user.accessToken })).status).toBe(202);
+    expect(await aborted).toBe('agent run cancelled');
+    const run = await eventually(
+      async () => ((await request('GET', `${t.api}/agents/runs`, { token: user.accessToken })).body.runs as Array<Record<string, any>>)[0],
+      (found) => found?.completedAt != null,
+    );
+    expect(run).toMatchObject({ id: runId, status: 'cancelled' });
   });
 });

@@ -89,7 +89,7 @@ export interface AgentRunOutcome {
   /** What went wrong with single files, or with the run (as sent in `agent_complete`). */
   errors: string[];
   frames: number;
-  /** Set when the run stopped without `agent_complete` (disconnected). */
+  /** Set when the run stopped without `agent_complete` (disconnected, or the run was cancelled: `agent_cancelled`). */
   aborted: boolean;
 }
 
