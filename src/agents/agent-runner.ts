@@ -23,6 +23,7 @@ import { countsOf, toKernelOutcome, type AgentRuns } from './agent-run';
 import { isOpen } from '../runs/run-kernel';
 import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../budget/budget-door';
 import { RunTimedOutError, type AgentRunCounts, type AgentRunOutcome } from './run-outcome';
+import type { DeviceRunLease } from './device-run-lease';
 
 export interface AgentRunnerDeps {
   config: Config;
@@ -45,6 +46,8 @@ export interface AgentRunnerDeps {
   metrics?: Metrics;
   /** Gives back a run's reservation when it ends before a model call took it. */
   budget?: Pick<BudgetDoor, 'releaseUnused'>;
+  /** One run at a time per device; without it runs of one device may overlap. */
+  deviceLease?: Pick<DeviceRunLease, 'take' | 'release'>;
 }
 
 /**
@@ -55,7 +58,9 @@ export type AgentRunJobResult =
   | { runId: string; outcome: AgentRunOutcome['status']; ended: boolean; itemsProcessed: number; itemsCreated: number; errors: number }
   | { runId: string; handedOn: 'agent-runs'; itemsFetched: number }
   | { runId: string; waiting: 'device' }
-  | { runId: string; skipped: string };
+  | { runId: string; skipped: string }
+  /** Another run of its device is running: the job goes back to its queue (nothing was written). */
+  | { runId: string; deviceBusy: string };
 
 /** The device went away during the run. */
 class DeviceGoneError extends Error {
@@ -187,13 +192,37 @@ export class AgentRunner {
   /* ---- agent-runs: read files / extract / deliver ------------------------------------------ */
 
   async run(job: AgentRunJob, attempt: { restarted?: boolean } = {}): Promise<AgentRunJobResult> {
+    const lease = await this.holdDevice(job);
+    // Its reservation stays with the job, which runs again once the device is free.
+    if (lease === 'busy') return { runId: job.runId, deviceBusy: (await this.deviceOf(job))! };
     // One ticket for the run: its first model call takes over the reservation its request took.
     const ticket: BudgetTicket = { userId: job.userId, reservationId: job.budget };
     try {
-      return await this.runWith(job, attempt, ticket);
+      return await this.runWith(job, attempt, ticket, lease?.deviceId);
     } finally {
       await this.releaseBudget(ticket);
+      if (lease)
+        await this.deps.deviceLease
+          ?.release(job.userId, lease.deviceId, job.runId)
+          .catch((error: unknown) => this.log.warn({ err: error, runId: job.runId }, 'device lease not released; it expires by itself'));
     }
+  }
+
+  /** The device a run will use: its resume's, a local agent's own, else the user's first online device. */
+  private async deviceOf(job: AgentRunJob): Promise<string | undefined> {
+    if (job.deviceId) return job.deviceId;
+    const ref = await this.deps.repos.agents.findById(job.agentType, job.agentId);
+    if (!ref) return undefined;
+    return ref.kind === 'local' ? ref.agent.deviceId : (await this.deps.registry.onlineDevices(job.userId))[0]?.deviceId;
+  }
+
+  /** Takes the run's device for this run; `busy` while another run holds it, null when there is no device (or no lease). */
+  private async holdDevice(job: AgentRunJob): Promise<{ deviceId: string } | 'busy' | null> {
+    const { deviceLease } = this.deps;
+    if (!deviceLease) return null;
+    const deviceId = await this.deviceOf(job);
+    if (!deviceId) return null;
+    return (await deviceLease.take(job.userId, deviceId, job.runId)) ? { deviceId } : 'busy';
   }
 
   /** Gives back a reservation no model call took (the run waited, was skipped, failed or read nothing). */
@@ -206,7 +235,12 @@ export class AgentRunner {
     }
   }
 
-  private async runWith(job: AgentRunJob, attempt: { restarted?: boolean }, ticket: BudgetTicket): Promise<AgentRunJobResult> {
+  private async runWith(
+    job: AgentRunJob,
+    attempt: { restarted?: boolean },
+    ticket: BudgetTicket,
+    leased?: string,
+  ): Promise<AgentRunJobResult> {
     const { repos, registry } = this.deps;
     const ref = await repos.agents.findById(job.agentType, job.agentId);
     if (!ref) return { runId: job.runId, skipped: 'the agent was deleted' };
@@ -244,7 +278,7 @@ export class AgentRunner {
       // Cancelled before it began (while queued, or between the fetch and this job): it ends here.
       const refused = await this.begin(run);
       if (refused) return refused;
-      deviceId = ref.kind === 'local' ? ref.agent.deviceId : (await registry.onlineDevices(job.userId))[0]?.deviceId;
+      deviceId = ref.kind === 'local' ? ref.agent.deviceId : (leased ?? (await registry.onlineDevices(job.userId))[0]?.deviceId);
       const online = deviceId && (ref.kind === 'cloud' || (await registry.isOnline(job.userId, deviceId)));
       if (!online) return this.waitForDevice(run, ref);
     }
@@ -290,6 +324,8 @@ export class AgentRunner {
       stopWatching();
       cancel.release();
     }
+    // The device may still be reading files for it: told to stop (dropped when it is offline).
+    if (outcome.status === 'cancelled') this.deps.devices.send(job.userId, deviceId, 'agent_cancelled', { runId: run.id });
     return this.end(run, outcome);
   }
 

@@ -67,7 +67,7 @@ export function registerJourneyRuns(
         await deps.store.dropAnswer(session.id, turn);
       } else if (outcome.status === 'cancelled') {
         const named = turnOfJob(run.jobId);
-        if (named) await deps.store.dropAnswer(named.sessionId, named.turn);
+        if (named) await deps.store.cancelAnswer(named.sessionId, named.turn, new Date());
       }
       return null;
     },

@@ -24,6 +24,8 @@ export const journeySessionSchema = z.object({
   /** Whether the template is the model's or composed by the server from the answers. */
   templateSource: z.enum(['model', 'server']).optional(),
   createdAt: z.string(),
+  /** Answers whose turn was cancelled before its reply, oldest first (the session stayed at its question). */
+  cancelledTurns: z.array(z.object({ turn: z.number().int().min(1), answer: z.string(), cancelledAt: z.string() })).optional(),
 });
 export type JourneySession = z.infer<typeof journeySessionSchema>;
 
@@ -92,10 +94,27 @@ export class JourneyStore {
     return parsed.success ? parsed.data : null;
   }
 
+  /**
+   * Keeps the answer of a cancelled turn on the session (kept for the session's view), then drops
+   * it as {@link dropAnswer} does. A session that expired meanwhile is left alone.
+   */
+  async cancelAnswer(id: string, turn: number, cancelledAt: Date): Promise<void> {
+    const [session, pending] = await Promise.all([this.get(id), this.getAnswer(id, turn)]);
+    if (session && pending) {
+      const cancelledTurns = [...(session.cancelledTurns ?? []), { turn, answer: pending.text, cancelledAt: cancelledAt.toISOString() }];
+      // The last ones: a user cancelling in a loop does not grow the session without bound.
+      await this.save({ ...session, cancelledTurns: cancelledTurns.slice(-MAX_CANCELLED_TURNS) });
+    }
+    await this.dropAnswer(id, turn);
+  }
+
   async dropAnswer(id: string, turn: number): Promise<void> {
     await this.redis.del(this.answerKey(id, turn));
   }
 }
+
+/** Cancelled turns a session keeps for its view. */
+const MAX_CANCELLED_TURNS = 20;
 
 function parseJson(raw: string): unknown {
   try {

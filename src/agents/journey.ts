@@ -35,6 +35,8 @@ export interface JourneyView extends Omit<JourneyReply, 'message'> {
   agentType: JourneyAgentType;
   dataTypes: JourneyDataType[];
   messages: JourneyEntry[];
+  /** Answers whose turn was cancelled before its reply (the last 20). */
+  cancelledTurns: Array<{ turn: number; answer: string; cancelledAt: string }>;
   expiresInSeconds: number;
 }
 
@@ -170,6 +172,7 @@ export class JourneyService {
       done: session.done,
       messages: session.messages,
       ...(session.done && session.promptTemplate ? { promptTemplate: session.promptTemplate } : {}),
+      cancelledTurns: session.cancelledTurns ?? [],
       expiresInSeconds: await this.store.ttl(session.id),
     };
   }

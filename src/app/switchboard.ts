@@ -46,6 +46,7 @@ import { createHttpApp, packageVersion } from '../http/app';
 import { SseStreams } from '../http/sse-streams';
 import { StreamFollower } from '../lib/stream-follower';
 import { StreamSources } from '../http/streams/sources';
+import { agentChatEndpoint } from '../realtime/agent-chat-ws';
 import type { ApiContext } from '../http/context';
 import { CancelSignals } from '../lib/cancel-signals';
 import { createLogger, logFormat, type Logger } from '../lib/logger';
@@ -511,6 +512,19 @@ export async function startSwitchboard(
         ...deviceHandlers,
         pingIntervalMs: config.device.wsPingIntervalMs,
         pongTimeoutMs: config.device.wsPongTimeoutMs,
+        // IDE clients of the CodeLab agent API: the assistant's chat, approvals and cancel behind the same upgrade.
+        endpoints: [
+          agentChatEndpoint({
+            logger,
+            startTurn: async (user, input) => {
+              await usage.take('chatPerMinute', user);
+              return chat.start({ userId: user.id, message: input.message, sessionId: input.sessionId, tier: user.tier });
+            },
+            decide: async (userId, approvalId, approved) => void (await approvals.decide(userId, approvalId, approved, 'http')),
+            cancel: async (userId, sessionId) => void (await chatCancels.cancel(userId, sessionId)),
+            followTurn: (turn, signal) => ctx.sources.chatTurnEvents(turn, signal, true),
+          }),
+        ],
       });
       quota.guard(io.of(CANVAS_NAMESPACE));
       quota.guard(deviceSockets.nsp as never);

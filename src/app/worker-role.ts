@@ -17,6 +17,7 @@ import { SessionNotesRunner } from '../assistant/session-notes-runner';
 import { ChatflowRunner } from '../flows/chatflow-runner';
 import { JourneyRunner } from '../agents/journey-runner';
 import { AgentRunner } from '../agents/agent-runner';
+import { DeviceRunLease } from '../agents/device-run-lease';
 import type { AgentRuns } from '../agents/agent-run';
 import type { JourneyRuns } from '../agents/journey-run';
 import type { CredentialVault } from '../agents/credentials';
@@ -230,6 +231,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       logger,
       metrics,
       budget: deps.budget,
+      deviceLease: new DeviceRunLease(deps.redis.cache.command, config.redis.keyPrefix, config.agents.runTimeoutMs + 60_000),
     }),
     flows: new FlowRunner({
       repos,

@@ -216,13 +216,15 @@ export class AssistantRunner {
       ({ call, position }) => {
         const row = decisions.get(position)!;
         if (row.status === 'approved')
-          return this.executeTool(data, offered, call.name, call.args, log, {
-            approved: true,
-            approvalId: row.id,
-            signal,
-            step: `${parked.iteration}.${call.index ?? position}`,
-          });
-        return this.refused(data, log, call.name, row);
+          return this.announced(data, log, call.name, call.args, () =>
+            this.executeTool(data, offered, call.name, call.args, log, {
+              approved: true,
+              approvalId: row.id,
+              signal,
+              step: `${parked.iteration}.${call.index ?? position}`,
+            }),
+          );
+        return this.announced(data, log, call.name, call.args, () => this.refused(data, log, call.name, row));
       },
       ({ call }) => `Error: ${call.name} was NOT run: the turn was cancelled.`,
       signal,
@@ -272,7 +274,8 @@ export class AssistantRunner {
         resume: 'resume' in start ? start.resume : undefined,
         tools,
         signal,
-        executeTool: (name, args, step) => this.executeTool(data, offered, name, args, log, { signal, step }),
+        executeTool: (name, args, step) =>
+          this.announced(data, log, name, args, () => this.executeTool(data, offered, name, args, log, { signal, step })),
         // Only a call that would really run parks: an unknown tool or bad arguments is an error at once.
         mustPark: approvals
           ? (name, args) =>
@@ -422,6 +425,26 @@ export class AssistantRunner {
     }
   }
 
+  /**
+   * A tool call and what it gave the model, on the turn's event log: streams that show tool use
+   * read them (devices run the call themselves and get no copy). A log that cannot be written
+   * loses the two events, never the call.
+   */
+  private async announced(data: ChatTurnJob, log: Logger, name: string, rawArgs: unknown, run: () => Promise<string>): Promise<string> {
+    const callId = randomUUID();
+    const { sessionId, messageId } = data;
+    const args = rawArgs && typeof rawArgs === 'object' && !Array.isArray(rawArgs) ? (rawArgs as Record<string, unknown>) : {};
+    const append = (event: ChatEvent) =>
+      this.deps.chatEvents
+        .append(messageId, event)
+        .catch((error: unknown) => log.warn({ err: error, tool: name }, 'tool event not logged'));
+    await append({ type: 'tool_call', sessionId, callId, name, arguments: args });
+    const content = await run();
+    const ok = !content.startsWith('Error:');
+    await append({ type: 'tool_result', sessionId, callId, name, ok, content: content.slice(0, MAX_TOOL_EVENT_CHARS) });
+    return content;
+  }
+
   /** The result a refused call gives the model (rejected, or not decided in time), audited. */
   private async refused(data: ChatTurnJob, log: Logger, name: string, row: HitlRequestRow): Promise<string> {
     const status = row.status === 'rejected' ? 'rejected' : 'timeout';
@@ -483,6 +506,9 @@ export class AssistantRunner {
     await this.deps.chatEvents.append(data.messageId, event);
   }
 }
+
+/** A tool result on the event log is cut here: the model got it whole, a stream shows its start. */
+const MAX_TOOL_EVENT_CHARS = 4_000;
 
 const turnOf = (data: ChatTurnJob): TurnRef => ({
   userId: data.userId,

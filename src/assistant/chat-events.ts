@@ -16,6 +16,10 @@ export interface TurnUsage {
 /** What a turn tells its HTTP listener; devices get `text_chunk` and `final` over Socket.IO too. */
 export type ChatEvent =
   | { type: 'text_chunk'; sessionId: string; text: string }
+  /** A tool call about to run on the turn's device (its arguments as the model gave them). */
+  | { type: 'tool_call'; sessionId: string; callId: string; name: string; arguments: Record<string, unknown> }
+  /** What the call gave the model: `ok` false when it is an error (refused, failed, timed out); `content` cut at 4,000 characters. */
+  | { type: 'tool_result'; sessionId: string; callId: string; name: string; ok: boolean; content: string }
   /** The turn waits for the user's decision on a dangerous tool call. */
   | ({ type: 'approval_requested' } & ApprovalRequested)
   /** The decision (or timeout); the turn goes on and ends with `final`. */

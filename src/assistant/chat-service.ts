@@ -38,11 +38,12 @@ export const chatBodySchema = z.strictObject({
   context: chatContextSchema.optional(),
 });
 
-/** Socket `chat_request`; its `context` is the same as on `POST /chat`. */
+/** Socket `chat_request`; its `context` and `config` (the model) are the same as on `POST /chat`. */
 export const chatRequestSchema = z.strictObject({
   message,
   sessionId: z.uuid().optional(),
   context: chatContextSchema.optional(),
+  config: modelChoiceSchema.optional(),
 });
 
 export interface StartTurn {
@@ -198,6 +199,7 @@ export function deviceChatHandler(service: ChatService, usage?: UsageLimiter) {
         message: parsed.data.message,
         sessionId: parsed.data.sessionId,
         context: parsed.data.context,
+        model: parsed.data.config,
         // No tier: the socket's was read when it connected; the worker reads the tier of now.
       });
       return { sessionId, messageId };

@@ -228,15 +228,17 @@ export const canvasServerCatalog = {
     fields: {
       canvasId,
       generationId: 'the generation',
+      generation_session_id: "the same id, under the name the canvas app's clients read",
       chunkIndex: '0-based',
       chunkCount: 'chunks in all',
       blocks: 'the blocks of this chunk, in rank order',
       seq,
     },
-    example: { canvasId: CANVAS, generationId: GEN, chunkIndex: 0, chunkCount: 1, blocks: [block], seq: 15 },
+    example: { canvasId: CANVAS, generationId: GEN, generation_session_id: GEN, chunkIndex: 0, chunkCount: 1, blocks: [block], seq: 15 },
     schema: z.object({
       canvasId: z.uuid(),
       generationId: z.uuid(),
+      generation_session_id: z.uuid(),
       chunkIndex: z.number().int().min(0),
       chunkCount: z.number().int().min(1),
       blocks: z.array(blockInputSchema),
@@ -321,6 +323,7 @@ export const deviceClientCatalog = {
     fields: {
       message: '1-8,000 characters',
       sessionId: 'continue a session (optional)',
+      config: '`{provider, model}`: the model to answer with, one the deployment configures (else `unknown_model`; optional)',
       context:
         'a JSON object (≤ 8,000 characters) about where the user is in the app, kept on the session and given to the model every turn; `{}` clears it (optional)',
     },
@@ -478,6 +481,12 @@ export const deviceServerCatalog = {
     },
     schema: agentRunSchema,
   },
+  agent_cancelled: {
+    summary:
+      'The agent run was cancelled (`POST /agents/runs/:runId/cancel` or `agent_cancel`): stop reading and sending its files; `agent_data` and `agent_complete` for it are no longer used.',
+    fields: { runId: 'from `agent_run`' },
+    example: { runId: 'run-1' },
+  },
 } satisfies EventCatalog<DeviceServerEvents>;
 
 /** Node ↔ node through the adapter (`serverSideEmit`); clients never see these. */
@@ -564,6 +573,29 @@ export const chatSseCatalog = {
     summary: "A piece of the assistant's answer.",
     fields: { sessionId: 'the session', text: 'the piece' },
     example: { type: 'text_chunk', sessionId: SESSION, text: 'You have 2 ' },
+  },
+  tool_call: {
+    summary: "A tool call about to run on the turn's device (after its approval, for a dangerous one).",
+    fields: { sessionId: 'the session', callId: 'pairs it with its `tool_result`', name: 'the tool', arguments: 'as the model gave them' },
+    example: { type: 'tool_call', sessionId: SESSION, callId: APPROVAL, name: 'list_tasks', arguments: { status: 'todo' } },
+  },
+  tool_result: {
+    summary: 'What the call gave the model.',
+    fields: {
+      sessionId: 'the session',
+      callId: 'the `tool_call`',
+      name: 'the tool',
+      ok: 'false when it is an error (refused, failed, timed out, device gone)',
+      content: 'the result as the model read it, cut at 4,000 characters',
+    },
+    example: {
+      type: 'tool_result',
+      sessionId: SESSION,
+      callId: APPROVAL,
+      name: 'list_tasks',
+      ok: true,
+      content: '2 tasks: Book venue, Write brief',
+    },
   },
   final: {
     summary: 'Last message: the whole answer and the token usage of the turn.',

@@ -39,7 +39,7 @@ const APPROVAL = '9e3b5d17-6c2a-4f80-b4d1-8a7c0e2f6b55';
 export const wsClientCatalog = {
   device_hello: {
     summary:
-      'Must be the first frame (before it only `pong` is accepted). Makes the device online for its user on every node; a newer connection of the same `device_id`, on either transport, replaces this one (closed with 4000).',
+      'Must be the first frame (before it only `pong` and `ping` are accepted). Makes the device online for its user on every node; a newer connection of the same `device_id`, on either transport, replaces this one (closed with 4000).',
     fields: { device_id: '1-128 of `A-Z a-z 0-9 . _ : -`, stable per installation', agent_ids: 'local agents this device runs' },
     example: { type: 'device_hello', device_id: 'laptop-1', agent_ids: ['agent-a'] },
     schema: wire('device_hello', deviceHelloSchema),
@@ -50,6 +50,7 @@ export const wsClientCatalog = {
     fields: {
       message: '1-8,000 characters',
       session_id: 'continue a session (optional)',
+      config: '`{provider, model}`: the model to answer with, one the deployment configures (else `error unknown_model`; optional)',
       context:
         'a JSON object (≤ 8,000 characters) about where the user is in the app, kept on the session and given to the model every turn; `{}` clears it (optional)',
     },
@@ -99,6 +100,11 @@ export const wsClientCatalog = {
     fields: {},
     example: { type: 'pong' },
   },
+  ping: {
+    summary: "The app's own heartbeat, at any time (before `device_hello` too): answered with `pong`; it never counts as a bad frame.",
+    fields: {},
+    example: { type: 'ping' },
+  },
   tool_approval: {
     summary:
       'Your decision on an `approval_requested`; every surface then gets `approval_resolved`. An already decided request gets `error already_decided`.',
@@ -139,6 +145,7 @@ export const wsServerCatalog = {
     example: { type: 'final', response: 'You have 2 todo tasks.', session_id: SESSION },
   },
   ping: { summary: 'Heartbeat every `DEVICE_WS_PING_INTERVAL_MS` (30 s): answer `pong`.', fields: {}, example: { type: 'ping' } },
+  pong: { summary: "The answer to the app's own `ping`.", fields: {}, example: { type: 'pong' } },
   agent_run: {
     summary:
       'Run a local agent: read its folders within the bounds, answer with `agent_data` frames, then `agent_complete`. A run waiting for this device starts when it says `device_hello`.',
@@ -194,6 +201,12 @@ export const wsServerCatalog = {
     summary: 'The running turn of the session was stopped; no `final` follows.',
     fields: { session_id: 'the session' },
     example: { type: 'cancelled', session_id: SESSION },
+  },
+  agent_cancelled: {
+    summary:
+      'The agent run was cancelled (`POST /agents/runs/:runId/cancel` or `agent_cancel`): stop reading and sending its files; `agent_data` and `agent_complete` for it are no longer used.',
+    fields: { run_id: 'from `agent_run`' },
+    example: { type: 'agent_cancelled', run_id: 'run-1' },
   },
   error: {
     summary: 'A refused frame (the connection stays; 10 bad frames in a row close it with 1008), or a failed turn (with `session_id`).',

@@ -7,7 +7,7 @@ import type { WsRelay } from './ws-relay';
 import { startSpan, tracingOn } from '../observability/tracing';
 
 /** Server → device messages sent to one device (no reply expected). */
-export type DeviceMessageName = 'text_chunk' | 'final' | 'chat_error' | 'agent_run' | 'cancelled';
+export type DeviceMessageName = 'text_chunk' | 'final' | 'chat_error' | 'agent_run' | 'agent_cancelled' | 'cancelled';
 /** Server → device messages sent to every device of a user. */
 export type UserDeviceMessageName = 'approval_requested' | 'approval_resolved';
 /** The payload of a server → device message, as the Socket.IO event map types it (camelCase). */

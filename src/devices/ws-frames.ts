@@ -10,7 +10,7 @@ import type { AgentFile, ToolCall } from '../schemas/device-protocol';
 /** Device → server frames (without `type`). */
 export interface WsClientFrames {
   device_hello: { device_id: string; agent_ids: string[] };
-  chat_request: { message: string; context?: Record<string, unknown>; session_id?: string };
+  chat_request: { message: string; context?: Record<string, unknown>; session_id?: string; config?: { provider: string; model: string } };
   tool_result: {
     id: string;
     row?: Record<string, unknown> | null;
@@ -23,6 +23,8 @@ export interface WsClientFrames {
   agent_data: { run_id: string; files: AgentFile[] };
   agent_complete: { run_id: string; files_read: number; errors: string[] };
   pong: Record<never, never>;
+  /** The device's own heartbeat: answered with `pong`. */
+  ping: Record<never, never>;
   tool_approval: { approval_id: string; approved: boolean };
   chat_cancel: { session_id?: string };
 }
@@ -33,6 +35,8 @@ export interface WsServerFrames {
   text_chunk: { text: string; session_id: string };
   final: { response: string; session_id: string };
   ping: Record<never, never>;
+  /** The answer to the device's `ping`. */
+  pong: Record<never, never>;
   agent_run: {
     run_id: string;
     agent_id: string;
@@ -56,6 +60,7 @@ export interface WsServerFrames {
   };
   approval_resolved: { approval_id: string; status: ApprovalResolved['status'] };
   cancelled: { session_id: string };
+  agent_cancelled: { run_id: string };
   /** A refused frame, or a failed turn (`session_id` set). */
   error: { code: string; message: string; session_id?: string };
 }
@@ -69,6 +74,7 @@ export const WS_CLIENT_TYPES = [
   'agent_data',
   'agent_complete',
   'pong',
+  'ping',
   'tool_approval',
   'chat_cancel',
 ] as const satisfies readonly WsClientType[];
@@ -80,10 +86,11 @@ export const WS_CLIENT_TYPES = [
  */
 const CLIENT_FIELDS: Record<Exclude<WsClientType, 'tool_result'>, Record<string, string>> = {
   device_hello: { device_id: 'deviceId', agent_ids: 'agentIds' },
-  chat_request: { message: 'message', context: 'context', session_id: 'sessionId' },
+  chat_request: { message: 'message', context: 'context', session_id: 'sessionId', config: 'config' },
   agent_data: { run_id: 'runId', files: 'files' },
   agent_complete: { run_id: 'runId', files_read: 'filesRead', errors: 'errors' },
   pong: {},
+  ping: {},
   tool_approval: { approval_id: 'approvalId', approved: 'approved' },
   chat_cancel: { session_id: 'sessionId' },
 };
@@ -123,6 +130,8 @@ export function toWsFrame(event: string, payload: unknown): Record<string, unkno
     }
     case 'cancelled':
       return { type: 'cancelled', session_id: (payload as Message<'cancelled'>).sessionId };
+    case 'agent_cancelled':
+      return { type: 'agent_cancelled', run_id: (payload as Message<'agent_cancelled'>).runId };
     case 'agent_run': {
       const p = payload as Message<'agent_run'>;
       const c = p.config;

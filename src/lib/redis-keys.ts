@@ -197,6 +197,11 @@ export class RedisKeys {
     return `${this.prefix}:journey:${slot(journeyId)}`;
   }
 
+  /** The agent run a user's device is serving (its run id); TTL the run timeout and a minute. */
+  agentDeviceLease(userId: string, deviceId: string): string {
+    return `${this.prefix}:agent-device:${slot(userId)}:${deviceId}`;
+  }
+
   /** The answer a queued journey turn is about to process; TTL `JOURNEY_TTL_SECONDS`. */
   journeyAnswer(journeyId: string, turn: number): string {
     return `${this.prefix}:journey:${slot(journeyId)}:answer:${turn}`;

@@ -145,6 +145,27 @@ return redis.call('TIME')[1] - tonumber(held[5])
 
 const SCRIPTS = {
   /**
+   * Takes a lease for an owner: free, or held by the same owner (its TTL restarts). KEYS: lease.
+   * ARGV: owner, TTL ms. Returns 1 when the owner holds it now, 0 when another owner does.
+   */
+  leaseTake: {
+    numberOfKeys: 1,
+    lua: `
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`,
+  },
+  /** Gives a lease back if this owner holds it. KEYS: lease. ARGV: owner. Returns 1 when it was released. */
+  leaseRelease: {
+    numberOfKeys: 1,
+    lua: `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`,
+  },
+  /**
    * Counts one hit in a window that opens at the first hit. KEYS: counter. ARGV: limit, window
    * ms. Returns 0 when under the limit, else the window's remaining ms.
    */
@@ -500,6 +521,16 @@ export class RedisScripts {
     let scripts = defined.get(redis);
     if (!scripts) defined.set(redis, (scripts = new RedisScripts(redis)));
     return scripts;
+  }
+
+  /** Takes the lease for `owner` (free, or already its own; the TTL restarts); false while another owner holds it. */
+  async leaseTake(keys: { lease: string }, args: { owner: string; ttlMs: number }): Promise<boolean> {
+    return Number(await this.run('leaseTake', [keys.lease], [args.owner, args.ttlMs])) === 1;
+  }
+
+  /** Gives the lease back if `owner` holds it. */
+  async leaseRelease(keys: { lease: string }, args: { owner: string }): Promise<boolean> {
+    return Number(await this.run('leaseRelease', [keys.lease], [args.owner])) === 1;
   }
 
   /** Counts a hit in the window; 0 when under `limit`, else the ms until the window ends. */

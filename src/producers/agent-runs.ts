@@ -18,6 +18,8 @@ export const agentRunJobSchema = z.object({
   deviceId: z.string().max(128).optional(),
   /** The budget reservation its request (or the scheduler) took before queueing it: the run's first model call takes it over. */
   budget: z.string().optional(),
+  /** Times the job went back to its queue because another run of its device was running. */
+  deviceWaits: z.number().int().min(0).optional(),
 });
 export type AgentRunJob = z.infer<typeof agentRunJobSchema>;
 

@@ -12,6 +12,7 @@ import type { Logger } from '../lib/logger';
 import type { Metrics } from '../observability/metrics';
 import type { DeviceNamespaceDeps } from './device-namespace';
 import type { SocketQuota } from './socket-quota';
+import type { Tier } from '../../config';
 
 /** Where desktop apps that speak plain WebSocket connect. */
 export const DEVICE_WS_PATH = '/api/v1/ws/device';
@@ -36,7 +37,18 @@ export interface DeviceWsOptions {
   maxFrameBytes?: number;
 }
 
+/**
+ * Another plain-WebSocket endpoint served behind the same upgrade: the same token check, sign-in
+ * session watch, socket quota and expiry close; `connect` takes the open socket from there.
+ */
+export interface AuthenticatedWsEndpoint {
+  path: string;
+  connect(ws: WebSocket, user: { id: string; name: string; email: string; tier?: Tier }, connId: string): { finished: Promise<void> };
+}
+
 export interface DeviceWsDeps extends DeviceFrameHandlers, DeviceWsOptions {
+  /** Further endpoints on the same authenticated upgrade (the device protocol stays on its own path). */
+  endpoints?: AuthenticatedWsEndpoint[];
   tokens: TokenSettings;
   registry: DeviceRegistry;
   /** Carries presence signals, replacements and relayed traffic; must have a relay. */
@@ -76,7 +88,8 @@ export function attachDeviceWebSocket(httpServer: HttpServer, deps: DeviceWsDeps
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname !== DEVICE_WS_PATH) return; // Socket.IO's own upgrade listener handles the rest
+    const endpoint = deps.endpoints?.find((candidate) => candidate.path === url.pathname);
+    if (url.pathname !== DEVICE_WS_PATH && !endpoint) return; // Socket.IO's own upgrade listener handles the rest
     void (async () => {
       const token = url.searchParams.get('token');
       let claims: Awaited<ReturnType<typeof verifyAccessToken>>;
@@ -90,7 +103,7 @@ export function attachDeviceWebSocket(httpServer: HttpServer, deps: DeviceWsDeps
       // tier: its chat_request counts in the user's tier limits (0067).
       const user = { id: claims.sub, name: claims.name, email: claims.email, tier: claims.tier };
       const connId = `ws-${randomUUID()}`;
-      const member = `${DEVICE_WS_PATH}#${connId}`;
+      const member = `${url.pathname}#${connId}`;
       if (deps.quota && !(await deps.quota.hold(user.id, member)))
         return refuseUpgrade(socket, 429, 'Too Many Requests', 'too_many_sockets', 'Too many open sockets for this user');
       const releaseQuota = () =>
@@ -141,6 +154,12 @@ export function attachDeviceWebSocket(httpServer: HttpServer, deps: DeviceWsDeps
         );
         expiry.unref();
         ws.once('close', () => (open.delete(ws), clearTimeout(expiry), done()));
+        if (endpoint) {
+          const { finished } = endpoint.connect(ws, user, connId);
+          finishing.add(finished);
+          void finished.then(() => finishing.delete(finished));
+          return;
+        }
         const connection = new DeviceWsConnection(ws, user, connId, deps, log);
         finishing.add(connection.finished);
         void connection.finished.then(() => finishing.delete(connection.finished));
@@ -289,13 +308,18 @@ class DeviceWsConnection {
       this.badInARow = 0;
       return;
     }
+    // The app's own heartbeat, at any time (before device_hello too), whatever else it carries: answered, never a bad frame.
+    if (type === 'ping') {
+      this.badInARow = 0;
+      return this.write({ type: 'pong' });
+    }
     if (type === 'tool_result') return this.toolResult(body);
     const converted = camelPayload(type as Exclude<WsClientType, 'tool_result'>, body);
     if ('unknownField' in converted)
       return this.refuse('validation_failed', `${type} has no field ${JSON.stringify(converted.unknownField).slice(0, 80)}`);
     if (type === 'device_hello') return this.hello(converted.payload);
     if (!this.deviceId) return this.refuse('hello_required', 'Send device_hello first');
-    await this.dispatch(type as Exclude<WsClientType, 'tool_result' | 'pong' | 'device_hello'>, converted.payload, this.deviceId);
+    await this.dispatch(type as Exclude<WsClientType, 'tool_result' | 'pong' | 'ping' | 'device_hello'>, converted.payload, this.deviceId);
   }
 
   private async hello(payload: Record<string, unknown>): Promise<void> {

@@ -32,8 +32,10 @@ export const broadcastHandlers = onJobs('broadcast', 'src/workers/broadcast.ts',
     const logged = job.attemptsStarted > 1 ? await emit.logged(canvasId, 'blocks_bulk_added_chunk') : [];
     const sent = new Set(logged.filter((e) => e.payload.generationId === generationId).map((e) => Number(e.payload.chunkIndex)));
     const unsent = Array.from({ length: chunkCount }, (_, chunkIndex) => chunkIndex).filter((chunkIndex) => !sent.has(chunkIndex));
-    // `{canvasId, generationId, chunkIndex, chunkCount, blocks}`, written as JSON.stringify would.
-    const head = JSON.stringify({ canvasId, generationId }).slice(0, -1);
+    // `{canvasId, generationId, generation_session_id, chunkIndex, chunkCount, blocks}`, written as
+    // JSON.stringify would. `generation_session_id` repeats the generation's id under the name canvas
+    // clients written for the canvas app's own API read.
+    const head = JSON.stringify({ canvasId, generationId, generation_session_id: generationId }).slice(0, -1);
     const payload = (chunkIndex: number) =>
       new JsonText(
         `${head},"chunkIndex":${chunkIndex},"chunkCount":${chunkCount},"blocks":[${blocks.slice(chunkIndex * chunkSize, (chunkIndex + 1) * chunkSize).join(',')}]}`,

@@ -71,6 +71,9 @@ describe('cancelling a journey turn', () => {
 
     const view = await request('GET', `${t.api}/agents/journey/${sessionId}`, { token: user.accessToken });
     expect(view.body).toMatchObject({ turn: 0, messages: [{ role: 'assistant', content: FIRST_QUESTIONS.local }] });
+    // The cancelled turn shows: the answer it stopped, and when.
+    expect(view.body.cancelledTurns).toEqual([{ turn: 1, answer: 'SLOW markdown meeting notes', cancelledAt: expect.any(String) }]);
+    expect(Date.parse(view.body.cancelledTurns[0].cancelledAt)).toBeGreaterThan(Date.now() - 60_000);
     const again = await cancel(user, sessionId);
     expect(again.status).toBe(409);
     expect(again.body.error.code).toBe('not_running');
@@ -79,6 +82,10 @@ describe('cancelling a journey turn', () => {
     const retried = await send(user, sessionId, 'Markdown meeting notes');
     expect(retried.status).toBe(200);
     expect(retried.body).toEqual({ sessionId, message: 'Which folders should it read?', done: false, turn: 1 });
+    // Answered again: the cancelled attempt stays listed, the answer that went through is in the messages.
+    const after = await request('GET', `${t.api}/agents/journey/${sessionId}`, { token: user.accessToken });
+    expect(after.body.cancelledTurns).toHaveLength(1);
+    expect(after.body.messages.map((m: { content: string }) => m.content)).toContain('Markdown meeting notes');
     // Answered: nothing waits any more.
     expect((await cancel(user, sessionId)).status).toBe(409);
   }, 60_000);

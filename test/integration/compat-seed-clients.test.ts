@@ -4,6 +4,7 @@ import type { ChatRequest } from '../../src/demo-model/openai-compatible-server'
 import { startTestApp, type TestApp } from '../support/app';
 import { createCanvas, registerUser, request, type TestUser } from '../support/http';
 import { runSeedClient, startSeedClient } from '../support/seed-clients/run';
+import { connectCanvas, join, record } from '../support/sockets';
 import { readSse } from '../support/sse';
 import { eventually } from '../support/wait';
 
@@ -55,6 +56,9 @@ describe('compatibility edge: the seed clients', () => {
   describe('canvas app: POST /api/v1/canvas/{id}/ai/generate-stream', () => {
     test('given a prompt, the stream ends with complete {data: blocks}, each block and the event carrying generation_session_id', async () => {
       const canvasId = await createCanvas(t.api, user, `Compat ${randomUUID().slice(0, 6)}`);
+      const room = await connectCanvas(t.url, user.accessToken);
+      expect((await join(room, canvasId)).ok).toBe(true);
+      const chunks = record(room, 'blocks_bulk_added_chunk');
 
       // The seed's call: POST the prompt, read the SSE until `complete`, keep `data` (the new blocks).
       const sse = await readSse(`${t.url}/api/v1/canvas/${canvasId}/ai/generate-stream`, {
@@ -81,6 +85,13 @@ describe('compatibility edge: the seed clients', () => {
       expect(listed.body.blocks.map((block: { id: string }) => block.id)).toEqual(
         complete.data.data.map((block: { id: string }) => block.id),
       );
+      // The room's broadcast names the generation under the canvas app's name too.
+      await eventually(
+        async () => chunks.flatMap((chunk) => chunk.blocks).length,
+        (count) => count === complete.data.data.length,
+      );
+      for (const chunk of chunks) expect(chunk).toMatchObject({ generationId, generation_session_id: generationId });
+      room.disconnect();
     });
 
     test('the native stream is unchanged: its complete event has no data or generation_session_id', async () => {

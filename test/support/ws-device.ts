@@ -29,9 +29,9 @@ export class WsDevice {
     this.closed = new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: String(reason) })));
   }
 
-  /** Opens the connection; rejects with `status <code>` when the upgrade is refused. */
-  static connect(baseUrl: string, token: string | undefined, timeoutMs = 10_000): Promise<WsDevice> {
-    const url = `${baseUrl.replace(/^http/, 'ws')}/api/v1/ws/device${token === undefined ? '' : `?token=${encodeURIComponent(token)}`}`;
+  /** Opens the connection (to `path`, the device endpoint by default); rejects with `status <code>` when the upgrade is refused. */
+  static connect(baseUrl: string, token: string | undefined, timeoutMs = 10_000, path = '/api/v1/ws/device'): Promise<WsDevice> {
+    const url = `${baseUrl.replace(/^http/, 'ws')}${path}${token === undefined ? '' : `?token=${encodeURIComponent(token)}`}`;
     const ws = new WebSocket(url);
     const device = new WsDevice(ws);
     return new Promise((resolve, reject) => {

@@ -3,7 +3,7 @@ import type { DeviceConnectOptions, ReadAgentFiles } from './device';
 import type { TokenSource } from './sockets';
 
 /** Server → device frames the application may listen to (snake_case, as on the wire). */
-export type DeviceWsEvent = 'text_chunk' | 'final' | 'approval_requested' | 'approval_resolved' | 'cancelled' | 'error';
+export type DeviceWsEvent = 'text_chunk' | 'final' | 'approval_requested' | 'approval_resolved' | 'cancelled' | 'agent_cancelled' | 'error';
 export type DeviceWsFrame = { type: string } & Record<string, unknown>;
 
 /** A device connected over the plain WebSocket protocol (`transport: 'ws'`). */
@@ -15,7 +15,12 @@ export interface DeviceWsConnection {
   /** Says `device_hello` again (done on every connection already). */
   hello(): void;
   /** `chat_request`: the answer streams back as `text_chunk` frames, then `final` (or `error`). */
-  chat(payload: { message: string; context?: Record<string, unknown>; session_id?: string }): void;
+  chat(payload: {
+    message: string;
+    context?: Record<string, unknown>;
+    session_id?: string;
+    config?: { provider: string; model: string };
+  }): void;
   /** `tool_approval`; every surface then gets `approval_resolved` (a refusal arrives as `error`). */
   decide(approvalId: string, approved: boolean): void;
   /** `chat_cancel`: stops the session's running turn (without one: this device's); it ends with `cancelled`, a refusal arrives as `error`. */
@@ -166,6 +171,8 @@ export async function connectDeviceWs(options: DeviceConnectOptions): Promise<De
     if (frame.type === 'ping') send({ type: 'pong' });
     else if (frame.type === 'tool_call') void answer(frame);
     else if (frame.type === 'agent_run') void runAgent(frame);
+    else if (frame.type === 'agent_cancelled' && typeof frame.run_id === 'string')
+      runs.get(frame.run_id)?.abort(new Error('agent run cancelled'));
     listeners.get(frame.type)?.forEach((listener) => listener(frame));
   }
 

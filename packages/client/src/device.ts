@@ -89,7 +89,7 @@ export interface AgentRunOutcome {
   /** What went wrong with single files, or with the run (as sent in `agent_complete`). */
   errors: string[];
   frames: number;
-  /** Set when the run stopped without `agent_complete` (disconnected). */
+  /** Set when the run stopped without `agent_complete` (disconnected, or the run was cancelled: `agent_cancelled`). */
   aborted: boolean;
 }
 
@@ -190,6 +190,8 @@ export async function connectDevice(options: DeviceConnectOptions): Promise<Devi
     (payload, ack) => void answer(payload).then((reply) => reply !== undefined && typeof ack === 'function' && ack(reply as ToolReply)),
   );
   socket.on('agent_run', (payload) => void runAgent(payload));
+  // A cancelled run stops reading its files at once, and sends no agent_complete.
+  socket.on('agent_cancelled', (payload) => runs.get(payload?.runId)?.abort(new Error('agent run cancelled')));
 
   async function answer(payload: unknown): Promise<unknown> {
     const parsed = toolCallSchema.safeParse(payload);

@@ -64,6 +64,8 @@ export interface CanvasServerEvents extends AuthServerEvents {
   blocks_bulk_added_chunk: (payload: {
     canvasId: string;
     generationId: string;
+    /** The same as `generationId`, under the name the canvas app's clients read. */
+    generation_session_id: string;
     chunkIndex: number;
     chunkCount: number;
     blocks: Block[];
@@ -157,6 +159,8 @@ export interface ChatRequestPayload {
   message: string;
   context?: Record<string, unknown>;
   sessionId?: string;
+  /** The model to answer with (one the deployment configures; else `unknown_model`). */
+  config?: { provider: string; model: string };
 }
 export type ChatRequestAck = { sessionId: string; messageId: string } | { error: { code: string; message?: string } };
 
@@ -175,6 +179,8 @@ export interface DeviceServerEvents extends AuthServerEvents {
   cancelled: (payload: { sessionId: string }) => void;
   /** A local agent run: read these folders and answer with `agent_data` frames, then `agent_complete`. */
   agent_run: (payload: AgentRunRequest) => void;
+  /** That agent run was cancelled: stop reading and sending its files (further `agent_data` for it is dropped). */
+  agent_cancelled: (payload: { runId: string }) => void;
 }
 
 export const DEVICE_NAMESPACE = '/device';

@@ -62,6 +62,8 @@ export interface TurnUsage {
 
 export type ChatEvent =
   | { type: 'text_chunk'; sessionId: string; text: string }
+  | { type: 'tool_call'; sessionId: string; callId: string; name: string; arguments: Record<string, unknown> }
+  | { type: 'tool_result'; sessionId: string; callId: string; name: string; ok: boolean; content: string }
   | { type: 'final'; sessionId: string; response: string; usage: TurnUsage }
   | { type: 'error'; sessionId: string; code: string; message: string }
   | { type: 'cancelled'; sessionId: string; response: string; usage: TurnUsage }
@@ -586,6 +588,8 @@ export interface JourneyView {
   agentType: 'local' | 'cloud';
   dataTypes: AgentDataTypeName[];
   messages: Array<{ role: 'user' | 'assistant'; content: string }>;
+  /** Answers whose turn was cancelled before its reply, oldest first (the last 20). */
+  cancelledTurns: Array<{ turn: number; answer: string; cancelledAt: string }>;
   expiresInSeconds: number;
 }
 

@@ -218,6 +218,11 @@ export const journeyViewResponse = z.object({
   done: z.boolean(),
   messages: z.array(journeyEntrySchema).describe('The first question, then each answer followed by its reply'),
   promptTemplate: z.string().optional(),
+  cancelledTurns: z
+    .array(z.object({ turn: z.number().int(), answer: z.string(), cancelledAt: z.string() }))
+    .describe(
+      'Answers whose turn was cancelled before its reply, oldest first (the last 20); the session stayed at the question they answered',
+    ),
   expiresInSeconds: z.number().int(),
 });
 
