@@ -239,7 +239,7 @@ export class DeviceRpc {
   private parseReply(deviceId: string, call: ToolCall, reply: unknown): DeviceReply {
     // A device's rows and errors are its data: cleaned before anything stores them (0072).
     const raw = toStorable(reply);
-    const what = `${call.action}${call.table ? ` on ${call.table}` : ''}`;
+    const what = `${call.action}${'table' in call && call.table ? ` on ${call.table}` : ''}${'path' in call ? ` of ${call.path}` : ''}`;
     const invalid = (why: string) =>
       new DeviceRpcError('invalid_reply', `Device ${deviceId} sent an invalid reply to ${what}: ${why}`, deviceId, call.action);
     const id = (raw as { id?: unknown } | null)?.id;

@@ -1,5 +1,6 @@
 import type { AgentFile, AgentRunRequest, ToolReply } from './protocol';
 import type { DeviceConnectOptions, ReadAgentFiles } from './device';
+import { deviceStore } from './device-store';
 import type { TokenSource } from './sockets';
 
 /** Server → device frames the application may listen to (snake_case, as on the wire). */
@@ -40,8 +41,17 @@ async function webSocketClass(): Promise<typeof WebSocket> {
  * the first connection is open and the hello is sent.
  */
 export async function connectDeviceWs(options: DeviceConnectOptions): Promise<DeviceWsConnection> {
-  const { agentFileSchema, agentRunSchema, describeIssues, errorReplySchema, IdempotentReplies, replySchemas, toolCallSchema } =
-    await import('./protocol');
+  const {
+    agentFileSchema,
+    agentRunSchema,
+    CODE_ACTIONS,
+    describeIssues,
+    errorReplySchema,
+    IdempotentReplies,
+    replySchemas,
+    toolCallSchema,
+  } = await import('./protocol');
+  const store = deviceStore(options.store, options.project, CODE_ACTIONS);
   const Socket = await webSocketClass();
   // A write repeated with the same idempotency key (the server re-ran a turn) is not run twice (0078).
   const writes = new IdempotentReplies();
@@ -52,7 +62,13 @@ export async function connectDeviceWs(options: DeviceConnectOptions): Promise<De
   let attempt = 0;
 
   const send = (frame: object) => ws?.readyState === 1 && ws.send(JSON.stringify(frame));
-  const hello = () => send({ type: 'device_hello', device_id: options.deviceId, agent_ids: options.agentIds ?? [] });
+  const hello = () =>
+    send({
+      type: 'device_hello',
+      device_id: options.deviceId,
+      agent_ids: options.agentIds ?? [],
+      ...(options.project ? { project: options.project.project } : {}),
+    });
 
   async function answer(frame: DeviceWsFrame): Promise<void> {
     const { type: _type, ...payload } = frame;
@@ -63,7 +79,7 @@ export async function connectDeviceWs(options: DeviceConnectOptions): Promise<De
     else if (writes.replay(parsed.data)) reply = writes.replay(parsed.data) as ToolReply;
     else {
       try {
-        reply = await options.store.execute(parsed.data);
+        reply = await store.execute(parsed.data);
         const schema = 'error' in (reply ?? {}) ? errorReplySchema : replySchemas[parsed.data.action];
         const checked = schema.safeParse(reply);
         if (!checked.success)

@@ -157,6 +157,8 @@ export interface ChatRequestPayload {
   message: string;
   context?: Record<string, unknown>;
   sessionId?: string;
+  /** A coding turn on the project this device serves: `orchestrator`, `ask`, `coder`, `debug` or `architect`. */
+  agent?: 'orchestrator' | 'ask' | 'coder' | 'debug' | 'architect';
 }
 export type ChatRequestAck = { sessionId: string; messageId: string } | { error: { code: string; message?: string } };
 

@@ -38,7 +38,9 @@ export {
   type ReadAgentFiles,
   type TableHandlers,
   type TableStore,
+  type ProjectServer,
 } from './device';
+export { unifiedDiff } from './code-diff';
 export type { DeviceWsConnection, DeviceWsEvent, DeviceWsFrame } from './device-ws';
 export { Transport, type ClientTokens, type RequestOptions, type TransportOptions } from './transport';
 export type * from './types';
@@ -57,4 +59,4 @@ export type {
   PresenceUser,
   SyncAck,
 } from './events';
-export type { AgentFile, AgentRunRequest, DeviceHelloAck, DeviceReply, ToolCall, ToolReply } from './protocol';
+export type { AgentFile, AgentRunRequest, DeviceHelloAck, DeviceProject, DeviceReply, ToolCall, ToolReply } from './protocol';
