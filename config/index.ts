@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { envSchema } from './env';
 import { DEFAULT_PRICING, type ModelPrice } from './pricing';
 import { mergeTierLimits, mergeUsageLimits, TIERS } from './tiers';
+import { codingAgentOverridesSchema, codingAgents } from './coding-agents';
 
 export { TIERS, type Tier, type TierLimits, type UsageLimits, type BudgetLimits, type TierFeatures } from './tiers';
 export type { ModelPrice } from './pricing';
@@ -77,6 +78,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (e.NODE_ENV === 'production' && !e.JWT_SECRET) issues.push('JWT_SECRET: required when NODE_ENV=production');
   if (e.NODE_ENV === 'production' && !e.OAUTH_ENCRYPTION_KEY) issues.push('OAUTH_ENCRYPTION_KEY: required when NODE_ENV=production');
   const tiers = tierOverrideSchema.safeParse(e.TIER_LIMITS ?? {});
+  const agents = codingAgentOverridesSchema.safeParse(e.CODING_AGENTS ?? {});
+  if (!agents.success) issues.push(`CODING_AGENTS: ${agents.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`);
   if (!tiers.success) issues.push(`TIER_LIMITS: ${tiers.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`);
   const pricing = pricingSchema.safeParse(e.LLM_PRICING ?? {});
   if (!pricing.success) issues.push(`LLM_PRICING: ${pricing.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`);
@@ -197,6 +200,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       wsPongTimeoutMs: e.DEVICE_WS_PONG_TIMEOUT_MS,
     },
     hitl: { timeoutMs: e.HITL_TIMEOUT_MS, dangerousTools: e.HITL_DANGEROUS_TOOLS },
+    /** The coding agents with the operator's overrides (CODING_AGENTS over config/coding-agents.ts). */
+    codingAgents: codingAgents(agents.data),
     flowHttp: {
       timeoutMs: e.FLOW_HTTP_TIMEOUT_MS,
       maxResponseBytes: e.FLOW_HTTP_MAX_RESPONSE_BYTES,

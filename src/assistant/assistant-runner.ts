@@ -20,13 +20,38 @@ import type { ChatCancels, TurnRef } from './chat-cancel';
 import { claimParkedRound, loadContinuation, parkSiblings, positionOf, storeContinuation, type StoredContinuation } from './continuation';
 import type { ChatEvent, ChatEventLog, TurnUsage } from './chat-events';
 import { classifyIntent, plainSystemPrompt, systemPrompt, toolsFor } from './orchestrator';
+import { codingSystemPrompt, codingToolsFor, isCodingAgent, routeCodingAgent, toolNamed, type CodingAgentName } from './coding-agents';
+import { DeviceRpcError } from '../devices/device-rpc';
+import type { CodeTool, ChangePreview } from './code-tools';
 import { withChatContext } from './chat-context';
 import type { ToolsetName } from './tools';
 import { auditToolCall, runAuditedToolCall, type ToolCallOutcome } from './tool-audit';
 import { allowAllPolicy, type ToolPolicy } from './tool-policy';
-import { TOOLS_BY_NAME, type DeviceCall, type ToolContext } from './tools';
+import { type DeviceCall, type ToolContext } from './tools';
 import { MAX_EMBED_TEXT_CHARS } from '../schemas/api';
 import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../budget/budget-door';
+
+/** Characters of a tool result the stream's `tool_result` shows. */
+const RESULT_PREVIEW_CHARS = 2_000;
+/** A command without its own limit runs up to the device's (60 s unless the device says otherwise). */
+const DEFAULT_COMMAND_TIMEOUT_MS = 60_000;
+/** How long after a command's limit the device has to answer. */
+const COMMAND_ANSWER_MARGIN_MS = 5_000;
+
+/** Tool arguments for the stream: strings over 500 characters cut, so a 1 MB write_file does not travel twice. */
+function bounded(args: Record<string, unknown>): Record<string, unknown> {
+  const cutText = (value: unknown): unknown =>
+    typeof value === 'string'
+      ? value.length > 500
+        ? `${value.slice(0, 500)}… (${value.length} characters)`
+        : value
+      : Array.isArray(value)
+        ? value.slice(0, 50).map(cutText)
+        : value && typeof value === 'object'
+          ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, cutText(v)]))
+          : value;
+  return cutText(args) as Record<string, unknown>;
+}
 
 /** Earlier user and assistant messages fed back as context. */
 export const HISTORY_LIMIT = 20;
@@ -121,17 +146,40 @@ export class AssistantRunner {
 
     // The first message of a session has no history: nothing to read.
     const history = start.earlier ? await chat.context(data.sessionId, message.seq, HISTORY_LIMIT) : [];
+    // A coding turn: the named agent (or the one the Orchestrator hands it to) with its own tools and prompt.
+    const agent = data.agent && data.deviceId && data.tools !== 'none' ? routeCodingAgent(data.agent, message.content) : undefined;
     // Without a device the assistant has no tools and says it cannot reach local data.
-    const toolsets = data.tools === 'none' || !data.deviceId ? [] : classifyIntent(message.content).toolsets;
-    log.info({ toolsets, mode: data.tools, historyLength: history.length, withContext: !!session.context }, 'assistant turn started');
-    return this.runTurn(data, log, toolsets, newUsage(this.deps.models), signal, ticket, {
-      messages: [
-        // The session's context (from the user's app) rides in the system prompt of every turn.
-        systemMessage(withChatContext(toolsets.length ? systemPrompt(toolsets) : plainSystemPrompt(), session.context)),
-        ...historyMessages(history),
-        userMessage(message.content),
-      ],
-    });
+    const toolsets: string[] = agent
+      ? this.deps.config.codingAgents[agent].toolsets
+      : data.tools === 'none' || !data.deviceId
+        ? []
+        : classifyIntent(message.content).toolsets;
+    log.info(
+      { toolsets, agent, mode: data.tools, historyLength: history.length, withContext: !!session.context },
+      'assistant turn started',
+    );
+    const prompt = agent
+      ? codingSystemPrompt(this.deps.config.codingAgents[agent])
+      : toolsets.length
+        ? systemPrompt(toolsets as ToolsetName[])
+        : plainSystemPrompt();
+    return this.runTurn(
+      data,
+      log,
+      toolsets,
+      newUsage(this.deps.models),
+      signal,
+      ticket,
+      {
+        messages: [
+          // The session's context (from the user's app) rides in the system prompt of every turn.
+          systemMessage(withChatContext(prompt, session.context)),
+          ...historyMessages(history),
+          userMessage(message.content),
+        ],
+      },
+      agent,
+    );
   }
 
   /** `hitl-timeout`: the request was not decided in time; its resume job tells the model. */
@@ -192,12 +240,14 @@ export class AssistantRunner {
         await this.publish(data, { type: 'final', sessionId: data.sessionId, response: answered.content, usage: usageOf(answered) });
       return { toolCalls: 0, toolIterations: 0 };
     }
-    const { parked, toolsets, usage } = loadContinuation(group[0].continuation as StoredContinuation);
+    const { parked, toolsets, usage, codingAgent } = loadContinuation(group[0].continuation as StoredContinuation);
+    const agent = isCodingAgent(codingAgent) ? codingAgent : undefined;
     // Cancelled while parked or before this resume ran: the turn ends with what it had said.
     const begun = await this.turns().begin(turnOf(data));
     if (begun === 'cancel_requested') return this.cancelled(data, log, parked.response, usage);
     if (begun === 'ended') return { toolCalls: 0, toolIterations: 0 };
-    const offered = new Set(toolsFor(toolsets as ToolsetName[]).map((t) => t.name));
+    const offered = new Set(this.turnTools(toolsets, agent).map((t) => t.name));
+    if (agent) await this.event(data, { type: 'agent', sessionId: data.sessionId, agent, state: 'processing' });
     // Each waiting call with its own decision: approved ones run (as a round's calls do, at once),
     // refused ones become the refusal the model reads.
     const decisions = new Map(group.map((row) => [positionOf(row), row]));
@@ -213,8 +263,10 @@ export class AssistantRunner {
           return this.executeTool(data, offered, call.name, call.args, log, {
             approved: true,
             approvalId: row.id,
+            approvedParameters: row.parameters,
             signal,
             step: `${parked.iteration}.${call.index ?? position}`,
+            agent,
           });
         return this.refused(data, log, call.name, row);
       },
@@ -223,29 +275,24 @@ export class AssistantRunner {
     );
     const results = new Map(waiting.map(({ position }, i) => [position, outcomes[i]]));
     // A resumed turn was admitted by its first job: its calls reserve their own.
-    return this.runTurn(
-      data,
-      log,
-      toolsets as ToolsetName[],
-      usage,
-      signal,
-      { userId: data.userId },
-      { resume: { state: parked, results } },
-    );
+    return this.runTurn(data, log, toolsets, usage, signal, { userId: data.userId }, { resume: { state: parked, results } }, agent);
   }
 
   /** Runs (or resumes) the tool loop of a turn and finishes it: stored answer and `final`, or parked. */
   private async runTurn(
     data: ChatTurnJob,
     log: Logger,
-    toolsets: ToolsetName[],
+    toolsets: string[],
     usage: TurnUsage,
     signal: AbortSignal,
     budget: BudgetTicket,
     start: { messages: ModelMessage[] } | { resume: { state: ParkedLoop; results: ReadonlyMap<number, string> } },
+    agent?: CodingAgentName,
   ): Promise<{ toolCalls: number; toolIterations: number; parked?: string }> {
     const { chat } = this.deps.repos;
-    const tools = toolsFor(toolsets);
+    const tools = this.turnTools(toolsets, agent);
+    const agentConfig = agent ? this.deps.config.codingAgents[agent] : undefined;
+    if (agent && 'messages' in start) await this.event(data, { type: 'agent', sessionId: data.sessionId, agent, state: 'processing' });
     const offered = new Set(tools.map((t) => t.name));
     // Carried by the job from the request's session check; read only for a job that has none.
     const tier = data.tier ?? (await this.deps.repos.users.findById(data.userId))?.tier ?? 'free';
@@ -255,9 +302,11 @@ export class AssistantRunner {
     let streamed = 'resume' in start ? start.resume.state.response : '';
 
     try {
-      const result: ToolLoopResult = await runToolLoop({
+      const loop: Parameters<typeof runToolLoop>[0] = {
         models: this.deps.models,
-        model: data.model,
+        // The request's model, else the coding agent's own, else the deployment's default.
+        model: data.model ?? agentConfig?.model ?? undefined,
+        maxToolIterations: agentConfig?.maxToolIterations,
         account: { userId: data.userId, tier, sessionId: data.sessionId },
         // The answering call's usage line is written by the turn's end, in its transaction.
         leaveAnswerLine: true,
@@ -266,11 +315,10 @@ export class AssistantRunner {
         resume: 'resume' in start ? start.resume : undefined,
         tools,
         signal,
-        executeTool: (name, args, step) => this.executeTool(data, offered, name, args, log, { signal, step }),
+        executeTool: (name, args, step) => this.executeTool(data, offered, name, args, log, { signal, step, agent }),
         // Only a call that would really run parks: an unknown tool or bad arguments is an error at once.
         mustPark: approvals
-          ? (name, args) =>
-              offered.has(name) && this.policy.isDangerous(name) && TOOLS_BY_NAME.get(name)!.schema.safeParse(args ?? {}).success
+          ? (name, args) => offered.has(name) && this.policy.isDangerous(name) && toolNamed(name)!.schema.safeParse(args ?? {}).success
           : undefined,
         onText: (text) => {
           streamed += text;
@@ -280,7 +328,17 @@ export class AssistantRunner {
         onToolResult: async (name, _args, content) => {
           await chat.addMessage({ sessionId: data.sessionId, role: 'tool', toolName: name, content, replyTo: data.messageId });
         },
-      });
+      };
+      let result: ToolLoopResult = await runToolLoop(loop);
+      // A change waits for approval with its diff, computed by the device from the file as it is now.
+      // A change that cannot be made (no such text, a path refused) is answered at once instead.
+      let previews = new Map<number, ChangePreview>();
+      while (result.parked && approvals && data.deviceId) {
+        const failed = new Map<number, string>();
+        previews = await this.previewChanges(data, result.parked, signal, failed, log);
+        if (!failed.size) break;
+        result = await runToolLoop({ ...loop, messages: [], resume: { state: result.parked, results: failed } });
+      }
       if (result.parked && approvals && data.deviceId) {
         // Parked: the state goes to PostgreSQL and the job ends, so no worker slot waits on a human.
         // One request per waiting call, in call order, each holding the same state (0251).
@@ -294,8 +352,11 @@ export class AssistantRunner {
             messageId: data.messageId,
             deviceId: data.deviceId,
             toolName: call.name,
-            parameters: TOOLS_BY_NAME.get(call.name)!.schema.parse(call.args ?? {}) as Record<string, unknown>,
-            continuation: storeContinuation(result.parked, toolsets, usage, { parkId, position }),
+            parameters: {
+              ...(toolNamed(call.name)!.schema.parse(call.args ?? {}) as Record<string, unknown>),
+              ...(previews.has(position) ? previews.get(position) : {}),
+            },
+            continuation: storeContinuation(result.parked, toolsets, usage, { parkId, position }, agent),
           });
           requested.push(request.id);
           log.info({ approvalId: request.id, tool: call.name }, 'assistant turn parked for approval');
@@ -305,10 +366,12 @@ export class AssistantRunner {
           await approvals.cancelPending(data.messageId, data.userId);
           return this.cancelled(data, log, result.response, usage);
         }
+        if (agent) await this.event(data, { type: 'agent', sessionId: data.sessionId, agent, state: 'waiting' });
         return { toolCalls: result.toolCalls, toolIterations: result.toolIterations, parked: requested.join(',') };
       }
       await Promise.allSettled(pending);
       const lines = result.unrecorded ? [result.unrecorded] : [];
+      if (agent) await this.event(data, { type: 'agent', sessionId: data.sessionId, agent, state: 'idle' });
       // The run's end stores the answer and its usage line and emits `final`; a cancel accepted before this wins (no answer stored).
       const stored = await this.turns().finish(turnOf(data), result.response, usage, lines);
       if (stored === 'cancel_requested') return this.cancelled(data, log, result.response, usage, lines);
@@ -331,6 +394,10 @@ export class AssistantRunner {
         return this.cancelled(data, log, streamed, usage);
       }
       log.warn({ err: error }, 'assistant turn failed');
+      if (agent)
+        await this.event(data, { type: 'agent', sessionId: data.sessionId, agent, state: 'error' }).catch((error: unknown) =>
+          log.warn({ err: error }, 'agent state not logged for the turn'),
+        );
       const { code, message } = failureOf(error);
       await this.turns()
         .fail(turnOf(data), code, message)
@@ -349,11 +416,18 @@ export class AssistantRunner {
     name: string,
     rawArgs: unknown,
     log: Logger,
-    options: { approved?: boolean; approvalId?: string; signal?: AbortSignal; step?: string } = {},
+    options: {
+      approved?: boolean;
+      approvalId?: string;
+      approvedParameters?: Record<string, unknown>;
+      signal?: AbortSignal;
+      step?: string;
+      agent?: CodingAgentName;
+    } = {},
   ): Promise<string> {
     const { deviceId } = data;
     if (!deviceId) return `Error: no device is connected, so ${name} cannot run.`;
-    const tool = TOOLS_BY_NAME.get(name);
+    const tool = toolNamed(name);
     // Only the routed agent's tools: a model cannot reach a tool it was not offered this turn.
     if (!tool || !offered.has(name)) return `Error: there is no tool called "${name}" here; use one of: ${[...offered].join(', ')}.`;
     const args = tool.schema.safeParse(rawArgs ?? {});
@@ -389,9 +463,77 @@ export class AssistantRunner {
     const device = ((call) => {
       const idempotencyKey =
         options.step === undefined ? undefined : toolCallKey(data.messageId, options.step, name, args.data, (nth += 1));
-      return this.deps.devices.callDevice(data.userId, deviceId, call as never, { signal: options.signal, idempotencyKey });
+      return this.deps.devices.callDevice(data.userId, deviceId, call as never, {
+        signal: options.signal,
+        idempotencyKey,
+        timeoutMs: this.commandTimeout(call),
+      });
     }) as DeviceCall;
-    return runAuditedToolCall(name, () => tool.run(args.data, device, this.toolContext(data)), audited, log, 'assistant tool failed');
+    const context = { ...this.toolContext(data), ...(options.approvedParameters ? { approved: options.approvedParameters } : {}) };
+    const { agent } = options;
+    if (agent) {
+      await this.event(data, { type: 'agent', sessionId: data.sessionId, agent, state: 'executing' });
+      await this.event(data, { type: 'tool_call', sessionId: data.sessionId, agent, tool: name, args: bounded(args.data) });
+    }
+    const result = await runAuditedToolCall(name, () => tool.run(args.data, device, context), audited, log, 'assistant tool failed');
+    if (agent) {
+      const changeId = /Change id (\S+?):/.exec(result)?.[1];
+      await this.event(data, {
+        type: 'tool_result',
+        sessionId: data.sessionId,
+        agent,
+        tool: name,
+        ok: !result.startsWith('Error:'),
+        preview: result.length > RESULT_PREVIEW_CHARS ? `${result.slice(0, RESULT_PREVIEW_CHARS)}…` : result,
+        ...(changeId ? { changeId } : {}),
+      });
+    }
+    return result;
+  }
+
+  /** The tools of a turn: a coding agent's, or the data toolsets'. */
+  private turnTools(toolsets: string[], agent?: CodingAgentName) {
+    return agent ? codingToolsFor(this.deps.config.codingAgents[agent]) : toolsFor(toolsets as ToolsetName[]);
+  }
+
+  /** A command may run longer than a data call: the device stops it at its limit, then answers. */
+  private commandTimeout(call: { action: string; timeoutMs?: number }): number | undefined {
+    if (call.action !== 'execute_command') return undefined;
+    return Math.max(this.deps.config.device.rpcTimeoutMs, (call.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS) + COMMAND_ANSWER_MARGIN_MS);
+  }
+
+  /**
+   * The diff of each waiting change of a parked round (write_file, edit_file, delete_file), by
+   * position; a change the device cannot make goes to `failed` as the model's error text.
+   */
+  private async previewChanges(
+    data: ChatTurnJob,
+    parked: ParkedLoop,
+    signal: AbortSignal,
+    failed: Map<number, string>,
+    log: Logger,
+  ): Promise<Map<number, ChangePreview>> {
+    const previews = new Map<number, ChangePreview>();
+    const device = ((call) => this.deps.devices.callDevice(data.userId, data.deviceId!, call as never, { signal })) as DeviceCall;
+    for (const { call, position } of waitingCalls(parked)) {
+      const tool = toolNamed(call.name) as CodeTool | undefined;
+      if (!tool?.preview) continue;
+      try {
+        previews.set(position, await tool.preview(tool.schema.parse(call.args ?? {}) as Record<string, unknown>, device));
+      } catch (error) {
+        if (!(error instanceof DeviceRpcError)) log.warn({ err: error, tool: call.name }, 'change preview failed');
+        failed.set(
+          position,
+          `Error: ${call.name} was NOT run: ${error instanceof DeviceRpcError ? error.message : 'the change could not be prepared'}`,
+        );
+      }
+    }
+    return previews;
+  }
+
+  /** To the turn's event log only (HTTP listeners): what a coding agent is doing. */
+  private async event(data: ChatTurnJob, event: Extract<ChatEvent, { type: 'agent' | 'tool_call' | 'tool_result' }>): Promise<void> {
+    await this.deps.chatEvents.append(data.messageId, event);
   }
 
   /** The result a refused call gives the model (rejected, or not decided in time), audited. */

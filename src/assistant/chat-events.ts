@@ -13,6 +13,9 @@ export interface TurnUsage {
   costUsd: number;
 }
 
+/** What a coding agent is doing: thinking (the model), waiting for an approval, running a tool, done, failed. */
+export type AgentState = 'processing' | 'waiting' | 'executing' | 'idle' | 'error';
+
 /** What a turn tells its HTTP listener; devices get `text_chunk` and `final` over Socket.IO too. */
 export type ChatEvent =
   | { type: 'text_chunk'; sessionId: string; text: string }
@@ -22,6 +25,12 @@ export type ChatEvent =
   | ({ type: 'approval_resolved'; sessionId: string } & ApprovalResolved)
   | { type: 'final'; sessionId: string; response: string; usage: TurnUsage }
   | { type: 'error'; sessionId: string; code: string; message: string }
+  /** A coding turn: which agent works now, and what it is doing. */
+  | { type: 'agent'; sessionId: string; agent: string; state: AgentState }
+  /** A tool call is about to run (arguments bounded: long strings are cut). */
+  | { type: 'tool_call'; sessionId: string; agent?: string; tool: string; args: Record<string, unknown> }
+  /** How a tool call ended: a bounded preview of what the model reads; `changeId` when it changed a file. */
+  | { type: 'tool_result'; sessionId: string; agent?: string; tool: string; ok: boolean; preview: string; changeId?: string }
   /** Stopped by a cancel: the answer as far as it got, kept in history marked cancelled. */
   | { type: 'cancelled'; sessionId: string; response: string; usage: TurnUsage };
 

@@ -8,6 +8,7 @@ import type { ChatRuns } from './chat-run';
 import type { Logger } from '../lib/logger';
 import type { UsageLimiter } from '../lib/usage-limiter';
 import type { Tier } from '../../config';
+import { CODING_AGENT_NAMES, type CodingAgentName } from '../../config/coding-agents';
 import type { Repositories } from '../models';
 import type { Enqueue } from '../producers/registry';
 import type { ChatRequestAck } from '../schemas/socket-events';
@@ -18,6 +19,9 @@ import { chatContextSchema, storedContext, type ChatContext } from './chat-conte
 export const MAX_CHAT_MESSAGE_CHARS = 8_000;
 
 const message = z.string().trim().min(1).max(MAX_CHAT_MESSAGE_CHARS);
+
+/** A coding turn's agent: its tools work on the project folder the device serves (docs/coding-agents.md). */
+const codingAgentSchema = z.enum(CODING_AGENT_NAMES);
 
 /** A model chosen by the request; it must be one the deployment serves. */
 export const modelChoiceSchema = z.strictObject({ provider: z.string().min(1).max(100), model: z.string().min(1).max(200) });
@@ -34,6 +38,7 @@ export const chatBodySchema = z.strictObject({
   config: modelChoiceSchema.optional(),
   tools: z.enum(['device', 'none']).optional(),
   context: chatContextSchema.optional(),
+  agent: codingAgentSchema.optional(),
 });
 
 /** Socket `chat_request`; its `context` is the same as on `POST /chat`. */
@@ -41,6 +46,7 @@ export const chatRequestSchema = z.strictObject({
   message,
   sessionId: z.uuid().optional(),
   context: chatContextSchema.optional(),
+  agent: codingAgentSchema.optional(),
 });
 
 export interface StartTurn {
@@ -59,6 +65,8 @@ export interface StartTurn {
   context?: ChatContext;
   /** The user's tier as the request's session check read it; the job carries it so the worker need not read it. */
   tier?: Tier;
+  /** A coding turn: the agent named by the request (it needs a device that serves a project). */
+  agent?: CodingAgentName;
 }
 
 /**
@@ -94,7 +102,10 @@ export class ChatService {
     // A chatflow's session goes on with its flow's prompt and model, not as an assistant turn (0120).
     if (session?.mode === 'flow')
       throw new AppError(409, 'flow_session', `This session belongs to a chatflow; continue it with POST /flows/${session.flowId}/chat`);
-    const deviceId = await this.deviceFor(input, session?.deviceId ?? undefined);
+    if (input.agent && input.tools === 'none')
+      throw new AppError(400, 'validation_failed', 'A coding agent works on the files of a device: agent needs tools "device"');
+    // A coding turn needs a device (the default is not to fall back to a plain turn without one).
+    const deviceId = await this.deviceFor(input.agent ? { ...input, tools: 'device' } : input, session?.deviceId ?? undefined);
     const mode = deviceId ? 'device' : 'none';
 
     const context = storedContext(input.context);
@@ -120,6 +131,7 @@ export class ChatService {
           model: input.model,
           budget,
           tier: input.tier,
+          ...(input.agent ? { agent: input.agent } : {}),
         });
         return { sessionId, stored };
       },
@@ -181,6 +193,7 @@ export function deviceChatHandler(service: ChatService, usage?: UsageLimiter) {
         message: parsed.data.message,
         sessionId: parsed.data.sessionId,
         context: parsed.data.context,
+        agent: parsed.data.agent,
         // No tier: the socket's was read when it connected; the worker reads the tier of now.
       });
       return { sessionId, messageId };

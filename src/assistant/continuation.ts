@@ -21,6 +21,8 @@ export interface StoredContinuation {
   /** The toolsets the turn was routed to (the same tools are offered after the resume). Stored as `agents` before 0105. */
   toolsets?: string[];
   agents?: string[];
+  /** A coding turn's agent (its tools, model and step limit go on after the resume). */
+  codingAgent?: string;
   usage: TurnUsage;
   /**
    * One id per park: every request asked for the same round carries it (and the same state), so a
@@ -36,6 +38,7 @@ export const storeContinuation = (
   toolsets: string[],
   usage: TurnUsage,
   park?: { parkId: string; position: number },
+  codingAgent?: string,
 ): StoredContinuation => ({
   version: 1,
   messages: storeMessages(parked.messages),
@@ -46,9 +49,12 @@ export const storeContinuation = (
   toolsets,
   usage,
   ...park,
+  ...(codingAgent ? { codingAgent } : {}),
 });
 
-export const loadContinuation = (stored: StoredContinuation): { parked: ParkedLoop; toolsets: string[]; usage: TurnUsage } => ({
+export const loadContinuation = (
+  stored: StoredContinuation,
+): { parked: ParkedLoop; toolsets: string[]; usage: TurnUsage; codingAgent?: string } => ({
   parked: {
     messages: loadMessages(stored.messages),
     calls: stored.calls,
@@ -58,6 +64,7 @@ export const loadContinuation = (stored: StoredContinuation): { parked: ParkedLo
   },
   toolsets: stored.toolsets ?? stored.agents ?? [],
   usage: stored.usage,
+  codingAgent: stored.codingAgent,
 });
 
 /** The call a request decides, by its position in the stored round. */

@@ -34,7 +34,7 @@ export function classifyIntent(message: string): Intent {
 
 /** The tools of the chosen toolsets, in catalogue order. */
 export function toolsFor(toolsets: ToolsetName[]): AssistantTool[] {
-  return ASSISTANT_TOOLS.filter((t) => toolsets.includes(t.toolset));
+  return ASSISTANT_TOOLS.filter((t) => (toolsets as string[]).includes(t.toolset));
 }
 
 /** The system prompt of a turn: who the assistant is and how to use the tools. */

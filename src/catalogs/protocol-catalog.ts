@@ -584,6 +584,37 @@ export const chatSseCatalog = {
     fields: { sessionId: 'the session', ...approvalResolvedFields },
     example: { type: 'approval_resolved', sessionId: SESSION, approvalId: APPROVAL, status: 'rejected', decidedBy: USER },
   },
+  agent: {
+    summary:
+      'A coding turn (the request named an `agent`): which agent works now and its state: `processing` (the model), `executing` (a tool runs), `waiting` (an approval), `idle` (answered), `error`.',
+    fields: { sessionId: 'the session', agent: '`orchestrator`, `ask`, `coder`, `debug` or `architect`', state: 'what it is doing' },
+    example: { type: 'agent', sessionId: SESSION, agent: 'coder', state: 'processing' },
+  },
+  tool_call: {
+    summary: 'A coding turn: a tool call starts (reads at once; changes and commands once approved).',
+    fields: { sessionId: 'the session', agent: 'who calls it', tool: 'the tool', args: 'its arguments, strings over 500 characters cut' },
+    example: { type: 'tool_call', sessionId: SESSION, agent: 'ask', tool: 'read_file', args: { path: 'src/app.ts' } },
+  },
+  tool_result: {
+    summary: 'A coding turn: how a tool call ended, with the start of what the model reads.',
+    fields: {
+      sessionId: 'the session',
+      agent: 'who called it',
+      tool: 'the tool',
+      ok: 'false when the result is an error',
+      preview: 'the first 2000 characters of the result',
+      changeId: 'set when it changed a file: `POST /devices/:deviceId/changes/:changeId/undo` restores the previous content',
+    },
+    example: {
+      type: 'tool_result',
+      sessionId: SESSION,
+      agent: 'coder',
+      tool: 'edit_file',
+      ok: true,
+      preview: 'Edited src/app.ts. Change id c1a2b3: undo restores the previous content.',
+      changeId: 'c1a2b3',
+    },
+  },
   error: {
     summary: 'Last message: the turn failed (`stream_interrupted` when only the connection did).',
     fields: { sessionId: 'the session', code: 'e.g. `llm_unavailable`', message: 'readable' },
