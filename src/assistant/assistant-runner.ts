@@ -304,8 +304,8 @@ export class AssistantRunner {
     try {
       const loop: Parameters<typeof runToolLoop>[0] = {
         models: this.deps.models,
-        // The request's model, else the coding agent's own, else the deployment's default.
-        model: data.model ?? agentConfig?.model ?? undefined,
+        // The request's model, else the coding agent's own (when the deployment serves it), else the default.
+        model: data.model ?? this.agentModel(agentConfig, log),
         maxToolIterations: agentConfig?.maxToolIterations,
         account: { userId: data.userId, tier, sessionId: data.sessionId },
         // The answering call's usage line is written by the turn's end, in its transaction.
@@ -489,6 +489,14 @@ export class AssistantRunner {
       });
     }
     return result;
+  }
+
+  /** A coding agent's configured model; one the deployment does not serve is skipped (with a warning) for the default. */
+  private agentModel(agent: { model: { provider: string; model: string } | null } | undefined, log: Logger) {
+    if (!agent?.model) return undefined;
+    if (this.deps.models.knows(agent.model)) return agent.model;
+    log.warn({ model: agent.model }, 'the coding agent names a model this deployment does not serve; the default model answers');
+    return undefined;
   }
 
   /** The tools of a turn: a coding agent's, or the data toolsets'. */

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { connectDevice, type DeviceConnection } from '@switchboard/client';
+import { connectDevice, createSwitchboardClient, isApiError, type DeviceConnection } from '@switchboard/client';
 import { projectTools, type ProjectToolsOptions } from '@switchboard/client/node';
 import type { DeviceSimulator } from '@switchboard/client/testing';
 import type { ChatRequest } from '../../src/demo-model/openai-compatible-server';
@@ -39,7 +39,20 @@ describe('coding agents on a project folder served by the device kit', () => {
   const folders: string[] = [];
 
   beforeAll(async () => {
-    t = await startTestApp({ env: { DEVICE_RPC_TIMEOUT_MS: '5000', HITL_TIMEOUT_MS: '60000' } });
+    t = await startTestApp({
+      env: {
+        DEVICE_RPC_TIMEOUT_MS: '5000',
+        HITL_TIMEOUT_MS: '60000',
+        OPENAI_API_KEY: 'test',
+        LLM_MODEL: 'primary-model',
+        LLM_FALLBACK_MODELS: 'planning-model',
+        // An operator's overrides: the Architect's own model, the Ask agent's own prompt.
+        CODING_AGENTS: JSON.stringify({
+          architect: { model: { provider: 'scripted', model: 'planning-model' } },
+          ask: { prompt: 'You are the Ask agent of ACME. Read before answering.' },
+        }),
+      },
+    });
   });
 
   afterAll(async () => {
@@ -133,6 +146,55 @@ describe('coding agents on a project folder served by the device kit', () => {
     expect(toolResults(second)[1]).toContain('src/math.js (lines 1-3 of 3)');
   });
 
+  test('agents are data: the Orchestrator hands a request to the agent its words point to; an operator override gives the Architect its model and Ask its prompt', async () => {
+    const { user, device } = await projectDevice();
+    const stream = (message: string, agent: string) =>
+      readSse(`${t.api}/chat/stream`, {
+        method: 'POST',
+        token: user.accessToken,
+        body: { message, deviceId: device.deviceId, agent },
+        until: (m) => m.event === 'final' || m.event === 'error',
+      });
+    const agentsOf = (messages: Array<{ data: { type: string; agent?: string } }>) => [
+      ...new Set(messages.filter((m) => m.data.type === 'agent').map((m) => m.data.agent)),
+    ];
+
+    t.llm.push({ text: 'Step 1: split math.js.' });
+    let before = t.llm.chatRequests().length;
+    const plan = await stream('Plan the architecture of a calculator module', 'orchestrator');
+    expect(agentsOf(plan.messages)).toEqual(['architect']);
+    const [planning] = t.llm.chatRequests().slice(before);
+    expect(planning.model).toBe('planning-model');
+    expect(offeredTools(planning).sort()).toEqual(['list_files', 'read_file', 'search_files']);
+    expect(String(planning.messages[0].content)).toContain('Architect');
+
+    t.llm.push({ text: 'It adds numbers.' });
+    before = t.llm.chatRequests().length;
+    await stream('What does add do?', 'ask');
+    const [asking] = t.llm.chatRequests().slice(before);
+    expect(asking.model).toBe('primary-model');
+    expect(String(asking.messages[0].content)).toContain('You are the Ask agent of ACME.');
+
+    t.llm.push({ text: 'Coder here.' });
+    before = t.llm.chatRequests().length;
+    const fix = await stream('Implement a multiply function', 'orchestrator');
+    expect(agentsOf(fix.messages)).toEqual(['coder']);
+    expect(offeredTools(t.llm.chatRequests()[before]).sort()).toEqual([
+      'delete_file',
+      'edit_file',
+      'execute_command',
+      'list_files',
+      'read_file',
+      'search_files',
+      'write_file',
+    ]);
+
+    // Words for no specialist (or for two at once): the Orchestrator answers itself, read-only.
+    t.llm.push({ text: 'Hello.' });
+    const hello = await stream('Hello there', 'orchestrator');
+    expect(agentsOf(hello.messages)).toEqual(['orchestrator']);
+  });
+
   test('Coder: the edit waits with its diff, is approved from a second client, changes the file; undo restores it', async () => {
     const { user, device, root } = await projectDevice();
     t.llm.push(
@@ -154,8 +216,10 @@ describe('coding agents on a project folder served by the device kit', () => {
     // Nothing is written before the decision.
     expect(await readFile(join(root, 'src/math.js'), 'utf8')).toContain('a - b');
 
-    // The second client: the same user over HTTP.
-    expect((await decide(user, requested.approvalId, 'approve')).status).toBe(200);
+    // The second client: the same user through the SDK over HTTP.
+    const sdk = createSwitchboardClient({ baseUrl: t.url });
+    sdk.setTokens({ accessToken: user.accessToken });
+    expect(await sdk.approvals.approve(requested.approvalId)).toMatchObject({ status: 'approved' });
     expect((await turn.final).response).toBe('Fixed add().');
     expect(await readFile(join(root, 'src/math.js'), 'utf8')).toBe('export function add(a, b) {\n  return a + b;\n}\n');
 
@@ -164,22 +228,42 @@ describe('coding agents on a project folder served by the device kit', () => {
     const changeId = /Change id (\S+?):/.exec(toolMessage.content)?.[1];
     expect(changeId).toEqual(expect.any(String));
 
-    const changes = await request('GET', `${t.api}/devices/${device.deviceId}/changes`, { token: user.accessToken });
-    expect(changes.status).toBe(200);
-    expect(changes.body.changes[0]).toMatchObject({ changeId, path: 'src/math.js', tool: 'edit_file', undoneBy: null });
+    const changes = await sdk.devices.changes(device.deviceId);
+    expect(changes.changes[0]).toMatchObject({ changeId, path: 'src/math.js', tool: 'edit_file', undoneBy: null });
 
     const outsider = await registerUser(t.api, 'Outsider');
     const stranger = await request('POST', `${t.api}/devices/${device.deviceId}/changes/${changeId}/undo`, { token: outsider.accessToken });
     expect(stranger.status).toBe(409);
     expect(await readFile(join(root, 'src/math.js'), 'utf8')).toContain('a + b');
 
-    const undone = await request('POST', `${t.api}/devices/${device.deviceId}/changes/${changeId}/undo`, { token: user.accessToken });
-    expect(undone.status).toBe(200);
-    expect(undone.body).toMatchObject({ path: 'src/math.js', change: { tool: 'undo_change' } });
+    const undone = await sdk.devices.undoChange(device.deviceId, changeId!);
+    expect(undone).toMatchObject({ path: 'src/math.js', change: { tool: 'undo_change' } });
+    expect(undone.diff).toContain('-  return a + b;\n+  return a - b;');
     expect(await readFile(join(root, 'src/math.js'), 'utf8')).toBe(FILES['src/math.js']);
-    const again = await request('POST', `${t.api}/devices/${device.deviceId}/changes/${changeId}/undo`, { token: user.accessToken });
-    expect(again.status).toBe(409);
-    expect(again.body.error.code).toBe('undo_refused');
+    const again = await sdk.devices.undoChange(device.deviceId, changeId!).catch((error: unknown) => error);
+    expect(isApiError(again) && again.status === 409 && again.code === 'undo_refused').toBe(true);
+    expect((await sdk.devices.changes(device.deviceId)).changes.map((c) => [c.tool, c.undoneBy ?? null])).toEqual([
+      ['undo_change', null],
+      ['edit_file', undone.change!.changeId],
+    ]);
+
+    // A file changed after the change is never overwritten by its undo.
+    t.llm.push(
+      { toolCalls: [{ name: 'write_file', args: { path: 'src/new.js', content: 'export const n = 1;\n' } }] },
+      { text: 'Created it.' },
+    );
+    const created = next<ApprovalRequested>(device, 'approval_requested');
+    const turn2 = await ask(device, 'coder', 'Create new.js');
+    const approval2 = await created;
+    expect(approval2.parameters).toMatchObject({ expectedHash: null, diff: expect.stringContaining('--- /dev/null') });
+    await sdk.approvals.approve(approval2.approvalId);
+    await turn2.final;
+    const [newest] = (await sdk.devices.changes(device.deviceId)).changes;
+    expect(newest).toMatchObject({ path: 'src/new.js', created: true });
+    await writeFile(join(root, 'src/new.js'), 'edited by hand\n');
+    const refused = await sdk.devices.undoChange(device.deviceId, newest.changeId).catch((error: unknown) => error);
+    expect(isApiError(refused) && refused.code === 'undo_refused' && /changed after/.test(refused.message)).toBe(true);
+    expect(await readFile(join(root, 'src/new.js'), 'utf8')).toBe('edited by hand\n');
   });
 
   test('Debug runs the test command only after approval, in the project root; a rejection runs nothing', async () => {
