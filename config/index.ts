@@ -28,6 +28,9 @@ const tierOverrideSchema = z.partialRecord(
       journeyPerMinute: z.number().int().positive(),
       agentRunsPerMinute: z.number().int().positive(),
       flowExecutionsPerMinute: z.number().int().positive(),
+      codingTurnsPerHour: z.number().int().positive(),
+      codeFileOpsPerHour: z.number().int().positive(),
+      codeApprovalsPerHour: z.number().int().positive(),
       // Budgets: null (or absent) = unlimited; 0 = none at all.
       tokensPerHour: z.number().int().nonnegative().nullable(),
       tokensPerMonth: z.number().int().nonnegative().nullable(),

@@ -102,19 +102,48 @@ export interface UsageLimits {
   agentRunsPerMinute: number;
   /** Agentflow executions started (`POST /flows/:id/execute` and `/execute/stream`; each runs up to 50 model calls). */
   flowExecutionsPerMinute: number;
+  /** Coding turns started (a chat request naming an agent), per hour: each runs up to the agent's step limit of model calls. */
+  codingTurnsPerHour: number;
+  /** File operations and commands of the coding agents on a device, per hour (reads, searches, changes, commands). */
+  codeFileOpsPerHour: number;
+  /** Approval requests of the coding agents (changes and commands waiting for the user), per hour. */
+  codeApprovalsPerHour: number;
 }
 
 // Generous for a person at a keyboard or a device syncing a folder of notes (embeddings come in
 // bursts), small against a script: a chat or journey turn is a model call, a manual run a whole run.
+// The coding agents' hourly limits start from the design's per-user figures (100 model turns,
+// 1,000 file operations and 50 approval requests an hour) on the free tier.
 export const DEFAULT_USAGE_LIMITS: Record<Tier, UsageLimits> = {
-  free: { chatPerMinute: 30, embeddingsPerMinute: 300, journeyPerMinute: 30, agentRunsPerMinute: 10, flowExecutionsPerMinute: 20 },
-  pro: { chatPerMinute: 120, embeddingsPerMinute: 1_200, journeyPerMinute: 120, agentRunsPerMinute: 30, flowExecutionsPerMinute: 60 },
+  free: {
+    chatPerMinute: 30,
+    embeddingsPerMinute: 300,
+    journeyPerMinute: 30,
+    agentRunsPerMinute: 10,
+    flowExecutionsPerMinute: 20,
+    codingTurnsPerHour: 100,
+    codeFileOpsPerHour: 1_000,
+    codeApprovalsPerHour: 50,
+  },
+  pro: {
+    chatPerMinute: 120,
+    embeddingsPerMinute: 1_200,
+    journeyPerMinute: 120,
+    agentRunsPerMinute: 30,
+    flowExecutionsPerMinute: 60,
+    codingTurnsPerHour: 1_000,
+    codeFileOpsPerHour: 10_000,
+    codeApprovalsPerHour: 500,
+  },
   enterprise: {
     chatPerMinute: 600,
     embeddingsPerMinute: 6_000,
     journeyPerMinute: 600,
     agentRunsPerMinute: 120,
     flowExecutionsPerMinute: 300,
+    codingTurnsPerHour: 10_000,
+    codeFileOpsPerHour: 100_000,
+    codeApprovalsPerHour: 5_000,
   },
 };
 
@@ -124,6 +153,9 @@ export const USAGE_LIMIT_KEYS = [
   'journeyPerMinute',
   'agentRunsPerMinute',
   'flowExecutionsPerMinute',
+  'codingTurnsPerHour',
+  'codeFileOpsPerHour',
+  'codeApprovalsPerHour',
 ] as const;
 
 /** Merges the usage part of a `TIER_LIMITS` override over the defaults (other keys are ignored). */

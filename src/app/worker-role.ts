@@ -31,6 +31,7 @@ import type { RunKernel } from '../runs/run-kernel';
 import type { NotesRuns } from '../assistant/notes-run';
 import type { FlowRuns } from '../flows/flow-run';
 import { Reaper } from './reaper';
+import { UsageLimiter } from '../lib/usage-limiter';
 import { QUEUE_CATALOG } from '../producers/catalog';
 import { requestEmbedding } from '../producers/requests';
 import type { QueueRegistry } from '../producers/registry';
@@ -159,6 +160,8 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       metrics,
       // Dangerous tool calls park the turn until the user decides (0021).
       policy: dangerousToolPolicy(config.hitl.dangerousTools),
+      // The coding agents' hourly file operations and approval requests, counted with the API's windows.
+      usage: new UsageLimiter(deps.redis.cache.command, config.redis.keyPrefix, config.usageLimits),
       embed: (job, timeoutMs) => requestEmbedding(queues, job, timeoutMs),
       approvals: deps.approvals,
       signals,

@@ -30,6 +30,9 @@ import { allowAllPolicy, type ToolPolicy } from './tool-policy';
 import { type DeviceCall, type ToolContext } from './tools';
 import { MAX_EMBED_TEXT_CHARS } from '../schemas/api';
 import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../budget/budget-door';
+import { AppError } from '../lib/errors';
+import type { UsageLimiter, UsageKind } from '../lib/usage-limiter';
+import { CODE_TOOL_RISK, isRiskyCodeTool } from './tool-names';
 
 /** Characters of a tool result the stream's `tool_result` shows. */
 const RESULT_PREVIEW_CHARS = 2_000;
@@ -78,6 +81,8 @@ export interface AssistantRunnerDeps {
   chatCancels?: ChatCancels;
   /** Gives back the reservation a turn's request took when no model call of the turn took it over. */
   budget?: Pick<BudgetDoor, 'releaseUnused'>;
+  /** The tier limits of the coding agents' file operations and approval requests (per user, per hour). */
+  usage?: Pick<UsageLimiter, 'take'>;
   /** Queues the continuation of an agentflow node that parked for this approval (its decision came here). */
   resumeFlowNode?: (row: HitlRequestRow) => Promise<void>;
 }
@@ -469,6 +474,14 @@ export class AssistantRunner {
         timeoutMs: this.commandTimeout(call),
       });
     }) as DeviceCall;
+    // A coding tool counts against the user's file operations of the hour.
+    if (Object.hasOwn(CODE_TOOL_RISK, name)) {
+      const limited = await this.overLimit(data, 'codeFileOpsPerHour');
+      if (limited) {
+        await audited('rate_limited');
+        return `Error: ${name} was NOT run: ${limited}`;
+      }
+    }
     const context = { ...this.toolContext(data), ...(options.approvedParameters ? { approved: options.approvedParameters } : {}) };
     const { agent } = options;
     if (agent) {
@@ -524,6 +537,12 @@ export class AssistantRunner {
     const previews = new Map<number, ChangePreview>();
     const device = ((call) => this.deps.devices.callDevice(data.userId, data.deviceId!, call as never, { signal })) as DeviceCall;
     for (const { call, position } of waitingCalls(parked)) {
+      // A coding tool's approval request counts against the user's approvals of the hour.
+      const limited = isRiskyCodeTool(call.name) ? await this.overLimit(data, 'codeApprovalsPerHour') : null;
+      if (limited) {
+        failed.set(position, `Error: ${call.name} was NOT run and no approval was asked: ${limited}`);
+        continue;
+      }
       const tool = toolNamed(call.name) as CodeTool | undefined;
       if (!tool?.preview) continue;
       try {
@@ -537,6 +556,22 @@ export class AssistantRunner {
       }
     }
     return previews;
+  }
+
+  /**
+   * Counts one unit of `kind` for the turn's user: null when it is within the tier's limit, else
+   * the refusal for the model ("Too many … (limit N per 3600 s); retry in S s").
+   */
+  private async overLimit(data: ChatTurnJob, kind: UsageKind): Promise<string | null> {
+    if (!this.deps.usage) return null;
+    try {
+      const tier = data.tier ?? (await this.deps.repos.users.findById(data.userId))?.tier ?? 'free';
+      await this.deps.usage.take(kind, { id: data.userId, tier });
+      return null;
+    } catch (error) {
+      if (error instanceof AppError && error.status === 429) return error.message;
+      throw error;
+    }
   }
 
   /** To the turn's event log only (HTTP listeners): what a coding agent is doing. */

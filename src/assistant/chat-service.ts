@@ -186,6 +186,7 @@ export function deviceChatHandler(service: ChatService, usage?: UsageLimiter) {
     try {
       // Counts with POST /chat in the user's chat window: a refusal is a `rate_limited` ack.
       await usage?.take('chatPerMinute', user);
+      if (parsed.data.agent) await usage?.take('codingTurnsPerHour', user);
       const { sessionId, messageId } = await service.start({
         userId: user.id,
         deviceId,

@@ -2,7 +2,7 @@ import type { RedisClient } from './redis';
 import type { Tier, UsageLimits } from '../../config';
 import { RateLimiter } from './rate-limiter';
 
-/** The per-minute tier limits on work that costs a model call, an embedding or a device round trip. */
+/** The tier limits (per minute, or per hour for the `…PerHour` ones) on work that costs a model call, an embedding or a device round trip. */
 export type UsageKind = keyof UsageLimits;
 
 const ACTION: Record<UsageKind, string> = {
@@ -11,7 +11,12 @@ const ACTION: Record<UsageKind, string> = {
   journeyPerMinute: 'journey',
   agentRunsPerMinute: 'agent run',
   flowExecutionsPerMinute: 'flow execution',
+  codingTurnsPerHour: 'coding turn',
+  codeFileOpsPerHour: 'code file operation',
+  codeApprovalsPerHour: 'code approval',
 };
+
+const windowOf = (kind: UsageKind) => (kind.endsWith('PerHour') ? 3_600_000 : 60_000);
 
 /**
  * Per-user, per-tier limits (config/tiers.ts): one Redis window per user and kind, shared
@@ -32,6 +37,6 @@ export class UsageLimiter {
   async take(kind: UsageKind, user: { id: string; tier?: Tier }): Promise<void> {
     const limit = (this.tiers[user.tier ?? 'free'] ?? this.tiers.free)[kind];
     if (!Number.isFinite(limit)) return;
-    await this.windows.take(ACTION[kind], user.id, limit, 60_000);
+    await this.windows.take(ACTION[kind], user.id, limit, windowOf(kind));
   }
 }

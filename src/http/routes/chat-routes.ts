@@ -110,6 +110,7 @@ export const chatRoutes = [
     handler: async ({ res, user, body }, ctx) => {
       await ctx.limits.requireModelChoice(user.id, body.config);
       await ctx.usage.take('chatPerMinute', user);
+      if (body.agent) await ctx.usage.take('codingTurnsPerHour', user);
       const turn = await startTurn(ctx, user, body);
       const controller = new AbortController();
       // 'close' on the response: the client went away before the answer (a finished request also closes).
@@ -150,6 +151,7 @@ export const chatRoutes = [
       await ctx.limits.requireModelChoice(user.id, body.config);
       // Counted before the stream opens, so a refusal is a plain 429 with Retry-After.
       await ctx.usage.take('chatPerMinute', user);
+      if (body.agent) await ctx.usage.take('codingTurnsPerHour', user);
       await ctx.streams.serve(req, res, {
         userId: user.id,
         context: {},
