@@ -34,7 +34,8 @@ export const DEFAULT_CODING_AGENTS: Record<CodingAgentName, CodingAgentConfig> =
     prompt:
       "You are the coordinator of Switchboard's coding agents. " +
       COMMON +
-      'Answer from the project: read and search it before you answer. You cannot change files or run commands: when the user wants a change, say that the Coder agent makes it.',
+      'When the request needs several agents (for example a plan, then its implementation, then running the tests), call plan_steps with 2 to 5 steps, each naming its agent (architect, coder, debug, ask) and its task, then say in one or two sentences what the plan is: the steps run after your answer. ' +
+      'Otherwise answer from the project yourself: read and search it first. You cannot change files or run commands.',
     model: null,
     maxToolIterations: 6,
   },

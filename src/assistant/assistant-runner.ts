@@ -23,6 +23,7 @@ import { classifyIntent, plainSystemPrompt, systemPrompt, toolsFor } from './orc
 import { codingSystemPrompt, codingToolsFor, isCodingAgent, routeCodingAgent, toolNamed, type CodingAgentName } from './coding-agents';
 import { DeviceRpcError } from '../devices/device-rpc';
 import type { CodeTool, ChangePreview } from './code-tools';
+import { joinAnswers, parsePlan, PLAN_TOOL, planSteps, planText, stepPrompt, type PlanState, type PlanStep } from './coding-plan';
 import { withChatContext } from './chat-context';
 import type { ToolsetName } from './tools';
 import { auditToolCall, runAuditedToolCall, type ToolCallOutcome } from './tool-audit';
@@ -183,7 +184,7 @@ export class AssistantRunner {
           userMessage(message.content),
         ],
       },
-      agent,
+      { agent, request: message.content },
     );
   }
 
@@ -245,8 +246,9 @@ export class AssistantRunner {
         await this.publish(data, { type: 'final', sessionId: data.sessionId, response: answered.content, usage: usageOf(answered) });
       return { toolCalls: 0, toolIterations: 0 };
     }
-    const { parked, toolsets, usage, codingAgent } = loadContinuation(group[0].continuation as StoredContinuation);
+    const { parked, toolsets, usage, codingAgent, plan: storedPlan } = loadContinuation(group[0].continuation as StoredContinuation);
     const agent = isCodingAgent(codingAgent) ? codingAgent : undefined;
+    const plan = storedPlan as PlanState | undefined;
     // Cancelled while parked or before this resume ran: the turn ends with what it had said.
     const begun = await this.turns().begin(turnOf(data));
     if (begun === 'cancel_requested') return this.cancelled(data, log, parked.response, usage);
@@ -270,7 +272,7 @@ export class AssistantRunner {
             approvalId: row.id,
             approvedParameters: row.parameters,
             signal,
-            step: `${parked.iteration}.${call.index ?? position}`,
+            step: `${plan ? `p${plan.index}.` : ''}${parked.iteration}.${call.index ?? position}`,
             agent,
           });
         return this.refused(data, log, call.name, row);
@@ -280,7 +282,16 @@ export class AssistantRunner {
     );
     const results = new Map(waiting.map(({ position }, i) => [position, outcomes[i]]));
     // A resumed turn was admitted by its first job: its calls reserve their own.
-    return this.runTurn(data, log, toolsets, usage, signal, { userId: data.userId }, { resume: { state: parked, results } }, agent);
+    return this.runTurn(
+      data,
+      log,
+      toolsets,
+      usage,
+      signal,
+      { userId: data.userId },
+      { resume: { state: parked, results } },
+      { agent, plan },
+    );
   }
 
   /** Runs (or resumes) the tool loop of a turn and finishes it: stored answer and `final`, or parked. */
@@ -292,9 +303,13 @@ export class AssistantRunner {
     signal: AbortSignal,
     budget: BudgetTicket,
     start: { messages: ModelMessage[] } | { resume: { state: ParkedLoop; results: ReadonlyMap<number, string> } },
-    agent?: CodingAgentName,
+    coding: { agent?: CodingAgentName; plan?: PlanState; request?: string } = {},
   ): Promise<{ toolCalls: number; toolIterations: number; parked?: string }> {
     const { chat } = this.deps.repos;
+    const { agent, plan } = coding;
+    // The Orchestrator (not yet in a plan) may propose one: it gets the plan tool besides its own.
+    const planning = agent === 'orchestrator' && !plan && coding.request !== undefined;
+    let proposed: PlanStep[] | undefined;
     const tools = this.turnTools(toolsets, agent);
     const agentConfig = agent ? this.deps.config.codingAgents[agent] : undefined;
     if (agent && 'messages' in start) await this.event(data, { type: 'agent', sessionId: data.sessionId, agent, state: 'processing' });
@@ -303,8 +318,11 @@ export class AssistantRunner {
     const tier = data.tier ?? (await this.deps.repos.users.findById(data.userId))?.tier ?? 'free';
     const pending: Array<Promise<void>> = [];
     const approvals = this.deps.approvals;
-    // What the user has seen so far: the answer a cancel keeps.
+    // What the user has seen so far: the answer a cancel keeps (in a plan: the earlier steps' too).
+    const prior = plan ? planText(plan) : '';
     let streamed = 'resume' in start ? start.resume.state.response : '';
+    // A plan step's text follows the earlier answers after a blank line (the chunks still concatenate to the answer).
+    let separate = Boolean(prior) && !streamed;
 
     try {
       const loop: Parameters<typeof runToolLoop>[0] = {
@@ -318,16 +336,26 @@ export class AssistantRunner {
         budget,
         messages: 'messages' in start ? start.messages : [],
         resume: 'resume' in start ? start.resume : undefined,
-        tools,
+        tools: planning ? [...tools, PLAN_TOOL] : tools,
         signal,
-        executeTool: (name, args, step) => this.executeTool(data, offered, name, args, log, { signal, step, agent }),
+        executeTool: async (name, args, step) => {
+          // A plan's steps number their calls apart, so two steps' calls never share an idempotency key.
+          const key = plan ? `p${plan.index}.${step}` : step;
+          if (!planning || name !== PLAN_TOOL.name) return this.executeTool(data, offered, name, args, log, { signal, step: key, agent });
+          const parsed = parsePlan(args);
+          if ('error' in parsed) return parsed.error;
+          proposed = parsed.steps;
+          return `Plan accepted: ${parsed.steps.length} steps run after your answer. Say in one or two sentences what the plan is, then stop.`;
+        },
         // Only a call that would really run parks: an unknown tool or bad arguments is an error at once.
         mustPark: approvals
           ? (name, args) => offered.has(name) && this.policy.isDangerous(name) && toolNamed(name)!.schema.safeParse(args ?? {}).success
           : undefined,
         onText: (text) => {
           streamed += text;
-          pending.push(this.publish(data, { type: 'text_chunk', sessionId: data.sessionId, text }));
+          const piece = separate ? `\n\n${text}` : text;
+          separate = false;
+          pending.push(this.publish(data, { type: 'text_chunk', sessionId: data.sessionId, text: piece }));
         },
         onModelCall: (call) => void addUsage(usage, call),
         onToolResult: async (name, _args, content) => {
@@ -361,7 +389,7 @@ export class AssistantRunner {
               ...(toolNamed(call.name)!.schema.parse(call.args ?? {}) as Record<string, unknown>),
               ...(previews.has(position) ? previews.get(position) : {}),
             },
-            continuation: storeContinuation(result.parked, toolsets, usage, { parkId, position }, agent),
+            continuation: storeContinuation(result.parked, toolsets, usage, { parkId, position }, agent, plan),
           });
           requested.push(request.id);
           log.info({ approvalId: request.id, tool: call.name }, 'assistant turn parked for approval');
@@ -369,7 +397,7 @@ export class AssistantRunner {
         // A cancel that came while parking found no approval to reject (or not all of them): end the turn here.
         if (signal.aborted || (await this.turns().cancelRequested(data.messageId))) {
           await approvals.cancelPending(data.messageId, data.userId);
-          return this.cancelled(data, log, result.response, usage);
+          return this.cancelled(data, log, joinAnswers(prior, result.response), usage);
         }
         if (agent) await this.event(data, { type: 'agent', sessionId: data.sessionId, agent, state: 'waiting' });
         return { toolCalls: result.toolCalls, toolIterations: result.toolIterations, parked: requested.join(',') };
@@ -377,9 +405,25 @@ export class AssistantRunner {
       await Promise.allSettled(pending);
       const lines = result.unrecorded ? [result.unrecorded] : [];
       if (agent) await this.event(data, { type: 'agent', sessionId: data.sessionId, agent, state: 'idle' });
+      // A plan made now, or one going on: the next step runs, or the plan's whole answer ends the turn.
+      let response = result.response;
+      if (proposed || plan) {
+        // The step that just ended keeps its answer; a new plan starts before its first step.
+        const answers = plan ? Object.assign([...plan.answers], { [plan.index]: result.response }) : [];
+        const current: PlanState = plan
+          ? { ...plan, answers }
+          : { request: coding.request!, preface: result.response, steps: proposed!, index: -1, answers };
+        if (current.index + 1 < current.steps.length) {
+          // Not the turn's last model call: its usage line is written now.
+          await this.deps.repos.usage.recordMany(lines);
+          return this.nextPlanStep(data, log, usage, signal, { ...current, index: current.index + 1 });
+        }
+        response = planText(current);
+        await this.event(data, { type: 'plan', sessionId: data.sessionId, steps: planSteps(current, 'done') });
+      }
       // The run's end stores the answer and its usage line and emits `final`; a cancel accepted before this wins (no answer stored).
-      const stored = await this.turns().finish(turnOf(data), result.response, usage, lines);
-      if (stored === 'cancel_requested') return this.cancelled(data, log, result.response, usage, lines);
+      const stored = await this.turns().finish(turnOf(data), response, usage, lines);
+      if (stored === 'cancel_requested') return this.cancelled(data, log, response, usage, lines);
       if (stored === 'answered') return { toolCalls: result.toolCalls, toolIterations: result.toolIterations };
       log.info(
         {
@@ -396,7 +440,11 @@ export class AssistantRunner {
       if (error instanceof ModelCallCancelled || signal.aborted) {
         // The gateway recorded the cut-short call's usage already; the turn's total includes it.
         if (error instanceof ModelCallCancelled) addUsage(usage, error.usage);
-        return this.cancelled(data, log, streamed, usage);
+        if (plan)
+          await this.event(data, { type: 'plan', sessionId: data.sessionId, steps: planSteps(plan, 'cancelled') }).catch((error: unknown) =>
+            log.warn({ err: error }, 'plan state not logged for the turn'),
+          );
+        return this.cancelled(data, log, joinAnswers(prior, streamed), usage);
       }
       log.warn({ err: error }, 'assistant turn failed');
       if (agent)
@@ -512,6 +560,26 @@ export class AssistantRunner {
     return undefined;
   }
 
+  /** Runs step `plan.index` of the Orchestrator's plan with its agent: the stream hears the plan, then the agent. */
+  private async nextPlanStep(data: ChatTurnJob, log: Logger, usage: TurnUsage, signal: AbortSignal, plan: PlanState) {
+    const agent = plan.steps[plan.index].agent;
+    const config = this.deps.config.codingAgents[agent];
+    await this.event(data, { type: 'plan', sessionId: data.sessionId, steps: planSteps(plan) });
+    log.info({ step: plan.index + 1, of: plan.steps.length, agent }, 'plan step started');
+    const prompt = stepPrompt(plan, config, agent);
+    // The turn was admitted by its first job: each step's calls reserve their own.
+    return this.runTurn(
+      data,
+      log,
+      config.toolsets,
+      usage,
+      signal,
+      { userId: data.userId },
+      { messages: [systemMessage(codingSystemPrompt({ ...config, prompt: prompt.system })), userMessage(prompt.user)] },
+      { agent, plan },
+    );
+  }
+
   /** The tools of a turn: a coding agent's, or the data toolsets'. */
   private turnTools(toolsets: string[], agent?: CodingAgentName) {
     return agent ? codingToolsFor(this.deps.config.codingAgents[agent]) : toolsFor(toolsets as ToolsetName[]);
@@ -575,7 +643,10 @@ export class AssistantRunner {
   }
 
   /** To the turn's event log only (HTTP listeners): what a coding agent is doing. */
-  private async event(data: ChatTurnJob, event: Extract<ChatEvent, { type: 'agent' | 'tool_call' | 'tool_result' }>): Promise<void> {
+  private async event(
+    data: ChatTurnJob,
+    event: Extract<ChatEvent, { type: 'agent' | 'plan' | 'tool_call' | 'tool_result' }>,
+  ): Promise<void> {
     await this.deps.chatEvents.append(data.messageId, event);
   }
 

@@ -13,6 +13,9 @@ export interface TurnUsage {
   costUsd: number;
 }
 
+/** Where a step of the Orchestrator's plan is. */
+export type PlanStepStatus = 'pending' | 'running' | 'done' | 'cancelled';
+
 /** What a coding agent is doing: thinking (the model), waiting for an approval, running a tool, done, failed. */
 export type AgentState = 'processing' | 'waiting' | 'executing' | 'idle' | 'error';
 
@@ -27,6 +30,8 @@ export type ChatEvent =
   | { type: 'error'; sessionId: string; code: string; message: string }
   /** A coding turn: which agent works now, and what it is doing. */
   | { type: 'agent'; sessionId: string; agent: string; state: AgentState }
+  /** The Orchestrator's plan: its steps, who does each and where each is (sent as it changes). */
+  | { type: 'plan'; sessionId: string; steps: Array<{ agent: string; task: string; status: PlanStepStatus }> }
   /** A tool call is about to run (arguments bounded: long strings are cut). */
   | { type: 'tool_call'; sessionId: string; agent?: string; tool: string; args: Record<string, unknown> }
   /** How a tool call ended: a bounded preview of what the model reads; `changeId` when it changed a file. */

@@ -23,6 +23,8 @@ export interface StoredContinuation {
   agents?: string[];
   /** A coding turn's agent (its tools, model and step limit go on after the resume). */
   codingAgent?: string;
+  /** The Orchestrator's plan the turn is running, when it runs one (the resume goes on with it). */
+  plan?: unknown;
   usage: TurnUsage;
   /**
    * One id per park: every request asked for the same round carries it (and the same state), so a
@@ -39,6 +41,7 @@ export const storeContinuation = (
   usage: TurnUsage,
   park?: { parkId: string; position: number },
   codingAgent?: string,
+  plan?: unknown,
 ): StoredContinuation => ({
   version: 1,
   messages: storeMessages(parked.messages),
@@ -50,11 +53,12 @@ export const storeContinuation = (
   usage,
   ...park,
   ...(codingAgent ? { codingAgent } : {}),
+  ...(plan ? { plan } : {}),
 });
 
 export const loadContinuation = (
   stored: StoredContinuation,
-): { parked: ParkedLoop; toolsets: string[]; usage: TurnUsage; codingAgent?: string } => ({
+): { parked: ParkedLoop; toolsets: string[]; usage: TurnUsage; codingAgent?: string; plan?: unknown } => ({
   parked: {
     messages: loadMessages(stored.messages),
     calls: stored.calls,
@@ -65,6 +69,7 @@ export const loadContinuation = (
   toolsets: stored.toolsets ?? stored.agents ?? [],
   usage: stored.usage,
   codingAgent: stored.codingAgent,
+  plan: stored.plan,
 });
 
 /** The call a request decides, by its position in the stored round. */

@@ -590,6 +590,19 @@ export const chatSseCatalog = {
     fields: { sessionId: 'the session', agent: '`orchestrator`, `ask`, `coder`, `debug` or `architect`', state: 'what it is doing' },
     example: { type: 'agent', sessionId: SESSION, agent: 'coder', state: 'processing' },
   },
+  plan: {
+    summary:
+      "A coding turn: the Orchestrator's plan, sent when it is made and as each step starts and ends; the steps run one after another, each by its agent.",
+    fields: { sessionId: 'the session', steps: '`[{agent, task, status: pending|running|done|cancelled}]`' },
+    example: {
+      type: 'plan',
+      sessionId: SESSION,
+      steps: [
+        { agent: 'architect', task: 'Plan a multiply function', status: 'done' },
+        { agent: 'coder', task: 'Implement it in src/math.js', status: 'running' },
+      ],
+    },
+  },
   tool_call: {
     summary: 'A coding turn: a tool call starts (reads at once; changes and commands once approved).',
     fields: { sessionId: 'the session', agent: 'who calls it', tool: 'the tool', args: 'its arguments, strings over 500 characters cut' },

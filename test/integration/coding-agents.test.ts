@@ -195,6 +195,128 @@ describe('coding agents on a project folder served by the device kit', () => {
     expect(agentsOf(hello.messages)).toEqual(['orchestrator']);
   });
 
+  test("the Orchestrator's plan: two steps for two agents, the stream shows the plan and who works at each moment", async () => {
+    const { user, device, root } = await projectDevice();
+    t.llm.push(
+      {
+        toolCalls: [
+          {
+            name: 'plan_steps',
+            args: {
+              steps: [
+                { agent: 'architect', task: 'Design a multiply function' },
+                { agent: 'coder', task: 'Add multiply to src/math.js' },
+              ],
+            },
+          },
+        ],
+      },
+      { text: 'The architect designs it, then the coder adds it.' },
+      { text: 'multiply(a, b) returns a * b, beside add.' },
+      {
+        toolCalls: [
+          {
+            name: 'edit_file',
+            args: { path: 'src/math.js', edits: [{ search: '}\n', replace: '}\n\nexport const multiply = (a, b) => a * b;\n' }] },
+          },
+        ],
+      },
+      { text: 'Added multiply.' },
+    );
+    const before = t.llm.chatRequests().length;
+    const sse = await readSse(`${t.api}/chat/stream`, {
+      method: 'POST',
+      token: user.accessToken,
+      body: { message: 'Plan and implement a multiply function', deviceId: device.deviceId, agent: 'orchestrator' },
+      onMessage: (m) => {
+        if (m.data?.type === 'approval_requested') void decide(user, m.data.approvalId, 'approve');
+      },
+      until: (m) => m.event === 'final' || m.event === 'error' || m.event === 'cancelled',
+      timeoutMs: 20_000,
+    });
+    const events = sse.messages.map((m) => m.data as { type: string; [key: string]: unknown });
+    const working = events.filter((e) => e.type === 'agent').map((e) => e.agent);
+    expect(working.filter((agent, i) => agent !== working[i - 1])).toEqual(['orchestrator', 'architect', 'coder']);
+    const plans = events.filter((e) => e.type === 'plan').map((e) => (e.steps as Array<{ status: string }>).map((step) => step.status));
+    expect(plans).toEqual([
+      ['running', 'pending'],
+      ['done', 'running'],
+      ['done', 'done'],
+    ]);
+    // The architect works before the coder, and the coder's edit waits for the approval.
+    const order = events.map((e) => (e.type === 'agent' ? `agent:${String(e.agent)}` : e.type));
+    expect(order.indexOf('agent:architect')).toBeLessThan(order.indexOf('approval_requested'));
+    const final = events.at(-1)!;
+    expect(final).toMatchObject({
+      type: 'final',
+      response: 'The architect designs it, then the coder adds it.\n\nmultiply(a, b) returns a * b, beside add.\n\nAdded multiply.',
+    });
+    expect(
+      events
+        .filter((e) => e.type === 'text_chunk')
+        .map((e) => e.text)
+        .join(''),
+    ).toBe(final.response);
+    expect(await readFile(join(root, 'src/math.js'), 'utf8')).toContain('export const multiply = (a, b) => a * b;');
+
+    const requests = t.llm.chatRequests().slice(before);
+    expect(offeredTools(requests[0])).toContain('plan_steps');
+    expect(String(requests[2].messages[0].content)).toContain('step 1 of 2');
+    expect(offeredTools(requests[2]).sort()).toEqual(['list_files', 'read_file', 'search_files']);
+    expect(String(requests[3].messages[0].content)).toContain('step 2 of 2');
+    expect(String(requests[3].messages[1].content)).toContain('multiply(a, b) returns a * b, beside add.');
+    expect(offeredTools(requests[3])).toContain('edit_file');
+  });
+
+  test('cancel stops a running plan: the waiting step is rejected, no later step runs, nothing is written', async () => {
+    const { user, device, root } = await projectDevice();
+    t.llm.push(
+      {
+        toolCalls: [
+          {
+            name: 'plan_steps',
+            args: {
+              steps: [
+                { agent: 'architect', task: 'Design it' },
+                { agent: 'coder', task: 'Write it' },
+                { agent: 'debug', task: 'Run the tests' },
+              ],
+            },
+          },
+        ],
+      },
+      { text: 'Three steps.' },
+      { text: 'Design done.' },
+      { toolCalls: [{ name: 'write_file', args: { path: 'src/plan.js', content: 'export {};\n' } }] },
+    );
+    let sessionId = '';
+    let cancelled = false;
+    const sse = await readSse(`${t.api}/chat/stream`, {
+      method: 'POST',
+      token: user.accessToken,
+      body: { message: 'Plan and implement and test it', deviceId: device.deviceId, agent: 'orchestrator' },
+      onMessage: (m) => {
+        if (m.data?.sessionId) sessionId = m.data.sessionId;
+        if (m.data?.type === 'approval_requested' && !cancelled) {
+          cancelled = true;
+          void request('POST', `${t.api}/chat/sessions/${sessionId}/cancel`, { token: user.accessToken });
+        }
+      },
+      until: (m) => m.event === 'final' || m.event === 'error' || m.event === 'cancelled',
+      timeoutMs: 20_000,
+    });
+    const requestsAfter = t.llm.chatRequests().length;
+    const events = sse.messages.map((m) => m.data as { type: string; [key: string]: unknown });
+    expect(events.at(-1)).toMatchObject({ type: 'cancelled', response: 'Three steps.\n\nDesign done.' });
+    expect(events.find((e) => e.type === 'approval_resolved')).toMatchObject({ status: 'rejected' });
+    expect(events.filter((e) => e.type === 'agent').map((e) => e.agent)).not.toContain('debug');
+    expect(await readdir(join(root, 'src'))).not.toContain('plan.js');
+    // Nothing runs after the cancel: no more model calls.
+    const pending = await request('GET', `${t.api}/hitl/requests?status=pending`, { token: user.accessToken });
+    expect(pending.body.requests).toEqual([]);
+    expect(t.llm.chatRequests().length).toBe(requestsAfter);
+  });
+
   test('Coder: the edit waits with its diff, is approved from a second client, changes the file; undo restores it', async () => {
     const { user, device, root } = await projectDevice();
     t.llm.push(

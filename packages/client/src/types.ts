@@ -69,8 +69,11 @@ export type ChatEvent =
   | ({ type: 'approval_resolved'; sessionId: string } & ApprovalResolved)
   /** A coding turn: which agent works now, and what it is doing. */
   | { type: 'agent'; sessionId: string; agent: string; state: AgentState }
+  | { type: 'plan'; sessionId: string; steps: Array<{ agent: string; task: string; status: PlanStepStatus }> }
   | { type: 'tool_call'; sessionId: string; agent?: string; tool: string; args: Record<string, unknown> }
   | { type: 'tool_result'; sessionId: string; agent?: string; tool: string; ok: boolean; preview: string; changeId?: string };
+/** Where a step of the Orchestrator's plan is. */
+export type PlanStepStatus = 'pending' | 'running' | 'done' | 'cancelled';
 /** What a coding agent is doing: thinking (the model), waiting for an approval, running a tool, done, failed. */
 export type AgentState = 'processing' | 'waiting' | 'executing' | 'idle' | 'error';
 
