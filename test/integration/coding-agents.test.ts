@@ -8,6 +8,7 @@ import type { DeviceSimulator } from '@switchboard/client/testing';
 import type { ChatRequest } from '../../src/demo-model/openai-compatible-server';
 import type { ApprovalRequested } from '../../src/schemas/socket-events';
 import { startTestApp, type TestApp } from '../support/app';
+import { demoResponder } from '../../src/demo-model';
 import { nextDeviceEvent } from '../support/device-events';
 import { registerUser, request, type TestUser } from '../support/http';
 import { readSse } from '../support/sse';
@@ -39,7 +40,9 @@ describe('coding agents on a project folder served by the device kit', () => {
   const folders: string[] = [];
 
   beforeAll(async () => {
+    // Past the scripted turns the offline demo model answers (its own test below).
     t = await startTestApp({
+      responder: demoResponder,
       env: {
         DEVICE_RPC_TIMEOUT_MS: '5000',
         HITL_TIMEOUT_MS: '60000',
@@ -315,6 +318,27 @@ describe('coding agents on a project folder served by the device kit', () => {
     const pending = await request('GET', `${t.api}/hitl/requests?status=pending`, { token: user.accessToken });
     expect(pending.body.requests).toEqual([]);
     expect(t.llm.chatRequests().length).toBe(requestsAfter);
+  });
+
+  test('the offline demo model drives them too: Ask reads, Coder edits after approval, Debug runs after approval', async () => {
+    const { user, device, root } = await projectDevice();
+    const asked = await ask(device, 'ask', 'read src/math.js');
+    expect((await asked.final).response).toContain('export function add(a, b)');
+
+    const approval = next<ApprovalRequested>(device, 'approval_requested');
+    const edit = await ask(device, 'coder', 'replace "a - b" with "a + b" in src/math.js');
+    const requested = await approval;
+    expect(requested.parameters.diff).toContain('+  return a + b;');
+    await decide(user, requested.approvalId, 'approve');
+    expect((await edit.final).response).toContain('Edited src/math.js');
+    expect(await readFile(join(root, 'src/math.js'), 'utf8')).toContain('a + b');
+
+    const command = next<ApprovalRequested>(device, 'approval_requested');
+    const run = await ask(device, 'debug', 'run node test.js');
+    const runRequest = await command;
+    expect(runRequest).toMatchObject({ toolName: 'execute_command', parameters: { command: 'node test.js' } });
+    await decide(user, runRequest.approvalId, 'approve');
+    expect((await run.final).response).toContain('tests: 1 failing');
   });
 
   test('Coder: the edit waits with its diff, is approved from a second client, changes the file; undo restores it', async () => {
