@@ -399,7 +399,10 @@ export class AssistantRunner {
           await approvals.cancelPending(data.messageId, data.userId);
           return this.cancelled(data, log, joinAnswers(prior, result.response), usage);
         }
-        if (agent) await this.event(data, { type: 'agent', sessionId: data.sessionId, agent, state: 'waiting' });
+        if (agent) {
+          await this.event(data, { type: 'agent', sessionId: data.sessionId, agent, state: 'waiting' });
+          this.deps.metrics?.codingTurns.inc({ agent, outcome: 'parked' });
+        }
         return { toolCalls: result.toolCalls, toolIterations: result.toolIterations, parked: requested.join(',') };
       }
       await Promise.allSettled(pending);
@@ -423,6 +426,8 @@ export class AssistantRunner {
       }
       // The run's end stores the answer and its usage line and emits `final`; a cancel accepted before this wins (no answer stored).
       const stored = await this.turns().finish(turnOf(data), response, usage, lines);
+      if (agent && stored !== 'answered')
+        this.deps.metrics?.codingTurns.inc({ agent, outcome: stored === 'cancel_requested' ? 'cancelled' : 'completed' });
       if (stored === 'cancel_requested') return this.cancelled(data, log, response, usage, lines);
       if (stored === 'answered') return { toolCalls: result.toolCalls, toolIterations: result.toolIterations };
       log.info(
@@ -444,6 +449,7 @@ export class AssistantRunner {
           await this.event(data, { type: 'plan', sessionId: data.sessionId, steps: planSteps(plan, 'cancelled') }).catch((error: unknown) =>
             log.warn({ err: error }, 'plan state not logged for the turn'),
           );
+        if (agent) this.deps.metrics?.codingTurns.inc({ agent, outcome: 'cancelled' });
         return this.cancelled(data, log, joinAnswers(prior, streamed), usage);
       }
       log.warn({ err: error }, 'assistant turn failed');
@@ -451,6 +457,7 @@ export class AssistantRunner {
         await this.event(data, { type: 'agent', sessionId: data.sessionId, agent, state: 'error' }).catch((error: unknown) =>
           log.warn({ err: error }, 'agent state not logged for the turn'),
         );
+      if (agent) this.deps.metrics?.codingTurns.inc({ agent, outcome: 'failed' });
       const { code, message } = failureOf(error);
       await this.turns()
         .fail(turnOf(data), code, message)
@@ -536,7 +543,13 @@ export class AssistantRunner {
       await this.event(data, { type: 'agent', sessionId: data.sessionId, agent, state: 'executing' });
       await this.event(data, { type: 'tool_call', sessionId: data.sessionId, agent, tool: name, args: bounded(args.data) });
     }
+    const started = performance.now();
     const result = await runAuditedToolCall(name, () => tool.run(args.data, device, context), audited, log, 'assistant tool failed');
+    if (agent)
+      this.deps.metrics?.codeToolSeconds.observe(
+        { tool: name, agent, outcome: result.startsWith('Error:') ? 'error' : 'ok' },
+        (performance.now() - started) / 1000,
+      );
     if (agent) {
       const changeId = /Change id (\S+?):/.exec(result)?.[1];
       await this.event(data, {

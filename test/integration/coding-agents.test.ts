@@ -437,6 +437,12 @@ describe('coding agents on a project folder served by the device kit', () => {
     expect((await decide(user, (await second).approvalId, 'reject')).status).toBe(200);
     expect((await again.final).response).toBe('Not run.');
     expect(await readdir(root)).not.toContain('ran.txt');
+
+    // Metrics: each tool's time by agent, and how coding turns end (a park, then the answer).
+    const metrics = await fetch(`${t.url}/metrics`).then((res) => res.text());
+    expect(metrics).toMatch(/switchboard_code_tool_seconds_count\{tool="execute_command",agent="debug",outcome="ok"\} [1-9]/);
+    expect(metrics).toMatch(/switchboard_coding_turns_total\{agent="debug",outcome="parked"\} [2-9]/);
+    expect(metrics).toMatch(/switchboard_coding_turns_total\{agent="debug",outcome="completed"\} [2-9]/);
   });
 
   test('refusals: a path out of the root, a symlink out, a hidden file, a binary file, an oversized file, a deny-listed command', async () => {
