@@ -24,6 +24,7 @@ describe('project paths', () => {
     ['docs/con.txt', /system file/],
     ['src/Thumbs.db', /system file/],
     ['a\u0000b', /control character/],
+    ['src/\uD800.ts', /lone surrogate/],
     ['', /required/],
     ['x'.repeat(1_025), /longer/],
   ])('%s is refused', (path, reason) => expect(projectPathProblem(path)).toMatch(reason));

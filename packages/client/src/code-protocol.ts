@@ -42,6 +42,8 @@ export function projectPathProblem(path: string, allowRoot = false): string | nu
   if (path.length > 1_024) return 'the path is longer than 1024 characters';
   // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
   if (/[\u0000-\u001f\u007f]/.test(path)) return 'the path contains a control character';
+  if (/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(path))
+    return 'the path is not valid text (a lone surrogate)';
   if (path.includes('\\')) return 'use / between folders, not \\';
   if (path.startsWith('/') || /^[A-Za-z]:/.test(path) || path.startsWith('~')) return 'the path must be relative to the project root';
   const segments = path.replace(/^\.\//, '').replace(/\/$/, '').split('/');
