@@ -453,6 +453,12 @@ export const deviceServerCatalog = {
     fields: { sessionId: 'the chat session' },
     example: { sessionId: SESSION },
   },
+  tool_cancel: {
+    summary:
+      'The server stopped waiting for that `tool_call` (its turn was cancelled): a device stops it if it still runs (the device kit kills a running command). No ack.',
+    fields: { id: 'the `tool_call` id' },
+    example: { id: '5d0c1f9e-2f7b-4d53-9a8e-7c1e0b6f4a21' },
+  },
   agent_run: {
     summary: 'Run a local agent: read its folders within the bounds, answer with `agent_data` frames, then `agent_complete`.',
     fields: {

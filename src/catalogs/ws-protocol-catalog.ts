@@ -195,6 +195,12 @@ export const wsServerCatalog = {
     fields: { session_id: 'the session' },
     example: { type: 'cancelled', session_id: SESSION },
   },
+  tool_cancel: {
+    summary:
+      'The server stopped waiting for that `tool_call` (its turn was cancelled): stop it if it still runs. No `tool_result` is expected.',
+    fields: { id: 'the `tool_call` id' },
+    example: { type: 'tool_cancel', id: '5d0c1f9e-2f7b-4d53-9a8e-7c1e0b6f4a21' },
+  },
   error: {
     summary: 'A refused frame (the connection stays; 10 bad frames in a row close it with 1008), or a failed turn (with `session_id`).',
     fields: {

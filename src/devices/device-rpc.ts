@@ -177,7 +177,11 @@ export class DeviceRpc {
         this.waiting.set(key, set.add(onGone));
         stopWaiting.push(() => (set.delete(onGone), set.size || this.waiting.delete(key)));
         if (options.signal) {
-          const onAbort = () => reject(new DeviceRpcError('aborted', `The call to device ${deviceId} was cancelled`, deviceId, action));
+          const onAbort = () => {
+            // The device may still be running it (a command): it is told to stop.
+            this.tellCancelled(userId, deviceId, payload.id);
+            reject(new DeviceRpcError('aborted', `The call to device ${deviceId} was cancelled`, deviceId, action));
+          };
           options.signal.addEventListener('abort', onAbort, { once: true });
           stopWaiting.push(() => options.signal!.removeEventListener('abort', onAbort));
         }
@@ -216,6 +220,14 @@ export class DeviceRpc {
     const viaWebSocket = await this.deps.relay?.call(userId, deviceId, payload, timeoutMs, signal);
     if (viaWebSocket) return viaWebSocket;
     return this.nsp.to(rooms.userDevice(userId, deviceId)).timeout(timeoutMs).emitWithAck('tool_call', payload);
+  }
+
+  /** `tool_cancel {id}` to the device, on whichever transport holds it (no answer). */
+  private tellCancelled(userId: string, deviceId: string, id: string): void {
+    this.nsp.to(rooms.userDevice(userId, deviceId)).emit('tool_cancel', { id });
+    this.deps.relay
+      ?.send(userId, deviceId, 'tool_cancel', { id })
+      .catch((error: unknown) => this.log?.warn({ err: error, deviceId }, 'tool_cancel not relayed'));
   }
 
   private record(action: DeviceAction, outcome: DeviceRpcOutcome, started: number): void {

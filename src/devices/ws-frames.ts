@@ -56,6 +56,8 @@ export interface WsServerFrames {
   };
   approval_resolved: { approval_id: string; status: ApprovalResolved['status'] };
   cancelled: { session_id: string };
+  /** The server stopped waiting for that `tool_call`: stop it if it still runs. */
+  tool_cancel: { id: string };
   /** A refused frame, or a failed turn (`session_id` set). */
   error: { code: string; message: string; session_id?: string };
 }
@@ -123,6 +125,8 @@ export function toWsFrame(event: string, payload: unknown): Record<string, unkno
     }
     case 'cancelled':
       return { type: 'cancelled', session_id: (payload as Message<'cancelled'>).sessionId };
+    case 'tool_cancel':
+      return { type: 'tool_cancel', id: (payload as Message<'tool_cancel'>).id };
     case 'agent_run': {
       const p = payload as Message<'agent_run'>;
       const c = p.config;

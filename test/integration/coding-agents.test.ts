@@ -547,6 +547,49 @@ describe('coding agents on a project folder served by the device kit', () => {
     expect(await readdir(history)).not.toContain('changes.json');
   });
 
+  test('cancel stops a command running on the device: the device is told and kills it', async () => {
+    const { user, device, root } = await projectDevice(FILES, { commandTimeoutMs: 120_000 });
+    const command =
+      "node -e \"require('fs').writeFileSync('pid.txt', String(process.pid)); setTimeout(() => require('fs').writeFileSync('late.txt', 'x'), 60000)\"";
+    t.llm.push({ toolCalls: [{ name: 'execute_command', args: { command } }] });
+    let sessionId = '';
+    let cancelling: Promise<unknown> | undefined;
+    const sse = await readSse(`${t.api}/chat/stream`, {
+      method: 'POST',
+      token: user.accessToken,
+      body: { message: 'Run the slow script', deviceId: device.deviceId, agent: 'debug' },
+      onMessage: (m) => {
+        if (m.data?.sessionId) sessionId = m.data.sessionId;
+        if (m.data?.type === 'approval_requested') void decide(user, m.data.approvalId, 'approve');
+        // Once the command runs (it wrote its pid), the turn is cancelled.
+        if (m.data?.type === 'tool_call' && !cancelling)
+          cancelling = eventually(
+            () => readFile(join(root, 'pid.txt'), 'utf8').catch(() => ''),
+            (pid) => pid !== '',
+          ).then(() => request('POST', `${t.api}/chat/sessions/${sessionId}/cancel`, { token: user.accessToken }));
+      },
+      until: (m) => m.event === 'final' || m.event === 'error' || m.event === 'cancelled',
+      timeoutMs: 30_000,
+    });
+    expect(sse.messages.at(-1)?.event).toBe('cancelled');
+    const pid = Number(await readFile(join(root, 'pid.txt'), 'utf8'));
+    const alive = () => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    // Killed by the cancel, long before the device's own 120 s limit.
+    await eventually(
+      async () => alive(),
+      (running) => !running,
+      10_000,
+    );
+    expect(await readdir(root)).not.toContain('late.txt');
+  });
+
   test('a device refuses a command on its own deny list even when approved', async () => {
     const { user, device, root } = await projectDevice(FILES, { denyCommands: [/\bnode\b/] });
     t.llm.push({ toolCalls: [{ name: 'execute_command', args: { command: 'node test.js > out.txt' } }] }, { text: 'Refused.' });

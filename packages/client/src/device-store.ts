@@ -17,6 +17,8 @@ export interface ProjectServer {
   /** Sent in `device_hello`. */
   readonly project: DeviceProject;
   execute(call: ToolCall): ToolReply | Promise<ToolReply>;
+  /** The server stopped waiting for call `id` (`tool_cancel`): stop it if it still runs. */
+  cancel?(id: string): void;
 }
 
 /**

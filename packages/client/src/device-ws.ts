@@ -182,6 +182,7 @@ export async function connectDeviceWs(options: DeviceConnectOptions): Promise<De
     if (frame.type === 'ping') send({ type: 'pong' });
     else if (frame.type === 'tool_call') void answer(frame);
     else if (frame.type === 'agent_run') void runAgent(frame);
+    else if (frame.type === 'tool_cancel' && typeof frame.id === 'string') options.project?.cancel?.(frame.id);
     listeners.get(frame.type)?.forEach((listener) => listener(frame));
   }
 

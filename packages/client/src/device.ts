@@ -202,6 +202,9 @@ export async function connectDevice(options: DeviceConnectOptions): Promise<Devi
     (payload, ack) => void answer(payload).then((reply) => reply !== undefined && typeof ack === 'function' && ack(reply as ToolReply)),
   );
   socket.on('agent_run', (payload) => void runAgent(payload));
+  socket.on('tool_cancel', (payload) => {
+    if (typeof payload?.id === 'string') options.project?.cancel?.(payload.id);
+  });
 
   async function answer(payload: unknown): Promise<unknown> {
     const parsed = toolCallSchema.safeParse(payload);

@@ -177,6 +177,8 @@ export interface DeviceServerEvents extends AuthServerEvents {
   cancelled: (payload: { sessionId: string }) => void;
   /** A local agent run: read these folders and answer with `agent_data` frames, then `agent_complete`. */
   agent_run: (payload: AgentRunRequest) => void;
+  /** The server stopped waiting for that `tool_call` (its turn was cancelled): stop it if it still runs (a command). */
+  tool_cancel: (payload: { id: string }) => void;
 }
 
 export const DEVICE_NAMESPACE = '/device';

@@ -373,6 +373,9 @@ export async function projectTools(options: ProjectToolsOptions): Promise<Projec
       );
     });
 
+  /** Running commands by call id: `cancel(id)` kills one. */
+  const running = new Map<string, () => void>();
+
   async function executeCommand(call: Call<'execute_command'>): Promise<ToolReply> {
     const denied = deniedCommand(call.command, options.denyCommands);
     if (denied) throw new Refused(denied);
@@ -413,8 +416,10 @@ export async function projectTools(options: ProjectToolsOptions): Promise<Projec
         timedOut = true;
         kill();
       }, timeoutMs);
+      running.set(call.id, kill);
       const finish = (exitCode: number | null, signal: string | null) => {
         clearTimeout(timer);
+        running.delete(call.id);
         done({ id: call.id, exitCode, signal, ...out, timedOut, truncated, durationMs: Math.round(performance.now() - started) });
       };
       child.on('error', (error) => {
@@ -457,5 +462,8 @@ export async function projectTools(options: ProjectToolsOptions): Promise<Projec
     }
   }
 
-  return { root, project, execute };
+  /** The server gave up on call `id` (its turn was cancelled): a command it runs is killed with its process group. */
+  const cancel = (id: string) => running.get(id)?.();
+
+  return { root, project, execute, cancel };
 }
