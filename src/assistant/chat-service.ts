@@ -104,8 +104,10 @@ export class ChatService {
       throw new AppError(409, 'flow_session', `This session belongs to a chatflow; continue it with POST /flows/${session.flowId}/chat`);
     if (input.agent && input.tools === 'none')
       throw new AppError(400, 'validation_failed', 'A coding agent works on the files of a device: agent needs tools "device"');
-    // A coding turn needs a device (the default is not to fall back to a plain turn without one).
-    const deviceId = await this.deviceFor(input.agent ? { ...input, tools: 'device' } : input, session?.deviceId ?? undefined);
+    // A coding turn needs a device that serves a project (it never falls back to a plain turn).
+    const deviceId = input.agent
+      ? await this.projectDevice(input.userId, input.deviceId ?? session?.deviceId ?? undefined, Boolean(input.deviceId))
+      : await this.deviceFor(input, session?.deviceId ?? undefined);
     const mode = deviceId ? 'device' : 'none';
 
     const context = storedContext(input.context);
@@ -150,6 +152,23 @@ export class ChatService {
       if (error instanceof AppError && error.code === 'device_offline') return null;
       throw error;
     });
+  }
+
+  /**
+   * The device of a coding turn: the one asked for (or the session's), which must be online and
+   * serve a project; else any online device of the user that serves one. 409 `device_offline` when
+   * the one asked for is offline or none is online, 409 `no_project` when none serves a project.
+   */
+  private async projectDevice(userId: string, wanted: string | undefined, asked: boolean): Promise<string> {
+    const online = await this.deps.registry.onlineDevices(userId);
+    const chosen = wanted ? online.find((device) => device.deviceId === wanted) : undefined;
+    if (asked && !chosen) throw new AppError(409, 'device_offline', `Device ${wanted} is not connected; open it and try again`);
+    if (chosen?.project) return chosen.deviceId;
+    if (asked) throw new AppError(409, 'no_project', `Device ${wanted} serves no project folder (switchboard device --project <dir>)`);
+    const serving = online.find((device) => device.project);
+    if (serving) return serving.deviceId;
+    if (!online.length) throw new AppError(409, 'device_offline', 'None of your devices is connected; open the desktop app and try again');
+    throw new AppError(409, 'no_project', 'None of your online devices serves a project folder (switchboard device --project <dir>)');
   }
 
   /**

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { connectDevice, createSwitchboardClient, isApiError, type DeviceConnection } from '@switchboard/client';
 import { projectTools, type ProjectToolsOptions } from '@switchboard/client/node';
-import type { DeviceSimulator } from '@switchboard/client/testing';
+import { MemoryStore, type DeviceSimulator } from '@switchboard/client/testing';
 import type { ChatRequest } from '../../src/demo-model/openai-compatible-server';
 import type { ApprovalRequested } from '../../src/schemas/socket-events';
 import { startTestApp, type TestApp } from '../support/app';
@@ -635,7 +635,7 @@ describe('coding agents on a project folder served by the device kit', () => {
     }
   });
 
-  test('a coding agent needs a device: tools "none" is 400; an unknown agent is 400; no device online is 409', async () => {
+  test('a coding agent needs a device that serves a project: tools "none" is 400, an unknown agent 400, no device or no project 409', async () => {
     const user = await registerUser(t.api, 'NoDevice');
     const none = await request('POST', `${t.api}/chat`, { token: user.accessToken, body: { message: 'hi', agent: 'ask', tools: 'none' } });
     expect(none.status).toBe(400);
@@ -644,6 +644,27 @@ describe('coding agents on a project folder served by the device kit', () => {
     const offline = await request('POST', `${t.api}/chat`, { token: user.accessToken, body: { message: 'hi', agent: 'coder' } });
     expect(offline.status).toBe(409);
     expect(offline.body.error.code).toBe('device_offline');
+
+    // A device that serves no project: 409 no_project, over HTTP and from its own socket; nothing stored.
+    const plain = await connectDevice({
+      url: t.url,
+      token: user.accessToken,
+      deviceId: `plain-${randomUUID().slice(0, 6)}`,
+      store: new MemoryStore(),
+      reconnection: false,
+    });
+    devices.push(plain);
+    const named = await request('POST', `${t.api}/chat`, {
+      token: user.accessToken,
+      body: { message: 'hi', agent: 'ask', deviceId: plain.deviceId },
+    });
+    expect(named.status).toBe(409);
+    expect(named.body.error.code).toBe('no_project');
+    const any = await request('POST', `${t.api}/chat`, { token: user.accessToken, body: { message: 'hi', agent: 'ask' } });
+    expect(any.body.error.code).toBe('no_project');
+    expect(await plain.chat({ message: 'hi', agent: 'coder' })).toEqual({ error: expect.objectContaining({ code: 'no_project' }) });
+    const sessions = await request('GET', `${t.api}/chat/sessions`, { token: user.accessToken });
+    expect(sessions.body.sessions).toEqual([]);
   });
 
   test('`switchboard device --project <dir>` serves the folder: an Ask turn over HTTP reads its files', async () => {
