@@ -52,6 +52,8 @@ export const wsClientCatalog = {
       session_id: 'continue a session (optional)',
       context:
         'a JSON object (≤ 8,000 characters) about where the user is in the app, kept on the session and given to the model every turn; `{}` clears it (optional)',
+      agent:
+        'a coding agent (`orchestrator`, `ask`, `coder`, `debug`, `architect`): the turn works on the project this device serves (optional; docs/coding-agents.md)',
     },
     example: { type: 'chat_request', message: 'How many todo tasks do I have?' },
     schema: wire('chat_request', chatRequestSchema),

@@ -10,7 +10,7 @@ import type { AgentFile, ToolCall } from '../schemas/device-protocol';
 /** Device → server frames (without `type`). */
 export interface WsClientFrames {
   device_hello: { device_id: string; agent_ids: string[]; project?: { name: string; root?: string } };
-  chat_request: { message: string; context?: Record<string, unknown>; session_id?: string };
+  chat_request: { message: string; context?: Record<string, unknown>; session_id?: string; agent?: string };
   tool_result: {
     id: string;
     row?: Record<string, unknown> | null;
@@ -82,7 +82,7 @@ export const WS_CLIENT_TYPES = [
  */
 const CLIENT_FIELDS: Record<Exclude<WsClientType, 'tool_result'>, Record<string, string>> = {
   device_hello: { device_id: 'deviceId', agent_ids: 'agentIds', project: 'project' },
-  chat_request: { message: 'message', context: 'context', session_id: 'sessionId' },
+  chat_request: { message: 'message', context: 'context', session_id: 'sessionId', agent: 'agent' },
   agent_data: { run_id: 'runId', files: 'files' },
   agent_complete: { run_id: 'runId', files_read: 'filesRead', errors: 'errors' },
   pong: {},

@@ -630,6 +630,14 @@ describe('coding agents on a project folder served by the device kit', () => {
       });
       expect(res.status).toBe(200);
       expect(toolResults(t.llm.chatRequests()[before + 1])).toEqual(['notes.txt:1: served over the plain WebSocket']);
+
+      // The app's own chat_request names the agent too.
+      t.llm.push({ toolCalls: [{ name: 'read_file', args: { path: 'notes.txt' } }] }, { text: 'Read it over the WebSocket.' });
+      const final = new Promise<Record<string, unknown>>((resolve) => {
+        const off = ws.on('final', (frame) => (off(), resolve(frame)));
+      });
+      ws.chat({ message: 'Read the note', agent: 'ask' });
+      expect(await final).toMatchObject({ response: 'Read it over the WebSocket.' });
     } finally {
       ws.close();
     }

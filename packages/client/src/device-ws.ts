@@ -16,7 +16,7 @@ export interface DeviceWsConnection {
   /** Says `device_hello` again (done on every connection already). */
   hello(): void;
   /** `chat_request`: the answer streams back as `text_chunk` frames, then `final` (or `error`). */
-  chat(payload: { message: string; context?: Record<string, unknown>; session_id?: string }): void;
+  chat(payload: { message: string; context?: Record<string, unknown>; session_id?: string; agent?: string }): void;
   /** `tool_approval`; every surface then gets `approval_resolved` (a refusal arrives as `error`). */
   decide(approvalId: string, approved: boolean): void;
   /** `chat_cancel`: stops the session's running turn (without one: this device's); it ends with `cancelled`, a refusal arrives as `error`. */
