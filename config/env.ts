@@ -270,6 +270,11 @@ export const envSchema = z.object({
    * default: a flow's owner could otherwise reach the deployment's own network).
    */
   FLOW_HTTP_PRIVATE_ORIGINS: list.default([]),
+  /**
+   * Overrides of the coding agents (orchestrator, ask, coder, debug, architect), JSON: per agent any
+   * of {description, toolsets, prompt, model: {provider, model} | null, maxToolIterations}.
+   */
+  CODING_AGENTS: json.optional(),
   /** Tools that need a human's approval besides every delete_* (comma list of tool names). */
   HITL_DANGEROUS_TOOLS: list.default([]),
   /** Deadline for a graceful shutdown. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { envSchema } from './env';
 import { DEFAULT_PRICING, type ModelPrice } from './pricing';
+import { codingAgentOverridesSchema, codingAgents } from './coding-agents';
 import { layTierOverride, mergeTierLimits, mergeUsageLimits, TIER_PRESETS, TIERS } from './tiers';
 
 export { TIERS, type Tier, type TierLimits, type UsageLimits, type BudgetLimits, type TierFeatures } from './tiers';
@@ -34,6 +35,9 @@ const tierOverrideSchema = z.partialRecord(
       flowExecutionsPerMinute: z.number().int().positive(),
       deviceOperationsPerHour: z.number().int().positive(),
       approvalsPerHour: z.number().int().positive(),
+      codingTurnsPerHour: z.number().int().positive(),
+      codeFileOpsPerHour: z.number().int().positive(),
+      codeApprovalsPerHour: z.number().int().positive(),
       // Budgets: null (or absent) = unlimited; 0 = none at all.
       tokensPerHour: z.number().int().nonnegative().nullable(),
       requestsPerHour: z.number().int().nonnegative().nullable(),
@@ -94,6 +98,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (e.NODE_ENV === 'production' && !e.JWT_SECRET) issues.push('JWT_SECRET: required when NODE_ENV=production');
   if (e.NODE_ENV === 'production' && !e.OAUTH_ENCRYPTION_KEY) issues.push('OAUTH_ENCRYPTION_KEY: required when NODE_ENV=production');
   const tiers = tierOverrideSchema.safeParse(e.TIER_LIMITS ?? {});
+  const agents = codingAgentOverridesSchema.safeParse(e.CODING_AGENTS ?? {});
+  if (!agents.success) issues.push(`CODING_AGENTS: ${agents.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`);
   if (!tiers.success) issues.push(`TIER_LIMITS: ${tiers.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`);
   // The preset's plans, with TIER_LIMITS laid over them key by key.
   const plans = layTierOverride(TIER_PRESETS[e.TIER_PRESET], tiers.data ?? {});
@@ -244,6 +250,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       wsPongTimeoutMs: e.DEVICE_WS_PONG_TIMEOUT_MS,
     },
     hitl: { timeoutMs: e.HITL_TIMEOUT_MS, dangerousTools: e.HITL_DANGEROUS_TOOLS },
+    /** The coding agents with the operator's overrides (CODING_AGENTS over config/coding-agents.ts). */
+    codingAgents: codingAgents(agents.data),
     flowHttp: {
       timeoutMs: e.FLOW_HTTP_TIMEOUT_MS,
       maxResponseBytes: e.FLOW_HTTP_MAX_RESPONSE_BYTES,

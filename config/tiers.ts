@@ -112,12 +112,20 @@ export interface UsageLimits {
   deviceOperationsPerHour: number;
   /** Approval requests (a dangerous tool call waiting for the user) per hour; past it the turn ends 429 `rate_limited`. */
   approvalsPerHour: number;
+  /** Coding turns started (a chat request naming an agent), per hour: each runs up to the agent's step limit of model calls. */
+  codingTurnsPerHour: number;
+  /** File operations and commands of the coding agents on a device, per hour (reads, searches, changes, commands). */
+  codeFileOpsPerHour: number;
+  /** Approval requests of the coding agents (changes and commands waiting for the user), per hour. */
+  codeApprovalsPerHour: number;
 }
 
 // Generous for a person at a keyboard or a device syncing a folder of notes (embeddings come in
 // bursts), small against a script: a chat or journey turn is a model call, a manual run a whole run.
 // The hourly limits are off by default (a deployment's own plans set them; TIER_PRESET=seed does).
 const NO_HOURLY = { deviceOperationsPerHour: Infinity, approvalsPerHour: Infinity };
+// The coding agents' hourly limits start from the design's per-user figures (100 model turns,
+// 1,000 file operations and 50 approval requests an hour) on the free tier.
 export const DEFAULT_USAGE_LIMITS: Record<Tier, UsageLimits> = {
   free: {
     chatPerMinute: 30,
@@ -126,6 +134,9 @@ export const DEFAULT_USAGE_LIMITS: Record<Tier, UsageLimits> = {
     agentRunsPerMinute: 10,
     flowExecutionsPerMinute: 20,
     ...NO_HOURLY,
+    codingTurnsPerHour: 100,
+    codeFileOpsPerHour: 1_000,
+    codeApprovalsPerHour: 50,
   },
   pro: {
     chatPerMinute: 120,
@@ -134,6 +145,9 @@ export const DEFAULT_USAGE_LIMITS: Record<Tier, UsageLimits> = {
     agentRunsPerMinute: 30,
     flowExecutionsPerMinute: 60,
     ...NO_HOURLY,
+    codingTurnsPerHour: 1_000,
+    codeFileOpsPerHour: 10_000,
+    codeApprovalsPerHour: 500,
   },
   enterprise: {
     chatPerMinute: 600,
@@ -142,6 +156,9 @@ export const DEFAULT_USAGE_LIMITS: Record<Tier, UsageLimits> = {
     agentRunsPerMinute: 120,
     flowExecutionsPerMinute: 300,
     ...NO_HOURLY,
+    codingTurnsPerHour: 10_000,
+    codeFileOpsPerHour: 100_000,
+    codeApprovalsPerHour: 5_000,
   },
 };
 
@@ -153,6 +170,9 @@ export const USAGE_LIMIT_KEYS = [
   'flowExecutionsPerMinute',
   'deviceOperationsPerHour',
   'approvalsPerHour',
+  'codingTurnsPerHour',
+  'codeFileOpsPerHour',
+  'codeApprovalsPerHour',
 ] as const;
 
 /** Merges the usage part of a `TIER_LIMITS` override over the defaults (other keys are ignored). */

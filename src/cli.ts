@@ -40,6 +40,10 @@ Commands:
   users set-limits <id> <json|null>
                             replace a user's limit overrides over their tier, e.g.
                             '{"requestsPerMonth":500,"features":{"localModels":true}}'; null clears them; audited
+  device --project <dir> [--url=URL] [--device-id=ID]
+                            serve a project folder to the coding agents as one of your devices, until
+                            stopped; signs in with SWITCHBOARD_TOKEN (an API key or access token), to
+                            --url or SWITCHBOARD_URL (default http://127.0.0.1:3000)
 
 Options:
   -h, --help                show this help
@@ -60,6 +64,7 @@ const FLAGS: Record<string, readonly string[]> = {
   restore: ['yes'],
   admin: [],
   users: [],
+  device: ['project', 'url', 'device-id'],
 };
 
 /**
@@ -92,6 +97,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     if (command === 'restore') return await restoreCommand(withFlags, positionals[0]);
     if (command === 'admin') return await adminCommand(withFlags, positionals[0] as 'grant' | 'revoke', positionals[1]);
     if (command === 'users') return await usersCommand(withFlags, positionals);
+    if (command === 'device') return await deviceCommand(env, values);
     await serve(withFlags);
     return 'running';
   } catch (error) {
@@ -116,6 +122,9 @@ function parse(argv: string[]) {
       dir: { type: 'string' },
       file: { type: 'string' },
       yes: { type: 'boolean' },
+      project: { type: 'string' },
+      url: { type: 'string' },
+      'device-id': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -124,7 +133,7 @@ function parse(argv: string[]) {
   if (!command) throw new UsageError('a command is required');
   const allowed = FLAGS[command];
   if (!allowed) throw new UsageError(`unknown command '${command}'`);
-  for (const flag of ['roles', 'queues', 'port', 'dir', 'file', 'yes'] as const) {
+  for (const flag of ['roles', 'queues', 'port', 'dir', 'file', 'yes', 'project', 'url', 'device-id'] as const) {
     if (values[flag] !== undefined && !allowed.includes(flag)) throw new UsageError(`'${command}' takes no --${flag}`);
     if (values[flag] === '') throw new UsageError(`--${flag} needs a value`);
   }
@@ -149,6 +158,7 @@ function parse(argv: string[]) {
     return { help: false as const, command, values, positionals: rest };
   }
   if (rest.length) throw new UsageError(`'${command}' takes no arguments (got '${rest.join(' ')}')`);
+  if (command === 'device' && !values.project) throw new UsageError("'device' needs --project <dir>");
   return { help: false as const, command, values, positionals: rest };
 }
 
@@ -324,6 +334,43 @@ async function usersCommand(env: NodeJS.ProcessEnv, [action, id, value]: string[
   } finally {
     await database.close();
   }
+}
+
+/**
+ * `device --project <dir>`: connects to a Switchboard server as a device that serves the folder
+ * to the coding agents (the client package's device kit), and stays connected until SIGINT or
+ * SIGTERM. Reads no server configuration: only SWITCHBOARD_TOKEN and SWITCHBOARD_URL.
+ */
+async function deviceCommand(
+  env: NodeJS.ProcessEnv,
+  values: { project?: string; url?: string; 'device-id'?: string },
+): Promise<'running' | number> {
+  const token = env.SWITCHBOARD_TOKEN;
+  if (!token) {
+    process.stderr.write('switchboard device: set SWITCHBOARD_TOKEN to an API key (POST /api-keys) or an access token\n');
+    return 2;
+  }
+  const [{ connectDevice }, { projectTools }, { hostname }] = await Promise.all([
+    import('@switchboard/client'),
+    import('@switchboard/client/node'),
+    import('node:os'),
+  ]);
+  const project = await projectTools({ root: values.project! });
+  const url = values.url ?? env.SWITCHBOARD_URL ?? 'http://127.0.0.1:3000';
+  // A stable id per machine and folder, in the characters a device id may have.
+  const deviceId =
+    values['device-id'] ??
+    env.SWITCHBOARD_DEVICE_ID ??
+    `${hostname()}-${project.project.name}`.replace(/[^A-Za-z0-9._:-]/g, '-').slice(0, 128);
+  const device = await connectDevice({ url, token, deviceId, project });
+  const stop = () => {
+    device.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.stdout.write(`Serving ${project.root} to the coding agents at ${url} as device ${deviceId} (Ctrl-C stops)\n`);
+  return 'running';
 }
 
 /** Entry point for bin/switchboard.mjs and src/main.ts: runs the command line and exits when it is done. */

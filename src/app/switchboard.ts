@@ -418,6 +418,7 @@ export async function startSwitchboard(
         journeys: new JourneyService({ config, redis: cache.command, queues, runs: journeyRuns, logger, budget, consumers: presence }),
         agents,
         devices: deviceRegistry,
+        deviceCalls: devices,
         flows: new FlowService({ repos, models }),
         flowExecutions: new FlowExecutions({
           repos,

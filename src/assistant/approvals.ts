@@ -15,6 +15,7 @@ import type { CanvasRoom } from '../schemas/canvas-room';
 import type { ChatEventLog } from './chat-events';
 import type { StoredContinuation } from './continuation';
 import type { ToolPolicy } from './tool-policy';
+import { CODE_TOOL_RISK, isRiskyCodeTool } from './tool-names';
 
 /**
  * The approvals policy (0021): every `delete_*` tool and the tools HITL_DANGEROUS_TOOLS
@@ -24,16 +25,20 @@ import type { ToolPolicy } from './tool-policy';
 export function dangerousToolPolicy(extra: readonly string[] = []): ToolPolicy {
   const listed = new Set(extra);
   return {
-    isDangerous: (toolName) => toolName.startsWith('delete_') || listed.has(toolName),
+    isDangerous: (toolName) => toolName.startsWith('delete_') || isRiskyCodeTool(toolName) || listed.has(toolName),
     check: async () => ({ allowed: true }),
   };
 }
 
 /** The reason shown with an approval request. */
 export const approvalReason = (toolName: string) =>
-  toolName.startsWith('delete_')
-    ? `${toolName} permanently deletes data on your device`
-    : `${toolName} is marked as needing your approval (HITL_DANGEROUS_TOOLS)`;
+  isRiskyCodeTool(toolName)
+    ? CODE_TOOL_RISK[toolName] === 'execute'
+      ? `${toolName} runs a command in your project folder`
+      : `${toolName} changes a file in your project folder (the diff shows how)`
+    : toolName.startsWith('delete_')
+      ? `${toolName} permanently deletes data on your device`
+      : `${toolName} is marked as needing your approval (HITL_DANGEROUS_TOOLS)`;
 
 export type Decision = Exclude<HitlStatus, 'pending'>;
 

@@ -2,7 +2,6 @@ import { createHash, randomUUID } from 'node:crypto';
 import { MODEL_FAILURE_TEXT } from '../ai/llm';
 import { describeRedacted } from '../lib/redact-error';
 import { AppError } from '../lib/errors';
-import type { UsageLimiter } from '../lib/usage-limiter';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Config } from '../../config';
 import { ModelCallCancelled, ModelStoppedEarly, ModelUnavailableError, type ModelGateway, type UsageLine } from '../ai/model-gateway';
@@ -23,14 +22,41 @@ import type { ChatCancels, TurnRef } from './chat-cancel';
 import { claimParkedRound, loadContinuation, parkSiblings, positionOf, storeContinuation, type StoredContinuation } from './continuation';
 import type { ChatEvent, ChatEventLog, TurnUsage } from './chat-events';
 import { toolsFor } from './orchestrator';
+import { codingSystemPrompt, codingToolsFor, isCodingAgent, routeCodingAgent, toolNamed, type CodingAgentName } from './coding-agents';
+import { DeviceRpcError } from '../devices/device-rpc';
+import type { CodeTool, ChangePreview } from './code-tools';
+import { joinAnswers, parsePlan, PLAN_TOOL, planSteps, planText, stepPrompt, type PlanState, type PlanStep } from './coding-plan';
+import { withChatContext } from './chat-context';
 import { HISTORY_LIMIT, turnSystemPrompt, turnToolsets } from './turn-prompt';
 import type { ToolsetName } from './tools';
 import { auditToolCall, runAuditedToolCall, type ToolCallOutcome } from './tool-audit';
 import { allowAllPolicy, type ToolPolicy } from './tool-policy';
-import { TOOLS_BY_NAME, type DeviceCall, type ToolContext } from './tools';
+import { type DeviceCall, type ToolContext } from './tools';
 import { MAX_EMBED_TEXT_CHARS } from '../schemas/api';
 import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../budget/budget-door';
 import { restartedAfterCrash } from '../lib/job-restart';
+import type { UsageLimiter, UsageKind } from '../lib/usage-limiter';
+import { CODE_TOOL_RISK, isRiskyCodeTool } from './tool-names';
+
+/** A command without its own limit runs up to the device's (60 s unless the device says otherwise). */
+const DEFAULT_COMMAND_TIMEOUT_MS = 60_000;
+/** How long after a command's limit the device has to answer. */
+const COMMAND_ANSWER_MARGIN_MS = 5_000;
+
+/** Tool arguments for the stream: strings over 500 characters cut, so a 1 MB write_file does not travel twice. */
+function bounded(args: Record<string, unknown>): Record<string, unknown> {
+  const cutText = (value: unknown): unknown =>
+    typeof value === 'string'
+      ? value.length > 500
+        ? `${value.slice(0, 500)}… (${value.length} characters)`
+        : value
+      : Array.isArray(value)
+        ? value.slice(0, 50).map(cutText)
+        : value && typeof value === 'object'
+          ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, cutText(v)]))
+          : value;
+  return cutText(args) as Record<string, unknown>;
+}
 
 export { HISTORY_LIMIT } from './turn-prompt';
 /** How long a note tool waits for its embedding (the device call has its own deadline). */
@@ -56,7 +82,7 @@ export interface AssistantRunnerDeps {
   chatCancels?: ChatCancels;
   /** Gives back the reservation a turn's request took when no model call of the turn took it over. */
   budget?: Pick<BudgetDoor, 'releaseUnused'>;
-  /** The per-user hourly limit of device operations (`deviceOperationsPerHour`); without it, none. */
+  /** The per-user hourly limits: device operations (`deviceOperationsPerHour`) and the coding agents' file operations and approval requests; without it, none. */
   usage?: Pick<UsageLimiter, 'take'>;
   /** Queues the continuation of an agentflow node that parked for this approval (its decision came here). */
   resumeFlowNode?: (row: HitlRequestRow) => Promise<void>;
@@ -126,18 +152,37 @@ export class AssistantRunner {
 
     // The first message of a session has no history: nothing to read.
     const history = start.earlier ? await chat.context(data.sessionId, message.seq, HISTORY_LIMIT) : [];
-    // Without a device the assistant has no tools and says it cannot reach local data. The request
-    // reserved this very call (turn-prompt.ts builds both), so its first call fits what was admitted.
-    const toolsets = turnToolsets(message.content, data.tools !== 'none' && Boolean(data.deviceId));
-    log.info({ toolsets, mode: data.tools, historyLength: history.length, withContext: !!session.context }, 'assistant turn started');
-    return this.runTurn(data, log, toolsets, newUsage(this.deps.models), signal, ticket, {
-      messages: [
-        // The session's context (from the user's app) rides in the system prompt of every turn.
-        systemMessage(turnSystemPrompt(toolsets, session.context)),
-        ...historyMessages(history),
-        userMessage(message.content),
-      ],
-    });
+    // A coding turn: the named agent (or the one the Orchestrator hands it to) with its own tools and prompt.
+    const agent = data.agent && data.deviceId && data.tools !== 'none' ? routeCodingAgent(data.agent, message.content) : undefined;
+    // Without a device the assistant has no tools and says it cannot reach local data. A turn that
+    // is not a coding turn was reserved as this very call (turn-prompt.ts builds both).
+    const toolsets: string[] = agent
+      ? this.deps.config.codingAgents[agent].toolsets
+      : turnToolsets(message.content, data.tools !== 'none' && Boolean(data.deviceId));
+    log.info(
+      { toolsets, agent, mode: data.tools, historyLength: history.length, withContext: !!session.context },
+      'assistant turn started',
+    );
+    const prompt = agent
+      ? withChatContext(codingSystemPrompt(this.deps.config.codingAgents[agent]), session.context)
+      : turnSystemPrompt(toolsets as ToolsetName[], session.context);
+    return this.runTurn(
+      data,
+      log,
+      toolsets,
+      newUsage(this.deps.models),
+      signal,
+      ticket,
+      {
+        messages: [
+          // The session's context (from the user's app) rides in the system prompt of every turn.
+          systemMessage(prompt),
+          ...historyMessages(history),
+          userMessage(message.content),
+        ],
+      },
+      { agent, request: message.content },
+    );
   }
 
   /** `hitl-timeout`: the request was not decided in time; its resume job tells the model. */
@@ -198,12 +243,15 @@ export class AssistantRunner {
         await this.publish(data, { type: 'final', sessionId: data.sessionId, response: answered.content, usage: usageOf(answered) });
       return { toolCalls: 0, toolIterations: 0 };
     }
-    const { parked, toolsets, usage } = loadContinuation(group[0].continuation as StoredContinuation);
+    const { parked, toolsets, usage, codingAgent, plan: storedPlan } = loadContinuation(group[0].continuation as StoredContinuation);
+    const agent = isCodingAgent(codingAgent) ? codingAgent : undefined;
+    const plan = storedPlan as PlanState | undefined;
     // Cancelled while parked or before this resume ran: the turn ends with what it had said.
     const begun = await this.turns().begin(turnOf(data));
     if (begun === 'cancel_requested') return this.cancelled(data, log, parked.response, usage);
     if (begun === 'ended') return { toolCalls: 0, toolIterations: 0 };
-    const offered = new Set(toolsFor(toolsets as ToolsetName[]).map((t) => t.name));
+    const offered = new Set(this.turnTools(toolsets, agent).map((t) => t.name));
+    if (agent) await this.event(data, { type: 'agent', sessionId: data.sessionId, agent, state: 'processing' });
     // Each waiting call with its own decision: approved ones run (as a round's calls do, at once),
     // refused ones become the refusal the model reads.
     const decisions = new Map(group.map((row) => [positionOf(row), row]));
@@ -216,15 +264,17 @@ export class AssistantRunner {
       ({ call, position }) => {
         const row = decisions.get(position)!;
         if (row.status === 'approved')
-          return this.announced(data, log, call.name, call.args, () =>
+          return this.announced(data, log, call.name, call.args, agent, () =>
             this.executeTool(data, offered, call.name, call.args, log, {
               approved: true,
               approvalId: row.id,
+              approvedParameters: row.parameters,
               signal,
-              step: `${parked.iteration}.${call.index ?? position}`,
+              step: `${plan ? `p${plan.index}.` : ''}${parked.iteration}.${call.index ?? position}`,
+              agent,
             }),
           );
-        return this.announced(data, log, call.name, call.args, () => this.refused(data, log, call.name, row));
+        return this.announced(data, log, call.name, call.args, agent, () => this.refused(data, log, call.name, row));
       },
       ({ call }) => `Error: ${call.name} was NOT run: the turn was cancelled.`,
       signal,
@@ -234,11 +284,12 @@ export class AssistantRunner {
     return this.runTurn(
       data,
       log,
-      toolsets as ToolsetName[],
+      toolsets,
       usage,
       signal,
       { userId: data.userId },
       { resume: { state: parked, results } },
+      { agent, plan },
     );
   }
 
@@ -246,50 +297,83 @@ export class AssistantRunner {
   private async runTurn(
     data: ChatTurnJob,
     log: Logger,
-    toolsets: ToolsetName[],
+    toolsets: string[],
     usage: TurnUsage,
     signal: AbortSignal,
     budget: BudgetTicket,
     start: { messages: ModelMessage[] } | { resume: { state: ParkedLoop; results: ReadonlyMap<number, string> } },
+    coding: { agent?: CodingAgentName; plan?: PlanState; request?: string } = {},
   ): Promise<{ toolCalls: number; toolIterations: number; parked?: string }> {
     const { chat } = this.deps.repos;
-    const tools = toolsFor(toolsets);
+    const { agent, plan } = coding;
+    // The Orchestrator (not yet in a plan) may propose one: it gets the plan tool besides its own.
+    const planning = agent === 'orchestrator' && !plan && coding.request !== undefined;
+    let proposed: PlanStep[] | undefined;
+    const tools = this.turnTools(toolsets, agent);
+    const agentConfig = agent ? this.deps.config.codingAgents[agent] : undefined;
+    if (agent && 'messages' in start) await this.event(data, { type: 'agent', sessionId: data.sessionId, agent, state: 'processing' });
     const offered = new Set(tools.map((t) => t.name));
     // Carried by the job from the request's session check; read only for a job that has none.
     const tier = data.tier ?? (await this.deps.repos.users.findById(data.userId))?.tier ?? 'free';
     const pending: Array<Promise<void>> = [];
     const approvals = this.deps.approvals;
-    // What the user has seen so far: the answer a cancel keeps.
+    // What the user has seen so far: the answer a cancel keeps (in a plan: the earlier steps' too).
+    const prior = plan ? planText(plan) : '';
     let streamed = 'resume' in start ? start.resume.state.response : '';
+    // A plan step's text follows the earlier answers after a blank line (the chunks still concatenate to the answer).
+    let separate = Boolean(prior) && !streamed;
 
     try {
-      const result: ToolLoopResult = await runToolLoop({
+      const loop: Parameters<typeof runToolLoop>[0] = {
         models: this.deps.models,
-        model: data.model,
+        // The request's model, else the coding agent's own (when the deployment serves it), else the default.
+        model: data.model ?? this.agentModel(agentConfig, log),
+        maxToolIterations: agentConfig?.maxToolIterations,
         account: { userId: data.userId, tier, sessionId: data.sessionId },
         // The answering call's usage line is written by the turn's end, in its transaction.
         leaveAnswerLine: true,
         budget,
         messages: 'messages' in start ? start.messages : [],
         resume: 'resume' in start ? start.resume : undefined,
-        tools,
+        tools: planning ? [...tools, PLAN_TOOL] : tools,
         signal,
-        executeTool: (name, args, step) =>
-          this.announced(data, log, name, args, () => this.executeTool(data, offered, name, args, log, { signal, step })),
+        executeTool: async (name, args, step) => {
+          // A plan's steps number their calls apart, so two steps' calls never share an idempotency key.
+          const key = plan ? `p${plan.index}.${step}` : step;
+          if (!planning || name !== PLAN_TOOL.name)
+            return this.announced(data, log, name, args, agent, () =>
+              this.executeTool(data, offered, name, args, log, { signal, step: key, agent }),
+            );
+          const parsed = parsePlan(args);
+          if ('error' in parsed) return parsed.error;
+          proposed = parsed.steps;
+          return `Plan accepted: ${parsed.steps.length} steps run after your answer. Say in one or two sentences what the plan is, then stop.`;
+        },
         // Only a call that would really run parks: an unknown tool or bad arguments is an error at once.
         mustPark: approvals
-          ? (name, args) =>
-              offered.has(name) && this.policy.isDangerous(name) && TOOLS_BY_NAME.get(name)!.schema.safeParse(args ?? {}).success
+          ? (name, args) => offered.has(name) && this.policy.isDangerous(name) && toolNamed(name)!.schema.safeParse(args ?? {}).success
           : undefined,
         onText: (text) => {
           streamed += text;
-          pending.push(this.publish(data, { type: 'text_chunk', sessionId: data.sessionId, text }));
+          const piece = separate ? `\n\n${text}` : text;
+          separate = false;
+          pending.push(this.publish(data, { type: 'text_chunk', sessionId: data.sessionId, text: piece }));
         },
         onModelCall: (call) => void addUsage(usage, call),
         onToolResult: async (name, _args, content) => {
           await chat.addMessage({ sessionId: data.sessionId, role: 'tool', toolName: name, content, replyTo: data.messageId });
         },
-      });
+      };
+      let result: ToolLoopResult = await runToolLoop(loop);
+      // A change waits for approval with its diff, computed by the device from the file as it is now.
+      // A change that cannot be made (no such text, a path refused) is answered at once instead.
+      let previews = new Map<number, ChangePreview>();
+      while (result.parked && approvals && data.deviceId) {
+        const failed = new Map<number, string>();
+        previews = await this.previewChanges(data, result.parked, signal, failed, log);
+        if (!failed.size) break;
+        result = await runToolLoop({ ...loop, messages: [], resume: { state: result.parked, results: failed } });
+      }
       if (result.parked && approvals && data.deviceId) {
         // Parked: the state goes to PostgreSQL and the job ends, so no worker slot waits on a human.
         // One request per waiting call, in call order, each holding the same state (0251).
@@ -305,8 +389,11 @@ export class AssistantRunner {
             messageId: data.messageId,
             deviceId: data.deviceId,
             toolName: call.name,
-            parameters: TOOLS_BY_NAME.get(call.name)!.schema.parse(call.args ?? {}) as Record<string, unknown>,
-            continuation: storeContinuation(result.parked, toolsets, usage, { parkId, position }),
+            parameters: {
+              ...(toolNamed(call.name)!.schema.parse(call.args ?? {}) as Record<string, unknown>),
+              ...(previews.has(position) ? previews.get(position) : {}),
+            },
+            continuation: storeContinuation(result.parked, toolsets, usage, { parkId, position }, agent, plan),
           });
           requested.push(request.id);
           log.info({ approvalId: request.id, tool: call.name }, 'assistant turn parked for approval');
@@ -314,15 +401,38 @@ export class AssistantRunner {
         // A cancel that came while parking found no approval to reject (or not all of them): end the turn here.
         if (signal.aborted || (await this.turns().cancelRequested(data.messageId))) {
           await approvals.cancelPending(data.messageId, data.userId);
-          return this.cancelled(data, log, result.response, usage);
+          return this.cancelled(data, log, joinAnswers(prior, result.response), usage);
+        }
+        if (agent) {
+          await this.event(data, { type: 'agent', sessionId: data.sessionId, agent, state: 'waiting' });
+          this.deps.metrics?.codingTurns.inc({ agent, outcome: 'parked' });
         }
         return { toolCalls: result.toolCalls, toolIterations: result.toolIterations, parked: requested.join(',') };
       }
       await Promise.allSettled(pending);
       const lines = result.unrecorded ? [result.unrecorded] : [];
+      if (agent) await this.event(data, { type: 'agent', sessionId: data.sessionId, agent, state: 'idle' });
+      // A plan made now, or one going on: the next step runs, or the plan's whole answer ends the turn.
+      let response = result.response;
+      if (proposed || plan) {
+        // The step that just ended keeps its answer; a new plan starts before its first step.
+        const answers = plan ? Object.assign([...plan.answers], { [plan.index]: result.response }) : [];
+        const current: PlanState = plan
+          ? { ...plan, answers }
+          : { request: coding.request!, preface: result.response, steps: proposed!, index: -1, answers };
+        if (current.index + 1 < current.steps.length) {
+          // Not the turn's last model call: its usage line is written now.
+          await this.deps.repos.usage.recordMany(lines);
+          return this.nextPlanStep(data, log, usage, signal, { ...current, index: current.index + 1 });
+        }
+        response = planText(current);
+        await this.event(data, { type: 'plan', sessionId: data.sessionId, steps: planSteps(current, 'done') });
+      }
       // The run's end stores the answer and its usage line and emits `final`; a cancel accepted before this wins (no answer stored).
-      const stored = await this.turns().finish(turnOf(data), result.response, usage, lines);
-      if (stored === 'cancel_requested') return this.cancelled(data, log, result.response, usage, lines);
+      const stored = await this.turns().finish(turnOf(data), response, usage, lines);
+      if (agent && stored !== 'answered')
+        this.deps.metrics?.codingTurns.inc({ agent, outcome: stored === 'cancel_requested' ? 'cancelled' : 'completed' });
+      if (stored === 'cancel_requested') return this.cancelled(data, log, response, usage, lines);
       if (stored === 'answered') return { toolCalls: result.toolCalls, toolIterations: result.toolIterations };
       log.info(
         {
@@ -339,9 +449,19 @@ export class AssistantRunner {
       if (error instanceof ModelCallCancelled || signal.aborted) {
         // The gateway recorded the cut-short call's usage already; the turn's total includes it.
         if (error instanceof ModelCallCancelled) addUsage(usage, error.usage);
-        return this.cancelled(data, log, streamed, usage);
+        if (plan)
+          await this.event(data, { type: 'plan', sessionId: data.sessionId, steps: planSteps(plan, 'cancelled') }).catch((error: unknown) =>
+            log.warn({ err: error }, 'plan state not logged for the turn'),
+          );
+        if (agent) this.deps.metrics?.codingTurns.inc({ agent, outcome: 'cancelled' });
+        return this.cancelled(data, log, joinAnswers(prior, streamed), usage);
       }
       log.warn({ err: error }, 'assistant turn failed');
+      if (agent)
+        await this.event(data, { type: 'agent', sessionId: data.sessionId, agent, state: 'error' }).catch((error: unknown) =>
+          log.warn({ err: error }, 'agent state not logged for the turn'),
+        );
+      if (agent) this.deps.metrics?.codingTurns.inc({ agent, outcome: 'failed' });
       const { code, message } = failureOf(error);
       await this.turns()
         .fail(turnOf(data), code, message)
@@ -360,11 +480,18 @@ export class AssistantRunner {
     name: string,
     rawArgs: unknown,
     log: Logger,
-    options: { approved?: boolean; approvalId?: string; signal?: AbortSignal; step?: string } = {},
+    options: {
+      approved?: boolean;
+      approvalId?: string;
+      approvedParameters?: Record<string, unknown>;
+      signal?: AbortSignal;
+      step?: string;
+      agent?: CodingAgentName;
+    } = {},
   ): Promise<string> {
     const { deviceId } = data;
     if (!deviceId) return `Error: no device is connected, so ${name} cannot run.`;
-    const tool = TOOLS_BY_NAME.get(name);
+    const tool = toolNamed(name);
     // Only the routed agent's tools: a model cannot reach a tool it was not offered this turn.
     if (!tool || !offered.has(name)) return `Error: there is no tool called "${name}" here; use one of: ${[...offered].join(', ')}.`;
     const args = tool.schema.safeParse(rawArgs ?? {});
@@ -400,29 +527,136 @@ export class AssistantRunner {
     const device = ((call) => {
       const idempotencyKey =
         options.step === undefined ? undefined : toolCallKey(data.messageId, options.step, name, args.data, (nth += 1));
-      return this.deps.devices.callDevice(data.userId, deviceId, call as never, { signal: options.signal, idempotencyKey });
+      return this.deps.devices.callDevice(data.userId, deviceId, call as never, {
+        signal: options.signal,
+        idempotencyKey,
+        timeoutMs: this.commandTimeout(call),
+      });
     }) as DeviceCall;
-    // The plan's hourly limit of device operations: past it the call is not run, and the model says so.
-    const limited = await this.overDeviceLimit(data);
-    if (limited) {
-      await audited('not_allowed');
-      return `Error: ${name} was NOT run: ${limited} Tell the user it was not done and when they can try again.`;
+    // A coding tool counts against the user's file operations of the hour, any other device tool
+    // against the plan's device operations: past it the call is not run, and the model says so.
+    if (Object.hasOwn(CODE_TOOL_RISK, name)) {
+      const limited = await this.overLimit(data, 'codeFileOpsPerHour');
+      if (limited) {
+        await audited('rate_limited');
+        return `Error: ${name} was NOT run: ${limited}`;
+      }
+    } else {
+      const limited = await this.overLimit(data, 'deviceOperationsPerHour');
+      if (limited) {
+        await audited('not_allowed');
+        return `Error: ${name} was NOT run: ${limited}. Tell the user it was not done and when they can try again.`;
+      }
     }
-    return runAuditedToolCall(name, () => tool.run(args.data, device, this.toolContext(data)), audited, log, 'assistant tool failed');
+    const context = { ...this.toolContext(data), ...(options.approvedParameters ? { approved: options.approvedParameters } : {}) };
+    const { agent } = options;
+    if (agent) await this.event(data, { type: 'agent', sessionId: data.sessionId, agent, state: 'executing' });
+    const started = performance.now();
+    const result = await runAuditedToolCall(name, () => tool.run(args.data, device, context), audited, log, 'assistant tool failed');
+    if (agent)
+      this.deps.metrics?.codeToolSeconds.observe(
+        { tool: name, agent, outcome: result.startsWith('Error:') ? 'error' : 'ok' },
+        (performance.now() - started) / 1000,
+      );
+    return result;
   }
 
-  /** Why the user may not run another device operation this hour (the limiter's message), or null when they may. */
-  private async overDeviceLimit(data: ChatTurnJob): Promise<string | null> {
+  /** A coding agent's configured model; one the deployment does not serve is skipped (with a warning) for the default. */
+  private agentModel(agent: { model: { provider: string; model: string } | null } | undefined, log: Logger) {
+    if (!agent?.model) return undefined;
+    if (this.deps.models.knows(agent.model)) return agent.model;
+    log.warn({ model: agent.model }, 'the coding agent names a model this deployment does not serve; the default model answers');
+    return undefined;
+  }
+
+  /** Runs step `plan.index` of the Orchestrator's plan with its agent: the stream hears the plan, then the agent. */
+  private async nextPlanStep(data: ChatTurnJob, log: Logger, usage: TurnUsage, signal: AbortSignal, plan: PlanState) {
+    const agent = plan.steps[plan.index].agent;
+    const config = this.deps.config.codingAgents[agent];
+    await this.event(data, { type: 'plan', sessionId: data.sessionId, steps: planSteps(plan) });
+    log.info({ step: plan.index + 1, of: plan.steps.length, agent }, 'plan step started');
+    const prompt = stepPrompt(plan, config, agent);
+    // The turn was admitted by its first job: each step's calls reserve their own.
+    return this.runTurn(
+      data,
+      log,
+      config.toolsets,
+      usage,
+      signal,
+      { userId: data.userId },
+      { messages: [systemMessage(codingSystemPrompt({ ...config, prompt: prompt.system })), userMessage(prompt.user)] },
+      { agent, plan },
+    );
+  }
+
+  /** The tools of a turn: a coding agent's, or the data toolsets'. */
+  private turnTools(toolsets: string[], agent?: CodingAgentName) {
+    return agent ? codingToolsFor(this.deps.config.codingAgents[agent]) : toolsFor(toolsets as ToolsetName[]);
+  }
+
+  /** A command may run longer than a data call: the device stops it at its limit, then answers. */
+  private commandTimeout(call: { action: string; timeoutMs?: number }): number | undefined {
+    if (call.action !== 'execute_command') return undefined;
+    return Math.max(this.deps.config.device.rpcTimeoutMs, (call.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS) + COMMAND_ANSWER_MARGIN_MS);
+  }
+
+  /**
+   * The diff of each waiting change of a parked round (write_file, edit_file, delete_file), by
+   * position; a change the device cannot make goes to `failed` as the model's error text.
+   */
+  private async previewChanges(
+    data: ChatTurnJob,
+    parked: ParkedLoop,
+    signal: AbortSignal,
+    failed: Map<number, string>,
+    log: Logger,
+  ): Promise<Map<number, ChangePreview>> {
+    const previews = new Map<number, ChangePreview>();
+    const device = ((call) => this.deps.devices.callDevice(data.userId, data.deviceId!, call as never, { signal })) as DeviceCall;
+    for (const { call, position } of waitingCalls(parked)) {
+      // A coding tool's approval request counts against the user's approvals of the hour.
+      const limited = isRiskyCodeTool(call.name) ? await this.overLimit(data, 'codeApprovalsPerHour') : null;
+      if (limited) {
+        failed.set(position, `Error: ${call.name} was NOT run and no approval was asked: ${limited}`);
+        continue;
+      }
+      const tool = toolNamed(call.name) as CodeTool | undefined;
+      if (!tool?.preview) continue;
+      try {
+        previews.set(position, await tool.preview(tool.schema.parse(call.args ?? {}) as Record<string, unknown>, device));
+      } catch (error) {
+        if (!(error instanceof DeviceRpcError)) log.warn({ err: error, tool: call.name }, 'change preview failed');
+        failed.set(
+          position,
+          `Error: ${call.name} was NOT run: ${error instanceof DeviceRpcError ? error.message : 'the change could not be prepared'}`,
+        );
+      }
+    }
+    return previews;
+  }
+
+  /**
+   * Counts one unit of `kind` for the turn's user: null when it is within the tier's limit, else
+   * the refusal for the model ("Too many … (limit N per 3600 s); retry in S s").
+   */
+  private async overLimit(data: ChatTurnJob, kind: UsageKind): Promise<string | null> {
     if (!this.deps.usage) return null;
-    // The tier the request carried, else the user's now (a device's request and a resumed turn carry none).
-    const tier = data.tier ?? (await this.deps.repos.users.findById(data.userId))?.tier ?? 'free';
     try {
-      await this.deps.usage.take('deviceOperationsPerHour', { id: data.userId, tier });
+      const tier = data.tier ?? (await this.deps.repos.users.findById(data.userId))?.tier ?? 'free';
+      await this.deps.usage.take(kind, { id: data.userId, tier });
       return null;
     } catch (error) {
-      if (error instanceof AppError && error.status === 429) return `${error.message}.`;
+      if (error instanceof AppError && error.status === 429) return error.message;
       throw error;
     }
+  }
+
+  /** To the turn's event log only (HTTP listeners): what a coding agent is doing. */
+  private async event(
+    data: ChatTurnJob,
+    event: Extract<ChatEvent, { type: 'agent' | 'plan' | 'tool_call' | 'tool_result' }>,
+  ): Promise<void> {
+    await this.deps.chatEvents.append(data.messageId, event);
   }
 
   /**
@@ -430,7 +664,14 @@ export class AssistantRunner {
    * read them (devices run the call themselves and get no copy). A log that cannot be written
    * loses the two events, never the call.
    */
-  private async announced(data: ChatTurnJob, log: Logger, name: string, rawArgs: unknown, run: () => Promise<string>): Promise<string> {
+  private async announced(
+    data: ChatTurnJob,
+    log: Logger,
+    name: string,
+    rawArgs: unknown,
+    agent: CodingAgentName | undefined,
+    run: () => Promise<string>,
+  ): Promise<string> {
     const callId = randomUUID();
     const { sessionId, messageId } = data;
     const args = rawArgs && typeof rawArgs === 'object' && !Array.isArray(rawArgs) ? (rawArgs as Record<string, unknown>) : {};
@@ -438,10 +679,21 @@ export class AssistantRunner {
       this.deps.chatEvents
         .append(messageId, event)
         .catch((error: unknown) => log.warn({ err: error, tool: name }, 'tool event not logged'));
-    await append({ type: 'tool_call', sessionId, callId, name, arguments: args });
+    const who = agent ? { agent } : {};
+    await append({ type: 'tool_call', sessionId, callId, name, arguments: bounded(args), ...who });
     const content = await run();
     const ok = !content.startsWith('Error:');
-    await append({ type: 'tool_result', sessionId, callId, name, ok, content: content.slice(0, MAX_TOOL_EVENT_CHARS) });
+    const changeId = /Change id (\S+?):/.exec(content)?.[1];
+    await append({
+      type: 'tool_result',
+      sessionId,
+      callId,
+      name,
+      ok,
+      content: content.length > MAX_TOOL_EVENT_CHARS ? `${content.slice(0, MAX_TOOL_EVENT_CHARS)}…` : content,
+      ...who,
+      ...(changeId ? { changeId } : {}),
+    });
     return content;
   }
 

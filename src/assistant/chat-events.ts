@@ -13,19 +13,44 @@ export interface TurnUsage {
   costUsd: number;
 }
 
+/** Where a step of the Orchestrator's plan is. */
+export type PlanStepStatus = 'pending' | 'running' | 'done' | 'cancelled';
+
+/** What a coding agent is doing: thinking (the model), waiting for an approval, running a tool, done, failed. */
+export type AgentState = 'processing' | 'waiting' | 'executing' | 'idle' | 'error';
+
 /** What a turn tells its HTTP listener; devices get `text_chunk` and `final` over Socket.IO too. */
 export type ChatEvent =
   | { type: 'text_chunk'; sessionId: string; text: string }
-  /** A tool call about to run on the turn's device (its arguments as the model gave them). */
-  | { type: 'tool_call'; sessionId: string; callId: string; name: string; arguments: Record<string, unknown> }
-  /** What the call gave the model: `ok` false when it is an error (refused, failed, timed out); `content` cut at 4,000 characters. */
-  | { type: 'tool_result'; sessionId: string; callId: string; name: string; ok: boolean; content: string }
+  /**
+   * A tool call about to run on the turn's device: its arguments as the model gave them, long
+   * strings cut; `agent` on a coding turn.
+   */
+  | { type: 'tool_call'; sessionId: string; callId: string; name: string; arguments: Record<string, unknown>; agent?: string }
+  /**
+   * What the call gave the model: `ok` false when it is an error (refused, failed, timed out);
+   * `content` cut at 4,000 characters; `changeId` when it changed a file (the undo's id).
+   */
+  | {
+      type: 'tool_result';
+      sessionId: string;
+      callId: string;
+      name: string;
+      ok: boolean;
+      content: string;
+      agent?: string;
+      changeId?: string;
+    }
   /** The turn waits for the user's decision on a dangerous tool call. */
   | ({ type: 'approval_requested' } & ApprovalRequested)
   /** The decision (or timeout); the turn goes on and ends with `final`. */
   | ({ type: 'approval_resolved'; sessionId: string } & ApprovalResolved)
   | { type: 'final'; sessionId: string; response: string; usage: TurnUsage }
   | { type: 'error'; sessionId: string; code: string; message: string }
+  /** A coding turn: which agent works now, and what it is doing. */
+  | { type: 'agent'; sessionId: string; agent: string; state: AgentState }
+  /** The Orchestrator's plan: its steps, who does each and where each is (sent as it changes). */
+  | { type: 'plan'; sessionId: string; steps: Array<{ agent: string; task: string; status: PlanStepStatus }> }
   /** Stopped by a cancel: the answer as far as it got, kept in history marked cancelled. */
   | { type: 'cancelled'; sessionId: string; response: string; usage: TurnUsage };
 

@@ -14,6 +14,7 @@ import type { RunHandle, RunKernel, RunKindSpec } from '../runs/run-kernel';
 import type { ApprovalService } from './approvals';
 import type { ChatEventLog, TurnUsage } from './chat-events';
 import type { StoredContinuation } from './continuation';
+import { joinAnswers, planText, type PlanState } from './coding-plan';
 
 /** One chat turn: its user message (the turn's id), session, owner and the device it runs on. */
 export interface TurnRef {
@@ -115,7 +116,10 @@ export function registerChatRuns(kernel: RunKernel, deps: ChatRunDeps): ChatRuns
         messageId: run.id,
         deviceId: approval.deviceId,
       };
-      await handle.end(run.id, { status: 'cancelled', usage: continuation.usage }, { turn, response: continuation.response });
+      // In the Orchestrator's plan, the earlier steps' answers come before the waiting step's words.
+      const plan = continuation.plan as PlanState | undefined;
+      const response = plan ? joinAnswers(planText(plan), continuation.response) : continuation.response;
+      await handle.end(run.id, { status: 'cancelled', usage: continuation.usage }, { turn, response });
     },
 
     // A worker's end (it knows the turn, and for a cancel what was said): the run's move, the answer

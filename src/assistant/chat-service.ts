@@ -9,6 +9,7 @@ import type { ChatRuns } from './chat-run';
 import type { Logger } from '../lib/logger';
 import type { UsageLimiter } from '../lib/usage-limiter';
 import type { Tier } from '../../config';
+import { CODING_AGENT_NAMES, type CodingAgentName } from '../../config/coding-agents';
 import type { Repositories } from '../models';
 import type { Enqueue } from '../producers/registry';
 import type { ChatRequestAck } from '../schemas/socket-events';
@@ -20,6 +21,9 @@ import { HISTORY_LIMIT, toolsetTools, turnSystemPrompt, turnToolsets } from './t
 export const MAX_CHAT_MESSAGE_CHARS = 8_000;
 
 const message = z.string().trim().min(1).max(MAX_CHAT_MESSAGE_CHARS);
+
+/** A coding turn's agent: its tools work on the project folder the device serves (docs/coding-agents.md). */
+const codingAgentSchema = z.enum(CODING_AGENT_NAMES);
 
 /** A model chosen by the request; it must be one the deployment serves. */
 export const modelChoiceSchema = z.strictObject({ provider: z.string().min(1).max(100), model: z.string().min(1).max(200) });
@@ -36,6 +40,7 @@ export const chatBodySchema = z.strictObject({
   config: modelChoiceSchema.optional(),
   tools: z.enum(['device', 'none']).optional(),
   context: chatContextSchema.optional(),
+  agent: codingAgentSchema.optional(),
 });
 
 /** Socket `chat_request`; its `context` and `config` (the model) are the same as on `POST /chat`. */
@@ -44,6 +49,7 @@ export const chatRequestSchema = z.strictObject({
   sessionId: z.uuid().optional(),
   context: chatContextSchema.optional(),
   config: modelChoiceSchema.optional(),
+  agent: codingAgentSchema.optional(),
 });
 
 export interface StartTurn {
@@ -62,6 +68,8 @@ export interface StartTurn {
   context?: ChatContext;
   /** The user's tier as the request's session check read it; the job carries it so the worker need not read it. */
   tier?: Tier;
+  /** A coding turn: the agent named by the request (it needs a device that serves a project). */
+  agent?: CodingAgentName;
 }
 
 /**
@@ -99,7 +107,12 @@ export class ChatService {
     // A chatflow's session goes on with its flow's prompt and model, not as an assistant turn (0120).
     if (session?.mode === 'flow')
       throw new AppError(409, 'flow_session', `This session belongs to a chatflow; continue it with POST /flows/${session.flowId}/chat`);
-    const deviceId = await this.deviceFor(input, session?.deviceId ?? undefined);
+    if (input.agent && input.tools === 'none')
+      throw new AppError(400, 'validation_failed', 'A coding agent works on the files of a device: agent needs tools "device"');
+    // A coding turn needs a device that serves a project (it never falls back to a plain turn).
+    const deviceId = input.agent
+      ? await this.projectDevice(input.userId, input.deviceId ?? session?.deviceId ?? undefined, Boolean(input.deviceId))
+      : await this.deviceFor(input, session?.deviceId ?? undefined);
     const mode = deviceId ? 'device' : 'none';
     await this.deps.consumers?.require('assistant');
 
@@ -138,6 +151,7 @@ export class ChatService {
           model: input.model,
           budget,
           tier: input.tier,
+          ...(input.agent ? { agent: input.agent } : {}),
         });
         return { sessionId, stored };
       },
@@ -156,6 +170,23 @@ export class ChatService {
       if (error instanceof AppError && error.code === 'device_offline') return null;
       throw error;
     });
+  }
+
+  /**
+   * The device of a coding turn: the one asked for (or the session's), which must be online and
+   * serve a project; else any online device of the user that serves one. 409 `device_offline` when
+   * the one asked for is offline or none is online, 409 `no_project` when none serves a project.
+   */
+  private async projectDevice(userId: string, wanted: string | undefined, asked: boolean): Promise<string> {
+    const online = await this.deps.registry.onlineDevices(userId);
+    const chosen = wanted ? online.find((device) => device.deviceId === wanted) : undefined;
+    if (asked && !chosen) throw new AppError(409, 'device_offline', `Device ${wanted} is not connected; open it and try again`);
+    if (chosen?.project) return chosen.deviceId;
+    if (asked) throw new AppError(409, 'no_project', `Device ${wanted} serves no project folder (switchboard device --project <dir>)`);
+    const serving = online.find((device) => device.project);
+    if (serving) return serving.deviceId;
+    if (!online.length) throw new AppError(409, 'device_offline', 'None of your devices is connected; open the desktop app and try again');
+    throw new AppError(409, 'no_project', 'None of your online devices serves a project folder (switchboard device --project <dir>)');
   }
 
   /**
@@ -192,6 +223,7 @@ export function deviceChatHandler(service: ChatService, usage?: UsageLimiter) {
     try {
       // Counts with POST /chat in the user's chat window: a refusal is a `rate_limited` ack.
       await usage?.take('chatPerMinute', user);
+      if (parsed.data.agent) await usage?.take('codingTurnsPerHour', user);
       const { sessionId, messageId } = await service.start({
         userId: user.id,
         deviceId,
@@ -200,6 +232,7 @@ export function deviceChatHandler(service: ChatService, usage?: UsageLimiter) {
         sessionId: parsed.data.sessionId,
         context: parsed.data.context,
         model: parsed.data.config,
+        agent: parsed.data.agent,
         // No tier: the socket's was read when it connected; the worker reads the tier of now.
       });
       return { sessionId, messageId };

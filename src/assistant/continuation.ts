@@ -21,6 +21,10 @@ export interface StoredContinuation {
   /** The toolsets the turn was routed to (the same tools are offered after the resume). Stored as `agents` before 0105. */
   toolsets?: string[];
   agents?: string[];
+  /** A coding turn's agent (its tools, model and step limit go on after the resume). */
+  codingAgent?: string;
+  /** The Orchestrator's plan the turn is running, when it runs one (the resume goes on with it). */
+  plan?: unknown;
   usage: TurnUsage;
   /**
    * One id per park: every request asked for the same round carries it (and the same state), so a
@@ -36,6 +40,8 @@ export const storeContinuation = (
   toolsets: string[],
   usage: TurnUsage,
   park?: { parkId: string; position: number },
+  codingAgent?: string,
+  plan?: unknown,
 ): StoredContinuation => ({
   version: 1,
   messages: storeMessages(parked.messages),
@@ -46,9 +52,13 @@ export const storeContinuation = (
   toolsets,
   usage,
   ...park,
+  ...(codingAgent ? { codingAgent } : {}),
+  ...(plan ? { plan } : {}),
 });
 
-export const loadContinuation = (stored: StoredContinuation): { parked: ParkedLoop; toolsets: string[]; usage: TurnUsage } => ({
+export const loadContinuation = (
+  stored: StoredContinuation,
+): { parked: ParkedLoop; toolsets: string[]; usage: TurnUsage; codingAgent?: string; plan?: unknown } => ({
   parked: {
     messages: loadMessages(stored.messages),
     calls: stored.calls,
@@ -58,6 +68,8 @@ export const loadContinuation = (stored: StoredContinuation): { parked: ParkedLo
   },
   toolsets: stored.toolsets ?? stored.agents ?? [],
   usage: stored.usage,
+  codingAgent: stored.codingAgent,
+  plan: stored.plan,
 });
 
 /** The call a request decides, by its position in the stored round. */

@@ -4,5 +4,5 @@ export { classifyIntent, plainSystemPrompt, systemPrompt, type Intent } from './
 
 /** The tools of the chosen toolsets, in catalogue order. */
 export function toolsFor(toolsets: ToolsetName[]): AssistantTool[] {
-  return ASSISTANT_TOOLS.filter((t) => toolsets.includes(t.toolset));
+  return ASSISTANT_TOOLS.filter((t) => (toolsets as string[]).includes(t.toolset));
 }

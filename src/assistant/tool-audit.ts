@@ -12,7 +12,7 @@ export const DEVICE_TOOL_CALL = 'device.tool_call';
  * refused its input); `failed` (an unexpected error); or the device call's own error code
  * (`offline`, `timeout`, `disconnected`, `device_error`, `invalid_reply`, `aborted`).
  */
-export type ToolCallOutcome = 'ok' | 'not_allowed' | 'rejected' | 'invalid_input' | 'failed' | DeviceRpcErrorCode;
+export type ToolCallOutcome = 'ok' | 'not_allowed' | 'rejected' | 'invalid_input' | 'failed' | 'rate_limited' | DeviceRpcErrorCode;
 
 export interface ToolCallRecord {
   userId: string;

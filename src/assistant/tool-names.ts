@@ -29,3 +29,27 @@ export const DEVICE_TOOL_NAMES = [
 ] as const;
 
 export const isDeviceToolName = (name: string): boolean => (DEVICE_TOOL_NAMES as readonly string[]).includes(name);
+
+/** The coding assistant's toolsets: reading the project, changing it, running commands in it. */
+export const CODE_TOOLSETS = ['code_read', 'code_write', 'code_exec'] as const;
+export type CodeToolsetName = (typeof CODE_TOOLSETS)[number];
+
+/**
+ * The coding tools (./code-tools) by risk: `read` runs at once, `write` and `execute` wait for the
+ * user's approval whatever the deployment's list of dangerous tools says.
+ */
+export const CODE_TOOL_RISK: Readonly<Record<string, 'read' | 'write' | 'execute'>> = {
+  read_file: 'read',
+  list_files: 'read',
+  search_files: 'read',
+  write_file: 'write',
+  edit_file: 'write',
+  delete_file: 'write',
+  execute_command: 'execute',
+};
+
+/** A coding tool that changes the project or runs a command. */
+export const isRiskyCodeTool = (name: string): boolean => {
+  const risk = Object.hasOwn(CODE_TOOL_RISK, name) ? CODE_TOOL_RISK[name] : undefined;
+  return risk === 'write' || risk === 'execute';
+};

@@ -1,3 +1,5 @@
+import { isRiskyCodeTool } from './tool-names';
+
 /** A tool call about to run, as the policy sees it. */
 export interface ToolCallRequest {
   userId: string;
@@ -20,8 +22,8 @@ export interface ToolPolicy {
   check(request: ToolCallRequest): Promise<ToolDecision>;
 }
 
-/** Today's policy: marks every delete_* tool dangerous and allows it (no approvals yet). */
+/** Without approvals: marks every delete_* tool and the coding tools that change or run something dangerous, and allows them. */
 export const allowAllPolicy: ToolPolicy = {
-  isDangerous: (toolName) => toolName.startsWith('delete_'),
+  isDangerous: (toolName) => toolName.startsWith('delete_') || isRiskyCodeTool(toolName),
   check: async () => ({ allowed: true }),
 };

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { offeredTool, type ModelTool, type ToolSpec } from '../ai/model-tools';
 import type { DeviceAction, DeviceReply, ToolCallInput } from '../schemas/device-protocol';
 import { describeRedacted } from '../lib/redact-error';
+import type { CodeToolsetName } from './tool-names';
 import {
   changes,
   defined,
@@ -27,12 +28,14 @@ export type DeviceCall = <A extends DeviceAction>(call: ToolCallInput & { action
 export interface ToolContext {
   /** The vector of `text` (the model's embedding); throws when the embedding model fails. */
   embed?(text: string): Promise<number[]>;
+  /** The parameters of the approval this call runs under (a change's `expectedHash`), when it waited for one. */
+  approved?: Record<string, unknown>;
 }
 
 /** One assistant tool: what the model sees (name, description, zod schema) and what it does. */
 export interface AssistantTool {
   name: string;
-  toolset: ToolsetName;
+  toolset: ToolsetName | CodeToolsetName;
   description: string;
   schema: z.ZodObject;
   /** Returns readable text built from the device's reply; throws DeviceRpcError / ToolInputError. */

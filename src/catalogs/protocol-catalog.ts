@@ -456,6 +456,12 @@ export const deviceServerCatalog = {
     fields: { sessionId: 'the chat session' },
     example: { sessionId: SESSION },
   },
+  tool_cancel: {
+    summary:
+      'The server stopped waiting for that `tool_call` (its turn was cancelled): a device stops it if it still runs (the device kit kills a running command). No ack.',
+    fields: { id: 'the `tool_call` id' },
+    example: { id: '5d0c1f9e-2f7b-4d53-9a8e-7c1e0b6f4a21' },
+  },
   agent_run: {
     summary: 'Run a local agent: read its folders within the bounds, answer with `agent_data` frames, then `agent_complete`.',
     fields: {
@@ -576,7 +582,13 @@ export const chatSseCatalog = {
   },
   tool_call: {
     summary: "A tool call about to run on the turn's device (after its approval, for a dangerous one).",
-    fields: { sessionId: 'the session', callId: 'pairs it with its `tool_result`', name: 'the tool', arguments: 'as the model gave them' },
+    fields: {
+      sessionId: 'the session',
+      callId: 'pairs it with its `tool_result`',
+      name: 'the tool',
+      arguments: 'as the model gave them, strings over 500 characters cut',
+      agent: 'on a coding turn: who calls it',
+    },
     example: { type: 'tool_call', sessionId: SESSION, callId: APPROVAL, name: 'list_tasks', arguments: { status: 'todo' } },
   },
   tool_result: {
@@ -587,6 +599,8 @@ export const chatSseCatalog = {
       name: 'the tool',
       ok: 'false when it is an error (refused, failed, timed out, device gone)',
       content: 'the result as the model read it, cut at 4,000 characters',
+      agent: 'on a coding turn: who called it',
+      changeId: 'set when it changed a file: `POST /devices/:deviceId/changes/:changeId/undo` restores the previous content',
     },
     example: {
       type: 'tool_result',
@@ -616,6 +630,25 @@ export const chatSseCatalog = {
     summary: 'The request was decided (on any surface) or timed out; the turn goes on and ends with `final`.',
     fields: { sessionId: 'the session', ...approvalResolvedFields },
     example: { type: 'approval_resolved', sessionId: SESSION, approvalId: APPROVAL, status: 'rejected', decidedBy: USER },
+  },
+  agent: {
+    summary:
+      'A coding turn (the request named an `agent`): which agent works now and its state: `processing` (the model), `executing` (a tool runs), `waiting` (an approval), `idle` (answered), `error`.',
+    fields: { sessionId: 'the session', agent: '`orchestrator`, `ask`, `coder`, `debug` or `architect`', state: 'what it is doing' },
+    example: { type: 'agent', sessionId: SESSION, agent: 'coder', state: 'processing' },
+  },
+  plan: {
+    summary:
+      "A coding turn: the Orchestrator's plan, sent when it is made and as each step starts and ends; the steps run one after another, each by its agent.",
+    fields: { sessionId: 'the session', steps: '`[{agent, task, status: pending|running|done|cancelled}]`' },
+    example: {
+      type: 'plan',
+      sessionId: SESSION,
+      steps: [
+        { agent: 'architect', task: 'Plan a multiply function', status: 'done' },
+        { agent: 'coder', task: 'Implement it in src/math.js', status: 'running' },
+      ],
+    },
   },
   error: {
     summary: 'Last message: the turn failed (`stream_interrupted` when only the connection did).',

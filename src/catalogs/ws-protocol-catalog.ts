@@ -53,6 +53,8 @@ export const wsClientCatalog = {
       config: '`{provider, model}`: the model to answer with, one the deployment configures (else `error unknown_model`; optional)',
       context:
         'a JSON object (≤ 8,000 characters) about where the user is in the app, kept on the session and given to the model every turn; `{}` clears it (optional)',
+      agent:
+        'a coding agent (`orchestrator`, `ask`, `coder`, `debug`, `architect`): the turn works on the project this device serves (optional; docs/coding-agents.md)',
     },
     example: { type: 'chat_request', message: 'How many todo tasks do I have?' },
     schema: wire('chat_request', chatRequestSchema),
@@ -207,6 +209,12 @@ export const wsServerCatalog = {
       'The agent run was cancelled (`POST /agents/runs/:runId/cancel` or `agent_cancel`): stop reading and sending its files; `agent_data` and `agent_complete` for it are no longer used.',
     fields: { run_id: 'from `agent_run`' },
     example: { type: 'agent_cancelled', run_id: 'run-1' },
+  },
+  tool_cancel: {
+    summary:
+      'The server stopped waiting for that `tool_call` (its turn was cancelled): stop it if it still runs. No `tool_result` is expected.',
+    fields: { id: 'the `tool_call` id' },
+    example: { type: 'tool_cancel', id: '5d0c1f9e-2f7b-4d53-9a8e-7c1e0b6f4a21' },
   },
   error: {
     summary: 'A refused frame (the connection stays; 10 bad frames in a row close it with 1008), or a failed turn (with `session_id`).',

@@ -1,6 +1,7 @@
 import type { ChatRequest, ChatTurn } from './openai-compatible-server';
 import { canvasTurn, isCanvasRequest } from './canvas';
 import { chatToolsTurn } from './chat-tools';
+import { codingTurn, isCodingRequest } from './coding';
 import { lastUserText } from './conversation';
 import { extractionTurn, isExtractionRequest } from './extraction';
 import { flowNodeTurn, isFlowNodeRequest } from './flow-node';
@@ -18,8 +19,8 @@ export function fallbackText(request: ChatRequest): string {
 
 /**
  * Routes a chat request to the demo behaviour it looks like, most specific first: agentflow nodes, canvas tools,
- * the agent setup journey (its prompt says "extraction" too), extraction, ticket notes, then any
- * other offered tools, else a plain text reply. Deterministic.
+ * the agent setup journey (its prompt says "extraction" too), extraction, ticket notes, the coding
+ * agents' project tools, then any other offered tools, else a plain text reply. Deterministic.
  */
 export function demoResponder(request: ChatRequest): ChatTurn {
   // First: an agentflow node's task may say "extract" or "todo" and still be a node.
@@ -28,6 +29,7 @@ export function demoResponder(request: ChatRequest): ChatTurn {
   if (isJourneyRequest(request)) return journeyTurn(request);
   if (isExtractionRequest(request)) return extractionTurn(request);
   if (isTicketNotesRequest(request)) return ticketNotesTurn(request);
+  if (isCodingRequest(request) && request.tool_choice !== 'none') return codingTurn(request);
   if ((request.tools?.length ?? 0) > 0 && request.tool_choice !== 'none') return chatToolsTurn(request);
   return { text: fallbackText(request) };
 }

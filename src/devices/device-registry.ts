@@ -15,6 +15,8 @@ export interface DevicePresence {
   connectedAt: string;
   /** Local agents the device said it runs (`device_hello`); empty until it says hello. */
   agentIds: string[];
+  /** The project folder the device serves to the coding assistant (`device_hello`), when it serves one. */
+  project?: { name: string; root?: string };
 }
 
 /**

@@ -177,7 +177,11 @@ export class DeviceRpc {
         this.waiting.set(key, set.add(onGone));
         stopWaiting.push(() => (set.delete(onGone), set.size || this.waiting.delete(key)));
         if (options.signal) {
-          const onAbort = () => reject(new DeviceRpcError('aborted', `The call to device ${deviceId} was cancelled`, deviceId, action));
+          const onAbort = () => {
+            // The device may still be running it (a command): it is told to stop.
+            this.tellCancelled(userId, deviceId, payload.id);
+            reject(new DeviceRpcError('aborted', `The call to device ${deviceId} was cancelled`, deviceId, action));
+          };
           options.signal.addEventListener('abort', onAbort, { once: true });
           stopWaiting.push(() => options.signal!.removeEventListener('abort', onAbort));
         }
@@ -218,6 +222,14 @@ export class DeviceRpc {
     return this.nsp.to(rooms.userDevice(userId, deviceId)).timeout(timeoutMs).emitWithAck('tool_call', payload);
   }
 
+  /** `tool_cancel {id}` to the device, on whichever transport holds it (no answer). */
+  private tellCancelled(userId: string, deviceId: string, id: string): void {
+    this.nsp.to(rooms.userDevice(userId, deviceId)).emit('tool_cancel', { id });
+    this.deps.relay
+      ?.send(userId, deviceId, 'tool_cancel', { id })
+      .catch((error: unknown) => this.log?.warn({ err: error, deviceId }, 'tool_cancel not relayed'));
+  }
+
   private record(action: DeviceAction, outcome: DeviceRpcOutcome, started: number): void {
     try {
       this.deps.metrics?.onRpc({ action, outcome, seconds: (performance.now() - started) / 1000 });
@@ -239,7 +251,7 @@ export class DeviceRpc {
   private parseReply(deviceId: string, call: ToolCall, reply: unknown): DeviceReply {
     // A device's rows and errors are its data: cleaned before anything stores them (0072).
     const raw = toStorable(reply);
-    const what = `${call.action}${call.table ? ` on ${call.table}` : ''}`;
+    const what = `${call.action}${'table' in call && call.table ? ` on ${call.table}` : ''}${'path' in call ? ` of ${call.path}` : ''}`;
     const invalid = (why: string) =>
       new DeviceRpcError('invalid_reply', `Device ${deviceId} sent an invalid reply to ${what}: ${why}`, deviceId, call.action);
     const id = (raw as { id?: unknown } | null)?.id;

@@ -9,8 +9,14 @@ import type { AgentFile, ToolCall } from '../schemas/device-protocol';
 
 /** Device → server frames (without `type`). */
 export interface WsClientFrames {
-  device_hello: { device_id: string; agent_ids: string[] };
-  chat_request: { message: string; context?: Record<string, unknown>; session_id?: string; config?: { provider: string; model: string } };
+  device_hello: { device_id: string; agent_ids: string[]; project?: { name: string; root?: string } };
+  chat_request: {
+    message: string;
+    context?: Record<string, unknown>;
+    session_id?: string;
+    config?: { provider: string; model: string };
+    agent?: string;
+  };
   tool_result: {
     id: string;
     row?: Record<string, unknown> | null;
@@ -61,6 +67,8 @@ export interface WsServerFrames {
   approval_resolved: { approval_id: string; status: ApprovalResolved['status'] };
   cancelled: { session_id: string };
   agent_cancelled: { run_id: string };
+  /** The server stopped waiting for that `tool_call`: stop it if it still runs. */
+  tool_cancel: { id: string };
   /** A refused frame, or a failed turn (`session_id` set). */
   error: { code: string; message: string; session_id?: string };
 }
@@ -85,8 +93,8 @@ export const WS_CLIENT_TYPES = [
  * seed writes it.
  */
 const CLIENT_FIELDS: Record<Exclude<WsClientType, 'tool_result'>, Record<string, string>> = {
-  device_hello: { device_id: 'deviceId', agent_ids: 'agentIds' },
-  chat_request: { message: 'message', context: 'context', session_id: 'sessionId', config: 'config' },
+  device_hello: { device_id: 'deviceId', agent_ids: 'agentIds', project: 'project' },
+  chat_request: { message: 'message', context: 'context', session_id: 'sessionId', config: 'config', agent: 'agent' },
   agent_data: { run_id: 'runId', files: 'files' },
   agent_complete: { run_id: 'runId', files_read: 'filesRead', errors: 'errors' },
   pong: {},
@@ -132,6 +140,8 @@ export function toWsFrame(event: string, payload: unknown): Record<string, unkno
       return { type: 'cancelled', session_id: (payload as Message<'cancelled'>).sessionId };
     case 'agent_cancelled':
       return { type: 'agent_cancelled', run_id: (payload as Message<'agent_cancelled'>).runId };
+    case 'tool_cancel':
+      return { type: 'tool_cancel', id: (payload as Message<'tool_cancel'>).id };
     case 'agent_run': {
       const p = payload as Message<'agent_run'>;
       const c = p.config;

@@ -7,6 +7,7 @@ import type { Config } from '../../config';
 import type { ChatCancels } from '../assistant/chat-cancel';
 import type { ChatService } from '../assistant/chat-service';
 import type { DeviceRegistry } from '../devices/device-registry';
+import type { DevicePort } from '../devices/device-channel';
 import type { AgentService } from '../agents/agent-service';
 import type { JourneyService } from '../agents/journey';
 import type { OAuthService } from '../agents/oauth-service';
@@ -60,6 +61,8 @@ export interface ApiContext {
   agents: AgentService;
   /** Which of a user's devices are online (read from Redis; the API never writes presence here). */
   devices: Pick<DeviceRegistry, 'onlineDevices'>;
+  /** Calls to a user's device from the API (a project's change history and its undo). */
+  deviceCalls: Pick<DevicePort, 'callDevice'>;
   /** OAuth connections of cloud agents (authorize, callback, refresh). */
   oauth: OAuthService;
   /** Saved flows: CRUD with validated definitions. */

@@ -2,7 +2,7 @@ import type { RedisClient } from './redis';
 import type { Tier, UsageLimits } from '../../config';
 import { RateLimiter } from './rate-limiter';
 
-/** The per-minute and per-hour tier limits on work that costs a model call, an embedding or a device round trip. */
+/** The tier limits (per minute, or per hour for the `…PerHour` ones) on work that costs a model call, an embedding or a device round trip. */
 export type UsageKind = keyof UsageLimits;
 
 const ACTION: Record<UsageKind, string> = {
@@ -13,6 +13,9 @@ const ACTION: Record<UsageKind, string> = {
   flowExecutionsPerMinute: 'flow execution',
   deviceOperationsPerHour: 'device operation',
   approvalsPerHour: 'approval request',
+  codingTurnsPerHour: 'coding turn',
+  codeFileOpsPerHour: 'code file operation',
+  codeApprovalsPerHour: 'code approval',
 };
 
 const HOUR_MS = 3_600_000;
@@ -25,6 +28,9 @@ const WINDOW_MS: Record<UsageKind, number> = {
   flowExecutionsPerMinute: 60_000,
   deviceOperationsPerHour: HOUR_MS,
   approvalsPerHour: HOUR_MS,
+  codingTurnsPerHour: HOUR_MS,
+  codeFileOpsPerHour: HOUR_MS,
+  codeApprovalsPerHour: HOUR_MS,
 };
 
 /**

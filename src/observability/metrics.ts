@@ -130,6 +130,23 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** The coding agents' tool calls on a device's project, timed from the call to its result. */
+  readonly codeToolSeconds = new Histogram({
+    name: 'switchboard_code_tool_seconds',
+    help: "Coding agents' tool calls by tool, agent and outcome (ok|error)",
+    labelNames: ['tool', 'agent', 'outcome'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  /** Coding turns that ended, by the agent that answered and how (completed|failed|cancelled|parked). */
+  readonly codingTurns = new Counter({
+    name: 'switchboard_coding_turns_total',
+    help: 'Coding turns by the agent at work and how the turn (or its part) ended: completed, failed, cancelled, parked',
+    labelNames: ['agent', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
   readonly agentRuns = new Counter({
     name: 'switchboard_agent_runs_total',
     help: 'Finished background agent runs by agent type and status',

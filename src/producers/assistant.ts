@@ -1,6 +1,7 @@
 import { UnrecoverableError } from 'bullmq';
 import { z } from 'zod';
 import { TIERS } from '../../config';
+import { CODING_AGENT_NAMES } from '../../config/coding-agents';
 import { deviceIdSchema } from '../schemas/device-protocol';
 import { baseJobOptions, defineJob, defineQueue } from './define';
 
@@ -22,6 +23,8 @@ export const chatTurnJobSchema = z.object({
   tools: z.enum(['device', 'none']).default('device'),
   /** The model the request chose (validated by the API against the configured providers). */
   model: z.object({ provider: z.string(), model: z.string() }).optional(),
+  /** A coding turn: the agent the request named; its tools work on the project the device serves. */
+  agent: z.enum(CODING_AGENT_NAMES).optional(),
   /** The reservation the request took for the job's first model call (the budget door); absent for a user without limits. */
   budget: z.string().optional(),
   /** The user's tier at the request, a label of the turn's model-call metrics; absent (an older job, an embed's turn), the worker reads it. */

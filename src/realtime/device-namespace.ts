@@ -127,10 +127,10 @@ export function registerDeviceNamespace(channel: DeviceChannel, deps: DeviceName
       if (parsed.data.deviceId !== deviceId) {
         return reply({ ok: false, error: { code: 'invalid_device', message: 'deviceId differs from the one given in the handshake' } });
       }
-      const { agentIds } = parsed.data;
+      const { agentIds, project } = parsed.data;
       await registered;
       try {
-        await registry.setAgentIds(user.id, { deviceId, socketId: socket.id, connectedAt, agentIds });
+        await registry.setAgentIds(user.id, { deviceId, socketId: socket.id, connectedAt, agentIds, ...(project ? { project } : {}) });
       } catch (error) {
         log.warn({ err: error, ...context }, 'device registry update failed');
       }

@@ -325,12 +325,12 @@ class DeviceWsConnection {
   private async hello(payload: Record<string, unknown>): Promise<void> {
     const parsed = deviceHelloSchema.safeParse(payload);
     if (!parsed.success) return this.refuse('validation_failed', describeIssues(parsed.error));
-    const { deviceId, agentIds } = parsed.data;
+    const { deviceId, agentIds, project } = parsed.data;
     if (this.deviceId && this.deviceId !== deviceId)
       return this.refuse('invalid_device', `This connection is device ${this.deviceId}; open another for ${deviceId}`);
     const { channel, registry } = this.deps;
     const userId = this.user.id;
-    const presence = { deviceId, socketId: this.connId, connectedAt: this.connectedAt, agentIds };
+    const presence = { deviceId, socketId: this.connId, connectedAt: this.connectedAt, agentIds, ...(project ? { project } : {}) };
     if (!this.deviceId) {
       this.deviceId = deviceId;
       try {

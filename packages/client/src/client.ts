@@ -88,6 +88,10 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
     devices: {
       /** Your devices: those online now first, then the ones your local agents name (read again to follow presence). */
       list: () => get<{ devices: T.DeviceView[] }>('/devices'),
+      /** The changes the coding agents made to the project the device serves, newest first (read from the device). */
+      changes: (deviceId: string) => get<{ changes: T.ChangeRecord[] }>(`/devices/${seg(deviceId)}/changes`),
+      /** Restores the file a change touched to its previous content (409 `undo_refused` when it changed since). */
+      undoChange: (deviceId: string, changeId: string) => post<T.UndoneChange>(`/devices/${seg(deviceId)}/changes/${seg(changeId)}/undo`),
     },
 
     /** API keys for programs (`createSwitchboardClient({ baseUrl, apiKey })`); managed with a signed-in session only. */

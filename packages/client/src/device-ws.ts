@@ -1,5 +1,6 @@
 import type { AgentFile, AgentRunRequest, ToolReply } from './protocol';
 import type { DeviceConnectOptions, ReadAgentFiles } from './device';
+import { deviceStore } from './device-store';
 import type { TokenSource } from './sockets';
 
 /** Server → device frames the application may listen to (snake_case, as on the wire). */
@@ -20,6 +21,7 @@ export interface DeviceWsConnection {
     context?: Record<string, unknown>;
     session_id?: string;
     config?: { provider: string; model: string };
+    agent?: string;
   }): void;
   /** `tool_approval`; every surface then gets `approval_resolved` (a refusal arrives as `error`). */
   decide(approvalId: string, approved: boolean): void;
@@ -45,8 +47,17 @@ async function webSocketClass(): Promise<typeof WebSocket> {
  * the first connection is open and the hello is sent.
  */
 export async function connectDeviceWs(options: DeviceConnectOptions): Promise<DeviceWsConnection> {
-  const { agentFileSchema, agentRunSchema, describeIssues, errorReplySchema, IdempotentReplies, replySchemas, toolCallSchema } =
-    await import('./protocol');
+  const {
+    agentFileSchema,
+    agentRunSchema,
+    CODE_ACTIONS,
+    describeIssues,
+    errorReplySchema,
+    IdempotentReplies,
+    replySchemas,
+    toolCallSchema,
+  } = await import('./protocol');
+  const store = deviceStore(options.store, options.project, CODE_ACTIONS);
   const Socket = await webSocketClass();
   // A write repeated with the same idempotency key (the server re-ran a turn) is not run twice (0078).
   const writes = new IdempotentReplies();
@@ -57,7 +68,13 @@ export async function connectDeviceWs(options: DeviceConnectOptions): Promise<De
   let attempt = 0;
 
   const send = (frame: object) => ws?.readyState === 1 && ws.send(JSON.stringify(frame));
-  const hello = () => send({ type: 'device_hello', device_id: options.deviceId, agent_ids: options.agentIds ?? [] });
+  const hello = () =>
+    send({
+      type: 'device_hello',
+      device_id: options.deviceId,
+      agent_ids: options.agentIds ?? [],
+      ...(options.project ? { project: options.project.project } : {}),
+    });
 
   async function answer(frame: DeviceWsFrame): Promise<void> {
     const { type: _type, ...payload } = frame;
@@ -68,7 +85,7 @@ export async function connectDeviceWs(options: DeviceConnectOptions): Promise<De
     else if (writes.replay(parsed.data)) reply = writes.replay(parsed.data) as ToolReply;
     else {
       try {
-        reply = await options.store.execute(parsed.data);
+        reply = await store.execute(parsed.data);
         const schema = 'error' in (reply ?? {}) ? errorReplySchema : replySchemas[parsed.data.action];
         const checked = schema.safeParse(reply);
         if (!checked.success)
@@ -173,6 +190,7 @@ export async function connectDeviceWs(options: DeviceConnectOptions): Promise<De
     else if (frame.type === 'agent_run') void runAgent(frame);
     else if (frame.type === 'agent_cancelled' && typeof frame.run_id === 'string')
       runs.get(frame.run_id)?.abort(new Error('agent run cancelled'));
+    else if (frame.type === 'tool_cancel' && typeof frame.id === 'string') options.project?.cancel?.(frame.id);
     listeners.get(frame.type)?.forEach((listener) => listener(frame));
   }
 

@@ -2,15 +2,9 @@ import type { AgentFile, AgentFrameAck, AgentRunRequest, DeviceHelloAck, ToolCal
 import type { ChatCancelAck, ChatRequestAck, ChatRequestPayload, ToolApprovalAck } from './events';
 import type { DeviceWsConnection } from './device-ws';
 import { connected, createSocket, type DeviceSocket, type SocketConnectOptions } from './sockets';
+import { deviceStore, type ProjectServer, type TableStore } from './device-store';
 
-/**
- * The device's local tables as the `tool_call` protocol sees them: one validated call in, one
- * ack out (`{id, rows|row|deleted|ok|results}` or `{id, error}`). `MemoryStore` implements it;
- * `tableStore()` builds one from per-action functions over a real database.
- */
-export interface TableStore {
-  execute(call: ToolCall): ToolReply | Promise<ToolReply>;
-}
+export { deviceStore, type ProjectServer, type TableStore } from './device-store';
 
 type Awaitable<T> = T | Promise<T>;
 type Call<A extends ToolCall['action']> = Extract<ToolCall, { action: A }>;
@@ -64,6 +58,8 @@ export function tableStore(handlers: TableHandlers): TableStore {
             const { id: _id, action: _action, ...rest } = call;
             return { id: call.id, results: await handlers.vectorSearch(rest) };
           }
+          default:
+            return { id: call.id, error: `this device serves no project (${call.action})` };
         }
       } catch (error) {
         return { id: call.id, error: errorMessage(error) };
@@ -102,7 +98,10 @@ export interface DeviceConnectOptions extends SocketConnectOptions {
   transport?: 'socket.io' | 'ws';
   /** 1-128 of `[A-Za-z0-9._:-]`, stable for this installation. */
   deviceId: string;
-  store: TableStore;
+  /** The local tables the assistant's task, project, checkpoint and note tools work on. */
+  store?: TableStore;
+  /** The project folder the coding assistant works on (announced in `device_hello`). */
+  project?: ProjectServer;
   /** Local agents this device runs (sent in `device_hello`). */
   agentIds?: string[];
   /** Reads the files of an `agent_run`; without it runs complete at once with an error. */
@@ -165,15 +164,28 @@ export async function connectDevice(options: DeviceConnectOptions & { transport?
 export async function connectDevice(options: DeviceConnectOptions): Promise<DeviceConnection | DeviceWsConnection> {
   if (options.transport === 'ws') return (await import('./device-ws')).connectDeviceWs(options);
   // The protocol schemas (and zod) load with the first device, not with the HTTP client.
-  const { agentFileSchema, agentRunSchema, describeIssues, errorReplySchema, IdempotentReplies, replySchemas, toolCallSchema } =
-    await import('./protocol');
+  const {
+    agentFileSchema,
+    agentRunSchema,
+    CODE_ACTIONS,
+    describeIssues,
+    errorReplySchema,
+    IdempotentReplies,
+    replySchemas,
+    toolCallSchema,
+  } = await import('./protocol');
+  const store = deviceStore(options.store, options.project, CODE_ACTIONS);
   const socket = await createSocket<DeviceSocket>(options, '/device', { deviceId: options.deviceId });
   const ackTimeoutMs = options.ackTimeoutMs ?? 30_000;
   const runs = new Map<string, AbortController>();
   let firstHello: Promise<DeviceHelloAck> | undefined;
 
   const hello = () =>
-    socket.timeout(ackTimeoutMs).emitWithAck('device_hello', { deviceId: options.deviceId, agentIds: options.agentIds ?? [] });
+    socket.timeout(ackTimeoutMs).emitWithAck('device_hello', {
+      deviceId: options.deviceId,
+      agentIds: options.agentIds ?? [],
+      ...(options.project ? { project: options.project.project } : {}),
+    });
   socket.on('connect', () => {
     const pending = hello();
     firstHello ??= pending;
@@ -192,6 +204,9 @@ export async function connectDevice(options: DeviceConnectOptions): Promise<Devi
   socket.on('agent_run', (payload) => void runAgent(payload));
   // A cancelled run stops reading its files at once, and sends no agent_complete.
   socket.on('agent_cancelled', (payload) => runs.get(payload?.runId)?.abort(new Error('agent run cancelled')));
+  socket.on('tool_cancel', (payload) => {
+    if (typeof payload?.id === 'string') options.project?.cancel?.(payload.id);
+  });
 
   async function answer(payload: unknown): Promise<unknown> {
     const parsed = toolCallSchema.safeParse(payload);
@@ -208,7 +223,7 @@ export async function connectDevice(options: DeviceConnectOptions): Promise<Devi
     if (repeated) return repeated;
     const run = async (): Promise<ToolReply> => {
       try {
-        const reply = await options.store.execute(call);
+        const reply = await store.execute(call);
         const schema = 'error' in (reply ?? {}) ? errorReplySchema : replySchemas[call.action];
         const checked = schema.safeParse(reply);
         return checked.success

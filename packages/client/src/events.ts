@@ -161,6 +161,8 @@ export interface ChatRequestPayload {
   sessionId?: string;
   /** The model to answer with (one the deployment configures; else `unknown_model`). */
   config?: { provider: string; model: string };
+  /** A coding turn on the project this device serves: `orchestrator`, `ask`, `coder`, `debug` or `architect`. */
+  agent?: 'orchestrator' | 'ask' | 'coder' | 'debug' | 'architect';
 }
 export type ChatRequestAck = { sessionId: string; messageId: string } | { error: { code: string; message?: string } };
 
@@ -181,6 +183,8 @@ export interface DeviceServerEvents extends AuthServerEvents {
   agent_run: (payload: AgentRunRequest) => void;
   /** That agent run was cancelled: stop reading and sending its files (further `agent_data` for it is dropped). */
   agent_cancelled: (payload: { runId: string }) => void;
+  /** The server stopped waiting for that `tool_call` (its turn was cancelled): stop it if it still runs (a command). */
+  tool_cancel: (payload: { id: string }) => void;
 }
 
 export const DEVICE_NAMESPACE = '/device';

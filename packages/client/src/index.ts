@@ -40,7 +40,9 @@ export {
   type ReadAgentFiles,
   type TableHandlers,
   type TableStore,
+  type ProjectServer,
 } from './device';
+export { unifiedDiff } from './code-diff';
 export type { DeviceWsConnection, DeviceWsEvent, DeviceWsFrame } from './device-ws';
 export { Transport, type ClientTokens, type RequestOptions, type TransportOptions } from './transport';
 export type * from './types';
@@ -59,4 +61,4 @@ export type {
   PresenceUser,
   SyncAck,
 } from './events';
-export type { AgentFile, AgentRunRequest, DeviceHelloAck, DeviceReply, ToolCall, ToolReply } from './protocol';
+export type { AgentFile, AgentRunRequest, DeviceHelloAck, DeviceProject, DeviceReply, ToolCall, ToolReply } from './protocol';

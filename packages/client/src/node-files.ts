@@ -6,6 +6,8 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import type { AgentReadItem, AgentRunConfig } from './device';
 
+export { projectTools, type ProjectToolsOptions } from './node-project';
+
 export interface ReadFolderOptions {
   signal?: AbortSignal;
   /** Descend into sub-folders (default true), at most this deep (default 16). */

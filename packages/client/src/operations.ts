@@ -72,6 +72,8 @@ export const CLIENT_OPERATIONS = {
   updateFlowEmbed: 'flows.embeds.update',
   listModels: 'models.list',
   listDevices: 'devices.list',
+  listDeviceChanges: 'devices.changes',
+  undoDeviceChange: 'devices.undoChange',
   listFlowEmbeds: 'flows.embeds.list',
   deleteFlowEmbed: 'flows.embeds.delete',
   embedChat: 'embed.chat',

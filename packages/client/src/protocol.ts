@@ -1,4 +1,7 @@
 import { z } from 'zod';
+import { CODE_ACTIONS, codeCallShapes as code, codeReplySchemas, deviceProjectSchema } from './code-protocol';
+
+export * from './code-protocol';
 
 /**
  * The `/device` wire protocol: the server asks a device to run a CRUD or
@@ -10,7 +13,8 @@ import { z } from 'zod';
  * owns ids and timestamps: `insert` data never carries `id`, `createdAt` or `updatedAt`.
  */
 
-export const DEVICE_ACTIONS = ['select', 'get', 'insert', 'update', 'delete', 'vector_upsert', 'vector_search'] as const;
+/** The table actions, then the project actions of the coding assistant (./code-protocol). */
+export const DEVICE_ACTIONS = ['select', 'get', 'insert', 'update', 'delete', 'vector_upsert', 'vector_search', ...CODE_ACTIONS] as const;
 export type DeviceAction = (typeof DEVICE_ACTIONS)[number];
 
 export const DEVICE_TABLES = ['tasks', 'projects', 'checkpoints', 'notes', 'taskComments', 'clients'] as const;
@@ -158,7 +162,24 @@ function checkColumns(call: { action: string; table?: DeviceTable; data?: unknow
 export const toolCallInputSchema = z
   .discriminatedUnion(
     'action',
-    [selectCall, getCall, insertCall, updateCall, deleteCall, vectorUpsertCall, vectorSearchCall],
+    [
+      selectCall,
+      getCall,
+      insertCall,
+      updateCall,
+      deleteCall,
+      vectorUpsertCall,
+      vectorSearchCall,
+      code.read_file,
+      code.list_files,
+      code.search_files,
+      code.write_file,
+      code.edit_file,
+      code.delete_file,
+      code.execute_command,
+      code.list_changes,
+      code.undo_change,
+    ],
     unknownAction,
   )
   .superRefine(checkColumns);
@@ -180,6 +201,15 @@ export const toolCallSchema = z
       deleteCall.extend(withId),
       vectorUpsertCall.extend(withId),
       vectorSearchCall.extend(withId),
+      code.read_file.extend(withId),
+      code.list_files.extend(withId),
+      code.search_files.extend(withId),
+      code.write_file.extend(withId),
+      code.edit_file.extend(withId),
+      code.delete_file.extend(withId),
+      code.execute_command.extend(withId),
+      code.list_changes.extend(withId),
+      code.undo_change.extend(withId),
     ],
     unknownAction,
   )
@@ -206,6 +236,7 @@ export const replySchemas = {
     id: replyId,
     results: z.array(z.looseObject({ id: z.string(), score: z.number(), content: z.string().optional() })),
   }),
+  ...codeReplySchemas,
 } satisfies Record<DeviceAction, z.ZodType>;
 
 /** The ack a device sends when the operation failed on its side. */
@@ -219,6 +250,8 @@ export type ToolReply = DeviceReply | z.output<typeof errorReplySchema>;
 export const deviceHelloSchema = z.strictObject({
   deviceId: deviceIdSchema,
   agentIds: z.array(z.string().min(1).max(128)).max(100).default([]),
+  /** The project folder the device serves to the coding assistant, when it serves one. */
+  project: deviceProjectSchema.optional(),
 });
 export type DeviceHello = z.input<typeof deviceHelloSchema>;
 export type DeviceHelloAck = { ok: true } | { ok: false; error: { code: string; message?: string } };
@@ -278,7 +311,17 @@ export type AgentComplete = z.input<typeof agentCompleteSchema>;
 export type AgentFrameAck = { ok: true } | { ok: false; error: { code: string; message?: string } };
 
 /** Actions that change the device's data: a repeat with the same idempotency key must not run twice. */
-export const WRITE_ACTIONS: ReadonlySet<string> = new Set(['insert', 'update', 'delete', 'vector_upsert']);
+export const WRITE_ACTIONS: ReadonlySet<string> = new Set([
+  'insert',
+  'update',
+  'delete',
+  'vector_upsert',
+  'write_file',
+  'edit_file',
+  'delete_file',
+  'execute_command',
+  'undo_change',
+]);
 
 /**
  * Remembers the replies of writes by idempotency key (the last `capacity`), for devices that

@@ -62,13 +62,29 @@ export interface TurnUsage {
 
 export type ChatEvent =
   | { type: 'text_chunk'; sessionId: string; text: string }
-  | { type: 'tool_call'; sessionId: string; callId: string; name: string; arguments: Record<string, unknown> }
-  | { type: 'tool_result'; sessionId: string; callId: string; name: string; ok: boolean; content: string }
+  | { type: 'tool_call'; sessionId: string; callId: string; name: string; arguments: Record<string, unknown>; agent?: string }
+  | {
+      type: 'tool_result';
+      sessionId: string;
+      callId: string;
+      name: string;
+      ok: boolean;
+      content: string;
+      agent?: string;
+      changeId?: string;
+    }
   | { type: 'final'; sessionId: string; response: string; usage: TurnUsage }
   | { type: 'error'; sessionId: string; code: string; message: string }
   | { type: 'cancelled'; sessionId: string; response: string; usage: TurnUsage }
   | ({ type: 'approval_requested' } & ApprovalRequested)
-  | ({ type: 'approval_resolved'; sessionId: string } & ApprovalResolved);
+  | ({ type: 'approval_resolved'; sessionId: string } & ApprovalResolved)
+  /** A coding turn: which agent works now, and what it is doing. */
+  | { type: 'agent'; sessionId: string; agent: string; state: AgentState }
+  | { type: 'plan'; sessionId: string; steps: Array<{ agent: string; task: string; status: PlanStepStatus }> };
+/** Where a step of the Orchestrator's plan is. */
+export type PlanStepStatus = 'pending' | 'running' | 'done' | 'cancelled';
+/** What a coding agent is doing: thinking (the model), waiting for an approval, running a tool, done, failed. */
+export type AgentState = 'processing' | 'waiting' | 'executing' | 'idle' | 'error';
 
 export type NotesEvent = { type: 'chunk'; text: string } | { type: 'done'; documentation: string } | { type: 'error'; message: string };
 
@@ -122,7 +138,29 @@ export interface ChatRequest {
   tools?: 'device' | 'none';
   /** Where the user is in the app (≤ 8,000 characters of JSON): kept on the session, given to the model every turn; `{}` clears it. */
   context?: Record<string, unknown>;
+  /** A coding turn: the agent that works on the project the device serves (`orchestrator` picks one by the message). */
+  agent?: CodingAgentName;
 }
+/** A change a coding agent made to a device's project; the device keeps the previous content to undo it. */
+export interface ChangeRecord {
+  changeId: string;
+  path: string;
+  tool: 'write_file' | 'edit_file' | 'delete_file' | 'undo_change';
+  at: string;
+  created: boolean;
+  deleted: boolean;
+  hash: string | null;
+  previousHash: string | null;
+  undoneBy?: string | null;
+}
+/** `POST /devices/:deviceId/changes/:changeId/undo`. */
+export interface UndoneChange {
+  path: string;
+  diff: string;
+  change?: ChangeRecord;
+}
+/** The coding agents (docs/coding-agents.md). */
+export type CodingAgentName = 'orchestrator' | 'ask' | 'coder' | 'debug' | 'architect';
 export interface EmbedRequest {
   text: string;
 }
@@ -222,6 +260,8 @@ export interface DeviceView {
   connectedAt: string | null;
   agentIds: string[];
   agents: Array<{ id: string; name: string }>;
+  /** The project folder the device serves to the coding agents; null when none or offline. */
+  project: { name: string; root?: string } | null;
 }
 /** One window of `GET /usage/budget`; a `limit…` of `null` is unlimited. */
 export interface BudgetWindow {

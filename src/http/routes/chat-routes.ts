@@ -71,6 +71,7 @@ const startTurn = (ctx: ChatPorts, user: AuthUser, body: z.output<typeof chatBod
     tools: body.tools,
     model: body.config,
     context: body.context,
+    agent: body.agent,
   });
 
 /** The status of a turn that ended in `error`: 503 model unreachable or its key refused, 429 budget spent or a plan's hourly limit reached mid-turn, else 502. */
@@ -97,7 +98,8 @@ export const chatRoutes = [
       "Tools run on the device (`deviceId`, else the caller's online device); dangerous ones wait for an approval. " +
       '`tools: "none"` (the default when no device is online) answers as a plain assistant without device tools; ' +
       '`tools: "device"` with no device online is 409 `device_offline`. `config: {provider, model}` picks a configured model (else 400 `unknown_model`; a local provider on a plan without local models is 403 `tier_forbidden`). ' +
-      '`context` (a JSON object of at most 8,000 characters) is kept on the session and given to the model on every turn of it; a later `context` replaces it, `{}` clears it.',
+      '`context` (a JSON object of at most 8,000 characters) is kept on the session and given to the model on every turn of it; a later `context` replaces it, `{}` clears it. ' +
+      '`agent` (`orchestrator`, `ask`, `coder`, `debug`, `architect`) makes it a coding turn on the project folder the device serves (docs/coding-agents.md).',
     body: chatBodySchema,
     responses: {
       200: {
@@ -109,6 +111,7 @@ export const chatRoutes = [
     handler: async ({ res, user, body }, ctx) => {
       await ctx.limits.requireModelChoice(user.id, body.config);
       await ctx.usage.take('chatPerMinute', user);
+      if (body.agent) await ctx.usage.take('codingTurnsPerHour', user);
       const turn = await startTurn(ctx, user, body);
       const controller = new AbortController();
       // 'close' on the response: the client went away before the answer (a finished request also closes).
@@ -149,6 +152,7 @@ export const chatRoutes = [
       await ctx.limits.requireModelChoice(user.id, body.config);
       // Counted before the stream opens, so a refusal is a plain 429 with Retry-After.
       await ctx.usage.take('chatPerMinute', user);
+      if (body.agent) await ctx.usage.take('codingTurnsPerHour', user);
       await ctx.streams.serve(req, res, {
         userId: user.id,
         context: {},

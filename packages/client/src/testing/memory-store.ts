@@ -94,6 +94,8 @@ export class MemoryStore implements TableStore {
         }
         case 'vector_search':
           return { id: call.id, results: this.search(call.vector, call.filters ?? {}, call.limit ?? 5, call.table) };
+        default:
+          return { id: call.id, error: `this device serves no project (${call.action})` };
       }
     } catch (error) {
       return { id: call.id, error: error instanceof Error ? error.message : String(error) };
