@@ -97,8 +97,16 @@ export class SessionNotesRunner {
 
     let outcome: NotesOutcome;
     let completed: boolean;
+    let modelError: unknown;
     try {
-      await this.stream(data, ticket, this.prompt(messages, session.resolutionSummary), (text) => emit(gate.push(text)));
+      try {
+        await this.stream(data, ticket, this.prompt(messages, session.resolutionSummary), (text) => emit(gate.push(text)));
+      } catch (error) {
+        // The model failed: the notes are built without it, from the session itself (its messages
+        // and resolution summary), continuing after whatever the model had already streamed.
+        modelError = error;
+        log.warn({ err: error }, 'notes model failed; the notes are written from the session without a model');
+      }
       const end = gate.end(templateSections(messages, session.resolutionSummary));
       completed = end.completed;
       emit(end.tail);
@@ -106,8 +114,8 @@ export class SessionNotesRunner {
       outcome = { status: 'succeeded', result: { documentation: end.notes } };
     } catch (error) {
       await Promise.allSettled(pending);
-      log.warn({ err: error }, 'ticket notes failed');
-      outcome = { status: 'failed', ...failureOf(error) };
+      log.warn({ err: error, modelErr: modelError }, 'ticket notes failed');
+      outcome = { status: 'failed', ...failureOf(modelError ?? error) };
       await runs.end(data.sessionId, outcome);
       throw new UnrecoverableError(`ticket notes failed: ${describeRedacted(error)}`);
     }
@@ -117,7 +125,7 @@ export class SessionNotesRunner {
       return { completedFromTemplate: false, chars: 0 };
     }
     const chars = outcome.result.documentation.length;
-    log.info({ chars, completedFromTemplate: completed }, 'ticket notes stored');
+    log.info({ chars, completedFromTemplate: completed, withoutModel: modelError !== undefined }, 'ticket notes stored');
     await this.queueEmbedding(data, log);
     return { completedFromTemplate: completed, chars };
   }
