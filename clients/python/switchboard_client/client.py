@@ -635,6 +635,15 @@ class AuthApi:
         """
         return self._t.request("GET", "/api-keys", {}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
 
+    def list_my_history(self, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
+        """Everything you did, newest first, in pages
+
+        ``GET /api/v1/me/history``.
+
+        Your own actions only: the tools the assistant ran on your devices (`device_tool_call`: `details.tool`, `outcome`, `approvalId` when it waited for an approval, `deviceId`, `sessionId`), your generations (`generation`: `canvasId`, `status`, `blockCount`, `undoneAt`), flow executions (`flow_execution`), agent runs (`agent_run`) and every other audited action you took (`action`, e.g. `ai.generation.undone`, `ai.generation.redone`, `hitl.approved`, `api_key.created`). Pass `nextCursor` as `?cursor` for older entries; a cursor this API did not return is 400 `invalid_cursor`.
+        """
+        return self._t.request("GET", "/me/history", {}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
+
     def login(self, email: str, password: str) -> Dict[str, Any]:
         """Sign in with email and password
 
@@ -746,6 +755,15 @@ class AsyncAuthApi:
         Revoked and expired keys are listed too, with `revokedAt` / `expiresAt`. Needs a signed-in session: an API key cannot create, list or revoke keys (403).
         """
         return await self._t.arequest("GET", "/api-keys", {}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
+
+    async def list_my_history(self, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
+        """Everything you did, newest first, in pages
+
+        ``GET /api/v1/me/history``.
+
+        Your own actions only: the tools the assistant ran on your devices (`device_tool_call`: `details.tool`, `outcome`, `approvalId` when it waited for an approval, `deviceId`, `sessionId`), your generations (`generation`: `canvasId`, `status`, `blockCount`, `undoneAt`), flow executions (`flow_execution`), agent runs (`agent_run`) and every other audited action you took (`action`, e.g. `ai.generation.undone`, `ai.generation.redone`, `hitl.approved`, `api_key.created`). Pass `nextCursor` as `?cursor` for older entries; a cursor this API did not return is 400 `invalid_cursor`.
+        """
+        return await self._t.arequest("GET", "/me/history", {}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
 
     async def login(self, email: str, password: str) -> Dict[str, Any]:
         """Sign in with email and password

@@ -75,6 +75,9 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
       me: () => get<T.MeResponse>('/me'),
       /** Everything the server holds about you, as one document (5 an hour; a signed-in session only). */
       exportAccount: () => get<T.AccountExport>('/me/export'),
+      /** Everything you did (device tool calls, generations, undo, flows, agent runs …), newest first, one page (`limit` ≤ 200, default 50). */
+      history: (query: { limit?: number; cursor?: string } = {}) =>
+        get<{ history: T.HistoryEntry[]; nextCursor: string | null }>(`/me/history${queryString(query)}`),
       /** Deletes the account (`confirm`: its email); every session and key stops working, so the tokens are forgotten. */
       deleteAccount: async (body: T.DeleteAccountRequest) => {
         const deleted = await http.json<T.DeletedAccount>('DELETE', '/me', { body });

@@ -10,6 +10,7 @@ export const CLIENT_OPERATIONS = {
   logout: 'auth.logout',
   getMe: 'auth.me',
   exportAccount: 'auth.exportAccount',
+  listMyHistory: 'auth.history',
   deleteAccount: 'auth.deleteAccount',
   createApiKey: 'apiKeys.create',
   listApiKeys: 'apiKeys.list',

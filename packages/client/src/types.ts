@@ -383,6 +383,19 @@ export interface RedoResult {
   /** The restored blocks, with their ids and ranks, in rank order. */
   blocks: Block[];
 }
+/**
+ * One entry of `GET /me/history`: a tool the assistant ran on your device (`device_tool_call`:
+ * `details.tool`, `outcome`, `approvalId`, `deviceId`, `sessionId`), a generation, a flow execution,
+ * an agent run, or another audited action of yours (`action`, e.g. `ai.generation.undone`).
+ */
+export interface HistoryEntry {
+  id: string;
+  kind: 'device_tool_call' | 'generation' | 'flow_execution' | 'agent_run' | 'action';
+  action: string;
+  at: string;
+  details: Record<string, unknown>;
+}
+
 export interface AuditRow {
   id: string;
   action: string;

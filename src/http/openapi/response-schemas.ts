@@ -237,6 +237,21 @@ const auditView = z.object({
   deviceId: z.string().nullable().describe('The device the action ran on (a device tool call), or null'),
   createdAt: timestamp,
 });
+export const historyListResponse = z.object({
+  history: z
+    .array(
+      z.object({
+        id: z.uuid(),
+        kind: z.enum(['device_tool_call', 'generation', 'flow_execution', 'agent_run', 'action']),
+        action: z.string().describe('The audit action (`device.tool_call`, `ai.generation.undone`, …), or the kind'),
+        at: timestamp,
+        details: z.record(z.string(), z.unknown()).describe('What the entry records: see the kinds above'),
+      }),
+    )
+    .describe('Newest first'),
+  nextCursor: z.string().nullable(),
+});
+
 export const auditListResponse = z.object({ audit: z.array(auditView).describe('Newest first'), nextCursor: z.string().nullable() });
 
 // Generations (`toGenerationView` in src/models/generations-repository.ts)

@@ -15,6 +15,7 @@ import { embedPublicRoutes } from './embed-public-routes';
 import { flowChatRoutes } from './flow-chat-routes';
 import { flowRoutes } from './flow-routes';
 import { generationRoutes } from './generation-routes';
+import { historyRoutes } from './history-routes';
 import { hitlRoutes } from './hitl-routes';
 import { journeyRoutes } from './journey-routes';
 import { oauthRoutes } from './oauth-routes';
@@ -55,6 +56,7 @@ const openApiDocumentRoute = routesWith<object>()({
 export const apiRoutes = [
   ...authRoutes,
   ...accountRoutes,
+  ...historyRoutes,
   ...apiKeyRoutes,
   ...journeyRoutes,
   ...canvasRoutes,
