@@ -239,6 +239,13 @@ export const envSchema = z.object({
    * default: a flow's owner could otherwise reach the deployment's own network).
    */
   FLOW_HTTP_PRIVATE_ORIGINS: list.default([]),
+  /** A PSA call (pushing a session's ticket notes) that has not answered by then fails and is retried. */
+  PSA_TIMEOUT_MS: int(100).default(15_000),
+  /**
+   * PSA base URL origins that may be plain http and reach loopback and private addresses (comma
+   * list; none by default: a user could otherwise make the server call the deployment's own network).
+   */
+  PSA_PRIVATE_ORIGINS: list.default([]),
   /** Tools that need a human's approval besides every delete_* (comma list of tool names). */
   HITL_DANGEROUS_TOOLS: list.default([]),
   /** Deadline for a graceful shutdown. */

@@ -6,7 +6,7 @@ import { mergeTierLimits, mergeUsageLimits, TIERS } from './tiers';
 export { TIERS, type Tier, type TierLimits, type UsageLimits, type BudgetLimits, type TierFeatures } from './tiers';
 export type { ModelPrice } from './pricing';
 
-export const QUEUE_NAMES = ['generation', 'broadcast', 'assistant', 'embeddings', 'connectors', 'agent-runs', 'flows'] as const;
+export const QUEUE_NAMES = ['generation', 'broadcast', 'assistant', 'embeddings', 'connectors', 'agent-runs', 'flows', 'psa'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
 export type Role = 'api' | 'worker' | 'scheduler';
 
@@ -202,6 +202,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxResponseBytes: e.FLOW_HTTP_MAX_RESPONSE_BYTES,
       privateOrigins: e.FLOW_HTTP_PRIVATE_ORIGINS,
     },
+    /** PSA pushes of ticket notes (src/connectors/psa.ts). */
+    psa: { timeoutMs: e.PSA_TIMEOUT_MS, privateOrigins: e.PSA_PRIVATE_ORIGINS },
     shutdown: { timeoutMs: e.SHUTDOWN_TIMEOUT_MS },
     log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
     metrics: { token: e.METRICS_TOKEN },

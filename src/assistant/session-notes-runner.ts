@@ -9,6 +9,7 @@ import type { Metrics } from '../observability/metrics';
 import type { TicketNotesJob } from '../producers/assistant';
 import type { Enqueue } from '../producers/registry';
 import { NOTES_INTERRUPTED, type NotesEventLog } from './notes-events';
+import type { PsaPush } from './psa-push';
 import type { NotesOutcome, NotesRuns } from './notes-run';
 import { NOTE_SECTIONS, NotesGate, templateSections, type NotesMessage } from './ticket-notes';
 import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../budget/budget-door';
@@ -35,6 +36,8 @@ export interface SessionNotesRunnerDeps {
   budget?: Pick<BudgetDoor, 'releaseUnused'>;
   /** Queues the session's embedding once its notes are stored. */
   enqueue?: Enqueue;
+  /** Queues the push of the stored notes to the user's PSA, when the resolve claimed one. */
+  psaPush?: Pick<PsaPush, 'notesReady'>;
 }
 
 /**
@@ -127,6 +130,11 @@ export class SessionNotesRunner {
     const chars = outcome.result.documentation.length;
     log.info({ chars, completedFromTemplate: completed, withoutModel: modelError !== undefined }, 'ticket notes stored');
     await this.queueEmbedding(data, log);
+    try {
+      await this.deps.psaPush?.notesReady(data.userId, data.sessionId);
+    } catch (error) {
+      log.warn({ err: error }, 'PSA push not queued after the notes; resolving again queues it');
+    }
     return { completedFromTemplate: completed, chars };
   }
 

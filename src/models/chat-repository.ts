@@ -56,6 +56,11 @@ export function toChatSessionView(row: ChatSessionRow) {
     /** What the user's app sent as the conversation's context (the latest request that carried one); null when none. */
     context: row.context ?? null,
     title: row.title,
+    /** The PSA ticket its notes go to, and how their push stands (decision 0377); null until resolved. */
+    psaTicketId: row.psaTicketId,
+    psaPushStatus: row.psaPushStatus,
+    psaPushError: row.psaPushError,
+    memberMappingWarning: row.memberMappingWarning,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
   };

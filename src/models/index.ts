@@ -5,6 +5,7 @@ import { AgentsRepository } from './agents-repository';
 import { ApiKeysRepository } from './api-keys-repository';
 import { AuditRepository } from './audit-repository';
 import { HistoryRepository } from './history-repository';
+import { PsaRepository } from './psa-repository';
 import { BlocksRepository } from './blocks-repository';
 import { ChatRepository } from './chat-repository';
 import { FlowExecutionsRepository } from './flow-executions-repository';
@@ -42,6 +43,8 @@ export function createRepositories(db: Db) {
     chat: new ChatRepository(db),
     hitl: new HitlRepository(db, audit),
     notes: new SessionNotesRepository(db),
+    /** PSA connections and the sessions' pushes of their notes. */
+    psa: new PsaRepository(db),
     agents: new AgentsRepository(db),
     flows: new FlowsRepository(db),
     flowExecutions: new FlowExecutionsRepository(db),

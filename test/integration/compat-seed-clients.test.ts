@@ -105,7 +105,14 @@ describe('compatibility edge: the seed clients', () => {
       const resolved = await call('POST', `/api/ai-sessions/${sessionId}/resolve`, { resolution_summary: 'Replaced the VPN profile.' });
 
       expect(resolved.status).toBe(200);
-      expect(resolved.body).toEqual({ session_id: sessionId, status: 'resolved', documentation: null });
+      expect(resolved.body).toEqual({
+        session_id: sessionId,
+        status: 'resolved',
+        documentation: null,
+        psa_push_status: 'no_psa',
+        psa_push_error: null,
+        member_mapping_warning: null,
+      });
       const doc = await eventually(
         () => call('GET', `/api/ai-sessions/${sessionId}/documentation`),
         (read) => read.body.documentation_status === 'ready',

@@ -132,7 +132,14 @@ describe('session ticket notes', () => {
 
     const res = await resolve(user, sessionId, { resolutionSummary: 'Fixed by restarting the router.' });
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ sessionId, status: 'resolved', documentation: null });
+    expect(res.body).toEqual({
+      sessionId,
+      status: 'resolved',
+      documentation: null,
+      psaPushStatus: 'no_psa',
+      psaPushError: null,
+      memberMappingWarning: null,
+    });
     const early = await documentation(user, sessionId);
     expect(early.status).toBe(200);
     expect(early.body).toMatchObject({ sessionId, status: 'resolved', documentation: null });

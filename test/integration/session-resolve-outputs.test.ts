@@ -123,7 +123,14 @@ describe('resolving a session: notes, resolution outputs, embedding, similar ses
       token: user.accessToken,
       body: resolutionSummary ? { resolutionSummary } : {},
     });
-    expect(res.body).toEqual({ sessionId, status: 'resolved', documentation: null });
+    expect(res.body).toEqual({
+      sessionId,
+      status: 'resolved',
+      documentation: null,
+      psaPushStatus: 'no_psa',
+      psaPushError: null,
+      memberMappingWarning: null,
+    });
     const streamed = await readLikeTheFrontend(`${t.api}/chat/sessions/${sessionId}/documentation/stream`, user.accessToken);
     await embedded;
     return streamed;

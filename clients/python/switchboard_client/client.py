@@ -2326,6 +2326,38 @@ class SessionsApi:
     def __init__(self, transport: Transport) -> None:
         self._t = transport
 
+    def connect_psa(self, provider: str, base_url: str, company_id: str, client_id: Optional[str] = None, member_identifier: Optional[str] = None, public_key: Optional[str] = None, private_key: Optional[str] = None, api_key: Optional[str] = None) -> Dict[str, Any]:
+        """Connect your PSA (replacing the one connected), where resolved sessions’ ticket notes are pushed
+
+        ``PUT /api/v1/psa/connection``.
+
+        The credentials are sealed at rest and never answered or logged. `baseUrl` must be https on a public host (an origin the operator listed in PSA_PRIVATE_ORIGINS may be http or private); anything else is 400.
+
+        provider: A ConnectWise-Manage-style REST API
+        base_url: The REST API root, e.g. `https://api-na.myconnectwise.net/v4_6_release/apis/3.0`
+        client_id: The integration's client id, sent as the `clientId` header
+        member_identifier: Your member identifier in the PSA: the notes are posted as that member
+        """
+        body: Dict[str, Any] = {"provider": provider, "baseUrl": base_url, "companyId": company_id}
+        if client_id is not None:
+            body["clientId"] = client_id
+        if member_identifier is not None:
+            body["memberIdentifier"] = member_identifier
+        if public_key is not None:
+            body["publicKey"] = public_key
+        if private_key is not None:
+            body["privateKey"] = private_key
+        if api_key is not None:
+            body["apiKey"] = api_key
+        return self._t.request("PUT", "/psa/connection", {}, {}, {}, body, True, False)
+
+    def disconnect_psa(self) -> None:
+        """Disconnect your PSA (its credentials are deleted)
+
+        ``DELETE /api/v1/psa/connection``.
+        """
+        return self._t.request("DELETE", "/psa/connection", {}, {}, {}, None, False, False)
+
     def escalate_chat_session(self, session_id: str, reason: Optional[str] = None) -> Dict[str, Any]:
         """Mark a session escalated, keeping the reason (≤ 2,000 characters) as `escalationReason`
 
@@ -2347,6 +2379,13 @@ class SessionsApi:
         """
         return self._t.request("GET", "/chat/sessions/similar", {}, {"q": q, "limit": limit}, {}, None, False, False)
 
+    def get_psa_connection(self) -> Dict[str, Any]:
+        """Your PSA connection, without its credentials
+
+        ``GET /api/v1/psa/connection``.
+        """
+        return self._t.request("GET", "/psa/connection", {}, {}, {}, None, False, False)
+
     def get_session_documentation(self, session_id: str) -> Dict[str, Any]:
         """A resolved session's ticket notes
 
@@ -2366,16 +2405,21 @@ class SessionsApi:
         body: Dict[str, Any] = {}
         return self._t.request("POST", "/chat/sessions/{id}/pause", {"id": session_id}, {}, {}, body, True, False)
 
-    def resolve_chat_session(self, session_id: str, resolution_summary: Optional[str] = None) -> Dict[str, Any]:
+    def resolve_chat_session(self, session_id: str, resolution_summary: Optional[str] = None, psa_ticket_id: Any = None) -> Dict[str, Any]:
         """Resolve a session; its ticket notes are written in the background
 
         ``POST /api/v1/chat/sessions/{id}/resolve``.
 
+        Answers at once with `documentation: null`; the notes stream at `…/documentation/stream`. With a PSA connected (`PUT /psa/connection`) the notes are then pushed to ticket `psaTicketId` (or the one given before): `psaPushStatus` is `pending_retry` until they are `sent` (or `failed`, with `psaPushError`), as `GET /chat/sessions/:id` shows; `no_psa` without a connection. Notes already sent to the same ticket are not sent again.
+
         session_id: Chat session id. A malformed id answers 404, like a missing one.
+        psa_ticket_id: The PSA ticket the notes are pushed to (kept on the session)
         """
         body: Dict[str, Any] = {}
         if resolution_summary is not None:
             body["resolutionSummary"] = resolution_summary
+        if psa_ticket_id is not None:
+            body["psaTicketId"] = psa_ticket_id
         return self._t.request("POST", "/chat/sessions/{id}/resolve", {"id": session_id}, {}, {}, body, True, False)
 
     def stream_session_documentation(self, session_id: str) -> EventStream:
@@ -2392,6 +2436,38 @@ class AsyncSessionsApi:
 
     def __init__(self, transport: Transport) -> None:
         self._t = transport
+
+    async def connect_psa(self, provider: str, base_url: str, company_id: str, client_id: Optional[str] = None, member_identifier: Optional[str] = None, public_key: Optional[str] = None, private_key: Optional[str] = None, api_key: Optional[str] = None) -> Dict[str, Any]:
+        """Connect your PSA (replacing the one connected), where resolved sessions’ ticket notes are pushed
+
+        ``PUT /api/v1/psa/connection``.
+
+        The credentials are sealed at rest and never answered or logged. `baseUrl` must be https on a public host (an origin the operator listed in PSA_PRIVATE_ORIGINS may be http or private); anything else is 400.
+
+        provider: A ConnectWise-Manage-style REST API
+        base_url: The REST API root, e.g. `https://api-na.myconnectwise.net/v4_6_release/apis/3.0`
+        client_id: The integration's client id, sent as the `clientId` header
+        member_identifier: Your member identifier in the PSA: the notes are posted as that member
+        """
+        body: Dict[str, Any] = {"provider": provider, "baseUrl": base_url, "companyId": company_id}
+        if client_id is not None:
+            body["clientId"] = client_id
+        if member_identifier is not None:
+            body["memberIdentifier"] = member_identifier
+        if public_key is not None:
+            body["publicKey"] = public_key
+        if private_key is not None:
+            body["privateKey"] = private_key
+        if api_key is not None:
+            body["apiKey"] = api_key
+        return await self._t.arequest("PUT", "/psa/connection", {}, {}, {}, body, True, False)
+
+    async def disconnect_psa(self) -> None:
+        """Disconnect your PSA (its credentials are deleted)
+
+        ``DELETE /api/v1/psa/connection``.
+        """
+        return await self._t.arequest("DELETE", "/psa/connection", {}, {}, {}, None, False, False)
 
     async def escalate_chat_session(self, session_id: str, reason: Optional[str] = None) -> Dict[str, Any]:
         """Mark a session escalated, keeping the reason (≤ 2,000 characters) as `escalationReason`
@@ -2414,6 +2490,13 @@ class AsyncSessionsApi:
         """
         return await self._t.arequest("GET", "/chat/sessions/similar", {}, {"q": q, "limit": limit}, {}, None, False, False)
 
+    async def get_psa_connection(self) -> Dict[str, Any]:
+        """Your PSA connection, without its credentials
+
+        ``GET /api/v1/psa/connection``.
+        """
+        return await self._t.arequest("GET", "/psa/connection", {}, {}, {}, None, False, False)
+
     async def get_session_documentation(self, session_id: str) -> Dict[str, Any]:
         """A resolved session's ticket notes
 
@@ -2433,16 +2516,21 @@ class AsyncSessionsApi:
         body: Dict[str, Any] = {}
         return await self._t.arequest("POST", "/chat/sessions/{id}/pause", {"id": session_id}, {}, {}, body, True, False)
 
-    async def resolve_chat_session(self, session_id: str, resolution_summary: Optional[str] = None) -> Dict[str, Any]:
+    async def resolve_chat_session(self, session_id: str, resolution_summary: Optional[str] = None, psa_ticket_id: Any = None) -> Dict[str, Any]:
         """Resolve a session; its ticket notes are written in the background
 
         ``POST /api/v1/chat/sessions/{id}/resolve``.
 
+        Answers at once with `documentation: null`; the notes stream at `…/documentation/stream`. With a PSA connected (`PUT /psa/connection`) the notes are then pushed to ticket `psaTicketId` (or the one given before): `psaPushStatus` is `pending_retry` until they are `sent` (or `failed`, with `psaPushError`), as `GET /chat/sessions/:id` shows; `no_psa` without a connection. Notes already sent to the same ticket are not sent again.
+
         session_id: Chat session id. A malformed id answers 404, like a missing one.
+        psa_ticket_id: The PSA ticket the notes are pushed to (kept on the session)
         """
         body: Dict[str, Any] = {}
         if resolution_summary is not None:
             body["resolutionSummary"] = resolution_summary
+        if psa_ticket_id is not None:
+            body["psaTicketId"] = psa_ticket_id
         return await self._t.arequest("POST", "/chat/sessions/{id}/resolve", {"id": session_id}, {}, {}, body, True, False)
 
     def stream_session_documentation(self, session_id: str) -> AsyncEventStream:

@@ -86,6 +86,13 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
       },
     },
 
+    /** Your PSA, where resolved sessions' ticket notes are pushed (credentials are sealed and never answered). */
+    psa: {
+      connect: (body: T.PsaConnectionRequest) => http.json<{ connection: T.PsaConnection }>('PUT', '/psa/connection', { body }),
+      get: () => get<{ connection: T.PsaConnection }>('/psa/connection'),
+      disconnect: () => del('/psa/connection'),
+    },
+
     devices: {
       /** Your devices: those online now first, then the ones your local agents name (read again to follow presence). */
       list: () => get<{ devices: T.DeviceView[] }>('/devices'),
@@ -247,7 +254,8 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
       /** One session (its owner only). */
       session: (sessionId: string) => get<{ session: T.ChatSession }>(`/chat/sessions/${seg(sessionId)}`),
       deleteSession: (sessionId: string) => del(`/chat/sessions/${seg(sessionId)}`),
-      resolve: (sessionId: string, body: { resolutionSummary?: string } = {}) =>
+      /** `psaTicketId`: the PSA ticket the notes are pushed to, when a PSA is connected. */
+      resolve: (sessionId: string, body: { resolutionSummary?: string; psaTicketId?: string | number } = {}) =>
         post<T.ResolveResponse>(`/chat/sessions/${seg(sessionId)}/resolve`, body),
       /** Hands the session to a human; `reason` is kept on the session (`escalationReason`). */
       escalate: (sessionId: string, body: { reason?: string } = {}) =>

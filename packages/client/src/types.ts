@@ -444,6 +444,12 @@ export interface ChatSession {
   /** The app's context of the conversation (the latest request that carried one). */
   context: Record<string, unknown> | null;
   title: string | null;
+  /** The PSA ticket its notes go to. */
+  psaTicketId: string | null;
+  /** Null until the session is resolved. */
+  psaPushStatus: PsaPushStatus | null;
+  psaPushError: string | null;
+  memberMappingWarning: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -464,10 +470,38 @@ export interface ChatHistory {
   /** The `cursor` for the messages before this page; null when it reaches the first. */
   nextCursor: string | null;
 }
+/** How the push of a session's notes to the user's PSA stands: `pending_retry` queued or being retried, `no_psa` none connected. */
+export type PsaPushStatus = 'sent' | 'pending_retry' | 'no_psa' | 'failed';
 export interface ResolveResponse {
   sessionId: string;
   status: 'resolved';
   documentation: null;
+  psaPushStatus: PsaPushStatus;
+  psaPushError: string | null;
+  memberMappingWarning: string | null;
+}
+/** A PSA connection (`PUT /psa/connection`), never its credentials. */
+export interface PsaConnection {
+  provider: 'connectwise';
+  baseUrl: string;
+  companyId: string;
+  clientId: string | null;
+  memberIdentifier: string | null;
+  authType: 'member_keys' | 'api_key';
+  createdAt: string;
+  updatedAt: string;
+}
+export interface PsaConnectionRequest {
+  provider: 'connectwise';
+  /** The REST API's root, e.g. `https://api-na.myconnectwise.net/v4_6_release/apis/3.0`. */
+  baseUrl: string;
+  companyId: string;
+  clientId?: string;
+  memberIdentifier?: string;
+  /** A member's public and private keys, or an API key. */
+  publicKey?: string;
+  privateKey?: string;
+  apiKey?: string;
 }
 export interface SessionDocumentation {
   sessionId: string;

@@ -20,6 +20,7 @@ import { hitlRoutes } from './hitl-routes';
 import { journeyRoutes } from './journey-routes';
 import { oauthRoutes } from './oauth-routes';
 import { platformRoutes } from './platform-routes';
+import { psaRoutes } from './psa-routes';
 import { sessionNotesRoutes } from './session-notes-routes';
 import { sessionSearchRoutes } from './session-search-routes';
 import { usageRoutes } from './usage-routes';
@@ -66,6 +67,7 @@ export const apiRoutes = [
   ...sessionSearchRoutes,
   ...chatRoutes,
   ...sessionNotesRoutes,
+  ...psaRoutes,
   ...hitlRoutes,
   ...flowRoutes,
   ...flowChatRoutes,
