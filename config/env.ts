@@ -67,6 +67,17 @@ export const envSchema = z.object({
   /** Model for generation and chat, and models tried in order when it fails. */
   LLM_MODEL: z.string().default('gpt-4o-mini'),
   LLM_FALLBACK_MODELS: list.default([]),
+  /**
+   * The model ticket notes are written with: `provider:model` or a model of the first provider
+   * (unset: the default model). Must be a configured one.
+   */
+  NOTES_MODEL: z.string().min(1).optional(),
+  /**
+   * Whether the short-form provider (OPENAI_BASE_URL) accepts Anthropic-style `cache_control` on
+   * message parts (an Anthropic model behind OpenRouter or LiteLLM): long fixed system prompts are
+   * then marked for prompt caching. LLM_PROVIDERS says it per provider (`promptCache`).
+   */
+  LLM_PROMPT_CACHE: z.enum(['true', 'false']).default('false'),
   /** Provider label recorded with token usage (openai, ollama, vllm, ...). */
   LLM_PROVIDER: z.string().default('openai'),
   /**

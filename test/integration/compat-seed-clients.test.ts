@@ -18,7 +18,7 @@ const CONSOLE_ORIGIN = 'http://console.flowpilot.test';
 
 /** The notes job's model request (the chat turns' requests have another system prompt). */
 const isNotesRequest = (req: ChatRequest) =>
-  req.messages.some((m) => m.role === 'system' && String(m.content).includes('support ticket notes'));
+  req.messages.some((m) => m.role === 'system' && String(m.content).includes('internal ticket notes'));
 
 describe('compatibility edge: the seed clients', () => {
   let t: TestApp;

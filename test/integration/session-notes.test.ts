@@ -5,6 +5,7 @@ import { createParser } from 'eventsource-parser';
 import { demoResponder } from '../../src/demo-model';
 import type { ChatRequest, ChatTurn } from '../../src/demo-model/openai-compatible-server';
 import { NOTE_SECTIONS, hasNoteSections } from '../../src/assistant/ticket-notes';
+import { NOTES_MAX_TOKENS, NOTES_SYSTEM_PROMPT } from '../../src/assistant/session-notes-runner';
 import { DeviceSimulator } from '@switchboard/client/testing';
 import { createRedis, redisReady, type RedisClient } from '../../src/lib/redis';
 import { bullPrefix } from '../../src/producers/registry';
@@ -14,7 +15,7 @@ import { registerUser, request, type TestUser } from '../support/http';
 
 /** The notes job's model request (the chat turns' requests have another system prompt). */
 const isNotesRequest = (req: ChatRequest) =>
-  req.messages.some((m) => m.role === 'system' && String(m.content).includes('support ticket notes'));
+  req.messages.some((m) => m.role === 'system' && String(m.content).includes('internal ticket notes'));
 
 /** A promise the test releases by hand: holds the model mid-request. */
 function gate() {
@@ -212,6 +213,42 @@ describe('session ticket notes', () => {
     expect(text).toContain('My wifi keeps dropping every few minutes.');
     expect(text).toContain('Router firmware updated.');
     expect((await documentation(user, sessionId)).body).toMatchObject({ documentationStatus: 'ready', documentation: text });
+  });
+
+  test("the notes prompt: the seed's system prompt, the session's facts, the last 20 messages cut at 500 characters, 1,500 tokens", async () => {
+    const user = await registerUser(t.api, 'Prompt');
+    const long = 'x'.repeat(700);
+    let sessionId: string | undefined;
+    for (let i = 0; i < 12; i++) {
+      const res = await request('POST', `${t.api}/chat`, {
+        token: user.accessToken,
+        body: {
+          message: `turn ${i} ${long}`,
+          tools: 'none',
+          ...(sessionId ? { sessionId } : { context: { problem_domain: 'networking' } }),
+        },
+      });
+      expect(res.status).toBe(200);
+      sessionId = res.body.sessionId as string;
+    }
+    const before = t.llm.chatRequests().filter(isNotesRequest).length;
+    await resolve(user, sessionId!, { resolutionSummary: 'Replaced the switch.' });
+    expect((await stream(user, sessionId!)).data.at(-1)).toBe('[DONE]');
+
+    const [req] = t.llm.chatRequests().filter(isNotesRequest).slice(before);
+    expect(req.max_tokens ?? req.max_completion_tokens).toBe(NOTES_MAX_TOKENS);
+    expect(req.messages[0]).toEqual({ role: 'system', content: NOTES_SYSTEM_PROMPT });
+    const prompt = String(req.messages[1].content);
+    expect(prompt).toMatch(
+      /^Session status: resolved\nTime spent: \d+ minutes\nProblem summary: Not specified\nProblem domain: networking\nResolution notes: Replaced the switch\.\n/,
+    );
+    const lines = prompt.split('\n').filter((line) => /^(Engineer|AI Assistant): /.test(line));
+    // 24 messages: the last 20, oldest first, each cut at 500 characters.
+    expect(lines).toHaveLength(20);
+    expect(lines[0]).toMatch(/^Engineer: turn 2 x+$/);
+    expect(lines[1]).toBe('AI Assistant: Restart the router, then check that the cable is plugged in.');
+    for (const line of lines) expect(line.replace(/^(Engineer|AI Assistant): /, '').length).toBeLessThanOrEqual(500);
+    expect(prompt).not.toContain('turn 1 ');
   });
 
   test('escalate and pause set the status and answer at once', async () => {

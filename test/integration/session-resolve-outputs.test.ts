@@ -14,7 +14,7 @@ import { registerUser, request, type TestUser } from '../support/http';
 
 /** The notes job's model request (chat turns have another system prompt). */
 const isNotesRequest = (req: ChatRequest) =>
-  req.messages.some((m) => m.role === 'system' && String(m.content).includes('support ticket notes'));
+  req.messages.some((m) => m.role === 'system' && String(m.content).includes('internal ticket notes'));
 
 /**
  * Reads the notes stream the way a plain browser client does: split the body on "\n", take every
