@@ -168,6 +168,8 @@ export const chatSessions = pgTable('chat_sessions', {
   psaPushStatus: text('psa_push_status', { enum: ['sent', 'pending_retry', 'no_psa', 'failed'] }),
   psaPushError: text('psa_push_error'),
   memberMappingWarning: text('member_mapping_warning'),
+  /** The session's task lane as the console left it (0027_pending_task_lane.sql, decision 0379). */
+  pendingTaskLane: jsonb('pending_task_lane').$type<TaskLane>(),
   ...timestamps,
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 });
@@ -188,6 +190,12 @@ export const psaConnections = pgTable('psa_connections', {
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 });
 export type PsaConnectionRow = typeof psaConnections.$inferSelect;
+
+/** A session's task lane: questions to answer and actions to do, and whether the lane is collapsed. */
+export interface TaskLane {
+  collapsed: boolean;
+  items: Array<{ id: string; kind: 'question' | 'action'; text: string; answer?: string; done?: boolean }>;
+}
 
 /** One step of a session's troubleshooting, as its notes list it. */
 export interface DiagnosticStep {

@@ -1225,6 +1225,18 @@ class ChatApi:
         """
         return self._t.request("GET", "/chat/sessions", {}, {"limit": limit, "cursor": cursor, "kind": kind}, {}, None, False, False)
 
+    def set_chat_session_task_lane(self, session_id: str, lane: Any) -> Dict[str, Any]:
+        """Keep the session's task lane (its questions, actions, answers and whether it is collapsed)
+
+        ``PUT /api/v1/chat/sessions/{id}/task-lane``.
+
+        Replaces the lane kept on the session, so it is the same after navigating away and back; `pendingTaskLane` of the session answers it. `null` clears it. At most 50 items; ids are unique.
+
+        session_id: Chat session id. A malformed id answers 404, like a missing one.
+        """
+        body: Dict[str, Any] = {"lane": lane}
+        return self._t.request("PUT", "/chat/sessions/{id}/task-lane", {"id": session_id}, {}, {}, body, True, False)
+
 class AsyncChatApi:
     """asyncio: operations tagged `assistant`."""
 
@@ -1321,6 +1333,18 @@ class AsyncChatApi:
         `?kind=assistant` lists only the assistant's own conversations (no chatflow or embed sessions), `?kind=flow` only chatflow sessions; without it, both. `?limit` 1–200 (default 50), `?cursor` the previous page's `nextCursor`.
         """
         return await self._t.arequest("GET", "/chat/sessions", {}, {"limit": limit, "cursor": cursor, "kind": kind}, {}, None, False, False)
+
+    async def set_chat_session_task_lane(self, session_id: str, lane: Any) -> Dict[str, Any]:
+        """Keep the session's task lane (its questions, actions, answers and whether it is collapsed)
+
+        ``PUT /api/v1/chat/sessions/{id}/task-lane``.
+
+        Replaces the lane kept on the session, so it is the same after navigating away and back; `pendingTaskLane` of the session answers it. `null` clears it. At most 50 items; ids are unique.
+
+        session_id: Chat session id. A malformed id answers 404, like a missing one.
+        """
+        body: Dict[str, Any] = {"lane": lane}
+        return await self._t.arequest("PUT", "/chat/sessions/{id}/task-lane", {"id": session_id}, {}, {}, body, True, False)
 
 class DevicesApi:
     """operations tagged `devices`."""

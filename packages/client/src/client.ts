@@ -257,6 +257,11 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
       /** `psaTicketId`: the PSA ticket the notes are pushed to, when a PSA is connected. */
       resolve: (sessionId: string, body: { resolutionSummary?: string; psaTicketId?: string | number } = {}) =>
         post<T.ResolveResponse>(`/chat/sessions/${seg(sessionId)}/resolve`, body),
+      /** Keeps the session's task lane on the server (null clears it); `session(id).pendingTaskLane` reads it back. */
+      setTaskLane: (sessionId: string, lane: T.TaskLane | null) =>
+        http.json<{ sessionId: string; pendingTaskLane: T.TaskLane | null }>('PUT', `/chat/sessions/${seg(sessionId)}/task-lane`, {
+          body: { lane },
+        }),
       /** Hands the session to a human; `reason` is kept on the session (`escalationReason`). */
       escalate: (sessionId: string, body: { reason?: string } = {}) =>
         post<{ sessionId: string; status: 'escalated' }>(`/chat/sessions/${seg(sessionId)}/escalate`, body),

@@ -11,6 +11,7 @@ export const CLIENT_OPERATIONS = {
   getMe: 'auth.me',
   exportAccount: 'auth.exportAccount',
   listMyHistory: 'auth.history',
+  setChatSessionTaskLane: 'chat.setTaskLane',
   connectPsa: 'psa.connect',
   getPsaConnection: 'psa.get',
   disconnectPsa: 'psa.disconnect',

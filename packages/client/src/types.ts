@@ -450,8 +450,15 @@ export interface ChatSession {
   psaPushStatus: PsaPushStatus | null;
   psaPushError: string | null;
   memberMappingWarning: string | null;
+  /** The task lane as the console left it (`chat.setTaskLane`); null when none was kept. */
+  pendingTaskLane: TaskLane | null;
   createdAt: string;
   updatedAt: string;
+}
+/** A session's task lane: questions to answer and actions to do, and whether the lane is collapsed. */
+export interface TaskLane {
+  collapsed: boolean;
+  items: Array<{ id: string; kind: 'question' | 'action'; text: string; answer?: string; done?: boolean }>;
 }
 export interface ChatMessage {
   id: string;

@@ -328,6 +328,19 @@ export const chatTurnResponse = z.object({
   usage: turnUsage,
 });
 
+export const taskLaneView = z.object({
+  collapsed: z.boolean(),
+  items: z.array(
+    z.object({
+      id: z.string(),
+      kind: z.enum(['question', 'action']),
+      text: z.string(),
+      answer: z.string().optional(),
+      done: z.boolean().optional(),
+    }),
+  ),
+});
+
 const chatSessionStatus = z.enum(['active', 'resolved', 'escalated', 'paused']);
 const chatSessionView = z.object({
   id: z.uuid(),
@@ -348,6 +361,7 @@ const chatSessionView = z.object({
   psaPushStatus: psaPushFields.psaPushStatus.nullable().describe('Null until the session is resolved'),
   psaPushError: psaPushFields.psaPushError,
   memberMappingWarning: psaPushFields.memberMappingWarning,
+  pendingTaskLane: taskLaneView.nullable().describe('The task lane as the console left it (`PUT /chat/sessions/:id/task-lane`)'),
   createdAt: timestamp,
   updatedAt: timestamp,
 });
