@@ -615,7 +615,7 @@ class AuthApi:
 
         ``GET /api/v1/me/export``.
 
-        Streamed as it is read, a page of rows at a time: profile, the canvases you own with their blocks, the canvases you are a member of (id and role only), chat sessions with their messages and notes, approvals, flows with their embeds and executions, agents and their runs, OAuth connections, generations, model usage and API keys. Secrets are never included: no password, token or key hash, no sealed OAuth token (a stored credential says `stored: true`). Limited to 5 exports an hour (429 with Retry-After). Needs a signed-in session: an API key cannot export or delete the account (403).
+        Streamed as it is read, a page of rows at a time: profile, the canvases you own with their blocks, the canvases you are a member of (id and role only), chat sessions with their messages and notes, approvals, flows with their embeds and executions, agents and their runs, OAuth connections, the PSA connection, generations, model usage and API keys. Secrets are never included: no password, token or key hash, no sealed OAuth token or PSA credential (a stored credential says `stored: true`). Limited to 5 exports an hour (429 with Retry-After). Needs a signed-in session: an API key cannot export or delete the account (403).
         """
         return self._t.request("GET", "/me/export", {}, {}, {}, None, False, False)
 
@@ -736,7 +736,7 @@ class AsyncAuthApi:
 
         ``GET /api/v1/me/export``.
 
-        Streamed as it is read, a page of rows at a time: profile, the canvases you own with their blocks, the canvases you are a member of (id and role only), chat sessions with their messages and notes, approvals, flows with their embeds and executions, agents and their runs, OAuth connections, generations, model usage and API keys. Secrets are never included: no password, token or key hash, no sealed OAuth token (a stored credential says `stored: true`). Limited to 5 exports an hour (429 with Retry-After). Needs a signed-in session: an API key cannot export or delete the account (403).
+        Streamed as it is read, a page of rows at a time: profile, the canvases you own with their blocks, the canvases you are a member of (id and role only), chat sessions with their messages and notes, approvals, flows with their embeds and executions, agents and their runs, OAuth connections, the PSA connection, generations, model usage and API keys. Secrets are never included: no password, token or key hash, no sealed OAuth token or PSA credential (a stored credential says `stored: true`). Limited to 5 exports an hour (429 with Retry-After). Needs a signed-in session: an API key cannot export or delete the account (403).
         """
         return await self._t.arequest("GET", "/me/export", {}, {}, {}, None, False, False)
 

@@ -299,6 +299,8 @@ export interface AccountExport {
     connections: Array<{ id: string; provider: string; scope: string | null; createdAt: string; updatedAt: string; stored: true }>;
     runs: Array<Record<string, unknown>>;
   };
+  /** Your PSA connection, never its credentials. */
+  psaConnections: Array<PsaConnection & { credentials: { stored: true } }>;
   generations: Array<Record<string, unknown>>;
   usage: Array<Record<string, unknown>>;
   apiKeys: Array<{
