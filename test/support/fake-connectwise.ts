@@ -44,7 +44,7 @@ export interface FakeConnectWise {
   members: Set<string>;
   /** The next `n` note posts answer `status` instead (e.g. 503 while the PSA is down). */
   failNotes(n: number, status: number): void;
-  /** The next note post waits until `release` is called. */
+  /** Note posts wait until `release` is called (a post whose caller went away meanwhile is not stored). */
   holdNotes(): { release: () => void };
   close(): Promise<void>;
 }
@@ -112,6 +112,8 @@ export async function startFakeConnectWise(options: FakeConnectWiseOptions): Pro
       const notePath = /^\/service\/tickets\/(\d+)\/notes$/.exec(path);
       if (req.method === 'POST' && notePath) {
         if (hold) await hold;
+        // The caller went away while the request was held: the PSA never finished it.
+        if (req.socket.destroyed) return;
         if (failures.left > 0) {
           failures = { ...failures, left: failures.left - 1 };
           return send(res, failures.status, { code: 'Unavailable', message: 'Try again later' });
