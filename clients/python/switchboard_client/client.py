@@ -2350,29 +2350,13 @@ class SessionsApi:
     def __init__(self, transport: Transport) -> None:
         self._t = transport
 
-    def connect_psa(self, provider: str, base_url: str, company_id: str, client_id: Optional[str] = None, member_identifier: Optional[str] = None, public_key: Optional[str] = None, private_key: Optional[str] = None, api_key: Optional[str] = None) -> Dict[str, Any]:
+    def connect_psa(self, body: Any) -> Dict[str, Any]:
         """Connect your PSA (replacing the one connected), where resolved sessions’ ticket notes are pushed
 
         ``PUT /api/v1/psa/connection``.
 
         The credentials are sealed at rest and never answered or logged. `baseUrl` must be https on a public host (an origin the operator listed in PSA_PRIVATE_ORIGINS may be http or private); anything else is 400.
-
-        provider: A ConnectWise-Manage-style REST API
-        base_url: The REST API root, e.g. `https://api-na.myconnectwise.net/v4_6_release/apis/3.0`
-        client_id: The integration's client id, sent as the `clientId` header
-        member_identifier: Your member identifier in the PSA: the notes are posted as that member
         """
-        body: Dict[str, Any] = {"provider": provider, "baseUrl": base_url, "companyId": company_id}
-        if client_id is not None:
-            body["clientId"] = client_id
-        if member_identifier is not None:
-            body["memberIdentifier"] = member_identifier
-        if public_key is not None:
-            body["publicKey"] = public_key
-        if private_key is not None:
-            body["privateKey"] = private_key
-        if api_key is not None:
-            body["apiKey"] = api_key
         return self._t.request("PUT", "/psa/connection", {}, {}, {}, body, True, False)
 
     def disconnect_psa(self) -> None:
@@ -2461,29 +2445,13 @@ class AsyncSessionsApi:
     def __init__(self, transport: Transport) -> None:
         self._t = transport
 
-    async def connect_psa(self, provider: str, base_url: str, company_id: str, client_id: Optional[str] = None, member_identifier: Optional[str] = None, public_key: Optional[str] = None, private_key: Optional[str] = None, api_key: Optional[str] = None) -> Dict[str, Any]:
+    async def connect_psa(self, body: Any) -> Dict[str, Any]:
         """Connect your PSA (replacing the one connected), where resolved sessions’ ticket notes are pushed
 
         ``PUT /api/v1/psa/connection``.
 
         The credentials are sealed at rest and never answered or logged. `baseUrl` must be https on a public host (an origin the operator listed in PSA_PRIVATE_ORIGINS may be http or private); anything else is 400.
-
-        provider: A ConnectWise-Manage-style REST API
-        base_url: The REST API root, e.g. `https://api-na.myconnectwise.net/v4_6_release/apis/3.0`
-        client_id: The integration's client id, sent as the `clientId` header
-        member_identifier: Your member identifier in the PSA: the notes are posted as that member
         """
-        body: Dict[str, Any] = {"provider": provider, "baseUrl": base_url, "companyId": company_id}
-        if client_id is not None:
-            body["clientId"] = client_id
-        if member_identifier is not None:
-            body["memberIdentifier"] = member_identifier
-        if public_key is not None:
-            body["publicKey"] = public_key
-        if private_key is not None:
-            body["privateKey"] = private_key
-        if api_key is not None:
-            body["apiKey"] = api_key
         return await self._t.arequest("PUT", "/psa/connection", {}, {}, {}, body, True, False)
 
     async def disconnect_psa(self) -> None:

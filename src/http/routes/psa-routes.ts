@@ -13,25 +13,19 @@ const tags = ['sessions'];
 const secret = z.string().min(1).max(500);
 const name = z.string().trim().min(1).max(200);
 
+const connectionFields = {
+  provider: z.literal('connectwise').describe('A ConnectWise-Manage-style REST API'),
+  baseUrl: z.url().max(2_000).describe('The REST API root, e.g. `https://api-na.myconnectwise.net/v4_6_release/apis/3.0`'),
+  companyId: name,
+  clientId: name.optional().describe("The integration's client id, sent as the `clientId` header"),
+  memberIdentifier: name.optional().describe('Your member identifier in the PSA: the notes are posted as that member'),
+};
+
 /** `PUT /psa/connection`: where and how to push ticket notes; a member's key pair or an API key, not both. */
-export const psaConnectionSchema = z
-  .strictObject({
-    provider: z.literal('connectwise').describe('A ConnectWise-Manage-style REST API'),
-    baseUrl: z.string().min(1).max(2_000).describe('The REST API root, e.g. `https://api-na.myconnectwise.net/v4_6_release/apis/3.0`'),
-    companyId: name,
-    clientId: name.optional().describe("The integration's client id, sent as the `clientId` header"),
-    memberIdentifier: name.optional().describe('Your member identifier in the PSA: the notes are posted as that member'),
-    publicKey: secret.optional(),
-    privateKey: secret.optional(),
-    apiKey: secret.optional(),
-  })
-  .superRefine((body, ctx) => {
-    const pair = body.publicKey !== undefined || body.privateKey !== undefined;
-    if (body.apiKey !== undefined && pair)
-      ctx.addIssue({ code: 'custom', path: ['apiKey'], message: 'Give either apiKey or publicKey and privateKey, not both' });
-    else if (body.apiKey === undefined && (body.publicKey === undefined || body.privateKey === undefined))
-      ctx.addIssue({ code: 'custom', path: ['privateKey'], message: 'Give publicKey and privateKey, or apiKey' });
-  });
+export const psaConnectionSchema = z.union([
+  z.strictObject({ ...connectionFields, publicKey: secret, privateKey: secret }).describe("A member's public and private keys"),
+  z.strictObject({ ...connectionFields, apiKey: secret }).describe('An API key'),
+]);
 
 /** A user's PSA: ticket notes of resolved sessions are pushed there (decision 0377). */
 export const psaRoutes = [
@@ -50,7 +44,7 @@ export const psaRoutes = [
     errors: [400],
     handler: async ({ user, body }, ctx) => {
       const credentials: PsaCredentials =
-        body.apiKey !== undefined ? { apiKey: body.apiKey } : { publicKey: body.publicKey ?? '', privateKey: body.privateKey ?? '' };
+        'apiKey' in body ? { apiKey: body.apiKey } : { publicKey: body.publicKey, privateKey: body.privateKey };
       try {
         const connection = await ctx.psa.connect(user.id, {
           provider: body.provider,
