@@ -215,7 +215,7 @@ describe('session ticket notes', () => {
     expect((await documentation(user, sessionId)).body).toMatchObject({ documentationStatus: 'ready', documentation: text });
   });
 
-  test("the notes prompt: the seed's system prompt, the session's facts, the last 20 messages cut at 500 characters, 1,500 tokens", async () => {
+  test("the notes prompt: the console's system prompt, the session's facts, the last 20 messages cut at 500 characters, 1,500 tokens", async () => {
     const user = await registerUser(t.api, 'Prompt');
     const long = 'x'.repeat(700);
     let sessionId: string | undefined;
