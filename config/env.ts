@@ -67,6 +67,17 @@ export const envSchema = z.object({
   /** Model for generation and chat, and models tried in order when it fails. */
   LLM_MODEL: z.string().default('gpt-4o-mini'),
   LLM_FALLBACK_MODELS: list.default([]),
+  /**
+   * The model ticket notes are written with: `provider:model` or a model of the first provider
+   * (unset: the default model). Must be a configured one.
+   */
+  NOTES_MODEL: z.string().min(1).optional(),
+  /**
+   * Whether the short-form provider (OPENAI_BASE_URL) accepts Anthropic-style `cache_control` on
+   * message parts (an Anthropic model behind OpenRouter or LiteLLM): long fixed system prompts are
+   * then marked for prompt caching. LLM_PROVIDERS says it per provider (`promptCache`).
+   */
+  LLM_PROMPT_CACHE: z.enum(['true', 'false']).default('false'),
   /** Provider label recorded with token usage (openai, ollama, vllm, ...). */
   LLM_PROVIDER: z.string().default('openai'),
   /**
@@ -275,6 +286,13 @@ export const envSchema = z.object({
    * of {description, toolsets, prompt, model: {provider, model} | null, maxToolIterations}.
    */
   CODING_AGENTS: json.optional(),
+  /** A PSA call (pushing a session's ticket notes) that has not answered by then fails and is retried. */
+  PSA_TIMEOUT_MS: int(100).default(15_000),
+  /**
+   * PSA base URL origins that may be plain http and reach loopback and private addresses (comma
+   * list; none by default: a user could otherwise make the server call the deployment's own network).
+   */
+  PSA_PRIVATE_ORIGINS: list.default([]),
   /** Tools that need a human's approval besides every delete_* (comma list of tool names). */
   HITL_DANGEROUS_TOOLS: list.default([]),
   /** Deadline for a graceful shutdown. */

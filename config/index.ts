@@ -7,7 +7,7 @@ import { layTierOverride, mergeTierLimits, mergeUsageLimits, TIER_PRESETS, TIERS
 export { TIERS, type Tier, type TierLimits, type UsageLimits, type BudgetLimits, type TierFeatures } from './tiers';
 export type { ModelPrice } from './pricing';
 
-export const QUEUE_NAMES = ['generation', 'broadcast', 'assistant', 'embeddings', 'connectors', 'agent-runs', 'flows'] as const;
+export const QUEUE_NAMES = ['generation', 'broadcast', 'assistant', 'embeddings', 'connectors', 'agent-runs', 'flows', 'psa'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
 /** Queues whose jobs never call a model: a worker consuming only these starts no model client (nor the demo model). */
 export const MODEL_FREE_QUEUES: readonly QueueName[] = ['broadcast'];
@@ -60,6 +60,8 @@ const providersSchema = z
         .optional(),
       models: z.array(z.string().min(1)).min(1),
       kind: z.enum(['openai', 'ollama', 'vllm', 'lmstudio']).optional(),
+      /** It accepts Anthropic-style `cache_control` on message parts: fixed system prompts are marked for caching. */
+      promptCache: z.boolean().optional(),
     }),
   )
   .min(1)
@@ -148,6 +150,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       providers: llm.providers,
       /** `LLM_FALLBACK` (or, in the short form, `LLM_FALLBACK_MODELS` on the one provider). */
       fallback: llm.fallback,
+      /** `NOTES_MODEL`: the model ticket notes are written with (unset: the default model). */
+      notesModel: llm.notesModel,
       // The demo model and self-hosted models are free; LLM_PRICING wins over both and over the catalog.
       pricing: {
         ...DEFAULT_PRICING,
@@ -257,6 +261,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxResponseBytes: e.FLOW_HTTP_MAX_RESPONSE_BYTES,
       privateOrigins: e.FLOW_HTTP_PRIVATE_ORIGINS,
     },
+    /** PSA pushes of ticket notes (src/connectors/psa.ts). */
+    psa: { timeoutMs: e.PSA_TIMEOUT_MS, privateOrigins: e.PSA_PRIVATE_ORIGINS },
     shutdown: { timeoutMs: e.SHUTDOWN_TIMEOUT_MS },
     log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
     metrics: { token: e.METRICS_TOKEN },
@@ -272,6 +278,8 @@ export interface ConfiguredProvider {
   apiKey: string;
   models: string[];
   kind: 'openai' | 'ollama' | 'vllm' | 'lmstudio';
+  /** Accepts Anthropic-style `cache_control` on message parts. */
+  promptCache: boolean;
 }
 
 /**
@@ -291,6 +299,7 @@ function modelProviders(e: z.output<typeof envSchema>, env: Record<string, strin
         apiKey: (p.apiKeyEnv && env[p.apiKeyEnv]) || 'not-set',
         models: p.models,
         kind: p.kind ?? 'openai',
+        promptCache: p.promptCache ?? false,
       }));
       for (const p of parsed.data)
         if (p.apiKeyEnv && !env[p.apiKeyEnv]) issues.push(`LLM_PROVIDERS: ${p.name}.apiKeyEnv names ${p.apiKeyEnv}, which is not set`);
@@ -303,6 +312,7 @@ function modelProviders(e: z.output<typeof envSchema>, env: Record<string, strin
         apiKey: e.OPENAI_API_KEY ?? 'not-set',
         models: [e.LLM_MODEL, ...e.LLM_FALLBACK_MODELS],
         kind: 'openai',
+        promptCache: e.LLM_PROMPT_CACHE === 'true',
       },
     ];
   }
@@ -317,7 +327,15 @@ function modelProviders(e: z.output<typeof envSchema>, env: Record<string, strin
   if (!e.LLM_FALLBACK.length && e.LLM_PROVIDERS === undefined && providers.length) {
     fallback.push(...e.LLM_FALLBACK_MODELS.map((model) => ({ provider: providers[0].name, model })));
   }
-  return { providers, fallback };
+  let notesModel: { provider: string; model: string } | undefined;
+  if (e.NOTES_MODEL !== undefined && providers.length) {
+    const [first, ...rest] = e.NOTES_MODEL.split(':');
+    const named = rest.length ? { provider: first, model: rest.join(':') } : { provider: providers[0].name, model: e.NOTES_MODEL };
+    if (!providers.find((p) => p.name === named.provider)?.models.includes(named.model))
+      issues.push(`NOTES_MODEL: ${e.NOTES_MODEL} is not a configured model (provider:model, or a model of the first provider)`);
+    else notesModel = named;
+  }
+  return { providers, fallback, notesModel };
 }
 
 /** `TRUST_PROXY` as express takes it: `true`/`false`, a hop count, or addresses / names (`loopback`). */

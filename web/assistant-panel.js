@@ -4,9 +4,11 @@
 // arguments listed, and Approve and Reject (PUT /hitl/requests/:id/approve|reject); `final`,
 // `error` or `cancelled` end it. Stop is `POST /chat/sessions/:id/cancel`. Conversations are the
 // assistant's own (`GET /chat/sessions?kind=assistant`: chatflow sessions belong to their flows),
-// reopened from their history; session-notes.js resolves one and shows its notes.
+// reopened from their history; session-notes.js concludes one and shows its notes; task-lane.js keeps
+// its tasks beside the chat.
 import { el } from './blocks.js';
 import { SessionNotes } from './session-notes.js';
+import { TaskLane } from './task-lane.js';
 import { argumentList, toolSentence } from './tool-sentences.js';
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
@@ -32,7 +34,9 @@ export class AssistantPanel {
     this.resumeContext = null;
     this.notes = new SessionNotes({ api, notify, onResume: (session, notes) => this.resumeFrom(session, notes) });
     this.resumeBanner = el('p', { class: 'resume-banner', hidden: true, dataset: { testid: 'assistant-resume-banner' } });
-    $('assistant-log').before(this.notes.root, this.resumeBanner);
+    this.tasks = new TaskLane({ api, notify });
+    $('assistant-log').before(this.notes.root, this.tasks.root, this.resumeBanner);
+    $('assistant-send').after(this.tasks.pill);
     $('assistant-mode').replaceChildren(...MODES.map(([value, label]) => el('option', { value }, label)));
     $('assistant-form').addEventListener('submit', (event) => {
       event.preventDefault();
@@ -63,6 +67,7 @@ export class AssistantPanel {
     this.resumeContext = null;
     this.resumeBanner.hidden = true;
     void this.notes.show(null);
+    this.tasks.show(null);
     $('assistant-log').replaceChildren();
     $('assistant-session-list').replaceChildren();
     this.setRunning(false);
@@ -75,6 +80,7 @@ export class AssistantPanel {
     this.resumeContext = null;
     this.resumeBanner.hidden = true;
     void this.notes.show(null);
+    this.tasks.show(null);
     $('assistant-log').replaceChildren();
     $('assistant-state').textContent = '';
     this.markCurrent();
@@ -142,6 +148,7 @@ export class AssistantPanel {
       this.resumeContext = null;
       this.resumeBanner.hidden = true;
       void this.notes.show(session);
+      this.tasks.show(session);
       $('assistant-state').textContent = '';
       $('assistant-log').replaceChildren(
         ...messages
@@ -262,7 +269,11 @@ export class AssistantPanel {
     if (!sessionId) return;
     try {
       const { session } = await this.api.get(`/chat/sessions/${sessionId}`);
-      if (this.sessionId === sessionId && !this.controller) await this.notes.show(session);
+      if (this.sessionId === sessionId && !this.controller) {
+        // The lane of a session already shown stays as it is here (its edits are saved as they happen).
+        if (this.tasks.sessionId !== sessionId) this.tasks.show(session);
+        await this.notes.show(session);
+      }
     } catch {
       // the next open reads it again
     }

@@ -1,7 +1,8 @@
-// The open conversation's lifecycle on the Assistant page: Resolve it (an optional word on how),
-// watch its ticket notes being written (`GET /chat/sessions/:id/documentation/stream`, JSON
+// The open conversation's lifecycle on the Assistant page: conclude it (Resolve with an optional
+// word on how, Escalate with a reason, or Pause), watch its ticket notes being written (`GET /chat/sessions/:id/documentation/stream`, JSON
 // `{"type":"chunk","text"}` lines ending `[DONE]` or `[ERROR] …`), read them again whenever the
-// session is reopened (`GET …/documentation`), and resume in a new chat that carries them.
+// session is reopened (`GET …/documentation`), copy them to the clipboard, and resume a resolved or
+// paused session in a new chat that carries its notes (a paused one: its latest messages).
 import { el } from './blocks.js';
 import { readSse } from './sse.js';
 
@@ -45,7 +46,7 @@ export class SessionNotes {
         el('span', { class: 'badge', dataset: { testid: 'assistant-session-status' } }),
         el(
           'button',
-          { type: 'button', class: 'secondary', hidden: true, dataset: { testid: 'assistant-resume' }, onclick: () => this.resume() },
+          { type: 'button', class: 'secondary', hidden: true, dataset: { testid: 'assistant-resume' }, onclick: () => void this.resume() },
           'Resume in a new chat',
         ),
       ),
@@ -65,8 +66,34 @@ export class SessionNotes {
         ),
         el('button', { type: 'submit', dataset: { testid: 'assistant-resolve' } }, 'Resolve and write notes'),
       ),
+      el(
+        'form',
+        {
+          class: 'resolve',
+          hidden: true,
+          dataset: { testid: 'assistant-escalate-form' },
+          onsubmit: (e) => (e.preventDefault(), void this.escalate()),
+        },
+        el(
+          'label',
+          {},
+          'Escalate: why? ',
+          el('input', { maxlength: '2000', autocomplete: 'off', required: true, dataset: { testid: 'assistant-escalate-reason' } }),
+        ),
+        el('button', { type: 'submit', class: 'secondary', dataset: { testid: 'assistant-escalate' } }, 'Escalate'),
+        el(
+          'button',
+          { type: 'button', class: 'secondary', dataset: { testid: 'assistant-pause' }, onclick: () => void this.pause() },
+          'Pause',
+        ),
+      ),
       el('p', { class: 'state', role: 'status', dataset: { testid: 'assistant-notes-state' } }),
       el('article', { class: 'notes', hidden: true, 'aria-label': 'Ticket notes', dataset: { testid: 'assistant-notes' } }),
+      el(
+        'button',
+        { type: 'button', class: 'secondary', hidden: true, dataset: { testid: 'assistant-notes-copy' }, onclick: () => void this.copy() },
+        'Copy to clipboard',
+      ),
     );
   }
 
@@ -82,13 +109,18 @@ export class SessionNotes {
     if (!session) return;
     this.$('assistant-session-status').textContent = STATUS_TEXT[session.status] ?? session.status;
     this.$('assistant-session-status').dataset.status = session.status;
-    this.$('assistant-resolve-form').hidden = running || session.status === 'resolved';
+    this.setRunning(running);
     if (session.status === 'resolved' && !this.controller && !this.markdown) await this.load();
   }
 
-  /** The turn runs: no resolving meanwhile. */
+  /** The turn runs: no concluding meanwhile. Escalate and pause are offered until the session is resolved. */
   setRunning(running) {
-    if (this.session) this.$('assistant-resolve-form').hidden = running || this.session.status === 'resolved';
+    if (!this.session) return;
+    const { status } = this.session;
+    this.$('assistant-resolve-form').hidden = running || status === 'resolved';
+    this.$('assistant-escalate-form').hidden = running || status === 'resolved';
+    this.$('assistant-pause').hidden = status === 'paused';
+    if (status === 'paused') this.$('assistant-resume').hidden = false;
   }
 
   clear() {
@@ -99,7 +131,9 @@ export class SessionNotes {
     this.$('assistant-notes').hidden = true;
     this.$('assistant-notes-state').textContent = '';
     this.$('assistant-resume').hidden = true;
+    this.$('assistant-notes-copy').hidden = true;
     this.$('assistant-resolution').value = '';
+    this.$('assistant-escalate-reason').value = '';
   }
 
   render(state) {
@@ -107,7 +141,42 @@ export class SessionNotes {
     notes.hidden = !this.markdown;
     notes.dataset.state = state;
     notes.replaceChildren(...notesBody(this.markdown));
-    this.$('assistant-resume').hidden = state !== 'ready';
+    this.$('assistant-resume').hidden = state !== 'ready' && this.session?.status !== 'paused';
+    this.$('assistant-notes-copy').hidden = state !== 'ready' || !this.markdown;
+  }
+
+  /** Escalate (with the reason) or pause: the status changes, the conversation stays as it is. */
+  async conclude(path, body, status) {
+    const session = this.session;
+    if (!session) return;
+    try {
+      await this.api.post(`/chat/sessions/${session.id}/${path}`, body);
+      session.status = status;
+      await this.show(session);
+      this.$('assistant-notes-state').textContent =
+        status === 'paused' ? 'Paused: resume it in a new chat whenever you like.' : 'Escalated.';
+    } catch (error) {
+      this.$('assistant-notes-state').textContent = `Could not ${path}: ${error.message}`;
+    }
+  }
+
+  escalate() {
+    const reason = this.$('assistant-escalate-reason').value.trim();
+    return this.conclude('escalate', reason ? { reason } : {}, 'escalated');
+  }
+
+  pause() {
+    return this.conclude('pause', {}, 'paused');
+  }
+
+  /** The notes' markdown to the clipboard. */
+  async copy() {
+    try {
+      await navigator.clipboard.writeText(this.markdown);
+      this.$('assistant-notes-state').textContent = 'Copied to the clipboard.';
+    } catch (error) {
+      this.$('assistant-notes-state').textContent = `Could not copy: ${error.message}`;
+    }
   }
 
   async resolve() {
@@ -184,7 +253,21 @@ export class SessionNotes {
     }
   }
 
-  resume() {
-    if (this.session && this.markdown) this.onResume(this.session, this.markdown);
+  /** A resolved session resumes with its notes; a paused one with its latest messages. */
+  async resume() {
+    const session = this.session;
+    if (!session) return;
+    if (this.markdown) return this.onResume(session, this.markdown);
+    if (session.status !== 'paused') return;
+    try {
+      const { messages } = await this.api.get(`/chat/sessions/${session.id}/history?limit=20`);
+      const transcript = messages
+        .filter((m) => m.role === 'user' || m.role === 'assistant')
+        .map((m) => `${m.role === 'user' ? 'Engineer' : 'AI Assistant'}: ${m.content.slice(0, 500)}`)
+        .join('\n');
+      this.onResume(session, `Paused conversation:\n${transcript}`);
+    } catch (error) {
+      this.$('assistant-notes-state').textContent = `Could not resume: ${error.message}`;
+    }
   }
 }

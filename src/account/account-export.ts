@@ -53,6 +53,8 @@ export async function writeAccountExport(account: AccountRepository, userId: str
             runs: () => out.list(account.agentRuns(userId), byId),
           },
         ),
+      psaConnections: () =>
+        out.all(account.psaConnections(userId), (connection) => out.value({ ...connection, credentials: { stored: true } })),
       generations: () => out.list(account.generations(userId), byId),
       usage: () => out.list(account.usage(userId), byId),
       apiKeys: () => out.list(account.apiKeys(userId), byId),

@@ -6,6 +6,8 @@ export interface LlmEndpoint {
   provider: string;
   /** The primary model, then the fallbacks tried in order when a model keeps failing. */
   models: string[];
+  /** Accepts Anthropic-style `cache_control` on message parts. */
+  promptCache?: boolean;
 }
 
 /** Attempts per model call: the first try plus two retries with backoff (LangChain's AsyncCaller). */

@@ -15,6 +15,8 @@ export interface ModelProvider {
   baseURL: string;
   apiKey: string;
   models: string[];
+  /** Accepts Anthropic-style `cache_control` on message parts (see {@link ModelTurnRequest.cacheSystemPrompt}). */
+  promptCache?: boolean;
 }
 
 /** One model of one provider. */
@@ -50,6 +52,14 @@ export interface ModelTurnRequest {
   model?: ModelRef;
   /** Sampling temperature (a chatflow's `temperature`); unset = the provider's default. */
   temperature?: number;
+  /** The most output tokens this call may produce (`max_tokens`), below the deployment's `LLM_MAX_TOKENS` when that is lower. */
+  maxTokens?: number;
+  /**
+   * The system prompt is fixed text worth caching: on a provider configured with `promptCache` its
+   * system messages are sent as text parts marked `cache_control: {type: "ephemeral"}`. Others are
+   * sent the plain message (OpenAI caches long prefixes by itself).
+   */
+  cacheSystemPrompt?: boolean;
   signal?: AbortSignal;
   /** Each text delta, in order. */
   onText?(text: string): void;
@@ -281,7 +291,13 @@ export class ModelGateway {
 
   /** One provider with its models in order (the short form: OPENAI_BASE_URL + LLM_MODEL + fallbacks). */
   static fromEndpoint(endpoint: LlmEndpoint, deps: ModelGatewayDeps): ModelGateway {
-    const provider = { name: endpoint.provider, baseURL: endpoint.baseURL, apiKey: endpoint.apiKey, models: endpoint.models };
+    const provider = {
+      name: endpoint.provider,
+      baseURL: endpoint.baseURL,
+      apiKey: endpoint.apiKey,
+      models: endpoint.models,
+      promptCache: endpoint.promptCache,
+    };
     return new ModelGateway(
       [provider],
       endpoint.models.map((model) => ({ provider: endpoint.provider, model })),
@@ -318,7 +334,12 @@ export class ModelGateway {
           const delivered: AttemptProgress = { opened: false, any: false };
           try {
             // A budgeted call is sent the `max_tokens` it reserved; an unbudgeted one keeps the provider's default.
-            const turn = await this.attempt(ref, request, delivered, reservation ? this.deps.maxTokens : undefined);
+            const turn = await this.attempt(
+              ref,
+              request,
+              delivered,
+              capOf(request.maxTokens, reservation ? this.deps.maxTokens : undefined),
+            );
             spent.push(turn.usage);
             if (request.account?.leaveLine?.(turn)) {
               this.count(request, turn.usage);
@@ -390,7 +411,7 @@ export class ModelGateway {
    */
   private async reserve(request: ModelTurnRequest, candidates: ModelRef[]): Promise<{ id: string; userId: string } | null> {
     const { budget } = this.deps;
-    const maxTokens = this.deps.maxTokens;
+    const maxTokens = this.deps.maxTokens === undefined ? undefined : capOf(request.maxTokens, this.deps.maxTokens);
     const ticket = request.budget ?? (request.account ? { userId: request.account.userId } : undefined);
     if (!budget || !ticket || maxTokens === undefined) return null;
     // Counted only for a user with limits: the door asks for the estimate once it knows.
@@ -498,6 +519,7 @@ export class ModelGateway {
         toolChoice: request.toolChoice,
         temperature: request.temperature,
         maxTokens,
+        cacheSystem: request.cacheSystemPrompt === true && provider.promptCache === true,
         signal: request.signal,
         idleTimeoutMs: this.deps.streamIdleTimeoutMs,
       });
@@ -698,4 +720,10 @@ function estimateTokens(messages: ModelMessage[]): number {
     0,
   );
   return Math.ceil(chars / 4);
+}
+
+/** The lower of two output caps; either may be unset. */
+function capOf(requested: number | undefined, configured: number | undefined): number | undefined {
+  if (requested === undefined) return configured;
+  return configured === undefined ? requested : Math.min(requested, configured);
 }

@@ -105,6 +105,8 @@ export async function streamCompletion(
     temperature?: number;
     /** The most output tokens the model may produce (what the budget door reserved). */
     maxTokens?: number;
+    /** Send system messages as text parts marked `cache_control: {type: "ephemeral"}` (providers that accept it). */
+    cacheSystem?: boolean;
     signal?: AbortSignal;
     /** How long the stream may send nothing before it is abandoned as a failed attempt; unset = no limit. */
     idleTimeoutMs?: number;
@@ -115,7 +117,7 @@ export async function streamCompletion(
   const endpointKey = endpoint.baseURL;
   const request: OpenAI.Chat.Completions.ChatCompletionCreateParamsStreaming = {
     model,
-    messages: completionMessages(messages, model),
+    messages: options.cacheSystem ? markSystemForCaching(completionMessages(messages, model)) : completionMessages(messages, model),
     ...(options.tools?.length ? { tools: options.tools.map((tool) => convertToOpenAITool(tool) as ToolDefinition) } : {}),
     ...(options.toolChoice ? { tool_choice: { type: 'function' as const, function: { name: options.toolChoice } } } : {}),
     ...(options.temperature === undefined ? {} : { temperature: options.temperature }),
@@ -274,4 +276,20 @@ export class EventLoopYielder {
       }),
     );
   }
+}
+
+/**
+ * System messages as one text part carrying Anthropic's `cache_control` marker, which providers that
+ * pass Anthropic's prompt caching through an OpenAI-compatible API (OpenRouter, LiteLLM) read; the
+ * rest of the conversation is unchanged.
+ */
+function markSystemForCaching(messages: ReturnType<typeof completionMessages>): ReturnType<typeof completionMessages> {
+  return messages.map((message) =>
+    message.role === 'system' && typeof message.content === 'string'
+      ? ({
+          ...message,
+          content: [{ type: 'text', text: message.content, cache_control: { type: 'ephemeral' } }],
+        } as unknown as typeof message)
+      : message,
+  );
 }

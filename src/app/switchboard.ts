@@ -24,6 +24,7 @@ import { JourneyService } from '../agents/journey';
 import { OAuthService } from '../agents/oauth-service';
 import { AgentRunChannel } from '../agents/run-channel';
 import { AgentScheduler } from '../agents/scheduler';
+import { PsaConnections } from '../connectors/psa';
 import { resolveOAuthEncryptionKey, SecretBox } from '../connectors/secret-box';
 import { AdminDirectory } from '../auth/admins';
 import { LimitsResolver } from '../auth/limits';
@@ -169,10 +170,10 @@ export async function startSwitchboard(
     const flowEvents = new FlowEventLog(realtime.command, config.redis.keyPrefix, config.generation.eventsTtlSeconds, follower);
     const chatEvents = new ChatEventLog(realtime.command, config.redis.keyPrefix, undefined, follower);
     // OAuth tokens are sealed with OAUTH_ENCRYPTION_KEY (generated under DATA_DIR when unset outside production).
-    const vault = new CredentialVault(
-      new SecretBox(resolveOAuthEncryptionKey(config.oauth.encryptionKey, config.data.dir), config.oauth.oldKeys),
-      repos,
-    );
+    const secretBox = new SecretBox(resolveOAuthEncryptionKey(config.oauth.encryptionKey, config.data.dir), config.oauth.oldKeys);
+    const vault = new CredentialVault(secretBox, repos);
+    // PSA credentials are sealed with the same key.
+    const psa = new PsaConnections({ box: secretBox, repos, settings: config.psa });
     // Frames past twice the run's byte limit are refused (the worker keeps at most maxBytes of them).
     const agentRunChannel = new AgentRunChannel(realtime.command, config.redis.keyPrefix, 2 * config.agents.maxBytes);
 
@@ -275,6 +276,7 @@ export async function startSwitchboard(
         deviceRegistry,
         agentRunChannel,
         vault,
+        psa,
         signals,
         runs: generationRuns,
         notesRuns,
@@ -412,6 +414,7 @@ export async function startSwitchboard(
         }),
         runs: runKernel,
         notesRuns,
+        psa,
         chat,
         chatCancels,
         approvals,

@@ -20,6 +20,8 @@ import { AgentRunner } from '../agents/agent-runner';
 import { DeviceRunLease } from '../agents/device-run-lease';
 import type { AgentRuns } from '../agents/agent-run';
 import type { JourneyRuns } from '../agents/journey-run';
+import { PsaPush } from '../assistant/psa-push';
+import type { PsaConnections } from '../connectors/psa';
 import type { CredentialVault } from '../agents/credentials';
 import type { AgentRunChannel } from '../agents/run-channel';
 import type { DeviceRegistry } from '../devices/device-registry';
@@ -74,6 +76,8 @@ export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'models' | 'm
   deviceRegistry: DeviceRegistry;
   agentRunChannel: AgentRunChannel;
   vault: CredentialVault;
+  /** Users' PSA connections (their credentials sealed like OAuth tokens). */
+  psa: PsaConnections;
   /** The event logs of agentflow executions. */
   flowEvents: FlowEventLog;
   /** Every model call is reserved before it is sent and settled when it ends. */
@@ -141,6 +145,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
   const { repos, logger, metrics, events, canvasEvents: emit, queues, devices, chatEvents, signals } = deps;
   const { enqueue } = queues;
   const notesEvents = new NotesEventLog(deps.redis.realtime.blocking, config.redis.keyPrefix);
+  const psaPush = new PsaPush({ repos, psa: deps.psa, enqueue, logger });
   // The services the handlers call, each given what it uses (no spread of the whole bag).
   const ports: WorkerPorts = {
     config,
@@ -194,7 +199,9 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       runs: deps.notesRuns,
       budget: deps.budget,
       enqueue,
+      psaPush,
     }),
+    psaPush,
     journeys: new JourneyRunner({
       config,
       repos,

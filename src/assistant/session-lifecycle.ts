@@ -6,6 +6,7 @@ import type { QueueRegistry } from '../producers/registry';
 import type { NotesEventLog } from './notes-events';
 import type { NotesRuns } from './notes-run';
 import type { BudgetAdmission } from './budget-admission';
+import type { PsaPush, PsaPushState } from './psa-push';
 
 /**
  * A chat session's lifecycle writes (decision 0022): resolve (which queues its
@@ -22,11 +23,24 @@ export class SessionLifecycle {
       notesRuns: NotesRuns;
       /** The notes' model call is reserved against the user's budget before the session is touched. */
       budget: BudgetAdmission;
+      /** The push of the notes to the user's PSA, settled at resolve. */
+      psaPush: PsaPush;
     },
   ) {}
 
-  /** Resolves the caller's session and queues its ticket notes (again, after a failed run); 404 for another's or a missing session. */
-  async resolve(userId: string, sessionId: string, resolutionSummary: string | undefined): Promise<void> {
+  /**
+   * Resolves the caller's session, queues its ticket notes (again, after a failed run) and settles
+   * their push to the user's PSA (to `psaTicketId`, or the ticket given before); 404 for another's
+   * or a missing session.
+   */
+  async resolve(userId: string, sessionId: string, resolutionSummary: string | undefined, psaTicketId?: string): Promise<PsaPushState> {
+    await this.resolveNotes(userId, sessionId, resolutionSummary);
+    const session = await this.deps.repos.chat.findOwned(userId, sessionId);
+    if (!session) throw notFound('Chat session');
+    return this.deps.psaPush.onResolve(userId, session, psaTicketId);
+  }
+
+  private async resolveNotes(userId: string, sessionId: string, resolutionSummary: string | undefined): Promise<void> {
     const { repos, queues, notesEvents, logger, notesRuns, budget } = this.deps;
     const session = await repos.chat.findOwned(userId, sessionId);
     if (!session) throw notFound('Chat session');

@@ -6,23 +6,89 @@ import { MODEL_FAILURE_TEXT } from '../ai/llm';
 import { systemMessage, userMessage, type ModelMessage } from '../ai/model-messages';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
+import type { ChatSessionRow } from '../models/schema';
 import type { Metrics } from '../observability/metrics';
 import type { TicketNotesJob } from '../producers/assistant';
 import type { Enqueue } from '../producers/registry';
 import { NOTES_INTERRUPTED, type NotesEventLog } from './notes-events';
+import type { PsaPush } from './psa-push';
 import type { NotesOutcome, NotesRuns } from './notes-run';
 import { NOTE_SECTIONS, NotesGate, templateSections, type NotesMessage } from './ticket-notes';
 import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../budget/budget-door';
 import { restartedAfterCrash } from '../lib/job-restart';
 
-/** Messages of the session fed to the model (the latest ones when a session is long). */
-export const NOTES_HISTORY_LIMIT = 60;
+/** Messages of the session fed to the model: the latest ones. */
+export const NOTES_HISTORY_LIMIT = 20;
+/** Messages the template reads when it writes or completes the notes. */
+const TEMPLATE_HISTORY_LIMIT = 60;
+/** Each message is cut to this many characters in the prompt. */
+export const NOTES_MESSAGE_CHARS = 500;
+/** The most tokens the notes may take (`max_tokens` of the call). */
+export const NOTES_MAX_TOKENS = 1_500;
 
-const SYSTEM = [
-  'You write support ticket notes for a finished assistant session.',
-  `Answer in markdown with exactly four sections, in this order, each starting with a "## " heading: ${NOTE_SECTIONS.map((s) => `"## ${s}"`).join(', ')}.`,
-  'No other "## " headings and no text before the first heading. Be factual and brief; use bullet lists for steps.',
-].join(' ');
+/** Fixed text, the same for every session: marked for prompt caching where the provider accepts it. */
+export const NOTES_SYSTEM_PROMPT = `You are generating internal ticket notes for an MSP engineer's PSA system.
+
+Generate EXACTLY these four markdown sections, in this order:
+
+${NOTE_SECTIONS.map(
+  (section, i) =>
+    `## ${section}\n${
+      [
+        'Summarize what the engineer reported and the initial symptoms. 1-3 sentences.',
+        'List the key diagnostic steps, commands run, checks performed, and findings. Use bullet points.',
+        'What fixed the issue or what the final action was. Be specific and technical.',
+        'Any follow-up items, monitoring to watch, or preventive measures. Write "None" if not applicable.',
+      ][i]
+    }`,
+).join('\n\n')}
+
+Rules:
+- Be technical, concise, and factual
+- Use markdown formatting (headers, bullet lists, bold for emphasis)
+- Include specific technical details (commands, settings, error messages) where available
+- Do NOT include greetings, sign-offs, or pleasantries
+- Do NOT wrap output in code fences
+- Output ONLY the four sections above, nothing else`;
+
+/** `N minutes` under an hour, else `Xh Ym`. */
+export function timeSpent(from: Date, to: Date): string {
+  const minutes = Math.max(0, Math.floor((to.getTime() - from.getTime()) / 60_000));
+  return minutes < 60 ? `${minutes} minutes` : `${Math.floor(minutes / 60)}h ${minutes % 60}m`;
+}
+
+/** A context value the app sent under either spelling (`problemDomain` / `problem_domain`), when it is text. */
+function contextText(context: Record<string, unknown> | null, camel: string, snake: string): string | undefined {
+  const value = context?.[camel] ?? context?.[snake];
+  return typeof value === 'string' && value.trim() ? value.trim() : undefined;
+}
+
+/**
+ * The user message of the notes prompt: the session's status, time spent, problem summary and
+ * problem domain (from the session, else the context the app sent), the engineer's resolution
+ * notes, and the last {@link NOTES_HISTORY_LIMIT} messages, each cut at {@link NOTES_MESSAGE_CHARS}
+ * characters and labelled "Engineer" or "AI Assistant".
+ */
+export function notesPrompt(
+  session: Pick<ChatSessionRow, 'status' | 'createdAt' | 'problemSummary' | 'resolutionSummary' | 'context'>,
+  messages: NotesMessage[],
+  now: Date,
+): string {
+  const recent = messages.filter((m) => m.role !== 'tool').slice(-NOTES_HISTORY_LIMIT);
+  const conversation = recent
+    .map((m) => `${m.role === 'user' ? 'Engineer' : 'AI Assistant'}: ${[...m.content].slice(0, NOTES_MESSAGE_CHARS).join('')}`)
+    .join('\n');
+  const problem = session.problemSummary?.trim() || contextText(session.context, 'problemSummary', 'problem_summary');
+  const domain = contextText(session.context, 'problemDomain', 'problem_domain');
+  return [
+    `Session status: ${session.status}`,
+    `Time spent: ${timeSpent(session.createdAt, now)}`,
+    `Problem summary: ${problem ?? 'Not specified'}`,
+    ...(domain ? [`Problem domain: ${domain}`] : []),
+    ...(session.resolutionSummary?.trim() ? [`Resolution notes: ${session.resolutionSummary.trim()}`] : []),
+    `\nSession conversation:\n${conversation || 'No session data.'}`,
+  ].join('\n');
+}
 
 export interface SessionNotesRunnerDeps {
   config: Config;
@@ -37,6 +103,8 @@ export interface SessionNotesRunnerDeps {
   budget?: Pick<BudgetDoor, 'releaseUnused'>;
   /** Queues the session's embedding once its notes are stored. */
   enqueue?: Enqueue;
+  /** Queues the push of the stored notes to the user's PSA, when the resolve claimed one. */
+  psaPush?: Pick<PsaPush, 'notesReady'>;
 }
 
 /**
@@ -90,7 +158,8 @@ export class SessionNotesRunner {
     }
     await notes.setDocumentationStatus(data.sessionId, 'generating');
     const all = await chat.history(data.sessionId);
-    const messages: NotesMessage[] = all.filter((m) => m.role !== 'tool').slice(-NOTES_HISTORY_LIMIT);
+    // The prompt takes the latest messages; the template (used when the model fails or strays) reads them all.
+    const messages: NotesMessage[] = all.filter((m) => m.role !== 'tool').slice(-TEMPLATE_HISTORY_LIMIT);
     const gate = new NotesGate();
     const pending: Array<Promise<void>> = [];
     const emit = (text: string) => {
@@ -99,8 +168,21 @@ export class SessionNotesRunner {
 
     let outcome: NotesOutcome;
     let completed: boolean;
+    let modelError: unknown;
     try {
-      await this.stream(data, ticket, this.prompt(messages, session.resolutionSummary), (text) => emit(gate.push(text)));
+      try {
+        await this.stream(
+          data,
+          ticket,
+          [systemMessage(NOTES_SYSTEM_PROMPT), userMessage(notesPrompt(session, messages, new Date()))],
+          (text) => emit(gate.push(text)),
+        );
+      } catch (error) {
+        // The model failed: the notes are built without it, from the session itself (its messages
+        // and resolution summary), continuing after whatever the model had already streamed.
+        modelError = error;
+        log.warn({ err: error }, 'notes model failed; the notes are written from the session without a model');
+      }
       const end = gate.end(templateSections(messages, session.resolutionSummary));
       completed = end.completed;
       emit(end.tail);
@@ -108,8 +190,8 @@ export class SessionNotesRunner {
       outcome = { status: 'succeeded', result: { documentation: end.notes } };
     } catch (error) {
       await Promise.allSettled(pending);
-      log.warn({ err: error }, 'ticket notes failed');
-      outcome = { status: 'failed', ...failureOf(error) };
+      log.warn({ err: error, modelErr: modelError }, 'ticket notes failed');
+      outcome = { status: 'failed', ...failureOf(modelError ?? error) };
       await runs.end(data.sessionId, outcome);
       throw new UnrecoverableError(`ticket notes failed: ${describeRedacted(error)}`);
     }
@@ -119,8 +201,13 @@ export class SessionNotesRunner {
       return { completedFromTemplate: false, chars: 0 };
     }
     const chars = outcome.result.documentation.length;
-    log.info({ chars, completedFromTemplate: completed }, 'ticket notes stored');
+    log.info({ chars, completedFromTemplate: completed, withoutModel: modelError !== undefined }, 'ticket notes stored');
     await this.queueEmbedding(data, log);
+    try {
+      await this.deps.psaPush?.notesReady(data.userId, data.sessionId);
+    } catch (error) {
+      log.warn({ err: error }, 'PSA push not queued after the notes; resolving again queues it');
+    }
     return { completedFromTemplate: completed, chars };
   }
 
@@ -137,15 +224,6 @@ export class SessionNotesRunner {
     }
   }
 
-  private prompt(messages: NotesMessage[], resolutionSummary: string | null) {
-    const transcript = messages.map((m) => `${m.role === 'user' ? 'Customer' : 'Assistant'}: ${m.content}`).join('\n');
-    const summary = resolutionSummary?.trim() ? `\n\nResolution summary: ${resolutionSummary.trim()}` : '';
-    return [
-      systemMessage(SYSTEM),
-      userMessage(`Write the ticket notes for this support session.\n\nConversation:\n${transcript || '(no messages)'}${summary}`),
-    ];
-  }
-
   /**
    * Streams the notes through the gateway: a model that fails before any text is replaced by the
    * next; after text, failure is final. The gateway records the usage (purpose `notes`).
@@ -157,9 +235,14 @@ export class SessionNotesRunner {
     onText: (text: string) => void,
   ): Promise<void> {
     const tier = (await this.deps.repos.users.findById(data.userId))?.tier ?? 'free';
+    // NOTES_MODEL when this process's gateway has it; else the default chain.
+    const chosen = this.deps.config.llm.notesModel;
     await this.deps.models.streamTurn({
       purpose: 'notes',
       messages,
+      model: chosen && this.deps.models.knows(chosen) ? chosen : undefined,
+      maxTokens: NOTES_MAX_TOKENS,
+      cacheSystemPrompt: true,
       onText,
       account: { userId: data.userId, tier, sessionId: data.sessionId },
       budget,

@@ -681,7 +681,8 @@ export const notesSseCatalog = {
   },
   done: { summary: 'Last message: the notes are complete.', fields: { data: '`[DONE]`' }, example: '[DONE]' },
   error: {
-    summary: 'Last message: writing the notes failed; resolve the session again to retry.',
+    summary:
+      'Last message: writing the notes failed; resolve the session again to retry. A model failure alone does not end here: the notes are then built from the session without a model and end `[DONE]`.',
     fields: { data: '`[ERROR] <message>`' },
     example: '[ERROR] The notes could not be written; resolve the session again to retry',
   },

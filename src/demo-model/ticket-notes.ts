@@ -17,6 +17,8 @@ const INSTRUCTION =
  */
 const RESOLUTION_LABEL = /^resolution (?:summary|notes?):\s*(.+)$/i;
 const PROBLEM_LABEL = /^problem summary:\s*(.+)$/i;
+/** The session's facts a notes prompt states before the conversation: not part of it. */
+const SESSION_FACT = /^(?:session status|time spent|problem domain):/i;
 
 /** The value of the first line matching `label`, unless it only says nothing was given. */
 function labelled(messages: ChatMessage[], label: RegExp): string | undefined {
@@ -46,7 +48,9 @@ export function conversationLines(messages: ChatMessage[]): string[] {
     .filter((m) => m.role === 'user' || m.role === 'assistant')
     .flatMap((m) => messageText(m).split('\n'))
     .map((line) => line.trim())
-    .filter((line) => line && !INSTRUCTION.test(line) && !RESOLUTION_LABEL.test(line) && !PROBLEM_LABEL.test(line))
+    .filter(
+      (line) => line && !INSTRUCTION.test(line) && !RESOLUTION_LABEL.test(line) && !PROBLEM_LABEL.test(line) && !SESSION_FACT.test(line),
+    )
     .map((line) => line.replace(/^[\w .'-]{1,24}:\s+/, '').trim())
     .filter(Boolean);
 }

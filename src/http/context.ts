@@ -1,3 +1,4 @@
+import type { PsaConnections } from '../connectors/psa';
 import type { ProviderProbe } from '../ai/provider-probe';
 import type { WorkerPresence } from '../producers/worker-presence';
 import type { BudgetDoor } from '../budget/budget-door';
@@ -49,6 +50,8 @@ export interface ApiContext {
   runs: RunKernel;
   /** The ticket notes' runs (a session's resolve queues a new one). */
   notesRuns: NotesRuns;
+  /** Users' PSA connections: connect, read, remove, and the push of ticket notes. */
+  psa: PsaConnections;
   /** Assistant turns: start one (checks, stores, enqueues) and follow its events. */
   chat: ChatService;
   /** Stops a running chat turn. */

@@ -18,6 +18,7 @@ import {
   llmUsage,
   localAgents,
   oauthCredentials,
+  psaConnections,
   refreshTokens,
   systemAudit,
   users,
@@ -234,6 +235,23 @@ export class AccountRepository {
       .from(oauthCredentials)
       .where(eq(oauthCredentials.userId, userId))
       .orderBy(asc(oauthCredentials.id));
+  }
+
+  /** The user's PSA connection: where and how, never the sealed credentials. */
+  psaConnections(userId: string) {
+    return this.db
+      .select({
+        provider: psaConnections.provider,
+        baseUrl: psaConnections.baseUrl,
+        companyId: psaConnections.companyId,
+        clientId: psaConnections.clientId,
+        memberIdentifier: psaConnections.memberIdentifier,
+        authType: psaConnections.authType,
+        createdAt: psaConnections.createdAt,
+        updatedAt: psaConnections.updatedAt,
+      })
+      .from(psaConnections)
+      .where(eq(psaConnections.userId, userId));
   }
 
   agentRuns(userId: string): PageReader<typeof agentRuns.$inferSelect> {

@@ -4,7 +4,17 @@ import type { Db, DbOrTx } from './database';
 import { rowsOf } from './migrate';
 import { preparedOnce } from './prepared';
 import { insertRun, moveRun, runAfterStart, runFromRaw, startRun, type NewRun, type RawRun, type RunMove } from './runs-repository';
-import { chatMessages, chatSessions, flows, runs, type ChatMessageRow, type ChatSessionRow, type FlowRow, type RunRow } from './schema';
+import {
+  chatMessages,
+  chatSessions,
+  flows,
+  runs,
+  type ChatMessageRow,
+  type ChatSessionRow,
+  type FlowRow,
+  type RunRow,
+  type TaskLane,
+} from './schema';
 import { usageInsert, withCtes, type UsageRecord } from './usage-repository';
 
 export type ChatRole = ChatMessageRow['role'];
@@ -56,6 +66,13 @@ export function toChatSessionView(row: ChatSessionRow) {
     /** What the user's app sent as the conversation's context (the latest request that carried one); null when none. */
     context: row.context ?? null,
     title: row.title,
+    /** The PSA ticket its notes go to, and how their push stands (decision 0377); null until resolved. */
+    psaTicketId: row.psaTicketId,
+    psaPushStatus: row.psaPushStatus,
+    psaPushError: row.psaPushError,
+    memberMappingWarning: row.memberMappingWarning,
+    /** The task lane as the console left it (decision 0379); null when none was kept. */
+    pendingTaskLane: row.pendingTaskLane ?? null,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
   };
@@ -202,6 +219,16 @@ export class ChatRepository {
     const rows = await this.db
       .update(chatSessions)
       .set({ status: 'escalated', escalationReason: reason, updatedAt: new Date() })
+      .where(and(eq(chatSessions.id, sessionId), eq(chatSessions.userId, userId)))
+      .returning({ id: chatSessions.id });
+    return rows.length > 0;
+  }
+
+  /** Keeps the session's task lane as the client left it; false when `userId` owns no such session. */
+  async setTaskLane(userId: string, sessionId: string, lane: TaskLane | null): Promise<boolean> {
+    const rows = await this.db
+      .update(chatSessions)
+      .set({ pendingTaskLane: lane })
       .where(and(eq(chatSessions.id, sessionId), eq(chatSessions.userId, userId)))
       .returning({ id: chatSessions.id });
     return rows.length > 0;

@@ -4,6 +4,8 @@ import { AdminsRepository } from './admins-repository';
 import { AgentsRepository } from './agents-repository';
 import { ApiKeysRepository } from './api-keys-repository';
 import { AuditRepository } from './audit-repository';
+import { HistoryRepository } from './history-repository';
+import { PsaRepository } from './psa-repository';
 import { BlocksRepository } from './blocks-repository';
 import { ChatRepository } from './chat-repository';
 import { FlowExecutionsRepository } from './flow-executions-repository';
@@ -35,10 +37,14 @@ export function createRepositories(db: Db) {
     blocks,
     generations: new GenerationsRepository(db, { canvases, blocks, audit }),
     audit,
+    /** A user's own actions, across the tables that record them. */
+    history: new HistoryRepository(db),
     usage: new UsageRepository(db),
     chat: new ChatRepository(db),
     hitl: new HitlRepository(db, audit),
     notes: new SessionNotesRepository(db),
+    /** PSA connections and the sessions' pushes of their notes. */
+    psa: new PsaRepository(db),
     agents: new AgentsRepository(db),
     flows: new FlowsRepository(db),
     flowExecutions: new FlowExecutionsRepository(db),

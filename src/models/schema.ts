@@ -163,9 +163,39 @@ export const chatSessions = pgTable('chat_sessions', {
   /** Resolution outputs taken from the notes when they are stored (0020_session_resolution_outputs.sql, decision 0246). */
   problemSummary: text('problem_summary'),
   diagnosticSteps: jsonb('diagnostic_steps').$type<DiagnosticStep[]>(),
+  /** The PSA ticket its notes go to, and how the last push went (0026_psa_connections.sql, decision 0377). */
+  psaTicketId: text('psa_ticket_id'),
+  psaPushStatus: text('psa_push_status', { enum: ['sent', 'pending_retry', 'no_psa', 'failed'] }),
+  psaPushError: text('psa_push_error'),
+  memberMappingWarning: text('member_mapping_warning'),
+  /** The session's task lane as the console left it (0027_pending_task_lane.sql, decision 0379). */
+  pendingTaskLane: jsonb('pending_task_lane').$type<TaskLane>(),
   ...timestamps,
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 });
+
+/** A user's PSA connection: where resolved sessions' ticket notes are pushed (0026_psa_connections.sql). */
+export const psaConnections = pgTable('psa_connections', {
+  userId: uuid('user_id').primaryKey(),
+  provider: text('provider', { enum: ['connectwise'] }).notNull(),
+  baseUrl: text('base_url').notNull(),
+  companyId: text('company_id').notNull(),
+  clientId: text('client_id'),
+  memberIdentifier: text('member_identifier'),
+  authType: text('auth_type', { enum: ['member_keys', 'api_key'] }).notNull(),
+  keyId: text('key_id').notNull(),
+  /** The sealed credentials (src/connectors/secret-box.ts); never answered or logged. */
+  ciphertext: text('ciphertext').notNull(),
+  ...timestamps,
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
+export type PsaConnectionRow = typeof psaConnections.$inferSelect;
+
+/** A session's task lane: questions to answer and actions to do, and whether the lane is collapsed. */
+export interface TaskLane {
+  collapsed: boolean;
+  items: Array<{ id: string; kind: 'question' | 'action'; text: string; answer?: string; done?: boolean }>;
+}
 
 /** One step of a session's troubleshooting, as its notes list it. */
 export interface DiagnosticStep {

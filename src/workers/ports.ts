@@ -3,6 +3,7 @@ import type { AgentRunner } from '../agents/agent-runner';
 import type { JourneyRunner } from '../agents/journey-runner';
 import type { AssistantRunner } from '../assistant/assistant-runner';
 import type { SessionNotesRunner } from '../assistant/session-notes-runner';
+import type { PsaPush } from '../assistant/psa-push';
 import type { FlowRunner } from '../flows/flow-runner';
 import type { ChatflowRunner } from '../flows/chatflow-runner';
 import type { GenerationEventLog } from '../generation/event-log';
@@ -34,6 +35,8 @@ export interface WorkerPorts {
   generations: GenerationRunner;
   assistant: AssistantRunner;
   notes: SessionNotesRunner;
+  /** Pushes of ticket notes to users' PSA. */
+  psaPush: PsaPush;
   journeys: JourneyRunner;
   /** Chatflow chat turns (0120). */
   chatflows: ChatflowRunner;

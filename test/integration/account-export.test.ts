@@ -22,6 +22,7 @@ import {
   flows,
   llmUsage,
   oauthCredentials,
+  psaConnections,
   systemAudit,
   users,
 } from '../../src/models/schema';
@@ -119,6 +120,16 @@ describe('account export and deletion', () => {
         promptTemplate: 'Find tasks',
         credentialId: credential.id,
       });
+    const psaSealed = `psa-sealed-${randomUUID()}`;
+    await db().insert(psaConnections).values({
+      userId: alice.id,
+      provider: 'connectwise',
+      baseUrl: 'https://psa.example.com/v4_6_release/apis/3.0',
+      companyId: 'alice_msp',
+      authType: 'member_keys',
+      keyId: 'k1',
+      ciphertext: psaSealed,
+    });
     const [flow] = await db()
       .insert(flows)
       .values({ userId: alice.id, type: 'chatflow', name: 'Alice helpdesk', definition: { nodes: [] } })
@@ -147,6 +158,10 @@ describe('account export and deletion', () => {
     expect(doc.flows[0]).toMatchObject({ id: flow.id, embeds: [{ allowedOrigins: ['https://alice.example'] }], executions: [] });
     expect(doc.agents.cloud[0]).toMatchObject({ name: 'Inbox tasks', credential: { id: credential.id, stored: true } });
     expect(doc.agents.connections).toEqual([expect.objectContaining({ id: credential.id, provider: 'gmail', stored: true })]);
+    expect(doc.psaConnections).toEqual([
+      expect.objectContaining({ provider: 'connectwise', companyId: 'alice_msp', authType: 'member_keys', credentials: { stored: true } }),
+    ]);
+    expect(JSON.stringify(doc)).not.toContain(psaSealed);
     expect(doc.usage).toEqual([expect.objectContaining({ inputTokens: 7, outputTokens: 11 })]);
     expect(doc.apiKeys).toEqual([expect.objectContaining({ name: 'alice laptop', scopes: ['read', 'write'] })]);
 

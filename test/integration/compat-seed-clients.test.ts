@@ -19,7 +19,7 @@ const CONSOLE_ORIGIN = 'http://console.flowpilot.test';
 
 /** The notes job's model request (the chat turns' requests have another system prompt). */
 const isNotesRequest = (req: ChatRequest) =>
-  req.messages.some((m) => m.role === 'system' && String(m.content).includes('support ticket notes'));
+  req.messages.some((m) => m.role === 'system' && String(m.content).includes('internal ticket notes'));
 
 describe('compatibility edge: the seed clients', () => {
   let t: TestApp;
@@ -116,7 +116,14 @@ describe('compatibility edge: the seed clients', () => {
       const resolved = await call('POST', `/api/ai-sessions/${sessionId}/resolve`, { resolution_summary: 'Replaced the VPN profile.' });
 
       expect(resolved.status).toBe(200);
-      expect(resolved.body).toEqual({ session_id: sessionId, status: 'resolved', documentation: null });
+      expect(resolved.body).toEqual({
+        session_id: sessionId,
+        status: 'resolved',
+        documentation: null,
+        psa_push_status: 'no_psa',
+        psa_push_error: null,
+        member_mapping_warning: null,
+      });
       const doc = await eventually(
         () => call('GET', `/api/ai-sessions/${sessionId}/documentation`),
         (read) => read.body.documentation_status === 'ready',

@@ -686,7 +686,7 @@ function sampleString(s: Schema): string {
   if (s.format === 'date-time') candidates.push(new Date().toISOString());
   if (s.format === 'uri') candidates.push('https://example.com/a.png');
   const min = Math.max(s.minLength ?? 0, 1);
-  candidates.push('a'.repeat(min), 'device-1', `x${'a'.repeat(min)}`, 'https://example.com/a.png');
+  candidates.push('a'.repeat(min), 'device-1', `x${'a'.repeat(min)}`, 'https://example.com/a.png', '1');
   const value = candidates.find((c) => fits(s, c));
   if (value === undefined) throw new Error(`no sample string for ${JSON.stringify(s)}`);
   return value;

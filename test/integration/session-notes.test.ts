@@ -5,6 +5,7 @@ import { createParser } from 'eventsource-parser';
 import { demoResponder } from '../../src/demo-model';
 import type { ChatRequest, ChatTurn } from '../../src/demo-model/openai-compatible-server';
 import { NOTE_SECTIONS, hasNoteSections } from '../../src/assistant/ticket-notes';
+import { NOTES_MAX_TOKENS, NOTES_SYSTEM_PROMPT } from '../../src/assistant/session-notes-runner';
 import { DeviceSimulator } from '@switchboard/client/testing';
 import { createRedis, redisReady, type RedisClient } from '../../src/lib/redis';
 import { bullPrefix } from '../../src/producers/registry';
@@ -15,7 +16,7 @@ import { eventually } from '../support/wait';
 
 /** The notes job's model request (the chat turns' requests have another system prompt). */
 const isNotesRequest = (req: ChatRequest) =>
-  req.messages.some((m) => m.role === 'system' && String(m.content).includes('support ticket notes'));
+  req.messages.some((m) => m.role === 'system' && String(m.content).includes('internal ticket notes'));
 
 /** A promise the test releases by hand: holds the model mid-request. */
 function gate() {
@@ -133,7 +134,14 @@ describe('session ticket notes', () => {
 
     const res = await resolve(user, sessionId, { resolutionSummary: 'Fixed by restarting the router.' });
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ sessionId, status: 'resolved', documentation: null });
+    expect(res.body).toEqual({
+      sessionId,
+      status: 'resolved',
+      documentation: null,
+      psaPushStatus: 'no_psa',
+      psaPushError: null,
+      memberMappingWarning: null,
+    });
     const early = await documentation(user, sessionId);
     expect(early.status).toBe(200);
     expect(early.body).toMatchObject({ sessionId, status: 'resolved', documentation: null });
@@ -192,22 +200,56 @@ describe('session ticket notes', () => {
     expect((await documentation(user, sessionId)).body.documentation).toBe(text);
   });
 
-  test('a model failure ends the stream with [ERROR]; resolving again writes the notes', async () => {
+  test('a model failure falls back to notes built from the session without a model, streamed and stored', async () => {
     const { user, sessionId } = await userWithSession();
     notesTurn = () => ({ error: { status: 400, message: 'model refused' } });
 
-    await resolve(user, sessionId);
-    const failed = await stream(user, sessionId);
+    expect((await resolve(user, sessionId, { resolutionSummary: 'Router firmware updated.' })).status).toBe(200);
+    const { data } = await stream(user, sessionId);
 
-    expect(failed.data).toHaveLength(1);
-    expect(failed.data[0]).toMatch(/^\[ERROR\] /);
-    expect((await documentation(user, sessionId)).body).toMatchObject({ documentationStatus: 'failed', documentation: null });
+    expect(data.at(-1)).toBe('[DONE]');
+    const text = data.slice(0, -1).join('');
+    expect(hasNoteSections(text)).toBe(true);
+    // Built from the session's own fields: its first message as the problem, the summary as the resolution.
+    expect(text).toContain('My wifi keeps dropping every few minutes.');
+    expect(text).toContain('Router firmware updated.');
+    expect((await documentation(user, sessionId)).body).toMatchObject({ documentationStatus: 'ready', documentation: text });
+  });
 
-    notesTurn = demoResponder;
-    expect((await resolve(user, sessionId)).status).toBe(200);
-    const retried = await stream(user, sessionId);
-    expect(retried.data.at(-1)).toBe('[DONE]');
-    expect(hasNoteSections(retried.data.slice(0, -1).join(''))).toBe(true);
+  test("the notes prompt: the console's system prompt, the session's facts, the last 20 messages cut at 500 characters, 1,500 tokens", async () => {
+    const user = await registerUser(t.api, 'Prompt');
+    const long = 'x'.repeat(700);
+    let sessionId: string | undefined;
+    for (let i = 0; i < 12; i++) {
+      const res = await request('POST', `${t.api}/chat`, {
+        token: user.accessToken,
+        body: {
+          message: `turn ${i} ${long}`,
+          tools: 'none',
+          ...(sessionId ? { sessionId } : { context: { problem_domain: 'networking' } }),
+        },
+      });
+      expect(res.status).toBe(200);
+      sessionId = res.body.sessionId as string;
+    }
+    const before = t.llm.chatRequests().filter(isNotesRequest).length;
+    await resolve(user, sessionId!, { resolutionSummary: 'Replaced the switch.' });
+    expect((await stream(user, sessionId!)).data.at(-1)).toBe('[DONE]');
+
+    const [req] = t.llm.chatRequests().filter(isNotesRequest).slice(before);
+    expect(req.max_tokens ?? req.max_completion_tokens).toBe(NOTES_MAX_TOKENS);
+    expect(req.messages[0]).toEqual({ role: 'system', content: NOTES_SYSTEM_PROMPT });
+    const prompt = String(req.messages[1].content);
+    expect(prompt).toMatch(
+      /^Session status: resolved\nTime spent: \d+ minutes\nProblem summary: Not specified\nProblem domain: networking\nResolution notes: Replaced the switch\.\n/,
+    );
+    const lines = prompt.split('\n').filter((line) => /^(Engineer|AI Assistant): /.test(line));
+    // 24 messages: the last 20, oldest first, each cut at 500 characters.
+    expect(lines).toHaveLength(20);
+    expect(lines[0]).toMatch(/^Engineer: turn 2 x+$/);
+    expect(lines[1]).toBe('AI Assistant: Restart the router, then check that the cable is plugged in.');
+    for (const line of lines) expect(line.replace(/^(Engineer|AI Assistant): /, '').length).toBeLessThanOrEqual(500);
+    expect(prompt).not.toContain('turn 1 ');
   });
 
   test('a stream opened after the notes failed ends with the reason they failed for, not a generic text', async () => {

@@ -17,7 +17,7 @@ import { eventually } from '../support/wait';
 
 /** The notes job's model request (chat turns have another system prompt). */
 const isNotesRequest = (req: ChatRequest) =>
-  req.messages.some((m) => m.role === 'system' && String(m.content).includes('support ticket notes'));
+  req.messages.some((m) => m.role === 'system' && String(m.content).includes('internal ticket notes'));
 
 /**
  * Reads the notes stream the way a plain browser client does: split the body on "\n", take every
@@ -126,7 +126,14 @@ describe('resolving a session: notes, resolution outputs, embedding, similar ses
       token: user.accessToken,
       body: resolutionSummary ? { resolutionSummary } : {},
     });
-    expect(res.body).toEqual({ sessionId, status: 'resolved', documentation: null });
+    expect(res.body).toEqual({
+      sessionId,
+      status: 'resolved',
+      documentation: null,
+      psaPushStatus: 'no_psa',
+      psaPushError: null,
+      memberMappingWarning: null,
+    });
     const streamed = await readLikeTheFrontend(`${t.api}/chat/sessions/${sessionId}/documentation/stream`, user.accessToken);
     await embedded;
     return streamed;

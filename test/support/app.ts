@@ -34,6 +34,8 @@ export async function startTestApp(
     logLevel?: string;
     /** Another OpenAI-compatible server the app's models are on, instead of the scripted one (which still runs). */
     llmBaseURL?: string;
+    /** The scripted provider accepts Anthropic-style `cache_control` (LLM_PROMPT_CACHE). */
+    promptCache?: boolean;
     /** Redis settings instead of the run's Redis (a cluster's REDIS_CLUSTER_NODES, a split's REDIS_URL_*). */
     redis?: Record<string, string>;
   } = {},
@@ -57,6 +59,7 @@ export async function startTestApp(
       apiKey: 'test',
       provider: 'scripted',
       models: [config.llm.configured ? config.llm.model : 'scripted-model', ...config.llm.fallbackModels],
+      promptCache: options.promptCache,
     },
   });
   return {

@@ -14,6 +14,7 @@ import type { NotesEvent } from '../../src/assistant/notes-events';
 import type { publicUser } from '../../src/auth/auth-service';
 import type { GenerationEvent, SequencedEvent } from '../../src/generation/events';
 import type { toAuditView } from '../../src/models/audit-repository';
+import type { HistoryEntry } from '../../src/models/history-repository';
 import type { CanvasesRepository, CanvasView } from '../../src/models/canvases-repository';
 import type { toChatMessageView, toChatSessionView } from '../../src/models/chat-repository';
 import type { toGenerationView } from '../../src/models/generations-repository';
@@ -94,6 +95,7 @@ export function contract(): void {
   same<Same<Sdk.CanvasMember, ServerMember>>();
   same<Same<Sdk.Generation, ReturnType<typeof toGenerationView>>>();
   same<Same<Sdk.AuditRow, ReturnType<typeof toAuditView>>>();
+  same<Same<Sdk.HistoryEntry, HistoryEntry>>();
   same<Same<Sdk.ChatSession, ServerSession>>();
   same<Same<Sdk.ChatMessage, ReturnType<typeof toChatMessageView>>>();
   same<Same<Sdk.SessionStatus, ServerSession['status']>>();

@@ -498,9 +498,19 @@ describe('LLM endpoint', () => {
       LLM_PROVIDER: 'ollama',
     });
     expect(llm.providers).toEqual([
-      { name: 'ollama', baseURL: 'http://127.0.0.1:11434/v1', apiKey: 'not-set', models: ['a', 'b'], kind: 'openai' },
+      { name: 'ollama', baseURL: 'http://127.0.0.1:11434/v1', apiKey: 'not-set', models: ['a', 'b'], kind: 'openai', promptCache: false },
     ]);
     expect(llm.fallback).toEqual([{ provider: 'ollama', model: 'b' }]);
+  });
+
+  test('NOTES_MODEL names a configured model (provider:model or a model of the first provider); LLM_PROMPT_CACHE marks the short form', () => {
+    const short = { OPENAI_BASE_URL: 'http://127.0.0.1:11434/v1', LLM_MODEL: 'a', LLM_FALLBACK_MODELS: 'b', LLM_PROVIDER: 'p' };
+    expect(loadConfig({ ...short, NOTES_MODEL: 'b' }).llm.notesModel).toEqual({ provider: 'p', model: 'b' });
+    expect(loadConfig({ ...short, NOTES_MODEL: 'p:a' }).llm.notesModel).toEqual({ provider: 'p', model: 'a' });
+    expect(loadConfig(short).llm.notesModel).toBeUndefined();
+    expect(() => loadConfig({ ...short, NOTES_MODEL: 'claude-haiku' })).toThrow(/NOTES_MODEL/);
+    expect(loadConfig({ ...short, LLM_PROMPT_CACHE: 'true' }).llm.providers[0].promptCache).toBe(true);
+    expect(() => loadConfig({ ...short, LLM_PROMPT_CACHE: 'yes' })).toThrow(/LLM_PROMPT_CACHE/);
   });
 
   test('given LLM_PROVIDERS and LLM_FALLBACK, keys come from the named env variables and the chain crosses providers', () => {

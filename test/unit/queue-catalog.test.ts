@@ -23,6 +23,7 @@ describe('the queue catalog (src/producers/catalog.ts)', () => {
       connectors: ['connector-fetch'],
       'agent-runs': ['agent-run'],
       flows: ['node'],
+      psa: ['push-notes'],
     });
     const { generation, broadcast, assistant, embeddings, connectors } = QUEUE_CATALOG;
     const agentRuns = QUEUE_CATALOG['agent-runs'];
@@ -69,6 +70,9 @@ describe('the queue catalog (src/producers/catalog.ts)', () => {
     // One job per agentflow node, keyed by execution and node: a double dispatch queues it once.
     expect(QUEUE_CATALOG.flows.jobs.node.options).toMatchObject({ attempts: 3, backoff: { type: 'exponential', delay: 1_000 } });
     expect(QUEUE_CATALOG.flows.jobs.node.jobId!({ executionId: uuid, nodeId: 'n-1', userId: uuid, tier: 'free' })).toBe(`flow-${uuid}-n-1`);
+    // One job per claim of a PSA push: a claim queued twice runs once, a new claim is a new job.
+    expect(QUEUE_CATALOG.psa.jobs['push-notes'].options).toMatchObject({ attempts: 4, backoff: { type: 'exponential', delay: 1_000 } });
+    expect(QUEUE_CATALOG.psa.jobs['push-notes'].jobId!({ userId: uuid, sessionId: uuid, pushId: uuid })).toBe(`psa-push.${uuid}.${uuid}`);
   });
 
   test('every job of the catalog has exactly one handler in the worker role', () => {

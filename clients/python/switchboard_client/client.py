@@ -615,7 +615,7 @@ class AuthApi:
 
         ``GET /api/v1/me/export``.
 
-        Streamed as it is read, a page of rows at a time: profile, the canvases you own with their blocks, the canvases you are a member of (id and role only), chat sessions with their messages and notes, approvals, flows with their embeds and executions, agents and their runs, OAuth connections, generations, model usage and API keys. Secrets are never included: no password, token or key hash, no sealed OAuth token (a stored credential says `stored: true`). Limited to 5 exports an hour (429 with Retry-After). Needs a signed-in session: an API key cannot export or delete the account (403).
+        Streamed as it is read, a page of rows at a time: profile, the canvases you own with their blocks, the canvases you are a member of (id and role only), chat sessions with their messages and notes, approvals, flows with their embeds and executions, agents and their runs, OAuth connections, the PSA connection, generations, model usage and API keys. Secrets are never included: no password, token or key hash, no sealed OAuth token or PSA credential (a stored credential says `stored: true`). Limited to 5 exports an hour (429 with Retry-After). Needs a signed-in session: an API key cannot export or delete the account (403).
         """
         return self._t.request("GET", "/me/export", {}, {}, {}, None, False, False)
 
@@ -634,6 +634,15 @@ class AuthApi:
         Revoked and expired keys are listed too, with `revokedAt` / `expiresAt`. Needs a signed-in session: an API key cannot create, list or revoke keys (403).
         """
         return self._t.request("GET", "/api-keys", {}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
+
+    def list_my_history(self, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
+        """Everything you did, newest first, in pages
+
+        ``GET /api/v1/me/history``.
+
+        Your own actions only: the tools the assistant ran on your devices (`device_tool_call`: `details.tool`, `outcome`, `approvalId` when it waited for an approval, `deviceId`, `sessionId`), your generations (`generation`: `canvasId`, `status`, `blockCount`, `undoneAt`), flow executions (`flow_execution`), agent runs (`agent_run`) and every other audited action you took (`action`, e.g. `ai.generation.undone`, `ai.generation.redone`, `hitl.approved`, `api_key.created`). Pass `nextCursor` as `?cursor` for older entries; a cursor this API did not return is 400 `invalid_cursor`.
+        """
+        return self._t.request("GET", "/me/history", {}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
 
     def login(self, email: str, password: str) -> Dict[str, Any]:
         """Sign in with email and password
@@ -739,7 +748,7 @@ class AsyncAuthApi:
 
         ``GET /api/v1/me/export``.
 
-        Streamed as it is read, a page of rows at a time: profile, the canvases you own with their blocks, the canvases you are a member of (id and role only), chat sessions with their messages and notes, approvals, flows with their embeds and executions, agents and their runs, OAuth connections, generations, model usage and API keys. Secrets are never included: no password, token or key hash, no sealed OAuth token (a stored credential says `stored: true`). Limited to 5 exports an hour (429 with Retry-After). Needs a signed-in session: an API key cannot export or delete the account (403).
+        Streamed as it is read, a page of rows at a time: profile, the canvases you own with their blocks, the canvases you are a member of (id and role only), chat sessions with their messages and notes, approvals, flows with their embeds and executions, agents and their runs, OAuth connections, the PSA connection, generations, model usage and API keys. Secrets are never included: no password, token or key hash, no sealed OAuth token or PSA credential (a stored credential says `stored: true`). Limited to 5 exports an hour (429 with Retry-After). Needs a signed-in session: an API key cannot export or delete the account (403).
         """
         return await self._t.arequest("GET", "/me/export", {}, {}, {}, None, False, False)
 
@@ -758,6 +767,15 @@ class AsyncAuthApi:
         Revoked and expired keys are listed too, with `revokedAt` / `expiresAt`. Needs a signed-in session: an API key cannot create, list or revoke keys (403).
         """
         return await self._t.arequest("GET", "/api-keys", {}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
+
+    async def list_my_history(self, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
+        """Everything you did, newest first, in pages
+
+        ``GET /api/v1/me/history``.
+
+        Your own actions only: the tools the assistant ran on your devices (`device_tool_call`: `details.tool`, `outcome`, `approvalId` when it waited for an approval, `deviceId`, `sessionId`), your generations (`generation`: `canvasId`, `status`, `blockCount`, `undoneAt`), flow executions (`flow_execution`), agent runs (`agent_run`) and every other audited action you took (`action`, e.g. `ai.generation.undone`, `ai.generation.redone`, `hitl.approved`, `api_key.created`). Pass `nextCursor` as `?cursor` for older entries; a cursor this API did not return is 400 `invalid_cursor`.
+        """
+        return await self._t.arequest("GET", "/me/history", {}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
 
     async def login(self, email: str, password: str) -> Dict[str, Any]:
         """Sign in with email and password
@@ -1255,6 +1273,18 @@ class ChatApi:
         """
         return self._t.request("GET", "/chat/sessions", {}, {"limit": limit, "cursor": cursor, "kind": kind}, {}, None, False, False)
 
+    def set_chat_session_task_lane(self, session_id: str, lane: Any) -> Dict[str, Any]:
+        """Keep the session's task lane (its questions, actions, answers and whether it is collapsed)
+
+        ``PUT /api/v1/chat/sessions/{id}/task-lane``.
+
+        Replaces the lane kept on the session, so it is the same after navigating away and back; `pendingTaskLane` of the session answers it. `null` clears it. At most 50 items; ids are unique.
+
+        session_id: Chat session id. A malformed id answers 404, like a missing one.
+        """
+        body: Dict[str, Any] = {"lane": lane}
+        return self._t.request("PUT", "/chat/sessions/{id}/task-lane", {"id": session_id}, {}, {}, body, True, False)
+
 class AsyncChatApi:
     """asyncio: operations tagged `assistant`."""
 
@@ -1351,6 +1381,18 @@ class AsyncChatApi:
         `?kind=assistant` lists only the assistant's own conversations (no chatflow or embed sessions), `?kind=flow` only chatflow sessions; without it, both. `?limit` 1–200 (default 50), `?cursor` the previous page's `nextCursor`.
         """
         return await self._t.arequest("GET", "/chat/sessions", {}, {"limit": limit, "cursor": cursor, "kind": kind}, {}, None, False, False)
+
+    async def set_chat_session_task_lane(self, session_id: str, lane: Any) -> Dict[str, Any]:
+        """Keep the session's task lane (its questions, actions, answers and whether it is collapsed)
+
+        ``PUT /api/v1/chat/sessions/{id}/task-lane``.
+
+        Replaces the lane kept on the session, so it is the same after navigating away and back; `pendingTaskLane` of the session answers it. `null` clears it. At most 50 items; ids are unique.
+
+        session_id: Chat session id. A malformed id answers 404, like a missing one.
+        """
+        body: Dict[str, Any] = {"lane": lane}
+        return await self._t.arequest("PUT", "/chat/sessions/{id}/task-lane", {"id": session_id}, {}, {}, body, True, False)
 
 class DevicesApi:
     """operations tagged `devices`."""
@@ -2356,6 +2398,22 @@ class SessionsApi:
     def __init__(self, transport: Transport) -> None:
         self._t = transport
 
+    def connect_psa(self, body: Any) -> Dict[str, Any]:
+        """Connect your PSA (replacing the one connected), where resolved sessions’ ticket notes are pushed
+
+        ``PUT /api/v1/psa/connection``.
+
+        The credentials are sealed at rest and never answered or logged. `baseUrl` must be https on a public host (an origin the operator listed in PSA_PRIVATE_ORIGINS may be http or private); anything else is 400.
+        """
+        return self._t.request("PUT", "/psa/connection", {}, {}, {}, body, True, False)
+
+    def disconnect_psa(self) -> None:
+        """Disconnect your PSA (its credentials are deleted)
+
+        ``DELETE /api/v1/psa/connection``.
+        """
+        return self._t.request("DELETE", "/psa/connection", {}, {}, {}, None, False, False)
+
     def escalate_chat_session(self, session_id: str, reason: Optional[str] = None) -> Dict[str, Any]:
         """Mark a session escalated, keeping the reason (≤ 2,000 characters) as `escalationReason`
 
@@ -2377,6 +2435,13 @@ class SessionsApi:
         """
         return self._t.request("GET", "/chat/sessions/similar", {}, {"q": q, "limit": limit}, {}, None, False, False)
 
+    def get_psa_connection(self) -> Dict[str, Any]:
+        """Your PSA connection, without its credentials
+
+        ``GET /api/v1/psa/connection``.
+        """
+        return self._t.request("GET", "/psa/connection", {}, {}, {}, None, False, False)
+
     def get_session_documentation(self, session_id: str) -> Dict[str, Any]:
         """A resolved session's ticket notes
 
@@ -2396,16 +2461,21 @@ class SessionsApi:
         body: Dict[str, Any] = {}
         return self._t.request("POST", "/chat/sessions/{id}/pause", {"id": session_id}, {}, {}, body, True, False)
 
-    def resolve_chat_session(self, session_id: str, resolution_summary: Optional[str] = None) -> Dict[str, Any]:
+    def resolve_chat_session(self, session_id: str, resolution_summary: Optional[str] = None, psa_ticket_id: Any = None) -> Dict[str, Any]:
         """Resolve a session; its ticket notes are written in the background
 
         ``POST /api/v1/chat/sessions/{id}/resolve``.
 
+        Answers at once with `documentation: null`; the notes stream at `…/documentation/stream`. With a PSA connected (`PUT /psa/connection`) the notes are then pushed to ticket `psaTicketId` (or the one given before): `psaPushStatus` is `pending_retry` until they are `sent` (or `failed`, with `psaPushError`), as `GET /chat/sessions/:id` shows; `no_psa` without a connection. Notes already sent to the same ticket are not sent again.
+
         session_id: Chat session id. A malformed id answers 404, like a missing one.
+        psa_ticket_id: The PSA ticket the notes are pushed to (kept on the session)
         """
         body: Dict[str, Any] = {}
         if resolution_summary is not None:
             body["resolutionSummary"] = resolution_summary
+        if psa_ticket_id is not None:
+            body["psaTicketId"] = psa_ticket_id
         return self._t.request("POST", "/chat/sessions/{id}/resolve", {"id": session_id}, {}, {}, body, True, False)
 
     def stream_session_documentation(self, session_id: str) -> EventStream:
@@ -2422,6 +2492,22 @@ class AsyncSessionsApi:
 
     def __init__(self, transport: Transport) -> None:
         self._t = transport
+
+    async def connect_psa(self, body: Any) -> Dict[str, Any]:
+        """Connect your PSA (replacing the one connected), where resolved sessions’ ticket notes are pushed
+
+        ``PUT /api/v1/psa/connection``.
+
+        The credentials are sealed at rest and never answered or logged. `baseUrl` must be https on a public host (an origin the operator listed in PSA_PRIVATE_ORIGINS may be http or private); anything else is 400.
+        """
+        return await self._t.arequest("PUT", "/psa/connection", {}, {}, {}, body, True, False)
+
+    async def disconnect_psa(self) -> None:
+        """Disconnect your PSA (its credentials are deleted)
+
+        ``DELETE /api/v1/psa/connection``.
+        """
+        return await self._t.arequest("DELETE", "/psa/connection", {}, {}, {}, None, False, False)
 
     async def escalate_chat_session(self, session_id: str, reason: Optional[str] = None) -> Dict[str, Any]:
         """Mark a session escalated, keeping the reason (≤ 2,000 characters) as `escalationReason`
@@ -2444,6 +2530,13 @@ class AsyncSessionsApi:
         """
         return await self._t.arequest("GET", "/chat/sessions/similar", {}, {"q": q, "limit": limit}, {}, None, False, False)
 
+    async def get_psa_connection(self) -> Dict[str, Any]:
+        """Your PSA connection, without its credentials
+
+        ``GET /api/v1/psa/connection``.
+        """
+        return await self._t.arequest("GET", "/psa/connection", {}, {}, {}, None, False, False)
+
     async def get_session_documentation(self, session_id: str) -> Dict[str, Any]:
         """A resolved session's ticket notes
 
@@ -2463,16 +2556,21 @@ class AsyncSessionsApi:
         body: Dict[str, Any] = {}
         return await self._t.arequest("POST", "/chat/sessions/{id}/pause", {"id": session_id}, {}, {}, body, True, False)
 
-    async def resolve_chat_session(self, session_id: str, resolution_summary: Optional[str] = None) -> Dict[str, Any]:
+    async def resolve_chat_session(self, session_id: str, resolution_summary: Optional[str] = None, psa_ticket_id: Any = None) -> Dict[str, Any]:
         """Resolve a session; its ticket notes are written in the background
 
         ``POST /api/v1/chat/sessions/{id}/resolve``.
 
+        Answers at once with `documentation: null`; the notes stream at `…/documentation/stream`. With a PSA connected (`PUT /psa/connection`) the notes are then pushed to ticket `psaTicketId` (or the one given before): `psaPushStatus` is `pending_retry` until they are `sent` (or `failed`, with `psaPushError`), as `GET /chat/sessions/:id` shows; `no_psa` without a connection. Notes already sent to the same ticket are not sent again.
+
         session_id: Chat session id. A malformed id answers 404, like a missing one.
+        psa_ticket_id: The PSA ticket the notes are pushed to (kept on the session)
         """
         body: Dict[str, Any] = {}
         if resolution_summary is not None:
             body["resolutionSummary"] = resolution_summary
+        if psa_ticket_id is not None:
+            body["psaTicketId"] = psa_ticket_id
         return await self._t.arequest("POST", "/chat/sessions/{id}/resolve", {"id": session_id}, {}, {}, body, True, False)
 
     def stream_session_documentation(self, session_id: str) -> AsyncEventStream:

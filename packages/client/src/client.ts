@@ -77,12 +77,22 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
       me: () => get<T.MeResponse>('/me'),
       /** Everything the server holds about you, as one document (5 an hour; a signed-in session only). */
       exportAccount: () => get<T.AccountExport>('/me/export'),
+      /** Everything you did (device tool calls, generations, undo, flows, agent runs …), newest first, one page (`limit` ≤ 200, default 50). */
+      history: (query: { limit?: number; cursor?: string } = {}) =>
+        get<{ history: T.HistoryEntry[]; nextCursor: string | null }>(`/me/history${queryString(query)}`),
       /** Deletes the account (`confirm`: its email); every session and key stops working, so the tokens are forgotten. */
       deleteAccount: async (body: T.DeleteAccountRequest) => {
         const deleted = await http.json<T.DeletedAccount>('DELETE', '/me', { body });
         http.setTokens({ accessToken: undefined, refreshToken: undefined });
         return deleted;
       },
+    },
+
+    /** Your PSA, where resolved sessions' ticket notes are pushed (credentials are sealed and never answered). */
+    psa: {
+      connect: (body: T.PsaConnectionRequest) => http.json<{ connection: T.PsaConnection }>('PUT', '/psa/connection', { body }),
+      get: () => get<{ connection: T.PsaConnection }>('/psa/connection'),
+      disconnect: () => del('/psa/connection'),
     },
 
     devices: {
@@ -266,8 +276,14 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
       /** One session (its owner only). */
       session: (sessionId: string) => get<{ session: T.ChatSession }>(`/chat/sessions/${seg(sessionId)}`),
       deleteSession: (sessionId: string) => del(`/chat/sessions/${seg(sessionId)}`),
-      resolve: (sessionId: string, body: { resolutionSummary?: string } = {}) =>
+      /** `psaTicketId`: the PSA ticket the notes are pushed to, when a PSA is connected. */
+      resolve: (sessionId: string, body: { resolutionSummary?: string; psaTicketId?: string | number } = {}) =>
         post<T.ResolveResponse>(`/chat/sessions/${seg(sessionId)}/resolve`, body),
+      /** Keeps the session's task lane on the server (null clears it); `session(id).pendingTaskLane` reads it back. */
+      setTaskLane: (sessionId: string, lane: T.TaskLane | null) =>
+        http.json<{ sessionId: string; pendingTaskLane: T.TaskLane | null }>('PUT', `/chat/sessions/${seg(sessionId)}/task-lane`, {
+          body: { lane },
+        }),
       /** Hands the session to a human; `reason` is kept on the session (`escalationReason`). */
       escalate: (sessionId: string, body: { reason?: string } = {}) =>
         post<{ sessionId: string; status: 'escalated' }>(`/chat/sessions/${seg(sessionId)}/escalate`, body),

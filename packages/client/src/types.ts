@@ -342,6 +342,8 @@ export interface AccountExport {
     connections: Array<{ id: string; provider: string; scope: string | null; createdAt: string; updatedAt: string; stored: true }>;
     runs: Array<Record<string, unknown>>;
   };
+  /** Your PSA connection, never its credentials. */
+  psaConnections: Array<PsaConnection & { credentials: { stored: true } }>;
   generations: Array<Record<string, unknown>>;
   usage: Array<Record<string, unknown>>;
   apiKeys: Array<{
@@ -426,6 +428,19 @@ export interface RedoResult {
   /** The restored blocks, with their ids and ranks, in rank order. */
   blocks: Block[];
 }
+/**
+ * One entry of `GET /me/history`: a tool the assistant ran on your device (`device_tool_call`:
+ * `details.tool`, `outcome`, `approvalId`, `deviceId`, `sessionId`), a generation, a flow execution,
+ * an agent run, or another audited action of yours (`action`, e.g. `ai.generation.undone`).
+ */
+export interface HistoryEntry {
+  id: string;
+  kind: 'device_tool_call' | 'generation' | 'flow_execution' | 'agent_run' | 'action';
+  action: string;
+  at: string;
+  details: Record<string, unknown>;
+}
+
 export interface AuditRow {
   id: string;
   action: string;
@@ -474,8 +489,21 @@ export interface ChatSession {
   /** The app's context of the conversation (the latest request that carried one). */
   context: Record<string, unknown> | null;
   title: string | null;
+  /** The PSA ticket its notes go to. */
+  psaTicketId: string | null;
+  /** Null until the session is resolved. */
+  psaPushStatus: PsaPushStatus | null;
+  psaPushError: string | null;
+  memberMappingWarning: string | null;
+  /** The task lane as the console left it (`chat.setTaskLane`); null when none was kept. */
+  pendingTaskLane: TaskLane | null;
   createdAt: string;
   updatedAt: string;
+}
+/** A session's task lane: questions to answer and actions to do, and whether the lane is collapsed. */
+export interface TaskLane {
+  collapsed: boolean;
+  items: Array<{ id: string; kind: 'question' | 'action'; text: string; answer?: string; done?: boolean }>;
 }
 export interface ChatMessage {
   id: string;
@@ -494,10 +522,38 @@ export interface ChatHistory {
   /** The `cursor` for the messages before this page; null when it reaches the first. */
   nextCursor: string | null;
 }
+/** How the push of a session's notes to the user's PSA stands: `pending_retry` queued or being retried, `no_psa` none connected. */
+export type PsaPushStatus = 'sent' | 'pending_retry' | 'no_psa' | 'failed';
 export interface ResolveResponse {
   sessionId: string;
   status: 'resolved';
   documentation: null;
+  psaPushStatus: PsaPushStatus;
+  psaPushError: string | null;
+  memberMappingWarning: string | null;
+}
+/** A PSA connection (`PUT /psa/connection`), never its credentials. */
+export interface PsaConnection {
+  provider: 'connectwise';
+  baseUrl: string;
+  companyId: string;
+  clientId: string | null;
+  memberIdentifier: string | null;
+  authType: 'member_keys' | 'api_key';
+  createdAt: string;
+  updatedAt: string;
+}
+export interface PsaConnectionRequest {
+  provider: 'connectwise';
+  /** The REST API's root, e.g. `https://api-na.myconnectwise.net/v4_6_release/apis/3.0`. */
+  baseUrl: string;
+  companyId: string;
+  clientId?: string;
+  memberIdentifier?: string;
+  /** A member's public and private keys, or an API key. */
+  publicKey?: string;
+  privateKey?: string;
+  apiKey?: string;
 }
 export interface SessionDocumentation {
   sessionId: string;

@@ -97,6 +97,36 @@ export const embedResponse = z.object({ vector: z.array(z.number()), model: z.st
 
 export const sessionStatusResponse = z.object({ sessionId: z.uuid(), status: z.string(), documentation: z.null().optional() });
 
+const psaPushFields = {
+  psaPushStatus: z
+    .enum(['sent', 'pending_retry', 'no_psa', 'failed'])
+    .describe('The push of the notes to your PSA: `pending_retry` queued or being retried, `no_psa` none connected'),
+  psaPushError: z.string().nullable().describe('Why the last try failed'),
+  memberMappingWarning: z.string().nullable().describe('Set when the note could not be posted as your PSA member'),
+};
+
+/** `POST /chat/sessions/:id/resolve`: the status, and how the push of the notes to the PSA stands. */
+export const sessionResolveResponse = z.object({
+  sessionId: z.uuid(),
+  status: z.literal('resolved'),
+  documentation: z.null(),
+  ...psaPushFields,
+});
+
+/** A PSA connection, never its credentials. */
+export const psaConnectionResponse = z.object({
+  connection: z.object({
+    provider: z.literal('connectwise'),
+    baseUrl: z.string(),
+    companyId: z.string(),
+    clientId: z.string().nullable(),
+    memberIdentifier: z.string().nullable(),
+    authType: z.enum(['member_keys', 'api_key']),
+    createdAt: timestamp,
+    updatedAt: timestamp,
+  }),
+});
+
 // Agents (`toAgentView` / `toRunView` in src/models/agents-repository.ts)
 
 const dataTypes = z.array(z.enum(AGENT_DATA_TYPES));
@@ -242,6 +272,21 @@ const auditView = z.object({
   deviceId: z.string().nullable().describe('The device the action ran on (a device tool call), or null'),
   createdAt: timestamp,
 });
+export const historyListResponse = z.object({
+  history: z
+    .array(
+      z.object({
+        id: z.uuid(),
+        kind: z.enum(['device_tool_call', 'generation', 'flow_execution', 'agent_run', 'action']),
+        action: z.string().describe('The audit action (`device.tool_call`, `ai.generation.undone`, …), or the kind'),
+        at: timestamp,
+        details: z.record(z.string(), z.unknown()).describe('What the entry records: see the kinds above'),
+      }),
+    )
+    .describe('Newest first'),
+  nextCursor: z.string().nullable(),
+});
+
 export const auditListResponse = z.object({ audit: z.array(auditView).describe('Newest first'), nextCursor: z.string().nullable() });
 
 // Generations (`toGenerationView` in src/models/generations-repository.ts)
@@ -288,6 +333,19 @@ export const chatTurnResponse = z.object({
   usage: turnUsage,
 });
 
+export const taskLaneView = z.object({
+  collapsed: z.boolean(),
+  items: z.array(
+    z.object({
+      id: z.string(),
+      kind: z.enum(['question', 'action']),
+      text: z.string(),
+      answer: z.string().optional(),
+      done: z.boolean().optional(),
+    }),
+  ),
+});
+
 const chatSessionStatus = z.enum(['active', 'resolved', 'escalated', 'paused']);
 const chatSessionView = z.object({
   id: z.uuid(),
@@ -304,6 +362,11 @@ const chatSessionView = z.object({
       "What the user's app sent as the conversation's context (the latest request that carried one); given to the model every turn",
     ),
   title: z.string().nullable(),
+  psaTicketId: z.string().nullable().describe('The PSA ticket its notes go to'),
+  psaPushStatus: psaPushFields.psaPushStatus.nullable().describe('Null until the session is resolved'),
+  psaPushError: psaPushFields.psaPushError,
+  memberMappingWarning: psaPushFields.memberMappingWarning,
+  pendingTaskLane: taskLaneView.nullable().describe('The task lane as the console left it (`PUT /chat/sessions/:id/task-lane`)'),
   createdAt: timestamp,
   updatedAt: timestamp,
 });

@@ -49,8 +49,8 @@ export const accountRoutes = [
     description:
       'Streamed as it is read, a page of rows at a time: profile, the canvases you own with their blocks, the canvases you are a member of ' +
       '(id and role only), chat sessions with their messages and notes, approvals, flows with their embeds and executions, agents and their ' +
-      'runs, OAuth connections, generations, model usage and API keys. Secrets are never included: no password, token or key hash, no ' +
-      'sealed OAuth token (a stored credential says `stored: true`). ' +
+      'runs, OAuth connections, the PSA connection, generations, model usage and API keys. Secrets are never included: no password, token or key hash, no ' +
+      'sealed OAuth token or PSA credential (a stored credential says `stored: true`). ' +
       `Limited to ${EXPORTS_PER_HOUR} exports an hour (429 with Retry-After). ${SESSION_ONLY}`,
     responses: {
       200: {

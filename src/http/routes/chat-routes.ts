@@ -12,6 +12,7 @@ import {
   chatSessionListResponse,
   chatSessionResponse,
   chatTurnResponse,
+  taskLaneView,
 } from '../openapi/response-schemas';
 import { routesWith } from '../route';
 import { sessionIdParam } from './params';
@@ -79,6 +80,28 @@ const turnErrorStatus = (code: string) =>
   code === 'llm_unavailable' || code === 'llm_auth_failed' ? 503 : code === 'budget_exceeded' || code === 'rate_limited' ? 429 : 502;
 
 /** The caller's session; someone else's answers exactly like a missing one (0014). */
+/** `PUT /chat/sessions/:id/task-lane`: the whole lane, or null to clear it. */
+export const taskLaneBodySchema = z.strictObject({
+  lane: z
+    .strictObject({
+      collapsed: z.boolean(),
+      items: z
+        .array(
+          z.strictObject({
+            id: z.string().min(1).max(64),
+            kind: z.enum(['question', 'action']),
+            text: z.string().trim().min(1).max(1_000),
+            answer: z.string().max(4_000).optional(),
+            done: z.boolean().optional(),
+          }),
+        )
+        .max(50)
+        .refine((items) => new Set(items.map((item) => item.id)).size === items.length, 'item ids must be unique'),
+    })
+    .nullable(),
+});
+const taskLaneResponse = z.object({ sessionId: z.uuid(), pendingTaskLane: taskLaneView.nullable() });
+
 async function ownedSession(ctx: ChatPorts, userId: string, id: string) {
   const session = await ctx.repos.chat.findOwned(userId, id);
   if (!session) throw notFound('Chat session');
@@ -261,6 +284,26 @@ export const chatRoutes = [
     handler: async ({ user, params }, ctx) => {
       const session = await ownedSession(ctx, user.id, params.id);
       await ctx.repos.chat.deleteOwned(session.userId, session.id);
+    },
+  }),
+  route({
+    method: 'put',
+    path: '/chat/sessions/:id/task-lane',
+    operationId: 'setChatSessionTaskLane',
+    tags,
+    auth: 'bearer',
+    summary: "Keep the session's task lane (its questions, actions, answers and whether it is collapsed)",
+    description:
+      'Replaces the lane kept on the session, so it is the same after navigating away and back; `pendingTaskLane` of the session ' +
+      'answers it. `null` clears it. At most 50 items; ids are unique.',
+    params: sessionIdParam,
+    body: taskLaneBodySchema,
+    responses: { 200: { description: 'The lane as kept', schema: taskLaneResponse } },
+    errors: [400, 404],
+    handler: async ({ user, params, body }, ctx) => {
+      const lane = body.lane === null ? null : { collapsed: body.lane.collapsed, items: body.lane.items };
+      if (!(await ctx.repos.chat.setTaskLane(user.id, params.id, lane))) throw notFound('Chat session');
+      return { sessionId: params.id, pendingTaskLane: lane };
     },
   }),
 ];

@@ -16,10 +16,12 @@ import { embedPublicRoutes } from './embed-public-routes';
 import { flowChatRoutes } from './flow-chat-routes';
 import { flowRoutes } from './flow-routes';
 import { generationRoutes } from './generation-routes';
+import { historyRoutes } from './history-routes';
 import { hitlRoutes } from './hitl-routes';
 import { journeyRoutes } from './journey-routes';
 import { oauthRoutes } from './oauth-routes';
 import { platformRoutes } from './platform-routes';
+import { psaRoutes } from './psa-routes';
 import { sessionNotesRoutes } from './session-notes-routes';
 import { sessionSearchRoutes } from './session-search-routes';
 import { usageRoutes } from './usage-routes';
@@ -56,6 +58,7 @@ const openApiDocumentRoute = routesWith<object>()({
 export const apiRoutes = [
   ...authRoutes,
   ...accountRoutes,
+  ...historyRoutes,
   ...apiKeyRoutes,
   ...journeyRoutes,
   ...canvasRoutes,
@@ -66,6 +69,7 @@ export const apiRoutes = [
   ...sessionSearchRoutes,
   ...chatRoutes,
   ...sessionNotesRoutes,
+  ...psaRoutes,
   ...hitlRoutes,
   ...flowRoutes,
   ...flowChatRoutes,

@@ -1,9 +1,10 @@
 import { z } from 'zod';
+import { PsaPush } from '../../assistant/psa-push';
 import { SessionLifecycle } from '../../assistant/session-lifecycle';
 import { notFound } from '../../lib/errors';
 import { RateLimiter } from '../../lib/rate-limiter';
 import type { ApiContext } from '../context';
-import { sessionDocumentationResponse, sessionStatusResponse } from '../openapi/response-schemas';
+import { sessionDocumentationResponse, sessionResolveResponse, sessionStatusResponse } from '../openapi/response-schemas';
 import { routesWith, perContext } from '../route';
 import { sessionIdParam } from './params';
 import type { Config } from '../../../config';
@@ -11,7 +12,7 @@ import type { Config } from '../../../config';
 /** The session notes routes' port: what the session lifecycle needs (all repositories, queues, notes events, logger, the budget door), the stream door, Redis for the limits. */
 export type SessionNotesPorts = Pick<
   ApiContext,
-  'repos' | 'queues' | 'sources' | 'streams' | 'logger' | 'redis' | 'notesRuns' | 'budget'
+  'repos' | 'queues' | 'sources' | 'streams' | 'logger' | 'redis' | 'notesRuns' | 'budget' | 'psa'
 > & {
   config: Pick<Config, 'redis'>;
 };
@@ -21,7 +22,14 @@ const route = routesWith<SessionNotesPorts>();
 export const RESOLVES_PER_MINUTE = 15;
 export const DOCUMENTATION_STREAMS_PER_MINUTE = 20;
 
-export const resolveBodySchema = z.strictObject({ resolutionSummary: z.string().trim().min(1).max(4_000).optional() });
+export const resolveBodySchema = z.strictObject({
+  resolutionSummary: z.string().trim().min(1).max(4_000).optional(),
+  psaTicketId: z
+    .union([z.string().regex(/^[1-9]\d{0,11}$/, 'a PSA ticket number'), z.number().int().min(1).max(999_999_999_999)])
+    .transform(String)
+    .optional()
+    .describe('The PSA ticket the notes are pushed to (kept on the session)'),
+});
 export const emptyBodySchema = z.strictObject({});
 /** `POST /chat/sessions/:id/escalate {reason?}`: the reason is kept on the session. */
 export const escalateBodySchema = z.strictObject({ reason: z.string().trim().min(1).max(2_000).optional() });
@@ -36,6 +44,12 @@ const lifecycle = perContext(
       notesRuns: ctx.notesRuns,
       budget: ctx.budget,
       logger: ctx.logger.child({ component: 'session-notes' }),
+      psaPush: new PsaPush({
+        repos: ctx.repos,
+        psa: ctx.psa,
+        enqueue: ctx.queues.enqueue,
+        logger: ctx.logger.child({ component: 'psa-push' }),
+      }),
     }),
 );
 
@@ -64,12 +78,17 @@ export const sessionNotesRoutes = [
     body: resolveBodySchema,
     bodyOptional: true,
     params: sessionIdParam,
-    responses: { 200: { description: 'Answers at once, `documentation: null`', schema: sessionStatusResponse } },
+    description:
+      'Answers at once with `documentation: null`; the notes stream at `…/documentation/stream`. With a PSA connected (`PUT /psa/connection`) ' +
+      'the notes are then pushed to ticket `psaTicketId` (or the one given before): `psaPushStatus` is `pending_retry` until they are ' +
+      '`sent` (or `failed`, with `psaPushError`), as `GET /chat/sessions/:id` shows; `no_psa` without a connection. Notes already sent to the ' +
+      'same ticket are not sent again.',
+    responses: { 200: { description: 'The status and how the PSA push stands', schema: sessionResolveResponse } },
     errors: [404, 429],
     handler: async ({ user, params, body }, ctx) => {
       await limiter(ctx).take('resolve', user.id, RESOLVES_PER_MINUTE);
-      await lifecycle(ctx).resolve(user.id, params.id, body.resolutionSummary);
-      return { sessionId: params.id, status: 'resolved', documentation: null };
+      const push = await lifecycle(ctx).resolve(user.id, params.id, body.resolutionSummary, body.psaTicketId);
+      return { sessionId: params.id, status: 'resolved' as const, documentation: null, ...push };
     },
   }),
 
