@@ -6,7 +6,7 @@ import { mergeTierLimits, mergeUsageLimits, TIERS } from './tiers';
 export { TIERS, type Tier, type TierLimits, type UsageLimits, type BudgetLimits, type TierFeatures } from './tiers';
 export type { ModelPrice } from './pricing';
 
-export const QUEUE_NAMES = ['generation', 'broadcast', 'assistant', 'embeddings', 'connectors', 'agent-runs', 'flows'] as const;
+export const QUEUE_NAMES = ['generation', 'broadcast', 'assistant', 'embeddings', 'connectors', 'agent-runs', 'flows', 'webhooks'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
 export type Role = 'api' | 'worker' | 'scheduler';
 
@@ -213,6 +213,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       timeoutMs: e.FLOW_HTTP_TIMEOUT_MS,
       maxResponseBytes: e.FLOW_HTTP_MAX_RESPONSE_BYTES,
       privateOrigins: e.FLOW_HTTP_PRIVATE_ORIGINS,
+    },
+    webhooks: {
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      attempts: e.WEBHOOK_ATTEMPTS,
+      backoffMs: e.WEBHOOK_BACKOFF_MS,
+      concurrency: e.WEBHOOK_CONCURRENCY,
+      privateOrigins: e.WEBHOOK_PRIVATE_ORIGINS,
     },
     shutdown: { timeoutMs: e.SHUTDOWN_TIMEOUT_MS },
     log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },

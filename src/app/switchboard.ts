@@ -43,6 +43,7 @@ import { JourneyStore } from '../agents/journey-store';
 import { GenerationLimiter } from '../generation/generation-limiter';
 import { GenerationService } from '../generation/generation-service';
 import { createHttpApp, packageVersion } from '../http/app';
+import { WebhookService } from '../webhooks/webhook-service';
 import { SseStreams } from '../http/sse-streams';
 import { StreamFollower } from '../lib/stream-follower';
 import { StreamSources } from '../http/streams/sources';
@@ -156,10 +157,11 @@ export async function startSwitchboard(
     const flowEvents = new FlowEventLog(realtime.command, config.redis.keyPrefix, config.generation.eventsTtlSeconds, follower);
     const chatEvents = new ChatEventLog(realtime.command, config.redis.keyPrefix, undefined, follower);
     // OAuth tokens are sealed with OAUTH_ENCRYPTION_KEY (generated under DATA_DIR when unset outside production).
-    const vault = new CredentialVault(
-      new SecretBox(resolveOAuthEncryptionKey(config.oauth.encryptionKey, config.data.dir), config.oauth.oldKeys),
-      repos,
-    );
+    // Webhook signing secrets are sealed with the same key.
+    const secretBox = new SecretBox(resolveOAuthEncryptionKey(config.oauth.encryptionKey, config.data.dir), config.oauth.oldKeys);
+    const vault = new CredentialVault(secretBox, repos);
+    // Webhooks out: run ends and approval requests become signed deliveries on the `webhooks` queue.
+    const webhooks = new WebhookService({ config, repos, box: secretBox, enqueue: queues.enqueue, logger });
     // Frames past twice the run's byte limit are refused (the worker keeps at most maxBytes of them).
     const agentRunChannel = new AgentRunChannel(realtime.command, config.redis.keyPrefix, 2 * config.agents.maxBytes);
 
@@ -191,12 +193,22 @@ export async function startSwitchboard(
     closers.unshift(['device channel', () => devices.close()]);
     const deviceRegistry = new DeviceRegistry(realtime.command, config.redis.keyPrefix, { logger });
     // One approval service per process: the worker parks turns on it, the API decides through it.
-    const approvals = new ApprovalService({ config, repos, queues, logger, metrics, devices, chatEvents, browsers: canvasEvents });
+    const approvals = new ApprovalService({
+      config,
+      repos,
+      queues,
+      logger,
+      metrics,
+      devices,
+      chatEvents,
+      browsers: canvasEvents,
+      onRequested: (row) => webhooks.approvalRequested(row),
+    });
     // Cancel requests: any API node asks, the worker streaming the model hears it.
     const signals = new CancelSignals(realtime.command, config.redis.keyPrefix, logger);
     closers.unshift(['cancel signals', () => signals.close()]);
     // Every run's life (start, end, cancel, recovery) goes through one kernel.
-    const runKernel = new RunKernel({ runs: repos.runs, queues, signals, logger });
+    const runKernel = new RunKernel({ runs: repos.runs, queues, signals, logger, onEnded: (run) => webhooks.runEnded(run) });
     const generationRuns = registerGenerationRuns(runKernel, {
       config,
       repos,
@@ -264,6 +276,7 @@ export async function startSwitchboard(
         chatCancels,
         flowEvents,
         budget,
+        webhooks,
       });
       llmSummary = worker.summary;
       for (const closer of [...worker.closers].reverse()) closers.unshift(closer);
@@ -365,6 +378,7 @@ export async function startSwitchboard(
         repos,
         tokens,
         apiKeys,
+        webhooks,
         account,
         auth: new AuthService(repos.users, tokens, config.auth.refreshTokenTtlDays, sessions),
         generations: new GenerationService({

@@ -38,6 +38,7 @@ import { batchedEmbedder } from '../workers/embeddings';
 import { queueProcessor, resolveHandlers, type JobHandlers } from '../workers/handlers';
 import { JOB_HANDLERS } from '../workers/index';
 import type { WorkerPorts } from '../workers/ports';
+import type { WebhookService } from '../webhooks/webhook-service';
 import { startWorkers, type QueueProcessor } from '../workers/worker-pool';
 import { WorkerLeases } from '../workers/worker-leases';
 
@@ -71,6 +72,8 @@ export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'models' | 'm
   deviceRegistry: DeviceRegistry;
   agentRunChannel: AgentRunChannel;
   vault: CredentialVault;
+  /** Webhooks out: the deliveries the `webhooks` queue attempts. */
+  webhooks: WebhookService;
   /** The event logs of agentflow executions. */
   flowEvents: FlowEventLog;
   /** Every model call is reserved before it is sent and settled when it ends. */
@@ -243,6 +246,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       budget: deps.budget,
       pricing: config.llm.pricing,
     }),
+    webhooks: deps.webhooks,
   };
   const processors: Partial<Record<QueueName, QueueProcessor>> = {};
   for (const declaration of Object.values(QUEUE_CATALOG)) {

@@ -48,6 +48,8 @@ export interface ApprovalServiceDeps {
   chatEvents: Pick<ChatEventLog, 'append'>;
   /** The user's own browser sockets on `/canvas`. */
   browsers: Pick<CanvasRoom, 'toUser'>;
+  /** Told of every new request (webhooks out); it cannot fail the request: a rejection is logged. */
+  onRequested?: (row: HitlRequestRow) => Promise<void>;
 }
 
 /**
@@ -97,6 +99,9 @@ export class ApprovalService {
       { approvalId: row.id, userId: row.userId, sessionId: approvalSessionId(row), toolName: row.toolName },
       'approval requested',
     );
+    await this.deps
+      .onRequested?.(row)
+      .catch((error: unknown) => this.log.warn({ err: error, approvalId: row.id }, 'a listener of approval requests failed'));
     return row;
   }
 

@@ -114,7 +114,7 @@ function ipv6Groups(address: string): number[] | undefined {
  * A DNS lookup that refuses private answers: the address checked is the address connected to, so a
  * name that resolves differently on a second lookup (DNS rebinding) gains nothing.
  */
-const guardedLookup: LookupFunction = (hostname, options, callback) => {
+export const guardedLookup: LookupFunction = (hostname, options, callback) => {
   dnsLookup(hostname, { ...options, all: true }, (error, addresses: LookupAddress[]) => {
     if (error) return callback(error, '', 0);
     const usable = addresses.filter((entry) => !isPrivateAddress(entry.address));

@@ -8,6 +8,7 @@ import type { JobDeclaration, QueueDeclaration } from './define';
 import { embeddingsQueue } from './embeddings';
 import { flowsQueue } from './flows';
 import { generationQueue } from './generation';
+import { webhooksQueue } from './webhooks';
 
 /**
  * Every queue, one declaration each: job names, payload schemas, job options and ids,
@@ -24,6 +25,7 @@ export const QUEUE_CATALOG = {
   connectors: connectorsQueue,
   'agent-runs': agentRunsQueue,
   flows: flowsQueue,
+  webhooks: webhooksQueue,
 } as const satisfies { [Q in QueueName]: QueueDeclaration<Q> };
 
 export type QueueCatalog = typeof QUEUE_CATALOG;

@@ -4,6 +4,7 @@ import { broadcastHandlers } from './broadcast';
 import { embeddingHandlers } from './embeddings';
 import { flowHandlers } from './flows';
 import { generationHandlers } from './generation';
+import { webhookHandlers } from './webhooks';
 import type { JobHandlers } from './handlers';
 import type { WorkerPorts } from './ports';
 
@@ -19,4 +20,5 @@ export const JOB_HANDLERS: readonly JobHandlers<WorkerPorts>[] = [
   agentRunHandlers,
   connectorHandlers,
   flowHandlers,
+  webhookHandlers,
 ];

@@ -23,6 +23,7 @@ describe('the queue catalog (src/producers/catalog.ts)', () => {
       connectors: ['connector-fetch'],
       'agent-runs': ['agent-run'],
       flows: ['node'],
+      webhooks: ['deliver'],
     });
     const { generation, broadcast, assistant, embeddings, connectors } = QUEUE_CATALOG;
     const agentRuns = QUEUE_CATALOG['agent-runs'];

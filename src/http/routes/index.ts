@@ -23,6 +23,7 @@ import { platformRoutes } from './platform-routes';
 import { sessionNotesRoutes } from './session-notes-routes';
 import { sessionSearchRoutes } from './session-search-routes';
 import { usageRoutes } from './usage-routes';
+import { webhookRoutes } from './webhook-routes';
 
 let documentJson: string | undefined;
 
@@ -69,6 +70,7 @@ export const apiRoutes = [
   ...hitlRoutes,
   ...flowRoutes,
   ...flowChatRoutes,
+  ...webhookRoutes,
   // Mounted by their own router before the API's (origin check and CORS first): see `apiRoutesOnApi`.
   ...embedPublicRoutes,
   ...platformRoutes,
