@@ -323,6 +323,13 @@ describe('webhooks out', () => {
       for (const res of [list, one, log]) expect(JSON.stringify(res.body)).not.toContain(key);
       const stored = await t.app.repos.db.execute(sql`select secret_sealed from webhook_endpoints where id = ${webhook.id}`);
       expect(JSON.stringify(stored)).not.toContain(key);
+      // The data export lists the endpoint, and says a secret is stored without giving it.
+      const exported = await request('GET', `${t.api}/me/export`, { token: ada.accessToken });
+      expect(exported.status).toBe(200);
+      expect(exported.body.webhooks).toContainEqual(
+        expect.objectContaining({ id: webhook.id, url: `${origin}${path}`, secret: { stored: true } }),
+      );
+      expect(JSON.stringify(exported.body)).not.toContain(key);
       expect(logs.some((line) => line.includes(webhook.id))).toBe(true);
       expect(logs.filter((line) => line.includes(key))).toEqual([]);
     });
