@@ -1,4 +1,4 @@
-import { and, desc, eq, isNull, or, sql } from 'drizzle-orm';
+import { and, desc, eq, sql } from 'drizzle-orm';
 import type { Db } from './database';
 import { webhookDeliveries, webhookEndpoints, type WebhookDeliveryRow, type WebhookEndpointRow } from './schema';
 
@@ -68,20 +68,14 @@ export class WebhooksRepository {
   }
 
   /**
-   * The user's endpoints that take `eventType`: the ones for all their runs, and when the event is
-   * a flow's, the ones for that flow. One indexed read, usually of no rows.
+   * The user's endpoints that take `eventType`, with the flow each is limited to (null: every run).
+   * One indexed read, usually of no rows.
    */
-  async subscribed(userId: string, eventType: string, flowId: string | null): Promise<Array<{ id: string }>> {
+  async subscribed(userId: string, eventType: string): Promise<Array<{ id: string; flowId: string | null }>> {
     return this.db
-      .select({ id: webhookEndpoints.id })
+      .select({ id: webhookEndpoints.id, flowId: webhookEndpoints.flowId })
       .from(webhookEndpoints)
-      .where(
-        and(
-          eq(webhookEndpoints.userId, userId),
-          sql`${eventType} = any(${webhookEndpoints.events})`,
-          flowId ? or(isNull(webhookEndpoints.flowId), eq(webhookEndpoints.flowId, flowId)) : isNull(webhookEndpoints.flowId),
-        ),
-      );
+      .where(and(eq(webhookEndpoints.userId, userId), sql`${eventType} = any(${webhookEndpoints.events})`));
   }
 
   /** New pending deliveries of one message body, one per endpoint, in one statement. */

@@ -127,35 +127,61 @@ export class WebhookService {
             ? 'run.cancelled'
             : null;
     if (!type) return;
-    const flowId = run.kind === 'flow' ? ((await this.deps.repos.flowExecutions.find(run.id))?.flowId ?? null) : null;
-    await this.publish(run.userId, type, flowId, {
-      runId: run.id,
-      kind: run.kind,
-      status: run.status,
-      ...(flowId ? { flowId, executionId: run.id } : {}),
-      ...(run.errorCode ? { error: { code: run.errorCode, message: run.errorMessage } } : {}),
-      endedAt: (run.endedAt ?? new Date()).toISOString(),
-    });
+    await this.publish(
+      run.userId,
+      type,
+      () => this.flowOf(run.kind === 'flow' ? run.id : null),
+      (flowId) => ({
+        runId: run.id,
+        kind: run.kind,
+        status: run.status,
+        ...(flowId ? { flowId, executionId: run.id } : {}),
+        ...(run.errorCode ? { error: { code: run.errorCode, message: run.errorMessage } } : {}),
+        endedAt: (run.endedAt ?? new Date()).toISOString(),
+      }),
+    );
   }
 
   /** A tool call waits for its owner's approval. */
   async approvalRequested(row: HitlRequestRow): Promise<void> {
-    const flowId = row.executionId ? ((await this.deps.repos.flowExecutions.find(row.executionId))?.flowId ?? null) : null;
-    await this.publish(row.userId, 'approval.requested', flowId, {
-      approvalId: row.id,
-      toolName: row.toolName,
-      reason: row.reason,
-      expiresAt: row.expiresAt.toISOString(),
-      ...(row.sessionId ? { sessionId: row.sessionId } : {}),
-      ...(row.executionId ? { executionId: row.executionId, flowId } : {}),
-    });
+    await this.publish(
+      row.userId,
+      'approval.requested',
+      () => this.flowOf(row.executionId),
+      (flowId) => ({
+        approvalId: row.id,
+        toolName: row.toolName,
+        reason: row.reason,
+        expiresAt: row.expiresAt.toISOString(),
+        ...(row.sessionId ? { sessionId: row.sessionId } : {}),
+        ...(row.executionId ? { executionId: row.executionId, flowId } : {}),
+      }),
+    );
   }
 
-  /** One delivery row and one job per endpoint that takes the event; nothing when none does. */
-  async publish(userId: string, type: WebhookEvent, flowId: string | null, data: Record<string, unknown>): Promise<number> {
-    const endpoints = await this.deps.repos.webhooks.subscribed(userId, type, flowId);
+  /** The flow of an agentflow execution (null for none). */
+  private async flowOf(executionId: string | null): Promise<string | null> {
+    return executionId ? ((await this.deps.repos.flowExecutions.find(executionId))?.flowId ?? null) : null;
+  }
+
+  /**
+   * One delivery row and one job per endpoint that takes the event: the user's endpoints for every
+   * run, and those for the event's flow. The user's subscribed endpoints are read first (one indexed
+   * read, usually of no rows), so an event nobody takes costs nothing more; the flow is looked up
+   * only when an endpoint is limited to one.
+   */
+  async publish(
+    userId: string,
+    type: WebhookEvent,
+    flowOf: () => Promise<string | null>,
+    data: (flowId: string | null) => Record<string, unknown>,
+  ): Promise<number> {
+    const subscribed = await this.deps.repos.webhooks.subscribed(userId, type);
+    if (!subscribed.length) return 0;
+    const flowId = await flowOf();
+    const endpoints = subscribed.filter((endpoint) => endpoint.flowId === null || endpoint.flowId === flowId);
     if (!endpoints.length) return 0;
-    const body = message(type, data);
+    const body = message(type, data(flowId));
     const rows = await this.deps.repos.webhooks.createDeliveries(
       userId,
       endpoints.map((endpoint) => endpoint.id),
