@@ -19,6 +19,7 @@ const layers = [
   ['devices'], // device RPC over the socket channel
   ['generation', 'assistant'], // features
   ['flows', 'agents'], // features built on the assistant's tool loop
+  ['webhooks'], // webhooks out: run ends and approval requests as signed POSTs (SSRF rules of the HTTP tools)
   ['realtime'], // edge: Socket.IO and WebSocket, and the canvas rooms' log
   ['http'], // edge: HTTP and SSE (an SSE feed may read the canvas log)
   ['workers'], // edge: BullMQ processors

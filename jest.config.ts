@@ -5,7 +5,8 @@ type Project = NonNullable<Config['projects']>[number] & object;
 
 /**
  * Tests run TypeScript through @swc/jest (no type checking; `npm run typecheck` does that).
- * jose is published as ESM only, so it is transformed to CommonJS like our own sources.
+ * jose and the AI SDK (`ai`, `@ai-sdk/*`: the UI message stream tests) are published as ESM only, so
+ * they are transformed to CommonJS like our own sources.
  */
 const shared = {
   testEnvironment: 'node',
@@ -16,7 +17,7 @@ const shared = {
   transform: {
     '^.+\\.(t|j|mj)s$': ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'typescript' } }, module: { type: 'commonjs' } }],
   },
-  transformIgnorePatterns: ['/node_modules/(?!(jose)/)'],
+  transformIgnorePatterns: ['/node_modules/(?!(jose|ai|@ai-sdk)/)'],
   moduleFileExtensions: ['ts', 'js', 'mjs', 'cjs', 'json'],
 } satisfies Project;
 

@@ -293,6 +293,19 @@ export const envSchema = z.object({
    * list; none by default: a user could otherwise make the server call the deployment's own network).
    */
   PSA_PRIVATE_ORIGINS: list.default([]),
+  /** A webhook receiver that has not answered in full by then counts as a failed attempt. */
+  WEBHOOK_TIMEOUT_MS: int(100).default(10_000),
+  /** Attempts of one webhook delivery (the first included) before it is marked failed. */
+  WEBHOOK_ATTEMPTS: int(1).max(20).default(8),
+  /** The first retry's delay; each later one waits twice as long as the one before. */
+  WEBHOOK_BACKOFF_MS: int(10).default(10_000),
+  /** Webhook deliveries one worker process sends at once. */
+  WEBHOOK_CONCURRENCY: int(1).default(10),
+  /**
+   * Origins webhook endpoints may have on loopback and private addresses (comma list; none by
+   * default: a user could otherwise make the deployment POST into its own network).
+   */
+  WEBHOOK_PRIVATE_ORIGINS: list.default([]),
   /** Tools that need a human's approval besides every delete_* (comma list of tool names). */
   HITL_DANGEROUS_TOOLS: list.default([]),
   /** Deadline for a graceful shutdown. */

@@ -7,7 +7,17 @@ import { layTierOverride, mergeTierLimits, mergeUsageLimits, TIER_PRESETS, TIERS
 export { TIERS, type Tier, type TierLimits, type UsageLimits, type BudgetLimits, type TierFeatures } from './tiers';
 export type { ModelPrice } from './pricing';
 
-export const QUEUE_NAMES = ['generation', 'broadcast', 'assistant', 'embeddings', 'connectors', 'agent-runs', 'flows', 'psa'] as const;
+export const QUEUE_NAMES = [
+  'generation',
+  'broadcast',
+  'assistant',
+  'embeddings',
+  'connectors',
+  'agent-runs',
+  'flows',
+  'psa',
+  'webhooks',
+] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
 /** Queues whose jobs never call a model: a worker consuming only these starts no model client (nor the demo model). */
 export const MODEL_FREE_QUEUES: readonly QueueName[] = ['broadcast'];
@@ -263,6 +273,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     /** PSA pushes of ticket notes (src/connectors/psa.ts). */
     psa: { timeoutMs: e.PSA_TIMEOUT_MS, privateOrigins: e.PSA_PRIVATE_ORIGINS },
+    webhooks: {
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      attempts: e.WEBHOOK_ATTEMPTS,
+      backoffMs: e.WEBHOOK_BACKOFF_MS,
+      concurrency: e.WEBHOOK_CONCURRENCY,
+      privateOrigins: e.WEBHOOK_PRIVATE_ORIGINS,
+    },
     shutdown: { timeoutMs: e.SHUTDOWN_TIMEOUT_MS },
     log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
     metrics: { token: e.METRICS_TOKEN },

@@ -58,6 +58,7 @@ export async function writeAccountExport(account: AccountRepository, userId: str
       generations: () => out.list(account.generations(userId), byId),
       usage: () => out.list(account.usage(userId), byId),
       apiKeys: () => out.list(account.apiKeys(userId), byId),
+      webhooks: () => out.list(account.webhooks(userId), byId, (webhook) => out.value({ ...webhook, secret: { stored: true } })),
     },
   );
   return true;

@@ -44,6 +44,7 @@ import { JourneyStore } from '../agents/journey-store';
 import { GenerationLimiter } from '../generation/generation-limiter';
 import { GenerationService } from '../generation/generation-service';
 import { createHttpApp, packageVersion } from '../http/app';
+import { WebhookService } from '../webhooks/webhook-service';
 import { SseStreams } from '../http/sse-streams';
 import { StreamFollower } from '../lib/stream-follower';
 import { StreamSources } from '../http/streams/sources';
@@ -174,6 +175,8 @@ export async function startSwitchboard(
     const vault = new CredentialVault(secretBox, repos);
     // PSA credentials are sealed with the same key.
     const psa = new PsaConnections({ box: secretBox, repos, settings: config.psa });
+    // Webhooks out: run ends and approval requests become signed deliveries on the `webhooks` queue.
+    const webhooks = new WebhookService({ config, repos, box: secretBox, enqueue: queues.enqueue, logger });
     // Frames past twice the run's byte limit are refused (the worker keeps at most maxBytes of them).
     const agentRunChannel = new AgentRunChannel(realtime.command, config.redis.keyPrefix, 2 * config.agents.maxBytes);
 
@@ -207,12 +210,23 @@ export async function startSwitchboard(
     // One limiter for every surface of the same work: HTTP routes, device sockets, flow executions, the workers' device operations and approvals.
     const usage = new UsageLimiter(cache.command, config.redis.keyPrefix, config.usageLimits);
     // One approval service per process: the worker parks turns on it, the API decides through it.
-    const approvals = new ApprovalService({ config, repos, queues, logger, metrics, devices, chatEvents, browsers: canvasEvents, usage });
+    const approvals = new ApprovalService({
+      config,
+      repos,
+      queues,
+      logger,
+      metrics,
+      devices,
+      chatEvents,
+      browsers: canvasEvents,
+      usage,
+      onRequested: (row) => webhooks.approvalRequested(row),
+    });
     // Cancel requests: any API node asks, the worker streaming the model hears it.
     const signals = new CancelSignals(realtime.command, config.redis.keyPrefix, logger);
     closers.unshift(['cancel signals', () => signals.close()]);
     // Every run's life (start, end, cancel, recovery) goes through one kernel.
-    const runKernel = new RunKernel({ runs: repos.runs, queues, signals, logger });
+    const runKernel = new RunKernel({ runs: repos.runs, queues, signals, logger, onEnded: (run) => webhooks.runEnded(run) });
     const generationRuns = registerGenerationRuns(runKernel, {
       config,
       repos,
@@ -289,6 +303,7 @@ export async function startSwitchboard(
         budget,
         usage,
         presence,
+        webhooks,
       });
       llmSummary = worker.summary;
       for (const closer of [...worker.closers].reverse()) closers.unshift(closer);
@@ -397,6 +412,7 @@ export async function startSwitchboard(
         repos,
         tokens,
         apiKeys,
+        webhooks,
         account,
         auth: new AuthService(repos.users, tokens, config.auth.refreshTokenTtlDays, sessions),
         generations: new GenerationService({

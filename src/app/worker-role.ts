@@ -43,6 +43,7 @@ import { batchedEmbedder } from '../workers/embeddings';
 import { queueProcessor, resolveHandlers, type JobHandlers } from '../workers/handlers';
 import { JOB_HANDLERS } from '../workers/index';
 import type { WorkerPorts } from '../workers/ports';
+import type { WebhookService } from '../webhooks/webhook-service';
 import { startWorkers, type QueueProcessor } from '../workers/worker-pool';
 import { WorkerLeases } from '../workers/worker-leases';
 
@@ -78,6 +79,8 @@ export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'models' | 'm
   vault: CredentialVault;
   /** Users' PSA connections (their credentials sealed like OAuth tokens). */
   psa: PsaConnections;
+  /** Webhooks out: the deliveries the `webhooks` queue attempts. */
+  webhooks: WebhookService;
   /** The event logs of agentflow executions. */
   flowEvents: FlowEventLog;
   /** Every model call is reserved before it is sent and settled when it ends. */
@@ -264,6 +267,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       budget: deps.budget,
       pricing: config.llm.pricing,
     }),
+    webhooks: deps.webhooks,
   };
   const processors: Partial<Record<QueueName, QueueProcessor>> = {};
   for (const declaration of Object.values(QUEUE_CATALOG)) {

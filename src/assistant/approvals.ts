@@ -56,6 +56,8 @@ export interface ApprovalServiceDeps {
   browsers: Pick<CanvasRoom, 'toUser'>;
   /** The per-user hourly limit of approval requests (`approvalsPerHour`); without it, none. */
   usage?: Pick<UsageLimiter, 'take'>;
+  /** Told of every new request (webhooks out); it cannot fail the request: a rejection is logged. */
+  onRequested?: (row: HitlRequestRow) => Promise<void>;
 }
 
 /**
@@ -116,6 +118,9 @@ export class ApprovalService {
       { approvalId: row.id, userId: row.userId, sessionId: approvalSessionId(row), toolName: row.toolName },
       'approval requested',
     );
+    await this.deps
+      .onRequested?.(row)
+      .catch((error: unknown) => this.log.warn({ err: error, approvalId: row.id }, 'a listener of approval requests failed'));
     return row;
   }
 

@@ -36,7 +36,9 @@ export class HttpToolError extends Error {
 export { isPrivateAddress };
 
 /** A DNS lookup that refuses private answers (checked on the address connected to, against DNS rebinding). */
-const guardedLookup = publicOnlyLookup((hostname) => new HttpToolError('private_address', `${hostname} resolves to a private address`));
+export const guardedLookup = publicOnlyLookup(
+  (hostname) => new HttpToolError('private_address', `${hostname} resolves to a private address`),
+);
 
 /**
  * Calls `tool` with the model's arguments: the final URL must stay on one of `allowedOrigins`, its

@@ -24,9 +24,10 @@ import { redactError } from '../lib/redact-error';
 import { openApiRoutes } from './openapi/routes';
 import { routesRouter } from './route';
 import { apiRoutesOnApi, openApiJson } from './routes';
-import { embedPublicRouter } from './routes/embed-public-routes';
+import { embedAccess, embedPublicRouter, embedTurnFor } from './routes/embed-public-routes';
 import { embedScriptRouter } from './embed-script';
 import { webConsoleRouter } from './web-console';
+import { aiSdkEdge, aiSdkEmbedEdge } from './ai-sdk/ai-sdk-edge';
 import { compatRouter, snakeCaseEdge } from './compat';
 
 /** The express app: health, the `/api/v1` JSON API, and uniform errors. */
@@ -108,6 +109,8 @@ export function createHttpApp(ctx: ApiContext): Express {
   api.use(recordRequestOrigin);
   // A snake_case request on a path shared with a snake_case client is read and answered in snake_case.
   api.use('/agents', snakeCaseEdge());
+  // A chat request that asks for the AI SDK's UI message stream, and its resume (docs/ai-sdk.md).
+  api.use(aiSdkEdge(ctx));
   // Every route, declared once (src/http/routes/index.ts); bearer routes authenticate themselves.
   api.use(routesRouter(apiRoutesOnApi, ctx));
   // Anything else under /api/v1 without a valid token is 401, as before the routes were declared.
@@ -115,6 +118,11 @@ export function createHttpApp(ctx: ApiContext): Express {
   // Paths of clients written for other APIs, run by the routes that serve them (docs/compatibility.md).
   app.use(compatRouter(ctx, prometheus));
   // Public, no JWT, its own CORS and body parsing: a chatflow's embed chat (0121).
+  // An embed chat that asks for the AI SDK's UI message stream, after the embed's own access check.
+  app.use(
+    '/api/v1',
+    aiSdkEmbedEdge(ctx, embedAccess(ctx), (req, body) => embedTurnFor(ctx, req, body)),
+  );
   app.use('/api/v1', embedPublicRouter(ctx));
   app.use('/api/v1', api);
   // The embed widget's script, at the site root.

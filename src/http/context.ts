@@ -32,6 +32,7 @@ import type { CanvasRoom } from '../schemas/canvas-room';
 import type { AdminAccess } from './admin';
 import type { SseStreams } from './sse-streams';
 import type { StreamSources } from './streams/sources';
+import type { WebhookService } from '../webhooks/webhook-service';
 
 /** What the HTTP layer needs, built once by the api role and passed to each router. */
 export interface ApiContext {
@@ -68,6 +69,8 @@ export interface ApiContext {
   deviceCalls: Pick<DevicePort, 'callDevice'>;
   /** OAuth connections of cloud agents (authorize, callback, refresh). */
   oauth: OAuthService;
+  /** Webhooks out: a user's endpoints, their delivery log, redelivery. */
+  webhooks: WebhookService;
   /** Saved flows: CRUD with validated definitions. */
   flows: FlowService;
   /** Agentflow executions: start, read, cancel. */

@@ -133,6 +133,16 @@ export class RedisKeys {
     return `${this.prefix}:sse:user:${slot(userId)}`;
   }
 
+  /** The chat session an AI SDK chat id (`useChat`'s `id`, hashed) of one user or embed stands for. */
+  uiChatSession(scope: string, chatIdHash: string): string {
+    return `${this.prefix}:uichat:${slot(scope)}:${chatIdHash}`;
+  }
+
+  /** The turn (its message id) an AI SDK client of a session resumes with `GET …/:id/stream`. */
+  uiChatActiveTurn(sessionId: string): string {
+    return `${this.prefix}:uichat:active:${slot(sessionId)}`;
+  }
+
   /** Sorted set of a user's open socket leases (`<namespace>#<socket id>`), scored by expiry; TTL two leases. */
   socketLeases(userId: string): string {
     return `${this.prefix}:sockets:user:${slot(userId)}`;

@@ -3,6 +3,7 @@ import type { Db } from './database';
 import {
   agentRuns,
   apiKeys,
+  webhookEndpoints,
   blocks,
   canvases,
   canvasMembers,
@@ -308,6 +309,28 @@ export class AccountRepository {
         .from(apiKeys)
         .where(and(eq(apiKeys.userId, userId), after ? gt(apiKeys.id, after) : undefined))
         .orderBy(asc(apiKeys.id))
+        .limit(limit);
+    return reader;
+  }
+
+  /** The user's webhook endpoints: URL, events and flow, never the signing secret (`{stored: true}` stands for it). */
+  webhooks(userId: string) {
+    const reader: PageReader<{ id: string; url: string; description: string; events: string[]; flowId: string | null; createdAt: Date }> = (
+      after,
+      limit,
+    ) =>
+      this.db
+        .select({
+          id: webhookEndpoints.id,
+          url: webhookEndpoints.url,
+          description: webhookEndpoints.description,
+          events: webhookEndpoints.events,
+          flowId: webhookEndpoints.flowId,
+          createdAt: webhookEndpoints.createdAt,
+        })
+        .from(webhookEndpoints)
+        .where(and(eq(webhookEndpoints.userId, userId), after ? gt(webhookEndpoints.id, after) : undefined))
+        .orderBy(asc(webhookEndpoints.id))
         .limit(limit);
     return reader;
   }

@@ -18,6 +18,7 @@ import { RunsRepository } from './runs-repository';
 import { SessionNotesRepository } from './session-notes-repository';
 import { UsageRepository } from './usage-repository';
 import { UsersRepository } from './users-repository';
+import { WebhooksRepository } from './webhooks-repository';
 
 /** Every repository over one database. */
 export function createRepositories(db: Db) {
@@ -50,6 +51,7 @@ export function createRepositories(db: Db) {
     flowExecutions: new FlowExecutionsRepository(db),
     embeds: new EmbedsRepository(db),
     apiKeys: new ApiKeysRepository(db),
+    webhooks: new WebhooksRepository(db),
     runs,
     /** One user's everything: the export's pages and the account's deletion. */
     account: new AccountRepository(db, runs),

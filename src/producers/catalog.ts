@@ -8,6 +8,7 @@ import type { JobDeclaration, QueueDeclaration } from './define';
 import { embeddingsQueue } from './embeddings';
 import { flowsQueue } from './flows';
 import { generationQueue } from './generation';
+import { webhooksQueue } from './webhooks';
 import { psaQueue } from './psa';
 
 /**
@@ -26,6 +27,7 @@ export const QUEUE_CATALOG = {
   'agent-runs': agentRunsQueue,
   flows: flowsQueue,
   psa: psaQueue,
+  webhooks: webhooksQueue,
 } as const satisfies { [Q in QueueName]: QueueDeclaration<Q> };
 
 export type QueueCatalog = typeof QUEUE_CATALOG;

@@ -89,14 +89,15 @@ export class QueueRegistry {
   /**
    * Queues job `name` on `queue` as the catalog declares it: the payload is type-checked here and
    * parsed by its schema (a bad payload throws before anything reaches Redis), the options and the
-   * job id are the declaration's. `delay` is the one per-call option (an approval's timeout).
+   * job id are the declaration's. Per call: `delay` (an approval's timeout), and `attempts` and
+   * `backoff` where the operator configures them (webhook deliveries).
    * Bound (an arrow), so it can be handed out alone as the `enqueue` port.
    */
   readonly enqueue = async <Q extends QueueName, J extends JobName<Q>>(
     queue: Q,
     name: J,
     payload: JobInput<Q, J>,
-    extra: { delay?: number } = {},
+    extra: Pick<JobsOptions, 'delay' | 'attempts' | 'backoff'> = {},
   ): Promise<Job<JobPayload<Q, J>>> => {
     const declaration = jobDeclaration(queue, name);
     if (!declaration) throw new Error(`Queue ${queue} has no job named ${name}`);

@@ -118,6 +118,11 @@ export interface RunKernelDeps {
   queues: Pick<QueueRegistry, 'remove' | 'isLive'>;
   signals: Pick<CancelSignals, 'request'>;
   logger: Logger;
+  /**
+   * Told once of every run that ended, by whoever won the end, after its terminal event (webhooks
+   * out). It cannot fail the end: a rejection is logged.
+   */
+  onEnded?: (run: RunRow) => Promise<void>;
 }
 
 /**
@@ -257,6 +262,7 @@ export class RunKernel {
     }
     if (!moved) return { won: false, run: await this.deps.runs.find(kind, id) };
     await spec.announce(moved.run, outcome, context, moved.value);
+    await this.tellEnded(moved.run);
     return { won: true, run: moved.run, persisted: moved.value };
   }
 
@@ -267,6 +273,15 @@ export class RunKernel {
   async settle<P>(spec: RunKindSpec<unknown, unknown, unknown, P>, run: RunRow, outcome: RunOutcome, context: unknown, persisted: P) {
     await this.releaseAll(spec, run);
     await spec.announce(run, outcome, context, persisted);
+  }
+
+  private async tellEnded(run: RunRow): Promise<void> {
+    if (!this.deps.onEnded) return;
+    try {
+      await this.deps.onEnded(run);
+    } catch (error) {
+      this.log.warn({ err: error, kind: run.kind, id: run.id }, 'a listener of ended runs failed');
+    }
   }
 
   /** Gives back everything the run held; a release that fails is logged (each one expires on its own). */

@@ -4,6 +4,7 @@ import { broadcastHandlers } from './broadcast';
 import { embeddingHandlers } from './embeddings';
 import { flowHandlers } from './flows';
 import { generationHandlers } from './generation';
+import { webhookHandlers } from './webhooks';
 import { psaHandlers } from './psa';
 import type { JobHandlers } from './handlers';
 import type { WorkerPorts } from './ports';
@@ -21,4 +22,5 @@ export const JOB_HANDLERS: readonly JobHandlers<WorkerPorts>[] = [
   connectorHandlers,
   flowHandlers,
   psaHandlers,
+  webhookHandlers,
 ];

@@ -14,6 +14,7 @@ import type { Metrics } from '../observability/metrics';
 import type { Enqueue } from '../producers/registry';
 import type { CanvasEmitter } from '../realtime/canvas-emitter';
 import type { BatchedEmbedder } from '../ai/embeddings';
+import type { WebhookService } from '../webhooks/webhook-service';
 
 /**
  * What job handlers are given: built once per worker process (src/app/worker-role.ts) and handed
@@ -45,4 +46,6 @@ export interface WorkerPorts {
   flows: FlowRunner;
   /** The process's embedding model behind one micro-batcher. */
   embedder: BatchedEmbedder;
+  /** Webhook deliveries: one signed attempt each. */
+  webhooks: WebhookService;
 }

@@ -24,6 +24,7 @@ describe('the queue catalog (src/producers/catalog.ts)', () => {
       'agent-runs': ['agent-run'],
       flows: ['node'],
       psa: ['push-notes'],
+      webhooks: ['deliver'],
     });
     const { generation, broadcast, assistant, embeddings, connectors } = QUEUE_CATALOG;
     const agentRuns = QUEUE_CATALOG['agent-runs'];

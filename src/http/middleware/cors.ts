@@ -7,11 +7,12 @@ export const CORS_ALLOWED_METHODS = 'GET, POST, PUT, PATCH, DELETE, OPTIONS';
  * The request headers a browser client sends: the bearer token, JSON bodies, idempotent generation
  * starts, resuming an event stream, and a caller-chosen request id for correlation.
  */
-export const CORS_ALLOWED_HEADERS = 'Authorization, Content-Type, Idempotency-Key, Last-Event-ID, X-API-Key, X-Request-Id';
+export const CORS_ALLOWED_HEADERS =
+  'Authorization, Content-Type, Idempotency-Key, Last-Event-ID, X-API-Key, X-Request-Id, X-Vercel-AI-UI-Message-Stream';
 
 /** The response headers a browser client reads: backoff, correlation, and the ids of started runs. */
 export const CORS_EXPOSED_HEADERS =
-  'Retry-After, X-Request-Id, X-Generation-Id, X-Chat-Session-Id, X-Execution-Id, Idempotent-Replayed, WWW-Authenticate';
+  'Retry-After, X-Request-Id, X-Generation-Id, X-Chat-Session-Id, X-Execution-Id, Idempotent-Replayed, WWW-Authenticate, X-Vercel-AI-UI-Message-Stream';
 
 /** How long a browser may reuse a preflight answer (seconds). */
 export const CORS_MAX_AGE_SECONDS = 600;

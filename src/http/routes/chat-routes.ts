@@ -165,7 +165,8 @@ export const chatRoutes = [
           "SSE: `text_chunk {sessionId, text}` events; when the assistant calls a tool that needs the user's approval, `approval_requested " +
           '{approvalId, sessionId, toolName, parameters, reason, expiresAt}` (the turn waits: decide with `PUT /hitl/requests/{id}/approve` or `/reject`, ' +
           'or from any other surface) and then `approval_resolved {approvalId, sessionId, status: approved|rejected|timeout, decidedBy: user id, null for a timeout}`; ' +
-          'then `final {sessionId, response, usage}`, `error {sessionId, code, message}` or `cancelled {sessionId, response, usage}` (stopped by a cancel)',
+          'then `final {sessionId, response, usage}`, `error {sessionId, code, message}` or `cancelled {sessionId, response, usage}` (stopped by a cancel). ' +
+          "A request with `x-vercel-ai-ui-message-stream: v1` posts the AI SDK transport's body instead and is answered in its UI message stream (docs/ai-sdk.md)",
         contentType: 'text/event-stream',
         headers: { 'X-Chat-Session-Id': 'The session id' },
       },

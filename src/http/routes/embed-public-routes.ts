@@ -1,5 +1,5 @@
 import { BudgetExceededError } from '../../budget/budget-door';
-import express, { Router, type NextFunction, type Request, type Response } from 'express';
+import express, { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import {
   embedTokenParam,
@@ -146,6 +146,12 @@ export const embedPublicRoutes = [
  */
 export function embedPublicRouter(ctx: ApiContext): Router {
   const router = Router();
+  router.use('/embed/public/:embedToken', ...embedAccess(ctx));
+  return mountRoutes(router, embedPublicRoutes, ctx);
+}
+
+/** What every public embed request passes first: the token and `Origin` check (and CORS), the JSON body, the NUL check. */
+export function embedAccess(ctx: ApiContext): RequestHandler[] {
   const access = async (req: Request, res: Response, next: NextFunction) => {
     const token = embedTokenParam.safeParse(req.params.embedToken);
     const embed = token.success ? await ctx.repos.embeds.findByTokenHash(hashEmbedToken(token.data)) : null;
@@ -153,14 +159,14 @@ export function embedPublicRouter(ctx: ApiContext): Router {
     if (embed && origin !== undefined) {
       if (!embed.allowedOrigins.includes(origin)) throw originNotAllowed();
       res.setHeader('Access-Control-Allow-Origin', origin);
-      res.setHeader('Access-Control-Expose-Headers', 'X-Chat-Session-Id, Retry-After, X-Request-Id');
+      res.setHeader('Access-Control-Expose-Headers', 'X-Chat-Session-Id, Retry-After, X-Request-Id, X-Vercel-AI-UI-Message-Stream');
     }
     res.append('Vary', 'Origin');
     if (req.method === 'OPTIONS') {
       if (!embed) throw notFound('Embed');
       if (origin !== undefined) {
         res.setHeader('Access-Control-Allow-Methods', 'POST, OPTIONS');
-        res.setHeader('Access-Control-Allow-Headers', 'Content-Type');
+        res.setHeader('Access-Control-Allow-Headers', 'Content-Type, X-Vercel-AI-UI-Message-Stream');
         res.setHeader('Access-Control-Max-Age', '600');
       }
       return void res.status(204).end();
@@ -169,6 +175,14 @@ export function embedPublicRouter(ctx: ApiContext): Router {
     next();
   };
   const json = express.json({ limit: ctx.config.http.bodyLimit, strict: true, type: ['application/json', 'application/*+json'] });
-  router.use('/embed/public/:embedToken', access, json, rejectNulCharacters);
-  return mountRoutes(router, embedPublicRoutes, ctx);
+  return [access, json, rejectNulCharacters];
+}
+
+/**
+ * One embed turn as the public chat route checks it (limits per IP and token, the owner's plan),
+ * for another edge that answers it in its own protocol (the AI SDK's UI message stream).
+ */
+export async function embedTurnFor(ctx: ApiContext, req: Request, body: FlowChatBody) {
+  const { embed, starter } = await embedTurn(ctx, req, () => body);
+  return { embedId: embed.id, start: () => starter.start(body) };
 }

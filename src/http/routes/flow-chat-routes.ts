@@ -86,7 +86,8 @@ export const CHAT_JSON_RESPONSE = {
 };
 export const CHAT_SSE_RESPONSE = {
   description:
-    'SSE: `text_chunk {sessionId, text}` events, then `final {sessionId, response, usage}`, `error {sessionId, code, message}` or `cancelled {sessionId, response, usage}`',
+    'SSE: `text_chunk {sessionId, text}` events, then `final {sessionId, response, usage}`, `error {sessionId, code, message}` or `cancelled {sessionId, response, usage}`. ' +
+    "A request with `x-vercel-ai-ui-message-stream: v1` posts the AI SDK transport's body instead and is answered in its UI message stream (docs/ai-sdk.md)",
   contentType: 'text/event-stream',
   headers: { 'X-Chat-Session-Id': 'The session id' },
 };

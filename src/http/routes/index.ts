@@ -25,6 +25,7 @@ import { psaRoutes } from './psa-routes';
 import { sessionNotesRoutes } from './session-notes-routes';
 import { sessionSearchRoutes } from './session-search-routes';
 import { usageRoutes } from './usage-routes';
+import { webhookRoutes } from './webhook-routes';
 
 let documentJson: string | undefined;
 
@@ -73,6 +74,7 @@ export const apiRoutes = [
   ...hitlRoutes,
   ...flowRoutes,
   ...flowChatRoutes,
+  ...webhookRoutes,
   // Mounted by their own router before the API's (origin check and CORS first): see `apiRoutesOnApi`.
   ...embedPublicRoutes,
   ...platformRoutes,
