@@ -210,7 +210,7 @@ describe('loadConfig roles and queues', () => {
     const error = configError({ WORKER_QUEUES: 'generation,emails,video' });
 
     expect(error.issues).toEqual([
-      'WORKER_QUEUES: unknown queue(s) emails, video; the queues are generation, broadcast, assistant, embeddings, connectors, agent-runs, flows',
+      'WORKER_QUEUES: unknown queue(s) emails, video; the queues are generation, broadcast, assistant, embeddings, connectors, agent-runs, flows, psa, webhooks',
     ]);
     expect(error.message).toContain('WORKER_QUEUES');
   });
