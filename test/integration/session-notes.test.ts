@@ -252,23 +252,24 @@ describe('session ticket notes', () => {
     expect(prompt).not.toContain('turn 1 ');
   });
 
-  test('a stream opened after the notes failed ends with the reason they failed for, not a generic text', async () => {
+  test('a stream opened after the notes were written without a model hears the same notes and the same end', async () => {
     const { user, sessionId } = await userWithSession();
     notesTurn = () => ({ error: { status: 400, message: 'model refused' } });
 
-    // Given: notes that failed before anyone opened their stream
+    // Given: notes the model could not write, built from the session before anyone opened their stream
     await resolve(user, sessionId);
     await eventually(
       async () => (await documentation(user, sessionId)).body.documentationStatus,
-      (status) => status === 'failed',
+      (status) => status === 'ready',
     );
 
     // When: the stream opens afterwards (twice: a reader that comes back hears the same)
     const first = await stream(user, sessionId);
     const again = await stream(user, sessionId);
 
-    // Then: its one line says why, as a stream open while they were written heard it
-    expect(first.data).toEqual([expect.stringMatching(/^\[ERROR\] The language model could not be reached/)]);
+    // Then: the stored notes, ending [DONE], the same both times
+    expect(first.data.at(-1)).toBe('[DONE]');
+    expect(first.data.slice(0, -1).join('')).toBe((await documentation(user, sessionId)).body.documentation);
     expect(again.data).toEqual(first.data);
   });
 
