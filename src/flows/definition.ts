@@ -103,6 +103,8 @@ export type HttpTool = z.output<typeof httpToolSchema>;
 export const agentflowDefinitionSchema = z.strictObject({
   nodes: z.array(agentflowNodeSchema).min(1).max(MAX_FLOW_NODES),
   output: z.string().min(1).max(64),
+  /** What the flow does, for the people and models that pick it (its MCP tool's description). */
+  description: z.string().trim().min(1).max(1_000).optional(),
   /** The owner's device that device tools run on. */
   deviceId: z.string().min(1).max(128).optional(),
   httpTools: z.array(httpToolSchema).max(MAX_HTTP_TOOLS).optional(),

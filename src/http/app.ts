@@ -26,6 +26,7 @@ import { embedPublicRouter } from './routes/embed-public-routes';
 import { embedScriptRouter } from './embed-script';
 import { webConsoleRouter } from './web-console';
 import { compatRouter, snakeCaseEdge } from './compat';
+import { mcpRouter } from './mcp-server';
 
 /** The express app: health, the `/api/v1` JSON API, and uniform errors. */
 export function createHttpApp(ctx: ApiContext): Express {
@@ -113,6 +114,8 @@ export function createHttpApp(ctx: ApiContext): Express {
   // Public, no JWT, its own CORS and body parsing: a chatflow's embed chat (0121).
   app.use('/api/v1', embedPublicRouter(ctx));
   app.use('/api/v1', api);
+  // The Model Context Protocol: the caller's agentflows as tools, authenticated by API key.
+  app.use('/mcp', mcpRouter(ctx, version));
   // The embed widget's script, at the site root.
   app.use(embedScriptRouter());
 
