@@ -25,6 +25,7 @@ import { OAuthService } from '../agents/oauth-service';
 import { AgentRunChannel } from '../agents/run-channel';
 import { AgentScheduler } from '../agents/scheduler';
 import { resolveOAuthEncryptionKey, SecretBox } from '../connectors/secret-box';
+import { McpTools } from '../mcp/mcp-tools';
 import { AdminDirectory } from '../auth/admins';
 import { LimitsResolver } from '../auth/limits';
 import { AuthService } from '../auth/auth-service';
@@ -156,10 +157,10 @@ export async function startSwitchboard(
     const flowEvents = new FlowEventLog(realtime.command, config.redis.keyPrefix, config.generation.eventsTtlSeconds, follower);
     const chatEvents = new ChatEventLog(realtime.command, config.redis.keyPrefix, undefined, follower);
     // OAuth tokens are sealed with OAUTH_ENCRYPTION_KEY (generated under DATA_DIR when unset outside production).
-    const vault = new CredentialVault(
-      new SecretBox(resolveOAuthEncryptionKey(config.oauth.encryptionKey, config.data.dir), config.oauth.oldKeys),
-      repos,
-    );
+    const secretBox = new SecretBox(resolveOAuthEncryptionKey(config.oauth.encryptionKey, config.data.dir), config.oauth.oldKeys);
+    const vault = new CredentialVault(secretBox, repos);
+    // Registered MCP servers: their auth headers sealed with the same key, their calls under the HTTP tools' limits.
+    const mcpTools = new McpTools({ repos, box: secretBox, limits: config.flowHttp, logger });
     // Frames past twice the run's byte limit are refused (the worker keeps at most maxBytes of them).
     const agentRunChannel = new AgentRunChannel(realtime.command, config.redis.keyPrefix, 2 * config.agents.maxBytes);
 
@@ -263,6 +264,7 @@ export async function startSwitchboard(
         journeyRuns,
         chatCancels,
         flowEvents,
+        mcpTools,
         budget,
       });
       llmSummary = worker.summary;
@@ -401,6 +403,7 @@ export async function startSwitchboard(
         }),
         flowChats: new FlowChats({ repos, enqueue: queues.enqueue, logger, runs: chatRuns, budget }),
         oauth: new OAuthService({ config, repos, redis: cache.command, vault, secret: tokens.secret, logger }),
+        mcpServers: mcpTools,
         canvasEvents,
         usage,
         limits,

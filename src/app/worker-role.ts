@@ -19,6 +19,7 @@ import { AgentRunner } from '../agents/agent-runner';
 import type { AgentRuns } from '../agents/agent-run';
 import type { JourneyRuns } from '../agents/journey-run';
 import type { CredentialVault } from '../agents/credentials';
+import type { McpTools } from '../mcp/mcp-tools';
 import type { AgentRunChannel } from '../agents/run-channel';
 import type { DeviceRegistry } from '../devices/device-registry';
 import type { DeviceChannel } from '../devices/device-channel';
@@ -73,6 +74,8 @@ export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'models' | 'm
   vault: CredentialVault;
   /** The event logs of agentflow executions. */
   flowEvents: FlowEventLog;
+  /** Tools of the users' registered MCP servers (agentflow nodes and the assistant). */
+  mcpTools?: McpTools;
   /** Every model call is reserved before it is sent and settled when it ends. */
   budget: BudgetDoor;
   /** Overrides the configured model endpoint (tests point it at a scripted server). */
@@ -236,6 +239,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
         http: config.flowHttp,
         policy: dangerousToolPolicy(config.hitl.dangerousTools),
         logger,
+        mcp: deps.mcpTools,
       }),
       approvals: deps.approvals,
     }),

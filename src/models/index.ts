@@ -3,6 +3,7 @@ import { AccountRepository } from './account-repository';
 import { AdminsRepository } from './admins-repository';
 import { AgentsRepository } from './agents-repository';
 import { ApiKeysRepository } from './api-keys-repository';
+import { McpServersRepository } from './mcp-servers-repository';
 import { AuditRepository } from './audit-repository';
 import { BlocksRepository } from './blocks-repository';
 import { ChatRepository } from './chat-repository';
@@ -44,6 +45,7 @@ export function createRepositories(db: Db) {
     flowExecutions: new FlowExecutionsRepository(db),
     embeds: new EmbedsRepository(db),
     apiKeys: new ApiKeysRepository(db),
+    mcpServers: new McpServersRepository(db),
     runs,
     /** One user's everything: the export's pages and the account's deletion. */
     account: new AccountRepository(db, runs),

@@ -462,3 +462,17 @@ export const apiKeys = pgTable('api_keys', {
   revokedAt: timestamp('revoked_at', { withTimezone: true }),
 });
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
+
+/** MCP servers a user registered (their auth header only sealed). */
+export const mcpServers = pgTable('mcp_servers', {
+  id: uuid('id').primaryKey(),
+  userId: uuid('user_id').notNull(),
+  name: text('name').notNull(),
+  url: text('url').notNull(),
+  authHeaderName: text('auth_header_name'),
+  authHeaderSealed: text('auth_header_sealed'),
+  allowedTools: text('allowed_tools').array().notNull(),
+  safeTools: text('safe_tools').array().notNull(),
+  ...timestamps,
+});
+export type McpServerRow = typeof mcpServers.$inferSelect;

@@ -100,6 +100,15 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
       revoke: (keyId: string) => http.json<{ apiKey: T.ApiKey }>('DELETE', `/api-keys/${seg(keyId)}`),
     },
 
+    /** MCP servers whose allowed tools your agentflow nodes may call as `mcp__<name>__<tool>` (docs/mcp.md). */
+    mcpServers: {
+      /** 201; the auth header's value is stored sealed and never returned. */
+      register: (body: T.RegisterMcpServerRequest) => post<{ mcpServer: T.McpServer }>('/mcp-servers', body),
+      /** Newest first (at most 50). */
+      list: () => get<{ mcpServers: T.McpServer[] }>('/mcp-servers'),
+      delete: (serverId: string) => del(`/mcp-servers/${seg(serverId)}`),
+    },
+
     canvases: {
       create: (body: T.CreateCanvasRequest) => post<{ canvas: T.Canvas }>('/canvases', body),
       /** Newest first, one page (`limit` ≤ 200, default 50); pass `nextCursor` back as `cursor`. */

@@ -259,6 +259,28 @@ export interface ApiKey {
   expiresAt: string | null;
   revokedAt: string | null;
 }
+/** An MCP server you registered: its auth header by name only. */
+export interface McpServer {
+  id: string;
+  /** Its tools are named `mcp__<name>__<tool>`. */
+  name: string;
+  url: string;
+  authHeader: { name: string; stored: true } | null;
+  allowedTools: string[];
+  /** Tools that run without approval; every other allowed tool is dangerous. */
+  safeTools: string[];
+  createdAt: string;
+}
+export interface RegisterMcpServerRequest {
+  /** Lowercase letters and digits, words joined by one `_` (1-24). */
+  name: string;
+  /** The Streamable HTTP endpoint. */
+  url: string;
+  /** Sent with every request to the server; stored sealed. */
+  authHeader?: { name: string; value: string };
+  allowedTools: string[];
+  safeTools?: string[];
+}
 export interface CreateApiKeyRequest {
   name: string;
   /** Default `['read', 'write']`. */

@@ -18,6 +18,7 @@ import { flowRoutes } from './flow-routes';
 import { generationRoutes } from './generation-routes';
 import { hitlRoutes } from './hitl-routes';
 import { journeyRoutes } from './journey-routes';
+import { mcpServerRoutes } from './mcp-server-routes';
 import { oauthRoutes } from './oauth-routes';
 import { platformRoutes } from './platform-routes';
 import { sessionNotesRoutes } from './session-notes-routes';
@@ -69,6 +70,7 @@ export const apiRoutes = [
   ...hitlRoutes,
   ...flowRoutes,
   ...flowChatRoutes,
+  ...mcpServerRoutes,
   // Mounted by their own router before the API's (origin check and CORS first): see `apiRoutesOnApi`.
   ...embedPublicRoutes,
   ...platformRoutes,

@@ -1,0 +1,103 @@
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
+
+/** A host that is, or resolves to, a private address an outbound tool call may not reach. */
+export class PrivateAddressError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PrivateAddressError';
+  }
+}
+
+/**
+ * Addresses outbound tool calls (HTTP tools, MCP servers) never reach unless the operator allowed their origin: loopback,
+ * private, link-local, shared, multicast and reserved ranges (IPv4, IPv6, and IPv4 inside IPv6).
+ * The IPv6 ranges that carry an IPv4 address (or lead to one through a translator or tunnel) are
+ * refused whole: IPv4-compatible `::/96`, the NAT64 prefixes `64:ff9b::/96` and `64:ff9b:1::/48`,
+ * 6to4 `2002::/16`, Teredo `2001::/32` and the discard prefix `100::/64`. An IPv4-mapped
+ * (`::ffff:0:0/96`) or IPv4-translated (`::ffff:0:0:0/96`) address is judged by its IPv4 address.
+ */
+const PRIVATE = new BlockList();
+for (const [net, bits] of [
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['224.0.0.0', 4],
+  ['240.0.0.0', 4],
+] as const)
+  PRIVATE.addSubnet(net, bits, 'ipv4');
+for (const [net, bits] of [
+  ['::', 96],
+  ['fc00::', 7],
+  ['fe80::', 10],
+  ['ff00::', 8],
+  ['64:ff9b::', 96],
+  ['64:ff9b:1::', 48],
+  ['100::', 64],
+  ['2001::', 32],
+  ['2001:db8::', 32],
+  ['2002::', 16],
+] as const)
+  PRIVATE.addSubnet(net, bits, 'ipv6');
+
+/** Whether `address` (an IP literal) is in a range outbound tool calls keep away from. */
+export function isPrivateAddress(address: string): boolean {
+  const family = isIP(address);
+  if (family === 4) return PRIVATE.check(address, 'ipv4');
+  if (family !== 6) return true;
+  const embedded = embeddedIpv4(address);
+  if (embedded) return PRIVATE.check(embedded, 'ipv4');
+  return PRIVATE.check(address, 'ipv6');
+}
+
+/**
+ * The IPv4 address inside an IPv4-mapped (`::ffff:a.b.c.d`) or IPv4-translated
+ * (`::ffff:0:a.b.c.d`) IPv6 address, in any spelling (dotted or hex, zeros compressed or not);
+ * undefined for any other address.
+ */
+function embeddedIpv4(address: string): string | undefined {
+  const groups = ipv6Groups(address);
+  if (!groups || groups.slice(0, 4).some(Boolean)) return undefined;
+  const [, , , , fifth, sixth, high, low] = groups;
+  const mapped = fifth === 0 && sixth === 0xffff;
+  const translated = fifth === 0xffff && sixth === 0;
+  if (!mapped && !translated) return undefined;
+  return [high >> 8, high & 0xff, low >> 8, low & 0xff].join('.');
+}
+
+/** The eight 16-bit groups of an IPv6 literal (a trailing dotted IPv4 counts as two), or undefined. */
+function ipv6Groups(address: string): number[] | undefined {
+  let text = address.replace(/%.*$/, '');
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(1).map(Number);
+    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = text.split('::');
+  const left = head ? head.split(':') : [];
+  const right = tail === undefined ? [] : tail ? tail.split(':') : [];
+  const zeros = tail === undefined ? 0 : 8 - left.length - right.length;
+  const groups = [...left, ...Array<string>(Math.max(zeros, 0)).fill('0'), ...right].map((group) => parseInt(group, 16));
+  return groups.length === 8 && groups.every((group) => group >= 0 && group <= 0xffff) ? groups : undefined;
+}
+
+/**
+ * A DNS lookup that refuses private answers: the address checked is the address connected to, so a
+ * name that resolves differently on a second lookup (DNS rebinding) gains nothing.
+ */
+export const guardedLookup: LookupFunction = (hostname, options, callback) => {
+  dnsLookup(hostname, { ...options, all: true }, (error, addresses: LookupAddress[]) => {
+    if (error) return callback(error, '', 0);
+    const usable = addresses.filter((entry) => !isPrivateAddress(entry.address));
+    if (!usable.length || usable.length !== addresses.length)
+      return callback(new PrivateAddressError(`${hostname} resolves to a private address`), '', 0);
+    if (options.all) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, usable);
+    callback(null, usable[0].address, usable[0].family);
+  });
+};
