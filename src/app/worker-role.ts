@@ -165,6 +165,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       policy: dangerousToolPolicy(config.hitl.dangerousTools),
       embed: (job, timeoutMs) => requestEmbedding(queues, job, timeoutMs),
       approvals: deps.approvals,
+      mcp: deps.mcpTools,
       signals,
       chatCancels: deps.chatCancels,
       budget: deps.budget,

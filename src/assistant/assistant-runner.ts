@@ -22,7 +22,9 @@ import type { ChatEvent, ChatEventLog, TurnUsage } from './chat-events';
 import { classifyIntent, plainSystemPrompt, systemPrompt, toolsFor } from './orchestrator';
 import { withChatContext } from './chat-context';
 import type { ToolsetName } from './tools';
-import { auditToolCall, runAuditedToolCall, type ToolCallOutcome } from './tool-audit';
+import { auditMcpToolCall, auditToolCall, runAuditedToolCall, type ToolCallOutcome } from './tool-audit';
+import type { McpOffer, McpTools } from '../mcp/mcp-tools';
+import { parseMcpToolName } from '../mcp/tool-names';
 import { allowAllPolicy, type ToolPolicy } from './tool-policy';
 import { TOOLS_BY_NAME, type DeviceCall, type ToolContext } from './tools';
 import { MAX_EMBED_TEXT_CHARS } from '../schemas/api';
@@ -54,6 +56,8 @@ export interface AssistantRunnerDeps {
   chatCancels?: ChatCancels;
   /** Gives back the reservation a turn's request took when no model call of the turn took it over. */
   budget?: Pick<BudgetDoor, 'releaseUnused'>;
+  /** The tools of the user's registered MCP servers, offered on every turn that may use tools. */
+  mcp?: Pick<McpTools, 'offerAll' | 'call'>;
   /** Queues the continuation of an agentflow node that parked for this approval (its decision came here). */
   resumeFlowNode?: (row: HitlRequestRow) => Promise<void>;
 }
@@ -168,7 +172,8 @@ export class AssistantRunner {
       userId: row.userId,
       sessionId: approvalSessionId(row),
       messageId: row.messageId,
-      deviceId: row.deviceId,
+      // The turn's device, if it had one: an MCP call's request names its server instead (`mcp:<server>`).
+      deviceId: group.map((request) => request.deviceId).find((id) => !id.startsWith('mcp:')),
       tools: 'device',
     };
     return this.watching(data.messageId, (signal) => this.continueParked(job, group, data, signal));
@@ -198,7 +203,8 @@ export class AssistantRunner {
     const begun = await this.turns().begin(turnOf(data));
     if (begun === 'cancel_requested') return this.cancelled(data, log, parked.response, usage);
     if (begun === 'ended') return { toolCalls: 0, toolIterations: 0 };
-    const offered = new Set(toolsFor(toolsets as ToolsetName[]).map((t) => t.name));
+    const mcp = await this.mcpOffer(data, signal);
+    const offered = new Set([...toolsFor(toolsets as ToolsetName[]).map((t) => t.name), ...mcp.specs.map((t) => t.name)]);
     // Each waiting call with its own decision: approved ones run (as a round's calls do, at once),
     // refused ones become the refusal the model reads.
     const decisions = new Map(group.map((row) => [positionOf(row), row]));
@@ -212,6 +218,7 @@ export class AssistantRunner {
         const row = decisions.get(position)!;
         if (row.status === 'approved')
           return this.executeTool(data, offered, call.name, call.args, log, {
+            mcp,
             approved: true,
             approvalId: row.id,
             signal,
@@ -246,7 +253,8 @@ export class AssistantRunner {
     start: { messages: ModelMessage[] } | { resume: { state: ParkedLoop; results: ReadonlyMap<number, string> } },
   ): Promise<{ toolCalls: number; toolIterations: number; parked?: string }> {
     const { chat } = this.deps.repos;
-    const tools = toolsFor(toolsets);
+    const mcp = await this.mcpOffer(data, signal);
+    const tools = [...toolsFor(toolsets), ...mcp.specs];
     const offered = new Set(tools.map((t) => t.name));
     // Carried by the job from the request's session check; read only for a job that has none.
     const tier = data.tier ?? (await this.deps.repos.users.findById(data.userId))?.tier ?? 'free';
@@ -267,11 +275,14 @@ export class AssistantRunner {
         resume: 'resume' in start ? start.resume : undefined,
         tools,
         signal,
-        executeTool: (name, args, step) => this.executeTool(data, offered, name, args, log, { signal, step }),
+        executeTool: (name, args, step) => this.executeTool(data, offered, name, args, log, { signal, step, mcp }),
         // Only a call that would really run parks: an unknown tool or bad arguments is an error at once.
         mustPark: approvals
           ? (name, args) =>
-              offered.has(name) && this.policy.isDangerous(name) && TOOLS_BY_NAME.get(name)!.schema.safeParse(args ?? {}).success
+              offered.has(name) &&
+              (parseMcpToolName(name)
+                ? mcp.dangerous.has(name)
+                : this.policy.isDangerous(name) && TOOLS_BY_NAME.get(name)!.schema.safeParse(args ?? {}).success)
           : undefined,
         onText: (text) => {
           streamed += text;
@@ -282,7 +293,12 @@ export class AssistantRunner {
           await chat.addMessage({ sessionId: data.sessionId, role: 'tool', toolName: name, content, replyTo: data.messageId });
         },
       });
-      if (result.parked && approvals && data.deviceId) {
+      // A device call's approval names the turn's device; an MCP call's names its server (`mcp:<server>`).
+      const approvalDevice = (name: string) => {
+        const mcpTool = parseMcpToolName(name);
+        return mcpTool ? `mcp:${mcpTool.server}` : data.deviceId;
+      };
+      if (result.parked && approvals && waitingCalls(result.parked).every(({ call }) => approvalDevice(call.name))) {
         // Parked: the state goes to PostgreSQL and the job ends, so no worker slot waits on a human.
         // One request per waiting call, in call order, each holding the same state (0251).
         await Promise.allSettled(pending);
@@ -293,9 +309,9 @@ export class AssistantRunner {
             userId: data.userId,
             sessionId: data.sessionId,
             messageId: data.messageId,
-            deviceId: data.deviceId,
+            deviceId: approvalDevice(call.name)!,
             toolName: call.name,
-            parameters: TOOLS_BY_NAME.get(call.name)!.schema.parse(call.args ?? {}) as Record<string, unknown>,
+            parameters: (TOOLS_BY_NAME.get(call.name)?.schema.parse(call.args ?? {}) ?? argsObject(call.args)) as Record<string, unknown>,
             continuation: storeContinuation(result.parked, toolsets, usage, { parkId, position }),
           });
           requested.push(request.id);
@@ -350,8 +366,9 @@ export class AssistantRunner {
     name: string,
     rawArgs: unknown,
     log: Logger,
-    options: { approved?: boolean; approvalId?: string; signal?: AbortSignal; step?: string } = {},
+    options: { approved?: boolean; approvalId?: string; signal?: AbortSignal; step?: string; mcp?: McpOffer } = {},
   ): Promise<string> {
+    if (parseMcpToolName(name)) return this.executeMcpTool(data, offered, name, rawArgs, log, options);
     const { deviceId } = data;
     if (!deviceId) return `Error: no device is connected, so ${name} cannot run.`;
     const tool = TOOLS_BY_NAME.get(name);
@@ -393,6 +410,55 @@ export class AssistantRunner {
       return this.deps.devices.callDevice(data.userId, deviceId, call as never, { signal: options.signal, idempotencyKey });
     }) as DeviceCall;
     return runAuditedToolCall(name, () => tool.run(args.data, device, this.toolContext(data)), audited, log, 'assistant tool failed');
+  }
+
+  /**
+   * The tools of the user's MCP servers for this turn, with or without a device: none when the
+   * request asked for no tools (or there is no MCP client).
+   */
+  private async mcpOffer(data: ChatTurnJob, signal: AbortSignal): Promise<McpOffer> {
+    if (!this.deps.mcp || data.noTools) return { specs: [], dangerous: new Set() };
+    return this.deps.mcp.offerAll(data.userId, signal);
+  }
+
+  /**
+   * Runs one MCP tool call, audited. A dangerous one that was not approved (only without an
+   * approval service: with one it parked before) asks the policy, as a device call does.
+   */
+  private async executeMcpTool(
+    data: ChatTurnJob,
+    offered: Set<string>,
+    name: string,
+    args: unknown,
+    log: Logger,
+    options: { approved?: boolean; approvalId?: string; signal?: AbortSignal; mcp?: McpOffer },
+  ): Promise<string> {
+    if (!this.deps.mcp || !offered.has(name))
+      return `Error: there is no tool called "${name}" here; use one of: ${[...offered].join(', ')}.`;
+    const audited = (outcome: string) =>
+      auditMcpToolCall(this.deps.repos.audit, log, {
+        userId: data.userId,
+        sessionId: data.sessionId,
+        tool: name,
+        outcome,
+        approvalId: options.approvalId,
+      });
+    if (!options.approved && options.mcp?.dangerous.has(name)) {
+      const decision = await this.policy.check({
+        userId: data.userId,
+        sessionId: data.sessionId,
+        deviceId: `mcp:${parseMcpToolName(name)!.server}`,
+        toolName: name,
+        args: argsObject(args),
+      });
+      if (!decision.allowed) {
+        await audited('not_allowed');
+        return `Error: ${name} was not allowed: ${decision.reason}`;
+      }
+    }
+    const { text, outcome } = await this.deps.mcp.call(data.userId, name, args, options.signal);
+    await audited(outcome);
+    return text;
   }
 
   /** The result a refused call gives the model (rejected, or not decided in time), audited. */
@@ -513,3 +579,7 @@ export function toolCallKey(messageId: string, step: string, tool: string, args:
     .digest('base64url')
     .slice(0, 32);
 }
+
+/** A tool call's arguments as the object an approval request shows (anything else as none). */
+const argsObject = (args: unknown): Record<string, unknown> =>
+  args !== null && typeof args === 'object' && !Array.isArray(args) ? (args as Record<string, unknown>) : {};

@@ -201,6 +201,17 @@ export class McpTools {
     return offer;
   }
 
+  /** Every allowed tool of every server the user registered (the assistant's offer); nothing read when they have none. */
+  async offerAll(userId: string, signal?: AbortSignal): Promise<McpOffer> {
+    const servers = await this.deps.repos.mcpServers.list(userId);
+    if (!servers.length) return { specs: [], dangerous: new Set() };
+    return this.offer(
+      userId,
+      servers.flatMap((server) => server.allowedTools.map((tool) => mcpToolName(server.name, tool))),
+      signal,
+    );
+  }
+
   /**
    * Calls one tool: its result as text for the model (cut to {@link MAX_MCP_RESULT_CHARS}), and how
    * it ended. Every failure is `Error: …` text; nothing here throws for a bad server.

@@ -298,4 +298,49 @@ describe('MCP client: registered servers lend their tools to agentflow nodes', (
     expect(foreign).toMatchObject({ ok: false, result: expect.stringMatching(/no tool called/) });
     expect(tools.calls.length).toBe(callsBefore);
   });
+  test('the assistant offers the user’s MCP tools: a safe one runs at once, a dangerous one after approval; both audited', async () => {
+    const user = await registerUser(t.api, 'Chatter');
+    const server = `chat_${randomUUID().slice(0, 6)}`;
+    expect((await register(user, shop(server))).status).toBe(201);
+    const audited = async (sessionId: string) =>
+      (await audits(sessionId)).map((row) => ({ tool: row.details.tool, outcome: row.details.outcome, approvalId: row.target_id }));
+
+    t.llm.push({ toolCalls: [{ name: `mcp__${server}__lookup_order`, args: { orderId: 'C7' } }] }, { text: 'Order C7 has shipped.' });
+    const safe = await readSse(`${t.api}/chat/stream`, {
+      method: 'POST',
+      token: user.accessToken,
+      body: { message: 'Where is order C7?' },
+      timeoutMs: 20_000,
+    });
+    expect(safe.messages.at(-1)).toMatchObject({ event: 'final', data: { response: 'Order C7 has shipped.' } });
+    const safeSession = safe.messages.at(-1)!.data.sessionId as string;
+    expect(tools.calls).toContainEqual({ tool: 'lookup_order', args: { orderId: 'C7' } });
+    expect(await audited(safeSession)).toEqual([{ tool: `mcp__${server}__lookup_order`, outcome: 'ok', approvalId: null }]);
+    const offered = (t.llm.chatRequests().at(-2)!.tools as Array<{ function: { name: string } }>).map((tool) => tool.function.name).sort();
+    expect(offered).toEqual(['hang', 'huge', 'lookup_order', 'refund'].map((tool) => `mcp__${server}__${tool}`));
+
+    t.llm.push({ toolCalls: [{ name: `mcp__${server}__refund`, args: { orderId: 'C8' } }] }, { text: 'Refunded C8.' });
+    let approvalId = '';
+    const refunds = () => tools.calls.filter((c) => c.tool === 'refund' && (c.args as { orderId: string }).orderId === 'C8');
+    const dangerous = await readSse(`${t.api}/chat/stream`, {
+      method: 'POST',
+      token: user.accessToken,
+      body: { message: 'Refund order C8' },
+      timeoutMs: 20_000,
+      onMessage: (message) => {
+        if (message.event !== 'approval_requested') return;
+        approvalId = message.data.approvalId;
+        expect(message.data).toMatchObject({ toolName: `mcp__${server}__refund`, parameters: { orderId: 'C8' } });
+        expect(refunds()).toEqual([]);
+        void request('PUT', `${t.api}/hitl/requests/${approvalId}/approve`, { token: user.accessToken });
+      },
+    });
+    expect(dangerous.messages.at(-1)).toMatchObject({ event: 'final', data: { response: 'Refunded C8.' } });
+    expect(approvalId).not.toBe('');
+    expect(refunds()).toHaveLength(1);
+    const session = dangerous.messages.at(-1)!.data.sessionId as string;
+    expect(await audited(session)).toEqual([{ tool: `mcp__${server}__refund`, outcome: 'ok', approvalId }]);
+    const approval = await request('GET', `${t.api}/hitl/requests/${approvalId}`, { token: user.accessToken });
+    expect(approval.body).toMatchObject({ status: 'approved', toolName: `mcp__${server}__refund` });
+  });
 });
