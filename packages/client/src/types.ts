@@ -703,7 +703,7 @@ export type FlowExecutionEvent = { executionId: string } & (
       type: 'tool_called';
       nodeId: string;
       tool: string;
-      kind: 'device' | 'http';
+      kind: 'device' | 'http' | 'mcp';
       args: unknown;
       result: string;
       ok: boolean;
