@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { startTestApp, type TestApp } from '../support/app';
 import { registerUser, request, type TestUser } from '../support/http';
 import { readSse, type SseMessage } from '../support/sse';
+import { eventually } from '../support/wait';
 
 const TOOL_KEY = `tool-key-${randomUUID()}`;
 
@@ -77,7 +78,7 @@ describe('MCP client: registered servers lend their tools to agentflow nodes', (
     t = await startTestApp({
       env: {
         FLOW_HTTP_PRIVATE_ORIGINS: tools.origin,
-        FLOW_HTTP_TIMEOUT_MS: '1500',
+        FLOW_HTTP_TIMEOUT_MS: '3000',
         FLOW_HTTP_MAX_RESPONSE_BYTES: '200000',
         HITL_TIMEOUT_MS: '60000',
       },
@@ -261,12 +262,39 @@ describe('MCP client: registered servers lend their tools to agentflow nodes', (
     const { messages, headers } = await run(ada, flowId);
     expect(messages.at(-1)?.event).toBe('execution_completed');
     const [hang, huge] = toolEvents(messages);
-    expect(hang).toMatchObject({ ok: false, result: expect.stringMatching(/did not answer within 1500 ms/) });
+    expect(hang).toMatchObject({ ok: false, result: expect.stringMatching(/did not answer within 3000 ms/) });
     expect(huge).toMatchObject({ ok: false, result: expect.stringMatching(/answered more than 200000 bytes/) });
     expect(Date.now() - began).toBeLessThan(15_000);
     const outcomes = (await audits(headers.get('x-execution-id')!)).map((row) => row.details.outcome);
     expect(outcomes).toEqual(['timeout', 'too_large']);
   }, 30_000);
+
+  test('cancelling the execution aborts an MCP call in flight', async () => {
+    const server = `cancel_${randomUUID().slice(0, 6)}`;
+    expect((await register(ada, shop(server))).status).toBe(201);
+    const flowId = await flowWith(ada, [`mcp__${server}__hang`]);
+    t.llm.push({ toolCalls: [{ name: `mcp__${server}__hang`, args: {} }] });
+    const hangsBefore = tools.calls.filter((c) => c.tool === 'hang').length;
+    const started = await request('POST', `${t.api}/flows/${flowId}/execute`, { token: ada.accessToken, body: { input: {} } });
+    const executionId: string = started.body.executionId;
+    await eventually(
+      async () => tools.calls.filter((c) => c.tool === 'hang').length,
+      (n) => n > hangsBefore,
+    );
+    const cancel = await request('POST', `${t.api}/flows/${flowId}/executions/${executionId}/cancel`, { token: ada.accessToken });
+    expect(cancel.status).toBe(202);
+    const events = await readSse(`${t.api}/flows/${flowId}/executions/${executionId}/events`, {
+      token: ada.accessToken,
+      timeoutMs: 10_000,
+    });
+    expect(events.messages.at(-1)?.event).toBe('cancelled');
+    // Cut by the cancel, not by the call's deadline.
+    const outcomes = await eventually(
+      async () => (await audits(executionId)).map((row) => row.details.outcome),
+      (found) => found.length > 0,
+    );
+    expect(outcomes).toEqual(['aborted']);
+  });
 
   test('a server that is (or resolves to) a private address is refused at call time too, and another user’s server is unknown', async () => {
     // Written past the registration's check, as a server whose name later resolves privately would be.
