@@ -56,6 +56,10 @@ export async function writeAccountExport(account: AccountRepository, userId: str
       generations: () => out.list(account.generations(userId), byId),
       usage: () => out.list(account.usage(userId), byId),
       apiKeys: () => out.list(account.apiKeys(userId), byId),
+      mcpServers: () =>
+        out.list(account.mcpServers(userId), byId, ({ authHeaderName, ...server }) =>
+          out.value({ ...server, authHeader: authHeaderName ? { name: authHeaderName, stored: true } : null }),
+        ),
     },
   );
   return true;

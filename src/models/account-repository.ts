@@ -3,6 +3,7 @@ import type { Db } from './database';
 import {
   agentRuns,
   apiKeys,
+  mcpServers,
   blocks,
   canvases,
   canvasMembers,
@@ -290,6 +291,34 @@ export class AccountRepository {
         .from(apiKeys)
         .where(and(eq(apiKeys.userId, userId), after ? gt(apiKeys.id, after) : undefined))
         .orderBy(asc(apiKeys.id))
+        .limit(limit);
+    return reader;
+  }
+
+  /** The user's MCP servers: the auth header by name only, never its sealed value. */
+  mcpServers(userId: string) {
+    const reader: PageReader<{
+      id: string;
+      name: string;
+      url: string;
+      authHeaderName: string | null;
+      allowedTools: string[];
+      safeTools: string[];
+      createdAt: Date;
+    }> = (after, limit) =>
+      this.db
+        .select({
+          id: mcpServers.id,
+          name: mcpServers.name,
+          url: mcpServers.url,
+          authHeaderName: mcpServers.authHeaderName,
+          allowedTools: mcpServers.allowedTools,
+          safeTools: mcpServers.safeTools,
+          createdAt: mcpServers.createdAt,
+        })
+        .from(mcpServers)
+        .where(and(eq(mcpServers.userId, userId), after ? gt(mcpServers.id, after) : undefined))
+        .orderBy(asc(mcpServers.id))
         .limit(limit);
     return reader;
   }

@@ -144,6 +144,13 @@ describe('MCP client: registered servers lend their tools to agentflow nodes', (
     expect(listed.body.mcpServers.map((s: { id: string }) => s.id)).toContain(view.id);
     expect(JSON.stringify(listed.body)).not.toContain(TOOL_KEY);
     expect((await request('GET', `${t.api}/mcp-servers`, { token: bob.accessToken })).body.mcpServers).toEqual([]);
+    const exported = await request('GET', `${t.api}/me/export`, { token: ada.accessToken });
+    expect(exported.status).toBe(200);
+    expect(exported.body.mcpServers).toContainEqual(
+      expect.objectContaining({ id: view.id, authHeader: { name: 'X-Tool-Key', stored: true } }),
+    );
+    expect(JSON.stringify(exported.body)).not.toContain(TOOL_KEY);
+    expect(JSON.stringify(exported.body)).not.toContain(row.auth_header_sealed);
     expect((await request('DELETE', `${t.api}/mcp-servers/${view.id}`, { token: bob.accessToken })).status).toBe(404);
     expect((await register(ada, shop(view.name))).body.error.code).toBe('name_taken');
     expect((await request('DELETE', `${t.api}/mcp-servers/${view.id}`, { token: ada.accessToken })).status).toBe(204);

@@ -332,6 +332,8 @@ export interface AccountExport {
     expiresAt: string | null;
     revokedAt: string | null;
   }>;
+  /** Registered MCP servers; the auth header by name only. */
+  mcpServers: Array<Omit<McpServer, 'createdAt'> & { createdAt: string }>;
 }
 /** `DELETE /me`: the account's email as the confirmation. */
 export interface DeleteAccountRequest {
