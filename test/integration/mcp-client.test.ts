@@ -303,6 +303,25 @@ describe('MCP client: registered servers lend their tools to agentflow nodes', (
     expect(outcomes).toEqual(['aborted']);
   });
 
+  test('a lone surrogate or NUL in a model’s MCP arguments reaches neither a 500 nor the database as such', async () => {
+    const server = `odd_${randomUUID().slice(0, 6)}`;
+    expect((await register(ada, shop(server))).status).toBe(201);
+    const flowId = await flowWith(ada, [`mcp__${server}__refund`, `mcp__${server}__lookup_order`]);
+    t.llm.push(
+      { toolCalls: [{ name: `mcp__${server}__lookup_order`, args: { orderId: 'a\ud800b\u0000' } }] },
+      { toolCalls: [{ name: `mcp__${server}__refund`, args: { orderId: 'x\udc00' } }] },
+    );
+    const first = await run(ada, flowId, (m) => m.event === 'approval_requested');
+    const executionId = first.headers.get('x-execution-id')!;
+    expect(toolEvents(first.messages)).toEqual([expect.objectContaining({ kind: 'mcp', ok: true })]);
+    const asked = first.messages.find((m) => m.event === 'approval_requested')!.data;
+    const pending = await request('GET', `${t.api}/hitl/requests/${asked.approvalId}`, { token: ada.accessToken });
+    expect(pending.body).toMatchObject({ status: 'pending', parameters: { orderId: 'x\ufffd' } });
+    expect((await request('PUT', `${t.api}/hitl/requests/${asked.approvalId}/reject`, { token: ada.accessToken })).status).toBe(200);
+    const rest = await readSse(`${t.api}/flows/${flowId}/executions/${executionId}/events`, { token: ada.accessToken, timeoutMs: 30_000 });
+    expect(rest.messages.at(-1)?.event).toBe('execution_failed');
+  });
+
   test('a server that is (or resolves to) a private address is refused at call time too, and another user’s server is unknown', async () => {
     // Written past the registration's check, as a server whose name later resolves privately would be.
     const name = `rebound_${randomUUID().slice(0, 6)}`;
