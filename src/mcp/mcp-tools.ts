@@ -69,6 +69,8 @@ export const registerMcpServerSchema = z.strictObject({
 export interface McpServerView {
   id: string;
   name: string;
+  /** Shared by the operators with every user (not removable by a user). */
+  shared: boolean;
   url: string;
   authHeader: { name: string; stored: true } | null;
   allowedTools: string[];
@@ -79,6 +81,7 @@ export interface McpServerView {
 export const toMcpServerView = (row: McpServerRow): McpServerView => ({
   id: row.id,
   name: row.name,
+  shared: row.userId === null,
   url: row.url,
   authHeader: row.authHeaderName ? { name: row.authHeaderName, stored: true } : null,
   allowedTools: row.allowedTools,
@@ -108,8 +111,12 @@ export class McpTools {
     this.log = deps.logger.child({ component: 'mcp-client' });
   }
 
-  /** Registers a server: 400 for a private address (unless allowed), credentials in the URL, or safe tools not allowed; 409 a taken name. */
-  async register(userId: string, input: z.output<typeof registerMcpServerSchema>): Promise<McpServerView> {
+  /**
+   * Registers a server for `userId`, or (`null`, an operator's act by `actorId`) one shared with
+   * every user: 400 for a private address (unless allowed), credentials in the URL, or safe tools
+   * not allowed; 409 a taken name.
+   */
+  async register(userId: string | null, input: z.output<typeof registerMcpServerSchema>, actorId = userId!): Promise<McpServerView> {
     const url = new URL(input.url);
     if (url.username || url.password)
       throw badRequest('Put credentials in authHeader, not in the URL', [{ path: 'url', message: 'has a user or password' }]);
@@ -138,25 +145,27 @@ export class McpTools {
         safeTools: safe,
       },
       {
-        actorId: userId,
+        actorId,
         action: 'mcp_server.registered',
         targetType: 'mcp_server',
         targetId: id,
-        details: { name: input.name, origin: url.origin },
+        details: { name: input.name, origin: url.origin, shared: userId === null },
       },
     );
-    if (created === 'name_taken') throw new AppError(409, 'name_taken', `You already have an MCP server called "${input.name}"`);
+    if (created === 'name_taken') throw new AppError(409, 'name_taken', `There already is an MCP server called "${input.name}"`);
     if (created === 'too_many') throw new AppError(409, 'too_many_servers', 'You have registered as many MCP servers as allowed');
     return toMcpServerView(created);
   }
 
-  async list(userId: string): Promise<McpServerView[]> {
+  /** The user's own servers, or (`null`) the shared ones. */
+  async list(userId: string | null): Promise<McpServerView[]> {
     return (await this.deps.repos.mcpServers.list(userId)).map(toMcpServerView);
   }
 
-  async remove(userId: string, id: string): Promise<void> {
+  /** Deletes the user's server, or (`null`, by operator `actorId`) a shared one; 404 when there is none. */
+  async remove(userId: string | null, id: string, actorId = userId!): Promise<void> {
     const removed = await this.deps.repos.mcpServers.remove(userId, id, {
-      actorId: userId,
+      actorId,
       action: 'mcp_server.deleted',
       targetType: 'mcp_server',
       targetId: id,
@@ -201,9 +210,9 @@ export class McpTools {
     return offer;
   }
 
-  /** Every allowed tool of every server the user registered (the assistant's offer); nothing read when they have none. */
+  /** Every allowed tool of every server the user may use, theirs and shared (the assistant's offer); no request when there is none. */
   async offerAll(userId: string, signal?: AbortSignal): Promise<McpOffer> {
-    const servers = await this.deps.repos.mcpServers.list(userId);
+    const servers = await this.deps.repos.mcpServers.usable(userId);
     if (!servers.length) return { specs: [], dangerous: new Set() };
     return this.offer(
       userId,

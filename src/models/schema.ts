@@ -463,10 +463,10 @@ export const apiKeys = pgTable('api_keys', {
 });
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
 
-/** MCP servers a user registered (their auth header only sealed). */
+/** MCP servers a user registered, or an operator shared (no user); their auth header only sealed. */
 export const mcpServers = pgTable('mcp_servers', {
   id: uuid('id').primaryKey(),
-  userId: uuid('user_id').notNull(),
+  userId: uuid('user_id'),
   name: text('name').notNull(),
   url: text('url').notNull(),
   authHeaderName: text('auth_header_name'),

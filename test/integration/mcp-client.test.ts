@@ -6,6 +6,7 @@ import express from 'express';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { z } from 'zod';
+import { AdminDirectory } from '../../src/auth/admins';
 import { startTestApp, type TestApp } from '../support/app';
 import { registerUser, request, type TestUser } from '../support/http';
 import { readSse, type SseMessage } from '../support/sse';
@@ -320,6 +321,36 @@ describe('MCP client: registered servers lend their tools to agentflow nodes', (
     expect((await request('PUT', `${t.api}/hitl/requests/${asked.approvalId}/reject`, { token: ada.accessToken })).status).toBe(200);
     const rest = await readSse(`${t.api}/flows/${flowId}/executions/${executionId}/events`, { token: ada.accessToken, timeoutMs: 30_000 });
     expect(rest.messages.at(-1)?.event).toBe('execution_failed');
+  });
+
+  test('an operator shares a server with every user; only admins manage it, users use it but cannot delete it', async () => {
+    const admin = await registerUser(t.api, 'Operator');
+    await new AdminDirectory(t.app.repos.admins).grant(admin.email);
+    const user = await registerUser(t.api, 'Sharer');
+    const name = `shared_${randomUUID().slice(0, 6)}`;
+    const body = shop(name);
+    expect((await request('POST', `${t.api}/admin/mcp-servers`, { token: user.accessToken, body })).status).toBe(403);
+    const created = await request('POST', `${t.api}/admin/mcp-servers`, { token: admin.accessToken, body });
+    expect(created.status).toBe(201);
+    expect(created.body.mcpServer).toMatchObject({ name, shared: true, authHeader: { name: 'X-Tool-Key', stored: true } });
+    const id = created.body.mcpServer.id;
+    expect((await request('GET', `${t.api}/admin/mcp-servers`, { token: user.accessToken })).status).toBe(403);
+    const listed = await request('GET', `${t.api}/admin/mcp-servers`, { token: admin.accessToken });
+    expect(listed.body.mcpServers.map((server: { id: string }) => server.id)).toContain(id);
+    expect(JSON.stringify(listed.body)).not.toContain(TOOL_KEY);
+    // A user's own list holds their servers only, and a user cannot delete a shared one.
+    expect((await request('GET', `${t.api}/mcp-servers`, { token: user.accessToken })).body.mcpServers).toEqual([]);
+    expect((await request('DELETE', `${t.api}/mcp-servers/${id}`, { token: user.accessToken })).status).toBe(404);
+
+    const flowId = await flowWith(user, [`mcp__${name}__lookup_order`]);
+    t.llm.push({ toolCalls: [{ name: `mcp__${name}__lookup_order`, args: { orderId: 'S1' } }] }, { text: 'Shipped.' });
+    const { messages } = await run(user, flowId);
+    expect(toolEvents(messages)).toEqual([expect.objectContaining({ kind: 'mcp', ok: true, result: 'order S1 shipped' })]);
+
+    expect((await request('DELETE', `${t.api}/admin/mcp-servers/${id}`, { token: admin.accessToken })).status).toBe(204);
+    t.llm.push({ toolCalls: [{ name: `mcp__${name}__lookup_order`, args: { orderId: 'S2' } }] }, { text: 'Gone.' });
+    const after = await run(user, flowId);
+    expect(toolEvents(after.messages)).toEqual([expect.objectContaining({ ok: false, result: expect.stringMatching(/no tool called/) })]);
   });
 
   test('a server that is (or resolves to) a private address is refused at call time too, and another user’s server is unknown', async () => {

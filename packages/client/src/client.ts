@@ -472,6 +472,12 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
     },
 
     admin: {
+      /** MCP servers shared with every user (an admin's own session). */
+      mcpServers: {
+        register: (body: T.RegisterMcpServerRequest) => post<{ mcpServer: T.McpServer }>('/admin/mcp-servers', body),
+        list: () => get<{ mcpServers: T.McpServer[] }>('/admin/mcp-servers'),
+        delete: (serverId: string) => del(`/admin/mcp-servers/${seg(serverId)}`),
+      },
       /** The audit trail, newest first: who did what, from which address, user agent or device (an admin's token). */
       audit: (query: T.AuditQuery = {}) =>
         get<{ audit: T.AuditRow[]; nextCursor: string | null }>(

@@ -264,6 +264,8 @@ export interface McpServer {
   id: string;
   /** Its tools are named `mcp__<name>__<tool>`. */
   name: string;
+  /** Shared by the operators with every user. */
+  shared: boolean;
   url: string;
   authHeader: { name: string; stored: true } | null;
   allowedTools: string[];
@@ -333,7 +335,7 @@ export interface AccountExport {
     revokedAt: string | null;
   }>;
   /** Registered MCP servers; the auth header by name only. */
-  mcpServers: Array<Omit<McpServer, 'createdAt'> & { createdAt: string }>;
+  mcpServers: Array<Omit<McpServer, 'shared'>>;
 }
 /** `DELETE /me`: the account's email as the confirmation. */
 export interface DeleteAccountRequest {

@@ -1,17 +1,20 @@
 import { z } from 'zod';
+import { forbidden } from '../../lib/errors';
 import { registerMcpServerSchema } from '../../mcp/mcp-tools';
 import { uuidParam } from '../../schemas/api';
+import { isAdminCaller, type AuthUser } from '../middleware/authenticate';
 import { routesWith } from '../route';
 import type { ApiContext } from '../context';
 
-/** The MCP server routes' port: the registered servers' service. */
-export type McpServerPorts = Pick<ApiContext, 'mcpServers'>;
+/** The MCP server routes' port: the registered servers' service, and the admin directory for shared ones. */
+export type McpServerPorts = Pick<ApiContext, 'mcpServers' | 'admin'>;
 const route = routesWith<McpServerPorts>();
 const tags = ['mcp'];
 
 export const mcpServerView = z.object({
   id: z.uuid(),
   name: z.string().describe('Tools of the server are named `mcp__<name>__<tool>`'),
+  shared: z.boolean().describe('Registered by an operator for every user; a server of your own with the same name hides it'),
   url: z.string(),
   authHeader: z
     .object({ name: z.string(), stored: z.literal(true) })
@@ -23,6 +26,11 @@ export const mcpServerView = z.object({
 });
 const mcpServerResponse = z.object({ mcpServer: mcpServerView });
 const mcpServerListResponse = z.object({ mcpServers: z.array(mcpServerView) });
+
+/** Operators only (never through an API key): 403 otherwise. */
+async function requireAdmin(ctx: McpServerPorts, caller: AuthUser): Promise<void> {
+  if (!(await isAdminCaller(ctx.admin.directory, caller))) throw forbidden('Admins only');
+}
 
 /** `/mcp-servers`: the caller's MCP servers, whose tools their agentflow nodes and assistant may use. */
 export const mcpServerRoutes = [
@@ -66,6 +74,58 @@ export const mcpServerRoutes = [
     errors: [404],
     handler: async ({ user, params }, ctx) => {
       await ctx.mcpServers.remove(user.id, params.id);
+    },
+  }),
+
+  route({
+    method: 'post',
+    path: '/admin/mcp-servers',
+    operationId: 'registerSharedMcpServer',
+    tags,
+    auth: 'bearer',
+    summary: 'Share an MCP server with every user (admins only)',
+    description:
+      'As `POST /mcp-servers`, for every user: their nodes and assistant may use its allowed tools (a user’s own server of the same name hides it). ' +
+      'Its auth header is the operator’s, never shown to users. 403 for anyone but an admin’s own session.',
+    body: registerMcpServerSchema,
+    responses: { 201: { description: 'The shared server (without its auth header value)', schema: mcpServerResponse } },
+    errors: [400, 403, 409],
+    handler: async (input, ctx) => {
+      // The body first: its schema is public (the OpenAPI document), so a 400 tells a non-admin nothing.
+      const body = input.body;
+      await requireAdmin(ctx, input.user);
+      return { mcpServer: await ctx.mcpServers.register(null, body, input.user.id) };
+    },
+  }),
+
+  route({
+    method: 'get',
+    path: '/admin/mcp-servers',
+    operationId: 'listSharedMcpServers',
+    tags,
+    auth: 'bearer',
+    summary: 'The MCP servers shared with every user (admins only)',
+    responses: { 200: { description: 'The shared servers', schema: mcpServerListResponse } },
+    errors: [403],
+    handler: async (input, ctx) => {
+      await requireAdmin(ctx, input.user);
+      return { mcpServers: await ctx.mcpServers.list(null) };
+    },
+  }),
+
+  route({
+    method: 'delete',
+    path: '/admin/mcp-servers/:id',
+    operationId: 'deleteSharedMcpServer',
+    tags,
+    auth: 'bearer',
+    summary: 'Stop sharing an MCP server (admins only)',
+    params: { id: { schema: uuidParam, resource: 'MCP server' } },
+    responses: { 204: 'Deleted' },
+    errors: [403, 404],
+    handler: async ({ user, params }, ctx) => {
+      await requireAdmin(ctx, user);
+      await ctx.mcpServers.remove(null, params.id, user.id);
     },
   }),
 ];
