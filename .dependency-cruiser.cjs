@@ -16,7 +16,7 @@ const layers = [
   ['budget'], // the budget door and model prices
   ['runs'], // the run kernel: one state machine for every kind of run
   ['ai', 'demo-model'], // the model gateway; the offline demo model beside it
-  ['devices'], // device RPC over the socket channel
+  ['devices', 'mcp'], // device RPC over the socket channel; MCP servers' tools over Streamable HTTP
   ['generation', 'assistant'], // features
   ['flows', 'agents'], // features built on the assistant's tool loop
   ['webhooks'], // webhooks out: run ends and approval requests as signed POSTs (SSRF rules of the HTTP tools)

@@ -59,6 +59,10 @@ export async function writeAccountExport(account: AccountRepository, userId: str
       usage: () => out.list(account.usage(userId), byId),
       apiKeys: () => out.list(account.apiKeys(userId), byId),
       webhooks: () => out.list(account.webhooks(userId), byId, (webhook) => out.value({ ...webhook, secret: { stored: true } })),
+      mcpServers: () =>
+        out.list(account.mcpServers(userId), byId, ({ authHeaderName, ...server }) =>
+          out.value({ ...server, authHeader: authHeaderName ? { name: authHeaderName, stored: true } : null }),
+        ),
     },
   );
   return true;

@@ -26,6 +26,7 @@ import { AgentRunChannel } from '../agents/run-channel';
 import { AgentScheduler } from '../agents/scheduler';
 import { PsaConnections } from '../connectors/psa';
 import { resolveOAuthEncryptionKey, SecretBox } from '../connectors/secret-box';
+import { McpTools } from '../mcp/mcp-tools';
 import { AdminDirectory } from '../auth/admins';
 import { LimitsResolver } from '../auth/limits';
 import { AuthService } from '../auth/auth-service';
@@ -177,6 +178,8 @@ export async function startSwitchboard(
     const psa = new PsaConnections({ box: secretBox, repos, settings: config.psa });
     // Webhooks out: run ends and approval requests become signed deliveries on the `webhooks` queue.
     const webhooks = new WebhookService({ config, repos, box: secretBox, enqueue: queues.enqueue, logger });
+    // Registered MCP servers: their auth headers sealed with the same key, their calls under the HTTP tools' limits.
+    const mcpTools = new McpTools({ repos, box: secretBox, limits: config.flowHttp, logger });
     // Frames past twice the run's byte limit are refused (the worker keeps at most maxBytes of them).
     const agentRunChannel = new AgentRunChannel(realtime.command, config.redis.keyPrefix, 2 * config.agents.maxBytes);
 
@@ -300,6 +303,7 @@ export async function startSwitchboard(
         journeyRuns,
         chatCancels,
         flowEvents,
+        mcpTools,
         budget,
         usage,
         presence,
@@ -453,6 +457,7 @@ export async function startSwitchboard(
         }),
         flowChats: new FlowChats({ repos, enqueue: queues.enqueue, logger, runs: chatRuns, budget, consumers: presence }),
         oauth: new OAuthService({ config, repos, redis: cache.command, vault, secret: tokens.secret, logger }),
+        mcpServers: mcpTools,
         canvasEvents,
         usage,
         limits,

@@ -23,6 +23,7 @@ import type { JourneyRuns } from '../agents/journey-run';
 import { PsaPush } from '../assistant/psa-push';
 import type { PsaConnections } from '../connectors/psa';
 import type { CredentialVault } from '../agents/credentials';
+import type { McpTools } from '../mcp/mcp-tools';
 import type { AgentRunChannel } from '../agents/run-channel';
 import type { DeviceRegistry } from '../devices/device-registry';
 import type { DeviceChannel } from '../devices/device-channel';
@@ -83,6 +84,8 @@ export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'models' | 'm
   webhooks: WebhookService;
   /** The event logs of agentflow executions. */
   flowEvents: FlowEventLog;
+  /** Tools of the users' registered MCP servers (agentflow nodes and the assistant). */
+  mcpTools?: McpTools;
   /** Every model call is reserved before it is sent and settled when it ends. */
   budget: BudgetDoor;
   /** The per-user limits shared with the API (the assistant's hourly device operations). */
@@ -182,6 +185,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       policy: dangerousToolPolicy(config.hitl.dangerousTools),
       embed: (job, timeoutMs) => requestEmbedding(queues, job, timeoutMs),
       approvals: deps.approvals,
+      mcp: deps.mcpTools,
       signals,
       chatCancels: deps.chatCancels,
       budget: deps.budget,
@@ -260,6 +264,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
         http: config.flowHttp,
         policy: dangerousToolPolicy(config.hitl.dangerousTools),
         logger,
+        mcp: deps.mcpTools,
       }),
       approvals: deps.approvals,
     }),

@@ -29,7 +29,9 @@ import { joinAnswers, parsePlan, PLAN_TOOL, planSteps, planText, stepPrompt, typ
 import { withChatContext } from './chat-context';
 import { HISTORY_LIMIT, turnSystemPrompt, turnToolsets } from './turn-prompt';
 import type { ToolsetName } from './tools';
-import { auditToolCall, runAuditedToolCall, type ToolCallOutcome } from './tool-audit';
+import { auditMcpToolCall, auditToolCall, runAuditedToolCall, type ToolCallOutcome } from './tool-audit';
+import type { McpOffer, McpTools } from '../mcp/mcp-tools';
+import { parseMcpToolName } from '../mcp/tool-names';
 import { allowAllPolicy, type ToolPolicy } from './tool-policy';
 import { type DeviceCall, type ToolContext } from './tools';
 import { MAX_EMBED_TEXT_CHARS } from '../schemas/api';
@@ -84,6 +86,8 @@ export interface AssistantRunnerDeps {
   budget?: Pick<BudgetDoor, 'releaseUnused'>;
   /** The per-user hourly limits: device operations (`deviceOperationsPerHour`) and the coding agents' file operations and approval requests; without it, none. */
   usage?: Pick<UsageLimiter, 'take'>;
+  /** The tools of the user's registered MCP servers, offered on every turn that may use tools. */
+  mcp?: Pick<McpTools, 'offerAll' | 'call'>;
   /** Queues the continuation of an agentflow node that parked for this approval (its decision came here). */
   resumeFlowNode?: (row: HitlRequestRow) => Promise<void>;
 }
@@ -218,7 +222,8 @@ export class AssistantRunner {
       userId: row.userId,
       sessionId: approvalSessionId(row),
       messageId: row.messageId,
-      deviceId: row.deviceId,
+      // The turn's device, if it had one: an MCP call's request names its server instead (`mcp:<server>`).
+      deviceId: group.map((request) => request.deviceId).find((id) => !id.startsWith('mcp:')),
       tools: 'device',
     };
     return this.watching(data.messageId, (signal) => this.continueParked(job, group, data, signal));
@@ -250,7 +255,8 @@ export class AssistantRunner {
     const begun = await this.turns().begin(turnOf(data));
     if (begun === 'cancel_requested') return this.cancelled(data, log, parked.response, usage);
     if (begun === 'ended') return { toolCalls: 0, toolIterations: 0 };
-    const offered = new Set(this.turnTools(toolsets, agent).map((t) => t.name));
+    const mcp = await this.mcpOffer(data, signal);
+    const offered = new Set([...this.turnTools(toolsets, agent).map((t) => t.name), ...mcp.specs.map((t) => t.name)]);
     if (agent) await this.event(data, { type: 'agent', sessionId: data.sessionId, agent, state: 'processing' });
     // Each waiting call with its own decision: approved ones run (as a round's calls do, at once),
     // refused ones become the refusal the model reads.
@@ -269,6 +275,7 @@ export class AssistantRunner {
               approved: true,
               approvalId: row.id,
               approvedParameters: row.parameters,
+              mcp,
               signal,
               step: `${plan ? `p${plan.index}.` : ''}${parked.iteration}.${call.index ?? position}`,
               agent,
@@ -309,7 +316,8 @@ export class AssistantRunner {
     // The Orchestrator (not yet in a plan) may propose one: it gets the plan tool besides its own.
     const planning = agent === 'orchestrator' && !plan && coding.request !== undefined;
     let proposed: PlanStep[] | undefined;
-    const tools = this.turnTools(toolsets, agent);
+    const mcp = await this.mcpOffer(data, signal);
+    const tools = [...this.turnTools(toolsets, agent), ...mcp.specs];
     const agentConfig = agent ? this.deps.config.codingAgents[agent] : undefined;
     if (agent && 'messages' in start) await this.event(data, { type: 'agent', sessionId: data.sessionId, agent, state: 'processing' });
     const offered = new Set(tools.map((t) => t.name));
@@ -342,7 +350,7 @@ export class AssistantRunner {
           const key = plan ? `p${plan.index}.${step}` : step;
           if (!planning || name !== PLAN_TOOL.name)
             return this.announced(data, log, name, args, agent, () =>
-              this.executeTool(data, offered, name, args, log, { signal, step: key, agent }),
+              this.executeTool(data, offered, name, args, log, { signal, step: key, agent, mcp }),
             );
           const parsed = parsePlan(args);
           if ('error' in parsed) return parsed.error;
@@ -351,7 +359,11 @@ export class AssistantRunner {
         },
         // Only a call that would really run parks: an unknown tool or bad arguments is an error at once.
         mustPark: approvals
-          ? (name, args) => offered.has(name) && this.policy.isDangerous(name) && toolNamed(name)!.schema.safeParse(args ?? {}).success
+          ? (name, args) =>
+              offered.has(name) &&
+              (parseMcpToolName(name)
+                ? mcp.dangerous.has(name)
+                : this.policy.isDangerous(name) && toolNamed(name)!.schema.safeParse(args ?? {}).success)
           : undefined,
         onText: (text) => {
           streamed += text;
@@ -374,7 +386,12 @@ export class AssistantRunner {
         if (!failed.size) break;
         result = await runToolLoop({ ...loop, messages: [], resume: { state: result.parked, results: failed } });
       }
-      if (result.parked && approvals && data.deviceId) {
+      // A device call's approval names the turn's device; an MCP call's names its server (`mcp:<server>`).
+      const approvalDevice = (name: string) => {
+        const mcpTool = parseMcpToolName(name);
+        return mcpTool ? `mcp:${mcpTool.server}` : data.deviceId;
+      };
+      if (result.parked && approvals && waitingCalls(result.parked).every(({ call }) => approvalDevice(call.name))) {
         // Parked: the state goes to PostgreSQL and the job ends, so no worker slot waits on a human.
         // One request per waiting call, in call order, each holding the same state (0251).
         await Promise.allSettled(pending);
@@ -387,10 +404,10 @@ export class AssistantRunner {
             userId: data.userId,
             sessionId: data.sessionId,
             messageId: data.messageId,
-            deviceId: data.deviceId,
+            deviceId: approvalDevice(call.name)!,
             toolName: call.name,
             parameters: {
-              ...(toolNamed(call.name)!.schema.parse(call.args ?? {}) as Record<string, unknown>),
+              ...((toolNamed(call.name)?.schema.parse(call.args ?? {}) ?? argsObject(call.args)) as Record<string, unknown>),
               ...(previews.has(position) ? previews.get(position) : {}),
             },
             continuation: storeContinuation(result.parked, toolsets, usage, { parkId, position }, agent, plan),
@@ -487,8 +504,10 @@ export class AssistantRunner {
       signal?: AbortSignal;
       step?: string;
       agent?: CodingAgentName;
+      mcp?: McpOffer;
     } = {},
   ): Promise<string> {
+    if (parseMcpToolName(name)) return this.executeMcpTool(data, offered, name, rawArgs, log, options);
     const { deviceId } = data;
     if (!deviceId) return `Error: no device is connected, so ${name} cannot run.`;
     const tool = toolNamed(name);
@@ -697,6 +716,55 @@ export class AssistantRunner {
     return content;
   }
 
+  /**
+   * The tools of the user's MCP servers for this turn, with or without a device: none when the
+   * request asked for no tools (or there is no MCP client).
+   */
+  private async mcpOffer(data: ChatTurnJob, signal: AbortSignal): Promise<McpOffer> {
+    if (!this.deps.mcp || data.noTools) return { specs: [], dangerous: new Set() };
+    return this.deps.mcp.offerAll(data.userId, signal);
+  }
+
+  /**
+   * Runs one MCP tool call, audited. A dangerous one that was not approved (only without an
+   * approval service: with one it parked before) asks the policy, as a device call does.
+   */
+  private async executeMcpTool(
+    data: ChatTurnJob,
+    offered: Set<string>,
+    name: string,
+    args: unknown,
+    log: Logger,
+    options: { approved?: boolean; approvalId?: string; signal?: AbortSignal; mcp?: McpOffer },
+  ): Promise<string> {
+    if (!this.deps.mcp || !offered.has(name))
+      return `Error: there is no tool called "${name}" here; use one of: ${[...offered].join(', ')}.`;
+    const audited = (outcome: string) =>
+      auditMcpToolCall(this.deps.repos.audit, log, {
+        userId: data.userId,
+        sessionId: data.sessionId,
+        tool: name,
+        outcome,
+        approvalId: options.approvalId,
+      });
+    if (!options.approved && options.mcp?.dangerous.has(name)) {
+      const decision = await this.policy.check({
+        userId: data.userId,
+        sessionId: data.sessionId,
+        deviceId: `mcp:${parseMcpToolName(name)!.server}`,
+        toolName: name,
+        args: argsObject(args),
+      });
+      if (!decision.allowed) {
+        await audited('not_allowed');
+        return `Error: ${name} was not allowed: ${decision.reason}`;
+      }
+    }
+    const { text, outcome } = await this.deps.mcp.call(data.userId, name, args, options.signal);
+    await audited(outcome);
+    return text;
+  }
+
   /** The result a refused call gives the model (rejected, or not decided in time), audited. */
   private async refused(data: ChatTurnJob, log: Logger, name: string, row: HitlRequestRow): Promise<string> {
     const status = row.status === 'rejected' ? 'rejected' : 'timeout';
@@ -819,3 +887,7 @@ export function toolCallKey(messageId: string, step: string, tool: string, args:
     .digest('base64url')
     .slice(0, 32);
 }
+
+/** A tool call's arguments as the object an approval request shows (anything else as none). */
+const argsObject = (args: unknown): Record<string, unknown> =>
+  args !== null && typeof args === 'object' && !Array.isArray(args) ? (args as Record<string, unknown>) : {};

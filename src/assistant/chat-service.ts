@@ -148,6 +148,7 @@ export class ChatService {
           messageId: stored.id,
           deviceId: deviceId ?? undefined,
           tools: mode,
+          ...(input.tools === 'none' ? { noTools: true as const } : {}),
           model: input.model,
           budget,
           tier: input.tier,

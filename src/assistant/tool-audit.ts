@@ -70,3 +70,29 @@ export async function runAuditedToolCall(
     return `Error: ${name} failed unexpectedly.`;
   }
 }
+
+/** The audit action of a call of a tool of a registered MCP server. */
+export const MCP_TOOL_CALL = 'mcp.tool_call';
+
+/**
+ * Writes who called which MCP tool (`mcp__<server>__<tool>`), for which turn or execution, how it
+ * ended and under which approval. As for device calls, a failed write is logged, never fatal.
+ */
+export async function auditMcpToolCall(
+  audit: Pick<AuditRepository, 'write'>,
+  log: Logger,
+  record: { userId: string; sessionId: string; tool: string; outcome: string; approvalId?: string },
+): Promise<void> {
+  const { userId, sessionId, tool, outcome, approvalId } = record;
+  try {
+    await audit.write({
+      actorId: userId,
+      action: MCP_TOOL_CALL,
+      targetType: approvalId ? 'approval' : null,
+      targetId: approvalId ?? null,
+      details: { tool, outcome, sessionId, ...(approvalId ? { approvalId } : {}) },
+    });
+  } catch (error) {
+    log.warn({ err: error, tool, outcome, approvalId }, 'MCP tool call not audited');
+  }
+}

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isDeviceToolName } from '../assistant/tool-names';
+import { isMcpToolName } from '../mcp/tool-names';
 import { AppError } from '../lib/errors';
 import { modelRefSchema } from '../schemas/model-ref';
 
@@ -103,6 +104,8 @@ export type HttpTool = z.output<typeof httpToolSchema>;
 export const agentflowDefinitionSchema = z.strictObject({
   nodes: z.array(agentflowNodeSchema).min(1).max(MAX_FLOW_NODES),
   output: z.string().min(1).max(64),
+  /** What the flow does, for the people and models that pick it (its MCP tool's description). */
+  description: z.string().trim().min(1).max(1_000).optional(),
   /** The owner's device that device tools run on. */
   deviceId: z.string().min(1).max(128).optional(),
   httpTools: z.array(httpToolSchema).max(MAX_HTTP_TOOLS).optional(),
@@ -333,7 +336,8 @@ function graphProblems(definition: AgentflowDefinition, prefix: (path: PropertyK
 }
 
 /**
- * Tools: every name a node lists is a device tool or one of the flow's HTTP tools (listed once);
+ * Tools: every name a node lists is a device tool, one of the flow's HTTP tools or a tool of one of
+ * the owner's MCP servers (`mcp__<server>__<tool>`, checked when the node runs), listed once;
  * HTTP tools have unique names that are not device tools', and URLs on an allowed origin; device
  * tools need the device they run on.
  */
@@ -355,7 +359,8 @@ function toolProblems(definition: AgentflowDefinition, prefix: (path: PropertyKe
       const path = prefix(['nodes', index, 'tools', at]);
       if (seen.has(name)) problems.push({ path, message: `"${name}" is listed twice` });
       else if (isDeviceToolName(name)) usesDevice = true;
-      else if (!http.has(name)) problems.push({ path, message: `unknown tool "${name}": use a device tool or one of httpTools` });
+      else if (!http.has(name) && !isMcpToolName(name))
+        problems.push({ path, message: `unknown tool "${name}": use a device tool, one of httpTools or mcp__<server>__<tool>` });
       seen.add(name);
     });
   });

@@ -47,7 +47,7 @@ export type FlowEvent =
       executionId: string;
       nodeId: string;
       tool: string;
-      kind: 'device' | 'http';
+      kind: 'device' | 'http' | 'mcp';
       args: unknown;
       result: string;
       ok: boolean;

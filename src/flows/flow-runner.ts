@@ -45,6 +45,7 @@ import { inOrderLimited, MAX_PARALLEL_TOOL_CALLS, runToolLoop, waitingCalls, typ
 import { TOOLS_BY_NAME } from '../assistant/tools';
 import { nodeApprovalKey } from './node-approvals';
 import type { NodeTools } from './node-tools';
+import { parseMcpToolName } from '../mcp/tool-names';
 
 /**
  * The system prompt of every agentflow node. Its first sentence is how the offline demo model
@@ -348,7 +349,7 @@ export class FlowRunner {
       budget,
       messages: resume ? [] : [systemMessage(FLOW_NODE_SYSTEM), userMessage(prompt)],
       resume: resume && { state: resume.state, results: resume.results },
-      tools: tools.offered(definition, node),
+      tools: await tools.offered(definition, node, data.userId, signal),
       signal,
       executeTool: (name, args, step) => tools.execute(context, name, args, step),
       mustPark: (name, args) => tools.mustPark(node, name, args),
@@ -356,15 +357,18 @@ export class FlowRunner {
       onModelCall: (usage) => void (cost = addCost(cost, costOf(usage))),
     });
     if (!result.parked) return { output: boundedText(result.response).text, cost };
-    if (!approvals || !definition.deviceId) throw new RefusedNodeError('approval_not_possible');
+    // A device call's approval names the flow's device; an MCP call's names its server (`mcp:<server>`).
+    const approvalDevice = (name: string) => (parseMcpToolName(name) ? `mcp:${parseMcpToolName(name)!.server}` : definition.deviceId);
+    const waiting = waitingCalls(result.parked);
+    if (!approvals || waiting.some(({ call }) => !approvalDevice(call.name))) throw new RefusedNodeError('approval_not_possible');
     const usage = { ...cost };
     // Cancelled while the model answered: nothing is asked (the catch ends the node as cancelled).
     if (signal.aborted) throw signal.reason ?? new Error('The execution was cancelled');
     // One request per waiting call, in call order, each holding the round's state (0251).
     const parkId = randomUUID();
     // The plan's hourly limit of approval requests: refused (429 rate_limited), the node fails before any is asked.
-    await approvals.allow(data.userId, waitingCalls(result.parked).length);
-    for (const { call, position } of waitingCalls(result.parked)) {
+    await approvals.allow(data.userId, waiting.length);
+    for (const { call, position } of waiting) {
       const continuation: FlowContinuation = {
         ...storeContinuation(result.parked, [], usage, { parkId, position }),
         kind: 'flow',
@@ -376,9 +380,9 @@ export class FlowRunner {
         userId: data.userId,
         executionId: data.executionId,
         messageId: nodeApprovalKey(data.executionId, node.id),
-        deviceId: definition.deviceId,
+        deviceId: approvalDevice(call.name)!,
         toolName: call.name,
-        parameters: TOOLS_BY_NAME.get(call.name)!.schema.parse(call.args ?? {}) as Record<string, unknown>,
+        parameters: (TOOLS_BY_NAME.get(call.name)?.schema.parse(call.args ?? {}) ?? argsObject(call.args)) as Record<string, unknown>,
         continuation,
       });
       await this.deps.events.appendNext(data.executionId, {
@@ -585,3 +589,7 @@ const nodeUsage = (row: FlowExecutionNodeRow) => ({
   outputTokens: row.outputTokens,
   costUsd: row.costUsd,
 });
+
+/** A tool call's arguments as the object an approval request shows (anything else as none). */
+const argsObject = (args: unknown): Record<string, unknown> =>
+  args !== null && typeof args === 'object' && !Array.isArray(args) ? (args as Record<string, unknown>) : {};

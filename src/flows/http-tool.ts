@@ -1,8 +1,8 @@
 import http from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
-import { isPrivateAddress, publicOnlyLookup } from '../lib/private-address';
 import { z } from 'zod';
+import { guardedLookup, isPrivateAddress, PrivateAddressError } from '../lib/private-address';
 import type { HttpTool } from './definition';
 
 /** What an agentflow's HTTP tools may do; the operator's settings (FLOW_HTTP_*). */
@@ -34,11 +34,6 @@ export class HttpToolError extends Error {
 
 /** Whether `address` (an IP literal) is in a range HTTP tools keep away from. */
 export { isPrivateAddress };
-
-/** A DNS lookup that refuses private answers (checked on the address connected to, against DNS rebinding). */
-export const guardedLookup = publicOnlyLookup(
-  (hostname) => new HttpToolError('private_address', `${hostname} resolves to a private address`),
-);
 
 /**
  * Calls `tool` with the model's arguments: the final URL must stay on one of `allowedOrigins`, its
@@ -74,6 +69,7 @@ export async function callHttpTool(
   return new Promise((resolve, reject) => {
     const fail = (error: unknown) => {
       if (error instanceof HttpToolError) return reject(error);
+      if (error instanceof PrivateAddressError) return reject(new HttpToolError('private_address', error.message));
       if (deadline.aborted) return reject(new HttpToolError('timeout', `${tool.name} did not answer within ${limits.timeoutMs} ms`));
       if (signal?.aborted) return reject(signal.reason instanceof Error ? signal.reason : new Error('cancelled'));
       reject(new HttpToolError('failed', `${tool.name} could not be reached`));

@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { ToolSpec } from '../ai/model-tools';
-import { auditToolCall, runAuditedToolCall } from '../assistant/tool-audit';
+import { auditMcpToolCall, auditToolCall, runAuditedToolCall } from '../assistant/tool-audit';
 import type { ToolPolicy } from '../assistant/tool-policy';
 import { TOOLS_BY_NAME, type DeviceCall } from '../assistant/tools';
 import { describeIssues } from '../schemas/device-protocol';
 import type { DevicePort } from '../devices/device-channel';
 import type { Logger } from '../lib/logger';
+import type { McpTools } from '../mcp/mcp-tools';
+import { isMcpToolName } from '../mcp/tool-names';
 import type { Repositories } from '../models';
 import type { FlowNodeJob } from '../producers/flows';
 import type { AgentflowDefinition, AgentflowNode } from './definition';
@@ -19,6 +21,8 @@ export interface NodeToolsDeps {
   http: HttpToolLimits;
   policy: ToolPolicy;
   logger: Logger;
+  /** The tools of the owner's registered MCP servers; without it a node cannot use them. */
+  mcp?: Pick<McpTools, 'offer' | 'call'>;
 }
 
 /** One node's call context: which execution, node and flow definition it belongs to. */
@@ -39,11 +43,23 @@ export interface NodeCallContext {
 export class NodeTools {
   constructor(private readonly deps: NodeToolsDeps) {}
 
-  /** What the node's model is offered. */
-  offered(definition: AgentflowDefinition, node: AgentflowNode): ToolSpec[] {
-    return (node.tools ?? []).flatMap((name): ToolSpec[] => {
+  /** Which offered MCP tools of a node need its owner's approval (from its latest offer). */
+  private readonly dangerousMcp = new WeakMap<AgentflowNode, ReadonlySet<string>>();
+
+  /**
+   * What the node's model is offered: its device and HTTP tools, and the tools of the owner's MCP
+   * servers it names that those servers allow and still list.
+   */
+  async offered(definition: AgentflowDefinition, node: AgentflowNode, userId: string, signal?: AbortSignal): Promise<ToolSpec[]> {
+    const names = node.tools ?? [];
+    const mcpNames = names.filter(isMcpToolName);
+    const mcp = mcpNames.length && this.deps.mcp ? await this.deps.mcp.offer(userId, mcpNames, signal) : undefined;
+    this.dangerousMcp.set(node, mcp?.dangerous ?? new Set());
+    return names.flatMap((name): ToolSpec[] => {
       const device = TOOLS_BY_NAME.get(name);
       if (device) return [device];
+      const fromMcp = mcp?.specs.find((spec) => spec.name === name);
+      if (fromMcp) return [fromMcp];
       const http = definition.httpTools?.find((tool) => tool.name === name);
       return http
         ? [{ name: http.name, description: `${http.description} (HTTP ${http.method} ${http.url})`, schema: httpToolArgsSchema }]
@@ -51,8 +67,12 @@ export class NodeTools {
     });
   }
 
-  /** Whether a call must wait for the owner's decision: a dangerous device tool with valid arguments. */
+  /**
+   * Whether a call must wait for the owner's decision: a dangerous device tool with valid arguments,
+   * or an offered MCP tool its registration does not mark safe.
+   */
   mustPark(node: AgentflowNode, name: string, args: unknown): boolean {
+    if (isMcpToolName(name)) return Boolean(node.tools?.includes(name) && this.dangerousMcp.get(node)?.has(name));
     const tool = TOOLS_BY_NAME.get(name);
     return Boolean(tool && node.tools?.includes(name) && this.deps.policy.isDangerous(name) && tool.schema.safeParse(args ?? {}).success);
   }
@@ -61,7 +81,7 @@ export class NodeTools {
   async execute(context: NodeCallContext, name: string, args: unknown, step: string): Promise<string> {
     const startedAt = new Date();
     const began = performance.now();
-    const kind = TOOLS_BY_NAME.has(name) ? ('device' as const) : ('http' as const);
+    const kind = TOOLS_BY_NAME.has(name) ? ('device' as const) : isMcpToolName(name) ? ('mcp' as const) : ('http' as const);
     const result = await this.run(context, name, args, step);
     const text = result.length > MAX_TOOL_RESULT_EVENT_CHARS ? result.slice(0, MAX_TOOL_RESULT_EVENT_CHARS) : result;
     await this.deps.events.appendNext(context.data.executionId, {
@@ -84,6 +104,7 @@ export class NodeTools {
   private async run(context: NodeCallContext, name: string, args: unknown, step: string): Promise<string> {
     const { node, definition } = context;
     if (!node.tools?.includes(name)) return `Error: there is no tool called "${name}" here; use one of: ${(node.tools ?? []).join(', ')}.`;
+    if (isMcpToolName(name)) return this.runMcpTool(context, name, args);
     const http = definition.httpTools?.find((tool) => tool.name === name);
     if (http) {
       try {
@@ -94,6 +115,22 @@ export class NodeTools {
       }
     }
     return this.runDeviceTool(context, name, args, step);
+  }
+
+  /** An MCP tool call, audited with its outcome (and the approval it waited for). */
+  private async runMcpTool(context: NodeCallContext, name: string, args: unknown): Promise<string> {
+    if (!this.deps.mcp) return `Error: ${name} cannot run on this worker.`;
+    const { data } = context;
+    const { text, outcome } = await this.deps.mcp.call(data.userId, name, args, context.signal);
+    const log = this.deps.logger.child({ component: 'flow-tools', executionId: data.executionId, nodeId: context.node.id });
+    await auditMcpToolCall(this.deps.repos.audit, log, {
+      userId: data.userId,
+      sessionId: data.executionId,
+      tool: name,
+      outcome,
+      approvalId: context.approvalId,
+    });
+    return text;
   }
 
   private async runDeviceTool(context: NodeCallContext, name: string, rawArgs: unknown, step: string): Promise<string> {

@@ -29,6 +29,7 @@ import { embedScriptRouter } from './embed-script';
 import { webConsoleRouter } from './web-console';
 import { aiSdkEdge, aiSdkEmbedEdge } from './ai-sdk/ai-sdk-edge';
 import { compatRouter, snakeCaseEdge } from './compat';
+import { mcpRouter } from './mcp-server';
 
 /** The express app: health, the `/api/v1` JSON API, and uniform errors. */
 export function createHttpApp(ctx: ApiContext): Express {
@@ -125,6 +126,8 @@ export function createHttpApp(ctx: ApiContext): Express {
   );
   app.use('/api/v1', embedPublicRouter(ctx));
   app.use('/api/v1', api);
+  // The Model Context Protocol: the caller's agentflows as tools, authenticated by API key.
+  app.use('/mcp', mcpRouter(ctx, version));
   // The embed widget's script, at the site root.
   app.use(embedScriptRouter());
 

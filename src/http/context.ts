@@ -14,6 +14,7 @@ import type { JourneyService } from '../agents/journey';
 import type { OAuthService } from '../agents/oauth-service';
 import type { AccountService } from '../account/account-service';
 import type { ApiKeys } from '../auth/api-keys';
+import type { McpTools } from '../mcp/mcp-tools';
 import type { AuthService } from '../auth/auth-service';
 import type { LimitsResolver } from '../auth/limits';
 import type { TokenSettings } from '../auth/tokens';
@@ -43,6 +44,8 @@ export interface ApiContext {
   tokens: TokenSettings;
   /** API keys: create, list, revoke (their checks run through `tokens`). */
   apiKeys: ApiKeys;
+  /** The MCP servers users register for their agentflows and assistant. */
+  mcpServers: McpTools;
   auth: AuthService;
   /** Deleting the caller's own account, and what follows it on every node. */
   account: AccountService;

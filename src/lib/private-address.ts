@@ -2,8 +2,16 @@ import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { ipv6Groups } from './ip-address';
 
+/** A host that is, or resolves to, a private address an outbound call may not reach. */
+export class PrivateAddressError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PrivateAddressError';
+  }
+}
+
 /**
- * Addresses outbound calls to user-given URLs (HTTP tools, PSA, webhooks) never reach unless the
+ * Addresses outbound calls to user-given URLs (HTTP tools, MCP servers, PSA, webhooks) never reach unless the
  * operator allowed their origin: loopback,
  * private, link-local, shared, multicast and reserved ranges (IPv4, IPv6, and IPv4 inside IPv6).
  * The IPv6 ranges that carry an IPv4 address (or lead to one through a translator or tunnel) are
@@ -81,3 +89,6 @@ export function publicOnlyLookup(refuse: (hostname: string) => Error): LookupFun
     });
   };
 }
+
+/** `publicOnlyLookup` refusing with a {@link PrivateAddressError}. */
+export const guardedLookup = publicOnlyLookup((hostname) => new PrivateAddressError(`${hostname} resolves to a private address`));

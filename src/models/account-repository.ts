@@ -4,6 +4,7 @@ import {
   agentRuns,
   apiKeys,
   webhookEndpoints,
+  mcpServers,
   blocks,
   canvases,
   canvasMembers,
@@ -331,6 +332,34 @@ export class AccountRepository {
         .from(webhookEndpoints)
         .where(and(eq(webhookEndpoints.userId, userId), after ? gt(webhookEndpoints.id, after) : undefined))
         .orderBy(asc(webhookEndpoints.id))
+        .limit(limit);
+    return reader;
+  }
+
+  /** The user's MCP servers: the auth header by name only, never its sealed value. */
+  mcpServers(userId: string) {
+    const reader: PageReader<{
+      id: string;
+      name: string;
+      url: string;
+      authHeaderName: string | null;
+      allowedTools: string[];
+      safeTools: string[];
+      createdAt: Date;
+    }> = (after, limit) =>
+      this.db
+        .select({
+          id: mcpServers.id,
+          name: mcpServers.name,
+          url: mcpServers.url,
+          authHeaderName: mcpServers.authHeaderName,
+          allowedTools: mcpServers.allowedTools,
+          safeTools: mcpServers.safeTools,
+          createdAt: mcpServers.createdAt,
+        })
+        .from(mcpServers)
+        .where(and(eq(mcpServers.userId, userId), after ? gt(mcpServers.id, after) : undefined))
+        .orderBy(asc(mcpServers.id))
         .limit(limit);
     return reader;
   }

@@ -3,6 +3,7 @@ import { AccountRepository } from './account-repository';
 import { AdminsRepository } from './admins-repository';
 import { AgentsRepository } from './agents-repository';
 import { ApiKeysRepository } from './api-keys-repository';
+import { McpServersRepository } from './mcp-servers-repository';
 import { AuditRepository } from './audit-repository';
 import { HistoryRepository } from './history-repository';
 import { PsaRepository } from './psa-repository';
@@ -52,6 +53,7 @@ export function createRepositories(db: Db) {
     embeds: new EmbedsRepository(db),
     apiKeys: new ApiKeysRepository(db),
     webhooks: new WebhooksRepository(db),
+    mcpServers: new McpServersRepository(db),
     runs,
     /** One user's everything: the export's pages and the account's deletion. */
     account: new AccountRepository(db, runs),

@@ -526,3 +526,16 @@ export const webhookDeliveries = pgTable('webhook_deliveries', {
   deliveredAt: timestamp('delivered_at', { withTimezone: true }),
 });
 export type WebhookDeliveryRow = typeof webhookDeliveries.$inferSelect;
+/** MCP servers a user registered, or an operator shared (no user); their auth header only sealed. */
+export const mcpServers = pgTable('mcp_servers', {
+  id: uuid('id').primaryKey(),
+  userId: uuid('user_id'),
+  name: text('name').notNull(),
+  url: text('url').notNull(),
+  authHeaderName: text('auth_header_name'),
+  authHeaderSealed: text('auth_header_sealed'),
+  allowedTools: text('allowed_tools').array().notNull(),
+  safeTools: text('safe_tools').array().notNull(),
+  ...timestamps,
+});
+export type McpServerRow = typeof mcpServers.$inferSelect;

@@ -21,6 +21,8 @@ export const chatTurnJobSchema = z.object({
   deviceId: deviceIdSchema.optional(),
   /** `none`: no device tools, the model answers from the conversation alone. */
   tools: z.enum(['device', 'none']).default('device'),
+  /** Set when the request asked for `tools: "none"`: not even the user's MCP servers' tools are offered. */
+  noTools: z.literal(true).optional(),
   /** The model the request chose (validated by the API against the configured providers). */
   model: z.object({ provider: z.string(), model: z.string() }).optional(),
   /** A coding turn: the agent the request named; its tools work on the project the device serves. */

@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
 import { lookup as dnsLookup } from 'node:dns/promises';
-import { guardedLookup, isPrivateAddress } from '../flows/http-tool';
+import { guardedLookup, isPrivateAddress } from '../lib/private-address';
 
 /** Where webhooks may go: the operator's settings (WEBHOOK_*). */
 export interface WebhookTargetRules {
@@ -89,7 +89,10 @@ export function sendWebhook(
     request.on('error', (error) => {
       if (deadline.aborted) return done({ status: null, error: `no answer within ${options.timeoutMs} ms` });
       const code = (error as NodeJS.ErrnoException).code;
-      done({ status: null, error: error.name === 'HttpToolError' ? 'private address' : `could not connect${code ? ` (${code})` : ''}` });
+      done({
+        status: null,
+        error: error.name === 'PrivateAddressError' ? 'private address' : `could not connect${code ? ` (${code})` : ''}`,
+      });
     });
     request.end(body);
   });

@@ -485,7 +485,7 @@ describe('OpenAPI document and /docs', () => {
       const definition = flowSchema.properties.flow.properties.definition;
       expect(definition.anyOf.map((s: Schema) => Object.keys(s.properties).sort())).toEqual([
         ['historyWindow', 'model', 'systemPrompt', 'temperature'],
-        ['allowedOrigins', 'deviceId', 'httpTools', 'nodes', 'output'],
+        ['allowedOrigins', 'description', 'deviceId', 'httpTools', 'nodes', 'output'],
       ]);
       for (const [path, method] of [
         ['/flows', 'post'],

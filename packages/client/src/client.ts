@@ -114,6 +114,15 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
       revoke: (keyId: string) => http.json<{ apiKey: T.ApiKey }>('DELETE', `/api-keys/${seg(keyId)}`),
     },
 
+    /** MCP servers whose allowed tools your agentflow nodes may call as `mcp__<name>__<tool>` (docs/mcp.md). */
+    mcpServers: {
+      /** 201; the auth header's value is stored sealed and never returned. */
+      register: (body: T.RegisterMcpServerRequest) => post<{ mcpServer: T.McpServer }>('/mcp-servers', body),
+      /** Newest first (at most 50). */
+      list: () => get<{ mcpServers: T.McpServer[] }>('/mcp-servers'),
+      delete: (serverId: string) => del(`/mcp-servers/${seg(serverId)}`),
+    },
+
     canvases: {
       create: (body: T.CreateCanvasRequest) => post<{ canvas: T.Canvas }>('/canvases', body),
       /** Newest first, one page (`limit` ≤ 200, default 50); pass `nextCursor` back as `cursor`. */
@@ -483,6 +492,12 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
     },
 
     admin: {
+      /** MCP servers shared with every user (an admin's own session). */
+      mcpServers: {
+        register: (body: T.RegisterMcpServerRequest) => post<{ mcpServer: T.McpServer }>('/admin/mcp-servers', body),
+        list: () => get<{ mcpServers: T.McpServer[] }>('/admin/mcp-servers'),
+        delete: (serverId: string) => del(`/admin/mcp-servers/${seg(serverId)}`),
+      },
       /** The audit trail, newest first: who did what, from which address, user agent or device (an admin's token). */
       audit: (query: T.AuditQuery = {}) =>
         get<{ audit: T.AuditRow[]; nextCursor: string | null }>(

@@ -302,6 +302,30 @@ export interface ApiKey {
   expiresAt: string | null;
   revokedAt: string | null;
 }
+/** An MCP server you registered: its auth header by name only. */
+export interface McpServer {
+  id: string;
+  /** Its tools are named `mcp__<name>__<tool>`. */
+  name: string;
+  /** Shared by the operators with every user. */
+  shared: boolean;
+  url: string;
+  authHeader: { name: string; stored: true } | null;
+  allowedTools: string[];
+  /** Tools that run without approval; every other allowed tool is dangerous. */
+  safeTools: string[];
+  createdAt: string;
+}
+export interface RegisterMcpServerRequest {
+  /** Lowercase letters and digits, words joined by one `_` (1-24). */
+  name: string;
+  /** The Streamable HTTP endpoint. */
+  url: string;
+  /** Sent with every request to the server; stored sealed. */
+  authHeader?: { name: string; value: string };
+  allowedTools: string[];
+  safeTools?: string[];
+}
 export interface CreateApiKeyRequest {
   name: string;
   /** Default `['read', 'write']`. */
@@ -355,6 +379,8 @@ export interface AccountExport {
     expiresAt: string | null;
     revokedAt: string | null;
   }>;
+  /** Registered MCP servers; the auth header by name only. */
+  mcpServers: Array<Omit<McpServer, 'shared'>>;
 }
 /** `DELETE /me`: the account's email as the confirmation. */
 export interface DeleteAccountRequest {
@@ -782,7 +808,7 @@ export type FlowExecutionEvent = { executionId: string } & (
       type: 'tool_called';
       nodeId: string;
       tool: string;
-      kind: 'device' | 'http';
+      kind: 'device' | 'http' | 'mcp';
       args: unknown;
       result: string;
       ok: boolean;

@@ -79,7 +79,7 @@ export const executionCancelResponse = z.object({ executionId: z.uuid(), status:
 
 const EVENTS =
   'Events (`id:` a sequence from 1 per execution, `event:` the name, `data` JSON whose `type` is the name and which carries `executionId`): ' +
-  '`execution_started {flowId}`, `node_started {nodeId, attempt}`, `tool_called {nodeId, tool, kind: device|http, args, result, ok, truncated?, startedAt, durationMs, approvalId?}` (every tool call of a node), ' +
+  '`execution_started {flowId}`, `node_started {nodeId, attempt}`, `tool_called {nodeId, tool, kind: device|http|mcp, args, result, ok, truncated?, startedAt, durationMs, approvalId?}` (every tool call of a node), ' +
   '`approval_requested {nodeId, approvalId, tool, expiresAt}` (a dangerous device tool call waits for the owner: approved it runs, rejected or expired the node fails `approval_rejected` / `approval_expired`), ' +
   '`node_completed {nodeId, output, usage}`, `node_failed {nodeId, error}`, then one of ' +
   '`execution_completed {output, usage}`, `execution_failed {error}`, `cancelled`. Nodes whose inputs are ready run in parallel.';

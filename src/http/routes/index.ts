@@ -19,6 +19,7 @@ import { generationRoutes } from './generation-routes';
 import { historyRoutes } from './history-routes';
 import { hitlRoutes } from './hitl-routes';
 import { journeyRoutes } from './journey-routes';
+import { mcpServerRoutes } from './mcp-server-routes';
 import { oauthRoutes } from './oauth-routes';
 import { platformRoutes } from './platform-routes';
 import { psaRoutes } from './psa-routes';
@@ -75,6 +76,7 @@ export const apiRoutes = [
   ...flowRoutes,
   ...flowChatRoutes,
   ...webhookRoutes,
+  ...mcpServerRoutes,
   // Mounted by their own router before the API's (origin check and CORS first): see `apiRoutesOnApi`.
   ...embedPublicRoutes,
   ...platformRoutes,

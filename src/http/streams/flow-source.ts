@@ -1,6 +1,7 @@
 import { flowError, isFlowTerminal, isFlowTerminalType, type FlowEvent, type FlowEventLog } from '../../flows/flow-events';
 import type { Frame, StreamEntry } from '../../lib/stream-follower';
 import type { Repositories } from '../../models';
+import type { StreamSignal } from '../../lib/stream-signal';
 import { mapYields } from '../../lib/redis-streams';
 import { formatSse, storedEventMessage, type SseMessage } from '../sse';
 import { handOffLive, type SseSource } from '../sse-streams';
@@ -59,6 +60,34 @@ export function flowExecutionSource(
       retry: 1000,
     },
   };
+}
+
+/**
+ * An agentflow execution's events after `afterSeq`, then live ones, ending with its terminal event
+ * (built from the row when the log holds none), or earlier when `signal` aborts.
+ */
+export async function* flowExecutionEvents(
+  deps: { events: FlowEventLog; repos: Repositories; checkEveryMs?: number },
+  executionId: string,
+  afterSeq: number,
+  signal: StreamSignal,
+): AsyncGenerator<{ seq: number; event: FlowEvent }> {
+  let ended = false;
+  const liveness = {
+    checkEveryMs: deps.checkEveryMs ?? FLOW_CHECK_MS,
+    endedAt: async () => {
+      const row = await deps.repos.flowExecutions.find(executionId);
+      if (!row) return new Date(0);
+      return row.status === 'queued' || row.status === 'running' ? null : (row.completedAt ?? row.createdAt);
+    },
+  };
+  let last = afterSeq;
+  for await (const entry of deps.events.follow(executionId, afterSeq, signal, liveness)) {
+    ended ||= isFlowTerminal(entry.event);
+    last = entry.seq;
+    yield entry;
+  }
+  if (!ended && !signal.aborted) yield { seq: last, event: await endedEvent(deps.repos, executionId) };
 }
 
 /** A live log entry as its SSE bytes, exactly as the replay writes it; built once, shared by every stream. */

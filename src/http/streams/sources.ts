@@ -1,6 +1,6 @@
 import type { ChatEvent, ChatEventLog } from '../../assistant/chat-events';
 import type { NotesEventLog } from '../../assistant/notes-events';
-import type { FlowEventLog } from '../../flows/flow-events';
+import type { FlowEvent, FlowEventLog } from '../../flows/flow-events';
 import type { GenerationEventLog } from '../../generation/event-log';
 import type { Repositories } from '../../models';
 import type { ChatSessionRow } from '../../models/schema';
@@ -9,7 +9,7 @@ import type { StreamSignal } from '../../lib/stream-signal';
 import type { SseSource } from '../sse-streams';
 import { canvasFeedSource, type CanvasFeedLog, type FeedEnd } from './canvas-feed-source';
 import { chatTurnEvents, chatTurnSource } from './chat-source';
-import { flowExecutionSource } from './flow-source';
+import { flowExecutionEvents, flowExecutionSource } from './flow-source';
 import { generationSource } from './generation-source';
 import { notesSource } from './notes-source';
 
@@ -69,6 +69,16 @@ export class StreamSources {
       { events: this.deps.flowEvents, repos: this.deps.repos, checkEveryMs: this.deps.checkEveryMs },
       executionId,
       afterSeq,
+    );
+  }
+
+  /** An agentflow execution's events after `afterSeq`, then live ones, to its terminal event (or `signal`). */
+  flowExecutionEvents(executionId: string, afterSeq: number, signal: StreamSignal): AsyncGenerator<{ seq: number; event: FlowEvent }> {
+    return flowExecutionEvents(
+      { events: this.deps.flowEvents, repos: this.deps.repos, checkEveryMs: this.deps.checkEveryMs },
+      executionId,
+      afterSeq,
+      signal,
     );
   }
 

@@ -1,0 +1,356 @@
+import { randomUUID } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
+import type { ToolSpec } from '../ai/model-tools';
+import type { SecretBox } from '../connectors/secret-box';
+import { AppError, badRequest, notFound } from '../lib/errors';
+import type { Logger } from '../lib/logger';
+import { isPrivateAddress, PrivateAddressError } from '../lib/private-address';
+import type { Repositories } from '../models';
+import type { McpServerRow } from '../models/schema';
+import { MCP_SERVER_NAME_PATTERN, mcpToolName, parseMcpToolName } from './tool-names';
+import { guardedFetch, isRefusedLiteral, ResponseTooLargeError, type OutboundLimits } from './guarded-fetch';
+
+/** What an MCP tool call may do: the operator's outbound tool limits (those of HTTP tools). */
+export interface McpLimits extends OutboundLimits {
+  /** A call (or a listing) that has not answered by then fails. */
+  timeoutMs: number;
+}
+
+/** A tool name a model provider accepts (the whole qualified name is at most 64 characters). */
+const MODEL_TOOL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+/** Characters of a tool's result the model reads at most. */
+export const MAX_MCP_RESULT_CHARS = 20_000;
+/** Header names a registration may not set: the transport's own. */
+const RESERVED_HEADERS = new Set([
+  'host',
+  'content-length',
+  'content-type',
+  'accept',
+  'connection',
+  'mcp-session-id',
+  'mcp-protocol-version',
+]);
+
+/** `POST /mcp-servers`. */
+export const registerMcpServerSchema = z.strictObject({
+  name: z
+    .string()
+    .max(24)
+    .regex(MCP_SERVER_NAME_PATTERN, 'lowercase letters and digits, words joined by one _, starting with a letter (1-24)')
+    .describe('How tools name the server: `mcp__<name>__<tool>`'),
+  url: z
+    .url({ protocol: /^https?$/ })
+    .max(2_000)
+    .describe('The Streamable HTTP endpoint, e.g. https://tools.example.com/mcp'),
+  authHeader: z
+    .strictObject({
+      name: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'an HTTP header name'),
+      value: z
+        .string()
+        .min(1)
+        .max(4_000)
+        .regex(/^[^\r\n\0]*$/, 'one line'),
+    })
+    .optional()
+    .describe('Sent with every request to the server (e.g. `Authorization: Bearer …`); stored sealed, never returned'),
+  allowedTools: z.array(z.string().min(1).max(128)).min(1).max(100).describe('The only tools of the server that are offered'),
+  safeTools: z
+    .array(z.string().min(1).max(128))
+    .max(100)
+    .optional()
+    .describe('Allowed tools that run without the owner’s approval; every other one is dangerous'),
+});
+
+/** A server as its owner sees it: the auth header's name, never its value. */
+export interface McpServerView {
+  id: string;
+  name: string;
+  /** Shared by the operators with every user (not removable by a user). */
+  shared: boolean;
+  url: string;
+  authHeader: { name: string; stored: true } | null;
+  allowedTools: string[];
+  safeTools: string[];
+  createdAt: string;
+}
+
+export const toMcpServerView = (row: McpServerRow): McpServerView => ({
+  id: row.id,
+  name: row.name,
+  shared: row.userId === null,
+  url: row.url,
+  authHeader: row.authHeaderName ? { name: row.authHeaderName, stored: true } : null,
+  allowedTools: row.allowedTools,
+  safeTools: row.safeTools,
+  createdAt: row.createdAt.toISOString(),
+});
+
+/** The tools a node or a turn is offered, and which of them need the owner's approval. */
+export interface McpOffer {
+  specs: ToolSpec[];
+  dangerous: Set<string>;
+}
+
+/** How one MCP tool call ended, for the audit log. */
+export type McpCallOutcome = 'ok' | 'tool_error' | 'unknown_tool' | 'private_address' | 'timeout' | 'too_large' | 'aborted' | 'failed';
+
+/**
+ * MCP servers a user registered, and their tools: offered to agentflow nodes and the assistant as
+ * `mcp__<server>__<tool>`, called over Streamable HTTP with the operator's outbound limits (private
+ * addresses refused, a deadline, a response cap). The auth header's value is sealed with the OAuth
+ * tokens' key, bound to the server's id; it is opened only to make a request.
+ */
+export class McpTools {
+  private readonly log: Logger;
+
+  constructor(private readonly deps: { repos: Pick<Repositories, 'mcpServers'>; box: SecretBox; limits: McpLimits; logger: Logger }) {
+    this.log = deps.logger.child({ component: 'mcp-client' });
+  }
+
+  /**
+   * Registers a server for `userId`, or (`null`, an operator's act by `actorId`) one shared with
+   * every user: 400 for a private address (unless allowed), credentials in the URL, or safe tools
+   * not allowed; 409 a taken name.
+   */
+  async register(userId: string | null, input: z.output<typeof registerMcpServerSchema>, actorId = userId!): Promise<McpServerView> {
+    const url = new URL(input.url);
+    if (url.username || url.password)
+      throw badRequest('Put credentials in authHeader, not in the URL', [{ path: 'url', message: 'has a user or password' }]);
+    await this.refusePrivate(url);
+    if (input.authHeader && RESERVED_HEADERS.has(input.authHeader.name.toLowerCase()))
+      throw badRequest('That header is set by the transport', [{ path: 'authHeader.name', message: 'reserved header' }]);
+    const allowed = [...new Set(input.allowedTools)];
+    const safe = [...new Set(input.safeTools ?? [])];
+    const stray = safe.find((tool) => !allowed.includes(tool));
+    if (stray) throw badRequest('Every safe tool must be allowed', [{ path: 'safeTools', message: `"${stray}" is not in allowedTools` }]);
+    const tooLong = allowed.find((tool) => !MODEL_TOOL_NAME.test(mcpToolName(input.name, tool)));
+    if (tooLong)
+      throw badRequest('A tool name models cannot use', [
+        { path: 'allowedTools', message: `mcp__${input.name}__${tooLong} must be letters, digits, _ and - only, at most 64` },
+      ]);
+    const id = randomUUID();
+    const created = await this.deps.repos.mcpServers.create(
+      {
+        id,
+        userId,
+        name: input.name,
+        url: url.toString(),
+        authHeaderName: input.authHeader?.name ?? null,
+        authHeaderSealed: input.authHeader ? this.deps.box.seal(input.authHeader.value, sealContext(id)) : null,
+        allowedTools: allowed,
+        safeTools: safe,
+      },
+      {
+        actorId,
+        action: 'mcp_server.registered',
+        targetType: 'mcp_server',
+        targetId: id,
+        details: { name: input.name, origin: url.origin, shared: userId === null },
+      },
+    );
+    if (created === 'name_taken') throw new AppError(409, 'name_taken', `There already is an MCP server called "${input.name}"`);
+    if (created === 'too_many') throw new AppError(409, 'too_many_servers', 'You have registered as many MCP servers as allowed');
+    return toMcpServerView(created);
+  }
+
+  /** The user's own servers, or (`null`) the shared ones. */
+  async list(userId: string | null): Promise<McpServerView[]> {
+    return (await this.deps.repos.mcpServers.list(userId)).map(toMcpServerView);
+  }
+
+  /** Deletes the user's server, or (`null`, by operator `actorId`) a shared one; 404 when there is none. */
+  async remove(userId: string | null, id: string, actorId = userId!): Promise<void> {
+    const removed = await this.deps.repos.mcpServers.remove(userId, id, {
+      actorId,
+      action: 'mcp_server.deleted',
+      targetType: 'mcp_server',
+      targetId: id,
+    });
+    if (!removed) throw notFound('MCP server');
+  }
+
+  /**
+   * The tools among `names` (qualified names) that the user's servers allow and still offer, with
+   * their input schemas as the servers describe them. A server that cannot be reached offers nothing
+   * this time (logged); the model is told of the tools it has.
+   */
+  async offer(userId: string, names: readonly string[], signal?: AbortSignal): Promise<McpOffer> {
+    const wanted = new Map<string, Set<string>>();
+    for (const name of names) {
+      const parsed = parseMcpToolName(name);
+      if (parsed) wanted.set(parsed.server, (wanted.get(parsed.server) ?? new Set()).add(parsed.tool));
+    }
+    const offer: McpOffer = { specs: [], dangerous: new Set() };
+    if (!wanted.size) return offer;
+    const servers = await this.deps.repos.mcpServers.byNames(userId, [...wanted.keys()]);
+    await Promise.all(
+      servers.map(async (server) => {
+        const tools = [...wanted.get(server.name)!].filter((tool) => server.allowedTools.includes(tool));
+        if (!tools.length) return;
+        try {
+          const listed = await this.withClient(
+            server,
+            signal,
+            async (client, options) => (await client.listTools(undefined, options)).tools,
+          );
+          for (const tool of listed.filter((t) => tools.includes(t.name))) {
+            const name = mcpToolName(server.name, tool.name);
+            offer.specs.push({ name, description: describe(server, tool), schema: argsSchema(tool) });
+            if (!server.safeTools.includes(tool.name)) offer.dangerous.add(name);
+          }
+        } catch (error) {
+          this.log.warn({ server: server.name, userId, reason: outcomeOf(error, signal) }, 'MCP server did not list its tools');
+        }
+      }),
+    );
+    return offer;
+  }
+
+  /** Every allowed tool of every server the user may use, theirs and shared (the assistant's offer); no request when there is none. */
+  async offerAll(userId: string, signal?: AbortSignal): Promise<McpOffer> {
+    const servers = await this.deps.repos.mcpServers.usable(userId);
+    if (!servers.length) return { specs: [], dangerous: new Set() };
+    return this.offer(
+      userId,
+      servers.flatMap((server) => server.allowedTools.map((tool) => mcpToolName(server.name, tool))),
+      signal,
+    );
+  }
+
+  /**
+   * Calls one tool: its result as text for the model (cut to {@link MAX_MCP_RESULT_CHARS}), and how
+   * it ended. Every failure is `Error: …` text; nothing here throws for a bad server.
+   */
+  async call(userId: string, name: string, args: unknown, signal?: AbortSignal): Promise<{ text: string; outcome: McpCallOutcome }> {
+    const parsed = parseMcpToolName(name);
+    const [server] = parsed ? await this.deps.repos.mcpServers.byNames(userId, [parsed.server]) : [];
+    if (!parsed || !server || !server.allowedTools.includes(parsed.tool))
+      return { text: `Error: there is no tool called "${name}" here.`, outcome: 'unknown_tool' };
+    const input = args !== null && typeof args === 'object' && !Array.isArray(args) ? (args as Record<string, unknown>) : {};
+    try {
+      const result = (await this.withClient(server, signal, (client, options) =>
+        client.callTool({ name: parsed.tool, arguments: input }, undefined, options),
+      )) as CallToolResult;
+      const text = resultText(result);
+      return { text: result.isError ? `Error: ${text}` : text, outcome: result.isError ? 'tool_error' : 'ok' };
+    } catch (error) {
+      const outcome = outcomeOf(error, signal);
+      if (outcome === 'failed') this.log.warn({ err: error, server: server.name, tool: parsed.tool }, 'MCP tool call failed');
+      return { text: `Error: ${name} ${failureText(outcome, this.deps.limits)}`, outcome };
+    }
+  }
+
+  /** Whether a server with this URL may be registered: a private address (literal or resolved) only on an allowed origin. */
+  private async refusePrivate(url: URL): Promise<void> {
+    const refused = () =>
+      badRequest('The server is at a private address', [{ path: 'url', message: `${url.origin} is a private address` }]);
+    if (isRefusedLiteral(url, this.deps.limits)) throw refused();
+    if (this.deps.limits.privateOrigins.includes(url.origin)) return;
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    const addresses = await lookup(host, { all: true }).catch(() => []);
+    if (addresses.some((entry) => isPrivateAddress(entry.address))) throw refused();
+  }
+
+  /** Connects to `server` (initialize), runs `work` and closes, all within the call deadline and `signal`. */
+  private async withClient<T>(
+    server: McpServerRow,
+    signal: AbortSignal | undefined,
+    work: (client: Client, options: { signal: AbortSignal; timeout: number }) => Promise<T>,
+  ): Promise<T> {
+    const { limits } = this.deps;
+    const deadline = AbortSignal.timeout(limits.timeoutMs);
+    // A response over the cap ends the call at once, whichever request of it (and stream) it was.
+    const capped = new AbortController();
+    const stop = AbortSignal.any([deadline, capped.signal, ...(signal ? [signal] : [])]);
+    const headers: Record<string, string> = {};
+    if (server.authHeaderName && server.authHeaderSealed)
+      headers[server.authHeaderName] = this.deps.box.open(server.authHeaderSealed, sealContext(server.id)).plaintext;
+    const transport = new StreamableHTTPClientTransport(new URL(server.url), {
+      fetch: guardedFetch(limits, (error) => capped.abort(error)),
+      requestInit: { headers, signal: stop },
+      reconnectionOptions: { maxRetries: 0, initialReconnectionDelay: 1_000, maxReconnectionDelay: 1_000, reconnectionDelayGrowFactor: 1 },
+    });
+    const client = new Client({ name: 'switchboard', version: '1' });
+    const options = { signal: stop, timeout: limits.timeoutMs };
+    try {
+      await client.connect(transport, options);
+      return await work(client, options);
+    } catch (error) {
+      // Which stop ended it, whatever the SDK wrapped the abort in.
+      if (capped.signal.aborted) throw capped.signal.reason as Error;
+      if (deadline.aborted && !signal?.aborted) throw new McpTimeoutError(limits.timeoutMs, error);
+      throw error;
+    } finally {
+      await client.close().catch((error: unknown) => this.log.debug({ err: error, server: server.name }, 'MCP client not closed cleanly'));
+    }
+  }
+}
+
+const sealContext = (id: string) => `mcp_server:${id}`;
+
+/** A listing or call that did not answer within the operator's deadline. */
+class McpTimeoutError extends Error {
+  constructor(timeoutMs: number, cause: unknown) {
+    super(`no answer within ${timeoutMs} ms`, { cause });
+    this.name = 'TimeoutError';
+  }
+}
+
+/** A tool's description for the model: the server's words, and which server it is. */
+const describe = (server: McpServerRow, tool: Tool) =>
+  `${(tool.description ?? tool.title ?? tool.name).slice(0, 1_000)} (MCP server ${server.name})`;
+
+/** The tool's input schema as zod (what the model is shown); an object that takes anything when it cannot be read. */
+function argsSchema(tool: Tool): z.ZodObject {
+  try {
+    const schema = z.fromJSONSchema(tool.inputSchema as Parameters<typeof z.fromJSONSchema>[0]);
+    if (schema instanceof z.ZodObject) return schema;
+  } catch {
+    // A schema zod cannot read: the model gets an open object and the server checks the arguments.
+  }
+  return z.looseObject({});
+}
+
+/** A result's content as text: text parts as they are, other parts named; structured content as JSON. */
+function resultText(result: CallToolResult): string {
+  const parts = (result.content ?? []).map((part) => {
+    if (part.type === 'text') return part.text;
+    if (part.type === 'resource') return 'text' in part.resource ? String(part.resource.text) : `[resource ${part.resource.uri}]`;
+    if (part.type === 'resource_link') return `[resource ${part.uri}]`;
+    return `[${part.type} ${'mimeType' in part ? part.mimeType : ''}]`.replace(' ]', ']');
+  });
+  if (!parts.length && result.structuredContent) parts.push(JSON.stringify(result.structuredContent));
+  const text = parts.join('\n');
+  return text.length > MAX_MCP_RESULT_CHARS ? `${text.slice(0, MAX_MCP_RESULT_CHARS)}\n[result truncated]` : text;
+}
+
+/** How a failed request ended. */
+function outcomeOf(error: unknown, signal: AbortSignal | undefined): McpCallOutcome {
+  if (signal?.aborted) return 'aborted';
+  const chain: unknown[] = [];
+  for (let cause = error; cause instanceof Error && chain.length < 5; cause = cause.cause) chain.push(cause);
+  if (chain.some((cause) => cause instanceof PrivateAddressError)) return 'private_address';
+  if (chain.some((cause) => cause instanceof ResponseTooLargeError)) return 'too_large';
+  if (chain.some((cause) => cause instanceof Error && (cause.name === 'TimeoutError' || /timed out|timeout/i.test(cause.message))))
+    return 'timeout';
+  return 'failed';
+}
+
+function failureText(outcome: McpCallOutcome, limits: McpLimits): string {
+  switch (outcome) {
+    case 'private_address':
+      return 'could not run: its server is at a private address.';
+    case 'too_large':
+      return `failed: its server answered more than ${limits.maxResponseBytes} bytes.`;
+    case 'timeout':
+      return `did not answer within ${limits.timeoutMs} ms.`;
+    case 'aborted':
+      return 'was cancelled.';
+    default:
+      return 'failed: its server could not be reached or did not answer as MCP.';
+  }
+}

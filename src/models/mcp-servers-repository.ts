@@ -1,0 +1,75 @@
+import { and, desc, eq, isNull, or } from 'drizzle-orm';
+import { auditRow, type AuditEntry } from './audit-repository';
+import type { Db } from './database';
+import { mcpServers, systemAudit, type McpServerRow } from './schema';
+
+/** At most this many MCP servers per user, and shared by the operators. */
+export const MAX_MCP_SERVERS = 50;
+
+/** Whose servers: a user's (`userId`), or the operators' shared ones (`null`). */
+const ownedBy = (userId: string | null) => (userId ? eq(mcpServers.userId, userId) : isNull(mcpServers.userId));
+
+/** `mcp_servers`: the servers a user registered, and those the operators share with every user. */
+export class McpServersRepository {
+  constructor(private readonly db: Db) {}
+
+  /**
+   * Stores a server and its audit entry in one transaction; `name_taken` when its owner (the user,
+   * or the operators for a shared one) already has a server of that name, `too_many` at
+   * {@link MAX_MCP_SERVERS}.
+   */
+  async create(row: typeof mcpServers.$inferInsert, audit: AuditEntry): Promise<McpServerRow | 'name_taken' | 'too_many'> {
+    return this.db.transaction(async (tx) => {
+      const existing = await tx
+        .select({ name: mcpServers.name })
+        .from(mcpServers)
+        .where(ownedBy(row.userId ?? null));
+      if (existing.some((server) => server.name === row.name)) return 'name_taken' as const;
+      if (existing.length >= MAX_MCP_SERVERS) return 'too_many' as const;
+      const [created] = await tx.insert(mcpServers).values(row).onConflictDoNothing().returning();
+      if (!created) return 'name_taken' as const;
+      await tx.insert(systemAudit).values(auditRow(audit));
+      return created;
+    });
+  }
+
+  /** The user's own servers (or, for `null`, the shared ones), newest first. */
+  list(userId: string | null): Promise<McpServerRow[]> {
+    return this.db
+      .select()
+      .from(mcpServers)
+      .where(ownedBy(userId))
+      .orderBy(desc(mcpServers.createdAt), desc(mcpServers.id))
+      .limit(MAX_MCP_SERVERS);
+  }
+
+  /** Every server the user may use: their own, then the shared ones whose names they do not use themselves. */
+  async usable(userId: string): Promise<McpServerRow[]> {
+    const rows = await this.db
+      .select()
+      .from(mcpServers)
+      .where(or(eq(mcpServers.userId, userId), isNull(mcpServers.userId)))
+      .orderBy(desc(mcpServers.createdAt), desc(mcpServers.id))
+      .limit(2 * MAX_MCP_SERVERS);
+    const own = new Set(rows.filter((row) => row.userId).map((row) => row.name));
+    return rows.filter((row) => row.userId || !own.has(row.name));
+  }
+
+  /** The servers of these names the user may use (their own first: a shared server of the same name is hidden). */
+  async byNames(userId: string, names: readonly string[]): Promise<McpServerRow[]> {
+    if (!names.length) return [];
+    return (await this.usable(userId)).filter((row) => names.includes(row.name));
+  }
+
+  /** Deletes a server of its owner (audited in the same transaction); false when they have none with that id. */
+  async remove(userId: string | null, id: string, audit: AuditEntry): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      const deleted = await tx
+        .delete(mcpServers)
+        .where(and(eq(mcpServers.id, id), ownedBy(userId)))
+        .returning({ id: mcpServers.id });
+      if (deleted.length) await tx.insert(systemAudit).values(auditRow(audit));
+      return deleted.length > 0;
+    });
+  }
+}
