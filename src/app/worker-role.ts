@@ -159,7 +159,6 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       metrics,
       signals,
       runs: deps.runs,
-      budget: deps.budget,
     }),
     assistant: new AssistantRunner({
       config,
@@ -175,7 +174,6 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       approvals: deps.approvals,
       signals,
       chatCancels: deps.chatCancels,
-      budget: deps.budget,
       usage: deps.usage,
       resumeFlowNode: async (row) => {
         const { executionId, nodeId } = row.continuation as { executionId: string; nodeId: string };
@@ -191,7 +189,6 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       logger,
       metrics,
       runs: deps.notesRuns,
-      budget: deps.budget,
       enqueue,
     }),
     journeys: new JourneyRunner({
@@ -203,7 +200,6 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       runs: deps.journeyRuns,
       logger,
       metrics,
-      budget: deps.budget,
     }),
     chatflows: new ChatflowRunner({
       repos,
@@ -213,7 +209,6 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       metrics,
       signals,
       chatCancels: deps.chatCancels,
-      budget: deps.budget,
     }),
     agentRuns: new AgentRunner({
       config,
@@ -229,7 +224,6 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       runs: deps.agentRuns,
       logger,
       metrics,
-      budget: deps.budget,
     }),
     flows: new FlowRunner({
       repos,
@@ -240,7 +234,6 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       logger,
       metrics,
       runs: deps.flowRuns,
-      budget: deps.budget,
       tools: new NodeTools({
         repos,
         devices,
