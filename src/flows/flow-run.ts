@@ -11,6 +11,7 @@ import type { RunHandle, RunKernel } from '../runs/run-kernel';
 import type { AgentflowDefinition } from './definition';
 import type { FlowEventLog } from './flow-events';
 import { nodeApprovalKey } from './node-approvals';
+import { publicStatus } from '../schemas/public-status';
 
 /** What a completed execution carries: the output node's output. */
 export interface FlowResult {
@@ -66,10 +67,14 @@ export function registerFlowRuns(kernel: RunKernel, deps: FlowRunDeps): FlowRuns
 
     persist(tx, run, outcome) {
       if (outcome.status === 'succeeded')
-        return repos.flowExecutions.end(run.id, { status: 'completed', output: outcome.result.output }, tx);
-      if (outcome.status === 'cancelled') return repos.flowExecutions.end(run.id, { status: 'cancelled' }, tx);
+        return repos.flowExecutions.end(run.id, { status: publicStatus('flow', outcome.status), output: outcome.result.output }, tx);
+      if (outcome.status === 'cancelled') return repos.flowExecutions.end(run.id, { status: publicStatus('flow', outcome.status) }, tx);
       const code = outcome.status === 'failed' ? outcome.code : 'timed_out';
-      return repos.flowExecutions.end(run.id, { status: 'failed', errorCode: code, errorMessage: outcome.message }, tx);
+      return repos.flowExecutions.end(
+        run.id,
+        { status: publicStatus('flow', outcome.status), errorCode: code, errorMessage: outcome.message },
+        tx,
+      );
     },
 
     async announce(run, outcome, context, ended) {
