@@ -26,11 +26,21 @@ export class RunHoldings {
     this.keys = new RedisKeys(deps.keyPrefix);
   }
 
-  /** Registers the reservation of `ticket` as held by the run (nothing for a run without one). */
-  async hold(kind: RunKindName, id: string, ticket: Pick<BudgetTicket, 'userId' | 'reservationId'>): Promise<void> {
-    if (!ticket.reservationId || ticket.reservationId === NO_BUDGET) return;
+  /**
+   * Registers the reservation of `ticket` as held by the run (nothing for a run without one).
+   * True when this call added it; false when the run held it already (its request registered it) or there is none.
+   */
+  async hold(kind: RunKindName, id: string, ticket: Pick<BudgetTicket, 'userId' | 'reservationId'>): Promise<boolean> {
+    if (!ticket.reservationId || ticket.reservationId === NO_BUDGET) return false;
     const key = this.keys.runHoldings(kind, id);
-    await this.deps.redis.multi().sadd(key, `${ticket.userId}|${ticket.reservationId}`).expire(key, HOLDINGS_TTL_SECONDS).exec();
+    const replies = await this.deps.redis
+      .multi()
+      .sadd(key, `${ticket.userId}|${ticket.reservationId}`)
+      .expire(key, HOLDINGS_TTL_SECONDS)
+      .exec();
+    const [error, added] = replies?.[0] ?? [null, 0];
+    if (error) throw error;
+    return Number(added) === 1;
   }
 
   /** The reservations the run holds, as tickets. */

@@ -229,10 +229,18 @@ export class RunKernel {
    * call): whoever ends the run gives back what no call took, on every terminal move. A runner
    * never releases a reservation itself.
    */
-  async hold(kind: RunKindName, id: string, ticket: Pick<BudgetTicket, 'userId' | 'reservationId'>): Promise<void> {
+  async hold(
+    kind: RunKindName,
+    id: string,
+    ticket: Pick<BudgetTicket, 'userId' | 'reservationId'>,
+    how: { beforeQueued?: boolean } = {},
+  ): Promise<void> {
     const holdings = this.deps.holdings;
     if (!holdings || !ticket.reservationId) return;
-    await holdings.hold(kind, id, ticket);
+    const added = await holdings.hold(kind, id, ticket);
+    // Held already (its request registered it, and any end since gave it back), or held by the
+    // request that created the run before its job was queued: nothing can have ended it unseen.
+    if (!added || how.beforeQueued) return;
     // Ended before it was held (cancelled while queued, reaped): its end gave back nothing of this, so it goes back now.
     const run = await this.deps.runs.find(kind, id);
     if (run && !isOpen(run)) await holdings.releaseAll(kind, id);
@@ -375,8 +383,8 @@ export class RunHandle<S, U, C, P, R = unknown> {
   }
 
   /** Registers a budget reservation the run holds; the kernel gives it back when the run ends. */
-  hold(id: string, ticket: Pick<BudgetTicket, 'userId' | 'reservationId'>): Promise<void> {
-    return this.kernel.hold(this.spec.kind, id, ticket);
+  hold(id: string, ticket: Pick<BudgetTicket, 'userId' | 'reservationId'>, how?: { beforeQueued?: boolean }): Promise<void> {
+    return this.kernel.hold(this.spec.kind, id, ticket, how);
   }
 
   end(id: string, outcome: RunOutcome<S, U>, context?: C): Promise<EndResult<P>> {
