@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { agentRuns, chatMessages, chatSessions, flowExecutions, generations, runs } from '../../src/models/schema';
 import {
   NO_PUBLIC_STATUS,
@@ -59,5 +61,19 @@ describe('the public status of each kind of run', () => {
       expect(publicStatus(kind, 'succeeded')).not.toBe(publicStatus(kind, 'failed'));
       if (COLUMNS[kind].includes('cancelled')) expect([kind, publicStatus(kind, 'cancelled')]).toEqual([kind, 'cancelled']);
     }
+  });
+
+  test("the kinds' end code writes no public word of its own: every one comes from the table", () => {
+    // The words only a kind's column has (a run's `failed` and `cancelled` are the run's own words too).
+    const PUBLIC_ONLY =
+      /\b(status|documentationStatus)\s*:\s*'(completed|success|error|ready)'|setDocumentationStatus\([^)]*'(ready|failed)'/;
+    const src = join(__dirname, '../../src');
+    const ends = ['generation', 'assistant', 'flows', 'agents'].flatMap((folder) =>
+      readdirSync(join(src, folder))
+        .filter((name) => name.endsWith('-run.ts') || name === 'run-outcome.ts')
+        .map((name) => `${folder}/${name}`),
+    );
+    expect(ends.length).toBeGreaterThanOrEqual(6);
+    expect(ends.filter((name) => PUBLIC_ONLY.test(readFileSync(join(src, name), 'utf8')))).toEqual([]);
   });
 });
