@@ -12,6 +12,7 @@ import type { AgentCancelAck } from '../schemas/socket-events';
 import type { RunOutcome } from '../runs/outcome';
 import type { RunHandle, RunKernel, RunKindSpec } from '../runs/run-kernel';
 import { agentRunErrorsOf, agentRunStatusOf, type AgentRunCounts, type AgentRunOutcome } from './run-outcome';
+import { publicStatus } from '../schemas/public-status';
 
 /** `agent_cancel` from a device: the run to stop. */
 export const agentCancelSchema = z.strictObject({ runId: z.uuid() });
@@ -165,7 +166,7 @@ export function registerAgentRuns(kernel: RunKernel, deps: AgentRunDeps): AgentR
       trigger: job.trigger,
       slot: job.slot ? new Date(job.slot) : null,
       deviceId: job.deviceId ?? null,
-      status: 'cancelled',
+      status: publicStatus('agent', 'cancelled'),
       completedAt: new Date(),
     });
     if (!inserted) return false;

@@ -21,7 +21,7 @@ import { deviceInsertFor, extractItems, type ExtractionDocument } from './extrac
 import type { AgentRunChannel } from './run-channel';
 import { countsOf, toKernelOutcome, type AgentRuns } from './agent-run';
 import { isOpen } from '../runs/run-kernel';
-import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../budget/budget-door';
+import { BudgetExceededError, type BudgetTicket } from '../budget/budget-door';
 import { RunTimedOutError, type AgentRunCounts, type AgentRunOutcome } from './run-outcome';
 import type { DeviceRunLease } from './device-run-lease';
 
@@ -45,7 +45,6 @@ export interface AgentRunnerDeps {
   logger: Logger;
   metrics?: Metrics;
   /** Gives back a run's reservation when it ends before a model call took it. */
-  budget?: Pick<BudgetDoor, 'releaseUnused'>;
   /** One run at a time per device; without it runs of one device may overlap. */
   deviceLease?: Pick<DeviceRunLease, 'take' | 'release'>;
 }
@@ -92,14 +91,9 @@ export class AgentRunner {
   /* ---- connectors: fetch a cloud agent's items --------------------------------------------- */
 
   async fetch(job: AgentRunJob, attempt: { last: boolean } = { last: true }): Promise<AgentRunJobResult> {
-    let result: AgentRunJobResult | undefined;
-    try {
-      result = await this.fetchRun(job, attempt);
-      return result;
-    } finally {
-      // The run's reservation travels on with a handed-on run; a run that ends here gives it back.
-      if (!result || !('handedOn' in result)) await this.releaseBudget({ userId: job.userId, reservationId: job.budget });
-    }
+    // The run's reservation travels on with a handed-on run; the kernel gives back what no call took when the run ends.
+    await this.deps.runs.hold(job.runId, { userId: job.userId, reservationId: job.budget });
+    return this.fetchRun(job, attempt);
   }
 
   private async fetchRun(job: AgentRunJob, attempt: { last: boolean }): Promise<AgentRunJobResult> {
@@ -197,10 +191,11 @@ export class AgentRunner {
     if (lease === 'busy') return { runId: job.runId, deviceBusy: (await this.deviceOf(job))! };
     // One ticket for the run: its first model call takes over the reservation its request took.
     const ticket: BudgetTicket = { userId: job.userId, reservationId: job.budget };
+    // What no model call takes (the run was skipped, failed or read nothing) the kernel gives back when the run ends.
+    await this.deps.runs.hold(job.runId, ticket);
     try {
       return await this.runWith(job, attempt, ticket, lease?.deviceId);
     } finally {
-      await this.releaseBudget(ticket);
       if (lease)
         await this.deps.deviceLease
           ?.release(job.userId, lease.deviceId, job.runId)
@@ -223,16 +218,6 @@ export class AgentRunner {
     const deviceId = await this.deviceOf(job);
     if (!deviceId) return null;
     return (await deviceLease.take(job.userId, deviceId, job.runId)) ? { deviceId } : 'busy';
-  }
-
-  /** Gives back a reservation no model call took (the run waited, was skipped, failed or read nothing). */
-  private async releaseBudget(ticket: BudgetTicket): Promise<void> {
-    if (!ticket.reservationId || ticket.taken) return;
-    try {
-      await this.deps.budget?.releaseUnused(ticket);
-    } catch (error) {
-      this.log.warn({ err: error, userId: ticket.userId }, 'budget reservation not released; the reaper releases it when it expires');
-    }
   }
 
   private async runWith(
@@ -378,6 +363,8 @@ export class AgentRunner {
       const latest = await this.deps.repos.agents.getRun(run.id);
       if (latest && (await this.deps.repos.runs.find('agent', run.id))?.cancelRequestedAt)
         return this.end(latest, { status: 'cancelled', ...countsOf(latest) });
+      // No model call ran: the reservation its request took goes back while it waits.
+      await this.deps.runs.park(run.id);
       this.log.info({ runId: run.id, agentId: ref.agent.id }, 'agent run waits for its device');
       return { runId: run.id, waiting: 'device' };
     } catch (error) {

@@ -125,6 +125,8 @@ export class AgentService {
     const runId = randomUUID();
     try {
       await this.deps.runs.create({ id: runId, userId });
+      // The run holds the reservation from now on: whoever ends it gives back what no call took.
+      await this.deps.runs.hold(runId, { userId, reservationId: budget }, { beforeQueued: true });
       await startAgentRun(this.deps.enqueue, { runId, agentId, agentType: ref.kind, userId, trigger: 'manual', budget });
     } catch (error) {
       // Nothing was queued to take the reservation: it is given back now rather than when it expires.

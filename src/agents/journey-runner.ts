@@ -29,7 +29,7 @@ import { JourneyStore, type JourneySession } from './journey-store';
 import type { RunOutcome } from './run-outcome';
 import { historyMessages, systemMessage, userMessage, type ModelMessage } from '../ai/model-messages';
 import { offeredTool, type ModelTool } from '../ai/model-tools';
-import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../budget/budget-door';
+import { BudgetExceededError, type BudgetTicket } from '../budget/budget-door';
 
 export interface JourneyRunnerDeps {
   config: Config;
@@ -44,7 +44,6 @@ export interface JourneyRunnerDeps {
   logger: Logger;
   metrics?: Metrics;
   /** Gives back the reservation the answer's request took when no model call of the turn took it over. */
-  budget?: Pick<BudgetDoor, 'releaseUnused'>;
 }
 
 /** What one model call said: its text, and whether (and with what) it called {@link FINISH_TOOL}. */
@@ -102,12 +101,7 @@ export class JourneyRunner {
       throw journeyFailure('journey_failed', `Turn ${data.turn} does not follow turn ${session.turn}`);
     // One ticket for the turn: its first model call takes over the request's reservation.
     const ticket: BudgetTicket = { userId: data.userId, reservationId: data.budget };
-    let outcome: JourneyTurnOutcome;
-    try {
-      outcome = await this.runTurn(data, session, log, ticket);
-    } finally {
-      await this.deps.budget?.releaseUnused(ticket);
-    }
+    const outcome = await this.runTurn(data, session, log, ticket);
     switch (outcome.status) {
       case 'succeeded':
         return { turn: data.turn, done: outcome.decision!.done };
@@ -135,6 +129,8 @@ export class JourneyRunner {
     const attempt = pending.attempt;
     // Recorded when the answer was queued; again here for a turn queued before its run was.
     await runs.create(journeyRunInput(data.userId, session.id, turn, attempt));
+    // What no model call takes the kernel gives back when the attempt ends.
+    await runs.hold(attempt, ticket);
     const begun = await runs.start(attempt);
     if (!begun.started) {
       // Cancelled while it waited: it ends here (or had ended so).

@@ -133,7 +133,11 @@ export class JourneyService {
       if (!fresh) await budget.releaseUnused(ticket);
       attempt = (await this.store.getAnswer(session.id, turn))?.attempt;
       // The attempt is the turn's run, recorded before its job is queued.
-      if (attempt) await this.deps.runs.create(journeyRunInput(userId, session.id, turn, attempt));
+      if (attempt) {
+        await this.deps.runs.create(journeyRunInput(userId, session.id, turn, attempt));
+        // The attempt holds the reservation from now on: whoever ends it gives back what no call took.
+        if (fresh) await this.deps.runs.hold(attempt, ticket, { beforeQueued: true });
+      }
       job = await queues.enqueue('assistant', 'journey-turn', {
         userId,
         sessionId: session.id,

@@ -1,4 +1,5 @@
 import type { AgentRunStatus } from '../models/schema';
+import { publicStatus } from '../schemas/public-status';
 
 /**
  * How a run ended, as its runner hands it back: one of four terminal outcomes, never a sentinel.
@@ -25,19 +26,12 @@ export interface AgentRunCounts {
 export type AgentRunOutcome = RunOutcome<AgentRunCounts>;
 
 /**
- * The run row's status for an outcome. The row keeps its published statuses: a timeout is an
- * `error` whose last message says it timed out.
+ * The run row's status for an outcome: the kind's word for the run's end (a timeout is an `error`
+ * whose last message says it timed out), and `partial` for a success with errors along the way.
  */
 export function agentRunStatusOf(outcome: AgentRunOutcome): AgentRunStatus {
-  switch (outcome.status) {
-    case 'succeeded':
-      return outcome.partial ? 'partial' : 'success';
-    case 'cancelled':
-      return 'cancelled';
-    case 'failed':
-    case 'timed_out':
-      return 'error';
-  }
+  if (outcome.status === 'succeeded' && outcome.partial) return 'partial';
+  return publicStatus('agent', outcome.status);
 }
 
 /** The errors stored with an outcome: the run's own, then why it failed or timed out. */

@@ -60,6 +60,7 @@ import { Metrics, metricsAuthorized } from '../observability/metrics';
 import { startTracing } from '../observability/tracing';
 import { QueueRegistry } from '../producers/registry';
 import { WorkerPresence } from '../producers/worker-presence';
+import { RunHoldings } from '../runs/run-holdings';
 import { RunKernel } from '../runs/run-kernel';
 import { DeviceRegistry } from '../devices/device-registry';
 import { DeviceChannel } from '../devices/device-channel';
@@ -228,8 +229,34 @@ export async function startSwitchboard(
     // Cancel requests: any API node asks, the worker streaming the model hears it.
     const signals = new CancelSignals(realtime.command, config.redis.keyPrefix, logger);
     closers.unshift(['cancel signals', () => signals.close()]);
-    // Every run's life (start, end, cancel, recovery) goes through one kernel.
-    const runKernel = new RunKernel({ runs: repos.runs, queues, signals, logger, onEnded: (run) => webhooks.runEnded(run) });
+    // Every model call, and every request that queues one, reserves its cost against the user's budget first.
+    const limits = new LimitsResolver({ users: repos.users, tiers: config.tiers, providers: config.llm.providers });
+    const budget = new BudgetDoor({
+      redis: cache.command,
+      keyPrefix: config.redis.keyPrefix,
+      limits,
+      usage: repos.usage,
+      logger,
+      metrics,
+      calls: {
+        maxTokens: config.llm.maxTokens,
+        pricing: config.llm.pricing,
+        defaultModel: config.llm.model,
+        // Every model a call may go to: a request is priced at the dearest, as its calls are.
+        models: [...config.llm.fallbackModels, ...config.llm.providers.flatMap((provider) => provider.models)],
+      },
+      reservationTtlMs: config.budget.reservationTtlMs,
+    });
+    // Every run's life (start, end, cancel, recovery) goes through one kernel, which gives back the budget reservations a run held.
+    const holdings = new RunHoldings({ redis: cache.command, keyPrefix: config.redis.keyPrefix, budget });
+    const runKernel = new RunKernel({
+      runs: repos.runs,
+      queues,
+      signals,
+      logger,
+      holdings,
+      onEnded: (run) => webhooks.runEnded(run),
+    });
     const generationRuns = registerGenerationRuns(runKernel, {
       config,
       repos,
@@ -255,24 +282,6 @@ export async function startSwitchboard(
     });
     const chatRuns = registerChatRuns(runKernel, { repos, queues, chatEvents, devices, approvals, logger });
     const chatCancels = new ChatCancels({ repos, runs: chatRuns, chatEvents });
-    // Every model call, and every request that queues one, reserves its cost against the user's budget first.
-    const limits = new LimitsResolver({ users: repos.users, tiers: config.tiers, providers: config.llm.providers });
-    const budget = new BudgetDoor({
-      redis: cache.command,
-      keyPrefix: config.redis.keyPrefix,
-      limits,
-      usage: repos.usage,
-      logger,
-      metrics,
-      calls: {
-        maxTokens: config.llm.maxTokens,
-        pricing: config.llm.pricing,
-        defaultModel: config.llm.model,
-        // Every model a call may go to: a request is priced at the dearest, as its calls are.
-        models: [...config.llm.fallbackModels, ...config.llm.providers.flatMap((provider) => provider.models)],
-      },
-      reservationTtlMs: config.budget.reservationTtlMs,
-    });
 
     let llmSummary = 'not used by these roles';
     if (roles.has('worker')) {

@@ -171,7 +171,6 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       metrics,
       signals,
       runs: deps.runs,
-      budget: deps.budget,
     }),
     assistant: new AssistantRunner({
       config,
@@ -188,7 +187,6 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       mcp: deps.mcpTools,
       signals,
       chatCancels: deps.chatCancels,
-      budget: deps.budget,
       usage: deps.usage,
       resumeFlowNode: async (row) => {
         const { executionId, nodeId } = row.continuation as { executionId: string; nodeId: string };
@@ -204,7 +202,6 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       logger,
       metrics,
       runs: deps.notesRuns,
-      budget: deps.budget,
       enqueue,
       psaPush,
     }),
@@ -218,7 +215,6 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       runs: deps.journeyRuns,
       logger,
       metrics,
-      budget: deps.budget,
     }),
     chatflows: new ChatflowRunner({
       repos,
@@ -228,7 +224,6 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       metrics,
       signals,
       chatCancels: deps.chatCancels,
-      budget: deps.budget,
     }),
     agentRuns: new AgentRunner({
       config,
@@ -244,7 +239,6 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       runs: deps.agentRuns,
       logger,
       metrics,
-      budget: deps.budget,
       deviceLease: new DeviceRunLease(deps.redis.cache.command, config.redis.keyPrefix, config.agents.runTimeoutMs + 60_000),
     }),
     flows: new FlowRunner({
@@ -256,7 +250,6 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       logger,
       metrics,
       runs: deps.flowRuns,
-      budget: deps.budget,
       tools: new NodeTools({
         repos,
         devices,

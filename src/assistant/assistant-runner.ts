@@ -35,7 +35,7 @@ import { parseMcpToolName } from '../mcp/tool-names';
 import { allowAllPolicy, type ToolPolicy } from './tool-policy';
 import { type DeviceCall, type ToolContext } from './tools';
 import { MAX_EMBED_TEXT_CHARS } from '../schemas/api';
-import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../budget/budget-door';
+import { BudgetExceededError, type BudgetTicket } from '../budget/budget-door';
 import { restartedAfterCrash } from '../lib/job-restart';
 import type { UsageLimiter, UsageKind } from '../lib/usage-limiter';
 import { CODE_TOOL_RISK, isRiskyCodeTool } from './tool-names';
@@ -83,7 +83,6 @@ export interface AssistantRunnerDeps {
   signals?: CancelSignals;
   chatCancels?: ChatCancels;
   /** Gives back the reservation a turn's request took when no model call of the turn took it over. */
-  budget?: Pick<BudgetDoor, 'releaseUnused'>;
   /** The per-user hourly limits: device operations (`deviceOperationsPerHour`) and the coding agents' file operations and approval requests; without it, none. */
   usage?: Pick<UsageLimiter, 'take'>;
   /** The tools of the user's registered MCP servers, offered on every turn that may use tools. */
@@ -108,11 +107,9 @@ export class AssistantRunner {
   async chatTurn(data: ChatTurnJob, job: Job): Promise<{ toolCalls: number; toolIterations: number; parked?: string }> {
     // One ticket for the whole turn: its first model call takes over the request's reservation.
     const ticket: BudgetTicket = { userId: data.userId, reservationId: data.budget };
-    try {
-      return await this.watching(data.messageId, (signal) => this.start(job, data, signal, ticket));
-    } finally {
-      await this.deps.budget?.releaseUnused(ticket);
-    }
+    // What no model call takes (the turn parked, failed or was cancelled first) the kernel gives back when the turn ends.
+    await this.deps.chatCancels?.hold(data.messageId, ticket);
+    return await this.watching(data.messageId, (signal) => this.start(job, data, signal, ticket));
   }
 
   /**

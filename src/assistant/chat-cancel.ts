@@ -28,6 +28,11 @@ export interface ChatCancelsDeps {
 export class ChatCancels {
   constructor(private readonly deps: ChatCancelsDeps) {}
 
+  /** Registers the budget reservation a turn holds; the run kernel gives back what no call took when the turn ends. */
+  hold(messageId: string, ticket: { userId: string; reservationId?: string }): Promise<void> {
+    return this.deps.runs.hold(messageId, ticket);
+  }
+
   /** `POST /chat/sessions/:id/cancel` (owner): 202 while a turn runs, 404 not yours, 409 `not_running`. */
   async cancel(userId: string, sessionId: string): Promise<{ sessionId: string; status: 'cancelling' }> {
     const { chat } = this.deps.repos;

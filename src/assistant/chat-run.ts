@@ -14,6 +14,7 @@ import type { RunHandle, RunKernel, RunKindSpec } from '../runs/run-kernel';
 import type { ApprovalService } from './approvals';
 import type { ChatEventLog, TurnUsage } from './chat-events';
 import type { StoredContinuation } from './continuation';
+import { publicStatus } from '../schemas/public-status';
 import { joinAnswers, planText, type PlanState } from './coding-plan';
 
 /** One chat turn: its user message (the turn's id), session, owner and the device it runs on. */
@@ -134,7 +135,14 @@ export function registerChatRuns(kernel: RunKernel, deps: ChatRunDeps): ChatRuns
       };
       if (outcome.status === 'succeeded') {
         const { response, usage: spent } = outcome.result;
-        const answer = { sessionId: turn.sessionId, role: 'assistant' as const, content: response, replyTo: messageId, ...spent };
+        const answer = {
+          sessionId: turn.sessionId,
+          role: 'assistant' as const,
+          content: response,
+          replyTo: messageId,
+          status: publicStatus('chat', outcome.status),
+          ...spent,
+        };
         const answeredBy = { deviceId: turn.deviceId ?? undefined };
         return ended(repos.chat.endTurn(messageId, move, { answer, answeredBy, usage }), { turn, response, usage: spent });
       }
@@ -146,7 +154,7 @@ export function registerChatRuns(kernel: RunKernel, deps: ChatRunDeps): ChatRuns
           role: 'assistant' as const,
           content: response,
           replyTo: messageId,
-          status: 'cancelled' as const,
+          status: publicStatus('chat', outcome.status),
           ...(spent ?? {}),
         };
         return ended(repos.chat.endTurn(messageId, move, { answer, usage }), { turn, response, usage: spent });
@@ -165,7 +173,14 @@ export function registerChatRuns(kernel: RunKernel, deps: ChatRunDeps): ChatRuns
       if (outcome.status === 'succeeded') {
         const { response, usage } = outcome.result;
         await repos.chat.storeAnswer(
-          { sessionId: turn.sessionId, role: 'assistant', content: response, replyTo: run.id, ...usage },
+          {
+            sessionId: turn.sessionId,
+            role: 'assistant',
+            content: response,
+            replyTo: run.id,
+            status: publicStatus('chat', outcome.status),
+            ...usage,
+          },
           tx,
           { deviceId: turn.deviceId ?? undefined },
           lines,
@@ -177,7 +192,14 @@ export function registerChatRuns(kernel: RunKernel, deps: ChatRunDeps): ChatRuns
         const response = context?.response ?? (await streamedText(chatEvents, run.id));
         const usage = outcome.usage ?? null;
         await repos.chat.storeAnswer(
-          { sessionId: turn.sessionId, role: 'assistant', content: response, replyTo: run.id, status: 'cancelled', ...(usage ?? {}) },
+          {
+            sessionId: turn.sessionId,
+            role: 'assistant',
+            content: response,
+            replyTo: run.id,
+            status: publicStatus('chat', outcome.status),
+            ...(usage ?? {}),
+          },
           tx,
           undefined,
           lines,

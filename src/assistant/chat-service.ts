@@ -87,7 +87,7 @@ export class ChatService {
       logger: Logger;
       models: ModelCatalog;
       /** Each turn is a run of the kernel's chat kind, written with its message, before its job. */
-      runs: Pick<ChatRuns, 'row'>;
+      runs: Pick<ChatRuns, 'row' | 'hold'>;
       /** The turn's first model call is reserved against the user's budget before anything is written. */
       budget: BudgetAdmission;
       /** Refuses (503 `queue_unconsumed`) a request whose queue no worker consumes, before anything is written. */
@@ -142,6 +142,8 @@ export class ChatService {
           ? { sessionId: session.id, messageId: await chat.addTurn(session.id, input.message, run) }
           : await chat.openSession({ userId: input.userId, deviceId, title: titleOf(input.message), mode, context }, input.message, run);
         const stored = { id: messageId };
+        // The turn holds the reservation from now on: whoever ends it gives back what no call took.
+        await this.deps.runs.hold(messageId, { userId: input.userId, reservationId: budget }, { beforeQueued: true });
         await this.deps.enqueue('assistant', 'chat-turn', {
           userId: input.userId,
           sessionId,

@@ -6,6 +6,7 @@ import type { RunOutcome } from '../runs/outcome';
 import type { RunHandle, RunKernel } from '../runs/run-kernel';
 import { NOTES_INTERRUPTED, type NotesEventLog } from './notes-events';
 import { resolutionOutputs } from './ticket-notes';
+import { publicStatus } from '../schemas/public-status';
 
 /** What written notes carry. */
 export interface NotesResult {
@@ -44,7 +45,7 @@ export function registerNotesRuns(kernel: RunKernel, deps: { repos: Repositories
       if (outcome.status === 'succeeded') {
         const { documentation } = outcome.result;
         await repos.notes.storeDocumentation(run.id, documentation, resolutionOutputs(documentation, null), tx);
-      } else await repos.notes.setDocumentationStatus(run.id, 'failed', tx);
+      } else await repos.notes.setDocumentationStatus(run.id, publicStatus('notes', outcome.status), tx);
     },
 
     async announce(run, outcome) {

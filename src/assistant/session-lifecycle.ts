@@ -66,6 +66,8 @@ export class SessionLifecycle {
         await notesEvents.reset(sessionId);
       }
       await notesRuns.reopen({ id: sessionId, userId });
+      // The run holds the reservation from now on: whoever ends it gives back what no call took.
+      await notesRuns.hold(sessionId, ticket, { beforeQueued: true });
     } catch (error) {
       await budget.releaseUnused(ticket);
       throw error;

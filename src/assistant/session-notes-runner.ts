@@ -14,7 +14,7 @@ import { NOTES_INTERRUPTED, type NotesEventLog } from './notes-events';
 import type { PsaPush } from './psa-push';
 import type { NotesOutcome, NotesRuns } from './notes-run';
 import { NOTE_SECTIONS, NotesGate, templateSections, type NotesMessage } from './ticket-notes';
-import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../budget/budget-door';
+import { BudgetExceededError, type BudgetTicket } from '../budget/budget-door';
 import { restartedAfterCrash } from '../lib/job-restart';
 
 /** Messages of the session fed to the model: the latest ones. */
@@ -100,7 +100,6 @@ export interface SessionNotesRunnerDeps {
   runs: NotesRuns;
   metrics?: Metrics;
   /** Gives back the reservation the resolve took when the notes' model call did not take it over. */
-  budget?: Pick<BudgetDoor, 'releaseUnused'>;
   /** Queues the session's embedding once its notes are stored. */
   enqueue?: Enqueue;
   /** Queues the push of the stored notes to the user's PSA, when the resolve claimed one. */
@@ -119,11 +118,9 @@ export class SessionNotesRunner {
   async process(data: TicketNotesJob, job: Job): Promise<{ completedFromTemplate: boolean; chars: number }> {
     // The notes' model call takes over the reservation the resolve took; unused, it is given back.
     const ticket: BudgetTicket = { userId: data.userId, reservationId: data.budget };
-    try {
-      return await this.write(data, job, ticket);
-    } finally {
-      await this.deps.budget?.releaseUnused(ticket);
-    }
+    // What no model call takes the kernel gives back when the run ends.
+    await this.deps.runs.hold(data.sessionId, ticket);
+    return await this.write(data, job, ticket);
   }
 
   private async write(data: TicketNotesJob, job: Job, ticket: BudgetTicket): Promise<{ completedFromTemplate: boolean; chars: number }> {

@@ -20,8 +20,8 @@ import { redisScripts, type BudgetAmount, type BudgetLimitTriple, type RedisScri
  * A request reserves its first call before anything is queued (`admit`) and hands the
  * reservation's id to its job; the job's first model call takes it over (`forCall`), later calls
  * reserve their own. A reservation no call took (the run failed or was cancelled first) is
- * released by its worker (`releaseUnused`) or, when nobody ends it, expires: the reaper settles
- * what expired (`settleExpired`). A user whose limits are all unlimited costs no Redis call.
+ * released (`releaseUnused`) by the run kernel when the run ends, by the request when nothing was
+ * queued, or, when nobody ends it, expires: the reaper settles what expired (`settleExpired`). A user whose limits are all unlimited costs no Redis call.
  * A window's used amounts start from recorded usage (`llm_usage`), and start again from it when
  * the user's plan changed since the window was counted.
  */

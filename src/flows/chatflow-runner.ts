@@ -11,7 +11,7 @@ import type { Repositories } from '../models';
 import type { Metrics } from '../observability/metrics';
 import type { ChatflowTurnJob } from '../producers/assistant';
 import type { ChatflowDefinition } from './definition';
-import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../budget/budget-door';
+import { BudgetExceededError, type BudgetTicket } from '../budget/budget-door';
 import { FLOW_BUDGET_SPENT } from './flow-chat';
 import { restartedAfterCrash } from '../lib/job-restart';
 
@@ -28,7 +28,6 @@ export interface ChatflowRunnerDeps {
   signals?: CancelSignals;
   chatCancels?: ChatCancels;
   /** Gives back the reservation the turn's request took when its model call did not take it over. */
-  budget?: Pick<BudgetDoor, 'releaseUnused'>;
 }
 
 type TurnResult = { status: 'completed' | 'cancelled' | 'answered' };
@@ -50,10 +49,11 @@ export class ChatflowRunner {
     // One ticket for the turn: its model call takes over the request's reservation.
     const ticket: BudgetTicket = { userId: data.userId, reservationId: data.budget };
     try {
+      // What no model call takes the kernel gives back when the turn ends.
+      await this.deps.chatCancels?.hold(data.messageId, ticket);
       return await this.turn(job, data, watch?.signal ?? new AbortController().signal, ticket);
     } finally {
       watch?.release();
-      await this.deps.budget?.releaseUnused(ticket);
     }
   }
 

@@ -75,7 +75,7 @@ export class FlowChats {
       repos: Repositories;
       enqueue: Enqueue;
       logger: Logger;
-      runs: Pick<ChatRuns, 'row'>;
+      runs: Pick<ChatRuns, 'row' | 'hold'>;
       budget: BudgetAdmission;
       /** Refuses (503 `queue_unconsumed`) a request whose queue no worker consumes, before anything is written. */
       consumers?: QueueConsumers;
@@ -112,6 +112,8 @@ export class FlowChats {
             run,
           );
       const stored = { id: messageId };
+      // The turn holds the reservation from now on: whoever ends it gives back what no call took.
+      await this.deps.runs.hold(messageId, { userId: flow.userId, reservationId: budget }, { beforeQueued: true });
       await this.deps.enqueue('assistant', 'chatflow-turn', {
         userId: flow.userId,
         flowId: flow.id,

@@ -87,6 +87,8 @@ export class FlowExecutions {
     const tier = user.tier ?? 'free';
     try {
       await this.write(executionId, user, flow, definition, input, tier);
+      // The execution holds the reservation from now on: whoever ends it gives back what no call took.
+      await this.deps.runs.hold(executionId, { userId: user.id, reservationId: budget }, { beforeQueued: true });
     } catch (error) {
       await this.release(user.id, budget);
       throw error;

@@ -11,6 +11,7 @@ import type { RunHandle, RunKernel } from '../runs/run-kernel';
 import type { AgentflowDefinition } from './definition';
 import type { FlowEventLog } from './flow-events';
 import { nodeApprovalKey } from './node-approvals';
+import { publicStatus, type PUBLIC_STATUS, type TerminalRunStatus } from '../schemas/public-status';
 
 /** What a completed execution carries: the output node's output. */
 export interface FlowResult {
@@ -46,7 +47,8 @@ export interface FlowRunDeps {
 export function registerFlowRuns(kernel: RunKernel, deps: FlowRunDeps): FlowRuns {
   const { repos, events } = deps;
   const log = deps.logger.child({ component: 'flow-executions' });
-  const counted = (status: 'completed' | 'failed' | 'cancelled') => deps.metrics?.flowExecutions.inc({ type: 'agentflow', status });
+  const counted = (status: (typeof PUBLIC_STATUS)['flow'][TerminalRunStatus]) =>
+    deps.metrics?.flowExecutions.inc({ type: 'agentflow', status });
 
   return kernel.register<FlowResult, never, FlowEndContext, FlowExecutionRow | null>({
     kind: 'flow',
@@ -66,10 +68,14 @@ export function registerFlowRuns(kernel: RunKernel, deps: FlowRunDeps): FlowRuns
 
     persist(tx, run, outcome) {
       if (outcome.status === 'succeeded')
-        return repos.flowExecutions.end(run.id, { status: 'completed', output: outcome.result.output }, tx);
-      if (outcome.status === 'cancelled') return repos.flowExecutions.end(run.id, { status: 'cancelled' }, tx);
+        return repos.flowExecutions.end(run.id, { status: publicStatus('flow', outcome.status), output: outcome.result.output }, tx);
+      if (outcome.status === 'cancelled') return repos.flowExecutions.end(run.id, { status: publicStatus('flow', outcome.status) }, tx);
       const code = outcome.status === 'failed' ? outcome.code : 'timed_out';
-      return repos.flowExecutions.end(run.id, { status: 'failed', errorCode: code, errorMessage: outcome.message }, tx);
+      return repos.flowExecutions.end(
+        run.id,
+        { status: publicStatus('flow', outcome.status), errorCode: code, errorMessage: outcome.message },
+        tx,
+      );
     },
 
     async announce(run, outcome, context, ended) {
@@ -79,14 +85,14 @@ export function registerFlowRuns(kernel: RunKernel, deps: FlowRunDeps): FlowRuns
           ? { inputTokens: ended.inputTokens, outputTokens: ended.outputTokens, costUsd: ended.costUsd }
           : { inputTokens: 0, outputTokens: 0, costUsd: 0 };
         await events.appendNext(executionId, { type: 'execution_completed', executionId, output: outcome.result.output ?? null, usage });
-        counted('completed');
+        counted(publicStatus('flow', outcome.status));
         log.info({ executionId }, 'flow execution completed');
         return;
       }
       if (ended) await rejectApprovals(ended);
       if (outcome.status === 'cancelled') {
         await events.appendNext(executionId, { type: 'cancelled', executionId });
-        counted('cancelled');
+        counted(publicStatus('flow', outcome.status));
         if (ended) await dropJobs(ended);
         log.info({ executionId }, 'flow execution cancelled');
         return;
@@ -98,7 +104,7 @@ export function registerFlowRuns(kernel: RunKernel, deps: FlowRunDeps): FlowRuns
         executionId,
         error: { code, message: outcome.message, ...(nodeId ? { nodeId } : {}) },
       });
-      counted('failed');
+      counted(publicStatus('flow', outcome.status));
       log.info({ executionId, nodeId }, 'flow execution failed');
     },
   });

@@ -30,7 +30,7 @@ import {
 } from './definition';
 import { flowError, type FlowEventLog } from './flow-events';
 import type { FlowRuns } from './flow-run';
-import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../budget/budget-door';
+import { BudgetExceededError, type BudgetTicket } from '../budget/budget-door';
 import type { ApprovalService } from '../assistant/approvals';
 import { randomUUID } from 'node:crypto';
 import {
@@ -68,7 +68,6 @@ export interface FlowRunnerDeps {
   /** The executions' runs: an execution ends only through them. */
   runs: FlowRuns;
   /** Gives back a node's reservation when it ends before its model call took it. */
-  budget?: Pick<BudgetDoor, 'releaseUnused'>;
   /** Runs the tools of nodes that list some; without it such nodes fail. */
   tools?: NodeTools;
   /** With it, a node's dangerous device tool call parks the node until its owner decides. */
@@ -141,11 +140,9 @@ export class FlowRunner {
   async process(data: FlowNodeJob, job: Pick<Job, 'attemptsMade' | 'opts'>): Promise<void> {
     // One ticket for the node's calls: the first takes over the reservation the execution's request took.
     const ticket: BudgetTicket = { userId: data.userId, reservationId: data.budget };
-    try {
-      await this.processNode(data, job, ticket);
-    } finally {
-      await this.releaseBudget(ticket);
-    }
+    // What no model call takes the kernel gives back when the execution ends.
+    await this.deps.runs.hold(data.executionId, ticket);
+    await this.processNode(data, job, ticket);
   }
 
   private async processNode(data: FlowNodeJob, job: Pick<Job, 'attemptsMade' | 'opts'>, ticket: BudgetTicket): Promise<void> {
@@ -403,16 +400,6 @@ export class FlowRunner {
     const now = await this.deps.repos.flowExecutions.find(data.executionId);
     if (!now || !isActive(now.status)) await approvals.cancelPending(nodeApprovalKey(data.executionId, node.id), data.userId);
     return PARKED;
-  }
-
-  /** Gives back a reservation the node's model call did not take (it failed, was refused or cancelled first). */
-  private async releaseBudget(ticket: BudgetTicket): Promise<void> {
-    if (!ticket.reservationId || ticket.taken) return;
-    try {
-      await this.deps.budget?.releaseUnused(ticket);
-    } catch (error) {
-      this.log.warn({ err: error, userId: ticket.userId }, 'budget reservation not released; the reaper releases it when it expires');
-    }
   }
 
   /**

@@ -14,6 +14,7 @@ import type { Block, BlockInput } from '../schemas/blocks';
 import type { GenerationEventLog, GenerationEventWriter } from './event-log';
 import type { GenerationEvent } from './events';
 import type { GenerationLimiter } from './generation-limiter';
+import { publicStatus } from '../schemas/public-status';
 
 /** Tokens spent before the stop; `estimated` when the provider reported none. */
 export interface CancelledUsage {
@@ -154,7 +155,11 @@ export function registerGenerationRuns(kernel: RunKernel, deps: GenerationRunDep
       const code = outcome.status === 'failed' ? outcome.code : 'timed_out';
       const usage = outcome.status === 'failed' ? outcome.usage : undefined;
       if (!usage) {
-        await repos.generations.endIfActive(run.id, { status: 'failed', errorCode: code, errorMessage: outcome.message }, tx);
+        await repos.generations.endIfActive(
+          run.id,
+          { status: publicStatus('generation', outcome.status), errorCode: code, errorMessage: outcome.message },
+          tx,
+        );
         return null;
       }
       // The provider answered and stopped early (output limit, content filter): what it cost is the user's usage.
@@ -162,7 +167,16 @@ export function registerGenerationRuns(kernel: RunKernel, deps: GenerationRunDep
       const { provider, model, inputTokens, outputTokens } = usage;
       const ended = await repos.generations.endIfActive(
         run.id,
-        { status: 'failed', errorCode: code, errorMessage: outcome.message, provider, model, inputTokens, outputTokens, costUsd },
+        {
+          status: publicStatus('generation', outcome.status),
+          errorCode: code,
+          errorMessage: outcome.message,
+          provider,
+          model,
+          inputTokens,
+          outputTokens,
+          costUsd,
+        },
         tx,
       );
       if (ended && (inputTokens || outputTokens))
@@ -303,7 +317,7 @@ export function registerGenerationRuns(kernel: RunKernel, deps: GenerationRunDep
     const ended = await repos.generations.endIfActive(
       run.id,
       {
-        status: 'cancelled',
+        status: publicStatus('generation', 'cancelled'),
         ...(usage
           ? {
               provider: usage.provider,

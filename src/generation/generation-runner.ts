@@ -1,4 +1,4 @@
-import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../budget/budget-door';
+import { BudgetExceededError, type BudgetTicket } from '../budget/budget-door';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Config } from '../../config';
 import { Pricing } from '../budget/pricing';
@@ -40,7 +40,6 @@ export interface GenerationRunnerDeps {
   /** The generation's run: every end goes through it. */
   runs: GenerationRuns;
   /** Gives back a request's budget reservation when the job ends before its first model call. */
-  budget?: Pick<BudgetDoor, 'releaseUnused'>;
 }
 
 /** The job's result, for the dashboard. */
@@ -66,11 +65,11 @@ export class GenerationRunner {
     // The request reserved the first model call; the turn's later calls reserve their own.
     const budget: BudgetTicket = { userId: data.userId, reservationId: data.budget };
     try {
+      // What no call takes (cancelled while queued, canvas deleted) the kernel gives back when the run ends.
+      await this.deps.runs.hold(data.generationId, budget);
       return await this.run(job, data, watch.signal, budget);
     } finally {
       watch.release();
-      // Ended before its first model call (cancelled while queued, canvas deleted): the reservation goes back.
-      await this.deps.budget?.releaseUnused(budget);
     }
   }
 

@@ -139,6 +139,8 @@ export class GenerationService {
     }
     try {
       if (appended.status === 'rejected') throw appended.reason;
+      // The run holds the reservation from now on: whoever ends it gives back what no call took.
+      await this.deps.runs.hold(generationId, ticket, { beforeQueued: true });
       await this.deps.queues.enqueue('generation', 'generate', {
         generationId,
         canvasId: input.canvasId,

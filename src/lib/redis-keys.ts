@@ -217,6 +217,14 @@ export class RedisKeys {
     return `${this.prefix}:journey:${slot(journeyId)}:answer:${turn}`;
   }
 
+  /**
+   * What a run holds until it ends (set of `userId|reservationId`: the budget reservations it was
+   * given), for the run kernel to give back on the run's terminal move; TTL two days.
+   */
+  runHoldings(kind: string, id: string): string {
+    return `${this.prefix}:run:${kind}:${slot(id)}:holds`;
+  }
+
   /** Marks a cancel request for an operation (`kind`: generation, chat, flow); TTL 1 h. */
   cancelRequest(kind: string, id: string): string {
     return `${this.prefix}:cancel:${kind}:${slot(id)}`;

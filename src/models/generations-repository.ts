@@ -9,6 +9,7 @@ import { rowsOf } from './migrate';
 import { insertRun, runAfterStart, runFromRaw, startRun, type NewRun, type RawRun } from './runs-repository';
 import { generations, type GenerationRow, type RunRow } from './schema';
 import type { UsageRecord } from './usage-repository';
+import { publicStatus } from '../schemas/public-status';
 
 /** The public view of a generation (`GET .../ai/generations/:id`). */
 export function toGenerationView(row: GenerationRow) {
@@ -204,7 +205,7 @@ export class GenerationsRepository {
     const { id, outcome: o, audit: a, usage: u } = input;
     await tx.execute(sql`
       with completed as (
-        update generations set status = 'completed', block_count = ${o.blockCount}::int, truncated = ${o.truncated}::boolean,
+        update generations set status = ${publicStatus('generation', 'succeeded')}, block_count = ${o.blockCount}::int, truncated = ${o.truncated}::boolean,
           provider = ${o.provider}, model = ${o.model}, input_tokens = ${o.inputTokens}::int, output_tokens = ${o.outputTokens}::int,
           cost_usd = ${o.costUsd}::float8, error_code = null, error_message = null, completed_at = ${o.completedAt.toISOString()}::timestamptz
         where id = ${id}::uuid

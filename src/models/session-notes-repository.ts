@@ -1,6 +1,7 @@
 import { and, desc, eq, isNull, or, sql } from 'drizzle-orm';
 import type { Db, DbOrTx } from './database';
 import { chatSessionEmbeddings, chatSessions, type ChatSessionRow, type DiagnosticStep } from './schema';
+import { publicStatus } from '../schemas/public-status';
 
 /** What resolving leaves besides the notes; the resolution is kept only where the user gave none. */
 export interface StoredOutputs {
@@ -79,7 +80,7 @@ export class SessionNotesRepository {
       .update(chatSessions)
       .set({
         documentation,
-        documentationStatus: 'ready',
+        documentationStatus: publicStatus('notes', 'succeeded'),
         problemSummary: outputs.problemSummary,
         diagnosticSteps: outputs.diagnosticSteps,
         resolutionSummary: sql`coalesce(nullif(btrim(${chatSessions.resolutionSummary}), ''), ${outputs.resolutionSummary})`,

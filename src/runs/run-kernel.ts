@@ -6,7 +6,9 @@ import type { Tx } from '../models/database';
 import type { NewRun, RunMove, RunsRepository } from '../models/runs-repository';
 import type { MemberRole, RunRow } from '../models/schema';
 import type { QueueRegistry } from '../producers/registry';
+import type { BudgetTicket } from '../budget/budget-door';
 import { outcomeError, type RunOutcome } from './outcome';
+import type { RunHoldings } from './run-holdings';
 import { allowedFrom, blockedByCancel, OPEN_STATUSES, type RunKindName } from './transitions';
 
 /** Who asks to cancel: the user, and on a canvas their role there (a generation lets an editor cancel). */
@@ -123,6 +125,8 @@ export interface RunKernelDeps {
    * out). It cannot fail the end: a rejection is logged.
    */
   onEnded?: (run: RunRow) => Promise<void>;
+  /** The budget reservations runs hold, given back on every terminal move (none without it: nothing is budgeted). */
+  holdings?: Pick<RunHoldings, 'hold' | 'releaseAll'>;
 }
 
 /**
@@ -225,6 +229,41 @@ export class RunKernel {
     return this.deps.runs.reopen({ kind, id: input.id, userId: input.userId, queue: spec.queue, jobId: spec.jobId(input.id) }, db);
   }
 
+  /**
+   * Registers a budget reservation the run holds (the one its request took for its first model
+   * call): whoever ends the run gives back what no call took, on every terminal move. A runner
+   * never releases a reservation itself.
+   */
+  async hold(
+    kind: RunKindName,
+    id: string,
+    ticket: Pick<BudgetTicket, 'userId' | 'reservationId'>,
+    how: { beforeQueued?: boolean } = {},
+  ): Promise<void> {
+    const holdings = this.deps.holdings;
+    if (!holdings || !ticket.reservationId) return;
+    const added = await holdings.hold(kind, id, ticket);
+    // Held already (its request registered it, and any end since gave it back), or held by the
+    // request that created the run before its job was queued: nothing can have ended it unseen.
+    if (!added || how.beforeQueued) return;
+    // Ended before it was held (cancelled while queued, reaped): its end gave back nothing of this, so it goes back now.
+    const run = await this.deps.runs.find(kind, id);
+    if (run && !isOpen(run)) await holdings.releaseAll(kind, id);
+  }
+
+  /**
+   * The run waits outside any job (for its device to come online) before a model call took its
+   * reservation: what it holds is given back now, as its end would, so a wait of hours blocks no
+   * budget. The call that continues it reserves its own.
+   */
+  async park(kind: RunKindName, id: string): Promise<void> {
+    try {
+      await this.deps.holdings?.releaseAll(kind, id);
+    } catch (error) {
+      this.log.warn({ err: error, kind, id }, 'budget reservations of a parked run not given back; they expire on their own');
+    }
+  }
+
   /** Moves the run to `running` unless it has ended or its cancel was requested. */
   async start(kind: RunKindName, id: string): Promise<StartResult<unknown>> {
     return this.startOf(this.spec(kind), id);
@@ -284,13 +323,20 @@ export class RunKernel {
     }
   }
 
-  /** Gives back everything the run held; a release that fails is logged (each one expires on its own). */
+  /**
+   * Gives back everything the run held: the kind's releases and the budget reservations no call
+   * took. A release that fails is logged (each one expires on its own).
+   */
   private async releaseAll(spec: RunKindSpec<unknown, unknown, unknown, unknown>, run: RunRow): Promise<void> {
-    const results = await Promise.allSettled(spec.releases.map((release) => release.release(run)));
+    const holdings = this.deps.holdings;
+    const releases: readonly RunRelease[] = holdings
+      ? [...spec.releases, { name: 'budget reservations', release: (ended) => holdings.releaseAll(ended.kind, ended.id) }]
+      : spec.releases;
+    const results = await Promise.allSettled(releases.map((release) => release.release(run)));
     results.forEach((result, index) => {
       if (result.status === 'rejected')
         this.log.warn(
-          { err: result.reason, kind: run.kind, id: run.id, release: spec.releases[index]?.name },
+          { err: result.reason, kind: run.kind, id: run.id, release: releases[index]?.name },
           'release of an ended run failed; it expires on its own',
         );
     });
@@ -344,6 +390,16 @@ export class RunHandle<S, U, C, P, R = unknown> {
 
   start(id: string): Promise<StartResult<R>> {
     return this.kernel.startOf(this.spec, id);
+  }
+
+  /** The run waits outside any job: what it holds is given back now. */
+  park(id: string): Promise<void> {
+    return this.kernel.park(this.spec.kind, id);
+  }
+
+  /** Registers a budget reservation the run holds; the kernel gives it back when the run ends. */
+  hold(id: string, ticket: Pick<BudgetTicket, 'userId' | 'reservationId'>, how?: { beforeQueued?: boolean }): Promise<void> {
+    return this.kernel.hold(this.spec.kind, id, ticket, how);
   }
 
   end(id: string, outcome: RunOutcome<S, U>, context?: C): Promise<EndResult<P>> {
