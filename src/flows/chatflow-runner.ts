@@ -85,8 +85,14 @@ export class ChatflowRunner {
     const flow = start.flow?.id === data.flowId ? start.flow : await this.deps.repos.flows.find(data.flowId);
     if (!flow || flow.userId !== data.userId || flow.type !== 'chatflow')
       return this.fail(data, 'flow_not_found', 'The chatflow no longer exists');
-    // Validated when the flow was saved (src/flows/definition.ts).
-    const settings = flow.definition as unknown as ChatflowDefinition;
+    // An embed's turn answers with the version the embed is pinned to, the owner's with the published one.
+    const pinned =
+      data.flowVersion === undefined || data.flowVersion === flow.publishedVersion
+        ? flow.definition
+        : (await this.deps.repos.flows.version(flow.id, data.flowVersion))?.definition;
+    if (!pinned) return this.fail(data, 'flow_not_found', 'The chatflow version no longer exists');
+    // Validated when the version was saved (src/flows/definition.ts).
+    const settings = pinned as unknown as ChatflowDefinition;
 
     // The first message of a session has no history: nothing to read.
     const history = start.earlier ? await chat.context(data.sessionId, message.seq, settings.historyWindow ?? DEFAULT_HISTORY_WINDOW) : [];

@@ -19,6 +19,7 @@ import {
   chatSessions,
   cloudAgents,
   flowEmbeds,
+  flowVersions,
   flows,
   llmUsage,
   oauthCredentials,
@@ -123,10 +124,11 @@ describe('account export and deletion', () => {
       .insert(flows)
       .values({ userId: alice.id, type: 'chatflow', name: 'Alice helpdesk', definition: { nodes: [] } })
       .returning();
+    await db().insert(flowVersions).values({ flowId: flow.id, version: 1, definition: flow.definition });
     const embedHash = `embed-${randomUUID()}`;
     await db()
       .insert(flowEmbeds)
-      .values({ flowId: flow.id, userId: alice.id, tokenHash: embedHash, allowedOrigins: ['https://alice.example'] });
+      .values({ flowId: flow.id, userId: alice.id, tokenHash: embedHash, allowedOrigins: ['https://alice.example'], flowVersion: 1 });
     await db()
       .insert(llmUsage)
       .values({ userId: alice.id, purpose: 'chat', provider: 'p', model: 'm', inputTokens: 7, outputTokens: 11, costUsd: 0.5 });
