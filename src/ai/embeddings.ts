@@ -3,6 +3,7 @@ import { langchainOpenAI } from './langchain-openai';
 import type { LlmEndpoint } from './llm';
 import { Pricing, type PriceTable } from '../budget/pricing';
 import { promptTokenBound, type BudgetTicket, type CallEstimate } from '../budget/budget-door';
+import { outboundRoute } from '../lib/outbound-proxy';
 
 /** About four characters per token for English text: the usual rule of thumb when a count is missing. */
 const estimateTokens = (text: string) => Math.ceil(text.length / 4);
@@ -116,7 +117,11 @@ export function createTextEmbedder(endpoint: LlmEndpoint, model: string): TextEm
       client ??= usageReportingEmbeddings({
         model,
         apiKey: endpoint.apiKey,
-        configuration: { baseURL: endpoint.baseURL },
+        // Through the outbound proxy when one is configured (src/lib/outbound-proxy.ts).
+        configuration: {
+          baseURL: endpoint.baseURL,
+          fetch: (input: string | URL | Request, init?: RequestInit) => outboundRoute().fetch(input, init),
+        },
         maxRetries: 1,
         timeout: 20_000,
       });

@@ -33,6 +33,8 @@ import { AccountService } from '../account/account-service';
 import { ApiKeys } from '../auth/api-keys';
 import { SessionGuard } from '../auth/session-guard';
 import { UsageLimiter } from '../lib/usage-limiter';
+import { useOutboundProxy } from '../lib/outbound-proxy';
+import { HttpCredentials } from '../flows/http-credentials';
 import { CANVAS_NAMESPACE, DEVICE_NAMESPACE, rooms } from '../schemas/socket-events';
 import type { TokenSettings } from '../auth/tokens';
 import { GenerationEventLog } from '../generation/event-log';
@@ -155,11 +157,12 @@ export async function startSwitchboard(
     // Agentflow executions: the same sequenced, resumable log as generations.
     const flowEvents = new FlowEventLog(realtime.command, config.redis.keyPrefix, config.generation.eventsTtlSeconds, follower);
     const chatEvents = new ChatEventLog(realtime.command, config.redis.keyPrefix, undefined, follower);
-    // OAuth tokens are sealed with OAUTH_ENCRYPTION_KEY (generated under DATA_DIR when unset outside production).
-    const vault = new CredentialVault(
-      new SecretBox(resolveOAuthEncryptionKey(config.oauth.encryptionKey, config.data.dir), config.oauth.oldKeys),
-      repos,
-    );
+    // Model requests and tool calls leave through HTTPS_PROXY / HTTP_PROXY unless NO_PROXY names the host.
+    useOutboundProxy(config.outboundProxy);
+    // OAuth tokens and HTTP tool credentials are sealed with OAUTH_ENCRYPTION_KEY (generated under DATA_DIR when unset outside production).
+    const secretBox = new SecretBox(resolveOAuthEncryptionKey(config.oauth.encryptionKey, config.data.dir), config.oauth.oldKeys);
+    const vault = new CredentialVault(secretBox, repos);
+    const httpCredentials = new HttpCredentials({ repos, box: secretBox });
     // Frames past twice the run's byte limit are refused (the worker keeps at most maxBytes of them).
     const agentRunChannel = new AgentRunChannel(realtime.command, config.redis.keyPrefix, 2 * config.agents.maxBytes);
 
@@ -254,6 +257,7 @@ export async function startSwitchboard(
         deviceRegistry,
         agentRunChannel,
         vault,
+        httpCredentials,
         signals,
         runs: generationRuns,
         notesRuns,
@@ -387,7 +391,8 @@ export async function startSwitchboard(
         journeys: new JourneyService({ config, redis: cache.command, queues, runs: journeyRuns, logger, budget }),
         agents,
         devices: deviceRegistry,
-        flows: new FlowService({ repos, models }),
+        flows: new FlowService({ repos, models, credentials: httpCredentials }),
+        httpCredentials,
         flowExecutions: new FlowExecutions({
           repos,
           events: flowEvents,

@@ -37,6 +37,7 @@ import type { QueueRegistry } from '../producers/registry';
 import { batchedEmbedder } from '../workers/embeddings';
 import { queueProcessor, resolveHandlers, type JobHandlers } from '../workers/handlers';
 import { JOB_HANDLERS } from '../workers/index';
+import type { HttpCredentials } from '../flows/http-credentials';
 import type { WorkerPorts } from '../workers/ports';
 import { startWorkers, type QueueProcessor } from '../workers/worker-pool';
 import { WorkerLeases } from '../workers/worker-leases';
@@ -71,6 +72,8 @@ export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'models' | 'm
   deviceRegistry: DeviceRegistry;
   agentRunChannel: AgentRunChannel;
   vault: CredentialVault;
+  /** The sealed credentials agentflow HTTP tools send. */
+  httpCredentials: HttpCredentials;
   /** The event logs of agentflow executions. */
   flowEvents: FlowEventLog;
   /** Every model call is reserved before it is sent and settled when it ends. */
@@ -234,6 +237,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
         devices,
         events: deps.flowEvents,
         http: config.flowHttp,
+        credentials: deps.httpCredentials,
         policy: dangerousToolPolicy(config.hitl.dangerousTools),
         logger,
       }),

@@ -97,6 +97,8 @@ export const httpToolSchema = z.strictObject({
   description: z.string().trim().min(1).max(500),
   method: z.enum(['GET', 'POST']),
   url: z.url({ protocol: /^https?$/ }).max(2_000),
+  /** The owner's credential (`PUT /http-credentials/:name`) sent with every call, by name. */
+  credential: z.string().regex(HTTP_TOOL_NAME_PATTERN, 'the name of one of your credentials').optional(),
 });
 export type HttpTool = z.output<typeof httpToolSchema>;
 

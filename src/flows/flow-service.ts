@@ -1,9 +1,10 @@
 import type { z } from 'zod';
 import type { ModelCatalog } from '../ai/model-catalog';
-import { notFound } from '../lib/errors';
+import { AppError, notFound } from '../lib/errors';
 import { decodeCursor, pageOf, timeIdKey } from '../lib/pagination';
 import type { Repositories } from '../models';
 import type { FlowRow, FlowVersionRow } from '../models/schema';
+import type { HttpCredentials } from './http-credentials';
 import { validateDefinition, type createFlowSchema, type updateFlowSchema } from './definition';
 
 /**
@@ -15,7 +16,27 @@ const versionKey = (key: unknown[]): number | null =>
   key.length === 1 && Number.isInteger(key[0]) && (key[0] as number) >= 1 ? (key[0] as number) : null;
 
 export class FlowService {
-  constructor(private readonly deps: { repos: Repositories; models: ModelCatalog }) {}
+  constructor(private readonly deps: { repos: Repositories; models: ModelCatalog; credentials?: Pick<HttpCredentials, 'missing'> }) {}
+
+  /** A definition's HTTP tools may only name credentials their owner has: 400 with the tool's path otherwise. */
+  private async checkCredentials(userId: string, definition: Record<string, unknown>): Promise<void> {
+    const tools = ((definition as { httpTools?: Array<{ credential?: string }> }).httpTools ?? []).map((tool, index) => ({
+      index,
+      name: tool.credential,
+    }));
+    const named = tools.filter((tool): tool is { index: number; name: string } => tool.name !== undefined);
+    if (!named.length || !this.deps.credentials) return;
+    const missing = new Set(
+      await this.deps.credentials.missing(
+        userId,
+        named.map((tool) => tool.name),
+      ),
+    );
+    const problems = named
+      .filter((tool) => missing.has(tool.name))
+      .map((tool) => ({ path: `definition.httpTools.${tool.index}.credential`, message: `you have no credential "${tool.name}"` }));
+    if (problems.length) throw new AppError(400, 'validation_failed', 'Invalid request body', problems);
+  }
 
   private readonly knows = (ref: { provider: string; model: string }) => this.deps.models.knows(ref);
 
@@ -26,6 +47,7 @@ export class FlowService {
 
   async create(userId: string, body: z.output<typeof createFlowSchema>): Promise<FlowRow> {
     const definition = validateDefinition(body.type, body.definition, this.knows);
+    await this.checkCredentials(userId, definition as unknown as Record<string, unknown>);
     return this.deps.repos.flows.create({ userId, type: body.type, name: body.name, definition: definition });
   }
 
@@ -50,6 +72,7 @@ export class FlowService {
       body.definition === undefined
         ? undefined
         : (validateDefinition(flow.type, body.definition, this.knows) as unknown as Record<string, unknown>);
+    if (definition) await this.checkCredentials(userId, definition);
     const updated = await this.deps.repos.flows.update(userId, flowId, { name: body.name, definition, publish: body.publish });
     if (!updated) throw notFound('Flow');
     return updated;

@@ -12,6 +12,7 @@ import { CanvasesRepository } from './canvases-repository';
 import { EmbedsRepository } from './embeds-repository';
 import { GenerationsRepository } from './generations-repository';
 import { HitlRepository } from './hitl-repository';
+import { HttpCredentialsRepository } from './http-credentials-repository';
 import { RunsRepository } from './runs-repository';
 import { SessionNotesRepository } from './session-notes-repository';
 import { UsageRepository } from './usage-repository';
@@ -44,6 +45,7 @@ export function createRepositories(db: Db) {
     flowExecutions: new FlowExecutionsRepository(db),
     embeds: new EmbedsRepository(db),
     apiKeys: new ApiKeysRepository(db),
+    httpCredentials: new HttpCredentialsRepository(db),
     runs,
     /** One user's everything: the export's pages and the account's deletion. */
     account: new AccountRepository(db, runs),

@@ -362,6 +362,19 @@ export const flows = pgTable('flows', {
 });
 export type FlowRow = typeof flows.$inferSelect;
 
+/** A user's named secret for agentflow HTTP tools, sealed with the OAuth key (0027_http_credentials.sql). */
+export const httpCredentials = pgTable('http_credentials', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  userId: uuid('user_id').notNull(),
+  name: text('name').notNull(),
+  scheme: text('scheme', { enum: ['bearer', 'basic', 'header'] }).notNull(),
+  headerName: text('header_name'),
+  sealedValue: text('sealed_value').notNull(),
+  ...timestamps,
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
+export type HttpCredentialRow = typeof httpCredentials.$inferSelect;
+
 /** Every saved definition of a flow, numbered from 1; never changed once written (a trigger refuses updates). */
 export const flowVersions = pgTable(
   'flow_versions',

@@ -15,6 +15,7 @@ import { deviceRoutes } from './device-routes';
 import { embedPublicRoutes } from './embed-public-routes';
 import { flowChatRoutes } from './flow-chat-routes';
 import { flowRoutes } from './flow-routes';
+import { httpCredentialRoutes } from './http-credential-routes';
 import { generationRoutes } from './generation-routes';
 import { hitlRoutes } from './hitl-routes';
 import { journeyRoutes } from './journey-routes';
@@ -69,6 +70,7 @@ export const apiRoutes = [
   ...hitlRoutes,
   ...flowRoutes,
   ...flowChatRoutes,
+  ...httpCredentialRoutes,
   // Mounted by their own router before the API's (origin check and CORS first): see `apiRoutesOnApi`.
   ...embedPublicRoutes,
   ...platformRoutes,
