@@ -23,6 +23,8 @@ import { countsOf, toKernelOutcome, type AgentRuns } from './agent-run';
 import { isOpen } from '../runs/run-kernel';
 import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../budget/budget-door';
 import { RunTimedOutError, type AgentRunCounts, type AgentRunOutcome } from './run-outcome';
+import { invokeAgentAttributes } from '../observability/genai';
+import { withSpan } from '../observability/tracing';
 
 export interface AgentRunnerDeps {
   config: Config;
@@ -190,7 +192,12 @@ export class AgentRunner {
     // One ticket for the run: its first model call takes over the reservation its request took.
     const ticket: BudgetTicket = { userId: job.userId, reservationId: job.budget };
     try {
-      return await this.runWith(job, attempt, ticket);
+      return await withSpan(
+        `invoke_agent ${job.agentType}_agent`,
+        'internal',
+        { ...invokeAgentAttributes({ name: `${job.agentType}_agent`, id: job.agentId }), 'switchboard.agent.run_id': job.runId },
+        () => this.runWith(job, attempt, ticket),
+      );
     } finally {
       await this.releaseBudget(ticket);
     }

@@ -28,6 +28,8 @@ import { TOOLS_BY_NAME, type DeviceCall, type ToolContext } from './tools';
 import { MAX_EMBED_TEXT_CHARS } from '../schemas/api';
 import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../budget/budget-door';
 import { restartedAfterCrash } from '../lib/job-restart';
+import { invokeAgentAttributes } from '../observability/genai';
+import { withSpan } from '../observability/tracing';
 
 /** Earlier user and assistant messages fed back as context. */
 export const HISTORY_LIMIT = 20;
@@ -75,7 +77,13 @@ export class AssistantRunner {
     // One ticket for the whole turn: its first model call takes over the request's reservation.
     const ticket: BudgetTicket = { userId: data.userId, reservationId: data.budget };
     try {
-      return await this.watching(data.messageId, (signal) => this.start(job, data, signal, ticket));
+      // One `invoke_agent` span per turn: its model calls and tool calls are its children.
+      return await withSpan(
+        'invoke_agent assistant',
+        'internal',
+        invokeAgentAttributes({ name: 'assistant', conversationId: data.sessionId }),
+        () => this.watching(data.messageId, (signal) => this.start(job, data, signal, ticket)),
+      );
     } finally {
       await this.deps.budget?.releaseUnused(ticket);
     }

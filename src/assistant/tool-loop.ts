@@ -1,8 +1,10 @@
 import type { ModelGateway, ModelPurpose, ModelRef, ModelTurn, UsageLine } from '../ai/model-gateway';
 import type { ToolSpec } from '../ai/model-tools';
 import { assistantMessage, systemMessage, toolResultMessage, type ModelMessage } from '../ai/model-messages';
-import { modelTools, type AssistantTool } from './tools';
+import { modelTools, TOOLS_BY_NAME, type AssistantTool } from './tools';
 import type { BudgetTicket } from '../budget/budget-door';
+import { capturedContent, executeToolAttributes } from '../observability/genai';
+import { withSpan } from '../observability/tracing';
 
 /** Tool rounds before the model must answer. */
 export const MAX_TOOL_ITERATIONS = 5;
@@ -170,7 +172,7 @@ export async function runToolLoop(options: ToolLoopOptions): Promise<ToolLoopRes
     const ran = await inOrderLimited(
       runnable,
       MAX_PARALLEL_TOOL_CALLS,
-      (position) => options.executeTool(calls[position].name, calls[position].args, `${iteration}.${calls[position].index ?? position}`),
+      (position) => executeTraced(options, calls[position], `${iteration}.${calls[position].index ?? position}`),
       () => CANCELLED,
       options.signal,
     );
@@ -256,4 +258,33 @@ async function callModel(
   });
   await options.onModelCall?.(turn.usage);
   return turn;
+}
+
+/**
+ * One tool call in an `execute_tool` span (device, HTTP or any other tool the loop runs): the tool's
+ * name and the model's call id; its arguments and result only when content capture is on.
+ */
+function executeTraced(
+  options: Pick<ToolLoopOptions, 'executeTool'>,
+  call: { id: string; name: string; args: unknown },
+  step: string,
+): Promise<string> {
+  return withSpan(
+    `execute_tool ${call.name}`,
+    'internal',
+    executeToolAttributes({
+      name: call.name,
+      callId: call.id, // The loops' tools are device tools and, in agentflow nodes, the flow's HTTP tools.
+      kind: TOOLS_BY_NAME.has(call.name) ? 'device' : 'http',
+      args: call.args,
+    }),
+    async (span) => {
+      const result = await options.executeTool(call.name, call.args, step);
+      span?.setAttributes({
+        'gen_ai.tool.call.result': capturedContent(result),
+        ...(result.startsWith('Error:') ? { 'error.type': 'tool_error' } : {}),
+      });
+      return result;
+    },
+  );
 }

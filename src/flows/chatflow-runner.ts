@@ -13,6 +13,8 @@ import type { ChatflowDefinition } from './definition';
 import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../budget/budget-door';
 import { FLOW_BUDGET_SPENT } from './flow-chat';
 import { restartedAfterCrash } from '../lib/job-restart';
+import { invokeAgentAttributes } from '../observability/genai';
+import { withSpan } from '../observability/tracing';
 
 /** A chatflow's history window when its definition sets none. */
 export const DEFAULT_HISTORY_WINDOW = 20;
@@ -49,7 +51,13 @@ export class ChatflowRunner {
     // One ticket for the turn: its model call takes over the request's reservation.
     const ticket: BudgetTicket = { userId: data.userId, reservationId: data.budget };
     try {
-      return await this.turn(job, data, watch?.signal ?? new AbortController().signal, ticket);
+      // A chatflow is an agent: one `invoke_agent` span per turn, the session its conversation.
+      return await withSpan(
+        'invoke_agent chatflow',
+        'internal',
+        invokeAgentAttributes({ name: 'chatflow', id: data.flowId, conversationId: data.sessionId }),
+        () => this.turn(job, data, watch?.signal ?? new AbortController().signal, ticket),
+      );
     } finally {
       watch?.release();
       await this.deps.budget?.releaseUnused(ticket);

@@ -38,6 +38,8 @@ import { inOrderLimited, MAX_PARALLEL_TOOL_CALLS, runToolLoop, waitingCalls, typ
 import { TOOLS_BY_NAME } from '../assistant/tools';
 import { nodeApprovalKey } from './node-approvals';
 import type { NodeTools } from './node-tools';
+import { invokeAgentAttributes } from '../observability/genai';
+import { withSpan } from '../observability/tracing';
 
 /**
  * The system prompt of every agentflow node. Its first sentence is how the offline demo model
@@ -134,7 +136,16 @@ export class FlowRunner {
     // One ticket for the node's calls: the first takes over the reservation the execution's request took.
     const ticket: BudgetTicket = { userId: data.userId, reservationId: data.budget };
     try {
-      await this.processNode(data, job, ticket);
+      // One `invoke_agent` span per node run: the node is an agent of its flow, the execution its conversation.
+      await withSpan(
+        `invoke_agent ${data.nodeId}`,
+        'internal',
+        {
+          ...invokeAgentAttributes({ name: data.nodeId, conversationId: data.executionId }),
+          'switchboard.flow.execution_id': data.executionId,
+        },
+        () => this.processNode(data, job, ticket),
+      );
     } finally {
       await this.releaseBudget(ticket);
     }
