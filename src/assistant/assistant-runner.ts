@@ -14,7 +14,15 @@ import type { Metrics } from '../observability/metrics';
 import { describeIssues } from '../schemas/device-protocol';
 import type { ChatTurnJob, HitlJob } from '../producers/assistant';
 import type { EmbeddingJob, EmbeddingResult } from '../producers/embeddings';
-import { inOrderLimited, MAX_PARALLEL_TOOL_CALLS, runToolLoop, waitingCalls, type ToolLoopResult, type ParkedLoop } from './tool-loop';
+import {
+  inOrderLimited,
+  MAX_PARALLEL_TOOL_CALLS,
+  runToolLoop,
+  tracedToolCall,
+  waitingCalls,
+  type ToolLoopResult,
+  type ParkedLoop,
+} from './tool-loop';
 import type { ApprovalService } from './approvals';
 import type { ChatCancels, TurnRef } from './chat-cancel';
 import { claimParkedRound, loadContinuation, parkSiblings, positionOf, storeContinuation, type StoredContinuation } from './continuation';
@@ -219,12 +227,14 @@ export class AssistantRunner {
       ({ call, position }) => {
         const row = decisions.get(position)!;
         if (row.status === 'approved')
-          return this.executeTool(data, offered, call.name, call.args, log, {
-            approved: true,
-            approvalId: row.id,
-            signal,
-            step: `${parked.iteration}.${call.index ?? position}`,
-          });
+          return tracedToolCall(call, () =>
+            this.executeTool(data, offered, call.name, call.args, log, {
+              approved: true,
+              approvalId: row.id,
+              signal,
+              step: `${parked.iteration}.${call.index ?? position}`,
+            }),
+          );
         return this.refused(data, log, call.name, row);
       },
       ({ call }) => `Error: ${call.name} was NOT run: the turn was cancelled.`,

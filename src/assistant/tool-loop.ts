@@ -172,7 +172,10 @@ export async function runToolLoop(options: ToolLoopOptions): Promise<ToolLoopRes
     const ran = await inOrderLimited(
       runnable,
       MAX_PARALLEL_TOOL_CALLS,
-      (position) => executeTraced(options, calls[position], `${iteration}.${calls[position].index ?? position}`),
+      (position) =>
+        tracedToolCall(calls[position], () =>
+          options.executeTool(calls[position].name, calls[position].args, `${iteration}.${calls[position].index ?? position}`),
+        ),
       () => CANCELLED,
       options.signal,
     );
@@ -261,25 +264,19 @@ async function callModel(
 }
 
 /**
- * One tool call in an `execute_tool` span (device, HTTP or any other tool the loop runs): the tool's
- * name and the model's call id; its arguments and result only when content capture is on.
+ * One tool call in an `execute_tool` span (device or HTTP tool): the tool's name and the model's
+ * call id; its arguments and result only when content capture is on. The loop's calls and the
+ * calls run after an approval both go through here.
  */
-function executeTraced(
-  options: Pick<ToolLoopOptions, 'executeTool'>,
-  call: { id: string; name: string; args: unknown },
-  step: string,
-): Promise<string> {
+export function tracedToolCall(call: { id: string; name: string; args: unknown }, run: () => Promise<string>): Promise<string> {
+  // The loops' tools are device tools and, in agentflow nodes, the flow's HTTP tools.
+  const kind = TOOLS_BY_NAME.has(call.name) ? 'device' : 'http';
   return withSpan(
     `execute_tool ${call.name}`,
     'internal',
-    executeToolAttributes({
-      name: call.name,
-      callId: call.id, // The loops' tools are device tools and, in agentflow nodes, the flow's HTTP tools.
-      kind: TOOLS_BY_NAME.has(call.name) ? 'device' : 'http',
-      args: call.args,
-    }),
+    executeToolAttributes({ name: call.name, callId: call.id, kind, args: call.args }),
     async (span) => {
-      const result = await options.executeTool(call.name, call.args, step);
+      const result = await run();
       span?.setAttributes({
         'gen_ai.tool.call.result': capturedContent(result),
         ...(result.startsWith('Error:') ? { 'error.type': 'tool_error' } : {}),

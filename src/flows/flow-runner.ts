@@ -34,7 +34,14 @@ import {
   storeContinuation,
   type StoredContinuation,
 } from '../assistant/continuation';
-import { inOrderLimited, MAX_PARALLEL_TOOL_CALLS, runToolLoop, waitingCalls, type ParkedLoop } from '../assistant/tool-loop';
+import {
+  inOrderLimited,
+  MAX_PARALLEL_TOOL_CALLS,
+  runToolLoop,
+  tracedToolCall,
+  waitingCalls,
+  type ParkedLoop,
+} from '../assistant/tool-loop';
 import { TOOLS_BY_NAME } from '../assistant/tools';
 import { nodeApprovalKey } from './node-approvals';
 import type { NodeTools } from './node-tools';
@@ -304,11 +311,13 @@ export class FlowRunner {
       ({ call, position }) => {
         const decision = decisions.get(position);
         return decision?.status === 'approved' && this.deps.tools
-          ? this.deps.tools.execute(
-              { definition, node, data, signal, approvalId: decision.id },
-              call.name,
-              call.args,
-              `${parked.iteration}.${call.index ?? position}`,
+          ? tracedToolCall(call, () =>
+              this.deps.tools!.execute(
+                { definition, node, data, signal, approvalId: decision.id },
+                call.name,
+                call.args,
+                `${parked.iteration}.${call.index ?? position}`,
+              ),
             )
           : Promise.resolve(`Error: ${call.name} was NOT run: the owner did not approve it.`);
       },
