@@ -4,6 +4,7 @@ import type { ChatRequest } from '../../src/demo-model/openai-compatible-server'
 import { startTestApp, type TestApp } from '../support/app';
 import { byTestId, launchChromium, openPage, screenshot, signIn } from '../support/browser';
 import { registerUser, request, type TestUser } from '../support/http';
+import { eventually } from '../support/wait';
 
 /**
  * The console's Flows page in a real Chromium against the whole app (API, workers, Redis, PGlite)
@@ -59,6 +60,10 @@ describe('web console: the Flows page in Chromium', () => {
     await browser?.close();
     await t?.stop();
   });
+
+  /** Reads the saved agentflow until its definition passes `done`. */
+  const eventuallyDefinition = (done: (definition: { httpTools?: Array<{ credential?: string }> }) => boolean) =>
+    eventually(async () => (await request('GET', `${t.api}/flows/${agentflowId}`, { token: user.accessToken })).body.flow.definition, done);
 
   /** The Flows page (the console's other pages stay in the DOM, hidden). */
   const view = () => page.locator(byTestId('flows-view'));
@@ -223,6 +228,22 @@ describe('web console: the Flows page in Chromium', () => {
     ]);
     expect(saved.allowedOrigins).toEqual(['https://api.example.com']);
     expect(saved.nodes[0].tools).toEqual(['weather']);
+
+    // A credential the user does not have is refused next to its field; once it exists, the tool names it.
+    await tool.getByLabel(/^Credential/).fill('weather_key');
+    await view().getByRole('button', { name: 'Save changes' }).click();
+    const credentialError = tool.locator(`[data-path="httpTools.0.credential"] ${byTestId('field-error')}`);
+    await credentialError.waitFor();
+    expect(await credentialError.textContent()).toBe('you have no credential "weather_key"');
+    const put = await request('PUT', `${t.api}/http-credentials/weather_key`, {
+      token: user.accessToken,
+      body: { scheme: 'header', headerName: 'X-Api-Key', secret: 'weather-secret-123' },
+    });
+    expect(put.status).toBe(201);
+    await view().getByRole('button', { name: 'Save changes' }).click();
+    await credentialError.waitFor({ state: 'hidden' });
+    await eventuallyDefinition((d) => d.httpTools?.[0]?.credential === 'weather_key');
+    expect(await page.content()).not.toContain('weather-secret-123');
   }, 60_000);
 
   test("a node's dangerous device tool call waits on the execution page as a readable card; Approve lets the device run it", async () => {
