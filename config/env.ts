@@ -306,6 +306,15 @@ export const envSchema = z.object({
    * default: a user could otherwise make the deployment POST into its own network).
    */
   WEBHOOK_PRIVATE_ORIGINS: list.default([]),
+  /**
+   * The proxy outbound model and tool calls go through (`http://[user:pass@]host:port`): for
+   * `https:` targets and for `http:` targets. Unset: they connect directly. The lowercase
+   * spellings (`https_proxy`, `http_proxy`, `no_proxy`) are read when the uppercase ones are unset.
+   */
+  HTTPS_PROXY: z.url({ protocol: /^https?$/ }).optional(),
+  HTTP_PROXY: z.url({ protocol: /^https?$/ }).optional(),
+  /** Hosts reached directly despite a proxy (comma list: `example.com` also covers its subdomains, `.example.com`, `host:port`, `*` for all). */
+  NO_PROXY: z.string().optional(),
   /** Tools that need a human's approval besides every delete_* (comma list of tool names). */
   HITL_DANGEROUS_TOOLS: list.default([]),
   /** Deadline for a graceful shutdown. */

@@ -101,6 +101,9 @@ export class ConfigError extends Error {
  */
 export function loadConfig(env: Record<string, string | undefined> = process.env) {
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  // The proxy variables are also spelled in lowercase (curl's convention); the uppercase one wins.
+  for (const name of ['HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY']) cleaned[name] ??= cleaned[name.toLowerCase()];
+  for (const name of ['HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY']) if (cleaned[name] === undefined) delete cleaned[name];
   const parsed = envSchema.safeParse(cleaned);
   if (!parsed.success) {
     throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
@@ -280,6 +283,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       concurrency: e.WEBHOOK_CONCURRENCY,
       privateOrigins: e.WEBHOOK_PRIVATE_ORIGINS,
     },
+    /** Where outbound model and tool calls go (src/lib/outbound-proxy.ts); all unset: directly. */
+    outboundProxy: { httpsProxy: e.HTTPS_PROXY, httpProxy: e.HTTP_PROXY, noProxy: e.NO_PROXY },
     shutdown: { timeoutMs: e.SHUTDOWN_TIMEOUT_MS },
     log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
     metrics: { token: e.METRICS_TOKEN },

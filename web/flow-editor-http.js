@@ -1,6 +1,7 @@
 // The parts of the agentflow form (flow-editor.js) for its HTTP tools: each tool's name, what it
-// does (the model reads it), method and URL, and the origins those URLs may be on. The API checks
-// every URL against the origins when the flow is saved.
+// does (the model reads it), method, URL and the credential it sends (by name: the secret stays
+// sealed on the server), and the origins those URLs may be on. The API checks every URL against
+// the origins, and every credential against the owner's, when the flow is saved.
 import { el } from './blocks.js';
 
 /** The flow's HTTP tools, one row each, with Add and Remove; `editor` is the FlowEditor they edit. */
@@ -49,6 +50,14 @@ export function httpToolFields(editor) {
             'URL',
             `${path}.url`,
             editor.input(tool.url, (v) => (tool.url = v.trim()), { type: 'url', maxlength: '2000', dataset: { testid: 'http-tool-url' } }),
+          ),
+          editor.field(
+            'Credential (optional: one of yours, sent with every call)',
+            `${path}.credential`,
+            editor.input(tool.credential, (v) => (v.trim() ? (tool.credential = v.trim()) : delete tool.credential), {
+              maxlength: '64',
+              dataset: { testid: 'http-tool-credential' },
+            }),
           ),
           el(
             'button',

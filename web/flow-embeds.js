@@ -130,6 +130,7 @@ export class FlowEmbeds {
         el('strong', {}, 'Origins: '),
         el('span', { dataset: { testid: 'embed-origin-list' } }, embed.allowedOrigins.join(', ')),
         el('span', { class: 'small' }, ` · created ${new Date(embed.createdAt).toLocaleString()}`),
+        el('span', { class: 'small', dataset: { testid: 'embed-version' } }, ` · answers with flow version ${embed.version}`),
       ),
       el(
         'div',

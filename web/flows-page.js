@@ -11,6 +11,7 @@ import { FlowEditor } from './flow-editor.js';
 import { FlowChat } from './flow-chat-panel.js';
 import { FlowEmbeds } from './flow-embeds.js';
 import { ExecutionView } from './flow-execution.js';
+import { FlowVersions } from './flow-versions.js';
 /** A new flow starts small: one empty step (or an empty system prompt); the examples are a click away. */
 const BLANK = {
   chatflow: { systemPrompt: '', temperature: 0.2, historyWindow: 20 },
@@ -79,6 +80,7 @@ export class FlowsPage {
     this.embeds = new FlowEmbeds({ api, notify });
     this.chatPanel = new FlowChat({ api });
     this.execution = new ExecutionView({ api, notify });
+    this.versions = new FlowVersions({ api, notify, onPublished: (flow) => this.select(flow) });
     this.build();
   }
 
@@ -164,6 +166,7 @@ export class FlowsPage {
             el('p', { class: 'small' }, 'Each node runs once the nodes it runs after have finished; nodes side by side run in parallel.'),
             el('div', { class: 'flow-graph', dataset: { testid: 'flow-graph' } }),
           ),
+          this.versions.root,
           this.chatPanel.root,
           this.embeds.root,
           this.buildRun(),
@@ -308,6 +311,7 @@ export class FlowsPage {
     this.$('flow-executions').hidden = flow?.type !== 'agentflow';
     this.$('flow-run-errors').replaceChildren();
     void this.embeds.show(flow);
+    void this.versions.show(flow);
     if (flow?.type === 'agentflow') {
       this.renderInputs(flow.definition);
       void this.loadExecutions(false);

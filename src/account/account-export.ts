@@ -33,6 +33,7 @@ export async function writeAccountExport(account: AccountRepository, userId: str
       flows: () =>
         out.list(account.flows(userId), byId, (flow) =>
           out.object(flow, {
+            versions: () => out.list(account.flowVersions(flow.id), (version) => String(version.version)),
             embeds: () => out.all(account.flowEmbeds(flow.id)),
             executions: () =>
               out.list(account.flowExecutions(flow.id), byId, (execution) =>
@@ -40,6 +41,7 @@ export async function writeAccountExport(account: AccountRepository, userId: str
               ),
           }),
         ),
+      httpCredentials: () => out.all(account.httpCredentials(userId)),
       agents: () =>
         out.object(
           {},

@@ -23,6 +23,8 @@ import { countsOf, toKernelOutcome, type AgentRuns } from './agent-run';
 import { isOpen } from '../runs/run-kernel';
 import { BudgetExceededError, type BudgetTicket } from '../budget/budget-door';
 import { RunTimedOutError, type AgentRunCounts, type AgentRunOutcome } from './run-outcome';
+import { invokeAgentAttributes } from '../observability/genai';
+import { withSpan } from '../observability/tracing';
 import type { DeviceRunLease } from './device-run-lease';
 
 export interface AgentRunnerDeps {
@@ -194,7 +196,12 @@ export class AgentRunner {
     // What no model call takes (the run was skipped, failed or read nothing) the kernel gives back when the run ends.
     await this.deps.runs.hold(job.runId, ticket);
     try {
-      return await this.runWith(job, attempt, ticket, lease?.deviceId);
+      return await withSpan(
+        `invoke_agent ${job.agentType}_agent`,
+        'internal',
+        { ...invokeAgentAttributes({ name: `${job.agentType}_agent`, id: job.agentId }), 'switchboard.agent.run_id': job.runId },
+        () => this.runWith(job, attempt, ticket, lease?.deviceId),
+      );
     } finally {
       if (lease)
         await this.deps.deviceLease

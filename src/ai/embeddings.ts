@@ -3,6 +3,8 @@ import { langchainOpenAI } from './langchain-openai';
 import type { LlmEndpoint } from './llm';
 import { Pricing, type PriceTable } from '../budget/pricing';
 import { promptTokenBound, type BudgetTicket, type CallEstimate } from '../budget/budget-door';
+import { outboundRoute } from '../lib/outbound-proxy';
+import { withSpan } from '../observability/tracing';
 
 /** About four characters per token for English text: the usual rule of thumb when a count is missing. */
 const estimateTokens = (text: string) => Math.ceil(text.length / 4);
@@ -116,12 +118,36 @@ export function createTextEmbedder(endpoint: LlmEndpoint, model: string): TextEm
       client ??= usageReportingEmbeddings({
         model,
         apiKey: endpoint.apiKey,
-        configuration: { baseURL: endpoint.baseURL },
+        // Through the outbound proxy when one is configured (src/lib/outbound-proxy.ts).
+        configuration: {
+          baseURL: endpoint.baseURL,
+          fetch: (input: string | URL | Request, init?: RequestInit) => outboundRoute().fetch(input, init),
+        },
         maxRetries: 1,
         timeout: 20_000,
       });
-      const { vectors, promptTokens } = await client.embedWithUsage(texts);
-      return { vectors, inputTokens: splitTokens(texts, promptTokens) };
+      const embedder = client;
+      // One `embeddings` client span per request (OpenTelemetry's GenAI conventions); never the texts.
+      return withSpan(
+        `embeddings ${model}`,
+        'client',
+        {
+          'gen_ai.operation.name': 'embeddings',
+          'gen_ai.provider.name': endpoint.provider,
+          'gen_ai.request.model': model,
+          'gen_ai.embeddings.input_count': texts.length,
+        },
+        async (span) => {
+          const { vectors, promptTokens } = await embedder.embedWithUsage(texts);
+          const inputTokens = splitTokens(texts, promptTokens);
+          span?.setAttributes({
+            'gen_ai.usage.input_tokens': inputTokens.reduce((sum, n) => sum + n, 0),
+            'gen_ai.embeddings.dimension.count': vectors[0]?.length,
+            'switchboard.usage_estimated': promptTokens === undefined,
+          });
+          return { vectors, inputTokens };
+        },
+      );
     },
   };
 }

@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
+import { outboundRoute } from '../lib/outbound-proxy';
 
 /**
  * A successful model response whose body stays the Node stream it arrived as: the completion
@@ -17,7 +18,6 @@ export class NodeStreamResponse extends Response {
   }
 }
 
-const agents = { 'http:': new http.Agent({ keepAlive: true }), 'https:': new https.Agent({ keepAlive: true }) };
 const decoders: Partial<Record<string, () => zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress>> = {
   gzip: () => zlib.createGunzip(),
   deflate: () => zlib.createInflate(),
@@ -31,16 +31,19 @@ const decoders: Partial<Record<string, () => zlib.Gunzip | zlib.Inflate | zlib.B
  * this path. A 2xx answer is a `NodeStreamResponse`; any other status is a plain `Response` with
  * its whole body, which is what the SDK reads for its error. Bodies other than a string or bytes
  * (none on this path) go to the built-in fetch. No redirects are followed: a model endpoint that
- * redirects gets its 3xx reported as the error it is.
+ * redirects gets its 3xx reported as the error it is. Requests go out the process's outbound route
+ * (src/lib/outbound-proxy.ts): through HTTPS_PROXY / HTTP_PROXY unless NO_PROXY names the host.
  * An error body outside OpenAI's `{error: ...}` envelope (Mistral's `{object: "error", message: ...}`)
  * is put in one: the SDK reads only `error`, and would report "(no body)" and lose the provider's words.
  */
 export const modelFetch: typeof fetch = async (input, init = {}) => {
   const body = init.body;
   const url = new URL(input instanceof Request ? input.url : String(input));
-  const agent = agents[url.protocol as keyof typeof agents];
-  if (input instanceof Request || !agent || (body != null && typeof body !== 'string' && !(body instanceof Uint8Array)))
-    return fetch(input, init);
+  const route = outboundRoute();
+  const plain = url.protocol === 'http:' || url.protocol === 'https:';
+  if (input instanceof Request || !plain || (body != null && typeof body !== 'string' && !(body instanceof Uint8Array)))
+    return route.fetch(input, init);
+  const agent = route.agentFor(url);
   const headers: Record<string, string> = {};
   new Headers(init.headers).forEach((value, name) => (headers[name] = value));
   return new Promise<Response>((resolve, reject) => {

@@ -8,6 +8,7 @@ import type { ModelTool } from './model-tools';
 import type { Logger } from '../lib/logger';
 import { withSpan, type ActiveSpan } from '../observability/tracing';
 import { promptTokenBound, type BudgetTicket, type CallActual, type CallEstimate } from '../budget/budget-door';
+import { capturedContent, genAiContentCaptured } from '../observability/genai';
 
 /** An OpenAI-compatible endpoint and the models a deployment may use on it. */
 export interface ModelProvider {
@@ -449,11 +450,14 @@ export class ModelGateway {
         'gen_ai.request.model': ref.model,
         'gen_ai.request.max_tokens': maxTokens,
         'switchboard.purpose': request.purpose,
+        // Only with OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true, redacted (observability/genai.ts).
+        'gen_ai.input.messages': genAiContentCaptured() ? capturedContent(inputMessages(request)) : undefined,
       },
       async (span) => {
         try {
           const turn = await this.streamAttempt(ref, request, delivered, maxTokens);
           if (span) recordUsage(span, turn.usage, turn.finishReason);
+          if (span && genAiContentCaptured()) span.setAttributes({ 'gen_ai.output.messages': capturedContent(outputMessages(turn)) });
           return turn;
         } catch (error) {
           const usage = error instanceof ModelCallCancelled || error instanceof ModelContentFiltered ? error.usage : delivered.usage?.();
@@ -700,6 +704,37 @@ export function promptTexts(request: Pick<ModelTurnRequest, 'messages' | 'tools'
   }
   for (const tool of request.tools ?? []) texts.push(JSON.stringify(convertToOpenAITool(tool)));
   return texts;
+}
+
+/** The request's messages in the GenAI conventions' shape (`[{role, parts}]`), for captured spans. */
+function inputMessages(request: ModelTurnRequest): unknown[] {
+  const roles: Record<string, string> = { human: 'user', ai: 'assistant', system: 'system', tool: 'tool' };
+  return request.messages.map((message) => {
+    const calls = (message as { tool_calls?: Array<{ id?: string; name?: string; args?: unknown }> }).tool_calls;
+    return {
+      role: roles[message.getType()] ?? message.getType(),
+      parts: [
+        ...(message.content
+          ? [{ type: 'text', content: typeof message.content === 'string' ? message.content : JSON.stringify(message.content) }]
+          : []),
+        ...(calls ?? []).map((call) => ({ type: 'tool_call', id: call.id, name: call.name, arguments: call.args })),
+      ],
+    };
+  });
+}
+
+/** The answer in the GenAI conventions' shape, for captured spans. */
+function outputMessages(turn: Pick<ModelTurn, 'text' | 'toolCalls' | 'finishReason'>): unknown[] {
+  return [
+    {
+      role: 'assistant',
+      parts: [
+        ...(turn.text ? [{ type: 'text', content: turn.text }] : []),
+        ...(turn.toolCalls ?? []).map((call) => ({ type: 'tool_call', id: call.id, name: call.name, arguments: call.args })),
+      ],
+      finish_reason: turn.finishReason,
+    },
+  ];
 }
 
 /** A model call's usage on its span (OpenTelemetry's generative-AI attribute names). */

@@ -1,3 +1,5 @@
+import { outboundRoute } from '../lib/outbound-proxy';
+
 /** Where a provider is: its name, its OpenAI-compatible base URL and its key. */
 export interface ProbedProvider {
   name: string;
@@ -39,7 +41,7 @@ export class ProviderProbe {
 
 async function probe(provider: ProbedProvider): Promise<ProviderState> {
   try {
-    const response = await fetch(`${provider.baseURL.replace(/\/+$/, '')}/models`, {
+    const response = await outboundRoute().fetch(`${provider.baseURL.replace(/\/+$/, '')}/models`, {
       headers: { authorization: `Bearer ${provider.apiKey}` },
       signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
       redirect: 'manual',

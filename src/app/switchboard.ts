@@ -35,6 +35,8 @@ import { AccountService } from '../account/account-service';
 import { ApiKeys } from '../auth/api-keys';
 import { SessionGuard } from '../auth/session-guard';
 import { UsageLimiter } from '../lib/usage-limiter';
+import { useOutboundProxy } from '../lib/outbound-proxy';
+import { HttpCredentials } from '../flows/http-credentials';
 import { CANVAS_NAMESPACE, DEVICE_NAMESPACE, rooms } from '../schemas/socket-events';
 import type { TokenSettings } from '../auth/tokens';
 import { GenerationEventLog } from '../generation/event-log';
@@ -172,9 +174,12 @@ export async function startSwitchboard(
     // Agentflow executions: the same sequenced, resumable log as generations.
     const flowEvents = new FlowEventLog(realtime.command, config.redis.keyPrefix, config.generation.eventsTtlSeconds, follower);
     const chatEvents = new ChatEventLog(realtime.command, config.redis.keyPrefix, undefined, follower);
-    // OAuth tokens are sealed with OAUTH_ENCRYPTION_KEY (generated under DATA_DIR when unset outside production).
+    // Model requests and tool calls leave through HTTPS_PROXY / HTTP_PROXY unless NO_PROXY names the host.
+    useOutboundProxy(config.outboundProxy);
+    // OAuth tokens and HTTP tool credentials are sealed with OAUTH_ENCRYPTION_KEY (generated under DATA_DIR when unset outside production).
     const secretBox = new SecretBox(resolveOAuthEncryptionKey(config.oauth.encryptionKey, config.data.dir), config.oauth.oldKeys);
     const vault = new CredentialVault(secretBox, repos);
+    const httpCredentials = new HttpCredentials({ repos, box: secretBox });
     // PSA credentials are sealed with the same key.
     const psa = new PsaConnections({ box: secretBox, repos, settings: config.psa });
     // Webhooks out: run ends and approval requests become signed deliveries on the `webhooks` queue.
@@ -303,6 +308,7 @@ export async function startSwitchboard(
         agentRunChannel,
         vault,
         psa,
+        httpCredentials,
         signals,
         runs: generationRuns,
         notesRuns,
@@ -451,7 +457,8 @@ export async function startSwitchboard(
         agents,
         devices: deviceRegistry,
         deviceCalls: devices,
-        flows: new FlowService({ repos, models }),
+        flows: new FlowService({ repos, models, credentials: httpCredentials }),
+        httpCredentials,
         flowExecutions: new FlowExecutions({
           repos,
           events: flowEvents,

@@ -43,6 +43,7 @@ import type { WorkerPresence } from '../producers/worker-presence';
 import { batchedEmbedder } from '../workers/embeddings';
 import { queueProcessor, resolveHandlers, type JobHandlers } from '../workers/handlers';
 import { JOB_HANDLERS } from '../workers/index';
+import type { HttpCredentials } from '../flows/http-credentials';
 import type { WorkerPorts } from '../workers/ports';
 import type { WebhookService } from '../webhooks/webhook-service';
 import { startWorkers, type QueueProcessor } from '../workers/worker-pool';
@@ -82,6 +83,8 @@ export interface WorkerRoleDeps extends Omit<GenerationRunnerDeps, 'models' | 'm
   psa: PsaConnections;
   /** Webhooks out: the deliveries the `webhooks` queue attempts. */
   webhooks: WebhookService;
+  /** The sealed credentials agentflow HTTP tools send. */
+  httpCredentials: HttpCredentials;
   /** The event logs of agentflow executions. */
   flowEvents: FlowEventLog;
   /** Tools of the users' registered MCP servers (agentflow nodes and the assistant). */
@@ -255,6 +258,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
         devices,
         events: deps.flowEvents,
         http: config.flowHttp,
+        credentials: deps.httpCredentials,
         policy: dangerousToolPolicy(config.hitl.dangerousTools),
         logger,
         mcp: deps.mcpTools,

@@ -16,7 +16,15 @@ import type { Metrics } from '../observability/metrics';
 import { describeIssues } from '../schemas/device-protocol';
 import type { ChatTurnJob, HitlJob } from '../producers/assistant';
 import type { EmbeddingJob, EmbeddingResult } from '../producers/embeddings';
-import { inOrderLimited, MAX_PARALLEL_TOOL_CALLS, runToolLoop, waitingCalls, type ToolLoopResult, type ParkedLoop } from './tool-loop';
+import {
+  inOrderLimited,
+  MAX_PARALLEL_TOOL_CALLS,
+  runToolLoop,
+  tracedToolCall,
+  waitingCalls,
+  type ToolLoopResult,
+  type ParkedLoop,
+} from './tool-loop';
 import type { ApprovalService } from './approvals';
 import type { ChatCancels, TurnRef } from './chat-cancel';
 import { claimParkedRound, loadContinuation, parkSiblings, positionOf, storeContinuation, type StoredContinuation } from './continuation';
@@ -37,6 +45,8 @@ import { type DeviceCall, type ToolContext } from './tools';
 import { MAX_EMBED_TEXT_CHARS } from '../schemas/api';
 import { BudgetExceededError, type BudgetTicket } from '../budget/budget-door';
 import { restartedAfterCrash } from '../lib/job-restart';
+import { invokeAgentAttributes } from '../observability/genai';
+import { withSpan } from '../observability/tracing';
 import type { UsageLimiter, UsageKind } from '../lib/usage-limiter';
 import { CODE_TOOL_RISK, isRiskyCodeTool } from './tool-names';
 
@@ -109,7 +119,13 @@ export class AssistantRunner {
     const ticket: BudgetTicket = { userId: data.userId, reservationId: data.budget };
     // What no model call takes (the turn parked, failed or was cancelled first) the kernel gives back when the turn ends.
     await this.deps.chatCancels?.hold(data.messageId, ticket);
-    return await this.watching(data.messageId, (signal) => this.start(job, data, signal, ticket));
+    // One `invoke_agent` span per turn: its model calls and tool calls are its children.
+    return await withSpan(
+      'invoke_agent assistant',
+      'internal',
+      invokeAgentAttributes({ name: 'assistant', conversationId: data.sessionId }),
+      () => this.watching(data.messageId, (signal) => this.start(job, data, signal, ticket)),
+    );
   }
 
   /**
@@ -268,15 +284,17 @@ export class AssistantRunner {
         const row = decisions.get(position)!;
         if (row.status === 'approved')
           return this.announced(data, log, call.name, call.args, agent, () =>
-            this.executeTool(data, offered, call.name, call.args, log, {
-              approved: true,
-              approvalId: row.id,
-              approvedParameters: row.parameters,
-              mcp,
-              signal,
-              step: `${plan ? `p${plan.index}.` : ''}${parked.iteration}.${call.index ?? position}`,
-              agent,
-            }),
+            tracedToolCall(call, () =>
+              this.executeTool(data, offered, call.name, call.args, log, {
+                approved: true,
+                approvalId: row.id,
+                approvedParameters: row.parameters,
+                mcp,
+                signal,
+                step: `${plan ? `p${plan.index}.` : ''}${parked.iteration}.${call.index ?? position}`,
+                agent,
+              }),
+            ),
           );
         return this.announced(data, log, call.name, call.args, agent, () => this.refused(data, log, call.name, row));
       },

@@ -1,8 +1,10 @@
 import type { ModelGateway, ModelPurpose, ModelRef, ModelTurn, UsageLine } from '../ai/model-gateway';
 import type { ToolSpec } from '../ai/model-tools';
 import { assistantMessage, systemMessage, toolResultMessage, type ModelMessage } from '../ai/model-messages';
-import { modelTools, type AssistantTool } from './tools';
+import { modelTools, TOOLS_BY_NAME, type AssistantTool } from './tools';
 import type { BudgetTicket } from '../budget/budget-door';
+import { capturedContent, executeToolAttributes } from '../observability/genai';
+import { withSpan } from '../observability/tracing';
 
 /** Tool rounds before the model must answer. */
 export const MAX_TOOL_ITERATIONS = 5;
@@ -170,7 +172,10 @@ export async function runToolLoop(options: ToolLoopOptions): Promise<ToolLoopRes
     const ran = await inOrderLimited(
       runnable,
       MAX_PARALLEL_TOOL_CALLS,
-      (position) => options.executeTool(calls[position].name, calls[position].args, `${iteration}.${calls[position].index ?? position}`),
+      (position) =>
+        tracedToolCall(calls[position], () =>
+          options.executeTool(calls[position].name, calls[position].args, `${iteration}.${calls[position].index ?? position}`),
+        ),
       () => CANCELLED,
       options.signal,
     );
@@ -256,4 +261,27 @@ async function callModel(
   });
   await options.onModelCall?.(turn.usage);
   return turn;
+}
+
+/**
+ * One tool call in an `execute_tool` span (device or HTTP tool): the tool's name and the model's
+ * call id; its arguments and result only when content capture is on. The loop's calls and the
+ * calls run after an approval both go through here.
+ */
+export function tracedToolCall(call: { id: string; name: string; args: unknown }, run: () => Promise<string>): Promise<string> {
+  // The loops' tools are device tools and, in agentflow nodes, the flow's HTTP tools.
+  const kind = TOOLS_BY_NAME.has(call.name) ? 'device' : 'http';
+  return withSpan(
+    `execute_tool ${call.name}`,
+    'internal',
+    executeToolAttributes({ name: call.name, callId: call.id, kind, args: call.args }),
+    async (span) => {
+      const result = await run();
+      span?.setAttributes({
+        'gen_ai.tool.call.result': capturedContent(result),
+        ...(result.startsWith('Error:') ? { 'error.type': 'tool_error' } : {}),
+      });
+      return result;
+    },
+  );
 }

@@ -1,3 +1,4 @@
+import { outboundRoute } from '../lib/outbound-proxy';
 import {
   ConnectorError,
   ProviderNotConfiguredError,
@@ -113,7 +114,7 @@ async function requestTokens(provider: Provider, settings: OAuthSettings, params
   const body = new URLSearchParams({ ...params, client_id: client.clientId, client_secret: client.clientSecret });
   let response: Response;
   try {
-    response = await fetch(client.tokenEndpoint, {
+    response = await outboundRoute().fetch(client.tokenEndpoint, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
       body,

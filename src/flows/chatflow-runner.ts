@@ -14,6 +14,8 @@ import type { ChatflowDefinition } from './definition';
 import { BudgetExceededError, type BudgetTicket } from '../budget/budget-door';
 import { FLOW_BUDGET_SPENT } from './flow-chat';
 import { restartedAfterCrash } from '../lib/job-restart';
+import { invokeAgentAttributes } from '../observability/genai';
+import { withSpan } from '../observability/tracing';
 
 /** A chatflow's history window when its definition sets none. */
 export const DEFAULT_HISTORY_WINDOW = 20;
@@ -51,7 +53,13 @@ export class ChatflowRunner {
     try {
       // What no model call takes the kernel gives back when the turn ends.
       await this.deps.chatCancels?.hold(data.messageId, ticket);
-      return await this.turn(job, data, watch?.signal ?? new AbortController().signal, ticket);
+      // A chatflow is an agent: one `invoke_agent` span per turn, the session its conversation.
+      return await withSpan(
+        'invoke_agent chatflow',
+        'internal',
+        invokeAgentAttributes({ name: 'chatflow', id: data.flowId, conversationId: data.sessionId }),
+        () => this.turn(job, data, watch?.signal ?? new AbortController().signal, ticket),
+      );
     } finally {
       watch?.release();
     }
@@ -86,8 +94,14 @@ export class ChatflowRunner {
     const flow = start.flow?.id === data.flowId ? start.flow : await this.deps.repos.flows.find(data.flowId);
     if (!flow || flow.userId !== data.userId || flow.type !== 'chatflow')
       return this.fail(data, 'flow_not_found', 'The chatflow no longer exists');
-    // Validated when the flow was saved (src/flows/definition.ts).
-    const settings = flow.definition as unknown as ChatflowDefinition;
+    // An embed's turn answers with the version the embed is pinned to, the owner's with the published one.
+    const pinned =
+      data.flowVersion === undefined || data.flowVersion === flow.publishedVersion
+        ? flow.definition
+        : (await this.deps.repos.flows.version(flow.id, data.flowVersion))?.definition;
+    if (!pinned) return this.fail(data, 'flow_not_found', 'The chatflow version no longer exists');
+    // Validated when the version was saved (src/flows/definition.ts).
+    const settings = pinned as unknown as ChatflowDefinition;
 
     // The first message of a session has no history: nothing to read.
     const history = start.earlier ? await chat.context(data.sessionId, message.seq, settings.historyWindow ?? DEFAULT_HISTORY_WINDOW) : [];

@@ -98,6 +98,8 @@ export const httpToolSchema = z.strictObject({
   description: z.string().trim().min(1).max(500),
   method: z.enum(['GET', 'POST']),
   url: z.url({ protocol: /^https?$/ }).max(2_000),
+  /** The owner's credential (`PUT /http-credentials/:name`) sent with every call, by name. */
+  credential: z.string().regex(HTTP_TOOL_NAME_PATTERN, 'the name of one of your credentials').optional(),
 });
 export type HttpTool = z.output<typeof httpToolSchema>;
 
@@ -127,12 +129,23 @@ export const updateFlowSchema = z
   .strictObject({
     name: z.string().trim().min(1).max(200).optional(),
     definition: z.record(z.string(), z.unknown()).optional(),
+    /** With a `definition`: publish the new version at once (the default), or keep it as a draft. */
+    publish: z.boolean().optional(),
   })
-  .refine((body) => body.name !== undefined || body.definition !== undefined, 'Give at least one of name, definition');
+  .refine((body) => body.name !== undefined || body.definition !== undefined, 'Give at least one of name, definition')
+  .refine((body) => body.publish === undefined || body.definition !== undefined, {
+    message: '`publish` applies to a new definition only',
+    path: ['publish'],
+  });
+
+/** A flow version number in a path (`/flows/:id/versions/:version`). */
+export const flowVersionParam = z.coerce.number().int().min(1).max(2_147_483_647);
 
 /** `POST /flows/:id/execute {input}`: the values templates read as `{{input.<key>}}`. */
 export const executeFlowSchema = z.strictObject({
   input: z.record(z.string().regex(INPUT_KEY_PATTERN, 'letters, digits, _ and - only (1-64)'), z.unknown()).default({}),
+  /** Run this saved version instead of the published one (to try a draft). */
+  version: z.number().int().min(1).max(2_147_483_647).optional(),
 });
 
 export interface Problem {

@@ -37,6 +37,8 @@ export const createEmbedBodySchema = z.strictObject({
     )
     .min(1)
     .max(20),
+  /** The flow version the widget chats with; when creating, the published one if absent, and kept as it is on a change without it. */
+  version: z.number().int().min(1).max(2_147_483_647).optional(),
 });
 
 /** The path segment of a public embed URL: an embed token, as {@link newEmbedToken} makes them. */
@@ -56,6 +58,8 @@ export interface ChatflowRef {
   userId: string;
   /** The owner's tier when the request knows it (the owner is the caller): the job carries it, so the worker need not read it. */
   ownerTier?: Tier;
+  /** The flow version an embed is pinned to (absent: the published one, read by the worker). */
+  version?: number;
 }
 
 /**
@@ -121,6 +125,7 @@ export class FlowChats {
         messageId: stored.id,
         budget,
         tier: flow.ownerTier,
+        ...(flow.version === undefined ? {} : { flowVersion: flow.version }),
       });
       return { sessionId, stored };
     });

@@ -54,7 +54,9 @@ export class FlowExecutions {
   /**
    * Starts an execution of the owner's agentflow: 409 `not_an_agentflow` for a chatflow, 400
    * `missing_input` naming the `{{input.<key>}}` keys the input lacks, 429 over the tier's limit.
-   * `execution_started` is event 1; the nodes without dependencies are queued at once.
+   * `execution_started` is event 1; the nodes without dependencies are queued at once. It runs
+   * `flow.definition`, recorded as version `flow.publishedVersion`: the execution keeps both, so a
+   * later publish never changes it.
    */
   async start(user: { id: string; tier?: Tier }, flow: FlowRow, input: Record<string, unknown>): Promise<{ executionId: string }> {
     if (flow.type !== 'agentflow')
@@ -129,6 +131,7 @@ export class FlowExecutions {
       userId: user.id,
       tier,
       definition: flow.definition,
+      flowVersion: flow.publishedVersion,
       input,
       nodeIds: definition.nodes.map((node) => node.id),
     });

@@ -41,10 +41,19 @@ import {
   storeContinuation,
   type StoredContinuation,
 } from '../assistant/continuation';
-import { inOrderLimited, MAX_PARALLEL_TOOL_CALLS, runToolLoop, waitingCalls, type ParkedLoop } from '../assistant/tool-loop';
+import {
+  inOrderLimited,
+  MAX_PARALLEL_TOOL_CALLS,
+  runToolLoop,
+  tracedToolCall,
+  waitingCalls,
+  type ParkedLoop,
+} from '../assistant/tool-loop';
 import { TOOLS_BY_NAME } from '../assistant/tools';
 import { nodeApprovalKey } from './node-approvals';
 import type { NodeTools } from './node-tools';
+import { invokeAgentAttributes } from '../observability/genai';
+import { withSpan } from '../observability/tracing';
 import { parseMcpToolName } from '../mcp/tool-names';
 
 /**
@@ -142,7 +151,16 @@ export class FlowRunner {
     const ticket: BudgetTicket = { userId: data.userId, reservationId: data.budget };
     // What no model call takes the kernel gives back when the execution ends.
     await this.deps.runs.hold(data.executionId, ticket);
-    await this.processNode(data, job, ticket);
+    // One `invoke_agent` span per node run: the node is an agent of its flow, the execution its conversation.
+    await withSpan(
+      `invoke_agent ${data.nodeId}`,
+      'internal',
+      {
+        ...invokeAgentAttributes({ name: data.nodeId, conversationId: data.executionId }),
+        'switchboard.flow.execution_id': data.executionId,
+      },
+      () => this.processNode(data, job, ticket),
+    );
   }
 
   private async processNode(data: FlowNodeJob, job: Pick<Job, 'attemptsMade' | 'opts'>, ticket: BudgetTicket): Promise<void> {
@@ -300,11 +318,13 @@ export class FlowRunner {
       ({ call, position }) => {
         const decision = decisions.get(position);
         return decision?.status === 'approved' && this.deps.tools
-          ? this.deps.tools.execute(
-              { definition, node, data, signal, approvalId: decision.id },
-              call.name,
-              call.args,
-              `${parked.iteration}.${call.index ?? position}`,
+          ? tracedToolCall(call, () =>
+              this.deps.tools!.execute(
+                { definition, node, data, signal, approvalId: decision.id },
+                call.name,
+                call.args,
+                `${parked.iteration}.${call.index ?? position}`,
+              ),
             )
           : Promise.resolve(`Error: ${call.name} was NOT run: the owner did not approve it.`);
       },

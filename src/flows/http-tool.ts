@@ -1,7 +1,9 @@
+import { promises as dns, type LookupAddress } from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { outboundRoute } from '../lib/outbound-proxy';
 import { guardedLookup, isPrivateAddress, PrivateAddressError } from '../lib/private-address';
 import type { HttpTool } from './definition';
 
@@ -35,11 +37,25 @@ export class HttpToolError extends Error {
 /** Whether `address` (an IP literal) is in a range HTTP tools keep away from. */
 export { isPrivateAddress };
 
+/** Refuses a host name that resolves to a private address (any of its addresses). */
+async function refusePrivateName(host: string): Promise<void> {
+  let addresses: LookupAddress[];
+  try {
+    addresses = await dns.lookup(host, { all: true });
+  } catch {
+    throw new HttpToolError('failed', `${host} could not be resolved`);
+  }
+  if (!addresses.length || addresses.some((entry) => isPrivateAddress(entry.address)))
+    throw new HttpToolError('private_address', `${host} resolves to a private address`);
+}
+
 /**
  * Calls `tool` with the model's arguments: the final URL must stay on one of `allowedOrigins`, its
  * host must not be (or resolve to) a private address unless the operator allowed that origin,
  * redirects are not followed, the call ends after `timeoutMs` and at most `maxResponseBytes` of the
- * body are read. Returns readable text for the model; throws {@link HttpToolError}.
+ * body are read. Returns readable text for the model; throws {@link HttpToolError}. `headers` are
+ * sent as well (a credential's). Through an outbound proxy (HTTPS_PROXY / HTTP_PROXY, unless
+ * NO_PROXY names the host) the proxy connects, so the host is resolved and checked here first.
  */
 export async function callHttpTool(
   tool: HttpTool,
@@ -47,6 +63,7 @@ export async function callHttpTool(
   allowedOrigins: readonly string[],
   limits: HttpToolLimits,
   signal?: AbortSignal,
+  headers: Record<string, string> = {},
 ): Promise<{ text: string; status: number; truncated: boolean }> {
   const parsed = httpToolArgsSchema.safeParse(rawArgs ?? {});
   if (!parsed.success) throw new HttpToolError('invalid_input', `invalid arguments for ${tool.name}: ${parsed.error.issues[0].message}`);
@@ -62,6 +79,10 @@ export async function callHttpTool(
   // A literal address is connected to without a lookup, so it is checked here.
   if (!mayBePrivate && isIP(host) && isPrivateAddress(host))
     throw new HttpToolError('private_address', `${url.origin} is a private address; HTTP tools may not reach it`);
+
+  const route = outboundRoute();
+  const proxied = route.proxyFor(url) !== undefined;
+  if (proxied && !mayBePrivate && !isIP(host)) await refusePrivateName(host);
 
   const deadline = AbortSignal.timeout(limits.timeoutMs);
   const stop = signal ? AbortSignal.any([signal, deadline]) : deadline;
@@ -79,8 +100,10 @@ export async function callHttpTool(
       {
         method: tool.method,
         signal: stop,
-        lookup: mayBePrivate ? undefined : guardedLookup,
+        // Through a proxy, the proxy resolves the host (checked above); directly, every address connected to is checked.
+        ...(proxied ? { agent: route.agentFor(url) } : { lookup: mayBePrivate ? undefined : guardedLookup }),
         headers: {
+          ...headers,
           accept: 'application/json, text/plain;q=0.9, */*;q=0.5',
           'user-agent': 'Switchboard-agentflow',
           ...(args.body !== undefined ? { 'content-type': 'application/json' } : {}),

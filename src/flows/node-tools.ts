@@ -12,6 +12,7 @@ import type { Repositories } from '../models';
 import type { FlowNodeJob } from '../producers/flows';
 import type { AgentflowDefinition, AgentflowNode } from './definition';
 import { MAX_TOOL_RESULT_EVENT_CHARS, type FlowEventLog } from './flow-events';
+import { withoutSecrets, type HttpCredentials } from './http-credentials';
 import { callHttpTool, httpToolArgsSchema, HttpToolError, type HttpToolLimits } from './http-tool';
 
 export interface NodeToolsDeps {
@@ -19,6 +20,8 @@ export interface NodeToolsDeps {
   devices: DevicePort;
   events: Pick<FlowEventLog, 'appendNext'>;
   http: HttpToolLimits;
+  /** The owners' credentials an HTTP tool names (absent: a tool naming one fails its calls). */
+  credentials?: Pick<HttpCredentials, 'header'>;
   policy: ToolPolicy;
   logger: Logger;
   /** The tools of the owner's registered MCP servers; without it a node cannot use them. */
@@ -107,10 +110,17 @@ export class NodeTools {
     if (isMcpToolName(name)) return this.runMcpTool(context, name, args);
     const http = definition.httpTools?.find((tool) => tool.name === name);
     if (http) {
+      const credential = http.credential ? await this.deps.credentials?.header(context.data.userId, http.credential) : undefined;
+      if (http.credential && !credential)
+        return `Error: the credential "${http.credential}" of ${name} no longer exists; ask the flow's owner.`;
+      const secrets = credential?.secrets ?? [];
       try {
-        return (await callHttpTool(http, args, definition.allowedOrigins ?? [], this.deps.http, context.signal)).text;
+        const headers = credential ? { [credential.name]: credential.value } : {};
+        const text = (await callHttpTool(http, args, definition.allowedOrigins ?? [], this.deps.http, context.signal, headers)).text;
+        // The secret never reaches the model, the events or the logs, even when the service echoes it.
+        return withoutSecrets(text, secrets);
       } catch (error) {
-        if (error instanceof HttpToolError) return `Error: ${error.message}`;
+        if (error instanceof HttpToolError) return `Error: ${withoutSecrets(error.message, secrets)}`;
         throw error;
       }
     }

@@ -20,6 +20,7 @@ import type { LimitsResolver } from '../auth/limits';
 import type { TokenSettings } from '../auth/tokens';
 import type { FlowExecutions } from '../flows/flow-executions';
 import type { FlowService } from '../flows/flow-service';
+import type { HttpCredentials } from '../flows/http-credentials';
 import type { FlowChats } from '../flows/flow-chat';
 import type { RunKernel } from '../runs/run-kernel';
 import type { NotesRuns } from '../assistant/notes-run';
@@ -76,6 +77,8 @@ export interface ApiContext {
   webhooks: WebhookService;
   /** Saved flows: CRUD with validated definitions. */
   flows: FlowService;
+  /** The sealed credentials agentflow HTTP tools name. */
+  httpCredentials: HttpCredentials;
   /** Agentflow executions: start, read, cancel. */
   flowExecutions: FlowExecutions;
   /** Chatflow chat turns (the owner's and an embed's visitors'): checks, stores, enqueues (0120). */

@@ -28,7 +28,9 @@ export const REDACT_PATHS = [
   'req.headers["x-api-key"]',
   'headers["x-api-key"]',
   '*.apiKey',
+  'secret',
   '*.secret',
+  '*.sealedValue',
 ];
 
 export type LogFormat = 'json' | 'pretty';

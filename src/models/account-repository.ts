@@ -12,6 +12,8 @@ import {
   chatSessions,
   cloudAgents,
   flowEmbeds,
+  flowVersions,
+  httpCredentials,
   flowExecutionNodes,
   flowExecutions,
   flows,
@@ -195,10 +197,40 @@ export class AccountRepository {
       .orderBy(asc(flowExecutionNodes.position));
   }
 
+  /** A flow's saved versions, oldest first. */
+  flowVersions(flowId: string): PageReader<Pick<typeof flowVersions.$inferSelect, 'version' | 'definition' | 'createdAt'>> {
+    return (after, limit) =>
+      this.db
+        .select({ version: flowVersions.version, definition: flowVersions.definition, createdAt: flowVersions.createdAt })
+        .from(flowVersions)
+        .where(and(eq(flowVersions.flowId, flowId), after ? gt(flowVersions.version, Number(after)) : undefined))
+        .orderBy(asc(flowVersions.version))
+        .limit(limit);
+  }
+
+  /** The user's HTTP tool credentials by name: never their sealed values. */
+  httpCredentials(userId: string) {
+    return this.db
+      .select({
+        name: httpCredentials.name,
+        scheme: httpCredentials.scheme,
+        headerName: httpCredentials.headerName,
+        createdAt: httpCredentials.createdAt,
+      })
+      .from(httpCredentials)
+      .where(eq(httpCredentials.userId, userId))
+      .orderBy(asc(httpCredentials.name));
+  }
+
   /** A flow's chat widgets: where they may be embedded, never their token's hash. */
   flowEmbeds(flowId: string) {
     return this.db
-      .select({ id: flowEmbeds.id, allowedOrigins: flowEmbeds.allowedOrigins, createdAt: flowEmbeds.createdAt })
+      .select({
+        id: flowEmbeds.id,
+        allowedOrigins: flowEmbeds.allowedOrigins,
+        version: flowEmbeds.flowVersion,
+        createdAt: flowEmbeds.createdAt,
+      })
       .from(flowEmbeds)
       .where(eq(flowEmbeds.flowId, flowId))
       .orderBy(asc(flowEmbeds.id));

@@ -4,14 +4,27 @@ import { flowEmbeds, type FlowEmbedRow } from './schema';
 
 /** The public view of an embed (its token is shown once, when created, and never stored). */
 export function toEmbedView(row: FlowEmbedRow) {
-  return { id: row.id, embedId: row.id, flowId: row.flowId, allowedOrigins: row.allowedOrigins, createdAt: row.createdAt.toISOString() };
+  return {
+    id: row.id,
+    embedId: row.id,
+    flowId: row.flowId,
+    allowedOrigins: row.allowedOrigins,
+    version: row.flowVersion,
+    createdAt: row.createdAt.toISOString(),
+  };
 }
 
 /** Public chat widgets of chatflows (decision 0121). Reads by flow are scoped by the caller's flow check. */
 export class EmbedsRepository {
   constructor(private readonly db: Db) {}
 
-  async create(input: { flowId: string; userId: string; tokenHash: string; allowedOrigins: string[] }): Promise<FlowEmbedRow> {
+  async create(input: {
+    flowId: string;
+    userId: string;
+    tokenHash: string;
+    allowedOrigins: string[];
+    flowVersion: number;
+  }): Promise<FlowEmbedRow> {
     const [row] = await this.db.insert(flowEmbeds).values(input).returning();
     return row;
   }
@@ -26,11 +39,14 @@ export class EmbedsRepository {
       .limit(limit);
   }
 
-  /** Replaces an embed's allowed origins (the next public request is checked against them); null when the flow has no such embed. */
-  async setOrigins(flowId: string, embedId: string, allowedOrigins: string[]): Promise<FlowEmbedRow | null> {
+  /**
+   * Replaces an embed's allowed origins (the next public request is checked against them) and, when
+   * given, the flow version it is pinned to; null when the flow has no such embed.
+   */
+  async setOrigins(flowId: string, embedId: string, allowedOrigins: string[], flowVersion?: number): Promise<FlowEmbedRow | null> {
     const rows = await this.db
       .update(flowEmbeds)
-      .set({ allowedOrigins })
+      .set({ allowedOrigins, ...(flowVersion === undefined ? {} : { flowVersion }) })
       .where(and(eq(flowEmbeds.id, embedId), eq(flowEmbeds.flowId, flowId)))
       .returning();
     return rows[0] ?? null;

@@ -24,6 +24,7 @@ export function toExecutionView(row: FlowExecutionRow, nodes?: FlowExecutionNode
   return {
     id: row.id,
     flowId: row.flowId,
+    flowVersion: row.flowVersion,
     status: row.status,
     input: row.input,
     output: row.output ?? null,
@@ -67,6 +68,7 @@ export class FlowExecutionsRepository {
     userId: string;
     tier: FlowExecutionRow['tier'];
     definition: Record<string, unknown>;
+    flowVersion: number;
     input: Record<string, unknown>;
     nodeIds: string[];
   }): Promise<FlowExecutionRow> {
@@ -79,6 +81,7 @@ export class FlowExecutionsRepository {
           userId: input.userId,
           tier: input.tier,
           definition: input.definition,
+          flowVersion: input.flowVersion,
           input: input.input,
         })
         .returning();

@@ -1,7 +1,7 @@
 import { and, desc, eq, lt, or, sql } from 'drizzle-orm';
 import type { Db, DbOrTx } from './database';
 import { preparedOnce } from './prepared';
-import { flows, type FlowRow, type FlowType } from './schema';
+import { flows, flowVersions, type FlowRow, type FlowType, type FlowVersionRow } from './schema';
 
 /** The public view of a flow. */
 export function toFlowView(row: FlowRow) {
@@ -10,11 +10,26 @@ export function toFlowView(row: FlowRow) {
     type: row.type,
     name: row.name,
     definition: row.definition,
+    publishedVersion: row.publishedVersion,
+    latestVersion: row.latestVersion,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
   };
 }
 export type FlowView = ReturnType<typeof toFlowView>;
+
+/** The public view of a flow version (`definition` only when read one by one). */
+export function toFlowVersionView(
+  row: Pick<FlowVersionRow, 'version' | 'createdAt'> & { definition?: unknown },
+  flow: Pick<FlowRow, 'publishedVersion'>,
+) {
+  return {
+    version: row.version,
+    published: row.version === flow.publishedVersion,
+    createdAt: row.createdAt.toISOString(),
+    ...(row.definition === undefined ? {} : { definition: row.definition as Record<string, unknown> }),
+  };
+}
 
 /**
  * Saved flows. Every read and write but `find` is scoped to the owner: another user's flow is
@@ -33,9 +48,13 @@ export class FlowsRepository {
       .prepare(name),
   );
 
+  /** The flow with its version 1, published, in one transaction. */
   async create(input: { userId: string; type: FlowType; name: string; definition: Record<string, unknown> }): Promise<FlowRow> {
-    const [row] = await this.db.insert(flows).values(input).returning();
-    return row;
+    return this.db.transaction(async (tx) => {
+      const [row] = await tx.insert(flows).values(input).returning();
+      await tx.insert(flowVersions).values({ flowId: row.id, version: 1, definition: input.definition, createdAt: row.createdAt });
+      return row;
+    });
   }
 
   /** The flow when `userId` owns it. */
@@ -69,14 +88,77 @@ export class FlowsRepository {
       .limit(options.limit);
   }
 
-  /** Changes the owner's flow; null when there is none. */
-  async update(userId: string, id: string, change: { name?: string; definition?: Record<string, unknown> }): Promise<FlowRow | null> {
-    const [row] = await this.db
-      .update(flows)
-      .set({ ...change, updatedAt: sql`now()` })
-      .where(and(eq(flows.id, id), eq(flows.userId, userId)))
-      .returning();
-    return row ?? null;
+  /**
+   * Changes the owner's flow; null when there is none. A new definition is saved as the next
+   * version (numbered under the flow row's lock, so two saves at once never share a number) and,
+   * with `publish`, becomes the flow's published definition; without, what runs stays as it was.
+   */
+  async update(
+    userId: string,
+    id: string,
+    change: { name?: string; definition?: Record<string, unknown>; publish?: boolean },
+  ): Promise<FlowRow | null> {
+    const { definition, publish = true, name } = change;
+    if (definition === undefined) {
+      const [row] = await this.db
+        .update(flows)
+        .set({ name, updatedAt: sql`now()` })
+        .where(and(eq(flows.id, id), eq(flows.userId, userId)))
+        .returning();
+      return row ?? null;
+    }
+    return this.db.transaction(async (tx) => {
+      const [row] = await tx
+        .update(flows)
+        .set({
+          name,
+          latestVersion: sql`${flows.latestVersion} + 1`,
+          ...(publish ? { definition, publishedVersion: sql`${flows.latestVersion} + 1` } : {}),
+          updatedAt: sql`now()`,
+        })
+        .where(and(eq(flows.id, id), eq(flows.userId, userId)))
+        .returning();
+      if (!row) return null;
+      await tx.insert(flowVersions).values({ flowId: id, version: row.latestVersion, definition });
+      return row;
+    });
+  }
+
+  /** The owner's flow with `version` published (its definition becomes the flow's); null when either is missing. */
+  async publish(userId: string, id: string, version: number): Promise<FlowRow | null> {
+    return this.db.transaction(async (tx) => {
+      const found = await this.version(id, version, tx);
+      if (!found) return null;
+      const [row] = await tx
+        .update(flows)
+        .set({ definition: found.definition, publishedVersion: version, updatedAt: sql`now()` })
+        .where(and(eq(flows.id, id), eq(flows.userId, userId)))
+        .returning();
+      return row ?? null;
+    });
+  }
+
+  /** One version of a flow (whose owner the caller checked), or null. */
+  async version(flowId: string, version: number, db: DbOrTx = this.db): Promise<FlowVersionRow | null> {
+    const rows = await db
+      .select()
+      .from(flowVersions)
+      .where(and(eq(flowVersions.flowId, flowId), eq(flowVersions.version, version)))
+      .limit(1);
+    return rows[0] ?? null;
+  }
+
+  /** A flow's versions without their definitions, newest first, `limit` rows below `before`. */
+  async listVersions(
+    flowId: string,
+    options: { limit: number; before?: number },
+  ): Promise<Array<Pick<FlowVersionRow, 'version' | 'createdAt'>>> {
+    return this.db
+      .select({ version: flowVersions.version, createdAt: flowVersions.createdAt })
+      .from(flowVersions)
+      .where(and(eq(flowVersions.flowId, flowId), options.before === undefined ? undefined : lt(flowVersions.version, options.before)))
+      .orderBy(desc(flowVersions.version))
+      .limit(options.limit);
   }
 
   /** Deletes the owner's flow (its executions go with it); false when there is none. */

@@ -15,6 +15,7 @@ import { CanvasesRepository } from './canvases-repository';
 import { EmbedsRepository } from './embeds-repository';
 import { GenerationsRepository } from './generations-repository';
 import { HitlRepository } from './hitl-repository';
+import { HttpCredentialsRepository } from './http-credentials-repository';
 import { RunsRepository } from './runs-repository';
 import { SessionNotesRepository } from './session-notes-repository';
 import { UsageRepository } from './usage-repository';
@@ -54,6 +55,7 @@ export function createRepositories(db: Db) {
     apiKeys: new ApiKeysRepository(db),
     webhooks: new WebhooksRepository(db),
     mcpServers: new McpServersRepository(db),
+    httpCredentials: new HttpCredentialsRepository(db),
     runs,
     /** One user's everything: the export's pages and the account's deletion. */
     account: new AccountRepository(db, runs),

@@ -383,10 +383,40 @@ export const flows = pgTable('flows', {
   name: text('name').notNull(),
   /** A chatflow's or an agentflow's definition, validated on save (src/flows/definition.ts). */
   definition: jsonb('definition').$type<Record<string, unknown>>().notNull(),
+  /** The version whose definition `definition` is (what new executions and owner chat turns run). */
+  publishedVersion: integer('published_version').notNull().default(1),
+  /** The newest version saved (0026_flow_versions.sql). */
+  latestVersion: integer('latest_version').notNull().default(1),
   ...timestamps,
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 });
 export type FlowRow = typeof flows.$inferSelect;
+
+/** A user's named secret for agentflow HTTP tools, sealed with the OAuth key (0027_http_credentials.sql). */
+export const httpCredentials = pgTable('http_credentials', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  userId: uuid('user_id').notNull(),
+  name: text('name').notNull(),
+  scheme: text('scheme', { enum: ['bearer', 'basic', 'header'] }).notNull(),
+  headerName: text('header_name'),
+  sealedValue: text('sealed_value').notNull(),
+  ...timestamps,
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
+export type HttpCredentialRow = typeof httpCredentials.$inferSelect;
+
+/** Every saved definition of a flow, numbered from 1; never changed once written (a trigger refuses updates). */
+export const flowVersions = pgTable(
+  'flow_versions',
+  {
+    flowId: uuid('flow_id').notNull(),
+    version: integer('version').notNull(),
+    definition: jsonb('definition').$type<Record<string, unknown>>().notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [primaryKey({ columns: [table.flowId, table.version] })],
+);
+export type FlowVersionRow = typeof flowVersions.$inferSelect;
 
 export type FlowExecutionStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
 export const flowExecutions = pgTable('flow_executions', {
@@ -398,6 +428,8 @@ export const flowExecutions = pgTable('flow_executions', {
     .default('queued'),
   /** The agentflow definition as it was at execute time. */
   definition: jsonb('definition').$type<Record<string, unknown>>().notNull(),
+  /** The flow version that definition is (null: an execution from before versions were kept). */
+  flowVersion: integer('flow_version'),
   input: jsonb('input').$type<Record<string, unknown>>().notNull(),
   output: jsonb('output').$type<unknown>(),
   errorCode: text('error_code'),
@@ -449,6 +481,8 @@ export const flowEmbeds = pgTable('flow_embeds', {
   userId: uuid('user_id').notNull(),
   tokenHash: text('token_hash').notNull().unique(),
   allowedOrigins: jsonb('allowed_origins').$type<string[]>().notNull(),
+  /** The flow version the widget chats with: a later publish does not change it. */
+  flowVersion: integer('flow_version').notNull(),
   ...timestamps,
 });
 export type FlowEmbedRow = typeof flowEmbeds.$inferSelect;

@@ -30,6 +30,7 @@ import {
 } from '@opentelemetry/sdk-trace';
 import type { Logger } from '../lib/logger';
 import type { ActiveSpan, CarrierTrust, SpanAttributes, SpanKindName, StartedSpan, TracingBackend, TracingEnv } from './tracing-types';
+import { genAiContentCaptured, MAX_CAPTURED_CHARS, TRUNCATION_MARK } from './genai';
 
 /**
  * The OpenTelemetry SDK behind tracing.ts, loaded only when tracing is on: a tracer provider with
@@ -75,7 +76,11 @@ export function createTracingBackend(env: TracingEnv, logger: Logger, about: { r
     resource,
     sampler: samplerFrom(env, log),
     // A device id or a route is short; a bound keeps a hostile value from bloating every export.
-    spanLimits: { attributeValueLengthLimit: positive(env.OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT) ?? 256 },
+    // Captured prompts and answers (opt-in) are cut by their own bound instead (genai.ts).
+    spanLimits: {
+      attributeValueLengthLimit:
+        positive(env.OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT) ?? (genAiContentCaptured() ? MAX_CAPTURED_CHARS + TRUNCATION_MARK.length : 256),
+    },
     spanProcessors: [new BatchSpanProcessor({ exporter, ...batchOptions(env) })],
   });
   const tracer = provider.getTracer('switchboard', about.version);

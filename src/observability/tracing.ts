@@ -1,5 +1,6 @@
 import type { Logger } from '../lib/logger';
 import type { ActiveSpan, CarrierTrust, SpanAttributes, SpanKindName, StartedSpan, TracingBackend, TracingEnv } from './tracing-types';
+import { setGenAiContentCapture } from './genai';
 
 /**
  * Tracing's door. Every seam (HTTP, enqueue, job, model call, device call, socket emit) calls the
@@ -37,6 +38,7 @@ export async function startTracing(
   resource: { roles: string[]; version: string },
 ): Promise<(() => Promise<void>) | undefined> {
   if (!tracingRequested(env)) return undefined;
+  setGenAiContentCapture(env);
   starting ??= import('./tracing-sdk').then(({ createTracingBackend }) => createTracingBackend(env, logger, resource));
   backend = await starting;
   users++;

@@ -85,6 +85,8 @@ export const chatflowTurnJobSchema = z.object({
   budget: z.string().optional(),
   /** The user's tier at the request, a label of the turn's model-call metrics; absent (an older job, an embed's turn), the worker reads it. */
   tier: z.enum(TIERS).optional(),
+  /** The flow version to answer with (an embed's pinned version); absent, the flow's published one. */
+  flowVersion: z.number().int().min(1).optional(),
 });
 export type ChatflowTurnJob = z.infer<typeof chatflowTurnJobSchema>;
 

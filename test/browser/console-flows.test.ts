@@ -4,6 +4,7 @@ import type { ChatRequest } from '../../src/demo-model/openai-compatible-server'
 import { startTestApp, type TestApp } from '../support/app';
 import { byTestId, launchChromium, openPage, screenshot, signIn } from '../support/browser';
 import { registerUser, request, type TestUser } from '../support/http';
+import { eventually } from '../support/wait';
 
 /**
  * The console's Flows page in a real Chromium against the whole app (API, workers, Redis, PGlite)
@@ -59,6 +60,10 @@ describe('web console: the Flows page in Chromium', () => {
     await browser?.close();
     await t?.stop();
   });
+
+  /** Reads the saved agentflow until its definition passes `done`. */
+  const eventuallyDefinition = (done: (definition: { httpTools?: Array<{ credential?: string }> }) => boolean) =>
+    eventually(async () => (await request('GET', `${t.api}/flows/${agentflowId}`, { token: user.accessToken })).body.flow.definition, done);
 
   /** The Flows page (the console's other pages stay in the DOM, hidden). */
   const view = () => page.locator(byTestId('flows-view'));
@@ -223,6 +228,22 @@ describe('web console: the Flows page in Chromium', () => {
     ]);
     expect(saved.allowedOrigins).toEqual(['https://api.example.com']);
     expect(saved.nodes[0].tools).toEqual(['weather']);
+
+    // A credential the user does not have is refused next to its field; once it exists, the tool names it.
+    await tool.getByLabel(/^Credential/).fill('weather_key');
+    await view().getByRole('button', { name: 'Save changes' }).click();
+    const credentialError = tool.locator(`[data-path="httpTools.0.credential"] ${byTestId('field-error')}`);
+    await credentialError.waitFor();
+    expect(await credentialError.textContent()).toBe('you have no credential "weather_key"');
+    const put = await request('PUT', `${t.api}/http-credentials/weather_key`, {
+      token: user.accessToken,
+      body: { scheme: 'header', headerName: 'X-Api-Key', secret: 'weather-secret-123' },
+    });
+    expect(put.status).toBe(201);
+    await view().getByRole('button', { name: 'Save changes' }).click();
+    await credentialError.waitFor({ state: 'hidden' });
+    await eventuallyDefinition((d) => d.httpTools?.[0]?.credential === 'weather_key');
+    expect(await page.content()).not.toContain('weather-secret-123');
   }, 60_000);
 
   test("a node's dangerous device tool call waits on the execution page as a readable card; Approve lets the device run it", async () => {
@@ -347,6 +368,47 @@ describe('web console: the Flows page in Chromium', () => {
     await page.locator(byTestId('embed-list')).filter({ hasText: 'No embeds yet.' }).waitFor();
     expect((await request('GET', `${t.api}/flows/${flowId}/embeds`, { token: user.accessToken })).body.embeds).toEqual([]);
   }, 60_000);
+
+  test('versions: the list marks the published one, the diff shows the changed lines, a rollback publishes an older one', async () => {
+    const definition = (prompt: string) => ({ nodes: [{ id: 'only', prompt }], output: 'only' });
+    const created = await request('POST', `${t.api}/flows`, {
+      token: user.accessToken,
+      body: { type: 'agentflow', name: `Versioned ${Date.now()}`, definition: definition('First words about {{input.topic}}') },
+    });
+    const flowId = created.body.flow.id as string;
+    const patch = (body: unknown) => request('PATCH', `${t.api}/flows/${flowId}`, { token: user.accessToken, body });
+    expect((await patch({ definition: definition('Second words about {{input.topic}}') })).status).toBe(200);
+    expect((await patch({ definition: definition('Third words about {{input.topic}}'), publish: false })).status).toBe(200);
+
+    await page.goto(`${t.url}/#/flows/${flowId}`);
+    const panel = page.locator(byTestId('flow-versions'));
+    await panel.locator(byTestId('flow-version')).nth(2).waitFor();
+    expect(
+      await panel.locator(byTestId('flow-version')).evaluateAll((items) => items.map((li) => (li as HTMLElement).dataset.version)),
+    ).toEqual(['3', '2', '1']);
+    expect(await panel.locator(`${byTestId('flow-version')}[data-version="2"] ${byTestId('flow-version-published')}`).count()).toBe(1);
+
+    // By default v2 against v3: one line out, one line in, the rest kept.
+    await panel.getByRole('button', { name: 'Show changes' }).click();
+    const diff = panel.locator(byTestId('flow-diff'));
+    await diff.locator(byTestId('diff-add')).first().waitFor();
+    expect(await diff.locator(byTestId('diff-del')).allTextContents()).toEqual(['-       "prompt": "Second words about {{input.topic}}"']);
+    expect(await diff.locator(byTestId('diff-add')).allTextContents()).toEqual(['+       "prompt": "Third words about {{input.topic}}"']);
+    expect(await diff.locator(byTestId('diff-same')).count()).toBeGreaterThan(3);
+
+    // Roll back to v1: it becomes the published one, in the page and in the API.
+    await panel
+      .locator(`${byTestId('flow-version')}[data-version="1"]`)
+      .getByRole('button', { name: 'Roll back to this' })
+      .click();
+    await panel.locator(`${byTestId('flow-version')}[data-version="1"] ${byTestId('flow-version-published')}`).waitFor();
+    const flow = await request('GET', `${t.api}/flows/${flowId}`, { token: user.accessToken });
+    expect(flow.body.flow).toMatchObject({
+      publishedVersion: 1,
+      latestVersion: 3,
+      definition: definition('First words about {{input.topic}}'),
+    });
+  });
 
   test('at 390 px wide the form and an execution fit the screen (nothing of the page reaches past its right edge)', async () => {
     await page.setViewportSize({ width: 390, height: 844 });

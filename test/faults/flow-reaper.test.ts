@@ -45,6 +45,7 @@ describe('the reaper resumes an agentflow execution with no live node job', () =
       userId: user.id,
       tier: 'free',
       definition: flow.definition,
+      flowVersion: 1,
       input: {},
       nodeIds: ['a', 'b'],
     });

@@ -19,6 +19,8 @@ import {
   chatSessions,
   cloudAgents,
   flowEmbeds,
+  flowVersions,
+  httpCredentials,
   flows,
   llmUsage,
   oauthCredentials,
@@ -134,10 +136,15 @@ describe('account export and deletion', () => {
       .insert(flows)
       .values({ userId: alice.id, type: 'chatflow', name: 'Alice helpdesk', definition: { nodes: [] } })
       .returning();
+    await db().insert(flowVersions).values({ flowId: flow.id, version: 1, definition: flow.definition });
+    const sealedCredential = `v1.sealed-${randomUUID()}`;
+    await db()
+      .insert(httpCredentials)
+      .values({ userId: alice.id, name: 'alice_api', scheme: 'header', headerName: 'X-Api-Key', sealedValue: sealedCredential });
     const embedHash = `embed-${randomUUID()}`;
     await db()
       .insert(flowEmbeds)
-      .values({ flowId: flow.id, userId: alice.id, tokenHash: embedHash, allowedOrigins: ['https://alice.example'] });
+      .values({ flowId: flow.id, userId: alice.id, tokenHash: embedHash, allowedOrigins: ['https://alice.example'], flowVersion: 1 });
     await db()
       .insert(llmUsage)
       .values({ userId: alice.id, purpose: 'chat', provider: 'p', model: 'm', inputTokens: 7, outputTokens: 11, costUsd: 0.5 });
@@ -155,7 +162,13 @@ describe('account export and deletion', () => {
     expect(doc.chatSessions).toHaveLength(1);
     expect(doc.chatSessions[0]).toMatchObject({ id: aliceSession, resolutionSummary: 'alice-chat notes' });
     expect(doc.chatSessions[0].messages.map((m: { content: string }) => m.content)).toEqual(['alice-chat question', 'alice-chat answer']);
-    expect(doc.flows[0]).toMatchObject({ id: flow.id, embeds: [{ allowedOrigins: ['https://alice.example'] }], executions: [] });
+    expect(doc.flows[0]).toMatchObject({
+      id: flow.id,
+      versions: [{ version: 1, definition: { nodes: [] } }],
+      embeds: [{ allowedOrigins: ['https://alice.example'], version: 1 }],
+      executions: [],
+    });
+    expect(doc.httpCredentials).toEqual([{ name: 'alice_api', scheme: 'header', headerName: 'X-Api-Key', createdAt: expect.any(String) }]);
     expect(doc.agents.cloud[0]).toMatchObject({ name: 'Inbox tasks', credential: { id: credential.id, stored: true } });
     expect(doc.agents.connections).toEqual([expect.objectContaining({ id: credential.id, provider: 'gmail', stored: true })]);
     expect(doc.psaConnections).toEqual([
@@ -175,6 +188,7 @@ describe('account export and deletion', () => {
       hashApiKey(aliceKey),
       aliceKey.slice(0, 14),
       sealed,
+      sealedCredential,
       embedHash,
       'correct horse battery',
     ])

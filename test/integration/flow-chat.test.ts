@@ -295,6 +295,7 @@ describe('chatflows: chat and embeds', () => {
           embedId: created.embedId,
           flowId,
           allowedOrigins: ['https://shop.example', 'http://localhost:8080'],
+          version: 1,
           createdAt: expect.any(String),
         },
       ]),

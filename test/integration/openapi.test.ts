@@ -107,6 +107,8 @@ describe('OpenAPI document and /docs', () => {
       if (path.startsWith('/agents/cloud/{id}')) return cloudAgentId;
       if (path.startsWith('/flows/{id}') && name === 'id') return /^\/flows\/\{id\}\/(chat|embeds)/.test(path) ? chatflowId : agentflowId;
       if (name === 'provider') return 'outlook';
+      if (name === 'version') return '1';
+      if (path.startsWith('/http-credentials/') && name === 'name') return 'probe_credential';
       return randomUUID();
     });
 

@@ -1482,16 +1482,18 @@ class FlowsApi:
         body: Dict[str, Any] = {"type": type, "name": name, "definition": definition}
         return self._t.request("POST", "/flows", {}, {}, {}, body, True, False)
 
-    def create_flow_embed(self, flow_id: str, allowed_origins: List[str]) -> Dict[str, Any]:
+    def create_flow_embed(self, flow_id: str, allowed_origins: List[str], version: Optional[int] = None) -> Dict[str, Any]:
         """A public chat widget for a chatflow, usable from the listed origins
 
         ``POST /api/v1/flows/{id}/embeds``.
 
-        Answers the `embedToken` this once (only its hash is stored). Put it on a page of an allowed origin with `<script src="<server>/embed.js" data-embed-token="<embedToken>"></script>`. Origins are `scheme://host[:port]`, 1 to 20 of them.
+        Answers the `embedToken` this once (only its hash is stored). Put it on a page of an allowed origin with `<script src="<server>/embed.js" data-embed-token="<embedToken>"></script>`. Origins are `scheme://host[:port]`, 1 to 20 of them. The widget chats with the flow version given as `version` (a version the flow lacks is 404), else the version published now; publishing another version later does not change it (change it with `PATCH`).
 
         flow_id: Flow id. A malformed id answers 404, like a missing one.
         """
         body: Dict[str, Any] = {"allowedOrigins": allowed_origins}
+        if version is not None:
+            body["version"] = version
         return self._t.request("POST", "/flows/{id}/embeds", {"id": flow_id}, {}, {}, body, True, False)
 
     def delete_flow(self, flow_id: str) -> None:
@@ -1512,6 +1514,15 @@ class FlowsApi:
         embed_id: Embed id. A malformed id answers 404, like a missing one.
         """
         return self._t.request("DELETE", "/flows/{id}/embeds/{embedId}", {"id": flow_id, "embedId": embed_id}, {}, {}, None, False, False)
+
+    def delete_http_credential(self, name: str) -> None:
+        """Delete a credential: HTTP tools naming it fail their calls from then on
+
+        ``DELETE /api/v1/http-credentials/{name}``.
+
+        name: The credential name: lowercase letters, digits and _, starting with a letter (1-64). Any other value answers 404.
+        """
+        return self._t.request("DELETE", "/http-credentials/{name}", {"name": name}, {}, {}, None, False, False)
 
     def embed_chat(self, embed_token: str, message: str, session_id: Optional[str] = None) -> Dict[str, Any]:
         """One turn of an embed's chatflow, as JSON (public, origin-checked)
@@ -1541,32 +1552,36 @@ class FlowsApi:
             body["sessionId"] = session_id
         return self._t.request("POST", "/embed/public/{embedToken}/chat/stream", {"embedToken": embed_token}, {}, {}, body, True, True)
 
-    def execute_flow(self, flow_id: str, input: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    def execute_flow(self, flow_id: str, input: Optional[Dict[str, Any]] = None, version: Optional[int] = None) -> Dict[str, Any]:
         """Execute an agentflow in the background
 
         ``POST /api/v1/flows/{id}/execute``.
 
-        Runs the agentflow on the `flows` queue. `input` holds the values of its `{{input.<key>}}` templates: a key the prompts read and the input lacks is a 400 `missing_input` (`details: {missing: [key]}`); an input over 32,000 characters of JSON is a 400 `input_too_large`, and one that fills a prompt past 64,000 characters a 400 `prompt_too_large` (no model is called). A chatflow answers 409 `not_an_agentflow`. Limited per user by the tier (`flowExecutionsPerMinute`, 429 with `Retry-After`); a plan without flows (or, for a flow on a local model, without local models) is 403 `tier_forbidden`. Follow it at `GET /flows/{id}/executions/{executionId}/events` or read it at `GET /flows/{id}/executions/{executionId}`.
+        Runs the agentflow on the `flows` queue. `input` holds the values of its `{{input.<key>}}` templates: a key the prompts read and the input lacks is a 400 `missing_input` (`details: {missing: [key]}`); an input over 32,000 characters of JSON is a 400 `input_too_large`, and one that fills a prompt past 64,000 characters a 400 `prompt_too_large` (no model is called). A chatflow answers 409 `not_an_agentflow`. Limited per user by the tier (`flowExecutionsPerMinute`, 429 with `Retry-After`); a plan without flows (or, for a flow on a local model, without local models) is 403 `tier_forbidden`. It runs the published version, or the saved `version` given (404 when the flow lacks it), and keeps running that version whatever is published meanwhile. Follow it at `GET /flows/{id}/executions/{executionId}/events` or read it at `GET /flows/{id}/executions/{executionId}`.
 
         flow_id: Flow id. A malformed id answers 404, like a missing one.
         """
         body: Dict[str, Any] = {}
         if input is not None:
             body["input"] = input
+        if version is not None:
+            body["version"] = version
         return self._t.request("POST", "/flows/{id}/execute", {"id": flow_id}, {}, {}, body, True, False)
 
-    def execute_flow_stream(self, flow_id: str, input: Optional[Dict[str, Any]] = None) -> EventStream:
+    def execute_flow_stream(self, flow_id: str, input: Optional[Dict[str, Any]] = None, version: Optional[int] = None) -> EventStream:
         """Execute an agentflow and stream its events (SSE)
 
         ``POST /api/v1/flows/{id}/execute/stream``: server-sent events; iterate the answer.
 
-        Runs the agentflow on the `flows` queue. `input` holds the values of its `{{input.<key>}}` templates: a key the prompts read and the input lacks is a 400 `missing_input` (`details: {missing: [key]}`); an input over 32,000 characters of JSON is a 400 `input_too_large`, and one that fills a prompt past 64,000 characters a 400 `prompt_too_large` (no model is called). A chatflow answers 409 `not_an_agentflow`. Limited per user by the tier (`flowExecutionsPerMinute`, 429 with `Retry-After`); a plan without flows (or, for a flow on a local model, without local models) is 403 `tier_forbidden`. Events (`id:` a sequence from 1 per execution, `event:` the name, `data` JSON whose `type` is the name and which carries `executionId`): `execution_started {flowId}`, `node_started {nodeId, attempt}`, `tool_called {nodeId, tool, kind: device|http, args, result, ok, truncated?, startedAt, durationMs, approvalId?}` (every tool call of a node), `approval_requested {nodeId, approvalId, tool, expiresAt}` (a dangerous device tool call waits for the owner: approved it runs, rejected or expired the node fails `approval_rejected` / `approval_expired`), `node_completed {nodeId, output, usage}`, `node_failed {nodeId, error}`, then one of `execution_completed {output, usage}`, `execution_failed {error}`, `cancelled`. Nodes whose inputs are ready run in parallel. The execution goes on if the client leaves; resume at `GET /flows/{id}/executions/{executionId}/events` with `Last-Event-ID`.
+        Runs the agentflow on the `flows` queue. `input` holds the values of its `{{input.<key>}}` templates: a key the prompts read and the input lacks is a 400 `missing_input` (`details: {missing: [key]}`); an input over 32,000 characters of JSON is a 400 `input_too_large`, and one that fills a prompt past 64,000 characters a 400 `prompt_too_large` (no model is called). A chatflow answers 409 `not_an_agentflow`. Limited per user by the tier (`flowExecutionsPerMinute`, 429 with `Retry-After`); a plan without flows (or, for a flow on a local model, without local models) is 403 `tier_forbidden`. It runs the published version, or the saved `version` given (404 when the flow lacks it), and keeps running that version whatever is published meanwhile. Events (`id:` a sequence from 1 per execution, `event:` the name, `data` JSON whose `type` is the name and which carries `executionId`): `execution_started {flowId}`, `node_started {nodeId, attempt}`, `tool_called {nodeId, tool, kind: device|http, args, result, ok, truncated?, startedAt, durationMs, approvalId?}` (every tool call of a node), `approval_requested {nodeId, approvalId, tool, expiresAt}` (a dangerous device tool call waits for the owner: approved it runs, rejected or expired the node fails `approval_rejected` / `approval_expired`), `node_completed {nodeId, output, usage}`, `node_failed {nodeId, error}`, then one of `execution_completed {output, usage}`, `execution_failed {error}`, `cancelled`. Nodes whose inputs are ready run in parallel. The execution goes on if the client leaves; resume at `GET /flows/{id}/executions/{executionId}/events` with `Last-Event-ID`.
 
         flow_id: Flow id. A malformed id answers 404, like a missing one.
         """
         body: Dict[str, Any] = {}
         if input is not None:
             body["input"] = input
+        if version is not None:
+            body["version"] = version
         return self._t.request("POST", "/flows/{id}/execute/stream", {"id": flow_id}, {}, {}, body, True, True)
 
     def get_flow(self, flow_id: str) -> Dict[str, Any]:
@@ -1588,6 +1603,16 @@ class FlowsApi:
         """
         return self._t.request("GET", "/flows/{id}/executions/{executionId}", {"id": flow_id, "executionId": execution_id}, {}, {}, None, False, False)
 
+    def get_flow_version(self, flow_id: str, version: int) -> Dict[str, Any]:
+        """One saved version of a flow, with its definition
+
+        ``GET /api/v1/flows/{id}/versions/{version}``.
+
+        flow_id: Flow id. A malformed id answers 404, like a missing one.
+        version: Version number, from 1. Not a number, or one the flow lacks, answers 404.
+        """
+        return self._t.request("GET", "/flows/{id}/versions/{version}", {"id": flow_id, "version": version}, {}, {}, None, False, False)
+
     def list_flow_embeds(self, flow_id: str) -> Dict[str, Any]:
         """The flow's embeds, newest first (tokens are never shown again)
 
@@ -1608,6 +1633,17 @@ class FlowsApi:
         """
         return self._t.request("GET", "/flows/{id}/executions", {"id": flow_id}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
 
+    def list_flow_versions(self, flow_id: str, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
+        """A flow's saved versions, newest first, in pages
+
+        ``GET /api/v1/flows/{id}/versions``.
+
+        Every save of a definition is a version, numbered from 1 and never changed. `?limit` 1–200 (default 50); pass `nextCursor` as `?cursor` for older versions (null on the last page). Definitions are left out: read one version for it.
+
+        flow_id: Flow id. A malformed id answers 404, like a missing one.
+        """
+        return self._t.request("GET", "/flows/{id}/versions", {"id": flow_id}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
+
     def list_flows(self, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
         """The caller's flows, newest first, in pages
 
@@ -1617,12 +1653,48 @@ class FlowsApi:
         """
         return self._t.request("GET", "/flows", {}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
 
+    def list_http_credentials(self) -> Dict[str, Any]:
+        """The caller's credentials by name (never their secrets)
+
+        ``GET /api/v1/http-credentials``.
+        """
+        return self._t.request("GET", "/http-credentials", {}, {}, {}, None, False, False)
+
     def list_models(self) -> Dict[str, Any]:
         """The models this deployment serves, as the `{provider, model}` a flow, node or chat request may name
 
         ``GET /api/v1/models``.
         """
         return self._t.request("GET", "/models", {}, {}, {}, None, False, False)
+
+    def publish_flow_version(self, flow_id: str, version: int) -> Dict[str, Any]:
+        """Publish a saved version (publishing an older one rolls back)
+
+        ``POST /api/v1/flows/{id}/versions/{version}/publish``.
+
+        New executions and chat turns run it from now on; executions already started and embeds pinned to a version keep theirs. Its models are checked again: one this deployment no longer serves is a 400 `unknown_model`, a local model on a plan without local models a 403 `tier_forbidden`.
+
+        flow_id: Flow id. A malformed id answers 404, like a missing one.
+        version: Version number, from 1. Not a number, or one the flow lacks, answers 404.
+        """
+        return self._t.request("POST", "/flows/{id}/versions/{version}/publish", {"id": flow_id, "version": version}, {}, {}, None, False, False)
+
+    def put_http_credential(self, name: str, scheme: str, secret: str, header_name: Optional[str] = None) -> Dict[str, Any]:
+        """Create or replace a credential for HTTP tools (the secret is stored sealed and never shown again)
+
+        ``PUT /api/v1/http-credentials/{name}``.
+
+        A flow's HTTP tool sends it with every call when its definition names it (`httpTools: [{…, credential: "<name>"}]`). `bearer` sends `Authorization: Bearer <secret>`, `basic` the `user:password` secret as `Authorization: Basic`, `header` the secret in `headerName` (not a header Switchboard sets itself: Host, Content-Type, Proxy-Authorization …). The secret is visible ASCII, at most 4,096 characters. Whatever the service answers has the secret blanked out before the model reads it. At most 100 per user (409 `too_many_credentials`).
+
+        name: The credential name: lowercase letters, digits and _, starting with a letter (1-64). Any other value answers 404.
+        scheme: `bearer`: `Authorization: Bearer <secret>`; `basic`: the secret is `user:password`, sent as `Authorization: Basic …`; `header`: `<headerName>: <secret>`
+        secret: Stored sealed; never answered again
+        header_name: With `scheme: header`: the header to send the secret in, e.g. `X-Api-Key`
+        """
+        body: Dict[str, Any] = {"scheme": scheme, "secret": secret}
+        if header_name is not None:
+            body["headerName"] = header_name
+        return self._t.request("PUT", "/http-credentials/{name}", {"name": name}, {}, {}, body, True, False)
 
     def stream_flow_execution_events(self, flow_id: str, execution_id: str, last_event_id: Optional[str] = None, last_event_id_header: Optional[str] = None) -> EventStream:
         """An execution's events (SSE): replayed from the start or after `Last-Event-ID`, then live until the end
@@ -1637,12 +1709,12 @@ class FlowsApi:
         """
         return self._t.request("GET", "/flows/{id}/executions/{executionId}/events", {"id": flow_id, "executionId": execution_id}, {"lastEventId": last_event_id}, {"Last-Event-ID": last_event_id_header}, None, False, True)
 
-    def update_flow(self, flow_id: str, name: Optional[str] = None, definition: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-        """Rename a flow or replace its definition (its type never changes)
+    def update_flow(self, flow_id: str, name: Optional[str] = None, definition: Optional[Dict[str, Any]] = None, publish: Optional[bool] = None) -> Dict[str, Any]:
+        """Rename a flow or save a new version of its definition (its type never changes)
 
         ``PATCH /api/v1/flows/{id}``.
 
-        At least one of `name`, `definition`. A chatflow definition is `{systemPrompt, model?: {provider, model}, temperature? (0-2), historyWindow? (1-100, default 20)}`. An agentflow definition is `{nodes: [{id, prompt, model?, dependsOn?: [id], outputSchema?: JSON Schema}], output: id}`: a DAG of at most 50 nodes with unique ids (letters, digits, `_`, `-`), `dependsOn` and `output` naming existing nodes, no cycle, prompts of at most 8,000 characters and 20 `{{…}}` references, an `outputSchema` without `pattern` or `patternProperties` (regular expressions are not run on model answers). A prompt is a template over `{{input.<key>}}` and `{{nodes.<id>.output}}`, and a node may only read the output of one of its ancestors. A node may list `tools` (up to 20): device tools, run on the flow's `deviceId` (a device of its owner; required when a node lists one), and names of the flow's `httpTools: [{name, description, method: GET|POST, url}]`, whose URLs must be on one of its `allowedOrigins` (up to 20 each). Every problem is a 400 `validation_failed` whose `details` are `[{path, message}]` from the body (`definition.nodes.2.dependsOn.0`); a `model` this deployment does not serve is a 400 `unknown_model` with the same details. Creating a flow on a plan without flows is 403 `tier_forbidden`, and so is saving or running a flow whose `model` is a local provider (`ollama`, `lmstudio`, `vllm`) on a plan without local models. Executions already started keep the definition they started with.
+        At least one of `name`, `definition`. A `definition` is saved as the next version (versions are never changed) and published at once, unless `publish: false` keeps it as a draft (`latestVersion` moves, what runs does not). A chatflow definition is `{systemPrompt, model?: {provider, model}, temperature? (0-2), historyWindow? (1-100, default 20)}`. An agentflow definition is `{nodes: [{id, prompt, model?, dependsOn?: [id], outputSchema?: JSON Schema}], output: id}`: a DAG of at most 50 nodes with unique ids (letters, digits, `_`, `-`), `dependsOn` and `output` naming existing nodes, no cycle, prompts of at most 8,000 characters and 20 `{{…}}` references, an `outputSchema` without `pattern` or `patternProperties` (regular expressions are not run on model answers). A prompt is a template over `{{input.<key>}}` and `{{nodes.<id>.output}}`, and a node may only read the output of one of its ancestors. A node may list `tools` (up to 20): device tools, run on the flow's `deviceId` (a device of its owner; required when a node lists one), and names of the flow's `httpTools: [{name, description, method: GET|POST, url}]`, whose URLs must be on one of its `allowedOrigins` (up to 20 each). Every problem is a 400 `validation_failed` whose `details` are `[{path, message}]` from the body (`definition.nodes.2.dependsOn.0`); a `model` this deployment does not serve is a 400 `unknown_model` with the same details. Creating a flow on a plan without flows is 403 `tier_forbidden`, and so is saving or running a flow whose `model` is a local provider (`ollama`, `lmstudio`, `vllm`) on a plan without local models. Executions already started and existing embeds keep the version they have.
 
         flow_id: Flow id. A malformed id answers 404, like a missing one.
         definition: An agentflow definition for `type: 'agentflow'`, a chatflow definition for `type: 'chatflow'`
@@ -1652,19 +1724,23 @@ class FlowsApi:
             body["name"] = name
         if definition is not None:
             body["definition"] = definition
+        if publish is not None:
+            body["publish"] = publish
         return self._t.request("PATCH", "/flows/{id}", {"id": flow_id}, {}, {}, body, True, False)
 
-    def update_flow_embed(self, flow_id: str, embed_id: str, allowed_origins: List[str]) -> Dict[str, Any]:
-        """Replace an embed's allowed origins (its token stays the same)
+    def update_flow_embed(self, flow_id: str, embed_id: str, allowed_origins: List[str], version: Optional[int] = None) -> Dict[str, Any]:
+        """Replace an embed's allowed origins, and pin it to another flow version (its token stays the same)
 
         ``PATCH /api/v1/flows/{id}/embeds/{embedId}``.
 
-        The next public request is checked against the new origins. Origins as for creating an embed: 1 to 20, `scheme://host[:port]`.
+        The next public request is checked against the new origins. Origins as for creating an embed: 1 to 20, `scheme://host[:port]`. With `version`, the next turn answers with that flow version (a version the flow lacks is 404); without, the embed keeps its version.
 
         flow_id: Flow id. A malformed id answers 404, like a missing one.
         embed_id: Embed id. A malformed id answers 404, like a missing one.
         """
         body: Dict[str, Any] = {"allowedOrigins": allowed_origins}
+        if version is not None:
+            body["version"] = version
         return self._t.request("PATCH", "/flows/{id}/embeds/{embedId}", {"id": flow_id, "embedId": embed_id}, {}, {}, body, True, False)
 
     # short names of the operations above
@@ -1733,16 +1809,18 @@ class AsyncFlowsApi:
         body: Dict[str, Any] = {"type": type, "name": name, "definition": definition}
         return await self._t.arequest("POST", "/flows", {}, {}, {}, body, True, False)
 
-    async def create_flow_embed(self, flow_id: str, allowed_origins: List[str]) -> Dict[str, Any]:
+    async def create_flow_embed(self, flow_id: str, allowed_origins: List[str], version: Optional[int] = None) -> Dict[str, Any]:
         """A public chat widget for a chatflow, usable from the listed origins
 
         ``POST /api/v1/flows/{id}/embeds``.
 
-        Answers the `embedToken` this once (only its hash is stored). Put it on a page of an allowed origin with `<script src="<server>/embed.js" data-embed-token="<embedToken>"></script>`. Origins are `scheme://host[:port]`, 1 to 20 of them.
+        Answers the `embedToken` this once (only its hash is stored). Put it on a page of an allowed origin with `<script src="<server>/embed.js" data-embed-token="<embedToken>"></script>`. Origins are `scheme://host[:port]`, 1 to 20 of them. The widget chats with the flow version given as `version` (a version the flow lacks is 404), else the version published now; publishing another version later does not change it (change it with `PATCH`).
 
         flow_id: Flow id. A malformed id answers 404, like a missing one.
         """
         body: Dict[str, Any] = {"allowedOrigins": allowed_origins}
+        if version is not None:
+            body["version"] = version
         return await self._t.arequest("POST", "/flows/{id}/embeds", {"id": flow_id}, {}, {}, body, True, False)
 
     async def delete_flow(self, flow_id: str) -> None:
@@ -1763,6 +1841,15 @@ class AsyncFlowsApi:
         embed_id: Embed id. A malformed id answers 404, like a missing one.
         """
         return await self._t.arequest("DELETE", "/flows/{id}/embeds/{embedId}", {"id": flow_id, "embedId": embed_id}, {}, {}, None, False, False)
+
+    async def delete_http_credential(self, name: str) -> None:
+        """Delete a credential: HTTP tools naming it fail their calls from then on
+
+        ``DELETE /api/v1/http-credentials/{name}``.
+
+        name: The credential name: lowercase letters, digits and _, starting with a letter (1-64). Any other value answers 404.
+        """
+        return await self._t.arequest("DELETE", "/http-credentials/{name}", {"name": name}, {}, {}, None, False, False)
 
     async def embed_chat(self, embed_token: str, message: str, session_id: Optional[str] = None) -> Dict[str, Any]:
         """One turn of an embed's chatflow, as JSON (public, origin-checked)
@@ -1792,32 +1879,36 @@ class AsyncFlowsApi:
             body["sessionId"] = session_id
         return self._t.astream("POST", "/embed/public/{embedToken}/chat/stream", {"embedToken": embed_token}, {}, {}, body, True, True)
 
-    async def execute_flow(self, flow_id: str, input: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    async def execute_flow(self, flow_id: str, input: Optional[Dict[str, Any]] = None, version: Optional[int] = None) -> Dict[str, Any]:
         """Execute an agentflow in the background
 
         ``POST /api/v1/flows/{id}/execute``.
 
-        Runs the agentflow on the `flows` queue. `input` holds the values of its `{{input.<key>}}` templates: a key the prompts read and the input lacks is a 400 `missing_input` (`details: {missing: [key]}`); an input over 32,000 characters of JSON is a 400 `input_too_large`, and one that fills a prompt past 64,000 characters a 400 `prompt_too_large` (no model is called). A chatflow answers 409 `not_an_agentflow`. Limited per user by the tier (`flowExecutionsPerMinute`, 429 with `Retry-After`); a plan without flows (or, for a flow on a local model, without local models) is 403 `tier_forbidden`. Follow it at `GET /flows/{id}/executions/{executionId}/events` or read it at `GET /flows/{id}/executions/{executionId}`.
+        Runs the agentflow on the `flows` queue. `input` holds the values of its `{{input.<key>}}` templates: a key the prompts read and the input lacks is a 400 `missing_input` (`details: {missing: [key]}`); an input over 32,000 characters of JSON is a 400 `input_too_large`, and one that fills a prompt past 64,000 characters a 400 `prompt_too_large` (no model is called). A chatflow answers 409 `not_an_agentflow`. Limited per user by the tier (`flowExecutionsPerMinute`, 429 with `Retry-After`); a plan without flows (or, for a flow on a local model, without local models) is 403 `tier_forbidden`. It runs the published version, or the saved `version` given (404 when the flow lacks it), and keeps running that version whatever is published meanwhile. Follow it at `GET /flows/{id}/executions/{executionId}/events` or read it at `GET /flows/{id}/executions/{executionId}`.
 
         flow_id: Flow id. A malformed id answers 404, like a missing one.
         """
         body: Dict[str, Any] = {}
         if input is not None:
             body["input"] = input
+        if version is not None:
+            body["version"] = version
         return await self._t.arequest("POST", "/flows/{id}/execute", {"id": flow_id}, {}, {}, body, True, False)
 
-    def execute_flow_stream(self, flow_id: str, input: Optional[Dict[str, Any]] = None) -> AsyncEventStream:
+    def execute_flow_stream(self, flow_id: str, input: Optional[Dict[str, Any]] = None, version: Optional[int] = None) -> AsyncEventStream:
         """Execute an agentflow and stream its events (SSE)
 
         ``POST /api/v1/flows/{id}/execute/stream``: server-sent events; iterate the answer.
 
-        Runs the agentflow on the `flows` queue. `input` holds the values of its `{{input.<key>}}` templates: a key the prompts read and the input lacks is a 400 `missing_input` (`details: {missing: [key]}`); an input over 32,000 characters of JSON is a 400 `input_too_large`, and one that fills a prompt past 64,000 characters a 400 `prompt_too_large` (no model is called). A chatflow answers 409 `not_an_agentflow`. Limited per user by the tier (`flowExecutionsPerMinute`, 429 with `Retry-After`); a plan without flows (or, for a flow on a local model, without local models) is 403 `tier_forbidden`. Events (`id:` a sequence from 1 per execution, `event:` the name, `data` JSON whose `type` is the name and which carries `executionId`): `execution_started {flowId}`, `node_started {nodeId, attempt}`, `tool_called {nodeId, tool, kind: device|http, args, result, ok, truncated?, startedAt, durationMs, approvalId?}` (every tool call of a node), `approval_requested {nodeId, approvalId, tool, expiresAt}` (a dangerous device tool call waits for the owner: approved it runs, rejected or expired the node fails `approval_rejected` / `approval_expired`), `node_completed {nodeId, output, usage}`, `node_failed {nodeId, error}`, then one of `execution_completed {output, usage}`, `execution_failed {error}`, `cancelled`. Nodes whose inputs are ready run in parallel. The execution goes on if the client leaves; resume at `GET /flows/{id}/executions/{executionId}/events` with `Last-Event-ID`.
+        Runs the agentflow on the `flows` queue. `input` holds the values of its `{{input.<key>}}` templates: a key the prompts read and the input lacks is a 400 `missing_input` (`details: {missing: [key]}`); an input over 32,000 characters of JSON is a 400 `input_too_large`, and one that fills a prompt past 64,000 characters a 400 `prompt_too_large` (no model is called). A chatflow answers 409 `not_an_agentflow`. Limited per user by the tier (`flowExecutionsPerMinute`, 429 with `Retry-After`); a plan without flows (or, for a flow on a local model, without local models) is 403 `tier_forbidden`. It runs the published version, or the saved `version` given (404 when the flow lacks it), and keeps running that version whatever is published meanwhile. Events (`id:` a sequence from 1 per execution, `event:` the name, `data` JSON whose `type` is the name and which carries `executionId`): `execution_started {flowId}`, `node_started {nodeId, attempt}`, `tool_called {nodeId, tool, kind: device|http, args, result, ok, truncated?, startedAt, durationMs, approvalId?}` (every tool call of a node), `approval_requested {nodeId, approvalId, tool, expiresAt}` (a dangerous device tool call waits for the owner: approved it runs, rejected or expired the node fails `approval_rejected` / `approval_expired`), `node_completed {nodeId, output, usage}`, `node_failed {nodeId, error}`, then one of `execution_completed {output, usage}`, `execution_failed {error}`, `cancelled`. Nodes whose inputs are ready run in parallel. The execution goes on if the client leaves; resume at `GET /flows/{id}/executions/{executionId}/events` with `Last-Event-ID`.
 
         flow_id: Flow id. A malformed id answers 404, like a missing one.
         """
         body: Dict[str, Any] = {}
         if input is not None:
             body["input"] = input
+        if version is not None:
+            body["version"] = version
         return self._t.astream("POST", "/flows/{id}/execute/stream", {"id": flow_id}, {}, {}, body, True, True)
 
     async def get_flow(self, flow_id: str) -> Dict[str, Any]:
@@ -1839,6 +1930,16 @@ class AsyncFlowsApi:
         """
         return await self._t.arequest("GET", "/flows/{id}/executions/{executionId}", {"id": flow_id, "executionId": execution_id}, {}, {}, None, False, False)
 
+    async def get_flow_version(self, flow_id: str, version: int) -> Dict[str, Any]:
+        """One saved version of a flow, with its definition
+
+        ``GET /api/v1/flows/{id}/versions/{version}``.
+
+        flow_id: Flow id. A malformed id answers 404, like a missing one.
+        version: Version number, from 1. Not a number, or one the flow lacks, answers 404.
+        """
+        return await self._t.arequest("GET", "/flows/{id}/versions/{version}", {"id": flow_id, "version": version}, {}, {}, None, False, False)
+
     async def list_flow_embeds(self, flow_id: str) -> Dict[str, Any]:
         """The flow's embeds, newest first (tokens are never shown again)
 
@@ -1859,6 +1960,17 @@ class AsyncFlowsApi:
         """
         return await self._t.arequest("GET", "/flows/{id}/executions", {"id": flow_id}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
 
+    async def list_flow_versions(self, flow_id: str, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
+        """A flow's saved versions, newest first, in pages
+
+        ``GET /api/v1/flows/{id}/versions``.
+
+        Every save of a definition is a version, numbered from 1 and never changed. `?limit` 1–200 (default 50); pass `nextCursor` as `?cursor` for older versions (null on the last page). Definitions are left out: read one version for it.
+
+        flow_id: Flow id. A malformed id answers 404, like a missing one.
+        """
+        return await self._t.arequest("GET", "/flows/{id}/versions", {"id": flow_id}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
+
     async def list_flows(self, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
         """The caller's flows, newest first, in pages
 
@@ -1868,12 +1980,48 @@ class AsyncFlowsApi:
         """
         return await self._t.arequest("GET", "/flows", {}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
 
+    async def list_http_credentials(self) -> Dict[str, Any]:
+        """The caller's credentials by name (never their secrets)
+
+        ``GET /api/v1/http-credentials``.
+        """
+        return await self._t.arequest("GET", "/http-credentials", {}, {}, {}, None, False, False)
+
     async def list_models(self) -> Dict[str, Any]:
         """The models this deployment serves, as the `{provider, model}` a flow, node or chat request may name
 
         ``GET /api/v1/models``.
         """
         return await self._t.arequest("GET", "/models", {}, {}, {}, None, False, False)
+
+    async def publish_flow_version(self, flow_id: str, version: int) -> Dict[str, Any]:
+        """Publish a saved version (publishing an older one rolls back)
+
+        ``POST /api/v1/flows/{id}/versions/{version}/publish``.
+
+        New executions and chat turns run it from now on; executions already started and embeds pinned to a version keep theirs. Its models are checked again: one this deployment no longer serves is a 400 `unknown_model`, a local model on a plan without local models a 403 `tier_forbidden`.
+
+        flow_id: Flow id. A malformed id answers 404, like a missing one.
+        version: Version number, from 1. Not a number, or one the flow lacks, answers 404.
+        """
+        return await self._t.arequest("POST", "/flows/{id}/versions/{version}/publish", {"id": flow_id, "version": version}, {}, {}, None, False, False)
+
+    async def put_http_credential(self, name: str, scheme: str, secret: str, header_name: Optional[str] = None) -> Dict[str, Any]:
+        """Create or replace a credential for HTTP tools (the secret is stored sealed and never shown again)
+
+        ``PUT /api/v1/http-credentials/{name}``.
+
+        A flow's HTTP tool sends it with every call when its definition names it (`httpTools: [{…, credential: "<name>"}]`). `bearer` sends `Authorization: Bearer <secret>`, `basic` the `user:password` secret as `Authorization: Basic`, `header` the secret in `headerName` (not a header Switchboard sets itself: Host, Content-Type, Proxy-Authorization …). The secret is visible ASCII, at most 4,096 characters. Whatever the service answers has the secret blanked out before the model reads it. At most 100 per user (409 `too_many_credentials`).
+
+        name: The credential name: lowercase letters, digits and _, starting with a letter (1-64). Any other value answers 404.
+        scheme: `bearer`: `Authorization: Bearer <secret>`; `basic`: the secret is `user:password`, sent as `Authorization: Basic …`; `header`: `<headerName>: <secret>`
+        secret: Stored sealed; never answered again
+        header_name: With `scheme: header`: the header to send the secret in, e.g. `X-Api-Key`
+        """
+        body: Dict[str, Any] = {"scheme": scheme, "secret": secret}
+        if header_name is not None:
+            body["headerName"] = header_name
+        return await self._t.arequest("PUT", "/http-credentials/{name}", {"name": name}, {}, {}, body, True, False)
 
     def stream_flow_execution_events(self, flow_id: str, execution_id: str, last_event_id: Optional[str] = None, last_event_id_header: Optional[str] = None) -> AsyncEventStream:
         """An execution's events (SSE): replayed from the start or after `Last-Event-ID`, then live until the end
@@ -1888,12 +2036,12 @@ class AsyncFlowsApi:
         """
         return self._t.astream("GET", "/flows/{id}/executions/{executionId}/events", {"id": flow_id, "executionId": execution_id}, {"lastEventId": last_event_id}, {"Last-Event-ID": last_event_id_header}, None, False, True)
 
-    async def update_flow(self, flow_id: str, name: Optional[str] = None, definition: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-        """Rename a flow or replace its definition (its type never changes)
+    async def update_flow(self, flow_id: str, name: Optional[str] = None, definition: Optional[Dict[str, Any]] = None, publish: Optional[bool] = None) -> Dict[str, Any]:
+        """Rename a flow or save a new version of its definition (its type never changes)
 
         ``PATCH /api/v1/flows/{id}``.
 
-        At least one of `name`, `definition`. A chatflow definition is `{systemPrompt, model?: {provider, model}, temperature? (0-2), historyWindow? (1-100, default 20)}`. An agentflow definition is `{nodes: [{id, prompt, model?, dependsOn?: [id], outputSchema?: JSON Schema}], output: id}`: a DAG of at most 50 nodes with unique ids (letters, digits, `_`, `-`), `dependsOn` and `output` naming existing nodes, no cycle, prompts of at most 8,000 characters and 20 `{{…}}` references, an `outputSchema` without `pattern` or `patternProperties` (regular expressions are not run on model answers). A prompt is a template over `{{input.<key>}}` and `{{nodes.<id>.output}}`, and a node may only read the output of one of its ancestors. A node may list `tools` (up to 20): device tools, run on the flow's `deviceId` (a device of its owner; required when a node lists one), and names of the flow's `httpTools: [{name, description, method: GET|POST, url}]`, whose URLs must be on one of its `allowedOrigins` (up to 20 each). Every problem is a 400 `validation_failed` whose `details` are `[{path, message}]` from the body (`definition.nodes.2.dependsOn.0`); a `model` this deployment does not serve is a 400 `unknown_model` with the same details. Creating a flow on a plan without flows is 403 `tier_forbidden`, and so is saving or running a flow whose `model` is a local provider (`ollama`, `lmstudio`, `vllm`) on a plan without local models. Executions already started keep the definition they started with.
+        At least one of `name`, `definition`. A `definition` is saved as the next version (versions are never changed) and published at once, unless `publish: false` keeps it as a draft (`latestVersion` moves, what runs does not). A chatflow definition is `{systemPrompt, model?: {provider, model}, temperature? (0-2), historyWindow? (1-100, default 20)}`. An agentflow definition is `{nodes: [{id, prompt, model?, dependsOn?: [id], outputSchema?: JSON Schema}], output: id}`: a DAG of at most 50 nodes with unique ids (letters, digits, `_`, `-`), `dependsOn` and `output` naming existing nodes, no cycle, prompts of at most 8,000 characters and 20 `{{…}}` references, an `outputSchema` without `pattern` or `patternProperties` (regular expressions are not run on model answers). A prompt is a template over `{{input.<key>}}` and `{{nodes.<id>.output}}`, and a node may only read the output of one of its ancestors. A node may list `tools` (up to 20): device tools, run on the flow's `deviceId` (a device of its owner; required when a node lists one), and names of the flow's `httpTools: [{name, description, method: GET|POST, url}]`, whose URLs must be on one of its `allowedOrigins` (up to 20 each). Every problem is a 400 `validation_failed` whose `details` are `[{path, message}]` from the body (`definition.nodes.2.dependsOn.0`); a `model` this deployment does not serve is a 400 `unknown_model` with the same details. Creating a flow on a plan without flows is 403 `tier_forbidden`, and so is saving or running a flow whose `model` is a local provider (`ollama`, `lmstudio`, `vllm`) on a plan without local models. Executions already started and existing embeds keep the version they have.
 
         flow_id: Flow id. A malformed id answers 404, like a missing one.
         definition: An agentflow definition for `type: 'agentflow'`, a chatflow definition for `type: 'chatflow'`
@@ -1903,19 +2051,23 @@ class AsyncFlowsApi:
             body["name"] = name
         if definition is not None:
             body["definition"] = definition
+        if publish is not None:
+            body["publish"] = publish
         return await self._t.arequest("PATCH", "/flows/{id}", {"id": flow_id}, {}, {}, body, True, False)
 
-    async def update_flow_embed(self, flow_id: str, embed_id: str, allowed_origins: List[str]) -> Dict[str, Any]:
-        """Replace an embed's allowed origins (its token stays the same)
+    async def update_flow_embed(self, flow_id: str, embed_id: str, allowed_origins: List[str], version: Optional[int] = None) -> Dict[str, Any]:
+        """Replace an embed's allowed origins, and pin it to another flow version (its token stays the same)
 
         ``PATCH /api/v1/flows/{id}/embeds/{embedId}``.
 
-        The next public request is checked against the new origins. Origins as for creating an embed: 1 to 20, `scheme://host[:port]`.
+        The next public request is checked against the new origins. Origins as for creating an embed: 1 to 20, `scheme://host[:port]`. With `version`, the next turn answers with that flow version (a version the flow lacks is 404); without, the embed keeps its version.
 
         flow_id: Flow id. A malformed id answers 404, like a missing one.
         embed_id: Embed id. A malformed id answers 404, like a missing one.
         """
         body: Dict[str, Any] = {"allowedOrigins": allowed_origins}
+        if version is not None:
+            body["version"] = version
         return await self._t.arequest("PATCH", "/flows/{id}/embeds/{embedId}", {"id": flow_id, "embedId": embed_id}, {}, {}, body, True, False)
 
     # short names of the operations above

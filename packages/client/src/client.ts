@@ -349,13 +349,17 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
       /** Deletes the flow with its executions. */
       delete: (flowId: string) => del(flow(flowId)),
       /** Runs an agentflow in the background (202); `input` fills its `{{input.<key>}}` templates. */
-      execute: (flowId: string, body: { input?: Record<string, unknown> } = {}) =>
+      execute: (flowId: string, body: { input?: Record<string, unknown>; version?: number } = {}) =>
         post<{ executionId: string }>(`${flow(flowId)}/execute`, body),
       /**
        * Runs an agentflow and streams its events; a dropped connection resumes from the last event
        * through `…/executions/{executionId}/events`. `executionId` is set once the server answered.
        */
-      executeStream(flowId: string, body: { input?: Record<string, unknown> } = {}, opts: EventStreamOptions = {}): ExecutionStream {
+      executeStream(
+        flowId: string,
+        body: { input?: Record<string, unknown>; version?: number } = {},
+        opts: EventStreamOptions = {},
+      ): ExecutionStream {
         let stream: ExecutionStream;
         const open = async (lastEventId: string | undefined, signal: AbortSignal) => {
           if (stream.executionId) return openExecutionEvents(flowId, stream.executionId, lastEventId, signal);
@@ -392,15 +396,34 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
       /** One chatflow turn as `text_chunk`s then `final` (or `error`, `cancelled`). Not resumable. */
       chatStream: (flowId: string, body: T.FlowChatRequest, opts: ChatStreamOptions = {}): EventStream<T.ChatEvent> =>
         chatTurn(`${flow(flowId)}/chat/stream`, body, opts),
+      versions: {
+        /** A flow's saved versions, newest first, one page (`limit` ≤ 200, default 50); no definitions. */
+        list: (flowId: string, page: { limit?: number; cursor?: string } = {}) =>
+          get<{ versions: T.FlowVersionSummary[]; nextCursor: string | null }>(`${flow(flowId)}/versions${pageQuery(page)}`),
+        /** One version with its definition. */
+        get: (flowId: string, version: number) => get<{ version: T.FlowVersion }>(`${flow(flowId)}/versions/${seg(String(version))}`),
+        /** Publishes a saved version (an older one: a rollback); executions started and pinned embeds keep theirs. */
+        publish: (flowId: string, version: number) => post<{ flow: T.Flow }>(`${flow(flowId)}/versions/${seg(String(version))}/publish`),
+      },
       embeds: {
-        /** A public chat widget of a chatflow, answering only to `allowedOrigins`; the `embedToken` is shown once. */
-        create: (flowId: string, body: { allowedOrigins: string[] }) => post<T.CreatedFlowEmbed>(`${flow(flowId)}/embeds`, body),
+        /** A public chat widget of a chatflow, answering only to `allowedOrigins`, pinned to `version` (default: the published one); the `embedToken` is shown once. */
+        create: (flowId: string, body: { allowedOrigins: string[]; version?: number }) =>
+          post<T.CreatedFlowEmbed>(`${flow(flowId)}/embeds`, body),
         list: (flowId: string) => get<{ embeds: T.FlowEmbed[] }>(`${flow(flowId)}/embeds`),
         /** Replaces an embed's allowed origins; its token stays the same. */
-        update: (flowId: string, embedId: string, body: { allowedOrigins: string[] }) =>
+        update: (flowId: string, embedId: string, body: { allowedOrigins: string[]; version?: number }) =>
           patch<{ embed: T.FlowEmbed }>(`${flow(flowId)}/embeds/${seg(embedId)}`, body),
         delete: (flowId: string, embedId: string) => del(`${flow(flowId)}/embeds/${seg(embedId)}`),
       },
+    },
+
+    /** Secrets agentflow HTTP tools send, by name (`httpTools[].credential`); stored sealed, never answered. */
+    httpCredentials: {
+      /** Creates or replaces the credential `name`. */
+      put: (name: string, body: T.PutHttpCredentialRequest) =>
+        put<{ credential: T.HttpCredential }>(`/http-credentials/${seg(name)}`, body),
+      list: () => get<{ credentials: T.HttpCredential[] }>('/http-credentials'),
+      delete: (name: string) => del(`/http-credentials/${seg(name)}`),
     },
 
     /** A chatflow's public widget: no token, the `embedToken` names the flow (the server checks the page's `Origin`). */

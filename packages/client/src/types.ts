@@ -747,10 +747,37 @@ export interface Flow {
   id: string;
   type: FlowType;
   name: string;
-  /** As saved (defaults filled in, e.g. a chatflow's `historyWindow`). */
+  /** The published version's (defaults filled in, e.g. a chatflow's `historyWindow`). */
   definition: Record<string, unknown>;
+  /** The version new executions and chat turns run. */
+  publishedVersion: number;
+  /** The newest version saved (a draft when greater than `publishedVersion`). */
+  latestVersion: number;
   createdAt: string;
   updatedAt: string;
+}
+/** A saved version of a flow's definition: numbered from 1, never changed. */
+export interface FlowVersionSummary {
+  version: number;
+  published: boolean;
+  createdAt: string;
+}
+export interface FlowVersion extends FlowVersionSummary {
+  definition: Record<string, unknown>;
+}
+/** A credential HTTP tools send (`httpTools[].credential`): its secret is never answered. */
+export interface HttpCredential {
+  name: string;
+  scheme: 'bearer' | 'basic' | 'header';
+  headerName: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+export interface PutHttpCredentialRequest {
+  scheme: 'bearer' | 'basic' | 'header';
+  /** With `scheme: 'header'`: the header to send the secret in. */
+  headerName?: string;
+  secret: string;
 }
 /**
  * A chatflow definition is `{systemPrompt, model?: {provider, model}, temperature?, historyWindow?}`; an
@@ -764,7 +791,9 @@ export interface CreateFlowRequest {
 }
 export interface UpdateFlowRequest {
   name?: string;
+  /** Saved as the next version, published unless `publish: false`. */
   definition?: Record<string, unknown>;
+  publish?: boolean;
 }
 export interface FlowUsage {
   inputTokens: number;
@@ -775,6 +804,8 @@ export type ExecutionStatus = 'queued' | 'running' | 'completed' | 'failed' | 'c
 export interface FlowExecutionSummary {
   id: string;
   flowId: string;
+  /** The flow version it runs (null: started before flows kept versions). */
+  flowVersion: number | null;
   status: ExecutionStatus;
   input: Record<string, unknown>;
   /** The `output` node's output once completed, else null. */
@@ -839,6 +870,8 @@ export interface FlowEmbed {
   embedId: string;
   flowId: string;
   allowedOrigins: string[];
+  /** The flow version the widget chats with. */
+  version: number;
   createdAt: string;
 }
 export interface CreatedFlowEmbed {

@@ -69,8 +69,12 @@ async function embedTurn(
   if (flow.type !== 'chatflow') throw flowNotChat();
   // The owner's plan pays for the turn: it must include flows (and local models, for a flow on one).
   await ctx.limits.requireFeature(flow.userId, 'flows');
-  await ctx.limits.requireFlowModels(flow.userId, flow.definition);
-  const owner = { id: flow.id, userId: flow.userId };
+  // The embed answers with the version it is pinned to, whatever the flow publishes since.
+  const pinned =
+    embed.flowVersion === flow.publishedVersion ? flow.definition : (await ctx.repos.flows.version(flow.id, embed.flowVersion))?.definition;
+  if (!pinned) throw notFound('Embed');
+  await ctx.limits.requireFlowModels(flow.userId, pinned);
+  const owner = { id: flow.id, userId: flow.userId, version: embed.flowVersion };
   // The owner's budget pays; a visitor refused by it learns that, not the owner's figures.
   const start: ChatTurnStarter['start'] = (turn) =>
     ctx.flowChats.start(owner, turn, embed.id).catch((error: unknown) => {

@@ -24,7 +24,7 @@ import type { Repositories } from '../../models';
 export type ChatTurnPorts = Pick<ApiContext, 'streams' | 'sources'>;
 /** The owner's chatflow routes' port: flows, chatflow turns, the embeds repository (plus the usage limits). */
 export type FlowChatPorts = ChatTurnPorts & {
-  flows: Pick<ApiContext['flows'], 'get'>;
+  flows: Pick<ApiContext['flows'], 'get' | 'version'>;
   flowChats: Pick<ApiContext['flowChats'], 'start'>;
 } & { repos: Pick<Repositories, 'embeds'> } & UsagePorts &
   Pick<ApiContext, 'limits'>;
@@ -105,6 +105,7 @@ const embedView = z.object({
   embedId: z.uuid(),
   flowId: z.uuid(),
   allowedOrigins: z.array(z.string()),
+  version: z.number().int().describe('The flow version the widget chats with: publishing another version does not change it'),
   createdAt: z.iso.datetime(),
 });
 const embedParams = {
@@ -121,6 +122,13 @@ async function ownedChatflow(ctx: FlowChatPorts, user: AuthUser, flowId: string)
   const flow = await ctx.flows.get(user.id, flowId);
   if (flow.type !== 'chatflow') throw flowNotChat();
   return flow;
+}
+
+/** The version an embed is to be pinned to: one the flow has (else 404), its models allowed by the owner's plan. */
+async function embedVersion(ctx: FlowChatPorts, user: AuthUser, flowId: string, version: number): Promise<number> {
+  const found = await ctx.flows.version(user.id, flowId, version);
+  await ctx.limits.requireFlowModels(user.id, found.version.definition);
+  return found.version.version;
 }
 
 /** The owner's turns: the owner is the caller, so the session check's tier goes with the job. */
@@ -184,7 +192,9 @@ export const flowChatRoutes = [
     summary: 'A public chat widget for a chatflow, usable from the listed origins',
     description:
       'Answers the `embedToken` this once (only its hash is stored). Put it on a page of an allowed origin with ' +
-      '`<script src="<server>/embed.js" data-embed-token="<embedToken>"></script>`. Origins are `scheme://host[:port]`, 1 to 20 of them.',
+      '`<script src="<server>/embed.js" data-embed-token="<embedToken>"></script>`. Origins are `scheme://host[:port]`, 1 to 20 of them. ' +
+      'The widget chats with the flow version given as `version` (a version the flow lacks is 404), else the version published now; ' +
+      'publishing another version later does not change it (change it with `PATCH`).',
     params: flowIdParam,
     body: createEmbedBodySchema,
     bodyExample: { allowedOrigins: ['https://shop.example.com'] },
@@ -197,12 +207,14 @@ export const flowChatRoutes = [
     errors: [404, 409],
     handler: async (input, ctx) => {
       const flow = await ownedChatflow(ctx, input.user, input.params.id);
+      const flowVersion = await embedVersion(ctx, input.user, flow.id, input.body.version ?? flow.publishedVersion);
       const { token, hash } = newEmbedToken();
       const row = await ctx.repos.embeds.create({
         flowId: flow.id,
         userId: flow.userId,
         tokenHash: hash,
         allowedOrigins: [...new Set(input.body.allowedOrigins)],
+        flowVersion,
       });
       // The token is shown this once; only its hash is stored.
       return { embedId: row.id, embedToken: token, embed: toEmbedView(row) };
@@ -231,9 +243,10 @@ export const flowChatRoutes = [
     operationId: 'updateFlowEmbed',
     tags,
     auth: 'bearer',
-    summary: "Replace an embed's allowed origins (its token stays the same)",
+    summary: "Replace an embed's allowed origins, and pin it to another flow version (its token stays the same)",
     description:
-      'The next public request is checked against the new origins. Origins as for creating an embed: 1 to 20, `scheme://host[:port]`.',
+      'The next public request is checked against the new origins. Origins as for creating an embed: 1 to 20, `scheme://host[:port]`. ' +
+      'With `version`, the next turn answers with that flow version (a version the flow lacks is 404); without, the embed keeps its version.',
     params: embedParams,
     body: createEmbedBodySchema,
     bodyExample: { allowedOrigins: ['https://shop.example.com', 'https://www.shop.example.com'] },
@@ -241,7 +254,8 @@ export const flowChatRoutes = [
     errors: [404, 409],
     handler: async ({ user, params, body }, ctx) => {
       const flow = await ownedChatflow(ctx, user, params.id);
-      const row = await ctx.repos.embeds.setOrigins(flow.id, params.embedId, [...new Set(body.allowedOrigins)]);
+      const flowVersion = body.version === undefined ? undefined : await embedVersion(ctx, user, flow.id, body.version);
+      const row = await ctx.repos.embeds.setOrigins(flow.id, params.embedId, [...new Set(body.allowedOrigins)], flowVersion);
       if (!row) throw notFound('Embed');
       return { embed: toEmbedView(row) };
     },

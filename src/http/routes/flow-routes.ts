@@ -4,16 +4,18 @@ import {
   chatflowDefinitionSchema,
   createFlowSchema,
   executeFlowSchema,
+  flowVersionParam,
   updateFlowSchema,
 } from '../../flows/definition';
 import { pageQuerySchema } from '../../lib/pagination';
 import { toExecutionView } from '../../models/flow-executions-repository';
-import { toFlowView } from '../../models/flows-repository';
+import { toFlowVersionView, toFlowView } from '../../models/flows-repository';
 import { uuidParam } from '../../schemas/api';
 import { routesWith, type ParamSpec } from '../route';
 import { lastEventIdQuery, lastEventSeq } from '../sse';
 import type { ApiContext } from '../context';
 import type { Repositories } from '../../models';
+import type { FlowRow } from '../../models/schema';
 
 /** The flow routes' port: the flow and execution services, the executions repository, the stream door and sources. */
 export type FlowPorts = Pick<ApiContext, 'flows' | 'flowExecutions' | 'streams' | 'sources' | 'limits'> & {
@@ -29,6 +31,16 @@ const uuid = (description: string, resource: string) =>
 /** `:id` of every `/flows/:id…` route (flows-chat and embeds reuse it). */
 export const flowIdParam = { id: uuid('Flow id', 'Flow') };
 export const executionParams = { ...flowIdParam, executionId: uuid('Execution id', 'Execution') };
+export const versionParams = {
+  ...flowIdParam,
+  version: {
+    schema: flowVersionParam,
+    description: 'Version number, from 1. Not a number, or one the flow lacks, answers 404.',
+    resource: 'Flow version',
+  },
+} satisfies Record<string, ParamSpec>;
+/** `GET /flows/:id/versions`: `?limit` 1–200 (default 50), `?cursor`. */
+export const versionsPageQuerySchema = pageQuerySchema(50);
 /** `GET /flows/:id/executions`: `?limit` 1–200 (default 50), `?cursor`. */
 export const executionsPageQuerySchema = pageQuerySchema(50);
 
@@ -39,10 +51,21 @@ export const flowView = z.object({
   name: z.string(),
   definition: z
     .union([chatflowDefinitionSchema, agentflowDefinitionSchema])
-    .describe("As saved, by the flow's `type` (defaults filled in, e.g. a chatflow's `historyWindow`)"),
+    .describe("The published version's, by the flow's `type` (defaults filled in, e.g. a chatflow's `historyWindow`)"),
+  publishedVersion: z.number().int().describe('The version new executions and chat turns run'),
+  latestVersion: z.number().int().describe('The newest version saved (a draft when greater than `publishedVersion`)'),
   createdAt: timestamp,
   updatedAt: timestamp,
 });
+const versionSummary = z.object({
+  version: z.number().int(),
+  published: z.boolean().describe("Whether it is the flow's published version"),
+  createdAt: timestamp,
+});
+export const flowVersionResponse = z.object({
+  version: versionSummary.extend({ definition: flowView.shape.definition.describe('The definition as saved in this version') }),
+});
+export const flowVersionListResponse = z.object({ versions: z.array(versionSummary), nextCursor: z.string().nullable() });
 export const flowResponse = z.object({ flow: flowView });
 export const flowListResponse = z.object({ flows: z.array(flowView), nextCursor: z.string().nullable() });
 
@@ -61,6 +84,7 @@ const nodeView = z.object({
 const executionSummary = z.object({
   id: z.uuid(),
   flowId: z.uuid(),
+  flowVersion: z.number().int().nullable().describe('The flow version it runs (null: started before flows kept versions)'),
   status: z.enum(['queued', 'running', 'completed', 'failed', 'cancelled']),
   input: z.record(z.string(), z.unknown()),
   output: z.unknown().describe("The `output` node's output once completed, else null"),
@@ -87,7 +111,8 @@ const EXECUTE =
   'Runs the agentflow on the `flows` queue. `input` holds the values of its `{{input.<key>}}` templates: a key the prompts read and the input lacks is a 400 `missing_input` ' +
   '(`details: {missing: [key]}`); an input over 32,000 characters of JSON is a 400 `input_too_large`, and one that fills a prompt past 64,000 characters a 400 `prompt_too_large` (no model is called). ' +
   'A chatflow answers 409 `not_an_agentflow`. Limited per user by the tier (`flowExecutionsPerMinute`, 429 with `Retry-After`); ' +
-  'a plan without flows (or, for a flow on a local model, without local models) is 403 `tier_forbidden`.';
+  'a plan without flows (or, for a flow on a local model, without local models) is 403 `tier_forbidden`. ' +
+  'It runs the published version, or the saved `version` given (404 when the flow lacks it), and keeps running that version whatever is published meanwhile.';
 const INPUT_EXAMPLE = { input: { topic: 'octopuses' } };
 
 const DEFINITIONS =
@@ -138,6 +163,13 @@ const createFlowBody = createFlowSchema.extend({ definition: documentedDefinitio
 const updateFlowBody = updateFlowSchema.safeExtend({ definition: documentedDefinition(updateFlowSchema.shape.definition) });
 
 const tags = ['flows'];
+
+/** The owner's flow as an execution runs it: its published version, or the saved `version` asked for (404 when missing). */
+async function flowToRun(ctx: FlowPorts, userId: string, flowId: string, version: number | undefined): Promise<FlowRow> {
+  if (version === undefined) return ctx.flows.get(userId, flowId);
+  const found = await ctx.flows.version(userId, flowId, version);
+  return { ...found.flow, definition: found.version.definition, publishedVersion: found.version.version };
+}
 
 /** Flows CRUD, declared once (see `../route.ts`): the caller's own flows only; another user's answers 404. */
 export const flowRoutes = [
@@ -211,8 +243,11 @@ export const flowRoutes = [
     operationId: 'updateFlow',
     tags,
     auth: 'bearer',
-    summary: 'Rename a flow or replace its definition (its type never changes)',
-    description: `At least one of \`name\`, \`definition\`. ${DEFINITIONS} Executions already started keep the definition they started with.`,
+    summary: 'Rename a flow or save a new version of its definition (its type never changes)',
+    description:
+      `At least one of \`name\`, \`definition\`. A \`definition\` is saved as the next version (versions are never changed) and published at once, ` +
+      `unless \`publish: false\` keeps it as a draft (\`latestVersion\` moves, what runs does not). ${DEFINITIONS} ` +
+      'Executions already started and existing embeds keep the version they have.',
     params: flowIdParam,
     body: updateFlowBody,
     bodyExample: { name: 'Renamed flow' },
@@ -242,6 +277,62 @@ export const flowRoutes = [
   }),
 
   route({
+    method: 'get',
+    path: '/flows/:id/versions',
+    operationId: 'listFlowVersions',
+    tags,
+    auth: 'bearer',
+    summary: "A flow's saved versions, newest first, in pages",
+    description:
+      'Every save of a definition is a version, numbered from 1 and never changed. `?limit` 1–200 (default 50); pass `nextCursor` as `?cursor` ' +
+      'for older versions (null on the last page). Definitions are left out: read one version for it.',
+    params: flowIdParam,
+    query: versionsPageQuerySchema,
+    responses: { 200: { description: 'One page of versions', schema: flowVersionListResponse } },
+    errors: [404],
+    handler: async ({ user, params, query }, ctx) => {
+      const page = await ctx.flows.versions(user.id, params.id, query);
+      return { versions: page.items.map((row) => toFlowVersionView(row, page.flow)), nextCursor: page.nextCursor };
+    },
+  }),
+
+  route({
+    method: 'get',
+    path: '/flows/:id/versions/:version',
+    operationId: 'getFlowVersion',
+    tags,
+    auth: 'bearer',
+    summary: 'One saved version of a flow, with its definition',
+    params: versionParams,
+    responses: { 200: { description: 'The version', schema: flowVersionResponse } },
+    errors: [404],
+    handler: async ({ user, params }, ctx) => {
+      const found = await ctx.flows.version(user.id, params.id, params.version);
+      return { version: { ...toFlowVersionView(found.version, found.flow), definition: found.version.definition } };
+    },
+  }),
+
+  route({
+    method: 'post',
+    path: '/flows/:id/versions/:version/publish',
+    operationId: 'publishFlowVersion',
+    tags,
+    auth: 'bearer',
+    summary: 'Publish a saved version (publishing an older one rolls back)',
+    description:
+      'New executions and chat turns run it from now on; executions already started and embeds pinned to a version keep theirs. ' +
+      'Its models are checked again: one this deployment no longer serves is a 400 `unknown_model`, a local model on a plan without local models a 403 `tier_forbidden`.',
+    params: versionParams,
+    responses: { 200: { description: 'The flow, with the version published', schema: flowResponse } },
+    errors: [403, 404],
+    handler: async ({ user, params }, ctx) => {
+      const found = await ctx.flows.version(user.id, params.id, params.version);
+      await ctx.limits.requireFlowModels(user.id, found.version.definition);
+      return { flow: toFlowView(await ctx.flows.publish(user.id, params.id, params.version)) };
+    },
+  }),
+
+  route({
     method: 'post',
     path: '/flows/:id/execute',
     operationId: 'executeFlow',
@@ -256,7 +347,7 @@ export const flowRoutes = [
     errors: [403, 404, 409, 429, 503],
     handler: async (input, ctx) => {
       await ctx.limits.requireFeature(input.user.id, 'flows');
-      const flow = await ctx.flows.get(input.user.id, input.params.id);
+      const flow = await flowToRun(ctx, input.user.id, input.params.id, input.body.version);
       await ctx.limits.requireFlowModels(input.user.id, flow.definition);
       return ctx.flowExecutions.start(input.user, flow, input.body.input);
     },
@@ -280,7 +371,7 @@ export const flowRoutes = [
     handler: async (input, ctx) => {
       const { user, params, req, res } = input;
       await ctx.limits.requireFeature(user.id, 'flows');
-      const flow = await ctx.flows.get(user.id, params.id);
+      const flow = await flowToRun(ctx, user.id, params.id, input.body.version);
       await ctx.limits.requireFlowModels(user.id, flow.definition);
       const body = input.body;
       // The stream slot is taken before the execution starts: a refused stream (429) starts nothing.

@@ -15,6 +15,7 @@ import { deviceRoutes } from './device-routes';
 import { embedPublicRoutes } from './embed-public-routes';
 import { flowChatRoutes } from './flow-chat-routes';
 import { flowRoutes } from './flow-routes';
+import { httpCredentialRoutes } from './http-credential-routes';
 import { generationRoutes } from './generation-routes';
 import { historyRoutes } from './history-routes';
 import { hitlRoutes } from './hitl-routes';
@@ -77,6 +78,7 @@ export const apiRoutes = [
   ...flowChatRoutes,
   ...webhookRoutes,
   ...mcpServerRoutes,
+  ...httpCredentialRoutes,
   // Mounted by their own router before the API's (origin check and CORS first): see `apiRoutesOnApi`.
   ...embedPublicRoutes,
   ...platformRoutes,
