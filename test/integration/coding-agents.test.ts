@@ -638,8 +638,16 @@ describe('coding agents on a project folder served by the device kit', () => {
 
       // The app's own chat_request names the agent too.
       t.llm.push({ toolCalls: [{ name: 'read_file', args: { path: 'notes.txt' } }] }, { text: 'Read it over the WebSocket.' });
+      // The device also hears the first turn's `final`, which may reach it only now: that one is not this turn's.
+      const firstSession = res.body.sessionId as string;
       const final = new Promise<Record<string, unknown>>((resolve) => {
-        const off = ws.on('final', (frame) => (off(), resolve(frame)));
+        const off = ws.on('final', (frame) => {
+          const session =
+            (frame as { session_id?: unknown; sessionId?: unknown }).session_id ?? (frame as { sessionId?: unknown }).sessionId;
+          if (session === firstSession) return;
+          off();
+          resolve(frame);
+        });
       });
       ws.chat({ message: 'Read the note', agent: 'ask' });
       expect(await final).toMatchObject({ response: 'Read it over the WebSocket.' });
