@@ -27,8 +27,8 @@ const decoders: Partial<Record<string, () => zlib.Gunzip | zlib.Inflate | zlib.B
 /**
  * The `fetch` the OpenAI SDK gets for model requests (decision 0159): the SDK still builds,
  * signs, times out and retries every request, but it travels over `node:http` with keep-alive
- * agents instead of Node's built-in fetch, whose web streams cost ~0.4 ms of CPU per request on
- * this path. A 2xx answer is a `NodeStreamResponse`; any other status is a plain `Response` with
+ * agents instead of Node's built-in fetch, whose web streams cost measurable CPU per request on
+ * this path (the performance page has the figures). A 2xx answer is a `NodeStreamResponse`; any other status is a plain `Response` with
  * its whole body, which is what the SDK reads for its error. Bodies other than a string or bytes
  * (none on this path) go to the built-in fetch. No redirects are followed: a model endpoint that
  * redirects gets its 3xx reported as the error it is. Requests go out the process's outbound route

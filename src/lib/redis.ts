@@ -89,7 +89,7 @@ export interface RedisConcern {
  * two connections; the queues always have a pair of their own, even on that server, because they
  * are BullMQ's: BullMQ defines its ~60 Lua scripts on the connection it is given, and ioredis
  * copies every script defined on a connection into each pipeline or transaction made from it, so
- * on a shared connection each of our MULTIs cost about 40 µs more CPU (decision 0291).
+ * on a shared connection each of our MULTIs would cost more CPU.
  */
 export class RedisConnections {
   private constructor(

@@ -2,10 +2,10 @@ import type { PGlite, QueryOptions, Results, Transaction } from '@electric-sql/p
 
 /**
  * PGlite's `query` talks to its in-process backend in six calls (parse, describe the statement,
- * bind, describe the portal, execute, sync) and has Postgres parse and plan the text every time:
- * ~300 µs of CPU for a primary-key select. These run it as one call, and keep the statement
+ * bind, describe the portal, execute, sync) and has Postgres parse and plan the text every time,
+ * most of the CPU of a primary-key select. These run it as one call, and keep the statement
  * parsed under a name once its text was seen (as node-postgres does with a named query): Bind,
- * Describe, Execute and Sync, ~50 µs (decision 0164). Same locks as `query`, same
+ * Describe, Execute and Sync, a fraction of that. Same locks as `query`, same
  * results (rows through the instance's parsers, `fields`, `affectedRows`), the same errors.
  *
  * Only queries whose parameters are all strings, numbers, booleans, bigints or null take this way;

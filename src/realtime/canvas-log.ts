@@ -13,8 +13,8 @@ export type CanvasCatchUp = { resync: false; events: LoggedCanvasEvent[]; lastSe
 
 /**
  * A payload's JSON with its closing brace replaced by `,"seq":`, for the append script to close
- * with the seq it assigns: one new string in Lua per event instead of two (a 5 KB chunk costs Redis
- * ~6 µs per string it builds).
+ * with the seq it assigns: one new string in Lua per event instead of two (each string Redis builds
+ * for a chunk costs it CPU).
  */
 function openForSeq(payload: object): string {
   const json = payload instanceof JsonText ? payload.text : JSON.stringify(payload);
