@@ -111,7 +111,16 @@ describe('console routes: users for admins, devices, disconnect, OAuth back to t
       });
       expect(agent.status).toBe(201);
       expect((await get('/devices', user)).body).toEqual({
-        devices: [{ deviceId: 'desk', online: false, connectedAt: null, agentIds: [], agents: [{ id: agent.body.id, name: 'Notes' }] }],
+        devices: [
+          {
+            deviceId: 'desk',
+            online: false,
+            connectedAt: null,
+            agentIds: [],
+            agents: [{ id: agent.body.id, name: 'Notes' }],
+            project: null,
+          },
+        ],
       });
 
       devices.push(await DeviceSimulator.connect({ url: t.url, accessToken: user.accessToken, deviceId: 'laptop', reconnection: false }));
@@ -120,7 +129,7 @@ describe('console routes: users for admins, devices, disconnect, OAuth back to t
         (list) => list.length === 2,
       );
       expect(listed).toEqual([
-        { deviceId: 'laptop', online: true, connectedAt: expect.any(String), agentIds: [], agents: [] },
+        { deviceId: 'laptop', online: true, connectedAt: expect.any(String), agentIds: [], agents: [], project: null },
         expect.objectContaining({ deviceId: 'desk', online: false }),
       ]);
       expect((await get('/devices', other)).body).toEqual({ devices: [] });
