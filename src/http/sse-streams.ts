@@ -32,6 +32,8 @@ export interface SseSource {
   messages(signal: StreamSignal, push?: (frames: Frame[]) => void): AsyncGenerator<SseMessage, LiveHandoff | void>;
   /** Written when `messages` fails mid-stream (e.g. Redis unreachable); the client may reconnect. */
   interrupted: SseMessage;
+  /** The last message when the stream's credential is revoked; without it, `error session_revoked`. */
+  revoked?: SseMessage;
 }
 
 /** What a source returns when its live phase goes to `push`: run `live`, then write `after`'s messages. */
@@ -92,8 +94,10 @@ class OpenStream implements FrameTarget, LiveEnd, RevocationWatcher {
   readonly controller = new StreamAbort();
   /** The ids of the stream's credential it watches for a revocation (none when nothing watches). */
   watched: readonly string[] | undefined = undefined;
-  /** Set once its credential was revoked: the stream ends with `error session_revoked`. */
+  /** Set once its credential was revoked: the stream ends with `error session_revoked` (or its source's own last message). */
   revokedCredential = false;
+  /** The frames a revocation writes last: the source's own, else `error session_revoked`. */
+  revokedFrames: Frame[] = REVOKED;
   held: Buffer[] | undefined = undefined;
   drainer: NodeJS.EventEmitter | undefined = undefined;
   direct: Socket | undefined = undefined;
@@ -241,6 +245,7 @@ export class SseStreams {
       this.release(stream);
       return;
     }
+    if (source.revoked) stream.revokedFrames = [{ bytes: Buffer.from(formatSse(source.revoked)), terminal: true }];
     openSse(res);
     this.open.add(stream);
     this.startTimer();
@@ -329,7 +334,7 @@ export class SseStreams {
     if (stream.revokedCredential) return;
     stream.revokedCredential = true;
     this.unwatch(stream);
-    if (this.open.has(stream)) pushFrames(stream, REVOKED);
+    if (this.open.has(stream)) pushFrames(stream, stream.revokedFrames);
     stream.controller.abort();
   }
 

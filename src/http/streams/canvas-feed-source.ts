@@ -33,6 +33,16 @@ export function canvasFeedSource(
   return {
     messages: (signal) => feed(deps, canvasId, afterSeq, standing, signal),
     interrupted: { retry: 1_000, event: 'interrupted', data: JSON.stringify({ type: 'interrupted', canvasId }) },
+    // A revoked credential ends the feed as its own standing check would: `closed session_revoked`.
+    revoked: {
+      event: 'closed',
+      data: JSON.stringify({
+        type: 'closed',
+        canvasId,
+        reason: 'session_revoked',
+        message: 'The credential of this feed was revoked; sign in again',
+      }),
+    },
   };
 }
 
