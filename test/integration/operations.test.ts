@@ -94,6 +94,8 @@ describe('operations: health, metrics, dashboard', () => {
       'embeddings',
       'flows',
       'generation',
+      'psa',
+      'webhooks',
     ]);
   });
 });

@@ -123,6 +123,23 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
       delete: (serverId: string) => del(`/mcp-servers/${seg(serverId)}`),
     },
 
+    /** Webhooks out: signed POSTs when your runs end or wait for an approval (docs/webhooks.md). */
+    webhooks: {
+      /** 201; `secret` (`whsec_…`) is shown this once: keep it to verify the signatures. */
+      create: (body: T.CreateWebhookRequest) => post<{ webhook: T.WebhookEndpoint; secret: string }>('/webhooks', body),
+      list: () => get<{ webhooks: T.WebhookEndpoint[] }>('/webhooks'),
+      get: (webhookId: string) => get<{ webhook: T.WebhookEndpoint }>(`/webhooks/${seg(webhookId)}`),
+      delete: (webhookId: string) => del(`/webhooks/${seg(webhookId)}`),
+      /** The delivery log, newest first; pass `nextCursor` back as `cursor`. */
+      deliveries: (webhookId: string, query: { limit?: number; cursor?: string } = {}) =>
+        get<{ deliveries: T.WebhookDelivery[]; nextCursor: string | null }>(`/webhooks/${seg(webhookId)}/deliveries${queryString(query)}`),
+      /** 202: the same message (same `webhook-id`) queued again. */
+      redeliver: (webhookId: string, deliveryId: string) =>
+        post<{ delivery: T.WebhookDelivery }>(`/webhooks/${seg(webhookId)}/deliveries/${seg(deliveryId)}/redeliver`, {}),
+      /** 202: a `webhook.test` message queued for the endpoint. */
+      test: (webhookId: string) => post<{ delivery: T.WebhookDelivery }>(`/webhooks/${seg(webhookId)}/test`, {}),
+    },
+
     canvases: {
       create: (body: T.CreateCanvasRequest) => post<{ canvas: T.Canvas }>('/canvases', body),
       /** Newest first, one page (`limit` ≤ 200, default 50); pass `nextCursor` back as `cursor`. */

@@ -303,6 +303,39 @@ export interface ApiKey {
   revokedAt: string | null;
 }
 /** An MCP server you registered: its auth header by name only. */
+/** What a webhook endpoint listens to: `run.succeeded`, `run.failed`, `run.cancelled`, `approval.requested`. */
+export interface CreateWebhookRequest {
+  url: string;
+  events: string[];
+  /** Only this flow's executions and their approvals; default every run of yours. */
+  flowId?: string;
+  description?: string;
+}
+
+export interface WebhookEndpoint {
+  id: string;
+  url: string;
+  description: string;
+  events: string[];
+  flowId: string | null;
+  createdAt: string;
+}
+
+/** One message to one endpoint: its `id` is the `webhook-id` the receiver sees. */
+export interface WebhookDelivery {
+  id: string;
+  endpointId: string;
+  eventType: string;
+  status: 'pending' | 'retrying' | 'delivered' | 'failed';
+  attempts: number;
+  responseStatus: number | null;
+  lastError: string | null;
+  payload: unknown;
+  createdAt: string;
+  lastAttemptAt: string | null;
+  deliveredAt: string | null;
+}
+
 export interface McpServer {
   id: string;
   /** Its tools are named `mcp__<name>__<tool>`. */
