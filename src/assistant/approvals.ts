@@ -101,7 +101,7 @@ export class ApprovalService {
       targetId: row.id,
       details: { toolName: row.toolName, sessionId: approvalSessionId(row) },
     });
-    this.deps.metrics?.approvals.inc({ outcome: 'requested' });
+    this.deps.metrics?.approvals.inc({ outcome: 'requested', tool: row.toolName });
     await this.deps.queues.enqueue('assistant', 'hitl-timeout', { approvalId: row.id }, { delay: this.deps.config.hitl.timeoutMs });
     const payload: ApprovalRequested = {
       approvalId: row.id,
@@ -178,7 +178,7 @@ export class ApprovalService {
   ): Promise<HitlRequestRow | null> {
     const decided = await this.deps.repos.hitl.decideAudited(id, status, decidedBy, details, options.reason);
     if (!decided) return null;
-    this.deps.metrics?.approvals.inc({ outcome: status });
+    this.deps.metrics?.approvals.inc({ outcome: status, tool: decided.toolName });
     await this.announce(decided, { approvalId: id, status, decidedBy });
     // The decision is committed, so it stands even if the resume cannot be queued now: the reaper
     // resumes decided turns whose resume never began (hitl_requests.resumed_at is null).

@@ -1,4 +1,4 @@
-import { and, desc, eq, isNotNull, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, inArray, isNotNull, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
 import type { Db, DbOrTx } from './database';
 import { rowsOf } from './migrate';
@@ -48,6 +48,8 @@ export function toChatMessageView(row: ChatMessageRow) {
     usage: row.model
       ? { provider: row.provider, model: row.model, inputTokens: row.inputTokens, outputTokens: row.outputTokens, costUsd: row.costUsd }
       : null,
+    /** On an assistant answer its owner rated: the thumbs up or down and its comment. */
+    rating: row.rating ? { rating: row.rating, comment: row.ratingComment, ratedAt: row.ratedAt?.toISOString() ?? null } : null,
     createdAt: row.createdAt.toISOString(),
   };
 }
@@ -266,6 +268,35 @@ export class ChatRepository {
   async addMessage(message: NewChatMessage): Promise<ChatMessageRow> {
     const [row] = await this.db.insert(chatMessages).values(message).returning();
     return row;
+  }
+
+  /**
+   * Rates assistant answer `messageId` of session `sessionId` for the session's owner `userId`,
+   * replacing an earlier rating; null when the answer is not one of the owner's (nothing written).
+   */
+  async rateAnswer(
+    userId: string,
+    sessionId: string,
+    messageId: string,
+    rating: { rating: 'up' | 'down'; comment: string | null },
+  ): Promise<ChatMessageRow | null> {
+    const owned = this.db
+      .select({ id: chatSessions.id })
+      .from(chatSessions)
+      .where(and(eq(chatSessions.id, sessionId), eq(chatSessions.userId, userId)));
+    const rows = await this.db
+      .update(chatMessages)
+      .set({ rating: rating.rating, ratingComment: rating.comment, ratedAt: new Date() })
+      .where(
+        and(
+          eq(chatMessages.id, messageId),
+          eq(chatMessages.sessionId, sessionId),
+          eq(chatMessages.role, 'assistant'),
+          inArray(chatMessages.sessionId, owned),
+        ),
+      )
+      .returning();
+    return rows[0] ?? null;
   }
 
   async findMessage(sessionId: string, messageId: string): Promise<ChatMessageRow | null> {

@@ -230,6 +230,10 @@ export const chatMessages = pgTable('chat_messages', {
     .default('completed'),
   /** On a user message: its turn was asked to stop (0007_cancellation.sql). */
   cancelRequestedAt: timestamp('cancel_requested_at', { withTimezone: true }),
+  /** On an assistant answer: its owner's thumbs up or down, with an optional comment (0028_answer_ratings.sql). */
+  rating: text('rating', { enum: ['up', 'down'] }),
+  ratingComment: text('rating_comment'),
+  ratedAt: timestamp('rated_at', { withTimezone: true }),
   ...timestamps,
 });
 

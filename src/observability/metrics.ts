@@ -125,8 +125,8 @@ export class Metrics {
 
   readonly approvals = new Counter({
     name: 'switchboard_approvals_total',
-    help: 'Human approvals of dangerous tool calls by outcome',
-    labelNames: ['outcome'] as const,
+    help: 'Human approvals of dangerous tool calls by outcome (requested|approved|rejected|timeout) and tool; approval rate = approved / decided',
+    labelNames: ['outcome', 'tool'] as const,
     registers: [this.registry],
   });
 

@@ -89,7 +89,7 @@ describe('approvals of dangerous tool calls', () => {
     expect(history.body.messages[1].content).toBe(`Task ${TASK_ID} deleted.`);
 
     const metrics = await fetch(`${t.url}/metrics`).then((res) => res.text());
-    expect(metrics).toMatch(/switchboard_approvals_total\{outcome="approved"\} [1-9]/);
+    expect(metrics).toMatch(/switchboard_approvals_total\{outcome="approved",tool="delete_task"\} [1-9]/);
   });
 
   test('a rejection: nothing is deleted and the model is told, then answers', async () => {

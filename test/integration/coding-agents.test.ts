@@ -448,6 +448,13 @@ describe('coding agents on a project folder served by the device kit', () => {
     expect(metrics).toMatch(/switchboard_code_tool_seconds_count\{tool="execute_command",agent="debug",outcome="ok"\} [1-9]/);
     expect(metrics).toMatch(/switchboard_coding_turns_total\{agent="debug",outcome="parked"\} [2-9]/);
     expect(metrics).toMatch(/switchboard_coding_turns_total\{agent="debug",outcome="completed"\} [2-9]/);
+    // Approval decisions by outcome and tool: the rate is approved / (approved + rejected + timeout).
+    const approvals = (outcome: string) =>
+      Number(new RegExp(`switchboard_approvals_total\\{outcome="${outcome}",tool="execute_command"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
+    expect(approvals('requested')).toBeGreaterThanOrEqual(2);
+    expect(approvals('approved')).toBeGreaterThanOrEqual(1);
+    expect(approvals('rejected')).toBeGreaterThanOrEqual(1);
+    expect(approvals('approved') + approvals('rejected') + approvals('timeout')).toBeLessThanOrEqual(approvals('requested'));
   });
 
   test('refusals: a path out of the root, a symlink out, a hidden file, a binary file, an oversized file, a deny-listed command', async () => {

@@ -145,6 +145,7 @@ export function operationContract(): void {
   same<Same<Sdk.UndoRequest, ApiRequestBody<'undoGeneration'>>>();
   same<Same<Sdk.GenerationCancelResult, ApiResponseBody<'cancelGeneration'>>>();
   same<Same<Sdk.ChatCancelResult, ApiResponseBody<'cancelChatTurn'>>>();
+  same<Same<Sdk.AnswerRatingResult, ApiResponseBody<'rateChatAnswer'>>>();
   same<Same<Sdk.AgentRunCancelResult, ApiResponseBody<'cancelAgentRun'>>>();
   same<Same<Sdk.JourneyCancelResult, ApiResponseBody<'cancelAgentJourneyTurn'>>>();
   same<Same<Sdk.JourneyReply, ApiResponseBody<'answerAgentJourney'>>>();

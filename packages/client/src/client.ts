@@ -310,6 +310,9 @@ export function createSwitchboardClient(options: SwitchboardClientOptions) {
         http.json<{ sessionId: string; pendingTaskLane: T.TaskLane | null }>('PUT', `/chat/sessions/${seg(sessionId)}/task-lane`, {
           body: { lane },
         }),
+      /** Rates an assistant answer (a message of the session's history) thumbs up or down; rating again replaces it. */
+      rateAnswer: (sessionId: string, messageId: string, body: { rating: 'up' | 'down'; comment?: string }) =>
+        http.json<T.AnswerRatingResult>('PUT', `/chat/sessions/${seg(sessionId)}/messages/${seg(messageId)}/rating`, { body }),
       /** Hands the session to a human; `reason` is kept on the session (`escalationReason`). */
       escalate: (sessionId: string, body: { reason?: string } = {}) =>
         post<{ sessionId: string; status: 'escalated' }>(`/chat/sessions/${seg(sessionId)}/escalate`, body),

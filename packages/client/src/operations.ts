@@ -12,6 +12,7 @@ export const CLIENT_OPERATIONS = {
   exportAccount: 'auth.exportAccount',
   listMyHistory: 'auth.history',
   setChatSessionTaskLane: 'chat.setTaskLane',
+  rateChatAnswer: 'chat.rateAnswer',
   connectPsa: 'psa.connect',
   getPsaConnection: 'psa.get',
   disconnectPsa: 'psa.disconnect',

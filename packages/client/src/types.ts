@@ -572,7 +572,20 @@ export interface ChatMessage {
   replyTo: string | null;
   status: 'completed' | 'cancelled';
   usage: { provider: string | null; model: string; inputTokens: number; outputTokens: number; costUsd: number } | null;
+  /** On an assistant answer its owner rated. */
+  rating: AnswerRating | null;
   createdAt: string;
+}
+/** The owner's thumbs up or down on an assistant answer; rating again replaces it. */
+export interface AnswerRating {
+  rating: 'up' | 'down';
+  comment: string | null;
+  ratedAt: string | null;
+}
+export interface AnswerRatingResult {
+  sessionId: string;
+  messageId: string;
+  rating: AnswerRating;
 }
 export interface ChatHistory {
   session: ChatSession;

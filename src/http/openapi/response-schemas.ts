@@ -370,6 +370,12 @@ const chatSessionView = z.object({
   createdAt: timestamp,
   updatedAt: timestamp,
 });
+export const answerRatingView = z.object({
+  rating: z.enum(['up', 'down']),
+  comment: z.string().nullable(),
+  ratedAt: timestamp.nullable(),
+});
+export const answerRatingResponse = z.object({ sessionId: z.uuid(), messageId: z.uuid(), rating: answerRatingView });
 const chatMessageView = z.object({
   id: z.uuid(),
   role: z.enum(['user', 'assistant', 'tool']),
@@ -387,6 +393,7 @@ const chatMessageView = z.object({
     })
     .nullable()
     .describe('On a message a model wrote'),
+  rating: answerRatingView.nullable().describe("On an assistant answer its owner rated: the owner's thumbs up or down"),
   createdAt: timestamp,
 });
 export const chatSessionListResponse = z.object({ sessions: z.array(chatSessionView), nextCursor: z.string().nullable() });

@@ -7,6 +7,7 @@ import { toChatMessageView, toChatSessionView } from '../../models/chat-reposito
 import type { ApiContext } from '../context';
 import type { AuthUser } from '../middleware/authenticate';
 import {
+  answerRatingResponse,
   chatCancelResponse,
   chatHistoryResponse,
   chatSessionListResponse,
@@ -15,7 +16,7 @@ import {
   taskLaneView,
 } from '../openapi/response-schemas';
 import { routesWith } from '../route';
-import { sessionIdParam } from './params';
+import { answerParams, sessionIdParam } from './params';
 import type { UsagePorts } from './shared';
 import type { Repositories } from '../../models';
 
@@ -99,6 +100,11 @@ export const taskLaneBodySchema = z.strictObject({
         .refine((items) => new Set(items.map((item) => item.id)).size === items.length, 'item ids must be unique'),
     })
     .nullable(),
+});
+/** `PUT /chat/sessions/:id/messages/:messageId/rating`: thumbs up or down, an optional comment. */
+export const answerRatingBodySchema = z.strictObject({
+  rating: z.enum(['up', 'down']),
+  comment: z.string().trim().max(2_000).optional(),
 });
 const taskLaneResponse = z.object({ sessionId: z.uuid(), pendingTaskLane: taskLaneView.nullable() });
 
@@ -305,6 +311,31 @@ export const chatRoutes = [
       const lane = body.lane === null ? null : { collapsed: body.lane.collapsed, items: body.lane.items };
       if (!(await ctx.repos.chat.setTaskLane(user.id, params.id, lane))) throw notFound('Chat session');
       return { sessionId: params.id, pendingTaskLane: lane };
+    },
+  }),
+
+  route({
+    method: 'put',
+    path: '/chat/sessions/:id/messages/:messageId/rating',
+    operationId: 'rateChatAnswer',
+    tags,
+    auth: 'bearer',
+    summary: "Rate an assistant answer thumbs up or down (the session's owner only)",
+    description:
+      'One rating per answer: rating again replaces the rating and its comment (an absent or blank comment clears it). Only an ' +
+      "assistant answer can be rated: a user or tool message, another user's session or a missing one answer 404. The rating comes " +
+      'back on the message in the session history and in the account export.',
+    params: answerParams,
+    body: answerRatingBodySchema,
+    responses: { 200: { description: 'The rating as kept', schema: answerRatingResponse } },
+    errors: [400, 404],
+    handler: async ({ user, params, body }, ctx) => {
+      const rated = await ctx.repos.chat.rateAnswer(user.id, params.id, params.messageId, {
+        rating: body.rating,
+        comment: body.comment ? body.comment : null,
+      });
+      if (!rated) throw notFound('Answer');
+      return { sessionId: params.id, messageId: params.messageId, rating: toChatMessageView(rated).rating! };
     },
   }),
 ];

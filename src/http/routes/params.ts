@@ -13,6 +13,7 @@ export const memberParams = { ...canvasIdParam, userId: uuid('Member user id', '
 export const blockParams = { ...canvasIdParam, blockId: uuid('Block id', 'Block') };
 export const generationParams = { ...canvasIdParam, generationId: uuid('Generation id', 'Generation') };
 export const sessionIdParam = { id: uuid('Chat session id', 'Chat session') };
+export const answerParams = { ...sessionIdParam, messageId: uuid('Assistant answer (message) id', 'Answer') };
 export const approvalIdParam = { id: uuid('Approval request id', 'Approval request') };
 export const agentIdParam = { id: uuid('Agent id', 'Agent') };
 export const agentRunIdParam = { runId: uuid('Agent run id', 'Agent run') };
