@@ -1,9 +1,22 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connectDevice } from '@switchboard/client';
+import { projectTools } from '@switchboard/client/node';
 import { count, eq, sql } from 'drizzle-orm';
 import { DeviceSimulator } from '@switchboard/client/testing';
 import type { ChatRequest, ChatTurn } from '../../src/demo-model/openai-compatible-server';
 import { CANVAS_TURN_FIXED } from '../../src/ai/prompt-sizes';
-import { toolsetTools, turnSystemPrompt, turnToolsets } from '../../src/assistant/turn-prompt';
+import {
+  codingSystemPrompt,
+  codingTools,
+  routeCodingAgent,
+  toolsetTools,
+  turnSystemPrompt,
+  turnToolsets,
+} from '../../src/assistant/turn-prompt';
+import { withChatContext } from '../../src/assistant/chat-context';
 import { chatMessages, chatSessions, generations, llmUsage, runs } from '../../src/models/schema';
 import { promptTokenBound } from '../../src/budget/budget-door';
 import { startTestApp, type TestApp } from '../support/app';
@@ -251,6 +264,59 @@ describe('budget edges: refused before anything is written, or served', () => {
       device.close();
     }
   }, 60_000);
+
+  test.each(['orchestrator', 'coder'] as const)(
+    'POST /chat naming the %s agent: one token short of its first call (the agent’s prompt and tools) is 429 with nothing written; at it, answered',
+    async (named) => {
+      const user = await registerUser(t.api, named === 'coder' ? 'Coder' : 'Orchestrated');
+      const root = await mkdtemp(join(tmpdir(), 'sb-edge-project-'));
+      const deviceId = `dev-${randomUUID().slice(0, 8)}`;
+      const device = await connectDevice({
+        transport: 'socket.io',
+        url: t.url,
+        token: user.accessToken,
+        deviceId,
+        project: await projectTools({ root, historyDir: join(root, '..', `${deviceId}-history`) }),
+        reconnection: false,
+      });
+      try {
+        await eventually(
+          () => request('GET', `${t.api}/devices`, { token: user.accessToken }),
+          (res) => res.body.devices?.some((d: { deviceId: string; project: unknown }) => d.deviceId === deviceId && d.project),
+        );
+        // The Orchestrator keeps a message that names no specialist (and is offered the plan tool); the coder is named.
+        const message = named === 'orchestrator' ? 'Hello, tell me about this project' : 'Add a README to the project';
+        const agent = routeCodingAgent(named, message);
+        expect(agent).toBe(named);
+        const context = { openFile: 'src/index.ts' };
+        const config = t.app.config.codingAgents[agent];
+        const system = withChatContext(codingSystemPrompt(config), context);
+        const firstCall = promptTokenBound([system, message], codingTools(agent, config)) + maxTokens;
+        // Well above what the old allowance reserved: the edge below would have admitted a turn its first call refuses.
+        expect(firstCall).toBeGreaterThan(promptTokenBound([message]) + 1_000 + maxTokens);
+        const chat = () =>
+          request('POST', `${t.api}/chat`, { token: user.accessToken, body: { message, deviceId, agent: named, context } });
+
+        await setTokensPerHour(user, firstCall - 1);
+        const kept = await footprint(user);
+        const refused = await chat();
+        expect(refused.status).toBe(429);
+        expect(refused.body.error).toEqual(expect.objectContaining({ code: 'budget_exceeded' }));
+        expect(await footprint(user)).toEqual(kept);
+
+        await setTokensPerHour(user, firstCall);
+        const metricsBefore = await metricTokens();
+        const answered = await chat();
+        expect(answered.status).toBe(200);
+        expect(answered.body.response).toBe('Sure, here it is.');
+        await expectAgreement(user, metricsBefore);
+      } finally {
+        device.close();
+        await rm(root, { recursive: true, force: true });
+      }
+    },
+    60_000,
+  );
 
   test('a completed generation: ledger, budget, metrics and its record agree to the token', async () => {
     const user = await registerUser(t.api, 'Completed');
