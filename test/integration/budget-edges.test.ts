@@ -318,6 +318,53 @@ describe('budget edges: refused before anything is written, or served', () => {
     60_000,
   );
 
+  test('a chatflow turn: one token short of its first call (the flow’s prompt and history) is 429 with nothing written; at it, answered', async () => {
+    const user = await registerUser(t.api, 'Flowchat');
+    const systemPrompt = 'You are a pirate helper. Answer in one line, with a “yo-ho” where it fits.';
+    const created = await request('POST', `${t.api}/flows`, {
+      token: user.accessToken,
+      body: { type: 'chatflow', name: 'Pirate', definition: { systemPrompt, historyWindow: 2 } },
+    });
+    expect(created.status).toBe(201);
+    const flowId = created.body.flow.id as string;
+    const chat = (body: Record<string, unknown>) => request('POST', `${t.api}/flows/${flowId}/chat`, { token: user.accessToken, body });
+    const opened = await chat({ message: 'Ahoy there' });
+    expect(opened.status).toBe(200);
+    const { sessionId } = opened.body as { sessionId: string };
+    const used = (
+      await eventually(
+        () => hour(user),
+        (w) => w.reservedTokens === 0,
+      )
+    ).usedTokens;
+
+    // The second turn's first call: the flow's system prompt, the session's last two messages, the new one.
+    const message = 'Where be the treasure? 日本語で';
+    const firstCall = promptTokenBound([systemPrompt, 'Ahoy there', opened.body.response, message]) + maxTokens;
+    // Below what the old allowance reserved: at the edge that count refused a turn that fits.
+    expect(firstCall).toBeLessThan(promptTokenBound([message]) + 1_000 + maxTokens);
+
+    await setTokensPerHour(user, used + firstCall - 1);
+    const kept = await footprint(user);
+    const refused = await chat({ message, sessionId });
+    expect(refused.status).toBe(429);
+    expect(refused.body.error).toEqual(expect.objectContaining({ code: 'budget_exceeded' }));
+    expect(await footprint(user)).toEqual(kept);
+
+    await setTokensPerHour(user, used + firstCall);
+    const answered = await chat({ message, sessionId });
+    expect(answered.status).toBe(200);
+    expect(answered.body.response).toBe('Sure, here it is.');
+    expect(
+      (
+        await eventually(
+          () => hour(user),
+          (w) => w.reservedTokens === 0,
+        )
+      ).usedTokens,
+    ).toBe(await ledger(user));
+  }, 60_000);
+
   test('a completed generation: ledger, budget, metrics and its record agree to the token', async () => {
     const user = await registerUser(t.api, 'Completed');
     const canvasId = await createCanvas(t.api, user);
