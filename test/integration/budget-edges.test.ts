@@ -17,7 +17,8 @@ import {
   turnToolsets,
 } from '../../src/assistant/turn-prompt';
 import { withChatContext } from '../../src/assistant/chat-context';
-import { chatMessages, chatSessions, generations, llmUsage, runs } from '../../src/models/schema';
+import { chatMessages, chatSessions, flowExecutions, generations, llmUsage, runs } from '../../src/models/schema';
+import { nodeSystemPrompt, type AgentflowNode } from '../../src/flows/definition';
 import { promptTokenBound } from '../../src/budget/budget-door';
 import { startTestApp, type TestApp } from '../support/app';
 import { createCanvas, registerUser, request, type TestUser } from '../support/http';
@@ -355,6 +356,49 @@ describe('budget edges: refused before anything is written, or served', () => {
     const answered = await chat({ message, sessionId });
     expect(answered.status).toBe(200);
     expect(answered.body.response).toBe('Sure, here it is.');
+    expect(
+      (
+        await eventually(
+          () => hour(user),
+          (w) => w.reservedTokens === 0,
+        )
+      ).usedTokens,
+    ).toBe(await ledger(user));
+  }, 60_000);
+
+  test('a flow execution: one token short of its first node’s call is 429 with no execution written; at it, run to completion', async () => {
+    const user = await registerUser(t.api, 'Flowrunner');
+    const node: AgentflowNode = { id: 'only', prompt: 'Summarise {{input.topic}} in one line' };
+    const created = await request('POST', `${t.api}/flows`, {
+      token: user.accessToken,
+      body: { type: 'agentflow', name: 'Summary', definition: { nodes: [node], output: 'only' } },
+    });
+    expect(created.status).toBe(201);
+    const flowId = created.body.flow.id as string;
+    const execute = () =>
+      request('POST', `${t.api}/flows/${flowId}/execute`, { token: user.accessToken, body: { input: { topic: 'treasure maps ✓' } } });
+    const executions = async () => {
+      const [row] = await t.app.repos.db.select({ n: count() }).from(flowExecutions).where(eq(flowExecutions.userId, user.id));
+      return row.n;
+    };
+    // The node's call: the node system prompt and the rendered prompt, no tools.
+    const firstCall = promptTokenBound([nodeSystemPrompt(node), 'Summarise treasure maps ✓ in one line']) + maxTokens;
+
+    await setTokensPerHour(user, firstCall - 1);
+    const kept = { ...(await footprint(user)), executions: await executions() };
+    const refused = await execute();
+    expect(refused.status).toBe(429);
+    expect(refused.body.error).toEqual(expect.objectContaining({ code: 'budget_exceeded' }));
+    expect({ ...(await footprint(user)), executions: await executions() }).toEqual(kept);
+
+    await setTokensPerHour(user, firstCall);
+    const started = await execute();
+    expect(started.status).toBe(202);
+    const done = await eventually(
+      () => request('GET', `${t.api}/flows/${flowId}/executions/${started.body.executionId}`, { token: user.accessToken }),
+      (res) => ['completed', 'failed'].includes(res.body.execution?.status),
+    );
+    expect(done.body.execution).toMatchObject({ status: 'completed', output: 'Sure, here it is.' });
     expect(
       (
         await eventually(
