@@ -31,3 +31,6 @@ export const CODING_TOOLSET_TOOLS: Readonly<Record<'code_read' | 'code_write' | 
 
 /** The Orchestrator's plan tool (src/assistant/coding-plan.ts), offered with its own when it answers a request. */
 export const CODING_PLAN_TOOL: PromptPart = { bytes: 775, texts: 1 };
+
+/** The journey's finish tool (src/agents/journey-runner.ts), offered from the third answer on. */
+export const JOURNEY_FINISH_TOOL: PromptPart = { bytes: 619, texts: 1 };

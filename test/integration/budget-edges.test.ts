@@ -19,6 +19,8 @@ import {
 import { withChatContext } from '../../src/assistant/chat-context';
 import { chatMessages, chatSessions, flowExecutions, generations, llmUsage, runs } from '../../src/models/schema';
 import { nodeSystemPrompt, type AgentflowNode } from '../../src/flows/definition';
+import { JOURNEY_FINISH_TOOL } from '../../src/ai/prompt-sizes';
+import { journeySystemPrompt } from '../../src/agents/journey-script';
 import { promptTokenBound } from '../../src/budget/budget-door';
 import { startTestApp, type TestApp } from '../support/app';
 import { createCanvas, registerUser, request, type TestUser } from '../support/http';
@@ -399,6 +401,54 @@ describe('budget edges: refused before anything is written, or served', () => {
       (res) => ['completed', 'failed'].includes(res.body.execution?.status),
     );
     expect(done.body.execution).toMatchObject({ status: 'completed', output: 'Sure, here it is.' });
+    expect(
+      (
+        await eventually(
+          () => hour(user),
+          (w) => w.reservedTokens === 0,
+        )
+      ).usedTokens,
+    ).toBe(await ledger(user));
+  }, 60_000);
+
+  test('a journey’s third answer: one token short of its first call (prompt, exchanges, finish tool) is 429 with nothing written; at it, answered', async () => {
+    const user = await registerUser(t.api, 'Journeyer');
+    const started = await request('POST', `${t.api}/agents/journey/start`, {
+      token: user.accessToken,
+      body: { agentType: 'local', dataTypes: ['tasks'] },
+    });
+    expect(started.status).toBe(201);
+    const sessionId = started.body.sessionId as string;
+    const send = (message: string) =>
+      request('POST', `${t.api}/agents/journey/message`, { token: user.accessToken, body: { sessionId, message } });
+    const exchanges = [started.body.message as string];
+    for (const answer of ['Plain-text logs', 'Error lines become tasks']) {
+      const reply = await send(answer);
+      expect(reply.status).toBe(200);
+      exchanges.push(answer, reply.body.message);
+    }
+    const used = (
+      await eventually(
+        () => hour(user),
+        (w) => w.reservedTokens === 0,
+      )
+    ).usedTokens;
+    const view = async () => (await request('GET', `${t.api}/agents/journey/${sessionId}`, { token: user.accessToken })).body;
+
+    // The third answer's first call: the journey's system prompt, the exchanges so far, the answer, and the finish tool.
+    const answer = 'FATAL means high priority ✓';
+    const firstCall = promptTokenBound([journeySystemPrompt('local', ['tasks']), ...exchanges, answer], JOURNEY_FINISH_TOOL) + maxTokens;
+    await setTokensPerHour(user, used + firstCall - 1);
+    const kept = { ...(await footprint(user)), journey: await view() };
+    const refused = await send(answer);
+    expect(refused.status).toBe(429);
+    expect(refused.body.error).toEqual(expect.objectContaining({ code: 'budget_exceeded' }));
+    expect({ ...(await footprint(user)), journey: await view() }).toEqual(kept);
+
+    await setTokensPerHour(user, used + firstCall);
+    const answered = await send(answer);
+    expect(answered.status).toBe(200);
+    expect(answered.body).toEqual(expect.objectContaining({ sessionId, turn: 3 }));
     expect(
       (
         await eventually(

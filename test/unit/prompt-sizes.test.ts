@@ -1,7 +1,14 @@
 import { canvasTurnPrompt } from '../../src/ai/canvas-turn';
 import { historyMessages, systemMessage, userMessage } from '../../src/ai/model-messages';
 import { promptTexts } from '../../src/ai/model-gateway';
-import { ASSISTANT_TOOLSET_TOOLS, CANVAS_TURN_FIXED, CODING_PLAN_TOOL, CODING_TOOLSET_TOOLS } from '../../src/ai/prompt-sizes';
+import {
+  ASSISTANT_TOOLSET_TOOLS,
+  CANVAS_TURN_FIXED,
+  CODING_PLAN_TOOL,
+  CODING_TOOLSET_TOOLS,
+  JOURNEY_FINISH_TOOL,
+} from '../../src/ai/prompt-sizes';
+import { finishTool } from '../../src/agents/journey-runner';
 import { CODE_TOOLS } from '../../src/assistant/code-tools';
 import { codingToolsFor } from '../../src/assistant/coding-agents';
 import { PLAN_TOOL } from '../../src/assistant/coding-plan';
@@ -95,5 +102,9 @@ describe('the fixed sizes of first model calls', () => {
           const edge = promptTokenBound([system, ...history.map((earlier) => earlier.content), message], codingTools(agent, agents[agent]));
           expect(edge).toBe(promptTokenBound(worker));
         }
+  });
+
+  test('the journey’s finish tool (update JOURNEY_FINISH_TOOL in src/ai/prompt-sizes.ts when this fails)', () => {
+    expect(size(promptTexts({ messages: [], tools: [finishTool] }))).toEqual(JOURNEY_FINISH_TOOL);
   });
 });
