@@ -66,8 +66,8 @@ export type JourneyTurnOutcome = RunOutcome<{ turn: number }> & { decision?: Tur
 /** The job's return value: the turn's reply is read from the session; `cancelled` when a cancel ended it. */
 export type JourneyTurnJobResult = JourneyTurnResult & { cancelled?: true };
 
-/** Built once, bound on every call that offers it. */
-const finishTool: ModelTool = offeredTool({
+/** Built once, bound on every call that offers it (its size is JOURNEY_FINISH_TOOL in src/ai/prompt-sizes.ts). */
+export const finishTool: ModelTool = offeredTool({
   name: FINISH_TOOL,
   description: 'Finish the setup: hand over the prompt template for the extraction agent and a short message for the user.',
   schema: finishArgsSchema,

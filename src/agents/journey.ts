@@ -7,7 +7,17 @@ import { AppError, conflict, notFound } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import { journeyTurnJobId, journeyTurnResultSchema, parseJourneyFailure } from '../producers/assistant';
 import type { QueueRegistry } from '../producers/registry';
-import { FIRST_QUESTIONS, JOURNEY_DATA_TYPES, type JourneyAgentType, type JourneyDataType } from './journey-script';
+import { JOURNEY_FINISH_TOOL } from '../ai/prompt-sizes';
+import {
+  FINISH_NOW,
+  FIRST_QUESTIONS,
+  JOURNEY_DATA_TYPES,
+  journeySystemPrompt,
+  MAX_ANSWERS,
+  MIN_ANSWERS,
+  type JourneyAgentType,
+  type JourneyDataType,
+} from './journey-script';
 import { journeyRunInput, type JourneyRuns } from './journey-run';
 import { isOpen } from '../runs/run-kernel';
 import { JourneyStore, type JourneyEntry, type JourneySession } from './journey-store';
@@ -111,8 +121,21 @@ export class JourneyService {
     const turn = session.turn + 1;
     const { queues, budget } = this.deps;
     await this.deps.consumers?.require('assistant');
-    // Reserved before anything is written: a refusal leaves the session, its answers and the queue as they were.
-    const reservationId = await budget.admitPrompt(userId, [input.message]);
+    // Reserved before anything is written: a refusal leaves the session, its answers and the queue as
+    // they were. Counted as the worker's first call of the turn (journey-runner.ts): the journey's
+    // system prompt, the exchanges so far and the answer; from the third answer the finish tool, and
+    // at the last the instruction to finish now.
+    const reservationId = await budget.admitPrompt(
+      userId,
+      [
+        journeySystemPrompt(session.agentType, session.dataTypes),
+        ...session.messages.map((earlier) => earlier.content),
+        input.message,
+        ...(turn >= MAX_ANSWERS ? [FINISH_NOW] : []),
+      ],
+      undefined,
+      turn >= MIN_ANSWERS ? JOURNEY_FINISH_TOOL : { bytes: 0, texts: 0 },
+    );
     const ticket = { userId, reservationId };
     let job: Job;
     let events: QueueEvents;

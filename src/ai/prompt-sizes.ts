@@ -21,3 +21,16 @@ export const ASSISTANT_TOOLSET_TOOLS: Readonly<Record<'task' | 'project' | 'chec
   checkpoint: { bytes: 2_026, texts: 4 },
   note: { bytes: 2_120, texts: 5 },
 };
+
+/** The tool definitions of each coding toolset (src/assistant/code-tools.ts); a coding turn offers those of its agent's toolsets. */
+export const CODING_TOOLSET_TOOLS: Readonly<Record<'code_read' | 'code_write' | 'code_exec', PromptPart>> = {
+  code_read: { bytes: 1_983, texts: 3 },
+  code_write: { bytes: 2_091, texts: 3 },
+  code_exec: { bytes: 557, texts: 1 },
+};
+
+/** The Orchestrator's plan tool (src/assistant/coding-plan.ts), offered with its own when it answers a request. */
+export const CODING_PLAN_TOOL: PromptPart = { bytes: 775, texts: 1 };
+
+/** The journey's finish tool (src/agents/journey-runner.ts), offered from the third answer on. */
+export const JOURNEY_FINISH_TOOL: PromptPart = { bytes: 619, texts: 1 };

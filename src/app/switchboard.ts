@@ -421,6 +421,7 @@ export async function startSwitchboard(
         models,
         runs: chatRuns,
         budget,
+        codingAgents: config.codingAgents,
         consumers: presence,
       });
       const agents = new AgentService({ config, repos, enqueue: queues.enqueue, runs: agentRuns, logger, budget, models });

@@ -9,13 +9,21 @@ import type { ChatRuns } from './chat-run';
 import type { Logger } from '../lib/logger';
 import type { UsageLimiter } from '../lib/usage-limiter';
 import type { Tier } from '../../config';
-import { CODING_AGENT_NAMES, type CodingAgentName } from '../../config/coding-agents';
+import { CODING_AGENT_NAMES, type CodingAgentConfig, type CodingAgentName } from '../../config/coding-agents';
 import type { Repositories } from '../models';
 import type { Enqueue } from '../producers/registry';
 import type { ChatRequestAck } from '../schemas/socket-events';
 import { admitThenQueue, type BudgetAdmission } from './budget-admission';
-import { chatContextSchema, storedContext, type ChatContext } from './chat-context';
-import { HISTORY_LIMIT, toolsetTools, turnSystemPrompt, turnToolsets } from './turn-prompt';
+import { chatContextSchema, storedContext, withChatContext, type ChatContext } from './chat-context';
+import {
+  codingSystemPrompt,
+  codingTools,
+  HISTORY_LIMIT,
+  routeCodingAgent,
+  toolsetTools,
+  turnSystemPrompt,
+  turnToolsets,
+} from './turn-prompt';
 
 /** Longest message the assistant takes (prompts are bounded at 8, 000 characters). */
 export const MAX_CHAT_MESSAGE_CHARS = 8_000;
@@ -90,6 +98,8 @@ export class ChatService {
       runs: Pick<ChatRuns, 'row' | 'hold'>;
       /** The turn's first model call is reserved against the user's budget before anything is written. */
       budget: BudgetAdmission;
+      /** The coding agents' prompts and toolsets: a coding turn's first call is built from them. */
+      codingAgents: Record<CodingAgentName, CodingAgentConfig>;
       /** Refuses (503 `queue_unconsumed`) a request whose queue no worker consumes, before anything is written. */
       consumers?: QueueConsumers;
     },
@@ -121,16 +131,22 @@ export class ChatService {
     // prompt with the session's context, the history, the message and the routed toolsets' tools.
     // Reserved whole, the worker's first call takes the reservation over as it is: a turn admitted
     // here is not refused for its first call after its message was stored.
-    const toolsets = turnToolsets(input.message, Boolean(deviceId));
+    // A coding turn's call is its routed agent's: the agent's own prompt and toolsets (and, for the
+    // Orchestrator, the plan tool).
+    const sessionContext = context !== undefined ? context : (session?.context ?? null);
+    const coding = input.agent ? routeCodingAgent(input.agent, input.message) : undefined;
+    const toolsets = coding ? [] : turnToolsets(input.message, Boolean(deviceId));
     const history = session ? await chat.context(session.id, Number.MAX_SAFE_INTEGER, HISTORY_LIMIT) : [];
-    const system = turnSystemPrompt(toolsets, context !== undefined ? context : (session?.context ?? null));
+    const system = coding
+      ? withChatContext(codingSystemPrompt(this.deps.codingAgents[coding]), sessionContext)
+      : turnSystemPrompt(toolsets, sessionContext);
     const { sessionId, stored } = await admitThenQueue(
       this.deps.budget,
       {
         userId: input.userId,
         texts: [system, ...history.map((earlier) => earlier.content), input.message],
         model: input.model?.model,
-        fixed: toolsetTools(toolsets),
+        fixed: coding ? codingTools(coding, this.deps.codingAgents[coding]) : toolsetTools(toolsets),
       },
       async (budget) => {
         // Written before the turn is queued: the turn reads the session's context when it starts.

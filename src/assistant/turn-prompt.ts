@@ -1,4 +1,5 @@
-import { ASSISTANT_TOOLSET_TOOLS, type PromptPart } from '../ai/prompt-sizes';
+import type { CodingAgentConfig, CodingAgentName } from '../../config/coding-agents';
+import { ASSISTANT_TOOLSET_TOOLS, CODING_PLAN_TOOL, CODING_TOOLSET_TOOLS, type PromptPart } from '../ai/prompt-sizes';
 import { withChatContext } from './chat-context';
 
 /**
@@ -87,4 +88,50 @@ export function toolsetTools(toolsets: readonly ToolsetName[]): PromptPart {
     }),
     { bytes: 0, texts: 0 },
   );
+}
+
+/**
+ * Words that point at a specialist. The Orchestrator hands a request to the agent whose words it
+ * matches most (matching on word stems, deterministic and free); a tie or no match stays with the
+ * Orchestrator, which answers from the project with the read-only tools.
+ */
+const INTENT: Record<Exclude<CodingAgentName, 'orchestrator'>, string[]> = {
+  coder: ['add', 'implement', 'change', 'edit', 'write', 'refactor', 'rename', 'create', 'update', 'fix', 'make', 'remove'],
+  debug: ['debug', 'fail', 'failing', 'error', 'crash', 'bug', 'test', 'broken', 'exception', 'trace', 'run', 'why'],
+  architect: ['plan', 'design', 'architecture', 'approach', 'structure', 'propose', 'strategy', 'roadmap'],
+  ask: ['what', 'where', 'explain', 'how', 'which', 'find', 'show', 'describe', 'does'],
+};
+
+/** The agent a message goes to: the one named, or (for the Orchestrator) the specialist its words point to. */
+export function routeCodingAgent(named: CodingAgentName, message: string): CodingAgentName {
+  if (named !== 'orchestrator') return named;
+  const words = (message.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []).map(stem);
+  const scores = Object.entries(INTENT).map(([agent, keywords]) => [agent, words.filter((w) => keywords.includes(w)).length] as const);
+  const best = Math.max(...scores.map(([, score]) => score));
+  const top = scores.filter(([, score]) => score === best);
+  return best === 0 || top.length > 1 ? 'orchestrator' : (top[0][0] as CodingAgentName);
+}
+
+/** The system prompt of a coding turn: the agent's own, the project's name, today's date. */
+export function codingSystemPrompt(agent: Pick<CodingAgentConfig, 'prompt'>, projectName?: string, now = new Date()): string {
+  return [
+    agent.prompt,
+    projectName ? `The project is "${projectName}".` : '',
+    'Answer in plain language and keep it short.',
+    `Today is ${now.toISOString().slice(0, 10)}.`,
+  ]
+    .filter(Boolean)
+    .join(' ');
+}
+
+/**
+ * The size of the tool definitions a coding turn's first call offers: those of the agent's
+ * toolsets, and the plan tool when the Orchestrator answers (it may propose a plan).
+ */
+export function codingTools(agent: CodingAgentName, config: Pick<CodingAgentConfig, 'toolsets'>): PromptPart {
+  const parts = [
+    ...config.toolsets.map((toolset) => CODING_TOOLSET_TOOLS[toolset]),
+    ...(agent === 'orchestrator' ? [CODING_PLAN_TOOL] : []),
+  ];
+  return parts.reduce((sum, part) => ({ bytes: sum.bytes + part.bytes, texts: sum.texts + part.texts }), { bytes: 0, texts: 0 });
 }

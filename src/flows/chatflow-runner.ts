@@ -12,13 +12,10 @@ import type { Metrics } from '../observability/metrics';
 import type { ChatflowTurnJob } from '../producers/assistant';
 import type { ChatflowDefinition } from './definition';
 import { BudgetExceededError, type BudgetTicket } from '../budget/budget-door';
-import { FLOW_BUDGET_SPENT } from './flow-chat';
+import { DEFAULT_HISTORY_WINDOW, FLOW_BUDGET_SPENT } from './flow-chat';
 import { restartedAfterCrash } from '../lib/job-restart';
 import { invokeAgentAttributes } from '../observability/genai';
 import { withSpan } from '../observability/tracing';
-
-/** A chatflow's history window when its definition sets none. */
-export const DEFAULT_HISTORY_WINDOW = 20;
 
 export interface ChatflowRunnerDeps {
   repos: Repositories;

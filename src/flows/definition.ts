@@ -58,6 +58,20 @@ export const chatflowDefinitionSchema = z.strictObject({
 });
 export type ChatflowDefinition = z.output<typeof chatflowDefinitionSchema>;
 
+/**
+ * The system prompt of every agentflow node. Its first sentence is how the offline demo model
+ * recognises a node (src/demo-model/flow-node.ts).
+ */
+export const FLOW_NODE_SYSTEM =
+  'You are one step of a Switchboard agentflow. Do exactly the task in the next message and answer with the result only: it is passed on as it is.';
+/** Appended when the node has an `outputSchema`; the demo model answers JSON when it sees it. */
+export const FLOW_JSON_INSTRUCTION = 'Answer with JSON only (no prose, no code fence) that validates against this JSON Schema:';
+
+/** The system prompt of a node without tools: the node prompt, and the JSON instruction with the node's `outputSchema`. */
+export function nodeSystemPrompt(node: Pick<AgentflowNode, 'outputSchema'>): string {
+  return node.outputSchema ? `${FLOW_NODE_SYSTEM}\n\n${FLOW_JSON_INSTRUCTION}\n${JSON.stringify(node.outputSchema)}` : FLOW_NODE_SYSTEM;
+}
+
 export const agentflowNodeSchema = z.strictObject({
   id: z.string().regex(NODE_ID_PATTERN, 'letters, digits, _ and - only (1-64)'),
   prompt: z.string().min(1).max(MAX_NODE_PROMPT_CHARS),

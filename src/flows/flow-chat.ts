@@ -5,7 +5,7 @@ import { MAX_CHAT_MESSAGE_CHARS } from '../assistant/chat-service';
 import type { ChatRuns } from '../assistant/chat-run';
 import { admitThenQueue, type BudgetAdmission } from '../assistant/budget-admission';
 import { AppError, notFound } from '../lib/errors';
-import { webOriginSchema } from './definition';
+import { webOriginSchema, type ChatflowDefinition } from './definition';
 import type { Tier } from '../../config';
 import type { Logger } from '../lib/logger';
 import type { Repositories } from '../models';
@@ -62,6 +62,9 @@ export interface ChatflowRef {
   version?: number;
 }
 
+/** A chatflow's history window when its definition sets none. */
+export const DEFAULT_HISTORY_WINDOW = 20;
+
 /**
  * The API side of a chatflow chat turn (0120): check the session (it must be this flow's, and the
  * same embed's — or no embed's for the owner), store the user's message, enqueue the turn on the
@@ -96,8 +99,24 @@ export class FlowChats {
       if (!session || session.flowId !== flow.id || (session.embedId ?? null) !== embedId) throw notFound('Chat session');
     }
     await this.deps.consumers?.require('assistant');
+    // The turn's first model call as its worker will send it (chatflow-runner.ts): the flow's system
+    // prompt, the session's last `historyWindow` messages and the message, on the flow's model, no
+    // tools. Reserved whole, the worker's call takes the reservation over as it is.
+    const row = await this.deps.repos.flows.find(flow.id);
+    if (!row || row.userId !== flow.userId || row.type !== 'chatflow') throw notFound('Flow');
+    // Validated when the flow was saved (src/flows/definition.ts).
+    const settings = row.definition as unknown as ChatflowDefinition;
+    const history = body.sessionId
+      ? await chat.context(body.sessionId, Number.MAX_SAFE_INTEGER, settings.historyWindow ?? DEFAULT_HISTORY_WINDOW)
+      : [];
+    const first = {
+      userId: flow.userId,
+      texts: [settings.systemPrompt, ...history.map((earlier) => earlier.content), body.message],
+      model: settings.model?.model,
+      fixed: { bytes: 0, texts: 0 },
+    };
     // The flow's owner pays for every turn, also for an embed's visitors.
-    const { sessionId, stored } = await admitThenQueue(this.deps.budget, { userId: flow.userId, texts: [body.message] }, async (budget) => {
+    const { sessionId, stored: turn } = await admitThenQueue(this.deps.budget, first, async (budget) => {
       // The message and its turn's queued run (keyed by the message's id, chosen here) in one
       // statement, with the new session when there is none.
       const run = this.deps.runs.row({ id: randomUUID(), userId: flow.userId });
@@ -130,8 +149,8 @@ export class FlowChats {
       return { sessionId, stored };
     });
     // At debug: the request's own line and the worker's started and completed lines (same session and message ids) tell the turn at info.
-    this.log.debug({ flowId: flow.id, sessionId, messageId: stored.id, embedId }, 'chatflow turn queued');
-    return { sessionId, messageId: stored.id };
+    this.log.debug({ flowId: flow.id, sessionId, messageId: turn.id, embedId }, 'chatflow turn queued');
+    return { sessionId, messageId: turn.id };
   }
 }
 

@@ -15,6 +15,7 @@ import {
   MAX_DEFINITION_DEPTH,
   MAX_INPUT_CHARS,
   MAX_RENDERED_PROMPT_CHARS,
+  nodeSystemPrompt,
   renderPrompt,
   tooDeep,
   unsafeStoredSchema,
@@ -81,10 +82,17 @@ export class FlowExecutions {
     await this.deps.usage.take('flowExecutionsPerMinute', user);
 
     const roots = definition.nodes.filter((node) => !node.dependsOn?.length);
-    // The first root's prompt is reserved before any row is written: over the budget, nothing starts (429).
+    // The first root's call is reserved before any row is written: over the budget, nothing starts
+    // (429). A node without tools is counted as its worker sends it (the node system prompt, with
+    // the JSON instruction and schema for an `outputSchema`, and the rendered prompt); a node with
+    // tools keeps the door's allowance for what it is offered (device, HTTP and MCP tools).
     const first = roots[0];
+    const rendered = first && renderPrompt(first.prompt, input, new Map());
     const budget =
-      first && (await this.deps.budget?.admitPrompt(user.id, [renderPrompt(first.prompt, input, new Map())], first.model?.model));
+      first &&
+      (await (first.tools?.length
+        ? this.deps.budget?.admitPrompt(user.id, [rendered], first.model?.model)
+        : this.deps.budget?.admitPrompt(user.id, [nodeSystemPrompt(first), rendered], first.model?.model, { bytes: 0, texts: 0 })));
     const executionId = randomUUID();
     const tier = user.tier ?? 'free';
     try {

@@ -19,8 +19,10 @@ import type { FlowNodeJob } from '../producers/flows';
 import type { EnqueueBulk } from '../producers/registry';
 import {
   boundedText,
+  FLOW_NODE_SYSTEM,
   MAX_NODE_OUTPUT_CHARS,
   MAX_RENDERED_PROMPT_CHARS,
+  nodeSystemPrompt,
   outputValidator,
   regexKeyword,
   renderPrompt,
@@ -55,15 +57,6 @@ import type { NodeTools } from './node-tools';
 import { invokeAgentAttributes } from '../observability/genai';
 import { withSpan } from '../observability/tracing';
 import { parseMcpToolName } from '../mcp/tool-names';
-
-/**
- * The system prompt of every agentflow node. Its first sentence is how the offline demo model
- * recognises a node (src/demo-model/flow-node.ts).
- */
-export const FLOW_NODE_SYSTEM =
-  'You are one step of a Switchboard agentflow. Do exactly the task in the next message and answer with the result only: it is passed on as it is.';
-/** Appended when the node has an `outputSchema`; the demo model answers JSON when it sees it. */
-export const FLOW_JSON_INSTRUCTION = 'Answer with JSON only (no prose, no code fence) that validates against this JSON Schema:';
 
 export interface FlowRunnerDeps {
   repos: Repositories;
@@ -435,10 +428,7 @@ export class FlowRunner {
     budget: BudgetTicket,
   ): Promise<{ output: unknown; cost: NodeCost }> {
     const account = { userId: data.userId, tier: data.tier };
-    const system = node.outputSchema
-      ? `${FLOW_NODE_SYSTEM}\n\n${FLOW_JSON_INSTRUCTION}\n${JSON.stringify(node.outputSchema)}`
-      : FLOW_NODE_SYSTEM;
-    const messages: ModelMessage[] = [systemMessage(system), userMessage(prompt)];
+    const messages: ModelMessage[] = [systemMessage(nodeSystemPrompt(node)), userMessage(prompt)];
     const turn = await this.deps.models.streamTurn({ purpose: 'flow', messages, model: node.model, signal, account, budget });
     let cost = costOf(turn.usage);
     if (!node.outputSchema) return { output: boundedText(turn.text).text, cost };

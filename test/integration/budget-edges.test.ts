@@ -1,10 +1,26 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connectDevice } from '@switchboard/client';
+import { projectTools } from '@switchboard/client/node';
 import { count, eq, sql } from 'drizzle-orm';
 import { DeviceSimulator } from '@switchboard/client/testing';
 import type { ChatRequest, ChatTurn } from '../../src/demo-model/openai-compatible-server';
 import { CANVAS_TURN_FIXED } from '../../src/ai/prompt-sizes';
-import { toolsetTools, turnSystemPrompt, turnToolsets } from '../../src/assistant/turn-prompt';
-import { chatMessages, chatSessions, generations, llmUsage, runs } from '../../src/models/schema';
+import {
+  codingSystemPrompt,
+  codingTools,
+  routeCodingAgent,
+  toolsetTools,
+  turnSystemPrompt,
+  turnToolsets,
+} from '../../src/assistant/turn-prompt';
+import { withChatContext } from '../../src/assistant/chat-context';
+import { chatMessages, chatSessions, flowExecutions, generations, llmUsage, runs } from '../../src/models/schema';
+import { nodeSystemPrompt, type AgentflowNode } from '../../src/flows/definition';
+import { JOURNEY_FINISH_TOOL } from '../../src/ai/prompt-sizes';
+import { journeySystemPrompt } from '../../src/agents/journey-script';
 import { promptTokenBound } from '../../src/budget/budget-door';
 import { startTestApp, type TestApp } from '../support/app';
 import { createCanvas, registerUser, request, type TestUser } from '../support/http';
@@ -250,6 +266,197 @@ describe('budget edges: refused before anything is written, or served', () => {
     } finally {
       device.close();
     }
+  }, 60_000);
+
+  test.each(['orchestrator', 'coder'] as const)(
+    'POST /chat naming the %s agent: one token short of its first call (the agent’s prompt and tools) is 429 with nothing written; at it, answered',
+    async (named) => {
+      const user = await registerUser(t.api, named === 'coder' ? 'Coder' : 'Orchestrated');
+      const root = await mkdtemp(join(tmpdir(), 'sb-edge-project-'));
+      const deviceId = `dev-${randomUUID().slice(0, 8)}`;
+      const device = await connectDevice({
+        transport: 'socket.io',
+        url: t.url,
+        token: user.accessToken,
+        deviceId,
+        project: await projectTools({ root, historyDir: join(root, '..', `${deviceId}-history`) }),
+        reconnection: false,
+      });
+      try {
+        await eventually(
+          () => request('GET', `${t.api}/devices`, { token: user.accessToken }),
+          (res) => res.body.devices?.some((d: { deviceId: string; project: unknown }) => d.deviceId === deviceId && d.project),
+        );
+        // The Orchestrator keeps a message that names no specialist (and is offered the plan tool); the coder is named.
+        const message = named === 'orchestrator' ? 'Hello, tell me about this project' : 'Add a README to the project';
+        const agent = routeCodingAgent(named, message);
+        expect(agent).toBe(named);
+        const context = { openFile: 'src/index.ts' };
+        const config = t.app.config.codingAgents[agent];
+        const system = withChatContext(codingSystemPrompt(config), context);
+        const firstCall = promptTokenBound([system, message], codingTools(agent, config)) + maxTokens;
+        // Well above what the old allowance reserved: the edge below would have admitted a turn its first call refuses.
+        expect(firstCall).toBeGreaterThan(promptTokenBound([message]) + 1_000 + maxTokens);
+        const chat = () =>
+          request('POST', `${t.api}/chat`, { token: user.accessToken, body: { message, deviceId, agent: named, context } });
+
+        await setTokensPerHour(user, firstCall - 1);
+        const kept = await footprint(user);
+        const refused = await chat();
+        expect(refused.status).toBe(429);
+        expect(refused.body.error).toEqual(expect.objectContaining({ code: 'budget_exceeded' }));
+        expect(await footprint(user)).toEqual(kept);
+
+        await setTokensPerHour(user, firstCall);
+        const metricsBefore = await metricTokens();
+        const answered = await chat();
+        expect(answered.status).toBe(200);
+        expect(answered.body.response).toBe('Sure, here it is.');
+        await expectAgreement(user, metricsBefore);
+      } finally {
+        device.close();
+        await rm(root, { recursive: true, force: true });
+      }
+    },
+    60_000,
+  );
+
+  test('a chatflow turn: one token short of its first call (the flow’s prompt and history) is 429 with nothing written; at it, answered', async () => {
+    const user = await registerUser(t.api, 'Flowchat');
+    const systemPrompt = 'You are a pirate helper. Answer in one line, with a “yo-ho” where it fits.';
+    const created = await request('POST', `${t.api}/flows`, {
+      token: user.accessToken,
+      body: { type: 'chatflow', name: 'Pirate', definition: { systemPrompt, historyWindow: 2 } },
+    });
+    expect(created.status).toBe(201);
+    const flowId = created.body.flow.id as string;
+    const chat = (body: Record<string, unknown>) => request('POST', `${t.api}/flows/${flowId}/chat`, { token: user.accessToken, body });
+    const opened = await chat({ message: 'Ahoy there' });
+    expect(opened.status).toBe(200);
+    const { sessionId } = opened.body as { sessionId: string };
+    const used = (
+      await eventually(
+        () => hour(user),
+        (w) => w.reservedTokens === 0,
+      )
+    ).usedTokens;
+
+    // The second turn's first call: the flow's system prompt, the session's last two messages, the new one.
+    const message = 'Where be the treasure? 日本語で';
+    const firstCall = promptTokenBound([systemPrompt, 'Ahoy there', opened.body.response, message]) + maxTokens;
+    // Below what the old allowance reserved: at the edge that count refused a turn that fits.
+    expect(firstCall).toBeLessThan(promptTokenBound([message]) + 1_000 + maxTokens);
+
+    await setTokensPerHour(user, used + firstCall - 1);
+    const kept = await footprint(user);
+    const refused = await chat({ message, sessionId });
+    expect(refused.status).toBe(429);
+    expect(refused.body.error).toEqual(expect.objectContaining({ code: 'budget_exceeded' }));
+    expect(await footprint(user)).toEqual(kept);
+
+    await setTokensPerHour(user, used + firstCall);
+    const answered = await chat({ message, sessionId });
+    expect(answered.status).toBe(200);
+    expect(answered.body.response).toBe('Sure, here it is.');
+    expect(
+      (
+        await eventually(
+          () => hour(user),
+          (w) => w.reservedTokens === 0,
+        )
+      ).usedTokens,
+    ).toBe(await ledger(user));
+  }, 60_000);
+
+  test('a flow execution: one token short of its first node’s call is 429 with no execution written; at it, run to completion', async () => {
+    const user = await registerUser(t.api, 'Flowrunner');
+    const node: AgentflowNode = { id: 'only', prompt: 'Summarise {{input.topic}} in one line' };
+    const created = await request('POST', `${t.api}/flows`, {
+      token: user.accessToken,
+      body: { type: 'agentflow', name: 'Summary', definition: { nodes: [node], output: 'only' } },
+    });
+    expect(created.status).toBe(201);
+    const flowId = created.body.flow.id as string;
+    const execute = () =>
+      request('POST', `${t.api}/flows/${flowId}/execute`, { token: user.accessToken, body: { input: { topic: 'treasure maps ✓' } } });
+    const executions = async () => {
+      const [row] = await t.app.repos.db.select({ n: count() }).from(flowExecutions).where(eq(flowExecutions.userId, user.id));
+      return row.n;
+    };
+    // The node's call: the node system prompt and the rendered prompt, no tools.
+    const firstCall = promptTokenBound([nodeSystemPrompt(node), 'Summarise treasure maps ✓ in one line']) + maxTokens;
+
+    await setTokensPerHour(user, firstCall - 1);
+    const kept = { ...(await footprint(user)), executions: await executions() };
+    const refused = await execute();
+    expect(refused.status).toBe(429);
+    expect(refused.body.error).toEqual(expect.objectContaining({ code: 'budget_exceeded' }));
+    expect({ ...(await footprint(user)), executions: await executions() }).toEqual(kept);
+
+    await setTokensPerHour(user, firstCall);
+    const started = await execute();
+    expect(started.status).toBe(202);
+    const done = await eventually(
+      () => request('GET', `${t.api}/flows/${flowId}/executions/${started.body.executionId}`, { token: user.accessToken }),
+      (res) => ['completed', 'failed'].includes(res.body.execution?.status),
+    );
+    expect(done.body.execution).toMatchObject({ status: 'completed', output: 'Sure, here it is.' });
+    expect(
+      (
+        await eventually(
+          () => hour(user),
+          (w) => w.reservedTokens === 0,
+        )
+      ).usedTokens,
+    ).toBe(await ledger(user));
+  }, 60_000);
+
+  test('a journey’s third answer: one token short of its first call (prompt, exchanges, finish tool) is 429 with nothing written; at it, answered', async () => {
+    const user = await registerUser(t.api, 'Journeyer');
+    const started = await request('POST', `${t.api}/agents/journey/start`, {
+      token: user.accessToken,
+      body: { agentType: 'local', dataTypes: ['tasks'] },
+    });
+    expect(started.status).toBe(201);
+    const sessionId = started.body.sessionId as string;
+    const send = (message: string) =>
+      request('POST', `${t.api}/agents/journey/message`, { token: user.accessToken, body: { sessionId, message } });
+    const exchanges = [started.body.message as string];
+    for (const answer of ['Plain-text logs', 'Error lines become tasks']) {
+      const reply = await send(answer);
+      expect(reply.status).toBe(200);
+      exchanges.push(answer, reply.body.message);
+    }
+    const used = (
+      await eventually(
+        () => hour(user),
+        (w) => w.reservedTokens === 0,
+      )
+    ).usedTokens;
+    const view = async () => (await request('GET', `${t.api}/agents/journey/${sessionId}`, { token: user.accessToken })).body;
+
+    // The third answer's first call: the journey's system prompt, the exchanges so far, the answer, and the finish tool.
+    const answer = 'FATAL means high priority ✓';
+    const firstCall = promptTokenBound([journeySystemPrompt('local', ['tasks']), ...exchanges, answer], JOURNEY_FINISH_TOOL) + maxTokens;
+    await setTokensPerHour(user, used + firstCall - 1);
+    const kept = { ...(await footprint(user)), journey: await view() };
+    const refused = await send(answer);
+    expect(refused.status).toBe(429);
+    expect(refused.body.error).toEqual(expect.objectContaining({ code: 'budget_exceeded' }));
+    expect({ ...(await footprint(user)), journey: await view() }).toEqual(kept);
+
+    await setTokensPerHour(user, used + firstCall);
+    const answered = await send(answer);
+    expect(answered.status).toBe(200);
+    expect(answered.body).toEqual(expect.objectContaining({ sessionId, turn: 3 }));
+    expect(
+      (
+        await eventually(
+          () => hour(user),
+          (w) => w.reservedTokens === 0,
+        )
+      ).usedTokens,
+    ).toBe(await ledger(user));
   }, 60_000);
 
   test('a completed generation: ledger, budget, metrics and its record agree to the token', async () => {

@@ -1,10 +1,30 @@
 import { canvasTurnPrompt } from '../../src/ai/canvas-turn';
 import { historyMessages, systemMessage, userMessage } from '../../src/ai/model-messages';
 import { promptTexts } from '../../src/ai/model-gateway';
-import { ASSISTANT_TOOLSET_TOOLS, CANVAS_TURN_FIXED } from '../../src/ai/prompt-sizes';
+import {
+  ASSISTANT_TOOLSET_TOOLS,
+  CANVAS_TURN_FIXED,
+  CODING_PLAN_TOOL,
+  CODING_TOOLSET_TOOLS,
+  JOURNEY_FINISH_TOOL,
+} from '../../src/ai/prompt-sizes';
+import { finishTool } from '../../src/agents/journey-runner';
+import { CODE_TOOLS } from '../../src/assistant/code-tools';
+import { codingToolsFor } from '../../src/assistant/coding-agents';
+import { PLAN_TOOL } from '../../src/assistant/coding-plan';
+import { withChatContext } from '../../src/assistant/chat-context';
+import { CODING_AGENT_NAMES, CODING_TOOLSET_NAMES, codingAgents } from '../../config/coding-agents';
 import { toolsFor } from '../../src/assistant/orchestrator';
 import { modelTools } from '../../src/assistant/tools';
-import { TOOLSETS, toolsetTools, turnSystemPrompt, turnToolsets } from '../../src/assistant/turn-prompt';
+import {
+  codingSystemPrompt,
+  codingTools,
+  routeCodingAgent,
+  TOOLSETS,
+  toolsetTools,
+  turnSystemPrompt,
+  turnToolsets,
+} from '../../src/assistant/turn-prompt';
 import { promptTokenBound } from '../../src/budget/budget-door';
 
 const size = (texts: string[]) => ({ bytes: texts.reduce((sum, text) => sum + Buffer.byteLength(text, 'utf8'), 0), texts: texts.length });
@@ -46,5 +66,45 @@ describe('the fixed sizes of first model calls', () => {
       const edge = promptTokenBound([system, ...history.map((earlier) => earlier.content), message], toolsetTools(toolsets));
       expect(edge).toBe(promptTokenBound(worker));
     }
+  });
+
+  test.each(CODING_TOOLSET_NAMES)(
+    'the %s coding toolset’s tools (update CODING_TOOLSET_TOOLS in src/ai/prompt-sizes.ts when this fails)',
+    (toolset) => {
+      const tools = CODE_TOOLS.filter((tool) => tool.toolset === toolset);
+      expect(tools.length).toBeGreaterThan(0);
+      expect(size(promptTexts({ messages: [], tools: modelTools(tools) }))).toEqual(CODING_TOOLSET_TOOLS[toolset]);
+    },
+  );
+
+  test('the Orchestrator’s plan tool (update CODING_PLAN_TOOL in src/ai/prompt-sizes.ts when this fails)', () => {
+    expect(size(promptTexts({ messages: [], tools: modelTools([PLAN_TOOL]) }))).toEqual(CODING_PLAN_TOOL);
+  });
+
+  test('a coding turn: the request’s count equals the worker’s first call for every agent, with an operator’s toolsets too', () => {
+    const history = [
+      { role: 'user', content: 'Where is the config read?' },
+      { role: 'assistant', content: 'In config/index.ts:12 — “loadConfig”.' },
+    ];
+    const context = { openFile: 'src/app.ts', nested: { lines: [1, 2] } };
+    const configs = [codingAgents(), codingAgents({ ask: { toolsets: ['code_read', 'code_exec'], prompt: 'Réponds en français.' } })];
+    for (const agents of configs)
+      for (const named of CODING_AGENT_NAMES)
+        for (const message of ['Why does the build fail?', 'Hello there 日本語', 'Plan and implement the cache']) {
+          const agent = routeCodingAgent(named, message);
+          const system = withChatContext(codingSystemPrompt(agents[agent]), context);
+          // As the worker's first call: the agent's tools, and the plan tool for the Orchestrator.
+          const tools = [...codingToolsFor(agents[agent]), ...(agent === 'orchestrator' ? [PLAN_TOOL] : [])];
+          const worker = promptTexts({
+            messages: [systemMessage(system), ...historyMessages(history), userMessage(message)],
+            tools: modelTools(tools),
+          });
+          const edge = promptTokenBound([system, ...history.map((earlier) => earlier.content), message], codingTools(agent, agents[agent]));
+          expect(edge).toBe(promptTokenBound(worker));
+        }
+  });
+
+  test('the journey’s finish tool (update JOURNEY_FINISH_TOOL in src/ai/prompt-sizes.ts when this fails)', () => {
+    expect(size(promptTexts({ messages: [], tools: [finishTool] }))).toEqual(JOURNEY_FINISH_TOOL);
   });
 });
