@@ -90,6 +90,10 @@ export function aiSdkEmbedEdge(
 ): Router {
   const router = Router();
   const onlyUi: RequestHandler = (req, _res, next) => (speaksUi(req) ? next() : next('route'));
+  // A browser's preflight is the embed's own (its allowed origins): without this, the router's
+  // automatic OPTIONS answer (`Allow: POST`) would take it before the embed's CORS check.
+  router.options('/embed/public/:embedToken/chat/stream', ...access);
+  router.options('/embed/public/:embedToken/chat/stream/:chatId/stream', ...access);
   router.post('/embed/public/:embedToken/chat/stream', onlyUi, ...access, (req, res) => postEmbed(ctx, req, res, turn));
   router.get('/embed/public/:embedToken/chat/stream/:chatId/stream', ...access, (req, res) => resumeEmbed(ctx, req, res));
   return router;
