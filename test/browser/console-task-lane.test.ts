@@ -105,7 +105,10 @@ describe('web console: task lane and concluding', () => {
     await page.locator(`${byTestId('assistant-session-status')}[data-status="paused"]`).waitFor();
     expect((await session(paused)).status).toBe('paused');
     await page.locator(byTestId('assistant-resume')).click();
-    expect(await page.locator(byTestId('assistant-resume-banner')).textContent()).toMatch(/^Continues “/);
+    await page
+      .locator(byTestId('assistant-resume-banner'))
+      .filter({ hasText: /^Continues “/ })
+      .waitFor();
 
     const escalated = await converse('The VPN drops for the whole office.');
     await page.locator(byTestId('assistant-escalate-reason')).fill('Needs the network team');

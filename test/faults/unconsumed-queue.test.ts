@@ -23,7 +23,7 @@ describe('a queue no worker consumes', () => {
     const user = await registerUser(base, 'Unconsumed');
 
     // Then: past the window, the API warns about the queues no worker consumes
-    await untilPrinted(api, 'no worker consumes assistant, embeddings, connectors, agent-runs, flows');
+    await untilPrinted(api, 'no worker consumes assistant, embeddings, connectors, agent-runs, flows, psa, webhooks');
     const ready = await request('GET', `${api.url}/readyz`);
     expect(ready.status).toBe(200);
     expect(ready.body.queues).toEqual({
@@ -34,6 +34,8 @@ describe('a queue no worker consumes', () => {
       connectors: 'no_worker',
       'agent-runs': 'no_worker',
       flows: 'no_worker',
+      psa: 'no_worker',
+      webhooks: 'no_worker',
     });
 
     // When: a chat turn is asked for
@@ -49,12 +51,12 @@ describe('a queue no worker consumes', () => {
     expect((await request('GET', `${base}/chat/sessions`, { token: user.accessToken })).body.sessions).toEqual([]);
 
     // When: a worker for the other queues starts
-    const agents = await cluster.spawn({ SWITCHBOARD_ROLES: 'worker', WORKER_QUEUES: 'assistant,embeddings,connectors,agent-runs,flows' });
+    const agents = await cluster.spawn({ SWITCHBOARD_ROLES: 'worker', WORKER_QUEUES: 'assistant,embeddings,connectors,agent-runs,flows,psa,webhooks' });
 
     // Then: the turn is answered, /readyz and the log say every queue is consumed
     const answered = await request('POST', `${base}/chat`, { token: user.accessToken, body: { message: 'Hello again', tools: 'none' } });
     expect(answered.status).toBe(200);
-    expect(Object.values((await request('GET', `${api.url}/readyz`)).body.queues)).toEqual(Array(7).fill('consumed'));
+    expect(Object.values((await request('GET', `${api.url}/readyz`)).body.queues)).toEqual(Array(9).fill('consumed'));
     await untilPrinted(api, 'every queue has a live worker again');
 
     // When: that worker dies without a word (kill -9)

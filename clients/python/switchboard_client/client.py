@@ -1193,12 +1193,12 @@ class ChatApi:
         """
         return self._t.request("POST", "/chat/sessions/{id}/cancel", {"id": session_id}, {}, {}, None, False, False)
 
-    def chat(self, message: str, session_id: Optional[str] = None, device_id: Optional[str] = None, config: Optional[Dict[str, Any]] = None, tools: Optional[str] = None, context: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    def chat(self, message: str, session_id: Optional[str] = None, device_id: Optional[str] = None, config: Optional[Dict[str, Any]] = None, tools: Optional[str] = None, context: Optional[Dict[str, Any]] = None, agent: Optional[str] = None) -> Dict[str, Any]:
         """One assistant turn, answered as JSON when it ends
 
         ``POST /api/v1/chat``.
 
-        Tools run on the device (`deviceId`, else the caller's online device); dangerous ones wait for an approval. `tools: "none"` (the default when no device is online) answers as a plain assistant without device tools; `tools: "device"` with no device online is 409 `device_offline`. `config: {provider, model}` picks a configured model (else 400 `unknown_model`; a local provider on a plan without local models is 403 `tier_forbidden`). `context` (a JSON object of at most 8,000 characters) is kept on the session and given to the model on every turn of it; a later `context` replaces it, `{}` clears it.
+        Tools run on the device (`deviceId`, else the caller's online device); dangerous ones wait for an approval. `tools: "none"` (the default when no device is online) answers as a plain assistant without device tools; `tools: "device"` with no device online is 409 `device_offline`. `config: {provider, model}` picks a configured model (else 400 `unknown_model`; a local provider on a plan without local models is 403 `tier_forbidden`). `context` (a JSON object of at most 8,000 characters) is kept on the session and given to the model on every turn of it; a later `context` replaces it, `{}` clears it. `agent` (`orchestrator`, `ask`, `coder`, `debug`, `architect`) makes it a coding turn on the project folder the device serves (docs/coding-agents.md).
 
         context: What the user's app says about where the user is (open project, selected task, screen): a JSON object of at most 8000 characters, kept on the session and given to the model on every turn of it. A later request with `context` replaces it; `{}` clears it.
         """
@@ -1213,9 +1213,11 @@ class ChatApi:
             body["tools"] = tools
         if context is not None:
             body["context"] = context
+        if agent is not None:
+            body["agent"] = agent
         return self._t.request("POST", "/chat", {}, {}, {}, body, True, False)
 
-    def chat_stream(self, message: str, session_id: Optional[str] = None, device_id: Optional[str] = None, config: Optional[Dict[str, Any]] = None, tools: Optional[str] = None, context: Optional[Dict[str, Any]] = None) -> EventStream:
+    def chat_stream(self, message: str, session_id: Optional[str] = None, device_id: Optional[str] = None, config: Optional[Dict[str, Any]] = None, tools: Optional[str] = None, context: Optional[Dict[str, Any]] = None, agent: Optional[str] = None) -> EventStream:
         """One assistant turn, streamed as server-sent events
 
         ``POST /api/v1/chat/stream``: server-sent events; iterate the answer.
@@ -1233,6 +1235,8 @@ class ChatApi:
             body["tools"] = tools
         if context is not None:
             body["context"] = context
+        if agent is not None:
+            body["agent"] = agent
         return self._t.request("POST", "/chat/stream", {}, {}, {}, body, True, True)
 
     def delete_chat_session(self, session_id: str) -> None:
@@ -1273,6 +1277,21 @@ class ChatApi:
         """
         return self._t.request("GET", "/chat/sessions", {}, {"limit": limit, "cursor": cursor, "kind": kind}, {}, None, False, False)
 
+    def rate_chat_answer(self, session_id: str, message_id: str, rating: str, comment: Optional[str] = None) -> Dict[str, Any]:
+        """Rate an assistant answer thumbs up or down (the session's owner only)
+
+        ``PUT /api/v1/chat/sessions/{id}/messages/{messageId}/rating``.
+
+        One rating per answer: rating again replaces the rating and its comment (an absent or blank comment clears it). Only an assistant answer can be rated: a user or tool message, another user's session or a missing one answer 404. The rating comes back on the message in the session history and in the account export.
+
+        session_id: Chat session id. A malformed id answers 404, like a missing one.
+        message_id: Assistant answer (message) id. A malformed id answers 404, like a missing one.
+        """
+        body: Dict[str, Any] = {"rating": rating}
+        if comment is not None:
+            body["comment"] = comment
+        return self._t.request("PUT", "/chat/sessions/{id}/messages/{messageId}/rating", {"id": session_id, "messageId": message_id}, {}, {}, body, True, False)
+
     def set_chat_session_task_lane(self, session_id: str, lane: Any) -> Dict[str, Any]:
         """Keep the session's task lane (its questions, actions, answers and whether it is collapsed)
 
@@ -1302,12 +1321,12 @@ class AsyncChatApi:
         """
         return await self._t.arequest("POST", "/chat/sessions/{id}/cancel", {"id": session_id}, {}, {}, None, False, False)
 
-    async def chat(self, message: str, session_id: Optional[str] = None, device_id: Optional[str] = None, config: Optional[Dict[str, Any]] = None, tools: Optional[str] = None, context: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    async def chat(self, message: str, session_id: Optional[str] = None, device_id: Optional[str] = None, config: Optional[Dict[str, Any]] = None, tools: Optional[str] = None, context: Optional[Dict[str, Any]] = None, agent: Optional[str] = None) -> Dict[str, Any]:
         """One assistant turn, answered as JSON when it ends
 
         ``POST /api/v1/chat``.
 
-        Tools run on the device (`deviceId`, else the caller's online device); dangerous ones wait for an approval. `tools: "none"` (the default when no device is online) answers as a plain assistant without device tools; `tools: "device"` with no device online is 409 `device_offline`. `config: {provider, model}` picks a configured model (else 400 `unknown_model`; a local provider on a plan without local models is 403 `tier_forbidden`). `context` (a JSON object of at most 8,000 characters) is kept on the session and given to the model on every turn of it; a later `context` replaces it, `{}` clears it.
+        Tools run on the device (`deviceId`, else the caller's online device); dangerous ones wait for an approval. `tools: "none"` (the default when no device is online) answers as a plain assistant without device tools; `tools: "device"` with no device online is 409 `device_offline`. `config: {provider, model}` picks a configured model (else 400 `unknown_model`; a local provider on a plan without local models is 403 `tier_forbidden`). `context` (a JSON object of at most 8,000 characters) is kept on the session and given to the model on every turn of it; a later `context` replaces it, `{}` clears it. `agent` (`orchestrator`, `ask`, `coder`, `debug`, `architect`) makes it a coding turn on the project folder the device serves (docs/coding-agents.md).
 
         context: What the user's app says about where the user is (open project, selected task, screen): a JSON object of at most 8000 characters, kept on the session and given to the model on every turn of it. A later request with `context` replaces it; `{}` clears it.
         """
@@ -1322,9 +1341,11 @@ class AsyncChatApi:
             body["tools"] = tools
         if context is not None:
             body["context"] = context
+        if agent is not None:
+            body["agent"] = agent
         return await self._t.arequest("POST", "/chat", {}, {}, {}, body, True, False)
 
-    def chat_stream(self, message: str, session_id: Optional[str] = None, device_id: Optional[str] = None, config: Optional[Dict[str, Any]] = None, tools: Optional[str] = None, context: Optional[Dict[str, Any]] = None) -> AsyncEventStream:
+    def chat_stream(self, message: str, session_id: Optional[str] = None, device_id: Optional[str] = None, config: Optional[Dict[str, Any]] = None, tools: Optional[str] = None, context: Optional[Dict[str, Any]] = None, agent: Optional[str] = None) -> AsyncEventStream:
         """One assistant turn, streamed as server-sent events
 
         ``POST /api/v1/chat/stream``: server-sent events; iterate the answer.
@@ -1342,6 +1363,8 @@ class AsyncChatApi:
             body["tools"] = tools
         if context is not None:
             body["context"] = context
+        if agent is not None:
+            body["agent"] = agent
         return self._t.astream("POST", "/chat/stream", {}, {}, {}, body, True, True)
 
     async def delete_chat_session(self, session_id: str) -> None:
@@ -1382,6 +1405,21 @@ class AsyncChatApi:
         """
         return await self._t.arequest("GET", "/chat/sessions", {}, {"limit": limit, "cursor": cursor, "kind": kind}, {}, None, False, False)
 
+    async def rate_chat_answer(self, session_id: str, message_id: str, rating: str, comment: Optional[str] = None) -> Dict[str, Any]:
+        """Rate an assistant answer thumbs up or down (the session's owner only)
+
+        ``PUT /api/v1/chat/sessions/{id}/messages/{messageId}/rating``.
+
+        One rating per answer: rating again replaces the rating and its comment (an absent or blank comment clears it). Only an assistant answer can be rated: a user or tool message, another user's session or a missing one answer 404. The rating comes back on the message in the session history and in the account export.
+
+        session_id: Chat session id. A malformed id answers 404, like a missing one.
+        message_id: Assistant answer (message) id. A malformed id answers 404, like a missing one.
+        """
+        body: Dict[str, Any] = {"rating": rating}
+        if comment is not None:
+            body["comment"] = comment
+        return await self._t.arequest("PUT", "/chat/sessions/{id}/messages/{messageId}/rating", {"id": session_id, "messageId": message_id}, {}, {}, body, True, False)
+
     async def set_chat_session_task_lane(self, session_id: str, lane: Any) -> Dict[str, Any]:
         """Keep the session's task lane (its questions, actions, answers and whether it is collapsed)
 
@@ -1400,6 +1438,17 @@ class DevicesApi:
     def __init__(self, transport: Transport) -> None:
         self._t = transport
 
+    def list_device_changes(self, device_id: str) -> Dict[str, Any]:
+        """The changes the coding agents made to the project your device serves, newest first
+
+        ``GET /api/v1/devices/{deviceId}/changes``.
+
+        Read from the device, which keeps each change with the previous content of the file (docs/coding-agents.md). 409 `device_offline` when that device of yours is not connected.
+
+        device_id: The device id (1-128 of A-Z a-z 0-9 . _ : -). A malformed id answers 404.
+        """
+        return self._t.request("GET", "/devices/{deviceId}/changes", {"deviceId": device_id}, {}, {}, None, False, False)
+
     def list_devices(self) -> Dict[str, Any]:
         """Your devices: those online now and those your local agents run on
 
@@ -1409,11 +1458,34 @@ class DevicesApi:
         """
         return self._t.request("GET", "/devices", {}, {}, {}, None, False, False)
 
+    def undo_device_change(self, device_id: str, change_id: str) -> Dict[str, Any]:
+        """Undo a change of a coding agent: the file gets its previous content back
+
+        ``POST /api/v1/devices/{deviceId}/changes/{changeId}/undo``.
+
+        The device restores the content the file had before the change (or removes a file the change created, or brings back one it deleted), only while the file is still as the change left it: a file changed since, a change undone already or one the device no longer keeps is 409 `undo_refused`. The undo is itself a change (it can be undone). 409 `device_offline` when the device is not connected. Audited.
+
+        device_id: The device id (1-128 of A-Z a-z 0-9 . _ : -). A malformed id answers 404.
+        change_id: A change id (from `tool_result.changeId` or the list)
+        """
+        return self._t.request("POST", "/devices/{deviceId}/changes/{changeId}/undo", {"deviceId": device_id, "changeId": change_id}, {}, {}, None, False, False)
+
 class AsyncDevicesApi:
     """asyncio: operations tagged `devices`."""
 
     def __init__(self, transport: Transport) -> None:
         self._t = transport
+
+    async def list_device_changes(self, device_id: str) -> Dict[str, Any]:
+        """The changes the coding agents made to the project your device serves, newest first
+
+        ``GET /api/v1/devices/{deviceId}/changes``.
+
+        Read from the device, which keeps each change with the previous content of the file (docs/coding-agents.md). 409 `device_offline` when that device of yours is not connected.
+
+        device_id: The device id (1-128 of A-Z a-z 0-9 . _ : -). A malformed id answers 404.
+        """
+        return await self._t.arequest("GET", "/devices/{deviceId}/changes", {"deviceId": device_id}, {}, {}, None, False, False)
 
     async def list_devices(self) -> Dict[str, Any]:
         """Your devices: those online now and those your local agents run on
@@ -1423,6 +1495,18 @@ class AsyncDevicesApi:
         Online devices first (a device counts as online while its socket is connected to a live node), then the devices your local agents name, by id. Devices are not stored: one never online and named by no agent is not listed. Read it again to follow presence.
         """
         return await self._t.arequest("GET", "/devices", {}, {}, {}, None, False, False)
+
+    async def undo_device_change(self, device_id: str, change_id: str) -> Dict[str, Any]:
+        """Undo a change of a coding agent: the file gets its previous content back
+
+        ``POST /api/v1/devices/{deviceId}/changes/{changeId}/undo``.
+
+        The device restores the content the file had before the change (or removes a file the change created, or brings back one it deleted), only while the file is still as the change left it: a file changed since, a change undone already or one the device no longer keeps is 409 `undo_refused`. The undo is itself a change (it can be undone). 409 `device_offline` when the device is not connected. Audited.
+
+        device_id: The device id (1-128 of A-Z a-z 0-9 . _ : -). A malformed id answers 404.
+        change_id: A change id (from `tool_result.changeId` or the list)
+        """
+        return await self._t.arequest("POST", "/devices/{deviceId}/changes/{changeId}/undo", {"deviceId": device_id, "changeId": change_id}, {}, {}, None, False, False)
 
 class FlowsApi:
     """operations tagged `flows`."""
@@ -1573,7 +1657,7 @@ class FlowsApi:
 
         ``POST /api/v1/flows/{id}/execute/stream``: server-sent events; iterate the answer.
 
-        Runs the agentflow on the `flows` queue. `input` holds the values of its `{{input.<key>}}` templates: a key the prompts read and the input lacks is a 400 `missing_input` (`details: {missing: [key]}`); an input over 32,000 characters of JSON is a 400 `input_too_large`, and one that fills a prompt past 64,000 characters a 400 `prompt_too_large` (no model is called). A chatflow answers 409 `not_an_agentflow`. Limited per user by the tier (`flowExecutionsPerMinute`, 429 with `Retry-After`); a plan without flows (or, for a flow on a local model, without local models) is 403 `tier_forbidden`. It runs the published version, or the saved `version` given (404 when the flow lacks it), and keeps running that version whatever is published meanwhile. Events (`id:` a sequence from 1 per execution, `event:` the name, `data` JSON whose `type` is the name and which carries `executionId`): `execution_started {flowId}`, `node_started {nodeId, attempt}`, `tool_called {nodeId, tool, kind: device|http, args, result, ok, truncated?, startedAt, durationMs, approvalId?}` (every tool call of a node), `approval_requested {nodeId, approvalId, tool, expiresAt}` (a dangerous device tool call waits for the owner: approved it runs, rejected or expired the node fails `approval_rejected` / `approval_expired`), `node_completed {nodeId, output, usage}`, `node_failed {nodeId, error}`, then one of `execution_completed {output, usage}`, `execution_failed {error}`, `cancelled`. Nodes whose inputs are ready run in parallel. The execution goes on if the client leaves; resume at `GET /flows/{id}/executions/{executionId}/events` with `Last-Event-ID`.
+        Runs the agentflow on the `flows` queue. `input` holds the values of its `{{input.<key>}}` templates: a key the prompts read and the input lacks is a 400 `missing_input` (`details: {missing: [key]}`); an input over 32,000 characters of JSON is a 400 `input_too_large`, and one that fills a prompt past 64,000 characters a 400 `prompt_too_large` (no model is called). A chatflow answers 409 `not_an_agentflow`. Limited per user by the tier (`flowExecutionsPerMinute`, 429 with `Retry-After`); a plan without flows (or, for a flow on a local model, without local models) is 403 `tier_forbidden`. It runs the published version, or the saved `version` given (404 when the flow lacks it), and keeps running that version whatever is published meanwhile. Events (`id:` a sequence from 1 per execution, `event:` the name, `data` JSON whose `type` is the name and which carries `executionId`): `execution_started {flowId}`, `node_started {nodeId, attempt}`, `tool_called {nodeId, tool, kind: device|http|mcp, args, result, ok, truncated?, startedAt, durationMs, approvalId?}` (every tool call of a node), `approval_requested {nodeId, approvalId, tool, expiresAt}` (a dangerous device tool call waits for the owner: approved it runs, rejected or expired the node fails `approval_rejected` / `approval_expired`), `node_completed {nodeId, output, usage}`, `node_failed {nodeId, error}`, then one of `execution_completed {output, usage}`, `execution_failed {error}`, `cancelled`. Nodes whose inputs are ready run in parallel. The execution goes on if the client leaves; resume at `GET /flows/{id}/executions/{executionId}/events` with `Last-Event-ID`.
 
         flow_id: Flow id. A malformed id answers 404, like a missing one.
         """
@@ -1701,7 +1785,7 @@ class FlowsApi:
 
         ``GET /api/v1/flows/{id}/executions/{executionId}/events``: server-sent events; iterate the answer.
 
-        Events (`id:` a sequence from 1 per execution, `event:` the name, `data` JSON whose `type` is the name and which carries `executionId`): `execution_started {flowId}`, `node_started {nodeId, attempt}`, `tool_called {nodeId, tool, kind: device|http, args, result, ok, truncated?, startedAt, durationMs, approvalId?}` (every tool call of a node), `approval_requested {nodeId, approvalId, tool, expiresAt}` (a dangerous device tool call waits for the owner: approved it runs, rejected or expired the node fails `approval_rejected` / `approval_expired`), `node_completed {nodeId, output, usage}`, `node_failed {nodeId, error}`, then one of `execution_completed {output, usage}`, `execution_failed {error}`, `cancelled`. Nodes whose inputs are ready run in parallel. A finished execution replays what exists and closes.
+        Events (`id:` a sequence from 1 per execution, `event:` the name, `data` JSON whose `type` is the name and which carries `executionId`): `execution_started {flowId}`, `node_started {nodeId, attempt}`, `tool_called {nodeId, tool, kind: device|http|mcp, args, result, ok, truncated?, startedAt, durationMs, approvalId?}` (every tool call of a node), `approval_requested {nodeId, approvalId, tool, expiresAt}` (a dangerous device tool call waits for the owner: approved it runs, rejected or expired the node fails `approval_rejected` / `approval_expired`), `node_completed {nodeId, output, usage}`, `node_failed {nodeId, error}`, then one of `execution_completed {output, usage}`, `execution_failed {error}`, `cancelled`. Nodes whose inputs are ready run in parallel. A finished execution replays what exists and closes.
 
         flow_id: Flow id. A malformed id answers 404, like a missing one.
         execution_id: Execution id. A malformed id answers 404, like a missing one.
@@ -1900,7 +1984,7 @@ class AsyncFlowsApi:
 
         ``POST /api/v1/flows/{id}/execute/stream``: server-sent events; iterate the answer.
 
-        Runs the agentflow on the `flows` queue. `input` holds the values of its `{{input.<key>}}` templates: a key the prompts read and the input lacks is a 400 `missing_input` (`details: {missing: [key]}`); an input over 32,000 characters of JSON is a 400 `input_too_large`, and one that fills a prompt past 64,000 characters a 400 `prompt_too_large` (no model is called). A chatflow answers 409 `not_an_agentflow`. Limited per user by the tier (`flowExecutionsPerMinute`, 429 with `Retry-After`); a plan without flows (or, for a flow on a local model, without local models) is 403 `tier_forbidden`. It runs the published version, or the saved `version` given (404 when the flow lacks it), and keeps running that version whatever is published meanwhile. Events (`id:` a sequence from 1 per execution, `event:` the name, `data` JSON whose `type` is the name and which carries `executionId`): `execution_started {flowId}`, `node_started {nodeId, attempt}`, `tool_called {nodeId, tool, kind: device|http, args, result, ok, truncated?, startedAt, durationMs, approvalId?}` (every tool call of a node), `approval_requested {nodeId, approvalId, tool, expiresAt}` (a dangerous device tool call waits for the owner: approved it runs, rejected or expired the node fails `approval_rejected` / `approval_expired`), `node_completed {nodeId, output, usage}`, `node_failed {nodeId, error}`, then one of `execution_completed {output, usage}`, `execution_failed {error}`, `cancelled`. Nodes whose inputs are ready run in parallel. The execution goes on if the client leaves; resume at `GET /flows/{id}/executions/{executionId}/events` with `Last-Event-ID`.
+        Runs the agentflow on the `flows` queue. `input` holds the values of its `{{input.<key>}}` templates: a key the prompts read and the input lacks is a 400 `missing_input` (`details: {missing: [key]}`); an input over 32,000 characters of JSON is a 400 `input_too_large`, and one that fills a prompt past 64,000 characters a 400 `prompt_too_large` (no model is called). A chatflow answers 409 `not_an_agentflow`. Limited per user by the tier (`flowExecutionsPerMinute`, 429 with `Retry-After`); a plan without flows (or, for a flow on a local model, without local models) is 403 `tier_forbidden`. It runs the published version, or the saved `version` given (404 when the flow lacks it), and keeps running that version whatever is published meanwhile. Events (`id:` a sequence from 1 per execution, `event:` the name, `data` JSON whose `type` is the name and which carries `executionId`): `execution_started {flowId}`, `node_started {nodeId, attempt}`, `tool_called {nodeId, tool, kind: device|http|mcp, args, result, ok, truncated?, startedAt, durationMs, approvalId?}` (every tool call of a node), `approval_requested {nodeId, approvalId, tool, expiresAt}` (a dangerous device tool call waits for the owner: approved it runs, rejected or expired the node fails `approval_rejected` / `approval_expired`), `node_completed {nodeId, output, usage}`, `node_failed {nodeId, error}`, then one of `execution_completed {output, usage}`, `execution_failed {error}`, `cancelled`. Nodes whose inputs are ready run in parallel. The execution goes on if the client leaves; resume at `GET /flows/{id}/executions/{executionId}/events` with `Last-Event-ID`.
 
         flow_id: Flow id. A malformed id answers 404, like a missing one.
         """
@@ -2028,7 +2112,7 @@ class AsyncFlowsApi:
 
         ``GET /api/v1/flows/{id}/executions/{executionId}/events``: server-sent events; iterate the answer.
 
-        Events (`id:` a sequence from 1 per execution, `event:` the name, `data` JSON whose `type` is the name and which carries `executionId`): `execution_started {flowId}`, `node_started {nodeId, attempt}`, `tool_called {nodeId, tool, kind: device|http, args, result, ok, truncated?, startedAt, durationMs, approvalId?}` (every tool call of a node), `approval_requested {nodeId, approvalId, tool, expiresAt}` (a dangerous device tool call waits for the owner: approved it runs, rejected or expired the node fails `approval_rejected` / `approval_expired`), `node_completed {nodeId, output, usage}`, `node_failed {nodeId, error}`, then one of `execution_completed {output, usage}`, `execution_failed {error}`, `cancelled`. Nodes whose inputs are ready run in parallel. A finished execution replays what exists and closes.
+        Events (`id:` a sequence from 1 per execution, `event:` the name, `data` JSON whose `type` is the name and which carries `executionId`): `execution_started {flowId}`, `node_started {nodeId, attempt}`, `tool_called {nodeId, tool, kind: device|http|mcp, args, result, ok, truncated?, startedAt, durationMs, approvalId?}` (every tool call of a node), `approval_requested {nodeId, approvalId, tool, expiresAt}` (a dangerous device tool call waits for the owner: approved it runs, rejected or expired the node fails `approval_rejected` / `approval_expired`), `node_completed {nodeId, output, usage}`, `node_failed {nodeId, error}`, then one of `execution_completed {output, usage}`, `execution_failed {error}`, `cancelled`. Nodes whose inputs are ready run in parallel. A finished execution replays what exists and closes.
 
         flow_id: Flow id. A malformed id answers 404, like a missing one.
         execution_id: Execution id. A malformed id answers 404, like a missing one.
@@ -2247,6 +2331,154 @@ class AsyncGenerationsApi:
         if ask_if_edited is not None:
             body["askIfEdited"] = ask_if_edited
         return await self._t.arequest("POST", "/canvases/{id}/ai/generations/{generationId}/undo", {"id": canvas_id, "generationId": generation_id}, {}, {}, body, True, False)
+
+class McpApi:
+    """operations tagged `mcp`."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._t = transport
+
+    def delete_mcp_server(self, id: str) -> None:
+        """Delete an MCP server: its tools are no longer offered (a node naming one is told it does not exist)
+
+        ``DELETE /api/v1/mcp-servers/{id}``.
+        """
+        return self._t.request("DELETE", "/mcp-servers/{id}", {"id": id}, {}, {}, None, False, False)
+
+    def delete_shared_mcp_server(self, id: str) -> None:
+        """Stop sharing an MCP server (admins only)
+
+        ``DELETE /api/v1/admin/mcp-servers/{id}``.
+        """
+        return self._t.request("DELETE", "/admin/mcp-servers/{id}", {"id": id}, {}, {}, None, False, False)
+
+    def list_mcp_servers(self) -> Dict[str, Any]:
+        """Your MCP servers, newest first (at most 50)
+
+        ``GET /api/v1/mcp-servers``.
+        """
+        return self._t.request("GET", "/mcp-servers", {}, {}, {}, None, False, False)
+
+    def list_shared_mcp_servers(self) -> Dict[str, Any]:
+        """The MCP servers shared with every user (admins only)
+
+        ``GET /api/v1/admin/mcp-servers``.
+        """
+        return self._t.request("GET", "/admin/mcp-servers", {}, {}, {}, None, False, False)
+
+    def register_mcp_server(self, name: str, url: str, allowed_tools: List[str], auth_header: Optional[Dict[str, Any]] = None, safe_tools: Optional[List[str]] = None) -> Dict[str, Any]:
+        """Register an MCP server (Streamable HTTP) whose allowed tools your flows and assistant may call
+
+        ``POST /api/v1/mcp-servers``.
+
+        Name its tools in an agentflow node as `mcp__<name>__<tool>`. A URL at a private address (or resolving to one) is 400 unless the operator allowed its origin (`FLOW_HTTP_PRIVATE_ORIGINS`); a `safeTools` entry not in `allowedTools` is 400; a name you already use is 409 `name_taken`. The `authHeader` value is sealed at rest and never returned nor logged.
+
+        name: How tools name the server: `mcp__<name>__<tool>`
+        url: The Streamable HTTP endpoint, e.g. https://tools.example.com/mcp
+        allowed_tools: The only tools of the server that are offered
+        auth_header: Sent with every request to the server (e.g. `Authorization: Bearer …`); stored sealed, never returned
+        safe_tools: Allowed tools that run without the owner’s approval; every other one is dangerous
+        """
+        body: Dict[str, Any] = {"name": name, "url": url, "allowedTools": allowed_tools}
+        if auth_header is not None:
+            body["authHeader"] = auth_header
+        if safe_tools is not None:
+            body["safeTools"] = safe_tools
+        return self._t.request("POST", "/mcp-servers", {}, {}, {}, body, True, False)
+
+    def register_shared_mcp_server(self, name: str, url: str, allowed_tools: List[str], auth_header: Optional[Dict[str, Any]] = None, safe_tools: Optional[List[str]] = None) -> Dict[str, Any]:
+        """Share an MCP server with every user (admins only)
+
+        ``POST /api/v1/admin/mcp-servers``.
+
+        As `POST /mcp-servers`, for every user: their nodes and assistant may use its allowed tools (a user’s own server of the same name hides it). Its auth header is the operator’s, never shown to users. 403 for anyone but an admin’s own session.
+
+        name: How tools name the server: `mcp__<name>__<tool>`
+        url: The Streamable HTTP endpoint, e.g. https://tools.example.com/mcp
+        allowed_tools: The only tools of the server that are offered
+        auth_header: Sent with every request to the server (e.g. `Authorization: Bearer …`); stored sealed, never returned
+        safe_tools: Allowed tools that run without the owner’s approval; every other one is dangerous
+        """
+        body: Dict[str, Any] = {"name": name, "url": url, "allowedTools": allowed_tools}
+        if auth_header is not None:
+            body["authHeader"] = auth_header
+        if safe_tools is not None:
+            body["safeTools"] = safe_tools
+        return self._t.request("POST", "/admin/mcp-servers", {}, {}, {}, body, True, False)
+
+class AsyncMcpApi:
+    """asyncio: operations tagged `mcp`."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._t = transport
+
+    async def delete_mcp_server(self, id: str) -> None:
+        """Delete an MCP server: its tools are no longer offered (a node naming one is told it does not exist)
+
+        ``DELETE /api/v1/mcp-servers/{id}``.
+        """
+        return await self._t.arequest("DELETE", "/mcp-servers/{id}", {"id": id}, {}, {}, None, False, False)
+
+    async def delete_shared_mcp_server(self, id: str) -> None:
+        """Stop sharing an MCP server (admins only)
+
+        ``DELETE /api/v1/admin/mcp-servers/{id}``.
+        """
+        return await self._t.arequest("DELETE", "/admin/mcp-servers/{id}", {"id": id}, {}, {}, None, False, False)
+
+    async def list_mcp_servers(self) -> Dict[str, Any]:
+        """Your MCP servers, newest first (at most 50)
+
+        ``GET /api/v1/mcp-servers``.
+        """
+        return await self._t.arequest("GET", "/mcp-servers", {}, {}, {}, None, False, False)
+
+    async def list_shared_mcp_servers(self) -> Dict[str, Any]:
+        """The MCP servers shared with every user (admins only)
+
+        ``GET /api/v1/admin/mcp-servers``.
+        """
+        return await self._t.arequest("GET", "/admin/mcp-servers", {}, {}, {}, None, False, False)
+
+    async def register_mcp_server(self, name: str, url: str, allowed_tools: List[str], auth_header: Optional[Dict[str, Any]] = None, safe_tools: Optional[List[str]] = None) -> Dict[str, Any]:
+        """Register an MCP server (Streamable HTTP) whose allowed tools your flows and assistant may call
+
+        ``POST /api/v1/mcp-servers``.
+
+        Name its tools in an agentflow node as `mcp__<name>__<tool>`. A URL at a private address (or resolving to one) is 400 unless the operator allowed its origin (`FLOW_HTTP_PRIVATE_ORIGINS`); a `safeTools` entry not in `allowedTools` is 400; a name you already use is 409 `name_taken`. The `authHeader` value is sealed at rest and never returned nor logged.
+
+        name: How tools name the server: `mcp__<name>__<tool>`
+        url: The Streamable HTTP endpoint, e.g. https://tools.example.com/mcp
+        allowed_tools: The only tools of the server that are offered
+        auth_header: Sent with every request to the server (e.g. `Authorization: Bearer …`); stored sealed, never returned
+        safe_tools: Allowed tools that run without the owner’s approval; every other one is dangerous
+        """
+        body: Dict[str, Any] = {"name": name, "url": url, "allowedTools": allowed_tools}
+        if auth_header is not None:
+            body["authHeader"] = auth_header
+        if safe_tools is not None:
+            body["safeTools"] = safe_tools
+        return await self._t.arequest("POST", "/mcp-servers", {}, {}, {}, body, True, False)
+
+    async def register_shared_mcp_server(self, name: str, url: str, allowed_tools: List[str], auth_header: Optional[Dict[str, Any]] = None, safe_tools: Optional[List[str]] = None) -> Dict[str, Any]:
+        """Share an MCP server with every user (admins only)
+
+        ``POST /api/v1/admin/mcp-servers``.
+
+        As `POST /mcp-servers`, for every user: their nodes and assistant may use its allowed tools (a user’s own server of the same name hides it). Its auth header is the operator’s, never shown to users. 403 for anyone but an admin’s own session.
+
+        name: How tools name the server: `mcp__<name>__<tool>`
+        url: The Streamable HTTP endpoint, e.g. https://tools.example.com/mcp
+        allowed_tools: The only tools of the server that are offered
+        auth_header: Sent with every request to the server (e.g. `Authorization: Bearer …`); stored sealed, never returned
+        safe_tools: Allowed tools that run without the owner’s approval; every other one is dangerous
+        """
+        body: Dict[str, Any] = {"name": name, "url": url, "allowedTools": allowed_tools}
+        if auth_header is not None:
+            body["authHeader"] = auth_header
+        if safe_tools is not None:
+            body["safeTools"] = safe_tools
+        return await self._t.arequest("POST", "/admin/mcp-servers", {}, {}, {}, body, True, False)
 
 class OauthApi:
     """operations tagged `oauth`."""
@@ -2762,6 +2994,140 @@ class AsyncStorageApi:
         body: Dict[str, Any] = {"text": text}
         return await self._t.arequest("POST", "/storage/vectors/embed", {}, {}, {}, body, True, False)
 
+class WebhooksApi:
+    """operations tagged `webhooks`."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._t = transport
+
+    def create_webhook(self, url: str, events: List[str], flow_id: Optional[str] = None, description: Optional[str] = None) -> Dict[str, Any]:
+        """Register a webhook endpoint; the answer holds its signing secret, shown this once
+
+        ``POST /api/v1/webhooks``.
+
+        Every message is a POST signed the Standard Webhooks way: `webhook-id`, `webhook-timestamp` and `webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>` under the secret. A URL whose host is or resolves to a loopback, private or link-local address is 400; a `flowId` not the caller's is 404; more than 20 endpoints is 409.
+
+        url: The receiver (http or https; private addresses are refused)
+        flow_id: Only this flow's executions (and their approval requests); default every run of the caller
+        """
+        body: Dict[str, Any] = {"url": url, "events": events}
+        if flow_id is not None:
+            body["flowId"] = flow_id
+        if description is not None:
+            body["description"] = description
+        return self._t.request("POST", "/webhooks", {}, {}, {}, body, True, False)
+
+    def delete_webhook(self, webhook_id: str) -> None:
+        """Delete a webhook endpoint and its delivery log; queued deliveries to it are dropped
+
+        ``DELETE /api/v1/webhooks/{id}``.
+        """
+        return self._t.request("DELETE", "/webhooks/{id}", {"id": webhook_id}, {}, {}, None, False, False)
+
+    def get_webhook(self, webhook_id: str) -> Dict[str, Any]:
+        """One webhook endpoint of the caller (never its secret)
+
+        ``GET /api/v1/webhooks/{id}``.
+        """
+        return self._t.request("GET", "/webhooks/{id}", {"id": webhook_id}, {}, {}, None, False, False)
+
+    def list_webhook_deliveries(self, webhook_id: str, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
+        """An endpoint's delivery log, newest first, in pages: status, attempts, the receiver's last status code
+
+        ``GET /api/v1/webhooks/{id}/deliveries``.
+        """
+        return self._t.request("GET", "/webhooks/{id}/deliveries", {"id": webhook_id}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
+
+    def list_webhooks(self) -> Dict[str, Any]:
+        """The caller's webhook endpoints, newest first (never their secrets)
+
+        ``GET /api/v1/webhooks``.
+        """
+        return self._t.request("GET", "/webhooks", {}, {}, {}, None, False, False)
+
+    def redeliver_webhook(self, webhook_id: str, delivery_id: str) -> Dict[str, Any]:
+        """Send a delivered or failed message again: same `webhook-id` and body, a new timestamp and signature
+
+        ``POST /api/v1/webhooks/{id}/deliveries/{deliveryId}/redeliver``.
+
+        A delivery still being attempted is 409.
+        """
+        return self._t.request("POST", "/webhooks/{id}/deliveries/{deliveryId}/redeliver", {"id": webhook_id, "deliveryId": delivery_id}, {}, {}, None, False, False)
+
+    def test_webhook(self, webhook_id: str) -> Dict[str, Any]:
+        """Queue a `webhook.test` message to the endpoint (to check a receiver and its signature check)
+
+        ``POST /api/v1/webhooks/{id}/test``.
+        """
+        return self._t.request("POST", "/webhooks/{id}/test", {"id": webhook_id}, {}, {}, None, False, False)
+
+class AsyncWebhooksApi:
+    """asyncio: operations tagged `webhooks`."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._t = transport
+
+    async def create_webhook(self, url: str, events: List[str], flow_id: Optional[str] = None, description: Optional[str] = None) -> Dict[str, Any]:
+        """Register a webhook endpoint; the answer holds its signing secret, shown this once
+
+        ``POST /api/v1/webhooks``.
+
+        Every message is a POST signed the Standard Webhooks way: `webhook-id`, `webhook-timestamp` and `webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>` under the secret. A URL whose host is or resolves to a loopback, private or link-local address is 400; a `flowId` not the caller's is 404; more than 20 endpoints is 409.
+
+        url: The receiver (http or https; private addresses are refused)
+        flow_id: Only this flow's executions (and their approval requests); default every run of the caller
+        """
+        body: Dict[str, Any] = {"url": url, "events": events}
+        if flow_id is not None:
+            body["flowId"] = flow_id
+        if description is not None:
+            body["description"] = description
+        return await self._t.arequest("POST", "/webhooks", {}, {}, {}, body, True, False)
+
+    async def delete_webhook(self, webhook_id: str) -> None:
+        """Delete a webhook endpoint and its delivery log; queued deliveries to it are dropped
+
+        ``DELETE /api/v1/webhooks/{id}``.
+        """
+        return await self._t.arequest("DELETE", "/webhooks/{id}", {"id": webhook_id}, {}, {}, None, False, False)
+
+    async def get_webhook(self, webhook_id: str) -> Dict[str, Any]:
+        """One webhook endpoint of the caller (never its secret)
+
+        ``GET /api/v1/webhooks/{id}``.
+        """
+        return await self._t.arequest("GET", "/webhooks/{id}", {"id": webhook_id}, {}, {}, None, False, False)
+
+    async def list_webhook_deliveries(self, webhook_id: str, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
+        """An endpoint's delivery log, newest first, in pages: status, attempts, the receiver's last status code
+
+        ``GET /api/v1/webhooks/{id}/deliveries``.
+        """
+        return await self._t.arequest("GET", "/webhooks/{id}/deliveries", {"id": webhook_id}, {"limit": limit, "cursor": cursor}, {}, None, False, False)
+
+    async def list_webhooks(self) -> Dict[str, Any]:
+        """The caller's webhook endpoints, newest first (never their secrets)
+
+        ``GET /api/v1/webhooks``.
+        """
+        return await self._t.arequest("GET", "/webhooks", {}, {}, {}, None, False, False)
+
+    async def redeliver_webhook(self, webhook_id: str, delivery_id: str) -> Dict[str, Any]:
+        """Send a delivered or failed message again: same `webhook-id` and body, a new timestamp and signature
+
+        ``POST /api/v1/webhooks/{id}/deliveries/{deliveryId}/redeliver``.
+
+        A delivery still being attempted is 409.
+        """
+        return await self._t.arequest("POST", "/webhooks/{id}/deliveries/{deliveryId}/redeliver", {"id": webhook_id, "deliveryId": delivery_id}, {}, {}, None, False, False)
+
+    async def test_webhook(self, webhook_id: str) -> Dict[str, Any]:
+        """Queue a `webhook.test` message to the endpoint (to check a receiver and its signature check)
+
+        ``POST /api/v1/webhooks/{id}/test``.
+        """
+        return await self._t.arequest("POST", "/webhooks/{id}/test", {"id": webhook_id}, {}, {}, None, False, False)
+
 class Client:
     """Synchronous client of the Switchboard API.
 
@@ -2780,10 +3146,12 @@ class Client:
         self.devices = DevicesApi(self._transport)
         self.flows = FlowsApi(self._transport)
         self.generations = GenerationsApi(self._transport)
+        self.mcp = McpApi(self._transport)
         self.oauth = OauthApi(self._transport)
         self.operations = OperationsApi(self._transport)
         self.sessions = SessionsApi(self._transport)
         self.storage = StorageApi(self._transport)
+        self.webhooks = WebhooksApi(self._transport)
 
     @property
     def token(self) -> Optional[str]:
@@ -2822,10 +3190,12 @@ class AsyncClient:
         self.devices = AsyncDevicesApi(self._transport)
         self.flows = AsyncFlowsApi(self._transport)
         self.generations = AsyncGenerationsApi(self._transport)
+        self.mcp = AsyncMcpApi(self._transport)
         self.oauth = AsyncOauthApi(self._transport)
         self.operations = AsyncOperationsApi(self._transport)
         self.sessions = AsyncSessionsApi(self._transport)
         self.storage = AsyncStorageApi(self._transport)
+        self.webhooks = AsyncWebhooksApi(self._transport)
 
     @property
     def token(self) -> Optional[str]:
