@@ -3,7 +3,7 @@
  * (scripts/start.cjs: esbuild, this Node's target, no `keepNames`), so the Switchboard it runs in
  * process is the code users run. tsx forces esbuild's `keepNames`, which wraps every function
  * expression in `__name(fn, "…")`: a `defineProperty` each time a closure is created and a 256-byte
- * property store on every closure; production never pays either (decision 0155). Dynamic
+ * property store on every closure; production never pays either. Dynamic
  * `import()`s become `require`s, as bundling makes them.
  */
 const path = require('node:path');

@@ -186,7 +186,7 @@ export const envSchema = z.object({
   ADMIN_PASSWORD: z.string().optional(),
   /**
    * User ids (comma list) that hold admin rights besides those granted with `switchboard admin
-   * grant`. Ids, never emails: an email is something a stranger can register (0090).
+   * grant`. Ids, never emails: an email is something a stranger can register.
    */
   ADMIN_USER_IDS: list.pipe(z.array(z.uuid('each entry must be a user id (uuid)'))).default([]),
   /** Bearer token `/metrics` requires (on PORT and METRICS_PORT); unset = open, as before. */
@@ -198,7 +198,7 @@ export const envSchema = z.object({
   CANVAS_LOG_TTL_SECONDS: int(120).default(600),
   /** Room events kept per canvas for `canvas:sync` (approximate bound of its Redis stream). */
   CANVAS_LOG_MAX_EVENTS: int(10).default(1000),
-  /** Most blocks one canvas holds: creating past it is 409 canvas_full, a generation keeps what fits (0069). */
+  /** Most blocks one canvas holds: creating past it is 409 canvas_full, a generation keeps what fits. */
   MAX_BLOCKS_PER_CANVAS: int(1).default(10_000),
   /**
    * Open sockets one user may hold over every API node, `/canvas` and `/device` together;

@@ -217,7 +217,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       journeyTtlSeconds: e.JOURNEY_TTL_SECONDS,
     },
     admin: { user: e.ADMIN_USER, password: e.ADMIN_PASSWORD, userIds: e.ADMIN_USER_IDS },
-    /** Settings read but no longer honoured; the process warns about each at start (0090). */
+    /** Settings read but no longer honoured; the process warns about each at start. */
     warnings: cleaned.ADMIN_EMAILS
       ? ['ADMIN_EMAILS is ignored: admin rights come from `switchboard admin grant <email>` or ADMIN_USER_IDS (user ids)']
       : [],
@@ -245,7 +245,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     /** Public chat widgets of chatflows: per-token and per-IP requests a minute. */
     embeds: { ratePerMinute: e.EMBED_RATE_LIMIT_PER_MINUTE },
     canvasLog: { ttlSeconds: e.CANVAS_LOG_TTL_SECONDS, maxEvents: e.CANVAS_LOG_MAX_EVENTS, maxCatchUp: e.CANVAS_SYNC_MAX_EVENTS },
-    /** Open SSE streams per user, across nodes (src/http/sse-streams.ts, decision 0070). */
+    /** Open SSE streams per user, across nodes (src/http/sse-streams.ts). */
     streams: { maxPerUser: e.MAX_STREAMS_PER_USER, checkIntervalMs: e.STREAM_CHECK_INTERVAL_MS },
     generation: {
       promptGuard: e.PROMPT_GUARD,
@@ -255,9 +255,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     tiers: mergeTierLimits(plans),
     tierPreset: e.TIER_PRESET,
-    /** Per-minute (and per-hour) limits on paid work per user, by tier (0067). */
+    /** Per-minute (and per-hour) limits on paid work per user, by tier. */
     usageLimits: mergeUsageLimits(plans),
-    /** Browser origins the API answers CORS for and sockets accept (CORS_ORIGINS, decision 0172). */
+    /** Browser origins the API answers CORS for and sockets accept (CORS_ORIGINS). */
     cors: { origins: e.CORS_ORIGINS },
     /** Express `trust proxy` (TRUST_PROXY): whose address `req.ip` is, for per-IP limits. */
     trustProxy: parseTrustProxy(e.TRUST_PROXY),

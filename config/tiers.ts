@@ -91,7 +91,7 @@ export const DEFAULT_TIER_LIMITS: Record<Tier, TierLimits> = {
 };
 
 /**
- * Per-minute limits on paid work (0067), per user, by tier. Kept beside the generation
+ * Per-minute limits on paid work, per user, by tier. Kept beside the generation
  * table above rather than in it; `TIER_LIMITS` overrides both (`{"free":{"chatPerMinute":10}}`).
  */
 export interface UsageLimits {

@@ -1,5 +1,5 @@
 /**
- * Builds the workspace packages (decision 0130): `@switchboard/client` and `@switchboard/react`.
+ * Builds the workspace packages: `@switchboard/client` and `@switchboard/react`.
  * esbuild bundles each package's `src/` into ESM in `dist/` (dependencies stay imports), tsc emits
  * the type declarations, and the client also gets a browser bundle with socket.io-client inside
  * (`dist/browser/`), which the web console loads. A package is rebuilt only when a file under its

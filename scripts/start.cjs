@@ -1,5 +1,5 @@
 /**
- * `npm start`: runs Switchboard from a bundle of src/ (decision 0096). Compiling the TypeScript
+ * `npm start`: runs Switchboard from a bundle of src/. Compiling the TypeScript
  * tree through tsx's loader at every start cost about 1.5 s of CPU (the transform, its loader
  * thread's round trips, source maps); the bundle is rebuilt with esbuild (~0.5 s) only when a
  * file under src/ or config/ (or package.json) is newer than it, so a warm start runs plain
@@ -78,7 +78,7 @@ async function build() {
 
 // The bundle carries an inline source map: NODE_OPTIONS=--enable-source-maps makes stack traces name
 // the .ts files. It is off by default because Node then parses every package's map too (~0.2 s).
-// The workspace packages first (decision 0130): the console serves the client's browser bundle.
+// The workspace packages first: the console serves the client's browser bundle.
 require('./build-packages.cjs')
   .buildPackages()
   .then(() => {

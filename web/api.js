@@ -1,7 +1,7 @@
 // The console's HTTP client is the SDK's transport (@switchboard/client, served built at
-// /console/sdk/, decision 0130): JSON with the Bearer token, one refresh on 401 shared by
-// concurrent requests, the API's error shape. The session is shared by the browser's tabs
-// (decision 0330): the refresh token lives in an HttpOnly cookie no script can read, each tab keeps
+// /console/sdk/): JSON with the Bearer token, one refresh on 401 shared by
+// concurrent requests, the API's error shape. The session is shared by the browser's tabs:
+// the refresh token lives in an HttpOnly cookie no script can read, each tab keeps
 // its own access token (sessionStorage: it outlives a reload), a new tab gets one from the cookie,
 // and refreshes are taken one tab at a time (the token rotates: two at once would end the session).
 // Signing out in one tab signs out every tab.

@@ -1,4 +1,4 @@
-// Approvals of dangerous assistant tool calls (0021): the signed-in user's pending
+// Approvals of dangerous assistant tool calls: the signed-in user's pending
 // requests, each told as "<tool> wants to <action>" with its arguments as a readable list. Loaded once from `GET /hitl/requests?status=pending` (and again after every socket
 // reconnect, for what happened while away); from then on the tab's own `/canvas` socket pushes
 // `approval_requested` the moment a request exists and `approval_resolved` when it is decided here,

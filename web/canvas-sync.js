@@ -1,5 +1,5 @@
 // Exactly-once, in-order room events for the open canvas (docs/protocol.md, "Catch-up"):
-// the SDK's CanvasSequencer (@switchboard/client, served built at /console/sdk/, decision 0130),
+// the SDK's CanvasSequencer (@switchboard/client, served built at /console/sdk/),
 // following one canvas at a time. Events are applied by `seq`; a repeat is skipped; a jump holds
 // what arrived and asks `canvas:sync` at once; after every reconnect the view calls `catchUp`;
 // `resync` reloads the blocks over HTTP, holding live events until the reload is in.

@@ -154,7 +154,7 @@ export class CanvasView {
     return reply.events.filter((entry) => entry.seq <= seq);
   }
 
-  /** After EVERY reconnect, recovered or not: Socket.IO's replay can miss a packet (ADR 0060). */
+  /** After EVERY reconnect, recovered or not: Socket.IO's replay can miss a packet. */
   async onReconnect() {
     if (!this.canvasId) return;
     if (this.socket.recovered && this.sync.state?.canvasId === this.canvasId) return this.catchUp();

@@ -1,5 +1,5 @@
 // Server-Sent Events for the console: the SDK's parser (@switchboard/client, served built at
-// /console/sdk/, decision 0130), with `data` parsed as JSON when it is JSON.
+// /console/sdk/), with `data` parsed as JSON when it is JSON.
 import { readSseMessages } from '/console/sdk/switchboard-client.js';
 
 /**

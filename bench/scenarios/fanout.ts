@@ -61,7 +61,7 @@ export async function fanoutScenario(ctx: BenchContext, options: FanoutOptions) 
     const generationId = (await generateStream(app.api, owner.accessToken, canvasId, 'Write 200 paragraphs [run:fanout]')).generationId;
     await (await queue.getJob(broadcastJobId(generationId)))?.waitUntilFinished(queueEvents, 30_000);
 
-    // What the runner keeps for its broadcast (0095): kept again before each rep, as after a real generation.
+    // What the runner keeps for its broadcast: kept again before each rep, as after a real generation.
     const kept = await app.repos.blocks.listByGeneration(generationId);
     const events = new GenerationEventLog(redis, app.config.redis.keyPrefix, app.config.generation.eventsTtlSeconds);
 

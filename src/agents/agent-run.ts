@@ -92,7 +92,7 @@ export function jobOfRow(run: AgentRunRow): AgentRunJob {
 }
 
 /**
- * An agent run as a kind of run (decision 0228). Its row in `agent_runs` keeps its published
+ * An agent run as a kind of run. Its row in `agent_runs` keeps its published
  * statuses and follows the run's end in the same transaction: succeeded → `success` (`partial`
  * when it met errors along the way), failed → `error`, cancelled → `cancelled`, timed_out →
  * `error` whose last message starts `timed_out:`. A run is carried by several jobs (a cloud

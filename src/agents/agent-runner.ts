@@ -161,7 +161,7 @@ export class AgentRunner {
       const retryable = error instanceof ConnectorError ? error.retryable : true;
       if (!retryable || attempt.last) {
         // No further attempt: the run ends here instead of staying `running` forever.
-        // The run's errors are shown to the user and kept on the job: the class and code, not the provider's text (0073).
+        // The run's errors are shown to the user and kept on the job: the class and code, not the provider's text.
         const message = describeRedacted(error);
         await this.end(run, {
           status: 'failed',

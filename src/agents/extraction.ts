@@ -118,7 +118,7 @@ function parseItems(turn: ModelTurn, dataTypes: AgentDataType[]): { items: Extra
   }
   if (raw.length === 0 && turn.text.trim().startsWith('{')) {
     try {
-      // Escapes in the model's text can spell NUL or lone surrogates: cleaned like every model output (0072).
+      // Escapes in the model's text can spell NUL or lone surrogates: cleaned like every model output.
       const parsed = toStorable(JSON.parse(turn.text)) as { items?: unknown };
       if (Array.isArray(parsed.items)) raw.push(...(parsed.items as unknown[]));
     } catch {

@@ -29,7 +29,7 @@ export function journeyRunInput(userId: string, sessionId: string, turn: number,
 }
 
 /**
- * A journey turn as a kind of run (decision 0229). Its run is one attempt at a turn (the attempt's
+ * A journey turn as a kind of run. Its run is one attempt at a turn (the attempt's
  * uuid, which the answer waiting in the session carries); the job is the turn's. The session lives
  * in Redis and follows the run's end: a success saves the reply into the session and drops the
  * answer, a cancel drops the answer (the session stays at the question it asked, the user may

@@ -74,7 +74,7 @@ export const finishTool: ModelTool = offeredTool({
 });
 
 /**
- * The worker side of a journey turn (decision 0027). The server keeps the rules, whatever the
+ * The worker side of a journey turn. The server keeps the rules, whatever the
  * model does: before the third answer the finish tool is not offered and a finish is ignored (the
  * model is asked for a question instead); from the third it may finish; at the fifth it must, and
  * a missing or unusable template is replaced by one composed from the user's answers.

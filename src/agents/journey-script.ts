@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /**
- * The fixed parts of the agent setup journey (decision 0027): the rules the server enforces, the
+ * The fixed parts of the agent setup journey: the rules the server enforces, the
  * questions it asks itself, the system prompt, and the template it composes when the model's is
  * unusable. Pure: loaded by the API (no LangChain) and by the worker.
  */

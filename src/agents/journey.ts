@@ -66,7 +66,7 @@ export interface JourneyServiceDeps {
 }
 
 /**
- * The API side of the agent setup journey (decision 0027): sessions live in Redis, bound to their
+ * The API side of the agent setup journey: sessions live in Redis, bound to their
  * user; each answer is a `journey-turn` job on the `assistant` queue whose reply the request waits
  * for. The server, not the model, decides when the journey may and must end (see the runner).
  */
@@ -210,7 +210,7 @@ export class JourneyService {
     return run?.status === 'cancelled' || (run !== null && isOpen(run) && run.cancelRequestedAt !== null);
   }
 
-  /** Someone else's session answers exactly like a missing one (0014). */
+  /** Someone else's session answers exactly like a missing one. */
   private async owned(userId: string, sessionId: string): Promise<JourneySession> {
     const session = await this.store.get(sessionId);
     if (!session || session.userId !== userId) throw notFound('Journey session');

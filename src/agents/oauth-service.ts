@@ -61,7 +61,7 @@ export class OAuthService {
   }
 
   /**
-   * The consent URL and the browser binding (0068): `binding` goes into an HttpOnly cookie named
+   * The consent URL and the browser binding: `binding` goes into an HttpOnly cookie named
    * `cookieName` in the browser that asked; the state carries only its hash, and the callback
    * accepts the state only from a browser that presents the binding.
    */

@@ -52,7 +52,7 @@ export class AgentRunChannel {
    */
   accept(userId: string, deviceId: string, type: 'agent_data' | 'agent_complete', rawPayload: unknown): Promise<AgentFrameAck> {
     // Device data is the user's own but untrusted text: cleaned, not refused, so a file with a NUL
-    // still reaches the run (0072).
+    // still reaches the run.
     const payload = toStorable(rawPayload);
     const schema: z.ZodType<{ runId: string }> = type === 'agent_data' ? agentDataSchema : agentCompleteSchema;
     const parsed = schema.safeParse(payload);

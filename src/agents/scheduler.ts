@@ -33,7 +33,7 @@ export class AgentScheduler {
       enqueue: Enqueue;
       logger: Logger;
       tick: string;
-      /** The owners' plans: a cloud agent of a plan without `cloudAgents` skips its slot (0223). */
+      /** The owners' plans: a cloud agent of a plan without `cloudAgents` skips its slot. */
       limits?: Pick<LimitsResolver, 'forUser'>;
       /** Reserves a scheduled run's first model call before it is queued; a slot over its owner's budget is skipped. */
       budget?: Pick<BudgetDoor, 'admitPrompt'>;

@@ -25,7 +25,7 @@ const decoders: Partial<Record<string, () => zlib.Gunzip | zlib.Inflate | zlib.B
 };
 
 /**
- * The `fetch` the OpenAI SDK gets for model requests (decision 0159): the SDK still builds,
+ * The `fetch` the OpenAI SDK gets for model requests: the SDK still builds,
  * signs, times out and retries every request, but it travels over `node:http` with keep-alive
  * agents instead of Node's built-in fetch, whose web streams cost measurable CPU per request on
  * this path (the performance page has the figures). A 2xx answer is a `NodeStreamResponse`; any other status is a plain `Response` with

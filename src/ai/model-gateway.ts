@@ -480,7 +480,7 @@ export class ModelGateway {
     const calls: Array<ModelToolCall & { done: boolean }> = [];
     const byIndex = new Map<number, ModelToolCall & { done: boolean }>();
     let text = '';
-    // Provider text is cleaned as it streams: PostgreSQL could not store NUL or lone surrogates (0072).
+    // Provider text is cleaned as it streams: PostgreSQL could not store NUL or lone surrogates.
     const cleaner = new StorableTextStream();
     let reported: ReportedUsage | undefined;
     let finishReason: string | undefined;
@@ -508,7 +508,7 @@ export class ModelGateway {
       call.done = true;
       call.parsed = parseObject(call.args);
       // Model output is provider data: NUL and lone surrogates (JSON escapes in the arguments) are
-      // cleaned before anything stores them; `args` follows, for callers that parse it again (0072).
+      // cleaned before anything stores them; `args` follows, for callers that parse it again.
       if (call.parsed && findUnstorableText(call.parsed)) {
         call.parsed = toStorable(call.parsed);
         call.args = JSON.stringify(call.parsed);

@@ -88,12 +88,12 @@ function sdkClient(endpoint: CompletionTarget): OpenAI {
  *
  * Why not `ChatOpenAI.stream()`: it re-concatenates every chunk into a growing aggregate message,
  * which is quadratic in the number of chunks (about a second of CPU for a 200-block turn streamed
- * one token at a time), and even `_streamResponseChunks` builds a LangChain message per chunk
- * (decision 0055). Why not the SDK's own stream iterator either: its line decoder copies its
+ * one token at a time), and even `_streamResponseChunks` builds a LangChain message per chunk.
+ * Why not the SDK's own stream iterator either: its line decoder copies its
  * buffer on every read, which costs ~2.5 × a plain SSE split of the same bytes and grows faster
- * than the stream when the model is ahead of the reader (decision 0151). Why the SDK itself and
+ * than the stream when the model is ahead of the reader. Why the SDK itself and
  * not @langchain/openai's client: that one is reachable only through its private members
- * (decision 0214).
+ *.
  */
 export async function streamCompletion(
   endpoint: CompletionTarget,

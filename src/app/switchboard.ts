@@ -369,7 +369,7 @@ export async function startSwitchboard(
         audience: config.auth.audience,
         accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds,
       };
-      // Every access token is also checked against its user and session (0065).
+      // Every access token is also checked against its user and session.
       const sessions = new SessionGuard(repos.users, (sessionId) => {
         // A signed-out session's sockets close at once, on whichever node holds them.
         for (const namespace of [CANVAS_NAMESPACE, DEVICE_NAMESPACE]) {
@@ -378,14 +378,14 @@ export async function startSwitchboard(
         }
         // Open SSE streams of the session (or API key) end with `error session_revoked` on every node.
         void announceRevoked([sessionId]);
-        // Plain-WebSocket devices are not in Socket.IO rooms: the relay reaches their nodes (0102).
+        // Plain-WebSocket devices are not in Socket.IO rooms: the relay reaches their nodes.
         relay
           .revokeSession(sessionId)
           .catch((error: unknown) => logger.warn({ err: error }, 'could not announce a revoked session to websocket devices'));
       });
       tokens.accept = sessions.accept;
       tokens.acceptOnCanvas = sessions.acceptOnCanvas;
-      // A revoked API key's sockets close like a signed-out session's: the key's id names their room (0220).
+      // A revoked API key's sockets close like a signed-out session's: the key's id names their room.
       const apiKeys = new ApiKeys(repos.apiKeys, cache.command, config.redis.keyPrefix, logger.child({ component: 'api-keys' }), (keyId) =>
         sessions.revoke(keyId),
       );

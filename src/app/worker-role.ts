@@ -183,7 +183,7 @@ export async function startWorkerRole(deps: WorkerRoleDeps) {
       chatEvents,
       logger,
       metrics,
-      // Dangerous tool calls park the turn until the user decides (0021).
+      // Dangerous tool calls park the turn until the user decides.
       policy: dangerousToolPolicy(config.hitl.dangerousTools),
       embed: (job, timeoutMs) => requestEmbedding(queues, job, timeoutMs),
       approvals: deps.approvals,

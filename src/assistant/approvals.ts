@@ -18,7 +18,7 @@ import type { ToolPolicy } from './tool-policy';
 import { CODE_TOOL_RISK, isRiskyCodeTool } from './tool-names';
 
 /**
- * The approvals policy (0021): every `delete_*` tool and the tools HITL_DANGEROUS_TOOLS
+ * The approvals policy: every `delete_*` tool and the tools HITL_DANGEROUS_TOOLS
  * lists wait for the user's decision. `check` allows: with approvals wired, the runner parks the
  * turn instead of asking `check` (it is what runs when no approval service is given).
  */

@@ -87,7 +87,7 @@ export interface AssistantRunnerDeps {
   policy?: ToolPolicy;
   /** Embeds note content for the note tools (the `embeddings` queue, waited on); without it notes are not indexed. */
   embed?: (job: EmbeddingJob, timeoutMs: number) => Promise<EmbeddingResult>;
-  /** With it, a dangerous call parks the turn until the user decides (0021) instead of asking `policy.check`. */
+  /** With it, a dangerous call parks the turn until the user decides instead of asking `policy.check`. */
   approvals?: ApprovalService;
   /** Cancel requests: heard through `signals`; every start and end of a turn goes through `chatCancels`. */
   signals?: CancelSignals;
@@ -211,7 +211,7 @@ export class AssistantRunner {
 
   /**
    * `hitl-resume`: continues a parked turn from its stored continuation, on any worker, once every
-   * request of its parked round is decided (0251): the approved calls run (concurrently) and the
+   * request of its parked round is decided: the approved calls run (concurrently) and the
    * model is told of each refused one (rejected, timeout); then the turn goes on as usual and ends
    * with `final`. The resume of a decision whose siblings still wait does nothing: the last
    * decision's resume continues the turn.
@@ -408,7 +408,7 @@ export class AssistantRunner {
       };
       if (result.parked && approvals && waitingCalls(result.parked).every(({ call }) => approvalDevice(call.name))) {
         // Parked: the state goes to PostgreSQL and the job ends, so no worker slot waits on a human.
-        // One request per waiting call, in call order, each holding the same state (0251).
+        // One request per waiting call, in call order, each holding the same state.
         await Promise.allSettled(pending);
         const parkId = randomUUID();
         const requested: string[] = [];
@@ -556,7 +556,7 @@ export class AssistantRunner {
     // A cancel abandons the call: the wait ends at once and a late answer is ignored.
     // Every device call carries an idempotency key stable across re-runs of this turn (a worker died
     // and BullMQ ran the job again): the same turn, step, tool, arguments and n-th device call of
-    // the tool give the same key, so the device answers a repeated write from memory (0078).
+    // the tool give the same key, so the device answers a repeated write from memory.
     let nth = 0;
     const device = ((call) => {
       const idempotencyKey =
@@ -894,7 +894,7 @@ const usageOf = (row: {
 /**
  * The idempotency key of one device call of a turn: a hash of the turn (its user message id), the
  * step (model round and place in it), the tool, its arguments and which of the tool's device calls
- * it is. Deterministic, so a re-run of the turn sends the same keys (decision 0078).
+ * it is. Deterministic, so a re-run of the turn sends the same keys.
  */
 export function toolCallKey(messageId: string, step: string, tool: string, args: unknown, nth: number): string {
   return createHash('sha256')

@@ -18,7 +18,7 @@ export interface ChatCancelsDeps {
 }
 
 /**
- * A chat turn's life on the run kernel (decisions 0081, 0226), for the HTTP route, the `/device`
+ * A chat turn's life on the run kernel, for the HTTP route, the `/device`
  * socket, the plain-WebSocket `chat_cancel` frame and the workers alike. A cancel is recorded on
  * the turn's run and signalled through Redis; the worker streaming the turn aborts the model and
  * any device call it waits on and ends the run `cancelled`. A turn no worker holds (still queued,

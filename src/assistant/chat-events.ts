@@ -59,7 +59,7 @@ export const isChatTerminal = (event: ChatEvent): boolean => event.type === 'fin
 
 /**
  * A chat turn's events in one Redis stream per turn (keyed by the user message id), the same
- * design as the generation event log (0008): the worker appends, any API node follows from the
+ * design as the generation event log: the worker appends, any API node follows from the
  * start, so a listener that subscribes late loses nothing.
  */
 export class ChatEventLog extends JsonEventLog<ChatEvent> {

@@ -114,7 +114,7 @@ export class ChatService {
     }
     const session = input.sessionId ? await chat.findOwned(input.userId, input.sessionId) : null;
     if (input.sessionId && !session) throw notFound('Chat session');
-    // A chatflow's session goes on with its flow's prompt and model, not as an assistant turn (0120).
+    // A chatflow's session goes on with its flow's prompt and model, not as an assistant turn.
     if (session?.mode === 'flow')
       throw new AppError(409, 'flow_session', `This session belongs to a chatflow; continue it with POST /flows/${session.flowId}/chat`);
     if (input.agent && input.tools === 'none')

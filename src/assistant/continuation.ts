@@ -28,7 +28,7 @@ export interface StoredContinuation {
   usage: TurnUsage;
   /**
    * One id per park: every request asked for the same round carries it (and the same state), so a
-   * resume finds its siblings (0251). Absent on requests from before: such a request stands alone.
+   * resume finds its siblings. Absent on requests from before: such a request stands alone.
    */
   parkId?: string;
   /** Which of `calls` this request decides (its position); absent before 0251 (the first). */

@@ -20,7 +20,7 @@ export type NotesRuns = RunHandle<NotesResult, never, undefined, void>;
 export const NOTES_CANCELLED = 'The notes were cancelled; resolve the session again to write them';
 
 /**
- * A session's ticket notes as a kind of run (decision 0201), keyed by the session: written again
+ * A session's ticket notes as a kind of run, keyed by the session: written again
  * after a failure by reopening the run. The session's `documentation_status` follows the run's end
  * in the same transaction (succeeded → `ready` with the notes and their resolution outputs, otherwise `failed`); the terminal
  * event is the notes log's `done` or `error`. Only the session's owner may cancel them.

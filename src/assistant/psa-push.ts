@@ -19,7 +19,7 @@ export interface PsaPushState {
 export const NO_TICKET = 'No PSA ticket id was given for this session: resolve it with psaTicketId to push its notes';
 
 /**
- * Pushing a resolved session's ticket notes to its owner's PSA (decision 0377). The resolve decides
+ * Pushing a resolved session's ticket notes to its owner's PSA. The resolve decides
  * what happens (no PSA: `no_psa`; no ticket: `failed`; else the push is claimed, `pending_retry`);
  * the push itself runs on the `psa` queue once the notes exist, retried while the PSA is down.
  */

@@ -9,7 +9,7 @@ import type { BudgetAdmission } from './budget-admission';
 import type { PsaPush, PsaPushState } from './psa-push';
 
 /**
- * A chat session's lifecycle writes (decision 0022): resolve (which queues its
+ * A chat session's lifecycle writes: resolve (which queues its
  * ticket notes), escalate, pause. The routes check input and limits; the writes happen here.
  */
 export class SessionLifecycle {

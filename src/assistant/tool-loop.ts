@@ -133,7 +133,7 @@ export async function inOrderLimited<T, R>(
  * the agent's tools bound, run its tool calls on the device, feed the results back, repeat. After
  * `maxToolIterations` rounds the model is called once more WITHOUT tools, so it has to answer.
  *
- * The calls of one round run concurrently (0251); their results go back to the model in the order
+ * The calls of one round run concurrently; their results go back to the model in the order
  * of the calls, whatever order they finish in. Calls that must wait for a person park the turn once
  * the round's other calls have run: the turn resumes when every one of them is decided.
  */

@@ -90,7 +90,7 @@ async function indexNote(row: Record<string, unknown>, device: DeviceCall, conte
     });
     return '';
   } catch (error) {
-    // The model (and the history the user reads) gets the kind of failure, not a provider's text (0073).
+    // The model (and the history the user reads) gets the kind of failure, not a provider's text.
     return ` (saved, but not indexed for search: ${describeRedacted(error)})`;
   }
 }

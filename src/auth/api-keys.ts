@@ -8,7 +8,7 @@ import type { ApiKeyMatch, ApiKeyScope, ApiKeysRepository, ApiKeyView } from '..
 
 /** Every secret starts with this, so a key is told from a JWT without parsing it (and secret scanners find it). */
 export const API_KEY_PREFIX = 'sb_live_';
-/** Random bytes in a secret: 256 bits, far beyond guessing, which is why a fast hash suffices (0220). */
+/** Random bytes in a secret: 256 bits, far beyond guessing, which is why a fast hash suffices. */
 const SECRET_BYTES = 32;
 /** Characters of the secret kept in clear for lists: the prefix and six random characters. */
 const VISIBLE_CHARS = API_KEY_PREFIX.length + 6;
@@ -39,7 +39,7 @@ export interface ApiKeyCaller {
 }
 
 /**
- * API keys (decision 0220): programs authenticate as their user with a long random secret, shown
+ * API keys: programs authenticate as their user with a long random secret, shown
  * once at creation and stored only as its SHA-256. `authenticate` costs one indexed lookup when
  * the key is good and no Redis at all; a failed attempt counts against the client IP, which backs
  * off (429 with Retry-After) after a run of failures. Nothing is cached, so a revoke applies on

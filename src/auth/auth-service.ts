@@ -18,7 +18,7 @@ export const publicUser = (user: UserRow) => ({
 const reused = () => new AppError(401, 'refresh_token_reused', 'This refresh token was already used; sign in again');
 const invalidRefresh = () => new AppError(401, 'invalid_refresh_token', 'Refresh token is invalid or expired');
 
-/** Registration, login, logout and refresh-token rotation with reuse detection (0006, 0065). */
+/** Registration, login, logout and refresh-token rotation with reuse detection. */
 export class AuthService {
   constructor(
     private readonly users: UsersRepository,

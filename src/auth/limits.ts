@@ -7,7 +7,7 @@ import { perRequest } from '../lib/request-origin';
 /**
  * The one place a user's limits are worked out: the tier's limits from `TIER_LIMITS` with the
  * user's overrides (set by an operator) laid over them. The budget door, the feature gates and
- * `GET /usage/budget` all read limits through here, so they never disagree (decision 0222).
+ * `GET /usage/budget` all read limits through here, so they never disagree.
  */
 
 /** A budget limit: a whole number of tokens or requests ≥ 0, or null for unlimited. */
@@ -76,7 +76,7 @@ function flowModelProviders(definition: unknown): string[] {
 /** A user's plan as stored: what `LimitsResolver.forUser` works limits out from. */
 export type StoredPlan = PlanHolder & { updatedAt?: Date };
 
-/** The plans read during the request being served, by user id (0265). */
+/** The plans read during the request being served, by user id. */
 const requestPlans = perRequest<Map<string, StoredPlan>>();
 
 /**

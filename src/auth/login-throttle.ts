@@ -18,7 +18,7 @@ export interface LoginThrottleLimits {
 }
 
 /**
- * Limits the endpoints that cost argon2 time and guess passwords (0067): login per client
+ * Limits the endpoints that cost argon2 time and guess passwords: login per client
  * IP (fixed window) and per account (after a run of wrong passwords the account backs off: every
  * attempt, right password or not, answers 429 with Retry-After until the lock lapses), and
  * registration per IP. Checked before any password is hashed. Account keys hold a hash of the

@@ -4,7 +4,7 @@ import { rememberRequestPlan } from './limits';
 import type { AccessClaims } from './tokens';
 
 /**
- * What a validly signed access token still has to pass (0065): its user exists, and its session
+ * What a validly signed access token still has to pass: its user exists, and its session
  * (refresh-token family, claim `sid`) was not revoked by logout or by refresh-token reuse.
  *
  * Both facts live in PostgreSQL (a revoked family's refresh tokens carry `revoked_at`), so the check
@@ -21,8 +21,8 @@ export class SessionGuard {
   /**
    * True when the token's user exists and its session stands. The same statement reads the user's
    * tier, which replaces the token's `tier` claim: an operator's tier change applies from the next
-   * request on every node, without waiting for the token to expire (0222). The same read is the
-   * plan the rest of the request works its limits out from (0265).
+   * request on every node, without waiting for the token to expire. The same read is the
+   * plan the rest of the request works its limits out from.
    */
   readonly accept = async (claims: AccessClaims): Promise<boolean> => {
     const plan = await this.users.sessionPlan(claims.sub, claims.sid);

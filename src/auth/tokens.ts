@@ -12,7 +12,7 @@ export interface AccessClaims {
   name: string;
   tier: Tier;
   role: 'user' | 'admin' | 'service';
-  /** The refresh-token family (sign-in session) the token was issued in; logout revokes it (0065). */
+  /** The refresh-token family (sign-in session) the token was issued in; logout revokes it. */
   sid?: string;
   /** Expiry, seconds since the epoch (always present on a verified token). */
   exp?: number;
@@ -25,8 +25,8 @@ export interface TokenSettings {
   accessTokenTtlSeconds: number;
   /**
    * Called after the signature and claims check out: answers false when the token's user no longer
-   * exists or its session was revoked (0065). It may bring the claims' `tier` up to date from the
-   * database (0222). Absent in unit tests that only sign and verify.
+   * exists or its session was revoked. It may bring the claims' `tier` up to date from the
+   * database. Absent in unit tests that only sign and verify.
    */
   accept?: (claims: AccessClaims) => Promise<boolean>;
   /**
@@ -36,7 +36,7 @@ export interface TokenSettings {
   acceptOnCanvas?: (claims: AccessClaims, canvasId: string) => Promise<{ stands: boolean; role: MemberRole | null }>;
   /**
    * API keys (`sb_live_…`), accepted wherever a bearer token is: HTTP requests and socket
-   * handshakes (0220). Absent: only access tokens authenticate.
+   * handshakes. Absent: only access tokens authenticate.
    */
   apiKeys?: Pick<ApiKeys, 'authenticate'>;
 }

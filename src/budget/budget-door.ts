@@ -9,7 +9,7 @@ import { BUDGET_OPEN_SHARDS, RedisKeys } from '../lib/redis-keys';
 import { redisScripts, type BudgetAmount, type BudgetLimitTriple, type RedisScripts } from '../lib/redis-scripts';
 
 /**
- * The one budget door (decision 0234): every model call, and every request that queues one, takes
+ * The one budget door: every model call, and every request that queues one, takes
  * a reservation of what the call may cost (prompt tokens counted + the `max_tokens` it is sent
  * with, its price, one request) against each of the user's windows (the UTC hour and the UTC
  * month) in one Redis script, all windows or none; a reservation that would pass a limit is

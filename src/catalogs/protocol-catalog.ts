@@ -74,7 +74,7 @@ export interface SseDoc<E> {
 }
 export type SseCatalog<U extends { type: string }> = { [K in U['type']]: SseDoc<Extract<U, { type: K }>> };
 
-/** `auth:refresh` and `auth:expired`, the same on `/canvas` and `/device` (0066). */
+/** `auth:refresh` and `auth:expired`, the same on `/canvas` and `/device`. */
 const authRefreshDoc = {
   summary:
     'Re-authenticates the socket with a fresh access token of the same user before the current one expires (the SDK does it by itself). Without it the server sends `auth:expired` and disconnects the socket when the token expires.',

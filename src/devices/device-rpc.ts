@@ -74,7 +74,7 @@ export interface DeviceCallOptions {
   timeoutMs?: number;
   /** Ends the wait early (the device may still run the call). */
   signal?: AbortSignal;
-  /** Sent as `idempotencyKey`: a device answers a repeated write with this key from memory (0078). */
+  /** Sent as `idempotencyKey`: a device answers a repeated write with this key from memory. */
   idempotencyKey?: string;
 }
 
@@ -249,7 +249,7 @@ export class DeviceRpc {
   };
 
   private parseReply(deviceId: string, call: ToolCall, reply: unknown): DeviceReply {
-    // A device's rows and errors are its data: cleaned before anything stores them (0072).
+    // A device's rows and errors are its data: cleaned before anything stores them.
     const raw = toStorable(reply);
     const what = `${call.action}${'table' in call && call.table ? ` on ${call.table}` : ''}${'path' in call ? ` of ${call.path}` : ''}`;
     const invalid = (why: string) =>

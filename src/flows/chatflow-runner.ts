@@ -32,7 +32,7 @@ export interface ChatflowRunnerDeps {
 type TurnResult = { status: 'completed' | 'cancelled' | 'answered' };
 
 /**
- * The worker side of a chatflow chat turn (0120): the flow's system prompt, the session's
+ * The worker side of a chatflow chat turn: the flow's system prompt, the session's
  * last `historyWindow` messages and the user's message go through the model gateway on the flow's
  * model; text streams to the turn's event log (`text_chunk`), the answer is stored once with its
  * usage (billed to the flow's owner, purpose `chatflow`) and `final` ends the stream. Each turn

@@ -35,7 +35,7 @@ export const MAX_NODE_OUTPUT_CHARS = 16_000;
 /** The end of a text output that was cut to {@link MAX_NODE_OUTPUT_CHARS}. */
 export const TRUNCATED_MARK = '\n[output truncated]';
 /**
- * JSON-Schema keywords whose value is a regular expression. They are refused (decision 0190): a
+ * JSON-Schema keywords whose value is a regular expression. They are refused: a
  * user's pattern would run in the backtracking engine of the worker's thread against a model's
  * answer, and one pattern can stall every job of that process for seconds.
  */

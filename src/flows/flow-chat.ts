@@ -24,7 +24,7 @@ const originSchema = webOriginSchema(200);
 /**
  * `POST /flows/:id/embeds`: the origins whose pages may use the widget. Exact origins only: a
  * wildcard (`https://*.shop.example`) is refused, since an origin is compared as it is and a
- * pattern would silently never match (decision 0192).
+ * pattern would silently never match.
  */
 export const createEmbedBodySchema = z.strictObject({
   allowedOrigins: z
@@ -66,7 +66,7 @@ export interface ChatflowRef {
 export const DEFAULT_HISTORY_WINDOW = 20;
 
 /**
- * The API side of a chatflow chat turn (0120): check the session (it must be this flow's, and the
+ * The API side of a chatflow chat turn: check the session (it must be this flow's, and the
  * same embed's — or no embed's for the owner), store the user's message, enqueue the turn on the
  * `assistant` queue. The model runs on a worker: the API never loads the model client.
  */

@@ -37,7 +37,7 @@ export interface FlowRunDeps {
 }
 
 /**
- * An agentflow execution as a kind of run (decision 0201). Its row in `flow_executions` follows
+ * An agentflow execution as a kind of run. Its row in `flow_executions` follows
  * the run's end in the same transaction (succeeded → `completed` with its output; open nodes become
  * `skipped`, or `cancelled` on a cancel); its terminal event is `execution_completed`,
  * `execution_failed` or `cancelled`. Its owner may cancel it, which ends it at once: running nodes

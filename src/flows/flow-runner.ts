@@ -125,7 +125,7 @@ class InvalidOutputError extends Error {
 const isActive = (status: FlowExecutionRow['status']) => status === 'queued' || status === 'running';
 
 /**
- * The worker side of an agentflow execution (decision 0115): each job runs ONE node. The node's
+ * The worker side of an agentflow execution: each job runs ONE node. The node's
  * output is committed in PostgreSQL before its event is written and before the nodes it unblocks
  * are queued (with job ids from the execution and node, so a double dispatch queues one job). A job
  * that finds its node already finished (its worker died after the commit) only writes what is
@@ -374,7 +374,7 @@ export class FlowRunner {
     const usage = { ...cost };
     // Cancelled while the model answered: nothing is asked (the catch ends the node as cancelled).
     if (signal.aborted) throw signal.reason ?? new Error('The execution was cancelled');
-    // One request per waiting call, in call order, each holding the round's state (0251).
+    // One request per waiting call, in call order, each holding the round's state.
     const parkId = randomUUID();
     // The plan's hourly limit of approval requests: refused (429 rate_limited), the node fails before any is asked.
     await approvals.allow(data.userId, waiting.length);

@@ -30,9 +30,9 @@ export class GenerationEventLog extends SequencedEventLog<GenerationEvent> {
   }
 
   /**
-   * Keeps the persisted blocks for the broadcast job (decision 0095): the runner already holds
+   * Keeps the persisted blocks for the broadcast job: the runner already holds
    * them, so the fan-out need not read 200 rows back from the database before its first chunk. The
-   * job payload stays ids only (0011); this copy lives beside the event log, which already holds
+   * job payload stays ids only; this copy lives beside the event log, which already holds
    * the same blocks in its `complete` event, for a few minutes only. Each block is kept as its
    * JSON text, one per line (JSON text has no raw newline), so the broadcast can cut its chunks
    * without parsing and serializing 200 blocks again. The first line marks the format:

@@ -30,7 +30,7 @@ export const isTerminal = (event: GenerationEvent) => isTerminalType(event.type)
 
 /**
  * The fixed texts clients read for a generation's error codes. A cause's own message (provider
- * text, SQL, a stack) never reaches the SSE `error` event or the generation's row (0073).
+ * text, SQL, a stack) never reaches the SSE `error` event or the generation's row.
  */
 export const GENERATION_ERROR_MESSAGES: Record<string, string> = {
   generation_failed: 'The generation failed; please try again',

@@ -90,7 +90,7 @@ export interface GenerationRunDeps {
 }
 
 /**
- * A canvas generation as a kind of run (decision 0201): its row in `generations` follows the
+ * A canvas generation as a kind of run: its row in `generations` follows the
  * run's end in the same transaction (succeeded → `completed` with its blocks, failed → `failed`,
  * cancelled → `cancelled` with the usage so far); its terminal event is the SSE `complete`,
  * `error` or `cancelled`; it holds the requester's concurrency slot. Its requester, or an
@@ -189,7 +189,7 @@ export function registerGenerationRuns(kernel: RunKernel, deps: GenerationRunDep
       if (outcome.status === 'succeeded') {
         const { canvasId } = outcome.result;
         const stored = persisted ?? { blocks: [], truncated: outcome.result.truncated, reranked: false };
-        // The canvas's ranks were rewritten to make room: collaborators reload its blocks (0150).
+        // The canvas's ranks were rewritten to make room: collaborators reload its blocks.
         if (stored.reranked) await deps.canvasEvents.notify(canvasId, 'blocks_reranked', { canvasId });
         writer?.emit({ type: 'status', generationId: run.id, stage: 'broadcasting' });
         void notify(canvasId, run.id, 'broadcasting');
@@ -258,14 +258,14 @@ export function registerGenerationRuns(kernel: RunKernel, deps: GenerationRunDep
           placement: { afterId: result.afterId },
           generationSessionId: run.id,
           strict: false,
-          // A generation never overfills its canvas: it keeps what fits and says truncated (0069).
+          // A generation never overfills its canvas: it keeps what fits and says truncated.
           maxBlocks: config.canvas.maxBlocks,
           whenFull: 'truncate',
           onRebalanced: () => (reranked = true),
         })
       : [];
     // The broadcast's copy, written before the commit: an undo or a canvas deletion, which drop it
-    // inside their own transactions, then always finds it to drop (0157). Without it the broadcast
+    // inside their own transactions, then always finds it to drop. Without it the broadcast
     // reads the rows. It travels to Redis while the row's end is written: the commit waits for both.
     const kept = deps.events
       .keepBlocks(run.id, inserted)

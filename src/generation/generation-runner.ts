@@ -204,7 +204,7 @@ export class GenerationRunner {
             ? error.code
             : 'generation_failed';
     // Every viewer reads the event and the row: a fixed text, never the cause's message (provider
-    // text, SQL parameters); the cause went to the log, redacted (0073). The calls made before the
+    // text, SQL parameters); the cause went to the log, redacted. The calls made before the
     // failure keep their usage (an answer the provider stopped early included): they were paid for.
     return { status: 'failed', code, message: generationErrorMessage(code), ...(spent ? { usage: spent } : {}) };
   }

@@ -190,7 +190,7 @@ export class GenerationService {
    * requesters' concurrency slots are released and each SSE stream gets a terminal `error`
    * (`canvas_deleted`) here; a worker still running one finds no row and keeps nothing. A completed
    * one's copy of its blocks is dropped before the commit, so its broadcast, if still due, finds
-   * neither copy nor row and sends nothing (0157).
+   * neither copy nor row and sends nothing.
    */
   async deleteCanvas(canvasId: string): Promise<void> {
     const { repos, events } = this.deps;
@@ -229,7 +229,7 @@ export class GenerationService {
   }): Promise<{ generationId: string; blockIds: string[]; keptBlockIds: string[] }> {
     const { repos } = this.deps;
     const { userId, canvasId, generationId } = input;
-    // Its broadcast may still be due: it sends from this copy without reading the row (0157).
+    // Its broadcast may still be due: it sends from this copy without reading the row.
     const force = input.force ?? false;
     const askIfEdited = !force && (input.askIfEdited ?? false);
     const undone = await repos.generations.undo({ generationId, canvasId, actorId: userId, force, askIfEdited }, () =>

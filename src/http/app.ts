@@ -36,7 +36,7 @@ export function createHttpApp(ctx: ApiContext): Express {
   const app = express();
   app.disable('x-powered-by');
   // req.ip is the client behind TRUST_PROXY's proxies, else the socket's address: login and
-  // registration limits are per client IP (0067).
+  // registration limits are per client IP.
   app.set('trust proxy', ctx.config.trustProxy);
   app.use(helmet());
   app.use(httpMetrics(ctx.metrics));
@@ -118,7 +118,7 @@ export function createHttpApp(ctx: ApiContext): Express {
   api.use(authenticate(ctx.tokens));
   // Paths of clients written for other APIs, run by the routes that serve them (docs/compatibility.md).
   app.use(compatRouter(ctx, prometheus));
-  // Public, no JWT, its own CORS and body parsing: a chatflow's embed chat (0121).
+  // Public, no JWT, its own CORS and body parsing: a chatflow's embed chat.
   // An embed chat that asks for the AI SDK's UI message stream, after the embed's own access check.
   app.use(
     '/api/v1',

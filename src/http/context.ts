@@ -61,9 +61,9 @@ export interface ApiContext {
   chat: ChatService;
   /** Stops a running chat turn. */
   chatCancels: ChatCancels;
-  /** Approval requests of dangerous assistant tool calls (0021). */
+  /** Approval requests of dangerous assistant tool calls. */
   approvals: ApprovalService;
-  /** Agent setup journeys: guided conversations that end with a prompt template (0027). */
+  /** Agent setup journeys: guided conversations that end with a prompt template. */
   journeys: JourneyService;
   /** Background agent configs, manual runs, runs waiting for devices. */
   agents: AgentService;
@@ -81,7 +81,7 @@ export interface ApiContext {
   httpCredentials: HttpCredentials;
   /** Agentflow executions: start, read, cancel. */
   flowExecutions: FlowExecutions;
-  /** Chatflow chat turns (the owner's and an embed's visitors'): checks, stores, enqueues (0120). */
+  /** Chatflow chat turns (the owner's and an embed's visitors'): checks, stores, enqueues. */
   flowChats: FlowChats;
   canvasEvents: CanvasRoom;
   /** The per-user, per-tier usage limits: the process's one limiter, shared with the device sockets and flow executions. */
@@ -93,7 +93,7 @@ export interface ApiContext {
   queues: QueueRegistry;
   metrics: Metrics;
   admin: AdminAccess;
-  /** The one door for SSE streams: per-user cap, heartbeat, shutdown with a `retry:` hint (0070). */
+  /** The one door for SSE streams: per-user cap, heartbeat, shutdown with a `retry:` hint. */
   streams: SseStreams;
   /** The event logs routes stream from (generation, chat turn, ticket notes), followed through the process's one reader. */
   sources: StreamSources;

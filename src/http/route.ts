@@ -16,7 +16,7 @@ import type { ApiHeader, ApiOperation, ApiResponse } from './openapi/registry';
  *   defineRoute({
  *     method: 'patch', path: '/canvases/:id', operationId: 'updateCanvas', tags: ['canvases'], auth: 'bearer',
  *     summary: 'Rename a canvas (editor)',
- *     params: canvasIdParam,                 // `:id`, parsed eagerly: a malformed id is 404 (0014)
+ *     params: canvasIdParam,                 // `:id`, parsed eagerly: a malformed id is 404
  *     body: updateCanvasSchema,              // parsed on first read of `body`: 400 validation_failed
  *     responses: { 200: { description: 'The canvas', schema: canvasResponse } },
  *     errors: [403, 404],
@@ -33,7 +33,7 @@ import type { ApiHeader, ApiOperation, ApiResponse } from './openapi/registry';
  *
  * The handler's input:
  * - `params`: every path parameter, parsed EAGERLY with its schema before the handler runs; one
- *   that fails answers 404 `not_found` ("`resource` not found"), like a missing resource (0014).
+ *   that fails answers 404 `not_found` ("`resource` not found"), like a missing resource.
  * - `query`, `body`, `headers`: parsed LAZILY, on first read (getters, parsed once). A handler
  *   therefore keeps the order it had: access checks (403/404) before it touches `body`, so a
  *   caller without access learns nothing from a 400. A failure is 400 `validation_failed`.
@@ -51,7 +51,7 @@ import type { ApiHeader, ApiOperation, ApiResponse } from './openapi/registry';
  * Each route module declares the PORT its handlers may reach and declares its routes with
  * `const route = routesWith<CanvasPorts>()` rather than `defineRoute`: `ctx` is then typed as that
  * port (e.g. `{ repos: Pick<Repositories, 'canvases'> }`), so reaching another service fails the
- * typecheck (0149). `defineRoute` (the full `ApiContext`) is for tests and one-offs.
+ * typecheck. `defineRoute` (the full `ApiContext`) is for tests and one-offs.
  *
  * Handlers are module-level functions of `(input, ctx)`, so the declarations exist without an app
  * (the document and the client types need none). Per-app helpers come from `perContext(make)`.
@@ -149,8 +149,8 @@ export function defineRoute<
 }
 
 /**
- * `defineRoute` for one module's PORT: the narrow part of `ApiContext` its handlers may reach
- * (decision 0149). `const route = routesWith<BlockPorts>()` declares every route of the
+ * `defineRoute` for one module's PORT: the narrow part of `ApiContext` its handlers may reach.
+ * `const route = routesWith<BlockPorts>()` declares every route of the
  * module; the handler's `ctx` is typed as `BlockPorts`, so reaching any other service fails
  * the typecheck (see `test/types/route-ports.ts`). Mounting still passes the full
  * `ApiContext`, which must be assignable to the port (`AnyRoute`).
@@ -215,7 +215,7 @@ export function routeInput(route: AnyRoute, req: Request, res: Response): RouteI
   const body = once(() => {
     if (!route.body) return undefined;
     // The JSON parser leaves `req.body` unset for any other Content-Type: say so, rather than a
-    // validation error about an empty path (decision 0174).
+    // validation error about an empty path.
     if (req.body === undefined && !isJsonContentType(req) && (hasRequestBody(req) || !route.bodyOptional)) throw notJson();
     return parseOr400(route.body, route.bodyOptional ? (req.body ?? {}) : req.body);
   });
@@ -253,7 +253,7 @@ export function routeInput(route: AnyRoute, req: Request, res: Response): RouteI
  */
 export function mountRoutes(router: Router, routes: readonly AnyRoute[], ctx: ApiContext): Router {
   const auth = authenticate(ctx.tokens);
-  // A route on one canvas reads the caller's role there with the session check (0162).
+  // A route on one canvas reads the caller's role there with the session check.
   const authOnCanvas = authenticate(ctx.tokens, { canvasParam: 'id' });
   const ensureUser: RequestHandler = (req: Request, res: Response, next: NextFunction) => (req.user ? next() : auth(req, res, next));
   const ensureUserOnCanvas: RequestHandler = (req: Request, res: Response, next: NextFunction) =>

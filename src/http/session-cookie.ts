@@ -1,7 +1,7 @@
 import type { Request, Response } from 'express';
 
 /**
- * The console's tab-shared session (decision 0330): with `X-Session-Cookie: 1`, the auth routes keep
+ * The console's tab-shared session: with `X-Session-Cookie: 1`, the auth routes keep
  * the refresh token in an HttpOnly cookie instead of the JSON answer, so every tab of the browser
  * can get an access token from it and no script can read it. The header is required to read the
  * cookie too: a cross-origin page cannot send it without a CORS preflight, which refuses it.

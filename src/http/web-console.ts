@@ -7,7 +7,7 @@ import helmet from 'helmet';
 /** Where the console's static files live (plain ES modules, no build step: 0023). */
 export const WEB_CONSOLE_DIR = path.resolve(__dirname, '../../web');
 
-/** The client SDK's browser build (packages/client, decision 0130), which the console imports. */
+/** The client SDK's browser build (packages/client), which the console imports. */
 export const SDK_BROWSER_DIR = path.resolve(__dirname, '../../packages/client/dist/browser');
 
 /**

@@ -27,7 +27,7 @@ export interface CancelWatch {
 }
 
 /**
- * Cancel requests across processes (decision 0080). The API node that takes the request
+ * Cancel requests across processes. The API node that takes the request
  * sets a key (remembered, so a worker that starts later still sees it) and publishes on one channel;
  * each worker process holds one subscriber connection and aborts the local `AbortController` of
  * the operation named. The database row stays the truth about whether the operation ended; this is

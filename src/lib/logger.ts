@@ -46,7 +46,7 @@ export function logFormat(env: string, configured: LogFormat | undefined, isTTY 
 /**
  * The root logger; components take `logger.child({ component })`. Errors logged under `err` or
  * `error` are written as `redactError` describes them (class, codes, frames; no message or
- * payload), so no call site can leak a SQL parameter or a prompt by logging an error (0073).
+ * payload), so no call site can leak a SQL parameter or a prompt by logging an error.
  * `destination` defaults to stdout (tests pass one to read what was logged); `format: 'pretty'`
  * writes pino-pretty lines to stdout instead.
  */

@@ -1,5 +1,5 @@
 /**
- * What a log may say about an error (decision 0073): its class, codes,
+ * What a log may say about an error: its class, codes,
  * where it was thrown, and its cause the same way — never its message or payload, which carry user
  * content (drizzle's query error holds the SQL parameters: block text, titles, prompts; a pg error's
  * `detail` holds key values; a provider's message may quote the prompt).

@@ -508,7 +508,7 @@ const defined = new WeakMap<RedisClient, RedisScripts>();
  * were made, also when the server lost its scripts: every call sent behind one answered NOSCRIPT
  * is answered NOSCRIPT too, and their EVALs go in the order the answers came. Nothing is defined
  * on the connection itself: ioredis copies every command defined with `defineCommand` into each
- * pipeline or transaction made from the connection, a cost every MULTI would pay (decision 0291).
+ * pipeline or transaction made from the connection, a cost every MULTI would pay.
  */
 export class RedisScripts {
   /** The scripts this connection has sent as EVAL once. */

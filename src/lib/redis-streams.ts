@@ -385,7 +385,7 @@ export class JsonEventLog<E> {
   /**
    * Every event from the first, live, until a terminal one, `signal` aborts, or `liveness` says the
    * writer ended without one (then it returns; the caller says how it ended). With `live`, the live
-   * phase is pushed there as frames shared by every follower of the log (decision 0104), not yielded:
+   * phase is pushed there as frames shared by every follower of the log, not yielded:
    * the generator returns it (`LivePhase`) for the caller to run. `fresh`: the request reading it
    * has just queued the work that writes it, so the follower's first read hands over all it holds
    * (no replay read first).

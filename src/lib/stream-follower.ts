@@ -67,7 +67,7 @@ const COUNT = 500;
 export const SLOT_POLL_MS = 10;
 
 /**
- * One reader per process for every followed Redis stream (decision 0070): a
+ * One reader per process for every followed Redis stream: a
  * single connection runs `XREAD BLOCK` over all followed keys at once and fans entries out to the
  * subscribers in memory, so an open SSE stream costs a callback, not a Redis connection.
  *
@@ -81,7 +81,7 @@ export const SLOT_POLL_MS = 10;
  * the cluster's slots move, each key's subscribers move to their new node's lane with their
  * cursors. A lane whose keys span several hash slots (one `XREAD` may not) reads each slot's keys
  * in one pipeline and waits at most `SLOT_POLL_MS` between reads when idle. A single Redis keeps
- * the one reader and its one read (decision 0259).
+ * the one reader and its one read.
  */
 export class StreamFollower {
   private readonly keys = new Map<string, FollowedKey>();

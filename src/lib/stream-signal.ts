@@ -17,7 +17,7 @@ export interface StreamSignal {
 export type AbortListener = (() => void) | { handleEvent(): void };
 
 /**
- * A one-shot abort for an open SSE stream (memory per stream, decision 0154). Node's
+ * A one-shot abort for an open SSE stream (memory per stream). Node's
  * `AbortSignal` is an `EventTarget` in dictionary mode, with a hidden class of its own per
  * instance: ~770 B once its signal exists and ~940 B with a listener, against ~150 B here. A node
  * holding 10,000 streams holds one of these per stream for the stream's whole life.

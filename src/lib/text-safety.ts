@@ -1,5 +1,5 @@
 /**
- * Text PostgreSQL can store (decision 0072): `text` and `jsonb` refuse U+0000, and `jsonb`
+ * Text PostgreSQL can store: `text` and `jsonb` refuse U+0000, and `jsonb`
  * refuses lone UTF-16 surrogates ("\ud800"), which JSON can carry. A client's request holding either
  * is refused (400, an error ack); what a device or a provider sends is cleaned before it is stored,
  * because refusing it would only lose the user's own data (or leave a run `running` forever).

@@ -357,7 +357,7 @@ export class AgentsRepository {
   /**
    * Run rows hold what devices and providers sent (fetched mails, files' errors): cleaned here, the
    * one door to the row, so a NUL or a lone surrogate can never fail the update and leave the run
-   * `running` forever (0072).
+   * `running` forever.
    */
   async updateRun(id: string, changes: Partial<Omit<AgentRunRow, 'id'>>): Promise<void> {
     await this.db.update(agentRuns).set(toStorable(changes)).where(eq(agentRuns.id, id));

@@ -94,7 +94,7 @@ export class CanvasFullError extends Error {
  */
 /**
  * Runs inside the write's transaction, after the write: if it throws, nothing is stored. The block
- * routes send the room event here, so a change is stored only when its event was logged (0077).
+ * routes send the room event here, so a change is stored only when its event was logged.
  */
 export type BeforeCommit<T> = (value: T) => Promise<unknown>;
 
@@ -389,7 +389,7 @@ export class BlocksRepository {
   /**
    * Rewrites every rank of a canvas to short, evenly spaced ones, keeping the order. Clients hold
    * the old ranks: whoever commits a rebalance announces `blocks_reranked` after the commit, and
-   * clients reload the canvas's blocks (decision 0150).
+   * clients reload the canvas's blocks.
    */
   async rebalance(tx: Tx, canvasId: string): Promise<void> {
     const rows = await tx.select({ id: blocks.id }).from(blocks).where(eq(blocks.canvasId, canvasId)).orderBy(asc(blocks.rank));
@@ -406,7 +406,7 @@ export class BlocksRepository {
   /**
    * The canvas's last rank, read in a statement after `lockCanvas`: as a subquery of the locking
    * statement it would read the blocks as they were before the lock waited for the previous
-   * holder, whose blocks it would then not see (0165).
+   * holder, whose blocks it would then not see.
    */
   private async lastRank(tx: Tx, canvasId: string): Promise<string | null> {
     const [last] = rowsOf<{ rank: string }>(
@@ -466,7 +466,7 @@ export class BlocksRepository {
 
 /**
  * Serialises block writes per canvas (rank computation reads then writes); returns how many blocks
- * the canvas holds, a count its row keeps (triggers on blocks, decision 0165), read from the row as
+ * the canvas holds, a count its row keeps (triggers on blocks), read from the row as
  * the previous holder of the lock left it.
  */
 async function lockCanvas(tx: Tx, canvasId: string): Promise<number> {

@@ -62,18 +62,18 @@ export function toChatSessionView(row: ChatSessionRow) {
     status: row.status,
     mode: row.mode,
     flowId: row.flowId,
-    /** Set on a session started through a chatflow's public widget (decision 0121). */
+    /** Set on a session started through a chatflow's public widget. */
     embedId: row.embedId,
     escalationReason: row.escalationReason,
     /** What the user's app sent as the conversation's context (the latest request that carried one); null when none. */
     context: row.context ?? null,
     title: row.title,
-    /** The PSA ticket its notes go to, and how their push stands (decision 0377); null until resolved. */
+    /** The PSA ticket its notes go to, and how their push stands; null until resolved. */
     psaTicketId: row.psaTicketId,
     psaPushStatus: row.psaPushStatus,
     psaPushError: row.psaPushError,
     memberMappingWarning: row.memberMappingWarning,
-    /** The task lane as the console left it (decision 0379); null when none was kept. */
+    /** The task lane as the console left it; null when none was kept. */
     pendingTaskLane: row.pendingTaskLane ?? null,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
@@ -115,7 +115,7 @@ export interface TurnRows {
 export class ChatRepository {
   constructor(private readonly db: Db) {}
 
-  // On every chat turn's way to its model request: built once and bound per call (0160); building
+  // On every chat turn's way to its model request: built once and bound per call; building
   // this select (five tables' columns) was the largest part of a worker's CPU per turn.
   private readonly startTurnQuery = preparedOnce((name) => {
     const messageId = sql.placeholder('messageId');
@@ -435,7 +435,7 @@ export class ChatRepository {
 
   /**
    * Up to `limit` of the session's latest messages before message `beforeSeq` (all when absent),
-   * newest first: a history page walks back from the end of the conversation (0100).
+   * newest first: a history page walks back from the end of the conversation.
    */
   async historyPage(sessionId: string, options: { limit: number; beforeSeq?: number }): Promise<ChatMessageRow[]> {
     const before = options.beforeSeq === undefined ? undefined : lt(chatMessages.seq, options.beforeSeq);

@@ -61,12 +61,12 @@ async function openEmbedded(options: { url?: string; dataDir: string; progress?:
   const dir = path.resolve(options.dataDir, 'pglite');
   if (!inMemory) mkdirSync(dir, { recursive: true });
   const release = inMemory ? () => undefined : claimDataDir(dir);
-  // A fresh directory starts from a prepared copy instead of running initdb (decision 0140).
+  // A fresh directory starts from a prepared copy instead of running initdb.
   if (!inMemory && !existsSync(path.join(dir, 'PG_VERSION'))) {
     options.progress?.(`Creating the embedded database in ${dir}`);
     await seedFromTemplate(dir);
   }
-  // In memory, from a dump of the same prepared database when there is one (decision 0219).
+  // In memory, from a dump of the same prepared database when there is one.
   const client = inMemory ? new PGlite({ loadDataDir: await memoryTemplate() }) : new PGlite(dir);
   await installTextParsers(client);
   const db = drizzlePglite(client, { schema }) as unknown as Db;
@@ -85,7 +85,7 @@ async function openEmbedded(options: { url?: string; dataDir: string; progress?:
  * drizzle has PGlite return dates, timestamps, intervals and numeric[] as text (drizzle parses them
  * itself) by passing those parsers with every query, and PGlite then copies its whole parser table
  * (some 300 types) into a new object for each query: ~75 µs, a fifth of a simple query's CPU (issue
- * 12, decision 0160). The same text parsers are installed once on the instance instead, and each
+ * 12). The same text parsers are installed once on the instance instead, and each
  * query's copy of them is dropped; a query passing any other parser keeps its own. Queries then
  * run as one call to PGlite's backend, their statements kept parsed (`PgliteStatements`, 0164).
  */

@@ -14,7 +14,7 @@ export function toEmbedView(row: FlowEmbedRow) {
   };
 }
 
-/** Public chat widgets of chatflows (decision 0121). Reads by flow are scoped by the caller's flow check. */
+/** Public chat widgets of chatflows. Reads by flow are scoped by the caller's flow check. */
 export class EmbedsRepository {
   constructor(private readonly db: Db) {}
 

@@ -49,7 +49,7 @@ export interface NodeCost {
 /**
  * Agentflow executions and their nodes. Every state change is one conditional UPDATE, so two
  * workers (or a worker and a cancel) racing on the same row cannot both win, and a node's
- * completion is committed before anything it unblocks is dispatched (decision 0115).
+ * completion is committed before anything it unblocks is dispatched.
  */
 export class FlowExecutionsRepository {
   private readonly runs: RunsRepository;
@@ -59,7 +59,7 @@ export class FlowExecutionsRepository {
   }
 
   /**
-   * The execution, one pending row per node and its queued run (decision 0201; carried by one job
+   * The execution, one pending row per node and its queued run (carried by one job
    * per node, so no single job id), in one transaction.
    */
   async create(input: {

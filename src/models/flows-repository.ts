@@ -38,7 +38,7 @@ export function toFlowVersionView(
 export class FlowsRepository {
   constructor(private readonly db: Db) {}
 
-  // On every chatflow turn's way in (its flow, read by owner): built once and bound per call (0160).
+  // On every chatflow turn's way in (its flow, read by owner): built once and bound per call.
   private readonly getQuery = preparedOnce((name) =>
     this.db
       .select()

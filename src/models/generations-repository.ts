@@ -103,7 +103,7 @@ export class GenerationsRepository {
     private readonly related: { canvases: CanvasesRepository; blocks: BlocksRepository; audit: AuditRepository },
   ) {}
 
-  // The statements on every generation's way to its model request, built once (0160).
+  // The statements on every generation's way to its model request, built once.
   private readonly createQuery = preparedOnce((name) =>
     this.db
       .insert(generations)

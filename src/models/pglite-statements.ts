@@ -17,7 +17,7 @@ import type { PGlite, QueryOptions, Results, Transaction } from '@electric-sql/p
  * and `_runExclusiveQuery` and `_checkReady` (the public `runExclusive` takes only the query lock,
  * so a query through it could run inside somebody else's transaction). PGlite is pinned to an exact
  * version for it, and test/integration/pglite-contract.test.ts checks what this relies on
- * (decision 0216).
+ *.
  */
 export class PgliteStatements {
   /** Statement name by SQL text, least recently used first. */

@@ -10,7 +10,7 @@ import * as schema from './schema';
 const TEMPLATES_DIR = path.resolve(__dirname, '../../.build/pglite');
 
 /**
- * A fresh embedded database starts from a copy of a prepared one (decision 0140): PGlite's initdb
+ * A fresh embedded database starts from a copy of a prepared one: PGlite's initdb
  * costs ~4–6 s of CPU at every first start, copying its result ~0.1 s. The template is keyed by
  * PGlite's version and the migrations' contents, built once per checkout (initdb + migrations, in
  * a directory of its own, renamed into place when complete) and never opened again, only copied.
@@ -36,7 +36,7 @@ export async function seedFromTemplate(dir: string): Promise<boolean> {
 /**
  * The same prepared database for in-memory PGlite (`memory://`, what every in-process test app
  * opens), as a tarball of its data directory for PGlite's `loadDataDir`: starting from it skips
- * initdb, ~1.5 s of CPU per database (decision 0219). Built once per checkout like the directory
+ * initdb, ~1.5 s of CPU per database. Built once per checkout like the directory
  * template: an in-memory database migrated and dumped, written beside the target and renamed into
  * place. Returns undefined when it could not be used (read-only checkout, disk full): the caller
  * then runs initdb as before.

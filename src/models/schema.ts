@@ -38,7 +38,7 @@ export const refreshTokens = pgTable('refresh_tokens', {
   ...timestamps,
 });
 
-/** Also `block_count` (migration 0011, decision 0165): kept by triggers on `blocks`, read only by `BlocksRepository.insertMany`. */
+/** Also `block_count` (migration 0011): kept by triggers on `blocks`, read only by `BlocksRepository.insertMany`. */
 export const canvases = pgTable('canvases', {
   id: uuid('id').primaryKey().defaultRandom(),
   title: text('title').notNull(),
@@ -68,7 +68,7 @@ export const blocks = pgTable('blocks', {
   createdBy: uuid('created_by').notNull(),
   ...timestamps,
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
-  /** Who last changed the block by hand (content or position), and when; null while no one has (0241). */
+  /** Who last changed the block by hand (content or position), and when; null while no one has. */
   editedBy: uuid('edited_by'),
   editedAt: timestamp('edited_at', { withTimezone: true }),
 });
@@ -96,7 +96,7 @@ export const generations = pgTable('generations', {
   startedAt: timestamp('started_at', { withTimezone: true }),
   completedAt: timestamp('completed_at', { withTimezone: true }),
   undoneAt: timestamp('undone_at', { withTimezone: true }),
-  /** The blocks the last undo removed, as they were; a redo restores them once and clears this (0242). */
+  /** The blocks the last undo removed, as they were; a redo restores them once and clears this. */
   undoneBlocks: jsonb('undone_blocks').$type<UndoneBlock[]>(),
   /** Set by a cancel request (0007_cancellation.sql): the worker ends the generation `cancelled`. */
   cancelRequestedAt: timestamp('cancel_requested_at', { withTimezone: true }),
@@ -146,7 +146,7 @@ export const chatSessions = pgTable('chat_sessions', {
     .notNull()
     .default('active'),
   title: text('title'),
-  /** Ticket notes (0004_session_notes.sql, decision 0022). */
+  /** Ticket notes (0004_session_notes.sql). */
   resolutionSummary: text('resolution_summary'),
   documentation: text('documentation'),
   documentationStatus: text('documentation_status', { enum: ['pending', 'generating', 'ready', 'failed'] }),
@@ -155,20 +155,20 @@ export const chatSessions = pgTable('chat_sessions', {
     .notNull()
     .default('device'),
   flowId: uuid('flow_id'),
-  /** A session of a public chat widget belongs to that embed alone (0009_flow_embeds.sql, decision 0121). */
+  /** A session of a public chat widget belongs to that embed alone (0009_flow_embeds.sql). */
   embedId: uuid('embed_id'),
   escalationReason: text('escalation_reason'),
   /** The app's context of the conversation, given to the model on every turn (0021_chat_session_context.sql). */
   context: jsonb('context').$type<Record<string, unknown>>(),
-  /** Resolution outputs taken from the notes when they are stored (0020_session_resolution_outputs.sql, decision 0246). */
+  /** Resolution outputs taken from the notes when they are stored (0020_session_resolution_outputs.sql). */
   problemSummary: text('problem_summary'),
   diagnosticSteps: jsonb('diagnostic_steps').$type<DiagnosticStep[]>(),
-  /** The PSA ticket its notes go to, and how the last push went (0026_psa_connections.sql, decision 0377). */
+  /** The PSA ticket its notes go to, and how the last push went (0026_psa_connections.sql). */
   psaTicketId: text('psa_ticket_id'),
   psaPushStatus: text('psa_push_status', { enum: ['sent', 'pending_retry', 'no_psa', 'failed'] }),
   psaPushError: text('psa_push_error'),
   memberMappingWarning: text('member_mapping_warning'),
-  /** The session's task lane as the console left it (0027_pending_task_lane.sql, decision 0379). */
+  /** The session's task lane as the console left it (0027_pending_task_lane.sql). */
   pendingTaskLane: jsonb('pending_task_lane').$type<TaskLane>(),
   ...timestamps,
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
@@ -202,7 +202,7 @@ export interface DiagnosticStep {
   description: string;
 }
 
-/** A resolved session's embedding, kept apart so session reads never carry the vector (decision 0246). */
+/** A resolved session's embedding, kept apart so session reads never carry the vector. */
 export const chatSessionEmbeddings = pgTable('chat_session_embeddings', {
   sessionId: uuid('session_id').primaryKey(),
   userId: uuid('user_id').notNull(),
@@ -237,7 +237,7 @@ export const chatMessages = pgTable('chat_messages', {
   ...timestamps,
 });
 
-/** Approvals of dangerous assistant tool calls (0003_approvals.sql, decision 0021). */
+/** Approvals of dangerous assistant tool calls (0003_approvals.sql). */
 export const hitlRequests = pgTable('hitl_requests', {
   id: uuid('id').primaryKey().defaultRandom(),
   userId: uuid('user_id').notNull(),
@@ -288,7 +288,7 @@ export type ChatMessageRow = typeof chatMessages.$inferSelect;
 export type HitlRequestRow = typeof hitlRequests.$inferSelect;
 export type HitlStatus = HitlRequestRow['status'];
 
-/* ---- Background agents (0005) ---------------------------------------------------------------- */
+/* ---- Background agents ---------------------------------------------------------------- */
 
 export type AgentProvider = 'gmail' | 'outlook' | 'teams';
 export type AgentDataTypeName = 'tasks' | 'notes' | 'checkpoints' | 'projects';
@@ -372,12 +372,12 @@ export const agentRuns = pgTable('agent_runs', {
   fetched: jsonb('fetched').$type<unknown[]>(),
   startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
   completedAt: timestamp('completed_at', { withTimezone: true }),
-  /** When the owner asked to cancel the run while a worker held it (0206). */
+  /** When the owner asked to cancel the run while a worker held it. */
   cancelRequestedAt: timestamp('cancel_requested_at', { withTimezone: true }),
 });
 export type AgentRunRow = typeof agentRuns.$inferSelect;
 
-/* ---- Flows (0008) ------------------------------------------------------------------ */
+/* ---- Flows ------------------------------------------------------------------ */
 
 export type FlowType = 'chatflow' | 'agentflow';
 export const flows = pgTable('flows', {
@@ -478,7 +478,7 @@ export const flowExecutionNodes = pgTable(
   (table) => [primaryKey({ columns: [table.executionId, table.nodeId] })],
 );
 export type FlowExecutionNodeRow = typeof flowExecutionNodes.$inferSelect;
-/** Public chat widgets of chatflows: a hash of the token, the allowed origins (0009_flow_embeds.sql, decision 0121). */
+/** Public chat widgets of chatflows: a hash of the token, the allowed origins (0009_flow_embeds.sql). */
 export const flowEmbeds = pgTable('flow_embeds', {
   id: uuid('id').primaryKey().defaultRandom(),
   flowId: uuid('flow_id').notNull(),
@@ -490,7 +490,7 @@ export const flowEmbeds = pgTable('flow_embeds', {
   ...timestamps,
 });
 export type FlowEmbedRow = typeof flowEmbeds.$inferSelect;
-/** The life of every run, whatever its kind (0013_runs.sql, decision 0201); see src/runs/. */
+/** The life of every run, whatever its kind (0013_runs.sql); see src/runs/. */
 export const runs = pgTable(
   'runs',
   {

@@ -78,7 +78,7 @@ export class UsersRepository {
 
   /**
    * Whether the user exists and, when a session (refresh-token family) is named, that session was
-   * not revoked — one query, so every authenticated request costs one round trip (0065).
+   * not revoked — one query, so every authenticated request costs one round trip.
    */
   async sessionStands(userId: string, familyId?: string): Promise<boolean> {
     return (await this.sessionTier(userId, familyId)) !== null;
@@ -94,7 +94,7 @@ export class UsersRepository {
 
   /**
    * `sessionTier` with the rest of the user's plan as stored now (overrides, and `updatedAt`, which
-   * moves with every plan change): the request's later steps take their limits from it (0265).
+   * moves with every plan change): the request's later steps take their limits from it.
    */
   async sessionPlan(userId: string, familyId?: string): Promise<SessionPlan | null> {
     if (!UUID.test(userId) || (familyId !== undefined && !UUID.test(familyId))) return null;
@@ -106,7 +106,7 @@ export class UsersRepository {
 
   /**
    * `sessionStands` and the user's role on one canvas (null when not a member), in the same one
-   * statement: a canvas route's authentication and its access check in one round trip (0162).
+   * statement: a canvas route's authentication and its access check in one round trip.
    */
   async sessionAndCanvasRole(
     userId: string,
@@ -216,7 +216,7 @@ export class UsersRepository {
   /**
    * Serialises every change to one refresh-token family until the transaction ends: a rotation and
    * a revocation of the same family never interleave, so a revocation sees every token the
-   * rotation issued (0065).
+   * rotation issued.
    */
   async lockFamily(familyId: string, db: DbOrTx) {
     await db.execute(sql`select pg_advisory_xact_lock(hashtext(${`refresh-family:${familyId}`}))`);

@@ -34,7 +34,7 @@ export const chatTurnJobSchema = z.object({
 });
 export type ChatTurnJob = z.infer<typeof chatTurnJobSchema>;
 
-/** `hitl-resume` / `hitl-timeout`: a turn parked for an approval (0021). */
+/** `hitl-resume` / `hitl-timeout`: a turn parked for an approval. */
 export const hitlJobSchema = z.object({ approvalId: z.uuid() });
 export type HitlJob = z.infer<typeof hitlJobSchema>;
 export const hitlResumeJobId = (approvalId: string) => `hitl-resume-${approvalId}`;
@@ -57,7 +57,7 @@ export type SessionEmbeddingJob = z.infer<typeof sessionEmbeddingJobSchema>;
 /** One embedding per session's notes: a repeat while one is queued is the same job. */
 export const sessionEmbeddingJobId = (sessionId: string) => `session-embedding-${sessionId}`;
 
-/** `journey-turn`: one answer of an agent setup journey (0027); the answer waits in `JourneyStore`. */
+/** `journey-turn`: one answer of an agent setup journey; the answer waits in `JourneyStore`. */
 export const journeyTurnJobSchema = z.object({
   userId: z.uuid(),
   sessionId: z.uuid(),
@@ -73,7 +73,7 @@ export const journeyTurnJobId = (sessionId: string, turn: number) => `journey-${
 /**
  * `chatflow-turn`: one chat turn of a saved chatflow: the flow's system prompt, model
  * and history window instead of the assistant's tools. Same job id rule as a chat turn (the message
- * id), so its event log, cancel, liveness checks and the reaper treat it as any chat turn (0120).
+ * id), so its event log, cancel, liveness checks and the reaper treat it as any chat turn.
  */
 export const chatflowTurnJobSchema = z.object({
   /** The flow's owner: the session's user, billed for the turn (also for an embed's visitors). */
@@ -98,7 +98,7 @@ export const assistantQueue = defineQueue({
      * calls write on the user's device, so a blind retry could create the same task twice. A failed
      * turn reports an `error` event and the user asks again.
      */
-    // Turns share the queue fairly per user (0191): one user's burst does not queue ahead of everyone.
+    // Turns share the queue fairly per user: one user's burst does not queue ahead of everyone.
     'chat-turn': defineJob({
       schema: chatTurnJobSchema,
       options: { ...baseJobOptions, attempts: 1 },

@@ -16,7 +16,7 @@ import { psaQueue } from './psa';
  * concurrency and limiter. `enqueue()` (./registry.ts) and the worker pools (src/workers/) are
  * derived from it. `satisfies` makes the compiler refuse a queue name of the config
  * (`QUEUE_NAMES`, which WORKER_QUEUES is checked against) that has no declaration, or the reverse.
- * Declarations only: the API imports this, so nothing here may import a handler (0106).
+ * Declarations only: the API imports this, so nothing here may import a handler.
  */
 export const QUEUE_CATALOG = {
   generation: generationQueue,

@@ -7,14 +7,14 @@ import type { Config, QueueName } from '../../config';
  * only (zod and plain data), so the API process can import them without loading a handler.
  */
 export interface JobDeclaration<S extends z.ZodType = z.ZodType> {
-  /** Parsed when enqueuing (a bad payload never reaches Redis) and again when processing (0106). */
+  /** Parsed when enqueuing (a bad payload never reaches Redis) and again when processing. */
   schema: S;
   /** attempts, backoff, removeOn*: the job's retry and history policy. The id comes from {@link jobId}. */
   options: Omit<JobsOptions, 'jobId'>;
   /** A deterministic id from the payload where a duplicate would be harmful; BullMQ's own otherwise. */
   jobId?: (payload: z.output<S>) => string;
   /**
-   * The owner (a user id) whose jobs share this queue fairly with other owners' (decision 0191):
+   * The owner (a user id) whose jobs share this queue fairly with other owners':
    * a job's priority is how many of its owner's jobs are already queued. Needs {@link jobId}.
    */
   fairBy?: (payload: z.output<S>) => string;

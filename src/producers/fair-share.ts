@@ -11,7 +11,7 @@ export const MAX_PRIORITY = 2_097_152;
 export const FAIR_SHARE_TTL_SECONDS = 3_600;
 
 /**
- * Fair ordering of a shared queue per owner (decision 0191). Each owner has the set of their jobs
+ * Fair ordering of a shared queue per owner. Each owner has the set of their jobs
  * queued and not finished; a new job's BullMQ priority is that set's size once it is in (1 for
  * the first, 2 for the second, …), so a user with one job waiting goes ahead of another user's
  * hundredth. Priority only orders: nobody's job is held back while the queue has nothing else to

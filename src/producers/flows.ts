@@ -3,7 +3,7 @@ import { TIERS } from '../../config';
 import { baseJobOptions, defineJob, defineQueue } from './define';
 
 /**
- * `flows` queue: one job per node of an agentflow execution (decision 0115). The payload
+ * `flows` queue: one job per node of an agentflow execution. The payload
  * carries ids only — prompts, inputs and outputs live in the execution's rows.
  */
 export const flowNodeJobSchema = z.object({

@@ -160,7 +160,7 @@ export class QueueRegistry {
 
   /**
    * A queue's job counts by state. Jobs of a fairly shared queue wait in BullMQ's `prioritized`
-   * state (decision 0191); they are counted as `waiting`, which is what they are.
+   * state; they are counted as `waiting`, which is what they are.
    */
   async counts(name: QueueName): Promise<Record<'waiting' | 'active' | 'delayed' | 'failed' | 'completed', number>> {
     const counts = await this.get(name).getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'failed', 'completed');

@@ -21,7 +21,7 @@ export type CanvasNamespace = Namespace<CanvasClientEvents, CanvasServerEvents, 
  * Emits canvas room events from any process (API or worker). One Redis call per event
  * (canvas-log.ts) gives it the canvas's next `seq`, keeps it in the canvas's replay log and adds
  * it to the Socket.IO adapter's stream, from which every node holding sockets of the room sends
- * it (0158), in seq order. A client that notices a gap in `seq`, or reconnects, asks
+ * it, in seq order. A client that notices a gap in `seq`, or reconnects, asks
  * `canvas:sync` for what it missed.
  */
 export class CanvasEmitter implements CanvasRoom {

@@ -29,10 +29,10 @@ function openForSeq(payload: object): string {
  *
  * An append is one call to Redis (the `canvasAppend` script): seqs, log and, for a broadcast, the
  * Socket.IO adapter's room event records in one write, so the adapter's stream holds a canvas's
- * events in seq order (0158) and a batch reaches a reading node in one read (0161).
+ * events in seq order and a batch reaches a reading node in one read.
  *
  * On a Redis Cluster the adapter's stream lives in another slot than the canvas's keys, and no
- * script may touch both: the append is two steps (decision 0258). The script gives the seqs and
+ * script may touch both: the append is two steps. The script gives the seqs and
  * logs the events in the canvas's slot; then one `XADD` per event, in one MULTI on the stream's
  * one slot, sends them (so a batch still reaches a reading node in one read). Two writers of one canvas may then put their events on the stream out of seq
  * order, and a process that dies between the steps leaves events logged but never sent: clients

@@ -62,7 +62,7 @@ export function registerCanvasNamespace(
   const log = deps.logger.child({ component: 'canvas-namespace' });
   const claimsOf = new WeakMap<object, AccessClaims>();
 
-  // Runs on recovered connections too (0066): a restored session still needs a valid token.
+  // Runs on recovered connections too: a restored session still needs a valid token.
   nsp.use(
     (socket, next) =>
       void (async () => {

@@ -79,7 +79,7 @@ export function registerDeviceNamespace(channel: DeviceChannel, deps: DeviceName
   const { registry } = deps;
   registry.startHeartbeat();
 
-  // Runs on recovered connections too (0066): a restored session still needs a valid token.
+  // Runs on recovered connections too: a restored session still needs a valid token.
   nsp.use(
     (socket, next) =>
       void (async () => {

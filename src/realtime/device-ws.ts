@@ -17,8 +17,8 @@ import type { Tier } from '../../config';
 /** Where desktop apps that speak plain WebSocket connect. */
 export const DEVICE_WS_PATH = '/api/v1/ws/device';
 /**
- * Close codes (0086): 1008 for ten bad frames in a row, 4000 replaced, 4001 no pong,
- * 4002 token expired or its sign-in session revoked (0102).
+ * Close codes: 1008 for ten bad frames in a row, 4000 replaced, 4001 no pong,
+ * 4002 token expired or its sign-in session revoked.
  */
 export const WS_CLOSE = { badFrames: 1008, replaced: 4000, heartbeat: 4001, tokenExpired: 4002, shutdown: 1001 } as const;
 
@@ -100,7 +100,7 @@ export function attachDeviceWebSocket(httpServer: HttpServer, deps: DeviceWsDeps
         return refuseUpgrade(socket, 503, 'Service Unavailable', 'unavailable', 'Could not check the token; try again');
       }
       if (!claims) return refuseUpgrade(socket, 401, 'Unauthorized', 'unauthorized', 'A valid access token is required (?token=)');
-      // tier: its chat_request counts in the user's tier limits (0067).
+      // tier: its chat_request counts in the user's tier limits.
       const user = { id: claims.sub, name: claims.name, email: claims.email, tier: claims.tier };
       const connId = `ws-${randomUUID()}`;
       const member = `${url.pathname}#${connId}`;
@@ -108,7 +108,7 @@ export function attachDeviceWebSocket(httpServer: HttpServer, deps: DeviceWsDeps
         return refuseUpgrade(socket, 429, 'Too Many Requests', 'too_many_sockets', 'Too many open sockets for this user');
       const releaseQuota = () =>
         void deps.quota?.release(user.id, member).catch((error: unknown) => log.warn({ err: error }, 'socket lease release failed'));
-      // A logout (or refresh-token reuse) ends the connection on whichever node holds it (0102).
+      // A logout (or refresh-token reuse) ends the connection on whichever node holds it.
       // Listen first, then ask again whether the session stands, so a logout in between is not missed.
       let opened: WebSocket | undefined;
       let revokedEarly = false;
@@ -292,7 +292,7 @@ class DeviceWsConnection {
       return this.refuse('invalid_frame', 'A frame is a JSON object with a "type"');
     const type = (frame as { type?: unknown }).type;
     // The device's own data (files, their errors, tool results) is cleaned where it enters, like on
-    // Socket.IO: refusing it would lose the user's files or leave a run open (0072). Commands are refused.
+    // Socket.IO: refusing it would lose the user's files or leave a run open. Commands are refused.
     if (!DEVICE_DATA.has(type) && !cleanText(frame))
       return this.refuse('invalid_text', 'Text must be well-formed Unicode without NUL characters');
     if (typeof type !== 'string' || !(WS_CLIENT_TYPES as readonly string[]).includes(type)) {

@@ -41,7 +41,7 @@ export async function handshakeClaims(tokens: TokenSettings, socket: Socket): Pr
 const KEY_SOCKET_LIFETIME_S = 24 * 3600;
 
 /**
- * A socket opened with an API key (0220): a socket both reads and writes, so the key needs the
+ * A socket opened with an API key: a socket both reads and writes, so the key needs the
  * `write` scope; an admin's key is not an admin. The key's id stands for the session, so revoking
  * the key disconnects its sockets on every node as a logout does. Failed attempts count against
  * the client's IP like on HTTP (a 429 is thrown, as the check failing).
@@ -57,7 +57,7 @@ async function apiKeyClaims(tokens: TokenSettings, secret: string, ip: string): 
 }
 
 /**
- * Keeps a connected socket's authentication current (0066): it is disconnected (after an
+ * Keeps a connected socket's authentication current: it is disconnected (after an
  * `auth:expired` event) when its access token expires, unless the client sends `auth:refresh`
  * with a newer token of the same user before then. Joins the session's room so a logout can
  * disconnect it at once.

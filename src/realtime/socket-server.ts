@@ -39,7 +39,7 @@ export function createSocketServer(options: {
     keys: redisKeys(options.keyPrefix),
     maxLen: STREAM_MAX_LEN,
     recoveryWindowMs: RECOVERY_WINDOW_MS,
-    // An emit-only server holds no sockets: nothing on the stream is for it (0158).
+    // An emit-only server holds no sockets: nothing on the stream is for it.
     readStream: Boolean(options.httpServer),
     // Without the process's logger, failures still reach the log (stdout), never nowhere.
     logger: options.logger?.child({ component: 'socket-adapter' }) ?? createLogger({ level: 'info', name: 'socket-adapter' }),
@@ -57,10 +57,10 @@ export function createSocketServer(options: {
     // Devices are desktop apps on flaky networks: ping every 30 s, give up after 10 s of silence.
     pingInterval: 30_000,
     pingTimeout: 10_000,
-    // Middlewares run on recovery too: a restored connection is authenticated like a new one (0066).
+    // Middlewares run on recovery too: a restored connection is authenticated like a new one.
     connectionStateRecovery: { maxDisconnectionDuration: RECOVERY_WINDOW_MS, skipMiddlewares: false },
     // The API's browser origins (CORS_ORIGINS) may use the HTTP long-polling transport too; the
-    // handshake's token, not the origin, is what admits a socket (decision 0173).
+    // handshake's token, not the origin, is what admits a socket.
     ...(options.corsOrigins?.length ? { cors: { origin: [...options.corsOrigins], methods: ['GET', 'POST'] } } : {}),
   };
   const io = options.httpServer ? new Server(options.httpServer, serverOptions) : new Server(serverOptions);

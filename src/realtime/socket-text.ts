@@ -2,7 +2,7 @@ import type { Socket } from 'socket.io';
 import { findUnstorableText } from '../lib/text-safety';
 
 /**
- * Refuses a client's socket frame whose text is not valid Unicode or holds NUL (0072),
+ * Refuses a client's socket frame whose text is not valid Unicode or holds NUL,
  * for every event of the socket at once: the ack (when the frame has one) answers
  * `{ok: false, error: {code: 'validation_failed', message}}` — the shape of every ack error here —
  * and the handler never runs. A frame without an ack (`canvas:cursor`) is dropped.

@@ -130,7 +130,7 @@ export interface RunKernelDeps {
 }
 
 /**
- * The owner of every run's life (decision 0201). One state machine for all kinds
+ * The owner of every run's life. One state machine for all kinds
  * (src/runs/transitions.ts), each move a conditional UPDATE of the run's row so two processes can
  * never both end a run; the winner alone writes the kind's row (same transaction), gives back what
  * the run held (one `finally`), then emits the terminal event. Cancel and crash recovery go

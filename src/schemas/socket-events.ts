@@ -2,7 +2,7 @@ import type { Tier } from '../../config';
 
 /**
  * The Socket.IO event maps are the wire contract and live in the client package
- * (packages/client/src/events.ts, decision 0130); what only the server needs stays here.
+ * (packages/client/src/events.ts); what only the server needs stays here.
  */
 export * from '@switchboard/client/events';
 

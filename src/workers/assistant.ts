@@ -5,8 +5,8 @@ import type { WorkerPorts } from './ports';
 /**
  * `assistant` queue: each job name has its handler here, once (the pool dispatches by name):
  * chat turns and their approvals to the assistant runner, ticket notes to the notes runner, agent
- * setup journey turns to the journey runner, chatflow turns to the chatflow runner (0120), a
- * resolved session's embedding to the batched embedder (0246).
+ * setup journey turns to the journey runner, chatflow turns to the chatflow runner, a
+ * resolved session's embedding to the batched embedder.
  */
 type Ports = Pick<WorkerPorts, 'assistant' | 'notes' | 'journeys' | 'chatflows' | 'repos' | 'embedder' | 'config' | 'metrics' | 'log'>;
 

@@ -7,11 +7,11 @@ import type { WorkerPorts } from './ports';
  * `broadcast` queue: sends a generation's persisted blocks to its canvas room as
  * `blocks_bulk_added_chunk` messages, `chunkSize` blocks each, `chunkDelayMs` apart, so clients
  * render progressively and no single frame is huge. The blocks come from the copy the runner kept
- * in Redis (0095), taken in one read-and-delete, or from the database when it is gone (a retry
+ * in Redis, taken in one read-and-delete, or from the database when it is gone (a retry
  * after the copy was taken reads there); either way in rank order, so a retry resends the same
  * chunks with the same indexes. The copy exists only while the generation stands:
- * it is written before the persist commit, and undo and canvas deletion drop it before theirs
- * (0157), so finding it answers the status question without a database read.
+ * it is written before the persist commit, and undo and canvas deletion drop it before theirs,
+ * so finding it answers the status question without a database read.
  */
 export const broadcastHandlers = onJobs('broadcast', 'src/workers/broadcast.ts', {
   'broadcast-blocks': async (
@@ -28,7 +28,7 @@ export const broadcastHandlers = onJobs('broadcast', 'src/workers/broadcast.ts',
     const chunkCount = Math.ceil(blocks.length / chunkSize);
     // A re-run (its worker died, or the attempt failed, mid-broadcast): the chunks already in the
     // canvas's log reached the clients or can be caught up from there under their seq, so they are
-    // not sent again under new seqs, which a client deduping by seq would apply twice (0103).
+    // not sent again under new seqs, which a client deduping by seq would apply twice.
     const logged = job.attemptsStarted > 1 ? await emit.logged(canvasId, 'blocks_bulk_added_chunk') : [];
     const sent = new Set(logged.filter((e) => e.payload.generationId === generationId).map((e) => Number(e.payload.chunkIndex)));
     const unsent = Array.from({ length: chunkCount }, (_, chunkIndex) => chunkIndex).filter((chunkIndex) => !sent.has(chunkIndex));

@@ -39,7 +39,7 @@ export interface WorkerPorts {
   /** Pushes of ticket notes to users' PSA. */
   psaPush: PsaPush;
   journeys: JourneyRunner;
-  /** Chatflow chat turns (0120). */
+  /** Chatflow chat turns. */
   chatflows: ChatflowRunner;
   agentRuns: AgentRunner;
   /** Agentflow nodes. */

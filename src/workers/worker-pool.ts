@@ -17,7 +17,7 @@ const BULLMQ_SIGNALS = new Set(['DelayedError', 'WaitingChildrenError', 'RateLim
  * BullMQ keeps a failed job's message and stack in Redis (`failedReason`, `stacktrace`, the admin
  * dashboard): a drizzle error's message holds the SQL parameters, a provider's may quote the prompt.
  * Any error but ours (`UnrecoverableError`, whose texts we write) or BullMQ's signals leaves with
- * its class, codes and frames only (0073).
+ * its class, codes and frames only.
  */
 function forJobRecord(error: unknown): unknown {
   if (
@@ -104,7 +104,7 @@ export function startWorkers(options: {
         throw forJobRecord(error);
       }
     };
-    /** A job of a fairly shared queue that is finished for good no longer counts for its owner (0191). */
+    /** A job of a fairly shared queue that is finished for good no longer counts for its owner. */
     const releaseFairShare = async (job: Job, final: boolean) => {
       const fairBy = final ? jobDeclaration(name, job.name)?.fairBy : undefined;
       if (!fairBy || job.id === undefined) return;

@@ -59,7 +59,7 @@ export async function connectDeviceWs(options: DeviceConnectOptions): Promise<De
   } = await import('./protocol');
   const store = deviceStore(options.store, options.project, CODE_ACTIONS);
   const Socket = await webSocketClass();
-  // A write repeated with the same idempotency key (the server re-ran a turn) is not run twice (0078).
+  // A write repeated with the same idempotency key (the server re-ran a turn) is not run twice.
   const writes = new IdempotentReplies();
   const listeners = new Map<string, Set<(frame: DeviceWsFrame) => void>>();
   const runs = new Map<string, AbortController>();

@@ -186,7 +186,7 @@ export const toolCallInputSchema = z
 
 const withId = {
   id: z.string().min(1).max(128),
-  /** Stable across re-runs of the same assistant turn: a repeated write with it is answered from memory (0078). */
+  /** Stable across re-runs of the same assistant turn: a repeated write with it is answered from memory. */
   idempotencyKey: z.string().min(1).max(128).optional(),
 };
 /** `tool_call` as sent to the device: the operation plus a correlation `id`. */
@@ -325,7 +325,7 @@ export const WRITE_ACTIONS: ReadonlySet<string> = new Set([
 
 /**
  * Remembers the replies of writes by idempotency key (the last `capacity`), for devices that
- * dedupe repeated tool calls (0078): the SDK's device helper and the simulator use it.
+ * dedupe repeated tool calls: the SDK's device helper and the simulator use it.
  */
 export class IdempotentReplies {
   private readonly replies = new Map<string, Record<string, unknown>>();

@@ -2,7 +2,7 @@
  * Request and response types of the HTTP API, written out so the package stands alone (no server
  * code in its declarations). They are checked against the types the server derives from its own
  * zod schemas and view functions in test/types/client-contract.ts: a change on either side that
- * makes them differ fails `npm run typecheck` (decision 0130).
+ * makes them differ fails `npm run typecheck`.
  */
 import type { ApprovalRequested, ApprovalResolved, GenerationStage } from './events';
 

@@ -13,7 +13,7 @@ export interface AuthUser {
   name: string;
   tier: Tier;
   role: 'user' | 'admin' | 'service';
-  /** Set when the caller authenticated with an API key: its id and scopes (0220). */
+  /** Set when the caller authenticated with an API key: its id and scopes. */
   apiKey?: { id: string; scopes: ApiKeyScope[] };
   /** The sign-in session (`sid`) of the access token, when it has one: what a logout revokes. */
   sessionId?: string;
@@ -38,7 +38,7 @@ function credentialOf(req: Request): string | undefined {
 
 /**
  * The caller of an API key, or an error: unknown, revoked or expired → 401; a `read` key on a
- * method that changes something → 403 (0220). Repeated failures from one IP → 429 (thrown).
+ * method that changes something → 403. Repeated failures from one IP → 429 (thrown).
  */
 async function apiKeyUser(tokens: TokenSettings, req: Request, secret: string): Promise<AuthUser | Error> {
   const caller = tokens.apiKeys ? await tokens.apiKeys.authenticate(secret, req.ip ?? req.socket.remoteAddress ?? 'unknown') : null;
@@ -51,7 +51,7 @@ async function apiKeyUser(tokens: TokenSettings, req: Request, secret: string): 
 }
 
 /**
- * True when the caller holds admin rights now: never through an API key (0220), otherwise as the
+ * True when the caller holds admin rights now: never through an API key, otherwise as the
  * admin directory says.
  */
 export async function isAdminCaller(directory: { isAdmin(userId: string): Promise<boolean> }, user: AuthUser): Promise<boolean> {
@@ -75,7 +75,7 @@ export function requireSession(user: AuthUser, what: string): void {
 /**
  * Requires `Authorization: Bearer <access token or API key>` or `X-API-Key: <API key>`; sets `req.user`. With `canvasParam` (a route on
  * one canvas, `/canvases/:id/…`), the session check also reads the caller's role on that canvas in
- * the same statement, and `canvasAccess` uses it instead of asking again (0162).
+ * the same statement, and `canvasAccess` uses it instead of asking again.
  */
 export function authenticate(tokens: TokenSettings, options: { canvasParam?: string } = {}) {
   return async (req: Request, _res: Response, next: NextFunction) => {

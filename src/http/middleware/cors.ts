@@ -18,7 +18,7 @@ export const CORS_EXPOSED_HEADERS =
 export const CORS_MAX_AGE_SECONDS = 600;
 
 /**
- * CORS for the `/api/v1` API (decision 0172). A request whose `Origin` is exactly one of
+ * CORS for the `/api/v1` API. A request whose `Origin` is exactly one of
  * `origins` gets `Access-Control-Allow-Origin` with that origin (never `*`: the API is called with a
  * bearer token, and the answer must be cacheable per origin, hence `Vary: Origin` on every answer);
  * its preflight `OPTIONS` is answered here with 204, before authentication. Any other origin gets

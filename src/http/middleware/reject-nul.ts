@@ -7,7 +7,7 @@ const MESSAGE = 'Text must be valid Unicode without NUL (\\u0000) characters or 
 /**
  * PostgreSQL text and jsonb cannot store U+0000, and jsonb refuses lone surrogates ("\ud800"), so a
  * request carrying one would fail at the insert (a 500) after validation passed. Bodies and query
- * strings are checked here, once, for every route: 400 `validation_failed` naming where (0072).
+ * strings are checked here, once, for every route: 400 `validation_failed` naming where.
  */
 export function rejectNulCharacters(req: Request, _res: Response, next: NextFunction): void {
   const inBody = findUnstorableText(req.body);

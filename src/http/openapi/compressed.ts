@@ -18,7 +18,7 @@ interface Encoded {
  * A fixed body (a Swagger UI file, the OpenAPI document) compressed once, on first request, and then
  * served from memory: brotli or gzip by `Accept-Encoding`, a strong ETag for revalidation (304), and
  * `Vary: Accept-Encoding`. Uncompressed, /docs is 2.2 MB of JavaScript and CSS plus a 200 KB
- * document; compressed ~0.5 MB (decision 0176). Brotli at quality 5: a fraction of the size gain of
+ * document; compressed ~0.5 MB. Brotli at quality 5: a fraction of the size gain of
  * quality 11 is lost, but the one-time compression of the 1.7 MB bundle stays under ~100 ms.
  */
 export function precompressed(load: () => Buffer | string) {

@@ -227,7 +227,7 @@ export const oauthCallbackResponse = z.object({
 });
 export const oauthRefreshResponse = z.object({ credentialId: z.uuid(), expiresAt: timestamp.nullable() });
 
-// Agent setup journey (decision 0027)
+// Agent setup journey
 
 export const journeyReplyResponse = z.object({
   sessionId: z.uuid(),

@@ -44,7 +44,7 @@ const TYPES: Record<string, string> = { css: 'text/css; charset=utf-8', js: 'app
  * The Swagger UI reference at `/docs`, reading `GET /api/v1/openapi.json` (a declared route,
  * `src/http/routes/index.ts`). Every file is read and compressed once, then served from memory with
  * brotli/gzip and an ETag; the page names its assets with `?v=<swagger-ui-dist version>` and they
- * are cached as immutable (decision 0176). Nothing loads from another host.
+ * are cached as immutable. Nothing loads from another host.
  */
 export function openApiRoutes(): Router {
   const swaggerUiDir = dirname(require.resolve('swagger-ui-dist/package.json'));

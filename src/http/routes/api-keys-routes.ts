@@ -54,7 +54,7 @@ const toView = (key: ApiKeyView): z.output<typeof apiKeyView> => ({
 
 const SESSION_ONLY = 'Needs a signed-in session: an API key cannot create, list or revoke keys (403).';
 
-/** `/api-keys`: create (the secret once), list, revoke — with a session token only (0220). */
+/** `/api-keys`: create (the secret once), list, revoke — with a session token only. */
 export const apiKeyRoutes = [
   route({
     method: 'post',

@@ -19,7 +19,7 @@ export type AuthPorts = Pick<ApiContext, 'auth' | 'admin' | 'redis'> & {
 };
 const route = routesWith<AuthPorts>();
 
-// Login and registration cost argon2 time and guess passwords: limited before any hashing (0067).
+// Login and registration cost argon2 time and guess passwords: limited before any hashing.
 const throttle = perContext((ctx: AuthPorts) => new LoginThrottle(ctx.redis, ctx.config.redis.keyPrefix, ctx.config.auth));
 const clientIp = (req: Request) => req.ip ?? req.socket.remoteAddress ?? 'unknown';
 const tags = ['auth'];
@@ -29,7 +29,7 @@ const refreshTokenMissing = () =>
   new AppError(400, 'validation_failed', 'refreshToken is required (or send X-Session-Cookie: 1 to use the session cookie)');
 
 /**
- * `X-Session-Cookie: 1` (a browser app's tabs sharing one session, decision 0330) is said in the
+ * `X-Session-Cookie: 1` (a browser app's tabs sharing one session) is said in the
  * descriptions, not declared as a parameter: a generated client has no use for it.
  */
 const COOKIE_NOTE =

@@ -89,7 +89,7 @@ export const canvasRoutes = [
       const { canvasId } = await canvasAccess(canvases, user, params.id, 'viewer');
       const canvas = await canvases.findForMember(canvasId, user.id);
       if (!canvas) throw notFound('Canvas');
-      // The first page of members (0100): `membersNextCursor` continues at GET /canvases/:id/members.
+      // The first page of members: `membersNextCursor` continues at GET /canvases/:id/members.
       const members = pageOf(await canvases.listMembersPage(canvasId, { limit: MAX_PAGE_SIZE + 1 }), MAX_PAGE_SIZE, (member) => [
         member.userId,
       ]);

@@ -39,7 +39,7 @@ export const chatSessionsQuerySchema = z.strictObject({
 /**
  * `GET /chat/sessions/:id/history`: `?limit` 1–200 (default 200, so a conversation of up to 200
  * messages still arrives whole) and `?cursor`. Pages walk back from the newest message; each page
- * reads oldest → newest (0100).
+ * reads oldest → newest.
  */
 export const historyPageQuerySchema = pageQuerySchema(200);
 /** A history cursor is the `seq` of the oldest message of the page before. */
@@ -80,7 +80,7 @@ const startTurn = (ctx: ChatPorts, user: AuthUser, body: z.output<typeof chatBod
 const turnErrorStatus = (code: string) =>
   code === 'llm_unavailable' || code === 'llm_auth_failed' ? 503 : code === 'budget_exceeded' || code === 'rate_limited' ? 429 : 502;
 
-/** The caller's session; someone else's answers exactly like a missing one (0014). */
+/** The caller's session; someone else's answers exactly like a missing one. */
 /** `PUT /chat/sessions/:id/task-lane`: the whole lane, or null to clear it. */
 export const taskLaneBodySchema = z.strictObject({
   lane: z

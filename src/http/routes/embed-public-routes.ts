@@ -101,7 +101,7 @@ const tokenParam = {
 };
 const tags = ['flows'];
 
-/** The public chat of a chatflow's embed (decision 0121), declared once (see `../route.ts`). */
+/** The public chat of a chatflow's embed, declared once (see `../route.ts`). */
 export const embedPublicRoutes = [
   route({
     method: 'post',

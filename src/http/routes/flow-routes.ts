@@ -150,8 +150,8 @@ const definitionJson = (schema: z.ZodType) => {
 /**
  * The documented `definition` of a request: the same record the body is parsed with (each flow
  * type's definition is then checked by `validateDefinition`, so a problem's path stays
- * `definition.nodes.2...` rather than a union's), described as one of the two definition schemas
- * (decision 0177). The agentflow comes first: it is the body's example.
+ * `definition.nodes.2...` rather than a union's), described as one of the two definition schemas.
+ * The agentflow comes first: it is the body's example.
  */
 const documentedDefinition = <S extends z.ZodType>(record: S): S =>
   record.meta({

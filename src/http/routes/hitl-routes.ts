@@ -22,7 +22,7 @@ export const hitlListQuerySchema = z.strictObject({
 const tags = ['approvals'];
 
 /**
- * Approvals (0021): read a request, approve or reject it. Only its requester sees or
+ * Approvals: read a request, approve or reject it. Only its requester sees or
  * decides it (anyone else: 404, as for a missing one, 0014); a second decision is 409.
  */
 export const hitlRoutes = [

@@ -91,5 +91,5 @@ export const apiRoutes = [
   openApiDocumentRoute,
 ] satisfies AnyRoute[];
 
-/** The routes `createHttpApp` mounts on the API router: all but the public embed chat, which `embedPublicRouter` serves (0121). */
+/** The routes `createHttpApp` mounts on the API router: all but the public embed chat, which `embedPublicRouter` serves. */
 export const apiRoutesOnApi = apiRoutes.filter((route) => !(embedPublicRoutes as readonly AnyRoute[]).includes(route));

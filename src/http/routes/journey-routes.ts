@@ -38,7 +38,7 @@ export const journeyCancelResponse = z.object({ sessionId: z.uuid(), status: z.l
 const tags = ['agents'];
 
 /**
- * The agent setup journey (decision 0027): a guided conversation that ends with a prompt template
+ * The agent setup journey: a guided conversation that ends with a prompt template
  * for an extraction agent. Listed before the other `/agents/...` routes so `/agents/journey/*` is
  * never read as an agent id.
  */

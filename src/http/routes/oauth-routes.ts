@@ -71,7 +71,7 @@ export const oauthRoutes = [
       requireWriteScope(user, 'connecting an account');
       const { query } = input;
       const { binding, ...flow } = await ctx.oauth.authorize(user.id, params.provider, query.agentId);
-      // Binds the flow to this browser (0068): HttpOnly, sent back on the provider's top-level
+      // Binds the flow to this browser: HttpOnly, sent back on the provider's top-level
       // redirect (SameSite=Lax), only to the OAuth routes, Secure when the public URL is https.
       res.cookie(binding.cookieName, binding.value, {
         httpOnly: true,

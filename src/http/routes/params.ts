@@ -3,7 +3,7 @@ import type { ParamSpec } from '../route';
 
 /**
  * Path parameters shared by route declarations. A value failing its schema answers 404 like a
- * missing resource (decision 0014), not 400: `resource` names it in the message.
+ * missing resource, not 400: `resource` names it in the message.
  */
 const uuid = (description: string, resource: string) =>
   ({ schema: uuidParam, description: `${description}. A malformed id answers 404, like a missing one.`, resource }) satisfies ParamSpec;

@@ -95,7 +95,7 @@ export const platformRoutes = [
       if (!(await isAdminRequest(req, ctx.admin, ctx.tokens))) {
         // 401 without credentials and for an access token that is expired, revoked or whose user is
         // gone, as on every other route; 403 for credentials that are not an admin's.
-        // An admin's API key is someone, but never an admin (0220).
+        // An admin's API key is someone, but never an admin.
         const header = req.headers.authorization ?? '';
         const bearer = header.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
         const someone =

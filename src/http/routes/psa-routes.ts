@@ -27,7 +27,7 @@ export const psaConnectionSchema = z.union([
   z.strictObject({ ...connectionFields, apiKey: secret }).describe('An API key'),
 ]);
 
-/** A user's PSA: ticket notes of resolved sessions are pushed there (decision 0377). */
+/** A user's PSA: ticket notes of resolved sessions are pushed there. */
 export const psaRoutes = [
   route({
     method: 'put',

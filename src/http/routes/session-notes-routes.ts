@@ -63,9 +63,9 @@ async function documented(ctx: SessionNotesPorts, userId: string, sessionId: str
 const tags = ['sessions'];
 
 /**
- * A session's lifecycle and its ticket notes (decision 0022): resolve answers
+ * A session's lifecycle and its ticket notes: resolve answers
  * at once and queues the notes; the notes stream as SSE `data:` chunks and are kept on the session.
- * A malformed session id answers like a missing session (0014).
+ * A malformed session id answers like a missing session.
  */
 export const sessionNotesRoutes = [
   route({

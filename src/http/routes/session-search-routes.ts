@@ -20,7 +20,7 @@ export const similarSessionsQuerySchema = z.strictObject({
 });
 
 /**
- * Finding resolved sessions like a problem (decision 0246). Declared before `/chat/sessions/:id`,
+ * Finding resolved sessions like a problem. Declared before `/chat/sessions/:id`,
  * which would otherwise read `similar` as a session id.
  */
 export const sessionSearchRoutes = [

@@ -112,7 +112,7 @@ const chatMessage = (event: ChatEvent) => ({ event: event.type, data: JSON.strin
 
 /**
  * A live chat log entry as its SSE bytes, exactly as the replay writes it; built once per entry by
- * the follower and shared by every stream of the turn (decision 0104).
+ * the follower and shared by every stream of the turn.
  */
 export function chatFrame([, value]: StreamEntry): Frame {
   const event = JSON.parse(value) as ChatEvent;

@@ -11,8 +11,8 @@ export const FLOW_CHECK_MS = 10_000;
 
 /**
  * The SSE stream of one agentflow execution: stored events after `afterSeq`, then live
- * ones, ending with `execution_completed`, `execution_failed` or `cancelled`. As for generations
- * (decision 0071): when the execution ended but its log holds no terminal event (expired, lost),
+ * ones, ending with `execution_completed`, `execution_failed` or `cancelled`. As for generations:
+ * when the execution ended but its log holds no terminal event (expired, lost),
  * the stream ends with one built from the row instead of waiting forever.
  */
 export function flowExecutionSource(

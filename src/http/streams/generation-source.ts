@@ -18,7 +18,7 @@ const isFinished = (status: GenerationRow['status']) => status !== 'queued' && s
  * The SSE stream of one generation: stored events after `afterSeq`, then live ones, ending with a
  * terminal event (`complete`, `error`, or any other the log marks terminal). When the generation
  * ended but its log holds no terminal event (expired, lost, a worker that died), the stream ends
- * with one built from the row instead of waiting forever (decision 0071).
+ * with one built from the row instead of waiting forever.
  */
 export function generationSource(deps: GenerationSourceDeps, generationId: string, afterSeq: number, started = false): SseSource {
   return new GenerationSource(deps, generationId, afterSeq, started);

@@ -14,7 +14,7 @@ export const NOTES_CHECK_MS = 10_000;
 const FAILED_TEXT = '[ERROR] The notes could not be written; resolve the session again to retry';
 
 /**
- * A session's ticket notes as SSE `data:` lines (decisions 0022, 0245): the stored notes when ready,
+ * A session's ticket notes as SSE `data:` lines: the stored notes when ready,
  * else the chunks as they are written, each a one-line JSON `{"type":"chunk","text":…}` (so a
  * client reading one `data:` line per message keeps the newlines), ending with `[DONE]` or `[ERROR] …`. When the notes job
  * ended without writing to the log (log expired or lost, job gone), or had ended before the stream

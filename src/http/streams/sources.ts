@@ -43,7 +43,7 @@ export class StreamSources {
   }
 
   /**
-   * A generation's events after `afterSeq`, then live ones, to a terminal event (0071). `started`:
+   * A generation's events after `afterSeq`, then live ones, to a terminal event. `started`:
    * the caller has just created it (its producer is live, so the stream does not ask at once).
    */
   generation(generationId: string, afterSeq: number, started = false): SseSource {
@@ -90,7 +90,7 @@ export class StreamSources {
     return canvasFeedSource({ log: this.deps.canvasLog, checkEveryMs: this.deps.checkEveryMs ?? 10_000 }, canvasId, afterSeq, standing);
   }
 
-  /** A session's ticket notes as SSE `data:` lines (0022). */
+  /** A session's ticket notes as SSE `data:` lines. */
   notes(session: Pick<ChatSessionRow, 'id' | 'userId' | 'documentationStatus' | 'documentation'>): SseSource {
     return notesSource(this.deps, session);
   }

@@ -41,7 +41,7 @@ export interface DeviceSimulatorOptions {
  * A device in software for tests and demos (`@switchboard/client/testing`). It is the SDK's own
  * device helper, `connectDevice`, answering from an in-memory copy of the desktop app's tables
  * ({@link MemoryStore}): the same hello on every (re)connection, tool_call validation, acks and
- * idempotent replies (0078). On top it records what it received (`calls`, `invalidCalls`,
+ * idempotent replies. On top it records what it received (`calls`, `invalidCalls`,
  * `repeatedCalls`, `agentRuns`) and lets a test replace the `responder` to hang or to send
  * malformed acks, through the SDK's documented test hooks. Runs in Node and in browsers.
  */
@@ -54,7 +54,7 @@ export class DeviceSimulator {
   readonly agentRuns: AgentRunRequest[] = [];
   /** How calls are answered; replace it to hang or to send malformed acks. */
   responder: Responder = answerFromStore;
-  /** Writes answered from memory because their idempotency key was seen before (0078). */
+  /** Writes answered from memory because their idempotency key was seen before. */
   readonly repeatedCalls: ToolCall[] = [];
   readonly store: MemoryStore;
   private readonly callWaiters = new Set<() => void>();
