@@ -141,6 +141,9 @@ export class TaskLane {
     clearTimeout(this.timer);
     this.timer = null;
     const { sessionId, lane } = this;
-    this.saving = this.saving.then(() => this.api.request('PUT', `/chat/sessions/${sessionId}/task-lane`, { lane })).catch(() => {});
+    // A lane not saved stays on this page; the next change saves it again (the server keeps the last one).
+    this.saving = this.saving
+      .then(() => this.api.request('PUT', `/chat/sessions/${sessionId}/task-lane`, { lane }))
+      .catch((error) => console.warn('task lane not saved; the next change saves it', error));
   }
 }
