@@ -51,7 +51,10 @@ describe('a queue no worker consumes', () => {
     expect((await request('GET', `${base}/chat/sessions`, { token: user.accessToken })).body.sessions).toEqual([]);
 
     // When: a worker for the other queues starts
-    const agents = await cluster.spawn({ SWITCHBOARD_ROLES: 'worker', WORKER_QUEUES: 'assistant,embeddings,connectors,agent-runs,flows,psa,webhooks' });
+    const agents = await cluster.spawn({
+      SWITCHBOARD_ROLES: 'worker',
+      WORKER_QUEUES: 'assistant,embeddings,connectors,agent-runs,flows,psa,webhooks',
+    });
 
     // Then: the turn is answered, /readyz and the log say every queue is consumed
     const answered = await request('POST', `${base}/chat`, { token: user.accessToken, body: { message: 'Hello again', tools: 'none' } });
