@@ -37,6 +37,13 @@ const server = http.createServer({ noDelay: true }, (req, res) => {
   req.on('data', (part: Buffer) => parts.push(part));
   req.on('end', () => {
     const requestAt = toWire(now());
+    // Anything but a chat completion (the API's start-up probe of the provider lists the models)
+    // answers an empty model list.
+    if (req.method !== 'POST' || !req.url?.endsWith('/chat/completions')) {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ object: 'list', data: [] }));
+      return;
+    }
     const body = JSON.parse(Buffer.concat(parts).toString('utf8')) as {
       model: string;
       messages: Array<{ role: string; content: unknown }>;

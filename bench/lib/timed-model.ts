@@ -40,6 +40,12 @@ export async function startTimedModel(options: {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
+      // Anything but a chat completion (the API's start-up probe of the provider) answers an empty model list.
+      if (req.method !== 'POST' || !req.url?.endsWith('/chat/completions')) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ object: 'list', data: [] }));
+        return;
+      }
       const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
         model: string;
         messages: Array<{ role: string; content: unknown }>;
