@@ -30,6 +30,8 @@ export const uniquePrefix = (scenario: string) => `bench-${scenario}-${randomUUI
 export function benchEnv(options: { redis: BenchRedis | string; keyPrefix: string; dataDir: string }): Record<string, string> {
   return {
     NODE_ENV: 'production',
+    // A scenario that names no model endpoint measures the demo model on purpose.
+    LLM_DEMO: '1',
     JWT_SECRET: BENCH_JWT_SECRET,
     OAUTH_ENCRYPTION_KEY: BENCH_OAUTH_KEY,
     LOG_LEVEL: 'silent',
