@@ -1,7 +1,7 @@
 // Exactly-once, in-order room events for the open canvas (docs/protocol.md, "Catch-up"):
 // the SDK's CanvasSequencer (@switchboard/client, served built at /console/sdk/),
 // following one canvas at a time. Events are applied by `seq`; a repeat is skipped; a jump holds
-// what arrived and asks `canvas:sync` at once; after every reconnect the view calls `catchUp`;
+// what arrived and asks `canvas:sync` when the gap outlives a short grace; after every reconnect the view calls `catchUp`;
 // `resync` reloads the blocks over HTTP, holding live events until the reload is in.
 import { CANVAS_ROOM_EVENTS, CanvasSequencer } from '/console/sdk/switchboard-client.js';
 

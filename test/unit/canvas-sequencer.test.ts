@@ -6,7 +6,7 @@ describe('CanvasSequencer', () => {
   const CANVAS = '00000000-0000-4000-8000-000000000001';
   const entry = (seq: number): CanvasLogEntry => ({ seq, event: 'block_deleted', payload: { canvasId: CANVAS, blockId: `b${seq}`, seq } });
 
-  function given(serverLog: CanvasLogEntry[], options: { keptFrom?: number } = {}) {
+  function given(serverLog: CanvasLogEntry[], options: { keptFrom?: number; graceMs?: number } = {}) {
     const handed: number[] = [];
     const resyncs: number[] = [];
     const asked: number[] = [];
@@ -20,6 +20,7 @@ describe('CanvasSequencer', () => {
       sync,
       (event: CanvasRoomEvent) => handed.push(event.payload.seq),
       (_id, lastSeq) => resyncs.push(lastSeq),
+      options.graceMs,
     );
     const live = (seq: number) => sequencer.receive('block_deleted', { canvasId: CANVAS, seq });
     return { sequencer, handed, resyncs, asked, live };
@@ -33,16 +34,52 @@ describe('CanvasSequencer', () => {
     expect(asked).toEqual([]);
   });
 
-  test('a jump asks for what is missing at once and hands everything on in order, once', async () => {
+  /** Resolves once `check` holds, polling every few milliseconds; rejects after `timeoutMs`. */
+  async function until(check: () => boolean, timeoutMs = 2_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!check()) {
+      if (Date.now() > deadline) throw new Error('condition not met in time');
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
+  test('a jump whose missing events never come is asked for after the grace and handed on in order, once', async () => {
     const log = [1, 2, 3, 4, 5].map(entry);
-    const { sequencer, handed, live, asked } = given(log);
+    const { sequencer, handed, live, asked } = given(log, { graceMs: 20 });
     sequencer.track(CANVAS, 0);
     live(1);
     live(4); // 2 and 3 were lost
     live(5);
-    await sequencer.catchUp(CANVAS); // waits for the sync the jump started
+    expect(asked).toEqual([]); // not at once: they may be on their way
+    await until(() => handed.length === 5);
     expect(handed).toEqual([1, 2, 3, 4, 5]);
-    expect(asked[0]).toBe(1);
+    expect(asked).toEqual([1]);
+  });
+
+  test('events arriving out of order within the grace are handed on in order without asking the server', () => {
+    jest.useFakeTimers();
+    const { sequencer, handed, live, asked } = given([1, 2, 3, 4].map(entry), { graceMs: 30 });
+    sequencer.track(CANVAS, 0);
+    live(1);
+    live(3); // 2 was sent after 3 (its change committed later)
+    live(4);
+    expect(handed).toEqual([1]);
+    live(2);
+    expect(handed).toEqual([1, 2, 3, 4]);
+    // Past the longest grace (twice the configured one), still nothing was asked.
+    jest.advanceTimersByTime(61);
+    expect(asked).toEqual([]);
+    jest.useRealTimers();
+  });
+
+  test('catchUp asks at once, without waiting for a gap grace', async () => {
+    const log = [1, 2, 3].map(entry);
+    const { sequencer, handed, live, asked } = given(log, { graceMs: 60_000 });
+    sequencer.track(CANVAS, 0);
+    live(3);
+    await sequencer.catchUp(CANVAS);
+    expect(asked).toEqual([0]);
+    expect(handed).toEqual([1, 2, 3]);
   });
 
   test('after a reconnect, catchUp fetches what was missed; events arriving twice are handed on once', async () => {

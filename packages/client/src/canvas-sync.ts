@@ -14,6 +14,8 @@ interface CanvasState {
   running?: Promise<void>;
   /** Another sync was asked for while one was running. */
   again: boolean;
+  /** A gap waiting for its grace to pass before it is asked for. */
+  gapTimer?: ReturnType<typeof setTimeout>;
   /**
    * The application is reloading the canvas after a `resync`: nothing is handed on until it is
    * done (an event applied before the reload's answer arrives would be wiped by it).
@@ -42,9 +44,20 @@ function blockIdsOf(loaded: unknown): Set<string> | undefined {
 }
 
 /**
+ * How long a gap may stay open before the server is asked for it. Events of one canvas can reach a
+ * client a few milliseconds out of seq order (a change's event gets its seq inside its database
+ * transaction and is sent after the commit, while other events go out meanwhile): the missing event
+ * is usually on its way, and asking at once would send every client of the canvas to the server at
+ * the same moment. Each client waits this long plus up to as much again at random, so a gap every
+ * client sees (an event never sent) does not bring them all at once either.
+ */
+export const GAP_GRACE_MS = 250;
+
+/**
  * Exactly-once, in-order delivery of a canvas's room events over an unreliable path:
- * events are handed on by `seq`; a duplicate is dropped; a jump buffers what arrived and asks the
- * server (`canvas:sync`) for what is missing; after any reconnect the caller calls `catchUp`. When
+ * events are handed on by `seq`; a duplicate is dropped; a jump buffers what arrived and, when the
+ * gap is still open after a short grace ({@link GAP_GRACE_MS}), asks the server (`canvas:sync`)
+ * for what is missing; after any reconnect the caller calls `catchUp`. When
  * the server no longer keeps the missed events it answers `resync`, and the application reloads.
  * When a load or reload resolves with the blocks it read (what `blocks.listAll` gives), events that
  * would add a block it already holds leave that block out, and are not handed on when nothing is
@@ -58,6 +71,7 @@ export class CanvasSequencer {
     private readonly deliver: (event: CanvasRoomEvent) => void,
     /** The application reloads the canvas; resolving with the blocks it read lets repeats be left out. */
     private readonly resync: (canvasId: string, lastSeq: number) => unknown,
+    private readonly gapGraceMs = GAP_GRACE_MS,
   ) {}
 
   /** Start following a canvas from `seq` (the join ack's); a canvas already followed keeps its place. */
@@ -86,6 +100,7 @@ export class CanvasSequencer {
   }
 
   untrack(canvasId: string): void {
+    clearTimeout(this.canvases.get(canvasId)?.gapTimer);
     this.canvases.delete(canvasId);
   }
 
@@ -108,6 +123,8 @@ export class CanvasSequencer {
   catchUp(canvasId: string): Promise<void> {
     const state = this.canvases.get(canvasId);
     if (!state) return Promise.resolve();
+    clearTimeout(state.gapTimer);
+    state.gapTimer = undefined;
     if (state.running) {
       state.again = true;
       return state.running;
@@ -159,12 +176,23 @@ export class CanvasSequencer {
     if (state.reloading) return void state.ahead.set(entry.seq, entry);
     if (entry.seq > state.last + 1) {
       state.ahead.set(entry.seq, entry);
-      // eslint-disable-next-line no-restricted-syntax -- a failed catch-up keeps the events held in `ahead`; the next event past the gap asks again
-      if (mayAsk) void this.catchUp(canvasId).catch(() => undefined);
+      if (mayAsk) this.askAfterGrace(canvasId, state);
       return;
     }
     this.handOn(state, entry);
     this.drain(state);
+  }
+
+  /** Asks for a gap once its grace has passed, unless the missing events arrived meanwhile. */
+  private askAfterGrace(canvasId: string, state: CanvasState): void {
+    if (state.gapTimer || state.running) return;
+    const wait = this.gapGraceMs + Math.random() * this.gapGraceMs;
+    state.gapTimer = setTimeout(() => {
+      state.gapTimer = undefined;
+      if (this.canvases.get(canvasId) !== state || state.ahead.size === 0) return;
+      // eslint-disable-next-line no-restricted-syntax -- a failed catch-up keeps the events held in `ahead`; the next event past the gap asks again
+      void this.catchUp(canvasId).catch(() => undefined);
+    }, wait);
   }
 
   private drain(state: CanvasState): void {
@@ -174,6 +202,10 @@ export class CanvasSequencer {
       this.handOn(state, next);
     }
     for (const seq of state.ahead.keys()) if (seq <= state.last) state.ahead.delete(seq);
+    if (state.ahead.size === 0 && state.gapTimer) {
+      clearTimeout(state.gapTimer);
+      state.gapTimer = undefined;
+    }
   }
 
   private handOn(state: CanvasState, entry: CanvasLogEntry): void {
