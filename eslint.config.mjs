@@ -112,7 +112,7 @@ export default defineConfig(
   },
   {
     // the composition root opens the database it hands to the repositories
-    files: ['src/app/switchboard.ts'],
+    files: ['src/app/stores.ts'],
     rules: doors(SQL, LANGCHAIN, QUEUES),
   },
   {

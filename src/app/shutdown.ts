@@ -1,11 +1,14 @@
 import type { Logger } from '../lib/logger';
 
+/** Named stop steps, run first to last: each part of a start puts its own at the front. */
+export type Closers = Array<[string, () => unknown]>;
+
 /**
  * Runs closers in order (each one after the previous finished), within one overall deadline.
  * Order matters: stop taking work (readiness, HTTP), finish work (workers), then close what the
  * work used (sockets, queues, Redis, database).
  */
-export async function closeAll(closers: Array<[string, () => unknown]>, timeoutMs: number, logger: Logger): Promise<void> {
+export async function closeAll(closers: Closers, timeoutMs: number, logger: Logger): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (const [name, close] of closers) {
     const left = deadline - Date.now();

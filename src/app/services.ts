@@ -1,0 +1,216 @@
+import type http from 'node:http';
+import type { Config } from '../../config';
+import { ApprovalService } from '../assistant/approvals';
+import { ChatCancels } from '../assistant/chat-cancel';
+import { ChatEventLog } from '../assistant/chat-events';
+import { registerChatRuns } from '../assistant/chat-run';
+import { NotesEventLog } from '../assistant/notes-events';
+import { registerNotesRuns } from '../assistant/notes-run';
+import { registerAgentRuns } from '../agents/agent-run';
+import { CredentialVault } from '../agents/credentials';
+import { registerJourneyRuns } from '../agents/journey-run';
+import { JourneyStore } from '../agents/journey-store';
+import { AgentRunChannel } from '../agents/run-channel';
+import { LimitsResolver } from '../auth/limits';
+import { BudgetDoor } from '../budget/budget-door';
+import { PsaConnections } from '../connectors/psa';
+import { resolveOAuthEncryptionKey, SecretBox } from '../connectors/secret-box';
+import { DeviceChannel } from '../devices/device-channel';
+import { DeviceRegistry } from '../devices/device-registry';
+import { prometheusDeviceRpcMetrics } from '../devices/device-rpc';
+import { WsRelay } from '../devices/ws-relay';
+import { FlowEventLog } from '../flows/flow-events';
+import { registerFlowRuns } from '../flows/flow-run';
+import { HttpCredentials } from '../flows/http-credentials';
+import { GenerationEventLog } from '../generation/event-log';
+import { GenerationLimiter } from '../generation/generation-limiter';
+import { registerGenerationRuns } from '../generation/generation-run';
+import { CancelSignals } from '../lib/cancel-signals';
+import type { Logger } from '../lib/logger';
+import { useOutboundProxy } from '../lib/outbound-proxy';
+import { StreamFollower } from '../lib/stream-follower';
+import { UsageLimiter } from '../lib/usage-limiter';
+import { McpTools } from '../mcp/mcp-tools';
+import type { Metrics } from '../observability/metrics';
+import { QueueRegistry } from '../producers/registry';
+import { WorkerPresence } from '../producers/worker-presence';
+import { CanvasEmitter } from '../realtime/canvas-emitter';
+import { CanvasLog } from '../realtime/canvas-log';
+import { closeSocketServer, createSocketServer } from '../realtime/socket-server';
+import { RunHoldings } from '../runs/run-holdings';
+import { RunKernel } from '../runs/run-kernel';
+import { WebhookService } from '../webhooks/webhook-service';
+import type { Closers } from './shutdown';
+import type { Stores } from './stores';
+
+/** The parts every role shares: queues, event logs, the socket server, devices, budgets and the run kernel with each kind's runs. */
+export type Services = ReturnType<typeof buildServices>;
+
+/**
+ * Builds the parts the roles share, over the process's stores. The socket server attaches to
+ * `httpServer` when this process serves the API (its rooms reach other nodes through Redis either
+ * way). What holds a connection or a timer is added to `closers`.
+ */
+export function buildServices(
+  config: Config,
+  stores: Stores,
+  parts: { logger: Logger; metrics: Metrics; httpServer?: http.Server },
+  closers: Closers,
+) {
+  const { logger, metrics, httpServer } = parts;
+  const { repos, connections } = stores;
+  const { realtime, cache } = connections;
+  const queues = new QueueRegistry(connections.queues.command, config.redis.keyPrefix, connections.queues.blocking);
+  closers.unshift(['queues', () => queues.close()]);
+  // Which queues have a live worker: workers beat for theirs, the API warns and fails fast on the others.
+  const presence = new WorkerPresence(connections.queues.command, config.redis.keyPrefix, config.queues.unconsumedMs);
+  // One reader of every followed event log in this process (it connects on first use).
+  const follower = new StreamFollower(realtime.command);
+  closers.unshift(['stream follower', () => follower.close()]);
+  const events = new GenerationEventLog(realtime.command, config.redis.keyPrefix, config.generation.eventsTtlSeconds, follower);
+  const limiter = new GenerationLimiter(cache.command, config.redis.keyPrefix);
+  // Agentflow executions: the same sequenced, resumable log as generations.
+  const flowEvents = new FlowEventLog(realtime.command, config.redis.keyPrefix, config.generation.eventsTtlSeconds, follower);
+  const chatEvents = new ChatEventLog(realtime.command, config.redis.keyPrefix, undefined, follower);
+  // Model requests and tool calls leave through HTTPS_PROXY / HTTP_PROXY unless NO_PROXY names the host.
+  useOutboundProxy(config.outboundProxy);
+  // OAuth tokens and HTTP tool credentials are sealed with OAUTH_ENCRYPTION_KEY (generated under DATA_DIR when unset outside production).
+  const secretBox = new SecretBox(resolveOAuthEncryptionKey(config.oauth.encryptionKey, config.data.dir), config.oauth.oldKeys);
+  const vault = new CredentialVault(secretBox, repos);
+  const httpCredentials = new HttpCredentials({ repos, box: secretBox });
+  // PSA credentials are sealed with the same key.
+  const psa = new PsaConnections({ box: secretBox, repos, settings: config.psa });
+  // Webhooks out: run ends and approval requests become signed deliveries on the `webhooks` queue.
+  const webhooks = new WebhookService({ config, repos, box: secretBox, enqueue: queues.enqueue, logger });
+  // Registered MCP servers: their auth headers sealed with the same key, their calls under the HTTP tools' limits.
+  const mcpTools = new McpTools({ repos, box: secretBox, limits: config.flowHttp, logger });
+  // Frames past twice the run's byte limit are refused (the worker keeps at most maxBytes of them).
+  const agentRunChannel = new AgentRunChannel(realtime.command, config.redis.keyPrefix, 2 * config.agents.maxBytes);
+
+  const io = createSocketServer({
+    redis: realtime.blocking,
+    keyPrefix: config.redis.keyPrefix,
+    httpServer,
+    corsOrigins: config.cors.origins,
+    logger,
+  });
+  closers.unshift(['sockets', () => closeSocketServer(io)]);
+  // Every canvas room event gets a seq and a place in the canvas's replay log.
+  const canvasLog = new CanvasLog(realtime.command, config.redis.keyPrefix, config.canvasLog, follower);
+  const canvasEvents = new CanvasEmitter(io, canvasLog, logger);
+  // Any process can call a device: the channel reaches it on whichever node holds its connection.
+  const relay = new WsRelay(realtime.command, config.redis.keyPrefix, logger);
+  const devices = new DeviceChannel(io, {
+    timeoutMs: config.device.rpcTimeoutMs,
+    logger,
+    metrics: prometheusDeviceRpcMetrics(metrics),
+    relay,
+  });
+  closers.unshift(['device channel', () => devices.close()]);
+  const deviceRegistry = new DeviceRegistry(realtime.command, config.redis.keyPrefix, { logger });
+  // One limiter for every surface of the same work: HTTP routes, device sockets, flow executions, the workers' device operations and approvals.
+  const usage = new UsageLimiter(cache.command, config.redis.keyPrefix, config.usageLimits);
+  // One approval service per process: the worker parks turns on it, the API decides through it.
+  const approvals = new ApprovalService({
+    config,
+    repos,
+    queues,
+    logger,
+    metrics,
+    devices,
+    chatEvents,
+    browsers: canvasEvents,
+    usage,
+    onRequested: (row) => webhooks.approvalRequested(row),
+  });
+  // Cancel requests: any API node asks, the worker streaming the model hears it.
+  const signals = new CancelSignals(realtime.command, config.redis.keyPrefix, logger);
+  closers.unshift(['cancel signals', () => signals.close()]);
+  // Every model call, and every request that queues one, reserves its cost against the user's budget first.
+  const limits = new LimitsResolver({ users: repos.users, tiers: config.tiers, providers: config.llm.providers });
+  const budget = new BudgetDoor({
+    redis: cache.command,
+    keyPrefix: config.redis.keyPrefix,
+    limits,
+    usage: repos.usage,
+    logger,
+    metrics,
+    calls: {
+      maxTokens: config.llm.maxTokens,
+      pricing: config.llm.pricing,
+      defaultModel: config.llm.model,
+      // Every model a call may go to: a request is priced at the dearest, as its calls are.
+      models: [...config.llm.fallbackModels, ...config.llm.providers.flatMap((provider) => provider.models)],
+    },
+    reservationTtlMs: config.budget.reservationTtlMs,
+  });
+  // Every run's life (start, end, cancel, recovery) goes through one kernel, which gives back the budget reservations a run held.
+  const holdings = new RunHoldings({ redis: cache.command, keyPrefix: config.redis.keyPrefix, budget });
+  const runKernel = new RunKernel({
+    runs: repos.runs,
+    queues,
+    signals,
+    logger,
+    holdings,
+    onEnded: (run) => webhooks.runEnded(run),
+  });
+  const generationRuns = registerGenerationRuns(runKernel, {
+    config,
+    repos,
+    events,
+    limiter,
+    canvasEvents,
+    enqueue: queues.enqueue,
+    logger,
+    metrics,
+  });
+  const flowRuns = registerFlowRuns(runKernel, { repos, events: flowEvents, queues, logger, metrics, approvals });
+  const agentRuns = registerAgentRuns(runKernel, { config, repos, queues, logger, metrics });
+  const journeyRuns = registerJourneyRuns(runKernel, {
+    repos,
+    store: new JourneyStore(cache.command, config.redis.keyPrefix, config.agents.journeyTtlSeconds),
+    queues,
+    logger,
+  });
+  const notesRuns = registerNotesRuns(runKernel, {
+    repos,
+    notesEvents: new NotesEventLog(realtime.command, config.redis.keyPrefix),
+    logger,
+  });
+  const chatRuns = registerChatRuns(runKernel, { repos, queues, chatEvents, devices, approvals, logger });
+  const chatCancels = new ChatCancels({ repos, runs: chatRuns, chatEvents });
+  return {
+    queues,
+    presence,
+    follower,
+    events,
+    limiter,
+    flowEvents,
+    chatEvents,
+    vault,
+    httpCredentials,
+    psa,
+    webhooks,
+    mcpTools,
+    agentRunChannel,
+    io,
+    canvasLog,
+    canvasEvents,
+    relay,
+    devices,
+    deviceRegistry,
+    usage,
+    approvals,
+    signals,
+    limits,
+    budget,
+    runKernel,
+    generationRuns,
+    flowRuns,
+    agentRuns,
+    journeyRuns,
+    notesRuns,
+    chatRuns,
+    chatCancels,
+  };
+}
