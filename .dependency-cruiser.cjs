@@ -41,6 +41,14 @@ const forbidden = [
     to: { circular: true },
   },
   {
+    name: 'model-gateway-door',
+    comment:
+      'Outside src/ai, model calls and their types and errors are reached through src/ai/model-gateway.ts, not the modules behind it.',
+    severity: 'error',
+    from: { path: '^src/', pathNot: '^src/ai/' },
+    to: { path: '^src/ai/(model-turn|model-errors|model-attempt|model-fallback|call-budget|call-span|call-usage)[.]ts$' },
+  },
+  {
     name: 'folder-in-a-layer',
     comment: 'Every folder of src/ belongs to a layer: add a new folder to `layers` in .dependency-cruiser.cjs.',
     severity: 'error',
