@@ -2,7 +2,8 @@
  * The folders of src/ form layers, and imports only go down (docs/architecture.md, "Layers").
  * A folder may import its own files and the folders of lower layers; folders of one layer never
  * import each other, so the folder graph can have no cycle. `npm run check:layers` runs this in CI,
- * with a check for import cycles between files.
+ * with a check for import cycles between files, which covers the client package's src/ too (the
+ * layers are src/'s only).
  *
  * Type-only imports count too: a type names the module it comes from as much as a value does.
  */
@@ -39,6 +40,14 @@ const forbidden = [
     severity: 'error',
     from: { path: '^(src|config|packages/[^/]+/src)/' },
     to: { circular: true },
+  },
+  {
+    name: 'model-gateway-door',
+    comment:
+      'Outside src/ai, model calls and their types and errors are reached through src/ai/model-gateway.ts, not the modules behind it.',
+    severity: 'error',
+    from: { path: '^src/', pathNot: '^src/ai/' },
+    to: { path: '^src/ai/(model-turn|model-errors|model-attempt|model-fallback|call-budget|call-span|call-usage)[.]ts$' },
   },
   {
     name: 'folder-in-a-layer',

@@ -1,5 +1,5 @@
 import type { AgentFile, AgentRunRequest, ToolReply } from './protocol';
-import type { DeviceConnectOptions, ReadAgentFiles } from './device';
+import type { DeviceConnectOptions, ReadAgentFiles } from './device-types';
 import { deviceStore } from './device-store';
 import type { TokenSource } from './sockets';
 

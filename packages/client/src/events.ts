@@ -1,12 +1,13 @@
 import type { AgentComplete, AgentData, AgentFrameAck, AgentRunRequest, DeviceHello, DeviceHelloAck, ToolCall } from './protocol';
+import type { ApprovalRequested, ApprovalResolved, GenerationStage } from './payloads';
 import type { Block } from './types';
 
-/**
+export type { ApprovalRequested, ApprovalResolved, GenerationStage } from './payloads';
+
+/*
  * Every Socket.IO event, typed per namespace and direction. The server (src/schemas/socket-events.ts re-exports
  * them), the SDK and the tests share these maps, so a renamed event or field fails to compile.
  */
-export type GenerationStage = 'queued' | 'thinking' | 'tool' | 'persisting' | 'broadcasting' | 'cancelled' | 'failed';
-
 export interface PresenceUser {
   userId: string;
   name: string;
@@ -136,23 +137,6 @@ export type ChatCancelAck = { ok: true } | { ok: false; error: { code: string; m
 export type AgentCancelAck = { ok: true } | { ok: false; error: { code: string; message?: string } };
 
 export type ToolApprovalAck = { ok: true; status: string } | { error: { code: string; message?: string } };
-
-/** `approval_requested`: a dangerous tool call waits for the user's decision. */
-export interface ApprovalRequested {
-  approvalId: string;
-  sessionId: string;
-  toolName: string;
-  parameters: Record<string, unknown>;
-  reason: string;
-  expiresAt: string;
-}
-
-/** `approval_resolved`: how a request ended; `decidedBy` is null for a timeout. */
-export interface ApprovalResolved {
-  approvalId: string;
-  status: 'approved' | 'rejected' | 'timeout';
-  decidedBy: string | null;
-}
 
 /** `chat_request` from a device. `context` (≤ 8,000 characters of JSON) is kept on the session and given to the model every turn. */
 export interface ChatRequestPayload {

@@ -4,7 +4,7 @@
  * zod schemas and view functions in test/types/client-contract.ts: a change on either side that
  * makes them differ fails `npm run typecheck`.
  */
-import type { ApprovalRequested, ApprovalResolved, GenerationStage } from './events';
+import type { ApprovalRequested, ApprovalResolved, GenerationStage } from './payloads';
 
 /* ---- blocks ---------------------------------------------------------------------------------- */
 export type BlockType = 'text' | 'heading' | 'todo' | 'bullet_list' | 'code' | 'quote' | 'divider' | 'image';
