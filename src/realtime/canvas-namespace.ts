@@ -97,14 +97,34 @@ export function registerCanvasNamespace(
    * is in. Announcements therefore run one at a time per canvas on this node (a change during one
    * asks for another, computed after it), and a last one follows PRESENCE_SETTLE_MS after a burst,
    * so changes on other nodes in between end in an up-to-date list too.
+   *
+   * Presence lists users, not sockets: a socket coming or going that leaves the same users in the
+   * room (a tab reconnecting, a user's second tab) announces nothing, since each announcement goes to
+   * every socket of the room. Each node compares with the list it sent last: a node whose list was
+   * overtaken by a newer one from another node computes the newer list at its settle, finds it
+   * different from its own, and sends it, so the room still ends with the current list.
    */
   const announcing = new Map<string, { running: boolean; again: boolean; settle?: NodeJS.Timeout }>();
+  /** The list this node sent last, per canvas with sockets here (forgotten when the room empties here). */
+  const sent = new Map<string, string>();
   const emitPresence = async (canvasId: string) => {
     try {
-      nsp.to(rooms.canvas(canvasId)).emit('presence', { canvasId, users: await presenceOf(canvasId) });
+      const users = await presenceOf(canvasId);
+      const list = users
+        .map((user) => `${user.userId}:${user.name}`)
+        .sort()
+        .join('\n');
+      if (sent.get(canvasId) === list) return;
+      sent.set(canvasId, list);
+      nsp.to(rooms.canvas(canvasId)).emit('presence', { canvasId, users });
     } catch (error) {
       log.warn({ err: error, canvasId }, 'presence update failed');
     }
+  };
+  const settled = async (canvasId: string) => {
+    announcing.delete(canvasId);
+    await emitPresence(canvasId);
+    if (!nsp.adapter.rooms.has(rooms.canvas(canvasId))) sent.delete(canvasId);
   };
   const announcePresence = (canvasId: string): void => {
     let state = announcing.get(canvasId);
@@ -120,7 +140,7 @@ export function registerCanvasNamespace(
         await emitPresence(canvasId);
       }
       current.running = false;
-      current.settle = setTimeout(() => (announcing.delete(canvasId), void emitPresence(canvasId)), PRESENCE_SETTLE_MS).unref();
+      current.settle = setTimeout(() => void settled(canvasId), PRESENCE_SETTLE_MS).unref();
     })();
   };
 

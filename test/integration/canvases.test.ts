@@ -341,6 +341,27 @@ describe('canvases, members, blocks and the /canvas namespace', () => {
       expect(users).toEqual([a.id, b.id].sort());
     });
 
+    test("given A in the room, A's second tab coming and going announces nothing: the next presence A hears is B's arrival", async () => {
+      const { owner: a, canvasId } = await givenCanvas();
+      const b = await registerUser(t.api, 'B');
+      await addMember(t.api, a, canvasId, b, 'viewer');
+      const [tab1, tab2, socketB] = await Promise.all([connect(a), connect(a), connect(b)]);
+      expect((await join(tab1, canvasId)).ok).toBe(true);
+      // A's own arrival is announced once; wait for it so it is not mistaken for a later one.
+      await waitFor(tab1, 'presence', (p) => p.canvasId === canvasId);
+      const heard: string[][] = [];
+      tab1.on('presence', (p) => p.canvasId === canvasId && heard.push(p.users.map((u) => u.userId).sort()));
+
+      // The second tab joins and leaves: the room's users stay [A] throughout.
+      expect((await join(tab2, canvasId)).ok).toBe(true);
+      tab2.disconnect();
+      const withB = waitFor(tab1, 'presence', (p) => p.canvasId === canvasId && p.users.length === 2);
+      expect((await join(socketB, canvasId)).ok).toBe(true);
+      await withB;
+
+      expect(heard[0]).toEqual([a.id, b.id].sort());
+    });
+
     test('given A and B joining at the same moment (in 12 rooms at once), each ends with a presence that lists both', async () => {
       const a = await registerUser(t.api, 'A');
       const b = await registerUser(t.api, 'B');
