@@ -1,3 +1,4 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { connectCanvas, type CanvasConnection } from '@switchboard/client';
 import { CANVAS_ROOM_EVENTS } from '../../src/schemas/socket-events';
 import { createTestDatabase, type TestDatabase } from '../../test/support/database';
@@ -19,9 +20,11 @@ export interface ChurnOptions {
   offlineMs: number;
   blocksPerGeneration: number;
   /**
-   * API nodes the clients are spread over, round robin (default 1). With 2, a second API process
-   * runs beside this process's Switchboard, both on one PostgreSQL database and one Redis: room
-   * events reach half of the clients through the Redis adapter.
+   * API processes the clients are spread over, round robin (default 1), each serving sockets only,
+   * on the PostgreSQL database and the Redis of this process's Switchboard (which runs the worker
+   * and takes the writes). This process is the load generator: an API node sharing its event loop
+   * with hundreds of benchmark clients is not what a deployment runs, and it answered WebSocket
+   * upgrades seconds late under this load.
    */
   apiNodes?: number;
 }
@@ -43,6 +46,9 @@ interface Client {
   /** Full reloads (`resync`, `blocks_reranked`) the SDK asked the application for. */
   reloads: number;
 }
+
+/** How many clients connect at once while the scenario sets up. */
+const CONNECT_BATCH = 20;
 
 /** Every block of the canvas over HTTP, page by page (what an application loads after a join or a resync). */
 async function listAllBlocks(api: string, token: string, canvasId: string): Promise<Array<{ id: string }>> {
@@ -81,29 +87,37 @@ export async function churnScenario(ctx: BenchContext, options: ChurnOptions) {
   const model = await startBulkModel(options.blocksPerGeneration);
   const keyPrefix = uniquePrefix('churn');
   const apiNodes = options.apiNodes ?? 1;
-  // Several API processes share one database: the PostgreSQL server instead of in-memory PGlite.
-  const database: TestDatabase | undefined = apiNodes > 1 ? await createTestDatabase({ server: ctx.postgresUrl }) : undefined;
+  // Several processes share one database: the PostgreSQL server instead of in-memory PGlite.
+  const database: TestDatabase = await createTestDatabase({ server: ctx.postgresUrl });
   const app = await startInProcessSwitchboard({
     redis: ctx.redis,
     keyPrefix,
     dataDir: ctx.dataDir,
     endpoint: model.endpoint,
-    env: { BROADCAST_CHUNK_DELAY_MS: '50', ...(database ? { DATABASE_URL: database.url } : {}) },
+    env: { BROADCAST_CHUNK_DELAY_MS: '50', DATABASE_URL: database.url },
   });
   const clients: Client[] = [];
+  /** Per API node, every reconnect: attempt → transport open (TCP and the WebSocket upgrade), and attempt → connected (authentication and Socket.IO's recovery too). */
+  const transportOpen: number[][] = Array.from({ length: apiNodes }, () => []);
+  const handshakes: number[][] = Array.from({ length: apiNodes }, () => []);
+  const connectErrors = new Map<string, number>();
+  let presenceEvents = 0;
+  /** This process's event loop delay: the clients' side of every figure. */
+  const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+  loopDelay.enable();
   const extra: CanvasConnection[] = [];
   const others: SwitchboardProcess[] = [];
   try {
-    const nodeUrls = [app.url];
-    for (let node = 1; node < apiNodes; node += 1) {
-      ctx.log(`churn: starting API node ${node + 1}`);
-      const other = await spawnSwitchboard(
-        { ...benchEnv({ redis: ctx.redis, keyPrefix, dataDir: ctx.dataDir }), DATABASE_URL: database!.url, SWITCHBOARD_ROLES: 'api' },
-        60_000,
-      );
-      others.push(other);
-      nodeUrls.push(other.url!);
-    }
+    ctx.log(`churn: starting ${apiNodes} API node(s)`);
+    const env = {
+      ...benchEnv({ redis: ctx.redis, keyPrefix, dataDir: ctx.dataDir }),
+      DATABASE_URL: database.url,
+      SWITCHBOARD_ROLES: 'api',
+    };
+    const spawned = await Promise.allSettled(Array.from({ length: apiNodes }, () => spawnSwitchboard(env, 60_000)));
+    for (const result of spawned) if (result.status === 'fulfilled') others.push(result.value);
+    for (const result of spawned) if (result.status === 'rejected') throw result.reason;
+    const nodeUrls = others.map((other) => other.url!);
     const owner = await registerUser(app.api, 'Churn');
     const canvasId = await createCanvas(app.api, owner, 'Churn canvas');
     // The observer is never cut: its last seq is the canvas's (what a reconnecting client must reach).
@@ -114,7 +128,9 @@ export async function churnScenario(ctx: BenchContext, options: ChurnOptions) {
     await observer.join(canvasId);
 
     ctx.log(`churn: connecting ${options.clients} clients`);
-    for (let i = 0; i < options.clients; i += 1) {
+    const replay: number[] = [];
+    // Clients connect, join and load a batch at a time (as a page's visitors arrive), not one by one.
+    const connectOne = async (i: number) => {
       const connection = await connectCanvas({
         url: nodeUrls[i % nodeUrls.length],
         token: owner.accessToken,
@@ -153,14 +169,24 @@ export async function churnScenario(ctx: BenchContext, options: ChurnOptions) {
       });
       for (const name of CANVAS_ROOM_EVENTS) connection.on(name as 'block_added', (payload) => client.delivered.add(payload.seq));
       connection.io.on('reconnect_attempt', () => (client.lastAttempt = now()));
+      const node = i % nodeUrls.length;
+      connection.io.on('open', () => client.lastAttempt && transportOpen[node].push(msBetween(client.lastAttempt)));
+      connection.on('presence', () => (presenceEvents += 1));
+      connection.on('connect_error', (error: Error) => {
+        connectErrors.set(error.message, (connectErrors.get(error.message) ?? 0) + 1);
+      });
       connection.on('connect', () => {
+        if (client.lastAttempt) handshakes[node].push(msBetween(client.lastAttempt));
         if (client.lastAttempt && canvasSeq > (connection.lastSeq(canvasId) ?? 0)) client.waiting.push([client.lastAttempt, canvasSeq]);
       });
       connection.onAnyOutgoing((event) => event === 'canvas:sync' && (client.syncCalls += 1));
       await connection.join(canvasId, 10_000, load);
       clients.push(client);
+    };
+    for (let first = 0; first < options.clients; first += CONNECT_BATCH) {
+      const batch = Array.from({ length: Math.min(CONNECT_BATCH, options.clients - first) }, (_, k) => connectOne(first + k));
+      await Promise.all(batch);
     }
-    const replay: number[] = [];
     const firstSeq = canvasSeq;
 
     let running = true;
@@ -290,6 +316,19 @@ export async function churnScenario(ctx: BenchContext, options: ChurnOptions) {
       // Blocks handed again to an application that already held them (its load or reload listed them).
       repeatedBlocksHanded: clients.reduce((sum, c) => sum + c.repeatedBlocks, 0),
       fullReloads: clients.reduce((sum, c) => sum + c.reloads, 0),
+      // Where a reconnect's time goes, node by node: [p50, p99] in ms.
+      reconnect: {
+        transportOpenMs: transportOpen.map((times) => [round(percentile(times, 50)), round(percentile(times, 99))]),
+        connectedMs: handshakes.map((times) => [round(percentile(times, 50)), round(percentile(times, 99))]),
+        connectErrors: Object.fromEntries(connectErrors),
+        // `presence` events the clients received (not room events: the users in the canvas).
+        presenceEvents,
+        clientsLoopDelayMs: {
+          p50: round(loopDelay.percentile(50) / 1e6),
+          p99: round(loopDelay.percentile(99) / 1e6),
+          max: round(loopDelay.max / 1e6),
+        },
+      },
       replayFromReconnectAttemptMs: {
         samples: replay.length,
         p50: round(percentile(replay, 50)),
@@ -311,6 +350,7 @@ export async function churnScenario(ctx: BenchContext, options: ChurnOptions) {
     await Promise.all(others.map((other) => other.stop('SIGKILL')));
     await app.stop();
     await model.close();
-    await database?.drop();
+    loopDelay.disable();
+    await database.drop();
   }
 }
