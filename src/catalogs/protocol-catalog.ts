@@ -706,7 +706,7 @@ export const canvasCatchUpRules = [
   '2. **Applies in order, once.** An event with `seq <= last` is a repeat: skip it. `seq == last + 1`: apply it, `last = seq`,',
   '   then apply any held event that now follows. `seq > last + 1`: a gap; hold the event, and call `canvas:sync` when the gap',
   '   is still open after a short grace (the SDK waits 250 – 500 ms, at random): events of one canvas can arrive a few',
-  '   milliseconds out of order (a change\'s event is sent after its transaction commits), and asking at once would send every',
+  "   milliseconds out of order (a change's event is sent after its transaction commits), and asking at once would send every",
   '   client of the canvas to the server together.',
   '3. **Catches up after EVERY reconnect**, whether or not `socket.recovered` is true: if it is not, `canvas:join` again',
   '   first (the rooms were lost); then `canvas:sync {canvasId, afterSeq: last}` and apply its events by rule 2. A catch-up',
