@@ -43,7 +43,8 @@ function responder(request: ChatRequest): ChatTurn {
  * `lookup_order` can grow while the test runs, as a server's tools change between two listings.
  */
 async function startToolServer() {
-  const state = { lookupDescription: 'Finds an order by its id' };
+  const initial = { lookupDescription: 'Finds an order by its id', listRefund: true };
+  const state = { ...initial };
   const app = express();
   app.use(express.json({ limit: '1mb' }));
   app.post('/mcp', async (req, res) => {
@@ -51,13 +52,14 @@ async function startToolServer() {
     server.registerTool('lookup_order', { description: state.lookupDescription, inputSchema: { orderId: z.string() } }, async () => ({
       content: [{ type: 'text', text: 'shipped' }],
     }));
-    server.registerTool(
-      'refund',
-      { description: 'Refunds an order', inputSchema: { orderId: z.string(), reason: z.string() } },
-      async () => ({
-        content: [{ type: 'text', text: 'refunded' }],
-      }),
-    );
+    if (state.listRefund)
+      server.registerTool(
+        'refund',
+        { description: 'Refunds an order', inputSchema: { orderId: z.string(), reason: z.string() } },
+        async () => ({
+          content: [{ type: 'text', text: 'refunded' }],
+        }),
+      );
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
     res.on('close', () => {
       void transport.close();
@@ -71,6 +73,8 @@ async function startToolServer() {
   });
   return {
     state,
+    /** Lists the tools as they were at the start. */
+    reset: () => Object.assign(state, initial),
     origin: `http://127.0.0.1:${(http.address() as AddressInfo).port}`,
     close: () => {
       http.closeAllConnections();
@@ -114,6 +118,7 @@ describe('budget edges of agent runs, flow nodes with tools and MCP tools', () =
   }, 60_000);
   afterEach(() => {
     for (const device of devices.splice(0)) device.close();
+    tools.reset();
   });
   afterAll(async () => {
     await t?.stop();
@@ -426,5 +431,13 @@ describe('budget edges of agent runs, flow nodes with tools and MCP tools', () =
     expect(toolNames(full)).toEqual([`mcp__${server}__lookup_order`, `mcp__${server}__refund`]);
     expect(promptTokenBound(sentTexts(full)) + maxTokens).toBe(grownCall);
     expect((await settledHour(user)).usedTokens).toBe(await ledger(user));
+
+    // A tool the server no longer lists leaves the record with it.
+    tools.state.listRefund = false;
+    await setTokensPerHour(user, 1_000_000);
+    from = t.llm.chatRequests().length;
+    expect((await chat({ message: 'Bye', sessionId })).status).toBe(200);
+    expect(toolNames(turnsFrom(from)[0])).toEqual([`mcp__${server}__lookup_order`]);
+    expect(await recordedSizes(serverId)).toEqual({ lookup_order: grown });
   }, 60_000);
 });
