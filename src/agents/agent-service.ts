@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { extractionFirstCall } from './extraction-prompt';
 import type { Config } from '../../config';
 import type { ModelCatalog, ModelChoice } from '../ai/model-catalog';
 import { AppError, notFound } from '../lib/errors';
@@ -120,8 +121,11 @@ export class AgentService {
         `The ${ref.agent.provider} connection was revoked; reconnect through /api/v1/oauth/${ref.agent.provider}/authorize`,
       );
     }
-    // Reserved before anything is written: a run over the user's budget is refused (429) with no run recorded or queued.
-    const budget = await this.deps.budget?.admitPrompt(userId, [ref.agent.promptTemplate]);
+    // Reserved before anything is written: a run over the user's budget is refused (429) with no run
+    // recorded or queued. Its first call (the first document's extraction) is counted at the largest
+    // size its document may have, so the worker's call fits what was reserved whatever it reads.
+    const first = extractionFirstCall(ref.agent);
+    const budget = await this.deps.budget?.admitPrompt(userId, first.texts, ref.agent.model?.model, first.fixed);
     const runId = randomUUID();
     try {
       await this.deps.runs.create({ id: runId, userId });

@@ -8,6 +8,7 @@ import type { Enqueue } from '../producers/registry';
 import { cronSlots } from '../schemas/agents';
 import { settled } from '../lib/settled';
 import { BudgetExceededError, type BudgetDoor } from '../budget/budget-door';
+import { extractionFirstCall } from './extraction-prompt';
 
 /**
  * The scheduler role: a node-cron tick (every minute by default) reads the enabled
@@ -77,7 +78,7 @@ export class AgentScheduler {
           this.log.info({ agentId: agent.id, userId: agent.userId }, 'cloud agent slot skipped: the plan has no cloud agents');
           continue;
         }
-        const budget = await this.admit(agent.userId, agent.promptTemplate);
+        const budget = await this.admit(agent);
         if (budget === false) {
           // The owner's budget is spent: the slot passes without a run and the schedule moves on (no retry each tick).
           await this.deps.repos.agents.advanceSchedule(kind, agent.id, now, slot, next, {
@@ -111,11 +112,20 @@ export class AgentScheduler {
     return scheduled;
   }
 
-  /** The reservation for a scheduled run (undefined: no budget limits), or false when the owner's budget refuses it. */
-  private async admit(userId: string, promptTemplate: string): Promise<string | undefined | false> {
+  /**
+   * The reservation for a scheduled run (undefined: no budget limits), or false when the owner's
+   * budget refuses it: its first call counted at the largest size its first document may have.
+   */
+  private async admit(agent: {
+    userId: string;
+    promptTemplate: string;
+    dataTypes: readonly string[];
+    model: { model: string } | null;
+  }): Promise<string | undefined | false> {
     if (!this.deps.budget) return undefined;
     try {
-      return await this.deps.budget.admitPrompt(userId, [promptTemplate]);
+      const first = extractionFirstCall(agent);
+      return await this.deps.budget.admitPrompt(agent.userId, first.texts, agent.model?.model, first.fixed);
     } catch (error) {
       if (error instanceof BudgetExceededError) return false;
       throw error;

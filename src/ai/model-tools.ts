@@ -1,4 +1,5 @@
 import { tool, type StructuredToolInterface } from '@langchain/core/tools';
+import { convertToOpenAITool } from '@langchain/core/utils/function_calling';
 import type { z } from 'zod';
 import type { ToolDefinition } from './model-stream';
 
@@ -26,4 +27,9 @@ export interface ToolSpec {
 export function offeredTool(spec: ToolSpec): ModelTool {
   // Never run: the caller executes the calls the model makes (see ModelTool).
   return tool(async () => '', { name: spec.name, description: spec.description, schema: spec.schema });
+}
+
+/** UTF-8 bytes of a tool's definition as a call's reservation counts it (each tool is one text of the prompt). */
+export function toolDefinitionBytes(spec: ToolSpec): number {
+  return Buffer.byteLength(JSON.stringify(convertToOpenAITool(offeredTool(spec))), 'utf8');
 }

@@ -34,3 +34,43 @@ export const CODING_PLAN_TOOL: PromptPart = { bytes: 775, texts: 1 };
 
 /** The journey's finish tool (src/agents/journey-runner.ts), offered from the third answer on. */
 export const JOURNEY_FINISH_TOOL: PromptPart = { bytes: 619, texts: 1 };
+
+/** The extraction tool of agent runs (src/agents/extraction.ts), sent with every extraction call. */
+export const EXTRACTION_TOOL_SIZE: PromptPart = { bytes: 677, texts: 1 };
+
+/**
+ * The UTF-8 bytes of each device tool's definition (src/assistant/tools.ts), one text each: what an
+ * agentflow node that names the tool is offered.
+ */
+export const DEVICE_TOOL_BYTES: Readonly<Record<string, number>> = {
+  list_tasks: 575,
+  create_task: 1_003,
+  update_task: 1_046,
+  delete_task: 333,
+  list_tasks_due_today: 237,
+  list_task_comments: 348,
+  add_task_comment: 455,
+  delete_task_comment: 358,
+  list_projects: 472,
+  list_all_projects: 252,
+  get_project: 355,
+  create_project: 389,
+  update_project: 642,
+  delete_project: 348,
+  list_checkpoints: 358,
+  create_checkpoint: 671,
+  update_checkpoint: 634,
+  delete_checkpoint: 363,
+  list_notes: 508,
+  get_note: 354,
+  create_note: 476,
+  update_note: 449,
+  delete_note: 333,
+};
+
+/**
+ * A flow's HTTP tool definition (src/flows/node-tools.ts) without its name and description: the
+ * bytes of the rest (the argument schema every HTTP tool shares). The whole definition is this plus
+ * the name and the description as JSON strings (src/flows/node-prompt.ts).
+ */
+export const HTTP_TOOL_FRAME_BYTES = 479;

@@ -178,6 +178,7 @@ export async function startApiRole(
     budget,
     codingAgents: config.codingAgents,
     consumers: presence,
+    mcp: mcpTools,
   });
   const agents = new AgentService({ config, repos, enqueue: queues.enqueue, runs: agentRuns, logger, budget, models });
   const ctx: ApiContext = {
@@ -225,6 +226,7 @@ export async function startApiRole(
       metrics,
       runs: flowRuns,
       budget,
+      mcp: mcpTools,
       consumers: presence,
     }),
     flowChats: new FlowChats({ repos, enqueue: queues.enqueue, logger, runs: chatRuns, budget, consumers: presence }),

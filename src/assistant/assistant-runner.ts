@@ -43,7 +43,9 @@ import { parseMcpToolName } from '../mcp/tool-names';
 import { allowAllPolicy, type ToolPolicy } from './tool-policy';
 import { type DeviceCall, type ToolContext } from './tools';
 import { MAX_EMBED_TEXT_CHARS } from '../schemas/api';
-import { BudgetExceededError, type BudgetTicket } from '../budget/budget-door';
+import { BudgetExceededError, type BudgetDoor, type BudgetTicket } from '../budget/budget-door';
+import { toolDefinitionBytes } from '../ai/model-tools';
+import { fitMcpOffer } from './mcp-fit';
 import { restartedAfterCrash } from '../lib/job-restart';
 import { invokeAgentAttributes } from '../observability/genai';
 import { withSpan } from '../observability/tracing';
@@ -97,6 +99,8 @@ export interface AssistantRunnerDeps {
   usage?: Pick<UsageLimiter, 'take'>;
   /** The tools of the user's registered MCP servers, offered on every turn that may use tools. */
   mcp?: Pick<McpTools, 'offerAll' | 'call'>;
+  /** Widens a turn's reservation when its MCP servers list more than its request counted; without it, nothing is widened. */
+  budget?: Pick<BudgetDoor, 'widen'>;
   /** Queues the continuation of an agentflow node that parked for this approval (its decision came here). */
   resumeFlowNode?: (row: HitlRequestRow) => Promise<void>;
 }
@@ -331,7 +335,7 @@ export class AssistantRunner {
     // The Orchestrator (not yet in a plan) may propose one: it gets the plan tool besides its own.
     const planning = agent === 'orchestrator' && !plan && coding.request !== undefined;
     let proposed: PlanStep[] | undefined;
-    const mcp = await this.mcpOffer(data, signal);
+    const mcp = await this.mcpOffer(data, signal, { ticket: budget, log });
     const tools = [...this.turnTools(toolsets, agent), ...mcp.specs];
     const agentConfig = agent ? this.deps.config.codingAgents[agent] : undefined;
     if (agent && 'messages' in start) await this.event(data, { type: 'agent', sessionId: data.sessionId, agent, state: 'processing' });
@@ -735,9 +739,18 @@ export class AssistantRunner {
    * The tools of the user's MCP servers for this turn, with or without a device: none when the
    * request asked for no tools (or there is no MCP client).
    */
-  private async mcpOffer(data: ChatTurnJob, signal: AbortSignal): Promise<McpOffer> {
+  private async mcpOffer(data: ChatTurnJob, signal: AbortSignal, first?: { ticket: BudgetTicket; log: Logger }): Promise<McpOffer> {
     if (!this.deps.mcp || data.noTools) return { specs: [], dangerous: new Set() };
-    return this.deps.mcp.offerAll(data.userId, signal);
+    // Each listing records the tools' sizes, so the next request counts them into its reservation.
+    const offer = await this.deps.mcp.offerAll(data.userId, { signal, measure: toolDefinitionBytes });
+    if (!first) return offer;
+    // The turn's first call sends no more than its request reserved, unless the reservation could grow.
+    return fitMcpOffer(offer, data.mcpTools, first.ticket, {
+      budget: this.deps.budget,
+      hold: (ticket) => this.deps.chatCancels?.hold(data.messageId, ticket) ?? Promise.resolve(),
+      log: first.log,
+      model: data.model?.model,
+    });
   }
 
   /**

@@ -12,7 +12,7 @@ export type BudgetAdmission = Pick<BudgetDoor, 'admitPrompt' | 'releaseUnused' |
  */
 export async function admitThenQueue<T>(
   door: BudgetAdmission,
-  request: { userId: string; texts: readonly string[]; model?: string; fixed?: PromptPart },
+  request: { userId: string; texts: readonly string[]; model?: string; fixed?: PromptPart | (() => Promise<PromptPart>) },
   queue: (budget: string | undefined) => Promise<T>,
   queued: (result: T) => boolean = () => true,
 ): Promise<T> {

@@ -14,6 +14,8 @@ import type { Repositories } from '../models';
 import type { Enqueue } from '../producers/registry';
 import type { ChatRequestAck } from '../schemas/socket-events';
 import { admitThenQueue, type BudgetAdmission } from './budget-admission';
+import { sumParts, type PromptPart } from '../budget/budget-door';
+import type { McpTools } from '../mcp/mcp-tools';
 import { chatContextSchema, storedContext, withChatContext, type ChatContext } from './chat-context';
 import {
   codingSystemPrompt,
@@ -102,6 +104,8 @@ export class ChatService {
       codingAgents: Record<CodingAgentName, CodingAgentConfig>;
       /** Refuses (503 `queue_unconsumed`) a request whose queue no worker consumes, before anything is written. */
       consumers?: QueueConsumers;
+      /** The recorded sizes of the user's MCP tools, which every turn that may use tools is offered. */
+      mcp?: Pick<McpTools, 'recordedSizes'>;
     },
   ) {
     this.log = deps.logger.child({ component: 'chat' });
@@ -140,13 +144,27 @@ export class ChatService {
     const system = coding
       ? withChatContext(codingSystemPrompt(this.deps.codingAgents[coding]), sessionContext)
       : turnSystemPrompt(toolsets, sessionContext);
+    const tools = coding ? codingTools(coding, this.deps.codingAgents[coding]) : toolsetTools(toolsets);
+    // The user's MCP servers' tools ride on every turn that may use tools: counted at the sizes their
+    // last listing recorded, read only for a user with budget limits. The job carries what was
+    // counted, so the worker offers no more unless the reservation can grow.
+    let mcpTools: PromptPart | undefined;
+    const mcp = this.deps.mcp;
+    const withMcp =
+      mcp && input.tools !== 'none'
+        ? async () => {
+            mcpTools = { bytes: 0, texts: 0 };
+            for (const bytes of (await mcp.recordedSizes(input.userId)).values()) mcpTools = sumParts(mcpTools, { bytes, texts: 1 });
+            return sumParts(tools, mcpTools);
+          }
+        : tools;
     const { sessionId, stored } = await admitThenQueue(
       this.deps.budget,
       {
         userId: input.userId,
         texts: [system, ...history.map((earlier) => earlier.content), input.message],
         model: input.model?.model,
-        fixed: coding ? codingTools(coding, this.deps.codingAgents[coding]) : toolsetTools(toolsets),
+        fixed: withMcp,
       },
       async (budget) => {
         // Written before the turn is queued: the turn reads the session's context when it starts.
@@ -169,6 +187,7 @@ export class ChatService {
           ...(input.tools === 'none' ? { noTools: true as const } : {}),
           model: input.model,
           budget,
+          ...(budget && mcpTools ? { mcpTools } : {}),
           tier: input.tier,
           ...(input.agent ? { agent: input.agent } : {}),
         });

@@ -72,6 +72,9 @@ interface WindowIds {
   month: string;
 }
 
+/** A user's plan as the door reads it. */
+type Plan = { tier: Tier; limits: TierLimits; version: number };
+
 /** What the door reads: the user's plan and their recorded spend. */
 export interface BudgetDoorDeps {
   redis: RedisClient;
@@ -170,16 +173,70 @@ export class BudgetDoor {
    * and `fixed` are the whole first call, counted as the gateway will count it, so the worker's
    * first call takes the reservation over as it is: a request admitted here is not refused later
    * for its first call. Without it, the worker's additions are guessed ({@link PROMPT_ALLOWANCE_TOKENS}).
-   * The cost is that of the dearest model the call may be sent to.
+   * `fixed` may be a function that reads the part (the sizes of a user's MCP tools): it is called
+   * only when the user has budget limits, so users without any pay no read for it. The cost is that
+   * of the dearest model the call may be sent to.
    */
-  async admitPrompt(userId: string, texts: readonly string[], model?: string, fixed?: PromptPart): Promise<string | undefined> {
-    const calls = this.deps.calls;
-    if (!calls) return undefined;
+  async admitPrompt(
+    userId: string,
+    texts: readonly string[],
+    model?: string,
+    fixed?: PromptPart | (() => Promise<PromptPart>),
+  ): Promise<string | undefined> {
+    if (!this.deps.calls) return undefined;
+    let plan: Plan | undefined;
+    if (typeof fixed === 'function') {
+      // What the part reads (a user's MCP servers) is read only for a user the budget applies to.
+      const found = await this.deps.limits.forUser(userId);
+      if (!found || !hasBudget(found.limits)) return NO_BUDGET;
+      plan = found;
+      fixed = await fixed();
+    }
     const inputTokens = fixed ? promptTokenBound(texts, fixed) : promptTokenBound(texts) + PROMPT_ALLOWANCE_TOKENS;
+    const reservation = await this.reserve(userId, this.callEstimate(inputTokens, model), { stage: 'admit', started: false }, plan);
+    return reservation?.id ?? NO_BUDGET;
+  }
+
+  /**
+   * Before a run's first model call, when that call will send `extra` beyond what its request
+   * reserved (tool definitions the request could not know the size of): takes a reservation that
+   * covers the larger call, if the budget has room for it while the request's is still held, then
+   * gives the request's back; the ticket names the new reservation from then on (the caller holds
+   * it for the run). False when the budget has no room: the call must then send no more than was
+   * reserved. True without a change when there is nothing to widen: no limits, no reservation, or
+   * one a call took already (that call reserves what it sends).
+   */
+  async widen(ticket: BudgetTicket, extra: PromptPart, model?: string): Promise<boolean> {
+    const calls = this.deps.calls;
+    if (!calls || !ticket.reservationId || ticket.reservationId === NO_BUDGET || ticket.taken) return true;
+    if (extra.bytes <= 0 && extra.texts <= 0) return true;
+    const plan = await this.deps.limits.forUser(ticket.userId);
+    if (!plan || !hasBudget(plan.limits)) return true;
+    const held = await this.deps.redis.hmget(this.keys.budgetReservation(ticket.userId, ticket.reservationId), 't', 's');
+    if (held[0] === null || held[1] === '1') return true;
+    // The request's count plus the extra part counted alone: never less than the whole counted at once.
+    const inputTokens = Number(held[0]) - calls.maxTokens + Math.ceil(Math.max(0, extra.bytes) / 3) + 8 * Math.max(0, extra.texts);
+    let wider: Reservation | null;
+    try {
+      wider = await this.reserve(ticket.userId, this.callEstimate(inputTokens, model), { stage: 'admit', started: false }, plan);
+    } catch (error) {
+      if (error instanceof BudgetExceededError) return false;
+      throw error;
+    }
+    if (!wider) return true;
+    await this.releaseUnused(ticket);
+    ticket.reservationId = wider.id;
+    ticket.taken = false;
+    return true;
+  }
+
+  /** One call of `inputTokens` prompt tokens, sent with the configured `max_tokens`, priced at the dearest model it may go to. */
+  private callEstimate(inputTokens: number, model?: string): CallEstimate {
+    const calls = this.deps.calls!;
     const pricing = Pricing.of(calls.pricing);
     const models = [model ?? calls.defaultModel, calls.defaultModel, ...(calls.models ?? [])];
     const costUsd = Math.max(...models.map((name) => pricing.costOf({ model: name, inputTokens, outputTokens: calls.maxTokens })));
-    return this.admit(userId, { inputTokens, maxTokens: calls.maxTokens, costUsd, requests: 1 });
+    return { inputTokens, maxTokens: calls.maxTokens, costUsd, requests: 1 };
   }
 
   /**
@@ -292,7 +349,7 @@ export class BudgetDoor {
     userId: string,
     estimate: CallEstimate,
     how: { stage: 'admit' | 'call'; started: boolean },
-    known?: { tier: Tier; limits: TierLimits; version: number },
+    known?: Plan,
   ): Promise<Reservation | null> {
     const plan = known ?? (await this.deps.limits.forUser(userId));
     if (!plan || !hasBudget(plan.limits)) return null;
@@ -437,4 +494,9 @@ export function promptTokenBound(texts: readonly string[], fixed: PromptPart = {
   let bytes = fixed.bytes;
   for (const text of texts) bytes += Buffer.byteLength(text, 'utf8');
   return Math.ceil(bytes / 3) + 8 * (texts.length + fixed.texts);
+}
+
+/** Parts counted together: their bytes and their texts added up. */
+export function sumParts(...parts: readonly PromptPart[]): PromptPart {
+  return parts.reduce((sum, part) => ({ bytes: sum.bytes + part.bytes, texts: sum.texts + part.texts }), { bytes: 0, texts: 0 });
 }

@@ -15,6 +15,7 @@ import {
   MAX_DEFINITION_DEPTH,
   MAX_INPUT_CHARS,
   MAX_RENDERED_PROMPT_CHARS,
+  FLOW_NODE_SYSTEM,
   nodeSystemPrompt,
   renderPrompt,
   tooDeep,
@@ -23,7 +24,10 @@ import {
 } from './definition';
 import { flowError, type FlowEventLog } from './flow-events';
 import type { FlowRuns } from './flow-run';
-import type { BudgetDoor } from '../budget/budget-door';
+import type { BudgetDoor, PromptPart } from '../budget/budget-door';
+import type { McpTools } from '../mcp/mcp-tools';
+import { isMcpToolName } from '../mcp/tool-names';
+import { nodeToolsPart } from './node-prompt';
 
 export interface FlowExecutionsDeps {
   repos: Repositories;
@@ -37,6 +41,8 @@ export interface FlowExecutionsDeps {
   runs: FlowRuns;
   /** Reserves an execution's first model call against its user's budget before anything is written. */
   budget?: Pick<BudgetDoor, 'admitPrompt' | 'releaseUnused'>;
+  /** The recorded sizes of the owner's MCP tools a first node names, counted into its reservation. */
+  mcp?: Pick<McpTools, 'recordedSizes'>;
   /** Refuses (503 `queue_unconsumed`) an execution no worker would run, before anything is written. */
   consumers?: QueueConsumers;
 }
@@ -83,15 +89,25 @@ export class FlowExecutions {
 
     const roots = definition.nodes.filter((node) => !node.dependsOn?.length);
     // The first root's call is reserved before any row is written: over the budget, nothing starts
-    // (429). A node without tools is counted as its worker sends it (the node system prompt, with
-    // the JSON instruction and schema for an `outputSchema`, and the rendered prompt); a node with
-    // tools keeps the door's allowance for what it is offered (device, HTTP and MCP tools).
+    // (429). It is counted as its worker sends it: without tools, the node system prompt (with the
+    // JSON instruction and schema for an `outputSchema`) and the rendered prompt; with tools, the
+    // plain node system prompt, the rendered prompt and the tools it is offered (device and HTTP
+    // tools by their definitions, MCP tools at the sizes their servers' last listing recorded, read
+    // only for a user with budget limits).
     const first = roots[0];
     const rendered = first && renderPrompt(first.prompt, input, new Map());
+    let mcpTools: PromptPart | undefined;
+    const toolsOf = async (): Promise<PromptPart> => {
+      const mcpNames = (first.tools ?? []).filter(isMcpToolName);
+      const recorded = mcpNames.length && this.deps.mcp ? await this.deps.mcp.recordedSizes(user.id, mcpNames) : new Map<string, number>();
+      const part = nodeToolsPart(definition, first, recorded);
+      mcpTools = part.mcp;
+      return part.tools;
+    };
     const budget =
       first &&
       (await (first.tools?.length
-        ? this.deps.budget?.admitPrompt(user.id, [rendered], first.model?.model)
+        ? this.deps.budget?.admitPrompt(user.id, [FLOW_NODE_SYSTEM, rendered], first.model?.model, toolsOf)
         : this.deps.budget?.admitPrompt(user.id, [nodeSystemPrompt(first), rendered], first.model?.model, { bytes: 0, texts: 0 })));
     const executionId = randomUUID();
     const tier = user.tier ?? 'free';
@@ -107,7 +123,13 @@ export class FlowExecutions {
       await this.deps.queues.enqueueBulk(
         'flows',
         'node',
-        roots.map((node, i) => ({ executionId, nodeId: node.id, userId: user.id, tier, ...(i === 0 && budget ? { budget } : {}) })),
+        roots.map((node, i) => ({
+          executionId,
+          nodeId: node.id,
+          userId: user.id,
+          tier,
+          ...(i === 0 && budget ? { budget, ...(mcpTools ? { mcpTools } : {}) } : {}),
+        })),
       );
     } catch (error) {
       await this.release(user.id, budget);

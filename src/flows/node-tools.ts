@@ -1,5 +1,8 @@
 import { createHash } from 'node:crypto';
-import type { ToolSpec } from '../ai/model-tools';
+import { toolDefinitionBytes, type ToolSpec } from '../ai/model-tools';
+import { fitMcpOffer } from '../assistant/mcp-fit';
+import type { BudgetDoor, BudgetTicket, PromptPart } from '../budget/budget-door';
+import { httpToolDescription } from './node-prompt';
 import { auditMcpToolCall, auditToolCall, runAuditedToolCall } from '../assistant/tool-audit';
 import type { ToolPolicy } from '../assistant/tool-policy';
 import { TOOLS_BY_NAME, type DeviceCall } from '../assistant/tools';
@@ -26,6 +29,17 @@ export interface NodeToolsDeps {
   logger: Logger;
   /** The tools of the owner's registered MCP servers; without it a node cannot use them. */
   mcp?: Pick<McpTools, 'offer' | 'call'>;
+  /** Widens a first call's reservation when the MCP servers list more than its request counted; without it, nothing is widened. */
+  budget?: Pick<BudgetDoor, 'widen'>;
+}
+
+/** A node's first model call under the reservation its execution's request took. */
+export interface NodeFirstCall {
+  ticket: BudgetTicket;
+  /** The MCP tools' size the request counted into the reservation (the job's `mcpTools`). */
+  reserved?: PromptPart;
+  /** Holds a widened reservation for the execution. */
+  hold: (ticket: BudgetTicket) => Promise<unknown>;
 }
 
 /** One node's call context: which execution, node and flow definition it belongs to. */
@@ -53,10 +67,28 @@ export class NodeTools {
    * What the node's model is offered: its device and HTTP tools, and the tools of the owner's MCP
    * servers it names that those servers allow and still list.
    */
-  async offered(definition: AgentflowDefinition, node: AgentflowNode, userId: string, signal?: AbortSignal): Promise<ToolSpec[]> {
+  async offered(
+    definition: AgentflowDefinition,
+    node: AgentflowNode,
+    userId: string,
+    signal?: AbortSignal,
+    first?: NodeFirstCall,
+  ): Promise<ToolSpec[]> {
     const names = node.tools ?? [];
     const mcpNames = names.filter(isMcpToolName);
-    const mcp = mcpNames.length && this.deps.mcp ? await this.deps.mcp.offer(userId, mcpNames, signal) : undefined;
+    // Each listing records the tools' sizes, so the next execution counts them into its reservation.
+    const listed =
+      mcpNames.length && this.deps.mcp ? await this.deps.mcp.offer(userId, mcpNames, { signal, measure: toolDefinitionBytes }) : undefined;
+    // The node's first call sends no more than its request reserved, unless the reservation could grow.
+    const mcp =
+      listed && first
+        ? await fitMcpOffer(listed, first.reserved, first.ticket, {
+            budget: this.deps.budget,
+            hold: first.hold,
+            log: this.deps.logger,
+            model: node.model?.model,
+          })
+        : listed;
     this.dangerousMcp.set(node, mcp?.dangerous ?? new Set());
     return names.flatMap((name): ToolSpec[] => {
       const device = TOOLS_BY_NAME.get(name);
@@ -64,9 +96,7 @@ export class NodeTools {
       const fromMcp = mcp?.specs.find((spec) => spec.name === name);
       if (fromMcp) return [fromMcp];
       const http = definition.httpTools?.find((tool) => tool.name === name);
-      return http
-        ? [{ name: http.name, description: `${http.description} (HTTP ${http.method} ${http.url})`, schema: httpToolArgsSchema }]
-        : [];
+      return http ? [{ name: http.name, description: httpToolDescription(http), schema: httpToolArgsSchema }] : [];
     });
   }
 

@@ -93,6 +93,15 @@ export const toMcpServerView = (row: McpServerRow): McpServerView => ({
 export interface McpOffer {
   specs: ToolSpec[];
   dangerous: Set<string>;
+  /** With a `measure`: the UTF-8 bytes of each offered tool's definition, by its qualified name. */
+  bytes?: Map<string, number>;
+}
+
+/** How a listing is made: its cancel, and how a worker sizes a tool's definition (as a model call's reservation counts it). */
+export interface McpOfferOptions {
+  signal?: AbortSignal;
+  /** Given, each offered tool is sized, and the sizes are recorded on its server's row when they changed. */
+  measure?: (spec: ToolSpec) => number;
 }
 
 /** How one MCP tool call ended, for the audit log. */
@@ -178,13 +187,14 @@ export class McpTools {
    * their input schemas as the servers describe them. A server that cannot be reached offers nothing
    * this time (logged); the model is told of the tools it has.
    */
-  async offer(userId: string, names: readonly string[], signal?: AbortSignal): Promise<McpOffer> {
+  async offer(userId: string, names: readonly string[], options: McpOfferOptions = {}): Promise<McpOffer> {
+    const { signal, measure } = options;
     const wanted = new Map<string, Set<string>>();
     for (const name of names) {
       const parsed = parseMcpToolName(name);
       if (parsed) wanted.set(parsed.server, (wanted.get(parsed.server) ?? new Set()).add(parsed.tool));
     }
-    const offer: McpOffer = { specs: [], dangerous: new Set() };
+    const offer: McpOffer = { specs: [], dangerous: new Set(), ...(measure ? { bytes: new Map<string, number>() } : {}) };
     if (!wanted.size) return offer;
     const servers = await this.deps.repos.mcpServers.byNames(userId, [...wanted.keys()]);
     await Promise.all(
@@ -197,11 +207,15 @@ export class McpTools {
             signal,
             async (client, options) => (await client.listTools(undefined, options)).tools,
           );
+          const sizes: Record<string, number> = {};
           for (const tool of listed.filter((t) => tools.includes(t.name))) {
             const name = mcpToolName(server.name, tool.name);
-            offer.specs.push({ name, description: describe(server, tool), schema: argsSchema(tool) });
+            const spec = { name, description: describe(server, tool), schema: argsSchema(tool) };
+            offer.specs.push(spec);
             if (!server.safeTools.includes(tool.name)) offer.dangerous.add(name);
+            if (measure) offer.bytes!.set(name, (sizes[tool.name] = measure(spec)));
           }
+          if (measure) await this.record(server, tools, sizes);
         } catch (error) {
           this.log.warn({ server: server.name, userId, reason: outcomeOf(error, signal) }, 'MCP server did not list its tools');
         }
@@ -211,14 +225,32 @@ export class McpTools {
   }
 
   /** Every allowed tool of every server the user may use, theirs and shared (the assistant's offer); no request when there is none. */
-  async offerAll(userId: string, signal?: AbortSignal): Promise<McpOffer> {
+  async offerAll(userId: string, options: McpOfferOptions = {}): Promise<McpOffer> {
     const servers = await this.deps.repos.mcpServers.usable(userId);
-    if (!servers.length) return { specs: [], dangerous: new Set() };
+    if (!servers.length) return { specs: [], dangerous: new Set(), ...(options.measure ? { bytes: new Map<string, number>() } : {}) };
     return this.offer(
       userId,
       servers.flatMap((server) => server.allowedTools.map((tool) => mcpToolName(server.name, tool))),
-      signal,
+      options,
     );
+  }
+
+  /**
+   * The recorded sizes (UTF-8 bytes of the definition, by qualified name) of the tools the user's
+   * servers would offer: those among `names`, or (without) every allowed tool of every usable server.
+   * A tool no listing has sized yet is missing. One read of the user's servers, no request to them.
+   */
+  async recordedSizes(userId: string, names?: readonly string[]): Promise<Map<string, number>> {
+    const sizes = new Map<string, number>();
+    const wanted = names && new Set(names);
+    for (const server of await this.deps.repos.mcpServers.usable(userId)) {
+      for (const tool of server.allowedTools) {
+        const name = mcpToolName(server.name, tool);
+        const bytes = server.toolSizes[tool];
+        if ((!wanted || wanted.has(name)) && typeof bytes === 'number') sizes.set(name, bytes);
+      }
+    }
+    return sizes;
   }
 
   /**
@@ -241,6 +273,19 @@ export class McpTools {
       const outcome = outcomeOf(error, signal);
       if (outcome === 'failed') this.log.warn({ err: error, server: server.name, tool: parsed.tool }, 'MCP tool call failed');
       return { text: `Error: ${name} ${failureText(outcome, this.deps.limits)}`, outcome };
+    }
+  }
+
+  /** Records a listing's sizes on the server's row, when they differ from what it holds (a listing that changed nothing writes nothing). */
+  private async record(server: McpServerRow, asked: readonly string[], listed: Record<string, number>): Promise<void> {
+    const held = server.toolSizes ?? {};
+    const gone = asked.filter((tool) => !(tool in listed) && tool in held);
+    if (!gone.length && Object.entries(listed).every(([tool, bytes]) => held[tool] === bytes)) return;
+    try {
+      await this.deps.repos.mcpServers.recordToolSizes(server.id, listed, gone);
+    } catch (error) {
+      // The sizes only make later reservations exact; this listing's tools are offered all the same.
+      this.log.warn({ err: error, server: server.name }, 'MCP tool sizes not recorded');
     }
   }
 

@@ -1,4 +1,4 @@
-import { and, desc, eq, isNull, or } from 'drizzle-orm';
+import { and, desc, eq, isNull, or, sql } from 'drizzle-orm';
 import { auditRow, type AuditEntry } from './audit-repository';
 import type { Db } from './database';
 import { mcpServers, systemAudit, type McpServerRow } from './schema';
@@ -59,6 +59,21 @@ export class McpServersRepository {
   async byNames(userId: string, names: readonly string[]): Promise<McpServerRow[]> {
     if (!names.length) return [];
     return (await this.usable(userId)).filter((row) => names.includes(row.name));
+  }
+
+  /**
+   * Records what a listing of the server found: the definition sizes of the tools it listed
+   * (`listed`, bytes by tool name) and which asked-for tools it no longer lists (`gone`). Other
+   * tools' sizes are kept, so listings of some tools (a flow node's) and of all (an assistant turn's)
+   * can run at once.
+   */
+  async recordToolSizes(id: string, listed: Record<string, number>, gone: readonly string[]): Promise<void> {
+    await this.db
+      .update(mcpServers)
+      .set({
+        toolSizes: sql`(${mcpServers.toolSizes} - array(select jsonb_array_elements_text(${JSON.stringify(gone)}::jsonb))) || ${JSON.stringify(listed)}::jsonb`,
+      })
+      .where(eq(mcpServers.id, id));
   }
 
   /** Deletes a server of its owner (audited in the same transaction); false when they have none with that id. */

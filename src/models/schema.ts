@@ -574,6 +574,8 @@ export const mcpServers = pgTable('mcp_servers', {
   authHeaderSealed: text('auth_header_sealed'),
   allowedTools: text('allowed_tools').array().notNull(),
   safeTools: text('safe_tools').array().notNull(),
+  /** UTF-8 bytes of each allowed tool's definition as the server last listed it, by tool name. */
+  toolSizes: jsonb('tool_sizes').$type<Record<string, number>>().notNull().default({}),
   ...timestamps,
 });
 export type McpServerRow = typeof mcpServers.$inferSelect;

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { TIERS } from '../../config';
 import { CODING_AGENT_NAMES } from '../../config/coding-agents';
 import { deviceIdSchema } from '../schemas/device-protocol';
-import { baseJobOptions, defineJob, defineQueue } from './define';
+import { baseJobOptions, defineJob, defineQueue, promptPartSchema } from './define';
 
 /**
  * `assistant` queue: everything the assistant does in the background, each job name handled once
@@ -29,6 +29,11 @@ export const chatTurnJobSchema = z.object({
   agent: z.enum(CODING_AGENT_NAMES).optional(),
   /** The reservation the request took for the job's first model call (the budget door); absent for a user without limits. */
   budget: z.string().optional(),
+  /**
+   * With `budget`: the size of the MCP tool definitions the request counted into it (as their servers'
+   * last listing recorded them). The turn offers no more than that unless the reservation can be widened.
+   */
+  mcpTools: promptPartSchema.optional(),
   /** The user's tier at the request, a label of the turn's model-call metrics; absent (an older job, an embed's turn), the worker reads it. */
   tier: z.enum(TIERS).optional(),
 });
@@ -83,6 +88,11 @@ export const chatflowTurnJobSchema = z.object({
   messageId: z.uuid(),
   /** The reservation the request took for the job's first model call (the budget door); absent for a user without limits. */
   budget: z.string().optional(),
+  /**
+   * With `budget`: the size of the MCP tool definitions the request counted into it (as their servers'
+   * last listing recorded them). The turn offers no more than that unless the reservation can be widened.
+   */
+  mcpTools: promptPartSchema.optional(),
   /** The user's tier at the request, a label of the turn's model-call metrics; absent (an older job, an embed's turn), the worker reads it. */
   tier: z.enum(TIERS).optional(),
   /** The flow version to answer with (an embed's pinned version); absent, the flow's published one. */

@@ -1,5 +1,5 @@
 import type { JobsOptions } from 'bullmq';
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { Config, QueueName } from '../../config';
 
 /**
@@ -35,6 +35,12 @@ export interface QueueDeclaration<
    */
   limiter?: { max: number; duration: number };
 }
+
+/**
+ * The size of a part of a prompt (UTF-8 bytes of its texts, and how many texts), as a job carries
+ * it: what its request counted of the part into the first model call's reservation.
+ */
+export const promptPartSchema = z.object({ bytes: z.number().int().nonnegative(), texts: z.number().int().nonnegative() });
 
 /** Declares one job; a helper only so that `jobId` is typed from the schema. */
 export const defineJob = <S extends z.ZodType>(job: JobDeclaration<S>): JobDeclaration<S> => job;

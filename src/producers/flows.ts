@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { TIERS } from '../../config';
-import { baseJobOptions, defineJob, defineQueue } from './define';
+import { baseJobOptions, defineJob, defineQueue, promptPartSchema } from './define';
 
 /**
  * `flows` queue: one job per node of an agentflow execution. The payload
@@ -13,6 +13,11 @@ export const flowNodeJobSchema = z.object({
   tier: z.enum(TIERS),
   /** The budget reservation the execution's request took: set on one root node, whose first model call takes it over. */
   budget: z.string().optional(),
+  /**
+   * With `budget`: the size of the MCP tool definitions the request counted into it (as their servers'
+   * last listing recorded them). The node offers no more than that unless the reservation can be widened.
+   */
+  mcpTools: promptPartSchema.optional(),
   /** Continues the node after the owner decided on its parked tool call (this approval request). */
   resume: z.uuid().optional(),
 });

@@ -133,6 +133,72 @@ describe('BudgetDoor', () => {
     expect((await door.reserved(userId)).hour.tokens).toBe(700);
   });
 
+  describe('a first call whose tools grew after its request', () => {
+    // 100 output tokens per call, no prices: a prompt of `b` bytes in `n` texts counts ceil(b / 3) + 8n tokens.
+    const promptDoor = () =>
+      new BudgetDoor({
+        redis,
+        keyPrefix: prefix,
+        limits: { forUser: async () => ({ tier: 'free', limits, version }) },
+        usage: { spentSince: async (_user, starts) => starts.map(() => ({ ...recorded })) },
+        logger: createLogger({ level: 'silent' }),
+        calls: { maxTokens: 100, pricing: {}, defaultModel: 'm' },
+      });
+
+    test('a lazy fixed part is read only for a user the budget applies to', async () => {
+      door = promptDoor();
+      let reads = 0;
+      const part = async () => {
+        reads += 1;
+        return { bytes: 300, texts: 2 };
+      };
+      limits = { ...DEFAULT_TIER_LIMITS.free };
+      expect(await door.admitPrompt(userId, ['hello'], undefined, part)).toBe(NO_BUDGET);
+      expect(reads).toBe(0);
+      limits = { ...limits, tokensPerHour: 1_000 };
+      expect(await door.admitPrompt(userId, ['hello'], undefined, part)).toEqual(expect.any(String));
+      expect(reads).toBe(1);
+      // 'hello' and the part: ceil(305 / 3) + 8 * 3 prompt tokens, and the 100 output tokens.
+      expect((await door.reserved(userId)).hour.tokens).toBe(102 + 24 + 100);
+    });
+
+    test('widens the request’s reservation when the budget has room for both, and the first call takes the wider one over', async () => {
+      door = promptDoor();
+      const ticket = { userId, reservationId: await door.admitPrompt(userId, ['x'.repeat(300)], undefined, { bytes: 0, texts: 0 }) };
+      const admitted = ticket.reservationId;
+      expect((await door.reserved(userId)).hour.tokens).toBe(100 + 8 + 100);
+      expect(await door.widen(ticket, { bytes: 90, texts: 1 })).toBe(true);
+      expect(ticket.reservationId).not.toBe(admitted);
+      // The request's reservation is given back; the new one counts the extra part on its own.
+      expect((await door.reserved(userId)).hour.tokens).toBe(100 + 8 + 30 + 8 + 100);
+      const taken = await door.forCall(ticket, () => ({ inputTokens: 130 + 16, maxTokens: 100, costUsd: 0, requests: 1 }));
+      expect(taken?.id).toBe(ticket.reservationId);
+    });
+
+    test('refuses to widen when the budget has no room for both: the request’s reservation is kept as it was', async () => {
+      door = promptDoor();
+      limits = { ...limits, tokensPerHour: 208 + 200 };
+      const ticket = { userId, reservationId: await door.admitPrompt(userId, ['x'.repeat(300)], undefined, { bytes: 0, texts: 0 }) };
+      const admitted = ticket.reservationId;
+      expect(await door.widen(ticket, { bytes: 90, texts: 1 })).toBe(false);
+      expect(ticket.reservationId).toBe(admitted);
+      expect((await door.reserved(userId)).hour.tokens).toBe(208);
+      // The call that sends no more than was reserved takes it over.
+      expect((await door.forCall(ticket, () => ({ inputTokens: 108, maxTokens: 100, costUsd: 0, requests: 1 })))?.id).toBe(admitted);
+    });
+
+    test('nothing to widen: no limits, no reservation, or one a call took already', async () => {
+      door = promptDoor();
+      expect(await door.widen({ userId, reservationId: NO_BUDGET }, { bytes: 900, texts: 3 })).toBe(true);
+      expect(await door.widen({ userId }, { bytes: 900, texts: 3 })).toBe(true);
+      const ticket = { userId, reservationId: await door.admitPrompt(userId, ['x'], undefined, { bytes: 0, texts: 0 }) };
+      await door.forCall(ticket, () => ({ inputTokens: 9, maxTokens: 100, costUsd: 0, requests: 1 }));
+      const before = await door.reserved(userId);
+      expect(await door.widen(ticket, { bytes: 900, texts: 3 })).toBe(true);
+      expect(await door.reserved(userId)).toEqual(before);
+    });
+  });
+
   test('a reservation no call took is released whole by its run', async () => {
     const ticket = { userId, reservationId: await door.admit(userId, estimate(600)) };
     await door.releaseUnused(ticket);

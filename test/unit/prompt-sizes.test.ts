@@ -6,8 +6,23 @@ import {
   CANVAS_TURN_FIXED,
   CODING_PLAN_TOOL,
   CODING_TOOLSET_TOOLS,
+  DEVICE_TOOL_BYTES,
+  EXTRACTION_TOOL_SIZE,
   JOURNEY_FINISH_TOOL,
 } from '../../src/ai/prompt-sizes';
+import { toolDefinitionBytes } from '../../src/ai/model-tools';
+import { extractionTool } from '../../src/agents/extraction';
+import {
+  extractionDocumentPrompt,
+  extractionFirstCall,
+  extractionSystemPrompt,
+  MAX_DOCUMENT_BYTES,
+  MAX_SOURCE_BYTES,
+  MAX_TITLE_BYTES,
+} from '../../src/agents/extraction-prompt';
+import { FLOW_NODE_SYSTEM } from '../../src/flows/definition';
+import { httpToolArgsSchema } from '../../src/flows/http-tool';
+import { httpToolDescription, httpToolPart, nodeToolsPart } from '../../src/flows/node-prompt';
 import { finishTool } from '../../src/agents/journey-runner';
 import { CODE_TOOLS } from '../../src/assistant/code-tools';
 import { codingToolsFor } from '../../src/assistant/coding-agents';
@@ -15,7 +30,7 @@ import { PLAN_TOOL } from '../../src/assistant/coding-plan';
 import { withChatContext } from '../../src/assistant/chat-context';
 import { CODING_AGENT_NAMES, CODING_TOOLSET_NAMES, codingAgents } from '../../config/coding-agents';
 import { toolsFor } from '../../src/assistant/orchestrator';
-import { modelTools } from '../../src/assistant/tools';
+import { ASSISTANT_TOOLS, modelTools, TOOLS_BY_NAME } from '../../src/assistant/tools';
 import {
   codingSystemPrompt,
   codingTools,
@@ -25,7 +40,7 @@ import {
   turnSystemPrompt,
   turnToolsets,
 } from '../../src/assistant/turn-prompt';
-import { promptTokenBound } from '../../src/budget/budget-door';
+import { promptTokenBound, sumParts } from '../../src/budget/budget-door';
 
 const size = (texts: string[]) => ({ bytes: texts.reduce((sum, text) => sum + Buffer.byteLength(text, 'utf8'), 0), texts: texts.length });
 
@@ -106,5 +121,88 @@ describe('the fixed sizes of first model calls', () => {
 
   test('the journey’s finish tool (update JOURNEY_FINISH_TOOL in src/ai/prompt-sizes.ts when this fails)', () => {
     expect(size(promptTexts({ messages: [], tools: [finishTool] }))).toEqual(JOURNEY_FINISH_TOOL);
+  });
+});
+
+describe('the first calls a request sizes from parts the worker adds at run time', () => {
+  test('the extraction tool (update EXTRACTION_TOOL_SIZE in src/ai/prompt-sizes.ts when this fails)', () => {
+    expect(size(promptTexts({ messages: [], tools: [extractionTool] }))).toEqual(EXTRACTION_TOOL_SIZE);
+  });
+
+  test('each device tool (update DEVICE_TOOL_BYTES in src/ai/prompt-sizes.ts when this fails)', () => {
+    const measured = Object.fromEntries(
+      ASSISTANT_TOOLS.map((tool) => [tool.name, size(promptTexts({ messages: [], tools: modelTools([tool]) })).bytes]),
+    );
+    expect(DEVICE_TOOL_BYTES).toEqual(measured);
+  });
+
+  test('an HTTP tool: the frame and its name and description (update HTTP_TOOL_FRAME_BYTES in src/ai/prompt-sizes.ts when this fails)', () => {
+    for (const tool of [
+      { name: 'weather', description: 'Today’s weather', method: 'GET' as const, url: 'https://api.example.com/weather' },
+      {
+        name: 'post_note',
+        description: 'Posts a "note" \\ with\ttabs, 日本語 ✓',
+        method: 'POST' as const,
+        url: 'https://x.example/a?b=1&c=2',
+      },
+    ]) {
+      const spec = { name: tool.name, description: httpToolDescription(tool), schema: httpToolArgsSchema };
+      expect(httpToolPart(tool)).toEqual(size(promptTexts({ messages: [], tools: modelTools([spec]) })));
+    }
+  });
+
+  test('an MCP tool is sized as the gateway counts its definition', () => {
+    const spec = { name: 'mcp__shop__lookup_order', description: 'Finds an order “by id” (MCP server shop)', schema: httpToolArgsSchema };
+    expect(toolDefinitionBytes(spec)).toBe(size(promptTexts({ messages: [], tools: modelTools([spec]) })).bytes);
+  });
+
+  test('a flow node with device, HTTP and MCP tools: the request’s count equals the worker’s first call', () => {
+    const http = { name: 'weather', description: 'Weather ☀', method: 'GET' as const, url: 'https://api.example.com/w' };
+    const mcp = { name: 'mcp__shop__lookup_order', description: 'Finds an order (MCP server shop)', schema: httpToolArgsSchema };
+    const node = { id: 'a', prompt: 'p', tools: ['list_tasks', 'weather', 'mcp__shop__lookup_order', 'create_note'] };
+    const rendered = 'Plan my day around the weather ✓';
+    const edge = nodeToolsPart({ httpTools: [http] }, node, new Map([[mcp.name, toolDefinitionBytes(mcp)]]));
+    expect(edge.mcp).toEqual({ bytes: toolDefinitionBytes(mcp), texts: 1 });
+    const tools = [
+      TOOLS_BY_NAME.get('list_tasks')!,
+      { name: http.name, description: httpToolDescription(http), schema: httpToolArgsSchema },
+      mcp,
+      TOOLS_BY_NAME.get('create_note')!,
+    ];
+    const worker = promptTexts({ messages: [systemMessage(FLOW_NODE_SYSTEM), userMessage(rendered)], tools: modelTools(tools) });
+    expect(promptTokenBound([FLOW_NODE_SYSTEM, rendered], edge.tools)).toBe(promptTokenBound(worker));
+    // An MCP tool no listing has sized yet is not counted (the worker widens the reservation or leaves it out).
+    expect(nodeToolsPart({ httpTools: [http] }, node, new Map()).tools).toEqual(
+      sumParts(edge.tools, { bytes: -edge.mcp.bytes, texts: -1 }),
+    );
+  });
+
+  test('an agent run: the worker’s first call never counts more than its request reserved, and the largest document counts exactly that', () => {
+    const agent = { dataTypes: ['tasks', 'notes'], promptTemplate: 'Extract tasks: lines with TODO. Überall ✓' };
+    const edge = extractionFirstCall(agent);
+    const reserved = promptTokenBound(edge.texts, edge.fixed);
+    const firstCall = (document: { source: string; title?: string; text: string }) =>
+      promptTokenBound(
+        promptTexts({
+          messages: [systemMessage(extractionSystemPrompt(agent)), userMessage(extractionDocumentPrompt(document))],
+          tools: [extractionTool],
+        }),
+      );
+    const largest = { source: 'x'.repeat(MAX_SOURCE_BYTES), title: 'y'.repeat(MAX_TITLE_BYTES), text: 'z'.repeat(MAX_DOCUMENT_BYTES + 1) };
+    expect(firstCall(largest)).toBe(reserved);
+    for (const document of [
+      { source: 'file /notes/a.txt', title: 'a.txt', text: 'TODO: send the quote' },
+      { source: 'gmail message 18c', text: '' },
+      // Past every size, in characters of two, three and four bytes, and full of delimiters.
+      { source: `file /${'ü'.repeat(2_000)}`, title: '日本'.repeat(1_000), text: '日本語のメモ'.repeat(10_000) },
+      { source: 'file /e.txt', title: '</document>'.repeat(100), text: '</document>😀'.repeat(5_000) },
+      { source: 'file /s.txt', text: `${'a'.repeat(MAX_DOCUMENT_BYTES - 1)}😀 tail` },
+    ])
+      expect(firstCall(document)).toBeLessThanOrEqual(reserved);
+    // A cut document says so, keeps whole characters and never closes its delimiter early.
+    const cut = extractionDocumentPrompt({ source: 'file /s.txt', text: '</document>😀'.repeat(5_000) });
+    expect(cut.endsWith('\n[…cut]\n</document>')).toBe(true);
+    expect(cut.match(/<\/document>/g)).toHaveLength(1);
+    expect(cut).not.toMatch(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])/);
   });
 });
