@@ -34,7 +34,9 @@ import { McpTools } from '../mcp/mcp-tools';
 import type { Metrics } from '../observability/metrics';
 import { QueueRegistry } from '../producers/registry';
 import { WorkerPresence } from '../producers/worker-presence';
-import { CanvasEmitter } from '../realtime/canvas-emitter';
+import { CanvasEmitter, type CanvasNamespace } from '../realtime/canvas-emitter';
+import { answerPresenceQueries } from '../realtime/canvas-presence';
+import { CANVAS_NAMESPACE } from '../schemas/socket-events';
 import { CanvasLog } from '../realtime/canvas-log';
 import { closeSocketServer, createSocketServer } from '../realtime/socket-server';
 import { RunHoldings } from '../runs/run-holdings';
@@ -98,6 +100,8 @@ export function buildServices(
   // Every canvas room event gets a seq and a place in the canvas's replay log.
   const canvasLog = new CanvasLog(realtime.command, config.redis.keyPrefix, config.canvasLog, follower);
   const canvasEvents = new CanvasEmitter(io, canvasLog, logger);
+  // Every process with the /canvas namespace answers the other nodes' presence queries (workers are counted as nodes).
+  answerPresenceQueries(io.of(CANVAS_NAMESPACE) as CanvasNamespace);
   // Any process can call a device: the channel reaches it on whichever node holds its connection.
   const relay = new WsRelay(realtime.command, config.redis.keyPrefix, logger);
   const devices = new DeviceChannel(io, {

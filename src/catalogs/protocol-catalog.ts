@@ -21,6 +21,7 @@ import type {
   CanvasServerEvents,
   DeviceClientEvents,
   DeviceServerEvents,
+  CanvasServerSideEvents,
   DeviceServerSideEvents,
 } from '../schemas/socket-events';
 
@@ -496,6 +497,19 @@ export const deviceServerCatalog = {
 } satisfies EventCatalog<DeviceServerEvents>;
 
 /** Node ↔ node through the adapter (`serverSideEmit`); clients never see these. */
+export const canvasNodeCatalog = {
+  'canvas:presence-users': {
+    summary:
+      "Asked by the node announcing a canvas's presence, answered by every process with the namespace (workers answer an empty list): the users with a socket in the canvas's room there, each once.",
+    fields: { canvasId: 'the canvas whose room is asked about' },
+    example: CANVAS,
+    ack: {
+      description: 'The users in the room on the answering node.',
+      examples: [[{ userId: USER, name: 'Ada' }]],
+    },
+  },
+} satisfies EventCatalog<CanvasServerSideEvents>;
+
 export const deviceNodeCatalog = {
   'device:online': {
     summary: 'A device said `device_hello` on some node.',
@@ -729,7 +743,10 @@ export const protocolCatalog = {
     { namespace: '/device', direction: 'device → server', events: deviceClientCatalog },
     { namespace: '/device', direction: 'server → device', events: deviceServerCatalog },
   ],
-  nodes: [{ namespace: '/device', direction: 'node → node (adapter)', events: deviceNodeCatalog }],
+  nodes: [
+    { namespace: '/canvas', direction: 'node → node (adapter)', events: canvasNodeCatalog },
+    { namespace: '/device', direction: 'node → node (adapter)', events: deviceNodeCatalog },
+  ],
   websocket: { client: wsClientCatalog, server: wsServerCatalog },
   sse: { generation: generationSseCatalog, chat: chatSseCatalog, notes: notesSseCatalog },
 } as const;

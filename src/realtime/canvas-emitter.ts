@@ -11,11 +11,12 @@ import {
   type CanvasClientEvents,
   type CanvasRoomEventName,
   type CanvasServerEvents,
+  type CanvasServerSideEvents,
   type CanvasSocketData,
   type CanvasUserEventName,
 } from '../schemas/socket-events';
 
-export type CanvasNamespace = Namespace<CanvasClientEvents, CanvasServerEvents, Record<string, never>, CanvasSocketData>;
+export type CanvasNamespace = Namespace<CanvasClientEvents, CanvasServerEvents, CanvasServerSideEvents, CanvasSocketData>;
 
 /**
  * Emits canvas room events from any process (API or worker). One Redis call per event

@@ -15,11 +15,12 @@ import {
   rooms,
   type CanvasClientEvents,
   type CanvasServerEvents,
+  type CanvasServerSideEvents,
   type CanvasSocketData,
-  type PresenceUser,
 } from '../schemas/socket-events';
+import { canvasPresence } from './canvas-presence';
 
-type CanvasSocket = Socket<CanvasClientEvents, CanvasServerEvents, Record<string, never>, CanvasSocketData>;
+type CanvasSocket = Socket<CanvasClientEvents, CanvasServerEvents, CanvasServerSideEvents, CanvasSocketData>;
 
 // Lower-cased: room names are compared as strings and events go to rooms named with the canonical
 // (lower-case) ids the API returns, so an upper-case id would join a room nobody emits to.
@@ -80,18 +81,10 @@ export function registerCanvasNamespace(
       })(),
   );
 
-  const presenceOf = async (canvasId: string): Promise<PresenceUser[]> => {
-    const sockets = await nsp.in(rooms.canvas(canvasId)).fetchSockets();
-    const users = new Map<string, PresenceUser>();
-    for (const socket of sockets) {
-      const user = socket.data.user;
-      if (user) users.set(user.id, { userId: user.id, name: user.name });
-    }
-    return [...users.values()];
-  };
+  const presenceOf = (canvasId: string) => canvasPresence(nsp, canvasId, log);
 
   /**
-   * Announces a canvas's presence to its whole room. Computing it (`fetchSockets`, across nodes)
+   * Announces a canvas's presence to its whole room. Computing it (a query to every node)
    * and emitting it are not one step, so two joins at once could deliver a list computed before
    * the second join after the one computed after it, and a member would be left out of a room it
    * is in. Announcements therefore run one at a time per canvas on this node (a change during one

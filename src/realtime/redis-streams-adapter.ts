@@ -370,6 +370,31 @@ export class RedisStreamsAdapter extends ClusterAdapter {
     return this.cluster.redis.publish(channel, JSON.stringify(response)).then(() => undefined);
   }
 
+  /**
+   * socket.io-adapter's `serverSideEmit`, whose promise Socket.IO drops: a failure to count the
+   * nodes or to publish (Redis away, the server closing) reaches the emit's acknowledgement as its
+   * error, once, or the log when it has none; never an unhandled rejection.
+   */
+  override async serverSideEmit(packet: unknown[]): Promise<void> {
+    const last = packet.at(-1);
+    let answered = false;
+    const ack =
+      typeof last === 'function'
+        ? (error: Error | null, responses: unknown[]) => {
+            if (answered) return;
+            answered = true;
+            (last as (error: Error | null, responses: unknown[]) => void)(error, responses);
+          }
+        : undefined;
+    if (ack) packet[packet.length - 1] = ack;
+    try {
+      await super.serverSideEmit(packet);
+    } catch (error) {
+      if (ack) ack(error instanceof Error ? error : new Error(String(error)), []);
+      else this.cluster.options.logger.warn({ err: error }, 'socket adapter: a server-side emit was not sent');
+    }
+  }
+
   /** The nodes subscribed to this namespace's channel, workers included. */
   override async serverCount(): Promise<number> {
     // On a Redis Cluster each node counts only the subscribers connected to it: add up every node's.

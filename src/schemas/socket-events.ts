@@ -1,4 +1,5 @@
 import type { Tier } from '../../config';
+import type { PresenceUser } from '@switchboard/client/events';
 
 /**
  * The Socket.IO event maps are the wire contract and live in the client package
@@ -11,6 +12,12 @@ export interface CanvasSocketData {
   user: { id: string; name: string; email: string };
   /** Expiry of the access token the socket is authenticated with (seconds since the epoch). */
   exp: number;
+}
+
+/** `/canvas`: node → node, through the adapter. */
+export interface CanvasServerSideEvents {
+  /** Who is in a canvas's room on the answering node: each user once, however many sockets they have there. */
+  'canvas:presence-users': (canvasId: string, reply: (users: PresenceUser[]) => void) => void;
 }
 
 /** Room names, from one place. */

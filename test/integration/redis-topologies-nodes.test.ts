@@ -8,10 +8,10 @@ import { createLogger } from '../../src/lib/logger';
 import { createRedis, redisReady } from '../../src/lib/redis';
 import { testConfig } from '../support/app';
 import { createTestDatabase, serverPostgresUrl, type TestDatabase } from '../support/database';
-import { createCanvas, registerUser, request } from '../support/http';
+import { addMember, createCanvas, registerUser, request } from '../support/http';
 import { startRedisCluster, startRedisSplit, type LocalRedisServers } from '../support/redis-cluster';
 import { startScriptedLLM, type ScriptedLLM } from '../support/scripted-llm';
-import { connectCanvas, join, record, type CanvasClient } from '../support/sockets';
+import { connectCanvas, join, record, waitFor, type CanvasClient } from '../support/sockets';
 import { readSse, type SseMessage } from '../support/sse';
 import { eventually, waitUntil } from '../support/wait';
 import { WsDevice, type Frame } from '../support/ws-device';
@@ -124,6 +124,25 @@ describe.each(topologies)('two API nodes on %s', (_name, start) => {
       await waitUntil(() => chunks.flatMap((chunk) => chunk.blocks).length >= 3, 15_000);
       expect(chunks.flatMap((chunk) => chunk.blocks.map((block) => block.id))).toEqual(ids);
     }
+  }, 60_000);
+
+  test("presence spans the nodes: a member joining on node B is listed to one on node A, and B's join lists A's", async () => {
+    const owner = await registerUser(`${a.url}/api/v1`, 'OwnerA');
+    const guest = await registerUser(`${a.url}/api/v1`, 'GuestB');
+    const canvasId = await createCanvas(`${a.url}/api/v1`, owner);
+    await addMember(`${a.url}/api/v1`, owner, canvasId, guest, 'viewer');
+    const onA = await connectCanvas(a.url!, owner.accessToken);
+    const onB = await connectCanvas(b.url!, guest.accessToken);
+    sockets.push(onA, onB);
+    expect((await join(onA, canvasId)).ok).toBe(true);
+    const both = [owner.id, guest.id].sort();
+    const heardOnA = waitFor(onA, 'presence', (p) => p.canvasId === canvasId && p.users.length === 2, 15_000);
+
+    const joinedB = await join(onB, canvasId);
+
+    // Node B asked the other nodes (node A holds the owner's socket) who is in the room.
+    expect(joinedB.ok && joinedB.presence.map((user) => user.userId).sort()).toEqual(both);
+    expect((await heardOnA).users.map((user) => user.userId).sort()).toEqual(both);
   }, 60_000);
 
   test('a chat asked on node A uses the device connected to node B; once it disconnects, node A answers 409 device_offline', async () => {
