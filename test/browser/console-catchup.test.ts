@@ -103,7 +103,7 @@ describe('web console: no lost blocks across a dropped connection', () => {
     expect(scriptErrors).toEqual([]);
   }, 120_000);
 
-  test("the console's sequencer (web/canvas-sync.js, run in the page): a jump asks canvas:sync at once, repeats are dropped, a resync reload holds live events", async () => {
+  test("the console's sequencer (web/canvas-sync.js, run in the page): a jump asks canvas:sync once its grace has passed, repeats are dropped, a resync reload holds live events", async () => {
     // A page of its own that may evaluate a dynamic import (the console's CSP rightly forbids eval).
     const lab = await (await browser.newContext({ bypassCSP: true })).newPage();
     await lab.goto(`${t.url}/console/styles.css`);
@@ -115,6 +115,11 @@ describe('web console: no lost blocks across a dropped connection', () => {
       const C = 'c1';
       const entry = (seq: number) => ({ seq, event: 'block_deleted', payload: { canvasId: C, blockId: `b${seq}`, seq } });
       const log: string[] = [];
+      // Waits in the page for a line of the log (a gap is asked for after a grace of up to half a second).
+      const until = async (line: string) => {
+        for (const deadline = Date.now() + 5_000; !log.includes(line); await new Promise((resolve) => setTimeout(resolve, 10)))
+          if (Date.now() > deadline) throw new Error(`never logged: ${line}`);
+      };
       let finishReload: () => void = () => undefined;
       const sync = new CanvasSync({
         sync: async (_id: string, afterSeq: number) => {
@@ -128,16 +133,16 @@ describe('web console: no lost blocks across a dropped connection', () => {
       sync.start(C, 0);
       sync.loaded();
       sync.receive('block_deleted', entry(1).payload);
-      sync.receive('block_deleted', entry(4).payload); // 2 and 3 were lost: ask at once
+      sync.receive('block_deleted', entry(4).payload); // 2 and 3 were lost: asked for after the grace
       sync.receive('block_deleted', entry(1).payload); // a repeat
-      await sync.state.running; // the catch-up the jump started
+      await until('apply 4'); // the catch-up the jump started
       sync.receive('block_deleted', entry(5).payload);
       sync.receive('block_deleted', entry(11).payload); // a jump past what the server keeps
-      await new Promise((resolve) => setTimeout(resolve, 0));
+      await until('sync after 5');
       sync.receive('block_deleted', entry(10).payload); // arrives while the reload runs
       const beforeReload = [...log];
       finishReload();
-      await sync.state.running;
+      await until('apply 11');
       return { beforeReload, log, lastSeq: sync.lastSeq, applied: sync.applied };
     });
     expect(outcome.beforeReload).toEqual(['apply 1', 'sync after 1', 'apply 2', 'apply 3', 'apply 4', 'apply 5', 'sync after 5']);
