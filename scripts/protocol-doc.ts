@@ -135,7 +135,7 @@ export function renderProtocolDoc(): string {
   }
   out.push('### Between nodes', '', 'Sent through the Redis adapter with `serverSideEmit`; clients never receive them.', '');
   for (const group of nodes) {
-    for (const [name, doc] of Object.entries(group.events)) out.push(socketEvent(name, doc), '');
+    for (const [name, doc] of Object.entries(group.events)) out.push(socketEvent(name, doc as AnyEventDoc), '');
   }
   out.push(
     '## Plain WebSocket for desktop apps',
