@@ -112,11 +112,16 @@ describe('parallel tool calls in one model turn', () => {
     wsDevices.push(device);
     const store = new MemoryStore(seed);
     const order: string[] = [];
+    // Whichever call arrives first is answered only once the other arrived: run one after the
+    // other, the second would never come and this wait would time out. (The two are dispatched at
+    // once, so either may reach the device first.)
     device.onToolCall = async (frame) => {
       const { type: _type, ...call } = frame;
       const status = String(frame.filters?.status);
       order.push(`received ${status}`);
-      if (status === 'todo') await device.next('tool_call', (other) => other.filters?.status === 'done', { timeoutMs: 10_000 });
+      const other = status === 'todo' ? 'done' : 'todo';
+      if (!order.includes(`received ${other}`))
+        await device.next('tool_call', (next) => next.filters?.status === other, { timeoutMs: 10_000 });
       order.push(`answered ${status}`);
       return store.execute(call as ToolCall) as Record<string, unknown>;
     };
@@ -124,7 +129,7 @@ describe('parallel tool calls in one model turn', () => {
     device.send({ type: 'chat_request', message: 'How many todo tasks do I have; how many done tasks do I have' });
 
     const final = await device.next('final', () => true, { timeoutMs: 20_000 });
-    expect(order.slice(0, 2)).toEqual(['received todo', 'received done']);
+    expect(order.slice(0, 2).sort()).toEqual(['received done', 'received todo']);
     expect(order).toHaveLength(4);
     expect(final.response.indexOf('todo task')).toBeLessThan(final.response.indexOf('done task'));
     expect(device.all('error')).toEqual([]);
