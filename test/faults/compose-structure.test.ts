@@ -1,7 +1,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, QUEUE_NAMES } from '../../config';
@@ -387,13 +387,21 @@ function parseEnvFile(text: string): Record<string, string> {
 
 const commandLine = (command: Service['command']) => [command ?? []].flat().join(' ');
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
+/**
+ * A port nothing listens on right now, on every address (the services listen on 0.0.0.0), picked
+ * below the OS's ephemeral range: a port the OS handed out and took back can be given at once to
+ * another process's outgoing connection, before the service binds it.
+ */
+async function freePort(): Promise<number> {
+  const listenable = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const server = createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, () => server.close(() => resolve(true)));
     });
-  });
+  for (let attempt = 0; attempt < 100; attempt += 1) {
+    const port = 10_000 + Math.floor(Math.random() * 10_000);
+    if (await listenable(port)) return port;
+  }
+  throw new Error('no free port below the ephemeral range');
 }
