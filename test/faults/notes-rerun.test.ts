@@ -49,6 +49,7 @@ describe('ticket notes re-run after their worker died', () => {
     let killedAt = 0;
     let endedAt = 0;
     let replacementUpAt = 0;
+    let replacementError: unknown;
     const parser = createParser({
       onEvent: (event) => {
         data.push(event.data);
@@ -61,13 +62,14 @@ describe('ticket notes re-run after their worker died', () => {
         killedAt = Date.now();
         void cluster.spawn({ SWITCHBOARD_ROLES: 'worker' }).then(
           () => (replacementUpAt = Date.now()),
-          () => undefined, // a failed start leaves the notes unended: the stream's end, asserted below, says so
+          (error: unknown) => (replacementError = error),
         );
       },
     });
     const decoder = new TextDecoder();
     for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) parser.feed(decoder.decode(chunk, { stream: true }));
 
+    expect(replacementError).toBeUndefined();
     expect(crashed).toBe(true);
     expect(data.at(-1)).toMatch(/^\[ERROR\] The notes were interrupted/);
     expect(data).not.toContain('[DONE]');
