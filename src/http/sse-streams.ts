@@ -465,7 +465,7 @@ async function drained(res: Response, signal: StreamSignal): Promise<void> {
 /**
  * What an open stream's request no longer needs (the ≤ 20 KB per stream target): its headers, the
  * bearer token among them (verified already; one copy of a secret fewer in memory for the stream's
- * whole life), the authenticated user's row, the route's params, and Express's parsed-URL cache.
+ * whole life), the authenticated user's row, and the route's params.
  * Express's `res.locals` (an object without prototype, so a hash table from the start) becomes a
  * plain object holding only the route template the request metrics read when the stream ends.
  * The request log line is bound when the request arrives (its id, method and path are already in
@@ -476,7 +476,6 @@ function forgetRequestExtras(req: Request, res: Response): void {
   req.headers = NO_HEADER_MAP;
   req.rawHeaders = NO_HEADERS;
   req.params = NO_PARAMS;
-  (req as { _parsedUrl?: unknown })._parsedUrl = undefined;
   (req as { user?: unknown }).user = undefined;
   // The request logger's lists of its loggers (`req.log` and `res.log` stay, and the one that
   // writes the request's log line is its own): arrays grown for 17, nothing reads them.

@@ -26,12 +26,7 @@ export function openSse(res: Response): void {
   res.setHeader('X-Accel-Buffering', 'no');
   res.socket?.setNoDelay(true);
   res.flushHeaders();
-  // Node keeps the whole header block it sent as `_header` (~450 B) for the response's life, only
-  // to know that headers went out: a stream lives for minutes, so a constant marks it instead.
-  const sent = res as unknown as { _header?: string | null; _headerSent?: boolean };
-  if (sent._headerSent && sent._header) sent._header = HEADERS_SENT;
 }
-const HEADERS_SENT = 'HTTP/1.1 200 OK\r\n\r\n';
 
 /** One SSE message: `data` is written as is (JSON-encode it first); `retry` is a reconnection hint in ms. */
 export interface SseMessage {
