@@ -122,14 +122,16 @@ export class GenerationService {
       throw conflict('idempotency_conflict', 'A request with this Idempotency-Key was being handled; retry it');
     }
 
-    // The row with its run (one statement) and the first event are independent writes: together,
-    // one wait. The job goes last: its worker reads the row and continues the log after `queued`.
-    const [created, appended] = await Promise.allSettled([
+    // The row with its run (one statement), the first event and the run's hold on the reservation
+    // (whoever ends the run gives back what no call took) are independent writes: together, one
+    // wait. The job goes last: its worker reads the row and continues the log after `queued`.
+    const [created, appended, held] = await Promise.allSettled([
       repos.generations.createWithRun(
         { id: generationId, canvasId: input.canvasId, userId: input.user.id, prompt: input.prompt, afterId: input.afterId ?? null },
         this.deps.runs.row({ id: generationId, userId: input.user.id }),
       ),
       this.deps.events.append(generationId, 1, { type: 'status', generationId, stage: 'queued' }),
+      this.deps.runs.hold(generationId, ticket, { beforeQueued: true }),
     ]);
     if (created.status === 'rejected') {
       // Neither the row nor its run was written: only the slot, the key and the reservation go back.
@@ -139,8 +141,7 @@ export class GenerationService {
     }
     try {
       if (appended.status === 'rejected') throw appended.reason;
-      // The run holds the reservation from now on: whoever ends it gives back what no call took.
-      await this.deps.runs.hold(generationId, ticket, { beforeQueued: true });
+      if (held.status === 'rejected') throw held.reason;
       await this.deps.queues.enqueue('generation', 'generate', {
         generationId,
         canvasId: input.canvasId,
