@@ -169,17 +169,36 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly sseStreams = new Gauge({
+  /** What the scrape-time gauges read, once the api role says (until then they stay at zero). */
+  private openStreams?: () => number;
+  private queueCounts?: { queues: QueueName[]; counts: (queue: QueueName) => Promise<Record<string, number>> };
+
+  readonly sseStreams: Gauge = new Gauge({
     name: 'switchboard_sse_streams_open',
     help: 'SSE streams (generation, chat, notes) open on this node, read at scrape time',
     registers: [this.registry],
+    collect: () => {
+      if (this.openStreams) this.sseStreams.set(this.openStreams());
+    },
   });
 
-  readonly queueJobs = new Gauge({
+  readonly queueJobs: Gauge<'queue' | 'state'> = new Gauge({
     name: 'switchboard_queue_jobs',
     help: 'Jobs per queue and state, read from Redis at scrape time',
     labelNames: ['queue', 'state'] as const,
     registers: [this.registry],
+    collect: async () => {
+      const source = this.queueCounts;
+      if (!source) return;
+      await Promise.all(
+        source.queues.map(async (queue) => {
+          // eslint-disable-next-line no-restricted-syntax -- a queue whose counts fail this scrape keeps its last values (the next scrape tries again)
+          const byState = await source.counts(queue).catch(() => null);
+          if (!byState) return;
+          for (const state of JOB_STATES) this.queueJobs.set({ queue, state }, byState[state] ?? 0);
+        }),
+      );
+    },
   });
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
@@ -206,23 +225,13 @@ export class Metrics {
 
   /** Reads the number of open SSE streams at scrape time. */
   trackOpenStreams(count: () => number): void {
-    (this.sseStreams as unknown as { collect: () => void }).collect = () => this.sseStreams.set(count());
+    this.openStreams = count;
   }
 
+  /** Reads each queue's job counts at scrape time. */
   trackQueues(queues: QueueName[], counts: (queue: QueueName) => Promise<Record<string, number>>): void {
     this.queueJobs.reset();
-    const gauge = this.queueJobs;
-    // prom-client calls `collect` on every scrape; rebinding keeps the gauge a plain class field.
-    (gauge as unknown as { collect: () => Promise<void> }).collect = async () => {
-      await Promise.all(
-        queues.map(async (queue) => {
-          // eslint-disable-next-line no-restricted-syntax -- a queue whose counts fail this scrape keeps its last values (the next scrape tries again)
-          const byState = await counts(queue).catch(() => null);
-          if (!byState) return;
-          for (const state of JOB_STATES) gauge.set({ queue, state }, byState[state] ?? 0);
-        }),
-      );
-    };
+    this.queueCounts = { queues, counts };
   }
 }
 

@@ -1,0 +1,36 @@
+import { Metrics } from '../../src/observability/metrics';
+
+/** Gauges read at scrape time: what the api role hands them is read on every scrape, not before. */
+describe('Metrics: scrape-time gauges', () => {
+  test('open SSE streams and queue job counts are read when scraped; a queue whose counts fail keeps its last values', async () => {
+    const metrics = new Metrics();
+    let open = 0;
+    let failing = false;
+    metrics.trackOpenStreams(() => open);
+    metrics.trackQueues(['generation', 'broadcast'], async (queue) => {
+      if (failing && queue === 'broadcast') throw new Error('redis down');
+      return queue === 'generation' ? { active: open, waiting: 4 } : { failed: 1 };
+    });
+
+    open = 3;
+    let text = await metrics.registry.metrics();
+    expect(text).toMatch(/^switchboard_sse_streams_open 3$/m);
+    expect(text).toMatch(/^switchboard_queue_jobs\{queue="generation",state="active"\} 3$/m);
+    expect(text).toMatch(/^switchboard_queue_jobs\{queue="generation",state="waiting"\} 4$/m);
+    expect(text).toMatch(/^switchboard_queue_jobs\{queue="broadcast",state="failed"\} 1$/m);
+    expect(text).toMatch(/^switchboard_queue_jobs\{queue="broadcast",state="completed"\} 0$/m);
+
+    open = 7;
+    failing = true;
+    text = await metrics.registry.metrics();
+    expect(text).toMatch(/^switchboard_sse_streams_open 7$/m);
+    expect(text).toMatch(/^switchboard_queue_jobs\{queue="generation",state="active"\} 7$/m);
+    expect(text).toMatch(/^switchboard_queue_jobs\{queue="broadcast",state="failed"\} 1$/m);
+  });
+
+  test('before the api role says what to read, the gauges are there at zero', async () => {
+    const text = await new Metrics().registry.metrics();
+    expect(text).toMatch(/^switchboard_sse_streams_open 0$/m);
+    expect(text).not.toMatch(/^switchboard_queue_jobs\{/m);
+  });
+});
