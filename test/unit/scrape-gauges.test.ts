@@ -7,7 +7,7 @@ describe('Metrics: scrape-time gauges', () => {
     let open = 0;
     let failing = false;
     metrics.trackOpenStreams(() => open);
-    metrics.trackQueues(['generation', 'broadcast'], async (queue) => {
+    metrics.trackQueues(['generation', 'broadcast'], async (queue): Promise<Record<string, number>> => {
       if (failing && queue === 'broadcast') throw new Error('redis down');
       return queue === 'generation' ? { active: open, waiting: 4 } : { failed: 1 };
     });
