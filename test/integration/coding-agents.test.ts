@@ -12,7 +12,7 @@ import { demoResponder } from '../../src/demo-model';
 import { nextDeviceEvent } from '../support/device-events';
 import { registerUser, request, type TestUser } from '../support/http';
 import { readSse } from '../support/sse';
-import { eventually } from '../support/wait';
+import { eventually, waitUntil } from '../support/wait';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 
@@ -719,7 +719,8 @@ describe('coding agents on a project folder served by the device kit', () => {
         30_000,
       );
       expect(devices.body.devices[0].project).toEqual({ name: path.basename(root) });
-      expect(output).toContain(`as device ${deviceId}`);
+      // The command prints its line once its connect resolves, which can be just after the server lists the device.
+      await waitUntil(() => output.includes(`as device ${deviceId}`), 10_000);
       t.llm.push({ toolCalls: [{ name: 'read_file', args: { path: 'README.md' } }] }, { text: 'It is the CLI project.' });
       const before = t.llm.chatRequests().length;
       const res = await request('POST', `${t.api}/chat`, {
