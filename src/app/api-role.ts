@@ -259,7 +259,11 @@ export async function startApiRole(
   };
   metrics.trackOpenStreams(() => streams.size);
   closers.unshift(['queue watch', presence.watch(logger)]);
-  metrics.trackQueues([...QUEUE_NAMES], (name) => queues.counts(name));
+  metrics.trackQueues(
+    [...QUEUE_NAMES],
+    (name) => queues.counts(name),
+    (queue, error) => logger.warn({ err: error, queue }, 'queue counts not read for /metrics; the gauge keeps its last values'),
+  );
   parts.serve(createHttpApp(ctx));
   // Cursors between nodes over pub/sub, never the adapter's (recovery) stream: a cursor flood must not evict room events a reconnecting client needs.
   const cursorSubscriber = createRedis(realtime.target, 'blocking');

@@ -171,7 +171,11 @@ export class Metrics {
 
   /** What the scrape-time gauges read, once the api role says (until then they stay at zero). */
   private openStreams?: () => number;
-  private queueCounts?: { queues: QueueName[]; counts: (queue: QueueName) => Promise<Record<string, number>> };
+  private queueCounts?: {
+    queues: QueueName[];
+    counts: (queue: QueueName) => Promise<Record<string, number>>;
+    failed: (queue: QueueName, error: unknown) => void;
+  };
 
   readonly sseStreams: Gauge = new Gauge({
     name: 'switchboard_sse_streams_open',
@@ -192,9 +196,14 @@ export class Metrics {
       if (!source) return;
       await Promise.all(
         source.queues.map(async (queue) => {
-          // eslint-disable-next-line no-restricted-syntax -- a queue whose counts fail this scrape keeps its last values (the next scrape tries again)
-          const byState = await source.counts(queue).catch(() => null);
-          if (!byState) return;
+          let byState: Record<string, number>;
+          try {
+            byState = await source.counts(queue);
+          } catch (error) {
+            // The scrape still answers: this queue keeps its last values, and the next scrape asks again.
+            source.failed(queue, error);
+            return;
+          }
           for (const state of JOB_STATES) this.queueJobs.set({ queue, state }, byState[state] ?? 0);
         }),
       );
@@ -228,10 +237,14 @@ export class Metrics {
     this.openStreams = count;
   }
 
-  /** Reads each queue's job counts at scrape time. */
-  trackQueues(queues: QueueName[], counts: (queue: QueueName) => Promise<Record<string, number>>): void {
+  /** Reads each queue's job counts at scrape time; `failed` hears of a queue whose counts could not be read. */
+  trackQueues(
+    queues: QueueName[],
+    counts: (queue: QueueName) => Promise<Record<string, number>>,
+    failed: (queue: QueueName, error: unknown) => void,
+  ): void {
     this.queueJobs.reset();
-    this.queueCounts = { queues, counts };
+    this.queueCounts = { queues, counts, failed };
   }
 }
 
