@@ -111,3 +111,12 @@ export async function generateKillingItsWorker(
   });
   return { sse, killed, killedAt, survivor: killed === workers[0] ? workers[1] : workers[0] };
 }
+
+/**
+ * How long a run took to come back after its worker's kill -9: counted from the kill, or from the
+ * replacement worker being up when booting it took longer (a supervisor's restart on a host that
+ * two test workers keep busy; the benchmark's recovery scenario times the whole path on a quiet one).
+ */
+export function recoveredAfter(at: number, killedAt: number, replacementUpAt: number): number {
+  return at - Math.max(killedAt, replacementUpAt);
+}
