@@ -71,6 +71,9 @@ describe('web console: tabs share one session', () => {
     const context = await browser.newContext();
     const pages = [await tab(context, 'one'), await tab(context, 'two')];
     await signIn(pages[0], user);
+    // The second tab, told of the sign-in, takes the session from the cookie (one rotation); the
+    // reload comes after that exchange has answered, not in the middle of it.
+    await pages[1].locator(byTestId('home-view')).waitFor();
     await pages[1].reload();
     await pages[1].locator(byTestId('home-view')).waitFor();
     // Both access tokens forged at once: each tab's next request is a 401 and a refresh.
