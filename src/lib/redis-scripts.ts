@@ -506,13 +506,18 @@ const defined = new WeakMap<RedisClient, RedisScripts>();
  * time this connection runs it (which puts it in the server's script cache) and as EVALSHA after,
  * again as EVAL when the server answers NOSCRIPT. Calls on one connection run in the order they
  * were made, also when the server lost its scripts: every call sent behind one answered NOSCRIPT
- * is answered NOSCRIPT too, and their EVALs go in the order the answers came. Nothing is defined
+ * is answered NOSCRIPT too, their EVALs go in the order the answers came, and calls made meanwhile
+ * wait until the last of those EVALs is sent. Nothing is defined
  * on the connection itself: ioredis copies every command defined with `defineCommand` into each
  * pipeline or transaction made from the connection, a cost every MULTI would pay.
  */
 export class RedisScripts {
   /** The scripts this connection has sent as EVAL once. */
   private readonly sent = new Set<ScriptName>();
+  /** EVALSHA calls sent on this connection and not answered yet. */
+  private unanswered = 0;
+  /** Set from a NOSCRIPT answer until every call sent before it has been answered (and sent again). */
+  private held?: { until: Promise<void>; release: () => void };
 
   private constructor(private readonly redis: RedisClient) {}
 
@@ -780,14 +785,42 @@ export class RedisScripts {
   private run(script: ScriptName, keys: string[], args: Arg[]): Promise<unknown> {
     const { lua, numberOfKeys } = SCRIPTS[script];
     if (keys.length !== numberOfKeys) throw new Error(`The Redis script ${script} takes ${numberOfKeys} keys, not ${keys.length}`);
+    // Calls made while the calls sent before a NOSCRIPT are still being sent again wait for them:
+    // sent now, a call would reach the server before those EVALs and run out of order.
+    if (this.held) return this.held.until.then(() => this.run(script, keys, args));
     if (!this.sent.has(script)) {
       this.sent.add(script);
       return this.redis.eval(lua, numberOfKeys, ...keys, ...args);
     }
-    return this.redis.evalsha(SHAS[script], numberOfKeys, ...keys, ...args).catch((error: unknown) => {
-      if (!isNoScript(error)) throw error;
-      return this.redis.eval(lua, numberOfKeys, ...keys, ...args);
-    });
+    this.unanswered += 1;
+    return this.redis.evalsha(SHAS[script], numberOfKeys, ...keys, ...args).then(
+      (reply) => (this.answered(), reply),
+      (error: unknown) => {
+        if (!isNoScript(error)) {
+          this.answered();
+          throw error;
+        }
+        // The server lost its scripts: every call sent before this answer is answered NOSCRIPT too,
+        // and each is sent again as EVAL as its answer comes, in the order they were made.
+        if (!this.held) {
+          let release = () => undefined as void;
+          const until = new Promise<void>((resolve) => (release = resolve));
+          this.held = { until, release };
+        }
+        const retry = this.redis.eval(lua, numberOfKeys, ...keys, ...args);
+        this.answered();
+        return retry;
+      },
+    );
+  }
+
+  /** One EVALSHA answered; once none is left on the wire, calls held behind a NOSCRIPT go. */
+  private answered(): void {
+    this.unanswered -= 1;
+    if (this.unanswered > 0 || !this.held) return;
+    const { release } = this.held;
+    this.held = undefined;
+    release();
   }
 }
 
