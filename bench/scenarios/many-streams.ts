@@ -71,7 +71,6 @@ export async function manyStreamsScenario(ctx: BenchContext, options: ManyStream
     api = await spawnSwitchboard(
       { ...env, SWITCHBOARD_ROLES: 'api', NODE_OPTIONS: '--inspect=127.0.0.1:0 --max-old-space-size=2048' },
       60_000,
-      { bundle: true },
     );
     const apiUrl = `${api.url}/api/v1`;
     const inspectorUrl = Inspector.urlIn(api.output());

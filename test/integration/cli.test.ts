@@ -93,9 +93,7 @@ describe('the switchboard command', () => {
 
   test('npm start says what it is doing before its banner: a fresh DATA_DIR gets its database created, Redis started, migrations run', async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'sb-progress-'));
-    const server = await spawnSwitchboard({ DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'silent' }, 90_000, {
-      bundle: true,
-    });
+    const server = await spawnSwitchboard({ DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'silent' }, 90_000);
     try {
       const lines = server.output().split('\n');
       const at = (start: string) => lines.findIndex((line) => line.startsWith(start));

@@ -3,7 +3,7 @@ import { LOCAL_POSTGRES } from './database';
 import { startRedisCluster } from './redis-cluster';
 import { findPostgresBinaries, POSTGRES_MISSING, postgresAnswers, startPrivatePostgres } from './private-postgres';
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- a CommonJS script, loaded as one
-const { buildPackages } = require('../../scripts/build-packages.cjs') as { buildPackages(): Promise<string[]> };
+const { ensureBundle } = require('../../scripts/bundle.cjs') as { ensureBundle(options: { quiet: boolean }): Promise<string> };
 
 type Stoppable = { stop(): Promise<void> };
 
@@ -16,8 +16,9 @@ type Stoppable = { stop(): Promise<void> };
  */
 export default async function globalSetup(): Promise<void> {
   // The packages' dist/ (the console serves the client's browser bundle; the example app and the
-  // pack test use the builds): rebuilt here only when a source is newer (decision 0130).
-  await buildPackages();
+  // pack test use the builds) and the bundle of src/ every Switchboard process a test starts runs
+  // (what `npm start` runs): each rebuilt here only when a source is newer.
+  await ensureBundle({ quiet: true });
   await setUpPostgres();
   // TEST_REDIS_CLUSTER=1: every test's Switchboard runs on a local three-master Redis Cluster.
   if (process.env.TEST_REDIS_CLUSTER === '1' && !process.env.TEST_REDIS_CLUSTER_NODES) {
@@ -38,7 +39,10 @@ export default async function globalSetup(): Promise<void> {
     (globalThis as { __sbRedisSplit?: Stoppable[] }).__sbRedisSplit = servers;
   }
   if (process.env.TEST_REDIS_URL) return;
-  const redis = await startEmbeddedRedis(`${process.cwd()}/.data/test`);
+  // TEST_DATA_DIR: where this run's redis-server keeps its files. Two runs at once on one checkout
+  // (CI runs the idle browser suite beside the others) each need their own: a start stops the
+  // server it finds recorded there as an orphan.
+  const redis = await startEmbeddedRedis(process.env.TEST_DATA_DIR ?? `${process.cwd()}/.data/test`);
   process.env.TEST_REDIS_URL = redis.url;
   (globalThis as { __sbRedis?: Stoppable }).__sbRedis = redis;
 }

@@ -16,21 +16,15 @@ export interface SwitchboardProcess {
 }
 
 /**
- * Spawns `node --import tsx src/main.ts` with `env` and resolves once its start banner is printed.
- * The default deadline is generous: on a loaded machine several processes starting at once (each
- * compiling the sources through tsx) can take tens of seconds to print their banners.
- * With `bundle`, runs what `npm start` runs instead (`node scripts/start.cjs`: the esbuild bundle of
- * src/, rebuilt when a source is newer): the benchmark measures memory on the shipped artifact.
+ * Spawns what `npm start` runs (`node scripts/start.cjs`: the esbuild bundle of src/, which the test
+ * run's global setup builds once) with `env` and resolves once its start banner is printed. The
+ * default deadline is generous: on a loaded machine several processes starting at once can take
+ * tens of seconds to print their banners.
  */
-export function spawnSwitchboard(
-  env: Record<string, string>,
-  timeoutMs = 60_000,
-  options: { bundle?: boolean } = {},
-): Promise<SwitchboardProcess> {
-  // `node --import tsx` rather than the tsx binary: the pid is Switchboard itself, so a signal
-  // (SIGTERM to drain, SIGKILL to crash) reaches it directly and nothing is left orphaned.
-  // scripts/start.cjs requires the bundle in its own process, so the pid is Switchboard's there too.
-  const child = spawn(process.execPath, options.bundle ? ['scripts/start.cjs'] : ['--import', 'tsx', 'src/main.ts'], {
+export function spawnSwitchboard(env: Record<string, string>, timeoutMs = 60_000): Promise<SwitchboardProcess> {
+  // scripts/start.cjs requires the bundle in its own process: the pid is Switchboard itself, so a
+  // signal (SIGTERM to drain, SIGKILL to crash) reaches it directly and nothing is left orphaned.
+  const child = spawn(process.execPath, ['scripts/start.cjs'], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', NODE_ENV: 'test', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
