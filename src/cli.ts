@@ -200,15 +200,19 @@ async function serve(env: NodeJS.ProcessEnv): Promise<void> {
 }
 
 /**
- * The banner's word on each configured provider's key, asked once (`GET /models`, 1.5 s at most) by
- * the processes that call models: a key the provider refuses is said at start, with what to fix,
- * rather than at the first user's request. Nothing when no provider is configured (the demo model).
+ * The banner's word on each configured provider's key, asked once (`GET /models`) by the processes
+ * that call models: a key the provider refuses is said at start, with what to fix, rather than at
+ * the first user's request. Nothing when no provider is configured (the demo model). A process's
+ * first fetch loads Node's HTTP client and a host busy starting several processes is slow to
+ * answer: the banner waits up to 5 s for a provider, rather than call a live one unreachable.
  */
+const BANNER_PROBE_TIMEOUT_MS = 5_000;
+
 async function probeKeys(config: ReturnType<typeof loadConfig>): Promise<string[]> {
   const callsModels = config.roles.includes('api') || (config.roles.includes('worker') && callsModelsOn(config.queues.names));
   if (!config.llm.providers.length || !callsModels) return [];
   const { ProviderProbe } = await import('./ai/provider-probe');
-  const states = await new ProviderProbe(config.llm.providers).states(true);
+  const states = await new ProviderProbe(config.llm.providers, BANNER_PROBE_TIMEOUT_MS).states(true);
   return config.llm.providers.map(({ name, baseURL }) => {
     const state = states[name];
     const said =

@@ -10,7 +10,7 @@ export interface ProbedProvider {
 /** `unauthorized`: the provider answered 401 or 403 to the key (an operator must fix it), not that it is down. */
 export type ProviderState = 'reachable' | 'unreachable' | 'unauthorized' | 'unchecked';
 
-/** How long one probe may take, and how long its answer is reused. */
+/** How long one probe may take (`/readyz?deep=1`), and how long its answer is reused. */
 const PROBE_TIMEOUT_MS = 1_500;
 const PROBE_REUSE_MS = 10_000;
 
@@ -24,26 +24,29 @@ const PROBE_REUSE_MS = 10_000;
 export class ProviderProbe {
   private last?: { at: number; states: Promise<Record<string, ProviderState>> };
 
-  constructor(private readonly providers: readonly ProbedProvider[]) {}
+  constructor(
+    private readonly providers: readonly ProbedProvider[],
+    private readonly timeoutMs = PROBE_TIMEOUT_MS,
+  ) {}
 
   /** Each provider's state; `deep` probes the ones not probed in the last ten seconds. */
   async states(deep: boolean): Promise<Record<string, ProviderState>> {
     const fresh = this.last && Date.now() - this.last.at < PROBE_REUSE_MS ? this.last.states : undefined;
     if (fresh) return fresh;
     if (!deep) return Object.fromEntries(this.providers.map((provider) => [provider.name, 'unchecked' as const]));
-    const states = Promise.all(this.providers.map(async (provider) => [provider.name, await probe(provider)] as const)).then((entries) =>
-      Object.fromEntries(entries),
-    );
+    const states = Promise.all(
+      this.providers.map(async (provider) => [provider.name, await probe(provider, this.timeoutMs)] as const),
+    ).then((entries) => Object.fromEntries(entries));
     this.last = { at: Date.now(), states };
     return states;
   }
 }
 
-async function probe(provider: ProbedProvider): Promise<ProviderState> {
+async function probe(provider: ProbedProvider, timeoutMs: number): Promise<ProviderState> {
   try {
     const response = await outboundRoute().fetch(`${provider.baseURL.replace(/\/+$/, '')}/models`, {
       headers: { authorization: `Bearer ${provider.apiKey}` },
-      signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
+      signal: AbortSignal.timeout(timeoutMs),
       redirect: 'manual',
     });
     await response.body?.cancel();
