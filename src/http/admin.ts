@@ -1,7 +1,4 @@
 import { timingSafeEqual } from 'node:crypto';
-import { createBullBoard } from '@bull-board/api';
-import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
-import { ExpressAdapter } from '@bull-board/express';
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import type { AdminDirectory } from '../auth/admins';
 import type { LoginThrottle } from '../auth/login-throttle';
@@ -97,9 +94,23 @@ export function dashboardRouter(
   tokens: TokenSettings,
   throttle?: LoginThrottle,
 ): Router {
-  const serverAdapter = new ExpressAdapter();
-  serverAdapter.setBasePath(DASHBOARD_PATH);
-  createBullBoard({ queues: queues.forDashboard().map((queue) => new BullMQAdapter(queue)), serverAdapter });
+  // Bull Board is loaded at the first admin's request: a process nobody opens it on never loads it.
+  let board: Promise<Router> | undefined;
+  const loadBoard = async (): Promise<Router> => {
+    const [{ createBullBoard }, { BullMQAdapter }, { ExpressAdapter }] = await Promise.all([
+      import('@bull-board/api'),
+      import('@bull-board/api/bullMQAdapter'),
+      import('@bull-board/express'),
+    ]);
+    const serverAdapter = new ExpressAdapter();
+    serverAdapter.setBasePath(DASHBOARD_PATH);
+    createBullBoard({ queues: queues.forDashboard().map((queue) => new BullMQAdapter(queue)), serverAdapter });
+    return serverAdapter.getRouter() as Router;
+  };
+  const dashboard = (req: Request, res: Response, next: NextFunction) => {
+    board ??= loadBoard();
+    board.then((serve) => serve(req, res, next), next);
+  };
   const guard = async (req: Request, res: Response, next: NextFunction) => {
     res.setHeader('Content-Security-Policy', DASHBOARD_CSP);
     const basic = (req.headers.authorization ?? '').startsWith('Basic ');
@@ -120,6 +131,6 @@ export function dashboardRouter(
     res.status(hadCredentials ? 403 : 401).json({ error: { code: hadCredentials ? 'forbidden' : 'unauthorized', message: 'Admins only' } });
   };
   const router = Router();
-  router.use(guard, withoutRemoteLinks, serverAdapter.getRouter() as Router);
+  router.use(guard, withoutRemoteLinks, dashboard);
   return router;
 }

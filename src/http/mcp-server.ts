@@ -1,13 +1,5 @@
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import {
-  CallToolRequestSchema,
-  ErrorCode,
-  ListToolsRequestSchema,
-  McpError,
-  type CallToolResult,
-  type Tool,
-} from '@modelcontextprotocol/sdk/types.js';
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import express, { type Request, type Response, type Router } from 'express';
 import { isApiKeySecret, type ApiKeyCaller } from '../auth/api-keys';
 import { executeFlowSchema, inputKeys, type AgentflowDefinition } from '../flows/definition';
@@ -72,11 +64,20 @@ async function ownFlow(ctx: McpPorts, userId: string, flowId: string): Promise<F
   }
 }
 
-/** An AppError as the JSON-RPC error an MCP client reads: its code first, then its message. */
-const rpcError = (error: unknown): never => {
-  if (error instanceof AppError) throw new McpError(ErrorCode.InvalidRequest, `${error.code}: ${error.message}`, { status: error.status });
-  throw error;
-};
+type ServerSdk = typeof import('@modelcontextprotocol/sdk/server/mcp.js') &
+  typeof import('@modelcontextprotocol/sdk/server/streamableHttp.js') &
+  typeof import('@modelcontextprotocol/sdk/types.js');
+let serverSdk: Promise<ServerSdk> | undefined;
+
+/** The MCP SDK's server, loaded at the first MCP request: a process that serves none never loads it. */
+function loadServerSdk(): Promise<ServerSdk> {
+  serverSdk ??= Promise.all([
+    import('@modelcontextprotocol/sdk/server/mcp.js'),
+    import('@modelcontextprotocol/sdk/server/streamableHttp.js'),
+    import('@modelcontextprotocol/sdk/types.js'),
+  ]).then(([mcp, transport, types]) => ({ ...mcp, ...transport, ...types }));
+  return serverSdk;
+}
 
 const textResult = (text: string, extra: Partial<CallToolResult> = {}): CallToolResult => ({
   content: [{ type: 'text', text }],
@@ -123,7 +124,14 @@ function terminalResult(event: FlowEvent, executionId: string): CallToolResult {
  * The MCP server of one request (the transport is stateless: any api node answers any request, as
  * nothing lives between them but the API key, the database and the execution's event log).
  */
-function serverFor(ctx: McpPorts, caller: ApiKeyCaller, version: string): McpServer {
+function serverFor(sdk: ServerSdk, ctx: McpPorts, caller: ApiKeyCaller, version: string): McpServer {
+  const { McpServer, McpError, ErrorCode, ListToolsRequestSchema, CallToolRequestSchema } = sdk;
+  /** An AppError as the JSON-RPC error an MCP client reads: its code first, then its message. */
+  const rpcError = (error: unknown): never => {
+    if (error instanceof AppError)
+      throw new McpError(ErrorCode.InvalidRequest, `${error.code}: ${error.message}`, { status: error.status });
+    throw error;
+  };
   const mcp = new McpServer({ name: 'switchboard', version }, { capabilities: { tools: { listChanged: false } } });
   const user = caller.user;
   // The low-level handlers: a user's tools are their flows, read per request, not registered once.
@@ -194,8 +202,9 @@ export function mcpRouter(ctx: McpPorts, version: string): Router {
       if (!secret) throw unauthorized('The MCP endpoint needs an API key: Authorization: Bearer sb_live_…');
       const caller = await ctx.tokens.apiKeys?.authenticate(secret, req.ip ?? req.socket.remoteAddress ?? 'unknown');
       if (!caller) throw unauthorized('Invalid, revoked or expired API key');
-      const server = serverFor(ctx, caller, version);
-      const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+      const sdk = await loadServerSdk();
+      const server = serverFor(sdk, ctx, caller, version);
+      const transport = new sdk.StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
       res.on('close', () => {
         void transport.close();
         void server.close();

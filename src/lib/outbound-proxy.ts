@@ -1,6 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
-import { EnvHttpProxyAgent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 
 /** The operator's proxy settings (HTTPS_PROXY, HTTP_PROXY, NO_PROXY); all unset: connect directly. */
 export interface OutboundProxySettings {
@@ -15,15 +15,16 @@ type ProxyAgentOptions = http.AgentOptions & { proxyEnv: Record<string, string |
  * The way out of this process for model requests and tool calls. Built once per process from the
  * configuration (`useOutboundProxy` at start-up): node:http agents whose connections go through
  * the proxy (an HTTP proxy for `http:` targets, a CONNECT tunnel for `https:` ones), undici's
- * `EnvHttpProxyAgent` for fetch-based calls, and the NO_PROXY rule deciding which hosts bypass it.
+ * `EnvHttpProxyAgent` for fetch-based calls (loaded at the first such call: a process without a
+ * proxy never loads undici), and the NO_PROXY rule deciding which hosts bypass it.
  */
 export class OutboundRoute {
   private readonly direct = { 'http:': new http.Agent({ keepAlive: true }), 'https:': new https.Agent({ keepAlive: true }) };
   private readonly proxied: { 'http:': http.Agent; 'https:': https.Agent } | undefined;
   private readonly rules: Array<{ host: string; port?: string }>;
   private readonly all: boolean;
-  /** For fetch: undefined when no proxy is configured (the built-in fetch's own dispatcher). */
-  readonly dispatcher: Dispatcher | undefined;
+  /** For fetch, once loaded: none when no proxy is configured (the built-in fetch's own dispatcher). */
+  private dispatcher: Promise<Dispatcher> | undefined;
 
   constructor(readonly settings: OutboundProxySettings = {}) {
     const { httpsProxy, httpProxy, noProxy = '' } = settings;
@@ -41,7 +42,6 @@ export class OutboundRoute {
       // `proxyEnv` is Node's own agent option (Node 24.5+), not yet in @types/node.
       const options: ProxyAgentOptions = { keepAlive: true, proxyEnv: { HTTPS_PROXY: httpsProxy, HTTP_PROXY: httpProxy } };
       this.proxied = { 'http:': new http.Agent(options), 'https:': new https.Agent(options) };
-      this.dispatcher = new EnvHttpProxyAgent({ httpsProxy, httpProxy, noProxy });
     }
   }
 
@@ -64,13 +64,17 @@ export class OutboundRoute {
   }
 
   /** The built-in fetch, through the proxy for the hosts NO_PROXY does not exempt. */
-  readonly fetch: typeof fetch = (input, init) =>
-    this.dispatcher ? fetch(input, { ...init, dispatcher: this.dispatcher } as RequestInit) : fetch(input, init);
+  readonly fetch: typeof fetch = async (input, init) => {
+    if (!this.proxied) return fetch(input, init);
+    const { httpsProxy, httpProxy, noProxy = '' } = this.settings;
+    this.dispatcher ??= import('undici').then(({ EnvHttpProxyAgent }) => new EnvHttpProxyAgent({ httpsProxy, httpProxy, noProxy }));
+    return fetch(input, { ...init, dispatcher: await this.dispatcher } as RequestInit);
+  };
 
   /** Closes the proxied connections (the process is stopping). */
   async close(): Promise<void> {
     for (const agent of [...Object.values(this.direct), ...Object.values(this.proxied ?? {})]) agent.destroy();
-    await this.dispatcher?.close();
+    await (await this.dispatcher)?.close();
   }
 }
 

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import type { ToolSpec } from '../ai/model-tools';
@@ -314,6 +313,7 @@ export class McpTools {
     const headers: Record<string, string> = {};
     if (server.authHeaderName && server.authHeaderSealed)
       headers[server.authHeaderName] = this.deps.box.open(server.authHeaderSealed, sealContext(server.id)).plaintext;
+    const { Client, StreamableHTTPClientTransport } = await loadClientSdk();
     const transport = new StreamableHTTPClientTransport(new URL(server.url), {
       fetch: guardedFetch(limits, (error) => capped.abort(error)),
       requestInit: { headers, signal: stop },
@@ -336,6 +336,19 @@ export class McpTools {
 }
 
 const sealContext = (id: string) => `mcp_server:${id}`;
+
+let clientSdk: Promise<ClientSdk> | undefined;
+type ClientSdk = typeof import('@modelcontextprotocol/sdk/client/index.js') &
+  typeof import('@modelcontextprotocol/sdk/client/streamableHttp.js');
+
+/** The MCP SDK's client, loaded at the first call to a server: a process that makes none never loads it. */
+function loadClientSdk(): Promise<ClientSdk> {
+  clientSdk ??= Promise.all([
+    import('@modelcontextprotocol/sdk/client/index.js'),
+    import('@modelcontextprotocol/sdk/client/streamableHttp.js'),
+  ]).then(([client, transport]) => ({ ...client, ...transport }));
+  return clientSdk;
+}
 
 /** A listing or call that did not answer within the operator's deadline. */
 class McpTimeoutError extends Error {

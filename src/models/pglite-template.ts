@@ -52,6 +52,23 @@ export async function memoryTemplate(): Promise<Blob | undefined> {
   }
 }
 
+/**
+ * Builds both templates when missing (a test run does it once before its workers start, so they
+ * never each build them at the same moment). Never throws: a template that cannot be built is
+ * built, or done without, where it is used.
+ */
+export async function prepareTemplates(): Promise<void> {
+  try {
+    const key = templateKey();
+    const template = path.join(TEMPLATES_DIR, key);
+    const tarball = path.join(TEMPLATES_DIR, `${key}.tar`);
+    if (!existsSync(path.join(template, 'PG_VERSION'))) await build(template);
+    if (!existsSync(tarball)) await buildTarball(tarball);
+  } catch {
+    // the same fallbacks as at first use
+  }
+}
+
 async function buildTarball(tarball: string): Promise<void> {
   mkdirSync(TEMPLATES_DIR, { recursive: true });
   const client = new PGlite();

@@ -1,4 +1,5 @@
 import { startEmbeddedRedis } from '../../src/app/embedded-redis';
+import { prepareTemplates } from '../../src/models/pglite-template';
 import { LOCAL_POSTGRES } from './database';
 import { startRedisCluster } from './redis-cluster';
 import { findPostgresBinaries, POSTGRES_MISSING, postgresAnswers, startPrivatePostgres } from './private-postgres';
@@ -18,7 +19,9 @@ export default async function globalSetup(): Promise<void> {
   // The packages' dist/ (the console serves the client's browser bundle; the example app and the
   // pack test use the builds) and the bundle of src/ every Switchboard process a test starts runs
   // (what `npm start` runs): each rebuilt here only when a source is newer.
-  await ensureBundle({ quiet: true });
+  // And the embedded database's prepared templates (initdb and the migrations, done once per
+  // checkout), before two workers' first tests would each build them at once.
+  await Promise.all([ensureBundle({ quiet: true }), prepareTemplates()]);
   await setUpPostgres();
   // TEST_REDIS_CLUSTER=1: every test's Switchboard runs on a local three-master Redis Cluster.
   if (process.env.TEST_REDIS_CLUSTER === '1' && !process.env.TEST_REDIS_CLUSTER_NODES) {
