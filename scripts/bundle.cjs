@@ -1,6 +1,7 @@
 /**
- * The esbuild bundle of src/ that `npm start` runs (.build/main.cjs). It is rebuilt only when a file
- * under src/ or config/ (or package.json) is newer than it, so a warm start runs plain JavaScript.
+ * The esbuild bundle of src/ that `npm start` and the `switchboard` command run (.build/main.cjs:
+ * src/cli.ts and everything it imports). It is rebuilt only when a file under src/ or config/ (or
+ * package.json) is newer than it, so a warm start runs plain JavaScript.
  * Packages stay external (loaded from node_modules), and dynamic imports stay lazy, so an API-only
  * process still never evaluates the worker role or the connectors. The test run builds it once in
  * its global setup, so the processes its tests start share one build.
@@ -48,12 +49,12 @@ const keepDirname = {
   },
 };
 
-/** Bundles src/main.ts into OUT (written aside, then renamed, so a concurrent start never runs half a file). */
+/** Bundles src/cli.ts into OUT (written aside, then renamed, so a concurrent start never runs half a file). */
 async function build() {
   fs.mkdirSync(OUT_DIR, { recursive: true });
   const tmp = `${OUT}.${process.pid}.tmp`;
   await require('esbuild').build({
-    entryPoints: [path.join(ROOT, 'src/main.ts')],
+    entryPoints: [path.join(ROOT, 'src/cli.ts')],
     bundle: true,
     platform: 'node',
     format: 'cjs',
@@ -69,11 +70,12 @@ async function build() {
 }
 
 /**
- * Builds the workspace packages (the console serves the client's browser bundle), then the bundle
- * when it is stale; resolves with the bundle's path.
+ * Builds the workspace packages (the console serves the client's browser bundle; `packages: false`
+ * leaves them), then the bundle when it is stale; resolves with the bundle's path. The bundle
+ * exports the command line's `main(argv)`.
  */
-async function ensureBundle({ quiet = false } = {}) {
-  await require('./build-packages.cjs').buildPackages();
+async function ensureBundle({ quiet = false, packages = true } = {}) {
+  if (packages) await require('./build-packages.cjs').buildPackages();
   if (!isFresh()) {
     if (!quiet) process.stdout.write('Building Switchboard into .build/ (first start, or sources changed)…\n');
     await build();

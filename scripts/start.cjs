@@ -18,7 +18,8 @@ require('node:module').enableCompileCache?.(path.resolve(__dirname, '../.build/c
 require('./bundle.cjs')
   .ensureBundle()
   .then(
-    (bundle) => require(bundle),
+    // What src/main.ts does: the command line's `start`, with npm start's flags.
+    (bundle) => require(bundle).main(['start', ...process.argv.slice(2)]),
     (error) => {
       process.stderr.write(`\nSwitchboard could not be built: ${error instanceof Error ? error.message : String(error)}\n`);
       process.exit(1);

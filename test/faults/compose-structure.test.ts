@@ -240,7 +240,7 @@ describe('deployment: docker-compose.yml, Dockerfile, nginx.conf, .env.example',
       for (const source of sources) expect({ source, exists: existsSync(path.join(ROOT, source)) }).toEqual({ source, exists: true });
     }
     const cmd = JSON.parse(instructions.find((i) => i.keyword === 'CMD')!.args) as string[];
-    // `node bin/switchboard.mjs start` (tsx's loader registered in-process): no launcher wrapper.
+    // `node bin/switchboard.mjs start` (the bundle, or tsx's loader, in-process): no launcher wrapper.
     expect(cmd).toEqual(['node', 'bin/switchboard.mjs', 'start']);
     expect(existsSync(path.join(ROOT, 'bin/switchboard.mjs'))).toBe(true);
     // The image installs with --omit=dev: tsx has to be a runtime dependency.
