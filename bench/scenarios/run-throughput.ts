@@ -305,8 +305,11 @@ async function tableStats(databaseUrl: string) {
   }
 }
 
-/** PostgreSQL backends publish their statistics when idle at most every 10 s (pgstat's idle interval). */
-const PG_STATS_FLUSH_MS = 11_000;
+/**
+ * PostgreSQL backends publish their statistics when idle at most every 10 s (pgstat's idle interval).
+ * A smoke run (which checks that the scenario runs, its figures not comparable) reads them at once.
+ */
+const pgStatsFlushMs = (ctx: BenchContext) => (ctx.smoke ? 0 : 11_000);
 
 /**
  * The fixed costs of one run of each kind, counted over a closed-loop window of that kind alone at
@@ -335,7 +338,7 @@ async function fixedCosts(
   await settle(options.windowMs);
   const idle1 = await counters();
   const idleMs = msBetween(idle0.at, idle1.at);
-  await settle(PG_STATS_FLUSH_MS);
+  await settle(pgStatsFlushMs(ctx));
   let pg0 = await tableStats(input.databaseUrl);
   const byKind: Record<string, ReturnType<typeof costsOf>> = {};
   for (const kind of [...new Set(targets.map((target) => target.kind))]) {
@@ -349,7 +352,7 @@ async function fixedCosts(
     });
     const after = await counters();
     if (result.failed) throw new Error(`${result.failed} ${kind} run(s) failed while counting costs: ${result.firstError}`);
-    await settle(PG_STATS_FLUSH_MS);
+    await settle(pgStatsFlushMs(ctx));
     const pg1 = await tableStats(input.databaseUrl);
     byKind[kind] = costsOf(result.total, { before, after, idle0, idle1, idleMs, pg0, pg1 });
     pg0 = pg1;
