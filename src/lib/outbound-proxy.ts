@@ -64,12 +64,14 @@ export class OutboundRoute {
   }
 
   /** The built-in fetch, through the proxy for the hosts NO_PROXY does not exempt. */
-  readonly fetch: typeof fetch = async (input, init) => {
-    if (!this.proxied) return fetch(input, init);
+  readonly fetch: typeof fetch = async (input, init) =>
+    this.proxied ? fetch(input, { ...init, dispatcher: await this.proxyDispatcher() } as RequestInit) : fetch(input, init);
+
+  private proxyDispatcher(): Promise<Dispatcher> {
     const { httpsProxy, httpProxy, noProxy = '' } = this.settings;
     this.dispatcher ??= import('undici').then(({ EnvHttpProxyAgent }) => new EnvHttpProxyAgent({ httpsProxy, httpProxy, noProxy }));
-    return fetch(input, { ...init, dispatcher: await this.dispatcher } as RequestInit);
-  };
+    return this.dispatcher;
+  }
 
   /** Closes the proxied connections (the process is stopping). */
   async close(): Promise<void> {

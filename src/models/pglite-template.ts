@@ -19,8 +19,7 @@ const TEMPLATES_DIR = path.resolve(__dirname, '../../.build/pglite');
  */
 export async function seedFromTemplate(dir: string): Promise<boolean> {
   try {
-    const template = path.join(TEMPLATES_DIR, templateKey());
-    if (!existsSync(path.join(template, 'PG_VERSION'))) await build(template);
+    const template = await directoryTemplate();
     // Copied beside the target first, then moved in: a copy cut short leaves no half a database.
     const staging = `${dir}.seed-${process.pid}`;
     rmSync(staging, { recursive: true, force: true });
@@ -43,8 +42,7 @@ export async function seedFromTemplate(dir: string): Promise<boolean> {
  */
 export async function memoryTemplate(): Promise<Blob | undefined> {
   try {
-    const tarball = path.join(TEMPLATES_DIR, `${templateKey()}.tar`);
-    if (!existsSync(tarball)) await buildTarball(tarball);
+    const tarball = await tarballTemplate();
     return new Blob([readFileSync(tarball)]);
   } catch (error) {
     process.emitWarning(`in-memory database template not used, running initdb: ${error instanceof Error ? error.message : String(error)}`);
@@ -59,14 +57,25 @@ export async function memoryTemplate(): Promise<Blob | undefined> {
  */
 export async function prepareTemplates(): Promise<void> {
   try {
-    const key = templateKey();
-    const template = path.join(TEMPLATES_DIR, key);
-    const tarball = path.join(TEMPLATES_DIR, `${key}.tar`);
-    if (!existsSync(path.join(template, 'PG_VERSION'))) await build(template);
-    if (!existsSync(tarball)) await buildTarball(tarball);
+    await directoryTemplate();
+    await tarballTemplate();
   } catch {
     // the same fallbacks as at first use
   }
+}
+
+/** The prepared data directory's path, built first when missing. */
+async function directoryTemplate(): Promise<string> {
+  const template = path.join(TEMPLATES_DIR, templateKey());
+  if (!existsSync(path.join(template, 'PG_VERSION'))) await build(template);
+  return template;
+}
+
+/** The prepared dump's path, built first when missing. */
+async function tarballTemplate(): Promise<string> {
+  const tarball = path.join(TEMPLATES_DIR, `${templateKey()}.tar`);
+  if (!existsSync(tarball)) await buildTarball(tarball);
+  return tarball;
 }
 
 async function buildTarball(tarball: string): Promise<void> {

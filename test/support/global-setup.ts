@@ -16,11 +16,10 @@ type Stoppable = { stop(): Promise<void> };
  * the installed binaries (see serverPostgresUrl in ./database).
  */
 export default async function globalSetup(): Promise<void> {
-  // The packages' dist/ (the console serves the client's browser bundle; the example app and the
-  // pack test use the builds) and the bundle of src/ every Switchboard process a test starts runs
-  // (what `npm start` runs): each rebuilt here only when a source is newer.
-  // And the embedded database's prepared templates (initdb and the migrations, done once per
-  // checkout), before two workers' first tests would each build them at once.
+  // Built here, each only when a source is newer: the packages' dist/ (the console serves the
+  // client's browser bundle; the example app and the pack test use the builds), the bundle of src/
+  // that every Switchboard process a test starts runs (what `npm start` runs), and the embedded
+  // database's prepared templates, before two workers' first tests would each build them at once.
   await Promise.all([ensureBundle({ quiet: true }), prepareTemplates()]);
   await setUpPostgres();
   // TEST_REDIS_CLUSTER=1: every test's Switchboard runs on a local three-master Redis Cluster.
