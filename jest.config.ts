@@ -48,7 +48,9 @@ const config: Config = {
     // pass the unit tests it names (no servers).
     { ...shared, displayName: 'docs', roots: ['<rootDir>/test/docs'] },
   ],
-  maxWorkers: 2,
+  // Three workers on CI's two cores: a test file spends about a fifth of its time waiting on timers,
+  // other processes and the database, and the third worker fills those gaps.
+  maxWorkers: 3,
   // Also the default for hooks: an app's start (PGlite, Redis, sockets) on two cores shared with
   // other busy processes can take well over ten seconds; a test that hangs still fails.
   testTimeout: 60_000,
