@@ -16,6 +16,8 @@ export class WebhooksPage {
   constructor({ api, notify }) {
     this.api = api;
     this.notify = notify;
+    /** Per endpoint, the number of the last deliveries load asked for: only its answer is drawn. */
+    this.deliveryLoads = new Map();
     ({ root: this.root, $: this.$ } = pageRoot('webhooks-view'));
     this.build();
   }
@@ -135,8 +137,13 @@ export class WebhooksPage {
   async loadDeliveries(webhook) {
     const body = this.root.querySelector(`[data-testid="webhook-deliveries-${webhook.id}"]`);
     if (!body) return;
+    // Loads can overlap (Refresh clicked twice, a resend's reload) and answer out of order: an older
+    // answer that lands after a newer one is dropped, so the table never goes back in time.
+    const load = (this.deliveryLoads.get(webhook.id) ?? 0) + 1;
+    this.deliveryLoads.set(webhook.id, load);
     try {
       const { deliveries } = await this.api.get(`/webhooks/${webhook.id}/deliveries?limit=20`);
+      if (this.deliveryLoads.get(webhook.id) !== load) return;
       body.replaceChildren(
         ...deliveries.map((delivery) =>
           el(
