@@ -40,7 +40,7 @@ export async function startTestApp(
     redis?: Record<string, string>;
   } = {},
 ): Promise<TestApp> {
-  const database = await createTestDatabase();
+  const database = await createTestDatabase({ migrated: true });
   const llm = await startScriptedLLM(options.responder ?? [], { delayMs: options.llmDelayMs });
   if (options.script) llm.push(...options.script);
   const keyPrefix = `t-${randomUUID().slice(0, 8)}`;

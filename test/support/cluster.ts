@@ -23,7 +23,7 @@ export function useCluster(
   const prefix = `${name}-${randomUUID().slice(0, 8)}`;
 
   beforeAll(async () => {
-    database = await createTestDatabase({ server: serverPostgresUrl() });
+    database = await createTestDatabase({ server: serverPostgresUrl(), migrated: true });
   });
 
   afterAll(async () => {

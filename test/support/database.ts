@@ -1,5 +1,8 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Client } from 'pg';
+import { MIGRATIONS_DIR } from '../../src/models/migrate';
 import type { RedisConcernName, RedisTarget } from '../../src/lib/redis';
 
 /** A database of the test's own: a fresh database on the server when DATABASE_URL is set, else in-memory PGlite. */
@@ -25,17 +28,78 @@ export function serverPostgresUrl(): string {
   return LOCAL_POSTGRES;
 }
 
-export async function createTestDatabase(options: { server?: string } = {}): Promise<TestDatabase> {
+/**
+ * A database of the test's own. On a server it is empty unless `migrated`: then it is a copy of a
+ * template database that already holds every migration, which the app's start finds applied
+ * (copying is cheaper than running the migrations again for each test's app).
+ */
+export async function createTestDatabase(options: { server?: string; migrated?: boolean } = {}): Promise<TestDatabase> {
   const server = options.server ?? process.env.DATABASE_URL;
   if (!server) return { url: 'memory://', drop: async () => undefined };
   const name = `sb_test_${randomUUID().replace(/-/g, '')}`;
-  await withAdmin(server, (client) => client.query(`create database ${name}`));
-  const url = new URL(server);
-  url.pathname = `/${name}`;
+  const template = options.migrated ? await migratedTemplate(server) : undefined;
+  await withAdmin(server, (client) => client.query(`create database ${name}${template ? ` template ${template}` : ''}`));
   return {
-    url: url.toString(),
+    url: databaseUrl(server, name),
     drop: () => withAdmin(server, (client) => client.query(`drop database if exists ${name} with (force)`)).then(() => undefined),
   };
+}
+
+const databaseUrl = (server: string, name: string) => {
+  const url = new URL(server);
+  url.pathname = `/${name}`;
+  return url.toString();
+};
+
+const templates = new Map<string, Promise<string>>();
+
+/**
+ * The server's template of the migrated schema, built once per set of migrations: named by a hash of
+ * their files, so a changed migration gets a template of its own and a stale one is never copied.
+ * It is migrated under a name of its own and renamed into place when complete; a test process that
+ * loses the race to rename drops its copy and uses the winner's. Nothing connects to a template
+ * once it is in place (PostgreSQL copies a database only while no session is on it).
+ */
+function migratedTemplate(server: string): Promise<string> {
+  let template = templates.get(server);
+  if (!template) {
+    template = buildTemplate(server);
+    templates.set(server, template);
+    template.catch(() => templates.delete(server));
+  }
+  return template;
+}
+
+async function buildTemplate(server: string): Promise<string> {
+  const files = readdirSync(MIGRATIONS_DIR)
+    .filter((file) => file.endsWith('.sql'))
+    .sort();
+  const hash = createHash('sha256');
+  for (const file of files)
+    hash
+      .update(file)
+      .update('\0')
+      .update(readFileSync(path.join(MIGRATIONS_DIR, file)))
+      .update('\0');
+  const name = `sb_template_${hash.digest('hex').slice(0, 16)}`;
+  const exists = async () =>
+    (await withAdmin(server, (client) => client.query('select 1 from pg_database where datname = $1', [name]))).rowCount === 1;
+  if (await exists()) return name;
+  const building = `sb_template_build_${randomUUID().replace(/-/g, '')}`;
+  await withAdmin(server, (client) => client.query(`create database ${building}`));
+  try {
+    // Loaded here: most files that import these helpers never build a template.
+    const { openDatabase } = await import('../../src/models/database');
+    const database = await openDatabase({ url: databaseUrl(server, building), dataDir: '', poolSize: 1 });
+    await database.close();
+    await withAdmin(server, (client) => client.query(`alter database ${building} rename to ${name}`));
+  } catch (error) {
+    await withAdmin(server, (client) => client.query(`drop database if exists ${building} with (force)`));
+    // Another test process renamed its template into place first: that one is as good.
+    if ((error as { code?: string }).code === '42P04' && (await exists())) return name;
+    throw error;
+  }
+  return name;
 }
 
 /**
