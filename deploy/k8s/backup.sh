@@ -35,23 +35,26 @@ backup_once() {
   prune
 }
 
-# The newest backup of each period is kept; names sort by time, so newest first is `sort -r`.
+# The newest backup of each period is kept; names sort by time, so newest first is `sort -r`. The
+# few processes it starts do not grow with the number of backups (one `date` reads every day).
 prune() {
+  local files days index kept dropped
+  files=$(ls -1 "$BACKUP_DIR" | grep -E '^switchboard-[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{6}Z\.(pgdump|tar\.gz)$' | sort -r || true)
+  [ -n "$files" ] || return 0
   index=$(mktemp)
   kept=$(mktemp)
-  for file in $(ls -1 "$BACKUP_DIR" | grep -E '^switchboard-[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{6}Z\.(pgdump|tar\.gz)$' | sort -r); do
-    day=$(printf '%s' "$file" | cut -c13-22)
-    printf '%s %s %s %s\n' "$file" "$day" "$(date -u -d "$day" +%G-W%V)" "$(printf '%s' "$day" | cut -c1-7)"
-  done > "$index"
+  dropped=$(mktemp)
+  # One line per backup: its name, day, ISO week and month (the day is the name's characters 13-22).
+  days=$(printf '%s\n' "$files" | cut -c13-22)
+  paste -d ' ' <(printf '%s\n' "$files") <(printf '%s\n' "$days") \
+    <(printf '%s\n' "$days" | date -u -f - +%G-W%V) <(printf '%s\n' "$days" | cut -c1-7) > "$index"
   newest() { awk -v col="$1" -v n="$2" '!($col in seen) { if (count >= n) exit; seen[$col] = 1; count++; print $1 }' "$index"; }
   { newest 2 "$KEEP_DAILY"; newest 3 "$KEEP_WEEKLY"; newest 4 "$KEEP_MONTHLY"; } | sort -u > "$kept"
-  while read -r file _; do
-    if ! grep -qxF "$file" "$kept"; then
-      rm -f -- "$BACKUP_DIR/$file"
-      echo "removed: $file"
-    fi
-  done < "$index"
-  rm -f "$index" "$kept"
+  awk 'NR == FNR { keep[$1] = 1; next } !($1 in keep) { print $1 }' "$kept" "$index" > "$dropped"
+  # The names matched the pattern above: no spaces, no newlines.
+  (cd "$BACKUP_DIR" && xargs -r rm -f -- < "$dropped")
+  sed 's/^/removed: /' "$dropped"
+  rm -f "$index" "$kept" "$dropped"
 }
 
 if [ -n "${BACKUP_INTERVAL_SECONDS:-}" ]; then
