@@ -296,7 +296,15 @@ export class AgentsPage {
     this.$('agent-form-title').textContent = agent ? `Edit "${agent.name}"` : 'New agent';
     this.$('agent-run').hidden = !agent;
     this.$('agent-delete-slot').replaceChildren(
-      agent ? confirmingButton('Delete', 'Click again to delete', () => this.remove(), { dataset: { testid: 'agent-delete' } }) : '',
+      agent
+        ? confirmingButton(
+            'Delete',
+            'Click again to delete',
+            () => this.remove(),
+            { dataset: { testid: 'agent-delete' } },
+            { key: `agent-delete:${agent.id}` },
+          )
+        : '',
     );
     setState(this.$('agent-state'), agent ? this.scheduleText(agent) : '');
     this.showTypeFields();
@@ -417,7 +425,13 @@ export class AgentsPage {
     this.$('agent-connect').textContent = agent.connected ? `Reconnect ${provider}` : `Connect ${provider}`;
     this.$('agent-disconnect-slot').replaceChildren(
       agent.connected
-        ? confirmingButton('Disconnect', 'Click again to disconnect', () => this.disconnect(), { dataset: { testid: 'agent-disconnect' } })
+        ? confirmingButton(
+            'Disconnect',
+            'Click again to disconnect',
+            () => this.disconnect(),
+            { dataset: { testid: 'agent-disconnect' } },
+            { key: `agent-disconnect:${agent.id}` },
+          )
         : '',
     );
   }

@@ -133,7 +133,13 @@ export class KeysPage {
             {},
             state === 'revoked'
               ? ''
-              : confirmingButton('Revoke', 'Click again to revoke', () => this.revoke(key), { dataset: { testid: 'key-revoke' } }),
+              : confirmingButton(
+                  'Revoke',
+                  'Click again to revoke',
+                  () => this.revoke(key),
+                  { dataset: { testid: 'key-revoke' } },
+                  { key: `key:${key.id}` },
+                ),
           ),
         );
       }),

@@ -37,26 +37,42 @@ export function setState(node, text, status = 'ok') {
   node.dataset.status = status;
 }
 
+/** Until when each keyed confirming button stays armed, by its key. */
+const armedUntil = new Map();
+
 /**
  * A button that acts on the second click: the first turns it into "`confirmText`" for 5 s. No
- * modal dialog, so keyboard and screen-reader users confirm in place.
+ * modal dialog, so keyboard and screen-reader users confirm in place. With a `key` (what it acts
+ * on), a button drawn again while armed, because its list was loaded again, comes back armed for
+ * the rest of its 5 s: the second click still confirms.
  */
-export function confirmingButton(label, confirmText, onConfirm, props = {}) {
+export function confirmingButton(label, confirmText, onConfirm, props = {}, { key } = {}) {
   let armed = 0;
+  let until = 0;
   const button = el('button', { type: 'button', class: 'danger', ...props }, label);
-  button.addEventListener('click', async () => {
-    if (!armed) {
-      button.textContent = confirmText;
-      button.dataset.confirm = 'true';
-      armed = setTimeout(() => {
-        armed = 0;
-        button.textContent = label;
-        delete button.dataset.confirm;
-      }, 5_000);
-      return;
-    }
+  const disarm = () => {
     clearTimeout(armed);
     armed = 0;
+    if (key && armedUntil.get(key) === until) armedUntil.delete(key);
+  };
+  const arm = (at) => {
+    until = at;
+    if (key) armedUntil.set(key, at);
+    button.textContent = confirmText;
+    button.dataset.confirm = 'true';
+    armed = setTimeout(() => {
+      disarm();
+      button.textContent = label;
+      delete button.dataset.confirm;
+    }, at - Date.now());
+  };
+  if (key && (armedUntil.get(key) ?? 0) > Date.now()) arm(armedUntil.get(key));
+  button.addEventListener('click', async () => {
+    if (!armed) {
+      arm(Date.now() + 5_000);
+      return;
+    }
+    disarm();
     button.disabled = true;
     try {
       await onConfirm();

@@ -119,7 +119,13 @@ export class WebhooksPage {
           { type: 'button', class: 'secondary', dataset: { testid: 'webhook-refresh' }, onclick: () => void this.loadDeliveries(webhook) },
           'Refresh',
         ),
-        confirmingButton('Delete', 'Click again to delete', () => this.remove(webhook), { dataset: { testid: 'webhook-delete' } }),
+        confirmingButton(
+          'Delete',
+          'Click again to delete',
+          () => this.remove(webhook),
+          { dataset: { testid: 'webhook-delete' } },
+          { key: `webhook:${webhook.id}` },
+        ),
       ),
       el(
         'table',

@@ -262,7 +262,13 @@ describe('web console: agents, devices, API keys, account, admin', () => {
     expect(await page.content()).not.toContain(secret);
     expect(await row.textContent()).toContain(secret.slice(0, 12));
 
+    // Armed, then the list is loaded and drawn again (leaving and coming back): the second click
+    // still confirms, on the button drawn anew.
     await row.getByRole('button', { name: 'Revoke' }).click();
+    const armed = await row.getByRole('button', { name: 'Click again to revoke' }).elementHandle();
+    await page.getByRole('link', { name: 'Devices' }).click();
+    await page.getByRole('link', { name: 'API keys' }).click();
+    await page.waitForFunction((old) => !old?.isConnected, armed);
     await row.getByRole('button', { name: 'Click again to revoke' }).click();
     await row.getByText('revoked').waitFor();
     expect((await request('GET', `${t.api}/me`, { headers: { 'x-api-key': secret } })).status).toBe(401);
