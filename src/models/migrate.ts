@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
@@ -14,9 +15,7 @@ const MIGRATION_LOCK_KEY = 7_042_001;
  * wait, then see the migrations applied.
  */
 export async function migrate(db: PgDatabase<PgQueryResultHKT, typeof schema>): Promise<string[]> {
-  const files = readdirSync(MIGRATIONS_DIR)
-    .filter((file) => file.endsWith('.sql'))
-    .sort();
+  const files = migrationFiles();
   return db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`);
     await tx.execute(
@@ -36,6 +35,20 @@ export async function migrate(db: PgDatabase<PgQueryResultHKT, typeof schema>): 
     }
     return ran;
   });
+}
+
+/** The migration files' names, in the order they apply. */
+function migrationFiles(): string[] {
+  return readdirSync(MIGRATIONS_DIR)
+    .filter((file) => file.endsWith('.sql'))
+    .sort();
+}
+
+/** A hash of every migration's name and contents: a prepared schema built from other migrations has another. */
+export function migrationsHash(): string {
+  const hash = createHash('sha256');
+  for (const file of migrationFiles()) hash.update(file).update(readFileSync(path.join(MIGRATIONS_DIR, file)));
+  return hash.digest('hex').slice(0, 16);
 }
 
 /** node-postgres returns `{rows}`, PGlite returns `{rows}` too, but typed differently; normalise. */

@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { drizzle } from 'drizzle-orm/pglite';
-import { migrate, MIGRATIONS_DIR } from './migrate';
+import { migrate, migrationsHash } from './migrate';
 import * as schema from './schema';
 
 /** Prepared data directories, per checkout (git-ignored, like `npm start`'s bundle). */
@@ -119,10 +118,5 @@ function templateKey(): string {
   let pkg = path.dirname(entry);
   while (!existsSync(path.join(pkg, 'package.json'))) pkg = path.dirname(pkg);
   const version = (JSON.parse(readFileSync(path.join(pkg, 'package.json'), 'utf8')) as { version: string }).version;
-  const hash = createHash('sha256');
-  for (const file of readdirSync(MIGRATIONS_DIR)
-    .filter((name) => name.endsWith('.sql'))
-    .sort())
-    hash.update(file).update(readFileSync(path.join(MIGRATIONS_DIR, file)));
-  return `${version}-${hash.digest('hex').slice(0, 16)}`;
+  return `${version}-${migrationsHash()}`;
 }

@@ -1,8 +1,6 @@
-import { createHash, randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
+import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
-import { MIGRATIONS_DIR } from '../../src/models/migrate';
+import { migrationsHash } from '../../src/models/migrate';
 import type { RedisConcernName, RedisTarget } from '../../src/lib/redis';
 
 /** A database of the test's own: a fresh database on the server when DATABASE_URL is set, else in-memory PGlite. */
@@ -71,17 +69,7 @@ function migratedTemplate(server: string): Promise<string> {
 }
 
 async function buildTemplate(server: string): Promise<string> {
-  const files = readdirSync(MIGRATIONS_DIR)
-    .filter((file) => file.endsWith('.sql'))
-    .sort();
-  const hash = createHash('sha256');
-  for (const file of files)
-    hash
-      .update(file)
-      .update('\0')
-      .update(readFileSync(path.join(MIGRATIONS_DIR, file)))
-      .update('\0');
-  const name = `sb_template_${hash.digest('hex').slice(0, 16)}`;
+  const name = `sb_template_${migrationsHash()}`;
   const exists = async () =>
     (await withAdmin(server, (client) => client.query('select 1 from pg_database where datname = $1', [name]))).rowCount === 1;
   if (await exists()) return name;
