@@ -1,13 +1,16 @@
 import { randomUUID } from 'node:crypto';
+import { Queue } from 'bullmq';
 import { embedText } from '../../src/demo-model/embeddings';
 import type { EmbeddingsRequest } from '../../src/demo-model/openai-compatible-server';
 import { AppError } from '../../src/lib/errors';
 import { createRedis, redisReady } from '../../src/lib/redis';
 import { requestEmbedding } from '../../src/producers/requests';
-import { QueueRegistry } from '../../src/producers/registry';
+import { bullPrefix, QueueRegistry } from '../../src/producers/registry';
 import { startTestApp, type TestApp } from '../support/app';
 import { testRedisTarget } from '../support/database';
 import { registerUser, request, type TestUser } from '../support/http';
+import { testBullConnection } from '../support/redis';
+import { eventually } from '../support/wait';
 
 describe('POST /storage/vectors/embed through the embeddings queue', () => {
   let t: TestApp;
@@ -71,8 +74,26 @@ describe('POST /storage/vectors/embed through the embeddings queue', () => {
   test('given 100 concurrent requests, no model call carries more than 64 texts and most carry many', async () => {
     const from = t.llm.requests.length;
     const batch = texts(100, 'burst');
+    // The 100 jobs gather in the paused queue, then the worker takes them all at once. Arriving
+    // as they come instead, on a busy machine they trickle in over many of the batcher's windows.
+    const connection = testBullConnection();
+    const queue = new Queue('embeddings', { connection, prefix: bullPrefix(t.keyPrefix) });
+    await queue.pause();
 
-    const responses = await Promise.all(batch.map((text) => embed({ text })));
+    let responses: Awaited<ReturnType<typeof embed>>[];
+    try {
+      const answered = Promise.all(batch.map((text) => embed({ text })));
+      await eventually(
+        () => queue.getWaitingCount(),
+        (waiting) => waiting === 100,
+      );
+      await queue.resume();
+      responses = await answered;
+    } finally {
+      await queue.resume();
+      await queue.close();
+      connection.disconnect();
+    }
 
     expect(responses.map((r) => r.status)).toEqual(batch.map(() => 200));
     const sizes = embeddingCalls(from).map((call) => inputsOf(call).length);
