@@ -379,10 +379,11 @@ export class AgentsPage {
       const saved = this.agent
         ? await this.api.request('PUT', `/agents/${kind}/${this.agent.id}`, body)
         : await this.api.post(`/agents/${kind}`, body);
-      this.notify(`Saved "${saved.name}".`);
       await this.loadList();
+      // The form is drawn again before the notice: nothing filled after it is redrawn away.
       if (this.agent?.id === saved.id) this.open(this.agents.find((a) => a.id === saved.id) ?? { ...saved, kind });
       else location.hash = `#/agents/${saved.id}`;
+      this.notify(`Saved "${saved.name}".`);
     } catch (error) {
       setState(state, describeError(error), 'error');
     }
@@ -450,9 +451,9 @@ export class AgentsPage {
   async disconnect() {
     try {
       const agent = await this.api.request('DELETE', `/agents/cloud/${this.agent.id}/connection`);
-      this.notify(`${PROVIDER_NAMES[agent.provider]} is disconnected.`);
       await this.loadList();
       this.open(this.agents.find((a) => a.id === agent.id) ?? null);
+      this.notify(`${PROVIDER_NAMES[agent.provider]} is disconnected.`);
     } catch (error) {
       this.notify(`Could not disconnect: ${error.message}`, true);
     }

@@ -93,8 +93,8 @@ export class CanvasesPage {
       if (!title) return;
       try {
         await this.api.request('PATCH', `/canvases/${canvas.id}`, { title });
-        this.notify(`Renamed to “${title}”.`);
         await this.show();
+        this.notify(`Renamed to “${title}”.`);
       } catch (error) {
         this.notify(`Could not rename: ${error.message}`, true);
       }

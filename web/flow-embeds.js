@@ -108,8 +108,9 @@ export class FlowEmbeds {
       this.tokens.set(embedId, embedToken);
       this.$('embed-origins').value = '';
       this.$('embed-allow-console').checked = false;
-      this.notify('Embed created: copy its snippet now, its token is shown only this once.');
+      // The list is drawn again before the notice: nothing touched after it is redrawn away.
       await this.load();
+      this.notify('Embed created: copy its snippet now, its token is shown only this once.');
     } catch (error) {
       this.problems(errors, error);
     }
@@ -187,8 +188,8 @@ export class FlowEmbeds {
     errors.replaceChildren();
     try {
       await this.api.request('PATCH', `/flows/${this.flow.id}/embeds/${embed.embedId}`, { allowedOrigins: originsOf(editor.value) });
-      this.notify('Origins saved.');
       await this.load();
+      this.notify('Origins saved.');
     } catch (error) {
       this.problems(errors, error);
     }

@@ -372,11 +372,13 @@ export class FlowsPage {
       const { flow } = this.flow
         ? await this.api.request('PATCH', `/flows/${this.flow.id}`, { name, definition })
         : await this.api.post('/flows', { type: this.$('flow-type').value, name, definition });
-      this.showErrors([]);
-      this.notify(this.flow ? 'Flow saved.' : 'Flow created.');
-      this.flow = null;
-      if (location.hash === `#/flows/${flow.id}`) await this.show(flow.id);
-      else location.hash = `#/flows/${flow.id}`;
+      const message = this.flow ? 'Flow saved.' : 'Flow created.';
+      // The form is drawn again from the flow as saved before the notice says so: a field filled
+      // after the notice is never drawn over by a reload still on its way.
+      this.select(flow);
+      this.notify(message);
+      void this.loadList();
+      if (location.hash !== `#/flows/${flow.id}`) location.hash = `#/flows/${flow.id}`;
     } catch (error) {
       // Paths are the body's (`definition.nodes.1.id`); the form's fields are named from the definition.
       const details = Array.isArray(error.details) ? error.details : [];
