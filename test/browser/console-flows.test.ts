@@ -18,14 +18,20 @@ const WAIT_MS = 20_000;
 
 const TASK_ID = '3f2b8c1e-9d4a-4b6e-8f00-1234567890ab';
 
+/** Released once the cancel test has cancelled: until then a prompt about puffins gets no answer. */
+let releasePuffins: () => void = () => undefined;
+const puffinsHeld = new Promise<void>((resolve) => (releasePuffins = resolve));
+
 /**
  * Each node answers with the first words of its prompt, so outputs are known and distinct; a
- * prompt "Delete task <id>" calls `delete_task` first, then says it is done.
+ * prompt "Delete task <id>" calls `delete_task` first, then says it is done. A prompt about puffins
+ * is held unanswered, so its node is still running whenever the page gets to show it.
  */
 function responder(request: ChatRequest) {
   const last = request.messages.at(-1);
   if (last?.role === 'tool') return { text: 'Done: the task is deleted.' };
   const prompt = typeof last?.content === 'string' ? last.content : '';
+  if (prompt.includes('puffins')) return puffinsHeld.then(() => ({ text: 'Answer to: puffins' }));
   // A topic of "unanswerable" makes the provider refuse the request (a 400 no retry can mend).
   if (prompt.includes('unanswerable')) return { error: { status: 400, message: 'The request was refused by the provider.' } };
   const deletion = /^Delete task ([0-9a-f-]{36})/.exec(prompt);
@@ -56,6 +62,7 @@ describe('web console: the Flows page in Chromium', () => {
   }, 60_000);
 
   afterAll(async () => {
+    releasePuffins();
     device?.close();
     await browser?.close();
     await t?.stop();
@@ -184,6 +191,7 @@ describe('web console: the Flows page in Chromium', () => {
     await view().getByRole('button', { name: 'Cancel' }).click();
     await page.locator(`${byTestId('execution-status')}[data-status="cancelled"]`).waitFor();
     await page.locator(`${byTestId('execution-node')}[data-node-id="outline"][data-status="cancelled"]`).waitFor();
+    releasePuffins();
     expect(await view().getByRole('button', { name: 'Cancel' }).count()).toBe(0);
     await screenshot(page, 'flows-04-cancelled');
     await page.waitForFunction(() => document.querySelector('[data-testid="flow-execution"]')?.getAttribute('data-status') === 'cancelled');
