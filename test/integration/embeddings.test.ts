@@ -80,20 +80,18 @@ describe('POST /storage/vectors/embed through the embeddings queue', () => {
     const queue = new Queue('embeddings', { connection, prefix: bullPrefix(t.keyPrefix) });
     await queue.pause();
 
-    let responses: Awaited<ReturnType<typeof embed>>[];
+    const answered = Promise.all(batch.map((text) => embed({ text })));
     try {
-      const answered = Promise.all(batch.map((text) => embed({ text })));
       await eventually(
         () => queue.getWaitingCount(),
         (waiting) => waiting === 100,
       );
-      await queue.resume();
-      responses = await answered;
     } finally {
       await queue.resume();
       await queue.close();
       connection.disconnect();
     }
+    const responses = await answered;
 
     expect(responses.map((r) => r.status)).toEqual(batch.map(() => 200));
     const sizes = embeddingCalls(from).map((call) => inputsOf(call).length);
