@@ -5,7 +5,10 @@
  * difference aggregated by constructor / kind: count and bytes per stream. Also RSS and
  * `process.memoryUsage()` deltas per stream, so the part outside the JS heap shows.
  *
- *   node --expose-gc -r ./bench/register.cjs bench/tools/stream-heap.ts [--streams=2000] [--top=30] [--retainers] [--keep=<dir>]
+ * With `--sockets`, the same for idle authenticated `/canvas` Socket.IO connections from the
+ * socket client fleet (the `memory` scenario's ≤ 20 KB per socket target).
+ *
+ *   node --expose-gc -r ./bench/register.cjs bench/tools/stream-heap.ts [--streams=2000] [--sockets] [--top=30] [--retainers] [--keep=<dir>]
  */
 import { randomUUID } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -24,12 +27,14 @@ import { bullPrefix } from '../../src/producers/registry';
 import { createTestDatabase, serverPostgresUrl } from '../../test/support/database';
 import { createCanvas, registerUser } from '../../test/support/http';
 import { benchEnv, uniquePrefix } from '../lib/harness';
+import { ClientFleet } from '../lib/client-fleet';
 import { SseFleet } from '../lib/sse-fleet';
 import { settle } from '../lib/timing';
 
 const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const STREAMS = Number(arg('streams') ?? 2000);
 const TOP = Number(arg('top') ?? 30);
+const SOCKETS = process.argv.includes('--sockets');
 
 interface Snapshot {
   snapshot: { meta: { node_fields: string[]; node_types: [string[]]; edge_fields: string[]; edge_types: [string[]] } };
@@ -139,6 +144,7 @@ async function main() {
     prefix: bullPrefix(keyPrefix),
   });
   const fleet = await SseFleet.start();
+  const sockets = SOCKETS ? await ClientFleet.start() : undefined;
   try {
     const api = `${app.url}/api/v1`;
     const owner = await registerUser(api, 'Heap');
@@ -168,13 +174,19 @@ async function main() {
       ),
     ) as string[];
     // A first batch warms every code path (so compiled code and caches are in both snapshots).
-    await fleet.open('warm', urls.slice(0, 50), owner.accessToken);
+    const open = async (group: string, count: number) => {
+      if (!sockets) return fleet.open(group, count === STREAMS ? urls : urls.slice(0, count), owner.accessToken);
+      const auth = { token: owner.accessToken };
+      await sockets.connect({ group, url: `${app.url}/canvas`, auth, count, concurrency: 50 });
+      return { failed: 0, firstError: undefined };
+    };
+    await open('warm', 50);
     await settle(1000);
     gc();
     await settle(500);
     gc();
     const before = { rss: rss(), memory: process.memoryUsage(), file: v8.writeHeapSnapshot(path.join(dataDir, 'before.heapsnapshot')) };
-    const opened = await fleet.open('idle', urls, owner.accessToken);
+    const opened = await open('idle', STREAMS);
     if (opened.failed) throw new Error(`${opened.failed} streams failed: ${opened.firstError}`);
     await settle(1000);
     gc();
@@ -194,7 +206,7 @@ async function main() {
     const heapTotal = rows.reduce((sum, row) => sum + row.bytes, 0);
     const per = (x: number, y: number) => Math.round((y - x) / STREAMS);
     console.log(
-      `${STREAMS} idle streams; load average ${os
+      `${STREAMS} idle ${SOCKETS ? 'sockets' : 'streams'}; load average ${os
         .loadavg()
         .map((v) => v.toFixed(1))
         .join(' ')}`,
@@ -215,6 +227,7 @@ async function main() {
     }
   } finally {
     await fleet.stop();
+    await sockets?.stop();
     await queue.close();
     redis.disconnect();
     await app.stop();
