@@ -1,5 +1,5 @@
-// Keeps a tab signed in for as long as its refresh token lasts, the way the SDK's sockets do
-// (docs/decisions/0270): the access token is renewed a little before it expires and handed to the
+// Keeps a tab signed in for as long as its refresh token lasts, the way the SDK's sockets do:
+// the access token is renewed a little before it expires and handed to the
 // open socket with `auth:refresh`; a socket the server closed at expiry (`auth:expired`
 // "token_expired") refreshes and reconnects; a revoked session ("session_revoked") signs the tab
 // out. Background tabs run timers late, so a tab coming back (visible, online) checks at once.

@@ -84,8 +84,8 @@ export interface EmbeddedRedisOptions {
 
 /**
  * Starts `redis-server` on a free loopback port with its data under `DATA_DIR/redis` (AOF,
- * fsync every second: queued jobs, event logs, limits and idempotency keys survive a restart,
- * decision 0075). A server left behind by a killed predecessor on the same DATA_DIR is stopped
+ * fsync every second: queued jobs, event logs, limits and idempotency keys survive a restart).
+ * A server left behind by a killed predecessor on the same DATA_DIR is stopped
  * first (pidfile). If the server dies under us it is restarted on the same port (clients just
  * reconnect); after MAX_RESTARTS in a minute `onFatal` is called.
  */

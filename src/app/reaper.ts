@@ -30,7 +30,7 @@ export interface ReaperDeps {
    */
   kernel: Pick<RunKernel, 'recover'>;
   logger: Logger;
-  /** Resumes agentflow executions whose jobs are all gone (its steps are idempotent, 0115). */
+  /** Resumes agentflow executions whose jobs are all gone (its steps are idempotent). */
   flows?: Pick<FlowRunner, 'resume'>;
   /** Budget reservations open past their deadline (their call's process died, their job never ran) are settled. */
   budget?: Pick<BudgetDoor, 'settleExpired'>;
@@ -59,7 +59,7 @@ export interface ReapReport {
  * - approvals decided but never resumed (the resume enqueue failed, or the job was lost) → resumed;
  * - agent runs `running` past AGENT_RUN_TIMEOUT_MS → `timed_out` through the run kernel (their row `error`);
  * - agentflow executions queued/running with no live node job → resumed: missing node events
- *   written, ready nodes queued again (finished nodes never run again, 0115).
+ *   written, ready nodes queued again (finished nodes never run again).
  * Work younger than REAPER_GRACE_MS is left alone. Every change is a conditional UPDATE, so many
  * processes may sweep at once; a short Redis lock just keeps them from doing the same reads.
  */

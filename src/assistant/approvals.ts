@@ -124,7 +124,7 @@ export class ApprovalService {
     return row;
   }
 
-  /** The request, for its requester only (anyone else: 404, 0014). */
+  /** The request, for its requester only (anyone else: 404). */
   async get(userId: string, id: string): Promise<HitlRequestRow> {
     const row = await this.deps.repos.hitl.findOwned(userId, id);
     if (!row) throw notFound('Approval request');

@@ -828,7 +828,7 @@ export class AssistantRunner {
     return this.deps.chatCancels;
   }
 
-  /** Note tools embed through the `embeddings` queue (micro-batched, usage recorded, 0020). */
+  /** Note tools embed through the `embeddings` queue (micro-batched, usage recorded). */
   private toolContext(data: ChatTurnJob): ToolContext {
     const { embed } = this.deps;
     if (!embed) return {};

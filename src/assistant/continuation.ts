@@ -5,7 +5,7 @@ import type { LoopCall, ParkedLoop } from './tool-loop';
 import type { TurnUsage } from './chat-events';
 
 /*
- * A parked assistant turn as JSON (approvals, 0021). Worker side only: it needs the model gateway's
+ * A parked assistant turn as JSON (approvals). Worker side only: it needs the model gateway's
  * message mapping, which the API process never loads.
  */
 

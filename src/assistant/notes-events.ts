@@ -13,7 +13,7 @@ export type NotesEvent = { type: 'chunk'; text: string } | { type: 'done'; docum
 export const isNotesTerminal = (event: NotesEvent): boolean => event.type !== 'chunk';
 
 /**
- * A session's ticket notes as one Redis stream (the chat turn log's design, 0019): the worker
+ * A session's ticket notes as one Redis stream (the chat turn log's design): the worker
  * appends, any API node replays from the first chunk, so a listener that arrives late loses nothing.
  */
 export class NotesEventLog extends JsonEventLog<NotesEvent> {

@@ -57,7 +57,7 @@ export interface ToolLoopOptions {
   maxToolIterations?: number;
   signal?: AbortSignal;
   /**
-   * Whether a call must wait for a human (approvals, 0021). The round's other calls run, then the
+   * Whether a call must wait for a human (approvals). The round's other calls run, then the
    * loop stops and returns `parked`: the state to resume from once every such call is decided.
    */
   mustPark?(name: string, args: unknown): boolean;
@@ -129,7 +129,7 @@ export async function inOrderLimited<T, R>(
 }
 
 /**
- * The assistant's loop on the model gateway (as the canvas turn, 0012): stream the model with
+ * The assistant's loop on the model gateway (as the canvas turn): stream the model with
  * the agent's tools bound, run its tool calls on the device, feed the results back, repeat. After
  * `maxToolIterations` rounds the model is called once more WITHOUT tools, so it has to answer.
  *

@@ -274,7 +274,7 @@ export const canvasServerCatalog = {
   },
   blocks_reranked: {
     summary:
-      'Every rank of the canvas was rewritten to make room for an insert (a rebalance, decision 0150); the order is unchanged. Reload the blocks over HTTP, as after `resync`: blocks added after this event carry ranks that only compare correctly with the new ones.',
+      'Every rank of the canvas was rewritten to make room for an insert (a rebalance); the order is unchanged. Reload the blocks over HTTP, as after `resync`: blocks added after this event carry ranks that only compare correctly with the new ones.',
     fields: { canvasId, seq },
     example: { canvasId: CANVAS, seq: 17 },
     schema: z.object({ canvasId: z.uuid(), seq: z.number().int().min(1) }),
@@ -408,7 +408,7 @@ export const deviceServerCatalog = {
     fields: {
       id: 'correlation id, echoed in the reply',
       idempotencyKey:
-        'optional; the same for a call repeated because the server re-ran an assistant turn after a crash (same turn, step, tool and arguments). A device must answer a write (`insert update delete vector_upsert`) it has already run with this key from memory, without running it again (decision 0078)',
+        'optional; the same for a call repeated because the server re-ran an assistant turn after a crash (same turn, step, tool and arguments). A device must answer a write (`insert update delete vector_upsert`) it has already run with this key from memory, without running it again',
       action: '`select get insert update delete vector_upsert vector_search`',
       table: '`tasks projects checkpoints notes taskComments clients`',
       data: 'row data (`insert`), `{id}` (`get`, `delete`), `{id, updates}` (`update`), `{id, content, ...}` (`vector_upsert`)',
@@ -712,7 +712,7 @@ export const canvasCatchUpRules = [
   '`generation_undone`, `blocks_reranked`) carries `seq`: strictly increasing per canvas across every API and worker process, never reused. Each is',
   "kept in the canvas's replay log for `CANVAS_LOG_TTL_SECONDS` (default 600, at least the 2-minute recovery window), at most",
   "about `CANVAS_LOG_MAX_EVENTS` (default 1000) of them. Socket.IO's connection state recovery replays most of what a dropped",
-  'client missed, but not all of it (ADR 0060): the guarantee is `seq` plus `canvas:sync`. A client keeps `last`, the seq of the',
+  'client missed, but not all of it: the guarantee is `seq` plus `canvas:sync`. A client keeps `last`, the seq of the',
   'last event it applied, per canvas, and:',
   '',
   '1. **Joins, then loads.** `canvas:join` answers `seq`; set `last = seq`, then load the blocks over HTTP',

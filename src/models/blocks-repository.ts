@@ -78,7 +78,7 @@ export interface Placement {
 
 export class PlacementError extends Error {}
 
-/** The canvas holds `limit` blocks already (MAX_BLOCKS_PER_CANVAS, 0069). */
+/** The canvas holds `limit` blocks already (MAX_BLOCKS_PER_CANVAS). */
 export class CanvasFullError extends Error {
   constructor(
     readonly limit: number,
@@ -263,7 +263,7 @@ export class BlocksRepository {
 
   /**
    * New content and/or a new position for one block, by a person: the block is marked edited by
-   * `editedBy` (an undo of its generation then keeps it, 0241). Under the canvas lock, like an undo,
+   * `editedBy` (an undo of its generation then keeps it). Under the canvas lock, like an undo,
    * so an edit racing an undo lands either before it (kept) or after it (the block is gone: null).
    */
   async update(

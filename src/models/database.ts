@@ -84,10 +84,10 @@ async function openEmbedded(options: { url?: string; dataDir: string; progress?:
 /**
  * drizzle has PGlite return dates, timestamps, intervals and numeric[] as text (drizzle parses them
  * itself) by passing those parsers with every query, and PGlite then copies its whole parser table
- * (some 300 types) into a new object for each query: ~75 µs, a fifth of a simple query's CPU (issue
- * 12). The same text parsers are installed once on the instance instead, and each
- * query's copy of them is dropped; a query passing any other parser keeps its own. Queries then
- * run as one call to PGlite's backend, their statements kept parsed (`PgliteStatements`, 0164).
+ * (some 300 types) into a new object for each query: a fifth of a simple query's CPU. The same
+ * text parsers are installed once on the instance instead, and each query's copy of them is
+ * dropped; a query passing any other parser keeps its own. Queries then run as one call to
+ * PGlite's backend, their statements kept parsed (`PgliteStatements`).
  */
 async function installTextParsers(client: PGlite): Promise<void> {
   // After start-up, which fills in the array types' parsers.

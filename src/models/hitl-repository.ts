@@ -59,7 +59,7 @@ export class HitlRepository {
     return rows[0] ?? null;
   }
 
-  /** The request if `userId` made it; null otherwise (callers answer 404 either way, 0014). */
+  /** The request if `userId` made it; null otherwise (callers answer 404 either way). */
   /** The approvals one chat turn asked for (ids and states only), to tell a parked turn from a lost one. */
   async forMessage(messageId: string): Promise<Array<{ id: string; status: HitlStatus }>> {
     return this.db

@@ -7,7 +7,7 @@ import { baseJobOptions, defineJob, defineQueue } from './define';
  * `embeddings` queue: one text → one vector. Unlike other queues the payload carries the text
  * itself (there is no row to point at), so finished jobs are removed within a minute: the text
  * and its vector sit in Redis only while a caller waits for them. The worker micro-batches
- * concurrent jobs into one model call (docs/decisions/0020-embedding-micro-batches.md).
+ * concurrent jobs into one model call.
  */
 export const embeddingJobSchema = z.object({
   text: z.string().min(1).max(MAX_EMBED_TEXT_CHARS),

@@ -43,7 +43,7 @@ export interface DeviceNamespaceDeps {
   onChatCancel?: (user: DeviceSocketData['user'], deviceId: string, payload: unknown) => Promise<ChatCancelAck>;
   /** Handles `agent_cancel`: stop an agent run of the socket's user; unvalidated payload. */
   onAgentCancel?: (user: DeviceSocketData['user'], deviceId: string, payload: unknown) => Promise<AgentCancelAck>;
-  /** Handles `tool_approval` (the user's decision on an approval request, 0021); unvalidated payload. */
+  /** Handles `tool_approval` (the user's decision on an approval request); unvalidated payload. */
   onToolApproval?: (user: DeviceSocketData['user'], deviceId: string, payload: unknown) => Promise<ToolApprovalAck>;
   /** Handles `agent_data` / `agent_complete` of a local agent run (unvalidated payload); the result is the ack. */
   onAgentFrame?: (

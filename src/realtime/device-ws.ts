@@ -147,7 +147,7 @@ export function attachDeviceWebSocket(httpServer: HttpServer, deps: DeviceWsDeps
       wss.handleUpgrade(req, socket, head, (ws) => {
         open.add(ws);
         opened = ws;
-        // An expired access token ends the connection (as on Socket.IO, 0066); the app reconnects with a new one.
+        // An expired access token ends the connection (as on Socket.IO); the app reconnects with a new one.
         const expiry = setTimeout(
           () => ws.close(WS_CLOSE.tokenExpired, 'access token expired'),
           Math.min(Math.max(expiresAt - Date.now(), 0), 2 ** 31 - 1),

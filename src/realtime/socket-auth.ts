@@ -26,7 +26,7 @@ function tellExpired(socket: Socket, reason: 'token_expired' | 'session_revoked'
 
 /**
  * Reads and checks the handshake's access token (`auth.token`). Runs on every connection,
- * including a recovered one (connection-state recovery does not skip middlewares, 0066), so an
+ * including a recovered one (connection-state recovery does not skip middlewares), so an
  * expired or revoked token is never restored. Answers null for a missing or bad token; throws when
  * the check itself failed (database down).
  */

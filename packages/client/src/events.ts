@@ -34,7 +34,7 @@ export type SyncAck =
   | { ok: false; error: { code: string; message?: string } };
 
 /**
- * `auth:refresh` (both namespaces, 0066): a fresh access token of the same user before the current
+ * `auth:refresh` (both namespaces): a fresh access token of the same user before the current
  * one expires; the ack gives its expiry. Without one the server disconnects the socket at expiry.
  */
 export type AuthRefreshAck = { ok: true; expiresAt: string } | { ok: false; error: { code: string; message?: string } };

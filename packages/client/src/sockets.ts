@@ -196,7 +196,7 @@ export async function createSocket<S extends Socket>(
 const currentToken = (source: TokenSource) => Promise.resolve(typeof source === 'function' ? source() : source);
 
 /**
- * Re-authenticates a connected socket before its access token expires (`auth:refresh`, 0066):
+ * Re-authenticates a connected socket before its access token expires (`auth:refresh`):
  * shortly before expiry it asks the token source for a token that lasts longer and sends it. A
  * source that cannot give one (a fixed string) lets the server disconnect the socket at expiry;
  * the next reconnection reads the source again.

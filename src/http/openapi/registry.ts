@@ -15,7 +15,7 @@ export const ERROR_RESPONSES = {
   },
   401: { name: 'Unauthorized', description: 'Missing, invalid or expired access token (`unauthorized`)' },
   403: { name: 'Forbidden', description: "Authenticated, but the caller's role does not allow this (`forbidden`)" },
-  404: { name: 'NotFound', description: 'No such resource, or one the caller may not see (`not_found`; see decision 0014)' },
+  404: { name: 'NotFound', description: 'No such resource, or one the caller may not see (`not_found`: the same answer either way)' },
   409: { name: 'Conflict', description: 'The resource is in a state that does not allow this (route-specific `code`)' },
   413: { name: 'PayloadTooLarge', description: 'Request body larger than the limit (`payload_too_large`)' },
   415: {

@@ -23,7 +23,7 @@ const tags = ['approvals'];
 
 /**
  * Approvals: read a request, approve or reject it. Only its requester sees or
- * decides it (anyone else: 404, as for a missing one, 0014); a second decision is 409.
+ * decides it (anyone else: 404, as for a missing one); a second decision is 409.
  */
 export const hitlRoutes = [
   // The caller's own requests (newest first), e.g. `?status=pending` for a console's approvals list.

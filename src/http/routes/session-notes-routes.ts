@@ -18,7 +18,7 @@ export type SessionNotesPorts = Pick<
 };
 const route = routesWith<SessionNotesPorts>();
 
-/** Per user and minute (issue item 6). */
+/** Per user and minute. */
 export const RESOLVES_PER_MINUTE = 15;
 export const DOCUMENTATION_STREAMS_PER_MINUTE = 20;
 
