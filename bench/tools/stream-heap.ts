@@ -35,6 +35,7 @@ const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`
 const STREAMS = Number(arg('streams') ?? 2000);
 const TOP = Number(arg('top') ?? 30);
 const SOCKETS = process.argv.includes('--sockets');
+const UNIT = SOCKETS ? 'socket' : 'stream';
 
 interface Snapshot {
   snapshot: { meta: { node_fields: string[]; node_types: [string[]]; edge_fields: string[]; edge_types: [string[]] } };
@@ -212,16 +213,16 @@ async function main() {
         .join(' ')}`,
     );
     console.log(
-      `per stream: RSS ${per(before.rss, after.rss)} B; heapUsed ${per(before.memory.heapUsed, after.memory.heapUsed)} B; external ${per(before.memory.external, after.memory.external)} B; arrayBuffers ${per(before.memory.arrayBuffers, after.memory.arrayBuffers)} B; snapshot self sizes ${Math.round(heapTotal)} B`,
+      `per ${UNIT}: RSS ${per(before.rss, after.rss)} B; heapUsed ${per(before.memory.heapUsed, after.memory.heapUsed)} B; external ${per(before.memory.external, after.memory.external)} B; arrayBuffers ${per(before.memory.arrayBuffers, after.memory.arrayBuffers)} B; snapshot self sizes ${Math.round(heapTotal)} B`,
     );
-    console.log('bytes/stream  objects/stream  kind:constructor');
+    console.log(`bytes/${UNIT}  objects/${UNIT}  kind:constructor`);
     for (const row of rows.slice(0, TOP))
       console.log(`${row.bytes.toFixed(0).padStart(8)}  ${row.count.toFixed(2).padStart(8)}  ${row.key}`);
     if (process.argv.includes('--retainers')) {
       const byRetainer = [...retained(before.file, after.file)]
         .map(([key, v]) => ({ key, bytes: v.bytes / STREAMS, count: v.count / STREAMS }))
         .sort((x, y) => y.bytes - x.bytes);
-      console.log('\nnew objects by what retains them (bytes/stream  objects/stream):');
+      console.log(`\nnew objects by what retains them (bytes/${UNIT}  objects/${UNIT}):`);
       for (const row of byRetainer.slice(0, TOP * 2))
         console.log(`${row.bytes.toFixed(0).padStart(8)}  ${row.count.toFixed(2).padStart(8)}  ${row.key}`);
     }
