@@ -46,7 +46,6 @@ export interface AgentRunnerDeps {
   runs: AgentRuns;
   logger: Logger;
   metrics?: Metrics;
-  /** Gives back a run's reservation when it ends before a model call took it. */
   /** One run at a time per device; without it runs of one device may overlap. */
   deviceLease?: Pick<DeviceRunLease, 'take' | 'release'>;
 }

@@ -25,7 +25,6 @@ export interface EmbeddedBatch {
   inputTokens: number[];
 }
 
-/** Embeds a batch of texts in one model call. */
 /** The process's embedding model behind one micro-batcher shared by a worker's concurrent jobs. */
 export interface BatchedEmbedder {
   provider: string;
@@ -34,6 +33,7 @@ export interface BatchedEmbedder {
   embed(text: string, budget?: BudgetTicket): Promise<{ vector: number[]; inputTokens: number }>;
 }
 
+/** Embeds a batch of texts in one model call. */
 export interface TextEmbedder {
   readonly provider: string;
   readonly model: string;

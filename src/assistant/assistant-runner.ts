@@ -94,7 +94,6 @@ export interface AssistantRunnerDeps {
   /** Cancel requests: heard through `signals`; every start and end of a turn goes through `chatCancels`. */
   signals?: CancelSignals;
   chatCancels?: ChatCancels;
-  /** Gives back the reservation a turn's request took when no model call of the turn took it over. */
   /** The per-user hourly limits: device operations (`deviceOperationsPerHour`) and the coding agents' file operations and approval requests; without it, none. */
   usage?: Pick<UsageLimiter, 'take'>;
   /** The tools of the user's registered MCP servers, offered on every turn that may use tools. */

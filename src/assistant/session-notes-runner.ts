@@ -99,7 +99,6 @@ export interface SessionNotesRunnerDeps {
   /** The notes' run: every end goes through it. */
   runs: NotesRuns;
   metrics?: Metrics;
-  /** Gives back the reservation the resolve took when the notes' model call did not take it over. */
   /** Queues the session's embedding once its notes are stored. */
   enqueue?: Enqueue;
   /** Queues the push of the stored notes to the user's PSA, when the resolve claimed one. */

@@ -421,12 +421,12 @@ export class BudgetDoor {
     }
   }
 
-  /** Settles or releases reservation `id`; true when this call ended it. */
   /** The open-reservations set of the user's shard. */
   private openKey(userId: string): string {
     return this.keys.budgetOpen(this.keys.budgetOpenShard(userId));
   }
 
+  /** Settles or releases reservation `id`; true when this call ended it. */
   private async end(userId: string, id: string, mode: 'call' | 'reap' | 'release', actual: BudgetAmount): Promise<boolean> {
     const windows = windowsOf(id);
     if (!windows) return false;

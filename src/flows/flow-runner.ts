@@ -69,7 +69,6 @@ export interface FlowRunnerDeps {
   metrics?: Metrics;
   /** The executions' runs: an execution ends only through them. */
   runs: FlowRuns;
-  /** Gives back a node's reservation when it ends before its model call took it. */
   /** Runs the tools of nodes that list some; without it such nodes fail. */
   tools?: NodeTools;
   /** With it, a node's dangerous device tool call parks the node until its owner decides. */

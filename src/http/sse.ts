@@ -1,7 +1,6 @@
 import type { Response } from 'express';
 import { z } from 'zod';
 
-/** Opens a `text/event-stream` response and disables buffering on the way (proxies, Nagle). */
 /**
  * Helmet's headers that mean nothing for an event stream (documents, downloads and popups only):
  * a long-lived stream keeps its header block for its whole life, ~450 bytes of it these.
@@ -17,6 +16,7 @@ const DOCUMENT_ONLY_HEADERS = [
   'X-XSS-Protection',
 ];
 
+/** Opens a `text/event-stream` response and disables buffering on the way (proxies, Nagle). */
 export function openSse(res: Response): void {
   for (const header of DOCUMENT_ONLY_HEADERS) res.removeHeader(header);
   res.status(200);

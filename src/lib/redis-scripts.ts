@@ -410,7 +410,6 @@ if not raw then return 0 end
 if cjson.decode(raw).socketId ~= ARGV[2] then return 0 end
 return redis.call('HDEL', KEYS[1], ARGV[1])`,
   },
-  /** `CANVAS_APPEND_LUA` with three keys: logs the events, sends nothing. */
   /** See BUDGET_RESERVE_LUA. */
   budgetReserve: { numberOfKeys: 3, lua: BUDGET_RESERVE_LUA },
   /** See BUDGET_SETTLE_LUA. */
@@ -444,6 +443,7 @@ for i = 5, #ARGV do
 end
 return #ARGV - 4`,
   },
+  /** `CANVAS_APPEND_LUA` with three keys: logs the events, sends nothing. */
   canvasAppend: { numberOfKeys: 3, lua: CANVAS_APPEND_LUA },
   /** `CANVAS_APPEND_LUA` with four keys: logs the events and adds them to the adapter's stream. */
   canvasAppendBroadcast: { numberOfKeys: 4, lua: CANVAS_APPEND_LUA },

@@ -59,7 +59,6 @@ export class HitlRepository {
     return rows[0] ?? null;
   }
 
-  /** The request if `userId` made it; null otherwise (callers answer 404 either way). */
   /** The approvals one chat turn asked for (ids and states only), to tell a parked turn from a lost one. */
   async forMessage(messageId: string): Promise<Array<{ id: string; status: HitlStatus }>> {
     return this.db
@@ -68,6 +67,7 @@ export class HitlRepository {
       .where(eq(hitlRequests.messageId, messageId));
   }
 
+  /** The request if `userId` made it; null otherwise (callers answer 404 either way). */
   async findOwned(userId: string, id: string): Promise<HitlRequestRow | null> {
     const rows = await this.db
       .select()
@@ -85,8 +85,10 @@ export class HitlRepository {
       .where(and(eq(hitlRequests.messageId, messageId), eq(hitlRequests.status, 'pending')));
   }
 
-  /** `userId`'s requests, newest first, optionally only those in `status` (the console's approvals list). */
-  /** Newest first, up to `limit`, after request `beforeId` (the previous page's last). */
+  /**
+   * `userId`'s requests, newest first, optionally only those in `status` (the console's approvals
+   * list): up to `limit`, after request `beforeId` (the previous page's last).
+   */
   async listForUser(userId: string, options: { status?: HitlStatus; limit: number; beforeId?: string }): Promise<HitlRequestRow[]> {
     const before = options.beforeId
       ? sql`(${hitlRequests.createdAt}, ${hitlRequests.id}) < (select h.created_at, h.id from hitl_requests h where h.id = ${options.beforeId})`

@@ -214,7 +214,6 @@ export class Metrics {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'switchboard_' });
   }
 
-  /** Reads per-queue counts at scrape time (only the process serving /metrics needs this). */
   /** Counts one model call's tokens (input, output) and cost under its provider, model and tier. */
   countModelCall(
     labels: { provider: string; model: string; tier: string },

@@ -302,7 +302,6 @@ export interface ApiKey {
   expiresAt: string | null;
   revokedAt: string | null;
 }
-/** An MCP server you registered: its auth header by name only. */
 /** What a webhook endpoint listens to: `run.succeeded`, `run.failed`, `run.cancelled`, `approval.requested`. */
 export interface CreateWebhookRequest {
   url: string;
@@ -336,6 +335,7 @@ export interface WebhookDelivery {
   deliveredAt: string | null;
 }
 
+/** An MCP server you registered: its auth header by name only. */
 export interface McpServer {
   id: string;
   /** Its tools are named `mcp__<name>__<tool>`. */

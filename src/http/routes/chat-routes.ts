@@ -80,7 +80,6 @@ const startTurn = (ctx: ChatPorts, user: AuthUser, body: z.output<typeof chatBod
 const turnErrorStatus = (code: string) =>
   code === 'llm_unavailable' || code === 'llm_auth_failed' ? 503 : code === 'budget_exceeded' || code === 'rate_limited' ? 429 : 502;
 
-/** The caller's session; someone else's answers exactly like a missing one. */
 /** `PUT /chat/sessions/:id/task-lane`: the whole lane, or null to clear it. */
 export const taskLaneBodySchema = z.strictObject({
   lane: z
@@ -108,6 +107,7 @@ export const answerRatingBodySchema = z.strictObject({
 });
 const taskLaneResponse = z.object({ sessionId: z.uuid(), pendingTaskLane: taskLaneView.nullable() });
 
+/** The caller's session; someone else's answers exactly like a missing one. */
 async function ownedSession(ctx: ChatPorts, userId: string, id: string) {
   const session = await ctx.repos.chat.findOwned(userId, id);
   if (!session) throw notFound('Chat session');
