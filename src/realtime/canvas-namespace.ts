@@ -1,15 +1,15 @@
 import type { Server, Socket } from 'socket.io';
 import { guardSocketText } from './socket-text';
 import { z } from 'zod';
-import type { AccessClaims, TokenSettings } from '../auth/tokens';
+import type { TokenSettings } from '../auth/tokens';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../observability/metrics';
 import type { CanvasesRepository } from '../models/canvases-repository';
 import type { CanvasNamespace } from './canvas-emitter';
 import type { CanvasLog } from './canvas-log';
-import { guardSocketAuth, handshakeClaims } from './socket-auth';
+import { handshakeClaims, SocketAuthGuard } from './socket-auth';
 import type { CursorRelay } from './cursor-relay';
-import { TokenBucket } from './token-bucket';
+import { SocketRateLimits } from './token-bucket';
 import {
   CANVAS_NAMESPACE,
   rooms,
@@ -61,18 +61,20 @@ export function registerCanvasNamespace(
 ): CanvasNamespace {
   const nsp = io.of(CANVAS_NAMESPACE) as CanvasNamespace;
   const log = deps.logger.child({ component: 'canvas-namespace' });
-  const claimsOf = new WeakMap<object, AccessClaims>();
+  /** A socket's session id, from its handshake's middleware to its `connection`. */
+  const sessionOf = new WeakMap<object, string | undefined>();
+  const authGuard = new SocketAuthGuard(deps.tokens, log);
 
   // Runs on recovered connections too: a restored session still needs a valid token.
   nsp.use(
     (socket, next) =>
       void (async () => {
         try {
-          const claims = await handshakeClaims(deps.tokens, socket);
+          const claims = await handshakeClaims(deps.tokens, socket.handshake);
           if (!claims) return next(new Error('unauthorized'));
           socket.data.user = { id: claims.sub, name: claims.name, email: claims.email };
           socket.data.exp = claims.exp!;
-          claimsOf.set(socket, claims);
+          sessionOf.set(socket, claims.sid);
           next();
         } catch (error) {
           log.warn({ err: error }, 'canvas handshake check failed');
@@ -155,10 +157,11 @@ export function registerCanvasNamespace(
   };
 
   nsp.on('connection', (socket: CanvasSocket) => {
-    guardSocketAuth(socket, claimsOf.get(socket)!, deps.tokens, log);
+    authGuard.guard(socket, sessionOf.get(socket));
+    sessionOf.delete(socket);
     guardSocketText(socket);
     deps.metrics?.sockets.inc({ namespace: CANVAS_NAMESPACE });
-    socket.once('disconnect', () => deps.metrics?.sockets.dec({ namespace: CANVAS_NAMESPACE }));
+    socket.on('disconnect', () => deps.metrics?.sockets.dec({ namespace: CANVAS_NAMESPACE }));
     // The user's own room: approval requests reach every tab of theirs, in a canvas or not.
     void socket.join(rooms.user(socket.data.user.id));
     // A recovered connection is back in its canvas rooms without a join, and its drop was announced
@@ -166,14 +169,10 @@ export function registerCanvasNamespace(
     // member removed while the socket was away is not let back into the room by the recovery.
     // Catch-ups wait for that check, so none is answered from a room the socket is about to leave.
     const recovering = socket.recovered ? rejoinRecoveredRooms(socket) : Promise.resolve();
-    const limits = {
-      rooms: new TokenBucket(CANVAS_SOCKET_LIMITS.rooms.burst, CANVAS_SOCKET_LIMITS.rooms.perSecond),
-      sync: new TokenBucket(CANVAS_SOCKET_LIMITS.sync.burst, CANVAS_SOCKET_LIMITS.sync.perSecond),
-      cursor: new TokenBucket(CANVAS_SOCKET_LIMITS.cursor.burst, CANVAS_SOCKET_LIMITS.cursor.perSecond),
-    };
+    const limits = new SocketRateLimits(CANVAS_SOCKET_LIMITS);
     socket.on('canvas:join', async (canvasId, ack) => {
       const reply = typeof ack === 'function' ? ack : () => undefined;
-      if (!limits.rooms.take()) return reply(rateLimited);
+      if (!limits.take('rooms')) return reply(rateLimited);
       const parsed = canvasIdSchema.safeParse(canvasId);
       if (!parsed.success) return reply({ ok: false, error: { code: 'validation_failed', message: 'canvasId must be a UUID' } });
       try {
@@ -194,7 +193,7 @@ export function registerCanvasNamespace(
     // Catch-up by cursor: what a member missed after `afterSeq`, or `resync`.
     socket.on('canvas:sync', async (payload, ack) => {
       const reply = typeof ack === 'function' ? ack : () => undefined;
-      if (!limits.sync.take()) return reply(rateLimited);
+      if (!limits.take('sync')) return reply(rateLimited);
       const parsed = syncSchema.safeParse(payload);
       if (!parsed.success)
         return reply({ ok: false, error: { code: 'validation_failed', message: 'expected {canvasId: UUID, afterSeq: integer ≥ 0}' } });
@@ -219,7 +218,7 @@ export function registerCanvasNamespace(
 
     socket.on('canvas:leave', async (canvasId, ack) => {
       const reply = typeof ack === 'function' ? ack : () => undefined;
-      if (!limits.rooms.take()) return reply(rateLimited);
+      if (!limits.take('rooms')) return reply(rateLimited);
       const parsed = canvasIdSchema.safeParse(canvasId);
       if (!parsed.success || !socket.rooms.has(rooms.canvas(parsed.data))) return reply({ ok: false });
       await socket.leave(rooms.canvas(parsed.data));
@@ -228,7 +227,7 @@ export function registerCanvasNamespace(
     });
 
     socket.on('canvas:cursor', (payload) => {
-      if (!limits.cursor.take()) return;
+      if (!limits.take('cursor')) return;
       const parsed = cursorSchema.safeParse(payload);
       if (!parsed.success) return;
       const room = rooms.canvas(parsed.data.canvasId);

@@ -7,7 +7,7 @@ import type { DeviceNamespace, DeviceSignals } from '../devices/device-signals';
 import { describeIssues, deviceHelloSchema, deviceIdSchema, type AgentFrameAck, type DeviceHelloAck } from '../schemas/device-protocol';
 import type { Logger } from '../lib/logger';
 import type { Metrics } from '../observability/metrics';
-import { guardSocketAuth, handshakeClaims } from './socket-auth';
+import { handshakeClaims, SocketAuthGuard } from './socket-auth';
 import {
   DEVICE_NAMESPACE,
   rooms,
@@ -75,7 +75,9 @@ export function registerDeviceNamespace(channel: DeviceChannel, deps: DeviceName
   const nsp = channel.namespace;
   const signals = channel.signals;
   const log = deps.logger.child({ component: 'device-namespace' });
-  const claimsOf = new WeakMap<object, AccessClaims>();
+  /** A socket's session id, from its handshake's middleware to its `connection`. */
+  const sessionOf = new WeakMap<object, string | undefined>();
+  const authGuard = new SocketAuthGuard(deps.tokens, log);
   const { registry } = deps;
   registry.startHeartbeat();
 
@@ -86,7 +88,7 @@ export function registerDeviceNamespace(channel: DeviceChannel, deps: DeviceName
         const auth = (socket.handshake.auth ?? {}) as { deviceId?: unknown };
         let claims: AccessClaims | null;
         try {
-          claims = await handshakeClaims(deps.tokens, socket);
+          claims = await handshakeClaims(deps.tokens, socket.handshake);
         } catch (error) {
           log.warn({ err: error }, 'device handshake check failed');
           return next(new Error('unavailable'));
@@ -97,13 +99,14 @@ export function registerDeviceNamespace(channel: DeviceChannel, deps: DeviceName
         socket.data.user = { id: claims.sub, name: claims.name, email: claims.email, tier: claims.tier };
         socket.data.deviceId = deviceId.data;
         socket.data.exp = claims.exp!;
-        claimsOf.set(socket, claims);
+        sessionOf.set(socket, claims.sid);
         next();
       })(),
   );
 
   nsp.on('connection', (socket: DeviceSocket) => {
-    guardSocketAuth(socket, claimsOf.get(socket)!, deps.tokens, log);
+    authGuard.guard(socket, sessionOf.get(socket));
+    sessionOf.delete(socket);
     guardSocketText(socket, { deviceData: ['agent_data', 'agent_complete'] });
     const { user, deviceId } = socket.data;
     const context = { userId: user.id, deviceId, socketId: socket.id };

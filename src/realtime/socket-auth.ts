@@ -29,11 +29,18 @@ function tellExpired(socket: Socket, reason: 'token_expired' | 'session_revoked'
  * including a recovered one (connection-state recovery does not skip middlewares), so an
  * expired or revoked token is never restored. Answers null for a missing or bad token; throws when
  * the check itself failed (database down).
+ *
+ * The token is taken out of the handshake as it is read: an open socket holds no credential it
+ * will not use again (nor its half a kilobyte).
  */
-export async function handshakeClaims(tokens: TokenSettings, socket: Socket): Promise<AccessClaims | null> {
-  const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
+export async function handshakeClaims(
+  tokens: TokenSettings,
+  handshake: Pick<Socket['handshake'], 'auth' | 'address'>,
+): Promise<AccessClaims | null> {
+  const { token, ...rest } = (handshake.auth ?? {}) as { token?: unknown };
+  handshake.auth = rest;
   if (typeof token !== 'string' || token.length > 4096) return null;
-  if (isApiKeySecret(token)) return apiKeyClaims(tokens, token, socket.handshake.address);
+  if (isApiKeySecret(token)) return apiKeyClaims(tokens, token, handshake.address);
   return verifyAccessToken(tokens, token);
 }
 
@@ -57,53 +64,107 @@ async function apiKeyClaims(tokens: TokenSettings, secret: string, ip: string): 
 }
 
 /**
- * Keeps a connected socket's authentication current: it is disconnected (after an
- * `auth:expired` event) when its access token expires, unless the client sends `auth:refresh`
- * with a newer token of the same user before then. Joins the session's room so a logout can
- * disconnect it at once.
+ * The sockets of one namespace by the second their access expires (a token's `exp` is in
+ * seconds), with one timer for all of them, armed for the earliest second: an expired socket is
+ * told `auth:expired` and disconnected. Thousands of idle sockets cost a map entry each, not a
+ * timer each.
  */
-export function guardSocketAuth(socket: AuthedSocket, claims: AccessClaims, tokens: TokenSettings, log: Logger): void {
-  let timer: NodeJS.Timeout | undefined;
-  let session = claims.sid;
-  const arm = () => {
-    clearTimeout(timer);
-    const remaining = socket.data.exp * 1000 - Date.now();
-    timer = setTimeout(
-      () => {
-        if (socket.data.exp * 1000 > Date.now()) return arm();
+class ExpiryWatch {
+  private readonly bySecond = new Map<number, Set<AuthedSocket>>();
+  private timer: NodeJS.Timeout | undefined;
+  private armedFor = Infinity;
+
+  add(socket: AuthedSocket, exp: number): void {
+    let sockets = this.bySecond.get(exp);
+    if (!sockets) this.bySecond.set(exp, (sockets = new Set()));
+    sockets.add(socket);
+    if (exp < this.armedFor) this.arm(exp);
+  }
+
+  remove(socket: AuthedSocket, exp: number): void {
+    const sockets = this.bySecond.get(exp);
+    if (!sockets?.delete(socket) || sockets.size > 0) return;
+    this.bySecond.delete(exp);
+    if (this.bySecond.size > 0) return;
+    clearTimeout(this.timer);
+    this.armedFor = Infinity;
+  }
+
+  private arm(exp: number): void {
+    clearTimeout(this.timer);
+    this.armedFor = exp;
+    // A far expiry wakes the watch early; it finds nothing due and arms again.
+    this.timer = setTimeout(() => this.expire(), Math.min(Math.max(exp * 1000 - Date.now(), 0), MAX_TIMER_MS)).unref();
+  }
+
+  private expire(): void {
+    this.armedFor = Infinity;
+    const now = Date.now();
+    let next = Infinity;
+    for (const [exp, sockets] of this.bySecond) {
+      if (exp * 1000 > now) {
+        next = Math.min(next, exp);
+        continue;
+      }
+      this.bySecond.delete(exp);
+      for (const socket of sockets) {
         tellExpired(socket, 'token_expired');
         // Not close=true: the DISCONNECT packet then follows auth:expired on the wire, so the client hears why.
         socket.disconnect();
-      },
-      Math.min(Math.max(remaining, 0), MAX_TIMER_MS),
-    );
-  };
-  if (session) void socket.join(rooms.session(session));
-  arm();
-  socket.on('disconnect', () => clearTimeout(timer));
+      }
+    }
+    if (next < Infinity) this.arm(next);
+  }
+}
 
-  socket.on('auth:refresh', async (payload: unknown, ack: unknown) => {
-    const reply = typeof ack === 'function' ? (ack as (response: AuthRefreshAck) => void) : () => undefined;
-    const parsed = refreshSchema.safeParse(payload);
-    if (!parsed.success) return reply({ ok: false, error: { code: 'validation_failed', message: 'expected {token: string}' } });
-    let fresh: AccessClaims | null;
-    try {
-      fresh = await verifyAccessToken(tokens, parsed.data.token);
-    } catch (error) {
-      log.warn({ err: error, socketId: socket.id }, 'auth:refresh check failed');
-      return reply({ ok: false, error: { code: 'unavailable', message: 'Could not check the token; try again' } });
-    }
-    if (!fresh) return reply({ ok: false, error: { code: 'unauthorized', message: 'Invalid or expired access token' } });
-    if (fresh.sub !== socket.data.user.id)
-      return reply({ ok: false, error: { code: 'forbidden', message: 'The token belongs to another user' } });
-    // A token that expires sooner than the current one would only shorten the socket's life: keep the later.
-    socket.data.exp = Math.max(socket.data.exp, fresh.exp!);
-    if (fresh.sid !== session) {
-      if (session) void socket.leave(rooms.session(session));
-      session = fresh.sid;
-      if (session) void socket.join(rooms.session(session));
-    }
-    arm();
-    reply({ ok: true, expiresAt: new Date(socket.data.exp * 1000).toISOString() });
-  });
+/**
+ * Keeps a namespace's connected sockets' authentication current: a socket is disconnected (after
+ * an `auth:expired` event) when its access token expires, unless the client sends `auth:refresh`
+ * with a newer token of the same user before then. Joins each socket to its session's room so a
+ * logout can disconnect it at once.
+ */
+export class SocketAuthGuard {
+  private readonly expiries = new ExpiryWatch();
+
+  constructor(
+    private readonly tokens: TokenSettings,
+    private readonly log: Logger,
+  ) {}
+
+  /** Guards a socket just connected with a token of session `sid`, valid until `socket.data.exp`. */
+  guard(socket: AuthedSocket, sid: string | undefined): void {
+    const { tokens, log, expiries } = this;
+    let session = sid;
+    if (session) void socket.join(rooms.session(session));
+    expiries.add(socket, socket.data.exp);
+    socket.on('disconnect', () => expiries.remove(socket, socket.data.exp));
+
+    socket.on('auth:refresh', async (payload: unknown, ack: unknown) => {
+      const reply = typeof ack === 'function' ? (ack as (response: AuthRefreshAck) => void) : () => undefined;
+      const parsed = refreshSchema.safeParse(payload);
+      if (!parsed.success) return reply({ ok: false, error: { code: 'validation_failed', message: 'expected {token: string}' } });
+      let fresh: AccessClaims | null;
+      try {
+        fresh = await verifyAccessToken(tokens, parsed.data.token);
+      } catch (error) {
+        log.warn({ err: error, socketId: socket.id }, 'auth:refresh check failed');
+        return reply({ ok: false, error: { code: 'unavailable', message: 'Could not check the token; try again' } });
+      }
+      if (!fresh) return reply({ ok: false, error: { code: 'unauthorized', message: 'Invalid or expired access token' } });
+      if (fresh.sub !== socket.data.user.id)
+        return reply({ ok: false, error: { code: 'forbidden', message: 'The token belongs to another user' } });
+      if (!socket.connected) return reply({ ok: false, error: { code: 'unauthorized', message: 'The socket has closed' } });
+      // A token that expires sooner than the current one would only shorten the socket's life: keep the later.
+      const exp = Math.max(socket.data.exp, fresh.exp!);
+      expiries.remove(socket, socket.data.exp);
+      socket.data.exp = exp;
+      expiries.add(socket, exp);
+      if (fresh.sid !== session) {
+        if (session) void socket.leave(rooms.session(session));
+        session = fresh.sid;
+        if (session) void socket.join(rooms.session(session));
+      }
+      reply({ ok: true, expiresAt: new Date(exp * 1000).toISOString() });
+    });
+  }
 }

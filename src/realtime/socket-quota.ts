@@ -131,7 +131,7 @@ export class SocketQuota {
       if (!userId) return;
       const member = memberOf(socket);
       this.remember(userId, member);
-      socket.once(
+      socket.on(
         'disconnect',
         () => void this.release(userId, member).catch((error: unknown) => this.logger?.warn({ err: error }, 'socket lease release failed')),
       );

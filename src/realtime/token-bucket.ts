@@ -24,3 +24,20 @@ export class TokenBucket {
     return true;
   }
 }
+
+/**
+ * A socket's token buckets, one per kind of event, each made on the kind's first event: an idle
+ * socket (most of them) carries one small object.
+ */
+export class SocketRateLimits<Kind extends string> {
+  private buckets?: Partial<Record<Kind, TokenBucket>>;
+
+  constructor(private readonly limits: Readonly<Record<Kind, { readonly burst: number; readonly perSecond: number }>>) {}
+
+  /** Takes one token of `kind`; false when its bucket is empty (the event is refused). */
+  take(kind: Kind): boolean {
+    const buckets: Partial<Record<Kind, TokenBucket>> = (this.buckets ??= {});
+    const { burst, perSecond } = this.limits[kind];
+    return (buckets[kind] ??= new TokenBucket(burst, perSecond)).take();
+  }
+}

@@ -153,6 +153,27 @@ describe('security: sessions', () => {
     expect(await renewed.timeout(5_000).emitWithAck('canvas:join', canvasId)).toMatchObject({ ok: true });
   });
 
+  test('sockets with different expiries each leave at their own second, none earlier, a socket closed meanwhile among them', async () => {
+    const user = await registerUser(t.api, 'Staggered');
+    const [soon, later] = [shortToken(user, 2), shortToken(user, 4)];
+    const [first, second, closed] = await Promise.all([
+      connect(t.url, '/canvas', { token: await soon.token }),
+      connect(t.url, '/canvas', { token: await later.token }),
+      connect(t.url, '/canvas', { token: await soon.token }),
+    ]);
+    sockets.push(first, second, closed);
+    const firstGone = disconnection(first).then((result) => ({ ...result, at: Date.now(), secondConnected: second.connected }));
+    const secondGone = disconnection(second).then((result) => ({ ...result, at: Date.now() }));
+    closed.close();
+
+    const one = await firstGone;
+    expect(one).toMatchObject({ reason: 'io server disconnect', expired: 'token_expired', secondConnected: true });
+    expect(one.at).toBeGreaterThanOrEqual(soon.exp * 1000);
+    const two = await secondGone;
+    expect(two).toMatchObject({ reason: 'io server disconnect', expired: 'token_expired' });
+    expect(two.at).toBeGreaterThanOrEqual(later.exp * 1000);
+  });
+
   test('auth:refresh refuses another user’s token, a token without exp, and junk; the socket keeps its own identity', async () => {
     const user = await registerUser(t.api, 'Refuse');
     const intruder = await registerUser(t.api, 'Intruder');
