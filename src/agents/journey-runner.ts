@@ -43,7 +43,6 @@ export interface JourneyRunnerDeps {
   runs: JourneyRuns;
   logger: Logger;
   metrics?: Metrics;
-  /** Gives back the reservation the answer's request took when no model call of the turn took it over. */
 }
 
 /** What one model call said: its text, and whether (and with what) it called {@link FINISH_TOOL}. */

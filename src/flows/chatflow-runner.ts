@@ -26,7 +26,6 @@ export interface ChatflowRunnerDeps {
   /** Cancel requests: `POST /chat/sessions/:id/cancel` stops a chatflow turn as any chat turn. */
   signals?: CancelSignals;
   chatCancels?: ChatCancels;
-  /** Gives back the reservation the turn's request took when its model call did not take it over. */
 }
 
 type TurnResult = { status: 'completed' | 'cancelled' | 'answered' };

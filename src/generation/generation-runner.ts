@@ -39,7 +39,6 @@ export interface GenerationRunnerDeps {
   signals: CancelSignals;
   /** The generation's run: every end goes through it. */
   runs: GenerationRuns;
-  /** Gives back a request's budget reservation when the job ends before its first model call. */
 }
 
 /** The job's result, for the dashboard. */
