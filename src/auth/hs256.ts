@@ -7,24 +7,56 @@ const LONE_SURROGATE = /\p{Cs}/u;
 /** Far above any token this server issues (~400 characters); a longer one is not read at all. */
 const MAX_TOKEN_CHARS = 8_192;
 
-/**
- * The HMAC key of each secret, imported once: given raw bytes, jose imports the key again at every
- * call. Keyed by the secret array; the bytes are kept and compared so a secret changed in place
- * gets a new key, never a stale one.
- */
-const hmacKeys = new WeakMap<Uint8Array, { bytes: Uint8Array; key: Promise<CryptoKey> }>();
+/** How many verified tokens each secret keeps (about 1 KB each): far more than the clients active at once on a node. */
+const VERIFIED_TOKENS_KEPT = 4_096;
 
-function hmacKeyFor(secret: Uint8Array): Promise<CryptoKey> {
-  const cached = hmacKeys.get(secret);
-  if (cached && sameBytes(cached.bytes, secret)) return cached.key;
+/**
+ * What is kept per secret: its HMAC key, imported once (given raw bytes, jose imports the key again
+ * at every call), and the tokens it verified, by their exact text. A client sends the same access
+ * token with every request until it expires, and WebCrypto's HMAC runs on the thread pool: on a
+ * busy host the trip there and back delays a request many times longer than the signature takes.
+ * A kept token is one whose signature and claims checked out; it is taken again only while it has
+ * not expired (nor, with `nbf`, before it is valid), for the same issuer and audience, and whether
+ * its session still stands is still the caller's check on every request. Keyed by the secret
+ * array; the bytes are kept and compared, so a secret changed in place gets a new key and none of
+ * the tokens verified with the old one.
+ */
+interface SecretState {
+  bytes: Uint8Array;
+  key: Promise<CryptoKey>;
+  verified: Map<string, { payload: JWTPayload; issuer: string; audience: string }>;
+}
+const secrets = new WeakMap<Uint8Array, SecretState>();
+
+function stateFor(secret: Uint8Array): SecretState {
+  const cached = secrets.get(secret);
+  if (cached && sameBytes(cached.bytes, secret)) return cached;
   const bytes = Uint8Array.from(secret);
   const key = crypto.subtle.importKey('raw', bytes, { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
-  hmacKeys.set(secret, { bytes, key });
-  return key;
+  const state: SecretState = { bytes, key, verified: new Map() };
+  secrets.set(secret, state);
+  return state;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((byte, i) => byte === b[i]);
+}
+
+/** A kept token's claims (a copy: callers may update theirs), or undefined when it is not kept or no longer valid. */
+function keptClaims(state: SecretState, token: string, expected: Hs256Expectations, nowSeconds: number): JWTPayload | undefined {
+  const kept = state.verified.get(token);
+  if (!kept || kept.issuer !== expected.issuer || kept.audience !== expected.audience) return undefined;
+  const { exp, nbf } = kept.payload;
+  if (!(exp! > nowSeconds) || (nbf !== undefined && nbf > nowSeconds)) {
+    state.verified.delete(token);
+    return undefined;
+  }
+  return { ...kept.payload };
+}
+
+function keep(state: SecretState, token: string, payload: JWTPayload, expected: Hs256Expectations): void {
+  if (state.verified.size >= VERIFIED_TOKENS_KEPT) state.verified.delete(state.verified.keys().next().value!);
+  state.verified.set(token, { payload: { ...payload }, issuer: expected.issuer, audience: expected.audience });
 }
 
 export interface Hs256Expectations {
@@ -49,12 +81,15 @@ export async function verifyHs256(
   nowSeconds = Math.floor(Date.now() / 1000),
 ): Promise<JWTPayload | null> {
   if (typeof token !== 'string' || token.length > MAX_TOKEN_CHARS) return null;
+  const state = stateFor(secret);
+  const kept = keptClaims(state, token, expected, nowSeconds);
+  if (kept) return kept;
   const segments = token.split('.');
   if (segments.length !== 3 || !segments.every(canonicalSegment)) return null;
   let payload: JWTPayload;
   try {
     if ('b64' in decodeProtectedHeader(token)) return null;
-    ({ payload } = await jwtVerify(token, await hmacKeyFor(secret), {
+    ({ payload } = await jwtVerify(token, await state.key, {
       algorithms: ['HS256'],
       issuer: expected.issuer,
       audience: expected.audience,
@@ -65,6 +100,7 @@ export async function verifyHs256(
     return null;
   }
   if (!Number.isFinite(payload.exp) || !wellFormed(payload)) return null;
+  keep(state, token, payload, expected);
   return payload;
 }
 

@@ -196,6 +196,22 @@ describe('verifyHs256', () => {
     await expect(jwtVerify(token, OTHER, JOSE_OPTIONS)).rejects.toThrow();
   });
 
+  test('a token verified once is taken again only while valid: a copy of its claims each time, refused once expired, before its nbf, or for another issuer or audience', async () => {
+    const token = forge({ alg: 'HS256', typ: 'JWT' }, claims({ exp: now() + 5, nbf: now() - 1, tier: 'free' }));
+    const first = await verifyHs256(token, SECRET, EXPECTED);
+    expect(first).toMatchObject({ sub: 'user-1', tier: 'free' });
+    first!.tier = 'pro';
+
+    expect(await verifyHs256(token, SECRET, EXPECTED)).toMatchObject({ sub: 'user-1', tier: 'free' });
+    expect(await verifyHs256(token, SECRET, { ...EXPECTED, audience: 'another-api' })).toBeNull();
+    expect(await verifyHs256(token, SECRET, { ...EXPECTED, issuer: 'another-issuer' })).toBeNull();
+    expect(await verifyHs256(token, SECRET, EXPECTED, now() - 2)).toBeNull();
+    expect(await verifyHs256(token, SECRET, EXPECTED, now() + 5)).toBeNull();
+    expect(await verifyHs256(token, OTHER, EXPECTED)).toBeNull();
+    // Still valid now: refusals for other expectations or clocks did not make it unusable.
+    expect(await verifyHs256(token, SECRET, EXPECTED)).toMatchObject({ sub: 'user-1', tier: 'free' });
+  });
+
   test('the key made once per secret follows the secret: bytes changed in place, or another array with the same bytes', async () => {
     const secret = new TextEncoder().encode('hs256-cached-key-secret-0123456789-abcdefghij');
     const token = forge({ alg: 'HS256', typ: 'JWT' }, claims(), { secret });
