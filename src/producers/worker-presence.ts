@@ -74,18 +74,37 @@ export class WorkerPresence implements QueueConsumers {
     };
   }
 
-  /** API side: each queue's state, read at most once a second (`fresh`: read now). */
+  /**
+   * API side: each queue's state. A read of the beats is reused for a second (`fresh`: read now),
+   * except where the time since the read alone would turn a queue unconsumed: a worker whose beat
+   * came late is asked about again, not counted gone.
+   */
   async states(fresh = false): Promise<Record<QueueName, QueueConsumerState>> {
     const now = Date.now();
-    if (fresh || !this.last || now - this.last.at >= READ_REUSE_MS) {
+    let last = this.last;
+    if (fresh || !last || now - last.at >= READ_REUSE_MS) {
       const beats = this.readBeats();
       // A failed read is not reused: the next caller asks again.
       beats.catch(() => {
         if (this.last?.beats === beats) this.last = undefined;
       });
-      this.last = { at: now, beats };
+      last = this.last = { at: now, beats };
     }
-    const { beats, offset } = await this.last.beats;
+    const read = await last.beats;
+    const states = this.judge(read, now);
+    if (last.at === now) return states;
+    const then = this.judge(read, last.at);
+    return QUEUE_NAMES.some((queue) => states[queue] !== then[queue]) ? this.states(true) : states;
+  }
+
+  /** The queues no worker has consumed for the whole window. */
+  async unconsumed(): Promise<QueueName[]> {
+    const states = await this.states();
+    return QUEUE_NAMES.filter((queue) => states[queue] === 'no_worker');
+  }
+
+  /** Each queue's state at `now` (this process's clock), by one read of the beats. */
+  private judge({ beats, offset }: { beats: Map<string, number>; offset: number }, now: number): Record<QueueName, QueueConsumerState> {
     // Beats carry Redis's clock, so machines whose clocks differ agree; this process's clock is
     // moved onto it by the offset the read saw.
     const serverNow = now + offset;
@@ -93,12 +112,6 @@ export class WorkerPresence implements QueueConsumers {
     return Object.fromEntries(
       QUEUE_NAMES.map((queue) => [queue, serverNow - since(queue) >= this.windowMs ? 'no_worker' : 'consumed'] as const),
     ) as Record<QueueName, QueueConsumerState>;
-  }
-
-  /** The queues no worker has consumed for the whole window. */
-  async unconsumed(): Promise<QueueName[]> {
-    const states = await this.states();
-    return QUEUE_NAMES.filter((queue) => states[queue] === 'no_worker');
   }
 
   /**

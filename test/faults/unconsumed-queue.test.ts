@@ -11,7 +11,7 @@ import { eventually } from '../support/wait';
  * unconsumed again once its beats stop.
  */
 describe('a queue no worker consumes', () => {
-  const cluster = useCluster('unconsumed', { QUEUE_UNCONSUMED_SECONDS: '4', LOG_LEVEL: 'info' });
+  const cluster = useCluster('unconsumed', { QUEUE_UNCONSUMED_SECONDS: '6', LOG_LEVEL: 'info' });
 
   test('is warned about, reported by /readyz and fails its requests fast, until a worker consumes it', async () => {
     // Given: an API node and a worker for generation and broadcast only
@@ -47,7 +47,7 @@ describe('a queue no worker consumes', () => {
     expect(chat.status).toBe(503);
     expect(chat.body.error.code).toBe('queue_unconsumed');
     expect(chat.body.error.message).toContain('switchboard worker --queues=assistant');
-    expect(chat.headers.get('retry-after')).toBe('4');
+    expect(chat.headers.get('retry-after')).toBe('6');
     expect((await request('GET', `${base}/chat/sessions`, { token: user.accessToken })).body.sessions).toEqual([]);
 
     // When: a worker for the other queues starts
