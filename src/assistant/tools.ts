@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { offeredTool, type ModelTool, type ToolSpec } from '../ai/model-tools';
-import type { DeviceAction, DeviceReply, ToolCallInput } from '../schemas/device-protocol';
+import type { DeviceAction, DeviceReply, DeviceTable, ToolCallInput } from '../schemas/device-protocol';
 import { describeRedacted } from '../lib/redact-error';
 import type { CodeToolsetName } from './tool-names';
 import {
@@ -64,13 +64,19 @@ const define = <S extends z.ZodObject>(t: {
   run(args: z.infer<S>, device: DeviceCall, context?: ToolContext): Promise<string>;
 }): AssistantTool => t;
 
+/** A device row's field as text: strings as they are, anything else as JSON (never `[object Object]`). */
+const asText = (value: unknown): string => (typeof value === 'string' ? value : (JSON.stringify(value) ?? ''));
+
+/** Deletes the row `id` of `table` on the device and says whether there was one (`noun`: "Task", "Comment"). */
+async function deleteRow(device: DeviceCall, table: DeviceTable, noun: string, id: string): Promise<string> {
+  const { deleted } = await device({ action: 'delete', table, data: { id } });
+  return deleted ? `${noun} ${id} deleted.` : `No ${noun.toLowerCase()} with id ${id} was found; nothing deleted.`;
+}
+
 /**
  * Embeds a note (title and content) and stores the vector on the device (`vector_upsert`), so
  * `list_notes {query}` finds it. A failure leaves the note saved and says so; it never fails the call.
  */
-/** A device row's field as text: strings as they are, anything else as JSON (never `[object Object]`). */
-const asText = (value: unknown): string => (typeof value === 'string' ? value : (JSON.stringify(value) ?? ''));
-
 async function indexNote(row: Record<string, unknown>, device: DeviceCall, context?: ToolContext): Promise<string> {
   if (!context?.embed) return '';
   const content = asText(row.content ?? '');
@@ -185,10 +191,7 @@ export const ASSISTANT_TOOLS: AssistantTool[] = [
     toolset: 'task',
     description: 'Delete a task by id.',
     schema: z.object({ task_id: id('task') }),
-    run: async (a, device) =>
-      (await device({ action: 'delete', table: 'tasks', data: { id: a.task_id } })).deleted
-        ? `Task ${a.task_id} deleted.`
-        : `No task with id ${a.task_id} was found; nothing deleted.`,
+    run: (a, device) => deleteRow(device, 'tasks', 'Task', a.task_id),
   }),
   define({
     name: 'list_tasks_due_today',
@@ -233,10 +236,7 @@ export const ASSISTANT_TOOLS: AssistantTool[] = [
     toolset: 'task',
     description: 'Delete a task comment by id.',
     schema: z.object({ comment_id: id('comment') }),
-    run: async (a, device) =>
-      (await device({ action: 'delete', table: 'taskComments', data: { id: a.comment_id } })).deleted
-        ? `Comment ${a.comment_id} deleted.`
-        : `No comment with id ${a.comment_id} was found; nothing deleted.`,
+    run: (a, device) => deleteRow(device, 'taskComments', 'Comment', a.comment_id),
   }),
 
   // Projects (6)
@@ -309,10 +309,7 @@ export const ASSISTANT_TOOLS: AssistantTool[] = [
     toolset: 'project',
     description: 'Delete a project by id.',
     schema: z.object({ project_id: id('project') }),
-    run: async (a, device) =>
-      (await device({ action: 'delete', table: 'projects', data: { id: a.project_id } })).deleted
-        ? `Project ${a.project_id} deleted.`
-        : `No project with id ${a.project_id} was found; nothing deleted.`,
+    run: (a, device) => deleteRow(device, 'projects', 'Project', a.project_id),
   }),
 
   // Checkpoints (4)
@@ -372,10 +369,7 @@ export const ASSISTANT_TOOLS: AssistantTool[] = [
     toolset: 'checkpoint',
     description: 'Delete a checkpoint by id.',
     schema: z.object({ checkpoint_id: id('checkpoint') }),
-    run: async (a, device) =>
-      (await device({ action: 'delete', table: 'checkpoints', data: { id: a.checkpoint_id } })).deleted
-        ? `Checkpoint ${a.checkpoint_id} deleted.`
-        : `No checkpoint with id ${a.checkpoint_id} was found; nothing deleted.`,
+    run: (a, device) => deleteRow(device, 'checkpoints', 'Checkpoint', a.checkpoint_id),
   }),
 
   // Notes (5). Created and updated notes are embedded and vector_upserted on the device.
@@ -437,10 +431,7 @@ export const ASSISTANT_TOOLS: AssistantTool[] = [
     toolset: 'note',
     description: 'Delete a note by id.',
     schema: z.object({ note_id: id('note') }),
-    run: async (a, device) =>
-      (await device({ action: 'delete', table: 'notes', data: { id: a.note_id } })).deleted
-        ? `Note ${a.note_id} deleted.`
-        : `No note with id ${a.note_id} was found; nothing deleted.`,
+    run: (a, device) => deleteRow(device, 'notes', 'Note', a.note_id),
   }),
 ];
 
