@@ -28,7 +28,7 @@ import {
 import type { ApprovalService } from './approvals';
 import type { ChatCancels, TurnRef } from './chat-cancel';
 import { claimParkedRound, loadContinuation, parkSiblings, positionOf, storeContinuation, type StoredContinuation } from './continuation';
-import type { ChatEvent, ChatEventLog, TurnUsage } from './chat-events';
+import { usageOf, type ChatEvent, type ChatEventLog, type TurnUsage } from './chat-events';
 import { toolsFor } from './orchestrator';
 import { codingSystemPrompt, codingToolsFor, isCodingAgent, routeCodingAgent, toolNamed, type CodingAgentName } from './coding-agents';
 import { DeviceRpcError } from '../devices/device-rpc';
@@ -888,20 +888,6 @@ const addUsage = (
   });
 
 const newUsage = (models: ModelGateway): TurnUsage => ({ ...models.defaultModel, inputTokens: 0, outputTokens: 0, costUsd: 0 });
-
-const usageOf = (row: {
-  provider: string | null;
-  model: string | null;
-  inputTokens: number;
-  outputTokens: number;
-  costUsd: number;
-}): TurnUsage => ({
-  provider: row.provider ?? 'unknown',
-  model: row.model ?? 'unknown',
-  inputTokens: row.inputTokens,
-  outputTokens: row.outputTokens,
-  costUsd: row.costUsd,
-});
 
 /**
  * The idempotency key of one device call of a turn: a hash of the turn (its user message id), the

@@ -13,6 +13,21 @@ export interface TurnUsage {
   costUsd: number;
 }
 
+/** A turn's usage as its answer's row holds it (a model the row does not name is `unknown`). */
+export const usageOf = (row: {
+  provider: string | null;
+  model: string | null;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+}): TurnUsage => ({
+  provider: row.provider ?? 'unknown',
+  model: row.model ?? 'unknown',
+  inputTokens: row.inputTokens,
+  outputTokens: row.outputTokens,
+  costUsd: row.costUsd,
+});
+
 /** Where a step of the Orchestrator's plan is. */
 export type PlanStepStatus = 'pending' | 'running' | 'done' | 'cancelled';
 

@@ -3,7 +3,7 @@ import { MODEL_FAILURE_TEXT } from '../ai/llm';
 import { ModelCallCancelled, ModelStoppedEarly, ModelUnavailableError, type ModelGateway, type UsageLine } from '../ai/model-gateway';
 import { historyMessages, systemMessage, userMessage, type ModelMessage } from '../ai/model-messages';
 import type { ChatCancels, TurnRef } from '../assistant/chat-cancel';
-import type { ChatEvent, ChatEventLog, TurnUsage } from '../assistant/chat-events';
+import { usageOf, type ChatEvent, type ChatEventLog, type TurnUsage } from '../assistant/chat-events';
 import type { CancelSignals } from '../lib/cancel-signals';
 import type { Logger } from '../lib/logger';
 import { describeRedacted } from '../lib/redact-error';
@@ -208,17 +208,3 @@ export class ChatflowRunner {
 }
 
 const turnOf = (data: ChatflowTurnJob): TurnRef => ({ userId: data.userId, sessionId: data.sessionId, messageId: data.messageId });
-
-const usageOf = (row: {
-  provider: string | null;
-  model: string | null;
-  inputTokens: number;
-  outputTokens: number;
-  costUsd: number;
-}): TurnUsage => ({
-  provider: row.provider ?? 'unknown',
-  model: row.model ?? 'unknown',
-  inputTokens: row.inputTokens,
-  outputTokens: row.outputTokens,
-  costUsd: row.costUsd,
-});
