@@ -143,6 +143,16 @@ end
 return redis.call('TIME')[1] - tonumber(held[5])
 `;
 
+/** The tail of the sequenced log's appends: the event after the last (id `<seq>-0`), the TTL renewed, the seq returned. */
+const APPEND_NEXT_LUA = `
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local seq = 1
+if #last > 0 then seq = tonumber(string.match(last[1][1], '^(%d+)')) + 1 end
+redis.call('XADD', KEYS[1], seq .. '-0', 'e', ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return seq
+`;
+
 const SCRIPTS = {
   /**
    * Takes a lease for an owner: free, or held by the same owner (its TTL restarts). KEYS: lease.
@@ -222,14 +232,7 @@ return 1
    */
   appendNext: {
     numberOfKeys: 1,
-    lua: `
-local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-local seq = 1
-if #last > 0 then seq = tonumber(string.match(last[1][1], '^(%d+)')) + 1 end
-redis.call('XADD', KEYS[1], seq .. '-0', 'e', ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-return seq
-`,
+    lua: APPEND_NEXT_LUA,
   },
   /**
    * `appendNext`, once per tag. KEYS: log, tags appended. ARGV: event JSON, TTL s, tag. Returns
@@ -240,13 +243,7 @@ return seq
     lua: `
 if redis.call('HSETNX', KEYS[2], ARGV[3], '1') == 0 then return 0 end
 redis.call('EXPIRE', KEYS[2], ARGV[2])
-local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-local seq = 1
-if #last > 0 then seq = tonumber(string.match(last[1][1], '^(%d+)')) + 1 end
-redis.call('XADD', KEYS[1], seq .. '-0', 'e', ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-return seq
-`,
+${APPEND_NEXT_LUA}`,
   },
   /**
    * Appends `[id, json]` pairs (ARGV[2..]) to a log in order and renews its TTL (ARGV[1], s): one
