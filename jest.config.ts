@@ -26,11 +26,11 @@ const shared = {
  * or starts a PostgreSQL server and builds the packages' dist/ (jest runs it once for the run,
  * and only when a test of such a suite is selected).
  */
-const withServers = (name: string): Project => ({
+const withServers = (name: string, globalSetup = 'global-setup.ts'): Project => ({
   ...shared,
   displayName: name,
   roots: [`<rootDir>/test/${name}`],
-  globalSetup: '<rootDir>/test/support/global-setup.ts',
+  globalSetup: `<rootDir>/test/support/${globalSetup}`,
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
 });
 
@@ -43,7 +43,8 @@ const config: Config = {
     withServers('security'),
     withServers('faults'),
     withServers('packages'),
-    withServers('browser'),
+    // Its files also share one Chromium, started by its setup.
+    withServers('browser', 'browser-global-setup.ts'),
     // The guides run as tests: each recipe applied to a scratch copy of the tree must typecheck and
     // pass the unit tests it names (no servers).
     { ...shared, displayName: 'docs', roots: ['<rootDir>/test/docs'] },

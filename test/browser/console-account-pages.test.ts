@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { text } from 'node:stream/consumers';
 import type { Browser } from 'playwright-core';
 import { DeviceSimulator } from '@switchboard/client/testing';
 import { demoResponder } from '../../src/demo-model/responder';
@@ -284,7 +284,7 @@ describe('web console: agents, devices, API keys, account, admin', () => {
     await view.getByRole('button', { name: 'Download my data' }).click();
     const file = await download;
     expect(file.suggestedFilename()).toMatch(/^switchboard-export-\d{4}-\d\d-\d\d\.json$/);
-    const exported = JSON.parse(readFileSync((await file.path())!, 'utf8'));
+    const exported = JSON.parse(await text(await file.createReadStream()));
     expect(exported).toMatchObject({ format: 'switchboard.account-export.v1', profile: { id: user.id, email: user.email } });
     await view.getByText(/^Downloaded switchboard-export-/).waitFor();
 

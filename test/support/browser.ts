@@ -13,13 +13,31 @@ export const SCREENSHOTS = path.join(process.cwd(), 'test', 'browser', 'screensh
 export const WAIT_MS = 15_000;
 export const byTestId = (id: string) => `[data-testid="${id}"]`;
 
+const LAUNCH = { executablePath: CHROMIUM_PATH, args: ['--no-sandbox'] };
+
+/**
+ * A Chromium for one test file: the run's shared one when the browser suite's global setup started
+ * it (TEST_CHROMIUM_WS), else one of the file's own. `close()` it when done: a shared one then only
+ * drops the file's contexts. Each page has its own context either way (see `openPage`).
+ */
 export async function launchChromium(): Promise<Browser> {
   if (!existsSync(CHROMIUM_PATH))
     throw new Error(
       `Chromium not found at ${CHROMIUM_PATH}: install Debian's chromium package (apt-get install chromium) or set CHROMIUM_PATH.`,
     );
   mkdirSync(SCREENSHOTS, { recursive: true });
-  return chromium.launch({ executablePath: CHROMIUM_PATH, args: ['--no-sandbox'] });
+  const shared = process.env.TEST_CHROMIUM_WS;
+  return shared ? chromium.connect(shared) : chromium.launch(LAUNCH);
+}
+
+/**
+ * Starts the Chromium the browser suite's files share (a launch costs more than a second of CPU a
+ * file), unless Chromium is missing: then each file's `launchChromium` says how to install it.
+ */
+export async function startSharedChromium(): Promise<{ wsEndpoint: string; stop(): Promise<void> } | undefined> {
+  if (!existsSync(CHROMIUM_PATH)) return undefined;
+  const server = await chromium.launchServer(LAUNCH);
+  return { wsEndpoint: server.wsEndpoint(), stop: () => server.close() };
 }
 
 /**

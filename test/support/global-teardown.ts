@@ -6,11 +6,13 @@ export default async function globalTeardown(): Promise<void> {
     __sbPostgres?: Stoppable;
     __sbRedisCluster?: Stoppable;
     __sbRedisSplit?: Stoppable[];
+    __sbChromium?: Stoppable;
   };
   await Promise.all([
     servers.__sbRedis?.stop(),
     servers.__sbPostgres?.stop(),
     servers.__sbRedisCluster?.stop(),
+    servers.__sbChromium?.stop(),
     ...(servers.__sbRedisSplit ?? []).map((server) => server.stop()),
   ]);
 }
