@@ -15,8 +15,10 @@ export interface TakenGenerationSlot {
 
 /**
  * Per-user generation limits in Redis, checked and counted in one Lua call so concurrent requests
- * cannot both slip under a limit: fixed one-minute and one-hour windows, plus a set of the user's
- * in-flight generations (each entry expires on its own, so a crashed worker cannot leak a slot).
+ * cannot both slip under a limit: a one-minute and a one-hour window, each opened by the user's
+ * first generation in it (not on clock boundaries, so a burst cannot straddle two windows and get
+ * twice the limit), plus a set of the user's in-flight generations (each entry expires on its own,
+ * so a crashed worker cannot leak a slot).
  */
 export class GenerationLimiter {
   private readonly scripts: RedisScripts;
@@ -31,13 +33,11 @@ export class GenerationLimiter {
   /** Takes a slot for `generationId` or throws 429 with Retry-After; returns what it counted, for `untake`. */
   async take(userId: string, generationId: string, limits: TierLimits): Promise<TakenGenerationSlot> {
     const now = Date.now();
-    const minuteWindow = Math.floor(now / 60_000);
-    const hourWindow = Math.floor(now / 3_600_000);
     const keys = redisKeys(this.keyPrefix);
     const taken: TakenGenerationSlot = {
       keys: {
-        minute: keys.generationMinuteWindow(userId, minuteWindow),
-        hour: keys.generationHourWindow(userId, hourWindow),
+        minute: keys.generationMinuteWindow(userId),
+        hour: keys.generationHourWindow(userId),
         inFlight: this.activeKey(userId),
       },
       generationId,

@@ -60,14 +60,14 @@ export class RedisKeys {
     return `${this.prefix}:rl:${action}:${slot(subject)}`;
   }
 
-  /** Counter of a user's generations in one clock minute (`window` = minutes since epoch); TTL 1 min. */
-  generationMinuteWindow(userId: string, window: number): string {
-    return `${this.prefix}:rl:gen:${slot(userId)}:m:${window}`;
+  /** Counter of a user's generations in the minute since the first of them; TTL 1 min from that first one. */
+  generationMinuteWindow(userId: string): string {
+    return `${this.prefix}:rl:gen:${slot(userId)}:m`;
   }
 
-  /** Counter of a user's generations in one clock hour (`window` = hours since epoch); TTL 1 h. */
-  generationHourWindow(userId: string, window: number): string {
-    return `${this.prefix}:rl:gen:${slot(userId)}:h:${window}`;
+  /** Counter of a user's generations in the hour since the first of them; TTL 1 h from that first one. */
+  generationHourWindow(userId: string): string {
+    return `${this.prefix}:rl:gen:${slot(userId)}:h`;
   }
 
   /** Sorted set of a user's in-flight generation ids, scored by when the slot lapses; TTL 15 min. */

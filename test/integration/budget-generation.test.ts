@@ -7,7 +7,6 @@ import { createCanvas, registerUser, request, type TestUser } from '../support/h
 import { readSse } from '../support/sse';
 import { eventually } from '../support/wait';
 import { testRedisTarget } from '../support/database';
-import { keysEverywhere } from '../support/redis';
 
 /** Tokens one hour allows: about ten generations' reservations (the first call's prompt bound + max_tokens). */
 const TOKENS_PER_HOUR = 14_000;
@@ -129,8 +128,7 @@ describe('budgeted generations', () => {
     expect(await spent()).toBeLessThanOrEqual(TOKENS_PER_HOUR);
     expect(last.body.error.details.used).toBe(await spent());
     // The rate limit, taken beside the budget, counted the generations that started and no other.
-    const hourWindows = await keysEverywhere(redis, `${t.keyPrefix}:rl:gen:{${user.id}}:h:*`);
-    const counted = (await Promise.all(hourWindows.map(async (key) => Number(await redis.get(key))))).reduce((sum, n) => sum + n, 0);
+    const counted = Number(await redis.get(redisKeys(t.keyPrefix).generationHourWindow(user.id)));
     const started = await t.app.repos.db.select({ id: generations.id }).from(generations).where(eq(generations.userId, user.id));
     expect(counted).toBe(started.length);
     const inFlight = await redis.zrange(redisKeys(t.keyPrefix).generationSlots(user.id), '0', '-1');

@@ -11,8 +11,8 @@ describe('redisKeys', () => {
   test('every key family keeps the name running deployments already hold', () => {
     expect({
       rateWindow: keys.rateWindow('login', 'ip:1.2.3.4'),
-      generationMinuteWindow: keys.generationMinuteWindow('u1', 29_000_000),
-      generationHourWindow: keys.generationHourWindow('u1', 490_000),
+      generationMinuteWindow: keys.generationMinuteWindow('u1'),
+      generationHourWindow: keys.generationHourWindow('u1'),
       generationSlots: keys.generationSlots('u1'),
       loginAccount: keys.loginAccount('fails', 'h1'),
       dashboardLogin: keys.dashboardLogin('lock', 'h2'),
@@ -54,8 +54,8 @@ describe('redisKeys', () => {
       wsRelaySession: keys.wsRelaySession('s1'),
     }).toEqual({
       rateWindow: 'sb:rl:login:{ip:1.2.3.4}',
-      generationMinuteWindow: 'sb:rl:gen:{u1}:m:29000000',
-      generationHourWindow: 'sb:rl:gen:{u1}:h:490000',
+      generationMinuteWindow: 'sb:rl:gen:{u1}:m',
+      generationHourWindow: 'sb:rl:gen:{u1}:h',
       generationSlots: 'sb:gen:active:{u1}',
       loginAccount: 'sb:login:fails:{h1}',
       dashboardLogin: 'sb:dashboard-login:lock:{h2}',
@@ -101,7 +101,7 @@ describe('redisKeys', () => {
   test('keys one script touches together carry the same grouping id, so one hash tag puts them in one slot', () => {
     // Each group: the keys of one script or MULTI, and the id that `slot` groups them by.
     const groups: Array<[string, string[]]> = [
-      ['u1', [keys.generationMinuteWindow('u1', 1), keys.generationHourWindow('u1', 1), keys.generationSlots('u1')]],
+      ['u1', [keys.generationMinuteWindow('u1'), keys.generationHourWindow('u1'), keys.generationSlots('u1')]],
       ['h1', [keys.loginAccount('fails', 'h1'), keys.loginAccount('lock', 'h1')]],
       ['g1', [keys.generationEvents('g1'), eventLogOnce(keys.generationEvents('g1'))]],
       ['x1', [keys.flowExecutionEvents('x1'), eventLogOnce(keys.flowExecutionEvents('x1'))]],
