@@ -23,7 +23,7 @@ describe('GenerationLimiter windows', () => {
   });
 
   afterEach(async () => {
-    jest.useRealTimers();
+    jest.restoreAllMocks();
     await deleteKeysEverywhere(redis, `${prefix}:*`);
     redis.disconnect();
   });
@@ -31,29 +31,16 @@ describe('GenerationLimiter windows', () => {
   test('a burst across a clock minute gets the per-minute limit once, and the refusal says when to retry', async () => {
     const limiter = new GenerationLimiter(redis, prefix);
     const userId = randomUUID();
-    // Only Date is moved: Redis, its sockets and their timers run as they do.
-    jest.useFakeTimers({
-      doNotFake: [
-        'nextTick',
-        'setImmediate',
-        'clearImmediate',
-        'setTimeout',
-        'clearTimeout',
-        'setInterval',
-        'clearInterval',
-        'queueMicrotask',
-        'hrtime',
-        'performance',
-      ],
-    });
+    // Only the limiter's clock is moved: Redis, its sockets and their timers run as they do.
+    const clock = jest.spyOn(Date, 'now');
 
     // Given: two generations in the last tenth of a second of a minute
-    jest.setSystemTime(new Date('2026-11-28T01:00:59.900Z'));
+    clock.mockReturnValue(Date.parse('2026-11-28T01:00:59.900Z'));
     await limiter.take(userId, randomUUID(), limits);
     await limiter.take(userId, randomUUID(), limits);
 
     // When: a third comes a fifth of a second later, in the next clock minute
-    jest.setSystemTime(new Date('2026-11-28T01:01:00.100Z'));
+    clock.mockReturnValue(Date.parse('2026-11-28T01:01:00.100Z'));
     const refused = limiter.take(userId, randomUUID(), limits);
 
     // Then: it is refused with the per-minute limit, to retry once the window opened by the first ends
