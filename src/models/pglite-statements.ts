@@ -16,8 +16,7 @@ import type { PGlite, QueryOptions, Results, Transaction } from '@electric-sql/p
  * The one place that uses PGlite beyond its documented API: the locks `_runExclusiveTransaction`
  * and `_runExclusiveQuery` and `_checkReady` (the public `runExclusive` takes only the query lock,
  * so a query through it could run inside somebody else's transaction). PGlite is pinned to an exact
- * version for it, and test/integration/pglite-contract.test.ts checks what this relies
- * on.
+ * version for it, and test/integration/pglite-contract.test.ts checks what this relies on.
  */
 export class PgliteStatements {
   /** Statement name by SQL text, least recently used first. */
