@@ -365,6 +365,21 @@ redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
 return reply`,
   },
   /**
+   * A worker process's beat for the queues it consumes, in one call: scores each member
+   * (`queue|process`) with Redis's time now, the time the beat is written, and drops the members
+   * silent for `ARGV[1]` ms. KEYS: the queue-workers set. ARGV: forget-after ms, then the members.
+   * Returns the time given (ms).
+   */
+  queuePresenceBeat: {
+    numberOfKeys: 1,
+    lua: `
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+for i = 2, #ARGV do redis.call('ZADD', KEYS[1], now, ARGV[i]) end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]))
+return now`,
+  },
+  /**
    * Takes a socket lease. KEYS: leases. ARGV: now ms, lease end ms, member, max, key TTL ms.
    * Drops expired leases first; a member already in is renewed. Returns 1 admitted, 0 at the cap.
    */
@@ -636,6 +651,11 @@ export class RedisScripts {
       throw new Error('The Redis script workerLeaseBeat answered something else than its list');
     const [renewed, now, ...lapsed] = reply as [number, number, ...string[]];
     return { renewed: Number(renewed) === 1, now: Number(now), lapsed: lapsed.map(String) };
+  }
+
+  /** Scores `members` with Redis's time now and drops those silent for `forgetMs`; returns that time (ms). */
+  async queuePresenceBeat(keys: { workers: string }, args: { members: readonly string[]; forgetMs: number }): Promise<number> {
+    return Number(await this.run('queuePresenceBeat', [keys.workers], [args.forgetMs, ...args.members]));
   }
 
   /** Takes (or renews) a socket lease until `untilMs`; false at `max`. */

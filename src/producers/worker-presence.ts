@@ -4,6 +4,7 @@ import { AppError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { RedisClient } from '../lib/redis';
 import { redisKeys } from '../lib/redis-keys';
+import { redisScripts } from '../lib/redis-scripts';
 
 /** Entries of processes silent this long are removed by the next beat of any worker. */
 const FORGET_AFTER_MS = 3_600_000;
@@ -53,11 +54,9 @@ export class WorkerPresence implements QueueConsumers {
    */
   async announce(queues: readonly QueueName[], logger: Pick<Logger, 'warn'>): Promise<{ stop(): Promise<void> }> {
     const members = queues.map((queue) => `${queue}|${randomUUID()}`);
-    const beat = async () => {
-      const now = await this.serverNow();
-      await this.redis.zadd(this.key, ...members.flatMap((member) => [now, member]));
-      await this.redis.zremrangebyscore(this.key, '-inf', now - FORGET_AFTER_MS);
-    };
+    // One call per beat, timed by Redis as it is written: a beat that waited on a busy Redis still
+    // lands before any read that reached Redis after it, and carries the time it landed.
+    const beat = () => redisScripts(this.redis).queuePresenceBeat({ workers: this.key }, { members, forgetMs: FORGET_AFTER_MS });
     await beat();
     const timer = setInterval(
       () => void beat().catch((error: unknown) => logger.warn({ err: error }, 'worker presence beat failed; retried at the next beat')),

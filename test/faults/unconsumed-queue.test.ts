@@ -11,7 +11,7 @@ import { eventually } from '../support/wait';
  * unconsumed again once its beats stop.
  */
 describe('a queue no worker consumes', () => {
-  const cluster = useCluster('unconsumed', { QUEUE_UNCONSUMED_SECONDS: '6', LOG_LEVEL: 'info' });
+  const cluster = useCluster('unconsumed', { QUEUE_UNCONSUMED_SECONDS: '8', LOG_LEVEL: 'info' });
 
   test('is warned about, reported by /readyz and fails its requests fast, until a worker consumes it', async () => {
     // Given: an API node and a worker for generation and broadcast only
@@ -23,7 +23,7 @@ describe('a queue no worker consumes', () => {
     const user = await registerUser(base, 'Unconsumed');
 
     // Then: past the window, the API warns about the queues no worker consumes
-    await untilPrinted(api, 'no worker consumes assistant, embeddings, connectors, agent-runs, flows, psa, webhooks');
+    await untilPrinted(api, 'no worker consumes assistant, embeddings, connectors, agent-runs, flows, psa, webhooks', 15_000);
     const ready = await request('GET', `${api.url}/readyz`);
     expect(ready.status).toBe(200);
     expect(ready.body.queues).toEqual({
@@ -47,7 +47,7 @@ describe('a queue no worker consumes', () => {
     expect(chat.status).toBe(503);
     expect(chat.body.error.code).toBe('queue_unconsumed');
     expect(chat.body.error.message).toContain('switchboard worker --queues=assistant');
-    expect(chat.headers.get('retry-after')).toBe('6');
+    expect(chat.headers.get('retry-after')).toBe('8');
     expect((await request('GET', `${base}/chat/sessions`, { token: user.accessToken })).body.sessions).toEqual([]);
 
     // When: a worker for the other queues starts
@@ -60,7 +60,7 @@ describe('a queue no worker consumes', () => {
     const answered = await request('POST', `${base}/chat`, { token: user.accessToken, body: { message: 'Hello again', tools: 'none' } });
     expect(answered.status).toBe(200);
     expect(Object.values((await request('GET', `${api.url}/readyz`)).body.queues)).toEqual(Array(9).fill('consumed'));
-    await untilPrinted(api, 'every queue has a live worker again');
+    await untilPrinted(api, 'every queue has a live worker again', 15_000);
 
     // When: that worker dies without a word (kill -9)
     await agents.stop('SIGKILL');
@@ -69,7 +69,7 @@ describe('a queue no worker consumes', () => {
     await eventually(
       async () => (await request('GET', `${api.url}/readyz`)).body.queues.assistant,
       (state) => state === 'no_worker',
-      10_000,
+      15_000,
     );
     const refused = await request('POST', `${base}/chat`, { token: user.accessToken, body: { message: 'Still there?', tools: 'none' } });
     expect(refused.status).toBe(503);

@@ -315,6 +315,23 @@ describe('RedisScripts', () => {
     expect(await beat(now - 61_000)).toMatchObject({ lapsed: ['quiet-in-the-outage'] });
   });
 
+  test('queuePresenceBeat scores every member with the time of the beat and drops the members silent too long', async () => {
+    const workers = { workers: key('queue-workers') };
+    const [seconds, micros] = await redis.time();
+    const before = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    await redis.zadd(key('queue-workers'), before - 7_200_000, 'assistant|gone', before - 1_000, 'flows|quiet');
+    const now = await scripts.queuePresenceBeat(workers, { members: ['generation|a', 'broadcast|a'], forgetMs: 3_600_000 });
+    expect(now).toBeGreaterThanOrEqual(before);
+    expect(await redis.zrange(key('queue-workers'), '0', '-1', 'WITHSCORES')).toEqual([
+      'flows|quiet',
+      String(before - 1_000),
+      'broadcast|a',
+      String(now),
+      'generation|a',
+      String(now),
+    ]);
+  });
+
   test('socketAcquire admits up to max members, renews one already in, and drops expired leases', async () => {
     const leases = { leases: key('sockets') };
     const now = Date.now();
