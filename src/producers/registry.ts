@@ -203,11 +203,19 @@ export class QueueRegistry {
     for (const job of await this.get(name).getActive()) {
       if (job.processedBy !== workerName || job.id === undefined || job.attemptsStarted > (job.opts.attempts ?? 1) + maxRestarts) continue;
       // No token: the dead process's lock would refuse its own, and nobody else holds one.
-      await job.moveToWait().then(
-        () => requeued.push(job.id!),
+      const moved = await job.moveToWait().then(
+        () => true,
         // Finished, removed or moved meanwhile (its process was not dead after all, or another sweep was first).
-        () => undefined,
+        () => false,
       );
+      if (!moved) continue;
+      requeued.push(job.id);
+      // BullMQ puts a prioritized job back without waking a worker blocked on the queue, which would
+      // take it only when its wait times out (seconds later). Queuing it again at its own priority wakes
+      // one; the job then waits behind the jobs of that priority already queued.
+      if (job.priority > 0)
+        // eslint-disable-next-line no-restricted-syntax -- a job gone meanwhile needs no wake-up; unwoken, a worker still takes it within seconds
+        await job.changePriority({ priority: job.priority }).catch(() => undefined);
     }
     return requeued;
   }

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { Job, Worker } from 'bullmq';
+import { Worker, type Job } from 'bullmq';
 import { createLogger } from '../../src/lib/logger';
 import { redisKeys } from '../../src/lib/redis-keys';
-import { QueueRegistry } from '../../src/producers/registry';
+import { QueueRegistry, bullPrefix } from '../../src/producers/registry';
 import { startWorkers } from '../../src/workers/worker-pool';
 import { WorkerLeases } from '../../src/workers/worker-leases';
 import { testBullConnection } from '../support/redis';
@@ -89,6 +89,36 @@ describe('WorkerLeases', () => {
     expect(startedOnLive.map((job) => job.id).sort()).toEqual(['job-1', 'job-2']);
     expect(startedOnLive.every((job) => job.attemptsStarted === 2 && job.attemptsMade === 0)).toBe(true);
     expect(await connection.zscore(redisKeys(prefix).workerLeases(), dead.name)).toBeNull();
+  });
+
+  test('a prioritized job put back wakes a worker blocked on its queue at once, not when its wait times out', async () => {
+    const dead = detector();
+    await dead.start();
+    const startedOnDead: Job[] = [];
+    const deadWorker = hangingWorker(dead.name, startedOnDead);
+    const queue = registry.get('generation');
+    // Fairly shared queues give every job a priority (its owner's jobs in flight).
+    await queue.add('generate', { n: 1 }, { jobId: 'job-prioritized', priority: 1 });
+    await waitUntil(() => startedOnDead.length === 1, 10_000);
+    await deadWorker.close(true);
+    await dead.stop();
+
+    // A live worker that blocks up to 10 s between looks at an empty queue.
+    const startedOnLive: Job[] = [];
+    const live = new Worker(
+      'generation',
+      (job) => {
+        startedOnLive.push(job);
+        return new Promise(() => undefined);
+      },
+      { connection, prefix: bullPrefix(prefix), drainDelay: 10, name: 'live' },
+    );
+    workers.push(live);
+    await live.waitUntilReady();
+    expect(await registry.requeueActiveOf('generation', dead.name, 2)).toEqual(['job-prioritized']);
+    // Half its wait: only a wake-up lets it take the job in time.
+    await waitUntil(() => startedOnLive.length === 1, 5_000);
+    expect(startedOnLive[0]).toMatchObject({ id: 'job-prioritized', priority: 1 });
   });
 
   test("a live process's jobs stay where they are, and a job restarted too often is left to the stall check", async () => {
