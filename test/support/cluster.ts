@@ -120,3 +120,16 @@ export async function generateKillingItsWorker(
 export function recoveredAfter(at: number, killedAt: number, replacementUpAt: number): number {
   return at - Math.max(killedAt, replacementUpAt);
 }
+
+/**
+ * The job locks of the worker kill tests: a minute. A worker renews its jobs' locks every half
+ * lock, so a killed worker's locks lapse no sooner than 30 s after the kill, and a job back within
+ * {@link LEASE_RECOVERY_MS} came back through the dead process's lapsed worker lease, not through
+ * its lock and BullMQ's stall check.
+ */
+export const LONG_JOB_LOCKS = { WORKER_LOCK_MS: '60000' };
+/**
+ * How soon after a kill -9 the worker kill tests want the job back: the lease (6 s) and a beat,
+ * plus what a host that runs the whole suite on two cores adds to each step.
+ */
+export const LEASE_RECOVERY_MS = 25_000;
