@@ -1,4 +1,5 @@
 import { Queue, QueueEvents, type Job, type JobsOptions } from 'bullmq';
+import type { Logger } from '../lib/logger';
 import type { RedisClient } from '../lib/redis';
 import { QUEUE_NAMES, type QueueName } from '../../config';
 import { jobDeclaration, type JobInput, type JobName, type JobPayload } from './catalog';
@@ -196,9 +197,10 @@ export class QueueRegistry {
    * keeps that name as the job's `processedBy`): that process is dead, so nobody will finish them
    * and the next free worker runs them again at once. A job already started `maxRestarts` times more
    * than its attempts is left to BullMQ's stall check, which fails it past the stall limit (a job
-   * that kills its worker each time does not circle for ever). Returns the ids put back.
+   * that kills its worker each time does not circle for ever). Returns the ids put back; a job put
+   * back that no worker could be woken for is logged on `log`.
    */
-  async requeueActiveOf(name: QueueName, workerName: string, maxRestarts: number): Promise<string[]> {
+  async requeueActiveOf(name: QueueName, workerName: string, maxRestarts: number, log: Logger): Promise<string[]> {
     const requeued: string[] = [];
     for (const job of await this.get(name).getActive()) {
       if (job.processedBy !== workerName || job.id === undefined || job.attemptsStarted > (job.opts.attempts ?? 1) + maxRestarts) continue;
@@ -214,8 +216,14 @@ export class QueueRegistry {
       // take it only when its wait times out (seconds later). Queuing it again at its own priority wakes
       // one; the job then waits behind the jobs of that priority already queued.
       if (job.priority > 0)
-        // eslint-disable-next-line no-restricted-syntax -- a job gone meanwhile needs no wake-up; unwoken, a worker still takes it within seconds
-        await job.changePriority({ priority: job.priority }).catch(() => undefined);
+        await job
+          .changePriority({ priority: job.priority })
+          .catch((error: unknown) =>
+            log.warn(
+              { queue: name, jobId: job.id, err: error },
+              'job put back but no worker woken for it: one takes it when its wait times out, unless it finished meanwhile',
+            ),
+          );
     }
     return requeued;
   }

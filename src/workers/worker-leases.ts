@@ -124,7 +124,7 @@ export class WorkerLeases {
     const requeued: string[] = [];
     for (const name of dead) {
       for (const queue of this.options.queueNames) {
-        const ids = await this.options.queues.requeueActiveOf(queue, name, MAX_RESTARTS);
+        const ids = await this.options.queues.requeueActiveOf(queue, name, MAX_RESTARTS, this.log);
         if (ids.length) this.log.warn({ deadWorker: name, queue, jobIds: ids }, 'jobs of a dead worker process put back to waiting');
         requeued.push(...ids);
       }

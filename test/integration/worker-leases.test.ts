@@ -115,7 +115,7 @@ describe('WorkerLeases', () => {
     );
     workers.push(live);
     await live.waitUntilReady();
-    expect(await registry.requeueActiveOf('generation', dead.name, 2)).toEqual(['job-prioritized']);
+    expect(await registry.requeueActiveOf('generation', dead.name, 2, logger)).toEqual(['job-prioritized']);
     // Half its wait: only a wake-up lets it take the job in time.
     await waitUntil(() => startedOnLive.length === 1, 5_000);
     expect(startedOnLive[0]).toMatchObject({ id: 'job-prioritized', priority: 1 });
@@ -138,7 +138,7 @@ describe('WorkerLeases', () => {
     // Asked to put back a job already started more often than its attempts plus the restarts allowed
     // (here none: -1), the registry leaves it to BullMQ's stall check.
     expect(started[0].attemptsStarted).toBe(1);
-    expect(await registry.requeueActiveOf('generation', alive.name, -1)).toEqual([]);
+    expect(await registry.requeueActiveOf('generation', alive.name, -1, logger)).toEqual([]);
     expect(await queue.getJobState('job-live')).toBe('active');
   });
 
